@@ -1,0 +1,71 @@
+"""Core types every other layer builds on: parameters, typed messages, the codec, errors."""
+
+from rengo.core.codec import decode, encode, encode_chunks, register_type
+from rengo.core.envelope import Envelope, envelope_from_bytes, envelope_to_bytes, message_key
+from rengo.core.errors import (
+    AuthenticationError,
+    ChannelTimeout,
+    ClientFailure,
+    CodecError,
+    ConfigError,
+    DataError,
+    KeyMismatchError,
+    ProtocolError,
+    RengoError,
+    RoundFailure,
+)
+from rengo.core.messages import (
+    Config,
+    EvaluateIns,
+    EvaluateResult,
+    FitIns,
+    FitResult,
+    Metrics,
+    Scalar,
+)
+from rengo.core.parameters import (
+    Parameters,
+    copy_parameters,
+    flatten,
+    num_bytes,
+    num_values,
+    unflatten,
+    validate_update,
+    zeros_like,
+)
+
+__all__ = [
+    "AuthenticationError",
+    "ChannelTimeout",
+    "ClientFailure",
+    "CodecError",
+    "Config",
+    "ConfigError",
+    "DataError",
+    "Envelope",
+    "EvaluateIns",
+    "EvaluateResult",
+    "FitIns",
+    "FitResult",
+    "KeyMismatchError",
+    "Metrics",
+    "Parameters",
+    "ProtocolError",
+    "RengoError",
+    "RoundFailure",
+    "Scalar",
+    "copy_parameters",
+    "decode",
+    "encode",
+    "encode_chunks",
+    "envelope_from_bytes",
+    "envelope_to_bytes",
+    "flatten",
+    "message_key",
+    "num_bytes",
+    "num_values",
+    "register_type",
+    "unflatten",
+    "validate_update",
+    "zeros_like",
+]

@@ -1,0 +1,48 @@
+"""Errors raised by rengo: one base class, one subclass per kind of failure a user must tell apart."""
+
+from __future__ import annotations
+
+
+class RengoError(Exception):
+    """Base class of every error rengo raises on purpose."""
+
+
+class ConfigError(RengoError, ValueError):
+    """A job file, argument or option is invalid; the message names the field and the fix."""
+
+
+class DataError(RengoError, ValueError):
+    """Input data is malformed: bad CSV, missing label column, mismatched IDs, wrong shapes."""
+
+
+class CodecError(RengoError, ValueError):
+    """Bytes could not be decoded into a typed payload (malformed, truncated or hostile input)."""
+
+
+class ProtocolError(RengoError):
+    """A peer broke the protocol: unexpected message, wrong sender, wrong round."""
+
+
+class AuthenticationError(RengoError):
+    """A peer could not prove who it is, or claimed someone else's name."""
+
+
+class KeyMismatchError(RengoError, ValueError):
+    """A ciphertext or key belongs to a different key pair than the one in use."""
+
+
+class ClientFailure(RengoError):
+    """One client failed in one round (raised, timed out, sent NaN/Inf or wrong shapes)."""
+
+    def __init__(self, cid: str, reason: str) -> None:
+        super().__init__(f"client {cid!r}: {reason}")
+        self.cid = cid
+        self.reason = reason
+
+
+class RoundFailure(RengoError):
+    """Too few clients reported for a round to be aggregated."""
+
+
+class ChannelTimeout(RengoError, TimeoutError):
+    """A message that a role waited for did not arrive in time."""

@@ -1,0 +1,103 @@
+"""Typed messages between coordinator and clients, registered with the codec.
+
+``Config`` values are scalars, strings, bytes or numpy arrays (SCAFFOLD sends control
+variates this way). Results carry parameters plus a count of examples and metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+
+from rengo.core.codec import register_type
+from rengo.core.parameters import Parameters
+
+Scalar = Union[bool, int, float, str, bytes]
+ConfigValue = Union[Scalar, np.ndarray, list[np.ndarray]]
+Config = dict[str, ConfigValue]
+Metrics = dict[str, Scalar]
+
+
+@dataclass
+class FitIns:
+    """What the coordinator sends a client to train: the global model and the round's config."""
+
+    parameters: Parameters
+    config: Config = field(default_factory=dict)
+
+
+@dataclass
+class FitResult:
+    """A client's answer to :class:`FitIns`: its new parameters, how many examples it used and
+    any metrics (train loss...). ``num_examples`` weights the client in FedAvg."""
+
+    parameters: Parameters
+    num_examples: int
+    metrics: Metrics = field(default_factory=dict)
+
+
+@dataclass
+class EvaluateIns:
+    """What the coordinator sends a client to evaluate."""
+
+    parameters: Parameters
+    config: Config = field(default_factory=dict)
+
+
+@dataclass
+class EvaluateResult:
+    """A client's evaluation of the global model on its local data."""
+
+    loss: float
+    num_examples: int
+    metrics: Metrics = field(default_factory=dict)
+
+
+def _parameters(tree: Any) -> Parameters:
+    if not isinstance(tree, list) or not all(isinstance(a, np.ndarray) for a in tree):
+        raise TypeError("parameters must be a list of arrays")
+    return tree
+
+
+def _dict(tree: Any, what: str) -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        raise TypeError(f"{what} must be a mapping")
+    return tree
+
+
+def _count(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"num_examples must be a non-negative int, got {value!r}")
+    return value
+
+
+register_type(
+    "fit_ins",
+    FitIns,
+    lambda m: {"parameters": m.parameters, "config": m.config},
+    lambda t: FitIns(_parameters(t["parameters"]), _dict(t["config"], "config")),
+)
+register_type(
+    "fit_result",
+    FitResult,
+    lambda m: {"parameters": m.parameters, "num_examples": m.num_examples, "metrics": m.metrics},
+    lambda t: FitResult(
+        _parameters(t["parameters"]), _count(t["num_examples"]), _dict(t["metrics"], "metrics")
+    ),
+)
+register_type(
+    "evaluate_ins",
+    EvaluateIns,
+    lambda m: {"parameters": m.parameters, "config": m.config},
+    lambda t: EvaluateIns(_parameters(t["parameters"]), _dict(t["config"], "config")),
+)
+register_type(
+    "evaluate_result",
+    EvaluateResult,
+    lambda m: {"loss": float(m.loss), "num_examples": m.num_examples, "metrics": m.metrics},
+    lambda t: EvaluateResult(
+        float(t["loss"]), _count(t["num_examples"]), _dict(t["metrics"], "metrics")
+    ),
+)

@@ -1,0 +1,67 @@
+"""Model parameters: a list of numpy arrays, and the few operations every layer needs on them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from rengo.core.errors import ClientFailure
+
+Parameters = list[np.ndarray]
+"""A model's parameters, in a fixed order agreed by coordinator and clients."""
+
+
+def zeros_like(parameters: Sequence[np.ndarray], dtype: type | None = np.float64) -> Parameters:
+    """Arrays of zeros with the shapes of ``parameters`` (float64 by default, for accumulators)."""
+    return [np.zeros(p.shape, dtype=dtype or p.dtype) for p in parameters]
+
+
+def copy_parameters(parameters: Sequence[np.ndarray]) -> Parameters:
+    """A deep copy, so that callers may mutate the result freely."""
+    return [np.array(p, copy=True) for p in parameters]
+
+
+def num_values(parameters: Sequence[np.ndarray]) -> int:
+    """Total number of scalars across all arrays."""
+    return int(sum(p.size for p in parameters))
+
+
+def num_bytes(parameters: Sequence[np.ndarray]) -> int:
+    """Total size in bytes of the raw array data."""
+    return int(sum(p.nbytes for p in parameters))
+
+
+def flatten(parameters: Sequence[np.ndarray]) -> np.ndarray:
+    """All parameters as one float64 vector (for distances, Shapley, robust aggregators)."""
+    if not parameters:
+        return np.zeros(0)
+    return np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in parameters])
+
+
+def unflatten(vector: np.ndarray, like: Sequence[np.ndarray]) -> Parameters:
+    """Inverse of :func:`flatten`: split ``vector`` into arrays shaped and typed like ``like``."""
+    out: Parameters = []
+    offset = 0
+    for p in like:
+        out.append(vector[offset : offset + p.size].reshape(p.shape).astype(p.dtype, copy=False))
+        offset += p.size
+    if offset != vector.size:
+        raise ValueError(f"vector has {vector.size} values, parameters need {offset}")
+    return out
+
+
+def validate_update(cid: str, update: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> None:
+    """Raise :class:`ClientFailure` unless ``update`` matches ``reference`` in count, shape and
+    is finite everywhere. Called on every client result before it touches the aggregate."""
+    if len(update) != len(reference):
+        raise ClientFailure(cid, f"sent {len(update)} arrays, the model has {len(reference)}")
+    for i, (u, r) in enumerate(zip(update, reference, strict=True)):
+        if not isinstance(u, np.ndarray):
+            raise ClientFailure(cid, f"array {i} is {type(u).__name__}, not a numpy array")
+        if u.shape != r.shape:
+            raise ClientFailure(cid, f"array {i} has shape {u.shape}, expected {r.shape}")
+        if u.dtype.kind not in "fiub":
+            raise ClientFailure(cid, f"array {i} has non-numeric dtype {u.dtype}")
+        if u.dtype.kind == "f" and not np.all(np.isfinite(u)):
+            raise ClientFailure(cid, f"array {i} contains NaN or Inf")

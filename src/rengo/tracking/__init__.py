@@ -1,0 +1,1 @@
+"""rengo.tracking"""
