@@ -107,7 +107,9 @@ class _Encoder:
             contiguous = contiguous.astype(dtype)
         return {
             "$t": "nd",
-            "b": self._buffer(memoryview(contiguous).cast("B") if contiguous.size else memoryview(b"")),
+            "b": self._buffer(
+                memoryview(contiguous).cast("B") if contiguous.size else memoryview(b"")
+            ),
             "dtype": contiguous.dtype.str,
             "shape": list(contiguous.shape),
         }
@@ -134,7 +136,11 @@ class _Decoder:
         self.writable = writable
 
     def _buf(self, index: Any) -> memoryview:
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(self.buffers):
+        if (
+            not isinstance(index, int)
+            or isinstance(index, bool)
+            or not 0 <= index < len(self.buffers)
+        ):
             raise CodecError(f"bad buffer reference {index!r}")
         return self.buffers[index]
 

@@ -1,4 +1,4 @@
-"""Errors raised by rengo: one base class, one subclass per kind of failure a user must tell apart."""
+"""Errors raised by rengo: one base class, one subclass per failure a user must tell apart."""
 
 from __future__ import annotations
 

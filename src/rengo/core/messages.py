@@ -7,15 +7,15 @@ variates this way). Results carry parameters plus a count of examples and metric
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 from rengo.core.codec import register_type
 from rengo.core.parameters import Parameters
 
-Scalar = Union[bool, int, float, str, bytes]
-ConfigValue = Union[Scalar, np.ndarray, list[np.ndarray]]
+Scalar = bool | int | float | str | bytes
+ConfigValue = Scalar | np.ndarray | list[np.ndarray]
 Config = dict[str, ConfigValue]
 Metrics = dict[str, Scalar]
 

@@ -51,7 +51,9 @@ def unflatten(vector: np.ndarray, like: Sequence[np.ndarray]) -> Parameters:
     return out
 
 
-def validate_update(cid: str, update: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> None:
+def validate_update(
+    cid: str, update: Sequence[np.ndarray], reference: Sequence[np.ndarray]
+) -> None:
     """Raise :class:`ClientFailure` unless ``update`` matches ``reference`` in count, shape and
     is finite everywhere. Called on every client result before it touches the aggregate."""
     if len(update) != len(reference):

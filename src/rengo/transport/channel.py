@@ -122,9 +122,7 @@ class LocalChannel:
         return self._bus._take(self.name, frm, message_key(key), timeout)
 
 
-def run_roles(
-    bus: LocalBus, roles: Mapping[str, Callable[[Channel], Any]]
-) -> dict[str, Any]:
+def run_roles(bus: LocalBus, roles: Mapping[str, Callable[[Channel], Any]]) -> dict[str, Any]:
     """Run each role function in its own thread on ``bus`` and return their results by name.
 
     The first exception raised by any role is re-raised here after all threads stop (the

@@ -1,11 +1,12 @@
+from typing import ClassVar as _ClassVar
+
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from typing import ClassVar as _ClassVar, Optional as _Optional
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Envelope(_message.Message):
-    __slots__ = ("sender", "receiver", "key", "run_id", "round", "payload", "payload_size")
+    __slots__ = ("key", "payload", "payload_size", "receiver", "round", "run_id", "sender")
     SENDER_FIELD_NUMBER: _ClassVar[int]
     RECEIVER_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
@@ -20,4 +21,13 @@ class Envelope(_message.Message):
     round: int
     payload: bytes
     payload_size: int
-    def __init__(self, sender: _Optional[str] = ..., receiver: _Optional[str] = ..., key: _Optional[str] = ..., run_id: _Optional[str] = ..., round: _Optional[int] = ..., payload: _Optional[bytes] = ..., payload_size: _Optional[int] = ...) -> None: ...
+    def __init__(
+        self,
+        sender: str | None = ...,
+        receiver: str | None = ...,
+        key: str | None = ...,
+        run_id: str | None = ...,
+        round: int | None = ...,
+        payload: bytes | None = ...,
+        payload_size: int | None = ...,
+    ) -> None: ...

@@ -1,0 +1,21 @@
+"""Aggregation strategies for horizontal FL, each citing its paper."""
+
+from rengo.hfl.strategy.base import EvaluateFn, Strategy, WeightedSum, sample_clients
+from rengo.hfl.strategy.fedavg import FedAvg, FedProx
+from rengo.hfl.strategy.fedopt import FedAdagrad, FedAdam, FedOpt, FedYogi
+from rengo.hfl.strategy.scaffold import CONTROL_KEY, Scaffold
+
+__all__ = [
+    "CONTROL_KEY",
+    "EvaluateFn",
+    "FedAdagrad",
+    "FedAdam",
+    "FedAvg",
+    "FedOpt",
+    "FedProx",
+    "FedYogi",
+    "Scaffold",
+    "Strategy",
+    "WeightedSum",
+    "sample_clients",
+]

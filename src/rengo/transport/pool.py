@@ -1,0 +1,64 @@
+"""The coordinator's view of its clients, whatever carries the bytes.
+
+The round loop builds :class:`Request` s (a client id, a message key and codec bytes) and
+reads :class:`Reply` s back, in request order. Simulation executors in
+:mod:`rengo.transport.simulation` answer by calling a :data:`Handler` in-process or in worker
+processes; the gRPC hub answers by forwarding the bytes to connected parties. Nothing above
+this layer can tell which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+Handler = Callable[[str, str, bytes, "bytes | None"], "tuple[bytes, bytes | None]"]
+"""Client-side message handler: ``(client_id, key, payload, state) -> (reply, new_state)``.
+
+``state`` is the client's own persisted state (codec bytes or ``None``); a simulation executor
+keeps it between rounds on the client's behalf, a deployed party keeps it in its own process.
+"""
+
+
+@dataclass(frozen=True)
+class Request:
+    """One message for one client."""
+
+    client_id: str
+    key: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A client's answer to a :class:`Request`, or why there is none."""
+
+    client_id: str
+    key: str
+    payload: bytes | None
+    error: str | None
+    bytes_sent: int
+    bytes_received: int
+    duration_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.payload is not None
+
+
+class ClientPool(Protocol):
+    """Transport-neutral access to the clients of a federation."""
+
+    def client_ids(self) -> list[str]:
+        """Clients reachable now (deployed parties come and go; simulated ones are fixed)."""
+
+    def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
+        """Deliver every request and yield one reply per request, in request order.
+
+        A client that raises, disconnects or exceeds ``timeout`` seconds yields a reply with
+        ``error`` set; the iteration itself never raises for a client's fault.
+        """
+
+    def close(self) -> None:
+        """Release workers, sockets and threads."""

@@ -1,0 +1,170 @@
+"""Simulation executors: every client of a federation on this machine.
+
+* :class:`SerialPool` runs clients one after another in this process (default, deterministic).
+* :class:`ProcessPool` runs them in forked worker processes over all cores.
+
+Both speak only bytes with the round loop, exactly as the gRPC transport does, and keep each
+client's persisted state on its behalf. Replies come back in request order, so aggregation
+order - and therefore the final model - is identical on either executor for the same seed.
+Memory stays O(workers x model): at most ``2 x workers`` replies are in flight.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+import traceback
+from collections import deque
+from collections.abc import Iterator, Sequence
+from multiprocessing.pool import AsyncResult
+from typing import Any
+
+from rengo.transport.pool import Handler, Reply, Request
+
+
+def _run_handler(
+    handler: Handler, request: Request, state: bytes | None
+) -> tuple[bytes | None, bytes | None, str | None, float]:
+    start = time.perf_counter()
+    try:
+        reply, new_state = handler(request.client_id, request.key, request.payload, state)
+    except Exception as exc:  # a client's crash must never stop the federation
+        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return None, state, f"raised {tb}", time.perf_counter() - start
+    return reply, new_state, None, time.perf_counter() - start
+
+
+class SerialPool:
+    """Clients run one at a time in this process.
+
+    A client that overruns ``timeout`` cannot be interrupted here (Python threads cannot be
+    killed); its reply is discarded and reported as a timeout once it returns.
+    """
+
+    def __init__(self, handler: Handler, client_ids: Sequence[str]) -> None:
+        self._handler = handler
+        self._ids = list(client_ids)
+        self._state: dict[str, bytes | None] = {}
+
+    def client_ids(self) -> list[str]:
+        return list(self._ids)
+
+    def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
+        for req in requests:
+            reply, state, error, duration = _run_handler(
+                self._handler, req, self._state.get(req.client_id)
+            )
+            if error is None and timeout is not None and duration > timeout:
+                reply, error = None, f"timed out after {duration:.1f}s (limit {timeout:g}s)"
+            else:
+                self._state[req.client_id] = state
+            yield Reply(
+                req.client_id,
+                req.key,
+                reply,
+                error,
+                bytes_sent=len(req.payload),
+                bytes_received=len(reply) if reply is not None else 0,
+                duration_s=duration,
+            )
+
+    def close(self) -> None:
+        self._state.clear()
+
+
+_WORKER_HANDLER: Handler | None = None
+
+
+def _worker_init(threads: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+
+
+def _worker_call(
+    client_id: str, key: str, payload: bytes, state: bytes | None
+) -> tuple[bytes | None, bytes | None, str | None, float]:
+    assert _WORKER_HANDLER is not None, "worker started without a handler"
+    return _run_handler(_WORKER_HANDLER, Request(client_id, key, payload), state)
+
+
+class ProcessPool:
+    """Clients run in ``workers`` forked processes (default: every core).
+
+    The handler reaches the workers by ``fork`` inheritance, never by pickling; requests and
+    replies cross the process boundary as codec bytes only. A worker that hangs past
+    ``timeout`` is reported as a timeout and the pool is replaced.
+    """
+
+    def __init__(
+        self, handler: Handler, client_ids: Sequence[str], workers: int | None = None
+    ) -> None:
+        if "fork" not in mp.get_all_start_methods():
+            raise RuntimeError("ProcessPool needs the 'fork' start method (Linux, macOS)")
+        self._handler = handler
+        self._ids = list(client_ids)
+        self._workers = max(1, workers or os.cpu_count() or 1)
+        self._state: dict[str, bytes | None] = {}
+        self._pool: Any = None
+
+    def _ensure_pool(self) -> Any:
+        global _WORKER_HANDLER
+        if self._pool is None:
+            _WORKER_HANDLER = self._handler
+            ctx = mp.get_context("fork")
+            self._pool = ctx.Pool(self._workers, initializer=_worker_init, initargs=(1,))
+        return self._pool
+
+    def client_ids(self) -> list[str]:
+        return list(self._ids)
+
+    def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
+        pool = self._ensure_pool()
+        window = 2 * self._workers
+        pending: deque[tuple[Request, AsyncResult, float]] = deque()
+        queue = deque(requests)
+        while queue or pending:
+            while queue and len(pending) < window:
+                req = queue.popleft()
+                job = pool.apply_async(
+                    _worker_call,
+                    (req.client_id, req.key, req.payload, self._state.get(req.client_id)),
+                )
+                pending.append((req, job, time.monotonic()))
+            req, job, _submitted = pending.popleft()
+            try:
+                # Replies are taken in order, so when we start waiting for this one every
+                # earlier one is done: the limit counts from then, not from submission.
+                reply, state, error, duration = job.get(timeout)
+            except mp.TimeoutError:
+                reply, state, error, duration = None, None, f"timed out (limit {timeout:g}s)", 0.0
+                self._restart_pool()
+                pool = self._ensure_pool()
+                queue.extendleft(reversed([p[0] for p in pending]))
+                pending.clear()
+            else:
+                self._state[req.client_id] = state
+            yield Reply(
+                req.client_id,
+                req.key,
+                reply,
+                error,
+                bytes_sent=len(req.payload),
+                bytes_received=len(reply) if reply is not None else 0,
+                duration_s=duration,
+            )
+
+    def _restart_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def close(self) -> None:
+        self._restart_pool()
+        self._state.clear()
