@@ -1,0 +1,91 @@
+"""The ``rengo`` command line: ``rengo demo``, ``rengo run JOB.toml``, ``rengo runs ...``.
+
+Every command prints a clear one-line error and exits non-zero on bad input (exit code 2
+for usage and configuration errors, 1 for runtime failures), never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from rengo import __version__
+from rengo.cli.errors import friendly_errors
+from rengo.cli.runs import runs_app
+
+app = typer.Typer(
+    name="rengo",
+    help="rengo (連合): federated learning that keeps data where it lives.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(runs_app, name="runs")
+console = Console()
+
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--store", help="Run store (SQLite). Default: ./rengo-runs/runs.db or $RENGO_RUNS."
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"rengo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    """Federated learning: horizontal, vertical and transfer, with contribution accounting."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for plots.")] = Path("rengo-runs"),
+    store: StoreOption = None,
+    rounds: Annotated[int, typer.Option(min=1, help="Federated rounds per strategy.")] = 20,
+    clients: Annotated[int, typer.Option(min=2, help="Number of simulated clients.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed for data split, partition and training.")] = 0,
+) -> None:
+    """The showcase on bundled data: horizontal FL on digits (FedAvg vs FedAdam vs centralised)."""
+    from rengo.cli.demo import run_demo
+
+    with friendly_errors(console):
+        run_demo(console, out=out, store_path=store, rounds=rounds, clients=clients, seed=seed)
+
+
+@app.command()
+def run(
+    job: Annotated[Path, typer.Argument(help="Job file (TOML).", show_default=False)],
+    store: StoreOption = None,
+    executor: Annotated[
+        str | None, typer.Option(help="Override job.executor: serial, process or ray.")
+    ] = None,
+    plot: Annotated[Path | None, typer.Option(help="Also write a PNG of the run here.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Run a job file in simulation and record it in the run store."""
+    from rengo.cli.run_job import run_job
+
+    with friendly_errors(console):
+        run_job(console, job, store_path=store, executor=executor, plot=plot, progress=progress)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,58 @@
+"""``rengo run JOB.toml``: build the job, simulate it, record it, summarise it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from rengo.hfl import simulate
+from rengo.jobs import build_hfl_job, load_job
+from rengo.tracking import RunStore, plot_run, resolve_store_path
+
+
+def run_job(
+    console: Console,
+    job_path: Path,
+    *,
+    store_path: Path | None = None,
+    executor: str | None = None,
+    plot: Path | None = None,
+    progress: bool = True,
+) -> str:
+    """Run a horizontal job file; returns the run id."""
+    spec = load_job(job_path)
+    if executor is not None:
+        from rengo.jobs.spec import EXECUTORS, _choice
+
+        _choice("--executor", "executor", executor, EXECUTORS)
+        spec.job.executor = executor
+    job = build_hfl_job(spec)
+    console.print(
+        f"[bold]{spec.job.name}[/]: {spec.strategy.name} over {len(job.client_ids)} clients "
+        f"({spec.partition.scheme}) on {spec.data.dataset}, {spec.job.rounds} rounds, "
+        f"executor={spec.job.executor}"
+    )
+    with RunStore(resolve_store_path(store_path)) as store:
+        history = simulate(
+            job.client_fn,
+            job.client_ids,
+            job.strategy,
+            job.initial_parameters,
+            spec.job.rounds,
+            seed=spec.job.seed,
+            executor=spec.job.executor,
+            workers=spec.job.workers,
+            round_timeout=spec.job.round_timeout,
+            store=store,
+            run_name=spec.job.name,
+            run_config={"job_file": str(job_path), "dataset": spec.data.dataset},
+            progress=progress,
+        )
+        assert history.run_id is not None
+        last = history.rounds[-1].metrics
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(last.items()))
+        console.print(f"run [bold]{history.run_id}[/] completed: {shown}")
+        if plot is not None:
+            console.print(f"wrote {plot_run(store, history.run_id, plot)}")
+        return history.run_id

@@ -1,0 +1,78 @@
+"""``rengo runs list | show | plot``: look at what the run store recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from rengo.cli.errors import friendly_errors
+
+runs_app = typer.Typer(help="List, inspect and plot recorded runs.", no_args_is_help=True)
+console = Console()
+
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--store", help="Run store (SQLite). Default: ./rengo-runs/runs.db or $RENGO_RUNS."
+    ),
+]
+
+
+def _open(store: Path | None):  # type: ignore[no-untyped-def]
+    from rengo.tracking import RunStore, resolve_store_path
+
+    path = resolve_store_path(store)
+    if not path.exists():
+        from rengo.core.errors import ConfigError
+
+        raise ConfigError(f"no run store at {path}; run `rengo demo` or `rengo run JOB.toml` first")
+    return RunStore(path)
+
+
+@runs_app.command("list")
+def list_runs(
+    store: StoreOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="Most recent runs to show.")] = 20,
+    kind: Annotated[str | None, typer.Option(help="Only runs of this kind (hfl, vfl...).")] = None,
+) -> None:
+    """The most recent runs, newest first."""
+    from rengo.tracking import runs_table
+
+    with friendly_errors(console), _open(store) as s:
+        console.print(runs_table(s.list_runs(limit=limit, kind=kind)))
+
+
+@runs_app.command("show")
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
+    store: StoreOption = None,
+) -> None:
+    """Config, summary, per-round metrics, per-client statistics and events of one run."""
+    from rengo.tracking import run_detail
+
+    with friendly_errors(console), _open(store) as s:
+        console.print(run_detail(s, run_id))
+
+
+@runs_app.command("plot")
+def plot(
+    run_ids: Annotated[list[str], typer.Argument(help="One run id, or several to compare.")],
+    store: StoreOption = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="PNG path.")] = None,
+    metric: Annotated[
+        str, typer.Option(help="Metric compared across several runs.")
+    ] = "central_accuracy",
+) -> None:
+    """Write a PNG of loss/accuracy per round (one run) or of one metric across runs."""
+    from rengo.tracking import plot_run, plot_runs
+
+    with friendly_errors(console), _open(store) as s:
+        if len(run_ids) == 1:
+            rid = s.resolve_run_id(run_ids[0])
+            path = plot_run(s, rid, out or Path(f"{rid}.png"))
+        else:
+            path = plot_runs(s, run_ids, metric, out or Path(f"compare-{metric}.png"))
+        console.print(f"wrote {path}")

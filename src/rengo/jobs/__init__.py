@@ -1,0 +1,23 @@
+"""Job files: parse and validate a TOML run description, and build what it describes."""
+
+from rengo.jobs.build import (
+    STRATEGY_CLASSES,
+    HflJob,
+    build_federation,
+    build_hfl_job,
+    build_strategy,
+    load_job_dataset,
+)
+from rengo.jobs.spec import JobSpec, load_job, parse_job
+
+__all__ = [
+    "STRATEGY_CLASSES",
+    "HflJob",
+    "JobSpec",
+    "build_federation",
+    "build_hfl_job",
+    "build_strategy",
+    "load_job",
+    "load_job_dataset",
+    "parse_job",
+]

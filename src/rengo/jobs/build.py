@@ -1,0 +1,225 @@
+"""Turn a :class:`JobSpec` into the objects a run needs: data, clients, strategy, model.
+
+The same :class:`HflJob` serves ``rengo run`` (simulation) and ``rengo coordinator`` /
+``rengo party`` (deployment), so a job behaves identically wherever it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rengo.core.errors import ConfigError
+from rengo.core.messages import Metrics
+from rengo.core.parameters import Parameters
+from rengo.data import (
+    Dataset,
+    FederatedDataset,
+    federate,
+    fit_standardization,
+    load_csv,
+    load_dataset,
+    load_idx,
+    load_parquet,
+)
+from rengo.hfl import (
+    Client,
+    ClientFn,
+    FedAdagrad,
+    FedAdam,
+    FedAvg,
+    FedProx,
+    FedYogi,
+    LogisticRegressionClient,
+    Scaffold,
+    Strategy,
+    softmax_init,
+    softmax_loss_grad,
+    softmax_predict,
+)
+from rengo.jobs.spec import JobSpec
+
+STRATEGY_CLASSES: dict[str, type[Strategy]] = {
+    "fedavg": FedAvg,
+    "fedprox": FedProx,
+    "fedadagrad": FedAdagrad,
+    "fedadam": FedAdam,
+    "fedyogi": FedYogi,
+    "scaffold": Scaffold,
+}
+
+
+@dataclass
+class HflJob:
+    """Everything a horizontal run needs, built from a job file."""
+
+    spec: JobSpec
+    federation: FederatedDataset
+    client_fn: ClientFn
+    strategy: Strategy
+    initial_parameters: Parameters
+    evaluate: Callable[[Parameters], tuple[float, Metrics]]
+
+    @property
+    def client_ids(self) -> list[str]:
+        return list(self.federation.client_ids)
+
+
+def load_job_dataset(spec: JobSpec) -> Dataset:
+    """The job's whole table (before the held-out split)."""
+    d = spec.data
+    if d.dataset == "csv":
+        return load_csv(d.path, label=d.label, id_column=d.id_column)  # type: ignore[arg-type]
+    if d.dataset == "parquet":
+        return load_parquet(d.path, label=d.label, id_column=d.id_column)  # type: ignore[arg-type]
+    if d.dataset == "idx":
+        return load_idx(d.images, d.labels)  # type: ignore[arg-type]
+    return load_dataset(d.dataset)
+
+
+def build_federation(spec: JobSpec) -> FederatedDataset:
+    """Held-out test split, then the partition among clients (standardised on train only)."""
+    dataset = load_job_dataset(spec)
+    if not dataset.is_classification:
+        raise ConfigError(
+            f"{spec.source}: horizontal jobs train classifiers; {dataset.name} has no class labels"
+        )
+    fed = federate(
+        dataset,
+        spec.partition.scheme,
+        spec.partition.num_clients,
+        seed=spec.job.seed,
+        test_size=spec.data.test_size,
+        **spec.partition.options,
+    )
+    if not spec.data.standardize:
+        return fed
+    ids = list(fed.clients)
+    train = _concat([fed.clients[c] for c in ids])
+    scaler = fit_standardization(train)
+    clients = {c: scaler.apply(fed.clients[c]) for c in ids}
+    test = scaler.apply(fed.test) if fed.test is not None else None
+    return FederatedDataset(clients=clients, test=test, name=fed.name)
+
+
+def _concat(parts: list[Dataset]) -> Dataset:
+    first = parts[0]
+    X = np.concatenate([p.X for p in parts])
+    y = np.concatenate([p.labels() for p in parts])
+    return Dataset(X, y, first.feature_names, first.classes, name=first.name)
+
+
+def build_strategy(spec: JobSpec, evaluate_fn: Any = None) -> Strategy:
+    s = spec.strategy
+    cls = STRATEGY_CLASSES[s.name]
+    strategy = cls(
+        fraction_fit=s.fraction_fit,
+        min_fit_clients=s.min_fit_clients,
+        fraction_evaluate=s.fraction_evaluate,
+        min_evaluate_clients=s.min_evaluate_clients,
+        min_available_clients=min(s.min_available_clients, spec.partition.num_clients),
+        evaluate_fn=evaluate_fn,
+        **s.options,  # type: ignore[arg-type]
+    )
+    lr, epochs, batch = spec.train.lr, spec.train.local_epochs, spec.train.batch_size
+    strategy.on_fit_config = lambda _round: {
+        "lr": lr,
+        "local_epochs": epochs,
+        "batch_size": batch,
+    }
+    return strategy
+
+
+def build_hfl_job(spec: JobSpec) -> HflJob:
+    """Data, per-client factory, strategy and initial model for a horizontal job."""
+    fed = build_federation(spec)
+    num_features = fed.client(0).num_features
+    num_classes = fed.num_classes
+    test = fed.test
+    if spec.model.type == "logistic":
+        client_fn, init, evaluate = _logistic(spec, fed, num_features, num_classes)
+    else:
+        client_fn, init, evaluate = _mlp(spec, fed, num_features, num_classes)
+    evaluate_fn = (lambda _round, params: evaluate(params)) if test is not None else None
+    strategy = build_strategy(spec, evaluate_fn)
+    return HflJob(spec, fed, client_fn, strategy, init, evaluate)
+
+
+def _logistic(
+    spec: JobSpec, fed: FederatedDataset, d: int, k: int
+) -> tuple[ClientFn, Parameters, Callable[[Parameters], tuple[float, Metrics]]]:
+    lr, epochs, batch = spec.train.lr, spec.train.local_epochs, spec.train.batch_size
+
+    def client_fn(cid: str) -> Client:
+        data = fed.client(cid)
+        X = data.X.astype(np.float64)
+        return LogisticRegressionClient(
+            X, data.labels(), lr=lr, local_epochs=epochs, batch_size=batch
+        )
+
+    def evaluate(params: Parameters) -> tuple[float, Metrics]:
+        assert fed.test is not None
+        X, y = fed.test.X.astype(np.float64), fed.test.labels()
+        loss, _ = softmax_loss_grad(params, X, y, 0.0)
+        return loss, {"accuracy": float(np.mean(softmax_predict(params, X) == y))}
+
+    return client_fn, softmax_init(d, k), evaluate
+
+
+def _mlp(
+    spec: JobSpec, fed: FederatedDataset, d: int, k: int
+) -> tuple[ClientFn, Parameters, Callable[[Parameters], tuple[float, Metrics]]]:
+    try:
+        import torch
+
+        from rengo.hfl.torch_client import (
+            TorchClient,
+            evaluate_model,
+            get_parameters,
+            make_mlp,
+            set_parameters,
+        )
+    except ImportError as exc:
+        raise ConfigError(
+            f"{spec.source}: model.type = 'mlp' needs PyTorch (pip install 'rengo[torch]'); "
+            "or use model.type = 'logistic'"
+        ) from exc
+    from torch.utils.data import DataLoader, TensorDataset
+
+    hidden = tuple(spec.model.hidden)
+    lr, epochs, batch = spec.train.lr, spec.train.local_epochs, spec.train.batch_size
+    torch.manual_seed(spec.job.seed)
+    init = get_parameters(make_mlp(d, k, hidden))
+    tensors = {
+        cid: TensorDataset(
+            torch.from_numpy(fed.clients[cid].X.astype(np.float32)),
+            torch.from_numpy(fed.clients[cid].labels().astype(np.int64)),
+        )
+        for cid in fed.client_ids
+    }
+
+    def client_fn(cid: str) -> Client:
+        loader = DataLoader(tensors[cid], batch_size=batch, shuffle=True)
+        return TorchClient(make_mlp(d, k, hidden), loader, lr=lr, local_epochs=epochs)
+
+    eval_model = make_mlp(d, k, hidden)
+    test_loader = None
+    if fed.test is not None:
+        test_loader = DataLoader(
+            TensorDataset(
+                torch.from_numpy(fed.test.X.astype(np.float32)),
+                torch.from_numpy(fed.test.labels().astype(np.int64)),
+            ),
+            batch_size=1024,
+        )
+
+    def evaluate(params: Parameters) -> tuple[float, Metrics]:
+        assert test_loader is not None
+        set_parameters(eval_model, params)
+        loss, acc, _ = evaluate_model(eval_model, test_loader)
+        return loss, {"accuracy": acc}
+
+    return client_fn, init, evaluate
