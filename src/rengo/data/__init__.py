@@ -1,1 +1,100 @@
-"""rengo.data"""
+"""Datasets for federated learning: loaders, train/test splitting, partitioners, vertical splits.
+
+Tables are :class:`Dataset` objects (numpy ``X``, ``y``, names, optional row ids). Horizontal
+partitioners return one index array per client; :func:`federate` turns a table into a
+:class:`FederatedDataset`; :func:`vertical_split` makes per-party column tables.
+"""
+
+from rengo.data.bundled import (
+    DATASETS,
+    dataset_names,
+    load_breast_cancer,
+    load_dataset,
+    load_diabetes,
+    load_digits,
+    load_iris,
+    load_wine,
+)
+from rengo.data.csv_table import load_csv, save_csv
+from rengo.data.dataset import (
+    Dataset,
+    Standardization,
+    fit_standardization,
+    standardize,
+    train_test_split,
+)
+from rengo.data.federated import (
+    ClientSummary,
+    FederatedDataset,
+    federate,
+    from_partition,
+    label_entropy,
+)
+from rengo.data.idx import load_idx, read_idx, write_idx
+from rengo.data.labels import encode_labels
+from rengo.data.parquet_table import load_parquet, save_parquet
+from rengo.data.partition import (
+    PARTITION_SCHEMES,
+    check_partition,
+    dirichlet_partition,
+    iid_partition,
+    partition,
+    quantity_skew_partition,
+    shard_partition,
+)
+from rengo.data.seeding import Seed, as_generator
+from rengo.data.shared import (
+    fate_table_names,
+    load_fate_table,
+    load_femnist,
+    load_mnist_test,
+    load_uci_adult,
+    shared_data_dir,
+)
+from rengo.data.vertical import VerticalParty, vertical_split
+
+__all__ = [
+    "DATASETS",
+    "PARTITION_SCHEMES",
+    "ClientSummary",
+    "Dataset",
+    "FederatedDataset",
+    "Seed",
+    "Standardization",
+    "VerticalParty",
+    "as_generator",
+    "check_partition",
+    "dataset_names",
+    "dirichlet_partition",
+    "encode_labels",
+    "fate_table_names",
+    "federate",
+    "fit_standardization",
+    "from_partition",
+    "iid_partition",
+    "label_entropy",
+    "load_breast_cancer",
+    "load_csv",
+    "load_dataset",
+    "load_diabetes",
+    "load_digits",
+    "load_fate_table",
+    "load_femnist",
+    "load_idx",
+    "load_iris",
+    "load_mnist_test",
+    "load_parquet",
+    "load_uci_adult",
+    "load_wine",
+    "partition",
+    "quantity_skew_partition",
+    "read_idx",
+    "save_csv",
+    "save_parquet",
+    "shard_partition",
+    "shared_data_dir",
+    "standardize",
+    "train_test_split",
+    "vertical_split",
+    "write_idx",
+]

@@ -1,1 +1,43 @@
-"""rengo.tracking"""
+"""rengo.tracking: the run store - every run, round, client result, event, checkpoint, ledger
+line and contribution score in an embedded SQLite file, plus plots and tables of them.
+
+The store lives at ``./rengo-runs/runs.db`` unless a path or ``$RENGO_RUNS`` says otherwise.
+"""
+
+from rengo.tracking.errors import AmbiguousRunError, StoreClosedError, UnknownRunError
+from rengo.tracking.location import ENV_VAR, resolve_store_path
+from rengo.tracking.plots import metric_family, plot_run, plot_runs
+from rengo.tracking.records import (
+    ClientRecord,
+    ClientStats,
+    ContributionRecord,
+    EventRecord,
+    LedgerEntry,
+    RoundRecord,
+    RunInfo,
+)
+from rengo.tracking.schema import SCHEMA_VERSION
+from rengo.tracking.store import RunStore
+from rengo.tracking.tables import run_detail, runs_table
+
+__all__ = [
+    "ENV_VAR",
+    "SCHEMA_VERSION",
+    "AmbiguousRunError",
+    "ClientRecord",
+    "ClientStats",
+    "ContributionRecord",
+    "EventRecord",
+    "LedgerEntry",
+    "RoundRecord",
+    "RunInfo",
+    "RunStore",
+    "StoreClosedError",
+    "UnknownRunError",
+    "metric_family",
+    "plot_run",
+    "plot_runs",
+    "resolve_store_path",
+    "run_detail",
+    "runs_table",
+]

@@ -1,0 +1,213 @@
+"""Read and write user tables as CSV with the standard csv module and numpy (no pandas).
+
+Every malformed input raises :class:`~rengo.core.errors.DataError` naming the file, the line
+and the column, so a user can fix the file without guessing.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rengo.core.errors import ConfigError, DataError
+from rengo.data.dataset import Dataset
+from rengo.data.labels import Task, encode_labels
+
+
+def load_csv(
+    path: str | Path,
+    label: str | None = "y",
+    id_column: str | None = None,
+    *,
+    features: Sequence[str] | None = None,
+    column_names: Sequence[str] | None = None,
+    delimiter: str = ",",
+    missing_values: Collection[str] = (),
+    task: Task = "auto",
+    dtype: type = np.float64,
+    name: str | None = None,
+) -> Dataset:
+    """Load a CSV table with a header row into a :class:`Dataset`.
+
+    ``label`` names the label column (``None`` for a feature-only table, e.g. a vertical FL
+    host); ``id_column`` keeps that column as row ids; ``features`` picks feature columns (all
+    other columns by default). ``column_names`` is for files without a header row. Cells equal to
+    one of ``missing_values`` become NaN; any other non-numeric feature cell is an error. Text
+    labels become class codes with the sorted names in ``Dataset.classes``.
+    """
+    path = Path(path)
+    if np.dtype(dtype) not in (np.float32, np.float64):
+        raise ConfigError(f"dtype must be float32 or float64, got {dtype}")
+    header, rows, lines = _read_rows(path, delimiter, column_names)
+    columns = {c: j for j, c in enumerate(header)}
+
+    def column(col: str, role: str) -> int:
+        if col not in columns:
+            raise DataError(f"{path}: no {role} column {col!r}; columns are {list(header)}")
+        return columns[col]
+
+    label_j = None if label is None else column(label, "label")
+    id_j = None if id_column is None else column(id_column, "id")
+    if features is None:
+        feature_js = [j for j in range(len(header)) if j not in (label_j, id_j)]
+    else:
+        feature_js = [column(f, "feature") for f in features]
+        if label_j in feature_js or (id_j is not None and id_j in feature_js):
+            raise ConfigError(f"{path}: the label/id column cannot also be a feature")
+    where = _locator(path, lines)
+
+    X = _parse_features(path, rows, lines, header, feature_js, set(missing_values), dtype)
+    ids = None
+    if id_j is not None:
+        ids = np.array([r[id_j] for r in rows], dtype=str)
+        _check_ids(ids, where, header[id_j])
+    y, classes = None, None
+    if label_j is not None:
+        y, classes = encode_labels(np.array([r[label_j] for r in rows], dtype=str), task, where)
+    return Dataset(
+        X=X,
+        y=y,
+        feature_names=tuple(header[j] for j in feature_js),
+        classes=classes,
+        name=name or path.stem,
+        ids=ids,
+    )
+
+
+def _read_rows(
+    path: Path, delimiter: str, column_names: Sequence[str] | None
+) -> tuple[list[str], list[list[str]], list[int]]:
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    header: list[str] | None = None if column_names is None else [str(c) for c in column_names]
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, delimiter=delimiter)
+            for row in reader:
+                cells = [c.strip() for c in row]
+                if not any(cells):
+                    continue  # blank line
+                if header is None:
+                    header = cells
+                    _check_header(path, reader.line_num, header)
+                    continue
+                if len(cells) != len(header):
+                    raise DataError(
+                        f"{path}:{reader.line_num}: row has {len(cells)} fields but the header "
+                        f"has {len(header)} ({', '.join(header)}); ragged rows are not allowed"
+                    )
+                rows.append(cells)
+                lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise DataError(f"{path}: not valid CSV: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    if header is None:
+        raise DataError(f"{path}: file is empty (no header row)")
+    if column_names is not None:
+        _check_header(path, 0, header)
+    if not rows:
+        raise DataError(f"{path}: header found but no data rows")
+    return header, rows, lines
+
+
+def _check_header(path: Path, line: int, header: list[str]) -> None:
+    seen: set[str] = set()
+    for j, name in enumerate(header):
+        if not name:
+            raise DataError(f"{path}:{line}: header column {j + 1} has no name")
+        if name in seen:
+            raise DataError(f"{path}:{line}: header names column {name!r} twice")
+        seen.add(name)
+
+
+def _locator(path: Path, lines: list[int]) -> Callable[[int], str]:
+    def where(i: int) -> str:
+        return f"{path}:{lines[i]}"
+
+    return where
+
+
+def _parse_features(
+    path: Path,
+    rows: list[list[str]],
+    lines: list[int],
+    header: list[str],
+    feature_js: list[int],
+    missing: set[str],
+    dtype: type,
+) -> np.ndarray:
+    cells = np.array([[r[j] for j in feature_js] for r in rows], dtype=str).reshape(
+        len(rows), len(feature_js)
+    )
+    if missing:
+        cells = np.where(np.isin(cells, list(missing)), "nan", cells)
+    try:
+        return cells.astype(dtype)
+    except ValueError:
+        pass
+    for i, row in enumerate(cells):
+        for k, value in enumerate(row.tolist()):
+            try:
+                float(value)
+            except ValueError:
+                j = feature_js[k]
+                what = "is empty" if value == "" else f"{value!r} is not a number"
+                hint = (
+                    " (pass missing_values=('',) to read empty cells as NaN)"
+                    if value == ""
+                    else " (feature columns must be numeric; encode categories first or exclude "
+                    "the column with features=[...])"
+                )
+                raise DataError(
+                    f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) {what}{hint}"
+                ) from None
+    raise DataError(f"{path}: feature cells could not be read as numbers")
+
+
+def _check_ids(ids: np.ndarray, where: Callable[[int], str], column: str) -> None:
+    empty = np.flatnonzero(ids == "")
+    if empty.size:
+        raise DataError(f"{where(int(empty[0]))}: id column {column!r} is empty")
+    order = np.argsort(ids, kind="stable")
+    dup = np.flatnonzero(ids[order][1:] == ids[order][:-1])
+    if dup.size:
+        first, second = order[dup[0]], order[dup[0] + 1]
+        raise DataError(
+            f"{where(int(second))}: id {str(ids[second])!r} in column {column!r} repeats "
+            f"{where(int(first))}; ids must be unique"
+        )
+
+
+def save_csv(dataset: Dataset, path: str | Path, label: str = "y", id_column: str = "id") -> None:
+    """Write ``dataset`` as CSV (id, label, features) that :func:`load_csv` reads back exactly.
+
+    Class labels are written as their names; floats with 17 significant digits (lossless).
+    """
+    header: list[str] = []
+    parts: list[np.ndarray] = []
+    if dataset.ids is not None:
+        header.append(id_column)
+        parts.append(dataset.ids.astype(str)[:, None])
+    if dataset.y is not None:
+        header.append(label)
+        if dataset.classes is not None:
+            names = np.array(dataset.classes, dtype=str)
+            parts.append(names[dataset.y][:, None])
+        else:
+            parts.append(np.char.mod("%.17g", dataset.y)[:, None])
+    clash = set(header) & set(dataset.feature_names)
+    if clash:
+        raise ConfigError(f"column names {sorted(clash)} are used by both features and id/label")
+    header.extend(dataset.feature_names)
+    parts.append(np.char.mod("%.17g", dataset.X.astype(np.float64)))
+    table = np.concatenate(parts, axis=1) if parts else np.empty((len(dataset), 0), str)
+    with Path(path).open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(table.tolist())

@@ -1,0 +1,217 @@
+"""The in-memory table every loader returns, with a stratified split and train-only scaling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from sklearn.model_selection import train_test_split as _sk_split
+
+from rengo.core.errors import ConfigError, DataError
+from rengo.data.seeding import Seed, as_generator
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Rows of features ``X`` (n, d) with labels ``y`` (n,) or ``None`` for a feature-only table.
+
+    Classification labels are ``int64`` codes ``0..K-1`` into ``classes`` (the original label
+    values, as strings); regression labels are ``float64`` and ``classes`` is ``None``. ``ids``
+    (strings, unique) name the rows, which vertical FL needs to align parties. ``sample_shape``
+    is the shape of one row before flattening (e.g. ``(28, 28)`` for an image).
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None
+    feature_names: tuple[str, ...]
+    classes: tuple[str, ...] | None = None
+    name: str = "dataset"
+    ids: np.ndarray | None = None
+    sample_shape: tuple[int, ...] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        X = self.X
+        if not isinstance(X, np.ndarray) or X.ndim != 2:
+            raise DataError(f"{self.name}: X must be a 2-D numpy array, got {_describe(X)}")
+        if X.dtype not in (np.float32, np.float64):
+            raise DataError(f"{self.name}: X must be float32 or float64, got {X.dtype}")
+        n, d = X.shape
+        object.__setattr__(self, "feature_names", tuple(str(f) for f in self.feature_names))
+        if len(self.feature_names) != d:
+            raise DataError(
+                f"{self.name}: {len(self.feature_names)} feature names for {d} feature columns"
+            )
+        if self.sample_shape is not None and int(np.prod(self.sample_shape)) != d:
+            raise DataError(
+                f"{self.name}: sample_shape {self.sample_shape} does not hold {d} values"
+            )
+        if self.y is not None:
+            self._check_labels(n)
+        elif self.classes is not None:
+            raise DataError(f"{self.name}: classes given for a table without labels")
+        if self.ids is not None:
+            ids = np.asarray(self.ids).astype(str)
+            if ids.shape != (n,):
+                raise DataError(f"{self.name}: {ids.shape[0]} ids for {n} rows")
+            if len(np.unique(ids)) != n:
+                raise DataError(f"{self.name}: ids are not unique")
+            object.__setattr__(self, "ids", ids)
+
+    def _check_labels(self, n: int) -> None:
+        y = np.asarray(self.y)
+        if y.shape != (n,):
+            raise DataError(f"{self.name}: y has shape {y.shape}, expected ({n},)")
+        if self.classes is None:
+            y = y.astype(np.float64)
+            if not np.all(np.isfinite(y)):
+                raise DataError(f"{self.name}: regression labels contain NaN or Inf")
+        else:
+            object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+            if y.dtype.kind not in "iu":
+                raise DataError(f"{self.name}: class labels must be integer codes, got {y.dtype}")
+            y = y.astype(np.int64)
+            if n and (y.min() < 0 or y.max() >= len(self.classes)):
+                raise DataError(
+                    f"{self.name}: label codes must lie in 0..{len(self.classes) - 1}, "
+                    f"got {y.min()}..{y.max()}"
+                )
+        object.__setattr__(self, "y", y)
+
+    def __len__(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def num_features(self) -> int:
+        """Number of feature columns."""
+        return int(self.X.shape[1])
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (0 for regression or unlabeled tables)."""
+        return 0 if self.classes is None else len(self.classes)
+
+    @property
+    def is_classification(self) -> bool:
+        """True when ``y`` holds class codes."""
+        return self.y is not None and self.classes is not None
+
+    def labels(self) -> np.ndarray:
+        """The label array; raises DataError for a feature-only table."""
+        if self.y is None:
+            raise DataError(f"{self.name}: this table has no label column")
+        return self.y
+
+    def label_counts(self) -> np.ndarray:
+        """Rows per class, shape (num_classes,)."""
+        if not self.is_classification:
+            raise DataError(f"{self.name}: label counts need class labels")
+        return np.bincount(self.labels(), minlength=self.num_classes)
+
+    def images(self) -> np.ndarray:
+        """``X`` reshaped to ``(n, *sample_shape)`` (for convolutional models)."""
+        shape = self.sample_shape or (self.num_features,)
+        return self.X.reshape((len(self), *shape))
+
+    def subset(self, rows: np.ndarray, name: str | None = None) -> Dataset:
+        """The rows at the given indices (or boolean mask), in that order."""
+        rows = np.asarray(rows)
+        return replace(
+            self,
+            X=self.X[rows],
+            y=None if self.y is None else self.y[rows],
+            ids=None if self.ids is None else self.ids[rows],
+            name=self.name if name is None else name,
+        )
+
+    def select_features(self, columns: list[str] | tuple[str, ...]) -> Dataset:
+        """Only the named feature columns, in the given order."""
+        index = {f: i for i, f in enumerate(self.feature_names)}
+        missing = [c for c in columns if c not in index]
+        if missing:
+            raise DataError(f"{self.name}: no feature columns {missing}")
+        cols = [index[c] for c in columns]
+        return replace(self, X=self.X[:, cols], feature_names=tuple(columns), sample_shape=None)
+
+    def train_test_split(self, test_size: float = 0.2, seed: Seed = 0) -> tuple[Dataset, Dataset]:
+        """See :func:`train_test_split`."""
+        return train_test_split(self, test_size, seed)
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape}"
+    return type(value).__name__
+
+
+def train_test_split(
+    dataset: Dataset, test_size: float = 0.2, seed: Seed = 0
+) -> tuple[Dataset, Dataset]:
+    """Split rows into (train, test), stratified by class when every class has two rows or more.
+
+    ``test_size`` is a fraction in (0, 1) or a row count. Regression and unlabeled tables, and
+    label sets too thin to stratify, are split uniformly at random.
+    """
+    n = len(dataset)
+    if isinstance(test_size, float):
+        if not 0.0 < test_size < 1.0:
+            raise ConfigError(f"test_size as a fraction must lie in (0, 1), got {test_size}")
+        n_test = int(np.ceil(test_size * n))
+    elif isinstance(test_size, (int, np.integer)) and not isinstance(test_size, bool):
+        n_test = int(test_size)
+    else:
+        raise ConfigError(f"test_size must be a float fraction or int count, got {test_size!r}")
+    if not 0 < n_test < n:
+        raise ConfigError(f"test_size={test_size!r} leaves no rows on one side of {n} rows")
+    stratify = None
+    if dataset.is_classification:
+        counts = dataset.label_counts()
+        present = counts[counts > 0]
+        k = len(present)
+        if present.min() >= 2 and k <= n_test and k <= n - n_test:
+            stratify = dataset.labels()
+    state = int(as_generator(seed).integers(0, 2**31 - 1))
+    train_rows, test_rows = _sk_split(
+        np.arange(n), test_size=n_test, random_state=state, stratify=stratify
+    )
+    return (
+        dataset.subset(np.sort(train_rows), name=f"{dataset.name}-train"),
+        dataset.subset(np.sort(test_rows), name=f"{dataset.name}-test"),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Standardization:
+    """Per-column mean and scale fitted on training rows; constant columns get scale 1."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    def apply(self, dataset: Dataset) -> Dataset:
+        """``(X - mean) / scale``, keeping X's dtype."""
+        if dataset.num_features != self.mean.shape[0]:
+            raise DataError(
+                f"{dataset.name}: {dataset.num_features} features, scaler fitted on "
+                f"{self.mean.shape[0]}"
+            )
+        X = ((dataset.X - self.mean) / self.scale).astype(dataset.X.dtype, copy=False)
+        return replace(dataset, X=X)
+
+
+def fit_standardization(dataset: Dataset) -> Standardization:
+    """Fit column means and standard deviations (ignoring NaN) on one table."""
+    if len(dataset) == 0:
+        raise DataError(f"{dataset.name}: cannot fit a scaler on zero rows")
+    X = dataset.X.astype(np.float64)
+    mean = np.nanmean(X, axis=0)
+    scale = np.nanstd(X, axis=0)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    return Standardization(mean=np.nan_to_num(mean), scale=scale)
+
+
+def standardize(train: Dataset, *others: Dataset) -> tuple[Dataset, ...]:
+    """Z-score ``train`` and every other table with statistics fitted on ``train`` only.
+
+    Fitting on train only keeps test-set information out of training (no leakage).
+    """
+    scaler = fit_standardization(train)
+    return tuple(scaler.apply(d) for d in (train, *others))

@@ -1,0 +1,151 @@
+"""A federation's data: one table per client plus a held-out test set, with skew statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rengo.core.errors import ConfigError, DataError
+from rengo.data.dataset import Dataset, train_test_split
+from rengo.data.partition import check_partition, partition
+from rengo.data.seeding import Seed, as_generator
+
+
+def label_entropy(counts: np.ndarray) -> float:
+    """Shannon entropy (bits) of a label histogram: 0 for one class, log2(K) for uniform."""
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum()
+    if total <= 0:
+        return 0.0
+    p = counts[counts > 0] / total
+    return float(-(p * np.log2(p)).sum())
+
+
+@dataclass(frozen=True)
+class ClientSummary:
+    """Size and label mix of one client, for display."""
+
+    client_id: str
+    size: int
+    label_counts: tuple[int, ...]
+    label_entropy: float
+
+
+@dataclass(frozen=True, eq=False)
+class FederatedDataset:
+    """Per-client tables (in client order) and an optional held-out ``test`` table.
+
+    ``client_tests`` optionally gives each client its own test rows (natural splits such as
+    FEMNIST writers), for personalised evaluation.
+    """
+
+    clients: dict[str, Dataset]
+    test: Dataset | None = None
+    name: str = "federated"
+    client_tests: dict[str, Dataset] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.clients:
+            raise DataError(f"{self.name}: a federation needs at least one client")
+        widths = {d.num_features for d in self.clients.values()}
+        if self.test is not None:
+            widths.add(self.test.num_features)
+        if len(widths) != 1:
+            raise DataError(f"{self.name}: clients/test disagree on feature count: {widths}")
+        if self.client_tests is not None:
+            extra = set(self.client_tests) - set(self.clients)
+            if extra:
+                raise DataError(f"{self.name}: client tests for unknown clients {sorted(extra)}")
+
+    @property
+    def client_ids(self) -> tuple[str, ...]:
+        """Client names in order."""
+        return tuple(self.clients)
+
+    @property
+    def num_clients(self) -> int:
+        """Number of clients."""
+        return len(self.clients)
+
+    @property
+    def num_classes(self) -> int:
+        """Classes shared by all clients (0 for regression)."""
+        return max(d.num_classes for d in self.clients.values())
+
+    def client(self, key: int | str) -> Dataset:
+        """A client's table by position or by name."""
+        if isinstance(key, str):
+            if key not in self.clients:
+                raise ConfigError(f"{self.name}: no client {key!r}")
+            return self.clients[key]
+        if not -self.num_clients <= key < self.num_clients:
+            raise ConfigError(
+                f"{self.name}: client index {key} out of range 0..{self.num_clients - 1}"
+            )
+        return self.clients[self.client_ids[key]]
+
+    def sizes(self) -> np.ndarray:
+        """Rows per client, in client order."""
+        return np.array([len(d) for d in self.clients.values()], dtype=np.int64)
+
+    def label_histograms(self) -> np.ndarray:
+        """Class counts per client, shape (num_clients, num_classes)."""
+        k = self.num_classes
+        if k == 0:
+            raise DataError(f"{self.name}: label histograms need class labels")
+        return np.stack([np.bincount(d.labels(), minlength=k) for d in self.clients.values()])
+
+    def mean_label_entropy(self) -> float:
+        """Mean over clients of label entropy (bits): lower means more label skew."""
+        return float(np.mean([label_entropy(h) for h in self.label_histograms()]))
+
+    def summary(self) -> list[ClientSummary]:
+        """One :class:`ClientSummary` per client."""
+        hists = (
+            self.label_histograms()
+            if self.num_classes
+            else np.zeros((self.num_clients, 0), np.int64)
+        )
+        return [
+            ClientSummary(cid, len(d), tuple(int(c) for c in h), label_entropy(h))
+            for (cid, d), h in zip(self.clients.items(), hists, strict=True)
+        ]
+
+
+def from_partition(
+    dataset: Dataset,
+    parts: Sequence[np.ndarray],
+    test: Dataset | None = None,
+    prefix: str = "client",
+) -> FederatedDataset:
+    """Build a federation from row-index arrays (one per client) over ``dataset``."""
+    check_partition(list(parts), len(dataset))
+    clients = {
+        f"{prefix}-{i}": dataset.subset(rows, name=f"{dataset.name}/{prefix}-{i}")
+        for i, rows in enumerate(parts)
+    }
+    return FederatedDataset(clients=clients, test=test, name=dataset.name)
+
+
+def federate(
+    dataset: Dataset,
+    scheme: str = "iid",
+    num_clients: int = 10,
+    seed: Seed = 0,
+    test_size: float | int | None = 0.2,
+    **options: Any,
+) -> FederatedDataset:
+    """Hold out a stratified test set, then partition the rest among clients by ``scheme``.
+
+    ``test_size=None`` keeps every row for the clients. Options go to :func:`partition`.
+    """
+    rng = as_generator(seed)
+    if test_size is None:
+        train, test = dataset, None
+    else:
+        train, test = train_test_split(dataset, test_size, rng)
+    parts = partition(train, scheme, num_clients, rng, **options)
+    return from_partition(train, parts, test)

@@ -1,0 +1,76 @@
+"""Turn a raw label column into class codes (with the class names kept) or regression targets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+
+from rengo.core.errors import ConfigError, DataError
+
+Task = Literal["auto", "classification", "regression"]
+TASKS: tuple[str, ...] = ("auto", "classification", "regression")
+MISSING_LABEL_TEXT = frozenset({"", "nan", "na", "n/a", "null", "none", "?"})
+
+
+def encode_labels(
+    values: np.ndarray, task: Task, where: Callable[[int], str]
+) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    """Return ``(y, classes)``: int64 codes and sorted class names, or float64 and ``None``.
+
+    ``task="auto"`` treats text and whole numbers as classes and fractional numbers as a
+    regression target. ``where(i)`` names row ``i`` (file and line) for error messages.
+    Missing labels (empty, NaN, ``?``...) are an error: a training row needs a label.
+    """
+    if task not in TASKS:
+        raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
+    values = np.asarray(values)
+    if values.dtype.kind in "iub":
+        numbers = values.astype(np.float64)
+    elif values.dtype.kind == "f":
+        numbers = values.astype(np.float64)
+        bad = np.flatnonzero(~np.isfinite(numbers))
+        if bad.size:
+            raise DataError(f"{where(int(bad[0]))}: label is {numbers[bad[0]]} (NaN or Inf)")
+    else:
+        text = np.char.strip(values.astype(str))
+        missing = np.flatnonzero(np.isin(np.char.lower(text), list(MISSING_LABEL_TEXT)))
+        if missing.size:
+            i = int(missing[0])
+            raise DataError(
+                f"{where(i)}: label is missing ({str(values[i])!r}); every row needs a label "
+                f"({missing.size} row(s) affected)"
+            )
+        numbers = _parse_numbers(text)
+        if numbers is None:
+            if task == "regression":
+                i = _first_non_number(text)
+                raise DataError(f"{where(i)}: regression label {str(text[i])!r} is not a number")
+            classes, codes = np.unique(text, return_inverse=True)
+            return codes.astype(np.int64), tuple(str(c) for c in classes)
+        bad = np.flatnonzero(~np.isfinite(numbers))
+        if bad.size:
+            raise DataError(f"{where(int(bad[0]))}: label is {str(text[bad[0]])!r} (Inf)")
+    whole = bool(np.all(numbers == np.round(numbers)))
+    if task == "regression" or (task == "auto" and not whole):
+        return numbers, None
+    uniq, codes = np.unique(numbers, return_inverse=True)
+    names = tuple(str(int(v)) if v == int(v) else repr(float(v)) for v in uniq)
+    return codes.astype(np.int64), names
+
+
+def _parse_numbers(text: np.ndarray) -> np.ndarray | None:
+    try:
+        return text.astype(np.float64)
+    except ValueError:
+        return None
+
+
+def _first_non_number(text: np.ndarray) -> int:
+    for i, v in enumerate(text):
+        try:
+            float(v)
+        except ValueError:
+            return i
+    return 0

@@ -1,0 +1,17 @@
+"""Errors of the run store: a run id that matches nothing or several runs, a closed store."""
+
+from __future__ import annotations
+
+from rengo.core.errors import ConfigError, RengoError
+
+
+class UnknownRunError(ConfigError, LookupError):
+    """No recorded run has this id (or an id starting with this prefix)."""
+
+
+class AmbiguousRunError(ConfigError, LookupError):
+    """An id prefix matches several runs; the message lists them so the user can type more."""
+
+
+class StoreClosedError(RengoError):
+    """The run store was used after :meth:`RunStore.close`."""

@@ -1,0 +1,136 @@
+"""PNG plots of recorded runs: one run's metrics by family, or one metric across runs.
+
+Figures are built with matplotlib's object API on the Agg canvas, never pyplot, so plotting
+needs no display, touches no global figure state and is safe off the main thread.
+matplotlib is imported on first use, keeping ``import rengo.tracking`` (and the CLI) fast.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rengo.core.errors import DataError
+from rengo.tracking.store import RunStore
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+_FAMILIES = (
+    "loss",
+    "accuracy",
+    "acc",
+    "auc",
+    "f1",
+    "precision",
+    "recall",
+    "rmse",
+    "mse",
+    "mae",
+    "r2",
+)
+_SUBPLOT_WIDTH_IN = 5.0
+_SUBPLOT_HEIGHT_IN = 3.6
+_DPI = 110
+
+
+def metric_family(key: str) -> str:
+    """Group a metric name by what it measures: ``eval_loss`` and ``train_loss`` -> ``loss``.
+
+    The last ``_``-separated token that is a known measure names the family (``acc`` counts
+    as ``accuracy``); a metric with none is a family of its own.
+    """
+    for token in reversed(key.lower().split("_")):
+        if token in _FAMILIES:
+            return "accuracy" if token == "acc" else token
+    return key
+
+
+def _new_figure(width_in: float, height_in: float) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width_in, height_in), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure: Figure, path: str | os.PathLike[str]) -> Path:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target, format="png")
+    return target
+
+
+def _round_axis(ax: Axes) -> None:
+    """Label the x axis with whole round numbers only."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("round")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+
+
+def _xy(points: list[tuple[int, float]]) -> tuple[list[int], list[float]]:
+    return [r for r, _ in points], [v for _, v in points]
+
+
+def plot_run(store: RunStore, run_id: str, path: str | os.PathLike[str]) -> Path:
+    """Write a PNG of every per-round metric of one run, one subplot per metric family."""
+    run = store.get_run(run_id)
+    series = store.round_metrics(run.run_id)
+    if not series:
+        raise DataError(f"run {run.run_id!r} has no per-round metrics to plot")
+    families: dict[str, list[str]] = {}
+    for key in sorted(series):
+        families.setdefault(metric_family(key), []).append(key)
+    columns = min(len(families), 2)
+    rows = math.ceil(len(families) / columns)
+    figure = _new_figure(_SUBPLOT_WIDTH_IN * columns, _SUBPLOT_HEIGHT_IN * rows + 0.4)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax, (family, keys) in zip(axes, families.items(), strict=False):
+        for key in keys:
+            rounds, values = _xy(series[key])
+            ax.plot(rounds, values, marker="o", markersize=3, label=key)
+        ax.set_title(family)
+        _round_axis(ax)
+        ax.legend(fontsize="small")
+    for ax in axes[len(families) :]:
+        ax.set_visible(False)
+    title = run.run_id if run.name is None else f"{run.name} ({run.run_id})"
+    figure.suptitle(f"{title} - {run.kind}, {run.status}")
+    return _save(figure, path)
+
+
+def plot_runs(
+    store: RunStore, run_ids: list[str], metric: str, path: str | os.PathLike[str]
+) -> Path:
+    """Write a PNG comparing one metric across runs (e.g. FedAvg vs FedAdam) on one axis.
+
+    Every run must have logged ``metric``; a run without it is an error naming the metrics
+    it does have, rather than a comparison silently missing a line.
+    """
+    if not run_ids:
+        raise DataError("plot_runs needs at least one run id")
+    runs = [store.get_run(run_id) for run_id in run_ids]
+    lines: list[tuple[str, list[tuple[int, float]]]] = []
+    for run in runs:
+        series = store.round_metrics(run.run_id)
+        if metric not in series:
+            have = ", ".join(sorted(series)) or "none"
+            raise DataError(f"run {run.run_id!r} has no metric {metric!r} (it has: {have})")
+        label = run.run_id if run.name is None else f"{run.name} ({run.run_id})"
+        lines.append((label, series[metric]))
+    figure = _new_figure(7.5, 4.5)
+    ax = figure.subplots()
+    for label, points in lines:
+        rounds, values = _xy(points)
+        ax.plot(rounds, values, marker="o", markersize=3, label=label)
+    _round_axis(ax)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} per round")
+    ax.legend(fontsize="small")
+    return _save(figure, path)

@@ -1,0 +1,116 @@
+"""Plain records the run store hands back: one dataclass per kind of row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One recorded run: what it was, how it was configured, how it ended."""
+
+    run_id: str
+    kind: str
+    name: str | None
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    config: dict[str, Any]
+    summary: dict[str, Any] | None
+    seed: int | None
+    rengo_version: str = ""
+    hostname: str = ""
+
+    @property
+    def label(self) -> str:
+        """Name for legends and titles: the run name when set, else the id."""
+        return self.name or self.run_id
+
+    @property
+    def duration_s(self) -> float | None:
+        """Wall time from start to finish, or None while the run has not finished."""
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """One completed round: timing, participation and every metric logged for it."""
+
+    round: int
+    duration_s: float
+    num_clients: int
+    num_failures: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClientRecord:
+    """One client's part in one phase of one round."""
+
+    round: int
+    client_id: str
+    phase: str
+    status: str
+    num_examples: int
+    bytes_sent: int
+    bytes_received: int
+    duration_s: float
+    reason: str | None
+    metrics: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ClientStats:
+    """One client's totals over a run, for spotting stragglers, droppers and heavy talkers."""
+
+    client_id: str
+    rounds_participated: int
+    failures: int
+    fit_ok: int
+    evaluate_ok: int
+    num_examples: int
+    bytes_sent: int
+    bytes_received: int
+    duration_s: float
+    last_failure: str | None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """A notice logged during a run (a client joined, left or was dropped...)."""
+
+    seq: int
+    created_at: datetime
+    level: str
+    message: str
+    round: int | None
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One append-only ledger line; ``amount`` is an int (minor units) or a decimal string."""
+
+    seq: int
+    created_at: datetime
+    round: int | None
+    participant: str
+    kind: str
+    amount: int | str
+    currency: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class ContributionRecord:
+    """A participant's contribution score by one method, for a round or (round None) a run."""
+
+    seq: int
+    created_at: datetime
+    round: int | None
+    participant: str
+    method: str
+    value: float

@@ -1,0 +1,693 @@
+"""The run store: every run, round, client result, event, checkpoint and ledger line in SQLite.
+
+One :class:`RunStore` owns one connection, guarded by a lock, so the coordinator thread and
+any worker threads can log through the same object. The file is in WAL mode, so a CLI in
+another process can read a run while it is being written.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from types import TracebackType
+from typing import Any
+
+from rengo import __version__
+from rengo.core.errors import ConfigError, DataError
+from rengo.tracking.errors import AmbiguousRunError, StoreClosedError, UnknownRunError
+from rengo.tracking.json_text import dumps_json, loads_json
+from rengo.tracking.location import MEMORY, resolve_store_path
+from rengo.tracking.records import (
+    ClientRecord,
+    ClientStats,
+    ContributionRecord,
+    EventRecord,
+    LedgerEntry,
+    RoundRecord,
+    RunInfo,
+)
+from rengo.tracking.run_ids import new_run_id
+from rengo.tracking.schema import migrate
+
+RUNNING = "running"
+FINISHED_STATUSES = frozenset({"completed", "failed", "interrupted"})
+PHASES = frozenset({"fit", "evaluate"})
+CLIENT_STATUSES = frozenset({"ok", "failed"})
+EVENT_LEVELS = frozenset({"debug", "info", "warning", "error"})
+_BUSY_TIMEOUT_S = 30.0
+_ID_ATTEMPTS = 5
+_RUN_COLUMNS = (
+    "run_id, kind, name, status, started_at, finished_at, config, summary, seed, "
+    "rengo_version, hostname"
+)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds")
+
+
+def _moment(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{what} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(f"{what} must be an integer >= 0, got {value!r}")
+    try:
+        number = int(value.__index__())
+    except (AttributeError, TypeError):
+        raise ConfigError(f"{what} must be an integer >= 0, got {value!r}") from None
+    if number < 0:
+        raise ConfigError(f"{what} must be an integer >= 0, got {number}")
+    return number
+
+
+def _optional_round(value: Any) -> int | None:
+    return None if value is None else _count(value, "round")
+
+
+def _seconds(value: Any, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} must be a number of seconds, got {value!r}") from None
+    if not math.isfinite(number) or number < 0:
+        raise ConfigError(f"{what} must be a finite number of seconds >= 0, got {value!r}")
+    return number
+
+
+def _metric_value(key: str, value: Any) -> float | None:
+    """Metric values are floats; NaN (a diverged loss) is kept, as SQL NULL."""
+    if isinstance(value, (bool, str, bytes)) or not hasattr(value, "__float__"):
+        raise DataError(f"metric {key!r} must be a number, got {type(value).__name__}")
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _metric_from_sql(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _amount(value: Any) -> int | str:
+    """Money is exact: an int in minor units or a finite decimal string, never a float."""
+    if isinstance(value, str):
+        try:
+            parsed = Decimal(value)
+        except InvalidOperation:
+            raise DataError(f"ledger amount {value!r} is not a decimal number") from None
+        if not parsed.is_finite():
+            raise DataError(f"ledger amount must be finite, got {value!r}")
+        return value
+    if not isinstance(value, bool) and hasattr(value, "__index__"):
+        return int(value.__index__())
+    raise DataError(
+        f"ledger amount must be an int (minor units) or a decimal string, got {value!r}"
+    )
+
+
+def _blob(value: Any) -> bytes:
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise DataError(f"checkpoint must be bytes, got {type(value).__name__}")
+    return bytes(value)
+
+
+def _run_info(row: sqlite3.Row | tuple[Any, ...]) -> RunInfo:
+    (run_id, kind, name, status, started, finished, config, summary, seed, version, host) = row
+    started_at = _moment(started)
+    assert started_at is not None  # NOT NULL column
+    return RunInfo(
+        run_id=run_id,
+        kind=kind,
+        name=name,
+        status=status,
+        started_at=started_at,
+        finished_at=_moment(finished),
+        config=loads_json(config),
+        summary=loads_json(summary),
+        seed=seed,
+        rengo_version=version,
+        hostname=host,
+    )
+
+
+class RunStore:
+    """Records runs in an embedded SQLite database (default ``./rengo-runs/runs.db``).
+
+    ``path`` is the database file or its folder (see :func:`resolve_store_path`); None uses
+    ``$RENGO_RUNS`` or the default. ``keep_checkpoints`` keeps only the newest K checkpoints
+    per run (None keeps every round's). Read methods accept a unique run id prefix, like git;
+    write methods take the full id returned by :meth:`start_run`.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, keep_checkpoints: int | None = None
+    ) -> None:
+        if keep_checkpoints is not None and (
+            isinstance(keep_checkpoints, bool) or int(keep_checkpoints) < 1
+        ):
+            raise ConfigError(f"keep_checkpoints must be >= 1 or None, got {keep_checkpoints!r}")
+        self.path = resolve_store_path(path)
+        self.keep_checkpoints = keep_checkpoints
+        self._lock = threading.RLock()
+        if str(self.path) != MEMORY:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            str(self.path),
+            timeout=_BUSY_TIMEOUT_S,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn: sqlite3.Connection | None = conn
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._conn is None else "open"
+        return f"RunStore({str(self.path)!r}, {state})"
+
+    def close(self) -> None:
+        """Close the connection; later calls raise :class:`StoreClosedError`. Idempotent."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and one write transaction; commit on success, roll back on error."""
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and one read transaction, so multi-query reads see one snapshot."""
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreClosedError(f"run store {str(self.path)!r} is closed")
+        return self._conn
+
+    def _require_run(self, conn: sqlite3.Connection, run_id: str) -> None:
+        """Check a full run id exists (writes take full ids, so foreign keys read clearly)."""
+        if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+            raise UnknownRunError(f"no run with id {run_id!r} in {self.path}")
+
+    def _resolve(self, conn: sqlite3.Connection, run_id: str) -> str:
+        """Map a full id or unique prefix to the full id, or raise a clear lookup error."""
+        prefix = _text(run_id, "run id").strip()
+        if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (prefix,)).fetchone():
+            return prefix
+        rows = conn.execute(
+            "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY seq DESC LIMIT 6",
+            (len(prefix), prefix),
+        ).fetchall()
+        if not rows:
+            raise UnknownRunError(f"no run with id or id prefix {prefix!r} in {self.path}")
+        if len(rows) > 1:
+            shown = ", ".join(row[0] for row in rows[:5])
+            more = " ..." if len(rows) > 5 else ""
+            raise AmbiguousRunError(
+                f"run id prefix {prefix!r} matches several runs ({shown}{more}); type more of it"
+            )
+        return str(rows[0][0])
+
+    def resolve_run_id(self, run_id: str) -> str:
+        """Return the full id for a full id or unique prefix."""
+        with self._reading() as conn:
+            return self._resolve(conn, run_id)
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def start_run(
+        self, kind: str, config: Mapping[str, Any], name: str | None = None, seed: int | None = None
+    ) -> str:
+        """Record a new run as ``running`` and return its id (``YYYYMMDD-HHMMSS-xxxxxx``)."""
+        kind = _text(kind, "run kind")
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"run config must be a mapping, got {type(config).__name__}")
+        config_json = dumps_json(dict(config), "run config")
+        if name is not None:
+            name = _text(name, "run name")
+        if seed is not None:
+            if isinstance(seed, bool) or not hasattr(seed, "__index__"):
+                raise ConfigError(f"seed must be an integer or None, got {seed!r}")
+            seed = int(seed.__index__())
+        started = _now()
+        for _ in range(_ID_ATTEMPTS):
+            run_id = new_run_id(started)
+            try:
+                with self._transaction() as conn:
+                    conn.execute(
+                        f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            run_id,
+                            kind,
+                            name,
+                            RUNNING,
+                            _timestamp(started),
+                            None,
+                            config_json,
+                            None,
+                            seed,
+                            __version__,
+                            socket.gethostname(),
+                        ),
+                    )
+            except sqlite3.IntegrityError:
+                continue  # random suffix collided with a run started the same second
+            return run_id
+        raise RuntimeError(f"could not draw a unique run id in {_ID_ATTEMPTS} attempts")
+
+    def finish_run(
+        self, run_id: str, status: str, summary: Mapping[str, Any] | None = None
+    ) -> None:
+        """Mark a run ``completed``, ``failed`` or ``interrupted``, with an optional summary."""
+        if status not in FINISHED_STATUSES:
+            raise ConfigError(
+                f"finish status must be one of {sorted(FINISHED_STATUSES)}, got {status!r}"
+            )
+        summary_json = None if summary is None else dumps_json(dict(summary), "run summary")
+        with self._transaction() as conn:
+            self._require_run(conn, run_id)
+            conn.execute(
+                "UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE run_id = ?",
+                (status, _timestamp(_now()), summary_json, run_id),
+            )
+
+    def resume_run(self, run_id: str) -> RunInfo:
+        """Mark a finished run ``running`` again (to continue it from its latest checkpoint)."""
+        with self._transaction() as conn:
+            full = self._resolve(conn, run_id)
+            conn.execute(
+                "UPDATE runs SET status = ?, finished_at = NULL WHERE run_id = ?", (RUNNING, full)
+            )
+            return self._get(conn, full)
+
+    def get_run(self, run_id: str) -> RunInfo:
+        """Return one run by full id or unique prefix."""
+        with self._reading() as conn:
+            return self._get(conn, self._resolve(conn, run_id))
+
+    def _get(self, conn: sqlite3.Connection, full_id: str) -> RunInfo:
+        row = conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (full_id,)
+        ).fetchone()
+        return _run_info(row)
+
+    def list_runs(self, limit: int | None = 20, kind: str | None = None) -> list[RunInfo]:
+        """Newest runs first, at most ``limit`` (None for all), optionally of one kind."""
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+        args: list[Any] = []
+        if kind is not None:
+            sql += " WHERE kind = ?"
+            args.append(kind)
+        sql += " ORDER BY seq DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(_count(limit, "limit"))
+        with self._reading() as conn:
+            return [_run_info(row) for row in conn.execute(sql, args)]
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run and everything logged for it, unless it has ledger entries."""
+        with self._transaction() as conn:
+            full = self._resolve(conn, run_id)
+            if conn.execute("SELECT 1 FROM ledger WHERE run_id = ?", (full,)).fetchone():
+                raise ConfigError(
+                    f"run {full!r} has ledger entries, which are append-only; it cannot be deleted"
+                )
+            conn.execute("DELETE FROM runs WHERE run_id = ?", (full,))
+
+    # -- rounds ---------------------------------------------------------------------------
+
+    def log_round(
+        self,
+        run_id: str,
+        round: int,
+        metrics: Mapping[str, float],
+        duration_s: float,
+        num_clients: int,
+        num_failures: int,
+    ) -> None:
+        """Record one round. Logging a round again updates it and adds/overwrites metrics."""
+        number = _count(round, "round")
+        values = [(_text(key, "metric name"), _metric_value(key, v)) for key, v in metrics.items()]
+        row = (
+            run_id,
+            number,
+            _seconds(duration_s, "duration_s"),
+            _count(num_clients, "num_clients"),
+            _count(num_failures, "num_failures"),
+            _timestamp(_now()),
+        )
+        with self._transaction() as conn:
+            self._require_run(conn, run_id)
+            conn.execute(
+                "INSERT INTO rounds (run_id, round, duration_s, num_clients, num_failures, "
+                "logged_at) VALUES (?,?,?,?,?,?) ON CONFLICT (run_id, round) DO UPDATE SET "
+                "duration_s = excluded.duration_s, num_clients = excluded.num_clients, "
+                "num_failures = excluded.num_failures, logged_at = excluded.logged_at",
+                row,
+            )
+            conn.executemany(
+                "INSERT INTO round_metrics (run_id, round, key, value) VALUES (?,?,?,?) "
+                "ON CONFLICT (run_id, round, key) DO UPDATE SET value = excluded.value",
+                [(run_id, number, key, value) for key, value in values],
+            )
+
+    def rounds(self, run_id: str) -> list[RoundRecord]:
+        """Every logged round of a run, in round order, with its metrics."""
+        with self._reading() as conn:
+            full = self._resolve(conn, run_id)
+            metrics: dict[int, dict[str, float]] = {}
+            for number, key, value in conn.execute(
+                "SELECT round, key, value FROM round_metrics WHERE run_id = ? ORDER BY round, key",
+                (full,),
+            ):
+                metrics.setdefault(number, {})[key] = _metric_from_sql(value)
+            return [
+                RoundRecord(number, duration, clients, failures, metrics.get(number, {}))
+                for number, duration, clients, failures in conn.execute(
+                    "SELECT round, duration_s, num_clients, num_failures FROM rounds "
+                    "WHERE run_id = ? ORDER BY round",
+                    (full,),
+                )
+            ]
+
+    def round_metrics(self, run_id: str) -> dict[str, list[tuple[int, float]]]:
+        """Each metric's ``(round, value)`` series, in round order; NaN where NaN was logged."""
+        series: dict[str, list[tuple[int, float]]] = {}
+        with self._reading() as conn:
+            full = self._resolve(conn, run_id)
+            for key, number, value in conn.execute(
+                "SELECT key, round, value FROM round_metrics WHERE run_id = ? ORDER BY key, round",
+                (full,),
+            ):
+                series.setdefault(key, []).append((number, _metric_from_sql(value)))
+        return series
+
+    # -- clients --------------------------------------------------------------------------
+
+    def log_client(
+        self,
+        run_id: str,
+        round: int,
+        client_id: str,
+        phase: str,
+        status: str,
+        num_examples: int,
+        bytes_sent: int,
+        bytes_received: int,
+        duration_s: float,
+        reason: str | None = None,
+        metrics: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record one client's ``fit``/``evaluate`` outcome (``ok``/``failed``) in one round.
+
+        Byte counts are as the caller measured them (the round loop records the coordinator's
+        view). Logging the same (round, client, phase) again replaces the earlier record.
+        """
+        if phase not in PHASES:
+            raise ConfigError(f"phase must be one of {sorted(PHASES)}, got {phase!r}")
+        if status not in CLIENT_STATUSES:
+            raise ConfigError(f"status must be one of {sorted(CLIENT_STATUSES)}, got {status!r}")
+        row = (
+            run_id,
+            _count(round, "round"),
+            _text(client_id, "client id"),
+            phase,
+            status,
+            _count(num_examples, "num_examples"),
+            _count(bytes_sent, "bytes_sent"),
+            _count(bytes_received, "bytes_received"),
+            _seconds(duration_s, "duration_s"),
+            None if reason is None else str(reason),
+            None if metrics is None else dumps_json(dict(metrics), "client metrics"),
+        )
+        with self._transaction() as conn:
+            self._require_run(conn, run_id)
+            conn.execute(
+                "INSERT OR REPLACE INTO client_rounds (run_id, round, client_id, phase, status, "
+                "num_examples, bytes_sent, bytes_received, duration_s, reason, metrics) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                row,
+            )
+
+    def client_records(self, run_id: str, client_id: str | None = None) -> list[ClientRecord]:
+        """Raw per-round client records, by round then client, optionally for one client."""
+        sql = (
+            "SELECT round, client_id, phase, status, num_examples, bytes_sent, bytes_received, "
+            "duration_s, reason, metrics FROM client_rounds WHERE run_id = ?"
+        )
+        with self._reading() as conn:
+            args: list[Any] = [self._resolve(conn, run_id)]
+            if client_id is not None:
+                sql += " AND client_id = ?"
+                args.append(client_id)
+            sql += " ORDER BY round, client_id, phase = 'evaluate'"  # fit before evaluate
+            rows = conn.execute(sql, args).fetchall()
+        return [ClientRecord(*row[:9], metrics=loads_json(row[9])) for row in rows]
+
+    def client_stats(self, run_id: str) -> list[ClientStats]:
+        """Per-client totals over a run, sorted by client id."""
+        with self._reading() as conn:
+            full = self._resolve(conn, run_id)
+            rows = conn.execute(
+                """
+                SELECT client_id,
+                       COUNT(DISTINCT round),
+                       SUM(status = 'failed'),
+                       SUM(status = 'ok' AND phase = 'fit'),
+                       SUM(status = 'ok' AND phase = 'evaluate'),
+                       SUM(CASE WHEN status = 'ok' AND phase = 'fit' THEN num_examples END),
+                       SUM(bytes_sent),
+                       SUM(bytes_received),
+                       SUM(duration_s),
+                       (SELECT c2.reason FROM client_rounds AS c2
+                         WHERE c2.run_id = c.run_id AND c2.client_id = c.client_id
+                           AND c2.status = 'failed'
+                         ORDER BY c2.round DESC, c2.phase DESC LIMIT 1)
+                FROM client_rounds AS c
+                WHERE run_id = ?
+                GROUP BY client_id
+                ORDER BY client_id
+                """,
+                (full,),
+            ).fetchall()
+        return [
+            ClientStats(
+                client_id=row[0],
+                rounds_participated=row[1],
+                failures=row[2],
+                fit_ok=row[3],
+                evaluate_ok=row[4],
+                num_examples=row[5] or 0,
+                bytes_sent=row[6],
+                bytes_received=row[7],
+                duration_s=float(row[8]),
+                last_failure=row[9],
+            )
+            for row in rows
+        ]
+
+    # -- events ---------------------------------------------------------------------------
+
+    def log_event(self, run_id: str, level: str, message: str, round: int | None = None) -> None:
+        """Record a notice (``debug``/``info``/``warning``/``error``), e.g. a client dropped."""
+        if level not in EVENT_LEVELS:
+            raise ConfigError(f"event level must be one of {sorted(EVENT_LEVELS)}, got {level!r}")
+        row = (run_id, _timestamp(_now()), level, str(message), _optional_round(round))
+        with self._transaction() as conn:
+            self._require_run(conn, run_id)
+            conn.execute(
+                "INSERT INTO events (run_id, created_at, level, message, round) VALUES (?,?,?,?,?)",
+                row,
+            )
+
+    def events(self, run_id: str, level: str | None = None) -> list[EventRecord]:
+        """A run's events in the order logged, optionally of one level."""
+        sql = "SELECT seq, created_at, level, message, round FROM events WHERE run_id = ?"
+        with self._reading() as conn:
+            args: list[Any] = [self._resolve(conn, run_id)]
+            if level is not None:
+                sql += " AND level = ?"
+                args.append(level)
+            rows = conn.execute(sql + " ORDER BY seq", args).fetchall()
+        return [EventRecord(seq, _moment(at), lvl, msg, rnd) for seq, at, lvl, msg, rnd in rows]
+
+    # -- checkpoints ----------------------------------------------------------------------
+
+    def save_checkpoint(self, run_id: str, round: int, blob: bytes) -> None:
+        """Store a round's checkpoint bytes (rengo codec output); prune beyond ``keep``."""
+        row = (run_id, _count(round, "round"), _timestamp(_now()), _blob(blob))
+        with self._transaction() as conn:
+            self._require_run(conn, run_id)
+            conn.execute(
+                "INSERT OR REPLACE INTO checkpoints (run_id, round, created_at, blob) "
+                "VALUES (?,?,?,?)",
+                row,
+            )
+            if self.keep_checkpoints is not None:
+                conn.execute(
+                    "DELETE FROM checkpoints WHERE run_id = ? AND round NOT IN ("
+                    "SELECT round FROM checkpoints WHERE run_id = ? ORDER BY round DESC LIMIT ?)",
+                    (run_id, run_id, self.keep_checkpoints),
+                )
+
+    def latest_checkpoint(self, run_id: str) -> tuple[int, bytes] | None:
+        """The highest-round checkpoint as ``(round, blob)``, or None if there is none."""
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT round, blob FROM checkpoints WHERE run_id = ? ORDER BY round DESC LIMIT 1",
+                (self._resolve(conn, run_id),),
+            ).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def checkpoint_rounds(self, run_id: str) -> list[int]:
+        """Rounds that have a stored checkpoint, ascending."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT round FROM checkpoints WHERE run_id = ? ORDER BY round",
+                (self._resolve(conn, run_id),),
+            ).fetchall()
+        return [int(row[0]) for row in rows]
+
+    def load_checkpoint(self, run_id: str, round: int) -> bytes:
+        """The checkpoint of one given round; :class:`DataError` if that round has none."""
+        with self._reading() as conn:
+            full = self._resolve(conn, run_id)
+            row = conn.execute(
+                "SELECT blob FROM checkpoints WHERE run_id = ? AND round = ?", (full, round)
+            ).fetchone()
+        if row is None:
+            raise DataError(f"run {full!r} has no checkpoint for round {round}")
+        return bytes(row[0])
+
+    # -- ledger and contributions ---------------------------------------------------------
+
+    def append_ledger(
+        self,
+        run_id: str,
+        round: int | None,
+        participant: str,
+        kind: str,
+        amount: int | str,
+        reason: str | None = None,
+        currency: str = "credits",
+    ) -> int:
+        """Append one ledger line and return its sequence number. There is no update/delete."""
+        row = (
+            run_id,
+            _timestamp(_now()),
+            _optional_round(round),
+            _text(participant, "participant"),
+            _text(kind, "ledger kind"),
+            _amount(amount),
+            _text(currency, "currency"),
+            reason,
+        )
+        with self._transaction() as conn:
+            self._require_run(conn, run_id)
+            cursor = conn.execute(
+                "INSERT INTO ledger (run_id, created_at, round, participant, kind, amount, "
+                "currency, reason) VALUES (?,?,?,?,?,?,?,?)",
+                row,
+            )
+            return int(cursor.lastrowid or 0)
+
+    def ledger(self, run_id: str) -> list[LedgerEntry]:
+        """A run's ledger lines in the order appended."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT seq, created_at, round, participant, kind, amount, currency, reason "
+                "FROM ledger WHERE run_id = ? ORDER BY seq",
+                (self._resolve(conn, run_id),),
+            ).fetchall()
+        return [LedgerEntry(seq, _moment(at), *rest) for seq, at, *rest in rows]
+
+    def log_contribution(
+        self, run_id: str, round: int | None, participant: str, method: str, value: float
+    ) -> None:
+        """Record a contribution score (``round`` None = the whole run), e.g. Shapley value."""
+        row = (
+            run_id,
+            _timestamp(_now()),
+            _optional_round(round),
+            _text(participant, "participant"),
+            _text(method, "contribution method"),
+            _metric_value("contribution", value),
+        )
+        with self._transaction() as conn:
+            self._require_run(conn, run_id)
+            conn.execute(
+                "INSERT INTO contributions (run_id, created_at, round, participant, method, "
+                "value) VALUES (?,?,?,?,?,?)",
+                row,
+            )
+
+    def contributions(self, run_id: str) -> list[ContributionRecord]:
+        """A run's contribution scores in the order logged."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT seq, created_at, round, participant, method, value "
+                "FROM contributions WHERE run_id = ? ORDER BY seq",
+                (self._resolve(conn, run_id),),
+            ).fetchall()
+        return [
+            ContributionRecord(seq, _moment(at), rnd, who, method, _metric_from_sql(value))
+            for seq, at, rnd, who, method, value in rows
+        ]
+
+
+__all__ = ["RunStore"]

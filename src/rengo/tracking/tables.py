@@ -1,0 +1,260 @@
+"""Rich renderables of recorded runs for the CLI: a runs list and one run's full detail."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from rengo.tracking.records import RunInfo
+from rengo.tracking.store import RunStore
+
+_STATUS_STYLES = {
+    "running": "bold cyan",
+    "completed": "green",
+    "failed": "bold red",
+    "interrupted": "yellow",
+}
+T = TypeVar("T")
+
+_EVENT_STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
+
+
+def _when(moment: datetime | None) -> str:
+    """Local wall-clock time, to the second, for a UTC timestamp."""
+    return "-" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{int(secs):02d}s"
+    return f"{secs:.1f}s"
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return "nan"
+    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.4e}"
+
+
+def _bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _tail(items: list[T], limit: int | None, name: str) -> tuple[list[T], str]:
+    """The last ``limit`` items (all for None) and a title saying how many are shown."""
+    if limit is None or limit >= len(items):
+        return items, name
+    shown = items[len(items) - max(limit, 0) :]
+    return shown, f"{name} (last {len(shown)} of {len(items)})"
+
+
+def _status(status: str) -> Text:
+    return Text(status, style=_STATUS_STYLES.get(status, ""))
+
+
+def _mapping_table(title: str, values: dict[str, Any]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left", expand=False)
+    table.add_column("key", style="bold")
+    table.add_column("value", overflow="fold")
+    for key in sorted(values):
+        value = values[key]
+        shown = value if isinstance(value, str) else json.dumps(value, default=str)
+        table.add_row(key, shown)
+    return table
+
+
+def runs_table(runs: Iterable[RunInfo]) -> Table:
+    """One line per run: id, kind, name, status, start time, duration, seed."""
+    table = Table(title="runs", title_justify="left")
+    table.add_column("run id", style="bold", no_wrap=True)
+    table.add_column("kind")
+    table.add_column("name")
+    table.add_column("status")
+    table.add_column("started")
+    table.add_column("duration", justify="right")
+    table.add_column("seed", justify="right")
+    for run in runs:
+        table.add_row(
+            run.run_id,
+            run.kind,
+            run.name or "-",
+            _status(run.status),
+            _when(run.started_at),
+            _duration(run.duration_s),
+            "-" if run.seed is None else str(run.seed),
+        )
+    return table
+
+
+def _rounds_table(store: RunStore, run_id: str, max_rounds: int | None) -> Table | None:
+    rounds = store.rounds(run_id)
+    if not rounds:
+        return None
+    shown, title = _tail(rounds, max_rounds, "rounds")
+    keys = sorted({key for record in rounds for key in record.metrics})
+    table = Table(title=title, title_justify="left")
+    table.add_column("round", justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("clients", justify="right")
+    table.add_column("failed", justify="right")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for record in shown:
+        table.add_row(
+            str(record.round),
+            _duration(record.duration_s),
+            str(record.num_clients),
+            Text(str(record.num_failures), style="red" if record.num_failures else ""),
+            *(_number(record.metrics[k]) if k in record.metrics else "-" for k in keys),
+        )
+    return table
+
+
+def _clients_table(store: RunStore, run_id: str) -> Table | None:
+    stats = store.client_stats(run_id)
+    if not stats:
+        return None
+    table = Table(title="clients", title_justify="left")
+    table.add_column("client", style="bold")
+    table.add_column("rounds", justify="right")
+    table.add_column("failures", justify="right")
+    table.add_column("examples", justify="right")
+    table.add_column("sent", justify="right")
+    table.add_column("received", justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("last failure", overflow="fold")
+    for client in stats:
+        table.add_row(
+            client.client_id,
+            str(client.rounds_participated),
+            Text(str(client.failures), style="red" if client.failures else ""),
+            str(client.num_examples),
+            _bytes(client.bytes_sent),
+            _bytes(client.bytes_received),
+            _duration(client.duration_s),
+            client.last_failure or "-",
+        )
+    return table
+
+
+def _events_table(store: RunStore, run_id: str, max_events: int | None) -> Table | None:
+    events = store.events(run_id)
+    if not events:
+        return None
+    shown, title = _tail(events, max_events, "events")
+    table = Table(title=title, title_justify="left")
+    table.add_column("time")
+    table.add_column("round", justify="right")
+    table.add_column("level")
+    table.add_column("message", overflow="fold")
+    for event in shown:
+        table.add_row(
+            _when(event.created_at),
+            "-" if event.round is None else str(event.round),
+            Text(event.level, style=_EVENT_STYLES.get(event.level, "")),
+            event.message,
+        )
+    return table
+
+
+def _contributions_table(store: RunStore, run_id: str) -> Table | None:
+    records = store.contributions(run_id)
+    if not records:
+        return None
+    table = Table(title="contributions", title_justify="left")
+    table.add_column("round", justify="right")
+    table.add_column("participant", style="bold")
+    table.add_column("method")
+    table.add_column("value", justify="right")
+    for record in records:
+        table.add_row(
+            "run" if record.round is None else str(record.round),
+            record.participant,
+            record.method,
+            _number(record.value),
+        )
+    return table
+
+
+def _ledger_table(store: RunStore, run_id: str) -> Table | None:
+    entries = store.ledger(run_id)
+    if not entries:
+        return None
+    table = Table(title="ledger", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("round", justify="right")
+    table.add_column("participant", style="bold")
+    table.add_column("kind")
+    table.add_column("amount", justify="right")
+    table.add_column("currency")
+    table.add_column("reason", overflow="fold")
+    for entry in entries:
+        table.add_row(
+            str(entry.seq),
+            "run" if entry.round is None else str(entry.round),
+            entry.participant,
+            entry.kind,
+            str(entry.amount),
+            entry.currency,
+            entry.reason or "-",
+        )
+    return table
+
+
+def run_detail(
+    store: RunStore, run_id: str, max_rounds: int | None = 50, max_events: int | None = 20
+) -> RenderableType:
+    """Everything recorded for one run: header, config, summary, rounds, clients, events.
+
+    Long runs show their last ``max_rounds`` rounds and ``max_events`` events (None: all).
+    """
+    run = store.get_run(run_id)
+    header = Table.grid(padding=(0, 2))
+    header.add_column(style="bold")
+    header.add_column()
+    header.add_row("run id", run.run_id)
+    header.add_row("kind", run.kind)
+    header.add_row("name", run.name or "-")
+    header.add_row("status", _status(run.status))
+    header.add_row("started", _when(run.started_at))
+    header.add_row("finished", _when(run.finished_at))
+    header.add_row("duration", _duration(run.duration_s))
+    header.add_row("seed", "-" if run.seed is None else str(run.seed))
+    header.add_row("rengo", run.rengo_version)
+    header.add_row("host", run.hostname)
+    checkpoints = store.checkpoint_rounds(run.run_id)
+    if checkpoints:
+        header.add_row("checkpoints", f"{len(checkpoints)} (latest round {checkpoints[-1]})")
+    parts: list[RenderableType] = [Panel(header, title=run.label, expand=False)]
+    parts.append(_mapping_table("config", run.config))
+    if run.summary:
+        parts.append(_mapping_table("summary", run.summary))
+    for table in (
+        _rounds_table(store, run.run_id, max_rounds),
+        _clients_table(store, run.run_id),
+        _contributions_table(store, run.run_id),
+        _ledger_table(store, run.run_id),
+        _events_table(store, run.run_id, max_events),
+    ):
+        if table is not None:
+            parts.append(table)
+    return Group(*parts)

@@ -1,0 +1,112 @@
+"""CSV loading: round trips, label encoding, ids, and a precise DataError for each bad file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rengo.core.errors import DataError
+from rengo.data import Dataset, load_csv, load_wine, save_csv
+
+
+def _write(tmp_path: Path, text: str, name: str = "t.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_string_labels_become_sorted_class_codes_and_ids_are_kept(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "customer,age,income,churn\nc7,31,2.5,yes\nc2,45,1.0,no\n\nc9, 28 ,3.25,yes\n",
+    )
+    data = load_csv(path, label="churn", id_column="customer")
+    assert data.classes == ("no", "yes")
+    np.testing.assert_array_equal(data.y, [1, 0, 1])
+    np.testing.assert_array_equal(data.ids, ["c7", "c2", "c9"])
+    assert data.feature_names == ("age", "income")
+    np.testing.assert_array_equal(data.X, [[31, 2.5], [45, 1.0], [28, 3.25]])
+    assert data.name == "t"
+
+
+def test_save_then_load_round_trips_exactly(tmp_path: Path) -> None:
+    wine = load_wine()
+    wine = Dataset(
+        X=wine.X * np.pi, y=wine.y, feature_names=wine.feature_names, classes=wine.classes,
+        ids=np.array([f"w{i}" for i in range(len(wine))]), name="wine",
+    )  # fmt: skip
+    path = tmp_path / "wine.csv"
+    save_csv(wine, path, label="cultivar", id_column="wid")
+    back = load_csv(path, label="cultivar", id_column="wid")
+    np.testing.assert_array_equal(back.X, wine.X)
+    np.testing.assert_array_equal(back.y, wine.y)
+    np.testing.assert_array_equal(back.ids, wine.ids)
+    assert back.classes == wine.classes and back.feature_names == wine.feature_names
+
+
+def test_numeric_labels_auto_detect_classes_or_regression(tmp_path: Path) -> None:
+    classes = load_csv(_write(tmp_path, "x,y\n1,3\n2,7\n3,3\n"))
+    assert classes.classes == ("3", "7")
+    np.testing.assert_array_equal(classes.y, [0, 1, 0])
+    target = load_csv(_write(tmp_path, "x,y\n1,0.5\n2,7\n", "r.csv"))
+    assert target.classes is None
+    np.testing.assert_array_equal(target.y, [0.5, 7.0])
+    forced = load_csv(_write(tmp_path, "x,y\n1,3\n2,7\n", "f.csv"), task="regression")
+    assert forced.classes is None
+
+
+def test_feature_only_table_and_missing_values_option(tmp_path: Path) -> None:
+    data = load_csv(
+        _write(tmp_path, "id,a,b\n1,,2\n2,3,?\n"), label=None, id_column="id",
+        missing_values=("", "?"), dtype=np.float32,
+    )  # fmt: skip
+    assert data.y is None and data.X.dtype == np.float32
+    assert np.isnan(data.X[0, 0]) and np.isnan(data.X[1, 1]) and data.X[1, 0] == 3
+
+
+def test_header_only_quoted_fields_and_bom(tmp_path: Path) -> None:
+    path = tmp_path / "q.csv"
+    path.write_bytes('\ufeff"a","label"\n"1.5","x, y"\n'.encode())
+    data = load_csv(path, label="label")
+    assert data.feature_names == ("a",) and data.classes == ("x, y",)
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "pattern"),
+    [
+        ("", {}, r"t\.csv: file is empty"),
+        ("\n\n", {}, "file is empty"),
+        ("a,y\n", {}, "no data rows"),
+        ("a,b,y\n1,2,0\n3,0\n", {}, r"t\.csv:3: row has 2 fields but the header has 3"),
+        ("a,b,y\n1,2,0\n3,4,5,0\n", {}, r":3: row has 4 fields"),
+        ("a,b,y\n1,2,0\n1,abc,1\n", {}, r"t\.csv:3: column 'b' \(column 2\) 'abc' is not a number"),
+        ("a,b,y\n1,,0\n", {}, r":2: column 'b' \(column 2\) is empty \(pass missing_values"),
+        ("a,b\n1,2\n", {}, r"no label column 'y'; columns are \['a', 'b'\]"),
+        ("a,b,y\n1,2,0\n", {"id_column": "id"}, "no id column 'id'"),
+        ("a,y\n1,0\n2,nan\n3,1\n", {}, r":3: label is missing \('nan'\)"),
+        ("a,y\n1,0\n2,\n", {}, r":3: label is missing"),
+        ("a,y\n1,yes\n2,NA\n", {}, r":3: label is missing"),
+        ("a,y\n1,0.5\n2,inf\n", {}, r":3: label is 'inf'"),
+        ("a,y\n1,cat\n", {"task": "regression"}, r":2: regression label 'cat' is not a number"),
+        ("a,a,y\n1,2,0\n", {}, "names column 'a' twice"),
+        ("a,,y\n1,2,0\n", {}, "header column 2 has no name"),
+        ("id,a,y\n7,1,0\n8,1,0\n7,2,1\n", {"id_column": "id"}, r":4: id '7' .* repeats .*:2"),
+        ('a,y\n"1,0\n', {}, "not valid CSV|row has 1 fields"),
+    ],
+)
+def test_malformed_csv_raises_data_error_with_location(
+    tmp_path: Path, text: str, kwargs: dict, pattern: str
+) -> None:
+    with pytest.raises(DataError, match=pattern):
+        load_csv(_write(tmp_path, text), **kwargs)
+
+
+def test_missing_file_and_non_utf8_raise_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such file"):
+        load_csv(tmp_path / "absent.csv")
+    path = tmp_path / "latin.csv"
+    path.write_bytes(b"a,y\n\xe9,1\n")
+    with pytest.raises(DataError, match="not UTF-8"):
+        load_csv(path)

@@ -1,0 +1,52 @@
+"""Rich renderers show every recorded part of a run."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from rengo.tracking import RunStore, run_detail, runs_table
+
+
+def _render(renderable: object) -> str:
+    console = Console(width=200, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_runs_table_lists_each_run(store: RunStore) -> None:
+    first = store.start_run("horizontal", {}, name="fedavg", seed=3)
+    second = store.start_run("vertical", {})
+    store.finish_run(first, "completed")
+    text = _render(runs_table(store.list_runs()))
+    assert first in text and second in text
+    assert "fedavg" in text and "completed" in text and "running" in text
+    assert text.index(second) < text.index(first)  # newest first
+
+
+def test_run_detail_shows_config_summary_rounds_clients_and_events(store: RunStore) -> None:
+    run_id = store.start_run("horizontal", {"strategy": "fedadam"}, name="adam")
+    for number in range(1, 4):
+        store.log_round(run_id, number, {"eval_accuracy": 0.25 * number}, 1.0, 2, 0)
+    store.log_client(run_id, 1, "hospital-a", "fit", "failed", 0, 2048, 0, 1.0, "timeout", None)
+    store.log_event(run_id, "warning", "hospital-a dropped", 1)
+    store.log_contribution(run_id, None, "hospital-a", "shapley_mc", 0.125)
+    store.append_ledger(run_id, None, "hospital-a", "reward", "3.25", "share", "EUR")
+    store.save_checkpoint(run_id, 3, b"x")
+    store.finish_run(run_id, "completed", {"final_accuracy": 0.75})
+    text = _render(run_detail(store, run_id, max_rounds=2))
+    for expected in (
+        run_id,
+        "fedadam",
+        "final_accuracy",
+        "rounds (last 2 of 3)",
+        "eval_accuracy",
+        "0.75",
+        "hospital-a",
+        "2.0 KiB",
+        "timeout",
+        "hospital-a dropped",
+        "shapley_mc",
+        "3.25",
+        "latest round 3",
+    ):
+        assert expected in text, expected
