@@ -1,0 +1,134 @@
+"""The wire codec: exact round trips, no pickle, and hostile bytes always rejected cleanly."""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rengo.core import (
+    CodecError,
+    EvaluateResult,
+    FitIns,
+    FitResult,
+    decode,
+    encode,
+    encode_chunks,
+    envelope_from_bytes,
+    envelope_to_bytes,
+)
+from rengo.core.envelope import Envelope
+
+
+def test_round_trip_of_nested_values_is_exact():
+    value = {
+        "arrays": [np.arange(12, dtype=np.float32).reshape(3, 4), np.array([1, -2], np.int64)],
+        "scalars": (1, 2.5, True, None, "text", b"\x00\xff"),
+        "special": [float("nan"), float("inf"), float("-inf")],
+        "empty": np.zeros((0, 3)),
+        "complex": np.array([1 + 2j]),
+    }
+    out = decode(encode(value))
+    assert out["arrays"][0].dtype == np.float32
+    np.testing.assert_array_equal(out["arrays"][0], value["arrays"][0])
+    np.testing.assert_array_equal(out["arrays"][1], value["arrays"][1])
+    assert out["scalars"] == value["scalars"]
+    assert np.isnan(out["special"][0]) and out["special"][1:] == [float("inf"), float("-inf")]
+    assert out["empty"].shape == (0, 3)
+    assert out["complex"][0] == 1 + 2j
+
+
+def test_messages_round_trip_as_their_types():
+    ins = FitIns([np.ones((2, 2))], {"lr": 0.1, "seed": 7, "c": [np.zeros(3)]})
+    assert isinstance(decode(encode(ins)), FitIns)
+    res = decode(encode(FitResult([np.ones(2)], 5, {"loss": 0.5})))
+    assert isinstance(res, FitResult) and res.num_examples == 5
+    ev = decode(encode(EvaluateResult(0.25, 3, {"accuracy": 1.0})))
+    assert ev.loss == 0.25 and ev.metrics == {"accuracy": 1.0}
+
+
+def test_arrays_are_raw_bytes_not_per_element_text():
+    array = np.random.default_rng(0).normal(size=100_000)
+    chunks = encode_chunks([array])
+    assert len(chunks) == 2 and chunks[1].nbytes == array.nbytes
+    assert len(encode([array])) < array.nbytes + 200
+
+
+def test_decoded_arrays_are_writable_copies_of_readonly_input():
+    data = encode(np.arange(4.0))
+    out = decode(data)
+    out[0] = 42.0  # must not raise
+    assert decode(data)[0] == 0.0
+
+
+def test_non_contiguous_and_big_endian_arrays_encode_correctly():
+    a = np.arange(20.0).reshape(4, 5)[:, ::2]
+    np.testing.assert_array_equal(decode(encode(a)), a)
+    b = np.arange(3, dtype=">i4")
+    np.testing.assert_array_equal(decode(encode(b)), b)
+
+
+def test_object_arrays_and_arbitrary_objects_are_refused():
+    with pytest.raises(CodecError):
+        encode(np.array([object()], dtype=object))
+    with pytest.raises(CodecError):
+        encode({"x": object()})
+    with pytest.raises(CodecError):
+        encode({1: "non-str key"})
+
+
+def test_pickle_bytes_are_not_executed():
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('pwned')",))
+
+    with pytest.raises(CodecError):
+        decode(pickle.dumps(Boom()))
+
+
+def test_header_claiming_an_object_dtype_is_rejected():
+    bad = encode(np.arange(3, dtype=np.int64)).replace(b'"<i8"', b'"|O8"')
+    with pytest.raises(CodecError, match="not allowed"):
+        decode(bad)
+
+
+def test_shape_that_disagrees_with_buffer_is_rejected():
+    bad = encode(np.arange(4, dtype=np.int64)).replace(b'"shape":[4]', b'"shape":[5]')
+    with pytest.raises(CodecError, match="needs"):
+        decode(bad)
+
+
+def test_truncated_payload_is_rejected_at_every_cut():
+    data = encode({"a": np.arange(10.0), "b": "x"})
+    for cut in range(len(data)):
+        with pytest.raises(CodecError):
+            decode(data[:cut])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=512))
+def test_random_bytes_raise_codec_error_only(data):
+    with contextlib.suppress(CodecError):
+        decode(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=64), st.integers(min_value=0, max_value=200))
+def test_corrupted_valid_payloads_raise_codec_error_only(noise, position):
+    data = bytearray(encode(FitIns([np.ones(3)], {"lr": 0.1})))
+    position = min(position, len(data))
+    data[position : position + len(noise)] = noise
+    with contextlib.suppress(CodecError):
+        decode(bytes(data))
+
+
+def test_envelope_round_trip_and_malformed_envelope():
+    env = Envelope("alice", "bob", "grad/3", encode([1, 2]), run_id="r1", round=3)
+    back = envelope_from_bytes(envelope_to_bytes(env))
+    assert back == env
+    with pytest.raises(CodecError):
+        envelope_from_bytes(b"\xff\xff\xff\xff")

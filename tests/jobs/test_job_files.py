@@ -1,0 +1,102 @@
+"""Job files: valid ones build a runnable job, invalid ones fail with a message naming the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rengo.core import ConfigError
+from rengo.hfl import FedAdam, simulate
+from rengo.jobs import build_hfl_job, load_job, parse_job
+
+JOB = """
+[job]
+name = "t"
+seed = 3
+rounds = 2
+[data]
+dataset = "iris"
+[partition]
+scheme = "dirichlet"
+num_clients = 3
+alpha = 1.0
+[model]
+type = "logistic"
+[train]
+lr = 0.1
+batch_size = 16
+[strategy]
+name = "fedadam"
+eta = 0.05
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "job.toml"
+    path.write_text(text)
+    return path
+
+
+def test_valid_job_builds_and_runs(tmp_path):
+    spec = load_job(_write(tmp_path, JOB))
+    job = build_hfl_job(spec)
+    assert isinstance(job.strategy, FedAdam) and job.strategy.eta == 0.05
+    assert len(job.client_ids) == 3
+    history = simulate(
+        job.client_fn, job.client_ids, job.strategy, job.initial_parameters, 2, seed=3
+    )
+    assert 0.0 <= history.last("central_accuracy") <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("rounds = 2", "roundz = 2"), "did you mean 'rounds'"),
+        (("rounds = 2", "rounds = 0"), "job.rounds must be >= 1"),
+        (("rounds = 2", 'rounds = "two"'), "job.rounds must be int"),
+        (('name = "fedadam"', 'name = "fedmagic"'), "strategy.name = 'fedmagic'"),
+        (("eta = 0.05", "proximal_mu = 0.1"), "unknown key 'proximal_mu'"),
+        (('type = "logistic"', 'type = "cnn"'), "model.type = 'cnn'"),
+        (('dataset = "iris"', 'dataset = "csv"'), "needs data.path"),
+        (("[train]", "[trian]"), "unknown key 'trian'"),
+    ],
+)
+def test_invalid_job_names_the_field(tmp_path, edit, message):
+    with pytest.raises(ConfigError, match=message):
+        load_job(_write(tmp_path, JOB.replace(*edit)))
+
+
+def test_unknown_dataset_and_scheme_fail_when_built(tmp_path):
+    spec = load_job(_write(tmp_path, JOB.replace('dataset = "iris"', 'dataset = "imagenet"')))
+    with pytest.raises(ConfigError, match="imagenet"):
+        build_hfl_job(spec)
+    spec = load_job(_write(tmp_path, JOB.replace('scheme = "dirichlet"', 'scheme = "zipf"')))
+    with pytest.raises(ConfigError, match="zipf"):
+        build_hfl_job(spec)
+
+
+def test_malformed_toml_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_job(_write(tmp_path, "[job\nname="))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_job(tmp_path / "missing.toml")
+
+
+def test_csv_job_resolves_path_relative_to_job_file(tmp_path):
+    rows = ["a,b,label"] + [f"{i},{(i * 7) % 5},{'yes' if i % 2 else 'no'}" for i in range(40)]
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    text = JOB.replace('dataset = "iris"', 'dataset = "csv"\npath = "data.csv"\nlabel = "label"')
+    spec = load_job(
+        _write(
+            tmp_path,
+            text.replace('scheme = "dirichlet"', 'scheme = "iid"').replace("alpha = 1.0", ""),
+        )
+    )
+    job = build_hfl_job(spec)
+    assert job.federation.num_classes == 2
+
+
+def test_parse_job_defaults_are_a_runnable_job():
+    spec = parse_job({"job": {"rounds": 1}, "model": {"type": "logistic"}})
+    assert spec.data.dataset == "digits" and spec.strategy.name == "fedavg"
