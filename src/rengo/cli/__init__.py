@@ -1,1 +1,1 @@
-"""rengo.cli"""
+"""The ``rengo`` command line (typer). Entry point: :data:`rengo.cli.main.app`."""
