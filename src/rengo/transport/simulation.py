@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 import time
 import traceback
 from collections import deque
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from multiprocessing.pool import AsyncResult
 from typing import Any
 
@@ -35,16 +37,38 @@ def _run_handler(
     return reply, new_state, None, time.perf_counter() - start
 
 
+@contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """Run client code with ``threads`` intra-op threads when PyTorch is in use.
+
+    Small clients run fastest single-threaded, and every executor using the same count makes
+    their floating-point results identical. The caller's setting is restored afterwards.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 class SerialPool:
-    """Clients run one at a time in this process.
+    """Clients run one at a time in this process, each with ``threads_per_client`` threads.
 
     A client that overruns ``timeout`` cannot be interrupted here (Python threads cannot be
     killed); its reply is discarded and reported as a timeout once it returns.
     """
 
-    def __init__(self, handler: Handler, client_ids: Sequence[str]) -> None:
+    def __init__(
+        self, handler: Handler, client_ids: Sequence[str], threads_per_client: int = 1
+    ) -> None:
         self._handler = handler
         self._ids = list(client_ids)
+        self._threads = threads_per_client
         self._state: dict[str, bytes | None] = {}
 
     def client_ids(self) -> list[str]:
@@ -52,9 +76,10 @@ class SerialPool:
 
     def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
         for req in requests:
-            reply, state, error, duration = _run_handler(
-                self._handler, req, self._state.get(req.client_id)
-            )
+            with _torch_threads(self._threads):
+                reply, state, error, duration = _run_handler(
+                    self._handler, req, self._state.get(req.client_id)
+                )
             if error is None and timeout is not None and duration > timeout:
                 reply, error = None, f"timed out after {duration:.1f}s (limit {timeout:g}s)"
             else:
@@ -77,13 +102,12 @@ _WORKER_HANDLER: Handler | None = None
 
 
 def _worker_init(threads: int) -> None:
+    # Never import torch here: that costs ~1 s per worker and counts against round_timeout.
+    # A later import in the worker reads OMP_NUM_THREADS; an inherited one is set directly.
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(threads)
-    except ImportError:
-        pass
 
 
 def _worker_call(
@@ -102,13 +126,18 @@ class ProcessPool:
     """
 
     def __init__(
-        self, handler: Handler, client_ids: Sequence[str], workers: int | None = None
+        self,
+        handler: Handler,
+        client_ids: Sequence[str],
+        workers: int | None = None,
+        threads_per_client: int = 1,
     ) -> None:
         if "fork" not in mp.get_all_start_methods():
             raise RuntimeError("ProcessPool needs the 'fork' start method (Linux, macOS)")
         self._handler = handler
         self._ids = list(client_ids)
         self._workers = max(1, workers or os.cpu_count() or 1)
+        self._threads = threads_per_client
         self._state: dict[str, bytes | None] = {}
         self._pool: Any = None
 
@@ -117,7 +146,9 @@ class ProcessPool:
         if self._pool is None:
             _WORKER_HANDLER = self._handler
             ctx = mp.get_context("fork")
-            self._pool = ctx.Pool(self._workers, initializer=_worker_init, initargs=(1,))
+            self._pool = ctx.Pool(
+                self._workers, initializer=_worker_init, initargs=(self._threads,)
+            )
         return self._pool
 
     def client_ids(self) -> list[str]:

@@ -1,0 +1,192 @@
+"""Paillier key pairs with g = n + 1, CRT decryption and CRT obfuscators for the key holder.
+
+Paillier, "Public-Key Cryptosystems Based on Composite Degree Residuosity Classes",
+EUROCRYPT 1999. With g = n + 1, ``g^m = 1 + m*n (mod n^2)``, so encryption is one
+multiplication by an obfuscator ``r^n mod n^2``. Decryption follows Paillier's Section 7
+CRT speed-up: ``m_p = L_p(c^(p-1) mod p^2) * h_p mod p`` (same for q), recombined mod n.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import gmpy2
+import numpy as np
+from gmpy2 import mpz
+
+from rengo.core.errors import KeyMismatchError
+from rengo.crypto.randomness import RandomSource, random_source
+
+DEFAULT_KEY_BITS = 2048
+SUPPORTED_KEY_BITS = (512, 1024, 2048, 3072, 4096)
+"""512 and 1024 bits are insecure and meant only for tests and benchmarks."""
+MIN_WIRE_KEY_BITS = 512
+MAX_WIRE_KEY_BITS = 8192
+
+_powmod = np.frompyfunc(gmpy2.powmod, 3, 1)
+
+
+@dataclass(frozen=True, eq=False)
+class PaillierPublicKey:
+    """A Paillier public key ``n`` (g is fixed to n + 1). Equal keys have equal ``n``.
+
+    ``max_int = n // 3`` bounds the magnitude of signed plaintexts: values in
+    ``(max_int, n - max_int)`` decrypt as overflow instead of silently wrapping.
+    """
+
+    n: mpz
+    nsquare: mpz = field(init=False, repr=False)
+    max_int: mpz = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        n = mpz(self.n)
+        if n < 3 or n % 2 == 0:
+            raise ValueError("a Paillier modulus must be an odd integer > 2")
+        object.__setattr__(self, "n", n)
+        object.__setattr__(self, "nsquare", n * n)
+        object.__setattr__(self, "max_int", n // 3)
+
+    @property
+    def bits(self) -> int:
+        """Bit length of the modulus n."""
+        return int(self.n.bit_length())
+
+    @property
+    def ciphertext_bytes(self) -> int:
+        """Fixed width of one ciphertext on the wire: the byte length of n^2."""
+        return (int(self.nsquare.bit_length()) + 7) // 8
+
+    @property
+    def fingerprint(self) -> str:
+        """Short hex digest of n, for logs and error messages."""
+        raw = int(self.n).to_bytes((self.bits + 7) // 8, "big")
+        return hashlib.sha256(raw).hexdigest()[:16]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PaillierPublicKey) and self.n == other.n
+
+    def __hash__(self) -> int:
+        return hash(("paillier", int(self.n)))
+
+    def __repr__(self) -> str:
+        return f"PaillierPublicKey(bits={self.bits}, fingerprint={self.fingerprint})"
+
+    def require_same(self, other: PaillierPublicKey, what: str = "ciphertexts") -> None:
+        """Raise :class:`KeyMismatchError` unless ``other`` is this key."""
+        if self != other:
+            raise KeyMismatchError(
+                f"{what} are under key {other.fingerprint}, expected key {self.fingerprint}"
+            )
+
+    def raw_obfuscator(self, rng: RandomSource) -> mpz:
+        """One fresh ``r^n mod n^2`` with r uniform in [1, n) (r^n mod n^2 depends on r mod n)."""
+        r = rng.randbelow(self.n - 1) + 1
+        return gmpy2.powmod(r, self.n, self.nsquare)
+
+    def raw_encrypt(self, plaintext: int, obfuscator: int) -> mpz:
+        """``(1 + m*n) * obfuscator mod n^2`` for an integer plaintext m in [0, n)."""
+        if not 0 <= plaintext < self.n:
+            raise ValueError("raw plaintext must lie in [0, n)")
+        return (1 + mpz(plaintext) * self.n) * obfuscator % self.nsquare
+
+
+@dataclass(frozen=True, eq=False)
+class PaillierPrivateKey:
+    """The factorisation ``n = p*q`` plus the CRT constants for fast decryption/obfuscation."""
+
+    public_key: PaillierPublicKey
+    p: mpz
+    q: mpz
+    psquare: mpz = field(init=False, repr=False)
+    qsquare: mpz = field(init=False, repr=False)
+    hp: mpz = field(init=False, repr=False)
+    hq: mpz = field(init=False, repr=False)
+    p_inverse_mod_q: mpz = field(init=False, repr=False)
+    psquare_inverse_mod_qsquare: mpz = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        p, q = mpz(self.p), mpz(self.q)
+        if p == q or p * q != self.public_key.n:
+            raise ValueError("p and q must be distinct factors of the public modulus")
+        if q < p:  # canonical order, so that equal keys have equal fields
+            p, q = q, p
+        if gmpy2.gcd(self.public_key.n, (p - 1) * (q - 1)) != 1:
+            raise ValueError("gcd(n, (p-1)(q-1)) must be 1")
+        g = self.public_key.n + 1
+        sets = object.__setattr__
+        sets(self, "p", p)
+        sets(self, "q", q)
+        sets(self, "psquare", p * p)
+        sets(self, "qsquare", q * q)
+        sets(self, "hp", gmpy2.invert((gmpy2.powmod(g, p - 1, p * p) - 1) // p, p))
+        sets(self, "hq", gmpy2.invert((gmpy2.powmod(g, q - 1, q * q) - 1) // q, q))
+        sets(self, "p_inverse_mod_q", gmpy2.invert(p, q))
+        sets(self, "psquare_inverse_mod_qsquare", gmpy2.invert(p * p, q * q))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PaillierPrivateKey) and (self.p, self.q) == (other.p, other.q)
+
+    def __hash__(self) -> int:
+        return hash(("paillier-private", int(self.p), int(self.q)))
+
+    def __repr__(self) -> str:
+        return f"PaillierPrivateKey(public_key={self.public_key!r})"
+
+    def raw_decrypt(self, ciphertext: int) -> mpz:
+        """The plaintext in [0, n) of one ciphertext, by CRT (Paillier 1999, Section 7)."""
+        c = mpz(ciphertext)
+        mp = (gmpy2.powmod(c, self.p - 1, self.psquare) - 1) // self.p * self.hp % self.p
+        mq = (gmpy2.powmod(c, self.q - 1, self.qsquare) - 1) // self.q * self.hq % self.q
+        return mp + (mq - mp) * self.p_inverse_mod_q % self.q * self.p
+
+    def raw_decrypt_array(self, ciphertexts: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`raw_decrypt` over an object array of ciphertexts."""
+        p, q = self.p, self.q
+        cp = _powmod(ciphertexts, p - 1, self.psquare)
+        cq = _powmod(ciphertexts, q - 1, self.qsquare)
+        mp = (cp - 1) // p * self.hp % p
+        mq = (cq - 1) // q * self.hq % q
+        return mp + (mq - mp) * self.p_inverse_mod_q % q * p
+
+    def combine_crt_halves(self, xp: np.ndarray, xq: np.ndarray) -> np.ndarray:
+        """The unique x mod n^2 with x = xp mod p^2 and x = xq mod q^2 (elementwise).
+
+        Used for key-holder obfuscators: r^n mod p^2 lies in the order-(p-1) subgroup of
+        Z*_{p^2}, and y^p mod p^2 with y uniform in [1, p) is uniform on that subgroup, so
+        the CRT join of y^p mod p^2 and y'^q mod q^2 is distributed exactly like r^n mod n^2.
+        """
+        return xp + (xq - xp) * self.psquare_inverse_mod_qsquare % self.qsquare * self.psquare
+
+    def require_matches(self, public_key: PaillierPublicKey) -> None:
+        """Raise :class:`KeyMismatchError` unless ``public_key`` is this key's public half."""
+        self.public_key.require_same(public_key, "ciphertexts")
+
+
+def _random_prime(bits: int, rng: RandomSource) -> mpz:
+    """A random prime of exactly ``bits`` bits with its two top bits set (so p*q has 2*bits)."""
+    while True:
+        candidate = rng.randbits(bits) | (mpz(3) << (bits - 2)) | 1
+        prime = gmpy2.next_prime(candidate)
+        if prime.bit_length() == bits:
+            return prime
+
+
+def generate_paillier_keypair(
+    bits: int = DEFAULT_KEY_BITS, *, seed: int | None = None
+) -> tuple[PaillierPublicKey, PaillierPrivateKey]:
+    """A fresh Paillier key pair with an n of exactly ``bits`` bits (Paillier 1999).
+
+    ``bits`` is one of 512, 1024 (insecure: tests and benchmarks only), 2048 (default), 3072
+    or 4096. ``seed`` makes keys reproducible with an insecure generator: tests only.
+    """
+    if bits not in SUPPORTED_KEY_BITS:
+        raise ValueError(f"key size must be one of {SUPPORTED_KEY_BITS}, got {bits}")
+    rng = random_source(seed)
+    while True:
+        p = _random_prime(bits // 2, rng)
+        q = _random_prime(bits // 2, rng)
+        n = p * q
+        if p != q and n.bit_length() == bits and gmpy2.gcd(n, (p - 1) * (q - 1)) == 1:
+            public_key = PaillierPublicKey(n)
+            return public_key, PaillierPrivateKey(public_key, p, q)
