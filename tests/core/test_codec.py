@@ -132,3 +132,8 @@ def test_envelope_round_trip_and_malformed_envelope():
     assert back == env
     with pytest.raises(CodecError):
         envelope_from_bytes(b"\xff\xff\xff\xff")
+
+
+def test_zero_dimensional_arrays_keep_their_shape():
+    out = decode(encode([np.array(5, dtype=np.int64), np.float32(2.5)]))
+    assert out[0].shape == () and out[0] == 5

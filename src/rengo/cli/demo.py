@@ -16,6 +16,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from rengo.cli.demo_contrib import contribution_section, demo_tracker
 from rengo.hfl import History, simulate
 from rengo.jobs import HflJob, build_hfl_job, parse_job
 from rengo.tracking import RunStore, plot_runs, resolve_store_path
@@ -55,11 +56,16 @@ def centralised_accuracy(job: HflJob, epochs: int, seed: int) -> float:
     loader = DataLoader(TensorDataset(torch.from_numpy(X), torch.from_numpy(y)), 32, shuffle=True)
     opt = torch.optim.SGD(model.parameters(), lr=DEMO_TRAIN["lr"])
     loss_fn = torch.nn.CrossEntropyLoss()
-    for _ in range(epochs):
-        for xb, yb in loader:
-            opt.zero_grad()
-            loss_fn(model(xb), yb).backward()
-            opt.step()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny batches: one thread is fastest, as for the clients
+    try:
+        for _ in range(epochs):
+            for xb, yb in loader:
+                opt.zero_grad()
+                loss_fn(model(xb), yb).backward()
+                opt.step()
+    finally:
+        torch.set_num_threads(threads)
     from rengo.hfl.torch_client import get_parameters
 
     _, metrics = job.evaluate(get_parameters(model))
@@ -78,52 +84,66 @@ def run_demo(
     """Run the showcase; returns its figures (also printed, plotted and stored)."""
     out.mkdir(parents=True, exist_ok=True)
     console.rule("[bold]rengo demo - horizontal FL on digits")
-    strategies = [
-        {"name": "fedavg"},
-        {"name": "fedadam", "eta": 0.03},
-    ]
     results: dict[str, Any] = {"hfl": {}}
-    run_ids: list[str] = []
     with RunStore(resolve_store_path(store_path)) as store:
-        job = None
-        for strategy in strategies:
-            job = demo_job(strategy, rounds, clients, seed)
-            if strategy is strategies[0]:
-                _describe_federation(console, job)
-            start = time.perf_counter()
-            history: History = simulate(
-                job.client_fn,
-                job.client_ids,
-                job.strategy,
-                job.initial_parameters,
-                rounds,
-                seed=seed,
-                store=store,
-                run_name=f"demo-{strategy['name']}",
-                run_config={"dataset": "digits", "partition": "dirichlet(0.5)", "model": "mlp"},
-                progress=True,
-            )
-            assert history.run_id is not None
-            run_ids.append(history.run_id)
-            results["hfl"][job.strategy.name] = {
-                "run_id": history.run_id,
-                "accuracy": history.last("central_accuracy"),
-                "best_accuracy": max(v for _, v in history.metric("central_accuracy")),
-                "wall_time_s": time.perf_counter() - start,
-            }
-        assert job is not None
+        fedavg = demo_job({"name": "fedavg"}, rounds, clients, seed)
+        _describe_federation(console, fedavg)
+        tracker = demo_tracker(fedavg, seed)
+        fedavg_history = _run_strategy(store, fedavg, rounds, seed, results, [tracker])
+        fedadam = demo_job({"name": "fedadam", "eta": 0.03}, rounds, clients, seed)
+        fedadam_history = _run_strategy(store, fedadam, rounds, seed, results, [])
         start = time.perf_counter()
         epochs = rounds * DEMO_TRAIN["local_epochs"]
-        central = centralised_accuracy(job, epochs, seed)
+        central = centralised_accuracy(fedavg, epochs, seed)
         results["hfl"]["centralised"] = {
             "accuracy": central,
             "wall_time_s": time.perf_counter() - start,
         }
         _print_comparison(console, results["hfl"], rounds, epochs)
+        run_ids = [h.run_id for h in (fedavg_history, fedadam_history) if h.run_id]
         plot = plot_runs(store, run_ids, "central_accuracy", out / "demo-hfl-accuracy.png")
         console.print(f"plot: [bold]{plot}[/]   runs: `rengo runs show {run_ids[0]}`")
         results["plots"] = [str(plot)]
+        console.rule("[bold]Who made the model good, and who gets paid")
+        assert fedavg_history.run_id is not None
+        results["contribution"] = contribution_section(
+            console, fedavg, tracker, store, fedavg_history.run_id, out
+        )
     return results
+
+
+def _run_strategy(
+    store: RunStore,
+    job: HflJob,
+    rounds: int,
+    seed: int,
+    results: dict[str, Any],
+    observers: list[Any],
+) -> History:
+    """Simulate one of the demo's strategies, recorded in ``store``; figures into results."""
+    start = time.perf_counter()
+    name = f"demo-{job.spec.strategy.name}"
+    history = simulate(
+        job.client_fn,
+        job.client_ids,
+        job.strategy,
+        job.initial_parameters,
+        rounds,
+        seed=seed,
+        store=store,
+        run_name=name,
+        run_config={"dataset": "digits", "partition": "dirichlet(0.5)", "model": "mlp"},
+        progress=True,
+        observers=observers,
+    )
+    accuracies = [v for _, v in history.metric("central_accuracy")]
+    results["hfl"][job.strategy.name] = {
+        "run_id": history.run_id,
+        "accuracy": accuracies[-1],
+        "best_accuracy": max(accuracies),
+        "wall_time_s": time.perf_counter() - start,
+    }
+    return history
 
 
 def _describe_federation(console: Console, job: HflJob) -> None:

@@ -14,8 +14,13 @@ import typer
 from rich.console import Console
 
 from rengo import __version__
+from rengo.cli.deploy import certs_app
+from rengo.cli.deploy import coordinator as coordinator_command
+from rengo.cli.deploy import party as party_command
 from rengo.cli.errors import friendly_errors
+from rengo.cli.rewards import rewards_app
 from rengo.cli.runs import runs_app
+from rengo.cli.tournament import tournament_app
 
 app = typer.Typer(
     name="rengo",
@@ -25,6 +30,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(runs_app, name="runs")
+app.add_typer(certs_app, name="certs")
+app.add_typer(rewards_app, name="rewards")
+app.add_typer(tournament_app, name="tournament")
+app.command("coordinator")(coordinator_command)
+app.command("party")(party_command)
 console = Console()
 
 StoreOption = Annotated[

@@ -5,6 +5,8 @@ function; FL client contribution from reconstructed coalition models (MR and OR 
 Song et al. 2019, GTG-Shapley of Liu et al. 2022); VFL party Shapley. Rewards: integer
 minor-unit payout policies with exact rounding and a hard budget, sybil measurement and
 mitigations (Qi & Zhu 2024). Tournament: Numerai-style CORR / MMC scoring and staking.
+Online accounting during a run: :class:`ContributionTracker`, a round observer for the
+horizontal coordinator.
 """
 
 from rengo.contrib.fl_reconstruction import (
@@ -19,6 +21,7 @@ from rengo.contrib.fl_reconstruction import (
     round_value_function,
 )
 from rengo.contrib.gtg import GTGConfig, gtg_round_shapley, gtg_shapley
+from rengo.contrib.money import currency_decimals, format_minor, to_minor_units
 from rengo.contrib.numerai_scoring import (
     gaussianize,
     mmc,
@@ -64,10 +67,27 @@ from rengo.contrib.tournament import (
     Tournament,
     score_round,
 )
+from rengo.contrib.tournament_simulation import (
+    FIVE_PARTICIPANTS,
+    SimulatedParticipant,
+    SimulatedTournament,
+    simulate_tournament,
+)
+from rengo.contrib.tracker import (
+    METHODS,
+    ContributionReport,
+    ContributionTracker,
+    RoundContribution,
+    validation_score,
+)
 from rengo.contrib.vfl_contribution import RetrainScore, party_shapley
 
 __all__ = [
+    "FIVE_PARTICIPANTS",
+    "METHODS",
     "Budget",
+    "ContributionReport",
+    "ContributionTracker",
     "ConvergenceRule",
     "CountingValue",
     "EraScore",
@@ -79,17 +99,22 @@ __all__ = [
     "PayoutRule",
     "PublishedRound",
     "RetrainScore",
+    "RoundContribution",
     "RoundResult",
     "RoundUpdates",
     "ShapleyResult",
+    "SimulatedParticipant",
+    "SimulatedTournament",
     "SybilReport",
     "Tournament",
     "ValueFunction",
     "coalition_round_model",
     "coalition_whole_run_model",
+    "currency_decimals",
     "equal_share_payouts",
     "exact_shapley",
     "fedavg_parameters",
+    "format_minor",
     "gaussianize",
     "grouped_shapley",
     "grouped_value",
@@ -111,9 +136,12 @@ __all__ = [
     "round_value_function",
     "score_round",
     "signed_power",
+    "simulate_tournament",
     "split_group_payout",
     "stake_clipped_payouts",
     "stake_weighted_meta_model",
     "tie_kept_rank",
     "tmc_shapley",
+    "to_minor_units",
+    "validation_score",
 ]

@@ -101,7 +101,8 @@ class _Encoder:
     def _array(self, array: np.ndarray) -> dict[str, Any]:
         if array.dtype.kind not in _ALLOWED_DTYPE_KINDS:
             raise CodecError(f"cannot encode arrays of dtype {array.dtype}")
-        contiguous = np.ascontiguousarray(array)
+        # ascontiguousarray makes 0-d arrays 1-d; keep the caller's shape on the wire.
+        contiguous = np.ascontiguousarray(array).reshape(array.shape)
         dtype = contiguous.dtype.newbyteorder("<") if contiguous.dtype.byteorder == ">" else None
         if dtype is not None:
             contiguous = contiguous.astype(dtype)
@@ -111,7 +112,7 @@ class _Encoder:
                 memoryview(contiguous).cast("B") if contiguous.size else memoryview(b"")
             ),
             "dtype": contiguous.dtype.str,
-            "shape": list(contiguous.shape),
+            "shape": list(array.shape),
         }
 
 

@@ -61,6 +61,7 @@ class ScaffoldCorrection:
             ci - c + (np.asarray(xx, np.float64) - np.asarray(yy, np.float64)) * scale
             for ci, c, xx, yy in zip(self.c_i, self.c, x, y, strict=True)
         ]
-        delta = [(n - o).astype(np.float32) for n, o in zip(new_ci, self.c_i, strict=True)]
-        state[STATE_KEY] = [a.astype(np.float32) for a in new_ci]
+        # np.asarray: arithmetic on 0-d arrays (e.g. BatchNorm counters) yields numpy scalars.
+        delta = [np.asarray(n - o, np.float32) for n, o in zip(new_ci, self.c_i, strict=True)]
+        state[STATE_KEY] = [np.asarray(a, np.float32) for a in new_ci]
         return delta

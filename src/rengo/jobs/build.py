@@ -65,6 +65,7 @@ class HflJob:
 
     @property
     def client_ids(self) -> list[str]:
+        """Client names, in federation order."""
         return list(self.federation.client_ids)
 
 
@@ -113,6 +114,7 @@ def _concat(parts: list[Dataset]) -> Dataset:
 
 
 def build_strategy(spec: JobSpec, evaluate_fn: Any = None) -> Strategy:
+    """The job's strategy with its sampling options and the round's training config."""
     s = spec.strategy
     cls = STRATEGY_CLASSES[s.name]
     strategy = cls(

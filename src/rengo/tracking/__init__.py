@@ -4,6 +4,12 @@ line and contribution score in an embedded SQLite file, plus plots and tables of
 The store lives at ``./rengo-runs/runs.db`` unless a path or ``$RENGO_RUNS`` says otherwise.
 """
 
+from rengo.tracking.contrib_records import (
+    pay_rewards,
+    record_contributions,
+    run_contributions,
+    write_ledger_csv,
+)
 from rengo.tracking.errors import AmbiguousRunError, StoreClosedError, UnknownRunError
 from rengo.tracking.location import ENV_VAR, resolve_store_path
 from rengo.tracking.plots import metric_family, plot_run, plot_runs
@@ -35,9 +41,13 @@ __all__ = [
     "StoreClosedError",
     "UnknownRunError",
     "metric_family",
+    "pay_rewards",
     "plot_run",
     "plot_runs",
+    "record_contributions",
     "resolve_store_path",
+    "run_contributions",
     "run_detail",
     "runs_table",
+    "write_ledger_csv",
 ]

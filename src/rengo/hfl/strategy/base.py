@@ -56,7 +56,8 @@ class WeightedSum:
     def mean(self) -> list[np.ndarray]:
         if self.total_weight <= 0:
             raise ValueError("no weight accumulated")
-        return [s / self.total_weight for s in self.sums]
+        # np.asarray: dividing a 0-d array yields a numpy scalar, which is not a parameter.
+        return [np.asarray(s / self.total_weight) for s in self.sums]
 
     def metrics(self) -> dict[str, float]:
         return {k: self._metric_sums[k] / self._metric_weights[k] for k in self._metric_sums}

@@ -52,10 +52,11 @@ class FedOpt(FedAvg):
         new: Parameters = []
         for i, (x, avg) in enumerate(zip(parameters, acc.mean(), strict=True)):
             delta = avg - x
-            self._m[i] = self.beta_1 * self._m[i] + (1.0 - self.beta_1) * delta
-            self._v[i] = self.second_moment(self._v[i], delta)
+            # np.asarray keeps 0-d parameters (BatchNorm counters) arrays, not numpy scalars.
+            self._m[i] = np.asarray(self.beta_1 * self._m[i] + (1.0 - self.beta_1) * delta)
+            self._v[i] = np.asarray(self.second_moment(self._v[i], delta))
             step = self.eta * self._m[i] / (np.sqrt(self._v[i]) + self.tau)
-            new.append((x + step).astype(x.dtype, copy=False))
+            new.append(np.asarray(x + step).astype(x.dtype, copy=False))
         return new
 
     def state_dict(self) -> dict[str, Any]:

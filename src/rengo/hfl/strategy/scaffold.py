@@ -69,11 +69,11 @@ class Scaffold(FedAvg):
         y_mean, dc_mean = mean[:n], mean[n:]
         share = acc.count / max(self._num_clients, acc.count)
         self._c = [
-            (c + share * dc).astype(c.dtype, copy=False)
+            np.asarray(c + share * dc).astype(c.dtype, copy=False)
             for c, dc in zip(self._c, dc_mean, strict=True)
         ]
         return [
-            (x + self.eta_g * (y - x)).astype(x.dtype, copy=False)
+            np.asarray(x + self.eta_g * (y - x)).astype(x.dtype, copy=False)
             for x, y in zip(parameters, y_mean, strict=True)
         ]
 

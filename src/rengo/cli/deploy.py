@@ -1,0 +1,181 @@
+"""``rengo certs``, ``rengo coordinator`` and ``rengo party``: a real, networked federation.
+
+TLS with mutual certificates is the default. Tokens are a quick-start alternative (weaker: a
+stolen token is enough to impersonate a party) and plain text needs ``--insecure``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from rengo.cli.errors import friendly_errors
+from rengo.core.errors import ConfigError
+
+certs_app = typer.Typer(help="Create the federation's CA and certificates.", no_args_is_help=True)
+console = Console()
+
+
+@certs_app.command("init")
+def certs_init(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the CA and certs into.")],
+    parties: Annotated[str, typer.Option(help="Comma-separated party names.")],
+    hosts: Annotated[
+        str, typer.Option(help="Names/IPs the coordinator's certificate is valid for.")
+    ] = "localhost,127.0.0.1",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing CA.")] = False,
+) -> None:
+    """Create a CA, the coordinator's server certificate and one certificate per party."""
+    from rengo.transport.certs import init_certificates
+
+    with friendly_errors(console):
+        names = [p.strip() for p in parties.split(",") if p.strip()]
+        if not names:
+            raise ConfigError("--parties needs at least one name")
+        init_certificates(directory, names, hosts=hosts.split(","), overwrite=overwrite)
+        console.print(
+            f"wrote CA, coordinator and {len(names)} party certificates to {directory}; "
+            "give each party ca.pem and its own parties/NAME.pem/.key only"
+        )
+
+
+@certs_app.command("add")
+def certs_add(
+    directory: Annotated[Path, typer.Argument(help="Folder made by `rengo certs init`.")],
+    name: Annotated[str, typer.Argument(help="New party name.")],
+) -> None:
+    """Issue a certificate for one more party with the existing CA."""
+    from rengo.transport.certs import add_party
+
+    with friendly_errors(console):
+        cert, _key = add_party(directory, name)
+        console.print(f"wrote {cert}")
+
+
+def _read_tokens(path: Path | None) -> dict[str, str] | None:
+    if path is None:
+        return None
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"--tokens {path}: {exc}") from exc
+    if not all(isinstance(v, str) and v for v in raw.values()):
+        raise ConfigError(f'--tokens {path}: every entry must be name = "token"')
+    return dict(raw)
+
+
+def coordinator(
+    job: Annotated[Path, typer.Option(help="Job file (TOML) with strategy, model and rounds.")],
+    listen: Annotated[str, typer.Option(help="HOST:PORT to listen on.")] = "0.0.0.0:7443",
+    certs: Annotated[Path | None, typer.Option(help="Folder made by `rengo certs init`.")] = None,
+    tokens: Annotated[
+        Path | None, typer.Option(help="TOML file of name = token (weaker than mTLS).")
+    ] = None,
+    parties: Annotated[
+        str | None, typer.Option(help="Comma-separated parties to wait for (default: any).")
+    ] = None,
+    min_parties: Annotated[int | None, typer.Option(help="Start once this many joined.")] = None,
+    join_timeout: Annotated[float, typer.Option(help="Seconds to wait for parties.")] = 300.0,
+    rejoin_wait: Annotated[
+        float, typer.Option(help="Seconds to wait for dropped parties before each round.")
+    ] = 0.0,
+    resume: Annotated[
+        str | None, typer.Option(help="Run id to continue from its last checkpoint.")
+    ] = None,
+    store: Annotated[Path | None, typer.Option(help="Run store (SQLite).")] = None,
+    insecure: Annotated[bool, typer.Option(help="Plain text, no TLS (testing only).")] = False,
+) -> None:
+    """Serve a horizontal job to parties that connect to this coordinator."""
+    from rengo.deploy import serve_coordinator
+    from rengo.jobs import build_hfl_job, load_job
+    from rengo.tracking import RunStore, resolve_store_path
+    from rengo.transport.grpc_security import HubSecurity
+
+    with friendly_errors(console):
+        spec = load_job(job)
+        built = build_hfl_job(spec)
+        names = [p.strip() for p in parties.split(",")] if parties else None
+        tok = _read_tokens(tokens)
+        if insecure:
+            security = HubSecurity(
+                insecure=True, tokens=tok, parties=frozenset(names) if names else None
+            )
+        elif certs is None:
+            raise ConfigError("TLS is on by default: pass --certs DIR (or --insecure to test)")
+        else:
+            security = HubSecurity.from_directory(certs, tokens=tok, parties=names)
+        with RunStore(resolve_store_path(store)) as run_store:
+            history = serve_coordinator(
+                built.strategy,
+                built.initial_parameters,
+                spec.job.rounds,
+                listen,
+                security,
+                parties=names,
+                min_parties=min_parties,
+                join_timeout=join_timeout,
+                rejoin_wait=rejoin_wait,
+                round_timeout=spec.job.round_timeout,
+                seed=spec.job.seed,
+                store=run_store,
+                run_name=spec.job.name,
+                run_config={"job_file": str(job)},
+                resume=resume,
+            )
+        console.print(f"run {history.run_id} completed {len(history.rounds)} rounds")
+
+
+def party(
+    coordinator: Annotated[str, typer.Option(help="Coordinator HOST:PORT.")],
+    name: Annotated[str, typer.Option(help="This party's name (as in its certificate).")],
+    app: Annotated[
+        str | None, typer.Option(help="module:callable returning a Client for a name.")
+    ] = None,
+    job: Annotated[
+        Path | None,
+        typer.Option(help="Serve this job's own partition NAME instead of --app (testing)."),
+    ] = None,
+    certs: Annotated[Path | None, typer.Option(help="Certs folder (ca.pem, parties/).")] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="RENGO_TOKEN", help="Token (weaker than mTLS).")
+    ] = None,
+    ca: Annotated[Path | None, typer.Option(help="CA certificate, with --token.")] = None,
+    insecure: Annotated[bool, typer.Option(help="Plain text, no TLS (testing only).")] = False,
+) -> None:
+    """Join a coordinator and serve this party's client until the run ends."""
+    from rengo.deploy import load_app, run_party
+    from rengo.transport.grpc_security import PartyCredentials
+
+    with friendly_errors(console):
+        if insecure:
+            creds = PartyCredentials(insecure=True, token=token)
+        elif token is not None:
+            ca_path = ca or (certs / "ca.pem" if certs else None)
+            if ca_path is None:
+                raise ConfigError("--token needs --ca (or --certs) to trust the coordinator")
+            creds = PartyCredentials(ca_cert=ca_path.read_bytes(), token=token)
+        elif certs is not None:
+            creds = PartyCredentials.from_directory(certs, name)
+        else:
+            raise ConfigError("pass --certs DIR (mTLS) or --token (weaker), or --insecure")
+        if (app is None) == (job is None):
+            raise ConfigError("give exactly one of --app module:callable or --job JOB.toml")
+        if job is not None:
+            from rengo.jobs import build_hfl_job, load_job
+
+            built = build_hfl_job(load_job(job))
+            if name not in built.client_ids:
+                raise ConfigError(f"--name {name!r} is not a client of {job}: {built.client_ids}")
+            client_fn = built.client_fn
+        else:
+            assert app is not None
+            client_fn = load_app(app)
+        run_party(coordinator, name, client_fn, creds)

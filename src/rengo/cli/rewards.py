@@ -1,0 +1,200 @@
+"""``rengo rewards show | pay | export``: contribution scores, payouts and the ledger of a run.
+
+Register with ``app.add_typer(rewards_app, name="rewards")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rengo.cli.errors import friendly_errors
+
+if TYPE_CHECKING:
+    from rengo.tracking import LedgerEntry
+
+rewards_app = typer.Typer(
+    help="Contribution scores, reward payments and the payout ledger of a run.",
+    no_args_is_help=True,
+)
+console = Console()
+
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--store", help="Run store (SQLite). Default: ./rengo-runs/runs.db or $RENGO_RUNS."
+    ),
+]
+RunArgument = Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")]
+DecimalsOption = Annotated[
+    int | None,
+    typer.Option(help="Decimals of the currency's minor unit (default: ISO 4217, else 2)."),
+]
+
+
+def _open(store: Path | None):  # type: ignore[no-untyped-def]
+    from rengo.core.errors import ConfigError
+    from rengo.tracking import RunStore, resolve_store_path
+
+    path = resolve_store_path(store)
+    if not path.exists():
+        raise ConfigError(f"no run store at {path}; run `rengo demo` or `rengo run JOB.toml` first")
+    return RunStore(path)
+
+
+def contribution_table(run_id: str, method: str, totals: dict[str, float], rounds: int) -> Table:
+    """Participants by decreasing contribution, with their share of the positive total."""
+    table = Table(
+        title=f"Contribution ({method}, summed over {rounds} rounds) - run {run_id}",
+        title_justify="left",
+    )
+    table.add_column("rank", justify="right")
+    table.add_column("participant")
+    table.add_column("contribution", justify="right")
+    table.add_column("share of positive", justify="right")
+    positive = sum(max(v, 0.0) for v in totals.values())
+    ranked = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+    for rank, (participant, value) in enumerate(ranked, start=1):
+        share = f"{100 * max(value, 0.0) / positive:.1f}%" if positive > 0 else "-"
+        table.add_row(str(rank), participant, f"{value:+.5f}", share)
+    return table
+
+
+def ledger_table(run_id: str, entries: Sequence[LedgerEntry], decimals: int | None = None) -> Table:
+    """Every ledger line of a run, amounts in major units."""
+    from rengo.contrib.money import currency_decimals, format_minor
+
+    table = Table(title=f"Ledger - run {run_id}", title_justify="left")
+    for column in ("entry", "round", "participant", "kind"):
+        table.add_column(column)
+    table.add_column("amount", justify="right")
+    table.add_column("currency")
+    table.add_column("reason", overflow="fold")
+    for e in entries:
+        amount = (
+            e.amount
+            if isinstance(e.amount, str)
+            else format_minor(e.amount, currency_decimals(e.currency, decimals))
+        )
+        table.add_row(
+            str(e.seq),
+            "" if e.round is None else str(e.round),
+            e.participant,
+            e.kind,
+            amount,
+            e.currency,
+            e.reason or "",
+        )
+    return table
+
+
+@rewards_app.command("show")
+def show(
+    run_id: RunArgument,
+    store: StoreOption = None,
+    method: Annotated[
+        str | None, typer.Option(help="Contribution method (default: the last recorded).")
+    ] = None,
+    decimals: DecimalsOption = None,
+) -> None:
+    """Contribution of each participant and the payouts recorded for the run."""
+    from rengo.tracking.contrib_records import run_contributions
+
+    with friendly_errors(console), _open(store) as s:
+        found = run_contributions(s, run_id, method)
+        console.print(
+            contribution_table(
+                found.run_id, found.method, found.totals, max(1, len(found.per_round))
+            )
+        )
+        entries = s.ledger(found.run_id)
+        if entries:
+            console.print(ledger_table(found.run_id, entries, decimals))
+        else:
+            console.print(f"no payouts yet: `rengo rewards pay {found.run_id} --budget 1000.00`")
+
+
+@rewards_app.command("pay")
+def pay(
+    run_id: RunArgument,
+    budget: Annotated[
+        str, typer.Option(help="Amount to distribute, in major units (e.g. 1000.00).")
+    ],
+    store: StoreOption = None,
+    policy: Annotated[
+        str,
+        typer.Option(
+            help="proportional (to clipped-positive contribution), equal, or stake "
+            "(stake x clip(factor x contribution))."
+        ),
+    ] = "proportional",
+    currency: Annotated[str, typer.Option(help="Currency code or unit name.")] = "credits",
+    decimals: DecimalsOption = None,
+    method: Annotated[
+        str | None, typer.Option(help="Contribution method (default: the last recorded).")
+    ] = None,
+    per_round: Annotated[
+        bool, typer.Option("--per-round", help="Split the budget equally across rounds.")
+    ] = False,
+    stake: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=AMOUNT stake of a participant (policy stake); repeat."),
+    ] = None,
+    factor: Annotated[str, typer.Option(help="Payout factor (policy stake).")] = "1",
+    clip: Annotated[str, typer.Option(help="Clip as a fraction of stake (policy stake).")] = "0.05",
+) -> None:
+    """Pay the run's participants from a budget and append the payouts to the ledger."""
+    from rengo.contrib.money import currency_decimals, format_minor, to_minor_units
+    from rengo.core.errors import ConfigError
+    from rengo.tracking.contrib_records import pay_rewards
+
+    with friendly_errors(console), _open(store) as s:
+        places = currency_decimals(currency, decimals)
+        budget_minor = to_minor_units(budget, places)
+        stakes: dict[str, int] | None = None
+        if stake:
+            stakes = {}
+            for item in stake:
+                name, sep, amount = item.partition("=")
+                if not sep or not name:
+                    raise ConfigError(f"--stake takes NAME=AMOUNT, got {item!r}")
+                stakes[name] = to_minor_units(amount, places)
+        payouts = pay_rewards(
+            s,
+            run_id,
+            policy,
+            budget_minor,
+            currency,
+            method=method,
+            per_round=per_round,
+            stakes_minor=stakes,
+            factor=factor,
+            clip=clip,
+        )
+        paid = sum(p.amount_minor for p in payouts if p.amount_minor > 0)
+        full = s.resolve_run_id(run_id)
+        console.print(ledger_table(full, s.ledger(full)[-len(payouts) :], decimals))
+        console.print(
+            f"paid {format_minor(paid, places)} of {format_minor(budget_minor, places)} "
+            f"{currency} to {sum(p.amount_minor > 0 for p in payouts)} participants"
+        )
+
+
+@rewards_app.command("export")
+def export(
+    run_ids: Annotated[list[str], typer.Argument(help="One or more run ids (or prefixes).")],
+    csv_path: Annotated[Path, typer.Option("--csv", help="CSV file to write.")],
+    store: StoreOption = None,
+    decimals: DecimalsOption = None,
+) -> None:
+    """Write the runs' ledger lines to a CSV an accountant can open (amounts in major units)."""
+    from rengo.tracking.contrib_records import write_ledger_csv
+
+    with friendly_errors(console), _open(store) as s:
+        count = write_ledger_csv(s, run_ids, csv_path, decimals)
+        console.print(f"wrote {count} ledger lines to {csv_path}")

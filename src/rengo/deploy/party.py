@@ -1,0 +1,57 @@
+"""A deployed party: the user's client code, connected outbound to a coordinator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rengo.hfl.client import ClientFn, client_handler
+from rengo.transport.channel import Channel
+from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff, PartyConnection
+from rengo.transport.grpc_security import PartyCredentials
+
+
+def run_party(
+    coordinator: str,
+    name: str,
+    client_fn: ClientFn,
+    credentials: PartyCredentials,
+    *,
+    heartbeat_interval: float = 2.0,
+    backoff: Backoff = DEFAULT_BACKOFF,
+) -> int:
+    """Serve ``client_fn(name)`` to the coordinator at ``host:port`` until the run ends.
+
+    Reconnects with exponential backoff if the link or the coordinator drops; raises
+    :class:`~rengo.core.errors.AuthenticationError` if refused. Returns how many sessions
+    it took.
+    """
+    connection = PartyConnection(
+        coordinator,
+        name,
+        credentials,
+        handler=client_handler(client_fn),
+        heartbeat_interval=heartbeat_interval,
+        backoff=backoff,
+    )
+    connection.run()
+    return connection.sessions
+
+
+def run_role(
+    coordinator: str,
+    name: str,
+    role: Callable[[Channel], Any],
+    credentials: PartyCredentials,
+    *,
+    connect_timeout: float = 300.0,
+    heartbeat_interval: float = 2.0,
+    backoff: Backoff = DEFAULT_BACKOFF,
+) -> Any:
+    """Run one party's role of a multi-party protocol (PSI, vertical LR) over gRPC; the
+    same role function runs on the in-process bus in simulation."""
+    with PartyConnection(
+        coordinator, name, credentials, heartbeat_interval=heartbeat_interval, backoff=backoff
+    ) as connection:
+        connection.wait_connected(connect_timeout)
+        return role(connection.channel())

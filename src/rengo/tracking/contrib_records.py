@@ -1,0 +1,236 @@
+"""Contribution scores and reward payments in the run store.
+
+:func:`record_contributions` logs a :class:`~rengo.contrib.ContributionReport` per round and
+per run; :func:`pay_rewards` turns a run's recorded contributions into integer payouts under
+a policy and appends them to the append-only ledger (who, how much, why, which run and
+round); :func:`write_ledger_csv` exports ledger lines for an accountant.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rengo.contrib.money import currency_decimals, format_minor
+from rengo.contrib.payouts import (
+    Exact,
+    Payout,
+    equal_share_payouts,
+    largest_remainder,
+    proportional_payouts,
+    stake_clipped_payouts,
+)
+from rengo.contrib.tracker import ContributionReport
+from rengo.core.errors import ConfigError, DataError
+from rengo.tracking.records import LedgerEntry
+from rengo.tracking.store import RunStore
+
+POLICIES = ("proportional", "equal", "stake")
+"""Reward policies: pool split by clipped-positive contribution, equally, or Numerai-style
+stake x clip(factor x contribution)."""
+
+REWARD_KINDS = frozenset({"reward", "burn"})
+"""Ledger kinds written by :func:`pay_rewards`."""
+
+CSV_COLUMNS = (
+    "run",
+    "round",
+    "participant",
+    "kind",
+    "amount",
+    "currency",
+    "reason",
+    "timestamp",
+    "entry",
+)
+
+
+@dataclass(frozen=True)
+class RunContributions:
+    """A run's recorded contribution by one method: totals and each round's values."""
+
+    run_id: str
+    method: str
+    totals: dict[str, float]
+    per_round: dict[int, dict[str, float]]
+
+
+def record_contributions(store: RunStore, run_id: str, report: ContributionReport) -> int:
+    """Log each round's and the whole run's values under ``report.method``; returns the
+    number of lines logged."""
+    lines = 0
+    for r in report.rounds:
+        for participant, value in sorted(r.values.items()):
+            store.log_contribution(run_id, r.round, participant, report.method, value)
+            lines += 1
+    for participant, value in sorted(report.values.items()):
+        store.log_contribution(run_id, None, participant, report.method, value)
+        lines += 1
+    return lines
+
+
+def run_contributions(store: RunStore, run_id: str, method: str | None = None) -> RunContributions:
+    """Read back a run's contributions by ``method`` (default: the one logged last)."""
+    full = store.resolve_run_id(run_id)
+    records = store.contributions(full)
+    if not records:
+        raise DataError(
+            f"run {full} has no contribution scores; record them with a ContributionTracker "
+            "(rengo demo does) and record_contributions"
+        )
+    chosen = method or records[-1].method
+    mine = [r for r in records if r.method == chosen]
+    if not mine:
+        methods = sorted({r.method for r in records})
+        raise DataError(f"run {full} has no {chosen!r} contributions; it has {methods}")
+    totals: dict[str, float] = {}
+    per_round: dict[int, dict[str, float]] = {}
+    for r in mine:  # later lines replace earlier ones (a re-recorded report)
+        if r.round is None:
+            totals[r.participant] = r.value
+        else:
+            per_round.setdefault(r.round, {})[r.participant] = r.value
+    if not totals:
+        for values in per_round.values():
+            for p, v in values.items():
+                totals[p] = totals.get(p, 0.0) + v
+    return RunContributions(
+        full, chosen, dict(sorted(totals.items())), dict(sorted(per_round.items()))
+    )
+
+
+def _policy_payouts(
+    policy: str,
+    values: Mapping[str, float],
+    pool_minor: int,
+    label: str,
+    stakes_minor: Mapping[str, int] | None,
+    factor: Exact,
+    clip: Exact,
+) -> list[Payout]:
+    if policy == "proportional":
+        return proportional_payouts(values, pool_minor, label=label)
+    if policy == "equal":
+        return equal_share_payouts(sorted(values), pool_minor)
+    if stakes_minor is None:
+        raise ConfigError("policy 'stake' needs each participant's stake")
+    return stake_clipped_payouts(values, stakes_minor, pool_minor, factor=factor, clip=clip)
+
+
+def pay_rewards(
+    store: RunStore,
+    run_id: str,
+    policy: str,
+    budget_minor: int,
+    currency: str = "credits",
+    *,
+    method: str | None = None,
+    per_round: bool = False,
+    stakes_minor: Mapping[str, int] | None = None,
+    factor: Exact = 1,
+    clip: Exact = "0.05",
+) -> list[Payout]:
+    """Pay a run's participants from ``budget_minor`` under ``policy`` and append one ledger
+    line each (kind "reward", or "burn" for a negative stake-policy amount).
+
+    ``per_round`` splits the budget equally across rounds (largest remainder) and pays each
+    round's pool on that round's values, so the ledger says which round earned what.
+    Positive payouts never exceed the budget and, for "proportional" and "equal", sum to it
+    exactly (unless nobody contributed positively). A run is paid once: the ledger is
+    append-only, so a second payment is refused.
+    """
+    if policy not in POLICIES:
+        raise ConfigError(f"unknown reward policy {policy!r}; choose one of {POLICIES}")
+    if isinstance(budget_minor, bool) or not isinstance(budget_minor, int) or budget_minor < 0:
+        raise ConfigError(f"budget must be an int of minor units >= 0, got {budget_minor!r}")
+    contributions = run_contributions(store, run_id, method)
+    full = contributions.run_id
+    paid = [e for e in store.ledger(full) if e.kind in REWARD_KINDS]
+    if paid:
+        raise ConfigError(
+            f"run {full} was already paid ({len(paid)} ledger lines); the ledger is append-only"
+        )
+    label = f"{contributions.method} contribution"
+    prefix = f"policy={policy} method={contributions.method}"
+    batches: list[tuple[int | None, list[Payout]]] = []
+    if per_round:
+        if not contributions.per_round:
+            raise DataError(f"run {full} has no per-round contributions to pay per round")
+        rounds = list(contributions.per_round)
+        pools = largest_remainder(budget_minor, [1] * len(rounds))
+        for number, pool in zip(rounds, pools, strict=True):
+            values = contributions.per_round[number]
+            batches.append(
+                (number, _policy_payouts(policy, values, pool, label, stakes_minor, factor, clip))
+            )
+    else:
+        payouts = _policy_payouts(
+            policy, contributions.totals, budget_minor, label, stakes_minor, factor, clip
+        )
+        batches.append((None, payouts))
+    positive = sum(p.amount_minor for _, batch in batches for p in batch if p.amount_minor > 0)
+    if positive > budget_minor:  # the policies guarantee this; the ledger must never show it
+        raise ConfigError(f"payouts of {positive} would exceed the budget {budget_minor}")
+    out: list[Payout] = []
+    for number, batch in batches:
+        for p in batch:
+            kind = "burn" if p.amount_minor < 0 else "reward"
+            reason = f"{prefix} budget={budget_minor}: {p.reason}"
+            store.append_ledger(full, number, p.participant, kind, p.amount_minor, reason, currency)
+            out.append(p)
+    return out
+
+
+def ledger_totals(entries: Sequence[LedgerEntry]) -> dict[str, int]:
+    """Net integer amount per participant over ledger lines (decimal-string lines skipped)."""
+    totals: dict[str, int] = {}
+    for e in entries:
+        if isinstance(e.amount, int):
+            totals[e.participant] = totals.get(e.participant, 0) + e.amount
+    return dict(sorted(totals.items()))
+
+
+def ledger_csv_rows(
+    store: RunStore, run_ids: Sequence[str], decimals: int | None = None
+) -> list[dict[str, str]]:
+    """Ledger lines as CSV rows: amounts in major units with the currency's decimals."""
+    rows: list[dict[str, str]] = []
+    for run_id in run_ids:
+        full = store.resolve_run_id(run_id)
+        for e in store.ledger(full):
+            places = currency_decimals(e.currency, decimals)
+            amount = e.amount if isinstance(e.amount, str) else format_minor(e.amount, places)
+            rows.append(
+                {
+                    "run": full,
+                    "round": "" if e.round is None else str(e.round),
+                    "participant": e.participant,
+                    "kind": e.kind,
+                    "amount": amount,
+                    "currency": e.currency,
+                    "reason": e.reason or "",
+                    "timestamp": e.created_at.isoformat(timespec="seconds"),
+                    "entry": str(e.seq),
+                }
+            )
+    return rows
+
+
+def write_ledger_csv(
+    store: RunStore,
+    run_ids: Sequence[str],
+    path: str | os.PathLike[str],
+    decimals: int | None = None,
+) -> int:
+    """Write the runs' ledger lines to a UTF-8 CSV with a header row; returns the row count."""
+    rows = ledger_csv_rows(store, run_ids, decimals)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)

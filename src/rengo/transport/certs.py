@@ -1,0 +1,219 @@
+"""A federation's certificates: one CA, a server certificate for the coordinator, one client
+certificate per party (mTLS identity = the certificate's common name).
+
+``init_certificates(DIR, ["a", "b"])`` writes::
+
+    DIR/ca.pem  DIR/ca.key                      the federation CA (keep ca.key offline)
+    DIR/coordinator.pem  DIR/coordinator.key    server cert for localhost / 127.0.0.1
+    DIR/parties/<name>.pem  <name>.key          one client cert per party
+
+Keys are ECDSA P-256 (fast to make, supported by gRPC's TLS); private keys are written 0600.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from rengo.core.errors import ConfigError
+
+COORDINATOR_NAME = "coordinator"
+DEFAULT_HOSTS = ("localhost", "127.0.0.1")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """A PEM certificate and its PEM private key."""
+
+    cert_pem: bytes
+    key_pem: bytes
+
+    @property
+    def common_name(self) -> str:
+        cert = x509.load_pem_x509_certificate(self.cert_pem)
+        return str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+
+
+@dataclass(frozen=True)
+class CertificatePaths:
+    """Where :func:`init_certificates` wrote a federation's files."""
+
+    directory: Path
+    ca_cert: Path
+    ca_key: Path
+    server_cert: Path
+    server_key: Path
+    parties: dict[str, tuple[Path, Path]]
+
+
+def validate_party_name(name: str) -> str:
+    """Party names go into certificates, logs and file names: letters, digits, ``_.-``."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(
+            f"party name {name!r} must be 1-64 letters, digits, '_', '.' or '-' "
+            "(starting with a letter or digit)"
+        )
+    if name == COORDINATOR_NAME:
+        raise ConfigError(f"{COORDINATOR_NAME!r} is reserved for the coordinator")
+    return name
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _validity(days: int) -> tuple[dt.datetime, dt.datetime]:
+    now = dt.datetime.now(dt.timezone.utc)
+    return now - dt.timedelta(minutes=5), now + dt.timedelta(days=days)
+
+
+def create_ca(common_name: str = "rengo federation CA", valid_days: int = 825) -> KeyPair:
+    """A self-signed certificate authority for one federation."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    start, end = _validity(valid_days)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
+    )
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+
+def issue_certificate(
+    ca: KeyPair,
+    name: str,
+    *,
+    hosts: Sequence[str] = (),
+    server: bool = False,
+    valid_days: int = 825,
+) -> KeyPair:
+    """A certificate signed by ``ca`` with common name ``name``.
+
+    A server certificate lists ``hosts`` (DNS names or IP addresses) as subject alternative
+    names; a party (client) certificate carries its name as its only DNS SAN.
+    """
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
+    ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ConfigError("the CA key must be an EC key made by create_ca")
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = []
+    for host in hosts if server else [name]:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            sans.append(x509.DNSName(host))
+    start, end = _validity(valid_days)
+    usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+
+def _write(path: Path, data: bytes, secret: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    fd = os.open(path, flags, 0o600 if secret else 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def party_paths(directory: str | os.PathLike[str], name: str) -> tuple[Path, Path]:
+    """``(cert, key)`` paths of party ``name`` under a certificate directory."""
+    base = Path(directory) / "parties"
+    return base / f"{name}.pem", base / f"{name}.key"
+
+
+def add_party(directory: str | os.PathLike[str], name: str) -> tuple[Path, Path]:
+    """Issue a certificate for one more party with the CA in ``directory``."""
+    validate_party_name(name)
+    root = Path(directory)
+    ca = KeyPair((root / "ca.pem").read_bytes(), (root / "ca.key").read_bytes())
+    pair = issue_certificate(ca, name)
+    cert_path, key_path = party_paths(root, name)
+    _write(cert_path, pair.cert_pem, secret=False)
+    _write(key_path, pair.key_pem, secret=True)
+    return cert_path, key_path
+
+
+def init_certificates(
+    directory: str | os.PathLike[str],
+    parties: Sequence[str],
+    *,
+    hosts: Sequence[str] = DEFAULT_HOSTS,
+    overwrite: bool = False,
+) -> CertificatePaths:
+    """Create a CA, the coordinator's server certificate and one certificate per party."""
+    for name in parties:
+        validate_party_name(name)
+    if len(set(parties)) != len(parties):
+        raise ConfigError(f"party names must be unique: {list(parties)}")
+    root = Path(directory)
+    if (root / "ca.pem").exists() and not overwrite:
+        raise ConfigError(f"{root / 'ca.pem'} exists; pass overwrite=True to replace the CA")
+    ca = create_ca()
+    _write(root / "ca.pem", ca.cert_pem, secret=False)
+    _write(root / "ca.key", ca.key_pem, secret=True)
+    server = issue_certificate(ca, COORDINATOR_NAME, hosts=hosts, server=True)
+    _write(root / "coordinator.pem", server.cert_pem, secret=False)
+    _write(root / "coordinator.key", server.key_pem, secret=True)
+    party_files = {name: add_party(root, name) for name in parties}
+    return CertificatePaths(
+        root,
+        root / "ca.pem",
+        root / "ca.key",
+        root / "coordinator.pem",
+        root / "coordinator.key",
+        party_files,
+    )

@@ -1,0 +1,524 @@
+"""The coordinator's gRPC hub: parties connect outbound to it, it serves them work.
+
+Each party opens one bidirectional stream. The hub authenticates it (mTLS certificate or
+token, see :mod:`rengo.transport.grpc_security`), then pushes requests down the stream and
+reads replies and heartbeats up it. :class:`GrpcHub` is a
+:class:`~rengo.transport.pool.ClientPool` - the round loop cannot tell it from a simulation
+executor - and also routes party-to-party messages for vertical protocols (a party's
+:class:`~rengo.transport.grpc_party.GrpcChannel`; the coordinator's own role uses
+:meth:`GrpcHub.channel`).
+
+Every envelope's sender must equal the authenticated name; a party that breaks that, sends
+malformed frames or stops sending heartbeats is disconnected with a log line and fails its
+pending requests. It may reconnect and take part in later rounds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from rengo.core.codec import decode, encode
+from rengo.core.envelope import Envelope, message_key
+from rengo.core.errors import (
+    AuthenticationError,
+    ChannelTimeout,
+    CodecError,
+    ConfigError,
+    ProtocolError,
+)
+from rengo.transport.certs import COORDINATOR_NAME
+from rengo.transport.grpc_frames import (
+    DEFAULT_MAX_MESSAGE,
+    PING,
+    PING_FRAME,
+    FrameAssembler,
+    OutgoingMessage,
+    envelope_frames,
+)
+from rengo.transport.grpc_security import HubSecurity, warn_insecure
+from rengo.transport.grpc_wire import (
+    BYE,
+    HELLO,
+    METHOD,
+    REPLY_ERROR,
+    REPLY_OK,
+    RPC_PREFIX,
+    SERVER_OPTIONS,
+    SERVICE,
+    WELCOME,
+    check_protocol_key,
+    parse_rpc_key,
+    rpc_key,
+)
+from rengo.transport.pool import Reply, Request
+
+log = logging.getLogger("rengo.transport")
+
+EventFn = Callable[[str, str], None]
+"""Receives ``(level, message)`` for joins, leaves and refusals (e.g. a run store's events)."""
+
+_MAX_UNDELIVERED = 10_000
+_MAX_ABSENT = 1_024
+
+
+@dataclass(frozen=True)
+class _Stop:
+    """Ends a session's outgoing stream: ``code`` None is a clean close."""
+
+    code: grpc.StatusCode | None
+    reason: str
+
+
+class _Session:
+    """One party's open stream."""
+
+    def __init__(self, name: str, peer: str) -> None:
+        self.name = name
+        self.peer = peer
+        self.outbox: queue.SimpleQueue[OutgoingMessage | _Stop] = queue.SimpleQueue()
+        self.registered = False
+        self.closed = threading.Event()
+        self.last_seen = time.monotonic()
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    def send(self, message: OutgoingMessage) -> bool:
+        if self.closed.is_set():
+            return False
+        self.outbox.put(message)
+        return True
+
+    def stop(self, code: grpc.StatusCode | None, reason: str) -> None:
+        if not self.closed.is_set():
+            self.closed.set()
+            self.outbox.put(_Stop(code, reason))
+
+
+class _Call:
+    """A request in flight to one party."""
+
+    def __init__(self, request: Request, session: _Session | None) -> None:
+        self.request = request
+        self.session = session
+        self.started = time.perf_counter()
+        self.done = threading.Event()
+        self.payload: bytes | None = None
+        self.error: str | None = None
+        self.finished = self.started
+
+    def finish(self, payload: bytes | None, error: str | None) -> None:
+        if self.done.is_set():
+            return
+        self.payload, self.error = payload, error
+        self.finished = time.perf_counter()
+        self.done.set()
+
+
+class GrpcHub:
+    """A gRPC server that parties connect to; a :class:`ClientPool` over the connected ones.
+
+    >>> hub = GrpcHub("0.0.0.0:7443", HubSecurity.from_directory("certs"))  # doctest: +SKIP
+    >>> hub.start(); hub.wait_for_parties(count=3, timeout=300)              # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        listen: str,
+        security: HubSecurity,
+        *,
+        heartbeat_interval: float = 2.0,
+        heartbeat_timeout: float | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE,
+        max_parties: int = 256,
+        run_id: str = "",
+        on_event: EventFn | None = None,
+    ) -> None:
+        if heartbeat_interval <= 0:
+            raise ConfigError(f"heartbeat_interval must be > 0, got {heartbeat_interval}")
+        self.listen = listen
+        self.security = security
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_timeout = heartbeat_timeout or 5 * heartbeat_interval
+        self.max_message_bytes = max_message_bytes
+        self.run_id = run_id
+        self.on_event = on_event
+        self.port: int | None = None
+        self._max_parties = max_parties
+        self._server: grpc.Server | None = None
+        self._lock = threading.Condition()
+        self._sessions: dict[str, _Session] = {}
+        self._live: set[_Session] = set()
+        self._calls: dict[int, _Call] = {}
+        self._ids = itertools.count(1)
+        self._undelivered: dict[str, deque[OutgoingMessage]] = defaultdict(deque)
+        self._inbox: dict[tuple[str, str], deque[bytes]] = defaultdict(deque)
+        self._closed_bytes = [0, 0]
+        self._stopping = threading.Event()
+        self._watchdog: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> int:
+        """Bind and start serving; returns the port (useful with ``listen="host:0"``)."""
+        server = grpc.server(
+            ThreadPoolExecutor(max_workers=self._max_parties + 4, thread_name_prefix="rengo-hub"),
+            options=SERVER_OPTIONS,
+            maximum_concurrent_rpcs=self._max_parties,
+        )
+        handler = grpc.stream_stream_rpc_method_handler(self._serve)
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(SERVICE, {METHOD: handler}),)
+        )
+        credentials = self.security.server_credentials()
+        if credentials is None:
+            warn_insecure("coordinator")
+            port = server.add_insecure_port(self.listen)
+        else:
+            port = server.add_secure_port(self.listen, credentials)
+        if port == 0:
+            raise ConfigError(f"could not listen on {self.listen!r}")
+        server.start()
+        self._server, self.port = server, port
+        self._watchdog = threading.Thread(target=self._watch, name="rengo-hub-watch", daemon=True)
+        self._watchdog.start()
+        log.info(
+            "coordinator listening on %s (port %d, auth %s)", self.listen, port, self.security.mode
+        )
+        return port
+
+    @property
+    def address(self) -> str:
+        host = self.listen.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    def close(self, goodbye: bool = True, grace: float = 2.0) -> None:
+        """Tell parties the run is over (``goodbye``), then stop serving."""
+        self._stopping.set()
+        with self._lock:
+            sessions = list(self._live)
+            calls = list(self._calls.values())
+            self._calls.clear()
+        for call in calls:
+            call.finish(None, "coordinator shut down")
+        for s in sessions:
+            if goodbye and s.registered:
+                s.send(OutgoingMessage(COORDINATOR_NAME, s.name, BYE, b"", self.run_id))
+            s.stop(None, "coordinator shut down")
+        if self._server is not None:
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and any(not s.outbox.empty() for s in sessions):
+                time.sleep(0.01)
+            self._server.stop(grace).wait()
+            self._server = None
+
+    def __enter__(self) -> GrpcHub:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- ClientPool -----------------------------------------------------------------------
+    def client_ids(self) -> list[str]:
+        """Connected, authenticated parties, sorted (so client sampling is reproducible)."""
+        with self._lock:
+            return sorted(self._sessions)
+
+    def wait_for_parties(
+        self,
+        names: Collection[str] | None = None,
+        count: int | None = None,
+        timeout: float | None = None,
+    ) -> bool:
+        """Block until every one of ``names`` (or at least ``count`` parties) is connected;
+        False if ``timeout`` passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def ready() -> bool:
+            have = self._sessions.keys()
+            if names is not None and not set(names) <= have:
+                return False
+            return count is None or len(have) >= count
+
+        with self._lock:
+            while not ready():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._lock.wait(0.5 if remaining is None else min(remaining, 0.5))
+            return True
+
+    def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
+        """Send every request at once; yield replies in request order (see ClientPool)."""
+        calls: list[_Call] = []
+        for req in requests:
+            with self._lock:
+                session = self._sessions.get(req.client_id)
+                call = _Call(req, session)
+                call_id = next(self._ids)
+                if session is not None:
+                    self._calls[call_id] = call
+            if session is None:
+                call.finish(None, "not connected")
+            elif not session.send(
+                OutgoingMessage(
+                    COORDINATOR_NAME,
+                    req.client_id,
+                    rpc_key(call_id, req.key),
+                    req.payload,
+                    self.run_id,
+                )
+            ):
+                call.finish(None, "disconnected")
+            calls.append(call)
+        try:
+            for call in calls:
+                if timeout is not None:
+                    remaining = call.started + timeout - time.perf_counter()
+                    if not call.done.wait(max(remaining, 0.0)):
+                        call.finish(None, f"timed out (limit {timeout:g}s)")
+                else:
+                    call.done.wait()
+                yield self._reply(call)
+        finally:
+            with self._lock:
+                for call_id in [i for i, c in self._calls.items() if c in calls]:
+                    del self._calls[call_id]
+
+    @staticmethod
+    def _reply(call: _Call) -> Reply:
+        return Reply(
+            call.request.client_id,
+            call.request.key,
+            call.payload,
+            call.error,
+            bytes_sent=len(call.request.payload),
+            bytes_received=len(call.payload) if call.payload is not None else 0,
+            duration_s=call.finished - call.started,
+        )
+
+    def traffic(self) -> tuple[int, int]:
+        """``(bytes received, bytes sent)`` on the wire so far, over all sessions."""
+        with self._lock:
+            live = list(self._live)
+            received, sent = self._closed_bytes
+        return received + sum(s.bytes_in for s in live), sent + sum(s.bytes_out for s in live)
+
+    # -- the coordinator's own role in multi-party protocols ------------------------------
+    def channel(self) -> HubChannel:
+        """A :class:`~rengo.transport.channel.Channel` for the coordinator's role."""
+        return HubChannel(self)
+
+    def _post(self, sender: str, to: str, key: str, payload: bytes) -> None:
+        message = OutgoingMessage(sender, to, key, payload, self.run_id)
+        with self._lock:
+            session = self._sessions.get(to)
+            if session is None or not session.send(message):
+                if to not in self._undelivered and len(self._undelivered) >= _MAX_ABSENT:
+                    raise ProtocolError(f"too many absent receivers; {to!r} is not connected")
+                pending = self._undelivered[to]
+                if len(pending) >= _MAX_UNDELIVERED:
+                    raise ProtocolError(f"{to!r} is not connected and has too many queued messages")
+                pending.append(message)
+
+    def _take(self, frm: str, key: str, timeout: float | None) -> bytes:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while not self._inbox[(frm, key)]:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise ChannelTimeout(f"coordinator waited for {key!r} from {frm} in vain")
+                self._lock.wait(0.5 if remaining is None else min(remaining, 0.5))
+            return self._inbox[(frm, key)].popleft()
+
+    # -- one party's stream ---------------------------------------------------------------
+    def _serve(self, frames: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+        peer = context.peer()
+        try:
+            name = self.security.authenticate(context)
+        except AuthenticationError as exc:
+            self._event("warning", f"refused connection from {peer}: {exc}")
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        if self._stopping.is_set():
+            context.abort(grpc.StatusCode.UNAVAILABLE, "coordinator is shutting down")
+        session = _Session(name, peer)
+        with self._lock:
+            self._live.add(session)
+        reader = threading.Thread(
+            target=self._read, args=(session, frames), name=f"rengo-hub-read-{name}", daemon=True
+        )
+        reader.start()
+        while True:
+            try:
+                item = session.outbox.get(timeout=self.heartbeat_interval)
+            except queue.Empty:
+                session.bytes_out += len(PING_FRAME)
+                yield PING_FRAME
+                continue
+            if isinstance(item, _Stop):
+                if item.code is not None:
+                    context.abort(item.code, item.reason)
+                return
+            for frame in envelope_frames(item):
+                session.bytes_out += len(frame)
+                yield frame
+
+    def _read(self, session: _Session, frames: Iterator[bytes]) -> None:
+        assembler = FrameAssembler(self.max_message_bytes)
+        code: grpc.StatusCode | None = None
+        reason = "disconnected"
+        try:
+            for frame in frames:
+                session.last_seen = time.monotonic()
+                session.bytes_in += len(frame)
+                item = assembler.feed(frame)
+                if item is None or item == PING:
+                    continue
+                assert isinstance(item, Envelope)
+                if item.key == BYE:
+                    reason = "left"
+                    break
+                self._on_envelope(session, item)
+        except CodecError as exc:
+            code, reason = grpc.StatusCode.INVALID_ARGUMENT, f"malformed frame: {exc}"
+        except AuthenticationError as exc:
+            code, reason = grpc.StatusCode.PERMISSION_DENIED, str(exc)
+        except ProtocolError as exc:
+            code, reason = grpc.StatusCode.FAILED_PRECONDITION, str(exc)
+        except Exception as exc:  # the stream broke under us (cancelled, reset): a normal leave
+            reason = f"connection lost ({type(exc).__name__})"
+        self._end(session, code, reason)
+
+    def _on_envelope(self, session: _Session, env: Envelope) -> None:
+        if env.sender != session.name:
+            raise AuthenticationError(
+                f"party {session.name!r} sent a message claiming to be {env.sender!r}"
+            )
+        if not session.registered:
+            if env.key != HELLO:
+                raise ProtocolError(f"expected {HELLO!r} first, got {env.key!r}")
+            self._register(session)
+            return
+        if env.key.startswith(RPC_PREFIX):
+            self._on_reply(session, env)
+            return
+        check_protocol_key(env.key)
+        if env.receiver == COORDINATOR_NAME:
+            with self._lock:
+                self._inbox[(env.sender, env.key)].append(bytes(env.payload))
+                self._lock.notify_all()
+            return
+        self._post(env.sender, env.receiver, env.key, env.payload)
+
+    def _on_reply(self, session: _Session, env: Envelope) -> None:
+        call_id, outcome = parse_rpc_key(env.key)
+        with self._lock:
+            call = self._calls.pop(call_id, None)
+        if call is None:
+            log.debug("late or unknown reply %d from %s dropped", call_id, session.name)
+            return
+        if call.request.client_id != session.name:
+            call.finish(None, "answered by another party")
+            raise AuthenticationError(
+                f"party {session.name!r} answered a request for {call.request.client_id!r}"
+            )
+        if outcome == REPLY_OK:
+            call.finish(env.payload, None)  # the reassembled bytearray, no copy
+        elif outcome == REPLY_ERROR:
+            call.finish(None, bytes(env.payload).decode("utf-8", "replace")[:2000] or "failed")
+        else:
+            raise ProtocolError(f"unknown reply outcome {outcome!r}")
+
+    def _register(self, session: _Session) -> None:
+        with self._lock:
+            if self._stopping.is_set():
+                raise ProtocolError("coordinator is shutting down")
+            old = self._sessions.get(session.name)
+            self._sessions[session.name] = session
+            session.registered = True
+            backlog = self._undelivered.pop(session.name, deque())
+            self._lock.notify_all()
+        if old is not None:
+            self._fail_calls(old, "replaced by a new connection")
+            old.stop(grpc.StatusCode.ABORTED, "replaced by a new connection from the same party")
+        session.send(OutgoingMessage(COORDINATOR_NAME, session.name, WELCOME, b"", self.run_id))
+        for message in backlog:
+            session.send(message)
+        self._event("info", f"party {session.name} joined from {session.peer}")
+
+    def _end(self, session: _Session, code: grpc.StatusCode | None, reason: str) -> None:
+        with self._lock:
+            was_current = self._sessions.get(session.name) is session
+            if was_current:
+                del self._sessions[session.name]
+            if session in self._live:
+                self._live.discard(session)
+                self._closed_bytes[0] += session.bytes_in
+                self._closed_bytes[1] += session.bytes_out
+            self._lock.notify_all()
+        self._fail_calls(session, reason)
+        session.stop(code, reason)
+        if was_current and not self._stopping.is_set():
+            level = "warning" if code is not None else "info"
+            self._event(
+                level,
+                f"party {session.name} left: {reason} "
+                f"(received {session.bytes_in} B, sent {session.bytes_out} B)",
+            )
+        elif code is not None and not session.registered:
+            self._event("warning", f"dropped connection from {session.peer}: {reason}")
+
+    def _fail_calls(self, session: _Session, reason: str) -> None:
+        with self._lock:
+            doomed = [(i, c) for i, c in self._calls.items() if c.session is session]
+            for i, _ in doomed:
+                del self._calls[i]
+        for _, call in doomed:
+            call.finish(None, reason)
+
+    def _watch(self) -> None:
+        """Drop sessions that sent nothing (not even a heartbeat) for ``heartbeat_timeout``."""
+        while not self._stopping.wait(self.heartbeat_interval):
+            now = time.monotonic()
+            with self._lock:
+                stale = [s for s in self._live if now - s.last_seen > self.heartbeat_timeout]
+            for s in stale:
+                self._end(
+                    s,
+                    grpc.StatusCode.UNAVAILABLE,
+                    f"no heartbeat for {self.heartbeat_timeout:g}s",
+                )
+
+    def _event(self, level: str, message: str) -> None:
+        getattr(log, level if level != "warning" else "warning")(message)
+        if self.on_event is not None:
+            try:
+                self.on_event(level, message)
+            except Exception:  # recording must never take the hub down
+                log.exception("event callback failed")
+
+
+class HubChannel:
+    """The coordinator's :class:`~rengo.transport.channel.Channel` through its own hub."""
+
+    def __init__(self, hub: GrpcHub) -> None:
+        self._hub = hub
+        self.name = COORDINATOR_NAME
+
+    def send(self, to: str, key: Any, value: Any) -> None:
+        self._hub._post(self.name, to, check_protocol_key(message_key(key)), encode(value))
+
+    def recv(self, frm: str, key: Any, timeout: float | None = None) -> Any:
+        payload = self._hub._take(frm, message_key(key), timeout)
+        return decode(bytearray(payload))

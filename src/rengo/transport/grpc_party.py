@@ -1,0 +1,373 @@
+"""A party's side of the gRPC transport: one outbound stream to the coordinator's hub.
+
+:class:`PartyConnection` connects (outbound only, firewall friendly), says hello, answers the
+hub's requests with a :data:`~rengo.transport.pool.Handler` (keeping the client's state in
+this process), sends heartbeats, and reconnects with exponential backoff when the link or the
+coordinator goes away. It returns when the coordinator says the run is over. Vertical
+protocols talk through :meth:`PartyConnection.channel`, a
+:class:`~rengo.transport.channel.Channel` whose messages the hub routes to other parties.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+import traceback
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from rengo.core.codec import decode, encode
+from rengo.core.envelope import Envelope, message_key
+from rengo.core.errors import AuthenticationError, ChannelTimeout, CodecError, ProtocolError
+from rengo.transport.certs import COORDINATOR_NAME, validate_party_name
+from rengo.transport.grpc_frames import (
+    DEFAULT_MAX_MESSAGE,
+    PING,
+    PING_FRAME,
+    FrameAssembler,
+    OutgoingMessage,
+    envelope_frames,
+)
+from rengo.transport.grpc_security import PartyCredentials, warn_insecure
+from rengo.transport.grpc_wire import (
+    BYE,
+    CHANNEL_OPTIONS,
+    FULL_METHOD,
+    HELLO,
+    REPLY_ERROR,
+    REPLY_OK,
+    RPC_PREFIX,
+    WELCOME,
+    check_protocol_key,
+    parse_rpc_key,
+    rpc_key,
+)
+from rengo.transport.pool import Handler
+
+log = logging.getLogger("rengo.transport")
+
+_REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Reconnection schedule: ``initial * factor**n`` seconds, capped at ``maximum``, with
+    +-``jitter`` relative noise; give up after ``give_up_after`` seconds without a session
+    (None: never)."""
+
+    initial: float = 0.2
+    factor: float = 2.0
+    maximum: float = 10.0
+    jitter: float = 0.2
+    give_up_after: float | None = 600.0
+
+    def delays(self, rng: random.Random) -> Iterator[float]:
+        delay = self.initial
+        while True:
+            yield delay * (1.0 + self.jitter * (2.0 * rng.random() - 1.0))
+            delay = min(delay * self.factor, self.maximum)
+
+
+DEFAULT_BACKOFF = Backoff()
+
+
+class PartyConnection:
+    """A party's link to the hub at ``address`` (``host:port``)."""
+
+    def __init__(
+        self,
+        address: str,
+        name: str,
+        credentials: PartyCredentials,
+        *,
+        handler: Handler | None = None,
+        heartbeat_interval: float = 2.0,
+        heartbeat_timeout: float | None = None,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE,
+        seed: int | None = None,
+    ) -> None:
+        self.address = address
+        self.name = validate_party_name(name)
+        self.credentials = credentials
+        self.handler = handler
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_timeout = heartbeat_timeout or 5 * heartbeat_interval
+        self.backoff = backoff
+        self.max_message_bytes = max_message_bytes
+        self.sessions = 0
+        self._rng = random.Random(seed)
+        self._state: dict[str, bytes | None] = {}
+        self._lock = threading.Condition()
+        self._outbox: queue.SimpleQueue[OutgoingMessage | None] | None = None
+        self._unsent: deque[OutgoingMessage] = deque()
+        self._inbox: dict[tuple[str, str], deque[bytes]] = defaultdict(deque)
+        self._work: queue.SimpleQueue[tuple[queue.SimpleQueue[Any], int, str, bytes] | None] = (
+            queue.SimpleQueue()
+        )
+        self._stop = threading.Event()
+        self._ended = threading.Event()
+        self._connected = threading.Event()
+        self._call: Any = None
+        self._thread: threading.Thread | None = None
+        self._worker: threading.Thread | None = None
+        self.error: BaseException | None = None
+        if credentials.insecure:
+            warn_insecure(f"party {name}")
+
+    # -- running --------------------------------------------------------------------------
+    def run(self) -> None:
+        """Stay connected until the coordinator ends the run (or :meth:`close`).
+
+        Raises :class:`AuthenticationError` if the hub refuses this party (retrying would not
+        help) and :class:`ConnectionError` after ``backoff.give_up_after`` seconds unconnected.
+        """
+        self._worker = threading.Thread(
+            target=self._work_loop, name="rengo-party-work", daemon=True
+        )
+        self._worker.start()
+        delays = self.backoff.delays(self._rng)
+        unconnected_since = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                welcomed = self._session()
+                if self._ended.is_set() or self._stop.is_set():
+                    return
+                if welcomed:
+                    delays = self.backoff.delays(self._rng)
+                    unconnected_since = time.monotonic()
+                limit = self.backoff.give_up_after
+                if limit is not None and time.monotonic() - unconnected_since > limit:
+                    raise ConnectionError(
+                        f"party {self.name}: no session with {self.address} for {limit:g}s"
+                    )
+                delay = next(delays)
+                log.info("party %s: reconnecting to %s in %.2fs", self.name, self.address, delay)
+                self._stop.wait(delay)
+        finally:
+            self._work.put(None)
+
+    def start(self) -> PartyConnection:
+        """Run in a background thread (see :meth:`wait_connected`, :meth:`join`)."""
+
+        def target() -> None:
+            try:
+                self.run()
+            except BaseException as exc:
+                self.error = exc
+                self._connected.set()
+
+        self._thread = threading.Thread(target=target, name=f"rengo-party-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def wait_connected(self, timeout: float | None = None) -> None:
+        """Block until the hub welcomed this party; re-raises a refusal."""
+        if not self._connected.wait(timeout):
+            raise ChannelTimeout(f"party {self.name} not connected after {timeout}s")
+        if self.error is not None:
+            raise self.error
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for :meth:`start`'s thread to end; re-raises its error."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        """Leave: tell the hub (if connected) and stop reconnecting."""
+        with self._lock:
+            outbox = self._outbox
+        if outbox is not None:
+            outbox.put(OutgoingMessage(self.name, COORDINATOR_NAME, BYE, b""))
+            outbox.put(None)
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+        call = self._call
+        if call is not None:
+            call.cancel()
+
+    @property
+    def ended(self) -> bool:
+        """True once the coordinator said the run is over."""
+        return self._ended.is_set()
+
+    def __enter__(self) -> PartyConnection:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def channel(self) -> GrpcChannel:
+        """This party's :class:`~rengo.transport.channel.Channel` to the other roles."""
+        return GrpcChannel(self)
+
+    # -- one session ----------------------------------------------------------------------
+    def _open(self) -> grpc.Channel:
+        credentials = self.credentials.channel_credentials()
+        options: list[tuple[str, Any]] = [*CHANNEL_OPTIONS, *self.credentials.extra_options]
+        if self.credentials.server_name:
+            options.append(("grpc.ssl_target_name_override", self.credentials.server_name))
+        if credentials is None:
+            return grpc.insecure_channel(self.address, options=options)
+        return grpc.secure_channel(self.address, credentials, options=options)
+
+    def _session(self) -> bool:
+        """One connection attempt; True if the hub welcomed us before it ended."""
+        outbox: queue.SimpleQueue[OutgoingMessage | None] = queue.SimpleQueue()
+        outbox.put(OutgoingMessage(self.name, COORDINATOR_NAME, HELLO, b""))
+        welcomed = False
+        last_seen = [time.monotonic()]
+        done = threading.Event()
+        with self._open() as channel:
+            stub = channel.stream_stream(FULL_METHOD)
+            call = stub(self._frames(outbox), metadata=self.credentials.metadata(self.name))
+            self._call = call
+            watchdog = threading.Thread(
+                target=self._watch, args=(call, last_seen, done), daemon=True
+            )
+            watchdog.start()
+            assembler = FrameAssembler(self.max_message_bytes)
+            try:
+                for frame in call:
+                    last_seen[0] = time.monotonic()
+                    item = assembler.feed(frame)
+                    if item is None or item == PING:
+                        continue
+                    assert isinstance(item, Envelope)
+                    if item.key == WELCOME:
+                        welcomed = True
+                        self._on_welcome(outbox)
+                    elif item.key == BYE:
+                        self._ended.set()
+                        log.info("party %s: coordinator ended the run", self.name)
+                        break
+                    else:
+                        self._on_envelope(outbox, item)
+            except grpc.RpcError as exc:
+                code = exc.code() if hasattr(exc, "code") else None
+                if code in _REFUSED:
+                    raise AuthenticationError(
+                        f"coordinator refused party {self.name}: {exc.details()}"
+                    ) from exc
+                if not self._stop.is_set():
+                    log.warning("party %s: connection lost: %s", self.name, code)
+            except CodecError as exc:
+                log.warning("party %s: malformed data from coordinator: %s", self.name, exc)
+            finally:
+                done.set()
+                with self._lock:
+                    if self._outbox is outbox:
+                        self._outbox = None
+                if not self._ended.is_set():
+                    self._connected.clear()
+                outbox.put(None)
+                self._call = None
+                call.cancel()
+        return welcomed
+
+    def _frames(self, outbox: queue.SimpleQueue[OutgoingMessage | None]) -> Iterator[bytes]:
+        while True:
+            try:
+                item = outbox.get(timeout=self.heartbeat_interval)
+            except queue.Empty:
+                yield PING_FRAME
+                continue
+            if item is None:
+                return
+            yield from envelope_frames(item)
+
+    def _watch(self, call: Any, last_seen: list[float], done: threading.Event) -> None:
+        while not done.wait(self.heartbeat_interval):
+            if time.monotonic() - last_seen[0] > self.heartbeat_timeout:
+                log.warning("party %s: no heartbeat from the coordinator; reconnecting", self.name)
+                call.cancel()
+                return
+
+    def _on_welcome(self, outbox: queue.SimpleQueue[OutgoingMessage | None]) -> None:
+        with self._lock:
+            self._outbox = outbox
+            while self._unsent:
+                outbox.put(self._unsent.popleft())
+        self.sessions += 1
+        self._connected.set()
+        log.info("party %s: connected to %s", self.name, self.address)
+
+    def _on_envelope(
+        self, outbox: queue.SimpleQueue[OutgoingMessage | None], env: Envelope
+    ) -> None:
+        if env.sender == COORDINATOR_NAME and env.key.startswith(RPC_PREFIX):
+            call_id, key = parse_rpc_key(env.key)
+            self._work.put((outbox, call_id, key, env.payload))
+            return
+        with self._lock:
+            self._inbox[(env.sender, env.key)].append(bytes(env.payload))
+            self._lock.notify_all()
+
+    def _work_loop(self) -> None:
+        """Answer the hub's requests one at a time, off the reading thread (heartbeats and
+        channel messages keep flowing while a client trains)."""
+        while True:
+            job = self._work.get()
+            if job is None:
+                return
+            outbox, call_id, key, payload = job
+            if self.handler is None:
+                outcome, body = REPLY_ERROR, b"this party serves no requests"
+            else:
+                try:
+                    reply, state = self.handler(self.name, key, payload, self._state.get(self.name))
+                    self._state[self.name] = state
+                    outcome, body = REPLY_OK, reply
+                except Exception as exc:  # report to the coordinator; stay connected
+                    text = traceback.format_exception_only(type(exc), exc)[-1].strip()
+                    log.warning("party %s: %s failed: %s", self.name, key, text)
+                    outcome, body = REPLY_ERROR, f"raised {text}".encode()
+            outbox.put(
+                OutgoingMessage(self.name, COORDINATOR_NAME, rpc_key(call_id, outcome), body)
+            )
+
+    # -- channel plumbing -----------------------------------------------------------------
+    def _post(self, to: str, key: str, payload: bytes) -> None:
+        message = OutgoingMessage(self.name, to, key, payload)
+        with self._lock:
+            if self._outbox is None:
+                self._unsent.append(message)
+            else:
+                self._outbox.put(message)
+
+    def _take(self, frm: str, key: str, timeout: float | None) -> bytes:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while not self._inbox[(frm, key)]:
+                if self.error is not None:
+                    raise ProtocolError(f"party {self.name} stopped: {self.error}")
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise ChannelTimeout(f"{self.name} waited for {key!r} from {frm} in vain")
+                self._lock.wait(0.5 if remaining is None else min(remaining, 0.5))
+            return self._inbox[(frm, key)].popleft()
+
+
+class GrpcChannel:
+    """A party's :class:`~rengo.transport.channel.Channel` over its hub connection: ``send``
+    goes to the hub, which checks the sender and routes it; ``recv`` waits for a message."""
+
+    def __init__(self, connection: PartyConnection) -> None:
+        self._conn = connection
+        self.name = connection.name
+
+    def send(self, to: str, key: Any, value: Any) -> None:
+        self._conn._post(to, check_protocol_key(message_key(key)), encode(value))
+
+    def recv(self, frm: str, key: Any, timeout: float | None = None) -> Any:
+        return decode(bytearray(self._conn._take(frm, message_key(key), timeout)))

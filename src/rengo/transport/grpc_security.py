@@ -1,0 +1,198 @@
+"""Who may connect to the hub and how a party proves its name.
+
+Two ways, both over TLS:
+
+* **mTLS** (default, strong): each party holds a certificate from the federation CA; its name
+  is the certificate's common name, read by the hub from the TLS session itself.
+* **token** (quick start, weaker): a per-party secret sent as call metadata over server-only
+  TLS. Anyone who learns a token can act as that party; certificates cannot be copied from
+  the wire.
+
+Plain text needs an explicit ``insecure=True`` and logs a warning: names are then unverified
+unless tokens are also given.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from rengo.core.errors import AuthenticationError, ConfigError
+from rengo.transport.certs import COORDINATOR_NAME, party_paths
+
+log = logging.getLogger("rengo.transport")
+
+NAME_HEADER = "rengo-party"
+TOKEN_HEADER = "rengo-token"
+
+
+def _read(path: str | os.PathLike[str] | None) -> bytes | None:
+    return None if path is None else Path(path).read_bytes()
+
+
+@dataclass(frozen=True)
+class HubSecurity:
+    """The coordinator's TLS material and party allow-list.
+
+    ``tokens`` maps party name -> secret and switches the hub to token authentication;
+    without it, parties must present a certificate signed by ``ca_cert`` (mTLS).
+    ``parties`` restricts mTLS to the listed names (None: any name the CA certified).
+    """
+
+    server_cert: bytes | None = None
+    server_key: bytes | None = None
+    ca_cert: bytes | None = None
+    tokens: Mapping[str, str] | None = None
+    parties: frozenset[str] | None = None
+    insecure: bool = False
+
+    def __post_init__(self) -> None:
+        if self.insecure:
+            return
+        if self.server_cert is None or self.server_key is None:
+            raise ConfigError(
+                "TLS is on by default: give the coordinator's certificate and key "
+                "(rengo certs init DIR), or pass insecure=True for plain text"
+            )
+        if self.tokens is None and self.ca_cert is None:
+            raise ConfigError("mTLS needs the federation CA certificate (ca.pem), or use tokens")
+
+    @classmethod
+    def from_directory(
+        cls,
+        directory: str | os.PathLike[str],
+        *,
+        tokens: Mapping[str, str] | None = None,
+        parties: Sequence[str] | None = None,
+    ) -> HubSecurity:
+        """Read ``coordinator.pem``, ``coordinator.key`` and ``ca.pem`` from a certs folder."""
+        root = Path(directory)
+        return cls(
+            server_cert=(root / "coordinator.pem").read_bytes(),
+            server_key=(root / "coordinator.key").read_bytes(),
+            ca_cert=(root / "ca.pem").read_bytes(),
+            tokens=tokens,
+            parties=None if parties is None else frozenset(parties),
+        )
+
+    @property
+    def mode(self) -> str:
+        if self.tokens is not None:
+            return "token"
+        return "insecure" if self.insecure else "mtls"
+
+    def server_credentials(self) -> grpc.ServerCredentials | None:
+        """gRPC server credentials, or None for an insecure port."""
+        if self.insecure:
+            return None
+        assert self.server_key is not None and self.server_cert is not None
+        pair = [(self.server_key, self.server_cert)]
+        if self.tokens is not None:
+            return grpc.ssl_server_credentials(pair)
+        return grpc.ssl_server_credentials(
+            pair, root_certificates=self.ca_cert, require_client_auth=True
+        )
+
+    def authenticate(self, context: grpc.ServicerContext) -> str:
+        """The caller's verified party name; raises AuthenticationError if it has none."""
+        metadata = dict(context.invocation_metadata() or ())
+        claimed = str(metadata.get(NAME_HEADER, ""))
+        if self.tokens is not None:
+            token = str(metadata.get(TOKEN_HEADER, ""))
+            expected = self.tokens.get(claimed)
+            if expected is None or not hmac.compare_digest(token.encode(), expected.encode()):
+                raise AuthenticationError(f"bad or missing token for party {claimed!r}")
+            return claimed
+        if self.insecure:
+            if not claimed or claimed == COORDINATOR_NAME:
+                raise AuthenticationError("no party name given")
+            if self.parties is not None and claimed not in self.parties:
+                raise AuthenticationError(f"unknown party {claimed!r}")
+            return claimed
+        auth = context.auth_context()
+        names = auth.get("x509_common_name") or []
+        if len(names) != 1:
+            raise AuthenticationError("no client certificate presented")
+        name = names[0].decode("utf-8", "replace")
+        if name == COORDINATOR_NAME:
+            raise AuthenticationError("the coordinator's certificate cannot join as a party")
+        if self.parties is not None and name not in self.parties:
+            raise AuthenticationError(f"unknown party {name!r} (not in the allow-list)")
+        if claimed and claimed != name:
+            raise AuthenticationError(f"certificate is for {name!r}, not {claimed!r}")
+        return name
+
+
+@dataclass(frozen=True)
+class PartyCredentials:
+    """A party's means to reach the hub: the CA that signed the hub's certificate, plus
+    either its own certificate and key (mTLS) or a token."""
+
+    ca_cert: bytes | None = None
+    cert: bytes | None = None
+    key: bytes | None = None
+    token: str | None = None
+    insecure: bool = False
+    server_name: str | None = None
+    extra_options: tuple[tuple[str, object], ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.insecure:
+            return
+        if self.ca_cert is None:
+            raise ConfigError("TLS needs the federation CA certificate (ca.pem) to trust the hub")
+        if self.token is None and (self.cert is None or self.key is None):
+            raise ConfigError("give the party's certificate and key (mTLS) or a token")
+
+    @classmethod
+    def from_directory(
+        cls, directory: str | os.PathLike[str], name: str, *, server_name: str | None = None
+    ) -> PartyCredentials:
+        """Read ``ca.pem`` and ``parties/<name>.pem|.key`` from a certs folder."""
+        cert, key = party_paths(directory, name)
+        return cls(
+            ca_cert=(Path(directory) / "ca.pem").read_bytes(),
+            cert=cert.read_bytes(),
+            key=key.read_bytes(),
+            server_name=server_name,
+        )
+
+    @classmethod
+    def from_files(
+        cls,
+        ca_cert: str | os.PathLike[str] | None,
+        cert: str | os.PathLike[str] | None = None,
+        key: str | os.PathLike[str] | None = None,
+        token: str | None = None,
+        insecure: bool = False,
+    ) -> PartyCredentials:
+        return cls(_read(ca_cert), _read(cert), _read(key), token, insecure)
+
+    def channel_credentials(self) -> grpc.ChannelCredentials | None:
+        if self.insecure:
+            return None
+        if self.token is not None:
+            return grpc.ssl_channel_credentials(root_certificates=self.ca_cert)
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.ca_cert, private_key=self.key, certificate_chain=self.cert
+        )
+
+    def metadata(self, name: str) -> list[tuple[str, str]]:
+        items = [(NAME_HEADER, name)]
+        if self.token is not None:
+            items.append((TOKEN_HEADER, self.token))
+        return items
+
+
+def warn_insecure(role: str) -> None:
+    log.warning(
+        "%s runs WITHOUT TLS (insecure=True): traffic is plain text and party names are "
+        "not verified by certificates; use only on a trusted network for testing",
+        role,
+    )

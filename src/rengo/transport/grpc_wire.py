@@ -1,0 +1,59 @@
+"""Names shared by the gRPC hub and its parties: the service, reserved keys, channel options.
+
+Parties open one bidirectional stream, ``/rengo.v1.Hub/Connect``, with raw-bytes frames (see
+:mod:`rengo.transport.grpc_frames`); there is no generated code and nothing but bytes on it.
+Keys starting with ``$`` are the transport's own; protocol roles may not use them.
+"""
+
+from __future__ import annotations
+
+from rengo.core.errors import ProtocolError
+from rengo.transport.grpc_frames import GRPC_MESSAGE_LIMIT
+
+SERVICE = "rengo.v1.Hub"
+METHOD = "Connect"
+FULL_METHOD = f"/{SERVICE}/{METHOD}"
+
+HELLO = "$hello"
+WELCOME = "$welcome"
+BYE = "$bye"
+RPC_PREFIX = "$rpc/"
+REPLY_OK = "ok"
+REPLY_ERROR = "error"
+
+CHANNEL_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.max_receive_message_length", GRPC_MESSAGE_LIMIT),
+    ("grpc.max_send_message_length", GRPC_MESSAGE_LIMIT),
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+SERVER_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.max_receive_message_length", GRPC_MESSAGE_LIMIT),
+    ("grpc.max_send_message_length", GRPC_MESSAGE_LIMIT),
+    ("grpc.so_reuseport", 0),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+
+
+def rpc_key(call_id: int, key: str) -> str:
+    """The envelope key of request ``call_id`` carrying handler key ``key``."""
+    return f"{RPC_PREFIX}{call_id}/{key}"
+
+
+def parse_rpc_key(key: str) -> tuple[int, str]:
+    """``"$rpc/12/fit"`` -> ``(12, "fit")``; ProtocolError if malformed."""
+    body = key[len(RPC_PREFIX) :]
+    ident, sep, rest = body.partition("/")
+    if not sep or not ident.isdigit() or not rest or len(ident) > 18:
+        raise ProtocolError(f"malformed request key {key!r}")
+    return int(ident), rest
+
+
+def check_protocol_key(key: str) -> str:
+    """Refuse protocol keys that collide with the transport's reserved ``$`` keys."""
+    if key.startswith("$"):
+        raise ProtocolError(f"message keys starting with '$' are reserved: {key!r}")
+    return key

@@ -1,0 +1,134 @@
+"""Scale-out simulation on Ray: each client call is a Ray task, anywhere on a Ray cluster.
+
+The handler (local simulation code) reaches the Ray workers once through Ray's object store
+(cloudpickled - acceptable because it is the user's own code on the user's own cluster);
+everything per call - requests, replies and client state - crosses as codec bytes, as on
+every other executor. Replies come back in request order and client state is kept on the
+driver between rounds, so the final model equals :class:`~rengo.transport.simulation.SerialPool`'s.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from rengo.core.errors import ConfigError
+from rengo.transport.pool import Handler, Reply, Request
+from rengo.transport.simulation import _run_handler
+
+try:
+    import ray
+    from ray.exceptions import GetTimeoutError, RayError
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("RayPool needs Ray: pip install 'rengo[ray]'") from exc
+
+log = logging.getLogger("rengo.transport")
+
+
+def _call(
+    handler: Handler, client_id: str, key: str, payload: bytes, state: bytes | None
+) -> tuple[bytes | None, bytes | None, str | None, float]:
+    return _run_handler(handler, Request(client_id, key, payload), state)
+
+
+_remote_call = ray.remote(max_retries=0)(_call)
+
+
+class RayPool:
+    """Clients run as Ray tasks, at most ``workers`` at a time (default: what the cluster's
+    CPUs allow at ``num_cpus_per_client`` each).
+
+    ``address`` joins an existing cluster ("auto", "ray://host:10001"); without it a local
+    Ray instance is started on first use and shut down by :meth:`close`. ``memory_per_client``
+    (bytes) is reserved per task so Ray schedules big clients without overcommitting.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        client_ids: Sequence[str],
+        workers: int | None = None,
+        address: str | None = None,
+        num_cpus_per_client: float = 1,
+        memory_per_client: int | None = None,
+        init_options: dict[str, Any] | None = None,
+    ) -> None:
+        if num_cpus_per_client <= 0:
+            raise ConfigError(f"num_cpus_per_client must be > 0, got {num_cpus_per_client}")
+        self._handler = handler
+        self._ids = list(client_ids)
+        self._workers = workers
+        self._address = address
+        self._init_options = dict(init_options or {})
+        self._task_options: dict[str, Any] = {"num_cpus": num_cpus_per_client}
+        if memory_per_client is not None:
+            self._task_options["memory"] = int(memory_per_client)
+        self._state: dict[str, bytes | None] = {}
+        self._handler_ref: Any = None
+        self._started_ray = False
+
+    def _ensure_ray(self) -> Any:
+        if self._handler_ref is None:
+            if not ray.is_initialized():
+                options = {"include_dashboard": False, "log_to_driver": False}
+                options.update(self._init_options)
+                if self._address is None and self._workers is not None:
+                    cpus = self._workers * self._task_options["num_cpus"]
+                    options.setdefault("num_cpus", max(1, int(cpus + 0.999)))
+                ray.init(address=self._address, **options)
+                self._started_ray = True
+            self._handler_ref = ray.put(self._handler)
+        return self._handler_ref
+
+    def _window(self) -> int:
+        if self._workers is not None:
+            return max(1, 2 * self._workers)
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        return max(1, 2 * int(cpus // self._task_options["num_cpus"]))
+
+    def client_ids(self) -> list[str]:
+        return list(self._ids)
+
+    def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
+        handler = self._ensure_ray()
+        task = _remote_call.options(**self._task_options)
+        window = self._window()
+        queue = deque(requests)
+        pending: deque[tuple[Request, Any]] = deque()
+        while queue or pending:
+            while queue and len(pending) < window:
+                req = queue.popleft()
+                ref = task.remote(
+                    handler, req.client_id, req.key, req.payload, self._state.get(req.client_id)
+                )
+                pending.append((req, ref))
+            req, ref = pending.popleft()
+            try:
+                # In order: when this wait starts every earlier reply is in, so the limit
+                # counts from then, as in ProcessPool.
+                reply, state, error, duration = ray.get(ref, timeout=timeout)
+            except GetTimeoutError:
+                ray.cancel(ref, force=True)
+                reply, state, error, duration = None, None, f"timed out (limit {timeout:g}s)", 0.0
+            except RayError as exc:  # worker died, task cancelled, node lost
+                reply, state, error, duration = None, None, f"ray task failed: {exc}", 0.0
+            else:
+                self._state[req.client_id] = state
+            yield Reply(
+                req.client_id,
+                req.key,
+                reply,
+                error,
+                bytes_sent=len(req.payload),
+                bytes_received=len(reply) if reply is not None else 0,
+                duration_s=duration,
+            )
+
+    def close(self) -> None:
+        self._state.clear()
+        self._handler_ref = None
+        if self._started_ray and ray.is_initialized():
+            ray.shutdown()
+        self._started_ray = False

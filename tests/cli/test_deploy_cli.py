@@ -1,0 +1,137 @@
+"""`rengo certs init`, `rengo coordinator` and `rengo party` as real OS processes on loopback:
+the deployed run records the same model quality as `rengo run` in simulation."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rengo.cli.main import app
+from rengo.tracking import RunStore
+
+JOB = """
+[job]
+name = "deployed"
+seed = 5
+rounds = 3
+[data]
+dataset = "iris"
+[partition]
+scheme = "iid"
+num_clients = 2
+[model]
+type = "logistic"
+[train]
+lr = 0.2
+batch_size = 8
+[strategy]
+name = "fedavg"
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rengo(*args: str) -> list[str]:
+    return [sys.executable, "-m", "rengo.cli.main", *args]
+
+
+@pytest.mark.timeout(120)
+def test_cli_deployment_matches_simulation(tmp_path: Path):
+    runner = CliRunner()
+    job = tmp_path / "job.toml"
+    job.write_text(JOB)
+    certs = tmp_path / "certs"
+    result = runner.invoke(app, ["certs", "init", str(certs), "--parties", "client-0,client-1"])
+    assert result.exit_code == 0, result.output
+    sim_store = tmp_path / "sim.db"
+    result = runner.invoke(app, ["run", str(job), "--store", str(sim_store), "--no-progress"])
+    assert result.exit_code == 0, result.output
+
+    address = f"127.0.0.1:{_free_port()}"
+    store = tmp_path / "deployed.db"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    coordinator = subprocess.Popen(
+        _rengo(
+            "coordinator",
+            "--job",
+            str(job),
+            "--listen",
+            address,
+            "--certs",
+            str(certs),
+            "--parties",
+            "client-0,client-1",
+            "--store",
+            str(store),
+            "--join-timeout",
+            "60",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    parties = [
+        subprocess.Popen(
+            _rengo(
+                "party",
+                "--coordinator",
+                address,
+                "--name",
+                name,
+                "--job",
+                str(job),
+                "--certs",
+                str(certs),
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        for name in ("client-0", "client-1")
+    ]
+    try:
+        out, _ = coordinator.communicate(timeout=90)
+        assert coordinator.returncode == 0, out
+        for p in parties:
+            p_out, _ = p.communicate(timeout=30)
+            assert p.returncode == 0, p_out
+    finally:
+        for p in [coordinator, *parties]:
+            if p.poll() is None:
+                p.kill()
+
+    with RunStore(sim_store) as s:
+        simulated = s.round_metrics(s.list_runs()[0].run_id)["central_accuracy"]
+    with RunStore(store) as s:
+        run = s.list_runs()[0]
+        assert run.status == "completed"
+        deployed = s.round_metrics(run.run_id)["central_accuracy"]
+    assert [r for r, _ in deployed] == [1, 2, 3]
+    assert [v for _, v in deployed] == pytest.approx([v for _, v in simulated])
+
+
+def test_party_refuses_without_credentials(tmp_path: Path):
+    result = CliRunner().invoke(
+        app, ["party", "--coordinator", "127.0.0.1:1", "--name", "x", "--app", "m:f"]
+    )
+    assert result.exit_code == 2
+    assert "--certs" in result.output
+
+
+def test_coordinator_requires_tls_material_or_insecure(tmp_path: Path):
+    job = tmp_path / "job.toml"
+    job.write_text(JOB)
+    result = CliRunner().invoke(app, ["coordinator", "--job", str(job)])
+    assert result.exit_code == 2 and "TLS is on by default" in result.output

@@ -1,0 +1,117 @@
+"""``rengo rewards show | pay | export`` on a tmp run store."""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from rengo.cli.rewards import rewards_app
+from rengo.tracking import RunStore
+
+runner = CliRunner(env={"COLUMNS": "200"})
+app = typer.Typer()
+app.add_typer(rewards_app, name="rewards")
+
+VALUES = {"alice": 0.12, "bob": 0.06, "mallory": -0.03}
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        run = store.start_run("hfl", {}, name="fed")
+        for round_ in (1, 2):
+            for who, value in VALUES.items():
+                store.log_contribution(run, round_, who, "gtg", value / 2)
+        for who, value in VALUES.items():
+            store.log_contribution(run, None, who, "gtg", value)
+        store.finish_run(run, "completed")
+    return path
+
+
+def _run_id(path: Path) -> str:
+    with RunStore(path) as store:
+        return store.list_runs()[0].run_id
+
+
+def test_show_pay_show_and_export_round_trip(store_path: Path, tmp_path: Path):
+    run = _run_id(store_path)
+    shown = runner.invoke(app, ["rewards", "show", run[:15], "--store", str(store_path)])
+    assert shown.exit_code == 0, shown.output
+    assert "alice" in shown.output and "66.7%" in shown.output and "no payouts yet" in shown.output
+    paid = runner.invoke(
+        app,
+        [
+            "rewards",
+            "pay",
+            run,
+            "--budget",
+            "1000.00",
+            "--currency",
+            "EUR",
+            "--store",
+            str(store_path),
+        ],
+    )
+    assert paid.exit_code == 0, paid.output
+    assert "paid 1000.00 of 1000.00 EUR to 2 participants" in paid.output
+    assert "666.67" in paid.output and "333.33" in paid.output
+    again = runner.invoke(app, ["rewards", "show", run, "--store", str(store_path)])
+    assert "Ledger" in again.output and "666.67" in again.output
+    out = tmp_path / "ledger.csv"
+    exported = runner.invoke(
+        app, ["rewards", "export", run, "--csv", str(out), "--store", str(store_path)]
+    )
+    assert exported.exit_code == 0, exported.output
+    with out.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sum(Decimal(r["amount"]) for r in rows) == Decimal("1000.00")
+    assert {r["participant"]: r["amount"] for r in rows}["mallory"] == "0.00"
+    assert {r["currency"] for r in rows} == {"EUR"}
+
+
+def test_pay_per_round_equal_policy_writes_rounds(store_path: Path):
+    run = _run_id(store_path)
+    result = runner.invoke(
+        app,
+        [
+            "rewards",
+            "pay",
+            run,
+            "--budget",
+            "10",
+            "--policy",
+            "equal",
+            "--per-round",
+            "--store",
+            str(store_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    with RunStore(store_path) as store:
+        ledger = store.ledger(run)
+    assert sorted({e.round for e in ledger}) == [1, 2]
+    assert sum(int(e.amount) for e in ledger) == 1000
+
+
+def test_errors_exit_2_with_one_line(store_path: Path, tmp_path: Path):
+    run = _run_id(store_path)
+    args = ["--store", str(store_path)]
+    unknown = runner.invoke(app, ["rewards", "show", "19990101", *args])
+    assert unknown.exit_code == 2 and "no run" in unknown.output
+    bad_budget = runner.invoke(app, ["rewards", "pay", run, "--budget", "1.001", *args])
+    assert bad_budget.exit_code == 2 and "more than 2 decimals" in bad_budget.output
+    bad_policy = runner.invoke(
+        app, ["rewards", "pay", run, "--budget", "1", "--policy", "lottery", *args]
+    )
+    assert bad_policy.exit_code == 2 and "unknown reward policy" in bad_policy.output
+    assert runner.invoke(app, ["rewards", "pay", run, "--budget", "5", *args]).exit_code == 0
+    twice = runner.invoke(app, ["rewards", "pay", run, "--budget", "5", *args])
+    assert twice.exit_code == 2 and "already paid" in twice.output
+    missing = runner.invoke(app, ["rewards", "show", run, "--store", str(tmp_path / "no.db")])
+    assert missing.exit_code == 2 and "no run store" in missing.output

@@ -1,0 +1,144 @@
+"""``rengo tournament open | submit | score | pay | leaderboard`` on a tmp state and store."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import typer
+from typer.testing import CliRunner
+
+from rengo.cli.tournament import tournament_app
+from rengo.tracking import RunStore
+
+runner = CliRunner(env={"COLUMNS": "200"})
+app = typer.Typer()
+app.add_typer(tournament_app, name="tournament")
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _predictions(path: Path, ids: list[str], values: np.ndarray) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "prediction"])
+        writer.writerows(zip(ids, values.tolist(), strict=True))
+    return path
+
+
+def test_a_round_from_open_to_leaderboard(tmp_path: Path):
+    state = tmp_path / "tournament.json"
+    store = tmp_path / "runs.db"
+    s = ["--state", str(state)]
+    opened = runner.invoke(
+        app,
+        [
+            "tournament",
+            "open",
+            "--dataset",
+            "breast_cancer",
+            "--eras",
+            "3",
+            "--budget",
+            "100",
+            "--features",
+            "mean radius,worst area,mean texture",
+            *s,
+        ],
+    )
+    assert opened.exit_code == 0, opened.output
+    published = _read(tmp_path / "tournament-round1-published.csv")
+    assert list(published[0]) == ["id", "era", "mean radius", "worst area", "mean texture"]
+    assert "target" not in published[0]
+    assert {r["era"] for r in published} == {"era1", "era2", "era3"}
+    ids = [r["id"] for r in published]
+    radius = np.array([float(r["mean radius"]) for r in published])
+    # malignant (0) tumours are larger: a good model predicts "benign" for small radii.
+    good = 1.0 - (radius - radius.min()) / (radius.max() - radius.min())
+    noise = np.random.default_rng(0).random(len(ids))
+    for name, values, stake in (("good", good, "20.00"), ("noise", noise, "10.00")):
+        path = _predictions(tmp_path / f"{name}.csv", ids, values)
+        result = runner.invoke(
+            app,
+            [
+                "tournament",
+                "submit",
+                "--participant",
+                name,
+                "--predictions",
+                str(path),
+                "--stake",
+                stake,
+                *s,
+            ],
+        )
+        assert result.exit_code == 0, result.output
+    targets = tmp_path / "tournament-round1-targets.csv"
+    scored = runner.invoke(app, ["tournament", "score", "--targets", str(targets), *s])
+    assert scored.exit_code == 0, scored.output
+    assert scored.output.index("good") < scored.output.index("noise")
+    paid = runner.invoke(app, ["tournament", "pay", "--store", str(store), *s])
+    assert paid.exit_code == 0, paid.output
+    again = runner.invoke(app, ["tournament", "pay", "--store", str(store), *s])
+    assert "nothing to pay" in again.output
+    board = runner.invoke(app, ["tournament", "leaderboard", *s])
+    assert board.exit_code == 0, board.output
+    assert board.output.index("good") < board.output.index("noise")
+    saved = json.loads(state.read_text())
+    assert saved["paid_rounds"] == [1]
+    with RunStore(store) as s_:
+        run = s_.get_run(saved["run_id"])
+        ledger = s_.ledger(run.run_id)
+    assert run.kind == "tournament"
+    amounts = {e.participant: int(e.amount) for e in ledger}
+    assert amounts["good"] == 100  # 20.00 staked x 5 % clip: a strong model hits the clip
+    assert sum(a for a in amounts.values() if a > 0) <= 10_000
+    assert {e.round for e in ledger} == {1}
+
+
+def test_bad_submissions_and_missing_state_are_clear_errors(tmp_path: Path):
+    state = tmp_path / "t.json"
+    s = ["--state", str(state)]
+    missing = runner.invoke(app, ["tournament", "leaderboard", *s])
+    assert missing.exit_code == 2 and "no tournament state" in missing.output
+    assert runner.invoke(app, ["tournament", "open", "--dataset", "diabetes", *s]).exit_code == 0
+    ids = [r["id"] for r in _read(tmp_path / "tournament-round1-published.csv")]
+    out_of_range = _predictions(tmp_path / "p.csv", ids, np.full(len(ids), 1.5))
+    bad = runner.invoke(
+        app,
+        [
+            "tournament",
+            "submit",
+            "--participant",
+            "x",
+            "--predictions",
+            str(out_of_range),
+            "--stake",
+            "1",
+            *s,
+        ],
+    )
+    assert bad.exit_code == 2 and "[0, 1]" in bad.output
+    short = _predictions(tmp_path / "q.csv", ids[:-1], np.full(len(ids) - 1, 0.5))
+    partial = runner.invoke(
+        app,
+        [
+            "tournament",
+            "submit",
+            "--participant",
+            "x",
+            "--predictions",
+            str(short),
+            "--stake",
+            "1",
+            *s,
+        ],
+    )
+    assert partial.exit_code == 2 and "missing" in partial.output
+    digits = runner.invoke(app, ["tournament", "open", "--dataset", "digits", *s])
+    assert digits.exit_code == 2 and "binary or numeric" in digits.output

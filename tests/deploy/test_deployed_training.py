@@ -1,0 +1,147 @@
+"""Real deployments: a coordinator and parties as separate OS processes on loopback, mTLS."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import Processes
+from digits_app import PARTIES, SEED, client_fn, initial_parameters, strategy
+
+from rengo.core.codec import decode
+from rengo.deploy import serve_coordinator
+from rengo.hfl import simulate
+from rengo.tracking import RunStore
+from rengo.transport.grpc_security import HubSecurity
+
+
+def simulated(parties: list[str], rounds: int) -> list[np.ndarray]:
+    history = simulate(
+        client_fn, parties, strategy(len(parties)), initial_parameters(), rounds, seed=SEED
+    )
+    return history.parameters
+
+
+class CoordinatorThread:
+    """``serve_coordinator`` in a thread of the test process, parties elsewhere."""
+
+    def __init__(self, certs: Path, parties: list[str], rounds: int, **options: Any) -> None:
+        self.port: int | None = None
+        self.ready = threading.Event()
+        self.result: Any = None
+        self.store = RunStore(":memory:")
+
+        def listening(hub: Any) -> None:
+            self.port = hub.port
+            self.ready.set()
+
+        def target() -> None:
+            try:
+                self.result = serve_coordinator(
+                    strategy(len(parties)),
+                    initial_parameters(),
+                    rounds,
+                    "127.0.0.1:0",
+                    HubSecurity.from_directory(certs),
+                    parties=parties,
+                    join_timeout=30.0,
+                    round_timeout=20.0,
+                    seed=SEED,
+                    store=self.store,
+                    heartbeat_interval=0.5,
+                    on_listening=listening,
+                    **options,
+                )
+            except BaseException as exc:
+                self.result = exc
+                self.ready.set()
+
+        self.thread = threading.Thread(target=target, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(30)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def history(self) -> Any:
+        self.thread.join(60)
+        assert not self.thread.is_alive(), "coordinator did not finish"
+        if isinstance(self.result, BaseException):
+            raise self.result
+        return self.result
+
+
+@pytest.mark.timeout(60)
+def test_five_party_processes_reach_the_simulated_model(certs: Path, processes: Processes) -> None:
+    rounds = 3
+    coordinator = CoordinatorThread(certs, PARTIES, rounds)
+    parties = [processes.party(coordinator.address, name, certs) for name in PARTIES]
+    history = coordinator.history()
+    assert [len(r.clients) for r in history.rounds] == [5, 5, 5]
+    assert all(not r.failures for r in history.rounds)
+    expected = simulated(PARTIES, rounds)
+    for got, want in zip(history.parameters, expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert [p.wait(20) for p in parties] == [0] * 5  # the coordinator's goodbye ends them
+    events = [e.message for e in coordinator.store.events(history.run_id)]
+    assert sum("joined" in m for m in events) == 5
+    assert any(m.startswith("round 3/3") and "received" in m for m in events)
+
+
+@pytest.mark.timeout(60)
+def test_party_killed_mid_round_is_dropped_then_rejoins(certs: Path, processes: Processes) -> None:
+    names = PARTIES[:3]
+    coordinator = CoordinatorThread(certs, names, 4, rejoin_wait=30.0)
+    for name in names[:2]:
+        processes.party(coordinator.address, name, certs)
+    doomed = processes.party(coordinator.address, names[2], certs, RENGO_TEST_CRASH_ROUND="2")
+    assert doomed.wait(30) == 3  # died inside round 2's fit
+    processes.party(coordinator.address, names[2], certs)
+    history = coordinator.history()
+    second = history.rounds[1]
+    assert set(second.failures) == {names[2]}
+    assert [len(r.clients) - len(r.failures) for r in history.rounds] == [3, 2, 3, 3]
+    events = [e.message for e in coordinator.store.events(history.run_id)]
+    assert sum(f"party {names[2]} joined" in m for m in events) == 2
+    assert any(f"party {names[2]} left" in m for m in events)
+
+
+@pytest.mark.timeout(90)
+def test_coordinator_crash_resumes_at_next_round(
+    certs: Path, processes: Processes, tmp_path: Path
+) -> None:
+    names, rounds = PARTIES[:3], 4
+    store_path, out = tmp_path / "runs.db", tmp_path / "final.bin"
+    args = ["coordinator", "127.0.0.1:0", str(certs), str(store_path), str(rounds)]
+    first = processes.start(*args, ",".join(names), "--crash-after", "2")
+    assert first.stdout is not None
+    port = run_id = None
+    for line in first.stdout:
+        if line.startswith("PORT "):
+            port = int(line.split()[1])
+        if line.startswith("RUN "):
+            run_id = line.split()[1]
+            break
+    assert port and run_id
+    address = f"127.0.0.1:{port}"
+    for name in names:
+        processes.party(address, name, certs)
+    assert first.wait(60) == 1  # crashed right after round 2's checkpoint
+    with RunStore(store_path) as store:
+        assert store.checkpoint_rounds(run_id) == [1, 2]
+    args[1] = address
+    second = processes.start(*args, ",".join(names), "--resume", run_id, "--out", str(out))
+    output, _ = second.communicate(timeout=60)
+    assert second.returncode == 0, output
+    assert "resuming run" in output
+    with RunStore(store_path) as store:
+        rounds_run = [r.round for r in store.rounds(run_id)]
+        assert rounds_run == [1, 2, 3, 4]
+        assert store.get_run(run_id).status == "completed"
+    final = decode(bytearray(out.read_bytes()))
+    for got, want in zip(final, simulated(names, rounds), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

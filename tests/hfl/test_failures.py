@@ -1,0 +1,167 @@
+"""Faulty clients are dropped from their round with the reason recorded; a round with too few
+results fails with every reason listed, and the rounds completed before it stay recorded."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pytest
+
+from rengo.core.codec import decode
+from rengo.core.errors import ConfigError, RoundFailure
+from rengo.core.messages import Config, EvaluateResult, FitResult
+from rengo.core.parameters import Parameters
+from rengo.hfl import Client, Coordinator, FedAvg, client_handler, make_pool, simulate
+from rengo.transport.pool import Handler, Reply, Request
+
+MODEL = [np.zeros((4, 3)), np.zeros(3)]
+ROUND_TIMEOUT = 0.5
+
+
+class FaultyClient(Client):
+    """Adds 1 to the model, unless its id names a fault; ``from_round`` delays the fault."""
+
+    def __init__(self, cid: str, sleep_s: float = 0.0, from_round: int = 1) -> None:
+        super().__init__()
+        self.cid = cid
+        self.sleep_s = sleep_s
+        self.from_round = from_round
+
+    def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        good = [p + 1.0 for p in parameters]
+        if int(config["server_round"]) < self.from_round:  # type: ignore[arg-type]
+            return FitResult(good, 10)
+        if self.cid == "raise":
+            raise RuntimeError("boom")
+        if self.cid == "nan":
+            good[1][0] = np.nan
+        elif self.cid == "shape":
+            good[0] = np.zeros((2, 2))
+        elif self.cid == "not_result":
+            return {"parameters": good}  # type: ignore[return-value]
+        elif self.cid == "count":
+            return FitResult(good[:1], 10)
+        elif self.cid == "empty":
+            return FitResult(good, 0)
+        elif self.cid == "sleep":
+            time.sleep(self.sleep_s)
+        return FitResult(good, 10)
+
+    def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        return EvaluateResult(0.0, 1)
+
+
+FAULTS = ["raise", "nan", "shape", "not_result", "count", "empty", "sleep"]
+EXPECTED_REASONS = {
+    "raise": "raised RuntimeError: boom",
+    "nan": "array 1 contains NaN or Inf",
+    "shape": "array 0 has shape (2, 2), expected (4, 3)",
+    "not_result": "raised TypeError: fit() returned dict, not FitResult",
+    "count": "sent 1 arrays, the model has 2",
+    "empty": "reported 0 training examples",
+}
+
+
+@pytest.mark.parametrize(("executor", "sleep_s"), [("serial", 0.8), ("process", 5.0)])
+def test_faulty_clients_are_dropped_with_their_reasons(executor: str, sleep_s: float) -> None:
+    ids = ["ok1", *FAULTS, "ok2", "ok3"]
+    history = simulate(
+        lambda cid: FaultyClient(cid, sleep_s=sleep_s),
+        ids,
+        FedAvg(min_fit_clients=3),
+        MODEL,
+        2,
+        executor=executor,
+        workers=2,
+        round_timeout=ROUND_TIMEOUT,
+    )
+    assert len(history.rounds) == 2
+    for record in history.rounds:
+        assert sorted(record.clients) == sorted(ids)
+        assert set(record.failures) == set(FAULTS)
+        for cid, reason in EXPECTED_REASONS.items():
+            assert record.failures[cid] == reason
+        assert record.failures["sleep"].startswith("timed out")
+        assert f"limit {ROUND_TIMEOUT:g}s" in record.failures["sleep"]
+    # Only the three healthy clients were averaged: each round adds exactly 1.
+    np.testing.assert_array_equal(history.parameters[0], np.full((4, 3), 2.0))
+
+
+def test_too_few_results_fail_the_round_listing_every_reason() -> None:
+    with pytest.raises(RoundFailure) as caught:
+        simulate(
+            FaultyClient, ["ok1", "raise", "nan", "shape"], FedAvg(min_fit_clients=2), MODEL, 1
+        )
+    message = str(caught.value)
+    assert message.startswith("round 1 failed: only 1 of 4 clients reported, min_fit_clients=2")
+    assert "raise: raised RuntimeError: boom" in message
+    assert "nan: array 1 contains NaN or Inf" in message
+    assert "shape: array 0 has shape (2, 2), expected (4, 3)" in message
+
+
+def test_completed_rounds_and_checkpoints_are_kept_when_a_later_round_fails(tmp_path) -> None:
+    tracking = pytest.importorskip("rengo.tracking")
+    ids = ["ok1", "ok2", "raise", "nan"]
+    with tracking.RunStore(tmp_path / "runs.db") as store:
+        with pytest.raises(RoundFailure, match="round 3 failed: only 2 of 4 clients reported"):
+            simulate(
+                lambda cid: FaultyClient(cid, from_round=3),
+                ids,
+                FedAvg(min_fit_clients=3),
+                MODEL,
+                5,
+                store=store,
+                run_name="doomed",
+            )
+        (run,) = store.list_runs()
+        assert run.status == "failed" and run.name == "doomed"
+        assert [r.round for r in store.rounds(run.run_id)] == [1, 2]
+        assert all(r.num_failures == 0 and r.num_clients == 4 for r in store.rounds(run.run_id))
+        latest = store.latest_checkpoint(run.run_id)
+        assert latest is not None and latest[0] == 2
+        checkpoint = decode(latest[1])
+        assert checkpoint["round"] == 2
+        np.testing.assert_array_equal(checkpoint["parameters"][0], np.full((4, 3), 2.0))
+        errors = store.events(run.run_id, level="error")
+        assert any(
+            "round 3 failed" in e.message and "raise: raised RuntimeError" in e.message
+            for e in errors
+        )
+        failed = [c for c in store.client_records(run.run_id) if c.status == "failed"]
+        assert {(c.round, c.client_id) for c in failed} == {(3, "raise"), (3, "nan")}
+
+
+class GarbagePool:
+    """A ClientPool double whose client "bad" answers with bytes that are not a payload."""
+
+    def __init__(self, handler: Handler, ids: Sequence[str]) -> None:
+        self.handler, self.ids = handler, list(ids)
+
+    def client_ids(self) -> list[str]:
+        return list(self.ids)
+
+    def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
+        for req in requests:
+            payload = (
+                b"not a rengo payload"
+                if req.client_id == "bad"
+                else self.handler(req.client_id, req.key, req.payload, None)[0]
+            )
+            yield Reply(req.client_id, req.key, payload, None, 0, len(payload), 0.0)
+
+    def close(self) -> None:
+        pass
+
+
+def test_undecodable_reply_is_a_client_failure() -> None:
+    pool = GarbagePool(client_handler(FaultyClient), ["ok1", "ok2", "bad"])
+    record = Coordinator(FedAvg(), pool, MODEL).run_round(1)
+    assert list(record.failures) == ["bad"]
+    assert record.failures["bad"].startswith("undecodable reply: not a rengo payload")
+
+
+def test_make_pool_rejects_an_unknown_executor() -> None:
+    with pytest.raises(ConfigError, match="unknown executor 'threads'"):
+        make_pool(FaultyClient, ["a"], "threads")

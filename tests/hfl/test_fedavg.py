@@ -1,0 +1,126 @@
+"""FedAvg (McMahan et al. 2017) and FedProx (Li et al. 2020): exact aggregation math and the
+proximal term as the numpy and torch clients apply it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rengo.core.messages import FitResult
+from rengo.hfl import FedAvg, FedProx, LogisticRegressionClient, softmax_loss_grad
+
+
+def _aggregate(strategy: FedAvg, model: list[np.ndarray], results: list[FitResult]) -> list:
+    acc = strategy.accumulator(1, model)
+    for i, result in enumerate(results):
+        strategy.add_result(acc, str(i), result)
+    return strategy.aggregate_fit(1, model, acc)
+
+
+def test_fedavg_weights_by_examples() -> None:
+    model = [np.zeros((2, 2)), np.zeros(3)]
+    a = [np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([8.0, 0.0, -4.0])]
+    b = [np.array([[5.0, 6.0], [7.0, 8.0]]), np.array([0.0, 4.0, 4.0])]
+    c = [np.array([[-3.0, 2.0], [1.0, 0.0]]), np.array([2.0, 2.0, 2.0])]
+    results = [FitResult(a, 10), FitResult(b, 30), FitResult(c, 40)]
+
+    new = _aggregate(FedAvg(), model, results)
+
+    expected_w = (10 * a[0] + 30 * b[0] + 40 * c[0]) / 80
+    expected_b = (10 * a[1] + 30 * b[1] + 40 * c[1]) / 80
+    np.testing.assert_array_equal(new[0], expected_w)
+    np.testing.assert_array_equal(new[1], expected_b)
+    np.testing.assert_array_equal(new[0], [[0.5, 3.5], [3.5, 3.5]])
+    np.testing.assert_array_equal(new[1], [2.0, 2.5, 2.0])
+
+
+def test_fedavg_keeps_the_model_dtype() -> None:
+    model = [np.zeros(3, dtype=np.float32)]
+    results = [FitResult([np.array([1.0, 2.0, 3.0], np.float32)], 1)] * 2
+    new = _aggregate(FedAvg(), model, results)
+    assert new[0].dtype == np.float32
+    np.testing.assert_array_equal(new[0], [1.0, 2.0, 3.0])
+
+
+def test_fedavg_train_metrics_are_example_weighted_means() -> None:
+    model = [np.zeros(1)]
+    acc = FedAvg().accumulator(1, model)
+    acc.add([np.ones(1)], 1.0, {"loss": 4.0, "note": "text is ignored"})
+    acc.add([np.ones(1)], 3.0, {"loss": 0.0})
+    assert acc.metrics() == {"loss": 1.0}
+
+
+def test_fedprox_sends_proximal_mu_with_the_round_config() -> None:
+    strategy = FedProx(proximal_mu=0.75, on_fit_config=lambda r: {"lr": 0.5, "round": r})
+    chosen = strategy.configure_fit(3, [np.zeros(2)], ["a", "b", "c"], np.random.default_rng(0))
+    assert [cid for cid, _ in chosen] == ["a", "b", "c"]
+    for _, ins in chosen:
+        assert ins.config == {"lr": 0.5, "round": 3, "proximal_mu": 0.75}
+    assert chosen[0][1].config is not chosen[1][1].config
+
+
+def test_fedprox_rejects_a_negative_mu() -> None:
+    with pytest.raises(ValueError, match="proximal_mu"):
+        FedProx(proximal_mu=-0.1)
+
+
+def test_fedavg_sends_no_proximal_mu() -> None:
+    chosen = FedAvg().configure_fit(1, [np.zeros(2)], ["a", "b"], np.random.default_rng(0))
+    assert all("proximal_mu" not in ins.config for _, ins in chosen)
+
+
+@pytest.fixture
+def local_problem() -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(24, 4))
+    y = rng.integers(0, 3, size=24)
+    global_params = [rng.normal(size=(4, 3)), rng.normal(size=3)]
+    return X, y, global_params
+
+
+def _distance(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    return float(np.sqrt(sum(np.sum((x - y) ** 2) for x, y in zip(a, b, strict=True))))
+
+
+def test_numpy_client_applies_the_proximal_gradient_exactly(local_problem) -> None:
+    X, y, g0 = local_problem
+    lr, mu, l2 = 0.3, 2.0, 0.01
+    client = LogisticRegressionClient(X, y, lr=lr, local_epochs=3, batch_size=None, l2=l2)
+    result = client.fit(g0, {"proximal_mu": mu, "seed": 1})
+
+    params = [p.copy() for p in g0]
+    for _ in range(3):
+        _, grads = softmax_loss_grad(params, X, y, l2)
+        params = [p - lr * (g + mu * (p - q)) for p, g, q in zip(params, grads, g0, strict=True)]
+    # The client visits the full batch in a shuffled order: equal up to summation order.
+    for got, want in zip(result.parameters, params, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_numpy_client_with_large_mu_stays_closer_to_the_global_model(local_problem) -> None:
+    X, y, g0 = local_problem
+    client = LogisticRegressionClient(X, y, lr=0.05, local_epochs=5, batch_size=8)
+    free = client.fit(g0, {"proximal_mu": 0.0, "seed": 1}).parameters
+    held = client.fit(g0, {"proximal_mu": 10.0, "seed": 1}).parameters
+    assert _distance(held, g0) < 0.5 * _distance(free, g0)
+
+
+def test_torch_client_with_large_mu_stays_closer_to_the_global_model() -> None:
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from rengo.hfl.torch_client import TorchClient, get_parameters
+
+    gen = torch.Generator().manual_seed(0)
+    data = TensorDataset(
+        torch.randn(32, 4, generator=gen), torch.randint(0, 3, (32,), generator=gen)
+    )
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    g0 = get_parameters(model)
+    client = TorchClient(
+        model, DataLoader(data, batch_size=8, shuffle=True), lr=0.1, local_epochs=5
+    )
+    free = client.fit(g0, {"proximal_mu": 0.0, "seed": 1}).parameters
+    held = client.fit(g0, {"proximal_mu": 10.0, "seed": 1}).parameters
+    assert _distance(held, g0) < 0.5 * _distance(free, g0)

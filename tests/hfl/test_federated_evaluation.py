@@ -1,0 +1,78 @@
+"""Federated evaluation: sampled clients evaluate the new global model; loss and metrics are
+example-weighted means, and a client that fails evaluation is dropped with its reason."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rengo.core.messages import Config, EvaluateResult, FitResult
+from rengo.core.parameters import Parameters
+from rengo.hfl import Client, FedAvg, simulate
+
+# client id -> (examples, evaluation loss, accuracy); dyadic values keep the means exact.
+EVALS = {"0": (10, 1.0, 0.5), "1": (30, 0.5, 0.75), "2": (20, 2.0, 0.25), "3": (4, 0.0, 1.0)}
+
+
+class FixedEvaluationClient(Client):
+    """Fits by adding one to the model; evaluates to the fixed numbers of EVALS."""
+
+    def __init__(self, cid: str) -> None:
+        super().__init__()
+        self.cid = cid
+
+    def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        return FitResult([p + 1.0 for p in parameters], EVALS[self.cid][0])
+
+    def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        n, loss, accuracy = EVALS[self.cid]
+        if self.cid == "3" and config.get("break_client_3"):
+            loss = float("nan")
+        return EvaluateResult(loss, n, {"accuracy": accuracy, "label": "ignored"})
+
+
+def _expected(ids: list[str]) -> tuple[float, float]:
+    total = sum(EVALS[c][0] for c in ids)
+    loss = sum(EVALS[c][0] * EVALS[c][1] for c in ids) / total
+    accuracy = sum(EVALS[c][0] * EVALS[c][2] for c in ids) / total
+    return loss, accuracy
+
+
+def test_federated_evaluation_weights_loss_and_accuracy_by_examples() -> None:
+    strategy = FedAvg(fraction_evaluate=1.0, min_evaluate_clients=2)
+    history = simulate(FixedEvaluationClient, 4, strategy, [np.zeros(2)], 2, seed=0)
+    loss, accuracy = _expected(["0", "1", "2", "3"])
+    assert (loss, accuracy) == (65 / 64, 36.5 / 64)
+    for record in history.rounds:
+        assert record.metrics["eval_loss"] == loss
+        assert record.metrics["eval_accuracy"] == accuracy
+        assert "eval_label" not in record.metrics
+        assert record.failures == {}
+    np.testing.assert_array_equal(history.parameters[0], [2.0, 2.0])
+
+
+def test_federated_evaluation_samples_a_fraction_of_clients() -> None:
+    strategy = FedAvg(fraction_evaluate=0.5, min_evaluate_clients=1)
+    history = simulate(FixedEvaluationClient, 4, strategy, [np.zeros(2)], 3, seed=4)
+    for record in history.rounds:
+        # Two of four clients evaluated: the value is one of the six pairwise means.
+        pairs = {_expected([a, b]) for a in EVALS for b in EVALS if a < b}
+        assert (record.metrics["eval_loss"], record.metrics["eval_accuracy"]) in pairs
+
+
+def test_no_federated_evaluation_when_fraction_is_zero() -> None:
+    history = simulate(FixedEvaluationClient, 4, FedAvg(), [np.zeros(2)], 1)
+    assert not any(k.startswith("eval_") for k in history.rounds[0].metrics)
+
+
+def test_client_with_nan_evaluation_loss_is_left_out_with_its_reason() -> None:
+    strategy = FedAvg(
+        fraction_evaluate=1.0,
+        min_evaluate_clients=2,
+        on_evaluate_config=lambda r: {"break_client_3": True},
+    )
+    history = simulate(FixedEvaluationClient, 4, strategy, [np.zeros(2)], 1)
+    record = history.rounds[0]
+    assert record.failures == {"3": "evaluate: evaluation loss is NaN or Inf"}
+    loss, accuracy = _expected(["0", "1", "2"])
+    assert record.metrics["eval_loss"] == loss
+    assert record.metrics["eval_accuracy"] == accuracy

@@ -1,0 +1,271 @@
+"""The gRPC hub and party connection on loopback: payload sizes, authentication, forged
+names, hostile bytes, and vertical-FL role code over GrpcChannel."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rengo.core.codec import decode, encode
+from rengo.core.errors import AuthenticationError
+from rengo.transport.certs import init_certificates
+from rengo.transport.grpc_frames import CHUNK, STREAMED, WHOLE, OutgoingMessage, envelope_frames
+from rengo.transport.grpc_hub import GrpcHub
+from rengo.transport.grpc_party import Backoff, PartyConnection
+from rengo.transport.grpc_security import NAME_HEADER, HubSecurity, PartyCredentials
+from rengo.transport.grpc_wire import CHANNEL_OPTIONS, FULL_METHOD, HELLO
+from rengo.transport.pool import Request
+from rengo.vfl.psi import psi_follower, psi_leader
+
+FAST = Backoff(initial=0.05, maximum=0.2, give_up_after=1.5)
+
+
+def doubling(cid: str, key: str, payload: bytes, state: bytes | None) -> tuple[bytes, None]:
+    return encode(decode(bytearray(payload)) * 2), None
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("certs")
+    init_certificates(directory, ["alice", "bob", "carol", "mallory"])
+    return directory
+
+
+@pytest.fixture
+def hub(certs: Path) -> Iterator[GrpcHub]:
+    security = HubSecurity.from_directory(certs, parties=["alice", "bob", "carol"])
+    with GrpcHub("127.0.0.1:0", security, heartbeat_interval=0.5) as running:
+        yield running
+
+
+def connect(hub: GrpcHub, certs: Path, name: str, **options: object) -> PartyConnection:
+    credentials = PartyCredentials.from_directory(certs, name)
+    conn = PartyConnection(
+        hub.address,
+        name,
+        credentials,
+        handler=doubling,
+        heartbeat_interval=0.5,
+        backoff=FAST,
+        **options,  # type: ignore[arg-type]
+    )
+    return conn.start()
+
+
+@pytest.mark.timeout(30)
+def test_40mb_model_round_trips_in_chunks(hub: GrpcHub, certs: Path) -> None:
+    conn = connect(hub, certs, "alice")
+    conn.wait_connected(10)
+    model = np.arange(5_000_000, dtype=np.float64)  # 40 MB, 10x gRPC's default 4 MiB limit
+    (reply,) = hub.request([Request("alice", "x", encode(model))], timeout=20)
+    assert reply.ok, reply.error
+    np.testing.assert_array_equal(decode(bytearray(reply.payload)), model * 2)
+    assert reply.bytes_sent > 40_000_000
+    conn.close()
+
+
+@pytest.mark.timeout(30)
+def test_replies_come_in_request_order_and_absent_party_fails(hub: GrpcHub, certs: Path) -> None:
+    conns = [connect(hub, certs, n) for n in ("alice", "bob")]
+    for c in conns:
+        c.wait_connected(10)
+    requests = [
+        Request("bob", "x", encode(np.array([1.0]))),
+        Request("carol", "x", encode(np.array([2.0]))),
+        Request("alice", "x", encode(np.array([3.0]))),
+    ]
+    replies = list(hub.request(requests, timeout=10))
+    assert [r.client_id for r in replies] == ["bob", "carol", "alice"]
+    assert [r.ok for r in replies] == [True, False, True]
+    assert replies[1].error == "not connected"
+    assert decode(bytearray(replies[2].payload))[0] == 6.0
+    for c in conns:
+        c.close()
+
+
+@pytest.mark.timeout(30)
+def test_certificate_from_another_ca_is_refused(
+    hub: GrpcHub, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    other = tmp_path_factory.mktemp("other-ca")
+    init_certificates(other, ["alice"])
+    theirs = PartyCredentials.from_directory(other, "alice")
+    # Trusts the real hub but presents a certificate our CA never signed.
+    forged = PartyCredentials(ca_cert=hub.security.ca_cert, cert=theirs.cert, key=theirs.key)
+    conn = PartyConnection(hub.address, "alice", forged, backoff=FAST, heartbeat_interval=0.5)
+    with pytest.raises(ConnectionError):
+        conn.run()
+    assert hub.client_ids() == []
+
+
+@pytest.mark.timeout(30)
+def test_certified_party_outside_the_allow_list_is_refused(hub: GrpcHub, certs: Path) -> None:
+    conn = PartyConnection(
+        hub.address, "mallory", PartyCredentials.from_directory(certs, "mallory"), backoff=FAST
+    )
+    with pytest.raises(AuthenticationError, match="unknown party"):
+        conn.run()
+
+
+@pytest.mark.timeout(30)
+def test_certificate_used_under_another_name_is_refused(hub: GrpcHub, certs: Path) -> None:
+    bobs = PartyCredentials.from_directory(certs, "bob")
+    conn = PartyConnection(hub.address, "alice", bobs, backoff=FAST)
+    with pytest.raises(AuthenticationError, match="certificate is for 'bob'"):
+        conn.run()
+    assert hub.client_ids() == []
+
+
+@pytest.mark.timeout(30)
+def test_token_mode_refuses_wrong_token_and_admits_right_one(certs: Path) -> None:
+    tokens = {"alice": "s3cret-alice", "bob": "s3cret-bob"}
+    security = HubSecurity.from_directory(certs, tokens=tokens)
+    ca = security.ca_cert
+    with GrpcHub("127.0.0.1:0", security, heartbeat_interval=0.5) as hub:
+        wrong = PartyCredentials(ca_cert=ca, token="s3cret-bob")
+        with pytest.raises(AuthenticationError, match="bad or missing token"):
+            PartyConnection(hub.address, "alice", wrong, backoff=FAST).run()
+        right = PartyConnection(
+            hub.address,
+            "alice",
+            PartyCredentials(ca_cert=ca, token="s3cret-alice"),
+            handler=doubling,
+            backoff=FAST,
+        ).start()
+        right.wait_connected(10)
+        assert hub.client_ids() == ["alice"]
+        right.close()
+
+
+def raw_stream(hub: GrpcHub, certs: Path, name: str, frames: list[bytes]) -> grpc.RpcError | None:
+    """Open a stream as certified party ``name`` and send ``frames`` verbatim."""
+    creds = PartyCredentials.from_directory(certs, name)
+    channel_credentials = creds.channel_credentials()
+    assert channel_credentials is not None
+    with grpc.secure_channel(hub.address, channel_credentials, options=CHANNEL_OPTIONS) as ch:
+        call = ch.stream_stream(FULL_METHOD)(iter(frames), metadata=[(NAME_HEADER, name)])
+        try:
+            for _ in call:
+                pass
+        except grpc.RpcError as exc:
+            return exc
+    return None
+
+
+def hello(sender: str) -> bytes:
+    (frame,) = envelope_frames(OutgoingMessage(sender, "coordinator", HELLO, b""))
+    return frame
+
+
+@pytest.mark.timeout(30)
+def test_forged_sender_name_is_refused(hub: GrpcHub, certs: Path) -> None:
+    error = raw_stream(hub, certs, "alice", [hello("bob")])
+    assert error is not None and error.code() == grpc.StatusCode.PERMISSION_DENIED
+    # Joined honestly, then a message claiming to come from bob: cut off.
+    (forged,) = envelope_frames(OutgoingMessage("bob", "carol", "psi/x", b"hi"))
+    error = raw_stream(hub, certs, "alice", [hello("alice"), forged])
+    assert error is not None and error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "claiming to be 'bob'" in (error.details() or "")
+    assert hub.client_ids() == []
+
+
+frame_bytes = st.one_of(
+    st.binary(max_size=64),
+    st.builds(
+        lambda tag, body: tag + body,
+        st.sampled_from([WHOLE, STREAMED, CHUNK]),
+        st.binary(max_size=64),
+    ),
+    st.builds(
+        lambda f, cut: f[:cut],
+        st.just(b"".join(envelope_frames(OutgoingMessage("alice", "bob", "k", b"x" * 70_000)))),
+        st.integers(0, 200),
+    ),
+)
+
+
+@pytest.mark.timeout(60)
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(frames=st.lists(frame_bytes, max_size=4))
+def test_hostile_frames_never_crash_the_hub(hub: GrpcHub, certs: Path, frames: list[bytes]) -> None:
+    raw_stream(hub, certs, "carol", [hello("carol"), *frames])
+    honest = connect(hub, certs, "alice")
+    honest.wait_connected(10)
+    (reply,) = hub.request([Request("alice", "x", encode(np.array([1.5])))], timeout=10)
+    assert reply.ok and decode(bytearray(reply.payload))[0] == 3.0
+    honest.close()
+
+
+@pytest.mark.timeout(30)
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(junk=st.binary(min_size=1, max_size=512))
+def test_random_bytes_at_the_socket_never_crash_the_hub(
+    hub: GrpcHub, certs: Path, junk: bytes
+) -> None:
+    with socket.create_connection(("127.0.0.1", hub.port), timeout=5) as sock:
+        sock.sendall(junk)
+    honest = connect(hub, certs, "bob")
+    honest.wait_connected(10)
+    honest.close()
+
+
+@pytest.mark.timeout(60)
+def test_psi_role_code_runs_unchanged_over_grpc_channels(hub: GrpcHub, certs: Path) -> None:
+    ids = {
+        "alice": [f"id{i}" for i in range(0, 60)],
+        "bob": [f"id{i}" for i in range(30, 90)],
+        "carol": [f"id{i}" for i in range(20, 50)],
+    }
+    conns = {n: connect(hub, certs, n) for n in ids}
+    results: dict[str, object] = {}
+
+    def role(name: str) -> None:
+        channel = conns[name].channel()
+        if name == "alice":
+            results[name] = psi_leader(channel, ids[name], ["bob", "carol"], seed=1, timeout=30)
+        else:
+            results[name] = psi_follower(channel, ids[name], "alice", timeout=30)
+
+    threads = [threading.Thread(target=role, args=(n,)) for n in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(40)
+    rows = {n: [ids[n][i] for i in results[n].rows] for n in ids}  # type: ignore[attr-defined]
+    assert rows["alice"] == rows["bob"] == rows["carol"]
+    assert sorted(rows["alice"]) == sorted(f"id{i}" for i in range(30, 50))
+    for c in conns.values():
+        c.close()
+
+
+@pytest.mark.timeout(30)
+def test_silent_party_is_dropped_after_heartbeat_timeout(hub: GrpcHub, certs: Path) -> None:
+    release = threading.Event()
+
+    def hello_then_silence() -> Iterator[bytes]:
+        yield hello("alice")
+        release.wait(20)
+
+    creds = PartyCredentials.from_directory(certs, "alice").channel_credentials()
+    assert creds is not None
+    with grpc.secure_channel(hub.address, creds, options=CHANNEL_OPTIONS) as ch:
+        call = ch.stream_stream(FULL_METHOD)(hello_then_silence())
+        with pytest.raises(grpc.RpcError) as info:
+            for _ in call:
+                pass
+        release.set()
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "no heartbeat" in (info.value.details() or "")
+    assert hub.client_ids() == []
