@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e '.[torch,dev]'
+	$(PIP) install --quiet -c constraints.txt -e '.[torch,ray,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
