@@ -21,6 +21,7 @@ from rengo.cli.errors import friendly_errors
 from rengo.cli.rewards import rewards_app
 from rengo.cli.runs import runs_app
 from rengo.cli.tournament import tournament_app
+from rengo.cli.vfl import vfl_app
 
 app = typer.Typer(
     name="rengo",
@@ -33,6 +34,7 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(certs_app, name="certs")
 app.add_typer(rewards_app, name="rewards")
 app.add_typer(tournament_app, name="tournament")
+app.add_typer(vfl_app, name="vfl")
 app.command("coordinator")(coordinator_command)
 app.command("party")(party_command)
 console = Console()

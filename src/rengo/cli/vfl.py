@@ -1,0 +1,51 @@
+"""``rengo vfl ...``: vertical FL from the command line (align parties' CSVs by PSI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from rengo.cli.errors import friendly_errors
+from rengo.core.errors import ConfigError
+
+vfl_app = typer.Typer(help="Vertical federated learning.", no_args_is_help=True)
+console = Console()
+
+
+@vfl_app.command("align")
+def align(
+    tables: Annotated[
+        list[str], typer.Argument(help="PARTY=path.csv for each party.", show_default=False)
+    ],
+    id_column: Annotated[str, typer.Option(help="Name of the ID column in every CSV.")] = "id",
+    leader: Annotated[
+        str | None, typer.Option(help="The label party (default: the first one).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the aligned CSVs.")] = Path("aligned"),
+    seed: Annotated[int | None, typer.Option(help="Seed for the agreed row order.")] = None,
+    allow_empty: Annotated[bool, typer.Option(help="Do not fail on an empty overlap.")] = False,
+) -> None:
+    """Find the customers all parties share by private set intersection (ECDH on
+    Curve25519) and write each party's shared rows, in one agreed order, to OUT/PARTY.csv."""
+    from rengo.vfl import align_csv
+
+    with friendly_errors(console):
+        paths: dict[str, Path] = {}
+        for item in tables:
+            party, sep, path = item.partition("=")
+            if not sep or not party or not path:
+                raise ConfigError(f"expected PARTY=path.csv, got {item!r}")
+            if party in paths:
+                raise ConfigError(f"party {party!r} given twice")
+            paths[party] = Path(path)
+        if len(paths) < 2:
+            raise ConfigError("private set intersection needs at least two parties")
+        chosen = leader or next(iter(paths))
+        if chosen not in paths:
+            raise ConfigError(f"--leader {chosen!r} is not one of {sorted(paths)}")
+        written = align_csv(paths, id_column, chosen, out, seed=seed, allow_empty=allow_empty)
+        for party, path in written.items():
+            console.print(f"{party}: {path}")

@@ -1,0 +1,109 @@
+"""Align the rows of several parties' CSV files by private set intersection (``rengo vfl align``).
+
+Each party's file is read with the :mod:`csv` module (IDs stay the exact strings in the file:
+no type guessing, so ``007`` and ``7`` are different IDs), the parties run ECDH-PSI on the ID
+column, and each party's rows of the intersection are written, in the one order all parties
+agreed on, to ``out_dir/<party>.csv`` with the original header. Row ``k`` of every output file
+then describes the same entity.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from rengo.core.errors import ConfigError, DataError
+from rengo.vfl.psi import private_set_intersection, require_nonempty
+from rengo.vfl.psi_ids import normalise_ids
+
+_PARTY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def read_id_table(
+    path: Path, id_column: str, delimiter: str = ","
+) -> tuple[list[str], list[list[str]], int]:
+    """Read a CSV file: its header, its data rows, and the index of ``id_column``.
+
+    Raises :class:`DataError` for a missing file or header, a missing or repeated ID column, and
+    rows whose field count differs from the header's (naming the line).
+    """
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from exc
+    with handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise DataError(f"{path}: empty file (no header row)") from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise DataError(f"{path}: malformed CSV header: {exc}") from exc
+        matches = [i for i, name in enumerate(header) if name == id_column]
+        if not matches:
+            raise DataError(f"{path}: no ID column {id_column!r}; columns are {header}")
+        if len(matches) > 1:
+            raise DataError(f"{path}: ID column {id_column!r} appears {len(matches)} times")
+        rows: list[list[str]] = []
+        try:
+            for row in reader:
+                if len(row) != len(header):
+                    raise DataError(
+                        f"{path}: line {reader.line_num} has {len(row)} fields, "
+                        f"the header has {len(header)}"
+                    )
+                rows.append(row)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise DataError(f"{path}: malformed CSV near line {reader.line_num}: {exc}") from exc
+    return header, rows, matches[0]
+
+
+def align_csv(
+    paths: Mapping[str, Path | str],
+    id_column: str,
+    leader: str,
+    out_dir: Path | str,
+    *,
+    delimiter: str = ",",
+    seed: int | None = None,
+    allow_empty: bool = False,
+) -> dict[str, Path]:
+    """Run PSI on the ``id_column`` of each party's CSV and write the aligned rows.
+
+    Returns each party's output path (``out_dir/<party>.csv``). An empty intersection raises
+    :class:`DataError` unless ``allow_empty`` (then the outputs hold only the header).
+    """
+    for party in paths:
+        if not _PARTY_NAME.match(party):
+            raise ConfigError(f"party name {party!r} must be letters, digits, '.', '_' or '-'")
+    out = Path(out_dir)
+    inputs = {party: Path(path).resolve() for party, path in paths.items()}
+    targets = {party: out / f"{party}.csv" for party in paths}
+    clashes = sorted(str(t) for t in targets.values() if t.resolve() in inputs.values())
+    if clashes:
+        raise ConfigError(f"output would overwrite an input file: {clashes}; pick another out_dir")
+
+    tables = {party: read_id_table(path, id_column, delimiter) for party, path in inputs.items()}
+    ids: dict[str, list[str]] = {}
+    for party, (_, rows, column) in tables.items():
+        ids[party] = [row[column] for row in rows]
+        try:
+            normalise_ids(ids[party], party)
+        except DataError as exc:
+            raise DataError(
+                f"{inputs[party]}: column {id_column!r}: {exc} (rows count data lines from 0)"
+            ) from None
+
+    result = private_set_intersection(ids, leader, seed=seed)
+    if not allow_empty:
+        require_nonempty(result)
+
+    out.mkdir(parents=True, exist_ok=True)
+    for party, (header, rows, _) in tables.items():
+        with targets[party].open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, delimiter=delimiter)
+            writer.writerow(header)
+            writer.writerows(rows[i] for i in result.rows(party))
+    return targets

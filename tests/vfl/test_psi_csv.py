@@ -1,0 +1,93 @@
+"""align_csv: CSV files in, the same entities on the same rows out."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from rengo.core.errors import ConfigError, DataError
+from rengo.vfl.psi_csv import align_csv
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    return path
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))
+
+
+def test_align_csv_round_trip_puts_the_same_id_on_every_row(tmp_path: Path) -> None:
+    bank = write_csv(
+        tmp_path / "bank.csv",
+        ["uid", "income", "label"],
+        [[f"u{i:03d}", str(i * 10), str(i % 2)] for i in range(40)],
+    )
+    shop = write_csv(
+        tmp_path / "shop.csv",
+        ["visits", "uid"],
+        [[str(i), f"u{i:03d}"] for i in range(70, 20, -1)],
+    )
+    web = write_csv(
+        tmp_path / "web.csv",
+        ["uid", "clicks,raw"],
+        [[f"u{i:03d}", f"{i},x"] for i in range(30, 90)],
+    )
+    out = align_csv({"bank": bank, "shop": shop, "web": web}, "uid", "bank", tmp_path / "out")
+    tables = {name: read_csv(path) for name, path in out.items()}
+    assert out["bank"] == tmp_path / "out" / "bank.csv"
+    assert tables["bank"][0] == ["uid", "income", "label"]
+    assert tables["web"][0] == ["uid", "clicks,raw"]
+    bank_ids = [row[0] for row in tables["bank"][1:]]
+    assert bank_ids == [row[1] for row in tables["shop"][1:]]
+    assert bank_ids == [row[0] for row in tables["web"][1:]]
+    assert sorted(bank_ids) == [f"u{i:03d}" for i in range(30, 40)]
+    for row in tables["bank"][1:]:
+        i = int(row[0][1:])
+        assert row[1:] == [str(i * 10), str(i % 2)]
+    assert all(row[1] == f"{int(row[0][1:])},x" for row in tables["web"][1:])
+
+
+def test_missing_id_column_names_the_columns(tmp_path: Path) -> None:
+    a = write_csv(tmp_path / "a.csv", ["id", "x"], [["1", "2"]])
+    b = write_csv(tmp_path / "b.csv", ["key", "y"], [["1", "2"]])
+    with pytest.raises(DataError, match=r"b.csv: no ID column 'id'; columns are \['key', 'y'\]"):
+        align_csv({"a": a, "b": b}, "id", "a", tmp_path / "out")
+
+
+def test_duplicate_ids_name_file_and_rows(tmp_path: Path) -> None:
+    a = write_csv(tmp_path / "a.csv", ["id"], [["1"], ["2"], ["1"]])
+    b = write_csv(tmp_path / "b.csv", ["id"], [["1"]])
+    with pytest.raises(DataError, match=r"a.csv: column 'id'.*'1' at rows 0 and 2"):
+        align_csv({"a": a, "b": b}, "id", "a", tmp_path / "out")
+
+
+def test_ragged_row_names_the_line(tmp_path: Path) -> None:
+    a = tmp_path / "a.csv"
+    a.write_text("id,x\n1,2\n3\n", encoding="utf-8")
+    b = write_csv(tmp_path / "b.csv", ["id"], [["1"]])
+    with pytest.raises(DataError, match="line 3 has 1 fields"):
+        align_csv({"a": a, "b": b}, "id", "a", tmp_path / "out")
+
+
+def test_empty_intersection_raises_unless_allowed(tmp_path: Path) -> None:
+    a = write_csv(tmp_path / "a.csv", ["id", "v"], [["1", "x"]])
+    b = write_csv(tmp_path / "b.csv", ["id"], [["2"]])
+    with pytest.raises(DataError, match="empty intersection"):
+        align_csv({"a": a, "b": b}, "id", "a", tmp_path / "out")
+    out = align_csv({"a": a, "b": b}, "id", "a", tmp_path / "out", allow_empty=True)
+    assert read_csv(out["a"]) == [["id", "v"]] and read_csv(out["b"]) == [["id"]]
+
+
+def test_refuses_to_overwrite_inputs_or_use_unsafe_party_names(tmp_path: Path) -> None:
+    a = write_csv(tmp_path / "a.csv", ["id"], [["1"]])
+    b = write_csv(tmp_path / "b.csv", ["id"], [["1"]])
+    with pytest.raises(ConfigError, match="overwrite"):
+        align_csv({"a": a, "b": b}, "id", "a", tmp_path)
+    with pytest.raises(ConfigError, match="party name"):
+        align_csv({"../a": a, "b": b}, "id", "b", tmp_path / "out")
