@@ -44,7 +44,23 @@ class Reply:
 
     @property
     def ok(self) -> bool:
+        """True when the client answered (``payload`` holds its reply)."""
         return self.error is None and self.payload is not None
+
+    @classmethod
+    def to(
+        cls, request: Request, payload: bytes | None, error: str | None, duration_s: float
+    ) -> Reply:
+        """The reply to ``request``, with its byte counts."""
+        return cls(
+            request.client_id,
+            request.key,
+            payload,
+            error,
+            bytes_sent=len(request.payload),
+            bytes_received=len(payload) if payload is not None else 0,
+            duration_s=duration_s,
+        )
 
 
 class ClientPool(Protocol):

@@ -116,15 +116,7 @@ class RayPool:
                 reply, state, error, duration = None, None, f"ray task failed: {exc}", 0.0
             else:
                 self._state[req.client_id] = state
-            yield Reply(
-                req.client_id,
-                req.key,
-                reply,
-                error,
-                bytes_sent=len(req.payload),
-                bytes_received=len(reply) if reply is not None else 0,
-                duration_s=duration,
-            )
+            yield Reply.to(req, reply, error, duration)
 
     def close(self) -> None:
         self._state.clear()

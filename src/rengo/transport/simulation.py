@@ -84,15 +84,7 @@ class SerialPool:
                 reply, error = None, f"timed out after {duration:.1f}s (limit {timeout:g}s)"
             else:
                 self._state[req.client_id] = state
-            yield Reply(
-                req.client_id,
-                req.key,
-                reply,
-                error,
-                bytes_sent=len(req.payload),
-                bytes_received=len(reply) if reply is not None else 0,
-                duration_s=duration,
-            )
+            yield Reply.to(req, reply, error, duration)
 
     def close(self) -> None:
         self._state.clear()
@@ -180,15 +172,7 @@ class ProcessPool:
                 pending.clear()
             else:
                 self._state[req.client_id] = state
-            yield Reply(
-                req.client_id,
-                req.key,
-                reply,
-                error,
-                bytes_sent=len(req.payload),
-                bytes_received=len(reply) if reply is not None else 0,
-                duration_s=duration,
-            )
+            yield Reply.to(req, reply, error, duration)
 
     def _restart_pool(self) -> None:
         if self._pool is not None:
