@@ -31,8 +31,11 @@ from rengo.hfl import (
     FedAdagrad,
     FedAdam,
     FedAvg,
+    FedMedian,
     FedProx,
+    FedTrimmedAvg,
     FedYogi,
+    Krum,
     LogisticRegressionClient,
     Scaffold,
     Strategy,
@@ -49,6 +52,9 @@ STRATEGY_CLASSES: dict[str, type[Strategy]] = {
     "fedadam": FedAdam,
     "fedyogi": FedYogi,
     "scaffold": Scaffold,
+    "fedmedian": FedMedian,
+    "fedtrimmedavg": FedTrimmedAvg,
+    "krum": Krum,
 }
 
 

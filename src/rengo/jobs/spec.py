@@ -28,7 +28,17 @@ else:  # pragma: no cover
 
 EXECUTORS = ("serial", "process", "ray")
 MODELS = ("mlp", "logistic")
-STRATEGIES = ("fedavg", "fedprox", "fedadagrad", "fedadam", "fedyogi", "scaffold")
+STRATEGIES = (
+    "fedavg",
+    "fedprox",
+    "fedadagrad",
+    "fedadam",
+    "fedyogi",
+    "scaffold",
+    "fedmedian",
+    "fedtrimmedavg",
+    "krum",
+)
 STRATEGY_OPTIONS: dict[str, set[str]] = {
     "fedavg": set(),
     "fedprox": {"proximal_mu"},
@@ -36,7 +46,11 @@ STRATEGY_OPTIONS: dict[str, set[str]] = {
     "fedadam": {"eta", "beta_1", "beta_2", "tau"},
     "fedyogi": {"eta", "beta_1", "beta_2", "tau"},
     "scaffold": {"eta_g"},
+    "fedmedian": set(),
+    "fedtrimmedavg": {"beta"},
+    "krum": {"num_byzantine", "num_selected"},
 }
+INTEGER_OPTIONS = {"num_byzantine", "num_selected"}
 COMMON_STRATEGY_KEYS = {
     "name",
     "fraction_fit",
@@ -98,7 +112,7 @@ class StrategySection:
     fraction_evaluate: float = 0.0
     min_evaluate_clients: int = 2
     min_available_clients: int = 2
-    options: dict[str, float] = field(default_factory=dict)
+    options: dict[str, float | int] = field(default_factory=dict)
 
 
 @dataclass
@@ -153,7 +167,8 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     common["name"] = name
     strategy = _section(source, "strategy", common, StrategySection)
     strategy.options = {
-        k: float(_typed(source, f"strategy.{k}", v, float)) for k, v in strat_raw.items()
+        k: _typed(source, f"strategy.{k}", v, int if k in INTEGER_OPTIONS else float)
+        for k, v in strat_raw.items()
     }
     _check(source, job, data, partition, model, train, strategy)
     return JobSpec(job, data, partition, model, train, strategy, source)

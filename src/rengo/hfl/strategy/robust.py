@@ -1,0 +1,129 @@
+"""Byzantine-robust aggregation: FedMedian, FedTrimmedAvg, Krum / Multi-Krum.
+
+These rules need every client's update at once (a median is not a running sum), so their
+memory is O(clients x model), unlike FedAvg's streaming fold; sample clients accordingly.
+
+* FedMedian, FedTrimmedAvg: Yin et al. 2018, "Byzantine-Robust Distributed Learning:
+  Towards Optimal Statistical Rates" - coordinate-wise median / beta-trimmed mean.
+* Krum, Multi-Krum: Blanchard et al. 2017, "Machine Learning with Adversaries: Byzantine
+  Tolerant Gradient Descent" - score each update by the summed squared distances to its
+  n - f - 2 nearest neighbours; keep the m best-scored and average them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rengo.core.messages import FitResult, Metrics
+from rengo.core.parameters import Parameters, flatten, unflatten
+from rengo.hfl.strategy.base import Strategy, WeightedSum
+
+
+class UpdateStack(WeightedSum):
+    """Keeps every update (robust rules need them all) besides the weighted metric means."""
+
+    def __init__(self, reference: Sequence[np.ndarray]) -> None:
+        super().__init__([])
+        self.updates: list[np.ndarray] = []
+
+    def add(self, parameters: Sequence[np.ndarray], weight: float, metrics: Metrics) -> None:
+        super().add([], weight, metrics)
+        self.updates.append(flatten(parameters))
+
+    def matrix(self) -> np.ndarray:
+        """Updates as rows of a (clients, parameters) matrix."""
+        if not self.updates:
+            raise ValueError("no updates accumulated")
+        return np.stack(self.updates)
+
+
+@dataclass
+class _RobustStrategy(Strategy):
+    def accumulator(self, server_round: int, parameters: Parameters) -> UpdateStack:  # type: ignore[override]
+        return UpdateStack(parameters)
+
+    def add_result(self, acc: WeightedSum, client_id: str, result: FitResult) -> None:
+        acc.add(result.parameters, float(result.num_examples), result.metrics)
+
+    def aggregate_fit(
+        self, server_round: int, parameters: Parameters, acc: WeightedSum
+    ) -> Parameters:
+        assert isinstance(acc, UpdateStack)
+        vector = self.combine(acc.matrix())
+        return [np.asarray(a) for a in unflatten(vector, parameters)]
+
+    def combine(self, updates: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+@dataclass
+class FedMedian(_RobustStrategy):
+    """Coordinate-wise median of the client models (Yin et al. 2018)."""
+
+    def combine(self, updates: np.ndarray) -> np.ndarray:
+        return np.median(updates, axis=0)
+
+
+@dataclass
+class FedTrimmedAvg(_RobustStrategy):
+    """Coordinate-wise mean after dropping the ``beta`` fraction of largest and smallest
+    values in each coordinate (Yin et al. 2018)."""
+
+    beta: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.beta < 0.5:
+            raise ValueError(f"beta must be in [0, 0.5), got {self.beta}")
+
+    def combine(self, updates: np.ndarray) -> np.ndarray:
+        return trimmed_mean(updates, self.beta)
+
+
+@dataclass
+class Krum(_RobustStrategy):
+    """Krum (``num_selected=1``) or Multi-Krum: average the ``num_selected`` updates with the
+    lowest Krum scores, tolerating ``num_byzantine`` attackers (Blanchard et al. 2017)."""
+
+    num_byzantine: int = 1
+    num_selected: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.num_byzantine < 0 or self.num_selected < 1:
+            raise ValueError("num_byzantine must be >= 0 and num_selected >= 1")
+
+    def combine(self, updates: np.ndarray) -> np.ndarray:
+        scores = krum_scores(updates, self.num_byzantine)
+        chosen = np.argsort(scores, kind="stable")[: self.num_selected]
+        return updates[chosen].mean(axis=0)
+
+
+def trimmed_mean(updates: np.ndarray, beta: float) -> np.ndarray:
+    """Per-coordinate mean of ``updates`` rows without the ``floor(beta * n)`` extremes on
+    each side."""
+    n = updates.shape[0]
+    k = int(np.floor(beta * n))
+    if n - 2 * k <= 0:
+        raise ValueError(f"trimming {k} of {n} updates from each side leaves none")
+    ordered = np.sort(updates, axis=0)
+    return ordered[k : n - k].mean(axis=0)
+
+
+def krum_scores(updates: np.ndarray, num_byzantine: int) -> np.ndarray:
+    """Krum score of each row: the sum of squared distances to its ``n - f - 2`` nearest
+    other rows. Needs ``n > 2 f + 2`` (Blanchard et al. 2017, Proposition 1)."""
+    n = updates.shape[0]
+    neighbours = n - num_byzantine - 2
+    if neighbours < 1:
+        raise ValueError(
+            f"Krum with {num_byzantine} Byzantine clients needs more than "
+            f"{2 * num_byzantine + 2} updates, got {n}"
+        )
+    sq = np.sum(updates**2, axis=1)
+    dist = np.maximum(sq[:, None] + sq[None, :] - 2.0 * updates @ updates.T, 0.0)
+    np.fill_diagonal(dist, np.inf)
+    return np.sort(dist, axis=1)[:, :neighbours].sum(axis=1)
