@@ -1,0 +1,489 @@
+"""Coordinated hetero logistic regression: the coordinator, guest and host role functions.
+
+The protocol of Hardy et al. (arXiv:1711.10677, 2017) as FATE runs it ("coordinated LR"),
+with one change that makes it stronger: the coordinator holds the Paillier private key but
+only ever decrypts values masked with a one-time pad (see :mod:`rengo.vfl.hetero_lr_masking`).
+Labels are y in {0, 1}; the residual is ``d = u/4 + 0.5 - y`` (see
+:mod:`rengo.vfl.hetero_lr_math`). Per mini-batch B:
+
+1. every host k: ``u_k = X_k[B] w_k``; host -> guest: ``Enc(u_k)`` (and, for the loss,
+   ``Enc(sum u_k^2 / 8)``; host l also gets ``Enc(u_k)`` from each earlier host k and sends
+   the guest ``Enc(sum u_k u_l / 4)``);
+2. guest: ``Enc(4d) = sum_k Enc(u_k) + (X_g[B] w_g + 2 - 4y)``, re-randomised; guest -> hosts;
+3. every party: ``Enc(g_k) = Enc(d)^T X_k[B]``, masked ``Enc(g_k + r_k)`` -> coordinator
+   (the guest adds its masked encrypted Taylor loss of the batch);
+4. coordinator: decrypts ``g_k + r_k mod n`` (uniform noise to it) and returns it;
+5. every party removes r_k, divides by |B|, adds ``l2 * w_k`` and takes an SGD/Adam step.
+
+After each epoch the guest decides (loss change below ``tol``) whether to go on and tells
+every role. What each role sees: hosts see ciphertexts only; the guest sees ciphertexts, its
+own unmasked gradient and the batch losses; the coordinator sees uniform residues. Hosts'
+plaintext weights never leave them; every party learns the agreed batch order.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rengo.core.errors import ConfigError, DataError, ProtocolError
+from rengo.crypto import (
+    EncryptedArray,
+    ObfuscatorPool,
+    PaillierPrivateKey,
+    PaillierPublicKey,
+    generate_paillier_keypair,
+)
+from rengo.crypto.randomness import random_source
+from rengo.transport.channel import Channel
+from rengo.vfl.hetero_lr_config import HeteroLRConfig
+from rengo.vfl.hetero_lr_gradient import encrypted_matmul
+from rengo.vfl.hetero_lr_masking import decrypt_masked, mask_encrypted, unmask
+from rengo.vfl.hetero_lr_math import (
+    LOG2,
+    batch_order,
+    init_optimizer,
+    learning_rate,
+    optimizer_step,
+)
+from rengo.vfl.hetero_lr_obfuscators import (
+    batch_obfuscators,
+    deal_obfuscators,
+    encrypt_with,
+    obfuscator_key,
+    rerandomized,
+)
+
+PUBLIC_KEY = ("hlr", "public-key")  # coordinator -> every party
+SETUP = ("hlr", "setup")  # guest -> hosts, coordinator: config, rows, batch seed, hosts
+COORDINATOR = "coordinator"
+
+
+@dataclass(frozen=True)
+class HostModel:
+    """What a host keeps after training: its own weights (never sent anywhere)."""
+
+    weights: np.ndarray
+    epochs_run: int
+
+
+@dataclass(frozen=True)
+class GuestModel:
+    """The guest's weights and intercept, and the Taylor loss of every epoch it ran."""
+
+    weights: np.ndarray
+    intercept: float
+    losses: list[float] = field(default_factory=list)
+    epochs_run: int = 0
+    converged: bool = False
+
+
+@dataclass(frozen=True)
+class CoordinatorReport:
+    """What the coordinator did: how many masked values it decrypted, over how many epochs."""
+
+    decrypted_values: int
+    epochs_run: int
+
+
+def _u_key(epoch: int, batch: int) -> tuple[Any, ...]:
+    return ("hlr", "u", epoch, batch)
+
+
+def _d_key(epoch: int, batch: int) -> tuple[Any, ...]:
+    return ("hlr", "d", epoch, batch)
+
+
+def _masked_key(epoch: int, batch: int) -> tuple[Any, ...]:
+    return ("hlr", "masked", epoch, batch)
+
+
+def _unmasked_key(epoch: int, batch: int) -> tuple[Any, ...]:
+    return ("hlr", "unmasked", epoch, batch)
+
+
+def _continue_key(epoch: int) -> tuple[Any, ...]:
+    return ("hlr", "continue", epoch)
+
+
+def _expect(
+    value: Any, key: PaillierPublicKey, shape: tuple[int, ...], exponent: int, what: str
+) -> EncryptedArray:
+    """``value`` if it is an encrypted array of the right key, shape and scale, else raise."""
+    if not isinstance(value, EncryptedArray):
+        raise ProtocolError(f"{what}: expected an encrypted array, got {type(value).__name__}")
+    if value.public_key != key:
+        raise ProtocolError(f"{what}: ciphertexts under a different public key")
+    if value.shape != shape or value.exponent != exponent:
+        raise ProtocolError(
+            f"{what}: expected shape {shape} at exponent {exponent}, "
+            f"got {value.shape} at {value.exponent}"
+        )
+    return value
+
+
+def _as_matrix(features: np.ndarray, who: str) -> np.ndarray:
+    matrix = np.asarray(features, dtype=np.float64)
+    if matrix.ndim != 2 or not np.isfinite(matrix).all():
+        raise DataError(f"{who}: features must be a finite 2-D array, got shape {matrix.shape}")
+    return matrix
+
+
+def _loss_exponent(config: HeteroLRConfig) -> int:
+    """Fixed-point exponent of encrypted loss terms: products of two predictors times 1/8."""
+    return 2 * config.residual_precision_bits + 3
+
+
+def hetero_lr_coordinator(
+    channel: Channel,
+    parties: Sequence[str],
+    guest: str,
+    *,
+    key_bits: int = 1024,
+    keypair: tuple[PaillierPublicKey, PaillierPrivateKey] | None = None,
+    workers: int | None = None,
+) -> CoordinatorReport:
+    """The arbiter: makes the key pair, hands out the public key, decrypts masked values."""
+    public, private = keypair if keypair is not None else generate_paillier_keypair(key_bits)
+    for party in parties:
+        channel.send(party, PUBLIC_KEY, public)
+    setup = channel.recv(guest, SETUP)
+    config = HeteroLRConfig.from_wire(setup["config"])
+    rows = int(setup["rows"])
+    sizes = [min(config.batch_size, rows - s) for s in range(0, rows, config.batch_size)]
+    dealing = config.obfuscator_source == "coordinator"
+    dealer = ObfuscatorPool(public, private_key=private, workers=workers)
+    decrypted, epochs_run = 0, 0
+    with ThreadPoolExecutor(1) as background:
+        ahead: Future[None] | None = None
+        for epoch in range(config.epochs):
+            for batch, size in enumerate(sizes):
+                if dealing:
+                    if ahead is not None:
+                        ahead.result()
+                    for party in parties:
+                        count = size if party == guest else size + 1
+                        deal_obfuscators(
+                            channel, party, obfuscator_key(epoch, batch), dealer, count
+                        )
+                    if epoch + 1 < config.epochs or batch + 1 < len(sizes):
+                        # make the next batch's obfuscators while the parties compute
+                        upcoming = sizes[(batch + 1) % len(sizes)]
+                        ahead = background.submit(
+                            dealer.fill, upcoming * len(parties) + len(parties) - 1
+                        )
+                decrypted += _serve_decryptions(channel, parties, epoch, batch, private, workers)
+            epochs_run = epoch + 1
+            if not channel.recv(guest, _continue_key(epoch)):
+                break
+    return CoordinatorReport(decrypted, epochs_run)
+
+
+def _serve_decryptions(
+    channel: Channel,
+    parties: Sequence[str],
+    epoch: int,
+    batch: int,
+    private: PaillierPrivateKey,
+    workers: int | None,
+) -> int:
+    """Decrypt every party's masked values of one batch and send each its residues back."""
+    decrypted = 0
+    for party in parties:
+        masked = channel.recv(party, _masked_key(epoch, batch))
+        if not isinstance(masked, dict):
+            raise ProtocolError(f"{party}: masked values must come as a mapping")
+        reply = {}
+        for name, values in masked.items():
+            if not isinstance(values, EncryptedArray) or values.public_key != private.public_key:
+                raise ProtocolError(f"{party}: {name!r} is not under this key")
+            reply[name] = decrypt_masked(values, private, workers)
+            decrypted += values.size
+        channel.send(party, _unmasked_key(epoch, batch), reply)
+    return decrypted
+
+
+def _masked_round_trip(
+    channel: Channel,
+    coordinator: str,
+    epoch: int,
+    batch: int,
+    values: dict[str, EncryptedArray],
+    pool: ObfuscatorPool,
+) -> dict[str, np.ndarray]:
+    """Mask ``values``, have the coordinator decrypt them, and return them unmasked."""
+    rng = random_source(None)
+    masked, masks = {}, {}
+    for name, encrypted in values.items():
+        masked[name], masks[name] = mask_encrypted(encrypted, rng, pool)
+    channel.send(coordinator, _masked_key(epoch, batch), masked)
+    reply = channel.recv(coordinator, _unmasked_key(epoch, batch))
+    if not isinstance(reply, dict) or set(reply) != set(values):
+        raise ProtocolError(f"coordinator answered {sorted(reply)} for {sorted(values)}")
+    key = next(iter(values.values())).public_key
+    return {name: unmask(reply[name], masks[name], key) for name in values}
+
+
+def _step(
+    weights: np.ndarray,
+    gradient_sum: np.ndarray,
+    rows: int,
+    state: Any,
+    config: HeteroLRConfig,
+    epoch: int,
+    penalised: np.ndarray,
+) -> tuple[np.ndarray, Any]:
+    """Mean gradient plus L2 on the penalised coordinates, then one optimizer step."""
+    gradient = gradient_sum / rows + config.l2 * weights * penalised
+    lr = learning_rate(
+        config.learning_rate,
+        config.lr_schedule,
+        epoch,
+        decay=config.lr_decay,
+        step_epochs=config.lr_step_epochs,
+    )
+    return optimizer_step(weights, gradient, state, lr, config.optimizer)
+
+
+def hetero_lr_guest(
+    channel: Channel,
+    features: np.ndarray,
+    labels: np.ndarray,
+    hosts: Sequence[str],
+    config: HeteroLRConfig,
+    *,
+    coordinator: str = COORDINATOR,
+    seed: int | None = None,
+) -> GuestModel:
+    """The label party: builds the encrypted residual and drives epochs and early stopping.
+
+    ``features`` and ``labels`` are the aligned rows (row k of every party is the same
+    customer); ``seed`` fixes the batch order (else drawn from the OS CSPRNG).
+    """
+    if not hosts:
+        raise ConfigError("hetero LR needs at least one host (feature party)")
+    x = _as_matrix(features, "guest")
+    y = np.asarray(labels, dtype=np.float64)
+    if y.shape != (len(x),) or not np.isin(y, (0.0, 1.0)).all():
+        raise DataError("labels must be a 0/1 vector with one entry per feature row")
+    if config.fit_intercept:
+        x = np.hstack([x, np.ones((len(x), 1))])
+    public = channel.recv(coordinator, PUBLIC_KEY)
+    if not isinstance(public, PaillierPublicKey):
+        raise ProtocolError("the coordinator sent no Paillier public key")
+    batch_seed = secrets.randbits(63) if seed is None else int(seed)
+    setup = {"config": config.to_wire(), "rows": len(x), "seed": batch_seed, "hosts": list(hosts)}
+    for role in [*hosts, coordinator]:
+        channel.send(role, SETUP, setup)
+
+    p_bits = config.residual_precision_bits
+    loss_exp = _loss_exponent(config)
+    pool = ObfuscatorPool(public)
+    weights = np.zeros(x.shape[1])
+    penalised = np.ones(x.shape[1])
+    if config.fit_intercept:
+        penalised[-1] = 0.0
+    state = init_optimizer(x.shape[1])
+    losses: list[float] = []
+    converged = False
+    epochs_run = 0
+    for epoch in range(config.epochs):
+        loss_sum = 0.0
+        for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), config.batch_size)):
+            xb, yb = x[rows], y[rows]
+            u_guest = xb @ weights
+            received = [_mapping(channel.recv(h, _u_key(epoch, batch)), h) for h in hosts]
+            enc_u = _sum_host_predictors(hosts, received, public, len(rows), p_bits)
+            # Enc(u + 4(0.5 - y)) at exponent P is Enc(d) at exponent P + 2, d = u/4 + 0.5 - y
+            four_d = enc_u + (u_guest + 2.0 - 4.0 * yb)
+            enc_d = EncryptedArray(public, four_d.ciphertexts, p_bits + 2)
+            fresh_d = rerandomized(
+                enc_d,
+                batch_obfuscators(
+                    config.obfuscator_source,
+                    channel,
+                    coordinator,
+                    obfuscator_key(epoch, batch),
+                    pool,
+                    len(rows),
+                ),
+            )
+            for h in hosts:
+                channel.send(h, _d_key(epoch, batch), fresh_d)
+            to_decrypt = {"gradient": encrypted_matmul(enc_d, xb, config.feature_precision_bits)}
+            if config.compute_loss:
+                to_decrypt["loss"] = _guest_batch_loss(
+                    enc_u, u_guest, yb, hosts, received, public, loss_exp, config
+                )
+            plain = _masked_round_trip(channel, coordinator, epoch, batch, to_decrypt, pool)
+            if config.compute_loss:
+                loss_sum += float(plain["loss"][0])
+            weights, state = _step(
+                weights, plain["gradient"], len(rows), state, config, epoch, penalised
+            )
+            if config.obfuscator_source == "local":  # precompute while others work
+                pool.fill(min(config.batch_size, len(x)))
+        epochs_run = epoch + 1
+        go_on = True
+        if config.compute_loss:
+            losses.append(LOG2 + loss_sum / len(x))
+            if config.tol > 0 and len(losses) > 1 and abs(losses[-2] - losses[-1]) < config.tol:
+                converged, go_on = True, False
+        go_on = go_on and epoch + 1 < config.epochs
+        for role in [*hosts, coordinator]:
+            channel.send(role, _continue_key(epoch), go_on)
+        if not go_on:
+            break
+    intercept = float(weights[-1]) if config.fit_intercept else 0.0
+    coefs = weights[:-1] if config.fit_intercept else weights
+    return GuestModel(coefs.copy(), intercept, losses, epochs_run, converged)
+
+
+def _mapping(value: Any, sender: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{sender} sent {type(value).__name__}, expected a mapping")
+    return value
+
+
+def _sum_host_predictors(
+    hosts: Sequence[str],
+    received: list[dict[str, Any]],
+    public: PaillierPublicKey,
+    rows: int,
+    p_bits: int,
+) -> EncryptedArray:
+    """``Enc(sum_k u_k)`` from every host's checked ``Enc(u_k)``."""
+    total: EncryptedArray | None = None
+    for host, message in zip(hosts, received, strict=True):
+        enc = _expect(message.get("u"), public, (rows,), p_bits, f"{host} u")
+        total = enc if total is None else total + enc
+    if total is None:
+        raise ConfigError("hetero LR needs at least one host (feature party)")
+    return total
+
+
+def _guest_batch_loss(
+    enc_u: EncryptedArray,
+    u_guest: np.ndarray,
+    yb: np.ndarray,
+    hosts: Sequence[str],
+    received: list[dict[str, Any]],
+    public: PaillierPublicKey,
+    loss_exp: int,
+    config: HeteroLRConfig,
+) -> EncryptedArray:
+    """``Enc(sum_i (0.5 - y_i) u_i + u_i^2 / 8)`` for the batch, u = u_guest + sum_k u_k.
+
+    Expanding u^2: the guest adds its plaintext terms, ``sum_i U_i (0.5 - y_i + u_guest_i/4)``
+    by one encrypted dot product, and the hosts' ``sum u_k^2 / 8`` and cross terms."""
+    p_bits = config.residual_precision_bits
+    weights_on_u = (0.5 - yb + 0.25 * u_guest)[:, None]
+    total = encrypted_matmul(enc_u, weights_on_u, p_bits + 3)
+    for index, (host, message) in enumerate(zip(hosts, received, strict=True)):
+        total = total + _expect(message.get("square"), public, (1,), loss_exp, f"{host} square")
+        for earlier in hosts[:index]:
+            cross = message.get("cross", {}).get(earlier)
+            total = total + _expect(cross, public, (1,), loss_exp, f"{host} cross {earlier}")
+    plain = float(np.sum((0.5 - yb) * u_guest + 0.125 * u_guest * u_guest))
+    return total + np.array([plain])
+
+
+def hetero_lr_host(
+    channel: Channel,
+    features: np.ndarray,
+    guest: str,
+    *,
+    coordinator: str = COORDINATOR,
+) -> HostModel:
+    """A feature party: sends encrypted partial predictors, updates its own weights."""
+    x = _as_matrix(features, channel.name)
+    public = channel.recv(coordinator, PUBLIC_KEY)
+    if not isinstance(public, PaillierPublicKey):
+        raise ProtocolError("the coordinator sent no Paillier public key")
+    setup = channel.recv(guest, SETUP)
+    config = HeteroLRConfig.from_wire(setup["config"])
+    if int(setup["rows"]) != len(x):
+        raise DataError(f"{channel.name} holds {len(x)} aligned rows, guest holds {setup['rows']}")
+    hosts = [str(h) for h in setup["hosts"]]
+    if channel.name not in hosts:
+        raise ProtocolError(f"the guest's host list {hosts} does not name {channel.name!r}")
+    p_bits = config.residual_precision_bits
+    pool = ObfuscatorPool(public)
+    if config.obfuscator_source == "local":
+        pool.fill(min(config.batch_size, len(x)) + 1)
+    weights = np.zeros(x.shape[1])
+    penalised = np.ones(x.shape[1])
+    state = init_optimizer(x.shape[1])
+    epochs_run = 0
+    for epoch in range(config.epochs):
+        for batch, rows in enumerate(
+            batch_order(int(setup["seed"]), epoch, len(x), config.batch_size)
+        ):
+            xb = x[rows]
+            u = xb @ weights
+            obfuscators = batch_obfuscators(
+                config.obfuscator_source,
+                channel,
+                coordinator,
+                obfuscator_key(epoch, batch),
+                pool,
+                len(rows) + 1,
+            )
+            enc_u = encrypt_with(u, public, p_bits, obfuscators[:-1])
+            message: dict[str, Any] = {"u": enc_u}
+            if config.compute_loss:
+                square = np.array([0.125 * float(u @ u)])
+                message["square"] = encrypt_with(
+                    square, public, _loss_exponent(config), obfuscators[-1:]
+                )
+                message["cross"] = _host_cross_terms(
+                    channel, u, enc_u, hosts, (epoch, batch), config, pool
+                )
+            channel.send(guest, _u_key(epoch, batch), message)
+            if config.obfuscator_source == "local":  # precompute while the guest works
+                pool.fill(len(rows) + 1)
+            enc_d = _expect(
+                channel.recv(guest, _d_key(epoch, batch)), public, (len(rows),), p_bits + 2, "d"
+            )
+            gradient = encrypted_matmul(enc_d, xb, config.feature_precision_bits)
+            plain = _masked_round_trip(
+                channel, coordinator, epoch, batch, {"gradient": gradient}, pool
+            )
+            weights, state = _step(
+                weights, plain["gradient"], len(rows), state, config, epoch, penalised
+            )
+        epochs_run = epoch + 1
+        if not channel.recv(guest, _continue_key(epoch)):
+            break
+    return HostModel(weights.copy(), epochs_run)
+
+
+def _host_cross_terms(
+    channel: Channel,
+    u: np.ndarray,
+    enc_u: EncryptedArray,
+    hosts: list[str],
+    step: tuple[int, int],
+    config: HeteroLRConfig,
+    pool: ObfuscatorPool,
+) -> dict[str, EncryptedArray]:
+    """With every earlier host k, ``Enc(sum u_k u / 4)`` from the ``Enc(u_k)`` it sent us,
+    re-randomised so the guest cannot test guesses of u; later hosts get our ``Enc(u)`` for
+    theirs (the loss needs every cross term of u^2)."""
+    public, p_bits = enc_u.public_key, config.residual_precision_bits
+    epoch, batch = step
+    place = hosts.index(channel.name)
+    for peer in hosts[place + 1 :]:
+        channel.send(peer, ("hlr", "peer-u", epoch, batch), enc_u)
+    cross = {}
+    for peer in hosts[:place]:
+        theirs = channel.recv(peer, ("hlr", "peer-u", epoch, batch))
+        theirs = _expect(theirs, public, (len(u),), p_bits, f"{peer} u")
+        product = encrypted_matmul(theirs, 0.25 * u[:, None], p_bits + 3)
+        cross[peer] = rerandomized(product, pool.take(1))
+    return cross

@@ -1,0 +1,205 @@
+"""What crosses the bus in hetero LR: no features, labels or IDs, and only masked decryptions."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import gmpy2
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.preprocessing import StandardScaler
+
+from rengo.core.codec import decode
+from rengo.core.envelope import envelope_from_bytes
+from rengo.crypto import EncryptedArray, PaillierPrivateKey
+from rengo.transport.channel import TranscriptEntry
+from rengo.vfl import hetero_lr_predict, hetero_lr_roles
+from rengo.vfl.hetero_lr import HeteroLogisticRegression
+
+ROWS = 90
+
+
+@pytest.fixture(scope="module")
+def run() -> dict[str, Any]:
+    """Train and score with every decryption and every mask recorded."""
+    x, y = load_breast_cancer(return_X_y=True)
+    x = StandardScaler().fit_transform(x)[:ROWS]
+    y = y[:ROWS]
+    ids = np.array([f"customer-{i:06d}-{i * 7919 % 1000:03d}" for i in range(ROWS)])
+    bank_rows, card_rows = np.arange(0, ROWS - 6), np.arange(4, ROWS)  # each drops some rows
+    data = {
+        "bank": (ids[bank_rows], x[bank_rows, :8]),
+        "card": (ids[card_rows], x[card_rows, 8:14]),
+        "telco": (ids, x[:, 14:20]),
+    }
+    labels = y[card_rows]
+    decrypted: list[tuple[np.ndarray, np.ndarray]] = []
+    masks: list[tuple[EncryptedArray, EncryptedArray, Any]] = []
+    lock = threading.Lock()
+    original_decrypt = PaillierPrivateKey.raw_decrypt_array
+
+    def recording_decrypt(self: PaillierPrivateKey, ciphertexts: np.ndarray) -> np.ndarray:
+        out = original_decrypt(self, ciphertexts)
+        with lock:
+            decrypted.append((ciphertexts.copy(), out.copy()))
+        return out
+
+    def recording_mask(module: Any) -> Any:
+        original = module.mask_encrypted
+
+        def wrapper(encrypted: EncryptedArray, rng: Any, pool: Any) -> Any:
+            masked, mask = original(encrypted, rng, pool)
+            with lock:
+                masks.append((encrypted, masked, mask))
+            return masked, mask
+
+        return wrapper
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(PaillierPrivateKey, "raw_decrypt_array", recording_decrypt)
+    for module in (hetero_lr_roles, hetero_lr_predict):
+        patch.setattr(module, "mask_encrypted", recording_mask(module))
+    try:
+        model = HeteroLogisticRegression(
+            key_bits=512, epochs=2, batch_size=32, learning_rate=0.1, l2=0.01, seed=3, key_seed=8
+        )
+        model.fit(data, label_party="card", y=labels)
+        scored_ids, _ = model.predict_scores(data)
+    finally:
+        patch.undo()
+    transcripts = [
+        model.psi_.transcript,
+        model.transcript_,
+        model.predict_psi_.transcript,
+        model.predict_bus_.transcript,
+    ]
+    return {
+        "model": model,
+        "x": x,
+        "data": data,
+        "labels": labels,
+        "ids": ids,
+        "entries": [e for t in transcripts for e in t],
+        "decrypted": decrypted,
+        "masks": masks,
+        "scored_ids": scored_ids,
+    }
+
+
+def _plain_values(value: Any) -> Iterator[np.ndarray]:
+    """Every plaintext numeric array or scalar inside a decoded payload (not ciphertexts)."""
+    if isinstance(value, np.ndarray):
+        yield value.ravel()
+    elif isinstance(value, (bool, int, float)):
+        yield np.array([value], dtype=float)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _plain_values(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _plain_values(v)
+
+
+def _decoded(entry: TranscriptEntry) -> Any:
+    return decode(envelope_from_bytes(entry.payload).payload)
+
+
+def test_transcripts_cover_psi_training_and_scoring(run: dict[str, Any]) -> None:
+    senders = {e.sender for e in run["entries"]}
+    assert senders == {"bank", "card", "telco", "coordinator"}
+    assert len(run["entries"]) > 50
+
+
+def test_no_feature_value_crosses_the_bus(run: dict[str, Any]) -> None:
+    wire = b"".join(e.payload for e in run["entries"])
+    plain = np.concatenate([a for e in run["entries"] for a in _plain_values(_decoded(e))])
+    plain64 = set(plain.astype(np.float64).tolist())
+    plain32 = set(plain.astype(np.float32).tolist())
+    for _, features in run["data"].values():
+        for value in features.ravel():
+            assert np.float64(value).tobytes() not in wire
+            for bits in (16, 32):
+                fixed = int(np.rint(value * 2**bits))
+                if abs(fixed) < 2**28:  # too few significant bytes to tell from small ints
+                    continue
+                assert fixed.to_bytes(8, "little", signed=True) not in wire
+                assert fixed.to_bytes(8, "big", signed=True) not in wire
+            assert float(value) not in plain64
+            assert float(np.float32(value)) not in plain32
+
+
+def test_no_label_pattern_crosses_the_bus(run: dict[str, Any]) -> None:
+    labels = run["labels"]
+    wire = b"".join(e.payload for e in run["entries"])
+    for dtype in (np.float64, np.int64, np.uint8, np.bool_, np.float32):
+        assert labels.astype(dtype).tobytes() not in wire
+    for entry in run["entries"]:
+        for values in _plain_values(_decoded(entry)):
+            if len(values) >= 8:
+                assert not np.isin(values, (0, 1)).all(), f"0/1 array in {entry.key}"
+
+
+def test_no_raw_id_crosses_the_bus(run: dict[str, Any]) -> None:
+    wire = b"".join(e.payload for e in run["entries"])
+    for identifier in run["ids"]:
+        assert identifier.encode() not in wire
+    shared = set(run["ids"][4 : ROWS - 6])
+    assert set(run["scored_ids"]) == shared
+
+
+def test_coordinator_decrypts_only_masked_values(run: dict[str, Any]) -> None:
+    model = run["model"]
+    private = model._keypair[1]
+    public = private.public_key
+    by_ciphertext = {}
+    for encrypted, masked, mask in run["masks"]:
+        for c, before, r in zip(
+            masked.ciphertexts.ravel(),
+            encrypted.ciphertexts.ravel(),
+            mask.residues.ravel(),
+            strict=True,
+        ):
+            by_ciphertext[c] = (before, r)
+    seen = 0
+    threshold = gmpy2.mpz(1) << (public.bits // 2)
+    for ciphertexts, residues in run["decrypted"]:
+        for c, m in zip(ciphertexts.tolist(), residues.tolist(), strict=True):
+            assert c in by_ciphertext, "the coordinator decrypted a ciphertext nobody masked"
+            before, r = by_ciphertext[c]
+            true = private.raw_decrypt(before)
+            assert m != true
+            assert (m - r) % public.n == true  # it differs from the true value by the mask
+            assert min(m, public.n - m) > threshold  # and looks nothing like a small number
+            seen += 1
+    training = model.coordinator_report_.decrypted_values
+    assert seen == training + len(run["scored_ids"])
+
+
+def test_plain_scoring_shows_host_partial_scores_which_the_byte_search_finds(
+    run: dict[str, Any],
+) -> None:
+    """Positive control: the FATE-style plain mode reveals partial scores, and the same
+    byte search used above spots them, so the checks above can fail."""
+    model = run["model"]
+    model.predict_mode = "plain"
+    try:
+        ids, _ = model.predict_scores(run["data"])
+    finally:
+        model.predict_mode = "encrypted"
+    bank_ids, bank_x = run["data"]["bank"]
+    order = [int(np.flatnonzero(bank_ids == i)[0]) for i in ids]
+    partials = bank_x[order] @ model.host_models_["bank"].weights
+    sent = [
+        v
+        for e in model.predict_bus_.transcript
+        if e.sender == "bank"
+        for v in _plain_values(_decoded(e))
+        if len(v) == len(ids)
+    ]
+    assert len(sent) == 1
+    np.testing.assert_allclose(sent[0], partials, rtol=1e-12)
+    wire = b"".join(e.payload for e in model.predict_bus_.transcript)
+    assert sent[0].astype(np.float64).tobytes() in wire

@@ -1,0 +1,151 @@
+"""The coordinated hetero LR roles reproduce plaintext Taylor-SGD on the joined data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.preprocessing import StandardScaler
+
+from rengo.core.errors import ChannelTimeout, DataError, ProtocolError
+from rengo.crypto import generate_paillier_keypair
+from rengo.transport.channel import LocalBus, run_roles
+from rengo.vfl.hetero_lr_config import HeteroLRConfig
+from rengo.vfl.hetero_lr_math import (
+    LOG2,
+    batch_order,
+    init_optimizer,
+    learning_rate,
+    optimizer_step,
+    taylor_residual,
+)
+from rengo.vfl.hetero_lr_roles import (
+    hetero_lr_coordinator,
+    hetero_lr_guest,
+    hetero_lr_host,
+)
+
+KEYPAIR = generate_paillier_keypair(512, seed=21)
+SEED = 4
+
+
+def _data(rows: int = 120) -> tuple[list[np.ndarray], np.ndarray]:
+    x, y = load_breast_cancer(return_X_y=True)
+    x = StandardScaler().fit_transform(x)[:rows]
+    return [x[:, :4], x[:, 4:9], x[:, 9:12]], y[:rows].astype(float)
+
+
+def _run(parts: list[np.ndarray], y: np.ndarray, config: HeteroLRConfig) -> dict:
+    hosts = [f"host{k}" for k in range(1, len(parts))]
+    bus = LocalBus(["coordinator", "guest", *hosts])
+    roles = {
+        "coordinator": lambda c: hetero_lr_coordinator(
+            c, ["guest", *hosts], "guest", keypair=KEYPAIR
+        ),
+        "guest": lambda c: hetero_lr_guest(c, parts[0], y, hosts, config, seed=SEED),
+    }
+    for k, name in enumerate(hosts, start=1):
+        roles[name] = (lambda part: lambda c: hetero_lr_host(c, part, "guest"))(parts[k])
+    return run_roles(bus, roles)
+
+
+def _plaintext_reference(
+    parts: list[np.ndarray], y: np.ndarray, config: HeteroLRConfig
+) -> tuple[list[np.ndarray], list[float]]:
+    """The same training on the joined plaintext data, block by block."""
+    blocks = [np.hstack([parts[0], np.ones((len(y), 1))]), *parts[1:]]
+    weights = [np.zeros(b.shape[1]) for b in blocks]
+    states = [init_optimizer(b.shape[1]) for b in blocks]
+    penalties = [np.ones(b.shape[1]) for b in blocks]
+    penalties[0][-1] = 0.0
+    losses = []
+    for epoch in range(config.epochs):
+        total = 0.0
+        for rows in batch_order(SEED, epoch, len(y), config.batch_size):
+            u = sum(b[rows] @ w for b, w in zip(blocks, weights, strict=True))
+            total += float(np.sum((0.5 - y[rows]) * u + 0.125 * u * u))
+            d = taylor_residual(u, y[rows])
+            lr = learning_rate(config.learning_rate, config.lr_schedule, epoch)
+            for k, block in enumerate(blocks):
+                grad = block[rows].T @ d / len(rows) + config.l2 * weights[k] * penalties[k]
+                weights[k], states[k] = optimizer_step(
+                    weights[k], grad, states[k], lr, config.optimizer
+                )
+        losses.append(LOG2 + total / len(y))
+    return weights, losses
+
+
+@pytest.mark.parametrize(("hosts", "source"), [(1, "local"), (2, "local"), (2, "coordinator")])
+def test_encrypted_training_matches_plaintext_taylor_sgd(hosts: int, source: str) -> None:
+    parts, y = _data()
+    parts = parts[: hosts + 1]
+    config = HeteroLRConfig(
+        epochs=3,
+        batch_size=50,
+        learning_rate=0.3,
+        l2=0.05,
+        tol=0.0,
+        optimizer="sgd",
+        lr_schedule="inverse_sqrt",
+        feature_precision_bits=32,
+        obfuscator_source=source,
+    )
+    results = _run(parts, y, config)
+    weights, losses = _plaintext_reference(parts, y, config)
+    guest = results["guest"]
+    np.testing.assert_allclose(guest.weights, weights[0][:-1], atol=1e-8)
+    assert guest.intercept == pytest.approx(weights[0][-1], abs=1e-8)
+    for k in range(1, hosts + 1):
+        np.testing.assert_allclose(results[f"host{k}"].weights, weights[k], atol=1e-8)
+    np.testing.assert_allclose(guest.losses, losses, atol=1e-9)
+    batches = len(batch_order(SEED, 0, len(y), 50))
+    features = sum(p.shape[1] for p in parts) + 1
+    assert results["coordinator"].decrypted_values == 3 * batches * (features + 1)
+
+
+def test_adam_training_matches_plaintext_reference() -> None:
+    parts, y = _data()
+    config = HeteroLRConfig(
+        epochs=2, batch_size=40, learning_rate=0.05, l2=0.01, tol=0.0, feature_precision_bits=32
+    )
+    results = _run(parts, y, config)
+    weights, _ = _plaintext_reference(parts, y, config)
+    np.testing.assert_allclose(results["host2"].weights, weights[2], atol=1e-6)
+
+
+def test_training_stops_early_once_loss_change_is_below_tol() -> None:
+    parts, y = _data()
+    config = HeteroLRConfig(epochs=20, batch_size=120, learning_rate=0.01, tol=1.0)
+    results = _run(parts[:2], y, config)
+    assert results["guest"].epochs_run == 2 and results["guest"].converged
+    assert results["host1"].epochs_run == 2 and results["coordinator"].epochs_run == 2
+
+
+def test_host_with_other_row_count_is_refused() -> None:
+    parts, y = _data()
+    parts[1] = parts[1][:-1]
+    with pytest.raises(DataError, match="aligned rows"):
+        _run(parts[:2], y, HeteroLRConfig(epochs=1, batch_size=60))
+
+
+def test_guest_rejects_a_host_message_under_another_key() -> None:
+    parts, y = _data(20)
+    other = generate_paillier_keypair(512, seed=99)
+    bus = LocalBus(["coordinator", "guest", "host1"], timeout=20)
+    config = HeteroLRConfig(epochs=1, batch_size=20)
+
+    def impostor_coordinator(channel):  # hands the host a different public key
+        channel.send("guest", ("hlr", "public-key"), KEYPAIR[0])
+        channel.send("host1", ("hlr", "public-key"), other[0])
+        channel.recv("guest", ("hlr", "setup"))
+        channel.recv("guest", ("hlr", "masked", 0, 0))
+
+    with pytest.raises((ProtocolError, ChannelTimeout), match="different public key"):
+        run_roles(
+            bus,
+            {
+                "coordinator": impostor_coordinator,
+                "guest": lambda c: hetero_lr_guest(c, parts[0], y, ["host1"], config, seed=1),
+                "host1": lambda c: hetero_lr_host(c, parts[1], "guest"),
+            },
+        )
