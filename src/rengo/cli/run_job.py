@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from rengo.hfl import simulate
-from rengo.jobs import build_hfl_job, load_job
+from rengo.jobs import JobSpec, build_hfl_job, build_vertical_job, load_job, run_vertical_job
 from rengo.tracking import RunStore, plot_run, resolve_store_path
 
 
@@ -22,6 +22,8 @@ def run_job(
 ) -> str:
     """Run a horizontal job file; returns the run id."""
     spec = load_job(job_path)
+    if spec.vfl is not None:
+        return _run_vertical(console, spec, store_path, plot)
     if executor is not None:
         from rengo.jobs.spec import EXECUTORS, _choice
 
@@ -56,3 +58,25 @@ def run_job(
         if plot is not None:
             console.print(f"wrote {plot_run(store, history.run_id, plot)}")
         return history.run_id
+
+
+def _run_vertical(
+    console: Console, spec: JobSpec, store_path: Path | None, plot: Path | None
+) -> str:
+    vfl = spec.vfl
+    assert vfl is not None
+    source = (
+        ", ".join(vfl.parties) if vfl.parties else f"{vfl.dataset} split {vfl.num_parties} ways"
+    )
+    console.print(
+        f"[bold]{spec.job.name}[/]: vertical logistic regression over {source}; labels at "
+        f"{vfl.label_party}; {vfl.key_bits}-bit Paillier, {vfl.epochs} epochs"
+    )
+    job = build_vertical_job(spec)
+    with RunStore(resolve_store_path(store_path)) as store:
+        result = run_vertical_job(job, store, log=console.print)
+        run_id = result["run_id"]
+        console.print(f"run [bold]{run_id}[/] completed")
+        if plot is not None:
+            console.print(f"wrote {plot_run(store, run_id, plot)}")
+        return str(run_id)

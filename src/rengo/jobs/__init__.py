@@ -8,16 +8,21 @@ from rengo.jobs.build import (
     build_strategy,
     load_job_dataset,
 )
-from rengo.jobs.spec import JobSpec, load_job, parse_job
+from rengo.jobs.spec import JobSpec, VflSection, load_job, parse_job
+from rengo.jobs.vertical import VerticalJob, build_vertical_job, run_vertical_job
 
 __all__ = [
     "STRATEGY_CLASSES",
     "HflJob",
     "JobSpec",
+    "VerticalJob",
+    "VflSection",
     "build_federation",
     "build_hfl_job",
     "build_strategy",
+    "build_vertical_job",
     "load_job",
     "load_job_dataset",
     "parse_job",
+    "run_vertical_job",
 ]

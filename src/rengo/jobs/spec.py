@@ -116,6 +116,27 @@ class StrategySection:
 
 
 @dataclass
+class VflSection:
+    """A vertical job: who holds what, and the hetero logistic regression's settings."""
+
+    label_party: str = "guest"
+    parties: dict[str, str] = field(default_factory=dict)
+    dataset: str | None = None
+    num_parties: int = 3
+    drop_fraction: float = 0.1
+    id_column: str = "id"
+    label: str = "y"
+    test_size: float = 0.2
+    key_bits: int = 1024
+    epochs: int = 5
+    batch_size: int = 1024
+    learning_rate: float = 0.1
+    l2: float = 0.001
+    optimizer: str = "adam"
+    obfuscators: str = "local"
+
+
+@dataclass
 class JobSpec:
     """A validated job file."""
 
@@ -126,6 +147,7 @@ class JobSpec:
     train: TrainSection
     strategy: StrategySection
     source: str = "<dict>"
+    vfl: VflSection | None = None
 
 
 def load_job(path: str | Path) -> JobSpec:
@@ -138,6 +160,11 @@ def load_job(path: str | Path) -> JobSpec:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
     spec = parse_job(raw, source=str(p))
+    if spec.vfl is not None:
+        spec.vfl.parties = {
+            name: str(path if Path(path).is_absolute() else (p.parent / path).resolve())
+            for name, path in spec.vfl.parties.items()
+        }
     for attr in ("path", "images", "labels"):
         value = getattr(spec.data, attr)
         if value is not None and not Path(value).is_absolute():
@@ -147,9 +174,14 @@ def load_job(path: str | Path) -> JobSpec:
 
 def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     """Validate a job given as a mapping (the parsed TOML)."""
-    sections = {"job", "data", "partition", "model", "train", "strategy"}
+    sections = {"job", "data", "partition", "model", "train", "strategy", "vfl"}
     _no_unknown(source, "", raw, sections)
     job = _section(source, "job", raw.get("job", {}), JobSection)
+    _choice(source, "job.kind", job.kind, ("hfl", "vfl"))
+    if job.kind == "vfl":
+        return _parse_vertical(raw, job, source)
+    if "vfl" in raw:
+        raise ConfigError(f'{source}: [vfl] needs job.kind = "vfl"')
     data = _section(source, "data", raw.get("data", {}), DataSection)
     part_raw = dict(raw.get("partition", {}))
     partition = PartitionSection(
@@ -174,6 +206,50 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     return JobSpec(job, data, partition, model, train, strategy, source)
 
 
+def _parse_vertical(raw: Mapping[str, Any], job: JobSection, source: str) -> JobSpec:
+    extra = sorted(set(raw) - {"job", "vfl"})
+    if extra:
+        raise ConfigError(f"{source}: a vertical job has only [job] and [vfl]; remove {extra}")
+    vfl_raw = dict(raw.get("vfl", {}))
+    parties = vfl_raw.pop("parties", {})
+    if not isinstance(parties, Mapping) or not all(isinstance(v, str) for v in parties.values()):
+        raise ConfigError(f"{source}: [vfl.parties] must map party names to CSV paths")
+    vfl = _section(source, "vfl", vfl_raw, VflSection)
+    vfl.parties = dict(parties)
+    if bool(vfl.parties) == bool(vfl.dataset):
+        raise ConfigError(
+            f"{source}: give either vfl.dataset (a bundled table split by columns) "
+            'or [vfl.parties] name = "path.csv", not both or neither'
+        )
+    if vfl.parties and vfl.label_party not in vfl.parties:
+        raise ConfigError(
+            f"{source}: vfl.label_party = {vfl.label_party!r} is not one of {sorted(vfl.parties)}"
+        )
+    if vfl.parties and len(vfl.parties) < 2:
+        raise ConfigError(f"{source}: a vertical job needs at least two parties")
+    if vfl.dataset and vfl.num_parties < 2:
+        raise ConfigError(f"{source}: vfl.num_parties must be >= 2")
+    _choice(source, "vfl.optimizer", vfl.optimizer, ("adam", "sgd"))
+    _choice(source, "vfl.obfuscators", vfl.obfuscators, ("local", "coordinator"))
+    _choice(source, "vfl.key_bits", str(vfl.key_bits), ("512", "1024", "2048", "3072"))
+    _positive(source, "vfl.epochs", vfl.epochs)
+    _positive(source, "vfl.batch_size", vfl.batch_size)
+    if not 0 < vfl.test_size < 1:
+        raise ConfigError(f"{source}: vfl.test_size must be in (0, 1), got {vfl.test_size}")
+    if not 0 <= vfl.drop_fraction < 1:
+        raise ConfigError(f"{source}: vfl.drop_fraction must be in [0, 1)")
+    return JobSpec(
+        job,
+        DataSection(),
+        PartitionSection(),
+        ModelSection(),
+        TrainSection(),
+        StrategySection(),
+        source,
+        vfl,
+    )
+
+
 def _check(
     source: str,
     job: JobSection,
@@ -183,7 +259,6 @@ def _check(
     train: TrainSection,
     strategy: StrategySection,
 ) -> None:
-    _choice(source, "job.kind", job.kind, ("hfl",))
     _choice(source, "job.executor", job.executor, EXECUTORS)
     _choice(source, "model.type", model.type, MODELS)
     _positive(source, "job.rounds", job.rounds)
