@@ -15,6 +15,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
+from rengo.cli.tournament import leaderboard_table
 from rengo.contrib import format_minor, simulate_tournament
 
 
@@ -36,19 +37,9 @@ def main(rounds: int = 6, seed: int = 0, console: Console | None = None) -> dict
                 format_minor(paid[name]),
             )
         console.print(table)
-    board = Table(title=f"Leaderboard after {rounds} rounds", title_justify="left")
-    for column in ("rank", "participant", "mean CORR", "mean MMC", "net payout"):
-        board.add_column(column, justify="left" if column == "participant" else "right")
-    totals: dict[str, int] = {}
-    for rank, entry in enumerate(sim.tournament.leaderboard(), start=1):
-        totals[entry.participant] = entry.total_payout_minor
-        board.add_row(
-            str(rank),
-            entry.participant,
-            f"{entry.mean_corr:+.4f}",
-            f"{entry.mean_mmc:+.4f}",
-            format_minor(entry.total_payout_minor),
-        )
+    entries = sim.tournament.leaderboard()
+    totals = {e.participant: e.total_payout_minor for e in entries}
+    board = leaderboard_table(entries, f"Leaderboard after {rounds} rounds")
     console.print(board)
     history = sim.tournament.history("good")
     console.print(

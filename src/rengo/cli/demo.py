@@ -3,7 +3,10 @@
 Part 1 - horizontal FL: 10 clients hold Dirichlet(0.5) label-skewed slices of scikit-learn's
 digits; an MLP is trained with FedAvg and with FedAdam, next to the same MLP trained
 centrally on the union of the clients' data (what federation must approach without
-collecting the data). Accuracies side by side, and a plot.
+collecting the data). Accuracies side by side, a plot, then each client's Shapley
+contribution and its share of a reward pool.
+Part 2 - vertical FL: the credit-default consortium (PSI, Paillier, hetero LR, scoring).
+Part 3 - a prediction tournament paid by CORR and MMC.
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ from rich.console import Console
 from rich.table import Table
 
 from rengo.cli.demo_contrib import contribution_section, demo_tracker
+from rengo.cli.tournament import leaderboard_table
+from rengo.contrib import simulate_tournament
 from rengo.hfl import History, simulate
 from rengo.jobs import HflJob, build_hfl_job, parse_job
 from rengo.tracking import RunStore, plot_runs, resolve_store_path
+from rengo.vfl import run_credit_default
 
 DEMO_TRAIN = {"lr": 0.1, "local_epochs": 2, "batch_size": 32}
 
@@ -109,7 +115,37 @@ def run_demo(
         results["contribution"] = contribution_section(
             console, fedavg, tracker, store, fedavg_history.run_id, out
         )
+    results["vertical"] = vertical_section(console, seed)
+    results["tournament"] = tournament_section(console, seed)
     return results
+
+
+def vertical_section(console: Console, seed: int) -> dict[str, Any]:
+    """Part 2: a bank, a telecom and a card issuer train on each other's columns."""
+    console.rule("[bold]Vertical FL - the credit-default consortium")
+    console.print(
+        "A bank holds balance and bill columns, a telecom usage and payment columns, a card "
+        "issuer the label 'defaulted next month'. Each misses customers the others have."
+    )
+    return run_credit_default(
+        small=True, key_bits=1024, seed=seed, log=lambda m: console.print(m, highlight=False)
+    )
+
+
+def tournament_section(console: Console, seed: int) -> dict[str, Any]:
+    """Part 3: a Numerai-style tournament where only predictions leave participants."""
+    console.rule("[bold]Tournament - paid for predictions, by CORR and MMC")
+    rounds = 6
+    sim = simulate_tournament(rounds=rounds, seed=seed)
+    entries = sim.tournament.leaderboard()
+    console.print(
+        leaderboard_table(entries, f"Five participants after {rounds} rounds (credits)")
+    )
+    console.print(
+        "good/medium/weak train models of different size, copycat submits the meta model, "
+        "noise submits random numbers; `rengo tournament --help` runs one for real"
+    )
+    return {e.participant: e.total_payout_minor for e in entries}
 
 
 def _run_strategy(

@@ -385,7 +385,6 @@ def pay(state_path: StateOption = DEFAULT_STATE, store: StoreOption = None) -> N
 @tournament_app.command("leaderboard")
 def leaderboard(state_path: StateOption = DEFAULT_STATE) -> None:
     """Participants by mean combined score over scored rounds, with their net payouts."""
-    from rengo.contrib.money import format_minor
 
     with friendly_errors(console):
         state = load_state(state_path)
@@ -394,17 +393,28 @@ def leaderboard(state_path: StateOption = DEFAULT_STATE) -> None:
         if not entries:
             console.print("no scored round yet")
             return
-        places = int(state["decimals"])
-        table = Table(title="Leaderboard", title_justify="left")
-        for column in ("rank", "participant", "rounds", "mean CORR", "mean MMC", "net payout"):
-            table.add_column(column, justify="left" if column == "participant" else "right")
-        for rank, e in enumerate(entries, start=1):
-            table.add_row(
-                str(rank),
-                e.participant,
-                str(e.rounds),
-                f"{e.mean_corr:+.4f}",
-                f"{e.mean_mmc:+.4f}",
-                f"{format_minor(e.total_payout_minor, places)} {state['currency']}",
-            )
+        table = leaderboard_table(
+            entries, "Leaderboard", int(state["decimals"]), str(state["currency"])
+        )
         console.print(table)
+
+
+def leaderboard_table(
+    entries: list[Any], title: str, decimals: int = 2, currency: str = ""
+) -> Table:
+    """Leaderboard entries (best first) as a rich table with net payouts."""
+    from rengo.contrib.money import format_minor
+
+    table = Table(title=title, title_justify="left")
+    for column in ("rank", "participant", "rounds", "mean CORR", "mean MMC", "net payout"):
+        table.add_column(column, justify="left" if column == "participant" else "right")
+    for rank, e in enumerate(entries, start=1):
+        table.add_row(
+            str(rank),
+            e.participant,
+            str(e.rounds),
+            f"{e.mean_corr:+.4f}",
+            f"{e.mean_mmc:+.4f}",
+            f"{format_minor(e.total_payout_minor, decimals)} {currency}".rstrip(),
+        )
+    return table

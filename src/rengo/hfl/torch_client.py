@@ -42,6 +42,17 @@ def set_parameters(model: nn.Module, parameters: Sequence[np.ndarray]) -> None:
     model.load_state_dict(state, strict=True)
 
 
+def seed_torch(seed: int) -> None:
+    """Seed torch's CPU generator (what DataLoader shuffling and dropout draw from).
+
+    Equivalent to ``torch.manual_seed`` on a CPU run, without its per-call cost of queueing
+    seeds for every lazily initialised accelerator backend (~0.2 ms a call).
+    """
+    torch.default_generator.manual_seed(seed)
+    if torch.cuda.is_initialized():
+        torch.cuda.manual_seed_all(seed)
+
+
 def make_mlp(num_features: int, num_classes: int, hidden: Sequence[int] = (64, 64)) -> nn.Module:
     """A plain ReLU multi-layer perceptron (the demo's and the benchmark's model)."""
     layers: list[nn.Module] = []
@@ -86,7 +97,7 @@ class TorchClient(Client):
     def fit(self, parameters: Parameters, config: Config) -> FitResult:
         set_parameters(self.model, parameters)
         if "seed" in config:
-            torch.manual_seed(int(config["seed"]))  # type: ignore[arg-type]
+            seed_torch(int(config["seed"]))  # type: ignore[arg-type]
         lr = float(config.get("lr", self.lr))  # type: ignore[arg-type]
         epochs = int(config.get("local_epochs", self.local_epochs))  # type: ignore[arg-type]
         mu = float(config.get("proximal_mu", 0.0))  # type: ignore[arg-type]

@@ -5,12 +5,28 @@ Algorithms above this layer see only :class:`Channel` (multi-party protocols) an
 and deployed.
 """
 
+import importlib
+from typing import Any
+
 from rengo.transport.channel import Channel, LocalBus, LocalChannel, TranscriptEntry, run_roles
-from rengo.transport.grpc_hub import GrpcHub
-from rengo.transport.grpc_party import GrpcChannel, PartyConnection
-from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 from rengo.transport.pool import ClientPool, Handler, Reply, Request
 from rengo.transport.simulation import ProcessPool, SerialPool
+
+# The gRPC names load on first use: simulation should not pay for grpc and x509 imports.
+_LAZY = {
+    "GrpcHub": "rengo.transport.grpc_hub",
+    "GrpcChannel": "rengo.transport.grpc_party",
+    "PartyConnection": "rengo.transport.grpc_party",
+    "HubSecurity": "rengo.transport.grpc_security",
+    "PartyCredentials": "rengo.transport.grpc_security",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Channel",

@@ -11,6 +11,7 @@ Memory stays O(workers x model): at most ``2 x workers`` replies are in flight.
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing as mp
 import os
 import sys
@@ -102,11 +103,19 @@ def _worker_init(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def _worker_call(
-    client_id: str, key: str, payload: bytes, state: bytes | None
-) -> tuple[bytes | None, bytes | None, str | None, float]:
+def _worker_batch(
+    items: list[tuple[str, str, bytes, bytes | None]],
+) -> list[tuple[bytes | None, bytes | None, str | None, float]]:
     assert _WORKER_HANDLER is not None, "worker started without a handler"
-    return _run_handler(_WORKER_HANDLER, Request(client_id, key, payload), state)
+    return [
+        _run_handler(_WORKER_HANDLER, Request(cid, key, payload), state)
+        for cid, key, payload, state in items
+    ]
+
+
+def batch_size(num_requests: int, workers: int) -> int:
+    """Requests per worker task: about four tasks per worker, at most eight requests each."""
+    return max(1, min(8, -(-num_requests // (4 * workers))))
 
 
 class ProcessPool:
@@ -137,6 +146,10 @@ class ProcessPool:
         global _WORKER_HANDLER
         if self._pool is None:
             _WORKER_HANDLER = self._handler
+            if "torch" in sys.modules:
+                # torch loads torch._dynamo lazily on the first optimiser; loading it once
+                # here, before the fork, spares every worker the same second of start-up.
+                importlib.import_module("torch._dynamo")
             ctx = mp.get_context("fork")
             self._pool = ctx.Pool(
                 self._workers, initializer=_worker_init, initargs=(self._threads,)
@@ -148,31 +161,37 @@ class ProcessPool:
 
     def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
         pool = self._ensure_pool()
+        # Small clients cost less than a hand-off to a worker, so without a timeout several
+        # go in one task; with one, each client is its own task so a hang costs only itself.
+        size = 1 if timeout is not None else batch_size(len(requests), self._workers)
+        batches = deque(list(requests[i : i + size]) for i in range(0, len(requests), size))
         window = 2 * self._workers
-        pending: deque[tuple[Request, AsyncResult, float]] = deque()
-        queue = deque(requests)
-        while queue or pending:
-            while queue and len(pending) < window:
-                req = queue.popleft()
-                job = pool.apply_async(
-                    _worker_call,
-                    (req.client_id, req.key, req.payload, self._state.get(req.client_id)),
-                )
-                pending.append((req, job, time.monotonic()))
-            req, job, _submitted = pending.popleft()
+        pending: deque[tuple[list[Request], AsyncResult]] = deque()
+        while batches or pending:
+            while batches and len(pending) < window:
+                batch = batches.popleft()
+                items = [
+                    (r.client_id, r.key, r.payload, self._state.get(r.client_id)) for r in batch
+                ]
+                pending.append((batch, pool.apply_async(_worker_batch, (items,))))
+            batch, job = pending.popleft()
             try:
-                # Replies are taken in order, so when we start waiting for this one every
+                # Replies are taken in order, so when we start waiting for this batch every
                 # earlier one is done: the limit counts from then, not from submission.
-                reply, state, error, duration = job.get(timeout)
+                results = job.get(None if timeout is None else timeout * len(batch))
             except mp.TimeoutError:
-                reply, state, error, duration = None, None, f"timed out (limit {timeout:g}s)", 0.0
+                assert timeout is not None
+                results = [(None, None, f"timed out (limit {timeout:g}s)", 0.0)] * len(batch)
                 self._restart_pool()
                 pool = self._ensure_pool()
-                queue.extendleft(reversed([p[0] for p in pending]))
+                batches.extendleft(reversed([p[0] for p in pending]))
                 pending.clear()
-            else:
+                for req, (reply, _state, error, duration) in zip(batch, results, strict=True):
+                    yield Reply.to(req, reply, error, duration)
+                continue
+            for req, (reply, state, error, duration) in zip(batch, results, strict=True):
                 self._state[req.client_id] = state
-            yield Reply.to(req, reply, error, duration)
+                yield Reply.to(req, reply, error, duration)
 
     def _restart_pool(self) -> None:
         if self._pool is not None:
