@@ -24,6 +24,7 @@ AREAS = [
     "rengo.vfl",
     "rengo.contrib",
     "rengo.jobs",
+    "rengo.deploy",
     "rengo.tracking",
 ]
 API_DOC = Path(__file__).resolve().parents[1] / "docs" / "API.md"

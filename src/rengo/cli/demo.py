@@ -138,9 +138,7 @@ def tournament_section(console: Console, seed: int) -> dict[str, Any]:
     rounds = 6
     sim = simulate_tournament(rounds=rounds, seed=seed)
     entries = sim.tournament.leaderboard()
-    console.print(
-        leaderboard_table(entries, f"Five participants after {rounds} rounds (credits)")
-    )
+    console.print(leaderboard_table(entries, f"Five participants after {rounds} rounds (credits)"))
     console.print(
         "good/medium/weak train models of different size, copycat submits the meta model, "
         "noise submits random numbers; `rengo tournament --help` runs one for real"

@@ -56,7 +56,7 @@ def certs_add(
         console.print(f"wrote {cert}")
 
 
-def _read_tokens(path: Path | None) -> dict[str, str] | None:
+def read_tokens(path: Path | None) -> dict[str, str] | None:
     if path is None:
         return None
     if sys.version_info >= (3, 11):
@@ -103,7 +103,7 @@ def coordinator(
         spec = load_job(job)
         built = build_hfl_job(spec)
         names = [p.strip() for p in parties.split(",")] if parties else None
-        tok = _read_tokens(tokens)
+        tok = read_tokens(tokens)
         if insecure:
             security = HubSecurity(
                 insecure=True, tokens=tok, parties=frozenset(names) if names else None

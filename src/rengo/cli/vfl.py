@@ -9,10 +9,13 @@ import typer
 from rich.console import Console
 
 from rengo.cli.errors import friendly_errors
+from rengo.cli.vfl_deploy import vfl_coordinator, vfl_party
 from rengo.core.errors import ConfigError
 
 vfl_app = typer.Typer(help="Vertical federated learning.", no_args_is_help=True)
 console = Console()
+vfl_app.command("coordinator")(vfl_coordinator)
+vfl_app.command("party")(vfl_party)
 
 
 @vfl_app.command("align")

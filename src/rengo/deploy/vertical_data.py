@@ -1,0 +1,123 @@
+"""A vertical party's own files: its training CSV, optional CSV of new rows to score, and
+(label party only) the label column, read into :class:`~rengo.vfl.PartyTable` s.
+
+IDs stay the exact strings in the file (``007`` and ``7`` differ). Labels must have two
+classes; the second in sorted order is the positive one (``0``/``1``: ``1``). Each party
+standardises its columns with the mean and spread of its *own* training rows, so nothing
+about its data leaves it and the scoring rows get the same transform.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rengo.core.errors import DataError
+from rengo.data import load_csv
+from rengo.vfl.hetero_lr import PartyTable
+
+
+@dataclass(frozen=True)
+class PartyData:
+    """One party's inputs to a deployed vertical run."""
+
+    table: PartyTable
+    labels: np.ndarray | None = None
+    score_table: PartyTable | None = None
+    score_labels: np.ndarray | None = None
+    classes: tuple[str, str] | None = None
+    feature_names: tuple[str, ...] = ()
+    mean: np.ndarray | None = None
+    scale: np.ndarray | None = None
+
+
+def _header(path: Path, delimiter: str) -> list[str]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            return [c.strip() for c in next(csv.reader(handle, delimiter=delimiter), [])]
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+def load_party_data(
+    csv_path: str | Path,
+    id_column: str,
+    *,
+    label: str | None = None,
+    score_csv: str | Path | None = None,
+    features: list[str] | None = None,
+    standardize: bool = True,
+    delimiter: str = ",",
+) -> PartyData:
+    """Read a party's training CSV (and scoring CSV) into tables.
+
+    ``label`` names the label column (label party only; the scoring CSV may have it too, for
+    evaluation, or not). ``features`` picks columns (default: all but the ID and label). The
+    scoring CSV must have the same feature columns.
+    """
+    train_path = Path(csv_path)
+    train = load_csv(
+        train_path,
+        label=label,
+        id_column=id_column,
+        features=features,
+        delimiter=delimiter,
+        task="classification",
+    )
+    assert train.ids is not None
+    classes: tuple[str, str] | None = None
+    labels = None
+    if label is not None:
+        if train.classes is None or len(train.classes) != 2:
+            found = 0 if train.classes is None else len(train.classes)
+            raise DataError(f"{train_path}: label {label!r} must have two classes, found {found}")
+        classes = (train.classes[0], train.classes[1])
+        labels = train.labels()
+    table = PartyTable(train.ids, train.X)
+    score_table = score_labels = None
+    if score_csv is not None:
+        score_path = Path(score_csv)
+        score_label = (
+            label if label is not None and label in _header(score_path, delimiter) else None
+        )
+        scoring = load_csv(
+            score_path,
+            label=score_label,
+            id_column=id_column,
+            features=list(train.feature_names),
+            delimiter=delimiter,
+            task="classification",
+        )
+        assert scoring.ids is not None
+        score_table = PartyTable(scoring.ids, scoring.X)
+        if score_label is not None:
+            assert classes is not None and scoring.classes is not None
+            unknown = sorted(set(scoring.classes) - set(classes))
+            if unknown:
+                raise DataError(f"{score_path}: label classes {unknown} not seen in training")
+            names = np.asarray(scoring.classes)[scoring.labels()]
+            score_labels = (names == classes[1]).astype(np.int64)
+    mean = scale = None
+    if standardize:
+        mean, scale = column_scaling(table.features)
+        table = scaled(table, mean, scale)
+        score_table = None if score_table is None else scaled(score_table, mean, scale)
+    return PartyData(
+        table, labels, score_table, score_labels, classes, train.feature_names, mean, scale
+    )
+
+
+def column_scaling(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations (1 for constant columns, which are only centred)."""
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0)
+    scale[scale == 0] = 1.0
+    return mean, scale
+
+
+def scaled(table: PartyTable, mean: np.ndarray, scale: np.ndarray) -> PartyTable:
+    """``table`` with every column z-scored: ``(x - mean) / scale``."""
+    return PartyTable(table.ids, (table.features - mean) / scale)

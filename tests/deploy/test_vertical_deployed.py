@@ -1,0 +1,346 @@
+"""Vertical FL deployed: the same PSI and hetero LR role functions as the simulator, between
+OS processes over gRPC with mTLS, reproduce :class:`HeteroLogisticRegression` exactly."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from rengo.core.errors import AuthenticationError, ConfigError, ProtocolError
+from rengo.deploy.vertical import (
+    VerticalPlan,
+    run_vertical_party,
+    serve_vertical_coordinator,
+)
+from rengo.deploy.vertical_data import PartyData, load_party_data
+from rengo.tracking import RunStore
+from rengo.transport.certs import init_certificates
+from rengo.transport.grpc_party import Backoff
+from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+from rengo.vfl import HeteroLogisticRegression, HeteroLRConfig
+from rengo.vfl.hetero_lr_math import roc_auc
+
+HERE = Path(__file__).parent
+LABEL_PARTY = "card"
+HOSTS = ["bank", "telecom"]
+COLUMNS = {"card": range(0, 10), "bank": range(10, 20), "telecom": range(20, 30)}
+SEED = 7
+SETTINGS: dict[str, Any] = {"epochs": 2, "batch_size": 96, "learning_rate": 0.15, "l2": 0.01}
+FAST = Backoff(initial=0.05, maximum=0.2, give_up_after=1.0)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("vfl-certs")
+    init_certificates(directory, [LABEL_PARTY, *HOSTS, "intruder"])
+    return directory
+
+
+def write_csv(path: Path, ids: list[str], x: np.ndarray, y: np.ndarray | None) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["id", *(f"f{j}" for j in range(x.shape[1])), *(["y"] if y is not None else [])]
+        )
+        for k, row in enumerate(x):
+            tail = [str(int(y[k]))] if y is not None else []
+            writer.writerow([ids[k], *(repr(float(v)) for v in row), *tail])
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
+    """breast_cancer split by columns into three parties' CSVs (training and scoring), each
+    party missing different rows; IDs are strings in a different row order per party."""
+    folder = tmp_path_factory.mktemp("vfl-data")
+    x, y = load_breast_cancer(return_X_y=True)
+    rng = np.random.default_rng(0)
+    ids = np.array([f"cust-{i:04d}" for i in range(len(x))])
+    held_out = rng.random(len(x)) < 0.2
+    paths: dict[str, dict[str, Path]] = {}
+    for name, cols in COLUMNS.items():
+        keep = rng.random(len(x)) > 0.06  # each party lacks ~6% of the customers
+        paths[name] = {}
+        for part, rows in (("train", keep & ~held_out), ("score", keep & held_out)):
+            order = rng.permutation(np.flatnonzero(rows))
+            labels = y[order] if name == LABEL_PARTY else None
+            path = folder / f"{name}-{part}.csv"
+            write_csv(path, list(ids[order]), x[order][:, list(cols)], labels)
+            paths[name][part] = path
+    return paths
+
+
+def party_data(tables: dict[str, dict[str, Path]], name: str) -> PartyData:
+    return load_party_data(
+        tables[name]["train"],
+        "id",
+        label="y" if name == LABEL_PARTY else None,
+        score_csv=tables[name]["score"],
+    )
+
+
+@pytest.fixture(scope="module")
+def simulated(tables: dict[str, dict[str, Path]]) -> dict[str, Any]:
+    """The in-process simulator on the same files, seed and settings."""
+    data = {name: party_data(tables, name) for name in [LABEL_PARTY, *HOSTS]}
+    model = HeteroLogisticRegression(key_bits=512, seed=SEED, **SETTINGS)
+    model.fit({n: d.table for n, d in data.items()}, LABEL_PARTY, data[LABEL_PARTY].labels)
+    ids, scores = model.predict_scores({n: d.score_table for n, d in data.items()})  # type: ignore[misc]
+    label_data = data[LABEL_PARTY]
+    assert label_data.score_table is not None and label_data.score_labels is not None
+    truth = dict(zip(label_data.score_table.ids, label_data.score_labels, strict=True))
+    auc = roc_auc(np.array([truth[i] for i in ids]), scores)
+    return {"model": model, "ids": ids, "scores": scores, "auc": auc}
+
+
+class Cli:
+    """``rengo vfl coordinator|party`` processes; kills what is left at the end."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "vertical_procs.py"), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+        self.procs.append(proc)
+        return proc
+
+    def cleanup(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+@pytest.fixture
+def cli() -> Iterator[Cli]:
+    procs = Cli()
+    yield procs
+    procs.cleanup()
+
+
+def wait_for_port(proc: subprocess.Popen[str]) -> tuple[int, list[str]]:
+    """Read the coordinator's output up to its 'listening on HOST:PORT' line."""
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("listening on "):
+            return int(line.split()[2].rstrip(";").rsplit(":", 1)[1]), lines
+    raise AssertionError("coordinator exited before listening:\n" + "".join(lines))
+
+
+def finish(proc: subprocess.Popen[str], earlier: list[str] | None = None) -> str:
+    out, _ = proc.communicate(timeout=90)
+    text = "".join(earlier or []) + out
+    assert proc.returncode == 0, text
+    return text
+
+
+@pytest.mark.timeout(180)
+def test_deployed_processes_reproduce_the_simulator_exactly(
+    tables: dict[str, dict[str, Path]],
+    certs: Path,
+    simulated: dict[str, Any],
+    cli: Cli,
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "runs.db"
+    coordinator = cli.start(
+        "coordinator",
+        "--listen", "127.0.0.1:0",
+        "--certs", str(certs),
+        "--parties", ",".join([*HOSTS, LABEL_PARTY]),
+        "--label-party", LABEL_PARTY,
+        "--key-bits", "512",
+        "--epochs", str(SETTINGS["epochs"]),
+        "--batch-size", str(SETTINGS["batch_size"]),
+        "--learning-rate", str(SETTINGS["learning_rate"]),
+        "--l2", str(SETTINGS["l2"]),
+        "--seed", str(SEED),
+        "--join-timeout", "60",
+        "--store", str(store),
+    )  # fmt: skip
+    port, early = wait_for_port(coordinator)
+    address = f"127.0.0.1:{port}"
+
+    # Refused while the real parties have not joined yet, without disturbing the run.
+    empty = party_data(tables, "bank").table
+    outsider = PartyCredentials.from_directory(certs, "intruder")
+    with pytest.raises(AuthenticationError, match="unknown party 'intruder'"):
+        run_vertical_party(address, "intruder", empty, outsider, backoff=FAST)
+    borrowed = PartyCredentials.from_directory(certs, "telecom")
+    with pytest.raises(AuthenticationError, match="certificate is for 'telecom'"):
+        run_vertical_party(address, "bank", empty, borrowed, backoff=FAST)
+    init_certificates(tmp_path / "rogue-ca", ["bank"])
+    rogue = PartyCredentials.from_directory(tmp_path / "rogue-ca", "bank")
+    forged = PartyCredentials(ca_cert=outsider.ca_cert, cert=rogue.cert, key=rogue.key)
+    with pytest.raises(ConnectionError):  # the TLS handshake fails: no session, ever
+        run_vertical_party(address, "bank", empty, forged, backoff=FAST)
+
+    parties = {}
+    for name in [LABEL_PARTY, *HOSTS]:
+        label = ["--label", "y"] if name == LABEL_PARTY else []
+        parties[name] = cli.start(
+            "party",
+            "--coordinator", address,
+            "--name", name,
+            "--csv", str(tables[name]["train"]),
+            "--id-column", "id",
+            *label,
+            "--score-csv", str(tables[name]["score"]),
+            "--predictions", str(tmp_path / "scores.csv"),
+            "--model", str(tmp_path / f"{name}.json"),
+            "--certs", str(certs),
+        )  # fmt: skip
+    outputs = {name: finish(proc) for name, proc in parties.items()}
+    summary = finish(coordinator, early)
+
+    model: HeteroLogisticRegression = simulated["model"]
+    for name, weights in model.coefficients().items():
+        saved = json.loads((tmp_path / f"{name}.json").read_text())
+        np.testing.assert_array_equal(np.array(saved["weights"]), weights)
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["intercept"] == model.guest_model_.intercept
+    assert card["losses"] == model.losses_
+
+    with (tmp_path / "scores.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    np.testing.assert_array_equal([r["id"] for r in rows], simulated["ids"])
+    np.testing.assert_array_equal([float(r["score"]) for r in rows], simulated["scores"])
+    assert f"AUC {simulated['auc']:.4f}" in outputs[LABEL_PARTY]
+    assert simulated["auc"] > 0.9
+
+    assert f"{SETTINGS['epochs']} epochs on {len(model.train_ids_)} common rows" in summary
+    with RunStore(store) as runs:
+        (run,) = runs.list_runs()
+        assert (run.kind, run.status) == ("vfl-deployed", "completed")
+        assert run.summary is not None and run.summary["common_rows"] == len(model.train_ids_)
+        assert run.summary["scored_values"] == len(simulated["ids"])
+        warnings = [e.message for e in runs.events(run.run_id, level="warning")]
+        assert any("refused" in m and "intruder" in m for m in warnings)
+
+
+class CoordinatorThread:
+    """``serve_vertical_coordinator`` in a thread of the test process."""
+
+    def __init__(self, certs: Path, **options: Any) -> None:
+        self.ready = threading.Event()
+        self.address = ""
+        self.result: Any = None
+
+        def listening(hub: Any) -> None:
+            self.address = hub.address
+            self.ready.set()
+
+        def target() -> None:
+            try:
+                self.result = serve_vertical_coordinator(
+                    "127.0.0.1:0",
+                    HubSecurity.from_directory(certs),
+                    [LABEL_PARTY, *HOSTS],
+                    LABEL_PARTY,
+                    config=HeteroLRConfig(epochs=1, batch_size=128),
+                    key_bits=512,
+                    seed=SEED,
+                    join_timeout=20.0,
+                    heartbeat_interval=0.5,
+                    on_listening=listening,
+                    **options,
+                )
+            except BaseException as exc:
+                self.result = exc
+            self.ready.set()
+
+        self.thread = threading.Thread(target=target, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(20)
+
+    def outcome(self) -> Any:
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "coordinator did not finish"
+        return self.result
+
+
+def run_party_thread(
+    address: str, certs: Path, name: str, data: PartyData, results: dict[str, Any], **extra: Any
+) -> threading.Thread:
+    def target() -> None:
+        try:
+            results[name] = run_vertical_party(
+                address,
+                name,
+                data.table,
+                PartyCredentials.from_directory(certs, name),
+                labels=extra.pop("labels", data.labels),
+                score_table=data.score_table,
+                heartbeat_interval=0.5,
+                backoff=FAST,
+                linger=5.0,
+            )
+        except BaseException as exc:
+            results[name] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.timeout(60)
+def test_a_party_failing_aborts_every_role_instead_of_hanging(
+    tables: dict[str, dict[str, Path]], certs: Path
+) -> None:
+    coordinator = CoordinatorThread(certs)
+    results: dict[str, Any] = {}
+    data = {name: party_data(tables, name) for name in [LABEL_PARTY, *HOSTS]}
+    card_labels = data[LABEL_PARTY].labels
+    assert card_labels is not None
+    # telecom wrongly believes it holds labels: it refuses to run, and says so to the others.
+    threads = [
+        run_party_thread(coordinator.address, certs, LABEL_PARTY, data[LABEL_PARTY], results),
+        run_party_thread(coordinator.address, certs, "bank", data["bank"], results),
+        run_party_thread(
+            coordinator.address,
+            certs,
+            "telecom",
+            data["telecom"],
+            results,
+            labels=np.zeros(len(data["telecom"].table.ids)),
+        ),
+    ]
+    for thread in threads:
+        thread.join(30)
+    assert isinstance(results["telecom"], ConfigError)
+    failed = coordinator.outcome()
+    assert isinstance(failed, ProtocolError) and "aborted the run" in str(failed)
+    for name in [LABEL_PARTY, "bank"]:
+        assert isinstance(results[name], ProtocolError), results[name]
+
+
+def test_plan_survives_the_wire_and_rejects_bad_ones() -> None:
+    plan = VerticalPlan("card", ("bank", "telecom"), HeteroLRConfig(epochs=3), 5, "plain", False)
+    assert VerticalPlan.from_wire(plan.to_wire()) == plan
+    assert plan.parties == ["card", "bank", "telecom"]
+    with pytest.raises(ConfigError, match="distinct"):
+        VerticalPlan("card", ("bank", "card"))
+    with pytest.raises(ConfigError, match="reserved"):
+        VerticalPlan("card", ("coordinator",))
+    with pytest.raises(ProtocolError, match="malformed"):
+        VerticalPlan.from_wire({**plan.to_wire(), "extra": 1})
