@@ -81,6 +81,12 @@ from rengo.contrib.tracker import (
     validation_score,
 )
 from rengo.contrib.vfl_contribution import RetrainScore, party_shapley
+from rengo.contrib.vfl_parties import (
+    CreditContribution,
+    VerticalContribution,
+    credit_party_contribution,
+    vertical_party_contribution,
+)
 
 __all__ = [
     "FIVE_PARTICIPANTS",
@@ -90,6 +96,7 @@ __all__ = [
     "ContributionTracker",
     "ConvergenceRule",
     "CountingValue",
+    "CreditContribution",
     "EraScore",
     "Evaluate",
     "GTGConfig",
@@ -108,8 +115,10 @@ __all__ = [
     "SybilReport",
     "Tournament",
     "ValueFunction",
+    "VerticalContribution",
     "coalition_round_model",
     "coalition_whole_run_model",
+    "credit_party_contribution",
     "currency_decimals",
     "equal_share_payouts",
     "exact_shapley",
@@ -144,4 +153,5 @@ __all__ = [
     "tmc_shapley",
     "to_minor_units",
     "validation_score",
+    "vertical_party_contribution",
 ]

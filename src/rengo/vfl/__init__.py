@@ -5,7 +5,13 @@ Role functions (``psi_leader``, ``hetero_lr_guest``, ...) talk only through a
 (:class:`HeteroLogisticRegression`, :func:`private_set_intersection`) and deployed.
 """
 
-from rengo.vfl.hetero_credit_story import run_credit_default
+from rengo.vfl.hetero_contribution import (
+    CoalitionScore,
+    CoalitionValue,
+    guest_alone_scores,
+    train_guest_alone,
+)
+from rengo.vfl.hetero_credit_story import CreditConsortium, credit_consortium, run_credit_default
 from rengo.vfl.hetero_lr import HeteroLogisticRegression, PartyTable, VerticalDataset
 from rengo.vfl.hetero_lr_config import HeteroLRConfig
 from rengo.vfl.hetero_lr_predict import (
@@ -33,7 +39,10 @@ from rengo.vfl.psi_csv import align_csv
 from rengo.vfl.psi_ids import normalise_ids
 
 __all__ = [
+    "CoalitionScore",
+    "CoalitionValue",
     "CoordinatorReport",
+    "CreditConsortium",
     "GuestModel",
     "HeteroLRConfig",
     "HeteroLogisticRegression",
@@ -43,6 +52,8 @@ __all__ = [
     "PartyTable",
     "VerticalDataset",
     "align_csv",
+    "credit_consortium",
+    "guest_alone_scores",
     "hetero_lr_coordinator",
     "hetero_lr_guest",
     "hetero_lr_host",
@@ -55,4 +66,5 @@ __all__ = [
     "psi_leader",
     "require_nonempty",
     "run_credit_default",
+    "train_guest_alone",
 ]
