@@ -1,4 +1,4 @@
-"""Scale-out simulation on Ray: each client call is a Ray task, anywhere on a Ray cluster.
+"""Scale-out simulation on Ray: clients run in Ray tasks, anywhere on a Ray cluster.
 
 The handler (local simulation code) reaches the Ray workers once through Ray's object store
 (cloudpickled - acceptable because it is the user's own code on the user's own cluster);
@@ -16,7 +16,7 @@ from typing import Any
 
 from rengo.core.errors import ConfigError
 from rengo.transport.pool import Handler, Reply, Request
-from rengo.transport.simulation import _run_handler
+from rengo.transport.simulation import batch_size, run_handler
 
 try:
     import ray
@@ -27,13 +27,16 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 log = logging.getLogger("rengo.transport")
 
 
-def _call(
-    handler: Handler, client_id: str, key: str, payload: bytes, state: bytes | None
-) -> tuple[bytes | None, bytes | None, str | None, float]:
-    return _run_handler(handler, Request(client_id, key, payload), state)
+def _call_batch(
+    handler: Handler, items: list[tuple[str, str, bytes, bytes | None]]
+) -> list[tuple[bytes | None, bytes | None, str | None, float]]:
+    return [
+        run_handler(handler, Request(cid, key, payload), state)
+        for cid, key, payload, state in items
+    ]
 
 
-_remote_call = ray.remote(max_retries=0)(_call)
+_remote_batch = ray.remote(max_retries=0)(_call_batch)
 
 
 class RayPool:
@@ -93,30 +96,37 @@ class RayPool:
 
     def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
         handler = self._ensure_ray()
-        task = _remote_call.options(**self._task_options)
+        task = _remote_batch.options(**self._task_options)
         window = self._window()
-        queue = deque(requests)
-        pending: deque[tuple[Request, Any]] = deque()
-        while queue or pending:
-            while queue and len(pending) < window:
-                req = queue.popleft()
-                ref = task.remote(
-                    handler, req.client_id, req.key, req.payload, self._state.get(req.client_id)
-                )
-                pending.append((req, ref))
-            req, ref = pending.popleft()
+        # As in ProcessPool: several small clients per task unless a timeout must be per client.
+        size = 1 if timeout is not None else batch_size(len(requests), max(1, window // 2))
+        batches = deque(list(requests[i : i + size]) for i in range(0, len(requests), size))
+        pending: deque[tuple[list[Request], Any]] = deque()
+        while batches or pending:
+            while batches and len(pending) < window:
+                batch = batches.popleft()
+                items = [
+                    (r.client_id, r.key, r.payload, self._state.get(r.client_id)) for r in batch
+                ]
+                pending.append((batch, task.remote(handler, items)))
+            batch, ref = pending.popleft()
             try:
                 # In order: when this wait starts every earlier reply is in, so the limit
                 # counts from then, as in ProcessPool.
-                reply, state, error, duration = ray.get(ref, timeout=timeout)
+                results = ray.get(ref, timeout=None if timeout is None else timeout * len(batch))
             except GetTimeoutError:
                 ray.cancel(ref, force=True)
-                reply, state, error, duration = None, None, f"timed out (limit {timeout:g}s)", 0.0
+                results = [(None, None, f"timed out (limit {timeout:g}s)", 0.0)] * len(batch)
+                failed = True
             except RayError as exc:  # worker died, task cancelled, node lost
-                reply, state, error, duration = None, None, f"ray task failed: {exc}", 0.0
+                results = [(None, None, f"ray task failed: {exc}", 0.0)] * len(batch)
+                failed = True
             else:
-                self._state[req.client_id] = state
-            yield Reply.to(req, reply, error, duration)
+                failed = False
+            for req, (reply, state, error, duration) in zip(batch, results, strict=True):
+                if not failed:
+                    self._state[req.client_id] = state
+                yield Reply.to(req, reply, error, duration)
 
     def close(self) -> None:
         self._state.clear()

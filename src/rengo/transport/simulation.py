@@ -26,9 +26,11 @@ from typing import Any
 from rengo.transport.pool import Handler, Reply, Request
 
 
-def _run_handler(
+def run_handler(
     handler: Handler, request: Request, state: bytes | None
 ) -> tuple[bytes | None, bytes | None, str | None, float]:
+    """Call ``handler`` on one request: ``(reply, new_state, error, seconds)``; a client's
+    exception becomes ``error`` and leaves its state unchanged."""
     start = time.perf_counter()
     try:
         reply, new_state = handler(request.client_id, request.key, request.payload, state)
@@ -78,7 +80,7 @@ class SerialPool:
     def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
         for req in requests:
             with _torch_threads(self._threads):
-                reply, state, error, duration = _run_handler(
+                reply, state, error, duration = run_handler(
                     self._handler, req, self._state.get(req.client_id)
                 )
             if error is None and timeout is not None and duration > timeout:
@@ -108,7 +110,7 @@ def _worker_batch(
 ) -> list[tuple[bytes | None, bytes | None, str | None, float]]:
     assert _WORKER_HANDLER is not None, "worker started without a handler"
     return [
-        _run_handler(_WORKER_HANDLER, Request(cid, key, payload), state)
+        run_handler(_WORKER_HANDLER, Request(cid, key, payload), state)
         for cid, key, payload, state in items
     ]
 
