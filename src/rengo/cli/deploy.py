@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -72,6 +72,40 @@ def read_tokens(path: Path | None) -> dict[str, str] | None:
     return dict(raw)
 
 
+def hub_security(
+    certs: Path | None, tokens: Path | None, parties: list[str] | None, insecure: bool
+) -> Any:
+    """The coordinator's TLS material and allow-list from the command's options."""
+    from rengo.transport.grpc_security import HubSecurity
+
+    tok = read_tokens(tokens)
+    if insecure:
+        return HubSecurity(
+            insecure=True, tokens=tok, parties=frozenset(parties) if parties else None
+        )
+    if certs is None:
+        raise ConfigError("TLS is on by default: pass --certs DIR (or --insecure to test)")
+    return HubSecurity.from_directory(certs, tokens=tok, parties=parties)
+
+
+def party_credentials(
+    name: str, certs: Path | None, token: str | None, ca: Path | None, insecure: bool
+) -> Any:
+    """A party's credentials from the command's options: mTLS, token over TLS, or plain."""
+    from rengo.transport.grpc_security import PartyCredentials
+
+    if insecure:
+        return PartyCredentials(insecure=True, token=token)
+    if token is not None:
+        ca_path = ca or (certs / "ca.pem" if certs else None)
+        if ca_path is None:
+            raise ConfigError("--token needs --ca (or --certs) to trust the coordinator")
+        return PartyCredentials(ca_cert=ca_path.read_bytes(), token=token)
+    if certs is not None:
+        return PartyCredentials.from_directory(certs, name)
+    raise ConfigError("pass --certs DIR (mTLS) or --token (weaker), or --insecure")
+
+
 def coordinator(
     job: Annotated[Path, typer.Option(help="Job file (TOML) with strategy, model and rounds.")],
     listen: Annotated[str, typer.Option(help="HOST:PORT to listen on.")] = "0.0.0.0:7443",
@@ -97,21 +131,12 @@ def coordinator(
     from rengo.deploy import serve_coordinator
     from rengo.jobs import build_hfl_job, load_job
     from rengo.tracking import RunStore, resolve_store_path
-    from rengo.transport.grpc_security import HubSecurity
 
     with friendly_errors(console):
         spec = load_job(job)
         built = build_hfl_job(spec)
         names = [p.strip() for p in parties.split(",")] if parties else None
-        tok = read_tokens(tokens)
-        if insecure:
-            security = HubSecurity(
-                insecure=True, tokens=tok, parties=frozenset(names) if names else None
-            )
-        elif certs is None:
-            raise ConfigError("TLS is on by default: pass --certs DIR (or --insecure to test)")
-        else:
-            security = HubSecurity.from_directory(certs, tokens=tok, parties=names)
+        security = hub_security(certs, tokens, names, insecure)
         with RunStore(resolve_store_path(store)) as run_store:
             history = serve_coordinator(
                 built.strategy,
@@ -152,20 +177,9 @@ def party(
 ) -> None:
     """Join a coordinator and serve this party's client until the run ends."""
     from rengo.deploy import load_app, run_party
-    from rengo.transport.grpc_security import PartyCredentials
 
     with friendly_errors(console):
-        if insecure:
-            creds = PartyCredentials(insecure=True, token=token)
-        elif token is not None:
-            ca_path = ca or (certs / "ca.pem" if certs else None)
-            if ca_path is None:
-                raise ConfigError("--token needs --ca (or --certs) to trust the coordinator")
-            creds = PartyCredentials(ca_cert=ca_path.read_bytes(), token=token)
-        elif certs is not None:
-            creds = PartyCredentials.from_directory(certs, name)
-        else:
-            raise ConfigError("pass --certs DIR (mTLS) or --token (weaker), or --insecure")
+        creds = party_credentials(name, certs, token, ca, insecure)
         if (app is None) == (job is None):
             raise ConfigError("give exactly one of --app module:callable or --job JOB.toml")
         if job is not None:

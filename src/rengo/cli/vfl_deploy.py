@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from rengo.cli.deploy import read_tokens
+from rengo.cli.deploy import hub_security, party_credentials
 from rengo.cli.errors import friendly_errors
 from rengo.core.errors import ConfigError, RengoError
 
@@ -68,18 +68,11 @@ def vfl_coordinator(
     decrypt masked gradients and scores, and record the run."""
     from rengo.deploy.vertical import serve_vertical_coordinator
     from rengo.tracking import RunStore, resolve_store_path
-    from rengo.transport.grpc_security import HubSecurity
     from rengo.vfl import HeteroLRConfig
 
     with friendly_errors(console):
         names = _names(parties)
-        tok = read_tokens(tokens)
-        if insecure:
-            security = HubSecurity(insecure=True, tokens=tok, parties=frozenset(names))
-        elif certs is None:
-            raise ConfigError("TLS is on by default: pass --certs DIR (or --insecure to test)")
-        else:
-            security = HubSecurity.from_directory(certs, tokens=tok, parties=names)
+        security = hub_security(certs, tokens, names, insecure)
         config = HeteroLRConfig(
             epochs=epochs,
             batch_size=batch_size,
@@ -154,21 +147,10 @@ def vfl_party(
     from rengo.deploy.vertical import run_vertical_party
     from rengo.deploy.vertical_data import load_party_data
     from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
-    from rengo.transport.grpc_security import PartyCredentials
     from rengo.vfl.hetero_lr_math import roc_auc
 
     with friendly_errors(console):
-        if insecure:
-            creds = PartyCredentials(insecure=True, token=token)
-        elif token is not None:
-            ca_path = ca or (certs / "ca.pem" if certs else None)
-            if ca_path is None:
-                raise ConfigError("--token needs --ca (or --certs) to trust the coordinator")
-            creds = PartyCredentials(ca_cert=ca_path.read_bytes(), token=token)
-        elif certs is not None:
-            creds = PartyCredentials.from_directory(certs, name)
-        else:
-            raise ConfigError("pass --certs DIR (mTLS) or --token (weaker), or --insecure")
+        creds = party_credentials(name, certs, token, ca, insecure)
         data = load_party_data(
             csv_path,
             id_column,
