@@ -121,6 +121,20 @@ def split_consortium(
     )
 
 
+def story_table(small: bool, rng: np.random.Generator) -> CreditTable:
+    """The story's customers: all of them, or 2,000 drawn with ``rng`` when ``small``."""
+    table = load_credit_table()
+    if not small or len(table.ids) <= 2000:
+        return table
+    keep = np.sort(rng.choice(len(table.ids), 2000, replace=False))
+    return CreditTable(
+        table.name,
+        table.ids[keep],
+        {p: c[keep] for p, c in table.columns.items()},
+        table.labels[keep],
+    )
+
+
 def run_credit_default(
     small: bool = False,
     *,
@@ -137,15 +151,7 @@ def run_credit_default(
     picks who makes the encryption randomness (see :mod:`rengo.vfl.hetero_lr_obfuscators`).
     """
     rng = np.random.default_rng(seed)
-    table = load_credit_table()
-    if small and len(table.ids) > 2000:
-        keep = np.sort(rng.choice(len(table.ids), 2000, replace=False))
-        table = CreditTable(
-            table.name,
-            table.ids[keep],
-            {p: c[keep] for p, c in table.columns.items()},
-            table.labels[keep],
-        )
+    table = story_table(small, rng)
     key_bits = key_bits or (512 if small else 1024)
     epochs = epochs or (3 if small else 5)
     train, new, central = split_consortium(table, rng)
@@ -244,15 +250,7 @@ def credit_consortium(
     """The same customers, split and model settings as :func:`run_credit_default` with the
     same arguments, with the new customers labelled for validation."""
     rng = np.random.default_rng(seed)
-    table = load_credit_table()
-    if small and len(table.ids) > 2000:
-        keep = np.sort(rng.choice(len(table.ids), 2000, replace=False))
-        table = CreditTable(
-            table.name,
-            table.ids[keep],
-            {p: c[keep] for p, c in table.columns.items()},
-            table.labels[keep],
-        )
+    table = story_table(small, rng)
     key_bits = key_bits or (512 if small else 1024)
     epochs = epochs or (3 if small else 5)
     train, new, _ = split_consortium(table, rng)
