@@ -113,3 +113,25 @@ def test_process_pool_runs_clients_in_other_processes() -> None:
     finally:
         pool.close()
     assert os.getpid() not in pids
+
+
+@pytest.mark.timeout(60)
+def test_process_pool_survives_a_client_that_kills_its_worker() -> None:
+    import os
+
+    def exiting_handler(cid: str, key: str, payload: bytes, state: bytes | None):
+        if cid == "exit" and payload == b"1":
+            os._exit(3)
+        return f"{cid}:{payload.decode()}".encode(), None
+
+    pool = ProcessPool(exiting_handler, ["a", "exit", "b"], workers=2)
+    try:
+        first = list(pool.request([Request(c, "k", b"1") for c in ("a", "exit", "b")]))
+        second = list(pool.request([Request(c, "k", b"2") for c in ("a", "exit", "b")]))
+    finally:
+        pool.close()
+    assert [r.client_id for r in first] == ["a", "exit", "b"]
+    dead = first[1]
+    assert not dead.ok and "worker process died" in (dead.error or "")
+    assert all(r.ok for r in second)
+    assert second[1].payload == b"exit:2"

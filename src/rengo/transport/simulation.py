@@ -11,16 +11,17 @@ Memory stays O(workers x model): at most ``2 x workers`` replies are in flight.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing as mp
 import os
 import sys
 import time
 import traceback
-from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from multiprocessing.pool import AsyncResult
+from dataclasses import dataclass, field
+from multiprocessing import connection as mp_connection
 from typing import Any
 
 from rengo.transport.pool import Handler, Reply, Request
@@ -120,12 +121,57 @@ def batch_size(num_requests: int, workers: int) -> int:
     return max(1, min(8, -(-num_requests // (4 * workers))))
 
 
+class _Worker:
+    """One forked worker process and the parent's end of its pipe."""
+
+    def __init__(self, ctx: Any, threads: int) -> None:
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=_worker_loop, args=(child, threads), daemon=True)
+        self.process.start()
+        child.close()
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.conn.close()
+
+
+def _worker_loop(conn: Any, threads: int) -> None:
+    _worker_init(threads)
+    while True:
+        try:
+            items = conn.recv()
+        except (EOFError, OSError):
+            return
+        if items is None:
+            return
+        conn.send(_worker_batch(items))
+
+
+@dataclass
+class _Round:
+    """Book-keeping of one :meth:`ProcessPool.request` call."""
+
+    batches: list[list[Request]]
+    results: dict[int, list[Any]] = field(default_factory=dict)
+    busy: dict[int, tuple[int, float]] = field(default_factory=dict)  # worker -> (batch, start)
+    lost: set[int] = field(default_factory=set)  # batches whose worker was lost
+    next_batch: int = 0
+
+    def fail(self, index: int, reason: str, count: int) -> None:
+        self.results[index] = [(None, None, reason, 0.0)] * count
+        self.lost.add(index)
+
+
 class ProcessPool:
     """Clients run in ``workers`` forked processes (default: every core).
 
     The handler reaches the workers by ``fork`` inheritance, never by pickling; requests and
-    replies cross the process boundary as codec bytes only. A worker that hangs past
-    ``timeout`` is reported as a timeout and the pool is replaced.
+    replies cross the process boundary as codec bytes only, over one pipe per worker. Each
+    batch of requests goes to whichever worker is free; replies are handed back in request
+    order. A worker that overruns ``timeout`` or dies (a client calling ``os._exit``, the
+    OOM killer) costs only its own batch: it is reported as failed and replaced.
     """
 
     def __init__(
@@ -139,68 +185,95 @@ class ProcessPool:
             raise RuntimeError("ProcessPool needs the 'fork' start method (Linux, macOS)")
         self._handler = handler
         self._ids = list(client_ids)
-        self._workers = max(1, workers or os.cpu_count() or 1)
+        self._size = max(1, workers or os.cpu_count() or 1)
         self._threads = threads_per_client
         self._state: dict[str, bytes | None] = {}
-        self._pool: Any = None
+        self._workers: list[_Worker] = []
 
-    def _ensure_pool(self) -> Any:
+    def _spawn(self) -> _Worker:
         global _WORKER_HANDLER
-        if self._pool is None:
-            _WORKER_HANDLER = self._handler
-            if "torch" in sys.modules:
-                # torch loads torch._dynamo lazily on the first optimiser; loading it once
-                # here, before the fork, spares every worker the same second of start-up.
-                importlib.import_module("torch._dynamo")
-            ctx = mp.get_context("fork")
-            self._pool = ctx.Pool(
-                self._workers, initializer=_worker_init, initargs=(self._threads,)
-            )
-        return self._pool
+        _WORKER_HANDLER = self._handler
+        if "torch" in sys.modules:
+            # torch loads torch._dynamo lazily on the first optimiser; loading it once
+            # here, before the fork, spares every worker the same second of start-up.
+            importlib.import_module("torch._dynamo")
+        return _Worker(mp.get_context("fork"), self._threads)
+
+    def _ensure_workers(self) -> list[_Worker]:
+        while len(self._workers) < self._size:
+            self._workers.append(self._spawn())
+        return self._workers
 
     def client_ids(self) -> list[str]:
         return list(self._ids)
 
     def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
-        pool = self._ensure_pool()
         # Small clients cost less than a hand-off to a worker, so without a timeout several
-        # go in one task; with one, each client is its own task so a hang costs only itself.
-        size = 1 if timeout is not None else batch_size(len(requests), self._workers)
-        batches = deque(list(requests[i : i + size]) for i in range(0, len(requests), size))
-        window = 2 * self._workers
-        pending: deque[tuple[list[Request], AsyncResult]] = deque()
-        while batches or pending:
-            while batches and len(pending) < window:
-                batch = batches.popleft()
-                items = [
-                    (r.client_id, r.key, r.payload, self._state.get(r.client_id)) for r in batch
-                ]
-                pending.append((batch, pool.apply_async(_worker_batch, (items,))))
-            batch, job = pending.popleft()
-            try:
-                # Replies are taken in order, so when we start waiting for this batch every
-                # earlier one is done: the limit counts from then, not from submission.
-                results = job.get(None if timeout is None else timeout * len(batch))
-            except mp.TimeoutError:
-                assert timeout is not None
-                results = [(None, None, f"timed out (limit {timeout:g}s)", 0.0)] * len(batch)
-                self._restart_pool()
-                pool = self._ensure_pool()
-                batches.extendleft(reversed([p[0] for p in pending]))
-                pending.clear()
-                for req, (reply, _state, error, duration) in zip(batch, results, strict=True):
-                    yield Reply.to(req, reply, error, duration)
-                continue
-            for req, (reply, state, error, duration) in zip(batch, results, strict=True):
-                self._state[req.client_id] = state
+        # go in one batch; with one, each client is its own batch so a hang costs only itself.
+        size = 1 if timeout is not None else batch_size(len(requests), self._size)
+        round_ = _Round([list(requests[i : i + size]) for i in range(0, len(requests), size)])
+        for index, batch in enumerate(round_.batches):
+            while index not in round_.results:
+                self._feed(round_, ahead_of=index)
+                self._collect(round_, timeout)
+            outcome = round_.results.pop(index)
+            lost = index in round_.lost
+            for req, (reply, state, error, duration) in zip(batch, outcome, strict=True):
+                if not lost:
+                    self._state[req.client_id] = state
                 yield Reply.to(req, reply, error, duration)
 
-    def _restart_pool(self) -> None:
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
-            self._pool = None
+    def _feed(self, round_: _Round, ahead_of: int) -> None:
+        """Give idle workers the next batches, at most two per worker past the one awaited,
+        so finished-but-unread results stay O(workers x model)."""
+        workers = self._ensure_workers()
+        limit = min(len(round_.batches), ahead_of + 2 * len(workers))
+        for w, worker in enumerate(workers):
+            if w in round_.busy or round_.next_batch >= limit:
+                continue
+            batch = round_.batches[round_.next_batch]
+            worker.conn.send(
+                [(r.client_id, r.key, r.payload, self._state.get(r.client_id)) for r in batch]
+            )
+            round_.busy[w] = (round_.next_batch, time.monotonic())
+            round_.next_batch += 1
+
+    def _collect(self, round_: _Round, timeout: float | None) -> None:
+        """Wait for a worker to finish (or the oldest batch's deadline) and file the results;
+        a worker that died or overran is replaced and its batch reported as failed."""
+        deadlines = {
+            w: started + timeout * len(round_.batches[b])
+            for w, (b, started) in round_.busy.items()
+            if timeout is not None
+        }
+        wait = max(0.0, min(deadlines.values()) - time.monotonic()) if deadlines else None
+        ready = mp_connection.wait([self._workers[w].conn for w in round_.busy], timeout=wait)
+        for w in list(round_.busy):
+            index, _started = round_.busy[w]
+            count = len(round_.batches[index])
+            if self._workers[w].conn in ready:
+                try:
+                    round_.results[index] = self._workers[w].conn.recv()
+                except (EOFError, OSError):
+                    code = self._workers[w].process.exitcode
+                    round_.fail(index, f"worker process died (exit code {code})", count)
+                    self._replace(w)
+            elif w in deadlines and time.monotonic() >= deadlines[w]:
+                round_.fail(index, f"timed out (limit {timeout:g}s)", count)
+                self._replace(w)
+            else:
+                continue
+            del round_.busy[w]
+
+    def _replace(self, index: int) -> None:
+        self._workers[index].stop()
+        self._workers[index] = self._spawn()
 
     def close(self) -> None:
-        self._restart_pool()
+        for worker in self._workers:
+            with contextlib.suppress(OSError, BrokenPipeError):
+                worker.conn.send(None)
+            worker.process.join(timeout=1.0)
+            worker.stop()
+        self._workers = []
         self._state.clear()
