@@ -24,7 +24,7 @@ from rengo.core.messages import EvaluateResult, FitResult
 from rengo.core.parameters import Parameters, copy_parameters, validate_update
 from rengo.hfl.client import EVALUATE, FIT, client_seed
 from rengo.hfl.strategy.base import Strategy
-from rengo.transport.pool import ClientPool, Reply, Request
+from rengo.transport.pool import ClientPool, EncodeOnDemand, Reply
 
 log = logging.getLogger("rengo.hfl")
 
@@ -166,7 +166,7 @@ class Coordinator:
         acc = self.strategy.accumulator(server_round, old)
         reference = self.strategy.result_reference(old)
         failures: dict[str, str] = {}
-        requests = [Request(cid, FIT, encode(ins)) for cid, ins in instructions]
+        requests = EncodeOnDemand([(cid, FIT, ins) for cid, ins in instructions], encode)
         for reply in self.pool.request(requests, timeout=self.round_timeout):
             result = self._accept_fit(server_round, reply, reference, failures)
             if result is None:
@@ -244,7 +244,7 @@ class Coordinator:
         if not instructions:
             return {}
         results: list[tuple[str, EvaluateResult]] = []
-        requests = [Request(cid, EVALUATE, encode(ins)) for cid, ins in instructions]
+        requests = EncodeOnDemand([(cid, EVALUATE, ins) for cid, ins in instructions], encode)
         for reply in self.pool.request(requests, timeout=self.round_timeout):
             reason = reply.error
             result: Any = None

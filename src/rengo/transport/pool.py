@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, overload
 
 Handler = Callable[[str, str, bytes, "bytes | None"], "tuple[bytes, bytes | None]"]
 """Client-side message handler: ``(client_id, key, payload, state) -> (reply, new_state)``.
@@ -28,6 +28,19 @@ class Request:
     client_id: str
     key: str
     payload: bytes
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What a pool remembers of a request once its payload has gone: who, what, how big."""
+
+    client_id: str
+    key: str
+    size: int
+
+    @classmethod
+    def of(cls, request: Request) -> Sent:
+        return cls(request.client_id, request.key, len(request.payload))
 
 
 @dataclass(frozen=True)
@@ -49,7 +62,7 @@ class Reply:
 
     @classmethod
     def to(
-        cls, request: Request, payload: bytes | None, error: str | None, duration_s: float
+        cls, request: Request | Sent, payload: bytes | None, error: str | None, duration_s: float
     ) -> Reply:
         """The reply to ``request``, with its byte counts."""
         return cls(
@@ -57,10 +70,40 @@ class Reply:
             request.key,
             payload,
             error,
-            bytes_sent=len(request.payload),
+            bytes_sent=request.size if isinstance(request, Sent) else len(request.payload),
             bytes_received=len(payload) if payload is not None else 0,
             duration_s=duration_s,
         )
+
+
+class EncodeOnDemand(Sequence[Request]):
+    """Requests whose payloads are encoded only when a pool takes them.
+
+    A round's messages all carry the model; encoding them up front would hold one encoded
+    model per client at once. Pools take requests a batch at a time, so memory stays
+    O(requests in flight x model). Each access encodes anew: take every item once.
+    """
+
+    def __init__(
+        self, messages: Sequence[tuple[str, str, Any]], encode: Callable[[Any], bytes]
+    ) -> None:
+        self._messages = list(messages)
+        self._encode = encode
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    @overload
+    def __getitem__(self, index: int) -> Request: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Request]: ...
+
+    def __getitem__(self, index: int | slice) -> Request | list[Request]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        client_id, key, message = self._messages[index]
+        return Request(client_id, key, self._encode(message))
 
 
 class ClientPool(Protocol):

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rengo.core.errors import ConfigError
-from rengo.transport.pool import Handler, Reply, Request
+from rengo.transport.pool import Handler, Reply, Request, Sent
 from rengo.transport.simulation import batch_size, run_handler
 
 try:
@@ -99,34 +99,36 @@ class RayPool:
         task = _remote_batch.options(**self._task_options)
         window = self._window()
         # As in ProcessPool: several small clients per task unless a timeout must be per client.
+        # Batches are taken (and so encoded) only when submitted.
         size = 1 if timeout is not None else batch_size(len(requests), max(1, window // 2))
-        batches = deque(list(requests[i : i + size]) for i in range(0, len(requests), size))
-        pending: deque[tuple[list[Request], Any]] = deque()
-        while batches or pending:
-            while batches and len(pending) < window:
-                batch = batches.popleft()
+        starts = deque(range(0, len(requests), size))
+        pending: deque[tuple[list[Sent], Any]] = deque()
+        while starts or pending:
+            while starts and len(pending) < window:
+                start = starts.popleft()
+                batch = list(requests[start : start + size])
                 items = [
                     (r.client_id, r.key, r.payload, self._state.get(r.client_id)) for r in batch
                 ]
-                pending.append((batch, task.remote(handler, items)))
-            batch, ref = pending.popleft()
+                pending.append(([Sent.of(r) for r in batch], task.remote(handler, items)))
+            sent, ref = pending.popleft()
             try:
                 # In order: when this wait starts every earlier reply is in, so the limit
                 # counts from then, as in ProcessPool.
-                results = ray.get(ref, timeout=None if timeout is None else timeout * len(batch))
+                results = ray.get(ref, timeout=None if timeout is None else timeout * len(sent))
             except GetTimeoutError:
                 ray.cancel(ref, force=True)
-                results = [(None, None, f"timed out (limit {timeout:g}s)", 0.0)] * len(batch)
+                results = [(None, None, f"timed out (limit {timeout:g}s)", 0.0)] * len(sent)
                 failed = True
             except RayError as exc:  # worker died, task cancelled, node lost
-                results = [(None, None, f"ray task failed: {exc}", 0.0)] * len(batch)
+                results = [(None, None, f"ray task failed: {exc}", 0.0)] * len(sent)
                 failed = True
             else:
                 failed = False
-            for req, (reply, state, error, duration) in zip(batch, results, strict=True):
+            for record, (reply, state, error, duration) in zip(sent, results, strict=True):
                 if not failed:
-                    self._state[req.client_id] = state
-                yield Reply.to(req, reply, error, duration)
+                    self._state[record.client_id] = state
+                yield Reply.to(record, reply, error, duration)
 
     def close(self) -> None:
         self._state.clear()

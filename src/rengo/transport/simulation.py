@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from multiprocessing import connection as mp_connection
 from typing import Any
 
-from rengo.transport.pool import Handler, Reply, Request
+from threadpoolctl import threadpool_limits
+
+from rengo.transport.pool import Handler, Reply, Request, Sent
 
 
 def run_handler(
@@ -42,22 +44,23 @@ def run_handler(
 
 
 @contextmanager
-def _torch_threads(threads: int) -> Iterator[None]:
-    """Run client code with ``threads`` intra-op threads when PyTorch is in use.
+def client_threads(threads: int) -> Iterator[None]:
+    """Run client code with ``threads`` BLAS/OpenMP and PyTorch threads.
 
-    Small clients run fastest single-threaded, and every executor using the same count makes
-    their floating-point results identical. The caller's setting is restored afterwards.
+    Small clients run fastest single-threaded, several processes of multi-threaded BLAS on
+    the same cores thrash (20x slower, measured), and every executor using the same count
+    keeps their floating-point results identical. The caller's settings are restored.
     """
     torch = sys.modules.get("torch")
-    if torch is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    previous = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(threads)
     try:
-        yield
+        with threadpool_limits(limits=threads):
+            yield
     finally:
-        torch.set_num_threads(previous)
+        if torch is not None and previous is not None:
+            torch.set_num_threads(previous)
 
 
 class SerialPool:
@@ -79,11 +82,14 @@ class SerialPool:
         return list(self._ids)
 
     def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
+        with client_threads(self._threads):
+            yield from self._serve(requests, timeout)
+
+    def _serve(self, requests: Sequence[Request], timeout: float | None) -> Iterator[Reply]:
         for req in requests:
-            with _torch_threads(self._threads):
-                reply, state, error, duration = run_handler(
-                    self._handler, req, self._state.get(req.client_id)
-                )
+            reply, state, error, duration = run_handler(
+                self._handler, req, self._state.get(req.client_id)
+            )
             if error is None and timeout is not None and duration > timeout:
                 reply, error = None, f"timed out after {duration:.1f}s (limit {timeout:g}s)"
             else:
@@ -99,11 +105,14 @@ _WORKER_HANDLER: Handler | None = None
 
 def _worker_init(threads: int) -> None:
     # Never import torch here: that costs ~1 s per worker and counts against round_timeout.
-    # A later import in the worker reads OMP_NUM_THREADS; an inherited one is set directly.
+    # A later import in the worker reads OMP_NUM_THREADS; an inherited one is set directly,
+    # and so are the BLAS pools the parent already loaded (numpy's OpenBLAS).
     os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["OPENBLAS_NUM_THREADS"] = str(threads)
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
+    threadpool_limits(limits=threads)
 
 
 def _worker_batch(
@@ -151,16 +160,29 @@ def _worker_loop(conn: Any, threads: int) -> None:
 
 @dataclass
 class _Round:
-    """Book-keeping of one :meth:`ProcessPool.request` call."""
+    """Book-keeping of one :meth:`ProcessPool.request` call. Batches are index ranges into
+    the requests, taken (and so encoded) only when sent; a sent batch is remembered as
+    :class:`Sent` records, without its payloads."""
 
-    batches: list[list[Request]]
+    requests: Sequence[Request]
+    size: int
+    sent: dict[int, list[Sent]] = field(default_factory=dict)
     results: dict[int, list[Any]] = field(default_factory=dict)
     busy: dict[int, tuple[int, float]] = field(default_factory=dict)  # worker -> (batch, start)
     lost: set[int] = field(default_factory=set)  # batches whose worker was lost
     next_batch: int = 0
 
-    def fail(self, index: int, reason: str, count: int) -> None:
-        self.results[index] = [(None, None, reason, 0.0)] * count
+    @property
+    def num_batches(self) -> int:
+        return -(-len(self.requests) // self.size)
+
+    def take(self, index: int) -> list[Request]:
+        batch = list(self.requests[index * self.size : (index + 1) * self.size])
+        self.sent[index] = [Sent.of(r) for r in batch]
+        return batch
+
+    def fail(self, index: int, reason: str) -> None:
+        self.results[index] = [(None, None, reason, 0.0)] * len(self.sent[index])
         self.lost.add(index)
 
 
@@ -211,27 +233,29 @@ class ProcessPool:
         # Small clients cost less than a hand-off to a worker, so without a timeout several
         # go in one batch; with one, each client is its own batch so a hang costs only itself.
         size = 1 if timeout is not None else batch_size(len(requests), self._size)
-        round_ = _Round([list(requests[i : i + size]) for i in range(0, len(requests), size)])
-        for index, batch in enumerate(round_.batches):
+        round_ = _Round(requests, size)
+        for index in range(round_.num_batches):
             while index not in round_.results:
                 self._feed(round_, ahead_of=index)
                 self._collect(round_, timeout)
             outcome = round_.results.pop(index)
             lost = index in round_.lost
-            for req, (reply, state, error, duration) in zip(batch, outcome, strict=True):
+            for sent, (reply, state, error, duration) in zip(
+                round_.sent.pop(index), outcome, strict=True
+            ):
                 if not lost:
-                    self._state[req.client_id] = state
-                yield Reply.to(req, reply, error, duration)
+                    self._state[sent.client_id] = state
+                yield Reply.to(sent, reply, error, duration)
 
     def _feed(self, round_: _Round, ahead_of: int) -> None:
         """Give idle workers the next batches, at most two per worker past the one awaited,
         so finished-but-unread results stay O(workers x model)."""
         workers = self._ensure_workers()
-        limit = min(len(round_.batches), ahead_of + 2 * len(workers))
+        limit = min(round_.num_batches, ahead_of + 2 * len(workers))
         for w, worker in enumerate(workers):
             if w in round_.busy or round_.next_batch >= limit:
                 continue
-            batch = round_.batches[round_.next_batch]
+            batch = round_.take(round_.next_batch)
             worker.conn.send(
                 [(r.client_id, r.key, r.payload, self._state.get(r.client_id)) for r in batch]
             )
@@ -242,7 +266,7 @@ class ProcessPool:
         """Wait for a worker to finish (or the oldest batch's deadline) and file the results;
         a worker that died or overran is replaced and its batch reported as failed."""
         deadlines = {
-            w: started + timeout * len(round_.batches[b])
+            w: started + timeout * len(round_.sent[b])
             for w, (b, started) in round_.busy.items()
             if timeout is not None
         }
@@ -250,16 +274,15 @@ class ProcessPool:
         ready = mp_connection.wait([self._workers[w].conn for w in round_.busy], timeout=wait)
         for w in list(round_.busy):
             index, _started = round_.busy[w]
-            count = len(round_.batches[index])
             if self._workers[w].conn in ready:
                 try:
                     round_.results[index] = self._workers[w].conn.recv()
                 except (EOFError, OSError):
                     code = self._workers[w].process.exitcode
-                    round_.fail(index, f"worker process died (exit code {code})", count)
+                    round_.fail(index, f"worker process died (exit code {code})")
                     self._replace(w)
             elif w in deadlines and time.monotonic() >= deadlines[w]:
-                round_.fail(index, f"timed out (limit {timeout:g}s)", count)
+                round_.fail(index, f"timed out (limit {timeout:g}s)")
                 self._replace(w)
             else:
                 continue
