@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,20 +26,21 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class Processes:
-    """Starts helper processes and kills whatever is left at the end of a test."""
+    """Starts helper processes running ``script`` (beside this file) and kills whatever is
+    left at the end of a test."""
 
-    def __init__(self) -> None:
+    def __init__(self, script: str = "deploy_procs.py", env: dict[str, str] | None = None) -> None:
+        self.script = script
+        self.env = dict(env or {})
         self.started: list[subprocess.Popen[str]] = []
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        import os
-
         proc = subprocess.Popen(
-            [sys.executable, str(HERE / "deploy_procs.py"), *args],
+            [sys.executable, str(HERE / self.script), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **self.env, **(env or {})},
         )
         self.started.append(proc)
         return proc

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import Processes
 from sklearn.datasets import load_breast_cancer
 
 from rengo.core.errors import AuthenticationError, ConfigError, ProtocolError
@@ -103,35 +102,10 @@ def simulated(tables: dict[str, dict[str, Path]]) -> dict[str, Any]:
     return {"model": model, "ids": ids, "scores": scores, "auc": auc}
 
 
-class Cli:
-    """``rengo vfl coordinator|party`` processes; kills what is left at the end."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[str]] = []
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [sys.executable, str(HERE / "vertical_procs.py"), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "COLUMNS": "200"},
-        )
-        self.procs.append(proc)
-        return proc
-
-    def cleanup(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(10)
-            if proc.stdout is not None:
-                proc.stdout.close()
-
-
 @pytest.fixture
-def cli() -> Iterator[Cli]:
-    procs = Cli()
+def cli() -> Iterator[Processes]:
+    """``rengo vfl coordinator|party`` processes; kills what is left at the end."""
+    procs = Processes("vertical_procs.py", env={"COLUMNS": "200"})
     yield procs
     procs.cleanup()
 
@@ -159,7 +133,7 @@ def test_deployed_processes_reproduce_the_simulator_exactly(
     tables: dict[str, dict[str, Path]],
     certs: Path,
     simulated: dict[str, Any],
-    cli: Cli,
+    cli: Processes,
     tmp_path: Path,
 ) -> None:
     store = tmp_path / "runs.db"

@@ -25,9 +25,9 @@ def run_job(
     if spec.vfl is not None:
         return _run_vertical(console, spec, store_path, plot)
     if executor is not None:
-        from rengo.jobs.spec import EXECUTORS, _choice
+        from rengo.jobs.spec import EXECUTORS, check_choice
 
-        _choice("--executor", "executor", executor, EXECUTORS)
+        check_choice("--executor", "executor", executor, EXECUTORS)
         spec.job.executor = executor
     job = build_hfl_job(spec)
     console.print(

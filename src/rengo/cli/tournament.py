@@ -12,6 +12,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -66,6 +68,16 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(state, indent=1, sort_keys=True), encoding="utf-8")
     os.replace(temporary, path)
+
+
+@contextmanager
+def updated_state(path: Path) -> Iterator[tuple[dict[str, Any], Any]]:
+    """The state and its tournament; both are saved back only if the block succeeds."""
+    state = load_state(path)
+    tournament = _tournament(state)
+    yield state, tournament
+    state["tournament"] = tournament.to_dict()
+    save_state(path, state)
 
 
 def _tournament(state: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -288,13 +300,10 @@ def submit(
     from rengo.contrib.money import to_minor_units
 
     with friendly_errors(console):
-        state = load_state(state_path)
-        tournament = _tournament(state)
-        values = read_id_values(predictions, "prediction")
-        stake_minor = to_minor_units(stake, int(state["decimals"]))
-        tournament.submit(participant, values, stake_minor, round_id)
-        state["tournament"] = tournament.to_dict()
-        save_state(state_path, state)
+        with updated_state(state_path) as (state, tournament):
+            values = read_id_values(predictions, "prediction")
+            stake_minor = to_minor_units(stake, int(state["decimals"]))
+            tournament.submit(participant, values, stake_minor, round_id)
         console.print(
             f"{participant}: {len(values)} predictions, stake {stake} {state['currency']}"
         )
@@ -310,11 +319,8 @@ def score(
     from rengo.contrib.money import format_minor
 
     with friendly_errors(console):
-        state = load_state(state_path)
-        tournament = _tournament(state)
-        result = tournament.resolve(read_id_values(targets, "target"), round_id)
-        state["tournament"] = tournament.to_dict()
-        save_state(state_path, state)
+        with updated_state(state_path) as (state, tournament):
+            result = tournament.resolve(read_id_values(targets, "target"), round_id)
         places = int(state["decimals"])
         due = {p.participant: p.amount_minor for p in result.payouts}
         table = Table(title=f"Round {result.round} scores", title_justify="left")

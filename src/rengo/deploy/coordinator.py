@@ -52,6 +52,26 @@ def _open_run(
     return str(store.start_run(RUN_KIND, config, name=run_name, seed=seed))
 
 
+def recorded_hub(
+    listen: str, security: HubSecurity, heartbeat_interval: float, store: Any, run_id: str | None
+) -> tuple[GrpcHub, Callable[[str, str], None]]:
+    """A hub whose join/leave/refusal events land in ``store`` under ``run_id``, and the
+    recorder itself for the caller's own events (a no-op without a store)."""
+
+    def record_event(level: str, message: str) -> None:
+        if store is not None and run_id is not None:
+            store.log_event(run_id, level, message)
+
+    hub = GrpcHub(
+        listen,
+        security,
+        heartbeat_interval=heartbeat_interval,
+        run_id=run_id or "",
+        on_event=record_event,
+    )
+    return hub, record_event
+
+
 def serve_coordinator(
     strategy: Strategy,
     initial_parameters: Parameters,
@@ -88,17 +108,7 @@ def serve_coordinator(
     needed = min_parties or (len(expected) if expected else strategy.min_available_clients)
     run_id = _open_run(store, resume, strategy, rounds, listen, seed, run_name, run_config)
 
-    def record_event(level: str, message: str) -> None:
-        if store is not None and run_id is not None:
-            store.log_event(run_id, level, message)
-
-    hub = GrpcHub(
-        listen,
-        security,
-        heartbeat_interval=heartbeat_interval,
-        run_id=run_id or "",
-        on_event=record_event,
-    )
+    hub, record_event = recorded_hub(listen, security, heartbeat_interval, store, run_id)
     start_round = 1
     checkpoint = store.latest_checkpoint(run_id) if resume is not None else None
     if checkpoint is not None:

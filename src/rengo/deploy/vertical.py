@@ -28,6 +28,7 @@ import numpy as np
 from rengo.core.errors import ConfigError, DataError, ProtocolError, RengoError, RoundFailure
 from rengo.crypto import PaillierPrivateKey, PaillierPublicKey, generate_paillier_keypair
 from rengo.crypto.keys import SUPPORTED_KEY_BITS
+from rengo.deploy.coordinator import recorded_hub
 from rengo.deploy.vertical_channel import GuardedChannel
 from rengo.transport.channel import Channel, Key
 from rengo.transport.grpc_hub import GrpcHub
@@ -347,17 +348,7 @@ def serve_vertical_coordinator(
         }
         run_id = str(store.start_run(RUN_KIND, run_config, name=run_name, seed=seed))
 
-    def record(level: str, message: str) -> None:
-        if store is not None and run_id is not None:
-            store.log_event(run_id, level, message)
-
-    hub = GrpcHub(
-        listen,
-        security,
-        heartbeat_interval=heartbeat_interval,
-        run_id=run_id or "",
-        on_event=record,
-    )
+    hub, record = recorded_hub(listen, security, heartbeat_interval, store, run_id)
     status, started = "failed", time.perf_counter()
     channel: GuardedChannel | None = None
     outcome: VerticalCoordinatorOutcome | None = None

@@ -99,7 +99,7 @@ def simulate(
     status = "failed"
     start = time.perf_counter()
     try:
-        with _progress_reporter(progress, rounds, run_name or strategy.name) as report:
+        with _ProgressBar(progress, rounds, run_name or strategy.name) as report:
             history = coordinator.run(rounds, progress=report)
         status = "completed"
         return history
@@ -115,7 +115,7 @@ def simulate(
             store.finish_run(run_id, status, summary)
 
 
-class _progress_reporter:
+class _ProgressBar:
     """A rich progress bar over rounds (or a user callback, or nothing)."""
 
     def __init__(self, progress: bool | ProgressFn, rounds: int, label: str) -> None:

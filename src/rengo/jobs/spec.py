@@ -177,7 +177,7 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     sections = {"job", "data", "partition", "model", "train", "strategy", "vfl"}
     _no_unknown(source, "", raw, sections)
     job = _section(source, "job", raw.get("job", {}), JobSection)
-    _choice(source, "job.kind", job.kind, ("hfl", "vfl"))
+    check_choice(source, "job.kind", job.kind, ("hfl", "vfl"))
     if job.kind == "vfl":
         return _parse_vertical(raw, job, source)
     if "vfl" in raw:
@@ -193,7 +193,7 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     train = _section(source, "train", raw.get("train", {}), TrainSection)
     strat_raw = dict(raw.get("strategy", {}))
     name = _typed(source, "strategy.name", strat_raw.get("name", "fedavg"), str).lower()
-    _choice(source, "strategy.name", name, STRATEGIES)
+    check_choice(source, "strategy.name", name, STRATEGIES)
     _no_unknown(source, "strategy", strat_raw, COMMON_STRATEGY_KEYS | STRATEGY_OPTIONS[name])
     common = {k: strat_raw.pop(k) for k in list(strat_raw) if k in COMMON_STRATEGY_KEYS}
     common["name"] = name
@@ -229,9 +229,9 @@ def _parse_vertical(raw: Mapping[str, Any], job: JobSection, source: str) -> Job
         raise ConfigError(f"{source}: a vertical job needs at least two parties")
     if vfl.dataset and vfl.num_parties < 2:
         raise ConfigError(f"{source}: vfl.num_parties must be >= 2")
-    _choice(source, "vfl.optimizer", vfl.optimizer, ("adam", "sgd"))
-    _choice(source, "vfl.obfuscators", vfl.obfuscators, ("local", "coordinator"))
-    _choice(source, "vfl.key_bits", str(vfl.key_bits), ("512", "1024", "2048", "3072"))
+    check_choice(source, "vfl.optimizer", vfl.optimizer, ("adam", "sgd"))
+    check_choice(source, "vfl.obfuscators", vfl.obfuscators, ("local", "coordinator"))
+    check_choice(source, "vfl.key_bits", str(vfl.key_bits), ("512", "1024", "2048", "3072"))
     _positive(source, "vfl.epochs", vfl.epochs)
     _positive(source, "vfl.batch_size", vfl.batch_size)
     if not 0 < vfl.test_size < 1:
@@ -259,8 +259,8 @@ def _check(
     train: TrainSection,
     strategy: StrategySection,
 ) -> None:
-    _choice(source, "job.executor", job.executor, EXECUTORS)
-    _choice(source, "model.type", model.type, MODELS)
+    check_choice(source, "job.executor", job.executor, EXECUTORS)
+    check_choice(source, "model.type", model.type, MODELS)
     _positive(source, "job.rounds", job.rounds)
     _positive(source, "partition.num_clients", partition.num_clients)
     _positive(source, "train.local_epochs", train.local_epochs)
@@ -328,7 +328,8 @@ def _no_unknown(source: str, where: str, raw: Mapping[str, Any], known: set[str]
             raise ConfigError(f"{source}: {place}unknown key {key!r}{hint}")
 
 
-def _choice(source: str, key: str, value: str, allowed: tuple[str, ...]) -> None:
+def check_choice(source: str, key: str, value: str, allowed: tuple[str, ...]) -> None:
+    """ConfigError naming ``key`` and the allowed values unless ``value`` is one of them."""
     if value not in allowed:
         raise ConfigError(f"{source}: {key} = {value!r}; choose one of {', '.join(allowed)}")
 

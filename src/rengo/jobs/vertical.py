@@ -81,11 +81,11 @@ def build_vertical_job(spec: JobSpec) -> VerticalJob:
     if label.y is None:
         raise DataError(f"label party {vfl.label_party!r} holds no labels")
     rng = np.random.default_rng(spec.job.seed)
-    held_out = set(rng.choice(label.ids, int(len(label.ids) * vfl.test_size), replace=False))
+    held_out = rng.choice(label.ids, int(len(label.ids) * vfl.test_size), replace=False)
     train, test = {}, {}
     train_labels = test_labels = None
     for name, data in parties.items():
-        is_test = np.array([i in held_out for i in data.ids])
+        is_test = np.isin(data.ids, held_out)
         mean = data.X[~is_test].mean(axis=0)
         scale = data.X[~is_test].std(axis=0)
         scale[scale == 0] = 1.0
@@ -148,14 +148,15 @@ def run_vertical_job(
             f"customers: AUC {result['auc']:.4f}, KS {result['ks']:.4f}"
         )
         if store is not None and run_id is not None:
+            parties = len(vfl_names(job))
             for epoch, loss in enumerate(result["losses"], start=1):
-                store.log_round(run_id, epoch, {"train_loss": loss}, 0.0, len(vfl_names(job)), 0)
+                store.log_round(run_id, epoch, {"train_loss": loss}, 0.0, parties, 0)
             store.log_round(
                 run_id,
                 len(result["losses"]),
                 {"test_auc": result["auc"], "test_ks": result["ks"]},
                 train_s,
-                len(vfl_names(job)),
+                parties,
                 0,
             )
         status = "completed"

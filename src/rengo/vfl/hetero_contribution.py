@@ -36,13 +36,17 @@ from rengo.vfl.hetero_lr_math import (
     batch_order,
     init_optimizer,
     ks_statistic,
-    learning_rate,
-    optimizer_step,
     roc_auc,
     sigmoid,
     taylor_residual,
 )
-from rengo.vfl.hetero_lr_roles import GuestModel
+from rengo.vfl.hetero_lr_roles import (
+    GuestModel,
+    gradient_step,
+    guest_model,
+    loss_converged,
+    penalty_mask,
+)
 
 ModelFactory = Callable[[], HeteroLogisticRegression]
 """Makes a fresh, unfitted model (fresh key pair) for one coalition's retraining."""
@@ -95,37 +99,27 @@ def train_guest_alone(
     if config.fit_intercept:
         x = np.hstack([x, np.ones((len(x), 1))])
     weights = np.zeros(x.shape[1])
-    penalised = np.ones(x.shape[1])
-    if config.fit_intercept:
-        penalised[-1] = 0.0
+    penalised = penalty_mask(x.shape[1], config.fit_intercept)
     state = init_optimizer(x.shape[1])
     losses: list[float] = []
     converged = False
     epochs_run = 0
     for epoch in range(config.epochs):
-        lr = learning_rate(
-            config.learning_rate,
-            config.lr_schedule,
-            epoch,
-            decay=config.lr_decay,
-            step_epochs=config.lr_step_epochs,
-        )
         loss_sum = 0.0
         for rows in batch_order(seed, epoch, len(x), config.batch_size):
             xb, yb = x[rows], y[rows]
             u = xb @ weights
             loss_sum += float(np.sum((0.5 - yb) * u + 0.125 * u * u))
-            gradient = taylor_residual(u, yb) @ xb / len(rows) + config.l2 * weights * penalised
-            weights, state = optimizer_step(weights, gradient, state, lr, config.optimizer)
+            weights, state = gradient_step(
+                weights, taylor_residual(u, yb) @ xb, len(rows), state, config, epoch, penalised
+            )
         epochs_run = epoch + 1
         if config.compute_loss:
             losses.append(LOG2 + loss_sum / len(x))
-            if config.tol > 0 and len(losses) > 1 and abs(losses[-2] - losses[-1]) < config.tol:
+            if loss_converged(losses, config.tol):
                 converged = True
                 break
-    intercept = float(weights[-1]) if config.fit_intercept else 0.0
-    coefs = weights[:-1] if config.fit_intercept else weights
-    return GuestModel(coefs.copy(), intercept, losses, epochs_run, converged)
+    return guest_model(weights, config, losses, epochs_run, converged)
 
 
 def guest_alone_scores(model: GuestModel, features: np.ndarray) -> np.ndarray:

@@ -135,6 +135,23 @@ def story_table(small: bool, rng: np.random.Generator) -> CreditTable:
     )
 
 
+def story_model_settings(
+    small: bool, key_bits: int, epochs: int, l2: float, seed: int, obfuscators: ObfuscatorSource
+) -> dict[str, Any]:
+    """The story's :class:`HeteroLogisticRegression` arguments (one place for both uses)."""
+    return {
+        "key_bits": key_bits,
+        "epochs": epochs,
+        "batch_size": 256 if small else 4096,
+        "learning_rate": 0.5,
+        "optimizer": "sgd",
+        "obfuscator_source": obfuscators,
+        "l2": l2,
+        "tol": 1e-5,
+        "seed": seed,
+    }
+
+
 def run_credit_default(
     small: bool = False,
     *,
@@ -162,15 +179,7 @@ def run_credit_default(
         )
     )
     model = HeteroLogisticRegression(
-        key_bits=key_bits,
-        epochs=epochs,
-        batch_size=256 if small else 4096,
-        learning_rate=0.5,
-        optimizer="sgd",
-        obfuscator_source=obfuscators,
-        l2=l2,
-        tol=1e-5,
-        seed=seed,
+        **story_model_settings(small, key_bits, epochs, l2, seed, obfuscators)
     )
     log(f"1. coordinator creates a {key_bits}-bit Paillier key pair and hands out the public key")
     log("2. private set intersection finds the customers every party holds")
@@ -259,17 +268,7 @@ def credit_consortium(
     validation = VerticalDataset(
         new.parties, LABEL_PARTY, np.array([label_of[i] for i in new_ids], dtype=np.float64)
     )
-    settings: dict[str, Any] = {
-        "key_bits": key_bits,
-        "epochs": epochs,
-        "batch_size": 256 if small else 4096,
-        "learning_rate": 0.5,
-        "optimizer": "sgd",
-        "obfuscator_source": obfuscators,
-        "l2": l2,
-        "tol": 1e-5,
-        "seed": seed,
-    }
+    settings = story_model_settings(small, key_bits, epochs, l2, seed, obfuscators)
     return CreditConsortium(
         table.name, len(table.ids), train, validation, key_bits, epochs, settings
     )

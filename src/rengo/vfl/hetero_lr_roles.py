@@ -229,7 +229,33 @@ def _masked_round_trip(
     return {name: unmask(reply[name], masks[name], key) for name in values}
 
 
-def _step(
+def penalty_mask(columns: int, fit_intercept: bool) -> np.ndarray:
+    """1 for every coefficient L2 applies to, 0 for the intercept column (the last one)."""
+    mask = np.ones(columns)
+    if fit_intercept:
+        mask[-1] = 0.0
+    return mask
+
+
+def loss_converged(losses: Sequence[float], tol: float) -> bool:
+    """Early stopping: the last epoch's loss moved less than ``tol`` (0 disables)."""
+    return tol > 0 and len(losses) > 1 and abs(losses[-2] - losses[-1]) < tol
+
+
+def guest_model(
+    weights: np.ndarray,
+    config: HeteroLRConfig,
+    losses: list[float],
+    epochs_run: int,
+    converged: bool,
+) -> GuestModel:
+    """Split the trained weights into coefficients and intercept."""
+    intercept = float(weights[-1]) if config.fit_intercept else 0.0
+    coefs = weights[:-1] if config.fit_intercept else weights
+    return GuestModel(coefs.copy(), intercept, losses, epochs_run, converged)
+
+
+def gradient_step(
     weights: np.ndarray,
     gradient_sum: np.ndarray,
     rows: int,
@@ -238,7 +264,8 @@ def _step(
     epoch: int,
     penalised: np.ndarray,
 ) -> tuple[np.ndarray, Any]:
-    """Mean gradient plus L2 on the penalised coordinates, then one optimizer step."""
+    """Mean gradient plus L2 on the penalised coordinates, then one optimizer step at the
+    epoch's learning rate (shared by every role and by local training)."""
     gradient = gradient_sum / rows + config.l2 * weights * penalised
     lr = learning_rate(
         config.learning_rate,
@@ -285,9 +312,7 @@ def hetero_lr_guest(
     loss_exp = _loss_exponent(config)
     pool = ObfuscatorPool(public)
     weights = np.zeros(x.shape[1])
-    penalised = np.ones(x.shape[1])
-    if config.fit_intercept:
-        penalised[-1] = 0.0
+    penalised = penalty_mask(x.shape[1], config.fit_intercept)
     state = init_optimizer(x.shape[1])
     losses: list[float] = []
     converged = False
@@ -323,7 +348,7 @@ def hetero_lr_guest(
             plain = _masked_round_trip(channel, coordinator, epoch, batch, to_decrypt, pool)
             if config.compute_loss:
                 loss_sum += float(plain["loss"][0])
-            weights, state = _step(
+            weights, state = gradient_step(
                 weights, plain["gradient"], len(rows), state, config, epoch, penalised
             )
             if config.obfuscator_source == "local":  # precompute while others work
@@ -332,16 +357,14 @@ def hetero_lr_guest(
         go_on = True
         if config.compute_loss:
             losses.append(LOG2 + loss_sum / len(x))
-            if config.tol > 0 and len(losses) > 1 and abs(losses[-2] - losses[-1]) < config.tol:
+            if loss_converged(losses, config.tol):
                 converged, go_on = True, False
         go_on = go_on and epoch + 1 < config.epochs
         for role in [*hosts, coordinator]:
             channel.send(role, _continue_key(epoch), go_on)
         if not go_on:
             break
-    intercept = float(weights[-1]) if config.fit_intercept else 0.0
-    coefs = weights[:-1] if config.fit_intercept else weights
-    return GuestModel(coefs.copy(), intercept, losses, epochs_run, converged)
+    return guest_model(weights, config, losses, epochs_run, converged)
 
 
 def _mapping(value: Any, sender: str) -> dict[str, Any]:
@@ -417,7 +440,7 @@ def hetero_lr_host(
     if config.obfuscator_source == "local":
         pool.fill(min(config.batch_size, len(x)) + 1)
     weights = np.zeros(x.shape[1])
-    penalised = np.ones(x.shape[1])
+    penalised = penalty_mask(x.shape[1], fit_intercept=False)  # hosts have no intercept
     state = init_optimizer(x.shape[1])
     epochs_run = 0
     for epoch in range(config.epochs):
@@ -454,7 +477,7 @@ def hetero_lr_host(
             plain = _masked_round_trip(
                 channel, coordinator, epoch, batch, {"gradient": gradient}, pool
             )
-            weights, state = _step(
+            weights, state = gradient_step(
                 weights, plain["gradient"], len(rows), state, config, epoch, penalised
             )
         epochs_run = epoch + 1

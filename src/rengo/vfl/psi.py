@@ -34,7 +34,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -149,6 +150,23 @@ def private_set_intersection(
     )
 
 
+@contextmanager
+def _session(
+    channel: Channel, waiting: dict[str, Key | None], pool: BlindingPool | None
+) -> Iterator[BlindingPool]:
+    """One role's PSI session: the blinding pool (a private one if none is given, closed at
+    the end) and, if the role fails, an abort to every peer still waiting on it."""
+    blinding = BlindingPool() if pool is None else pool
+    try:
+        yield blinding
+    except RengoError as exc:
+        _abort(channel, waiting, exc)
+        raise
+    finally:
+        if pool is None:
+            blinding.close()
+
+
 def psi_leader(
     channel: Channel,
     ids: Sequence[Any] | np.ndarray,
@@ -170,16 +188,8 @@ def psi_leader(
         raise ConfigError(f"peers must be distinct names other than the leader's: {followers}")
     context_bytes = context.encode("utf-8") if isinstance(context, str) else bytes(context)
     waiting: dict[str, Key | None] = dict.fromkeys(followers, HELLO)
-    own_pool = pool is None
-    blinding = BlindingPool() if pool is None else pool
-    try:
+    with _session(channel, waiting, pool) as blinding:
         return _lead(channel, ids, followers, context_bytes, seed, blinding, waiting, timeout)
-    except RengoError as exc:
-        _abort(channel, waiting, exc)
-        raise
-    finally:
-        if own_pool:
-            blinding.close()
 
 
 def _lead(
@@ -257,17 +267,9 @@ def psi_follower(
 ) -> PSIAlignment:
     """A feature party's role: one PSI session with ``leader``; returns this party's rows of the
     intersection of all parties, in the agreed order."""
-    own_pool = pool is None
-    blinding = BlindingPool() if pool is None else pool
     waiting: dict[str, Key | None] = {leader: HELLO}
-    try:
+    with _session(channel, waiting, pool) as blinding:
         return _follow(channel, ids, leader, blinding, waiting, timeout)
-    except RengoError as exc:
-        _abort(channel, waiting, exc)
-        raise
-    finally:
-        if own_pool:
-            blinding.close()
 
 
 def _follow(
