@@ -55,7 +55,7 @@ def client_threads(threads: int) -> Iterator[None]:
     """Run client code with ``threads`` BLAS/OpenMP and PyTorch threads.
 
     Small clients run fastest single-threaded, several processes of multi-threaded BLAS on
-    the same cores thrash (20x slower, measured), and every executor using the same count
+    the same cores thrash, and every executor using the same count
     keeps their floating-point results identical. The caller's settings are restored.
     """
     torch = sys.modules.get("torch")
