@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rengo.contrib import (
+from rengo.core.errors import ConfigError
+from rengo.rewards import (
     Budget,
     Payout,
     equal_share_payouts,
@@ -16,7 +17,6 @@ from rengo.contrib import (
     proportional_payouts,
     stake_clipped_payouts,
 )
-from rengo.core.errors import ConfigError
 
 names = st.lists(st.text("abcdef", min_size=1, max_size=4), min_size=1, max_size=8, unique=True)
 finite = st.floats(-10, 10, allow_nan=False, allow_infinity=False)

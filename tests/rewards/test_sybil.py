@@ -8,14 +8,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rengo.contrib import (
+from rengo.rewards import (
     Payout,
-    exact_shapley,
     grouped_value,
     identity_groups,
     measure_sybil_gain,
     split_group_payout,
 )
+from rengo.valuation import exact_shapley
 
 
 def value_of_sizes(sizes: Sequence[float]) -> float:

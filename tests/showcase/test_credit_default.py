@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rengo.vfl.hetero_credit_story import run_credit_default
+from rengo.showcase import run_credit_default
 
 
 def test_credit_story_falls_back_to_bundled_data_and_scores_new_customers(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from rengo.contrib import Tournament, simulate_tournament
+from rengo.showcase import FIVE_PARTICIPANTS
+from rengo.tournament import Tournament, simulate_tournament
 
 
 def test_noise_is_burned_and_the_copycat_adds_no_mmc():
-    sim = simulate_tournament(seed=0)
+    sim = simulate_tournament(FIVE_PARTICIPANTS, seed=0)
     board = {e.participant: e for e in sim.tournament.leaderboard()}
     assert board["noise"].total_payout_minor < 0
     assert board["good"].total_payout_minor > board["weak"].total_payout_minor > 0
@@ -16,7 +17,7 @@ def test_noise_is_burned_and_the_copycat_adds_no_mmc():
 
 
 def test_simulated_tournament_survives_a_state_round_trip_and_respects_a_budget():
-    sim = simulate_tournament(rounds=2, seed=1, budget_minor=1_000)
+    sim = simulate_tournament(FIVE_PARTICIPANTS, rounds=2, seed=1, budget_minor=1_000)
     restored = Tournament.from_dict(sim.tournament.to_dict())
     assert restored.leaderboard() == sim.tournament.leaderboard()
     assert restored.budget is not None and restored.budget.paid_minor <= 1_000

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from rengo.contrib import gaussianize, mmc, numerai_corr, stake_weighted_meta_model
 from rengo.core.errors import DataError
+from rengo.tournament import gaussianize, mmc, numerai_corr, stake_weighted_meta_model
 
 # standard normal quantiles used below: Phi^-1(0.1), Phi^-1(0.3); Phi^-1(0.5) = 0
 Z10 = -1.2815515655446004

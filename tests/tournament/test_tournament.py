@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rengo.contrib import (
-    Budget,
+from rengo.core.errors import DataError, ProtocolError
+from rengo.rewards import Budget
+from rengo.tournament import (
     PayoutRule,
     Tournament,
     mmc,
@@ -14,7 +15,6 @@ from rengo.contrib import (
     score_round,
     stake_weighted_meta_model,
 )
-from rengo.core.errors import DataError, ProtocolError
 
 ROWS = [f"r{i}" for i in range(60)]
 ERAS = ["e1"] * 30 + ["e2"] * 30

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from rengo.contrib import RoundUpdates
 from rengo.core.parameters import Parameters
+from rengo.valuation import RoundUpdates
 
 DIM = 6
 

@@ -7,7 +7,9 @@ from functools import partial
 import numpy as np
 import pytest
 
-from rengo.contrib import (
+from rengo.core.errors import DataError
+from rengo.rewards import proportional_payouts
+from rengo.valuation import (
     ConvergenceRule,
     GTGConfig,
     RoundUpdates,
@@ -19,10 +21,8 @@ from rengo.contrib import (
     gtg_shapley,
     mr_shapley,
     or_shapley,
-    proportional_payouts,
     tmc_shapley,
 )
-from rengo.core.errors import DataError
 
 from .conftest import run_fl
 
@@ -166,7 +166,7 @@ def test_round_updates_rejects_mismatched_lengths() -> None:
 
 def test_exact_over_round_game_counts_every_coalition(eight_client_run) -> None:
     rounds, evaluate = eight_client_run
-    from rengo.contrib import players_of, round_value_function
+    from rengo.valuation import players_of, round_value_function
 
     value = round_value_function(rounds[0], players_of(rounds), evaluate)
     assert exact_shapley(value, 8).evaluations == 256

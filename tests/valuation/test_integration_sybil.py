@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rengo.contrib import ContributionTracker, proportional_payouts
 from rengo.hfl import FedAvg, simulate, softmax_init
+from rengo.rewards import proportional_payouts
+from rengo.valuation import ContributionTracker
 
 from .test_integration_tracker import DigitsWorld
 

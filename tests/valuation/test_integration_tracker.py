@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rengo.contrib import ContributionTracker, GTGConfig, format_minor, to_minor_units
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.messages import Config, EvaluateResult, FitResult
 from rengo.core.parameters import Parameters
 from rengo.data import load_dataset
 from rengo.hfl import Client, FedAvg, LogisticRegressionClient, simulate, softmax_init
 from rengo.hfl.numpy_client import softmax_loss_grad
+from rengo.rewards import format_minor, to_minor_units
 from rengo.tracking import RunStore
 from rengo.tracking.contrib_records import (
     pay_rewards,
@@ -24,6 +24,7 @@ from rengo.tracking.contrib_records import (
     run_contributions,
     write_ledger_csv,
 )
+from rengo.valuation import ContributionTracker, GTGConfig
 
 ROWS = 60
 """Rows of a normal-size client; "big" holds twice as many."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rengo.contrib import (
+from rengo.core.errors import ConfigError
+from rengo.valuation import (
     ConvergenceRule,
     CountingValue,
     exact_shapley,
@@ -14,7 +15,6 @@ from rengo.contrib import (
     permutation_shapley,
     tmc_shapley,
 )
-from rengo.core.errors import ConfigError
 
 
 def random_game(n: int, seed: int):

@@ -11,13 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rengo.contrib.vfl_parties import (
-    VerticalContribution,
-    credit_party_contribution,
-    vertical_party_contribution,
-)
 from rengo.core.errors import ConfigError, DataError
 from rengo.tracking import RunStore, pay_rewards, record_contributions, run_contributions
+from rengo.valuation import VerticalContribution, vertical_party_contribution
 from rengo.vfl.hetero_contribution import CoalitionValue, train_guest_alone
 from rengo.vfl.hetero_lr import HeteroLogisticRegression, PartyTable, VerticalDataset
 
@@ -169,23 +165,3 @@ def test_unknown_metric_and_unlabelled_validation_are_refused(
         CoalitionValue(train, unlabelled, _model)
     with pytest.raises(ConfigError, match="names no host"):
         CoalitionValue(train, validation, _model)(frozenset({5}))
-
-
-def test_credit_story_values_bank_and_telecom_and_splits_the_budget(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("RENGO_SHARED_DATA", str(tmp_path))  # no UCI file: bundled stand-in
-    lines: list[str] = []
-    result = credit_party_contribution(small=True, epochs=2, budget_minor=5_000, log=lines.append)
-    contribution = result.contribution
-    assert result.dataset.startswith("breast cancer")
-    assert contribution.label_party == "card_issuer"
-    assert set(contribution.values) == {"bank", "telecom"}
-    assert sum(contribution.values.values()) == pytest.approx(
-        contribution.full - contribution.baseline, abs=1e-12
-    )
-    paid = {p.participant: p.amount_minor for p in result.payouts}
-    positive = [p for p, v in contribution.values.items() if v > 0]
-    assert sum(paid.values()) == (5_000 if positive else 0)
-    assert all(paid[p] == 0 for p, v in contribution.values.items() if v <= 0)
-    assert any(line.strip().startswith("bank: Shapley") for line in lines)

@@ -41,7 +41,25 @@ _ISO_4217_EXPONENTS: dict[str, int] = {
 
 def currency_decimals(currency: str, decimals: int | None = None) -> int:
     """Minor-unit exponent of ``currency`` (ISO 4217; 2 when unknown), unless ``decimals``
-    overrides it."""
+    overrides it.
+
+    Parameters
+    ----------
+    currency:
+        A currency code (case-insensitive) or any other unit name such as "credits".
+    decimals:
+        An explicit number of decimals, 0 to 18.
+
+    Returns
+    -------
+    int
+        The number of decimals amounts of ``currency`` are written with.
+
+    Raises
+    ------
+    ConfigError
+        ``decimals`` outside 0..18.
+    """
     if decimals is not None:
         if isinstance(decimals, bool) or not 0 <= int(decimals) <= 18:
             raise ConfigError(f"decimals must be between 0 and 18, got {decimals!r}")
@@ -51,7 +69,26 @@ def currency_decimals(currency: str, decimals: int | None = None) -> int:
 
 def to_minor_units(amount: str | int | Decimal, decimals: int = DEFAULT_DECIMALS) -> int:
     """``"1000.00"`` -> 100000 (decimals=2). Refuses floats, negatives and sub-unit digits
-    (``"0.005"`` with 2 decimals), so nothing is silently rounded."""
+    (``"0.005"`` with 2 decimals), so nothing is silently rounded.
+
+    Parameters
+    ----------
+    amount:
+        Decimal text (``"1_000.50"`` allowed), an int or a Decimal.
+    decimals:
+        The currency's number of decimals (see :func:`currency_decimals`).
+
+    Returns
+    -------
+    int
+        The amount in minor units.
+
+    Raises
+    ------
+    ConfigError
+        A float or bool, text that is not a number, a negative or non-finite amount, or
+        more decimals than the currency has.
+    """
     if isinstance(amount, float | bool):
         raise ConfigError(f"give amounts as decimal text or int, not {type(amount).__name__}")
     try:
@@ -67,7 +104,25 @@ def to_minor_units(amount: str | int | Decimal, decimals: int = DEFAULT_DECIMALS
 
 
 def format_minor(amount_minor: int, decimals: int = DEFAULT_DECIMALS) -> str:
-    """100000 -> ``"1000.00"`` (decimals=2); negative amounts keep their sign."""
+    """100000 -> ``"1000.00"`` (decimals=2); negative amounts keep their sign.
+
+    Parameters
+    ----------
+    amount_minor:
+        An int of minor units.
+    decimals:
+        The currency's number of decimals.
+
+    Returns
+    -------
+    str
+        The amount in major units with exactly ``decimals`` digits after the point.
+
+    Raises
+    ------
+    ConfigError
+        ``amount_minor`` is not an int.
+    """
     if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):
         raise ConfigError(f"minor units must be an int, got {amount_minor!r}")
     return f"{Decimal(amount_minor).scaleb(-decimals):.{decimals}f}"

@@ -64,6 +64,26 @@ def largest_remainder(
     largest remainders (ties: lower index first). With ``caps``, no share exceeds its cap;
     the sum is ``total_minor`` exactly unless the caps together are smaller. All zero
     weights give all zero shares.
+
+    Parameters
+    ----------
+    total_minor:
+        What to split, in minor units (an int >= 0).
+    weights:
+        One non-negative weight per share (ints, decimal strings, Decimals, Fractions or
+        floats, each taken exactly).
+    caps:
+        Optional upper bound of each share.
+
+    Returns
+    -------
+    list[int]
+        The shares, in the order of ``weights``.
+
+    Raises
+    ------
+    ConfigError
+        A negative total or weight, or a number of caps other than of weights.
     """
     _check_minor("total_minor", total_minor)
     w = [exact(x) for x in weights]
@@ -97,7 +117,28 @@ def proportional_payouts(
     contributions: Mapping[str, float], pool_minor: int, *, label: str = "Shapley"
 ) -> list[Payout]:
     """Pay ``pool_minor`` as R * max(phi_i, 0) / sum_j max(phi_j, 0): negative or null
-    contributors get 0; if nobody contributed positively, nothing is paid."""
+    contributors get 0; if nobody contributed positively, nothing is paid.
+
+    Parameters
+    ----------
+    contributions:
+        Participant -> contribution (e.g. a Shapley value).
+    pool_minor:
+        The pool in minor units, paid in full unless nobody contributed positively.
+    label:
+        What the contributions are, for each payout's reason.
+
+    Returns
+    -------
+    list[Payout]
+        One per participant, sorted by name, summing exactly to the pool (all zero when
+        nobody contributed positively).
+
+    Raises
+    ------
+    ConfigError
+        A negative pool or a non-finite contribution.
+    """
     _check_minor("pool_minor", pool_minor)
     names = sorted(contributions)
     clipped = [max(exact(float(contributions[p])), Fraction(0)) for p in names]
@@ -109,7 +150,25 @@ def proportional_payouts(
 
 
 def equal_share_payouts(participants: Sequence[str], pool_minor: int) -> list[Payout]:
-    """Split ``pool_minor`` equally; the indivisible remainder goes to the first names."""
+    """Split ``pool_minor`` equally; the indivisible remainder goes to the first names.
+
+    Parameters
+    ----------
+    participants:
+        Distinct names.
+    pool_minor:
+        The pool in minor units.
+
+    Returns
+    -------
+    list[Payout]
+        One per participant, sorted by name, summing exactly to the pool.
+
+    Raises
+    ------
+    ConfigError
+        A negative pool or a repeated name.
+    """
     _check_minor("pool_minor", pool_minor)
     names = sorted(set(participants))
     if len(names) != len(participants):
@@ -134,6 +193,27 @@ def stake_clipped_payouts(
     Losses are burns of at most c of the stake (rounded toward zero); gains are rounded
     down, and if they would exceed ``budget_minor`` they are scaled down to fill exactly the
     budget by largest remainder, none above its unscaled gain.
+
+    Parameters
+    ----------
+    scores:
+        Participant -> score (e.g. a tournament round's combined CORR/MMC score).
+    stakes_minor:
+        Participant -> stake in minor units; every scored participant needs one.
+    budget_minor:
+        The most that may be paid out in total.
+    factor, clip:
+        The payout factor and the clip ``c`` (a fraction of the stake), taken exactly.
+
+    Returns
+    -------
+    list[Payout]
+        One per scored participant, sorted by name; negative amounts are burns.
+
+    Raises
+    ------
+    ConfigError
+        A negative budget, stake or clip, or a participant without a stake.
     """
     _check_minor("budget_minor", budget_minor)
     c = exact(clip)
@@ -163,7 +243,18 @@ def stake_clipped_payouts(
 
 class Budget:
     """A reward budget that is never exceeded across rounds: :meth:`charge` refuses a set of
-    payouts whose positive total is more than what is left."""
+    payouts whose positive total is more than what is left.
+
+    Parameters
+    ----------
+    total_minor:
+        The whole budget in minor units.
+
+    Raises
+    ------
+    ConfigError
+        ``total_minor`` is not an int >= 0.
+    """
 
     def __init__(self, total_minor: int) -> None:
         _check_minor("total_minor", total_minor)

@@ -20,9 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from rengo.contrib.payouts import Payout, largest_remainder, proportional_payouts
-from rengo.contrib.shapley import ShapleyResult, ValueFunction, exact_shapley, leave_one_out
 from rengo.core.errors import ConfigError
+from rengo.rewards.payouts import Payout, largest_remainder, proportional_payouts
+from rengo.valuation import ShapleyResult, ValueFunction, exact_shapley, leave_one_out
 
 D = TypeVar("D")
 
@@ -31,7 +31,20 @@ def identity_groups(
     participants: Sequence[str], entity_of: Mapping[str, str]
 ) -> dict[str, list[str]]:
     """Group participants by the legal entity their certificate names (unregistered
-    participants stand alone): entity -> members, both sorted."""
+    participants stand alone): entity -> members, both sorted.
+
+    Parameters
+    ----------
+    participants:
+        The identities that took part.
+    entity_of:
+        Identity -> registered legal entity; identities not in it are their own entity.
+
+    Returns
+    -------
+    dict[str, list[str]]
+        Entity -> its member identities, both sorted.
+    """
     groups: dict[str, list[str]] = {}
     for p in participants:
         groups.setdefault(entity_of.get(p, p), []).append(p)
@@ -39,7 +52,25 @@ def identity_groups(
 
 
 def grouped_value(value: ValueFunction, groups: Sequence[Sequence[int]]) -> ValueFunction:
-    """The game between groups: a coalition of groups is worth v(union of their members)."""
+    """The game between groups: a coalition of groups is worth v(union of their members).
+
+    Parameters
+    ----------
+    value:
+        The game between players (indices).
+    groups:
+        Disjoint lists of player indices; group ``j`` is player ``j`` of the new game.
+
+    Returns
+    -------
+    ValueFunction
+        ``v'(S) = v(union of the members of the groups in S)``.
+
+    Raises
+    ------
+    ConfigError
+        A player is in two groups.
+    """
     members = [frozenset(g) for g in groups]
     seen: set[int] = set()
     for g in members:
@@ -59,7 +90,27 @@ def grouped_value(value: ValueFunction, groups: Sequence[Sequence[int]]) -> Valu
 def grouped_shapley(
     value: ValueFunction, players: Sequence[str], groups: Mapping[str, Sequence[str]]
 ) -> ShapleyResult:
-    """Exact Shapley between identity groups (entities), named by entity."""
+    """Exact Shapley between identity groups (entities), named by entity.
+
+    Parameters
+    ----------
+    value:
+        The game between the individual players.
+    players:
+        The players' names, in the order ``value`` indexes them.
+    groups:
+        Entity -> member names (e.g. from :func:`identity_groups`).
+
+    Returns
+    -------
+    ShapleyResult
+        One value per entity, ``players`` set to the entity names.
+
+    Raises
+    ------
+    ConfigError
+        A group member that is not a player, or a player in two groups.
+    """
     index = {p: i for i, p in enumerate(players)}
     entities = tuple(groups)
     try:
@@ -73,7 +124,28 @@ def grouped_shapley(
 def leave_one_out_payouts(
     value: ValueFunction, players: Sequence[str], pool_minor: int
 ) -> list[Payout]:
-    """Marginal-contribution policy: split the pool in proportion to clipped-positive LOO."""
+    """Marginal-contribution policy: split the pool in proportion to clipped-positive LOO.
+
+    Parameters
+    ----------
+    value:
+        The game between the players.
+    players:
+        The players' names, in the order ``value`` indexes them.
+    pool_minor:
+        The pool in minor units.
+
+    Returns
+    -------
+    list[Payout]
+        One per player, summing to the pool unless no player's leave-one-out value is
+        positive.
+
+    Raises
+    ------
+    ConfigError
+        A negative pool.
+    """
     loo = leave_one_out(value, len(players))
     return proportional_payouts(
         dict(zip(players, loo.values.tolist(), strict=True)), pool_minor, label="leave-one-out"
@@ -125,6 +197,33 @@ def measure_sybil_gain(
 
     ``value_of_datasets`` scores a model built from the union of the given datasets (empty
     sequence: no data). Exact Shapley, so len(datasets) + k - 1 should stay below ~14.
+
+    Parameters
+    ----------
+    value_of_datasets:
+        Scores a model built from the union of the given datasets (empty sequence: no data).
+    datasets:
+        Participant -> its data.
+    attacker:
+        The participant that splits its data.
+    split:
+        ``split(data, k)`` returns the k pieces the attacker joins with.
+    k:
+        Number of identities, >= 2. Exact Shapley, so ``len(datasets) + k - 1`` should
+        stay below ~14.
+    pool_minor:
+        The reward pool in minor units.
+
+    Returns
+    -------
+    SybilReport
+        The attacker's payout as one and as k identities, plainly and under both
+        mitigations.
+
+    Raises
+    ------
+    ConfigError
+        Unknown attacker, ``k < 2``, or ``split`` returning other than ``k`` pieces.
     """
     if attacker not in datasets:
         raise ConfigError(f"attacker {attacker!r} has no dataset")
@@ -168,7 +267,25 @@ def measure_sybil_gain(
 
 
 def split_group_payout(payout: Payout, members: Sequence[str]) -> list[Payout]:
-    """Share an entity's payout (or burn) equally among its member identities, exactly."""
+    """Share an entity's payout (or burn) equally among its member identities, exactly.
+
+    Parameters
+    ----------
+    payout:
+        The entity's payout (``participant`` is the entity).
+    members:
+        Its member identities.
+
+    Returns
+    -------
+    list[Payout]
+        One per member, sorted by name, summing exactly to ``payout.amount_minor``.
+
+    Raises
+    ------
+    ConfigError
+        No members.
+    """
     if not members:
         raise ConfigError("an identity group needs at least one member")
     sign = -1 if payout.amount_minor < 0 else 1

@@ -27,9 +27,9 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
 from rengo.core.errors import DataError
-from rengo.data.shared import shared_data_dir
-from rengo.vfl.hetero_lr import HeteroLogisticRegression, PartyTable, VerticalDataset
-from rengo.vfl.hetero_lr_math import ks_statistic, roc_auc
+from rengo.data import shared_data_dir
+from rengo.metrics import ks_statistic, roc_auc
+from rengo.vfl import HeteroLogisticRegression, PartyTable, VerticalDataset
 from rengo.vfl.hetero_lr_obfuscators import ObfuscatorSource
 
 LABEL_PARTY = "card_issuer"
@@ -164,8 +164,33 @@ def run_credit_default(
 ) -> dict[str, Any]:
     """Run the four steps of the story and return its figures (AUC, KS, timings...).
 
-    ``small`` keeps 2,000 customers, 512-bit keys and 3 epochs, for CI. ``obfuscators``
-    picks who makes the encryption randomness (see :mod:`rengo.vfl.hetero_lr_obfuscators`).
+    Parameters
+    ----------
+    small:
+        Keep 2,000 customers, 512-bit keys and 3 epochs (for CI); else every customer,
+        1024-bit keys and 5 epochs.
+    key_bits, epochs:
+        Override the Paillier modulus size and the number of epochs.
+    l2:
+        L2 penalty of the model (and of the central reference fit, as ``C = 1/(n l2)``).
+    seed:
+        Fixes the customers kept, the split, the missing customers and the training.
+    obfuscators:
+        Who makes the encryption randomness (see :mod:`rengo.vfl.hetero_lr_obfuscators`).
+    log:
+        Where each step's line goes (``print`` by default).
+
+    Returns
+    -------
+    dict[str, Any]
+        ``dataset``, ``customers``, ``common_customers``, ``key_bits``, ``epochs``,
+        ``train_seconds``, ``losses``, ``new_customers``, ``auc``, ``ks`` and
+        ``central_auc`` (a scikit-learn fit on the pooled columns, for reference).
+
+    Raises
+    ------
+    DataError
+        The shared UCI table is present but lacks the story's columns.
     """
     rng = np.random.default_rng(seed)
     table = story_table(small, rng)
@@ -186,7 +211,8 @@ def run_credit_default(
     started = time.perf_counter()
     model.fit(train)
     trained = time.perf_counter() - started
-    log(f"   {model.psi_.size} common customers")
+    common = 0 if model.psi_ is None else model.psi_.size
+    log(f"   {common} common customers")
     log(
         f"3. trained {model.n_epochs_} epochs in {trained:.1f} s; Taylor loss by epoch: "
         + ", ".join(f"{v:.4f}" for v in model.losses_)
@@ -201,7 +227,7 @@ def run_credit_default(
     return {
         "dataset": table.name,
         "customers": len(table.ids),
-        "common_customers": model.psi_.size,
+        "common_customers": common,
         "key_bits": key_bits,
         "epochs": model.n_epochs_,
         "train_seconds": trained,
@@ -257,7 +283,23 @@ def credit_consortium(
     obfuscators: ObfuscatorSource = "coordinator",
 ) -> CreditConsortium:
     """The same customers, split and model settings as :func:`run_credit_default` with the
-    same arguments, with the new customers labelled for validation."""
+    same arguments, with the new customers labelled for validation.
+
+    Parameters
+    ----------
+    small, key_bits, epochs, l2, seed, obfuscators:
+        As :func:`run_credit_default`.
+
+    Returns
+    -------
+    CreditConsortium
+        Training and validation datasets and a factory for the story's model.
+
+    Raises
+    ------
+    DataError
+        The shared UCI table is present but lacks the story's columns.
+    """
     rng = np.random.default_rng(seed)
     table = story_table(small, rng)
     key_bits = key_bits or (512 if small else 1024)

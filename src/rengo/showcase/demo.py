@@ -19,15 +19,15 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from rengo.cli.demo_contrib import contribution_section, demo_tracker
-from rengo.cli.tournament import leaderboard_table
-from rengo.contrib import simulate_tournament
 from rengo.hfl import History, simulate
 from rengo.jobs import HflJob, build_hfl_job, parse_job
-from rengo.tracking import RunStore, plot_runs, resolve_store_path
-from rengo.vfl import run_credit_default
+from rengo.showcase.credit_default import run_credit_default
+from rengo.showcase.demo_contribution import contribution_section, demo_tracker
+from rengo.showcase.tournament_cast import FIVE_PARTICIPANTS
+from rengo.tournament import simulate_tournament
+from rengo.tracking import RunStore, leaderboard_table, plot_runs, resolve_store_path
 
-DEMO_TRAIN = {"lr": 0.1, "local_epochs": 2, "batch_size": 32}
+DEMO_TRAIN: dict[str, Any] = {"lr": 0.1, "local_epochs": 2, "batch_size": 32}
 
 
 def demo_job(strategy: dict[str, Any], rounds: int, clients: int, seed: int) -> HflJob:
@@ -87,7 +87,33 @@ def run_demo(
     clients: int = 10,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Run the showcase; returns its figures (also printed, plotted and stored)."""
+    """Run the showcase; returns its figures (also printed, plotted and stored).
+
+    Parameters
+    ----------
+    console:
+        Where the tables and progress go.
+    out:
+        Folder for the plots.
+    store_path:
+        The run store (default: ``./rengo-runs/runs.db`` or ``$RENGO_RUNS``).
+    rounds, clients:
+        Federated rounds per strategy and simulated clients in the horizontal part.
+    seed:
+        Fixes the split, partition, training, the consortium and the tournament.
+
+    Returns
+    -------
+    dict[str, Any]
+        ``hfl`` (accuracies and run ids), ``plots``, ``contribution``, ``vertical`` (the
+        consortium's figures) and ``tournament`` (net payouts in minor units).
+
+    Raises
+    ------
+    ConfigError
+        PyTorch is not installed (the horizontal part trains an MLP); the message says how
+        to install it.
+    """
     out.mkdir(parents=True, exist_ok=True)
     console.rule("[bold]rengo demo - horizontal FL on digits")
     results: dict[str, Any] = {"hfl": {}}
@@ -136,7 +162,7 @@ def tournament_section(console: Console, seed: int) -> dict[str, Any]:
     """Part 3: a Numerai-style tournament where only predictions leave participants."""
     console.rule("[bold]Tournament - paid for predictions, by CORR and MMC")
     rounds = 6
-    sim = simulate_tournament(rounds=rounds, seed=seed)
+    sim = simulate_tournament(FIVE_PARTICIPANTS, rounds=rounds, seed=seed)
     entries = sim.tournament.leaderboard()
     console.print(leaderboard_table(entries, f"Five participants after {rounds} rounds (credits)"))
     console.print(

@@ -17,7 +17,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from rengo.contrib import (
+from rengo.core.parameters import Parameters
+from rengo.jobs import HflJob
+from rengo.rewards import currency_decimals, format_minor
+from rengo.tracking import RunStore, pay_rewards, record_contributions
+from rengo.valuation import (
     ContributionReport,
     ContributionTracker,
     ConvergenceRule,
@@ -25,11 +29,6 @@ from rengo.contrib import (
     GTGConfig,
     validation_score,
 )
-from rengo.contrib.money import currency_decimals, format_minor
-from rengo.core.parameters import Parameters
-from rengo.jobs import HflJob
-from rengo.tracking import RunStore
-from rengo.tracking.contrib_records import pay_rewards, record_contributions
 
 DEMO_BUDGET_MINOR = 100_000
 """The demo pays out 1000.00 credits."""

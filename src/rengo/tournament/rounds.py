@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from rengo.contrib.numerai_scoring import mmc, numerai_corr, stake_weighted_meta_model
-from rengo.contrib.payouts import Budget, Payout, stake_clipped_payouts
 from rengo.core.errors import ConfigError, DataError, ProtocolError
+from rengo.rewards import Budget, Payout, stake_clipped_payouts
+from rengo.tournament.scoring import mmc, numerai_corr, stake_weighted_meta_model
 
 Predictions = Mapping[str, float] | Sequence[float] | np.ndarray
 """Predictions in [0, 1], by row id or in the published row order."""
@@ -102,6 +103,33 @@ def score_round(
     model of each era built from all submissions weighted by stake, then pay
     stake * clip(factor * (a CORR + b MMC)) on the era means, never paying more than
     ``budget_minor`` (default: the total stake) in gains.
+
+    Parameters
+    ----------
+    submissions:
+        Participant -> (row id -> prediction); each covers exactly the round's rows.
+    stakes_minor:
+        Participant -> stake in minor units.
+    eras:
+        Row id -> era.
+    target:
+        Row id -> the resolved target.
+    rule:
+        The payout rule (default :class:`PayoutRule`).
+    budget_minor:
+        The most that gains may add up to (default: the total stake).
+    round_id:
+        The round number recorded in the result.
+
+    Returns
+    -------
+    RoundResult
+        Per-participant era scores, means and combined score, and the payouts.
+
+    Raises
+    ------
+    DataError
+        No submissions, or row ids that differ between submissions, eras and target.
     """
     rule = rule or PayoutRule()
     if not submissions:
@@ -180,7 +208,15 @@ class LeaderboardEntry:
 
 class Tournament:
     """Rounds of submissions and their resolution. Only predictions ever come from a
-    participant; validation rejects anything outside [0, 1], other row ids, or stakes < 0."""
+    participant; validation rejects anything outside [0, 1], other row ids, or stakes < 0.
+
+    Parameters
+    ----------
+    rule:
+        How a round's scores become payouts (default :class:`PayoutRule`).
+    budget:
+        A budget no round may overspend (default: each round is bounded by its stakes).
+    """
 
     def __init__(self, rule: PayoutRule | None = None, budget: Budget | None = None) -> None:
         self.rule = rule or PayoutRule()
@@ -193,7 +229,27 @@ class Tournament:
         eras: Sequence[str],
         features: np.ndarray | None = None,
     ) -> int:
-        """Publish a new round's rows; returns its round number."""
+        """Publish a new round's rows; returns its round number.
+
+        Parameters
+        ----------
+        row_ids:
+            At least two distinct row ids.
+        eras:
+            The era of each row.
+        features:
+            Optional published features, one row per id.
+
+        Returns
+        -------
+        int
+            The new round's number.
+
+        Raises
+        ------
+        DataError
+            Too few or repeated row ids, or eras or features of another length.
+        """
         ids = tuple(str(r) for r in row_ids)
         if len(ids) < 2 or len(set(ids)) != len(ids):
             raise DataError("a round needs at least 2 distinct row ids")
@@ -232,7 +288,26 @@ class Tournament:
         stake_minor: int,
         round_id: int | None = None,
     ) -> None:
-        """Record (or replace) a participant's predictions and stake for an open round."""
+        """Record (or replace) a participant's predictions and stake for an open round.
+
+        Parameters
+        ----------
+        participant:
+            A non-empty name.
+        predictions:
+            Values in [0, 1], by row id or in the published row order.
+        stake_minor:
+            The stake in minor units.
+        round_id:
+            An open round (default: the latest open one).
+
+        Raises
+        ------
+        DataError
+            Bad name, stake, row ids or values.
+        ProtocolError
+            No such open round.
+        """
         if not isinstance(participant, str) or not participant:
             raise DataError("participant must be a non-empty name")
         if isinstance(stake_minor, bool) or not isinstance(stake_minor, int) or stake_minor < 0:
@@ -247,7 +322,29 @@ class Tournament:
         r.stakes[participant] = stake_minor
 
     def resolve(self, targets: Predictions, round_id: int | None = None) -> RoundResult:
-        """Score the round's submissions against the now-known targets and pay them."""
+        """Score the round's submissions against the now-known targets and pay them.
+
+        Parameters
+        ----------
+        targets:
+            The resolved targets, by row id or in the published row order.
+        round_id:
+            An open round (default: the latest open one).
+
+        Returns
+        -------
+        RoundResult
+            Scores and payouts; the round is closed and the budget charged.
+
+        Raises
+        ------
+        ProtocolError
+            No such open round, or a round without submissions.
+        DataError
+            Targets that do not cover the round's rows.
+        ConfigError
+            The payouts would overspend the budget.
+        """
         number = self._open_round_id(round_id)
         r = self._rounds[number]
         if not r.submissions:
@@ -329,18 +426,18 @@ class Tournament:
         }
 
     @classmethod
-    def from_dict(cls, state: Mapping[str, object]) -> Tournament:
+    def from_dict(cls, state: Mapping[str, Any]) -> Tournament:
         """Rebuild a tournament saved with :meth:`to_dict`."""
         try:
-            rule = PayoutRule(**state["rule"])  # type: ignore[arg-type]
+            rule = PayoutRule(**state["rule"])
             budget_state = state["budget"]
             budget = None
             if budget_state is not None:
-                budget = Budget(int(budget_state["total_minor"]))  # type: ignore[index]
-                budget.paid_minor = int(budget_state["paid_minor"])  # type: ignore[index]
-                budget.burned_minor = int(budget_state["burned_minor"])  # type: ignore[index]
+                budget = Budget(int(budget_state["total_minor"]))
+                budget.paid_minor = int(budget_state["paid_minor"])
+                budget.burned_minor = int(budget_state["burned_minor"])
             tournament = cls(rule, budget)
-            for item in state["rounds"]:  # type: ignore[union-attr]
+            for item in state["rounds"]:
                 features = item["features"]
                 r = _Round(
                     tuple(item["row_ids"]),
@@ -360,7 +457,7 @@ class Tournament:
         return tournament
 
 
-def _result_from_dict(d: Mapping[str, object]) -> RoundResult:
+def _result_from_dict(d: Mapping[str, Any]) -> RoundResult:
     scores = {
         p: ParticipantRoundScore(
             p,
@@ -370,13 +467,12 @@ def _result_from_dict(d: Mapping[str, object]) -> RoundResult:
             float(s["mmc"]),
             float(s["score"]),
         )
-        for p, s in d["scores"].items()  # type: ignore[union-attr]
+        for p, s in d["scores"].items()
     }
     payouts = tuple(
-        Payout(p["participant"], int(p["amount_minor"]), p["reason"])
-        for p in d["payouts"]  # type: ignore[union-attr]
+        Payout(p["participant"], int(p["amount_minor"]), p["reason"]) for p in d["payouts"]
     )
-    return RoundResult(int(d["round"]), scores, payouts)  # type: ignore[arg-type]
+    return RoundResult(int(d["round"]), scores, payouts)
 
 
 def _by_row_id(values: Predictions, row_ids: tuple[str, ...], what: str) -> dict[str, float]:

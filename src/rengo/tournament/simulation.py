@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rengo.contrib.numerai_scoring import stake_weighted_meta_model, tie_kept_rank
-from rengo.contrib.payouts import Budget
-from rengo.contrib.tournament import PayoutRule, RoundResult, Tournament
 from rengo.core.errors import ConfigError
+from rengo.rewards import Budget
+from rengo.tournament.rounds import PayoutRule, RoundResult, Tournament
+from rengo.tournament.scoring import stake_weighted_meta_model, tie_kept_rank
 
 NUM_FEATURES = 20
 BEHAVIOURS = ("model", "copy_meta", "noise")
@@ -40,16 +40,6 @@ class SimulatedParticipant:
             raise ConfigError(f"behaviour must be one of {BEHAVIOURS}, got {self.behaviour!r}")
         if not 1 <= self.features <= NUM_FEATURES:
             raise ConfigError(f"features must be in 1..{NUM_FEATURES}, got {self.features}")
-
-
-FIVE_PARTICIPANTS: tuple[SimulatedParticipant, ...] = (
-    SimulatedParticipant("good", "model", 10_000, features=20, train_rows=4000),
-    SimulatedParticipant("medium", "model", 10_000, features=10, train_rows=1000),
-    SimulatedParticipant("weak", "model", 5_000, features=3, train_rows=150),
-    SimulatedParticipant("copycat", "copy_meta", 10_000),
-    SimulatedParticipant("noise", "noise", 5_000),
-)
-"""The example's cast: stakes in minor units (100.00 = 10,000)."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +75,7 @@ def _ridge(x: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
 
 
 def simulate_tournament(
-    participants: Sequence[SimulatedParticipant] = FIVE_PARTICIPANTS,
+    participants: Sequence[SimulatedParticipant],
     *,
     rounds: int = 6,
     eras_per_round: int = 4,
@@ -95,7 +85,29 @@ def simulate_tournament(
     budget_minor: int | None = None,
 ) -> SimulatedTournament:
     """Run ``rounds`` tournament rounds: publish rows, collect every participant's
-    predictions and stake, resolve against the hidden targets. Runs in well under a second."""
+    predictions and stake, resolve against the hidden targets. Runs in well under a second.
+
+    Parameters
+    ----------
+    participants:
+        Who takes part (``rengo.showcase.FIVE_PARTICIPANTS`` is the demo's cast).
+    rounds, eras_per_round, rows_per_era:
+        How many rounds, eras per round and rows per era are published.
+    seed:
+        Fixes the hidden world, the participants' training rows and the noise submissions.
+    rule, budget_minor:
+        The payout rule (default :class:`PayoutRule`) and an optional total budget.
+
+    Returns
+    -------
+    SimulatedTournament
+        The tournament after the last round and every round's result.
+
+    Raises
+    ------
+    ConfigError
+        Too few rounds, eras or rows, or participant names that are empty or repeated.
+    """
     if rounds < 1 or eras_per_round < 1 or rows_per_era < 5:
         raise ConfigError("need rounds >= 1, eras_per_round >= 1 and rows_per_era >= 5")
     names = [p.name for p in participants]
@@ -106,9 +118,9 @@ def simulate_tournament(
     models: dict[str, np.ndarray] = {}
     for p in participants:
         if p.behaviour == "model":
-            eras = [world.era(rows_per_era) for _ in range(max(1, p.train_rows // rows_per_era))]
-            x = np.concatenate([e[0] for e in eras])[: max(p.train_rows, 2 * p.features)]
-            y = np.concatenate([e[1] for e in eras])[: len(x)]
+            history = [world.era(rows_per_era) for _ in range(max(1, p.train_rows // rows_per_era))]
+            x = np.concatenate([e[0] for e in history])[: max(p.train_rows, 2 * p.features)]
+            y = np.concatenate([e[1] for e in history])[: len(x)]
             models[p.name] = _ridge(x[:, : p.features], y)
     tournament = Tournament(rule, None if budget_minor is None else Budget(budget_minor))
     results: list[RoundResult] = []

@@ -3,7 +3,7 @@
 Learning", ACM TIST 13(4)). The default estimator when there are many clients.
 
 Per round it samples permutations of the clients over the reconstructed-model game of
-:mod:`rengo.contrib.fl_reconstruction`, and saves evaluations three ways:
+:mod:`rengo.valuation.reconstruction`, and saves evaluations three ways:
 between-round truncation (skip a round whose global model barely moved the score),
 within-round truncation (stop scanning a permutation once the prefix is within ``eps`` of
 v(all)), and guided sampling (permutation k puts client k mod n first, so every client's
@@ -17,20 +17,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rengo.contrib.fl_reconstruction import (
+from rengo.core.errors import ConfigError
+from rengo.valuation.reconstruction import (
     Evaluate,
     RoundUpdates,
     players_of,
     round_value_function,
 )
-from rengo.contrib.shapley import (
+from rengo.valuation.shapley import (
     ConvergenceRule,
     CountingValue,
     ShapleyResult,
     ValueFunction,
     truncated_monte_carlo,
 )
-from rengo.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class GTGConfig:
     checked only after every client was placed first once. ``guided`` is the paper's
     round-robin of first positions; ``stratified`` (default) realises it with cyclic shifts
     of a random permutation, so each client also takes every position once per n
-    permutations (see :func:`rengo.contrib.shapley.sample_permutations`).
+    permutations (see :func:`rengo.valuation.shapley.sample_permutations`).
     """
 
     within_round_eps: float = 0.05
@@ -96,7 +96,36 @@ def gtg_shapley(
     round_weights: Sequence[float] | None = None,
 ) -> ShapleyResult:
     """GTG-Shapley over a whole run: per-round estimates (each over the clients of that
-    round) summed with optional ``round_weights``; per-round values in ``per_round``."""
+    round) summed with optional ``round_weights``; per-round values in ``per_round``.
+
+    Liu et al. 2022, "GTG-Shapley: Efficient and Accurate Participant Contribution
+    Evaluation in Federated Learning" (ACM TIST): rounds whose global model barely moved
+    are skipped, and permutations are truncated once their prefix nears the round's score.
+
+    Parameters
+    ----------
+    rounds:
+        Each round's global model and client updates, in order.
+    evaluate:
+        The validation score of a model (higher is better).
+    rng:
+        Draws the permutations; the same seed gives the same values.
+    config:
+        Truncation thresholds and the stopping rule (default :class:`GTGConfig`).
+    round_weights:
+        Weight of each round's values in the total, default 1.
+
+    Returns
+    -------
+    ShapleyResult
+        Totals per client (sorted ids in ``players``) and each round's values in
+        ``per_round``.
+
+    Raises
+    ------
+    ConfigError
+        No rounds, or a number of round weights other than of rounds.
+    """
     if not rounds:
         raise ConfigError("contribution needs at least one round of updates")
     players = players_of(rounds)

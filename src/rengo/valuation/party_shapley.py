@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from rengo.contrib.shapley import ConvergenceRule, ShapleyResult, exact_shapley, tmc_shapley
 from rengo.core.errors import ConfigError
+from rengo.valuation.shapley import ConvergenceRule, ShapleyResult, exact_shapley, tmc_shapley
 
 RetrainScore = Callable[[frozenset[int]], float]
 """Score of a model retrained on the columns of the given parties (empty: the no-feature
@@ -30,7 +30,31 @@ def party_shapley(
     rule: ConvergenceRule | None = None,
 ) -> ShapleyResult:
     """Shapley value of each VFL party: exact up to ``exact_max_parties`` parties, else TMC
-    sampling (then ``rng`` is required, so the estimate is reproducible)."""
+    sampling (then ``rng`` is required, so the estimate is reproducible).
+
+    Parameters
+    ----------
+    retrain_score:
+        Score of a model retrained on the columns of a coalition of party indices.
+    parties:
+        Distinct party names, in the order ``retrain_score`` indexes them.
+    rng:
+        Draws the permutations above ``exact_max_parties``; required there.
+    exact_max_parties:
+        Up to this many parties every coalition is evaluated.
+    truncation, rule:
+        Truncated Monte Carlo settings (Ghorbani & Zou 2019).
+
+    Returns
+    -------
+    ShapleyResult
+        One value per party, ``method`` "vfl_exact" or "vfl_tmc".
+
+    Raises
+    ------
+    ConfigError
+        No parties, repeated names, or no ``rng`` where sampling is needed.
+    """
     n = len(parties)
     if n == 0:
         raise ConfigError("party_shapley needs at least one party")

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rengo.contrib.shapley import MAX_EXACT_PLAYERS, ShapleyResult, ValueFunction, exact_shapley
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.parameters import Parameters, copy_parameters
+from rengo.valuation.shapley import MAX_EXACT_PLAYERS, ShapleyResult, ValueFunction, exact_shapley
 
 Evaluate = Callable[[Parameters], float]
 """The coordinator's validation score of a model (higher is better)."""
@@ -116,7 +116,32 @@ def mr_shapley(
 
     ``round_weights`` (lambda_t) default to 1; the per-round values are in ``per_round``.
     ``estimator(value, n)`` defaults to :func:`exact_shapley`; pass e.g. a
-    :func:`~rengo.contrib.shapley.tmc_shapley` partial for many clients.
+    :func:`~rengo.valuation.shapley.tmc_shapley` partial for many clients.
+
+    Parameters
+    ----------
+    rounds:
+        Each round's global model and client updates, in order.
+    evaluate:
+        The validation score of a model (higher is better).
+    round_weights:
+        lambda_t per round, default 1.
+    estimator:
+        ``estimator(value, n)`` estimates one round's game; default exact Shapley (at most
+        16 clients a round), e.g. a :func:`~rengo.valuation.shapley.tmc_shapley` partial
+        for more.
+
+    Returns
+    -------
+    ShapleyResult
+        Totals per client (sorted ids in ``players``) and each round's values in
+        ``per_round``.
+
+    Raises
+    ------
+    ConfigError
+        No rounds, too many clients for exact Shapley, or a number of round weights other
+        than of rounds.
     """
     estimate = estimator or exact_shapley
     players = _check_rounds(rounds, exact=estimator is None)
@@ -161,7 +186,25 @@ def coalition_whole_run_model(
 
 def or_shapley(rounds: Sequence[RoundUpdates], evaluate: Evaluate) -> ShapleyResult:
     """One-Round (OR) index of Song et al. 2019: one exact Shapley over the game
-    v(S) = evaluate(model rebuilt from all rounds' stored updates of S)."""
+    v(S) = evaluate(model rebuilt from all rounds' stored updates of S).
+
+    Parameters
+    ----------
+    rounds:
+        Each round's global model and client updates, in order.
+    evaluate:
+        The validation score of a model (higher is better).
+
+    Returns
+    -------
+    ShapleyResult
+        One exact value per client (sorted ids in ``players``).
+
+    Raises
+    ------
+    ConfigError
+        No rounds, or more clients than exact Shapley allows.
+    """
     players = _check_rounds(rounds)
 
     def value(coalition: frozenset[int]) -> float:

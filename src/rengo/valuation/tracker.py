@@ -17,24 +17,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rengo.contrib.fl_reconstruction import (
+from rengo.core.errors import ConfigError, DataError
+from rengo.core.messages import FitResult, Metrics
+from rengo.core.parameters import Parameters, copy_parameters, num_values
+from rengo.valuation.gtg import GTGConfig, gtg_round_shapley
+from rengo.valuation.reconstruction import (
     Evaluate,
     RoundUpdates,
     coalition_round_model,
     or_shapley,
     round_value_function,
 )
-from rengo.contrib.gtg import GTGConfig, gtg_round_shapley
-from rengo.contrib.shapley import (
+from rengo.valuation.shapley import (
     ConvergenceRule,
     ShapleyResult,
     exact_shapley,
     leave_one_out,
     tmc_shapley,
 )
-from rengo.core.errors import ConfigError, DataError
-from rengo.core.messages import FitResult, Metrics
-from rengo.core.parameters import Parameters, copy_parameters, num_values
 
 METHODS = ("gtg", "mr", "tmc", "loo", "or")
 """Contribution methods of :class:`ContributionTracker`."""
@@ -103,7 +103,21 @@ def validation_score(
     evaluate: Callable[[Parameters], tuple[float, Metrics]], metric: str = "accuracy"
 ) -> Evaluate:
     """Adapt a coordinator evaluation ``params -> (loss, metrics)`` into a score where higher
-    is better: ``metrics[metric]``, or minus the loss for ``metric="neg_loss"``."""
+    is better: ``metrics[metric]``, or minus the loss for ``metric="neg_loss"``.
+
+    Parameters
+    ----------
+    evaluate:
+        The coordinator's evaluation of a model.
+    metric:
+        The metric to read, or ``"neg_loss"``.
+
+    Returns
+    -------
+    Evaluate
+        ``params -> score``; it raises :class:`ConfigError` when the evaluation lacks
+        ``metric``.
+    """
 
     def score(params: Parameters) -> float:
         loss, metrics = evaluate(params)
@@ -133,8 +147,31 @@ class ContributionTracker:
     per round), "loo" (leave-one-out per round), "or" (exact Shapley of whole-run
     reconstructions; keeps every round's updates). ``entity_of`` maps client ids to the
     legal entity (identity group) they belong to: members are merged into one player, the
-    sybil mitigation of :mod:`rengo.contrib.sybil`. ``max_stored_values`` caps the parameter
+    sybil mitigation of :mod:`rengo.rewards.sybil`. ``max_stored_values`` caps the parameter
     scalars held at once (clients x params per round; summed over rounds for "or").
+
+    Parameters
+    ----------
+    evaluate:
+        The validation score of a model (higher is better).
+    method:
+        One of :data:`METHODS`.
+    seed:
+        Fixes the sampled permutations ("gtg", "tmc").
+    gtg, tmc_rule, tmc_truncation:
+        Settings of the sampled methods.
+    entity_of:
+        Client id -> legal entity; members of one entity are valued as one player.
+    max_stored_values:
+        The most parameter scalars held at once; a round that would hold more raises
+        :class:`ConfigError` naming the fix.
+    score_name:
+        What ``evaluate`` measures, for reports.
+
+    Raises
+    ------
+    ConfigError
+        Unknown method or ``max_stored_values < 1``.
     """
 
     def __init__(

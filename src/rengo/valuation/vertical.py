@@ -1,6 +1,6 @@
 """Vertical-FL party contribution end to end: Shapley values of the feature parties of a
 hetero LR, by retraining each coalition (Wang 2019, "Interpret Federated Learning with
-Shapley Values", arXiv:1905.04519), and the credit-default consortium's split of a budget.
+Shapley Values", arXiv:1905.04519).
 
 The game's players are the feature (host) parties; the label party is in every coalition,
 since without labels there is no model. ``v(S)`` is the validation score (AUC by default)
@@ -15,26 +15,16 @@ coalitions the sampled permutations reach, and the values are estimates.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from rengo.contrib.money import currency_decimals, format_minor
-from rengo.contrib.payouts import Payout, proportional_payouts
-from rengo.contrib.shapley import ConvergenceRule
-from rengo.contrib.tracker import ContributionReport
-from rengo.contrib.vfl_contribution import party_shapley
-from rengo.vfl.hetero_contribution import (
-    CoalitionScore,
-    CoalitionValue,
-    ModelFactory,
-    scores_as_dict,
-)
-from rengo.vfl.hetero_credit_story import credit_consortium
-from rengo.vfl.hetero_lr import VerticalDataset
-from rengo.vfl.hetero_lr_obfuscators import ObfuscatorSource
+from rengo.valuation.party_shapley import party_shapley
+from rengo.valuation.shapley import ConvergenceRule
+from rengo.valuation.tracker import ContributionReport
+from rengo.vfl import CoalitionScore, CoalitionValue, VerticalDataset
+from rengo.vfl.hetero_contribution import ModelFactory, scores_as_dict
 
 EXACT_MAX_HOSTS = 6
 """Exact Shapley retrains 2^k coalitions: 64 trainings at 6 feature parties."""
@@ -111,10 +101,38 @@ def vertical_party_contribution(
 ) -> VerticalContribution:
     """Shapley value of each feature party of ``dataset`` on ``validation``'s ``metric``.
 
-    ``make_model`` makes the fresh hetero LR each coalition retrains. ``seed`` fixes the
-    private set intersections, the label party's local batch order when the model has no
-    seed, and the permutations sampled above ``exact_max_parties`` hosts (with
-    ``truncation`` and ``rule``, default :data:`DEFAULT_TMC_RULE`).
+    Parameters
+    ----------
+    dataset:
+        The training consortium: the label party's table with labels and each feature
+        party's table.
+    validation:
+        The same parties' tables of the validation customers, labelled at the label party.
+    make_model:
+        Makes the fresh, unfitted hetero LR each coalition retrains (a new key pair each).
+    metric:
+        A name in :data:`rengo.metrics.BINARY_SCORERS` (``auc``, ``ks``, ``neg_log_loss``,
+        ``accuracy``), computed by the label party.
+    seed:
+        Fixes the private set intersections, the label party's local batch order when the
+        model has no seed, and the permutations sampled above ``exact_max_parties`` hosts.
+    exact_max_parties:
+        Up to this many feature parties every coalition is retrained (exact values).
+    truncation, rule:
+        Truncated Monte Carlo settings above ``exact_max_parties``; ``rule`` defaults to
+        :data:`DEFAULT_TMC_RULE`.
+
+    Returns
+    -------
+    VerticalContribution
+        The values, how they were computed, and every retrained coalition's score.
+
+    Raises
+    ------
+    ConfigError
+        Unknown metric, or training and validation name different parties.
+    DataError
+        Missing or non-binary labels, or one class only among the common customers.
     """
     started = time.perf_counter()
     value = CoalitionValue(dataset, validation, make_model, metric, seed)
@@ -151,90 +169,4 @@ def vertical_party_contribution(
         everyone,
         tuple(value.scores),
         time.perf_counter() - started,
-    )
-
-
-@dataclass(frozen=True)
-class CreditContribution:
-    """The credit-default consortium's party contribution and the budget split by it."""
-
-    dataset: str
-    customers: int
-    contribution: VerticalContribution
-    payouts: tuple[Payout, ...]
-    budget_minor: int
-    currency: str
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain types only, for JSON reports."""
-        return {
-            "dataset": self.dataset,
-            "customers": self.customers,
-            "contribution": self.contribution.as_dict(),
-            "budget_minor": self.budget_minor,
-            "currency": self.currency,
-            "payouts": {p.participant: p.amount_minor for p in self.payouts},
-        }
-
-
-def credit_party_contribution(
-    small: bool = True,
-    *,
-    seed: int = 0,
-    key_bits: int | None = None,
-    epochs: int | None = None,
-    metric: str = "auc",
-    budget_minor: int = 100_000,
-    currency: str = "credits",
-    obfuscators: ObfuscatorSource = "coordinator",
-    log: Callable[[str], Any] = print,
-) -> CreditContribution:
-    """How much the bank's and the telecom's columns add to the card issuer's new-customer
-    AUC (exact Shapley, 4 trainings), and ``budget_minor`` split in proportion to it.
-
-    Same customers, split and model as :func:`rengo.vfl.run_credit_default` with the same
-    ``small``, ``seed``, ``key_bits`` and ``epochs``.
-    """
-    consortium = credit_consortium(
-        small, key_bits=key_bits, epochs=epochs, seed=seed, obfuscators=obfuscators
-    )
-    log(
-        f"contribution: {consortium.dataset}, {consortium.customers} customers; feature "
-        f"parties {', '.join(consortium.train.hosts)}; {consortium.key_bits}-bit keys, "
-        f"{consortium.epochs} epochs per retraining"
-    )
-    contribution = vertical_party_contribution(
-        consortium.train,
-        consortium.validation,
-        make_model=consortium.make_model,
-        metric=metric,
-        seed=seed,
-    )
-    label = contribution.label_party
-    for c in contribution.coalitions:
-        who = " + ".join([label, *c.hosts])
-        how = "federated" if c.federated else "trained locally, no protocol needed"
-        log(
-            f"   {who}: {metric} {c.score:.4f} on {c.scored_rows} customers "
-            f"({how}, {c.seconds:.1f} s)"
-        )
-    log(f"   method: {contribution.approximation}; {contribution.seconds:.1f} s in all")
-    payouts = proportional_payouts(
-        contribution.values, budget_minor, label=f"Shapley on validation {metric}"
-    )
-    decimals = currency_decimals(currency)
-    paid = {p.participant: p.amount_minor for p in payouts}
-    for party, phi in contribution.ranking():
-        log(
-            f"   {party}: Shapley {phi:+.4f} {metric} -> "
-            f"{format_minor(paid[party], decimals)} of {format_minor(budget_minor, decimals)} "
-            f"{currency}"
-        )
-    return CreditContribution(
-        consortium.dataset,
-        consortium.customers,
-        contribution,
-        tuple(payouts),
-        budget_minor,
-        currency,
     )
