@@ -74,7 +74,11 @@ def render_api() -> str:
         f"Still importable with a `DeprecationWarning`; removed in rengo {REMOVED_IN}.",
         "",
     ]
-    lines += [f"- `{old}` -> `{new}`" for old, new in deprecated_paths().items()]
+    lines += [
+        f"- `{old}` -> `{new}`"
+        for old, new in deprecated_paths().items()
+        if old.startswith("rengo.")
+    ]
     lines.append("")
     return "\n".join(lines)
 

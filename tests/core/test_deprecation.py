@@ -10,6 +10,7 @@ import warnings
 
 import pytest
 
+from rengo.core import deprecation
 from rengo.core.deprecation import (
     REMOVED_IN,
     MovedModule,
@@ -17,6 +18,13 @@ from rengo.core.deprecation import (
     deprecated_paths,
     moved_names,
 )
+
+
+@pytest.fixture(autouse=True)
+def _isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests register made-up paths; keep them out of the real registry."""
+    monkeypatch.setattr(deprecation, "_REDIRECTS", dict(deprecation._REDIRECTS))
+    monkeypatch.setattr(deprecation._FINDER, "moved", dict(deprecation._FINDER.moved))
 
 
 def test_moved_name_resolves_to_the_new_object_with_a_warning_naming_it() -> None:
