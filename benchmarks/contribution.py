@@ -20,7 +20,9 @@ from functools import partial
 
 import numpy as np
 
-from rengo.contrib import (
+from rengo.core.parameters import Parameters
+from rengo.hfl.numpy_client import softmax_loss_grad
+from rengo.valuation import (
     ConvergenceRule,
     RoundUpdates,
     ShapleyResult,
@@ -28,8 +30,6 @@ from rengo.contrib import (
     mr_shapley,
     tmc_shapley,
 )
-from rengo.core.parameters import Parameters
-from rengo.hfl.numpy_client import softmax_loss_grad
 
 DIM, CLASSES = 20, 4
 

@@ -30,9 +30,9 @@ from sklearn.linear_model import LogisticRegression
 from rengo.core.errors import DataError
 from rengo.crypto import generate_paillier_keypair
 from rengo.data.shared import shared_data_dir
+from rengo.metrics import roc_auc
 from rengo.transport.channel import LocalBus, run_roles
 from rengo.vfl.hetero_lr_config import HeteroLRConfig
-from rengo.vfl.hetero_lr_math import roc_auc
 from rengo.vfl.hetero_lr_roles import hetero_lr_coordinator, hetero_lr_guest, hetero_lr_host
 
 FATE_SECONDS_PER_EPOCH_1024 = 68.0  # FATE 2.2 coordinated LR, batch 10,000, 1024-bit keys

@@ -15,18 +15,26 @@ from pathlib import Path
 
 import pytest
 
+from rengo.core.deprecation import REMOVED_IN, deprecated_paths
+
 AREAS = [
     "rengo.core",
     "rengo.transport",
     "rengo.crypto",
     "rengo.data",
+    "rengo.metrics",
     "rengo.hfl",
     "rengo.vfl",
-    "rengo.contrib",
+    "rengo.valuation",
+    "rengo.rewards",
+    "rengo.tournament",
     "rengo.jobs",
     "rengo.deploy",
     "rengo.tracking",
+    "rengo.showcase",
 ]
+DEPRECATING_MODULES = ["rengo.contrib", "rengo.vfl", "rengo.cli", "rengo.cli.tournament"]
+"""Modules that register deprecated import paths (rendered at the end of docs/API.md)."""
 API_DOC = Path(__file__).resolve().parents[1] / "docs" / "API.md"
 
 
@@ -58,6 +66,20 @@ def render_api() -> str:
             summary = _first_line(obj) if (inspect.isclass(obj) or callable(obj)) else ""
             lines.append(f"- `{name}`" + (f": {summary}" if summary else ""))
         lines.append("")
+    for module in DEPRECATING_MODULES:
+        importlib.import_module(module)
+    lines += [
+        "## Deprecated import paths",
+        "",
+        f"Still importable with a `DeprecationWarning`; removed in rengo {REMOVED_IN}.",
+        "",
+    ]
+    lines += [
+        f"- `{old}` -> `{new}`"
+        for old, new in deprecated_paths().items()
+        if old.startswith("rengo.")
+    ]
+    lines.append("")
     return "\n".join(lines)
 
 

@@ -4,7 +4,7 @@
     .venv/bin/python examples/credit_default/run.py --small --contribution
 
 ``--contribution`` then values the bank's and the telecom's columns: Shapley values on the
-new customers' AUC, each coalition retrained (see rengo.contrib.vfl_parties), and a budget
+new customers' AUC, each coalition retrained (see rengo.showcase.credit_contribution), and a budget
 split in proportion to them.
 
 See README.md beside this file for the story, the steps and what each party learns.
@@ -15,8 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from rengo.contrib.vfl_parties import credit_party_contribution
-from rengo.vfl.hetero_credit_story import run_credit_default
+from rengo.showcase import credit_party_contribution, run_credit_default
 
 
 def main() -> None:

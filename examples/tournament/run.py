@@ -15,14 +15,16 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from rengo.cli.tournament import leaderboard_table
-from rengo.contrib import format_minor, simulate_tournament
+from rengo.rewards import format_minor
+from rengo.showcase import FIVE_PARTICIPANTS
+from rengo.tournament import simulate_tournament
+from rengo.tracking import leaderboard_table
 
 
 def main(rounds: int = 6, seed: int = 0, console: Console | None = None) -> dict[str, int]:
     """Run the example; returns each participant's net payout in minor units."""
     console = console or Console()
-    sim = simulate_tournament(rounds=rounds, seed=seed)
+    sim = simulate_tournament(FIVE_PARTICIPANTS, rounds=rounds, seed=seed)
     for result in sim.results:
         table = Table(title=f"Round {result.round}", title_justify="left")
         for column in ("participant", "stake", "CORR", "MMC", "payout"):

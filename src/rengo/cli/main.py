@@ -76,7 +76,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed for data split, partition and training.")] = 0,
 ) -> None:
     """The showcase on bundled data: horizontal FL on digits (FedAvg vs FedAdam vs centralised)."""
-    from rengo.cli.demo import run_demo
+    from rengo.showcase import run_demo
 
     with friendly_errors(console):
         run_demo(console, out=out, store_path=store, rounds=rounds, clients=clients, seed=seed)

@@ -67,7 +67,7 @@ def contribution_table(run_id: str, method: str, totals: dict[str, float], round
 
 def ledger_table(run_id: str, entries: Sequence[LedgerEntry], decimals: int | None = None) -> Table:
     """Every ledger line of a run, amounts in major units."""
-    from rengo.contrib.money import currency_decimals, format_minor
+    from rengo.rewards import currency_decimals, format_minor
 
     table = Table(title=f"Ledger - run {run_id}", title_justify="left")
     for column in ("entry", "round", "participant", "kind"):
@@ -149,8 +149,8 @@ def pay(
     clip: Annotated[str, typer.Option(help="Clip as a fraction of stake (policy stake).")] = "0.05",
 ) -> None:
     """Pay the run's participants from a budget and append the payouts to the ledger."""
-    from rengo.contrib.money import currency_decimals, format_minor, to_minor_units
     from rengo.core.errors import ConfigError
+    from rengo.rewards import currency_decimals, format_minor, to_minor_units
     from rengo.tracking.contrib_records import pay_rewards
 
     with friendly_errors(console), _open(store) as s:

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rengo.cli.errors import friendly_errors
+from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError, DataError
 
 tournament_app = typer.Typer(
@@ -81,7 +82,7 @@ def updated_state(path: Path) -> Iterator[tuple[dict[str, Any], Any]]:
 
 
 def _tournament(state: dict[str, Any]):  # type: ignore[no-untyped-def]
-    from rengo.contrib import Tournament
+    from rengo.tournament import Tournament
 
     return Tournament.from_dict(state["tournament"])
 
@@ -125,8 +126,8 @@ def _rows_from_dataset(
     name: str, eras: int, seed: int
 ) -> tuple[list[str], list[str], list[str], np.ndarray, np.ndarray]:
     """Row ids, eras, feature names, features and [0, 1] targets from a bundled dataset."""
-    from rengo.contrib import tie_kept_rank
     from rengo.data import load_dataset
+    from rengo.tournament import tie_kept_rank
 
     data = load_dataset(name)
     if data.is_classification:
@@ -229,8 +230,8 @@ def open_round(
     payout_factor: Annotated[float, typer.Option(help="Payout factor.")] = 1.0,
 ) -> None:
     """Publish a new round: row ids in eras with chosen features; targets stay here."""
-    from rengo.contrib import Budget, PayoutRule, Tournament
-    from rengo.contrib.money import currency_decimals, to_minor_units
+    from rengo.rewards import Budget, currency_decimals, to_minor_units
+    from rengo.tournament import PayoutRule, Tournament
 
     with friendly_errors(console):
         if (dataset is None) == (csv_path is None):
@@ -249,6 +250,7 @@ def open_round(
                 "run_id": None,
                 "paid_rounds": [],
             }
+        y: np.ndarray | None
         if dataset is not None:
             ids, era_list, names, X, y = _rows_from_dataset(dataset, eras, seed)
         else:
@@ -297,7 +299,7 @@ def submit(
     round_id: RoundOption = None,
 ) -> None:
     """Record a participant's predictions and stake (a resubmission replaces the first)."""
-    from rengo.contrib.money import to_minor_units
+    from rengo.rewards import to_minor_units
 
     with friendly_errors(console):
         with updated_state(state_path) as (state, tournament):
@@ -316,7 +318,7 @@ def score(
     round_id: RoundOption = None,
 ) -> None:
     """Resolve a round: CORR and MMC per era against the targets, and the payouts due."""
-    from rengo.contrib.money import format_minor
+    from rengo.rewards import format_minor
 
     with friendly_errors(console):
         with updated_state(state_path) as (state, tournament):
@@ -399,28 +401,13 @@ def leaderboard(state_path: StateOption = DEFAULT_STATE) -> None:
         if not entries:
             console.print("no scored round yet")
             return
+        from rengo.tracking import leaderboard_table
+
         table = leaderboard_table(
             entries, "Leaderboard", int(state["decimals"]), str(state["currency"])
         )
         console.print(table)
 
 
-def leaderboard_table(
-    entries: list[Any], title: str, decimals: int = 2, currency: str = ""
-) -> Table:
-    """Leaderboard entries (best first) as a rich table with net payouts."""
-    from rengo.contrib.money import format_minor
-
-    table = Table(title=title, title_justify="left")
-    for column in ("rank", "participant", "rounds", "mean CORR", "mean MMC", "net payout"):
-        table.add_column(column, justify="left" if column == "participant" else "right")
-    for rank, e in enumerate(entries, start=1):
-        table.add_row(
-            str(rank),
-            e.participant,
-            str(e.rounds),
-            f"{e.mean_corr:+.4f}",
-            f"{e.mean_mmc:+.4f}",
-            f"{format_minor(e.total_payout_minor, decimals)} {currency}".rstrip(),
-        )
-    return table
+# Deprecated: the leaderboard renderer moved to rengo.tracking (removed in rengo 0.3).
+__getattr__ = moved_names(__name__, {"leaderboard_table": "rengo.tracking"})

@@ -146,8 +146,8 @@ def vfl_party(
 
     from rengo.deploy.vertical import run_vertical_party
     from rengo.deploy.vertical_data import load_party_data
+    from rengo.metrics import roc_auc
     from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
-    from rengo.vfl.hetero_lr_math import roc_auc
 
     with friendly_errors(console):
         creds = party_credentials(name, certs, token, ca, insecure)

@@ -1,7 +1,15 @@
 """Loaders for the optional real datasets under the shared data folder (never downloaded).
 
-The folder is ``$RENGO_SHARED_DATA`` or, by default, ``shared/data`` beside the repository.
-Every loader raises :class:`~rengo.core.errors.DataError` naming the missing path when absent.
+Where the folder is (:func:`shared_data_dir`), first match wins:
+
+1. ``$RENGO_SHARED_DATA``, when set (it must then exist: a typo is an error, not a fallback);
+2. ``shared/data`` in the current working directory or the nearest of its parents that has
+   one - from a checkout that is ``../shared/data`` beside it, as the README promises, and
+   it works from any subfolder of the checkout too.
+
+Nothing is located relative to the installed package, so an installed wheel behaves like a
+checkout. Every loader raises :class:`~rengo.core.errors.DataError` naming the missing path
+when the folder or a file is absent.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -22,18 +31,53 @@ from rengo.data.federated import FederatedDataset
 from rengo.data.idx import load_idx
 
 ENV_VAR = "RENGO_SHARED_DATA"
-_REPO_ROOT = Path(__file__).resolve().parents[3]
+SEARCHED_FOLDER = Path("shared") / "data"
+"""Looked for in the working directory and each of its parents when $RENGO_SHARED_DATA is unset."""
+
+
+def _search_upwards(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        candidate = folder / SEARCHED_FOLDER
+        if candidate.is_dir():
+            return candidate
+    return None
 
 
 def shared_data_dir(subfolder: str | None = None) -> Path:
-    """The shared data folder (or one subfolder of it); DataError when it is not there."""
+    """The shared data folder, or one subfolder of it.
+
+    Parameters
+    ----------
+    subfolder:
+        E.g. ``"fate"``; None for the folder itself.
+
+    Returns
+    -------
+    Path
+        ``$RENGO_SHARED_DATA[/subfolder]`` when the variable is set, else the first
+        ``shared/data[/subfolder]`` found in the working directory or one of its parents.
+
+    Raises
+    ------
+    DataError
+        The folder (or the subfolder) is not there; the message says where it looked and
+        how to point rengo at the data.
+    """
     env = os.environ.get(ENV_VAR)
-    root = Path(env) if env else _REPO_ROOT.parent / "shared" / "data"
-    path = root / subfolder if subfolder else root
-    if not path.is_dir():
+    if env:
+        root: Path | None = Path(env).expanduser()
+        where = f"${ENV_VAR} = {env}"
+    else:
+        cwd = Path.cwd()
+        root = _search_upwards(cwd)
+        where = f"no {SEARCHED_FOLDER} in {cwd} or any folder above it"
+    path = None if root is None else (root / subfolder if subfolder else root)
+    if path is None or not path.is_dir():
+        missing = where if path is None else f"{path} not found ({where})"
         raise DataError(
-            f"shared data folder {path} not found; set {ENV_VAR} to the folder that holds "
-            "fate/, femnist_leaf/, mnist_test/, uci_adult/"
+            f"shared data folder: {missing}; set {ENV_VAR} to the folder that holds "
+            "fate/, femnist_leaf/, mnist_test/, uci_adult/ (or run from a checkout that has "
+            "../shared/data beside it)"
         )
     return path
 
@@ -243,5 +287,5 @@ def load_fate_table(name: str, root: str | Path | None = None) -> Dataset:
     with path.open(encoding="utf-8") as f:
         header = [c.strip() for c in f.readline().split(",")]
     label = "y" if "y" in header else None
-    task = "regression" if stem.startswith("student") else "auto"
+    task: Literal["auto", "regression"] = "regression" if stem.startswith("student") else "auto"
     return load_csv(path, label=label, id_column="id", task=task, name=stem)

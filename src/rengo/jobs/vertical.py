@@ -16,8 +16,8 @@ import numpy as np
 from rengo.core.errors import ConfigError, DataError
 from rengo.data import Dataset, load_csv, load_dataset, vertical_split
 from rengo.jobs.spec import JobSpec, VflSection
+from rengo.metrics import ks_statistic, roc_auc
 from rengo.vfl import HeteroLogisticRegression, PartyTable, VerticalDataset
-from rengo.vfl.hetero_lr_math import ks_statistic, roc_auc
 
 
 @dataclass

@@ -24,7 +24,7 @@ from rengo.tracking.records import (
 )
 from rengo.tracking.schema import SCHEMA_VERSION
 from rengo.tracking.store import RunStore
-from rengo.tracking.tables import run_detail, runs_table
+from rengo.tracking.tables import leaderboard_table, run_detail, runs_table
 
 __all__ = [
     "ENV_VAR",
@@ -40,6 +40,7 @@ __all__ = [
     "RunStore",
     "StoreClosedError",
     "UnknownRunError",
+    "leaderboard_table",
     "metric_family",
     "pay_rewards",
     "plot_run",

@@ -1,6 +1,6 @@
 """Contribution scores and reward payments in the run store.
 
-:func:`record_contributions` logs a :class:`~rengo.contrib.ContributionReport` per round and
+:func:`record_contributions` logs a :class:`~rengo.valuation.ContributionReport` per round and
 per run; :func:`pay_rewards` turns a run's recorded contributions into integer payouts under
 a policy and appends them to the append-only ledger (who, how much, why, which run and
 round); :func:`write_ledger_csv` exports ledger lines for an accountant.
@@ -14,19 +14,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rengo.contrib.money import currency_decimals, format_minor
-from rengo.contrib.payouts import (
+from rengo.core.errors import ConfigError, DataError
+from rengo.rewards import (
     Exact,
     Payout,
+    currency_decimals,
     equal_share_payouts,
+    format_minor,
     largest_remainder,
     proportional_payouts,
     stake_clipped_payouts,
 )
-from rengo.contrib.tracker import ContributionReport
-from rengo.core.errors import ConfigError, DataError
 from rengo.tracking.records import LedgerEntry
 from rengo.tracking.store import RunStore
+from rengo.valuation import ContributionReport
 
 POLICIES = ("proportional", "equal", "stake")
 """Reward policies: pool split by clipped-positive contribution, equally, or Numerai-style
@@ -175,11 +176,13 @@ def pay_rewards(
     if positive > budget_minor:  # the policies guarantee this; the ledger must never show it
         raise ConfigError(f"payouts of {positive} would exceed the budget {budget_minor}")
     out: list[Payout] = []
-    for number, batch in batches:
+    for paid_round, batch in batches:
         for p in batch:
             kind = "burn" if p.amount_minor < 0 else "reward"
             reason = f"{prefix} budget={budget_minor}: {p.reason}"
-            store.append_ledger(full, number, p.participant, kind, p.amount_minor, reason, currency)
+            store.append_ledger(
+                full, paid_round, p.participant, kind, p.amount_minor, reason, currency
+            )
             out.append(p)
     return out
 

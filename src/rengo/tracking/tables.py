@@ -1,10 +1,10 @@
-"""Rich renderables of recorded runs for the CLI: a runs list and one run's full detail."""
+"""Rich renderables for the CLI: a runs list, one run's full detail, a tournament leaderboard."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -13,6 +13,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from rengo.rewards import format_minor
+from rengo.tournament import LeaderboardEntry
 from rengo.tracking.records import RunInfo
 from rengo.tracking.store import RunStore
 
@@ -258,3 +260,37 @@ def run_detail(
         if table is not None:
             parts.append(table)
     return Group(*parts)
+
+
+def leaderboard_table(
+    entries: Sequence[LeaderboardEntry], title: str, decimals: int = 2, currency: str = ""
+) -> Table:
+    """A tournament leaderboard (entries best first) as a rich table with net payouts.
+
+    Parameters
+    ----------
+    entries:
+        From :meth:`rengo.tournament.Tournament.leaderboard`.
+    title:
+        The table's title.
+    decimals, currency:
+        How the payouts (minor units) are written.
+
+    Returns
+    -------
+    rich.table.Table
+        Rank, participant, rounds, mean CORR, mean MMC and net payout per participant.
+    """
+    table = Table(title=title, title_justify="left")
+    for column in ("rank", "participant", "rounds", "mean CORR", "mean MMC", "net payout"):
+        table.add_column(column, justify="left" if column == "participant" else "right")
+    for rank, e in enumerate(entries, start=1):
+        table.add_row(
+            str(rank),
+            e.participant,
+            str(e.rounds),
+            f"{e.mean_corr:+.4f}",
+            f"{e.mean_mmc:+.4f}",
+            f"{format_minor(e.total_payout_minor, decimals)} {currency}".rstrip(),
+        )
+    return table

@@ -11,7 +11,6 @@ from rengo.vfl.hetero_contribution import (
     guest_alone_scores,
     train_guest_alone,
 )
-from rengo.vfl.hetero_credit_story import CreditConsortium, credit_consortium, run_credit_default
 from rengo.vfl.hetero_lr import HeteroLogisticRegression, PartyTable, VerticalDataset
 from rengo.vfl.hetero_lr_config import HeteroLRConfig
 from rengo.vfl.hetero_lr_predict import (
@@ -42,7 +41,6 @@ __all__ = [
     "CoalitionScore",
     "CoalitionValue",
     "CoordinatorReport",
-    "CreditConsortium",
     "GuestModel",
     "HeteroLRConfig",
     "HeteroLogisticRegression",
@@ -52,7 +50,6 @@ __all__ = [
     "PartyTable",
     "VerticalDataset",
     "align_csv",
-    "credit_consortium",
     "guest_alone_scores",
     "hetero_lr_coordinator",
     "hetero_lr_guest",
@@ -65,6 +62,18 @@ __all__ = [
     "psi_follower",
     "psi_leader",
     "require_nonempty",
-    "run_credit_default",
     "train_guest_alone",
 ]
+
+# --- Deprecated (seams-packages): the credit-default story moved to rengo.showcase. ----------
+# Old paths keep working for one release with a DeprecationWarning; resolved lazily, so vfl
+# never imports the showcase layer. Remove this block in rengo 0.3.
+from rengo.core.deprecation import alias_moved_modules, moved_names
+
+alias_moved_modules({"rengo.vfl.hetero_credit_story": "rengo.showcase.credit_default"})
+__getattr__ = moved_names(
+    __name__,
+    dict.fromkeys(
+        ("CreditConsortium", "credit_consortium", "run_credit_default"), "rengo.showcase"
+    ),
+)

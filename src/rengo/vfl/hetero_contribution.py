@@ -29,17 +29,10 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
+from rengo.metrics import BINARY_SCORERS, BinaryScorer
 from rengo.vfl.hetero_lr import HeteroLogisticRegression, PartyTable, VerticalDataset, align_rows
 from rengo.vfl.hetero_lr_config import HeteroLRConfig
-from rengo.vfl.hetero_lr_math import (
-    LOG2,
-    batch_order,
-    init_optimizer,
-    ks_statistic,
-    roc_auc,
-    sigmoid,
-    taylor_residual,
-)
+from rengo.vfl.hetero_lr_math import LOG2, batch_order, init_optimizer, sigmoid, taylor_residual
 from rengo.vfl.hetero_lr_roles import (
     GuestModel,
     gradient_step,
@@ -51,25 +44,10 @@ from rengo.vfl.hetero_lr_roles import (
 ModelFactory = Callable[[], HeteroLogisticRegression]
 """Makes a fresh, unfitted model (fresh key pair) for one coalition's retraining."""
 
-Scorer = Callable[[np.ndarray, np.ndarray], float]
+Scorer = BinaryScorer
 """A validation score from 0/1 labels and P(y = 1); higher is better."""
 
-
-def _neg_log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    clipped = np.clip(p, 1e-12, 1 - 1e-12)
-    return float(np.mean(y * np.log(clipped) + (1 - y) * np.log1p(-clipped)))
-
-
-def _accuracy(y: np.ndarray, p: np.ndarray) -> float:
-    return float(np.mean((p >= 0.5) == (y == 1)))
-
-
-SCORERS: dict[str, Scorer] = {
-    "auc": roc_auc,
-    "ks": ks_statistic,
-    "neg_log_loss": _neg_log_loss,
-    "accuracy": _accuracy,
-}
+SCORERS = BINARY_SCORERS
 """Metrics the label party can compute from its labels and the federated scores."""
 
 

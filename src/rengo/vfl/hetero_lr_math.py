@@ -17,7 +17,10 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
-from scipy.stats import rankdata
+
+# roc_auc and ks_statistic moved to rengo.metrics; re-exported here for old imports
+from rengo.metrics import ks_statistic as ks_statistic
+from rengo.metrics import roc_auc as roc_auc
 
 LOG2 = float(np.log(2.0))
 Schedule = Literal["constant", "inverse_sqrt", "step"]
@@ -102,22 +105,3 @@ def optimizer_step(
     unbiased = first / (1 - beta1**step)
     scale = np.sqrt(second / (1 - beta2**step)) + eps
     return weights - lr * unbiased / scale, OptimizerState(step, first, second)
-
-
-def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
-    y = np.asarray(y).astype(bool)
-    positives, negatives = int(y.sum()), int((~y).sum())
-    if positives == 0 or negatives == 0:
-        raise ValueError("AUC needs both classes")
-    ranks = rankdata(score)
-    return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))
-
-
-def ks_statistic(y: np.ndarray, score: np.ndarray) -> float:
-    """Kolmogorov-Smirnov statistic: max gap between the score CDFs of the two classes."""
-    y = np.asarray(y).astype(bool)
-    thresholds = np.sort(np.unique(score))
-    pos = np.searchsorted(np.sort(np.asarray(score)[y]), thresholds, side="right") / y.sum()
-    neg = np.searchsorted(np.sort(np.asarray(score)[~y]), thresholds, side="right") / (~y).sum()
-    return float(np.max(np.abs(pos - neg)))

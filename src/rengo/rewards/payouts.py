@@ -1,0 +1,286 @@
+"""Reward policies: turn scores or contributions into integer payouts in currency minor units.
+
+Money never touches binary floats: inputs are converted to exact :class:`~fractions.Fraction`
+(floats through their shortest decimal ``repr``, so 0.05 means exactly 5/100), amounts are
+``int`` minor units (cents, satoshis...), and pools are split by the largest-remainder
+(Hamilton) method so that the amounts sum exactly to what is paid. Positive totals never
+exceed the budget; negative amounts are burns taken from a participant's stake.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+from rengo.core.errors import ConfigError
+
+Exact = int | float | Decimal | Fraction | str
+
+
+@dataclass(frozen=True)
+class Payout:
+    """``amount_minor`` > 0 is paid to ``participant``; < 0 is burned from its stake."""
+
+    participant: str
+    amount_minor: int
+    reason: str
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain types only, for the run store."""
+        return {
+            "participant": self.participant,
+            "amount_minor": self.amount_minor,
+            "reason": self.reason,
+        }
+
+
+def exact(value: Exact) -> Fraction:
+    """``value`` as an exact fraction; floats through ``repr`` (0.1 is 1/10, not 0x1.999ap-4)."""
+    if isinstance(value, bool):
+        raise ConfigError("a boolean is not an amount")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConfigError(f"amount {value} is not finite")
+        return Fraction(repr(value))
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise ConfigError(f"amount {value} is not finite")
+    return Fraction(value)
+
+
+def _check_minor(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{name} must be a non-negative int of minor units, got {value!r}")
+
+
+def largest_remainder(
+    total_minor: int, weights: Sequence[Exact], caps: Sequence[int] | None = None
+) -> list[int]:
+    """Split ``total_minor`` in proportion to non-negative ``weights`` (Hamilton's method).
+
+    Each share is the floor of its exact quota; the units left go one at a time to the
+    largest remainders (ties: lower index first). With ``caps``, no share exceeds its cap;
+    the sum is ``total_minor`` exactly unless the caps together are smaller. All zero
+    weights give all zero shares.
+
+    Parameters
+    ----------
+    total_minor:
+        What to split, in minor units (an int >= 0).
+    weights:
+        One non-negative weight per share (ints, decimal strings, Decimals, Fractions or
+        floats, each taken exactly).
+    caps:
+        Optional upper bound of each share.
+
+    Returns
+    -------
+    list[int]
+        The shares, in the order of ``weights``.
+
+    Raises
+    ------
+    ConfigError
+        A negative total or weight, or a number of caps other than of weights.
+    """
+    _check_minor("total_minor", total_minor)
+    w = [exact(x) for x in weights]
+    if any(x < 0 for x in w):
+        raise ConfigError("largest_remainder weights must be >= 0")
+    if caps is not None and len(caps) != len(w):
+        raise ConfigError(f"{len(caps)} caps for {len(w)} weights")
+    limit = list(caps) if caps is not None else [total_minor] * len(w)
+    denominator = sum(w, Fraction(0))
+    if denominator == 0:
+        return [0] * len(w)
+    quotas = [total_minor * x / denominator for x in w]
+    shares = [min(math.floor(q), c) for q, c in zip(quotas, limit, strict=True)]
+    left = total_minor - sum(shares)
+    order = sorted(range(len(w)), key=lambda i: (-(quotas[i] - math.floor(quotas[i])), i))
+    while left > 0:
+        progressed = False
+        for i in order:
+            if left == 0:
+                break
+            if w[i] > 0 and shares[i] < limit[i]:
+                shares[i] += 1
+                left -= 1
+                progressed = True
+        if not progressed:
+            break
+    return shares
+
+
+def proportional_payouts(
+    contributions: Mapping[str, float], pool_minor: int, *, label: str = "Shapley"
+) -> list[Payout]:
+    """Pay ``pool_minor`` as R * max(phi_i, 0) / sum_j max(phi_j, 0): negative or null
+    contributors get 0; if nobody contributed positively, nothing is paid.
+
+    Parameters
+    ----------
+    contributions:
+        Participant -> contribution (e.g. a Shapley value).
+    pool_minor:
+        The pool in minor units, paid in full unless nobody contributed positively.
+    label:
+        What the contributions are, for each payout's reason.
+
+    Returns
+    -------
+    list[Payout]
+        One per participant, sorted by name, summing exactly to the pool (all zero when
+        nobody contributed positively).
+
+    Raises
+    ------
+    ConfigError
+        A negative pool or a non-finite contribution.
+    """
+    _check_minor("pool_minor", pool_minor)
+    names = sorted(contributions)
+    clipped = [max(exact(float(contributions[p])), Fraction(0)) for p in names]
+    shares = largest_remainder(pool_minor, clipped)
+    return [
+        Payout(p, s, f"{label} {float(contributions[p]):.6g}, share of pool {pool_minor}")
+        for p, s in zip(names, shares, strict=True)
+    ]
+
+
+def equal_share_payouts(participants: Sequence[str], pool_minor: int) -> list[Payout]:
+    """Split ``pool_minor`` equally; the indivisible remainder goes to the first names.
+
+    Parameters
+    ----------
+    participants:
+        Distinct names.
+    pool_minor:
+        The pool in minor units.
+
+    Returns
+    -------
+    list[Payout]
+        One per participant, sorted by name, summing exactly to the pool.
+
+    Raises
+    ------
+    ConfigError
+        A negative pool or a repeated name.
+    """
+    _check_minor("pool_minor", pool_minor)
+    names = sorted(set(participants))
+    if len(names) != len(participants):
+        raise ConfigError("equal_share_payouts: duplicate participants")
+    shares = largest_remainder(pool_minor, [1] * len(names))
+    return [
+        Payout(p, s, f"equal share of pool {pool_minor}")
+        for p, s in zip(names, shares, strict=True)
+    ]
+
+
+def stake_clipped_payouts(
+    scores: Mapping[str, float],
+    stakes_minor: Mapping[str, int],
+    budget_minor: int,
+    *,
+    factor: Exact = 1,
+    clip: Exact = Fraction(5, 100),
+) -> list[Payout]:
+    """Numerai-style staking: payout_i = stake_i * clip(factor * score_i, -c, c).
+
+    Losses are burns of at most c of the stake (rounded toward zero); gains are rounded
+    down, and if they would exceed ``budget_minor`` they are scaled down to fill exactly the
+    budget by largest remainder, none above its unscaled gain.
+
+    Parameters
+    ----------
+    scores:
+        Participant -> score (e.g. a tournament round's combined CORR/MMC score).
+    stakes_minor:
+        Participant -> stake in minor units; every scored participant needs one.
+    budget_minor:
+        The most that may be paid out in total.
+    factor, clip:
+        The payout factor and the clip ``c`` (a fraction of the stake), taken exactly.
+
+    Returns
+    -------
+    list[Payout]
+        One per scored participant, sorted by name; negative amounts are burns.
+
+    Raises
+    ------
+    ConfigError
+        A negative budget, stake or clip, or a participant without a stake.
+    """
+    _check_minor("budget_minor", budget_minor)
+    c = exact(clip)
+    if c < 0:
+        raise ConfigError(f"clip must be >= 0, got {clip}")
+    f = exact(factor)
+    names = sorted(scores)
+    missing = [p for p in names if p not in stakes_minor]
+    if missing:
+        raise ConfigError(f"no stake for {missing}")
+    rates: list[Fraction] = []
+    for p in names:
+        _check_minor(f"stake of {p!r}", stakes_minor[p])
+        rates.append(min(max(f * exact(float(scores[p])), -c), c))
+    raw = [stakes_minor[p] * r for p, r in zip(names, rates, strict=True)]
+    gains = [math.floor(x) if x > 0 else 0 for x in raw]
+    if sum(gains) > budget_minor:
+        gains = largest_remainder(budget_minor, [max(x, Fraction(0)) for x in raw], caps=gains)
+    out = []
+    for p, rate, x, gain in zip(names, rates, raw, gains, strict=True):
+        amount = gain if x > 0 else -math.floor(-x)
+        out.append(
+            Payout(p, amount, f"stake {stakes_minor[p]} x clip({float(rate):+.6g}, ±{float(c)})")
+        )
+    return out
+
+
+class Budget:
+    """A reward budget that is never exceeded across rounds: :meth:`charge` refuses a set of
+    payouts whose positive total is more than what is left.
+
+    Parameters
+    ----------
+    total_minor:
+        The whole budget in minor units.
+
+    Raises
+    ------
+    ConfigError
+        ``total_minor`` is not an int >= 0.
+    """
+
+    def __init__(self, total_minor: int) -> None:
+        _check_minor("total_minor", total_minor)
+        self.total_minor = total_minor
+        self.paid_minor = 0
+        self.burned_minor = 0
+
+    @property
+    def remaining_minor(self) -> int:
+        """What may still be paid out."""
+        return self.total_minor - self.paid_minor
+
+    def charge(self, payouts: Sequence[Payout]) -> None:
+        """Record ``payouts``; raise :class:`ConfigError` (recording nothing) if they overspend."""
+        paid = sum(p.amount_minor for p in payouts if p.amount_minor > 0)
+        if paid > self.remaining_minor:
+            raise ConfigError(
+                f"payouts of {paid} exceed the remaining budget {self.remaining_minor}"
+            )
+        self.paid_minor += paid
+        self.burned_minor += -sum(p.amount_minor for p in payouts if p.amount_minor < 0)
+
+    def as_dict(self) -> dict[str, int]:
+        """Plain types only, for the run store."""
+        return {
+            "total_minor": self.total_minor,
+            "paid_minor": self.paid_minor,
+            "burned_minor": self.burned_minor,
+        }

@@ -1,0 +1,27 @@
+"""The demo's stories, built on the library and kept out of it.
+
+* The credit-default consortium: a bank, a telecom and a card issuer train one scorecard
+  with hetero logistic regression (:func:`run_credit_default`), and value each feature
+  party's columns (:func:`credit_party_contribution`).
+* The tournament's cast: five participants of known skill (:data:`FIVE_PARTICIPANTS`).
+* ``rengo demo`` itself (:func:`run_demo`): horizontal FL on digits with contribution and
+  payouts, the consortium, and the tournament.
+
+This layer sits beside the CLI: it may import any library layer, and no library layer
+imports it.
+"""
+
+from rengo.showcase.credit_contribution import CreditContribution, credit_party_contribution
+from rengo.showcase.credit_default import CreditConsortium, credit_consortium, run_credit_default
+from rengo.showcase.demo import run_demo
+from rengo.showcase.tournament_cast import FIVE_PARTICIPANTS
+
+__all__ = [
+    "FIVE_PARTICIPANTS",
+    "CreditConsortium",
+    "CreditContribution",
+    "credit_consortium",
+    "credit_party_contribution",
+    "run_credit_default",
+    "run_demo",
+]

@@ -1,0 +1,495 @@
+"""A Numerai-style prediction tournament: the coordinator publishes rows (ids, eras,
+features), participants submit only predictions with a stake, and once targets are known
+each submission is scored per era (CORR, MMC) and paid or burned from its stake.
+
+Persistence is left to the caller: :meth:`Tournament.to_dict` / :meth:`Tournament.from_dict`
+give plain dicts for the run store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rengo.core.errors import ConfigError, DataError, ProtocolError
+from rengo.rewards import Budget, Payout, stake_clipped_payouts
+from rengo.tournament.scoring import mmc, numerai_corr, stake_weighted_meta_model
+
+Predictions = Mapping[str, float] | Sequence[float] | np.ndarray
+"""Predictions in [0, 1], by row id or in the published row order."""
+
+
+@dataclass(frozen=True)
+class PayoutRule:
+    """payout = stake * clip(payout_factor * (corr_multiplier * CORR + mmc_multiplier * MMC),
+    -clip, clip); the defaults are Numerai's 2024 rule (0.5 CORR + 2 MMC, clip 5 %)."""
+
+    corr_multiplier: float = 0.5
+    mmc_multiplier: float = 2.0
+    payout_factor: float = 1.0
+    clip: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.clip <= 1:
+            raise ConfigError(f"clip is a fraction of the stake in [0, 1], got {self.clip}")
+        if self.payout_factor < 0:
+            raise ConfigError(f"payout_factor must be >= 0, got {self.payout_factor}")
+
+    def combined(self, corr: float, mmc_score: float) -> float:
+        """The score that the clip applies to, before the payout factor."""
+        return self.corr_multiplier * corr + self.mmc_multiplier * mmc_score
+
+
+@dataclass(frozen=True)
+class EraScore:
+    """One submission's scores on one era."""
+
+    era: str
+    corr: float
+    mmc: float
+
+
+@dataclass(frozen=True)
+class ParticipantRoundScore:
+    """One submission's per-era scores, their means, and the combined score it is paid on."""
+
+    participant: str
+    stake_minor: int
+    eras: tuple[EraScore, ...]
+    corr: float
+    mmc: float
+    score: float
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """Scores and payouts of a resolved round."""
+
+    round: int
+    scores: dict[str, ParticipantRoundScore]
+    payouts: tuple[Payout, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain types only."""
+        return {
+            "round": self.round,
+            "scores": {
+                p: {
+                    "stake_minor": s.stake_minor,
+                    "corr": s.corr,
+                    "mmc": s.mmc,
+                    "score": s.score,
+                    "eras": [{"era": e.era, "corr": e.corr, "mmc": e.mmc} for e in s.eras],
+                }
+                for p, s in self.scores.items()
+            },
+            "payouts": [p.as_dict() for p in self.payouts],
+        }
+
+
+def score_round(
+    submissions: Mapping[str, Mapping[str, float]],
+    stakes_minor: Mapping[str, int],
+    eras: Mapping[str, str],
+    target: Mapping[str, float],
+    rule: PayoutRule | None = None,
+    budget_minor: int | None = None,
+    round_id: int = 0,
+) -> RoundResult:
+    """Score every submission per era against ``target`` (row id -> value), with the meta
+    model of each era built from all submissions weighted by stake, then pay
+    stake * clip(factor * (a CORR + b MMC)) on the era means, never paying more than
+    ``budget_minor`` (default: the total stake) in gains.
+
+    Parameters
+    ----------
+    submissions:
+        Participant -> (row id -> prediction); each covers exactly the round's rows.
+    stakes_minor:
+        Participant -> stake in minor units.
+    eras:
+        Row id -> era.
+    target:
+        Row id -> the resolved target.
+    rule:
+        The payout rule (default :class:`PayoutRule`).
+    budget_minor:
+        The most that gains may add up to (default: the total stake).
+    round_id:
+        The round number recorded in the result.
+
+    Returns
+    -------
+    RoundResult
+        Per-participant era scores, means and combined score, and the payouts.
+
+    Raises
+    ------
+    DataError
+        No submissions, or row ids that differ between submissions, eras and target.
+    """
+    rule = rule or PayoutRule()
+    if not submissions:
+        raise DataError("no submissions to score")
+    row_ids = list(eras)
+    if set(target) != set(row_ids):
+        raise DataError("target row ids differ from the round's row ids")
+    names = sorted(submissions)
+    matrix = np.empty((len(names), len(row_ids)))
+    for k, p in enumerate(names):
+        if set(submissions[p]) != set(row_ids):
+            raise DataError(f"submission of {p!r} does not cover exactly the round's row ids")
+        matrix[k] = [submissions[p][r] for r in row_ids]
+    stakes = [int(stakes_minor[p]) for p in names]
+    target_vector = np.array([target[r] for r in row_ids], dtype=np.float64)
+    era_of_row = np.array([eras[r] for r in row_ids], dtype=object)
+    per_era: dict[str, list[EraScore]] = {p: [] for p in names}
+    for era in sorted(set(era_of_row.tolist())):
+        rows = np.flatnonzero(era_of_row == era)
+        meta = stake_weighted_meta_model([m[rows] for m in matrix], stakes)
+        for k, p in enumerate(names):
+            per_era[p].append(
+                EraScore(
+                    str(era),
+                    numerai_corr(matrix[k, rows], target_vector[rows]),
+                    mmc(matrix[k, rows], meta, target_vector[rows]),
+                )
+            )
+    scores: dict[str, ParticipantRoundScore] = {}
+    for p, stake in zip(names, stakes, strict=True):
+        corr_mean = float(np.mean([e.corr for e in per_era[p]]))
+        mmc_mean = float(np.mean([e.mmc for e in per_era[p]]))
+        scores[p] = ParticipantRoundScore(
+            p, stake, tuple(per_era[p]), corr_mean, mmc_mean, rule.combined(corr_mean, mmc_mean)
+        )
+    payouts = stake_clipped_payouts(
+        {p: s.score for p, s in scores.items()},
+        dict(zip(names, stakes, strict=True)),
+        sum(stakes) if budget_minor is None else budget_minor,
+        factor=rule.payout_factor,
+        clip=rule.clip,
+    )
+    return RoundResult(round_id, scores, tuple(payouts))
+
+
+@dataclass
+class _Round:
+    row_ids: tuple[str, ...]
+    eras: tuple[str, ...]
+    features: np.ndarray | None
+    submissions: dict[str, dict[str, float]] = field(default_factory=dict)
+    stakes: dict[str, int] = field(default_factory=dict)
+    result: RoundResult | None = None
+
+
+@dataclass(frozen=True)
+class PublishedRound:
+    """What participants download: row ids, eras and features; never any target."""
+
+    round: int
+    row_ids: tuple[str, ...]
+    eras: tuple[str, ...]
+    features: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class LeaderboardEntry:
+    """A participant's record over resolved rounds."""
+
+    participant: str
+    rounds: int
+    mean_corr: float
+    mean_mmc: float
+    total_payout_minor: int
+
+
+class Tournament:
+    """Rounds of submissions and their resolution. Only predictions ever come from a
+    participant; validation rejects anything outside [0, 1], other row ids, or stakes < 0.
+
+    Parameters
+    ----------
+    rule:
+        How a round's scores become payouts (default :class:`PayoutRule`).
+    budget:
+        A budget no round may overspend (default: each round is bounded by its stakes).
+    """
+
+    def __init__(self, rule: PayoutRule | None = None, budget: Budget | None = None) -> None:
+        self.rule = rule or PayoutRule()
+        self.budget = budget
+        self._rounds: dict[int, _Round] = {}
+
+    def open_round(
+        self,
+        row_ids: Sequence[str],
+        eras: Sequence[str],
+        features: np.ndarray | None = None,
+    ) -> int:
+        """Publish a new round's rows; returns its round number.
+
+        Parameters
+        ----------
+        row_ids:
+            At least two distinct row ids.
+        eras:
+            The era of each row.
+        features:
+            Optional published features, one row per id.
+
+        Returns
+        -------
+        int
+            The new round's number.
+
+        Raises
+        ------
+        DataError
+            Too few or repeated row ids, or eras or features of another length.
+        """
+        ids = tuple(str(r) for r in row_ids)
+        if len(ids) < 2 or len(set(ids)) != len(ids):
+            raise DataError("a round needs at least 2 distinct row ids")
+        if len(eras) != len(ids):
+            raise DataError(f"{len(eras)} eras for {len(ids)} rows")
+        if features is not None and (features.ndim != 2 or features.shape[0] != len(ids)):
+            raise DataError(f"features of shape {features.shape} for {len(ids)} rows")
+        number = max(self._rounds, default=0) + 1
+        self._rounds[number] = _Round(ids, tuple(str(e) for e in eras), features)
+        return number
+
+    def published(self, round_id: int) -> PublishedRound:
+        """The public part of a round."""
+        r = self._round(round_id)
+        return PublishedRound(round_id, r.row_ids, r.eras, r.features)
+
+    def _round(self, round_id: int) -> _Round:
+        if round_id not in self._rounds:
+            raise ProtocolError(f"no round {round_id}")
+        return self._rounds[round_id]
+
+    def _open_round_id(self, round_id: int | None) -> int:
+        open_ids = [k for k, r in self._rounds.items() if r.result is None]
+        if round_id is None:
+            if not open_ids:
+                raise ProtocolError("no round is open")
+            return max(open_ids)
+        if round_id not in open_ids:
+            raise ProtocolError(f"round {round_id} is not open")
+        return round_id
+
+    def submit(
+        self,
+        participant: str,
+        predictions: Predictions,
+        stake_minor: int,
+        round_id: int | None = None,
+    ) -> None:
+        """Record (or replace) a participant's predictions and stake for an open round.
+
+        Parameters
+        ----------
+        participant:
+            A non-empty name.
+        predictions:
+            Values in [0, 1], by row id or in the published row order.
+        stake_minor:
+            The stake in minor units.
+        round_id:
+            An open round (default: the latest open one).
+
+        Raises
+        ------
+        DataError
+            Bad name, stake, row ids or values.
+        ProtocolError
+            No such open round.
+        """
+        if not isinstance(participant, str) or not participant:
+            raise DataError("participant must be a non-empty name")
+        if isinstance(stake_minor, bool) or not isinstance(stake_minor, int) or stake_minor < 0:
+            raise DataError(f"stake must be an int of minor units >= 0, got {stake_minor!r}")
+        number = self._open_round_id(round_id)
+        r = self._rounds[number]
+        by_row = _by_row_id(predictions, r.row_ids, "predictions")
+        values = np.fromiter(by_row.values(), dtype=np.float64)
+        if np.any(values < 0) or np.any(values > 1):
+            raise DataError("predictions must lie in [0, 1]")
+        r.submissions[participant] = by_row
+        r.stakes[participant] = stake_minor
+
+    def resolve(self, targets: Predictions, round_id: int | None = None) -> RoundResult:
+        """Score the round's submissions against the now-known targets and pay them.
+
+        Parameters
+        ----------
+        targets:
+            The resolved targets, by row id or in the published row order.
+        round_id:
+            An open round (default: the latest open one).
+
+        Returns
+        -------
+        RoundResult
+            Scores and payouts; the round is closed and the budget charged.
+
+        Raises
+        ------
+        ProtocolError
+            No such open round, or a round without submissions.
+        DataError
+            Targets that do not cover the round's rows.
+        ConfigError
+            The payouts would overspend the budget.
+        """
+        number = self._open_round_id(round_id)
+        r = self._rounds[number]
+        if not r.submissions:
+            raise ProtocolError(f"round {number} has no submissions")
+        target = _by_row_id(targets, r.row_ids, "targets")
+        result = score_round(
+            r.submissions,
+            r.stakes,
+            dict(zip(r.row_ids, r.eras, strict=True)),
+            target,
+            self.rule,
+            None if self.budget is None else self.budget.remaining_minor,
+            number,
+        )
+        if self.budget is not None:
+            self.budget.charge(result.payouts)
+        r.result = result
+        return result
+
+    def results(self) -> list[RoundResult]:
+        """Every resolved round, oldest first."""
+        return [r.result for _, r in sorted(self._rounds.items()) if r.result is not None]
+
+    def history(self, participant: str) -> list[tuple[int, EraScore]]:
+        """Every era score of ``participant``, by round then era."""
+        return [
+            (res.round, era)
+            for res in self.results()
+            if participant in res.scores
+            for era in res.scores[participant].eras
+        ]
+
+    def leaderboard(self) -> list[LeaderboardEntry]:
+        """Participants ordered by mean combined score over their resolved rounds."""
+        rows: dict[str, list[ParticipantRoundScore]] = {}
+        paid: dict[str, int] = {}
+        for res in self.results():
+            for p, s in res.scores.items():
+                rows.setdefault(p, []).append(s)
+            for payout in res.payouts:
+                paid[payout.participant] = paid.get(payout.participant, 0) + payout.amount_minor
+        entries = [
+            LeaderboardEntry(
+                p,
+                len(s),
+                float(np.mean([x.corr for x in s])),
+                float(np.mean([x.mmc for x in s])),
+                paid.get(p, 0),
+            )
+            for p, s in rows.items()
+        ]
+        return sorted(
+            entries,
+            key=lambda e: (-self.rule.combined(e.mean_corr, e.mean_mmc), e.participant),
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """The whole state as plain dicts, lists, str, int and float."""
+        return {
+            "rule": {
+                "corr_multiplier": self.rule.corr_multiplier,
+                "mmc_multiplier": self.rule.mmc_multiplier,
+                "payout_factor": self.rule.payout_factor,
+                "clip": self.rule.clip,
+            },
+            "budget": None if self.budget is None else self.budget.as_dict(),
+            "rounds": [
+                {
+                    "round": number,
+                    "row_ids": list(r.row_ids),
+                    "eras": list(r.eras),
+                    "features": None if r.features is None else r.features.tolist(),
+                    "submissions": {p: dict(v) for p, v in r.submissions.items()},
+                    "stakes": dict(r.stakes),
+                    "result": None if r.result is None else r.result.as_dict(),
+                }
+                for number, r in sorted(self._rounds.items())
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, state: Mapping[str, Any]) -> Tournament:
+        """Rebuild a tournament saved with :meth:`to_dict`."""
+        try:
+            rule = PayoutRule(**state["rule"])
+            budget_state = state["budget"]
+            budget = None
+            if budget_state is not None:
+                budget = Budget(int(budget_state["total_minor"]))
+                budget.paid_minor = int(budget_state["paid_minor"])
+                budget.burned_minor = int(budget_state["burned_minor"])
+            tournament = cls(rule, budget)
+            for item in state["rounds"]:
+                features = item["features"]
+                r = _Round(
+                    tuple(item["row_ids"]),
+                    tuple(item["eras"]),
+                    None if features is None else np.asarray(features, dtype=np.float64),
+                    {
+                        p: {k: float(x) for k, x in v.items()}
+                        for p, v in item["submissions"].items()
+                    },
+                    {p: int(s) for p, s in item["stakes"].items()},
+                )
+                if item["result"] is not None:
+                    r.result = _result_from_dict(item["result"])
+                tournament._rounds[int(item["round"])] = r
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"invalid tournament state: {exc}") from exc
+        return tournament
+
+
+def _result_from_dict(d: Mapping[str, Any]) -> RoundResult:
+    scores = {
+        p: ParticipantRoundScore(
+            p,
+            int(s["stake_minor"]),
+            tuple(EraScore(e["era"], float(e["corr"]), float(e["mmc"])) for e in s["eras"]),
+            float(s["corr"]),
+            float(s["mmc"]),
+            float(s["score"]),
+        )
+        for p, s in d["scores"].items()
+    }
+    payouts = tuple(
+        Payout(p["participant"], int(p["amount_minor"]), p["reason"]) for p in d["payouts"]
+    )
+    return RoundResult(int(d["round"]), scores, payouts)
+
+
+def _by_row_id(values: Predictions, row_ids: tuple[str, ...], what: str) -> dict[str, float]:
+    if isinstance(values, Mapping):
+        if set(values) != set(row_ids) or len(values) != len(row_ids):
+            extra = sorted(set(values) - set(row_ids))[:3]
+            missing = sorted(set(row_ids) - set(values))[:3]
+            raise DataError(
+                f"{what} row ids differ from the published ones "
+                f"(unknown: {extra}, missing: {missing})"
+            )
+        by_row = {r: float(values[r]) for r in row_ids}
+    else:
+        array = np.asarray(values, dtype=np.float64)
+        if array.shape != (len(row_ids),):
+            raise DataError(f"{what} have shape {array.shape}, expected ({len(row_ids)},)")
+        by_row = dict(zip(row_ids, array.tolist(), strict=True))
+    if not all(np.isfinite(v) for v in by_row.values()):
+        raise DataError(f"{what} contain NaN or Inf")
+    return by_row

@@ -1,0 +1,74 @@
+"""Data valuation: who contributed what to a model, as Shapley-family values.
+
+Generic games over any value function ``v(coalition)``: exact, permutation and truncated
+Monte Carlo Shapley (Ghorbani & Zou 2019) and leave-one-out. Horizontal FL without
+retraining: MR and OR indices from models reconstructed out of the clients' updates (Song
+et al. 2019), GTG-Shapley (Liu et al. 2022), and :class:`ContributionTracker`, a round
+observer that values the clients while the coordinator runs. Vertical FL: the Shapley value
+of each feature party by retraining each coalition (Wang 2019). Values carry no money;
+:mod:`rengo.rewards` turns them into payouts.
+"""
+
+from rengo.valuation.gtg import GTGConfig, gtg_round_shapley, gtg_shapley
+from rengo.valuation.party_shapley import RetrainScore, party_shapley
+from rengo.valuation.reconstruction import (
+    Evaluate,
+    RoundUpdates,
+    coalition_round_model,
+    coalition_whole_run_model,
+    fedavg_parameters,
+    mr_shapley,
+    or_shapley,
+    players_of,
+    round_value_function,
+)
+from rengo.valuation.shapley import (
+    ConvergenceRule,
+    CountingValue,
+    ShapleyResult,
+    ValueFunction,
+    exact_shapley,
+    leave_one_out,
+    permutation_shapley,
+    tmc_shapley,
+)
+from rengo.valuation.tracker import (
+    METHODS,
+    ContributionReport,
+    ContributionTracker,
+    RoundContribution,
+    validation_score,
+)
+from rengo.valuation.vertical import VerticalContribution, vertical_party_contribution
+
+__all__ = [
+    "METHODS",
+    "ContributionReport",
+    "ContributionTracker",
+    "ConvergenceRule",
+    "CountingValue",
+    "Evaluate",
+    "GTGConfig",
+    "RetrainScore",
+    "RoundContribution",
+    "RoundUpdates",
+    "ShapleyResult",
+    "ValueFunction",
+    "VerticalContribution",
+    "coalition_round_model",
+    "coalition_whole_run_model",
+    "exact_shapley",
+    "fedavg_parameters",
+    "gtg_round_shapley",
+    "gtg_shapley",
+    "leave_one_out",
+    "mr_shapley",
+    "or_shapley",
+    "party_shapley",
+    "permutation_shapley",
+    "players_of",
+    "round_value_function",
+    "tmc_shapley",
+    "validation_score",
+    "vertical_party_contribution",
+]

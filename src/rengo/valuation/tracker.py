@@ -1,0 +1,346 @@
+"""Online contribution accounting for a horizontal FL run: a round observer for the
+coordinator that turns each round's validated client updates into Shapley values.
+
+The value of a coalition S in round t is the coordinator's validation score of the FedAvg of
+S's round-t updates (the round's global model for S empty), as in Song et al. 2019 (MR
+index) and Liu et al. 2022 (GTG-Shapley). Only what the coordinator already receives is used:
+the updates, their example counts, and its own held-out evaluation; nothing else leaves a
+client. Per-round methods ("gtg", "mr", "tmc", "loo") are computed at the end of each round,
+so one round of updates is held in memory at a time; "or" (Song et al.'s one-round
+reconstruction over the whole run) needs every round's updates until the run ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rengo.core.errors import ConfigError, DataError
+from rengo.core.messages import FitResult, Metrics
+from rengo.core.parameters import Parameters, copy_parameters, num_values
+from rengo.valuation.gtg import GTGConfig, gtg_round_shapley
+from rengo.valuation.reconstruction import (
+    Evaluate,
+    RoundUpdates,
+    coalition_round_model,
+    or_shapley,
+    round_value_function,
+)
+from rengo.valuation.shapley import (
+    ConvergenceRule,
+    ShapleyResult,
+    exact_shapley,
+    leave_one_out,
+    tmc_shapley,
+)
+
+METHODS = ("gtg", "mr", "tmc", "loo", "or")
+"""Contribution methods of :class:`ContributionTracker`."""
+
+MAX_EXACT_ROUND_PLAYERS = 12
+"""Exact per-round Shapley ("mr") evaluates 2^n coalitions a round: 4,096 at 12 clients."""
+
+DEFAULT_MAX_STORED_VALUES = 200_000_000
+"""Default cap on parameter scalars held at once (clients x params, x rounds for "or")."""
+
+
+@dataclass(frozen=True)
+class RoundContribution:
+    """One round's contribution of each participating player (client or identity group)."""
+
+    round: int
+    values: dict[str, float]
+    evaluations: int
+    permutations: int = 0
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class ContributionReport:
+    """A run's contribution: totals per player (sum over rounds), each round's values, and
+    what computing them cost in model evaluations."""
+
+    method: str
+    values: dict[str, float]
+    rounds: tuple[RoundContribution, ...]
+    evaluations: int
+    permutations: int
+    score_name: str = "score"
+
+    @property
+    def players(self) -> tuple[str, ...]:
+        """Every player, sorted."""
+        return tuple(sorted(self.values))
+
+    def ranking(self) -> list[tuple[str, float]]:
+        """Players from most to least valuable (ties by name)."""
+        return sorted(self.values.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain types only, for JSON reports."""
+        return {
+            "method": self.method,
+            "score_name": self.score_name,
+            "values": dict(self.values),
+            "evaluations": self.evaluations,
+            "permutations": self.permutations,
+            "rounds": [
+                {
+                    "round": r.round,
+                    "values": dict(r.values),
+                    "evaluations": r.evaluations,
+                    "permutations": r.permutations,
+                    "truncated": r.truncated,
+                }
+                for r in self.rounds
+            ],
+        }
+
+
+def validation_score(
+    evaluate: Callable[[Parameters], tuple[float, Metrics]], metric: str = "accuracy"
+) -> Evaluate:
+    """Adapt a coordinator evaluation ``params -> (loss, metrics)`` into a score where higher
+    is better: ``metrics[metric]``, or minus the loss for ``metric="neg_loss"``.
+
+    Parameters
+    ----------
+    evaluate:
+        The coordinator's evaluation of a model.
+    metric:
+        The metric to read, or ``"neg_loss"``.
+
+    Returns
+    -------
+    Evaluate
+        ``params -> score``; it raises :class:`ConfigError` when the evaluation lacks
+        ``metric``.
+    """
+
+    def score(params: Parameters) -> float:
+        loss, metrics = evaluate(params)
+        if metric == "neg_loss":
+            return -float(loss)
+        if metric not in metrics:
+            raise ConfigError(f"evaluation has no metric {metric!r}; has {sorted(metrics)}")
+        return float(metrics[metric])
+
+    return score
+
+
+@dataclass
+class _PendingRound:
+    global_params: Parameters
+    client_ids: list[str] = field(default_factory=list)
+    updates: list[Parameters] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+
+
+class ContributionTracker:
+    """A :class:`rengo.hfl.RoundObserver` that values each client's updates.
+
+    ``evaluate`` is the coordinator's validation score (higher is better; see
+    :func:`validation_score`). ``method``: "gtg" (GTG-Shapley, the default, for many clients),
+    "mr" (exact per-round Shapley, up to ~12 clients a round), "tmc" (truncated Monte Carlo
+    per round), "loo" (leave-one-out per round), "or" (exact Shapley of whole-run
+    reconstructions; keeps every round's updates). ``entity_of`` maps client ids to the
+    legal entity (identity group) they belong to: members are merged into one player, the
+    sybil mitigation of :mod:`rengo.rewards.sybil`. ``max_stored_values`` caps the parameter
+    scalars held at once (clients x params per round; summed over rounds for "or").
+
+    Parameters
+    ----------
+    evaluate:
+        The validation score of a model (higher is better).
+    method:
+        One of :data:`METHODS`.
+    seed:
+        Fixes the sampled permutations ("gtg", "tmc").
+    gtg, tmc_rule, tmc_truncation:
+        Settings of the sampled methods.
+    entity_of:
+        Client id -> legal entity; members of one entity are valued as one player.
+    max_stored_values:
+        The most parameter scalars held at once; a round that would hold more raises
+        :class:`ConfigError` naming the fix.
+    score_name:
+        What ``evaluate`` measures, for reports.
+
+    Raises
+    ------
+    ConfigError
+        Unknown method or ``max_stored_values < 1``.
+    """
+
+    def __init__(
+        self,
+        evaluate: Evaluate,
+        method: str = "gtg",
+        *,
+        seed: int = 0,
+        gtg: GTGConfig | None = None,
+        tmc_rule: ConvergenceRule | None = None,
+        tmc_truncation: float = 0.05,
+        entity_of: Mapping[str, str] | None = None,
+        max_stored_values: int = DEFAULT_MAX_STORED_VALUES,
+        score_name: str = "score",
+    ) -> None:
+        if method not in METHODS:
+            raise ConfigError(f"unknown contribution method {method!r}; choose one of {METHODS}")
+        if max_stored_values < 1:
+            raise ConfigError(f"max_stored_values must be >= 1, got {max_stored_values}")
+        self.evaluate = evaluate
+        self.method = method
+        self.gtg = gtg or GTGConfig()
+        self.tmc_rule = tmc_rule or ConvergenceRule(tolerance=0.05, window=3, max_permutations=100)
+        self.tmc_truncation = tmc_truncation
+        self.entity_of = dict(entity_of or {})
+        self.max_stored_values = max_stored_values
+        self.score_name = score_name
+        self._rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC0DE]))
+        self._pending: dict[int, _PendingRound] = {}
+        self._stored_values = 0
+        self._kept: list[RoundUpdates] = []  # only for "or"
+        self._rounds: list[RoundContribution] = []
+
+    # -- RoundObserver ------------------------------------------------------------------------
+
+    def on_fit_result(
+        self, server_round: int, global_parameters: Parameters, client_id: str, result: FitResult
+    ) -> None:
+        """Keep a validated client update (a copy) and its example count until round end."""
+        pending = self._pending.get(server_round)
+        if pending is None:
+            pending = _PendingRound(copy_parameters(global_parameters))
+            self._pending[server_round] = pending
+            self._grow(num_values(global_parameters))
+        # Strategies may append state to the result (SCAFFOLD's control variate): the model
+        # part is the first len(global) arrays.
+        update = copy_parameters(result.parameters[: len(global_parameters)])
+        self._grow(num_values(update))
+        pending.client_ids.append(client_id)
+        pending.updates.append(update)
+        pending.weights.append(float(result.num_examples))
+
+    def on_round_end(
+        self, server_round: int, old: Parameters, new: Parameters, metrics: dict[str, float]
+    ) -> None:
+        """Value the round's updates (per-round methods) and release them."""
+        pending = self._pending.pop(server_round, None)
+        if pending is None:
+            return
+        round_updates = self._grouped(server_round, pending)
+        if self.method == "or":
+            self._kept.append(round_updates)
+            return
+        self._stored_values -= num_values(pending.global_params) + sum(
+            num_values(u) for u in pending.updates
+        )
+        self._rounds.append(self._value_round(round_updates))
+
+    # -- results ------------------------------------------------------------------------------
+
+    @property
+    def rounds(self) -> tuple[RoundContribution, ...]:
+        """Per-round contributions computed so far (empty for "or" until :meth:`report`)."""
+        return tuple(self._rounds)
+
+    def report(self) -> ContributionReport:
+        """The run's contribution so far: per-player totals over the rounds seen."""
+        if self.method == "or":
+            if not self._kept:
+                raise DataError("no completed round to compute contributions from")
+            result = or_shapley(self._kept, self.evaluate)
+            values = {p: float(v) for p, v in zip(result.players, result.values, strict=True)}
+            return ContributionReport(
+                "or", values, (), result.evaluations, 0, score_name=self.score_name
+            )
+        if not self._rounds:
+            raise DataError("no completed round to compute contributions from")
+        totals: dict[str, float] = {}
+        for r in self._rounds:
+            for p, v in r.values.items():
+                totals[p] = totals.get(p, 0.0) + v
+        return ContributionReport(
+            self.method,
+            dict(sorted(totals.items())),
+            tuple(self._rounds),
+            sum(r.evaluations for r in self._rounds),
+            sum(r.permutations for r in self._rounds),
+            score_name=self.score_name,
+        )
+
+    # -- pieces -------------------------------------------------------------------------------
+
+    def _grow(self, values: int) -> None:
+        self._stored_values += values
+        if self._stored_values > self.max_stored_values:
+            hint = (
+                " method 'or' keeps every round; use a per-round method such as 'gtg'"
+                if self.method == "or"
+                else ""
+            )
+            raise ConfigError(
+                f"contribution tracking would hold {self._stored_values:,} parameter values, "
+                f"above max_stored_values={self.max_stored_values:,};{hint} or raise the cap"
+            )
+
+    def _grouped(self, server_round: int, pending: _PendingRound) -> RoundUpdates:
+        """The round's updates, merged per identity group (FedAvg of the members' updates,
+        weighted by their example counts, with the members' total count)."""
+        if not self.entity_of:
+            return RoundUpdates(
+                server_round,
+                pending.global_params,
+                tuple(pending.client_ids),
+                tuple(pending.updates),
+                tuple(pending.weights),
+            )
+        members: dict[str, list[int]] = {}
+        for i, cid in enumerate(pending.client_ids):
+            members.setdefault(self.entity_of.get(cid, cid), []).append(i)
+        names = tuple(sorted(members))
+        merged = RoundUpdates(
+            server_round,
+            pending.global_params,
+            tuple(pending.client_ids),
+            tuple(pending.updates),
+            tuple(pending.weights),
+        )
+        updates = tuple(
+            coalition_round_model(merged, frozenset(pending.client_ids[i] for i in members[e]))
+            for e in names
+        )
+        weights = tuple(float(sum(pending.weights[i] for i in members[e])) for e in names)
+        return RoundUpdates(server_round, pending.global_params, names, updates, weights)
+
+    def _value_round(self, r: RoundUpdates) -> RoundContribution:
+        players = sorted(r.client_ids)
+        n = len(players)
+        if self.method == "mr" and n > MAX_EXACT_ROUND_PLAYERS:
+            raise ConfigError(
+                f"round {r.round}: {n} clients is too many for exact per-round Shapley "
+                f"(method 'mr', at most {MAX_EXACT_ROUND_PLAYERS}); use method 'gtg'"
+            )
+        value = round_value_function(r, players, self.evaluate)
+        result: ShapleyResult
+        if self.method == "gtg":
+            result = gtg_round_shapley(value, n, self._rng, self.gtg)
+        elif self.method == "mr":
+            result = exact_shapley(value, n)
+        elif self.method == "tmc":
+            result = tmc_shapley(
+                value, n, self._rng, truncation=self.tmc_truncation, rule=self.tmc_rule
+            )
+        else:
+            result = leave_one_out(value, n)
+        truncated = self.method == "gtg" and result.permutations == 0
+        return RoundContribution(
+            r.round,
+            {p: float(v) for p, v in zip(players, result.values, strict=True)},
+            result.evaluations,
+            result.permutations,
+            truncated,
+        )

@@ -1,0 +1,127 @@
+"""Payout policies: exact integer rounding, a budget that is never exceeded, bounded burns."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rengo.core.errors import ConfigError
+from rengo.rewards import (
+    Budget,
+    Payout,
+    equal_share_payouts,
+    largest_remainder,
+    proportional_payouts,
+    stake_clipped_payouts,
+)
+
+names = st.lists(st.text("abcdef", min_size=1, max_size=4), min_size=1, max_size=8, unique=True)
+finite = st.floats(-10, 10, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    contributions=st.dictionaries(st.text("abcxyz", min_size=1, max_size=3), finite, min_size=1),
+    pool=st.integers(0, 10**12),
+)
+def test_proportional_pays_exactly_the_pool_or_nothing(contributions, pool) -> None:
+    payouts = proportional_payouts(contributions, pool)
+    total = sum(p.amount_minor for p in payouts)
+    assert all(p.amount_minor >= 0 for p in payouts)
+    if any(v > 0 for v in contributions.values()):
+        assert total == pool
+    else:
+        assert total == 0
+    for p in payouts:
+        if contributions[p.participant] <= 0:
+            assert p.amount_minor == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    scores=st.dictionaries(st.text("abcxyz", min_size=1, max_size=3), finite, min_size=1),
+    stake=st.integers(0, 10**9),
+    budget=st.integers(0, 10**8),
+    factor=st.sampled_from([0.5, 1.0, 2.0]),
+    clip=st.sampled_from([0.05, 0.25, 1.0]),
+)
+def test_stake_payouts_never_exceed_budget_and_burn_at_most_the_clip(
+    scores, stake, budget, factor, clip
+) -> None:
+    stakes = {p: stake + i for i, p in enumerate(sorted(scores))}
+    payouts = stake_clipped_payouts(scores, stakes, budget, factor=factor, clip=clip)
+    gains = sum(p.amount_minor for p in payouts if p.amount_minor > 0)
+    assert gains <= budget
+    c = Fraction(repr(clip))
+    for p in payouts:
+        assert abs(p.amount_minor) <= stakes[p.participant] * c
+        if scores[p.participant] < 0:
+            assert p.amount_minor <= 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    total=st.integers(0, 10**15),
+    weights=st.lists(st.integers(0, 10**6), min_size=1, max_size=12),
+)
+def test_largest_remainder_sums_exactly_and_stays_within_one_unit(total, weights) -> None:
+    shares = largest_remainder(total, weights)
+    if sum(weights) == 0:
+        assert shares == [0] * len(weights)
+        return
+    assert sum(shares) == total
+    for share, w in zip(shares, weights, strict=True):
+        quota = Fraction(total * w, sum(weights))
+        assert quota - 1 < share < quota + 1
+
+
+def test_largest_remainder_hand_example() -> None:
+    # quotas 3.333.., 3.333.., 3.333..: one leftover unit to the first (lowest index)
+    assert largest_remainder(10, [1, 1, 1]) == [4, 3, 3]
+    # quotas 1.5, 3.5, 5.0 -> floors 1, 3, 5, one unit left, tie broken by index
+    assert largest_remainder(10, [3, 7, 10]) == [2, 3, 5]
+
+
+def test_proportional_hand_example_uses_clipped_positive_shapley() -> None:
+    payouts = proportional_payouts({"a": 0.3, "b": 0.1, "c": -0.2}, 1000)
+    assert [(p.participant, p.amount_minor) for p in payouts] == [("a", 750), ("b", 250), ("c", 0)]
+
+
+def test_equal_share_splits_remainder_deterministically() -> None:
+    payouts = equal_share_payouts(["z", "a", "m"], 100)
+    assert [(p.participant, p.amount_minor) for p in payouts] == [("a", 34), ("m", 33), ("z", 33)]
+
+
+def test_negative_score_burns_at_most_clip_of_stake() -> None:
+    payouts = stake_clipped_payouts({"a": -0.9, "b": -0.01}, {"a": 1000, "b": 1000}, 0)
+    amounts = {p.participant: p.amount_minor for p in payouts}
+    assert amounts == {"a": -50, "b": -10}
+
+
+def test_gains_scaled_into_the_budget_sum_to_it_exactly() -> None:
+    payouts = stake_clipped_payouts(
+        {"a": 1.0, "b": 1.0, "c": 0.02}, {"a": 999, "b": 999, "c": 999}, 70
+    )
+    amounts = {p.participant: p.amount_minor for p in payouts}
+    # uncapped gains are 49.95 -> 49, 49, 19.98 -> 19: 117 > 70, so 70 is split by them
+    assert sum(amounts.values()) == 70
+    assert amounts == {"a": 29, "b": 29, "c": 12}
+
+
+def test_budget_refuses_overspending_and_tracks_burns() -> None:
+    budget = Budget(100)
+    budget.charge([Payout("a", 60, ""), Payout("b", -5, "")])
+    assert budget.remaining_minor == 40 and budget.burned_minor == 5
+    with pytest.raises(ConfigError):
+        budget.charge([Payout("a", 41, "")])
+    assert budget.remaining_minor == 40
+
+
+def test_money_rejects_floats_that_are_not_finite() -> None:
+    with pytest.raises(ConfigError):
+        proportional_payouts({"a": float("nan")}, 10)
+    with pytest.raises(ConfigError):
+        proportional_payouts({"a": 1.0}, -1)

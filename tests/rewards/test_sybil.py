@@ -1,0 +1,78 @@
+"""Splitting data across fake identities raises a Shapley-proportional payout (Qi & Zhu 2024);
+identity groups and leave-one-out payouts remove the gain."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from rengo.rewards import (
+    Payout,
+    grouped_value,
+    identity_groups,
+    measure_sybil_gain,
+    split_group_payout,
+)
+from rengo.valuation import exact_shapley
+
+
+def value_of_sizes(sizes: Sequence[float]) -> float:
+    """Diminishing returns in data: model quality grows like sqrt(examples)."""
+    return math.sqrt(sum(sizes))
+
+
+def split_evenly(size: float, k: int) -> list[float]:
+    return [size / k] * k
+
+
+def test_splitting_into_identities_raises_shapley_payout() -> None:
+    report = measure_sybil_gain(
+        value_of_sizes,
+        {"alice": 100.0, "bob": 100.0},
+        "bob",
+        split_evenly,
+        k=2,
+        pool_minor=1_000_000,
+    )
+    assert report.honest_minor == 500_000
+    assert report.gain_minor > 0
+
+
+def test_gain_grows_with_more_identities() -> None:
+    data = {"alice": 100.0, "bob": 100.0, "carol": 50.0}
+    gains = [
+        measure_sybil_gain(value_of_sizes, data, "bob", split_evenly, k, 1_000_000).gain_minor
+        for k in (2, 4)
+    ]
+    assert 0 < gains[0] < gains[1]
+
+
+def test_identity_groups_remove_the_gain() -> None:
+    data = {"alice": 100.0, "bob": 100.0, "carol": 50.0}
+    report = measure_sybil_gain(value_of_sizes, data, "bob", split_evenly, 4, 1_000_000)
+    assert report.gain_minor > 0
+    assert report.grouped_gain_minor == 0
+
+
+def test_leave_one_out_payouts_remove_the_gain() -> None:
+    data = {"alice": 100.0, "bob": 100.0, "carol": 50.0}
+    report = measure_sybil_gain(value_of_sizes, data, "bob", split_evenly, 4, 1_000_000)
+    assert report.loo_gain_minor <= 0
+
+
+def test_identity_groups_merge_certified_entities() -> None:
+    groups = identity_groups(["a1", "a2", "b", "c"], {"a1": "acme", "a2": "acme"})
+    assert groups == {"acme": ["a1", "a2"], "b": ["b"], "c": ["c"]}
+
+
+def test_grouped_game_values_the_union_of_members() -> None:
+    weights = [1.0, 2.0, 4.0]
+    game = grouped_value(lambda s: sum(weights[i] for i in s), [[0, 1], [2]])
+    np.testing.assert_allclose(exact_shapley(game, 2).values, [3.0, 4.0])
+
+
+def test_group_payout_is_split_exactly_among_members() -> None:
+    parts = split_group_payout(Payout("acme", -101, "burn"), ["x", "y"])
+    assert [p.amount_minor for p in parts] == [-51, -50]

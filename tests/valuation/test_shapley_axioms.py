@@ -1,0 +1,139 @@
+"""Exact Shapley satisfies the axioms and matches closed-form games; LOO and sampling agree."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rengo.core.errors import ConfigError
+from rengo.valuation import (
+    ConvergenceRule,
+    CountingValue,
+    exact_shapley,
+    leave_one_out,
+    party_shapley,
+    permutation_shapley,
+    tmc_shapley,
+)
+
+
+def random_game(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    table = rng.normal(size=1 << n)
+
+    def value(s: frozenset[int]) -> float:
+        return float(table[sum(1 << i for i in s)])
+
+    return value, table
+
+
+def test_efficiency_values_sum_to_grand_coalition_gain() -> None:
+    value, table = random_game(6, seed=1)
+    result = exact_shapley(value, 6)
+    assert result.values.sum() == pytest.approx(table[-1] - table[0], abs=1e-12)
+    assert result.evaluations == 64
+
+
+def test_symmetric_players_get_equal_values() -> None:
+    weights = [3.0, 1.0, 1.0, 2.0]
+    result = exact_shapley(lambda s: np.sqrt(sum(weights[i] for i in s)), 4)
+    assert result.values[1] == pytest.approx(result.values[2], abs=1e-12)
+
+
+def test_null_player_gets_zero() -> None:
+    value, _ = random_game(4, seed=2)
+
+    def with_null(s: frozenset[int]) -> float:
+        return value(s - {4})
+
+    result = exact_shapley(with_null, 5)
+    assert result.values[4] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_additivity_of_two_games() -> None:
+    u, _ = random_game(5, seed=3)
+    w, _ = random_game(5, seed=4)
+    both = exact_shapley(lambda s: u(s) + w(s), 5).values
+    separate = exact_shapley(u, 5).values + exact_shapley(w, 5).values
+    np.testing.assert_allclose(both, separate, atol=1e-12)
+
+
+def test_glove_game_matches_closed_form() -> None:
+    # players 0 and 1 hold left gloves, player 2 a right glove: v = pairs formed
+    left, right = {0, 1}, {2}
+    result = exact_shapley(lambda s: min(len(s & left), len(s & right)), 3)
+    np.testing.assert_allclose(result.values, [1 / 6, 1 / 6, 2 / 3], atol=1e-12)
+
+
+def test_weighted_voting_game_matches_closed_form() -> None:
+    # quota 51, weights 50/49/1: player 0 is pivotal in 4 of 6 orders, the others in 1
+    weights = [50, 49, 1]
+    result = exact_shapley(lambda s: float(sum(weights[i] for i in s) >= 51), 3)
+    np.testing.assert_allclose(result.values, [2 / 3, 1 / 6, 1 / 6], atol=1e-12)
+
+
+def test_leave_one_out_of_additive_game_is_each_weight() -> None:
+    weights = np.array([1.0, -2.0, 0.5, 4.0])
+    result = leave_one_out(lambda s: float(sum(weights[i] for i in s)), 4)
+    np.testing.assert_allclose(result.values, weights)
+    assert result.evaluations == 5
+
+
+def test_counting_value_memoises_and_counts() -> None:
+    calls: list[frozenset[int]] = []
+    counted = CountingValue(lambda s: calls.append(s) or float(len(s)))
+    counted(frozenset({1}))
+    counted(frozenset({1}))
+    counted(frozenset({2}))
+    assert counted.evaluations == 2
+    assert len(calls) == 2
+
+
+def test_permutation_sampling_converges_to_exact_on_random_game() -> None:
+    value, _ = random_game(5, seed=5)
+    exact = exact_shapley(value, 5).values
+    sampled = permutation_shapley(
+        value,
+        5,
+        np.random.default_rng(0),
+        rule=ConvergenceRule(max_permutations=3000, tolerance=1e-9),
+    )
+    assert sampled.permutations == 3000
+    np.testing.assert_allclose(sampled.values, exact, atol=0.08)
+
+
+def test_tmc_is_efficient_without_truncation_per_stratified_block() -> None:
+    value, table = random_game(6, seed=6)
+    result = tmc_shapley(
+        value, 6, np.random.default_rng(1), truncation=0.0, rule=ConvergenceRule(max_permutations=6)
+    )
+    assert result.permutations == 6
+    assert result.values.sum() == pytest.approx(table[-1] - table[0], abs=1e-12)
+
+
+def test_exact_refuses_too_many_players() -> None:
+    with pytest.raises(ConfigError):
+        exact_shapley(lambda s: 0.0, 17)
+
+
+def test_vfl_party_shapley_exact_and_sampled_agree() -> None:
+    # party i's columns add i + 1 to the score, with a bonus when parties 0 and 1 combine
+    def retrain_score(s: frozenset[int]) -> float:
+        return float(sum(i + 1 for i in s) + (2.0 if {0, 1} <= s else 0.0))
+
+    parties = ["bank", "retailer", "telco", "insurer"]
+    exact = party_shapley(retrain_score, parties)
+    np.testing.assert_allclose(exact.values, [2.0, 3.0, 3.0, 4.0], atol=1e-12)
+    assert exact.players == tuple(parties)
+    sampled = party_shapley(
+        retrain_score,
+        parties,
+        np.random.default_rng(0),
+        exact_max_parties=2,
+        rule=ConvergenceRule(max_permutations=400, tolerance=1e-9),
+        truncation=0.0,
+    )
+    assert sampled.method == "vfl_tmc"
+    np.testing.assert_allclose(sampled.values, exact.values, atol=0.1)
+    with pytest.raises(ConfigError):
+        party_shapley(retrain_score, parties, None, exact_max_parties=2)
