@@ -22,6 +22,7 @@ from rengo.tracking.records import (
     RoundRecord,
     RunInfo,
 )
+from rengo.tracking.run import Run, open_run
 from rengo.tracking.schema import SCHEMA_VERSION
 from rengo.tracking.store import RunStore
 from rengo.tracking.tables import run_detail, runs_table
@@ -36,11 +37,13 @@ __all__ = [
     "EventRecord",
     "LedgerEntry",
     "RoundRecord",
+    "Run",
     "RunInfo",
     "RunStore",
     "StoreClosedError",
     "UnknownRunError",
     "metric_family",
+    "open_run",
     "pay_rewards",
     "plot_run",
     "plot_runs",

@@ -19,7 +19,8 @@ import numpy as np
 
 from rengo.core.messages import FitResult, Metrics
 from rengo.core.parameters import Parameters, flatten, unflatten
-from rengo.hfl.strategy.base import Strategy, WeightedSum
+from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum
+from rengo.hfl.strategy.registry import register_strategy
 
 
 class UpdateStack(WeightedSum):
@@ -30,8 +31,16 @@ class UpdateStack(WeightedSum):
         self.updates: list[np.ndarray] = []
 
     def add(self, parameters: Sequence[np.ndarray], weight: float, metrics: Metrics) -> None:
+        """Keep the update (flattened) and fold its metrics."""
         super().add([], weight, metrics)
         self.updates.append(flatten(parameters))
+
+    def add_sum(self, sums: Sequence[np.ndarray], total_weight: float, count: int) -> None:
+        """Refused: a robust rule needs every update, not their sum."""
+        raise ValueError(
+            "robust aggregation needs each client's update; it cannot fold a summed block "
+            "(for example under secure aggregation)"
+        )
 
     def matrix(self) -> np.ndarray:
         """Updates as rows of a (clients, parameters) matrix."""
@@ -49,8 +58,12 @@ class _RobustStrategy(Strategy):
         acc.add(result.parameters, float(result.num_examples), result.metrics)
 
     def aggregate_fit(
-        self, server_round: int, parameters: Parameters, acc: WeightedSum
-    ) -> Parameters:
+        self,
+        server_round: int,
+        parameters: Parameters,
+        acc: WeightedSum,
+        rng: np.random.Generator | None = None,
+    ) -> Parameters | Aggregate:
         assert isinstance(acc, UpdateStack)
         vector = self.combine(acc.matrix())
         return [np.asarray(a) for a in unflatten(vector, parameters)]
@@ -59,14 +72,17 @@ class _RobustStrategy(Strategy):
         raise NotImplementedError
 
 
+@register_strategy
 @dataclass
 class FedMedian(_RobustStrategy):
     """Coordinate-wise median of the client models (Yin et al. 2018)."""
 
     def combine(self, updates: np.ndarray) -> np.ndarray:
+        """Coordinate-wise median of the rows."""
         return np.median(updates, axis=0)
 
 
+@register_strategy
 @dataclass
 class FedTrimmedAvg(_RobustStrategy):
     """Coordinate-wise mean after dropping the ``beta`` fraction of largest and smallest
@@ -80,9 +96,11 @@ class FedTrimmedAvg(_RobustStrategy):
             raise ValueError(f"beta must be in [0, 0.5), got {self.beta}")
 
     def combine(self, updates: np.ndarray) -> np.ndarray:
+        """Coordinate-wise beta-trimmed mean of the rows."""
         return trimmed_mean(updates, self.beta)
 
 
+@register_strategy
 @dataclass
 class Krum(_RobustStrategy):
     """Krum (``num_selected=1``) or Multi-Krum: average the ``num_selected`` updates with the
@@ -97,6 +115,7 @@ class Krum(_RobustStrategy):
             raise ValueError("num_byzantine must be >= 0 and num_selected >= 1")
 
     def combine(self, updates: np.ndarray) -> np.ndarray:
+        """Mean of the ``num_selected`` rows with the lowest Krum scores."""
         scores = krum_scores(updates, self.num_byzantine)
         chosen = np.argsort(scores, kind="stable")[: self.num_selected]
         return updates[chosen].mean(axis=0)
