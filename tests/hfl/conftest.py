@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rengo.hfl import Client, LogisticRegressionClient
+
+sys.path.insert(0, str(Path(__file__).parent))  # helper modules beside the tests
 
 ClientData = dict[str, tuple[np.ndarray, np.ndarray]]
 
