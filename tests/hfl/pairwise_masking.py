@@ -121,8 +121,8 @@ class PairMaskWorkflow:
         if missing:
             reasons = "; ".join(f"{c}: {fit_round.failures.get(c, 'no reply')}" for c in missing)
             raise RoundFailure(
-                f"round {fit_round.server_round}: pairwise masks cannot cancel, "
-                f"{', '.join(missing)} dropped at stage {MASKED_FIT!r} ({reasons})"
+                f"pairwise masks cannot cancel: {', '.join(missing)} dropped at stage "
+                f"{MASKED_FIT!r} ({reasons})"
             )
         acc = fit_round.strategy.accumulator(fit_round.server_round, fit_round.parameters)
         acc.add_sum(

@@ -49,7 +49,9 @@ class RunRecorder(Protocol):
         duration_s: float,
         num_clients: int,
         num_failures: int,
-    ) -> None: ...
+    ) -> None:
+        """Record one completed round."""
+        ...
 
     def log_client(
         self,
@@ -64,13 +66,17 @@ class RunRecorder(Protocol):
         duration_s: float,
         reason: str | None,
         metrics: dict[str, Any] | None,
-    ) -> None: ...
+    ) -> None:
+        """Record one client's fit or evaluate outcome in a round."""
+        ...
 
-    def log_event(
-        self, run_id: str, level: str, message: str, round: int | None = None
-    ) -> None: ...
+    def log_event(self, run_id: str, level: str, message: str, round: int | None = None) -> None:
+        """Record a notice (a round that failed, a client dropped)."""
+        ...
 
-    def save_checkpoint(self, run_id: str, round: int, blob: bytes) -> None: ...
+    def save_checkpoint(self, run_id: str, round: int, blob: bytes) -> None:
+        """Store a round's checkpoint bytes."""
+        ...
 
 
 class RoundObserver(Protocol):
@@ -79,11 +85,15 @@ class RoundObserver(Protocol):
 
     def on_fit_result(
         self, server_round: int, global_parameters: Parameters, client_id: str, result: FitResult
-    ) -> None: ...
+    ) -> None:
+        """A client's validated result, as it arrives."""
+        ...
 
     def on_round_end(
         self, server_round: int, old: Parameters, new: Parameters, metrics: dict[str, float]
-    ) -> None: ...
+    ) -> None:
+        """The round's old and new global model and its metrics."""
+        ...
 
 
 @dataclass
@@ -257,7 +267,10 @@ class Coordinator:
             client_log=self._fit_log(server_round),
         )
         assert self.workflow is not None
-        acc = self.workflow.run(fit_round)
+        try:
+            acc = self.workflow.run(fit_round)
+        except RoundFailure as exc:  # a workflow's own verdict (e.g. masks that cannot cancel)
+            raise self._fail(server_round, str(exc)) from exc
         failures = fit_round.failures
         if acc.count < self.strategy.min_fit_clients:
             detail = "; ".join(f"{c}: {r}" for c, r in failures.items()) or "none failed"

@@ -45,7 +45,8 @@ class ProximalTerm:
 
     def __call__(self, index: int, parameter: np.ndarray, gradient: np.ndarray) -> np.ndarray:
         """``gradient + mu (parameter - anchor[index])``."""
-        return gradient + self.mu * (parameter - self.anchor[index])
+        corrected: np.ndarray = gradient + self.mu * (parameter - self.anchor[index])
+        return corrected
 
 
 @dataclass

@@ -44,7 +44,7 @@ def softmax_loss_grad(
 def softmax_predict(params: Parameters, X: np.ndarray) -> np.ndarray:
     """Class predictions of softmax-regression parameters."""
     W, b = params
-    return np.argmax(X @ W + b, axis=1)
+    return np.asarray(np.argmax(X @ W + b, axis=1))
 
 
 @dataclass
@@ -97,6 +97,7 @@ class LogisticRegressionClient(Client):
         return FitResult(params, n, {"loss": loss})
 
     def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        """Loss and accuracy on the test split (the training data when there is none)."""
         X, y = (self.X_test, self.y_test) if self.X_test is not None else (self.X, self.y)
         assert y is not None
         loss, _ = softmax_loss_grad(list(parameters), X, y, self.l2)

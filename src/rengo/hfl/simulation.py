@@ -42,7 +42,9 @@ class RunStoreLike(RunRecorder, Protocol):
         *,
         name: str | None = None,
         seed: int | None = None,
-    ) -> AbstractContextManager[OpenRun]: ...
+    ) -> AbstractContextManager[OpenRun]:
+        """A new run for the body of a ``with`` (see :meth:`rengo.tracking.RunStore.run`)."""
+        ...
 
 
 def make_pool(

@@ -13,6 +13,7 @@ executor reproduces the same model.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ def seed_torch(seed: int) -> None:
     seeds for every lazily initialised accelerator backend (~0.2 ms a call).
     """
     torch.default_generator.manual_seed(seed)
-    if torch.cuda.is_initialized():
+    if torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
         torch.cuda.manual_seed_all(seed)
 
 
@@ -92,8 +93,8 @@ class TorchClient(Client):
     def __init__(
         self,
         model: nn.Module,
-        train_loader: torch.utils.data.DataLoader,
-        test_loader: torch.utils.data.DataLoader | None = None,
+        train_loader: torch.utils.data.DataLoader[Any],
+        test_loader: torch.utils.data.DataLoader[Any] | None = None,
         *,
         lr: float = 0.05,
         local_epochs: int = 1,
@@ -143,6 +144,7 @@ class TorchClient(Client):
         )
 
     def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        """Loss and accuracy on ``test_loader`` (``train_loader`` when there is none)."""
         loader = self.test_loader or self.train_loader
         set_parameters(self.model, parameters)
         loss, accuracy, n = evaluate_model(self.model, loader, self.loss_fn)
@@ -166,7 +168,7 @@ def _apply_corrections(
 
 @torch.no_grad()
 def evaluate_model(
-    model: nn.Module, loader: torch.utils.data.DataLoader, loss_fn: nn.Module | None = None
+    model: nn.Module, loader: torch.utils.data.DataLoader[Any], loss_fn: nn.Module | None = None
 ) -> tuple[float, float, int]:
     """Mean loss, accuracy and example count of a classifier over ``loader``."""
     loss_fn = loss_fn or nn.CrossEntropyLoss()

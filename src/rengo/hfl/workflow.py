@@ -43,7 +43,9 @@ class ClientLog(Protocol):
         traffic: tuple[int, int, float],
         reason: str | None,
         metrics: Metrics | None,
-    ) -> None: ...
+    ) -> None:
+        """Record ``client_id``'s outcome with its traffic (sent, received, seconds)."""
+        ...
 
 
 class FitObserver(Protocol):
@@ -51,7 +53,9 @@ class FitObserver(Protocol):
 
     def on_fit_result(
         self, server_round: int, global_parameters: Parameters, client_id: str, result: FitResult
-    ) -> None: ...
+    ) -> None:
+        """A client's validated result, as it arrives."""
+        ...
 
 
 class FitRound:

@@ -76,7 +76,7 @@ class ClientCall:
         return self.message.parameters
 
     def forward(self, key: str, message: Any) -> ClientCall:
-        """This call with another key and message, sharing its state and local training."""
+        """The same call with another key and message (sharing state and local training)."""
         return replace(self, key=key, message=message)
 
 
@@ -160,12 +160,12 @@ def _qualified(cls: type) -> str:
 
 
 def _stages_of(mod: object) -> frozenset[str]:
-    stages = getattr(mod, "stages", frozenset())
-    return frozenset(stages)
+    stages: frozenset[str] = frozenset(getattr(mod, "stages", ()))
+    return stages
 
 
 def _name_of(mod: object) -> str | None:
-    name = getattr(mod, "name", None)
+    name: object = getattr(mod, "name", None)
     return name if isinstance(name, str) else None
 
 
@@ -186,11 +186,11 @@ class ModChain:
 
     def run(self, call: ClientCall, client: CallNext) -> Any:
         """The reply to ``call``: through the mods to ``client`` (the innermost step)."""
-        requested = ()
+        requested: tuple[str, ...] = ()
         if isinstance(call.message, (FitIns, EvaluateIns)) and MODS_KEY in call.message.config:
             requested = requested_mod_names(call.message.config)
             del call.message.config[MODS_KEY]
-        mods = [self._instance(name) for name in requested if name not in self._names]
+        mods: list[Mod] = [self._instance(n) for n in requested if n not in self._names]
         mods += self._installed
         entry = 0
         if call.key not in (FIT, EVALUATE):

@@ -53,7 +53,8 @@ class ScaffoldCorrection:
 
     def __call__(self, index: int, parameter: np.ndarray, gradient: np.ndarray) -> np.ndarray:
         """``gradient + c - c_i`` for parameter array ``index``."""
-        return gradient + self.c[index] - self.c_i[index]
+        corrected: np.ndarray = gradient + self.c[index] - self.c_i[index]
+        return corrected
 
     def correct(self, grads: Sequence[np.ndarray]) -> list[np.ndarray]:
         """``g + c - c_i`` for each array."""

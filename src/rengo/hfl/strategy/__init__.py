@@ -1,5 +1,6 @@
 """Aggregation strategies for horizontal FL, each citing its paper, and their registry."""
 
+from rengo.hfl.mods.scaffold import CONTROL_KEY
 from rengo.hfl.strategy.base import (
     Aggregate,
     EvaluateFn,
@@ -34,7 +35,7 @@ from rengo.hfl.strategy.robust import (
     krum_scores,
     trimmed_mean,
 )
-from rengo.hfl.strategy.scaffold import CONTROL_KEY, Scaffold, ScaffoldState, scaffold_step
+from rengo.hfl.strategy.scaffold import Scaffold, ScaffoldState, scaffold_step
 
 __all__ = [
     "CONTROL_KEY",

@@ -46,6 +46,7 @@ class WeightedSum:
         self._metric_weights: dict[str, float] = {}
 
     def add(self, parameters: Sequence[np.ndarray], weight: float, metrics: Metrics) -> None:
+        """Fold one client's arrays and metrics with ``weight``."""
         for acc, p in zip(self.sums, parameters, strict=True):
             if weight == 1.0:
                 acc += p
@@ -59,6 +60,7 @@ class WeightedSum:
                 self._metric_weights[k] = self._metric_weights.get(k, 0.0) + weight
 
     def mean(self) -> list[np.ndarray]:
+        """The weighted mean of everything folded so far (float64)."""
         if self.total_weight <= 0:
             raise ValueError("no weight accumulated")
         # np.asarray: dividing a 0-d array yields a numpy scalar, which is not a parameter.

@@ -128,7 +128,7 @@ class FedAdagrad(FedOpt):
 
     def second_moment(self, v: np.ndarray, delta: np.ndarray) -> np.ndarray:
         """``v + delta^2``."""
-        return v + delta**2
+        return np.asarray(v + delta**2)
 
 
 @register_strategy
@@ -138,7 +138,7 @@ class FedAdam(FedOpt):
 
     def second_moment(self, v: np.ndarray, delta: np.ndarray) -> np.ndarray:
         """``beta2 v + (1 - beta2) delta^2``."""
-        return self.beta_2 * v + (1.0 - self.beta_2) * delta**2
+        return np.asarray(self.beta_2 * v + (1.0 - self.beta_2) * delta**2)
 
 
 @register_strategy
@@ -149,4 +149,4 @@ class FedYogi(FedOpt):
     def second_moment(self, v: np.ndarray, delta: np.ndarray) -> np.ndarray:
         """``v - (1 - beta2) delta^2 sign(v - delta^2)``."""
         d2 = delta**2
-        return v - (1.0 - self.beta_2) * d2 * np.sign(v - d2)
+        return np.asarray(v - (1.0 - self.beta_2) * d2 * np.sign(v - d2))

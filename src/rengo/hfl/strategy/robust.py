@@ -51,7 +51,8 @@ class UpdateStack(WeightedSum):
 
 @dataclass
 class _RobustStrategy(Strategy):
-    def accumulator(self, server_round: int, parameters: Parameters) -> UpdateStack:  # type: ignore[override]
+    def accumulator(self, server_round: int, parameters: Parameters) -> UpdateStack:
+        """Keeps every update: a robust rule needs them all."""
         return UpdateStack(parameters)
 
     def add_result(self, acc: WeightedSum, client_id: str, result: FitResult) -> None:
@@ -79,7 +80,7 @@ class FedMedian(_RobustStrategy):
 
     def combine(self, updates: np.ndarray) -> np.ndarray:
         """Coordinate-wise median of the rows."""
-        return np.median(updates, axis=0)
+        return np.asarray(np.median(updates, axis=0))
 
 
 @register_strategy
@@ -118,7 +119,7 @@ class Krum(_RobustStrategy):
         """Mean of the ``num_selected`` rows with the lowest Krum scores."""
         scores = krum_scores(updates, self.num_byzantine)
         chosen = np.argsort(scores, kind="stable")[: self.num_selected]
-        return updates[chosen].mean(axis=0)
+        return np.asarray(updates[chosen].mean(axis=0))
 
 
 def trimmed_mean(updates: np.ndarray, beta: float) -> np.ndarray:
@@ -129,7 +130,7 @@ def trimmed_mean(updates: np.ndarray, beta: float) -> np.ndarray:
     if n - 2 * k <= 0:
         raise ValueError(f"trimming {k} of {n} updates from each side leaves none")
     ordered = np.sort(updates, axis=0)
-    return ordered[k : n - k].mean(axis=0)
+    return np.asarray(ordered[k : n - k].mean(axis=0))
 
 
 def krum_scores(updates: np.ndarray, num_byzantine: int) -> np.ndarray:
@@ -145,4 +146,4 @@ def krum_scores(updates: np.ndarray, num_byzantine: int) -> np.ndarray:
     sq = np.sum(updates**2, axis=1)
     dist = np.maximum(sq[:, None] + sq[None, :] - 2.0 * updates @ updates.T, 0.0)
     np.fill_diagonal(dist, np.inf)
-    return np.sort(dist, axis=1)[:, :neighbours].sum(axis=1)
+    return np.asarray(np.sort(dist, axis=1)[:, :neighbours].sum(axis=1))
