@@ -18,7 +18,7 @@ from rengo.hfl import FedAvg, LogisticRegressionClient, Scaffold, Strategy, simu
 from rengo.transport.grpc_party import Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "hfl"))
+sys.path.append(str(Path(__file__).parents[1] / "hfl"))  # after tests/deploy: its conftest
 from pairwise_masking import PairMaskWorkflow
 
 NAMES = PARTIES[:3]

@@ -11,7 +11,9 @@ import pytest
 
 from rengo.hfl import Client, LogisticRegressionClient
 
-sys.path.insert(0, str(Path(__file__).parent))  # helper modules beside the tests
+# Helper modules beside the tests (pairwise_masking); appended, not prepended, because
+# tests/deploy imports its own conftest by name.
+sys.path.append(str(Path(__file__).parent))
 
 ClientData = dict[str, tuple[np.ndarray, np.ndarray]]
 
