@@ -186,6 +186,58 @@ def test_the_torch_adapter_leaves_frozen_arrays_out_of_the_optimiser() -> None:
     assert not np.array_equal(trained[0], start[0])
 
 
+# -- batch transforms: the seam label-flip and backdoor attack simulators need ------------------
+
+
+class LabelFlip:
+    """An attacker's mod: trains on labels ``C - 1 - y`` (Biggio et al.'s label flipping)."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.top = num_classes - 1
+
+    def __call__(self, call: ClientCall, call_next: CallNext) -> Any:
+        call.local_training.batch_transforms.append(lambda x, y: (x, self.top - y))
+        return call_next(call)
+
+
+def test_a_mod_can_flip_the_labels_the_numpy_client_trains_on(client_data) -> None:
+    X, y = client_data["1"]
+    start = [np.zeros((4, 3)), np.zeros(3)]
+
+    def make(labels: np.ndarray) -> LogisticRegressionClient:
+        return LogisticRegressionClient(X, labels, lr=0.1, local_epochs=2, batch_size=8)
+
+    attacked = with_mods(make(y), [LabelFlip(3)]).fit(start, {"seed": 2}).parameters
+    flipped = make(2 - y).fit(start, {"seed": 2}).parameters
+    honest = make(y).fit(start, {"seed": 2}).parameters
+    for a, f in zip(attacked, flipped, strict=True):
+        assert a.tobytes() == f.tobytes()
+    assert not np.array_equal(attacked[0], honest[0])
+
+
+def test_a_mod_can_flip_the_labels_the_torch_client_trains_on() -> None:
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from rengo.hfl.torch_client import TorchClient, get_parameters, make_mlp, set_parameters
+
+    gen = torch.Generator().manual_seed(0)
+    X, y = torch.randn(32, 4, generator=gen), torch.randint(0, 3, (32,), generator=gen)
+    torch.manual_seed(0)
+    model = make_mlp(4, 3, hidden=(8,))
+    start = get_parameters(model)
+
+    def make(labels: Any) -> TorchClient:
+        set_parameters(model, start)
+        loader = DataLoader(TensorDataset(X, labels), batch_size=8, shuffle=True)
+        return TorchClient(model, loader, lr=0.3)
+
+    attacked = with_mods(make(y), [LabelFlip(3)]).fit(start, {"seed": 5}).parameters
+    flipped = make(2 - y).fit(start, {"seed": 5}).parameters
+    for a, f in zip(attacked, flipped, strict=True):
+        assert a.tobytes() == f.tobytes()
+
+
 # -- update clipping (DP-FedAvg's client half) ----------------------------------------------------
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, width=64)

@@ -9,7 +9,12 @@ from typing import Any
 
 from rengo.hfl.client import Client, ClientFn, call_client, client_handler, client_seed, with_mods
 from rengo.hfl.coordinator import Coordinator, History, RoundObserver, RoundRecord
-from rengo.hfl.local_training import GradientCorrection, LocalTraining, ProximalTerm
+from rengo.hfl.local_training import (
+    BatchTransform,
+    GradientCorrection,
+    LocalTraining,
+    ProximalTerm,
+)
 from rengo.hfl.mods import (
     CallNext,
     ClientCall,
@@ -56,6 +61,7 @@ from rengo.hfl.workflow import FitRound, FitWorkflow, SingleExchange
 
 __all__ = [
     "Aggregate",
+    "BatchTransform",
     "CallNext",
     "Client",
     "ClientCall",

@@ -2,9 +2,10 @@
 
 Some algorithms act *inside* local training: FedProx pulls every step towards the global
 model, SCAFFOLD shifts every gradient by a control variate, FedRep trains the head with the
-body frozen. A mod cannot reach into a training loop, and an adapter should not know those
-algorithms. So they meet here: before a ``fit`` call the mods install per-step gradient
-corrections and a set of frozen parameters in a :class:`LocalTraining`; an adapter that trains
+body frozen, and a label-flipping or backdoor attacker changes the batches it trains on. A
+mod cannot reach into a training loop, and an adapter should not know those algorithms. So
+they meet here: before a ``fit`` call the mods install per-step gradient corrections, a set
+of frozen parameters and batch transforms in a :class:`LocalTraining`; an adapter that trains
 by gradient steps (:class:`~rengo.hfl.LogisticRegressionClient`,
 :class:`~rengo.hfl.torch_client.TorchClient`, or a user's own) applies them at every step and
 reports how many steps it took at which learning rate, which is what SCAFFOLD's control-variate
@@ -16,9 +17,9 @@ Arrays are indexed as the model travels on the wire (``Parameters`` order, for t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -33,6 +34,12 @@ class GradientCorrection(Protocol):
     def __call__(self, index: int, parameter: np.ndarray, gradient: np.ndarray) -> np.ndarray:
         """The corrected gradient of parameter array ``index`` (``parameter`` is its value)."""
         ...
+
+
+BatchTransform = Callable[[Any, Any], "tuple[Any, Any]"]
+"""``(inputs, labels) -> (inputs, labels)`` for one training batch, in the adapter's own array
+type (numpy arrays for the numpy client, tensors for torch): write it with operators and
+indexing that both understand, and return new objects rather than editing the batch."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,8 @@ class LocalTraining:
         Applied in order to every gradient step of every trained array.
     frozen
         Indices of parameter arrays the adapter must not change in this call.
+    batch_transforms
+        Applied in order to every training batch before the loss is computed.
     steps
         Optimiser steps taken (set by the adapter through :meth:`record_step`); 0 means the
         client does not train through this seam, and mods fall back to today's behaviour.
@@ -68,6 +77,7 @@ class LocalTraining:
 
     corrections: list[GradientCorrection] = field(default_factory=list)
     frozen: set[int] = field(default_factory=set)
+    batch_transforms: list[BatchTransform] = field(default_factory=list)
     steps: int = 0
     learning_rate: float | None = None
 
@@ -76,6 +86,12 @@ class LocalTraining:
         for correction in self.corrections:
             gradient = correction(index, parameter, gradient)
         return gradient
+
+    def transform_batch(self, inputs: Any, labels: Any) -> tuple[Any, Any]:
+        """The batch after every installed transform, in installation order."""
+        for transform in self.batch_transforms:
+            inputs, labels = transform(inputs, labels)
+        return inputs, labels
 
     def record_step(self, learning_rate: float) -> None:
         """Count one optimiser step taken at ``learning_rate``."""

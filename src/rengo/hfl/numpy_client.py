@@ -52,8 +52,8 @@ class LogisticRegressionClient(Client):
     """Softmax regression on local ``(X, y)``; ``batch_size=None`` means full-batch GD.
 
     Config keys read: ``lr``, ``local_epochs``, ``batch_size``, ``seed``. Every step applies
-    the gradient corrections client mods installed in ``local_training`` and leaves its
-    frozen arrays unchanged.
+    the batch transforms and gradient corrections client mods installed in
+    ``local_training`` and leaves its frozen arrays unchanged.
     """
 
     X: np.ndarray
@@ -83,7 +83,10 @@ class LogisticRegressionClient(Client):
             order = rng.permutation(n)
             for start in range(0, n, size):
                 idx = order[start : start + size]
-                loss, grads = softmax_loss_grad(params, self.X[idx], self.y[idx], self.l2)
+                X, y = self.X[idx], self.y[idx]
+                if training.batch_transforms:
+                    X, y = training.transform_batch(X, y)
+                loss, grads = softmax_loss_grad(params, X, y, self.l2)
                 if training.corrections:
                     grads = [
                         training.correct(i, p, g)

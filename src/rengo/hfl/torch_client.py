@@ -6,7 +6,8 @@ Parameters are the module's ``state_dict`` tensors in order (buffers included, s
 statistics travel too). The adapter trains through
 :class:`~rengo.hfl.local_training.LocalTraining`: it applies the gradient corrections client
 mods install (FedProx's proximal term, SCAFFOLD's correction...) after every backward pass,
-leaves frozen arrays out of the optimiser, and seeds torch from the round's ``seed`` so every
+leaves frozen arrays out of the optimiser, passes each batch through the mods' batch
+transforms, and seeds torch from the round's ``seed`` so every
 executor reproduces the same model.
 """
 
@@ -129,6 +130,8 @@ class TorchClient(Client):
         total_loss, seen = 0.0, 0
         for _ in range(epochs):
             for xb, yb in self.train_loader:
+                if training.batch_transforms:
+                    xb, yb = training.transform_batch(xb, yb)
                 opt.zero_grad(set_to_none=True)
                 loss = self.loss_fn(self.model(xb), yb)
                 loss.backward()
