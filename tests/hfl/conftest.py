@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rengo.hfl import Client, LogisticRegressionClient
+
+# Helper modules beside the tests (pairwise_masking); appended, not prepended, because
+# tests/deploy imports its own conftest by name.
+sys.path.append(str(Path(__file__).parent))
 
 ClientData = dict[str, tuple[np.ndarray, np.ndarray]]
 

@@ -3,10 +3,13 @@ where an uninterrupted run does; FedAdam makes the server optimiser state matter
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from rengo.hfl import Coordinator, FedAdam, FedAvg, make_pool
+from rengo.core.codec import decode, encode
+from rengo.hfl import Coordinator, FedAdam, FedAvg, FedOptState, Scaffold, ScaffoldState, make_pool
 
 INIT = [np.zeros((4, 3)), np.zeros(3)]
 IDS = [str(i) for i in range(6)]
@@ -60,3 +63,64 @@ def test_a_checkpoint_of_another_strategy_is_rejected(logistic_client_fn) -> Non
     other = Coordinator(FedAvg(), make_pool(logistic_client_fn, IDS), INIT)
     with pytest.raises(ValueError, match="checkpoint is for FedAdam, not FedAvg"):
         other.restore(first.checkpoint_blob(1))
+
+
+# -- checkpoints written by the previous release (tests/hfl/data, see its README) -------------
+
+DATA = Path(__file__).parent / "data"
+
+
+def _fixture(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+def test_a_previous_release_fedadam_checkpoint_resumes_bit_identically(logistic_client_fn) -> None:
+    blob = _fixture("checkpoint_v1_fedadam_round3.bin")
+    assert "format" not in decode(blob)  # written before checkpoints carried a layout number
+    resumed = Coordinator(_fedadam(), make_pool(logistic_client_fn, IDS), INIT, seed=2)
+    assert resumed.restore(blob) == 3
+    assert isinstance(resumed.strategy.server_state, FedOptState)
+    final = resumed.run(6).parameters
+    old_release = decode(_fixture("final_v1_fedadam_round6.bin"))
+    straight = Coordinator(_fedadam(), make_pool(logistic_client_fn, IDS), INIT, seed=2).run(6)
+    for got, old, now in zip(final, old_release, straight.parameters, strict=True):
+        assert got.tobytes() == old.tobytes() == now.tobytes()
+
+
+def test_a_previous_release_scaffold_checkpoint_resumes_like_a_current_one(
+    logistic_client_fn,
+) -> None:
+    """Clients' own state (SCAFFOLD's c_i) lives with the clients, not in the checkpoint, so a
+    resumed run restarts it: what must hold is that the old layout restores the same server
+    state as the current one, and that this release reproduces the old release's run."""
+
+    def scaffold() -> Scaffold:
+        return Scaffold(fraction_fit=0.5, min_fit_clients=3)
+
+    first = Coordinator(scaffold(), make_pool(logistic_client_fn, IDS), INIT, seed=2)
+    first.run(3)
+    current = first.checkpoint_blob(3)
+    assert decode(current)["format"] == 2
+    finals = []
+    for blob in (_fixture("checkpoint_v1_scaffold_round3.bin"), current):
+        resumed = Coordinator(scaffold(), make_pool(logistic_client_fn, IDS), INIT, seed=2)
+        resumed.restore(blob)
+        assert isinstance(resumed.strategy.server_state, ScaffoldState)
+        finals.append(resumed.run(6).parameters)
+    for a, b in zip(*finals, strict=True):
+        assert a.tobytes() == b.tobytes()
+    straight = Coordinator(scaffold(), make_pool(logistic_client_fn, IDS), INIT, seed=2).run(6)
+    old_release = decode(_fixture("final_v1_scaffold_round6.bin"))
+    for now, old in zip(straight.parameters, old_release, strict=True):
+        assert now.tobytes() == old.tobytes()
+
+
+def test_a_checkpoint_of_a_newer_layout_is_refused_clearly(logistic_client_fn) -> None:
+    first = Coordinator(_fedadam(), make_pool(logistic_client_fn, IDS), INIT)
+    first.run(1)
+    state = decode(first.checkpoint_blob(1))
+    state["format"] = 99
+    with pytest.raises(ValueError, match="layout 99 is newer than this rengo reads"):
+        Coordinator(_fedadam(), make_pool(logistic_client_fn, IDS), INIT).restore(encode(state))
+    with pytest.raises(ValueError, match="not a rengo round checkpoint"):
+        Coordinator(_fedadam(), make_pool(logistic_client_fn, IDS), INIT).restore(encode({}))

@@ -1,5 +1,5 @@
-"""FedAvg (McMahan et al. 2017) and FedProx (Li et al. 2020): exact aggregation math and the
-proximal term as the numpy and torch clients apply it."""
+"""FedAvg (McMahan et al. 2017) and FedProx (Li et al. 2020): exact aggregation math, and the
+proximal term as the FedProx client mod makes the numpy and torch clients apply it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from rengo.core.messages import FitResult
-from rengo.hfl import FedAvg, FedProx, LogisticRegressionClient, softmax_loss_grad
+from rengo.hfl import (
+    FedAvg,
+    FedProx,
+    FedProxMod,
+    LogisticRegressionClient,
+    softmax_loss_grad,
+    with_mods,
+)
 
 
 def _aggregate(strategy: FedAvg, model: list[np.ndarray], results: list[FitResult]) -> list:
@@ -69,6 +76,11 @@ def test_fedavg_sends_no_proximal_mu() -> None:
     assert all("proximal_mu" not in ins.config for _, ins in chosen)
 
 
+def test_fedprox_asks_its_clients_for_the_fedprox_mod_and_fedavg_for_none() -> None:
+    assert FedProx().client_mods() == ("fedprox",)
+    assert FedAvg().client_mods() == ()
+
+
 @pytest.fixture
 def local_problem() -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     rng = np.random.default_rng(3)
@@ -86,7 +98,7 @@ def test_numpy_client_applies_the_proximal_gradient_exactly(local_problem) -> No
     X, y, g0 = local_problem
     lr, mu, l2 = 0.3, 2.0, 0.01
     client = LogisticRegressionClient(X, y, lr=lr, local_epochs=3, batch_size=None, l2=l2)
-    result = client.fit(g0, {"proximal_mu": mu, "seed": 1})
+    result = with_mods(client, [FedProxMod()]).fit(g0, {"proximal_mu": mu, "seed": 1})
 
     params = [p.copy() for p in g0]
     for _ in range(3):
@@ -99,10 +111,22 @@ def test_numpy_client_applies_the_proximal_gradient_exactly(local_problem) -> No
 
 def test_numpy_client_with_large_mu_stays_closer_to_the_global_model(local_problem) -> None:
     X, y, g0 = local_problem
-    client = LogisticRegressionClient(X, y, lr=0.05, local_epochs=5, batch_size=8)
+    client = with_mods(
+        LogisticRegressionClient(X, y, lr=0.05, local_epochs=5, batch_size=8), [FedProxMod()]
+    )
     free = client.fit(g0, {"proximal_mu": 0.0, "seed": 1}).parameters
     held = client.fit(g0, {"proximal_mu": 10.0, "seed": 1}).parameters
     assert _distance(held, g0) < 0.5 * _distance(free, g0)
+
+
+def test_the_adapter_alone_ignores_proximal_mu(local_problem) -> None:
+    """The numpy adapter knows no strategy: without the mod, proximal_mu changes nothing."""
+    X, y, g0 = local_problem
+    client = LogisticRegressionClient(X, y, lr=0.05, local_epochs=5, batch_size=8)
+    plain = client.fit(g0, {"seed": 1}).parameters
+    ignored = client.fit(g0, {"proximal_mu": 10.0, "seed": 1}).parameters
+    for a, b in zip(plain, ignored, strict=True):
+        assert a.tobytes() == b.tobytes()
 
 
 def test_torch_client_with_large_mu_stays_closer_to_the_global_model() -> None:
@@ -118,8 +142,9 @@ def test_torch_client_with_large_mu_stays_closer_to_the_global_model() -> None:
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 3)
     g0 = get_parameters(model)
-    client = TorchClient(
-        model, DataLoader(data, batch_size=8, shuffle=True), lr=0.1, local_epochs=5
+    client = with_mods(
+        TorchClient(model, DataLoader(data, batch_size=8, shuffle=True), lr=0.1, local_epochs=5),
+        [FedProxMod()],
     )
     free = client.fit(g0, {"proximal_mu": 0.0, "seed": 1}).parameters
     held = client.fit(g0, {"proximal_mu": 10.0, "seed": 1}).parameters

@@ -98,8 +98,9 @@ def test_the_three_second_moments_give_different_models() -> None:
     assert not np.array_equal(finals[1], finals[2])
 
 
-def test_fedopt_initialises_moments_lazily_when_initialize_was_not_called() -> None:
+def test_fedopt_without_initialize_initialises_its_state_with_a_deprecation_warning() -> None:
     strategy = FedAdam(eta=ETA, beta_1=BETA_1, beta_2=BETA_2, tau=TAU)
-    x1 = _server_step(strategy, 1, X0)
+    with pytest.warns(DeprecationWarning, match="call initialize"):
+        x1 = _server_step(strategy, 1, X0)
     for got, want in zip(x1, _expected(_adam_v, 1)[0], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)

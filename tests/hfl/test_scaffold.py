@@ -10,11 +10,13 @@ from rengo.hfl import (
     FedAvg,
     LogisticRegressionClient,
     Scaffold,
+    ScaffoldMod,
     simulate,
     softmax_init,
     softmax_loss_grad,
+    with_mods,
 )
-from rengo.hfl.scaffold_client import CONTROL_KEY, STATE_KEY
+from rengo.hfl.mods.scaffold import CONTROL_KEY, STATE_KEY
 
 
 def test_scaffold_sends_the_server_control_variate_with_the_model() -> None:
@@ -72,7 +74,7 @@ def test_scaffold_client_option_ii_control_variate_update() -> None:
     client = LogisticRegressionClient(X, y, lr=lr, local_epochs=steps, batch_size=None)
     client.state = {STATE_KEY: [a.copy() for a in c_i]}
 
-    result = client.fit(x, {CONTROL_KEY: c, "seed": 0})
+    result = with_mods(client, [ScaffoldMod()]).fit(x, {CONTROL_KEY: c, "seed": 0})
 
     # Local steps corrected by c - c_i, then c_i+ = c_i - c + (x - y) / (K lr).
     params = [p.copy() for p in x]
@@ -102,11 +104,34 @@ def test_scaffold_client_starts_from_a_zero_control_variate() -> None:
     zero_c = [np.zeros((2, 2), np.float32), np.zeros(2, np.float32)]
     with_scaffold = LogisticRegressionClient(X, y, lr=0.1, local_epochs=3, batch_size=None)
     plain = LogisticRegressionClient(X, y, lr=0.1, local_epochs=3, batch_size=None)
-    a = with_scaffold.fit(x, {CONTROL_KEY: zero_c, "seed": 0}).parameters[:2]
+    a = with_mods(with_scaffold, [ScaffoldMod()]).fit(x, {CONTROL_KEY: zero_c, "seed": 0})
+    a = a.parameters[:2]
     b = plain.fit(x, {"seed": 0}).parameters
     for p, q in zip(a, b, strict=True):
         np.testing.assert_array_equal(p, q)
     assert STATE_KEY in with_scaffold.state and STATE_KEY not in plain.state
+
+
+def test_scaffold_asks_its_clients_for_the_scaffold_mod() -> None:
+    assert Scaffold().client_mods() == ("scaffold",)
+
+
+def test_a_client_outside_local_training_gets_its_reply_passed_through() -> None:
+    """A client that runs SCAFFOLD itself (reports no local steps) is left alone, as before."""
+    from rengo.core.messages import FitResult as Result
+    from rengo.hfl import Client
+
+    class OwnScaffold(Client):
+        def fit(self, parameters, config):
+            return Result([*parameters, *[np.ones_like(p) for p in parameters]], 3)
+
+        def evaluate(self, parameters, config):
+            raise NotImplementedError
+
+    x = [np.zeros(2)]
+    result = with_mods(OwnScaffold(), [ScaffoldMod()]).fit(x, {CONTROL_KEY: [np.zeros(2)]})
+    assert len(result.parameters) == 2
+    np.testing.assert_array_equal(result.parameters[1], np.ones(2))
 
 
 def _sharded_problem() -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:

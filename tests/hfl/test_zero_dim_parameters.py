@@ -10,7 +10,7 @@ import pytest
 from rengo.core.codec import decode, encode
 from rengo.core.messages import FitResult
 from rengo.hfl import FedAdagrad, FedAdam, FedAvg, FedProx, FedYogi, Scaffold, simulate
-from rengo.hfl.scaffold_client import ScaffoldCorrection
+from rengo.hfl.mods.scaffold import ScaffoldCorrection
 
 MODEL = [np.zeros((2, 2), np.float32), np.array(3, dtype=np.int64), np.array(0.5)]
 

@@ -100,3 +100,19 @@ def test_csv_job_resolves_path_relative_to_job_file(tmp_path):
 def test_parse_job_defaults_are_a_runnable_job():
     spec = parse_job({"job": {"rounds": 1}, "model": {"type": "logistic"}})
     assert spec.data.dataset == "digits" and spec.strategy.name == "fedavg"
+
+
+def test_the_old_strategy_tables_warn_and_follow_the_registry():
+    import rengo.jobs
+    import rengo.jobs.spec
+    from rengo.hfl import FedAdam, strategy_registry
+
+    with pytest.warns(DeprecationWarning, match="strategy_registry"):
+        classes = rengo.jobs.STRATEGY_CLASSES
+    assert classes["fedadam"] is FedAdam and set(classes) == set(strategy_registry())
+    with pytest.warns(DeprecationWarning):
+        assert set(rengo.jobs.spec.STRATEGIES) == set(strategy_registry())
+    with pytest.warns(DeprecationWarning):
+        assert rengo.jobs.spec.STRATEGY_OPTIONS["krum"] == {"num_byzantine", "num_selected"}
+    with pytest.warns(DeprecationWarning):
+        assert {"num_byzantine", "num_selected"} <= rengo.jobs.spec.INTEGER_OPTIONS

@@ -1,4 +1,5 @@
-"""The ``rengo`` command line: ``rengo demo``, ``rengo run JOB.toml``, ``rengo runs ...``.
+"""The ``rengo`` command line: ``rengo demo``, ``rengo run JOB.toml``, ``rengo runs ...``,
+``rengo strategies``.
 
 Every command prints a clear one-line error and exits non-zero on bad input (exit code 2
 for usage and configuration errors, 1 for runtime failures), never a traceback.
@@ -87,7 +88,8 @@ def run(
     job: Annotated[Path, typer.Argument(help="Job file (TOML).", show_default=False)],
     store: StoreOption = None,
     executor: Annotated[
-        str | None, typer.Option(help="Override job.executor: serial, process or ray.")
+        str | None,
+        typer.Option(help="Override job.executor (serial, process, ray: see rengo strategies)."),
     ] = None,
     plot: Annotated[Path | None, typer.Option(help="Also write a PNG of the run here.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
@@ -97,6 +99,15 @@ def run(
 
     with friendly_errors(console):
         run_job(console, job, store_path=store, executor=executor, plot=plot, progress=progress)
+
+
+@app.command()
+def strategies() -> None:
+    """List the strategies job files accept, with their options and defaults."""
+    from rengo.cli.strategies import print_strategies
+
+    with friendly_errors(console):
+        print_strategies(console)
 
 
 if __name__ == "__main__":  # pragma: no cover

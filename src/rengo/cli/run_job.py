@@ -25,9 +25,10 @@ def run_job(
     if spec.vfl is not None:
         return _run_vertical(console, spec, store_path, plot)
     if executor is not None:
-        from rengo.jobs.spec import EXECUTORS, check_choice
+        from rengo.jobs.spec import check_choice
+        from rengo.transport import executor_names
 
-        check_choice("--executor", "executor", executor, EXECUTORS)
+        check_choice("--executor", "executor", executor, executor_names())
         spec.job.executor = executor
     job = build_hfl_job(spec)
     console.print(

@@ -1,59 +1,125 @@
-"""Horizontal federated learning: clients, strategies, the round loop and simulation.
+"""Horizontal federated learning: clients, client mods, strategies, round workflows, the
+round loop and simulation.
 
 PyTorch support lives in :mod:`rengo.hfl.torch_client` (import it explicitly; it needs the
 ``torch`` extra). Everything here works with numpy alone.
 """
 
-from rengo.hfl.client import Client, ClientFn, client_handler, client_seed
+from typing import Any
+
+from rengo.hfl.client import Client, ClientFn, call_client, client_handler, client_seed, with_mods
 from rengo.hfl.coordinator import Coordinator, History, RoundObserver, RoundRecord
+from rengo.hfl.local_training import (
+    BatchTransform,
+    GradientCorrection,
+    LocalTraining,
+    ProximalTerm,
+)
+from rengo.hfl.mods import (
+    CallNext,
+    ClientCall,
+    ClientMod,
+    ClipUpdateMod,
+    FedProxMod,
+    LocalLayersMod,
+    Mod,
+    ScaffoldMod,
+    register_mod,
+    registered_mods,
+)
 from rengo.hfl.numpy_client import (
     LogisticRegressionClient,
     softmax_init,
     softmax_loss_grad,
     softmax_predict,
 )
-from rengo.hfl.simulation import EXECUTORS, make_pool, simulate
+from rengo.hfl.simulation import make_pool, simulate
 from rengo.hfl.strategy import (
+    Aggregate,
     FedAdagrad,
     FedAdam,
     FedAvg,
     FedMedian,
     FedOpt,
+    FedOptState,
     FedProx,
     FedTrimmedAvg,
     FedYogi,
     Krum,
+    RegisteredStrategy,
     Scaffold,
+    ScaffoldState,
+    ServerState,
     Strategy,
+    StrategyOption,
     WeightedSum,
+    get_strategy,
+    register_strategy,
+    strategy_registry,
 )
+from rengo.hfl.workflow import FitRound, FitWorkflow, SingleExchange
 
 __all__ = [
-    "EXECUTORS",
+    "Aggregate",
+    "BatchTransform",
+    "CallNext",
     "Client",
+    "ClientCall",
     "ClientFn",
+    "ClientMod",
+    "ClipUpdateMod",
     "Coordinator",
     "FedAdagrad",
     "FedAdam",
     "FedAvg",
     "FedMedian",
     "FedOpt",
+    "FedOptState",
     "FedProx",
+    "FedProxMod",
     "FedTrimmedAvg",
     "FedYogi",
+    "FitRound",
+    "FitWorkflow",
+    "GradientCorrection",
     "History",
     "Krum",
+    "LocalLayersMod",
+    "LocalTraining",
     "LogisticRegressionClient",
+    "Mod",
+    "ProximalTerm",
+    "RegisteredStrategy",
     "RoundObserver",
     "RoundRecord",
     "Scaffold",
+    "ScaffoldMod",
+    "ScaffoldState",
+    "ServerState",
+    "SingleExchange",
     "Strategy",
+    "StrategyOption",
     "WeightedSum",
+    "call_client",
     "client_handler",
     "client_seed",
+    "get_strategy",
     "make_pool",
+    "register_mod",
+    "register_strategy",
+    "registered_mods",
     "simulate",
     "softmax_init",
     "softmax_loss_grad",
     "softmax_predict",
+    "strategy_registry",
+    "with_mods",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EXECUTORS":  # deprecated: rengo.transport.executor_names()
+        from rengo.hfl import simulation
+
+        return simulation.__getattr__(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,16 +2,19 @@
 
 The coordinator reaches clients only through a transport :class:`ClientPool` (simulation
 executors, gRPC hub, Ray) with codec bytes, so one loop serves simulation and deployment.
-Each result is validated (type, count, shapes, finite values) and folded into a streaming
-accumulator as it arrives; a client that fails is dropped from that round with its reason
-logged. A round succeeds if at least ``min_fit_clients`` results were folded. Every
-completed round is recorded and checkpointed before the next one starts.
+The fit stage is a round workflow (:mod:`rengo.hfl.workflow`); by default each result is
+validated (type, count, shapes, finite values) and folded into a streaming accumulator as it
+arrives, and a client that fails is dropped from that round with its reason logged. A round
+succeeds if at least ``min_fit_clients`` results were folded. Every completed round is
+recorded and checkpointed before the next one starts.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -19,12 +22,18 @@ from typing import Any, Protocol
 import numpy as np
 
 from rengo.core.codec import decode, encode
-from rengo.core.errors import ClientFailure, CodecError, RoundFailure
-from rengo.core.messages import EvaluateResult, FitResult
-from rengo.core.parameters import Parameters, copy_parameters, validate_update
-from rengo.hfl.client import EVALUATE, FIT, client_seed
-from rengo.hfl.strategy.base import Strategy
-from rengo.transport.pool import ClientPool, EncodeOnDemand, Reply
+from rengo.core.errors import CodecError, RoundFailure
+from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
+from rengo.core.parameters import Parameters, copy_parameters
+from rengo.hfl.client import EVALUATE, client_seed
+from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
+from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum, as_aggregate
+from rengo.hfl.workflow import FitRound, FitWorkflow, SingleExchange
+from rengo.transport.pool import ClientPool, EncodeOnDemand
+
+CHECKPOINT_FORMAT = 2
+"""Version of :meth:`Coordinator.checkpoint_blob`'s layout (1: before it carried one)."""
+_AGGREGATION_STREAM = 0xA66
 
 log = logging.getLogger("rengo.hfl")
 
@@ -40,7 +49,9 @@ class RunRecorder(Protocol):
         duration_s: float,
         num_clients: int,
         num_failures: int,
-    ) -> None: ...
+    ) -> None:
+        """Record one completed round."""
+        ...
 
     def log_client(
         self,
@@ -55,25 +66,34 @@ class RunRecorder(Protocol):
         duration_s: float,
         reason: str | None,
         metrics: dict[str, Any] | None,
-    ) -> None: ...
+    ) -> None:
+        """Record one client's fit or evaluate outcome in a round."""
+        ...
 
-    def log_event(
-        self, run_id: str, level: str, message: str, round: int | None = None
-    ) -> None: ...
+    def log_event(self, run_id: str, level: str, message: str, round: int | None = None) -> None:
+        """Record a notice (a round that failed, a client dropped)."""
+        ...
 
-    def save_checkpoint(self, run_id: str, round: int, blob: bytes) -> None: ...
+    def save_checkpoint(self, run_id: str, round: int, blob: bytes) -> None:
+        """Store a round's checkpoint bytes."""
+        ...
 
 
 class RoundObserver(Protocol):
-    """Sees every validated fit result and every completed round (contribution accounting)."""
+    """Sees every fit result the coordinator sees in the clear, and every completed round
+    (contribution accounting)."""
 
     def on_fit_result(
         self, server_round: int, global_parameters: Parameters, client_id: str, result: FitResult
-    ) -> None: ...
+    ) -> None:
+        """A client's validated result, as it arrives."""
+        ...
 
     def on_round_end(
         self, server_round: int, old: Parameters, new: Parameters, metrics: dict[str, float]
-    ) -> None: ...
+    ) -> None:
+        """The round's old and new global model and its metrics."""
+        ...
 
 
 @dataclass
@@ -100,21 +120,50 @@ class History:
         return [(r.server_round, r.metrics[name]) for r in self.rounds if name in r.metrics]
 
     def last(self, name: str) -> float:
+        """The last value of metric ``name``."""
         values = self.metric(name)
         if not values:
             raise KeyError(f"no metric {name!r}; have {sorted(self.metric_names())}")
         return values[-1][1]
 
     def metric_names(self) -> set[str]:
+        """Every metric name recorded in some round."""
         return {k for r in self.rounds for k in r.metrics}
 
 
 ProgressFn = Callable[[RoundRecord], None]
+RoundStartFn = Callable[[int], None]
 
 
 @dataclass
 class Coordinator:
-    """Runs ``rounds`` rounds of ``strategy`` over the clients of ``pool``."""
+    """Runs ``rounds`` rounds of ``strategy`` over the clients of ``pool``.
+
+    Parameters
+    ----------
+    strategy
+        Samples clients and aggregates their results; its server state is initialised from
+        ``parameters`` when ``start_round`` is 1.
+    pool
+        The clients, whatever transport carries them.
+    parameters
+        The initial global model (copied).
+    seed
+        The run seed: client sampling, per-client seeds and the aggregation generator derive
+        from it, so a run is reproducible on every executor.
+    round_timeout
+        Seconds a client may take per exchange before it is dropped from the round.
+    store, run_id
+        Where rounds, client outcomes, events and checkpoints are recorded (both or neither).
+    observers
+        See every fit result in the clear and every completed round.
+    checkpoint_every
+        Checkpoint every N rounds (0: never).
+    start_round
+        The first round to run (after :meth:`restore`, the round after the checkpoint's).
+    workflow
+        The fit stage; :class:`~rengo.hfl.workflow.SingleExchange` by default.
+    """
 
     strategy: Strategy
     pool: ClientPool
@@ -126,20 +175,61 @@ class Coordinator:
     observers: Sequence[RoundObserver] = ()
     checkpoint_every: int = 1
     start_round: int = 1
+    workflow: FitWorkflow | None = None
     _rng: np.random.Generator = field(init=False, repr=False)
+    _aggregate_takes_rng: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.parameters = copy_parameters(self.parameters)
         self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5EED]))
+        if self.workflow is None:
+            self.workflow = SingleExchange()
+        self._aggregate_takes_rng = _takes_rng(self.strategy.aggregate_fit)
+        if not self._aggregate_takes_rng:
+            warnings.warn(
+                f"{type(self.strategy).__name__}.aggregate_fit(server_round, parameters, acc) "
+                "is deprecated: add the round's generator as a fourth parameter, "
+                "aggregate_fit(self, server_round, parameters, acc, rng=None)",
+                DeprecationWarning,
+                stacklevel=3,
+            )
         if self.start_round == 1:
             self.strategy.initialize(self.parameters)
 
     # -- the loop ---------------------------------------------------------------------------
-    def run(self, rounds: int, progress: ProgressFn | None = None) -> History:
-        """Run rounds ``start_round .. rounds``; raises :class:`RoundFailure` if one fails
-        (every completed round before it is already recorded and checkpointed)."""
-        history = History(run_id=self.run_id)
+    def run(
+        self,
+        rounds: int,
+        progress: ProgressFn | None = None,
+        before_round: RoundStartFn | None = None,
+    ) -> History:
+        """Run rounds ``start_round .. rounds``.
+
+        Parameters
+        ----------
+        rounds
+            The last round to run.
+        progress
+            Called with each completed round's record.
+        before_round
+            Called with each round's number before it starts (a deployment waits for
+            dropped parties there).
+
+        Returns
+        -------
+        History
+            The rounds run here and the final model.
+
+        Raises
+        ------
+        RoundFailure
+            If a round fails; every completed round before it is already recorded and
+            checkpointed.
+        """
+        history = History(run_id=self.run_id, parameters=self.parameters)
         for server_round in range(self.start_round, rounds + 1):
+            if before_round is not None:
+                before_round(server_round)
             record = self.run_round(server_round)
             history.rounds.append(record)
             history.parameters = self.parameters
@@ -149,6 +239,7 @@ class Coordinator:
         return history
 
     def run_round(self, server_round: int) -> RoundRecord:
+        """Run one round: sample, fit (through the workflow), aggregate, evaluate, record."""
         start = time.perf_counter()
         rng = self._round_rng(server_round)
         available = self.pool.client_ids()
@@ -159,21 +250,28 @@ class Coordinator:
                 f"min_available_clients={self.strategy.min_available_clients}",
             )
         old = self.parameters
+        mods = self._client_mods()
         instructions = self.strategy.configure_fit(server_round, old, available, rng)
         for cid, ins in instructions:
             ins.config.setdefault("seed", client_seed(self.seed, server_round, cid))
             ins.config.setdefault("server_round", server_round)
-        acc = self.strategy.accumulator(server_round, old)
-        reference = self.strategy.result_reference(old)
-        failures: dict[str, str] = {}
-        requests = EncodeOnDemand([(cid, FIT, ins) for cid, ins in instructions], encode)
-        for reply in self.pool.request(requests, timeout=self.round_timeout):
-            result = self._accept_fit(server_round, reply, reference, failures)
-            if result is None:
-                continue
-            self.strategy.add_result(acc, reply.client_id, result)
-            for obs in self.observers:
-                obs.on_fit_result(server_round, old, reply.client_id, result)
+            _request_mods(ins.config, mods)
+        fit_round = FitRound(
+            server_round,
+            old,
+            self.strategy,
+            instructions,
+            pool=self.pool,
+            timeout=self.round_timeout,
+            observers=self.observers,
+            client_log=self._fit_log(server_round),
+        )
+        assert self.workflow is not None
+        try:
+            acc = self.workflow.run(fit_round)
+        except RoundFailure as exc:  # a workflow's own verdict (e.g. masks that cannot cancel)
+            raise self._fail(server_round, str(exc)) from exc
+        failures = fit_round.failures
         if acc.count < self.strategy.min_fit_clients:
             detail = "; ".join(f"{c}: {r}" for c, r in failures.items()) or "none failed"
             raise self._fail(
@@ -181,14 +279,16 @@ class Coordinator:
                 f"only {acc.count} of {len(instructions)} clients reported, "
                 f"min_fit_clients={self.strategy.min_fit_clients} ({detail})",
             )
-        self.parameters = self.strategy.aggregate_fit(server_round, old, acc)
+        aggregate = self._aggregate(server_round, old, acc)
+        self.parameters = aggregate.parameters
         metrics: dict[str, float] = {f"train_{k}": v for k, v in acc.metrics().items()}
+        _merge_strategy_metrics(metrics, aggregate.metrics, self.strategy.name)
         central = self.strategy.evaluate(server_round, self.parameters)
         if central is not None:
             loss, central_metrics = central
             metrics["central_loss"] = float(loss)
             metrics.update({f"central_{k}": float(v) for k, v in central_metrics.items()})
-        metrics.update(self._federated_evaluate(server_round, available, rng, failures))
+        metrics.update(self._federated_evaluate(server_round, available, rng, failures, mods))
         duration = time.perf_counter() - start
         record = RoundRecord(
             server_round, [c for c, _ in instructions], failures, metrics, duration
@@ -202,34 +302,40 @@ class Coordinator:
     def _round_rng(self, server_round: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence([self.seed, server_round]))
 
-    def _accept_fit(
-        self, server_round: int, reply: Reply, reference: Parameters, failures: dict[str, str]
-    ) -> FitResult | None:
-        result: Any = None
-        try:
-            if not reply.ok:
-                raise ClientFailure(reply.client_id, reply.error or "no reply")
-            assert reply.payload is not None
-            try:
-                result = decode(bytearray(reply.payload))
-            except CodecError as exc:
-                raise ClientFailure(reply.client_id, f"undecodable reply: {exc}") from exc
-            if not isinstance(result, FitResult):
-                raise ClientFailure(reply.client_id, f"sent {type(result).__name__}, not FitResult")
-            validate_update(reply.client_id, result.parameters, reference)
-            if result.num_examples <= 0:
-                raise ClientFailure(reply.client_id, "reported 0 training examples")
-        except ClientFailure as exc:
-            failures[reply.client_id] = exc.reason
-            log.warning(
-                "round %d: dropped client %s: %s", server_round, reply.client_id, exc.reason
+    def aggregation_rng(self, server_round: int) -> np.random.Generator:
+        """The generator ``aggregate_fit`` gets in ``server_round`` (derived from the seed,
+        independent of client sampling)."""
+        seq = np.random.SeedSequence([self.seed, server_round, _AGGREGATION_STREAM])
+        return np.random.default_rng(seq)
+
+    def _aggregate(self, server_round: int, old: Parameters, acc: WeightedSum) -> Aggregate:
+        if self._aggregate_takes_rng:
+            result = self.strategy.aggregate_fit(
+                server_round, old, acc, self.aggregation_rng(server_round)
             )
-            self._log_client(server_round, reply, "fit", "failed", 0, exc.reason, None)
-            return None
-        self._log_client(
-            server_round, reply, "fit", "ok", result.num_examples, None, result.metrics
-        )
-        return result
+        else:
+            result = self.strategy.aggregate_fit(server_round, old, acc)
+        return as_aggregate(result)
+
+    def _client_mods(self) -> tuple[str, ...]:
+        assert self.workflow is not None
+        names = [*self.workflow.client_mods(), *self.strategy.client_mods()]
+        return tuple(dict.fromkeys(names))
+
+    def _fit_log(self, server_round: int) -> Callable[..., None]:
+        def record(
+            client_id: str,
+            status: str,
+            num_examples: int,
+            traffic: tuple[int, int, float],
+            reason: str | None,
+            metrics: Metrics | None,
+        ) -> None:
+            self._log_client(
+                server_round, client_id, "fit", status, num_examples, traffic, reason, metrics
+            )
+
+        return record
 
     def _federated_evaluate(
         self,
@@ -237,15 +343,19 @@ class Coordinator:
         available: list[str],
         rng: np.random.Generator,
         failures: dict[str, str],
+        mods: tuple[str, ...] = (),
     ) -> dict[str, float]:
         instructions = self.strategy.configure_evaluate(
             server_round, self.parameters, available, rng
         )
         if not instructions:
             return {}
+        for _, ins in instructions:
+            _request_mods(ins.config, mods)
         results: list[tuple[str, EvaluateResult]] = []
         requests = EncodeOnDemand([(cid, EVALUATE, ins) for cid, ins in instructions], encode)
         for reply in self.pool.request(requests, timeout=self.round_timeout):
+            traffic = (reply.bytes_sent, reply.bytes_received, reply.duration_s)
             reason = reply.error
             result: Any = None
             if reason is None and reply.payload is not None:
@@ -260,11 +370,20 @@ class Coordinator:
                         reason = "evaluation loss is NaN or Inf"
             if reason is not None:
                 failures.setdefault(reply.client_id, f"evaluate: {reason}")
-                self._log_client(server_round, reply, "evaluate", "failed", 0, reason, None)
+                self._log_client(
+                    server_round, reply.client_id, "evaluate", "failed", 0, traffic, reason, None
+                )
                 continue
             results.append((reply.client_id, result))
             self._log_client(
-                server_round, reply, "evaluate", "ok", result.num_examples, None, result.metrics
+                server_round,
+                reply.client_id,
+                "evaluate",
+                "ok",
+                result.num_examples,
+                traffic,
+                None,
+                result.metrics,
             )
         if not results:
             return {}
@@ -277,6 +396,7 @@ class Coordinator:
         """Model and strategy state after ``server_round``, as codec bytes."""
         return encode(
             {
+                "format": CHECKPOINT_FORMAT,
                 "round": server_round,
                 "parameters": self.parameters,
                 "strategy": self.strategy.state_dict(),
@@ -285,8 +405,24 @@ class Coordinator:
         )
 
     def restore(self, blob: bytes) -> int:
-        """Load a checkpoint made by :meth:`checkpoint_blob`; returns its round."""
+        """Load a checkpoint made by :meth:`checkpoint_blob` (this release's or the previous
+        layout); returns its round.
+
+        Raises
+        ------
+        ValueError
+            If the checkpoint is of another strategy, of an unknown layout, or its server
+            state does not fit the strategy.
+        """
         state = decode(bytearray(blob))
+        if not isinstance(state, dict) or "round" not in state or "parameters" not in state:
+            raise ValueError("not a rengo round checkpoint (no round or parameters in it)")
+        layout = state.get("format", 1)
+        if layout not in (1, CHECKPOINT_FORMAT):
+            raise ValueError(
+                f"checkpoint layout {layout} is newer than this rengo reads "
+                f"(1..{CHECKPOINT_FORMAT}); upgrade rengo to resume it"
+            )
         if state.get("strategy_name") != self.strategy.name:
             raise ValueError(
                 f"checkpoint is for {state.get('strategy_name')}, not {self.strategy.name}"
@@ -315,25 +451,27 @@ class Coordinator:
     def _log_client(
         self,
         server_round: int,
-        reply: Reply,
+        client_id: str,
         phase: str,
         status: str,
         num_examples: int,
+        traffic: tuple[int, int, float],
         reason: str | None,
         metrics: dict[str, Any] | None,
     ) -> None:
         if self.store is None or self.run_id is None:
             return
+        sent, received, seconds = traffic
         self.store.log_client(
             self.run_id,
             server_round,
-            reply.client_id,
+            client_id,
             phase,
             status,
             num_examples,
-            reply.bytes_sent,
-            reply.bytes_received,
-            reply.duration_s,
+            sent,
+            received,
+            seconds,
             reason,
             metrics,
         )
@@ -344,3 +482,33 @@ class Coordinator:
         if self.store is not None and self.run_id is not None:
             self.store.log_event(self.run_id, "error", text, server_round)
         return RoundFailure(text)
+
+
+def _request_mods(config: Config, mods: tuple[str, ...]) -> None:
+    if mods:
+        config[MODS_KEY] = mods_config_value(mods)
+
+
+def _merge_strategy_metrics(
+    metrics: dict[str, float], extra: dict[str, float], strategy: str
+) -> None:
+    for key, value in extra.items():
+        if key in metrics or key.startswith(("train_", "central_", "eval_")):
+            raise ValueError(
+                f"{strategy}.aggregate_fit returned metric {key!r}, which collides with the "
+                "round loop's own train_/central_/eval_ metrics; rename it"
+            )
+        metrics[key] = float(value)
+
+
+def _takes_rng(method: Callable[..., Any]) -> bool:
+    """Whether ``aggregate_fit`` takes the round generator (this release's signature)."""
+    try:
+        signature = inspect.signature(method)
+    except (TypeError, ValueError):  # builtins, C extensions: assume the current signature
+        return True
+    params = list(signature.parameters.values())
+    if "rng" in signature.parameters or any(p.kind is p.VAR_POSITIONAL for p in params):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 4

@@ -1,8 +1,9 @@
 """A numpy-only client: multinomial logistic (softmax) regression trained by minibatch SGD.
 
-No PyTorch needed. Supports FedProx's proximal term (``proximal_mu`` in the config) and
-SCAFFOLD's control variates (``scaffold_c`` in the config, ``c_i`` in the client state), so
-every built-in strategy runs on it. Parameters are ``[W (features x classes), b (classes)]``.
+No PyTorch needed. It trains through :class:`~rengo.hfl.local_training.LocalTraining`, so
+every mod that acts inside local training (FedProx's proximal term, SCAFFOLD's correction,
+frozen layers) runs on it, and every built-in strategy with it. Parameters are
+``[W (features x classes), b (classes)]``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import numpy as np
 from rengo.core.messages import Config, EvaluateResult, FitResult
 from rengo.core.parameters import Parameters
 from rengo.hfl.client import Client
-from rengo.hfl.scaffold_client import ScaffoldCorrection
 
 
 def softmax_init(num_features: int, num_classes: int) -> Parameters:
@@ -44,15 +44,16 @@ def softmax_loss_grad(
 def softmax_predict(params: Parameters, X: np.ndarray) -> np.ndarray:
     """Class predictions of softmax-regression parameters."""
     W, b = params
-    return np.argmax(X @ W + b, axis=1)
+    return np.asarray(np.argmax(X @ W + b, axis=1))
 
 
 @dataclass
 class LogisticRegressionClient(Client):
     """Softmax regression on local ``(X, y)``; ``batch_size=None`` means full-batch GD.
 
-    Config keys read: ``lr``, ``local_epochs``, ``batch_size``, ``proximal_mu``,
-    ``scaffold_c``, ``seed``.
+    Config keys read: ``lr``, ``local_epochs``, ``batch_size``, ``seed``. Every step applies
+    the batch transforms and gradient corrections client mods installed in
+    ``local_training`` and leaves its frozen arrays unchanged.
     """
 
     X: np.ndarray
@@ -68,37 +69,38 @@ class LogisticRegressionClient(Client):
         super().__init__()
 
     def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        """Minibatch SGD from ``parameters`` for the configured epochs."""
         lr = float(config.get("lr", self.lr))  # type: ignore[arg-type]
         epochs = int(config.get("local_epochs", self.local_epochs))  # type: ignore[arg-type]
         batch = config.get("batch_size", self.batch_size)
-        mu = float(config.get("proximal_mu", 0.0))  # type: ignore[arg-type]
         rng = np.random.default_rng(int(config.get("seed", 0)))  # type: ignore[arg-type]
-        global_params = [np.asarray(p, dtype=np.float64) for p in parameters]
-        params = [p.copy() for p in global_params]
-        scaffold = ScaffoldCorrection.from_config(config, self.state, params)
+        training = self.local_training
+        params = [np.array(p, dtype=np.float64) for p in parameters]
         n = len(self.y)
         size = n if batch in (None, 0) else min(int(batch), n)  # type: ignore[arg-type]
-        steps, loss = 0, 0.0
+        loss = 0.0
         for _ in range(epochs):
             order = rng.permutation(n)
             for start in range(0, n, size):
                 idx = order[start : start + size]
-                loss, grads = softmax_loss_grad(params, self.X[idx], self.y[idx], self.l2)
-                if mu > 0:
+                X, y = self.X[idx], self.y[idx]
+                if training.batch_transforms:
+                    X, y = training.transform_batch(X, y)
+                loss, grads = softmax_loss_grad(params, X, y, self.l2)
+                if training.corrections:
                     grads = [
-                        g + mu * (p - g0)
-                        for g, p, g0 in zip(grads, params, global_params, strict=True)
+                        training.correct(i, p, g)
+                        for i, (p, g) in enumerate(zip(params, grads, strict=True))
                     ]
-                if scaffold is not None:
-                    grads = scaffold.correct(grads)
-                params = [p - lr * g for p, g in zip(params, grads, strict=True)]
-                steps += 1
-        out: Parameters = params
-        if scaffold is not None:
-            out = params + scaffold.update(global_params, params, steps, lr, self.state)
-        return FitResult(out, n, {"loss": loss})
+                params = [
+                    p if i in training.frozen else p - lr * g
+                    for i, (p, g) in enumerate(zip(params, grads, strict=True))
+                ]
+                training.record_step(lr)
+        return FitResult(params, n, {"loss": loss})
 
     def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        """Loss and accuracy on the test split (the training data when there is none)."""
         X, y = (self.X_test, self.y_test) if self.X_test is not None else (self.X, self.y)
         assert y is not None
         loss, _ = softmax_loss_grad(list(parameters), X, y, self.l2)

@@ -6,19 +6,45 @@ the same objects a deployment uses. Same seed, same final model on every executo
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from typing import Any
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from rengo.core.errors import ConfigError, RoundFailure
+from rengo.core.errors import ConfigError
 from rengo.core.parameters import Parameters
 from rengo.hfl.client import ClientFn, client_handler
 from rengo.hfl.coordinator import Coordinator, History, ProgressFn, RoundObserver, RunRecorder
+from rengo.hfl.mods.chain import Mod
 from rengo.hfl.strategy.base import Strategy
+from rengo.hfl.workflow import FitWorkflow
+from rengo.transport.executors import executor_names, make_executor
 from rengo.transport.pool import ClientPool
-from rengo.transport.simulation import ProcessPool, SerialPool
 
-EXECUTORS = ("serial", "process", "ray")
+RUN_KIND = "hfl"
+
+
+class OpenRun(Protocol):
+    """What a run store's ``run(...)`` context yields (a :class:`rengo.tracking.Run`)."""
+
+    run_id: str | None
+    summary: dict[str, Any]
+
+
+class RunStoreLike(RunRecorder, Protocol):
+    """A run store :func:`simulate` can record in (:class:`rengo.tracking.RunStore`)."""
+
+    def run(
+        self,
+        kind: str,
+        config: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        seed: int | None = None,
+    ) -> AbstractContextManager[OpenRun]:
+        """A new run for the body of a ``with`` (see :meth:`rengo.tracking.RunStore.run`)."""
+        ...
 
 
 def make_pool(
@@ -26,21 +52,39 @@ def make_pool(
     client_ids: Sequence[str],
     executor: str = "serial",
     workers: int | None = None,
+    *,
+    mods: Sequence[Mod] = (),
     **options: Any,
 ) -> ClientPool:
-    """A simulation :class:`ClientPool` for ``executor`` ("serial", "process" or "ray")."""
-    handler = client_handler(client_fn)
-    if executor == "serial":
-        return SerialPool(handler, client_ids)
-    if executor == "process":
-        return ProcessPool(handler, client_ids, workers=workers)
-    if executor == "ray":
-        try:
-            from rengo.transport.ray_pool import RayPool
-        except ImportError as exc:
-            raise ConfigError("executor 'ray' needs Ray: pip install 'rengo[ray]'") from exc
-        return RayPool(handler, client_ids, workers=workers, **options)
-    raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    """A simulation :class:`ClientPool` running ``client_fn``'s clients on ``executor``.
+
+    Parameters
+    ----------
+    client_fn
+        Builds the client for an id.
+    client_ids
+        The federation's clients.
+    executor
+        A registered executor (:func:`rengo.transport.executor_names`): ``"serial"``,
+        ``"process"`` or ``"ray"`` out of the box.
+    workers
+        Worker processes or concurrent tasks (the executor's default when None).
+    mods
+        Client mods installed around every client (outermost first).
+    **options
+        Passed to the executor's pool (e.g. Ray's ``address``).
+
+    Returns
+    -------
+    ClientPool
+        The pool; close it when done.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown executor or one whose optional dependency is missing.
+    """
+    return make_executor(executor, client_handler(client_fn, mods), client_ids, workers, **options)
 
 
 def simulate(
@@ -54,17 +98,61 @@ def simulate(
     executor: str = "serial",
     workers: int | None = None,
     round_timeout: float | None = None,
-    store: Any = None,
+    store: RunStoreLike | None = None,
     run_name: str | None = None,
     run_config: dict[str, Any] | None = None,
     observers: Sequence[RoundObserver] = (),
     progress: bool | ProgressFn = False,
+    client_mods: Sequence[Mod] = (),
+    workflow: FitWorkflow | None = None,
 ) -> History:
-    """Simulate ``rounds`` rounds of horizontal FL and return the :class:`History`.
+    """Simulate ``rounds`` rounds of horizontal FL on this machine.
 
-    ``num_clients`` is a count (ids "0".."n-1") or the list of client ids. ``store`` is a
-    :class:`rengo.tracking.RunStore` (or anything with its recording methods) to record the
-    run in; ``progress=True`` shows a rich progress bar over rounds.
+    Parameters
+    ----------
+    client_fn
+        Builds the client for an id (called on demand, in whichever process runs it).
+    num_clients
+        A count (ids ``"0"`` .. ``"n-1"``) or the list of client ids.
+    strategy
+        Samples clients and aggregates their results; the client mods it names are
+        installed on every client automatically.
+    initial_parameters
+        The initial global model.
+    rounds
+        How many rounds to run.
+    seed
+        The run seed: same seed, same final model on every executor.
+    executor, workers
+        Where client code runs (:func:`rengo.transport.executor_names`) and how wide.
+    round_timeout
+        Seconds a client may take per exchange before it is dropped from the round.
+    store
+        A :class:`rengo.tracking.RunStore` to record the run in (kind ``"hfl"``).
+    run_name, run_config
+        The recorded run's name and extra settings.
+    observers
+        See every fit result and completed round (contribution accounting).
+    progress
+        True for a progress bar over rounds, or a callback per completed round.
+    client_mods
+        Extra client mods on every client, inside the strategy's (attack simulators,
+        personal layers, local privacy).
+    workflow
+        The rounds' fit stage (default: one exchange per client,
+        :class:`~rengo.hfl.workflow.SingleExchange`).
+
+    Returns
+    -------
+    History
+        Every round's record, the final model and the run id (None without a store).
+
+    Raises
+    ------
+    ConfigError
+        For ``rounds < 1`` or an unknown executor.
+    RoundFailure
+        If a round gets too few valid results (the run is recorded as failed).
     """
     if rounds < 1:
         raise ConfigError(f"rounds must be >= 1, got {rounds}")
@@ -73,46 +161,70 @@ def simulate(
         if isinstance(num_clients, int)
         else [str(c) for c in num_clients]
     )
-    pool = make_pool(client_fn, ids, executor, workers)
-    recorder: RunRecorder | None = store
-    run_id = None
-    if store is not None:
-        config = {
-            "strategy": strategy.name,
-            "num_clients": len(ids),
-            "rounds": rounds,
-            "executor": executor,
-            "seed": seed,
-            **(run_config or {}),
-        }
-        run_id = store.start_run("hfl", config, name=run_name, seed=seed)
-    coordinator = Coordinator(
-        strategy,
-        pool,
-        initial_parameters,
-        seed=seed,
-        round_timeout=round_timeout,
-        store=recorder,
-        run_id=run_id,
-        observers=observers,
-    )
-    status = "failed"
-    start = time.perf_counter()
+    pool = make_pool(client_fn, ids, executor, workers, mods=client_mods)
+    config = {
+        "strategy": strategy.name,
+        "num_clients": len(ids),
+        "rounds": rounds,
+        "executor": executor,
+        "seed": seed,
+        **(run_config or {}),
+    }
     try:
-        with _ProgressBar(progress, rounds, run_name or strategy.name) as report:
-            history = coordinator.run(rounds, progress=report)
-        status = "completed"
-        return history
-    except RoundFailure:
-        raise
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
+        with _recorded(store, config, run_name, seed) as run:
+            coordinator = Coordinator(
+                strategy,
+                pool,
+                initial_parameters,
+                seed=seed,
+                round_timeout=round_timeout,
+                store=store,
+                run_id=run.run_id,
+                observers=observers,
+                workflow=workflow,
+            )
+            with _ProgressBar(progress, rounds, run_name or strategy.name) as report:
+                return coordinator.run(rounds, progress=report)
     finally:
         pool.close()
-        if store is not None and run_id is not None:
-            summary = {"wall_time_s": time.perf_counter() - start}
-            store.finish_run(run_id, status, summary)
+
+
+@dataclass
+class _UnrecordedRun:
+    """The run a simulation without a store has: no id, a summary nobody keeps (the same
+    shape as :class:`rengo.tracking.Run`'s null run, which this layer cannot import)."""
+
+    run_id: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def _unrecorded() -> Iterator[OpenRun]:
+    yield _UnrecordedRun()
+
+
+def _recorded(
+    store: RunStoreLike | None, config: dict[str, Any], name: str | None, seed: int
+) -> AbstractContextManager[OpenRun]:
+    if store is None:
+        return _unrecorded()
+    if not callable(getattr(store, "run", None)):
+        raise TypeError(
+            f"store must be a rengo.tracking.RunStore (it needs run(...)), "
+            f"got {type(store).__name__}"
+        )
+    return store.run(RUN_KIND, config, name=name, seed=seed)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EXECUTORS":
+        warnings.warn(
+            "rengo.hfl.EXECUTORS is deprecated: use rengo.transport.executor_names()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return executor_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _ProgressBar:

@@ -3,14 +3,18 @@
     client = TorchClient(model, train_loader, test_loader, lr=0.05)
 
 Parameters are the module's ``state_dict`` tensors in order (buffers included, so batch-norm
-statistics travel too). The adapter applies FedProx's proximal term (``proximal_mu``) and
-SCAFFOLD's correction (``scaffold_c``) when the strategy sends them, and seeds torch from the
-round's ``seed`` so every executor reproduces the same model.
+statistics travel too). The adapter trains through
+:class:`~rengo.hfl.local_training.LocalTraining`: it applies the gradient corrections client
+mods install (FedProx's proximal term, SCAFFOLD's correction...) after every backward pass,
+leaves frozen arrays out of the optimiser, passes each batch through the mods' batch
+transforms, and seeds torch from the round's ``seed`` so every
+executor reproduces the same model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +27,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from rengo.core.messages import Config, EvaluateResult, FitResult
 from rengo.core.parameters import Parameters
 from rengo.hfl.client import Client
-from rengo.hfl.scaffold_client import ScaffoldCorrection
+from rengo.hfl.local_training import LocalTraining
 
 OptimizerFn = Callable[[Sequence[torch.nn.Parameter], float], torch.optim.Optimizer]
 
@@ -49,7 +53,7 @@ def seed_torch(seed: int) -> None:
     seeds for every lazily initialised accelerator backend (~0.2 ms a call).
     """
     torch.default_generator.manual_seed(seed)
-    if torch.cuda.is_initialized():
+    if torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
         torch.cuda.manual_seed_all(seed)
 
 
@@ -71,14 +75,27 @@ def _sgd(params: Sequence[torch.nn.Parameter], lr: float) -> torch.optim.Optimiz
 class TorchClient(Client):
     """Trains ``model`` on ``train_loader`` for ``local_epochs`` per round.
 
-    Config keys read: ``lr``, ``local_epochs``, ``proximal_mu``, ``scaffold_c``, ``seed``.
+    Config keys read: ``lr``, ``local_epochs``, ``seed``.
+
+    Parameters
+    ----------
+    model
+        The module to train; its ``state_dict`` order is the parameter order on the wire.
+    train_loader, test_loader
+        Local data; evaluation uses ``train_loader`` when ``test_loader`` is None.
+    lr, local_epochs
+        Defaults for the round config's ``lr`` and ``local_epochs``.
+    loss_fn
+        The training and evaluation loss (cross-entropy by default).
+    optimizer
+        ``optimizer(params, lr)`` builds the optimiser for each fit call (SGD by default).
     """
 
     def __init__(
         self,
         model: nn.Module,
-        train_loader: torch.utils.data.DataLoader,
-        test_loader: torch.utils.data.DataLoader | None = None,
+        train_loader: torch.utils.data.DataLoader[Any],
+        test_loader: torch.utils.data.DataLoader[Any] | None = None,
         *,
         lr: float = 0.05,
         local_epochs: int = 1,
@@ -95,52 +112,42 @@ class TorchClient(Client):
         self.optimizer = optimizer
 
     def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        """Train for the configured epochs; returns the module's new ``state_dict`` arrays."""
         set_parameters(self.model, parameters)
         if "seed" in config:
             seed_torch(int(config["seed"]))  # type: ignore[arg-type]
         lr = float(config.get("lr", self.lr))  # type: ignore[arg-type]
         epochs = int(config.get("local_epochs", self.local_epochs))  # type: ignore[arg-type]
-        mu = float(config.get("proximal_mu", 0.0))  # type: ignore[arg-type]
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        names = [n for n, p in self.model.named_parameters() if p.requires_grad]
-        global_copy = [p.detach().clone() for p in trainable] if mu > 0 else []
-        keys = list(self.model.state_dict().keys())
-        scaffold = ScaffoldCorrection.from_config(config, self.state, parameters)
-        corrections: list[torch.Tensor] = []
-        if scaffold is not None:
-            by_key = dict(zip(keys, zip(scaffold.c, scaffold.c_i, strict=True), strict=True))
-            corrections = [
-                torch.from_numpy((by_key[n][0] - by_key[n][1]).astype(np.float32)) for n in names
-            ]
-        opt = self.optimizer(trainable, lr)
+        training = self.local_training
+        index = {key: i for i, key in enumerate(self.model.state_dict().keys())}
+        trained = [
+            (index[name], p)
+            for name, p in self.model.named_parameters()
+            if p.requires_grad and index[name] not in training.frozen
+        ]
+        opt = self.optimizer([p for _, p in trained], lr)
         self.model.train()
-        steps, total_loss, seen = 0, 0.0, 0
+        total_loss, seen = 0.0, 0
         for _ in range(epochs):
             for xb, yb in self.train_loader:
+                if training.batch_transforms:
+                    xb, yb = training.transform_batch(xb, yb)
                 opt.zero_grad(set_to_none=True)
                 loss = self.loss_fn(self.model(xb), yb)
-                if mu > 0:
-                    prox = sum(
-                        ((p - g) ** 2).sum() for p, g in zip(trainable, global_copy, strict=True)
-                    )
-                    loss = loss + 0.5 * mu * prox
                 loss.backward()
-                if corrections:
-                    with torch.no_grad():
-                        for p, corr in zip(trainable, corrections, strict=True):
-                            if p.grad is not None:
-                                p.grad.add_(corr)
+                if training.corrections:
+                    _apply_corrections(training, trained)
                 opt.step()
-                steps += 1
+                training.record_step(lr)
                 total_loss += float(loss.detach()) * len(yb)
                 seen += len(yb)
-        new = get_parameters(self.model)
-        if scaffold is not None:
-            new = new + scaffold.update(parameters, new, steps, lr, self.state)
         num_examples = len(self.train_loader.dataset)  # type: ignore[arg-type]
-        return FitResult(new, num_examples, {"loss": total_loss / max(seen, 1)})
+        return FitResult(
+            get_parameters(self.model), num_examples, {"loss": total_loss / max(seen, 1)}
+        )
 
     def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        """Loss and accuracy on ``test_loader`` (``train_loader`` when there is none)."""
         loader = self.test_loader or self.train_loader
         set_parameters(self.model, parameters)
         loss, accuracy, n = evaluate_model(self.model, loader, self.loss_fn)
@@ -148,8 +155,23 @@ class TorchClient(Client):
 
 
 @torch.no_grad()
+def _apply_corrections(
+    training: LocalTraining, trained: Sequence[tuple[int, torch.nn.Parameter]]
+) -> None:
+    """Replace each gradient by its corrected value (computed in numpy, in float64 where the
+    corrections hold float64 arrays, and stored back in the gradient's dtype)."""
+    for i, p in trained:
+        if p.grad is None:
+            continue
+        value = p.detach().cpu().numpy()
+        grad = p.grad.detach().cpu().numpy()
+        corrected = training.correct(i, value, grad)
+        p.grad.copy_(torch.from_numpy(np.asarray(corrected, dtype=grad.dtype)))
+
+
+@torch.no_grad()
 def evaluate_model(
-    model: nn.Module, loader: torch.utils.data.DataLoader, loss_fn: nn.Module | None = None
+    model: nn.Module, loader: torch.utils.data.DataLoader[Any], loss_fn: nn.Module | None = None
 ) -> tuple[float, float, int]:
     """Mean loss, accuracy and example count of a classifier over ``loader``."""
     loss_fn = loss_fn or nn.CrossEntropyLoss()

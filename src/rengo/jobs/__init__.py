@@ -1,7 +1,8 @@
 """Job files: parse and validate a TOML run description, and build what it describes."""
 
+from typing import Any
+
 from rengo.jobs.build import (
-    STRATEGY_CLASSES,
     HflJob,
     build_federation,
     build_hfl_job,
@@ -12,7 +13,6 @@ from rengo.jobs.spec import JobSpec, VflSection, load_job, parse_job
 from rengo.jobs.vertical import VerticalJob, build_vertical_job, run_vertical_job
 
 __all__ = [
-    "STRATEGY_CLASSES",
     "HflJob",
     "JobSpec",
     "VerticalJob",
@@ -26,3 +26,11 @@ __all__ = [
     "parse_job",
     "run_vertical_job",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "STRATEGY_CLASSES":  # deprecated: rengo.hfl.strategy_registry()
+        from rengo.jobs import build
+
+        return build.__getattr__(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,6 +6,7 @@ The same :class:`HflJob` serves ``rengo run`` (simulation) and ``rengo coordinat
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,34 +29,26 @@ from rengo.data import (
 from rengo.hfl import (
     Client,
     ClientFn,
-    FedAdagrad,
-    FedAdam,
-    FedAvg,
-    FedMedian,
-    FedProx,
-    FedTrimmedAvg,
-    FedYogi,
-    Krum,
     LogisticRegressionClient,
-    Scaffold,
     Strategy,
+    get_strategy,
     softmax_init,
     softmax_loss_grad,
     softmax_predict,
+    strategy_registry,
 )
 from rengo.jobs.spec import JobSpec
 
-STRATEGY_CLASSES: dict[str, type[Strategy]] = {
-    "fedavg": FedAvg,
-    "fedprox": FedProx,
-    "fedadagrad": FedAdagrad,
-    "fedadam": FedAdam,
-    "fedyogi": FedYogi,
-    "scaffold": Scaffold,
-    "fedmedian": FedMedian,
-    "fedtrimmedavg": FedTrimmedAvg,
-    "krum": Krum,
-}
+
+def __getattr__(name: str) -> Any:
+    if name == "STRATEGY_CLASSES":
+        warnings.warn(
+            "rengo.jobs.STRATEGY_CLASSES is deprecated: use rengo.hfl.strategy_registry()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return {key: entry.cls for key, entry in strategy_registry().items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -122,16 +115,19 @@ def _concat(parts: list[Dataset]) -> Dataset:
 def build_strategy(spec: JobSpec, evaluate_fn: Any = None) -> Strategy:
     """The job's strategy with its sampling options and the round's training config."""
     s = spec.strategy
-    cls = STRATEGY_CLASSES[s.name]
-    strategy = cls(
-        fraction_fit=s.fraction_fit,
-        min_fit_clients=s.min_fit_clients,
-        fraction_evaluate=s.fraction_evaluate,
-        min_evaluate_clients=s.min_evaluate_clients,
-        min_available_clients=min(s.min_available_clients, spec.partition.num_clients),
-        evaluate_fn=evaluate_fn,
-        **s.options,  # type: ignore[arg-type]
-    )
+    cls = get_strategy(s.name).cls
+    try:
+        strategy = cls(
+            fraction_fit=s.fraction_fit,
+            min_fit_clients=s.min_fit_clients,
+            fraction_evaluate=s.fraction_evaluate,
+            min_evaluate_clients=s.min_evaluate_clients,
+            min_available_clients=min(s.min_available_clients, spec.partition.num_clients),
+            evaluate_fn=evaluate_fn,
+            **s.options,
+        )
+    except ValueError as exc:  # the strategy's own range checks (e.g. proximal_mu >= 0)
+        raise ConfigError(f"{spec.source}: [strategy] {s.name}: {exc}") from exc
     lr, epochs, batch = spec.train.lr, spec.train.local_epochs, spec.train.batch_size
     strategy.on_fit_config = lambda _round: {
         "lr": lr,

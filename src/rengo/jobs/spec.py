@@ -6,59 +6,39 @@
 [partition] scheme (iid | dirichlet | shards | quantity), num_clients, alpha, ...
 [model]     type (mlp | logistic), hidden
 [train]     lr, local_epochs, batch_size
-[strategy]  name (fedavg | fedprox | fedadagrad | fedadam | fedyogi | scaffold),
-            fraction_fit, min_fit_clients, fraction_evaluate, and the strategy's own options
+[strategy]  name (any registered strategy: ``rengo strategies`` lists them), fraction_fit,
+            min_fit_clients, fraction_evaluate, min_evaluate_clients, min_available_clients,
+            and the strategy's own options (its dataclass fields, typed by their annotations)
 """
 
 from __future__ import annotations
 
 import difflib
 import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from rengo.core.errors import ConfigError
+from rengo.hfl.strategy.base import Strategy
+from rengo.hfl.strategy.registry import (
+    get_strategy,
+    option_values,
+    strategy_options,
+    strategy_registry,
+)
+from rengo.transport.executors import executor_names
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-EXECUTORS = ("serial", "process", "ray")
 MODELS = ("mlp", "logistic")
-STRATEGIES = (
-    "fedavg",
-    "fedprox",
-    "fedadagrad",
-    "fedadam",
-    "fedyogi",
-    "scaffold",
-    "fedmedian",
-    "fedtrimmedavg",
-    "krum",
-)
-STRATEGY_OPTIONS: dict[str, set[str]] = {
-    "fedavg": set(),
-    "fedprox": {"proximal_mu"},
-    "fedadagrad": {"eta", "beta_1", "beta_2", "tau"},
-    "fedadam": {"eta", "beta_1", "beta_2", "tau"},
-    "fedyogi": {"eta", "beta_1", "beta_2", "tau"},
-    "scaffold": {"eta_g"},
-    "fedmedian": set(),
-    "fedtrimmedavg": {"beta"},
-    "krum": {"num_byzantine", "num_selected"},
-}
-INTEGER_OPTIONS = {"num_byzantine", "num_selected"}
-COMMON_STRATEGY_KEYS = {
-    "name",
-    "fraction_fit",
-    "min_fit_clients",
-    "fraction_evaluate",
-    "min_evaluate_clients",
-    "min_available_clients",
-}
+COMMON_STRATEGY_KEYS = {"name", *strategy_options(Strategy)}
+"""Keys every [strategy] takes: its name and the base Strategy's sampling options."""
 
 
 @dataclass
@@ -112,7 +92,7 @@ class StrategySection:
     fraction_evaluate: float = 0.0
     min_evaluate_clients: int = 2
     min_available_clients: int = 2
-    options: dict[str, float | int] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -191,19 +171,29 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     )
     model = _section(source, "model", raw.get("model", {}), ModelSection)
     train = _section(source, "train", raw.get("train", {}), TrainSection)
-    strat_raw = dict(raw.get("strategy", {}))
-    name = _typed(source, "strategy.name", strat_raw.get("name", "fedavg"), str).lower()
-    check_choice(source, "strategy.name", name, STRATEGIES)
-    _no_unknown(source, "strategy", strat_raw, COMMON_STRATEGY_KEYS | STRATEGY_OPTIONS[name])
-    common = {k: strat_raw.pop(k) for k in list(strat_raw) if k in COMMON_STRATEGY_KEYS}
-    common["name"] = name
-    strategy = _section(source, "strategy", common, StrategySection)
-    strategy.options = {
-        k: _typed(source, f"strategy.{k}", v, int if k in INTEGER_OPTIONS else float)
-        for k, v in strat_raw.items()
-    }
+    strategy = _strategy_section(source, raw.get("strategy", {}))
     _check(source, job, data, partition, model, train, strategy)
     return JobSpec(job, data, partition, model, train, strategy, source)
+
+
+def _strategy_section(source: str, raw: Any) -> StrategySection:
+    """[strategy]: a registered name, the shared sampling keys, and the strategy's own
+    options as its dataclass fields declare them."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: [strategy] must be a table")
+    strat_raw = dict(raw)
+    name = _typed(source, "strategy.name", strat_raw.get("name", "fedavg"), str).lower()
+    check_choice(source, "strategy.name", name, tuple(strategy_registry()))
+    entry = get_strategy(name)
+    _no_unknown(source, "strategy", strat_raw, COMMON_STRATEGY_KEYS | set(entry.options))
+    common = {k: strat_raw.pop(k) for k in list(strat_raw) if k in COMMON_STRATEGY_KEYS}
+    common["name"] = name
+    strategy: StrategySection = _section(source, "strategy", common, StrategySection)
+    try:
+        strategy.options = option_values(entry, strat_raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+    return strategy
 
 
 def _parse_vertical(raw: Mapping[str, Any], job: JobSection, source: str) -> JobSpec:
@@ -259,7 +249,7 @@ def _check(
     train: TrainSection,
     strategy: StrategySection,
 ) -> None:
-    check_choice(source, "job.executor", job.executor, EXECUTORS)
+    check_choice(source, "job.executor", job.executor, executor_names())
     check_choice(source, "model.type", model.type, MODELS)
     _positive(source, "job.rounds", job.rounds)
     _positive(source, "partition.num_clients", partition.num_clients)
@@ -337,3 +327,31 @@ def check_choice(source: str, key: str, value: str, allowed: tuple[str, ...]) ->
 def _positive(source: str, key: str, value: int) -> None:
     if value < 1:
         raise ConfigError(f"{source}: {key} must be >= 1, got {value}")
+
+
+_DEPRECATED = {
+    "EXECUTORS": ("rengo.transport.executor_names()", executor_names),
+    "STRATEGIES": ("rengo.hfl.strategy_registry()", lambda: tuple(strategy_registry())),
+    "STRATEGY_OPTIONS": (
+        "rengo.hfl.strategy_registry()[name].options",
+        lambda: {n: set(e.options) for n, e in strategy_registry().items()},
+    ),
+    "INTEGER_OPTIONS": (
+        "rengo.hfl.strategy_registry()[name].options[key].type",
+        lambda: {
+            k for e in strategy_registry().values() for k, o in e.options.items() if o.type is int
+        },
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        replacement, value = _DEPRECATED[name]
+        warnings.warn(
+            f"rengo.jobs.spec.{name} is deprecated: use {replacement}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return value()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

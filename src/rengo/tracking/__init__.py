@@ -22,6 +22,7 @@ from rengo.tracking.records import (
     RoundRecord,
     RunInfo,
 )
+from rengo.tracking.run import Run, open_run
 from rengo.tracking.schema import SCHEMA_VERSION
 from rengo.tracking.store import RunStore
 from rengo.tracking.tables import leaderboard_table, run_detail, runs_table
@@ -36,12 +37,14 @@ __all__ = [
     "EventRecord",
     "LedgerEntry",
     "RoundRecord",
+    "Run",
     "RunInfo",
     "RunStore",
     "StoreClosedError",
     "UnknownRunError",
     "leaderboard_table",
     "metric_family",
+    "open_run",
     "pay_rewards",
     "plot_run",
     "plot_runs",

@@ -13,7 +13,7 @@ import socket
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
@@ -33,6 +33,8 @@ from rengo.tracking.records import (
     RoundRecord,
     RunInfo,
 )
+from rengo.tracking.run import Run, resume_run
+from rengo.tracking.run import start_run as _start_run_lifecycle
 from rengo.tracking.run_ids import new_run_id
 from rengo.tracking.schema import migrate
 
@@ -268,6 +270,46 @@ class RunStore:
             return self._resolve(conn, run_id)
 
     # -- runs -----------------------------------------------------------------------------
+
+    def run(
+        self,
+        kind: str,
+        config: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        seed: int | None = None,
+    ) -> AbstractContextManager[Run]:
+        """A new run for the body of a ``with``: recorded ``running`` now, then
+        ``completed``, ``failed`` (the error recorded as an event) or ``interrupted``
+        (KeyboardInterrupt) when the body ends, with the summary the body filled.
+
+        Parameters
+        ----------
+        kind
+            What ran (``"hfl"``, ``"hfl-deployed"``, ``"vfl"`` ...).
+        config
+            The run's settings (JSON-encodable).
+        name, seed
+            Optional label and seed, shown by ``rengo runs``.
+
+        Returns
+        -------
+        AbstractContextManager[Run]
+            Yields the :class:`~rengo.tracking.Run` (its ``run_id``, ``summary``,
+            ``log_event``).
+        """
+        return _start_run_lifecycle(self, kind, config, name=name, seed=seed)
+
+    def resume(self, run_id: str, kind: str | None = None) -> AbstractContextManager[Run]:
+        """Continue run ``run_id`` (full id or unique prefix) for the body of a ``with``,
+        recorded as :meth:`run` records a new one.
+
+        Raises
+        ------
+        ConfigError
+            If ``kind`` is given and the run is of another kind.
+        """
+        return resume_run(self, run_id, kind)
 
     def start_run(
         self, kind: str, config: Mapping[str, Any], name: str | None = None, seed: int | None = None

@@ -9,6 +9,13 @@ import importlib
 from typing import Any
 
 from rengo.transport.channel import Channel, LocalBus, LocalChannel, TranscriptEntry, run_roles
+from rengo.transport.executors import (
+    Executor,
+    executor_names,
+    executors,
+    make_executor,
+    register_executor,
+)
 from rengo.transport.pool import ClientPool, Handler, Reply, Request
 from rengo.transport.simulation import ProcessPool, SerialPool
 
@@ -31,6 +38,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Channel",
     "ClientPool",
+    "Executor",
     "GrpcChannel",
     "GrpcHub",
     "Handler",
@@ -44,5 +52,9 @@ __all__ = [
     "Request",
     "SerialPool",
     "TranscriptEntry",
+    "executor_names",
+    "executors",
+    "make_executor",
+    "register_executor",
     "run_roles",
 ]

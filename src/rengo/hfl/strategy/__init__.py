@@ -1,8 +1,32 @@
-"""Aggregation strategies for horizontal FL, each citing its paper."""
+"""Aggregation strategies for horizontal FL, each citing its paper, and their registry."""
 
-from rengo.hfl.strategy.base import EvaluateFn, Strategy, WeightedSum, sample_clients
+from rengo.hfl.mods.scaffold import CONTROL_KEY
+from rengo.hfl.strategy.base import (
+    Aggregate,
+    EvaluateFn,
+    ServerState,
+    Strategy,
+    WeightedSum,
+    as_aggregate,
+    sample_clients,
+)
 from rengo.hfl.strategy.fedavg import FedAvg, FedProx
-from rengo.hfl.strategy.fedopt import FedAdagrad, FedAdam, FedOpt, FedYogi
+from rengo.hfl.strategy.fedopt import (
+    FedAdagrad,
+    FedAdam,
+    FedOpt,
+    FedOptState,
+    FedYogi,
+    fedopt_step,
+)
+from rengo.hfl.strategy.registry import (
+    RegisteredStrategy,
+    StrategyOption,
+    get_strategy,
+    register_strategy,
+    strategy_options,
+    strategy_registry,
+)
 from rengo.hfl.strategy.robust import (
     FedMedian,
     FedTrimmedAvg,
@@ -11,25 +35,38 @@ from rengo.hfl.strategy.robust import (
     krum_scores,
     trimmed_mean,
 )
-from rengo.hfl.strategy.scaffold import CONTROL_KEY, Scaffold
+from rengo.hfl.strategy.scaffold import Scaffold, ScaffoldState, scaffold_step
 
 __all__ = [
     "CONTROL_KEY",
+    "Aggregate",
     "EvaluateFn",
     "FedAdagrad",
     "FedAdam",
     "FedAvg",
     "FedMedian",
     "FedOpt",
+    "FedOptState",
     "FedProx",
     "FedTrimmedAvg",
     "FedYogi",
     "Krum",
+    "RegisteredStrategy",
     "Scaffold",
+    "ScaffoldState",
+    "ServerState",
     "Strategy",
+    "StrategyOption",
     "UpdateStack",
     "WeightedSum",
+    "as_aggregate",
+    "fedopt_step",
+    "get_strategy",
     "krum_scores",
+    "register_strategy",
     "sample_clients",
+    "scaffold_step",
+    "strategy_options",
+    "strategy_registry",
     "trimmed_mean",
 ]

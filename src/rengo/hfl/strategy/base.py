@@ -2,17 +2,22 @@
 
 A strategy never sees a transport. The round loop calls, in order: :meth:`configure_fit`,
 :meth:`accumulator` (then ``add`` once per valid result, streaming), :meth:`aggregate_fit`,
-:meth:`evaluate` (centralised) and the federated-evaluation hooks. Server-side state
-(optimiser moments, control variates) lives in the strategy and round-trips through
-:meth:`state_dict` / :meth:`load_state_dict` for checkpoints.
+:meth:`evaluate` (centralised) and the federated-evaluation hooks.
+
+Server-side state (optimiser moments, control variates) follows FedJAX's shape: an explicit
+frozen dataclass (a :class:`ServerState`) made by :meth:`Strategy.init_state` from the initial
+model and replaced - never mutated - by the strategy's pure update functions. It lives in
+:attr:`Strategy.server_state` and round-trips through :meth:`Strategy.state_dict` /
+:meth:`Strategy.load_state_dict` for checkpoints.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -41,6 +46,7 @@ class WeightedSum:
         self._metric_weights: dict[str, float] = {}
 
     def add(self, parameters: Sequence[np.ndarray], weight: float, metrics: Metrics) -> None:
+        """Fold one client's arrays and metrics with ``weight``."""
         for acc, p in zip(self.sums, parameters, strict=True):
             if weight == 1.0:
                 acc += p
@@ -54,13 +60,82 @@ class WeightedSum:
                 self._metric_weights[k] = self._metric_weights.get(k, 0.0) + weight
 
     def mean(self) -> list[np.ndarray]:
+        """The weighted mean of everything folded so far (float64)."""
         if self.total_weight <= 0:
             raise ValueError("no weight accumulated")
         # np.asarray: dividing a 0-d array yields a numpy scalar, which is not a parameter.
         return [np.asarray(s / self.total_weight) for s in self.sums]
 
     def metrics(self) -> dict[str, float]:
+        """Weighted mean of every numeric metric folded so far."""
         return {k: self._metric_sums[k] / self._metric_weights[k] for k in self._metric_sums}
+
+    def add_sum(self, sums: Sequence[np.ndarray], total_weight: float, count: int) -> None:
+        """Fold a block that is already a weighted sum over ``count`` clients (e.g. the
+        unmasked total of a secure-aggregation round, where no single update is seen)."""
+        if total_weight < 0 or count < 0:
+            raise ValueError("total_weight and count must be >= 0")
+        for acc, s in zip(self.sums, sums, strict=True):
+            acc += np.asarray(s, dtype=np.float64)
+        self.total_weight += total_weight
+        self.count += count
+
+
+StateT = TypeVar("StateT", bound="ServerState")
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """Base of a strategy's explicit server state (FedJAX's ``ServerState``).
+
+    Subclasses are frozen dataclasses of codec-encodable fields (arrays, lists of arrays,
+    numbers); a checkpoint stores :meth:`to_dict` and :meth:`from_dict` rebuilds it.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields by name (codec-encodable)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls: type[StateT], data: Mapping[str, Any]) -> StateT:
+        """Rebuild from :meth:`to_dict` output.
+
+        Raises
+        ------
+        ValueError
+            If the keys are not exactly this state's fields.
+        """
+        names = {f.name for f in fields(cls)}
+        if set(data) != names:
+            raise ValueError(
+                f"checkpointed {cls.__name__} has keys {sorted(data)}, expected {sorted(names)}"
+            )
+        return cls(**dict(data))
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """What :meth:`Strategy.aggregate_fit` may return: the new model and round metrics.
+
+    Metrics (e.g. a DP strategy's epsilon) join the round's metrics and the run store;
+    name them so they cannot collide with the loop's own ``train_`` / ``central_`` /
+    ``eval_`` keys.
+    """
+
+    parameters: Parameters
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def as_aggregate(result: Parameters | Aggregate) -> Aggregate:
+    """Normalise what ``aggregate_fit`` returned (a parameter list or an :class:`Aggregate`)."""
+    if isinstance(result, Aggregate):
+        return result
+    if isinstance(result, list):
+        return Aggregate(result)
+    raise TypeError(
+        f"aggregate_fit returned {type(result).__name__}; return the new parameters (a list "
+        "of arrays) or an Aggregate"
+    )
 
 
 @dataclass
@@ -68,7 +143,30 @@ class Strategy:
     """Base strategy: client sampling, config, centralised and federated evaluation.
 
     Subclasses override :meth:`accumulator` / :meth:`aggregate_fit` (and, for protocols that
-    return more than the model, :meth:`result_reference`).
+    return more than the model, :meth:`result_reference`). Stateful strategies set
+    :attr:`state_type` and :meth:`init_state`; strategies whose clients need a client mod
+    name it in :meth:`client_mods`. A dataclass subclass decorated with
+    :func:`~rengo.hfl.strategy.register_strategy` appears in job files under its name, its
+    fields as ``[strategy]`` options.
+
+    Parameters
+    ----------
+    fraction_fit, min_fit_clients
+        Clients sampled per round: the fraction of those available, at least the minimum;
+        a round fails with fewer than ``min_fit_clients`` valid results.
+    fraction_evaluate, min_evaluate_clients
+        The same for federated evaluation (``fraction_evaluate=0`` turns it off).
+    min_available_clients
+        A round does not start with fewer clients available.
+    on_fit_config, on_evaluate_config
+        ``round -> config`` sent to clients with each fit / evaluate.
+    evaluate_fn
+        Centralised evaluation on the coordinator after each round.
+
+    Raises
+    ------
+    ValueError
+        If a fraction or minimum is out of range.
     """
 
     fraction_fit: float = 1.0
@@ -80,6 +178,8 @@ class Strategy:
     on_evaluate_config: ConfigFn | None = None
     evaluate_fn: EvaluateFn | None = None
     name: str = field(default="", init=False)
+    server_state: Any = field(default=None, init=False, repr=False, compare=False)
+    state_type: ClassVar[type[ServerState] | None] = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.fraction_fit <= 1.0:
@@ -90,22 +190,67 @@ class Strategy:
             raise ValueError("min_fit_clients must be >= 1")
         self.name = type(self).__name__
 
-    # -- life cycle -------------------------------------------------------------------------
+    # -- life cycle and server state -----------------------------------------------------
+    def init_state(self, parameters: Parameters) -> ServerState | None:
+        """The server state before round 1 (FedJAX's ``init``); stateless strategies: None."""
+        return None
+
     def initialize(self, parameters: Parameters) -> None:
-        """Called once before round 1 with the initial global model."""
+        """Called once before round 1 with the initial global model: sets
+        :attr:`server_state` from :meth:`init_state`."""
+        self.server_state = self.init_state(parameters)
+
+    def require_state(self, parameters: Parameters) -> Any:
+        """:attr:`server_state`, for hooks that need it.
+
+        A strategy used without :meth:`initialize` (the coordinator always calls it) is
+        initialised from ``parameters`` here, with a :class:`DeprecationWarning`.
+        """
+        if self.server_state is None and self.state_type is not None:
+            warnings.warn(
+                f"{self.name}: call initialize(parameters) before the first round (the "
+                "Coordinator does); initialising server state on first use is deprecated",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            self.initialize(parameters)
+        return self.server_state
 
     def state_dict(self) -> dict[str, Any]:
         """Server-side state to checkpoint (codec-encodable)."""
+        if isinstance(self.server_state, ServerState):
+            return self.server_state.to_dict()
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned.
+
+        Raises
+        ------
+        ValueError
+            If the state does not belong to this strategy.
+        """
+        if self.state_type is None:
+            if state:
+                raise ValueError(
+                    f"checkpoint carries server state {sorted(state)}, but {self.name} keeps none"
+                )
+            self.server_state = None
+            return
+        self.server_state = None if _uninitialised(state) else self.state_type.from_dict(state)
+
+    def client_mods(self) -> tuple[str, ...]:
+        """Names of the registered client mods this strategy's clients need
+        (see :mod:`rengo.hfl.mods`); the coordinator asks every client for them."""
+        return ()
 
     # -- fit ----------------------------------------------------------------------------------
     def num_fit_clients(self, available: int) -> int:
+        """Clients to sample from ``available``."""
         return max(math.ceil(self.fraction_fit * available), self.min_fit_clients)
 
     def fit_config(self, server_round: int) -> Config:
+        """The config every sampled client gets this round."""
         return dict(self.on_fit_config(server_round)) if self.on_fit_config else {}
 
     def configure_fit(
@@ -125,6 +270,7 @@ class Strategy:
         return parameters
 
     def accumulator(self, server_round: int, parameters: Parameters) -> WeightedSum:
+        """A fresh streaming accumulator for the round's results."""
         return WeightedSum(self.result_reference(parameters))
 
     def add_result(self, acc: WeightedSum, client_id: str, result: FitResult) -> None:
@@ -132,9 +278,31 @@ class Strategy:
         acc.add(result.parameters, float(result.num_examples), result.metrics)
 
     def aggregate_fit(
-        self, server_round: int, parameters: Parameters, acc: WeightedSum
-    ) -> Parameters:
-        """The new global model from the accumulated results."""
+        self,
+        server_round: int,
+        parameters: Parameters,
+        acc: WeightedSum,
+        rng: np.random.Generator | None = None,
+    ) -> Parameters | Aggregate:
+        """The new global model from the accumulated results.
+
+        Parameters
+        ----------
+        server_round
+            The round being aggregated.
+        parameters
+            The global model the round started from.
+        acc
+            The accumulator the round's results were folded into.
+        rng
+            This round's aggregation generator, derived from the run seed (noise, random
+            tie-breaks); the coordinator always passes it.
+
+        Returns
+        -------
+        Parameters or Aggregate
+            The new model, or an :class:`Aggregate` with round metrics as well.
+        """
         raise NotImplementedError
 
     # -- evaluation ---------------------------------------------------------------------------
@@ -149,6 +317,7 @@ class Strategy:
         client_ids: Sequence[str],
         rng: np.random.Generator,
     ) -> list[tuple[str, EvaluateIns]]:
+        """Sample clients for federated evaluation (none when ``fraction_evaluate`` is 0)."""
         if self.fraction_evaluate <= 0.0:
             return []
         k = max(math.ceil(self.fraction_evaluate * len(client_ids)), self.min_evaluate_clients)
@@ -170,6 +339,13 @@ class Strategy:
         for _, r in results:
             acc.add([], float(r.num_examples), r.metrics)
         return loss, acc.metrics()
+
+
+def _uninitialised(state: Mapping[str, Any]) -> bool:
+    """True for an empty state, or one whose arrays lists are all empty (what a strategy
+    checkpointed before its first round wrote)."""
+    lists = [v for v in state.values() if isinstance(v, list)]
+    return not state or (bool(lists) and not any(lists))
 
 
 def sample_clients(client_ids: Sequence[str], k: int, rng: np.random.Generator) -> list[str]:

@@ -3,31 +3,49 @@
 FedAvg: McMahan et al. 2017, "Communication-Efficient Learning of Deep Networks from
 Decentralized Data" - the new model is the example-weighted mean of the clients' models.
 FedProx: Li et al. 2020, "Federated Optimization in Heterogeneous Networks" - FedAvg whose
-clients add (mu / 2) ||w - w_global||^2 to their loss; the coordinator sends ``proximal_mu``.
+clients add (mu / 2) ||w - w_global||^2 to their loss: the coordinator sends ``proximal_mu``
+and asks for the ``fedprox`` client mod, which applies the term inside local training.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from rengo.core.messages import Config
 from rengo.core.parameters import Parameters
-from rengo.hfl.strategy.base import Strategy, WeightedSum
+from rengo.hfl.mods.fedprox import MU_KEY, FedProxMod
+from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum
+from rengo.hfl.strategy.registry import register_strategy
 
 
+@register_strategy
 @dataclass
 class FedAvg(Strategy):
     """Example-weighted averaging of client models (McMahan et al. 2017)."""
 
     def aggregate_fit(
-        self, server_round: int, parameters: Parameters, acc: WeightedSum
-    ) -> Parameters:
+        self,
+        server_round: int,
+        parameters: Parameters,
+        acc: WeightedSum,
+        rng: np.random.Generator | None = None,
+    ) -> Parameters | Aggregate:
+        """The weighted mean of the folded models, in each array's own dtype."""
         return [m.astype(p.dtype, copy=False) for m, p in zip(acc.mean(), parameters, strict=True)]
 
 
+@register_strategy
 @dataclass
 class FedProx(FedAvg):
-    """FedAvg with a proximal term ``mu`` applied by clients (Li et al. 2020)."""
+    """FedAvg with a proximal term ``mu`` applied by clients (Li et al. 2020).
+
+    Parameters
+    ----------
+    proximal_mu
+        The proximal weight mu (sent as the round config's ``proximal_mu``).
+    """
 
     proximal_mu: float = 0.01
 
@@ -37,6 +55,11 @@ class FedProx(FedAvg):
             raise ValueError(f"proximal_mu must be >= 0, got {self.proximal_mu}")
 
     def fit_config(self, server_round: int) -> Config:
+        """The round config plus ``proximal_mu``."""
         config = super().fit_config(server_round)
-        config["proximal_mu"] = float(self.proximal_mu)
+        config[MU_KEY] = float(self.proximal_mu)
         return config
+
+    def client_mods(self) -> tuple[str, ...]:
+        """FedProx's clients need the proximal term in their local training."""
+        return (*super().client_mods(), FedProxMod.name)

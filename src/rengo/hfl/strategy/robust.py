@@ -19,7 +19,8 @@ import numpy as np
 
 from rengo.core.messages import FitResult, Metrics
 from rengo.core.parameters import Parameters, flatten, unflatten
-from rengo.hfl.strategy.base import Strategy, WeightedSum
+from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum
+from rengo.hfl.strategy.registry import register_strategy
 
 
 class UpdateStack(WeightedSum):
@@ -30,8 +31,16 @@ class UpdateStack(WeightedSum):
         self.updates: list[np.ndarray] = []
 
     def add(self, parameters: Sequence[np.ndarray], weight: float, metrics: Metrics) -> None:
+        """Keep the update (flattened) and fold its metrics."""
         super().add([], weight, metrics)
         self.updates.append(flatten(parameters))
+
+    def add_sum(self, sums: Sequence[np.ndarray], total_weight: float, count: int) -> None:
+        """Refused: a robust rule needs every update, not their sum."""
+        raise ValueError(
+            "robust aggregation needs each client's update; it cannot fold a summed block "
+            "(for example under secure aggregation)"
+        )
 
     def matrix(self) -> np.ndarray:
         """Updates as rows of a (clients, parameters) matrix."""
@@ -42,15 +51,20 @@ class UpdateStack(WeightedSum):
 
 @dataclass
 class _RobustStrategy(Strategy):
-    def accumulator(self, server_round: int, parameters: Parameters) -> UpdateStack:  # type: ignore[override]
+    def accumulator(self, server_round: int, parameters: Parameters) -> UpdateStack:
+        """Keeps every update: a robust rule needs them all."""
         return UpdateStack(parameters)
 
     def add_result(self, acc: WeightedSum, client_id: str, result: FitResult) -> None:
         acc.add(result.parameters, float(result.num_examples), result.metrics)
 
     def aggregate_fit(
-        self, server_round: int, parameters: Parameters, acc: WeightedSum
-    ) -> Parameters:
+        self,
+        server_round: int,
+        parameters: Parameters,
+        acc: WeightedSum,
+        rng: np.random.Generator | None = None,
+    ) -> Parameters | Aggregate:
         assert isinstance(acc, UpdateStack)
         vector = self.combine(acc.matrix())
         return [np.asarray(a) for a in unflatten(vector, parameters)]
@@ -59,14 +73,17 @@ class _RobustStrategy(Strategy):
         raise NotImplementedError
 
 
+@register_strategy
 @dataclass
 class FedMedian(_RobustStrategy):
     """Coordinate-wise median of the client models (Yin et al. 2018)."""
 
     def combine(self, updates: np.ndarray) -> np.ndarray:
-        return np.median(updates, axis=0)
+        """Coordinate-wise median of the rows."""
+        return np.asarray(np.median(updates, axis=0))
 
 
+@register_strategy
 @dataclass
 class FedTrimmedAvg(_RobustStrategy):
     """Coordinate-wise mean after dropping the ``beta`` fraction of largest and smallest
@@ -80,9 +97,11 @@ class FedTrimmedAvg(_RobustStrategy):
             raise ValueError(f"beta must be in [0, 0.5), got {self.beta}")
 
     def combine(self, updates: np.ndarray) -> np.ndarray:
+        """Coordinate-wise beta-trimmed mean of the rows."""
         return trimmed_mean(updates, self.beta)
 
 
+@register_strategy
 @dataclass
 class Krum(_RobustStrategy):
     """Krum (``num_selected=1``) or Multi-Krum: average the ``num_selected`` updates with the
@@ -97,9 +116,10 @@ class Krum(_RobustStrategy):
             raise ValueError("num_byzantine must be >= 0 and num_selected >= 1")
 
     def combine(self, updates: np.ndarray) -> np.ndarray:
+        """Mean of the ``num_selected`` rows with the lowest Krum scores."""
         scores = krum_scores(updates, self.num_byzantine)
         chosen = np.argsort(scores, kind="stable")[: self.num_selected]
-        return updates[chosen].mean(axis=0)
+        return np.asarray(updates[chosen].mean(axis=0))
 
 
 def trimmed_mean(updates: np.ndarray, beta: float) -> np.ndarray:
@@ -110,7 +130,7 @@ def trimmed_mean(updates: np.ndarray, beta: float) -> np.ndarray:
     if n - 2 * k <= 0:
         raise ValueError(f"trimming {k} of {n} updates from each side leaves none")
     ordered = np.sort(updates, axis=0)
-    return ordered[k : n - k].mean(axis=0)
+    return np.asarray(ordered[k : n - k].mean(axis=0))
 
 
 def krum_scores(updates: np.ndarray, num_byzantine: int) -> np.ndarray:
@@ -126,4 +146,4 @@ def krum_scores(updates: np.ndarray, num_byzantine: int) -> np.ndarray:
     sq = np.sum(updates**2, axis=1)
     dist = np.maximum(sq[:, None] + sq[None, :] - 2.0 * updates @ updates.T, 0.0)
     np.fill_diagonal(dist, np.inf)
-    return np.sort(dist, axis=1)[:, :neighbours].sum(axis=1)
+    return np.asarray(np.sort(dist, axis=1)[:, :neighbours].sum(axis=1))

@@ -1,0 +1,39 @@
+"""Client mods: middleware around a client (FedProx, SCAFFOLD, update clipping, personal
+layers), the registry strategies request them from, and the chain that runs them."""
+
+from rengo.hfl.mods.chain import (
+    EVALUATE,
+    FIT,
+    MODS_KEY,
+    CallNext,
+    ClientCall,
+    ClientMod,
+    Mod,
+    ModChain,
+    register_mod,
+    registered_mods,
+)
+from rengo.hfl.mods.clipping import ClipUpdateMod, clip_update
+from rengo.hfl.mods.fedprox import FedProxMod
+from rengo.hfl.mods.local_layers import LocalLayersMod
+from rengo.hfl.mods.scaffold import CONTROL_KEY, ScaffoldCorrection, ScaffoldMod
+
+__all__ = [
+    "CONTROL_KEY",
+    "EVALUATE",
+    "FIT",
+    "MODS_KEY",
+    "CallNext",
+    "ClientCall",
+    "ClientMod",
+    "ClipUpdateMod",
+    "FedProxMod",
+    "LocalLayersMod",
+    "Mod",
+    "ModChain",
+    "ScaffoldCorrection",
+    "ScaffoldMod",
+    "clip_update",
+    "register_mod",
+    "registered_mods",
+]

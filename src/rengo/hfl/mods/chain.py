@@ -1,0 +1,251 @@
+"""Client mods: middleware around a client, each seeing the request and the reply.
+
+A mod is any callable ``mod(call, call_next) -> reply`` (Flower calls them mods). It may change
+the request before passing it on, install gradient corrections for local training
+(:class:`~rengo.hfl.local_training.LocalTraining`), keep per-client memory in ``call.state``
+(persisted between rounds and between the stages of a round by whatever runs the client), and
+change the reply on the way back. A mod may also *own* message keys (``stages``): the stages of
+a multi-stage round workflow go straight to the mod that owns them, which calls
+``call_next`` with a ``fit`` when it needs the client to train.
+
+Mods come from two places, in this order around the client (outermost first):
+
+1. mods the coordinator's strategy or workflow asks for by name (registered with
+   :func:`register_mod`; their settings travel in the round config), so FedProx, SCAFFOLD or
+   secure aggregation work without any change to the user's code, in simulation and deployed;
+2. mods the client's owner installs (``client_handler(client_fn, mods=[...])``): attack
+   simulators, personal layers, local privacy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from rengo.core.errors import ConfigError, ProtocolError
+from rengo.core.messages import Config, EvaluateIns, FitIns
+from rengo.core.parameters import Parameters
+from rengo.hfl.local_training import LocalTraining
+
+FIT = "fit"
+EVALUATE = "evaluate"
+MODS_KEY = "client_mods"
+"""Round-config key naming the registered mods a strategy or workflow needs (comma-separated);
+the client handler removes it before the mods and the client see the config."""
+
+
+@dataclass
+class ClientCall:
+    """One message on its way to a client, as the mods see it.
+
+    Attributes
+    ----------
+    client_id
+        The client the message is for.
+    key
+        ``"fit"``, ``"evaluate"`` or a workflow's stage key.
+    message
+        The decoded message: :class:`FitIns`, :class:`EvaluateIns` or a stage's payload.
+    state
+        The client's persisted state (codec-encodable values). Mods keep their own entries
+        under their own keys; the client sees the same dict as ``Client.state``.
+    local_training
+        Corrections and frozen arrays for this call's local training, and what the client
+        reports back (steps, learning rate).
+    """
+
+    client_id: str
+    key: str
+    message: Any
+    state: dict[str, Any]
+    local_training: LocalTraining = field(default_factory=LocalTraining)
+
+    @property
+    def config(self) -> Config:
+        """The round config of a fit or evaluate message (empty for stage messages)."""
+        if isinstance(self.message, (FitIns, EvaluateIns)):
+            return self.message.config
+        return {}
+
+    @property
+    def parameters(self) -> Parameters:
+        """The global model a fit or evaluate message carries."""
+        if not isinstance(self.message, (FitIns, EvaluateIns)):
+            raise ProtocolError(f"message {self.key!r} carries no model")
+        return self.message.parameters
+
+    def forward(self, key: str, message: Any) -> ClientCall:
+        """The same call with another key and message (sharing state and local training)."""
+        return replace(self, key=key, message=message)
+
+
+CallNext = Callable[[ClientCall], Any]
+"""The rest of the chain: the mods inside this one, then the client."""
+
+
+class Mod(Protocol):
+    """Client middleware: ``mod(call, call_next)`` returns the reply to ``call``.
+
+    Call ``call_next(call)`` (or ``call_next(call.forward(...))``) to reach the client, or
+    answer without it (a stage the mod owns). Optional attributes: ``name`` (how strategies
+    request it) and ``stages`` (message keys it answers).
+    """
+
+    def __call__(self, call: ClientCall, call_next: CallNext) -> Any:
+        """The reply to ``call``."""
+        ...
+
+
+ModT = TypeVar("ModT", bound=type)
+
+_BY_NAME: dict[str, type] = {}
+_BY_STAGE: dict[str, type] = {}
+
+
+def register_mod(cls: ModT) -> ModT:
+    """Class decorator: make a mod requestable by name (``cls.name``) and owner of its stages.
+
+    The class must construct with no arguments (its settings come from the round config) and
+    define ``name: ClassVar[str]``; ``stages: ClassVar[frozenset[str]]`` is optional.
+
+    Raises
+    ------
+    ValueError
+        If the name or one of the stage keys is already registered to another class.
+    """
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{cls.__qualname__} needs a class attribute name = '...' to register")
+    existing = _BY_NAME.get(name)
+    if existing is not None and _qualified(existing) != _qualified(cls):
+        raise ValueError(f"client mod name {name!r} is already registered to {existing}")
+    for stage in _stages_of(cls):
+        owner = _BY_STAGE.get(stage)
+        if owner is not None and _qualified(owner) != _qualified(cls):
+            raise ValueError(f"stage key {stage!r} is already owned by client mod {owner}")
+        if stage in (FIT, EVALUATE):
+            raise ValueError(f"{cls.__qualname__} cannot own the {stage!r} key")
+    _BY_NAME[name] = cls
+    for stage in _stages_of(cls):
+        _BY_STAGE[stage] = cls
+    return cls
+
+
+def registered_mods() -> dict[str, type]:
+    """Registered mod classes by name."""
+    return dict(_BY_NAME)
+
+
+def requested_mod_names(config: Config) -> tuple[str, ...]:
+    """The mod names a round config asks for (see :data:`MODS_KEY`)."""
+    value = config.get(MODS_KEY)
+    if value is None:
+        return ()
+    if not isinstance(value, str):
+        raise ProtocolError(f"config[{MODS_KEY!r}] must be a comma-separated string")
+    return tuple(n for n in (part.strip() for part in value.split(",")) if n)
+
+
+def mods_config_value(names: Sequence[str]) -> str:
+    """How :data:`MODS_KEY` carries ``names`` in a round config."""
+    for name in names:
+        if "," in name or not name.strip():
+            raise ConfigError(f"client mod name {name!r} is empty or contains a comma")
+    return ",".join(names)
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _stages_of(mod: object) -> frozenset[str]:
+    stages: frozenset[str] = frozenset(getattr(mod, "stages", ()))
+    return stages
+
+
+def _name_of(mod: object) -> str | None:
+    name: object = getattr(mod, "name", None)
+    return name if isinstance(name, str) else None
+
+
+class ModChain:
+    """Runs a call through the requested and the installed mods, then the client.
+
+    Requested mods (named in the round config) are instantiated from the registry once and
+    reused; an installed mod with the same name stands in for a requested one.
+    """
+
+    def __init__(self, mods: Sequence[Mod] = ()) -> None:
+        self._installed = list(mods)
+        for mod in self._installed:
+            if not callable(mod):
+                raise TypeError(f"client mod {mod!r} is not callable")
+        self._names = {n for n in map(_name_of, self._installed) if n is not None}
+        self._instances: dict[type, Mod] = {}
+
+    def run(self, call: ClientCall, client: CallNext) -> Any:
+        """The reply to ``call``: through the mods to ``client`` (the innermost step)."""
+        requested: tuple[str, ...] = ()
+        if isinstance(call.message, (FitIns, EvaluateIns)) and MODS_KEY in call.message.config:
+            requested = requested_mod_names(call.message.config)
+            del call.message.config[MODS_KEY]
+        mods: list[Mod] = [self._instance(n) for n in requested if n not in self._names]
+        mods += self._installed
+        entry = 0
+        if call.key not in (FIT, EVALUATE):
+            entry, mods = self._owner(call.key, mods)
+        return _step(mods, entry, client)(call)
+
+    def _instance(self, name: str) -> Mod:
+        cls = _BY_NAME.get(name)
+        if cls is None:
+            known = ", ".join(sorted(_BY_NAME)) or "none"
+            raise ProtocolError(
+                f"the coordinator asks for client mod {name!r}, which this client does not "
+                f"have (registered: {known}); upgrade rengo here or import the module that "
+                "registers it"
+            )
+        return self._cached(cls)
+
+    def _cached(self, cls: type) -> Mod:
+        mod = self._instances.get(cls)
+        if mod is None:
+            mod = cls()
+            self._instances[cls] = mod
+        return mod
+
+    def _owner(self, key: str, mods: list[Mod]) -> tuple[int, list[Mod]]:
+        for i, mod in enumerate(mods):
+            if key in _stages_of(mod):
+                return i, mods
+        cls = _BY_STAGE.get(key)
+        if cls is None:
+            raise ProtocolError(
+                f"unknown message key {key!r}: no client mod owns it (registered stage keys: "
+                f"{', '.join(sorted(_BY_STAGE)) or 'none'})"
+            )
+        return 0, [self._cached(cls), *mods]
+
+
+def _step(mods: Sequence[Mod], index: int, client: CallNext) -> CallNext:
+    if index == len(mods):
+        return client
+    mod, inner = mods[index], _step(mods, index + 1, client)
+
+    def call_mod(call: ClientCall) -> Any:
+        return mod(call, inner)
+
+    return call_mod
+
+
+class ClientMod:
+    """Convenience base for class-based mods: a ``name``, the ``stages`` it owns, and
+    ``__call__``. Any callable with the same signature is a mod too."""
+
+    name: ClassVar[str] = ""
+    stages: ClassVar[frozenset[str]] = frozenset()
+
+    def __call__(self, call: ClientCall, call_next: CallNext) -> Any:
+        """Pass ``call`` on unchanged (override to act)."""
+        return call_next(call)

@@ -1,0 +1,51 @@
+"""FedProx's client half as a mod: Li et al. 2020, "Federated Optimization in Heterogeneous
+Networks".
+
+Each client minimises ``F_k(w) + (mu / 2) ||w - w_global||^2``; the mod installs that
+proximal term as a gradient correction for the call, so every local step adds
+``mu (w - w_global)``. ``mu`` is the round config's ``proximal_mu`` (sent by
+:class:`~rengo.hfl.FedProx`); with ``mu = 0`` or no key, the mod does nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rengo.core.errors import ProtocolError
+from rengo.hfl.local_training import ProximalTerm
+from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, register_mod
+
+MU_KEY = "proximal_mu"
+
+
+@register_mod
+class FedProxMod(ClientMod):
+    """Adds FedProx's proximal term to local training (Li et al. 2020).
+
+    A client that does not train through :class:`~rengo.hfl.local_training.LocalTraining`
+    (it reports no steps) still receives ``proximal_mu`` in its config and may apply the term
+    itself, as clients did before mods existed.
+    """
+
+    name: ClassVar[str] = "fedprox"
+
+    def __call__(self, call: ClientCall, call_next: CallNext) -> Any:
+        """Install ``mu (w - w_global)`` for a fit call, then run the client."""
+        if call.key == FIT:
+            mu = proximal_mu(call)
+            if mu > 0:
+                anchor = [np.array(p, dtype=np.float64) for p in call.parameters]
+                call.local_training.corrections.append(ProximalTerm(mu, anchor))
+        return call_next(call)
+
+
+def proximal_mu(call: ClientCall) -> float:
+    """The call's ``proximal_mu`` (0 when absent); a clear error when it is not a number."""
+    value = call.config.get(MU_KEY, 0.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProtocolError(f"config[{MU_KEY!r}] must be a number, got {value!r}")
+    if value < 0:
+        raise ProtocolError(f"config[{MU_KEY!r}] must be >= 0, got {value}")
+    return float(value)

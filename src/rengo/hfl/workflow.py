@@ -1,0 +1,227 @@
+"""Round workflows: how a round's fit stage talks to the clients.
+
+The round loop (:class:`~rengo.hfl.Coordinator`) samples clients and configures their
+:class:`~rengo.core.messages.FitIns`, then hands the fit stage to a workflow, which returns
+the accumulator the strategy aggregates. The default, :class:`SingleExchange`, is one fit
+message per client with every reply validated and folded as it arrives (memory O(model)).
+A multi-stage protocol - secure aggregation's key advertisement, share distribution, masked
+input and unmasking - is another workflow: each stage is an :meth:`FitRound.exchange` of
+typed messages under the stage's key, and on the client side the client mod that owns that
+key answers it (see :mod:`rengo.hfl.mods`), keeping its per-client memory in the client's
+persisted state between stages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from rengo.core.codec import decode, encode
+from rengo.core.errors import ClientFailure, CodecError
+from rengo.core.messages import FitIns, FitResult, Metrics
+from rengo.core.parameters import Parameters, validate_update
+from rengo.hfl.mods.chain import FIT
+from rengo.hfl.strategy.base import Strategy, WeightedSum
+from rengo.transport.pool import ClientPool, EncodeOnDemand, Reply
+
+log = logging.getLogger("rengo.hfl")
+
+Accept = Callable[[str, Any], Any]
+"""Checks one decoded reply: returns the value to keep or raises ClientFailure."""
+
+
+class ClientLog(Protocol):
+    """Where a fit stage records each client's outcome (the coordinator's run store)."""
+
+    def __call__(
+        self,
+        client_id: str,
+        status: str,
+        num_examples: int,
+        traffic: tuple[int, int, float],
+        reason: str | None,
+        metrics: Metrics | None,
+    ) -> None:
+        """Record ``client_id``'s outcome with its traffic (sent, received, seconds)."""
+        ...
+
+
+class FitObserver(Protocol):
+    """What a fit stage tells observers (a :class:`~rengo.hfl.RoundObserver` is one)."""
+
+    def on_fit_result(
+        self, server_round: int, global_parameters: Parameters, client_id: str, result: FitResult
+    ) -> None:
+        """A client's validated result, as it arrives."""
+        ...
+
+
+class FitRound:
+    """One round's fit stage as a workflow sees it.
+
+    Attributes
+    ----------
+    server_round
+        The round number.
+    parameters
+        The global model the round started from.
+    strategy
+        The round's strategy (its accumulator and ``add_result`` fold results).
+    instructions
+        The sampled clients and their configured :class:`FitIns`, in sampling order.
+    failures
+        Client id -> reason, for every client dropped this round so far.
+    """
+
+    def __init__(
+        self,
+        server_round: int,
+        parameters: Parameters,
+        strategy: Strategy,
+        instructions: Sequence[tuple[str, FitIns]],
+        *,
+        pool: ClientPool,
+        timeout: float | None = None,
+        observers: Sequence[FitObserver] = (),
+        client_log: ClientLog | None = None,
+    ) -> None:
+        self.server_round = server_round
+        self.parameters = parameters
+        self.strategy = strategy
+        self.instructions = list(instructions)
+        self.failures: dict[str, str] = {}
+        self._pool = pool
+        self._timeout = timeout
+        self._observers = list(observers)
+        self._client_log = client_log
+        self._traffic: dict[str, tuple[int, int, float]] = {}
+        self._reference: Parameters | None = None
+
+    @property
+    def reference(self) -> Parameters:
+        """The arrays a FitResult must match (the strategy's ``result_reference``)."""
+        if self._reference is None:
+            self._reference = self.strategy.result_reference(self.parameters)
+        return self._reference
+
+    def exchange(
+        self, key: str, messages: Sequence[tuple[str, Any]], accept: Accept | None = None
+    ) -> Iterator[tuple[str, Any]]:
+        """Send ``(client_id, message)`` pairs under ``key``; yield each accepted reply.
+
+        Messages are encoded only as the pool takes them and replies are yielded as they
+        arrive, in request order, so memory stays O(requests in flight). A client whose reply
+        is missing, undecodable or refused by ``accept`` is dropped with its reason (logged,
+        recorded, and in :attr:`failures`) and not yielded.
+        """
+        requests = EncodeOnDemand([(cid, key, message) for cid, message in messages], encode)
+        for reply in self._pool.request(requests, timeout=self._timeout):
+            self._count(reply)
+            try:
+                value = self._decode(reply)
+                if accept is not None:
+                    value = accept(reply.client_id, value)
+            except ClientFailure as exc:
+                self.drop(reply.client_id, exc.reason if key == FIT else f"{key}: {exc.reason}")
+                continue
+            if isinstance(value, FitResult):
+                self._record(reply.client_id, "ok", value.num_examples, None, value.metrics)
+            else:
+                self._record(reply.client_id, "ok", 0, None, None)
+            yield reply.client_id, value
+
+    def fit_results(
+        self, instructions: Sequence[tuple[str, FitIns]] | None = None
+    ) -> Iterator[tuple[str, FitResult]]:
+        """Send each sampled client its FitIns; yield every valid FitResult as it arrives.
+
+        Valid means: a FitResult whose arrays match :attr:`reference` in count and shape, all
+        finite, from at least one example. Observers see each valid result.
+        """
+        for client_id, result in self.exchange(
+            FIT, instructions if instructions is not None else self.instructions, self._accept
+        ):
+            for observer in self._observers:
+                observer.on_fit_result(self.server_round, self.parameters, client_id, result)
+            yield client_id, result
+
+    def drop(self, client_id: str, reason: str) -> None:
+        """Drop ``client_id`` from this round (a workflow's own protocol checks use this)."""
+        self.failures[client_id] = reason
+        log.warning("round %d: dropped client %s: %s", self.server_round, client_id, reason)
+        self._record(client_id, "failed", 0, reason, None)
+
+    # -- pieces -------------------------------------------------------------------------------
+    def _decode(self, reply: Reply) -> Any:
+        if not reply.ok:
+            raise ClientFailure(reply.client_id, reply.error or "no reply")
+        assert reply.payload is not None
+        try:
+            return decode(bytearray(reply.payload))
+        except CodecError as exc:
+            raise ClientFailure(reply.client_id, f"undecodable reply: {exc}") from exc
+
+    def _accept(self, client_id: str, value: Any) -> FitResult:
+        if not isinstance(value, FitResult):
+            raise ClientFailure(client_id, f"sent {type(value).__name__}, not FitResult")
+        validate_update(client_id, value.parameters, self.reference)
+        if value.num_examples <= 0:
+            raise ClientFailure(client_id, "reported 0 training examples")
+        return value
+
+    def _count(self, reply: Reply) -> None:
+        sent, received, seconds = self._traffic.get(reply.client_id, (0, 0, 0.0))
+        self._traffic[reply.client_id] = (
+            sent + reply.bytes_sent,
+            received + reply.bytes_received,
+            seconds + reply.duration_s,
+        )
+
+    def _record(
+        self,
+        client_id: str,
+        status: str,
+        num_examples: int,
+        reason: str | None,
+        metrics: Metrics | None,
+    ) -> None:
+        if self._client_log is not None:
+            traffic = self._traffic.get(client_id, (0, 0, 0.0))
+            self._client_log(client_id, status, num_examples, traffic, reason, metrics)
+
+
+class FitWorkflow(Protocol):
+    """A round's fit stage: which messages go to clients and how results are folded.
+
+    ``client_mods`` names the registered client mods the workflow's stages need (requested
+    from every client with each fit and evaluate); ``run`` returns the filled accumulator
+    (``count`` is how many clients it holds).
+    """
+
+    def client_mods(self) -> tuple[str, ...]:
+        """Registered client mods this workflow needs."""
+        ...
+
+    def run(self, fit_round: FitRound) -> WeightedSum:
+        """Run the fit stage of ``fit_round``; return the accumulator to aggregate."""
+        ...
+
+
+@dataclass(frozen=True)
+class SingleExchange:
+    """The default fit stage: one FitIns per sampled client, each valid reply folded into
+    the strategy's streaming accumulator as it arrives."""
+
+    def client_mods(self) -> tuple[str, ...]:
+        """None needed."""
+        return ()
+
+    def run(self, fit_round: FitRound) -> WeightedSum:
+        """Fold every valid FitResult of the round."""
+        strategy = fit_round.strategy
+        acc = strategy.accumulator(fit_round.server_round, fit_round.parameters)
+        for client_id, result in fit_round.fit_results():
+            strategy.add_result(acc, client_id, result)
+        return acc

@@ -1,0 +1,105 @@
+"""The simulation executors by name: where client code runs when a federation is simulated.
+
+``serial`` and ``process`` are built in; ``ray`` loads Ray only when used. A new executor
+registers itself once, here or in its own module, with :func:`register_executor`; job files,
+the CLI and :func:`rengo.hfl.simulate` read the names from this registry.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rengo.core.errors import ConfigError
+from rengo.transport.pool import ClientPool, Handler
+from rengo.transport.simulation import ProcessPool, SerialPool
+
+PoolFactory = Callable[..., ClientPool]
+"""``factory(handler, client_ids, workers=None, **options) -> ClientPool``."""
+
+
+@dataclass(frozen=True)
+class Executor:
+    """A registered executor: its name, what it is, and how to make its pool."""
+
+    name: str
+    description: str
+    factory: PoolFactory
+
+
+_EXECUTORS: dict[str, Executor] = {}
+
+
+def register_executor(name: str, factory: PoolFactory, description: str = "") -> None:
+    """Make ``factory`` available as executor ``name``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is empty or already registered.
+    """
+    if not name or name in _EXECUTORS:
+        raise ValueError(f"executor name {name!r} is empty or already registered")
+    _EXECUTORS[name] = Executor(name, description, factory)
+
+
+def executor_names() -> tuple[str, ...]:
+    """Registered executor names, in registration order."""
+    return tuple(_EXECUTORS)
+
+
+def executors() -> dict[str, Executor]:
+    """Registered executors by name."""
+    return dict(_EXECUTORS)
+
+
+def make_executor(
+    name: str,
+    handler: Handler,
+    client_ids: Sequence[str],
+    workers: int | None = None,
+    **options: Any,
+) -> ClientPool:
+    """The :class:`ClientPool` of executor ``name`` over ``client_ids``.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name (naming the closest one) or an executor that cannot start here
+        (a missing optional dependency).
+    """
+    executor = _EXECUTORS.get(name)
+    if executor is None:
+        close = difflib.get_close_matches(name, list(_EXECUTORS), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"unknown executor {name!r}; {hint}choose one of {', '.join(_EXECUTORS)}")
+    return executor.factory(handler, client_ids, workers=workers, **options)
+
+
+def _serial(
+    handler: Handler, client_ids: Sequence[str], workers: int | None = None, **options: Any
+) -> ClientPool:
+    return SerialPool(handler, client_ids, **options)
+
+
+def _process(
+    handler: Handler, client_ids: Sequence[str], workers: int | None = None, **options: Any
+) -> ClientPool:
+    return ProcessPool(handler, client_ids, workers=workers, **options)
+
+
+def _ray(
+    handler: Handler, client_ids: Sequence[str], workers: int | None = None, **options: Any
+) -> ClientPool:
+    try:
+        from rengo.transport.ray_pool import RayPool
+    except ImportError as exc:
+        raise ConfigError("executor 'ray' needs Ray: pip install 'rengo[ray]'") from exc
+    return RayPool(handler, client_ids, workers=workers, **options)
+
+
+register_executor("serial", _serial, "one client after another in this process")
+register_executor("process", _process, "forked worker processes on this machine")
+register_executor("ray", _ray, "Ray tasks, locally or on a Ray cluster")

@@ -1,0 +1,99 @@
+"""Deployed over gRPC (mTLS on loopback), parties in threads of this process: a strategy's
+client mods reach parties that were never told the strategy, and a multi-stage round
+workflow routes its stages to the party's mod; both end where simulation ends."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from digits_app import PARTIES, SEED, initial_parameters, shards
+
+from rengo.deploy import run_party, serve_coordinator
+from rengo.hfl import FedAvg, LogisticRegressionClient, Scaffold, Strategy, simulate
+from rengo.transport.grpc_party import Backoff
+from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+
+sys.path.append(str(Path(__file__).parents[1] / "hfl"))  # after tests/deploy: its conftest
+from pairwise_masking import PairMaskWorkflow
+
+NAMES = PARTIES[:3]
+ROUNDS = 2
+
+
+def client_fn(cid: str) -> LogisticRegressionClient:
+    X, y = shards()[cid]
+    return LogisticRegressionClient(X, y, lr=0.2, local_epochs=1, batch_size=32)
+
+
+def deployed(certs: Path, strategy: Strategy, workflow: Any = None) -> list[np.ndarray]:
+    ready, result = threading.Event(), {}
+
+    def listening(hub: Any) -> None:
+        result["address"] = f"127.0.0.1:{hub.port}"
+        ready.set()
+
+    def coordinator() -> None:
+        try:
+            result["history"] = serve_coordinator(
+                strategy, initial_parameters(), ROUNDS, "127.0.0.1:0",
+                HubSecurity.from_directory(certs), parties=NAMES, join_timeout=30.0,
+                round_timeout=20.0, seed=SEED, heartbeat_interval=0.5, on_listening=listening,
+                workflow=workflow,
+            )  # fmt: skip
+        except BaseException as exc:
+            result["error"] = exc
+            ready.set()
+
+    serving = threading.Thread(target=coordinator, daemon=True)
+    serving.start()
+    assert ready.wait(30) and "error" not in result, result.get("error")
+    backoff = Backoff(initial=0.05, maximum=0.3, give_up_after=30.0)
+    parties = [
+        threading.Thread(
+            target=run_party,
+            args=(result["address"], name, client_fn, PartyCredentials.from_directory(certs, name)),
+            kwargs={"heartbeat_interval": 0.5, "backoff": backoff},
+            daemon=True,
+        )
+        for name in NAMES
+    ]
+    for party in parties:
+        party.start()
+    for party in parties:
+        party.join(60)
+    serving.join(30)
+    assert not any(t.is_alive() for t in [*parties, serving]), "the run did not finish"
+    if "error" in result:
+        raise result["error"]
+    history = result["history"]
+    assert all(not r.failures for r in history.rounds)
+    return history.parameters
+
+
+def simulated(strategy: Strategy, workflow: Any = None) -> list[np.ndarray]:
+    return simulate(
+        client_fn, NAMES, strategy, initial_parameters(), ROUNDS, seed=SEED, workflow=workflow
+    ).parameters
+
+
+@pytest.mark.timeout(90)
+def test_scaffold_reaches_parties_that_only_serve_a_client(certs: Path) -> None:
+    got = deployed(certs, Scaffold(min_fit_clients=3))
+    want = simulated(Scaffold(min_fit_clients=3))
+    plain = simulated(FedAvg(min_fit_clients=3))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    assert any(not np.allclose(g, p) for g, p in zip(got, plain, strict=True))
+
+
+@pytest.mark.timeout(90)
+def test_a_two_stage_workflow_runs_over_grpc(certs: Path) -> None:
+    got = deployed(certs, FedAvg(min_fit_clients=3), PairMaskWorkflow())
+    want = simulated(FedAvg(min_fit_clients=3), PairMaskWorkflow())
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)

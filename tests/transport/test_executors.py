@@ -1,0 +1,74 @@
+"""The executor registry: the built-in names, clear errors, and a new executor usable by
+simulate and job files once registered (no list to edit)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rengo.core.errors import ConfigError
+from rengo.hfl import FedAvg, LogisticRegressionClient, simulate, softmax_init
+from rengo.jobs import parse_job
+from rengo.transport import (
+    ClientPool,
+    Handler,
+    SerialPool,
+    executor_names,
+    make_executor,
+    register_executor,
+)
+
+
+def test_the_built_in_executors_are_registered() -> None:
+    assert executor_names()[:3] == ("serial", "process", "ray")
+
+
+def test_an_unknown_executor_names_the_closest() -> None:
+    with pytest.raises(ConfigError, match="unknown executor 'proces'; did you mean 'process'"):
+        make_executor("proces", lambda *a: (b"", None), ["a"])
+
+
+class CountingPool(SerialPool):
+    """A serial pool that counts requests (a stand-in for a new executor)."""
+
+    requests = 0
+
+    def request(self, requests: Sequence[Any], timeout: float | None = None) -> Any:
+        CountingPool.requests += len(requests)
+        return super().request(requests, timeout)
+
+
+def _counting(
+    handler: Handler, client_ids: Sequence[str], workers: int | None = None, **options: Any
+) -> ClientPool:
+    return CountingPool(handler, client_ids)
+
+
+register_executor("test_counting", _counting, "a serial pool that counts requests")
+
+
+def test_a_registered_executor_runs_simulations_and_job_files() -> None:
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 4)), rng.integers(0, 2, size=60)
+    history = simulate(
+        lambda cid: LogisticRegressionClient(X[int(cid) :: 3], y[int(cid) :: 3]),
+        3, FedAvg(min_fit_clients=3), softmax_init(4, 2), 2, executor="test_counting",
+    )  # fmt: skip
+    assert len(history.rounds) == 2 and CountingPool.requests == 6
+    spec = parse_job({"job": {"executor": "test_counting"}, "model": {"type": "logistic"}})
+    assert spec.job.executor == "test_counting"
+    with pytest.raises(ValueError, match="already registered"):
+        register_executor("serial", _counting)
+
+
+def test_the_old_executor_constants_warn_and_follow_the_registry() -> None:
+    import rengo.hfl
+    import rengo.jobs.spec
+
+    with pytest.warns(DeprecationWarning, match="executor_names"):
+        assert executor_names() == rengo.hfl.EXECUTORS
+    with pytest.warns(DeprecationWarning, match="executor_names"):
+        assert executor_names() == rengo.jobs.spec.EXECUTORS
