@@ -28,7 +28,7 @@ from rengo.transport.certs import init_certificates
 from rengo.transport.grpc_party import Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 from rengo.vfl import HeteroLogisticRegression, HeteroLRConfig
-from rengo.vfl.hetero_lr_math import roc_auc
+from rengo.vfl.hetero_lr.math import roc_auc
 
 HERE = Path(__file__).parent
 LABEL_PARTY = "card"
@@ -231,8 +231,7 @@ class CoordinatorThread:
                     HubSecurity.from_directory(certs),
                     [LABEL_PARTY, *HOSTS],
                     LABEL_PARTY,
-                    config=HeteroLRConfig(epochs=1, batch_size=128),
-                    key_bits=512,
+                    config=HeteroLRConfig(epochs=1, batch_size=128, key_bits=512),
                     seed=SEED,
                     join_timeout=20.0,
                     heartbeat_interval=0.5,
@@ -309,7 +308,8 @@ def test_a_party_failing_aborts_every_role_instead_of_hanging(
 
 
 def test_plan_survives_the_wire_and_rejects_bad_ones() -> None:
-    plan = VerticalPlan("card", ("bank", "telecom"), HeteroLRConfig(epochs=3), 5, "plain", False)
+    config = HeteroLRConfig(epochs=3, predict_mode="plain")
+    plan = VerticalPlan("card", ("bank", "telecom"), config, 5, score=False)
     assert VerticalPlan.from_wire(plan.to_wire()) == plan
     assert plan.parties == ["card", "bank", "telecom"]
     with pytest.raises(ConfigError, match="distinct"):
@@ -318,3 +318,7 @@ def test_plan_survives_the_wire_and_rejects_bad_ones() -> None:
         VerticalPlan("card", ("coordinator",))
     with pytest.raises(ProtocolError, match="malformed"):
         VerticalPlan.from_wire({**plan.to_wire(), "extra": 1})
+    with pytest.raises(ConfigError, match="score and train must be True or False"):
+        VerticalPlan("card", ("bank",), config, 5, "plain")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="unknown vertical algorithm 'hetero_l'"):
+        VerticalPlan.from_wire({**plan.to_wire(), "algorithm": "hetero_l"})

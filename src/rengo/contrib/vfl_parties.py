@@ -26,6 +26,8 @@ from rengo.contrib.payouts import Payout, proportional_payouts
 from rengo.contrib.shapley import ConvergenceRule
 from rengo.contrib.tracker import ContributionReport
 from rengo.contrib.vfl_contribution import party_shapley
+from rengo.crypto.dealing import ObfuscatorSource
+from rengo.vfl.common import VerticalDataset
 from rengo.vfl.hetero_contribution import (
     CoalitionScore,
     CoalitionValue,
@@ -33,8 +35,6 @@ from rengo.vfl.hetero_contribution import (
     scores_as_dict,
 )
 from rengo.vfl.hetero_credit_story import credit_consortium
-from rengo.vfl.hetero_lr import VerticalDataset
-from rengo.vfl.hetero_lr_obfuscators import ObfuscatorSource
 
 EXACT_MAX_HOSTS = 6
 """Exact Shapley retrains 2^k coalitions: 64 trainings at 6 feature parties."""

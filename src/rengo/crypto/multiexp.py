@@ -1,12 +1,13 @@
-"""``Enc(d)^T X`` for vertical LR gradients by bucketed multi-exponentiation.
+"""Products of powers ``prod_i c_i ** e_ij (mod n^2)`` by bucketed multi-exponentiation.
 
-Each output column is ``prod_i c_i ** x_ij (mod n^2)`` with short fixed-point exponents
-(about 20 bits for standardised features at 16 fractional bits). Computing each power on its
-own costs one modexp per element; Pippenger's bucket method (N. Pippenger, "On the
-evaluation of powers and related problems", FOCS 1976; the form used here is the windowed
-bucket sum from Bernstein et al., "Faster batch forgery identification", INDOCRYPT 2012)
-needs about ``bits / window`` modular multiplications per element instead, and negative
-exponents cost one inversion per column instead of one per element.
+This is the work inside ``Enc(d)^T X`` (vertical LR gradients) and every encrypted-vector
+times plaintext-matrix product: each output column is ``prod_i c_i ** x_ij (mod n^2)`` with
+short fixed-point exponents (about 20 bits for standardised features at 16 fractional bits).
+Computing each power on its own costs one modexp per element; Pippenger's bucket method (N.
+Pippenger, "On the evaluation of powers and related problems", FOCS 1976; the form used here
+is the windowed bucket sum from Bernstein et al., "Faster batch forgery identification",
+INDOCRYPT 2012) needs about ``bits / window`` modular multiplications per element instead,
+and negative exponents cost one inversion per column instead of one per element.
 """
 
 from __future__ import annotations
@@ -15,27 +16,23 @@ import gmpy2
 import numpy as np
 from gmpy2 import mpz
 
-from rengo.crypto import EncryptedArray
 
-DEFAULT_FEATURE_PRECISION_BITS = 16
-"""Fractional bits of plaintext features in ``Enc(d)^T X`` (rounding error 2**-17)."""
-
-
-def _window_bits(count: int, bits: int) -> int:
+def window_bits(count: int, bits: int) -> int:
     """A window size that roughly balances bucket filling (count) against bucket summing."""
-    best, best_cost = 1, None
+    best, best_cost = 1, -1
     for w in range(1, 13):
         windows = -(-bits // w)
         cost = windows * (count + (2 << w))
-        if best_cost is None or cost < best_cost:
+        if best_cost < 0 or cost < best_cost:
             best, best_cost = w, cost
     return best
 
 
 def _bucket_power_product(
-    bases: list[mpz], exponents: np.ndarray, nsquare: mpz, window: int
+    bases: list[mpz], exponents: np.ndarray, modulus: mpz, window: int
 ) -> mpz:
-    """``prod_i bases[i] ** exponents[i] mod n^2`` for non-negative int64 exponents."""
+    """``prod_i bases[i] ** exponents[i] mod modulus`` for non-negative exponents (int64 or
+    Python ints in an object array)."""
     if not bases:
         return mpz(1)
     top = int(exponents.max())
@@ -46,74 +43,73 @@ def _bucket_power_product(
     result = mpz(1)
     for k in range(windows - 1, -1, -1):
         if k != windows - 1:
-            result = gmpy2.powmod(result, 1 << window, nsquare)
+            result = gmpy2.powmod(result, 1 << window, modulus)
         digits = (exponents >> (k * window)) & mask
         buckets: list[mpz | None] = [None] * (mask + 1)
         for base, digit in zip(bases, digits.tolist(), strict=True):
             if digit:
                 held = buckets[digit]
-                buckets[digit] = base if held is None else held * base % nsquare
+                buckets[digit] = base if held is None else held * base % modulus
         running, total = mpz(1), mpz(1)
         for digit in range(mask, 0, -1):
             held = buckets[digit]
             if held is not None:
-                running = running * held % nsquare
-            total = total * running % nsquare
-        result = result * total % nsquare
+                running = running * held % modulus
+            total = total * running % modulus
+        result = result * total % modulus
     return result
 
 
-def _column(bases: list[mpz], column: np.ndarray, nsquare: mpz, window: int) -> mpz:
-    """One output ciphertext ``prod_i c_i ** e_i`` for signed int64 exponents ``column``."""
-    positive = column > 0
-    negative = column < 0
-    pos = _bucket_power_product(
+def power_product(bases: list[mpz], exponents: np.ndarray, modulus: mpz, window: int) -> mpz:
+    """``prod_i bases[i] ** exponents[i] mod modulus`` for signed exponents.
+
+    Parameters
+    ----------
+    bases
+        Units modulo ``modulus`` (Paillier ciphertexts are units mod n^2).
+    exponents
+        One signed integer per base: an int64 array, or an object array of Python ints for
+        exponents beyond 62 bits.
+    modulus
+        The modulus (n^2).
+    window
+        Bucket window in bits (see :func:`window_bits`).
+
+    Returns
+    -------
+    mpz
+        The product; negative exponents go through one modular inverse for all of them.
+    """
+    positive = exponents > 0
+    negative = exponents < 0
+    result = _bucket_power_product(
         [b for b, keep in zip(bases, positive.tolist(), strict=True) if keep],
-        column[positive],
-        nsquare,
+        exponents[positive],
+        modulus,
         window,
     )
     if not negative.any():
-        return pos
-    neg = _bucket_power_product(
+        return result
+    inverse_part = _bucket_power_product(
         [b for b, keep in zip(bases, negative.tolist(), strict=True) if keep],
-        -column[negative],
-        nsquare,
+        -exponents[negative],
+        modulus,
         window,
     )
-    return pos * gmpy2.invert(neg, nsquare) % nsquare
+    return result * gmpy2.invert(inverse_part, modulus) % modulus
 
 
-def encrypted_matmul(
-    encrypted: EncryptedArray,
-    matrix: np.ndarray,
-    precision_bits: int = DEFAULT_FEATURE_PRECISION_BITS,
-) -> EncryptedArray:
-    """``encrypted @ matrix`` for a 1-D encrypted vector (N,) and a plaintext (N, D) matrix.
+def power_products(bases: list[mpz], exponents: np.ndarray, modulus: mpz) -> list[mpz]:
+    """``out[j] = prod_i bases[i] ** exponents[i, j] mod modulus`` for an (N, D) matrix.
 
-    The result holds D ciphertexts at exponent ``encrypted.exponent + precision_bits``.
-    Features must fit 62 bits after scaling (``|x| < 2**(62 - precision_bits)``).
+    One column at a time in the calling thread: the work is many small multiplications,
+    which hold the GIL, so threads would not help.
     """
-    plain = np.asarray(matrix, dtype=np.float64)
-    if encrypted.ndim != 1 or plain.ndim != 2 or plain.shape[0] != encrypted.shape[0]:
-        raise ValueError(f"encrypted_matmul shapes {encrypted.shape} and {plain.shape} mismatch")
-    if plain.size and not np.isfinite(plain).all():
-        raise ValueError("features must be finite")
-    scaled = np.rint(np.ldexp(plain, precision_bits))
-    if scaled.size and np.abs(scaled).max() >= 2.0**62:
-        raise ValueError(f"features too large for {precision_bits} fractional bits")
-    exps = scaled.astype(np.int64)
-    nsquare = encrypted.public_key.nsquare
-    bases = list(encrypted.ciphertexts.tolist())
-    top = int(np.abs(exps).max()) if exps.size else 0
-    window = _window_bits(len(bases), max(1, top.bit_length()))
-
-    # One column at a time in this thread: the work is many small multiplications, which
-    # hold the GIL, so threads would not help; the roles' obfuscator threads run meanwhile.
-    columns = [
-        _column(bases, np.ascontiguousarray(exps[:, j]), nsquare, window)
-        for j in range(plain.shape[1])
+    if exponents.ndim != 2 or exponents.shape[0] != len(bases):
+        raise ValueError(f"{len(bases)} bases for an exponent matrix of shape {exponents.shape}")
+    top = int(abs(exponents).max()) if exponents.size else 0
+    window = window_bits(len(bases), max(1, top.bit_length()))
+    return [
+        power_product(bases, np.ascontiguousarray(exponents[:, j]), modulus, window)
+        for j in range(exponents.shape[1])
     ]
-    out = np.empty(len(columns), dtype=object)
-    out[:] = columns
-    return EncryptedArray(encrypted.public_key, out, encrypted.exponent + precision_bits)

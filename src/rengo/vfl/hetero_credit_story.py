@@ -27,10 +27,11 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
 from rengo.core.errors import DataError
+from rengo.crypto.dealing import ObfuscatorSource
 from rengo.data.shared import shared_data_dir
-from rengo.vfl.hetero_lr import HeteroLogisticRegression, PartyTable, VerticalDataset
-from rengo.vfl.hetero_lr_math import ks_statistic, roc_auc
-from rengo.vfl.hetero_lr_obfuscators import ObfuscatorSource
+from rengo.vfl.common import PartyTable, VerticalDataset
+from rengo.vfl.hetero_lr.estimator import HeteroLogisticRegression
+from rengo.vfl.hetero_lr.math import ks_statistic, roc_auc
 
 LABEL_PARTY = "card_issuer"
 UCI_PARTY_COLUMNS = {

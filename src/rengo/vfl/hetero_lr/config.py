@@ -1,18 +1,22 @@
-"""Training settings of coordinated hetero LR, agreed by all parties at set-up.
+"""Settings of coordinated hetero LR: the one place its options and their defaults live.
 
-The label party (guest) sends its :class:`HeteroLRConfig` to every other role as a plain
-dict, so every party runs the same number of epochs, batches and precision.
+Every surface is generated from :class:`HeteroLRConfig`: the estimator's keyword arguments,
+the ``[vfl]`` keys of a vertical job file, the ``rengo vfl coordinator`` flags, and the dict
+the label party sends every other role at set-up (so every party runs the same number of
+epochs, batches and precision).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any, Literal
 
-from rengo.core.errors import ConfigError
-from rengo.vfl.hetero_lr_math import OptimizerName, Schedule
-from rengo.vfl.hetero_lr_obfuscators import OBFUSCATOR_SOURCES, ObfuscatorSource
+from rengo.core.options import OptionError, option, options_from_wire, options_to_wire
+from rengo.crypto.dealing import ObfuscatorSource
+from rengo.crypto.keys import SUPPORTED_KEY_BITS
+from rengo.vfl.hetero_lr.math import OptimizerName, Schedule
+
+PredictMode = Literal["encrypted", "plain"]
 
 
 @dataclass(frozen=True)
@@ -25,62 +29,70 @@ class HeteroLRConfig:
     ``residual_precision_bits`` are the fractional bits of encrypted partial predictors,
     ``feature_precision_bits`` those of features in ``Enc(d)^T X``. ``obfuscator_source``
     says who makes the guest's and hosts' encryption randomness (see
-    :mod:`rengo.vfl.hetero_lr_obfuscators`: ``"coordinator"`` is faster, ``"local"`` does not
-    trust the coordinator to deal good randomness).
+    :mod:`rengo.crypto.dealing`: ``"coordinator"`` is faster, ``"local"`` does not trust the
+    coordinator to deal good randomness). ``predict_mode`` picks how scores are gathered
+    (see :mod:`rengo.vfl.hetero_lr.predict`). ``key_bits`` below 2048 are for tests and
+    benchmarks only.
+
+    Raises
+    ------
+    OptionError
+        Naming the first option whose value is out of range.
     """
 
-    epochs: int = 10
-    batch_size: int = 1024
-    learning_rate: float = 0.1
-    l2: float = 0.0
-    tol: float = 1e-4
-    lr_schedule: Schedule = "constant"
-    lr_decay: float = 0.5
-    lr_step_epochs: int = 10
-    optimizer: OptimizerName = "adam"
-    fit_intercept: bool = True
-    compute_loss: bool = True
-    residual_precision_bits: int = 32
-    feature_precision_bits: int = 16
-    obfuscator_source: ObfuscatorSource = "local"
+    epochs: int = option(10, "Training epochs (at most).")
+    batch_size: int = option(1024, "Rows per mini-batch.")
+    learning_rate: float = option(0.1, "Step size.")
+    l2: float = option(0.0, "L2 penalty weight on the mean loss (scikit-learn C = 1/(n l2)).")
+    tol: float = option(1e-4, "Stop once the epoch's loss changes less (0: never).")
+    lr_schedule: Schedule = option("constant", "Learning-rate schedule.")
+    lr_decay: float = option(0.5, "Decay factor of the step schedule.")
+    lr_step_epochs: int = option(10, "Epochs between decays of the step schedule.")
+    optimizer: OptimizerName = option("adam", "Per-party optimizer.")
+    fit_intercept: bool = option(True, "Learn an intercept (held by the label party).")
+    compute_loss: bool = option(True, "Compute the encrypted Taylor loss (needed for tol).")
+    residual_precision_bits: int = option(32, "Fractional bits of encrypted predictors.")
+    feature_precision_bits: int = option(16, "Fractional bits of features in Enc(d)^T X.")
+    obfuscator_source: ObfuscatorSource = option(
+        "local", "Who makes encryption randomness: local, or dealt by the coordinator."
+    )
+    predict_mode: PredictMode = option(
+        "encrypted", "Scoring: encrypted (default) or plain (FATE's way; reveals partials)."
+    )
+    key_bits: int = option(2048, "Paillier key size (512 and 1024: tests only).")
 
     def __post_init__(self) -> None:
-        positive = {
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "learning_rate": self.learning_rate,
-            "lr_step_epochs": self.lr_step_epochs,
-        }
-        for name, value in positive.items():
-            if not value > 0:
-                raise ConfigError(f"{name} must be > 0, got {value!r}")
-        if self.l2 < 0 or self.tol < 0:
-            raise ConfigError("l2 and tol must be >= 0")
-        if self.lr_schedule not in get_args(Schedule):
-            raise ConfigError(f"lr_schedule must be one of {get_args(Schedule)}")
-        if self.optimizer not in get_args(OptimizerName):
-            raise ConfigError(f"optimizer must be one of {get_args(OptimizerName)}")
-        if self.obfuscator_source not in OBFUSCATOR_SOURCES:
-            raise ConfigError(f"obfuscator_source must be one of {OBFUSCATOR_SOURCES}")
+        if self.key_bits not in SUPPORTED_KEY_BITS:
+            raise OptionError(
+                "key_bits", f"must be one of {SUPPORTED_KEY_BITS}, got {self.key_bits}"
+            )
+        for name in ("epochs", "batch_size", "lr_step_epochs"):
+            value = getattr(self, name)
+            if value < 1:
+                raise OptionError(name, f"must be >= 1, got {value!r}")
+        if not self.learning_rate > 0:
+            raise OptionError("learning_rate", f"must be > 0, got {self.learning_rate!r}")
+        for name in ("l2", "tol"):
+            if getattr(self, name) < 0:
+                raise OptionError(name, f"must be >= 0, got {getattr(self, name)!r}")
+        if not self.lr_decay > 0:
+            raise OptionError("lr_decay", f"must be > 0, got {self.lr_decay!r}")
         if not 8 <= self.residual_precision_bits <= 64:
-            raise ConfigError("residual_precision_bits must lie in [8, 64]")
+            raise OptionError("residual_precision_bits", "must lie in [8, 64]")
         if not 4 <= self.feature_precision_bits <= 40:
-            raise ConfigError("feature_precision_bits must lie in [4, 40]")
+            raise OptionError("feature_precision_bits", "must lie in [4, 40]")
 
     def to_wire(self) -> dict[str, Any]:
         """A codec-friendly dict of every field."""
-        return dataclasses.asdict(self)
+        return options_to_wire(self)
 
     @classmethod
     def from_wire(cls, tree: Any) -> HeteroLRConfig:
-        """Rebuild and validate a config received from the label party."""
-        if not isinstance(tree, dict):
-            raise ConfigError("hetero LR config must be a mapping")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(tree) - names
-        if unknown:
-            raise ConfigError(f"unknown hetero LR config fields {sorted(unknown)}")
-        try:
-            return cls(**tree)
-        except TypeError as exc:
-            raise ConfigError(f"bad hetero LR config: {exc}") from exc
+        """Rebuild and validate a config received from another party.
+
+        Raises
+        ------
+        ConfigError
+            If ``tree`` is not a mapping, names an unknown field or holds a bad value.
+        """
+        return options_from_wire(cls, tree, "hetero LR config")

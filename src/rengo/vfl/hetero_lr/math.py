@@ -19,6 +19,8 @@ from typing import Literal
 import numpy as np
 from scipy.stats import rankdata
 
+from rengo.vfl.common import batch_order as batch_order  # re-exported: shared by every algorithm
+
 LOG2 = float(np.log(2.0))
 Schedule = Literal["constant", "inverse_sqrt", "step"]
 OptimizerName = Literal["sgd", "adam"]
@@ -56,13 +58,6 @@ def learning_rate(
     if schedule == "step":
         return base * decay ** (epoch // step_epochs)
     raise ValueError(f"unknown learning-rate schedule {schedule!r}")
-
-
-def batch_order(seed: int, epoch: int, rows: int, batch_size: int) -> list[np.ndarray]:
-    """The row indices of each mini-batch of ``epoch``: a permutation every party derives
-    from the seed agreed at set-up, cut into ``ceil(rows / batch_size)`` batches."""
-    order = np.random.default_rng([seed, epoch]).permutation(rows)
-    return [order[s : s + batch_size] for s in range(0, rows, batch_size)]
 
 
 @dataclass(frozen=True)
