@@ -34,9 +34,7 @@ def test_matmul_handles_one_row_and_zero_matrix() -> None:
     np.testing.assert_array_equal(
         enc.matmul(np.array([[2.0, -4.0]]), 16).decrypt(PRIVATE), [3.0, -6.0]
     )
-    np.testing.assert_array_equal(
-        enc.matmul(np.zeros((1, 2)), 16).decrypt(PRIVATE), [0.0, 0.0]
-    )
+    np.testing.assert_array_equal(enc.matmul(np.zeros((1, 2)), 16).decrypt(PRIVATE), [0.0, 0.0])
 
 
 def test_matmul_rejects_misaligned_shapes() -> None:
@@ -45,8 +43,6 @@ def test_matmul_rejects_misaligned_shapes() -> None:
         enc.matmul(np.ones((4, 2)))
     with pytest.raises(ValueError, match="finite"):
         enc.matmul(np.full((3, 1), np.nan))
-
-
 
 
 def test_matmul_with_exponents_beyond_int64_is_exact() -> None:

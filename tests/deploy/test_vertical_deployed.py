@@ -23,6 +23,7 @@ from rengo.deploy.vertical import (
     serve_vertical_coordinator,
 )
 from rengo.deploy.vertical_data import PartyData, load_party_data
+from rengo.jobs import build_vertical_job, load_job, run_vertical_job
 from rengo.tracking import RunStore
 from rengo.transport.certs import init_certificates
 from rengo.transport.grpc_party import Backoff
@@ -322,3 +323,67 @@ def test_plan_survives_the_wire_and_rejects_bad_ones() -> None:
         VerticalPlan("card", ("bank",), config, 5, "plain")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="unknown vertical algorithm 'hetero_l'"):
         VerticalPlan.from_wire({**plan.to_wire(), "algorithm": "hetero_l"})
+
+
+JOB = """
+[job]
+kind = "vfl"
+name = "deployed-job"
+seed = 7
+
+[vfl]
+label_party = "card"
+label = "y"
+key_bits = 512
+epochs = 2
+batch_size = 96
+learning_rate = 0.15
+l2 = 0.01
+
+[vfl.parties]
+card = "{card}"
+bank = "{bank}"
+telecom = "{telecom}"
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_job_file_deployed_equals_rengo_run_of_the_same_file(
+    tables: dict[str, dict[str, Path]], certs: Path, cli: Processes, tmp_path: Path
+) -> None:
+    """``rengo vfl coordinator --job`` and ``rengo vfl party --job`` processes give every
+    party exactly the model and the label party exactly the scores ``rengo run`` computes."""
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(**{n: tables[n]["train"] for n in [LABEL_PARTY, *HOSTS]}))
+    simulated = build_vertical_job(load_job(job))
+    result = run_vertical_job(simulated, log=lambda _: None)
+    card = simulated.model.predict_run_.parties[LABEL_PARTY]
+
+    coordinator = cli.start(
+        "coordinator", "--job", str(job), "--listen", "127.0.0.1:0", "--certs", str(certs)
+    )
+    port, early = wait_for_port(coordinator)
+    parties = {}
+    for name in [LABEL_PARTY, *HOSTS]:
+        parties[name] = cli.start(
+            "party",
+            "--coordinator", f"127.0.0.1:{port}",
+            "--name", name,
+            "--job", str(job),
+            "--predictions", str(tmp_path / "scores.csv"),
+            "--model", str(tmp_path / f"{name}.json"),
+            "--certs", str(certs),
+        )  # fmt: skip
+    outputs = {name: finish(proc) for name, proc in parties.items()}
+    summary = finish(coordinator, early)
+
+    with (tmp_path / "scores.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    np.testing.assert_array_equal([r["id"] for r in rows], card.score_ids)
+    np.testing.assert_array_equal([float(r["score"]) for r in rows], card.scores)
+    for name, weights in simulated.model.coefficients().items():  # type: ignore[attr-defined]
+        saved = json.loads((tmp_path / f"{name}.json").read_text())
+        np.testing.assert_array_equal(np.array(saved["weights"]), weights)
+        assert saved["algorithm"] == "hetero_lr"
+    assert f"AUC {result['auc']:.4f}" in outputs[LABEL_PARTY]
+    assert f"trained 2 epochs on {result['common_customers']} common rows" in summary

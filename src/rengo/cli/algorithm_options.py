@@ -75,7 +75,7 @@ def with_algorithm_options(command: F) -> F:
         option = typer.Option(
             declared, help=_help(spec), rich_help_panel=panel, hidden=hidden, show_default=False
         )
-        annotation: Any = Annotated[Optional[spec.type], option]  # type: ignore[name-defined]  # noqa: UP045
+        annotation: Any = Annotated[Optional[spec.type], option]  # noqa: UP045
         keyword = inspect.Parameter.KEYWORD_ONLY
         parameters.append(inspect.Parameter(name, keyword, default=None, annotation=annotation))
         annotations[name] = annotation

@@ -55,8 +55,9 @@ def batch_obfuscators(
     *,
     key: Key = DEALT,
 ) -> np.ndarray:
-    """``count`` obfuscators for one step: dealt by ``dealer`` (received in ``channel``'s
-    scope) or taken from our own ``pool``.
+    """``count`` obfuscators for one step: dealt by ``dealer`` or from our own ``pool``.
+
+    Dealt ones are received in ``channel``'s scope.
 
     Raises
     ------

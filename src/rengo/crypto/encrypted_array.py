@@ -155,7 +155,8 @@ class EncryptedArray:
     def _encode_plain(self, values: ArrayLike) -> np.ndarray:
         """``g^m = 1 + m*n mod n^2`` for plaintexts encoded at this array's exponent."""
         residues = to_residues(scale_to_integers(values, self.exponent), self.public_key)
-        return 1 + residues * self.public_key.n
+        encoded: np.ndarray = 1 + residues * self.public_key.n
+        return encoded
 
     def __add__(self, other: Any) -> EncryptedArray:
         nsquare = self.public_key.nsquare
@@ -175,7 +176,8 @@ class EncryptedArray:
         return self + (-np.asarray(other))
 
     def __rsub__(self, other: Any) -> EncryptedArray:
-        return (-self) + other
+        difference: EncryptedArray = (-self) + other
+        return difference
 
     def multiply(
         self,
@@ -215,7 +217,8 @@ class EncryptedArray:
             bases = bases.copy()
             bases[negative] = _invert(bases[negative], nsquare)
             exps = np.abs(exps)
-        return _powmod(bases, exps, nsquare)
+        powers: np.ndarray = _powmod(bases, exps, nsquare)
+        return powers
 
     def rescale(self, exponent: int) -> EncryptedArray:
         """The same values at a larger exponent (multiplies plaintexts by 2**difference)."""
@@ -469,7 +472,8 @@ def _check_multiplier(exps: np.ndarray, public_key: PaillierPublicKey) -> None:
 def _product_first_axis(array: np.ndarray, public_key: PaillierPublicKey) -> np.ndarray:
     """Product mod n^2 along axis 0 by pairwise halving (vectorised over the other axes)."""
     if array.shape[0] == 0:
-        return np.ones(array.shape[1:], dtype=object) * gmpy2.mpz(1)
+        ones: np.ndarray = np.ones(array.shape[1:], dtype=object) * gmpy2.mpz(1)
+        return ones
     nsquare = public_key.nsquare
     while array.shape[0] > 1:
         half = array.shape[0] // 2
@@ -484,7 +488,7 @@ def _scalar(value: Any) -> np.ndarray:
     return out
 
 
-def _object_array(items: list, shape: tuple[int, ...]) -> np.ndarray:
+def _object_array(items: list[Any], shape: tuple[int, ...]) -> np.ndarray:
     out = np.empty(len(items), dtype=object)
     out[:] = items
     return out.reshape(shape)

@@ -13,6 +13,7 @@ small non-negative integers) are supported on packed ciphertexts.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import gmpy2
 import numpy as np
@@ -207,7 +208,7 @@ def decrypt_packed(
     return unpack(plaintexts, packed.layout, packed.public_key, packed.count, packed.terms)
 
 
-def _object_array(items: list) -> np.ndarray:
+def _object_array(items: list[Any]) -> np.ndarray:
     out = np.empty(len(items), dtype=object)
     out[:] = items
     return out

@@ -123,10 +123,10 @@ def _small_int(tree: Any, name: str, limit: int) -> int:
     value = _field(tree, name, int)
     if not _is_int(value) or not 0 <= value <= limit:
         raise ValueError(f"field {name!r} must be an integer in [0, {limit}]")
-    return value
+    return int(value)
 
 
-def _shape(raw: list) -> tuple[int, ...]:
+def _shape(raw: list[Any]) -> tuple[int, ...]:
     if len(raw) > 32 or not all(_is_int(s) and s >= 0 for s in raw):
         raise ValueError(f"bad shape {raw!r}")
     return tuple(raw)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError, RengoError
 from rengo.core.options import options_to_wire
 from rengo.crypto.x25519 import BlindingPool
@@ -41,6 +42,9 @@ from rengo.vfl.runner import (
 )
 
 log = logging.getLogger("rengo.deploy")
+
+# The composite run moved to rengo.vfl.runner; deploy.vertical re-exports its roles.
+__getattr__ = moved_names(__name__, {"receive_plan": "rengo.vfl.runner"})
 
 RUN_KIND = "vfl-deployed"
 

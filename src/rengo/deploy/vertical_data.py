@@ -120,4 +120,3 @@ def load_party_data(
     return PartyData(
         table, labels, score_table, score_labels, classes, tuple(train.feature_names), mean, scale
     )
-

@@ -157,7 +157,7 @@ def build_vertical_job(spec: JobSpec) -> VerticalJob:
     assert label.labels is not None and label.score_labels is not None
     train = {name: d.table for name, d in data.items() if d.table is not None}
     test = {name: d.score_table for name, d in data.items() if d.score_table is not None}
-    options = options_to_wire(vfl.options)
+    options: dict[str, Any] = options_to_wire(vfl.options)
     model = VerticalEstimator.for_algorithm(vfl.spec)(seed=spec.job.seed, **options)
     return VerticalJob(
         spec,

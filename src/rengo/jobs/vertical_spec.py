@@ -46,9 +46,9 @@ DEFAULT_ALGORITHM = "hetero_lr"
 
 @dataclass
 class VflSection:
-    """A vertical job: the parties' tables, the label, the held-out share, and the
-    algorithm with its options (``options`` is the algorithm's config dataclass).
+    """A vertical job: the parties' tables, the label, the held-out share and the algorithm.
 
+    ``options`` is the algorithm's config dataclass.
     The algorithm's options also read as attributes (``section.epochs``).
     """
 

@@ -86,15 +86,19 @@ class Scope(ScopeMixin):
         return "/".join((*self.prefix, message_key(key)))
 
     def send(self, to: str, key: Key, value: Any) -> None:
+        """See :meth:`Channel.send`."""
         self._inner.send(to, self.key(key), value)
 
     def recv(self, frm: str, key: Key, timeout: float | None = None) -> Any:
+        """See :meth:`Channel.recv`."""
         return self._inner.recv(frm, self.key(key), timeout)
 
     def scope(self, *parts: object, **labels: object) -> Scope:
+        """See :meth:`Channel.scope`."""
         return Scope(self._inner, (*self.prefix, *scope_parts(parts, labels)))
 
     def abort(self, exc: BaseException) -> None:
+        """See :meth:`Channel.abort`."""
         self._inner.abort(exc)
 
 
@@ -195,12 +199,15 @@ class LocalChannel(ScopeMixin):
         self.name = name
 
     def send(self, to: str, key: Key, value: Any) -> None:
+        """See :meth:`Channel.send`."""
         self._bus._post(self.name, to, message_key(key), value)
 
     def recv(self, frm: str, key: Key, timeout: float | None = None) -> Any:
+        """See :meth:`Channel.recv`."""
         return self._bus._take(self.name, frm, message_key(key), timeout)
 
     def abort(self, exc: BaseException) -> None:
+        """See :meth:`Channel.abort`."""
         if not isinstance(exc, PeerFailure):
             self._bus.fail(exc, self.name)
 

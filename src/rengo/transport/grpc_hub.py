@@ -203,7 +203,7 @@ class GrpcHub:
         log.info(
             "coordinator listening on %s (port %d, auth %s)", self.listen, port, self.security.mode
         )
-        return port
+        return int(port)
 
     @property
     def address(self) -> str:
@@ -579,14 +579,17 @@ class HubChannel(ScopeMixin):
         self._absent_since: dict[str, float] = {}
 
     def send(self, to: str, key: Key, value: Any) -> None:
+        """See :meth:`~rengo.transport.channel.Channel.send`."""
         self._hub._post(self.name, to, check_protocol_key(message_key(key)), encode(value))
 
     def recv(self, frm: str, key: Key, timeout: float | None = None) -> Any:
+        """See :meth:`~rengo.transport.channel.Channel.recv`."""
         limit = self._timeout if timeout is None else timeout
         payload = self._hub._take(frm, message_key(key), limit, self._check)
         return decode(bytearray(payload))
 
     def abort(self, exc: BaseException) -> None:
+        """See :meth:`~rengo.transport.channel.Channel.abort`."""
         if not isinstance(exc, PeerFailure):
             self._hub.fail(self.name, type(exc).__name__)
 

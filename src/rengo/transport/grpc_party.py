@@ -406,13 +406,16 @@ class GrpcChannel(ScopeMixin):
         self._session = 0
 
     def send(self, to: str, key: Key, value: Any) -> None:
+        """See :meth:`~rengo.transport.channel.Channel.send`."""
         self._conn._post(to, check_protocol_key(message_key(key)), encode(value))
 
     def recv(self, frm: str, key: Key, timeout: float | None = None) -> Any:
+        """See :meth:`~rengo.transport.channel.Channel.recv`."""
         limit = self._timeout if timeout is None else timeout
         return decode(bytearray(self._conn._take(frm, message_key(key), limit, self._check)))
 
     def abort(self, exc: BaseException) -> None:
+        """See :meth:`~rengo.transport.channel.Channel.abort`."""
         self._conn._announce_failure(exc)
 
     def _check(self) -> None:

@@ -1,5 +1,4 @@
-"""Vertical federated learning: private set intersection, one runner for every algorithm,
-and coordinated hetero logistic regression.
+"""Vertical federated learning: PSI, one runner for every algorithm, hetero LR.
 
 An algorithm is described once and registered (:mod:`rengo.vfl.registry`); the vertical
 runner (:mod:`rengo.vfl.runner`) aligns rows by PSI, trains and scores with its role

@@ -151,8 +151,9 @@ def require_identical_ids(dataset: VerticalDataset) -> None:
 def align_rows(
     dataset: VerticalDataset, *, use_psi: bool, seed: int | None
 ) -> tuple[dict[str, np.ndarray], PSIResult | None]:
-    """Each party's row indices of the common IDs, in one agreed order, computed in this
-    process (by PSI, or by requiring identical ID lists when ``use_psi`` is False).
+    """Each party's row indices of the common IDs in one agreed order, in this process.
+
+    By PSI, or by requiring identical ID lists when ``use_psi`` is False.
 
     Raises
     ------

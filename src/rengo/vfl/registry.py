@@ -71,9 +71,12 @@ class RoleContext(Generic[ConfigT]):
 
 @dataclass(frozen=True)
 class AlignedData:
-    """One party's data in one phase: its whole table, its rows of the set every party
-    holds in the agreed order (``rows[k]`` of every party is the same customer), and its
-    labels (one per row of ``table``; label holders only)."""
+    """One party's data in one phase: its table, its aligned rows and its labels.
+
+    ``rows`` are its rows of the set every party holds, in the agreed order (``rows[k]`` of
+    every party is the same customer); ``labels`` has one per row of ``table`` (label
+    holders only).
+    """
 
     table: PartyTable
     rows: np.ndarray
@@ -82,7 +85,8 @@ class AlignedData:
     @property
     def features(self) -> np.ndarray:
         """The aligned feature rows."""
-        return self.table.features[self.rows]
+        rows: np.ndarray = self.table.features[self.rows]
+        return rows
 
     @property
     def aligned_labels(self) -> np.ndarray | None:
@@ -92,13 +96,17 @@ class AlignedData:
     @property
     def ids(self) -> np.ndarray:
         """The aligned rows' IDs (they never leave the party)."""
-        return np.asarray(self.table.ids)[self.rows]
+        ids: np.ndarray = np.asarray(self.table.ids)[self.rows]
+        return ids
 
 
 @dataclass(frozen=True)
 class RoleState:
-    """What a role brings into a phase: its key material (key holders only) and, when
-    predicting, what its training role returned."""
+    """What a role brings into a phase: its keys and (when predicting) its model.
+
+    ``keys`` is ``None`` except at the key holder; ``model`` is what its training role
+    returned.
+    """
 
     keys: Any = None
     model: Any = None
@@ -132,9 +140,12 @@ class Roles:
 
 @dataclass(frozen=True)
 class KeySpec(Generic[ConfigT]):
-    """The key material an algorithm needs: who makes and holds it (by config: SecureBoost's
-    label party by default, the coordinator as an option), and how it is made
-    (``make(config, seed)``; ``seed`` only for reproducible tests)."""
+    """The key material an algorithm needs: how it is made and who holds it.
+
+    ``holder(config)`` may depend on the config (SecureBoost: the label party by default,
+    the coordinator as an option); ``make(config, seed)`` makes it (``seed`` only for
+    reproducible tests).
+    """
 
     make: Callable[[ConfigT, int | None], Any]
     holder: Callable[[ConfigT], RoleKind] = field(default=lambda config: "coordinator")

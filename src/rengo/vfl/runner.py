@@ -60,9 +60,10 @@ party's table is already aligned (e.g. by ``rengo vfl align``), row k is the sam
 
 @dataclass(frozen=True)
 class VerticalPlan:
-    """What every role agrees on before a run: who takes part, who holds the labels, the
-    algorithm and its settings, the seed (PSI's agreed order and the batch order; ``None``:
-    drawn from the OS CSPRNG by the label party) and which phases run.
+    """What every role agrees on before a run: parties, algorithm, settings, seed, phases.
+
+    The seed fixes PSI's agreed order and the batch order (``None``: drawn from the OS
+    CSPRNG by the label party).
 
     Parameters
     ----------
@@ -198,9 +199,12 @@ class VerticalPlan:
 
 @dataclass(frozen=True)
 class VerticalCoordinatorOutcome:
-    """What the organiser saw: the algorithm's coordinator reports (``None`` without a
-    coordinator role or phase) and each party's ``done`` counts (``train_rows``,
-    ``scored_rows``)."""
+    """What the organiser saw: its reports and each party's row counts.
+
+    ``training`` and ``scoring`` are the algorithm's coordinator reports (``None`` without a
+    coordinator role or phase); ``parties`` holds each party's ``done`` counts
+    (``train_rows``, ``scored_rows``).
+    """
 
     training: Any
     scoring: Any
@@ -215,10 +219,13 @@ class VerticalCoordinatorOutcome:
 
 @dataclass(frozen=True)
 class VerticalPartyResult:
-    """What a party keeps: its model and its rows of the intersection (agreed order); the
-    label party also gets the predictions for its scoring rows, ``score_ids`` and
-    ``scores`` in its own row order (each row's prediction does not depend on the order it
-    was scored in). ``keys`` is this party's key material when it holds the keys."""
+    """What a party keeps: its model, its aligned rows and (label party) its predictions.
+
+    ``train_rows`` are its rows of the intersection in the agreed order; the label party
+    also gets the predictions for its scoring rows, ``score_ids`` and ``scores`` in its own
+    row order (each row's prediction does not depend on the order it was scored in).
+    ``keys`` is this party's key material when it holds the keys.
+    """
 
     name: str
     plan: VerticalPlan
@@ -242,8 +249,9 @@ class VerticalPartyResult:
 def vertical_coordinator(
     channel: Channel, plan: VerticalPlan, *, keys: Any = None, training: Any = None
 ) -> VerticalCoordinatorOutcome:
-    """The coordinator's whole run: hand out ``plan``, play the algorithm's coordinator
-    role in each phase (if it has one), and collect every party's ``done``.
+    """The coordinator's whole run: hand out the plan, coordinate, collect ``done``.
+
+    It plays the algorithm's coordinator role in each phase, if the algorithm has one.
 
     Parameters
     ----------
@@ -317,9 +325,10 @@ def vertical_party(
     coordinator: str = COORDINATOR,
     pool: BlindingPool | None = None,
 ) -> VerticalPartyResult:
-    """One party's whole run: receive the plan, then PSI and training (its label-party or
-    feature-party role), PSI and scoring of ``data.score_table`` if the plan scores, then
-    ``done`` to the coordinator.
+    """One party's whole run: the plan, PSI, training, PSI, scoring, ``done``.
+
+    It plays its label-party or feature-party role, and scores ``data.score_table`` if the
+    plan scores.
 
     Parameters
     ----------

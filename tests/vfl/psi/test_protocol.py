@@ -10,7 +10,8 @@ import pytest
 
 from rengo.core.codec import decode
 from rengo.core.envelope import envelope_from_bytes
-from rengo.core.errors import ConfigError, DataError, ProtocolError
+from rengo.core.errors import ConfigError, DataError, PeerFailure, ProtocolError
+from rengo.crypto.x25519 import BlindingPool, hash_to_points
 from rengo.transport.channel import Channel, LocalBus, run_roles
 from rengo.vfl.psi import (
     DOUBLE_BLINDED,
@@ -25,8 +26,6 @@ from rengo.vfl.psi import (
     psi_leader,
     require_nonempty,
 )
-from rengo.core.errors import PeerFailure
-from rengo.crypto.x25519 import BlindingPool, hash_to_points
 
 
 def random_ids(rng: np.random.Generator, n: int) -> list[str]:

@@ -25,9 +25,9 @@ from rengo.vfl.hetero_lr.roles import CoordinatorReport, GuestModel, HostModel
 
 
 class HeteroLogisticRegression(VerticalEstimator):
-    """Coordinated vertical logistic regression over Paillier (see
-    :mod:`rengo.vfl.hetero_lr.roles`).
+    """Coordinated vertical logistic regression over Paillier, simulated in one process.
 
+    The protocol is :mod:`rengo.vfl.hetero_lr.roles`.
     ``l2`` is the weight of ``l2/2 * ||w||^2`` on the mean loss, i.e. scikit-learn's
     ``C = 1 / (n_rows * l2)``. ``key_bits`` below 2048 are for tests and benchmarks only.
     ``seed`` fixes the batch order and PSI's row order (not keys, not masks);

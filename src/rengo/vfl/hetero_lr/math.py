@@ -28,12 +28,14 @@ OptimizerName = Literal["sgd", "adam"]
 
 def sigmoid(u: np.ndarray) -> np.ndarray:
     """The logistic function, numerically stable for large |u|."""
-    return np.exp(-np.logaddexp(0.0, -u))
+    probability: np.ndarray = np.exp(-np.logaddexp(0.0, -u))
+    return probability
 
 
 def taylor_residual(u: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``d = u/4 + 0.5 - y``: the Taylor gradient residual for labels in {0, 1}."""
-    return 0.25 * u + 0.5 - y
+    residual: np.ndarray = 0.25 * u + 0.5 - y
+    return residual
 
 
 def taylor_loss(u: np.ndarray, y: np.ndarray) -> float:

@@ -364,7 +364,7 @@ def _exponentiate(pool: BlindingPool, secret: bytes, points: bytes, what: str) -
 
 def _permute(points: bytes, order: np.ndarray) -> bytes:
     """Reorder concatenated 32-byte points: output ``k`` is input ``order[k]``."""
-    return np.frombuffer(points, dtype=np.uint8).reshape(-1, POINT_BYTES)[order].tobytes()
+    return bytes(np.frombuffer(points, dtype=np.uint8).reshape(-1, POINT_BYTES)[order].tobytes())
 
 
 def _secure_generator() -> np.random.Generator:
