@@ -82,3 +82,12 @@ def keypair_512() -> tuple:
     from rengo.crypto import generate_paillier_keypair
 
     return generate_paillier_keypair(512, seed=5)
+
+
+def test_the_generic_role_runners_moved_to_deploy_roles() -> None:
+    from rengo.deploy import coordinator, party, roles
+
+    with pytest.warns(DeprecationWarning, match="rengo.deploy.roles.serve_role"):
+        assert coordinator.serve_role is roles.serve_role  # type: ignore[attr-defined]
+    with pytest.warns(DeprecationWarning, match="rengo.deploy.roles.run_role"):
+        assert party.run_role is roles.run_role  # type: ignore[attr-defined]
