@@ -140,9 +140,9 @@ def test_option_keys_and_defaults_come_from_the_algorithms_config():
     assert full.vfl.epochs == HeteroLRConfig().epochs  # options read as attributes too
 
 
-def test_the_old_obfuscators_key_still_works_with_a_deprecation_warning():
+def test_the_old_obfuscators_key_still_works_with_a_warning_users_see():
     text = BUNDLED.replace("epochs = 2", 'epochs = 2\nobfuscators = "coordinator"')
-    with pytest.warns(DeprecationWarning, match="vfl.obfuscator_source"):
+    with pytest.warns(FutureWarning, match="vfl.obfuscators is deprecated; use vfl.obfuscator_"):
         spec = parse_job(__import__("tomllib").loads(text))
     assert spec.vfl is not None and spec.vfl.options.obfuscator_source == "coordinator"
 

@@ -32,12 +32,13 @@ def test_every_moved_module_has_a_sample_name() -> None:
 @pytest.mark.parametrize("old", sorted(MOVED_MODULES))
 def test_old_module_path_imports_with_a_warning_and_forwards_names(old: str) -> None:
     sys.modules.pop(old, None)
-    targets = MOVED_MODULES[old]
-    with pytest.warns(DeprecationWarning, match=targets[-1].replace(".", r"\.")):
+    moved = MOVED_MODULES[old]
+    new = moved if isinstance(moved, str) else moved.new
+    with pytest.warns(DeprecationWarning, match=new.replace(".", r"\.")):
         module = importlib.import_module(old)
     name = SAMPLE_NAMES[old]
-    owners = [importlib.import_module(t) for t in targets]
-    assert getattr(module, name) is next(getattr(o, name) for o in owners if hasattr(o, name))
+    home = new if isinstance(moved, str) else moved.names.get(name, new)
+    assert getattr(module, name) is getattr(importlib.import_module(home), name)
     with pytest.raises(AttributeError):
         module.no_such_name  # noqa: B018
 

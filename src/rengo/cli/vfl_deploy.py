@@ -41,7 +41,7 @@ def _names(text: str) -> list[str]:
 
 def _show_deprecations(caught: list[warnings.WarningMessage]) -> None:
     for item in caught:
-        if issubclass(item.category, DeprecationWarning):
+        if issubclass(item.category, (DeprecationWarning, FutureWarning)):
             console.print(f"[yellow]note:[/] {item.message}")
 
 
@@ -87,6 +87,7 @@ def vfl_coordinator(
 
     with friendly_errors(console), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DeprecationWarning)
+        warnings.simplefilter("always", FutureWarning)
         names = _names(parties) if parties else None
         label, chosen, base, run_seed = label_party, algorithm, {}, seed
         if job is not None:

@@ -1,10 +1,19 @@
-"""Deprecation paths: old module paths and names keep working for one release, with a warning.
+"""Deprecation paths for names and modules that moved: the old import keeps working for one
+release and emits a :class:`DeprecationWarning` that names the new place.
 
-When a module moves, its old dotted path is registered with :func:`alias_moved_modules`:
-importing it returns a stand-in module (no file at the old path, so version control sees a
-clean rename) that warns once with a :class:`DeprecationWarning` naming the new home and
-forwards every attribute to it. Names that moved out of a module that still exists go
-through :func:`moved_names`, a module ``__getattr__`` that warns on each use.
+Two tools, both driven by plain strings, so an old package never imports its new home
+until a user actually asks for a moved name (a library layer can keep a deprecated name
+that now lives in a layer above it without importing upward):
+
+* :func:`moved_names` builds a module ``__getattr__`` (PEP 562) for names that left a
+  package: ``rengo.vfl.run_credit_default`` resolves to ``rengo.showcase``'s, with a warning.
+* :func:`alias_moved_modules` keeps old *module* paths importable
+  (``import rengo.contrib.shapley``, ``from rengo.contrib.shapley import exact_shapley``):
+  the old path becomes a module that holds the new module's names and warns when imported.
+  The old file is gone, so ``git`` follows the move when other branches edit it.
+
+Every redirection is recorded; :func:`deprecated_paths` lists them (``docs/API.md`` prints
+the list).
 """
 
 from __future__ import annotations
@@ -12,106 +21,191 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
-import threading
-import types
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
+REMOVED_IN = "0.3"
+"""The release in which the deprecated paths below stop working."""
 
-def warn_deprecated(old: str, new: str, *, stacklevel: int = 3) -> None:
-    """Warn that ``old`` is deprecated in favour of ``new`` (removed after one release)."""
+_REDIRECTS: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class MovedModule:
+    """Where an old module's names live now.
+
+    Parameters
+    ----------
+    new:
+        The module that holds (most of) the old module's names, e.g.
+        ``"rengo.valuation.shapley"``.
+    names:
+        Names that went elsewhere: name -> ``"module"`` or ``"module:attribute"``.
+    hints:
+        Name -> how to replace it, where "import it from X" is not the whole answer
+        (shown by :func:`deprecated_paths`).
+    """
+
+    new: str
+    names: Mapping[str, str] = field(default_factory=dict)
+    hints: Mapping[str, str] = field(default_factory=dict)
+
+
+def _split(target: str, name: str) -> tuple[str, str]:
+    module, _, attribute = target.partition(":")
+    return module, attribute or name
+
+
+def _is_import_machinery(filename: str) -> bool:
+    return filename.startswith("<frozen importlib") or filename == __file__
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that attributes a warning to the first frame outside this module
+    and the import machinery, i.e. the user's ``import`` or attribute access."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and _is_import_machinery(frame.f_code.co_filename):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
+
+
+def warn_moved(old: str, new: str, hint: str = "") -> None:
+    """Warn that ``old`` is deprecated in favour of ``new``.
+
+    Parameters
+    ----------
+    old, new:
+        Dotted paths, e.g. ``"rengo.contrib.Tournament"`` and ``"rengo.tournament.Tournament"``.
+    hint:
+        Replaces "import ``new`` instead" where that is not the whole answer (e.g. a
+        changed signature).
+    """
+    advice = hint or f"import {new} instead"
     warnings.warn(
-        f"{old} is deprecated and will be removed in the next release; use {new}",
+        f"{old} is deprecated and will be removed in rengo {REMOVED_IN}; {advice}",
         DeprecationWarning,
-        stacklevel=stacklevel,
+        stacklevel=_user_stacklevel(),
     )
 
 
-class MovedModule(types.ModuleType):
-    """A stand-in for a module that moved: attributes come from ``targets`` in order."""
+def moved_names(
+    package: str,
+    names: Mapping[str, str],
+    *,
+    hints: Mapping[str, str] | None = None,
+    fallback: Callable[[str], Any] | None = None,
+) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that resolves names which moved out of ``package``.
 
-    def __init__(self, name: str, targets: Sequence[str]) -> None:
-        super().__init__(name, f"Deprecated: moved to {', '.join(targets)}.")
-        self._targets = tuple(targets)
+    Parameters
+    ----------
+    package:
+        The old module's name (pass ``__name__``).
+    names:
+        Moved name -> its new home, ``"module"`` (same name there) or ``"module:attribute"``.
+        For whole modules that moved use :func:`alias_moved_modules`.
+    hints:
+        Moved name -> the advice its warning gives instead of "import <new home> instead".
+    fallback:
+        Another ``__getattr__`` to try for names not in ``names`` (to chain two blocks).
 
-    def _modules(self) -> list[types.ModuleType]:
-        return [importlib.import_module(target) for target in self._targets]
+    Returns
+    -------
+    Callable[[str], Any]
+        Assign it to the module's ``__getattr__``. It imports the new module on first use,
+        warns with :class:`DeprecationWarning` on every access, and raises
+        :class:`AttributeError` for unknown names.
+    """
+    table = dict(names)
+    advice = dict(hints or {})
+    for name, target in table.items():
+        module, attribute = _split(target, name)
+        _REDIRECTS[f"{package}.{name}"] = advice.get(name) or f"{module}.{attribute}"
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") and name.endswith("__"):
-            raise AttributeError(name)
-        for module in self._modules():
-            if hasattr(module, name):
-                return getattr(module, name)
-        raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        target = table.get(name)
+        if target is None:
+            if fallback is not None:
+                return fallback(name)
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        module, attribute = _split(target, name)
+        warn_moved(f"{package}.{name}", f"{module}.{attribute}", advice.get(name, ""))
+        return getattr(importlib.import_module(module), attribute)
 
-    def __dir__(self) -> list[str]:
-        names: set[str] = set()
-        for module in self._modules():
-            names.update(dir(module))
-        return sorted(names)
+    return __getattr__
 
 
 class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds the old paths of moved modules (after every real finder has looked)."""
+    """Finds old module paths and loads each as a module holding the new module's names."""
 
     def __init__(self) -> None:
-        self.moves: dict[str, tuple[str, ...]] = {}
+        self.moved: dict[str, MovedModule] = {}
 
     def find_spec(
         self,
         fullname: str,
-        path: Sequence[str] | None = None,
-        target: types.ModuleType | None = None,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in self.moves:
+        if fullname not in self.moved:
             return None
-        return importlib.machinery.ModuleSpec(fullname, self)
+        return importlib.util.spec_from_loader(fullname, self)
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
-        return MovedModule(spec.name, self.moves[spec.name])
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return None  # the default: a fresh, empty module
 
-    def exec_module(self, module: types.ModuleType) -> None:
-        targets = self.moves[module.__name__]
-        # warn_deprecated -> here -> (importlib frames, skipped by warnings) -> the importer
-        warn_deprecated(f"module {module.__name__}", " or ".join(targets), stacklevel=3)
+    def exec_module(self, module: ModuleType) -> None:
+        moved = self.moved[module.__name__]
+        warn_moved(module.__name__, moved.new)
+        new = importlib.import_module(moved.new)
+        public = {k: v for k, v in vars(new).items() if not k.startswith("_")}
+        for name, target in moved.names.items():
+            where, attribute = _split(target, name)
+            public[name] = getattr(importlib.import_module(where), attribute)
+        module.__dict__.update(public)
+        module.__doc__ = f"Deprecated alias of :mod:`{moved.new}` (removed in rengo {REMOVED_IN})."
+        module.__all__ = sorted(  # type: ignore[attr-defined]
+            getattr(new, "__all__", [k for k in public if not isinstance(public[k], ModuleType)])
+        )
 
 
 _FINDER = _MovedModuleFinder()
-_LOCK = threading.Lock()
 
 
-def alias_moved_modules(moves: Mapping[str, str | Sequence[str]]) -> None:
-    """Make each old module path importable, forwarding to its new module(s).
+def alias_moved_modules(modules: Mapping[str, str | MovedModule]) -> None:
+    """Keep old module paths importable, each as an alias of the module it moved to.
 
     Parameters
     ----------
-    moves
-        Old dotted path -> new dotted path (or several, searched in order for each name).
+    modules:
+        Old dotted module path -> new module path, or a :class:`MovedModule` when some of
+        its names went elsewhere. Importing the old path warns once (per import) with
+        :class:`DeprecationWarning` and gives a module holding the new module's public names.
     """
-    with _LOCK:
-        for old, new in moves.items():
-            _FINDER.moves[old] = (new,) if isinstance(new, str) else tuple(new)
-        if _FINDER not in sys.meta_path:
-            sys.meta_path.append(_FINDER)
+    for old, new in modules.items():
+        moved = new if isinstance(new, MovedModule) else MovedModule(new)
+        _FINDER.moved[old] = moved
+        _REDIRECTS[old] = moved.new
+        for name, target in moved.names.items():
+            module, attribute = _split(target, name)
+            _REDIRECTS[f"{old}.{name}"] = moved.hints.get(name) or f"{module}.{attribute}"
+    if _FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, _FINDER)
 
 
-def moved_names(module: str, moves: Mapping[str, str]) -> Callable[[str], Any]:
-    """A module ``__getattr__`` for names that moved: ``{"Name": "new.module"}``, or
-    ``{"OLD": "new.module:NEW"}`` when the name changed too.
+def deprecated_paths() -> dict[str, str]:
+    """Every deprecated path registered so far (old -> new), sorted by old path.
 
-    >>> __getattr__ = moved_names(__name__, {"PartyTable": "rengo.vfl.common"})  # doctest: +SKIP
+    Returns
+    -------
+    dict[str, str]
+        Only the packages imported so far have registered theirs.
     """
-
-    def __getattr__(name: str) -> Any:
-        target = moves.get(name)
-        if target is None:
-            raise AttributeError(f"module {module!r} has no attribute {name!r}")
-        new_module, _, new_name = target.partition(":")
-        new_name = new_name or name
-        warn_deprecated(f"{module}.{name}", f"{new_module}.{new_name}")
-        return getattr(importlib.import_module(new_module), new_name)
-
-    return __getattr__
+    return dict(sorted(_REDIRECTS.items()))

@@ -156,7 +156,8 @@ def options_from_mapping(
     where
         Prefix of every error (``"job.toml: "``).
     aliases
-        Deprecated option names and the option each now means; using one warns.
+        Deprecated option names and the option each now means; using one warns with a
+        ``FutureWarning`` (which Python shows end users by default).
 
     Returns
     -------
@@ -176,9 +177,9 @@ def options_from_mapping(
         name = key
         if aliases and key in aliases:
             name = aliases[key]
-            warnings.warn(
+            warnings.warn(  # FutureWarning: shown to users of job files and flags
                 f"option {label(key)} is deprecated; use {label(name)}",
-                DeprecationWarning,
+                FutureWarning,
                 stacklevel=3,
             )
         if name not in specs:
