@@ -117,5 +117,5 @@ TOY = VerticalAlgorithm(
         make=lambda config, seed: generate_paillier_keypair(config.key_bits, seed=seed),
         holder=lambda config: "label_party",
     ),
-    output="probabilities",
+    output=lambda config: "probabilities",  # may depend on the config (e.g. the objective)
 )

@@ -212,7 +212,7 @@ def vfl_party(
         role = "label party" if result.is_label_party else "feature party"
         rows = 0 if result.train_rows is None else len(result.train_rows)
         console.print(f"{name}: trained on {rows} common rows as the {role}")
-        output = result.plan.spec.output
+        output = result.plan.spec.output_of(result.plan.config)
         if result.scores is not None and result.score_ids is not None:
             _write_predictions(predictions, id_column, output, result.score_ids, result.scores)
             line = f"{name}: scored {len(result.scores)} rows -> {predictions}"

@@ -114,7 +114,7 @@ def party_data(vfl: VflSection, name: str, seed: int) -> PartyData:
     if name == vfl.label_party:
         if y is None:
             raise DataError(f"label party {name!r} holds no labels")
-        binary = vfl.spec.output == "probability"
+        binary = vfl.spec.output_of(vfl.options) == "probability"
         if binary and classes is not None and len(classes) != 2:
             raise DataError(
                 f"{name}: label {vfl.label!r} must have two classes, found {len(classes)}"
@@ -209,7 +209,7 @@ def run_vertical_job(
         label_ids = job.test.parties[vfl.label_party].ids
         truth_by_id = dict(zip(map(str, label_ids), job.test_labels, strict=True))
         truth = np.array([truth_by_id[str(i)] for i in ids])
-        metrics = evaluate(vfl.spec.output, truth, predictions)
+        metrics = evaluate(vfl.spec.output_of(vfl.options), truth, predictions)
         label_model = job.model.models_[vfl.label_party]
         result: dict[str, Any] = {
             "run_id": run_id,

@@ -185,7 +185,8 @@ class VerticalAlgorithm(Generic[ConfigT]):
     keys
         Key material and its holder; ``None`` for plaintext protocols.
     output
-        What prediction returns per row (see :data:`Output`).
+        What prediction returns per row (see :data:`Output`), or a function of the config
+        when the objective decides it (binary, multiclass or regression boosting).
     labels_at
         Which kinds of party may hold labels (transfer learning: the target may too).
     option_aliases
@@ -203,7 +204,7 @@ class VerticalAlgorithm(Generic[ConfigT]):
     predict: Roles
     models: Models
     keys: KeySpec[ConfigT] | None = None
-    output: Output = "probability"
+    output: Output | Callable[[ConfigT], Output] = "probability"
     labels_at: tuple[RoleKind, ...] = ("label_party",)
     option_aliases: Mapping[str, str] = field(default_factory=dict)
     describe: Callable[[Any], str] = field(default=lambda report: "trained")
@@ -220,6 +221,10 @@ class VerticalAlgorithm(Generic[ConfigT]):
     def default_config(self) -> ConfigT:
         """The config with every default."""
         return self.config_type()
+
+    def output_of(self, config: ConfigT) -> Output:
+        """What prediction returns per row under ``config``."""
+        return self.output(config) if callable(self.output) else self.output
 
     def key_holder(self, config: ConfigT) -> RoleKind | None:
         """Who makes and holds the key material under ``config`` (``None``: no keys)."""
