@@ -32,8 +32,8 @@ from rengo.crypto import generate_paillier_keypair
 from rengo.data.shared import shared_data_dir
 from rengo.metrics import roc_auc
 from rengo.transport.channel import LocalBus, run_roles
-from rengo.vfl.hetero_lr_config import HeteroLRConfig
-from rengo.vfl.hetero_lr_roles import hetero_lr_coordinator, hetero_lr_guest, hetero_lr_host
+from rengo.vfl.hetero_lr.config import HeteroLRConfig
+from rengo.vfl.hetero_lr.roles import hetero_lr_coordinator, hetero_lr_guest, hetero_lr_host
 
 FATE_SECONDS_PER_EPOCH_1024 = 68.0  # FATE 2.2 coordinated LR, batch 10,000, 1024-bit keys
 FATE_TRAIN_AUC = 0.716  # after 2 epochs (ANCHORS.md); 0.719 in the task's earlier figure

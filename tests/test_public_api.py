@@ -33,7 +33,16 @@ AREAS = [
     "rengo.tracking",
     "rengo.showcase",
 ]
-DEPRECATING_MODULES = ["rengo.contrib", "rengo.vfl", "rengo.cli", "rengo.cli.tournament"]
+DEPRECATING_MODULES = [
+    "rengo.contrib",
+    "rengo.vfl",
+    "rengo.cli",
+    "rengo.cli.tournament",
+    "rengo.deploy.coordinator",
+    "rengo.deploy.party",
+    "rengo.hfl",
+    "rengo.jobs.spec",
+]
 """Modules that register deprecated import paths (rendered at the end of docs/API.md)."""
 API_DOC = Path(__file__).resolve().parents[1] / "docs" / "API.md"
 

@@ -45,3 +45,34 @@ def test_align_writes_shared_rows_in_one_order(tmp_path: Path):
 def test_align_rejects_malformed_arguments(tmp_path: Path):
     result = CliRunner().invoke(app, ["vfl", "align", "only-one-party.csv"])
     assert result.exit_code == 2 and "PARTY=path.csv" in result.output
+
+
+def test_coordinator_flags_come_from_the_algorithms_config():
+    result = CliRunner().invoke(app, ["vfl", "coordinator", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for option in (
+        "--key-bits",
+        "--epochs",
+        "--lr-schedule",
+        "--predict-mode",
+        "--no-fit-intercept",
+    ):
+        assert option in result.output
+    assert "(default 2048)" in result.output  # the config's default, shown, not copied
+
+
+def test_bad_option_values_are_refused_naming_the_flag(tmp_path: Path):
+    base = ["vfl", "coordinator", "--parties", "a,b", "--label-party", "a", "--insecure"]
+    runner = CliRunner()
+    result = runner.invoke(app, [*base, "--epochs", "0", "--store", str(tmp_path / "r.db")])
+    assert result.exit_code == 2 and "--epochs must be >= 1, got 0" in result.output
+    result = runner.invoke(app, [*base, "--optimizer", "adagrad"])
+    assert result.exit_code == 2 and "--optimizer = 'adagrad'; choose one of" in result.output
+    result = runner.invoke(app, [*base, "--algorithm", "secure_boost"])
+    assert result.exit_code == 2 and "unknown vertical algorithm 'secure_boost'" in result.output
+
+
+def test_a_party_needs_exactly_one_table_source():
+    base = ["vfl", "party", "--coordinator", "x:1", "--name", "a", "--insecure"]
+    result = CliRunner().invoke(app, base)
+    assert result.exit_code == 2 and "--csv PATH or --job JOB.toml" in result.output

@@ -91,14 +91,13 @@ def test_sum_over_axes(keypair, values):
     assert enc[:0].sum().decrypt(private_key) == 0.0
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_vector_matrix_product_matches_plaintext(keypair, workers):
+def test_vector_matrix_product_matches_plaintext(keypair):
     public_key, private_key = keypair
     rng = np.random.default_rng(3)
     residual = rng.uniform(-1, 1, size=40)
     features = rng.normal(size=(40, 5))
     enc = encrypt_array(residual, public_key)
-    gradient = enc.matmul(features, workers=workers)
+    gradient = enc.matmul(features)
     assert gradient.shape == (5,) and gradient.exponent == 64
     np.testing.assert_allclose(gradient.decrypt(private_key), residual @ features, atol=1e-8)
     np.testing.assert_allclose((features.T @ enc).decrypt(private_key), features.T @ residual)
@@ -197,3 +196,11 @@ def test_from_ciphertexts_rejects_out_of_range_values(keypair):
         EncryptedArray.from_ciphertexts(public_key, [0], 0)
     with pytest.raises(ValueError):
         EncryptedArray.from_ciphertexts(public_key, [int(public_key.nsquare)], 0)
+
+
+def test_matmul_workers_argument_is_deprecated_and_changes_nothing(keypair):
+    public_key, private_key = keypair
+    enc = encrypt_array(np.array([1.0, -2.0]), public_key)
+    with pytest.warns(DeprecationWarning, match="workers"):
+        product = enc.matmul(np.array([[1.0], [3.0]]), workers=2)
+    np.testing.assert_array_equal(product.decrypt(private_key), [-5.0])

@@ -58,7 +58,7 @@ def test_public_key_round_trips_through_codec(keypair):
 def test_encrypted_array_round_trips_with_fixed_width_ciphertexts(keypair):
     public_key, private_key = keypair
     values = np.random.default_rng(0).normal(size=(2, 3))
-    enc = encrypt_array(values, public_key, precision_bits=24) * 3
+    enc = (encrypt_array(values, public_key, precision_bits=24) * 3).rerandomize()
     data = encode({"gradient": enc})
     assert len(data) > 6 * public_key.ciphertext_bytes
     decoded = decode(data)["gradient"]
@@ -84,7 +84,7 @@ def test_packed_vector_round_trips(keypair):
     layout = SlotLayout(precision_bits=16, value_bits=4, headroom_bits=4)
     values = np.linspace(-10, 10, 50)
     packed = encrypt_packed(values, public_key, layout)
-    packed = packed + packed
+    packed = (packed + packed).rerandomize()
     decoded = decode(encode(packed))
     assert isinstance(decoded, PackedEncryptedVector) and decoded.terms == 2
     np.testing.assert_allclose(decrypt_packed(decoded, private_key), 2 * values, atol=2.0**-15)

@@ -23,12 +23,13 @@ from rengo.deploy.vertical import (
     serve_vertical_coordinator,
 )
 from rengo.deploy.vertical_data import PartyData, load_party_data
+from rengo.jobs import build_vertical_job, load_job, run_vertical_job
 from rengo.tracking import RunStore
 from rengo.transport.certs import init_certificates
 from rengo.transport.grpc_party import Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 from rengo.vfl import HeteroLogisticRegression, HeteroLRConfig
-from rengo.vfl.hetero_lr_math import roc_auc
+from rengo.vfl.hetero_lr.math import roc_auc
 
 HERE = Path(__file__).parent
 LABEL_PARTY = "card"
@@ -231,8 +232,7 @@ class CoordinatorThread:
                     HubSecurity.from_directory(certs),
                     [LABEL_PARTY, *HOSTS],
                     LABEL_PARTY,
-                    config=HeteroLRConfig(epochs=1, batch_size=128),
-                    key_bits=512,
+                    config=HeteroLRConfig(epochs=1, batch_size=128, key_bits=512),
                     seed=SEED,
                     join_timeout=20.0,
                     heartbeat_interval=0.5,
@@ -309,7 +309,8 @@ def test_a_party_failing_aborts_every_role_instead_of_hanging(
 
 
 def test_plan_survives_the_wire_and_rejects_bad_ones() -> None:
-    plan = VerticalPlan("card", ("bank", "telecom"), HeteroLRConfig(epochs=3), 5, "plain", False)
+    config = HeteroLRConfig(epochs=3, predict_mode="plain")
+    plan = VerticalPlan("card", ("bank", "telecom"), config, 5, score=False)
     assert VerticalPlan.from_wire(plan.to_wire()) == plan
     assert plan.parties == ["card", "bank", "telecom"]
     with pytest.raises(ConfigError, match="distinct"):
@@ -318,3 +319,71 @@ def test_plan_survives_the_wire_and_rejects_bad_ones() -> None:
         VerticalPlan("card", ("coordinator",))
     with pytest.raises(ProtocolError, match="malformed"):
         VerticalPlan.from_wire({**plan.to_wire(), "extra": 1})
+    with pytest.raises(ConfigError, match="score and train must be True or False"):
+        VerticalPlan("card", ("bank",), config, 5, "plain")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="unknown vertical algorithm 'hetero_l'"):
+        VerticalPlan.from_wire({**plan.to_wire(), "algorithm": "hetero_l"})
+
+
+JOB = """
+[job]
+kind = "vfl"
+name = "deployed-job"
+seed = 7
+
+[vfl]
+label_party = "card"
+label = "y"
+key_bits = 512
+epochs = 2
+batch_size = 96
+learning_rate = 0.15
+l2 = 0.01
+
+[vfl.parties]
+card = "{card}"
+bank = "{bank}"
+telecom = "{telecom}"
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_job_file_deployed_equals_rengo_run_of_the_same_file(
+    tables: dict[str, dict[str, Path]], certs: Path, cli: Processes, tmp_path: Path
+) -> None:
+    """``rengo vfl coordinator --job`` and ``rengo vfl party --job`` processes give every
+    party exactly the model and the label party exactly the scores ``rengo run`` computes."""
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(**{n: tables[n]["train"] for n in [LABEL_PARTY, *HOSTS]}))
+    simulated = build_vertical_job(load_job(job))
+    result = run_vertical_job(simulated, log=lambda _: None)
+    card = simulated.model.predict_run_.parties[LABEL_PARTY]
+
+    coordinator = cli.start(
+        "coordinator", "--job", str(job), "--listen", "127.0.0.1:0", "--certs", str(certs)
+    )
+    port, early = wait_for_port(coordinator)
+    parties = {}
+    for name in [LABEL_PARTY, *HOSTS]:
+        parties[name] = cli.start(
+            "party",
+            "--coordinator", f"127.0.0.1:{port}",
+            "--name", name,
+            "--job", str(job),
+            "--predictions", str(tmp_path / "scores.csv"),
+            "--model", str(tmp_path / f"{name}.json"),
+            "--certs", str(certs),
+        )  # fmt: skip
+    outputs = {name: finish(proc) for name, proc in parties.items()}
+    summary = finish(coordinator, early)
+
+    with (tmp_path / "scores.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    np.testing.assert_array_equal([r["id"] for r in rows], card.score_ids)
+    np.testing.assert_array_equal([float(r["score"]) for r in rows], card.scores)
+    for name, weights in simulated.model.coefficients().items():  # type: ignore[attr-defined]
+        saved = json.loads((tmp_path / f"{name}.json").read_text())
+        np.testing.assert_array_equal(np.array(saved["weights"]), weights)
+        assert saved["algorithm"] == "hetero_lr"
+    assert f"AUC {result['auc']:.4f}" in outputs[LABEL_PARTY]
+    assert f"trained 2 epochs on {result['common_customers']} common rows" in summary

@@ -120,3 +120,65 @@ def test_missing_label_column_is_a_clear_error(tmp_path: Path):
         app, ["run", str(tmp_path / "job.toml"), "--store", str(tmp_path / "r.db")]
     )
     assert result.exit_code == 2 and "'y'" in result.output
+
+
+def test_option_keys_and_defaults_come_from_the_algorithms_config():
+    from rengo.core.options import option_specs
+    from rengo.vfl import HeteroLRConfig
+
+    spec = parse_job(__import__("tomllib").loads(BUNDLED))
+    assert spec.vfl is not None and spec.vfl.algorithm == "hetero_lr"
+    assert spec.vfl.options == HeteroLRConfig(key_bits=512, epochs=2, batch_size=128)
+    every = "\n".join(
+        f"{o.name} = {o.default!r}".replace("True", "true").replace("False", "false")
+        for o in option_specs(HeteroLRConfig)
+    )
+    full = parse_job(
+        __import__("tomllib").loads(BUNDLED.split("key_bits")[0] + every.replace("'", '"'))
+    )
+    assert full.vfl is not None and full.vfl.options == HeteroLRConfig()
+    assert full.vfl.epochs == HeteroLRConfig().epochs  # options read as attributes too
+
+
+def test_the_old_obfuscators_key_still_works_with_a_warning_users_see():
+    text = BUNDLED.replace("epochs = 2", 'epochs = 2\nobfuscators = "coordinator"')
+    with pytest.warns(FutureWarning, match="vfl.obfuscators is deprecated; use vfl.obfuscator_"):
+        spec = parse_job(__import__("tomllib").loads(text))
+    assert spec.vfl is not None and spec.vfl.options.obfuscator_source == "coordinator"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("[vfl]", '[vfl]\nalgorithm = "hetero_l"'), "unknown algorithm 'hetero_l'; did you mean"),
+        (("epochs = 2", 'epochs = "two"'), "vfl.epochs must be int, got str"),
+        (("epochs = 2", 'optimizer = "adagrad"'), "vfl.optimizer = 'adagrad'; choose one of"),
+        (("epochs = 2", "test_size = 1.5"), "vfl.test_size must be in"),
+    ],
+)
+def test_vertical_option_errors_name_the_key(edit, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_job(__import__("tomllib").loads(BUNDLED.replace(*edit)))
+
+
+def test_every_party_picks_the_same_held_out_customers_alone():
+    from rengo.jobs import party_data
+
+    spec = parse_job(__import__("tomllib").loads(BUNDLED))
+    assert spec.vfl is not None
+    parties = {n: party_data(spec.vfl, n, spec.job.seed) for n in ("hospital", "party1")}
+    held = {}
+    for name, data in parties.items():
+        assert data.table is not None and data.score_table is not None
+        held[name] = {
+            **dict.fromkeys(data.table.ids, False),
+            **dict.fromkeys(data.score_table.ids, True),
+        }
+    both = set(held["hospital"]) & set(held["party1"])
+    assert len(both) > 100
+    assert all(held["hospital"][i] == held["party1"][i] for i in both)  # no message needed
+    assert 0.1 < np.mean([held["hospital"][i] for i in both]) < 0.3  # about test_size = 0.2
+    assert parties["party1"].labels is None and parties["hospital"].labels is not None
+    table = parties["hospital"].table
+    assert table is not None
+    np.testing.assert_allclose(table.features.mean(axis=0), 0.0, atol=1e-9)  # own statistics

@@ -4,13 +4,14 @@ bytes, and a failing role or a missing message never leaves the others hanging."
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 from rengo.core.codec import decode, encode
 from rengo.core.envelope import envelope_from_bytes
-from rengo.core.errors import ChannelTimeout, ProtocolError
+from rengo.core.errors import ChannelTimeout, DataError, PeerFailure, ProtocolError
 from rengo.transport.channel import Channel, LocalBus, run_roles
 
 
@@ -123,3 +124,81 @@ def test_values_the_codec_cannot_encode_fail_at_send() -> None:
     bus = LocalBus(["a", "b"])
     with pytest.raises(CodecError):
         bus.channel("a").send("b", "k", object())
+
+
+@pytest.mark.timeout(30)
+def test_a_failing_role_makes_every_waiting_role_fail_fast_naming_it() -> None:
+    bus = LocalBus(["card", "bank", "telecom", "coordinator"], timeout=600.0)
+    seen: dict[str, PeerFailure] = {}
+
+    def card(ch: Channel) -> None:
+        raise DataError("card's labels are not 0/1")
+
+    def waiting(name: str) -> Callable[[Channel], None]:
+        def role(ch: Channel) -> None:
+            try:
+                ch.recv("card", "never")  # would wait 600 s if not told
+            except PeerFailure as exc:
+                seen[name] = exc
+                raise
+
+        return role
+
+    roles = {"card": card, **{n: waiting(n) for n in ("bank", "telecom", "coordinator")}}
+    with pytest.raises(DataError, match="not 0/1"):  # the root cause, not the reactions
+        run_roles(bus, roles)
+    assert set(seen) == {"bank", "telecom", "coordinator"}
+    for failure in seen.values():
+        assert (failure.role, failure.reason) == ("card", "DataError")
+        assert "card aborted the run" in str(failure)
+
+
+def test_abort_is_announced_once_and_a_peer_failure_is_not_re_announced() -> None:
+    bus = LocalBus(["a", "b", "c"])
+    first = ValueError("first")
+    bus.channel("a").abort(first)
+    bus.channel("b").abort(RuntimeError("second"))  # the first failure wins
+    bus.channel("c").abort(PeerFailure("a", "ValueError"))  # a reaction is no new failure
+    assert bus.failure is not None and (bus.failure.role, bus.failure.error) == ("a", first)
+    with pytest.raises(PeerFailure, match="a aborted the run"):
+        bus.channel("c").recv("b", "x", timeout=5)
+
+
+def test_messages_already_delivered_are_read_before_the_failure_is_reported() -> None:
+    bus = LocalBus(["a", "b"])
+    bus.channel("a").send("b", "k", 1)
+    bus.channel("a").abort(ValueError("late"))
+    assert bus.channel("b").recv("a", "k") == 1
+    with pytest.raises(PeerFailure):
+        bus.channel("b").recv("a", "k")
+
+
+def test_scopes_nest_into_readable_wire_keys() -> None:
+    bus = LocalBus(["a", "b"], record=True)
+    hlr = bus.channel("a").scope("hlr")
+    step = hlr.scope(epoch=3).scope(batch=0)
+    step.send("b", "u", 1)
+    hlr.send("b", ("setup", 2), 2)
+    bus.channel("a").scope("train", "psi").send("b", "hello", 3)
+    assert [e.key for e in bus.transcript] == [
+        "hlr/epoch=3/batch=0/u",
+        "hlr/setup/2",
+        "train/psi/hello",
+    ]
+    receiver = bus.channel("b")
+    assert receiver.scope("hlr", epoch=3, batch=0).recv("a", "u") == 1
+    assert receiver.recv("a", "hlr/setup/2") == 2  # a scope is only a key prefix
+    assert receiver.scope("train").scope("psi").recv("a", "hello") == 3
+    assert step.name == "a"
+
+
+@pytest.mark.parametrize("part", ["", "a/b", "$rpc"])
+def test_scope_parts_must_be_plain_names(part: str) -> None:
+    with pytest.raises(ValueError, match="scope part"):
+        LocalBus(["a"]).channel("a").scope(part)
+
+
+def test_a_scope_forwards_abort_to_its_channel() -> None:
+    bus = LocalBus(["a", "b"])
+    bus.channel("a").scope("x", y=1).abort(KeyError("k"))
+    assert bus.failure is not None and bus.failure.role == "a"

@@ -1,23 +1,33 @@
-"""``rengo vfl coordinator`` and ``rengo vfl party``: vertical hetero LR between machines.
+"""``rengo vfl coordinator`` and ``rengo vfl party``: any vertical algorithm between machines.
 
-The coordinator holds the Paillier key and the run's settings; each party keeps its CSV,
-its rows and its weights, and connects outbound over TLS (mutual certificates by default).
-The label party writes the scores of its scoring rows; every party can save its own model.
+The coordinator holds the run's plan (and the key when the algorithm's key holder is the
+coordinator); each party keeps its table, its rows and its model, and connects outbound
+over TLS (mutual certificates by default). A vertical job file describes the whole run:
+``--job JOB.toml`` gives the coordinator the parties, algorithm, options and seed, and each
+party its own table (``--csv`` names a party's CSV directly instead). The algorithm's
+option flags (``--epochs``, ``--key-bits``, ...) are generated from its config dataclass
+and override the job's values. The label party writes the predictions for its scoring rows;
+every party can save its own model.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich.console import Console
 
+from rengo.cli.algorithm_options import flag, options_for, with_algorithm_options
 from rengo.cli.deploy import hub_security, party_credentials
 from rengo.cli.errors import friendly_errors
 from rengo.core.errors import ConfigError, RengoError
+from rengo.core.options import options_from_mapping, options_to_wire
 
 console = Console()
 
@@ -29,30 +39,33 @@ def _names(text: str) -> list[str]:
     return names
 
 
+def _show_deprecations(caught: list[warnings.WarningMessage]) -> None:
+    for item in caught:
+        if issubclass(item.category, (DeprecationWarning, FutureWarning)):
+            console.print(f"[yellow]note:[/] {item.message}")
+
+
+@with_algorithm_options
 def vfl_coordinator(
-    parties: Annotated[str, typer.Option(help="Comma-separated party names, e.g. bank,card.")],
-    label_party: Annotated[str, typer.Option(help="The party that holds the labels.")],
+    parties: Annotated[
+        str | None, typer.Option(help="Comma-separated party names, e.g. bank,card.")
+    ] = None,
+    label_party: Annotated[
+        str | None, typer.Option(help="The party that holds the labels.")
+    ] = None,
+    job: Annotated[
+        Path | None,
+        typer.Option(help="Vertical job file: parties, label party, algorithm, options, seed."),
+    ] = None,
+    algorithm: Annotated[
+        str | None, typer.Option(help="Vertical algorithm (default: the job's, or hetero_lr).")
+    ] = None,
     listen: Annotated[str, typer.Option(help="HOST:PORT to listen on.")] = "0.0.0.0:7443",
     certs: Annotated[Path | None, typer.Option(help="Folder made by `rengo certs init`.")] = None,
     tokens: Annotated[
         Path | None, typer.Option(help="TOML file of name = token (weaker than mTLS).")
     ] = None,
-    key_bits: Annotated[int, typer.Option(help="Paillier key size (1024: tests only).")] = 2048,
-    epochs: Annotated[int, typer.Option(help="Training epochs (at most).")] = 10,
-    batch_size: Annotated[int, typer.Option(help="Rows per mini-batch.")] = 1024,
-    learning_rate: Annotated[float, typer.Option(help="Step size.")] = 0.1,
-    l2: Annotated[float, typer.Option(help="L2 penalty weight on the mean loss.")] = 0.0,
-    tol: Annotated[float, typer.Option(help="Stop when the loss changes less (0: never).")] = 1e-4,
-    optimizer: Annotated[str, typer.Option(help="adam or sgd.")] = "adam",
-    obfuscators: Annotated[
-        str, typer.Option(help="Who makes encryption randomness: local or coordinator.")
-    ] = "local",
-    predict_mode: Annotated[
-        str, typer.Option(help="Scoring: encrypted (default) or plain (FATE's way).")
-    ] = "encrypted",
-    score: Annotated[
-        bool, typer.Option(help="Score the parties' --score-csv rows after training.")
-    ] = True,
+    score: Annotated[bool, typer.Option(help="Score the parties' new rows after training.")] = True,
     seed: Annotated[
         int | None, typer.Option(help="Fixes PSI's row order and the batch order.")
     ] = None,
@@ -63,25 +76,42 @@ def vfl_coordinator(
     store: Annotated[Path | None, typer.Option(help="Run store (SQLite).")] = None,
     name: Annotated[str | None, typer.Option(help="Run name in the store.")] = None,
     insecure: Annotated[bool, typer.Option(help="Plain text, no TLS (testing only).")] = False,
+    options: dict[str, Any] | None = None,
 ) -> None:
-    """Serve one vertical logistic regression run: hand out the plan and the public key,
-    decrypt masked gradients and scores, and record the run."""
+    """Serve one vertical run: hand out the plan (and the public key when the coordinator
+    holds the keys), play the algorithm's coordinator role, and record the run."""
     from rengo.deploy.vertical import serve_vertical_coordinator
+    from rengo.jobs import load_job
     from rengo.tracking import RunStore, resolve_store_path
-    from rengo.vfl import HeteroLRConfig
+    from rengo.vfl import get_algorithm
 
-    with friendly_errors(console):
-        names = _names(parties)
-        security = hub_security(certs, tokens, names, insecure)
-        config = HeteroLRConfig(
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            l2=l2,
-            tol=tol,
-            optimizer=optimizer,  # type: ignore[arg-type]
-            obfuscator_source=obfuscators,  # type: ignore[arg-type]
+    with friendly_errors(console), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeprecationWarning)
+        warnings.simplefilter("always", FutureWarning)
+        names = _names(parties) if parties else None
+        label, chosen, base, run_seed = label_party, algorithm, {}, seed
+        if job is not None:
+            spec = load_job(job)
+            if spec.vfl is None:
+                raise ConfigError(f"{job}: not a vertical job (job.kind must be 'vfl')")
+            names = names or spec.vfl.party_names
+            label = label or spec.vfl.label_party
+            chosen = chosen or spec.vfl.algorithm
+            if chosen == spec.vfl.algorithm:
+                base = options_to_wire(spec.vfl.options)
+            run_seed = spec.job.seed if seed is None else seed
+        if names is None or label is None:
+            raise ConfigError("give --parties and --label-party, or --job JOB.toml")
+        spec_algorithm = get_algorithm(chosen or "hetero_lr")
+        given = options_for(spec_algorithm, options or {})
+        config = options_from_mapping(
+            spec_algorithm.config_type,
+            {**base, **given},
+            label=flag,
+            aliases=spec_algorithm.option_aliases,
         )
+        _show_deprecations(caught)
+        security = hub_security(certs, tokens, names, insecure)
 
         def listening(hub: Any) -> None:
             console.print(f"listening on {hub.address}; waiting for {', '.join(names)}")
@@ -91,11 +121,10 @@ def vfl_coordinator(
                 listen,
                 security,
                 names,
-                label_party,
+                label,
+                algorithm=spec_algorithm.name,
                 config=config,
-                key_bits=key_bits,
-                seed=seed,
-                predict_mode=predict_mode,  # type: ignore[arg-type]
+                seed=run_seed,
                 score=score,
                 join_timeout=join_timeout,
                 rejoin_wait=rejoin_wait,
@@ -103,19 +132,19 @@ def vfl_coordinator(
                 run_name=name,
                 on_listening=listening,
             )
-        done = report.outcome.parties[label_party]
-        console.print(
-            f"run {report.run_id}: {report.outcome.training.epochs_run} epochs on "
-            f"{done['train_rows']} common rows"
-            + (f", scored {done['scored_rows']} rows" if score else "")
-            + f" in {report.wall_time_s:.1f}s"
-        )
+        console.print(f"run {report.run_id}: {report.describe()} in {report.wall_time_s:.1f}s")
 
 
 def vfl_party(
     coordinator: Annotated[str, typer.Option(help="Coordinator HOST:PORT.")],
     name: Annotated[str, typer.Option(help="This party's name (as in its certificate).")],
-    csv_path: Annotated[Path, typer.Option("--csv", help="This party's training table.")],
+    csv_path: Annotated[
+        Path | None, typer.Option("--csv", help="This party's training table.")
+    ] = None,
+    job: Annotated[
+        Path | None,
+        typer.Option(help="Vertical job file: this party's table, label and held-out rows."),
+    ] = None,
     id_column: Annotated[str, typer.Option(help="The ID column (matched by PSI).")] = "id",
     label: Annotated[str | None, typer.Option(help="Label column (the label party only).")] = None,
     features: Annotated[
@@ -128,7 +157,7 @@ def vfl_party(
         bool, typer.Option(help="Z-score columns with this party's training statistics.")
     ] = True,
     predictions: Annotated[
-        Path, typer.Option(help="Where the label party writes id,score of scored rows.")
+        Path, typer.Option(help="Where the label party writes the predictions of scored rows.")
     ] = Path("scores.csv"),
     model: Annotated[Path | None, typer.Option(help="Save this party's model (JSON).")] = None,
     certs: Annotated[Path | None, typer.Option(help="Certs folder (ca.pem, parties/).")] = None,
@@ -141,24 +170,34 @@ def vfl_party(
     ] = 600.0,
     insecure: Annotated[bool, typer.Option(help="Plain text, no TLS (testing only).")] = False,
 ) -> None:
-    """Join a vertical run with this party's CSV: align rows by PSI, train, score."""
-    import numpy as np
-
+    """Join a vertical run with this party's table (``--job`` or ``--csv``): align rows by
+    PSI, train, score."""
     from rengo.deploy.vertical import run_vertical_party
     from rengo.deploy.vertical_data import load_party_data
-    from rengo.metrics import roc_auc
+    from rengo.jobs import load_job, party_data
+    from rengo.jobs.vertical import evaluate
     from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
 
     with friendly_errors(console):
+        if (job is None) == (csv_path is None):
+            raise ConfigError("give this party's table with --csv PATH or --job JOB.toml")
         creds = party_credentials(name, certs, token, ca, insecure)
-        data = load_party_data(
-            csv_path,
-            id_column,
-            label=label,
-            score_csv=score_csv,
-            features=_names(features) if features else None,
-            standardize=standardize,
-        )
+        if job is not None:
+            spec = load_job(job)
+            if spec.vfl is None:
+                raise ConfigError(f"{job}: not a vertical job (job.kind must be 'vfl')")
+            data = party_data(spec.vfl, name, spec.job.seed)
+            id_column = spec.vfl.id_column
+        else:
+            assert csv_path is not None
+            data = load_party_data(
+                csv_path,
+                id_column,
+                label=label,
+                score_csv=score_csv,
+                features=_names(features) if features else None,
+                standardize=standardize,
+            )
         backoff = Backoff(
             DEFAULT_BACKOFF.initial,
             DEFAULT_BACKOFF.factor,
@@ -167,55 +206,72 @@ def vfl_party(
             give_up_after,
         )
         try:
-            result = run_vertical_party(
-                coordinator,
-                name,
-                data.table,
-                creds,
-                labels=data.labels,
-                score_table=data.score_table,
-                backoff=backoff,
-            )
+            result = run_vertical_party(coordinator, name, data, creds, backoff=backoff)
         except ConnectionError as exc:
             raise RengoError(str(exc)) from exc
-        console.print(
-            f"{name}: trained {result.model.epochs_run} epochs on {len(result.train_rows)} "
-            f"common rows as the {'label party' if result.is_label_party else 'host'}"
-        )
+        role = "label party" if result.is_label_party else "feature party"
+        rows = 0 if result.train_rows is None else len(result.train_rows)
+        console.print(f"{name}: trained on {rows} common rows as the {role}")
+        output = result.plan.spec.output_of(result.plan.config)
         if result.scores is not None and result.score_ids is not None:
-            _write_scores(predictions, id_column, result.score_ids, result.scores)
+            _write_predictions(predictions, id_column, output, result.score_ids, result.scores)
             line = f"{name}: scored {len(result.scores)} rows -> {predictions}"
             if data.score_labels is not None and data.score_table is not None:
                 truth = dict(zip(data.score_table.ids, data.score_labels, strict=True))
                 y = np.array([truth[i] for i in result.score_ids])
-                line += f"; AUC {roc_auc(y, result.scores):.4f}"
+                metrics = evaluate(output, y, result.scores)
+                line += "; " + ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
             console.print(line)
         if model is not None:
             _write_model(model, name, result, data)
             console.print(f"{name}: model -> {model}")
 
 
-def _write_scores(path: Path, id_column: str, ids: Any, scores: Any) -> None:
+def _write_predictions(path: Path, id_column: str, output: str, ids: Any, values: Any) -> None:
+    """One row per scored ID: ``score`` (a probability), ``prediction`` (a class or value),
+    or one ``p<k>`` column per class."""
+    table = np.asarray(values)
+    if table.ndim == 2:
+        header = [f"p{k}" for k in range(table.shape[1])]
+        rows = ([repr(float(v)) for v in row] for row in table)
+    else:
+        header = ["score" if output == "probability" else "prediction"]
+        rows = ([repr(v.item()) if output == "classes" else repr(float(v))] for v in table)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow([id_column, "score"])
-        writer.writerows((i, repr(float(s))) for i, s in zip(ids, scores, strict=True))
+        writer.writerow([id_column, *header])
+        writer.writerows([i, *row] for i, row in zip(ids, rows, strict=True))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
 
 
 def _write_model(path: Path, name: str, result: Any, data: Any) -> None:
-    from rengo.vfl import GuestModel
-
+    """The party's model (its dataclass fields) and how its columns were prepared."""
+    model = result.model
+    fields = (
+        {f.name: _plain(getattr(model, f.name)) for f in dataclasses.fields(model)}
+        if dataclasses.is_dataclass(model)
+        else {}
+    )
     document: dict[str, Any] = {
         "party": name,
+        "algorithm": result.plan.algorithm,
         "label_party": result.plan.label_party,
         "features": list(data.feature_names),
-        "weights": result.model.weights.tolist(),
-        "epochs_run": result.model.epochs_run,
-        "mean": None if data.mean is None else data.mean.tolist(),
-        "scale": None if data.scale is None else data.scale.tolist(),
+        "mean": _plain(data.mean),
+        "scale": _plain(data.scale),
+        **fields,
     }
-    if isinstance(result.model, GuestModel):
-        document["intercept"] = result.model.intercept
-        document["losses"] = list(result.model.losses)
-        document["classes"] = list(data.classes) if data.classes else None
+    if result.is_label_party:
+        document["classes"] = _plain(data.classes)
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -23,6 +23,22 @@ class ProtocolError(RengoError):
     """A peer broke the protocol: unexpected message, wrong sender, wrong round."""
 
 
+class PeerFailure(ProtocolError):
+    """Another role of the run failed or left, so this role cannot finish either.
+
+    Raised by a channel's ``recv`` (every transport: the in-process bus and the gRPC hub and
+    parties) as soon as any role of the run reports a failure, so no role waits for a message
+    that will never come. ``role`` names who failed first; ``reason`` is the kind of its
+    error (over the network only the kind travels: the message may name IDs or values that
+    must not leave the failing party).
+    """
+
+    def __init__(self, role: str, reason: str, message: str | None = None) -> None:
+        super().__init__(message or f"{role} aborted the run ({reason})")
+        self.role = role
+        self.reason = reason
+
+
 class AuthenticationError(RengoError):
     """A peer could not prove who it is, or claimed someone else's name."""
 

@@ -1,14 +1,28 @@
-"""Paillier homomorphic encryption for federated learning (Paillier, EUROCRYPT 1999).
+"""Cryptography for federated learning: Paillier (EUROCRYPT 1999) and X25519 blinding.
 
-Key pairs with g = n + 1 and CRT decryption, fixed-point encoding of signed floats,
+Paillier key pairs with g = n + 1 and CRT decryption, fixed-point encoding of signed floats,
 numpy-like :class:`EncryptedArray` arithmetic (add, negate, plaintext multiply, sum,
-``enc_vec @ matrix``), precomputed obfuscators (CRT for the key holder, opt-in DJN short
-exponents), slot packing, multi-core execution and codec registration for the wire.
+``enc_vec @ matrix`` by bucketed multi-exponentiation), ciphertexts safe on the wire by
+default (only freshly randomised ones are sent), precomputed obfuscators (CRT for the key
+holder, opt-in DJN short exponents) and their dealing, one-time-pad masking in Z_n so a key
+holder decrypts only noise, slot packing, multi-core execution and codec registration for
+the wire. ``rengo.crypto.x25519`` holds hash-to-curve and commutative blinding for PSI
+(loaded on first use).
 """
 
+import importlib
+from typing import Any
+
+from rengo.crypto.dealing import (
+    OBFUSCATOR_SOURCES,
+    ObfuscatorSource,
+    batch_obfuscators,
+    deal_obfuscators,
+)
 from rengo.crypto.encrypted_array import (
     EncryptedArray,
     ScaleMismatchError,
+    UnrandomizedCiphertextError,
     decrypt_array,
     encrypt_array,
 )
@@ -30,6 +44,7 @@ from rengo.crypto.keys import (
     PaillierPublicKey,
     generate_paillier_keypair,
 )
+from rengo.crypto.masking import Mask, decrypt_masked, mask_encrypted, unmask
 from rengo.crypto.obfuscators import ObfuscatorPool, djn_default_exponent_bits
 from rengo.crypto.packing import (
     PackedEncryptedVector,
@@ -41,31 +56,57 @@ from rengo.crypto.packing import (
 )
 from rengo.crypto.wire import ciphertexts_from_bytes, ciphertexts_to_bytes
 
+# X25519 loads on first use: Paillier users should not pay for it.
+_LAZY = {
+    "BlindingPool": "rengo.crypto.x25519",
+    "hash_to_points": "rengo.crypto.x25519",
+    "new_secret": "rengo.crypto.x25519",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "DEFAULT_KEY_BITS",
     "DEFAULT_PRECISION_BITS",
+    "OBFUSCATOR_SOURCES",
     "SUPPORTED_KEY_BITS",
+    "BlindingPool",
     "EncryptedArray",
     "FixedPointEncoder",
     "FixedPointOverflowError",
+    "Mask",
     "ObfuscatorPool",
+    "ObfuscatorSource",
     "PackedEncryptedVector",
     "PaillierPrivateKey",
     "PaillierPublicKey",
     "ScaleMismatchError",
     "SlotLayout",
+    "UnrandomizedCiphertextError",
+    "batch_obfuscators",
     "ciphertexts_from_bytes",
     "ciphertexts_to_bytes",
+    "deal_obfuscators",
     "decrypt_array",
+    "decrypt_masked",
     "decrypt_packed",
     "djn_default_exponent_bits",
     "encrypt_array",
     "encrypt_packed",
     "generate_paillier_keypair",
+    "hash_to_points",
     "load_private_key",
+    "mask_encrypted",
+    "new_secret",
     "pack",
     "private_key_from_bytes",
     "private_key_to_bytes",
     "save_private_key",
+    "unmask",
     "unpack",
 ]

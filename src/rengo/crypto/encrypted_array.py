@@ -6,14 +6,20 @@ Paillier 1999 is additively homomorphic: ``E(a) * E(b) = E(a + b)`` and ``E(a)^k
 multiplying by a plaintext encoded with ``b`` fractional bits adds ``b`` to it, so decryption
 always returns floats at the right scale.
 
-Results of plaintext operations are deterministic functions of their inputs; call
-:meth:`EncryptedArray.rerandomize` before sending one to the key holder, so that it cannot
-test guesses of the plaintext operand.
+Ciphertexts are safe on the wire by default, as in python-paillier's
+``EncryptedNumber.ciphertext(be_secure=True)``. Every array knows whether its randomness is
+fresh: a new encryption, :meth:`EncryptedArray.rerandomize` and masking make it fresh; a
+homomorphic result (a sum, a product with plaintexts) is a deterministic function of its
+operands, so whoever knows the input ciphertexts could test guesses of the plaintext operand,
+and it is not fresh; nor is an array received from another party. The codec refuses to send
+an array that is not fresh (:class:`UnrandomizedCiphertextError` names the fix) unless the
+sender opts out explicitly with :meth:`EncryptedArray.insecure_unrandomized`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gmpy2
@@ -30,27 +36,49 @@ from rengo.crypto.fixed_point import (
     to_residues,
 )
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
+from rengo.crypto.multiexp import power_products
 from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.parallel import map_chunks
 
 _powmod = np.frompyfunc(gmpy2.powmod, 3, 1)
 _invert = np.frompyfunc(gmpy2.invert, 2, 1)
 
-MATMUL_BLOCK = 1 << 16
-"""Most modexps held in memory at once by :meth:`EncryptedArray.matmul`."""
+_INT64_EXPONENT_LIMIT = 2.0**62
+"""Scaled plaintext multipliers below this magnitude stay int64 in :meth:`matmul`."""
 
 
 class ScaleMismatchError(RengoError, ValueError):
     """Two encrypted arrays with different fixed-point exponents were combined."""
 
 
+class UnrandomizedCiphertextError(RengoError, ValueError):
+    """Ciphertexts that are not freshly randomised were about to leave this party."""
+
+
 @dataclass(frozen=True, eq=False)
 class EncryptedArray:
-    """Paillier ciphertexts (object array of gmpy2 ``mpz``) of one key and one exponent."""
+    """Paillier ciphertexts (object array of gmpy2 ``mpz``) of one key and one exponent.
+
+    Parameters
+    ----------
+    public_key
+        The key every ciphertext is under.
+    ciphertexts
+        Object array of ``mpz`` in ``[1, n^2)``; any shape.
+    exponent
+        Fixed-point exponent: each plaintext is ``integer / 2**exponent``.
+    fresh
+        True when the randomness is fresh (a new encryption, :meth:`rerandomize`, masking):
+        the codec sends only fresh arrays.
+    insecure_unrandomized_ok
+        The sender's explicit opt-out (see :meth:`insecure_unrandomized`).
+    """
 
     public_key: PaillierPublicKey
     ciphertexts: np.ndarray
     exponent: int
+    fresh: bool = False
+    insecure_unrandomized_ok: bool = False
 
     __array_ufunc__ = None  # make ``ndarray * enc`` and ``ndarray @ enc`` call our operators
 
@@ -91,23 +119,29 @@ class EncryptedArray:
         )
 
     def _like(self, ciphertexts: Any, exponent: int | None = None) -> EncryptedArray:
+        """A homomorphic result: same key, not fresh (a function of its operands)."""
         array = ciphertexts if isinstance(ciphertexts, np.ndarray) else _scalar(ciphertexts)
         return EncryptedArray(
             self.public_key, array, self.exponent if exponent is None else exponent
         )
 
+    def _view(self, ciphertexts: Any) -> EncryptedArray:
+        """The same ciphertexts rearranged: their randomness, and so freshness, is kept."""
+        array = ciphertexts if isinstance(ciphertexts, np.ndarray) else _scalar(ciphertexts)
+        return replace(self, ciphertexts=array)
+
     def __getitem__(self, index: Any) -> EncryptedArray:
-        return self._like(self.ciphertexts[index])
+        return self._view(self.ciphertexts[index])
 
     def reshape(self, *shape: Any) -> EncryptedArray:
-        return self._like(self.ciphertexts.reshape(*shape))
+        return self._view(self.ciphertexts.reshape(*shape))
 
     def ravel(self) -> EncryptedArray:
-        return self._like(self.ciphertexts.ravel())
+        return self._view(self.ciphertexts.ravel())
 
     @property
     def T(self) -> EncryptedArray:
-        return self._like(self.ciphertexts.T)
+        return self._view(self.ciphertexts.T)
 
     # ------------------------------------------------------------ arithmetic
     def _check_other(self, other: EncryptedArray) -> None:
@@ -121,7 +155,8 @@ class EncryptedArray:
     def _encode_plain(self, values: ArrayLike) -> np.ndarray:
         """``g^m = 1 + m*n mod n^2`` for plaintexts encoded at this array's exponent."""
         residues = to_residues(scale_to_integers(values, self.exponent), self.public_key)
-        return 1 + residues * self.public_key.n
+        encoded: np.ndarray = 1 + residues * self.public_key.n
+        return encoded
 
     def __add__(self, other: Any) -> EncryptedArray:
         nsquare = self.public_key.nsquare
@@ -141,7 +176,8 @@ class EncryptedArray:
         return self + (-np.asarray(other))
 
     def __rsub__(self, other: Any) -> EncryptedArray:
-        return (-self) + other
+        difference: EncryptedArray = (-self) + other
+        return difference
 
     def multiply(
         self,
@@ -181,7 +217,8 @@ class EncryptedArray:
             bases = bases.copy()
             bases[negative] = _invert(bases[negative], nsquare)
             exps = np.abs(exps)
-        return _powmod(bases, exps, nsquare)
+        powers: np.ndarray = _powmod(bases, exps, nsquare)
+        return powers
 
     def rescale(self, exponent: int) -> EncryptedArray:
         """The same values at a larger exponent (multiplies plaintexts by 2**difference)."""
@@ -207,33 +244,58 @@ class EncryptedArray:
         *,
         workers: int | None = None,
     ) -> EncryptedArray:
-        """``self @ matrix`` for a plaintext matrix: out[j] = prod_i c_i ** x_ij (mod n^2).
+        """``self @ matrix`` for a plaintext matrix: ``out[j] = prod_i c_i ** x_ij (mod n^2)``.
 
-        ``self`` is 1-D (N,) or 2-D (K, N); ``matrix`` is (N,) or (N, D). Used for gradients
-        such as ``residual^T X`` in vertical logistic regression.
+        Each output ciphertext is one multi-exponentiation by Pippenger's bucket method
+        (see :mod:`rengo.crypto.multiexp`): about ``bits / window`` modular multiplications
+        per element instead of one modexp, the fast path for vertical LR gradients
+        ``Enc(d)^T X`` and every other encrypted-vector times plaintext-matrix product.
+
+        Parameters
+        ----------
+        matrix
+            Plaintext (N,) or (N, D), N = ``self.shape[-1]``.
+        precision_bits
+            Fractional bits of the plaintext operand (the result's exponent gains them);
+            default 0 for integers and 32 for floats.
+        workers
+            Ignored (deprecated): the bucket method runs in the calling thread.
+
+        Returns
+        -------
+        EncryptedArray
+            Shape ``self.shape[:-1] + matrix.shape[1:]``, at exponent
+            ``self.exponent + precision_bits``; not fresh.
+
+        Raises
+        ------
+        ValueError
+            If the shapes do not align or the matrix is not finite.
+        FixedPointOverflowError
+            If a scaled plaintext exceeds the key's range.
         """
+        if workers is not None:
+            warnings.warn(
+                "EncryptedArray.matmul(workers=...) is ignored and deprecated: the bucket "
+                "method runs in the calling thread",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         plain = np.asarray(matrix)
         if self.ndim not in (1, 2) or plain.ndim not in (1, 2):
             raise ValueError("matmul needs a 1-D or 2-D encrypted array and plaintext matrix")
         if plain.shape[0] != self.shape[-1]:
-            raise ValueError(f"matmul shapes {self.shape} and {plain.shape} do not align")
+            raise ValueError(
+                f"matmul shapes {self.shape} and {plain.shape} mismatch: the encrypted "
+                "array's last axis must equal the matrix's first"
+            )
         bits = _plain_bits(plain, precision_bits)
-        exps = scale_to_integers(plain, bits)
-        _check_multiplier(exps, self.public_key)
-        exps2d = exps.reshape(plain.shape[0], -1)
+        exps = _integer_multipliers(plain, bits, self.public_key).reshape(plain.shape[0], -1)
+        nsquare = self.public_key.nsquare
         rows = self.ciphertexts.reshape(-1, self.shape[-1])
-        out = np.empty((rows.shape[0], exps2d.shape[1]), dtype=object)
-        columns_per_block = max(1, MATMUL_BLOCK // max(1, exps2d.shape[0]))
+        out = np.empty((rows.shape[0], exps.shape[1]), dtype=object)
         for k, row in enumerate(rows):
-            for start in range(0, exps2d.shape[1], columns_per_block):
-                block = exps2d[:, start : start + columns_per_block]
-                bases = np.broadcast_to(row[:, None], block.shape)
-                powers = map_chunks(
-                    self._signed_powers, bases.ravel(), workers, extra=(block.ravel(),)
-                ).reshape(block.shape)
-                out[k, start : start + block.shape[1]] = _product_first_axis(
-                    powers, self.public_key
-                )
+            out[k, :] = power_products(list(row.tolist()), exps, nsquare)
         shape = self.shape[:-1] + plain.shape[1:]
         return self._like(out.reshape(shape), self.exponent + bits)
 
@@ -250,12 +312,55 @@ class EncryptedArray:
         return self.matmul(plain.T)
 
     # -------------------------------------------------------------- privacy
-    def rerandomize(self, pool: ObfuscatorPool | None = None) -> EncryptedArray:
-        """The same plaintexts under fresh randomness (multiply by new obfuscators)."""
-        pool = pool if pool is not None else ObfuscatorPool(self.public_key)
-        self.public_key.require_same(pool.public_key, "obfuscators")
-        fresh = pool.take(self.size).reshape(self.shape)
-        return self._like(self.ciphertexts * fresh % self.public_key.nsquare)
+    def rerandomize(self, obfuscators: ObfuscatorPool | np.ndarray | None = None) -> EncryptedArray:
+        """The same plaintexts under fresh randomness: times new obfuscators ``r^n``.
+
+        Parameters
+        ----------
+        obfuscators
+            A pool to take ``self.size`` obfuscators from, the obfuscators themselves (each
+            used once: e.g. dealt by the key holder), or None for a new pool.
+
+        Returns
+        -------
+        EncryptedArray
+            Fresh: safe to send (see the module docstring).
+        """
+        if isinstance(obfuscators, np.ndarray):
+            fresh = obfuscators.reshape(self.shape)
+        else:
+            pool = obfuscators if obfuscators is not None else ObfuscatorPool(self.public_key)
+            self.public_key.require_same(pool.public_key, "obfuscators")
+            fresh = pool.take(self.size).reshape(self.shape)
+        product = self.ciphertexts * fresh % self.public_key.nsquare
+        array = product if isinstance(product, np.ndarray) else _scalar(product)
+        return EncryptedArray(self.public_key, array, self.exponent, fresh=True)
+
+    def insecure_unrandomized(self) -> EncryptedArray:
+        """These ciphertexts, allowed on the wire although they are not freshly randomised.
+
+        INSECURE unless the receiver cannot know any ciphertext they were computed from: a
+        homomorphic result is a deterministic function of its operands, so a receiver that
+        holds them can test guesses of the plaintext operand (python-paillier's
+        ``ciphertext(be_secure=False)``). Prefer :meth:`rerandomize`.
+        """
+        return replace(self, insecure_unrandomized_ok=True)
+
+    @property
+    def sendable(self) -> bool:
+        """True when the codec may send this array: fresh, or the explicit opt-out."""
+        return self.fresh or self.insecure_unrandomized_ok
+
+    def require_sendable(self) -> None:
+        """Raise :class:`UnrandomizedCiphertextError` (naming the fix) unless sendable."""
+        if not self.sendable:
+            raise UnrandomizedCiphertextError(
+                f"refusing to send {self.size} Paillier ciphertexts that are not freshly "
+                "randomised: they are a homomorphic function of ciphertexts the receiver may "
+                "hold, which would let it test guesses of your plaintext operands. Send "
+                "array.rerandomize(pool) (or mask it) instead; if no receiver can know an "
+                "operand, array.insecure_unrandomized() opts out explicitly"
+            )
 
     def decrypt(self, private_key: PaillierPrivateKey, *, workers: int | None = None) -> np.ndarray:
         """Plaintext floats (see :func:`decrypt_array`)."""
@@ -270,22 +375,56 @@ def encrypt_array(
     pool: ObfuscatorPool | None = None,
     private_key: PaillierPrivateKey | None = None,
     workers: int | None = None,
+    obfuscators: np.ndarray | None = None,
 ) -> EncryptedArray:
     """Encrypt a float or int array with ``precision_bits`` fractional bits.
 
-    Obfuscators come from ``pool`` (precomputed: online cost is one multiplication) or are
-    made now, by CRT when ``private_key`` is given (the key holder encrypting).
+    Parameters
+    ----------
+    values
+        Floats or integers, any shape.
+    public_key
+        The key to encrypt under.
+    precision_bits
+        Fractional bits of the fixed-point encoding (the array's exponent).
+    pool
+        Precomputed obfuscators (online cost: one multiplication per value).
+    private_key
+        The key holder's private key: obfuscators are made by CRT (same distribution,
+        about 4x cheaper) when no pool is given.
+    workers
+        Threads for making obfuscators now (default: every core).
+    obfuscators
+        Exactly ``values.size`` obfuscators to use, once each (e.g. dealt by the key
+        holder); overrides ``pool``.
+
+    Returns
+    -------
+    EncryptedArray
+        Fresh ciphertexts of ``values``.
+
+    Raises
+    ------
+    FixedPointOverflowError
+        If a scaled value exceeds the key's range.
+    KeyMismatchError
+        If the pool belongs to another key.
     """
     plain = np.asarray(values)
     residues = to_residues(scale_to_integers(plain, precision_bits), public_key)
-    if pool is None:
-        pool = ObfuscatorPool(public_key, private_key=private_key, workers=workers)
-    public_key.require_same(pool.public_key, "obfuscators")
-    obfuscators = pool.take(residues.size).reshape(residues.shape)
-    ciphertexts = (1 + residues * public_key.n) * obfuscators % public_key.nsquare
+    if obfuscators is None:
+        if pool is None:
+            pool = ObfuscatorPool(public_key, private_key=private_key, workers=workers)
+        public_key.require_same(pool.public_key, "obfuscators")
+        obfuscators = pool.take(residues.size)
+    elif obfuscators.size != residues.size:
+        raise ValueError(f"{obfuscators.size} obfuscators for {residues.size} values")
+    ciphertexts = (
+        (1 + residues * public_key.n) * obfuscators.reshape(residues.shape) % public_key.nsquare
+    )
     if not isinstance(ciphertexts, np.ndarray):
         ciphertexts = _scalar(ciphertexts)
-    return EncryptedArray(public_key, ciphertexts, precision_bits)
+    return EncryptedArray(public_key, ciphertexts, precision_bits, fresh=True)
 
 
 def decrypt_array(
@@ -307,6 +446,24 @@ def _plain_bits(plain: np.ndarray, precision_bits: int | None) -> int:
     return 0 if plain.dtype.kind in "iub" else DEFAULT_PRECISION_BITS
 
 
+def _integer_multipliers(plain: np.ndarray, bits: int, public_key: PaillierPublicKey) -> np.ndarray:
+    """``round(plain * 2**bits)``: int64 when every value fits (the fast path for features),
+    else exact Python ints; refuses NaN, infinities and values beyond the key's range."""
+    if plain.dtype.kind == "f" and plain.size:
+        if not np.isfinite(plain).all():
+            raise ValueError("the plaintext matrix must be finite (no NaN or infinity)")
+        scaled = np.rint(np.ldexp(plain.astype(np.float64, copy=False), bits))
+        if np.abs(scaled).max() < _INT64_EXPONENT_LIMIT:
+            return scaled.astype(np.int64)
+    elif plain.dtype.kind in "iu" and plain.size and bits < 62:
+        largest = max(int(plain.max()), -int(plain.min()))
+        if largest < (1 << (62 - bits)):
+            return plain.astype(np.int64) << bits
+    exps = scale_to_integers(plain, bits)
+    _check_multiplier(exps, public_key)
+    return exps
+
+
 def _check_multiplier(exps: np.ndarray, public_key: PaillierPublicKey) -> None:
     if exps.size and max(abs(int(e)) for e in exps.ravel().tolist()) > public_key.max_int:
         raise FixedPointOverflowError("a plaintext multiplier exceeds the key's range (n // 3)")
@@ -315,7 +472,8 @@ def _check_multiplier(exps: np.ndarray, public_key: PaillierPublicKey) -> None:
 def _product_first_axis(array: np.ndarray, public_key: PaillierPublicKey) -> np.ndarray:
     """Product mod n^2 along axis 0 by pairwise halving (vectorised over the other axes)."""
     if array.shape[0] == 0:
-        return np.ones(array.shape[1:], dtype=object) * gmpy2.mpz(1)
+        ones: np.ndarray = np.ones(array.shape[1:], dtype=object) * gmpy2.mpz(1)
+        return ones
     nsquare = public_key.nsquare
     while array.shape[0] > 1:
         half = array.shape[0] // 2
@@ -330,7 +488,7 @@ def _scalar(value: Any) -> np.ndarray:
     return out
 
 
-def _object_array(items: list, shape: tuple[int, ...]) -> np.ndarray:
+def _object_array(items: list[Any], shape: tuple[int, ...]) -> np.ndarray:
     out = np.empty(len(items), dtype=object)
     out[:] = items
     return out.reshape(shape)

@@ -12,7 +12,8 @@ small non-negative integers) are supported on packed ciphertexts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import gmpy2
 import numpy as np
@@ -20,6 +21,7 @@ from gmpy2 import mpz
 from numpy.typing import ArrayLike
 
 from rengo.core.errors import DataError
+from rengo.crypto.encrypted_array import UnrandomizedCiphertextError
 from rengo.crypto.fixed_point import FixedPointOverflowError, scale_to_integers
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
 from rengo.crypto.obfuscators import ObfuscatorPool
@@ -110,13 +112,43 @@ def unpack(
 
 @dataclass(frozen=True, eq=False)
 class PackedEncryptedVector:
-    """Encrypted packed plaintexts: ``count`` values, each the sum of ``terms`` packings."""
+    """Encrypted packed plaintexts: ``count`` values, each the sum of ``terms`` packings.
+
+    Freshness works as for :class:`~rengo.crypto.EncryptedArray`: a new encryption or
+    :meth:`rerandomize` is fresh and may be sent; a sum or multiple is not, until it is
+    rerandomised (or the sender opts out with :meth:`insecure_unrandomized`).
+    """
 
     public_key: PaillierPublicKey
     ciphertexts: np.ndarray
     layout: SlotLayout
     count: int
     terms: int = 1
+    fresh: bool = False
+    insecure_unrandomized_ok: bool = False
+
+    def rerandomize(self, pool: ObfuscatorPool | None = None) -> PackedEncryptedVector:
+        """The same packed plaintexts under fresh randomness (safe to send)."""
+        pool = pool if pool is not None else ObfuscatorPool(self.public_key)
+        self.public_key.require_same(pool.public_key, "obfuscators")
+        product = self.ciphertexts * pool.take(len(self.ciphertexts)) % self.public_key.nsquare
+        return replace(self, ciphertexts=product, fresh=True, insecure_unrandomized_ok=False)
+
+    def insecure_unrandomized(self) -> PackedEncryptedVector:
+        """Allowed on the wire although not freshly randomised: INSECURE unless no receiver
+        knows a ciphertext it was computed from (see ``EncryptedArray.insecure_unrandomized``)."""
+        return replace(self, insecure_unrandomized_ok=True)
+
+    def require_sendable(self) -> None:
+        """Raise :class:`UnrandomizedCiphertextError` (naming the fix) unless fresh or the
+        sender opted out."""
+        if not (self.fresh or self.insecure_unrandomized_ok):
+            raise UnrandomizedCiphertextError(
+                f"refusing to send {len(self.ciphertexts)} packed ciphertexts that are not "
+                "freshly randomised (a sum or multiple of ciphertexts the receiver may hold); "
+                "send packed.rerandomize(pool) instead, or packed.insecure_unrandomized() to "
+                "opt out explicitly"
+            )
 
     def __add__(self, other: PackedEncryptedVector) -> PackedEncryptedVector:
         if not isinstance(other, PackedEncryptedVector):
@@ -163,7 +195,8 @@ def encrypt_packed(
     public_key.require_same(pool.public_key, "obfuscators")
     obfuscators = pool.take(len(plaintexts))
     ciphertexts = (1 + plaintexts * public_key.n) * obfuscators % public_key.nsquare
-    return PackedEncryptedVector(public_key, ciphertexts, layout, int(np.asarray(values).size))
+    count = int(np.asarray(values).size)
+    return PackedEncryptedVector(public_key, ciphertexts, layout, count, fresh=True)
 
 
 def decrypt_packed(
@@ -175,7 +208,7 @@ def decrypt_packed(
     return unpack(plaintexts, packed.layout, packed.public_key, packed.count, packed.terms)
 
 
-def _object_array(items: list) -> np.ndarray:
+def _object_array(items: list[Any]) -> np.ndarray:
     out = np.empty(len(items), dtype=object)
     out[:] = items
     return out

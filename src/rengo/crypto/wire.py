@@ -1,8 +1,10 @@
 """Paillier public keys and ciphertext arrays on the wire, through :mod:`rengo.core.codec`.
 
 Ciphertexts travel as one bytes buffer of fixed-width big-endian integers (width = byte length
-of n^2); a public key travels as n. Decoding checks every field and every ciphertext
-(``0 < c < n^2``) before building an object. Private keys are never registered here: see
+of n^2); a public key travels as n. Encoding refuses ciphertexts that are not freshly
+randomised (see :mod:`rengo.crypto.encrypted_array`): safe by default. Decoding checks every
+field and every ciphertext (``0 < c < n^2``) before building an object, which is not fresh:
+the receiver cannot vouch for its randomness. Private keys are never registered here: see
 :mod:`rengo.crypto.key_storage` for saving them to disk.
 """
 
@@ -60,6 +62,7 @@ def _public_key_from_tree(tree: Any) -> PaillierPublicKey:
 
 
 def _encrypted_array_to_tree(array: EncryptedArray) -> dict[str, Any]:
+    array.require_sendable()
     return {
         "key": array.public_key,
         "shape": list(array.shape),
@@ -77,6 +80,7 @@ def _encrypted_array_from_tree(tree: Any) -> EncryptedArray:
 
 
 def _packed_to_tree(packed: PackedEncryptedVector) -> dict[str, Any]:
+    packed.require_sendable()
     layout = packed.layout
     return {
         "key": packed.public_key,
@@ -119,10 +123,10 @@ def _small_int(tree: Any, name: str, limit: int) -> int:
     value = _field(tree, name, int)
     if not _is_int(value) or not 0 <= value <= limit:
         raise ValueError(f"field {name!r} must be an integer in [0, {limit}]")
-    return value
+    return int(value)
 
 
-def _shape(raw: list) -> tuple[int, ...]:
+def _shape(raw: list[Any]) -> tuple[int, ...]:
     if len(raw) > 32 or not all(_is_int(s) and s >= 0 for s in raw):
         raise ValueError(f"bad shape {raw!r}")
     return tuple(raw)

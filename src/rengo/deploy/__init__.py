@@ -1,18 +1,23 @@
 """rengo.deploy: run a federation for real - a coordinator process and party processes
 talking gRPC with TLS, parties connecting outbound, the user's client code loaded by path.
+
+Horizontal runs use the round loop (:func:`serve_coordinator`, :func:`run_party`); any
+multi-party protocol runs its roles with :func:`serve_role` / :func:`run_role`, and every
+registered vertical algorithm runs through the vertical runner with
+:func:`serve_vertical_coordinator` / :func:`run_vertical_party`.
 """
 
 from rengo.deploy.app_loader import load_app
-from rengo.deploy.coordinator import RUN_KIND, serve_coordinator, serve_role
-from rengo.deploy.party import run_party, run_role
+from rengo.deploy.coordinator import RUN_KIND, serve_coordinator
+from rengo.deploy.party import run_party
+from rengo.deploy.roles import run_role, serve_role
 from rengo.deploy.vertical import (
-    VerticalPartyResult,
-    VerticalPlan,
     VerticalRunReport,
     run_vertical_party,
     serve_vertical_coordinator,
 )
 from rengo.deploy.vertical_data import load_party_data
+from rengo.vfl.runner import VerticalPartyResult, VerticalPlan
 
 __all__ = [
     "RUN_KIND",

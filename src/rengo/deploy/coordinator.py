@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError, RoundFailure
 from rengo.core.parameters import Parameters
 from rengo.hfl.coordinator import Coordinator, History, ProgressFn, RoundObserver, RoundRecord
@@ -19,7 +20,6 @@ from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.workflow import FitWorkflow
 from rengo.tracking.run import open_run
 from rengo.tracking.store import RunStore
-from rengo.transport.channel import Channel
 from rengo.transport.grpc_hub import GrpcHub
 from rengo.transport.grpc_security import HubSecurity
 
@@ -225,24 +225,5 @@ def serve_coordinator(
             run.summary.update(bytes_sent=sent, bytes_received=received)
 
 
-def serve_role(
-    role: Callable[[Channel], Any],
-    listen: str,
-    security: HubSecurity,
-    parties: Sequence[str],
-    *,
-    join_timeout: float = 300.0,
-    heartbeat_interval: float = 2.0,
-    on_listening: Callable[[GrpcHub], None] | None = None,
-) -> Any:
-    """Run the coordinator's role of a multi-party protocol (vertical FL) over gRPC.
-
-    Waits for every party in ``parties``, calls ``role(channel)`` and returns its result;
-    the hub routes the parties' messages to one another meanwhile.
-    """
-    with GrpcHub(listen, security, heartbeat_interval=heartbeat_interval) as hub:
-        if on_listening is not None:
-            on_listening(hub)
-        if not hub.wait_for_parties(parties, None, join_timeout):
-            raise RoundFailure(f"parties missing after {join_timeout:g}s: {hub.client_ids()}")
-        return role(hub.channel())
+# serve_role (any protocol's roles over gRPC) moved to rengo.deploy.roles.
+__getattr__ = moved_names(__name__, {"serve_role": "rengo.deploy.roles"})

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from rengo.core.deprecation import moved_names
 from rengo.hfl.client import ClientFn, client_handler
 from rengo.hfl.mods.chain import Mod
-from rengo.transport.channel import Channel
 from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff, PartyConnection
 from rengo.transport.grpc_security import PartyCredentials
 
@@ -64,20 +63,5 @@ def run_party(
     return connection.sessions
 
 
-def run_role(
-    coordinator: str,
-    name: str,
-    role: Callable[[Channel], Any],
-    credentials: PartyCredentials,
-    *,
-    connect_timeout: float = 300.0,
-    heartbeat_interval: float = 2.0,
-    backoff: Backoff = DEFAULT_BACKOFF,
-) -> Any:
-    """Run one party's role of a multi-party protocol (PSI, vertical LR) over gRPC; the
-    same role function runs on the in-process bus in simulation."""
-    with PartyConnection(
-        coordinator, name, credentials, heartbeat_interval=heartbeat_interval, backoff=backoff
-    ) as connection:
-        connection.wait_connected(connect_timeout)
-        return role(connection.channel())
+# run_role (any protocol's roles over gRPC) moved to rengo.deploy.roles.
+__getattr__ = moved_names(__name__, {"run_role": "rengo.deploy.roles"})

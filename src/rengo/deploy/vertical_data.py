@@ -1,5 +1,5 @@
 """A vertical party's own files: its training CSV, optional CSV of new rows to score, and
-(label party only) the label column, read into :class:`~rengo.vfl.PartyTable` s.
+(label party only) the label column, read into a :class:`~rengo.vfl.PartyData`.
 
 IDs stay the exact strings in the file (``007`` and ``7`` differ). Labels must have two
 classes; the second in sorted order is the positive one (``0``/``1``: ``1``). Each party
@@ -10,28 +10,15 @@ about its data leaves it and the scoring rows get the same transform.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from rengo.core.errors import DataError
 from rengo.data import load_csv
-from rengo.vfl.hetero_lr import PartyTable
+from rengo.vfl.common import PartyData, PartyTable, column_scaling, scaled
 
-
-@dataclass(frozen=True)
-class PartyData:
-    """One party's inputs to a deployed vertical run."""
-
-    table: PartyTable
-    labels: np.ndarray | None = None
-    score_table: PartyTable | None = None
-    score_labels: np.ndarray | None = None
-    classes: tuple[str, str] | None = None
-    feature_names: tuple[str, ...] = ()
-    mean: np.ndarray | None = None
-    scale: np.ndarray | None = None
+__all__ = ["PartyData", "column_scaling", "load_party_data", "scaled"]
 
 
 def _header(path: Path, delimiter: str) -> list[str]:
@@ -54,9 +41,34 @@ def load_party_data(
 ) -> PartyData:
     """Read a party's training CSV (and scoring CSV) into tables.
 
-    ``label`` names the label column (label party only; the scoring CSV may have it too, for
-    evaluation, or not). ``features`` picks columns (default: all but the ID and label). The
-    scoring CSV must have the same feature columns.
+    Parameters
+    ----------
+    csv_path
+        The training table.
+    id_column
+        The ID column (matched by PSI; IDs stay the exact strings in the file).
+    label
+        The label column (label party only; the scoring CSV may have it too, for
+        evaluation, or not).
+    score_csv
+        New rows to score, with the same feature columns.
+    features
+        Columns to use (default: all but the ID and label).
+    standardize
+        Z-score each column with this party's own training statistics.
+    delimiter
+        The CSV delimiter.
+
+    Returns
+    -------
+    PartyData
+        Tables, labels, classes, feature names and the column scaling.
+
+    Raises
+    ------
+    DataError
+        For unreadable files, missing columns, a label without two classes, or scoring
+        labels unseen in training.
     """
     train_path = Path(csv_path)
     train = load_csv(
@@ -106,18 +118,5 @@ def load_party_data(
         table = scaled(table, mean, scale)
         score_table = None if score_table is None else scaled(score_table, mean, scale)
     return PartyData(
-        table, labels, score_table, score_labels, classes, train.feature_names, mean, scale
+        table, labels, score_table, score_labels, classes, tuple(train.feature_names), mean, scale
     )
-
-
-def column_scaling(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations (1 for constant columns, which are only centred)."""
-    mean = features.mean(axis=0)
-    scale = features.std(axis=0)
-    scale[scale == 0] = 1.0
-    return mean, scale
-
-
-def scaled(table: PartyTable, mean: np.ndarray, scale: np.ndarray) -> PartyTable:
-    """``table`` with every column z-scored: ``(x - mean) / scale``."""
-    return PartyTable(table.ids, (table.features - mean) / scale)

@@ -9,8 +9,15 @@ from rengo.jobs.build import (
     build_strategy,
     load_job_dataset,
 )
-from rengo.jobs.spec import JobSpec, VflSection, load_job, parse_job
-from rengo.jobs.vertical import VerticalJob, build_vertical_job, run_vertical_job
+from rengo.jobs.spec import JobSpec, load_job, parse_job
+from rengo.jobs.vertical import (
+    VerticalJob,
+    build_vertical_job,
+    job_plan,
+    party_data,
+    run_vertical_job,
+)
+from rengo.jobs.vertical_spec import VflSection
 
 __all__ = [
     "HflJob",
@@ -21,9 +28,11 @@ __all__ = [
     "build_hfl_job",
     "build_strategy",
     "build_vertical_job",
+    "job_plan",
     "load_job",
     "load_job_dataset",
     "parse_job",
+    "party_data",
     "run_vertical_job",
 ]
 

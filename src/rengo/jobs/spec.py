@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rengo.core.errors import ConfigError
 from rengo.hfl.strategy.base import Strategy
@@ -30,6 +30,9 @@ from rengo.hfl.strategy.registry import (
     strategy_registry,
 )
 from rengo.transport.executors import executor_names
+
+if TYPE_CHECKING:
+    from rengo.jobs.vertical_spec import VflSection
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -96,27 +99,6 @@ class StrategySection:
 
 
 @dataclass
-class VflSection:
-    """A vertical job: who holds what, and the hetero logistic regression's settings."""
-
-    label_party: str = "guest"
-    parties: dict[str, str] = field(default_factory=dict)
-    dataset: str | None = None
-    num_parties: int = 3
-    drop_fraction: float = 0.1
-    id_column: str = "id"
-    label: str = "y"
-    test_size: float = 0.2
-    key_bits: int = 1024
-    epochs: int = 5
-    batch_size: int = 1024
-    learning_rate: float = 0.1
-    l2: float = 0.001
-    optimizer: str = "adam"
-    obfuscators: str = "local"
-
-
-@dataclass
 class JobSpec:
     """A validated job file."""
 
@@ -141,10 +123,7 @@ def load_job(path: str | Path) -> JobSpec:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
     spec = parse_job(raw, source=str(p))
     if spec.vfl is not None:
-        spec.vfl.parties = {
-            name: str(path if Path(path).is_absolute() else (p.parent / path).resolve())
-            for name, path in spec.vfl.parties.items()
-        }
+        spec.vfl.resolve_paths(p.parent)
     for attr in ("path", "images", "labels"):
         value = getattr(spec.data, attr)
         if value is not None and not Path(value).is_absolute():
@@ -159,7 +138,9 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     job = _section(source, "job", raw.get("job", {}), JobSection)
     check_choice(source, "job.kind", job.kind, ("hfl", "vfl"))
     if job.kind == "vfl":
-        return _parse_vertical(raw, job, source)
+        from rengo.jobs.vertical_spec import parse_vertical_job
+
+        return parse_vertical_job(raw, job, source)
     if "vfl" in raw:
         raise ConfigError(f'{source}: [vfl] needs job.kind = "vfl"')
     data = _section(source, "data", raw.get("data", {}), DataSection)
@@ -194,50 +175,6 @@ def _strategy_section(source: str, raw: Any) -> StrategySection:
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from exc
     return strategy
-
-
-def _parse_vertical(raw: Mapping[str, Any], job: JobSection, source: str) -> JobSpec:
-    extra = sorted(set(raw) - {"job", "vfl"})
-    if extra:
-        raise ConfigError(f"{source}: a vertical job has only [job] and [vfl]; remove {extra}")
-    vfl_raw = dict(raw.get("vfl", {}))
-    parties = vfl_raw.pop("parties", {})
-    if not isinstance(parties, Mapping) or not all(isinstance(v, str) for v in parties.values()):
-        raise ConfigError(f"{source}: [vfl.parties] must map party names to CSV paths")
-    vfl = _section(source, "vfl", vfl_raw, VflSection)
-    vfl.parties = dict(parties)
-    if bool(vfl.parties) == bool(vfl.dataset):
-        raise ConfigError(
-            f"{source}: give either vfl.dataset (a bundled table split by columns) "
-            'or [vfl.parties] name = "path.csv", not both or neither'
-        )
-    if vfl.parties and vfl.label_party not in vfl.parties:
-        raise ConfigError(
-            f"{source}: vfl.label_party = {vfl.label_party!r} is not one of {sorted(vfl.parties)}"
-        )
-    if vfl.parties and len(vfl.parties) < 2:
-        raise ConfigError(f"{source}: a vertical job needs at least two parties")
-    if vfl.dataset and vfl.num_parties < 2:
-        raise ConfigError(f"{source}: vfl.num_parties must be >= 2")
-    check_choice(source, "vfl.optimizer", vfl.optimizer, ("adam", "sgd"))
-    check_choice(source, "vfl.obfuscators", vfl.obfuscators, ("local", "coordinator"))
-    check_choice(source, "vfl.key_bits", str(vfl.key_bits), ("512", "1024", "2048", "3072"))
-    _positive(source, "vfl.epochs", vfl.epochs)
-    _positive(source, "vfl.batch_size", vfl.batch_size)
-    if not 0 < vfl.test_size < 1:
-        raise ConfigError(f"{source}: vfl.test_size must be in (0, 1), got {vfl.test_size}")
-    if not 0 <= vfl.drop_fraction < 1:
-        raise ConfigError(f"{source}: vfl.drop_fraction must be in [0, 1)")
-    return JobSpec(
-        job,
-        DataSection(),
-        PartitionSection(),
-        ModelSection(),
-        TrainSection(),
-        StrategySection(),
-        source,
-        vfl,
-    )
 
 
 def _check(

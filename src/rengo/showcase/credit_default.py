@@ -27,10 +27,10 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
 from rengo.core.errors import DataError
+from rengo.crypto.dealing import ObfuscatorSource
 from rengo.data import shared_data_dir
 from rengo.metrics import ks_statistic, roc_auc
 from rengo.vfl import HeteroLogisticRegression, PartyTable, VerticalDataset
-from rengo.vfl.hetero_lr_obfuscators import ObfuscatorSource
 
 LABEL_PARTY = "card_issuer"
 UCI_PARTY_COLUMNS = {

@@ -25,9 +25,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError
+from rengo.core.roles import COORDINATOR
 
-COORDINATOR_NAME = "coordinator"
 DEFAULT_HOSTS = ("localhost", "127.0.0.1")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -64,8 +65,8 @@ def validate_party_name(name: str) -> str:
             f"party name {name!r} must be 1-64 letters, digits, '_', '.' or '-' "
             "(starting with a letter or digit)"
         )
-    if name == COORDINATOR_NAME:
-        raise ConfigError(f"{COORDINATOR_NAME!r} is reserved for the coordinator")
+    if name == COORDINATOR:
+        raise ConfigError(f"{COORDINATOR!r} is reserved for the coordinator")
     return name
 
 
@@ -205,7 +206,7 @@ def init_certificates(
     ca = create_ca()
     _write(root / "ca.pem", ca.cert_pem, secret=False)
     _write(root / "ca.key", ca.key_pem, secret=True)
-    server = issue_certificate(ca, COORDINATOR_NAME, hosts=hosts, server=True)
+    server = issue_certificate(ca, COORDINATOR, hosts=hosts, server=True)
     _write(root / "coordinator.pem", server.cert_pem, secret=False)
     _write(root / "coordinator.key", server.key_pem, secret=True)
     party_files = {name: add_party(root, name) for name in parties}
@@ -217,3 +218,6 @@ def init_certificates(
         root / "coordinator.key",
         party_files,
     )
+
+
+__getattr__ = moved_names(__name__, {"COORDINATOR_NAME": "rengo.core.roles:COORDINATOR"})

@@ -1,9 +1,19 @@
 """Role-to-role messaging for multi-party protocols (PSI, vertical LR, transfer learning).
 
-A protocol role receives a :class:`Channel` and only ever calls ``send`` and ``recv``. The
-in-process :class:`LocalBus` runs every role in its own thread and still passes every message
-through the envelope and codec, so the bytes counted and the transcript recorded are exactly
-what would cross a network; the gRPC transport offers the same :class:`Channel`.
+A protocol role receives a :class:`Channel` and only ever calls ``send``, ``recv``,
+``scope`` and (when it gives up) ``abort``. The in-process :class:`LocalBus` runs every role
+in its own thread and still passes every message through the envelope and codec, so the
+bytes counted and the transcript recorded are exactly what would cross a network; the gRPC
+transport offers the same :class:`Channel`.
+
+Message keys come from nested scopes, as FATE's context namespaces do: a protocol takes
+``channel.scope("hlr")``, each epoch ``.scope(epoch=3)``, each batch ``.scope(batch=0)``,
+and sends ``"u"`` there; the wire key is the readable string ``"hlr/epoch=3/batch=0/u"``.
+
+Failure is part of the contract, on every transport: once any role of a run fails (its
+function raised, or it called :meth:`Channel.abort`) or a party leaves for good, every
+other role's ``recv`` raises :class:`~rengo.core.errors.PeerFailure` naming who failed,
+instead of waiting for a message that will never come.
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ from typing import Any, Protocol
 
 from rengo.core.codec import decode, encode
 from rengo.core.envelope import Envelope, envelope_from_bytes, envelope_to_bytes, message_key
-from rengo.core.errors import ChannelTimeout, ProtocolError
+from rengo.core.errors import ChannelTimeout, PeerFailure, ProtocolError
 
 Key = str | tuple[object, ...]
 
@@ -31,7 +41,65 @@ class Channel(Protocol):
         """Send ``value`` (anything the codec encodes) to role ``to`` under ``key``."""
 
     def recv(self, frm: str, key: Key, timeout: float | None = None) -> Any:
-        """Wait for the value role ``frm`` sent under ``key`` and return it."""
+        """Wait for the value role ``frm`` sent under ``key`` and return it.
+
+        Raises :class:`~rengo.core.errors.PeerFailure` once any role of the run has failed
+        or left, and :class:`~rengo.core.errors.ChannelTimeout` after ``timeout`` seconds.
+        """
+
+    def scope(self, *parts: object, **labels: object) -> Channel:
+        """This channel with every key under ``parts`` (``"hlr"``) and ``labels``
+        (``epoch=3`` becomes ``"epoch=3"``); scopes nest."""
+
+    def abort(self, exc: BaseException) -> None:
+        """Tell every role of the run that this one failed with ``exc`` (only its kind
+        leaves the process); a :class:`~rengo.core.errors.PeerFailure` is not re-announced."""
+
+
+def scope_parts(parts: tuple[object, ...], labels: Mapping[str, object]) -> tuple[str, ...]:
+    """The key parts of one scope step: each part as text, each label as ``name=value``."""
+    out = [str(part) for part in parts] + [f"{name}={value}" for name, value in labels.items()]
+    for part in out:
+        if not part or "/" in part or part.startswith("$"):
+            raise ValueError(f"scope part {part!r} must be non-empty, without '/' or leading '$'")
+    return tuple(out)
+
+
+class ScopeMixin:
+    """Gives a channel :meth:`scope` (every transport's channel inherits it)."""
+
+    def scope(self, *parts: object, **labels: object) -> Scope:
+        """See :meth:`Channel.scope`."""
+        return Scope(self, scope_parts(parts, labels))  # type: ignore[arg-type]
+
+
+class Scope(ScopeMixin):
+    """A channel whose keys all sit under ``prefix``; everything else goes to ``inner``."""
+
+    def __init__(self, inner: Channel, prefix: tuple[str, ...]) -> None:
+        self._inner = inner
+        self.prefix = prefix
+        self.name = inner.name
+
+    def key(self, key: Key) -> str:
+        """The wire key of ``key`` in this scope."""
+        return "/".join((*self.prefix, message_key(key)))
+
+    def send(self, to: str, key: Key, value: Any) -> None:
+        """See :meth:`Channel.send`."""
+        self._inner.send(to, self.key(key), value)
+
+    def recv(self, frm: str, key: Key, timeout: float | None = None) -> Any:
+        """See :meth:`Channel.recv`."""
+        return self._inner.recv(frm, self.key(key), timeout)
+
+    def scope(self, *parts: object, **labels: object) -> Scope:
+        """See :meth:`Channel.scope`."""
+        return Scope(self._inner, (*self.prefix, *scope_parts(parts, labels)))
+
+    def abort(self, exc: BaseException) -> None:
+        """See :meth:`Channel.abort`."""
+        self._inner.abort(exc)
 
 
 @dataclass(frozen=True)
@@ -42,6 +110,14 @@ class TranscriptEntry:
     receiver: str
     key: str
     payload: bytes
+
+
+@dataclass(frozen=True)
+class RoleFailure:
+    """The first failure of a run: which role, and its error."""
+
+    role: str
+    error: BaseException
 
 
 class LocalBus:
@@ -61,7 +137,7 @@ class LocalBus:
         self.bytes_sent: dict[str, int] = defaultdict(int)
         self._queues: dict[tuple[str, str, str], deque[bytes]] = defaultdict(deque)
         self._cond = threading.Condition()
-        self._failed: BaseException | None = None
+        self.failure: RoleFailure | None = None
 
     def channel(self, name: str) -> LocalChannel:
         if name not in self.names:
@@ -84,8 +160,8 @@ class LocalBus:
         slot = (receiver, frm, key)
         with self._cond:
             while not self._queues[slot]:
-                if self._failed is not None:
-                    raise ProtocolError(f"{receiver}: another role failed: {self._failed!r}")
+                if self.failure is not None:
+                    raise self._peer_failure()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise ChannelTimeout(f"{receiver} waited for {key!r} from {frm} in vain")
@@ -96,11 +172,18 @@ class LocalBus:
             raise ProtocolError(f"misrouted message {env.key!r} from {env.sender}")
         return decode(bytearray(env.payload))
 
-    def fail(self, exc: BaseException) -> None:
-        """Wake every waiting role: one of them failed, the protocol cannot finish."""
+    def _peer_failure(self) -> PeerFailure:
+        assert self.failure is not None
+        role, error = self.failure.role, self.failure.error
+        kind = type(error).__name__
+        return PeerFailure(role, kind, f"{role} aborted the run ({kind}: {error})")
+
+    def fail(self, exc: BaseException, role: str = "a role") -> None:
+        """Record that ``role`` failed with ``exc`` (the first failure wins) and wake every
+        waiting role: the protocol cannot finish."""
         with self._cond:
-            if self._failed is None:
-                self._failed = exc
+            if self.failure is None:
+                self.failure = RoleFailure(role, exc)
             self._cond.notify_all()
 
     def sent_by(self, name: str) -> list[TranscriptEntry]:
@@ -108,7 +191,7 @@ class LocalBus:
         return [e for e in self.transcript if e.sender == name]
 
 
-class LocalChannel:
+class LocalChannel(ScopeMixin):
     """One role's view of a :class:`LocalBus`."""
 
     def __init__(self, bus: LocalBus, name: str) -> None:
@@ -116,27 +199,37 @@ class LocalChannel:
         self.name = name
 
     def send(self, to: str, key: Key, value: Any) -> None:
+        """See :meth:`Channel.send`."""
         self._bus._post(self.name, to, message_key(key), value)
 
     def recv(self, frm: str, key: Key, timeout: float | None = None) -> Any:
+        """See :meth:`Channel.recv`."""
         return self._bus._take(self.name, frm, message_key(key), timeout)
+
+    def abort(self, exc: BaseException) -> None:
+        """See :meth:`Channel.abort`."""
+        if not isinstance(exc, PeerFailure):
+            self._bus.fail(exc, self.name)
 
 
 def run_roles(bus: LocalBus, roles: Mapping[str, Callable[[Channel], Any]]) -> dict[str, Any]:
     """Run each role function in its own thread on ``bus`` and return their results by name.
 
-    The first exception raised by any role is re-raised here after all threads stop (the
-    others are woken and fail fast instead of waiting for messages that will never come).
+    A role that raises is announced on the bus (its channel's :meth:`~Channel.abort`), so the
+    others fail fast with :class:`~rengo.core.errors.PeerFailure` instead of waiting for
+    messages that will never come; once every thread stopped, the first failure (the root
+    cause, not the peers' reactions to it) is re-raised here.
     """
     results: dict[str, Any] = {}
     errors: dict[str, BaseException] = {}
 
     def target(name: str, fn: Callable[[Channel], Any]) -> None:
+        channel = bus.channel(name)
         try:
-            results[name] = fn(bus.channel(name))
+            results[name] = fn(channel)
         except BaseException as exc:  # re-raised in the caller's thread below
             errors[name] = exc
-            bus.fail(exc)
+            channel.abort(exc)
 
     threads = [
         threading.Thread(target=target, args=(n, f), name=f"role-{n}", daemon=True)
@@ -147,9 +240,12 @@ def run_roles(bus: LocalBus, roles: Mapping[str, Callable[[Channel], Any]]) -> d
     for t in threads:
         t.join()
     if errors:
-        first = next(
-            (e for e in errors.values() if not isinstance(e, ProtocolError)),
-            next(iter(errors.values())),
-        )
-        raise first
+        root = bus.failure.error if bus.failure is not None else None
+        if not any(e is root for e in errors.values()):
+            root = next(
+                (e for e in errors.values() if not isinstance(e, PeerFailure)),
+                next(iter(errors.values())),
+            )
+        assert root is not None
+        raise root
     return results

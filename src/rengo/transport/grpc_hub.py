@@ -11,6 +11,11 @@ executor - and also routes party-to-party messages for vertical protocols (a par
 Every envelope's sender must equal the authenticated name; a party that breaks that, sends
 malformed frames or stops sending heartbeats is disconnected with a log line and fails its
 pending requests. It may reconnect and take part in later rounds.
+
+Multi-party protocols get the channel failure contract: a party's abort is passed on to
+every other party and fails the coordinator's waits; the coordinator's own channel also
+watches the run's parties and, once one has been gone longer than ``rejoin_wait``, ends the
+run for everyone. A failure ends every channel of this hub: one hub serves one run.
 """
 
 from __future__ import annotations
@@ -35,9 +40,11 @@ from rengo.core.errors import (
     ChannelTimeout,
     CodecError,
     ConfigError,
+    PeerFailure,
     ProtocolError,
 )
-from rengo.transport.certs import COORDINATOR_NAME
+from rengo.core.roles import COORDINATOR
+from rengo.transport.channel import Key, ScopeMixin
 from rengo.transport.grpc_frames import (
     DEFAULT_MAX_MESSAGE,
     PING,
@@ -48,6 +55,7 @@ from rengo.transport.grpc_frames import (
 )
 from rengo.transport.grpc_security import HubSecurity, warn_insecure
 from rengo.transport.grpc_wire import (
+    ABORT,
     BYE,
     HELLO,
     METHOD,
@@ -166,6 +174,7 @@ class GrpcHub:
         self._closed_bytes = [0, 0]
         self._stopping = threading.Event()
         self._watchdog: threading.Thread | None = None
+        self.failure: PeerFailure | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> int:
@@ -194,7 +203,7 @@ class GrpcHub:
         log.info(
             "coordinator listening on %s (port %d, auth %s)", self.listen, port, self.security.mode
         )
-        return port
+        return int(port)
 
     @property
     def address(self) -> str:
@@ -212,7 +221,7 @@ class GrpcHub:
             call.finish(None, "coordinator shut down")
         for s in sessions:
             if goodbye and s.registered:
-                s.send(OutgoingMessage(COORDINATOR_NAME, s.name, BYE, b"", self.run_id))
+                s.send(OutgoingMessage(COORDINATOR, s.name, BYE, b"", self.run_id))
             s.stop(None, "coordinator shut down")
         if self._server is not None:
             deadline = time.monotonic() + grace
@@ -273,7 +282,7 @@ class GrpcHub:
                 call.finish(None, "not connected")
             elif not session.send(
                 OutgoingMessage(
-                    COORDINATOR_NAME,
+                    COORDINATOR,
                     req.client_id,
                     rpc_key(call_id, req.key),
                     req.payload,
@@ -316,9 +325,40 @@ class GrpcHub:
         return received + sum(s.bytes_in for s in live), sent + sum(s.bytes_out for s in live)
 
     # -- the coordinator's own role in multi-party protocols ------------------------------
-    def channel(self) -> HubChannel:
-        """A :class:`~rengo.transport.channel.Channel` for the coordinator's role."""
-        return HubChannel(self)
+    def channel(
+        self,
+        *,
+        watch: Collection[str] = (),
+        rejoin_wait: float = 30.0,
+        timeout: float | None = None,
+    ) -> HubChannel:
+        """A :class:`~rengo.transport.channel.Channel` for the coordinator's role.
+
+        Parameters
+        ----------
+        watch
+            The run's parties: once one of them has been disconnected for more than
+            ``rejoin_wait`` seconds, the run fails for every role (see :meth:`fail`).
+        rejoin_wait
+            Seconds a watched party may be away (a restart, a network blip).
+        timeout
+            Caps every wait that names none.
+        """
+        return HubChannel(self, watch=watch, rejoin_wait=rejoin_wait, timeout=timeout)
+
+    def fail(self, role: str, reason: str) -> None:
+        """Record that ``role`` failed (the first failure wins) and tell every other
+        connected party, so that every role of the run stops waiting."""
+        with self._lock:
+            if self.failure is not None:
+                return
+            self.failure = PeerFailure(role, reason)
+            sessions = [s for s in self._sessions.values() if s.name != role]
+            self._lock.notify_all()
+        payload = reason.encode()[:200]
+        for session in sessions:
+            session.send(OutgoingMessage(role, session.name, ABORT, payload, self.run_id))
+        self._event("warning", f"{role} aborted the run ({reason})")
 
     def _post(self, sender: str, to: str, key: str, payload: bytes) -> None:
         message = OutgoingMessage(sender, to, key, payload, self.run_id)
@@ -332,10 +372,17 @@ class GrpcHub:
                     raise ProtocolError(f"{to!r} is not connected and has too many queued messages")
                 pending.append(message)
 
-    def _take(self, frm: str, key: str, timeout: float | None) -> bytes:
+    def _take(self, frm: str, key: str, timeout: float | None, check: Callable[[], None]) -> bytes:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while not self._inbox[(frm, key)]:
+                if self.failure is not None:
+                    raise self.failure
+                self._lock.release()
+                try:
+                    check()
+                finally:
+                    self._lock.acquire()
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise ChannelTimeout(f"coordinator waited for {key!r} from {frm} in vain")
@@ -413,8 +460,11 @@ class GrpcHub:
         if env.key.startswith(RPC_PREFIX):
             self._on_reply(session, env)
             return
+        if env.key == ABORT:
+            self.fail(session.name, bytes(env.payload[:200]).decode("utf-8", "replace") or "failed")
+            return
         check_protocol_key(env.key)
-        if env.receiver == COORDINATOR_NAME:
+        if env.receiver == COORDINATOR:
             with self._lock:
                 self._inbox[(env.sender, env.key)].append(bytes(env.payload))
                 self._lock.notify_all()
@@ -452,7 +502,7 @@ class GrpcHub:
         if old is not None:
             self._fail_calls(old, "replaced by a new connection")
             old.stop(grpc.StatusCode.ABORTED, "replaced by a new connection from the same party")
-        session.send(OutgoingMessage(COORDINATOR_NAME, session.name, WELCOME, b"", self.run_id))
+        session.send(OutgoingMessage(COORDINATOR, session.name, WELCOME, b"", self.run_id))
         for message in backlog:
             session.send(message)
         self._event("info", f"party {session.name} joined from {session.peer}")
@@ -509,16 +559,47 @@ class GrpcHub:
                 log.exception("event callback failed")
 
 
-class HubChannel:
-    """The coordinator's :class:`~rengo.transport.channel.Channel` through its own hub."""
+class HubChannel(ScopeMixin):
+    """The coordinator's :class:`~rengo.transport.channel.Channel` through its own hub (see
+    :meth:`GrpcHub.channel`)."""
 
-    def __init__(self, hub: GrpcHub) -> None:
+    def __init__(
+        self,
+        hub: GrpcHub,
+        *,
+        watch: Collection[str] = (),
+        rejoin_wait: float = 30.0,
+        timeout: float | None = None,
+    ) -> None:
         self._hub = hub
-        self.name = COORDINATOR_NAME
+        self.name = COORDINATOR
+        self._watch = list(watch)
+        self._rejoin_wait = rejoin_wait
+        self._timeout = timeout
+        self._absent_since: dict[str, float] = {}
 
-    def send(self, to: str, key: Any, value: Any) -> None:
+    def send(self, to: str, key: Key, value: Any) -> None:
+        """See :meth:`~rengo.transport.channel.Channel.send`."""
         self._hub._post(self.name, to, check_protocol_key(message_key(key)), encode(value))
 
-    def recv(self, frm: str, key: Any, timeout: float | None = None) -> Any:
-        payload = self._hub._take(frm, message_key(key), timeout)
+    def recv(self, frm: str, key: Key, timeout: float | None = None) -> Any:
+        """See :meth:`~rengo.transport.channel.Channel.recv`."""
+        limit = self._timeout if timeout is None else timeout
+        payload = self._hub._take(frm, message_key(key), limit, self._check)
         return decode(bytearray(payload))
+
+    def abort(self, exc: BaseException) -> None:
+        """See :meth:`~rengo.transport.channel.Channel.abort`."""
+        if not isinstance(exc, PeerFailure):
+            self._hub.fail(self.name, type(exc).__name__)
+
+    def _check(self) -> None:
+        """Fail the run once a watched party has been gone longer than ``rejoin_wait``."""
+        if not self._watch:
+            return
+        now, present = time.monotonic(), set(self._hub.client_ids())
+        for name in self._watch:
+            if name in present:
+                self._absent_since.pop(name, None)
+            elif now - self._absent_since.setdefault(name, now) > self._rejoin_wait:
+                self._hub.fail(name, f"left and did not come back within {self._rejoin_wait:g}s")

@@ -6,6 +6,11 @@ this process), sends heartbeats, and reconnects with exponential backoff when th
 coordinator goes away. It returns when the coordinator says the run is over. Vertical
 protocols talk through :meth:`PartyConnection.channel`, a
 :class:`~rengo.transport.channel.Channel` whose messages the hub routes to other parties.
+
+The channel keeps the failure contract: a role that aborts tells the hub, which tells every
+other party; a party whose link to the coordinator is gone for good, or came back mid-run
+(messages in flight may be lost), fails its waits with :class:`ProtocolError` instead of
+hanging.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import threading
 import time
 import traceback
 from collections import defaultdict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +30,16 @@ import grpc
 
 from rengo.core.codec import decode, encode
 from rengo.core.envelope import Envelope, message_key
-from rengo.core.errors import AuthenticationError, ChannelTimeout, CodecError, ProtocolError
-from rengo.transport.certs import COORDINATOR_NAME, validate_party_name
+from rengo.core.errors import (
+    AuthenticationError,
+    ChannelTimeout,
+    CodecError,
+    PeerFailure,
+    ProtocolError,
+)
+from rengo.core.roles import COORDINATOR
+from rengo.transport.certs import validate_party_name
+from rengo.transport.channel import Key, ScopeMixin
 from rengo.transport.grpc_frames import (
     DEFAULT_MAX_MESSAGE,
     PING,
@@ -37,6 +50,7 @@ from rengo.transport.grpc_frames import (
 )
 from rengo.transport.grpc_security import PartyCredentials, warn_insecure
 from rengo.transport.grpc_wire import (
+    ABORT,
     BYE,
     CHANNEL_OPTIONS,
     FULL_METHOD,
@@ -119,6 +133,7 @@ class PartyConnection:
         self._thread: threading.Thread | None = None
         self._worker: threading.Thread | None = None
         self.error: BaseException | None = None
+        self.failure: PeerFailure | None = None
         if credentials.insecure:
             warn_insecure(f"party {name}")
 
@@ -187,7 +202,7 @@ class PartyConnection:
         with self._lock:
             outbox = self._outbox
         if outbox is not None:
-            outbox.put(OutgoingMessage(self.name, COORDINATOR_NAME, BYE, b""))
+            outbox.put(OutgoingMessage(self.name, COORDINATOR, BYE, b""))
             outbox.put(None)
         self._stop.set()
         if self._thread is not None:
@@ -207,9 +222,11 @@ class PartyConnection:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def channel(self) -> GrpcChannel:
-        """This party's :class:`~rengo.transport.channel.Channel` to the other roles."""
-        return GrpcChannel(self)
+    def channel(self, *, timeout: float | None = None) -> GrpcChannel:
+        """This party's :class:`~rengo.transport.channel.Channel` to the other roles;
+        ``timeout`` caps every wait that names none (default: wait as long as the link
+        lives)."""
+        return GrpcChannel(self, timeout=timeout)
 
     # -- one session ----------------------------------------------------------------------
     def _open(self) -> grpc.Channel:
@@ -224,7 +241,7 @@ class PartyConnection:
     def _session(self) -> bool:
         """One connection attempt; True if the hub welcomed us before it ended."""
         outbox: queue.SimpleQueue[OutgoingMessage | None] = queue.SimpleQueue()
-        outbox.put(OutgoingMessage(self.name, COORDINATOR_NAME, HELLO, b""))
+        outbox.put(OutgoingMessage(self.name, COORDINATOR, HELLO, b""))
         welcomed = False
         last_seen = [time.monotonic()]
         done = threading.Event()
@@ -305,9 +322,17 @@ class PartyConnection:
     def _on_envelope(
         self, outbox: queue.SimpleQueue[OutgoingMessage | None], env: Envelope
     ) -> None:
-        if env.sender == COORDINATOR_NAME and env.key.startswith(RPC_PREFIX):
+        if env.sender == COORDINATOR and env.key.startswith(RPC_PREFIX):
             call_id, key = parse_rpc_key(env.key)
             self._work.put((outbox, call_id, key, env.payload))
+            return
+        if env.key == ABORT:
+            reason = bytes(env.payload[:200]).decode("utf-8", "replace") or "failed"
+            with self._lock:
+                if self.failure is None:
+                    self.failure = PeerFailure(env.sender, reason)
+                self._lock.notify_all()
+            log.warning("party %s: %s aborted the run (%s)", self.name, env.sender, reason)
             return
         with self._lock:
             self._inbox[(env.sender, env.key)].append(bytes(env.payload))
@@ -332,9 +357,7 @@ class PartyConnection:
                     text = traceback.format_exception_only(type(exc), exc)[-1].strip()
                     log.warning("party %s: %s failed: %s", self.name, key, text)
                     outcome, body = REPLY_ERROR, f"raised {text}".encode()
-            outbox.put(
-                OutgoingMessage(self.name, COORDINATOR_NAME, rpc_key(call_id, outcome), body)
-            )
+            outbox.put(OutgoingMessage(self.name, COORDINATOR, rpc_key(call_id, outcome), body))
 
     # -- channel plumbing -----------------------------------------------------------------
     def _post(self, to: str, key: str, payload: bytes) -> None:
@@ -345,12 +368,25 @@ class PartyConnection:
             else:
                 self._outbox.put(message)
 
-    def _take(self, frm: str, key: str, timeout: float | None) -> bytes:
+    def _announce_failure(self, exc: BaseException) -> None:
+        """Tell the hub (which tells every other party) that this party's role failed; only
+        the error's kind leaves: its message may name IDs or values."""
+        if isinstance(exc, PeerFailure):
+            return  # the others already know who failed first
+        with self._lock:
+            if self.failure is None:
+                self.failure = PeerFailure(self.name, type(exc).__name__)
+        self._post(COORDINATOR, ABORT, type(exc).__name__.encode())
+
+    def _take(self, frm: str, key: str, timeout: float | None, check: Callable[[], None]) -> bytes:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while not self._inbox[(frm, key)]:
+                if self.failure is not None:
+                    raise self.failure
                 if self.error is not None:
                     raise ProtocolError(f"party {self.name} stopped: {self.error}")
+                check()
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise ChannelTimeout(f"{self.name} waited for {key!r} from {frm} in vain")
@@ -358,16 +394,40 @@ class PartyConnection:
             return self._inbox[(frm, key)].popleft()
 
 
-class GrpcChannel:
+class GrpcChannel(ScopeMixin):
     """A party's :class:`~rengo.transport.channel.Channel` over its hub connection: ``send``
-    goes to the hub, which checks the sender and routes it; ``recv`` waits for a message."""
+    goes to the hub, which checks the sender and routes it; ``recv`` waits for a message and
+    fails fast (see the module docstring) when the run cannot finish."""
 
-    def __init__(self, connection: PartyConnection) -> None:
+    def __init__(self, connection: PartyConnection, *, timeout: float | None = None) -> None:
         self._conn = connection
         self.name = connection.name
+        self._timeout = timeout
+        self._session = 0
 
-    def send(self, to: str, key: Any, value: Any) -> None:
+    def send(self, to: str, key: Key, value: Any) -> None:
+        """See :meth:`~rengo.transport.channel.Channel.send`."""
         self._conn._post(to, check_protocol_key(message_key(key)), encode(value))
 
-    def recv(self, frm: str, key: Any, timeout: float | None = None) -> Any:
-        return decode(bytearray(self._conn._take(frm, message_key(key), timeout)))
+    def recv(self, frm: str, key: Key, timeout: float | None = None) -> Any:
+        """See :meth:`~rengo.transport.channel.Channel.recv`."""
+        limit = self._timeout if timeout is None else timeout
+        return decode(bytearray(self._conn._take(frm, message_key(key), limit, self._check)))
+
+    def abort(self, exc: BaseException) -> None:
+        """See :meth:`~rengo.transport.channel.Channel.abort`."""
+        self._conn._announce_failure(exc)
+
+    def _check(self) -> None:
+        """Raise once the link is gone for good, the coordinator ended the run, or the link
+        was re-established after this channel first used it (messages may be lost)."""
+        conn = self._conn
+        if conn.ended:
+            raise ProtocolError(f"{self.name}: the coordinator ended the run")
+        if self._session == 0:
+            self._session = conn.sessions
+        elif conn.sessions != self._session:
+            raise ProtocolError(
+                f"{self.name}: the link to the coordinator dropped mid-run and messages in "
+                "flight may be lost; start the run again"
+            )

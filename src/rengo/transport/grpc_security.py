@@ -24,7 +24,8 @@ from pathlib import Path
 import grpc
 
 from rengo.core.errors import AuthenticationError, ConfigError
-from rengo.transport.certs import COORDINATOR_NAME, party_paths
+from rengo.core.roles import COORDINATOR
+from rengo.transport.certs import party_paths
 
 log = logging.getLogger("rengo.transport")
 
@@ -110,7 +111,7 @@ class HubSecurity:
                 raise AuthenticationError(f"bad or missing token for party {claimed!r}")
             return claimed
         if self.insecure:
-            if not claimed or claimed == COORDINATOR_NAME:
+            if not claimed or claimed == COORDINATOR:
                 raise AuthenticationError("no party name given")
             if self.parties is not None and claimed not in self.parties:
                 raise AuthenticationError(f"unknown party {claimed!r}")
@@ -120,7 +121,7 @@ class HubSecurity:
         if len(names) != 1:
             raise AuthenticationError("no client certificate presented")
         name = names[0].decode("utf-8", "replace")
-        if name == COORDINATOR_NAME:
+        if name == COORDINATOR:
             raise AuthenticationError("the coordinator's certificate cannot join as a party")
         if self.parties is not None and name not in self.parties:
             raise AuthenticationError(f"unknown party {name!r} (not in the allow-list)")

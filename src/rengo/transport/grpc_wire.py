@@ -17,6 +17,7 @@ FULL_METHOD = f"/{SERVICE}/{METHOD}"
 HELLO = "$hello"
 WELCOME = "$welcome"
 BYE = "$bye"
+ABORT = "$abort"  # a role failed: every other role of the run must stop (payload: why)
 RPC_PREFIX = "$rpc/"
 REPLY_OK = "ok"
 REPLY_ERROR = "error"

@@ -23,8 +23,13 @@ import numpy as np
 from rengo.valuation.party_shapley import party_shapley
 from rengo.valuation.shapley import ConvergenceRule
 from rengo.valuation.tracker import ContributionReport
-from rengo.vfl import CoalitionScore, CoalitionValue, VerticalDataset
-from rengo.vfl.hetero_contribution import ModelFactory, scores_as_dict
+from rengo.vfl.common import VerticalDataset
+from rengo.vfl.hetero_contribution import (
+    CoalitionScore,
+    CoalitionValue,
+    ModelFactory,
+    scores_as_dict,
+)
 
 EXACT_MAX_HOSTS = 6
 """Exact Shapley retrains 2^k coalitions: 64 trainings at 6 feature parties."""

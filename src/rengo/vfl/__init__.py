@@ -1,43 +1,83 @@
-"""Vertical federated learning: private set intersection and hetero logistic regression.
+"""Vertical federated learning: PSI, one runner for every algorithm, hetero LR.
 
-Role functions (``psi_leader``, ``hetero_lr_guest``, ...) talk only through a
-:class:`rengo.transport.Channel`, so the same code runs in simulation
-(:class:`HeteroLogisticRegression`, :func:`private_set_intersection`) and deployed.
+An algorithm is described once and registered (:mod:`rengo.vfl.registry`); the vertical
+runner (:mod:`rengo.vfl.runner`) aligns rows by PSI, trains and scores with its role
+functions, which talk only through a :class:`rengo.transport.Channel`, so the same code
+runs in simulation (:class:`HeteroLogisticRegression`, :func:`simulate_vertical`) and
+deployed (``rengo vfl coordinator`` / ``rengo vfl party``).
+
+Layout: :mod:`rengo.vfl.common` (party tables, vertical datasets, batch order),
+:mod:`rengo.vfl.psi` (ECDH-PSI), :mod:`rengo.vfl.hetero_lr` (hetero LR), the registry, the
+runner and the generic estimator.
 """
 
+from rengo.vfl import legacy as _legacy  # noqa: F401  (old module paths, with a warning)
+from rengo.vfl.common import (
+    PartyData,
+    PartyTable,
+    VerticalDataset,
+    align_rows,
+    as_vertical_dataset,
+    batch_order,
+)
+from rengo.vfl.estimator import VerticalEstimator
 from rengo.vfl.hetero_contribution import (
     CoalitionScore,
     CoalitionValue,
     guest_alone_scores,
     train_guest_alone,
 )
-from rengo.vfl.hetero_lr import HeteroLogisticRegression, PartyTable, VerticalDataset
-from rengo.vfl.hetero_lr_config import HeteroLRConfig
-from rengo.vfl.hetero_lr_predict import (
-    hetero_lr_predict_coordinator,
-    hetero_lr_predict_guest,
-    hetero_lr_predict_host,
-)
-from rengo.vfl.hetero_lr_roles import (
+from rengo.vfl.hetero_lr import (
+    HETERO_LR,
     CoordinatorReport,
     GuestModel,
+    HeteroLogisticRegression,
+    HeteroLRConfig,
     HostModel,
     hetero_lr_coordinator,
     hetero_lr_guest,
     hetero_lr_host,
+    hetero_lr_predict_coordinator,
+    hetero_lr_predict_guest,
+    hetero_lr_predict_host,
 )
 from rengo.vfl.psi import (
     PSIAlignment,
     PSIResult,
+    align_csv,
+    normalise_ids,
     private_set_intersection,
     psi_follower,
     psi_leader,
     require_nonempty,
 )
-from rengo.vfl.psi_csv import align_csv
-from rengo.vfl.psi_ids import normalise_ids
+from rengo.vfl.registry import (
+    AlignedData,
+    KeySpec,
+    Models,
+    RoleContext,
+    Roles,
+    RoleState,
+    VerticalAlgorithm,
+    algorithms,
+    get_algorithm,
+    register,
+    unregister,
+)
+from rengo.vfl.runner import (
+    SimulatedRun,
+    VerticalCoordinatorOutcome,
+    VerticalPartyResult,
+    VerticalPlan,
+    receive_plan,
+    simulate_vertical,
+    vertical_coordinator,
+    vertical_party,
+)
 
 __all__ = [
+    "HETERO_LR",
+    "AlignedData",
     "CoalitionScore",
     "CoalitionValue",
     "CoordinatorReport",
@@ -45,11 +85,28 @@ __all__ = [
     "HeteroLRConfig",
     "HeteroLogisticRegression",
     "HostModel",
+    "KeySpec",
+    "Models",
     "PSIAlignment",
     "PSIResult",
+    "PartyData",
     "PartyTable",
+    "RoleContext",
+    "RoleState",
+    "Roles",
+    "SimulatedRun",
+    "VerticalAlgorithm",
+    "VerticalCoordinatorOutcome",
     "VerticalDataset",
+    "VerticalEstimator",
+    "VerticalPartyResult",
+    "VerticalPlan",
+    "algorithms",
     "align_csv",
+    "align_rows",
+    "as_vertical_dataset",
+    "batch_order",
+    "get_algorithm",
     "guest_alone_scores",
     "hetero_lr_coordinator",
     "hetero_lr_guest",
@@ -61,8 +118,14 @@ __all__ = [
     "private_set_intersection",
     "psi_follower",
     "psi_leader",
+    "receive_plan",
+    "register",
     "require_nonempty",
+    "simulate_vertical",
     "train_guest_alone",
+    "unregister",
+    "vertical_coordinator",
+    "vertical_party",
 ]
 
 # --- Deprecated (seams-packages): the credit-default story moved to rengo.showcase. ----------

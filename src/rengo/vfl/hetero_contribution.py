@@ -30,10 +30,11 @@ import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.metrics import BINARY_SCORERS, BinaryScorer
-from rengo.vfl.hetero_lr import HeteroLogisticRegression, PartyTable, VerticalDataset, align_rows
-from rengo.vfl.hetero_lr_config import HeteroLRConfig
-from rengo.vfl.hetero_lr_math import LOG2, batch_order, init_optimizer, sigmoid, taylor_residual
-from rengo.vfl.hetero_lr_roles import (
+from rengo.vfl.common import PartyTable, VerticalDataset, align_rows, batch_order
+from rengo.vfl.hetero_lr.config import HeteroLRConfig
+from rengo.vfl.hetero_lr.estimator import HeteroLogisticRegression
+from rengo.vfl.hetero_lr.math import LOG2, init_optimizer, sigmoid, taylor_residual
+from rengo.vfl.hetero_lr.roles import (
     GuestModel,
     gradient_step,
     guest_model,

@@ -10,8 +10,8 @@ from sklearn.preprocessing import StandardScaler
 from rengo.core.errors import ChannelTimeout, DataError, ProtocolError
 from rengo.crypto import generate_paillier_keypair
 from rengo.transport.channel import LocalBus, run_roles
-from rengo.vfl.hetero_lr_config import HeteroLRConfig
-from rengo.vfl.hetero_lr_math import (
+from rengo.vfl.hetero_lr.config import HeteroLRConfig
+from rengo.vfl.hetero_lr.math import (
     LOG2,
     batch_order,
     init_optimizer,
@@ -19,7 +19,7 @@ from rengo.vfl.hetero_lr_math import (
     optimizer_step,
     taylor_residual,
 )
-from rengo.vfl.hetero_lr_roles import (
+from rengo.vfl.hetero_lr.roles import (
     hetero_lr_coordinator,
     hetero_lr_guest,
     hetero_lr_host,
@@ -135,10 +135,11 @@ def test_guest_rejects_a_host_message_under_another_key() -> None:
     config = HeteroLRConfig(epochs=1, batch_size=20)
 
     def impostor_coordinator(channel):  # hands the host a different public key
-        channel.send("guest", ("hlr", "public-key"), KEYPAIR[0])
-        channel.send("host1", ("hlr", "public-key"), other[0])
-        channel.recv("guest", ("hlr", "setup"))
-        channel.recv("guest", ("hlr", "masked", 0, 0))
+        hlr = channel.scope("hlr")
+        hlr.send("guest", "public-key", KEYPAIR[0])
+        hlr.send("host1", "public-key", other[0])
+        hlr.recv("guest", "setup")
+        hlr.scope(epoch=0, batch=0).recv("guest", "masked")
 
     with pytest.raises((ProtocolError, ChannelTimeout), match="different public key"):
         run_roles(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rengo.core.errors import ConfigError, DataError
-from rengo.vfl.psi_csv import align_csv
+from rengo.vfl.psi.csv_align import align_csv
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:

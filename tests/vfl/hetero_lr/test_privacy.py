@@ -16,8 +16,9 @@ from rengo.core.codec import decode
 from rengo.core.envelope import envelope_from_bytes
 from rengo.crypto import EncryptedArray, PaillierPrivateKey
 from rengo.transport.channel import TranscriptEntry
-from rengo.vfl import hetero_lr_predict, hetero_lr_roles
-from rengo.vfl.hetero_lr import HeteroLogisticRegression
+from rengo.vfl import HeteroLogisticRegression
+from rengo.vfl.hetero_lr import predict as hetero_lr_predict
+from rengo.vfl.hetero_lr import roles as hetero_lr_roles
 
 ROWS = 90
 
@@ -189,9 +190,10 @@ def test_plain_scoring_shows_host_partial_scores_which_the_byte_search_finds(
         ids, _ = model.predict_scores(run["data"])
     finally:
         model.predict_mode = "encrypted"
-    bank_ids, bank_x = run["data"]["bank"]
-    order = [int(np.flatnonzero(bank_ids == i)[0]) for i in ids]
-    partials = bank_x[order] @ model.host_models_["bank"].weights
+    _, bank_x = run["data"]["bank"]
+    rows = model.predict_psi_.rows("bank")  # the bank scores its rows in PSI's agreed order
+    assert len(rows) == len(ids)
+    partials = bank_x[rows] @ model.host_models_["bank"].weights
     sent = [
         v
         for e in model.predict_bus_.transcript

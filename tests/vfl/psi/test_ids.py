@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rengo.core.errors import DataError
-from rengo.vfl.psi_ids import normalise_ids
+from rengo.vfl.psi.ids import normalise_ids
 
 
 def test_ints_become_decimal_strings() -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from rengo.core.codec import decode
 from rengo.core.envelope import envelope_from_bytes
-from rengo.core.errors import ConfigError, DataError, ProtocolError
+from rengo.core.errors import ConfigError, DataError, PeerFailure, ProtocolError
+from rengo.crypto.x25519 import BlindingPool, hash_to_points
 from rengo.transport.channel import Channel, LocalBus, run_roles
 from rengo.vfl.psi import (
     DOUBLE_BLINDED,
@@ -18,13 +19,13 @@ from rengo.vfl.psi import (
     HELLO,
     LEADER_BLINDED,
     RESULT,
+    SCOPE,
     PSIAlignment,
     private_set_intersection,
     psi_follower,
     psi_leader,
     require_nonempty,
 )
-from rengo.vfl.psi_x25519 import BlindingPool, hash_to_points
 
 
 def random_ids(rng: np.random.Generator, n: int) -> list[str]:
@@ -198,6 +199,7 @@ def hostile_follower(blinded: bytes, size: int) -> object:
     """A follower that sends ``blinded`` as its blinded set and answers honestly-sized junk."""
 
     def role(channel: Channel) -> object:
+        channel = channel.scope(SCOPE)
         channel.recv("L", HELLO)
         channel.send("L", HELLO, {"version": 1, "kind": "text", "size": size})
         channel.send("L", FOLLOWER_BLINDED, {"points": blinded})
@@ -228,6 +230,7 @@ def test_leader_rejects_hostile_follower_points(blinded: bytes, size: int, match
 
 def test_follower_rejects_low_order_points_and_tells_the_leader() -> None:
     def hostile_leader(channel: Channel) -> object:
+        channel = channel.scope(SCOPE)
         channel.send(
             "F", HELLO, {"version": 1, "kind": "text", "size": 2, "context": b"rengo-psi/v1/x"}
         )
@@ -243,16 +246,21 @@ def test_follower_rejects_low_order_points_and_tells_the_leader() -> None:
         return psi_follower(ch, ["a", "b"], "L")
 
     def leader(ch: Channel) -> object:
-        results["L"] = hostile_leader(ch)
-        return results["L"]
+        try:
+            return hostile_leader(ch)
+        except PeerFailure as exc:  # the follower told us, instead of leaving us waiting
+            results["L"] = exc
+            raise
 
     with pytest.raises(ProtocolError, match="low-order"):
         run_roles(bus, {"L": leader, "F": follower})
-    assert results["L"] == {"abort": "ProtocolError"}
+    told = results["L"]
+    assert isinstance(told, PeerFailure) and (told.role, told.reason) == ("F", "ProtocolError")
 
 
 def test_follower_rejects_out_of_range_result_positions() -> None:
     def hostile_leader(channel: Channel) -> None:
+        channel = channel.scope(SCOPE)
         channel.send(
             "F", HELLO, {"version": 1, "kind": "text", "size": 1, "context": b"rengo-psi/v1/x"}
         )

@@ -9,35 +9,35 @@ Two modes, chosen by the guest, with different disclosures:
 * ``"plain"`` (FATE's way, no cryptography): hosts send ``u_k = X_k w_k`` in the clear, so
   the guest also learns each host's partial score per row (one linear projection of that
   host's features per row, with weights unknown to the guest).
+
+Messages sit in the ``"hlr-predict"`` scope of each role's channel.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import get_args
 
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError, ProtocolError
-from rengo.crypto import (
-    EncryptedArray,
-    ObfuscatorPool,
-    PaillierPrivateKey,
-    PaillierPublicKey,
-    encrypt_array,
-)
+from rengo.core.roles import COORDINATOR
+from rengo.crypto.encrypted_array import EncryptedArray, encrypt_array
+from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
+from rengo.crypto.masking import decrypt_masked, mask_encrypted, unmask
+from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.randomness import random_source
 from rengo.transport.channel import Channel
-from rengo.vfl.hetero_lr_masking import decrypt_masked, mask_encrypted, unmask
-from rengo.vfl.hetero_lr_math import sigmoid
-from rengo.vfl.hetero_lr_roles import COORDINATOR, GuestModel, HostModel
+from rengo.vfl.hetero_lr.config import PredictMode
+from rengo.vfl.hetero_lr.math import sigmoid
+from rengo.vfl.hetero_lr.roles import GuestModel, HostModel
 
-PredictMode = Literal["encrypted", "plain"]
-PREDICT_SETUP = ("hlr-predict", "setup")  # guest -> hosts, coordinator: mode and row count
-PREDICT_KEY = ("hlr-predict", "public-key")  # coordinator -> every party
-PARTIAL = ("hlr-predict", "partial")  # host -> guest: u_k or Enc(u_k)
-MASKED = ("hlr-predict", "masked")  # guest -> coordinator: Enc(sum u_k + r)
-UNMASKED = ("hlr-predict", "unmasked")  # coordinator -> guest: sum u_k + r mod n
+SCOPE = "hlr-predict"  # every key below sits in this scope of the role's channel
+PREDICT_SETUP = "setup"  # guest -> hosts, coordinator: mode and row count
+PREDICT_KEY = "public-key"  # coordinator -> every party
+PARTIAL = "partial"  # host -> guest: u_k or Enc(u_k)
+MASKED = "masked"  # guest -> coordinator: Enc(sum u_k + r)
+UNMASKED = "unmasked"  # coordinator -> guest: sum u_k + r mod n
 PRECISION_BITS = 32
 
 
@@ -47,17 +47,35 @@ def hetero_lr_predict_coordinator(
     guest: str,
     keypair: tuple[PaillierPublicKey, PaillierPrivateKey],
 ) -> int:
-    """Decrypt the guest's masked sum of host scores (encrypted mode); returns values seen."""
+    """Decrypt the guest's masked sum of host scores (encrypted mode); returns values seen.
+
+    Parameters
+    ----------
+    channel
+        The coordinator's channel.
+    parties
+        Every party, label party first.
+    guest
+        The label party.
+    keypair
+        The key pair training used.
+
+    Returns
+    -------
+    int
+        How many masked values it decrypted (0 in plain mode).
+    """
     public, private = keypair
-    setup = channel.recv(guest, PREDICT_SETUP)
+    scope = channel.scope(SCOPE)
+    setup = scope.recv(guest, PREDICT_SETUP)
     if setup["mode"] != "encrypted":
         return 0
     for party in parties:
-        channel.send(party, PREDICT_KEY, public)
-    masked = channel.recv(guest, MASKED)
+        scope.send(party, PREDICT_KEY, public)
+    masked = scope.recv(guest, MASKED)
     if not isinstance(masked, EncryptedArray) or masked.public_key != public:
         raise ProtocolError("masked scores are not under the coordinator's key")
-    channel.send(guest, UNMASKED, decrypt_masked(masked, private))
+    scope.send(guest, UNMASKED, decrypt_masked(masked, private))
     return masked.size
 
 
@@ -69,19 +87,28 @@ def hetero_lr_predict_host(
     *,
     coordinator: str = COORDINATOR,
 ) -> None:
-    """Send this host's partial scores for the aligned rows, encrypted or in the clear."""
+    """Send this host's partial scores for the aligned rows, encrypted or in the clear.
+
+    Raises
+    ------
+    DataError
+        If its row count differs from the guest's.
+    ProtocolError
+        If the coordinator sends no public key.
+    """
     x = np.asarray(features, dtype=np.float64)
-    setup = channel.recv(guest, PREDICT_SETUP)
+    scope = channel.scope(SCOPE)
+    setup = scope.recv(guest, PREDICT_SETUP)
     if int(setup["rows"]) != len(x):
         raise DataError(f"{channel.name} holds {len(x)} rows to score, guest {setup['rows']}")
     partial = x @ model.weights
     if setup["mode"] == "plain":
-        channel.send(guest, PARTIAL, partial)
+        scope.send(guest, PARTIAL, partial)
         return
-    public = channel.recv(coordinator, PREDICT_KEY)
+    public = scope.recv(coordinator, PREDICT_KEY)
     if not isinstance(public, PaillierPublicKey):
         raise ProtocolError("the coordinator sent no Paillier public key")
-    channel.send(guest, PARTIAL, encrypt_array(partial, public, precision_bits=PRECISION_BITS))
+    scope.send(guest, PARTIAL, encrypt_array(partial, public, precision_bits=PRECISION_BITS))
 
 
 def hetero_lr_predict_guest(
@@ -93,25 +120,54 @@ def hetero_lr_predict_guest(
     mode: PredictMode = "encrypted",
     coordinator: str = COORDINATOR,
 ) -> np.ndarray:
-    """Gather every party's partial score of the aligned rows; return ``P(y = 1)``."""
-    if mode not in ("encrypted", "plain"):
+    """Gather every party's partial score of the aligned rows; return ``P(y = 1)``.
+
+    Parameters
+    ----------
+    channel
+        The guest's channel.
+    features
+        Its aligned rows to score.
+    model
+        Its trained model.
+    hosts
+        The feature parties.
+    mode
+        ``"encrypted"`` or ``"plain"`` (see the module docstring for what each reveals).
+    coordinator
+        The coordinator's role name.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``P(y = 1)`` per aligned row.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown mode or no hosts.
+    ProtocolError
+        If a host or the coordinator sends something malformed.
+    """
+    if mode not in get_args(PredictMode):
         raise ConfigError(f"mode must be 'encrypted' or 'plain', got {mode!r}")
     if not hosts:
         raise ConfigError("hetero LR scoring needs at least one host (feature party)")
     x = np.asarray(features, dtype=np.float64)
+    scope = channel.scope(SCOPE)
     setup = {"mode": mode, "rows": len(x)}
     for role in [*hosts, coordinator]:
-        channel.send(role, PREDICT_SETUP, setup)
+        scope.send(role, PREDICT_SETUP, setup)
     score = x @ model.weights + model.intercept
     if mode == "plain":
         for host in hosts:
-            partial = channel.recv(host, PARTIAL)
+            partial = scope.recv(host, PARTIAL)
             if not isinstance(partial, np.ndarray) or partial.shape != (len(x),):
                 raise ProtocolError(f"{host} sent partial scores of the wrong shape")
             score = score + partial
         return sigmoid(score)
-    public = channel.recv(coordinator, PREDICT_KEY)
-    partials = [channel.recv(host, PARTIAL) for host in hosts]
+    public = scope.recv(coordinator, PREDICT_KEY)
+    partials = [scope.recv(host, PARTIAL) for host in hosts]
     for host, partial in zip(hosts, partials, strict=True):
         if (
             not isinstance(partial, EncryptedArray)
@@ -124,5 +180,5 @@ def hetero_lr_predict_guest(
     for more in partials[1:]:
         total = total + more
     masked, mask = mask_encrypted(total, random_source(None), ObfuscatorPool(public))
-    channel.send(coordinator, MASKED, masked)
-    return sigmoid(score + unmask(channel.recv(coordinator, UNMASKED), mask, public))
+    scope.send(coordinator, MASKED, masked)
+    return sigmoid(score + unmask(scope.recv(coordinator, UNMASKED), mask, public))

@@ -1,7 +1,7 @@
 """ECDH private set intersection (PSI) to align rows across vertical-FL parties.
 
 The commutative-blinding protocol of Meadows (1986) and Huberman, Franklin & Hogg (1999),
-with X25519 as the blinding (see :mod:`rengo.vfl.psi_x25519` for why it commutes). One
+with X25519 as the blinding (see :mod:`rengo.crypto.x25519` for why it commutes). One
 *leader* (the label party) runs a two-party session with each *follower* (feature party),
 with fresh secrets ``a`` (per follower) and ``b``:
 
@@ -26,12 +26,13 @@ learn the leader's row order (pass ``seed`` only to make it reproducible in test
 experiments: who knows the seed can undo that shuffle). Secrets never come from ``seed``.
 
 A malicious party can always add IDs it does not hold (true of any PSI); beyond that, every
-received value is checked: sizes as announced, no low-order points, no repeated points.
+received value is checked: sizes as announced, no low-order points, no repeated points. A
+role that fails announces it on its channel (only the error's kind leaves the party), so
+every peer stops at once instead of waiting. Messages sit in the channel's ``"psi"`` scope.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -41,20 +42,27 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from rengo.core.errors import ConfigError, DataError, ProtocolError, RengoError
-from rengo.transport.channel import Channel, Key, LocalBus, TranscriptEntry, run_roles
-from rengo.vfl.psi_ids import ID_KINDS, NormalisedIds, normalise_ids
-from rengo.vfl.psi_x25519 import POINT_BYTES, BlindingPool, hash_to_points, new_secret, split_points
+from rengo.core.errors import ConfigError, DataError, ProtocolError
+from rengo.crypto.x25519 import (
+    POINT_BYTES,
+    BlindingPool,
+    hash_to_points,
+    new_secret,
+    split_points,
+)
+from rengo.transport.channel import Channel, LocalBus, TranscriptEntry, run_roles
+from rengo.vfl.psi.ids import ID_KINDS, NormalisedIds, normalise_ids
 
 PROTOCOL_VERSION = 1
 _SESSION_BYTES = 16
 _CONTEXT_PREFIX = b"rengo-psi/v1/"
 
-HELLO: Key = ("psi", "hello")  # both ways: version, kind, size (+ context from the leader)
-FOLLOWER_BLINDED: Key = ("psi", "follower-blinded")  # follower -> leader: H(y)^b, shuffled
-LEADER_BLINDED: Key = ("psi", "leader-blinded")  # leader -> follower: H(x)^a, shuffled
-DOUBLE_BLINDED: Key = ("psi", "double-blinded")  # follower -> leader: H(x)^ab, same order
-RESULT: Key = ("psi", "result")  # leader -> follower: positions into B, agreed order
+SCOPE = "psi"  # every key below sits in this scope of the role's channel
+HELLO = "hello"  # both ways: version, kind, size (+ context from the leader)
+FOLLOWER_BLINDED = "follower-blinded"  # follower -> leader: H(y)^b, shuffled
+LEADER_BLINDED = "leader-blinded"  # leader -> follower: H(x)^a, shuffled
+DOUBLE_BLINDED = "double-blinded"  # follower -> leader: H(x)^ab, same order
+RESULT = "result"  # leader -> follower: positions into B, agreed order
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,7 @@ def private_set_intersection(
 ) -> PSIResult:
     """Run the PSI roles of every party on an in-process :class:`LocalBus` and gather results.
 
-    ``party_ids`` maps each party name to its IDs (see :mod:`rengo.vfl.psi_ids` for accepted
+    ``party_ids`` maps each party name to its IDs (see :mod:`rengo.vfl.psi.ids` for accepted
     types); ``leader`` is the label party. ``record=True`` keeps the bus transcript (every
     payload as it crossed the bus) in the result. ``workers`` caps the processes used for the
     exponentiations (default: all cores), shared by all roles.
@@ -151,16 +159,15 @@ def private_set_intersection(
 
 
 @contextmanager
-def _session(
-    channel: Channel, waiting: dict[str, Key | None], pool: BlindingPool | None
-) -> Iterator[BlindingPool]:
+def _session(channel: Channel, pool: BlindingPool | None) -> Iterator[BlindingPool]:
     """One role's PSI session: the blinding pool (a private one if none is given, closed at
-    the end) and, if the role fails, an abort to every peer still waiting on it."""
+    the end) and, if the role fails, the failure announced on the channel so that every peer
+    fails fast instead of timing out (only the error's kind leaves: messages may name IDs)."""
     blinding = BlindingPool() if pool is None else pool
     try:
         yield blinding
-    except RengoError as exc:
-        _abort(channel, waiting, exc)
+    except Exception as exc:
+        channel.abort(exc)
         raise
     finally:
         if pool is None:
@@ -187,9 +194,8 @@ def psi_leader(
     if not followers or len(set(followers)) != len(followers) or channel.name in followers:
         raise ConfigError(f"peers must be distinct names other than the leader's: {followers}")
     context_bytes = context.encode("utf-8") if isinstance(context, str) else bytes(context)
-    waiting: dict[str, Key | None] = dict.fromkeys(followers, HELLO)
-    with _session(channel, waiting, pool) as blinding:
-        return _lead(channel, ids, followers, context_bytes, seed, blinding, waiting, timeout)
+    with _session(channel, pool) as blinding:
+        return _lead(channel.scope(SCOPE), ids, followers, context_bytes, seed, blinding, timeout)
 
 
 def _lead(
@@ -199,7 +205,6 @@ def _lead(
     context: bytes,
     seed: int | None,
     pool: BlindingPool,
-    waiting: dict[str, Key | None],
     timeout: float | None,
 ) -> PSIAlignment:
     mine = normalise_ids(ids, channel.name)
@@ -212,7 +217,6 @@ def _lead(
     }
     for peer in followers:
         channel.send(peer, HELLO, hello)
-        waiting[peer] = LEADER_BLINDED
     sizes = {
         peer: _check_hello(channel.recv(peer, HELLO, timeout), peer, mine) for peer in followers
     }
@@ -223,7 +227,6 @@ def _lead(
         secret, order = new_secret(), _secure_permutation(len(mine))
         blinded = _exponentiate(pool, secret, _permute(points, order), "own hashed IDs")
         channel.send(peer, LEADER_BLINDED, {"points": blinded})
-        waiting[peer] = RESULT
         sessions[peer] = (secret, order)
 
     matches: dict[str, np.ndarray] = {}
@@ -253,7 +256,6 @@ def _lead(
     rows = rng.permutation(np.flatnonzero(held_by_all)).astype(np.int64)
     for peer in followers:
         channel.send(peer, RESULT, {"positions": matches[peer][rows]})
-        waiting[peer] = None
     return PSIAlignment(channel.name, rows, sizes)
 
 
@@ -267,9 +269,8 @@ def psi_follower(
 ) -> PSIAlignment:
     """A feature party's role: one PSI session with ``leader``; returns this party's rows of the
     intersection of all parties, in the agreed order."""
-    waiting: dict[str, Key | None] = {leader: HELLO}
-    with _session(channel, waiting, pool) as blinding:
-        return _follow(channel, ids, leader, blinding, waiting, timeout)
+    with _session(channel, pool) as blinding:
+        return _follow(channel.scope(SCOPE), ids, leader, blinding, timeout)
 
 
 def _follow(
@@ -277,12 +278,10 @@ def _follow(
     ids: Sequence[Any] | np.ndarray,
     leader: str,
     pool: BlindingPool,
-    waiting: dict[str, Key | None],
     timeout: float | None,
 ) -> PSIAlignment:
     hello = _message(channel.recv(leader, HELLO, timeout), leader)
     mine = normalise_ids(ids, channel.name)
-    waiting[leader] = FOLLOWER_BLINDED
     channel.send(leader, HELLO, {"version": PROTOCOL_VERSION, "kind": mine.kind, "size": len(mine)})
     leader_size = _check_hello(hello, leader, mine)
     context = hello.get("context")
@@ -294,7 +293,6 @@ def _follow(
     channel.send(
         leader, FOLLOWER_BLINDED, {"points": _exponentiate(pool, secret, points, "own hashed IDs")}
     )
-    waiting[leader] = DOUBLE_BLINDED
 
     theirs = _points(channel.recv(leader, LEADER_BLINDED, timeout), leader_size, leader)
     channel.send(
@@ -302,7 +300,6 @@ def _follow(
         DOUBLE_BLINDED,
         {"points": _exponentiate(pool, secret, theirs, f"points from {leader}")},
     )
-    waiting[leader] = None
 
     result = _message(channel.recv(leader, RESULT, timeout), leader)
     positions = result.get("positions")
@@ -319,11 +316,9 @@ def _follow(
 
 
 def _message(value: Any, peer: str) -> dict[str, Any]:
-    """A received protocol message as a dict; an abort from ``peer`` becomes ProtocolError."""
+    """A received protocol message as a dict."""
     if not isinstance(value, dict):
         raise ProtocolError(f"{peer} sent a {type(value).__name__}, expected a PSI message")
-    if "abort" in value:
-        raise ProtocolError(f"{peer} aborted the PSI run ({value['abort']!s:.80})")
     return value
 
 
@@ -369,7 +364,7 @@ def _exponentiate(pool: BlindingPool, secret: bytes, points: bytes, what: str) -
 
 def _permute(points: bytes, order: np.ndarray) -> bytes:
     """Reorder concatenated 32-byte points: output ``k`` is input ``order[k]``."""
-    return np.frombuffer(points, dtype=np.uint8).reshape(-1, POINT_BYTES)[order].tobytes()
+    return bytes(np.frombuffer(points, dtype=np.uint8).reshape(-1, POINT_BYTES)[order].tobytes())
 
 
 def _secure_generator() -> np.random.Generator:
@@ -379,13 +374,3 @@ def _secure_generator() -> np.random.Generator:
 
 def _secure_permutation(n: int) -> np.ndarray:
     return _secure_generator().permutation(n).astype(np.int64)
-
-
-def _abort(channel: Channel, waiting: dict[str, Key | None], exc: BaseException) -> None:
-    """Tell every peer still waiting on us that this run failed (the error kind only: messages
-    may name IDs, which must not leave this party), so it fails fast instead of timing out."""
-    for peer, key in waiting.items():
-        if key is None:
-            continue
-        with contextlib.suppress(Exception):  # best effort: the original error is re-raised
-            channel.send(peer, key, {"abort": type(exc).__name__})

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from rengo.vfl.hetero_lr_math import (
+from rengo.vfl.hetero_lr.math import (
     LOG2,
     batch_order,
     init_optimizer,

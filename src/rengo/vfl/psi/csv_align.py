@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from rengo.core.errors import ConfigError, DataError
-from rengo.vfl.psi import private_set_intersection, require_nonempty
-from rengo.vfl.psi_ids import normalise_ids
+from rengo.vfl.psi.ids import normalise_ids
+from rengo.vfl.psi.protocol import private_set_intersection, require_nonempty
 
 _PARTY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rengo.vfl.psi_x25519 import (
+from rengo.crypto.x25519 import (
     BlindingPool,
     exchange_chunk,
     hash_to_points,

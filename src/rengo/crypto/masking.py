@@ -4,19 +4,23 @@ A party adds a mask r drawn uniformly from Z_n to each encrypted value and re-ra
 ciphertext; the key holder decrypts ``v + r mod n``, which is uniform on Z_n whatever v is
 (perfect hiding), and returns that residue; the party subtracts r and decodes. This is the
 "stronger than FATE" rule of rengo's coordinated hetero LR: the coordinator never sees an
-unmasked gradient, loss or score.
+unmasked gradient, loss or score. Masked ciphertexts are freshly randomised, so they may be
+sent (see :mod:`rengo.crypto.encrypted_array`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from gmpy2 import mpz
 
 from rengo.core.errors import ProtocolError
-from rengo.crypto import EncryptedArray, ObfuscatorPool, PaillierPrivateKey, PaillierPublicKey
+from rengo.crypto.encrypted_array import EncryptedArray
 from rengo.crypto.fixed_point import from_residues, integers_to_floats
+from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
+from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.parallel import map_chunks
 from rengo.crypto.randomness import RandomSource
 
@@ -32,14 +36,29 @@ class Mask:
 def mask_encrypted(
     encrypted: EncryptedArray, rng: RandomSource, pool: ObfuscatorPool
 ) -> tuple[EncryptedArray, Mask]:
-    """``Enc(v + r)`` with r uniform in Z_n and fresh randomness, plus the secret mask."""
+    """``Enc(v + r)`` with r uniform in Z_n and fresh randomness, plus the secret mask.
+
+    Parameters
+    ----------
+    encrypted
+        The values to have decrypted by the key holder.
+    rng
+        Source of the masks (the OS CSPRNG in protocols: ``random_source(None)``).
+    pool
+        Obfuscators for the re-randomisation.
+
+    Returns
+    -------
+    tuple of EncryptedArray and Mask
+        The masked, fresh ciphertexts (send them) and the mask (keep it).
+    """
     key = encrypted.public_key
     flat = encrypted.ciphertexts.ravel()
     residues = _objects([rng.randbelow(key.n) for _ in range(len(flat))])
     fresh = pool.take(len(flat))
     masked = flat * (1 + residues * key.n) % key.nsquare * fresh % key.nsquare
     return (
-        EncryptedArray(key, masked.reshape(encrypted.shape), encrypted.exponent),
+        EncryptedArray(key, masked.reshape(encrypted.shape), encrypted.exponent, fresh=True),
         Mask(residues.reshape(encrypted.shape), encrypted.exponent),
     )
 
@@ -82,7 +101,7 @@ def residues_from_bytes(data: bytes, public_key: PaillierPublicKey, count: int) 
     return _objects(values)
 
 
-def _objects(items: list) -> np.ndarray:
+def _objects(items: list[Any]) -> np.ndarray:
     out = np.empty(len(items), dtype=object)
     out[:] = items
     return out

@@ -21,6 +21,7 @@ import numpy as np
 # roc_auc and ks_statistic moved to rengo.metrics; re-exported here for old imports
 from rengo.metrics import ks_statistic as ks_statistic
 from rengo.metrics import roc_auc as roc_auc
+from rengo.vfl.common import batch_order as batch_order  # re-exported: shared by every algorithm
 
 LOG2 = float(np.log(2.0))
 Schedule = Literal["constant", "inverse_sqrt", "step"]
@@ -29,12 +30,14 @@ OptimizerName = Literal["sgd", "adam"]
 
 def sigmoid(u: np.ndarray) -> np.ndarray:
     """The logistic function, numerically stable for large |u|."""
-    return np.exp(-np.logaddexp(0.0, -u))
+    probability: np.ndarray = np.exp(-np.logaddexp(0.0, -u))
+    return probability
 
 
 def taylor_residual(u: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``d = u/4 + 0.5 - y``: the Taylor gradient residual for labels in {0, 1}."""
-    return 0.25 * u + 0.5 - y
+    residual: np.ndarray = 0.25 * u + 0.5 - y
+    return residual
 
 
 def taylor_loss(u: np.ndarray, y: np.ndarray) -> float:
@@ -59,13 +62,6 @@ def learning_rate(
     if schedule == "step":
         return base * decay ** (epoch // step_epochs)
     raise ValueError(f"unknown learning-rate schedule {schedule!r}")
-
-
-def batch_order(seed: int, epoch: int, rows: int, batch_size: int) -> list[np.ndarray]:
-    """The row indices of each mini-batch of ``epoch``: a permutation every party derives
-    from the seed agreed at set-up, cut into ``ceil(rows / batch_size)`` batches."""
-    order = np.random.default_rng([seed, epoch]).permutation(rows)
-    return [order[s : s + batch_size] for s in range(0, rows, batch_size)]
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 The protocol of Hardy et al. (arXiv:1711.10677, 2017) as FATE runs it ("coordinated LR"),
 with one change that makes it stronger: the coordinator holds the Paillier private key but
-only ever decrypts values masked with a one-time pad (see :mod:`rengo.vfl.hetero_lr_masking`).
+only ever decrypts values masked with a one-time pad (see :mod:`rengo.crypto.masking`).
 Labels are y in {0, 1}; the residual is ``d = u/4 + 0.5 - y`` (see
-:mod:`rengo.vfl.hetero_lr_math`). Per mini-batch B:
+:mod:`rengo.vfl.hetero_lr.math`). Per mini-batch B:
 
 1. every host k: ``u_k = X_k[B] w_k``; host -> guest: ``Enc(u_k)`` (and, for the loss,
    ``Enc(sum u_k^2 / 8)``; host l also gets ``Enc(u_k)`` from each earlier host k and sends
@@ -18,7 +18,11 @@ Labels are y in {0, 1}; the residual is ``d = u/4 + 0.5 - y`` (see
 After each epoch the guest decides (loss change below ``tol``) whether to go on and tells
 every role. What each role sees: hosts see ciphertexts only; the guest sees ciphertexts, its
 own unmasked gradient and the batch losses; the coordinator sees uniform residues. Hosts'
-plaintext weights never leave them; every party learns the agreed batch order.
+plaintext weights never leave them; every party learns the agreed batch order. Every
+ciphertext sent is freshly randomised (a new encryption, re-randomised or masked).
+
+Messages sit in the ``"hlr"`` scope of each role's channel, per epoch and batch:
+``hlr/epoch=3/batch=0/u`` is host -> guest ``Enc(u_k)`` of batch 0 of epoch 3.
 """
 
 from __future__ import annotations
@@ -32,36 +36,27 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError, ProtocolError
-from rengo.crypto import (
-    EncryptedArray,
-    ObfuscatorPool,
-    PaillierPrivateKey,
-    PaillierPublicKey,
-    generate_paillier_keypair,
-)
+from rengo.core.roles import COORDINATOR
+from rengo.crypto.dealing import batch_obfuscators, deal_obfuscators
+from rengo.crypto.encrypted_array import EncryptedArray, encrypt_array
+from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey, generate_paillier_keypair
+from rengo.crypto.masking import decrypt_masked, mask_encrypted, unmask
+from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.randomness import random_source
 from rengo.transport.channel import Channel
-from rengo.vfl.hetero_lr_config import HeteroLRConfig
-from rengo.vfl.hetero_lr_gradient import encrypted_matmul
-from rengo.vfl.hetero_lr_masking import decrypt_masked, mask_encrypted, unmask
-from rengo.vfl.hetero_lr_math import (
-    LOG2,
-    batch_order,
-    init_optimizer,
-    learning_rate,
-    optimizer_step,
-)
-from rengo.vfl.hetero_lr_obfuscators import (
-    batch_obfuscators,
-    deal_obfuscators,
-    encrypt_with,
-    obfuscator_key,
-    rerandomized,
-)
+from rengo.vfl.common import batch_order
+from rengo.vfl.hetero_lr.config import HeteroLRConfig
+from rengo.vfl.hetero_lr.math import LOG2, init_optimizer, learning_rate, optimizer_step
 
-PUBLIC_KEY = ("hlr", "public-key")  # coordinator -> every party
-SETUP = ("hlr", "setup")  # guest -> hosts, coordinator: config, rows, batch seed, hosts
-COORDINATOR = "coordinator"
+SCOPE = "hlr"  # every key below sits in this scope of the role's channel
+PUBLIC_KEY = "public-key"  # coordinator -> every party
+SETUP = "setup"  # guest -> hosts, coordinator: config, rows, batch seed, hosts
+CONTINUE = "continue"  # (per epoch) guest -> hosts, coordinator: go on?
+U = "u"  # (per batch) host -> guest: Enc(u_k) and the loss terms
+PEER_U = "peer-u"  # (per batch) host -> later hosts: Enc(u_k) for the loss's cross terms
+D = "d"  # (per batch) guest -> hosts: Enc(d), re-randomised
+MASKED = "masked"  # (per batch) every party -> coordinator: Enc(g + r)
+UNMASKED = "unmasked"  # (per batch) coordinator -> every party: g + r mod n
 
 
 @dataclass(frozen=True)
@@ -89,26 +84,6 @@ class CoordinatorReport:
 
     decrypted_values: int
     epochs_run: int
-
-
-def _u_key(epoch: int, batch: int) -> tuple[Any, ...]:
-    return ("hlr", "u", epoch, batch)
-
-
-def _d_key(epoch: int, batch: int) -> tuple[Any, ...]:
-    return ("hlr", "d", epoch, batch)
-
-
-def _masked_key(epoch: int, batch: int) -> tuple[Any, ...]:
-    return ("hlr", "masked", epoch, batch)
-
-
-def _unmasked_key(epoch: int, batch: int) -> tuple[Any, ...]:
-    return ("hlr", "unmasked", epoch, batch)
-
-
-def _continue_key(epoch: int) -> tuple[Any, ...]:
-    return ("hlr", "continue", epoch)
 
 
 def _expect(
@@ -148,11 +123,33 @@ def hetero_lr_coordinator(
     keypair: tuple[PaillierPublicKey, PaillierPrivateKey] | None = None,
     workers: int | None = None,
 ) -> CoordinatorReport:
-    """The arbiter: makes the key pair, hands out the public key, decrypts masked values."""
+    """The arbiter: makes the key pair, hands out the public key, decrypts masked values.
+
+    Parameters
+    ----------
+    channel
+        The coordinator's channel.
+    parties
+        Every party, the label party (``guest``) first, then the hosts.
+    guest
+        The label party.
+    key_bits
+        Size of the key pair made when none is given.
+    keypair
+        The key pair to serve with (the caller keeps it for scoring).
+    workers
+        Threads for decryption and dealing (default: every core).
+
+    Returns
+    -------
+    CoordinatorReport
+        How many masked values it decrypted, over how many epochs.
+    """
     public, private = keypair if keypair is not None else generate_paillier_keypair(key_bits)
+    hlr = channel.scope(SCOPE)
     for party in parties:
-        channel.send(party, PUBLIC_KEY, public)
-    setup = channel.recv(guest, SETUP)
+        hlr.send(party, PUBLIC_KEY, public)
+    setup = hlr.recv(guest, SETUP)
     config = HeteroLRConfig.from_wire(setup["config"])
     rows = int(setup["rows"])
     sizes = [min(config.batch_size, rows - s) for s in range(0, rows, config.batch_size)]
@@ -162,40 +159,35 @@ def hetero_lr_coordinator(
     with ThreadPoolExecutor(1) as background:
         ahead: Future[None] | None = None
         for epoch in range(config.epochs):
+            this_epoch = hlr.scope(epoch=epoch)
             for batch, size in enumerate(sizes):
+                step = this_epoch.scope(batch=batch)
                 if dealing:
                     if ahead is not None:
                         ahead.result()
                     for party in parties:
                         count = size if party == guest else size + 1
-                        deal_obfuscators(
-                            channel, party, obfuscator_key(epoch, batch), dealer, count
-                        )
+                        deal_obfuscators(step, party, dealer, count)
                     if epoch + 1 < config.epochs or batch + 1 < len(sizes):
                         # make the next batch's obfuscators while the parties compute
                         upcoming = sizes[(batch + 1) % len(sizes)]
                         ahead = background.submit(
                             dealer.fill, upcoming * len(parties) + len(parties) - 1
                         )
-                decrypted += _serve_decryptions(channel, parties, epoch, batch, private, workers)
+                decrypted += _serve_decryptions(step, parties, private, workers)
             epochs_run = epoch + 1
-            if not channel.recv(guest, _continue_key(epoch)):
+            if not this_epoch.recv(guest, CONTINUE):
                 break
     return CoordinatorReport(decrypted, epochs_run)
 
 
 def _serve_decryptions(
-    channel: Channel,
-    parties: Sequence[str],
-    epoch: int,
-    batch: int,
-    private: PaillierPrivateKey,
-    workers: int | None,
+    step: Channel, parties: Sequence[str], private: PaillierPrivateKey, workers: int | None
 ) -> int:
     """Decrypt every party's masked values of one batch and send each its residues back."""
     decrypted = 0
     for party in parties:
-        masked = channel.recv(party, _masked_key(epoch, batch))
+        masked = step.recv(party, MASKED)
         if not isinstance(masked, dict):
             raise ProtocolError(f"{party}: masked values must come as a mapping")
         reply = {}
@@ -204,25 +196,20 @@ def _serve_decryptions(
                 raise ProtocolError(f"{party}: {name!r} is not under this key")
             reply[name] = decrypt_masked(values, private, workers)
             decrypted += values.size
-        channel.send(party, _unmasked_key(epoch, batch), reply)
+        step.send(party, UNMASKED, reply)
     return decrypted
 
 
 def _masked_round_trip(
-    channel: Channel,
-    coordinator: str,
-    epoch: int,
-    batch: int,
-    values: dict[str, EncryptedArray],
-    pool: ObfuscatorPool,
+    step: Channel, coordinator: str, values: dict[str, EncryptedArray], pool: ObfuscatorPool
 ) -> dict[str, np.ndarray]:
     """Mask ``values``, have the coordinator decrypt them, and return them unmasked."""
     rng = random_source(None)
     masked, masks = {}, {}
     for name, encrypted in values.items():
         masked[name], masks[name] = mask_encrypted(encrypted, rng, pool)
-    channel.send(coordinator, _masked_key(epoch, batch), masked)
-    reply = channel.recv(coordinator, _unmasked_key(epoch, batch))
+    step.send(coordinator, MASKED, masked)
+    reply = step.recv(coordinator, UNMASKED)
     if not isinstance(reply, dict) or set(reply) != set(values):
         raise ProtocolError(f"coordinator answered {sorted(reply)} for {sorted(values)}")
     key = next(iter(values.values())).public_key
@@ -289,8 +276,32 @@ def hetero_lr_guest(
 ) -> GuestModel:
     """The label party: builds the encrypted residual and drives epochs and early stopping.
 
-    ``features`` and ``labels`` are the aligned rows (row k of every party is the same
-    customer); ``seed`` fixes the batch order (else drawn from the OS CSPRNG).
+    Parameters
+    ----------
+    channel
+        The guest's channel.
+    features, labels
+        The aligned rows (row k of every party is the same customer); labels are 0/1.
+    hosts
+        The feature parties, in the order every role uses.
+    config
+        The training settings, sent to every other role at set-up.
+    coordinator
+        The coordinator's role name.
+    seed
+        Fixes the batch order (else drawn from the OS CSPRNG).
+
+    Returns
+    -------
+    GuestModel
+        The guest's coefficients, intercept and per-epoch Taylor losses.
+
+    Raises
+    ------
+    DataError
+        If the labels are not 0/1 or do not match the feature rows.
+    ProtocolError
+        If another role sends something malformed.
     """
     if not hosts:
         raise ConfigError("hetero LR needs at least one host (feature party)")
@@ -300,13 +311,14 @@ def hetero_lr_guest(
         raise DataError("labels must be a 0/1 vector with one entry per feature row")
     if config.fit_intercept:
         x = np.hstack([x, np.ones((len(x), 1))])
-    public = channel.recv(coordinator, PUBLIC_KEY)
+    hlr = channel.scope(SCOPE)
+    public = hlr.recv(coordinator, PUBLIC_KEY)
     if not isinstance(public, PaillierPublicKey):
         raise ProtocolError("the coordinator sent no Paillier public key")
     batch_seed = secrets.randbits(63) if seed is None else int(seed)
     setup = {"config": config.to_wire(), "rows": len(x), "seed": batch_seed, "hosts": list(hosts)}
     for role in [*hosts, coordinator]:
-        channel.send(role, SETUP, setup)
+        hlr.send(role, SETUP, setup)
 
     p_bits = config.residual_precision_bits
     loss_exp = _loss_exponent(config)
@@ -318,34 +330,28 @@ def hetero_lr_guest(
     converged = False
     epochs_run = 0
     for epoch in range(config.epochs):
+        this_epoch = hlr.scope(epoch=epoch)
         loss_sum = 0.0
         for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), config.batch_size)):
+            step = this_epoch.scope(batch=batch)
             xb, yb = x[rows], y[rows]
             u_guest = xb @ weights
-            received = [_mapping(channel.recv(h, _u_key(epoch, batch)), h) for h in hosts]
+            received = [_mapping(step.recv(h, U), h) for h in hosts]
             enc_u = _sum_host_predictors(hosts, received, public, len(rows), p_bits)
             # Enc(u + 4(0.5 - y)) at exponent P is Enc(d) at exponent P + 2, d = u/4 + 0.5 - y
             four_d = enc_u + (u_guest + 2.0 - 4.0 * yb)
             enc_d = EncryptedArray(public, four_d.ciphertexts, p_bits + 2)
-            fresh_d = rerandomized(
-                enc_d,
-                batch_obfuscators(
-                    config.obfuscator_source,
-                    channel,
-                    coordinator,
-                    obfuscator_key(epoch, batch),
-                    pool,
-                    len(rows),
-                ),
+            fresh_d = enc_d.rerandomize(
+                batch_obfuscators(config.obfuscator_source, step, coordinator, pool, len(rows))
             )
             for h in hosts:
-                channel.send(h, _d_key(epoch, batch), fresh_d)
-            to_decrypt = {"gradient": encrypted_matmul(enc_d, xb, config.feature_precision_bits)}
+                step.send(h, D, fresh_d)
+            to_decrypt = {"gradient": enc_d.matmul(xb, config.feature_precision_bits)}
             if config.compute_loss:
                 to_decrypt["loss"] = _guest_batch_loss(
                     enc_u, u_guest, yb, hosts, received, public, loss_exp, config
                 )
-            plain = _masked_round_trip(channel, coordinator, epoch, batch, to_decrypt, pool)
+            plain = _masked_round_trip(step, coordinator, to_decrypt, pool)
             if config.compute_loss:
                 loss_sum += float(plain["loss"][0])
             weights, state = gradient_step(
@@ -361,7 +367,7 @@ def hetero_lr_guest(
                 converged, go_on = True, False
         go_on = go_on and epoch + 1 < config.epochs
         for role in [*hosts, coordinator]:
-            channel.send(role, _continue_key(epoch), go_on)
+            this_epoch.send(role, CONTINUE, go_on)
         if not go_on:
             break
     return guest_model(weights, config, losses, epochs_run, converged)
@@ -406,7 +412,7 @@ def _guest_batch_loss(
     by one encrypted dot product, and the hosts' ``sum u_k^2 / 8`` and cross terms."""
     p_bits = config.residual_precision_bits
     weights_on_u = (0.5 - yb + 0.25 * u_guest)[:, None]
-    total = encrypted_matmul(enc_u, weights_on_u, p_bits + 3)
+    total = enc_u.matmul(weights_on_u, p_bits + 3)
     for index, (host, message) in enumerate(zip(hosts, received, strict=True)):
         total = total + _expect(message.get("square"), public, (1,), loss_exp, f"{host} square")
         for earlier in hosts[:index]:
@@ -423,12 +429,37 @@ def hetero_lr_host(
     *,
     coordinator: str = COORDINATOR,
 ) -> HostModel:
-    """A feature party: sends encrypted partial predictors, updates its own weights."""
+    """A feature party: sends encrypted partial predictors, updates its own weights.
+
+    Parameters
+    ----------
+    channel
+        The host's channel.
+    features
+        Its aligned rows (row k is the guest's row k).
+    guest
+        The label party.
+    coordinator
+        The coordinator's role name.
+
+    Returns
+    -------
+    HostModel
+        Its own weights, which never leave it.
+
+    Raises
+    ------
+    DataError
+        If its row count differs from the guest's.
+    ProtocolError
+        If another role sends something malformed.
+    """
     x = _as_matrix(features, channel.name)
-    public = channel.recv(coordinator, PUBLIC_KEY)
+    hlr = channel.scope(SCOPE)
+    public = hlr.recv(coordinator, PUBLIC_KEY)
     if not isinstance(public, PaillierPublicKey):
         raise ProtocolError("the coordinator sent no Paillier public key")
-    setup = channel.recv(guest, SETUP)
+    setup = hlr.recv(guest, SETUP)
     config = HeteroLRConfig.from_wire(setup["config"])
     if int(setup["rows"]) != len(x):
         raise DataError(f"{channel.name} holds {len(x)} aligned rows, guest holds {setup['rows']}")
@@ -444,54 +475,47 @@ def hetero_lr_host(
     state = init_optimizer(x.shape[1])
     epochs_run = 0
     for epoch in range(config.epochs):
+        this_epoch = hlr.scope(epoch=epoch)
         for batch, rows in enumerate(
             batch_order(int(setup["seed"]), epoch, len(x), config.batch_size)
         ):
+            step = this_epoch.scope(batch=batch)
             xb = x[rows]
             u = xb @ weights
             obfuscators = batch_obfuscators(
-                config.obfuscator_source,
-                channel,
-                coordinator,
-                obfuscator_key(epoch, batch),
-                pool,
-                len(rows) + 1,
+                config.obfuscator_source, step, coordinator, pool, len(rows) + 1
             )
-            enc_u = encrypt_with(u, public, p_bits, obfuscators[:-1])
+            enc_u = encrypt_array(u, public, precision_bits=p_bits, obfuscators=obfuscators[:-1])
             message: dict[str, Any] = {"u": enc_u}
             if config.compute_loss:
                 square = np.array([0.125 * float(u @ u)])
-                message["square"] = encrypt_with(
-                    square, public, _loss_exponent(config), obfuscators[-1:]
+                message["square"] = encrypt_array(
+                    square,
+                    public,
+                    precision_bits=_loss_exponent(config),
+                    obfuscators=obfuscators[-1:],
                 )
-                message["cross"] = _host_cross_terms(
-                    channel, u, enc_u, hosts, (epoch, batch), config, pool
-                )
-            channel.send(guest, _u_key(epoch, batch), message)
+                message["cross"] = _host_cross_terms(step, u, enc_u, hosts, config, pool)
+            step.send(guest, U, message)
             if config.obfuscator_source == "local":  # precompute while the guest works
                 pool.fill(len(rows) + 1)
-            enc_d = _expect(
-                channel.recv(guest, _d_key(epoch, batch)), public, (len(rows),), p_bits + 2, "d"
-            )
-            gradient = encrypted_matmul(enc_d, xb, config.feature_precision_bits)
-            plain = _masked_round_trip(
-                channel, coordinator, epoch, batch, {"gradient": gradient}, pool
-            )
+            enc_d = _expect(step.recv(guest, D), public, (len(rows),), p_bits + 2, "d")
+            gradient = enc_d.matmul(xb, config.feature_precision_bits)
+            plain = _masked_round_trip(step, coordinator, {"gradient": gradient}, pool)
             weights, state = gradient_step(
                 weights, plain["gradient"], len(rows), state, config, epoch, penalised
             )
         epochs_run = epoch + 1
-        if not channel.recv(guest, _continue_key(epoch)):
+        if not this_epoch.recv(guest, CONTINUE):
             break
     return HostModel(weights.copy(), epochs_run)
 
 
 def _host_cross_terms(
-    channel: Channel,
+    step: Channel,
     u: np.ndarray,
     enc_u: EncryptedArray,
     hosts: list[str],
-    step: tuple[int, int],
     config: HeteroLRConfig,
     pool: ObfuscatorPool,
 ) -> dict[str, EncryptedArray]:
@@ -499,14 +523,12 @@ def _host_cross_terms(
     re-randomised so the guest cannot test guesses of u; later hosts get our ``Enc(u)`` for
     theirs (the loss needs every cross term of u^2)."""
     public, p_bits = enc_u.public_key, config.residual_precision_bits
-    epoch, batch = step
-    place = hosts.index(channel.name)
+    place = hosts.index(step.name)
     for peer in hosts[place + 1 :]:
-        channel.send(peer, ("hlr", "peer-u", epoch, batch), enc_u)
+        step.send(peer, PEER_U, enc_u)
     cross = {}
     for peer in hosts[:place]:
-        theirs = channel.recv(peer, ("hlr", "peer-u", epoch, batch))
-        theirs = _expect(theirs, public, (len(u),), p_bits, f"{peer} u")
-        product = encrypted_matmul(theirs, 0.25 * u[:, None], p_bits + 3)
-        cross[peer] = rerandomized(product, pool.take(1))
+        theirs = _expect(step.recv(peer, PEER_U), public, (len(u),), p_bits, f"{peer} u")
+        product = theirs.matmul(0.25 * u[:, None], p_bits + 3)
+        cross[peer] = product.rerandomize(pool.take(1))
     return cross

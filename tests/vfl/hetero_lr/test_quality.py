@@ -9,8 +9,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from rengo.core.errors import ConfigError, DataError
-from rengo.vfl.hetero_lr import HeteroLogisticRegression, PartyTable, VerticalDataset
-from rengo.vfl.hetero_lr_math import roc_auc
+from rengo.vfl import HeteroLogisticRegression, PartyTable, VerticalDataset
+from rengo.vfl.hetero_lr.math import roc_auc
 
 L2 = 0.01
 COLUMNS = {"a": slice(0, 10), "b": slice(10, 20), "c": slice(20, 30)}

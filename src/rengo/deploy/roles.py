@@ -1,0 +1,180 @@
+"""Any multi-party protocol deployed: the coordinator's role on the gRPC hub, each party's
+role on its own outbound connection, every role fail-fast.
+
+The role functions are the ones simulation runs on the in-process bus (PSI, the vertical
+runner, ...); only the :class:`~rengo.transport.channel.Channel` under them changes. A role
+that raises announces it on its channel before the error propagates, so every other role
+stops with :class:`~rengo.core.errors.PeerFailure` naming who failed; the hub also ends the
+run when a party stays away longer than ``rejoin_wait``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from rengo.core.errors import RoundFailure
+from rengo.transport.channel import Channel
+from rengo.transport.grpc_hub import GrpcHub
+from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff, PartyConnection
+from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+
+T = TypeVar("T")
+
+
+def run_failing_fast(channel: Channel, role: Callable[[Channel], T]) -> T:
+    """``role(channel)``; if it raises (or is interrupted), tell every other role first."""
+    try:
+        return role(channel)
+    except BaseException as exc:
+        channel.abort(exc)
+        raise
+
+
+def run_hub_role(
+    hub: GrpcHub,
+    role: Callable[[Channel], T],
+    parties: Sequence[str],
+    *,
+    join_timeout: float = 300.0,
+    rejoin_wait: float = 30.0,
+    timeout: float | None = None,
+) -> T:
+    """On a started ``hub``: wait for every one of ``parties``, then run the coordinator's
+    ``role`` on a channel that watches them.
+
+    Raises
+    ------
+    RoundFailure
+        If a party has not joined after ``join_timeout`` seconds.
+    PeerFailure
+        If a party aborts, or stays away longer than ``rejoin_wait`` seconds.
+    """
+    if not hub.wait_for_parties(parties, None, join_timeout):
+        missing = sorted(set(parties) - set(hub.client_ids()))
+        raise RoundFailure(f"parties missing after {join_timeout:g}s: {', '.join(missing)}")
+    channel = hub.channel(watch=parties, rejoin_wait=rejoin_wait, timeout=timeout)
+    return run_failing_fast(channel, role)
+
+
+def serve_role(
+    role: Callable[[Channel], T],
+    listen: str,
+    security: HubSecurity,
+    parties: Sequence[str],
+    *,
+    join_timeout: float = 300.0,
+    rejoin_wait: float = 30.0,
+    timeout: float | None = None,
+    heartbeat_interval: float = 2.0,
+    on_listening: Callable[[GrpcHub], None] | None = None,
+) -> T:
+    """Run the coordinator's role of a multi-party protocol over gRPC.
+
+    Parameters
+    ----------
+    role
+        The coordinator's role function, ``role(channel) -> result``.
+    listen
+        ``HOST:PORT`` to listen on (port 0: any free port, see ``on_listening``).
+    security
+        How parties authenticate (mTLS certificates or tokens).
+    parties
+        Every party of the run.
+    join_timeout
+        Seconds to wait for every party.
+    rejoin_wait
+        Seconds a party may be away mid-run before the run fails.
+    timeout
+        Caps every single wait of the role.
+    heartbeat_interval
+        Seconds between heartbeats.
+    on_listening
+        Called with the hub once it listens.
+
+    Returns
+    -------
+    object
+        What ``role`` returned.
+
+    Raises
+    ------
+    RoundFailure
+        If a party did not join in time.
+    PeerFailure
+        If a party failed or left; every other party is told.
+    """
+    with GrpcHub(listen, security, heartbeat_interval=heartbeat_interval) as hub:
+        if on_listening is not None:
+            on_listening(hub)
+        return run_hub_role(
+            hub,
+            role,
+            parties,
+            join_timeout=join_timeout,
+            rejoin_wait=rejoin_wait,
+            timeout=timeout,
+        )
+
+
+def run_role(
+    coordinator: str,
+    name: str,
+    role: Callable[[Channel], T],
+    credentials: PartyCredentials,
+    *,
+    connect_timeout: float = 300.0,
+    timeout: float | None = None,
+    linger: float = 30.0,
+    heartbeat_interval: float = 2.0,
+    backoff: Backoff = DEFAULT_BACKOFF,
+) -> T:
+    """Run one party's role of a multi-party protocol (PSI, vertical learning) over gRPC;
+    the same role function runs on the in-process bus in simulation.
+
+    Parameters
+    ----------
+    coordinator
+        The hub's ``HOST:PORT``.
+    name
+        This party's name (as in its certificate).
+    role
+        The party's role function, ``role(channel) -> result``.
+    credentials
+        Its certificate and key (or token).
+    connect_timeout
+        Seconds to wait for the first connection.
+    timeout
+        Caps every single wait of the role.
+    linger
+        After the role returns, seconds to wait for the coordinator to end the run, so it
+        never mistakes a finished party for a lost one.
+    heartbeat_interval
+        Seconds between heartbeats.
+    backoff
+        Reconnection schedule.
+
+    Returns
+    -------
+    object
+        What ``role`` returned.
+
+    Raises
+    ------
+    AuthenticationError
+        If the coordinator refuses this party.
+    PeerFailure
+        If another role failed or left.
+    """
+    with PartyConnection(
+        coordinator, name, credentials, heartbeat_interval=heartbeat_interval, backoff=backoff
+    ) as connection:
+        connection.wait_connected(connect_timeout)
+        result = run_failing_fast(connection.channel(timeout=timeout), role)
+        deadline = time.monotonic() + linger
+        while not connection.ended and connection.error is None:
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+    return result

@@ -1,0 +1,216 @@
+"""The ``[vfl]`` section of a vertical job file: who holds what, and the algorithm's options.
+
+```toml
+[job]
+kind = "vfl"
+seed = 0
+
+[vfl]
+algorithm = "hetero_lr"      # any registered vertical algorithm (default hetero_lr)
+label_party = "card"
+label = "default"            # the label column (label party's table)
+id_column = "id"
+test_size = 0.2              # share of customers held out and scored after training
+epochs = 5                   # ... and any option of the algorithm's config dataclass
+
+[vfl.parties]                # each party's own table (or: dataset = "breast_cancer")
+card = "card.csv"
+bank = "bank.csv"
+```
+
+The algorithm's option keys, their types, defaults and checks come from its config dataclass
+(:mod:`rengo.core.options`); an unknown key is refused with the closest valid one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rengo.core.errors import ConfigError
+from rengo.core.options import (
+    option_specs,
+    options_from_mapping,
+    options_to_wire,
+    unknown_key_error,
+)
+from rengo.vfl.registry import VerticalAlgorithm, algorithms, get_algorithm
+
+if TYPE_CHECKING:
+    from rengo.jobs.spec import JobSection, JobSpec
+
+DEFAULT_ALGORITHM = "hetero_lr"
+
+
+@dataclass
+class VflSection:
+    """A vertical job: the parties' tables, the label, the held-out share and the algorithm.
+
+    ``options`` is the algorithm's config dataclass.
+    The algorithm's options also read as attributes (``section.epochs``).
+    """
+
+    label_party: str = "guest"
+    parties: dict[str, str] = field(default_factory=dict)
+    dataset: str | None = None
+    num_parties: int = 3
+    drop_fraction: float = 0.1
+    id_column: str = "id"
+    label: str = "y"
+    test_size: float = 0.2
+    algorithm: str = DEFAULT_ALGORITHM
+    options: Any = None
+
+    def __post_init__(self) -> None:
+        if self.options is None:
+            self.options = self.spec.default_config()
+
+    @property
+    def spec(self) -> VerticalAlgorithm[Any]:
+        """The algorithm's registered description."""
+        return get_algorithm(self.algorithm)
+
+    @property
+    def party_names(self) -> list[str]:
+        """Every party, label party first: the ``[vfl.parties]`` names, or the label party
+        and ``party1``, ``party2``... for a bundled table split by columns."""
+        if self.parties:
+            return [self.label_party, *(n for n in self.parties if n != self.label_party)]
+        return [self.label_party, *(f"party{i}" for i in range(1, self.num_parties))]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (for the run store): the section's keys and every option."""
+        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "options"}
+        return {**plain, **options_to_wire(self.options)}
+
+    def resolve_paths(self, base: Path) -> None:
+        """Make relative ``[vfl.parties]`` paths relative to the job file's folder."""
+        self.parties = {
+            name: str(path if Path(path).is_absolute() else (base / path).resolve())
+            for name, path in self.parties.items()
+        }
+
+    def __getattr__(self, name: str) -> Any:
+        options = self.__dict__.get("options")
+        if options is not None and name in {o.name for o in option_specs(type(options))}:
+            return getattr(options, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+_SECTION_TYPES: dict[str, type] = {
+    "label_party": str,
+    "dataset": str,
+    "num_parties": int,
+    "drop_fraction": float,
+    "id_column": str,
+    "label": str,
+    "test_size": float,
+    "algorithm": str,
+}
+
+
+def _section_value(source: str, key: str, value: Any) -> Any:
+    expected = _SECTION_TYPES[key]
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, expected):
+        raise ConfigError(
+            f"{source}: vfl.{key} must be {expected.__name__}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def parse_vfl_section(raw: Any, source: str) -> VflSection:
+    """Validate a ``[vfl]`` table (see the module docstring).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key and the fix: unknown keys (with the closest valid one), wrong types,
+        values the algorithm refuses, data given twice or not at all.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: [vfl] must be a table")
+    values = dict(raw)
+    parties = values.pop("parties", {})
+    if not isinstance(parties, Mapping) or not all(isinstance(v, str) for v in parties.values()):
+        raise ConfigError(f"{source}: [vfl.parties] must map party names to CSV paths")
+    name = _section_value(source, "algorithm", values.pop("algorithm", DEFAULT_ALGORITHM))
+    known = algorithms()
+    if name not in known:
+        raise unknown_key_error(name, known, f"{source}: vfl.algorithm: ", "algorithm")
+    algorithm = known[name]
+    option_names = {o.name for o in option_specs(algorithm.config_type)}
+    option_names |= set(algorithm.option_aliases)
+    for key in values:
+        if key not in _SECTION_TYPES and key not in option_names:
+            raise unknown_key_error(key, set(_SECTION_TYPES) | option_names, f"{source}: [vfl] ")
+    section = {k: _section_value(source, k, v) for k, v in values.items() if k in _SECTION_TYPES}
+    options = options_from_mapping(
+        algorithm.config_type,
+        {k: v for k, v in values.items() if k in option_names},
+        label=lambda option: f"vfl.{option}",
+        where=f"{source}: ",
+        aliases=algorithm.option_aliases,
+    )
+    vfl = VflSection(**section, parties=dict(parties), algorithm=name, options=options)
+    _check(vfl, source)
+    return vfl
+
+
+def _check(vfl: VflSection, source: str) -> None:
+    if bool(vfl.parties) == bool(vfl.dataset):
+        raise ConfigError(
+            f"{source}: give either vfl.dataset (a bundled table split by columns) "
+            'or [vfl.parties] name = "path.csv", not both or neither'
+        )
+    if vfl.parties and vfl.label_party not in vfl.parties:
+        raise ConfigError(
+            f"{source}: vfl.label_party = {vfl.label_party!r} is not one of {sorted(vfl.parties)}"
+        )
+    if vfl.parties and len(vfl.parties) < 2:
+        raise ConfigError(f"{source}: a vertical job needs at least two parties")
+    if vfl.dataset and vfl.num_parties < 2:
+        raise ConfigError(f"{source}: vfl.num_parties must be >= 2")
+    if not 0 < vfl.test_size < 1:
+        raise ConfigError(f"{source}: vfl.test_size must be in (0, 1), got {vfl.test_size}")
+    if not 0 <= vfl.drop_fraction < 1:
+        raise ConfigError(f"{source}: vfl.drop_fraction must be in [0, 1)")
+
+
+def parse_vertical_job(raw: Mapping[str, Any], job: JobSection, source: str) -> JobSpec:
+    """A whole vertical job file: ``[job]`` (already parsed) and ``[vfl]`` only.
+
+    Raises
+    ------
+    ConfigError
+        For any other section, or a bad ``[vfl]`` (see :func:`parse_vfl_section`).
+    """
+    from rengo.jobs.spec import (
+        DataSection,
+        JobSpec,
+        ModelSection,
+        PartitionSection,
+        StrategySection,
+        TrainSection,
+    )
+
+    extra = sorted(set(raw) - {"job", "vfl"})
+    if extra:
+        raise ConfigError(f"{source}: a vertical job has only [job] and [vfl]; remove {extra}")
+    vfl = parse_vfl_section(raw.get("vfl", {}), source)
+    return JobSpec(
+        job,
+        DataSection(),
+        PartitionSection(),
+        ModelSection(),
+        TrainSection(),
+        StrategySection(),
+        source,
+        vfl,
+    )
+
+
+__all__ = ["VflSection", "parse_vertical_job", "parse_vfl_section"]

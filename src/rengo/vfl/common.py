@@ -1,0 +1,192 @@
+"""What every vertical algorithm shares: party tables, vertically split data, batch order.
+
+A vertical federation is a label party (the guest: labels and some columns) and feature
+parties (hosts: more columns of the same customers), each holding a :class:`PartyTable`
+(record IDs and a feature matrix). Rows are aligned by private set intersection inside the
+run (:mod:`rengo.vfl.runner`); mini-batches follow one order every party derives from the
+seed agreed at set-up (:func:`batch_order`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rengo.core.errors import ConfigError, DataError
+from rengo.core.roles import COORDINATOR
+from rengo.vfl.psi import PSIResult, private_set_intersection, require_nonempty
+
+
+@dataclass(frozen=True)
+class PartyTable:
+    """One party's rows: record IDs and a feature matrix with one row per ID.
+
+    Parameters
+    ----------
+    ids
+        Record IDs (str, int or bytes; see :func:`rengo.vfl.psi.normalise_ids`).
+    features
+        A 2-D matrix, one row per ID (converted to float64).
+
+    Raises
+    ------
+    DataError
+        If ``features`` is not 2-D or its row count differs from the number of IDs.
+    """
+
+    ids: Sequence[Any] | np.ndarray
+    features: np.ndarray
+
+    def __post_init__(self) -> None:
+        features = np.asarray(self.features, dtype=np.float64)
+        if features.ndim != 2:
+            raise DataError(f"features must be 2-D, got shape {features.shape}")
+        if len(self.ids) != len(features):
+            raise DataError(f"{len(self.ids)} IDs for {len(features)} feature rows")
+        object.__setattr__(self, "features", features)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class VerticalDataset:
+    """Vertically split data: each party's table, who holds the labels, and the labels
+    (aligned with the label party's rows; ``None`` when only scoring).
+
+    Raises
+    ------
+    ConfigError
+        If the label party is not one of the parties, there is no feature party, or a party
+        takes the coordinator's name.
+    DataError
+        If the labels do not match the label party's rows.
+    """
+
+    parties: Mapping[str, PartyTable]
+    label_party: str
+    labels: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.label_party not in self.parties:
+            raise ConfigError(f"label party {self.label_party!r} is not in {sorted(self.parties)}")
+        if len(self.parties) < 2:
+            raise ConfigError("vertical learning needs the label party and at least one host")
+        if COORDINATOR in self.parties:
+            raise ConfigError(f"{COORDINATOR!r} is reserved for the coordinator role")
+        if self.labels is not None:
+            labels = np.asarray(self.labels)
+            if labels.shape[:1] != (len(self.parties[self.label_party].ids),):
+                raise DataError("labels need one entry per row of the label party")
+
+    @property
+    def hosts(self) -> list[str]:
+        """The feature parties, in a fixed order."""
+        return [name for name in self.parties if name != self.label_party]
+
+
+@dataclass(frozen=True)
+class PartyData:
+    """One party's inputs to a vertical run, as it holds them.
+
+    ``table`` is what it trains on (``None`` when it only scores), ``labels`` (the label
+    party only: one per row of ``table``) never leave it, ``score_table`` holds new rows to
+    score after training. The
+    rest says how the columns were prepared (kept with the party's model) and, for the label
+    party, the true labels of the scored rows when it has them (for its own evaluation).
+    """
+
+    table: PartyTable | None = None
+    labels: np.ndarray | None = None
+    score_table: PartyTable | None = None
+    score_labels: np.ndarray | None = None
+    classes: tuple[str, ...] | None = None
+    feature_names: tuple[str, ...] = ()
+    mean: np.ndarray | None = None
+    scale: np.ndarray | None = None
+
+
+PartyInput = Mapping[str, "PartyTable | tuple[Sequence[Any] | np.ndarray, np.ndarray]"]
+"""``{name: PartyTable}`` or ``{name: (ids, features)}``, as estimators accept it."""
+
+
+def as_vertical_dataset(
+    data: VerticalDataset | PartyInput, label_party: str | None, labels: Any = None
+) -> VerticalDataset:
+    """Accept a :class:`VerticalDataset` or ``{name: (ids, X)}`` plus the label party.
+
+    Raises
+    ------
+    ConfigError
+        If ``data`` is a mapping and ``label_party`` is missing.
+    """
+    if isinstance(data, VerticalDataset):
+        return data
+    if label_party is None:
+        raise ConfigError("label_party is required when passing {name: (ids, X)}")
+    tables = {
+        name: table if isinstance(table, PartyTable) else PartyTable(*table)
+        for name, table in data.items()
+    }
+    return VerticalDataset(tables, label_party, None if labels is None else np.asarray(labels))
+
+
+def require_identical_ids(dataset: VerticalDataset) -> None:
+    """For runs without PSI: every party must list the label party's IDs in its order.
+
+    Raises
+    ------
+    DataError
+        Naming the first party whose IDs differ.
+    """
+    reference = list(dataset.parties[dataset.label_party].ids)
+    for name, table in dataset.parties.items():
+        if list(table.ids) != reference:
+            raise DataError(f"{name}'s IDs differ from the label party's; use PSI to align")
+
+
+def align_rows(
+    dataset: VerticalDataset, *, use_psi: bool, seed: int | None
+) -> tuple[dict[str, np.ndarray], PSIResult | None]:
+    """Each party's row indices of the common IDs in one agreed order, in this process.
+
+    By PSI, or by requiring identical ID lists when ``use_psi`` is False.
+
+    Raises
+    ------
+    DataError
+        If the parties share no IDs, or (without PSI) list different IDs.
+    """
+    if use_psi:
+        ids = {name: table.ids for name, table in dataset.parties.items()}
+        psi = require_nonempty(
+            private_set_intersection(ids, leader=dataset.label_party, seed=seed, record=True)
+        )
+        return {name: psi.rows(name) for name in dataset.parties}, psi
+    require_identical_ids(dataset)
+    rows = np.arange(len(dataset.parties[dataset.label_party].ids))
+    return dict.fromkeys(dataset.parties, rows), None
+
+
+def column_scaling(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations (1 for constant columns, which are only centred);
+    each party scales its own columns with its own training rows, so nothing leaves it."""
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0)
+    scale[scale == 0] = 1.0
+    return mean, scale
+
+
+def scaled(table: PartyTable, mean: np.ndarray, scale: np.ndarray) -> PartyTable:
+    """``table`` with every column z-scored: ``(x - mean) / scale``."""
+    return PartyTable(table.ids, (table.features - mean) / scale)
+
+
+def batch_order(seed: int, epoch: int, rows: int, batch_size: int) -> list[np.ndarray]:
+    """The row indices of each mini-batch of ``epoch``: a permutation every party derives
+    from the seed agreed at set-up, cut into ``ceil(rows / batch_size)`` batches."""
+    order = np.random.default_rng([seed, epoch]).permutation(rows)
+    return [order[s : s + batch_size] for s in range(0, rows, batch_size)]

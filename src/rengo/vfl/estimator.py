@@ -1,0 +1,298 @@
+"""A scikit-learn-like front end for any registered vertical algorithm, in one process.
+
+``fit`` runs the vertical runner's training phase (PSI, then the algorithm's training roles)
+and ``predict_raw`` its scoring phase, both on an in-process bus that records every message,
+with exactly the role functions a deployment runs (:mod:`rengo.vfl.runner`). An algorithm's
+estimator is a subclass naming its description; its keyword arguments are the algorithm's
+options, generated from the config dataclass (one place for every default).
+
+>>> class MyModel(VerticalEstimator):  # doctest: +SKIP
+...     spec = MY_ALGORITHM
+>>> MyModel(epochs=5).fit({"bank": (ids_b, X_b), "card": (ids_c, X_c)}, "card", y)
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rengo.core.errors import ConfigError, DataError
+from rengo.core.options import option_specs, options_from_mapping, options_to_wire
+from rengo.core.roles import COORDINATOR
+from rengo.transport.channel import LocalBus, TranscriptEntry
+from rengo.vfl.common import (
+    PartyData,
+    PartyInput,
+    VerticalDataset,
+    as_vertical_dataset,
+    require_identical_ids,
+)
+from rengo.vfl.psi import PSIResult
+from rengo.vfl.registry import VerticalAlgorithm
+from rengo.vfl.runner import SCORE, TRAIN, VerticalPlan, simulate_vertical
+
+_RUN_OPTIONS = ("use_psi", "seed", "key_seed")
+
+
+class VerticalEstimator:
+    """Fit and predict a registered vertical algorithm with every role in this process.
+
+    Parameters
+    ----------
+    use_psi
+        Align rows by private set intersection (False: every party must list the label
+        party's IDs in the same order).
+    seed
+        Fixes PSI's agreed order and the batch order (not keys, not masks).
+    key_seed
+        Makes the key material reproducible with an insecure generator (tests only).
+    **options
+        The algorithm's options (its config dataclass's fields).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown option or a value the config refuses.
+    """
+
+    spec: ClassVar[VerticalAlgorithm[Any]]
+
+    def __init__(
+        self,
+        *,
+        use_psi: bool = True,
+        seed: int | None = None,
+        key_seed: int | None = None,
+        **options: Any,
+    ) -> None:
+        spec = type(self).spec
+        self.__dict__["config"] = options_from_mapping(
+            spec.config_type,
+            options,
+            where=f"{type(self).__name__}: ",
+            aliases=spec.option_aliases,
+        )
+        self.use_psi = use_psi
+        self.seed = seed
+        self.key_seed = key_seed
+        self._keys: dict[str, Any] = {}
+        self._models: dict[str, Any] | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Give each algorithm's estimator the signature of its options (``help()``,
+        IDEs and ``inspect.signature`` show every option with its default)."""
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if spec is None:
+            return
+        parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        parameters += [
+            inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=o.default)
+            for o in option_specs(spec.config_type)
+        ]
+        parameters += [
+            inspect.Parameter("use_psi", inspect.Parameter.KEYWORD_ONLY, default=True),
+            inspect.Parameter("seed", inspect.Parameter.KEYWORD_ONLY, default=None),
+            inspect.Parameter("key_seed", inspect.Parameter.KEYWORD_ONLY, default=None),
+        ]
+        base_init = VerticalEstimator.__init__
+
+        def __init__(self: VerticalEstimator, **kwargs: Any) -> None:
+            base_init(self, **kwargs)
+
+        __init__.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        __init__.__doc__ = cls.__init__.__doc__ or base_init.__doc__
+        cls.__init__ = __init__  # type: ignore[method-assign]
+
+    @classmethod
+    def for_algorithm(cls, spec: VerticalAlgorithm[Any]) -> type[VerticalEstimator]:
+        """The estimator class of ``spec``: its own subclass if one is defined (e.g.
+        :class:`~rengo.vfl.HeteroLogisticRegression`), else a generic one made now."""
+        pending = list(VerticalEstimator.__subclasses__())
+        while pending:
+            candidate = pending.pop()
+            if candidate.__dict__.get("spec") is spec:
+                return candidate
+            pending.extend(candidate.__subclasses__())
+        name = "".join(part.title() for part in spec.name.split("_")) + "Estimator"
+        return type(name, (VerticalEstimator,), {"spec": spec, "__doc__": spec.title})
+
+    # -- options as attributes, scikit-learn style ------------------------------------------
+    def _option_names(self) -> set[str]:
+        return {o.name for o in option_specs(type(self).spec.config_type)}
+
+    def __getattr__(self, name: str) -> Any:
+        config = self.__dict__.get("config")
+        if config is not None and name in self._option_names():
+            return getattr(config, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        config = self.__dict__.get("config")
+        if config is not None and name in self._option_names():
+            self.__dict__["config"] = options_from_mapping(
+                type(config), {**options_to_wire(config), name: value}
+            )
+            return
+        super().__setattr__(name, value)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Every option and run setting (scikit-learn's ``get_params``)."""
+        return {**options_to_wire(self.config), **{k: getattr(self, k) for k in _RUN_OPTIONS}}
+
+    def set_params(self, **params: Any) -> VerticalEstimator:
+        """Change options or run settings (scikit-learn's ``set_params``); returns self."""
+        for name, value in params.items():
+            if name not in self._option_names() and name not in _RUN_OPTIONS:
+                raise ConfigError(f"{type(self).__name__} has no parameter {name!r}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults: dict[str, Any] = {
+            o.name: o.default for o in option_specs(type(self).spec.config_type)
+        }
+        defaults.update(use_psi=True, seed=None, key_seed=None)
+        params = self.get_params()
+        shown = ", ".join(f"{k}={v!r}" for k, v in params.items() if v != defaults[k])
+        return f"{type(self).__name__}({shown})"
+
+    # -- training and prediction ------------------------------------------------------------
+    def fit(
+        self, data: VerticalDataset | PartyInput, label_party: str | None = None, y: Any = None
+    ) -> VerticalEstimator:
+        """Align rows (PSI), make the key material, and train every role on a recording bus.
+
+        Parameters
+        ----------
+        data
+            A :class:`~rengo.vfl.common.VerticalDataset`, or ``{name: (ids, X)}``.
+        label_party
+            The party holding the labels (needed with a mapping).
+        y
+            Labels, one per row of the label party (needed with a mapping).
+
+        Returns
+        -------
+        VerticalEstimator
+            ``self``, fitted.
+
+        Raises
+        ------
+        DataError
+            Without labels, or when the parties share no IDs.
+        """
+        dataset = as_vertical_dataset(data, label_party, y)
+        if dataset.labels is None:
+            raise DataError("fit needs labels for the label party's rows")
+        if not self.use_psi:
+            require_identical_ids(dataset)
+        plan = self._plan(dataset.label_party, dataset.hosts, train=True)
+        inputs = {
+            name: PartyData(
+                table, np.asarray(dataset.labels) if name == dataset.label_party else None
+            )
+            for name, table in dataset.parties.items()
+        }
+        run = simulate_vertical(plan, inputs, keys=self._make_keys(plan))
+        self.fit_run_ = run
+        self.label_party_, self.hosts_ = plan.label_party, list(plan.hosts)
+        self._models = {COORDINATOR: run.coordinator.training}
+        self._keys = {}
+        if run.coordinator.keys is not None:
+            self._keys[COORDINATOR] = run.coordinator.keys
+        for name, result in run.parties.items():
+            self._models[name] = result.model
+            if result.keys is not None:
+                self._keys[name] = result.keys
+        self.psi_: PSIResult | None = run.psi(TRAIN)
+        guest = run.parties[plan.label_party]
+        assert guest.train_rows is not None
+        self.train_ids_ = np.asarray(dataset.parties[plan.label_party].ids)[guest.train_rows]
+        return self
+
+    def predict_raw(
+        self, data: VerticalDataset | PartyInput, label_party: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, predictions)`` for the rows every party holds, in the label party's row
+        order; what a prediction is depends on the algorithm (its ``output``).
+
+        Raises
+        ------
+        ConfigError
+            Before :meth:`fit`, or with other parties than training had.
+        """
+        self._require_fitted()
+        assert self._models is not None
+        dataset = as_vertical_dataset(data, label_party or self.label_party_)
+        if dataset.label_party != self.label_party_ or set(dataset.hosts) != set(self.hosts_):
+            raise ConfigError("scoring needs the same parties and label party as training")
+        if not self.use_psi:
+            require_identical_ids(dataset)
+        plan = self._plan(self.label_party_, self.hosts_, train=False)
+        inputs = {name: PartyData(score_table=table) for name, table in dataset.parties.items()}
+        run = simulate_vertical(plan, inputs, keys=self._keys, models=self._models)
+        self.predict_run_ = run
+        self.predict_psi_: PSIResult | None = run.psi(SCORE)
+        result = run.parties[self.label_party_]
+        if result.score_ids is None or result.scores is None:
+            raise DataError("the label party received no predictions")
+        return result.score_ids, result.scores
+
+    @property
+    def models_(self) -> Mapping[str, Any]:
+        """Every role's training result, by role name (only a simulation has them all)."""
+        self._require_fitted()
+        assert self._models is not None
+        return dict(self._models)
+
+    @property
+    def transcript_(self) -> list[TranscriptEntry]:
+        """Every message of the last training run, as it crossed the bus."""
+        return self.fit_run_.transcript
+
+    @property
+    def bus_(self) -> LocalBus:
+        """The bus of the last training run."""
+        return self.fit_run_.bus
+
+    @property
+    def predict_bus_(self) -> LocalBus:
+        """The bus of the last scoring run."""
+        return self.predict_run_.bus
+
+    def _plan(self, label_party: str, hosts: list[str], *, train: bool) -> VerticalPlan:
+        return VerticalPlan(
+            label_party,
+            tuple(hosts),
+            self.config,
+            self.seed,
+            score=not train,
+            train=train,
+            algorithm=type(self).spec.name,
+            align="psi" if self.use_psi else "given",
+        )
+
+    def _make_keys(self, plan: VerticalPlan) -> dict[str, Any]:
+        """The key holders' material, made here so that ``key_seed`` can fix it (tests)."""
+        spec = type(self).spec
+        holder = spec.key_holder(plan.config)
+        if holder is None or spec.keys is None:
+            return {}
+        if holder == "coordinator":
+            names = [COORDINATOR]
+        elif holder == "label_party":
+            names = [plan.label_party]
+        else:
+            names = list(plan.hosts)
+        return {
+            name: spec.keys.make(plan.config, None if self.key_seed is None else self.key_seed + k)
+            for k, name in enumerate(names)
+        }
+
+    def _require_fitted(self) -> None:
+        if self._models is None:
+            raise ConfigError("call fit before predicting")

@@ -1,0 +1,98 @@
+"""Settings of coordinated hetero LR: the one place its options and their defaults live.
+
+Every surface is generated from :class:`HeteroLRConfig`: the estimator's keyword arguments,
+the ``[vfl]`` keys of a vertical job file, the ``rengo vfl coordinator`` flags, and the dict
+the label party sends every other role at set-up (so every party runs the same number of
+epochs, batches and precision).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rengo.core.options import OptionError, option, options_from_wire, options_to_wire
+from rengo.crypto.dealing import ObfuscatorSource
+from rengo.crypto.keys import SUPPORTED_KEY_BITS
+from rengo.vfl.hetero_lr.math import OptimizerName, Schedule
+
+PredictMode = Literal["encrypted", "plain"]
+
+
+@dataclass(frozen=True)
+class HeteroLRConfig:
+    """Hyper-parameters of coordinated hetero LR.
+
+    ``l2`` weights ``l2/2 * ||w||^2`` added to the mean loss (the intercept is not penalised);
+    it matches scikit-learn's ``C = 1 / (n_rows * l2)``. ``tol`` stops training once the
+    epoch's Taylor loss changes by less than it (0 disables early stopping).
+    ``residual_precision_bits`` are the fractional bits of encrypted partial predictors,
+    ``feature_precision_bits`` those of features in ``Enc(d)^T X``. ``obfuscator_source``
+    says who makes the guest's and hosts' encryption randomness (see
+    :mod:`rengo.crypto.dealing`: ``"coordinator"`` is faster, ``"local"`` does not trust the
+    coordinator to deal good randomness). ``predict_mode`` picks how scores are gathered
+    (see :mod:`rengo.vfl.hetero_lr.predict`). ``key_bits`` below 2048 are for tests and
+    benchmarks only.
+
+    Raises
+    ------
+    OptionError
+        Naming the first option whose value is out of range.
+    """
+
+    epochs: int = option(10, "Training epochs (at most).")
+    batch_size: int = option(1024, "Rows per mini-batch.")
+    learning_rate: float = option(0.1, "Step size.")
+    l2: float = option(0.0, "L2 penalty weight on the mean loss (scikit-learn C = 1/(n l2)).")
+    tol: float = option(1e-4, "Stop once the epoch's loss changes less (0: never).")
+    lr_schedule: Schedule = option("constant", "Learning-rate schedule.")
+    lr_decay: float = option(0.5, "Decay factor of the step schedule.")
+    lr_step_epochs: int = option(10, "Epochs between decays of the step schedule.")
+    optimizer: OptimizerName = option("adam", "Per-party optimizer.")
+    fit_intercept: bool = option(True, "Learn an intercept (held by the label party).")
+    compute_loss: bool = option(True, "Compute the encrypted Taylor loss (needed for tol).")
+    residual_precision_bits: int = option(32, "Fractional bits of encrypted predictors.")
+    feature_precision_bits: int = option(16, "Fractional bits of features in Enc(d)^T X.")
+    obfuscator_source: ObfuscatorSource = option(
+        "local", "Who makes encryption randomness: local, or dealt by the coordinator."
+    )
+    predict_mode: PredictMode = option(
+        "encrypted", "Scoring: encrypted (default) or plain (FATE's way; reveals partials)."
+    )
+    key_bits: int = option(2048, "Paillier key size (512 and 1024: tests only).")
+
+    def __post_init__(self) -> None:
+        if self.key_bits not in SUPPORTED_KEY_BITS:
+            raise OptionError(
+                "key_bits", f"must be one of {SUPPORTED_KEY_BITS}, got {self.key_bits}"
+            )
+        for name in ("epochs", "batch_size", "lr_step_epochs"):
+            value = getattr(self, name)
+            if value < 1:
+                raise OptionError(name, f"must be >= 1, got {value!r}")
+        if not self.learning_rate > 0:
+            raise OptionError("learning_rate", f"must be > 0, got {self.learning_rate!r}")
+        for name in ("l2", "tol"):
+            if getattr(self, name) < 0:
+                raise OptionError(name, f"must be >= 0, got {getattr(self, name)!r}")
+        if not self.lr_decay > 0:
+            raise OptionError("lr_decay", f"must be > 0, got {self.lr_decay!r}")
+        if not 8 <= self.residual_precision_bits <= 64:
+            raise OptionError("residual_precision_bits", "must lie in [8, 64]")
+        if not 4 <= self.feature_precision_bits <= 40:
+            raise OptionError("feature_precision_bits", "must lie in [4, 40]")
+
+    def to_wire(self) -> dict[str, Any]:
+        """A codec-friendly dict of every field."""
+        return options_to_wire(self)
+
+    @classmethod
+    def from_wire(cls, tree: Any) -> HeteroLRConfig:
+        """Rebuild and validate a config received from another party.
+
+        Raises
+        ------
+        ConfigError
+            If ``tree`` is not a mapping, names an unknown field or holds a bad value.
+        """
+        return options_from_wire(cls, tree, "hetero LR config")

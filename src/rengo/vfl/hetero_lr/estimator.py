@@ -1,0 +1,114 @@
+"""A scikit-learn-like front end that simulates coordinated hetero LR in one process.
+
+``fit`` aligns the parties' rows with private set intersection, then runs the role functions
+a deployment runs (:func:`~rengo.vfl.hetero_lr.roles.hetero_lr_coordinator`,
+``hetero_lr_guest``, ``hetero_lr_host``, through the vertical runner) on an in-process
+:class:`~rengo.transport.channel.LocalBus` that records every message, so privacy tests can
+inspect exactly what each role sent. Its keyword arguments are
+:class:`~rengo.vfl.hetero_lr.config.HeteroLRConfig`'s fields, with the same defaults.
+
+>>> model = HeteroLogisticRegression(key_bits=1024, epochs=10, l2=0.01)  # doctest: +SKIP
+>>> model.fit({"bank": (ids_b, X_b), "card": (ids_c, X_c)}, label_party="card", y=y_c)
+>>> model.predict_proba({"bank": (new_b, Xn_b), "card": (new_c, Xn_c)})[:, 1]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rengo.core.roles import COORDINATOR
+from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
+from rengo.vfl.common import PartyInput, VerticalDataset
+from rengo.vfl.estimator import VerticalEstimator
+from rengo.vfl.hetero_lr.algorithm import HETERO_LR
+from rengo.vfl.hetero_lr.roles import CoordinatorReport, GuestModel, HostModel
+
+
+class HeteroLogisticRegression(VerticalEstimator):
+    """Coordinated vertical logistic regression over Paillier, simulated in one process.
+
+    The protocol is :mod:`rengo.vfl.hetero_lr.roles`.
+    ``l2`` is the weight of ``l2/2 * ||w||^2`` on the mean loss, i.e. scikit-learn's
+    ``C = 1 / (n_rows * l2)``. ``key_bits`` below 2048 are for tests and benchmarks only.
+    ``seed`` fixes the batch order and PSI's row order (not keys, not masks);
+    ``key_seed`` makes the key pair reproducible with an insecure generator (tests only).
+    ``obfuscator_source="coordinator"`` lets the key holder deal encryption randomness
+    (faster; see :mod:`rengo.crypto.dealing` for the trust it needs). Every option of
+    :class:`~rengo.vfl.hetero_lr.config.HeteroLRConfig` is a keyword argument.
+    """
+
+    spec = HETERO_LR
+
+    @property
+    def guest_model_(self) -> GuestModel:
+        """The label party's model (weights, intercept, losses)."""
+        model = self.models_[self.label_party_]
+        assert isinstance(model, GuestModel)
+        return model
+
+    @property
+    def host_models_(self) -> dict[str, HostModel]:
+        """Each feature party's weights (only a simulation can gather them)."""
+        return {name: self.models_[name] for name in self.hosts_}
+
+    @property
+    def coordinator_report_(self) -> CoordinatorReport:
+        """How many masked values the coordinator decrypted, over how many epochs."""
+        report = self.models_[COORDINATOR]
+        assert isinstance(report, CoordinatorReport)
+        return report
+
+    @property
+    def losses_(self) -> list[float]:
+        """The Taylor loss of every epoch run."""
+        return list(self.guest_model_.losses)
+
+    @property
+    def n_epochs_(self) -> int:
+        """Epochs run (fewer than ``epochs`` after early stopping)."""
+        return self.guest_model_.epochs_run
+
+    @property
+    def _keypair(self) -> tuple[PaillierPublicKey, PaillierPrivateKey]:
+        self._require_fitted()
+        keys: tuple[PaillierPublicKey, PaillierPrivateKey] = self._keys[COORDINATOR]
+        return keys
+
+    def coefficients(self) -> dict[str, np.ndarray]:
+        """Every party's weights (only a simulation can gather them in one place)."""
+        return {
+            self.label_party_: self.guest_model_.weights,
+            **{name: m.weights for name, m in self.host_models_.items()},
+        }
+
+    def predict_scores(
+        self, data: VerticalDataset | PartyInput, label_party: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, P(y=1))`` for the rows every party holds, in the label party's row order.
+
+        Parameters
+        ----------
+        data
+            The rows to score, per party (the same parties as in training).
+        label_party
+            The label party (default: training's).
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            The scored IDs and their probabilities.
+        """
+        return self.predict_raw(data, label_party)
+
+    def predict_proba(
+        self, data: VerticalDataset | PartyInput, label_party: str | None = None
+    ) -> np.ndarray:
+        """``(m, 2)`` class probabilities for the rows every party holds (label party order)."""
+        _, positive = self.predict_scores(data, label_party)
+        return np.column_stack([1.0 - positive, positive])
+
+    def predict(
+        self, data: VerticalDataset | PartyInput, label_party: str | None = None
+    ) -> np.ndarray:
+        """0/1 predictions at threshold 0.5."""
+        return (self.predict_proba(data, label_party)[:, 1] >= 0.5).astype(np.int64)

@@ -1,0 +1,292 @@
+"""One description per vertical algorithm, registered once; everything else is derived.
+
+A :class:`VerticalAlgorithm` says what the vertical runner (:mod:`rengo.vfl.runner`), the
+estimators, job files, the ``rengo vfl`` commands and the deployment need to know: the
+config dataclass (its fields are the options, see :mod:`rengo.core.options`), the role
+functions of training and of prediction for the coordinator (optional), the label party and
+the feature parties, the model types they return, the key material and who makes and holds
+it, and what prediction returns. An algorithm package registers its description when it is
+imported (``rengo/vfl/<algorithm>/algorithm.py``); :func:`algorithms` imports every such
+package under :mod:`rengo.vfl`, so the list of algorithms is never kept by hand.
+
+Every role function has one signature, ``role(channel, context, data, state)``:
+
+* ``channel`` is the role's channel, scoped to the phase (``train/`` or ``score/``);
+* ``context`` (:class:`RoleContext`) holds the run's public facts: the config, who is the
+  label party, the feature parties, the seed, this role's name and kind;
+* ``data`` (:class:`AlignedData`) is the party's table, its rows of the aligned common set
+  and, for label holders, its labels; ``None`` for the coordinator;
+* ``state`` (:class:`RoleState`) holds this role's key material (only the key holder's is
+  not ``None``) and, when predicting, what its training role returned.
+
+Training roles return the party's model (the coordinator: a report); the label party's
+prediction role returns one prediction per aligned row (a vector of probabilities, values or
+classes, or a matrix of class probabilities: see ``output``); feature parties' prediction
+roles usually return ``None``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pkgutil
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+import numpy as np
+
+from rengo.core.errors import ConfigError
+from rengo.core.options import Scalar, option_specs, unknown_key_error
+from rengo.core.roles import COORDINATOR
+from rengo.transport.channel import Channel
+from rengo.vfl.common import PartyTable
+
+ConfigT = TypeVar("ConfigT")
+RoleKind = Literal["coordinator", "label_party", "feature_party"]
+Output = Literal["probability", "probabilities", "classes", "values"]
+"""What the label party's prediction role returns per aligned row: ``"probability"``
+(P(y = 1), binary), ``"probabilities"`` (a row of class probabilities), ``"classes"`` or
+``"values"`` (regression)."""
+
+
+@dataclass(frozen=True)
+class RoleContext(Generic[ConfigT]):
+    """The run's public facts, as every role of one phase knows them."""
+
+    name: str
+    kind: RoleKind
+    config: ConfigT
+    label_party: str
+    hosts: tuple[str, ...]
+    seed: int | None = None
+    coordinator: str = COORDINATOR
+
+    @property
+    def parties(self) -> list[str]:
+        """Every party, label party first (the order every role uses)."""
+        return [self.label_party, *self.hosts]
+
+
+@dataclass(frozen=True)
+class AlignedData:
+    """One party's data in one phase: its table, its aligned rows and its labels.
+
+    ``rows`` are its rows of the set every party holds, in the agreed order (``rows[k]`` of
+    every party is the same customer); ``labels`` has one per row of ``table`` (label
+    holders only).
+    """
+
+    table: PartyTable
+    rows: np.ndarray
+    labels: np.ndarray | None = None
+
+    @property
+    def features(self) -> np.ndarray:
+        """The aligned feature rows."""
+        rows: np.ndarray = self.table.features[self.rows]
+        return rows
+
+    @property
+    def aligned_labels(self) -> np.ndarray | None:
+        """The labels of the aligned rows (``None`` for parties without labels)."""
+        return None if self.labels is None else np.asarray(self.labels)[self.rows]
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The aligned rows' IDs (they never leave the party)."""
+        ids: np.ndarray = np.asarray(self.table.ids)[self.rows]
+        return ids
+
+
+@dataclass(frozen=True)
+class RoleState:
+    """What a role brings into a phase: its keys and (when predicting) its model.
+
+    ``keys`` is ``None`` except at the key holder; ``model`` is what its training role
+    returned.
+    """
+
+    keys: Any = None
+    model: Any = None
+
+
+Role = Callable[[Channel, RoleContext[Any], "AlignedData | None", RoleState], Any]
+
+
+@dataclass(frozen=True)
+class Roles:
+    """The role functions of one phase (training or prediction).
+
+    ``coordinator`` is ``None`` when the protocol needs no third party (the hub still
+    organises the run). ``aligned=False`` skips private set intersection for the phase: each
+    party gets its whole table (e.g. scoring the target's own rows in transfer learning).
+    ``tables`` says which kinds of party bring a table to the phase.
+    """
+
+    label_party: Role
+    feature_party: Role
+    coordinator: Role | None = None
+    aligned: bool = True
+    tables: tuple[RoleKind, ...] = ("label_party", "feature_party")
+
+    def of(self, kind: RoleKind) -> Role | None:
+        """The role function for ``kind``."""
+        if kind == "coordinator":
+            return self.coordinator
+        return self.label_party if kind == "label_party" else self.feature_party
+
+
+@dataclass(frozen=True)
+class KeySpec(Generic[ConfigT]):
+    """The key material an algorithm needs: how it is made and who holds it.
+
+    ``holder(config)`` may depend on the config (SecureBoost: the label party by default,
+    the coordinator as an option); ``make(config, seed)`` makes it (``seed`` only for
+    reproducible tests).
+    """
+
+    make: Callable[[ConfigT, int | None], Any]
+    holder: Callable[[ConfigT], RoleKind] = field(default=lambda config: "coordinator")
+
+
+@dataclass(frozen=True)
+class Models:
+    """The types each role's training returns (checked by the runner)."""
+
+    label_party: type
+    feature_party: type
+    coordinator: type | None = None
+
+    def of(self, kind: RoleKind) -> type | None:
+        """The model (or report) type of ``kind``."""
+        if kind == "coordinator":
+            return self.coordinator
+        return self.label_party if kind == "label_party" else self.feature_party
+
+
+@dataclass(frozen=True)
+class VerticalAlgorithm(Generic[ConfigT]):
+    """Everything the vertical runner and its front ends need to know about one algorithm.
+
+    Parameters
+    ----------
+    name
+        Registry key, job-file ``algorithm`` and ``--algorithm`` value (``"hetero_lr"``).
+    title
+        What it is, for logs and help (``"coordinated hetero logistic regression"``).
+    config_type
+        The options dataclass: field names, types, defaults, help and checks.
+    train, predict
+        The role functions of each phase.
+    models
+        The types training returns, per role.
+    keys
+        Key material and its holder; ``None`` for plaintext protocols.
+    output
+        What prediction returns per row (see :data:`Output`), or a function of the config
+        when the objective decides it (binary, multiclass or regression boosting).
+    labels_at
+        Which kinds of party may hold labels (transfer learning: the target may too).
+    option_aliases
+        Deprecated option names -> current ones (accepted with a warning).
+    describe
+        A short account of training from the coordinator's report (``"5 epochs"``).
+    summary
+        Scalars for the run store from the coordinator's training and scoring reports.
+    """
+
+    name: str
+    title: str
+    config_type: type[ConfigT]
+    train: Roles
+    predict: Roles
+    models: Models
+    keys: KeySpec[ConfigT] | None = None
+    output: Output | Callable[[ConfigT], Output] = "probability"
+    labels_at: tuple[RoleKind, ...] = ("label_party",)
+    option_aliases: Mapping[str, str] = field(default_factory=dict)
+    describe: Callable[[Any], str] = field(default=lambda report: "trained")
+    summary: Callable[[Any, Any], dict[str, Scalar]] = field(default=lambda train, score: {})
+
+    def __post_init__(self) -> None:
+        option_specs(self.config_type)  # fails now, not at a user's first job file
+
+    @property
+    def needs_coordinator(self) -> bool:
+        """Whether a coordinator role takes part in the protocol (it always organises)."""
+        return self.train.coordinator is not None or self.predict.coordinator is not None
+
+    def default_config(self) -> ConfigT:
+        """The config with every default."""
+        return self.config_type()
+
+    def output_of(self, config: ConfigT) -> Output:
+        """What prediction returns per row under ``config``."""
+        return self.output(config) if callable(self.output) else self.output
+
+    def key_holder(self, config: ConfigT) -> RoleKind | None:
+        """Who makes and holds the key material under ``config`` (``None``: no keys)."""
+        return None if self.keys is None else self.keys.holder(config)
+
+
+_REGISTRY: dict[str, VerticalAlgorithm[Any]] = {}
+_LOCK = threading.Lock()
+_BUILTINS_LOADED = False
+
+
+def register(algorithm: VerticalAlgorithm[ConfigT]) -> VerticalAlgorithm[ConfigT]:
+    """Add ``algorithm`` to the registry and return it (call once, when its package loads).
+
+    Raises
+    ------
+    ConfigError
+        If another algorithm already has its name.
+    """
+    with _LOCK:
+        existing = _REGISTRY.get(algorithm.name)
+        if existing is not None and existing is not algorithm:
+            raise ConfigError(f"a vertical algorithm named {algorithm.name!r} is registered")
+        _REGISTRY[algorithm.name] = algorithm
+    return algorithm
+
+
+def unregister(name: str) -> None:
+    """Remove an algorithm (tests and plug-ins that register temporarily)."""
+    with _LOCK:
+        _REGISTRY.pop(name, None)
+
+
+def _load_builtins() -> None:
+    """Import every ``rengo.vfl.<package>.algorithm`` module (each registers itself)."""
+    global _BUILTINS_LOADED
+    if _BUILTINS_LOADED:
+        return
+    package = importlib.import_module("rengo.vfl")
+    for info in pkgutil.iter_modules(package.__path__):
+        name = f"rengo.vfl.{info.name}.algorithm"
+        if info.ispkg and importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
+    _BUILTINS_LOADED = True
+
+
+def algorithms() -> dict[str, VerticalAlgorithm[Any]]:
+    """Every registered vertical algorithm, by name (built-ins included)."""
+    _load_builtins()
+    with _LOCK:
+        return dict(sorted(_REGISTRY.items()))
+
+
+def get_algorithm(name: str) -> VerticalAlgorithm[Any]:
+    """The algorithm registered as ``name``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the closest registered algorithm.
+    """
+    known = algorithms()
+    if name not in known:
+        raise unknown_key_error(name, known, what="vertical algorithm")
+    return known[name]

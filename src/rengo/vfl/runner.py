@@ -1,0 +1,576 @@
+"""One vertical run, any registered algorithm: align by PSI, train, align again, score.
+
+The run is two role functions that only talk through a
+:class:`~rengo.transport.channel.Channel`: :func:`vertical_coordinator` (the organiser: it
+hands out the :class:`VerticalPlan`, plays the algorithm's coordinator role if it has one,
+and collects every party's ``done``) and :func:`vertical_party` (one party: PSI, its
+training role, PSI on the rows to score, its prediction role). The estimators run them on
+the in-process :class:`~rengo.transport.channel.LocalBus` (:func:`simulate_vertical`);
+``rengo vfl coordinator`` / ``rengo vfl party`` run the very same functions over the gRPC
+hub, so a deployed run equals the simulated one by construction: PSI's agreed order and
+the batch order come from the plan's seed, and masks and key choice cancel out.
+
+Order of a run (keys in brackets)::
+
+    coordinator -> every party: the plan                                   [run/plan]
+    label party <-> feature parties: PSI on the training IDs              [train/psi/...]
+    every role: the algorithm's training roles                            [train/...]
+    label party <-> feature parties: PSI on the IDs to score               [score/psi/...]
+    every role: the algorithm's prediction roles                          [score/...]
+    every party -> coordinator: row counts                                 [run/done]
+
+What the organiser learns beyond the algorithm's own protocol: the plan it made and each
+party's row counts. Parties learn the plan (who takes part, the settings, the seed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+import numpy as np
+
+from rengo.core.errors import ConfigError, DataError, ProtocolError
+from rengo.core.options import options_from_wire, options_to_wire
+from rengo.core.roles import COORDINATOR
+from rengo.crypto.x25519 import BlindingPool
+from rengo.transport.channel import Channel, LocalBus, TranscriptEntry, run_roles
+from rengo.vfl.common import PartyData, PartyTable
+from rengo.vfl.psi import SCOPE as PSI_SCOPE
+from rengo.vfl.psi import PSIAlignment, PSIResult, psi_follower, psi_leader, require_nonempty
+from rengo.vfl.registry import (
+    AlignedData,
+    RoleContext,
+    RoleKind,
+    Roles,
+    RoleState,
+    VerticalAlgorithm,
+    get_algorithm,
+)
+
+RUN = "run"  # the organiser's scope: plan and done
+PLAN = "plan"  # coordinator -> every party
+DONE = "done"  # every party -> coordinator: row counts
+TRAIN, SCORE = "train", "score"  # the phases' scopes
+Alignment = Literal["psi", "given"]
+"""``"psi"``: rows are aligned by private set intersection in the run; ``"given"``: every
+party's table is already aligned (e.g. by ``rengo vfl align``), row k is the same customer."""
+
+
+@dataclass(frozen=True)
+class VerticalPlan:
+    """What every role agrees on before a run: parties, algorithm, settings, seed, phases.
+
+    The seed fixes PSI's agreed order and the batch order (``None``: drawn from the OS
+    CSPRNG by the label party).
+
+    Parameters
+    ----------
+    label_party
+        The party holding the labels (PSI's leader).
+    hosts
+        The feature parties.
+    config
+        The algorithm's config (default: every default of ``algorithm``).
+    seed
+        Fixes PSI's agreed order and the batch order (not keys, not masks).
+    score
+        Score the parties' new rows after training.
+    train
+        Train (False: score with models trained earlier).
+    algorithm
+        A registered vertical algorithm.
+    align
+        How rows are aligned (see :data:`Alignment`).
+
+    Raises
+    ------
+    ConfigError
+        For repeated or reserved party names, no feature party, a config of the wrong type,
+        a run with no phase, or a non-integer seed.
+    """
+
+    label_party: str
+    hosts: tuple[str, ...]
+    config: Any = None
+    seed: int | None = None
+    score: bool = True
+    train: bool = True
+    algorithm: str = "hetero_lr"
+    align: Alignment = "psi"
+
+    def __post_init__(self) -> None:
+        names = [self.label_party, *self.hosts]
+        if not self.hosts:
+            raise ConfigError("vertical learning needs the label party and at least one host")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"party names must be distinct: {names}")
+        if COORDINATOR in names:
+            raise ConfigError(f"{COORDINATOR!r} is reserved for the coordinator role")
+        algorithm = get_algorithm(self.algorithm)
+        if self.config is None:
+            object.__setattr__(self, "config", algorithm.default_config())
+        elif not isinstance(self.config, algorithm.config_type):
+            raise ConfigError(
+                f"{self.algorithm} takes a {algorithm.config_type.__name__}, "
+                f"got {type(self.config).__name__}"
+            )
+        object.__setattr__(self, "hosts", tuple(self.hosts))
+        if not all(isinstance(flag, bool) for flag in (self.score, self.train)):
+            raise ConfigError("score and train must be True or False")
+        if not (self.score or self.train):
+            raise ConfigError("a vertical run must train, score, or both")
+        if self.align not in get_args(Alignment):
+            raise ConfigError(f"align must be one of {get_args(Alignment)}, got {self.align!r}")
+        if self.seed is not None and (
+            isinstance(self.seed, bool) or not isinstance(self.seed, int)
+        ):
+            raise ConfigError(f"seed must be an integer or None, got {self.seed!r}")
+
+    @property
+    def parties(self) -> list[str]:
+        """Every party, label party first (the order the roles use)."""
+        return [self.label_party, *self.hosts]
+
+    @property
+    def spec(self) -> VerticalAlgorithm[Any]:
+        """The algorithm's registered description."""
+        return get_algorithm(self.algorithm)
+
+    def kind_of(self, name: str) -> RoleKind:
+        """The kind of role ``name`` plays."""
+        if name == COORDINATOR:
+            return "coordinator"
+        if name == self.label_party:
+            return "label_party"
+        if name in self.hosts:
+            return "feature_party"
+        raise ConfigError(f"{name!r} takes no part in this run: {self.parties}")
+
+    def context(self, name: str) -> RoleContext[Any]:
+        """What role ``name`` knows of the run."""
+        return RoleContext(
+            name, self.kind_of(name), self.config, self.label_party, self.hosts, self.seed
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        """A codec-friendly dict."""
+        return {
+            "algorithm": self.algorithm,
+            "label_party": self.label_party,
+            "hosts": list(self.hosts),
+            "config": options_to_wire(self.config),
+            "seed": self.seed,
+            "score": self.score,
+            "train": self.train,
+            "align": self.align,
+        }
+
+    @classmethod
+    def from_wire(cls, tree: Any) -> VerticalPlan:
+        """Rebuild and validate a plan received from the coordinator.
+
+        Raises
+        ------
+        ProtocolError
+            If the plan is malformed.
+        ConfigError
+            If it names an unknown algorithm or settings this party refuses.
+        """
+        fields = {"algorithm", "label_party", "hosts", "config", "seed", "score", "train", "align"}
+        if not isinstance(tree, dict) or set(tree) != fields:
+            raise ProtocolError("the coordinator sent a malformed vertical plan")
+        hosts = tree["hosts"]
+        if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+            raise ProtocolError("the coordinator's plan lists hosts that are not names")
+        algorithm = get_algorithm(str(tree["algorithm"]))
+        return cls(
+            label_party=str(tree["label_party"]),
+            hosts=tuple(hosts),
+            config=options_from_wire(algorithm.config_type, tree["config"], "the plan's config"),
+            seed=tree["seed"],
+            score=tree["score"],
+            train=tree["train"],
+            algorithm=algorithm.name,
+            align=tree["align"],
+        )
+
+
+@dataclass(frozen=True)
+class VerticalCoordinatorOutcome:
+    """What the organiser saw: its reports and each party's row counts.
+
+    ``training`` and ``scoring`` are the algorithm's coordinator reports (``None`` without a
+    coordinator role or phase); ``parties`` holds each party's ``done`` counts
+    (``train_rows``, ``scored_rows``).
+    """
+
+    training: Any
+    scoring: Any
+    parties: dict[str, dict[str, int]]
+    keys: Any = field(default=None, repr=False)
+
+    @property
+    def scored_values(self) -> int:
+        """Values the coordinator handled while scoring (0 when it had no part)."""
+        return self.scoring if isinstance(self.scoring, int) else 0
+
+
+@dataclass(frozen=True)
+class VerticalPartyResult:
+    """What a party keeps: its model, its aligned rows and (label party) its predictions.
+
+    ``train_rows`` are its rows of the intersection in the agreed order; the label party
+    also gets the predictions for its scoring rows, ``score_ids`` and ``scores`` in its own
+    row order (each row's prediction does not depend on the order it was scored in).
+    ``keys`` is this party's key material when it holds the keys.
+    """
+
+    name: str
+    plan: VerticalPlan
+    train_rows: np.ndarray | None
+    model: Any
+    scored_rows: int = 0
+    score_ids: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    alignments: dict[str, PSIAlignment] = field(default_factory=dict)
+    keys: Any = field(default=None, repr=False)
+
+    @property
+    def is_label_party(self) -> bool:
+        """Whether this party holds the labels."""
+        return self.name == self.plan.label_party
+
+
+# -- the organiser ------------------------------------------------------------------------
+
+
+def vertical_coordinator(
+    channel: Channel, plan: VerticalPlan, *, keys: Any = None, training: Any = None
+) -> VerticalCoordinatorOutcome:
+    """The coordinator's whole run: hand out the plan, coordinate, collect ``done``.
+
+    It plays the algorithm's coordinator role in each phase, if the algorithm has one.
+
+    Parameters
+    ----------
+    channel
+        The coordinator's channel (the gRPC hub's, or the in-process bus's).
+    plan
+        The run to organise.
+    keys
+        The coordinator's key material when it is the key holder (made here if ``None``).
+    training
+        The coordinator's training report, for a scoring-only plan.
+
+    Returns
+    -------
+    VerticalCoordinatorOutcome
+        Its reports, the parties' row counts and its key material.
+    """
+    algorithm = plan.spec
+    run = channel.scope(RUN)
+    for party in plan.parties:
+        run.send(party, PLAN, plan.to_wire())
+    if keys is None and algorithm.key_holder(plan.config) == "coordinator":
+        assert algorithm.keys is not None
+        keys = algorithm.keys.make(plan.config, None)
+    context = plan.context(COORDINATOR)
+    scoring = None
+    if plan.train and algorithm.train.coordinator is not None:
+        training = algorithm.train.coordinator(channel.scope(TRAIN), context, None, RoleState(keys))
+        _check_type(training, algorithm.models.coordinator, algorithm, "coordinator")
+    if plan.score and algorithm.predict.coordinator is not None:
+        scoring = algorithm.predict.coordinator(
+            channel.scope(SCORE), context, None, RoleState(keys, training)
+        )
+    done = {party: _done_counts(run.recv(party, DONE), party) for party in plan.parties}
+    return VerticalCoordinatorOutcome(training, scoring, done, keys)
+
+
+def _done_counts(value: Any, party: str) -> dict[str, int]:
+    if (
+        not isinstance(value, dict)
+        or set(value) != {"train_rows", "scored_rows"}
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value.values())
+    ):
+        raise ProtocolError(f"{party} sent a malformed 'done' message")
+    return dict(value)
+
+
+def receive_plan(channel: Channel, *, coordinator: str = COORDINATOR) -> VerticalPlan:
+    """Wait for the coordinator's plan and check that it names this party.
+
+    Raises
+    ------
+    ProtocolError
+        If the plan is malformed or does not name this party.
+    """
+    plan = VerticalPlan.from_wire(channel.scope(RUN).recv(coordinator, PLAN))
+    if channel.name not in plan.parties:
+        raise ProtocolError(f"the coordinator's plan {plan.parties} does not name {channel.name!r}")
+    return plan
+
+
+# -- one party ----------------------------------------------------------------------------
+
+
+def vertical_party(
+    channel: Channel,
+    data: PartyData,
+    *,
+    keys: Any = None,
+    model: Any = None,
+    coordinator: str = COORDINATOR,
+    pool: BlindingPool | None = None,
+) -> VerticalPartyResult:
+    """One party's whole run: the plan, PSI, training, PSI, scoring, ``done``.
+
+    It plays its label-party or feature-party role, and scores ``data.score_table`` if the
+    plan scores.
+
+    Parameters
+    ----------
+    channel
+        This party's channel.
+    data
+        Its training table, labels (the label party only) and table to score.
+    keys
+        Its key material when it is the key holder (made here if ``None``).
+    model
+        Its model from an earlier training run, for a scoring-only plan.
+    coordinator
+        The coordinator's role name.
+    pool
+        Worker processes for PSI's blinding (a private pool per session if ``None``).
+
+    Returns
+    -------
+    VerticalPartyResult
+        Its model, aligned rows and (the label party) predictions.
+
+    Raises
+    ------
+    ConfigError
+        If its inputs do not fit the plan (labels at a party that must not hold them, no
+        table for a phase).
+    DataError
+        If labels and rows do not match, or the parties share no IDs.
+    """
+    plan = receive_plan(channel, coordinator=coordinator)
+    algorithm = plan.spec
+    name = channel.name
+    kind = plan.kind_of(name)
+    labels = _check_inputs(plan, algorithm, kind, name, data, model)
+    if keys is None and algorithm.key_holder(plan.config) == kind:
+        assert algorithm.keys is not None
+        keys = algorithm.keys.make(plan.config, None)
+    context = plan.context(name)
+    alignments: dict[str, PSIAlignment] = {}
+
+    train_rows = None
+    if plan.train:
+        assert data.table is not None
+        phase = channel.scope(TRAIN)
+        train_rows = _align(phase, plan, algorithm.train, data.table, TRAIN, alignments, pool)
+        role = algorithm.train.of(kind)
+        assert role is not None
+        model = role(phase, context, AlignedData(data.table, train_rows, labels), RoleState(keys))
+        _check_type(model, algorithm.models.of(kind), algorithm, kind)
+
+    scored, score_ids, scores = 0, None, None
+    if plan.score:
+        phase = channel.scope(SCORE)
+        table = data.score_table if kind in algorithm.predict.tables else None
+        if table is None:
+            table = PartyTable(np.empty(0, dtype=object), np.empty((0, 0)))
+        rows = _align(phase, plan, algorithm.predict, table, SCORE, alignments, pool)
+        role = algorithm.predict.of(kind)
+        assert role is not None
+        predictions = role(phase, context, AlignedData(table, rows), RoleState(keys, model))
+        scored = len(rows)
+        if predictions is not None:
+            # PSI's agreed order is a secret shuffle: give the party its own row order back.
+            order = np.argsort(rows, kind="stable")
+            score_ids = np.asarray(table.ids)[rows[order]]
+            scores = np.asarray(predictions)[order]
+    train_count = 0 if train_rows is None else len(train_rows)
+    channel.scope(RUN).send(coordinator, DONE, {"train_rows": train_count, "scored_rows": scored})
+    return VerticalPartyResult(
+        name, plan, train_rows, model, scored, score_ids, scores, alignments, keys
+    )
+
+
+def _check_inputs(
+    plan: VerticalPlan,
+    algorithm: VerticalAlgorithm[Any],
+    kind: RoleKind,
+    name: str,
+    data: PartyData,
+    model: Any,
+) -> np.ndarray | None:
+    """The party's labels, after checking its inputs fit the plan."""
+    labels = data.labels
+    if labels is not None and kind not in algorithm.labels_at:
+        raise ConfigError(
+            f"{name} was given labels, but the coordinator names {plan.label_party!r} as the "
+            "label party; labels never leave the label party"
+        )
+    if plan.train:
+        if data.table is None:
+            raise ConfigError(f"{name} has no training table")
+        if kind == "label_party" and labels is None:
+            raise ConfigError(f"{name} is the label party of this run but was given no labels")
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.shape[:1] != (len(data.table.ids),):
+                raise DataError(f"{name}: {labels.shape[0]} labels for {len(data.table.ids)} rows")
+    elif model is None:
+        raise ConfigError(f"{name} has no trained model to score with")
+    if plan.score and kind in algorithm.predict.tables and data.score_table is None:
+        raise ConfigError(f"the coordinator will score new rows: {name} needs a scoring table")
+    return labels
+
+
+def _align(
+    channel: Channel,
+    plan: VerticalPlan,
+    roles: Roles,
+    table: PartyTable,
+    phase: str,
+    alignments: dict[str, PSIAlignment],
+    pool: BlindingPool | None,
+) -> np.ndarray:
+    """This party's rows of the IDs every party holds, in PSI's agreed order (or all its
+    rows when the phase or the plan does not align)."""
+    if not roles.aligned or plan.align == "given":
+        return np.arange(len(table.ids))
+    context = f"rengo-vfl/{phase}"
+    if channel.name == plan.label_party:
+        alignment = psi_leader(
+            channel, table.ids, plan.hosts, context=context, seed=plan.seed, pool=pool
+        )
+    else:
+        alignment = psi_follower(channel, table.ids, plan.label_party, pool=pool)
+    alignments[phase] = require_nonempty(alignment)
+    return alignment.rows
+
+
+def _check_type(value: Any, expected: type | None, algorithm: Any, kind: str) -> None:
+    if expected is not None and not isinstance(value, expected):
+        raise TypeError(
+            f"{algorithm.name}'s {kind} training role returned {type(value).__name__}, "
+            f"its description says {expected.__name__}"
+        )
+
+
+# -- in one process -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SimulatedRun:
+    """A vertical run on the in-process bus: every role's result and every message."""
+
+    plan: VerticalPlan
+    coordinator: VerticalCoordinatorOutcome
+    parties: dict[str, VerticalPartyResult]
+    bus: LocalBus
+
+    @property
+    def transcript(self) -> list[TranscriptEntry]:
+        """Every message of the run, as it crossed the bus."""
+        return list(self.bus.transcript)
+
+    def psi(self, phase: str = TRAIN) -> PSIResult | None:
+        """The private set intersection of ``phase`` (``None`` if rows were not aligned)."""
+        alignments = {
+            name: result.alignments[phase]
+            for name, result in self.parties.items()
+            if phase in result.alignments
+        }
+        if not alignments:
+            return None
+        prefix = f"{phase}/{PSI_SCOPE}/"
+        entries = [e for e in self.bus.transcript if e.key.startswith(prefix)]
+        sent: dict[str, int] = {}
+        for entry in entries:
+            sent[entry.sender] = sent.get(entry.sender, 0) + len(entry.payload)
+        return PSIResult(
+            self.plan.label_party,
+            alignments,
+            sent,
+            entries if self.bus.record else None,
+        )
+
+
+def simulate_vertical(
+    plan: VerticalPlan,
+    data: Mapping[str, PartyData],
+    *,
+    keys: Mapping[str, Any] | None = None,
+    models: Mapping[str, Any] | None = None,
+    record: bool = True,
+    timeout: float = 600.0,
+    psi_workers: int | None = None,
+) -> SimulatedRun:
+    """Run ``plan`` with every role in this process, on a :class:`LocalBus`.
+
+    Parameters
+    ----------
+    plan
+        The run.
+    data
+        Each party's inputs.
+    keys
+        Key material by role name (the key holder's), e.g. made with a seed for tests.
+    models
+        Each role's earlier training result, for a scoring-only plan (the coordinator's
+        under ``"coordinator"``).
+    record
+        Keep every message in the bus transcript.
+    timeout
+        Longest wait for any single message.
+    psi_workers
+        Processes for PSI's blinding (default: every core).
+
+    Returns
+    -------
+    SimulatedRun
+        Every role's result, and the bus.
+
+    Raises
+    ------
+    ConfigError
+        If ``data`` does not name exactly the plan's parties.
+    """
+    if set(data) != set(plan.parties):
+        raise ConfigError(f"data for {sorted(data)}, but the plan's parties are {plan.parties}")
+    keys = dict(keys or {})
+    models = dict(models or {})
+    bus = LocalBus([COORDINATOR, *plan.parties], record=record, timeout=timeout)
+    largest = max(_table_sizes(data[name]) for name in plan.parties)
+    with BlindingPool(psi_workers) as pool:
+        if largest >= pool.min_parallel:
+            pool.start()  # fork the workers now, while this process has no role threads yet
+
+        def party(name: str) -> Any:
+            return lambda ch: vertical_party(
+                ch, data[name], keys=keys.get(name), model=models.get(name), pool=pool
+            )
+
+        roles = {
+            COORDINATOR: lambda ch: vertical_coordinator(
+                ch, plan, keys=keys.get(COORDINATOR), training=models.get(COORDINATOR)
+            ),
+            **{name: party(name) for name in plan.parties},
+        }
+        results = run_roles(bus, roles)
+    return SimulatedRun(
+        plan, results[COORDINATOR], {name: results[name] for name in plan.parties}, bus
+    )
+
+
+def _table_sizes(data: PartyData) -> int:
+    tables: Sequence[PartyTable | None] = (data.table, data.score_table)
+    return max((len(t.ids) for t in tables if t is not None), default=0)

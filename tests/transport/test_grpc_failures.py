@@ -1,0 +1,169 @@
+"""The channel failure contract over gRPC: a role that fails, or a party that leaves for
+good, stops every other role of the run at once, and each learns who failed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rengo.core.errors import ConfigError, PeerFailure
+from rengo.transport.certs import init_certificates
+from rengo.transport.channel import Channel
+from rengo.transport.grpc_hub import GrpcHub
+from rengo.transport.grpc_party import Backoff, PartyConnection
+from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+
+FAST = Backoff(initial=0.05, maximum=0.2, give_up_after=1.5)
+PARTIES = ["alice", "bob", "carol"]
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("certs")
+    init_certificates(directory, PARTIES)
+    return directory
+
+
+@pytest.fixture
+def hub(certs: Path) -> Iterator[GrpcHub]:
+    security = HubSecurity.from_directory(certs, parties=PARTIES)
+    with GrpcHub("127.0.0.1:0", security, heartbeat_interval=0.2) as running:
+        yield running
+
+
+@pytest.fixture
+def connections(hub: GrpcHub, certs: Path) -> Iterator[dict[str, PartyConnection]]:
+    conns = {
+        name: PartyConnection(
+            hub.address,
+            name,
+            PartyCredentials.from_directory(certs, name),
+            heartbeat_interval=0.2,
+            backoff=FAST,
+        ).start()
+        for name in PARTIES
+    }
+    for conn in conns.values():
+        conn.wait_connected(10)
+    yield conns
+    for conn in conns.values():
+        conn.close()
+
+
+def in_threads(roles: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Run each role in a thread; its result or exception, by name."""
+    outcomes: dict[str, Any] = {}
+
+    def target(name: str, role: Callable[[], Any]) -> None:
+        try:
+            outcomes[name] = role()
+        except BaseException as exc:
+            outcomes[name] = exc
+
+    threads = [threading.Thread(target=target, args=item, daemon=True) for item in roles.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert all(not t.is_alive() for t in threads), "a role still waits"
+    return outcomes
+
+
+def waiting_for(channel: Channel, frm: str) -> Callable[[], Any]:
+    return lambda: channel.recv(frm, "never", timeout=60)
+
+
+@pytest.mark.timeout(40)
+def test_a_party_that_fails_stops_the_coordinator_and_every_other_party(
+    hub: GrpcHub, connections: dict[str, PartyConnection]
+) -> None:
+    channels = {name: conn.channel() for name, conn in connections.items()}
+    coordinator = hub.channel(watch=PARTIES)
+
+    def bob() -> None:
+        time.sleep(0.3)  # the others are waiting by now
+        channels["bob"].abort(ConfigError("bob's table has no ID column"))
+        raise ConfigError("bob's table has no ID column")
+
+    started = time.monotonic()
+    outcomes = in_threads(
+        {
+            "coordinator": waiting_for(coordinator, "alice"),
+            "alice": waiting_for(channels["alice"].scope("train"), "bob"),
+            "carol": waiting_for(channels["carol"], "alice"),
+            "bob": bob,
+        }
+    )
+    assert time.monotonic() - started < 10  # fail fast, not after the 60 s timeout
+    assert isinstance(outcomes["bob"], ConfigError)
+    for name in ("coordinator", "alice", "carol"):
+        failure = outcomes[name]
+        assert isinstance(failure, PeerFailure), (name, failure)
+        assert (failure.role, failure.reason) == ("bob", "ConfigError")
+        assert "bob aborted the run (ConfigError)" in str(failure)
+        assert "ID column" not in str(failure)  # only the kind of error leaves bob
+
+
+@pytest.mark.timeout(40)
+def test_a_coordinator_that_fails_stops_every_party(
+    hub: GrpcHub, connections: dict[str, PartyConnection]
+) -> None:
+    coordinator = hub.channel(watch=PARTIES)
+
+    def fail() -> None:
+        time.sleep(0.3)
+        coordinator.abort(RuntimeError("disk full"))
+
+    outcomes = in_threads(
+        {
+            "coordinator": fail,
+            **{n: waiting_for(c.channel(), "coordinator") for n, c in connections.items()},
+        }
+    )
+    for name in PARTIES:
+        failure = outcomes[name]
+        assert isinstance(failure, PeerFailure), (name, failure)
+        assert (failure.role, failure.reason) == ("coordinator", "RuntimeError")
+
+
+@pytest.mark.timeout(40)
+def test_a_party_that_leaves_for_good_ends_the_run_for_everyone(
+    hub: GrpcHub, connections: dict[str, PartyConnection]
+) -> None:
+    coordinator = hub.channel(watch=PARTIES, rejoin_wait=0.5)
+    alice = connections["alice"].channel()
+
+    def leave() -> None:
+        time.sleep(0.3)
+        connections["bob"].close()
+
+    outcomes = in_threads(
+        {
+            "bob": leave,
+            "coordinator": waiting_for(coordinator, "alice"),
+            "alice": waiting_for(alice, "coordinator"),
+        }
+    )
+    for name in ("coordinator", "alice"):
+        failure = outcomes[name]
+        assert isinstance(failure, PeerFailure), (name, failure)
+        assert failure.role == "bob" and "left and did not come back within 0.5s" in str(failure)
+
+
+@pytest.mark.timeout(30)
+def test_a_party_whose_coordinator_ends_the_run_stops_waiting(
+    hub: GrpcHub, connections: dict[str, PartyConnection]
+) -> None:
+    carol = connections["carol"].channel()
+
+    def close() -> None:
+        time.sleep(0.3)
+        hub.close(goodbye=True)
+
+    outcomes = in_threads({"hub": close, "carol": waiting_for(carol, "coordinator")})
+    assert "the coordinator ended the run" in str(outcomes["carol"])

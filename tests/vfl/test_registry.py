@@ -1,0 +1,125 @@
+"""The vertical registry: algorithms are found, not listed by hand; a description is checked
+when it is made; the runner holds algorithms to their description."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rengo.core.errors import ConfigError
+from rengo.core.options import option
+from rengo.vfl import (
+    HETERO_LR,
+    HeteroLogisticRegression,
+    HeteroLRConfig,
+    Models,
+    PartyData,
+    PartyTable,
+    Roles,
+    VerticalAlgorithm,
+    VerticalPlan,
+    algorithms,
+    get_algorithm,
+    register,
+    simulate_vertical,
+    unregister,
+)
+
+
+@dataclass(frozen=True)
+class EchoConfig:
+    """Nothing to set but a label."""
+
+    tag: str = option("echo", "A label.")
+
+
+def _role(channel: Any, ctx: Any, data: Any, state: Any) -> Any:
+    return "not a model"
+
+
+def echo(name: str = "echo_test") -> VerticalAlgorithm[EchoConfig]:
+    return VerticalAlgorithm(
+        name=name,
+        title="echo",
+        config_type=EchoConfig,
+        train=Roles(label_party=_role, feature_party=_role),
+        predict=Roles(label_party=_role, feature_party=_role),
+        models=Models(label_party=dict, feature_party=dict),
+    )
+
+
+@pytest.fixture
+def registered() -> Iterator[VerticalAlgorithm[EchoConfig]]:
+    algorithm = register(echo())
+    yield algorithm
+    unregister(algorithm.name)
+
+
+def test_built_in_algorithms_are_discovered_from_their_packages() -> None:
+    assert algorithms()["hetero_lr"] is HETERO_LR
+    assert get_algorithm("hetero_lr").config_type is HeteroLRConfig
+
+
+def test_unknown_algorithm_names_the_closest_one() -> None:
+    with pytest.raises(ConfigError, match="unknown vertical algorithm 'hetero-lr'; did you mean"):
+        get_algorithm("hetero-lr")
+
+
+def test_one_name_one_algorithm(registered: VerticalAlgorithm[EchoConfig]) -> None:
+    assert register(registered) is registered  # registering again is harmless
+    with pytest.raises(ConfigError, match="echo_test"):
+        register(replace(registered, title="another"))
+
+
+def test_a_config_that_cannot_become_options_is_refused_when_described() -> None:
+    @dataclass(frozen=True)
+    class Bad:
+        hidden: list[int] = option((), "not a scalar")
+
+    with pytest.raises(TypeError, match="hidden"):
+        replace(echo(), config_type=Bad)
+
+
+def test_the_plan_takes_only_the_algorithms_own_config(
+    registered: VerticalAlgorithm[EchoConfig],
+) -> None:
+    assert VerticalPlan("a", ("b",), algorithm="echo_test").config == EchoConfig()
+    with pytest.raises(ConfigError, match="echo_test takes a EchoConfig"):
+        VerticalPlan("a", ("b",), HeteroLRConfig(), algorithm="echo_test")
+    with pytest.raises(ConfigError, match="reserved"):
+        VerticalPlan("a", ("coordinator",), algorithm="echo_test")
+
+
+def test_the_runner_holds_a_training_role_to_its_declared_model_type(
+    registered: VerticalAlgorithm[EchoConfig],
+) -> None:
+    ids = np.array(["x", "y", "z"])
+    data = {
+        "a": PartyData(PartyTable(ids, np.ones((3, 1))), np.array([0, 1, 0])),
+        "b": PartyData(PartyTable(ids, np.ones((3, 1)))),
+    }
+    plan = VerticalPlan("a", ("b",), seed=1, score=False, algorithm="echo_test")
+    with pytest.raises(TypeError, match="returned str, its description says dict"):
+        simulate_vertical(plan, data, timeout=20)
+
+
+def test_estimator_arguments_are_the_configs_options_with_its_defaults() -> None:
+    signature = inspect.signature(HeteroLogisticRegression)
+    options = {name: p.default for name, p in signature.parameters.items()}
+    assert options["epochs"] == HeteroLRConfig().epochs
+    assert options["key_bits"] == HeteroLRConfig().key_bits == 2048
+    assert {"use_psi", "seed", "key_seed"} <= set(options)
+    model = HeteroLogisticRegression(epochs=3, key_bits=512)
+    assert model.epochs == 3 and model.config.key_bits == 512
+    model.set_params(l2=0.5)
+    assert model.get_params()["l2"] == 0.5 and model.config.l2 == 0.5
+    assert repr(model) == "HeteroLogisticRegression(epochs=3, l2=0.5, key_bits=512)"
+    with pytest.raises(ConfigError, match="epochs must be >= 1, got 0"):
+        model.epochs = 0
+    with pytest.raises(ConfigError, match="did you mean 'epochs'"):
+        HeteroLogisticRegression(epoch=3)
