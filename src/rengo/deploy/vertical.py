@@ -23,11 +23,12 @@ from typing import Any
 import numpy as np
 
 from rengo.core.deprecation import moved_names
-from rengo.core.errors import ConfigError, RengoError
+from rengo.core.errors import ConfigError
 from rengo.core.options import options_to_wire
 from rengo.crypto.x25519 import BlindingPool
 from rengo.deploy.coordinator import recorded_hub
 from rengo.deploy.roles import run_hub_role, run_role
+from rengo.tracking.run import open_run
 from rengo.transport.grpc_hub import GrpcHub
 from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
@@ -184,63 +185,50 @@ def serve_vertical_coordinator(
         algorithm=algorithm,
     )
     spec = plan.spec
-    run_id = None
-    if store is not None:
-        run_config = {
-            "executor": "grpc",
-            "listen": listen,
-            **{k: v for k, v in plan.to_wire().items() if k != "config"},
-            **options_to_wire(plan.config),
-        }
-        run_id = str(store.start_run(RUN_KIND, run_config, name=run_name, seed=seed))
-
-    hub, record = recorded_hub(listen, security, heartbeat_interval, store, run_id)
-    status, started = "failed", time.perf_counter()
+    run_config = {
+        "executor": "grpc",
+        "listen": listen,
+        **{k: v for k, v in plan.to_wire().items() if k != "config"},
+        **options_to_wire(plan.config),
+    }
+    started = time.perf_counter()
     outcome: VerticalCoordinatorOutcome | None = None
-    background = ThreadPoolExecutor(1, thread_name_prefix="rengo-keys")
-    hub.start()
-    try:
-        if on_listening is not None:
-            on_listening(hub)
-        pending: Future[Any] | None = None
-        if keys is None and spec.keys is not None and spec.key_holder(config) == "coordinator":
-            pending = background.submit(spec.keys.make, config, None)  # while parties join
+    with open_run(store, RUN_KIND, run_config, name=run_name, seed=seed) as run:
+        run_id = run.run_id
+        hub, record = recorded_hub(listen, security, heartbeat_interval, store, run_id)
+        background = ThreadPoolExecutor(1, thread_name_prefix="rengo-keys")
+        hub.start()
+        try:
+            if on_listening is not None:
+                on_listening(hub)
+            pending: Future[Any] | None = None
+            if keys is None and spec.keys is not None and spec.key_holder(config) == "coordinator":
+                pending = background.submit(spec.keys.make, config, None)  # while parties join
 
-        def coordinate(channel: Any) -> VerticalCoordinatorOutcome:
-            made = pending.result() if pending is not None else keys
-            return vertical_coordinator(channel, plan, keys=made)
+            def coordinate(channel: Any) -> VerticalCoordinatorOutcome:
+                made = pending.result() if pending is not None else keys
+                return vertical_coordinator(channel, plan, keys=made)
 
-        outcome = run_hub_role(
-            hub,
-            coordinate,
-            plan.parties,
-            join_timeout=join_timeout,
-            rejoin_wait=rejoin_wait,
-            timeout=timeout,
-        )
-        status = "completed"
-        log.info(describe_run(plan, outcome))
-        record("info", describe_run(plan, outcome))
-    except (RengoError, KeyboardInterrupt) as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            status = "interrupted"  # a vertical run cannot resume: parties are told to stop
-        record("error", f"run {status}: {type(exc).__name__}: {exc}")
-        raise
-    finally:
-        background.shutdown(wait=False, cancel_futures=True)
-        hub.close(goodbye=True)
-        received, sent = hub.traffic()
-        wall = time.perf_counter() - started
-        if store is not None and run_id is not None:
-            summary: dict[str, Any] = {
-                "wall_time_s": wall,
-                "bytes_sent": sent,
-                "bytes_received": received,
-            }
+            outcome = run_hub_role(
+                hub,
+                coordinate,
+                plan.parties,
+                join_timeout=join_timeout,
+                rejoin_wait=rejoin_wait,
+                timeout=timeout,
+            )
+            log.info(describe_run(plan, outcome))
+            record("info", describe_run(plan, outcome))
+        finally:
+            # a vertical run cannot resume: whatever happened, the parties are told to stop
+            background.shutdown(wait=False, cancel_futures=True)
+            hub.close(goodbye=True)
+            received, sent = hub.traffic()
+            wall = time.perf_counter() - started
+            run.summary.update(bytes_sent=sent, bytes_received=received)
             if outcome is not None:
-                summary.update(spec.summary(outcome.training, outcome.scoring))
-                summary["common_rows"] = outcome.parties[label_party]["train_rows"]
-            store.finish_run(run_id, status, summary)
+                run.summary.update(spec.summary(outcome.training, outcome.scoring))
+                run.summary["common_rows"] = outcome.parties[label_party]["train_rows"]
     assert outcome is not None
     return VerticalRunReport(run_id, plan, outcome, wall, sent, received)
 

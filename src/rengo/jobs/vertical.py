@@ -26,6 +26,7 @@ from rengo.data import Dataset, load_csv, load_dataset, vertical_split
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import VflSection
 from rengo.metrics import ks_statistic, roc_auc
+from rengo.tracking.run import open_run
 from rengo.vfl import PartyData, PartyTable, VerticalDataset, VerticalEstimator
 from rengo.vfl.common import column_scaling, scaled
 from rengo.vfl.runner import VerticalPlan
@@ -196,12 +197,9 @@ def run_vertical_job(
     """
     spec, vfl = job.spec, job.spec.vfl
     assert vfl is not None
-    run_id = None
-    if store is not None:
-        config = {"kind": "vfl", **vfl.as_dict()}
-        run_id = store.start_run(RUN_KIND, config, name=spec.job.name, seed=spec.job.seed)
-    status = "failed"
-    try:
+    config = {"kind": "vfl", **vfl.as_dict()}
+    with open_run(store, RUN_KIND, config, name=spec.job.name, seed=spec.job.seed) as run:
+        run_id = run.run_id
         start = time.perf_counter()
         job.model.fit(job.train)
         train_s = time.perf_counter() - start
@@ -237,11 +235,8 @@ def run_vertical_job(
                 parties,
                 0,
             )
-        status = "completed"
+        run.summary.update({k: v for k, v in metrics.items()}, train_seconds=train_s)
         return result
-    finally:
-        if store is not None and run_id is not None:
-            store.finish_run(run_id, status, None)
 
 
 def vfl_names(job: VerticalJob) -> list[str]:
