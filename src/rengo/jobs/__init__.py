@@ -9,6 +9,7 @@ from rengo.jobs.build import (
     load_job_dataset,
 )
 from rengo.jobs.spec import JobSpec, VflSection, load_job, parse_job
+from rengo.jobs.state_dict import model_state_dict
 from rengo.jobs.vertical import VerticalJob, build_vertical_job, run_vertical_job
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "build_vertical_job",
     "load_job",
     "load_job_dataset",
+    "model_state_dict",
     "parse_job",
     "run_vertical_job",
 ]

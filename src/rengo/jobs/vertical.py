@@ -16,6 +16,7 @@ import numpy as np
 from rengo.core.errors import ConfigError, DataError
 from rengo.data import Dataset, load_csv, load_dataset, vertical_split
 from rengo.jobs.spec import JobSpec, VflSection
+from rengo.tracking.model_export import vertical_parts_blob
 from rengo.vfl import HeteroLogisticRegression, PartyTable, VerticalDataset
 from rengo.vfl.hetero_lr_math import ks_statistic, roc_auc
 
@@ -159,6 +160,14 @@ def run_vertical_job(
                 parties,
                 0,
             )
+            # A simulation holds every party's part in one place (a deployment never does).
+            parts = vertical_parts_blob(
+                len(result["losses"]),
+                vfl.label_party,
+                job.model.coefficients(),
+                job.model.guest_model_.intercept,
+            )
+            store.save_checkpoint(run_id, len(result["losses"]), parts)
         status = "completed"
         return result
     finally:
