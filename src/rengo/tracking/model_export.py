@@ -44,15 +44,26 @@ class ModelSnapshot:
 
 @dataclass(frozen=True)
 class VerticalParts:
-    """A simulated vertical run's trained weights, one array per party."""
+    """A simulated vertical run's trained weights: one coefficient vector per party (for
+    that party's own columns, in its column order) and the label party's intercept; a
+    row's score is ``sigmoid(sum over parties of X_party @ w_party + intercept)``."""
 
     run_id: str
     round: int
     label_party: str
     parts: dict[str, np.ndarray]
+    intercept: float
+
+    def state_dicts(self) -> dict[str, dict[str, np.ndarray]]:
+        """Per party ``{"weight": w}``, plus ``"intercept"`` (shape (1,)) at the label party."""
+        out = {name: {"weight": np.asarray(w)} for name, w in self.parts.items()}
+        out[self.label_party]["intercept"] = np.array([self.intercept])
+        return out
 
 
-def vertical_parts_blob(round: int, label_party: str, parts: Mapping[str, np.ndarray]) -> bytes:
+def vertical_parts_blob(
+    round: int, label_party: str, parts: Mapping[str, np.ndarray], intercept: float
+) -> bytes:
     """Checkpoint bytes of a vertical model's parts (for a simulated run's store)."""
     return encode(
         {
@@ -60,6 +71,7 @@ def vertical_parts_blob(round: int, label_party: str, parts: Mapping[str, np.nda
             "round": int(round),
             "label_party": label_party,
             "parts": {str(name): np.asarray(w) for name, w in parts.items()},
+            "intercept": float(intercept),
         }
     )
 
@@ -138,7 +150,10 @@ def load_vertical_parts(store: RunStore, run_id: str) -> VerticalParts:
     parts = state.get("parts")
     if not isinstance(parts, dict) or not all(isinstance(w, np.ndarray) for w in parts.values()):
         raise DataError(f"run {full}: the stored vertical parts are malformed")
-    return VerticalParts(full, number, str(state.get("label_party", "")), dict(parts))
+    label = str(state.get("label_party", ""))
+    if label not in parts:
+        raise DataError(f"run {full}: the label party {label!r} has no stored part")
+    return VerticalParts(full, number, label, dict(parts), float(state.get("intercept", 0.0)))
 
 
 def named_parameters(
