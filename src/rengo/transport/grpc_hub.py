@@ -490,7 +490,8 @@ class GrpcHub:
             was_current = self._sessions.get(session.name) is session
             if was_current:
                 del self._sessions[session.name]
-                self._departed[session.name] = self._party(session, connected=False, reason=reason)
+                why = "coordinator shut down" if self._stopping.is_set() else reason
+                self._departed[session.name] = self._party(session, connected=False, reason=why)
             if session in self._live:
                 self._live.discard(session)
                 self._closed_bytes[0] += session.bytes_in
