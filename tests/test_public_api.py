@@ -26,6 +26,8 @@ AREAS = [
     "rengo.jobs",
     "rengo.deploy",
     "rengo.tracking",
+    "rengo.tracking.mirrors",
+    "rengo.ui",
 ]
 API_DOC = Path(__file__).resolve().parents[1] / "docs" / "API.md"
 

@@ -161,13 +161,14 @@ def run_vertical_job(
                 0,
             )
             # A simulation holds every party's part in one place (a deployment never does).
+            epochs = len(job.model.losses_)
             parts = vertical_parts_blob(
-                len(result["losses"]),
+                epochs,
                 vfl.label_party,
                 job.model.coefficients(),
                 job.model.guest_model_.intercept,
             )
-            store.save_checkpoint(run_id, len(result["losses"]), parts)
+            store.save_checkpoint(run_id, epochs, parts)
         status = "completed"
         return result
     finally:

@@ -188,8 +188,9 @@ def write_model(
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     if format == "npz":
+        arrays: dict[str, Any] = {name: np.asarray(a) for name, a in state.items()}
         with target.open("wb") as handle:
-            np.savez(handle, **{name: np.asarray(a) for name, a in state.items()})
+            np.savez(handle, **arrays)
         return target
     try:
         import torch

@@ -440,12 +440,7 @@ def tournament_view(store: RunStore, run_id: str) -> dict[str, Any]:
                 "net_payout": format_minor(paid.get(who, 0), places),
             }
         )
-    board.sort(
-        key=lambda e: (
-            -(e["mean_score"] if e["mean_score"] is not None else -math.inf),
-            e["participant"],
-        )
-    )
+    board.sort(key=_leaderboard_order)
     eras = {
         who: [
             {"round": r, "era": e["era"], "corr": finite(e["corr"]), "mmc": finite(e["mmc"])}
@@ -463,6 +458,12 @@ def tournament_view(store: RunStore, run_id: str) -> dict[str, Any]:
         },
         "eras": eras,
     }
+
+
+def _leaderboard_order(entry: dict[str, Any]) -> tuple[float, str]:
+    """Best mean score first (no score last), then by name."""
+    score = entry["mean_score"]
+    return (-score if score is not None else math.inf, str(entry["participant"]))
 
 
 def compare_view(store: RunStore, run_ids: Sequence[str]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ it trains) and from :func:`mirror_run`, which replays a recorded run after the f
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -95,8 +96,8 @@ def mirror_run(store: RunStore, run_id: str, mirrors: Iterable[RunMirror]) -> Ru
     run = store.get_run(run_id)
     targets = list(mirrors)
     by_round: dict[int, list[ClientRecord]] = {}
-    for record in store.client_records(run.run_id):
-        by_round.setdefault(record.round, []).append(record)
+    for client in store.client_records(run.run_id):
+        by_round.setdefault(client.round, []).append(client)
     for mirror in targets:
         mirror.open(store, run)
     for record in store.rounds(run.run_id):
@@ -134,13 +135,13 @@ class MirroringStore(RunStore):
         run_id = super().start_run(kind, config, name=name, seed=seed)
         run = self.get_run(run_id)
         for mirror in self.mirrors:
-            _safely(mirror, "open a run", lambda m=mirror: m.open(self, run))
+            _safely(mirror, "open a run", functools.partial(mirror.open, self, run))
         return run_id
 
     def resume_run(self, run_id: str) -> RunInfo:
         run = super().resume_run(run_id)
         for mirror in self.mirrors:
-            _safely(mirror, "reopen a run", lambda m=mirror: m.open(self, run))
+            _safely(mirror, "reopen a run", functools.partial(mirror.open, self, run))
         return run
 
     def log_client(
@@ -205,7 +206,9 @@ class MirroringStore(RunStore):
         clients = self._clients.pop((run_id, int(round)), [])
         run = self.get_run(run_id)
         for mirror in self.mirrors:
-            _safely(mirror, "log a round", lambda m=mirror: m.round(self, run, record, clients))
+            _safely(
+                mirror, "log a round", functools.partial(mirror.round, self, run, record, clients)
+            )
 
     def finish_run(
         self, run_id: str, status: str, summary: Mapping[str, Any] | None = None
@@ -215,4 +218,4 @@ class MirroringStore(RunStore):
         for key in [k for k in self._clients if k[0] == run_id]:
             del self._clients[key]
         for mirror in self.mirrors:
-            _safely(mirror, "close a run", lambda m=mirror: m.close(self, run))
+            _safely(mirror, "close a run", functools.partial(mirror.close, self, run))

@@ -93,10 +93,19 @@ class MlflowMirror:
         found = client.get_experiment_by_name(self.experiment)
         if found is not None:
             return client, found.experiment_id
-        location = None
-        if self.tracking_uri is None:
-            location = (Path(store.path).resolve().parent / "mlflow-artifacts").as_uri()
-        return client, client.create_experiment(self.experiment, artifact_location=location)
+        return client, client.create_experiment(
+            self.experiment, artifact_location=self.artifact_location(store)
+        )
+
+    def artifact_location(self, store: RunStore) -> str | None:
+        """Where a new experiment keeps artifacts: ``mlflow-artifacts/`` beside a local
+        SQLite tracking file (MLflow would otherwise use ``./mlruns`` in whatever folder it
+        runs from); a tracking server's own default otherwise."""
+        uri = self.uri_for(store)
+        if not uri.startswith("sqlite:///"):
+            return None
+        database = Path(uri.removeprefix("sqlite:///"))
+        return (database.resolve().parent / "mlflow-artifacts").as_uri()
 
     def mlflow_run_id(self, run_id: str) -> str | None:
         """The MLflow run a rengo run was mirrored to by this mirror, if any."""

@@ -236,18 +236,23 @@
       clearInterval(this.timer);
       this.timer = setInterval(() => this.schedule(), 3000);
     },
+    // One refresh at a time, at most about once a second: a coordinator commits many small
+    // writes per round, and the page only needs to keep up with rounds.
+    last: 0,
     schedule() {
       if (this.running) { this.pending = true; return; }
       this.running = true;
+      const wait = Math.max(150, 1000 - (Date.now() - this.last));
       setTimeout(async () => {
         try { if (rengo.view && rengo.view.refresh) await rengo.view.refresh(); }
         catch (e) { console.warn("refresh failed", e); }
         finally {
           rengo.refreshes += 1;
+          this.last = Date.now();
           this.running = false;
           if (this.pending) { this.pending = false; this.schedule(); }
         }
-      }, 150);
+      }, wait);
     },
   };
 
