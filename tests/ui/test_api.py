@@ -47,6 +47,7 @@ def test_runs_list_newest_first_with_round_counts_and_headline(
     assert alpha["rounds"] == 3 and alpha["planned_rounds"] == 3 and alpha["status"] == "completed"
     assert alpha["headline"] == {"metric": "central_accuracy", "value": 0.75, "spark": ACCURACY}
     assert body["kinds"] == ["hfl", "hfl-deployed", "tournament"]
+    assert body["runs"][0]["rounds"] == 2 and body["runs"][0]["headline"] is None  # scored
     assert body["statuses"] == ["completed", "running"]
 
 

@@ -136,6 +136,8 @@ def runs_overview(
         key = headline_metric(series)
         points = series.get(key, []) if key else []
         rounds = {r for values in series.values() for r, _ in values}
+        if not rounds and run.kind == "tournament":  # scored rounds live in contributions
+            rounds = {c.round for c in store.contributions(run.run_id) if c.round is not None}
         rows.append(
             {
                 **run_header(run),
