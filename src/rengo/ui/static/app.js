@@ -154,7 +154,8 @@
       const many = data[0].length > 60;
       const opts = {
         width, height: this.options.height || 220,
-        scales: { x: { time: false } },
+        // A single point (a final test AUC) gets a narrow axis instead of uPlot's default span.
+        scales: { x: data[0].length === 1 ? { time: false, range: [data[0][0] - 1, data[0][0] + 1] } : { time: false } },
         legend: { live: true },
         cursor: { drag: { x: true, y: false } },
         axes: [
