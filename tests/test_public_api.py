@@ -32,6 +32,8 @@ AREAS = [
     "rengo.deploy",
     "rengo.tracking",
     "rengo.showcase",
+    "rengo.tracking.mirrors",
+    "rengo.ui",
 ]
 DEPRECATING_MODULES = [
     "rengo.contrib",

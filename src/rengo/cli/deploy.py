@@ -7,6 +7,8 @@ stolen token is enough to impersonate a party) and plain text needs ``--insecure
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -106,6 +108,27 @@ def party_credentials(
     raise ConfigError("pass --certs DIR (mTLS) or --token (weaker), or --insecure")
 
 
+@contextmanager
+def dashboard(
+    store: Path, listen: str | None, token: str | None, certs: Path | None
+) -> Iterator[None]:
+    """The dashboard beside a coordinator while it runs (nothing when ``listen`` is None).
+    Off this machine it takes the token, else the deployment's certificates (HTTPS, client
+    certificates from the federation's CA required)."""
+    if listen is None:
+        yield
+        return
+    from rengo.cli.ui import start_dashboard
+    from rengo.ui import parse_listen
+
+    tls = certs if token is None and not parse_listen(listen).loopback else None
+    server = start_dashboard(store, listen, token, tls, foreground=False, out=console)
+    try:
+        yield
+    finally:
+        server.stop()
+
+
 def coordinator(
     job: Annotated[Path, typer.Option(help="Job file (TOML) with strategy, model and rounds.")],
     listen: Annotated[str, typer.Option(help="HOST:PORT to listen on.")] = "0.0.0.0:7443",
@@ -126,6 +149,14 @@ def coordinator(
     ] = None,
     store: Annotated[Path | None, typer.Option(help="Run store (SQLite).")] = None,
     insecure: Annotated[bool, typer.Option(help="Plain text, no TLS (testing only).")] = False,
+    ui: Annotated[
+        str | None,
+        typer.Option(help="Serve the live dashboard on [HOST]:PORT, e.g. :8080 (read-only)."),
+    ] = None,
+    ui_token: Annotated[
+        str | None,
+        typer.Option(envvar="RENGO_UI_TOKEN", help="Dashboard token, for a non-loopback --ui."),
+    ] = None,
 ) -> None:
     """Serve a horizontal job to parties that connect to this coordinator."""
     from rengo.deploy import serve_coordinator
@@ -137,7 +168,10 @@ def coordinator(
         built = build_hfl_job(spec)
         names = [p.strip() for p in parties.split(",")] if parties else None
         security = hub_security(certs, tokens, names, insecure)
-        with RunStore(resolve_store_path(store)) as run_store:
+        with (
+            RunStore(resolve_store_path(store)) as run_store,
+            dashboard(run_store.path, ui, ui_token, certs),
+        ):
             history = serve_coordinator(
                 built.strategy,
                 built.initial_parameters,

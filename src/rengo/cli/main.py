@@ -1,5 +1,5 @@
 """The ``rengo`` command line: ``rengo demo``, ``rengo run JOB.toml``, ``rengo runs ...``,
-``rengo strategies``.
+``rengo strategies``, ``rengo ui``.
 
 Every command prints a clear one-line error and exits non-zero on bad input (exit code 2
 for usage and configuration errors, 1 for runtime failures), never a traceback.
@@ -22,6 +22,7 @@ from rengo.cli.errors import friendly_errors
 from rengo.cli.rewards import rewards_app
 from rengo.cli.runs import runs_app
 from rengo.cli.tournament import tournament_app
+from rengo.cli.ui import ui as ui_command
 from rengo.cli.vfl import vfl_app
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ app.add_typer(tournament_app, name="tournament")
 app.add_typer(vfl_app, name="vfl")
 app.command("coordinator")(coordinator_command)
 app.command("party")(party_command)
+app.command("ui")(ui_command)
 console = Console()
 
 StoreOption = Annotated[
@@ -93,12 +95,24 @@ def run(
     ] = None,
     plot: Annotated[Path | None, typer.Option(help="Also write a PNG of the run here.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    mirror: Annotated[
+        list[str] | None,
+        typer.Option(help="Also mirror the run live: mlflow and/or tensorboard (repeatable)."),
+    ] = None,
 ) -> None:
     """Run a job file in simulation and record it in the run store."""
     from rengo.cli.run_job import run_job
 
     with friendly_errors(console):
-        run_job(console, job, store_path=store, executor=executor, plot=plot, progress=progress)
+        run_job(
+            console,
+            job,
+            store_path=store,
+            executor=executor,
+            plot=plot,
+            progress=progress,
+            mirrors=mirror or (),
+        )
 
 
 @app.command()

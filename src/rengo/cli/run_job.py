@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -19,8 +20,10 @@ def run_job(
     executor: str | None = None,
     plot: Path | None = None,
     progress: bool = True,
+    mirrors: Sequence[str] = (),
 ) -> str:
-    """Run a horizontal job file; returns the run id."""
+    """Run a horizontal job file; returns the run id. ``mirrors`` ("mlflow",
+    "tensorboard") also copy the run there as it trains."""
     spec = load_job(job_path)
     if spec.vfl is not None:
         return _run_vertical(console, spec, store_path, plot)
@@ -36,7 +39,7 @@ def run_job(
         f"({spec.partition.scheme}) on {spec.data.dataset}, {spec.job.rounds} rounds, "
         f"executor={spec.job.executor}"
     )
-    with RunStore(resolve_store_path(store_path)) as store:
+    with open_store(store_path, mirrors, spec) as store:
         history = simulate(
             job.client_fn,
             job.client_ids,
@@ -59,6 +62,24 @@ def run_job(
         if plot is not None:
             console.print(f"wrote {plot_run(store, history.run_id, plot)}")
         return history.run_id
+
+
+def open_store(store_path: Path | None, mirrors: Sequence[str], spec: JobSpec) -> RunStore:
+    """The run store, mirroring into ``mirrors`` (names the model as the job built it)."""
+    if not mirrors:
+        return RunStore(resolve_store_path(store_path))
+    import functools
+
+    from rengo.jobs import model_state_dict
+    from rengo.tracking.mirrors import MirroringStore, MlflowMirror, make_mirror
+
+    hidden = spec.model.hidden if spec.model.type == "mlp" else None
+    namer = functools.partial(model_state_dict, spec.model.type, hidden=hidden)
+    targets = [
+        MlflowMirror(state_dict=namer) if name == "mlflow" else make_mirror(name)
+        for name in dict.fromkeys(mirrors)
+    ]
+    return MirroringStore(resolve_store_path(store_path), mirrors=targets)
 
 
 def _run_vertical(

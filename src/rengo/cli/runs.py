@@ -76,3 +76,11 @@ def plot(
         else:
             path = plot_runs(s, run_ids, metric, out or Path(f"compare-{metric}.png"))
         console.print(f"wrote {path}")
+
+
+# ``rengo runs mirror`` and ``rengo runs export`` live in their own module.
+from rengo.cli.runs_export import export as _export  # noqa: E402
+from rengo.cli.runs_export import mirror as _mirror  # noqa: E402
+
+runs_app.command("mirror")(_mirror)
+runs_app.command("export")(_export)

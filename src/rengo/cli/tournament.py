@@ -345,6 +345,7 @@ def score(
 def pay(state_path: StateOption = DEFAULT_STATE, store: StoreOption = None) -> None:
     """Append the payouts of every scored, unpaid round to the tournament run's ledger."""
     from rengo.tracking import RunStore, resolve_store_path
+    from rengo.tracking.tournament_records import record_tournament_round, tournament_summary
 
     with friendly_errors(console):
         state = load_state(state_path)
@@ -365,22 +366,11 @@ def pay(state_path: StateOption = DEFAULT_STATE, store: StoreOption = None) -> N
                 state["run_id"] = run_id
             lines = 0
             for result in todo:
-                for name, sc in sorted(result.scores.items()):
-                    s.log_contribution(run_id, result.round, name, "tournament_score", sc.score)
-                for p in result.payouts:
-                    kind = "burn" if p.amount_minor < 0 else "payout"
-                    s.append_ledger(
-                        run_id,
-                        result.round,
-                        p.participant,
-                        kind,
-                        p.amount_minor,
-                        p.reason,
-                        state["currency"],
-                    )
-                    lines += 1
+                lines += record_tournament_round(s, run_id, result, state["currency"])
                 paid_rounds.add(result.round)
-            summary = {"paid_rounds": sorted(paid_rounds)}
+            summary = tournament_summary(
+                tournament.results(), paid_rounds, state["currency"], int(state["decimals"])
+            )
             s.finish_run(run_id, "completed", summary)
         state["paid_rounds"] = sorted(paid_rounds)
         save_state(state_path, state)

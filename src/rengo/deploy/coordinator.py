@@ -15,6 +15,7 @@ from typing import Any
 from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError, RoundFailure
 from rengo.core.parameters import Parameters
+from rengo.deploy.presence import PresenceRecorder
 from rengo.hfl.coordinator import Coordinator, History, ProgressFn, RoundObserver, RoundRecord
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.workflow import FitWorkflow
@@ -31,12 +32,17 @@ RUN_KIND = "hfl-deployed"
 def recorded_hub(
     listen: str, security: HubSecurity, heartbeat_interval: float, store: Any, run_id: str | None
 ) -> tuple[GrpcHub, Callable[[str, str], None]]:
-    """A hub whose join/leave/refusal events land in ``store`` under ``run_id``, and the
-    recorder itself for the caller's own events (a no-op without a store)."""
+    """A hub whose join/leave/refusal events land in ``store`` under ``run_id``, with who is
+    online kept current there (see :class:`PresenceRecorder`), and the recorder itself for
+    the caller's own events (a no-op without a store)."""
+
+    presence: PresenceRecorder | None = None
 
     def record_event(level: str, message: str) -> None:
         if store is not None and run_id is not None:
             store.log_event(run_id, level, message)
+        if presence is not None:  # joins, leaves and the final close: who is online now
+            presence.refresh()
 
     hub = GrpcHub(
         listen,
@@ -45,6 +51,8 @@ def recorded_hub(
         run_id=run_id or "",
         on_event=record_event,
     )
+    if store is not None and run_id is not None:
+        presence = PresenceRecorder(hub, store, run_id, interval=max(heartbeat_interval, 1.0))
     return hub, record_event
 
 

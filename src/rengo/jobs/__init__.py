@@ -10,6 +10,7 @@ from rengo.jobs.build import (
     load_job_dataset,
 )
 from rengo.jobs.spec import JobSpec, load_job, parse_job
+from rengo.jobs.state_dict import model_state_dict
 from rengo.jobs.vertical import (
     VerticalJob,
     build_vertical_job,
@@ -31,6 +32,7 @@ __all__ = [
     "job_plan",
     "load_job",
     "load_job_dataset",
+    "model_state_dict",
     "parse_job",
     "party_data",
     "run_vertical_job",

@@ -26,6 +26,7 @@ from rengo.data import Dataset, load_csv, load_dataset, vertical_split
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import VflSection
 from rengo.metrics import ks_statistic, roc_auc
+from rengo.tracking.model_export import vertical_parts_blob
 from rengo.tracking.run import open_run
 from rengo.vfl import PartyData, PartyTable, VerticalDataset, VerticalEstimator
 from rengo.vfl.common import column_scaling, scaled
@@ -235,6 +236,15 @@ def run_vertical_job(
                 parties,
                 0,
             )
+            coefficients = getattr(job.model, "coefficients", None)
+            if callable(coefficients):
+                # A simulation holds every linear party's part in one place (a deployment
+                # never does); other algorithms' parts stay with their estimator.
+                epochs = max(1, len(result["losses"]))
+                parts = vertical_parts_blob(
+                    epochs, vfl.label_party, coefficients(), job.model.guest_model_.intercept
+                )
+                store.save_checkpoint(run_id, epochs, parts)
         run.summary.update({k: v for k, v in metrics.items()}, train_seconds=train_s)
         return result
 

@@ -10,7 +10,12 @@ from rengo.tracking.contrib_records import (
     run_contributions,
     write_ledger_csv,
 )
-from rengo.tracking.errors import AmbiguousRunError, StoreClosedError, UnknownRunError
+from rengo.tracking.errors import (
+    AmbiguousRunError,
+    StoreClosedError,
+    StoreReadOnlyError,
+    UnknownRunError,
+)
 from rengo.tracking.location import ENV_VAR, resolve_store_path
 from rengo.tracking.plots import metric_family, plot_run, plot_runs
 from rengo.tracking.records import (
@@ -19,6 +24,7 @@ from rengo.tracking.records import (
     ContributionRecord,
     EventRecord,
     LedgerEntry,
+    PartyPresence,
     RoundRecord,
     RunInfo,
 )
@@ -36,11 +42,13 @@ __all__ = [
     "ContributionRecord",
     "EventRecord",
     "LedgerEntry",
+    "PartyPresence",
     "RoundRecord",
     "Run",
     "RunInfo",
     "RunStore",
     "StoreClosedError",
+    "StoreReadOnlyError",
     "UnknownRunError",
     "leaderboard_table",
     "metric_family",

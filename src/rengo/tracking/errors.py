@@ -15,3 +15,7 @@ class AmbiguousRunError(ConfigError, LookupError):
 
 class StoreClosedError(RengoError):
     """The run store was used after :meth:`RunStore.close`."""
+
+
+class StoreReadOnlyError(RengoError):
+    """A write was attempted through a store opened with ``read_only=True`` (a viewer)."""

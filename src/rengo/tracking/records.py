@@ -114,3 +114,25 @@ class ContributionRecord:
     participant: str
     method: str
     value: float
+
+
+@dataclass(frozen=True)
+class PartyPresence:
+    """A party's connection to a deployed coordinator, as its hub last saw it.
+
+    ``online`` is the hub's view when it last reported (``updated_at``); a dashboard should
+    treat an ``online`` row whose ``updated_at`` is old as unknown (the coordinator may be
+    gone). ``joins`` counts (re)connections; bytes are this connection's traffic so far.
+    """
+
+    party: str
+    online: bool
+    peer: str | None
+    joined_at: datetime | None
+    last_seen: datetime | None
+    left_at: datetime | None
+    reason: str | None
+    joins: int
+    bytes_in: int
+    bytes_out: int
+    updated_at: datetime | None = None

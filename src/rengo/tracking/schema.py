@@ -130,7 +130,29 @@ _V1: tuple[str, ...] = (
     "CREATE INDEX contributions_by_run ON contributions (run_id, seq)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+# V2: who is connected to a deployed coordinator, one row per (run, party), kept current by
+# the coordinator (joins, leaves, heartbeats) so a dashboard in another process can show it.
+_V2_PRESENCE: tuple[str, ...] = (
+    """
+    CREATE TABLE presence (
+        run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+        party TEXT NOT NULL,
+        online INTEGER NOT NULL CHECK (online IN (0, 1)),
+        peer TEXT,
+        joined_at TEXT,
+        last_seen TEXT,
+        left_at TEXT,
+        reason TEXT,
+        joins INTEGER NOT NULL,
+        bytes_in INTEGER NOT NULL,
+        bytes_out INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, party)
+    ) WITHOUT ROWID
+    """,
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2_PRESENCE)
 """``MIGRATIONS[i]`` takes a store from schema version ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -139,6 +161,14 @@ SCHEMA_VERSION = len(MIGRATIONS)
 def _current_version(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT version FROM schema_version").fetchone()
     return 0 if row is None else int(row[0])
+
+
+def stored_version(conn: sqlite3.Connection) -> int:
+    """The schema version of the database on ``conn`` without changing it (0 if none)."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    return 0 if exists is None else _current_version(conn)
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -12,16 +12,22 @@ import os
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from rengo import __version__
 from rengo.core.errors import ConfigError, DataError
-from rengo.tracking.errors import AmbiguousRunError, StoreClosedError, UnknownRunError
+from rengo.tracking.errors import (
+    AmbiguousRunError,
+    StoreClosedError,
+    StoreReadOnlyError,
+    UnknownRunError,
+)
 from rengo.tracking.json_text import dumps_json, loads_json
 from rengo.tracking.location import MEMORY, resolve_store_path
 from rengo.tracking.records import (
@@ -30,13 +36,14 @@ from rengo.tracking.records import (
     ContributionRecord,
     EventRecord,
     LedgerEntry,
+    PartyPresence,
     RoundRecord,
     RunInfo,
 )
 from rengo.tracking.run import Run, resume_run
 from rengo.tracking.run import start_run as _start_run_lifecycle
 from rengo.tracking.run_ids import new_run_id
-from rengo.tracking.schema import migrate
+from rengo.tracking.schema import SCHEMA_VERSION, migrate, stored_version
 
 RUNNING = "running"
 FINISHED_STATUSES = frozenset({"completed", "failed", "interrupted"})
@@ -149,17 +156,57 @@ def _run_info(row: sqlite3.Row | tuple[Any, ...]) -> RunInfo:
     )
 
 
+def _connect_read_only(path: os.PathLike[str]) -> sqlite3.Connection:
+    """A read-only connection (SQLite URI ``mode=ro``) to an existing store.
+
+    It never takes a write lock, so a coordinator writing in another process is never
+    blocked (in WAL mode readers and one writer proceed together), and nothing done through
+    it can change the file. It does not migrate: a store written by an older rengo is read
+    as it is; one written by a newer rengo is refused.
+    """
+    file = Path(os.fspath(path))
+    if str(file) == MEMORY:
+        raise ConfigError("an in-memory run store cannot be opened read-only from elsewhere")
+    if not file.is_file():
+        raise ConfigError(f"no run store at {file}; run `rengo demo` or `rengo run JOB.toml` first")
+    conn = sqlite3.connect(
+        f"{file.resolve().as_uri()}?mode=ro",
+        uri=True,
+        timeout=_BUSY_TIMEOUT_S,
+        isolation_level=None,
+        check_same_thread=False,
+    )
+    try:
+        conn.execute("PRAGMA query_only = ON")
+        found = stored_version(conn)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise ConfigError(f"{file} is not a rengo run store ({exc})") from exc
+    if found > SCHEMA_VERSION:
+        conn.close()
+        raise ConfigError(
+            f"run store {file} has schema version {found} but this rengo knows only up to "
+            f"{SCHEMA_VERSION}; upgrade rengo to view it"
+        )
+    return conn
+
+
 class RunStore:
     """Records runs in an embedded SQLite database (default ``./rengo-runs/runs.db``).
 
     ``path`` is the database file or its folder (see :func:`resolve_store_path`); None uses
     ``$RENGO_RUNS`` or the default. ``keep_checkpoints`` keeps only the newest K checkpoints
     per run (None keeps every round's). Read methods accept a unique run id prefix, like git;
-    write methods take the full id returned by :meth:`start_run`.
+    write methods take the full id returned by :meth:`start_run`. ``read_only=True`` opens an
+    existing store for viewing (a dashboard beside a live run): see :func:`_connect_read_only`.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, *, keep_checkpoints: int | None = None
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        keep_checkpoints: int | None = None,
+        read_only: bool = False,
     ) -> None:
         if keep_checkpoints is not None and (
             isinstance(keep_checkpoints, bool) or int(keep_checkpoints) < 1
@@ -168,6 +215,10 @@ class RunStore:
         self.path = resolve_store_path(path)
         self.keep_checkpoints = keep_checkpoints
         self._lock = threading.RLock()
+        self.read_only = read_only
+        if read_only:
+            self._conn: sqlite3.Connection | None = _connect_read_only(self.path)
+            return
         if str(self.path) != MEMORY:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
@@ -184,7 +235,7 @@ class RunStore:
         except BaseException:
             conn.close()
             raise
-        self._conn: sqlite3.Connection | None = conn
+        self._conn = conn
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -213,6 +264,8 @@ class RunStore:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """Hold the lock and one write transaction; commit on success, roll back on error."""
+        if self.read_only:
+            raise StoreReadOnlyError(f"run store {str(self.path)!r} was opened read-only")
         with self._lock:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
@@ -730,6 +783,90 @@ class RunStore:
             ContributionRecord(seq, _moment(at), rnd, who, method, _metric_from_sql(value))
             for seq, at, rnd, who, method, value in rows
         ]
+
+    # -- presence and change detection (dashboards) ---------------------------------------
+
+    def record_presence(self, run_id: str, parties: Sequence[PartyPresence]) -> None:
+        """Replace the presence rows of ``parties`` for a run, in one transaction.
+
+        A deployed coordinator calls this on every join and leave and every few seconds
+        (heartbeats), so a dashboard in another process can say who is online.
+        """
+        now = _timestamp(_now())
+        rows = [
+            (
+                run_id,
+                _text(p.party, "party"),
+                int(bool(p.online)),
+                p.peer,
+                None if p.joined_at is None else _timestamp(p.joined_at),
+                None if p.last_seen is None else _timestamp(p.last_seen),
+                None if p.left_at is None else _timestamp(p.left_at),
+                p.reason,
+                _count(p.joins, "joins"),
+                _count(p.bytes_in, "bytes_in"),
+                _count(p.bytes_out, "bytes_out"),
+                now,
+            )
+            for p in parties
+        ]
+        with self._transaction() as conn:
+            self._require_run(conn, run_id)
+            conn.executemany(
+                "INSERT OR REPLACE INTO presence (run_id, party, online, peer, joined_at, "
+                "last_seen, left_at, reason, joins, bytes_in, bytes_out, updated_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+
+    def presence(self, run_id: str) -> list[PartyPresence]:
+        """Every party seen by a deployed run's hub, by name (empty for other runs)."""
+        with self._reading() as conn:
+            full = self._resolve(conn, run_id)
+            if stored_version(conn) < 2:  # a store written before presence was recorded
+                return []
+            rows = conn.execute(
+                "SELECT party, online, peer, joined_at, last_seen, left_at, reason, joins, "
+                "bytes_in, bytes_out, updated_at FROM presence WHERE run_id = ? ORDER BY party",
+                (full,),
+            ).fetchall()
+        return [
+            PartyPresence(
+                party,
+                bool(online),
+                peer,
+                _moment(joined),
+                _moment(seen),
+                _moment(left),
+                reason,
+                joins,
+                bytes_in,
+                bytes_out,
+                _moment(updated),
+            )
+            for (
+                party,
+                online,
+                peer,
+                joined,
+                seen,
+                left,
+                reason,
+                joins,
+                bytes_in,
+                bytes_out,
+                updated,
+            ) in rows
+        ]
+
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits to the store.
+
+        SQLite's ``PRAGMA data_version``: cheap enough to poll several times a second, so a
+        dashboard can push updates the moment a coordinator writes a round.
+        """
+        with self._lock:
+            return int(self._connection().execute("PRAGMA data_version").fetchone()[0])
 
 
 __all__ = ["RunStore"]

@@ -22,6 +22,7 @@ from rengo.transport.simulation import ProcessPool, SerialPool
 # The gRPC names load on first use: simulation should not pay for grpc and x509 imports.
 _LAZY = {
     "GrpcHub": "rengo.transport.grpc_hub",
+    "HubParty": "rengo.transport.grpc_hub",
     "GrpcChannel": "rengo.transport.grpc_party",
     "PartyConnection": "rengo.transport.grpc_party",
     "HubSecurity": "rengo.transport.grpc_security",
@@ -42,6 +43,7 @@ __all__ = [
     "GrpcChannel",
     "GrpcHub",
     "Handler",
+    "HubParty",
     "HubSecurity",
     "LocalBus",
     "LocalChannel",

@@ -88,6 +88,26 @@ class _Stop:
     reason: str
 
 
+@dataclass(frozen=True)
+class HubParty:
+    """One party as the hub sees it now: connected or, if it left, why and when.
+
+    Times are wall-clock seconds since the epoch (``time.time()``); bytes count this
+    connection's frames (the last connection's, for a party that left).
+    """
+
+    name: str
+    connected: bool
+    peer: str
+    joined_at: float
+    last_seen: float
+    joins: int
+    bytes_in: int
+    bytes_out: int
+    left_at: float | None = None
+    reason: str | None = None
+
+
 class _Session:
     """One party's open stream."""
 
@@ -98,6 +118,7 @@ class _Session:
         self.registered = False
         self.closed = threading.Event()
         self.last_seen = time.monotonic()
+        self.joined_at = time.time()
         self.bytes_in = 0
         self.bytes_out = 0
 
@@ -175,6 +196,8 @@ class GrpcHub:
         self._stopping = threading.Event()
         self._watchdog: threading.Thread | None = None
         self.failure: PeerFailure | None = None
+        self._departed: dict[str, HubParty] = {}
+        self._joins: dict[str, int] = defaultdict(int)
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> int:
@@ -229,6 +252,8 @@ class GrpcHub:
                 time.sleep(0.01)
             self._server.stop(grace).wait()
             self._server = None
+            names = ", ".join(sorted(s.name for s in sessions if s.registered)) or "none"
+            self._event("info", f"coordinator stopped serving (disconnected parties: {names})")
 
     def __enter__(self) -> GrpcHub:
         if self._server is None:
@@ -497,6 +522,9 @@ class GrpcHub:
             old = self._sessions.get(session.name)
             self._sessions[session.name] = session
             session.registered = True
+            self._joins[session.name] += 1
+            session.joined_at = time.time()
+            self._departed.pop(session.name, None)
             backlog = self._undelivered.pop(session.name, deque())
             self._lock.notify_all()
         if old is not None:
@@ -512,6 +540,8 @@ class GrpcHub:
             was_current = self._sessions.get(session.name) is session
             if was_current:
                 del self._sessions[session.name]
+                why = "coordinator shut down" if self._stopping.is_set() else reason
+                self._departed[session.name] = self._party(session, connected=False, reason=why)
             if session in self._live:
                 self._live.discard(session)
                 self._closed_bytes[0] += session.bytes_in
@@ -557,6 +587,41 @@ class GrpcHub:
                 self.on_event(level, message)
             except Exception:  # recording must never take the hub down
                 log.exception("event callback failed")
+
+    # -- presence -------------------------------------------------------------------------
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`close` has begun: no party is served any more."""
+        return self._stopping.is_set()
+
+    def parties(self) -> list[HubParty]:
+        """Every party that has joined: those connected now, then those that left (with
+        why), by name. Once the hub is closing, every party is reported as disconnected."""
+        with self._lock:
+            closing = self._stopping.is_set()
+            seen = {
+                name: self._party(s, connected=not closing, reason="coordinator shut down")
+                for name, s in self._sessions.items()
+            }
+            for name, party in self._departed.items():
+                seen.setdefault(name, party)
+        return [seen[name] for name in sorted(seen)]
+
+    def _party(self, session: _Session, *, connected: bool, reason: str) -> HubParty:
+        """A session as a :class:`HubParty` (call with the lock held)."""
+        now_wall, now_mono = time.time(), time.monotonic()
+        return HubParty(
+            name=session.name,
+            connected=connected,
+            peer=session.peer,
+            joined_at=session.joined_at,
+            last_seen=now_wall - (now_mono - session.last_seen),
+            joins=self._joins.get(session.name, 0),
+            bytes_in=session.bytes_in,
+            bytes_out=session.bytes_out,
+            left_at=None if connected else now_wall,
+            reason=None if connected else reason,
+        )
 
 
 class HubChannel(ScopeMixin):

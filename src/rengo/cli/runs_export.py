@@ -1,0 +1,152 @@
+"""``rengo runs mirror RUN --to mlflow|tensorboard`` and ``rengo runs export RUN``: take a
+recorded run to where ML teams look, and its trained model to where it will serve.
+
+Registered on ``runs_app`` by :mod:`rengo.cli.runs`.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from rengo.cli.errors import friendly_errors
+from rengo.core.errors import ConfigError
+
+console = Console()
+
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--store", help="Run store (SQLite). Default: ./rengo-runs/runs.db or $RENGO_RUNS."
+    ),
+]
+JobOption = Annotated[
+    Path | None,
+    typer.Option(help="Job file that built the model (default: the one the run recorded)."),
+]
+
+
+def model_namer(run: Any, job: Path | None) -> tuple[Any, str]:
+    """How to name a run's parameter arrays, and where the names came from: the job file
+    given or recorded with the run, else the run's recorded model type, else generic."""
+    from rengo.jobs import load_job, model_state_dict
+
+    job_path = job
+    recorded = run.config.get("job_file")
+    if job_path is None and isinstance(recorded, str) and Path(recorded).is_file():
+        job_path = Path(recorded)
+    if job_path is not None:
+        spec = load_job(job_path)
+        if spec.vfl is not None:
+            raise ConfigError(f"{job_path} is a vertical job; its model is exported per party")
+        hidden = spec.model.hidden if spec.model.type == "mlp" else None
+        namer = functools.partial(model_state_dict, spec.model.type, hidden=hidden)
+        return namer, f"names from the {spec.model.type} of {job_path}"
+    model = run.config.get("model")
+    if model in ("mlp", "logistic"):
+        return functools.partial(model_state_dict, model), f"names from the run's {model} model"
+    return None, "generic names param_0, param_1... (give --job to name them)"
+
+
+def _open(store: Path | None, read_only: bool = True) -> Any:
+    from rengo.tracking import RunStore, resolve_store_path
+
+    return RunStore(resolve_store_path(store), read_only=read_only)
+
+
+def mirror(
+    run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
+    to: Annotated[str, typer.Option("--to", help="mlflow or tensorboard.")],
+    store: StoreOption = None,
+    uri: Annotated[
+        str | None,
+        typer.Option(
+            help="MLflow tracking URI, or TensorBoard log folder (default: by the store)."
+        ),
+    ] = None,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "rengo",
+    replace: Annotated[bool, typer.Option(help="Overwrite a run mirrored before.")] = False,
+    job: JobOption = None,
+) -> None:
+    """Copy a recorded run into MLflow (params, per-round metrics, model) or TensorBoard."""
+    from rengo.tracking.mirrors import TARGETS, MlflowMirror, TensorBoardMirror, mirror_run
+
+    with friendly_errors(console), _open(store) as s:
+        run = s.get_run(run_id)
+        if to == "mlflow":
+            namer, _ = model_namer(run, job)
+            target: Any = MlflowMirror(uri, experiment, state_dict=namer, replace=replace)
+            mirror_run(s, run.run_id, [target])
+            console.print(
+                f"run {run.run_id} is MLflow run {target.mlflow_run_id(run.run_id)} in "
+                f"{target.uri_for(s)} (experiment {experiment!r}); view it with "
+                f"`mlflow ui --backend-store-uri {target.uri_for(s)}`"
+            )
+        elif to == "tensorboard":
+            target = TensorBoardMirror(uri)
+            mirror_run(s, run.run_id, [target])
+            folder = target.folder_for(s, run)
+            console.print(f"wrote {folder}; view with `tensorboard --logdir {folder.parent}`")
+        else:
+            raise ConfigError(f"--to {to!r}: choose one of {', '.join(TARGETS)}")
+
+
+def export(
+    run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="File (or folder, vertical runs).")],
+    format: Annotated[str, typer.Option("--format", help="torch (.pt state_dict) or npz.")] = "npz",
+    round: Annotated[
+        int | None, typer.Option("--round", help="Checkpoint round (default: the last).")
+    ] = None,
+    store: StoreOption = None,
+    job: JobOption = None,
+) -> None:
+    """Write a run's trained model as a PyTorch state_dict (.pt) or numpy .npz.
+
+    A horizontal model is one file; a simulated vertical model one file per party (a
+    deployed one's parts never leave the parties, so its store has none).
+    """
+    from rengo.tracking.model_export import (
+        FORMATS,
+        load_model,
+        load_vertical_parts,
+        named_parameters,
+        write_model,
+    )
+
+    with friendly_errors(console), _open(store) as s:
+        if format not in FORMATS:
+            raise ConfigError(f"--format {format!r}: choose one of {', '.join(FORMATS)}")
+        run = s.get_run(run_id)
+        suffix = ".pt" if format == "torch" else ".npz"
+        if run.kind.startswith("vfl"):
+            if round is not None:
+                raise ConfigError("a vertical run stores its parts once, after training")
+            parts = load_vertical_parts(s, run.run_id)
+            out.mkdir(parents=True, exist_ok=True)
+            for party, state in sorted(parts.state_dicts().items()):
+                path = write_model(state, out / f"{party}{suffix}", format)
+                shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in state.items())
+                console.print(f"wrote {path} ({shapes})")
+            console.print(
+                f"label party {parts.label_party}; a row's score is "
+                "sigmoid(sum of each party's X @ weight + intercept)"
+            )
+            return
+        snapshot = load_model(s, run.run_id, round)
+        namer, source = model_namer(run, job)
+        state = (
+            dict(namer(snapshot.parameters))
+            if namer is not None
+            else named_parameters(snapshot.parameters)
+        )
+        target = out if out.suffix else out.with_suffix(suffix)
+        path = write_model(state, target, format)
+        console.print(
+            f"wrote {path}: the model after round {snapshot.round} of run {run.run_id}, "
+            f"{len(state)} tensors ({source})"
+        )

@@ -1,0 +1,94 @@
+"""How evenly a federation serves its clients: each round's spread of a client metric.
+
+A federated model can look good on average and fail a tenth of its clients. Following q-FFL
+(Li, Sanjabi, Beirami and Smith, "Fair Resource Allocation in Federated Learning", ICLR
+2020), each round reports the mean over clients and the mean over the *worst decile* -
+the worst 10 % of clients (at least one) for that metric - beside the best decile.
+"Worst" follows the metric: the highest values of a loss or error, the lowest of anything
+else (accuracy, AUC).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from rengo.tracking.records import ClientRecord
+
+LOWER_IS_BETTER = ("loss", "error", "rmse", "mse", "mae", "epsilon")
+"""Tokens of metric names for which a smaller value is better."""
+
+DECILE = 0.1
+
+
+@dataclass(frozen=True)
+class MetricSpread:
+    """One client metric in one round: how many clients reported it and its spread."""
+
+    round: int
+    clients: int
+    mean: float
+    worst_decile: float
+    best_decile: float
+    minimum: float
+    maximum: float
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller value of ``metric`` is better (``loss``, ``val_rmse``...)."""
+    return any(token in LOWER_IS_BETTER for token in metric.lower().replace("-", "_").split("_"))
+
+
+def decile_means(values: Iterable[float], smaller_is_better: bool) -> tuple[float, float]:
+    """``(worst decile mean, best decile mean)`` of ``values``; each decile is the
+    ``ceil(10 %)`` of values (at least one) at that end."""
+    ordered = np.sort(np.asarray(list(values), dtype=np.float64))
+    if ordered.size == 0:
+        raise ValueError("decile_means needs at least one value")
+    k = max(1, math.ceil(DECILE * ordered.size))
+    low, high = float(ordered[:k].mean()), float(ordered[-k:].mean())
+    return (high, low) if smaller_is_better else (low, high)
+
+
+def client_metric_spread(
+    records: Iterable[ClientRecord],
+) -> dict[str, list[MetricSpread]]:
+    """Per ``"<phase> <metric>"`` (e.g. ``"evaluate accuracy"``, ``"fit loss"``), each
+    round's spread over the clients that reported it successfully, in round order.
+
+    Failed records and non-numeric or non-finite values are left out; a round where no
+    client reported a metric has no entry for it.
+    """
+    grouped: dict[str, dict[int, list[float]]] = {}
+    for record in records:
+        if record.status != "ok" or not record.metrics:
+            continue
+        for key, value in record.metrics.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if not math.isfinite(value):
+                continue
+            name = f"{record.phase} {key}"
+            grouped.setdefault(name, {}).setdefault(record.round, []).append(float(value))
+    out: dict[str, list[MetricSpread]] = {}
+    for name, by_round in sorted(grouped.items()):
+        smaller = lower_is_better(name.split(" ", 1)[1])
+        spreads = []
+        for number, values in sorted(by_round.items()):
+            worst, best = decile_means(values, smaller)
+            spreads.append(
+                MetricSpread(
+                    number,
+                    len(values),
+                    float(np.mean(values)),
+                    worst,
+                    best,
+                    float(min(values)),
+                    float(max(values)),
+                )
+            )
+        out[name] = spreads
+    return out

@@ -1,0 +1,221 @@
+"""Mirror rengo runs into the tools ML teams already watch (MLflow, TensorBoard).
+
+A :class:`RunMirror` is told about a run three times over: when it opens, after each
+round (with that round's client records), and when it closes. The same calls come from a
+live :class:`MirroringStore` (a :class:`~rengo.tracking.RunStore` that forwards each run
+as it is written, so ``simulate(..., store=MirroringStore(...))`` shows up in MLflow while
+it trains) and from :func:`mirror_run`, which replays a recorded run after the fact
+(``rengo runs mirror RUN --to mlflow``). A mirror never stops a run: its errors are logged.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from rengo.tracking.client_spread import client_metric_spread
+from rengo.tracking.records import ClientRecord, RoundRecord, RunInfo
+from rengo.tracking.store import RunStore
+
+log = logging.getLogger("rengo.tracking")
+
+StateDictFn = Callable[[Sequence[np.ndarray]], Mapping[str, np.ndarray]]
+"""Names a run's parameter arrays (e.g. a partial of :func:`rengo.jobs.model_state_dict`)."""
+
+
+class RunMirror(Protocol):
+    """Receives a run's records: :meth:`open`, then :meth:`round` per round, then
+    :meth:`close`. ``store`` is where the run lives (to read its model, ledger...)."""
+
+    def open(self, store: RunStore, run: RunInfo) -> None: ...
+
+    def round(
+        self, store: RunStore, run: RunInfo, record: RoundRecord, clients: Sequence[ClientRecord]
+    ) -> None: ...
+
+    def close(self, store: RunStore, run: RunInfo) -> None: ...
+
+
+def flat_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """A nested config as ``{"a.b": "value"}`` strings (lists and other values as JSON)."""
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flat_params(value, f"{name}."))
+        elif isinstance(value, str):
+            out[name] = value
+        else:
+            out[name] = json.dumps(value, sort_keys=True, default=str)
+    return out
+
+
+def round_scalars(record: RoundRecord, clients: Sequence[ClientRecord]) -> dict[str, float]:
+    """Every number worth a chart for one round: the round's own metrics under their names,
+    then ``round/duration_s``, ``clients/ok|failed``, ``traffic/bytes_sent|received`` and,
+    per client metric, ``clients/<phase>_<metric>/mean|worst_decile``. NaN is left out."""
+    values: dict[str, float] = {k: v for k, v in record.metrics.items() if math.isfinite(v)}
+    values["round/duration_s"] = record.duration_s
+    values["clients/ok"] = float(record.num_clients - record.num_failures)
+    values["clients/failed"] = float(record.num_failures)
+    if clients:
+        values["traffic/bytes_sent"] = float(sum(c.bytes_sent for c in clients))
+        values["traffic/bytes_received"] = float(sum(c.bytes_received for c in clients))
+    for name, spreads in client_metric_spread(clients).items():
+        for spread in spreads:
+            key = "clients/" + name.replace(" ", "_")
+            values[f"{key}/mean"] = spread.mean
+            values[f"{key}/worst_decile"] = spread.worst_decile
+    return values
+
+
+def _safely(mirror: RunMirror, what: str, call: Callable[[], None]) -> None:
+    try:
+        call()
+    except Exception:
+        log.warning(
+            "%s mirror failed to %s; the run goes on", type(mirror).__name__, what, exc_info=True
+        )
+
+
+def mirror_run(store: RunStore, run_id: str, mirrors: Iterable[RunMirror]) -> RunInfo:
+    """Replay a recorded run into ``mirrors`` (open, each round, close); errors raise.
+
+    Raises
+    ------
+    UnknownRunError
+        No such run in ``store``.
+    """
+    run = store.get_run(run_id)
+    targets = list(mirrors)
+    by_round: dict[int, list[ClientRecord]] = {}
+    for client in store.client_records(run.run_id):
+        by_round.setdefault(client.round, []).append(client)
+    for mirror in targets:
+        mirror.open(store, run)
+    for record in store.rounds(run.run_id):
+        for mirror in targets:
+            mirror.round(store, run, record, by_round.get(record.round, []))
+    for mirror in targets:
+        mirror.close(store, run)
+    return run
+
+
+class MirroringStore(RunStore):
+    """A :class:`RunStore` that also mirrors every run written through it, live.
+
+    >>> store = MirroringStore("rengo-runs", mirrors=[MlflowMirror()])  # doctest: +SKIP
+    >>> simulate(..., store=store)                                       # doctest: +SKIP
+
+    Client records are buffered per round so each mirror gets its round's clients without
+    re-reading the store; a mirror that fails is logged and skipped, never fatal.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        mirrors: Sequence[RunMirror],
+        keep_checkpoints: int | None = None,
+    ) -> None:
+        super().__init__(path, keep_checkpoints=keep_checkpoints)
+        self.mirrors = list(mirrors)
+        self._clients: dict[tuple[str, int], list[ClientRecord]] = {}
+
+    def start_run(
+        self, kind: str, config: Mapping[str, Any], name: str | None = None, seed: int | None = None
+    ) -> str:
+        run_id = super().start_run(kind, config, name=name, seed=seed)
+        run = self.get_run(run_id)
+        for mirror in self.mirrors:
+            _safely(mirror, "open a run", functools.partial(mirror.open, self, run))
+        return run_id
+
+    def resume_run(self, run_id: str) -> RunInfo:
+        run = super().resume_run(run_id)
+        for mirror in self.mirrors:
+            _safely(mirror, "reopen a run", functools.partial(mirror.open, self, run))
+        return run
+
+    def log_client(
+        self,
+        run_id: str,
+        round: int,
+        client_id: str,
+        phase: str,
+        status: str,
+        num_examples: int,
+        bytes_sent: int,
+        bytes_received: int,
+        duration_s: float,
+        reason: str | None = None,
+        metrics: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().log_client(
+            run_id,
+            round,
+            client_id,
+            phase,
+            status,
+            num_examples,
+            bytes_sent,
+            bytes_received,
+            duration_s,
+            reason,
+            metrics,
+        )
+        self._clients.setdefault((run_id, int(round)), []).append(
+            ClientRecord(
+                int(round),
+                client_id,
+                phase,
+                status,
+                int(num_examples),
+                int(bytes_sent),
+                int(bytes_received),
+                float(duration_s),
+                reason,
+                None if metrics is None else dict(metrics),
+            )
+        )
+
+    def log_round(
+        self,
+        run_id: str,
+        round: int,
+        metrics: Mapping[str, float],
+        duration_s: float,
+        num_clients: int,
+        num_failures: int,
+    ) -> None:
+        super().log_round(run_id, round, metrics, duration_s, num_clients, num_failures)
+        record = RoundRecord(
+            int(round),
+            float(duration_s),
+            int(num_clients),
+            int(num_failures),
+            {k: float(v) for k, v in metrics.items()},
+        )
+        clients = self._clients.pop((run_id, int(round)), [])
+        run = self.get_run(run_id)
+        for mirror in self.mirrors:
+            _safely(
+                mirror, "log a round", functools.partial(mirror.round, self, run, record, clients)
+            )
+
+    def finish_run(
+        self, run_id: str, status: str, summary: Mapping[str, Any] | None = None
+    ) -> None:
+        super().finish_run(run_id, status, summary)
+        run = self.get_run(run_id)
+        for key in [k for k in self._clients if k[0] == run_id]:
+            del self._clients[key]
+        for mirror in self.mirrors:
+            _safely(mirror, "close a run", functools.partial(mirror.close, self, run))

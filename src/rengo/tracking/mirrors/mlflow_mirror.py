@@ -1,0 +1,230 @@
+"""Mirror rengo runs into MLflow: params from the run's config, every round's metrics (with
+the round as the step), the final model and the ledger as artifacts.
+
+By default the MLflow store is a local SQLite file beside the run store
+(``sqlite:///<store folder>/mlflow.db``, artifacts in ``<store folder>/mlflow-artifacts``),
+which is MLflow's own recommended local backend (its plain-folder ``./mlruns`` store is in
+maintenance mode and refuses to open unless ``MLFLOW_ALLOW_FILE_STORE`` is set); give
+``tracking_uri`` for a tracking server (``http://...``) or any other store. View with
+``mlflow ui --backend-store-uri sqlite:///rengo-runs/mlflow.db``.
+
+Each rengo run becomes one MLflow run tagged ``rengo.run_id``; mirroring a run that is
+already there is refused unless ``replace=True`` (the old MLflow run is deleted first).
+Needs the ``mlflow`` extra (``pip install 'rengo[mlflow]'``).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rengo.core.errors import ConfigError, DataError
+from rengo.tracking.mirrors.base import StateDictFn, flat_params, round_scalars
+from rengo.tracking.model_export import load_model, named_parameters, write_model
+from rengo.tracking.records import ClientRecord, RoundRecord, RunInfo
+from rengo.tracking.store import RunStore
+
+EXPERIMENT = "rengo"
+TAG = "rengo.run_id"
+_STATUS = {"completed": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
+_PARAM_VALUE_CHARS = 6000
+_BATCH = 100
+
+
+def _client() -> Any:
+    try:
+        from mlflow.tracking import MlflowClient
+    except ImportError as exc:
+        raise ConfigError("mirroring to MLflow needs it: pip install 'rengo[mlflow]'") from exc
+    return MlflowClient
+
+
+def _millis(run: RunInfo) -> int:
+    return int(run.started_at.timestamp() * 1000)
+
+
+class MlflowMirror:
+    """Writes rengo runs to MLflow (see the module docstring for where).
+
+    Parameters
+    ----------
+    tracking_uri
+        MLflow tracking URI; None: a SQLite file beside the run store.
+    experiment
+        MLflow experiment name (created if missing).
+    state_dict
+        Names the final model's arrays for the artifact (e.g. from the job); None uses
+        ``param_0, param_1...``.
+    replace
+        Replace an MLflow run already mirrored from the same rengo run.
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str | None = None,
+        experiment: str = EXPERIMENT,
+        *,
+        state_dict: StateDictFn | None = None,
+        replace: bool = False,
+    ) -> None:
+        _client()  # fail now, with the install command, not after the first round
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.state_dict = state_dict
+        self.replace = replace
+        self._mlflow: Any = None
+        self._runs: dict[str, str] = {}
+
+    # -- plumbing -------------------------------------------------------------------------
+    def uri_for(self, store: RunStore) -> str:
+        """The tracking URI used for runs of ``store``."""
+        if self.tracking_uri is not None:
+            return self.tracking_uri
+        return f"sqlite:///{Path(store.path).resolve().parent / 'mlflow.db'}"
+
+    def _connect(self, store: RunStore) -> tuple[Any, str]:
+        if self._mlflow is None:
+            self._mlflow = _client()(tracking_uri=self.uri_for(store))
+        client = self._mlflow
+        found = client.get_experiment_by_name(self.experiment)
+        if found is not None:
+            return client, found.experiment_id
+        return client, client.create_experiment(
+            self.experiment, artifact_location=self.artifact_location(store)
+        )
+
+    def artifact_location(self, store: RunStore) -> str | None:
+        """Where a new experiment keeps artifacts: ``mlflow-artifacts/`` beside a local
+        SQLite tracking file (MLflow would otherwise use ``./mlruns`` in whatever folder it
+        runs from); a tracking server's own default otherwise."""
+        uri = self.uri_for(store)
+        if not uri.startswith("sqlite:///"):
+            return None
+        database = Path(uri.removeprefix("sqlite:///"))
+        return (database.resolve().parent / "mlflow-artifacts").as_uri()
+
+    def mlflow_run_id(self, run_id: str) -> str | None:
+        """The MLflow run a rengo run was mirrored to by this mirror, if any."""
+        return self._runs.get(run_id)
+
+    # -- RunMirror ------------------------------------------------------------------------
+    def open(self, store: RunStore, run: RunInfo) -> None:
+        """Create (or, for a resumed run, find) the MLflow run with params and tags."""
+        client, experiment_id = self._connect(store)
+        existing = client.search_runs(
+            [experiment_id], filter_string=f"tags.`{TAG}` = '{run.run_id}'"
+        )
+        if existing and run.run_id not in self._runs:
+            if run.status == "running" and not self.replace:  # a resumed run: carry on
+                self._runs[run.run_id] = existing[0].info.run_id
+                client.update_run(existing[0].info.run_id, status="RUNNING")
+                return
+            if not self.replace:
+                raise ConfigError(
+                    f"run {run.run_id} is already in MLflow ({existing[0].info.run_id}); "
+                    "mirror it again with --replace to overwrite it"
+                )
+            for old in existing:
+                client.delete_run(old.info.run_id)
+        if run.run_id in self._runs:
+            return
+        tags = {
+            TAG: run.run_id,
+            "rengo.kind": run.kind,
+            "rengo.version": run.rengo_version,
+            "rengo.host": run.hostname,
+            "mlflow.runName": run.label,
+        }
+        created = client.create_run(experiment_id, start_time=_millis(run), tags=tags)
+        self._runs[run.run_id] = created.info.run_id
+        params = flat_params(run.config)
+        if run.seed is not None:
+            params.setdefault("seed", str(run.seed))
+        from mlflow.entities import Param
+
+        items = [Param(k[:250], v[:_PARAM_VALUE_CHARS]) for k, v in sorted(params.items())]
+        for start in range(0, len(items), _BATCH):
+            client.log_batch(created.info.run_id, params=items[start : start + _BATCH])
+
+    def round(
+        self, store: RunStore, run: RunInfo, record: RoundRecord, clients: Sequence[ClientRecord]
+    ) -> None:
+        """Log the round's metrics and client aggregates at step = round."""
+        mlflow_id = self._runs.get(run.run_id)
+        if mlflow_id is None:
+            raise DataError(f"run {run.run_id} was not opened in MLflow")
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)
+        metrics = [
+            Metric(key.replace(" ", "_"), value, stamp, record.round)
+            for key, value in sorted(round_scalars(record, clients).items())
+        ]
+        for start in range(0, len(metrics), _BATCH):
+            self._mlflow.log_batch(mlflow_id, metrics=metrics[start : start + _BATCH])
+
+    def close(self, store: RunStore, run: RunInfo) -> None:
+        """Final model, run summary, contributions and ledger; then the run's status."""
+        mlflow_id = self._runs.get(run.run_id)
+        if mlflow_id is None:
+            raise DataError(f"run {run.run_id} was not opened in MLflow")
+        client = self._mlflow
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)
+        finals = [
+            Metric(f"summary.{k}", float(v), stamp, 0)
+            for k, v in sorted((run.summary or {}).items())
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
+        totals: dict[str, float] = {}
+        for c in store.contributions(run.run_id):
+            if c.round is None:
+                totals[f"contribution.{c.method}.{c.participant}"] = c.value
+        finals += [Metric(k, v, stamp, 0) for k, v in sorted(totals.items())]
+        for start in range(0, len(finals), _BATCH):
+            client.log_batch(mlflow_id, metrics=finals[start : start + _BATCH])
+        with tempfile.TemporaryDirectory(prefix="rengo-mlflow-") as tmp:
+            folder = Path(tmp)
+            (folder / "run.json").write_text(
+                json.dumps(
+                    {"run_id": run.run_id, "config": run.config, "summary": run.summary},
+                    indent=1,
+                    default=str,
+                ),
+                encoding="utf-8",
+            )
+            client.log_artifact(mlflow_id, str(folder / "run.json"), "rengo")
+            if store.ledger(run.run_id):
+                from rengo.tracking.contrib_records import write_ledger_csv
+
+                write_ledger_csv(store, [run.run_id], folder / "ledger.csv")
+                client.log_artifact(mlflow_id, str(folder / "ledger.csv"), "rengo")
+            for path in self._model_files(store, run, folder):
+                client.log_artifact(mlflow_id, str(path), "model")
+        end = int((run.finished_at.timestamp() if run.finished_at else time.time()) * 1000)
+        client.set_terminated(mlflow_id, _STATUS.get(run.status, "FINISHED"), end_time=end)
+
+    def _model_files(self, store: RunStore, run: RunInfo, folder: Path) -> list[Path]:
+        if not store.checkpoint_rounds(run.run_id):
+            return []
+        try:
+            model = load_model(store, run.run_id)
+        except DataError:  # a vertical run's parts are exported per party, not as one model
+            return []
+        state = (
+            dict(self.state_dict(model.parameters))
+            if self.state_dict is not None
+            else named_parameters(model.parameters)
+        )
+        files = [write_model(state, folder / "model.npz", "npz")]
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return files
+        files.append(write_model(state, folder / "state_dict.pt", "torch"))
+        return files

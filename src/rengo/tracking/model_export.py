@@ -1,0 +1,203 @@
+"""Take a trained model out of the run store: numpy ``.npz`` or a PyTorch ``state_dict``.
+
+A horizontal run's checkpoints hold the global model after each round (the coordinator
+saves one per round); :func:`load_model` reads one back and :func:`write_model` writes it
+under names - the ones of the model the job built (see :func:`rengo.jobs.model_state_dict`),
+or ``param_0, param_1, ...`` when no names are known.
+
+A vertical model has no single owner: each party's weights live at that party. A simulated
+vertical run (``rengo run`` on a vertical job) gathers every part in one process and stores
+them, so :func:`load_vertical_parts` can return each party's part; a *deployed* vertical run's
+coordinator never sees any party's weights, so its store holds none of them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rengo.core.codec import decode, encode
+from rengo.core.errors import CodecError, ConfigError, DataError
+from rengo.tracking.store import RunStore
+
+FORMATS = ("npz", "torch")
+"""Export formats: a numpy ``.npz`` archive, or a PyTorch ``state_dict`` saved by torch.save."""
+
+VERTICAL_KIND = "vertical-parts"
+"""The ``kind`` of a checkpoint that holds a vertical model's parts, one per party."""
+
+
+@dataclass(frozen=True)
+class ModelSnapshot:
+    """A horizontal run's global model after one round."""
+
+    run_id: str
+    round: int
+    parameters: list[np.ndarray]
+    strategy: str | None
+
+
+@dataclass(frozen=True)
+class VerticalParts:
+    """A simulated vertical run's trained weights: one coefficient vector per party (for
+    that party's own columns, in its column order) and the label party's intercept; a
+    row's score is ``sigmoid(sum over parties of X_party @ w_party + intercept)``."""
+
+    run_id: str
+    round: int
+    label_party: str
+    parts: dict[str, np.ndarray]
+    intercept: float
+
+    def state_dicts(self) -> dict[str, dict[str, np.ndarray]]:
+        """Per party ``{"weight": w}``, plus ``"intercept"`` (shape (1,)) at the label party."""
+        out = {name: {"weight": np.asarray(w)} for name, w in self.parts.items()}
+        out[self.label_party]["intercept"] = np.array([self.intercept])
+        return out
+
+
+def vertical_parts_blob(
+    round: int, label_party: str, parts: Mapping[str, np.ndarray], intercept: float
+) -> bytes:
+    """Checkpoint bytes of a vertical model's parts (for a simulated run's store)."""
+    return encode(
+        {
+            "kind": VERTICAL_KIND,
+            "round": int(round),
+            "label_party": label_party,
+            "parts": {str(name): np.asarray(w) for name, w in parts.items()},
+            "intercept": float(intercept),
+        }
+    )
+
+
+def _checkpoint(store: RunStore, run_id: str, round: int | None) -> tuple[str, int, Any]:
+    run = store.get_run(run_id)
+    if round is None:
+        latest = store.latest_checkpoint(run.run_id)
+        if latest is None:
+            raise DataError(_no_checkpoint(run.run_id, run.kind))
+        number, blob = latest
+    else:
+        available = store.checkpoint_rounds(run.run_id)
+        if round not in available:
+            have = ", ".join(map(str, available)) or "none"
+            raise DataError(
+                f"run {run.run_id} has no checkpoint for round {round} (it has: {have})"
+            )
+        number, blob = round, store.load_checkpoint(run.run_id, round)
+    try:
+        state = decode(bytearray(blob))
+    except CodecError as exc:
+        raise DataError(f"run {run.run_id}: round {number}'s checkpoint is corrupt: {exc}") from exc
+    if not isinstance(state, dict):
+        raise DataError(f"run {run.run_id}: round {number}'s checkpoint is not a model state")
+    return run.run_id, number, state
+
+
+def _no_checkpoint(run_id: str, kind: str) -> str:
+    if kind.startswith("vfl") and kind != "vfl":
+        return (
+            f"run {run_id} is a deployed vertical run: each party's weights stay at that party "
+            "and the coordinator never sees them, so the run store holds no model to export"
+        )
+    if kind == "vfl":
+        return (
+            f"run {run_id} recorded no model parts (it was made by a rengo that did not store "
+            "them); run the job again to export its parts"
+        )
+    return f"run {run_id} has no checkpoint; the coordinator saves one per round when it can"
+
+
+def load_model(store: RunStore, run_id: str, round: int | None = None) -> ModelSnapshot:
+    """The global model of a horizontal run after ``round`` (default: the latest one).
+
+    Raises
+    ------
+    DataError
+        The run has no checkpoint (for that round), or it holds a vertical model.
+    """
+    full, number, state = _checkpoint(store, run_id, round)
+    if state.get("kind") == VERTICAL_KIND:
+        raise DataError(
+            f"run {full} holds a vertical model: export its parts per party "
+            "(load_vertical_parts, or `rengo runs export` writes one file per party)"
+        )
+    parameters = state.get("parameters")
+    if not isinstance(parameters, list) or not all(isinstance(p, np.ndarray) for p in parameters):
+        raise DataError(f"run {full}: round {number}'s checkpoint has no parameter arrays")
+    name = state.get("strategy_name")
+    return ModelSnapshot(full, number, parameters, name if isinstance(name, str) else None)
+
+
+def load_vertical_parts(store: RunStore, run_id: str) -> VerticalParts:
+    """Each party's weights of a simulated vertical run, as the store holds them.
+
+    Raises
+    ------
+    DataError
+        The run holds no vertical parts - e.g. a deployed vertical run, whose parts live
+        only at the parties.
+    """
+    full, number, state = _checkpoint(store, run_id, None)
+    if state.get("kind") != VERTICAL_KIND:
+        raise DataError(f"run {full} holds a horizontal model, not a vertical model's parts")
+    parts = state.get("parts")
+    if not isinstance(parts, dict) or not all(isinstance(w, np.ndarray) for w in parts.values()):
+        raise DataError(f"run {full}: the stored vertical parts are malformed")
+    label = str(state.get("label_party", ""))
+    if label not in parts:
+        raise DataError(f"run {full}: the label party {label!r} has no stored part")
+    return VerticalParts(full, number, label, dict(parts), float(state.get("intercept", 0.0)))
+
+
+def named_parameters(
+    parameters: Sequence[np.ndarray], names: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
+    """Pair arrays with names (default ``param_0``, ``param_1``...), checking counts."""
+    if names is None:
+        names = [f"param_{i}" for i in range(len(parameters))]
+    names = list(names)
+    if len(names) != len(parameters):
+        raise ConfigError(f"{len(names)} names for {len(parameters)} parameter arrays")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"parameter names must be distinct: {names}")
+    return {name: np.asarray(array) for name, array in zip(names, parameters, strict=True)}
+
+
+def write_model(
+    state: Mapping[str, np.ndarray], path: str | os.PathLike[str], format: str = "npz"
+) -> Path:
+    """Write named arrays as ``.npz`` (numpy) or ``.pt`` (a PyTorch ``state_dict``).
+
+    The torch file is an ordered ``{name: tensor}`` saved with ``torch.save``, loadable with
+    ``torch.load(path, weights_only=True)`` and ``model.load_state_dict``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown format, or ``torch`` asked for without PyTorch installed.
+    """
+    if format not in FORMATS:
+        raise ConfigError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if format == "npz":
+        arrays: dict[str, Any] = {name: np.asarray(a) for name, a in state.items()}
+        with target.open("wb") as handle:
+            np.savez(handle, **arrays)
+        return target
+    try:
+        import torch
+    except ImportError as exc:
+        raise ConfigError(
+            "--format torch needs PyTorch (pip install 'rengo[torch]'); or use --format npz"
+        ) from exc
+    tensors = {name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in state.items()}
+    torch.save(tensors, target)
+    return target

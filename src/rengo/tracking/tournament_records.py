@@ -1,0 +1,69 @@
+"""A prediction tournament in the run store: scores as contributions, payouts in the ledger.
+
+A tournament is recorded as a run of kind ``"tournament"``. Each resolved round adds, per
+participant, its combined score (contribution method ``"tournament_score"``) and one ledger
+line per payout (kind ``"payout"``, or ``"burn"`` for a negative one). Stakes, mean CORR and
+MMC and the per-era scores go into the run's summary (:func:`tournament_summary`), so a
+dashboard can draw them without the tournament's state file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rengo.tournament import RoundResult
+from rengo.tracking.store import RunStore
+
+SCORE_METHOD = "tournament_score"
+"""Contribution method of a participant's combined (paid-on) score in one round."""
+
+RUN_KIND = "tournament"
+
+
+def record_tournament_round(
+    store: RunStore, run_id: str, result: RoundResult, currency: str
+) -> int:
+    """Log one resolved round's scores and payouts under ``run_id``; returns ledger lines."""
+    for name, score in sorted(result.scores.items()):
+        store.log_contribution(run_id, result.round, name, SCORE_METHOD, score.score)
+    lines = 0
+    for payout in result.payouts:
+        kind = "burn" if payout.amount_minor < 0 else "payout"
+        store.append_ledger(
+            run_id,
+            result.round,
+            payout.participant,
+            kind,
+            payout.amount_minor,
+            payout.reason,
+            currency,
+        )
+        lines += 1
+    return lines
+
+
+def tournament_summary(
+    results: Iterable[RoundResult], paid_rounds: Iterable[int], currency: str, decimals: int
+) -> dict[str, Any]:
+    """The run summary of a tournament: paid rounds, the currency's decimals, and every
+    paid round's per-era CORR and MMC and stake per participant."""
+    paid = sorted({int(r) for r in paid_rounds})
+    rounds = [
+        {
+            "round": r.round,
+            "scores": {
+                name: {
+                    "stake_minor": s.stake_minor,
+                    "corr": s.corr,
+                    "mmc": s.mmc,
+                    "score": s.score,
+                    "eras": [{"era": e.era, "corr": e.corr, "mmc": e.mmc} for e in s.eras],
+                }
+                for name, s in sorted(r.scores.items())
+            },
+        }
+        for r in results
+        if r.round in paid
+    ]
+    return {"paid_rounds": paid, "currency": currency, "decimals": decimals, "rounds": rounds}

@@ -1,0 +1,135 @@
+"""Who may see the dashboard: where it listens, and what a non-loopback listener requires.
+
+The dashboard shows who is in a federation and what they will be paid, so it is private by
+default: it binds to 127.0.0.1, and any other address needs a token (sent as
+``Authorization: Bearer ...``, or once as ``?token=...`` which becomes a cookie) or the
+deployment's TLS material, with which it serves HTTPS and accepts only browsers presenting a
+client certificate signed by the federation's CA. Either way it is read-only.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from rengo.core.errors import ConfigError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+TOKEN_ENV = "RENGO_UI_TOKEN"
+"""Environment variable the CLI reads a token from (keeps it out of ``ps`` listings)."""
+MIN_TOKEN_CHARS = 16
+
+
+@dataclass(frozen=True)
+class Listen:
+    """A host and port to serve on (port 0: any free port)."""
+
+    host: str
+    port: int
+
+    @property
+    def loopback(self) -> bool:
+        """True if only this machine can connect."""
+        return is_loopback(self.host)
+
+    def url(self, scheme: str = "http", port: int | None = None) -> str:
+        """The address a browser on this machine would open."""
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{scheme}://{host}:{self.port if port is None else port}/"
+
+
+def parse_listen(text: str) -> Listen:
+    """``":8080"``, ``"8080"``, ``"127.0.0.1:8080"``, ``"0.0.0.0:8080"``, ``"[::1]:8080"``
+    or ``"localhost:8080"`` to a :class:`Listen` (the host defaults to 127.0.0.1).
+
+    Raises
+    ------
+    ConfigError
+        Not ``HOST:PORT`` with a port in 0..65535.
+    """
+    raw = text.strip()
+    if raw.startswith("["):
+        host, _, rest = raw[1:].partition("]")
+        port_text = rest.removeprefix(":")
+    elif raw.count(":") == 1 or ":" not in raw:
+        host, _, port_text = raw.rpartition(":")
+    else:
+        raise ConfigError(f"listen address {text!r}: write an IPv6 host in brackets, [::1]:8080")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(f"listen address {text!r} needs a port 0-65535, e.g. 127.0.0.1:8080")
+    return Listen(host or DEFAULT_HOST, int(port_text))
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (localhost, 127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """HTTPS for the dashboard with the deployment's certificates: the server's own pair, and
+    the CA whose client certificates are required."""
+
+    certfile: Path
+    keyfile: Path
+    client_ca: Path
+
+    @classmethod
+    def from_certs_dir(cls, directory: str | os.PathLike[str]) -> TlsFiles:
+        """The coordinator's pair and the CA from a folder made by ``rengo certs init``."""
+        root = Path(directory)
+        files = cls(root / "coordinator.pem", root / "coordinator.key", root / "ca.pem")
+        missing = [
+            str(p) for p in (files.certfile, files.keyfile, files.client_ca) if not p.is_file()
+        ]
+        if missing:
+            raise ConfigError(
+                f"{root} is not a certificate folder from `rengo certs init`: missing {missing}"
+            )
+        return files
+
+
+def check_exposure(listen: Listen, token: str | None, tls: TlsFiles | None) -> None:
+    """Refuse to serve beyond this machine without a token or client certificates.
+
+    Raises
+    ------
+    ConfigError
+        A non-loopback address with neither, or a token too short to be a secret.
+    """
+    if token is not None and len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(
+            f"the dashboard token must have at least {MIN_TOKEN_CHARS} characters; "
+            f"make one with `python -c 'import secrets; print(secrets.token_urlsafe(24))'`"
+        )
+    if listen.loopback or token is not None or tls is not None:
+        return
+    raise ConfigError(
+        f"the dashboard would be reachable from other machines on {listen.host}: give it a "
+        f"token (--token or ${TOKEN_ENV}) or TLS client certificates (--certs DIR), or listen "
+        "on 127.0.0.1 and reach it through an SSH tunnel"
+    )
+
+
+def new_token() -> str:
+    """A fresh random token (32 URL-safe characters)."""
+    return secrets.token_urlsafe(24)
+
+
+def token_matches(offered: str | None, token: str) -> bool:
+    """Constant-time comparison, so timing does not leak how much of a guess was right."""
+    return offered is not None and hmac.compare_digest(offered.encode(), token.encode())

@@ -1,0 +1,144 @@
+"""Serve the dashboard with uvicorn: in the foreground (``rengo ui``) or on a background
+thread beside a running coordinator (``rengo coordinator --ui``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+from rengo.core.errors import ConfigError
+from rengo.ui.access import Listen, TlsFiles, check_exposure, parse_listen
+from rengo.ui.app import create_app
+
+log = logging.getLogger("rengo.ui")
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
+
+
+class DashboardServer:
+    """The dashboard for one run store, on ``listen`` (``"127.0.0.1:8080"`` by default).
+
+    A non-loopback ``listen`` needs a ``token`` or ``tls`` (the deployment's certificates:
+    HTTPS, and only browsers with a client certificate from the federation's CA get in).
+
+    >>> with DashboardServer("rengo-runs", "127.0.0.1:0") as ui:  # doctest: +SKIP
+    ...     print(ui.url)
+    """
+
+    def __init__(
+        self,
+        store_path: str | os.PathLike[str],
+        listen: str | Listen = "127.0.0.1:8080",
+        *,
+        token: str | None = None,
+        tls: TlsFiles | None = None,
+        poll_interval_s: float = 0.25,
+    ) -> None:
+        self.listen = parse_listen(listen) if isinstance(listen, str) else listen
+        check_exposure(self.listen, token, tls)
+        self.token = token
+        self.tls = tls
+        # Loopback without a token (check_exposure allows nothing else): refuse foreign Host
+        # headers, so a web page elsewhere cannot read it through DNS rebinding.
+        hosts = {*LOOPBACK_NAMES, self.listen.host} if token is None and tls is None else None
+        self.app = create_app(
+            store_path,
+            token=token,
+            allowed_hosts=hosts,
+            https=tls is not None,
+            poll_interval_s=poll_interval_s,
+        )
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.port: int | None = None
+
+    def _uvicorn(self) -> Any:
+        import uvicorn
+
+        options: dict[str, Any] = {}
+        if self.tls is not None:
+            options = {
+                "ssl_certfile": str(self.tls.certfile),
+                "ssl_keyfile": str(self.tls.keyfile),
+                "ssl_ca_certs": str(self.tls.client_ca),
+                "ssl_cert_reqs": ssl.CERT_REQUIRED,
+            }
+        config = uvicorn.Config(
+            self.app,
+            host=self.listen.host,
+            port=self.listen.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=2,
+            **options,
+        )
+        return uvicorn.Server(config)
+
+    @property
+    def url(self) -> str:
+        """Where a browser on this machine opens the dashboard."""
+        scheme = "https" if self.tls is not None else "http"
+        return self.listen.url(scheme, self.port)
+
+    def start(self, timeout: float = 15.0) -> str:
+        """Serve on a daemon thread; returns the URL once the port accepts connections.
+
+        Raises
+        ------
+        ConfigError
+            The server did not come up (port taken, bad certificates).
+        """
+        if self._thread is not None:
+            return self.url
+        self._server = self._uvicorn()
+        self._thread = threading.Thread(target=self._server.run, name="rengo-ui", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise ConfigError(
+                    f"the dashboard could not listen on {self.listen.host}:{self.listen.port} "
+                    "(port in use, or unreadable certificates?)"
+                )
+            time.sleep(0.02)
+        self.port = self._bound_port()
+        log.info("dashboard at %s", self.url)
+        return self.url
+
+    def _bound_port(self) -> int:
+        for server in getattr(self._server, "servers", []):
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        return self.listen.port
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until interrupted (Ctrl-C)."""
+        self._server = self._uvicorn()
+        self.port = self.listen.port
+        self._server.run()
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread (idempotent)."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def __enter__(self) -> DashboardServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

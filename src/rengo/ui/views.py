@@ -1,0 +1,506 @@
+"""What the dashboard shows, as plain JSON-ready dicts built from a (read-only) run store.
+
+One function per page part: the runs list, a run's curves and rounds, its clients (traffic,
+participation, failures, metric spread), who is online, contributions and payouts, a
+tournament's leaderboard, and a comparison of runs. Numbers are passed through unrounded
+(the page formats them); NaN and infinities become ``null`` because JSON has neither.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
+from datetime import date, datetime, timezone
+from typing import Any
+
+from rengo.core.errors import ConfigError, DataError
+from rengo.rewards.money import currency_decimals, format_minor
+from rengo.tracking import RunInfo, RunStore, metric_family
+from rengo.tracking.client_spread import client_metric_spread, lower_is_better
+from rengo.tracking.records import ClientRecord, LedgerEntry, PartyPresence
+
+HEADLINE_METRICS = (
+    "central_accuracy",
+    "eval_accuracy",
+    "accuracy",
+    "test_auc",
+    "auc",
+    "central_auc",
+    "central_loss",
+    "eval_loss",
+    "train_loss",
+    "loss",
+)
+"""The metric a run is summarised by in lists, first one present wins."""
+
+PRESENCE_STALE_S = 30.0
+"""An ``online`` presence row not refreshed for this long is shown as "unknown": the
+coordinator that kept it current has stopped writing (crashed, or lost its store)."""
+
+MAX_COMPARE = 8
+SPARK_POINTS = 40
+
+
+def finite(value: Any) -> float | None:
+    """A float for JSON: NaN and infinities become None."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def headline_metric(keys: Iterable[str]) -> str | None:
+    """The metric to summarise a run by: the first of :data:`HEADLINE_METRICS` present,
+    else the alphabetically first metric, else None."""
+    present = set(keys)
+    for key in HEADLINE_METRICS:
+        if key in present:
+            return key
+    return min(present) if present else None
+
+
+def planned_rounds(run: RunInfo) -> int | None:
+    """How many rounds (or epochs) the run was configured for, when its config says."""
+    for key in ("rounds", "epochs"):
+        value = run.config.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def run_header(run: RunInfo) -> dict[str, Any]:
+    """A run's identity and lifecycle, without config."""
+    return {
+        "run_id": run.run_id,
+        "name": run.name,
+        "label": run.label,
+        "kind": run.kind,
+        "status": run.status,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "duration_s": run.duration_s,
+        "seed": run.seed,
+        "hostname": run.hostname,
+        "rengo_version": run.rengo_version,
+        "planned_rounds": planned_rounds(run),
+    }
+
+
+def _day(text: str | None, what: str) -> date | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"{what} must be a date like 2026-11-30, got {text!r}") from None
+
+
+def runs_overview(
+    store: RunStore,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    query: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = 200,
+) -> dict[str, Any]:
+    """The runs list: newest first, filtered by kind, status, name/id text and start date
+    (``since``/``until`` inclusive, local calendar days as ``YYYY-MM-DD``), each with its
+    round count and a short series of its headline metric for a sparkline."""
+    first, last = _day(since, "since"), _day(until, "until")
+    everything = store.list_runs(limit=None)
+    kinds = sorted({r.kind for r in everything})
+    statuses = sorted({r.status for r in everything})
+    text = (query or "").strip().lower()
+    chosen = []
+    for run in everything:
+        if kind and run.kind != kind:
+            continue
+        if status and run.status != status:
+            continue
+        if text and text not in run.run_id.lower() and text not in (run.name or "").lower():
+            continue
+        started = run.started_at.astimezone().date()
+        if (first and started < first) or (last and started > last):
+            continue
+        chosen.append(run)
+    rows = []
+    for run in chosen[: max(1, limit)]:
+        series = store.round_metrics(run.run_id)
+        key = headline_metric(series)
+        points = series.get(key, []) if key else []
+        rounds = {r for values in series.values() for r, _ in values}
+        if not rounds and run.kind == "tournament":  # scored rounds live in contributions
+            rounds = {c.round for c in store.contributions(run.run_id) if c.round is not None}
+        rows.append(
+            {
+                **run_header(run),
+                "rounds": len(rounds),
+                "last_round": max(rounds) if rounds else None,
+                "headline": None
+                if key is None
+                else {
+                    "metric": key,
+                    "value": finite(points[-1][1]) if points else None,
+                    "spark": [finite(v) for _, v in points[-SPARK_POINTS:]],
+                },
+            }
+        )
+    return {"runs": rows, "total": len(chosen), "kinds": kinds, "statuses": statuses}
+
+
+def run_overview(store: RunStore, run_id: str) -> dict[str, Any]:
+    """One run: header, config and summary, every round with its metrics, each metric's
+    series grouped by family (one chart each), and which other parts it has."""
+    run = store.get_run(run_id)
+    rounds = store.rounds(run.run_id)
+    series = store.round_metrics(run.run_id)
+    families: dict[str, list[str]] = {}
+    for key in sorted(series):
+        families.setdefault(metric_family(key), []).append(key)
+    headline = headline_metric(series)
+    best = None
+    if headline is not None:
+        values = [(r, v) for r, v in series[headline] if math.isfinite(v)]
+        if values:
+            pick = min if lower_is_better(headline) else max
+            best_round, best_value = pick(values, key=lambda rv: rv[1])
+            best = {"round": best_round, "value": best_value}
+    return {
+        "run": {**run_header(run), "config": run.config, "summary": _plain(run.summary)},
+        "rounds": [
+            {
+                "round": r.round,
+                "duration_s": r.duration_s,
+                "num_clients": r.num_clients,
+                "num_failures": r.num_failures,
+                "metrics": {k: finite(v) for k, v in r.metrics.items()},
+            }
+            for r in rounds
+        ],
+        "series": {k: [[r, finite(v)] for r, v in points] for k, points in series.items()},
+        "families": families,
+        "headline": None if headline is None else {"metric": headline, "best": best},
+        "checkpoints": store.checkpoint_rounds(run.run_id),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy of a stored summary (NaN -> None, recursively)."""
+    if isinstance(value, float):
+        return finite(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _participation(records: Sequence[ClientRecord], rounds: list[int]) -> dict[str, str]:
+    """Per client, one character per round: ``o`` trained, ``e`` only evaluated,
+    ``x`` failed (in either phase), ``.`` not asked."""
+    marks: dict[str, dict[int, str]] = {}
+    for rec in records:
+        cell = marks.setdefault(rec.client_id, {})
+        if rec.status == "failed":
+            cell[rec.round] = "x"
+        elif cell.get(rec.round) != "x":
+            if rec.phase == "fit":
+                cell[rec.round] = "o"
+            else:
+                cell.setdefault(rec.round, "e")
+    return {
+        client: "".join(cells.get(r, ".") for r in rounds)
+        for client, cells in sorted(marks.items())
+    }
+
+
+def clients_overview(store: RunStore, run_id: str) -> dict[str, Any]:
+    """A run's clients: totals per client, who took part in which round, every failure
+    with its reason, traffic and time per round, and each client metric's spread."""
+    full = store.resolve_run_id(run_id)
+    records = store.client_records(full)
+    stats = store.client_stats(full)
+    rounds = sorted({r.round for r in records})
+    traffic: dict[int, dict[str, Any]] = {}
+    for rec in records:
+        row = traffic.setdefault(
+            rec.round,
+            {
+                "round": rec.round,
+                "bytes_sent": 0,
+                "bytes_received": 0,
+                "ok": 0,
+                "failed": 0,
+                "fit_durations": [],
+            },
+        )
+        row["bytes_sent"] += rec.bytes_sent
+        row["bytes_received"] += rec.bytes_received
+        if rec.phase == "fit":
+            row["ok" if rec.status == "ok" else "failed"] += 1
+            row["fit_durations"].append(rec.duration_s)
+    per_round = []
+    for number in rounds:
+        row = traffic[number]
+        durations = row.pop("fit_durations")
+        row["mean_fit_s"] = sum(durations) / len(durations) if durations else None
+        row["max_fit_s"] = max(durations) if durations else None
+        per_round.append(row)
+    spread = client_metric_spread(records)
+    return {
+        "clients": [asdict(s) for s in stats],
+        "rounds": rounds,
+        "participation": _participation(records, rounds),
+        "failures": [
+            {"round": r.round, "client": r.client_id, "phase": r.phase, "reason": r.reason}
+            for r in records
+            if r.status == "failed"
+        ],
+        "traffic": per_round,
+        "spread": {
+            name: {
+                "lower_is_better": lower_is_better(name.split(" ", 1)[1]),
+                "rounds": [asdict(s) for s in spreads],
+            }
+            for name, spreads in spread.items()
+        },
+    }
+
+
+def events_view(store: RunStore, run_id: str, after: int = 0, limit: int = 500) -> dict[str, Any]:
+    """A run's events after sequence number ``after`` (the newest ``limit``), oldest first."""
+    events = [e for e in store.events(run_id) if e.seq > after]
+    shown = events[-limit:] if limit > 0 else []
+    return {
+        "events": [
+            {
+                "seq": e.seq,
+                "at": _iso(e.created_at),
+                "level": e.level,
+                "round": e.round,
+                "message": e.message,
+            }
+            for e in shown
+        ],
+        "total": len(events),
+    }
+
+
+def presence_state(row: PartyPresence, run_status: str, now: datetime) -> str:
+    """``online``, ``offline`` or ``unknown`` (said online, but nobody has confirmed it for
+    :data:`PRESENCE_STALE_S` seconds or the run is no longer running)."""
+    if not row.online:
+        return "offline"
+    fresh = row.updated_at is not None and (now - row.updated_at).total_seconds() <= (
+        PRESENCE_STALE_S
+    )
+    return "online" if fresh and run_status == "running" else "unknown"
+
+
+def presence_view(store: RunStore, run_id: str, now: datetime | None = None) -> dict[str, Any]:
+    """Who is connected to a deployed run's coordinator, from its hub's joins, leaves and
+    heartbeats (empty for simulated runs)."""
+    run = store.get_run(run_id)
+    moment = now or datetime.now(timezone.utc)
+    parties = []
+    for row in store.presence(run.run_id):
+        state = presence_state(row, run.status, moment)
+        parties.append(
+            {
+                "party": row.party,
+                "state": state,
+                "peer": row.peer,
+                "joined_at": _iso(row.joined_at),
+                "last_seen": _iso(row.last_seen),
+                "last_seen_s": None
+                if row.last_seen is None
+                else max(0.0, (moment - row.last_seen).total_seconds()),
+                "left_at": _iso(row.left_at),
+                "reason": row.reason,
+                "joins": row.joins,
+                "bytes_in": row.bytes_in,
+                "bytes_out": row.bytes_out,
+            }
+        )
+    return {
+        "parties": parties,
+        "online": sum(p["state"] == "online" for p in parties),
+        "now": moment.isoformat(),
+    }
+
+
+def _amount_text(entry: LedgerEntry, decimals: int | None) -> str:
+    if isinstance(entry.amount, str):
+        return entry.amount
+    return format_minor(entry.amount, currency_decimals(entry.currency, decimals))
+
+
+def rewards_view(
+    store: RunStore, run_id: str, method: str | None = None, decimals: int | None = None
+) -> dict[str, Any]:
+    """Contribution per participant (by ``method``, default the last logged) and per round,
+    and the run's ledger with each participant's net amount per currency."""
+    from rengo.tracking.contrib_records import run_contributions
+
+    full = store.resolve_run_id(run_id)
+    records = store.contributions(full)
+    methods = sorted({r.method for r in records})
+    contributions = None
+    if records:
+        try:
+            chosen = run_contributions(store, full, method)
+        except DataError as exc:
+            raise ConfigError(str(exc)) from exc
+        contributions = {
+            "method": chosen.method,
+            "totals": {p: finite(v) for p, v in chosen.totals.items()},
+            "per_round": {
+                str(r): {p: finite(v) for p, v in values.items()}
+                for r, values in chosen.per_round.items()
+            },
+        }
+    entries = store.ledger(full)
+    totals: dict[tuple[str, str], int] = {}
+    for e in entries:
+        if isinstance(e.amount, int):
+            totals[(e.participant, e.currency)] = (
+                totals.get((e.participant, e.currency), 0) + e.amount
+            )
+    return {
+        "methods": methods,
+        "contributions": contributions,
+        "ledger": [
+            {
+                "seq": e.seq,
+                "at": _iso(e.created_at),
+                "round": e.round,
+                "participant": e.participant,
+                "kind": e.kind,
+                "amount_minor": e.amount if isinstance(e.amount, int) else None,
+                "amount": _amount_text(e, decimals),
+                "currency": e.currency,
+                "reason": e.reason,
+            }
+            for e in entries
+        ],
+        "payouts": [
+            {
+                "participant": who,
+                "currency": currency,
+                "amount_minor": minor,
+                "amount": format_minor(minor, currency_decimals(currency, decimals)),
+            }
+            for (who, currency), minor in sorted(totals.items())
+        ],
+    }
+
+
+def tournament_view(store: RunStore, run_id: str) -> dict[str, Any]:
+    """A tournament run's leaderboard (mean combined score, rounds, net payout), each
+    participant's score per round and, where the run recorded them, per-era CORR and MMC."""
+    from rengo.tracking.tournament_records import SCORE_METHOD
+
+    run = store.get_run(run_id)
+    summary = run.summary or {}
+    decimals = summary.get("decimals") if isinstance(summary.get("decimals"), int) else None
+    scores: dict[str, dict[int, float]] = {}
+    for rec in store.contributions(run.run_id):
+        if rec.method == SCORE_METHOD and rec.round is not None:
+            scores.setdefault(rec.participant, {})[rec.round] = rec.value
+    paid: dict[str, int] = {}
+    currency = summary.get("currency") if isinstance(summary.get("currency"), str) else None
+    for e in store.ledger(run.run_id):
+        if isinstance(e.amount, int):
+            paid[e.participant] = paid.get(e.participant, 0) + e.amount
+            currency = currency or e.currency
+    details: dict[str, dict[int, dict[str, Any]]] = {}
+    for item in summary.get("rounds", []) if isinstance(summary.get("rounds"), list) else []:
+        for who, s in item.get("scores", {}).items():
+            details.setdefault(who, {})[int(item["round"])] = s
+    places = currency_decimals(currency or "credits", decimals)
+    board = []
+    for who in sorted(set(scores) | set(paid)):
+        values = [v for v in scores.get(who, {}).values() if math.isfinite(v)]
+        mine = details.get(who, {})
+        corr = [float(s["corr"]) for s in mine.values()]
+        mmc = [float(s["mmc"]) for s in mine.values()]
+        board.append(
+            {
+                "participant": who,
+                "rounds": len(scores.get(who, {})),
+                "mean_score": sum(values) / len(values) if values else None,
+                "mean_corr": sum(corr) / len(corr) if corr else None,
+                "mean_mmc": sum(mmc) / len(mmc) if mmc else None,
+                "net_payout_minor": paid.get(who, 0),
+                "net_payout": format_minor(paid.get(who, 0), places),
+            }
+        )
+    board.sort(key=_leaderboard_order)
+    eras = {
+        who: [
+            {"round": r, "era": e["era"], "corr": finite(e["corr"]), "mmc": finite(e["mmc"])}
+            for r, s in sorted(by_round.items())
+            for e in s.get("eras", [])
+        ]
+        for who, by_round in sorted(details.items())
+    }
+    return {
+        "currency": currency,
+        "leaderboard": board,
+        "scores": {
+            who: [[r, finite(v)] for r, v in sorted(by_round.items())]
+            for who, by_round in sorted(scores.items())
+        },
+        "eras": eras,
+    }
+
+
+def _leaderboard_order(entry: dict[str, Any]) -> tuple[float, str]:
+    """Best mean score first (no score last), then by name."""
+    score = entry["mean_score"]
+    return (-score if score is not None else math.inf, str(entry["participant"]))
+
+
+def compare_view(store: RunStore, run_ids: Sequence[str]) -> dict[str, Any]:
+    """Two or more runs side by side: each metric's series per run, the last value of
+    every metric per run, and the config keys whose values differ."""
+    if len(run_ids) < 2:
+        raise ConfigError("compare needs at least two run ids (ids=a,b)")
+    if len(run_ids) > MAX_COMPARE:
+        raise ConfigError(f"compare at most {MAX_COMPARE} runs at once, got {len(run_ids)}")
+    unique: list[RunInfo] = []
+    for run_id in run_ids:
+        run = store.get_run(run_id)
+        if all(run.run_id != other.run_id for other in unique):
+            unique.append(run)
+    if len(unique) < 2:
+        raise ConfigError("compare needs two different runs; the ids given name one run")
+    metrics: dict[str, dict[str, list[list[Any]]]] = {}
+    final: dict[str, dict[str, float | None]] = {}
+    for run in unique:
+        series = store.round_metrics(run.run_id)
+        final[run.run_id] = {k: finite(points[-1][1]) for k, points in series.items() if points}
+        for key, points in series.items():
+            metrics.setdefault(key, {})[run.run_id] = [[r, finite(v)] for r, v in points]
+    keys = sorted({k for run in unique for k in run.config})
+    differences = []
+    for key in keys:
+        values = {run.run_id: run.config.get(key) for run in unique}
+        if len({repr(v) for v in values.values()}) > 1:
+            differences.append({"key": key, "values": values})
+    common = sorted(k for k, by_run in metrics.items() if len(by_run) == len(unique))
+    return {
+        "runs": [run_header(r) for r in unique],
+        "metrics": {k: metrics[k] for k in sorted(metrics)},
+        "common": common,
+        "final": final,
+        "lower_is_better": {k: lower_is_better(k) for k in metrics},
+        "config_differences": differences,
+    }

@@ -1,0 +1,171 @@
+"""`rengo coordinator --ui` serves the dashboard beside a real deployment (who is online,
+from the hub), and `rengo ui` refuses what it must."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from rengo.cli.main import app
+
+pytest.importorskip("uvicorn", reason="the dashboard needs the ui extra: pip install 'rengo[ui]'")
+
+JOB = """
+[job]
+name = "watched"
+seed = 1
+rounds = 3
+[data]
+dataset = "iris"
+[partition]
+scheme = "iid"
+num_clients = 2
+[model]
+type = "logistic"
+[train]
+lr = 0.2
+batch_size = 8
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rengo(*args: str) -> list[str]:
+    return [sys.executable, "-m", "rengo.cli.main", *args]
+
+
+def _get(url: str) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, ConnectionError):
+        return None
+
+
+def _until(fetch: Any, check: Any, what: str, proc: subprocess.Popen[str]) -> Any:
+    deadline = time.monotonic() + 60
+    while True:
+        value = fetch()
+        if value is not None and check(value):
+            return value
+        assert proc.poll() is None, f"coordinator exited early: {proc.stdout.read()}"  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_coordinator_serves_the_dashboard_with_parties_online(tmp_path: Path) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text(JOB)
+    address, ui = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    coordinator = subprocess.Popen(
+        _rengo(
+            "coordinator",
+            "--job",
+            str(job),
+            "--listen",
+            address,
+            "--insecure",
+            "--parties",
+            "client-0,client-1",
+            "--store",
+            str(tmp_path / "runs.db"),
+            "--join-timeout",
+            "90",
+            "--ui",
+            ui,
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    parties: list[subprocess.Popen[str]] = []
+    base = f"http://{ui}/api"
+    try:
+        runs = _until(lambda: _get(f"{base}/runs"), lambda b: b["runs"], "the run", coordinator)
+        run = runs["runs"][0]
+        assert run["kind"] == "hfl-deployed" and run["status"] == "running"
+        party = _rengo("party", "--coordinator", address, "--job", str(job), "--insecure", "--name")
+        parties.append(
+            subprocess.Popen(
+                [*party, "client-0"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+        )
+        # The coordinator waits for client-1, so client-0 stays online until it comes.
+        presence = _until(
+            lambda: _get(f"{base}/runs/{run['run_id']}/presence"),
+            lambda b: b["online"] == 1,
+            "client-0 online",
+            coordinator,
+        )
+        assert [(p["party"], p["state"]) for p in presence["parties"]] == [("client-0", "online")]
+        assert presence["parties"][0]["peer"].startswith("ipv")
+        page = urllib.request.urlopen(f"http://{ui}/", timeout=5).read().decode()
+        assert "rengo dashboard" in page
+        request = urllib.request.Request(f"{base}/runs", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 405
+        parties.append(
+            subprocess.Popen(
+                [*party, "client-1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+        )
+        output, _ = coordinator.communicate(timeout=120)
+        assert coordinator.returncode == 0, output
+        assert f"dashboard at http://{ui}/ (this machine only)" in output
+        assert "completed 3 rounds" in output
+    finally:
+        for proc in [coordinator, *parties]:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+
+
+def test_coordinator_refuses_an_exposed_dashboard_without_token(tmp_path: Path) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text(JOB)
+    result = CliRunner().invoke(
+        app,
+        [
+            "coordinator",
+            "--job",
+            str(job),
+            "--insecure",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            str(tmp_path / "runs.db"),
+            "--ui",
+            "0.0.0.0:0",
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "reachable from other machines" in result.output
+
+
+def test_ui_command_needs_an_existing_store(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["ui", "--store", str(tmp_path / "none.db")])
+    assert result.exit_code == 2 and "no run store at" in result.output
+    result = CliRunner().invoke(
+        app, ["ui", "--store", str(tmp_path / "none.db"), "--listen", "0.0.0.0:8080"]
+    )
+    assert result.exit_code == 2 and "reachable from other machines" in result.output

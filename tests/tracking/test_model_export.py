@@ -1,0 +1,267 @@
+"""A trained model leaves the run store intact: the exported arrays are the run's final model,
+named as the job's model names them, and load into that PyTorch module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from rengo.cli.main import app
+from rengo.core.errors import ConfigError, DataError
+from rengo.hfl import History, simulate, softmax_predict
+from rengo.jobs import (
+    build_hfl_job,
+    build_vertical_job,
+    model_state_dict,
+    parse_job,
+    run_vertical_job,
+)
+from rengo.tracking import RunStore
+from rengo.tracking.model_export import (
+    load_model,
+    load_vertical_parts,
+    named_parameters,
+    write_model,
+)
+
+JOB = """
+[job]
+name = "export-me"
+seed = 2
+rounds = 3
+[data]
+dataset = "iris"
+[partition]
+num_clients = 2
+[model]
+type = "{model}"
+hidden = [8]
+[train]
+batch_size = 16
+"""
+
+
+def _run(tmp_path: Path, model: str) -> tuple[Path, Path, History]:
+    job_path = tmp_path / "job.toml"
+    job_path.write_text(JOB.format(model=model))
+    from rengo.jobs import load_job
+
+    spec = load_job(job_path)
+    job = build_hfl_job(spec)
+    store_path = tmp_path / "runs.db"
+    with RunStore(store_path) as store:
+        history = simulate(
+            job.client_fn,
+            job.client_ids,
+            job.strategy,
+            job.initial_parameters,
+            3,
+            store=store,
+            run_config={"job_file": str(job_path)},
+            run_name="export-me",
+        )
+    return store_path, job_path, history
+
+
+def test_checkpoint_round_trips_to_npz_with_the_jobs_names(tmp_path: Path) -> None:
+    store_path, _, history = _run(tmp_path, "logistic")
+    with RunStore(store_path, read_only=True) as store:
+        snapshot = load_model(store, history.run_id)  # type: ignore[arg-type]
+        assert snapshot.round == 3 and snapshot.strategy == "FedAvg"
+        for got, want in zip(snapshot.parameters, history.parameters, strict=True):
+            np.testing.assert_array_equal(got, want)
+        earlier = load_model(store, history.run_id, round=1)  # type: ignore[arg-type]
+        assert earlier.round == 1
+        with pytest.raises(DataError, match=r"no checkpoint for round 9 \(it has: 1, 2, 3\)"):
+            load_model(store, history.run_id, round=9)  # type: ignore[arg-type]
+    result = CliRunner().invoke(
+        app,
+        [
+            "runs",
+            "export",
+            history.run_id,
+            "--store",
+            str(store_path),
+            "--out",  # type: ignore[list-item]
+            str(tmp_path / "model"),
+            "--format",
+            "npz",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "names from the logistic" in " ".join(result.output.split())
+    with np.load(tmp_path / "model.npz") as exported:
+        assert list(exported) == ["weight", "bias"]
+        W, b = history.parameters
+        np.testing.assert_array_equal(exported["weight"], W.T)  # nn.Linear(d, k) layout
+        np.testing.assert_array_equal(exported["bias"], b)
+
+
+@pytest.mark.torch
+def test_logistic_state_dict_loads_into_a_linear_layer_with_the_same_predictions(
+    tmp_path: Path,
+) -> None:
+    torch = pytest.importorskip("torch")
+    store_path, _, history = _run(tmp_path, "logistic")
+    out = tmp_path / "model.pt"
+    result = CliRunner().invoke(
+        app,
+        [
+            "runs",
+            "export",
+            history.run_id,
+            "--store",
+            str(store_path),
+            "--out",
+            str(out),  # type: ignore[list-item]
+            "--format",
+            "torch",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    state = torch.load(out, weights_only=True)
+    W, _ = history.parameters
+    layer = torch.nn.Linear(W.shape[0], W.shape[1]).double()
+    layer.load_state_dict(state)
+    X = np.random.default_rng(0).normal(size=(20, W.shape[0]))
+    predicted = layer(torch.from_numpy(X)).argmax(dim=1).numpy()
+    np.testing.assert_array_equal(predicted, softmax_predict(history.parameters, X))
+
+
+@pytest.mark.torch
+def test_mlp_names_are_make_mlps_and_the_state_dict_loads_strictly(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from rengo.hfl.torch_client import make_mlp, set_parameters
+
+    store_path, job_path, history = _run(tmp_path, "mlp")
+    out = tmp_path / "mlp.pt"
+    result = CliRunner().invoke(
+        app,
+        [
+            "runs",
+            "export",
+            history.run_id,
+            "--store",
+            str(store_path),
+            "--out",
+            str(out),  # type: ignore[list-item]
+            "--format",
+            "torch",
+            "--job",
+            str(job_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    d, k = history.parameters[0].shape[1], history.parameters[-1].shape[0]
+    fresh, reference = make_mlp(d, k, (8,)), make_mlp(d, k, (8,))
+    state = torch.load(out, weights_only=True)
+    assert list(state) == list(fresh.state_dict())
+    fresh.load_state_dict(state, strict=True)
+    set_parameters(reference, history.parameters)
+    X = torch.from_numpy(np.random.default_rng(1).normal(size=(5, d)).astype(np.float32))
+    torch.testing.assert_close(fresh(X), reference(X))
+
+
+def test_state_dict_names_checks_shapes() -> None:
+    W1, b1, W2, b2 = np.zeros((8, 4)), np.zeros(8), np.zeros((3, 8)), np.zeros(3)
+    assert list(model_state_dict("mlp", [W1, b1, W2, b2], hidden=[8])) == [
+        "0.weight",
+        "0.bias",
+        "2.weight",
+        "2.bias",
+    ]
+    with pytest.raises(DataError, match="hidden widths"):
+        model_state_dict("mlp", [W1, b1, W2, b2], hidden=[16])
+    with pytest.raises(DataError, match="takes 5 inputs"):
+        model_state_dict("mlp", [W1, b1, np.zeros((3, 5)), b2])
+    with pytest.raises(DataError, match="softmax regression"):
+        model_state_dict("logistic", [W1, np.zeros(5)])
+    with pytest.raises(ConfigError, match="unknown model type"):
+        model_state_dict("cnn", [W1])
+    with pytest.raises(ConfigError, match="2 names for 1"):
+        named_parameters([W1], ["a", "b"])
+    with pytest.raises(ConfigError, match="unknown export format"):
+        write_model({"a": W1}, "x.bin", "onnx")
+
+
+def test_a_run_without_job_gets_generic_names(tmp_path: Path) -> None:
+    spec = parse_job(
+        {
+            "data": {"dataset": "iris"},
+            "partition": {"num_clients": 2},
+            "model": {"type": "logistic"},
+        }
+    )
+    job = build_hfl_job(spec)
+    with RunStore(tmp_path / "runs.db") as store:
+        history = simulate(
+            job.client_fn, job.client_ids, job.strategy, job.initial_parameters, 1, store=store
+        )
+    result = CliRunner().invoke(
+        app,
+        [
+            "runs",
+            "export",
+            history.run_id,
+            "--store",
+            str(tmp_path / "runs.db"),  # type: ignore[list-item]
+            "--out",
+            str(tmp_path / "m.npz"),
+        ],
+    )
+    assert result.exit_code == 0 and "generic names" in " ".join(result.output.split())
+    with np.load(tmp_path / "m.npz") as exported:
+        assert list(exported) == ["param_0", "param_1"]
+
+
+def test_vertical_parts_are_exported_per_party_and_score_like_the_model(tmp_path: Path) -> None:
+    spec = parse_job(
+        {
+            "job": {"name": "v", "kind": "vfl", "seed": 0},
+            "vfl": {"dataset": "breast_cancer", "num_parties": 2, "key_bits": 512, "epochs": 2},
+        }
+    )
+    vjob = build_vertical_job(spec)
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = run_vertical_job(vjob, store, log=lambda _: None)["run_id"]
+        parts = load_vertical_parts(store, run_id)
+        with pytest.raises(DataError, match="holds a vertical model"):
+            load_model(store, run_id)
+    coefficients = vjob.model.coefficients()
+    assert parts.label_party == vjob.train.label_party and set(parts.parts) == set(coefficients)
+    for name, weights in coefficients.items():
+        np.testing.assert_array_equal(parts.parts[name], weights)
+    assert parts.intercept == vjob.model.guest_model_.intercept
+    out = tmp_path / "parts"
+    result = CliRunner().invoke(
+        app, ["runs", "export", run_id, "--store", str(tmp_path / "runs.db"), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in out.iterdir())
+    assert files == sorted(f"{name}.npz" for name in coefficients)
+    with np.load(out / f"{parts.label_party}.npz") as guest:
+        assert list(guest) == ["weight", "intercept"]
+        assert guest["intercept"][0] == parts.intercept
+    # The exported parts score rows as the trained model does.
+    ids, scores = vjob.model.predict_scores(vjob.test)
+    logits = np.full(len(ids), parts.intercept)
+    for name, table in vjob.test.parties.items():
+        position = {key: i for i, key in enumerate(map(str, table.ids))}
+        rows = [position[str(i)] for i in ids]
+        with np.load(out / f"{name}.npz") as part:
+            logits += table.features[rows] @ part["weight"]
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), scores, rtol=1e-6, atol=1e-6)
+
+
+def test_a_deployed_vertical_run_says_its_parts_live_at_the_parties(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.db") as store:
+        run = store.start_run("vfl-deployed", {})
+        store.finish_run(run, "completed")
+    result = CliRunner().invoke(
+        app, ["runs", "export", run, "--store", str(tmp_path / "runs.db"), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "each party's weights stay at that party" in " ".join(result.output.split())

@@ -1,0 +1,238 @@
+"""Every dashboard endpoint returns the store's numbers, exactly, for a hand-made store."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the dashboard needs the ui extra: pip install 'rengo[ui]'")
+from fastapi.testclient import TestClient
+
+from rengo.tracking import RunStore
+from rengo.ui import create_app
+from rengo.ui.views import presence_view
+from tests.ui.conftest import (
+    ACCURACY,
+    CLIENT_ACCURACY,
+    CONTRIBUTION,
+    LOSS,
+    PAYOUT,
+    ROUND_SECONDS,
+    TIMEOUT,
+    Recorded,
+)
+
+
+@pytest.fixture
+def client(recorded: Recorded) -> Iterator[TestClient]:
+    with TestClient(create_app(recorded.path)) as test_client:
+        yield test_client
+
+
+def test_health_says_read_only(client: TestClient) -> None:
+    body = client.get("/api/health").json()
+    assert body["status"] == "ok" and body["read_only"] is True and body["store"] == "runs.db"
+
+
+def test_runs_list_newest_first_with_round_counts_and_headline(
+    client: TestClient, recorded: Recorded
+) -> None:
+    body = client.get("/api/runs").json()
+    ids = [r["run_id"] for r in body["runs"]]
+    assert ids == [recorded.tournament, recorded.deployed, recorded.beta, recorded.alpha]
+    alpha = body["runs"][-1]
+    assert alpha["rounds"] == 3 and alpha["planned_rounds"] == 3 and alpha["status"] == "completed"
+    assert alpha["headline"] == {"metric": "central_accuracy", "value": 0.75, "spark": ACCURACY}
+    assert body["kinds"] == ["hfl", "hfl-deployed", "tournament"]
+    assert body["runs"][0]["rounds"] == 2 and body["runs"][0]["headline"] is None  # scored
+    assert body["statuses"] == ["completed", "running"]
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("kind=hfl", ["beta", "alpha"]),
+        ("status=running", ["live", "beta"]),
+        ("q=ALP", ["alpha"]),
+        ("kind=hfl&status=completed", ["alpha"]),
+        ("kind=vfl", []),
+    ],
+)
+def test_runs_list_filters(client: TestClient, query: str, names: list[str]) -> None:
+    assert [r["name"] for r in client.get(f"/api/runs?{query}").json()["runs"]] == names
+
+
+def test_runs_list_filters_by_start_day(client: TestClient, recorded: Recorded) -> None:
+    today = datetime.now(timezone.utc).astimezone().date()
+    everything = client.get(f"/api/runs?since={today}&until={today}").json()
+    assert everything["total"] == 4
+    before = client.get(f"/api/runs?until={today - timedelta(days=1)}").json()
+    assert before["runs"] == [] and before["total"] == 0
+    assert client.get("/api/runs?q=" + recorded.alpha).json()["total"] == 1
+    bad = client.get("/api/runs?since=last-week")
+    assert bad.status_code == 400 and "since must be a date" in bad.json()["detail"]
+    assert date.fromisoformat(str(today))  # the format the page sends
+
+
+def test_run_overview_has_every_round_and_nan_as_null(
+    client: TestClient, recorded: Recorded
+) -> None:
+    body = client.get(f"/api/runs/{recorded.alpha[:-2]}").json()  # a unique prefix works
+    run = body["run"]
+    assert run["run_id"] == recorded.alpha and run["seed"] == 3 and run["config"]["lr"] == 0.1
+    assert run["summary"] == {"wall_time_s": 3.75}
+    assert [r["round"] for r in body["rounds"]] == [1, 2, 3]
+    assert [r["duration_s"] for r in body["rounds"]] == ROUND_SECONDS
+    assert [r["num_failures"] for r in body["rounds"]] == [0, 1, 0]
+    assert body["series"]["central_accuracy"] == [[1, 0.5], [2, 0.625], [3, 0.75]]
+    assert body["series"]["central_loss"] == [[1, LOSS[0]], [2, LOSS[1]], [3, None]]
+    assert body["families"] == {"accuracy": ["central_accuracy"], "loss": ["central_loss"]}
+    assert body["headline"] == {"metric": "central_accuracy", "best": {"round": 3, "value": 0.75}}
+    assert body["checkpoints"] == [3]
+
+
+def test_unknown_and_ambiguous_runs_are_clear_errors(client: TestClient) -> None:
+    missing = client.get("/api/runs/nope/clients")
+    assert missing.status_code == 404 and "no run with id" in missing.json()["detail"]
+    ambiguous = client.get("/api/runs/2")  # every id starts with the year
+    assert ambiguous.status_code == 400 and "matches several runs" in ambiguous.json()["detail"]
+
+
+def test_clients_participation_failures_traffic_and_spread(
+    client: TestClient, recorded: Recorded
+) -> None:
+    body = client.get(f"/api/runs/{recorded.alpha}/clients").json()
+    assert body["rounds"] == [1, 2, 3]
+    assert body["participation"] == {"c1": "ooo", "c2": "ooo", "c3": "oxo"}
+    assert body["failures"] == [{"round": 2, "client": "c3", "phase": "fit", "reason": TIMEOUT}]
+    stats = {c["client_id"]: c for c in body["clients"]}
+    assert stats["c3"]["failures"] == 1 and stats["c3"]["last_failure"] == TIMEOUT
+    assert stats["c1"]["bytes_sent"] == 3 * (100 + 100) and stats["c1"]["num_examples"] == 30
+    second = body["traffic"][1]
+    assert second == {
+        "round": 2,
+        "bytes_sent": 6 * 100,
+        "bytes_received": 2 * 50 + 3 * 10,
+        "ok": 2,
+        "failed": 1,
+        "mean_fit_s": pytest.approx((0.5 + 0.5 + 5.0) / 3),
+        "max_fit_s": 5.0,
+    }
+    accuracy = body["spread"]["evaluate accuracy"]
+    assert accuracy["lower_is_better"] is False
+    first = accuracy["rounds"][0]
+    assert first["mean"] == pytest.approx(sum(v[0] for v in CLIENT_ACCURACY.values()) / 3)
+    assert first["worst_decile"] == 0.1 and first["best_decile"] == 0.6 and first["clients"] == 3
+    loss = body["spread"]["fit loss"]
+    assert loss["lower_is_better"] is True
+    assert [r["clients"] for r in loss["rounds"]] == [3, 2, 3]  # the failed fit has no loss
+    assert loss["rounds"][1]["worst_decile"] == 0.7 and loss["rounds"][1]["best_decile"] == 0.6
+
+
+def test_events_after_a_sequence_number(client: TestClient, recorded: Recorded) -> None:
+    body = client.get(f"/api/runs/{recorded.alpha}/events").json()
+    assert [e["level"] for e in body["events"]] == ["info", "warning"]
+    assert body["events"][1]["round"] == 2 and TIMEOUT in body["events"][1]["message"]
+    later = client.get(f"/api/runs/{recorded.alpha}/events?after={body['events'][0]['seq']}")
+    assert [e["level"] for e in later.json()["events"]] == ["warning"]
+
+
+def test_presence_online_offline_and_stale(client: TestClient, recorded: Recorded) -> None:
+    body = client.get(f"/api/runs/{recorded.deployed}/presence").json()
+    states = {p["party"]: p["state"] for p in body["parties"]}
+    assert states == {"bank": "online", "clinic": "offline"} and body["online"] == 1
+    clinic = body["parties"][1]
+    assert clinic["reason"] == "no heartbeat for 5s" and clinic["joins"] == 2
+    with RunStore(recorded.path, read_only=True) as store:
+        later = datetime.now(timezone.utc) + timedelta(minutes=5)  # nobody refreshed it since
+        assert presence_view(store, recorded.deployed, later)["parties"][0]["state"] == "unknown"
+    assert client.get(f"/api/runs/{recorded.alpha}/presence").json()["parties"] == []
+
+
+def test_rewards_contributions_and_ledger_amounts(client: TestClient, recorded: Recorded) -> None:
+    body = client.get(f"/api/runs/{recorded.alpha}/rewards").json()
+    assert body["methods"] == ["gtg"]
+    assert body["contributions"]["totals"] == CONTRIBUTION
+    assert body["contributions"]["per_round"] == {
+        "1": {"c1": 0.2},
+        "2": {"c1": 0.2},
+        "3": {"c1": 0.2},
+    }
+    assert [(p["participant"], p["amount_minor"], p["amount"]) for p in body["payouts"]] == [
+        ("c1", 6000, "60.00"),
+        ("c2", 4000, "40.00"),
+    ]
+    assert [e["amount"] for e in body["ledger"]] == ["60.00", "40.00"]
+    assert sum(PAYOUT.values()) == sum(p["amount_minor"] for p in body["payouts"])
+    unknown = client.get(f"/api/runs/{recorded.alpha}/rewards?method=shapley")
+    assert (
+        unknown.status_code == 400 and "has no 'shapley' contributions" in unknown.json()["detail"]
+    )
+
+
+def test_tournament_leaderboard_equals_the_tournaments_own(
+    client: TestClient, recorded: Recorded
+) -> None:
+    body = client.get(f"/api/runs/{recorded.tournament}/tournament").json()
+    reference = recorded.tournament_sim.tournament.leaderboard()  # type: ignore[attr-defined]
+    by_name = {e["participant"]: e for e in body["leaderboard"]}
+    assert set(by_name) == {e.participant for e in reference}
+    for entry in reference:
+        mine = by_name[entry.participant]
+        assert mine["net_payout_minor"] == entry.total_payout_minor
+        assert mine["mean_corr"] == pytest.approx(entry.mean_corr, abs=1e-12)
+        assert mine["mean_mmc"] == pytest.approx(entry.mean_mmc, abs=1e-12)
+        assert mine["rounds"] == entry.rounds
+    results = recorded.tournament_sim.results  # type: ignore[attr-defined]
+    good = results[0].scores["good"]
+    assert body["scores"]["good"][0] == [1, pytest.approx(good.score)]
+    eras = [e for e in body["eras"]["good"] if e["round"] == 1]
+    assert [e["era"] for e in eras] == [e.era for e in good.eras]
+    assert [e["corr"] for e in eras] == pytest.approx([e.corr for e in good.eras])
+    assert body["currency"] == "NMR"
+    scores = [e["mean_score"] for e in body["leaderboard"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_compare_two_runs(client: TestClient, recorded: Recorded) -> None:
+    body = client.get(f"/api/compare?ids={recorded.alpha},{recorded.beta}").json()
+    assert [r["name"] for r in body["runs"]] == ["alpha", "beta"]
+    assert body["common"] == ["central_accuracy"]
+    assert body["metrics"]["central_accuracy"][recorded.beta] == [[1, 0.55], [2, 0.6]]
+    assert body["final"][recorded.alpha]["central_accuracy"] == 0.75
+    assert body["final"][recorded.alpha]["central_loss"] is None  # NaN in the last round
+    assert {d["key"] for d in body["config_differences"]} == {"lr", "strategy"}
+    assert body["lower_is_better"] == {"central_accuracy": False, "central_loss": True}
+    for ids in (recorded.alpha, f"{recorded.alpha},{recorded.alpha}"):
+        refused = client.get(f"/api/compare?ids={ids}")
+        assert refused.status_code == 400 and "two" in refused.json()["detail"]
+
+
+def test_page_and_vendored_chart_library_are_served(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "rengo dashboard" in page.text
+    assert "/static/vendor/uplot/uPlot.iife.min.js" in page.text and "http" not in page.text
+    script = client.get("/static/vendor/uplot/uPlot.iife.min.js")
+    assert script.status_code == 200 and "uPlot" in script.text[:200]
+    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/vendor/uplot/LICENSE").text.startswith("The MIT License")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_event_stream_announces_a_change_version(client: TestClient) -> None:
+    with client.stream("GET", "/api/stream") as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.iter_lines()
+        assert next(lines) == "retry: 2000"
+        assert next(lines) == ""
+        assert next(lines) == "event: change"
+        assert next(lines).startswith('data: {"version": ')
+
+
+def test_metric_values_survive_as_floats(client: TestClient, recorded: Recorded) -> None:
+    rounds = client.get(f"/api/runs/{recorded.alpha}").json()["rounds"]
+    assert [r["metrics"]["central_accuracy"] for r in rounds] == ACCURACY
+    assert math.isclose(rounds[1]["metrics"]["central_loss"], LOSS[1])

@@ -1,0 +1,256 @@
+"""A real browser (headless Chromium, driven by Playwright) on the dashboard: the page shows
+a run's numbers in its curves and tables, and follows a live run without reloading.
+
+Needs Debian's ``chromium`` (``make test`` installs it where it runs as root with apt) and
+the ``playwright`` package; Playwright never downloads a browser here - it drives the
+system one through ``executable_path``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the dashboard needs the ui extra: pip install 'rengo[ui]'")
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="browser tests need playwright: pip install playwright"
+)
+
+from rengo.hfl import simulate  # noqa: E402
+from rengo.jobs import build_hfl_job, parse_job  # noqa: E402
+from rengo.tracking import RunStore  # noqa: E402
+from rengo.ui import DashboardServer  # noqa: E402
+from tests.ui.conftest import Recorded  # noqa: E402
+
+CHROMIUM = os.environ.get("RENGO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+REASON = "data warehouse unreachable"
+
+pytestmark = [
+    pytest.mark.skipif(
+        not Path(CHROMIUM).is_file(),
+        reason=f"no Chromium at {CHROMIUM}: `apt-get install chromium` (make test does, as root)",
+    ),
+    pytest.mark.timeout(180),
+]
+
+JOB = {
+    "job": {"name": "browser-check", "seed": 0, "rounds": 3},
+    "data": {"dataset": "digits", "test_size": 0.2},
+    "partition": {"scheme": "iid", "num_clients": 4},
+    "model": {"type": "logistic"},
+    "train": {"lr": 0.1, "local_epochs": 1, "batch_size": 64},
+    "strategy": {"fraction_evaluate": 1.0},
+}
+
+LIVE_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from rengo.hfl import simulate
+    from rengo.jobs import build_hfl_job, parse_job
+    from rengo.tracking import RunStore
+    job = build_hfl_job(parse_job({
+        "job": {"name": "live-check", "rounds": 12},
+        "partition": {"scheme": "iid", "num_clients": 3},
+        "model": {"type": "logistic"},
+        "train": {"batch_size": 128},
+    }))
+    with RunStore(sys.argv[1]) as store:
+        simulate(job.client_fn, job.client_ids, job.strategy, job.initial_parameters, 12,
+                 store=store, run_name="live-check",
+                 progress=lambda record: time.sleep(float(sys.argv[2])))
+    """
+)
+
+
+class Flaky:
+    """``victim`` fails to train in round 2 (the page must show why)."""
+
+    def __init__(self, client_fn: Any, victim: str) -> None:
+        self.client_fn = client_fn
+        self.victim = victim
+
+    def __call__(self, cid: str) -> Any:
+        client = self.client_fn(cid)
+        if cid != self.victim:
+            return client
+        inner_fit = client.fit
+
+        def fit(parameters: Any, config: Any) -> Any:
+            if config.get("round") == 2:
+                raise ConnectionError(REASON)
+            return inner_fit(parameters, config)
+
+        client.fit = fit
+        return client
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    opened = context.new_page()
+    opened.errors = []
+    opened.on("pageerror", lambda exc: opened.errors.append(str(exc)))
+    yield opened
+    context.close()
+
+
+def _recorded_run(path: Path) -> str:
+    job = build_hfl_job(parse_job(JOB))
+    job.strategy.on_fit_config = lambda server_round: {"round": server_round}
+    flaky = Flaky(job.client_fn, job.client_ids[2])
+    with RunStore(path) as store:
+        history = simulate(
+            flaky,
+            job.client_ids,
+            job.strategy,
+            job.initial_parameters,
+            3,
+            store=store,
+            run_name="browser-check",
+        )
+    assert history.run_id is not None
+    return history.run_id
+
+
+def test_run_page_shows_the_runs_curves_and_tables(page: Any, tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    run_id = _recorded_run(path)
+    with RunStore(path, read_only=True) as store:
+        accuracy = store.round_metrics(run_id)["central_accuracy"]
+        failures = [c for c in store.client_records(run_id) if c.status == "failed"]
+    assert len(failures) == 1
+    with DashboardServer(path, "127.0.0.1:0") as ui:
+        page.goto(f"{ui.url}#/run/{run_id}")
+        page.wait_for_selector("[data-testid=rounds-table] tbody tr")
+        assert page.text_content("[data-testid=run-title]") == "browser-check"
+        rows = page.locator("[data-testid=rounds-table] tbody tr").all_inner_texts()
+        assert len(rows) == 3
+        for (number, value), row in zip(reversed(accuracy), rows, strict=True):
+            assert row.split("\t")[0].strip() == str(number)
+            assert f"{value:.4f}" in row  # the table shows the stored value
+        assert page.text_content("[data-testid=headline-value]") == f"{accuracy[-1][1]:.4f}"
+        page.wait_for_function("() => window.rengo.charts['metric-accuracy'] !== undefined")
+        chart = page.evaluate("() => window.rengo.charts['metric-accuracy']")
+        column = chart["labels"].index("central_accuracy") + 1
+        assert chart["data"][0] == [r for r, _ in accuracy]
+        assert chart["data"][column] == pytest.approx([v for _, v in accuracy], abs=1e-12)
+        assert page.locator("[data-chart=metric-accuracy] canvas").count() == 1  # drawn
+        failure_rows = page.locator("[data-testid=failures-table] tbody tr").all_inner_texts()
+        assert len(failure_rows) == 1 and REASON in failure_rows[0]
+        assert failures[0].client_id in failure_rows[0]
+        assert page.locator("[data-testid=participation] .cell.x").count() == 1
+        assert page.locator("[data-testid=participation] .cell.o").count() == 4 * 3 - 1
+        assert page.text_content("[data-testid=failures-value]") == "1"
+        assert page.locator("[data-testid=clients-table] tbody tr").count() == 4
+    assert page.errors == []
+
+
+def test_live_run_advances_without_reload(page: Any, tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    RunStore(path).close()
+    writer = subprocess.Popen([sys.executable, "-c", LIVE_WRITER, str(path), "0.7"])
+    try:
+        with RunStore(path, read_only=True) as store:
+            deadline = time.monotonic() + 60
+            while not (runs := store.list_runs()) or not store.rounds(runs[0].run_id):
+                assert time.monotonic() < deadline and writer.poll() is None, "writer never wrote"
+                time.sleep(0.1)
+            run_id = runs[0].run_id
+        with DashboardServer(path, "127.0.0.1:0") as ui:
+            page.goto(f"{ui.url}#/run/{run_id}")
+            page.wait_for_selector("[data-testid=round-value]")
+            first = int(page.text_content("[data-testid=round-value]"))
+            assert first < 12, "the run finished before the page opened"
+            page.evaluate("() => { window.__sameDocument = true; }")
+            page.wait_for_function(
+                f"() => Number(document.querySelector('[data-testid=round-value]').textContent)"
+                f" >= {first + 2}",
+                timeout=60_000,
+            )
+            page.wait_for_function("() => document.getElementById('live').dataset.state === 'live'")
+            assert page.evaluate("() => window.__sameDocument === true")  # never reloaded
+            rows = page.locator("[data-testid=rounds-table] tbody tr").count()
+            assert rows >= first + 2
+            data = page.evaluate("() => window.rengo.charts['metric-accuracy'].data[0]")
+            assert len(data) >= first + 2
+            page.wait_for_function(
+                "() => document.querySelector('[data-testid=status]').textContent === 'completed'",
+                timeout=60_000,
+            )
+            assert int(page.text_content("[data-testid=round-value]")) == 12
+            assert page.evaluate("() => window.__sameDocument === true")
+        assert writer.wait(60) == 0
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
+    assert page.errors == []
+
+
+def test_runs_list_filters_and_compares(page: Any, recorded: Recorded) -> None:
+    with DashboardServer(recorded.path, "127.0.0.1:0") as ui:
+        page.goto(ui.url)
+        page.wait_for_selector("[data-testid=runs-table] tbody tr")
+        assert page.locator("[data-testid=runs-table] tbody tr").count() == 4
+        page.fill("[data-testid=filter-q]", "alp")
+        page.wait_for_function(
+            "() => document.querySelectorAll('[data-testid=runs-table] tbody tr').length === 1"
+        )
+        assert "alpha" in page.inner_text("[data-testid=runs-table] tbody")
+        page.fill("[data-testid=filter-q]", "")
+        page.wait_for_function(
+            "() => document.querySelectorAll('[data-testid=runs-table] tbody tr').length === 4"
+        )
+        page.check(f"input[data-run='{recorded.alpha}']")
+        page.check(f"input[data-run='{recorded.beta}']")
+        page.click("[data-testid=compare-selected]")
+        page.wait_for_selector("[data-testid=compare-table] tbody tr")
+        text = page.inner_text("[data-testid=compare-table]")
+        assert "0.7500" in text and "0.6000" in text
+        chart = page.evaluate("() => window.rengo.charts['compare-central_accuracy']")
+        assert chart["labels"] == ["alpha", "beta"]
+        assert chart["data"][1][:3] == [0.5, 0.625, 0.75] and chart["data"][2][:2] == [0.55, 0.6]
+    assert page.errors == []
+
+
+def test_token_signs_the_browser_in_once(browser: Any, recorded: Recorded) -> None:
+    token = "browser-token-0123456789"
+    with DashboardServer(recorded.path, "127.0.0.1:0", token=token) as ui:
+        stranger = browser.new_context()
+        refused = stranger.new_page()
+        response = refused.goto(ui.url)
+        assert response.status == 401 and "needs its token" in refused.content()
+        stranger.close()
+        context = browser.new_context()
+        signed = context.new_page()
+        signed.goto(f"{ui.url}?token={token}")
+        assert "token" not in signed.url  # dropped from the address bar
+        signed.wait_for_selector("[data-testid=runs-table] tbody tr")
+        signed.wait_for_function("() => document.getElementById('live').dataset.state === 'live'")
+        context.close()

@@ -1,0 +1,79 @@
+"""The dashboard served for real by uvicorn: loopback by default, a token or mutual TLS
+beyond it."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("uvicorn", reason="the dashboard needs the ui extra: pip install 'rengo[ui]'")
+
+from rengo.core.errors import ConfigError
+from rengo.transport.certs import init_certificates, party_paths
+from rengo.ui import DashboardServer, TlsFiles
+from tests.ui.conftest import Recorded
+
+TOKEN = "a-long-enough-token-123"
+
+
+def _get(url: str, headers: dict[str, str] | None = None, context: ssl.SSLContext | None = None):  # type: ignore[no-untyped-def]
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def test_loopback_server_answers_and_refuses_foreign_hosts(recorded: Recorded) -> None:
+    with DashboardServer(recorded.path, "127.0.0.1:0") as ui:
+        assert ui.url.startswith("http://127.0.0.1:") and ui.port not in (None, 0)
+        status, body = _get(ui.url + "api/runs")
+        assert status == 200 and body["total"] == 4
+        status, body = _get(ui.url + "api/health", {"Host": "attacker.example"})
+        assert status == 400 and "unexpected Host" in body["detail"]
+
+
+def test_non_loopback_without_token_does_not_start(recorded: Recorded) -> None:
+    with pytest.raises(ConfigError, match="reachable from other machines"):
+        DashboardServer(recorded.path, "0.0.0.0:0")
+
+
+def test_all_interfaces_with_token(recorded: Recorded) -> None:
+    with DashboardServer(recorded.path, "0.0.0.0:0", token=TOKEN) as ui:
+        status, body = _get(ui.url + "api/runs")
+        assert status == 401
+        status, body = _get(ui.url + "api/runs", {"Authorization": f"Bearer {TOKEN}"})
+        assert status == 200 and body["total"] == 4
+
+
+def test_mutual_tls_admits_only_certificates_from_the_federation_ca(
+    recorded: Recorded, tmp_path: Path
+) -> None:
+    certs = tmp_path / "certs"
+    init_certificates(certs, ["operator"])
+    with DashboardServer(recorded.path, "127.0.0.1:0", tls=TlsFiles.from_certs_dir(certs)) as ui:
+        assert ui.url.startswith("https://")
+        trusted = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+        trusted.load_cert_chain(*map(str, party_paths(certs, "operator")))
+        status, body = _get(ui.url + "api/runs", context=trusted)
+        assert status == 200 and body["total"] == 4
+        anonymous = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+        with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+            _get(ui.url + "api/runs", context=anonymous)
+        stranger = tmp_path / "stranger"
+        init_certificates(stranger, ["operator"])
+        foreign = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+        foreign.load_cert_chain(*map(str, party_paths(stranger, "operator")))
+        with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+            _get(ui.url + "api/runs", context=foreign)
+
+
+def test_a_missing_store_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no run store at"):
+        DashboardServer(tmp_path / "nothing.db", "127.0.0.1:0")
