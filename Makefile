@@ -1,28 +1,54 @@
 # rengo: two commands do all the set-up on a fresh machine.
-#   make demo   create .venv, install rengo, run the showcase on bundled data
-#   make test   the same set-up, then the whole test suite
+#   make demo   create .venv, install rengo with what the demo needs (PyTorch), run the showcase
+#   make test   the same set-up plus what the tests need (Ray, pytest, ...), then the test suite
+# Packages are installed with uv (several times faster than pip here; see
+# benchmarks/RESULTS.md, "Set-up"), falling back to pip where uv cannot be installed.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-PIP    := $(BIN)/python -m pip
-STAMP  := $(VENV)/.installed
+PY     := $(BIN)/python
 PYTEST_ARGS ?=
+# Extras per target: the demo needs PyTorch only; the tests need every optional integration.
+DEMO_EXTRAS := torch
+TEST_EXTRAS := torch,ray,ui,mlflow,tensorboard,dev
+FIND_LINKS  := $(foreach link,$(PIP_FIND_LINKS),--find-links $(link))
 
 .PHONY: demo test lint install proto bench clean browser
 
-$(STAMP): pyproject.toml constraints.txt
+$(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e '.[torch,ray,ui,mlflow,tensorboard,dev]'
-	touch $(STAMP)
 
-install: $(STAMP)
+# Which installer this venv uses: uv when it installs, else pip.
+$(VENV)/.installer: | $(PY)
+	@if $(PY) -m pip install --quiet --disable-pip-version-check uv >/dev/null 2>&1; \
+	then echo uv > $@; else echo pip > $@; fi
+	@echo "installer: $$(cat $@)"
 
-demo: $(STAMP)
+# install EXTRAS: editable rengo with those extras, pinned by constraints.txt.
+define install
+	@if [ "$$(cat $(VENV)/.installer)" = uv ]; then \
+		$(BIN)/uv pip install --quiet --python $(PY) $(FIND_LINKS) -c constraints.txt -e '.[$(1)]' \
+		|| $(PY) -m pip install --quiet -c constraints.txt -e '.[$(1)]'; \
+	else \
+		$(PY) -m pip install --quiet -c constraints.txt -e '.[$(1)]'; \
+	fi
+endef
+
+$(VENV)/.demo-installed: pyproject.toml constraints.txt | $(VENV)/.installer
+	$(call install,$(DEMO_EXTRAS))
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml constraints.txt | $(VENV)/.installer
+	$(call install,$(TEST_EXTRAS))
+	touch $@ $(VENV)/.demo-installed
+
+install: $(VENV)/.test-installed
+
+demo: $(VENV)/.demo-installed
 	$(BIN)/rengo demo
 
-test: $(STAMP) browser
-	$(BIN)/python -m pytest -n 2 --timeout=300 $(PYTEST_ARGS)
+test: $(VENV)/.test-installed browser
+	$(PY) -m pytest -n 2 --timeout=300 $(PYTEST_ARGS)
 
 # The dashboard's browser tests drive Debian's Chromium (never a downloaded one). Install it
 # where we can (root with apt, ~1 min); elsewhere those tests skip and say why.
@@ -36,12 +62,12 @@ browser:
 		|| echo "could not install chromium: the browser tests will be skipped"; \
 	else echo "no chromium (and no root apt to install it): the browser tests will be skipped"; fi
 
-lint: $(STAMP)
+lint: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
 
-proto: $(STAMP)
-	cd src/rengo/core/proto && ../../../../$(BIN)/python -m grpc_tools.protoc -I. \
+proto: $(VENV)/.test-installed
+	cd src/rengo/core/proto && ../../../../$(PY) -m grpc_tools.protoc -I. \
 		--python_out=. --pyi_out=. envelope.proto
 
 clean:
