@@ -51,9 +51,7 @@ def era(seed: int, rows: int = 200) -> dict[str, object]:
     }
     stakes = {"continuous": 0, "grid": 3, "coarse": 1, "noisy": 7, "constant": 2}
     staked = [k for k, s in stakes.items() if s > 0]
-    meta = stake_weighted_meta_model(
-        [submissions[k] for k in staked], [stakes[k] for k in staked]
-    )
+    meta = stake_weighted_meta_model([submissions[k] for k in staked], [stakes[k] for k in staked])
     submissions["copy_of_meta"] = meta  # a zero-stake submission equal to the meta model
     stakes["copy_of_meta"] = 0
     features = np.column_stack(
@@ -174,7 +172,9 @@ def test_a_whole_round_scores_each_era_as_numerai_tools_does() -> None:
     row_ids = [f"e{k}-{i:04d}" for k, e in enumerate(eras) for i in range(120)]
     names = list(eras[0]["submissions"])
     submissions = {
-        name: dict(zip(row_ids, np.concatenate([e["submissions"][name] for e in eras]), strict=True))
+        name: dict(
+            zip(row_ids, np.concatenate([e["submissions"][name] for e in eras]), strict=True)
+        )
         for name in names
     }
     target = dict(zip(row_ids, np.concatenate([e["target"] for e in eras]), strict=True))

@@ -244,7 +244,9 @@ def score_round(
         )
         for k, p in enumerate(names):
             undefined: list[str] = []
-            corr = numerai_corr(matrix[k, rows], target_vector[rows], target_pow15=rule.target_pow15)
+            corr = numerai_corr(
+                matrix[k, rows], target_vector[rows], target_pow15=rule.target_pow15
+            )
             contribution = (
                 math.nan if meta is None else mmc(matrix[k, rows], meta, target_vector[rows])
             )
@@ -267,9 +269,7 @@ def score_round(
     for p, stake in zip(names, stakes, strict=True):
         corr_mean = float(np.mean([e.corr for e in per_era[p]]))
         mmc_mean = float(np.mean([e.mmc for e in per_era[p]]))
-        fnc_mean = (
-            None if features is None else float(np.mean([e.fnc or 0.0 for e in per_era[p]]))
-        )
+        fnc_mean = None if features is None else float(np.mean([e.fnc or 0.0 for e in per_era[p]]))
         scores[p] = ParticipantRoundScore(
             p,
             stake,

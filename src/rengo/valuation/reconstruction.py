@@ -15,6 +15,7 @@ import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.parameters import Parameters, copy_parameters
+from rengo.hfl import WeightedSum, cast_like
 from rengo.valuation.shapley import MAX_EXACT_PLAYERS, ShapleyResult, ValueFunction, exact_shapley
 
 Evaluate = Callable[[Parameters], float]
@@ -55,17 +56,36 @@ class RoundUpdates:
 
 
 def fedavg_parameters(updates: Sequence[Parameters], weights: Sequence[float]) -> Parameters:
-    """Weighted average of parameter lists (McMahan et al. 2017), accumulated in float64."""
-    total = float(sum(weights))
-    if not updates or total <= 0:
+    """Weighted average of parameter lists (McMahan et al. 2017), computed exactly as the
+    coordinator's :class:`~rengo.hfl.FedAvg` does: products and sums in float64 (the same
+    :class:`~rengo.hfl.WeightedSum`, in the same order), rounded once to each array's dtype.
+    So the grand coalition's model is the coordinator's model, bit for bit.
+
+    Parameters
+    ----------
+    updates
+        Each client's full parameters.
+    weights
+        Each client's weight (its example count), finite and >= 0.
+
+    Returns
+    -------
+    Parameters
+        The weighted mean, in the dtypes of ``updates[0]``.
+
+    Raises
+    ------
+    DataError
+        No update with positive weight, a negative weight, or mismatched arrays.
+    """
+    if not updates or len(updates) != len(weights):
+        raise DataError(f"{len(updates)} updates for {len(weights)} weights")
+    acc = WeightedSum(updates[0])
+    for update, weight in zip(updates, weights, strict=True):
+        acc.add(update, float(weight), {})
+    if acc.total_weight <= 0:
         raise DataError("FedAvg needs at least one update with positive weight")
-    out: Parameters = []
-    for k, like in enumerate(updates[0]):
-        acc = np.zeros(like.shape, dtype=np.float64)
-        for update, w in zip(updates, weights, strict=True):
-            acc += (float(w) / total) * update[k]
-        out.append(acc.astype(like.dtype, copy=False))
-    return out
+    return [cast_like(m, like) for m, like in zip(acc.mean(), updates[0], strict=True)]
 
 
 def players_of(rounds: Sequence[RoundUpdates]) -> tuple[str, ...]:
@@ -166,7 +186,8 @@ def coalition_whole_run_model(
     rounds: Sequence[RoundUpdates], coalition: frozenset[str]
 ) -> Parameters:
     """The OR reconstruction: start from w_0 and apply, round after round, the FedAvg of the
-    coalition's deltas (update - w_t); rounds where none of S took part change nothing."""
+    coalition's deltas (update - w_t), in float64 and rounded once at the end; rounds where
+    none of S took part change nothing."""
     model = [np.asarray(p, dtype=np.float64).copy() for p in rounds[0].global_params]
     for r in rounds:
         chosen = [i for i, cid in enumerate(r.client_ids) if cid in coalition]
@@ -176,12 +197,11 @@ def coalition_whole_run_model(
             continue
         for k, base in enumerate(r.global_params):
             step = np.zeros(base.shape, dtype=np.float64)
+            start = np.asarray(base, dtype=np.float64)
             for i, w in zip(chosen, weights, strict=True):
-                step += (float(w) / total) * (r.updates[i][k] - base)
-            model[k] += step
-    return [
-        m.astype(p.dtype, copy=False) for m, p in zip(model, rounds[0].global_params, strict=True)
-    ]
+                step += float(w) * (np.asarray(r.updates[i][k], dtype=np.float64) - start)
+            model[k] += step / total
+    return [cast_like(m, p) for m, p in zip(model, rounds[0].global_params, strict=True)]
 
 
 def or_shapley(rounds: Sequence[RoundUpdates], evaluate: Evaluate) -> ShapleyResult:
