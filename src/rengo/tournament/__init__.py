@@ -3,12 +3,12 @@
 Scoring (pure functions of one era) reproduces numerai-tools 0.7.2, checked against the
 library itself: tie-kept ranks, gaussianisation, CORR against the target (optionally
 without the target's 1.5 power), MMC (the contribution to the meta model, the stake-weighted
-mean of the staked submissions' raw predictions), neutralisation and feature-neutral CORR. :class:`Tournament`
-keeps the rounds: the coordinator publishes row ids in eras (and the features it shares),
-participants submit predictions with a stake, the round resolves against targets only the
-coordinator holds, and :class:`PayoutRule` pays stake x clip(a CORR + b MMC + c FNC). The
-simulation runs rounds with participants of known behaviour (the demo's cast lives in
-:mod:`rengo.showcase`).
+mean of the staked submissions' raw predictions), neutralisation and feature-neutral CORR.
+:class:`Tournament` keeps the rounds: the coordinator publishes row ids in eras (and the
+features it shares), participants submit predictions with a stake, the round resolves
+against targets only the coordinator holds, and :class:`PayoutRule` pays
+stake x clip(a CORR + b MMC + c FNC). The simulation runs rounds with participants of known
+behaviour (the demo's cast lives in :mod:`rengo.showcase`).
 """
 
 from rengo.tournament.rounds import (
