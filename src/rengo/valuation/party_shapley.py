@@ -9,11 +9,13 @@ sampling (Ghorbani & Zou 2019), which needs O(permutations * n) retrainings at m
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from rengo.core.errors import ConfigError
-from rengo.valuation.shapley import ConvergenceRule, ShapleyResult, exact_shapley, tmc_shapley
+from rengo.valuation.shapley import ShapleyResult, exact_shapley, tmc_shapley
+from rengo.valuation.stopping import StoppingCriterion
 
 RetrainScore = Callable[[frozenset[int]], float]
 """Score of a model retrained on the columns of the given parties (empty: the no-feature
@@ -27,7 +29,7 @@ def party_shapley(
     *,
     exact_max_parties: int = 10,
     truncation: float = 0.01,
-    rule: ConvergenceRule | None = None,
+    rule: StoppingCriterion | None = None,
 ) -> ShapleyResult:
     """Shapley value of each VFL party: exact up to ``exact_max_parties`` parties, else TMC
     sampling (then ``rng`` is required, so the estimate is reproducible).
@@ -48,7 +50,8 @@ def party_shapley(
     Returns
     -------
     ShapleyResult
-        One value per party, ``method`` "vfl_exact" or "vfl_tmc".
+        One value per party with its standard error, ``method`` "vfl_exact" or
+        "vfl_tmc" (whose ``stopped_by`` says when sampling turned exact).
 
     Raises
     ------
@@ -69,10 +72,4 @@ def party_shapley(
                 "for the sampled estimate"
             )
         result = tmc_shapley(retrain_score, n, rng, truncation=truncation, rule=rule)
-    return ShapleyResult(
-        result.values,
-        result.evaluations,
-        tuple(parties),
-        result.permutations,
-        method=f"vfl_{result.method}",
-    )
+    return replace(result, players=tuple(parties), method=f"vfl_{result.method}")

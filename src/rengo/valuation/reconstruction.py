@@ -16,7 +16,13 @@ import numpy as np
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.parameters import Parameters, copy_parameters
 from rengo.hfl import WeightedSum, cast_like
-from rengo.valuation.shapley import MAX_EXACT_PLAYERS, ShapleyResult, ValueFunction, exact_shapley
+from rengo.valuation.shapley import (
+    MAX_EXACT_PLAYERS,
+    ShapleyResult,
+    ValueFunction,
+    combine_estimates,
+    exact_shapley,
+)
 
 Evaluate = Callable[[Parameters], float]
 """The coordinator's validation score of a model (higher is better)."""
@@ -170,15 +176,32 @@ def mr_shapley(
     if len(round_weights) != len(rounds):
         raise ConfigError(f"{len(round_weights)} round weights for {len(rounds)} rounds")
     per_round = np.zeros((len(rounds), len(players)))
-    evaluations = permutations = 0
+    per_round_stderr = np.zeros_like(per_round)
+    per_round_dof = np.full_like(per_round, np.inf)
+    evaluations = permutations = samples = 0
     for t, r in enumerate(rounds):
         result = estimate(round_value_function(r, players, evaluate), len(players))
         per_round[t] = result.values
+        per_round_stderr[t] = result.stderr
+        per_round_dof[t] = result.dof
         evaluations += result.evaluations
         permutations += result.permutations
-    values = np.asarray(round_weights, dtype=np.float64) @ per_round
+        samples += result.samples
+    values, stderr, dof = combine_estimates(
+        per_round, per_round_stderr, per_round_dof, np.asarray(round_weights, dtype=np.float64)
+    )
     return ShapleyResult(
-        values, evaluations, players, permutations, method="mr", per_round=per_round
+        values,
+        evaluations,
+        players,
+        permutations,
+        method="mr",
+        per_round=per_round,
+        stderr=stderr,
+        dof=dof,
+        samples=samples,
+        stopped_by="per round",
+        per_round_stderr=per_round_stderr,
     )
 
 
