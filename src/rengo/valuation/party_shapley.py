@@ -30,6 +30,7 @@ def party_shapley(
     exact_max_parties: int = 10,
     truncation: float = 0.01,
     rule: StoppingCriterion | None = None,
+    exact_when_cheaper: bool = True,
 ) -> ShapleyResult:
     """Shapley value of each VFL party: exact up to ``exact_max_parties`` parties, else TMC
     sampling (then ``rng`` is required, so the estimate is reproducible).
@@ -44,8 +45,8 @@ def party_shapley(
         Draws the permutations above ``exact_max_parties``; required there.
     exact_max_parties:
         Up to this many parties every coalition is evaluated.
-    truncation, rule:
-        Truncated Monte Carlo settings (Ghorbani & Zou 2019).
+    truncation, rule, exact_when_cheaper:
+        Truncated Monte Carlo settings (see :func:`~rengo.valuation.tmc_shapley`).
 
     Returns
     -------
@@ -71,5 +72,12 @@ def party_shapley(
                 f"{n} parties exceeds exact_max_parties={exact_max_parties}: pass an rng "
                 "for the sampled estimate"
             )
-        result = tmc_shapley(retrain_score, n, rng, truncation=truncation, rule=rule)
+        result = tmc_shapley(
+            retrain_score,
+            n,
+            rng,
+            truncation=truncation,
+            rule=rule,
+            exact_when_cheaper=exact_when_cheaper,
+        )
     return replace(result, players=tuple(parties), method=f"vfl_{result.method}")

@@ -578,6 +578,7 @@ def combine_estimates(
     finite = np.isfinite(dof) & (variance > 0)
     denominator = np.where(finite, variance**2 / np.where(finite, dof, 1.0), 0.0).sum(axis=0)
     effective = np.full(total.shape, np.inf)
-    positive = denominator > 0
+    positive = (denominator > 0) & np.isfinite(combined)
     effective[positive] = combined[positive] ** 2 / denominator[positive]
+    effective[~np.isfinite(combined)] = 1.0  # an infinite error: the interval is unbounded
     return total, np.sqrt(combined), effective

@@ -109,6 +109,7 @@ def vertical_party_contribution(
     exact_max_parties: int = EXACT_MAX_HOSTS,
     truncation: float = 0.01,
     rule: StoppingCriterion | None = None,
+    exact_when_cheaper: bool = True,
 ) -> VerticalContribution:
     """Shapley value of each feature party of ``dataset`` on ``validation``'s ``metric``.
 
@@ -129,9 +130,10 @@ def vertical_party_contribution(
         model has no seed, and the permutations sampled above ``exact_max_parties`` hosts.
     exact_max_parties:
         Up to this many feature parties every coalition is retrained (exact values).
-    truncation, rule:
+    truncation, rule, exact_when_cheaper:
         Truncated Monte Carlo settings above ``exact_max_parties``; ``rule`` defaults to
-        :data:`DEFAULT_TMC_RULE`.
+        :data:`DEFAULT_TMC_RULE`; sampling turns exact once that retrains fewer coalitions
+        unless ``exact_when_cheaper`` is False.
 
     Returns
     -------
@@ -156,6 +158,7 @@ def vertical_party_contribution(
         exact_max_parties=exact_max_parties,
         truncation=truncation,
         rule=rule or DEFAULT_TMC_RULE,
+        exact_when_cheaper=exact_when_cheaper,
     )
     everyone = value(frozenset(range(len(hosts))))
     alone = value(frozenset())
