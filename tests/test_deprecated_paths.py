@@ -59,6 +59,7 @@ ADDED_AFTER_THE_SPLIT = {
     "SCORING_VERSION",
     "feature_neutral_corr",
     "neutralize",
+    "CONFIDENCE",
     "AbsoluteStandardError",
     "HistoryDeviation",
     "MaxEvaluations",

@@ -27,6 +27,7 @@ from rengo.valuation.reconstruction import (
     round_value_function,
 )
 from rengo.valuation.shapley import (
+    CONFIDENCE,
     CountingValue,
     ShapleyResult,
     ValueFunction,
@@ -58,6 +59,7 @@ from rengo.valuation.tracker import (
 from rengo.valuation.vertical import VerticalContribution, vertical_party_contribution
 
 __all__ = [
+    "CONFIDENCE",
     "METHODS",
     "AbsoluteStandardError",
     "ContributionReport",
