@@ -21,7 +21,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rengo.valuation import exact_shapley, gtg_round_shapley, permutation_shapley, tmc_shapley
+from rengo.valuation import (
+    ShapleyResult,
+    exact_shapley,
+    gtg_round_shapley,
+    permutation_shapley,
+    tmc_shapley,
+)
 
 Game = Callable[[frozenset[int]], float]
 
@@ -43,7 +49,7 @@ def smooth_game(n: int, seed: int) -> Game:
     return lambda s: float(table[sum(1 << i for i in s)])
 
 
-ESTIMATORS = {
+ESTIMATORS: dict[str, Callable[[Game, int, np.random.Generator], ShapleyResult]] = {
     "tmc": lambda v, n, rng: tmc_shapley(v, n, rng),
     "permutation": lambda v, n, rng: permutation_shapley(v, n, rng),
     "gtg": lambda v, n, rng: gtg_round_shapley(v, n, rng),

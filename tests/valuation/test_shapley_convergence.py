@@ -217,7 +217,7 @@ def test_stopping_criteria_compose_with_and_or_not() -> None:
 
 
 def test_results_report_errors_intervals_and_why_they_stopped() -> None:
-    table, value = random_game(10, 5)
+    _, value = random_game(10, 5)
     result = tmc_shapley(
         value, 10, np.random.default_rng(0), rule=MaxUpdates(50), exact_when_cheaper=False
     )

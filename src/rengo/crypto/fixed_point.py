@@ -10,6 +10,7 @@ above it is refused, and a decrypted residue that falls in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -135,7 +136,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer, mpz)) and not isinstance(value, (bool, np.bool_))
 
 
-def _object_array(items: list, shape: tuple[int, ...]) -> np.ndarray:
+def _object_array(items: Sequence[object], shape: tuple[int, ...]) -> np.ndarray:
     """An object array of ``items`` reshaped to ``shape`` (never a nested-sequence guess)."""
     out = np.empty(len(items), dtype=object)
     out[:] = items

@@ -102,7 +102,7 @@ class PaillierPublicKey:
         """
         if not _is_integer(value):
             raise InvalidCiphertextError(f"a {what} must be an integer, got {type(value).__name__}")
-        c = mpz(value)  # type: ignore[call-overload]
+        c = mpz(value)
         if not 0 < c < self.nsquare:
             raise InvalidCiphertextError(f"a {what} must lie in [1, n^2)")
         if gmpy2.gcd(c, self.n) != 1:
@@ -198,7 +198,8 @@ class PaillierPrivateKey:
         cq = _powmod(ciphertexts, q - 1, self.qsquare)
         mp = (cp - 1) // p * self.hp % p
         mq = (cq - 1) // q * self.hq % q
-        return mp + (mq - mp) * self.p_inverse_mod_q % q * p
+        plaintexts: np.ndarray = mp + (mq - mp) * self.p_inverse_mod_q % q * p
+        return plaintexts
 
     def combine_crt_halves(self, xp: np.ndarray, xq: np.ndarray) -> np.ndarray:
         """The unique x mod n^2 with x = xp mod p^2 and x = xq mod q^2 (elementwise).
@@ -207,7 +208,10 @@ class PaillierPrivateKey:
         Z*_{p^2}, and y^p mod p^2 with y uniform in [1, p) is uniform on that subgroup, so
         the CRT join of y^p mod p^2 and y'^q mod q^2 is distributed exactly like r^n mod n^2.
         """
-        return xp + (xq - xp) * self.psquare_inverse_mod_qsquare % self.qsquare * self.psquare
+        joined: np.ndarray = (
+            xp + (xq - xp) * self.psquare_inverse_mod_qsquare % self.qsquare * self.psquare
+        )
+        return joined
 
     def require_matches(self, public_key: PaillierPublicKey) -> None:
         """Raise :class:`KeyMismatchError` unless ``public_key`` is this key's public half."""

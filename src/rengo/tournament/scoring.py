@@ -68,7 +68,8 @@ def tie_kept_rank(values: Sequence[float] | np.ndarray) -> np.ndarray:
         The ranks, in the input's order.
     """
     array = _vector("values", values)
-    return (rankdata(array, method="average") - 0.5) / array.size
+    ranks = np.asarray(rankdata(array, method="average"), dtype=np.float64)
+    return (ranks - 0.5) / array.size
 
 
 def gaussianize(values: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -178,7 +179,7 @@ def stake_weighted_meta_model(
             "no submission is staked: the meta model (stake-weighted mean of staked "
             "submissions) is undefined"
         )
-    rows = [_vector(f"predictions of submission {k}", predictions[k]) for k in staked]
+    rows = [_vector(f"predictions of submission {k}", predictions[int(k)]) for k in staked]
     if len({r.size for r in rows}) != 1:
         raise DataError("every submission must cover the same rows")
     matrix = np.stack(rows)

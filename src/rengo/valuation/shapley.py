@@ -324,7 +324,8 @@ class _Running:
     def stderr(self) -> np.ndarray:
         if self.count < 2:
             return np.full(self.mean.shape, np.inf)
-        return np.sqrt(np.maximum(self.m2, 0.0) / (self.count - 1) / self.count)
+        error: np.ndarray = np.sqrt(np.maximum(self.m2, 0.0) / (self.count - 1) / self.count)
+        return error
 
 
 def sample_shapley(
