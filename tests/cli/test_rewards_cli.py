@@ -151,5 +151,6 @@ def test_show_reports_each_values_standard_error_and_interval(tmp_path: Path) ->
     assert shown.exit_code == 0, shown.output
     assert "std. error" in shown.output and "95% interval" in shown.output
     low, high = report.intervals()["alice"]  # 0.12 -/+ t(0.975, 15) * 0.01
-    assert f"[{low:+.5f}, {high:+.5f}]" in shown.output and "0.01000" in shown.output
+    assert f"{low:+.5f}" in shown.output and f"{high:+.5f}" in shown.output
+    assert "0.01000" in shown.output
     assert "exact" in shown.output  # bob's value has no sampling error
