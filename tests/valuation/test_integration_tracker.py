@@ -134,6 +134,10 @@ def test_free_rider_ranks_last_and_is_paid_nothing(store: RunStore, kind: str, m
     assert report.ranking()[-1][0] == "rider"
     assert report.values["rider"] < 0
     record_contributions(store, run_id, report)
+    stored = run_contributions(store, run_id)
+    assert set(stored.stderr) == set(report.values) == set(stored.intervals)
+    for player, (low, high) in stored.intervals.items():  # each value inside its interval
+        assert low <= report.values[player] <= high
     budget = to_minor_units("1000.00")
     payouts = pay_rewards(store, run_id, "proportional", budget, "EUR")
     assert {p.participant: p.amount_minor for p in payouts}["rider"] == 0
