@@ -25,7 +25,7 @@ import numpy as np
 
 from rengo.core.errors import ConfigError
 
-DEFAULT_MIN_SAMPLES = 16
+DEFAULT_MIN_SAMPLES = 8
 """Standard errors are trusted from this many independent samples on (a smaller sample
 underestimates them often enough to stop too early)."""
 
