@@ -23,9 +23,9 @@ import numpy as np
 from rengo.core.parameters import Parameters
 from rengo.hfl.numpy_client import softmax_loss_grad
 from rengo.valuation import (
-    ConvergenceRule,
     RoundUpdates,
     ShapleyResult,
+    default_stopping,
     gtg_shapley,
     mr_shapley,
     tmc_shapley,
@@ -84,7 +84,7 @@ def main(rounds: int, seed: int) -> None:
     for clients in (8, 12, 50):
         stored, evaluate = make_run(clients, rounds, seed)
         rng = np.random.default_rng(seed)
-        rule = ConvergenceRule(tolerance=0.05, window=3, max_permutations=100)
+        rule = default_stopping()
         methods: dict[str, Callable[[], ShapleyResult]] = {
             "tmc": partial(
                 mr_shapley, stored, evaluate, estimator=partial(tmc_shapley, rng=rng, rule=rule)

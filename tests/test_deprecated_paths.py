@@ -53,10 +53,31 @@ def test_every_old_contrib_name_is_the_new_object_with_a_warning(old_name: str) 
     assert value is getattr(importlib.import_module(module), name)
 
 
+ADDED_AFTER_THE_SPLIT = {
+    # issue 9 (exactness): new scoring functions and sampling stopping rules, never in contrib
+    "LEGACY_SCORING",
+    "SCORING_VERSION",
+    "feature_neutral_corr",
+    "neutralize",
+    "CONFIDENCE",
+    "AbsoluteStandardError",
+    "HistoryDeviation",
+    "MaxEvaluations",
+    "MaxTime",
+    "MaxUpdates",
+    "MinUpdates",
+    "RelativeStandardError",
+    "SamplingProgress",
+    "StoppingCriterion",
+    "default_stopping",
+}
+"""Public names added to the new packages after rengo.contrib was split: no old path."""
+
+
 def test_the_old_names_cover_the_new_packages_public_api() -> None:
     moved = set(rengo.contrib.__all__)
     for package in (valuation, tournament):
-        assert set(package.__all__) <= moved, package.__name__
+        assert set(package.__all__) - ADDED_AFTER_THE_SPLIT <= moved, package.__name__
     assert set(rewards.__all__) - moved == {"Exact"}  # was importable from contrib.payouts only
     assert {"FIVE_PARTICIPANTS", "CreditContribution", "credit_party_contribution"} <= moved
 

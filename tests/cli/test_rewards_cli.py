@@ -115,3 +115,42 @@ def test_errors_exit_2_with_one_line(store_path: Path, tmp_path: Path):
     assert twice.exit_code == 2 and "already paid" in twice.output
     missing = runner.invoke(app, ["rewards", "show", run, "--store", str(tmp_path / "no.db")])
     assert missing.exit_code == 2 and "no run store" in missing.output
+
+
+def test_show_reports_each_values_standard_error_and_interval(tmp_path: Path) -> None:
+    from rengo.tracking import record_contributions
+    from rengo.valuation import ContributionReport, RoundContribution
+
+    rounds = (
+        RoundContribution(
+            1,
+            {"alice": 0.12, "bob": 0.05},
+            40,
+            16,
+            False,
+            {"alice": 0.01, "bob": 0.0},
+            {"alice": 15.0, "bob": float("inf")},
+            "standard errors below 0.05",
+        ),
+    )
+    report = ContributionReport(
+        "gtg",
+        {"alice": 0.12, "bob": 0.05},
+        rounds,
+        40,
+        16,
+        stderr={"alice": 0.01, "bob": 0.0},
+        dof={"alice": 15.0, "bob": float("inf")},
+    )
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        run = store.start_run("hfl", {}, name="fed")
+        record_contributions(store, run, report)
+        store.finish_run(run, "completed")
+    shown = runner.invoke(app, ["rewards", "show", run, "--store", str(path)])
+    assert shown.exit_code == 0, shown.output
+    assert "std. error" in shown.output and "95% interval" in shown.output
+    low, high = report.intervals()["alice"]  # 0.12 -/+ t(0.975, 15) * 0.01
+    assert f"{low:+.5f}" in shown.output and f"{high:+.5f}" in shown.output
+    assert "0.01000" in shown.output
+    assert "exact" in shown.output  # bob's value has no sampling error

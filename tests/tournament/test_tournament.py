@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
-from rengo.core.errors import DataError, ProtocolError
+from rengo.core.errors import ConfigError, DataError, ProtocolError
 from rengo.rewards import Budget
 from rengo.tournament import (
+    LEGACY_SCORING,
+    SCORING_VERSION,
     PayoutRule,
     Tournament,
     mmc,
@@ -93,6 +97,8 @@ def test_submissions_are_validated() -> None:
         t.submit("a", good, -1)  # negative stake
     with pytest.raises(DataError):
         t.submit("a", np.full(60, np.nan), 1)
+    with pytest.raises(DataError, match="constant"):
+        t.submit("a", np.full(60, 0.5), 1)  # Numerai refuses a zero-deviation submission
 
 
 def test_budget_caps_tournament_gains() -> None:
@@ -103,3 +109,64 @@ def test_budget_caps_tournament_gains() -> None:
     t.submit("b", good, 1000)
     result = t.resolve(target)
     assert sum(p.amount_minor for p in result.payouts) == 7
+
+
+def test_stored_results_recompute_exactly_after_a_json_round_trip() -> None:
+    target, good, noise = make_round(3)
+    t = Tournament(PayoutRule(), Budget(50))
+    rid = t.open_round(ROWS, ERAS, features=np.random.default_rng(0).random((60, 4)))
+    t.submit("good", good, 1000)
+    t.submit("noise", noise, 3000)
+    t.submit("free", np.clip(good + 0.05, 0, 1), 0)
+    stored = t.resolve(target)
+    restored = Tournament.from_dict(json.loads(json.dumps(t.to_dict())))
+    assert restored.results() == [stored]
+    assert restored.rescore(target, rid) == stored
+    assert stored.scoring == SCORING_VERSION and stored.budget_minor == 50
+    assert all(e.fnc is not None for e in stored.scores["good"].eras)
+
+
+def test_rounds_stored_before_scoring_was_recorded_are_marked_legacy() -> None:
+    target, good, noise = make_round(4)
+    t = Tournament()
+    rid = t.open_round(ROWS, ERAS)
+    t.submit("good", good, 1000)
+    t.submit("noise", noise, 1000)
+    t.resolve(target)
+    state = t.to_dict()
+    for item in state["rounds"]:
+        del item["result"]["scoring"]
+        del item["result"]["budget_minor"]
+    old = Tournament.from_dict(state)
+    assert old.results()[0].scoring == LEGACY_SCORING
+    assert old.rescore(target, rid).scoring == SCORING_VERSION
+    with pytest.raises(ProtocolError):
+        Tournament().rescore(target, 1)
+
+
+def test_an_era_score_left_undefined_counts_as_zero_and_is_named() -> None:
+    target, good, _ = make_round(5)
+    flat_in_e1 = good.copy()
+    flat_in_e1[:30] = 0.5  # constant within era e1 only: CORR there is undefined
+    result = score_round(
+        {"a": dict(zip(ROWS, flat_in_e1, strict=True)), "b": dict(zip(ROWS, good, strict=True))},
+        {"a": 10, "b": 0},
+        dict(zip(ROWS, ERAS, strict=True)),
+        dict(zip(ROWS, target, strict=True)),
+    )
+    e1 = result.scores["a"].eras[0]
+    assert e1.corr == 0.0 and e1.undefined == ("corr", "mmc")  # a is the whole meta model
+    assert result.scores["a"].eras[1].undefined == ()
+
+
+def test_a_rule_paying_fnc_needs_features() -> None:
+    target, good, _ = make_round()
+    rule = PayoutRule(fnc_multiplier=1.0)
+    with pytest.raises(ConfigError, match="features"):
+        score_round(
+            {"good": dict(zip(ROWS, good, strict=True))},
+            {"good": 10},
+            dict(zip(ROWS, ERAS, strict=True)),
+            dict(zip(ROWS, target, strict=True)),
+            rule,
+        )

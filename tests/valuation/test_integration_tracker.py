@@ -134,6 +134,10 @@ def test_free_rider_ranks_last_and_is_paid_nothing(store: RunStore, kind: str, m
     assert report.ranking()[-1][0] == "rider"
     assert report.values["rider"] < 0
     record_contributions(store, run_id, report)
+    stored = run_contributions(store, run_id)
+    assert set(stored.stderr) == set(report.values) == set(stored.intervals)
+    for player, (low, high) in stored.intervals.items():  # each value inside its interval
+        assert low <= report.values[player] <= high
     budget = to_minor_units("1000.00")
     payouts = pay_rewards(store, run_id, "proportional", budget, "EUR")
     assert {p.participant: p.amount_minor for p in payouts}["rider"] == 0
@@ -214,7 +218,10 @@ def test_tracker_holds_one_round_of_updates_and_caps_memory():
 def test_gtg_skips_rounds_that_did_not_move_the_score():
     config = GTGConfig(between_round_eps=1e9)
     tracker, _ = run_with_tracker("gtg", {}, rounds=2, gtg=config)
-    assert all(r.truncated and r.evaluations == 2 for r in tracker.report().rounds)
+    # each skip is confirmed by v(all), v(empty) and every solo and leave-one-out coalition
+    for r in tracker.report().rounds:
+        assert r.truncated and r.evaluations == 2 + 2 * len(r.values)
+        assert all(se == 0.0 for se in r.stderr.values())
 
 
 def test_identity_groups_merge_members_into_one_player():

@@ -7,8 +7,8 @@ import pytest
 
 from rengo.core.errors import ConfigError
 from rengo.valuation import (
-    ConvergenceRule,
     CountingValue,
+    MaxUpdates,
     exact_shapley,
     leave_one_out,
     party_shapley,
@@ -93,19 +93,22 @@ def test_permutation_sampling_converges_to_exact_on_random_game() -> None:
     value, _ = random_game(5, seed=5)
     exact = exact_shapley(value, 5).values
     sampled = permutation_shapley(
-        value,
-        5,
-        np.random.default_rng(0),
-        rule=ConvergenceRule(max_permutations=3000, tolerance=1e-9),
+        value, 5, np.random.default_rng(0), rule=MaxUpdates(3000), exact_when_cheaper=False
     )
     assert sampled.permutations == 3000
     np.testing.assert_allclose(sampled.values, exact, atol=0.08)
+    assert np.all(np.abs(sampled.values - exact) <= 4 * sampled.stderr)
 
 
 def test_tmc_is_efficient_without_truncation_per_stratified_block() -> None:
     value, table = random_game(6, seed=6)
     result = tmc_shapley(
-        value, 6, np.random.default_rng(1), truncation=0.0, rule=ConvergenceRule(max_permutations=6)
+        value,
+        6,
+        np.random.default_rng(1),
+        truncation=0.0,
+        rule=MaxUpdates(6),
+        exact_when_cheaper=False,
     )
     assert result.permutations == 6
     assert result.values.sum() == pytest.approx(table[-1] - table[0], abs=1e-12)
@@ -130,8 +133,9 @@ def test_vfl_party_shapley_exact_and_sampled_agree() -> None:
         parties,
         np.random.default_rng(0),
         exact_max_parties=2,
-        rule=ConvergenceRule(max_permutations=400, tolerance=1e-9),
+        rule=MaxUpdates(400),
         truncation=0.0,
+        exact_when_cheaper=False,
     )
     assert sampled.method == "vfl_tmc"
     np.testing.assert_allclose(sampled.values, exact.values, atol=0.1)

@@ -106,10 +106,21 @@ def test_sampled_estimate_above_exact_limit_states_its_method(
     sampled = vertical_party_contribution(
         train, validation, make_model=_model, seed=3, exact_max_parties=1
     )
-    assert sampled.method == "vfl_tmc" and sampled.permutations > 0
-    assert sampled.approximation.startswith("truncated Monte Carlo")
+    # two parties: 4 coalitions, so sampling turns exact and says so
+    assert sampled.method == "vfl_tmc" and sampled.approximation.startswith("exact: sampling")
+    assert sampled.values == pytest.approx(exact.values, abs=1e-12)
+    forced = vertical_party_contribution(
+        train,
+        validation,
+        make_model=_model,
+        seed=3,
+        exact_max_parties=1,
+        exact_when_cheaper=False,
+    )
+    assert forced.permutations > 0 and forced.approximation.startswith("truncated Monte Carlo")
     for party, value in exact.values.items():
-        assert sampled.values[party] == pytest.approx(value, abs=0.02)
+        assert forced.values[party] == pytest.approx(value, abs=0.02)
+        assert forced.stderr[party] >= 0.0
 
 
 def test_contribution_is_recorded_in_the_run_store_and_pays_by_shapley(

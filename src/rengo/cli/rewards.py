@@ -47,21 +47,42 @@ def _open(store: Path | None):  # type: ignore[no-untyped-def]
     return RunStore(path)
 
 
-def contribution_table(run_id: str, method: str, totals: dict[str, float], rounds: int) -> Table:
-    """Participants by decreasing contribution, with their share of the positive total."""
+def contribution_table(
+    run_id: str,
+    method: str,
+    totals: dict[str, float],
+    rounds: int,
+    stderr: dict[str, float] | None = None,
+    intervals: dict[str, tuple[float, float]] | None = None,
+    confidence: float | None = None,
+) -> Table:
+    """Participants by decreasing contribution, with their share of the positive total and,
+    where recorded, each value's standard error and confidence interval ("exact" where the
+    error is 0, "-" where none was recorded)."""
     table = Table(
         title=f"Contribution ({method}, summed over {rounds} rounds) - run {run_id}",
         title_justify="left",
     )
+    stderr = stderr or {}
+    intervals = intervals or {}
     table.add_column("rank", justify="right")
     table.add_column("participant")
     table.add_column("contribution", justify="right")
+    if stderr:
+        table.add_column("std. error", justify="right")
+        table.add_column(f"{100 * (confidence or 0.95):g}% interval", justify="right")
     table.add_column("share of positive", justify="right")
     positive = sum(max(v, 0.0) for v in totals.values())
     ranked = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
     for rank, (participant, value) in enumerate(ranked, start=1):
         share = f"{100 * max(value, 0.0) / positive:.1f}%" if positive > 0 else "-"
-        table.add_row(str(rank), participant, f"{value:+.5f}", share)
+        row = [str(rank), participant, f"{value:+.5f}"]
+        if stderr:
+            error = stderr.get(participant)
+            interval = intervals.get(participant)
+            row.append("-" if error is None else ("exact" if error == 0 else f"{error:.5f}"))
+            row.append("-" if interval is None else f"[{interval[0]:+.5f}, {interval[1]:+.5f}]")
+        table.add_row(*row, share)
     return table
 
 
@@ -109,7 +130,13 @@ def show(
         found = run_contributions(s, run_id, method)
         console.print(
             contribution_table(
-                found.run_id, found.method, found.totals, max(1, len(found.per_round))
+                found.run_id,
+                found.method,
+                found.totals,
+                max(1, len(found.per_round)),
+                found.stderr,
+                found.intervals,
+                found.confidence,
             )
         )
         entries = s.ledger(found.run_id)

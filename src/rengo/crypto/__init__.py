@@ -40,6 +40,7 @@ from rengo.crypto.key_storage import (
 from rengo.crypto.keys import (
     DEFAULT_KEY_BITS,
     SUPPORTED_KEY_BITS,
+    InvalidCiphertextError,
     PaillierPrivateKey,
     PaillierPublicKey,
     generate_paillier_keypair,
@@ -79,6 +80,7 @@ __all__ = [
     "EncryptedArray",
     "FixedPointEncoder",
     "FixedPointOverflowError",
+    "InvalidCiphertextError",
     "Mask",
     "ObfuscatorPool",
     "ObfuscatorSource",

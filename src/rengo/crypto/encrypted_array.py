@@ -86,14 +86,13 @@ class EncryptedArray:
     def from_ciphertexts(
         cls, public_key: PaillierPublicKey, ciphertexts: Any, exponent: int
     ) -> EncryptedArray:
-        """Wrap untrusted ciphertexts after checking each lies in [1, n^2) and the exponent."""
+        """Wrap untrusted ciphertexts after checking the exponent and that each is an
+        integer in [1, n^2) sharing no factor with n
+        (:class:`~rengo.crypto.keys.InvalidCiphertextError` otherwise)."""
         array = np.asarray(ciphertexts, dtype=object)
-        nsquare = public_key.nsquare
-        if not all(0 < c < nsquare for c in array.ravel().tolist()):
-            raise ValueError("every ciphertext must lie in [1, n^2)")
         if not isinstance(exponent, int) or not 0 <= exponent <= 1 << 16:
             raise ValueError(f"bad fixed-point exponent {exponent!r}")
-        flat = [gmpy2.mpz(c) for c in array.ravel().tolist()]
+        flat = [public_key.require_ciphertext(c) for c in array.ravel().tolist()]
         return cls(public_key, _object_array(flat, array.shape), exponent)
 
     # ------------------------------------------------------------------ shape
@@ -188,8 +187,10 @@ class EncryptedArray:
     ) -> EncryptedArray:
         """Elementwise product with plaintexts (broadcasting), as ``E(a)^k = E(k*a)``.
 
-        Integers multiply exactly; floats are encoded with ``precision_bits`` fractional bits
-        (default 32), which the result's exponent gains.
+        Integers multiply exactly, whatever their size (numpy integers, Python ints,
+        ``mpz``, object arrays of them): they get 0 fractional bits unless
+        ``precision_bits`` asks otherwise. Floats are encoded with ``precision_bits``
+        fractional bits (default 32), which the result's exponent gains.
         """
         plain = np.asarray(other)
         bits = _plain_bits(plain, precision_bits)
@@ -327,6 +328,7 @@ class EncryptedArray:
             Fresh: safe to send (see the module docstring).
         """
         if isinstance(obfuscators, np.ndarray):
+            self.public_key.require_ciphertexts(obfuscators, "obfuscator")
             fresh = obfuscators.reshape(self.shape)
         else:
             pool = obfuscators if obfuscators is not None else ObfuscatorPool(self.public_key)
@@ -419,6 +421,8 @@ def encrypt_array(
         obfuscators = pool.take(residues.size)
     elif obfuscators.size != residues.size:
         raise ValueError(f"{obfuscators.size} obfuscators for {residues.size} values")
+    else:
+        public_key.require_ciphertexts(obfuscators, "obfuscator")
     ciphertexts = (
         (1 + residues * public_key.n) * obfuscators.reshape(residues.shape) % public_key.nsquare
     )
@@ -440,10 +444,21 @@ def decrypt_array(
 
 
 def _plain_bits(plain: np.ndarray, precision_bits: int | None) -> int:
-    """Fractional bits for a plaintext operand: 0 for integers unless asked otherwise."""
+    """Fractional bits for a plaintext operand: 0 for integers (numpy integer dtypes, and
+    object arrays of Python ints or ``mpz``, which hold integers beyond int64 exactly)
+    unless asked otherwise."""
     if precision_bits is not None:
         return precision_bits
-    return 0 if plain.dtype.kind in "iub" else DEFAULT_PRECISION_BITS
+    if plain.dtype.kind in "iub" or (plain.dtype.kind == "O" and _all_integers(plain)):
+        return 0
+    return DEFAULT_PRECISION_BITS
+
+
+def _all_integers(plain: np.ndarray) -> bool:
+    return all(
+        isinstance(v, (int, np.integer, gmpy2.mpz)) and not isinstance(v, (bool, np.bool_))
+        for v in plain.ravel().tolist()
+    )
 
 
 def _integer_multipliers(plain: np.ndarray, bits: int, public_key: PaillierPublicKey) -> np.ndarray:
@@ -466,7 +481,9 @@ def _integer_multipliers(plain: np.ndarray, bits: int, public_key: PaillierPubli
 
 def _check_multiplier(exps: np.ndarray, public_key: PaillierPublicKey) -> None:
     if exps.size and max(abs(int(e)) for e in exps.ravel().tolist()) > public_key.max_int:
-        raise FixedPointOverflowError("a plaintext multiplier exceeds the key's range (n // 3)")
+        raise FixedPointOverflowError(
+            "a plaintext multiplier exceeds the key's range (|k| <= n // 3 - 1)"
+        )
 
 
 def _product_first_axis(array: np.ndarray, public_key: PaillierPublicKey) -> np.ndarray:

@@ -3,12 +3,14 @@
 A float x becomes the integer ``round(x * 2**precision_bits)``; negatives are stored as
 ``n - |v|`` (Paillier 1999 plaintexts are residues mod n). Every encoder uses one fixed scale,
 so homomorphic additions never need exponent alignment. Magnitudes are limited to
-``max_int = n // 3``: an encoding above it is refused, and a decrypted residue that falls in
+``max_int = n // 3 - 1`` (python-paillier's range, so ciphertexts interoperate): an encoding
+above it is refused, and a decrypted residue that falls in
 ``(max_int, n - max_int)`` is reported as overflow instead of wrapping into a wrong value.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -24,7 +26,7 @@ DEFAULT_PRECISION_BITS = 32
 
 
 class FixedPointOverflowError(RengoError, OverflowError):
-    """A value is too large for the fixed-point range of the key (|encoding| > n // 3), or a
+    """A value is too large for the fixed-point range of the key (|encoding| > n // 3 - 1), or a
     homomorphic result overflowed that range and can no longer be decoded."""
 
 
@@ -89,14 +91,14 @@ def _round_scaled(value: float, precision_bits: int) -> int:
 
 
 def to_residues(signed: np.ndarray, public_key: PaillierPublicKey) -> np.ndarray:
-    """Map signed ints to residues mod n (negatives as n - |v|), refusing |v| > n // 3."""
+    """Map signed ints to residues mod n (negatives as n - |v|), refusing |v| > n // 3 - 1."""
     if signed.size:
         limit = public_key.max_int
         largest = max(abs(int(v)) for v in signed.ravel().tolist())
         if largest > limit:
             raise FixedPointOverflowError(
                 f"an encoded value has {largest.bit_length()} bits; a {public_key.bits}-bit key "
-                f"holds at most {int(limit).bit_length()} bits (|encoding| <= n // 3). Lower "
+                f"holds at most {int(limit).bit_length()} bits (|encoding| <= n // 3 - 1). Lower "
                 "precision_bits or the magnitude of the values."
             )
     residues = signed % public_key.n
@@ -114,7 +116,7 @@ def from_residues(residues: np.ndarray, public_key: PaillierPublicKey) -> np.nda
             out.append(int(m - n))
         else:
             raise FixedPointOverflowError(
-                "a decrypted value lies outside the fixed-point range (|value| > n // 3): a "
+                "a decrypted value lies outside the fixed-point range (|value| > n // 3 - 1): a "
                 "homomorphic result overflowed, or the ciphertext was made under another scale"
             )
     return _object_array(out, residues.shape)
@@ -134,7 +136,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer, mpz)) and not isinstance(value, (bool, np.bool_))
 
 
-def _object_array(items: list, shape: tuple[int, ...]) -> np.ndarray:
+def _object_array(items: Sequence[object], shape: tuple[int, ...]) -> np.ndarray:
     """An object array of ``items`` reshaped to ``shape`` (never a nested-sequence guess)."""
     out = np.empty(len(items), dtype=object)
     out[:] = items

@@ -15,7 +15,7 @@ import gmpy2
 import numpy as np
 from gmpy2 import mpz
 
-from rengo.core.errors import KeyMismatchError
+from rengo.core.errors import KeyMismatchError, RengoError
 from rengo.crypto.randomness import RandomSource, random_source
 
 DEFAULT_KEY_BITS = 2048
@@ -27,12 +27,20 @@ MAX_WIRE_KEY_BITS = 8192
 _powmod = np.frompyfunc(gmpy2.powmod, 3, 1)
 
 
+class InvalidCiphertextError(RengoError, ValueError):
+    """A value is not a ciphertext (or obfuscator) of this key: not an integer in
+    [1, n^2), or sharing a factor with n. Whoever made it either knows a factor of n or
+    sent garbage; decrypting it could leak the factors, so it is refused."""
+
+
 @dataclass(frozen=True, eq=False)
 class PaillierPublicKey:
     """A Paillier public key ``n`` (g is fixed to n + 1). Equal keys have equal ``n``.
 
-    ``max_int = n // 3`` bounds the magnitude of signed plaintexts: values in
-    ``(max_int, n - max_int)`` decrypt as overflow instead of silently wrapping.
+    ``max_int = n // 3 - 1`` bounds the magnitude of signed plaintexts, exactly as
+    python-paillier's ``PaillierPublicKey.max_int``: values in ``(max_int, n - max_int)``
+    decrypt as overflow instead of silently wrapping, and every value rengo encrypts
+    decrypts with python-paillier (and back).
     """
 
     n: mpz
@@ -45,7 +53,7 @@ class PaillierPublicKey:
             raise ValueError("a Paillier modulus must be an odd integer > 2")
         object.__setattr__(self, "n", n)
         object.__setattr__(self, "nsquare", n * n)
-        object.__setattr__(self, "max_int", n // 3)
+        object.__setattr__(self, "max_int", n // 3 - 1)
 
     @property
     def bits(self) -> int:
@@ -84,11 +92,46 @@ class PaillierPublicKey:
         r = rng.randbelow(self.n - 1) + 1
         return gmpy2.powmod(r, self.n, self.nsquare)
 
+    def require_ciphertext(self, value: object, what: str = "ciphertext") -> mpz:
+        """``value`` as an ``mpz`` if it is an integer in [1, n^2) coprime to n.
+
+        Raises
+        ------
+        InvalidCiphertextError
+            Anything else (0, negatives, values >= n^2, a shared factor with n).
+        """
+        if not _is_integer(value):
+            raise InvalidCiphertextError(f"a {what} must be an integer, got {type(value).__name__}")
+        c = mpz(value)
+        if not 0 < c < self.nsquare:
+            raise InvalidCiphertextError(f"a {what} must lie in [1, n^2)")
+        if gmpy2.gcd(c, self.n) != 1:
+            raise InvalidCiphertextError(
+                f"a {what} shares a factor with the key's modulus n: it is not a valid "
+                "ciphertext of this key and is refused"
+            )
+        return c
+
+    def require_ciphertexts(self, values: np.ndarray, what: str = "ciphertext") -> None:
+        """:meth:`require_ciphertext` for every element of an object array."""
+        for value in np.asarray(values, dtype=object).ravel().tolist():
+            self.require_ciphertext(value, what)
+
     def raw_encrypt(self, plaintext: int, obfuscator: int) -> mpz:
-        """``(1 + m*n) * obfuscator mod n^2`` for an integer plaintext m in [0, n)."""
-        if not 0 <= plaintext < self.n:
-            raise ValueError("raw plaintext must lie in [0, n)")
-        return (1 + mpz(plaintext) * self.n) * obfuscator % self.nsquare
+        """``(1 + m*n) * obfuscator mod n^2`` for an integer plaintext m in [0, n).
+
+        Raises
+        ------
+        ValueError
+            A plaintext that is not an integer in [0, n).
+        InvalidCiphertextError
+            An obfuscator that is not an integer in [1, n^2) coprime to n (0 would make the
+            ciphertext 0, which decrypts to nothing and hides nothing).
+        """
+        if not _is_integer(plaintext) or not 0 <= plaintext < self.n:
+            raise ValueError("raw plaintext must be an integer in [0, n)")
+        r = self.require_ciphertext(obfuscator, "obfuscator")
+        return (1 + mpz(plaintext) * self.n) * r % self.nsquare
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,20 +177,29 @@ class PaillierPrivateKey:
         return f"PaillierPrivateKey(public_key={self.public_key!r})"
 
     def raw_decrypt(self, ciphertext: int) -> mpz:
-        """The plaintext in [0, n) of one ciphertext, by CRT (Paillier 1999, Section 7)."""
-        c = mpz(ciphertext)
+        """The plaintext in [0, n) of one ciphertext, by CRT (Paillier 1999, Section 7).
+
+        Raises
+        ------
+        InvalidCiphertextError
+            Not an integer in [1, n^2) coprime to n.
+        """
+        c = self.public_key.require_ciphertext(ciphertext)
         mp = (gmpy2.powmod(c, self.p - 1, self.psquare) - 1) // self.p * self.hp % self.p
         mq = (gmpy2.powmod(c, self.q - 1, self.qsquare) - 1) // self.q * self.hq % self.q
         return mp + (mq - mp) * self.p_inverse_mod_q % self.q * self.p
 
     def raw_decrypt_array(self, ciphertexts: np.ndarray) -> np.ndarray:
-        """Vectorised :meth:`raw_decrypt` over an object array of ciphertexts."""
+        """Vectorised :meth:`raw_decrypt` over an object array of ciphertexts (each
+        checked first: :class:`InvalidCiphertextError` for a bad one)."""
+        self.public_key.require_ciphertexts(ciphertexts)
         p, q = self.p, self.q
         cp = _powmod(ciphertexts, p - 1, self.psquare)
         cq = _powmod(ciphertexts, q - 1, self.qsquare)
         mp = (cp - 1) // p * self.hp % p
         mq = (cq - 1) // q * self.hq % q
-        return mp + (mq - mp) * self.p_inverse_mod_q % q * p
+        plaintexts: np.ndarray = mp + (mq - mp) * self.p_inverse_mod_q % q * p
+        return plaintexts
 
     def combine_crt_halves(self, xp: np.ndarray, xq: np.ndarray) -> np.ndarray:
         """The unique x mod n^2 with x = xp mod p^2 and x = xq mod q^2 (elementwise).
@@ -156,11 +208,18 @@ class PaillierPrivateKey:
         Z*_{p^2}, and y^p mod p^2 with y uniform in [1, p) is uniform on that subgroup, so
         the CRT join of y^p mod p^2 and y'^q mod q^2 is distributed exactly like r^n mod n^2.
         """
-        return xp + (xq - xp) * self.psquare_inverse_mod_qsquare % self.qsquare * self.psquare
+        joined: np.ndarray = (
+            xp + (xq - xp) * self.psquare_inverse_mod_qsquare % self.qsquare * self.psquare
+        )
+        return joined
 
     def require_matches(self, public_key: PaillierPublicKey) -> None:
         """Raise :class:`KeyMismatchError` unless ``public_key`` is this key's public half."""
         self.public_key.require_same(public_key, "ciphertexts")
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, (int, np.integer, mpz)) and not isinstance(value, (bool, np.bool_))
 
 
 def _random_prime(bits: int, rng: RandomSource) -> mpz:

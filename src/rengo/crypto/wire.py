@@ -43,7 +43,7 @@ def ciphertexts_from_bytes(
         c = mpz.from_bytes(data[start : start + width], "big")
         if not 0 < c < nsquare:
             raise ValueError("a ciphertext is not in [1, n^2)")
-        items.append(c)
+        items.append(public_key.require_ciphertext(c))
     out = np.empty(count, dtype=object)
     out[:] = items
     return out.reshape(shape)

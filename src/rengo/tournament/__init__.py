@@ -1,15 +1,18 @@
 """A Numerai-style prediction tournament: participants submit predictions, never data.
 
-Scoring (pure functions of one era): tie-kept ranks, gaussianisation, CORR against the
-target and MMC, the contribution to the stake-weighted meta model. :class:`Tournament`
-keeps the rounds: the coordinator publishes row ids in eras (and the features it shares),
-participants submit predictions with a stake, the round resolves against targets only the
-coordinator holds, and :class:`PayoutRule` pays stake x clip(a CORR + b MMC). The
-simulation runs rounds with participants of known behaviour (the demo's cast lives in
-:mod:`rengo.showcase`).
+Scoring (pure functions of one era) reproduces numerai-tools 0.7.2, checked against the
+library itself: tie-kept ranks, gaussianisation, CORR against the target (optionally
+without the target's 1.5 power), MMC (the contribution to the meta model, the stake-weighted
+mean of the staked submissions' raw predictions), neutralisation and feature-neutral CORR.
+:class:`Tournament` keeps the rounds: the coordinator publishes row ids in eras (and the
+features it shares), participants submit predictions with a stake, the round resolves
+against targets only the coordinator holds, and :class:`PayoutRule` pays
+stake x clip(a CORR + b MMC + c FNC). The simulation runs rounds with participants of known
+behaviour (the demo's cast lives in :mod:`rengo.showcase`).
 """
 
 from rengo.tournament.rounds import (
+    LEGACY_SCORING,
     EraScore,
     LeaderboardEntry,
     ParticipantRoundScore,
@@ -20,8 +23,11 @@ from rengo.tournament.rounds import (
     score_round,
 )
 from rengo.tournament.scoring import (
+    SCORING_VERSION,
+    feature_neutral_corr,
     gaussianize,
     mmc,
+    neutralize,
     numerai_corr,
     signed_power,
     stake_weighted_meta_model,
@@ -34,6 +40,8 @@ from rengo.tournament.simulation import (
 )
 
 __all__ = [
+    "LEGACY_SCORING",
+    "SCORING_VERSION",
     "EraScore",
     "LeaderboardEntry",
     "ParticipantRoundScore",
@@ -43,8 +51,10 @@ __all__ = [
     "SimulatedParticipant",
     "SimulatedTournament",
     "Tournament",
+    "feature_neutral_corr",
     "gaussianize",
     "mmc",
+    "neutralize",
     "numerai_corr",
     "score_round",
     "signed_power",

@@ -1,55 +1,105 @@
 """A Numerai-style prediction tournament: the coordinator publishes rows (ids, eras,
 features), participants submit only predictions with a stake, and once targets are known
-each submission is scored per era (CORR, MMC) and paid or burned from its stake.
+each submission is scored per era (CORR, MMC, and feature-neutral CORR where features were
+published) and paid or burned from its stake.
 
 Persistence is left to the caller: :meth:`Tournament.to_dict` / :meth:`Tournament.from_dict`
-give plain dicts for the run store.
+give plain dicts for the run store, and :meth:`Tournament.rescore` recomputes a stored
+round from its submissions to audit it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError, ProtocolError
 from rengo.rewards import Budget, Payout, stake_clipped_payouts
-from rengo.tournament.scoring import mmc, numerai_corr, stake_weighted_meta_model
+from rengo.tournament.scoring import (
+    SCORING_VERSION,
+    feature_neutral_corr,
+    mmc,
+    numerai_corr,
+    stake_weighted_meta_model,
+)
 
 Predictions = Mapping[str, float] | Sequence[float] | np.ndarray
 """Predictions in [0, 1], by row id or in the published row order."""
 
+LEGACY_SCORING = "rengo-0.1"
+"""Scoring of rounds stored before ``scoring`` was recorded: a meta model of averaged ranks
+(zero stakes included) and MMC without numerai-tools' x4 target scaling, i.e. about a
+quarter of today's MMC. :meth:`Tournament.rescore` recomputes such a round."""
+
+MIN_PREDICTION_STD = 1e-8
+"""Numerai refuses a submission whose standard deviation is (close to) 0: a constant
+prediction has no ranking to score (numerai-tools ``validate_values``)."""
+
 
 @dataclass(frozen=True)
 class PayoutRule:
-    """payout = stake * clip(payout_factor * (corr_multiplier * CORR + mmc_multiplier * MMC),
-    -clip, clip); the defaults are Numerai's 2024 rule (0.5 CORR + 2 MMC, clip 5 %)."""
+    """payout = stake * clip(payout_factor * (corr_multiplier * CORR + mmc_multiplier * MMC
+    + fnc_multiplier * FNC), -clip, clip); the defaults are Numerai's 2024 rule
+    (0.5 CORR + 2 MMC, clip 5 %).
+
+    MMC follows numerai-tools 0.7.2 (a [0, 1] target is scaled by 4 before centring), so
+    2 MMC carries the weight Numerai intends. FNC (feature-neutral CORR) needs the round's
+    published features; ``target_pow15`` is passed to CORR and FNC.
+    """
 
     corr_multiplier: float = 0.5
     mmc_multiplier: float = 2.0
     payout_factor: float = 1.0
     clip: float = 0.05
+    fnc_multiplier: float = 0.0
+    target_pow15: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.clip <= 1:
             raise ConfigError(f"clip is a fraction of the stake in [0, 1], got {self.clip}")
         if self.payout_factor < 0:
             raise ConfigError(f"payout_factor must be >= 0, got {self.payout_factor}")
+        multipliers = (self.corr_multiplier, self.mmc_multiplier, self.fnc_multiplier)
+        if not all(math.isfinite(m) for m in multipliers):
+            raise ConfigError(f"multipliers must be finite, got {multipliers}")
 
-    def combined(self, corr: float, mmc_score: float) -> float:
+    def combined(self, corr: float, mmc_score: float, fnc: float | None = None) -> float:
         """The score that the clip applies to, before the payout factor."""
-        return self.corr_multiplier * corr + self.mmc_multiplier * mmc_score
+        total = self.corr_multiplier * corr + self.mmc_multiplier * mmc_score
+        if self.fnc_multiplier:
+            if fnc is None:
+                raise ConfigError("this payout rule pays on FNC, which needs published features")
+            total += self.fnc_multiplier * fnc
+        return total
 
 
 @dataclass(frozen=True)
 class EraScore:
-    """One submission's scores on one era."""
+    """One submission's scores on one era.
+
+    ``fnc`` is None when the round published no features. ``undefined`` names the scores
+    numerai-tools leaves undefined (NaN) on this era - "corr" for a constant prediction,
+    "mmc" for a constant or missing meta model, "fnc" likewise - each counted as 0.0.
+    """
 
     era: str
     corr: float
     mmc: float
+    fnc: float | None = None
+    undefined: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain types only (``fnc`` and ``undefined`` only when present)."""
+        out: dict[str, object] = {"era": self.era, "corr": self.corr, "mmc": self.mmc}
+        if self.fnc is not None:
+            out["fnc"] = self.fnc
+        if self.undefined:
+            out["undefined"] = list(self.undefined)
+        return out
 
 
 @dataclass(frozen=True)
@@ -62,32 +112,48 @@ class ParticipantRoundScore:
     corr: float
     mmc: float
     score: float
+    fnc: float | None = None
 
 
 @dataclass(frozen=True)
 class RoundResult:
-    """Scores and payouts of a resolved round."""
+    """Scores and payouts of a resolved round, with the scoring definitions used
+    (``scoring``) and the gains budget the payouts were capped by (``budget_minor``)."""
 
     round: int
     scores: dict[str, ParticipantRoundScore]
     payouts: tuple[Payout, ...]
+    scoring: str = SCORING_VERSION
+    budget_minor: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         """Plain types only."""
+        scores: dict[str, object] = {}
+        for p, s in self.scores.items():
+            row: dict[str, object] = {
+                "stake_minor": s.stake_minor,
+                "corr": s.corr,
+                "mmc": s.mmc,
+                "score": s.score,
+                "eras": [e.as_dict() for e in s.eras],
+            }
+            if s.fnc is not None:
+                row["fnc"] = s.fnc
+            scores[p] = row
         return {
             "round": self.round,
-            "scores": {
-                p: {
-                    "stake_minor": s.stake_minor,
-                    "corr": s.corr,
-                    "mmc": s.mmc,
-                    "score": s.score,
-                    "eras": [{"era": e.era, "corr": e.corr, "mmc": e.mmc} for e in s.eras],
-                }
-                for p, s in self.scores.items()
-            },
+            "scoring": self.scoring,
+            "budget_minor": self.budget_minor,
+            "scores": scores,
             "payouts": [p.as_dict() for p in self.payouts],
         }
+
+
+def _defined(value: float, name: str, undefined: list[str]) -> float:
+    if math.isnan(value):
+        undefined.append(name)
+        return 0.0
+    return value
 
 
 def score_round(
@@ -98,11 +164,18 @@ def score_round(
     rule: PayoutRule | None = None,
     budget_minor: int | None = None,
     round_id: int = 0,
+    features: np.ndarray | None = None,
 ) -> RoundResult:
     """Score every submission per era against ``target`` (row id -> value), with the meta
-    model of each era built from all submissions weighted by stake, then pay
-    stake * clip(factor * (a CORR + b MMC)) on the era means, never paying more than
-    ``budget_minor`` (default: the total stake) in gains.
+    model of each era built from the staked submissions' raw predictions weighted by stake,
+    then pay stake * clip(factor * (a CORR + b MMC + c FNC)) on the era means, never paying
+    more than ``budget_minor`` (default: the total stake) in gains.
+
+    Scores follow numerai-tools 0.7.2 (see :mod:`rengo.tournament.scoring`). An era score
+    that numerai-tools leaves undefined (NaN: a prediction constant within the era, a
+    constant meta model, no staked submission) counts as 0 - neither earned nor burned - and
+    is named in :attr:`EraScore.undefined`. The result does not depend on the order of the
+    submissions, and a zero-stake submission changes nobody else's scores.
 
     Parameters
     ----------
@@ -120,6 +193,9 @@ def score_round(
         The most that gains may add up to (default: the total stake).
     round_id:
         The round number recorded in the result.
+    features:
+        The published features, one row per row id in the order of ``eras``; when given,
+        each era also gets feature-neutral CORR (FNC).
 
     Returns
     -------
@@ -129,7 +205,10 @@ def score_round(
     Raises
     ------
     DataError
-        No submissions, or row ids that differ between submissions, eras and target.
+        No submissions, row ids that differ between submissions, eras and target, or
+        features of another number of rows.
+    ConfigError
+        The rule pays on FNC but no features were given.
     """
     rule = rule or PayoutRule()
     if not submissions:
@@ -137,6 +216,15 @@ def score_round(
     row_ids = list(eras)
     if set(target) != set(row_ids):
         raise DataError("target row ids differ from the round's row ids")
+    if features is not None:
+        features = np.asarray(features, dtype=np.float64)
+        if features.ndim != 2 or features.shape[0] != len(row_ids):
+            raise DataError(f"features of shape {features.shape} for {len(row_ids)} rows")
+    elif rule.fnc_multiplier:
+        raise ConfigError(
+            "the payout rule pays on FNC (fnc_multiplier != 0), which needs the round's "
+            "published features; open the round with features or set fnc_multiplier=0"
+        )
     names = sorted(submissions)
     matrix = np.empty((len(names), len(row_ids)))
     for k, p in enumerate(names):
@@ -149,30 +237,57 @@ def score_round(
     per_era: dict[str, list[EraScore]] = {p: [] for p in names}
     for era in sorted(set(era_of_row.tolist())):
         rows = np.flatnonzero(era_of_row == era)
-        meta = stake_weighted_meta_model([m[rows] for m in matrix], stakes)
+        meta = (
+            stake_weighted_meta_model([m[rows] for m in matrix], stakes)
+            if any(s > 0 for s in stakes)
+            else None
+        )
         for k, p in enumerate(names):
-            per_era[p].append(
-                EraScore(
-                    str(era),
-                    numerai_corr(matrix[k, rows], target_vector[rows]),
-                    mmc(matrix[k, rows], meta, target_vector[rows]),
-                )
+            undefined: list[str] = []
+            corr = numerai_corr(
+                matrix[k, rows], target_vector[rows], target_pow15=rule.target_pow15
             )
+            contribution = (
+                math.nan if meta is None else mmc(matrix[k, rows], meta, target_vector[rows])
+            )
+            fnc = None
+            if features is not None:
+                fnc = _defined(
+                    feature_neutral_corr(
+                        matrix[k, rows],
+                        features[rows],
+                        target_vector[rows],
+                        target_pow15=rule.target_pow15,
+                    ),
+                    "fnc",
+                    undefined,
+                )
+            corr = _defined(corr, "corr", undefined)
+            contribution = _defined(contribution, "mmc", undefined)
+            per_era[p].append(EraScore(str(era), corr, contribution, fnc, tuple(sorted(undefined))))
     scores: dict[str, ParticipantRoundScore] = {}
     for p, stake in zip(names, stakes, strict=True):
         corr_mean = float(np.mean([e.corr for e in per_era[p]]))
         mmc_mean = float(np.mean([e.mmc for e in per_era[p]]))
+        fnc_mean = None if features is None else float(np.mean([e.fnc or 0.0 for e in per_era[p]]))
         scores[p] = ParticipantRoundScore(
-            p, stake, tuple(per_era[p]), corr_mean, mmc_mean, rule.combined(corr_mean, mmc_mean)
+            p,
+            stake,
+            tuple(per_era[p]),
+            corr_mean,
+            mmc_mean,
+            rule.combined(corr_mean, mmc_mean, fnc_mean),
+            fnc_mean,
         )
+    cap = sum(stakes) if budget_minor is None else budget_minor
     payouts = stake_clipped_payouts(
         {p: s.score for p, s in scores.items()},
         dict(zip(names, stakes, strict=True)),
-        sum(stakes) if budget_minor is None else budget_minor,
+        cap,
         factor=rule.payout_factor,
         clip=rule.clip,
     )
-    return RoundResult(round_id, scores, tuple(payouts))
+    return RoundResult(round_id, scores, tuple(payouts), SCORING_VERSION, cap)
 
 
 @dataclass
@@ -204,6 +319,7 @@ class LeaderboardEntry:
     mean_corr: float
     mean_mmc: float
     total_payout_minor: int
+    mean_fnc: float | None = None
 
 
 class Tournament:
@@ -318,6 +434,12 @@ class Tournament:
         values = np.fromiter(by_row.values(), dtype=np.float64)
         if np.any(values < 0) or np.any(values > 1):
             raise DataError("predictions must lie in [0, 1]")
+        if float(np.std(values, ddof=1)) <= MIN_PREDICTION_STD:
+            raise DataError(
+                f"predictions of {participant!r} are constant (standard deviation "
+                f"{float(np.std(values, ddof=1)):.3g}): a constant submission ranks nothing "
+                "and Numerai refuses it; submit predictions that order the rows"
+            )
         r.submissions[participant] = by_row
         r.stakes[participant] = stake_minor
 
@@ -358,11 +480,53 @@ class Tournament:
             self.rule,
             None if self.budget is None else self.budget.remaining_minor,
             number,
+            r.features,
         )
         if self.budget is not None:
             self.budget.charge(result.payouts)
         r.result = result
         return result
+
+    def rescore(self, targets: Predictions, round_id: int) -> RoundResult:
+        """Recompute a resolved round from its stored submissions and stakes with today's
+        scoring (:data:`~rengo.tournament.scoring.SCORING_VERSION`) and the round's gains
+        budget, without paying anything: an audit of a stored result.
+
+        A round stored with the current scoring recomputes to an equal result; one stored
+        as :data:`LEGACY_SCORING` shows what it scores now.
+
+        Parameters
+        ----------
+        targets:
+            The round's targets, by row id or in the published row order.
+        round_id:
+            A resolved round.
+
+        Returns
+        -------
+        RoundResult
+            The recomputed scores and payouts; the tournament is not changed.
+
+        Raises
+        ------
+        ProtocolError
+            No such round, or one not resolved yet.
+        DataError
+            Targets that do not cover the round's rows.
+        """
+        r = self._round(round_id)
+        if r.result is None:
+            raise ProtocolError(f"round {round_id} is not resolved; resolve it instead")
+        return score_round(
+            r.submissions,
+            r.stakes,
+            dict(zip(r.row_ids, r.eras, strict=True)),
+            _by_row_id(targets, r.row_ids, "targets"),
+            self.rule,
+            r.result.budget_minor,
+            round_id,
+            r.features,
+        )
 
     def results(self) -> list[RoundResult]:
         """Every resolved round, oldest first."""
@@ -393,23 +557,21 @@ class Tournament:
                 float(np.mean([x.corr for x in s])),
                 float(np.mean([x.mmc for x in s])),
                 paid.get(p, 0),
+                None
+                if any(x.fnc is None for x in s)
+                else float(np.mean([x.fnc or 0.0 for x in s])),
             )
             for p, s in rows.items()
         ]
         return sorted(
             entries,
-            key=lambda e: (-self.rule.combined(e.mean_corr, e.mean_mmc), e.participant),
+            key=lambda e: (-self.rule.combined(e.mean_corr, e.mean_mmc, e.mean_fnc), e.participant),
         )
 
     def to_dict(self) -> dict[str, object]:
         """The whole state as plain dicts, lists, str, int and float."""
         return {
-            "rule": {
-                "corr_multiplier": self.rule.corr_multiplier,
-                "mmc_multiplier": self.rule.mmc_multiplier,
-                "payout_factor": self.rule.payout_factor,
-                "clip": self.rule.clip,
-            },
+            "rule": asdict(self.rule),
             "budget": None if self.budget is None else self.budget.as_dict(),
             "rounds": [
                 {
@@ -462,17 +624,34 @@ def _result_from_dict(d: Mapping[str, Any]) -> RoundResult:
         p: ParticipantRoundScore(
             p,
             int(s["stake_minor"]),
-            tuple(EraScore(e["era"], float(e["corr"]), float(e["mmc"])) for e in s["eras"]),
+            tuple(
+                EraScore(
+                    e["era"],
+                    float(e["corr"]),
+                    float(e["mmc"]),
+                    None if e.get("fnc") is None else float(e["fnc"]),
+                    tuple(e.get("undefined", ())),
+                )
+                for e in s["eras"]
+            ),
             float(s["corr"]),
             float(s["mmc"]),
             float(s["score"]),
+            None if s.get("fnc") is None else float(s["fnc"]),
         )
         for p, s in d["scores"].items()
     }
     payouts = tuple(
         Payout(p["participant"], int(p["amount_minor"]), p["reason"]) for p in d["payouts"]
     )
-    return RoundResult(int(d["round"]), scores, payouts)
+    budget = d.get("budget_minor")
+    return RoundResult(
+        int(d["round"]),
+        scores,
+        payouts,
+        str(d.get("scoring", LEGACY_SCORING)),
+        None if budget is None else int(budget),
+    )
 
 
 def _by_row_id(values: Predictions, row_ids: tuple[str, ...], what: str) -> dict[str, float]:

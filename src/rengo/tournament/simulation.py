@@ -27,7 +27,8 @@ BEHAVIOURS = ("model", "copy_meta", "noise")
 class SimulatedParticipant:
     """A participant: ``behaviour`` "model" trains ridge regression on ``train_rows`` rows
     of its own history using only the first ``features`` columns; "copy_meta" submits the
-    stake-weighted meta model of everyone else; "noise" submits uniform random numbers."""
+    stake-weighted meta model of everyone else (so, staked itself, it submits exactly the
+    meta model and earns no MMC); "noise" submits uniform random numbers."""
 
     name: str
     behaviour: str
@@ -159,9 +160,11 @@ def simulate_tournament(
 def _meta_by_era(
     predictions: Sequence[np.ndarray], stakes: Sequence[int], eras: np.ndarray
 ) -> np.ndarray:
-    """What a copier submits: the stake-weighted meta model of the others, era by era."""
+    """What a copier submits: the stake-weighted meta model of the others, era by era (their
+    plain mean when none of them is staked)."""
+    weights = list(stakes) if any(s > 0 for s in stakes) else [1] * len(stakes)
     out = np.empty(len(eras))
     for era in np.unique(eras):
         rows = np.flatnonzero(eras == era)
-        out[rows] = stake_weighted_meta_model([p[rows] for p in predictions], stakes)
+        out[rows] = stake_weighted_meta_model([p[rows] for p in predictions], weights)
     return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rengo.core.errors import ConfigError, DataError
@@ -27,7 +27,7 @@ from rengo.rewards import (
 )
 from rengo.tracking.records import LedgerEntry
 from rengo.tracking.store import RunStore
-from rengo.valuation import ContributionReport
+from rengo.valuation import CONFIDENCE, ContributionReport, RoundContribution
 
 POLICIES = ("proportional", "equal", "stake")
 """Reward policies: pool split by clipped-positive contribution, equally, or Numerai-style
@@ -51,26 +51,59 @@ CSV_COLUMNS = (
 
 @dataclass(frozen=True)
 class RunContributions:
-    """A run's recorded contribution by one method: totals and each round's values."""
+    """A run's recorded contribution by one method: totals and each round's values, with
+    the totals' standard errors and confidence intervals where they were recorded
+    (``confidence`` is their level; empty dicts for records without them)."""
 
     run_id: str
     method: str
     totals: dict[str, float]
     per_round: dict[int, dict[str, float]]
+    stderr: dict[str, float] = field(default_factory=dict)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    confidence: float | None = None
 
 
 def record_contributions(store: RunStore, run_id: str, report: ContributionReport) -> int:
-    """Log each round's and the whole run's values under ``report.method``; returns the
+    """Log each round's and the whole run's values under ``report.method``, each with its
+    standard error and 95 % confidence interval where the report has them; returns the
     number of lines logged."""
     lines = 0
     for r in report.rounds:
+        intervals = _round_intervals(r)
         for participant, value in sorted(r.values.items()):
-            store.log_contribution(run_id, r.round, participant, report.method, value)
+            store.log_contribution(
+                run_id,
+                r.round,
+                participant,
+                report.method,
+                value,
+                stderr=r.stderr.get(participant),
+                interval=intervals.get(participant),
+                confidence=CONFIDENCE if participant in intervals else None,
+            )
             lines += 1
+    intervals = report.intervals() if report.stderr else {}
     for participant, value in sorted(report.values.items()):
-        store.log_contribution(run_id, None, participant, report.method, value)
+        store.log_contribution(
+            run_id,
+            None,
+            participant,
+            report.method,
+            value,
+            stderr=report.stderr.get(participant),
+            interval=intervals.get(participant),
+            confidence=CONFIDENCE if participant in intervals else None,
+        )
         lines += 1
     return lines
+
+
+def _round_intervals(r: RoundContribution) -> dict[str, tuple[float, float]]:
+    if not r.stderr:
+        return {}
+    one = ContributionReport("", r.values, (), 0, 0, stderr=r.stderr, dof=r.dof)
+    return one.intervals()
 
 
 def run_contributions(store: RunStore, run_id: str, method: str | None = None) -> RunContributions:
@@ -89,9 +122,17 @@ def run_contributions(store: RunStore, run_id: str, method: str | None = None) -
         raise DataError(f"run {full} has no {chosen!r} contributions; it has {methods}")
     totals: dict[str, float] = {}
     per_round: dict[int, dict[str, float]] = {}
+    stderr: dict[str, float] = {}
+    intervals: dict[str, tuple[float, float]] = {}
+    confidence: float | None = None
     for r in mine:  # later lines replace earlier ones (a re-recorded report)
         if r.round is None:
             totals[r.participant] = r.value
+            if r.stderr is not None:
+                stderr[r.participant] = r.stderr
+            if r.ci_low is not None and r.ci_high is not None:
+                intervals[r.participant] = (r.ci_low, r.ci_high)
+                confidence = r.confidence
         else:
             per_round.setdefault(r.round, {})[r.participant] = r.value
     if not totals:
@@ -99,7 +140,13 @@ def run_contributions(store: RunStore, run_id: str, method: str | None = None) -
             for p, v in values.items():
                 totals[p] = totals.get(p, 0.0) + v
     return RunContributions(
-        full, chosen, dict(sorted(totals.items())), dict(sorted(per_round.items()))
+        full,
+        chosen,
+        dict(sorted(totals.items())),
+        dict(sorted(per_round.items())),
+        dict(sorted(stderr.items())),
+        dict(sorted(intervals.items())),
+        confidence,
     )
 
 

@@ -106,7 +106,9 @@ class LedgerEntry:
 
 @dataclass(frozen=True)
 class ContributionRecord:
-    """A participant's contribution score by one method, for a round or (round None) a run."""
+    """A participant's contribution score by one method, for a round or (round None) a run,
+    with its standard error and confidence interval (``ci_low``..``ci_high`` at level
+    ``confidence``) where known: None for records without them."""
 
     seq: int
     created_at: datetime
@@ -114,6 +116,10 @@ class ContributionRecord:
     participant: str
     method: str
     value: float
+    stderr: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)

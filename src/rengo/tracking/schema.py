@@ -152,7 +152,16 @@ _V2_PRESENCE: tuple[str, ...] = (
     """,
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2_PRESENCE)
+# V3: how sure a contribution value is - its standard error and confidence interval (NULL
+# where unknown: records written before, or values that carry none).
+_V3_CONTRIBUTION_ERRORS: tuple[str, ...] = (
+    "ALTER TABLE contributions ADD COLUMN stderr REAL",
+    "ALTER TABLE contributions ADD COLUMN ci_low REAL",
+    "ALTER TABLE contributions ADD COLUMN ci_high REAL",
+    "ALTER TABLE contributions ADD COLUMN confidence REAL",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2_PRESENCE, _V3_CONTRIBUTION_ERRORS)
 """``MIGRATIONS[i]`` takes a store from schema version ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

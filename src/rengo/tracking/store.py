@@ -752,9 +752,41 @@ class RunStore:
         return [LedgerEntry(seq, _moment(at), *rest) for seq, at, *rest in rows]
 
     def log_contribution(
-        self, run_id: str, round: int | None, participant: str, method: str, value: float
+        self,
+        run_id: str,
+        round: int | None,
+        participant: str,
+        method: str,
+        value: float,
+        *,
+        stderr: float | None = None,
+        interval: tuple[float, float] | None = None,
+        confidence: float | None = None,
     ) -> None:
-        """Record a contribution score (``round`` None = the whole run), e.g. Shapley value."""
+        """Record a contribution score (``round`` None = the whole run), e.g. Shapley value,
+        with its standard error and ``confidence``-level interval where known (an infinite
+        error is stored as unknown).
+
+        Raises
+        ------
+        DataError
+            A non-numeric value or error, a negative error, or an interval given without
+            its confidence level (or one outside (0, 1)).
+        """
+        error = None if stderr is None else _metric_value("contribution stderr", stderr)
+        if error is not None and error < 0:
+            raise DataError(f"a standard error must be >= 0, got {stderr}")
+        if error is not None and math.isinf(error):
+            error = None  # no estimate of the error: unknown
+        low = high = level = None
+        if interval is not None:
+            if confidence is None or not 0 < float(confidence) < 1:
+                raise DataError("a confidence interval needs its confidence level in (0, 1)")
+            low = _metric_value("contribution interval", interval[0])
+            high = _metric_value("contribution interval", interval[1])
+            if low is not None and math.isinf(low):
+                low = high = None
+            level = float(confidence)
         row = (
             run_id,
             _timestamp(_now()),
@@ -762,12 +794,16 @@ class RunStore:
             _text(participant, "participant"),
             _text(method, "contribution method"),
             _metric_value("contribution", value),
+            error,
+            low,
+            high,
+            level,
         )
         with self._transaction() as conn:
             self._require_run(conn, run_id)
             conn.execute(
                 "INSERT INTO contributions (run_id, created_at, round, participant, method, "
-                "value) VALUES (?,?,?,?,?,?)",
+                "value, stderr, ci_low, ci_high, confidence) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 row,
             )
 
@@ -775,13 +811,13 @@ class RunStore:
         """A run's contribution scores in the order logged."""
         with self._reading() as conn:
             rows = conn.execute(
-                "SELECT seq, created_at, round, participant, method, value "
-                "FROM contributions WHERE run_id = ? ORDER BY seq",
+                "SELECT seq, created_at, round, participant, method, value, stderr, ci_low, "
+                "ci_high, confidence FROM contributions WHERE run_id = ? ORDER BY seq",
                 (self._resolve(conn, run_id),),
             ).fetchall()
         return [
-            ContributionRecord(seq, _moment(at), rnd, who, method, _metric_from_sql(value))
-            for seq, at, rnd, who, method, value in rows
+            ContributionRecord(seq, _moment(at), rnd, who, method, _metric_from_sql(value), *errors)
+            for seq, at, rnd, who, method, value, *errors in rows
         ]
 
     # -- presence and change detection (dashboards) ---------------------------------------

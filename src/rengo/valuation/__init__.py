@@ -1,7 +1,11 @@
 """Data valuation: who contributed what to a model, as Shapley-family values.
 
 Generic games over any value function ``v(coalition)``: exact, permutation and truncated
-Monte Carlo Shapley (Ghorbani & Zou 2019) and leave-one-out. Horizontal FL without
+Monte Carlo Shapley (Ghorbani & Zou 2019) and leave-one-out. Sampled estimates carry a
+standard error and confidence interval per value, stop on composable rules over those
+errors (pyDVL-style: :class:`RelativeStandardError`, :class:`AbsoluteStandardError`,
+:class:`HistoryDeviation`, :class:`MaxUpdates`, :class:`MaxTime`, combined with ``&``/``|``),
+and turn exact when that costs fewer evaluations than sampling on. Horizontal FL without
 retraining: MR and OR indices from models reconstructed out of the clients' updates (Song
 et al. 2019), GTG-Shapley (Liu et al. 2022), and :class:`ContributionTracker`, a round
 observer that values the clients while the coordinator runs. Vertical FL: the Shapley value
@@ -23,7 +27,7 @@ from rengo.valuation.reconstruction import (
     round_value_function,
 )
 from rengo.valuation.shapley import (
-    ConvergenceRule,
+    CONFIDENCE,
     CountingValue,
     ShapleyResult,
     ValueFunction,
@@ -31,6 +35,19 @@ from rengo.valuation.shapley import (
     leave_one_out,
     permutation_shapley,
     tmc_shapley,
+)
+from rengo.valuation.stopping import (
+    AbsoluteStandardError,
+    ConvergenceRule,
+    HistoryDeviation,
+    MaxEvaluations,
+    MaxTime,
+    MaxUpdates,
+    MinUpdates,
+    RelativeStandardError,
+    SamplingProgress,
+    StoppingCriterion,
+    default_stopping,
 )
 from rengo.valuation.tracker import (
     METHODS,
@@ -42,21 +59,32 @@ from rengo.valuation.tracker import (
 from rengo.valuation.vertical import VerticalContribution, vertical_party_contribution
 
 __all__ = [
+    "CONFIDENCE",
     "METHODS",
+    "AbsoluteStandardError",
     "ContributionReport",
     "ContributionTracker",
     "ConvergenceRule",
     "CountingValue",
     "Evaluate",
     "GTGConfig",
+    "HistoryDeviation",
+    "MaxEvaluations",
+    "MaxTime",
+    "MaxUpdates",
+    "MinUpdates",
+    "RelativeStandardError",
     "RetrainScore",
     "RoundContribution",
     "RoundUpdates",
+    "SamplingProgress",
     "ShapleyResult",
+    "StoppingCriterion",
     "ValueFunction",
     "VerticalContribution",
     "coalition_round_model",
     "coalition_whole_run_model",
+    "default_stopping",
     "exact_shapley",
     "fedavg_parameters",
     "gtg_round_shapley",

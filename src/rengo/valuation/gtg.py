@@ -8,6 +8,12 @@ between-round truncation (skip a round whose global model barely moved the score
 within-round truncation (stop scanning a permutation once the prefix is within ``eps`` of
 v(all)), and guided sampling (permutation k puts client k mod n first, so every client's
 solo marginal is measured early and the estimate converges in few permutations).
+
+Two changes keep the estimate honest on any game. A round is skipped only when its gain
+*and* every client's solo and leave-one-out marginal are below ``between_round_eps``: a
+round whose clients cancel out (v(all) = v(empty), values [10, -10]) is valued, not zeroed.
+And the within-round cut is the unbiased one of :func:`rengo.valuation.tmc_shapley`, with
+standard errors and the same stopping rules (:mod:`rengo.valuation.stopping`).
 """
 
 from __future__ import annotations
@@ -25,39 +31,67 @@ from rengo.valuation.reconstruction import (
     round_value_function,
 )
 from rengo.valuation.shapley import (
-    ConvergenceRule,
+    DEFAULT_TAIL_PROBABILITY,
     CountingValue,
     ShapleyResult,
     ValueFunction,
-    truncated_monte_carlo,
+    combine_estimates,
+    sample_shapley,
 )
+from rengo.valuation.stopping import StoppingCriterion, default_stopping
 
 
 @dataclass(frozen=True)
 class GTGConfig:
     """Knobs of GTG-Shapley.
 
-    ``between_round_eps`` is an absolute score difference: a round whose global model moved
-    the score by less is skipped. ``within_round_eps`` is a fraction of the round's gain
+    ``between_round_eps`` is an absolute score difference: a round is skipped when its
+    global model moved the score by less and no client's solo or leave-one-out marginal
+    reaches it either. ``within_round_eps`` is a fraction of the round's gain
     |v(w_{t+1}) - v(w_t)|: a permutation stops being scanned once its prefix is that close
-    to v(w_{t+1}) (scale-free, so one default fits accuracy and log loss alike). ``rule`` is
-    checked only after every client was placed first once. ``guided`` is the paper's
-    round-robin of first positions; ``stratified`` (default) realises it with cyclic shifts
-    of a random permutation, so each client also takes every position once per n
-    permutations (see :func:`rengo.valuation.shapley.sample_permutations`).
+    to v(w_{t+1}) (scale-free, so one default fits accuracy and log loss alike), except
+    with probability ``tail_probability`` (then weighted, keeping the estimate unbiased).
+    ``rule`` decides when sampling stops (default: standard errors below 5 % of the largest
+    |value|). ``guided`` is the paper's round-robin of first positions; ``stratified``
+    (default) realises it with cyclic shifts of a random permutation, so each client also
+    takes every position once per n permutations (see
+    :func:`rengo.valuation.shapley.sample_permutations`). ``exact_when_cheaper`` returns
+    exact values once sampling has evaluated most coalitions.
+
+    Cost: the default rule samples at least 8 blocks of n permutations before it trusts a
+    standard error, and a 5 % precision costs more as clients multiply (about 18,000
+    evaluations for one round of 50 clients in ``benchmarks/contribution.py``). Many
+    rounds average out per-round noise, so a long run of a large federation can take a
+    looser or capped rule, e.g. ``RelativeStandardError(0.2) | MaxUpdates(4 * n)``; the
+    reported standard errors say what that buys.
     """
 
     within_round_eps: float = 0.05
     between_round_eps: float = 1e-3
     guided: bool = True
     stratified: bool = True
-    rule: ConvergenceRule = field(
-        default_factory=lambda: ConvergenceRule(tolerance=0.05, window=3, max_permutations=200)
-    )
+    rule: StoppingCriterion = field(default_factory=default_stopping)
+    tail_probability: float = DEFAULT_TAIL_PROBABILITY
+    exact_when_cheaper: bool = True
 
     def __post_init__(self) -> None:
         if self.within_round_eps < 0 or self.between_round_eps < 0:
             raise ConfigError("GTG truncation thresholds must be >= 0")
+        if not 0 <= self.tail_probability <= 1:
+            raise ConfigError(f"tail_probability must lie in [0, 1], got {self.tail_probability}")
+
+
+def _flat_round(counted: CountingValue, n_players: int, eps: float) -> bool:
+    """Whether the round may be skipped: v(all) - v(empty) and every solo and
+    leave-one-out marginal are below ``eps`` in magnitude (2n + 2 evaluations)."""
+    everyone = frozenset(range(n_players))
+    start, end = counted(frozenset()), counted(everyone)
+    if abs(end - start) >= eps:
+        return False
+    return all(
+        abs(counted(frozenset({i})) - start) < eps and abs(end - counted(everyone - {i})) < eps
+        for i in range(n_players)
+    )
 
 
 def gtg_round_shapley(
@@ -67,25 +101,56 @@ def gtg_round_shapley(
     config: GTGConfig | None = None,
 ) -> ShapleyResult:
     """GTG-Shapley for one round's game, where v(empty) is the score of w_t and v(all) the
-    score of w_{t+1}. Returns zeros (2 evaluations) when the round is truncated."""
+    score of w_{t+1}.
+
+    Parameters
+    ----------
+    value
+        The round's game.
+    n_players
+        The round's clients ``0..n-1``.
+    rng
+        Draws the permutations.
+    config
+        Thresholds and stopping rule (default :class:`GTGConfig`).
+
+    Returns
+    -------
+    ShapleyResult
+        Values with standard errors. A skipped (flat) round has values 0, standard error 0
+        and ``stopped_by`` naming the between-round truncation.
+
+    Raises
+    ------
+    ConfigError
+        No players.
+    """
     if n_players < 1:
         raise ConfigError(f"n_players must be at least 1, got {n_players}")
     config = config or GTGConfig()
     counted = CountingValue(value)
-    start = counted(frozenset())
-    end = counted(frozenset(range(n_players)))
-    if abs(end - start) < config.between_round_eps:
-        return ShapleyResult(np.zeros(n_players), counted.evaluations, method="gtg")
-    values, permutations = truncated_monte_carlo(
+    if _flat_round(counted, n_players, config.between_round_eps):
+        return ShapleyResult(
+            np.zeros(n_players),
+            counted.evaluations,
+            method="gtg",
+            stopped_by=(
+                f"between-round truncation: the round's gain and every solo and "
+                f"leave-one-out marginal are below {config.between_round_eps:g}"
+            ),
+        )
+    order = "stratified" if config.stratified else ("guided" if config.guided else "iid")
+    return sample_shapley(
         counted,
         n_players,
         rng,
-        tolerance=config.within_round_eps * abs(end - start),
+        method="gtg",
+        order=order,
+        truncation=config.within_round_eps,
+        tail_probability=config.tail_probability,
         rule=config.rule,
-        guided=config.guided,
-        stratified=config.stratified,
+        exact_when_cheaper=config.exact_when_cheaper,
     )
-    return ShapleyResult(values, counted.evaluations, permutations=permutations, method="gtg")
 
 
 def gtg_shapley(
@@ -118,8 +183,9 @@ def gtg_shapley(
     Returns
     -------
     ShapleyResult
-        Totals per client (sorted ids in ``players``) and each round's values in
-        ``per_round``.
+        Totals per client (sorted ids in ``players``) with standard errors combined over
+        the (independent) rounds, and each round's values and errors in ``per_round`` and
+        ``per_round_stderr``.
 
     Raises
     ------
@@ -134,7 +200,9 @@ def gtg_shapley(
     if len(weights) != len(rounds):
         raise ConfigError(f"{len(weights)} round weights for {len(rounds)} rounds")
     per_round = np.zeros((len(rounds), len(players)))
-    evaluations = permutations = 0
+    per_round_stderr = np.zeros_like(per_round)
+    per_round_dof = np.full_like(per_round, np.inf)
+    evaluations = permutations = samples = 0
     for t, r in enumerate(rounds):
         participants = sorted(r.client_ids)
         result = gtg_round_shapley(
@@ -142,9 +210,24 @@ def gtg_shapley(
         )
         for local, cid in enumerate(participants):
             per_round[t, index[cid]] = result.values[local]
+            per_round_stderr[t, index[cid]] = result.stderr[local]
+            per_round_dof[t, index[cid]] = result.dof[local]
         evaluations += result.evaluations
         permutations += result.permutations
-    values = np.asarray(weights, dtype=np.float64) @ per_round
+        samples += result.samples
+    values, stderr, dof = combine_estimates(
+        per_round, per_round_stderr, per_round_dof, np.asarray(weights, dtype=np.float64)
+    )
     return ShapleyResult(
-        values, evaluations, players, permutations, method="gtg", per_round=per_round
+        values,
+        evaluations,
+        players,
+        permutations,
+        method="gtg",
+        per_round=per_round,
+        stderr=stderr,
+        dof=dof,
+        samples=samples,
+        stopped_by="per round",
+        per_round_stderr=per_round_stderr,
     )

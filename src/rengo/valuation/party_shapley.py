@@ -9,11 +9,13 @@ sampling (Ghorbani & Zou 2019), which needs O(permutations * n) retrainings at m
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from rengo.core.errors import ConfigError
-from rengo.valuation.shapley import ConvergenceRule, ShapleyResult, exact_shapley, tmc_shapley
+from rengo.valuation.shapley import ShapleyResult, exact_shapley, tmc_shapley
+from rengo.valuation.stopping import StoppingCriterion
 
 RetrainScore = Callable[[frozenset[int]], float]
 """Score of a model retrained on the columns of the given parties (empty: the no-feature
@@ -27,7 +29,8 @@ def party_shapley(
     *,
     exact_max_parties: int = 10,
     truncation: float = 0.01,
-    rule: ConvergenceRule | None = None,
+    rule: StoppingCriterion | None = None,
+    exact_when_cheaper: bool = True,
 ) -> ShapleyResult:
     """Shapley value of each VFL party: exact up to ``exact_max_parties`` parties, else TMC
     sampling (then ``rng`` is required, so the estimate is reproducible).
@@ -42,13 +45,14 @@ def party_shapley(
         Draws the permutations above ``exact_max_parties``; required there.
     exact_max_parties:
         Up to this many parties every coalition is evaluated.
-    truncation, rule:
-        Truncated Monte Carlo settings (Ghorbani & Zou 2019).
+    truncation, rule, exact_when_cheaper:
+        Truncated Monte Carlo settings (see :func:`~rengo.valuation.tmc_shapley`).
 
     Returns
     -------
     ShapleyResult
-        One value per party, ``method`` "vfl_exact" or "vfl_tmc".
+        One value per party with its standard error, ``method`` "vfl_exact" or
+        "vfl_tmc" (whose ``stopped_by`` says when sampling turned exact).
 
     Raises
     ------
@@ -68,11 +72,12 @@ def party_shapley(
                 f"{n} parties exceeds exact_max_parties={exact_max_parties}: pass an rng "
                 "for the sampled estimate"
             )
-        result = tmc_shapley(retrain_score, n, rng, truncation=truncation, rule=rule)
-    return ShapleyResult(
-        result.values,
-        result.evaluations,
-        tuple(parties),
-        result.permutations,
-        method=f"vfl_{result.method}",
-    )
+        result = tmc_shapley(
+            retrain_score,
+            n,
+            rng,
+            truncation=truncation,
+            rule=rule,
+            exact_when_cheaper=exact_when_cheaper,
+        )
+    return replace(result, players=tuple(parties), method=f"vfl_{result.method}")

@@ -15,7 +15,14 @@ import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.parameters import Parameters, copy_parameters
-from rengo.valuation.shapley import MAX_EXACT_PLAYERS, ShapleyResult, ValueFunction, exact_shapley
+from rengo.hfl import WeightedSum, cast_like
+from rengo.valuation.shapley import (
+    MAX_EXACT_PLAYERS,
+    ShapleyResult,
+    ValueFunction,
+    combine_estimates,
+    exact_shapley,
+)
 
 Evaluate = Callable[[Parameters], float]
 """The coordinator's validation score of a model (higher is better)."""
@@ -55,17 +62,36 @@ class RoundUpdates:
 
 
 def fedavg_parameters(updates: Sequence[Parameters], weights: Sequence[float]) -> Parameters:
-    """Weighted average of parameter lists (McMahan et al. 2017), accumulated in float64."""
-    total = float(sum(weights))
-    if not updates or total <= 0:
+    """Weighted average of parameter lists (McMahan et al. 2017), computed exactly as the
+    coordinator's :class:`~rengo.hfl.FedAvg` does: products and sums in float64 (the same
+    :class:`~rengo.hfl.WeightedSum`, in the same order), rounded once to each array's dtype.
+    So the grand coalition's model is the coordinator's model, bit for bit.
+
+    Parameters
+    ----------
+    updates
+        Each client's full parameters.
+    weights
+        Each client's weight (its example count), finite and >= 0.
+
+    Returns
+    -------
+    Parameters
+        The weighted mean, in the dtypes of ``updates[0]``.
+
+    Raises
+    ------
+    DataError
+        No update with positive weight, a negative weight, or mismatched arrays.
+    """
+    if not updates or len(updates) != len(weights):
+        raise DataError(f"{len(updates)} updates for {len(weights)} weights")
+    acc = WeightedSum(updates[0])
+    for update, weight in zip(updates, weights, strict=True):
+        acc.add(update, float(weight), {})
+    if acc.total_weight <= 0:
         raise DataError("FedAvg needs at least one update with positive weight")
-    out: Parameters = []
-    for k, like in enumerate(updates[0]):
-        acc = np.zeros(like.shape, dtype=np.float64)
-        for update, w in zip(updates, weights, strict=True):
-            acc += (float(w) / total) * update[k]
-        out.append(acc.astype(like.dtype, copy=False))
-    return out
+    return [cast_like(m, like) for m, like in zip(acc.mean(), updates[0], strict=True)]
 
 
 def players_of(rounds: Sequence[RoundUpdates]) -> tuple[str, ...]:
@@ -150,15 +176,32 @@ def mr_shapley(
     if len(round_weights) != len(rounds):
         raise ConfigError(f"{len(round_weights)} round weights for {len(rounds)} rounds")
     per_round = np.zeros((len(rounds), len(players)))
-    evaluations = permutations = 0
+    per_round_stderr = np.zeros_like(per_round)
+    per_round_dof = np.full_like(per_round, np.inf)
+    evaluations = permutations = samples = 0
     for t, r in enumerate(rounds):
         result = estimate(round_value_function(r, players, evaluate), len(players))
         per_round[t] = result.values
+        per_round_stderr[t] = result.stderr
+        per_round_dof[t] = result.dof
         evaluations += result.evaluations
         permutations += result.permutations
-    values = np.asarray(round_weights, dtype=np.float64) @ per_round
+        samples += result.samples
+    values, stderr, dof = combine_estimates(
+        per_round, per_round_stderr, per_round_dof, np.asarray(round_weights, dtype=np.float64)
+    )
     return ShapleyResult(
-        values, evaluations, players, permutations, method="mr", per_round=per_round
+        values,
+        evaluations,
+        players,
+        permutations,
+        method="mr",
+        per_round=per_round,
+        stderr=stderr,
+        dof=dof,
+        samples=samples,
+        stopped_by="per round",
+        per_round_stderr=per_round_stderr,
     )
 
 
@@ -166,7 +209,8 @@ def coalition_whole_run_model(
     rounds: Sequence[RoundUpdates], coalition: frozenset[str]
 ) -> Parameters:
     """The OR reconstruction: start from w_0 and apply, round after round, the FedAvg of the
-    coalition's deltas (update - w_t); rounds where none of S took part change nothing."""
+    coalition's deltas (update - w_t), in float64 and rounded once at the end; rounds where
+    none of S took part change nothing."""
     model = [np.asarray(p, dtype=np.float64).copy() for p in rounds[0].global_params]
     for r in rounds:
         chosen = [i for i, cid in enumerate(r.client_ids) if cid in coalition]
@@ -176,12 +220,11 @@ def coalition_whole_run_model(
             continue
         for k, base in enumerate(r.global_params):
             step = np.zeros(base.shape, dtype=np.float64)
+            start = np.asarray(base, dtype=np.float64)
             for i, w in zip(chosen, weights, strict=True):
-                step += (float(w) / total) * (r.updates[i][k] - base)
-            model[k] += step
-    return [
-        m.astype(p.dtype, copy=False) for m, p in zip(model, rounds[0].global_params, strict=True)
-    ]
+                step += float(w) * (np.asarray(r.updates[i][k], dtype=np.float64) - start)
+            model[k] += step / total
+    return [cast_like(m, p) for m, p in zip(model, rounds[0].global_params, strict=True)]
 
 
 def or_shapley(rounds: Sequence[RoundUpdates], evaluate: Evaluate) -> ShapleyResult:

@@ -1,12 +1,30 @@
-"""Shapley values over a generic cooperative game: exact, truncated Monte Carlo, leave-one-out.
+"""Shapley values over a generic cooperative game: exact, sampled (permutation and truncated
+Monte Carlo) with standard errors, and leave-one-out.
 
 A game is a ``value(coalition: frozenset[int]) -> float`` over players ``0..n-1``. Every
 estimator wraps it in :class:`CountingValue`, so each coalition is evaluated once and the
 number of (expensive) evaluations is reported beside the values.
+
+Sampled estimators say how sure they are. They draw independent samples of every player's
+marginal contribution (a permutation, or a block of n stratified permutations), so each
+value comes with a standard error and a Student-t confidence interval
+(:meth:`ShapleyResult.confidence_interval`), and they stop on a rule over those errors
+(:mod:`rengo.valuation.stopping`), not on a quiet running mean. Two more guarantees:
+
+* never more evaluations than brute force: once sampling has evaluated
+  :data:`EXACT_SWITCH_COVERAGE` of all 2^n coalitions without meeting its rule, the few
+  missing ones are evaluated and the exact values returned (standard error 0, and
+  ``stopped_by`` says so). Small games are therefore exact by default.
+* truncation without bias: a permutation whose prefix already scores within the tolerance
+  of v(N) is cut (Ghorbani & Zou 2019) - but its tail is still scanned with probability
+  ``tail_probability`` and weighted by its inverse (Russian roulette, Kahn 1955), so the
+  estimate stays unbiased on any game and the standard error covers truncation too.
+  ``tail_probability=0`` is the paper's biased cut.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from math import factorial
@@ -14,6 +32,13 @@ from math import factorial
 import numpy as np
 
 from rengo.core.errors import ConfigError
+from rengo.valuation.stopping import (
+    ConvergenceRule,
+    SamplingProgress,
+    StoppingCriterion,
+    default_stopping,
+    student_quantile,
+)
 
 ValueFunction = Callable[[frozenset[int]], float]
 """The value of a coalition of players (e.g. the validation score of the model it builds)."""
@@ -21,14 +46,44 @@ ValueFunction = Callable[[frozenset[int]], float]
 MAX_EXACT_PLAYERS = 16
 """Exact Shapley evaluates all 2^n coalitions: beyond 16 players use a sampling estimator."""
 
+EXACT_SWITCH_COVERAGE = 0.75
+"""A sampler that has evaluated this fraction of all 2^n coalitions without meeting its
+stopping rule evaluates the rest and returns exact values: the remaining quarter costs less
+than the sampling still needed (new coalitions get rare as the cache fills)."""
+
+DEFAULT_TAIL_PROBABILITY = 0.2
+"""Probability that a truncated permutation's tail is scanned anyway (weighted 1/p)."""
+
+CONFIDENCE = 0.95
+"""Level of the confidence intervals reported with estimates."""
+
+__all__ = [
+    "CONFIDENCE",
+    "EXACT_SWITCH_COVERAGE",
+    "MAX_EXACT_PLAYERS",
+    "ConvergenceRule",
+    "CountingValue",
+    "ShapleyResult",
+    "ValueFunction",
+    "combine_estimates",
+    "exact_shapley",
+    "leave_one_out",
+    "permutation_shapley",
+    "sample_permutations",
+    "sample_shapley",
+    "tmc_shapley",
+]
+
 
 @dataclass(frozen=True)
 class ShapleyResult:
-    """Contribution of each player, with the cost of computing it.
+    """Contribution of each player, how sure it is, and what computing it cost.
 
     ``values[i]`` belongs to ``players[i]`` (player names where known, else indices);
-    ``evaluations`` counts distinct coalitions evaluated; ``permutations`` counts sampled
-    permutations (0 for exact methods).
+    ``stderr[i]`` is its standard error (0 for exact values) and ``dof[i]`` the degrees of
+    freedom of that error (inf for exact values); ``evaluations`` counts distinct
+    coalitions evaluated; ``permutations`` and ``samples`` count what was sampled (0 for
+    exact methods); ``stopped_by`` says why sampling stopped.
     """
 
     values: np.ndarray
@@ -37,15 +92,63 @@ class ShapleyResult:
     permutations: int = 0
     method: str = "exact"
     per_round: np.ndarray | None = None
+    stderr: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    dof: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    samples: int = 0
+    stopped_by: str = ""
+    per_round_stderr: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        values = np.asarray(self.values, dtype=np.float64)
+        object.__setattr__(self, "values", values)
+        stderr = np.asarray(self.stderr, dtype=np.float64)
+        if stderr.size == 0:
+            stderr = np.zeros_like(values)
+        dof = np.asarray(self.dof, dtype=np.float64)
+        if dof.size == 0:
+            dof = np.where(stderr > 0, max(self.samples - 1, 1), np.inf)
+        if stderr.shape != values.shape or dof.shape != values.shape:
+            raise ConfigError("stderr and dof need one entry per value")
+        object.__setattr__(self, "stderr", stderr)
+        object.__setattr__(self, "dof", dof)
+
+    @property
+    def is_exact(self) -> bool:
+        """True when every value is exact (no sampling error)."""
+        return bool(np.all(self.stderr == 0))
+
+    def confidence_interval(self, level: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+        """Two-sided Student-t confidence intervals of the values.
+
+        Parameters
+        ----------
+        level
+            Confidence level in (0, 1).
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            Lower and upper bounds, one per value (equal to the value where exact).
+        """
+        half = student_quantile(level, self.dof) * self.stderr
+        return self.values - half, self.values + half
 
     def as_dict(self) -> dict[str, object]:
         """Plain types only, for the run store and JSON reports."""
         names = self.players or tuple(str(i) for i in range(len(self.values)))
+        low, high = self.confidence_interval()
         out: dict[str, object] = {
             "method": self.method,
             "values": {p: float(v) for p, v in zip(names, self.values, strict=True)},
+            "stderr": {p: float(v) for p, v in zip(names, self.stderr, strict=True)},
+            "confidence": CONFIDENCE,
+            "intervals": {
+                p: [float(a), float(b)] for p, a, b in zip(names, low, high, strict=True)
+            },
             "evaluations": self.evaluations,
             "permutations": self.permutations,
+            "samples": self.samples,
+            "stopped_by": self.stopped_by,
         }
         if self.per_round is not None:
             out["per_round"] = self.per_round.tolist()
@@ -81,7 +184,25 @@ def exact_shapley(value: ValueFunction, n_players: int) -> ShapleyResult:
     """Exact Shapley values by enumerating all 2^n coalitions (Shapley 1953).
 
     phi_i = sum_{S not containing i} |S|!(n-|S|-1)!/n! (v(S+i) - v(S)). Feasible up to about
-    14 players (16384 evaluations); raises :class:`ConfigError` above ``MAX_EXACT_PLAYERS``.
+    14 players (16384 evaluations). A :class:`CountingValue` passed in is reused, so
+    coalitions it already evaluated are not evaluated again.
+
+    Parameters
+    ----------
+    value
+        The game.
+    n_players
+        Players ``0..n_players-1``.
+
+    Returns
+    -------
+    ShapleyResult
+        Exact values (standard error 0).
+
+    Raises
+    ------
+    ConfigError
+        No players, or more than :data:`MAX_EXACT_PLAYERS`.
     """
     _check_players(n_players)
     if n_players > MAX_EXACT_PLAYERS:
@@ -89,7 +210,7 @@ def exact_shapley(value: ValueFunction, n_players: int) -> ShapleyResult:
             f"exact Shapley over {n_players} players needs 2^{n_players} evaluations; "
             "use gtg_shapley or tmc_shapley"
         )
-    counted = CountingValue(value)
+    counted = value if isinstance(value, CountingValue) else CountingValue(value)
     masks = np.arange(1 << n_players)
     table = np.empty(masks.size, dtype=np.float64)
     for mask in range(masks.size):
@@ -106,63 +227,30 @@ def exact_shapley(value: ValueFunction, n_players: int) -> ShapleyResult:
         without = masks[((masks >> i) & 1) == 0]
         gains = table[without | (1 << i)] - table[without]
         values[i] = float(np.sum(weight_of_size[sizes[without]] * gains))
-    return ShapleyResult(values, counted.evaluations, method="exact")
+    return ShapleyResult(values, counted.evaluations, method="exact", stopped_by="exact")
 
 
 def leave_one_out(value: ValueFunction, n_players: int) -> ShapleyResult:
-    """Leave-one-out contribution v(N) - v(N minus i): n + 1 evaluations, ignores redundancy."""
+    """Leave-one-out contribution v(N) - v(N minus i): n + 1 evaluations, ignores redundancy.
+
+    Parameters
+    ----------
+    value
+        The game.
+    n_players
+        Players ``0..n_players-1``.
+
+    Returns
+    -------
+    ShapleyResult
+        Exact leave-one-out values (not Shapley values; standard error 0).
+    """
     _check_players(n_players)
     counted = CountingValue(value)
     everyone = frozenset(range(n_players))
     total = counted(everyone)
     values = np.array([total - counted(everyone - {i}) for i in range(n_players)])
-    return ShapleyResult(values, counted.evaluations, method="leave_one_out")
-
-
-@dataclass(frozen=True)
-class ConvergenceRule:
-    """When a permutation sampler stops.
-
-    Stop after ``max_permutations``, or once at least ``min_permutations`` were drawn and the
-    relative change of the running mean, sum|phi_k - phi_{k-1}| / sum|phi_k|, stayed below
-    ``tolerance`` for each of the last ``window`` permutations.
-    """
-
-    tolerance: float = 0.02
-    window: int = 5
-    min_permutations: int = 0
-    max_permutations: int = 500
-
-    def __post_init__(self) -> None:
-        if self.tolerance <= 0 or self.window < 1 or self.max_permutations < 1:
-            raise ConfigError("ConvergenceRule needs tolerance > 0, window >= 1, max >= 1")
-
-
-class RunningMarginalMean:
-    """Running mean of marginal-contribution vectors, tracking its recent relative changes."""
-
-    def __init__(self, n_players: int, rule: ConvergenceRule) -> None:
-        self.mean = np.zeros(n_players)
-        self.count = 0
-        self.rule = rule
-        self._changes: list[float] = []
-
-    def add(self, marginals: np.ndarray) -> None:
-        previous = self.mean.copy()
-        self.count += 1
-        self.mean += (marginals - self.mean) / self.count
-        scale = float(np.sum(np.abs(self.mean)))
-        change = float(np.sum(np.abs(self.mean - previous))) / scale if scale > 0 else 0.0
-        self._changes.append(change)
-
-    def done(self, min_permutations: int) -> bool:
-        """Whether the cap is reached or the running mean has settled."""
-        rule = self.rule
-        if self.count >= rule.max_permutations:
-            return True
-        if self.count < max(min_permutations, rule.min_permutations, rule.window + 1):
-            return False
-        return max(self._changes[-rule.window :]) < rule.tolerance
+    return ShapleyResult(values, counted.evaluations, method="leave_one_out", stopped_by="exact")
 
 
 def sample_permutations(
@@ -192,40 +280,170 @@ def sample_permutations(
         k += 1
 
 
-def truncated_monte_carlo(
+def _scan(
     counted: CountingValue,
+    order: np.ndarray,
+    total: float,
+    empty: float,
+    tolerance: float,
+    tail_probability: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """One permutation's marginal contributions. Once the prefix is within ``tolerance``
+    of v(N), the tail is skipped (marginals 0) or, with ``tail_probability``, scanned with
+    weight 1 / tail_probability: unbiased either way (Russian roulette)."""
+    marginals = np.zeros(order.size)
+    prefix: frozenset[int] = frozenset()
+    previous, weight = empty, 1.0
+    for player in order.tolist():
+        if weight == 1.0 and tolerance > 0 and abs(total - previous) < tolerance:
+            if tail_probability <= 0 or rng.random() >= tail_probability:
+                break
+            weight = 1.0 / tail_probability
+        prefix = prefix | {player}
+        current = counted(prefix)
+        marginals[player] = weight * (current - previous)
+        previous = current
+    return marginals
+
+
+@dataclass
+class _Running:
+    """Welford's running mean and variance of the samples, per player."""
+
+    mean: np.ndarray
+    m2: np.ndarray
+    count: int = 0
+
+    def add(self, sample: np.ndarray) -> None:
+        self.count += 1
+        delta = sample - self.mean
+        self.mean = self.mean + delta / self.count
+        self.m2 = self.m2 + delta * (sample - self.mean)
+
+    def stderr(self) -> np.ndarray:
+        if self.count < 2:
+            return np.full(self.mean.shape, np.inf)
+        error: np.ndarray = np.sqrt(np.maximum(self.m2, 0.0) / (self.count - 1) / self.count)
+        return error
+
+
+def sample_shapley(
+    value: ValueFunction,
     n_players: int,
     rng: np.random.Generator,
     *,
-    tolerance: float,
-    rule: ConvergenceRule,
-    guided: bool,
-    stratified: bool,
-) -> tuple[np.ndarray, int]:
-    """Average marginal contributions over sampled permutations; a permutation stops being
-    scanned once its prefix is within ``tolerance`` (absolute) of v(N). Returns (values,
-    permutations). Convergence is checked at block ends when ``stratified``."""
+    method: str,
+    order: str = "stratified",
+    truncation: float = 0.0,
+    tail_probability: float = DEFAULT_TAIL_PROBABILITY,
+    rule: StoppingCriterion | None = None,
+    exact_when_cheaper: bool = True,
+) -> ShapleyResult:
+    """Monte Carlo Shapley values with standard errors: the engine of :func:`tmc_shapley`,
+    :func:`permutation_shapley` and GTG-Shapley.
+
+    Each sample is one permutation (``order="iid"``) or a block of n permutations
+    (``"stratified"``: cyclic shifts of a random one; ``"guided"``: player k first in the
+    k-th) whose mean marginal per player is an unbiased estimate of its value; the samples
+    are independent, so their spread gives each value's standard error with
+    ``samples - 1`` degrees of freedom. ``truncation`` is the cut tolerance as a fraction
+    of |v(N) - v(empty)| (see the module docstring for the unbiased cut).
+
+    Parameters
+    ----------
+    value
+        The game (a :class:`CountingValue` is reused with its cache).
+    n_players
+        Players ``0..n_players-1``.
+    rng
+        Draws the permutations and the tail checks.
+    method
+        Name recorded in the result.
+    order
+        "stratified", "guided" or "iid".
+    truncation
+        Cut tolerance, a fraction of |v(N) - v(empty)| (0: never cut).
+    tail_probability
+        Probability of scanning a cut tail anyway (0: the biased cut).
+    rule
+        When to stop (default :func:`~rengo.valuation.stopping.default_stopping`).
+    exact_when_cheaper
+        Switch to exact values once :data:`EXACT_SWITCH_COVERAGE` of the coalitions were
+        evaluated (at most :data:`MAX_EXACT_PLAYERS` players).
+
+    Returns
+    -------
+    ShapleyResult
+        Values, standard errors, degrees of freedom, cost and ``stopped_by``.
+
+    Raises
+    ------
+    ConfigError
+        Bad player count, order, truncation or tail probability.
+    """
+    _check_players(n_players)
+    if order not in ("stratified", "guided", "iid"):
+        raise ConfigError(f"order must be 'stratified', 'guided' or 'iid', got {order!r}")
+    if truncation < 0 or not 0 <= tail_probability <= 1:
+        raise ConfigError("truncation must be >= 0 and tail_probability in [0, 1]")
+    rule = rule or default_stopping()
+    counted = value if isinstance(value, CountingValue) else CountingValue(value)
     total = counted(frozenset(range(n_players)))
     empty = counted(frozenset())
-    running = RunningMarginalMean(n_players, rule)
-    block = n_players if (stratified or guided) else 1
-    stream = sample_permutations(n_players, rng, guided=guided, stratified=stratified)
-    while running.count < rule.max_permutations and not (
-        running.count % block == 0 and running.done(min_permutations=block)
-    ):
-        order = next(stream)
-        marginals = np.zeros(n_players)
-        prefix: frozenset[int] = frozenset()
-        previous = empty
-        for player in order:
-            if abs(total - previous) < tolerance:
-                break  # truncated: the rest of the permutation adds ~nothing
-            prefix = prefix | {int(player)}
-            current = counted(prefix)
-            marginals[player] = current - previous
-            previous = current
-        running.add(marginals)
-    return running.mean.copy(), running.count
+    tolerance = truncation * abs(total - empty)
+    block = 1 if order == "iid" else n_players
+    stream = sample_permutations(
+        n_players, rng, guided=order == "guided", stratified=order == "stratified"
+    )
+    running = _Running(np.zeros(n_players), np.zeros(n_players))
+    history: list[np.ndarray] = []
+    coalitions = 1 << n_players
+    can_switch = exact_when_cheaper and n_players <= MAX_EXACT_PLAYERS
+    started = time.monotonic()
+    while True:
+        sample = np.zeros(n_players)
+        for _ in range(block):
+            sample += _scan(counted, next(stream), total, empty, tolerance, tail_probability, rng)
+        running.add(sample / block)
+        history.append(running.mean.copy())
+        stderr = running.stderr()
+        progress = SamplingProgress(
+            running.mean.copy(),
+            stderr,
+            running.count,
+            running.count * block,
+            counted.evaluations,
+            time.monotonic() - started,
+            tuple(history),
+        )
+        why = rule.reason(progress)
+        if why is not None:
+            return ShapleyResult(
+                running.mean.copy(),
+                counted.evaluations,
+                permutations=running.count * block,
+                method=method,
+                stderr=stderr if running.count >= 2 else np.full(n_players, np.inf),
+                dof=np.full(n_players, float(max(running.count - 1, 1))),
+                samples=running.count,
+                stopped_by=why,
+            )
+        if can_switch and counted.evaluations >= EXACT_SWITCH_COVERAGE * coalitions:
+            sampled = counted.evaluations
+            exact = exact_shapley(counted, n_players)
+            return ShapleyResult(
+                exact.values,
+                counted.evaluations,
+                permutations=running.count * block,
+                method=method,
+                samples=running.count,
+                stopped_by=(
+                    f"exact: sampling had evaluated {sampled} of the {coalitions} coalitions "
+                    f"without meeting {rule}; evaluating the other {coalitions - sampled} "
+                    "was cheaper"
+                ),
+            )
 
 
 def tmc_shapley(
@@ -234,33 +452,62 @@ def tmc_shapley(
     rng: np.random.Generator,
     *,
     truncation: float = 0.05,
-    rule: ConvergenceRule | None = None,
+    rule: StoppingCriterion | None = None,
     stratified: bool = True,
+    tail_probability: float = DEFAULT_TAIL_PROBABILITY,
+    exact_when_cheaper: bool = True,
 ) -> ShapleyResult:
-    """Truncated Monte Carlo Shapley (Ghorbani & Zou 2019, "Data Shapley", Algorithm 1).
+    """Truncated Monte Carlo Shapley (Ghorbani & Zou 2019, "Data Shapley", Algorithm 1),
+    with standard errors and an unbiased cut.
 
     Samples permutations and scans each one, adding players to the prefix; once
-    |v(N) - v(prefix)| < ``truncation`` * |v(N) - v(empty)| the remaining marginals are
-    taken as 0. (Ghorbani & Zou scale the tolerance by v(N); scaling by the total gain keeps
-    it meaningful for scores that are not 0 for the empty coalition, such as log loss.)
-    ``stratified`` (default) draws Latin-square blocks of permutations (see
+    |v(N) - v(prefix)| < ``truncation`` * |v(N) - v(empty)| the rest of the permutation is
+    skipped - except with probability ``tail_probability``, when it is scanned and weighted
+    1 / ``tail_probability``, so skipping costs no bias (``tail_probability=0``: the paper's
+    cut, biased on games whose tails do not add up to ~0). (Ghorbani & Zou scale the
+    tolerance by v(N); scaling by the total gain keeps it meaningful for scores that are not
+    0 for the empty coalition, such as log loss, and a game with v(N) = v(empty) is never
+    cut.) ``stratified`` (default) draws Latin-square blocks of permutations (see
     :func:`sample_permutations`), which cuts the variance for the same number of
     evaluations; ``stratified=False`` is the paper's i.i.d. sampling.
+
+    Parameters
+    ----------
+    value
+        The game.
+    n_players
+        Players ``0..n_players-1``.
+    rng
+        Draws the permutations; the same seed gives the same values.
+    truncation
+        Cut tolerance, a fraction of |v(N) - v(empty)|.
+    rule
+        When to stop (default :func:`~rengo.valuation.stopping.default_stopping`: standard
+        errors below 5 % of the largest |value|, at most 2,000 permutations).
+    stratified
+        Latin-square blocks (default) or i.i.d. permutations.
+    tail_probability
+        Probability of scanning a cut tail anyway.
+    exact_when_cheaper
+        Return exact values once sampling has evaluated most coalitions (see
+        :data:`EXACT_SWITCH_COVERAGE`).
+
+    Returns
+    -------
+    ShapleyResult
+        Values with standard errors, method "tmc".
     """
-    _check_players(n_players)
-    rule = rule or ConvergenceRule()
-    counted = CountingValue(value)
-    gain = abs(counted(frozenset(range(n_players))) - counted(frozenset()))
-    values, permutations = truncated_monte_carlo(
-        counted,
+    return sample_shapley(
+        value,
         n_players,
         rng,
-        tolerance=truncation * gain,
+        method="tmc",
+        order="stratified" if stratified else "iid",
+        truncation=truncation,
+        tail_probability=tail_probability,
         rule=rule,
-        guided=False,
-        stratified=stratified,
+        exact_when_cheaper=exact_when_cheaper,
     )
-    return ShapleyResult(values, counted.evaluations, permutations=permutations, method="tmc")
 
 
 def permutation_shapley(
@@ -268,10 +515,71 @@ def permutation_shapley(
     n_players: int,
     rng: np.random.Generator,
     *,
-    rule: ConvergenceRule | None = None,
+    rule: StoppingCriterion | None = None,
+    exact_when_cheaper: bool = True,
 ) -> ShapleyResult:
-    """Monte Carlo permutation sampling (Castro et al. 2009) without truncation: unbiased."""
-    result = tmc_shapley(value, n_players, rng, truncation=0.0, rule=rule, stratified=False)
-    return ShapleyResult(
-        result.values, result.evaluations, permutations=result.permutations, method="permutation"
+    """Monte Carlo permutation sampling (Castro et al. 2009): i.i.d. permutations, no
+    truncation; unbiased, with standard errors from the per-permutation marginals.
+
+    Parameters
+    ----------
+    value
+        The game.
+    n_players
+        Players ``0..n_players-1``.
+    rng
+        Draws the permutations.
+    rule
+        When to stop (default :func:`~rengo.valuation.stopping.default_stopping`).
+    exact_when_cheaper
+        Return exact values once sampling has evaluated most coalitions.
+
+    Returns
+    -------
+    ShapleyResult
+        Values with standard errors, method "permutation".
+    """
+    return sample_shapley(
+        value,
+        n_players,
+        rng,
+        method="permutation",
+        order="iid",
+        rule=rule,
+        exact_when_cheaper=exact_when_cheaper,
     )
+
+
+def combine_estimates(
+    values: np.ndarray,
+    stderr: np.ndarray,
+    dof: np.ndarray,
+    weights: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted sum of independent estimates (e.g. per-round values into a run's total):
+    ``sum_t w_t phi_t``, its standard error ``sqrt(sum_t w_t^2 se_t^2)`` and its degrees
+    of freedom by Welch-Satterthwaite.
+
+    Parameters
+    ----------
+    values, stderr, dof
+        Shape (estimates, players).
+    weights
+        Shape (estimates,).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Combined values, standard errors and degrees of freedom (inf where exact).
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    total = w @ values
+    variance = (w[:, None] ** 2) * np.asarray(stderr, dtype=np.float64) ** 2
+    combined = variance.sum(axis=0)
+    finite = np.isfinite(dof) & (variance > 0)
+    denominator = np.where(finite, variance**2 / np.where(finite, dof, 1.0), 0.0).sum(axis=0)
+    effective = np.full(total.shape, np.inf)
+    positive = (denominator > 0) & np.isfinite(combined)
+    effective[positive] = combined[positive] ** 2 / denominator[positive]
+    effective[~np.isfinite(combined)] = 1.0  # an infinite error: the interval is unbounded
+    return total, np.sqrt(combined), effective

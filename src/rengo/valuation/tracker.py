@@ -29,12 +29,14 @@ from rengo.valuation.reconstruction import (
     round_value_function,
 )
 from rengo.valuation.shapley import (
-    ConvergenceRule,
+    CONFIDENCE,
     ShapleyResult,
+    combine_estimates,
     exact_shapley,
     leave_one_out,
     tmc_shapley,
 )
+from rengo.valuation.stopping import StoppingCriterion, default_stopping, student_quantile
 
 METHODS = ("gtg", "mr", "tmc", "loo", "or")
 """Contribution methods of :class:`ContributionTracker`."""
@@ -48,19 +50,36 @@ DEFAULT_MAX_STORED_VALUES = 200_000_000
 
 @dataclass(frozen=True)
 class RoundContribution:
-    """One round's contribution of each participating player (client or identity group)."""
+    """One round's contribution of each participating player (client or identity group),
+    with each value's standard error and its degrees of freedom (0 and inf where exact),
+    and why the estimate stopped."""
 
     round: int
     values: dict[str, float]
     evaluations: int
     permutations: int = 0
     truncated: bool = False
+    stderr: dict[str, float] = field(default_factory=dict)
+    dof: dict[str, float] = field(default_factory=dict)
+    stopped_by: str = ""
+
+
+def _intervals(
+    values: dict[str, float], stderr: dict[str, float], dof: dict[str, float], level: float
+) -> dict[str, tuple[float, float]]:
+    names = sorted(values)
+    se = np.array([stderr.get(p, 0.0) for p in names])
+    q = student_quantile(level, np.array([dof.get(p, np.inf) for p in names]))
+    return {
+        p: (values[p] - float(h), values[p] + float(h)) for p, h in zip(names, q * se, strict=True)
+    }
 
 
 @dataclass(frozen=True)
 class ContributionReport:
-    """A run's contribution: totals per player (sum over rounds), each round's values, and
-    what computing them cost in model evaluations."""
+    """A run's contribution: totals per player (sum over rounds) with standard errors
+    (combined over the independent rounds), each round's values, and what computing them
+    cost in model evaluations."""
 
     method: str
     values: dict[str, float]
@@ -68,6 +87,8 @@ class ContributionReport:
     evaluations: int
     permutations: int
     score_name: str = "score"
+    stderr: dict[str, float] = field(default_factory=dict)
+    dof: dict[str, float] = field(default_factory=dict)
 
     @property
     def players(self) -> tuple[str, ...]:
@@ -78,21 +99,31 @@ class ContributionReport:
         """Players from most to least valuable (ties by name)."""
         return sorted(self.values.items(), key=lambda kv: (-kv[1], kv[0]))
 
+    def intervals(self, level: float = CONFIDENCE) -> dict[str, tuple[float, float]]:
+        """Each total's two-sided Student-t confidence interval at ``level`` (a point where
+        the value is exact)."""
+        return _intervals(self.values, self.stderr, self.dof, level)
+
     def as_dict(self) -> dict[str, object]:
         """Plain types only, for JSON reports."""
         return {
             "method": self.method,
             "score_name": self.score_name,
             "values": dict(self.values),
+            "stderr": {p: self.stderr.get(p, 0.0) for p in self.values},
+            "confidence": CONFIDENCE,
+            "intervals": {p: list(ci) for p, ci in self.intervals().items()},
             "evaluations": self.evaluations,
             "permutations": self.permutations,
             "rounds": [
                 {
                     "round": r.round,
                     "values": dict(r.values),
+                    "stderr": {p: r.stderr.get(p, 0.0) for p in r.values},
                     "evaluations": r.evaluations,
                     "permutations": r.permutations,
                     "truncated": r.truncated,
+                    "stopped_by": r.stopped_by,
                 }
                 for r in self.rounds
             ],
@@ -181,7 +212,7 @@ class ContributionTracker:
         *,
         seed: int = 0,
         gtg: GTGConfig | None = None,
-        tmc_rule: ConvergenceRule | None = None,
+        tmc_rule: StoppingCriterion | None = None,
         tmc_truncation: float = 0.05,
         entity_of: Mapping[str, str] | None = None,
         max_stored_values: int = DEFAULT_MAX_STORED_VALUES,
@@ -194,7 +225,7 @@ class ContributionTracker:
         self.evaluate = evaluate
         self.method = method
         self.gtg = gtg or GTGConfig()
-        self.tmc_rule = tmc_rule or ConvergenceRule(tolerance=0.05, window=3, max_permutations=100)
+        self.tmc_rule = tmc_rule or default_stopping()
         self.tmc_truncation = tmc_truncation
         self.entity_of = dict(entity_of or {})
         self.max_stored_values = max_stored_values
@@ -255,21 +286,36 @@ class ContributionTracker:
             result = or_shapley(self._kept, self.evaluate)
             values = {p: float(v) for p, v in zip(result.players, result.values, strict=True)}
             return ContributionReport(
-                "or", values, (), result.evaluations, 0, score_name=self.score_name
+                "or",
+                values,
+                (),
+                result.evaluations,
+                0,
+                score_name=self.score_name,
+                stderr=dict.fromkeys(values, 0.0),
+                dof=dict.fromkeys(values, float("inf")),
             )
         if not self._rounds:
             raise DataError("no completed round to compute contributions from")
-        totals: dict[str, float] = {}
-        for r in self._rounds:
-            for p, v in r.values.items():
-                totals[p] = totals.get(p, 0.0) + v
+        names = sorted({p for r in self._rounds for p in r.values})
+        table = np.zeros((3, len(self._rounds), len(names)))
+        table[2] = np.inf
+        for t, r in enumerate(self._rounds):
+            for k, p in enumerate(names):
+                if p in r.values:
+                    table[:, t, k] = (r.values[p], r.stderr.get(p, 0.0), r.dof.get(p, np.inf))
+        totals, stderr, dof = combine_estimates(
+            table[0], table[1], table[2], np.ones(len(self._rounds))
+        )
         return ContributionReport(
             self.method,
-            dict(sorted(totals.items())),
+            {p: float(v) for p, v in zip(names, totals, strict=True)},
             tuple(self._rounds),
             sum(r.evaluations for r in self._rounds),
             sum(r.permutations for r in self._rounds),
             score_name=self.score_name,
+            stderr={p: float(v) for p, v in zip(names, stderr, strict=True)},
+            dof={p: float(v) for p, v in zip(names, dof, strict=True)},
         )
 
     # -- pieces -------------------------------------------------------------------------------
@@ -336,11 +382,14 @@ class ContributionTracker:
             )
         else:
             result = leave_one_out(value, n)
-        truncated = self.method == "gtg" and result.permutations == 0
+        truncated = self.method == "gtg" and result.stopped_by.startswith("between-round")
         return RoundContribution(
             r.round,
             {p: float(v) for p, v in zip(players, result.values, strict=True)},
             result.evaluations,
             result.permutations,
             truncated,
+            {p: float(v) for p, v in zip(players, result.stderr, strict=True)},
+            {p: float(v) for p, v in zip(players, result.dof, strict=True)},
+            result.stopped_by,
         )

@@ -15,13 +15,13 @@ coalitions the sampled permutations reach, and the values are estimates.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from rengo.valuation.party_shapley import party_shapley
-from rengo.valuation.shapley import ConvergenceRule
+from rengo.valuation.stopping import StoppingCriterion, default_stopping
 from rengo.valuation.tracker import ContributionReport
 from rengo.vfl.common import VerticalDataset
 from rengo.vfl.hetero_contribution import (
@@ -34,9 +34,10 @@ from rengo.vfl.hetero_contribution import (
 EXACT_MAX_HOSTS = 6
 """Exact Shapley retrains 2^k coalitions: 64 trainings at 6 feature parties."""
 
-DEFAULT_TMC_RULE = ConvergenceRule(tolerance=0.02, window=3, max_permutations=100)
-"""When sampling stops above :data:`EXACT_MAX_HOSTS`: each permutation can cost k
-retrainings, so the cap is lower than for cheap value functions."""
+DEFAULT_TMC_RULE = default_stopping(rtol=0.05, max_permutations=100)
+"""When sampling stops above :data:`EXACT_MAX_HOSTS`: standard errors below 5 % of the
+largest |value|, or 100 permutations (each can cost k retrainings, so the cap is lower than
+for cheap value functions)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class VerticalContribution:
     full: float
     coalitions: tuple[CoalitionScore, ...]
     seconds: float
+    stderr: dict[str, float] = field(default_factory=dict)
+    dof: dict[str, float] = field(default_factory=dict)
 
     def ranking(self) -> list[tuple[str, float]]:
         """Feature parties from most to least valuable (ties by name)."""
@@ -74,6 +77,8 @@ class VerticalContribution:
             self.evaluations,
             self.permutations,
             score_name=f"validation {self.metric}",
+            stderr=dict(sorted(self.stderr.items())),
+            dof=dict(sorted(self.dof.items())),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -90,6 +95,7 @@ class VerticalContribution:
             "full": self.full,
             "coalitions": scores_as_dict(self.coalitions),
             "seconds": self.seconds,
+            "stderr": dict(self.stderr),
         }
 
 
@@ -102,7 +108,8 @@ def vertical_party_contribution(
     seed: int = 0,
     exact_max_parties: int = EXACT_MAX_HOSTS,
     truncation: float = 0.01,
-    rule: ConvergenceRule | None = None,
+    rule: StoppingCriterion | None = None,
+    exact_when_cheaper: bool = True,
 ) -> VerticalContribution:
     """Shapley value of each feature party of ``dataset`` on ``validation``'s ``metric``.
 
@@ -123,9 +130,10 @@ def vertical_party_contribution(
         model has no seed, and the permutations sampled above ``exact_max_parties`` hosts.
     exact_max_parties:
         Up to this many feature parties every coalition is retrained (exact values).
-    truncation, rule:
+    truncation, rule, exact_when_cheaper:
         Truncated Monte Carlo settings above ``exact_max_parties``; ``rule`` defaults to
-        :data:`DEFAULT_TMC_RULE`.
+        :data:`DEFAULT_TMC_RULE`; sampling turns exact once that retrains fewer coalitions
+        unless ``exact_when_cheaper`` is False.
 
     Returns
     -------
@@ -150,17 +158,21 @@ def vertical_party_contribution(
         exact_max_parties=exact_max_parties,
         truncation=truncation,
         rule=rule or DEFAULT_TMC_RULE,
+        exact_when_cheaper=exact_when_cheaper,
     )
     everyone = value(frozenset(range(len(hosts))))
     alone = value(frozenset())
     coalitions = 2 ** len(hosts)
     if result.permutations == 0:
         approximation = f"exact: all {coalitions} coalitions of {len(hosts)} parties retrained"
+    elif result.is_exact:
+        approximation = f"{result.stopped_by} ({len(hosts)} parties)"
     else:
         approximation = (
             f"truncated Monte Carlo estimate (Ghorbani & Zou 2019): {result.permutations} "
             f"sampled permutations, {result.evaluations} of {coalitions} coalitions "
-            f"retrained, truncation {truncation:g} of the total gain"
+            f"retrained, truncation {truncation:g} of the total gain; largest standard "
+            f"error {float(result.stderr.max()):.3g}, stopped on {result.stopped_by}"
         )
     return VerticalContribution(
         value.label_party,
@@ -174,4 +186,6 @@ def vertical_party_contribution(
         everyone,
         tuple(value.scores),
         time.perf_counter() - started,
+        {p: float(v) for p, v in zip(result.players, result.stderr, strict=True)},
+        {p: float(v) for p, v in zip(result.players, result.dof, strict=True)},
     )

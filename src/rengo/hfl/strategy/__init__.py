@@ -8,6 +8,7 @@ from rengo.hfl.strategy.base import (
     Strategy,
     WeightedSum,
     as_aggregate,
+    cast_like,
     sample_clients,
 )
 from rengo.hfl.strategy.fedavg import FedAvg, FedProx
@@ -60,6 +61,7 @@ __all__ = [
     "UpdateStack",
     "WeightedSum",
     "as_aggregate",
+    "cast_like",
     "fedopt_step",
     "get_strategy",
     "krum_scores",

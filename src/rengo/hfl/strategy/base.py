@@ -21,6 +21,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from rengo.core.errors import DataError
 from rengo.core.messages import Config, EvaluateIns, EvaluateResult, FitIns, FitResult, Metrics
 from rengo.core.parameters import Parameters
 
@@ -34,7 +35,18 @@ ConfigFn = Callable[[int], Config]
 class WeightedSum:
     """Streaming weighted sum of parameter lists: memory O(model), not O(clients x model).
 
-    Metrics are folded the same way (example-weighted mean of every numeric metric).
+    Every product ``weight * array`` is formed and accumulated in float64 (whatever the
+    arrays' dtype), so the mean is rounded to the model's dtype once, at the end
+    (:func:`cast_like`). Each update is checked as it is folded: as many arrays as the
+    reference, each of the reference's shape (no broadcasting), a finite weight >= 0, and
+    finite values. A client of weight 0 is counted but its arrays are not read, so whatever
+    it holds cannot reach the mean. Metrics are folded the same way (example-weighted mean
+    of every numeric metric).
+
+    Parameters
+    ----------
+    reference
+        Arrays whose count and shapes every folded update must have.
     """
 
     def __init__(self, reference: Sequence[np.ndarray]) -> None:
@@ -45,13 +57,48 @@ class WeightedSum:
         self._metric_sums: dict[str, float] = {}
         self._metric_weights: dict[str, float] = {}
 
+    def _check(
+        self, arrays: Sequence[np.ndarray], what: str, finite: bool = True
+    ) -> list[np.ndarray]:
+        if len(arrays) != len(self.sums):
+            raise DataError(
+                f"{what} has {len(arrays)} arrays, the model has {len(self.sums)}; send one "
+                "array per model parameter"
+            )
+        checked = []
+        for k, (acc, array) in enumerate(zip(self.sums, arrays, strict=True)):
+            values = np.asarray(array)
+            if values.shape != acc.shape:
+                raise DataError(
+                    f"{what}: array {k} has shape {values.shape}, the model's is {acc.shape} "
+                    "(updates are never broadcast)"
+                )
+            if values.dtype.kind not in "biuf":
+                raise DataError(f"{what}: array {k} has dtype {values.dtype}, not a number")
+            if finite and values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+                raise DataError(f"{what}: array {k} contains NaN or infinity")
+            checked.append(values)
+        return checked
+
     def add(self, parameters: Sequence[np.ndarray], weight: float, metrics: Metrics) -> None:
-        """Fold one client's arrays and metrics with ``weight``."""
-        for acc, p in zip(self.sums, parameters, strict=True):
-            if weight == 1.0:
-                acc += p
-            else:
-                acc += weight * np.asarray(p, dtype=np.float64)
+        """Fold one client's arrays and metrics with ``weight`` (its example count).
+
+        Raises
+        ------
+        DataError
+            A negative or non-finite weight, or arrays that do not match the reference in
+            count or shape, or that hold NaN/infinity.
+        """
+        weight = float(weight)
+        if not math.isfinite(weight) or weight < 0:
+            raise DataError(f"an update's weight must be finite and >= 0, got {weight}")
+        arrays = self._check(parameters, "update", finite=weight > 0)
+        if weight > 0:  # a weight-0 update is counted, never read
+            for acc, p in zip(self.sums, arrays, strict=True):
+                if weight == 1.0:
+                    acc += p
+                else:
+                    acc += weight * p.astype(np.float64, copy=False)
         self.total_weight += weight
         self.count += 1
         for k, v in metrics.items():
@@ -60,25 +107,76 @@ class WeightedSum:
                 self._metric_weights[k] = self._metric_weights.get(k, 0.0) + weight
 
     def mean(self) -> list[np.ndarray]:
-        """The weighted mean of everything folded so far (float64)."""
+        """The weighted mean of everything folded so far (float64).
+
+        Raises
+        ------
+        ValueError
+            If no positive weight was folded.
+        """
         if self.total_weight <= 0:
-            raise ValueError("no weight accumulated")
+            raise ValueError("no weight accumulated: every folded update had weight 0")
         # np.asarray: dividing a 0-d array yields a numpy scalar, which is not a parameter.
         return [np.asarray(s / self.total_weight) for s in self.sums]
 
     def metrics(self) -> dict[str, float]:
         """Weighted mean of every numeric metric folded so far."""
-        return {k: self._metric_sums[k] / self._metric_weights[k] for k in self._metric_sums}
+        return {
+            k: self._metric_sums[k] / self._metric_weights[k]
+            for k in self._metric_sums
+            if self._metric_weights[k] > 0
+        }
 
     def add_sum(self, sums: Sequence[np.ndarray], total_weight: float, count: int) -> None:
         """Fold a block that is already a weighted sum over ``count`` clients (e.g. the
-        unmasked total of a secure-aggregation round, where no single update is seen)."""
-        if total_weight < 0 or count < 0:
-            raise ValueError("total_weight and count must be >= 0")
-        for acc, s in zip(self.sums, sums, strict=True):
-            acc += np.asarray(s, dtype=np.float64)
+        unmasked total of a secure-aggregation round, where no single update is seen).
+
+        Raises
+        ------
+        ValueError
+            A negative weight or count, or arrays that do not match the reference.
+        """
+        if not math.isfinite(total_weight) or total_weight < 0 or count < 0:
+            raise ValueError("total_weight and count must be finite and >= 0")
+        for acc, s in zip(self.sums, self._check(sums, "summed block"), strict=True):
+            acc += s.astype(np.float64, copy=False)
         self.total_weight += total_weight
         self.count += count
+
+
+def cast_like(mean: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """A float64 mean in the dtype of the model array ``like``, rounded once.
+
+    Floats round to nearest in their own dtype. Integer (and boolean) arrays, such as
+    counters in a model's state, get the nearest integer (ties to even) instead of being
+    truncated toward zero; a mean outside the dtype's range raises.
+
+    Parameters
+    ----------
+    mean
+        The float64 weighted mean.
+    like
+        The model array whose dtype the result takes.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``mean`` in ``like.dtype``.
+
+    Raises
+    ------
+    DataError
+        An integer mean outside the dtype's range.
+    """
+    dtype = np.asarray(like).dtype
+    if dtype.kind in "biu":
+        rounded = np.rint(mean)
+        if dtype.kind != "b":
+            info = np.iinfo(dtype)
+            if rounded.size and (rounded.min() < info.min or rounded.max() > info.max):
+                raise DataError(f"the mean does not fit {dtype} ({info.min}..{info.max})")
+        return np.asarray(rounded.astype(dtype))
+    return np.asarray(mean.astype(dtype, copy=False))
 
 
 StateT = TypeVar("StateT", bound="ServerState")

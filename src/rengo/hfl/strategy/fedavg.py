@@ -16,14 +16,21 @@ import numpy as np
 from rengo.core.messages import Config
 from rengo.core.parameters import Parameters
 from rengo.hfl.mods.fedprox import MU_KEY, FedProxMod
-from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum
+from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum, cast_like
 from rengo.hfl.strategy.registry import register_strategy
 
 
 @register_strategy
 @dataclass
 class FedAvg(Strategy):
-    """Example-weighted averaging of client models (McMahan et al. 2017)."""
+    """Example-weighted averaging of client models (McMahan et al. 2017).
+
+    Used directly (outside the coordinator, which screens results first) the accumulator
+    still refuses what would corrupt the mean: negative or non-finite example counts,
+    arrays of another count or shape, NaN or infinity in a weighted update. A client of
+    weight 0 contributes nothing, whatever it holds. Integer arrays are averaged and
+    rounded to the nearest integer.
+    """
 
     def aggregate_fit(
         self,
@@ -32,8 +39,9 @@ class FedAvg(Strategy):
         acc: WeightedSum,
         rng: np.random.Generator | None = None,
     ) -> Parameters | Aggregate:
-        """The weighted mean of the folded models, in each array's own dtype."""
-        return [m.astype(p.dtype, copy=False) for m, p in zip(acc.mean(), parameters, strict=True)]
+        """The weighted mean of the folded models, accumulated in float64 and rounded once
+        to each array's own dtype (integers to the nearest, see :func:`cast_like`)."""
+        return [cast_like(m, p) for m, p in zip(acc.mean(), parameters, strict=True)]
 
 
 @register_strategy

@@ -1,0 +1,90 @@
+"""Properties of tournament scoring that hold for every input (Hypothesis): the meta model
+and every score are independent of submission order, a zero-stake submission changes
+nobody's scores, a submission equal to the meta model earns no MMC, CORR is a rank
+statistic in [-1, 1]."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rengo.tournament import mmc, numerai_corr, score_round, stake_weighted_meta_model
+
+ROWS = 24
+LEVELS = [0.0, 0.25, 0.5, 0.75, 1.0]
+
+# predictions on a coarse grid (many ties) or continuous in [0, 1]
+prediction = st.one_of(
+    st.integers(0, 8).map(lambda k: k / 8),
+    st.floats(0.0, 1.0, allow_nan=False, width=64),
+)
+column = st.lists(prediction, min_size=ROWS, max_size=ROWS).filter(lambda v: len(set(v)) > 1)
+target = st.lists(st.sampled_from(LEVELS), min_size=ROWS, max_size=ROWS).filter(
+    lambda v: len(set(v)) > 1
+)
+
+
+@st.composite
+def tournaments(draw: st.DrawFn) -> tuple[dict[str, list[float]], dict[str, int], list[float]]:
+    count = draw(st.integers(2, 5))
+    submissions = {f"p{k}": draw(column) for k in range(count)}
+    stakes = {name: draw(st.integers(1, 10_000)) for name in submissions}
+    return submissions, stakes, draw(target)
+
+
+def scored(submissions: dict[str, list[float]], stakes: dict[str, int], t: list[float]):  # type: ignore[no-untyped-def]
+    rows = [f"r{i:03d}" for i in range(ROWS)]
+    eras = {r: ("a" if i < ROWS // 2 else "b") for i, r in enumerate(rows)}
+    return score_round(
+        {p: dict(zip(rows, v, strict=True)) for p, v in submissions.items()},
+        stakes,
+        eras,
+        dict(zip(rows, t, strict=True)),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(tournaments(), st.randoms(use_true_random=False))
+def test_meta_model_is_independent_of_submission_order(case, random) -> None:  # type: ignore[no-untyped-def]
+    submissions, stakes, _ = case
+    names = list(submissions)
+    shuffled = names[:]
+    random.shuffle(shuffled)
+    first = stake_weighted_meta_model([submissions[n] for n in names], [stakes[n] for n in names])
+    second = stake_weighted_meta_model(
+        [submissions[n] for n in shuffled], [stakes[n] for n in shuffled]
+    )
+    assert np.array_equal(first, second)  # bit for bit, not approximately
+
+
+@settings(max_examples=30, deadline=None)
+@given(tournaments(), column)
+def test_a_zero_stake_submission_changes_nobody_elses_scores(case, extra) -> None:  # type: ignore[no-untyped-def]
+    submissions, stakes, t = case
+    before = scored(submissions, stakes, t)
+    after = scored({**submissions, "zz_unstaked": extra}, {**stakes, "zz_unstaked": 0}, t)
+    for name in submissions:
+        assert after.scores[name] == before.scores[name]
+
+
+@settings(max_examples=30, deadline=None)
+@given(tournaments())
+def test_a_submission_equal_to_the_meta_model_earns_no_mmc(case) -> None:  # type: ignore[no-untyped-def]
+    submissions, stakes, t = case
+    names = list(submissions)
+    meta = stake_weighted_meta_model([submissions[n] for n in names], [stakes[n] for n in names])
+    value = mmc(meta, meta, t)
+    assert math.isnan(value) or abs(value) < 1e-12  # NaN only for a constant meta model
+
+
+@settings(max_examples=60, deadline=None)
+@given(column, target)
+def test_corr_is_a_rank_statistic_in_the_unit_interval(predictions, t) -> None:  # type: ignore[no-untyped-def]
+    p = np.asarray(predictions)
+    value = numerai_corr(p, t)
+    assert -1.0 <= value <= 1.0
+    assert numerai_corr(2.0 * p, t) == value  # an exact monotone map keeps every rank
+    assert abs(numerai_corr(-p, t) + value) < 1e-12  # reversed order, opposite sign
