@@ -13,6 +13,7 @@ from rengo.core.errors import (
     ProtocolError,
     RengoError,
     RoundFailure,
+    StopTraining,
 )
 from rengo.core.messages import (
     Config,
@@ -53,6 +54,7 @@ __all__ = [
     "ProtocolError",
     "RengoError",
     "RoundFailure",
+    "StopTraining",
     "Scalar",
     "copy_parameters",
     "decode",

@@ -20,6 +20,7 @@ from rengo.hfl.mods import (
     ClientCall,
     ClientMod,
     ClipUpdateMod,
+    DPClipMod,
     FedProxMod,
     LocalLayersMod,
     Mod,
@@ -36,6 +37,8 @@ from rengo.hfl.numpy_client import (
 from rengo.hfl.simulation import make_pool, simulate
 from rengo.hfl.strategy import (
     Aggregate,
+    ClippedDeltaSum,
+    DifferentialPrivacy,
     FedAdagrad,
     FedAdam,
     FedAvg,
@@ -68,7 +71,10 @@ __all__ = [
     "ClientFn",
     "ClientMod",
     "ClipUpdateMod",
+    "ClippedDeltaSum",
     "Coordinator",
+    "DPClipMod",
+    "DifferentialPrivacy",
     "FedAdagrad",
     "FedAdam",
     "FedAvg",

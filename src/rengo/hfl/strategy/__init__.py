@@ -10,6 +10,7 @@ from rengo.hfl.strategy.base import (
     as_aggregate,
     sample_clients,
 )
+from rengo.hfl.strategy.dp import ClippedDeltaSum, DifferentialPrivacy
 from rengo.hfl.strategy.fedavg import FedAvg, FedProx
 from rengo.hfl.strategy.fedopt import (
     FedAdagrad,
@@ -40,6 +41,8 @@ from rengo.hfl.strategy.scaffold import Scaffold, ScaffoldState, scaffold_step
 __all__ = [
     "CONTROL_KEY",
     "Aggregate",
+    "ClippedDeltaSum",
+    "DifferentialPrivacy",
     "EvaluateFn",
     "FedAdagrad",
     "FedAdam",
