@@ -156,7 +156,10 @@ class DifferentialPrivacy(Strategy):
             self.dp.noise_multiplier, self.dp.sampling_rate, self.dp.delta, self.dp.accountant
         )
         if self.dp.adaptive_clipping and self.dp.clipped_count_stddev > 0:
-            update_noise_multiplier(self.dp.noise_multiplier, self.dp.clipped_count_stddev)
+            try:
+                update_noise_multiplier(self.dp.noise_multiplier, self.dp.clipped_count_stddev)
+            except ValueError as exc:
+                raise ConfigError(f"{self.name}: {exc}") from exc
 
     # -- life cycle and state ---------------------------------------------------------------
     def initialize(self, parameters: Parameters) -> None:
@@ -240,6 +243,10 @@ class DifferentialPrivacy(Strategy):
             if following > target:
                 raise PrivacyBudgetExhausted(spent, following, target, self.accountant.rounds)
         self._population = len(client_ids)
+        try:
+            self.update_noise_multiplier()
+        except ValueError as exc:  # adaptive clipping's count noise is too small for z
+            raise ConfigError(f"{self.name}: {exc}") from exc
         ids = sorted(client_ids)
         if self.dp.sampling_rate < 1.0:
             ids = [
