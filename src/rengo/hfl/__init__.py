@@ -37,6 +37,9 @@ from rengo.hfl.numpy_client import (
 from rengo.hfl.simulation import make_pool, simulate
 from rengo.hfl.strategy import (
     Aggregate,
+    Bulyan,
+    CentredClipping,
+    CentredClippingState,
     ClippedDeltaSum,
     DifferentialPrivacy,
     FedAdagrad,
@@ -49,6 +52,7 @@ from rengo.hfl.strategy import (
     FedTrimmedAvg,
     FedYogi,
     Krum,
+    NormBoundedAvg,
     RegisteredStrategy,
     Scaffold,
     ScaffoldState,
@@ -65,7 +69,10 @@ from rengo.hfl.workflow import FitRound, FitWorkflow, SingleExchange
 __all__ = [
     "Aggregate",
     "BatchTransform",
+    "Bulyan",
     "CallNext",
+    "CentredClipping",
+    "CentredClippingState",
     "Client",
     "ClientCall",
     "ClientFn",
@@ -94,6 +101,7 @@ __all__ = [
     "LocalTraining",
     "LogisticRegressionClient",
     "Mod",
+    "NormBoundedAvg",
     "ProximalTerm",
     "RegisteredStrategy",
     "RoundObserver",

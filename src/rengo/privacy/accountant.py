@@ -191,7 +191,12 @@ def calibrate_noise_multiplier(
         step = PLD_DISCRETIZATION * max(1.0, target_epsilon)
         return float(
             dpa.mechanism_calibration.calibrate_dp_mechanism(
-                lambda: _make_accountant(name, step), event, target_epsilon, delta, bracket, tol=1e-3
+                lambda: _make_accountant(name, step),
+                event,
+                target_epsilon,
+                delta,
+                bracket,
+                tol=1e-3,
             )
         )
 

@@ -10,6 +10,12 @@ from rengo.hfl.strategy.base import (
     as_aggregate,
     sample_clients,
 )
+from rengo.hfl.strategy.bulyan import Bulyan, bulyan
+from rengo.hfl.strategy.centred_clipping import (
+    CentredClipping,
+    CentredClippingState,
+    centred_clip,
+)
 from rengo.hfl.strategy.dp import ClippedDeltaSum, DifferentialPrivacy
 from rengo.hfl.strategy.fedavg import FedAvg, FedProx
 from rengo.hfl.strategy.fedopt import (
@@ -20,6 +26,7 @@ from rengo.hfl.strategy.fedopt import (
     FedYogi,
     fedopt_step,
 )
+from rengo.hfl.strategy.norm_bounding import NormBoundedAvg
 from rengo.hfl.strategy.registry import (
     RegisteredStrategy,
     StrategyOption,
@@ -41,6 +48,9 @@ from rengo.hfl.strategy.scaffold import Scaffold, ScaffoldState, scaffold_step
 __all__ = [
     "CONTROL_KEY",
     "Aggregate",
+    "Bulyan",
+    "CentredClipping",
+    "CentredClippingState",
     "ClippedDeltaSum",
     "DifferentialPrivacy",
     "EvaluateFn",
@@ -54,6 +64,7 @@ __all__ = [
     "FedTrimmedAvg",
     "FedYogi",
     "Krum",
+    "NormBoundedAvg",
     "RegisteredStrategy",
     "Scaffold",
     "ScaffoldState",
@@ -63,6 +74,8 @@ __all__ = [
     "UpdateStack",
     "WeightedSum",
     "as_aggregate",
+    "bulyan",
+    "centred_clip",
     "fedopt_step",
     "get_strategy",
     "krum_scores",
