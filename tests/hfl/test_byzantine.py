@@ -144,7 +144,7 @@ def test_attacks_are_built_by_name_with_their_options() -> None:
     assert mod.mod == SignFlipAttack(scale=5.0) and mod.clients == {"3"}
     from rengo.core.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="robust.scale must be > 0"):
+    with pytest.raises(ConfigError, match=r"robust\.scale must be > 0"):
         attack_mods("sign_flip", ["3"], {"scale": -1})
     with pytest.raises(ConfigError, match="did you mean 'sign_flip'"):
         attack_mods("sign_flp", ["3"])

@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("dp_accounting")
 
-from rengo.core import Config, EvaluateResult, FitResult, Parameters  # noqa: E402
-from rengo.core.errors import ConfigError  # noqa: E402
-from rengo.hfl import (  # noqa: E402
+from rengo.core import Config, EvaluateResult, FitResult, Parameters
+from rengo.core.errors import ConfigError
+from rengo.hfl import (
     Client,
     Coordinator,
     DifferentialPrivacy,
@@ -25,7 +25,7 @@ from rengo.hfl import (  # noqa: E402
     simulate,
     softmax_init,
 )
-from rengo.privacy import CentralDP, epsilon_after, update_noise_multiplier  # noqa: E402
+from rengo.privacy import CentralDP, epsilon_after, update_noise_multiplier
 
 
 class Step(Client):
@@ -178,14 +178,14 @@ def test_checkpoint_resumes_the_accountant_and_the_clip_norm() -> None:
 
 
 def test_strategies_whose_sensitivity_is_not_the_clip_norm_are_refused() -> None:
-    with pytest.raises(ConfigError, match="sampling_rate = 0.5"):
+    with pytest.raises(ConfigError, match=r"sampling_rate = 0\.5"):
         DifferentialPrivacy(FedAvg(fraction_fit=0.5))
     with pytest.raises(ConfigError, match="averaging strategy"):
         simulate(lambda cid: Step(), 3, DifferentialPrivacy(FedMedian()), [np.zeros(2)], 1)
     with pytest.raises(ConfigError, match="must exceed"):  # before any client trains
         simulate(
-            lambda cid: Step(), 4, DifferentialPrivacy(noise_multiplier=0.5, adaptive_clipping=True),
-            [np.zeros(2)], 1,
+            lambda cid: Step(), 4,
+            DifferentialPrivacy(noise_multiplier=0.5, adaptive_clipping=True), [np.zeros(2)], 1,
         )  # fmt: skip
     with pytest.raises(TypeError, match="not both"):
         DifferentialPrivacy(FedAvg(), CentralDP(), clip_norm=2.0)

@@ -78,5 +78,5 @@ def test_a_spent_local_budget_drops_the_client_before_it_trains() -> None:
     from rengo.core.errors import RoundFailure
 
     dp = LocalDP(noise_multiplier=1.0, target_epsilon=5.0)
-    with pytest.raises(RoundFailure, match="round 2 failed.*privacy budget reached"):
+    with pytest.raises(RoundFailure, match=r"round 2 failed.*privacy budget reached"):
         simulate(_client_fn(dp), 4, FedAvg(min_fit_clients=1), _init(), 3, seed=0)
