@@ -3,8 +3,8 @@
 Part 1 - horizontal FL: 10 clients hold Dirichlet(0.5) label-skewed slices of scikit-learn's
 digits; an MLP is trained with FedAvg, with FedAdam and with DP-FedAvg (its epsilon shown),
 next to the same MLP trained centrally on the union of the clients' data (what federation
-must approach without collecting the data). Accuracies side by side, a plot, then each client's Shapley
-contribution and its share of a reward pool.
+must approach without collecting the data). Accuracies side by side, a plot, then each
+client's Shapley contribution and its share of a reward pool.
 Part 2 - vertical FL: the credit-default consortium (PSI, Paillier, hetero LR, scoring).
 Part 3 - a prediction tournament paid by CORR and MMC.
 """
