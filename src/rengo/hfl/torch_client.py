@@ -24,7 +24,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("rengo.hfl.torch_client needs PyTorch: pip install 'rengo[torch]'") from exc
 
-from rengo.core.messages import Config, EvaluateResult, FitResult
+from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
 from rengo.core.parameters import Parameters
 from rengo.hfl.client import Client
 from rengo.hfl.local_training import LocalTraining
@@ -141,7 +141,7 @@ class TorchClient(Client):
                 self.model, self.train_loader, opt, self.loss_fn, trained, epochs, lr, self.dp,
                 training, self.state, _apply_corrections,
             )  # fmt: skip
-            metrics = {"loss": total_loss / max(seen, 1), "dp_epsilon": epsilon}
+            metrics: Metrics = {"loss": total_loss / max(seen, 1), "dp_epsilon": epsilon}
             return FitResult(get_parameters(self.model), num_examples, metrics)
         self.model.train()
         total_loss, seen = 0.0, 0

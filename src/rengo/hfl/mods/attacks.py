@@ -210,7 +210,7 @@ class GaussianAttack(_UpdateAttack):
     def poison(self, deltas: list[np.ndarray], call: ClientCall) -> list[np.ndarray]:
         """Fresh Gaussian arrays shaped like the update."""
         seed = call.config.get("seed", 0)
-        rng = np.random.default_rng([int(seed), 0xBAD])  # type: ignore[call-overload]
+        rng = np.random.default_rng([int(seed) if isinstance(seed, (int, float)) else 0, 0xBAD])
         return [rng.normal(0.0, self.stddev, size=d.shape) for d in deltas]
 
 
@@ -291,5 +291,5 @@ def attack_mods(
     from rengo.core.options import options_from_mapping
 
     cls = get_attack(name)
-    attack = options_from_mapping(cls, options or {}, label=lambda k: f"robust.{k}")
+    attack: Mod = options_from_mapping(cls, options or {}, label=lambda k: f"robust.{k}")
     return [for_clients(attack, client_ids)] if client_ids else []
