@@ -8,9 +8,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 PYTEST_ARGS ?=
-# Extras per target: the demo needs PyTorch only; the tests need every optional integration.
-DEMO_EXTRAS := torch
-TEST_EXTRAS := torch,ray,ui,mlflow,tensorboard,dev
+# Extras per target: the demo needs PyTorch and the DP accountant; the tests need every optional integration.
+DEMO_EXTRAS := torch,privacy
+TEST_EXTRAS := torch,ray,ui,mlflow,tensorboard,privacy,opacus,dev
 FIND_LINKS  := $(foreach link,$(PIP_FIND_LINKS),--find-links $(link))
 
 .PHONY: demo test lint install proto bench clean browser

@@ -23,6 +23,7 @@ AREAS = [
     "rengo.crypto",
     "rengo.data",
     "rengo.metrics",
+    "rengo.privacy",
     "rengo.hfl",
     "rengo.vfl",
     "rengo.valuation",

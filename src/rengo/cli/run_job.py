@@ -54,8 +54,13 @@ def run_job(
             run_name=spec.job.name,
             run_config={"job_file": str(job_path), "dataset": spec.data.dataset},
             progress=progress,
+            client_mods=job.client_mods,
         )
         assert history.run_id is not None
+        if history.stopped is not None:
+            console.print(f"[yellow]stopped early:[/] {history.stopped}")
+        if not history.rounds:
+            return history.run_id
         last = history.rounds[-1].metrics
         shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(last.items()))
         console.print(f"run [bold]{history.run_id}[/] completed: {shown}")

@@ -13,6 +13,7 @@ from rengo.core.errors import (
     ProtocolError,
     RengoError,
     RoundFailure,
+    StopTraining,
 )
 from rengo.core.messages import (
     Config,
@@ -54,6 +55,7 @@ __all__ = [
     "RengoError",
     "RoundFailure",
     "Scalar",
+    "StopTraining",
     "copy_parameters",
     "decode",
     "encode",

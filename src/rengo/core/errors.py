@@ -62,3 +62,8 @@ class RoundFailure(RengoError):
 
 class ChannelTimeout(RengoError, TimeoutError):
     """A message that a role waited for did not arrive in time."""
+
+
+class StopTraining(RengoError):
+    """A strategy ends a run early and cleanly (a spent privacy budget): the rounds before it
+    stand, and the round loop records the reason as an event instead of failing the run."""

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rengo.core.codec import decode, encode
-from rengo.core.errors import CodecError, RoundFailure
+from rengo.core.errors import CodecError, RoundFailure, StopTraining
 from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
 from rengo.core.parameters import Parameters, copy_parameters
 from rengo.hfl.client import EVALUATE, client_seed
@@ -109,11 +109,14 @@ class RoundRecord:
 
 @dataclass
 class History:
-    """Everything a run produced: per-round records, the final model, the run id."""
+    """Everything a run produced: per-round records, the final model, the run id, and why it
+    stopped early (``stopped``: a strategy's :class:`~rengo.core.errors.StopTraining`, such as
+    a spent privacy budget; None when every round ran)."""
 
     rounds: list[RoundRecord] = field(default_factory=list)
     parameters: Parameters = field(default_factory=list)
     run_id: str | None = None
+    stopped: str | None = None
 
     def metric(self, name: str) -> list[tuple[int, float]]:
         """``(round, value)`` pairs of one metric, in round order."""
@@ -225,12 +228,23 @@ class Coordinator:
         RoundFailure
             If a round fails; every completed round before it is already recorded and
             checkpointed.
+
+        A strategy that raises :class:`~rengo.core.errors.StopTraining` before a round (a spent
+        privacy budget) ends the run there: the reason is logged, recorded as an event and
+        kept in :attr:`History.stopped`, and the rounds before it stand.
         """
         history = History(run_id=self.run_id, parameters=self.parameters)
         for server_round in range(self.start_round, rounds + 1):
             if before_round is not None:
                 before_round(server_round)
-            record = self.run_round(server_round)
+            try:
+                record = self.run_round(server_round)
+            except StopTraining as exc:
+                history.stopped = str(exc)
+                log.warning("round %d not run: %s", server_round, exc)
+                if self.store is not None and self.run_id is not None:
+                    self.store.log_event(self.run_id, "warning", str(exc), server_round)
+                break
             history.rounds.append(record)
             history.parameters = self.parameters
             if progress is not None:

@@ -24,10 +24,11 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("rengo.hfl.torch_client needs PyTorch: pip install 'rengo[torch]'") from exc
 
-from rengo.core.messages import Config, EvaluateResult, FitResult
+from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
 from rengo.core.parameters import Parameters
 from rengo.hfl.client import Client
 from rengo.hfl.local_training import LocalTraining
+from rengo.privacy import LocalDP
 
 OptimizerFn = Callable[[Sequence[torch.nn.Parameter], float], torch.optim.Optimizer]
 
@@ -89,6 +90,10 @@ class TorchClient(Client):
         The training and evaluation loss (cross-entropy by default).
     optimizer
         ``optimizer(params, lr)`` builds the optimiser for each fit call (SGD by default).
+    dp
+        Local DP-SGD settings (:class:`~rengo.privacy.LocalDP`, via Opacus): per-example
+        clipping and noise in every step; the client's epsilon so far is the ``dp_epsilon``
+        fit metric. None trains without DP.
     """
 
     def __init__(
@@ -101,6 +106,7 @@ class TorchClient(Client):
         local_epochs: int = 1,
         loss_fn: nn.Module | None = None,
         optimizer: OptimizerFn = _sgd,
+        dp: LocalDP | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -110,6 +116,7 @@ class TorchClient(Client):
         self.local_epochs = local_epochs
         self.loss_fn = loss_fn or nn.CrossEntropyLoss()
         self.optimizer = optimizer
+        self.dp = dp
 
     def fit(self, parameters: Parameters, config: Config) -> FitResult:
         """Train for the configured epochs; returns the module's new ``state_dict`` arrays."""
@@ -126,6 +133,16 @@ class TorchClient(Client):
             if p.requires_grad and index[name] not in training.frozen
         ]
         opt = self.optimizer([p for _, p in trained], lr)
+        num_examples = len(self.train_loader.dataset)  # type: ignore[arg-type]
+        if self.dp is not None:
+            from rengo.hfl.torch_dp import private_epochs
+
+            total_loss, seen, epsilon = private_epochs(
+                self.model, self.train_loader, opt, self.loss_fn, trained, epochs, lr, self.dp,
+                training, self.state, _apply_corrections,
+            )  # fmt: skip
+            metrics: Metrics = {"loss": total_loss / max(seen, 1), "dp_epsilon": epsilon}
+            return FitResult(get_parameters(self.model), num_examples, metrics)
         self.model.train()
         total_loss, seen = 0.0, 0
         for _ in range(epochs):
@@ -141,7 +158,6 @@ class TorchClient(Client):
                 training.record_step(lr)
                 total_loss += float(loss.detach()) * len(yb)
                 seen += len(yb)
-        num_examples = len(self.train_loader.dataset)  # type: ignore[arg-type]
         return FitResult(
             get_parameters(self.model), num_examples, {"loss": total_loss / max(seen, 1)}
         )

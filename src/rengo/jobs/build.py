@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,9 @@ from rengo.data import (
 from rengo.hfl import (
     Client,
     ClientFn,
+    DifferentialPrivacy,
     LogisticRegressionClient,
+    Mod,
     Strategy,
     get_strategy,
     softmax_init,
@@ -61,6 +63,8 @@ class HflJob:
     strategy: Strategy
     initial_parameters: Parameters
     evaluate: Callable[[Parameters], tuple[float, Metrics]]
+    client_mods: list[Mod] = field(default_factory=list)
+    """Mods on every client (``[robust]``'s attack simulators), for ``simulate``."""
 
     @property
     def client_ids(self) -> list[str]:
@@ -134,6 +138,11 @@ def build_strategy(spec: JobSpec, evaluate_fn: Any = None) -> Strategy:
         "local_epochs": epochs,
         "batch_size": batch,
     }
+    if spec.privacy is not None and spec.privacy.central is not None:
+        try:
+            return DifferentialPrivacy(strategy, spec.privacy.central)
+        except ConfigError as exc:
+            raise ConfigError(f"{spec.source}: [privacy] {exc}") from exc
     return strategy
 
 
@@ -149,7 +158,13 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
         client_fn, init, evaluate = _mlp(spec, fed, num_features, num_classes)
     evaluate_fn = (lambda _round, params: evaluate(params)) if test is not None else None
     strategy = build_strategy(spec, evaluate_fn)
-    return HflJob(spec, fed, client_fn, strategy, init, evaluate)
+    mods: list[Mod] = []
+    if spec.robust is not None:
+        from rengo.hfl.mods.attacks import attack_mods
+
+        attackers = spec.robust.attacker_ids(list(fed.client_ids))
+        mods = attack_mods(spec.robust.attack, attackers, spec.robust.options)
+    return HflJob(spec, fed, client_fn, strategy, init, evaluate, mods)
 
 
 def _logistic(
@@ -205,9 +220,11 @@ def _mlp(
         for cid in fed.client_ids
     }
 
+    local_dp = spec.privacy.local if spec.privacy is not None else None
+
     def client_fn(cid: str) -> Client:
         loader = DataLoader(tensors[cid], batch_size=batch, shuffle=True)
-        return TorchClient(make_mlp(d, k, hidden), loader, lr=lr, local_epochs=epochs)
+        return TorchClient(make_mlp(d, k, hidden), loader, lr=lr, local_epochs=epochs, dp=local_dp)
 
     eval_model = make_mlp(d, k, hidden)
     test_loader = None

@@ -9,6 +9,8 @@
 [strategy]  name (any registered strategy: ``rengo strategies`` lists them), fraction_fit,
             min_fit_clients, fraction_evaluate, min_evaluate_clients, min_available_clients,
             and the strategy's own options (its dataclass fields, typed by their annotations)
+[privacy]   dp (none | central | local) and the fields of rengo.privacy.CentralDP / LocalDP
+[robust]    attack (a registered attack simulator), attackers, and the attack's fields
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from rengo.hfl.strategy.registry import (
 from rengo.transport.executors import executor_names
 
 if TYPE_CHECKING:
+    from rengo.jobs.privacy_spec import PrivacySection
+    from rengo.jobs.robust_spec import RobustSection
     from rengo.jobs.vertical_spec import VflSection
 
 if sys.version_info >= (3, 11):
@@ -110,6 +114,8 @@ class JobSpec:
     strategy: StrategySection
     source: str = "<dict>"
     vfl: VflSection | None = None
+    privacy: PrivacySection | None = None
+    robust: RobustSection | None = None
 
 
 def load_job(path: str | Path) -> JobSpec:
@@ -133,7 +139,17 @@ def load_job(path: str | Path) -> JobSpec:
 
 def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     """Validate a job given as a mapping (the parsed TOML)."""
-    sections = {"job", "data", "partition", "model", "train", "strategy", "vfl"}
+    sections = {
+        "job",
+        "data",
+        "partition",
+        "model",
+        "train",
+        "strategy",
+        "vfl",
+        "privacy",
+        "robust",
+    }
     _no_unknown(source, "", raw, sections)
     job = _section(source, "job", raw.get("job", {}), JobSection)
     check_choice(source, "job.kind", job.kind, ("hfl", "vfl"))
@@ -154,7 +170,18 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     train = _section(source, "train", raw.get("train", {}), TrainSection)
     strategy = _strategy_section(source, raw.get("strategy", {}))
     _check(source, job, data, partition, model, train, strategy)
-    return JobSpec(job, data, partition, model, train, strategy, source)
+    spec = JobSpec(job, data, partition, model, train, strategy, source)
+    if "privacy" in raw:
+        from rengo.jobs.privacy_spec import parse_privacy
+
+        spec.privacy = parse_privacy(source, raw["privacy"])
+        if spec.privacy.dp == "local" and model.type != "mlp":
+            raise ConfigError(f'{source}: privacy.dp = "local" (DP-SGD) needs model.type = "mlp"')
+    if "robust" in raw:
+        from rengo.jobs.robust_spec import parse_robust
+
+        spec.robust = parse_robust(source, raw["robust"])
+    return spec
 
 
 def _strategy_section(source: str, raw: Any) -> StrategySection:

@@ -14,12 +14,14 @@ from rengo.hfl.mods.chain import (
     registered_mods,
 )
 from rengo.hfl.mods.clipping import ClipUpdateMod, clip_update
+from rengo.hfl.mods.dp_clip import DP_CLIP_KEY, DPClipMod
 from rengo.hfl.mods.fedprox import FedProxMod
 from rengo.hfl.mods.local_layers import LocalLayersMod
 from rengo.hfl.mods.scaffold import CONTROL_KEY, ScaffoldCorrection, ScaffoldMod
 
 __all__ = [
     "CONTROL_KEY",
+    "DP_CLIP_KEY",
     "EVALUATE",
     "FIT",
     "MODS_KEY",
@@ -27,6 +29,7 @@ __all__ = [
     "ClientCall",
     "ClientMod",
     "ClipUpdateMod",
+    "DPClipMod",
     "FedProxMod",
     "LocalLayersMod",
     "Mod",

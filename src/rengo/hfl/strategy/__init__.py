@@ -11,6 +11,13 @@ from rengo.hfl.strategy.base import (
     cast_like,
     sample_clients,
 )
+from rengo.hfl.strategy.bulyan import Bulyan, bulyan
+from rengo.hfl.strategy.centred_clipping import (
+    CentredClipping,
+    CentredClippingState,
+    centred_clip,
+)
+from rengo.hfl.strategy.dp import ClippedDeltaSum, DifferentialPrivacy
 from rengo.hfl.strategy.fedavg import FedAvg, FedProx
 from rengo.hfl.strategy.fedopt import (
     FedAdagrad,
@@ -20,6 +27,7 @@ from rengo.hfl.strategy.fedopt import (
     FedYogi,
     fedopt_step,
 )
+from rengo.hfl.strategy.norm_bounding import NormBoundedAvg
 from rengo.hfl.strategy.registry import (
     RegisteredStrategy,
     StrategyOption,
@@ -41,6 +49,11 @@ from rengo.hfl.strategy.scaffold import Scaffold, ScaffoldState, scaffold_step
 __all__ = [
     "CONTROL_KEY",
     "Aggregate",
+    "Bulyan",
+    "CentredClipping",
+    "CentredClippingState",
+    "ClippedDeltaSum",
+    "DifferentialPrivacy",
     "EvaluateFn",
     "FedAdagrad",
     "FedAdam",
@@ -52,6 +65,7 @@ __all__ = [
     "FedTrimmedAvg",
     "FedYogi",
     "Krum",
+    "NormBoundedAvg",
     "RegisteredStrategy",
     "Scaffold",
     "ScaffoldState",
@@ -61,7 +75,9 @@ __all__ = [
     "UpdateStack",
     "WeightedSum",
     "as_aggregate",
+    "bulyan",
     "cast_like",
+    "centred_clip",
     "fedopt_step",
     "get_strategy",
     "krum_scores",

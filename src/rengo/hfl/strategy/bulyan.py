@@ -1,0 +1,81 @@
+"""Bulyan: El Mhamdi, Guerraoui, Rouault 2018, "The Hidden Vulnerability of Distributed
+Learning in Byzantium" (ICML), Algorithm 1.
+
+With ``n >= 4 f + 3`` updates of which at most ``f`` are Byzantine:
+
+1. Selection: repeat ``theta = n - 2 f`` times - pick the update Krum scores best among those
+   left (Krum's ``n' - f - 2`` nearest neighbours, ``n'`` the updates left), move it to the
+   selection set.
+2. Aggregation: in every coordinate, average the ``beta = theta - 2 f`` selected values
+   closest to their median.
+
+Krum alone can be steered coordinate by coordinate inside its selection; Bulyan's second step
+bounds every coordinate by the honest values around it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rengo.hfl.strategy.registry import register_strategy
+from rengo.hfl.strategy.robust import _RobustStrategy, krum_scores
+
+
+def bulyan(updates: np.ndarray, num_byzantine: int) -> np.ndarray:
+    """Bulyan's aggregate of the rows of ``updates`` (El Mhamdi et al. 2018, Algorithm 1).
+
+    Parameters
+    ----------
+    updates
+        One update (or model) per row.
+    num_byzantine
+        ``f``, the attackers tolerated.
+
+    Returns
+    -------
+    numpy.ndarray
+        The aggregate vector.
+
+    Raises
+    ------
+    ValueError
+        If there are fewer than ``4 f + 3`` rows.
+    """
+    n = updates.shape[0]
+    f = num_byzantine
+    if n < 4 * f + 3:
+        raise ValueError(f"Bulyan with {f} Byzantine clients needs >= {4 * f + 3} updates, got {n}")
+    theta, beta = n - 2 * f, n - 4 * f
+    remaining = list(range(n))
+    selected: list[int] = []
+    for _ in range(theta):
+        # Krum over those left; once fewer than f + 3 are left, the nearest-neighbour count
+        # shrinks to what is there (and a last pair or single is taken as it is).
+        left = len(remaining)
+        rows = updates[remaining]
+        best = int(np.argmin(krum_scores(rows, min(f, left - 3)))) if left >= 3 else 0
+        selected.append(remaining.pop(best))
+    chosen = updates[selected]
+    median = np.median(chosen, axis=0)
+    closest = np.argsort(np.abs(chosen - median), axis=0, kind="stable")[:beta]
+    return np.asarray(np.take_along_axis(chosen, closest, axis=0).mean(axis=0))
+
+
+@register_strategy
+@dataclass
+class Bulyan(_RobustStrategy):
+    """Krum selection, then a coordinate-wise trimmed mean around the median
+    (El Mhamdi et al. 2018); needs ``n >= 4 f + 3`` clients per round."""
+
+    num_byzantine: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.num_byzantine < 0:
+            raise ValueError(f"num_byzantine must be >= 0, got {self.num_byzantine}")
+
+    def combine(self, updates: np.ndarray) -> np.ndarray:
+        """Bulyan's aggregate of the rows."""
+        return bulyan(updates, self.num_byzantine)

@@ -1,0 +1,117 @@
+"""Local DP-SGD for :class:`~rengo.hfl.torch_client.TorchClient`, through Opacus.
+
+Abadi et al. 2016, "Deep Learning with Differential Privacy": every example's gradient is
+clipped to ``max_grad_norm``, Gaussian noise of ``noise_multiplier * max_grad_norm`` is added
+to each batch's sum, and batches are Poisson-sampled so that Opacus's accountant can bound
+the client's epsilon(delta) over every step it ever took. The accountant's history lives in the
+client's persisted state (``dp_sgd_history``), so the budget spans rounds, executors and
+restarts; it is what the client reports as the ``dp_epsilon`` fit metric.
+
+Gradient corrections from mods (FedProx's term, SCAFFOLD's control variate) are applied after
+the noise: they depend only on the model and the global model, so they are post-processing and
+cost no privacy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from rengo.core.errors import ConfigError
+from rengo.hfl.local_training import LocalTraining
+from rengo.privacy import LocalDP, PrivacyBudgetExhausted
+
+STATE_KEY = "dp_sgd_history"
+"""Client-state key of Opacus's accountant history: ``[[noise, sample_rate, steps], ...]``."""
+
+
+def _opacus() -> Any:
+    try:
+        import opacus
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ConfigError("local DP-SGD needs Opacus: pip install 'rengo[opacus]'") from exc
+    return opacus
+
+
+def private_epochs(
+    model: torch.nn.Module,
+    loader: torch.utils.data.DataLoader[Any],
+    optimizer: torch.optim.Optimizer,
+    loss_fn: torch.nn.Module,
+    trained: Sequence[tuple[int, torch.nn.Parameter]],
+    epochs: int,
+    lr: float,
+    dp: LocalDP,
+    training: LocalTraining,
+    state: dict[str, Any],
+    apply_corrections: Callable[[LocalTraining, Sequence[tuple[int, torch.nn.Parameter]]], None],
+) -> tuple[float, int, float]:
+    """Train ``epochs`` epochs with DP-SGD; returns (summed loss, examples seen, epsilon).
+
+    Raises
+    ------
+    PrivacyBudgetExhausted
+        If ``dp.target_epsilon`` is set and this round's steps would exceed it (the client
+        is dropped from the round with that reason; its model is unchanged).
+    """
+    opacus = _opacus()
+    engine = opacus.PrivacyEngine(accountant=dp.accountant)
+    history = [tuple(entry) for entry in state.get(STATE_KEY, [])]
+    engine.accountant.history = [(float(z), float(q), int(n)) for z, q, n in history]
+    batches = max(len(loader), 1)
+    if dp.target_epsilon > 0:
+        _check_budget(opacus, dp, history, 1.0 / batches, epochs * batches)
+    module, private_opt, private_loader = engine.make_private(
+        module=model,
+        optimizer=optimizer,
+        data_loader=loader,
+        noise_multiplier=dp.noise_multiplier,
+        max_grad_norm=dp.max_grad_norm,
+        poisson_sampling=dp.poisson_sampling,
+    )
+    total_loss, seen = 0.0, 0
+    try:
+        module.train()
+        for _ in range(epochs):
+            for xb, yb in private_loader:
+                if len(yb) == 0:  # a Poisson batch may be empty: still a (noise-only) step
+                    private_opt.zero_grad(set_to_none=True)
+                    continue
+                if training.batch_transforms:
+                    xb, yb = training.transform_batch(xb, yb)
+                private_opt.zero_grad(set_to_none=True)
+                loss = loss_fn(module(xb), yb)
+                loss.backward()
+                if private_opt.pre_step():  # clip per example, noise, account
+                    if training.corrections:
+                        apply_corrections(training, trained)
+                    private_opt.original_optimizer.step()
+                    training.record_step(lr)
+                total_loss += float(loss.detach()) * len(yb)
+                seen += len(yb)
+    finally:
+        module._close()  # remove Opacus's hooks from the client's model
+    state[STATE_KEY] = [[float(z), float(q), int(n)] for z, q, n in engine.accountant.history]
+    return total_loss, seen, float(engine.accountant.get_epsilon(dp.delta))
+
+
+def _check_budget(
+    opacus: Any, dp: LocalDP, history: list[tuple[Any, ...]], sample_rate: float, steps: int
+) -> None:
+    from opacus.accountants import create_accountant
+
+    def epsilon(entries: list[tuple[float, float, int]]) -> float:
+        if not entries:
+            return 0.0
+        acc = create_accountant(dp.accountant)
+        acc.history = list(entries)
+        return float(acc.get_epsilon(dp.delta))
+
+    past = [(float(z), float(q), int(n)) for z, q, n in history]
+    spent = epsilon(past)
+    following = epsilon([*past, (dp.noise_multiplier, sample_rate, steps)])
+    if following > dp.target_epsilon:
+        rounds = sum(1 for _ in past)
+        raise PrivacyBudgetExhausted(spent, following, dp.target_epsilon, rounds)

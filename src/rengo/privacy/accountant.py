@@ -1,0 +1,282 @@
+"""Privacy accounting with Google's ``dp-accounting``: epsilon(delta) of a federated run.
+
+One round of DP-FedAvg is a Gaussian mechanism with noise multiplier ``z`` on a clipped sum,
+applied to a Poisson sample of clients with rate ``q`` (every client when ``q = 1``). A run
+of ``T`` rounds is that event composed ``T`` times. Two accountants bound the result:
+
+* ``"pld"``: privacy loss distributions (Koskela et al. 2020; Doroshenko et al. 2022,
+  "Connect the Dots"), tight up to discretisation - rengo's default;
+* ``"rdp"``: Renyi DP (Mironov 2017; Mironov, Talwar, Zhang 2019 for the sampled Gaussian),
+  looser but fast. At ``q = 1, z = 0.5``, 20 rounds, ``delta = 1e-5`` PLD gives 77.3 and RDP
+  81.1.
+
+The PLD accountant discretises the privacy loss on a grid (``dp-accounting``'s default step
+is ``1e-4``); the bound it returns stays pessimistic (an upper bound on the true epsilon)
+whatever the step. Large epsilons make that grid huge and slow (seconds per round), so the
+step here grows with the epsilon RDP bounds, ``1e-4 * max(1, eps_rdp)``: the bound moves by a
+few grid steps, a few 1e-4 relative. On the settings in the tests it agrees with the default
+grid to 0.1% relative.
+
+``dp-accounting`` is the optional extra ``rengo[privacy]``; it is imported on first use.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rengo.core.errors import ConfigError
+
+AccountantName = Literal["pld", "rdp"]
+ACCOUNTANTS: tuple[str, ...] = ("pld", "rdp")
+PLD_DISCRETIZATION = 1e-4
+"""The PLD grid step for epsilons up to 1 (``dp-accounting``'s default); larger ones scale it."""
+PLD_MAX_EPSILON = 1_000.0
+"""Beyond this RDP bound (no privacy to speak of) epsilon is RDP's: a PLD grid would overflow."""
+
+
+def _dp_accounting() -> Any:
+    try:
+        import dp_accounting
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ConfigError(
+            "differential-privacy accounting needs Google's dp-accounting: "
+            "pip install 'rengo[privacy]'"
+        ) from exc
+    return dp_accounting
+
+
+def round_event(noise_multiplier: float, sampling_rate: float = 1.0) -> Any:
+    """The ``dp_accounting.DpEvent`` of one round: a Gaussian mechanism with multiplier
+    ``noise_multiplier``, Poisson-sampled with rate ``sampling_rate`` when it is below 1.
+
+    Raises
+    ------
+    ConfigError
+        If ``noise_multiplier <= 0`` or ``sampling_rate`` is outside (0, 1].
+    """
+    _check(noise_multiplier, sampling_rate)
+    dpa = _dp_accounting()
+    gaussian = dpa.GaussianDpEvent(noise_multiplier)
+    if sampling_rate >= 1.0:
+        return gaussian
+    return dpa.PoissonSampledDpEvent(sampling_rate, gaussian)
+
+
+def epsilon_after(
+    rounds: int,
+    noise_multiplier: float,
+    delta: float,
+    sampling_rate: float = 1.0,
+    accountant: str = "pld",
+) -> float:
+    """epsilon(delta) after ``rounds`` rounds of the Gaussian mechanism (0 for no rounds).
+
+    Parameters
+    ----------
+    rounds
+        Rounds composed.
+    noise_multiplier
+        ``z``: noise standard deviation over the clipped sum's L2 sensitivity.
+    delta
+        The target delta.
+    sampling_rate
+        Poisson client-sampling rate ``q`` (1: every client every round).
+    accountant
+        ``"pld"`` (tight) or ``"rdp"``.
+
+    Returns
+    -------
+    float
+        The smallest epsilon the accountant certifies.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown accountant or out-of-range settings.
+    """
+    if rounds < 0:
+        raise ConfigError(f"rounds must be >= 0, got {rounds}")
+    if not 0.0 < delta < 1.0:
+        raise ConfigError(f"delta must be in (0, 1), got {delta}")
+    if rounds == 0:
+        return 0.0
+    dpa = _dp_accounting()
+    event = dpa.SelfComposedDpEvent(round_event(noise_multiplier, sampling_rate), rounds)
+    rdp = _make_accountant("rdp")
+    rdp.compose(event)
+    rdp_epsilon = float(rdp.get_epsilon(delta))
+    if accountant == "rdp" or not rdp_epsilon <= PLD_MAX_EPSILON:
+        return rdp_epsilon
+    acc = _make_accountant(accountant, PLD_DISCRETIZATION * max(1.0, rdp_epsilon))
+    acc.compose(event)
+    return float(acc.get_epsilon(delta))
+
+
+def _make_accountant(name: str, pld_step: float = PLD_DISCRETIZATION) -> Any:
+    dpa = _dp_accounting()
+    if name == "pld":
+        return dpa.pld.PLDAccountant(value_discretization_interval=pld_step)
+    if name == "rdp":
+        return dpa.rdp.RdpAccountant()
+    raise ConfigError(f"accountant = {name!r}; choose one of {', '.join(ACCOUNTANTS)}")
+
+
+def rounds_within_budget(
+    target_epsilon: float,
+    noise_multiplier: float,
+    delta: float,
+    sampling_rate: float = 1.0,
+    accountant: str = "pld",
+    max_rounds: int = 100_000,
+) -> int:
+    """The most rounds whose epsilon(delta) stays at or below ``target_epsilon`` (binary
+    search; ``max_rounds`` when even that many fit).
+
+    Raises
+    ------
+    ConfigError
+        If ``target_epsilon`` is not positive, or for bad settings.
+    """
+    if not target_epsilon > 0:
+        raise ConfigError(f"target_epsilon must be > 0, got {target_epsilon}")
+    lo, hi = 0, 1
+    while hi <= max_rounds and (
+        epsilon_after(hi, noise_multiplier, delta, sampling_rate, accountant) <= target_epsilon
+    ):
+        lo, hi = hi, hi * 2
+    if hi > max_rounds:
+        if epsilon_after(max_rounds, noise_multiplier, delta, sampling_rate, accountant) <= (
+            target_epsilon
+        ):
+            return max_rounds
+        hi = max_rounds
+    while hi - lo > 1:  # epsilon(lo) <= target < epsilon(hi)
+        mid = (lo + hi) // 2
+        if epsilon_after(mid, noise_multiplier, delta, sampling_rate, accountant) <= (
+            target_epsilon
+        ):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def calibrate_noise_multiplier(
+    target_epsilon: float,
+    delta: float,
+    rounds: int,
+    sampling_rate: float = 1.0,
+    accountant: str = "pld",
+) -> float:
+    """The smallest noise multiplier whose ``rounds`` rounds stay within
+    ``(target_epsilon, delta)`` (``dp_accounting.mechanism_calibration``, to 1e-3; with PLD
+    the search runs inside the bracket RDP's answer gives).
+
+    Raises
+    ------
+    ConfigError
+        For out-of-range settings.
+    """
+    if not target_epsilon > 0 or rounds < 1:
+        raise ConfigError("target_epsilon must be > 0 and rounds >= 1")
+    _check(1.0, sampling_rate)
+    dpa = _dp_accounting()
+
+    def event(z: float) -> Any:
+        return dpa.SelfComposedDpEvent(round_event(z, sampling_rate), rounds)
+
+    def calibrate(name: str, bracket: Any) -> float:
+        step = PLD_DISCRETIZATION * max(1.0, target_epsilon)
+        return float(
+            dpa.mechanism_calibration.calibrate_dp_mechanism(
+                lambda: _make_accountant(name, step),
+                event,
+                target_epsilon,
+                delta,
+                bracket,
+                tol=1e-3,
+            )
+        )
+
+    # RDP first (cheap at any multiplier): its epsilon bounds PLD's from above, so its
+    # multiplier bounds PLD's; PLD at tiny multipliers would need an enormous grid.
+    upper = calibrate("rdp", dpa.mechanism_calibration.LowerEndpointAndGuess(1e-3, 1.0))
+    if accountant == "rdp":
+        return upper
+    if accountant != "pld":
+        raise ConfigError(f"accountant = {accountant!r}; choose one of {', '.join(ACCOUNTANTS)}")
+    return calibrate("pld", dpa.mechanism_calibration.ExplicitBracketInterval(upper / 2, upper))
+
+
+def _check(noise_multiplier: float, sampling_rate: float) -> None:
+    if not (math.isfinite(noise_multiplier) and noise_multiplier > 0):
+        raise ConfigError(f"noise_multiplier must be > 0, got {noise_multiplier}")
+    if not 0.0 < sampling_rate <= 1.0:
+        raise ConfigError(f"sampling_rate must be in (0, 1], got {sampling_rate}")
+
+
+@dataclass
+class PrivacyAccountant:
+    """The privacy spent by a run so far: identical rounds composed, epsilon(delta) on demand.
+
+    Parameters
+    ----------
+    noise_multiplier
+        The overall multiplier ``z`` of each round (for adaptive clipping, the combined one).
+    sampling_rate
+        Poisson client-sampling rate ``q``.
+    delta
+        The delta every epsilon is reported at.
+    accountant
+        ``"pld"`` or ``"rdp"``.
+    rounds
+        Rounds already spent (restored from a checkpoint).
+
+    Raises
+    ------
+    ConfigError
+        For out-of-range settings.
+    """
+
+    noise_multiplier: float
+    sampling_rate: float = 1.0
+    delta: float = 1e-5
+    accountant: str = "pld"
+    rounds: int = 0
+    _cache: dict[int, float] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(self.noise_multiplier, self.sampling_rate)
+        if self.accountant not in ACCOUNTANTS:
+            raise ConfigError(
+                f"accountant = {self.accountant!r}; choose one of {', '.join(ACCOUNTANTS)}"
+            )
+        if not 0.0 < self.delta < 1.0:
+            raise ConfigError(f"delta must be in (0, 1), got {self.delta}")
+
+    def epsilon(self, rounds: int | None = None) -> float:
+        """epsilon(delta) after ``rounds`` rounds (default: those spent so far)."""
+        k = self.rounds if rounds is None else rounds
+        if k not in self._cache:
+            self._cache[k] = epsilon_after(
+                k, self.noise_multiplier, self.delta, self.sampling_rate, self.accountant
+            )
+        return self._cache[k]
+
+    def spend_round(self) -> float:
+        """Record one more round; returns epsilon after it."""
+        self.rounds += 1
+        return self.epsilon()
+
+    def rounds_within(self, target_epsilon: float, max_rounds: int = 100_000) -> int:
+        """Total rounds (spent included) whose epsilon stays within ``target_epsilon``."""
+        return rounds_within_budget(
+            target_epsilon,
+            self.noise_multiplier,
+            self.delta,
+            self.sampling_rate,
+            self.accountant,
+            max_rounds,
+        )

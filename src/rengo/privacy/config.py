@@ -1,0 +1,139 @@
+"""The settings of each kind of differential privacy, as option dataclasses.
+
+Job files (``[privacy] dp = "central"`` plus these fields), command-line flags and the API
+all read these two classes (:mod:`rengo.core.options`); defaults live here and nowhere else.
+
+* :class:`CentralDP` - DP-FedAvg (McMahan et al. 2018): the coordinator clips each client's
+  update, adds Gaussian noise to the sum and accounts for it. Protects each *client's* whole
+  dataset (client-level DP) against anyone who sees the models the coordinator releases.
+* :class:`LocalDP` - DP-SGD inside each client's local training (Abadi et al. 2016, through
+  Opacus): per-example clipping and noise. Protects each *record* against everyone outside
+  the client, the coordinator included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from rengo.core.options import OptionError, option
+from rengo.privacy.accountant import ACCOUNTANTS
+
+DP_KINDS: tuple[str, ...] = ("none", "central", "local")
+"""Values of a job file's ``[privacy] dp``."""
+
+
+@dataclass(frozen=True)
+class CentralDP:
+    """DP-FedAvg settings: clipping, noise, client sampling and the privacy budget.
+
+    Weighting and soundness: a client's influence on the round's update must be bounded for
+    the noise to mean anything. Example-weighted FedAvg divides by the round's total example
+    count, which depends on every client's data, so a client can move the average by more
+    than ``clip_norm / clients`` (and a client that over-reports its count, by almost all of
+    it). Under DP rengo therefore releases
+
+        (sum_i w_i clip(delta_i) + N(0, (z C)^2)) / (q N)
+
+    with ``w_i <= 1`` and the data-independent denominator ``q N`` (expected clients per
+    round, McMahan et al. 2018's fixed-denominator estimator): ``weighting = "uniform"``
+    sets every ``w_i = 1``; ``"bounded"`` sets ``w_i = min(1, n_i / weight_cap)`` so small
+    clients count less, and because the weights are capped at 1 the sensitivity stays ``C``
+    and the accounting is unchanged.
+
+    Raises
+    ------
+    OptionError
+        For an out-of-range setting (the message names the option).
+    """
+
+    noise_multiplier: float = option(
+        1.0, "Noise standard deviation over the clip norm (z); the round's overall multiplier."
+    )
+    clip_norm: float = option(1.0, "L2 bound C on each client's update (initial C if adaptive).")
+    adaptive_clipping: bool = option(
+        False, "Track a quantile of update norms (Andrew et al. 2021) instead of a fixed C."
+    )
+    target_quantile: float = option(
+        0.5, "Adaptive clipping: the quantile of unclipped update norms C moves towards."
+    )
+    clip_learning_rate: float = option(0.2, "Adaptive clipping: the geometric step eta_C.")
+    clipped_count_stddev: float = option(
+        0.0, "Adaptive clipping: noise on the unclipped count (0: expected clients / 20)."
+    )
+    sampling_rate: float = option(
+        1.0, "Poisson client-sampling rate q (1: every client every round)."
+    )
+    delta: float = option(1e-5, "The delta epsilon is reported at.")
+    target_epsilon: float = option(
+        0.0, "Privacy budget: training stops before a round would exceed it (0: no budget)."
+    )
+    accountant: Literal["pld", "rdp"] = option(
+        "pld", "Privacy accountant: pld (tight) or rdp (dp-accounting)."
+    )
+    weighting: Literal["uniform", "bounded"] = option(
+        "uniform", "Client weights: uniform, or bounded min(1, examples / weight_cap)."
+    )
+    weight_cap: int = option(0, "Bounded weighting: examples at which a client counts fully.")
+    clip_at: Literal["coordinator", "client"] = option(
+        "coordinator",
+        "Where updates are clipped: the coordinator (it sees updates) or the clients "
+        "(needed under secure aggregation; the coordinator re-clips what it sees).",
+    )
+
+    def __post_init__(self) -> None:
+        positive = ("noise_multiplier", "clip_norm", "clip_learning_rate")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise OptionError(name, f"must be > 0, got {getattr(self, name)}")
+        if not 0.0 <= self.target_quantile <= 1.0:
+            raise OptionError("target_quantile", f"must be in [0, 1], got {self.target_quantile}")
+        if self.clipped_count_stddev < 0:
+            raise OptionError("clipped_count_stddev", "must be >= 0")
+        if not 0.0 < self.sampling_rate <= 1.0:
+            raise OptionError("sampling_rate", f"must be in (0, 1], got {self.sampling_rate}")
+        if not 0.0 < self.delta < 1.0:
+            raise OptionError("delta", f"must be in (0, 1), got {self.delta}")
+        if self.target_epsilon < 0:
+            raise OptionError("target_epsilon", "must be >= 0 (0: no budget)")
+        if self.accountant not in ACCOUNTANTS:
+            raise OptionError("accountant", f"= {self.accountant!r}; choose pld or rdp")
+        if self.weighting == "bounded" and self.weight_cap < 1:
+            raise OptionError("weight_cap", "must be >= 1 with weighting = 'bounded'")
+        if self.weight_cap < 0:
+            raise OptionError("weight_cap", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class LocalDP:
+    """DP-SGD settings for a client's local training (Abadi et al. 2016, via Opacus).
+
+    Each example's gradient is clipped to ``max_grad_norm`` and Gaussian noise of
+    ``noise_multiplier * max_grad_norm`` is added to every batch's sum; with Poisson-sampled
+    batches Opacus's accountant reports the client's epsilon(delta) over all its rounds.
+
+    Raises
+    ------
+    OptionError
+        For an out-of-range setting.
+    """
+
+    noise_multiplier: float = option(1.0, "Per-step noise over the per-example clip norm.")
+    max_grad_norm: float = option(1.0, "L2 bound on each example's gradient.")
+    delta: float = option(1e-5, "The delta the client's epsilon is reported at.")
+    target_epsilon: float = option(
+        0.0, "A client's budget: it refuses a round that would exceed it (0: no budget)."
+    )
+    accountant: Literal["rdp", "prv", "gdp"] = option("rdp", "Opacus's privacy accountant.")
+    poisson_sampling: bool = option(
+        True, "Poisson-sampled batches (what the accountant's guarantee assumes)."
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("noise_multiplier", "max_grad_norm"):
+            if not getattr(self, name) > 0:
+                raise OptionError(name, f"must be > 0, got {getattr(self, name)}")
+        if not 0.0 < self.delta < 1.0:
+            raise OptionError("delta", f"must be in (0, 1), got {self.delta}")
+        if self.target_epsilon < 0:
+            raise OptionError("target_epsilon", "must be >= 0 (0: no budget)")

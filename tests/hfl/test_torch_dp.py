@@ -1,0 +1,82 @@
+"""Local DP-SGD in the PyTorch adapter (Opacus): per-example clipping, an epsilon that grows
+across rounds from the persisted accountant, the same model on every executor, and a budget
+that drops the client before it is exceeded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("opacus")
+
+from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+
+from rengo.hfl import FedAvg, simulate  # noqa: E402
+from rengo.hfl.torch_client import TorchClient, get_parameters, make_mlp  # noqa: E402
+from rengo.privacy import LocalDP  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+gen = torch.Generator().manual_seed(0)
+X = torch.randn(200, 6, generator=gen)
+Y = (X[:, 0] > 0).long()
+DATA = {str(i): TensorDataset(X[i * 50 : (i + 1) * 50], Y[i * 50 : (i + 1) * 50]) for i in range(4)}
+
+
+def _client_fn(dp: LocalDP):
+    def build(cid: str) -> TorchClient:
+        loader = DataLoader(DATA[cid], batch_size=10, shuffle=True)
+        return TorchClient(make_mlp(6, 2, (8,)), loader, lr=0.5, dp=dp)
+
+    return build
+
+
+def _init():
+    torch.manual_seed(0)
+    return get_parameters(make_mlp(6, 2, (8,)))
+
+
+def test_epsilon_grows_across_rounds_and_matches_opacus_accountant() -> None:
+    from opacus.accountants import RDPAccountant
+
+    dp = LocalDP(noise_multiplier=1.1, max_grad_norm=1.0)
+    history = simulate(_client_fn(dp), 4, FedAvg(min_fit_clients=4), _init(), 3, seed=0)
+    eps = [v for _, v in history.metric("train_dp_epsilon")]
+    assert eps[0] < eps[1] < eps[2]
+    reference = RDPAccountant()
+    reference.history = [(1.1, 1 / 5, 15)]  # 5 Poisson batches a round, 3 rounds
+    assert eps[2] == pytest.approx(reference.get_epsilon(1e-5), rel=1e-9)
+
+
+def test_same_model_on_every_executor() -> None:
+    dp = LocalDP(noise_multiplier=1.0)
+    serial = simulate(_client_fn(dp), 4, FedAvg(min_fit_clients=4), _init(), 2, seed=3)
+    process = simulate(
+        _client_fn(dp), 4, FedAvg(min_fit_clients=4), _init(), 2, seed=3,
+        executor="process", workers=2,
+    )  # fmt: skip
+    for a, b in zip(serial.parameters, process.parameters, strict=True):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_per_example_clipping_bounds_one_examples_influence() -> None:
+    # Without noise, one step moves the model by at most lr * max_grad_norm * (examples in
+    # the batch) / (expected batch size), whatever the data: scale the inputs by 1e4 and
+    # the step stays bounded.
+    dp = LocalDP(noise_multiplier=1e-6, max_grad_norm=0.1, poisson_sampling=False)
+    big = TensorDataset(X[:10] * 1e4, Y[:10])
+    client = TorchClient(make_mlp(6, 2, (8,)), DataLoader(big, batch_size=10), lr=1.0, dp=dp)
+    start = _init()
+    moved = client.fit(start, {"seed": 0}).parameters
+    step = np.sqrt(sum(float(np.sum((m - s) ** 2)) for m, s in zip(moved, start, strict=True)))
+    assert step <= 0.1 * 1.0 + 1e-4
+
+
+def test_a_spent_local_budget_drops_the_client_before_it_trains() -> None:
+    # round 1 reaches epsilon 4.5 < 5; round 2 would reach 5.75: every client refuses it
+    from rengo.core.errors import RoundFailure
+
+    dp = LocalDP(noise_multiplier=1.0, target_epsilon=5.0)
+    with pytest.raises(RoundFailure, match=r"round 2 failed.*privacy budget reached"):
+        simulate(_client_fn(dp), 4, FedAvg(min_fit_clients=1), _init(), 3, seed=0)

@@ -1,0 +1,73 @@
+"""[privacy] and [robust] job sections: keys come from CentralDP / LocalDP and the attack
+registry, errors name the key and the fix, and the built job is private / attacked."""
+
+from __future__ import annotations
+
+import pytest
+
+from rengo.core.errors import ConfigError
+from rengo.core.options import option_specs
+from rengo.hfl import DifferentialPrivacy
+from rengo.hfl.mods.attacks import ForClients, SignFlipAttack
+from rengo.jobs import build_hfl_job, parse_job
+from rengo.jobs.privacy_spec import privacy_keys
+from rengo.privacy import CentralDP, LocalDP
+
+BASE = {
+    "data": {"dataset": "iris"},
+    "partition": {"num_clients": 5},
+    "model": {"type": "logistic"},
+}
+
+
+def test_privacy_keys_are_the_config_fields() -> None:
+    assert privacy_keys("central") == tuple(s.name for s in option_specs(CentralDP))
+    assert privacy_keys("local") == tuple(s.name for s in option_specs(LocalDP))
+
+
+def test_central_dp_wraps_the_strategy() -> None:
+    spec = parse_job(
+        {**BASE, "privacy": {"dp": "central", "noise_multiplier": 0.7, "target_epsilon": 5}}
+    )
+    job = build_hfl_job(spec)
+    assert isinstance(job.strategy, DifferentialPrivacy)
+    assert job.strategy.dp == CentralDP(noise_multiplier=0.7, target_epsilon=5.0)
+    assert job.strategy.strategy.on_fit_config is not None  # the training config reaches it
+
+
+@pytest.mark.parametrize(
+    ("privacy", "match"),
+    [
+        ({"dp": "central", "noise_multipler": 1.0}, "did you mean 'noise_multiplier'"),
+        ({"dp": "central", "clip_norm": -1.0}, "privacy.clip_norm must be > 0"),
+        ({"dp": "centre"}, "choose one of none, central, local"),
+        ({"noise_multiplier": 1.0}, "need privacy.dp"),
+        ({"dp": "local"}, 'needs model.type = "mlp"'),
+    ],
+)
+def test_bad_privacy_sections_name_the_fix(privacy, match) -> None:
+    with pytest.raises(ConfigError, match=match):
+        parse_job({**BASE, "privacy": privacy})
+
+
+def test_robust_section_installs_the_attack_on_the_last_clients() -> None:
+    spec = parse_job({**BASE, "robust": {"attack": "sign_flip", "attackers": 2, "scale": 5}})
+    job = build_hfl_job(spec)
+    (mod,) = job.client_mods
+    assert isinstance(mod, ForClients)
+    assert mod.mod == SignFlipAttack(scale=5.0)
+    assert mod.clients == set(job.client_ids[-2:])
+
+
+@pytest.mark.parametrize(
+    ("robust", "match"),
+    [
+        ({"attack": "signflip"}, "did you mean 'sign_flip'"),
+        ({"attack": "sign_flip", "scael": 2}, "did you mean 'scale'"),
+        ({"attack": "gaussian", "stddev": 0}, "robust.stddev must be > 0"),
+        ({"attackers": 2}, "needs attack ="),
+    ],
+)
+def test_bad_robust_sections_name_the_fix(robust, match) -> None:
+    with pytest.raises(ConfigError, match=match):
+        parse_job({**BASE, "robust": robust})
