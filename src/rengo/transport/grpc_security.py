@@ -81,7 +81,9 @@ class HubSecurity:
             server_cert=read_certificate_file(
                 root / "coordinator.pem", "the coordinator's certificate", fix
             ),
-            server_key=read_certificate_file(root / "coordinator.key", "the coordinator's key", fix),
+            server_key=read_certificate_file(
+                root / "coordinator.key", "the coordinator's key", fix
+            ),
             ca_cert=read_certificate_file(root / "ca.pem", "the federation's CA certificate", fix),
             tokens=tokens,
             parties=None if parties is None else frozenset(map(validate_party_name, parties)),
