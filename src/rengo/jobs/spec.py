@@ -155,7 +155,8 @@ class DeploySection:
         300.0, "Seconds to wait for the parties before round 1.", gt=0, le=WEEK_S
     )
     slow_after: int = option(
-        3, "Rounds in a row a party may miss the round timeout before it is not waited for.",
+        3,
+        "Rounds in a row a party may miss the round timeout before it is not waited for.",
         ge=0,
         le=1000,
     )

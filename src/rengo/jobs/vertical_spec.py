@@ -183,8 +183,7 @@ def parse_vertical_job(raw: Mapping[str, Any], job: JobSection, source: str) -> 
     extra = sorted(set(raw) - {"job", "vfl"})
     if extra:
         raise ConfigError(
-            f"{source}: job.kind = 'vfl': a vertical job has only [job] and [vfl]; "
-            f"remove {extra}"
+            f"{source}: job.kind = 'vfl': a vertical job has only [job] and [vfl]; remove {extra}"
         )
     vfl = parse_vfl_section(raw.get("vfl", {}), source)
     return JobSpec(
