@@ -141,11 +141,10 @@ def test_a_damaged_store_names_the_file_and_how_to_recover(tmp_path: Path, damag
     else:
         path.write_bytes(data[:4096] + b"\0" * 100 + data[8192 : len(data) // 2])
     before = path.read_bytes()
-    with pytest.raises(StoreCorruptError) as info:
-        with RunStore(path) as store:
-            store.list_runs(limit=None)
-            for run in store.list_runs(limit=None):
-                store.rounds(run.run_id)
+    with pytest.raises(StoreCorruptError) as info, RunStore(path) as store:
+        store.list_runs(limit=None)
+        for run in store.list_runs(limit=None):
+            store.rounds(run.run_id)
     message = str(info.value)
     assert str(path) in message and ".recover" in message and "mv " in message
     assert path.read_bytes() == before

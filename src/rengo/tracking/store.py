@@ -28,8 +28,8 @@ from rengo.tracking.errors import (
     StoreReadOnlyError,
     UnknownRunError,
 )
-from rengo.tracking.liveness import owner_gone, this_host
 from rengo.tracking.json_text import dumps_json, loads_json
+from rengo.tracking.liveness import owner_gone, this_host
 from rengo.tracking.location import MEMORY, resolve_store_path
 from rengo.tracking.records import (
     ClientRecord,
@@ -146,9 +146,7 @@ def _blob(value: Any) -> bytes:
 def _run_info(row: sqlite3.Row | tuple[Any, ...], now: datetime | None = None) -> RunInfo:
     """A ``runs`` row as a :class:`RunInfo`; a ``running`` run whose process is gone reads
     ``interrupted`` (with ``owner_gone`` set)."""
-    (run_id, kind, name, status, started, finished, config, summary, seed, version, host) = row[
-        :11
-    ]
+    (run_id, kind, name, status, started, finished, config, summary, seed, version, host) = row[:11]
     owner_pid, heartbeat = (row[11], row[12]) if len(row) > 11 else (None, None)
     started_at = _moment(started)
     assert started_at is not None  # NOT NULL column
