@@ -29,8 +29,12 @@ rules see the Krum and trimmed-mean strategies and the privacy area's norm bound
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
 
 from rengo.core.options import option, options_from_mapping
 
@@ -98,3 +102,44 @@ class ResultChecks:
     def without_median_rules(self) -> ResultChecks:
         """These checks with both median rules off."""
         return replace(self, max_weight_ratio=None, max_update_norm_ratio=None)
+
+
+def low_median(values: Sequence[float]) -> float:
+    """The lower median: the middle value, or the smaller of the two middle ones, so no
+    single value (in particular, with two values, the larger) can move it."""
+    ordered = sorted(values)
+    return float(ordered[(len(ordered) - 1) // 2])
+
+
+def update_norm(update: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> float:
+    """``||update - reference||`` over every array, in float64 (``inf`` when it overflows)."""
+    total = 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for u, r in zip(update, reference, strict=True):
+            diff = np.subtract(u, r, dtype=np.float64)
+            total += float(np.vdot(diff.ravel(), diff.ravel()))
+    return math.sqrt(total) if math.isfinite(total) else math.inf
+
+
+def largest_magnitude(arrays: Sequence[np.ndarray]) -> float:
+    """``max |value|`` over every array (0 for none), in float64."""
+    largest = 0.0
+    for array in arrays:
+        if array.size:
+            largest = max(largest, float(np.max(np.abs(array.astype(np.float64, copy=False)))))
+    return largest
+
+
+def overflow_limit(results: int) -> float:
+    """The largest ``weight x max |value|`` a result may have so that the weighted sum of
+    ``results`` of them cannot overflow float64."""
+    return float(np.finfo(np.float64).max) / max(results, 1) / 4.0
+
+
+def kind_problem(array: np.ndarray, reference: np.ndarray) -> str | None:
+    """Why ``array`` cannot stand for ``reference`` (a boolean or integer array for a
+    floating-point model array), or None. Integer model arrays (a batch-norm counter) may
+    come back as floats: SCAFFOLD's control variates of them are."""
+    if reference.dtype.kind == "f" and array.dtype.kind != "f":
+        return f"has dtype {array.dtype}, the model's array is {reference.dtype}"
+    return None
