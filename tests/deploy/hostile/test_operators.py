@@ -4,6 +4,7 @@ from real ``rengo`` / coordinator / party processes, never minutes of retries.""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from pathlib import Path
@@ -162,19 +163,15 @@ class Proxy:
         except OSError:
             pass
         for s in (src, dst):
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def cut(self) -> None:
         self.up.clear()
         with self._lock:
             for s in self._open:
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
             self._open.clear()
 
     def restore(self) -> None:
@@ -238,7 +235,7 @@ def test_a_party_always_slower_than_the_round_timeout_is_no_longer_waited_for(
 def test_bad_party_names_and_missing_certificates_get_one_clear_line(
     fleet: Fleet, job_certs: tuple[Path, Path]
 ) -> None:
-    job, certs = job_certs
+    _job, certs = job_certs
     climb = fleet.rengo(
         "party", "--coordinator", "127.0.0.1:1", "--name", "../../etc", "--app", "m:f",
         "--certs", str(certs),
