@@ -54,6 +54,7 @@ def run_job(
             run_name=spec.job.name,
             run_config={"job_file": str(job_path), "dataset": spec.data.dataset},
             progress=progress,
+            checks=spec.result_checks,
         )
         assert history.run_id is not None
         last = history.rounds[-1].metrics

@@ -19,6 +19,7 @@ Settings(epochs=3)
 
 from __future__ import annotations
 
+import builtins
 import copy
 import dataclasses
 import difflib
@@ -108,7 +109,7 @@ class OptionSpec:
     help: str = ""
     choices: tuple[Any, ...] | None = None
     optional: bool = False
-    item_type: type | None = None
+    item_type: builtins.type | None = None
     bounds: Bounds = field(default_factory=Bounds)
 
     @property
@@ -148,11 +149,11 @@ def _describe_hint(
     scalar = _scalar_hint(hint)
     if scalar is not None:
         return scalar[0], scalar[1], optional, None
-    origin, args = get_origin(hint), get_args(hint)
-    if origin is list and len(args) == 1 and args[0] in _SCALARS:
-        return list, None, optional, args[0]
-    if origin is dict and len(args) == 2 and args[0] is str and args[1] in _SCALARS:
-        return dict, None, optional, args[1]
+    origin, parts = get_origin(hint), get_args(hint)
+    if origin is list and len(parts) == 1 and parts[0] in _SCALARS:
+        return list, None, optional, parts[0]
+    if origin is dict and len(parts) == 2 and parts[0] is str and parts[1] in _SCALARS:
+        return dict, None, optional, parts[1]
     return None
 
 
@@ -250,12 +251,12 @@ def _scalar(spec: OptionSpec, kind: type, value: Any) -> Any:
         raise OptionError(
             spec.name, f"must be {kind.__name__}, got {type(value).__name__} {_shown(value)}"
         )
-    if kind is float and not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise OptionError(spec.name, f"must be a finite number, got {value}")
     if spec.choices is not None and value not in spec.choices:
         shown = ", ".join(repr(c) for c in spec.choices)
         raise OptionError(spec.name, f"= {value!r}; choose one of {shown}")
-    if kind in (int, float):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         problem = spec.bounds.problem(value)
         if problem is not None:
             raise OptionError(spec.name, problem)

@@ -151,7 +151,7 @@ def _shards_per_class(counts: np.ndarray, total: int) -> np.ndarray:
     while shares.sum() > total:  # take one from the class with the smallest shards
         shrink = np.where(shares > 1, counts / shares, np.inf)
         shares[int(np.argmin(shrink))] -= 1
-    return shares
+    return np.asarray(shares)
 
 
 def quantity_skew_partition(
@@ -177,7 +177,11 @@ def check_partition(parts: list[np.ndarray], n_rows: int) -> None:
     """Raise DataError unless ``parts`` are non-empty and cover ``0..n_rows-1`` exactly once."""
     if any(np.asarray(p).size == 0 for p in parts):
         raise DataError("a partition gives some client no rows")
-    rows = np.concatenate([np.asarray(p, dtype=np.int64) for p in parts]) if parts else []
+    rows: np.ndarray = (
+        np.concatenate([np.asarray(p, dtype=np.int64) for p in parts])
+        if parts
+        else np.zeros(0, np.int64)
+    )
     counts = np.bincount(rows, minlength=n_rows) if len(rows) else np.zeros(n_rows, int)
     if counts.size != n_rows or np.any(counts != 1):
         raise DataError(f"partition does not cover the {n_rows} rows exactly once")
@@ -283,7 +287,7 @@ def partition_options(
         raise ConfigError(
             f"{where}.{missing[0]}: scheme {scheme!r} needs option {missing[0]!r} (e.g. 0.5)"
         )
-    checked = options_from_mapping(options_type, options, label=lambda n: f"{where}.{n}")
+    checked: Any = options_from_mapping(options_type, options, label=lambda n: f"{where}.{n}")
     return {name: getattr(checked, name) for name in options}
 
 

@@ -76,6 +76,11 @@ def _moment(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
+def _stamp(text: str) -> datetime:
+    """A NOT NULL timestamp column's value."""
+    return datetime.fromisoformat(text)
+
+
 def _text(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{what} must be a non-empty string, got {value!r}")
@@ -719,7 +724,7 @@ class RunStore:
                 args.append(client_id)
             sql += " ORDER BY round, client_id, phase = 'evaluate'"  # fit before evaluate
             rows = conn.execute(sql, args).fetchall()
-        return [ClientRecord(*row[:9], metrics=loads_json(row[9])) for row in rows]
+        return [ClientRecord(*row[:9], metrics=loads_json(row[9])) for row in rows]  # type: ignore[misc]
 
     def client_stats(self, run_id: str) -> list[ClientStats]:
         """Per-client totals over a run, sorted by client id."""
@@ -786,7 +791,7 @@ class RunStore:
                 sql += " AND level = ?"
                 args.append(level)
             rows = conn.execute(sql + " ORDER BY seq", args).fetchall()
-        return [EventRecord(seq, _moment(at), lvl, msg, rnd) for seq, at, lvl, msg, rnd in rows]
+        return [EventRecord(seq, _stamp(at), lvl, msg, rnd) for seq, at, lvl, msg, rnd in rows]
 
     # -- checkpoints ----------------------------------------------------------------------
 
@@ -876,7 +881,7 @@ class RunStore:
                 "FROM ledger WHERE run_id = ? ORDER BY seq",
                 (self._resolve(conn, run_id),),
             ).fetchall()
-        return [LedgerEntry(seq, _moment(at), *rest) for seq, at, *rest in rows]
+        return [LedgerEntry(seq, _stamp(at), *rest) for seq, at, *rest in rows]
 
     def log_contribution(
         self, run_id: str, round: int | None, participant: str, method: str, value: float
@@ -907,7 +912,7 @@ class RunStore:
                 (self._resolve(conn, run_id),),
             ).fetchall()
         return [
-            ContributionRecord(seq, _moment(at), rnd, who, method, _metric_from_sql(value))
+            ContributionRecord(seq, _stamp(at), rnd, who, method, _metric_from_sql(value))
             for seq, at, rnd, who, method, value in rows
         ]
 

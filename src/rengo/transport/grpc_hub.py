@@ -506,6 +506,18 @@ class GrpcHub:
             duration_s=call.finished - call.started,
         )
 
+    def held_bytes(self, name: str) -> int:
+        """Bytes the hub holds for party ``name`` now: the message it is receiving, what it
+        sent that nobody read yet, and what waits to be sent to it (queued while it is
+        away, or in its stream's outbox) - the total ``party_memory_budget`` caps."""
+        with self._lock:
+            streams = [s for s in self._live if s.name == name]
+            return (
+                sum(s.receiving + s.unsent for s in streams)
+                + self._queued_from.get(name, 0)
+                + self._queued_for.get(name, 0)
+            )
+
     def traffic(self) -> tuple[int, int]:
         """``(bytes received, bytes sent)`` on the wire so far, over all sessions."""
         with self._lock:
@@ -549,7 +561,9 @@ class GrpcHub:
             session.send(OutgoingMessage(role, session.name, ABORT, payload, self.run_id))
         with self._lock:  # the run cannot go on: nothing queued will be read
             self._undelivered.clear()
+            self._inbox.clear()
             self._queued_for.clear()
+            self._queued_from.clear()
         self._event("warning", f"{role} aborted the run ({reason})")
 
     def _post(self, sender: str, to: str, key: str, payload: bytes) -> None:

@@ -135,7 +135,7 @@ class HubSecurity:
         names = auth.get("x509_common_name") or []
         if len(names) != 1:
             raise AuthenticationError("no client certificate presented")
-        name = names[0].decode("utf-8", "replace")
+        name = str(names[0].decode("utf-8", "replace"))
         if name == COORDINATOR:
             raise AuthenticationError("the coordinator's certificate cannot join as a party")
         if self.parties is not None and name not in self.parties:
