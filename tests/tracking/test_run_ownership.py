@@ -148,3 +148,14 @@ def test_a_damaged_store_names_the_file_and_how_to_recover(tmp_path: Path, damag
     message = str(info.value)
     assert str(path) in message and ".recover" in message and "mv " in message
     assert path.read_bytes() == before
+
+
+def test_a_count_sqlite_cannot_hold_is_a_data_error_not_an_overflow(tmp_path: Path) -> None:
+    from rengo.core.errors import DataError
+
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = store.start_run("hfl", {})
+        with pytest.raises(DataError, match=r"num_examples = 9223372036854775808 does not fit"):
+            store.log_client(run_id, 1, "c", "fit", "ok", 2**63, 0, 0, 0.0)
+        store.log_client(run_id, 1, "c", "fit", "ok", 2**63 - 1, 0, 0, 0.0)
+        assert store.client_records(run_id)[0].num_examples == 2**63 - 1

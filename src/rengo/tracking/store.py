@@ -52,6 +52,7 @@ PHASES = frozenset({"fit", "evaluate"})
 CLIENT_STATUSES = frozenset({"ok", "failed"})
 EVENT_LEVELS = frozenset({"debug", "info", "warning", "error"})
 _BUSY_TIMEOUT_S = 30.0
+_MAX_INTEGER = 2**63 - 1  # SQLite's INTEGER
 _ID_ATTEMPTS = 5
 _RUN_COLUMNS = (
     "run_id, kind, name, status, started_at, finished_at, config, summary, seed, "
@@ -96,6 +97,8 @@ def _count(value: Any, what: str) -> int:
         raise ConfigError(f"{what} must be an integer >= 0, got {value!r}") from None
     if number < 0:
         raise ConfigError(f"{what} must be an integer >= 0, got {number}")
+    if number > _MAX_INTEGER:
+        raise DataError(f"{what} = {number} does not fit the store (at most 2**63 - 1)")
     return number
 
 
