@@ -60,7 +60,7 @@ def test_bad_job_file_exits_2_with_one_line_error(tmp_path: Path):
     job.write_text(JOB.replace("rounds = 2", "rounds = -1"))
     result = runner.invoke(app, ["run", str(job), "--store", str(tmp_path / "r.db")])
     assert result.exit_code == 2
-    assert "job.rounds must be >= 1" in result.output
+    assert "job.rounds must be in [1, 1000000], got -1" in result.output
     assert "Traceback" not in result.output
 
 

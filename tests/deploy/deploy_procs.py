@@ -53,7 +53,7 @@ def coordinator(args: argparse.Namespace) -> None:
         args.listen,
         HubSecurity.from_directory(args.certs),
         parties=names,
-        join_timeout=30.0,
+        join_timeout=120.0,
         rejoin_wait=10.0,
         round_timeout=20.0,
         seed=digits_app.SEED,

@@ -47,7 +47,7 @@ class CoordinatorThread:
                     "127.0.0.1:0",
                     HubSecurity.from_directory(certs),
                     parties=parties,
-                    join_timeout=30.0,
+                    join_timeout=120.0,  # party processes start slowly on a busy machine
                     round_timeout=20.0,
                     seed=SEED,
                     store=self.store,

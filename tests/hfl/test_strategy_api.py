@@ -189,9 +189,8 @@ def test_an_unknown_strategy_name_suggests_the_closest() -> None:
 
 
 def test_a_strategys_own_range_check_is_a_config_error_in_a_job() -> None:
-    spec = parse_job(_job({"name": "fedprox", "proximal_mu": -1.0}))
     with pytest.raises(ConfigError, match="fedprox: proximal_mu must be >= 0"):
-        build_strategy(spec)
+        parse_job(_job({"name": "fedprox", "proximal_mu": -1.0}))
 
 
 def test_rengo_strategies_lists_every_registered_strategy() -> None:

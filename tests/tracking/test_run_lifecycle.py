@@ -69,8 +69,8 @@ def test_a_null_run_has_no_id_and_the_same_body() -> None:
 
 
 def test_open_run_records_when_given_a_store_and_refuses_resume_without(store: RunStore) -> None:
-    with open_run(store, "hfl", {}, name="named") as run:
-        pass
+    with pytest.raises(KeyboardInterrupt), open_run(store, "hfl", {}, name="named") as run:
+        raise KeyboardInterrupt
     assert store.get_run(run.run_id).name == "named"
     with open_run(store, "hfl", {}, resume=run.run_id) as resumed:
         assert resumed.run_id == run.run_id

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rengo.core.codec import decode, encode
-from rengo.core.errors import AuthenticationError
+from rengo.core.errors import AuthenticationError, HandshakeError
 from rengo.transport.certs import init_certificates
 from rengo.transport.grpc_frames import CHUNK, STREAMED, WHOLE, OutgoingMessage, envelope_frames
 from rengo.transport.grpc_hub import GrpcHub
@@ -101,9 +101,10 @@ def test_certificate_from_another_ca_is_refused(
     # Trusts the real hub but presents a certificate our CA never signed.
     forged = PartyCredentials(ca_cert=hub.security.ca_cert, cert=theirs.cert, key=theirs.key)
     conn = PartyConnection(hub.address, "alice", forged, backoff=FAST, heartbeat_interval=0.5)
-    with pytest.raises(ConnectionError):
-        conn.run()
+    with pytest.raises(HandshakeError, match="refused this party's certificate"):
+        conn.run()  # at once, not after give_up_after
     assert hub.client_ids() == []
+    assert conn.sessions == 0
 
 
 @pytest.mark.timeout(30)

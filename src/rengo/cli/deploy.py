@@ -99,10 +99,17 @@ def party_credentials(
     if insecure:
         return PartyCredentials(insecure=True, token=token)
     if token is not None:
+        from rengo.transport.certs import read_certificate_file
+
         ca_path = ca or (certs / "ca.pem" if certs else None)
         if ca_path is None:
             raise ConfigError("--token needs --ca (or --certs) to trust the coordinator")
-        return PartyCredentials(ca_cert=ca_path.read_bytes(), token=token)
+        ca_cert = read_certificate_file(
+            ca_path,
+            "the federation's CA certificate",
+            "copy ca.pem from the coordinator's operator",
+        )
+        return PartyCredentials(ca_cert=ca_cert, token=token)
     if certs is not None:
         return PartyCredentials.from_directory(certs, name)
     raise ConfigError("pass --certs DIR (mTLS) or --token (weaker), or --insecure")
@@ -129,6 +136,18 @@ def dashboard(
         server.stop()
 
 
+def party_names(text: str, flag: str) -> list[str]:
+    """Comma-separated party names from a flag, each checked by the one party-name rule."""
+    from rengo.core.roles import validate_party_name
+
+    names = [validate_party_name(p.strip(), f"{flag} entry") for p in text.split(",") if p.strip()]
+    if not names:
+        raise ConfigError(f"{flag} needs at least one party name")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{flag}: party names must be distinct, got {names}")
+    return names
+
+
 def coordinator(
     job: Annotated[Path, typer.Option(help="Job file (TOML) with strategy, model and rounds.")],
     listen: Annotated[str, typer.Option(help="HOST:PORT to listen on.")] = "0.0.0.0:7443",
@@ -137,15 +156,30 @@ def coordinator(
         Path | None, typer.Option(help="TOML file of name = token (weaker than mTLS).")
     ] = None,
     parties: Annotated[
-        str | None, typer.Option(help="Comma-separated parties to wait for (default: any).")
+        str | None,
+        typer.Option(
+            help="Comma-separated parties to wait for (default: the job's [deploy] parties, "
+            "else its clients client-0, client-1, ...)."
+        ),
     ] = None,
-    min_parties: Annotated[int | None, typer.Option(help="Start once this many joined.")] = None,
-    join_timeout: Annotated[float, typer.Option(help="Seconds to wait for parties.")] = 300.0,
+    quorum: Annotated[
+        int | None,
+        typer.Option(
+            "--quorum",
+            "--min-parties",
+            min=1,
+            help="Start with this many of them once --join-timeout passed (default: all).",
+        ),
+    ] = None,
+    join_timeout: Annotated[
+        float | None,
+        typer.Option(help="Start deadline: seconds to wait for the parties (default: the job's)."),
+    ] = None,
     rejoin_wait: Annotated[
         float, typer.Option(help="Seconds to wait for dropped parties before each round.")
     ] = 0.0,
     resume: Annotated[
-        str | None, typer.Option(help="Run id to continue from its last checkpoint.")
+        str | None, typer.Option(help="Interrupted run to continue from its last checkpoint.")
     ] = None,
     store: Annotated[Path | None, typer.Option(help="Run store (SQLite).")] = None,
     insecure: Annotated[bool, typer.Option(help="Plain text, no TLS (testing only).")] = False,
@@ -160,14 +194,33 @@ def coordinator(
 ) -> None:
     """Serve a horizontal job to parties that connect to this coordinator."""
     from rengo.deploy import serve_coordinator
+    from rengo.hfl import ResultChecks
     from rengo.jobs import build_hfl_job, load_job
     from rengo.tracking import RunStore, resolve_store_path
 
     with friendly_errors(console):
         spec = load_job(job)
+        if spec.vfl is not None:
+            raise ConfigError(f"{job} is a vertical job: serve it with `rengo vfl coordinator`")
         built = build_hfl_job(spec)
-        names = [p.strip() for p in parties.split(",")] if parties else None
+        deploy = spec.deploy
+        if parties:
+            names = party_names(parties, "--parties")
+        else:
+            names = list(deploy.parties or built.client_ids)
+        wanted = quorum if quorum is not None else deploy.quorum
+        if wanted is not None and wanted > len(names):
+            raise ConfigError(f"--quorum {wanted} exceeds the {len(names)} parties {names}")
+        deadline = join_timeout if join_timeout is not None else deploy.start_deadline
         security = hub_security(certs, tokens, names, insecure)
+
+        def listening(hub: Any) -> None:
+            need = f"; starts with {wanted} of them after {deadline:g}s" if wanted else ""
+            console.print(
+                f"listening on {hub.address}; waiting for {', '.join(names)}{need}",
+                highlight=False,
+            )
+
         with (
             RunStore(resolve_store_path(store)) as run_store,
             dashboard(run_store.path, ui, ui_token, certs),
@@ -179,8 +232,8 @@ def coordinator(
                 listen,
                 security,
                 parties=names,
-                min_parties=min_parties,
-                join_timeout=join_timeout,
+                min_parties=wanted,
+                join_timeout=deadline,
                 rejoin_wait=rejoin_wait,
                 round_timeout=spec.job.round_timeout,
                 seed=spec.job.seed,
@@ -188,6 +241,10 @@ def coordinator(
                 run_name=spec.job.name,
                 run_config={"job_file": str(job)},
                 resume=resume,
+                on_listening=listening,
+                checks=spec.result_checks or ResultChecks(),
+                slow_after=deploy.slow_after,
+                slow_rounds=deploy.slow_rounds,
             )
         console.print(f"run {history.run_id} completed {len(history.rounds)} rounds")
 
@@ -210,9 +267,11 @@ def party(
     insecure: Annotated[bool, typer.Option(help="Plain text, no TLS (testing only).")] = False,
 ) -> None:
     """Join a coordinator and serve this party's client until the run ends."""
+    from rengo.core.roles import validate_party_name
     from rengo.deploy import load_app, run_party
 
     with friendly_errors(console):
+        validate_party_name(name, "--name")
         creds = party_credentials(name, certs, token, ca, insecure)
         if (app is None) == (job is None):
             raise ConfigError("give exactly one of --app module:callable or --job JOB.toml")
@@ -226,4 +285,10 @@ def party(
         else:
             assert app is not None
             client_fn = load_app(app)
-        run_party(coordinator, name, client_fn, creds)
+        run_party(
+            coordinator,
+            name,
+            client_fn,
+            creds,
+            on_finished=lambda text: console.print(f"{name}: {text}", highlight=False),
+        )

@@ -1,30 +1,60 @@
-"""Turn rengo's errors into one clear line and an exit code, instead of a traceback."""
+"""Turn rengo's errors into one clear line and an exit code, instead of a traceback; a
+SIGTERM ends a command the way Ctrl-C does (a run is recorded ``interrupted``, resumable)."""
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rengo.core.errors import ConfigError, DataError, RengoError
 
 log = logging.getLogger("rengo.cli")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a service manager, ``kill``, a container stop), raised where Ctrl-C's
+    KeyboardInterrupt would be, so the same clean-up runs."""
+
+
 @contextmanager
-def friendly_errors(console: Console) -> Iterator[None]:
-    """Exit 2 on configuration or data errors, 1 on other rengo errors, with the message."""
+def terminate_as_interrupt() -> Iterator[None]:
+    """While the body runs (in the main thread), SIGTERM raises :class:`Terminated`."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum: int, frame: FrameType | None) -> None:
+        raise Terminated(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def friendly_errors(console: Console) -> Iterator[None]:
+    """Exit 2 on configuration or data errors, 1 on other rengo errors, with the message;
+    130 after Ctrl-C and 143 after SIGTERM (both recorded as an interruption)."""
+    try:
+        with terminate_as_interrupt():
+            yield
     except (ConfigError, DataError) as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     except RengoError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted; completed rounds are kept in the run store")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        console.print(f"[yellow]{how}; completed rounds are kept in the run store")
+        raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None

@@ -67,3 +67,16 @@ class ChannelTimeout(RengoError, TimeoutError):
 class StopTraining(RengoError):
     """A strategy ends a run early and cleanly (a spent privacy budget): the rounds before it
     stand, and the round loop records the reason as an event instead of failing the run."""
+class HandshakeError(AuthenticationError, ConnectionError):
+    """TLS between a party and the coordinator cannot be set up - a certificate from
+    another federation's CA, or one side in plain text (``--insecure``) and the other on
+    TLS. Retrying cannot help; the message says which side's certificate or mode is wrong."""
+
+
+class DuplicatePartyError(ProtocolError):
+    """Another instance of this party connected to the coordinator and replaced this one
+    (the same party started twice); this instance stops instead of taking the link back."""
+
+
+class CoordinatorUnreachable(RengoError, ConnectionError):
+    """A party found no coordinator to talk to for longer than it was told to wait."""

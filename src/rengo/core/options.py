@@ -19,8 +19,12 @@ Settings(epochs=3)
 
 from __future__ import annotations
 
+import builtins
+import copy
 import dataclasses
 import difflib
+import math
+import types
 import typing
 import warnings
 from collections.abc import Callable, Mapping
@@ -46,19 +50,111 @@ class OptionError(ConfigError):
 
 
 @dataclass(frozen=True)
+class Bounds:
+    """The range a numeric option (or each item of a list option) must lie in.
+
+    ``ge``/``gt`` are inclusive/exclusive lower bounds, ``le``/``lt`` upper ones; None: no
+    bound on that side.
+    """
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def problem(self, value: float) -> str | None:
+        """Why ``value`` is out of range, or None: ``"must be >= 1, got 0"`` for a one-sided
+        range, ``"must be in (0, 1), got 1.5"`` for a two-sided one."""
+        inside = (
+            (self.ge is None or value >= self.ge)
+            and (self.gt is None or value > self.gt)
+            and (self.le is None or value <= self.le)
+            and (self.lt is None or value < self.lt)
+        )
+        if inside:
+            return None
+        return f"must be {self.describe()}, got {_number(value)}"
+
+    def describe(self) -> str:
+        """The range in words: ``">= 1"``, ``"in (0, 1]"`` (empty when unbounded)."""
+        low = self.ge if self.ge is not None else self.gt
+        high = self.le if self.le is not None else self.lt
+        if low is not None and high is not None:
+            left = "[" if self.ge is not None else "("
+            right = "]" if self.le is not None else ")"
+            return f"in {left}{_number(low)}, {_number(high)}{right}"
+        for bound, sign in ((self.ge, ">="), (self.gt, ">"), (self.le, "<="), (self.lt, "<")):
+            if bound is not None:
+                return f"{sign} {_number(bound)}"
+        return ""
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+@dataclass(frozen=True)
 class OptionSpec:
-    """One option of a config dataclass: its name, scalar type, default, help and choices."""
+    """One option of a config dataclass: its name, type, default, help and valid values.
+
+    ``type`` is ``int``, ``float``, ``bool``, ``str``, ``list`` or ``dict``; a ``list``
+    option holds items of ``item_type`` and a ``dict`` option maps strings to ``item_type``.
+    ``bounds`` apply to a number, or to every item of a list or dict of numbers; floats are
+    always finite. ``optional`` options also take None (absent in a job file).
+    """
 
     name: str
     type: type
     default: Any
     help: str = ""
     choices: tuple[Any, ...] | None = None
+    optional: bool = False
+    item_type: builtins.type | None = None
+    bounds: Bounds = field(default_factory=Bounds)
 
     @property
     def flag(self) -> str:
         """The command-line flag, ``--learning-rate`` for ``learning_rate``."""
         return "--" + self.name.replace("_", "-")
+
+    @property
+    def type_name(self) -> str:
+        """The type in words: ``int``, ``list of int``."""
+        name = self.type.__name__
+        if self.item_type is not None:
+            name = f"{name} of {self.item_type.__name__}"
+        return name
+
+
+def _scalar_hint(hint: Any) -> tuple[type, tuple[Any, ...] | None] | None:
+    """``(type, choices)`` of a scalar or ``Literal`` annotation, else None."""
+    if get_origin(hint) is Literal:
+        choices = get_args(hint)
+        return type(choices[0]), choices
+    if hint in _SCALARS:
+        return hint, None
+    return None
+
+
+def _describe_hint(
+    hint: Any,
+) -> tuple[type, tuple[Any, ...] | None, bool, type | None] | None:
+    """``(type, choices, optional, item_type)`` of an option annotation, else None."""
+    optional = False
+    if get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in get_args(hint) if a is not type(None)]
+        if len(args) != 1 or len(get_args(hint)) != 2:
+            return None
+        hint, optional = args[0], True
+    scalar = _scalar_hint(hint)
+    if scalar is not None:
+        return scalar[0], scalar[1], optional, None
+    origin, parts = get_origin(hint), get_args(hint)
+    if origin is list and len(parts) == 1 and parts[0] in _SCALARS:
+        return list, None, optional, parts[0]
+    if origin is dict and len(parts) == 2 and parts[0] is str and parts[1] in _SCALARS:
+        return dict, None, optional, parts[1]
+    return None
 
 
 def option_specs(config_type: type) -> tuple[OptionSpec, ...]:
@@ -67,7 +163,10 @@ def option_specs(config_type: type) -> tuple[OptionSpec, ...]:
     Parameters
     ----------
     config_type
-        A dataclass whose init fields are scalars or ``Literal`` choices, each with a default.
+        A dataclass whose init fields are scalars, ``Literal`` choices, lists of scalars or
+        string-keyed dicts of scalars, each possibly ``| None``, each with a default (or
+        default factory); ranges come from :func:`option`'s ``ge``/``gt``/``le``/``lt``.
+        A field made by :func:`passed_on` (keys another schema checks) is left out.
 
     Returns
     -------
@@ -77,52 +176,129 @@ def option_specs(config_type: type) -> tuple[OptionSpec, ...]:
     Raises
     ------
     TypeError
-        If ``config_type`` is not a dataclass, or a field has no default or is not a scalar.
+        If ``config_type`` is not a dataclass, or a field has no default or another type.
     """
     if not dataclasses.is_dataclass(config_type):
         raise TypeError(f"{config_type!r} is not a dataclass")
     hints = typing.get_type_hints(config_type)
     specs = []
     for item in dataclasses.fields(config_type):
-        if not item.init:
+        if not item.init or item.metadata.get("option") is False:
             continue
-        if item.default is dataclasses.MISSING:
-            raise TypeError(f"option {item.name} of {config_type.__name__} needs a default")
-        hint = hints[item.name]
-        choices: tuple[Any, ...] | None = None
-        if get_origin(hint) is Literal:
-            choices = get_args(hint)
-            kind: type = type(choices[0])
-        elif hint in _SCALARS:
-            kind = hint
+        if item.default is not dataclasses.MISSING:
+            default = item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            default = item.default_factory()
         else:
+            raise TypeError(f"option {item.name} of {config_type.__name__} needs a default")
+        described = _describe_hint(hints[item.name])
+        if described is None:
             raise TypeError(
-                f"option {item.name} of {config_type.__name__} has type {hint!r}; options "
-                "must be int, float, bool, str or a Literal of choices"
+                f"option {item.name} of {config_type.__name__} has type "
+                f"{hints[item.name]!r}; options must be int, float, bool, str, a Literal of "
+                "choices, a list or str-keyed dict of those, or one of them | None"
             )
+        kind, choices, optional, item_type = described
         specs.append(
-            OptionSpec(item.name, kind, item.default, str(item.metadata.get("help", "")), choices)
+            OptionSpec(
+                item.name,
+                kind,
+                default,
+                str(item.metadata.get("help", "")),
+                choices,
+                optional,
+                item_type,
+                item.metadata.get("bounds", Bounds()),
+            )
         )
     return tuple(specs)
 
 
-def _coerce(spec: OptionSpec, value: Any) -> Any:
-    """``value`` as the option's type (an int is a valid float, numpy scalars count as
-    Python ones), else :class:`OptionError`."""
+def scalar_option_specs(config_type: type) -> tuple[OptionSpec, ...]:
+    """:func:`option_specs` of a config whose options must all be plain scalars or
+    ``Literal`` choices (they become command-line flags and a wire dict).
+
+    Raises
+    ------
+    TypeError
+        Naming the first option that is a list, a dict or optional.
+    """
+    specs = option_specs(config_type)
+    for spec in specs:
+        if spec.optional or spec.item_type is not None:
+            raise TypeError(
+                f"option {spec.name} of {config_type.__name__} is a {spec.type_name}; "
+                "these options must be int, float, bool, str or a Literal of choices"
+            )
+    return specs
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _scalar(spec: OptionSpec, kind: type, value: Any) -> Any:
+    """``value`` as a scalar of type ``kind`` within ``spec``'s choices and bounds, else
+    :class:`OptionError`."""
     if isinstance(value, np.generic):
         value = value.item()
-    if spec.type is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, bool) and spec.type is not bool:
-        raise OptionError(spec.name, f"must be {spec.type.__name__}, got a boolean")
-    if not isinstance(value, spec.type):
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    elif isinstance(value, bool) and kind is not bool:
+        raise OptionError(spec.name, f"must be {kind.__name__}, got a boolean")
+    if not isinstance(value, kind):
         raise OptionError(
-            spec.name, f"must be {spec.type.__name__}, got {type(value).__name__} {value!r}"
+            spec.name, f"must be {kind.__name__}, got {type(value).__name__} {_shown(value)}"
         )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise OptionError(spec.name, f"must be a finite number, got {value}")
     if spec.choices is not None and value not in spec.choices:
         shown = ", ".join(repr(c) for c in spec.choices)
         raise OptionError(spec.name, f"= {value!r}; choose one of {shown}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        problem = spec.bounds.problem(value)
+        if problem is not None:
+            raise OptionError(spec.name, problem)
     return value
+
+
+def _coerce(spec: OptionSpec, value: Any) -> Any:
+    """``value`` as the option's type (an int is a valid float, numpy scalars count as
+    Python ones), within its choices and bounds, else :class:`OptionError`."""
+    if value is None:
+        if spec.optional:
+            return None
+        raise OptionError(spec.name, f"must be {spec.type_name}, got nothing")
+    if spec.type is list:
+        if not isinstance(value, (list, tuple)):
+            raise OptionError(
+                spec.name, f"must be {spec.type_name}, got {type(value).__name__} {_shown(value)}"
+            )
+        assert spec.item_type is not None
+        out = []
+        for index, item in enumerate(value):
+            try:
+                out.append(_scalar(spec, spec.item_type, item))
+            except OptionError as exc:
+                raise OptionError(spec.name, f"item {index} {exc.problem}") from None
+        return out
+    if spec.type is dict:
+        if not isinstance(value, Mapping):
+            raise OptionError(
+                spec.name, f"must be {spec.type_name}, got {type(value).__name__} {_shown(value)}"
+            )
+        assert spec.item_type is not None
+        mapped = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise OptionError(spec.name, f"keys must be strings, got {key!r}")
+            try:
+                mapped[key] = _scalar(spec, spec.item_type, item)
+            except OptionError as exc:
+                raise OptionError(spec.name, f"entry {key!r} {exc.problem}") from None
+        return mapped
+    return _scalar(spec, spec.type, value)
 
 
 def unknown_key_error(
@@ -212,6 +388,28 @@ def options_from_wire(config_type: type[T], tree: Any, what: str = "config") -> 
     return options_from_mapping(config_type, tree, where=f"{what}: ")
 
 
-def option(default: Any, help: str) -> Any:
-    """A dataclass field with a default and its help text (shown by ``--help``)."""
-    return field(default=default, metadata={"help": help})
+def option(
+    default: Any,
+    help: str,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+) -> Any:
+    """A dataclass field with a default, its help text (shown by ``--help``) and its range.
+
+    ``ge``/``gt``/``le``/``lt`` bound a number (or every number of a list or dict option);
+    a list or dict default is copied for every instance.
+    """
+    metadata = {"help": help, "bounds": Bounds(ge, gt, le, lt)}
+    if isinstance(default, (list, dict)):
+        template = default
+        return field(default_factory=lambda: copy.deepcopy(template), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def passed_on(help: str) -> Any:
+    """A dict field for keys that a section passes on to another schema (a partition
+    scheme's or a strategy's options); :func:`option_specs` leaves it out."""
+    return field(default_factory=dict, metadata={"help": help, "option": False})

@@ -8,5 +8,46 @@ loop) it also plays that part. No party may take its name.
 
 from __future__ import annotations
 
+import re
+
+from rengo.core.errors import ConfigError
+
 COORDINATOR = "coordinator"
 """The coordinator's role name (and the common name on its TLS certificate)."""
+
+PARTY_NAME_RULE = "1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+"""What a party name may be, in words (it goes into certificates, file names and logs)."""
+
+_PARTY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def validate_party_name(name: object, what: str = "party name") -> str:
+    """Return ``name`` if it is a valid party name, else raise :class:`ConfigError`.
+
+    The one rule for every place a party is named - certificates and their files, the
+    hub's allow-list and authenticated names, job files, the run store and the command
+    line - so a name that works in one works in all, and none can climb out of a folder
+    (``../../etc``) or pose as the coordinator.
+
+    Parameters
+    ----------
+    name
+        The name to check.
+    what
+        How the name is called in the error (``"--name"``, ``"vfl.parties key"``).
+
+    Returns
+    -------
+    str
+        ``name``, unchanged.
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is not a string matching :data:`PARTY_NAME_RULE`, or is the coordinator's.
+    """
+    if not isinstance(name, str) or not _PARTY_NAME.fullmatch(name):
+        raise ConfigError(f"{what} {name!r} must be {PARTY_NAME_RULE}")
+    if name == COORDINATOR:
+        raise ConfigError(f"{what} {name!r} is reserved for the coordinator")
+    return name

@@ -39,6 +39,7 @@ from rengo.data.partition import (
     dirichlet_partition,
     iid_partition,
     partition,
+    partition_options,
     quantity_skew_partition,
     shard_partition,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "load_uci_adult",
     "load_wine",
     "partition",
+    "partition_options",
     "quantity_skew_partition",
     "read_idx",
     "save_csv",

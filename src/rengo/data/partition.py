@@ -6,12 +6,14 @@ row exactly once and no client is empty. All randomness comes from the given see
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
+from rengo.core.options import option, option_specs, options_from_mapping
 from rengo.data.dataset import Dataset
 from rengo.data.seeding import Seed, as_generator
 
@@ -149,7 +151,7 @@ def _shards_per_class(counts: np.ndarray, total: int) -> np.ndarray:
     while shares.sum() > total:  # take one from the class with the smallest shards
         shrink = np.where(shares > 1, counts / shares, np.inf)
         shares[int(np.argmin(shrink))] -= 1
-    return shares
+    return np.asarray(shares)
 
 
 def quantity_skew_partition(
@@ -175,7 +177,11 @@ def check_partition(parts: list[np.ndarray], n_rows: int) -> None:
     """Raise DataError unless ``parts`` are non-empty and cover ``0..n_rows-1`` exactly once."""
     if any(np.asarray(p).size == 0 for p in parts):
         raise DataError("a partition gives some client no rows")
-    rows = np.concatenate([np.asarray(p, dtype=np.int64) for p in parts]) if parts else []
+    rows: np.ndarray = (
+        np.concatenate([np.asarray(p, dtype=np.int64) for p in parts])
+        if parts
+        else np.zeros(0, np.int64)
+    )
     counts = np.bincount(rows, minlength=n_rows) if len(rows) else np.zeros(n_rows, int)
     if counts.size != n_rows or np.any(counts != 1):
         raise DataError(f"partition does not cover the {n_rows} rows exactly once")
@@ -195,21 +201,94 @@ def _class_labels(data: Dataset, scheme: str) -> np.ndarray:
     return data.labels()
 
 
-_SCHEMES: dict[str, tuple[Callable[..., list[np.ndarray]], frozenset[str], frozenset[str]]] = {
-    "iid": (lambda d, k, s: iid_partition(len(d), k, s), frozenset(), frozenset()),
-    "dirichlet": (
-        _dirichlet,
-        frozenset({"alpha", "min_size", "max_retries"}),
-        frozenset({"alpha"}),
-    ),
-    "shards": (_shards, frozenset({"shards_per_client"}), frozenset()),
+@dataclass(frozen=True)
+class IidOptions:
+    """The ``iid`` scheme takes no options."""
+
+
+@dataclass(frozen=True)
+class DirichletOptions:
+    """Options of the ``dirichlet`` scheme (label skew); ``alpha`` is required."""
+
+    alpha: float | None = option(None, "Dirichlet concentration (required).", gt=0)
+    min_size: int = option(1, "Rows every client gets at least.", ge=1)
+    max_retries: int = option(100, "Draws before repairing the last one.", ge=1, le=100_000)
+
+
+@dataclass(frozen=True)
+class ShardOptions:
+    """Options of the ``shards`` scheme (pathological non-IID)."""
+
+    shards_per_client: int = option(2, "Shards (label runs) per client.", ge=1)
+
+
+@dataclass(frozen=True)
+class QuantityOptions:
+    """Options of the ``quantity`` scheme (quantity skew)."""
+
+    alpha: float = option(0.5, "Dirichlet concentration of client sizes.", gt=0)
+    min_size: int = option(1, "Rows every client gets at least.", ge=1)
+
+
+_SCHEMES: dict[str, tuple[Callable[..., list[np.ndarray]], type, frozenset[str]]] = {
+    "iid": (lambda d, k, s: iid_partition(len(d), k, s), IidOptions, frozenset()),
+    "dirichlet": (_dirichlet, DirichletOptions, frozenset({"alpha"})),
+    "shards": (_shards, ShardOptions, frozenset()),
     "quantity": (
         lambda d, k, s, **kw: quantity_skew_partition(len(d), k, s, **kw),
-        frozenset({"alpha", "min_size"}),
+        QuantityOptions,
         frozenset(),
     ),
 }
 PARTITION_SCHEMES: tuple[str, ...] = tuple(_SCHEMES)
+
+
+def partition_options(
+    scheme: str, options: Mapping[str, Any], where: str = "partition"
+) -> dict[str, Any]:
+    """Check a scheme's options (a job file's ``[partition]`` keys beside ``scheme``).
+
+    Parameters
+    ----------
+    scheme
+        A partition scheme name (see :data:`PARTITION_SCHEMES`).
+    options
+        Option name to value.
+    where
+        How the options are named in errors (``partition`` gives ``partition.alpha``).
+
+    Returns
+    -------
+    dict
+        The options given, typed (an int where a float is expected becomes a float).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown scheme or option, a value of the wrong type or out of range, or a
+        required option left out; the message names the option.
+    """
+    entry = _SCHEMES.get(scheme)
+    if entry is None:
+        raise ConfigError(
+            f"unknown partition scheme {scheme!r}; valid schemes: {', '.join(_SCHEMES)}"
+        )
+    _, options_type, required = entry
+    names = {spec.name for spec in option_specs(options_type)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        valid = ", ".join(sorted(names)) or "none"
+        raise ConfigError(
+            f"{where}.{unknown[0]}: scheme {scheme!r} has no option {unknown[0]!r}; "
+            f"valid options: {valid}"
+        )
+    missing = sorted(required - set(options))
+    if missing:
+        raise ConfigError(
+            f"{where}.{missing[0]}: scheme {scheme!r} needs option {missing[0]!r} (e.g. 0.5)"
+        )
+    checked: Any = options_from_mapping(options_type, options, label=lambda n: f"{where}.{n}")
+    return {name: getattr(checked, name) for name in options}
 
 
 def partition(
@@ -217,17 +296,5 @@ def partition(
 ) -> list[np.ndarray]:
     """Partition ``dataset``'s rows by scheme name (``iid``, ``dirichlet``, ``shards``,
     ``quantity``), as a job file names it; options go to the partitioner."""
-    entry = _SCHEMES.get(scheme)
-    if entry is None:
-        raise ConfigError(
-            f"unknown partition scheme {scheme!r}; valid schemes: {', '.join(_SCHEMES)}"
-        )
-    fn, allowed, required = entry
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        valid = ", ".join(sorted(allowed)) or "none"
-        raise ConfigError(f"scheme {scheme!r} has no option(s) {unknown}; valid options: {valid}")
-    missing = sorted(required - set(options))
-    if missing:
-        raise ConfigError(f"scheme {scheme!r} needs option(s) {missing} (e.g. alpha=0.5)")
-    return fn(dataset, num_clients, seed, **options)
+    checked = partition_options(scheme, options)
+    return _SCHEMES[scheme][0](dataset, num_clients, seed, **checked)

@@ -8,7 +8,7 @@ registered vertical algorithm runs through the vertical runner with
 """
 
 from rengo.deploy.app_loader import load_app
-from rengo.deploy.coordinator import RUN_KIND, serve_coordinator
+from rengo.deploy.coordinator import RUN_KIND, message_limit, serve_coordinator
 from rengo.deploy.party import run_party
 from rengo.deploy.roles import run_role, serve_role
 from rengo.deploy.vertical import (
@@ -26,6 +26,7 @@ __all__ = [
     "VerticalRunReport",
     "load_app",
     "load_party_data",
+    "message_limit",
     "run_party",
     "run_role",
     "run_vertical_party",

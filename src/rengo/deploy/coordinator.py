@@ -1,9 +1,15 @@
 """The deployed coordinator: a gRPC hub plus the same round loop simulation uses.
 
-``serve_coordinator`` listens for parties, waits for enough of them, runs the rounds with the
+``serve_coordinator`` listens for parties, waits for the run's named parties (or a quorum
+of them once the start deadline passed, saying who was missing), runs the rounds with the
 simulation's round loop, and records joins, leaves, rounds, traffic and a checkpoint per
 round in the run store (one run lifecycle, :func:`rengo.tracking.open_run`); with
-``resume=RUN_ID`` it continues a crashed run from its last checkpoint.
+``resume=RUN_ID`` it continues an interrupted run from its last checkpoint.
+
+Parties are not trusted blindly: every result passes the :class:`~rengo.hfl.ResultChecks`
+(median rules on), a message may be at most about twice the model's size, the hub routes
+nothing between parties, a party that keeps missing the round timeout is no longer waited
+for, and parties that lost their link before the end are told the run finished.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ from typing import Any
 
 from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError, RoundFailure
-from rengo.core.parameters import Parameters
+from rengo.core.parameters import Parameters, num_bytes
 from rengo.deploy.presence import PresenceRecorder
 from rengo.hfl.coordinator import Coordinator, History, ProgressFn, RoundObserver, RoundRecord
+from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.workflow import FitWorkflow
 from rengo.tracking.run import open_run
@@ -29,12 +36,28 @@ log = logging.getLogger("rengo.deploy")
 RUN_KIND = "hfl-deployed"
 
 
+MESSAGE_SLACK = 8 * 1024**2
+"""Bytes a party's message may carry beyond its arrays (metrics, codec headers)."""
+
+
+def message_limit(strategy: Strategy, parameters: Parameters) -> int:
+    """The largest message a horizontal party may send: twice the arrays of a fit result
+    (a float32 model answered in float64 fits) plus :data:`MESSAGE_SLACK`."""
+    return 2 * num_bytes(strategy.result_reference(parameters)) + MESSAGE_SLACK
+
+
 def recorded_hub(
-    listen: str, security: HubSecurity, heartbeat_interval: float, store: Any, run_id: str | None
+    listen: str,
+    security: HubSecurity,
+    heartbeat_interval: float,
+    store: Any,
+    run_id: str | None,
+    **hub_options: Any,
 ) -> tuple[GrpcHub, Callable[[str, str], None]]:
     """A hub whose join/leave/refusal events land in ``store`` under ``run_id``, with who is
     online kept current there (see :class:`PresenceRecorder`), and the recorder itself for
-    the caller's own events (a no-op without a store)."""
+    the caller's own events (a no-op without a store). ``hub_options`` go to
+    :class:`~rengo.transport.grpc_hub.GrpcHub` (message limit, memory budget, routing)."""
 
     presence: PresenceRecorder | None = None
 
@@ -50,6 +73,7 @@ def recorded_hub(
         heartbeat_interval=heartbeat_interval,
         run_id=run_id or "",
         on_event=record_event,
+        **hub_options,
     )
     if store is not None and run_id is not None:
         presence = PresenceRecorder(hub, store, run_id, interval=max(heartbeat_interval, 1.0))
@@ -100,6 +124,50 @@ class _RoundTraffic:
             self._progress(record)
 
 
+def wait_to_start(
+    hub: GrpcHub,
+    parties: Sequence[str] | None,
+    quorum: int,
+    deadline: float,
+    record_event: Callable[[str, str], None],
+) -> None:
+    """Block until every one of ``parties`` joined, or - once ``deadline`` seconds passed -
+    at least ``quorum`` of them (without named parties: ``quorum`` of any names).
+
+    Raises
+    ------
+    RoundFailure
+        If the deadline passed with fewer than ``quorum``; names who was missing and who
+        joined.
+    """
+    if parties is not None and hub.wait_for_parties(parties, None, deadline):
+        return
+    if parties is None and hub.wait_for_parties(None, quorum, deadline):
+        return
+    joined = hub.client_ids()
+    if parties is None:
+        raise RoundFailure(
+            f"only {len(joined)} of {quorum} parties joined in {deadline:g}s "
+            f"(joined: {', '.join(joined) or 'none'})"
+        )
+    missing = sorted(set(parties) - set(joined))
+    present = sorted(set(parties) & set(joined))
+    strangers = sorted(set(joined) - set(parties))
+    extra = f"; also connected, not expected: {', '.join(strangers)}" if strangers else ""
+    if len(present) >= quorum:
+        text = (
+            f"starting without {', '.join(missing)} (not joined after {deadline:g}s; "
+            f"{len(present)} of {len(parties)} parties joined, quorum {quorum}){extra}"
+        )
+        log.warning(text)
+        record_event("warning", text)
+        return
+    raise RoundFailure(
+        f"parties missing after {deadline:g}s: {', '.join(missing)} (joined: "
+        f"{', '.join(present) or 'none'}; the run needs {quorum} of {len(parties)}){extra}"
+    )
+
+
 def serve_coordinator(
     strategy: Strategy,
     initial_parameters: Parameters,
@@ -122,6 +190,12 @@ def serve_coordinator(
     progress: ProgressFn | None = None,
     on_listening: Callable[[GrpcHub], None] | None = None,
     workflow: FitWorkflow | None = None,
+    checks: ResultChecks | None = None,
+    slow_after: int = 3,
+    slow_rounds: int = 5,
+    max_message_bytes: int | None = None,
+    party_memory_budget: int | None = None,
+    farewell: float = 10.0,
 ) -> History:
     """Serve ``rounds`` rounds of ``strategy`` to parties connecting to ``listen``.
 
@@ -134,11 +208,14 @@ def serve_coordinator(
     listen, security
         ``HOST:PORT`` and the hub's TLS material and allow-list.
     parties
-        The parties to wait for; round 1 starts once every one of them is connected.
+        The parties to wait for: round 1 starts once every one of them joined (or, after
+        ``join_timeout``, once ``min_parties`` of them have).
     min_parties
-        Or start once this many (any names) are connected.
+        The quorum: with ``parties``, how many of them suffice once ``join_timeout``
+        passed (default: all); without, start once this many parties of any names joined
+        (default: the strategy's ``min_available_clients``).
     join_timeout
-        Seconds to wait for them before round 1.
+        The start deadline, in seconds.
     rejoin_wait
         Seconds to wait before each later round for expected parties that dropped.
     round_timeout
@@ -150,7 +227,8 @@ def serve_coordinator(
     run_name, run_config
         The recorded run's name and extra settings.
     resume
-        Id of a run in ``store`` to continue from its latest checkpoint.
+        Id of an interrupted ``hfl-deployed`` run in ``store`` to continue from its latest
+        checkpoint.
     heartbeat_interval
         Seconds between the hub's liveness checks.
     observers, progress
@@ -159,6 +237,20 @@ def serve_coordinator(
         Called with the hub once it listens (tests read its port).
     workflow
         The rounds' fit stage (default: one exchange per party).
+    checks
+        The checks of every fit result (default :class:`ResultChecks`: claims capped at 3x
+        the round's median, updates beyond 10x the median norm refused).
+    slow_after, slow_rounds
+        A party that misses ``round_timeout`` ``slow_after`` rounds in a row sits out the
+        next ``slow_rounds`` rounds (``slow_after=0``: always wait).
+    max_message_bytes
+        Largest message a party may send (default :func:`message_limit`: about twice the
+        model).
+    party_memory_budget
+        Most bytes the hub holds for one party (default: one largest message plus 64 MiB).
+    farewell
+        Seconds to keep telling parties that lost their link before the end that the run
+        finished, when some did.
 
     Returns
     -------
@@ -168,14 +260,21 @@ def serve_coordinator(
     Raises
     ------
     ConfigError
-        For ``rounds < 1``, or ``resume`` without a store or of a run of another kind.
+        For ``rounds < 1``, a quorum larger than the parties, or ``resume`` without a store
+        or of a run that is not an interrupted ``hfl-deployed`` run.
     RoundFailure
-        If too few parties join, or a round fails.
+        If too few parties join before the deadline, or a round fails.
     """
     if rounds < 1:
         raise ConfigError(f"rounds must be >= 1, got {rounds}")
     expected = sorted(parties) if parties is not None else None
-    needed = min_parties or (len(expected) if expected else strategy.min_available_clients)
+    if expected is not None and not expected:
+        raise ConfigError("parties must name at least one party (or be None: any parties)")
+    if min_parties is not None and min_parties < 1:
+        raise ConfigError(f"min_parties must be >= 1, got {min_parties}")
+    if expected is not None and min_parties is not None and min_parties > len(expected):
+        raise ConfigError(f"min_parties={min_parties} exceeds the {len(expected)} parties")
+    quorum = min_parties or (len(expected) if expected else strategy.min_available_clients)
     config = {
         "strategy": strategy.name,
         "rounds": rounds,
@@ -184,8 +283,18 @@ def serve_coordinator(
         "seed": seed,
         **(run_config or {}),
     }
+    limit = max_message_bytes or message_limit(strategy, initial_parameters)
     with open_run(store, RUN_KIND, config, name=run_name, seed=seed, resume=resume) as run:
-        hub, record_event = recorded_hub(listen, security, heartbeat_interval, store, run.run_id)
+        hub, record_event = recorded_hub(
+            listen,
+            security,
+            heartbeat_interval,
+            store,
+            run.run_id,
+            max_message_bytes=limit,
+            party_memory_budget=party_memory_budget,
+            routing=False,
+        )
         checkpoint = None
         if store is not None and run.run_id is not None and resume is not None:
             checkpoint = store.latest_checkpoint(run.run_id)
@@ -200,6 +309,9 @@ def serve_coordinator(
             observers=observers,
             start_round=checkpoint[0] + 1 if checkpoint is not None else 1,
             workflow=workflow,
+            checks=checks if checks is not None else ResultChecks(),
+            slow_after=slow_after if round_timeout is not None else 0,
+            slow_rounds=slow_rounds,
         )
         if checkpoint is not None:
             coordinator.restore(checkpoint[1])
@@ -213,13 +325,8 @@ def serve_coordinator(
         try:
             if on_listening is not None:
                 on_listening(hub)
-            if coordinator.start_round <= rounds and not hub.wait_for_parties(
-                expected, needed, join_timeout
-            ):
-                raise RoundFailure(
-                    f"only {len(hub.client_ids())} of {needed} parties joined in "
-                    f"{join_timeout:g}s (connected: {', '.join(hub.client_ids()) or 'none'})"
-                )
+            if coordinator.start_round <= rounds:
+                wait_to_start(hub, expected, quorum, join_timeout, record_event)
             return coordinator.run(
                 rounds, progress=hooks.after_round, before_round=hooks.before_round
             )
@@ -228,7 +335,7 @@ def serve_coordinator(
             raise
         finally:
             # Interrupted runs are meant to be resumed: parties keep retrying. Else they leave.
-            hub.close(goodbye=not interrupted)
+            hub.close(goodbye=not interrupted, linger=0.0 if interrupted else farewell)
             received, sent = hub.traffic()
             run.summary.update(bytes_sent=sent, bytes_received=received)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rengo.core.deprecation import moved_names
 from rengo.hfl.client import ClientFn, client_handler
@@ -20,6 +20,7 @@ def run_party(
     heartbeat_interval: float = 2.0,
     backoff: Backoff = DEFAULT_BACKOFF,
     mods: Sequence[Mod] = (),
+    on_finished: Callable[[str], None] | None = None,
 ) -> int:
     """Serve ``client_fn(name)`` to the coordinator at ``host:port`` until the run ends.
 
@@ -40,6 +41,9 @@ def run_party(
     mods
         Client mods this party installs around its client (the mods the coordinator's
         strategy needs are added by name, from this installation's registry).
+    on_finished
+        Called with the coordinator's last word (``"run RUN finished"``) when it ends the
+        run - also when this party lost its link before the end and came back after it.
 
     Returns
     -------
@@ -49,7 +53,13 @@ def run_party(
     Raises
     ------
     AuthenticationError
-        If the coordinator refuses this party.
+        If the coordinator refuses this party; :class:`~rengo.core.errors.HandshakeError`
+        (a subclass) if TLS cannot be set up, naming which side's certificate or mode is
+        wrong.
+    DuplicatePartyError
+        If another instance of this party connected and replaced this one.
+    CoordinatorUnreachable
+        If no coordinator answered for ``backoff.give_up_after`` seconds.
     """
     connection = PartyConnection(
         coordinator,
@@ -60,6 +70,8 @@ def run_party(
         backoff=backoff,
     )
     connection.run()
+    if on_finished is not None and connection.farewell is not None:
+        on_finished(connection.farewell)
     return connection.sessions
 
 

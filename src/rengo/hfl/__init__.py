@@ -34,6 +34,7 @@ from rengo.hfl.numpy_client import (
     softmax_loss_grad,
     softmax_predict,
 )
+from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.simulation import make_pool, simulate
 from rengo.hfl.strategy import (
     Aggregate,
@@ -105,6 +106,7 @@ __all__ = [
     "NormBoundedAvg",
     "ProximalTerm",
     "RegisteredStrategy",
+    "ResultChecks",
     "RoundObserver",
     "RoundRecord",
     "Scaffold",

@@ -3,10 +3,14 @@
 The coordinator reaches clients only through a transport :class:`ClientPool` (simulation
 executors, gRPC hub, Ray) with codec bytes, so one loop serves simulation and deployment.
 The fit stage is a round workflow (:mod:`rengo.hfl.workflow`); by default each result is
-validated (type, count, shapes, finite values) and folded into a streaming accumulator as it
-arrives, and a client that fails is dropped from that round with its reason logged. A round
-succeeds if at least ``min_fit_clients`` results were folded. Every completed round is
-recorded and checkpointed before the next one starts.
+validated (type, count, shapes, finite values, the claims :class:`~rengo.hfl.ResultChecks`
+bounds) and folded into a streaming accumulator as it arrives, and a client that fails is
+dropped from that round with its reason logged. A round succeeds if at least
+``min_fit_clients`` results were folded and the new model is finite - checked before it
+replaces the old one or is checkpointed, and a non-finite one is blamed on the result that
+could move it most. Every completed round is recorded and checkpointed before the next one
+starts. With ``slow_after`` a client that misses the round timeout that many rounds in a row
+sits out the next ``slow_rounds`` rounds, so the others stop waiting for it every round.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
 from rengo.core.parameters import Parameters, copy_parameters
 from rengo.hfl.client import EVALUATE, client_seed
 from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
+from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum, as_aggregate
 from rengo.hfl.workflow import FitRound, FitWorkflow, SingleExchange
 from rengo.transport.pool import ClientPool, EncodeOnDemand
@@ -166,6 +171,15 @@ class Coordinator:
         The first round to run (after :meth:`restore`, the round after the checkpoint's).
     workflow
         The fit stage; :class:`~rengo.hfl.workflow.SingleExchange` by default.
+    checks
+        The coordinator's checks of every fit result (default
+        :meth:`ResultChecks.streaming`: absolute bounds, aggregation stays streaming).
+    slow_after
+        A client that misses the round timeout this many rounds in a row is marked slow
+        (0: never).
+    slow_rounds
+        Rounds a slow client sits out before it is sampled again (one more miss then marks
+        it slow again at once).
     """
 
     strategy: Strategy
@@ -179,8 +193,13 @@ class Coordinator:
     checkpoint_every: int = 1
     start_round: int = 1
     workflow: FitWorkflow | None = None
+    checks: ResultChecks | None = None
+    slow_after: int = 0
+    slow_rounds: int = 5
     _rng: np.random.Generator = field(init=False, repr=False)
     _aggregate_takes_rng: bool = field(init=False, repr=False)
+    _misses: dict[str, int] = field(init=False, repr=False, default_factory=dict)
+    _slow_until: dict[str, int] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.parameters = copy_parameters(self.parameters)
@@ -256,7 +275,7 @@ class Coordinator:
         """Run one round: sample, fit (through the workflow), aggregate, evaluate, record."""
         start = time.perf_counter()
         rng = self._round_rng(server_round)
-        available = self.pool.client_ids()
+        available = self._not_sitting_out(server_round, self.pool.client_ids())
         if len(available) < self.strategy.min_available_clients:
             raise self._fail(
                 server_round,
@@ -279,12 +298,15 @@ class Coordinator:
             timeout=self.round_timeout,
             observers=self.observers,
             client_log=self._fit_log(server_round),
+            checks=self.checks,
         )
         assert self.workflow is not None
         try:
             acc = self.workflow.run(fit_round)
         except RoundFailure as exc:  # a workflow's own verdict (e.g. masks that cannot cancel)
             raise self._fail(server_round, str(exc)) from exc
+        finally:
+            self._note_slow(server_round, [c for c, _ in instructions], fit_round.timed_out)
         failures = fit_round.failures
         if acc.count < self.strategy.min_fit_clients:
             detail = "; ".join(f"{c}: {r}" for c, r in failures.items()) or "none failed"
@@ -294,6 +316,13 @@ class Coordinator:
                 f"min_fit_clients={self.strategy.min_fit_clients} ({detail})",
             )
         aggregate = self._aggregate(server_round, old, acc)
+        problem = _not_finite(aggregate.parameters)
+        if problem is not None:
+            raise self._fail(
+                server_round,
+                f"the new model is not finite ({problem}){_likely_cause(fit_round.weights)}; "
+                f"the model of round {server_round - 1} is kept and nothing was checkpointed",
+            )
         self.parameters = aggregate.parameters
         metrics: dict[str, float] = {f"train_{k}": v for k, v in acc.metrics().items()}
         _merge_strategy_metrics(metrics, aggregate.metrics, self.strategy.name)
@@ -313,6 +342,37 @@ class Coordinator:
         return record
 
     # -- pieces -------------------------------------------------------------------------------
+    def _not_sitting_out(self, server_round: int, available: list[str]) -> list[str]:
+        """``available`` without the slow clients sitting this round out - unless too few
+        would be left, then everyone."""
+        active = [c for c in available if self._slow_until.get(c, 0) < server_round]
+        return active if len(active) >= self.strategy.min_available_clients else available
+
+    def _note_slow(self, server_round: int, sampled: list[str], timed_out: set[str]) -> None:
+        """Count each sampled client's round timeouts in a row; mark slow ones."""
+        if self.slow_after <= 0:
+            return
+        for cid in sampled:
+            if cid not in timed_out:
+                self._misses.pop(cid, None)
+                continue
+            misses = self._misses.get(cid, 0) + 1
+            self._misses[cid] = misses
+            if misses >= self.slow_after:
+                self._slow_until[cid] = server_round + self.slow_rounds
+                text = (
+                    f"client {cid} is slow: it missed the round timeout {misses} rounds in a "
+                    f"row; not waiting for it in rounds {server_round + 1}-"
+                    f"{server_round + self.slow_rounds}, then it is tried again"
+                )
+                log.warning(text)
+                if self.store is not None and self.run_id is not None:
+                    self.store.log_event(self.run_id, "warning", text, server_round)
+
+    def slow_clients(self, server_round: int) -> list[str]:
+        """Clients marked slow that sit out ``server_round``."""
+        return sorted(c for c, until in self._slow_until.items() if until >= server_round)
+
     def _round_rng(self, server_round: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence([self.seed, server_round]))
 
@@ -496,6 +556,29 @@ class Coordinator:
         if self.store is not None and self.run_id is not None:
             self.store.log_event(self.run_id, "error", text, server_round)
         return RoundFailure(text)
+
+
+def _not_finite(parameters: Parameters) -> str | None:
+    """Where a model has a NaN or Inf (or a non-numeric array), or None."""
+    for i, array in enumerate(parameters):
+        values = np.asarray(array)
+        if values.dtype.kind not in "fiub":
+            return f"array {i} has non-numeric dtype {values.dtype}"
+        if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+            return f"array {i} has NaN or Inf"
+    return None
+
+
+def _likely_cause(weights: dict[str, tuple[float, float]]) -> str:
+    """Names the result that could move the aggregate most (weight x largest value)."""
+    if not weights:
+        return ""
+    culprit = max(weights, key=lambda cid: weights[cid][1])
+    weight, scale = weights[culprit]
+    return (
+        f"; the largest contribution came from client {culprit} (weight {weight:g} x values "
+        f"up to {scale / weight if weight else 0.0:.3g})"
+    )
 
 
 def _request_mods(config: Config, mods: tuple[str, ...]) -> None:

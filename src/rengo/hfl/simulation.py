@@ -17,6 +17,7 @@ from rengo.core.parameters import Parameters
 from rengo.hfl.client import ClientFn, client_handler
 from rengo.hfl.coordinator import Coordinator, History, ProgressFn, RoundObserver, RunRecorder
 from rengo.hfl.mods.chain import Mod
+from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.workflow import FitWorkflow
 from rengo.transport.executors import executor_names, make_executor
@@ -105,6 +106,7 @@ def simulate(
     progress: bool | ProgressFn = False,
     client_mods: Sequence[Mod] = (),
     workflow: FitWorkflow | None = None,
+    checks: ResultChecks | None = None,
 ) -> History:
     """Simulate ``rounds`` rounds of horizontal FL on this machine.
 
@@ -141,6 +143,11 @@ def simulate(
     workflow
         The rounds' fit stage (default: one exchange per client,
         :class:`~rengo.hfl.workflow.SingleExchange`).
+    checks
+        The coordinator's checks of every result (default
+        :meth:`ResultChecks.streaming <rengo.hfl.ResultChecks.streaming>`: absolute bounds
+        only, so aggregation streams; pass ``ResultChecks()`` for the median rules a
+        deployment uses).
 
     Returns
     -------
@@ -182,6 +189,7 @@ def simulate(
                 run_id=run.run_id,
                 observers=observers,
                 workflow=workflow,
+                checks=checks,
             )
             with _ProgressBar(progress, rounds, run_name or strategy.name) as report:
                 return coordinator.run(rounds, progress=report)

@@ -23,6 +23,14 @@ from rengo.core.errors import ClientFailure, CodecError
 from rengo.core.messages import FitIns, FitResult, Metrics
 from rengo.core.parameters import Parameters, validate_update
 from rengo.hfl.mods.chain import FIT
+from rengo.hfl.result_checks import (
+    ResultChecks,
+    kind_problem,
+    largest_magnitude,
+    low_median,
+    overflow_limit,
+    update_norm,
+)
 from rengo.hfl.strategy.base import Strategy, WeightedSum
 from rengo.transport.pool import ClientPool, EncodeOnDemand, Reply
 
@@ -73,6 +81,13 @@ class FitRound:
         The sampled clients and their configured :class:`FitIns`, in sampling order.
     failures
         Client id -> reason, for every client dropped this round so far.
+    timed_out
+        The clients among ``failures`` that did not answer within the round timeout.
+    checks
+        The coordinator's checks of every result (:class:`~rengo.hfl.ResultChecks`).
+    weights
+        Client id -> ``(weight counted, largest |value|)`` of every accepted result: what
+        each one can do to the aggregate (to name the cause of a non-finite one).
     """
 
     def __init__(
@@ -86,12 +101,17 @@ class FitRound:
         timeout: float | None = None,
         observers: Sequence[FitObserver] = (),
         client_log: ClientLog | None = None,
+        checks: ResultChecks | None = None,
     ) -> None:
         self.server_round = server_round
         self.parameters = parameters
         self.strategy = strategy
         self.instructions = list(instructions)
         self.failures: dict[str, str] = {}
+        self.timed_out: set[str] = set()
+        self.checks = checks if checks is not None else ResultChecks.streaming()
+        self.weights: dict[str, tuple[float, float]] = {}
+        self._norms: dict[str, float] = {}
         self._pool = pool
         self._timeout = timeout
         self._observers = list(observers)
@@ -119,6 +139,8 @@ class FitRound:
         requests = EncodeOnDemand([(cid, key, message) for cid, message in messages], encode)
         for reply in self._pool.request(requests, timeout=self._timeout):
             self._count(reply)
+            if reply.timed_out:
+                self.timed_out.add(reply.client_id)
             try:
                 value = self._decode(reply)
                 if accept is not None:
@@ -127,7 +149,8 @@ class FitRound:
                 self.drop(reply.client_id, exc.reason if key == FIT else f"{key}: {exc.reason}")
                 continue
             if isinstance(value, FitResult):
-                self._record(reply.client_id, "ok", value.num_examples, None, value.metrics)
+                metrics = self._metrics(reply.client_id, value)
+                self._record(reply.client_id, "ok", value.num_examples, None, metrics)
             else:
                 self._record(reply.client_id, "ok", 0, None, None)
             yield reply.client_id, value
@@ -137,15 +160,74 @@ class FitRound:
     ) -> Iterator[tuple[str, FitResult]]:
         """Send each sampled client its FitIns; yield every valid FitResult as it arrives.
 
-        Valid means: a FitResult whose arrays match :attr:`reference` in count and shape, all
-        finite, from at least one example. Observers see each valid result.
+        Valid means: a FitResult whose arrays match :attr:`reference` in count, shape and
+        kind (no boolean or integer arrays for a floating-point model), all finite, from at
+        least one and at most ``checks.max_claimed_examples`` examples, whose weight times
+        largest value cannot overflow the sum. With a median rule on (see
+        :class:`~rengo.hfl.ResultChecks`) the round's results are held until all arrived:
+        updates far larger than the median are dropped and claims above the cap are
+        counted at the cap. Each result's update norm is recorded with its metrics;
+        observers see each valid result as it is counted.
         """
-        for client_id, result in self.exchange(
-            FIT, instructions if instructions is not None else self.instructions, self._accept
-        ):
+        messages = instructions if instructions is not None else self.instructions
+        limit = overflow_limit(len(messages))
+        replies = self.exchange(FIT, messages, self._accept)
+        if self.checks.needs_whole_round:
+            replies = iter(self._screen(list(replies)))
+        for client_id, result in replies:
+            scale = float(result.num_examples) * largest_magnitude(result.parameters)
+            if not scale <= limit:
+                self.drop(
+                    client_id,
+                    f"weight {result.num_examples} x values up to "
+                    f"{largest_magnitude(result.parameters):.3g} would overflow the aggregate",
+                )
+                continue
+            self.weights[client_id] = (float(result.num_examples), scale)
             for observer in self._observers:
                 observer.on_fit_result(self.server_round, self.parameters, client_id, result)
             yield client_id, result
+
+    def _screen(self, results: list[tuple[str, FitResult]]) -> list[tuple[str, FitResult]]:
+        """The median rules over a whole round's results (in arrival order)."""
+        checks = self.checks
+        if checks.max_update_norm_ratio is not None and results:
+            median = low_median([self._norms[cid] for cid, _ in results])
+            bound = checks.max_update_norm_ratio * median
+            kept = []
+            for cid, result in results:
+                norm = self._norms[cid]
+                if median > 0 and not norm <= bound:
+                    self.drop(
+                        cid,
+                        f"update norm {norm:.4g} is {norm / median:.3g}x the round's median "
+                        f"{median:.4g} (limit: result_checks.max_update_norm_ratio = "
+                        f"{checks.max_update_norm_ratio:g})",
+                    )
+                else:
+                    kept.append((cid, result))
+            results = kept
+        if checks.max_weight_ratio is not None and results:
+            median = low_median([r.num_examples for _, r in results])
+            cap = max(1, int(checks.max_weight_ratio * median))
+            capped = []
+            for cid, result in results:
+                if result.num_examples > cap:
+                    note = (
+                        f"weight capped: claimed {result.num_examples} examples, counted as "
+                        f"{cap} ({checks.max_weight_ratio:g}x the round's median claim "
+                        f"{median:g}; result_checks.max_weight_ratio)"
+                    )
+                    log.warning("round %d: client %s: %s", self.server_round, cid, note)
+                    result = FitResult(result.parameters, cap, result.metrics)
+                    self._record(cid, "ok", cap, note, self._metrics(cid, result))
+                capped.append((cid, result))
+            results = capped
+        return results
+
+    def _metrics(self, client_id: str, result: FitResult) -> Metrics:
+        """The result's metrics with the update norm the coordinator measured."""
+        return {**result.metrics, "update_norm": self._norms.get(client_id, float("nan"))}
 
     def drop(self, client_id: str, reason: str) -> None:
         """Drop ``client_id`` from this round (a workflow's own protocol checks use this)."""
@@ -167,8 +249,19 @@ class FitRound:
         if not isinstance(value, FitResult):
             raise ClientFailure(client_id, f"sent {type(value).__name__}, not FitResult")
         validate_update(client_id, value.parameters, self.reference)
+        for i, (array, reference) in enumerate(zip(value.parameters, self.reference, strict=True)):
+            problem = kind_problem(array, reference)
+            if problem is not None:
+                raise ClientFailure(client_id, f"array {i} {problem}")
         if value.num_examples <= 0:
             raise ClientFailure(client_id, "reported 0 training examples")
+        if value.num_examples > self.checks.max_claimed_examples:
+            raise ClientFailure(
+                client_id,
+                f"claimed {value.num_examples} examples, above the limit of "
+                f"{self.checks.max_claimed_examples} (result_checks.max_claimed_examples)",
+            )
+        self._norms[client_id] = update_norm(value.parameters, self.reference)
         return value
 
     def _count(self, reply: Reply) -> None:

@@ -3,7 +3,8 @@
 [job]       name, kind ("hfl"), seed, rounds, executor, workers, round_timeout
 [data]      dataset (digits | breast_cancer | wine | iris | csv | parquet | idx), path,
             label, id_column, test_size, standardize, images, labels (idx files)
-[partition] scheme (iid | dirichlet | shards | quantity), num_clients, alpha, ...
+[partition] scheme (iid | dirichlet | shards | quantity), num_clients, and the scheme's
+            options (alpha, min_size, ...)
 [model]     type (mlp | logistic), hidden
 [train]     lr, local_epochs, batch_size
 [strategy]  name (any registered strategy: ``rengo strategies`` lists them), fraction_fit,
@@ -11,19 +12,40 @@
             and the strategy's own options (its dataclass fields, typed by their annotations)
 [privacy]   dp (none | central | local) and the fields of rengo.privacy.CentralDP / LocalDP
 [robust]    attack (a registered attack simulator), attackers, and the attack's fields
+[result_checks]  max_claimed_examples, max_weight_ratio, max_update_norm_ratio: the
+            coordinator's checks of every fit result (:class:`rengo.hfl.ResultChecks`)
+[deploy]    parties, quorum, start_deadline, slow_after, slow_rounds: how a deployed
+            coordinator (``rengo coordinator``) starts and whom it stops waiting for
+
+Every key of every section is a field of one of the dataclasses below (or of the strategy,
+partition scheme or vertical algorithm it names): its type comes from the annotation and its
+range from :func:`rengo.core.options.option` next to it, and one function,
+:func:`rengo.core.options.options_from_mapping`, checks them all. A bad value is a
+:class:`~rengo.core.errors.ConfigError` naming the key (``job.rounds must be in [1,
+1000000], got 0``), never another exception.
 """
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from rengo.core.errors import ConfigError
+from rengo.core.options import (
+    option,
+    option_specs,
+    options_from_mapping,
+    passed_on,
+    unknown_key_error,
+)
+from rengo.core.roles import validate_party_name
+from rengo.data.partition import partition_options
+from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.strategy.registry import (
     get_strategy,
@@ -46,60 +68,105 @@ else:  # pragma: no cover
 MODELS = ("mlp", "logistic")
 COMMON_STRATEGY_KEYS = {"name", *strategy_options(Strategy)}
 """Keys every [strategy] takes: its name and the base Strategy's sampling options."""
+MAX_ROUNDS = 1_000_000
+MAX_CLIENTS = 100_000
+WEEK_S = 7 * 24 * 3600.0
+SectionT = TypeVar("SectionT")
 
 
 @dataclass
 class JobSection:
-    name: str = "job"
-    kind: str = "hfl"
-    seed: int = 0
-    rounds: int = 10
-    executor: str = "serial"
-    workers: int | None = None
-    round_timeout: float | None = None
+    """``[job]``: what the run is called, how long it runs and where."""
+
+    name: str = option("job", "Run name in the run store.")
+    kind: Literal["hfl", "vfl"] = option("hfl", "Horizontal (hfl) or vertical (vfl).")
+    seed: int = option(0, "Seed of the split, the partition, sampling and training.", ge=0)
+    rounds: int = option(10, "Federated rounds.", ge=1, le=MAX_ROUNDS)
+    executor: str = option("serial", "Simulation executor (see rengo strategies).")
+    workers: int | None = option(None, "Worker processes of the executor.", ge=1, le=4096)
+    round_timeout: float | None = option(
+        None, "Seconds a client may take per exchange.", gt=0, le=WEEK_S
+    )
 
 
 @dataclass
 class DataSection:
-    dataset: str = "digits"
-    path: str | None = None
-    label: str | None = "y"
-    id_column: str | None = None
-    test_size: float = 0.2
-    standardize: bool = True
-    images: str | None = None
-    labels: str | None = None
+    """``[data]``: the table to learn from and its held-out share."""
+
+    dataset: str = option("digits", "Bundled dataset, or csv | parquet | idx.")
+    path: str | None = option(None, "The csv or parquet file.")
+    label: str | None = option("y", "Label column of a csv or parquet table.")
+    id_column: str | None = option(None, "ID column of a csv or parquet table (dropped).")
+    test_size: float = option(0.2, "Held-out share.", gt=0, lt=1)
+    standardize: bool = option(True, "Z-score features with the training rows' statistics.")
+    images: str | None = option(None, "IDX images file.")
+    labels: str | None = option(None, "IDX labels file.")
 
 
 @dataclass
 class PartitionSection:
-    scheme: str = "iid"
-    num_clients: int = 10
-    options: dict[str, Any] = field(default_factory=dict)
+    """``[partition]``: how the rows are dealt to clients; ``options`` are the scheme's."""
+
+    scheme: str = option("iid", "iid | dirichlet | shards | quantity.")
+    num_clients: int = option(10, "Simulated clients.", ge=1, le=MAX_CLIENTS)
+    options: dict[str, Any] = passed_on("The scheme's own options (alpha, min_size...).")
 
 
 @dataclass
 class ModelSection:
-    type: str = "mlp"
-    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    """``[model]``: the model every client trains."""
+
+    type: Literal["mlp", "logistic"] = option("mlp", "mlp (PyTorch) or logistic (numpy).")
+    hidden: list[int] = option([64, 64], "Hidden layer widths of the MLP.", ge=1, le=65_536)
 
 
 @dataclass
 class TrainSection:
-    lr: float = 0.05
-    local_epochs: int = 1
-    batch_size: int = 32
+    """``[train]``: every client's local training."""
+
+    lr: float = option(0.05, "Learning rate.", gt=0, le=1000)
+    local_epochs: int = option(1, "Local epochs per round.", ge=1, le=10_000)
+    batch_size: int = option(32, "Local mini-batch size.", ge=1, le=2**31 - 1)
 
 
 @dataclass
 class StrategySection:
-    name: str = "fedavg"
-    fraction_fit: float = 1.0
-    min_fit_clients: int = 2
-    fraction_evaluate: float = 0.0
-    min_evaluate_clients: int = 2
-    min_available_clients: int = 2
-    options: dict[str, Any] = field(default_factory=dict)
+    """``[strategy]``: the registered strategy, its sampling and its own ``options``."""
+
+    name: str = option("fedavg", "Any registered strategy (rengo strategies).")
+    fraction_fit: float = option(1.0, "Share of clients sampled per round.", gt=0, le=1)
+    min_fit_clients: int = option(2, "Fewest results a round needs.", ge=1, le=MAX_CLIENTS)
+    fraction_evaluate: float = option(0.0, "Share sampled for evaluation (0: off).", ge=0, le=1)
+    min_evaluate_clients: int = option(2, "Fewest clients evaluating.", ge=0, le=MAX_CLIENTS)
+    min_available_clients: int = option(
+        2, "A round needs this many clients available.", ge=1, le=MAX_CLIENTS
+    )
+    options: dict[str, Any] = passed_on("The strategy's own options.")
+
+
+@dataclass
+class DeploySection:
+    """``[deploy]``: how a deployed coordinator (``rengo coordinator``) starts the run and
+    whom it stops waiting for; simulation ignores it."""
+
+    parties: list[str] | None = option(
+        None, "Parties to wait for before round 1 (default: the job's clients)."
+    )
+    quorum: int | None = option(
+        None, "Start with this many of them once start_deadline passed (default: all).", ge=1
+    )
+    start_deadline: float = option(
+        300.0, "Seconds to wait for the parties before round 1.", gt=0, le=WEEK_S
+    )
+    slow_after: int = option(
+        3,
+        "Rounds in a row a party may miss the round timeout before it is not waited for.",
+        ge=0,
+        le=1000,
+    )
+    slow_rounds: int = option(
+        5, "Rounds a slow party sits out before it is tried again.", ge=1, le=MAX_ROUNDS
+    )
 
 
 @dataclass
@@ -114,6 +181,8 @@ class JobSpec:
     strategy: StrategySection
     source: str = "<dict>"
     vfl: VflSection | None = None
+    deploy: DeploySection = field(default_factory=DeploySection)
+    result_checks: ResultChecks | None = None
     privacy: PrivacySection | None = None
     robust: RobustSection | None = None
 
@@ -137,40 +206,50 @@ def load_job(path: str | Path) -> JobSpec:
     return spec
 
 
+SECTIONS = (
+    "job",
+    "data",
+    "partition",
+    "model",
+    "train",
+    "strategy",
+    "result_checks",
+    "deploy",
+    "privacy",
+    "robust",
+)
+
+
 def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
-    """Validate a job given as a mapping (the parsed TOML)."""
-    sections = {
-        "job",
-        "data",
-        "partition",
-        "model",
-        "train",
-        "strategy",
-        "vfl",
-        "privacy",
-        "robust",
-    }
-    _no_unknown(source, "", raw, sections)
-    job = _section(source, "job", raw.get("job", {}), JobSection)
-    check_choice(source, "job.kind", job.kind, ("hfl", "vfl"))
+    """Validate a job given as a mapping (the parsed TOML).
+
+    Raises
+    ------
+    ConfigError
+        Naming the section and key: an unknown key (with the closest known one), a value of
+        the wrong type or out of its declared range, or settings that do not fit together.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: a job must be a table of sections")
+    _no_unknown(source, "", raw, {*SECTIONS, "vfl"})
+    job = parse_section(source, "job", raw.get("job", {}), JobSection)
     if job.kind == "vfl":
         from rengo.jobs.vertical_spec import parse_vertical_job
 
         return parse_vertical_job(raw, job, source)
     if "vfl" in raw:
         raise ConfigError(f'{source}: [vfl] needs job.kind = "vfl"')
-    data = _section(source, "data", raw.get("data", {}), DataSection)
-    part_raw = dict(raw.get("partition", {}))
-    partition = PartitionSection(
-        scheme=_typed(source, "partition.scheme", part_raw.pop("scheme", "iid"), str),
-        num_clients=_typed(source, "partition.num_clients", part_raw.pop("num_clients", 10), int),
-        options=part_raw,
-    )
-    model = _section(source, "model", raw.get("model", {}), ModelSection)
-    train = _section(source, "train", raw.get("train", {}), TrainSection)
+    data = parse_section(source, "data", raw.get("data", {}), DataSection)
+    partition = _partition_section(source, raw.get("partition", {}))
+    model = parse_section(source, "model", raw.get("model", {}), ModelSection)
+    train = parse_section(source, "train", raw.get("train", {}), TrainSection)
     strategy = _strategy_section(source, raw.get("strategy", {}))
-    _check(source, job, data, partition, model, train, strategy)
-    spec = JobSpec(job, data, partition, model, train, strategy, source)
+    deploy = parse_section(source, "deploy", raw.get("deploy", {}), DeploySection)
+    checks = None
+    if "result_checks" in raw:
+        checks = parse_section(source, "result_checks", raw["result_checks"], ResultChecks)
+    _check(source, job, data, partition, strategy, deploy)
+    spec = JobSpec(job, data, partition, model, train, strategy, source, None, deploy, checks)
     if "privacy" in raw:
         from rengo.jobs.privacy_spec import parse_privacy
 
@@ -184,23 +263,79 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     return spec
 
 
+def parse_section(source: str, name: str, raw: Any, cls: type[SectionT]) -> SectionT:
+    """One ``[name]`` table as the dataclass ``cls``: every key one of its fields, each value
+    of the field's type and in its range.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``name.key`` and the fix.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: [{name}] must be a table, got {type(raw).__name__}")
+    _no_unknown(source, name, raw, {spec.name for spec in option_specs(cls)})
+    return options_from_mapping(cls, raw, label=lambda key: f"{name}.{key}", where=f"{source}: ")
+
+
+def _partition_section(source: str, raw: Any) -> PartitionSection:
+    """[partition]: the scheme, the number of clients and the scheme's own options."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: [partition] must be a table, got {type(raw).__name__}")
+    own = {f.name for f in fields(PartitionSection) if f.name != "options"}
+    section = parse_section(
+        source, "partition", {k: v for k, v in raw.items() if k in own}, PartitionSection
+    )
+    try:
+        section.options = partition_options(
+            section.scheme, {k: v for k, v in raw.items() if k not in own}
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return section
+
+
 def _strategy_section(source: str, raw: Any) -> StrategySection:
     """[strategy]: a registered name, the shared sampling keys, and the strategy's own
-    options as its dataclass fields declare them."""
+    options as its dataclass fields declare them; the strategy's own range checks run
+    here too, so a job that parses builds."""
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: [strategy] must be a table")
+        raise ConfigError(f"{source}: [strategy] must be a table, got {type(raw).__name__}")
     strat_raw = dict(raw)
-    name = _typed(source, "strategy.name", strat_raw.get("name", "fedavg"), str).lower()
+    name = strat_raw.get("name", "fedavg")
+    if not isinstance(name, str):
+        raise ConfigError(
+            f"{source}: [strategy] strategy.name must be str, got {type(name).__name__} {name!r}"
+        )
+    name = name.lower()
     check_choice(source, "strategy.name", name, tuple(strategy_registry()))
     entry = get_strategy(name)
     _no_unknown(source, "strategy", strat_raw, COMMON_STRATEGY_KEYS | set(entry.options))
     common = {k: strat_raw.pop(k) for k in list(strat_raw) if k in COMMON_STRATEGY_KEYS}
     common["name"] = name
-    strategy: StrategySection = _section(source, "strategy", common, StrategySection)
+    strategy = parse_section(source, "strategy", common, StrategySection)
     try:
         strategy.options = option_values(entry, strat_raw)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from exc
+    missing = [
+        o.name
+        for o in entry.options.values()
+        if o.default is dataclasses.MISSING and o.name not in strategy.options
+    ]
+    if missing:
+        raise ConfigError(f"{source}: [strategy] {name} needs strategy.{missing[0]}")
+    try:
+        entry.cls(
+            fraction_fit=strategy.fraction_fit,
+            min_fit_clients=strategy.min_fit_clients,
+            fraction_evaluate=strategy.fraction_evaluate,
+            min_evaluate_clients=strategy.min_evaluate_clients,
+            min_available_clients=strategy.min_available_clients,
+            **strategy.options,
+        )
+    except (ValueError, TypeError) as exc:  # the strategy's own range checks
+        raise ConfigError(f"{source}: [strategy] {name}: {exc}") from exc
     return strategy
 
 
@@ -209,88 +344,44 @@ def _check(
     job: JobSection,
     data: DataSection,
     partition: PartitionSection,
-    model: ModelSection,
-    train: TrainSection,
     strategy: StrategySection,
+    deploy: DeploySection,
 ) -> None:
+    """What single fields cannot say: choices from registries, keys that need each other."""
     check_choice(source, "job.executor", job.executor, executor_names())
-    check_choice(source, "model.type", model.type, MODELS)
-    _positive(source, "job.rounds", job.rounds)
-    _positive(source, "partition.num_clients", partition.num_clients)
-    _positive(source, "train.local_epochs", train.local_epochs)
-    _positive(source, "train.batch_size", train.batch_size)
-    if train.lr <= 0:
-        raise ConfigError(f"{source}: train.lr must be > 0, got {train.lr}")
-    if not 0 < data.test_size < 1:
-        raise ConfigError(f"{source}: data.test_size must be in (0, 1), got {data.test_size}")
     if data.dataset in ("csv", "parquet") and not data.path:
         raise ConfigError(f"{source}: data.dataset = {data.dataset!r} needs data.path")
     if data.dataset == "idx" and not (data.images and data.labels):
         raise ConfigError(f"{source}: data.dataset = 'idx' needs data.images and data.labels")
-    if not 0 < strategy.fraction_fit <= 1:
-        raise ConfigError(f"{source}: strategy.fraction_fit must be in (0, 1]")
     if strategy.min_fit_clients > partition.num_clients:
         raise ConfigError(
             f"{source}: strategy.min_fit_clients={strategy.min_fit_clients} exceeds "
             f"partition.num_clients={partition.num_clients}"
         )
-    if any(h <= 0 for h in model.hidden):
-        raise ConfigError(f"{source}: model.hidden widths must be positive, got {model.hidden}")
-
-
-def _section(source: str, name: str, raw: Any, cls: type) -> Any:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: [{name}] must be a table")
-    known = {f.name for f in fields(cls) if f.name != "options"}
-    _no_unknown(source, name, raw, known)
-    defaults = cls()
-    values = {}
-    for f in fields(cls):
-        if f.name == "options" or f.name not in raw:
-            continue
-        expected = type(getattr(defaults, f.name))
-        value = raw[f.name]
-        if getattr(defaults, f.name) is None:
-            values[f.name] = value
-            continue
-        values[f.name] = _typed(source, f"{name}.{f.name}", value, expected)
-    return cls(**values)
-
-
-def _typed(source: str, key: str, value: Any, expected: type) -> Any:
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if expected is list and isinstance(value, list):
-        return value
-    if isinstance(value, bool) and expected is not bool:
-        raise ConfigError(f"{source}: {key} must be {expected.__name__}, got a boolean")
-    if not isinstance(value, expected):
-        raise ConfigError(
-            f"{source}: {key} must be {expected.__name__}, got {type(value).__name__} {value!r}"
-        )
-    return value
+    if deploy.parties is not None:
+        for name in deploy.parties:
+            validate_party_name(name, f"{source}: deploy.parties entry")
+        if len(set(deploy.parties)) != len(deploy.parties) or not deploy.parties:
+            raise ConfigError(f"{source}: deploy.parties must be distinct names, at least one")
+        if deploy.quorum is not None and deploy.quorum > len(deploy.parties):
+            raise ConfigError(
+                f"{source}: deploy.quorum={deploy.quorum} exceeds the "
+                f"{len(deploy.parties)} deploy.parties"
+            )
 
 
 def _no_unknown(source: str, where: str, raw: Mapping[str, Any], known: set[str]) -> None:
     for key in raw:
         if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = (
-                f"; did you mean {close[0]!r}?" if close else f"; valid: {', '.join(sorted(known))}"
-            )
             place = f"[{where}] " if where else ""
-            raise ConfigError(f"{source}: {place}unknown key {key!r}{hint}")
+            text = key if isinstance(key, str) else repr(key)
+            raise unknown_key_error(text, known, f"{source}: {place}")
 
 
 def check_choice(source: str, key: str, value: str, allowed: tuple[str, ...]) -> None:
     """ConfigError naming ``key`` and the allowed values unless ``value`` is one of them."""
     if value not in allowed:
         raise ConfigError(f"{source}: {key} = {value!r}; choose one of {', '.join(allowed)}")
-
-
-def _positive(source: str, key: str, value: int) -> None:
-    if value < 1:
-        raise ConfigError(f"{source}: {key} must be >= 1, got {value}")
 
 
 _DEPRECATED = {

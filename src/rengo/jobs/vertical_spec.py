@@ -31,11 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 from rengo.core.errors import ConfigError
 from rengo.core.options import (
+    option,
     option_specs,
     options_from_mapping,
     options_to_wire,
     unknown_key_error,
 )
+from rengo.core.roles import validate_party_name
 from rengo.vfl.registry import VerticalAlgorithm, algorithms, get_algorithm
 
 if TYPE_CHECKING:
@@ -52,16 +54,16 @@ class VflSection:
     The algorithm's options also read as attributes (``section.epochs``).
     """
 
-    label_party: str = "guest"
-    parties: dict[str, str] = field(default_factory=dict)
-    dataset: str | None = None
-    num_parties: int = 3
-    drop_fraction: float = 0.1
-    id_column: str = "id"
-    label: str = "y"
-    test_size: float = 0.2
-    algorithm: str = DEFAULT_ALGORITHM
-    options: Any = None
+    label_party: str = option("guest", "The party that holds the labels.")
+    parties: dict[str, str] = option({}, "Each party's own table: name = path.")
+    dataset: str | None = option(None, "A bundled table split by columns instead.")
+    num_parties: int = option(3, "Parties a bundled table is split into.", ge=2, le=64)
+    drop_fraction: float = option(0.1, "Share of IDs each party drops (bundled).", ge=0, lt=1)
+    id_column: str = option("id", "The ID column PSI matches.")
+    label: str = option("y", "The label column (label party's table).")
+    test_size: float = option(0.2, "Share of customers held out and scored.", gt=0, lt=1)
+    algorithm: str = option(DEFAULT_ALGORITHM, "Any registered vertical algorithm.")
+    options: Any = field(default=None, metadata={"option": False})
 
     def __post_init__(self) -> None:
         if self.options is None:
@@ -99,29 +101,6 @@ class VflSection:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
-_SECTION_TYPES: dict[str, type] = {
-    "label_party": str,
-    "dataset": str,
-    "num_parties": int,
-    "drop_fraction": float,
-    "id_column": str,
-    "label": str,
-    "test_size": float,
-    "algorithm": str,
-}
-
-
-def _section_value(source: str, key: str, value: Any) -> Any:
-    expected = _SECTION_TYPES[key]
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, bool) or not isinstance(value, expected):
-        raise ConfigError(
-            f"{source}: vfl.{key} must be {expected.__name__}, got {type(value).__name__} {value!r}"
-        )
-    return value
-
-
 def parse_vfl_section(raw: Any, source: str) -> VflSection:
     """Validate a ``[vfl]`` table (see the module docstring).
 
@@ -132,35 +111,45 @@ def parse_vfl_section(raw: Any, source: str) -> VflSection:
         values the algorithm refuses, data given twice or not at all.
     """
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: [vfl] must be a table")
-    values = dict(raw)
-    parties = values.pop("parties", {})
-    if not isinstance(parties, Mapping) or not all(isinstance(v, str) for v in parties.values()):
-        raise ConfigError(f"{source}: [vfl.parties] must map party names to CSV paths")
-    name = _section_value(source, "algorithm", values.pop("algorithm", DEFAULT_ALGORITHM))
+        raise ConfigError(f"{source}: [vfl] must be a table, got {type(raw).__name__}")
+    section_keys = {spec.name for spec in option_specs(VflSection)}
+    name = raw.get("algorithm", DEFAULT_ALGORITHM)
+    if not isinstance(name, str):
+        raise ConfigError(
+            f"{source}: vfl.algorithm must be str, got {type(name).__name__} {name!r}"
+        )
     known = algorithms()
     if name not in known:
         raise unknown_key_error(name, known, f"{source}: vfl.algorithm: ", "algorithm")
     algorithm = known[name]
     option_names = {o.name for o in option_specs(algorithm.config_type)}
     option_names |= set(algorithm.option_aliases)
-    for key in values:
-        if key not in _SECTION_TYPES and key not in option_names:
-            raise unknown_key_error(key, set(_SECTION_TYPES) | option_names, f"{source}: [vfl] ")
-    section = {k: _section_value(source, k, v) for k, v in values.items() if k in _SECTION_TYPES}
-    options = options_from_mapping(
+    for key in raw:
+        if key not in section_keys and key not in option_names:
+            text = key if isinstance(key, str) else repr(key)
+            raise unknown_key_error(text, section_keys | option_names, f"{source}: [vfl] ")
+    vfl = options_from_mapping(
+        VflSection,
+        {k: v for k, v in raw.items() if k in section_keys},
+        label=lambda key: f"vfl.{key}",
+        where=f"{source}: ",
+    )
+    vfl.options = options_from_mapping(
         algorithm.config_type,
-        {k: v for k, v in values.items() if k in option_names},
+        {k: v for k, v in raw.items() if k in option_names and k not in section_keys},
         label=lambda option: f"vfl.{option}",
         where=f"{source}: ",
         aliases=algorithm.option_aliases,
     )
-    vfl = VflSection(**section, parties=dict(parties), algorithm=name, options=options)
     _check(vfl, source)
     return vfl
 
 
 def _check(vfl: VflSection, source: str) -> None:
+    """What single keys cannot say: names, and keys that need each other."""
+    validate_party_name(vfl.label_party, f"{source}: vfl.label_party")
+    for party in vfl.parties:
+        validate_party_name(party, f"{source}: [vfl.parties] name")
     if bool(vfl.parties) == bool(vfl.dataset):
         raise ConfigError(
             f"{source}: give either vfl.dataset (a bundled table split by columns) "
@@ -172,12 +161,6 @@ def _check(vfl: VflSection, source: str) -> None:
         )
     if vfl.parties and len(vfl.parties) < 2:
         raise ConfigError(f"{source}: a vertical job needs at least two parties")
-    if vfl.dataset and vfl.num_parties < 2:
-        raise ConfigError(f"{source}: vfl.num_parties must be >= 2")
-    if not 0 < vfl.test_size < 1:
-        raise ConfigError(f"{source}: vfl.test_size must be in (0, 1), got {vfl.test_size}")
-    if not 0 <= vfl.drop_fraction < 1:
-        raise ConfigError(f"{source}: vfl.drop_fraction must be in [0, 1)")
 
 
 def parse_vertical_job(raw: Mapping[str, Any], job: JobSection, source: str) -> JobSpec:
@@ -199,7 +182,9 @@ def parse_vertical_job(raw: Mapping[str, Any], job: JobSection, source: str) -> 
 
     extra = sorted(set(raw) - {"job", "vfl"})
     if extra:
-        raise ConfigError(f"{source}: a vertical job has only [job] and [vfl]; remove {extra}")
+        raise ConfigError(
+            f"{source}: job.kind = 'vfl': a vertical job has only [job] and [vfl]; remove {extra}"
+        )
     vfl = parse_vfl_section(raw.get("vfl", {}), source)
     return JobSpec(
         job,

@@ -13,6 +13,7 @@ from rengo.tracking.contrib_records import (
 from rengo.tracking.errors import (
     AmbiguousRunError,
     StoreClosedError,
+    StoreCorruptError,
     StoreReadOnlyError,
     UnknownRunError,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "RunInfo",
     "RunStore",
     "StoreClosedError",
+    "StoreCorruptError",
     "StoreReadOnlyError",
     "UnknownRunError",
     "leaderboard_table",

@@ -19,3 +19,8 @@ class StoreClosedError(RengoError):
 
 class StoreReadOnlyError(RengoError):
     """A write was attempted through a store opened with ``read_only=True`` (a viewer)."""
+
+
+class StoreCorruptError(ConfigError):
+    """The run store's file is not a readable SQLite database (truncated, overwritten,
+    emptied); the message names the file and how to recover."""

@@ -22,6 +22,11 @@ class RunInfo:
     seed: int | None
     rengo_version: str = ""
     hostname: str = ""
+    owner_pid: int | None = None
+    heartbeat_at: datetime | None = None
+    owner_gone: bool = False
+    """True when the store says ``running`` but the run's process is gone: ``status`` then
+    reads ``interrupted`` (see :mod:`rengo.tracking.liveness`)."""
 
     @property
     def label(self) -> str:

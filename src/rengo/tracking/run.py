@@ -15,6 +15,7 @@ None - so callers have one code path whether or not they record.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rengo.core.errors import ConfigError
+from rengo.tracking.liveness import HEARTBEAT_S
 
 if TYPE_CHECKING:
     from rengo.tracking.store import RunStore
@@ -70,8 +72,10 @@ class Run:
 
 @contextmanager
 def run_lifecycle(run: Run) -> Iterator[Run]:
-    """Run the body of ``run`` and record how it ended (see the module docstring)."""
+    """Run the body of ``run`` and record how it ended (see the module docstring); while the
+    body runs, a heartbeat tells readers the run's process is alive."""
     started = time.perf_counter()
+    beating = _Heartbeat(run)
     try:
         yield run
     except KeyboardInterrupt:
@@ -84,8 +88,38 @@ def run_lifecycle(run: Run) -> Iterator[Run]:
     else:
         run.status = COMPLETED
     finally:
+        beating.stop()
         run.summary.setdefault("wall_time_s", time.perf_counter() - started)
         _finish(run)
+
+
+class _Heartbeat:
+    """Writes the run's heartbeat every :data:`~rengo.tracking.liveness.HEARTBEAT_S` seconds
+    from a daemon thread until :meth:`stop` (nothing for a null run)."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        if run.store is not None and run.run_id is not None and not run.store.read_only:
+            self._thread = threading.Thread(
+                target=self._beat, name=f"rengo-heartbeat-{run.run_id}", daemon=True
+            )
+            self._thread.start()
+
+    def _beat(self) -> None:
+        store, run_id = self._run.store, self._run.run_id
+        assert store is not None and run_id is not None
+        while not self._stopped.wait(HEARTBEAT_S):
+            try:
+                store.heartbeat(run_id)
+            except Exception:  # a closed or busy store: the run itself decides what failed
+                log.debug("heartbeat of run %s not recorded", run_id, exc_info=True)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
 
 
 def _record_failure(run: Run, exc: BaseException) -> None:
@@ -128,12 +162,9 @@ def resume_run(store: RunStore, run_id: str, kind: str | None = None) -> Iterato
     Raises
     ------
     ConfigError
-        If ``kind`` is given and the run is of another kind.
+        If the run is not an interrupted run of ``kind`` (see :meth:`RunStore.resume_run`).
     """
-    info = store.get_run(run_id)
-    if kind is not None and info.kind != kind:
-        raise ConfigError(f"run {info.run_id} is a {info.kind!r} run, not {kind!r}")
-    info = store.resume_run(info.run_id)
+    info = store.resume_run(run_id, kind)
     with run_lifecycle(Run(info.run_id, info.kind, store=store)) as run:
         yield run
 

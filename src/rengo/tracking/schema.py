@@ -161,7 +161,15 @@ _V3_CONTRIBUTION_ERRORS: tuple[str, ...] = (
     "ALTER TABLE contributions ADD COLUMN confidence REAL",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2_PRESENCE, _V3_CONTRIBUTION_ERRORS)
+
+# V4: who owns a run (process id; the host is ``hostname``) and when it last said it was
+# alive, so a run whose process was killed reads as interrupted instead of running forever.
+_V4_OWNER: tuple[str, ...] = (
+    "ALTER TABLE runs ADD COLUMN owner_pid INTEGER",
+    "ALTER TABLE runs ADD COLUMN heartbeat_at TEXT",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2_PRESENCE, _V3_CONTRIBUTION_ERRORS, _V4_OWNER)
 """``MIGRATIONS[i]`` takes a store from schema version ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,10 +24,12 @@ from rengo.core.errors import ConfigError, DataError
 from rengo.tracking.errors import (
     AmbiguousRunError,
     StoreClosedError,
+    StoreCorruptError,
     StoreReadOnlyError,
     UnknownRunError,
 )
 from rengo.tracking.json_text import dumps_json, loads_json
+from rengo.tracking.liveness import owner_gone, this_host
 from rengo.tracking.location import MEMORY, resolve_store_path
 from rengo.tracking.records import (
     ClientRecord,
@@ -51,11 +52,17 @@ PHASES = frozenset({"fit", "evaluate"})
 CLIENT_STATUSES = frozenset({"ok", "failed"})
 EVENT_LEVELS = frozenset({"debug", "info", "warning", "error"})
 _BUSY_TIMEOUT_S = 30.0
+_MAX_INTEGER = 2**63 - 1  # SQLite's INTEGER
 _ID_ATTEMPTS = 5
 _RUN_COLUMNS = (
     "run_id, kind, name, status, started_at, finished_at, config, summary, seed, "
     "rengo_version, hostname"
 )
+_OWNER_COLUMNS = ", owner_pid, heartbeat_at"
+_OWNER_SCHEMA = 3
+"""The schema version from which runs record their owner process and heartbeat."""
+_INTERRUPTED = "interrupted"
+_CORRUPTION = ("file is not a database", "malformed", "disk image", "file is encrypted")
 
 
 def _now() -> datetime:
@@ -68,6 +75,11 @@ def _timestamp(moment: datetime) -> str:
 
 def _moment(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
+
+
+def _stamp(text: str) -> datetime:
+    """A NOT NULL timestamp column's value."""
+    return datetime.fromisoformat(text)
 
 
 def _text(value: Any, what: str) -> str:
@@ -85,6 +97,8 @@ def _count(value: Any, what: str) -> int:
         raise ConfigError(f"{what} must be an integer >= 0, got {value!r}") from None
     if number < 0:
         raise ConfigError(f"{what} must be an integer >= 0, got {number}")
+    if number > _MAX_INTEGER:
+        raise DataError(f"{what} = {number} does not fit the store (at most 2**63 - 1)")
     return number
 
 
@@ -137,15 +151,20 @@ def _blob(value: Any) -> bytes:
     return bytes(value)
 
 
-def _run_info(row: sqlite3.Row | tuple[Any, ...]) -> RunInfo:
-    (run_id, kind, name, status, started, finished, config, summary, seed, version, host) = row
+def _run_info(row: sqlite3.Row | tuple[Any, ...], now: datetime | None = None) -> RunInfo:
+    """A ``runs`` row as a :class:`RunInfo`; a ``running`` run whose process is gone reads
+    ``interrupted`` (with ``owner_gone`` set)."""
+    (run_id, kind, name, status, started, finished, config, summary, seed, version, host) = row[:11]
+    owner_pid, heartbeat = (row[11], row[12]) if len(row) > 11 else (None, None)
     started_at = _moment(started)
     assert started_at is not None  # NOT NULL column
+    heartbeat_at = _moment(heartbeat)
+    gone = status == RUNNING and owner_gone(host, owner_pid, heartbeat_at, now or _now())
     return RunInfo(
         run_id=run_id,
         kind=kind,
         name=name,
-        status=status,
+        status=_INTERRUPTED if gone else status,
         started_at=started_at,
         finished_at=_moment(finished),
         config=loads_json(config),
@@ -153,7 +172,37 @@ def _run_info(row: sqlite3.Row | tuple[Any, ...]) -> RunInfo:
         seed=seed,
         rengo_version=version,
         hostname=host,
+        owner_pid=owner_pid,
+        heartbeat_at=heartbeat_at,
+        owner_gone=gone,
     )
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite says the file itself is damaged (not busy, not a constraint)."""
+    if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
+        return False
+    return any(text in str(exc).lower() for text in _CORRUPTION)
+
+
+def corrupt_store_error(path: Path | str, exc: BaseException | str) -> StoreCorruptError:
+    """The error for a damaged store file: which file, what SQLite said, how to recover."""
+    return StoreCorruptError(
+        f"{path} is damaged or is not a rengo run store ({exc}); nothing was changed. "
+        f"Move it aside (mv {path} {path}.broken) to start a new store, or recover what "
+        f"it holds with: sqlite3 {path} .recover | sqlite3 recovered.db"
+    )
+
+
+def _refuse_empty_file(path: Path) -> None:
+    """A 0-byte store file is a truncated store, never a new one: SQLite would silently
+    write a fresh schema over it."""
+    if path.is_file() and path.stat().st_size == 0:
+        raise StoreCorruptError(
+            f"run store {path} is an empty (0-byte) file: it was truncated, or is not a run "
+            f"store; nothing was written to it. Restore it from a backup, or remove it "
+            f"(rm {path}) to start a new store there"
+        )
 
 
 def _connect_read_only(path: os.PathLike[str]) -> sqlite3.Connection:
@@ -169,6 +218,7 @@ def _connect_read_only(path: os.PathLike[str]) -> sqlite3.Connection:
         raise ConfigError("an in-memory run store cannot be opened read-only from elsewhere")
     if not file.is_file():
         raise ConfigError(f"no run store at {file}; run `rengo demo` or `rengo run JOB.toml` first")
+    _refuse_empty_file(file)
     conn = sqlite3.connect(
         f"{file.resolve().as_uri()}?mode=ro",
         uri=True,
@@ -181,7 +231,7 @@ def _connect_read_only(path: os.PathLike[str]) -> sqlite3.Connection:
         found = stored_version(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise ConfigError(f"{file} is not a rengo run store ({exc})") from exc
+        raise corrupt_store_error(file, exc) from None
     if found > SCHEMA_VERSION:
         conn.close()
         raise ConfigError(
@@ -189,6 +239,25 @@ def _connect_read_only(path: os.PathLike[str]) -> sqlite3.Connection:
             f"{SCHEMA_VERSION}; upgrade rengo to view it"
         )
     return conn
+
+
+def _resume_problem(info: RunInfo, kind: str | None) -> str | None:
+    """Why ``info`` cannot be resumed as a run of ``kind``, or None."""
+    vertical = info.kind.startswith("vfl")
+    if kind is not None and info.kind != kind:
+        text = f"it is a {info.kind!r} run, not {kind!r}"
+        return text + ("; vertical runs cannot be resumed" if vertical else "")
+    if vertical:
+        return f"it is a vertical run ({info.kind!r}); vertical runs cannot be resumed yet"
+    if info.status == RUNNING:
+        where = f" on {info.hostname}" if info.hostname else ""
+        return (
+            f"it is still running (process {info.owner_pid}{where}, heartbeat "
+            f"{info.heartbeat_at}); stop it first"
+        )
+    if info.status != _INTERRUPTED:
+        return f"it {info.status}; only an interrupted run can be resumed - start a new run"
+    return None
 
 
 class RunStore:
@@ -218,9 +287,11 @@ class RunStore:
         self.read_only = read_only
         if read_only:
             self._conn: sqlite3.Connection | None = _connect_read_only(self.path)
+            self._owners = stored_version(self._conn) >= _OWNER_SCHEMA
             return
         if str(self.path) != MEMORY:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _refuse_empty_file(self.path)
         conn = sqlite3.connect(
             str(self.path),
             timeout=_BUSY_TIMEOUT_S,
@@ -232,10 +303,16 @@ class RunStore:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if _is_corruption(exc):
+                raise corrupt_store_error(self.path, exc) from None
+            raise
         except BaseException:
             conn.close()
             raise
         self._conn = conn
+        self._owners = True
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -266,7 +343,7 @@ class RunStore:
         """Hold the lock and one write transaction; commit on success, roll back on error."""
         if self.read_only:
             raise StoreReadOnlyError(f"run store {str(self.path)!r} was opened read-only")
-        with self._lock:
+        with self._lock, self._damage_reported():
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -280,13 +357,27 @@ class RunStore:
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
         """Hold the lock and one read transaction, so multi-query reads see one snapshot."""
-        with self._lock:
+        with self._lock, self._damage_reported():
             conn = self._connection()
             conn.execute("BEGIN")
             try:
                 yield conn
             finally:
                 conn.execute("COMMIT")
+
+    @contextmanager
+    def _damage_reported(self) -> Iterator[None]:
+        """Turn SQLite's "malformed"/"not a database" into :class:`StoreCorruptError`."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if _is_corruption(exc):
+                raise corrupt_store_error(self.path, exc) from None
+            raise
+
+    @property
+    def _run_columns(self) -> str:
+        return _RUN_COLUMNS + (_OWNER_COLUMNS if self._owners else "")
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -384,7 +475,8 @@ class RunStore:
             try:
                 with self._transaction() as conn:
                     conn.execute(
-                        f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                        f"INSERT INTO runs ({_RUN_COLUMNS}{_OWNER_COLUMNS}) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (
                             run_id,
                             kind,
@@ -396,7 +488,9 @@ class RunStore:
                             None,
                             seed,
                             __version__,
-                            socket.gethostname(),
+                            this_host(),
+                            os.getpid(),
+                            _timestamp(started),
                         ),
                     )
             except sqlite3.IntegrityError:
@@ -420,14 +514,54 @@ class RunStore:
                 (status, _timestamp(_now()), summary_json, run_id),
             )
 
-    def resume_run(self, run_id: str) -> RunInfo:
-        """Mark a finished run ``running`` again (to continue it from its latest checkpoint)."""
+    def resume_run(self, run_id: str, kind: str | None = None) -> RunInfo:
+        """Mark an interrupted run ``running`` again, owned by this process (to continue it
+        from its latest checkpoint).
+
+        Only an interrupted run can be resumed: one recorded ``interrupted``, or one still
+        recorded ``running`` whose process is gone (see :mod:`rengo.tracking.liveness`).
+        The check and the change are one transaction, so two processes cannot both resume
+        the same run.
+
+        Parameters
+        ----------
+        run_id
+            Full id or unique prefix.
+        kind
+            The kind the run must be (a prefix matching a run of another kind is refused).
+
+        Returns
+        -------
+        RunInfo
+            The run, now ``running``.
+
+        Raises
+        ------
+        ConfigError
+            If the run is of another kind, vertical, completed, failed, or still running.
+        """
         with self._transaction() as conn:
             full = self._resolve(conn, run_id)
+            info = self._get(conn, full)
+            problem = _resume_problem(info, kind)
+            if problem is not None:
+                raise ConfigError(f"cannot resume run {full}: {problem}")
+            now = _timestamp(_now())
             conn.execute(
-                "UPDATE runs SET status = ?, finished_at = NULL WHERE run_id = ?", (RUNNING, full)
+                "UPDATE runs SET status = ?, finished_at = NULL, hostname = ?, owner_pid = ?, "
+                "heartbeat_at = ? WHERE run_id = ?",
+                (RUNNING, this_host(), os.getpid(), now, full),
             )
             return self._get(conn, full)
+
+    def heartbeat(self, run_id: str) -> None:
+        """Record that the running run ``run_id`` (full id) is alive now (its lifecycle calls
+        this every few seconds; see :mod:`rengo.tracking.liveness`)."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET heartbeat_at = ? WHERE run_id = ? AND status = ?",
+                (_timestamp(_now()), run_id, RUNNING),
+            )
 
     def get_run(self, run_id: str) -> RunInfo:
         """Return one run by full id or unique prefix."""
@@ -436,13 +570,13 @@ class RunStore:
 
     def _get(self, conn: sqlite3.Connection, full_id: str) -> RunInfo:
         row = conn.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (full_id,)
+            f"SELECT {self._run_columns} FROM runs WHERE run_id = ?", (full_id,)
         ).fetchone()
         return _run_info(row)
 
     def list_runs(self, limit: int | None = 20, kind: str | None = None) -> list[RunInfo]:
         """Newest runs first, at most ``limit`` (None for all), optionally of one kind."""
-        sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+        sql = f"SELECT {self._run_columns} FROM runs"
         args: list[Any] = []
         if kind is not None:
             sql += " WHERE kind = ?"
@@ -452,7 +586,8 @@ class RunStore:
             sql += " LIMIT ?"
             args.append(_count(limit, "limit"))
         with self._reading() as conn:
-            return [_run_info(row) for row in conn.execute(sql, args)]
+            now = _now()
+            return [_run_info(row, now) for row in conn.execute(sql, args)]
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run and everything logged for it, unless it has ledger entries."""
@@ -592,7 +727,7 @@ class RunStore:
                 args.append(client_id)
             sql += " ORDER BY round, client_id, phase = 'evaluate'"  # fit before evaluate
             rows = conn.execute(sql, args).fetchall()
-        return [ClientRecord(*row[:9], metrics=loads_json(row[9])) for row in rows]
+        return [ClientRecord(*row[:9], metrics=loads_json(row[9])) for row in rows]  # type: ignore[misc]
 
     def client_stats(self, run_id: str) -> list[ClientStats]:
         """Per-client totals over a run, sorted by client id."""
@@ -659,7 +794,7 @@ class RunStore:
                 sql += " AND level = ?"
                 args.append(level)
             rows = conn.execute(sql + " ORDER BY seq", args).fetchall()
-        return [EventRecord(seq, _moment(at), lvl, msg, rnd) for seq, at, lvl, msg, rnd in rows]
+        return [EventRecord(seq, _stamp(at), lvl, msg, rnd) for seq, at, lvl, msg, rnd in rows]
 
     # -- checkpoints ----------------------------------------------------------------------
 
@@ -749,7 +884,7 @@ class RunStore:
                 "FROM ledger WHERE run_id = ? ORDER BY seq",
                 (self._resolve(conn, run_id),),
             ).fetchall()
-        return [LedgerEntry(seq, _moment(at), *rest) for seq, at, *rest in rows]
+        return [LedgerEntry(seq, _stamp(at), *rest) for seq, at, *rest in rows]
 
     def log_contribution(
         self,
@@ -816,7 +951,7 @@ class RunStore:
                 (self._resolve(conn, run_id),),
             ).fetchall()
         return [
-            ContributionRecord(seq, _moment(at), rnd, who, method, _metric_from_sql(value), *errors)
+            ContributionRecord(seq, _stamp(at), rnd, who, method, _metric_from_sql(value), *errors)
             for seq, at, rnd, who, method, value, *errors in rows
         ]
 

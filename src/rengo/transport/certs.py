@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +26,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError
-from rengo.core.roles import COORDINATOR
+from rengo.core.roles import COORDINATOR, validate_party_name
 
 DEFAULT_HOSTS = ("localhost", "127.0.0.1")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -56,18 +54,6 @@ class CertificatePaths:
     server_cert: Path
     server_key: Path
     parties: dict[str, tuple[Path, Path]]
-
-
-def validate_party_name(name: str) -> str:
-    """Party names go into certificates, logs and file names: letters, digits, ``_.-``."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ConfigError(
-            f"party name {name!r} must be 1-64 letters, digits, '_', '.' or '-' "
-            "(starting with a letter or digit)"
-        )
-    if name == COORDINATOR:
-        raise ConfigError(f"{COORDINATOR!r} is reserved for the coordinator")
-    return name
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -163,24 +149,51 @@ def issue_certificate(
 
 
 def _write(path: Path, data: bytes, secret: bool) -> None:
+    """Write ``data`` to ``path``; a secret (a private key) is readable by its owner only,
+    whatever mode an earlier file at ``path`` had (``--overwrite`` of a 0644 ``ca.key``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    fd = os.open(path, flags, 0o600 if secret else 0o644)
+    mode = 0o600 if secret else 0o644
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), mode)  # O_CREAT's mode applies to new files only
         fh.write(data)
 
 
 def party_paths(directory: str | os.PathLike[str], name: str) -> tuple[Path, Path]:
-    """``(cert, key)`` paths of party ``name`` under a certificate directory."""
+    """``(cert, key)`` paths of party ``name`` under a certificate directory.
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is not a valid party name (so no name reaches outside ``parties/``).
+    """
+    validate_party_name(name)
     base = Path(directory) / "parties"
     return base / f"{name}.pem", base / f"{name}.key"
+
+
+def read_certificate_file(path: Path, what: str, fix: str) -> bytes:
+    """The bytes of a certificate or key file, or a :class:`ConfigError` that names the
+    file, what it is and how to make it (``fix``), instead of a traceback."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist; {fix}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {path} is a folder, not a file; {fix}") from None
+    except PermissionError:
+        raise ConfigError(f"{what} {path} cannot be read (permission denied)") from None
 
 
 def add_party(directory: str | os.PathLike[str], name: str) -> tuple[Path, Path]:
     """Issue a certificate for one more party with the CA in ``directory``."""
     validate_party_name(name)
     root = Path(directory)
-    ca = KeyPair((root / "ca.pem").read_bytes(), (root / "ca.key").read_bytes())
+    fix = f"run `rengo certs init {root} --parties ...` first"
+    ca = KeyPair(
+        read_certificate_file(root / "ca.pem", "the federation's CA certificate", fix),
+        read_certificate_file(root / "ca.key", "the federation's CA key", fix),
+    )
     pair = issue_certificate(ca, name)
     cert_path, key_path = party_paths(root, name)
     _write(cert_path, pair.cert_pem, secret=False)

@@ -97,17 +97,25 @@ class FrameAssembler:
     :meth:`feed` returns a complete :class:`Envelope`, :data:`PING` for a heartbeat, or None
     while a streamed payload is still arriving. Malformed input raises CodecError; the stream
     it came from should then be closed, since its framing can no longer be trusted.
+
+    A streamed payload's declared size is checked against ``max_message_bytes`` but never
+    allocated up front: the buffer grows as chunks arrive, so a peer that declares 2 GiB
+    and sends nothing costs nothing (:attr:`buffered` is what it holds now).
     """
 
     def __init__(self, max_message_bytes: int = DEFAULT_MAX_MESSAGE) -> None:
         self.max_message_bytes = max_message_bytes
         self._header: envelope_pb2.Envelope | None = None
         self._buffer: bytearray | None = None
-        self._filled = 0
 
     @property
     def in_progress(self) -> bool:
         return self._header is not None
+
+    @property
+    def buffered(self) -> int:
+        """Payload bytes received so far of the message being reassembled."""
+        return 0 if self._buffer is None else len(self._buffer)
 
     def feed(self, frame: bytes) -> Envelope | bytes | None:
         if not isinstance(frame, (bytes, bytearray)) or not frame:
@@ -141,26 +149,24 @@ class FrameAssembler:
                     f"{self.max_message_bytes}"
                 )
             self._header = msg
-            self._buffer = bytearray(msg.payload_size)
-            self._filled = 0
+            self._buffer = bytearray()  # grows with the chunks: nothing reserved on trust
             return self._complete() if msg.payload_size == 0 else None
         raise CodecError(f"unknown frame tag {tag!r}")
 
     def _chunk(self, body: memoryview) -> Envelope | None:
         if self._header is None or self._buffer is None:
             raise CodecError("payload chunk without an envelope header")
-        end = self._filled + body.nbytes
-        if end > len(self._buffer):
-            raise CodecError("payload chunks overrun the declared size")
         if body.nbytes == 0:
             raise CodecError("empty payload chunk")
-        self._buffer[self._filled : end] = body
-        self._filled = end
-        return self._complete() if end == len(self._buffer) else None
+        declared = self._header.payload_size
+        if len(self._buffer) + body.nbytes > declared:
+            raise CodecError("payload chunks overrun the declared size")
+        self._buffer += body
+        return self._complete() if len(self._buffer) == declared else None
 
     def _complete(self) -> Envelope:
         assert self._header is not None and self._buffer is not None
         h, payload = self._header, self._buffer
-        self._header, self._buffer, self._filled = None, None, 0
+        self._header, self._buffer = None, None
         # The bytearray is handed over as-is: decode() then shares memory, no copy.
         return Envelope(h.sender, h.receiver, h.key, payload, h.run_id, h.round)  # type: ignore[arg-type]

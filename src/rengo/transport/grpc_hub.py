@@ -16,6 +16,22 @@ Multi-party protocols get the channel failure contract: a party's abort is passe
 every other party and fails the coordinator's waits; the coordinator's own channel also
 watches the run's parties and, once one has been gone longer than ``rejoin_wait``, ends the
 run for everyone. A failure ends every channel of this hub: one hub serves one run.
+
+No authenticated party can starve the hub:
+
+* nothing is allocated for a stream before it authenticated and said hello (until then only
+  small whole frames are read), and a stream that does not say hello within
+  ``handshake_timeout`` is closed;
+* a party has at most ``max_streams_per_party`` streams open and one live session: a second
+  instance of the same party replaces the first, which is told so and stops (it does not
+  take the link back, so two instances cannot keep replacing each other);
+* a message may declare at most ``max_message_bytes`` and its buffer grows only as chunks
+  arrive; everything the hub holds for one party - the message it is receiving, what it
+  sent that nobody has read yet, and what waits to be sent to it - is capped by
+  ``party_memory_budget``, past which that party is disconnected with the reason;
+* a hub that does not route (``routing=False``: a horizontal run's parties talk only to the
+  round loop) drops and logs every other message, and a party that left for good has its
+  queues freed.
 """
 
 from __future__ import annotations
@@ -47,8 +63,11 @@ from rengo.core.roles import COORDINATOR
 from rengo.transport.channel import Key, ScopeMixin
 from rengo.transport.grpc_frames import (
     DEFAULT_MAX_MESSAGE,
+    INLINE_LIMIT,
+    MAX_HEADER,
     PING,
     PING_FRAME,
+    WHOLE,
     FrameAssembler,
     OutgoingMessage,
     envelope_frames,
@@ -78,6 +97,11 @@ EventFn = Callable[[str, str], None]
 
 _MAX_UNDELIVERED = 10_000
 _MAX_ABSENT = 1_024
+DEFAULT_PARTY_BUDGET = 2 * 1024**3 + 64 * 1024**2
+"""Default bytes the hub holds for one party at once (one largest message plus slack)."""
+_STOP_GRACE_S = 5.0
+"""Seconds a stopped stream may take to send its last status before it is cancelled."""
+_HELLO_FRAME_LIMIT = 1 + INLINE_LIMIT + MAX_HEADER
 
 
 @dataclass(frozen=True)
@@ -111,20 +135,27 @@ class HubParty:
 class _Session:
     """One party's open stream."""
 
-    def __init__(self, name: str, peer: str) -> None:
+    def __init__(self, name: str, peer: str, context: grpc.ServicerContext | None = None) -> None:
         self.name = name
         self.peer = peer
+        self.context = context
         self.outbox: queue.SimpleQueue[OutgoingMessage | _Stop] = queue.SimpleQueue()
         self.registered = False
         self.closed = threading.Event()
-        self.last_seen = time.monotonic()
+        self.served = threading.Event()
+        self.opened = time.monotonic()
+        self.last_seen = self.opened
         self.joined_at = time.time()
         self.bytes_in = 0
         self.bytes_out = 0
+        self.receiving = 0  # payload bytes of the message being reassembled
+        self.unsent = 0  # bytes queued in the outbox, not yet on the wire
+        self.said_bye = False
 
     def send(self, message: OutgoingMessage) -> bool:
         if self.closed.is_set():
             return False
+        self.unsent += message.size
         self.outbox.put(message)
         return True
 
@@ -132,6 +163,15 @@ class _Session:
         if not self.closed.is_set():
             self.closed.set()
             self.outbox.put(_Stop(code, reason))
+            timer = threading.Timer(_STOP_GRACE_S, self._cancel_if_stuck)
+            timer.daemon = True
+            timer.start()
+
+    def _cancel_if_stuck(self) -> None:
+        """A stream whose writer is blocked (the peer stopped reading) never takes the stop
+        from the outbox: cancel it, freeing its thread and what it holds."""
+        if not self.served.is_set() and self.context is not None:
+            self.context.cancel()
 
 
 class _Call:
@@ -169,17 +209,78 @@ class GrpcHub:
         heartbeat_interval: float = 2.0,
         heartbeat_timeout: float | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE,
+        party_memory_budget: int | None = None,
         max_parties: int = 256,
+        max_streams_per_party: int = 4,
+        handshake_timeout: float = 10.0,
+        routing: bool = True,
         run_id: str = "",
         on_event: EventFn | None = None,
     ) -> None:
+        """
+        Parameters
+        ----------
+        listen
+            ``HOST:PORT`` to listen on (port 0: any free port, see :attr:`port`).
+        security
+            How parties authenticate (mTLS certificates or tokens).
+        heartbeat_interval, heartbeat_timeout
+            Seconds between heartbeats, and of silence before a party is dropped
+            (default 5 intervals).
+        max_message_bytes
+            Largest message a party may send (a deployed coordinator sizes it from the
+            model).
+        party_memory_budget
+            Most bytes the hub holds for one party at once: the message it is receiving,
+            its unread messages and those waiting to be sent to it (default: one largest
+            message plus 64 MiB).
+        max_parties
+            Streams served at once, over every party.
+        max_streams_per_party
+            Streams one party may hold open at once (its live session plus reconnects).
+        handshake_timeout
+            Seconds a new stream has to say hello.
+        routing
+            Route messages between parties and to the coordinator's channel; False (a
+            horizontal run) drops and logs them.
+        run_id
+            The run this hub serves (told to parties in the welcome and the goodbye).
+        on_event
+            Receives ``(level, message)`` for joins, leaves and refusals.
+
+        Raises
+        ------
+        ConfigError
+            For a non-positive interval, limit or budget.
+        """
         if heartbeat_interval <= 0:
             raise ConfigError(f"heartbeat_interval must be > 0, got {heartbeat_interval}")
+        for label, value in (
+            ("max_message_bytes", max_message_bytes),
+            ("max_parties", max_parties),
+            ("max_streams_per_party", max_streams_per_party),
+            ("handshake_timeout", handshake_timeout),
+        ):
+            if value <= 0:
+                raise ConfigError(f"{label} must be > 0, got {value}")
         self.listen = listen
         self.security = security
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout or 5 * heartbeat_interval
         self.max_message_bytes = max_message_bytes
+        self.party_memory_budget = (
+            party_memory_budget
+            if party_memory_budget is not None
+            else max_message_bytes + 64 * 1024**2
+        )
+        if self.party_memory_budget < max_message_bytes:
+            raise ConfigError(
+                f"party_memory_budget ({self.party_memory_budget} B) must hold at least one "
+                f"message of max_message_bytes ({max_message_bytes} B)"
+            )
+        self.max_streams_per_party = max_streams_per_party
+        self.handshake_timeout = handshake_timeout
+        self.routing = routing
         self.run_id = run_id
         self.on_event = on_event
         self.port: int | None = None
@@ -192,8 +293,13 @@ class GrpcHub:
         self._ids = itertools.count(1)
         self._undelivered: dict[str, deque[OutgoingMessage]] = defaultdict(deque)
         self._inbox: dict[tuple[str, str], deque[bytes]] = defaultdict(deque)
+        self._queued_from: dict[str, int] = defaultdict(int)  # unread bytes each party sent
+        self._queued_for: dict[str, int] = defaultdict(int)  # undelivered bytes to each
+        self._dropped: dict[str, int] = defaultdict(int)
         self._closed_bytes = [0, 0]
         self._stopping = threading.Event()
+        self._goodbye = True
+        self._farewelled: set[str] = set()
         self._watchdog: threading.Thread | None = None
         self.failure: PeerFailure | None = None
         self._departed: dict[str, HubParty] = {}
@@ -233,8 +339,23 @@ class GrpcHub:
         host = self.listen.rsplit(":", 1)[0]
         return f"{host}:{self.port}"
 
-    def close(self, goodbye: bool = True, grace: float = 2.0) -> None:
-        """Tell parties the run is over (``goodbye``), then stop serving."""
+    def close(self, goodbye: bool = True, grace: float = 2.0, linger: float = 0.0) -> None:
+        """Tell parties the run is over (``goodbye``), then stop serving.
+
+        Parameters
+        ----------
+        goodbye
+            Send every connected party the run's end (``run RUN finished``); without it
+            (an interrupted run, meant to be resumed) parties keep trying to reconnect.
+        grace
+            Seconds to let queued messages go out before the server stops.
+        linger
+            With ``goodbye``: seconds to keep answering parties that lost their link before
+            the end and come back - each is told the run finished instead of finding no
+            coordinator and retrying for minutes. The hub stops earlier once every such
+            party has been told.
+        """
+        self._goodbye = goodbye
         self._stopping.set()
         with self._lock:
             sessions = list(self._live)
@@ -244,9 +365,11 @@ class GrpcHub:
             call.finish(None, "coordinator shut down")
         for s in sessions:
             if goodbye and s.registered:
-                s.send(OutgoingMessage(COORDINATOR, s.name, BYE, b"", self.run_id))
+                self._farewell(s)
             s.stop(None, "coordinator shut down")
         if self._server is not None:
+            if goodbye and linger > 0:
+                self._linger(linger)
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline and any(not s.outbox.empty() for s in sessions):
                 time.sleep(0.01)
@@ -254,6 +377,40 @@ class GrpcHub:
             self._server = None
             names = ", ".join(sorted(s.name for s in sessions if s.registered)) or "none"
             self._event("info", f"coordinator stopped serving (disconnected parties: {names})")
+        with self._lock:  # nothing waits for these any more
+            self._undelivered.clear()
+            self._inbox.clear()
+            self._queued_from.clear()
+            self._queued_for.clear()
+
+    def _farewell(self, session: _Session) -> None:
+        """Tell one party the run is over."""
+        text = f"run {self.run_id} finished" if self.run_id else "the run finished"
+        session.send(OutgoingMessage(COORDINATOR, session.name, BYE, text.encode(), self.run_id))
+        with self._lock:
+            self._farewelled.add(session.name)
+
+    def _linger(self, seconds: float) -> None:
+        """Keep serving (every hello is answered with the run's end) until each party that
+        lost its link before the end has been told, or ``seconds`` passed."""
+        deadline = time.monotonic() + seconds
+        with self._lock:
+            while True:
+                missing = {
+                    name
+                    for name, party in self._departed.items()
+                    if party.reason != "left" and name not in self._farewelled
+                }
+                remaining = deadline - time.monotonic()
+                if not missing or remaining <= 0:
+                    break
+                self._lock.wait(min(remaining, 0.2))
+        if missing:
+            self._event(
+                "info",
+                f"stopped waiting to tell {', '.join(sorted(missing))} the run finished "
+                f"(gone for more than {seconds:g}s)",
+            )
 
     def __enter__(self) -> GrpcHub:
         if self._server is None:
@@ -305,6 +462,13 @@ class GrpcHub:
                     self._calls[call_id] = call
             if session is None:
                 call.finish(None, "not connected")
+            elif session.unsent + len(req.payload) > self.party_memory_budget:
+                reason = (
+                    f"not reading: {session.unsent} bytes already wait to be sent to it "
+                    f"(party_memory_budget {self.party_memory_budget})"
+                )
+                self._end(session, grpc.StatusCode.RESOURCE_EXHAUSTED, reason)
+                call.finish(None, reason)
             elif not session.send(
                 OutgoingMessage(
                     COORDINATOR,
@@ -341,6 +505,18 @@ class GrpcHub:
             bytes_received=len(call.payload) if call.payload is not None else 0,
             duration_s=call.finished - call.started,
         )
+
+    def held_bytes(self, name: str) -> int:
+        """Bytes the hub holds for party ``name`` now: the message it is receiving, what it
+        sent that nobody read yet, and what waits to be sent to it (queued while it is
+        away, or in its stream's outbox) - the total ``party_memory_budget`` caps."""
+        with self._lock:
+            streams = [s for s in self._live if s.name == name]
+            return (
+                sum(s.receiving + s.unsent for s in streams)
+                + self._queued_from.get(name, 0)
+                + self._queued_for.get(name, 0)
+            )
 
     def traffic(self) -> tuple[int, int]:
         """``(bytes received, bytes sent)`` on the wire so far, over all sessions."""
@@ -383,24 +559,54 @@ class GrpcHub:
         payload = reason.encode()[:200]
         for session in sessions:
             session.send(OutgoingMessage(role, session.name, ABORT, payload, self.run_id))
+        with self._lock:  # the run cannot go on: nothing queued will be read
+            self._undelivered.clear()
+            self._inbox.clear()
+            self._queued_for.clear()
+            self._queued_from.clear()
         self._event("warning", f"{role} aborted the run ({reason})")
 
     def _post(self, sender: str, to: str, key: str, payload: bytes) -> None:
+        """Route one message: to ``to``'s stream now, or into its queue until it (re)joins.
+
+        Raises
+        ------
+        ProtocolError
+            When the message would take the sender or the receiver past
+            ``party_memory_budget`` (or past the queue's count limits).
+        """
         message = OutgoingMessage(sender, to, key, payload, self.run_id)
         with self._lock:
             session = self._sessions.get(to)
-            if session is None or not session.send(message):
-                if to not in self._undelivered and len(self._undelivered) >= _MAX_ABSENT:
-                    raise ProtocolError(f"too many absent receivers; {to!r} is not connected")
-                pending = self._undelivered[to]
-                if len(pending) >= _MAX_UNDELIVERED:
-                    raise ProtocolError(f"{to!r} is not connected and has too many queued messages")
-                pending.append(message)
+            if session is not None:
+                if session.unsent + message.size > self.party_memory_budget:
+                    raise ProtocolError(
+                        f"{to!r} is not reading: {session.unsent} bytes already wait to be "
+                        f"sent to it (party_memory_budget {self.party_memory_budget})"
+                    )
+                if session.send(message):
+                    return
+            if to not in self._undelivered and len(self._undelivered) >= _MAX_ABSENT:
+                raise ProtocolError(f"too many absent receivers; {to!r} is not connected")
+            pending = self._undelivered[to]
+            if len(pending) >= _MAX_UNDELIVERED:
+                raise ProtocolError(f"{to!r} is not connected and has too many queued messages")
+            for party, queued in ((to, self._queued_for[to]), (sender, self._queued_from[sender])):
+                if party != COORDINATOR and queued + message.size > self.party_memory_budget:
+                    raise ProtocolError(
+                        f"{queued + message.size} bytes would wait for {to!r}, who is not "
+                        f"connected (party_memory_budget of {party!r}: "
+                        f"{self.party_memory_budget})"
+                    )
+            pending.append(message)
+            self._queued_for[to] += message.size
+            self._queued_from[sender] += message.size
 
     def _take(self, frm: str, key: str, timeout: float | None, check: Callable[[], None]) -> bytes:
         deadline = None if timeout is None else time.monotonic() + timeout
+        slot = (frm, key)
         with self._lock:
-            while not self._inbox[(frm, key)]:
+            while not self._inbox.get(slot):
                 if self.failure is not None:
                     raise self.failure
                 self._lock.release()
@@ -412,7 +618,12 @@ class GrpcHub:
                 if remaining is not None and remaining <= 0:
                     raise ChannelTimeout(f"coordinator waited for {key!r} from {frm} in vain")
                 self._lock.wait(0.5 if remaining is None else min(remaining, 0.5))
-            return self._inbox[(frm, key)].popleft()
+            waiting = self._inbox[slot]
+            payload = waiting.popleft()
+            if not waiting:
+                del self._inbox[slot]  # no empty queue left behind per key
+            self._queued_from[frm] -= len(payload)
+            return payload
 
     # -- one party's stream ---------------------------------------------------------------
     def _serve(self, frames: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
@@ -422,29 +633,45 @@ class GrpcHub:
         except AuthenticationError as exc:
             self._event("warning", f"refused connection from {peer}: {exc}")
             context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
-        if self._stopping.is_set():
+        if self._stopping.is_set() and not self._goodbye:
             context.abort(grpc.StatusCode.UNAVAILABLE, "coordinator is shutting down")
-        session = _Session(name, peer)
+        session = _Session(name, peer, context)
         with self._lock:
-            self._live.add(session)
+            open_streams = sum(1 for s in self._live if s.name == name)
+            if open_streams >= self.max_streams_per_party:
+                refused = True
+            else:
+                refused = False
+                self._live.add(session)
+        if refused:
+            reason = (
+                f"party {name} already has {open_streams} open streams (the limit per party "
+                f"is {self.max_streams_per_party})"
+            )
+            self._event("warning", f"refused a stream from {peer}: {reason}")
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, reason)
         reader = threading.Thread(
             target=self._read, args=(session, frames), name=f"rengo-hub-read-{name}", daemon=True
         )
         reader.start()
-        while True:
-            try:
-                item = session.outbox.get(timeout=self.heartbeat_interval)
-            except queue.Empty:
-                session.bytes_out += len(PING_FRAME)
-                yield PING_FRAME
-                continue
-            if isinstance(item, _Stop):
-                if item.code is not None:
-                    context.abort(item.code, item.reason)
-                return
-            for frame in envelope_frames(item):
-                session.bytes_out += len(frame)
-                yield frame
+        try:
+            while True:
+                try:
+                    item = session.outbox.get(timeout=self.heartbeat_interval)
+                except queue.Empty:
+                    session.bytes_out += len(PING_FRAME)
+                    yield PING_FRAME
+                    continue
+                if isinstance(item, _Stop):
+                    if item.code is not None:
+                        context.abort(item.code, item.reason)
+                    return
+                for frame in envelope_frames(item):
+                    session.bytes_out += len(frame)
+                    yield frame
+                session.unsent -= item.size
+        finally:
+            session.served.set()
 
     def _read(self, session: _Session, frames: Iterator[bytes]) -> None:
         assembler = FrameAssembler(self.max_message_bytes)
@@ -454,23 +681,58 @@ class GrpcHub:
             for frame in frames:
                 session.last_seen = time.monotonic()
                 session.bytes_in += len(frame)
+                if not session.registered:
+                    _check_before_hello(frame)
                 item = assembler.feed(frame)
+                if assembler.in_progress:
+                    session.receiving = assembler.buffered
+                    self._check_budget(session.name)
+                    continue
+                session.receiving = 0
                 if item is None or item == PING:
                     continue
                 assert isinstance(item, Envelope)
                 if item.key == BYE:
                     reason = "left"
+                    session.said_bye = True
                     break
                 self._on_envelope(session, item)
         except CodecError as exc:
             code, reason = grpc.StatusCode.INVALID_ARGUMENT, f"malformed frame: {exc}"
         except AuthenticationError as exc:
             code, reason = grpc.StatusCode.PERMISSION_DENIED, str(exc)
+        except _OverBudget as exc:
+            code, reason = grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
+            self._purge_from(session.name)
         except ProtocolError as exc:
             code, reason = grpc.StatusCode.FAILED_PRECONDITION, str(exc)
         except Exception as exc:  # the stream broke under us (cancelled, reset): a normal leave
             reason = f"connection lost ({type(exc).__name__})"
+        session.receiving = 0
         self._end(session, code, reason)
+
+    def _purge_from(self, name: str) -> None:
+        """Free every unread message ``name`` sent (it broke its budget: none will count)."""
+        with self._lock:
+            for slot in [slot for slot in self._inbox if slot[0] == name]:
+                del self._inbox[slot]
+            for to, pending in self._undelivered.items():
+                kept = deque(m for m in pending if m.sender != name)
+                self._queued_for[to] -= sum(m.size for m in pending if m.sender == name)
+                self._undelivered[to] = kept
+            self._queued_from.pop(name, None)
+
+    def _check_budget(self, name: str) -> None:
+        """Raise :class:`_OverBudget` once the hub holds more for ``name`` than its budget:
+        what its streams are receiving plus what it sent that nobody has read yet."""
+        with self._lock:
+            receiving = sum(s.receiving for s in self._live if s.name == name)
+            held = receiving + self._queued_from.get(name, 0)
+        if held > self.party_memory_budget:
+            raise _OverBudget(
+                f"party {name} exceeded its memory budget: the coordinator would hold {held} "
+                f"bytes for it (party_memory_budget {self.party_memory_budget})"
+            )
 
     def _on_envelope(self, session: _Session, env: Envelope) -> None:
         if env.sender != session.name:
@@ -489,12 +751,31 @@ class GrpcHub:
             self.fail(session.name, bytes(env.payload[:200]).decode("utf-8", "replace") or "failed")
             return
         check_protocol_key(env.key)
+        if not self.routing:
+            self._drop(session.name, env)
+            return
         if env.receiver == COORDINATOR:
+            payload = bytes(env.payload)
             with self._lock:
-                self._inbox[(env.sender, env.key)].append(bytes(env.payload))
+                self._inbox[(env.sender, env.key)].append(payload)
+                self._queued_from[env.sender] += len(payload)
                 self._lock.notify_all()
+            self._check_budget(session.name)
             return
         self._post(env.sender, env.receiver, env.key, env.payload)
+
+    def _drop(self, name: str, env: Envelope) -> None:
+        """A message this hub does not route (a horizontal run's parties talk only to the
+        round loop): dropped, and logged at the 1st, 10th, 100th ... from each party."""
+        with self._lock:
+            self._dropped[name] += 1
+            count = self._dropped[name]
+        if count in (1, 10, 100, 1000) or count % 10_000 == 0:
+            self._event(
+                "warning",
+                f"dropped message {env.key!r} from party {name} to {env.receiver!r}: this run "
+                f"routes no messages between parties ({count} dropped from {name} so far)",
+            )
 
     def _on_reply(self, session: _Session, env: Envelope) -> None:
         call_id, outcome = parse_rpc_key(env.key)
@@ -516,9 +797,18 @@ class GrpcHub:
             raise ProtocolError(f"unknown reply outcome {outcome!r}")
 
     def _register(self, session: _Session) -> None:
-        with self._lock:
-            if self._stopping.is_set():
+        """Admit a party that said hello; a second instance of it replaces the first, which
+        is told it was replaced and stops (it does not take the link back)."""
+        if self._stopping.is_set():
+            if not self._goodbye:
                 raise ProtocolError("coordinator is shutting down")
+            session.registered = True
+            self._farewell(session)  # came back after the end: tell it the run finished
+            session.stop(None, "the run finished")
+            with self._lock:
+                self._lock.notify_all()
+            return
+        with self._lock:
             old = self._sessions.get(session.name)
             self._sessions[session.name] = session
             session.registered = True
@@ -526,11 +816,25 @@ class GrpcHub:
             session.joined_at = time.time()
             self._departed.pop(session.name, None)
             backlog = self._undelivered.pop(session.name, deque())
+            self._queued_for.pop(session.name, None)
+            for message in backlog:
+                self._queued_from[message.sender] -= message.size
             self._lock.notify_all()
         if old is not None:
+            reason = (
+                f"replaced by another instance of party {session.name} that connected from "
+                f"{session.peer}; this instance stops (is the party started twice?)"
+            )
             self._fail_calls(old, "replaced by a new connection")
-            old.stop(grpc.StatusCode.ABORTED, "replaced by a new connection from the same party")
-        session.send(OutgoingMessage(COORDINATOR, session.name, WELCOME, b"", self.run_id))
+            old.stop(grpc.StatusCode.ALREADY_EXISTS, reason)
+            self._event(
+                "warning",
+                f"party {session.name} connected again from {session.peer} while connected "
+                f"from {old.peer}: the new connection replaces the old one, which is told to stop",
+            )
+        session.send(
+            OutgoingMessage(COORDINATOR, session.name, WELCOME, self.run_id.encode(), self.run_id)
+        )
         for message in backlog:
             session.send(message)
         self._event("info", f"party {session.name} joined from {session.peer}")
@@ -542,6 +846,10 @@ class GrpcHub:
                 del self._sessions[session.name]
                 why = "coordinator shut down" if self._stopping.is_set() else reason
                 self._departed[session.name] = self._party(session, connected=False, reason=why)
+                if session.said_bye:  # left for good: nothing queued for it will be read
+                    for message in self._undelivered.pop(session.name, deque()):
+                        self._queued_from[message.sender] -= message.size
+                    self._queued_for.pop(session.name, None)
             if session in self._live:
                 self._live.discard(session)
                 self._closed_bytes[0] += session.bytes_in
@@ -568,17 +876,31 @@ class GrpcHub:
             call.finish(None, reason)
 
     def _watch(self) -> None:
-        """Drop sessions that sent nothing (not even a heartbeat) for ``heartbeat_timeout``."""
-        while not self._stopping.wait(self.heartbeat_interval):
+        """Drop sessions that sent nothing (not even a heartbeat) for ``heartbeat_timeout``,
+        and streams that did not say hello within ``handshake_timeout``."""
+        tick = min(self.heartbeat_interval, self.handshake_timeout / 2)
+        while not self._stopping.wait(tick):
             now = time.monotonic()
             with self._lock:
                 stale = [s for s in self._live if now - s.last_seen > self.heartbeat_timeout]
+                mute = [
+                    s
+                    for s in self._live
+                    if not s.registered and now - s.opened > self.handshake_timeout
+                ]
             for s in stale:
                 self._end(
                     s,
                     grpc.StatusCode.UNAVAILABLE,
                     f"no heartbeat for {self.heartbeat_timeout:g}s",
                 )
+            for s in mute:
+                if s not in stale:
+                    self._end(
+                        s,
+                        grpc.StatusCode.DEADLINE_EXCEEDED,
+                        f"no hello within {self.handshake_timeout:g}s of connecting",
+                    )
 
     def _event(self, level: str, message: str) -> None:
         getattr(log, level if level != "warning" else "warning")(message)
@@ -622,6 +944,18 @@ class GrpcHub:
             left_at=None if connected else now_wall,
             reason=None if connected else reason,
         )
+
+
+class _OverBudget(ProtocolError):
+    """A party made the hub hold more for it than its memory budget."""
+
+
+def _check_before_hello(frame: bytes) -> None:
+    """Before a stream said hello only small whole frames and heartbeats are read: nothing
+    a party declares is allocated before it is admitted."""
+    tag = frame[:1]
+    if tag not in (WHOLE, PING) or len(frame) > _HELLO_FRAME_LIMIT:
+        raise ProtocolError(f"expected {HELLO!r} first, got a {tag!r} frame of {len(frame)} B")
 
 
 class HubChannel(ScopeMixin):

@@ -11,6 +11,12 @@ The channel keeps the failure contract: a role that aborts tells the hub, which 
 other party; a party whose link to the coordinator is gone for good, or came back mid-run
 (messages in flight may be lost), fails its waits with :class:`ProtocolError` instead of
 hanging.
+
+Failures that retrying cannot mend end the connection at once with one clear error: the hub
+refused this party (:class:`AuthenticationError`), TLS cannot be set up - a certificate
+from another CA, or TLS against ``--insecure`` - (:class:`HandshakeError`, saying which
+side), or another instance of this party took its place (:class:`DuplicatePartyError`). A
+party that comes back after the run ended is told so (``run RUN finished``) and returns.
 """
 
 from __future__ import annotations
@@ -34,11 +40,13 @@ from rengo.core.errors import (
     AuthenticationError,
     ChannelTimeout,
     CodecError,
+    CoordinatorUnreachable,
+    DuplicatePartyError,
+    HandshakeError,
     PeerFailure,
     ProtocolError,
 )
-from rengo.core.roles import COORDINATOR
-from rengo.transport.certs import validate_party_name
+from rengo.core.roles import COORDINATOR, validate_party_name
 from rengo.transport.channel import Key, ScopeMixin
 from rengo.transport.grpc_frames import (
     DEFAULT_MAX_MESSAGE,
@@ -64,6 +72,7 @@ from rengo.transport.grpc_wire import (
     rpc_key,
 )
 from rengo.transport.pool import Handler
+from rengo.transport.tls_probe import diagnose_handshake
 
 log = logging.getLogger("rengo.transport")
 
@@ -134,6 +143,8 @@ class PartyConnection:
         self._worker: threading.Thread | None = None
         self.error: BaseException | None = None
         self.failure: PeerFailure | None = None
+        self.run_id: str | None = None
+        self.farewell: str | None = None
         if credentials.insecure:
             warn_insecure(f"party {name}")
 
@@ -141,8 +152,16 @@ class PartyConnection:
     def run(self) -> None:
         """Stay connected until the coordinator ends the run (or :meth:`close`).
 
-        Raises :class:`AuthenticationError` if the hub refuses this party (retrying would not
-        help) and :class:`ConnectionError` after ``backoff.give_up_after`` seconds unconnected.
+        Raises
+        ------
+        AuthenticationError
+            If the hub refuses this party (retrying would not help); its subclass
+            :class:`HandshakeError` if TLS cannot be set up between the two (another CA,
+            TLS against plain text), naming which side is wrong.
+        DuplicatePartyError
+            If another instance of this party connected and replaced this one.
+        CoordinatorUnreachable
+            After ``backoff.give_up_after`` seconds without a session.
         """
         self._worker = threading.Thread(
             target=self._work_loop, name="rengo-party-work", daemon=True
@@ -160,8 +179,10 @@ class PartyConnection:
                     unconnected_since = time.monotonic()
                 limit = self.backoff.give_up_after
                 if limit is not None and time.monotonic() - unconnected_since > limit:
-                    raise ConnectionError(
-                        f"party {self.name}: no session with {self.address} for {limit:g}s"
+                    last = f" (its last run: {self.run_id})" if self.run_id else ""
+                    raise CoordinatorUnreachable(
+                        f"party {self.name}: no coordinator at {self.address} for {limit:g}s"
+                        f"{last}; is it running, and is the address right?"
                     )
                 delay = next(delays)
                 log.info("party %s: reconnecting to %s in %.2fs", self.name, self.address, delay)
@@ -263,19 +284,30 @@ class PartyConnection:
                     assert isinstance(item, Envelope)
                     if item.key == WELCOME:
                         welcomed = True
+                        self.run_id = bytes(item.payload).decode("utf-8", "replace") or None
                         self._on_welcome(outbox)
                     elif item.key == BYE:
+                        self.farewell = (
+                            bytes(item.payload).decode("utf-8", "replace") or "the run finished"
+                        )
                         self._ended.set()
-                        log.info("party %s: coordinator ended the run", self.name)
+                        log.info("party %s: %s", self.name, self.farewell)
                         break
                     else:
                         self._on_envelope(outbox, item)
             except grpc.RpcError as exc:
                 code = exc.code() if hasattr(exc, "code") else None
+                details = str(exc.details() if hasattr(exc, "details") else exc)
                 if code in _REFUSED:
                     raise AuthenticationError(
-                        f"coordinator refused party {self.name}: {exc.details()}"
+                        f"coordinator refused party {self.name}: {details}"
                     ) from exc
+                if code == grpc.StatusCode.ALREADY_EXISTS:
+                    raise DuplicatePartyError(f"party {self.name}: {details}") from exc
+                if code == grpc.StatusCode.UNAVAILABLE and not welcomed:
+                    why = diagnose_handshake(self.address, self.credentials, details)
+                    if why is not None:
+                        raise HandshakeError(f"party {self.name}: {why}") from exc
                 if not self._stop.is_set():
                     log.warning("party %s: connection lost: %s", self.name, code)
             except CodecError as exc:

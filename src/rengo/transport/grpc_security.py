@@ -24,8 +24,8 @@ from pathlib import Path
 import grpc
 
 from rengo.core.errors import AuthenticationError, ConfigError
-from rengo.core.roles import COORDINATOR
-from rengo.transport.certs import party_paths
+from rengo.core.roles import COORDINATOR, validate_party_name
+from rengo.transport.certs import party_paths, read_certificate_file
 
 log = logging.getLogger("rengo.transport")
 
@@ -33,8 +33,10 @@ NAME_HEADER = "rengo-party"
 TOKEN_HEADER = "rengo-token"
 
 
-def _read(path: str | os.PathLike[str] | None) -> bytes | None:
-    return None if path is None else Path(path).read_bytes()
+def _read(path: str | os.PathLike[str] | None, what: str) -> bytes | None:
+    if path is None:
+        return None
+    return read_certificate_file(Path(path), what, "check the path")
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,17 @@ class HubSecurity:
     ) -> HubSecurity:
         """Read ``coordinator.pem``, ``coordinator.key`` and ``ca.pem`` from a certs folder."""
         root = Path(directory)
+        fix = f"make it with `rengo certs init {root} --parties ...`"
         return cls(
-            server_cert=(root / "coordinator.pem").read_bytes(),
-            server_key=(root / "coordinator.key").read_bytes(),
-            ca_cert=(root / "ca.pem").read_bytes(),
+            server_cert=read_certificate_file(
+                root / "coordinator.pem", "the coordinator's certificate", fix
+            ),
+            server_key=read_certificate_file(
+                root / "coordinator.key", "the coordinator's key", fix
+            ),
+            ca_cert=read_certificate_file(root / "ca.pem", "the federation's CA certificate", fix),
             tokens=tokens,
-            parties=None if parties is None else frozenset(parties),
+            parties=None if parties is None else frozenset(map(validate_party_name, parties)),
         )
 
     @property
@@ -101,7 +108,15 @@ class HubSecurity:
         )
 
     def authenticate(self, context: grpc.ServicerContext) -> str:
-        """The caller's verified party name; raises AuthenticationError if it has none."""
+        """The caller's verified party name; raises AuthenticationError if it has none (or
+        one that breaks the party-name rule, :func:`~rengo.core.roles.validate_party_name`)."""
+        name = self._identify(context)
+        try:
+            return validate_party_name(name)
+        except ConfigError as exc:
+            raise AuthenticationError(str(exc)) from None
+
+    def _identify(self, context: grpc.ServicerContext) -> str:
         metadata = dict(context.invocation_metadata() or ())
         claimed = str(metadata.get(NAME_HEADER, ""))
         if self.tokens is not None:
@@ -120,7 +135,7 @@ class HubSecurity:
         names = auth.get("x509_common_name") or []
         if len(names) != 1:
             raise AuthenticationError("no client certificate presented")
-        name = names[0].decode("utf-8", "replace")
+        name = str(names[0].decode("utf-8", "replace"))
         if name == COORDINATOR:
             raise AuthenticationError("the coordinator's certificate cannot join as a party")
         if self.parties is not None and name not in self.parties:
@@ -157,10 +172,15 @@ class PartyCredentials:
     ) -> PartyCredentials:
         """Read ``ca.pem`` and ``parties/<name>.pem|.key`` from a certs folder."""
         cert, key = party_paths(directory, name)
+        fix = f"the federation's operator issues it with `rengo certs add DIR {name}`"
         return cls(
-            ca_cert=(Path(directory) / "ca.pem").read_bytes(),
-            cert=cert.read_bytes(),
-            key=key.read_bytes(),
+            ca_cert=read_certificate_file(
+                Path(directory) / "ca.pem",
+                "the federation's CA certificate",
+                "copy ca.pem from the federation's operator",
+            ),
+            cert=read_certificate_file(cert, f"party {name}'s certificate", fix),
+            key=read_certificate_file(key, f"party {name}'s key", fix),
             server_name=server_name,
         )
 
@@ -173,7 +193,13 @@ class PartyCredentials:
         token: str | None = None,
         insecure: bool = False,
     ) -> PartyCredentials:
-        return cls(_read(ca_cert), _read(cert), _read(key), token, insecure)
+        return cls(
+            _read(ca_cert, "the CA certificate"),
+            _read(cert, "the party's certificate"),
+            _read(key, "the party's key"),
+            token,
+            insecure,
+        )
 
     def channel_credentials(self) -> grpc.ChannelCredentials | None:
         if self.insecure:

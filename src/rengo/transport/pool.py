@@ -21,6 +21,10 @@ keeps it between rounds on the client's behalf, a deployed party keeps it in its
 """
 
 
+TIMED_OUT = "timed out"
+"""How every pool's error for a client past the timeout begins."""
+
+
 @dataclass(frozen=True)
 class Request:
     """One message for one client."""
@@ -59,6 +63,12 @@ class Reply:
     def ok(self) -> bool:
         """True when the client answered (``payload`` holds its reply)."""
         return self.error is None and self.payload is not None
+
+    @property
+    def timed_out(self) -> bool:
+        """True when the client did not answer within the request's timeout (every pool
+        reports that as an error starting ``"timed out"``)."""
+        return self.error is not None and self.error.startswith(TIMED_OUT)
 
     @classmethod
     def to(

@@ -38,7 +38,7 @@ from typing import Any, Generic, Literal, TypeVar
 import numpy as np
 
 from rengo.core.errors import ConfigError
-from rengo.core.options import Scalar, option_specs, unknown_key_error
+from rengo.core.options import Scalar, scalar_option_specs, unknown_key_error
 from rengo.core.roles import COORDINATOR
 from rengo.transport.channel import Channel
 from rengo.vfl.common import PartyTable
@@ -211,7 +211,7 @@ class VerticalAlgorithm(Generic[ConfigT]):
     summary: Callable[[Any, Any], dict[str, Scalar]] = field(default=lambda train, score: {})
 
     def __post_init__(self) -> None:
-        option_specs(self.config_type)  # fails now, not at a user's first job file
+        scalar_option_specs(self.config_type)  # fails now, not at a user's first job file
 
     @property
     def needs_coordinator(self) -> bool:

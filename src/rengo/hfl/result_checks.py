@@ -1,0 +1,145 @@
+"""The coordinator's checks of every fit result, before it can touch the global model.
+
+A consortium admits parties it does not fully trust. Besides the per-result checks every
+round loop makes (a :class:`~rengo.core.messages.FitResult` with the model's arrays, finite
+values, at least one example), :class:`ResultChecks` bounds what one authenticated party can
+do to the model by what it *claims*:
+
+* **claimed examples** - FedAvg weights a result by the examples it says it trained on. A
+  claim above ``max_claimed_examples`` (default 10^12; SQLite's integers end at 2^63) is
+  refused; with ``max_weight_ratio`` every claim is also capped at that multiple of the
+  round's median claim, so a party reporting 10^18 examples counts as, say, 3 median
+  parties, not as the whole federation.
+* **update norm** - with ``max_update_norm_ratio`` a result whose update ``||x_i - w||`` is
+  more than that multiple of the round's median update norm is refused (values x 1e300,
+  int64 2^62 ...), with its norm reported.
+* **overflow** - a result whose ``weight x max |value|`` could overflow float64 in the sum is
+  refused, whatever the options, so the aggregate stays finite; the round loop also checks
+  the aggregate is finite before it replaces the model (see
+  :class:`~rengo.hfl.Coordinator`).
+
+The two median rules need every result of the round before the first is folded, so they
+hold the round's results (a deployed hub holds them anyway); they are on by default in
+deployment (``rengo coordinator``, :func:`rengo.deploy.serve_coordinator`) and off in
+simulation unless a job's ``[result_checks]`` turns them on. The median is the lower median
+(for two results, the smaller), so one party cannot drag it. These checks are validation,
+not robust aggregation: a party that stays inside them still counts (for Byzantine-robust
+rules see the Krum and trimmed-mean strategies and the privacy area's norm bounding).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from rengo.core.options import option, options_from_mapping
+
+MAX_SQLITE_INTEGER = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class ResultChecks:
+    """Bounds on what one fit result may claim (job section ``[result_checks]``).
+
+    Parameters
+    ----------
+    max_claimed_examples
+        Most examples one result may claim; a larger claim is refused with its reason.
+    max_weight_ratio
+        Cap every result's weight (its claimed examples) at this multiple of the round's
+        median claim; None: no cap.
+    max_update_norm_ratio
+        Refuse a result whose update norm ``||x_i - w||`` exceeds this multiple of the
+        round's median update norm; None: no bound.
+
+    Raises
+    ------
+    ConfigError
+        Through :func:`~rengo.core.options.options_from_mapping` for out-of-range values.
+    """
+
+    max_claimed_examples: int = option(
+        10**12, "Most examples one result may claim (larger: refused).", ge=1, le=2**53
+    )
+    max_weight_ratio: float | None = option(
+        3.0, "Cap each weight at this multiple of the round's median claim.", ge=1, le=1e9
+    )
+    max_update_norm_ratio: float | None = option(
+        10.0,
+        "Refuse updates whose norm exceeds this multiple of the round's median norm.",
+        ge=1,
+        le=1e12,
+    )
+
+    @classmethod
+    def streaming(cls) -> ResultChecks:
+        """The checks that keep aggregation streaming (simulation's default): the absolute
+        claim bound and the overflow guard, no median rule."""
+        return cls(max_weight_ratio=None, max_update_norm_ratio=None)
+
+    @classmethod
+    def from_mapping(cls, raw: dict[str, Any], where: str = "") -> ResultChecks:
+        """Checks from job-file keys (``[result_checks]``), every other one at its default.
+
+        Raises
+        ------
+        ConfigError
+            Naming the key, for an unknown key or a value out of range.
+        """
+        return options_from_mapping(
+            cls, raw, label=lambda name: f"result_checks.{name}", where=where
+        )
+
+    @property
+    def needs_whole_round(self) -> bool:
+        """Whether a median rule is on (the round's results are held until all arrived)."""
+        return self.max_weight_ratio is not None or self.max_update_norm_ratio is not None
+
+    def without_median_rules(self) -> ResultChecks:
+        """These checks with both median rules off."""
+        return replace(self, max_weight_ratio=None, max_update_norm_ratio=None)
+
+
+def low_median(values: Sequence[float]) -> float:
+    """The lower median: the middle value, or the smaller of the two middle ones, so no
+    single value (in particular, with two values, the larger) can move it."""
+    ordered = sorted(values)
+    return float(ordered[(len(ordered) - 1) // 2])
+
+
+def update_norm(update: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> float:
+    """``||update - reference||`` over every array, in float64 (``inf`` when it overflows)."""
+    total = 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for u, r in zip(update, reference, strict=True):
+            diff = np.subtract(u, r, dtype=np.float64)
+            total += float(np.vdot(diff.ravel(), diff.ravel()))
+    return math.sqrt(total) if math.isfinite(total) else math.inf
+
+
+def largest_magnitude(arrays: Sequence[np.ndarray]) -> float:
+    """``max |value|`` over every array (0 for none), in float64."""
+    largest = 0.0
+    for array in arrays:
+        if array.size:
+            largest = max(largest, float(np.max(np.abs(array.astype(np.float64, copy=False)))))
+    return largest
+
+
+def overflow_limit(results: int) -> float:
+    """The largest ``weight x max |value|`` a result may have so that the weighted sum of
+    ``results`` of them cannot overflow float64."""
+    return float(np.finfo(np.float64).max) / max(results, 1) / 4.0
+
+
+def kind_problem(array: np.ndarray, reference: np.ndarray) -> str | None:
+    """Why ``array`` cannot stand for ``reference`` (a boolean or integer array for a
+    floating-point model array), or None. Integer model arrays (a batch-norm counter) may
+    come back as floats: SCAFFOLD's control variates of them are."""
+    if reference.dtype.kind == "f" and array.dtype.kind != "f":
+        return f"has dtype {array.dtype}, the model's array is {reference.dtype}"
+    return None

@@ -1,0 +1,74 @@
+"""Is a run's process still there? A ``running`` run whose owner is gone is ``interrupted``.
+
+A run records who runs it - host name and process id - and its lifecycle writes a
+heartbeat every :data:`HEARTBEAT_S` seconds while its body runs. A run left ``running`` by a
+process that was killed (``kill -9``, a power cut, ``os._exit``) would say ``running``
+forever; readers instead ask :func:`owner_gone`: on the owner's own host a process id that
+no longer exists settles it at once, anywhere else a heartbeat older than :data:`STALE_S`
+does.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime
+
+HEARTBEAT_S = 5.0
+"""Seconds between a running run's heartbeats."""
+STALE_S = 120.0
+"""A heartbeat older than this means the run's process is gone (hung, killed or on a host
+that cannot be asked)."""
+
+
+def this_host() -> str:
+    """This machine's name, as runs record it."""
+    return socket.gethostname()
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (it may belong to another user)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def owner_gone(
+    hostname: str | None,
+    pid: int | None,
+    heartbeat_at: datetime | None,
+    now: datetime,
+    stale_after: float = STALE_S,
+) -> bool:
+    """Whether the process that recorded a ``running`` run is gone.
+
+    Parameters
+    ----------
+    hostname, pid
+        Who owns the run (as recorded when it started or was resumed).
+    heartbeat_at
+        Its last heartbeat; None for a run recorded before runs had owners.
+    now
+        The current time (timezone-aware, like the store's timestamps).
+    stale_after
+        Seconds after which a silent owner counts as gone.
+
+    Returns
+    -------
+    bool
+        True when the owner's process no longer exists on this host, or its heartbeat is
+        older than ``stale_after`` (or it never had one).
+    """
+    if heartbeat_at is None:
+        return True
+    if pid is not None and hostname == this_host() and not process_alive(pid):
+        return True
+    return (now - heartbeat_at).total_seconds() > stale_after

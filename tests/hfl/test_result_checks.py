@@ -1,0 +1,130 @@
+"""The coordinator's checks of fit results, in one process: the lower median cannot be
+moved by one value, a result that could overflow the sum is refused, a non-finite new model
+never replaces the old one (and the result that could cause it is named), and a client that
+keeps missing the round timeout sits out."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rengo.core.errors import RoundFailure
+from rengo.core.messages import Config, EvaluateResult, FitResult
+from rengo.core.parameters import Parameters
+from rengo.hfl import Coordinator, FedAvg, ResultChecks, make_pool, simulate
+from rengo.hfl.result_checks import low_median, update_norm
+from rengo.tracking import RunStore
+
+
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=30))
+def test_the_lower_median_is_a_value_with_half_the_values_on_each_side(values: list[float]) -> None:
+    median = low_median(values)
+    assert median in values
+    assert sum(v <= median for v in values) >= (len(values) + 1) // 2
+    assert sum(v >= median for v in values) >= len(values) // 2 + 1
+
+
+@given(
+    st.lists(st.floats(0, 1e6), min_size=3, max_size=30),
+    st.sampled_from([0.0, 1e300, np.inf]),
+)
+def test_one_outlier_moves_the_lower_median_at_most_to_a_neighbour(
+    values: list[float], outlier: float
+) -> None:
+    ordered = sorted(values)
+    changed = [*values[:-1], outlier]
+    k = (len(values) - 1) // 2
+    assert ordered[max(k - 1, 0)] <= low_median(changed) <= ordered[min(k + 1, len(values) - 1)]
+
+
+def test_update_norms_are_float64_and_overflow_to_inf() -> None:
+    w = [np.zeros(3, dtype=np.float32)]
+    assert update_norm([np.array([3.0, 4.0, 0.0], dtype=np.float32)], w) == 5.0
+    assert update_norm([np.full(3, 1e300)], w) == np.inf
+
+
+@dataclass
+class Scripted:
+    """A client whose fit returns ``values(parameters)`` claiming ``claim`` examples."""
+
+    claim: int
+    scale: float = 1.0
+    delay: float = 0.0
+
+    def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        time.sleep(self.delay)
+        return FitResult([p + self.scale for p in parameters], self.claim, {})
+
+    def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        return EvaluateResult(0.0, 1)
+
+
+def clients(**special: Scripted) -> Any:
+    def make(cid: str) -> Scripted:
+        return special.get(cid, Scripted(10))
+
+    return make
+
+
+def test_a_result_whose_weight_times_values_could_overflow_is_refused() -> None:
+    history = simulate(
+        clients(c=Scripted(10**11, scale=1e300)),
+        ["a", "b", "c"],
+        FedAvg(),
+        [np.zeros(4)],
+        2,
+        checks=ResultChecks.streaming(),
+    )
+    assert all(
+        r.failures["c"].startswith("weight 100000000000 x values up to") for r in history.rounds
+    )
+    assert all("would overflow the aggregate" in r.failures["c"] for r in history.rounds)
+    np.testing.assert_array_equal(history.parameters[0], np.full(4, 2.0))
+
+
+class Exploding(FedAvg):
+    """FedAvg whose server step overflows (as an unstable server optimiser could)."""
+
+    def aggregate_fit(self, server_round, parameters, acc, rng=None):  # type: ignore[no-untyped-def]
+        return [m * np.inf for m in acc.mean()]
+
+
+def test_a_non_finite_new_model_is_never_kept_or_checkpointed_and_its_cause_is_named(
+    tmp_path: Any,
+) -> None:
+    store = RunStore(tmp_path / "runs.db")
+    with pytest.raises(RoundFailure) as failure:
+        simulate(
+            clients(b=Scripted(500)),
+            ["a", "b", "c"],
+            Exploding(),
+            [np.zeros(4)],
+            2,
+            store=store,
+        )
+    message = str(failure.value)
+    assert "the new model is not finite (array 0 has NaN or Inf)" in message
+    assert "the largest contribution came from client b (weight 500" in message
+    assert "the model of round 0 is kept and nothing was checkpointed" in message
+    (run,) = store.list_runs()
+    assert run.status == "failed" and store.checkpoint_rounds(run.run_id) == []
+
+
+def test_a_client_that_keeps_missing_the_timeout_sits_out_then_is_tried_again() -> None:
+    ids = ["a", "b", "c"]
+    pool = make_pool(clients(c=Scripted(10, delay=0.3)), ids, "serial")
+    strategy = FedAvg(min_fit_clients=2, min_available_clients=2)
+    coordinator = Coordinator(
+        strategy, pool, [np.zeros(2)], round_timeout=0.1, slow_after=2, slow_rounds=3
+    )
+    history = coordinator.run(7)
+    sampled = [sorted(r.clients) for r in history.rounds]
+    assert sampled == [ids, ids, ["a", "b"], ["a", "b"], ["a", "b"], ids, ["a", "b"]]
+    assert all(history.rounds[i].failures["c"].startswith("timed out") for i in (0, 1, 5))
+    assert coordinator.slow_clients(7) == ["c"]

@@ -1,0 +1,112 @@
+"""What the hub holds for a party is bounded and freed: a declared size reserves nothing, a
+party that queues more than its budget for someone away is cut off, and a run that fails or
+a party that leaves for good leaves no queue behind."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rengo.core.errors import CodecError, PeerFailure
+from rengo.core.proto import envelope_pb2
+from rengo.transport.certs import init_certificates
+from rengo.transport.grpc_frames import CHUNK, STREAMED, FrameAssembler
+from rengo.transport.grpc_hub import GrpcHub
+from rengo.transport.grpc_party import Backoff, PartyConnection
+from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+
+FAST = Backoff(initial=0.05, maximum=0.2, give_up_after=5.0)
+BUDGET = 2 * 1024**2
+
+
+def test_a_declared_size_reserves_nothing_and_the_buffer_grows_with_the_chunks() -> None:
+    assembler = FrameAssembler(max_message_bytes=4 * 1024**3)
+    header = envelope_pb2.Envelope(sender="a", receiver="b", key="k", payload_size=3 * 1024**3)
+    assert assembler.feed(STREAMED + header.SerializeToString()) is None
+    assert assembler.in_progress and assembler.buffered == 0
+    assembler.feed(CHUNK + b"x" * 1000)
+    assert assembler.buffered == 1000
+    small = FrameAssembler()
+    small.feed(STREAMED + envelope_pb2.Envelope(key="k", payload_size=3).SerializeToString())
+    with pytest.raises(CodecError, match="overrun the declared size"):
+        small.feed(CHUNK + b"xxxx")
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("certs")
+    init_certificates(directory, ["alice", "bob", "carol"])
+    return directory
+
+
+@pytest.fixture
+def hub(certs: Path) -> Iterator[GrpcHub]:
+    security = HubSecurity.from_directory(certs)
+    with GrpcHub(
+        "127.0.0.1:0",
+        security,
+        heartbeat_interval=0.2,
+        max_message_bytes=BUDGET // 2,
+        party_memory_budget=BUDGET,
+    ) as running:
+        yield running
+
+
+def connect(hub: GrpcHub, certs: Path, name: str) -> PartyConnection:
+    conn = PartyConnection(
+        hub.address,
+        name,
+        PartyCredentials.from_directory(certs, name),
+        heartbeat_interval=0.2,
+        backoff=FAST,
+    ).start()
+    conn.wait_connected(10)
+    return conn
+
+
+@pytest.mark.timeout(60)
+def test_queueing_past_the_budget_for_a_party_that_is_away_cuts_the_sender_off(
+    hub: GrpcHub, certs: Path
+) -> None:
+    alice = connect(hub, certs, "alice")
+    channel = alice.channel()
+    chunk = b"\1" * 200_000
+    for i in range(8):  # 1.6 MB for carol, who never came: within the budget
+        channel.send("carol", f"k{i}", chunk)
+    deadline = time.monotonic() + 10
+    while hub.held_bytes("carol") < 8 * 200_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert 8 * 200_000 <= hub.held_bytes("carol") <= BUDGET
+    for i in range(8, 20):  # past 2 MiB: alice is disconnected with the reason
+        channel.send("carol", f"k{i}", chunk)
+    events: list[str] = []
+    hub.on_event = lambda level, message: events.append(message)
+    deadline = time.monotonic() + 10
+    while not any("alice left" in m for m in events) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert any("who is not connected (party_memory_budget" in m for m in events), events
+    assert hub.held_bytes("carol") <= BUDGET
+    alice.close()
+    hub.fail("alice", "gone")  # the run ends: nothing queued will be read
+    assert hub.held_bytes("carol") == 0 and hub.held_bytes("alice") == 0
+
+
+@pytest.mark.timeout(60)
+def test_a_party_that_leaves_for_good_leaves_no_queue_behind(hub: GrpcHub, certs: Path) -> None:
+    bob = connect(hub, certs, "bob")
+    carol = connect(hub, certs, "carol")
+    carol.close()  # says bye: gone for good
+    coordinator = hub.channel()
+    deadline = time.monotonic() + 10
+    while "carol" in hub.client_ids() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    coordinator.send("carol", "late", b"x" * 1000)  # queued while she is away ...
+    assert hub.held_bytes("carol") >= 1000
+    with pytest.raises(PeerFailure):
+        hub.fail("carol", "left")
+        coordinator.recv("carol", "never", timeout=1)
+    assert hub.held_bytes("carol") == 0  # ... and freed when the run cannot use it
+    bob.close()
