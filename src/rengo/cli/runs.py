@@ -65,12 +65,26 @@ def plot(
     metric: Annotated[
         str, typer.Option(help="Metric compared across several runs.")
     ] = "central_accuracy",
+    clients: Annotated[
+        bool,
+        typer.Option(
+            "--clients",
+            help="Per-client metrics of one run: mean, worst and best 10 % and range per round.",
+        ),
+    ] = False,
 ) -> None:
-    """Write a PNG of loss/accuracy per round (one run) or of one metric across runs."""
-    from rengo.tracking import plot_run, plot_runs
+    """Write a PNG of loss/accuracy per round (one run), of one metric across runs, or of
+    how a run's client metrics spread over its clients (``--clients``)."""
+    from rengo.core.errors import ConfigError
+    from rengo.tracking import plot_client_metrics, plot_run, plot_runs
 
     with friendly_errors(console), _open(store) as s:
-        if len(run_ids) == 1:
+        if clients:
+            if len(run_ids) != 1:
+                raise ConfigError("--clients plots one run; give exactly one run id")
+            rid = s.resolve_run_id(run_ids[0])
+            path = plot_client_metrics(s, rid, out or Path(f"{rid}-clients.png"))
+        elif len(run_ids) == 1:
             rid = s.resolve_run_id(run_ids[0])
             path = plot_run(s, rid, out or Path(f"{rid}.png"))
         else:

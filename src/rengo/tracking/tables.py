@@ -15,6 +15,7 @@ from rich.text import Text
 
 from rengo.rewards import format_minor
 from rengo.tournament import LeaderboardEntry
+from rengo.tracking.client_spread import client_metric_summary
 from rengo.tracking.records import RunInfo
 from rengo.tracking.store import RunStore
 
@@ -158,6 +159,43 @@ def _clients_table(store: RunStore, run_id: str) -> Table | None:
     return table
 
 
+def _client_metrics_table(store: RunStore, run_id: str) -> Table | None:
+    """How evenly the model serves its clients: each client metric's distribution over the
+    clients in the last round that reported it (mean, worst and best 10 %, extremes)."""
+    summaries = client_metric_summary(store.client_records(run_id))
+    if not summaries:
+        return None
+    table = Table(
+        title="client metrics (distribution over clients, last round reported)",
+        title_justify="left",
+    )
+    table.add_column("metric", style="bold")
+    table.add_column("round", justify="right")
+    table.add_column("clients", justify="right")
+    table.add_column("mean", justify="right")
+    table.add_column("worst 10 %", justify="right")
+    table.add_column("best 10 %", justify="right")
+    table.add_column("min", justify="right")
+    table.add_column("max", justify="right")
+    table.add_column("worst 10 %, first round", justify="right")
+    table.add_column("worst clients", overflow="fold")
+    for s in summaries:
+        last = s.last
+        table.add_row(
+            s.metric,
+            str(last.round),
+            str(last.clients),
+            _number(last.mean),
+            _number(last.worst_decile),
+            _number(last.best_decile),
+            _number(last.minimum),
+            _number(last.maximum),
+            _number(s.first_worst_decile),
+            ", ".join(s.worst_clients),
+        )
+    return table
+
+
 def _events_table(store: RunStore, run_id: str, max_events: int | None) -> Table | None:
     events = store.events(run_id)
     if not events:
@@ -253,6 +291,7 @@ def run_detail(
     for table in (
         _rounds_table(store, run.run_id, max_rounds),
         _clients_table(store, run.run_id),
+        _client_metrics_table(store, run.run_id),
         _contributions_table(store, run.run_id),
         _ledger_table(store, run.run_id),
         _events_table(store, run.run_id, max_events),
