@@ -118,7 +118,7 @@ def test_the_wheel_runs_from_anywhere_and_finds_shared_data_by_env_var(tmp_path:
     demo = subprocess.run(
         [str(python.parent / "rengo"), "demo", "--rounds", "2", "--clients", "3"],
         cwd=elsewhere,
-        env={**env, "RENGO_RUNS": str(elsewhere / "runs.db")},
+        env={**env, "RENGO_STORE": str(elsewhere / "runs.db")},
         capture_output=True,
         text=True,
         timeout=600,

@@ -21,6 +21,7 @@ from rengo.cli.deploy import party as party_command
 from rengo.cli.errors import friendly_errors
 from rengo.cli.rewards import rewards_app
 from rengo.cli.runs import runs_app
+from rengo.cli.store_option import StoreOption
 from rengo.cli.tournament import tournament_app
 from rengo.cli.ui import ui as ui_command
 from rengo.cli.vfl import vfl_app
@@ -41,13 +42,6 @@ app.command("coordinator")(coordinator_command)
 app.command("party")(party_command)
 app.command("ui")(ui_command)
 console = Console()
-
-StoreOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--store", help="Run store (SQLite). Default: ./rengo-runs/runs.db or $RENGO_RUNS."
-    ),
-]
 
 
 def _version(value: bool) -> None:

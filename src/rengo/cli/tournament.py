@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rengo.cli.errors import friendly_errors
+from rengo.cli.store_option import StoreOption
 from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError, DataError
 
@@ -36,12 +37,6 @@ STATE_FORMAT = "rengo-tournament/1"
 DEFAULT_STATE = Path("rengo-runs") / "tournament.json"
 
 StateOption = Annotated[Path, typer.Option("--state", help="Tournament state (JSON file).")]
-StoreOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--store", help="Run store (SQLite). Default: ./rengo-runs/runs.db or $RENGO_RUNS."
-    ),
-]
 RoundOption = Annotated[
     int | None, typer.Option("--round", help="Round number (default: the open one).")
 ]

@@ -96,7 +96,7 @@ def run_demo(
     out:
         Folder for the plots.
     store_path:
-        The run store (default: ``./rengo-runs/runs.db`` or ``$RENGO_RUNS``).
+        The run store (default: ``$RENGO_STORE``, else ``./rengo-runs/runs.db``).
     rounds, clients:
         Federated rounds per strategy and simulated clients in the horizontal part.
     seed:

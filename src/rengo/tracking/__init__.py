@@ -1,7 +1,7 @@
 """rengo.tracking: the run store - every run, round, client result, event, checkpoint, ledger
 line and contribution score in an embedded SQLite file, plus plots and tables of them.
 
-The store lives at ``./rengo-runs/runs.db`` unless a path or ``$RENGO_RUNS`` says otherwise.
+The store lives at ``./rengo-runs/runs.db`` unless a path or ``$RENGO_STORE`` says otherwise.
 """
 
 from rengo.tracking.client_spread import (

@@ -195,7 +195,7 @@ class RunStore:
     """Records runs in an embedded SQLite database (default ``./rengo-runs/runs.db``).
 
     ``path`` is the database file or its folder (see :func:`resolve_store_path`); None uses
-    ``$RENGO_RUNS`` or the default. ``keep_checkpoints`` keeps only the newest K checkpoints
+    ``$RENGO_STORE`` or the default. ``keep_checkpoints`` keeps only the newest K checkpoints
     per run (None keeps every round's). Read methods accept a unique run id prefix, like git;
     write methods take the full id returned by :meth:`start_run`. ``read_only=True`` opens an
     existing store for viewing (a dashboard beside a live run): see :func:`_connect_read_only`.

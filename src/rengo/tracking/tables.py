@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -85,27 +86,49 @@ def _mapping_table(title: str, values: dict[str, Any]) -> Table:
     return table
 
 
-def runs_table(runs: Iterable[RunInfo]) -> Table:
-    """One line per run: id, kind, name, status, start time, duration, seed."""
-    table = Table(title="runs", title_justify="left")
+def runs_table(runs: Iterable[RunInfo], now: datetime | None = None) -> Table:
+    """One line per run: id, kind, name, status, how long ago it started, and its duration.
+
+    Fits an 80-column terminal without cutting a run id, name or status: ids, statuses and
+    times never wrap, and a long name or kind wraps onto a second line instead of being cut.
+    The id holds the UTC start time; ``rengo runs show`` has the exact times and the seed.
+    """
+    moment = now or datetime.now(timezone.utc)
+    table = Table(
+        title="runs",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
     table.add_column("run id", style="bold", no_wrap=True)
-    table.add_column("kind")
-    table.add_column("name")
-    table.add_column("status")
-    table.add_column("started")
-    table.add_column("duration", justify="right")
-    table.add_column("seed", justify="right")
+    table.add_column("kind", overflow="fold")
+    table.add_column("name", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("started", justify="right", no_wrap=True)
+    table.add_column("took", justify="right", no_wrap=True)
     for run in runs:
         table.add_row(
             run.run_id,
             run.kind,
             run.name or "-",
             _status(run.status),
-            _when(run.started_at),
+            _ago(moment, run.started_at),
             _duration(run.duration_s),
-            "-" if run.seed is None else str(run.seed),
         )
     return table
+
+
+def _ago(now: datetime, moment: datetime | None) -> str:
+    """``"42s ago"``, ``"5m ago"``, ``"3h ago"``, ``"12d ago"``: at most 8 characters."""
+    if moment is None:
+        return "-"
+    seconds = max(0.0, (now - moment).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return f"{int(seconds)}s ago"
 
 
 def _rounds_table(store: RunStore, run_id: str, max_rounds: int | None) -> Table | None:
