@@ -9,6 +9,7 @@ from typing import Any
 
 from rengo.hfl.client import Client, ClientFn, call_client, client_handler, client_seed, with_mods
 from rengo.hfl.coordinator import Coordinator, History, RoundObserver, RoundRecord
+from rengo.hfl.failure_log import ClientFailureLog
 from rengo.hfl.local_training import (
     BatchTransform,
     GradientCorrection,
@@ -65,6 +66,7 @@ __all__ = [
     "CallNext",
     "Client",
     "ClientCall",
+    "ClientFailureLog",
     "ClientFn",
     "ClientMod",
     "ClipUpdateMod",

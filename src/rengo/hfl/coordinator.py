@@ -26,6 +26,7 @@ from rengo.core.errors import CodecError, RoundFailure
 from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
 from rengo.core.parameters import Parameters, copy_parameters
 from rengo.hfl.client import EVALUATE, client_seed
+from rengo.hfl.failure_log import ClientFailureLog
 from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
 from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum, as_aggregate
 from rengo.hfl.workflow import FitRound, FitWorkflow, SingleExchange
@@ -178,9 +179,11 @@ class Coordinator:
     workflow: FitWorkflow | None = None
     _rng: np.random.Generator = field(init=False, repr=False)
     _aggregate_takes_rng: bool = field(init=False, repr=False)
+    _failure_log: ClientFailureLog = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.parameters = copy_parameters(self.parameters)
+        self._failure_log = ClientFailureLog(self._record_first_failure)
         self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5EED]))
         if self.workflow is None:
             self.workflow = SingleExchange()
@@ -265,6 +268,7 @@ class Coordinator:
             timeout=self.round_timeout,
             observers=self.observers,
             client_log=self._fit_log(server_round),
+            failure_log=self._failure_log,
         )
         assert self.workflow is not None
         try:
@@ -370,6 +374,12 @@ class Coordinator:
                         reason = "evaluation loss is NaN or Inf"
             if reason is not None:
                 failures.setdefault(reply.client_id, f"evaluate: {reason}")
+                self._failure_log.report(
+                    server_round,
+                    reply.client_id,
+                    f"evaluate: {reason}",
+                    None if reply.ok else reply.traceback,
+                )
                 self._log_client(
                     server_round, reply.client_id, "evaluate", "failed", 0, traffic, reason, None
                 )
@@ -475,6 +485,18 @@ class Coordinator:
             reason,
             metrics,
         )
+
+    def _record_first_failure(
+        self, server_round: int, client_id: str, reason: str, traceback: str | None
+    ) -> None:
+        """The first time a client fails with a reason, keep it (and where it raised) among
+        the run's events; later rounds' repeats are only in the client records."""
+        if self.store is None or self.run_id is None:
+            return
+        text = f"client {client_id} dropped: {reason}"
+        if traceback is not None:
+            text += f"\n{traceback.rstrip()}"
+        self.store.log_event(self.run_id, "warning", text, server_round)
 
     def _fail(self, server_round: int, message: str) -> RoundFailure:
         text = f"round {server_round} failed: {message}"

@@ -16,7 +16,7 @@ from typing import Any
 
 from rengo.core.errors import ConfigError
 from rengo.transport.pool import Handler, Reply, Request, Sent
-from rengo.transport.simulation import batch_size, run_handler
+from rengo.transport.simulation import HandlerOutcome, batch_size, run_handler
 
 try:
     import ray
@@ -29,7 +29,7 @@ log = logging.getLogger("rengo.transport")
 
 def _call_batch(
     handler: Handler, items: list[tuple[str, str, bytes, bytes | None]]
-) -> list[tuple[bytes | None, bytes | None, str | None, float]]:
+) -> list[HandlerOutcome]:
     return [
         run_handler(handler, Request(cid, key, payload), state)
         for cid, key, payload, state in items
@@ -118,17 +118,19 @@ class RayPool:
                 results = ray.get(ref, timeout=None if timeout is None else timeout * len(sent))
             except GetTimeoutError:
                 ray.cancel(ref, force=True)
-                results = [(None, None, f"timed out (limit {timeout:g}s)", 0.0)] * len(sent)
+                results = [
+                    HandlerOutcome(None, None, f"timed out (limit {timeout:g}s)", 0.0)
+                ] * len(sent)
                 failed = True
             except RayError as exc:  # worker died, task cancelled, node lost
-                results = [(None, None, f"ray task failed: {exc}", 0.0)] * len(sent)
+                results = [HandlerOutcome(None, None, f"ray task failed: {exc}", 0.0)] * len(sent)
                 failed = True
             else:
                 failed = False
-            for record, (reply, state, error, duration) in zip(sent, results, strict=True):
+            for record, handled in zip(sent, results, strict=True):
                 if not failed:
-                    self._state[record.client_id] = state
-                yield Reply.to(record, reply, error, duration)
+                    self._state[record.client_id] = handled.state
+                yield handled.reply_to(record)
 
     def close(self) -> None:
         self._state.clear()

@@ -23,25 +23,39 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import connection as mp_connection
-from typing import Any
+from typing import Any, NamedTuple
 
 from threadpoolctl import ThreadpoolController
 
 from rengo.transport.pool import Handler, Reply, Request, Sent
 
 
-def run_handler(
-    handler: Handler, request: Request, state: bytes | None
-) -> tuple[bytes | None, bytes | None, str | None, float]:
-    """Call ``handler`` on one request: ``(reply, new_state, error, seconds)``; a client's
-    exception becomes ``error`` and leaves its state unchanged."""
+class HandlerOutcome(NamedTuple):
+    """One handled request: the reply and new state, or the error (a one-line reason) and
+    the traceback of where the client raised; plain values, so it crosses a worker pipe."""
+
+    reply: bytes | None
+    state: bytes | None
+    error: str | None
+    seconds: float
+    traceback: str | None = None
+
+    def reply_to(self, request: Request | Sent) -> Reply:
+        """The pool's :class:`Reply` to ``request``."""
+        return Reply.to(request, self.reply, self.error, self.seconds, self.traceback)
+
+
+def run_handler(handler: Handler, request: Request, state: bytes | None) -> HandlerOutcome:
+    """Call ``handler`` on one request; a client's exception becomes ``error`` (its last
+    line) and ``traceback`` (all of it), and leaves its state unchanged."""
     start = time.perf_counter()
     try:
         reply, new_state = handler(request.client_id, request.key, request.payload, state)
     except Exception as exc:  # a client's crash must never stop the federation
-        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return None, state, f"raised {tb}", time.perf_counter() - start
-    return reply, new_state, None, time.perf_counter() - start
+        line = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        where = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return HandlerOutcome(None, state, f"raised {line}", time.perf_counter() - start, where)
+    return HandlerOutcome(reply, new_state, None, time.perf_counter() - start)
 
 
 @functools.cache
@@ -94,14 +108,13 @@ class SerialPool:
 
     def _serve(self, requests: Sequence[Request], timeout: float | None) -> Iterator[Reply]:
         for req in requests:
-            reply, state, error, duration = run_handler(
-                self._handler, req, self._state.get(req.client_id)
-            )
-            if error is None and timeout is not None and duration > timeout:
-                reply, error = None, f"timed out after {duration:.1f}s (limit {timeout:g}s)"
+            outcome = run_handler(self._handler, req, self._state.get(req.client_id))
+            if outcome.error is None and timeout is not None and outcome.seconds > timeout:
+                late = f"timed out after {outcome.seconds:.1f}s (limit {timeout:g}s)"
+                outcome = HandlerOutcome(None, outcome.state, late, outcome.seconds)
             else:
-                self._state[req.client_id] = state
-            yield Reply.to(req, reply, error, duration)
+                self._state[req.client_id] = outcome.state
+            yield outcome.reply_to(req)
 
     def close(self) -> None:
         self._state.clear()
@@ -122,9 +135,7 @@ def _worker_init(threads: int) -> None:
     _blas_pools().limit(limits=threads)
 
 
-def _worker_batch(
-    items: list[tuple[str, str, bytes, bytes | None]],
-) -> list[tuple[bytes | None, bytes | None, str | None, float]]:
+def _worker_batch(items: list[tuple[str, str, bytes, bytes | None]]) -> list[HandlerOutcome]:
     assert _WORKER_HANDLER is not None, "worker started without a handler"
     return [
         run_handler(_WORKER_HANDLER, Request(cid, key, payload), state)
@@ -189,7 +200,7 @@ class _Round:
         return batch
 
     def fail(self, index: int, reason: str) -> None:
-        self.results[index] = [(None, None, reason, 0.0)] * len(self.sent[index])
+        self.results[index] = [HandlerOutcome(None, None, reason, 0.0)] * len(self.sent[index])
         self.lost.add(index)
 
 
@@ -247,12 +258,10 @@ class ProcessPool:
                 self._collect(round_, timeout)
             outcome = round_.results.pop(index)
             lost = index in round_.lost
-            for sent, (reply, state, error, duration) in zip(
-                round_.sent.pop(index), outcome, strict=True
-            ):
+            for sent, handled in zip(round_.sent.pop(index), outcome, strict=True):
                 if not lost:
-                    self._state[sent.client_id] = state
-                yield Reply.to(sent, reply, error, duration)
+                    self._state[sent.client_id] = handled.state
+                yield handled.reply_to(sent)
 
     def _feed(self, round_: _Round, ahead_of: int) -> None:
         """Give idle workers the next batches, at most two per worker past the one awaited,
