@@ -26,7 +26,7 @@ def run_job(
     "tensorboard") also copy the run there as it trains."""
     spec = load_job(job_path)
     if spec.vfl is not None:
-        return _run_vertical(console, spec, store_path, plot)
+        return _run_vertical(console, spec, store_path, plot, progress)
     if executor is not None:
         from rengo.jobs.spec import check_choice
         from rengo.transport import executor_names
@@ -83,20 +83,23 @@ def open_store(store_path: Path | None, mirrors: Sequence[str], spec: JobSpec) -
 
 
 def _run_vertical(
-    console: Console, spec: JobSpec, store_path: Path | None, plot: Path | None
+    console: Console, spec: JobSpec, store_path: Path | None, plot: Path | None, progress: bool
 ) -> str:
     vfl = spec.vfl
     assert vfl is not None
     source = (
         ", ".join(vfl.parties) if vfl.parties else f"{vfl.dataset} split {vfl.num_parties} ways"
     )
+    shown = [
+        f"{k}={getattr(vfl.options, k)}" for k in ("key_bits", "epochs") if hasattr(vfl.options, k)
+    ]
     console.print(
-        f"[bold]{spec.job.name}[/]: vertical logistic regression over {source}; labels at "
-        f"{vfl.label_party}; {vfl.key_bits}-bit Paillier, {vfl.epochs} epochs"
+        f"[bold]{spec.job.name}[/]: {vfl.spec.title} over {source}; labels at "
+        f"{vfl.label_party}" + (f"; {', '.join(shown)}" if shown else "")
     )
     job = build_vertical_job(spec)
     with RunStore(resolve_store_path(store_path)) as store:
-        result = run_vertical_job(job, store, log=console.print)
+        result = run_vertical_job(job, store, log=console.print, progress=progress)
         run_id = result["run_id"]
         console.print(f"run [bold]{run_id}[/] completed")
         if plot is not None:

@@ -16,6 +16,7 @@ from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError, RoundFailure
 from rengo.core.parameters import Parameters
 from rengo.deploy.presence import PresenceRecorder
+from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.coordinator import Coordinator, History, ProgressFn, RoundObserver, RoundRecord
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.workflow import FitWorkflow
@@ -30,15 +31,22 @@ RUN_KIND = "hfl-deployed"
 
 
 def recorded_hub(
-    listen: str, security: HubSecurity, heartbeat_interval: float, store: Any, run_id: str | None
+    listen: str,
+    security: HubSecurity,
+    heartbeat_interval: float,
+    store: Any,
+    run_id: str | None,
+    on_event: Callable[[str, str], None] | None = None,
 ) -> tuple[GrpcHub, Callable[[str, str], None]]:
-    """A hub whose join/leave/refusal events land in ``store`` under ``run_id``, with who is
-    online kept current there (see :class:`PresenceRecorder`), and the recorder itself for
-    the caller's own events (a no-op without a store)."""
+    """A hub whose join/leave/refusal events land in ``store`` under ``run_id`` (and go to
+    ``on_event``), with who is online kept current there (see :class:`PresenceRecorder`),
+    and the recorder itself for the caller's own events (a no-op without a store)."""
 
     presence: PresenceRecorder | None = None
 
     def record_event(level: str, message: str) -> None:
+        if on_event is not None:
+            on_event(level, message)
         if store is not None and run_id is not None:
             store.log_event(run_id, level, message)
         if presence is not None:  # joins, leaves and the final close: who is online now
@@ -89,15 +97,27 @@ class _RoundTraffic:
         """Log and record the round, then report progress."""
         received, sent = self._hub.traffic()
         reported = len(record.clients) - len(record.failures)
+        shown = [
+            f"{key} {record.metrics[key]:.4f}"
+            for key in ("train_loss", "central_accuracy", "eval_accuracy")
+            if key in record.metrics
+        ]
+        dropped = f"; dropped {', '.join(sorted(record.failures))}" if record.failures else ""
         text = (
             f"round {record.server_round}/{self._rounds}: {reported} of "
-            f"{len(record.clients)} parties reported in {record.duration_s:.2f}s; "
-            f"sent {sent - self._before[1]} B, received {received - self._before[0]} B"
+            f"{len(record.clients)} parties reported in {record.duration_s:.2f}s"
+            + (f", {', '.join(shown)}" if shown else "")
+            + f"{dropped}; sent {_size(sent - self._before[1])}, "
+            f"received {_size(received - self._before[0])}"
         )
         log.info(text)
         self._record_event("info", text)
         if self._progress is not None:
             self._progress(record)
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count / 1e3:.1f} kB"
 
 
 def serve_coordinator(
@@ -122,6 +142,8 @@ def serve_coordinator(
     progress: ProgressFn | None = None,
     on_listening: Callable[[GrpcHub], None] | None = None,
     workflow: FitWorkflow | None = None,
+    on_event: Callable[[str, str], None] | None = None,
+    checkpoints: CheckpointRetention | None = None,
 ) -> History:
     """Serve ``rounds`` rounds of ``strategy`` to parties connecting to ``listen``.
 
@@ -159,6 +181,11 @@ def serve_coordinator(
         Called with the hub once it listens (tests read its port).
     workflow
         The rounds' fit stage (default: one exchange per party).
+    on_event
+        Called with ``(level, message)`` for every hub event - a party joined, left, was
+        refused - and every round's line (``rengo coordinator`` prints them).
+    checkpoints
+        Which rounds' checkpoints to keep (default: the latest, all resume needs).
 
     Returns
     -------
@@ -185,7 +212,9 @@ def serve_coordinator(
         **(run_config or {}),
     }
     with open_run(store, RUN_KIND, config, name=run_name, seed=seed, resume=resume) as run:
-        hub, record_event = recorded_hub(listen, security, heartbeat_interval, store, run.run_id)
+        hub, record_event = recorded_hub(
+            listen, security, heartbeat_interval, store, run.run_id, on_event
+        )
         checkpoint = None
         if store is not None and run.run_id is not None and resume is not None:
             checkpoint = store.latest_checkpoint(run.run_id)
@@ -200,6 +229,7 @@ def serve_coordinator(
             observers=observers,
             start_round=checkpoint[0] + 1 if checkpoint is not None else 1,
             workflow=workflow,
+            checkpoints=checkpoints or CheckpointRetention(),
         )
         if checkpoint is not None:
             coordinator.restore(checkpoint[1])

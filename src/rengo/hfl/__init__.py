@@ -7,6 +7,7 @@ PyTorch support lives in :mod:`rengo.hfl.torch_client` (import it explicitly; it
 
 from typing import Any
 
+from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import Client, ClientFn, call_client, client_handler, client_seed, with_mods
 from rengo.hfl.coordinator import Coordinator, History, RoundObserver, RoundRecord
 from rengo.hfl.failure_log import ClientFailureLog
@@ -64,6 +65,7 @@ __all__ = [
     "Aggregate",
     "BatchTransform",
     "CallNext",
+    "CheckpointRetention",
     "Client",
     "ClientCall",
     "ClientFailureLog",

@@ -25,6 +25,7 @@ from rengo.core.codec import decode, encode
 from rengo.core.errors import CodecError, RoundFailure
 from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
 from rengo.core.parameters import Parameters, copy_parameters
+from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import EVALUATE, client_seed
 from rengo.hfl.failure_log import ClientFailureLog
 from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
@@ -77,6 +78,14 @@ class RunRecorder(Protocol):
 
     def save_checkpoint(self, run_id: str, round: int, blob: bytes) -> None:
         """Store a round's checkpoint bytes."""
+        ...
+
+    def checkpoint_rounds(self, run_id: str) -> list[int]:
+        """Rounds that have a stored checkpoint, ascending."""
+        ...
+
+    def delete_checkpoints(self, run_id: str, rounds: Sequence[int]) -> None:
+        """Delete the checkpoints of ``rounds``."""
         ...
 
 
@@ -160,6 +169,8 @@ class Coordinator:
         See every fit result in the clear and every completed round.
     checkpoint_every
         Checkpoint every N rounds (0: never).
+    checkpoints
+        Which checkpoints stay in the store (default: the latest only, what resume needs).
     start_round
         The first round to run (after :meth:`restore`, the round after the checkpoint's).
     workflow
@@ -175,6 +186,7 @@ class Coordinator:
     run_id: str | None = None
     observers: Sequence[RoundObserver] = ()
     checkpoint_every: int = 1
+    checkpoints: CheckpointRetention = field(default_factory=CheckpointRetention)
     start_round: int = 1
     workflow: FitWorkflow | None = None
     _rng: np.random.Generator = field(init=False, repr=False)
@@ -457,6 +469,9 @@ class Coordinator:
             self.store.save_checkpoint(
                 self.run_id, record.server_round, self.checkpoint_blob(record.server_round)
             )
+            stale = self.checkpoints.rounds_to_drop(self.store.checkpoint_rounds(self.run_id))
+            if stale:
+                self.store.delete_checkpoints(self.run_id, stale)
 
     def _log_client(
         self,

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from rengo.core.errors import ConfigError
 from rengo.core.parameters import Parameters
+from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import ClientFn, client_handler
 from rengo.hfl.coordinator import Coordinator, History, ProgressFn, RoundObserver, RunRecorder
 from rengo.hfl.mods.chain import Mod
@@ -105,6 +106,7 @@ def simulate(
     progress: bool | ProgressFn = False,
     client_mods: Sequence[Mod] = (),
     workflow: FitWorkflow | None = None,
+    checkpoints: CheckpointRetention | None = None,
 ) -> History:
     """Simulate ``rounds`` rounds of horizontal FL on this machine.
 
@@ -141,6 +143,9 @@ def simulate(
     workflow
         The rounds' fit stage (default: one exchange per client,
         :class:`~rengo.hfl.workflow.SingleExchange`).
+    checkpoints
+        Which round checkpoints stay in ``store`` (default: the latest only, what resuming
+        needs; see :class:`~rengo.hfl.CheckpointRetention`).
 
     Returns
     -------
@@ -182,6 +187,7 @@ def simulate(
                 run_id=run.run_id,
                 observers=observers,
                 workflow=workflow,
+                checkpoints=checkpoints or CheckpointRetention(),
             )
             with _ProgressBar(progress, rounds, run_name or strategy.name) as report:
                 return coordinator.run(rounds, progress=report)

@@ -698,6 +698,14 @@ class RunStore:
             ).fetchall()
         return [int(row[0]) for row in rows]
 
+    def delete_checkpoints(self, run_id: str, rounds: Sequence[int]) -> None:
+        """Delete the checkpoints of ``rounds`` (a retention policy's leftovers); rounds
+        without one are ignored."""
+        wanted = [(run_id, _count(r, "round")) for r in rounds]
+        with self._transaction() as conn:
+            self._require_run(conn, run_id)
+            conn.executemany("DELETE FROM checkpoints WHERE run_id = ? AND round = ?", wanted)
+
     def load_checkpoint(self, run_id: str, round: int) -> bytes:
         """The checkpoint of one given round; :class:`DataError` if that round has none."""
         with self._reading() as conn:

@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from rengo.rewards import format_minor
+from rengo.rewards import DEFAULT_CURRENCY, currency_decimals, format_minor
 from rengo.tournament import LeaderboardEntry
 from rengo.tracking.client_spread import client_metric_summary
 from rengo.tracking.records import RunInfo
@@ -276,11 +276,37 @@ def _ledger_table(store: RunStore, run_id: str) -> Table | None:
             "run" if entry.round is None else str(entry.round),
             entry.participant,
             entry.kind,
-            str(entry.amount),
+            major_units(entry.amount, entry.currency),
             entry.currency,
             entry.reason or "-",
         )
     return table
+
+
+def major_units(amount: int | str, currency: str, decimals: int | None = None) -> str:
+    """A ledger amount as people read it: an int of minor units in major units with the
+    currency's decimals (``11452`` credits -> ``114.52``); a decimal string as written."""
+    if isinstance(amount, str):
+        return amount
+    return format_minor(amount, currency_decimals(currency, decimals))
+
+
+def _in_major_units(value: Any, currency: str, decimals: int | None) -> Any:
+    """``value`` with every ``*_minor`` amount (at any depth) shown in major units, under
+    the key without its suffix (a summary is for people; the ledger keeps the integers)."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, str) and key.endswith("_minor") and isinstance(item, int):
+                out[key.removesuffix("_minor")] = (
+                    f"{format_minor(item, currency_decimals(currency, decimals))} {currency}"
+                )
+            else:
+                out[key] = _in_major_units(item, currency, decimals)
+        return out
+    if isinstance(value, list):
+        return [_in_major_units(item, currency, decimals) for item in value]
+    return value
 
 
 def run_detail(
@@ -310,7 +336,15 @@ def run_detail(
     parts: list[RenderableType] = [Panel(header, title=run.label, expand=False)]
     parts.append(_mapping_table("config", run.config))
     if run.summary:
-        parts.append(_mapping_table("summary", run.summary))
+        ledger = store.ledger(run.run_id)
+        currency = str(run.summary.get("currency") or (ledger[0].currency if ledger else ""))
+        decimals = run.summary.get("decimals")
+        shown = _in_major_units(
+            run.summary,
+            currency or DEFAULT_CURRENCY,
+            decimals if isinstance(decimals, int) else None,
+        )
+        parts.append(_mapping_table("summary", shown))
     for table in (
         _rounds_table(store, run.run_id, max_rounds),
         _clients_table(store, run.run_id),
