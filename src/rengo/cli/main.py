@@ -93,6 +93,14 @@ def run(
         list[str] | None,
         typer.Option(help="Also mirror the run live: mlflow and/or tensorboard (repeatable)."),
     ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a job setting, SECTION.KEY=VALUE (repeatable), checked like the "
+            "file: --set train.lr=0.01 --set job.rounds=5.",
+        ),
+    ] = None,
 ) -> None:
     """Run a job file in simulation and record it in the run store."""
     from rengo.cli.run_job import run_job
@@ -106,6 +114,7 @@ def run(
             plot=plot,
             progress=progress,
             mirrors=mirror or (),
+            overrides=set_ or (),
         )
 
 

@@ -1,8 +1,12 @@
 """Horizontal federated learning: clients, client mods, strategies, round workflows, the
 round loop and simulation.
 
-PyTorch support lives in :mod:`rengo.hfl.torch_client` (import it explicitly; it needs the
-``torch`` extra). Everything here works with numpy alone.
+Bring your own PyTorch model with :class:`TorchClient` (``from rengo.hfl import
+TorchClient``) and its helpers :func:`get_parameters`, :func:`set_parameters`,
+:func:`evaluate_model`, :func:`make_mlp`, :func:`seed_torch` and :func:`resolve_device`.
+They live in :mod:`rengo.hfl.torch_client` and are loaded on first use, so
+``import rengo.hfl`` never imports torch: everything else here works with numpy alone, and
+the PyTorch names need the ``torch`` extra (``pip install 'rengo[torch]'``).
 """
 
 from typing import Any
@@ -103,15 +107,22 @@ __all__ = [
     "SingleExchange",
     "Strategy",
     "StrategyOption",
+    "TorchClient",
     "WeightedSum",
     "call_client",
     "client_handler",
     "client_seed",
+    "evaluate_model",
+    "get_parameters",
     "get_strategy",
+    "make_mlp",
     "make_pool",
     "register_mod",
     "register_strategy",
     "registered_mods",
+    "resolve_device",
+    "seed_torch",
+    "set_parameters",
     "simulate",
     "softmax_init",
     "softmax_loss_grad",
@@ -121,7 +132,23 @@ __all__ = [
 ]
 
 
+TORCH_NAMES = (
+    "TorchClient",
+    "evaluate_model",
+    "get_parameters",
+    "make_mlp",
+    "resolve_device",
+    "seed_torch",
+    "set_parameters",
+)
+"""Names loaded from :mod:`rengo.hfl.torch_client` on first use (they need PyTorch)."""
+
+
 def __getattr__(name: str) -> Any:
+    if name in TORCH_NAMES:
+        import importlib
+
+        return getattr(importlib.import_module("rengo.hfl.torch_client"), name)
     if name == "EXECUTORS":  # deprecated: rengo.transport.executor_names()
         from rengo.hfl import simulation
 

@@ -107,6 +107,7 @@ def simulate(
     client_mods: Sequence[Mod] = (),
     workflow: FitWorkflow | None = None,
     checkpoints: CheckpointRetention | None = None,
+    device: str | None = None,
 ) -> History:
     """Simulate ``rounds`` rounds of horizontal FL on this machine.
 
@@ -146,6 +147,11 @@ def simulate(
     checkpoints
         Which round checkpoints stay in ``store`` (default: the latest only, what resuming
         needs; see :class:`~rengo.hfl.CheckpointRetention`).
+    device
+        Where the clients train, for the executor: ``"cuda"`` spreads the process
+        executor's workers over the GPUs (one visible GPU each) and reserves a GPU per Ray
+        task; the clients themselves choose their device (e.g.
+        ``TorchClient(device="cuda")``). None: the executor does nothing about devices.
 
     Returns
     -------
@@ -166,7 +172,8 @@ def simulate(
         if isinstance(num_clients, int)
         else [str(c) for c in num_clients]
     )
-    pool = make_pool(client_fn, ids, executor, workers, mods=client_mods)
+    options = {} if device is None else {"device": device}
+    pool = make_pool(client_fn, ids, executor, workers, mods=client_mods, **options)
     config = {
         "strategy": strategy.name,
         "num_clients": len(ids),

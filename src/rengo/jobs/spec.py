@@ -5,10 +5,13 @@
             label, id_column, test_size, standardize, images, labels (idx files)
 [partition] scheme (iid | dirichlet | shards | quantity), num_clients, alpha, ...
 [model]     type (mlp | logistic), hidden
-[train]     lr, local_epochs, batch_size
+[train]     lr, local_epochs, batch_size, device (cpu | cuda | cuda:N | mps | auto)
 [strategy]  name (any registered strategy: ``rengo strategies`` lists them), fraction_fit,
             min_fit_clients, fraction_evaluate, min_evaluate_clients, min_available_clients,
             and the strategy's own options (its dataclass fields, typed by their annotations)
+[checkpoints]  keep_last, every (:class:`rengo.hfl.CheckpointRetention`)
+[contribution] method, metric, budget, currency, policy
+            (:class:`rengo.jobs.ContributionSettings`; horizontal and vertical jobs)
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from __future__ import annotations
 import difflib
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rengo.core.errors import ConfigError
+from rengo.core.options import options_from_mapping
+from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.strategy.registry import (
     get_strategy,
@@ -29,6 +34,7 @@ from rengo.hfl.strategy.registry import (
     strategy_options,
     strategy_registry,
 )
+from rengo.jobs.contribution import ContributionSettings, parse_contribution
 from rengo.transport.executors import executor_names
 
 if TYPE_CHECKING:
@@ -85,6 +91,7 @@ class TrainSection:
     lr: float = 0.05
     local_epochs: int = 1
     batch_size: int = 32
+    device: str = "cpu"
 
 
 @dataclass
@@ -110,10 +117,33 @@ class JobSpec:
     strategy: StrategySection
     source: str = "<dict>"
     vfl: VflSection | None = None
+    checkpoints: CheckpointRetention = field(default_factory=CheckpointRetention)
+    contribution: ContributionSettings | None = None
 
 
-def load_job(path: str | Path) -> JobSpec:
-    """Read and validate a TOML job file; relative data paths resolve against its folder."""
+def load_job(path: str | Path, overrides: Sequence[str] = ()) -> JobSpec:
+    """Read and validate a TOML job file; relative data paths resolve against its folder.
+
+    Parameters
+    ----------
+    path
+        The job file.
+    overrides
+        ``"section.key=value"`` settings applied over the file before it is validated
+        (``rengo run JOB --set train.lr=0.01``; see :func:`rengo.jobs.apply_overrides`).
+
+    Returns
+    -------
+    JobSpec
+        The validated job.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file (and the overrides), the key and the fix.
+    """
+    from rengo.jobs.overrides import apply_overrides, describe_overrides
+
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"job file {p} does not exist")
@@ -121,7 +151,8 @@ def load_job(path: str | Path) -> JobSpec:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
-    spec = parse_job(raw, source=str(p))
+    raw = apply_overrides(raw, overrides)
+    spec = parse_job(raw, source=str(p) + describe_overrides(overrides))
     if spec.vfl is not None:
         spec.vfl.resolve_paths(p.parent)
     for attr in ("path", "images", "labels"):
@@ -133,14 +164,31 @@ def load_job(path: str | Path) -> JobSpec:
 
 def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     """Validate a job given as a mapping (the parsed TOML)."""
-    sections = {"job", "data", "partition", "model", "train", "strategy", "vfl"}
+    sections = {
+        "job",
+        "data",
+        "partition",
+        "model",
+        "train",
+        "strategy",
+        "vfl",
+        "checkpoints",
+        "contribution",
+    }
     _no_unknown(source, "", raw, sections)
     job = _section(source, "job", raw.get("job", {}), JobSection)
     check_choice(source, "job.kind", job.kind, ("hfl", "vfl"))
+    contribution = (
+        parse_contribution(raw["contribution"], job.kind, source) if "contribution" in raw else None
+    )
     if job.kind == "vfl":
         from rengo.jobs.vertical_spec import parse_vertical_job
 
-        return parse_vertical_job(raw, job, source)
+        vertical = parse_vertical_job(
+            {k: v for k, v in raw.items() if k != "contribution"}, job, source
+        )
+        vertical.contribution = contribution
+        return vertical
     if "vfl" in raw:
         raise ConfigError(f'{source}: [vfl] needs job.kind = "vfl"')
     data = _section(source, "data", raw.get("data", {}), DataSection)
@@ -154,7 +202,29 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     train = _section(source, "train", raw.get("train", {}), TrainSection)
     strategy = _strategy_section(source, raw.get("strategy", {}))
     _check(source, job, data, partition, model, train, strategy)
-    return JobSpec(job, data, partition, model, train, strategy, source)
+    checkpoints = options_from_mapping(
+        CheckpointRetention,
+        _table(source, "checkpoints", raw.get("checkpoints", {})),
+        label=lambda name: f"checkpoints.{name}",
+        where=f"{source}: ",
+    )
+    return JobSpec(
+        job,
+        data,
+        partition,
+        model,
+        train,
+        strategy,
+        source,
+        checkpoints=checkpoints,
+        contribution=contribution,
+    )
+
+
+def _table(source: str, name: str, raw: Any) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: [{name}] must be a table")
+    return raw
 
 
 def _strategy_section(source: str, raw: Any) -> StrategySection:
@@ -209,6 +279,24 @@ def _check(
         )
     if any(h <= 0 for h in model.hidden):
         raise ConfigError(f"{source}: model.hidden widths must be positive, got {model.hidden}")
+    check_device(source, "train.device", train.device)
+    if model.type == "logistic" and train.device not in ("cpu", "auto"):
+        raise ConfigError(
+            f"{source}: model.type = 'logistic' trains with numpy on the CPU; train.device "
+            f"must be 'cpu' (or 'auto'), got {train.device!r}"
+        )
+
+
+def check_device(source: str, key: str, device: str) -> None:
+    """ConfigError unless ``device`` names a device kind (whether this machine has it is
+    checked when the job runs, so a job file validates anywhere)."""
+    kind, sep, index = device.partition(":")
+    if kind not in ("cpu", "cuda", "mps", "auto") or (
+        sep and not (kind == "cuda" and index.isdigit())
+    ):
+        raise ConfigError(
+            f"{source}: {key} = {device!r}; choose one of cpu, cuda, cuda:N, mps, auto"
+        )
 
 
 def _section(source: str, name: str, raw: Any, cls: type) -> Any:

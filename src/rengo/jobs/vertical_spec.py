@@ -197,9 +197,11 @@ def parse_vertical_job(raw: Mapping[str, Any], job: JobSection, source: str) -> 
         TrainSection,
     )
 
-    extra = sorted(set(raw) - {"job", "vfl"})
+    extra = sorted(set(raw) - {"job", "vfl", "contribution"})
     if extra:
-        raise ConfigError(f"{source}: a vertical job has only [job] and [vfl]; remove {extra}")
+        raise ConfigError(
+            f"{source}: a vertical job has only [job], [vfl] and [contribution]; remove {extra}"
+        )
     vfl = parse_vfl_section(raw.get("vfl", {}), source)
     return JobSpec(
         job,

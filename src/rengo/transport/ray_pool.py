@@ -45,7 +45,8 @@ class RayPool:
 
     ``address`` joins an existing cluster ("auto", "ray://host:10001"); without it a local
     Ray instance is started on first use and shut down by :meth:`close`. ``memory_per_client``
-    (bytes) is reserved per task so Ray schedules big clients without overcommitting.
+    (bytes) is reserved per task so Ray schedules big clients without overcommitting;
+    ``num_gpus_per_client`` GPUs likewise (Ray then makes them the task's visible devices).
     """
 
     def __init__(
@@ -57,6 +58,7 @@ class RayPool:
         num_cpus_per_client: float = 1,
         memory_per_client: int | None = None,
         init_options: dict[str, Any] | None = None,
+        num_gpus_per_client: float = 0.0,
     ) -> None:
         if num_cpus_per_client <= 0:
             raise ConfigError(f"num_cpus_per_client must be > 0, got {num_cpus_per_client}")
@@ -68,6 +70,10 @@ class RayPool:
         self._task_options: dict[str, Any] = {"num_cpus": num_cpus_per_client}
         if memory_per_client is not None:
             self._task_options["memory"] = int(memory_per_client)
+        if num_gpus_per_client < 0:
+            raise ConfigError(f"num_gpus_per_client must be >= 0, got {num_gpus_per_client}")
+        if num_gpus_per_client:
+            self._task_options["num_gpus"] = num_gpus_per_client
         self._state: dict[str, bytes | None] = {}
         self._handler_ref: Any = None
         self._started_ray = False

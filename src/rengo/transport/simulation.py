@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 from threadpoolctl import ThreadpoolController
 
+from rengo.core.errors import ConfigError
 from rengo.transport.pool import Handler, Reply, Request, Sent
 
 
@@ -123,10 +124,12 @@ class SerialPool:
 _WORKER_HANDLER: Handler | None = None
 
 
-def _worker_init(threads: int) -> None:
+def _worker_init(threads: int, gpu: int | None = None) -> None:
     # Never import torch here: that costs ~1 s per worker and counts against round_timeout.
     # A later import in the worker reads OMP_NUM_THREADS; an inherited one is set directly,
     # and so are the BLAS pools the parent already loaded (numpy's OpenBLAS).
+    if gpu is not None:  # before CUDA starts in this worker: its clients see one GPU, cuda:0
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["OPENBLAS_NUM_THREADS"] = str(threads)
     torch = sys.modules.get("torch")
@@ -151,9 +154,9 @@ def batch_size(num_requests: int, workers: int) -> int:
 class _Worker:
     """One forked worker process and the parent's end of its pipe."""
 
-    def __init__(self, ctx: Any, threads: int) -> None:
+    def __init__(self, ctx: Any, threads: int, gpu: int | None = None) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=_worker_loop, args=(child, threads), daemon=True)
+        self.process = ctx.Process(target=_worker_loop, args=(child, threads, gpu), daemon=True)
         self.process.start()
         child.close()
 
@@ -164,8 +167,8 @@ class _Worker:
         self.conn.close()
 
 
-def _worker_loop(conn: Any, threads: int) -> None:
-    _worker_init(threads)
+def _worker_loop(conn: Any, threads: int, gpu: int | None = None) -> None:
+    _worker_init(threads, gpu)
     while True:
         try:
             items = conn.recv()
@@ -204,8 +207,54 @@ class _Round:
         self.lost.add(index)
 
 
+def worker_gpus(device: str | None) -> list[int]:
+    """The GPUs forked workers are spread over for ``device``: every visible CUDA GPU for
+    ``"cuda"`` (and ``"auto"`` where there is one), one for ``"cuda:N"``, none otherwise.
+
+    Worker k gets GPU ``k mod count`` as its only visible device (``CUDA_VISIBLE_DEVICES``,
+    set before CUDA starts in it), so a client asking for ``"cuda"`` uses that worker's GPU.
+    Counting GPUs does not start CUDA in this process (forked workers could not use it then).
+
+    Raises
+    ------
+    ConfigError
+        For ``"cuda"`` on a machine whose PyTorch sees no GPU, or an unknown device.
+    """
+    if device is None:
+        return []
+    name = str(device).strip().lower()
+    if name in ("cpu", "mps"):
+        return []
+    torch = sys.modules.get("torch")
+    if torch is None:
+        try:
+            torch = importlib.import_module("torch")
+        except ImportError:
+            if name == "auto":
+                return []
+            raise ConfigError(
+                f"device {device!r} needs PyTorch: pip install 'rengo[torch]'"
+            ) from None
+    count = int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+    if name == "auto":
+        return list(range(count))
+    kind, _, index = name.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise ConfigError(f"unknown device {device!r}; use cpu, cuda, cuda:N, mps or auto")
+    if count == 0:
+        raise ConfigError(f"device {device!r}: this PyTorch sees no CUDA GPU; use cpu or auto")
+    if index:
+        if int(index) >= count:
+            raise ConfigError(f"device {device!r}: this machine has {count} CUDA GPU(s)")
+        return [int(index)]
+    return list(range(count))
+
+
 class ProcessPool:
     """Clients run in ``workers`` forked processes (default: every core).
+
+    With ``device`` ``"cuda"`` (or ``"auto"`` on a GPU machine) the workers are spread over
+    the GPUs, one visible GPU per worker (see :func:`worker_gpus`).
 
     The handler reaches the workers by ``fork`` inheritance, never by pickling; requests and
     replies cross the process boundary as codec bytes only, over one pipe per worker. Each
@@ -220,6 +269,7 @@ class ProcessPool:
         client_ids: Sequence[str],
         workers: int | None = None,
         threads_per_client: int = 1,
+        device: str | None = None,
     ) -> None:
         if "fork" not in mp.get_all_start_methods():
             raise RuntimeError("ProcessPool needs the 'fork' start method (Linux, macOS)")
@@ -227,21 +277,30 @@ class ProcessPool:
         self._ids = list(client_ids)
         self._size = max(1, workers or os.cpu_count() or 1)
         self._threads = threads_per_client
+        self._gpus = worker_gpus(device)
         self._state: dict[str, bytes | None] = {}
         self._workers: list[_Worker] = []
 
-    def _spawn(self) -> _Worker:
+    def _spawn(self, slot: int) -> _Worker:
         global _WORKER_HANDLER
         _WORKER_HANDLER = self._handler
-        if "torch" in sys.modules:
+        gpu = self._gpus[slot % len(self._gpus)] if self._gpus else None
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            if gpu is not None and torch.cuda.is_initialized():
+                raise ConfigError(
+                    "CUDA is already in use in this process, and forked workers cannot use "
+                    "it then: create CUDA tensors only inside clients, or use the serial "
+                    "executor"
+                )
             # torch loads torch._dynamo lazily on the first optimiser; loading it once
             # here, before the fork, spares every worker the same second of start-up.
             importlib.import_module("torch._dynamo")
-        return _Worker(mp.get_context("fork"), self._threads)
+        return _Worker(mp.get_context("fork"), self._threads, gpu)
 
     def _ensure_workers(self) -> list[_Worker]:
         while len(self._workers) < self._size:
-            self._workers.append(self._spawn())
+            self._workers.append(self._spawn(len(self._workers)))
         return self._workers
 
     def client_ids(self) -> list[str]:
@@ -306,7 +365,7 @@ class ProcessPool:
 
     def _replace(self, index: int) -> None:
         self._workers[index].stop()
-        self._workers[index] = self._spawn()
+        self._workers[index] = self._spawn(index)
 
     def close(self) -> None:
         for worker in self._workers:
