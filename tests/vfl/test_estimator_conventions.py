@@ -137,4 +137,4 @@ def test_rich_progress_draws_without_a_terminal(capsys: pytest.CaptureFixture[st
         _data(rows), "card", Y[rows]
     )
     out = capsys.readouterr().out
-    assert "PSI" in out and "60 rows matched" in out and "training" in out
+    assert "PSI" in out and "60 matched" in out and "training" in out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -106,12 +107,18 @@ def plot_run(store: RunStore, run_id: str, path: str | os.PathLike[str]) -> Path
 
 
 def plot_runs(
-    store: RunStore, run_ids: list[str], metric: str, path: str | os.PathLike[str]
+    store: RunStore,
+    run_ids: list[str],
+    metric: str,
+    path: str | os.PathLike[str],
+    baselines: Mapping[str, float] | None = None,
 ) -> Path:
     """Write a PNG comparing one metric across runs (e.g. FedAvg vs FedAdam) on one axis.
 
     Every run must have logged ``metric``; a run without it is an error naming the metrics
-    it does have, rather than a comparison silently missing a line.
+    it does have, rather than a comparison silently missing a line. ``baselines`` draws
+    labelled horizontal lines (e.g. ``{"centralised, all rows pooled": 0.975}``), what the
+    runs are measured against.
     """
     if not run_ids:
         raise DataError("plot_runs needs at least one run id")
@@ -129,6 +136,9 @@ def plot_runs(
     for label, points in lines:
         rounds, values = _xy(points)
         ax.plot(rounds, values, marker="o", markersize=3, label=label)
+    styles = ("--", ":", "-.")
+    for k, (label, value) in enumerate((baselines or {}).items()):
+        ax.axhline(value, color="black", linestyle=styles[k % 3], linewidth=1.2, label=label)
     _round_axis(ax)
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} per round")

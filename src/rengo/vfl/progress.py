@@ -176,12 +176,11 @@ class RichVerticalProgress:
         self._bar = Progress(
             SpinnerColumn(finished_text="[green]✓"),
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=16),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
             TimeElapsedColumn(),
-            TextColumn("left"),
-            TimeRemainingColumn(),
+            TimeRemainingColumn(compact=True, elapsed_when_finished=False),
+            TextColumn("{task.fields[status]}"),
             console=self._console,
             transient=False,
         )
@@ -228,12 +227,12 @@ class RichVerticalProgress:
     @staticmethod
     def _describe(event: VerticalProgress) -> str:
         if event.stage == "keys":
-            return f"{event.party}: keys"
+            return f"{event.party} keys"
         if event.stage == "psi":
-            return f"{event.party}: PSI ({event.phase})"
+            return f"{event.party} PSI" + (" (score)" if event.phase == "score" else "")
         if event.stage == "train":
-            return f"{event.party}: training"
-        return f"{event.party}: scoring"
+            return f"{event.party} training"
+        return f"{event.party} scoring"
 
     @staticmethod
     def _status(event: VerticalProgress) -> str:
@@ -241,7 +240,7 @@ class RichVerticalProgress:
         if event.detail:
             parts.append(event.detail)
         if event.matched is not None:
-            parts.append(f"{event.matched:,} rows matched")
+            parts.append(f"{event.matched:,} matched")
         if event.epoch is not None and event.epochs is not None:
             parts.append(f"epoch {event.epoch}/{event.epochs}")
         if event.loss is not None:
