@@ -15,6 +15,7 @@ from rich.table import Table
 
 from rengo.cli.errors import friendly_errors
 from rengo.cli.store_option import StoreOption, open_existing_store
+from rengo.rewards import DEFAULT_CURRENCY
 
 if TYPE_CHECKING:
     from rengo.tracking import LedgerEntry
@@ -118,7 +119,7 @@ def pay(
             "(stake x clip(factor x contribution))."
         ),
     ] = "proportional",
-    currency: Annotated[str, typer.Option(help="Currency code or unit name.")] = "credits",
+    currency: Annotated[str, typer.Option(help="Currency code or unit name.")] = DEFAULT_CURRENCY,
     decimals: DecimalsOption = None,
     method: Annotated[
         str | None, typer.Option(help="Contribution method (default: the last recorded).")
@@ -155,6 +156,7 @@ def pay(
             policy,
             budget_minor,
             currency,
+            decimals=decimals,
             method=method,
             per_round=per_round,
             stakes_minor=stakes,

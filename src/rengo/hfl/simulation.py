@@ -262,13 +262,15 @@ class _ProgressBar:
             Progress,
             TextColumn,
             TimeElapsedColumn,
+            TimeRemainingColumn,
         )
 
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=16),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TimeRemainingColumn(compact=True, elapsed_when_finished=False),
             TextColumn("{task.fields[status]}"),
             transient=False,
         )
