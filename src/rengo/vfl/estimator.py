@@ -49,7 +49,7 @@ _RUN_OPTIONS = ("use_psi", "seed", "key_seed", "progress")
 _RUN_DEFAULTS: dict[str, Any] = {"use_psi": True, "seed": None, "key_seed": None, "progress": False}
 
 
-class NotFittedError(ConfigError, SklearnNotFittedError):
+class NotFittedError(ConfigError, SklearnNotFittedError):  # type: ignore[misc]
     """A model was asked to predict before :meth:`VerticalEstimator.fit`; also a
     scikit-learn ``NotFittedError`` (so a ``ValueError`` and an ``AttributeError``), as
     scikit-learn code expects."""
