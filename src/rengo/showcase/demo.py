@@ -354,8 +354,8 @@ def _print_comparison(console: Console, hfl: dict[str, Any], rounds: int, epochs
     table.add_column("data seen")
     table.add_column("final accuracy", justify="right")
     table.add_column("best accuracy", justify="right")
-    table.add_column("training time", justify="right")
-    table.add_column("+ Shapley", justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("+ Shapley", justify="right", no_wrap=True)
     for name, r in hfl.items():
         if name == "centralised":
             continue
@@ -379,7 +379,7 @@ def _print_comparison(console: Console, hfl: dict[str, Any], rounds: int, epochs
     )
     console.print(table)
     console.print(
-        "training time leaves out the Shapley accounting (GTG-Shapley every round, FedAvg "
-        "only), shown apart under + Shapley",
+        "time: training and evaluation only; the Shapley accounting (GTG-Shapley every round, "
+        "FedAvg only) is shown apart under + Shapley",
         style="dim",
     )
