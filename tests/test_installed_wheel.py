@@ -118,11 +118,11 @@ def test_the_wheel_runs_from_anywhere_and_finds_shared_data_by_env_var(tmp_path:
     demo = subprocess.run(
         [str(python.parent / "rengo"), "demo", "--rounds", "2", "--clients", "3"],
         cwd=elsewhere,
-        env={**env, "RENGO_RUNS": str(elsewhere / "runs.db")},
+        env={**env, "RENGO_STORE": str(elsewhere / "runs.db")},
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
-    assert "scored" in demo.stdout and "breast cancer (bundled stand-in)" in demo.stdout
+    assert "scored" in demo.stdout and "UCI credit-card default" in demo.stdout
     assert (elsewhere / "rengo-runs" / "demo-contribution.png").is_file()

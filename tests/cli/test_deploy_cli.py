@@ -104,9 +104,11 @@ def test_cli_deployment_matches_simulation(tmp_path: Path):
     try:
         out, _ = coordinator.communicate(timeout=90)
         assert coordinator.returncode == 0, out
+        party_out = []
         for p in parties:
             p_out, _ = p.communicate(timeout=30)
             assert p.returncode == 0, p_out
+            party_out.append(p_out)
     finally:
         for p in [coordinator, *parties]:
             if p.poll() is None:
@@ -120,6 +122,13 @@ def test_cli_deployment_matches_simulation(tmp_path: Path):
         deployed = s.round_metrics(run.run_id)["central_accuracy"]
     assert [r for r, _ in deployed] == [1, 2, 3]
     assert [v for _, v in deployed] == pytest.approx([v for _, v in simulated])
+    # the coordinator says what it waits for and how each round went; parties their side
+    flat = " ".join(out.split())
+    assert f"listening on {address}, waiting for client-0, client-1" in flat
+    assert "party client-0 joined" in flat
+    assert all(f"round {k}/3: 2 of 2 parties reported" in flat for k in (1, 2, 3))
+    assert "train_loss" in flat
+    assert "client-0: round 1: trained on" in " ".join(party_out[0].split())
 
 
 def test_party_refuses_without_credentials(tmp_path: Path):

@@ -48,14 +48,21 @@ def test_a_round_from_open_to_leaderboard(tmp_path: Path):
             "100",
             "--features",
             "mean radius,worst area,mean texture",
+            "--store",
+            str(store),
             *s,
         ],
     )
     assert opened.exit_code == 0, opened.output
-    published = _read(tmp_path / "tournament-round1-published.csv")
+    published = _read(tmp_path / "tournament-round1-live.csv")
     assert list(published[0]) == ["id", "era", "mean radius", "worst area", "mean texture"]
     assert "target" not in published[0]
     assert {r["era"] for r in published} == {"era1", "era2", "era3"}
+    training = _read(tmp_path / "tournament-round1-train.csv")
+    assert list(training[0]) == ["id", "era", "mean radius", "worst area", "mean texture", "target"]
+    assert not {r["id"] for r in training} & {r["id"] for r in published}
+    assert len(training) + len(published) == 569  # every row, half of them live
+    assert abs(len(published) - 569 / 2) <= 1
     ids = [r["id"] for r in published]
     radius = np.array([float(r["mean radius"]) for r in published])
     # malignant (0) tumours are larger: a good model predicts "benign" for small radii.
@@ -78,14 +85,26 @@ def test_a_round_from_open_to_leaderboard(tmp_path: Path):
             ],
         )
         assert result.exit_code == 0, result.output
+    too_early = runner.invoke(app, ["tournament", "pay", *s])
+    assert too_early.exit_code == 2 and "score a round first" in too_early.output
+    assert "round 1 is open" in too_early.output
     targets = tmp_path / "tournament-round1-targets.csv"
     scored = runner.invoke(app, ["tournament", "score", "--targets", str(targets), *s])
     assert scored.exit_code == 0, scored.output
     assert scored.output.index("good") < scored.output.index("noise")
-    paid = runner.invoke(app, ["tournament", "pay", "--store", str(store), *s])
+    paid = runner.invoke(app, ["tournament", "pay", *s])  # the state remembers the store
     assert paid.exit_code == 0, paid.output
-    again = runner.invoke(app, ["tournament", "pay", "--store", str(store), *s])
+    again = runner.invoke(app, ["tournament", "pay", *s])
+    elsewhere = runner.invoke(app, ["tournament", "pay", "--store", str(tmp_path / "x.db"), *s])
+    assert elsewhere.exit_code == 2 and "recorded in the run store" in elsewhere.output
     assert "nothing to pay" in again.output
+    good_csv = str(tmp_path / "good.csv")
+    late = runner.invoke(
+        app,
+        ["tournament", "submit", "--participant", "late", "--predictions", good_csv,
+         "--stake", "1", *s],
+    )  # fmt: skip
+    assert late.exit_code == 2 and "round 1 is already scored" in late.output
     board = runner.invoke(app, ["tournament", "leaderboard", *s])
     assert board.exit_code == 0, board.output
     assert board.output.index("good") < board.output.index("noise")
@@ -94,7 +113,12 @@ def test_a_round_from_open_to_leaderboard(tmp_path: Path):
     with RunStore(store) as s_:
         run = s_.get_run(saved["run_id"])
         ledger = s_.ledger(run.run_id)
-    assert run.kind == "tournament"
+    assert run.kind == "tournament" and run.status == "completed"
+    assert saved["currency"] == "credits"
+    assert all("stake 20.00 credits" in e.reason for e in ledger if e.participant == "good")
+    with RunStore(store) as s_:
+        events = [e.message for e in s_.events(run.run_id)]
+    assert any("opened round 1" in m for m in events) and any("paid rounds" in m for m in events)
     amounts = {e.participant: int(e.amount) for e in ledger}
     assert amounts["good"] == 100  # 20.00 staked x 5 % clip: a strong model hits the clip
     assert sum(a for a in amounts.values() if a > 0) <= 10_000
@@ -106,8 +130,10 @@ def test_bad_submissions_and_missing_state_are_clear_errors(tmp_path: Path):
     s = ["--state", str(state)]
     missing = runner.invoke(app, ["tournament", "leaderboard", *s])
     assert missing.exit_code == 2 and "no tournament state" in missing.output
-    assert runner.invoke(app, ["tournament", "open", "--dataset", "diabetes", *s]).exit_code == 0
-    ids = [r["id"] for r in _read(tmp_path / "tournament-round1-published.csv")]
+    store = ["--store", str(tmp_path / "runs.db")]
+    opened = runner.invoke(app, ["tournament", "open", "--dataset", "diabetes", *store, *s])
+    assert opened.exit_code == 0, opened.output
+    ids = [r["id"] for r in _read(tmp_path / "tournament-round1-live.csv")]
     out_of_range = _predictions(tmp_path / "p.csv", ids, np.full(len(ids), 1.5))
     bad = runner.invoke(
         app,
@@ -140,5 +166,5 @@ def test_bad_submissions_and_missing_state_are_clear_errors(tmp_path: Path):
         ],
     )
     assert partial.exit_code == 2 and "missing" in partial.output
-    digits = runner.invoke(app, ["tournament", "open", "--dataset", "digits", *s])
+    digits = runner.invoke(app, ["tournament", "open", "--dataset", "digits", *store, *s])
     assert digits.exit_code == 2 and "binary or numeric" in digits.output

@@ -13,11 +13,13 @@ from rengo.showcase import credit_party_contribution
 def test_credit_story_values_bank_and_telecom_and_splits_the_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("RENGO_SHARED_DATA", str(tmp_path))  # no UCI file: bundled stand-in
+    monkeypatch.setenv("RENGO_SHARED_DATA", str(tmp_path))  # no shared data: bundled sample
     lines: list[str] = []
     result = credit_party_contribution(small=True, epochs=2, budget_minor=5_000, log=lines.append)
     contribution = result.contribution
-    assert result.dataset.startswith("breast cancer")
+    assert result.dataset.startswith("UCI credit-card default")
+    assert contribution.values["bank"] > contribution.values["telecom"] > -0.01
+    assert contribution.full > contribution.baseline + 0.05
     assert contribution.label_party == "card_issuer"
     assert set(contribution.values) == {"bank", "telecom"}
     assert sum(contribution.values.values()) == pytest.approx(

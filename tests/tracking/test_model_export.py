@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from rengo.cli.main import app
 from rengo.core.errors import ConfigError, DataError
-from rengo.hfl import History, simulate, softmax_predict
+from rengo.hfl import CheckpointRetention, History, simulate, softmax_predict
 from rengo.jobs import (
     build_hfl_job,
     build_vertical_job,
@@ -62,6 +62,7 @@ def _run(tmp_path: Path, model: str) -> tuple[Path, Path, History]:
             store=store,
             run_config={"job_file": str(job_path)},
             run_name="export-me",
+            checkpoints=CheckpointRetention(keep_last=3),  # every round, to export round 1
         )
     return store_path, job_path, history
 

@@ -79,3 +79,17 @@ def test_plot_run_without_metrics_is_a_clear_error(store: RunStore, tmp_path: Pa
 )
 def test_metric_family_groups_by_measure(key: str, family: str) -> None:
     assert metric_family(key) == family
+
+
+def test_a_comparison_draws_its_baselines(store: RunStore, tmp_path: Path) -> None:
+    runs = [_run_with_metrics(store, "fedavg", 0.5), _run_with_metrics(store, "fedadam", 0.3)]
+    plain = plot_runs(store, runs, "central_accuracy", tmp_path / "plain.png")
+    marked = plot_runs(
+        store,
+        runs,
+        "central_accuracy",
+        tmp_path / "marked.png",
+        baselines={"centralised (0.975)": 0.975},
+    )
+    _assert_png(marked)
+    assert marked.read_bytes() != plain.read_bytes()

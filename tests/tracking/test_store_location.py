@@ -1,4 +1,4 @@
-"""Where the store lives: explicit path, $RENGO_RUNS, or ./rengo-runs/runs.db."""
+"""Where the store lives: explicit path, $RENGO_STORE, or ./rengo-runs/runs.db."""
 
 from __future__ import annotations
 

@@ -255,7 +255,7 @@ def test_payouts_sum_exactly_to_the_budget_and_a_second_payment_is_refused(paid_
     assert {e.round for e in ledger} == {1, 2, 3}
     assert all(e.amount == 0 for e in ledger if e.participant == "rider")
     assert sum(p.amount_minor for p in payouts) == 100_001
-    assert all("policy=proportional method=mr budget=100001" in e.reason for e in ledger)
+    assert all("policy=proportional method=mr budget=1000.01 credits" in e.reason for e in ledger)
     with pytest.raises(ConfigError, match="already paid"):
         pay_rewards(store, run_id, "equal", 100)
 

@@ -191,15 +191,20 @@ def coordinator(
         str | None,
         typer.Option(envvar="RENGO_UI_TOKEN", help="Dashboard token, for a non-loopback --ui."),
     ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a job setting, SECTION.KEY=VALUE (repeatable)."),
+    ] = None,
 ) -> None:
-    """Serve a horizontal job to parties that connect to this coordinator."""
+    """Serve a horizontal job to parties that connect to this coordinator: it prints who
+    joins and leaves and one line per round (who reported, the loss, the traffic)."""
     from rengo.deploy import serve_coordinator
     from rengo.hfl import ResultChecks
     from rengo.jobs import build_hfl_job, load_job
     from rengo.tracking import RunStore, resolve_store_path
 
     with friendly_errors(console):
-        spec = load_job(job)
+        spec = load_job(job, set_ or ())
         if spec.vfl is not None:
             raise ConfigError(f"{job} is a vertical job: serve it with `rengo vfl coordinator`")
         built = build_hfl_job(spec)
@@ -213,13 +218,23 @@ def coordinator(
             raise ConfigError(f"--quorum {wanted} exceeds the {len(names)} parties {names}")
         deadline = join_timeout if join_timeout is not None else deploy.start_deadline
         security = hub_security(certs, tokens, names, insecure)
+        tracker = None
+        if spec.contribution is not None:
+            from rengo.jobs.contribution import contribution_tracker
+
+            tracker = contribution_tracker(spec.contribution, built.evaluate, spec.job.seed)
 
         def listening(hub: Any) -> None:
             need = f"; starts with {wanted} of them after {deadline:g}s" if wanted else ""
             console.print(
-                f"listening on {hub.address}; waiting for {', '.join(names)}{need}",
+                f"{spec.job.name}: {spec.strategy.name}, {spec.job.rounds} rounds; listening "
+                f"on {hub.address}, waiting for {', '.join(names)}{need}",
                 highlight=False,
             )
+
+        def hub_event(level: str, message: str) -> None:
+            style = {"warning": "yellow", "error": "bold red"}.get(level, "")
+            console.print(f"[{style}]{message}[/]" if style else message, highlight=False)
 
         with (
             RunStore(resolve_store_path(store)) as run_store,
@@ -239,13 +254,23 @@ def coordinator(
                 seed=spec.job.seed,
                 store=run_store,
                 run_name=spec.job.name,
-                run_config={"job_file": str(job)},
+                run_config={"job_file": str(job), "model": spec.model.type},
                 resume=resume,
                 on_listening=listening,
                 checks=spec.result_checks or ResultChecks(),
                 slow_after=deploy.slow_after,
                 slow_rounds=deploy.slow_rounds,
+                on_event=hub_event,
+                observers=[tracker] if tracker is not None else (),
+                checkpoints=spec.checkpoints,
             )
+            if tracker is not None and spec.contribution is not None and history.run_id:
+                from rengo.cli.run_job import print_contribution
+                from rengo.jobs.contribution import record_and_pay
+
+                report = tracker.report()
+                payouts = record_and_pay(run_store, history.run_id, report, spec.contribution)
+                print_contribution(console, history.run_id, report, payouts, spec.contribution)
         console.print(f"run {history.run_id} completed {len(history.rounds)} rounds")
 
 
@@ -285,10 +310,46 @@ def party(
         else:
             assert app is not None
             client_fn = load_app(app)
-        run_party(
+        console.print(f"{name}: serving {coordinator} (reconnecting until the run ends)")
+        sessions = run_party(
             coordinator,
             name,
             client_fn,
             creds,
+            mods=[PartyReport(name)],
             on_finished=lambda text: console.print(f"{name}: {text}", highlight=False),
         )
+        console.print(f"{name}: the run ended ({sessions} session{'s' * (sessions != 1)})")
+
+
+class PartyReport:
+    """A client mod that prints the party's side of each round: what it trained on, its
+    loss and how long it took (a failure is logged once, with its traceback)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, call: Any, call_next: Any) -> Any:
+        import time
+
+        from rengo.core.messages import EvaluateResult, FitResult
+
+        started = time.perf_counter()
+        server_round = call.config.get("server_round", "?") if call.config else "?"
+        reply = call_next(call)  # a failure is logged once, with its traceback, by the party
+        took = time.perf_counter() - started
+        if isinstance(reply, FitResult):
+            loss = reply.metrics.get("loss")
+            shown = f", loss {float(loss):.4f}" if isinstance(loss, (int, float)) else ""
+            console.print(
+                f"{self.name}: round {server_round}: trained on {reply.num_examples} "
+                f"examples{shown} in {took:.2f}s",
+                highlight=False,
+            )
+        elif isinstance(reply, EvaluateResult):
+            console.print(
+                f"{self.name}: round {server_round}: evaluated {reply.num_examples} examples, "
+                f"loss {reply.loss:.4f}",
+                highlight=False,
+            )
+        return reply

@@ -43,15 +43,18 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 @contextmanager
 def friendly_errors(console: Console) -> Iterator[None]:
-    """Exit 2 on configuration or data errors, 1 on other rengo errors, with the message;
-    130 after Ctrl-C and 143 after SIGTERM (both recorded as an interruption)."""
+    """Exit 2 on configuration or data errors, 1 on other rengo errors, with the message
+    (and, at debug level, where it was raised); 130 after Ctrl-C and 143 after SIGTERM
+    (both recorded as an interruption)."""
     try:
         with terminate_as_interrupt():
             yield
     except (ConfigError, DataError) as exc:
+        log.debug("where the error was raised", exc_info=True)
         console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     except RengoError as exc:
+        log.debug("where the error was raised", exc_info=True)
         console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
     except KeyboardInterrupt as exc:

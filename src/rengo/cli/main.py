@@ -7,7 +7,6 @@ for usage and configuration errors, 1 for runtime failures), never a traceback.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -19,14 +18,17 @@ from rengo.cli.deploy import certs_app
 from rengo.cli.deploy import coordinator as coordinator_command
 from rengo.cli.deploy import party as party_command
 from rengo.cli.errors import friendly_errors
+from rengo.cli.logging_options import LoggingGroup, configure_logging
 from rengo.cli.rewards import rewards_app
 from rengo.cli.runs import runs_app
+from rengo.cli.store_option import StoreOption
 from rengo.cli.tournament import tournament_app
 from rengo.cli.ui import ui as ui_command
 from rengo.cli.vfl import vfl_app
 
 app = typer.Typer(
     name="rengo",
+    cls=LoggingGroup,
     help="rengo (連合): federated learning that keeps data where it lives.",
     no_args_is_help=True,
     add_completion=False,
@@ -42,13 +44,6 @@ app.command("party")(party_command)
 app.command("ui")(ui_command)
 console = Console()
 
-StoreOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--store", help="Run store (SQLite). Default: ./rengo-runs/runs.db or $RENGO_RUNS."
-    ),
-]
-
 
 def _version(value: bool) -> None:
     if value:
@@ -58,16 +53,15 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
     ] = False,
 ) -> None:
-    """Federated learning: horizontal, vertical and transfer, with contribution accounting."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    """Federated learning: horizontal, vertical and transfer, with contribution accounting.
+
+    Every command takes -v (-vv for debug) and --log-level.
+    """
+    configure_logging()
 
 
 @app.command()
@@ -99,6 +93,14 @@ def run(
         list[str] | None,
         typer.Option(help="Also mirror the run live: mlflow and/or tensorboard (repeatable)."),
     ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a job setting, SECTION.KEY=VALUE (repeatable), checked like the "
+            "file: --set train.lr=0.01 --set job.rounds=5.",
+        ),
+    ] = None,
 ) -> None:
     """Run a job file in simulation and record it in the run store."""
     from rengo.cli.run_job import run_job
@@ -112,6 +114,7 @@ def run(
             plot=plot,
             progress=progress,
             mirrors=mirror or (),
+            overrides=set_ or (),
         )
 
 

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from rengo.cli.errors import friendly_errors
+from rengo.cli.store_option import StoreOption, open_existing_store
+from rengo.rewards import DEFAULT_CURRENCY
 
 if TYPE_CHECKING:
     from rengo.tracking import LedgerEntry
@@ -24,27 +26,11 @@ rewards_app = typer.Typer(
 )
 console = Console()
 
-StoreOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--store", help="Run store (SQLite). Default: ./rengo-runs/runs.db or $RENGO_RUNS."
-    ),
-]
 RunArgument = Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")]
 DecimalsOption = Annotated[
     int | None,
     typer.Option(help="Decimals of the currency's minor unit (default: ISO 4217, else 2)."),
 ]
-
-
-def _open(store: Path | None):  # type: ignore[no-untyped-def]
-    from rengo.core.errors import ConfigError
-    from rengo.tracking import RunStore, resolve_store_path
-
-    path = resolve_store_path(store)
-    if not path.exists():
-        raise ConfigError(f"no run store at {path}; run `rengo demo` or `rengo run JOB.toml` first")
-    return RunStore(path)
 
 
 def contribution_table(
@@ -126,7 +112,7 @@ def show(
     """Contribution of each participant and the payouts recorded for the run."""
     from rengo.tracking.contrib_records import run_contributions
 
-    with friendly_errors(console), _open(store) as s:
+    with friendly_errors(console), open_existing_store(store) as s:
         found = run_contributions(s, run_id, method)
         console.print(
             contribution_table(
@@ -160,7 +146,7 @@ def pay(
             "(stake x clip(factor x contribution))."
         ),
     ] = "proportional",
-    currency: Annotated[str, typer.Option(help="Currency code or unit name.")] = "credits",
+    currency: Annotated[str, typer.Option(help="Currency code or unit name.")] = DEFAULT_CURRENCY,
     decimals: DecimalsOption = None,
     method: Annotated[
         str | None, typer.Option(help="Contribution method (default: the last recorded).")
@@ -180,7 +166,7 @@ def pay(
     from rengo.rewards import currency_decimals, format_minor, to_minor_units
     from rengo.tracking.contrib_records import pay_rewards
 
-    with friendly_errors(console), _open(store) as s:
+    with friendly_errors(console), open_existing_store(store) as s:
         places = currency_decimals(currency, decimals)
         budget_minor = to_minor_units(budget, places)
         stakes: dict[str, int] | None = None
@@ -197,6 +183,7 @@ def pay(
             policy,
             budget_minor,
             currency,
+            decimals=decimals,
             method=method,
             per_round=per_round,
             stakes_minor=stakes,
@@ -222,6 +209,6 @@ def export(
     """Write the runs' ledger lines to a CSV an accountant can open (amounts in major units)."""
     from rengo.tracking.contrib_records import write_ledger_csv
 
-    with friendly_errors(console), _open(store) as s:
+    with friendly_errors(console), open_existing_store(store) as s:
         count = write_ledger_csv(s, run_ids, csv_path, decimals)
         console.print(f"wrote {count} ledger lines to {csv_path}")

@@ -6,10 +6,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from sklearn.base import clone
 
 from rengo.hfl import simulate
 from rengo.jobs import JobSpec, build_hfl_job, build_vertical_job, load_job, run_vertical_job
+from rengo.jobs.contribution import (
+    ContributionSettings,
+    contribution_tracker,
+    record_and_pay,
+    vertical_contribution,
+)
+from rengo.rewards import Payout, format_amount
 from rengo.tracking import RunStore, plot_run, resolve_store_path
+from rengo.valuation import ContributionReport
+from rengo.vfl import VerticalDataset
 
 
 def run_job(
@@ -21,12 +31,15 @@ def run_job(
     plot: Path | None = None,
     progress: bool = True,
     mirrors: Sequence[str] = (),
+    overrides: Sequence[str] = (),
 ) -> str:
-    """Run a horizontal job file; returns the run id. ``mirrors`` ("mlflow",
-    "tensorboard") also copy the run there as it trains."""
-    spec = load_job(job_path)
+    """Run a job file (horizontal or vertical); returns the run id. ``mirrors``
+    ("mlflow", "tensorboard") also copy the run there as it trains; ``overrides``
+    (``"train.lr=0.01"``) change the file's settings, validated like the file. A
+    ``[contribution]`` section values the participants and records it (and pays its budget)."""
+    spec = load_job(job_path, overrides)
     if spec.vfl is not None:
-        return _run_vertical(console, spec, store_path, plot)
+        return _run_vertical(console, spec, store_path, plot, progress)
     if executor is not None:
         from rengo.jobs.spec import check_choice
         from rengo.transport import executor_names
@@ -39,6 +52,9 @@ def run_job(
         f"({spec.partition.scheme}) on {spec.data.dataset}, {spec.job.rounds} rounds, "
         f"executor={spec.job.executor}"
     )
+    tracker = None
+    if spec.contribution is not None:
+        tracker = contribution_tracker(spec.contribution, job.evaluate, spec.job.seed)
     with open_store(store_path, mirrors, spec) as store:
         history = simulate(
             job.client_fn,
@@ -52,10 +68,18 @@ def run_job(
             round_timeout=spec.job.round_timeout,
             store=store,
             run_name=spec.job.name,
-            run_config={"job_file": str(job_path), "dataset": spec.data.dataset},
+            run_config={
+                "job_file": str(job_path),
+                "dataset": spec.data.dataset,
+                "model": spec.model.type,
+                **({"overrides": list(overrides)} if overrides else {}),
+            },
             progress=progress,
             client_mods=job.client_mods,
             checks=spec.result_checks,
+            observers=[tracker] if tracker is not None else [],
+            checkpoints=spec.checkpoints,
+            device=None if spec.train.device == "cpu" else spec.train.device,
         )
         assert history.run_id is not None
         if history.stopped is not None:
@@ -65,6 +89,10 @@ def run_job(
         last = history.rounds[-1].metrics
         shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(last.items()))
         console.print(f"run [bold]{history.run_id}[/] completed: {shown}")
+        if tracker is not None and spec.contribution is not None:
+            report = tracker.report()
+            payouts = record_and_pay(store, history.run_id, report, spec.contribution)
+            print_contribution(console, history.run_id, report, payouts, spec.contribution)
         if plot is not None:
             console.print(f"wrote {plot_run(store, history.run_id, plot)}")
         return history.run_id
@@ -89,22 +117,76 @@ def open_store(store_path: Path | None, mirrors: Sequence[str], spec: JobSpec) -
 
 
 def _run_vertical(
-    console: Console, spec: JobSpec, store_path: Path | None, plot: Path | None
+    console: Console, spec: JobSpec, store_path: Path | None, plot: Path | None, progress: bool
 ) -> str:
     vfl = spec.vfl
     assert vfl is not None
     source = (
         ", ".join(vfl.parties) if vfl.parties else f"{vfl.dataset} split {vfl.num_parties} ways"
     )
+    shown = [
+        f"{k}={getattr(vfl.options, k)}" for k in ("key_bits", "epochs") if hasattr(vfl.options, k)
+    ]
     console.print(
-        f"[bold]{spec.job.name}[/]: vertical logistic regression over {source}; labels at "
-        f"{vfl.label_party}; {vfl.key_bits}-bit Paillier, {vfl.epochs} epochs"
+        f"[bold]{spec.job.name}[/]: {vfl.spec.title} over {source}; labels at "
+        f"{vfl.label_party}" + (f"; {', '.join(shown)}" if shown else "")
     )
     job = build_vertical_job(spec)
     with RunStore(resolve_store_path(store_path)) as store:
-        result = run_vertical_job(job, store, log=console.print)
+        result = run_vertical_job(job, store, log=console.print, progress=progress)
         run_id = result["run_id"]
         console.print(f"run [bold]{run_id}[/] completed")
+        if spec.contribution is not None:
+            console.print(
+                f"valuing each feature party ({spec.contribution.method} on held-out "
+                f"{spec.contribution.metric}: every coalition retrained)..."
+            )
+            valued = vertical_contribution(
+                spec.contribution,
+                job.train,
+                VerticalDataset(job.test.parties, job.test.label_party, job.test_labels),
+                lambda: clone(job.model).set_params(progress=False),
+                spec.job.seed,
+            )
+            report = valued.report()
+            payouts = record_and_pay(store, run_id, report, spec.contribution)
+            console.print(
+                f"label party alone: {valued.metric} {valued.baseline:.4f}; every party: "
+                f"{valued.full:.4f} ({valued.full - valued.baseline:+.4f} from federating)"
+            )
+            print_contribution(console, run_id, report, payouts, spec.contribution)
         if plot is not None:
             console.print(f"wrote {plot_run(store, run_id, plot)}")
         return str(run_id)
+
+
+def print_contribution(
+    console: Console,
+    run_id: str,
+    report: ContributionReport,
+    payouts: Sequence[Payout],
+    settings: ContributionSettings,
+) -> None:
+    """Each participant's contribution and, with a budget, its payout (major units)."""
+    from rich.table import Table
+
+    paid = {p.participant: p.amount_minor for p in payouts}
+    table = Table(
+        title=f"Contribution ({report.method}, {report.score_name}) - run {run_id}",
+        title_justify="left",
+    )
+    table.add_column("participant")
+    table.add_column("contribution", justify="right")
+    if payouts:
+        table.add_column("payout", justify="right")
+    for name, value in report.ranking():
+        row = [name, f"{value:+.4f}"]
+        if payouts:
+            row.append(format_amount(paid.get(name, 0), settings.currency))
+        table.add_row(*row)
+    console.print(table)
+    if not payouts:
+        console.print(
+            f"recorded; pay with `rengo rewards pay {run_id} --budget 1000.00` "
+            "(or set contribution.budget)"
+        )

@@ -1,4 +1,4 @@
-"""``rengo runs list | show | plot``: look at what the run store recorded."""
+"""``rengo runs list | show | plot | delete``: look at (and tidy) what the run store recorded."""
 
 from __future__ import annotations
 
@@ -9,27 +9,12 @@ import typer
 from rich.console import Console
 
 from rengo.cli.errors import friendly_errors
+from rengo.cli.store_option import StoreOption, open_existing_store
 
-runs_app = typer.Typer(help="List, inspect and plot recorded runs.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="List, inspect, plot, export and delete recorded runs.", no_args_is_help=True
+)
 console = Console()
-
-StoreOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--store", help="Run store (SQLite). Default: ./rengo-runs/runs.db or $RENGO_RUNS."
-    ),
-]
-
-
-def _open(store: Path | None):  # type: ignore[no-untyped-def]
-    from rengo.tracking import RunStore, resolve_store_path
-
-    path = resolve_store_path(store)
-    if not path.exists():
-        from rengo.core.errors import ConfigError
-
-        raise ConfigError(f"no run store at {path}; run `rengo demo` or `rengo run JOB.toml` first")
-    return RunStore(path)
 
 
 @runs_app.command("list")
@@ -41,7 +26,7 @@ def list_runs(
     """The most recent runs, newest first."""
     from rengo.tracking import runs_table
 
-    with friendly_errors(console), _open(store) as s:
+    with friendly_errors(console), open_existing_store(store) as s:
         console.print(runs_table(s.list_runs(limit=limit, kind=kind)))
 
 
@@ -53,7 +38,7 @@ def show(
     """Config, summary, per-round metrics, per-client statistics and events of one run."""
     from rengo.tracking import run_detail
 
-    with friendly_errors(console), _open(store) as s:
+    with friendly_errors(console), open_existing_store(store) as s:
         console.print(run_detail(s, run_id))
 
 
@@ -65,17 +50,70 @@ def plot(
     metric: Annotated[
         str, typer.Option(help="Metric compared across several runs.")
     ] = "central_accuracy",
+    clients: Annotated[
+        bool,
+        typer.Option(
+            "--clients",
+            help="Per-client metrics of one run: mean, worst and best 10 % and range per round.",
+        ),
+    ] = False,
 ) -> None:
-    """Write a PNG of loss/accuracy per round (one run) or of one metric across runs."""
-    from rengo.tracking import plot_run, plot_runs
+    """Write a PNG of loss/accuracy per round (one run), of one metric across runs, or of
+    how a run's client metrics spread over its clients (``--clients``)."""
+    from rengo.core.errors import ConfigError
+    from rengo.tracking import plot_client_metrics, plot_run, plot_runs
 
-    with friendly_errors(console), _open(store) as s:
-        if len(run_ids) == 1:
+    with friendly_errors(console), open_existing_store(store) as s:
+        if clients:
+            if len(run_ids) != 1:
+                raise ConfigError("--clients plots one run; give exactly one run id")
+            rid = s.resolve_run_id(run_ids[0])
+            path = plot_client_metrics(s, rid, out or Path(f"{rid}-clients.png"))
+        elif len(run_ids) == 1:
             rid = s.resolve_run_id(run_ids[0])
             path = plot_run(s, rid, out or Path(f"{rid}.png"))
         else:
             path = plot_runs(s, run_ids, metric, out or Path(f"compare-{metric}.png"))
         console.print(f"wrote {path}")
+
+
+@runs_app.command("delete")
+def delete(
+    run_ids: Annotated[list[str], typer.Argument(help="Run ids (or unique prefixes) to delete.")],
+    store: StoreOption = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Delete without asking for confirmation.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option(help="Also delete runs still marked running (e.g. a killed process).")
+    ] = False,
+) -> None:
+    """Delete runs and everything recorded for them (rounds, clients, checkpoints...).
+
+    Runs with ledger lines are kept: the ledger is append-only.
+    """
+    from rengo.core.errors import ConfigError
+
+    with friendly_errors(console), open_existing_store(store) as s:
+        runs = [s.get_run(run_id) for run_id in dict.fromkeys(run_ids)]
+        for run in runs:
+            if run.status == "running" and not force:
+                raise ConfigError(
+                    f"run {run.run_id} is still marked running (a live coordinator may be "
+                    "writing to it); pass --force to delete it anyway"
+                )
+            if s.ledger(run.run_id):
+                raise ConfigError(
+                    f"run {run.run_id} has ledger entries, which are append-only; "
+                    "it cannot be deleted"
+                )
+        described = ", ".join(f"{r.run_id} ({r.label}, {r.kind}, {r.status})" for r in runs)
+        if not yes and not typer.confirm(f"delete {described}?", default=False):
+            console.print("nothing deleted")
+            raise typer.Exit(1)
+        for run in runs:
+            s.delete_run(run.run_id)
+        console.print(f"deleted {described}")
 
 
 # ``rengo runs mirror`` and ``rengo runs export`` live in their own module.

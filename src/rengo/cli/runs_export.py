@@ -14,16 +14,11 @@ import typer
 from rich.console import Console
 
 from rengo.cli.errors import friendly_errors
+from rengo.cli.store_option import StoreOption
 from rengo.core.errors import ConfigError
 
 console = Console()
 
-StoreOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--store", help="Run store (SQLite). Default: ./rengo-runs/runs.db or $RENGO_RUNS."
-    ),
-]
 JobOption = Annotated[
     Path | None,
     typer.Option(help="Job file that built the model (default: the one the run recorded)."),

@@ -1,10 +1,15 @@
 """``rengo tournament open | submit | score | pay | leaderboard``: a prediction tournament.
 
-The coordinator publishes row ids grouped in eras with the feature columns it chooses to
-share (a CSV participants download) and keeps the targets; participants submit only
-predictions in [0, 1] with a stake. State lives in one inspectable JSON file (default
-``./rengo-runs/tournament.json``); payouts also go to the ledger of a run of kind
-"tournament" in the run store. Register with ``app.add_typer(tournament_app, name="tournament")``.
+In this order: ``open`` publishes a round - a training set (features and targets, to learn
+from) and a live set (row ids grouped in eras with the feature columns the coordinator
+chooses to share; its targets stay with the coordinator); ``submit`` takes a participant's
+predictions in [0, 1] for the live rows with a stake; ``score`` resolves the round (CORR and
+MMC per era) once the live targets are known; ``pay`` writes the payouts to the ledger.
+State lives in one inspectable JSON file (default ``./rengo-runs/tournament.json``). The
+whole tournament is one run of kind "tournament" in the run store, continued by every
+``open``, ``score`` and ``pay`` (the run lifecycle's ``resume``): its events say what each
+step did, its summary holds the scored rounds and its ledger the payouts. Register with
+``app.add_typer(tournament_app, name="tournament")``.
 """
 
 from __future__ import annotations
@@ -23,11 +28,17 @@ from rich.console import Console
 from rich.table import Table
 
 from rengo.cli.errors import friendly_errors
+from rengo.cli.store_option import StoreOption
 from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError, DataError
+from rengo.rewards import DEFAULT_CURRENCY
 
 tournament_app = typer.Typer(
-    help="A prediction tournament: publish rows, collect predictions, score, pay.",
+    help=(
+        "A prediction tournament, in four steps: 1. open (publish a training set and a live "
+        "set), 2. submit (each participant's predictions and stake), 3. score (once the live "
+        "targets are known), 4. pay (payouts to the ledger); leaderboard at any time."
+    ),
     no_args_is_help=True,
 )
 console = Console()
@@ -36,12 +47,6 @@ STATE_FORMAT = "rengo-tournament/1"
 DEFAULT_STATE = Path("rengo-runs") / "tournament.json"
 
 StateOption = Annotated[Path, typer.Option("--state", help="Tournament state (JSON file).")]
-StoreOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--store", help="Run store (SQLite). Default: ./rengo-runs/runs.db or $RENGO_RUNS."
-    ),
-]
 RoundOption = Annotated[
     int | None, typer.Option("--round", help="Round number (default: the open one).")
 ]
@@ -79,6 +84,55 @@ def updated_state(path: Path) -> Iterator[tuple[dict[str, Any], Any]]:
     yield state, tournament
     state["tournament"] = tournament.to_dict()
     save_state(path, state)
+
+
+@contextmanager
+def tournament_run(store: Path | None, state: dict[str, Any], state_path: Path) -> Iterator[Any]:
+    """The tournament's one run in the store (kind "tournament"): started by the first
+    command that records, continued (resumed) by every later one; its id and its store
+    live in the state file, so later commands need no ``--store``. The body logs what it
+    did; the summary is rewritten from the state."""
+    from rengo.tracking import RunStore, open_run
+    from rengo.tracking.tournament_records import RUN_KIND
+
+    path = tournament_store(store, state)
+    state["store"] = str(path)
+    with RunStore(path) as opened:
+        config = {"state": str(state_path), "currency": state["currency"]}
+        with open_run(
+            opened, RUN_KIND, config, name="tournament", resume=state.get("run_id")
+        ) as run:
+            state["run_id"] = run.run_id
+            yield run
+            run.summary.update(_summary(state))
+
+
+def tournament_store(store: Path | None, state: dict[str, Any]) -> Path:
+    """The run store of this tournament: the one its state remembers, else ``--store`` (or
+    the default); a different ``--store`` is refused before anything changes."""
+    from rengo.tracking import resolve_store_path
+
+    path = resolve_store_path(store).resolve()
+    kept = state.get("store")
+    if kept is None:
+        return path
+    if store is not None and Path(kept) != path:
+        raise ConfigError(
+            f"this tournament is recorded in the run store {kept}, not {path}; drop --store "
+            "(its state remembers the store) or pass that one"
+        )
+    return Path(kept)
+
+
+def _summary(state: dict[str, Any]) -> dict[str, Any]:
+    from rengo.tracking.tournament_records import tournament_summary
+
+    tournament = _tournament(state)
+    summary = tournament_summary(
+        tournament.results(), state["paid_rounds"], state["currency"], int(state["decimals"])
+    )
+    summary["open_rounds"] = tournament.open_round_ids()
+    return summary
 
 
 def _tournament(state: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -120,37 +174,6 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)
-
-
-def _rows_from_dataset(
-    name: str, eras: int, seed: int
-) -> tuple[list[str], list[str], list[str], np.ndarray, np.ndarray]:
-    """Row ids, eras, feature names, features and [0, 1] targets from a bundled dataset."""
-    from rengo.data import load_dataset
-    from rengo.tournament import tie_kept_rank
-
-    data = load_dataset(name)
-    if data.is_classification:
-        if len(data.classes or ()) != 2:
-            raise ConfigError(
-                f"{name} has {len(data.classes or ())} classes; a tournament target must be "
-                "binary or numeric (try breast_cancer or diabetes)"
-            )
-        target = data.labels().astype(np.float64)
-    else:
-        target = tie_kept_rank(np.asarray(data.y, dtype=np.float64))
-    order = np.random.default_rng(seed).permutation(len(target))
-    era_of = np.empty(len(target), dtype=object)
-    for k, block in enumerate(np.array_split(order, eras)):
-        era_of[block] = f"era{k + 1}"
-    ids = [f"{name}-{i}" for i in order]
-    return (
-        ids,
-        [str(era_of[i]) for i in order],
-        list(data.feature_names),
-        data.X[order],
-        target[order],
-    )
 
 
 def _rows_from_csv(
@@ -196,6 +219,35 @@ def _rows_from_csv(
 # -- commands -----------------------------------------------------------------------------
 
 
+def _split(
+    count: int, train_share: float, eras: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows for training and live sets (a seeded shuffle) and each row's era within its
+    set: ``era1``.. for live rows, ``train-era1``.. for training rows."""
+    order = np.random.default_rng(seed).permutation(count)
+    cut = round(train_share * count)
+    train, live = np.sort(order[:cut]), np.sort(order[cut:])
+    era_of = np.empty(count, dtype=object)
+    for rows, prefix in ((live, "era"), (train, "train-era")):
+        shuffled = np.random.default_rng([seed, len(rows)]).permutation(rows)
+        for k, block in enumerate(np.array_split(shuffled, min(eras, max(len(rows), 1)))):
+            era_of[block] = f"{prefix}{k + 1}"
+    return train, live, era_of
+
+
+def _target_values(data_y: np.ndarray, classification: bool, name: str, n_classes: int) -> Any:
+    from rengo.tournament import tie_kept_rank
+
+    if classification:
+        if n_classes != 2:
+            raise ConfigError(
+                f"{name} has {n_classes} classes; a tournament target must be binary or "
+                "numeric (try breast_cancer or diabetes)"
+            )
+        return data_y.astype(np.float64)
+    return tie_kept_rank(np.asarray(data_y, dtype=np.float64))
+
+
 @tournament_app.command("open")
 def open_round(
     state_path: StateOption = DEFAULT_STATE,
@@ -213,23 +265,41 @@ def open_round(
     features: Annotated[
         str | None, typer.Option(help="Comma-separated feature columns to publish (default all).")
     ] = None,
-    eras: Annotated[int, typer.Option(min=1, help="Eras to group rows in when none given.")] = 4,
-    seed: Annotated[int, typer.Option(help="Seed of the era assignment.")] = 0,
+    eras: Annotated[int, typer.Option(min=1, help="Eras per set when none are given.")] = 4,
+    train_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.9,
+            help="Share of rows published with their targets as the training set; the rest "
+            "is the live set, scored later (needs targets; 0: all rows live).",
+        ),
+    ] = 0.5,
+    seed: Annotated[int, typer.Option(help="Seed of the split and the era assignment.")] = 0,
     publish: Annotated[
-        Path | None, typer.Option(help="Published CSV (id, era, features) for participants.")
+        Path | None, typer.Option(help="Live set CSV (id, era, features) for participants.")
+    ] = None,
+    publish_train: Annotated[
+        Path | None,
+        typer.Option(help="Training set CSV (id, era, features, target) for participants."),
     ] = None,
     targets_out: Annotated[
-        Path | None, typer.Option(help="Where the coordinator keeps the targets (id, target).")
+        Path | None,
+        typer.Option(help="Where the coordinator keeps the live targets (id, target)."),
     ] = None,
-    currency: Annotated[str, typer.Option(help="Currency of stakes (first round only).")] = "NMR",
+    currency: Annotated[
+        str, typer.Option(help="Currency of stakes and payouts (first round only).")
+    ] = DEFAULT_CURRENCY,
     decimals: Annotated[int | None, typer.Option(help="Currency decimals.")] = None,
     budget: Annotated[
         str | None, typer.Option(help="Total payout budget in major units (first round only).")
     ] = None,
     clip: Annotated[float, typer.Option(help="Clip as a fraction of stake.")] = 0.05,
     payout_factor: Annotated[float, typer.Option(help="Payout factor.")] = 1.0,
+    store: StoreOption = None,
 ) -> None:
-    """Publish a new round: row ids in eras with chosen features; targets stay here."""
+    """Step 1: publish a new round - a training set with targets and a live set without
+    (only the live rows are scored); the live targets stay here."""
     from rengo.rewards import Budget, currency_decimals, to_minor_units
     from rengo.tournament import PayoutRule, Tournament
 
@@ -250,44 +320,81 @@ def open_round(
                 "run_id": None,
                 "paid_rounds": [],
             }
+        tournament_store(store, state)
         y: np.ndarray | None
+        given_eras: list[str] | None = None
         if dataset is not None:
-            ids, era_list, names, X, y = _rows_from_dataset(dataset, eras, seed)
+            from rengo.data import load_dataset
+
+            data = load_dataset(dataset)
+            y = _target_values(
+                data.labels() if data.is_classification else np.asarray(data.y),
+                data.is_classification,
+                dataset,
+                len(data.classes or ()),
+            )
+            ids = np.array([f"{dataset}-{i}" for i in range(len(y))])
+            names, X = list(data.feature_names), data.X
+            if features:
+                wanted = [c.strip() for c in features.split(",")]
+                unknown = [c for c in wanted if c not in names]
+                if unknown:
+                    raise ConfigError(f"unknown feature(s) {unknown}; {dataset} has {names}")
+                X = X[:, [names.index(c) for c in wanted]]
+                names = wanted
         else:
             assert csv_path is not None
             chosen = [c.strip() for c in features.split(",")] if features else None
-            ids, era_list, names, X, y = _rows_from_csv(
+            id_list, era_list, names, X, y = _rows_from_csv(
                 csv_path, id_column, era_column, target_column, chosen, eras, seed
             )
-        if dataset is not None and features:
-            wanted = [c.strip() for c in features.split(",")]
-            unknown = [c for c in wanted if c not in names]
-            if unknown:
-                raise ConfigError(f"unknown feature(s) {unknown}; {dataset} has {names}")
-            X = X[:, [names.index(c) for c in wanted]]
-            names = wanted
-        number = tournament.open_round(ids, era_list)  # features go to the published CSV
+            ids = np.array(id_list)
+            given_eras = era_list if era_column is not None else None
+        share = train_share if y is not None else 0.0
+        train, live, era_of = _split(len(ids), share, eras, seed)
+        if given_eras is not None:
+            era_of = np.array(given_eras, dtype=object)
+        if len(live) < 2:
+            raise ConfigError(f"--train-share {train_share} leaves {len(live)} live rows; lower it")
+        live_ids = [str(i) for i in ids[live]]
+        number = tournament.open_round(live_ids, [str(e) for e in era_of[live]])
         folder = state_path.parent
-        publish = publish or folder / f"tournament-round{number}-published.csv"
+        publish = publish or folder / f"tournament-round{number}-live.csv"
         _write_csv(
             publish,
             ["id", "era", *names],
-            [[i, e, *row] for i, e, row in zip(ids, era_list, X.tolist(), strict=True)],
+            [[i, str(era_of[r]), *X[r].tolist()] for i, r in zip(live_ids, live, strict=True)],
         )
-        state["tournament"] = tournament.to_dict()
-        save_state(state_path, state)
         console.print(
-            f"opened round [bold]{number}[/]: {len(ids)} rows in {len(set(era_list))} eras, "
-            f"{len(names)} features published to {publish}"
+            f"opened round [bold]{number}[/]: live set of {len(live)} rows in "
+            f"{len(set(era_of[live].tolist()))} eras, {len(names)} features -> {publish}"
         )
+        if y is not None and len(train):
+            publish_train = publish_train or folder / f"tournament-round{number}-train.csv"
+            _write_csv(
+                publish_train,
+                ["id", "era", *names, "target"],
+                [[str(ids[r]), str(era_of[r]), *X[r].tolist(), float(y[r])] for r in train],
+            )
+            console.print(f"training set of {len(train)} rows with targets -> {publish_train}")
         if y is not None:
             targets_out = targets_out or folder / f"tournament-round{number}-targets.csv"
             _write_csv(
                 targets_out,
                 ["id", "target"],
-                [[i, t] for i, t in zip(ids, y.tolist(), strict=True)],
+                [[str(ids[r]), float(y[r])] for r in live],
             )
-            console.print(f"targets kept by the coordinator in {targets_out}")
+            console.print(f"live targets kept by the coordinator in {targets_out}")
+        with tournament_run(store, state, state_path) as run:
+            state["tournament"] = tournament.to_dict()
+            run.log_event(
+                "info", f"opened round {number}: {len(live)} live rows, {len(train)} training rows"
+            )
+        save_state(state_path, state)
+        console.print(
+            "next: participants `rengo tournament submit --predictions P.csv --stake 10.00 "
+            "--participant NAME`, then `rengo tournament score --targets ...`"
+        )
 
 
 @tournament_app.command("submit")
@@ -298,11 +405,13 @@ def submit(
     state_path: StateOption = DEFAULT_STATE,
     round_id: RoundOption = None,
 ) -> None:
-    """Record a participant's predictions and stake (a resubmission replaces the first)."""
+    """Step 2: record a participant's predictions for the live rows and their stake (a
+    resubmission replaces the first)."""
     from rengo.rewards import to_minor_units
 
     with friendly_errors(console):
         with updated_state(state_path) as (state, tournament):
+            _require_open(tournament, round_id, "submit to")
             values = read_id_values(predictions, "prediction")
             stake_minor = to_minor_units(stake, int(state["decimals"]))
             tournament.submit(participant, values, stake_minor, round_id)
@@ -313,16 +422,25 @@ def submit(
 
 @tournament_app.command("score")
 def score(
-    targets: Annotated[Path, typer.Option(help="CSV with columns id,target.")],
+    targets: Annotated[Path, typer.Option(help="CSV with columns id,target (the live rows).")],
     state_path: StateOption = DEFAULT_STATE,
     round_id: RoundOption = None,
+    store: StoreOption = None,
 ) -> None:
-    """Resolve a round: CORR and MMC per era against the targets, and the payouts due."""
+    """Step 3: resolve a round - CORR and MMC per era against the live targets, and the
+    payouts due."""
     from rengo.rewards import format_minor
 
     with friendly_errors(console):
         with updated_state(state_path) as (state, tournament):
+            tournament_store(store, state)
+            _require_open(tournament, round_id, "score")
             result = tournament.resolve(read_id_values(targets, "target"), round_id)
+            state["tournament"] = tournament.to_dict()
+            with tournament_run(store, state, state_path) as run:
+                run.log_event(
+                    "info", f"scored round {result.round}: {len(result.scores)} participants"
+                )
         places = int(state["decimals"])
         due = {p.participant: p.amount_minor for p in result.payouts}
         table = Table(title=f"Round {result.round} scores", title_justify="left")
@@ -338,51 +456,75 @@ def score(
                 format_minor(due.get(name, 0), places),
             )
         console.print(table)
-        console.print("payouts are due; `rengo tournament pay` writes them to the ledger")
+        console.print(
+            f"payouts in {state['currency']} are due; `rengo tournament pay` writes them to "
+            "the ledger"
+        )
 
 
 @tournament_app.command("pay")
 def pay(state_path: StateOption = DEFAULT_STATE, store: StoreOption = None) -> None:
-    """Append the payouts of every scored, unpaid round to the tournament run's ledger."""
-    from rengo.tracking import RunStore, resolve_store_path
-    from rengo.tracking.tournament_records import record_tournament_round, tournament_summary
+    """Step 4: append the payouts of every scored, unpaid round to the tournament run's
+    ledger."""
+    from rengo.rewards import format_amount
+    from rengo.tracking.tournament_records import record_tournament_round
 
     with friendly_errors(console):
         state = load_state(state_path)
         tournament = _tournament(state)
+        tournament_store(store, state)
         paid_rounds = {int(r) for r in state["paid_rounds"]}
-        todo = [r for r in tournament.results() if r.round not in paid_rounds]
+        results = tournament.results()
+        if not results:
+            waiting = tournament.open_round_ids()
+            where = f"round {waiting[-1]} is open" if waiting else "no round was opened"
+            raise ConfigError(
+                f"nothing is scored yet ({where}): score a round first with "
+                "`rengo tournament score --targets TARGETS.csv`, then pay"
+            )
+        todo = [r for r in results if r.round not in paid_rounds]
         if not todo:
             console.print("nothing to pay: every scored round is already paid")
             return
-        with RunStore(resolve_store_path(store)) as s:
-            run_id = state.get("run_id")
-            if run_id is None:
-                run_id = s.start_run(
-                    "tournament",
-                    {"state": str(state_path), "rule": tournament.to_dict()["rule"]},
-                    name="tournament",
-                )
-                state["run_id"] = run_id
-            lines = 0
+        lines, total = 0, 0
+        with tournament_run(store, state, state_path) as run:
+            assert run.store is not None and run.run_id is not None
             for result in todo:
-                lines += record_tournament_round(s, run_id, result, state["currency"])
+                lines += record_tournament_round(
+                    run.store, run.run_id, result, state["currency"], int(state["decimals"])
+                )
+                total += sum(p.amount_minor for p in result.payouts if p.amount_minor > 0)
                 paid_rounds.add(result.round)
-            summary = tournament_summary(
-                tournament.results(), paid_rounds, state["currency"], int(state["decimals"])
-            )
-            s.finish_run(run_id, "completed", summary)
-        state["paid_rounds"] = sorted(paid_rounds)
+            state["paid_rounds"] = sorted(paid_rounds)
+            run.log_event("info", f"paid rounds {[r.round for r in todo]}: {lines} ledger lines")
         save_state(state_path, state)
+        money = format_amount(total, state["currency"], int(state["decimals"]))
         console.print(
-            f"paid rounds {[r.round for r in todo]}: {lines} ledger lines in run {run_id} "
-            f"(`rengo rewards show {run_id}`)"
+            f"paid rounds {[r.round for r in todo]}: {money} in {lines} ledger lines of run "
+            f"{state['run_id']} (`rengo rewards show {state['run_id']}`)"
+        )
+
+
+def _require_open(tournament: Any, round_id: int | None, action: str) -> None:
+    """A clear error when there is no open round to ``action`` (the library says only
+    that none is open)."""
+    open_ids = tournament.open_round_ids()
+    scored = [r.round for r in tournament.results()]
+    if round_id is not None and round_id in scored:
+        raise ConfigError(
+            f"round {round_id} is already scored; open the next with `rengo tournament open`"
+        )
+    if round_id is None and not open_ids and scored:
+        raise ConfigError(
+            f"round {max(scored)} is already scored and no round is open; open the next "
+            f"with `rengo tournament open` before you {action} it"
         )
 
 
 @tournament_app.command("leaderboard")
 def leaderboard(state_path: StateOption = DEFAULT_STATE) -> None:
-    """Participants by mean combined score over scored rounds, with their net payouts."""
+    """Participants by mean combined score over scored rounds, with their net payouts
+    (any time)."""
 
     with friendly_errors(console):
         state = load_state(state_path)

@@ -54,7 +54,7 @@ def start_dashboard(
 def ui(
     store: Annotated[
         Path | None,
-        typer.Option(help="Run store (SQLite). Default: ./rengo-runs/runs.db or $RENGO_RUNS."),
+        typer.Option(help="Run store (SQLite). Default: $RENGO_STORE, else ./rengo-runs/runs.db."),
     ] = None,
     listen: Annotated[
         str, typer.Option(help="HOST:PORT; anything but loopback needs --token or --certs.")

@@ -28,6 +28,7 @@ from rengo.cli.deploy import hub_security, party_credentials
 from rengo.cli.errors import friendly_errors
 from rengo.core.errors import ConfigError, RengoError
 from rengo.core.options import options_from_mapping, options_to_wire
+from rengo.vfl.progress import progress_display
 
 console = Console()
 
@@ -76,6 +77,9 @@ def vfl_coordinator(
     store: Annotated[Path | None, typer.Option(help="Run store (SQLite).")] = None,
     name: Annotated[str | None, typer.Option(help="Run name in the store.")] = None,
     insecure: Annotated[bool, typer.Option(help="Plain text, no TLS (testing only).")] = False,
+    progress: Annotated[
+        bool, typer.Option(help="Show key generation and training batches as they happen.")
+    ] = True,
     options: dict[str, Any] | None = None,
 ) -> None:
     """Serve one vertical run: hand out the plan (and the public key when the coordinator
@@ -116,7 +120,10 @@ def vfl_coordinator(
         def listening(hub: Any) -> None:
             console.print(f"listening on {hub.address}; waiting for {', '.join(names)}")
 
-        with RunStore(resolve_store_path(store)) as run_store:
+        with (
+            RunStore(resolve_store_path(store)) as run_store,
+            progress_display(progress, console) as shown,
+        ):
             report = serve_vertical_coordinator(
                 listen,
                 security,
@@ -131,6 +138,7 @@ def vfl_coordinator(
                 store=run_store,
                 run_name=name,
                 on_listening=listening,
+                progress=shown,
             )
         console.print(f"run {report.run_id}: {report.describe()} in {report.wall_time_s:.1f}s")
 
@@ -169,6 +177,10 @@ def vfl_party(
         float, typer.Option(help="Stop retrying after this many seconds unconnected.")
     ] = 600.0,
     insecure: Annotated[bool, typer.Option(help="Plain text, no TLS (testing only).")] = False,
+    progress: Annotated[
+        bool,
+        typer.Option(help="Show PSI's match count and this party's training batches as they run."),
+    ] = True,
 ) -> None:
     """Join a vertical run with this party's table (``--job`` or ``--csv``): align rows by
     PSI, train, score."""
@@ -205,8 +217,12 @@ def vfl_party(
             DEFAULT_BACKOFF.jitter,
             give_up_after,
         )
+        console.print(f"{name}: connecting to {coordinator}")
         try:
-            result = run_vertical_party(coordinator, name, data, creds, backoff=backoff)
+            with progress_display(progress, console) as shown:
+                result = run_vertical_party(
+                    coordinator, name, data, creds, backoff=backoff, progress=shown
+                )
         except ConnectionError as exc:
             raise RengoError(str(exc)) from exc
         role = "label party" if result.is_label_party else "feature party"

@@ -1,13 +1,19 @@
-"""Small classic datasets bundled with scikit-learn, so demos and tests always have real data."""
+"""Small real datasets that ship with rengo or scikit-learn, so demos and tests always have
+real data: scikit-learn's classics and a 5,000-customer sample of the UCI credit-card
+default table (CC BY 4.0; see ``bundled_data/UCI_CREDIT_CARD.md``)."""
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 from collections.abc import Callable
+from importlib import resources
 
 import numpy as np
 from sklearn import datasets as _sk
 
-from rengo.core.errors import ConfigError
+from rengo.core.errors import ConfigError, DataError
 from rengo.data.dataset import Dataset
 
 
@@ -58,6 +64,66 @@ def load_diabetes() -> Dataset:
     return _from_bunch(_sk.load_diabetes(), "diabetes", classification=False)
 
 
+CREDIT_LABEL = "default.payment.next.month"
+CREDIT_SAMPLE = "uci_credit_card_5000.csv.gz"
+CREDIT_ATTRIBUTION = (
+    "Default of Credit Card Clients, I-Cheng Yeh, UCI Machine Learning Repository "
+    "(doi:10.24432/C55S3H), CC BY 4.0"
+)
+"""Who made the credit table and under which licence (for every place it is shown)."""
+
+
+def _credit_rows(text: str, name: str) -> Dataset:
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader)
+    values = np.array([[float(v) for v in row] for row in reader if row], dtype=np.float64)
+    where = {column: k for k, column in enumerate(header)}
+    if "ID" not in where or CREDIT_LABEL not in where:
+        raise DataError(f"{name}: needs the columns ID and {CREDIT_LABEL}; it has {header}")
+    features = [c for c in header if c not in ("ID", CREDIT_LABEL)]
+    return Dataset(
+        X=values[:, [where[c] for c in features]],
+        y=values[:, where[CREDIT_LABEL]].astype(np.int64),
+        feature_names=tuple(features),
+        classes=("no default", "default"),
+        name=name,
+        ids=np.array([f"customer-{int(i):05d}" for i in values[:, where["ID"]]]),
+    )
+
+
+def load_credit_default(full: bool = False) -> Dataset:
+    """Default of credit card clients (Yeh & Lien 2009): 23 columns about a customer and
+    whether they defaulted the next month.
+
+    Parameters
+    ----------
+    full
+        Read all 30,000 customers from the shared data folder (``fate/UCI_Credit_Card.csv``);
+        by default the 5,000-customer sample that ships with rengo.
+
+    Returns
+    -------
+    Dataset
+        Ids ``customer-NNNNN`` (the table's ID), the original column names, labels
+        0 (no default) / 1 (default).
+
+    Raises
+    ------
+    DataError
+        ``full`` and the shared table is absent (the message says where it was looked for).
+    """
+    if full:
+        from rengo.data.shared import shared_data_dir
+
+        path = shared_data_dir("fate") / "UCI_Credit_Card.csv"
+        if not path.is_file():
+            raise DataError(f"no {path}: the full credit table is not in the shared data folder")
+        return _credit_rows(path.read_text(encoding="utf-8"), "credit_default_full")
+    packed = resources.files("rengo.data").joinpath("bundled_data", CREDIT_SAMPLE)
+    text = gzip.decompress(packed.read_bytes()).decode("utf-8")
+    return _credit_rows(text, "credit_default")
+
+
 def _load_mnist_test() -> Dataset:
     from rengo.data.shared import load_mnist_test
 
@@ -70,6 +136,7 @@ DATASETS: dict[str, Callable[[], Dataset]] = {
     "wine": load_wine,
     "iris": load_iris,
     "diabetes": load_diabetes,
+    "credit_default": load_credit_default,
     "mnist_test": _load_mnist_test,
 }
 

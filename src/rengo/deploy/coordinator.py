@@ -22,6 +22,7 @@ from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError, RoundFailure
 from rengo.core.parameters import Parameters, num_bytes
 from rengo.deploy.presence import PresenceRecorder
+from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.coordinator import Coordinator, History, ProgressFn, RoundObserver, RoundRecord
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Strategy
@@ -52,16 +53,20 @@ def recorded_hub(
     heartbeat_interval: float,
     store: Any,
     run_id: str | None,
+    on_event: Callable[[str, str], None] | None = None,
     **hub_options: Any,
 ) -> tuple[GrpcHub, Callable[[str, str], None]]:
-    """A hub whose join/leave/refusal events land in ``store`` under ``run_id``, with who is
-    online kept current there (see :class:`PresenceRecorder`), and the recorder itself for
-    the caller's own events (a no-op without a store). ``hub_options`` go to
-    :class:`~rengo.transport.grpc_hub.GrpcHub` (message limit, memory budget, routing)."""
+    """A hub whose join/leave/refusal events land in ``store`` under ``run_id`` (and go to
+    ``on_event``), with who is online kept current there (see :class:`PresenceRecorder`),
+    and the recorder itself for the caller's own events (a no-op without a store).
+    ``hub_options`` go to :class:`~rengo.transport.grpc_hub.GrpcHub` (message limit, memory
+    budget, routing)."""
 
     presence: PresenceRecorder | None = None
 
     def record_event(level: str, message: str) -> None:
+        if on_event is not None:
+            on_event(level, message)
         if store is not None and run_id is not None:
             store.log_event(run_id, level, message)
         if presence is not None:  # joins, leaves and the final close: who is online now
@@ -113,10 +118,18 @@ class _RoundTraffic:
         """Log and record the round, then report progress."""
         received, sent = self._hub.traffic()
         reported = len(record.clients) - len(record.failures)
+        shown = [
+            f"{key} {record.metrics[key]:.4f}"
+            for key in ("train_loss", "central_accuracy", "eval_accuracy")
+            if key in record.metrics
+        ]
+        dropped = f"; dropped {', '.join(sorted(record.failures))}" if record.failures else ""
         text = (
             f"round {record.server_round}/{self._rounds}: {reported} of "
-            f"{len(record.clients)} parties reported in {record.duration_s:.2f}s; "
-            f"sent {sent - self._before[1]} B, received {received - self._before[0]} B"
+            f"{len(record.clients)} parties reported in {record.duration_s:.2f}s"
+            + (f", {', '.join(shown)}" if shown else "")
+            + f"{dropped}; sent {_size(sent - self._before[1])}, "
+            f"received {_size(received - self._before[0])}"
         )
         log.info(text)
         self._record_event("info", text)
@@ -168,6 +181,10 @@ def wait_to_start(
     )
 
 
+def _size(count: int) -> str:
+    return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count / 1e3:.1f} kB"
+
+
 def serve_coordinator(
     strategy: Strategy,
     initial_parameters: Parameters,
@@ -196,6 +213,8 @@ def serve_coordinator(
     max_message_bytes: int | None = None,
     party_memory_budget: int | None = None,
     farewell: float = 10.0,
+    on_event: Callable[[str, str], None] | None = None,
+    checkpoints: CheckpointRetention | None = None,
 ) -> History:
     """Serve ``rounds`` rounds of ``strategy`` to parties connecting to ``listen``.
 
@@ -251,6 +270,11 @@ def serve_coordinator(
     farewell
         Seconds to keep telling parties that lost their link before the end that the run
         finished, when some did.
+    on_event
+        Called with ``(level, message)`` for every hub event - a party joined, left, was
+        refused - and every round's line (``rengo coordinator`` prints them).
+    checkpoints
+        Which rounds' checkpoints to keep (default: the latest, all resume needs).
 
     Returns
     -------
@@ -291,6 +315,7 @@ def serve_coordinator(
             heartbeat_interval,
             store,
             run.run_id,
+            on_event,
             max_message_bytes=limit,
             party_memory_budget=party_memory_budget,
             routing=False,
@@ -312,6 +337,7 @@ def serve_coordinator(
             checks=checks if checks is not None else ResultChecks(),
             slow_after=slow_after if round_timeout is not None else 0,
             slow_rounds=slow_rounds,
+            checkpoints=checkpoints or CheckpointRetention(),
         )
         if checkpoint is not None:
             coordinator.restore(checkpoint[1])

@@ -25,6 +25,7 @@ import numpy as np
 from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError
 from rengo.core.options import options_to_wire
+from rengo.core.roles import COORDINATOR
 from rengo.crypto.x25519 import BlindingPool
 from rengo.deploy.coordinator import recorded_hub
 from rengo.deploy.roles import run_hub_role, run_role
@@ -33,11 +34,13 @@ from rengo.transport.grpc_hub import GrpcHub
 from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 from rengo.vfl.common import PartyData, PartyTable
+from rengo.vfl.progress import ProgressFn
 from rengo.vfl.registry import get_algorithm
 from rengo.vfl.runner import (
     VerticalCoordinatorOutcome,
     VerticalPartyResult,
     VerticalPlan,
+    make_keys,
     vertical_coordinator,
     vertical_party,
 )
@@ -109,6 +112,7 @@ def serve_vertical_coordinator(
     key_bits: int | None = None,
     keypair: Any = None,
     predict_mode: str | None = None,
+    progress: ProgressFn | None = None,
 ) -> VerticalRunReport:
     """Serve one vertical run of ``algorithm`` to ``parties`` connecting to ``listen``.
 
@@ -151,6 +155,9 @@ def serve_vertical_coordinator(
         Called with the hub once it listens.
     key_bits, keypair, predict_mode
         Deprecated: set them in ``config`` (``keypair``: pass ``keys``).
+    progress
+        Told of key generation and of every batch the coordinator serves (see
+        :mod:`rengo.vfl.progress`; ``rengo vfl coordinator`` draws them).
 
     Returns
     -------
@@ -203,11 +210,12 @@ def serve_vertical_coordinator(
                 on_listening(hub)
             pending: Future[Any] | None = None
             if keys is None and spec.keys is not None and spec.key_holder(config) == "coordinator":
-                pending = background.submit(spec.keys.make, config, None)  # while parties join
+                # made while parties join
+                pending = background.submit(make_keys, spec, config, COORDINATOR, progress)
 
             def coordinate(channel: Any) -> VerticalCoordinatorOutcome:
                 made = pending.result() if pending is not None else keys
-                return vertical_coordinator(channel, plan, keys=made)
+                return vertical_coordinator(channel, plan, keys=made, progress=progress)
 
             outcome = run_hub_role(
                 hub,
@@ -247,6 +255,7 @@ def run_vertical_party(
     heartbeat_interval: float = 2.0,
     backoff: Backoff = DEFAULT_BACKOFF,
     psi_workers: int | None = None,
+    progress: ProgressFn | None = None,
 ) -> VerticalPartyResult:
     """Take part in the vertical run served at ``coordinator`` (``host:port``) as ``name``.
 
@@ -271,6 +280,10 @@ def run_vertical_party(
         mistakes a finished party for a lost one.
     psi_workers
         Processes for PSI's blinding (default: every core).
+    progress
+        Told of this party's steps: PSI's match count as soon as it is known, training
+        batches (the label party: with the running loss), scoring (see
+        :mod:`rengo.vfl.progress`; ``rengo vfl party`` draws them).
 
     Returns
     -------
@@ -295,7 +308,7 @@ def run_vertical_party(
         return run_role(
             coordinator,
             name,
-            lambda channel: vertical_party(channel, data, pool=pool),
+            lambda channel: vertical_party(channel, data, pool=pool, progress=progress),
             credentials,
             connect_timeout=connect_timeout,
             timeout=timeout,

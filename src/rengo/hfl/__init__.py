@@ -1,14 +1,20 @@
 """Horizontal federated learning: clients, client mods, strategies, round workflows, the
 round loop and simulation.
 
-PyTorch support lives in :mod:`rengo.hfl.torch_client` (import it explicitly; it needs the
-``torch`` extra). Everything here works with numpy alone.
+Bring your own PyTorch model with :class:`TorchClient` (``from rengo.hfl import
+TorchClient``) and its helpers :func:`get_parameters`, :func:`set_parameters`,
+:func:`evaluate_model`, :func:`make_mlp`, :func:`seed_torch` and :func:`resolve_device`.
+They live in :mod:`rengo.hfl.torch_client` and are loaded on first use, so
+``import rengo.hfl`` never imports torch: everything else here works with numpy alone, and
+the PyTorch names need the ``torch`` extra (``pip install 'rengo[torch]'``).
 """
 
 from typing import Any
 
+from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import Client, ClientFn, call_client, client_handler, client_seed, with_mods
 from rengo.hfl.coordinator import Coordinator, History, RoundObserver, RoundRecord
+from rengo.hfl.failure_log import ClientFailureLog
 from rengo.hfl.local_training import (
     BatchTransform,
     GradientCorrection,
@@ -75,8 +81,10 @@ __all__ = [
     "CallNext",
     "CentredClipping",
     "CentredClippingState",
+    "CheckpointRetention",
     "Client",
     "ClientCall",
+    "ClientFailureLog",
     "ClientFn",
     "ClientMod",
     "ClipUpdateMod",
@@ -116,16 +124,23 @@ __all__ = [
     "SingleExchange",
     "Strategy",
     "StrategyOption",
+    "TorchClient",
     "WeightedSum",
     "call_client",
     "cast_like",
     "client_handler",
     "client_seed",
+    "evaluate_model",
+    "get_parameters",
     "get_strategy",
+    "make_mlp",
     "make_pool",
     "register_mod",
     "register_strategy",
     "registered_mods",
+    "resolve_device",
+    "seed_torch",
+    "set_parameters",
     "simulate",
     "softmax_init",
     "softmax_loss_grad",
@@ -135,7 +150,23 @@ __all__ = [
 ]
 
 
+TORCH_NAMES = (
+    "TorchClient",
+    "evaluate_model",
+    "get_parameters",
+    "make_mlp",
+    "resolve_device",
+    "seed_torch",
+    "set_parameters",
+)
+"""Names loaded from :mod:`rengo.hfl.torch_client` on first use (they need PyTorch)."""
+
+
 def __getattr__(name: str) -> Any:
+    if name in TORCH_NAMES:
+        import importlib
+
+        return getattr(importlib.import_module("rengo.hfl.torch_client"), name)
     if name == "EXECUTORS":  # deprecated: rengo.transport.executor_names()
         from rengo.hfl import simulation
 

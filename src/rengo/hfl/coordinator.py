@@ -29,7 +29,9 @@ from rengo.core.codec import decode, encode
 from rengo.core.errors import CodecError, RoundFailure, StopTraining
 from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
 from rengo.core.parameters import Parameters, copy_parameters
+from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import EVALUATE, client_seed
+from rengo.hfl.failure_log import ClientFailureLog
 from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum, as_aggregate
@@ -81,6 +83,14 @@ class RunRecorder(Protocol):
 
     def save_checkpoint(self, run_id: str, round: int, blob: bytes) -> None:
         """Store a round's checkpoint bytes."""
+        ...
+
+    def checkpoint_rounds(self, run_id: str) -> list[int]:
+        """Rounds that have a stored checkpoint, ascending."""
+        ...
+
+    def delete_checkpoints(self, run_id: str, rounds: Sequence[int]) -> None:
+        """Delete the checkpoints of ``rounds``."""
         ...
 
 
@@ -167,6 +177,8 @@ class Coordinator:
         See every fit result in the clear and every completed round.
     checkpoint_every
         Checkpoint every N rounds (0: never).
+    checkpoints
+        Which checkpoints stay in the store (default: the latest only, what resume needs).
     start_round
         The first round to run (after :meth:`restore`, the round after the checkpoint's).
     workflow
@@ -191,6 +203,7 @@ class Coordinator:
     run_id: str | None = None
     observers: Sequence[RoundObserver] = ()
     checkpoint_every: int = 1
+    checkpoints: CheckpointRetention = field(default_factory=CheckpointRetention)
     start_round: int = 1
     workflow: FitWorkflow | None = None
     checks: ResultChecks | None = None
@@ -200,9 +213,11 @@ class Coordinator:
     _aggregate_takes_rng: bool = field(init=False, repr=False)
     _misses: dict[str, int] = field(init=False, repr=False, default_factory=dict)
     _slow_until: dict[str, int] = field(init=False, repr=False, default_factory=dict)
+    _failure_log: ClientFailureLog = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.parameters = copy_parameters(self.parameters)
+        self._failure_log = ClientFailureLog(self._record_first_failure)
         self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5EED]))
         if self.workflow is None:
             self.workflow = SingleExchange()
@@ -299,6 +314,7 @@ class Coordinator:
             observers=self.observers,
             client_log=self._fit_log(server_round),
             checks=self.checks,
+            failure_log=self._failure_log,
         )
         assert self.workflow is not None
         try:
@@ -444,6 +460,12 @@ class Coordinator:
                         reason = "evaluation loss is NaN or Inf"
             if reason is not None:
                 failures.setdefault(reply.client_id, f"evaluate: {reason}")
+                self._failure_log.report(
+                    server_round,
+                    reply.client_id,
+                    f"evaluate: {reason}",
+                    None if reply.ok else reply.traceback,
+                )
                 self._log_client(
                     server_round, reply.client_id, "evaluate", "failed", 0, traffic, reason, None
                 )
@@ -521,6 +543,9 @@ class Coordinator:
             self.store.save_checkpoint(
                 self.run_id, record.server_round, self.checkpoint_blob(record.server_round)
             )
+            stale = self.checkpoints.rounds_to_drop(self.store.checkpoint_rounds(self.run_id))
+            if stale:
+                self.store.delete_checkpoints(self.run_id, stale)
 
     def _log_client(
         self,
@@ -549,6 +574,18 @@ class Coordinator:
             reason,
             metrics,
         )
+
+    def _record_first_failure(
+        self, server_round: int, client_id: str, reason: str, traceback: str | None
+    ) -> None:
+        """The first time a client fails with a reason, keep it (and where it raised) among
+        the run's events; later rounds' repeats are only in the client records."""
+        if self.store is None or self.run_id is None:
+            return
+        text = f"client {client_id} dropped: {reason}"
+        if traceback is not None:
+            text += f"\n{traceback.rstrip()}"
+        self.store.log_event(self.run_id, "warning", text, server_round)
 
     def _fail(self, server_round: int, message: str) -> RoundFailure:
         text = f"round {server_round} failed: {message}"

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from rengo.core.errors import ConfigError
 from rengo.core.parameters import Parameters
+from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import ClientFn, client_handler
 from rengo.hfl.coordinator import Coordinator, History, ProgressFn, RoundObserver, RunRecorder
 from rengo.hfl.mods.chain import Mod
@@ -107,6 +108,8 @@ def simulate(
     client_mods: Sequence[Mod] = (),
     workflow: FitWorkflow | None = None,
     checks: ResultChecks | None = None,
+    checkpoints: CheckpointRetention | None = None,
+    device: str | None = None,
 ) -> History:
     """Simulate ``rounds`` rounds of horizontal FL on this machine.
 
@@ -148,6 +151,14 @@ def simulate(
         :meth:`ResultChecks.streaming <rengo.hfl.ResultChecks.streaming>`: absolute bounds
         only, so aggregation streams; pass ``ResultChecks()`` for the median rules a
         deployment uses).
+    checkpoints
+        Which round checkpoints stay in ``store`` (default: the latest only, what resuming
+        needs; see :class:`~rengo.hfl.CheckpointRetention`).
+    device
+        Where the clients train, for the executor: ``"cuda"`` spreads the process
+        executor's workers over the GPUs (one visible GPU each) and reserves a GPU per Ray
+        task; the clients themselves choose their device (e.g.
+        ``TorchClient(device="cuda")``). None: the executor does nothing about devices.
 
     Returns
     -------
@@ -168,7 +179,8 @@ def simulate(
         if isinstance(num_clients, int)
         else [str(c) for c in num_clients]
     )
-    pool = make_pool(client_fn, ids, executor, workers, mods=client_mods)
+    options = {} if device is None else {"device": device}
+    pool = make_pool(client_fn, ids, executor, workers, mods=client_mods, **options)
     config = {
         "strategy": strategy.name,
         "num_clients": len(ids),
@@ -190,6 +202,7 @@ def simulate(
                 observers=observers,
                 workflow=workflow,
                 checks=checks,
+                checkpoints=checkpoints or CheckpointRetention(),
             )
             with _ProgressBar(progress, rounds, run_name or strategy.name) as report:
                 return coordinator.run(rounds, progress=report)
@@ -257,13 +270,15 @@ class _ProgressBar:
             Progress,
             TextColumn,
             TimeElapsedColumn,
+            TimeRemainingColumn,
         )
 
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=16),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TimeRemainingColumn(compact=True, elapsed_when_finished=False),
             TextColumn("{task.fields[status]}"),
             transient=False,
         )

@@ -1,14 +1,20 @@
 """PyTorch adapter: any ``torch.nn.Module`` plus DataLoaders becomes a rengo client.
 
-    client = TorchClient(model, train_loader, test_loader, lr=0.05)
+    from rengo.hfl import TorchClient
+    client = TorchClient(model, train_loader, test_loader, lr=0.05, device="auto")
 
 Parameters are the module's ``state_dict`` tensors in order (buffers included, so batch-norm
-statistics travel too). The adapter trains through
-:class:`~rengo.hfl.local_training.LocalTraining`: it applies the gradient corrections client
-mods install (FedProx's proximal term, SCAFFOLD's correction...) after every backward pass,
-leaves frozen arrays out of the optimiser, passes each batch through the mods' batch
-transforms, and seeds torch from the round's ``seed`` so every
-executor reproduces the same model.
+statistics travel too), as numpy arrays on the wire wherever the model trains. The adapter
+trains through :class:`~rengo.hfl.local_training.LocalTraining`: it applies the gradient
+corrections client mods install (FedProx's proximal term, SCAFFOLD's correction...) after
+every backward pass, leaves frozen arrays out of the optimiser, passes each batch through the
+mods' batch transforms, and seeds torch from the round's ``seed`` so every executor
+reproduces the same model (on the CPU; GPU kernels need not be bitwise deterministic).
+
+``device`` places the model and each batch: ``"cpu"``, ``"cuda"`` / ``"cuda:1"``, ``"mps"``
+(Apple silicon), or ``"auto"`` (CUDA, else MPS, else CPU); None leaves the model where the
+caller put it. :func:`resolve_device` checks that the device exists here and says what to do
+when it does not.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("rengo.hfl.torch_client needs PyTorch: pip install 'rengo[torch]'") from exc
 
+from rengo.core.errors import ConfigError
 from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
 from rengo.core.parameters import Parameters
 from rengo.hfl.client import Client
@@ -31,15 +38,104 @@ from rengo.hfl.local_training import LocalTraining
 from rengo.privacy import LocalDP
 
 OptimizerFn = Callable[[Sequence[torch.nn.Parameter], float], torch.optim.Optimizer]
+"""``optimizer(params, lr) -> torch.optim.Optimizer``, called at each fit."""
+DEVICE_NAMES = ("cpu", "cuda", "mps", "auto")
+"""Device names ``device=`` accepts (``cuda:N`` names one GPU)."""
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device | None:
+    """The :class:`torch.device` to train on, checked against this machine.
+
+    Parameters
+    ----------
+    device
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA if PyTorch sees a
+        GPU, else MPS, else CPU), a :class:`torch.device`, or None (leave the model where it
+        is).
+
+    Returns
+    -------
+    torch.device or None
+        The device (None for None).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name, or a device this machine's PyTorch cannot use (naming why:
+        a CPU-only build, no such GPU index, no MPS).
+    """
+    if device is None:
+        return None
+    if isinstance(device, torch.device):
+        chosen = device
+    else:
+        name = str(device).strip().lower()
+        if name == "auto":
+            if torch.cuda.is_available():
+                return torch.device("cuda")
+            return torch.device("mps") if _mps_available() else torch.device("cpu")
+        try:
+            chosen = torch.device(name)
+        except (RuntimeError, ValueError):
+            raise ConfigError(
+                f"unknown device {device!r}; use cpu, cuda, cuda:N, mps or auto"
+            ) from None
+    if chosen.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else "no GPU visible"
+            raise ConfigError(
+                f"device {str(chosen)!r}: this PyTorch sees no CUDA GPU ({build}); use "
+                "device 'cpu', or 'auto' to take a GPU only where there is one"
+            )
+        count = torch.cuda.device_count()
+        if chosen.index is not None and chosen.index >= count:
+            raise ConfigError(f"device {str(chosen)!r}: this machine has {count} CUDA GPU(s)")
+    elif chosen.type == "mps" and not _mps_available():
+        raise ConfigError(
+            "device 'mps': Apple's Metal backend is not available here; use 'cpu' or 'auto'"
+        )
+    elif chosen.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"device {str(chosen)!r}: rengo trains on cpu, cuda or mps")
+    return chosen
 
 
 def get_parameters(model: nn.Module) -> Parameters:
-    """The module's state as numpy arrays (copies), in ``state_dict`` order."""
+    """The module's state as numpy arrays (copies on the CPU), in ``state_dict`` order.
+
+    Parameters
+    ----------
+    model
+        Any module, on any device.
+
+    Returns
+    -------
+    Parameters
+        One array per ``state_dict`` entry (parameters and buffers).
+    """
     return [t.detach().cpu().numpy().copy() for t in model.state_dict().values()]
 
 
 def set_parameters(model: nn.Module, parameters: Sequence[np.ndarray]) -> None:
-    """Load numpy arrays into the module, in ``state_dict`` order (shapes must match)."""
+    """Load numpy arrays into the module, in ``state_dict`` order, onto the device its
+    tensors are on.
+
+    Parameters
+    ----------
+    model
+        The module to load into.
+    parameters
+        One array per ``state_dict`` entry, shapes matching.
+
+    Raises
+    ------
+    ValueError
+        If the count or a shape does not match.
+    """
     keys = list(model.state_dict().keys())
     if len(keys) != len(parameters):
         raise ValueError(f"model has {len(keys)} tensors, got {len(parameters)} arrays")
@@ -47,19 +143,42 @@ def set_parameters(model: nn.Module, parameters: Sequence[np.ndarray]) -> None:
     model.load_state_dict(state, strict=True)
 
 
-def seed_torch(seed: int) -> None:
-    """Seed torch's CPU generator (what DataLoader shuffling and dropout draw from).
+def seed_torch(seed: int, accelerator: bool = False) -> None:
+    """Seed torch's CPU generator (what DataLoader shuffling and dropout draw from), and the
+    GPUs' when ``accelerator`` or once CUDA is in use.
 
     Equivalent to ``torch.manual_seed`` on a CPU run, without its per-call cost of queueing
     seeds for every lazily initialised accelerator backend (~0.2 ms a call).
+
+    Parameters
+    ----------
+    seed
+        The seed.
+    accelerator
+        Also seed CUDA (lazily, before its first use) and MPS.
     """
     torch.default_generator.manual_seed(seed)
-    if torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
+    if accelerator or torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
         torch.cuda.manual_seed_all(seed)
+    if accelerator and _mps_available():
+        torch.mps.manual_seed(seed)
 
 
 def make_mlp(num_features: int, num_classes: int, hidden: Sequence[int] = (64, 64)) -> nn.Module:
-    """A plain ReLU multi-layer perceptron (the demo's and the benchmark's model)."""
+    """A plain ReLU multi-layer perceptron (the demo's and the benchmark's model).
+
+    Parameters
+    ----------
+    num_features, num_classes
+        Input width and number of output logits.
+    hidden
+        Widths of the hidden layers.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``Sequential(Linear, ReLU, ..., Linear)``.
+    """
     layers: list[nn.Module] = []
     width = num_features
     for h in hidden:
@@ -83,7 +202,8 @@ class TorchClient(Client):
     model
         The module to train; its ``state_dict`` order is the parameter order on the wire.
     train_loader, test_loader
-        Local data; evaluation uses ``train_loader`` when ``test_loader`` is None.
+        Local data; evaluation uses ``train_loader`` when ``test_loader`` is None. Batches
+        are ``(inputs, labels)`` and are moved to ``device``.
     lr, local_epochs
         Defaults for the round config's ``lr`` and ``local_epochs``.
     loss_fn
@@ -94,6 +214,14 @@ class TorchClient(Client):
         Local DP-SGD settings (:class:`~rengo.privacy.LocalDP`, via Opacus): per-example
         clipping and noise in every step; the client's epsilon so far is the ``dp_epsilon``
         fit metric. None trains without DP.
+    device
+        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (see
+        :func:`resolve_device`), or None to leave the model where it is.
+
+    Raises
+    ------
+    ConfigError
+        For a device this machine cannot use.
     """
 
     def __init__(
@@ -107,9 +235,11 @@ class TorchClient(Client):
         loss_fn: nn.Module | None = None,
         optimizer: OptimizerFn = _sgd,
         dp: LocalDP | None = None,
+        device: str | torch.device | None = None,
     ) -> None:
         super().__init__()
-        self.model = model
+        self.device = resolve_device(device)
+        self.model = model if self.device is None else model.to(self.device)
         self.train_loader = train_loader
         self.test_loader = test_loader
         self.lr = lr
@@ -122,7 +252,8 @@ class TorchClient(Client):
         """Train for the configured epochs; returns the module's new ``state_dict`` arrays."""
         set_parameters(self.model, parameters)
         if "seed" in config:
-            seed_torch(int(config["seed"]))  # type: ignore[arg-type]
+            accelerated = self.device is not None and self.device.type != "cpu"
+            seed_torch(int(config["seed"]), accelerated)  # type: ignore[arg-type]
         lr = float(config.get("lr", self.lr))  # type: ignore[arg-type]
         epochs = int(config.get("local_epochs", self.local_epochs))  # type: ignore[arg-type]
         training = self.local_training
@@ -149,6 +280,8 @@ class TorchClient(Client):
             for xb, yb in self.train_loader:
                 if training.batch_transforms:
                     xb, yb = training.transform_batch(xb, yb)
+                if self.device is not None:
+                    xb, yb = xb.to(self.device), yb.to(self.device)
                 opt.zero_grad(set_to_none=True)
                 loss = self.loss_fn(self.model(xb), yb)
                 loss.backward()
@@ -166,7 +299,7 @@ class TorchClient(Client):
         """Loss and accuracy on ``test_loader`` (``train_loader`` when there is none)."""
         loader = self.test_loader or self.train_loader
         set_parameters(self.model, parameters)
-        loss, accuracy, n = evaluate_model(self.model, loader, self.loss_fn)
+        loss, accuracy, n = evaluate_model(self.model, loader, self.loss_fn, self.device)
         return EvaluateResult(loss, n, {"accuracy": accuracy})
 
 
@@ -187,13 +320,35 @@ def _apply_corrections(
 
 @torch.no_grad()
 def evaluate_model(
-    model: nn.Module, loader: torch.utils.data.DataLoader[Any], loss_fn: nn.Module | None = None
+    model: nn.Module,
+    loader: torch.utils.data.DataLoader[Any],
+    loss_fn: nn.Module | None = None,
+    device: torch.device | None = None,
 ) -> tuple[float, float, int]:
-    """Mean loss, accuracy and example count of a classifier over ``loader``."""
+    """Mean loss, accuracy and example count of a classifier over ``loader``.
+
+    Parameters
+    ----------
+    model
+        A classifier returning one logit per class.
+    loader
+        ``(inputs, labels)`` batches.
+    loss_fn
+        The loss (cross-entropy by default).
+    device
+        Where the model is; batches are moved there (None: leave them as they come).
+
+    Returns
+    -------
+    tuple of (float, float, int)
+        Mean loss, accuracy and the number of examples.
+    """
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     model.eval()
     total, correct, n = 0.0, 0, 0
     for xb, yb in loader:
+        if device is not None:
+            xb, yb = xb.to(device), yb.to(device)
         out = model(xb)
         total += float(loss_fn(out, yb)) * len(yb)
         correct += int((out.argmax(dim=1) == yb).sum())

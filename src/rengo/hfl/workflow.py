@@ -22,6 +22,7 @@ from rengo.core.codec import decode, encode
 from rengo.core.errors import ClientFailure, CodecError
 from rengo.core.messages import FitIns, FitResult, Metrics
 from rengo.core.parameters import Parameters, validate_update
+from rengo.hfl.failure_log import ClientFailureLog
 from rengo.hfl.mods.chain import FIT
 from rengo.hfl.result_checks import (
     ResultChecks,
@@ -102,6 +103,7 @@ class FitRound:
         observers: Sequence[FitObserver] = (),
         client_log: ClientLog | None = None,
         checks: ResultChecks | None = None,
+        failure_log: ClientFailureLog | None = None,
     ) -> None:
         self.server_round = server_round
         self.parameters = parameters
@@ -116,6 +118,7 @@ class FitRound:
         self._timeout = timeout
         self._observers = list(observers)
         self._client_log = client_log
+        self._failure_log = failure_log or ClientFailureLog()
         self._traffic: dict[str, tuple[int, int, float]] = {}
         self._reference: Parameters | None = None
 
@@ -146,7 +149,8 @@ class FitRound:
                 if accept is not None:
                     value = accept(reply.client_id, value)
             except ClientFailure as exc:
-                self.drop(reply.client_id, exc.reason if key == FIT else f"{key}: {exc.reason}")
+                reason = exc.reason if key == FIT else f"{key}: {exc.reason}"
+                self.drop(reply.client_id, reason, None if reply.ok else reply.traceback)
                 continue
             if isinstance(value, FitResult):
                 metrics = self._metrics(reply.client_id, value)
@@ -229,10 +233,12 @@ class FitRound:
         """The result's metrics with the update norm the coordinator measured."""
         return {**result.metrics, "update_norm": self._norms.get(client_id, float("nan"))}
 
-    def drop(self, client_id: str, reason: str) -> None:
-        """Drop ``client_id`` from this round (a workflow's own protocol checks use this)."""
+    def drop(self, client_id: str, reason: str, traceback: str | None = None) -> None:
+        """Drop ``client_id`` from this round (a workflow's own protocol checks use this);
+        the failure is logged once per run (see :class:`~rengo.hfl.ClientFailureLog`), with
+        ``traceback`` when the client raised."""
         self.failures[client_id] = reason
-        log.warning("round %d: dropped client %s: %s", self.server_round, client_id, reason)
+        self._failure_log.report(self.server_round, client_id, reason, traceback)
         self._record(client_id, "failed", 0, reason, None)
 
     # -- pieces -------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from rengo.jobs.build import (
     build_strategy,
     load_job_dataset,
 )
+from rengo.jobs.contribution import ContributionSettings
+from rengo.jobs.overrides import apply_overrides
 from rengo.jobs.spec import JobSpec, load_job, parse_job
 from rengo.jobs.state_dict import model_state_dict
 from rengo.jobs.vertical import (
@@ -21,10 +23,12 @@ from rengo.jobs.vertical import (
 from rengo.jobs.vertical_spec import VflSection
 
 __all__ = [
+    "ContributionSettings",
     "HflJob",
     "JobSpec",
     "VerticalJob",
     "VflSection",
+    "apply_overrides",
     "build_federation",
     "build_hfl_job",
     "build_strategy",

@@ -199,6 +199,7 @@ def _mlp(
             evaluate_model,
             get_parameters,
             make_mlp,
+            resolve_device,
             set_parameters,
         )
     except ImportError as exc:
@@ -210,6 +211,11 @@ def _mlp(
 
     hidden = tuple(spec.model.hidden)
     lr, epochs, batch = spec.train.lr, spec.train.local_epochs, spec.train.batch_size
+    try:
+        resolve_device(spec.train.device)  # here, so a missing GPU fails before round 1
+    except ConfigError as exc:
+        raise ConfigError(f"{spec.source}: train.{exc}") from None
+    device = spec.train.device
     torch.manual_seed(spec.job.seed)
     init = get_parameters(make_mlp(d, k, hidden))
     tensors = {
@@ -224,10 +230,17 @@ def _mlp(
 
     def client_fn(cid: str) -> Client:
         loader = DataLoader(tensors[cid], batch_size=batch, shuffle=True)
-        return TorchClient(make_mlp(d, k, hidden), loader, lr=lr, local_epochs=epochs, dp=local_dp)
+        return TorchClient(
+            make_mlp(d, k, hidden),
+            loader,
+            lr=lr,
+            local_epochs=epochs,
+            dp=local_dp,
+            device=device,
+        )
 
-    eval_model = make_mlp(d, k, hidden)
-    test_loader = None
+    eval_model = make_mlp(d, k, hidden)  # the coordinator evaluates on the CPU: a forked
+    test_loader = None  # worker cannot use CUDA once this process has started it
     if fed.test is not None:
         test_loader = DataLoader(
             TensorDataset(

@@ -6,7 +6,7 @@
 [partition] scheme (iid | dirichlet | shards | quantity), num_clients, and the scheme's
             options (alpha, min_size, ...)
 [model]     type (mlp | logistic), hidden
-[train]     lr, local_epochs, batch_size
+[train]     lr, local_epochs, batch_size, device (cpu | cuda | cuda:N | mps | auto)
 [strategy]  name (any registered strategy: ``rengo strategies`` lists them), fraction_fit,
             min_fit_clients, fraction_evaluate, min_evaluate_clients, min_available_clients,
             and the strategy's own options (its dataclass fields, typed by their annotations)
@@ -23,6 +23,9 @@ range from :func:`rengo.core.options.option` next to it, and one function,
 :func:`rengo.core.options.options_from_mapping`, checks them all. A bad value is a
 :class:`~rengo.core.errors.ConfigError` naming the key (``job.rounds must be in [1,
 1000000], got 0``), never another exception.
+[checkpoints]  keep_last, every (:class:`rengo.hfl.CheckpointRetention`)
+[contribution] method, metric, budget, currency, policy
+            (:class:`rengo.jobs.ContributionSettings`; horizontal and vertical jobs)
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -45,6 +48,7 @@ from rengo.core.options import (
 )
 from rengo.core.roles import validate_party_name
 from rengo.data.partition import partition_options
+from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.strategy.registry import (
@@ -53,6 +57,7 @@ from rengo.hfl.strategy.registry import (
     strategy_options,
     strategy_registry,
 )
+from rengo.jobs.contribution import ContributionSettings, parse_contribution
 from rengo.transport.executors import executor_names
 
 if TYPE_CHECKING:
@@ -127,6 +132,7 @@ class TrainSection:
     lr: float = option(0.05, "Learning rate.", gt=0, le=1000)
     local_epochs: int = option(1, "Local epochs per round.", ge=1, le=10_000)
     batch_size: int = option(32, "Local mini-batch size.", ge=1, le=2**31 - 1)
+    device: str = option("cpu", "Where clients train: cpu, cuda, cuda:N, mps or auto.")
 
 
 @dataclass
@@ -185,10 +191,33 @@ class JobSpec:
     result_checks: ResultChecks | None = None
     privacy: PrivacySection | None = None
     robust: RobustSection | None = None
+    checkpoints: CheckpointRetention = field(default_factory=CheckpointRetention)
+    contribution: ContributionSettings | None = None
 
 
-def load_job(path: str | Path) -> JobSpec:
-    """Read and validate a TOML job file; relative data paths resolve against its folder."""
+def load_job(path: str | Path, overrides: Sequence[str] = ()) -> JobSpec:
+    """Read and validate a TOML job file; relative data paths resolve against its folder.
+
+    Parameters
+    ----------
+    path
+        The job file.
+    overrides
+        ``"section.key=value"`` settings applied over the file before it is validated
+        (``rengo run JOB --set train.lr=0.01``; see :func:`rengo.jobs.apply_overrides`).
+
+    Returns
+    -------
+    JobSpec
+        The validated job.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file (and the overrides), the key and the fix.
+    """
+    from rengo.jobs.overrides import apply_overrides, describe_overrides
+
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"job file {p} does not exist")
@@ -196,7 +225,8 @@ def load_job(path: str | Path) -> JobSpec:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
-    spec = parse_job(raw, source=str(p))
+    raw = apply_overrides(raw, overrides)
+    spec = parse_job(raw, source=str(p) + describe_overrides(overrides))
     if spec.vfl is not None:
         spec.vfl.resolve_paths(p.parent)
     for attr in ("path", "images", "labels"):
@@ -217,6 +247,8 @@ SECTIONS = (
     "deploy",
     "privacy",
     "robust",
+    "checkpoints",
+    "contribution",
 )
 
 
@@ -233,10 +265,17 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
         raise ConfigError(f"{source}: a job must be a table of sections")
     _no_unknown(source, "", raw, {*SECTIONS, "vfl"})
     job = parse_section(source, "job", raw.get("job", {}), JobSection)
+    contribution = (
+        parse_contribution(raw["contribution"], job.kind, source) if "contribution" in raw else None
+    )
     if job.kind == "vfl":
         from rengo.jobs.vertical_spec import parse_vertical_job
 
-        return parse_vertical_job(raw, job, source)
+        vertical = parse_vertical_job(
+            {k: v for k, v in raw.items() if k != "contribution"}, job, source
+        )
+        vertical.contribution = contribution
+        return vertical
     if "vfl" in raw:
         raise ConfigError(f'{source}: [vfl] needs job.kind = "vfl"')
     data = parse_section(source, "data", raw.get("data", {}), DataSection)
@@ -244,12 +283,34 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     model = parse_section(source, "model", raw.get("model", {}), ModelSection)
     train = parse_section(source, "train", raw.get("train", {}), TrainSection)
     strategy = _strategy_section(source, raw.get("strategy", {}))
+    check_device(source, "train.device", train.device)
+    if model.type == "logistic" and train.device not in ("cpu", "auto"):
+        raise ConfigError(
+            f"{source}: model.type = 'logistic' trains with numpy on the CPU; train.device "
+            f"must be 'cpu' (or 'auto'), got {train.device!r}"
+        )
     deploy = parse_section(source, "deploy", raw.get("deploy", {}), DeploySection)
     checks = None
     if "result_checks" in raw:
         checks = parse_section(source, "result_checks", raw["result_checks"], ResultChecks)
     _check(source, job, data, partition, strategy, deploy)
-    spec = JobSpec(job, data, partition, model, train, strategy, source, None, deploy, checks)
+    checkpoints = parse_section(
+        source, "checkpoints", raw.get("checkpoints", {}), CheckpointRetention
+    )
+    spec = JobSpec(
+        job,
+        data,
+        partition,
+        model,
+        train,
+        strategy,
+        source,
+        None,
+        deploy,
+        checks,
+        checkpoints=checkpoints,
+        contribution=contribution,
+    )
     if "privacy" in raw:
         from rengo.jobs.privacy_spec import parse_privacy
 
@@ -368,6 +429,18 @@ def _check(
                 f"{source}: deploy.quorum={deploy.quorum} exceeds the "
                 f"{len(deploy.parties)} deploy.parties"
             )
+
+
+def check_device(source: str, key: str, device: str) -> None:
+    """ConfigError unless ``device`` names a device kind (whether this machine has it is
+    checked when the job runs, so a job file validates anywhere)."""
+    kind, sep, index = device.partition(":")
+    if kind not in ("cpu", "cuda", "mps", "auto") or (
+        sep and not (kind == "cuda" and index.isdigit())
+    ):
+        raise ConfigError(
+            f"{source}: {key} = {device!r}; choose one of cpu, cuda, cuda:N, mps, auto"
+        )
 
 
 def _no_unknown(source: str, where: str, raw: Mapping[str, Any], known: set[str]) -> None:

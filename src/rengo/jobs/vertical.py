@@ -28,7 +28,7 @@ from rengo.jobs.vertical_spec import VflSection
 from rengo.metrics import ks_statistic, roc_auc
 from rengo.tracking.model_export import vertical_parts_blob
 from rengo.tracking.run import open_run
-from rengo.vfl import PartyData, PartyTable, VerticalDataset, VerticalEstimator
+from rengo.vfl import PartyData, PartyTable, ProgressFn, VerticalDataset, VerticalEstimator
 from rengo.vfl.common import column_scaling, scaled
 from rengo.vfl.runner import VerticalPlan
 
@@ -185,9 +185,15 @@ def evaluate(output: str, truth: np.ndarray, predictions: np.ndarray) -> dict[st
 
 
 def run_vertical_job(
-    job: VerticalJob, store: Any = None, log: Callable[[str], Any] = print
+    job: VerticalJob,
+    store: Any = None,
+    log: Callable[[str], Any] = print,
+    progress: bool | ProgressFn = False,
 ) -> dict[str, Any]:
     """Train, score the held-out customers, and record the run (kind "vfl") in ``store``.
+
+    ``progress`` shows the run as it goes (see the estimators' ``progress``): rich bars for
+    True, or a callback of :class:`~rengo.vfl.VerticalProgress` events.
 
     Returns
     -------
@@ -202,6 +208,7 @@ def run_vertical_job(
     with open_run(store, RUN_KIND, config, name=spec.job.name, seed=spec.job.seed) as run:
         run_id = run.run_id
         start = time.perf_counter()
+        job.model.set_params(progress=progress)
         job.model.fit(job.train)
         train_s = time.perf_counter() - start
         ids, predictions = job.model.predict_raw(job.test)

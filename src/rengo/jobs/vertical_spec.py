@@ -180,10 +180,11 @@ def parse_vertical_job(raw: Mapping[str, Any], job: JobSection, source: str) -> 
         TrainSection,
     )
 
-    extra = sorted(set(raw) - {"job", "vfl"})
+    extra = sorted(set(raw) - {"job", "vfl", "contribution"})
     if extra:
         raise ConfigError(
-            f"{source}: job.kind = 'vfl': a vertical job has only [job] and [vfl]; remove {extra}"
+            f"{source}: job.kind = 'vfl': a vertical job has only [job], [vfl] and "
+            f"[contribution]; remove {extra}"
         )
     vfl = parse_vfl_section(raw.get("vfl", {}), source)
     return JobSpec(

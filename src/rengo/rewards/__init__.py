@@ -9,7 +9,13 @@ payout-side (identity groups paid as one entity, leave-one-out payouts). Contrib
 come from :mod:`rengo.valuation`.
 """
 
-from rengo.rewards.money import currency_decimals, format_minor, to_minor_units
+from rengo.rewards.money import (
+    DEFAULT_CURRENCY,
+    currency_decimals,
+    format_amount,
+    format_minor,
+    to_minor_units,
+)
 from rengo.rewards.payouts import (
     Budget,
     Exact,
@@ -30,12 +36,14 @@ from rengo.rewards.sybil import (
 )
 
 __all__ = [
+    "DEFAULT_CURRENCY",
     "Budget",
     "Exact",
     "Payout",
     "SybilReport",
     "currency_decimals",
     "equal_share_payouts",
+    "format_amount",
     "format_minor",
     "grouped_shapley",
     "grouped_value",

@@ -11,6 +11,8 @@ from decimal import Decimal, InvalidOperation
 from rengo.core.errors import ConfigError
 
 DEFAULT_DECIMALS = 2
+DEFAULT_CURRENCY = "credits"
+"""The one default currency of rewards, payouts and tournaments (2 decimals)."""
 
 _ISO_4217_EXPONENTS: dict[str, int] = {
     "BIF": 0,
@@ -126,3 +128,29 @@ def format_minor(amount_minor: int, decimals: int = DEFAULT_DECIMALS) -> str:
     if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):
         raise ConfigError(f"minor units must be an int, got {amount_minor!r}")
     return f"{Decimal(amount_minor).scaleb(-decimals):.{decimals}f}"
+
+
+def format_amount(amount_minor: int, currency: str, decimals: int | None = None) -> str:
+    """``100000, "credits"`` -> ``"1000.00 credits"``: an amount as people read it, in major
+    units with its currency (see :func:`currency_decimals`).
+
+    Parameters
+    ----------
+    amount_minor:
+        An int of minor units.
+    currency:
+        The currency code or unit name.
+    decimals:
+        Overrides the currency's number of decimals.
+
+    Returns
+    -------
+    str
+        The amount and the currency.
+
+    Raises
+    ------
+    ConfigError
+        ``amount_minor`` is not an int, or ``decimals`` is out of range.
+    """
+    return f"{format_minor(amount_minor, currency_decimals(currency, decimals))} {currency}"

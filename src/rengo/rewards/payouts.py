@@ -132,7 +132,8 @@ def proportional_payouts(
     -------
     list[Payout]
         One per participant, sorted by name, summing exactly to the pool (all zero when
-        nobody contributed positively).
+        nobody contributed positively); each reason gives the contribution and its share of
+        the pool (amounts are the ledger's business, in the pool's currency).
 
     Raises
     ------
@@ -143,9 +144,15 @@ def proportional_payouts(
     names = sorted(contributions)
     clipped = [max(exact(float(contributions[p])), Fraction(0)) for p in names]
     shares = largest_remainder(pool_minor, clipped)
+    positive = sum(clipped)
     return [
-        Payout(p, s, f"{label} {float(contributions[p]):.6g}, share of pool {pool_minor}")
-        for p, s in zip(names, shares, strict=True)
+        Payout(
+            p,
+            s,
+            f"{label} {float(contributions[p]):.6g}: "
+            f"{float(c / positive) if positive else 0.0:.2%} of the pool",
+        )
+        for p, s, c in zip(names, shares, clipped, strict=True)
     ]
 
 
@@ -175,7 +182,7 @@ def equal_share_payouts(participants: Sequence[str], pool_minor: int) -> list[Pa
         raise ConfigError("equal_share_payouts: duplicate participants")
     shares = largest_remainder(pool_minor, [1] * len(names))
     return [
-        Payout(p, s, f"equal share of pool {pool_minor}")
+        Payout(p, s, f"equal share: 1/{len(names)} of the pool")
         for p, s in zip(names, shares, strict=True)
     ]
 
@@ -235,9 +242,7 @@ def stake_clipped_payouts(
     out = []
     for p, rate, x, gain in zip(names, rates, raw, gains, strict=True):
         amount = gain if x > 0 else -math.floor(-x)
-        out.append(
-            Payout(p, amount, f"stake {stakes_minor[p]} x clip({float(rate):+.6g}, ±{float(c)})")
-        )
+        out.append(Payout(p, amount, f"stake x clip({float(rate):+.6g}, ±{float(c)})"))
     return out
 
 

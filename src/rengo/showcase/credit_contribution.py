@@ -10,10 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rengo.rewards import Payout, currency_decimals, format_minor, proportional_payouts
+from rengo.crypto.dealing import ObfuscatorSource
+from rengo.rewards import DEFAULT_CURRENCY, Payout, format_amount, proportional_payouts
 from rengo.showcase.credit_default import credit_consortium
 from rengo.valuation import VerticalContribution, vertical_party_contribution
-from rengo.vfl.hetero_lr_obfuscators import ObfuscatorSource
 
 
 @dataclass(frozen=True)
@@ -47,16 +47,17 @@ def credit_party_contribution(
     epochs: int | None = None,
     metric: str = "auc",
     budget_minor: int = 100_000,
-    currency: str = "credits",
+    currency: str = DEFAULT_CURRENCY,
     obfuscators: ObfuscatorSource = "coordinator",
     log: Callable[[str], Any] = print,
+    full: bool = False,
 ) -> CreditContribution:
     """How much the bank's and the telecom's columns add to the card issuer's new-customer
     AUC (exact Shapley, 4 trainings), and ``budget_minor`` split in proportion to it.
 
     Parameters
     ----------
-    small, seed, key_bits, epochs, obfuscators:
+    small, seed, key_bits, epochs, obfuscators, full:
         As :func:`rengo.showcase.run_credit_default`: the same customers, split and model.
     metric:
         The validation metric the parties are valued on (see
@@ -77,7 +78,7 @@ def credit_party_contribution(
         An unknown metric, or a negative budget.
     """
     consortium = credit_consortium(
-        small, key_bits=key_bits, epochs=epochs, seed=seed, obfuscators=obfuscators
+        small, key_bits=key_bits, epochs=epochs, seed=seed, obfuscators=obfuscators, full=full
     )
     log(
         f"contribution: {consortium.dataset}, {consortium.customers} customers; feature "
@@ -103,13 +104,11 @@ def credit_party_contribution(
     payouts = proportional_payouts(
         contribution.values, budget_minor, label=f"Shapley on validation {metric}"
     )
-    decimals = currency_decimals(currency)
     paid = {p.participant: p.amount_minor for p in payouts}
     for party, phi in contribution.ranking():
         log(
-            f"   {party}: Shapley {phi:+.4f} {metric} -> "
-            f"{format_minor(paid[party], decimals)} of {format_minor(budget_minor, decimals)} "
-            f"{currency}"
+            f"   {party}: Shapley {phi:+.4f} {metric} -> {format_amount(paid[party], currency)} "
+            f"of {format_amount(budget_minor, currency)}"
         )
     return CreditContribution(
         consortium.dataset,

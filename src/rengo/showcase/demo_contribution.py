@@ -19,7 +19,7 @@ from rich.table import Table
 
 from rengo.core.parameters import Parameters
 from rengo.jobs import HflJob
-from rengo.rewards import currency_decimals, format_minor
+from rengo.rewards import DEFAULT_CURRENCY, currency_decimals, format_minor
 from rengo.tracking import RunStore, pay_rewards, record_contributions
 from rengo.valuation import (
     ContributionReport,
@@ -33,7 +33,7 @@ from rengo.valuation import (
 
 DEMO_BUDGET_MINOR = 100_000
 """The demo pays out 1000.00 credits."""
-DEMO_CURRENCY = "credits"
+DEMO_CURRENCY = DEFAULT_CURRENCY
 
 
 def single_threaded(evaluate: Evaluate) -> Evaluate:

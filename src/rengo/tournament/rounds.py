@@ -387,13 +387,24 @@ class Tournament:
             raise ProtocolError(f"no round {round_id}")
         return self._rounds[round_id]
 
+    def open_round_ids(self) -> list[int]:
+        """Rounds published and not yet scored, ascending."""
+        return sorted(k for k, r in self._rounds.items() if r.result is None)
+
     def _open_round_id(self, round_id: int | None) -> int:
-        open_ids = [k for k, r in self._rounds.items() if r.result is None]
+        open_ids = self.open_round_ids()
         if round_id is None:
             if not open_ids:
+                scored = [k for k, r in self._rounds.items() if r.result is not None]
+                if scored:
+                    raise ProtocolError(
+                        f"round {max(scored)} is already scored and no round is open"
+                    )
                 raise ProtocolError("no round is open")
             return max(open_ids)
         if round_id not in open_ids:
+            if round_id in self._rounds:
+                raise ProtocolError(f"round {round_id} is already scored")
             raise ProtocolError(f"round {round_id} is not open")
         return round_id
 

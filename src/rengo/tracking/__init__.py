@@ -1,9 +1,15 @@
 """rengo.tracking: the run store - every run, round, client result, event, checkpoint, ledger
 line and contribution score in an embedded SQLite file, plus plots and tables of them.
 
-The store lives at ``./rengo-runs/runs.db`` unless a path or ``$RENGO_RUNS`` says otherwise.
+The store lives at ``./rengo-runs/runs.db`` unless a path or ``$RENGO_STORE`` says otherwise.
 """
 
+from rengo.tracking.client_spread import (
+    ClientMetricSummary,
+    MetricSpread,
+    client_metric_spread,
+    client_metric_summary,
+)
 from rengo.tracking.contrib_records import (
     pay_rewards,
     record_contributions,
@@ -18,7 +24,7 @@ from rengo.tracking.errors import (
     UnknownRunError,
 )
 from rengo.tracking.location import ENV_VAR, resolve_store_path
-from rengo.tracking.plots import metric_family, plot_run, plot_runs
+from rengo.tracking.plots import metric_family, plot_client_metrics, plot_run, plot_runs
 from rengo.tracking.records import (
     ClientRecord,
     ClientStats,
@@ -38,11 +44,13 @@ __all__ = [
     "ENV_VAR",
     "SCHEMA_VERSION",
     "AmbiguousRunError",
+    "ClientMetricSummary",
     "ClientRecord",
     "ClientStats",
     "ContributionRecord",
     "EventRecord",
     "LedgerEntry",
+    "MetricSpread",
     "PartyPresence",
     "RoundRecord",
     "Run",
@@ -52,10 +60,13 @@ __all__ = [
     "StoreCorruptError",
     "StoreReadOnlyError",
     "UnknownRunError",
+    "client_metric_spread",
+    "client_metric_summary",
     "leaderboard_table",
     "metric_family",
     "open_run",
     "pay_rewards",
+    "plot_client_metrics",
     "plot_run",
     "plot_runs",
     "record_contributions",

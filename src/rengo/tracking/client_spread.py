@@ -92,3 +92,66 @@ def client_metric_spread(
             )
         out[name] = spreads
     return out
+
+
+@dataclass(frozen=True)
+class ClientMetricSummary:
+    """One client metric of a run at a glance: its spread in the last round that reported
+    it, the worst-served clients of that round, and how the worst decile moved since the
+    first round."""
+
+    metric: str
+    rounds: int
+    last: MetricSpread
+    first_worst_decile: float
+    worst_clients: tuple[str, ...]
+
+
+def client_metric_summary(records: Iterable[ClientRecord]) -> list[ClientMetricSummary]:
+    """Per ``"<phase> <metric>"``, the distribution over clients of its last reported round
+    (mean, worst and best decile, extremes), the clients in that round's worst decile (worst
+    first) and the worst decile of the first round, for a trend.
+
+    Parameters
+    ----------
+    records
+        A run's client records (:meth:`rengo.tracking.RunStore.client_records`).
+
+    Returns
+    -------
+    list of ClientMetricSummary
+        Sorted by metric name; empty when no client reported a numeric metric.
+    """
+    kept = list(records)
+    spread = client_metric_spread(kept)
+    out = []
+    for name, per_round in spread.items():
+        phase, metric = name.split(" ", 1)
+        last = per_round[-1]
+        values = {
+            r.client_id: float(r.metrics[metric])
+            for r in kept
+            if r.round == last.round
+            and r.phase == phase
+            and r.status == "ok"
+            and r.metrics
+            and metric in r.metrics
+            and _finite_number(r.metrics[metric])
+        }
+        smaller = lower_is_better(metric)
+        ranked = sorted(values, key=lambda c: (-values[c] if smaller else values[c], c))
+        decile = max(1, math.ceil(DECILE * len(ranked)))
+        out.append(
+            ClientMetricSummary(
+                name, len(per_round), last, per_round[0].worst_decile, tuple(ranked[:decile])
+            )
+        )
+    return out
+
+
+def _finite_number(value: object) -> bool:
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float))
+        and math.isfinite(float(value))
+    )

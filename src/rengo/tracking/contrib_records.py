@@ -16,10 +16,12 @@ from pathlib import Path
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.rewards import (
+    DEFAULT_CURRENCY,
     Exact,
     Payout,
     currency_decimals,
     equal_share_payouts,
+    format_amount,
     format_minor,
     largest_remainder,
     proportional_payouts,
@@ -173,13 +175,14 @@ def pay_rewards(
     run_id: str,
     policy: str,
     budget_minor: int,
-    currency: str = "credits",
+    currency: str = DEFAULT_CURRENCY,
     *,
     method: str | None = None,
     per_round: bool = False,
     stakes_minor: Mapping[str, int] | None = None,
     factor: Exact = 1,
     clip: Exact = "0.05",
+    decimals: int | None = None,
 ) -> list[Payout]:
     """Pay a run's participants from ``budget_minor`` under ``policy`` and append one ledger
     line each (kind "reward", or "burn" for a negative stake-policy amount).
@@ -188,7 +191,8 @@ def pay_rewards(
     round's pool on that round's values, so the ledger says which round earned what.
     Positive payouts never exceed the budget and, for "proportional" and "equal", sum to it
     exactly (unless nobody contributed positively). A run is paid once: the ledger is
-    append-only, so a second payment is refused.
+    append-only, so a second payment is refused. Ledger reasons name the budget (and
+    stakes) in major units of ``currency`` (``decimals`` overrides its ISO 4217 exponent).
     """
     if policy not in POLICIES:
         raise ConfigError(f"unknown reward policy {policy!r}; choose one of {POLICIES}")
@@ -202,7 +206,10 @@ def pay_rewards(
             f"run {full} was already paid ({len(paid)} ledger lines); the ledger is append-only"
         )
     label = f"{contributions.method} contribution"
-    prefix = f"policy={policy} method={contributions.method}"
+    prefix = (
+        f"policy={policy} method={contributions.method} "
+        f"budget={format_amount(budget_minor, currency, decimals)}"
+    )
     batches: list[tuple[int | None, list[Payout]]] = []
     if per_round:
         if not contributions.per_round:
@@ -226,7 +233,10 @@ def pay_rewards(
     for paid_round, batch in batches:
         for p in batch:
             kind = "burn" if p.amount_minor < 0 else "reward"
-            reason = f"{prefix} budget={budget_minor}: {p.reason}"
+            stake = ""
+            if stakes_minor is not None and p.participant in stakes_minor:
+                stake = f" (stake {format_amount(stakes_minor[p.participant], currency, decimals)})"
+            reason = f"{prefix}: {p.reason}{stake}"
             store.append_ledger(
                 full, paid_round, p.participant, kind, p.amount_minor, reason, currency
             )

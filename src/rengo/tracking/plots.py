@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -106,12 +107,18 @@ def plot_run(store: RunStore, run_id: str, path: str | os.PathLike[str]) -> Path
 
 
 def plot_runs(
-    store: RunStore, run_ids: list[str], metric: str, path: str | os.PathLike[str]
+    store: RunStore,
+    run_ids: list[str],
+    metric: str,
+    path: str | os.PathLike[str],
+    baselines: Mapping[str, float] | None = None,
 ) -> Path:
     """Write a PNG comparing one metric across runs (e.g. FedAvg vs FedAdam) on one axis.
 
     Every run must have logged ``metric``; a run without it is an error naming the metrics
-    it does have, rather than a comparison silently missing a line.
+    it does have, rather than a comparison silently missing a line. ``baselines`` draws
+    labelled horizontal lines (e.g. ``{"centralised, all rows pooled": 0.975}``), what the
+    runs are measured against.
     """
     if not run_ids:
         raise DataError("plot_runs needs at least one run id")
@@ -129,8 +136,71 @@ def plot_runs(
     for label, points in lines:
         rounds, values = _xy(points)
         ax.plot(rounds, values, marker="o", markersize=3, label=label)
+    styles = ("--", ":", "-.")
+    for k, (label, value) in enumerate((baselines or {}).items()):
+        ax.axhline(value, color="black", linestyle=styles[k % 3], linewidth=1.2, label=label)
     _round_axis(ax)
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} per round")
     ax.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def plot_client_metrics(store: RunStore, run_id: str, path: str | os.PathLike[str]) -> Path:
+    """Write a PNG of how each client metric spreads over the clients, round by round: the
+    mean over clients, the worst and best 10 % (q-FFL's fairness view) and the min-max band,
+    one subplot per ``"<phase> <metric>"``.
+
+    Parameters
+    ----------
+    store
+        The run store.
+    run_id
+        The run (full id or unique prefix).
+    path
+        Where the PNG goes.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    DataError
+        If no client of the run reported a numeric metric (a vertical run, or clients
+        that return none).
+    """
+    from rengo.tracking.client_spread import client_metric_spread
+
+    run = store.get_run(run_id)
+    spread = client_metric_spread(store.client_records(run.run_id))
+    if not spread:
+        raise DataError(
+            f"run {run.run_id!r} has no per-client metrics to plot (clients reported none)"
+        )
+    columns = min(len(spread), 2)
+    rows = math.ceil(len(spread) / columns)
+    figure = _new_figure(_SUBPLOT_WIDTH_IN * columns, _SUBPLOT_HEIGHT_IN * rows + 0.4)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax, (name, per_round) in zip(axes, spread.items(), strict=False):
+        rounds = [s.round for s in per_round]
+        ax.fill_between(
+            rounds,
+            [s.minimum for s in per_round],
+            [s.maximum for s in per_round],
+            alpha=0.15,
+            color="tab:blue",
+            label="min-max over clients",
+        )
+        ax.plot(rounds, [s.mean for s in per_round], marker="o", markersize=3, label="mean")
+        ax.plot(rounds, [s.worst_decile for s in per_round], color="tab:red", label="worst 10 %")
+        ax.plot(rounds, [s.best_decile for s in per_round], color="tab:green", label="best 10 %")
+        ax.set_title(f"{name} ({per_round[-1].clients} clients in round {rounds[-1]})")
+        _round_axis(ax)
+        ax.legend(fontsize="small")
+    for ax in axes[len(spread) :]:
+        ax.set_visible(False)
+    title = run.run_id if run.name is None else f"{run.name} ({run.run_id})"
+    figure.suptitle(f"{title} - per-client metrics")
     return _save(figure, path)

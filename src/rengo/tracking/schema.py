@@ -201,7 +201,7 @@ def migrate(conn: sqlite3.Connection) -> int:
         if found > SCHEMA_VERSION:
             raise ConfigError(
                 f"run store has schema version {found} but this rengo knows only up to "
-                f"{SCHEMA_VERSION}; upgrade rengo or point RENGO_RUNS at another store"
+                f"{SCHEMA_VERSION}; upgrade rengo or point RENGO_STORE at another store"
             )
         for statements in MIGRATIONS[found:]:
             for statement in statements:

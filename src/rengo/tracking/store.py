@@ -264,7 +264,7 @@ class RunStore:
     """Records runs in an embedded SQLite database (default ``./rengo-runs/runs.db``).
 
     ``path`` is the database file or its folder (see :func:`resolve_store_path`); None uses
-    ``$RENGO_RUNS`` or the default. ``keep_checkpoints`` keeps only the newest K checkpoints
+    ``$RENGO_STORE`` or the default. ``keep_checkpoints`` keeps only the newest K checkpoints
     per run (None keeps every round's). Read methods accept a unique run id prefix, like git;
     write methods take the full id returned by :meth:`start_run`. ``read_only=True`` opens an
     existing store for viewing (a dashboard beside a live run): see :func:`_connect_read_only`.
@@ -832,6 +832,14 @@ class RunStore:
                 (self._resolve(conn, run_id),),
             ).fetchall()
         return [int(row[0]) for row in rows]
+
+    def delete_checkpoints(self, run_id: str, rounds: Sequence[int]) -> None:
+        """Delete the checkpoints of ``rounds`` (a retention policy's leftovers); rounds
+        without one are ignored."""
+        wanted = [(run_id, _count(r, "round")) for r in rounds]
+        with self._transaction() as conn:
+            self._require_run(conn, run_id)
+            conn.executemany("DELETE FROM checkpoints WHERE run_id = ? AND round = ?", wanted)
 
     def load_checkpoint(self, run_id: str, round: int) -> bytes:
         """The checkpoint of one given round; :class:`DataError` if that round has none."""

@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from rengo.rewards import format_minor
+from rengo.rewards import DEFAULT_CURRENCY, currency_decimals, format_minor
 from rengo.tournament import LeaderboardEntry
+from rengo.tracking.client_spread import client_metric_summary
 from rengo.tracking.records import RunInfo
 from rengo.tracking.store import RunStore
 
@@ -84,27 +86,49 @@ def _mapping_table(title: str, values: dict[str, Any]) -> Table:
     return table
 
 
-def runs_table(runs: Iterable[RunInfo]) -> Table:
-    """One line per run: id, kind, name, status, start time, duration, seed."""
-    table = Table(title="runs", title_justify="left")
+def runs_table(runs: Iterable[RunInfo], now: datetime | None = None) -> Table:
+    """One line per run: id, kind, name, status, how long ago it started, and its duration.
+
+    Fits an 80-column terminal without cutting a run id, name or status: ids, statuses and
+    times never wrap, and a long name or kind wraps onto a second line instead of being cut.
+    The id holds the UTC start time; ``rengo runs show`` has the exact times and the seed.
+    """
+    moment = now or datetime.now(timezone.utc)
+    table = Table(
+        title="runs",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
     table.add_column("run id", style="bold", no_wrap=True)
-    table.add_column("kind")
-    table.add_column("name")
-    table.add_column("status")
-    table.add_column("started")
-    table.add_column("duration", justify="right")
-    table.add_column("seed", justify="right")
+    table.add_column("kind", overflow="fold")
+    table.add_column("name", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("started", justify="right", no_wrap=True)
+    table.add_column("took", justify="right", no_wrap=True)
     for run in runs:
         table.add_row(
             run.run_id,
             run.kind,
             run.name or "-",
             _status(run.status),
-            _when(run.started_at),
+            _ago(moment, run.started_at),
             _duration(run.duration_s),
-            "-" if run.seed is None else str(run.seed),
         )
     return table
+
+
+def _ago(now: datetime, moment: datetime | None) -> str:
+    """``"42s ago"``, ``"5m ago"``, ``"3h ago"``, ``"12d ago"``: at most 8 characters."""
+    if moment is None:
+        return "-"
+    seconds = max(0.0, (now - moment).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return f"{int(seconds)}s ago"
 
 
 def _rounds_table(store: RunStore, run_id: str, max_rounds: int | None) -> Table | None:
@@ -154,6 +178,43 @@ def _clients_table(store: RunStore, run_id: str) -> Table | None:
             _bytes(client.bytes_received),
             _duration(client.duration_s),
             client.last_failure or "-",
+        )
+    return table
+
+
+def _client_metrics_table(store: RunStore, run_id: str) -> Table | None:
+    """How evenly the model serves its clients: each client metric's distribution over the
+    clients in the last round that reported it (mean, worst and best 10 %, extremes)."""
+    summaries = client_metric_summary(store.client_records(run_id))
+    if not summaries:
+        return None
+    table = Table(
+        title="client metrics (distribution over clients, last round reported)",
+        title_justify="left",
+    )
+    table.add_column("metric", style="bold")
+    table.add_column("round", justify="right")
+    table.add_column("clients", justify="right")
+    table.add_column("mean", justify="right")
+    table.add_column("worst 10 %", justify="right")
+    table.add_column("best 10 %", justify="right")
+    table.add_column("min", justify="right")
+    table.add_column("max", justify="right")
+    table.add_column("worst 10 %, first round", justify="right")
+    table.add_column("worst clients", overflow="fold")
+    for s in summaries:
+        last = s.last
+        table.add_row(
+            s.metric,
+            str(last.round),
+            str(last.clients),
+            _number(last.mean),
+            _number(last.worst_decile),
+            _number(last.best_decile),
+            _number(last.minimum),
+            _number(last.maximum),
+            _number(s.first_worst_decile),
+            ", ".join(s.worst_clients),
         )
     return table
 
@@ -215,11 +276,37 @@ def _ledger_table(store: RunStore, run_id: str) -> Table | None:
             "run" if entry.round is None else str(entry.round),
             entry.participant,
             entry.kind,
-            str(entry.amount),
+            major_units(entry.amount, entry.currency),
             entry.currency,
             entry.reason or "-",
         )
     return table
+
+
+def major_units(amount: int | str, currency: str, decimals: int | None = None) -> str:
+    """A ledger amount as people read it: an int of minor units in major units with the
+    currency's decimals (``11452`` credits -> ``114.52``); a decimal string as written."""
+    if isinstance(amount, str):
+        return amount
+    return format_minor(amount, currency_decimals(currency, decimals))
+
+
+def _in_major_units(value: Any, currency: str, decimals: int | None) -> Any:
+    """``value`` with every ``*_minor`` amount (at any depth) shown in major units, under
+    the key without its suffix (a summary is for people; the ledger keeps the integers)."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, str) and key.endswith("_minor") and isinstance(item, int):
+                out[key.removesuffix("_minor")] = (
+                    f"{format_minor(item, currency_decimals(currency, decimals))} {currency}"
+                )
+            else:
+                out[key] = _in_major_units(item, currency, decimals)
+        return out
+    if isinstance(value, list):
+        return [_in_major_units(item, currency, decimals) for item in value]
+    return value
 
 
 def run_detail(
@@ -249,10 +336,19 @@ def run_detail(
     parts: list[RenderableType] = [Panel(header, title=run.label, expand=False)]
     parts.append(_mapping_table("config", run.config))
     if run.summary:
-        parts.append(_mapping_table("summary", run.summary))
+        ledger = store.ledger(run.run_id)
+        currency = str(run.summary.get("currency") or (ledger[0].currency if ledger else ""))
+        decimals = run.summary.get("decimals")
+        shown = _in_major_units(
+            run.summary,
+            currency or DEFAULT_CURRENCY,
+            decimals if isinstance(decimals, int) else None,
+        )
+        parts.append(_mapping_table("summary", shown))
     for table in (
         _rounds_table(store, run.run_id, max_rounds),
         _clients_table(store, run.run_id),
+        _client_metrics_table(store, run.run_id),
         _contributions_table(store, run.run_id),
         _ledger_table(store, run.run_id),
         _events_table(store, run.run_id, max_events),

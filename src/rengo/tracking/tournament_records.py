@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from rengo.rewards import format_amount
 from rengo.tournament import RoundResult
 from rengo.tracking.store import RunStore
 
@@ -22,22 +23,22 @@ RUN_KIND = "tournament"
 
 
 def record_tournament_round(
-    store: RunStore, run_id: str, result: RoundResult, currency: str
+    store: RunStore, run_id: str, result: RoundResult, currency: str, decimals: int | None = None
 ) -> int:
-    """Log one resolved round's scores and payouts under ``run_id``; returns ledger lines."""
+    """Log one resolved round's scores and payouts under ``run_id``; returns ledger lines.
+    Reasons name each stake in major units of ``currency``."""
     for name, score in sorted(result.scores.items()):
         store.log_contribution(run_id, result.round, name, SCORE_METHOD, score.score)
     lines = 0
     for payout in result.payouts:
         kind = "burn" if payout.amount_minor < 0 else "payout"
+        scored = result.scores.get(payout.participant)
+        reason = payout.reason
+        if scored is not None:
+            stake = format_amount(scored.stake_minor, currency, decimals)
+            reason = f"round {result.round}, stake {stake}: {payout.reason}"
         store.append_ledger(
-            run_id,
-            result.round,
-            payout.participant,
-            kind,
-            payout.amount_minor,
-            payout.reason,
-            currency,
+            run_id, result.round, payout.participant, kind, payout.amount_minor, reason, currency
         )
         lines += 1
     return lines

@@ -17,7 +17,9 @@ from rengo.transport.pool import ClientPool, Handler
 from rengo.transport.simulation import ProcessPool, SerialPool
 
 PoolFactory = Callable[..., ClientPool]
-"""``factory(handler, client_ids, workers=None, **options) -> ClientPool``."""
+"""``factory(handler, client_ids, workers=None, **options) -> ClientPool``; the built-in
+ones also take ``device`` (where clients train: the process pool spreads its workers over
+the GPUs, Ray reserves one per client task for ``cuda``)."""
 
 
 @dataclass(frozen=True)
@@ -79,24 +81,39 @@ def make_executor(
 
 
 def _serial(
-    handler: Handler, client_ids: Sequence[str], workers: int | None = None, **options: Any
+    handler: Handler,
+    client_ids: Sequence[str],
+    workers: int | None = None,
+    device: str | None = None,
+    **options: Any,
 ) -> ClientPool:
+    # one process: each client puts its model on its own device
     return SerialPool(handler, client_ids, **options)
 
 
 def _process(
-    handler: Handler, client_ids: Sequence[str], workers: int | None = None, **options: Any
+    handler: Handler,
+    client_ids: Sequence[str],
+    workers: int | None = None,
+    device: str | None = None,
+    **options: Any,
 ) -> ClientPool:
-    return ProcessPool(handler, client_ids, workers=workers, **options)
+    return ProcessPool(handler, client_ids, workers=workers, device=device, **options)
 
 
 def _ray(
-    handler: Handler, client_ids: Sequence[str], workers: int | None = None, **options: Any
+    handler: Handler,
+    client_ids: Sequence[str],
+    workers: int | None = None,
+    device: str | None = None,
+    **options: Any,
 ) -> ClientPool:
     try:
         from rengo.transport.ray_pool import RayPool
     except ImportError as exc:
         raise ConfigError("executor 'ray' needs Ray: pip install 'rengo[ray]'") from exc
+    if device is not None and str(device).startswith("cuda"):
+        options.setdefault("num_gpus_per_client", 1.0)
     return RayPool(handler, client_ids, workers=workers, **options)
 
 

@@ -126,6 +126,7 @@ class PartyConnection:
         self.backoff = backoff
         self.max_message_bytes = max_message_bytes
         self.sessions = 0
+        self._client_errors: set[tuple[str, str]] = set()
         self._rng = random.Random(seed)
         self._state: dict[str, bytes | None] = {}
         self._lock = threading.Condition()
@@ -387,9 +388,19 @@ class PartyConnection:
                     outcome, body = REPLY_OK, reply
                 except Exception as exc:  # report to the coordinator; stay connected
                     text = traceback.format_exception_only(type(exc), exc)[-1].strip()
-                    log.warning("party %s: %s failed: %s", self.name, key, text)
+                    self._log_client_error(key, text, exc)
                     outcome, body = REPLY_ERROR, f"raised {text}".encode()
             outbox.put(OutgoingMessage(self.name, COORDINATOR, rpc_key(call_id, outcome), body))
+
+    def _log_client_error(self, key: str, text: str, exc: Exception) -> None:
+        """This party's client raised: its traceback the first time (it stays here; the
+        coordinator gets the one-line reason), repeats at debug level only."""
+        seen = self._client_errors
+        if (key, text) in seen:
+            log.debug("party %s: %s failed again: %s", self.name, key, text)
+            return
+        seen.add((key, text))
+        log.warning("party %s: %s failed: %s", self.name, key, text, exc_info=exc)
 
     # -- channel plumbing -----------------------------------------------------------------
     def _post(self, to: str, key: str, payload: bytes) -> None:

@@ -58,6 +58,9 @@ class Reply:
     bytes_sent: int
     bytes_received: int
     duration_s: float
+    traceback: str | None = None
+    """Where the client raised (its formatted traceback), when it ran in this
+    federation's processes; a deployed party keeps its own."""
 
     @property
     def ok(self) -> bool:
@@ -72,7 +75,12 @@ class Reply:
 
     @classmethod
     def to(
-        cls, request: Request | Sent, payload: bytes | None, error: str | None, duration_s: float
+        cls,
+        request: Request | Sent,
+        payload: bytes | None,
+        error: str | None,
+        duration_s: float,
+        traceback: str | None = None,
     ) -> Reply:
         """The reply to ``request``, with its byte counts."""
         return cls(
@@ -83,6 +91,7 @@ class Reply:
             bytes_sent=request.size if isinstance(request, Sent) else len(request.payload),
             bytes_received=len(payload) if payload is not None else 0,
             duration_s=duration_s,
+            traceback=traceback,
         )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from rengo.core.errors import ConfigError
 from rengo.transport.pool import Handler, Reply, Request, Sent
-from rengo.transport.simulation import batch_size, run_handler
+from rengo.transport.simulation import HandlerOutcome, batch_size, run_handler
 
 try:
     import ray
@@ -29,7 +29,7 @@ log = logging.getLogger("rengo.transport")
 
 def _call_batch(
     handler: Handler, items: list[tuple[str, str, bytes, bytes | None]]
-) -> list[tuple[bytes | None, bytes | None, str | None, float]]:
+) -> list[HandlerOutcome]:
     return [
         run_handler(handler, Request(cid, key, payload), state)
         for cid, key, payload, state in items
@@ -45,7 +45,8 @@ class RayPool:
 
     ``address`` joins an existing cluster ("auto", "ray://host:10001"); without it a local
     Ray instance is started on first use and shut down by :meth:`close`. ``memory_per_client``
-    (bytes) is reserved per task so Ray schedules big clients without overcommitting.
+    (bytes) is reserved per task so Ray schedules big clients without overcommitting;
+    ``num_gpus_per_client`` GPUs likewise (Ray then makes them the task's visible devices).
     """
 
     def __init__(
@@ -57,6 +58,7 @@ class RayPool:
         num_cpus_per_client: float = 1,
         memory_per_client: int | None = None,
         init_options: dict[str, Any] | None = None,
+        num_gpus_per_client: float = 0.0,
     ) -> None:
         if num_cpus_per_client <= 0:
             raise ConfigError(f"num_cpus_per_client must be > 0, got {num_cpus_per_client}")
@@ -68,6 +70,10 @@ class RayPool:
         self._task_options: dict[str, Any] = {"num_cpus": num_cpus_per_client}
         if memory_per_client is not None:
             self._task_options["memory"] = int(memory_per_client)
+        if num_gpus_per_client < 0:
+            raise ConfigError(f"num_gpus_per_client must be >= 0, got {num_gpus_per_client}")
+        if num_gpus_per_client:
+            self._task_options["num_gpus"] = num_gpus_per_client
         self._state: dict[str, bytes | None] = {}
         self._handler_ref: Any = None
         self._started_ray = False
@@ -118,17 +124,19 @@ class RayPool:
                 results = ray.get(ref, timeout=None if timeout is None else timeout * len(sent))
             except GetTimeoutError:
                 ray.cancel(ref, force=True)
-                results = [(None, None, f"timed out (limit {timeout:g}s)", 0.0)] * len(sent)
+                results = [
+                    HandlerOutcome(None, None, f"timed out (limit {timeout:g}s)", 0.0)
+                ] * len(sent)
                 failed = True
             except RayError as exc:  # worker died, task cancelled, node lost
-                results = [(None, None, f"ray task failed: {exc}", 0.0)] * len(sent)
+                results = [HandlerOutcome(None, None, f"ray task failed: {exc}", 0.0)] * len(sent)
                 failed = True
             else:
                 failed = False
-            for record, (reply, state, error, duration) in zip(sent, results, strict=True):
+            for record, handled in zip(sent, results, strict=True):
                 if not failed:
-                    self._state[record.client_id] = state
-                yield Reply.to(record, reply, error, duration)
+                    self._state[record.client_id] = handled.state
+                yield handled.reply_to(record)
 
     def close(self) -> None:
         self._state.clear()

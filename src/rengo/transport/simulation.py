@@ -23,25 +23,40 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import connection as mp_connection
-from typing import Any
+from typing import Any, NamedTuple
 
 from threadpoolctl import ThreadpoolController
 
+from rengo.core.errors import ConfigError
 from rengo.transport.pool import Handler, Reply, Request, Sent
 
 
-def run_handler(
-    handler: Handler, request: Request, state: bytes | None
-) -> tuple[bytes | None, bytes | None, str | None, float]:
-    """Call ``handler`` on one request: ``(reply, new_state, error, seconds)``; a client's
-    exception becomes ``error`` and leaves its state unchanged."""
+class HandlerOutcome(NamedTuple):
+    """One handled request: the reply and new state, or the error (a one-line reason) and
+    the traceback of where the client raised; plain values, so it crosses a worker pipe."""
+
+    reply: bytes | None
+    state: bytes | None
+    error: str | None
+    seconds: float
+    traceback: str | None = None
+
+    def reply_to(self, request: Request | Sent) -> Reply:
+        """The pool's :class:`Reply` to ``request``."""
+        return Reply.to(request, self.reply, self.error, self.seconds, self.traceback)
+
+
+def run_handler(handler: Handler, request: Request, state: bytes | None) -> HandlerOutcome:
+    """Call ``handler`` on one request; a client's exception becomes ``error`` (its last
+    line) and ``traceback`` (all of it), and leaves its state unchanged."""
     start = time.perf_counter()
     try:
         reply, new_state = handler(request.client_id, request.key, request.payload, state)
     except Exception as exc:  # a client's crash must never stop the federation
-        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return None, state, f"raised {tb}", time.perf_counter() - start
-    return reply, new_state, None, time.perf_counter() - start
+        line = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        where = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return HandlerOutcome(None, state, f"raised {line}", time.perf_counter() - start, where)
+    return HandlerOutcome(reply, new_state, None, time.perf_counter() - start)
 
 
 @functools.cache
@@ -94,14 +109,13 @@ class SerialPool:
 
     def _serve(self, requests: Sequence[Request], timeout: float | None) -> Iterator[Reply]:
         for req in requests:
-            reply, state, error, duration = run_handler(
-                self._handler, req, self._state.get(req.client_id)
-            )
-            if error is None and timeout is not None and duration > timeout:
-                reply, error = None, f"timed out after {duration:.1f}s (limit {timeout:g}s)"
+            outcome = run_handler(self._handler, req, self._state.get(req.client_id))
+            if outcome.error is None and timeout is not None and outcome.seconds > timeout:
+                late = f"timed out after {outcome.seconds:.1f}s (limit {timeout:g}s)"
+                outcome = HandlerOutcome(None, outcome.state, late, outcome.seconds)
             else:
-                self._state[req.client_id] = state
-            yield Reply.to(req, reply, error, duration)
+                self._state[req.client_id] = outcome.state
+            yield outcome.reply_to(req)
 
     def close(self) -> None:
         self._state.clear()
@@ -110,10 +124,12 @@ class SerialPool:
 _WORKER_HANDLER: Handler | None = None
 
 
-def _worker_init(threads: int) -> None:
+def _worker_init(threads: int, gpu: int | None = None) -> None:
     # Never import torch here: that costs ~1 s per worker and counts against round_timeout.
     # A later import in the worker reads OMP_NUM_THREADS; an inherited one is set directly,
     # and so are the BLAS pools the parent already loaded (numpy's OpenBLAS).
+    if gpu is not None:  # before CUDA starts in this worker: its clients see one GPU, cuda:0
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["OPENBLAS_NUM_THREADS"] = str(threads)
     torch = sys.modules.get("torch")
@@ -122,9 +138,7 @@ def _worker_init(threads: int) -> None:
     _blas_pools().limit(limits=threads)
 
 
-def _worker_batch(
-    items: list[tuple[str, str, bytes, bytes | None]],
-) -> list[tuple[bytes | None, bytes | None, str | None, float]]:
+def _worker_batch(items: list[tuple[str, str, bytes, bytes | None]]) -> list[HandlerOutcome]:
     assert _WORKER_HANDLER is not None, "worker started without a handler"
     return [
         run_handler(_WORKER_HANDLER, Request(cid, key, payload), state)
@@ -140,9 +154,9 @@ def batch_size(num_requests: int, workers: int) -> int:
 class _Worker:
     """One forked worker process and the parent's end of its pipe."""
 
-    def __init__(self, ctx: Any, threads: int) -> None:
+    def __init__(self, ctx: Any, threads: int, gpu: int | None = None) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=_worker_loop, args=(child, threads), daemon=True)
+        self.process = ctx.Process(target=_worker_loop, args=(child, threads, gpu), daemon=True)
         self.process.start()
         child.close()
 
@@ -153,8 +167,8 @@ class _Worker:
         self.conn.close()
 
 
-def _worker_loop(conn: Any, threads: int) -> None:
-    _worker_init(threads)
+def _worker_loop(conn: Any, threads: int, gpu: int | None = None) -> None:
+    _worker_init(threads, gpu)
     while True:
         try:
             items = conn.recv()
@@ -189,12 +203,58 @@ class _Round:
         return batch
 
     def fail(self, index: int, reason: str) -> None:
-        self.results[index] = [(None, None, reason, 0.0)] * len(self.sent[index])
+        self.results[index] = [HandlerOutcome(None, None, reason, 0.0)] * len(self.sent[index])
         self.lost.add(index)
+
+
+def worker_gpus(device: str | None) -> list[int]:
+    """The GPUs forked workers are spread over for ``device``: every visible CUDA GPU for
+    ``"cuda"`` (and ``"auto"`` where there is one), one for ``"cuda:N"``, none otherwise.
+
+    Worker k gets GPU ``k mod count`` as its only visible device (``CUDA_VISIBLE_DEVICES``,
+    set before CUDA starts in it), so a client asking for ``"cuda"`` uses that worker's GPU.
+    Counting GPUs does not start CUDA in this process (forked workers could not use it then).
+
+    Raises
+    ------
+    ConfigError
+        For ``"cuda"`` on a machine whose PyTorch sees no GPU, or an unknown device.
+    """
+    if device is None:
+        return []
+    name = str(device).strip().lower()
+    if name in ("cpu", "mps"):
+        return []
+    torch = sys.modules.get("torch")
+    if torch is None:
+        try:
+            torch = importlib.import_module("torch")
+        except ImportError:
+            if name == "auto":
+                return []
+            raise ConfigError(
+                f"device {device!r} needs PyTorch: pip install 'rengo[torch]'"
+            ) from None
+    count = int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+    if name == "auto":
+        return list(range(count))
+    kind, _, index = name.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise ConfigError(f"unknown device {device!r}; use cpu, cuda, cuda:N, mps or auto")
+    if count == 0:
+        raise ConfigError(f"device {device!r}: this PyTorch sees no CUDA GPU; use cpu or auto")
+    if index:
+        if int(index) >= count:
+            raise ConfigError(f"device {device!r}: this machine has {count} CUDA GPU(s)")
+        return [int(index)]
+    return list(range(count))
 
 
 class ProcessPool:
     """Clients run in ``workers`` forked processes (default: every core).
+
+    With ``device`` ``"cuda"`` (or ``"auto"`` on a GPU machine) the workers are spread over
+    the GPUs, one visible GPU per worker (see :func:`worker_gpus`).
 
     The handler reaches the workers by ``fork`` inheritance, never by pickling; requests and
     replies cross the process boundary as codec bytes only, over one pipe per worker. Each
@@ -209,6 +269,7 @@ class ProcessPool:
         client_ids: Sequence[str],
         workers: int | None = None,
         threads_per_client: int = 1,
+        device: str | None = None,
     ) -> None:
         if "fork" not in mp.get_all_start_methods():
             raise RuntimeError("ProcessPool needs the 'fork' start method (Linux, macOS)")
@@ -216,21 +277,30 @@ class ProcessPool:
         self._ids = list(client_ids)
         self._size = max(1, workers or os.cpu_count() or 1)
         self._threads = threads_per_client
+        self._gpus = worker_gpus(device)
         self._state: dict[str, bytes | None] = {}
         self._workers: list[_Worker] = []
 
-    def _spawn(self) -> _Worker:
+    def _spawn(self, slot: int) -> _Worker:
         global _WORKER_HANDLER
         _WORKER_HANDLER = self._handler
-        if "torch" in sys.modules:
+        gpu = self._gpus[slot % len(self._gpus)] if self._gpus else None
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            if gpu is not None and torch.cuda.is_initialized():
+                raise ConfigError(
+                    "CUDA is already in use in this process, and forked workers cannot use "
+                    "it then: create CUDA tensors only inside clients, or use the serial "
+                    "executor"
+                )
             # torch loads torch._dynamo lazily on the first optimiser; loading it once
             # here, before the fork, spares every worker the same second of start-up.
             importlib.import_module("torch._dynamo")
-        return _Worker(mp.get_context("fork"), self._threads)
+        return _Worker(mp.get_context("fork"), self._threads, gpu)
 
     def _ensure_workers(self) -> list[_Worker]:
         while len(self._workers) < self._size:
-            self._workers.append(self._spawn())
+            self._workers.append(self._spawn(len(self._workers)))
         return self._workers
 
     def client_ids(self) -> list[str]:
@@ -247,12 +317,10 @@ class ProcessPool:
                 self._collect(round_, timeout)
             outcome = round_.results.pop(index)
             lost = index in round_.lost
-            for sent, (reply, state, error, duration) in zip(
-                round_.sent.pop(index), outcome, strict=True
-            ):
+            for sent, handled in zip(round_.sent.pop(index), outcome, strict=True):
                 if not lost:
-                    self._state[sent.client_id] = state
-                yield Reply.to(sent, reply, error, duration)
+                    self._state[sent.client_id] = handled.state
+                yield handled.reply_to(sent)
 
     def _feed(self, round_: _Round, ahead_of: int) -> None:
         """Give idle workers the next batches, at most two per worker past the one awaited,
@@ -297,7 +365,7 @@ class ProcessPool:
 
     def _replace(self, index: int) -> None:
         self._workers[index].stop()
-        self._workers[index] = self._spawn()
+        self._workers[index] = self._spawn(index)
 
     def close(self) -> None:
         for worker in self._workers:

@@ -20,7 +20,7 @@ from rengo.vfl.common import (
     as_vertical_dataset,
     batch_order,
 )
-from rengo.vfl.estimator import VerticalEstimator
+from rengo.vfl.estimator import NotFittedError, VerticalEstimator
 from rengo.vfl.hetero_contribution import (
     CoalitionScore,
     CoalitionValue,
@@ -40,6 +40,14 @@ from rengo.vfl.hetero_lr import (
     hetero_lr_predict_coordinator,
     hetero_lr_predict_guest,
     hetero_lr_predict_host,
+)
+from rengo.vfl.predictions import VerticalPredictions
+from rengo.vfl.progress import (
+    ProgressFn,
+    RichVerticalProgress,
+    TrainingReporter,
+    VerticalProgress,
+    progress_display,
 )
 from rengo.vfl.psi import (
     PSIAlignment,
@@ -87,20 +95,26 @@ __all__ = [
     "HostModel",
     "KeySpec",
     "Models",
+    "NotFittedError",
     "PSIAlignment",
     "PSIResult",
     "PartyData",
     "PartyTable",
+    "ProgressFn",
+    "RichVerticalProgress",
     "RoleContext",
     "RoleState",
     "Roles",
     "SimulatedRun",
+    "TrainingReporter",
     "VerticalAlgorithm",
     "VerticalCoordinatorOutcome",
     "VerticalDataset",
     "VerticalEstimator",
     "VerticalPartyResult",
     "VerticalPlan",
+    "VerticalPredictions",
+    "VerticalProgress",
     "algorithms",
     "align_csv",
     "align_rows",
@@ -116,6 +130,7 @@ __all__ = [
     "hetero_lr_predict_host",
     "normalise_ids",
     "private_set_intersection",
+    "progress_display",
     "psi_follower",
     "psi_leader",
     "receive_plan",

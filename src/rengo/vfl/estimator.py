@@ -1,10 +1,18 @@
-"""A scikit-learn-like front end for any registered vertical algorithm, in one process.
+"""A scikit-learn-style front end for any registered vertical algorithm, in one process.
 
 ``fit`` runs the vertical runner's training phase (PSI, then the algorithm's training roles)
 and ``predict_raw`` its scoring phase, both on an in-process bus that records every message,
 with exactly the role functions a deployment runs (:mod:`rengo.vfl.runner`). An algorithm's
 estimator is a subclass naming its description; its keyword arguments are the algorithm's
 options, generated from the config dataclass (one place for every default).
+
+It follows scikit-learn's estimator conventions where vertical data allows: every
+constructor argument is a parameter (``get_params`` / ``set_params``, ``sklearn.base.clone``),
+fitted attributes end in ``_``, ``score`` is accuracy for classifiers and R² for
+regressors, and ``progress=True`` shows what it is doing (like ``verbose``). Inputs are one
+table per party rather than one ``X``, and every ``predict*`` returns the scored IDs with
+the predictions (:class:`~rengo.vfl.VerticalPredictions`), because a vertical model scores
+only the rows every party holds, in an order the caller did not choose.
 
 >>> class MyModel(VerticalEstimator):  # doctest: +SKIP
 ...     spec = MY_ALGORITHM
@@ -18,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.options import option_specs, options_from_mapping, options_to_wire
@@ -30,11 +39,20 @@ from rengo.vfl.common import (
     as_vertical_dataset,
     require_identical_ids,
 )
+from rengo.vfl.predictions import VerticalPredictions
+from rengo.vfl.progress import ProgressFn, progress_display
 from rengo.vfl.psi import PSIResult
 from rengo.vfl.registry import VerticalAlgorithm
-from rengo.vfl.runner import SCORE, TRAIN, VerticalPlan, simulate_vertical
+from rengo.vfl.runner import SCORE, TRAIN, VerticalPlan, make_keys, simulate_vertical
 
-_RUN_OPTIONS = ("use_psi", "seed", "key_seed")
+_RUN_OPTIONS = ("use_psi", "seed", "key_seed", "progress")
+_RUN_DEFAULTS: dict[str, Any] = {"use_psi": True, "seed": None, "key_seed": None, "progress": False}
+
+
+class NotFittedError(ConfigError, SklearnNotFittedError):  # type: ignore[misc]
+    """A model was asked to predict before :meth:`VerticalEstimator.fit`; also a
+    scikit-learn ``NotFittedError`` (so a ``ValueError`` and an ``AttributeError``), as
+    scikit-learn code expects."""
 
 
 class VerticalEstimator:
@@ -49,6 +67,11 @@ class VerticalEstimator:
         Fixes PSI's agreed order and the batch order (not keys, not masks).
     key_seed
         Makes the key material reproducible with an insecure generator (tests only).
+    progress
+        Show what fitting and scoring are doing - key generation, PSI's match count as soon
+        as it is known, a bar over training batches with the running loss and the time
+        left - as rich progress bars (True), to a callback of
+        :class:`~rengo.vfl.VerticalProgress` events, or not at all (False, the default).
     **options
         The algorithm's options (its config dataclass's fields).
 
@@ -66,6 +89,7 @@ class VerticalEstimator:
         use_psi: bool = True,
         seed: int | None = None,
         key_seed: int | None = None,
+        progress: bool | ProgressFn = False,
         **options: Any,
     ) -> None:
         spec = type(self).spec
@@ -78,6 +102,7 @@ class VerticalEstimator:
         self.use_psi = use_psi
         self.seed = seed
         self.key_seed = key_seed
+        self.progress = progress
         self._keys: dict[str, Any] = {}
         self._models: dict[str, Any] | None = None
 
@@ -97,6 +122,7 @@ class VerticalEstimator:
             inspect.Parameter("use_psi", inspect.Parameter.KEYWORD_ONLY, default=True),
             inspect.Parameter("seed", inspect.Parameter.KEYWORD_ONLY, default=None),
             inspect.Parameter("key_seed", inspect.Parameter.KEYWORD_ONLY, default=None),
+            inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=False),
         ]
         base_init = VerticalEstimator.__init__
 
@@ -140,14 +166,36 @@ class VerticalEstimator:
         super().__setattr__(name, value)
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Every option and run setting (scikit-learn's ``get_params``)."""
+        """Every constructor argument: the algorithm's options and the run settings
+        (scikit-learn's ``get_params``; ``deep`` changes nothing, nothing is nested).
+
+        Returns
+        -------
+        dict
+            Name -> value, enough to build an equal, unfitted estimator.
+        """
         return {**options_to_wire(self.config), **{k: getattr(self, k) for k in _RUN_OPTIONS}}
 
     def set_params(self, **params: Any) -> VerticalEstimator:
-        """Change options or run settings (scikit-learn's ``set_params``); returns self."""
+        """Change options or run settings (scikit-learn's ``set_params``), each checked as
+        the constructor checks it.
+
+        Returns
+        -------
+        VerticalEstimator
+            ``self``.
+
+        Raises
+        ------
+        ConfigError
+            For an unknown parameter or a value the config refuses.
+        """
         for name, value in params.items():
             if name not in self._option_names() and name not in _RUN_OPTIONS:
-                raise ConfigError(f"{type(self).__name__} has no parameter {name!r}")
+                valid = ", ".join(sorted(self.get_params()))
+                raise ConfigError(
+                    f"{type(self).__name__} has no parameter {name!r}; valid: {valid}"
+                )
             setattr(self, name, value)
         return self
 
@@ -155,10 +203,34 @@ class VerticalEstimator:
         defaults: dict[str, Any] = {
             o.name: o.default for o in option_specs(type(self).spec.config_type)
         }
-        defaults.update(use_psi=True, seed=None, key_seed=None)
+        defaults.update(_RUN_DEFAULTS)
         params = self.get_params()
         shown = ", ".join(f"{k}={v!r}" for k, v in params.items() if v != defaults[k])
         return f"{type(self).__name__}({shown})"
+
+    @property
+    def _estimator_type(self) -> str:
+        """``"regressor"`` for an algorithm predicting values, else ``"classifier"``."""
+        output = type(self).spec.output_of(self.config)
+        return "regressor" if output == "values" else "classifier"
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags: a classifier or regressor (by the algorithm's output) that
+        needs labels; ``sklearn.base.is_classifier`` and friends read them."""
+        from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags
+
+        classifier = self._estimator_type == "classifier"
+        return Tags(
+            estimator_type=self._estimator_type,
+            target_tags=TargetTags(required=True),
+            transformer_tags=None,
+            regressor_tags=None if classifier else RegressorTags(),
+            classifier_tags=ClassifierTags() if classifier else None,
+        )
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Whether :meth:`fit` has run (``sklearn.utils.validation.check_is_fitted``)."""
+        return self._models is not None
 
     # -- training and prediction ------------------------------------------------------------
     def fit(
@@ -197,7 +269,9 @@ class VerticalEstimator:
             )
             for name, table in dataset.parties.items()
         }
-        run = simulate_vertical(plan, inputs, keys=self._make_keys(plan))
+        with progress_display(self.progress) as report:
+            keys = self._make_keys(plan, report)
+            run = simulate_vertical(plan, inputs, keys=keys, progress=report)
         self.fit_run_ = run
         self.label_party_, self.hosts_ = plan.label_party, list(plan.hosts)
         self._models = {COORDINATOR: run.coordinator.training}
@@ -216,14 +290,29 @@ class VerticalEstimator:
 
     def predict_raw(
         self, data: VerticalDataset | PartyInput, label_party: str | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> VerticalPredictions:
         """``(ids, predictions)`` for the rows every party holds, in the label party's row
-        order; what a prediction is depends on the algorithm (its ``output``).
+        order; what a prediction is depends on the algorithm (its ``output``: a
+        probability, a row of class probabilities, a class or a value per row).
+
+        Parameters
+        ----------
+        data
+            The rows to score, per party (the same parties as in training).
+        label_party
+            The label party (default: training's).
+
+        Returns
+        -------
+        VerticalPredictions
+            The scored IDs and their predictions.
 
         Raises
         ------
+        NotFittedError
+            Before :meth:`fit`.
         ConfigError
-            Before :meth:`fit`, or with other parties than training had.
+            With other parties than training had.
         """
         self._require_fitted()
         assert self._models is not None
@@ -234,13 +323,129 @@ class VerticalEstimator:
             require_identical_ids(dataset)
         plan = self._plan(self.label_party_, self.hosts_, train=False)
         inputs = {name: PartyData(score_table=table) for name, table in dataset.parties.items()}
-        run = simulate_vertical(plan, inputs, keys=self._keys, models=self._models)
+        with progress_display(self.progress) as report:
+            run = simulate_vertical(
+                plan, inputs, keys=self._keys, models=self._models, progress=report
+            )
         self.predict_run_ = run
         self.predict_psi_: PSIResult | None = run.psi(SCORE)
         result = run.parties[self.label_party_]
         if result.score_ids is None or result.scores is None:
             raise DataError("the label party received no predictions")
-        return result.score_ids, result.scores
+        return VerticalPredictions(np.asarray(result.score_ids), np.asarray(result.scores))
+
+    def predict(
+        self, data: VerticalDataset | PartyInput, label_party: str | None = None
+    ) -> VerticalPredictions:
+        """``(ids, predicted classes or values)`` for the rows every party holds: the more
+        likely class (threshold 0.5 for a binary probability) or the predicted value.
+
+        Parameters
+        ----------
+        data
+            The rows to score, per party.
+        label_party
+            The label party (default: training's).
+
+        Returns
+        -------
+        VerticalPredictions
+            The scored IDs and one class (0/1 for binary labels) or value per ID.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        """
+        ids, values = self.predict_raw(data, label_party)
+        output = type(self).spec.output_of(self.config)
+        if output == "probability":
+            return VerticalPredictions(ids, (np.asarray(values) >= 0.5).astype(np.int64))
+        if output == "probabilities":
+            return VerticalPredictions(ids, np.argmax(values, axis=1))
+        return VerticalPredictions(ids, np.asarray(values))
+
+    def predict_proba(
+        self, data: VerticalDataset | PartyInput, label_party: str | None = None
+    ) -> VerticalPredictions:
+        """``(ids, class probabilities)`` for the rows every party holds: an ``(m, k)``
+        matrix (``(m, 2)`` for binary labels, column 1 the positive class).
+
+        Parameters
+        ----------
+        data
+            The rows to score, per party.
+        label_party
+            The label party (default: training's).
+
+        Returns
+        -------
+        VerticalPredictions
+            The scored IDs and a row of class probabilities per ID.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        ConfigError
+            If the algorithm predicts classes or values, not probabilities.
+        """
+        output = type(self).spec.output_of(self.config)
+        if output not in ("probability", "probabilities"):
+            raise ConfigError(
+                f"{type(self).__name__} predicts {output}, not probabilities; use predict"
+            )
+        ids, values = self.predict_raw(data, label_party)
+        if output == "probability":
+            positive = np.asarray(values, dtype=np.float64)
+            return VerticalPredictions(ids, np.column_stack([1.0 - positive, positive]))
+        return VerticalPredictions(ids, np.asarray(values))
+
+    def score(
+        self,
+        data: VerticalDataset | PartyInput,
+        y: Any = None,
+        label_party: str | None = None,
+    ) -> float:
+        """Accuracy (classifiers) or R² (regressors) on the rows every party holds, each
+        prediction matched to its own label by ID (scikit-learn's ``score``).
+
+        Parameters
+        ----------
+        data
+            Labelled rows: a :class:`~rengo.vfl.common.VerticalDataset` with labels, or
+            ``{name: (ids, X)}`` with ``y``.
+        y
+            One label per row of the label party's table (with a mapping).
+        label_party
+            The label party (default: training's).
+
+        Returns
+        -------
+        float
+            Mean accuracy, or the coefficient of determination R².
+
+        Raises
+        ------
+        DataError
+            Without labels.
+        NotFittedError
+            Before :meth:`fit`.
+        """
+        self._require_fitted()
+        dataset = as_vertical_dataset(data, label_party or self.label_party_, y)
+        if dataset.labels is None:
+            raise DataError("score needs labels for the label party's rows")
+        truth = VerticalPredictions(
+            np.asarray(dataset.parties[dataset.label_party].ids), np.asarray(dataset.labels)
+        )
+        ids, predicted = self.predict(dataset)
+        expected = truth.aligned_to(ids)
+        if self._estimator_type == "regressor":
+            from sklearn.metrics import r2_score
+
+            return float(r2_score(expected, predicted))
+        return float(np.mean(np.asarray(predicted) == expected))
 
     @property
     def models_(self) -> Mapping[str, Any]:
@@ -276,7 +481,7 @@ class VerticalEstimator:
             align="psi" if self.use_psi else "given",
         )
 
-    def _make_keys(self, plan: VerticalPlan) -> dict[str, Any]:
+    def _make_keys(self, plan: VerticalPlan, progress: ProgressFn | None = None) -> dict[str, Any]:
         """The key holders' material, made here so that ``key_seed`` can fix it (tests)."""
         spec = type(self).spec
         holder = spec.key_holder(plan.config)
@@ -288,11 +493,14 @@ class VerticalEstimator:
             names = [plan.label_party]
         else:
             names = list(plan.hosts)
+        if self.key_seed is None:
+            return {name: make_keys(spec, plan.config, name, progress) for name in names}
         return {
-            name: spec.keys.make(plan.config, None if self.key_seed is None else self.key_seed + k)
-            for k, name in enumerate(names)
+            name: spec.keys.make(plan.config, self.key_seed + k) for k, name in enumerate(names)
         }
 
     def _require_fitted(self) -> None:
         if self._models is None:
-            raise ConfigError("call fit before predicting")
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit before predicting"
+            )

@@ -42,6 +42,7 @@ from rengo.core.options import Scalar, scalar_option_specs, unknown_key_error
 from rengo.core.roles import COORDINATOR
 from rengo.transport.channel import Channel
 from rengo.vfl.common import PartyTable
+from rengo.vfl.progress import ProgressFn
 
 ConfigT = TypeVar("ConfigT")
 RoleKind = Literal["coordinator", "label_party", "feature_party"]
@@ -62,6 +63,8 @@ class RoleContext(Generic[ConfigT]):
     hosts: tuple[str, ...]
     seed: int | None = None
     coordinator: str = COORDINATOR
+    progress: ProgressFn | None = field(default=None, repr=False, compare=False)
+    """Where the role reports its progress (see :mod:`rengo.vfl.progress`); None: nowhere."""
 
     @property
     def parties(self) -> list[str]:

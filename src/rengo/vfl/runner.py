@@ -37,6 +37,7 @@ from rengo.core.roles import COORDINATOR
 from rengo.crypto.x25519 import BlindingPool
 from rengo.transport.channel import Channel, LocalBus, TranscriptEntry, run_roles
 from rengo.vfl.common import PartyData, PartyTable
+from rengo.vfl.progress import ProgressFn, VerticalProgress, report
 from rengo.vfl.psi import SCOPE as PSI_SCOPE
 from rengo.vfl.psi import PSIAlignment, PSIResult, psi_follower, psi_leader, require_nonempty
 from rengo.vfl.registry import (
@@ -148,10 +149,16 @@ class VerticalPlan:
             return "feature_party"
         raise ConfigError(f"{name!r} takes no part in this run: {self.parties}")
 
-    def context(self, name: str) -> RoleContext[Any]:
-        """What role ``name`` knows of the run."""
+    def context(self, name: str, progress: ProgressFn | None = None) -> RoleContext[Any]:
+        """What role ``name`` knows of the run (and where it reports its progress)."""
         return RoleContext(
-            name, self.kind_of(name), self.config, self.label_party, self.hosts, self.seed
+            name,
+            self.kind_of(name),
+            self.config,
+            self.label_party,
+            self.hosts,
+            self.seed,
+            progress=progress,
         )
 
     def to_wire(self) -> dict[str, Any]:
@@ -247,7 +254,12 @@ class VerticalPartyResult:
 
 
 def vertical_coordinator(
-    channel: Channel, plan: VerticalPlan, *, keys: Any = None, training: Any = None
+    channel: Channel,
+    plan: VerticalPlan,
+    *,
+    keys: Any = None,
+    training: Any = None,
+    progress: ProgressFn | None = None,
 ) -> VerticalCoordinatorOutcome:
     """The coordinator's whole run: hand out the plan, coordinate, collect ``done``.
 
@@ -263,6 +275,9 @@ def vertical_coordinator(
         The coordinator's key material when it is the key holder (made here if ``None``).
     training
         The coordinator's training report, for a scoring-only plan.
+    progress
+        Where it reports key generation and its training steps (see
+        :mod:`rengo.vfl.progress`).
 
     Returns
     -------
@@ -274,9 +289,8 @@ def vertical_coordinator(
     for party in plan.parties:
         run.send(party, PLAN, plan.to_wire())
     if keys is None and algorithm.key_holder(plan.config) == "coordinator":
-        assert algorithm.keys is not None
-        keys = algorithm.keys.make(plan.config, None)
-    context = plan.context(COORDINATOR)
+        keys = make_keys(algorithm, plan.config, channel.name, progress)
+    context = plan.context(COORDINATOR, progress)
     scoring = None
     if plan.train and algorithm.train.coordinator is not None:
         training = algorithm.train.coordinator(channel.scope(TRAIN), context, None, RoleState(keys))
@@ -324,6 +338,7 @@ def vertical_party(
     model: Any = None,
     coordinator: str = COORDINATOR,
     pool: BlindingPool | None = None,
+    progress: ProgressFn | None = None,
 ) -> VerticalPartyResult:
     """One party's whole run: the plan, PSI, training, PSI, scoring, ``done``.
 
@@ -344,6 +359,9 @@ def vertical_party(
         The coordinator's role name.
     pool
         Worker processes for PSI's blinding (a private pool per session if ``None``).
+    progress
+        Where it reports its steps: key generation, PSI's match count as soon as it is
+        known, training batches, scoring (see :mod:`rengo.vfl.progress`).
 
     Returns
     -------
@@ -364,16 +382,17 @@ def vertical_party(
     kind = plan.kind_of(name)
     labels = _check_inputs(plan, algorithm, kind, name, data, model)
     if keys is None and algorithm.key_holder(plan.config) == kind:
-        assert algorithm.keys is not None
-        keys = algorithm.keys.make(plan.config, None)
-    context = plan.context(name)
+        keys = make_keys(algorithm, plan.config, name, progress)
+    context = plan.context(name, progress)
     alignments: dict[str, PSIAlignment] = {}
 
     train_rows = None
     if plan.train:
         assert data.table is not None
         phase = channel.scope(TRAIN)
-        train_rows = _align(phase, plan, algorithm.train, data.table, TRAIN, alignments, pool)
+        train_rows = _align(
+            phase, plan, algorithm.train, data.table, TRAIN, alignments, pool, progress
+        )
         role = algorithm.train.of(kind)
         assert role is not None
         model = role(phase, context, AlignedData(data.table, train_rows, labels), RoleState(keys))
@@ -385,11 +404,13 @@ def vertical_party(
         table = data.score_table if kind in algorithm.predict.tables else None
         if table is None:
             table = PartyTable(np.empty(0, dtype=object), np.empty((0, 0)))
-        rows = _align(phase, plan, algorithm.predict, table, SCORE, alignments, pool)
+        rows = _align(phase, plan, algorithm.predict, table, SCORE, alignments, pool, progress)
         role = algorithm.predict.of(kind)
         assert role is not None
+        report(progress, VerticalProgress(name, "score", total=len(rows)))
         predictions = role(phase, context, AlignedData(table, rows), RoleState(keys, model))
         scored = len(rows)
+        report(progress, VerticalProgress(name, "score", len(rows), len(rows), finished=True))
         if predictions is not None:
             # PSI's agreed order is a secret shuffle: give the party its own row order back.
             order = np.argsort(rows, kind="stable")
@@ -441,11 +462,14 @@ def _align(
     phase: str,
     alignments: dict[str, PSIAlignment],
     pool: BlindingPool | None,
+    progress: ProgressFn | None = None,
 ) -> np.ndarray:
     """This party's rows of the IDs every party holds, in PSI's agreed order (or all its
-    rows when the phase or the plan does not align)."""
+    rows when the phase or the plan does not align); the match count is reported as soon as
+    PSI ends."""
     if not roles.aligned or plan.align == "given":
         return np.arange(len(table.ids))
+    report(progress, VerticalProgress(channel.name, "psi", phase=phase))
     context = f"rengo-vfl/{phase}"
     if channel.name == plan.label_party:
         alignment = psi_leader(
@@ -454,7 +478,28 @@ def _align(
     else:
         alignment = psi_follower(channel, table.ids, plan.label_party, pool=pool)
     alignments[phase] = require_nonempty(alignment)
+    matched = len(alignment.rows)
+    report(
+        progress,
+        VerticalProgress(
+            channel.name, "psi", matched, matched, matched=matched, phase=phase, finished=True
+        ),
+    )
     return alignment.rows
+
+
+def make_keys(
+    algorithm: VerticalAlgorithm[Any], config: Any, who: str, progress: ProgressFn | None = None
+) -> Any:
+    """The algorithm's key material under ``config`` (made by ``who``, reported to
+    ``progress``: a 2048-bit Paillier key pair takes seconds)."""
+    assert algorithm.keys is not None
+    bits = getattr(config, "key_bits", None)
+    detail = f"{bits}-bit keys" if bits else "key material"
+    report(progress, VerticalProgress(who, "keys", detail=detail))
+    keys = algorithm.keys.make(config, None)
+    report(progress, VerticalProgress(who, "keys", 1, 1, detail=detail, finished=True))
+    return keys
 
 
 def _check_type(value: Any, expected: type | None, algorithm: Any, kind: str) -> None:
@@ -513,6 +558,7 @@ def simulate_vertical(
     record: bool = True,
     timeout: float = 600.0,
     psi_workers: int | None = None,
+    progress: ProgressFn | None = None,
 ) -> SimulatedRun:
     """Run ``plan`` with every role in this process, on a :class:`LocalBus`.
 
@@ -533,6 +579,9 @@ def simulate_vertical(
         Longest wait for any single message.
     psi_workers
         Processes for PSI's blinding (default: every core).
+    progress
+        Receives the label party's view of the run: PSI's match count, training batches
+        with the running loss, scoring (see :mod:`rengo.vfl.progress`).
 
     Returns
     -------
@@ -556,7 +605,12 @@ def simulate_vertical(
 
         def party(name: str) -> Any:
             return lambda ch: vertical_party(
-                ch, data[name], keys=keys.get(name), model=models.get(name), pool=pool
+                ch,
+                data[name],
+                keys=keys.get(name),
+                model=models.get(name),
+                pool=pool,
+                progress=progress if name == plan.label_party else None,
             )
 
         roles = {

@@ -62,17 +62,19 @@ def test_plain_and_encrypted_scoring_agree(split: dict) -> None:
     model, x, ids = split["model"], split["x"], split["ids"]
     rows = np.arange(0, 60)
     data = {p: (ids[rows], x[rows, COLUMNS[p]]) for p in COLUMNS}
-    encrypted = model.predict_proba(data)
+    encrypted_ids, encrypted = model.predict_proba(data)
     model.predict_mode = "plain"
     try:
-        plain = model.predict_proba(data)
+        plain_ids, plain = model.predict_proba(data)
     finally:
         model.predict_mode = "encrypted"
+    np.testing.assert_array_equal(encrypted_ids, ids[rows])
+    np.testing.assert_array_equal(plain_ids, ids[rows])
     np.testing.assert_allclose(encrypted, plain, atol=1e-8)
     weights = model.coefficients()
     score = sum(x[rows, COLUMNS[p]] @ weights[p] for p in COLUMNS) + model.guest_model_.intercept
     np.testing.assert_allclose(plain[:, 1], 1 / (1 + np.exp(-score)), atol=1e-12)
-    np.testing.assert_array_equal(model.predict(data), (plain[:, 1] >= 0.5).astype(int))
+    np.testing.assert_array_equal(model.predict(data).values, (plain[:, 1] >= 0.5).astype(int))
 
 
 def test_vertical_dataset_input_without_psi_requires_identical_ids() -> None:

@@ -50,7 +50,9 @@ def make_keypair(config: HeteroLRConfig, seed: int | None) -> Keypair:
 def _train_coordinator(
     channel: Channel, ctx: RoleContext[HeteroLRConfig], data: AlignedData | None, state: RoleState
 ) -> CoordinatorReport:
-    return hetero_lr_coordinator(channel, ctx.parties, ctx.label_party, keypair=state.keys)
+    return hetero_lr_coordinator(
+        channel, ctx.parties, ctx.label_party, keypair=state.keys, progress=ctx.progress
+    )
 
 
 def _train_guest(
@@ -65,6 +67,7 @@ def _train_guest(
         ctx.config,
         coordinator=ctx.coordinator,
         seed=ctx.seed,
+        progress=ctx.progress,
     )
 
 
@@ -72,7 +75,9 @@ def _train_host(
     channel: Channel, ctx: RoleContext[HeteroLRConfig], data: AlignedData | None, state: RoleState
 ) -> HostModel:
     assert data is not None
-    return hetero_lr_host(channel, data.features, ctx.label_party, coordinator=ctx.coordinator)
+    return hetero_lr_host(
+        channel, data.features, ctx.label_party, coordinator=ctx.coordinator, progress=ctx.progress
+    )
 
 
 def _predict_coordinator(

@@ -9,7 +9,7 @@ inspect exactly what each role sent. Its keyword arguments are
 
 >>> model = HeteroLogisticRegression(key_bits=1024, epochs=10, l2=0.01)  # doctest: +SKIP
 >>> model.fit({"bank": (ids_b, X_b), "card": (ids_c, X_c)}, label_party="card", y=y_c)
->>> model.predict_proba({"bank": (new_b, Xn_b), "card": (new_c, Xn_c)})[:, 1]
+>>> ids, p = model.predict_proba({"bank": (new_b, Xn_b), "card": (new_c, Xn_c)})
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from rengo.vfl.common import PartyInput, VerticalDataset
 from rengo.vfl.estimator import VerticalEstimator
 from rengo.vfl.hetero_lr.algorithm import HETERO_LR
 from rengo.vfl.hetero_lr.roles import CoordinatorReport, GuestModel, HostModel
+from rengo.vfl.predictions import VerticalPredictions
 
 
 class HeteroLogisticRegression(VerticalEstimator):
@@ -83,7 +84,7 @@ class HeteroLogisticRegression(VerticalEstimator):
 
     def predict_scores(
         self, data: VerticalDataset | PartyInput, label_party: str | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> VerticalPredictions:
         """``(ids, P(y=1))`` for the rows every party holds, in the label party's row order.
 
         Parameters
@@ -95,20 +96,7 @@ class HeteroLogisticRegression(VerticalEstimator):
 
         Returns
         -------
-        tuple of numpy.ndarray
+        VerticalPredictions
             The scored IDs and their probabilities.
         """
         return self.predict_raw(data, label_party)
-
-    def predict_proba(
-        self, data: VerticalDataset | PartyInput, label_party: str | None = None
-    ) -> np.ndarray:
-        """``(m, 2)`` class probabilities for the rows every party holds (label party order)."""
-        _, positive = self.predict_scores(data, label_party)
-        return np.column_stack([1.0 - positive, positive])
-
-    def predict(
-        self, data: VerticalDataset | PartyInput, label_party: str | None = None
-    ) -> np.ndarray:
-        """0/1 predictions at threshold 0.5."""
-        return (self.predict_proba(data, label_party)[:, 1] >= 0.5).astype(np.int64)

@@ -47,6 +47,7 @@ from rengo.transport.channel import Channel
 from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import HeteroLRConfig
 from rengo.vfl.hetero_lr.math import LOG2, init_optimizer, learning_rate, optimizer_step
+from rengo.vfl.progress import ProgressFn, TrainingReporter, batches_per_epoch
 
 SCOPE = "hlr"  # every key below sits in this scope of the role's channel
 PUBLIC_KEY = "public-key"  # coordinator -> every party
@@ -122,6 +123,7 @@ def hetero_lr_coordinator(
     key_bits: int = 1024,
     keypair: tuple[PaillierPublicKey, PaillierPrivateKey] | None = None,
     workers: int | None = None,
+    progress: ProgressFn | None = None,
 ) -> CoordinatorReport:
     """The arbiter: makes the key pair, hands out the public key, decrypts masked values.
 
@@ -139,6 +141,8 @@ def hetero_lr_coordinator(
         The key pair to serve with (the caller keeps it for scoring).
     workers
         Threads for decryption and dealing (default: every core).
+    progress
+        Told after every batch served (see :mod:`rengo.vfl.progress`).
 
     Returns
     -------
@@ -156,6 +160,7 @@ def hetero_lr_coordinator(
     dealing = config.obfuscator_source == "coordinator"
     dealer = ObfuscatorPool(public, private_key=private, workers=workers)
     decrypted, epochs_run = 0, 0
+    reporter = TrainingReporter(progress, channel.name, config.epochs, len(sizes))
     with ThreadPoolExecutor(1) as background:
         ahead: Future[None] | None = None
         for epoch in range(config.epochs):
@@ -175,8 +180,11 @@ def hetero_lr_coordinator(
                             dealer.fill, upcoming * len(parties) + len(parties) - 1
                         )
                 decrypted += _serve_decryptions(step, parties, private, workers)
+                reporter.batch(epoch, batch)
             epochs_run = epoch + 1
-            if not this_epoch.recv(guest, CONTINUE):
+            go_on = this_epoch.recv(guest, CONTINUE)
+            reporter.epoch_end(epoch, None, stop=not go_on or epochs_run == config.epochs)
+            if not go_on:
                 break
     return CoordinatorReport(decrypted, epochs_run)
 
@@ -273,6 +281,7 @@ def hetero_lr_guest(
     *,
     coordinator: str = COORDINATOR,
     seed: int | None = None,
+    progress: ProgressFn | None = None,
 ) -> GuestModel:
     """The label party: builds the encrypted residual and drives epochs and early stopping.
 
@@ -290,6 +299,9 @@ def hetero_lr_guest(
         The coordinator's role name.
     seed
         Fixes the batch order (else drawn from the OS CSPRNG).
+    progress
+        Told after every batch, with the epoch's running Taylor loss (see
+        :mod:`rengo.vfl.progress`).
 
     Returns
     -------
@@ -329,9 +341,12 @@ def hetero_lr_guest(
     losses: list[float] = []
     converged = False
     epochs_run = 0
+    reporter = TrainingReporter(
+        progress, channel.name, config.epochs, batches_per_epoch(len(x), config.batch_size)
+    )
     for epoch in range(config.epochs):
         this_epoch = hlr.scope(epoch=epoch)
-        loss_sum = 0.0
+        loss_sum, seen = 0.0, 0
         for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), config.batch_size)):
             step = this_epoch.scope(batch=batch)
             xb, yb = x[rows], y[rows]
@@ -357,6 +372,8 @@ def hetero_lr_guest(
             weights, state = gradient_step(
                 weights, plain["gradient"], len(rows), state, config, epoch, penalised
             )
+            seen += len(rows)
+            reporter.batch(epoch, batch, LOG2 + loss_sum / seen if config.compute_loss else None)
             if config.obfuscator_source == "local":  # precompute while others work
                 pool.fill(min(config.batch_size, len(x)))
         epochs_run = epoch + 1
@@ -368,6 +385,7 @@ def hetero_lr_guest(
         go_on = go_on and epoch + 1 < config.epochs
         for role in [*hosts, coordinator]:
             this_epoch.send(role, CONTINUE, go_on)
+        reporter.epoch_end(epoch, losses[-1] if losses else None, stop=not go_on)
         if not go_on:
             break
     return guest_model(weights, config, losses, epochs_run, converged)
@@ -428,6 +446,7 @@ def hetero_lr_host(
     guest: str,
     *,
     coordinator: str = COORDINATOR,
+    progress: ProgressFn | None = None,
 ) -> HostModel:
     """A feature party: sends encrypted partial predictors, updates its own weights.
 
@@ -441,6 +460,8 @@ def hetero_lr_host(
         The label party.
     coordinator
         The coordinator's role name.
+    progress
+        Told after every batch (see :mod:`rengo.vfl.progress`).
 
     Returns
     -------
@@ -474,6 +495,9 @@ def hetero_lr_host(
     penalised = penalty_mask(x.shape[1], fit_intercept=False)  # hosts have no intercept
     state = init_optimizer(x.shape[1])
     epochs_run = 0
+    reporter = TrainingReporter(
+        progress, channel.name, config.epochs, batches_per_epoch(len(x), config.batch_size)
+    )
     for epoch in range(config.epochs):
         this_epoch = hlr.scope(epoch=epoch)
         for batch, rows in enumerate(
@@ -505,8 +529,11 @@ def hetero_lr_host(
             weights, state = gradient_step(
                 weights, plain["gradient"], len(rows), state, config, epoch, penalised
             )
+            reporter.batch(epoch, batch)
         epochs_run = epoch + 1
-        if not this_epoch.recv(guest, CONTINUE):
+        go_on = this_epoch.recv(guest, CONTINUE)
+        reporter.epoch_end(epoch, None, stop=not go_on or epochs_run == config.epochs)
+        if not go_on:
             break
     return HostModel(weights.copy(), epochs_run)
 

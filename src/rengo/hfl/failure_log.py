@@ -1,0 +1,67 @@
+"""Client failures, shown once: a client that raises the same error every round is reported
+the first time (with where it raised) and counted after that.
+
+A federation keeps going when a client fails: the client is dropped from the round and the
+round aggregates the others. If the fault is in the client's code it fails every round, and a
+warning per round drowns everything else; the traceback, which says where, is what a person
+needs, and they need it once. :class:`ClientFailureLog` logs the first occurrence of each
+(client, reason) as a warning and its traceback at debug level (``rengo -v``), hands it to a
+recorder once (the run store's events), and logs repeats at debug level only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+log = logging.getLogger("rengo.hfl")
+
+FirstFailure = Callable[[int, str, str, "str | None"], None]
+"""``(server_round, client_id, reason, traceback)`` of a failure seen for the first time."""
+
+
+class ClientFailureLog:
+    """Reports each distinct client failure of a run once.
+
+    Parameters
+    ----------
+    on_first
+        Called with the first occurrence of each (client, reason): the round, the client,
+        the one-line reason and the traceback when the client ran in this federation's
+        processes (a deployed party keeps its traceback and shows it in its own log).
+    """
+
+    def __init__(self, on_first: FirstFailure | None = None) -> None:
+        self._on_first = on_first
+        self._seen: dict[tuple[str, str], int] = {}
+        self._tracebacks: set[str] = set()
+
+    def report(
+        self, server_round: int, client_id: str, reason: str, traceback: str | None = None
+    ) -> None:
+        """Log one client's failure in ``server_round`` (a warning the first time only)."""
+        key = (client_id, reason)
+        repeat = self._seen.get(key, 0)
+        self._seen[key] = repeat + 1
+        if repeat:
+            log.debug(
+                "round %d: dropped client %s again (%d times): %s",
+                server_round,
+                client_id,
+                repeat + 1,
+                reason,
+            )
+            return
+        hint = ""
+        if traceback is not None and not log.isEnabledFor(logging.DEBUG):
+            hint = " (its traceback: rengo -v, or the run's events in `rengo runs show`)"
+        log.warning("round %d: dropped client %s: %s%s", server_round, client_id, reason, hint)
+        if traceback is not None and traceback not in self._tracebacks:
+            self._tracebacks.add(traceback)
+            log.debug("client %s raised in round %d:\n%s", client_id, server_round, traceback)
+        if self._on_first is not None:
+            self._on_first(server_round, client_id, reason, traceback)
+
+    def count(self, client_id: str, reason: str) -> int:
+        """How many times ``client_id`` failed with ``reason``."""
+        return self._seen.get((client_id, reason), 0)

@@ -1,0 +1,177 @@
+"""The ``[contribution]`` section of a job file: value every participant and pay them.
+
+```toml
+[contribution]
+method = "gtg"            # horizontal: gtg, mr, tmc, loo, or; vertical: shapley (auto: either)
+metric = "accuracy"       # horizontal: accuracy, neg_loss; vertical: auc, ks, accuracy, ...
+budget = "1000.00"        # pay this pool when the run ends (major units); empty: record only
+currency = "credits"
+policy = "proportional"   # proportional (to clipped-positive contribution) or equal
+```
+
+A horizontal run values each client's updates round by round on the coordinator's held-out
+set (:class:`~rengo.valuation.ContributionTracker`); a vertical run values each feature
+party's columns by retraining every coalition and scoring the held-out customers, the label
+party alone being the baseline (:func:`~rengo.valuation.vertical_party_contribution`). The
+values are recorded in the run store, so ``rengo rewards show RUN`` and ``rengo rewards pay
+RUN`` work on the run; with a ``budget`` the run also pays it into the ledger when it ends.
+Every key, its default and its check come from :class:`ContributionSettings`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from rengo.core.errors import ConfigError
+from rengo.core.options import OptionError, option, options_from_mapping
+from rengo.metrics import BINARY_SCORERS
+from rengo.rewards import DEFAULT_CURRENCY, Payout, currency_decimals, to_minor_units
+from rengo.tracking.contrib_records import pay_rewards, record_contributions
+from rengo.valuation import (
+    METHODS,
+    ContributionReport,
+    ContributionTracker,
+    ConvergenceRule,
+    GTGConfig,
+    VerticalContribution,
+    validation_score,
+    vertical_party_contribution,
+)
+
+VERTICAL_METHODS = ("shapley",)
+"""Vertical runs: exact Shapley over the feature parties (Monte Carlo above four)."""
+HORIZONTAL_METRICS = ("accuracy", "neg_loss")
+
+
+@dataclass(frozen=True)
+class ContributionSettings:
+    """How a job values its participants and what it pays them (see the module docstring).
+
+    Raises
+    ------
+    OptionError
+        For a budget that is not an amount of the currency.
+    """
+
+    method: str = option("auto", "Valuation: gtg, mr, tmc, loo, or (horizontal), shapley.")
+    metric: str = option("auto", "Validation metric (auto: accuracy / auc).")
+    budget: str = option("", "Pool paid when the run ends, in major units (empty: none).")
+    currency: str = option(DEFAULT_CURRENCY, "Currency of the budget.")
+    policy: Literal["proportional", "equal"] = option(
+        "proportional", "Split: proportional to clipped-positive contribution, or equal."
+    )
+
+    def __post_init__(self) -> None:
+        if self.budget:
+            try:
+                to_minor_units(self.budget, currency_decimals(self.currency))
+            except ConfigError as exc:
+                raise OptionError("budget", f"must be an amount like 1000.00: {exc}") from None
+
+    @property
+    def budget_minor(self) -> int | None:
+        """The budget in minor units of the currency (None: record only)."""
+        if not self.budget:
+            return None
+        return to_minor_units(self.budget, currency_decimals(self.currency))
+
+    def for_kind(self, kind: str, where: str = "") -> ContributionSettings:
+        """These settings with ``auto`` resolved for a ``"hfl"`` or ``"vfl"`` job, checked.
+
+        Raises
+        ------
+        ConfigError
+            For a method or metric the kind of job does not have, naming the valid ones.
+        """
+        vertical = kind == "vfl"
+        methods = VERTICAL_METHODS if vertical else METHODS
+        metrics = tuple(BINARY_SCORERS) if vertical else HORIZONTAL_METRICS
+        method = self.method if self.method != "auto" else methods[0]
+        metric = self.metric if self.metric != "auto" else metrics[0]
+        if method not in methods:
+            raise ConfigError(
+                f"{where}contribution.method = {method!r}; a {kind} job takes one of "
+                f"{', '.join(methods)}"
+            )
+        if metric not in metrics:
+            raise ConfigError(
+                f"{where}contribution.metric = {metric!r}; a {kind} job takes one of "
+                f"{', '.join(metrics)}"
+            )
+        return replace(self, method=method, metric=metric)
+
+
+def parse_contribution(raw: Any, kind: str, source: str) -> ContributionSettings:
+    """Validate a ``[contribution]`` table for a job of ``kind`` (``"hfl"`` or ``"vfl"``).
+
+    A numeric ``budget`` (``budget = 1000``) is read as the amount it writes.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key and the fix.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: [contribution] must be a table")
+    values = dict(raw)
+    budget = values.get("budget")
+    if isinstance(budget, (int, float)) and not isinstance(budget, bool):
+        values["budget"] = str(budget)
+    settings = options_from_mapping(
+        ContributionSettings,
+        values,
+        label=lambda name: f"contribution.{name}",
+        where=f"{source}: ",
+    )
+    return settings.for_kind(kind, f"{source}: ")
+
+
+def contribution_tracker(settings: ContributionSettings, evaluate: Any, seed: int) -> Any:
+    """The round observer that values a horizontal run's clients (GTG-Shapley by default,
+    one stratified block of permutations a round so it adds seconds, not minutes)."""
+    settings = settings.for_kind("hfl")
+    score = validation_score(evaluate, settings.metric)
+    rule = ConvergenceRule(tolerance=0.05, window=3, max_permutations=20)
+    return ContributionTracker(
+        score,
+        settings.method,
+        seed=seed,
+        gtg=GTGConfig(rule=rule),
+        score_name=f"test {settings.metric}",
+    )
+
+
+def vertical_contribution(
+    settings: ContributionSettings,
+    train: Any,
+    validation: Any,
+    make_model: Callable[[], Any],
+    seed: int,
+) -> VerticalContribution:
+    """Each feature party's Shapley value on the held-out customers (see the module
+    docstring); ``make_model`` makes the fresh estimator each coalition retrains."""
+    settings = settings.for_kind("vfl")
+    return vertical_party_contribution(
+        train, validation, make_model=make_model, metric=settings.metric, seed=seed
+    )
+
+
+def record_and_pay(
+    store: Any, run_id: str, report: ContributionReport, settings: ContributionSettings
+) -> list[Payout]:
+    """Record ``report`` in the run's store and, with a budget, pay it into the ledger.
+
+    Returns
+    -------
+    list of Payout
+        The payouts (empty without a budget).
+    """
+    record_contributions(store, run_id, report)
+    budget = settings.budget_minor
+    if budget is None:
+        return []
+    return pay_rewards(
+        store, run_id, settings.policy, budget, settings.currency, method=report.method
+    )

@@ -1,0 +1,262 @@
+"""What a vertical run is doing while it runs: key generation, private set intersection (the
+matched count as soon as it is known), training batch by batch with the running loss, and
+scoring.
+
+Roles and the runner report :class:`VerticalProgress` events to an optional callback
+(:data:`ProgressFn`); nothing is reported when there is none, so tests and libraries stay
+silent. A training role reports through a :class:`TrainingReporter` (two calls in its loop:
+one per batch, one per epoch), which keeps role code free of display concerns.
+:class:`RichVerticalProgress` draws the events as rich progress bars with an estimate of the
+time left; estimators take ``progress=True`` (or any callback) like scikit-learn's
+``verbose``, and the ``rengo`` commands turn it on.
+
+What a party reports is what it already knows: the label party its running Taylor loss,
+every party its own batch count and its PSI match count (the size of the intersection,
+which PSI reveals to every party anyway).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal
+
+Stage = Literal["keys", "psi", "train", "score"]
+
+
+@dataclass(frozen=True)
+class VerticalProgress:
+    """One step of a vertical run, as a role sees it.
+
+    Attributes
+    ----------
+    party
+        The role reporting (a party's name, or the coordinator's).
+    stage
+        ``"keys"`` (making key material), ``"psi"`` (aligning rows), ``"train"`` or
+        ``"score"``.
+    done, total
+        Units done and to do in the stage (training: batches over every epoch; ``total``
+        shrinks to ``done`` when training stops early).
+    epoch, epochs
+        The current epoch (1-based) and the most the run will take (training).
+    loss
+        The label party's running mean loss over the epoch's batches so far (training).
+    matched
+        Rows every party holds (PSI), once known.
+    phase
+        What PSI aligns for: ``"train"`` or ``"score"``.
+    finished
+        The stage has ended.
+    detail
+        A short description (``"2048-bit Paillier key pair"``).
+    """
+
+    party: str
+    stage: Stage
+    done: int = 0
+    total: int | None = None
+    epoch: int | None = None
+    epochs: int | None = None
+    loss: float | None = None
+    matched: int | None = None
+    phase: str | None = None
+    finished: bool = False
+    detail: str = ""
+
+
+ProgressFn = Callable[[VerticalProgress], None]
+"""Receives every :class:`VerticalProgress` event of a role (or of a whole simulation)."""
+
+
+class TrainingReporter:
+    """A training role's progress: call :meth:`batch` after every batch and
+    :meth:`epoch_end` after every epoch (nothing happens without a callback).
+
+    Parameters
+    ----------
+    progress
+        Where events go (None: nowhere).
+    party
+        The reporting role's name.
+    epochs
+        The most epochs training will run.
+    batches
+        Batches per epoch.
+    """
+
+    def __init__(self, progress: ProgressFn | None, party: str, epochs: int, batches: int) -> None:
+        self._progress = progress
+        self._party = party
+        self._epochs = epochs
+        self._batches = max(1, batches)
+
+    def batch(self, epoch: int, batch: int, loss: float | None = None) -> None:
+        """Batch ``batch`` (0-based) of ``epoch`` (0-based) is done; ``loss`` is the running
+        mean loss of the epoch so far (label party)."""
+        if self._progress is not None:
+            self._progress(
+                VerticalProgress(
+                    self._party,
+                    "train",
+                    done=epoch * self._batches + batch + 1,
+                    total=self._epochs * self._batches,
+                    epoch=epoch + 1,
+                    epochs=self._epochs,
+                    loss=loss,
+                )
+            )
+
+    def epoch_end(self, epoch: int, loss: float | None, stop: bool) -> None:
+        """Epoch ``epoch`` (0-based) ended with mean ``loss``; ``stop``: training ends."""
+        if self._progress is None:
+            return
+        done = (epoch + 1) * self._batches
+        self._progress(
+            VerticalProgress(
+                self._party,
+                "train",
+                done=done,
+                total=done if stop else self._epochs * self._batches,
+                epoch=epoch + 1,
+                epochs=self._epochs,
+                loss=loss,
+                finished=stop,
+            )
+        )
+
+
+def batches_per_epoch(rows: int, batch_size: int) -> int:
+    """``ceil(rows / batch_size)``: the mini-batches of one epoch."""
+    return max(1, math.ceil(rows / batch_size))
+
+
+def report(progress: ProgressFn | None, event: VerticalProgress) -> None:
+    """Send ``event`` to ``progress`` if there is one."""
+    if progress is not None:
+        progress(event)
+
+
+class RichVerticalProgress:
+    """Rich progress bars for a vertical run: a spinner while keys are made and PSI runs,
+    the PSI match count as a line as soon as it is known, a training bar over every batch
+    with the epoch, the running loss and the estimated time left, and a scoring spinner.
+
+    Use as a context manager; the object itself is the :data:`ProgressFn`.
+
+    Parameters
+    ----------
+    console
+        A :class:`rich.console.Console` (default: rich's global one).
+    title
+        Printed before the bars (``"credit"``); nothing when empty.
+    """
+
+    def __init__(self, console: Any = None, title: str = "") -> None:
+        self._console = console
+        self._title = title
+        self._bar: Any = None
+        self._tasks: dict[tuple[str, str], Any] = {}
+        self._started: dict[tuple[str, str], float] = {}
+
+    def __enter__(self) -> RichVerticalProgress:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            SpinnerColumn(finished_text="[green]✓"),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(bar_width=16),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(compact=True, elapsed_when_finished=False),
+            TextColumn("{task.fields[status]}"),
+            console=self._console,
+            transient=False,
+        )
+        if self._title:
+            self._bar.console.print(self._title)
+        self._bar.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def __call__(self, event: VerticalProgress) -> None:
+        """Draw one event."""
+        if self._bar is None:
+            return
+        key = (event.party, event.stage if event.stage != "psi" else f"psi/{event.phase}")
+        task = self._tasks.get(key)
+        if task is None:
+            task = self._bar.add_task(
+                self._describe(event), total=event.total, status="", start=True
+            )
+            self._tasks[key] = task
+            self._started[key] = time.perf_counter()
+        status = self._status(event)
+        self._bar.update(
+            task,
+            description=self._describe(event),
+            completed=event.done,
+            total=event.total,
+            status=status,
+        )
+        if event.finished:
+            total = event.total if event.total is not None else max(event.done, 1)
+            self._bar.update(task, completed=total, total=total)
+            self._bar.stop_task(task)
+
+    @staticmethod
+    def _describe(event: VerticalProgress) -> str:
+        if event.stage == "keys":
+            return f"{event.party} keys"
+        if event.stage == "psi":
+            return f"{event.party} PSI" + (" (score)" if event.phase == "score" else "")
+        if event.stage == "train":
+            return f"{event.party} training"
+        return f"{event.party} scoring"
+
+    @staticmethod
+    def _status(event: VerticalProgress) -> str:
+        parts = []
+        if event.detail:
+            parts.append(event.detail)
+        if event.matched is not None:
+            parts.append(f"{event.matched:,} matched")
+        if event.epoch is not None and event.epochs is not None:
+            parts.append(f"epoch {event.epoch}/{event.epochs}")
+        if event.loss is not None:
+            parts.append(f"loss {event.loss:.4f}")
+        return "  ".join(parts)
+
+
+def progress_display(
+    progress: bool | ProgressFn | None, console: Any = None, title: str = ""
+) -> Any:
+    """A context manager yielding the :data:`ProgressFn` for ``progress``: rich bars for
+    True, the callback itself for a callable, None for False/None."""
+    from contextlib import nullcontext
+
+    if progress is True:
+        return RichVerticalProgress(console, title)
+    if callable(progress):
+        return nullcontext(progress)
+    return nullcontext(None)

@@ -1,0 +1,104 @@
+"""The rewards loop from the command line: a job's [contribution] section records who
+contributed what in `rengo run` (horizontal and vertical), `rengo rewards pay` then pays
+any such run, and every amount a person reads is in major units with its currency."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rengo.cli.main import app
+from rengo.tracking import RunStore
+
+runner = CliRunner(env={"COLUMNS": "250"})
+
+HFL = """
+[job]
+name = "valued"
+rounds = 3
+[data]
+dataset = "wine"
+[partition]
+scheme = "iid"
+num_clients = 4
+[model]
+type = "logistic"
+[train]
+lr = 0.2
+[contribution]
+method = "gtg"
+"""
+
+VFL = """
+[job]
+kind = "vfl"
+name = "valued-vertical"
+seed = 0
+[vfl]
+dataset = "breast_cancer"
+num_parties = 3
+label_party = "guest"
+key_bits = 512
+epochs = 2
+batch_size = 128
+learning_rate = 0.3
+[contribution]
+metric = "auc"
+budget = 500
+"""
+
+
+def _run(tmp_path: Path, text: str, *extra: str) -> tuple[Path, str, str]:
+    job = tmp_path / "job.toml"
+    job.write_text(text)
+    store = tmp_path / "runs.db"
+    result = runner.invoke(app, ["run", str(job), "--store", str(store), "--no-progress", *extra])
+    assert result.exit_code == 0, result.output
+    with RunStore(store) as s:
+        return store, s.list_runs()[0].run_id, result.output
+
+
+def test_a_horizontal_run_records_contributions_that_rewards_pay_then_pays(tmp_path: Path):
+    store, run_id, output = _run(tmp_path, HFL, "--set", "job.rounds=2")
+    assert "Contribution (gtg" in output and "rengo rewards pay" in output
+    with RunStore(store) as s:
+        assert len(s.rounds(run_id)) == 2  # the --set override
+        recorded = {c.participant for c in s.contributions(run_id) if c.round is None}
+        assert recorded == {f"client-{k}" for k in range(4)}
+        assert s.get_run(run_id).config["overrides"] == ["job.rounds=2"]
+    paid = runner.invoke(
+        app, ["rewards", "pay", run_id, "--budget", "1000.00", "--store", str(store)]
+    )
+    assert paid.exit_code == 0, paid.output
+    assert "1000.00 of 1000.00 credits" in " ".join(paid.output.split())
+    shown = runner.invoke(app, ["runs", "show", run_id, "--store", str(store)])
+    with RunStore(store) as s:
+        ledger = s.ledger(run_id)
+    assert all("budget=1000.00 credits" in e.reason for e in ledger)
+    biggest = max(ledger, key=lambda e: int(e.amount))
+    major = f"{int(biggest.amount) // 100}.{int(biggest.amount) % 100:02d}"
+    assert major in shown.output  # runs show: major units
+    assert f" {biggest.amount} " not in shown.output.replace(major, "")
+    exported = tmp_path / "ledger.csv"
+    runner.invoke(app, ["rewards", "export", run_id, "--csv", str(exported), "--store", str(store)])
+    rows = list(csv.DictReader(exported.open()))
+    assert {r["amount"] for r in rows} >= {major}
+    assert all("budget=1000.00 credits" in r["reason"] for r in rows)
+
+
+@pytest.mark.slow
+def test_a_vertical_run_values_each_feature_party_and_pays_its_budget(tmp_path: Path):
+    store, run_id, output = _run(tmp_path, VFL)
+    flat = " ".join(output.split())
+    assert "label party alone: auc" in flat and "from federating" in flat
+    with RunStore(store) as s:
+        values = {c.participant: c.value for c in s.contributions(run_id) if c.round is None}
+        ledger = s.ledger(run_id)
+    assert set(values) == {"party1", "party2"}
+    assert sum(int(e.amount) for e in ledger) == 50_000  # budget = 500 credits, all paid
+    assert "500.00 credits" in flat or "payout" in flat
+    again = runner.invoke(app, ["rewards", "pay", run_id, "--budget", "1", "--store", str(store)])
+    assert again.exit_code == 2 and "already paid" in again.output

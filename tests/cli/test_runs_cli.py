@@ -1,0 +1,117 @@
+"""`rengo runs`: the per-client view of a run, deleting runs, and where the store lives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rengo.cli.main import app
+from rengo.tracking import RunStore, resolve_store_path
+
+runner = CliRunner(env={"COLUMNS": "200"})
+
+JOB = """
+[job]
+name = "spread"
+rounds = 2
+[data]
+dataset = "wine"
+[partition]
+scheme = "iid"
+num_clients = 4
+[model]
+type = "logistic"
+[strategy]
+name = "fedavg"
+fraction_evaluate = 1.0
+"""
+
+
+def _recorded_run(tmp_path: Path) -> tuple[Path, str]:
+    job = tmp_path / "job.toml"
+    job.write_text(JOB)
+    store = tmp_path / "runs.db"
+    result = runner.invoke(app, ["run", str(job), "--store", str(store), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    with RunStore(store) as s:
+        return store, s.list_runs()[0].run_id
+
+
+def test_runs_show_and_plot_clients_show_the_spread_over_clients(tmp_path: Path) -> None:
+    store, run_id = _recorded_run(tmp_path)
+    shown = runner.invoke(app, ["runs", "show", run_id, "--store", str(store)])
+    assert shown.exit_code == 0
+    assert "client metrics (distribution over clients" in shown.output
+    png = tmp_path / "clients.png"
+    plotted = runner.invoke(
+        app, ["runs", "plot", run_id, "--clients", "--store", str(store), "-o", str(png)]
+    )
+    assert plotted.exit_code == 0, plotted.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    two = runner.invoke(app, ["runs", "plot", run_id, run_id, "--clients", "--store", str(store)])
+    assert two.exit_code == 2 and "exactly one run" in two.output
+
+
+def test_runs_delete_asks_unless_yes_and_keeps_paid_runs(tmp_path: Path) -> None:
+    store, run_id = _recorded_run(tmp_path)
+    declined = runner.invoke(app, ["runs", "delete", run_id, "--store", str(store)], input="n\n")
+    assert declined.exit_code == 1 and "nothing deleted" in declined.output
+    with RunStore(store) as s:
+        paid = s.start_run("hfl", {}, name="paid")
+        s.append_ledger(paid, None, "a", "reward", 100, "test", "credits")
+        s.finish_run(paid, "completed")
+        live = s.start_run("hfl", {}, name="live")
+    refused = runner.invoke(app, ["runs", "delete", paid, "--yes", "--store", str(store)])
+    assert refused.exit_code == 2 and "append-only" in refused.output
+    running = runner.invoke(app, ["runs", "delete", live, "--yes", "--store", str(store)])
+    assert running.exit_code == 2 and "--force" in running.output
+    confirmed = runner.invoke(app, ["runs", "delete", run_id, "--store", str(store)], input="y\n")
+    assert confirmed.exit_code == 0 and "deleted" in confirmed.output
+    forced = runner.invoke(app, ["runs", "delete", live, "-y", "--force", "--store", str(store)])
+    assert forced.exit_code == 0
+    with RunStore(store) as s:
+        assert [r.name for r in s.list_runs()] == ["paid"]
+
+
+def test_one_store_for_every_folder_from_rengo_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared-store"
+    job = tmp_path / "job.toml"
+    job.write_text(JOB)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        result = CliRunner(env={"COLUMNS": "200", "RENGO_STORE": str(shared)}).invoke(
+            app, ["run", str(job), "--no-progress"]
+        )
+        assert result.exit_code == 0, result.output
+    assert not (tmp_path / "a" / "rengo-runs").exists()
+    with RunStore(shared) as s:
+        assert len(s.list_runs()) == 2
+
+
+def test_rengo_runs_still_works_with_a_deprecation_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RENGO_STORE", raising=False)
+    monkeypatch.setenv("RENGO_RUNS", str(tmp_path / "old.db"))
+    with pytest.warns(DeprecationWarning, match="RENGO_STORE"):
+        assert resolve_store_path() == tmp_path / "old.db"
+    monkeypatch.setenv("RENGO_STORE", str(tmp_path / "new.db"))
+    assert resolve_store_path() == tmp_path / "new.db"  # the new name wins, silently
+
+
+def test_runs_list_fits_80_columns_without_cutting_names_or_status(tmp_path: Path) -> None:
+    store, _ = _recorded_run(tmp_path)
+    with RunStore(store) as s:
+        failed = s.start_run("hfl-deployed", {}, name="credit-default-consortium")
+        s.finish_run(failed, "interrupted")
+    listed = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["runs", "list", "--store", str(store)])
+    assert listed.exit_code == 0
+    assert all(len(line) <= 80 for line in listed.output.splitlines())
+    assert "…" not in listed.output
+    for word in ("interrupted", "completed", "spread", "hfl-deployed", failed):
+        assert word in listed.output

@@ -1,0 +1,87 @@
+"""`runs show` and `runs plot --clients` show how a run's client metrics spread over its
+clients: hand-checked decile figures, the worst-served clients by name, and a real PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from rengo.core.errors import DataError
+from rengo.tracking import RunStore, client_metric_summary, plot_client_metrics, run_detail
+
+
+def _render(renderable: object) -> str:
+    console = Console(width=250, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def _run_with_client_accuracy(store: RunStore) -> str:
+    run_id = store.start_run("hfl", {}, name="fair")
+    for number in (1, 2):
+        for k in range(10):  # client-k has accuracy k/10 in round 1, (k+1)/11 in round 2
+            value = k / 10 if number == 1 else (k + 1) / 11
+            store.log_client(
+                run_id,
+                number,
+                f"client-{k}",
+                "evaluate",
+                "ok",
+                5,
+                0,
+                0,
+                0.1,
+                None,
+                {"accuracy": value},
+            )
+            store.log_client(
+                run_id,
+                number,
+                f"client-{k}",
+                "fit",
+                "ok",
+                5,
+                0,
+                0,
+                0.1,
+                None,
+                {"loss": float(k)},
+            )
+    store.log_client(run_id, 2, "client-x", "evaluate", "failed", 0, 0, 0, 0.1, "down", None)
+    return run_id
+
+
+def test_summary_gives_last_rounds_mean_worst_decile_and_worst_clients(store: RunStore) -> None:
+    run_id = _run_with_client_accuracy(store)
+    summaries = {s.metric: s for s in client_metric_summary(store.client_records(run_id))}
+    accuracy = summaries["evaluate accuracy"]
+    assert accuracy.rounds == 2 and accuracy.last.round == 2 and accuracy.last.clients == 10
+    assert accuracy.last.mean == pytest.approx(sum(range(1, 11)) / 110)
+    assert accuracy.last.worst_decile == pytest.approx(1 / 11)  # one client of ten
+    assert accuracy.first_worst_decile == pytest.approx(0.0)
+    assert accuracy.worst_clients == ("client-0",)
+    loss = summaries["fit loss"]  # a loss: the worst client has the highest value
+    assert loss.worst_clients == ("client-9",) and loss.last.worst_decile == 9.0
+
+
+def test_runs_show_prints_the_client_distribution(store: RunStore) -> None:
+    run_id = _run_with_client_accuracy(store)
+    text = _render(run_detail(store, run_id))
+    assert "client metrics" in text and "worst 10 %" in text
+    line = next(row for row in text.splitlines() if "evaluate accuracy" in row)
+    assert "0.5" in line and "0.09091" in line and "client-0" in line
+
+
+def test_no_client_metrics_no_table_and_no_plot(store: RunStore, tmp_path: Path) -> None:
+    run_id = store.start_run("vfl", {})
+    assert "client metrics" not in _render(run_detail(store, run_id))
+    with pytest.raises(DataError, match="no per-client metrics"):
+        plot_client_metrics(store, run_id, tmp_path / "c.png")
+
+
+def test_clients_plot_is_a_png(store: RunStore, tmp_path: Path) -> None:
+    run_id = _run_with_client_accuracy(store)
+    path = plot_client_metrics(store, run_id, tmp_path / "clients.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000

@@ -1,0 +1,86 @@
+"""A client that raises keeps its traceback on every executor, and is reported once: one
+warning and one stored event for a fault that repeats every round, the traceback (naming the
+client's own code) at debug level and in the run's events."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rengo.core.messages import Config, EvaluateResult, FitResult
+from rengo.core.parameters import Parameters
+from rengo.hfl import Client, ClientFailureLog, FedAvg, simulate
+from rengo.tracking import RunStore
+
+MODEL = [np.zeros(3)]
+ROUNDS = 3
+
+
+class BrokenClient(Client):
+    def __init__(self, cid: str) -> None:
+        super().__init__()
+        self.cid = cid
+
+    def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        if self.cid == "broken":
+            return self.broken_step(parameters)
+        return FitResult([p + 1 for p in parameters], 5)
+
+    def broken_step(self, parameters: Parameters) -> FitResult:
+        raise ValueError("labels out of range")
+
+    def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        return EvaluateResult(0.0, 1)
+
+
+def _executors() -> list[str]:
+    names = ["serial", "process"]
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return names
+    return [*names, "ray"]
+
+
+@pytest.mark.parametrize("executor", _executors())
+def test_a_raising_client_is_reported_once_with_its_traceback(
+    executor: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="rengo.hfl")
+    with RunStore(tmp_path / "runs.db") as store:
+        history = simulate(
+            BrokenClient,
+            ["a", "b", "broken"],
+            FedAvg(min_fit_clients=2),
+            MODEL,
+            ROUNDS,
+            executor=executor,
+            workers=2,
+            store=store,
+        )
+        assert all("broken" in r.failures for r in history.rounds)
+        assert history.run_id is not None
+        events = [e.message for e in store.events(history.run_id) if "broken" in e.message]
+    warnings = [
+        r for r in caplog.records if r.levelno == logging.WARNING and "broken" in r.getMessage()
+    ]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert "raised ValueError: labels out of range" in warnings[0].getMessage()
+    tracebacks = [r.getMessage() for r in caplog.records if "Traceback" in r.getMessage()]
+    assert len(tracebacks) == 1 and "in broken_step" in tracebacks[0]
+    assert __file__.rsplit("/", 1)[-1] in tracebacks[0]
+    assert len(events) == 1 and "in broken_step" in events[0]
+
+
+def test_repeats_are_counted_and_a_new_reason_is_reported_again() -> None:
+    seen: list[tuple[int, str, str]] = []
+    failures = ClientFailureLog(lambda r, c, reason, tb: seen.append((r, c, reason)))
+    for server_round in (1, 2, 3):
+        failures.report(server_round, "a", "timed out")
+    failures.report(4, "a", "raised KeyError: 'x'")
+    failures.report(4, "b", "timed out")
+    assert seen == [(1, "a", "timed out"), (4, "a", "raised KeyError: 'x'"), (4, "b", "timed out")]
+    assert failures.count("a", "timed out") == 3

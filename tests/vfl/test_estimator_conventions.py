@@ -1,0 +1,140 @@
+"""Vertical estimators follow scikit-learn's conventions where vertical data allows: params,
+clone, tags, fitted checks, score; their predictions carry the IDs they belong to (old bare
+array use still works for a release, with a warning); progress is silent unless asked."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+from sklearn.base import clone, is_classifier
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from rengo.core.errors import ConfigError, DataError
+from rengo.vfl import (
+    HeteroLogisticRegression,
+    NotFittedError,
+    VerticalPredictions,
+    VerticalProgress,
+)
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(120, 4))
+Y = (X @ np.array([1.5, -1.0, 0.8, 0.5]) + 0.3 * RNG.normal(size=120) > 0).astype(float)
+IDS = np.array([f"c{i:03d}" for i in range(120)])
+SMALL = {"key_bits": 512, "epochs": 3, "batch_size": 40, "seed": 0, "key_seed": 1, "tol": 0.0}
+
+
+def _data(rows: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return {"card": (IDS[rows], X[rows, :2]), "bank": (IDS[rows[::-1]], X[rows[::-1], 2:])}
+
+
+@pytest.fixture(scope="module")
+def fitted() -> HeteroLogisticRegression:
+    rows = np.arange(100)
+    return HeteroLogisticRegression(learning_rate=0.3, **SMALL).fit(_data(rows), "card", Y[rows])
+
+
+def test_get_params_names_every_constructor_argument() -> None:
+    model = HeteroLogisticRegression(epochs=4, seed=3)
+    signature = inspect.signature(HeteroLogisticRegression.__init__)
+    assert set(model.get_params()) == set(signature.parameters) - {"self"}
+    assert model.get_params()["epochs"] == 4 and model.get_params()["progress"] is False
+    assert model.set_params(epochs=2, progress=True) is model
+    assert model.epochs == 2 and model.progress is True
+    with pytest.raises(ConfigError, match="no parameter 'epoch'"):
+        model.set_params(epoch=2)
+    with pytest.raises(ConfigError, match="epochs"):
+        model.set_params(epochs=0)
+
+
+def test_sklearn_clone_gives_an_equal_unfitted_estimator(fitted: HeteroLogisticRegression) -> None:
+    copy = clone(fitted)
+    assert type(copy) is HeteroLogisticRegression and copy is not fitted
+    assert copy.get_params() == fitted.get_params()
+    assert not copy.__sklearn_is_fitted__()
+    assert is_classifier(copy)
+    check_is_fitted(fitted)
+    with pytest.raises(SklearnNotFittedError, match="not fitted"):
+        check_is_fitted(copy)
+    with pytest.raises(NotFittedError, match="call fit") as caught:
+        copy.predict(_data(np.arange(5)))
+    assert isinstance(caught.value, (SklearnNotFittedError, ConfigError, AttributeError))
+    assert repr(copy).startswith("HeteroLogisticRegression(") and "epochs=3" in repr(copy)
+
+
+def test_predictions_carry_their_ids_in_the_label_partys_order(
+    fitted: HeteroLogisticRegression,
+) -> None:
+    rows = np.array([110, 3, 57, 115, 9])
+    data = _data(rows)
+    data["bank"] = (IDS[rows[:-1]], X[rows[:-1], 2:])  # the bank lacks customer 9
+    proba = fitted.predict_proba(data)
+    assert isinstance(proba, VerticalPredictions)
+    ids, p = proba
+    np.testing.assert_array_equal(ids, IDS[[110, 3, 57, 115]])
+    assert p.shape == (4, 2) and np.allclose(p.sum(axis=1), 1.0)
+    scores_ids, scores = fitted.predict_scores(data)
+    np.testing.assert_array_equal(scores_ids, ids)
+    np.testing.assert_allclose(scores, p[:, 1])
+    classes = fitted.predict(data)
+    np.testing.assert_array_equal(classes.values, (p[:, 1] >= 0.5).astype(int))
+    back = proba.aligned_to(IDS[[3, 110]])
+    np.testing.assert_allclose(back, p[[1, 0]])
+    with pytest.raises(DataError, match="not scored"):
+        proba.aligned_to(IDS[[9]])
+
+
+def test_bare_array_use_still_works_with_a_deprecation_warning(
+    fitted: HeteroLogisticRegression,
+) -> None:
+    proba = fitted.predict_proba(_data(np.arange(100, 110)))
+    with pytest.warns(DeprecationWarning, match="unpack them"):
+        positive = proba[:, 1]
+    np.testing.assert_allclose(positive, proba.values[:, 1])
+    with pytest.warns(DeprecationWarning):
+        assert np.asarray(proba).shape == (10, 2)
+    classes = fitted.predict(_data(np.arange(100, 110)))
+    with pytest.warns(DeprecationWarning):
+        agree = float(np.mean(classes == Y[100:110]))
+    assert agree == pytest.approx(float(np.mean(classes.values == Y[100:110])))
+
+
+def test_score_matches_each_prediction_to_its_own_label(fitted: HeteroLogisticRegression) -> None:
+    rows = np.arange(100, 120)
+    data = _data(rows)
+    ids, classes = fitted.predict(data)
+    truth = dict(zip(IDS[rows], Y[rows], strict=True))
+    expected = float(np.mean([classes[k] == truth[i] for k, i in enumerate(ids)]))
+    assert fitted.score(data, Y[rows]) == pytest.approx(expected)
+    assert fitted.score(data, Y[rows]) > 0.7
+    with pytest.raises(DataError, match="labels"):
+        fitted.score(data)
+
+
+def test_progress_reports_psi_count_batches_and_loss_only_when_asked() -> None:
+    events: list[VerticalProgress] = []
+    rows = np.arange(100)
+    model = HeteroLogisticRegression(learning_rate=0.3, progress=events.append, **SMALL)
+    model.fit(_data(rows), "card", Y[rows])
+    psi = [e for e in events if e.stage == "psi" and e.finished]
+    assert [e.matched for e in psi] == [100]
+    train = [e for e in events if e.stage == "train"]
+    assert [e.done for e in train if not e.finished][:3] == [1, 2, 3]
+    assert train[-1].finished and train[-1].done == train[-1].total == 9  # 3 epochs x 3
+    assert all(e.loss is not None for e in train)
+    assert train[-1].loss == pytest.approx(model.losses_[-1])
+    assert {e.party for e in events} == {"card"}  # the label party's view only
+    quiet = HeteroLogisticRegression(learning_rate=0.3, **SMALL)
+    assert quiet.progress is False
+
+
+def test_rich_progress_draws_without_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = np.arange(60)
+    HeteroLogisticRegression(learning_rate=0.3, progress=True, **SMALL).fit(
+        _data(rows), "card", Y[rows]
+    )
+    out = capsys.readouterr().out
+    assert "PSI" in out and "60 matched" in out and "training" in out
