@@ -65,6 +65,7 @@ browser:
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/mypy
 
 proto: $(VENV)/.test-installed
 	cd src/rengo/core/proto && ../../../../$(PY) -m grpc_tools.protoc -I. \

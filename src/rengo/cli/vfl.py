@@ -50,5 +50,5 @@ def align(
         if chosen not in paths:
             raise ConfigError(f"--leader {chosen!r} is not one of {sorted(paths)}")
         written = align_csv(paths, id_column, chosen, out, seed=seed, allow_empty=allow_empty)
-        for party, path in written.items():
-            console.print(f"{party}: {path}")
+        for party, written_path in written.items():
+            console.print(f"{party}: {written_path}")

@@ -106,11 +106,12 @@ class _Encoder:
         dtype = contiguous.dtype.newbyteorder("<") if contiguous.dtype.byteorder == ">" else None
         if dtype is not None:
             contiguous = contiguous.astype(dtype)
+        raw: memoryview = (
+            memoryview(contiguous.data).cast("B") if contiguous.size else memoryview(b"")
+        )
         return {
             "$t": "nd",
-            "b": self._buffer(
-                memoryview(contiguous).cast("B") if contiguous.size else memoryview(b"")
-            ),
+            "b": self._buffer(raw),
             "dtype": contiguous.dtype.str,
             "shape": list(array.shape),
         }

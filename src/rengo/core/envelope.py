@@ -24,7 +24,7 @@ class Envelope:
 
 def envelope_to_bytes(env: Envelope) -> bytes:
     """Serialise an envelope with its payload inline (small messages, in-process bus)."""
-    return envelope_pb2.Envelope(
+    message = envelope_pb2.Envelope(
         sender=env.sender,
         receiver=env.receiver,
         key=env.key,
@@ -32,7 +32,8 @@ def envelope_to_bytes(env: Envelope) -> bytes:
         round=env.round,
         payload=env.payload,
         payload_size=len(env.payload),
-    ).SerializeToString()
+    )
+    return bytes(message.SerializeToString())
 
 
 def envelope_from_bytes(data: bytes) -> Envelope:

@@ -17,6 +17,7 @@ multiplication. Three ways to make them:
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import gmpy2
 import numpy as np
@@ -139,7 +140,7 @@ class ObfuscatorPool:
         return map_chunks(lambda r: _powmod(r, n, n2), rs, workers=self.workers)
 
 
-def _object_array(items: list) -> np.ndarray:
+def _object_array(items: list[Any]) -> np.ndarray:
     out = np.empty(len(items), dtype=object)
     out[:] = items
     return out

@@ -26,7 +26,7 @@ def _from_bunch(bunch: object, name: str, classification: bool = True) -> Datase
         y = np.asarray(bunch.target, dtype=np.int64)  # type: ignore[attr-defined]
         classes = tuple(str(c) for c in bunch.target_names)  # type: ignore[attr-defined]
     else:
-        y = np.asarray(bunch.target, dtype=np.float64)  # type: ignore[attr-defined]
+        y = np.asarray(bunch.target, dtype=np.float64)  # type: ignore[attr-defined,arg-type]
         classes = None
     return Dataset(X=X, y=y, feature_names=tuple(names), classes=classes, name=name)
 

@@ -42,13 +42,14 @@ def encode_labels(
                 f"{where(i)}: label is missing ({str(values[i])!r}); every row needs a label "
                 f"({missing.size} row(s) affected)"
             )
-        numbers = _parse_numbers(text)
-        if numbers is None:
+        parsed = _parse_numbers(text)
+        if parsed is None:
             if task == "regression":
                 i = _first_non_number(text)
                 raise DataError(f"{where(i)}: regression label {str(text[i])!r} is not a number")
             classes, codes = np.unique(text, return_inverse=True)
             return codes.astype(np.int64), tuple(str(c) for c in classes)
+        numbers = parsed
         bad = np.flatnonzero(~np.isfinite(numbers))
         if bad.size:
             raise DataError(f"{where(int(bad[0]))}: label is {str(text[bad[0]])!r} (Inf)")

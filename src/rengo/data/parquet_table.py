@@ -79,7 +79,9 @@ def load_parquet(
             )
         values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
         columns.append(np.asarray(values, dtype=np.float64))
-    X = (np.stack(columns, axis=1) if columns else np.empty((table.num_rows, 0))).astype(dtype)
+    X: np.ndarray = (
+        np.stack(columns, axis=1) if columns else np.empty((table.num_rows, 0))
+    ).astype(dtype)
 
     ids = None
     if id_column is not None:

@@ -63,6 +63,8 @@ def _column_groups(
         if not 1 <= parties <= d:
             raise ConfigError(f"{parties} parties cannot each get a column of {d} features")
         return [list(g) for g in np.array_split(np.arange(d), parties)]
+    if isinstance(parties, (bool, int, np.integer)):
+        raise ConfigError(f"parties must be a count or column groups, got {parties!r}")
     index = {f: j for j, f in enumerate(dataset.feature_names)}
     groups: list[list[int]] = []
     seen: set[int] = set()

@@ -81,7 +81,7 @@ class RayPool:
     def _ensure_ray(self) -> Any:
         if self._handler_ref is None:
             if not ray.is_initialized():
-                options = {"include_dashboard": False, "log_to_driver": False}
+                options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
                 options.update(self._init_options)
                 if self._address is None and self._workers is not None:
                     cpus = self._workers * self._task_options["num_cpus"]
@@ -94,7 +94,7 @@ class RayPool:
     def _window(self) -> int:
         if self._workers is not None:
             return max(1, 2 * self._workers)
-        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
         return max(1, 2 * int(cpus // self._task_options["num_cpus"]))
 
     def client_ids(self) -> list[str]:

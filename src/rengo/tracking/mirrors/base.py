@@ -138,8 +138,8 @@ class MirroringStore(RunStore):
             _safely(mirror, "open a run", functools.partial(mirror.open, self, run))
         return run_id
 
-    def resume_run(self, run_id: str) -> RunInfo:
-        run = super().resume_run(run_id)
+    def resume_run(self, run_id: str, kind: str | None = None) -> RunInfo:
+        run = super().resume_run(run_id, kind)
         for mirror in self.mirrors:
             _safely(mirror, "reopen a run", functools.partial(mirror.open, self, run))
         return run
