@@ -1,5 +1,3 @@
-import pytest
-
 """``rengo tournament open | submit | score | pay | leaderboard`` on a tmp state and store."""
 
 from __future__ import annotations
@@ -9,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import typer
 from typer.testing import CliRunner
 
