@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -131,3 +132,10 @@ class Fleet:
             proc.kill()
             if proc.popen.stdout is not None:
                 proc.popen.stdout.close()
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (for a coordinator started in a test)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from fleet import Fleet
+from fleet import Fleet, free_port
 
 from rengo.tracking import RunStore
 from rengo.transport.certs import init_certificates
@@ -34,12 +34,6 @@ batch_size = 8
 name = "fedavg"
 """
 CLIENTS = ["client-0", "client-1", "client-2"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

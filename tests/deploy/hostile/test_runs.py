@@ -6,11 +6,10 @@ named with the way to recover, never recreated."""
 from __future__ import annotations
 
 import signal
-import socket
 from pathlib import Path
 
 import pytest
-from fleet import Fleet
+from fleet import Fleet, free_port
 
 from rengo.tracking import RunStore
 from rengo.transport.certs import init_certificates
@@ -33,12 +32,6 @@ batch_size = 8
 [strategy]
 name = "fedavg"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
