@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -32,10 +31,6 @@ def _predictions(path: Path, ids: list[str], values: np.ndarray) -> Path:
     return path
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="tournament score/pay reopen a completed run, which the hostile-party resume rule now refuses (issue 11 x issue 10 merge; fix: a tournament-round run kind or open_run without resume)",
-)
 def test_a_round_from_open_to_leaderboard(tmp_path: Path):
     state = tmp_path / "tournament.json"
     store = tmp_path / "runs.db"

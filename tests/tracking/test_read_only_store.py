@@ -166,3 +166,17 @@ def test_data_version_moves_when_another_connection_commits(tmp_path: Path) -> N
         assert reader.data_version() == before
         writer.start_run("hfl", {})
         assert reader.data_version() != before
+
+
+def test_read_only_store_reads_a_schema_3_store_written_before_run_owners(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        run = store.start_run("hfl", {})
+    with sqlite3.connect(path) as conn:  # as a store written before runs had owners (v4)
+        conn.execute("ALTER TABLE runs DROP COLUMN owner_pid")
+        conn.execute("ALTER TABLE runs DROP COLUMN heartbeat_at")
+        conn.execute("UPDATE schema_version SET version = 3")
+    with RunStore(path, read_only=True) as reader:
+        assert reader.get_run(run).kind == "hfl"

@@ -58,6 +58,24 @@ def test_only_an_interrupted_run_of_the_same_kind_can_be_resumed(tmp_path: Path)
         assert store.get_run(resumable).status == "completed"
 
 
+def test_a_run_that_commands_extend_reopens_completed_but_never_failed_or_running(
+    tmp_path: Path,
+) -> None:
+    with RunStore(tmp_path / "runs.db") as store:
+        with store.run("tournament", {}) as first:
+            pass
+        assert first.run_id is not None
+        info = store.resume_run(first.run_id, "tournament", reopen_completed=True)
+        assert info.status == "running"
+        with pytest.raises(ConfigError, match="still running"):
+            store.resume_run(first.run_id, "tournament", reopen_completed=True)
+        with pytest.raises(RuntimeError), store.run("tournament", {}) as failed:
+            raise RuntimeError("boom")
+        assert failed.run_id is not None
+        with pytest.raises(ConfigError, match="it failed"):
+            store.resume_run(failed.run_id, "tournament", reopen_completed=True)
+
+
 OWNER = textwrap.dedent(
     """
     import sys, time

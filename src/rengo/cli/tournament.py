@@ -100,7 +100,12 @@ def tournament_run(store: Path | None, state: dict[str, Any], state_path: Path) 
     with RunStore(path) as opened:
         config = {"state": str(state_path), "currency": state["currency"]}
         with open_run(
-            opened, RUN_KIND, config, name="tournament", resume=state.get("run_id")
+            opened,
+            RUN_KIND,
+            config,
+            name="tournament",
+            resume=state.get("run_id"),
+            reopen_completed=True,
         ) as run:
             state["run_id"] = run.run_id
             yield run

@@ -156,15 +156,18 @@ def start_run(
 
 
 @contextmanager
-def resume_run(store: RunStore, run_id: str, kind: str | None = None) -> Iterator[Run]:
-    """Continue run ``run_id`` (full id or unique prefix) for the body of the ``with``.
+def resume_run(
+    store: RunStore, run_id: str, kind: str | None = None, *, reopen_completed: bool = False
+) -> Iterator[Run]:
+    """Continue run ``run_id`` (full id or unique prefix) for the body of the ``with``
+    (``reopen_completed``: a completed run too, see :meth:`RunStore.resume_run`).
 
     Raises
     ------
     ConfigError
         If the run is not an interrupted run of ``kind`` (see :meth:`RunStore.resume_run`).
     """
-    info = store.resume_run(run_id, kind)
+    info = store.resume_run(run_id, kind, reopen_completed=reopen_completed)
     with run_lifecycle(Run(info.run_id, info.kind, store=store)) as run:
         yield run
 
@@ -178,6 +181,7 @@ def open_run(
     name: str | None = None,
     seed: int | None = None,
     resume: str | None = None,
+    reopen_completed: bool = False,
 ) -> Iterator[Run]:
     """The run lifecycle whether or not there is a store.
 
@@ -190,6 +194,8 @@ def open_run(
         The new run's description (ignored when resuming).
     resume
         Continue this run (full id or unique prefix) instead of starting one.
+    reopen_completed
+        With ``resume``: a completed run may be continued too (a run each command extends).
 
     Raises
     ------
@@ -203,7 +209,7 @@ def open_run(
             yield run
         return
     if resume is not None:
-        with resume_run(store, resume, kind) as run:
+        with resume_run(store, resume, kind, reopen_completed=reopen_completed) as run:
             yield run
         return
     with start_run(store, kind, config, name=name, seed=seed) as run:

@@ -59,9 +59,10 @@ _RUN_COLUMNS = (
     "rengo_version, hostname"
 )
 _OWNER_COLUMNS = ", owner_pid, heartbeat_at"
-_OWNER_SCHEMA = 3
+_OWNER_SCHEMA = 4
 """The schema version from which runs record their owner process and heartbeat."""
 _INTERRUPTED = "interrupted"
+_COMPLETED = "completed"
 _CORRUPTION = ("file is not a database", "malformed", "disk image", "file is encrypted")
 
 
@@ -241,7 +242,7 @@ def _connect_read_only(path: os.PathLike[str]) -> sqlite3.Connection:
     return conn
 
 
-def _resume_problem(info: RunInfo, kind: str | None) -> str | None:
+def _resume_problem(info: RunInfo, kind: str | None, reopen_completed: bool) -> str | None:
     """Why ``info`` cannot be resumed as a run of ``kind``, or None."""
     vertical = info.kind.startswith("vfl")
     if kind is not None and info.kind != kind:
@@ -255,6 +256,8 @@ def _resume_problem(info: RunInfo, kind: str | None) -> str | None:
             f"it is still running (process {info.owner_pid}{where}, heartbeat "
             f"{info.heartbeat_at}); stop it first"
         )
+    if reopen_completed and info.status == _COMPLETED:
+        return None
     if info.status != _INTERRUPTED:
         return f"it {info.status}; only an interrupted run can be resumed - start a new run"
     return None
@@ -514,7 +517,9 @@ class RunStore:
                 (status, _timestamp(_now()), summary_json, run_id),
             )
 
-    def resume_run(self, run_id: str, kind: str | None = None) -> RunInfo:
+    def resume_run(
+        self, run_id: str, kind: str | None = None, *, reopen_completed: bool = False
+    ) -> RunInfo:
         """Mark an interrupted run ``running`` again, owned by this process (to continue it
         from its latest checkpoint).
 
@@ -529,6 +534,9 @@ class RunStore:
             Full id or unique prefix.
         kind
             The kind the run must be (a prefix matching a run of another kind is refused).
+        reopen_completed
+            Also continue a completed run: for runs that one command after another extends
+            (a tournament's rounds), each command ending it completed.
 
         Returns
         -------
@@ -543,7 +551,7 @@ class RunStore:
         with self._transaction() as conn:
             full = self._resolve(conn, run_id)
             info = self._get(conn, full)
-            problem = _resume_problem(info, kind)
+            problem = _resume_problem(info, kind, reopen_completed)
             if problem is not None:
                 raise ConfigError(f"cannot resume run {full}: {problem}")
             now = _timestamp(_now())

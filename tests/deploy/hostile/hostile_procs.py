@@ -28,7 +28,7 @@ from digits_app import client_fn, initial_parameters, strategy  # noqa: E402
 from rengo.core.codec import encode  # noqa: E402
 from rengo.core.messages import Config, EvaluateResult, FitResult  # noqa: E402
 from rengo.core.parameters import Parameters  # noqa: E402
-from rengo.hfl import ResultChecks  # noqa: E402
+from rengo.hfl import CheckpointRetention, ResultChecks  # noqa: E402
 
 SEED = 7
 
@@ -147,6 +147,7 @@ def coordinator(args: argparse.Namespace) -> None:
             slow_after=args.slow_after,
             slow_rounds=args.slow_rounds,
             farewell=args.farewell,
+            checkpoints=CheckpointRetention(every=1),  # the suite reads every round's model
         )
     if args.out:
         Path(args.out).write_bytes(encode(history.parameters))

@@ -105,9 +105,6 @@ def test_a_count_beyond_2_to_the_63_is_refused_with_a_reason_and_the_run_complet
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(
-    strict=False, reason="fails after the firsthour merge (accuracy bound); under investigation"
-)
 def test_values_far_outside_the_models_scale_are_refused_and_the_model_stays_finite(
     fleet: Fleet,
 ) -> None:

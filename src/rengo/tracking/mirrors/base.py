@@ -138,8 +138,10 @@ class MirroringStore(RunStore):
             _safely(mirror, "open a run", functools.partial(mirror.open, self, run))
         return run_id
 
-    def resume_run(self, run_id: str, kind: str | None = None) -> RunInfo:
-        run = super().resume_run(run_id, kind)
+    def resume_run(
+        self, run_id: str, kind: str | None = None, *, reopen_completed: bool = False
+    ) -> RunInfo:
+        run = super().resume_run(run_id, kind, reopen_completed=reopen_completed)
         for mirror in self.mirrors:
             _safely(mirror, "reopen a run", functools.partial(mirror.open, self, run))
         return run
