@@ -40,7 +40,7 @@ def update_noise_multiplier(noise_multiplier: float, count_stddev: float) -> flo
     Raises
     ------
     ValueError
-        If ``count_stddev <= 1 / (2 z)``: the bit sum alone would spend the whole budget.
+        If ``count_stddev <= z / 2``: the bit sum alone would spend the whole budget.
     """
     if noise_multiplier <= 0:
         raise ValueError(f"noise_multiplier must be > 0, got {noise_multiplier}")
@@ -49,8 +49,8 @@ def update_noise_multiplier(noise_multiplier: float, count_stddev: float) -> flo
     rest = noise_multiplier**-2 - (2.0 * count_stddev) ** -2
     if rest <= 0:
         raise ValueError(
-            f"the clipped-count noise {count_stddev:g} must exceed 1/(2 z) = "
-            f"{1 / (2 * noise_multiplier):g} for noise multiplier {noise_multiplier:g}; "
+            f"the clipped-count noise {count_stddev:g} must exceed z/2 = "
+            f"{noise_multiplier / 2:g} for noise multiplier z = {noise_multiplier:g}; "
             "raise clipped_count_stddev or sample more clients per round"
         )
     return float(rest**-0.5)
