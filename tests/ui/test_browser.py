@@ -149,11 +149,15 @@ def test_run_page_shows_the_runs_curves_and_tables(page: Any, tmp_path: Path) ->
         page.goto(f"{ui.url}#/run/{run_id}")
         page.wait_for_selector("[data-testid=rounds-table] tbody tr")
         assert page.text_content("[data-testid=run-title]") == "browser-check"
-        rows = page.locator("[data-testid=rounds-table] tbody tr").all_inner_texts()
+        table_rows = page.locator("[data-testid=rounds-table] tbody tr")
+        # cell by cell: a row's innerText has tabs between cells only once it is laid out
+        rows = [
+            table_rows.nth(i).locator("td").all_inner_texts() for i in range(table_rows.count())
+        ]
         assert len(rows) == 3
-        for (number, value), row in zip(reversed(accuracy), rows, strict=True):
-            assert row.split("\t")[0].strip() == str(number)
-            assert f"{value:.4f}" in row  # the table shows the stored value
+        for (number, value), cells in zip(reversed(accuracy), rows, strict=True):
+            assert cells[0].strip() == str(number)
+            assert f"{value:.4f}" in " ".join(cells)  # the table shows the stored value
         assert page.text_content("[data-testid=headline-value]") == f"{accuracy[-1][1]:.4f}"
         page.wait_for_function("() => window.rengo.charts['metric-accuracy'] !== undefined")
         chart = page.evaluate("() => window.rengo.charts['metric-accuracy']")
