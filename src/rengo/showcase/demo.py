@@ -379,7 +379,7 @@ def _print_comparison(console: Console, hfl: dict[str, Any], rounds: int, epochs
             continue
         seen = "updates only"
         if "epsilon" in r:
-            seen = f"noised updates, (eps {r['epsilon']:.0f}, delta 1e-5)-DP"
+            seen = f"noised, eps {r['epsilon']:.0f}"  # (eps, 1e-5)-DP per client
         extra = r.get("contribution_s")
         table.add_row(
             f"{name}, {rounds} rounds",
@@ -401,6 +401,11 @@ def _print_comparison(console: Console, hfl: dict[str, Any], rounds: int, epochs
     console.print(table)
     console.print(
         "time: training and evaluation only; the Shapley accounting (GTG-Shapley every round, "
-        "FedAvg only) is shown apart under + Shapley",
+        "FedAvg only) is shown apart under + Shapley"
+        + (
+            "; eps: DP-FedAvg's (eps, delta = 1e-5) guarantee for any one client's data"
+            if any("epsilon" in r for r in hfl.values())
+            else ""
+        ),
         style="dim",
     )
