@@ -70,10 +70,17 @@ def test_sigterm_interrupts_the_run_which_then_resumes_and_nothing_else_resumes(
         with pytest.raises(KeyboardInterrupt), store.run("vfl-deployed", {}) as vertical:
             raise KeyboardInterrupt
     assert done.run_id is not None and vertical.run_id is not None
+    # a prefix of the vertical run's id that no other run shares (runs of one second share
+    # the timestamp part, and may share the first random digits)
+    others = (done.run_id, run.run_id)
+    length = next(
+        n for n in range(17, 64) if not any(o.startswith(vertical.run_id[:n]) for o in others)
+    )
     refusals = {
         done.run_id: "it completed; only an interrupted run can be resumed",
-        vertical.run_id[:17]: "it is a 'vfl-deployed' run, not 'hfl-deployed'; vertical runs "
-        "cannot be resumed",
+        vertical.run_id[
+            :length
+        ]: "it is a 'vfl-deployed' run, not 'hfl-deployed'; vertical runs cannot be resumed",
     }
     for run_id, reason in refusals.items():
         refused, _ = coordinator(fleet, job, certs, store_path, "--resume", run_id)
