@@ -1,5 +1,6 @@
 """Horizontal federated learning: clients, client mods, strategies, round workflows, the
-round loop and simulation.
+round loop and simulation; personalisation (FedPer, FedRep, FedBN, Ditto, FedAvg +
+fine-tuning) as strategies with client mods.
 
 PyTorch support lives in :mod:`rengo.hfl.torch_client` (import it explicitly; it needs the
 ``torch`` extra). Everything here works with numpy alone.
@@ -20,7 +21,10 @@ from rengo.hfl.mods import (
     ClientCall,
     ClientMod,
     ClipUpdateMod,
+    DittoMod,
     FedProxMod,
+    FedRepMod,
+    FineTuneMod,
     LocalLayersMod,
     Mod,
     ScaffoldMod,
@@ -36,13 +40,18 @@ from rengo.hfl.numpy_client import (
 from rengo.hfl.simulation import make_pool, simulate
 from rengo.hfl.strategy import (
     Aggregate,
+    Ditto,
     FedAdagrad,
     FedAdam,
     FedAvg,
+    FedAvgFineTune,
+    FedBN,
     FedMedian,
     FedOpt,
     FedOptState,
+    FedPer,
     FedProx,
+    FedRep,
     FedTrimmedAvg,
     FedYogi,
     Krum,
@@ -69,16 +78,24 @@ __all__ = [
     "ClientMod",
     "ClipUpdateMod",
     "Coordinator",
+    "Ditto",
+    "DittoMod",
     "FedAdagrad",
     "FedAdam",
     "FedAvg",
+    "FedAvgFineTune",
+    "FedBN",
     "FedMedian",
     "FedOpt",
     "FedOptState",
+    "FedPer",
     "FedProx",
     "FedProxMod",
+    "FedRep",
+    "FedRepMod",
     "FedTrimmedAvg",
     "FedYogi",
+    "FineTuneMod",
     "FitRound",
     "FitWorkflow",
     "GradientCorrection",

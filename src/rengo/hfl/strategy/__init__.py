@@ -19,6 +19,7 @@ from rengo.hfl.strategy.fedopt import (
     FedYogi,
     fedopt_step,
 )
+from rengo.hfl.strategy.personalised import Ditto, FedAvgFineTune, FedBN, FedPer, FedRep
 from rengo.hfl.strategy.registry import (
     RegisteredStrategy,
     StrategyOption,
@@ -40,14 +41,19 @@ from rengo.hfl.strategy.scaffold import Scaffold, ScaffoldState, scaffold_step
 __all__ = [
     "CONTROL_KEY",
     "Aggregate",
+    "Ditto",
     "EvaluateFn",
     "FedAdagrad",
     "FedAdam",
     "FedAvg",
+    "FedAvgFineTune",
+    "FedBN",
     "FedMedian",
     "FedOpt",
     "FedOptState",
+    "FedPer",
     "FedProx",
+    "FedRep",
     "FedTrimmedAvg",
     "FedYogi",
     "Krum",
