@@ -50,18 +50,18 @@ class TransferConfig:
     """Hyper-parameters of secure federated transfer learning (Liu et al. 2020).
 
     The loss both parties minimise, over a batch of ``n`` shared rows (and ``m`` rows the
-    target labelled itself), with the second-order Taylor expansion of the logistic loss
-    ``l(y, p) ~ log 2 - y p / 2 + p^2 / 8`` per class::
+    target labelled itself), with the second-order Taylor expansion ``l`` of the logistic
+    loss (binary) or of the softmax cross-entropy (multiclass; see :mod:`rengo.ftl.math`)::
 
         L = alpha/n sum_j l(y_j, Phi u_B,j) + beta/m sum_k l(y_k, Phi u_B,k)
             + gamma/n sum_j ||u_A,j - u_B,j||^2 + lambda/2 (||theta_A||^2 + ||theta_B||^2)
 
     where ``Phi = 1/N_A sum_i y_i u_A,i^T`` (the translator) averages the source's
-    representations weighted by its labels (+1/-1 per class). ``alpha`` is
-    ``prediction_weight``, ``beta`` ``target_label_weight``, ``gamma`` ``alignment_weight``
-    and ``lambda`` ``l2``. ``local_steps > 1`` is the communication-efficient variant: each
-    exchange of components is followed by several local updates. ``key_bits`` below 2048
-    are for tests and benchmarks only.
+    representations weighted by its label codes. ``alpha`` is ``prediction_weight``,
+    ``beta`` ``target_label_weight``, ``gamma`` ``alignment_weight`` and ``lambda`` ``l2``.
+    ``local_steps > 1`` is the communication-efficient variant: each exchange of components
+    is followed by several local updates. ``key_bits`` below 2048 are for tests and
+    benchmarks only.
 
     Raises
     ------

@@ -7,30 +7,34 @@ size d: ``u_A = f_A(x_A)``, ``u_B = f_B(x_B)``. The translator
 
     Phi = 1/N_A sum_i y_i u_A,i^T                         (C x d; C = 1 for binary)
 
-turns a target representation into class scores ``phi(u_B) = Phi u_B`` (eq. 3). Labels are
-coded +1/-1 per class (one column for binary, one-vs-rest columns for multiclass: beyond
-the paper and FATE, which are binary), and the logistic loss is replaced by its
-second-order Taylor expansion at 0 (eq. 8), so that every gradient is linear in each
-party's encrypted terms:
+turns a target representation into class scores ``phi(u_B) = Phi u_B`` (eq. 3). The loss of
+a score is replaced by its second-order Taylor expansion at 0 (eq. 8), so that every gradient
+is linear in each party's encrypted terms:
 
-    l(y, p) ~ sum_c log 2 - y_c p_c / 2 + p_c^2 / 8
+    l(y, p) ~ kappa - a(y)^T p + p^T Q p / 2
 
-Over a batch of n shared rows j (and m rows k the target labelled itself):
+* binary (the paper's): y = +1/-1, the logistic loss: ``a = y/2``, ``Q = 1/4``,
+  ``kappa = log 2``;
+* multiclass (beyond the paper and FATE): the softmax cross-entropy, ``a = e_y - 1/C`` (the
+  centred one-hot code, also the translator's y), ``Q = (I - 11^T/C)/C``, ``kappa = log C``.
+  Scores shifted equally for every class change neither the loss nor the prediction.
+
+Over a batch of n shared rows j (and m rows k the target labelled itself), with
+``M = Phi^T Q Phi``:
 
     L = alpha/n sum_j l(y_j, Phi u_B,j) + beta/m sum_k l(y_k, Phi u_B,k)
         + gamma/n sum_j ||u_A,j - u_B,j||^2 + lambda/2 (||theta_A||^2 + ||theta_B||^2)
 
-    dL/du_B,j = c_j + alpha/(4n) M u_B,j + 2 gamma/n u_B,j
-        with c_j = -alpha/(2n) Phi^T y_j - 2 gamma/n u_A,j and M = Phi^T Phi   (source's)
-    dL/du_B,k = beta/m (-Phi^T y_k / 2 + M u_B,k / 4)
-    dL/dPhi = -alpha/(2n) Y^T U_B + Phi W + R
-        with W = alpha/(4n) U_B^T U_B + beta/(4m) U_T^T U_T and R = -beta/(2m) Y_T^T U_T
-                                                                            (target's)
+    dL/du_B,j = c_j + alpha/n M u_B,j + 2 gamma/n u_B,j
+        with c_j = -alpha/n Phi^T a_j - 2 gamma/n u_A,j                         (source's)
+    dL/du_B,k = beta/m (-Phi^T a_k + M u_B,k)
+    dL/dPhi = -alpha/n A^T U_B + Q Phi W + R
+        with W = alpha/n U_B^T U_B + beta/m U_T^T U_T and R = -beta/m A_T^T U_T  (target's)
 
 Each party's parameter gradient is its own per-row Jacobians (plaintext, never sent) times
 these terms: :func:`target_gradient_matrices` and :func:`source_gradient_matrices` give the
 plaintext matrices, and the same products work whether the other party's terms arrive
-encrypted or in the clear.
+encrypted or in the clear (:mod:`rengo.ftl.assembly`).
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ def label_names(values: Any) -> list[str | None]:
                 out.append(None)
             else:
                 out.append(str(int(value)) if float(value).is_integer() else repr(float(value)))
-        elif isinstance(value, (bool, np.bool_)) or isinstance(value, (int, np.integer)):
+        elif isinstance(value, (bool, np.bool_, int, np.integer)):
             out.append(str(int(value)))
         else:
             text = value.decode() if isinstance(value, bytes) else str(value)
@@ -84,8 +88,10 @@ def class_order(names: Sequence[str]) -> tuple[str, ...]:
 
 
 def label_codes(names: Sequence[str | None], classes: Sequence[str], binary: bool) -> np.ndarray:
-    """+1/-1 codes of labelled rows: one column (+1 = ``classes[1]``) for a binary objective,
-    one column per class otherwise; rows without a label are left out.
+    """The codes ``y`` of labelled rows (rows without a label are left out): +1/-1 in one
+    column (+1 = ``classes[1]``) for a binary objective, the centred one-hot code
+    ``e_y - 1/C`` otherwise. They weight the translator, and ``a(y)`` is
+    :func:`linear_codes` of them.
 
     Raises
     ------
@@ -102,20 +108,38 @@ def label_codes(names: Sequence[str | None], classes: Sequence[str], binary: boo
     kept = [index[n] for n in names if n is not None]
     if binary:
         return np.where(np.asarray(kept) == 1, 1.0, -1.0).reshape(-1, 1)
-    codes = -np.ones((len(kept), len(classes)))
-    codes[np.arange(len(kept)), kept] = 1.0
+    codes = np.full((len(kept), len(classes)), -1.0 / len(classes))
+    codes[np.arange(len(kept)), kept] += 1.0
     return codes
 
 
-def class_probabilities(scores: np.ndarray, binary: bool) -> np.ndarray:
-    """From class scores ``Phi u`` (rows x C): ``P(y = 1)`` per row for a binary objective,
-    else each class's sigmoid normalised to sum to 1 per row."""
-    sig = 1.0 / (1.0 + np.exp(-np.clip(scores, -500, 500)))
+def linear_codes(codes: np.ndarray, binary: bool) -> np.ndarray:
+    """``a(y)``: the linear coefficients of the Taylor expansion (``y/2`` for binary)."""
+    result: np.ndarray = codes / 2.0 if binary else codes
+    return result
+
+
+def quadratic(width: int, binary: bool) -> np.ndarray:
+    """``Q``: the curvature of the Taylor expansion (C x C)."""
     if binary:
-        result: np.ndarray = sig[:, 0]
+        return np.full((1, 1), 0.25)
+    return (np.eye(width) - np.full((width, width), 1.0 / width)) / width
+
+
+def expansion_constant(width: int, binary: bool) -> float:
+    """``kappa``: the expansion's value at 0 (``log 2``, or ``log C``)."""
+    return LOG2 if binary else math.log(width)
+
+
+def class_probabilities(scores: np.ndarray, binary: bool) -> np.ndarray:
+    """From class scores ``Phi u`` (rows x C): ``P(y = 1) = sigmoid(score)`` per row for a
+    binary objective, else the softmax of each row (the losses the expansions approximate)."""
+    if binary:
+        result: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(scores[:, 0], -500, 500)))
         return result
-    total = sig.sum(axis=1, keepdims=True)
-    return np.asarray(sig / np.where(total > 0, total, 1.0))
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return np.asarray(exp / exp.sum(axis=1, keepdims=True))
 
 
 # -- the loss's weights --------------------------------------------------------------------
@@ -123,8 +147,8 @@ def class_probabilities(scores: np.ndarray, binary: bool) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LossWeights:
-    """alpha, beta, gamma and lambda of one batch, with its sizes: the factors every term of
-    the loss carries (``m = 0``: the target labelled no row of this batch)."""
+    """alpha, beta, gamma and lambda of one batch, with its sizes (``m = 0``: the target
+    labelled no row of this batch) and the objective's expansion (binary or multiclass)."""
 
     alpha: float
     beta: float
@@ -132,6 +156,7 @@ class LossWeights:
     l2: float
     n: int
     m: int
+    binary: bool = True
 
     @property
     def labelled(self) -> bool:
@@ -151,9 +176,10 @@ def translator(codes: np.ndarray, representations: np.ndarray) -> np.ndarray:
 def source_terms(
     phi: np.ndarray, codes: np.ndarray, u_a: np.ndarray, w: LossWeights
 ) -> tuple[np.ndarray, np.ndarray]:
-    """What the source sends for a batch: ``c`` (n x d) and ``M = Phi^T Phi`` (d x d)."""
-    c = -(w.alpha / (2 * w.n)) * codes @ phi - (2 * w.gamma / w.n) * u_a
-    return c, phi.T @ phi
+    """What the source sends for a batch: ``c`` (n x d) and ``M = Phi^T Q Phi`` (d x d)."""
+    a = linear_codes(codes, w.binary)
+    c = -(w.alpha / w.n) * a @ phi - (2 * w.gamma / w.n) * u_a
+    return c, phi.T @ quadratic(phi.shape[0], w.binary) @ phi
 
 
 def source_gradient_matrices(
@@ -168,31 +194,34 @@ def source_gradient_matrices(
     """The source's plaintext factors of its gradient and its loss, given the target's
     ``U_B`` (n x d), ``W`` (d x d), ``R`` (C x d) and ``q`` (a scalar)::
 
-        dL/dPhi   = U_B^T y_scaled (as d x C, transposed) + Phi W + R
-        dL/dtheta = vec(dL/dPhi) @ jac_phi + vec(U_B) @ u_weights + plain
-        L         = vec(U_B) . loss_u + vec(R) . vec(Phi) + vec(W) . vec(M)/2 + q + loss_plain
+        (dL/dPhi)^T = U_B^T a_scaled + W phi_q + R^T                      (d x C)
+        dL/dtheta   = vec(dL/dPhi) @ jac_phi + vec(U_B) @ u_weights + plain
+        L           = vec(U_B) . loss_u + vec(R) . loss_r + vec(W) . loss_w + q + loss_plain
 
     Returns
     -------
     dict
-        ``y_scaled`` (n x C), ``phi_t`` (d x C), ``jac_phi`` (C d x P), ``u_weights``
+        ``a_scaled`` (n x C), ``phi_q`` (d x C), ``jac_phi`` (C d x P), ``u_weights``
         (n d x P), ``plain`` (P), ``loss_u`` (n d), ``loss_r`` (C d), ``loss_w`` (d d),
-        ``loss_plain`` (a float).
+        ``loss_plain`` (a 0-d array).
     """
-    n, classes = w.n, codes.shape[1]
+    n, width = w.n, codes.shape[1]
+    q_mat = quadratic(width, w.binary)
+    a = linear_codes(codes, w.binary)
     flat_a = jac_a.reshape(n * phi.shape[1], -1)
     alignment = (2 * w.gamma / n) * np.einsum("jip,ji->p", jac_a, u_a)
-    loss_plain = w.alpha * classes * LOG2 + (w.beta * classes * LOG2 if w.labelled else 0.0)
+    kappa = expansion_constant(width, w.binary)
+    loss_plain = kappa * (w.alpha + (w.beta if w.labelled else 0.0))
     loss_plain += (w.gamma / n) * float(np.sum(u_a * u_a)) + 0.5 * w.l2 * float(theta @ theta)
     return {
-        "y_scaled": -(w.alpha / (2 * n)) * codes,
-        "phi_t": phi.T,
+        "a_scaled": -(w.alpha / n) * a,
+        "phi_q": phi.T @ q_mat,
         "jac_phi": jac_phi,
         "u_weights": -(2 * w.gamma / n) * flat_a,
         "plain": alignment + w.l2 * theta,
-        "loss_u": (-(w.alpha / (2 * n)) * codes @ phi - (2 * w.gamma / n) * u_a).ravel(),
+        "loss_u": (-(w.alpha / n) * a @ phi - (2 * w.gamma / n) * u_a).ravel(),
         "loss_r": phi.ravel(),
-        "loss_w": 0.5 * (phi.T @ phi).ravel(),
+        "loss_w": 0.5 * (phi.T @ q_mat @ phi).ravel(),
         "loss_plain": np.array(loss_plain),
     }
 
@@ -209,11 +238,11 @@ def target_terms(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """What the target sends for a batch: ``W`` (d x d), ``R`` (C x d) and
     ``q = gamma/n ||U_B||^2 + lambda/2 ||theta_B||^2`` (shape (1,))."""
-    wmat = (w.alpha / (4 * w.n)) * u_b.T @ u_b
+    wmat = (w.alpha / w.n) * u_b.T @ u_b
     r = np.zeros((codes_t.shape[1], u_b.shape[1]))
     if w.labelled:
-        wmat = wmat + (w.beta / (4 * w.m)) * u_t.T @ u_t
-        r = -(w.beta / (2 * w.m)) * codes_t.T @ u_t
+        wmat = wmat + (w.beta / w.m) * u_t.T @ u_t
+        r = -(w.beta / w.m) * linear_codes(codes_t, w.binary).T @ u_t
     q = (w.gamma / w.n) * float(np.sum(u_b * u_b)) + 0.5 * w.l2 * float(theta @ theta)
     return wmat, r, np.array([q])
 
@@ -232,15 +261,16 @@ def target_gradient_matrices(
 
         dL/dtheta = vec(c) @ jac_c + vec(M) @ k_m + vec(Phi) @ k_phi + plain
 
-    with ``k_m[(i, l)] = alpha/(4n) sum_j u_j[l] J_j[i] + beta/(4m) sum_k u_k[l] J_k[i]`` and
-    ``k_phi[(c, i)] = -beta/(2m) sum_k y_k[c] J_k[i]``.
+    with ``k_m[(i, l)] = alpha/n sum_j u_j[l] J_j[i] + beta/m sum_k u_k[l] J_k[i]`` and
+    ``k_phi[(c, i)] = -beta/m sum_k a_k[c] J_k[i]``.
     """
     n, dim = u_b.shape
-    k_m = (w.alpha / (4 * n)) * np.einsum("jl,jip->ilp", u_b, jac_b)
+    k_m = (w.alpha / n) * np.einsum("jl,jip->ilp", u_b, jac_b)
     k_phi = np.zeros((codes_t.shape[1], dim, jac_b.shape[2]))
     if w.labelled:
-        k_m = k_m + (w.beta / (4 * w.m)) * np.einsum("kl,kip->ilp", u_t, jac_t)
-        k_phi = -(w.beta / (2 * w.m)) * np.einsum("kc,kip->cip", codes_t, jac_t)
+        k_m = k_m + (w.beta / w.m) * np.einsum("kl,kip->ilp", u_t, jac_t)
+        a_t = linear_codes(codes_t, w.binary)
+        k_phi = -(w.beta / w.m) * np.einsum("kc,kip->cip", a_t, jac_t)
     plain = (2 * w.gamma / n) * np.einsum("jip,ji->p", jac_b, u_b) + w.l2 * theta
     return {
         "jac_c": jac_b.reshape(n * dim, -1),
@@ -250,7 +280,7 @@ def target_gradient_matrices(
     }
 
 
-# -- the exact loss, for tests and reports ------------------------------------------------------
+# -- the loss written out, for tests and reports ------------------------------------------------
 
 
 def taylor_loss(
@@ -265,10 +295,14 @@ def taylor_loss(
     w: LossWeights,
 ) -> float:
     """The batch loss computed directly from its definition (module docstring)."""
+    width = phi.shape[0]
+    q_mat = quadratic(width, w.binary)
+    kappa = expansion_constant(width, w.binary)
 
     def expansion(y: np.ndarray, u: np.ndarray) -> float:
         p = u @ phi.T
-        return float(np.sum(LOG2 - 0.5 * y * p + 0.125 * p * p))
+        a = linear_codes(y, w.binary)
+        return float(len(u) * kappa - np.sum(a * p) + 0.5 * np.einsum("jc,cd,jd->", p, q_mat, p))
 
     loss = (w.alpha / w.n) * expansion(codes, u_b)
     if w.labelled:

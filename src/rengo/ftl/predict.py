@@ -16,8 +16,6 @@ representations. No feature of either party and no label leaves it.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from rengo.core.errors import ProtocolError
@@ -28,7 +26,7 @@ from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.randomness import random_source
 from rengo.ftl.config import TransferConfig
 from rengo.ftl.math import class_probabilities
-from rengo.ftl.roles import Keypair, SourceModel, TargetModel
+from rengo.ftl.roles import Keypair, SourceModel, TargetModel, encoder_module
 from rengo.transport.channel import Channel
 
 SCOPE = "ftl-predict"
@@ -86,7 +84,6 @@ def ftl_predict_target(
     model: TargetModel,
     source: str,
     config: TransferConfig,
-    encoder: Any = None,
 ) -> np.ndarray:
     """The target scores its rows: ``P(y = 1)`` per row (binary) or a row of class
     probabilities (multiclass).
@@ -98,18 +95,7 @@ def ftl_predict_target(
     """
     from rengo.ftl import encoders as enc
 
-    module = (
-        encoder
-        if encoder is not None
-        else enc.build_encoder(
-            model.encoder.in_features,
-            model.encoder.hidden,
-            model.encoder.dim,
-            model.encoder.activation,
-            [0],
-        )
-    )
-    enc.load_parameter_arrays(module, model.weights)
+    module = encoder_module(model)
     x = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
     u = enc.represent(module, x) if len(x) else np.empty((0, model.encoder.dim))
     starts = list(range(0, len(u), CHUNK_ROWS))

@@ -44,7 +44,7 @@ Messages sit in the ``"ftl"`` scope of each role's channel:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,7 @@ from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey, generate_pa
 from rengo.crypto.masking import decrypt_masked, mask_encrypted, unmask
 from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.randomness import random_source
+from rengo.ftl.assembly import Terms, source_gradient, source_loss, target_gradient
 from rengo.ftl.config import TransferConfig, parse_hidden
 from rengo.ftl.math import (
     LossWeights,
@@ -82,13 +83,17 @@ LOSS = "loss"  # (per epoch) A -> coordinator: the epoch's mean batch loss
 SOURCE_SEED, TARGET_SEED, TARGET_LABEL_SEED = 0x50, 0x7A, 0x7B
 
 Keypair = tuple[PaillierPublicKey, PaillierPrivateKey]
-Terms = EncryptedArray | np.ndarray
+
+
+CUSTOM = "custom"
+"""The :class:`EncoderSpec` activation of an encoder the party brought (not rebuilt)."""
 
 
 @dataclass(frozen=True)
 class EncoderSpec:
     """How a party's encoder is built: its input columns, hidden widths, activation and the
-    representation size (enough to rebuild it from its weights)."""
+    representation size (enough to rebuild it from its weights; ``activation = "custom"``
+    for a module the party brought, which its model keeps)."""
 
     in_features: int
     hidden: tuple[int, ...]
@@ -129,6 +134,33 @@ class TransferReport:
 
     losses: list[float]
     epochs_run: int
+
+
+def encoder_module(model: SourceModel | TargetModel) -> Any:
+    """The trained encoder of ``model``: the module the party brought, or the MLP its spec
+    describes, loaded with the trained weights.
+
+    Raises
+    ------
+    DataError
+        If a custom encoder's module is missing (a model rebuilt from its fields alone).
+    """
+    from rengo.ftl import encoders as enc
+
+    module = getattr(model, "_module", None)
+    if module is None:
+        spec = model.encoder
+        if spec.activation == CUSTOM:
+            raise DataError("this model's encoder was the party's own module, which is missing")
+        module = enc.build_encoder(spec.in_features, spec.hidden, spec.dim, spec.activation, [0])
+    return enc.load_parameter_arrays(module, model.weights)
+
+
+def _keep_module(model: Any, module: Any, custom: bool) -> Any:
+    """Attach a party's own encoder module to its model (not a field: it stays local)."""
+    if custom:
+        object.__setattr__(model, "_module", module)
+    return model
 
 
 # -- shared pieces ----------------------------------------------------------------------------
@@ -172,30 +204,6 @@ def _expect(
             f"got {value.shape} at {value.exponent}"
         )
     return value
-
-
-def _matmul(x: Terms, matrix: np.ndarray, bits: int) -> Terms:
-    """``x @ matrix`` for encrypted or plaintext ``x``."""
-    if isinstance(x, EncryptedArray):
-        return x.matmul(matrix, bits)
-    result: np.ndarray = x @ matrix
-    return result
-
-
-def _total(parts: Sequence[Terms]) -> Terms:
-    """The sum of ``parts``; encrypted parts are brought to the largest exponent first."""
-    encrypted = [p for p in parts if isinstance(p, EncryptedArray)]
-    if not encrypted:
-        return np.sum(np.stack([np.asarray(p) for p in parts]), axis=0)
-    top = max(p.exponent for p in encrypted)
-    total: EncryptedArray | None = None
-    for part in parts:
-        if not isinstance(part, EncryptedArray):
-            raise TypeError("cannot sum encrypted and plaintext terms of one party here")
-        scaled = part.rescale(top)
-        total = scaled if total is None else total + scaled
-    assert total is not None
-    return total
 
 
 def _seal(
@@ -273,6 +281,7 @@ def batch_weights(config: TransferConfig, n: int, m: int) -> LossWeights:
         config.l2,
         n,
         m,
+        config.objective == "binary",
     )
 
 
@@ -371,7 +380,10 @@ def ftl_source(
     labelled = bool(theirs.get("labelled", False))
 
     spec = EncoderSpec(
-        x.shape[1], parse_hidden(config.source_hidden), config.activation, config.dim
+        x.shape[1],
+        () if encoder is not None else parse_hidden(config.source_hidden),
+        CUSTOM if encoder is not None else config.activation,
+        config.dim,
     )
     module = (
         enc.build_encoder(
@@ -425,9 +437,9 @@ def ftl_source(
                     theta,
                     w,
                 )
-                own = {"gradient": _source_gradient(u_b, w_b, r_b, mats, j_bits)}
+                own = {"gradient": source_gradient(u_b, w_b, r_b, mats, j_bits)}
                 if local == 0:
-                    own["loss"] = _source_loss(u_b, w_b, r_b, q_b, mats, j_bits)
+                    own["loss"] = source_loss(u_b, w_b, r_b, q_b, mats, j_bits)
                 plain = _open(step.scope(local=local), target, own, keys, peer_pool)
                 if local == 0:
                     epoch_loss += float(plain["loss"][0])
@@ -435,43 +447,10 @@ def ftl_source(
         losses.append(epoch_loss / len(batches))
         this_epoch.send(coordinator, LOSS, losses[-1])
     phi = translator(codes, enc.represent(module, x))
-    return SourceModel(
+    model = SourceModel(
         spec, enc.parameter_arrays(module), phi, classes, config.objective, losses, config.epochs
     )
-
-
-def _source_gradient(
-    u_b: Terms, w_b: Terms, r_b: Terms | None, mats: dict[str, np.ndarray], bits: int
-) -> Terms:
-    """``vec(dL/dPhi) J_Phi + vec(U_B) J_A' + plain`` (encrypted under the target's key in
-    homomorphic mode); ``dL/dPhi`` is assembled transposed (d x C)."""
-    parts = [_matmul(u_b.T, mats["y_scaled"], bits), _matmul(w_b, mats["phi_t"], bits)]
-    if r_b is not None:
-        parts.append(r_b.T)
-    d_phi = _total(parts).T.ravel()
-    gradient = _total(
-        [_matmul(d_phi, mats["jac_phi"], bits), _matmul(u_b.ravel(), mats["u_weights"], bits)]
-    )
-    return gradient + mats["plain"]
-
-
-def _source_loss(
-    u_b: Terms,
-    w_b: Terms,
-    r_b: Terms | None,
-    q_b: Terms,
-    mats: dict[str, np.ndarray],
-    bits: int,
-) -> Terms:
-    """The batch's Taylor loss from the target's terms (see :mod:`rengo.ftl.math`)."""
-    parts = [
-        _matmul(u_b.ravel(), mats["loss_u"][:, None], bits),
-        _matmul(w_b.ravel(), mats["loss_w"][:, None], bits),
-        q_b,
-    ]
-    if r_b is not None:
-        parts.append(_matmul(r_b.ravel(), mats["loss_r"][:, None], bits))
-    return _total(parts) + mats["loss_plain"].reshape(1)
+    return _keep_module(model, module, encoder is not None)
 
 
 # -- the target (B, the feature party) -----------------------------------------------------------
@@ -547,7 +526,10 @@ def ftl_target(
     width = codes_all.shape[1]
 
     spec = EncoderSpec(
-        x.shape[1], parse_hidden(config.target_hidden), config.activation, config.dim
+        x.shape[1],
+        () if encoder is not None else parse_hidden(config.target_hidden),
+        CUSTOM if encoder is not None else config.activation,
+        config.dim,
     )
     module = (
         enc.build_encoder(
@@ -601,14 +583,10 @@ def ftl_target(
                     theta,
                     w,
                 )
-                parts_g = [_matmul(c.ravel(), mats["jac_c"], j_bits)]
-                parts_g.append(_matmul(m.ravel(), mats["k_m"], j_bits))
-                if phi is not None and w.labelled:
-                    parts_g.append(_matmul(phi.ravel(), mats["k_phi"], j_bits))
-                own = {"gradient": _total(parts_g) + mats["plain"]}
+                own = {"gradient": target_gradient(c, m, phi if w.labelled else None, mats, j_bits)}
                 plain = _open(step.scope(local=local), source, own, keys, peer_pool)
                 enc.apply_gradient(module, optimizer, plain["gradient"])
-    return TargetModel(
+    model = TargetModel(
         spec,
         enc.parameter_arrays(module),
         classes,
@@ -616,6 +594,7 @@ def ftl_target(
         len(labelled_rows),
         config.epochs,
     )
+    return _keep_module(model, module, encoder is not None)
 
 
 # -- the organiser ----------------------------------------------------------------------------
