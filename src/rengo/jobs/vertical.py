@@ -78,22 +78,46 @@ def _csv_header(path: str) -> list[str]:
         raise DataError(f"{path}: cannot read: {exc.strerror}") from exc
 
 
+def _label_column(path: str, column: str) -> np.ndarray:
+    """One CSV column's cells as class names, ``None`` where empty (in file row order)."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = [c.strip() for c in next(reader, [])]
+        j = header.index(column)
+        cells = [row[j].strip() if j < len(row) else "" for row in reader if row]
+    return np.array([c or None for c in cells], dtype=object)
+
+
 def _own_table(
     vfl: VflSection, name: str, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[str, ...] | None, tuple[str, ...]]:
-    """``(ids, X, y, classes, feature names)`` of one party, as it holds them."""
+    """``(ids, X, y, classes, feature names)`` of one party, as it holds them; ``y`` holds
+    class names (``None`` where missing) when the algorithm takes labels by name."""
     is_label_party = name == vfl.label_party
     if vfl.parties:
         if name not in vfl.parties:
             raise ConfigError(f"{name!r} is not one of the job's parties {sorted(vfl.parties)}")
         path = vfl.parties[name]
+        header = _csv_header(path)
+        if not is_label_party and labels_by_name(vfl) and vfl.label in header:
+            # a feature party's own few labels, blank where it has none: read by name
+            features = [c for c in header if c not in (vfl.label, vfl.id_column)]
+            table = load_csv(
+                path, label=None, id_column=vfl.id_column, name=name, features=features
+            )
+            names = _label_column(path, vfl.label)
+            known = sorted({n for n in names.tolist() if n is not None})
+            if table.ids is None:
+                raise DataError(f"{path}: needs the id column {vfl.id_column!r}")
+            return np.asarray(table.ids), table.X, names, tuple(known), tuple(table.feature_names)
         label = vfl.label if is_label_party else None
-        if not is_label_party and labels_by_name(vfl) and vfl.label in _csv_header(path):
-            label = vfl.label  # a feature party's own (few) labels: blank where it has none
         table = load_csv(path, label=label, id_column=vfl.id_column, name=name)
         if table.ids is None:
             raise DataError(f"{path}: needs the id column {vfl.id_column!r}")
         y = table.labels() if label is not None else None
+        if y is not None and labels_by_name(vfl):
+            assert table.classes is not None
+            y = np.asarray(table.classes, dtype=object)[y]
         return np.asarray(table.ids), table.X, y, table.classes, tuple(table.feature_names)
     assert vfl.dataset is not None
     if vfl.spec.scored_by != "label_party":
@@ -139,10 +163,6 @@ def party_data(vfl: VflSection, name: str, seed: int) -> PartyData:
         For unreadable tables, a missing ID column, or a label without two classes.
     """
     ids, x, y, classes, feature_names = _own_table(vfl, name, seed)
-    if y is not None and labels_by_name(vfl):
-        assert classes is not None
-        names = np.asarray(classes, dtype=object)[y]
-        y = np.array([None if n == "" else n for n in names.tolist()], dtype=object)
     if name == vfl.label_party:
         if y is None:
             raise DataError(f"label party {name!r} holds no labels")
