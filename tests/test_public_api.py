@@ -25,6 +25,7 @@ AREAS = [
     "rengo.metrics",
     "rengo.hfl",
     "rengo.vfl",
+    "rengo.ftl",
     "rengo.valuation",
     "rengo.rewards",
     "rengo.tournament",
