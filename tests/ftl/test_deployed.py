@@ -234,7 +234,7 @@ def test_a_transfer_job_deployed_equals_rengo_run_of_the_same_file(
                     str(tmp_path / f"{name}.json"),
                     "--certs",
                     str(certs),
-                )  # fmt: skip
+                )
             )
         outputs = {name: finish(p) for name, p in zip(("bank", "shop"), procs[1:], strict=True)}
         summary = finish(coordinator, early)

@@ -13,7 +13,7 @@ import gmpy2
 import numpy as np
 import pytest
 import torch
-from ftl_scenarios import Scenario, parties, scenario, scores, target_only, truth
+from ftl_scenarios import Scenario, parties, scenario, scores, truth
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rengo.core.errors import ProtocolError
-from rengo.core.messages import Config, EvaluateResult, FitResult
+from rengo.core.messages import Config, FitResult
 from rengo.core.parameters import Parameters
 from rengo.hfl import (
     Client,

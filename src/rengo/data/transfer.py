@@ -153,19 +153,19 @@ def transfer_split(
     return TransferSplit(
         source=TransferParty(
             ids[source_rows],
-            dataset.X[np.ix_(source_rows, source_cols)],
+            dataset.X[np.ix_(source_rows, np.asarray(source_cols, dtype=np.int64))],
             tuple(names[j] for j in source_cols),
             values[source_rows],
         ),
         target=TransferParty(
             ids[target_rows],
-            dataset.X[np.ix_(target_rows, target_cols)],
+            dataset.X[np.ix_(target_rows, np.asarray(target_cols, dtype=np.int64))],
             tuple(names[j] for j in target_cols),
             target_values,
         ),
         test=TransferParty(
             ids[test],
-            dataset.X[np.ix_(test, target_cols)],
+            dataset.X[np.ix_(test, np.asarray(target_cols, dtype=np.int64))],
             tuple(names[j] for j in target_cols),
             values[test],
         ),

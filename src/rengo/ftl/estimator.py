@@ -44,7 +44,7 @@ class TransferClassifier(VerticalEstimator):
 
     spec = FTL
 
-    def fit(  # type: ignore[override]
+    def fit(
         self,
         data: VerticalDataset | PartyInput,
         source: str | None = None,
@@ -175,7 +175,8 @@ class TransferClassifier(VerticalEstimator):
     def predict(self, rows: TargetRows) -> np.ndarray:
         """The most probable class of each of the target's rows (values of ``classes_``)."""
         proba = self.predict_proba(rows)
-        return self.classes_[np.argmax(proba, axis=1)]
+        labels: np.ndarray = self.classes_[np.argmax(proba, axis=1)]
+        return labels
 
 
 def _label_values(*columns: Any) -> dict[str, Any]:

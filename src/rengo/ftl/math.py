@@ -123,7 +123,8 @@ def quadratic(width: int, binary: bool) -> np.ndarray:
     """``Q``: the curvature of the Taylor expansion (C x C)."""
     if binary:
         return np.full((1, 1), 0.25)
-    return (np.eye(width) - np.full((width, width), 1.0 / width)) / width
+    curvature: np.ndarray = (np.eye(width) - np.full((width, width), 1.0 / width)) / width
+    return curvature
 
 
 def expansion_constant(width: int, binary: bool) -> float:

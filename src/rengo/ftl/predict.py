@@ -57,21 +57,21 @@ def ftl_predict_source(
         raise ProtocolError(f"{target} sent a malformed scoring request")
     chunks = int(request["chunks"])
     width, dim = model.phi.shape
-    if config.homomorphic:
-        if keys is None:
-            raise ProtocolError("homomorphic scoring needs the source's key pair")
+    if config.homomorphic and keys is None:
+        raise ProtocolError("homomorphic scoring needs the source's key pair")
+    if keys is not None and config.homomorphic:
         public, private = keys
         pool = ObfuscatorPool(public, private_key=private)
         scope.send(target, PHI, encrypt_array(model.phi, public, precision_bits=32, pool=pool))
     for k in range(chunks):
         chunk = scope.scope(chunk=k)
         asked = chunk.recv(target, ASK)
-        if config.homomorphic:
-            if not isinstance(asked, EncryptedArray) or asked.public_key != keys[0]:  # type: ignore[index]
+        if keys is not None and config.homomorphic:
+            if not isinstance(asked, EncryptedArray) or asked.public_key != keys[0]:
                 raise ProtocolError(f"{target}: masked scores are not under the source's key")
             if asked.ndim != 2 or asked.shape[0] != width:
                 raise ProtocolError(f"{target}: masked scores of shape {asked.shape}")
-            chunk.send(target, ANSWER, decrypt_masked(asked, keys[1]))  # type: ignore[index]
+            chunk.send(target, ANSWER, decrypt_masked(asked, keys[1]))
         else:
             if not isinstance(asked, np.ndarray) or asked.ndim != 2 or asked.shape[1] != dim:
                 raise ProtocolError(f"{target}: representations must be a (rows, {dim}) array")

@@ -46,7 +46,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -156,7 +156,10 @@ def encoder_module(model: SourceModel | TargetModel) -> Any:
     return enc.load_parameter_arrays(module, model.weights)
 
 
-def _keep_module(model: Any, module: Any, custom: bool) -> Any:
+ModelT = TypeVar("ModelT", "SourceModel", "TargetModel")
+
+
+def _keep_module(model: ModelT, module: Any, custom: bool) -> ModelT:
     """Attach a party's own encoder module to its model (not a field: it stays local)."""
     if custom:
         object.__setattr__(model, "_module", module)

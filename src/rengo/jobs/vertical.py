@@ -105,11 +105,11 @@ def _own_table(
             table = load_csv(
                 path, label=None, id_column=vfl.id_column, name=name, features=features
             )
-            names = _label_column(path, vfl.label)
-            known = sorted({n for n in names.tolist() if n is not None})
+            own = _label_column(path, vfl.label)
+            known = sorted({n for n in own.tolist() if n is not None})
             if table.ids is None:
                 raise DataError(f"{path}: needs the id column {vfl.id_column!r}")
-            return np.asarray(table.ids), table.X, names, tuple(known), tuple(table.feature_names)
+            return np.asarray(table.ids), table.X, own, tuple(known), tuple(table.feature_names)
         label = vfl.label if is_label_party else None
         table = load_csv(path, label=label, id_column=vfl.id_column, name=name)
         if table.ids is None:

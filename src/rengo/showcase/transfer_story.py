@@ -59,15 +59,17 @@ def story_table() -> tuple[Dataset, int, str]:
         x, y = load_breast_cancer(return_X_y=True)
         x = (x - x.mean(0)) / x.std(0)
         ids = np.array([f"patient-{i:04d}" for i in range(len(x))])
-        table = Dataset(x, y, [f"x{j}" for j in range(x.shape[1])], ("0", "1"), "breast", ids)
+        names = tuple(f"x{j}" for j in range(x.shape[1]))
+        table = Dataset(x, y, names, ("0", "1"), "breast", ids)
         return table, 10, "breast cancer (bundled stand-in)"
     table = Dataset(
         np.hstack([guest.X, host.X]),
         guest.y,
-        [f"bank_{n}" for n in guest.feature_names] + [f"shop_{n}" for n in host.feature_names],
+        tuple(f"bank_{n}" for n in guest.feature_names)
+        + tuple(f"shop_{n}" for n in host.feature_names),
         guest.classes,
         "default_credit",
-        np.array([f"customer-{i}" for i in guest.ids]),
+        np.array([f"customer-{i}" for i in np.asarray(guest.ids)]),
     )
     return table, guest.X.shape[1], "credit default (UCI, FATE's split)"
 
@@ -193,9 +195,9 @@ def plot_transfer_story(story: TransferStory, path: str | Path) -> Path:
         bars = ax.bar(x + offset, [values[m] for m in metrics], width=0.38, label=label)
         ax.bar_label(bars, fmt="%.3f", fontsize="small")
     ax.set_xticks(x, ["AUC", "accuracy"])
-    ax.set_ylim(0.0, 1.05)
+    ax.set_ylim(0.0, 1.2)
     ax.set_title(f"The shop's {story.scored_customers} new customers ({story.dataset})", fontsize=9)
-    ax.legend(fontsize="small", loc="lower right")
+    ax.legend(fontsize="small", loc="upper center", ncols=2)
     figure.tight_layout()
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

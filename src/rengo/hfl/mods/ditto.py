@@ -46,8 +46,8 @@ class DittoMod(ClientMod):
             personal = call.state.get(STATE_KEY)
             if personal is None:
                 return call_next(call)
-            message = EvaluateIns([np.asarray(p) for p in personal], call.config)
-            return call_next(call.forward(EVALUATE, message))
+            evaluation = EvaluateIns([np.asarray(p) for p in personal], call.config)
+            return call_next(call.forward(EVALUATE, evaluation))
         if call.key != FIT:
             return call_next(call)
         received = [np.asarray(p) for p in call.parameters]
