@@ -2,13 +2,16 @@
 
 [job]       name, kind ("hfl"), seed, rounds, executor, workers, round_timeout
 [data]      dataset (digits | breast_cancer | wine | iris | csv | parquet | idx), path,
-            label, id_column, test_size, standardize, images, labels (idx files)
+            label, id_column, test_size, standardize, images, labels (idx files),
+            client_test_size (each client's own held-out share, for per-client evaluation)
 [partition] scheme (iid | dirichlet | shards | quantity), num_clients, alpha, ...
 [model]     type (mlp | logistic), hidden
 [train]     lr, local_epochs, batch_size
 [strategy]  name (any registered strategy: ``rengo strategies`` lists them), fraction_fit,
-            min_fit_clients, fraction_evaluate, min_evaluate_clients, min_available_clients,
-            and the strategy's own options (its dataclass fields, typed by their annotations)
+            min_fit_clients, fraction_evaluate, min_evaluate_clients (default: the
+            strategy's own; personalising strategies evaluate every client),
+            min_available_clients, and the strategy's own options (its dataclass fields,
+            typed by their annotations)
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class DataSection:
     standardize: bool = True
     images: str | None = None
     labels: str | None = None
+    client_test_size: float = 0.0
 
 
 @dataclass
@@ -92,8 +96,8 @@ class StrategySection:
     name: str = "fedavg"
     fraction_fit: float = 1.0
     min_fit_clients: int = 2
-    fraction_evaluate: float = 0.0
-    min_evaluate_clients: int = 2
+    fraction_evaluate: float | None = None
+    min_evaluate_clients: int | None = None
     min_available_clients: int = 2
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -202,6 +206,17 @@ def _check(
         raise ConfigError(f"{source}: data.dataset = 'idx' needs data.images and data.labels")
     if not 0 < strategy.fraction_fit <= 1:
         raise ConfigError(f"{source}: strategy.fraction_fit must be in (0, 1]")
+    if strategy.fraction_evaluate is not None:
+        value = _typed(source, "strategy.fraction_evaluate", strategy.fraction_evaluate, float)
+        if not 0 <= value <= 1:
+            raise ConfigError(f"{source}: strategy.fraction_evaluate must be in [0, 1]")
+        strategy.fraction_evaluate = value
+    if strategy.min_evaluate_clients is not None:
+        _typed(source, "strategy.min_evaluate_clients", strategy.min_evaluate_clients, int)
+    if not 0 <= data.client_test_size < 1:
+        raise ConfigError(
+            f"{source}: data.client_test_size must be in [0, 1), got {data.client_test_size}"
+        )
     if strategy.min_fit_clients > partition.num_clients:
         raise ConfigError(
             f"{source}: strategy.min_fit_clients={strategy.min_fit_clients} exceeds "
