@@ -26,6 +26,7 @@ AREAS = [
     "rengo.privacy",
     "rengo.hfl",
     "rengo.vfl",
+    "rengo.ftl",
     "rengo.valuation",
     "rengo.rewards",
     "rengo.tournament",

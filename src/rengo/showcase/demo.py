@@ -6,7 +6,9 @@ next to the same MLP trained centrally on the union of the clients' data (what f
 must approach without collecting the data). Accuracies side by side, a plot, then each
 client's Shapley contribution and its share of a reward pool.
 Part 2 - vertical FL: the credit-default consortium (PSI, Paillier, hetero LR, scoring).
-Part 3 - a prediction tournament paid by CORR and MMC.
+Part 3 - transfer learning: a bank and an online shop with different features and few shared
+customers (secure FTL against the shop alone, with a plot).
+Part 4 - a prediction tournament paid by CORR and MMC.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from rengo.jobs import HflJob, build_hfl_job, parse_job
 from rengo.showcase.credit_default import run_credit_default
 from rengo.showcase.demo_contribution import contribution_section, demo_tracker
 from rengo.showcase.tournament_cast import FIVE_PARTICIPANTS
+from rengo.showcase.transfer_story import plot_transfer_story, run_transfer_story
 from rengo.tournament import simulate_tournament
 from rengo.tracking import RunStore, leaderboard_table, plot_runs, resolve_store_path
 
@@ -120,7 +123,8 @@ def run_demo(
     -------
     dict[str, Any]
         ``hfl`` (accuracies and run ids), ``plots``, ``contribution``, ``vertical`` (the
-        consortium's figures) and ``tournament`` (net payouts in minor units).
+        consortium's figures), ``transfer`` (the shop's AUC alone and with FTL) and
+        ``tournament`` (net payouts in minor units).
 
     Raises
     ------
@@ -158,6 +162,8 @@ def run_demo(
             console, fedavg, tracker, store, fedavg_history.run_id, out
         )
     results["vertical"] = vertical_section(console, seed)
+    results["transfer"] = transfer_section(console, seed, out)
+    results["plots"].append(results["transfer"]["plot"])
     results["tournament"] = tournament_section(console, seed)
     return results
 
@@ -172,6 +178,31 @@ def vertical_section(console: Console, seed: int) -> dict[str, Any]:
     return run_credit_default(
         small=True, key_bits=1024, seed=seed, log=lambda m: console.print(m, highlight=False)
     )
+
+
+def transfer_section(console: Console, seed: int, out: Path) -> dict[str, Any]:
+    """Part 3: a bank and an online shop learn across their different features."""
+    console.rule("[bold]Transfer learning - two firms, different customer data")
+    console.print(
+        "A bank knows bill and payment histories and who defaulted; an online shop knows "
+        "other things about its own customers and has few labels. They share some customers."
+    )
+    story = run_transfer_story(
+        security="plaintext", epochs=10, seed=seed, log=lambda m: console.print(m, highlight=False)
+    )
+    console.print(
+        "(plaintext mode keeps the demo to seconds; security='homomorphic' trains the same "
+        "model under Paillier encryption - examples/transfer runs it)"
+    )
+    plot = plot_transfer_story(story, out / "demo-transfer.png")
+    console.print(f"plot: [bold]{plot}[/]")
+    return {
+        "dataset": story.dataset,
+        "alone_auc": story.alone["auc"],
+        "transfer_auc": story.transfer["auc"],
+        "seconds": story.seconds,
+        "plot": str(plot),
+    }
 
 
 def tournament_section(console: Console, seed: int) -> dict[str, Any]:

@@ -339,7 +339,9 @@ def vertical_party(
     keys
         Its key material when it is the key holder (made here if ``None``).
     model
-        Its model from an earlier training run, for a scoring-only plan.
+        Its model from an earlier training run, for a scoring-only plan; when training, the
+        starting point its training role gets as ``state.model`` (algorithms that take one,
+        e.g. a party's own encoder in transfer learning, ignore it otherwise).
     coordinator
         The coordinator's role name.
     pool
@@ -376,7 +378,9 @@ def vertical_party(
         train_rows = _align(phase, plan, algorithm.train, data.table, TRAIN, alignments, pool)
         role = algorithm.train.of(kind)
         assert role is not None
-        model = role(phase, context, AlignedData(data.table, train_rows, labels), RoleState(keys))
+        # a model brought to training is the party's starting point (e.g. its own encoder)
+        start = RoleState(keys, model)
+        model = role(phase, context, AlignedData(data.table, train_rows, labels), start)
         _check_type(model, algorithm.models.of(kind), algorithm, kind)
 
     scored, score_ids, scores = 0, None, None
