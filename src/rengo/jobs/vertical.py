@@ -68,7 +68,12 @@ def _own_table(
             raise ConfigError(f"{name!r} is not one of the job's parties {sorted(vfl.parties)}")
         path = vfl.parties[name]
         table = load_csv(
-            path, label=vfl.label if is_label_party else None, id_column=vfl.id_column, name=name
+            path,
+            label=vfl.label if is_label_party else None,
+            id_column=vfl.id_column,
+            missing_values=("",),
+            task="regression" if vfl.spec.output_of(vfl.options) == "values" else "classification",
+            name=name,
         )
         if table.ids is None:
             raise DataError(f"{path}: needs the id column {vfl.id_column!r}")
@@ -118,8 +123,14 @@ def party_data(vfl: VflSection, name: str, seed: int) -> PartyData:
             raise DataError(f"label party {name!r} holds no labels")
         binary = vfl.spec.output_of(vfl.options) == "probability"
         if binary and classes is not None and len(classes) != 2:
+            hint = (
+                " (or set objective = 'multiclass' in [vfl])"
+                if hasattr(vfl.options, "objective")
+                else ""
+            )
             raise DataError(
-                f"{name}: label {vfl.label!r} must have two classes, found {len(classes)}"
+                f"{name}: label {vfl.label!r} must have two classes for a binary model, found "
+                f"{len(classes)}: give a label column with two classes{hint}"
             )
     test = held_out(ids, seed, vfl.test_size)
     mean, scale = column_scaling(x[~test])
