@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -111,6 +112,8 @@ class FederatedHosts:
         self.layout: GradientLayout | None = None
         self.tree: Channel = channel
         self.step: Channel = channel
+        self._background = ThreadPoolExecutor(1, thread_name_prefix="sbt-obfuscators")
+        self._filling: Future[None] | None = None
 
     def start_tree(
         self, tree: int, active: np.ndarray, g: np.ndarray, h: np.ndarray, outputs: int
@@ -127,12 +130,25 @@ class FederatedHosts:
                 "regression target down or lower precision_bits"
             )
         self.layout = layout
+        if self._filling is not None:
+            self._filling.result()
         encrypted = encrypt_array(
             layout.encode_rows(g, h), self.public, precision_bits=0, pool=self.pool
         )
         self.tree = self.channel.scope(tree=tree)
         for host in self.hosts:
             self.tree.send(host, GH, {"layout": layout.to_wire(), "gh": encrypted})
+        self._filling = None
+        if tree + 1 < self.config.n_trees:
+            # the next tree's obfuscators do not depend on its gradients: make them while
+            # the hosts sum this tree's histograms (wasted only if training stops early)
+            self._filling = self._background.submit(self.pool.fill, len(active))
+
+    def close(self) -> None:
+        """Stop making obfuscators in the background."""
+        if self._filling is not None:
+            self._filling.cancel()
+        self._background.shutdown(wait=True)
 
     def open_level(
         self, depth: int, nodes: list[list[int]], positions: np.ndarray
@@ -305,6 +321,9 @@ def secureboost_guest(
     pool = ObfuscatorPool(public, private_key=private)
     decrypt = Decryptor(public, private, sbt, coordinator, pool)
     link = FederatedHosts(sbt, hosts, config, public, decrypt, pool)
-    model = boost(link, channel.name, features, labels, config, run_seed, progress=progress)
+    try:
+        model = boost(link, channel.name, features, labels, config, run_seed, progress=progress)
+    finally:
+        link.close()
     decrypt.finish(model.n_trees)
     return model
