@@ -25,6 +25,7 @@ AREAS = [
     "rengo.metrics",
     "rengo.hfl",
     "rengo.vfl",
+    "rengo.vfl.secureboost",
     "rengo.valuation",
     "rengo.rewards",
     "rengo.tournament",

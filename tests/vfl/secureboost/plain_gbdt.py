@@ -117,7 +117,10 @@ def grow(columns, active, g, h, settings):  # type: ignore[no-untyped-def]
                 continue
             col, b, missing_left = choice
             node.party, node.feature, node.bin, node.missing_left = (
-                col.party, col.feature, b, missing_left,
+                col.party,
+                col.feature,
+                b,
+                missing_left,
             )
             values = col.bins[node.rows]
             left = np.where(values == col.missing, missing_left, values <= b)

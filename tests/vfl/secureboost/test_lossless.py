@@ -123,7 +123,7 @@ def test_multiclass_multi_output_trees_equal_a_plaintext_learner() -> None:
 
 
 def test_regression_trees_equal_a_plaintext_learner() -> None:
-    x, y = load_breast_cancer(return_X_y=True)
+    x, _ = load_breast_cancer(return_X_y=True)
     target = x[:, 3] / 100.0  # mean area, predicted from the other columns
     features = np.delete(x, 3, axis=1)
     parties = {"card": np.arange(0, 9), "bank": np.arange(9, 19), "telco": np.arange(19, 29)}

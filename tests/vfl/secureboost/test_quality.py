@@ -100,9 +100,9 @@ def test_tables_with_empty_cells_train_and_score_without_imputation() -> None:
     scored, proba = model.predict_raw(data)
     assert np.isfinite(proba).all()
     assert roc_auc(y[[int(i[1:]) for i in scored]], proba) > 0.95
-    directions = {
-        split.missing_left for split in model.host_models_["bank"].splits
-    } | {n.missing_left for t in model.guest_model_.trees for n in t if n.owner == "card"}
+    directions = {split.missing_left for split in model.host_models_["bank"].splits} | {
+        n.missing_left for t in model.guest_model_.trees for n in t if n.owner == "card"
+    }
     assert directions == {True, False}  # learned per split, not one fixed rule
 
 

@@ -131,7 +131,7 @@ def _cut_points(values: np.ndarray, max_bin: int) -> np.ndarray:
     """Midpoints between distinct values (few of them) or between quantiles (many)."""
     distinct = np.unique(values)
     if len(distinct) <= max_bin:
-        return (distinct[:-1] + distinct[1:]) / 2.0
+        return np.asarray((distinct[:-1] + distinct[1:]) / 2.0)
     percentiles = np.linspace(0, 100, max_bin + 1)[1:-1]
     quantiles = np.percentile(values, percentiles, method="midpoint")
     return np.unique(quantiles)

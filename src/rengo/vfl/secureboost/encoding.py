@@ -114,7 +114,9 @@ class GradientLayout:
             out[:, c] = pack_signed(part, self.width)
         return out
 
-    def decode_items(self, plaintexts: np.ndarray, items: int, per: int) -> np.ndarray:
+    def decode_items(
+        self, plaintexts: np.ndarray, items: int, per: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(G, H)`` sums, each items-per-candidate x outputs of Python ints, from signed
         plaintexts holding ``per`` chunk items each; ``items`` candidates were sent (each
         with ``chunks`` items)."""

@@ -132,5 +132,6 @@ class HeteroSecureBoost(VerticalEstimator):
             One class or value per scored row.
         """
         if self.objective == "regression":
-            return self.predict_raw(data, label_party)[1]
-        return np.argmax(self.predict_proba(data, label_party), axis=1)
+            values: np.ndarray = self.predict_raw(data, label_party)[1]
+            return values
+        return np.asarray(np.argmax(self.predict_proba(data, label_party), axis=1))

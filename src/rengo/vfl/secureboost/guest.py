@@ -107,7 +107,8 @@ class FederatedHosts:
         decrypt: Decryptor,
         pool: ObfuscatorPool,
     ) -> None:
-        self.channel, self.hosts, self.config = channel, list(hosts), config
+        self.channel, self.config = channel, config
+        self.hosts: Sequence[str] = tuple(hosts)
         self.public, self.decrypt, self.pool = public, decrypt, pool
         self.layout: GradientLayout | None = None
         self.tree: Channel = channel

@@ -78,6 +78,11 @@ class SecureBoostGuestModel:
         """Trees (boosting rounds) kept."""
         return len(self.trees)
 
+    @property
+    def losses(self) -> list[float]:
+        """The training loss after each round (what vertical jobs log per round)."""
+        return list(self.train_losses)
+
     def feature_importances(self) -> list[FeatureImportance]:
         """Split count and total gain per column, most gain first."""
         splits: dict[str, int] = {}
