@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -327,4 +328,4 @@ def secureboost_guest(
     finally:
         link.close()
     decrypt.finish(model.n_trees)
-    return model
+    return replace(model, decrypted_values=decrypt.values)

@@ -60,7 +60,9 @@ class SecureBoostGuestModel:
 
     ``trees[t][k]`` is node ``k`` of tree ``t`` (nodes numbered breadth first). Raw scores
     are ``initial_score + learning_rate * sum of leaf values``; ``train_losses`` and
-    ``validation_losses`` hold the loss after each round.
+    ``validation_losses`` hold the loss after each round; ``decrypted_values`` counts the
+    ciphertexts of candidate sums decrypted for it (by its own key or, masked, by the
+    coordinator).
     """
 
     objective: Objective
@@ -72,6 +74,7 @@ class SecureBoostGuestModel:
     train_losses: list[float] = field(default_factory=list)
     validation_losses: list[float] = field(default_factory=list)
     best_round: int = 0
+    decrypted_values: int = 0
 
     @property
     def n_trees(self) -> int:
