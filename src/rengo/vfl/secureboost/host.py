@@ -10,6 +10,7 @@ keeps the column and threshold of every split it wins.
 from __future__ import annotations
 
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -109,31 +110,38 @@ def secureboost_host(
     feature_ids = tuple(int(i) for i in _secret_permutation(bins.n_features))
     pool = ObfuscatorPool(public)
     splits: list[HostSplit] = []
+    # While the label party encrypts a tree's gradients this party waits: make the
+    # obfuscators for re-randomising that tree's histograms then (as many as the last tree
+    # used; a rough guess for the first).
+    expected = min(4096, bins.n_features * config.max_bin * (2**config.max_depth - 1) // 8)
     t = 0
-    while True:
-        tree = sbt.scope(tree=t)
-        active = tree_rows(run_seed, t, training, config.subsample)
-        message = tree.recv(guest, GH)
-        if not isinstance(message, dict) or set(message) != {"layout", "gh"}:
-            raise ProtocolError(f"{guest} sent malformed gradients")
-        layout = GradientLayout.from_wire(message["layout"], public)
-        encrypted = message["gh"]
-        if not isinstance(encrypted, EncryptedArray) or encrypted.shape != (
-            len(active),
-            layout.chunks,
-        ):
-            raise ProtocolError(f"{guest} sent gradients of the wrong shape")
-        public.require_same(encrypted.public_key)
-        _host_tree(
-            tree, t, guest, config, layout, bins, binned, sizes, active,
-            encrypted.ciphertexts, feature_ids, pool, splits,
-        )  # fmt: skip
-        t += 1
-        go_on = tree.recv(guest, NEXT)
-        if not isinstance(go_on, dict) or not isinstance(go_on.get("more"), bool):
-            raise ProtocolError(f"{guest} sent a malformed 'next'")
-        if not go_on["more"] or t >= config.n_trees:
-            break
+    with ThreadPoolExecutor(1, thread_name_prefix="sbt-host-obfuscators") as background:
+        while True:
+            filling = background.submit(pool.fill, max(0, expected - len(pool)))
+            tree = sbt.scope(tree=t)
+            active = tree_rows(run_seed, t, training, config.subsample)
+            message = tree.recv(guest, GH)
+            if not isinstance(message, dict) or set(message) != {"layout", "gh"}:
+                raise ProtocolError(f"{guest} sent malformed gradients")
+            layout = GradientLayout.from_wire(message["layout"], public)
+            encrypted = message["gh"]
+            if not isinstance(encrypted, EncryptedArray) or encrypted.shape != (
+                len(active),
+                layout.chunks,
+            ):
+                raise ProtocolError(f"{guest} sent gradients of the wrong shape")
+            public.require_same(encrypted.public_key)
+            filling.result()
+            expected = _host_tree(
+                tree, t, guest, config, layout, bins, binned, sizes, active,
+                encrypted.ciphertexts, feature_ids, pool, splits,
+            )  # fmt: skip
+            t += 1
+            go_on = tree.recv(guest, NEXT)
+            if not isinstance(go_on, dict) or not isinstance(go_on.get("more"), bool):
+                raise ProtocolError(f"{guest} sent a malformed 'next'")
+            if not go_on["more"] or t >= config.n_trees:
+                break
     return SecureBoostHostModel(tuple(splits), feature_ids, t)
 
 
@@ -157,13 +165,14 @@ def _host_tree(
     feature_ids: tuple[int, ...],
     pool: ObfuscatorPool,
     splits: list[HostSplit],
-) -> None:
-    """One tree, level by level, as a feature party."""
+) -> int:
+    """One tree, level by level, as a feature party; returns the ciphertexts it sent."""
     public = pool.public_key
     rows = len(binned)
     slot_of = np.full(rows, -1, dtype=np.int64)
     slot_of[active] = np.arange(len(active))
     cache: dict[int, NodeHistogram] = {}
+    sent = 0
     for depth in range(config.max_depth):
         step = tree.scope(depth=depth)
         message = step.recv(guest, NODES)
@@ -194,6 +203,7 @@ def _host_tree(
                 histograms[node], layout, config.min_samples_leaf, pool
             )
             reply.append(item)
+            sent += item["ct"].size if "ct" in item else 0
         step.send(guest, HIST, reply)
         chosen = step.recv(guest, CHOSEN)
         if not isinstance(chosen, dict):
@@ -228,6 +238,7 @@ def _host_tree(
             )
         step.send(guest, PARTITION, answer)
         cache = {node: histograms[node] for node, _, _ in open_nodes}
+    return sent
 
 
 def _direct_histogram(
