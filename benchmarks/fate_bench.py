@@ -5,8 +5,8 @@ FATE lives in its own virtual environment, never in ``.venv`` (see
 FATE 2.2 (pandas 3 breaks its message deserialisation; torch is pinned as in
 constraints.txt). :func:`run_process` runs one system as a child process tree and measures
 it the same way for every system: wall time, CPU seconds (user + system) of every
-descendant (``wait4`` plus a child subreaper, so orphans count too), the peak summed RSS of
-the tree (sampled from /proc), the load average when it started. Used by
+descendant (``wait4`` plus a child subreaper, so orphans count too), the peak summed PSS of
+the tree (summed PSS, sampled from /proc), the load average when it started. Used by
 ``benchmarks/secureboost.py`` (and meant for ``benchmarks/hetero_lr.py``).
 """
 
@@ -58,7 +58,7 @@ class ProcessRun:
     system: str
     wall_s: float
     cpu_s: float
-    peak_rss_mib: float
+    peak_memory_mib: float
     load_at_start: float
     returncode: int
     report: dict[str, Any] = field(default_factory=dict)
@@ -79,8 +79,27 @@ def _children_map() -> dict[int, list[int]]:
     return tree
 
 
-def tree_rss_bytes(pid: int) -> int:
-    """Summed resident memory of ``pid`` and all its descendants (Linux /proc)."""
+def _memory_bytes(pid: int, page: int) -> int:
+    """A process's proportional set size (its private pages plus its share of pages shared
+    with other processes, so forked workers are not counted twice); RSS where the kernel
+    gives no ``smaps_rollup``."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        with open(f"/proc/{pid}/statm") as handle:
+            return int(handle.read().split()[1]) * page
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def tree_memory_bytes(pid: int) -> int:
+    """Memory of ``pid`` and all its descendants (Linux /proc): summed PSS, so pages that
+    forked processes share count once."""
     if not Path("/proc").is_dir():
         return 0
     tree, total, stack = _children_map(), 0, [pid]
@@ -88,11 +107,7 @@ def tree_rss_bytes(pid: int) -> int:
     while stack:
         current = stack.pop()
         stack.extend(tree.get(current, []))
-        try:
-            with open(f"/proc/{current}/statm") as handle:
-                total += int(handle.read().split()[1]) * page
-        except (OSError, IndexError, ValueError):
-            continue
+        total += _memory_bytes(current, page)
     return total
 
 
@@ -138,7 +153,7 @@ def run_process(system: str, command: list[str], env: dict[str, str], cwd: Path)
         def sample() -> None:
             nonlocal peak
             while not done.wait(0.5):
-                peak = max(peak, tree_rss_bytes(proc.pid))
+                peak = max(peak, tree_memory_bytes(proc.pid))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()

@@ -9,7 +9,7 @@ Paillier keys of ``--bits`` (1024 by default; 2048 too with ``--bits 1024 2048``
 
 Every run is its own OS process, started from here and measured alike (see
 ``benchmarks/fate_bench.py``): wall and CPU seconds of the whole process tree, peak summed
-RSS, the load average when it started; each run reports the seconds of each tree and the
+PSS, the load average when it started; each run reports the seconds of each tree and the
 train AUC of its model. Systems are interleaved for ``--repeats`` rounds; medians and ranges
 are printed, and ratios only between systems of this invocation.
 
@@ -307,7 +307,7 @@ def print_case(case: dict[str, Any], runs: list[ProcessRun], reference_auc: floa
     )
     print(
         f"{'system':8s} {'s/tree':>24s} {'fit s':>22s} {'CPU s (tree)':>22s} "
-        f"{'peak MiB':>10s} {'train AUC':>10s} {'load':>6s}"
+        f"{'PSS MiB':>10s} {'train AUC':>10s} {'load':>6s}"
     )
     per_tree: dict[str, list[float]] = {}
     for system in SYSTEMS:
@@ -323,7 +323,7 @@ def print_case(case: dict[str, Any], runs: list[ProcessRun], reference_auc: floa
         print(
             f"{system:8s} {spread(trees):>24s} {spread([r.report['fit_s'] for r in mine]):>22s} "
             f"{spread([r.cpu_s for r in mine]):>22s} "
-            f"{spread([r.peak_rss_mib for r in mine], '{:.0f}'):>10s} "
+            f"{spread([r.peak_memory_mib for r in mine], '{:.0f}'):>10s} "
             f"{'/'.join(f'{a:.4f}' for a in sorted(aucs)):>10s} "
             f"{spread([r.load_at_start for r in mine]):>6s}"
         )

@@ -566,7 +566,7 @@ def simulate_vertical(
     bus = LocalBus([COORDINATOR, *plan.parties], record=record, timeout=timeout)
     largest = max(_table_sizes(data[name]) for name in plan.parties)
     with BlindingPool(psi_workers) as pool:
-        if largest >= pool.min_parallel:
+        if plan.align == "psi" and largest >= pool.min_parallel:
             pool.start()  # fork the workers now, while this process has no role threads yet
 
         def party(name: str) -> Any:
