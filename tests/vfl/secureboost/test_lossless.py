@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 from plain_gbdt import Column, boost
-from sklearn.datasets import load_breast_cancer, load_wine
+from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 
-from rengo.vfl.secureboost import HeteroSecureBoost, fit_bins
+from rengo.crypto import generate_paillier_keypair
+from rengo.vfl.secureboost import GradientLayout, HeteroSecureBoost, fit_bins
 from rengo.vfl.secureboost.rows import tree_rows, validation_mask
 
 SEED = 5
@@ -140,3 +141,17 @@ def test_a_coordinator_held_key_grows_the_same_trees(key_holder: str) -> None:
     ours, reference = federated_and_reference(x, y, PARTIES, key_holder=key_holder, **settings)
     assert_same_trees(ours, reference, x, PARTIES)
     assert ours.coordinator_report_.decrypted_values > 0
+
+
+def test_ten_classes_spread_over_two_ciphertexts_per_row_still_grow_exact_trees() -> None:
+    x, y = load_digits(return_X_y=True)
+    x, y = x[:300], y[:300]
+    parties = {"card": np.arange(0, 32), "bank": np.arange(32, 64)}
+    public, _ = generate_paillier_keypair(512, seed=1)
+    layout = GradientLayout.choose(10, 1 << 32, 300, 32, public)
+    assert layout.chunks == 2  # one row's 10 (g, h) pairs do not fit one 512-bit plaintext
+    model, reference = federated_and_reference(
+        x, y, parties, objective="multiclass", n_trees=2, max_depth=2, max_bin=8
+    )
+    assert model.guest_model_.outputs == 10
+    assert assert_same_trees(model, reference, x, parties) >= 4

@@ -195,11 +195,28 @@ def grow_tree(
     g: np.ndarray,
     h: np.ndarray,
 ) -> tuple[tuple[TreeNode, ...], np.ndarray]:
-    """Grow one tree level by level; returns its nodes (by id) and every row's leaf.
+    """Grow one tree level by level with the feature parties behind ``link``.
 
-    ``binned`` holds every aligned row (training, held out, not drawn for this tree): all
-    of them are routed, only ``active`` rows (with quantised ``g``, ``h``, rows x outputs)
-    count in the sums.
+    Parameters
+    ----------
+    link
+        The exchanges with the feature parties (:class:`NoHosts`: the label party alone).
+    name
+        The label party (the owner of its own splits).
+    config
+        The settings (depth, split rule, ``min_samples_leaf``, precision).
+    bins, binned
+        The label party's cut points and every aligned row's bins (training, held out and
+        not drawn for this tree: all of them are routed down the tree).
+    active
+        The rows this tree is grown on (ascending), whose sums count.
+    g, h
+        Their quantised gradients and hessians, rows x outputs.
+
+    Returns
+    -------
+    tuple
+        The tree's nodes (by id, breadth first) and every aligned row's leaf id.
 
     Raises
     ------
