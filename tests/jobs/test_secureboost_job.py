@@ -3,10 +3,10 @@ and its options are checked like every algorithm's."""
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from rengo.core import ConfigError
 from rengo.core.errors import DataError
@@ -62,5 +62,5 @@ def test_a_binary_objective_on_three_classes_names_the_fix() -> None:
 def test_unknown_and_bad_options_are_refused_in_job_vocabulary() -> None:
     with pytest.raises(ConfigError, match="did you mean 'n_trees'"):
         parse_job(tomllib.loads(job("wine", "n_tree = 4")))
-    with pytest.raises(ConfigError, match="vfl.max_bin must lie in"):
+    with pytest.raises(ConfigError, match=r"vfl\.max_bin must lie in"):
         parse_job(tomllib.loads(job("wine", "max_bin = 1")))
