@@ -46,9 +46,7 @@ def test_a_secureboost_job_trains_scores_and_records_per_round_losses(tmp_path: 
 
 
 def test_a_multiclass_job_reports_accuracy() -> None:
-    built = build_vertical_job(
-        parse_job(tomllib.loads(job("wine", 'objective = "multiclass"')))
-    )
+    built = build_vertical_job(parse_job(tomllib.loads(job("wine", 'objective = "multiclass"'))))
     result = run_vertical_job(built, log=lambda _m: None)
     assert result["accuracy"] > 0.8
 
