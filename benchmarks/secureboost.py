@@ -100,7 +100,8 @@ def load(
     drawn = rng.integers(0, len(guest), size=scale)
 
     def jitter(x: np.ndarray) -> np.ndarray:
-        return x[drawn] + rng.normal(scale=0.01, size=(scale, x.shape[1])) * x.std(axis=0)
+        noise = rng.normal(scale=0.01, size=(scale, x.shape[1])) * x.std(axis=0)
+        return np.asarray(x[drawn] + noise)
 
     ids = np.arange(1, scale + 1, dtype=np.float64)
     return ids, jitter(guest[:, 2:]), guest[drawn, 1], jitter(host[:, 1:])
@@ -142,8 +143,9 @@ class TreeTimes(logging.Handler):
         self.seconds: list[float] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.msg.startswith("tree %d/%d grown in"):
-            self.seconds.append(float(record.args[2]))  # type: ignore[index]
+        args = record.args
+        if record.msg.startswith("tree %d/%d grown in") and isinstance(args, tuple):
+            self.seconds.append(float(args[2]))
 
 
 def run_rengo(case: dict[str, Any]) -> dict[str, Any]:
