@@ -145,7 +145,7 @@ class TreeTimes(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         args = record.args
         if record.msg.startswith("tree %d/%d grown in") and isinstance(args, tuple):
-            self.seconds.append(float(args[2]))
+            self.seconds.append(float(str(args[2])))
 
 
 def run_rengo(case: dict[str, Any]) -> dict[str, Any]:
