@@ -26,6 +26,7 @@ AREAS = [
     "rengo.privacy",
     "rengo.hfl",
     "rengo.vfl",
+    "rengo.vfl.secureboost",
     "rengo.ftl",
     "rengo.valuation",
     "rengo.rewards",

@@ -1,4 +1,5 @@
-"""The credit-default consortium: bank, telecom and card issuer train one scorecard.
+"""The credit-default consortium: bank, telecom and card issuer train one scorecard, with
+hetero logistic regression and with SecureBoost.
 
     .venv/bin/python examples/credit_default/run.py --small
     .venv/bin/python examples/credit_default/run.py --small --contribution
@@ -40,6 +41,9 @@ def main() -> None:
         default=100_000,
         help="reward pool in minor units, split by contribution",
     )
+    parser.add_argument(
+        "--no-secureboost", action="store_true", help="train hetero logistic regression only"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     figures = run_credit_default(
@@ -48,9 +52,10 @@ def main() -> None:
         epochs=args.epochs,
         seed=args.seed,
         obfuscators="local" if args.local_obfuscators else "coordinator",
+        boosted=not args.no_secureboost,
     )
     if args.contribution:
-        print("5. what each feature party's columns are worth (Shapley on new-customer AUC)")
+        print("6. what each feature party's columns are worth (Shapley on new-customer AUC)")
         contribution = credit_party_contribution(
             args.small,
             seed=args.seed,

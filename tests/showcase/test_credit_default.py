@@ -22,3 +22,7 @@ def test_credit_story_falls_back_to_bundled_data_and_scores_new_customers(
     assert figures["auc"] > 0.95 and 0 < figures["ks"] <= 1
     assert figures["auc"] > figures["central_auc"] - 0.03
     assert any(line.startswith("4. scored") for line in lines)
+    boosted = figures["secureboost"]
+    assert boosted["trees"] == 5 and boosted["auc"] > 0.95
+    assert abs(boosted["auc"] - figures["central_boosted_auc"]) < 0.03
+    assert any(line.startswith("5. the same consortium trains SecureBoost") for line in lines)

@@ -5,9 +5,9 @@ numpy-like :class:`EncryptedArray` arithmetic (add, negate, plaintext multiply, 
 ``enc_vec @ matrix`` by bucketed multi-exponentiation), ciphertexts safe on the wire by
 default (only freshly randomised ones are sent), precomputed obfuscators (CRT for the key
 holder, opt-in DJN short exponents) and their dealing, one-time-pad masking in Z_n so a key
-holder decrypts only noise, slot packing, multi-core execution and codec registration for
-the wire. ``rengo.crypto.x25519`` holds hash-to-curve and commutative blinding for PSI
-(loaded on first use).
+holder decrypts only noise, slot packing (offset and signed), homomorphic segment sums,
+multi-core execution and codec registration for the wire. ``rengo.crypto.x25519`` holds
+hash-to-curve and commutative blinding for PSI (loaded on first use).
 """
 
 import importlib
@@ -55,6 +55,8 @@ from rengo.crypto.packing import (
     pack,
     unpack,
 )
+from rengo.crypto.segment_sums import encrypted_differences, encrypted_segment_sums
+from rengo.crypto.signed_slots import capacity, combine_ciphertexts, pack_signed, unpack_signed
 from rengo.crypto.wire import ciphertexts_from_bytes, ciphertexts_to_bytes
 
 # X25519 loads on first use: Paillier users should not pay for it.
@@ -91,8 +93,10 @@ __all__ = [
     "SlotLayout",
     "UnrandomizedCiphertextError",
     "batch_obfuscators",
+    "capacity",
     "ciphertexts_from_bytes",
     "ciphertexts_to_bytes",
+    "combine_ciphertexts",
     "deal_obfuscators",
     "decrypt_array",
     "decrypt_masked",
@@ -100,15 +104,19 @@ __all__ = [
     "djn_default_exponent_bits",
     "encrypt_array",
     "encrypt_packed",
+    "encrypted_differences",
+    "encrypted_segment_sums",
     "generate_paillier_keypair",
     "hash_to_points",
     "load_private_key",
     "mask_encrypted",
     "new_secret",
     "pack",
+    "pack_signed",
     "private_key_from_bytes",
     "private_key_to_bytes",
     "save_private_key",
     "unmask",
     "unpack",
+    "unpack_signed",
 ]

@@ -103,7 +103,12 @@ def _own_table(
             # a feature party's own few labels, blank where it has none: read by name
             features = [c for c in header if c not in (vfl.label, vfl.id_column)]
             table = load_csv(
-                path, label=None, id_column=vfl.id_column, name=name, features=features
+                path,
+                label=None,
+                id_column=vfl.id_column,
+                missing_values=("",),
+                name=name,
+                features=features,
             )
             own = _label_column(path, vfl.label)
             known = sorted({n for n in own.tolist() if n is not None})
@@ -111,7 +116,14 @@ def _own_table(
                 raise DataError(f"{path}: needs the id column {vfl.id_column!r}")
             return np.asarray(table.ids), table.X, own, tuple(known), tuple(table.feature_names)
         label = vfl.label if is_label_party else None
-        table = load_csv(path, label=label, id_column=vfl.id_column, name=name)
+        table = load_csv(
+            path,
+            label=label,
+            id_column=vfl.id_column,
+            missing_values=("",),
+            task="regression" if vfl.spec.output_of(vfl.options) == "values" else "classification",
+            name=name,
+        )
         if table.ids is None:
             raise DataError(f"{path}: needs the id column {vfl.id_column!r}")
         y = table.labels() if label is not None else None
@@ -168,8 +180,14 @@ def party_data(vfl: VflSection, name: str, seed: int) -> PartyData:
             raise DataError(f"label party {name!r} holds no labels")
         binary = vfl.spec.output_of(vfl.options) == "probability"
         if binary and classes is not None and len(classes) != 2:
+            hint = (
+                " (or set objective = 'multiclass' in [vfl])"
+                if hasattr(vfl.options, "objective")
+                else ""
+            )
             raise DataError(
-                f"{name}: label {vfl.label!r} must have two classes, found {len(classes)}"
+                f"{name}: label {vfl.label!r} must have two classes for a binary model, found "
+                f"{len(classes)}: give a label column with two classes{hint}"
             )
     test = held_out(ids, seed, vfl.test_size)
     mean, scale = column_scaling(x[~test])

@@ -117,6 +117,14 @@ class RoleState:
 
 Role = Callable[[Channel, RoleContext[Any], "AlignedData | None", RoleState], Any]
 
+LocalPredictor = Callable[[np.ndarray], np.ndarray]
+"""Predictions (as the algorithm's ``output``) of rows of the label party's own columns."""
+
+TrainAlone = Callable[[Any, np.ndarray, np.ndarray, int], LocalPredictor]
+"""``alone(config, features, labels, seed)``: the label party's model trained on its own
+columns and labels, locally (no message), as the algorithm would train it with no other
+party; returns its predictor. The empty coalition of vertical party valuation."""
+
 
 @dataclass(frozen=True)
 class Roles:
@@ -202,6 +210,13 @@ class VerticalAlgorithm(Generic[ConfigT]):
         A short account of training from the coordinator's report (``"5 epochs"``).
     summary
         Scalars for the run store from the coordinator's training and scoring reports.
+    missing_values
+        Whether party tables may have empty cells (NaN); algorithms that cannot use them
+        are refused such tables with an error naming the party and the column.
+    alone
+        The label party's model on its own columns, trained locally (see
+        :data:`TrainAlone`); ``None`` when the algorithm has no such twin (party valuation
+        then scores the label party alone as a constant prediction).
     """
 
     name: str
@@ -217,6 +232,8 @@ class VerticalAlgorithm(Generic[ConfigT]):
     option_aliases: Mapping[str, str] = field(default_factory=dict)
     describe: Callable[[Any], str] = field(default=lambda report: "trained")
     summary: Callable[[Any, Any], dict[str, Scalar]] = field(default=lambda train, score: {})
+    missing_values: bool = False
+    alone: TrainAlone | None = None
 
     def __post_init__(self) -> None:
         scalar_option_specs(self.config_type)  # fails now, not at a user's first job file
