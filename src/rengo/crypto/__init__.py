@@ -2,8 +2,10 @@
 
 Key pairs with g = n + 1 and CRT decryption, fixed-point encoding of signed floats,
 numpy-like :class:`EncryptedArray` arithmetic (add, negate, plaintext multiply, sum,
-``enc_vec @ matrix``), precomputed obfuscators (CRT for the key holder, opt-in DJN short
-exponents), slot packing, multi-core execution and codec registration for the wire.
+``enc_vec @ matrix``), precomputed obfuscators made by a named scheme that states its security
+assumption (full ``r^n``, CRT for the key holder, opt-in DJN short exponents from a fixed-base
+table), pools that fill in the background, slot packing, multi-core execution and codec
+registration for the wire.
 """
 
 from rengo.crypto.encrypted_array import (
@@ -12,6 +14,7 @@ from rengo.crypto.encrypted_array import (
     decrypt_array,
     encrypt_array,
 )
+from rengo.crypto.fixed_base import FixedBaseTable
 from rengo.crypto.fixed_point import (
     DEFAULT_PRECISION_BITS,
     FixedPointEncoder,
@@ -30,7 +33,15 @@ from rengo.crypto.keys import (
     PaillierPublicKey,
     generate_paillier_keypair,
 )
-from rengo.crypto.obfuscators import ObfuscatorPool, djn_default_exponent_bits
+from rengo.crypto.obfuscator_schemes import (
+    FullExponentObfuscators,
+    KeyHolderObfuscators,
+    ObfuscatorAssumption,
+    ObfuscatorScheme,
+    ShortExponentObfuscators,
+    obfuscator_scheme,
+)
+from rengo.crypto.obfuscators import ObfuscatorPool, PoolStats, djn_default_exponent_bits
 from rengo.crypto.packing import (
     PackedEncryptedVector,
     SlotLayout,
@@ -46,13 +57,20 @@ __all__ = [
     "DEFAULT_PRECISION_BITS",
     "SUPPORTED_KEY_BITS",
     "EncryptedArray",
+    "FixedBaseTable",
     "FixedPointEncoder",
     "FixedPointOverflowError",
+    "FullExponentObfuscators",
+    "KeyHolderObfuscators",
+    "ObfuscatorAssumption",
     "ObfuscatorPool",
+    "ObfuscatorScheme",
     "PackedEncryptedVector",
     "PaillierPrivateKey",
     "PaillierPublicKey",
+    "PoolStats",
     "ScaleMismatchError",
+    "ShortExponentObfuscators",
     "SlotLayout",
     "ciphertexts_from_bytes",
     "ciphertexts_to_bytes",
@@ -63,6 +81,7 @@ __all__ = [
     "encrypt_packed",
     "generate_paillier_keypair",
     "load_private_key",
+    "obfuscator_scheme",
     "pack",
     "private_key_from_bytes",
     "private_key_to_bytes",
