@@ -33,6 +33,7 @@ from rengo.crypto.keys import (
     PaillierPublicKey,
     generate_paillier_keypair,
 )
+from rengo.crypto.obfuscator_processes import ObfuscatorProcesses
 from rengo.crypto.obfuscator_schemes import (
     FullExponentObfuscators,
     KeyHolderObfuscators,
@@ -64,6 +65,7 @@ __all__ = [
     "KeyHolderObfuscators",
     "ObfuscatorAssumption",
     "ObfuscatorPool",
+    "ObfuscatorProcesses",
     "ObfuscatorScheme",
     "PackedEncryptedVector",
     "PaillierPrivateKey",

@@ -176,12 +176,16 @@ class ObfuscatorPool:
             self._pending = [f for f in self._pending if not f.done()]
 
     def close(self) -> None:
-        """Wait for background fills and stop the background thread (the stock stays)."""
+        """Wait for background fills, stop the background thread and any worker processes
+        of the scheme (the stock stays usable)."""
         self.wait()
         with self._lock:
             background, self._background = self._background, None
         if background is not None:
             background.shutdown(wait=True)
+        close_scheme = getattr(self.scheme, "close", None)
+        if callable(close_scheme):
+            close_scheme()
 
     def __enter__(self) -> ObfuscatorPool:
         return self
