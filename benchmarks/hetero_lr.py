@@ -29,6 +29,8 @@ Systems:
   (:class:`rengo.crypto.ShortExponentObfuscators`, ``l = ceil(k/2)``). Phase 1 switches it on
   by patching the pools the roles create, in the benchmark process only; the protocol's
   own option comes with its integration.
+* ``rengo-local-djn-workers``: the same, each party's table lookups in one worker process
+  (:class:`rengo.crypto.ObfuscatorProcesses`), so they leave the GIL to the other roles.
 
 For rengo the run also counts ciphertext operations per role and epoch: obfuscators made
 (ahead of use / on demand) and used (one per encryption, re-randomisation or mask),
@@ -48,8 +50,10 @@ Run::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -67,7 +71,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH_VENV = ROOT / ".bench-venv-hetero_lr"
 FATE_REQUIREMENTS = ["pyfate==2.2.0", "torch==2.13.0", "pandas<3", "psutil"]
 FATE_SCRIPT = Path(__file__).resolve().with_name("hetero_lr_fate.py")
-SYSTEMS = ("fate", "rengo-local", "rengo-dealt", "rengo-local-djn")
+SYSTEMS = ("fate", "rengo-local", "rengo-dealt", "rengo-local-djn", "rengo-local-djn-workers")
 L2 = 1e-3
 LEARNING_RATE = 1.0
 
@@ -224,6 +228,10 @@ class OperationCounts:
             if name.startswith("rengo.vfl") and hasattr(module, "encrypted_matmul"):
                 module.encrypted_matmul = counting(module.encrypted_matmul)
 
+    def close_pools(self) -> None:
+        for _, pool in self.pools:
+            pool.close()
+
     def per_role(self, epochs: int) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
         for role, pool in self.pools:
@@ -245,7 +253,11 @@ class OperationCounts:
 
 def run_rengo(spec: dict[str, Any]) -> dict[str, Any]:
     """One rengo training run in this process (the child side of the harness)."""
-    from rengo.crypto import ShortExponentObfuscators, generate_paillier_keypair
+    from rengo.crypto import (
+        ObfuscatorProcesses,
+        ShortExponentObfuscators,
+        generate_paillier_keypair,
+    )
     from rengo.crypto.randomness import random_source
     from rengo.transport.channel import LocalBus, run_roles
     from rengo.vfl.hetero_lr_config import HeteroLRConfig
@@ -262,10 +274,11 @@ def run_rengo(spec: dict[str, Any]) -> dict[str, Any]:
     host_x = {name: x_host[:, cols] for name, cols in zip(host_names, groups, strict=True)}
     counts = OperationCounts()
     scheme = None
-    if system == "rengo-local-djn":
+    if system in ("rengo-local-djn", "rengo-local-djn-workers"):
 
         def scheme(public_key: Any) -> Any:
-            return ShortExponentObfuscators.create(public_key, random_source(None))
+            djn = ShortExponentObfuscators.create(public_key, random_source(None))
+            return ObfuscatorProcesses(djn, 1) if system.endswith("workers") else djn
 
     counts.install(scheme)
     config = HeteroLRConfig(
@@ -278,6 +291,7 @@ def run_rengo(spec: dict[str, Any]) -> dict[str, Any]:
         obfuscator_source="coordinator" if system == "rengo-dealt" else "local",
     )
     parties = ["guest", *host_names]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_start, start = time.process_time(), time.perf_counter()
     keypair = generate_paillier_keypair(bits)
     bus = LocalBus(["coordinator", *parties])
@@ -293,7 +307,14 @@ def run_rengo(spec: dict[str, Any]) -> dict[str, Any]:
             **{name: host_role(name) for name in host_names},
         },
     )
-    fit_s, cpu_fit = time.perf_counter() - start, time.process_time() - cpu_start
+    fit_s = time.perf_counter() - start
+    counts.close_pools()  # worker processes, if any, are reaped and counted below
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_fit = (
+        time.process_time()
+        - cpu_start
+        + sum(getattr(after, f) - getattr(children, f) for f in ("ru_utime", "ru_stime"))
+    )
     guest = results["guest"]
     score = x_guest @ guest.weights + guest.intercept
     for name in host_names:
@@ -353,9 +374,41 @@ def tree_rss_bytes(pid: int) -> int:
     return total
 
 
+def become_subreaper() -> bool:
+    """Make orphaned descendants of our runs our children (Linux ``PR_SET_CHILD_SUBREAPER``),
+    so that their CPU time is counted when we reap them, even if their parent exited first."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(36, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def reap_descendants(grace_s: float = 30.0) -> None:
+    """Wait for every remaining descendant (orphans re-parented to us), killing any still
+    alive after ``grace_s``; their CPU time then shows in RUSAGE_CHILDREN."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid:
+            continue
+        if time.monotonic() > deadline:
+            for child in _children_map().get(os.getpid(), []):
+                with contextlib.suppress(OSError):
+                    os.kill(child, 9)
+            deadline = float("inf")
+        time.sleep(0.2)
+
+
 def run_process(system: str, command: list[str], env: dict[str, str], cwd: Path) -> ProcessRun:
     """Run ``command`` as a child process tree and measure it (see the module docstring)."""
     load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryFile(mode="w+") as log:
         start = time.perf_counter()
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
@@ -368,22 +421,17 @@ def run_process(system: str, command: list[str], env: dict[str, str], cwd: Path)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        _, status, usage = os.wait4(proc.pid, 0)
+        _, status, _ = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         done.set()
         sampler.join()
+        reap_descendants()
         proc.returncode = os.waitstatus_to_exitcode(status)
         log.seek(0)
         tail = log.read()[-3000:]
-    return ProcessRun(
-        system,
-        wall,
-        usage.ru_utime + usage.ru_stime,
-        peak / 2**20,
-        load,
-        proc.returncode,
-        log_tail=tail,
-    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = sum(getattr(after, f) - getattr(before, f) for f in ("ru_utime", "ru_stime"))
+    return ProcessRun(system, wall, cpu, peak / 2**20, load, proc.returncode, log_tail=tail)
 
 
 def rengo_run(case: dict[str, Any], system: str) -> ProcessRun:
@@ -501,7 +549,7 @@ def print_case(case: dict[str, Any], runs: list[ProcessRun]) -> None:
         f"{case['batch_size']}, {epochs} epoch(s) =="
     )
     print(
-        f"{'system':17s} {'fit wall s/epoch':>20s} {'fit CPU s/epoch':>20s} "
+        f"{'system':24s} {'fit wall s/epoch':>20s} {'fit CPU s/epoch':>20s} "
         f"{'process wall s':>18s} {'process CPU s':>18s} {'peak RSS MiB':>14s} "
         f"{'train AUC':>9s} {'load':>10s}"
     )
@@ -518,7 +566,7 @@ def print_case(case: dict[str, Any], runs: list[ProcessRun]) -> None:
         aucs = sorted({round(r.report["auc"], 4) for r in ok})
         loads = [r.load_at_start for r in mine]
         print(
-            f"{system:17s} {spread(wall):>20s} {spread(cpu):>20s} "
+            f"{system:24s} {spread(wall):>20s} {spread(cpu):>20s} "
             f"{spread([r.wall_s for r in mine]):>18s} {spread([r.cpu_s for r in mine]):>18s} "
             f"{spread([r.peak_rss_mib for r in mine], '{:.0f}'):>14s} "
             f"{'/'.join(f'{a:.4f}' for a in aucs) or '-':>9s} "
@@ -585,9 +633,11 @@ def main() -> None:
     if args.setup:
         setup()
         return
+    subreaper = become_subreaper()
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} cores, "
-        f"{time.strftime('%Y-%m-%d %H:%M')}, systems interleaved {args.systems}"
+        f"{time.strftime('%Y-%m-%d %H:%M')}, systems interleaved {args.systems}; orphaned "
+        f"processes {'are' if subreaper else 'are NOT'} counted (child subreaper)"
     )
     everything = []
     for bits in args.bits:

@@ -125,7 +125,7 @@ class FixedBaseTable:
 
     def power(self, exponent: int) -> mpz:
         """``base ** exponent mod modulus`` for one exponent in ``[0, 2**exponent_bits)``."""
-        return self.powers([exponent])[0]  # type: ignore[no-any-return]
+        return self.powers([exponent])[0]
 
     def powers(self, exponents: Iterable[int]) -> np.ndarray:
         """``base ** e mod modulus`` for each exponent (object array of ``mpz``).

@@ -166,8 +166,8 @@ class ObfuscatorProcesses:
         if count <= 0:
             return np.empty(0, dtype=object)
         with self._lock:
-            workers = self._workers
-            if workers is None:
+            running = self._workers
+            if running is None:
                 raise ConfigError("these obfuscator worker processes were closed")
             sizes = [
                 len(part)
@@ -176,14 +176,14 @@ class ObfuscatorProcesses:
             ]
             seeded = isinstance(rng, InsecureSeededSource)
             seeds = [int(rng.randbits(62)) if seeded else None for _ in sizes]
-            per_worker = [list(range(k, len(sizes), len(workers))) for k in range(len(workers))]
+            per_worker = [list(range(k, len(sizes), len(running))) for k in range(len(running))]
 
             def run(k: int) -> list[tuple[int, bytes]]:
-                return [(j, workers[k].generate(sizes[j], seeds[j])) for j in per_worker[k]]
+                return [(j, running[k].generate(sizes[j], seeds[j])) for j in per_worker[k]]
 
-            with ThreadPoolExecutor(len(workers)) as threads:
+            with ThreadPoolExecutor(len(running)) as threads:
                 answers = sorted(
-                    (pair for part in threads.map(run, range(len(workers))) for pair in part),
+                    (pair for part in threads.map(run, range(len(running))) for pair in part),
                     key=lambda pair: pair[0],
                 )
             blobs = [blob for _, blob in answers]
