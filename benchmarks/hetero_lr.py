@@ -31,6 +31,9 @@ Systems:
   own option comes with its integration.
 * ``rengo-local-djn-workers``: the same, each party's table lookups in one worker process
   (:class:`rengo.crypto.ObfuscatorProcesses`), so they leave the GIL to the other roles.
+* ``rengo-local-djn-short``: the same as ``rengo-local-djn`` with the Diffie-Hellman rule's
+  exponent length ``2 * security bits`` (:func:`rengo.crypto.kangaroo_exponent_bits`: 224
+  bits at 1024 and 2048) instead of DJN's ``ceil(k/2)``.
 
 For rengo the run also counts ciphertext operations per role and epoch: obfuscators made
 (ahead of use / on demand) and used (one per encryption, re-randomisation or mask),
@@ -71,7 +74,14 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH_VENV = ROOT / ".bench-venv-hetero_lr"
 FATE_REQUIREMENTS = ["pyfate==2.2.0", "torch==2.13.0", "pandas<3", "psutil"]
 FATE_SCRIPT = Path(__file__).resolve().with_name("hetero_lr_fate.py")
-SYSTEMS = ("fate", "rengo-local", "rengo-dealt", "rengo-local-djn", "rengo-local-djn-workers")
+SYSTEMS = (
+    "fate",
+    "rengo-local",
+    "rengo-dealt",
+    "rengo-local-djn",
+    "rengo-local-djn-workers",
+    "rengo-local-djn-short",
+)
 L2 = 1e-3
 LEARNING_RATE = 1.0
 
@@ -257,6 +267,7 @@ def run_rengo(spec: dict[str, Any]) -> dict[str, Any]:
         ObfuscatorProcesses,
         ShortExponentObfuscators,
         generate_paillier_keypair,
+        kangaroo_exponent_bits,
     )
     from rengo.crypto.randomness import random_source
     from rengo.transport.channel import LocalBus, run_roles
@@ -274,10 +285,13 @@ def run_rengo(spec: dict[str, Any]) -> dict[str, Any]:
     host_x = {name: x_host[:, cols] for name, cols in zip(host_names, groups, strict=True)}
     counts = OperationCounts()
     scheme = None
-    if system in ("rengo-local-djn", "rengo-local-djn-workers"):
+    if system.startswith("rengo-local-djn"):
 
         def scheme(public_key: Any) -> Any:
-            djn = ShortExponentObfuscators.create(public_key, random_source(None))
+            bits = kangaroo_exponent_bits(public_key) if system.endswith("short") else None
+            djn = ShortExponentObfuscators.create(
+                public_key, random_source(None), exponent_bits=bits
+            )
             return ObfuscatorProcesses(djn, 1) if system.endswith("workers") else djn
 
     counts.install(scheme)

@@ -35,12 +35,12 @@ from rengo.crypto import (
     encrypt_array,
     encrypt_packed,
     generate_paillier_keypair,
+    kangaroo_exponent_bits,
 )
 from rengo.crypto.parallel import map_chunks
 from rengo.crypto.randomness import SystemRandomSource
 
 CORES = os.cpu_count() or 1
-SECURITY_BITS = {1024: 80, 2048: 112, 3072: 128}
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def obfuscator_figures(bits: int, count: int) -> tuple[dict[str, Figure], dict[s
         count, lambda: KeyHolderObfuscators(private).generate(count, rng, workers=CORES)
     )
     info: dict[str, float] = {}
-    lengths = {"l=k/2": -(-bits // 2), "l=2*security": max(224, 2 * SECURITY_BITS.get(bits, 128))}
+    lengths = {"l=k/2": -(-bits // 2), "l=2*security": kangaroo_exponent_bits(public)}
     for label, length in lengths.items():
         start = time.perf_counter()
         scheme = ShortExponentObfuscators.create(public, rng, exponent_bits=length)

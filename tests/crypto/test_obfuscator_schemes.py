@@ -25,7 +25,7 @@ from rengo.crypto import (
     encrypt_array,
     obfuscator_scheme,
 )
-from rengo.crypto.obfuscator_schemes import MIN_SHORT_EXPONENT_BITS
+from rengo.crypto.obfuscator_schemes import MIN_SHORT_EXPONENT_BITS, kangaroo_exponent_bits
 from rengo.crypto.randomness import InsecureSeededSource, SystemRandomSource
 
 
@@ -87,6 +87,15 @@ def test_short_exponent_obfuscators_are_powers_of_the_schemes_base(keypair):
 def test_djn_default_exponent_is_half_the_modulus_length(bits, expected):
     fake = PaillierPublicKey(mpz(2) ** (bits - 1) + 1)
     assert djn_default_exponent_bits(fake) == expected
+
+
+@pytest.mark.parametrize(
+    ("bits", "expected"), [(512, 224), (1024, 224), (2048, 224), (3072, 256), (4096, 304)]
+)
+def test_kangaroo_rule_exponent_is_twice_the_security_level(bits, expected):
+    fake = PaillierPublicKey(mpz(2) ** (bits - 1) + 1)
+    assert kangaroo_exponent_bits(fake) == expected
+    assert kangaroo_exponent_bits(fake) <= djn_default_exponent_bits(fake)
 
 
 def test_each_scheme_names_the_assumption_it_rests_on(keypair):

@@ -40,6 +40,7 @@ from rengo.crypto.obfuscator_schemes import (
     ObfuscatorAssumption,
     ObfuscatorScheme,
     ShortExponentObfuscators,
+    kangaroo_exponent_bits,
     obfuscator_scheme,
 )
 from rengo.crypto.obfuscators import ObfuscatorPool, PoolStats, djn_default_exponent_bits
@@ -82,6 +83,7 @@ __all__ = [
     "encrypt_array",
     "encrypt_packed",
     "generate_paillier_keypair",
+    "kangaroo_exponent_bits",
     "load_private_key",
     "obfuscator_scheme",
     "pack",

@@ -29,7 +29,9 @@ asks for ``l >= 2 * security bits`` (RFC 7919, Section 5.2: 225 bits for 2048-bi
 rengo uses DJN's own, more conservative length ``l = ceil(k / 2)`` for a k-bit n (512, 1024
 and 1536 bits for 1024-, 2048- and 3072-bit keys, against 2 * 80, 2 * 112 and 2 * 128 bits
 by the kangaroo rule), as the ABY framework does (Demmler, Schneider and Zohner, NDSS 2015).
-Shorter exponents, down to :data:`MIN_SHORT_EXPONENT_BITS`, are used only when asked for.
+Shorter exponents, down to :data:`MIN_SHORT_EXPONENT_BITS`, are used only when asked for;
+:func:`kangaroo_exponent_bits` gives the Diffie-Hellman rule's ``2 * security bits`` (224,
+224, 256 bits), which costs 2-5x less than ``ceil(k/2)``.
 
 Because ``h_s`` is fixed, its powers can be precomputed once
 (:class:`~rengo.crypto.fixed_base.FixedBaseTable`): an obfuscator then costs ``l / 8``
@@ -209,6 +211,26 @@ class ShortExponentObfuscators:
         base, nsquare = self.base, self.public_key.nsquare
         exps = [rng.randbits(self.exponent_bits) for _ in range(count)]
         return batch_map(lambda chunk: gmpy2.powmod_exp_list(base, chunk, nsquare), exps, workers)
+
+
+SECURITY_BITS = {512: 56, 1024: 80, 2048: 112, 3072: 128, 4096: 152}
+"""Symmetric-equivalent strength of a modulus size (NIST SP 800-57 Part 1, Table 2, and SP
+800-56B Rev. 2, Appendix D, for 4096 bits)."""
+
+
+def security_bits(public_key: PaillierPublicKey) -> int:
+    """The symmetric-equivalent strength of the key's modulus (the table's entry at or below
+    its size)."""
+    fitting = [bits for bits in SECURITY_BITS if bits <= public_key.bits]
+    return SECURITY_BITS[max(fitting)] if fitting else SECURITY_BITS[min(SECURITY_BITS)]
+
+
+def kangaroo_exponent_bits(public_key: PaillierPublicKey) -> int:
+    """The short-exponent length of the Diffie-Hellman rule, ``2 * security bits`` (at
+    least :data:`MIN_SHORT_EXPONENT_BITS`): 224 bits for 1024- and 2048-bit keys, 256 for
+    3072, 304 for 4096. Finding such an exponent generically takes ``2^security`` steps;
+    shorter than DJN's own ``ceil(k/2)`` and 2-5x cheaper (see the module docstring)."""
+    return max(MIN_SHORT_EXPONENT_BITS, 2 * security_bits(public_key))
 
 
 def djn_default_exponent_bits(public_key: PaillierPublicKey) -> int:
