@@ -1,184 +1,684 @@
-"""Benchmark: coordinated hetero LR on FATE's default-credit split vs its floor and FATE.
+"""Benchmark: coordinated hetero LR, rengo vs FATE 2.2, side by side in one invocation.
 
-Runs rengo's coordinator/guest/host roles on an in-process bus (all roles share this
-machine's cores, as FATE's standalone launcher does) on ``default_credit_hetero_{guest,host}``
-(30,000 rows; guest 13 features + label, host 10 features; batch 10,000 as in FATE's
-example), times each epoch at 1024 and 2048 bits, and compares:
+Data: FATE's ``default_credit_hetero_{guest,host}`` (30,000 rows; guest 13 features + label,
+host 10 features; with ``--hosts 2`` the host's columns are split 5 + 5 between two hosts).
+Settings shared by both systems: Paillier keys of ``--bits``, batch ``--batch-size`` (10,000),
+``--epochs`` (2), SGD at learning rate 1.0, L2 1e-3 (intercept not penalised), zero start.
 
-* the floor: (values encrypted per epoch x one obfuscator's single-core cost) / cores, for
-  each source of obfuscators (public-key modexp, or the key holder's CRT halves);
-* the train AUC of a central scikit-learn ``LogisticRegression`` with C = 1 / (n * l2), and
-  the exact optimum of the Taylor surrogate every Paillier LR protocol trains (closed form);
-* FATE 2.2's coordinated LR, measured by the project on this machine type (anchor figures
-  below; FATE is not re-run here: ``pip install pyfate==2.2.0 torch==2.13.0 'pandas<3'``
-  into ``.bench-venv-hetero_lr`` reproduces them, see /work/shared/bench/ANCHORS.md).
+Every run is its own OS process, started from here and measured the same way for every
+system: wall time and CPU seconds (user + system) of the whole process tree (``wait4``
+counts every descendant that was waited for), the peak summed RSS of the tree (sampled
+from /proc), the load average when it started, and — reported by the run itself — the
+wall and CPU seconds of the fit alone (FATE: every rank's process tree during
+``module.fit``; rengo: the one process, all role threads, key generation included as in
+FATE's arbiter), and the train AUC of the joint model. Systems are interleaved
+(FATE, rengo local, rengo dealt, ... then again) for ``--repeats`` rounds; medians and
+ranges are printed, and ratios only between systems of this invocation.
 
-Usage: ``.venv/bin/python benchmarks/hetero_lr.py [--bits 1024 2048] [--epochs 2]``
+Systems:
+
+* ``fate``: FATE 2.2 ``CoordinatedLRModule{Arbiter,Guest,Host}`` through FATE's standalone
+  multiprocess launcher (``benchmarks/hetero_lr_fate.py``, run by the bench venv). The run
+  also checks every Paillier ciphertext that each FATE party *received* and prints how many
+  have the unrandomised form ``1 + n*m`` — and how many of the guest's labels the host read
+  out of the first batch with the public key alone.
+* ``rengo-local``: rengo's default (each party makes its own obfuscators).
+* ``rengo-dealt``: the coordinator deals CRT obfuscators (``obfuscator_source="coordinator"``).
+* ``rengo-local-djn``: PREVIEW of the default-mode fast path — the guest's and hosts' pools
+  use DJN short-exponent obfuscators from a fixed-base table
+  (:class:`rengo.crypto.ShortExponentObfuscators`, ``l = ceil(k/2)``). Phase 1 switches it on
+  by patching the pools the roles create, in the benchmark process only; the protocol's
+  own option comes with its integration.
+* ``rengo-local-djn-workers``: the same, each party's table lookups in one worker process
+  (:class:`rengo.crypto.ObfuscatorProcesses`), so they leave the GIL to the other roles.
+* ``rengo-local-djn-short``: the same as ``rengo-local-djn`` with the Diffie-Hellman rule's
+  exponent length ``2 * security bits`` (:func:`rengo.crypto.kangaroo_exponent_bits`: 224
+  bits at 1024 and 2048) instead of DJN's ``ceil(k/2)``.
+
+For rengo the run also counts ciphertext operations per role and epoch: obfuscators made
+(ahead of use / on demand) and used (one per encryption, re-randomisation or mask),
+decryptions, and the multi-exponentiations of ``Enc(d)^T X`` (rows x columns terms).
+
+Set-up (once; FATE lives in its own venv, never in .venv)::
+
+    .venv/bin/python benchmarks/hetero_lr.py --setup
+
+Run::
+
+    .venv/bin/python benchmarks/hetero_lr.py --bits 1024 --repeats 3
+    .venv/bin/python benchmarks/hetero_lr.py --bits 2048 --epochs 1 --systems fate rengo-dealt
+    .venv/bin/python benchmarks/hetero_lr.py --bits 1024 --hosts 2
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import resource
 import statistics
+import subprocess
+import sys
+import tempfile
+import threading
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
-import gmpy2
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
-from rengo.core.errors import DataError
-from rengo.crypto import generate_paillier_keypair
-from rengo.data.shared import shared_data_dir
-from rengo.metrics import roc_auc
-from rengo.transport.channel import LocalBus, run_roles
-from rengo.vfl.hetero_lr.config import HeteroLRConfig
-from rengo.vfl.hetero_lr.roles import hetero_lr_coordinator, hetero_lr_guest, hetero_lr_host
-
-FATE_SECONDS_PER_EPOCH_1024 = 68.0  # FATE 2.2 coordinated LR, batch 10,000, 1024-bit keys
-FATE_TRAIN_AUC = 0.716  # after 2 epochs (ANCHORS.md); 0.719 in the task's earlier figure
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_VENV = ROOT / ".bench-venv-hetero_lr"
+FATE_REQUIREMENTS = ["pyfate==2.2.0", "torch==2.13.0", "pandas<3", "psutil"]
+FATE_SCRIPT = Path(__file__).resolve().with_name("hetero_lr_fate.py")
+SYSTEMS = (
+    "fate",
+    "rengo-local",
+    "rengo-dealt",
+    "rengo-local-djn",
+    "rengo-local-djn-workers",
+    "rengo-local-djn-short",
+)
 L2 = 1e-3
+LEARNING_RATE = 1.0
 
 
-def load() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+# ----------------------------------------------------------------------------- set-up
+def setup() -> None:
+    """Create the bench venv and install FATE 2.2 into it (see /work/shared/bench/ANCHORS.md:
+    pandas 3 breaks FATE's message deserialisation; torch is pinned to the CPU wheel)."""
+    python = BENCH_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+    pip = [str(python), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, *FATE_REQUIREMENTS], check=True)
+    print(f"FATE installed in {BENCH_VENV}")
+
+
+# ------------------------------------------------------------------------------- data
+def data_files() -> tuple[Path, Path]:
+    from rengo.data.shared import shared_data_dir
+
     folder = shared_data_dir("fate")
-    guest = np.loadtxt(folder / "default_credit_hetero_guest.csv", delimiter=",", skiprows=1)
-    host = np.loadtxt(folder / "default_credit_hetero_host.csv", delimiter=",", skiprows=1)
+    return folder / "default_credit_hetero_guest.csv", folder / "default_credit_hetero_host.csv"
+
+
+def load(rows: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(ids, guest features, labels, host features)`` of default_credit, first ``rows``."""
+    from rengo.core.errors import DataError
+
+    guest_file, host_file = data_files()
+    guest = np.loadtxt(guest_file, delimiter=",", skiprows=1)
+    host = np.loadtxt(host_file, delimiter=",", skiprows=1)
     if not np.array_equal(guest[:, 0], host[:, 0]):
         raise DataError("guest and host files are not row-aligned")
-    return guest[:, 2:], guest[:, 1], host[:, 1:]
+    keep = slice(None) if rows is None else slice(0, rows)
+    return guest[keep, 0], guest[keep, 2:], guest[keep, 1], host[keep, 1:]
 
 
-def encryption_floor_seconds(bits: int, source: str, samples: int = 200) -> float:
-    """Median single-core time of one obfuscator: ``r^n mod n^2`` (public key, "local") or
-    the key holder's two CRT halves ``y^p mod p^2``, ``y^q mod q^2`` ("coordinator")."""
-    public, private = generate_paillier_keypair(bits, seed=1)
-    r = gmpy2.mpz(3) ** 500 % public.n
-    times = []
-    for _ in range(samples):
-        start = time.perf_counter()
-        if source == "local":
-            gmpy2.powmod(r, public.n, public.nsquare)
-        else:
-            gmpy2.powmod(r % private.p, private.p, private.psquare)
-            gmpy2.powmod(r % private.q, private.q, private.qsquare)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def host_column_groups(hosts: int, columns: int) -> list[np.ndarray]:
+    """The host columns each of ``hosts`` feature parties holds (contiguous, near-equal)."""
+    return [np.asarray(part) for part in np.array_split(np.arange(columns), hosts)]
 
 
-def train(
-    bits: int, config: HeteroLRConfig, x_guest: np.ndarray, y: np.ndarray, x_host: np.ndarray
-) -> tuple[float, float, dict]:
-    keypair = generate_paillier_keypair(bits, seed=7)
-    bus = LocalBus(["coordinator", "guest", "host"])
-    start, cpu_start = time.perf_counter(), time.process_time()
+def write_fate_inputs(folder: Path, hosts: int, rows: int | None) -> tuple[Path, list[Path]]:
+    """CSV files in FATE's layout for this case (the shared files when nothing changes)."""
+    guest_file, host_file = data_files()
+    if hosts == 1 and rows is None:
+        return guest_file, [host_file]
+    ids, x_guest, y, x_host = load(rows)
+    guest_out = folder / "guest.csv"
+    header = "id,y," + ",".join(f"x{i}" for i in range(x_guest.shape[1]))
+    np.savetxt(
+        guest_out,
+        np.column_stack([ids, y, x_guest]),
+        delimiter=",",
+        header=header,
+        comments="",
+        fmt=["%d", "%d", *["%.10g"] * x_guest.shape[1]],
+    )
+    outs = []
+    for k, cols in enumerate(host_column_groups(hosts, x_host.shape[1])):
+        path = folder / f"host{k}.csv"
+        header = "id," + ",".join(f"x{i}" for i in range(len(cols)))
+        np.savetxt(
+            path,
+            np.column_stack([ids, x_host[:, cols]]),
+            delimiter=",",
+            header=header,
+            comments="",
+            fmt=["%d", *["%.10g"] * len(cols)],
+        )
+        outs.append(path)
+    return guest_out, outs
+
+
+def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
+    from rengo.metrics import roc_auc as auc
+
+    return auc(y, score)
+
+
+# ------------------------------------------------------------------ rengo (child run)
+class OperationCounts:
+    """Counts rengo's ciphertext operations per role, by wrapping the crypto entry points
+    in this (benchmark) process. Roles run as threads named ``role-<name>``."""
+
+    def __init__(self) -> None:
+        self.pools: list[tuple[str, Any]] = []
+        self.decryptions = 0
+        self.multiexp: dict[str, dict[str, int]] = {}
+        self._inside = threading.local()
+
+    @staticmethod
+    def role() -> str:
+        name = threading.current_thread().name
+        return name[len("role-") :] if name.startswith("role-") else "other"
+
+    def install(self, pool_scheme: Callable[[Any], Any] | None) -> None:
+        import rengo.crypto.encrypted_array as encrypted_array
+        import rengo.crypto.keys as keys
+        import rengo.crypto.obfuscators as obfuscators
+
+        counts = self
+        pool_class = obfuscators.ObfuscatorPool
+        original_init = pool_class.__init__
+
+        def init(pool: Any, public_key: Any, **kwargs: Any) -> None:
+            if (
+                pool_scheme is not None
+                and kwargs.get("private_key") is None
+                and counts.role() != "coordinator"
+                and "scheme" not in kwargs
+            ):
+                kwargs["scheme"] = pool_scheme(public_key)
+            original_init(pool, public_key, **kwargs)
+            counts.pools.append((counts.role(), pool))
+
+        pool_class.__init__ = init  # type: ignore[method-assign]
+
+        decrypt_array = keys.PaillierPrivateKey.raw_decrypt_array
+
+        def counted_decrypt(key: Any, ciphertexts: np.ndarray) -> np.ndarray:
+            counts.decryptions += int(np.size(ciphertexts))
+            return decrypt_array(key, ciphertexts)
+
+        keys.PaillierPrivateKey.raw_decrypt_array = counted_decrypt  # type: ignore[method-assign]
+
+        def counting(fn: Callable[..., Any]) -> Callable[..., Any]:
+            def wrapper(encrypted: Any, matrix: Any, *args: Any, **kwargs: Any) -> Any:
+                if getattr(counts._inside, "active", False):
+                    return fn(encrypted, matrix, *args, **kwargs)
+                counts._inside.active = True
+                try:
+                    shape = np.shape(matrix)
+                    rows = shape[0] if shape else 1
+                    cols = shape[1] if len(shape) > 1 else 1
+                    outputs = cols * (encrypted.size // max(1, encrypted.shape[-1]))
+                    entry = counts.multiexp.setdefault(
+                        counts.role(), {"calls": 0, "terms": 0, "outputs": 0}
+                    )
+                    entry["calls"] += 1
+                    entry["terms"] += rows * outputs
+                    entry["outputs"] += outputs
+                    return fn(encrypted, matrix, *args, **kwargs)
+                finally:
+                    counts._inside.active = False
+
+            return wrapper
+
+        encrypted_array.EncryptedArray.matmul = counting(  # type: ignore[method-assign]
+            encrypted_array.EncryptedArray.matmul
+        )
+        for name, module in list(sys.modules.items()):
+            if name.startswith("rengo.vfl") and hasattr(module, "encrypted_matmul"):
+                module.encrypted_matmul = counting(module.encrypted_matmul)
+
+    def close_pools(self) -> None:
+        for _, pool in self.pools:
+            pool.close()
+
+    def per_role(self, epochs: int) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for role, pool in self.pools:
+            stats = pool.stats
+            entry = out.setdefault(
+                role, {"obfuscators_made_ahead": 0, "obfuscators_made_on_demand": 0}
+            )
+            entry["obfuscators_made_ahead"] += stats.made_ahead / epochs
+            entry["obfuscators_made_on_demand"] += stats.made_on_demand / epochs
+            entry["obfuscators_used"] = entry.get("obfuscators_used", 0) + stats.taken / epochs
+            entry["obfuscator_scheme"] = pool.method  # type: ignore[assignment]
+        out.setdefault("coordinator", {})["decryptions"] = self.decryptions / epochs
+        for role, entry in self.multiexp.items():
+            target = out.setdefault(role, {})
+            target["multiexp_terms"] = entry["terms"] / epochs
+            target["multiexp_outputs"] = entry["outputs"] / epochs
+        return out
+
+
+def run_rengo(spec: dict[str, Any]) -> dict[str, Any]:
+    """One rengo training run in this process (the child side of the harness)."""
+    from rengo.crypto import (
+        ObfuscatorProcesses,
+        ShortExponentObfuscators,
+        generate_paillier_keypair,
+        kangaroo_exponent_bits,
+    )
+    from rengo.crypto.randomness import random_source
+    from rengo.transport.channel import LocalBus, run_roles
+    from rengo.vfl.hetero_lr.config import HeteroLRConfig
+    from rengo.vfl.hetero_lr.roles import (
+        hetero_lr_coordinator,
+        hetero_lr_guest,
+        hetero_lr_host,
+    )
+
+    system, bits, hosts = spec["system"], spec["bits"], spec["hosts"]
+    _, x_guest, y, x_host = load(spec["rows"])
+    groups = host_column_groups(hosts, x_host.shape[1])
+    host_names = [f"host{k}" for k in range(hosts)]
+    host_x = {name: x_host[:, cols] for name, cols in zip(host_names, groups, strict=True)}
+    counts = OperationCounts()
+    scheme = None
+    if system.startswith("rengo-local-djn"):
+
+        def scheme(public_key: Any) -> Any:
+            bits = kangaroo_exponent_bits(public_key) if system.endswith("short") else None
+            djn = ShortExponentObfuscators.create(
+                public_key, random_source(None), exponent_bits=bits
+            )
+            return ObfuscatorProcesses(djn, 1) if system.endswith("workers") else djn
+
+    counts.install(scheme)
+    config = HeteroLRConfig(
+        epochs=spec["epochs"],
+        batch_size=spec["batch_size"],
+        learning_rate=LEARNING_RATE,
+        optimizer="sgd",
+        l2=L2,
+        tol=0.0,
+        obfuscator_source="coordinator" if system == "rengo-dealt" else "local",
+    )
+    parties = ["guest", *host_names]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_start, start = time.process_time(), time.perf_counter()
+    keypair = generate_paillier_keypair(bits)
+    bus = LocalBus(["coordinator", *parties])
+
+    def host_role(name: str) -> Callable[[Any], Any]:
+        return lambda channel: hetero_lr_host(channel, host_x[name], "guest")
+
     results = run_roles(
         bus,
         {
-            "coordinator": lambda c: hetero_lr_coordinator(
-                c, ["guest", "host"], "guest", keypair=keypair
-            ),
-            "guest": lambda c: hetero_lr_guest(c, x_guest, y, ["host"], config, seed=1),
-            "host": lambda c: hetero_lr_host(c, x_host, "guest"),
+            "coordinator": lambda c: hetero_lr_coordinator(c, parties, "guest", keypair=keypair),
+            "guest": lambda c: hetero_lr_guest(c, x_guest, y, host_names, config, seed=1),
+            **{name: host_role(name) for name in host_names},
         },
     )
-    return time.perf_counter() - start, time.process_time() - cpu_start, results
+    fit_s = time.perf_counter() - start
+    counts.close_pools()  # worker processes, if any, are reaped and counted below
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_fit = (
+        time.process_time()
+        - cpu_start
+        + sum(getattr(after, f) - getattr(children, f) for f in ("ru_utime", "ru_stime"))
+    )
+    guest = results["guest"]
+    score = x_guest @ guest.weights + guest.intercept
+    for name in host_names:
+        score = score + host_x[name] @ results[name].weights
+    return {
+        "fit_s": fit_s,
+        "cpu_fit_s": cpu_fit,
+        "auc": roc_auc(y, score),
+        "epochs": guest.epochs_run,
+        "operations_per_epoch": counts.per_role(guest.epochs_run),
+    }
 
 
-def taylor_optimum_auc(x: np.ndarray, y: np.ndarray) -> float:
-    """AUC of the exact minimiser of the Taylor loss + L2 (intercept unpenalised)."""
-    xb = np.hstack([x, np.ones((len(y), 1))])
-    penalty = np.eye(xb.shape[1]) * L2
-    penalty[-1, -1] = 0.0
-    w = np.linalg.solve(xb.T @ xb / (4 * len(y)) + penalty, -xb.T @ (0.5 - y) / len(y))
-    return roc_auc(y, xb @ w)
+# --------------------------------------------------------------- processes (parent)
+@dataclass
+class ProcessRun:
+    """One measured child process tree."""
+
+    system: str
+    wall_s: float
+    cpu_s: float
+    peak_rss_mib: float
+    load_at_start: float
+    returncode: int
+    report: dict[str, Any] = field(default_factory=dict)
+    log_tail: str = ""
+
+
+def _children_map() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Summed resident memory of ``pid`` and all its descendants (Linux /proc)."""
+    if not Path("/proc").is_dir():
+        return 0
+    tree, total, stack = _children_map(), 0, [pid]
+    page = os.sysconf("SC_PAGE_SIZE")
+    while stack:
+        current = stack.pop()
+        stack.extend(tree.get(current, []))
+        try:
+            with open(f"/proc/{current}/statm") as handle:
+                total += int(handle.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants of our runs our children (Linux ``PR_SET_CHILD_SUBREAPER``),
+    so that their CPU time is counted when we reap them, even if their parent exited first."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(36, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def reap_descendants(grace_s: float = 30.0) -> None:
+    """Wait for every remaining descendant (orphans re-parented to us), killing any still
+    alive after ``grace_s``; their CPU time then shows in RUSAGE_CHILDREN."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid:
+            continue
+        if time.monotonic() > deadline:
+            for child in _children_map().get(os.getpid(), []):
+                with contextlib.suppress(OSError):
+                    os.kill(child, 9)
+            deadline = float("inf")
+        time.sleep(0.2)
+
+
+def run_process(system: str, command: list[str], env: dict[str, str], cwd: Path) -> ProcessRun:
+    """Run ``command`` as a child process tree and measure it (see the module docstring)."""
+    load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with tempfile.TemporaryFile(mode="w+") as log:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        peak, done = 0, threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.wait(0.5):
+                peak = max(peak, tree_rss_bytes(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, _ = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        done.set()
+        sampler.join()
+        reap_descendants()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        log.seek(0)
+        tail = log.read()[-3000:]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = sum(getattr(after, f) - getattr(before, f) for f in ("ru_utime", "ru_stime"))
+    return ProcessRun(system, wall, cpu, peak / 2**20, load, proc.returncode, log_tail=tail)
+
+
+def rengo_run(case: dict[str, Any], system: str) -> ProcessRun:
+    spec = {**case, "system": system}
+    command = [sys.executable, __file__, "--child-rengo", json.dumps(spec)]
+    with tempfile.TemporaryDirectory() as scratch:
+        run = run_process(system, command, dict(os.environ), Path(scratch))
+    lines = [line for line in run.log_tail.splitlines() if line.startswith("{")]
+    if run.returncode == 0 and lines:
+        run.report = json.loads(lines[-1])
+    return run
+
+
+def fate_run(case: dict[str, Any]) -> ProcessRun:
+    python = BENCH_VENV / "bin" / "python"
+    if not python.exists():
+        sys.exit(f"missing {python}: run `{sys.argv[0]} --setup` first")
+    hosts = case["hosts"]
+    with tempfile.TemporaryDirectory(prefix="rengo-bench-fate-") as scratch:
+        folder = Path(scratch)
+        guest_csv, host_csvs = write_fate_inputs(folder, hosts, case["rows"])
+        out = folder / "out"
+        out.mkdir()
+        parties = ["guest:9999", *[f"host:{10000 + k}" for k in range(hosts)], "arbiter:9000"]
+        command = [
+            str(python),
+            str(FATE_SCRIPT),
+            "--parties",
+            *parties,
+            "--log_level",
+            "WARNING",
+            "--data_dir",
+            str(folder / "fate-data"),
+            "--guest_data",
+            str(guest_csv),
+            "--host_data",
+            ",".join(str(p) for p in host_csvs),
+            "--out_dir",
+            str(out),
+            "--key_bits",
+            str(case["bits"]),
+            "--epochs",
+            str(case["epochs"]),
+            "--batch_size",
+            str(case["batch_size"]),
+            "--learning_rate",
+            str(LEARNING_RATE),
+            "--l2",
+            str(L2),
+        ]
+        env = {**os.environ, "PYTHONPATH": "", "PYTHONWARNINGS": "ignore"}
+        started = time.time()
+        run = run_process("fate", command, env, folder)
+        reports = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}
+        if run.returncode == 0 and reports:
+            run.report = summarise_fate(reports, case, started, run.wall_s)
+    return run
+
+
+def summarise_fate(
+    reports: dict[str, dict[str, Any]], case: dict[str, Any], started: float, wall: float
+) -> dict[str, Any]:
+    """Fit time (the guest's), fit CPU (every rank), AUC, and what the parties received."""
+    guest = next(r for r in reports.values() if r["role"] == "guest")
+    hosts = sorted((r for r in reports.values() if r["role"] == "host"), key=lambda r: r["party"])
+    _, x_guest, y, x_host = load(case["rows"])
+    weights = np.asarray(guest["weights"])
+    score = x_guest @ weights[:-1] + weights[-1]
+    for host, cols in zip(hosts, host_column_groups(len(hosts), x_host.shape[1]), strict=True):
+        score = score + x_host[:, cols] @ np.asarray(host["weights"])
+    received: dict[str, dict[str, int]] = {}
+    for report in reports.values():
+        for name, seen in report["received"].items():
+            if isinstance(seen, dict):
+                entry = received.setdefault(
+                    f"{report['role']}<-{name}", {"ciphertexts": 0, "of_form_1_plus_n_m": 0}
+                )
+                entry["ciphertexts"] += seen["ciphertexts"]
+                entry["of_form_1_plus_n_m"] += seen["of_form_1_plus_n_m"]
+    recovered = None
+    read = [r["labels_read_by_host_batch0"] for r in hosts if r["labels_read_by_host_batch0"]]
+    if read and guest["labels_batch0"]:
+        truth = np.asarray(guest["labels_batch0"])
+        recovered = {
+            "rows": len(truth),
+            "labels_read_correctly": int((np.asarray(read[0]) == truth).sum()),
+        }
+    fit_start = guest["fit_started_at"]
+    return {
+        "fit_s": guest["fit_s"],
+        "cpu_fit_s": sum(r["cpu_fit_s"] for r in reports.values()),
+        "auc": roc_auc(y, score),
+        "epochs": case["epochs"],
+        "startup_s": fit_start - started,
+        "after_fit_s": wall - (fit_start - started) - guest["fit_s"],
+        "received": received,
+        "host_read_batch0_labels": recovered,
+    }
+
+
+# --------------------------------------------------------------------------- report
+def spread(values: Sequence[float], fmt: str = "{:.1f}") -> str:
+    """``median [min - max]`` of the values."""
+    if not values:
+        return "-"
+    med = statistics.median(values)
+    return f"{fmt.format(med)} [{fmt.format(min(values))}-{fmt.format(max(values))}]"
+
+
+def print_case(case: dict[str, Any], runs: list[ProcessRun]) -> None:
+    epochs = case["epochs"]
+    print(
+        f"\n== {case['bits']}-bit keys, {1 + case['hosts']} parties + coordinator "
+        f"({case['hosts']} host(s)), {case['rows'] or 30_000} rows, batch "
+        f"{case['batch_size']}, {epochs} epoch(s) =="
+    )
+    print(
+        f"{'system':24s} {'fit wall s/epoch':>20s} {'fit CPU s/epoch':>20s} "
+        f"{'process wall s':>18s} {'process CPU s':>18s} {'peak RSS MiB':>14s} "
+        f"{'train AUC':>9s} {'load':>10s}"
+    )
+    medians: dict[str, tuple[float, float]] = {}
+    for system in SYSTEMS:
+        mine = [r for r in runs if r.system == system]
+        if not mine:
+            continue
+        ok = [r for r in mine if r.report]
+        wall = [r.report["fit_s"] / epochs for r in ok]
+        cpu = [r.report["cpu_fit_s"] / epochs for r in ok]
+        if ok:
+            medians[system] = (statistics.median(wall), statistics.median(cpu))
+        aucs = sorted({round(r.report["auc"], 4) for r in ok})
+        loads = [r.load_at_start for r in mine]
+        print(
+            f"{system:24s} {spread(wall):>20s} {spread(cpu):>20s} "
+            f"{spread([r.wall_s for r in mine]):>18s} {spread([r.cpu_s for r in mine]):>18s} "
+            f"{spread([r.peak_rss_mib for r in mine], '{:.0f}'):>14s} "
+            f"{'/'.join(f'{a:.4f}' for a in aucs) or '-':>9s} "
+            f"{min(loads):.1f}-{max(loads):.1f}"
+        )
+        for r in mine:
+            if not r.report:
+                print(f"  run failed (exit {r.returncode}):\n{r.log_tail[-1500:]}")
+    if "fate" in medians:
+        fate_wall, fate_cpu = medians["fate"]
+        for system, (wall, cpu) in medians.items():
+            if system != "fate":
+                print(
+                    f"  FATE / {system}: wall {fate_wall / wall:.2f}x, CPU {fate_cpu / cpu:.2f}x "
+                    "(medians of this invocation)"
+                )
+    fate_runs = [r for r in runs if r.system == "fate" and r.report]
+    if fate_runs:
+        report = fate_runs[-1].report
+        print(
+            f"  FATE start-up before fit {spread([r.report['startup_s'] for r in fate_runs])} s, "
+            f"after fit {spread([r.report['after_fit_s'] for r in fate_runs])} s (launcher "
+            "teardown)"
+        )
+        for name, seen in report["received"].items():
+            print(
+                f"  FATE {name}: {seen['of_form_1_plus_n_m']} of {seen['ciphertexts']} received "
+                "ciphertexts are 1 + n*m (no randomness: m = (c - 1) / n with the public key)"
+            )
+        recovered = report["host_read_batch0_labels"]
+        if recovered:
+            print(
+                f"  FATE host read {recovered['labels_read_correctly']} of {recovered['rows']} "
+                "guest labels of batch 1 from the guest's half_d ciphertexts"
+            )
+    for system in SYSTEMS:
+        ok = [r for r in runs if r.system == system and r.report and system != "fate"]
+        if ok:
+            print(f"  {system} ciphertext operations per epoch (last run):")
+            for role, ops in sorted(ok[-1].report["operations_per_epoch"].items()):
+                text = ", ".join(
+                    f"{k} {v:.0f}" if isinstance(v, (int, float)) else f"{k} {v}"
+                    for k, v in ops.items()
+                )
+                print(f"    {role:12s} {text}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bits", type=int, nargs="+", default=[1024, 2048])
-    parser.add_argument("--epochs", type=int, default=3, help="epochs at 1024 bits")
+    parser.add_argument("--setup", action="store_true", help="install FATE into the bench venv")
+    parser.add_argument("--bits", type=int, nargs="+", default=[1024])
+    parser.add_argument("--hosts", type=int, nargs="+", default=[1], help="feature parties")
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=10_000)
-    parser.add_argument(
-        "--sources",
-        nargs="+",
-        default=["coordinator", "local"],
-        help="who makes encryption randomness (local is skipped above 1024 bits unless --all)",
-    )
-    parser.add_argument("--all", action="store_true", help="also run local sources at 2048")
+    parser.add_argument("--rows", type=int, default=None, help="first N rows (smoke tests)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--systems", nargs="+", default=list(SYSTEMS[:3]), choices=SYSTEMS)
+    parser.add_argument("--json", type=Path, help="also write every run's figures here")
+    parser.add_argument("--child-rengo", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    x_guest, y, x_host = load()
-    rows = len(y)
-    cores = os.cpu_count() or 1
-    x_all = np.hstack([x_guest, x_host])
-    start = time.perf_counter()
-    central = LogisticRegression(C=1.0 / (rows * L2), max_iter=10_000).fit(x_all, y)
-    central_seconds = time.perf_counter() - start
-    central_auc = roc_auc(y, central.decision_function(x_all))
-    surrogate_auc = taylor_optimum_auc(x_all, y)
+    if args.child_rengo:
+        print(json.dumps(run_rengo(json.loads(args.child_rengo))), flush=True)
+        return
+    if args.setup:
+        setup()
+        return
+    subreaper = become_subreaper()
     print(
-        f"data: {rows} rows, guest {x_guest.shape[1]} + host {x_host.shape[1]} features, "
-        f"{cores} cores"
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, systems interleaved {args.systems}; orphaned "
+        f"processes {'are' if subreaper else 'are NOT'} counted (child subreaper)"
     )
-    print(
-        f"scikit-learn central fit: AUC {central_auc:.4f} in {central_seconds:.2f} s; "
-        f"exact Taylor-surrogate optimum: AUC {surrogate_auc:.4f}"
-    )
+    everything = []
     for bits in args.bits:
-        for source in args.sources:
-            if bits > 1024 and source == "local" and not args.all:
-                continue
-            run_one(bits, source, args, x_guest, y, x_host, central_auc, cores)
-
-
-def run_one(
-    bits: int,
-    source: str,
-    args: argparse.Namespace,
-    x_guest: np.ndarray,
-    y: np.ndarray,
-    x_host: np.ndarray,
-    central_auc: float,
-    cores: int,
-) -> None:
-    epochs = args.epochs if bits <= 1024 else 1
-    config = HeteroLRConfig(
-        epochs=epochs,
-        batch_size=args.batch_size,
-        learning_rate=1.0,
-        optimizer="sgd",
-        l2=L2,
-        tol=0.0,
-        obfuscator_source=source,
-    )
-    single = encryption_floor_seconds(bits, source)
-    encrypted = 2 * len(y)  # host Enc(u) + guest re-randomisation of Enc(d), per row
-    floor = encrypted * single / cores
-    load_before = os.getloadavg()[0]
-    seconds, cpu_seconds, results = train(bits, config, x_guest, y, x_host)
-    per_epoch, cpu_per_epoch = seconds / epochs, cpu_seconds / epochs
-    guest = results["guest"]
-    score = x_guest @ guest.weights + guest.intercept + x_host @ results["host"].weights
-    auc = roc_auc(y, score)
-    print(
-        f"\n{bits} bits, obfuscators from {source}: {per_epoch:.1f} s/epoch over {epochs} "
-        f"epoch(s); train AUC {auc:.4f} (sklearn {central_auc:.4f}, gap {central_auc - auc:+.4f})"
-    )
-    print(
-        f"  floor: {encrypted} obfuscators x {single * 1e3:.3f} ms / {cores} cores = "
-        f"{floor:.1f} s/epoch -> {per_epoch / floor:.2f}x the floor"
-    )
-    print(
-        f"  CPU time of all roles {cpu_per_epoch:.1f} s/epoch / {cores} cores = "
-        f"{cpu_per_epoch / cores / floor:.2f}x the floor; load average before the run "
-        f"{load_before:.1f} (other processes on these cores slow the wall time)"
-    )
-    if bits == 1024:
-        print(
-            f"  FATE 2.2 anchor: {FATE_SECONDS_PER_EPOCH_1024:.0f} s/epoch, AUC "
-            f"{FATE_TRAIN_AUC:.3f} -> rengo is {FATE_SECONDS_PER_EPOCH_1024 / per_epoch:.2f}x "
-            "faster"
-        )
+        for hosts in args.hosts:
+            case = {
+                "bits": bits,
+                "hosts": hosts,
+                "epochs": args.epochs,
+                "batch_size": args.batch_size,
+                "rows": args.rows,
+            }
+            runs: list[ProcessRun] = []
+            for round_ in range(args.repeats):
+                for system in args.systems:
+                    run = fate_run(case) if system == "fate" else rengo_run(case, system)
+                    runs.append(run)
+                    fit = run.report.get("fit_s")
+                    print(
+                        f"  round {round_ + 1} {system}: process {run.wall_s:.1f} s wall, "
+                        f"{run.cpu_s:.1f} s CPU, fit {fit if fit is None else round(fit, 1)} s, "
+                        f"load {run.load_at_start:.1f}",
+                        flush=True,
+                    )
+            print_case(case, runs)
+            everything.append({"case": case, "runs": [asdict(r) for r in runs]})
+    if args.json:
+        args.json.write_text(json.dumps(everything, indent=1, default=str))
 
 
 if __name__ == "__main__":

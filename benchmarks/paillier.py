@@ -2,12 +2,20 @@
 
 Setup (once; the anchor lives in its own venv, never in .venv):
 
-    python3 -m venv /work/main/.bench-venv-paillier
-    /work/main/.bench-venv-paillier/bin/pip install phe gmpy2 numpy
+    .venv/bin/python benchmarks/paillier.py --setup
 
 Run:
 
     .venv/bin/python benchmarks/paillier.py [--ops 200] [--bits 1024 2048]
+    .venv/bin/python benchmarks/paillier.py --levers [--ops 2000] [--bits 1024 2048]
+
+``--levers`` measures the speed levers of vertical training instead (per obfuscator,
+decryption and packed score, with ``phe``'s encryption and decryption in the same run):
+how obfuscators are made (full ``r^n``, the key holder's CRT, DJN short exponents by
+square-and-multiply or from a fixed-base table, at two exponent lengths), on one or all
+cores (gmpy2's GIL-free batch functions on threads, or worker processes); decryption the
+same ways; an offline phase (a pool filled in the background while the party waits) as
+online vs total time; and packed scores vs one ciphertext per score.
 
 rengo runs in this interpreter; the ``phe`` part runs in the bench venv through a subprocess
 (``--phe-only``) and reports JSON. The floor is one gmpy2 ``powmod(r, n, n^2)`` per
@@ -29,13 +37,27 @@ from pathlib import Path
 import numpy as np
 
 BENCH_VENV = Path(__file__).resolve().parents[1] / ".bench-venv-paillier"
+PHE_REQUIREMENTS = ["phe", "gmpy2", "numpy"]
 
 
-def rate(count: int, fn: Callable[[], object]) -> float:
-    """Operations per second of ``fn`` that performs ``count`` operations."""
-    start = time.perf_counter()
+def setup() -> None:
+    """Create the bench venv with python-paillier (never installed into .venv)."""
+    python = BENCH_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *PHE_REQUIREMENTS], check=True)
+    print(f"python-paillier installed in {BENCH_VENV}")
+
+
+def rate(
+    count: int, fn: Callable[[], object], clock: Callable[[], float] = time.perf_counter
+) -> float:
+    """Operations per second of ``fn`` that performs ``count`` operations (wall clock unless
+    ``clock`` says otherwise: ``time.process_time`` gives CPU-time rates, steadier when the
+    machine is shared)."""
+    start = clock()
     fn()
-    return count / (time.perf_counter() - start)
+    return count / (clock() - start)
 
 
 def phe_rates(bits: int, ops: int) -> dict[str, float]:
@@ -53,6 +75,12 @@ def phe_rates(bits: int, ops: int) -> dict[str, float]:
     other = [pk.encrypt(v) for v in scalars]
     out["add"] = rate(ops, lambda: [a + b for a, b in zip(enc, other, strict=True)])
     out["scalar_multiply"] = rate(ops, lambda: [c * s for c, s in zip(enc, scalars, strict=True)])
+    cpu = time.process_time
+    out["encrypt_cpu"] = rate(ops, lambda: [pk.encrypt(v) for v in values], cpu)
+    out["decrypt_cpu"] = rate(ops, lambda: [sk.decrypt(c) for c in enc], cpu)
+    out["scalar_multiply_cpu"] = rate(
+        ops, lambda: [c * s for c, s in zip(enc, scalars, strict=True)], cpu
+    )
     return out
 
 
@@ -163,7 +191,7 @@ def report(bits: int, ops: int) -> None:
     row("encrypt (key holder, CRT)", "encrypt_key_holder_crt", "encrypt", "encrypt")
     row("obfuscator precompute r^n", "obfuscator_precompute", None, "encrypt")
     row("encrypt online (precomputed obfuscators)", "encrypt_online_precomputed", "encrypt", None)
-    row("encrypt (DJN short exponent, opt-in)", "encrypt_djn_short_exponent", "encrypt", None)
+    row("encrypt (DJN fixed-base table, opt-in)", "encrypt_djn_short_exponent", "encrypt", None)
     row("decrypt (CRT)", "decrypt", "decrypt", "decrypt")
     row("add ciphertext + ciphertext", "add", "add", None)
     row("multiply ciphertext * float", "scalar_multiply", "scalar_multiply", None)
@@ -192,14 +220,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=200)
     parser.add_argument("--bits", type=int, nargs="+", default=[1024, 2048])
+    parser.add_argument("--levers", action="store_true", help="measure the speed levers")
+    parser.add_argument("--setup", action="store_true", help="install phe into the bench venv")
     parser.add_argument("--phe-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.setup:
+        setup()
+        return
     if args.phe_only:
         print(json.dumps(phe_rates(args.bits[0], args.ops)))
         return
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f}"
+    )
     for bits in args.bits:
-        report(bits, args.ops)
+        if args.levers:
+            from paillier_levers import report_levers
+
+            report_levers(bits, args.ops, run_phe_subprocess(bits, min(args.ops, 200)))
+        else:
+            report(bits, args.ops)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ AREAS = [
     "rengo.privacy",
     "rengo.hfl",
     "rengo.vfl",
+    "rengo.vfl.secureboost",
+    "rengo.ftl",
     "rengo.valuation",
     "rengo.rewards",
     "rengo.tournament",

@@ -1,4 +1,5 @@
-"""The credit-default consortium: bank, telecom and card issuer train one scorecard.
+"""The credit-default consortium: bank, telecom and card issuer train one scorecard, with
+hetero logistic regression and with SecureBoost.
 
     .venv/bin/python examples/credit_default/run.py --small
     .venv/bin/python examples/credit_default/run.py --small --contribution --budget 500.00
@@ -47,6 +48,9 @@ def main() -> None:
         action="store_true",
         help="all 30,000 customers from the shared data folder (else the bundled sample)",
     )
+    parser.add_argument(
+        "--no-secureboost", action="store_true", help="train hetero logistic regression only"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     budget_minor = to_minor_units(args.budget, currency_decimals(DEFAULT_CURRENCY))
@@ -58,9 +62,10 @@ def main() -> None:
         obfuscators="local" if args.local_obfuscators else "coordinator",
         full=args.full,
         progress=not args.json,
+        boosted=not args.no_secureboost,
     )
     if args.contribution:
-        print("5. what each feature party's columns are worth (Shapley on new-customer AUC)")
+        print("6. what each feature party's columns are worth (Shapley on new-customer AUC)")
         contribution = credit_party_contribution(
             args.small,
             seed=args.seed,

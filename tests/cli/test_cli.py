@@ -97,4 +97,5 @@ def test_demo_runs_end_to_end_on_a_small_setting(tmp_path: Path):
     )
     assert result.exit_code == 0, result.output
     assert "centralised" in result.output
+    assert "SecureBoost" in result.output and "central gradient boosting" in result.output
     assert (tmp_path / "demo-hfl-accuracy.png").stat().st_size > 1000

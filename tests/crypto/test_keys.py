@@ -54,13 +54,13 @@ def test_raw_ciphertexts_add_homomorphically(keypair):
     assert private_key.raw_decrypt(a * b % public_key.nsquare) == 42
 
 
-@pytest.mark.parametrize("method", ["standard", "crt", "djn-short-exponent"])
+@pytest.mark.parametrize("method", ["standard", "crt", "djn-fixed-base"])
 def test_obfuscators_are_fresh_nth_residues(keypair, method):
     public_key, private_key = keypair
     pool = ObfuscatorPool(
         public_key,
         private_key=private_key if method == "crt" else None,
-        short_exponent_bits=256 if method == "djn-short-exponent" else None,
+        short_exponent_bits=256 if method == "djn-fixed-base" else None,
         seed=5,
     )
     assert pool.method == method

@@ -1,6 +1,7 @@
 """Deployed over gRPC (mTLS on loopback), parties in threads of this process: a strategy's
-client mods reach parties that were never told the strategy, and a multi-stage round
-workflow routes its stages to the party's mod; both end where simulation ends."""
+client mods reach parties that were never told the strategy, a multi-stage round workflow
+routes its stages to the party's mod, and personal state stays with each party between
+rounds; all end where simulation ends."""
 
 from __future__ import annotations
 
@@ -14,7 +15,16 @@ import pytest
 from digits_app import PARTIES, SEED, initial_parameters, shards
 
 from rengo.deploy import run_party, serve_coordinator
-from rengo.hfl import FedAvg, LogisticRegressionClient, Scaffold, Strategy, simulate
+from rengo.hfl import (
+    Ditto,
+    FedAvg,
+    FedRep,
+    History,
+    LogisticRegressionClient,
+    Scaffold,
+    Strategy,
+    simulate,
+)
 from rengo.transport.grpc_party import Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 
@@ -31,6 +41,10 @@ def client_fn(cid: str) -> LogisticRegressionClient:
 
 
 def deployed(certs: Path, strategy: Strategy, workflow: Any = None) -> list[np.ndarray]:
+    return deployed_history(certs, strategy, workflow).parameters
+
+
+def deployed_history(certs: Path, strategy: Strategy, workflow: Any = None) -> History:
     ready, result = threading.Event(), {}
 
     def listening(hub: Any) -> None:
@@ -70,9 +84,9 @@ def deployed(certs: Path, strategy: Strategy, workflow: Any = None) -> list[np.n
     assert not any(t.is_alive() for t in [*parties, serving]), "the run did not finish"
     if "error" in result:
         raise result["error"]
-    history = result["history"]
+    history: History = result["history"]
     assert all(not r.failures for r in history.rounds)
-    return history.parameters
+    return history
 
 
 def simulated(strategy: Strategy, workflow: Any = None) -> list[np.ndarray]:
@@ -97,3 +111,19 @@ def test_a_two_stage_workflow_runs_over_grpc(certs: Path) -> None:
     want = simulated(FedAvg(min_fit_clients=3), PairMaskWorkflow())
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("strategy", [FedRep, Ditto])
+def test_personal_state_stays_with_deployed_parties(certs: Path, strategy: type) -> None:
+    """Personalisation deployed: each party keeps its personal head or model in its own
+    process between rounds, and every round's per-client evaluation (of the personal
+    models) equals the simulation's."""
+    got = deployed_history(certs, strategy(min_fit_clients=3))
+    want = simulate(
+        client_fn, NAMES, strategy(min_fit_clients=3), initial_parameters(), ROUNDS, seed=SEED
+    )
+    for g, w in zip(got.parameters, want.parameters, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    for g_round, w_round in zip(got.rounds, want.rounds, strict=True):
+        assert g_round.metrics["eval_accuracy"] == pytest.approx(w_round.metrics["eval_accuracy"])

@@ -349,7 +349,7 @@ def test_personal_layers_never_leave_the_client_yet_serve_it(executor: str) -> N
 
 
 def test_personal_layer_indices_are_checked() -> None:
-    with pytest.raises(ValueError, match="distinct non-negative"):
+    with pytest.raises(ValueError, match="distinct array indices"):
         LocalLayersMod([1, 1])
     handler = client_handler(PersonalStep, mods=[LocalLayersMod([5])])
     with pytest.raises(ValueError, match="out of range"):

@@ -39,3 +39,7 @@ def test_credit_story_scores_new_customers_and_federating_pays(
     assert 0 < figures["ks"] <= 1
     assert any(line.startswith("4. scored") for line in lines)
     assert any("CC BY 4.0" in line for line in lines)
+    boosted = figures["secureboost"]
+    assert boosted["trees"] == 5 and boosted["auc"] > figures["auc"]  # measured 0.746, 0.678
+    assert abs(boosted["auc"] - figures["central_boosted_auc"]) < 0.03
+    assert any(line.startswith("5. the same consortium trains SecureBoost") for line in lines)

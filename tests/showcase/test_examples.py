@@ -46,3 +46,19 @@ def test_credit_default_example_scores_new_customers(tmp_path: Path) -> None:
     figures = json.loads(out[out.index("{") :])
     assert figures["dataset"].startswith("UCI credit-card default")
     assert figures["auc"] > figures["alone_auc"]
+
+
+def test_transfer_example_beats_the_shop_alone(tmp_path: Path) -> None:
+    out = _run(
+        "transfer/run.py",
+        "--small",
+        "--json",
+        "--plot",
+        str(tmp_path / "transfer.png"),
+        env={"RENGO_SHARED_DATA": str(tmp_path)},  # the bundled stand-in
+    )
+    figures = json.loads(out[out.index("{") :])
+    assert figures["dataset"].startswith("breast cancer")
+    assert figures["security"] == "homomorphic"
+    assert figures["transfer"]["auc"] > max(0.9, figures["alone"]["auc"])  # measured 0.999, 0.952
+    assert (tmp_path / "transfer.png").stat().st_size > 1000

@@ -1,4 +1,5 @@
-"""Party Shapley values of a hetero LR by retraining coalitions of feature parties.
+"""Party Shapley values of vertical models (hetero LR, SecureBoost) by retraining
+coalitions of feature parties.
 
 Synthetic consortium: the label party holds one weak column and the labels, ``informative``
 holds the columns that drive the labels, ``noise`` holds columns independent of them.
@@ -16,6 +17,7 @@ from rengo.tracking import RunStore, pay_rewards, record_contributions, run_cont
 from rengo.valuation import VerticalContribution, vertical_party_contribution
 from rengo.vfl import HeteroLogisticRegression, PartyTable, VerticalDataset
 from rengo.vfl.hetero_contribution import CoalitionValue, train_guest_alone
+from rengo.vfl.secureboost import SECUREBOOST, HeteroSecureBoost
 
 GUEST = "label_party"
 
@@ -176,3 +178,53 @@ def test_unknown_metric_and_unlabelled_validation_are_refused(
         CoalitionValue(train, unlabelled, _model)
     with pytest.raises(ConfigError, match="names no host"):
         CoalitionValue(train, validation, _model)(frozenset({5}))
+
+
+def test_secureboost_party_values_by_the_same_game(
+    data: tuple[VerticalDataset, VerticalDataset],
+) -> None:
+    """Party valuation is generic over registered algorithms: SecureBoost's coalitions are
+    retrained by its protocol, the label party alone by its plaintext twin."""
+    train, validation = data
+
+    def boosted() -> HeteroSecureBoost:
+        return HeteroSecureBoost(key_bits=512, n_trees=3, max_depth=2, seed=5)
+
+    result = vertical_party_contribution(train, validation, make_model=boosted, seed=3)
+    assert result.method == "vfl_exact" and result.metric == "auc"
+    assert sum(result.values.values()) == pytest.approx(result.full - result.baseline, abs=1e-12)
+    assert result.values["informative"] > 0.1 > abs(result.values["noise"])
+    alone = next(c for c in result.coalitions if not c.hosts)
+    assert not alone.federated and 0.55 < alone.score < result.full
+
+
+def test_secureboost_label_party_alone_equals_the_protocol_with_a_silent_host() -> None:
+    """A host whose only column is constant never wins a split, so the protocol's trees are
+    the local twin's: the empty coalition is valued by the same model class."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(300, 3))
+    y = (rng.random(300) < 1 / (1 + np.exp(-x @ np.array([1.0, -0.5, 0.2])))).astype(float)
+    ids = np.arange(300)
+    model = HeteroSecureBoost(key_bits=512, n_trees=3, use_psi=False, seed=11).fit(
+        {GUEST: (ids, x), "silent": (ids, np.zeros((300, 1)))}, label_party=GUEST, y=y
+    )
+    predict = SECUREBOOST.alone
+    assert predict is not None
+    local = predict(model.config, x, y, 11)(x)
+    _, federated = model.predict_raw({GUEST: (ids, x), "silent": (ids, np.zeros((300, 1)))})
+    np.testing.assert_array_equal(local, federated)
+
+
+def test_a_metric_that_does_not_fit_the_predictions_is_refused(
+    data: tuple[VerticalDataset, VerticalDataset],
+) -> None:
+    train, validation = data
+    with pytest.raises(
+        ConfigError, match=r"unknown metric 'auc' for secureboost.*\['neg_rmse', 'r2'\]"
+    ):
+        CoalitionValue(
+            train,
+            validation,
+            lambda: HeteroSecureBoost(objective="regression", key_bits=512),
+            metric="auc",
+        )

@@ -6,7 +6,8 @@ over TLS (mutual certificates by default). A vertical job file describes the who
 ``--job JOB.toml`` gives the coordinator the parties, algorithm, options and seed, and each
 party its own table (``--csv`` names a party's CSV directly instead). The algorithm's
 option flags (``--epochs``, ``--key-bits``, ...) are generated from its config dataclass
-and override the job's values. The label party writes the predictions for its scoring rows;
+and override the job's values. The party that receives predictions (the label party; the target
+in transfer learning) writes them for its scoring rows;
 every party can save its own model.
 """
 
@@ -165,7 +166,8 @@ def vfl_party(
         bool, typer.Option(help="Z-score columns with this party's training statistics.")
     ] = True,
     predictions: Annotated[
-        Path, typer.Option(help="Where the label party writes the predictions of scored rows.")
+        Path,
+        typer.Option(help="Where the scored party (label party; FTL: target) writes them."),
     ] = Path("scores.csv"),
     model: Annotated[Path | None, typer.Option(help="Save this party's model (JSON).")] = None,
     certs: Annotated[Path | None, typer.Option(help="Certs folder (ca.pem, parties/).")] = None,
@@ -187,7 +189,7 @@ def vfl_party(
     from rengo.deploy.vertical import run_vertical_party
     from rengo.deploy.vertical_data import load_party_data
     from rengo.jobs import load_job, party_data
-    from rengo.jobs.vertical import evaluate
+    from rengo.jobs.vertical import evaluate_known
     from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
 
     with friendly_errors(console):
@@ -234,8 +236,8 @@ def vfl_party(
             line = f"{name}: scored {len(result.scores)} rows -> {predictions}"
             if data.score_labels is not None and data.score_table is not None:
                 truth = dict(zip(data.score_table.ids, data.score_labels, strict=True))
-                y = np.array([truth[i] for i in result.score_ids])
-                metrics = evaluate(output, y, result.scores)
+                y = np.array([truth[i] for i in result.score_ids], dtype=data.score_labels.dtype)
+                metrics = evaluate_known(output, y, result.scores, result.model)
                 line += "; " + ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
             console.print(line)
         if model is not None:
@@ -260,6 +262,8 @@ def _write_predictions(path: Path, id_column: str, output: str, ids: Any, values
 
 
 def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):

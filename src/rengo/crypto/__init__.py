@@ -3,10 +3,12 @@
 Paillier key pairs with g = n + 1 and CRT decryption, fixed-point encoding of signed floats,
 numpy-like :class:`EncryptedArray` arithmetic (add, negate, plaintext multiply, sum,
 ``enc_vec @ matrix`` by bucketed multi-exponentiation), ciphertexts safe on the wire by
-default (only freshly randomised ones are sent), precomputed obfuscators (CRT for the key
-holder, opt-in DJN short exponents) and their dealing, one-time-pad masking in Z_n so a key
-holder decrypts only noise, slot packing, multi-core execution and codec registration for
-the wire. ``rengo.crypto.x25519`` holds hash-to-curve and commutative blinding for PSI
+default (only freshly randomised ones are sent), precomputed obfuscators made by a named
+scheme that states its security assumption (full ``r^n``, CRT for the key holder, opt-in DJN
+short exponents from a fixed-base table), pools that fill in the background, and their
+dealing, one-time-pad masking in Z_n so a key holder decrypts only noise, slot packing
+(offset and signed), homomorphic segment sums, multi-core execution and codec registration
+for the wire. ``rengo.crypto.x25519`` holds hash-to-curve and commutative blinding for PSI
 (loaded on first use).
 """
 
@@ -26,6 +28,7 @@ from rengo.crypto.encrypted_array import (
     decrypt_array,
     encrypt_array,
 )
+from rengo.crypto.fixed_base import FixedBaseTable
 from rengo.crypto.fixed_point import (
     DEFAULT_PRECISION_BITS,
     FixedPointEncoder,
@@ -46,7 +49,17 @@ from rengo.crypto.keys import (
     generate_paillier_keypair,
 )
 from rengo.crypto.masking import Mask, decrypt_masked, mask_encrypted, unmask
-from rengo.crypto.obfuscators import ObfuscatorPool, djn_default_exponent_bits
+from rengo.crypto.obfuscator_processes import ObfuscatorProcesses
+from rengo.crypto.obfuscator_schemes import (
+    FullExponentObfuscators,
+    KeyHolderObfuscators,
+    ObfuscatorAssumption,
+    ObfuscatorScheme,
+    ShortExponentObfuscators,
+    kangaroo_exponent_bits,
+    obfuscator_scheme,
+)
+from rengo.crypto.obfuscators import ObfuscatorPool, PoolStats, djn_default_exponent_bits
 from rengo.crypto.packing import (
     PackedEncryptedVector,
     SlotLayout,
@@ -55,6 +68,8 @@ from rengo.crypto.packing import (
     pack,
     unpack,
 )
+from rengo.crypto.segment_sums import encrypted_differences, encrypted_segment_sums
+from rengo.crypto.signed_slots import capacity, combine_ciphertexts, pack_signed, unpack_signed
 from rengo.crypto.wire import ciphertexts_from_bytes, ciphertexts_to_bytes
 
 # X25519 loads on first use: Paillier users should not pay for it.
@@ -78,21 +93,31 @@ __all__ = [
     "SUPPORTED_KEY_BITS",
     "BlindingPool",
     "EncryptedArray",
+    "FixedBaseTable",
     "FixedPointEncoder",
     "FixedPointOverflowError",
+    "FullExponentObfuscators",
     "InvalidCiphertextError",
+    "KeyHolderObfuscators",
     "Mask",
+    "ObfuscatorAssumption",
     "ObfuscatorPool",
+    "ObfuscatorProcesses",
+    "ObfuscatorScheme",
     "ObfuscatorSource",
     "PackedEncryptedVector",
     "PaillierPrivateKey",
     "PaillierPublicKey",
+    "PoolStats",
     "ScaleMismatchError",
+    "ShortExponentObfuscators",
     "SlotLayout",
     "UnrandomizedCiphertextError",
     "batch_obfuscators",
+    "capacity",
     "ciphertexts_from_bytes",
     "ciphertexts_to_bytes",
+    "combine_ciphertexts",
     "deal_obfuscators",
     "decrypt_array",
     "decrypt_masked",
@@ -100,15 +125,21 @@ __all__ = [
     "djn_default_exponent_bits",
     "encrypt_array",
     "encrypt_packed",
+    "encrypted_differences",
+    "encrypted_segment_sums",
     "generate_paillier_keypair",
     "hash_to_points",
+    "kangaroo_exponent_bits",
     "load_private_key",
     "mask_encrypted",
     "new_secret",
+    "obfuscator_scheme",
     "pack",
+    "pack_signed",
     "private_key_from_bytes",
     "private_key_to_bytes",
     "save_private_key",
     "unmask",
     "unpack",
+    "unpack_signed",
 ]

@@ -9,42 +9,64 @@ multiplication. Three ways to make them:
   about 4x cheaper at 2048 bits, see :meth:`PaillierPrivateKey.combine_crt_halves`);
 * opt-in short exponent (Damgård, Jurik, Nielsen, "A generalization of Paillier's public-key
   system with applications to electronic voting", IJIS 2010): ``h_s^a mod n^2`` with
-  ``h_s = (-x^2)^n mod n^2`` fixed and a short random ``a``. Faster, but its security rests on
-  an extra assumption (short exponents of h_s look like random n-th residues), so it is never
-  the default.
+  ``h_s = (-x^2)^n mod n^2`` fixed and a short random ``a``, evaluated from a precomputed
+  fixed-base table. Faster, but its security rests on an extra assumption (short exponents
+  of h_s look like random n-th residues), so it is never the default.
+
+How obfuscators are made is an :class:`~rengo.crypto.obfuscator_schemes.ObfuscatorScheme`
+(with the assumption it rests on); a pool takes one as ``scheme=``. A pool can also fill
+itself on a background thread (:meth:`ObfuscatorPool.fill_in_background`) while its owner
+waits for other parties: the offline phase of the protocol.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
-import gmpy2
 import numpy as np
-from gmpy2 import mpz
 
 from rengo.core.errors import ConfigError
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
-from rengo.crypto.parallel import map_chunks
+from rengo.crypto.obfuscator_schemes import (
+    MIN_SHORT_EXPONENT_BITS,
+    FullExponentObfuscators,
+    KeyHolderObfuscators,
+    ObfuscatorAssumption,
+    ObfuscatorScheme,
+    ShortExponentObfuscators,
+    djn_default_exponent_bits,
+)
 from rengo.crypto.randomness import RandomSource, random_source
 
-MIN_SHORT_EXPONENT_BITS = 224
-"""Shortest DJN exponent accepted (twice a 112-bit security level)."""
+__all__ = [
+    "MIN_SHORT_EXPONENT_BITS",
+    "ObfuscatorPool",
+    "PoolStats",
+    "djn_default_exponent_bits",
+]
 
-_powmod = np.frompyfunc(gmpy2.powmod, 3, 1)
 
+@dataclass(frozen=True)
+class PoolStats:
+    """What a pool has done: obfuscators made ahead of use (``fill``, background fills),
+    made on demand inside ``take`` because the stock ran short, and handed out."""
 
-def djn_default_exponent_bits(public_key: PaillierPublicKey) -> int:
-    """The exponent length DJN 2010 suggest: half the bit length of n."""
-    return max(MIN_SHORT_EXPONENT_BITS, public_key.bits // 2)
+    made_ahead: int
+    made_on_demand: int
+    taken: int
 
 
 class ObfuscatorPool:
     """A stock of fresh obfuscators for one key, filled ahead of time and used once each.
 
-    Pass ``private_key`` when the key holder encrypts (CRT, same security, ~4x cheaper).
-    ``short_exponent_bits`` switches on DJN short-exponent obfuscators (different security
-    assumption, see the module docstring). ``seed`` is for reproducible tests only.
+    ``scheme`` says how obfuscators are made (see :mod:`rengo.crypto.obfuscator_schemes`);
+    without one: the key holder's CRT obfuscators when ``private_key`` is given (same
+    security, ~4x cheaper), DJN short exponents with a fixed-base table when
+    ``short_exponent_bits`` is given (a different assumption), else full ``r^n``.
+    ``seed`` is for reproducible tests only. Thread-safe; :meth:`close` stops a background
+    filler.
     """
 
     def __init__(
@@ -53,6 +75,7 @@ class ObfuscatorPool:
         *,
         private_key: PaillierPrivateKey | None = None,
         short_exponent_bits: int | None = None,
+        scheme: ObfuscatorScheme | None = None,
         seed: int | None = None,
         workers: int | None = None,
     ) -> None:
@@ -68,41 +91,115 @@ class ObfuscatorPool:
                 f"short_exponent_bits must be >= {MIN_SHORT_EXPONENT_BITS}, "
                 f"got {short_exponent_bits}"
             )
+        if scheme is not None and (private_key is not None or short_exponent_bits is not None):
+            raise ConfigError("pass either scheme or private_key/short_exponent_bits, not both")
         self.public_key = public_key
         self.private_key = private_key
         self.short_exponent_bits = short_exponent_bits
         self.workers = workers
         self._rng: RandomSource = random_source(seed)
+        if scheme is None:
+            if private_key is not None:
+                scheme = KeyHolderObfuscators(private_key)
+            elif short_exponent_bits is not None:
+                scheme = ShortExponentObfuscators.create(
+                    public_key, self._rng, exponent_bits=short_exponent_bits
+                )
+            else:
+                scheme = FullExponentObfuscators(public_key)
+        public_key.require_same(scheme.public_key, "obfuscators")
+        self.scheme: ObfuscatorScheme = scheme
         self._lock = threading.Lock()
+        self._rng_lock = threading.Lock()
         self._stock: list[np.ndarray] = []
         self._size = 0
-        self._djn_base: mpz | None = None
-        if short_exponent_bits is not None:
-            n, n2 = public_key.n, public_key.nsquare
-            x = self._rng.randbelow(n - 1) + 1
-            self._djn_base = gmpy2.powmod(-(x * x) % n, n, n2)
+        self._made_ahead = 0
+        self._made_on_demand = 0
+        self._taken = 0
+        self._background: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
 
     @property
     def method(self) -> str:
-        """How obfuscators are made: ``"crt"``, ``"djn-short-exponent"`` or ``"standard"``."""
-        if self.private_key is not None:
-            return "crt"
-        return "standard" if self._djn_base is None else "djn-short-exponent"
+        """How obfuscators are made: ``"crt"``, ``"standard"``, ``"djn-fixed-base"`` or
+        ``"djn-short-exponent"``."""
+        return self.scheme.name
+
+    @property
+    def assumption(self) -> ObfuscatorAssumption:
+        """What the obfuscators' security rests on: ``"dcr"`` or ``"dcr+short-exponent"``."""
+        return self.scheme.assumption
+
+    @property
+    def stats(self) -> PoolStats:
+        """Counts of obfuscators made ahead, made on demand and handed out so far."""
+        with self._lock:
+            return PoolStats(self._made_ahead, self._made_on_demand, self._taken)
 
     def __len__(self) -> int:
         return self._size
 
     def fill(self, count: int) -> None:
-        """Precompute ``count`` more obfuscators (over ``workers`` threads)."""
+        """Precompute ``count`` more obfuscators now (blocking; over ``workers`` threads)."""
         if count < 0:
             raise ValueError("count must be >= 0")
         fresh = self.generate(count)
         with self._lock:
             self._stock.append(fresh)
             self._size += count
+            self._made_ahead += count
+
+    def fill_in_background(self, count: int) -> Future[None]:
+        """Start making ``count`` more obfuscators on this pool's background thread and
+        return at once: the offline phase, run while the owner waits for other parties.
+
+        Fills run one after another; :meth:`take` waits for those in flight when the stock
+        is short, so nothing is made twice. Call :meth:`close` (or use the pool as a
+        context manager) to stop the thread.
+        """
+        if count < 0:
+            raise ValueError("count must be >= 0")
+        with self._lock:
+            if self._background is None:
+                self._background = ThreadPoolExecutor(1, thread_name_prefix="obfuscators")
+            future = self._background.submit(self.fill, count)
+            self._pending.append(future)
+        return future
+
+    def wait(self) -> None:
+        """Block until every background fill started so far has finished."""
+        with self._lock:
+            pending = list(self._pending)
+        for future in pending:
+            future.result()
+        with self._lock:
+            self._pending = [f for f in self._pending if not f.done()]
+
+    def close(self) -> None:
+        """Wait for background fills, stop the background thread and any worker processes
+        of the scheme (the stock stays usable)."""
+        self.wait()
+        with self._lock:
+            background, self._background = self._background, None
+        if background is not None:
+            background.shutdown(wait=True)
+        close_scheme = getattr(self.scheme, "close", None)
+        if callable(close_scheme):
+            close_scheme()
+
+    def __enter__(self) -> ObfuscatorPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def take(self, count: int) -> np.ndarray:
-        """``count`` obfuscators (object array), from the stock first, the rest made now."""
+        """``count`` obfuscators (object array), from the stock first (after any background
+        fill in flight), the rest made now."""
+        with self._lock:
+            short = self._size < count and bool(self._pending)
+        if short:
+            self.wait()
         with self._lock:
             parts, needed = [], count
             while needed and self._stock:
@@ -114,6 +211,8 @@ class ObfuscatorPool:
                     self._stock.pop()
                 needed -= used
             self._size -= count - needed
+            self._taken += count
+            self._made_on_demand += needed
         if needed:
             parts.append(self.generate(needed))
         return np.concatenate(parts) if parts else np.empty(0, dtype=object)
@@ -122,25 +221,5 @@ class ObfuscatorPool:
         """``count`` fresh obfuscators, bypassing the stock."""
         if count <= 0:
             return np.empty(0, dtype=object)
-        rng = self._rng
-        if self.private_key is not None:
-            key = self.private_key
-            p, q = key.p, key.q
-            yp = _object_array([rng.randbelow(p - 1) + 1 for _ in range(count)])
-            yq = _object_array([rng.randbelow(q - 1) + 1 for _ in range(count)])
-            xp = map_chunks(lambda y: _powmod(y, p, key.psquare), yp, workers=self.workers)
-            xq = map_chunks(lambda y: _powmod(y, q, key.qsquare), yq, workers=self.workers)
-            return key.combine_crt_halves(xp, xq)
-        n, n2 = self.public_key.n, self.public_key.nsquare
-        if self._djn_base is not None:
-            base, bits = self._djn_base, self.short_exponent_bits or 0
-            exps = _object_array([rng.randbits(bits) for _ in range(count)])
-            return map_chunks(lambda e: _powmod(base, e, n2), exps, workers=self.workers)
-        rs = _object_array([rng.randbelow(n - 1) + 1 for _ in range(count)])
-        return map_chunks(lambda r: _powmod(r, n, n2), rs, workers=self.workers)
-
-
-def _object_array(items: list[Any]) -> np.ndarray:
-    out = np.empty(len(items), dtype=object)
-    out[:] = items
-    return out
+        with self._rng_lock:  # seeded sources are not thread-safe
+            return self.scheme.generate(count, self._rng, self.workers)

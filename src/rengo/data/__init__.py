@@ -2,7 +2,8 @@
 
 Tables are :class:`Dataset` objects (numpy ``X``, ``y``, names, optional row ids). Horizontal
 partitioners return one index array per client; :func:`federate` turns a table into a
-:class:`FederatedDataset`; :func:`vertical_split` makes per-party column tables.
+:class:`FederatedDataset`; :func:`vertical_split` makes per-party column tables,
+:func:`transfer_split` a two-party transfer-learning scenario.
 """
 
 from rengo.data.bundled import (
@@ -53,6 +54,7 @@ from rengo.data.shared import (
     load_uci_adult,
     shared_data_dir,
 )
+from rengo.data.transfer import TransferParty, TransferSplit, transfer_split
 from rengo.data.vertical import VerticalParty, vertical_split
 
 __all__ = [
@@ -63,6 +65,8 @@ __all__ = [
     "FederatedDataset",
     "Seed",
     "Standardization",
+    "TransferParty",
+    "TransferSplit",
     "VerticalParty",
     "as_generator",
     "check_partition",
@@ -99,6 +103,7 @@ __all__ = [
     "shared_data_dir",
     "standardize",
     "train_test_split",
+    "transfer_split",
     "vertical_split",
     "write_idx",
 ]

@@ -77,6 +77,7 @@ def load_party_data(
         id_column=id_column,
         features=features,
         delimiter=delimiter,
+        missing_values=("",),
         task="classification",
     )
     assert train.ids is not None
@@ -101,6 +102,7 @@ def load_party_data(
             id_column=id_column,
             features=list(train.feature_names),
             delimiter=delimiter,
+            missing_values=("",),
             task="classification",
         )
         assert scoring.ids is not None

@@ -25,6 +25,7 @@ from rengo.data import (
     load_dataset,
     load_idx,
     load_parquet,
+    train_test_split,
 )
 from rengo.hfl import (
     Client,
@@ -39,7 +40,7 @@ from rengo.hfl import (
     softmax_predict,
     strategy_registry,
 )
-from rengo.jobs.spec import JobSpec
+from rengo.jobs.spec import JobSpec, evaluation_options
 
 
 def __getattr__(name: str) -> Any:
@@ -99,6 +100,8 @@ def build_federation(spec: JobSpec) -> FederatedDataset:
         test_size=spec.data.test_size,
         **spec.partition.options,
     )
+    if spec.data.client_test_size > 0:
+        fed = hold_out_per_client(fed, spec.data.client_test_size, spec.job.seed)
     if not spec.data.standardize:
         return fed
     ids = list(fed.clients)
@@ -106,7 +109,30 @@ def build_federation(spec: JobSpec) -> FederatedDataset:
     scaler = fit_standardization(train)
     clients = {c: scaler.apply(fed.clients[c]) for c in ids}
     test = scaler.apply(fed.test) if fed.test is not None else None
-    return FederatedDataset(clients=clients, test=test, name=fed.name)
+    client_tests = None
+    if fed.client_tests is not None:
+        client_tests = {c: scaler.apply(d) for c, d in fed.client_tests.items()}
+    return FederatedDataset(clients=clients, test=test, name=fed.name, client_tests=client_tests)
+
+
+def hold_out_per_client(fed: FederatedDataset, share: float, seed: int) -> FederatedDataset:
+    """Each client's rows split into its own training and test rows (its test rows follow its
+    own label distribution: what personalised models are evaluated on).
+
+    Raises
+    ------
+    ConfigError
+        If a client has too few rows to hold any out.
+    """
+    clients, tests = {}, {}
+    for k, cid in enumerate(fed.client_ids):
+        data = fed.clients[cid]
+        if len(data) < 2:
+            raise ConfigError(f"client {cid} has {len(data)} row(s): too few for a test split")
+        count = min(max(1, round(share * len(data))), len(data) - 1)
+        rng = np.random.default_rng([seed, k, 0xC7])
+        clients[cid], tests[cid] = train_test_split(data, count, rng)
+    return FederatedDataset(clients=clients, test=fed.test, name=fed.name, client_tests=tests)
 
 
 def _concat(parts: list[Dataset]) -> Dataset:
@@ -124,10 +150,9 @@ def build_strategy(spec: JobSpec, evaluate_fn: Any = None) -> Strategy:
         strategy = cls(
             fraction_fit=s.fraction_fit,
             min_fit_clients=s.min_fit_clients,
-            fraction_evaluate=s.fraction_evaluate,
-            min_evaluate_clients=s.min_evaluate_clients,
             min_available_clients=min(s.min_available_clients, spec.partition.num_clients),
             evaluate_fn=evaluate_fn,
+            **evaluation_options(s),
             **s.options,
         )
     except ValueError as exc:  # the strategy's own range checks (e.g. proximal_mu >= 0)
@@ -175,8 +200,15 @@ def _logistic(
     def client_fn(cid: str) -> Client:
         data = fed.client(cid)
         X = data.X.astype(np.float64)
+        own = fed.client_tests.get(cid) if fed.client_tests else None
         return LogisticRegressionClient(
-            X, data.labels(), lr=lr, local_epochs=epochs, batch_size=batch
+            X,
+            data.labels(),
+            None if own is None else own.X.astype(np.float64),
+            None if own is None else own.labels(),
+            lr=lr,
+            local_epochs=epochs,
+            batch_size=batch,
         )
 
     def evaluate(params: Parameters) -> tuple[float, Metrics]:
@@ -226,13 +258,23 @@ def _mlp(
         for cid in fed.client_ids
     }
 
+    own_tests = {
+        cid: TensorDataset(
+            torch.from_numpy(data.X.astype(np.float32)),
+            torch.from_numpy(data.labels().astype(np.int64)),
+        )
+        for cid, data in (fed.client_tests or {}).items()
+    }
     local_dp = spec.privacy.local if spec.privacy is not None else None
 
     def client_fn(cid: str) -> Client:
         loader = DataLoader(tensors[cid], batch_size=batch, shuffle=True)
+        own = own_tests.get(cid)
+        test = None if own is None else DataLoader(own, batch_size=1024)
         return TorchClient(
             make_mlp(d, k, hidden),
             loader,
+            test,
             lr=lr,
             local_epochs=epochs,
             dp=local_dp,

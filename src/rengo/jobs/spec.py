@@ -2,14 +2,17 @@
 
 [job]       name, kind ("hfl"), seed, rounds, executor, workers, round_timeout
 [data]      dataset (digits | breast_cancer | wine | iris | csv | parquet | idx), path,
-            label, id_column, test_size, standardize, images, labels (idx files)
+            label, id_column, test_size, standardize, images, labels (idx files),
+            client_test_size (each client's own held-out share, for per-client evaluation)
 [partition] scheme (iid | dirichlet | shards | quantity), num_clients, and the scheme's
             options (alpha, min_size, ...)
 [model]     type (mlp | logistic), hidden
 [train]     lr, local_epochs, batch_size, device (cpu | cuda | cuda:N | mps | auto)
 [strategy]  name (any registered strategy: ``rengo strategies`` lists them), fraction_fit,
-            min_fit_clients, fraction_evaluate, min_evaluate_clients, min_available_clients,
-            and the strategy's own options (its dataclass fields, typed by their annotations)
+            min_fit_clients, fraction_evaluate, min_evaluate_clients (default: the
+            strategy's own; personalising strategies evaluate every client),
+            min_available_clients, and the strategy's own options (its dataclass fields,
+            typed by their annotations)
 [privacy]   dp (none | central | local) and the fields of rengo.privacy.CentralDP / LocalDP
 [robust]    attack (a registered attack simulator), attackers, and the attack's fields
 [result_checks]  max_claimed_examples, max_weight_ratio, max_update_norm_ratio: the
@@ -106,6 +109,9 @@ class DataSection:
     standardize: bool = option(True, "Z-score features with the training rows' statistics.")
     images: str | None = option(None, "IDX images file.")
     labels: str | None = option(None, "IDX labels file.")
+    client_test_size: float = option(
+        0.0, "Each client's own held-out share, for per-client evaluation (0: none).", ge=0, lt=1
+    )
 
 
 @dataclass
@@ -142,8 +148,12 @@ class StrategySection:
     name: str = option("fedavg", "Any registered strategy (rengo strategies).")
     fraction_fit: float = option(1.0, "Share of clients sampled per round.", gt=0, le=1)
     min_fit_clients: int = option(2, "Fewest results a round needs.", ge=1, le=MAX_CLIENTS)
-    fraction_evaluate: float = option(0.0, "Share sampled for evaluation (0: off).", ge=0, le=1)
-    min_evaluate_clients: int = option(2, "Fewest clients evaluating.", ge=0, le=MAX_CLIENTS)
+    fraction_evaluate: float | None = option(
+        None, "Share sampled for evaluation (0: off; default: the strategy's own).", ge=0, le=1
+    )
+    min_evaluate_clients: int | None = option(
+        None, "Fewest clients evaluating (default: the strategy's own).", ge=0, le=MAX_CLIENTS
+    )
     min_available_clients: int = option(
         2, "A round needs this many clients available.", ge=1, le=MAX_CLIENTS
     )
@@ -390,14 +400,26 @@ def _strategy_section(source: str, raw: Any) -> StrategySection:
         entry.cls(
             fraction_fit=strategy.fraction_fit,
             min_fit_clients=strategy.min_fit_clients,
-            fraction_evaluate=strategy.fraction_evaluate,
-            min_evaluate_clients=strategy.min_evaluate_clients,
             min_available_clients=strategy.min_available_clients,
+            **evaluation_options(strategy),
             **strategy.options,
         )
     except (ValueError, TypeError) as exc:  # the strategy's own range checks
         raise ConfigError(f"{source}: [strategy] {name}: {exc}") from exc
     return strategy
+
+
+def evaluation_options(strategy: StrategySection) -> dict[str, Any]:
+    """The evaluation sampling keys the job sets; unset ones keep the strategy's own
+    defaults (personalising strategies evaluate every client)."""
+    return {
+        k: v
+        for k, v in (
+            ("fraction_evaluate", strategy.fraction_evaluate),
+            ("min_evaluate_clients", strategy.min_evaluate_clients),
+        )
+        if v is not None
+    }
 
 
 def _check(

@@ -11,10 +11,11 @@ deployed run from the same job file equals the simulated one.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,13 +38,15 @@ RUN_KIND = "vfl"
 
 @dataclass
 class VerticalJob:
-    """Training and held-out data for every party, the held-out labels, and the model."""
+    """Training and held-out data for every party, the held-out labels (of the party that
+    scores them), the model, and the labels of feature parties that hold some."""
 
     spec: JobSpec
     train: VerticalDataset
     test: VerticalDataset
     test_labels: np.ndarray
     model: VerticalEstimator
+    other_labels: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def held_out(ids: np.ndarray, seed: int, fraction: float) -> np.ndarray:
@@ -58,23 +61,82 @@ def held_out(ids: np.ndarray, seed: int, fraction: float) -> np.ndarray:
     return np.fromiter((int.from_bytes(d, "big") < limit for d in digests), bool, len(ids))
 
 
+def labels_by_name(vfl: VflSection) -> bool:
+    """Whether the job's algorithm lets a feature party hold labels (transfer learning).
+
+    Then every label holder passes its labels as class *names* (``None`` where a row has
+    none), so that two parties' tables, each encoding its own classes, agree on what a
+    label means; the algorithm encodes them (e.g. :mod:`rengo.ftl`)."""
+    return "feature_party" in vfl.spec.labels_at
+
+
+def _csv_header(path: str) -> list[str]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            return [c.strip() for c in next(csv.reader(handle), [])]
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+def _label_column(path: str, column: str) -> np.ndarray:
+    """One CSV column's cells as class names, ``None`` where empty (in file row order)."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = [c.strip() for c in next(reader, [])]
+        j = header.index(column)
+        cells = [row[j].strip() if j < len(row) else "" for row in reader if row]
+    return np.array([c or None for c in cells], dtype=object)
+
+
 def _own_table(
     vfl: VflSection, name: str, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[str, ...] | None, tuple[str, ...]]:
-    """``(ids, X, y, classes, feature names)`` of one party, as it holds them."""
+    """``(ids, X, y, classes, feature names)`` of one party, as it holds them; ``y`` holds
+    class names (``None`` where missing) when the algorithm takes labels by name."""
     is_label_party = name == vfl.label_party
     if vfl.parties:
         if name not in vfl.parties:
             raise ConfigError(f"{name!r} is not one of the job's parties {sorted(vfl.parties)}")
         path = vfl.parties[name]
+        header = _csv_header(path)
+        if not is_label_party and labels_by_name(vfl) and vfl.label in header:
+            # a feature party's own few labels, blank where it has none: read by name
+            features = [c for c in header if c not in (vfl.label, vfl.id_column)]
+            table = load_csv(
+                path,
+                label=None,
+                id_column=vfl.id_column,
+                missing_values=("",),
+                name=name,
+                features=features,
+            )
+            own = _label_column(path, vfl.label)
+            known = sorted({n for n in own.tolist() if n is not None})
+            if table.ids is None:
+                raise DataError(f"{path}: needs the id column {vfl.id_column!r}")
+            return np.asarray(table.ids), table.X, own, tuple(known), tuple(table.feature_names)
+        label = vfl.label if is_label_party else None
         table = load_csv(
-            path, label=vfl.label if is_label_party else None, id_column=vfl.id_column, name=name
+            path,
+            label=label,
+            id_column=vfl.id_column,
+            missing_values=("",),
+            task="regression" if vfl.spec.output_of(vfl.options) == "values" else "classification",
+            name=name,
         )
         if table.ids is None:
             raise DataError(f"{path}: needs the id column {vfl.id_column!r}")
-        y = table.labels() if is_label_party else None
+        y = table.labels() if label is not None else None
+        if y is not None and labels_by_name(vfl):
+            assert table.classes is not None
+            y = np.asarray(table.classes, dtype=object)[y]
         return np.asarray(table.ids), table.X, y, table.classes, tuple(table.feature_names)
     assert vfl.dataset is not None
+    if vfl.spec.scored_by != "label_party":
+        raise ConfigError(
+            f"{vfl.algorithm} scores a feature party's own rows; give each party its table in "
+            "[vfl.parties] (a bundled table split by columns has labels at one party only)"
+        )
     dataset: Dataset = load_dataset(vfl.dataset)
     names = vfl.party_names
     if name not in names:
@@ -118,8 +180,14 @@ def party_data(vfl: VflSection, name: str, seed: int) -> PartyData:
             raise DataError(f"label party {name!r} holds no labels")
         binary = vfl.spec.output_of(vfl.options) == "probability"
         if binary and classes is not None and len(classes) != 2:
+            hint = (
+                " (or set objective = 'multiclass' in [vfl])"
+                if hasattr(vfl.options, "objective")
+                else ""
+            )
             raise DataError(
-                f"{name}: label {vfl.label!r} must have two classes, found {len(classes)}"
+                f"{name}: label {vfl.label!r} must have two classes for a binary model, found "
+                f"{len(classes)}: give a label column with two classes{hint}"
             )
     test = held_out(ids, seed, vfl.test_size)
     mean, scale = column_scaling(x[~test])
@@ -156,18 +224,68 @@ def build_vertical_job(spec: JobSpec) -> VerticalJob:
         raise ConfigError(f"{spec.source}: not a vertical job")
     data = {name: party_data(vfl, name, spec.job.seed) for name in vfl.party_names}
     label = data[vfl.label_party]
-    assert label.labels is not None and label.score_labels is not None
+    assert label.labels is not None
+    scored = scoring_party(vfl)
+    truth = data[scored].score_labels
+    if truth is None:
+        raise DataError(
+            f"{scored} scores the held-out rows but its table has no {vfl.label!r} column "
+            "to evaluate them with"
+        )
     train = {name: d.table for name, d in data.items() if d.table is not None}
     test = {name: d.score_table for name, d in data.items() if d.score_table is not None}
     options: dict[str, Any] = options_to_wire(vfl.options)
     model = VerticalEstimator.for_algorithm(vfl.spec)(seed=spec.job.seed, **options)
+    others = {
+        name: d.labels
+        for name, d in data.items()
+        if name != vfl.label_party and d.labels is not None
+    }
     return VerticalJob(
         spec,
         VerticalDataset(train, vfl.label_party, label.labels),
         VerticalDataset(test, vfl.label_party),
-        label.score_labels,
+        truth,
         model,
+        others,
     )
+
+
+def scoring_party(vfl: VflSection) -> str:
+    """The party that receives the predictions: the label party, or (an algorithm scored at
+    a feature party, e.g. transfer learning's target) the one feature party.
+
+    Raises
+    ------
+    ConfigError
+        If the algorithm scores at a feature party and the job has several.
+    """
+    if vfl.spec.scored_by == "label_party":
+        return vfl.label_party
+    hosts = vfl.party_names[1:]
+    if len(hosts) != 1:
+        raise ConfigError(f"{vfl.algorithm} takes one feature party, the job names {hosts}")
+    return hosts[0]
+
+
+def truth_codes(truth: np.ndarray, model: Any) -> np.ndarray:
+    """Held-out labels as the class codes predictions use: class names (labels passed by
+    name, see :func:`labels_by_name`) become indices into the scoring model's ``classes``.
+
+    Raises
+    ------
+    DataError
+        For a held-out label the model has no class for.
+    """
+    values = np.asarray(truth)
+    if values.dtype != object:
+        return values
+    classes = list(getattr(model, "classes", ()) or ())
+    index = {str(name): k for k, name in enumerate(classes)}
+    unknown = sorted({str(v) for v in values.tolist() if str(v) not in index})
+    if unknown:
+        raise DataError(f"held-out labels {unknown[:5]} are not among the classes {classes}")
+    return np.array([index[str(v)] for v in values.tolist()], dtype=np.int64)
 
 
 def evaluate(output: str, truth: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
@@ -182,6 +300,23 @@ def evaluate(output: str, truth: np.ndarray, predictions: np.ndarray) -> dict[st
         return {"accuracy": float(np.mean(predictions == truth))}
     error = np.asarray(predictions, dtype=np.float64) - truth
     return {"rmse": float(np.sqrt(np.mean(error**2))), "mae": float(np.mean(np.abs(error)))}
+
+
+def evaluate_known(
+    output: str, truth: np.ndarray, predictions: np.ndarray, model: Any
+) -> dict[str, float]:
+    """:func:`evaluate` on the rows whose true label is known (labels passed by name may be
+    ``None``), with names turned into the scoring model's class codes.
+
+    Raises
+    ------
+    DataError
+        If no scored row has a known label.
+    """
+    known = np.array([t is not None for t in truth.tolist()], dtype=bool)
+    if not known.any():
+        raise DataError("none of the scored rows has a known label to evaluate with")
+    return evaluate(output, truth_codes(truth[known], model), np.asarray(predictions)[known])
 
 
 def run_vertical_job(
@@ -209,13 +344,16 @@ def run_vertical_job(
         run_id = run.run_id
         start = time.perf_counter()
         job.model.set_params(progress=progress)
-        job.model.fit(job.train)
+        job.model.fit(job.train, labels=job.other_labels or None)
         train_s = time.perf_counter() - start
         ids, predictions = job.model.predict_raw(job.test)
-        label_ids = job.test.parties[vfl.label_party].ids
-        truth_by_id = dict(zip(map(str, label_ids), job.test_labels, strict=True))
-        truth = np.array([truth_by_id[str(i)] for i in ids])
-        metrics = evaluate(vfl.spec.output_of(vfl.options), truth, predictions)
+        scored = scoring_party(vfl)
+        scored_ids = map(str, job.test.parties[scored].ids)
+        truth_by_id = dict(zip(scored_ids, job.test_labels, strict=True))
+        truth = np.array([truth_by_id[str(i)] for i in ids], dtype=job.test_labels.dtype)
+        metrics = evaluate_known(
+            vfl.spec.output_of(vfl.options), truth, predictions, job.model.models_[scored]
+        )
         label_model = job.model.models_[vfl.label_party]
         result: dict[str, Any] = {
             "run_id": run_id,

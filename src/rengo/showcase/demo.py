@@ -7,9 +7,12 @@ must approach without collecting the data). Accuracies side by side (training ti
 from the time the Shapley accounting adds), a plot with the centralised line, then each
 client's Shapley contribution and its share of a reward pool.
 Part 2 - vertical FL: the credit-default consortium on real credit data (a sample of the UCI
-table ships with rengo): PSI, Paillier, hetero LR, scoring, how much federating adds over
-the card issuer alone, and the Shapley split of that gain paid from a pool.
-Part 3 - a prediction tournament paid by CORR and MMC.
+table ships with rengo): PSI, Paillier, hetero LR and SecureBoost side by side, scoring, how
+much federating adds over the card issuer alone, and the Shapley split of that gain paid
+from a pool.
+Part 3 - transfer learning: a bank and an online shop with different features and few shared
+customers (secure FTL against the shop alone, with a plot).
+Part 4 - a prediction tournament paid by CORR and MMC.
 Every part is a run in the store: ``rengo runs list``.
 """
 
@@ -36,6 +39,7 @@ from rengo.showcase.demo_contribution import (
     demo_tracker,
 )
 from rengo.showcase.tournament_cast import FIVE_PARTICIPANTS
+from rengo.showcase.transfer_story import plot_transfer_story, run_transfer_story
 from rengo.tournament import simulate_tournament
 from rengo.tracking import (
     RunStore,
@@ -143,7 +147,8 @@ def run_demo(
     dict[str, Any]
         ``hfl`` (accuracies, times and run ids), ``plots``, ``contribution``, ``vertical``
         (the consortium's figures, its gain over the label party alone, the Shapley split
-        and the run id) and ``tournament`` (net payouts in minor units and the run id).
+        and the run id), ``transfer`` (the shop's AUC alone and with FTL) and ``tournament``
+        (net payouts in minor units and the run id).
 
     Raises
     ------
@@ -186,6 +191,8 @@ def run_demo(
             console, fedavg, tracker.inner, store, fedavg_history.run_id, out
         )
         results["vertical"] = vertical_section(console, seed, store)
+        results["transfer"] = transfer_section(console, seed, out)
+        results["plots"].append(results["transfer"]["plot"])
         results["tournament"] = tournament_section(console, seed, store)
     return results
 
@@ -229,7 +236,8 @@ def centralised_run(store: RunStore, job: HflJob, epochs: int, seed: int) -> dic
 
 def vertical_section(console: Console, seed: int, store: RunStore | None = None) -> dict[str, Any]:
     """Part 2: a bank, a telecom and a card issuer train on each other's columns, on real
-    credit data; how much federating adds, and its Shapley split paid from a pool. Recorded
+    credit data, with hetero LR and with SecureBoost (each next to the same kind of model
+    trained centrally); how much federating adds, and its Shapley split paid from a pool. Recorded
     in ``store`` as a run of kind ``"vfl"`` with its contributions and payouts."""
     console.rule("[bold]Vertical FL - the credit-default consortium")
     console.print(
@@ -251,7 +259,8 @@ def vertical_section(console: Console, seed: int, store: RunStore | None = None)
             f"alone {figures['alone_auc']:.4f}, the consortium {figures['auc']:.4f} (every "
             f"column pooled in one place: {figures['central_auc']:.4f})."
         )
-        say("5. who made that gain: the bank's and the telecom's Shapley values")
+        _print_vertical_comparison(console, figures)
+        say("6. who made that gain: the bank's and the telecom's Shapley values")
         with console.status("retraining every coalition of the feature parties..."):
             valued = credit_party_contribution(
                 small=True, seed=seed, budget_minor=DEMO_BUDGET_MINOR, log=say
@@ -288,10 +297,68 @@ def _record_vertical(store: RunStore, run_id: str, figures: dict[str, Any], valu
     )
 
 
+def _print_vertical_comparison(console: Console, figures: dict[str, Any]) -> None:
+    """Both federated models' AUCs next to the centralised fits of the same model kinds."""
+    table = Table(title="New customers' AUC: federated vs centralised", title_justify="left")
+    table.add_column("model")
+    table.add_column("data seen by the trainer")
+    table.add_column("AUC", justify="right")
+    table.add_column("train time", justify="right")
+    table.add_row(
+        f"hetero logistic regression, {figures['epochs']} epochs",
+        "masked gradients only",
+        f"{figures['auc']:.4f}",
+        f"{figures['train_seconds']:.1f}s",
+    )
+    table.add_row(
+        "central logistic regression", "all columns pooled", f"{figures['central_auc']:.4f}", ""
+    )
+    boosted = figures.get("secureboost")
+    if boosted is not None:
+        table.add_row(
+            f"SecureBoost, {boosted['trees']} trees",
+            "encrypted gradients, histogram sums",
+            f"{boosted['auc']:.4f}",
+            f"{boosted['train_seconds']:.1f}s",
+        )
+        table.add_row(
+            "central gradient boosting (scikit-learn)",
+            "all columns pooled",
+            f"{figures['central_boosted_auc']:.4f}",
+            "",
+        )
+    console.print(table)
+
+
+def transfer_section(console: Console, seed: int, out: Path) -> dict[str, Any]:
+    """Part 3: a bank and an online shop learn across their different features."""
+    console.rule("[bold]Transfer learning - two firms, different customer data")
+    console.print(
+        "A bank knows bill and payment histories and who defaulted; an online shop knows "
+        "other things about its own customers and has few labels. They share some customers."
+    )
+    story = run_transfer_story(
+        security="plaintext", epochs=10, seed=seed, log=lambda m: console.print(m, highlight=False)
+    )
+    console.print(
+        "(plaintext mode keeps the demo to seconds; security='homomorphic' trains the same "
+        "model under Paillier encryption - examples/transfer runs it)"
+    )
+    plot = plot_transfer_story(story, out / "demo-transfer.png")
+    console.print(f"plot: [bold]{plot}[/]")
+    return {
+        "dataset": story.dataset,
+        "alone_auc": story.alone["auc"],
+        "transfer_auc": story.transfer["auc"],
+        "seconds": story.seconds,
+        "plot": str(plot),
+    }
+
+
 def tournament_section(
     console: Console, seed: int, store: RunStore | None = None
 ) -> dict[str, Any]:
-    """Part 3: a Numerai-style tournament where only predictions leave participants,
+    """Part 4: a Numerai-style tournament where only predictions leave participants,
     recorded in ``store`` as a run of kind ``"tournament"`` (scores and the ledger)."""
     console.rule("[bold]Tournament - paid for predictions, by CORR and MMC")
     rounds = 6

@@ -1,12 +1,13 @@
-"""Vertical-FL party contribution end to end: Shapley values of the feature parties of a
-hetero LR, by retraining each coalition (Wang 2019, "Interpret Federated Learning with
-Shapley Values", arXiv:1905.04519).
+"""Vertical-FL party contribution end to end: Shapley values of the feature parties of any
+registered vertical model (hetero LR, SecureBoost, ...), by retraining each coalition
+(Wang 2019, "Interpret Federated Learning with Shapley Values", arXiv:1905.04519).
 
 The game's players are the feature (host) parties; the label party is in every coalition,
-since without labels there is no model. ``v(S)`` is the validation score (AUC by default)
-of a hetero LR retrained on the label party plus ``S``'s columns, computed by the label
-party from the federated scores it receives anyway (see :mod:`rengo.vfl.hetero_contribution`
-for the value function and the label-party-alone baseline). Up to ``exact_max_parties``
+since without labels there is no model. ``v(S)`` is the validation score (AUC by default
+for P(y = 1) models, accuracy for classes, R^2 for values) of the model retrained on the
+label party plus ``S``'s columns, computed by the label party from the federated
+predictions it receives anyway (see :mod:`rengo.vfl.hetero_contribution` for the value
+function and the label-party-alone baseline). Up to ``exact_max_parties``
 hosts every one of the 2^k coalitions is retrained and the values are exact; above that,
 truncated Monte Carlo permutation sampling (Ghorbani & Zou 2019) retrains only the
 coalitions the sampled permutations reach, and the values are estimates.
@@ -104,7 +105,7 @@ def vertical_party_contribution(
     validation: VerticalDataset,
     *,
     make_model: ModelFactory,
-    metric: str = "auc",
+    metric: str | None = None,
     seed: int = 0,
     exact_max_parties: int = EXACT_MAX_HOSTS,
     truncation: float = 0.01,
@@ -121,10 +122,12 @@ def vertical_party_contribution(
     validation:
         The same parties' tables of the validation customers, labelled at the label party.
     make_model:
-        Makes the fresh, unfitted hetero LR each coalition retrains (a new key pair each).
+        Makes the fresh, unfitted model each coalition retrains (a new key pair each): any
+        vertical estimator (``HeteroLogisticRegression``, ``HeteroSecureBoost``, ...).
     metric:
-        A name in :data:`rengo.metrics.BINARY_SCORERS` (``auc``, ``ks``, ``neg_log_loss``,
-        ``accuracy``), computed by the label party.
+        A name in :data:`rengo.vfl.hetero_contribution.SCORERS_BY_OUTPUT` for what the model
+        predicts (``auc``, ``ks``, ``neg_log_loss``, ``accuracy`` for P(y = 1); default: the
+        first), computed by the label party.
     seed:
         Fixes the private set intersections, the label party's local batch order when the
         model has no seed, and the permutations sampled above ``exact_max_parties`` hosts.
@@ -145,7 +148,8 @@ def vertical_party_contribution(
     ConfigError
         Unknown metric, or training and validation name different parties.
     DataError
-        Missing or non-binary labels, or one class only among the common customers.
+        Missing labels (or not 0/1 for a P(y = 1) model), or one class only among the
+        common customers.
     """
     started = time.perf_counter()
     value = CoalitionValue(dataset, validation, make_model, metric, seed)
@@ -174,9 +178,10 @@ def vertical_party_contribution(
             f"retrained, truncation {truncation:g} of the total gain; largest standard "
             f"error {float(result.stderr.max()):.3g}, stopped on {result.stopped_by}"
         )
+    assert value.metric is not None
     return VerticalContribution(
         value.label_party,
-        metric,
+        value.metric,
         {p: float(v) for p, v in zip(result.players, result.values, strict=True)},
         result.method,
         approximation,

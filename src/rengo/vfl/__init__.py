@@ -1,14 +1,15 @@
-"""Vertical federated learning: PSI, one runner for every algorithm, hetero LR.
+"""Vertical federated learning: PSI, one runner for every algorithm, hetero LR, SecureBoost.
 
 An algorithm is described once and registered (:mod:`rengo.vfl.registry`); the vertical
 runner (:mod:`rengo.vfl.runner`) aligns rows by PSI, trains and scores with its role
 functions, which talk only through a :class:`rengo.transport.Channel`, so the same code
-runs in simulation (:class:`HeteroLogisticRegression`, :func:`simulate_vertical`) and
-deployed (``rengo vfl coordinator`` / ``rengo vfl party``).
+runs in simulation (:class:`HeteroLogisticRegression`, :class:`HeteroSecureBoost`,
+:func:`simulate_vertical`) and deployed (``rengo vfl coordinator`` / ``rengo vfl party``).
 
 Layout: :mod:`rengo.vfl.common` (party tables, vertical datasets, batch order),
-:mod:`rengo.vfl.psi` (ECDH-PSI), :mod:`rengo.vfl.hetero_lr` (hetero LR), the registry, the
-runner and the generic estimator.
+:mod:`rengo.vfl.psi` (ECDH-PSI), :mod:`rengo.vfl.hetero_lr` (hetero LR),
+:mod:`rengo.vfl.secureboost` (SecureBoost), the registry, the runner and the generic
+estimator.
 """
 
 from rengo.vfl import legacy as _legacy  # noqa: F401  (old module paths, with a warning)
@@ -82,9 +83,17 @@ from rengo.vfl.runner import (
     vertical_coordinator,
     vertical_party,
 )
+from rengo.vfl.secureboost import (
+    SECUREBOOST,
+    HeteroSecureBoost,
+    SecureBoostConfig,
+    SecureBoostGuestModel,
+    SecureBoostHostModel,
+)
 
 __all__ = [
     "HETERO_LR",
+    "SECUREBOOST",
     "AlignedData",
     "CoalitionScore",
     "CoalitionValue",
@@ -92,6 +101,7 @@ __all__ = [
     "GuestModel",
     "HeteroLRConfig",
     "HeteroLogisticRegression",
+    "HeteroSecureBoost",
     "HostModel",
     "KeySpec",
     "Models",
@@ -105,6 +115,9 @@ __all__ = [
     "RoleContext",
     "RoleState",
     "Roles",
+    "SecureBoostConfig",
+    "SecureBoostGuestModel",
+    "SecureBoostHostModel",
     "SimulatedRun",
     "TrainingReporter",
     "VerticalAlgorithm",

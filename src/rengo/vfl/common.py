@@ -41,7 +41,10 @@ class PartyTable:
     features: np.ndarray
 
     def __post_init__(self) -> None:
-        features = np.asarray(self.features, dtype=np.float64)
+        try:
+            features = np.asarray(self.features, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(_not_numeric(self.features)) from None
         if features.ndim != 2:
             raise DataError(f"features must be 2-D, got shape {features.shape}")
         if len(self.ids) != len(features):
@@ -50,6 +53,71 @@ class PartyTable:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+def _not_numeric(features: Any) -> str:
+    """Which cell of a feature table is not a number, and the fix."""
+    cells = np.asarray(features, dtype=object)
+    if cells.ndim == 2:
+        for (i, j), value in np.ndenumerate(cells):
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                return (
+                    f"column {j} holds {value!r} (row {i}), which is not a number: encode "
+                    "categories as numbers first (e.g. one column per category) or drop the "
+                    "column; leave missing cells empty (NaN)"
+                )
+    return "features must be a 2-D table of numbers"
+
+
+def check_columns(
+    party: str,
+    table: PartyTable,
+    names: Sequence[str] = (),
+    *,
+    missing_ok: bool,
+    algorithm: str,
+    what: str = "training table",
+    empty_columns_ok: bool = False,
+) -> None:
+    """Refuse a table the algorithm cannot use, naming the party, the column and the fix.
+
+    Raises
+    ------
+    DataError
+        For an entirely empty column (unless ``empty_columns_ok``), infinite values, or
+        empty cells when ``missing_ok`` is False.
+    """
+    x = table.features
+    if not x.size:
+        return
+
+    def column(j: int) -> str:
+        return repr(names[j]) if j < len(names) else str(j)
+
+    infinite = np.isinf(x).any(axis=0)
+    if infinite.any():
+        j = int(np.flatnonzero(infinite)[0])
+        raise DataError(
+            f"{party}: column {column(j)} of its {what} holds infinite values; replace them "
+            "with finite numbers (or leave the cells empty)"
+        )
+    empty = np.isnan(x)
+    whole = empty.all(axis=0)
+    if whole.any() and not empty_columns_ok:
+        j = int(np.flatnonzero(whole)[0])
+        raise DataError(
+            f"{party}: column {column(j)} of its {what} is entirely empty; drop it from the "
+            "party's columns (or fill it) before training"
+        )
+    if not missing_ok and empty.any():
+        j = int(np.flatnonzero(empty.any(axis=0))[0])
+        raise DataError(
+            f"{party}: column {column(j)} of its {what} has {int(empty[:, j].sum())} empty "
+            f"cells; {algorithm} needs every cell: fill (impute) them first, or train "
+            "algorithm='secureboost', which learns where missing values go"
+        )
 
 
 @dataclass(frozen=True)
@@ -127,10 +195,12 @@ def as_vertical_dataset(
         return data
     if label_party is None:
         raise ConfigError("label_party is required when passing {name: (ids, X)}")
-    tables = {
-        name: table if isinstance(table, PartyTable) else PartyTable(*table)
-        for name, table in data.items()
-    }
+    tables = {}
+    for name, table in data.items():
+        try:
+            tables[name] = table if isinstance(table, PartyTable) else PartyTable(*table)
+        except DataError as exc:
+            raise DataError(f"{name}: {exc}") from None
     return VerticalDataset(tables, label_party, None if labels is None else np.asarray(labels))
 
 
@@ -172,10 +242,20 @@ def align_rows(
 
 
 def column_scaling(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations (1 for constant columns, which are only centred);
-    each party scales its own columns with its own training rows, so nothing leaves it."""
-    mean = features.mean(axis=0)
-    scale = features.std(axis=0)
+    """Column means and standard deviations of the present (non-empty) cells (1 for
+    constant columns, which are only centred; 0 and 1 for entirely empty ones); each party
+    scales its own columns with its own training rows, so nothing leaves it. Empty cells
+    stay empty."""
+    present = ~np.isnan(features)
+    if present.all():
+        mean, scale = features.mean(axis=0), features.std(axis=0)
+        scale[scale == 0] = 1.0
+        return mean, scale
+    counts = present.sum(axis=0)
+    filled = np.where(present, features, 0.0)
+    mean = filled.sum(axis=0) / np.maximum(counts, 1)
+    spread = np.where(present, features - mean, 0.0)
+    scale = np.sqrt((spread**2).sum(axis=0) / np.maximum(counts, 1))
     scale[scale == 0] = 1.0
     return mean, scale
 

@@ -234,7 +234,12 @@ class VerticalEstimator:
 
     # -- training and prediction ------------------------------------------------------------
     def fit(
-        self, data: VerticalDataset | PartyInput, label_party: str | None = None, y: Any = None
+        self,
+        data: VerticalDataset | PartyInput,
+        label_party: str | None = None,
+        y: Any = None,
+        *,
+        labels: Mapping[str, Any] | None = None,
     ) -> VerticalEstimator:
         """Align rows (PSI), make the key material, and train every role on a recording bus.
 
@@ -246,6 +251,10 @@ class VerticalEstimator:
             The party holding the labels (needed with a mapping).
         y
             Labels, one per row of the label party (needed with a mapping).
+        labels
+            Labels held by other parties, one per row of their table, for algorithms whose
+            description lets them hold labels (``labels_at``; e.g. the target's few labels
+            in transfer learning).
 
         Returns
         -------
@@ -263,15 +272,25 @@ class VerticalEstimator:
         if not self.use_psi:
             require_identical_ids(dataset)
         plan = self._plan(dataset.label_party, dataset.hosts, train=True)
+        extra = dict(labels or {})
+        unknown = sorted(set(extra) - set(dataset.hosts))
+        if unknown:
+            raise ConfigError(
+                f"labels= names {unknown}, which are not feature parties of {dataset.hosts} "
+                "(the label party's labels go in y)"
+            )
         inputs = {
             name: PartyData(
-                table, np.asarray(dataset.labels) if name == dataset.label_party else None
+                table,
+                np.asarray(dataset.labels)
+                if name == dataset.label_party
+                else (None if name not in extra else np.asarray(extra[name], dtype=object)),
             )
             for name, table in dataset.parties.items()
         }
         with progress_display(self.progress) as report:
             keys = self._make_keys(plan, report)
-            run = simulate_vertical(plan, inputs, keys=keys, progress=report)
+            run = simulate_vertical(plan, inputs, keys=keys, models=self._starts(), progress=report)
         self.fit_run_ = run
         self.label_party_, self.hosts_ = plan.label_party, list(plan.hosts)
         self._models = {COORDINATOR: run.coordinator.training}
@@ -329,9 +348,10 @@ class VerticalEstimator:
             )
         self.predict_run_ = run
         self.predict_psi_: PSIResult | None = run.psi(SCORE)
-        result = run.parties[self.label_party_]
+        scored = self.scoring_party_
+        result = run.parties[scored]
         if result.score_ids is None or result.scores is None:
-            raise DataError("the label party received no predictions")
+            raise DataError(f"{scored} received no predictions")
         return VerticalPredictions(np.asarray(result.score_ids), np.asarray(result.scores))
 
     def predict(
@@ -446,6 +466,26 @@ class VerticalEstimator:
 
             return float(r2_score(expected, predicted))
         return float(np.mean(np.asarray(predicted) == expected))
+
+    @property
+    def scoring_party_(self) -> str:
+        """The party that receives the predictions (the label party, or for an algorithm
+        whose predictions go to a feature party, e.g. transfer learning's target, that
+        party)."""
+        self._require_fitted()
+        if type(self).spec.scored_by == "label_party":
+            return str(self.label_party_)
+        if len(self.hosts_) != 1:
+            raise ConfigError(
+                f"{type(self).spec.name} scores at a feature party, but there are "
+                f"{len(self.hosts_)} of them"
+            )
+        return str(self.hosts_[0])
+
+    def _starts(self) -> dict[str, Any]:
+        """Each party's starting model for training (none by default; an algorithm's
+        estimator may give parties their own, e.g. encoders)."""
+        return {}
 
     @property
     def models_(self) -> Mapping[str, Any]:

@@ -1,55 +1,94 @@
-"""Coalition values for vertical-FL party contribution: the validation score of a hetero LR
-retrained on the label party's columns plus those of a coalition of feature parties.
+"""Coalition values for vertical-FL party contribution, for every registered algorithm: the
+validation score of a model retrained on the label party's columns plus those of a
+coalition of feature parties.
 
 This is the value function of the party Shapley values of Wang 2019 ("Interpret Federated
 Learning with Shapley Values", arXiv:1905.04519), with the retraining variant: each
 coalition's model is trained again through the protocol instead of masking the absent
 parties' features in one trained model. What each value needs is what the roles already
-produce: the federated scores of the validation customers arrive at the label party, which
-holds the labels and computes the metric. No raw column or label moves; each coalition's
-run sends exactly what an ordinary training and scoring run of that coalition sends, so the
-parties learn what 2^k such runs reveal (e.g. the label party sees the scores of a model on
-its own and one host's columns, not only those of the full model).
+produce: the federated predictions of the validation customers arrive at the label party,
+which holds the labels and computes the metric. No raw column or label moves; each
+coalition's run sends exactly what an ordinary training and scoring run of that coalition
+sends, so the parties learn what 2^k such runs reveal (e.g. the label party sees the
+predictions of a model on its own and one host's columns, not only those of the full model).
+
+Any registered vertical algorithm works (hetero LR, SecureBoost, ...): the model comes from
+``make_model`` (a :class:`~rengo.vfl.estimator.VerticalEstimator`), the metric fits what it
+predicts (AUC, KS, log loss, accuracy for P(y = 1); accuracy and log loss for class
+probabilities; R^2 and negative RMSE for values).
 
 Every coalition is trained and scored on the same customers, those every party holds (the
 grand coalition's private set intersection, which the label party learns anyway), so score
 differences measure columns and not populations. The label party alone (the empty
-coalition) cannot run the protocol, which needs a host; it trains the same model locally on
-its own columns and labels with the protocol's plaintext math (same Taylor loss, batch
-order, optimizer and stopping rule), which moves no data at all.
+coalition) cannot run a protocol, which needs a host; it trains the algorithm's plaintext
+twin on its own columns and labels (the registry's ``alone`` hook: same math, no message),
+or, for an algorithm without one, predicts a constant (the training labels' base rate,
+class shares or mean), which is what a model with no column can do.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
-from rengo.metrics import BINARY_SCORERS, BinaryScorer
-from rengo.vfl.common import PartyTable, VerticalDataset, align_rows, batch_order
-from rengo.vfl.hetero_lr.config import HeteroLRConfig
-from rengo.vfl.hetero_lr.estimator import HeteroLogisticRegression
-from rengo.vfl.hetero_lr.math import LOG2, init_optimizer, sigmoid, taylor_residual
-from rengo.vfl.hetero_lr.roles import (
-    GuestModel,
-    gradient_step,
-    guest_model,
-    loss_converged,
-    penalty_mask,
+from rengo.metrics import BINARY_SCORERS, BinaryScorer, accuracy
+from rengo.vfl.common import PartyTable, VerticalDataset, align_rows
+from rengo.vfl.estimator import VerticalEstimator
+from rengo.vfl.hetero_lr.local import guest_alone_scores, train_guest_alone
+from rengo.vfl.registry import Output
+
+ModelFactory = Callable[[], VerticalEstimator]
+"""Makes a fresh, unfitted model (fresh key material) for one coalition's retraining."""
+
+Scorer = Callable[[np.ndarray, np.ndarray], float]
+"""A validation score from true labels and predictions; higher is better."""
+
+
+def _class_accuracy(truth: np.ndarray, probabilities: np.ndarray) -> float:
+    return accuracy(truth.astype(np.int64), np.argmax(probabilities, axis=1))
+
+
+def _class_neg_log_loss(truth: np.ndarray, probabilities: np.ndarray) -> float:
+    rows = np.arange(len(truth))
+    picked = np.clip(probabilities[rows, truth.astype(np.int64)], 1e-15, 1.0)
+    return float(np.mean(np.log(picked)))
+
+
+def _neg_rmse(truth: np.ndarray, values: np.ndarray) -> float:
+    return -float(np.sqrt(np.mean((np.asarray(values, dtype=np.float64) - truth) ** 2)))
+
+
+def _r2(truth: np.ndarray, values: np.ndarray) -> float:
+    residual = float(np.sum((np.asarray(values, dtype=np.float64) - truth) ** 2))
+    total = float(np.sum((truth - truth.mean()) ** 2))
+    return 1.0 - residual / total if total > 0 else 0.0
+
+
+SCORERS_BY_OUTPUT: Mapping[str, Mapping[str, Scorer]] = MappingProxyType(
+    {
+        "probability": BINARY_SCORERS,
+        "probabilities": MappingProxyType(
+            {"accuracy": _class_accuracy, "neg_log_loss": _class_neg_log_loss}
+        ),
+        "classes": MappingProxyType({"accuracy": accuracy}),
+        "values": MappingProxyType({"r2": _r2, "neg_rmse": _neg_rmse}),
+    }
 )
+"""The metrics the label party can compute, by what the algorithm predicts (first: default)."""
 
-ModelFactory = Callable[[], HeteroLogisticRegression]
-"""Makes a fresh, unfitted model (fresh key pair) for one coalition's retraining."""
+SCORERS: Mapping[str, BinaryScorer] = BINARY_SCORERS
+"""Metrics for models that predict P(y = 1) (kept for existing callers)."""
 
-Scorer = BinaryScorer
-"""A validation score from 0/1 labels and P(y = 1); higher is better."""
 
-SCORERS = BINARY_SCORERS
-"""Metrics the label party can compute from its labels and the federated scores."""
+def default_metric(output: Output) -> str:
+    """The metric used when none is named: AUC, accuracy or R^2."""
+    return next(iter(SCORERS_BY_OUTPUT[output]))
 
 
 @dataclass(frozen=True)
@@ -66,46 +105,6 @@ class CoalitionScore:
     seconds: float
 
 
-def train_guest_alone(
-    features: np.ndarray, labels: np.ndarray, config: HeteroLRConfig, seed: int
-) -> GuestModel:
-    """The label party's model on its own columns: the plaintext twin of ``hetero_lr_guest``
-    with zero hosts (same Taylor residual, batch order, L2, optimizer and early stopping)."""
-    x = np.asarray(features, dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
-    if x.ndim != 2 or y.shape != (len(x),) or not np.isin(y, (0.0, 1.0)).all():
-        raise DataError("need 2-D features and a 0/1 label per row")
-    if config.fit_intercept:
-        x = np.hstack([x, np.ones((len(x), 1))])
-    weights = np.zeros(x.shape[1])
-    penalised = penalty_mask(x.shape[1], config.fit_intercept)
-    state = init_optimizer(x.shape[1])
-    losses: list[float] = []
-    converged = False
-    epochs_run = 0
-    for epoch in range(config.epochs):
-        loss_sum = 0.0
-        for rows in batch_order(seed, epoch, len(x), config.batch_size):
-            xb, yb = x[rows], y[rows]
-            u = xb @ weights
-            loss_sum += float(np.sum((0.5 - yb) * u + 0.125 * u * u))
-            weights, state = gradient_step(
-                weights, taylor_residual(u, yb) @ xb, len(rows), state, config, epoch, penalised
-            )
-        epochs_run = epoch + 1
-        if config.compute_loss:
-            losses.append(LOG2 + loss_sum / len(x))
-            if loss_converged(losses, config.tol):
-                converged = True
-                break
-    return guest_model(weights, config, losses, epochs_run, converged)
-
-
-def guest_alone_scores(model: GuestModel, features: np.ndarray) -> np.ndarray:
-    """``P(y = 1)`` of the label party's own model on its rows."""
-    return sigmoid(np.asarray(features, dtype=np.float64) @ model.weights + model.intercept)
-
-
 def _restrict_label_party(dataset: VerticalDataset, rows: np.ndarray) -> VerticalDataset:
     """The dataset with the label party's table (and labels) cut to ``rows``, in that order."""
     guest = dataset.label_party
@@ -115,12 +114,14 @@ def _restrict_label_party(dataset: VerticalDataset, rows: np.ndarray) -> Vertica
     return VerticalDataset({**dataset.parties, guest: kept}, guest, labels)
 
 
-def _binary_labels(dataset: VerticalDataset, what: str) -> np.ndarray:
+def _checked_labels(dataset: VerticalDataset, what: str, output: Output) -> np.ndarray:
     if dataset.labels is None:
         raise DataError(f"{what} needs labels at the label party {dataset.label_party!r}")
     labels = np.asarray(dataset.labels, dtype=np.float64)
-    if not np.isin(labels, (0.0, 1.0)).all():
+    if output == "probability" and not np.isin(labels, (0.0, 1.0)).all():
         raise DataError(f"{what} labels must be 0/1")
+    if not np.isfinite(labels).all():
+        raise DataError(f"{what} labels must be finite numbers")
     return labels
 
 
@@ -129,22 +130,40 @@ class CoalitionValue:
     """``value(S)`` for a set ``S`` of host indices (into :attr:`hosts`): the ``metric`` on
     ``validation`` of a model retrained on the label party plus ``S``'s columns.
 
-    Each coalition is retrained once (memoised) with a fresh model from ``make_model``;
-    :attr:`scores` keeps every evaluation in the order made. ``seed`` fixes the private set
-    intersections and, when the model has no seed of its own, the local model's batch order.
+    Each coalition is retrained once (memoised) with a fresh model from ``make_model``, any
+    registered vertical algorithm's estimator; :attr:`scores` keeps every evaluation in the
+    order made. ``metric`` defaults to the one that fits the model's predictions (see
+    :data:`SCORERS_BY_OUTPUT`). ``seed`` fixes the private set intersections and, when the
+    model has no seed of its own, the local twin's randomness.
     """
 
     train: VerticalDataset
     validation: VerticalDataset
     make_model: ModelFactory
-    metric: str = "auc"
+    metric: str | None = None
     seed: int = 0
     scores: list[CoalitionScore] = field(default_factory=list, init=False)
     _cache: dict[frozenset[int], float] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.metric not in SCORERS:
-            raise ConfigError(f"unknown metric {self.metric!r}; choose one of {sorted(SCORERS)}")
+        probe = self.make_model()
+        if not isinstance(probe, VerticalEstimator):
+            raise ConfigError(
+                "make_model must return a vertical estimator (e.g. HeteroLogisticRegression "
+                "or HeteroSecureBoost)"
+            )
+        spec = type(probe).spec
+        self._spec, self._config, self._use_psi = spec, probe.config, probe.use_psi
+        self._output: Output = spec.output_of(probe.config)
+        known = SCORERS_BY_OUTPUT[self._output]
+        if self.metric is None:
+            self.metric = default_metric(self._output)
+        if self.metric not in known:
+            raise ConfigError(
+                f"unknown metric {self.metric!r} for {spec.name}, which predicts "
+                f"{self._output}; choose one of {sorted(known)}"
+            )
+        self._scorer = known[self.metric]
         if self.train.label_party != self.validation.label_party:
             raise ConfigError("training and validation data name different label parties")
         if set(self.train.parties) != set(self.validation.parties):
@@ -152,13 +171,9 @@ class CoalitionValue:
                 f"training parties {sorted(self.train.parties)} differ from validation "
                 f"parties {sorted(self.validation.parties)}"
             )
-        _binary_labels(self.train, "training")
-        _binary_labels(self.validation, "validation")
-        probe = self.make_model()
-        if not isinstance(probe, HeteroLogisticRegression):
-            raise ConfigError("make_model must return a HeteroLogisticRegression")
-        self._config, self._use_psi = probe.config, probe.use_psi
-        self._batch_seed = probe.seed if probe.seed is not None else self.seed
+        _checked_labels(self.train, "training", self._output)
+        _checked_labels(self.validation, "validation", self._output)
+        self._local_seed = probe.seed if probe.seed is not None else self.seed
         self._train = self._common(self.train, "training")
         self._validation = self._common(self.validation, "validation")
         self._labels_by_id = dict(
@@ -184,7 +199,7 @@ class CoalitionValue:
         rows, _ = align_rows(dataset, use_psi=self._use_psi, seed=self.seed)
         guest_rows = np.sort(rows[dataset.label_party])
         labels = np.asarray(dataset.labels)[guest_rows]
-        if len(np.unique(labels)) < 2:
+        if self._output != "values" and len(np.unique(labels)) < 2:
             raise DataError(f"the {what} customers every party holds have only one class")
         return _restrict_label_party(dataset, guest_rows)
 
@@ -221,22 +236,34 @@ class CoalitionValue:
     def _federated_score(self, names: Sequence[str]) -> tuple[float, int]:
         """Retrain through the protocol; the label party scores the federated predictions."""
         model = self.make_model().fit(self._subset(self._train, names))
-        ids, probability = model.predict_scores(self._subset(self._validation, names))
+        ids, predictions = model.predict_raw(self._subset(self._validation, names))
         truth = np.array([self._labels_by_id[i] for i in np.asarray(ids).tolist()])
-        return SCORERS[self.metric](truth, probability), len(truth)
+        return self._scorer(truth, predictions), len(truth)
 
     def _guest_alone_score(self) -> tuple[float, int]:
-        """The label party alone: local training and scoring on its own columns."""
+        """The label party alone: its algorithm's local twin, or a constant prediction."""
         guest = self.label_party
-        model = train_guest_alone(
-            self._train.parties[guest].features,
-            np.asarray(self._train.labels),
-            self._config,
-            self._batch_seed,
-        )
+        features = self._train.parties[guest].features
+        labels = np.asarray(self._train.labels, dtype=np.float64)
+        rows = self._validation.parties[guest].features
         truth = np.asarray(self._validation.labels, dtype=np.float64)
-        probability = guest_alone_scores(model, self._validation.parties[guest].features)
-        return SCORERS[self.metric](truth, probability), len(truth)
+        if self._spec.alone is not None:
+            predictions = self._spec.alone(self._config, features, labels, self._local_seed)(rows)
+        else:
+            predictions = _constant_prediction(self._output, labels, len(rows))
+        return self._scorer(truth, predictions), len(truth)
+
+
+def _constant_prediction(output: Output, labels: np.ndarray, rows: int) -> np.ndarray:
+    """What a model with no column predicts: base rate, class shares, mean or majority."""
+    if output == "probability":
+        return np.full(rows, labels.mean())
+    if output == "values":
+        return np.full(rows, labels.mean())
+    shares = np.bincount(labels.astype(np.int64)) / len(labels)
+    if output == "probabilities":
+        return np.tile(shares, (rows, 1))
+    return np.full(rows, int(np.argmax(shares)))
 
 
 def scores_as_dict(scores: Sequence[CoalitionScore]) -> list[dict[str, Any]]:
@@ -252,3 +279,17 @@ def scores_as_dict(scores: Sequence[CoalitionScore]) -> list[dict[str, Any]]:
         }
         for s in scores
     ]
+
+
+__all__ = [
+    "SCORERS",
+    "SCORERS_BY_OUTPUT",
+    "CoalitionScore",
+    "CoalitionValue",
+    "ModelFactory",
+    "Scorer",
+    "default_metric",
+    "guest_alone_scores",
+    "scores_as_dict",
+    "train_guest_alone",
+]

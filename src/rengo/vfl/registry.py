@@ -17,7 +17,8 @@ Every role function has one signature, ``role(channel, context, data, state)``:
 * ``data`` (:class:`AlignedData`) is the party's table, its rows of the aligned common set
   and, for label holders, its labels; ``None`` for the coordinator;
 * ``state`` (:class:`RoleState`) holds this role's key material (only the key holder's is
-  not ``None``) and, when predicting, what its training role returned.
+  not ``None``) and, when predicting, what its training role returned (when training, the
+  starting model the party brought, if any).
 
 Training roles return the party's model (the coordinator: a report); the label party's
 prediction role returns one prediction per aligned row (a vector of probabilities, values or
@@ -28,9 +29,11 @@ roles usually return ``None``.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 import pkgutil
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
@@ -108,7 +111,7 @@ class RoleState:
     """What a role brings into a phase: its keys and (when predicting) its model.
 
     ``keys`` is ``None`` except at the key holder; ``model`` is what its training role
-    returned.
+    returned (when training: the starting model the party brought, usually ``None``).
     """
 
     keys: Any = None
@@ -116,6 +119,14 @@ class RoleState:
 
 
 Role = Callable[[Channel, RoleContext[Any], "AlignedData | None", RoleState], Any]
+
+LocalPredictor = Callable[[np.ndarray], np.ndarray]
+"""Predictions (as the algorithm's ``output``) of rows of the label party's own columns."""
+
+TrainAlone = Callable[[Any, np.ndarray, np.ndarray, int], LocalPredictor]
+"""``alone(config, features, labels, seed)``: the label party's model trained on its own
+columns and labels, locally (no message), as the algorithm would train it with no other
+party; returns its predictor. The empty coalition of vertical party valuation."""
 
 
 @dataclass(frozen=True)
@@ -192,12 +203,23 @@ class VerticalAlgorithm(Generic[ConfigT]):
         when the objective decides it (binary, multiclass or regression boosting).
     labels_at
         Which kinds of party may hold labels (transfer learning: the target may too).
+    scored_by
+        Which kind of party receives the predictions (the label party, or in transfer
+        learning the target, a feature party; with several feature parties only the label
+        party can be named).
     option_aliases
         Deprecated option names -> current ones (accepted with a warning).
     describe
         A short account of training from the coordinator's report (``"5 epochs"``).
     summary
         Scalars for the run store from the coordinator's training and scoring reports.
+    missing_values
+        Whether party tables may have empty cells (NaN); algorithms that cannot use them
+        are refused such tables with an error naming the party and the column.
+    alone
+        The label party's model on its own columns, trained locally (see
+        :data:`TrainAlone`); ``None`` when the algorithm has no such twin (party valuation
+        then scores the label party alone as a constant prediction).
     """
 
     name: str
@@ -209,12 +231,17 @@ class VerticalAlgorithm(Generic[ConfigT]):
     keys: KeySpec[ConfigT] | None = None
     output: Output | Callable[[ConfigT], Output] = "probability"
     labels_at: tuple[RoleKind, ...] = ("label_party",)
+    scored_by: RoleKind = "label_party"
     option_aliases: Mapping[str, str] = field(default_factory=dict)
     describe: Callable[[Any], str] = field(default=lambda report: "trained")
     summary: Callable[[Any, Any], dict[str, Scalar]] = field(default=lambda train, score: {})
+    missing_values: bool = False
+    alone: TrainAlone | None = None
 
     def __post_init__(self) -> None:
         scalar_option_specs(self.config_type)  # fails now, not at a user's first job file
+        if self.scored_by == "coordinator":
+            raise ConfigError(f"{self.name}: predictions go to a party, not the coordinator")
 
     @property
     def needs_coordinator(self) -> bool:
@@ -261,8 +288,13 @@ def unregister(name: str) -> None:
         _REGISTRY.pop(name, None)
 
 
+ENTRY_POINT_GROUP = "rengo.vertical_algorithms"
+"""Entry points naming modules that register vertical algorithms when imported."""
+
+
 def _load_builtins() -> None:
-    """Import every ``rengo.vfl.<package>.algorithm`` module (each registers itself)."""
+    """Import every ``rengo.vfl.<package>.algorithm`` module and every module of the
+    :data:`ENTRY_POINT_GROUP` entry points (each registers itself)."""
     global _BUILTINS_LOADED
     if _BUILTINS_LOADED:
         return
@@ -271,6 +303,15 @@ def _load_builtins() -> None:
         name = f"rengo.vfl.{info.name}.algorithm"
         if info.ispkg and importlib.util.find_spec(name) is not None:
             importlib.import_module(name)
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            importlib.import_module(entry.value)
+        except ImportError as exc:  # a plug-in whose optional dependency is missing
+            warnings.warn(
+                f"vertical algorithm {entry.name!r} ({entry.value}) is unavailable: {exc}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
     _BUILTINS_LOADED = True
 
 

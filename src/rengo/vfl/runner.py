@@ -36,7 +36,7 @@ from rengo.core.options import options_from_wire, options_to_wire
 from rengo.core.roles import COORDINATOR
 from rengo.crypto.x25519 import BlindingPool
 from rengo.transport.channel import Channel, LocalBus, TranscriptEntry, run_roles
-from rengo.vfl.common import PartyData, PartyTable
+from rengo.vfl.common import PartyData, PartyTable, check_columns
 from rengo.vfl.progress import ProgressFn, VerticalProgress, report
 from rengo.vfl.psi import SCOPE as PSI_SCOPE
 from rengo.vfl.psi import PSIAlignment, PSIResult, psi_follower, psi_leader, require_nonempty
@@ -354,7 +354,9 @@ def vertical_party(
     keys
         Its key material when it is the key holder (made here if ``None``).
     model
-        Its model from an earlier training run, for a scoring-only plan.
+        Its model from an earlier training run, for a scoring-only plan; when training, the
+        starting point its training role gets as ``state.model`` (algorithms that take one,
+        e.g. a party's own encoder in transfer learning, ignore it otherwise).
     coordinator
         The coordinator's role name.
     pool
@@ -395,7 +397,9 @@ def vertical_party(
         )
         role = algorithm.train.of(kind)
         assert role is not None
-        model = role(phase, context, AlignedData(data.table, train_rows, labels), RoleState(keys))
+        # a model brought to training is the party's starting point (e.g. its own encoder)
+        start = RoleState(keys, model)
+        model = role(phase, context, AlignedData(data.table, train_rows, labels), start)
         _check_type(model, algorithm.models.of(kind), algorithm, kind)
 
     scored, score_ids, scores = 0, None, None
@@ -451,6 +455,21 @@ def _check_inputs(
         raise ConfigError(f"{name} has no trained model to score with")
     if plan.score and kind in algorithm.predict.tables and data.score_table is None:
         raise ConfigError(f"the coordinator will score new rows: {name} needs a scoring table")
+    names = data.feature_names
+    if plan.train and data.table is not None:
+        check_columns(
+            name, data.table, names, missing_ok=algorithm.missing_values, algorithm=algorithm.name
+        )
+    if plan.score and kind in algorithm.predict.tables and data.score_table is not None:
+        check_columns(
+            name,
+            data.score_table,
+            names,
+            missing_ok=algorithm.missing_values,
+            algorithm=algorithm.name,
+            what="scoring table",
+            empty_columns_ok=True,
+        )
     return labels
 
 
@@ -600,7 +619,7 @@ def simulate_vertical(
     bus = LocalBus([COORDINATOR, *plan.parties], record=record, timeout=timeout)
     largest = max(_table_sizes(data[name]) for name in plan.parties)
     with BlindingPool(psi_workers) as pool:
-        if largest >= pool.min_parallel:
+        if plan.align == "psi" and largest >= pool.min_parallel:
             pool.start()  # fork the workers now, while this process has no role threads yet
 
         def party(name: str) -> Any:

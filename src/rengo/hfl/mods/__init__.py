@@ -1,5 +1,6 @@
 """Client mods: middleware around a client (FedProx, SCAFFOLD, update clipping, personal
-layers), the registry strategies request them from, and the chain that runs them."""
+layers, FedRep, Ditto, fine-tuning before evaluation), the registry strategies request them
+from, and the chain that runs them."""
 
 from rengo.hfl.mods.chain import (
     EVALUATE,
@@ -14,8 +15,11 @@ from rengo.hfl.mods.chain import (
     registered_mods,
 )
 from rengo.hfl.mods.clipping import ClipUpdateMod, clip_update
+from rengo.hfl.mods.ditto import DittoMod
 from rengo.hfl.mods.dp_clip import DP_CLIP_KEY, DPClipMod
 from rengo.hfl.mods.fedprox import FedProxMod
+from rengo.hfl.mods.fedrep import FedRepMod
+from rengo.hfl.mods.finetune import FineTuneMod
 from rengo.hfl.mods.local_layers import LocalLayersMod
 from rengo.hfl.mods.scaffold import CONTROL_KEY, ScaffoldCorrection, ScaffoldMod
 
@@ -30,7 +34,10 @@ __all__ = [
     "ClientMod",
     "ClipUpdateMod",
     "DPClipMod",
+    "DittoMod",
     "FedProxMod",
+    "FedRepMod",
+    "FineTuneMod",
     "LocalLayersMod",
     "Mod",
     "ModChain",

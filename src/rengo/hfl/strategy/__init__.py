@@ -28,6 +28,7 @@ from rengo.hfl.strategy.fedopt import (
     fedopt_step,
 )
 from rengo.hfl.strategy.norm_bounding import NormBoundedAvg
+from rengo.hfl.strategy.personalised import Ditto, FedAvgFineTune, FedBN, FedPer, FedRep
 from rengo.hfl.strategy.registry import (
     RegisteredStrategy,
     StrategyOption,
@@ -54,14 +55,19 @@ __all__ = [
     "CentredClippingState",
     "ClippedDeltaSum",
     "DifferentialPrivacy",
+    "Ditto",
     "EvaluateFn",
     "FedAdagrad",
     "FedAdam",
     "FedAvg",
+    "FedAvgFineTune",
+    "FedBN",
     "FedMedian",
     "FedOpt",
     "FedOptState",
+    "FedPer",
     "FedProx",
+    "FedRep",
     "FedTrimmedAvg",
     "FedYogi",
     "Krum",

@@ -15,6 +15,7 @@ from rengo.core.options import Scalar
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey, generate_paillier_keypair
 from rengo.transport.channel import Channel
 from rengo.vfl.hetero_lr.config import HeteroLRConfig
+from rengo.vfl.hetero_lr.local import train_alone
 from rengo.vfl.hetero_lr.predict import (
     hetero_lr_predict_coordinator,
     hetero_lr_predict_guest,
@@ -144,5 +145,6 @@ HETERO_LR: VerticalAlgorithm[HeteroLRConfig] = register(
         option_aliases={"obfuscators": "obfuscator_source"},
         describe=_describe,
         summary=_summary,
+        alone=train_alone,
     )
 )

@@ -1,0 +1,621 @@
+"""Secure federated transfer learning: the source's, the target's and the organiser's roles.
+
+The protocol of Liu, Kang, Xing, Chen and Yang, "A Secure Federated Transfer Learning
+Framework" (IEEE Intelligent Systems 2020, Section "Secure FTL" and Fig. 2), two parties and
+no trusted third party. The source A (the label party of the vertical runner) holds labels
+for all its rows; the target B (its feature party) holds a few or none. Private set
+intersection has put the rows both hold (the overlap) in one agreed order. Each party has its
+own Paillier key pair (``security = "homomorphic"``); ``[[x]]_A`` is x under A's key. The
+math is :mod:`rengo.ftl.math`. Per batch of n shared rows (``m`` rows of the target's own
+labels ride along):
+
+1. A: ``Phi`` over all its rows, ``c`` and ``M = Phi^T Phi``;
+   A -> B: ``[[c]]_A``, ``[[M]]_A`` (and ``[[Phi]]_A`` when B has labels);
+2. B: ``U_B`` of the batch, ``W``, ``R`` and ``q``;
+   B -> A: ``[[U_B]]_B``, ``[[W]]_B``, ``[[R]]_B``, ``[[q]]_B``;
+3. B: ``[[g_B]]_A = vec(c) J_B + vec(M) K_M + vec(Phi) K_Phi + plain_B`` from its own
+   plaintext Jacobians; A: ``[[g_A]]_B = vec(dL/dPhi) J_Phi + vec(U_B) J_A' + plain_A`` and
+   the batch loss ``[[L]]_B``;
+4. each party masks its encrypted gradient with a one-time pad in Z_n
+   (:mod:`rengo.crypto.masking`) and sends it to the other party, which decrypts the masked
+   residues (uniform noise to it) and sends them back; each removes its mask;
+5. each party takes an optimizer step on its own encoder. With ``local_steps > 1`` (the
+   communication-efficient variant) steps 3-5 repeat on the components of steps 1-2, each
+   party recomputing its own terms from its updated encoder.
+
+After each epoch A tells the coordinator the epoch's loss (for the run record). At the end
+A keeps its encoder and the translator ``Phi``; B keeps its encoder.
+
+What each party learns: A sees ciphertexts under B's key, the masked residues of B's
+gradient, its own gradient and the loss; B sees ciphertexts under A's key, the masked
+residues of A's gradient and its own gradient. As in the paper, a party's gradient is a sum
+over the batch of its Jacobians times the other's terms; a party whose encoder has more
+parameters than ``batch_size * dim`` could solve that sum for the per-row terms, so keep
+``batch_size * dim`` above the encoders' sizes where that matters. The coordinator learns
+the loss per epoch. No raw feature, label or representation leaves a party in the clear
+(``security = "plaintext"`` sends the same components unencrypted: parties that trust each
+other see each other's representations of the shared rows and label-weighted sums).
+Every ciphertext sent is fresh (a new encryption or a masked one).
+
+Messages sit in the ``"ftl"`` scope of each role's channel:
+``ftl/epoch=2/batch=0/source-terms`` is A -> B's components of batch 0 of epoch 2.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+
+from rengo.core.errors import DataError, ProtocolError
+from rengo.core.roles import COORDINATOR
+from rengo.crypto.encrypted_array import EncryptedArray, encrypt_array
+from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey, generate_paillier_keypair
+from rengo.crypto.masking import decrypt_masked, mask_encrypted, unmask
+from rengo.crypto.obfuscators import ObfuscatorPool
+from rengo.crypto.randomness import random_source
+from rengo.ftl.assembly import Terms, source_gradient, source_loss, target_gradient
+from rengo.ftl.config import TransferConfig, parse_hidden
+from rengo.ftl.math import (
+    LossWeights,
+    class_order,
+    label_codes,
+    label_names,
+    source_gradient_matrices,
+    source_terms,
+    target_gradient_matrices,
+    target_terms,
+    translator,
+)
+from rengo.transport.channel import Channel
+from rengo.vfl.common import batch_order
+
+SCOPE = "ftl"
+SETUP = "setup"  # A -> B and B -> A: classes / labelled flag, rows, public key, seed
+SOURCE_TERMS = "source-terms"  # (per batch) A -> B: [[c]], [[M]], [[Phi]]
+TARGET_TERMS = "target-terms"  # (per batch) B -> A: [[U_B]], [[W]], [[R]], [[q]]
+MASKED = "masked"  # (per local step) each -> the other: its masked gradient (A: and loss)
+UNMASKED = "unmasked"  # (per local step) each -> the other: the decrypted masked residues
+LOSS = "loss"  # (per epoch) A -> coordinator: the epoch's mean batch loss
+SOURCE_SEED, TARGET_SEED, TARGET_LABEL_SEED = 0x50, 0x7A, 0x7B
+
+Keypair = tuple[PaillierPublicKey, PaillierPrivateKey]
+
+
+CUSTOM = "custom"
+"""The :class:`EncoderSpec` activation of an encoder the party brought (not rebuilt)."""
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """How a party's encoder is built: its input columns, hidden widths, activation and the
+    representation size (enough to rebuild it from its weights; ``activation = "custom"``
+    for a module the party brought, which its model keeps)."""
+
+    in_features: int
+    hidden: tuple[int, ...]
+    activation: str
+    dim: int
+
+
+@dataclass(frozen=True)
+class SourceModel:
+    """What the source keeps: its encoder's weights, the translator ``Phi`` (C x d) and the
+    class names, with the loss of every epoch. None of it ever leaves the source."""
+
+    encoder: EncoderSpec
+    weights: list[np.ndarray]
+    phi: np.ndarray
+    classes: tuple[str, ...]
+    objective: str
+    losses: list[float] = field(default_factory=list)
+    epochs_run: int = 0
+
+
+@dataclass(frozen=True)
+class TargetModel:
+    """What the target keeps: its encoder's weights and the class names the source named.
+    Scoring new rows needs the source's translator, through the prediction protocol."""
+
+    encoder: EncoderSpec
+    weights: list[np.ndarray]
+    classes: tuple[str, ...]
+    objective: str
+    labelled_rows: int = 0
+    epochs_run: int = 0
+
+
+@dataclass(frozen=True)
+class TransferReport:
+    """What the coordinator saw: the loss of every epoch."""
+
+    losses: list[float]
+    epochs_run: int
+
+
+def encoder_module(model: SourceModel | TargetModel) -> Any:
+    """The trained encoder of ``model``: the module the party brought, or the MLP its spec
+    describes, loaded with the trained weights.
+
+    Raises
+    ------
+    DataError
+        If a custom encoder's module is missing (a model rebuilt from its fields alone).
+    """
+    from rengo.ftl import encoders as enc
+
+    module = getattr(model, "_module", None)
+    if module is None:
+        spec = model.encoder
+        if spec.activation == CUSTOM:
+            raise DataError("this model's encoder was the party's own module, which is missing")
+        module = enc.build_encoder(spec.in_features, spec.hidden, spec.dim, spec.activation, [0])
+    return enc.load_parameter_arrays(module, model.weights)
+
+
+ModelT = TypeVar("ModelT", "SourceModel", "TargetModel")
+
+
+def _keep_module(model: ModelT, module: Any, custom: bool) -> ModelT:
+    """Attach a party's own encoder module to its model (not a field: it stays local)."""
+    if custom:
+        object.__setattr__(model, "_module", module)
+    return model
+
+
+# -- shared pieces ----------------------------------------------------------------------------
+
+
+def _features(features: np.ndarray, who: str) -> np.ndarray:
+    matrix = np.asarray(features, dtype=np.float64)
+    if matrix.ndim != 2 or not np.isfinite(matrix).all():
+        raise DataError(f"{who}: features must be a finite 2-D array, got shape {matrix.shape}")
+    return matrix
+
+
+def _mapping(value: Any, sender: str, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{sender} sent {type(value).__name__} as {what}, expected a mapping")
+    return value
+
+
+def _expect(
+    value: Any,
+    key: PaillierPublicKey | None,
+    shape: tuple[int, ...],
+    exponent: int,
+    what: str,
+) -> Terms:
+    """``value`` if it is a term of the right kind (encrypted under ``key``, or plaintext when
+    ``key`` is None), shape and scale; else a :class:`ProtocolError` naming it."""
+    if key is None:
+        if not isinstance(value, np.ndarray) or value.dtype != np.float64:
+            raise ProtocolError(f"{what}: expected a float64 array, got {type(value).__name__}")
+        if value.shape != shape or not np.isfinite(value).all():
+            raise ProtocolError(f"{what}: expected finite values of shape {shape}")
+        return value
+    if not isinstance(value, EncryptedArray):
+        raise ProtocolError(f"{what}: expected an encrypted array, got {type(value).__name__}")
+    if value.public_key != key:
+        raise ProtocolError(f"{what}: ciphertexts under a different public key")
+    if value.shape != shape or value.exponent != exponent:
+        raise ProtocolError(
+            f"{what}: expected shape {shape} at exponent {exponent}, "
+            f"got {value.shape} at {value.exponent}"
+        )
+    return value
+
+
+def _seal(
+    values: Mapping[str, np.ndarray], keys: Keypair | None, bits: int, pool: ObfuscatorPool | None
+) -> dict[str, Terms]:
+    """Encrypt each value under the party's own key (plaintext mode: send as they are)."""
+    if keys is None:
+        return {name: np.asarray(v, dtype=np.float64) for name, v in values.items()}
+    assert pool is not None
+    return {
+        name: encrypt_array(v, keys[0], precision_bits=bits, pool=pool)
+        for name, v in values.items()
+    }
+
+
+def _open(
+    step: Channel,
+    peer: str,
+    own: Mapping[str, Terms],
+    keys: Keypair | None,
+    peer_pool: ObfuscatorPool | None,
+) -> dict[str, np.ndarray]:
+    """Steps 4 of the protocol: have the peer decrypt ``own`` (encrypted under its key)
+    through one-time pads, while decrypting its masked values under ours.
+
+    In plaintext mode ``own`` is already in the clear and nothing is exchanged.
+    """
+    if keys is None:
+        return {name: np.asarray(v, dtype=np.float64) for name, v in own.items()}
+    assert peer_pool is not None
+    rng = random_source(None)
+    masked, masks = {}, {}
+    for name, value in own.items():
+        assert isinstance(value, EncryptedArray)
+        masked[name], masks[name] = mask_encrypted(value, rng, peer_pool)
+    step.send(peer, MASKED, masked)
+    theirs = _mapping(step.recv(peer, MASKED), peer, "masked values")
+    reply = {}
+    for name, value in theirs.items():
+        if not isinstance(value, EncryptedArray) or value.public_key != keys[0]:
+            raise ProtocolError(f"{peer}: masked {name!r} is not under this party's key")
+        reply[name] = decrypt_masked(value, keys[1])
+    step.send(peer, UNMASKED, reply)
+    returned = _mapping(step.recv(peer, UNMASKED), peer, "decrypted residues")
+    if set(returned) != set(own):
+        raise ProtocolError(f"{peer} returned {sorted(returned)} for {sorted(own)}")
+    peer_key = next(iter(masked.values())).public_key
+    return {name: unmask(returned[name], masks[name], peer_key) for name in own}
+
+
+def _setup(
+    channel: Channel, peer: str, mine: dict[str, Any], homomorphic: bool
+) -> tuple[dict[str, Any], PaillierPublicKey | None]:
+    """Send this party's set-up, receive the peer's and check its public key."""
+    channel.send(peer, SETUP, mine)
+    theirs = _mapping(channel.recv(peer, SETUP), peer, "its set-up")
+    key = theirs.get("public_key")
+    if homomorphic and not isinstance(key, PaillierPublicKey):
+        raise ProtocolError(f"{peer} sent no Paillier public key for homomorphic mode")
+    if not homomorphic and key is not None:
+        raise ProtocolError(f"{peer} sent a public key, but the plan says plaintext mode")
+    if int(theirs.get("rows", -1)) != int(mine["rows"]):
+        raise DataError(
+            f"{channel.name} holds {mine['rows']} shared rows, {peer} holds {theirs.get('rows')}"
+        )
+    return theirs, key
+
+
+def batch_weights(config: TransferConfig, n: int, m: int) -> LossWeights:
+    """The loss's weights for a batch of ``n`` shared and ``m`` target-labelled rows."""
+    return LossWeights(
+        config.prediction_weight,
+        config.target_label_weight,
+        config.alignment_weight,
+        config.l2,
+        n,
+        m,
+        config.objective == "binary",
+    )
+
+
+def target_label_batches(seed: int, epoch: int, labelled: int, batches: int) -> list[np.ndarray]:
+    """The target's labelled rows of each batch of ``epoch``: a permutation (from the run's
+    seed) cut into as many parts as there are batches of shared rows."""
+    order = np.random.default_rng([seed, epoch, TARGET_LABEL_SEED]).permutation(labelled)
+    return np.array_split(order, batches)
+
+
+# -- the source (A, the label party) ------------------------------------------------------------
+
+
+def ftl_source(
+    channel: Channel,
+    features: np.ndarray,
+    labels: Any,
+    rows: np.ndarray,
+    config: TransferConfig,
+    target: str,
+    *,
+    keys: Keypair | None = None,
+    coordinator: str = COORDINATOR,
+    seed: int | None = None,
+    encoder: Any = None,
+) -> SourceModel:
+    """The source: its encoder, the translator, and the terms only its labels give.
+
+    Parameters
+    ----------
+    channel
+        The source's channel.
+    features, labels
+        Every row of its table (all of them form the translator) and one label per row.
+    rows
+        Its rows of the overlap, in PSI's agreed order (row k is the target's row k).
+    config
+        The training settings (the plan's).
+    target
+        The target party's name.
+    keys
+        Its Paillier key pair (homomorphic mode; made here when None).
+    coordinator
+        The coordinator's role name.
+    seed
+        Fixes the batch order and both encoders' initial weights (else drawn here).
+    encoder
+        A torch module to train instead of the MLP the config describes.
+
+    Returns
+    -------
+    SourceModel
+        Its encoder's weights, the translator and the loss per epoch.
+
+    Raises
+    ------
+    DataError
+        For a missing label, too few classes for the objective, or a row count the target
+        does not share.
+    ProtocolError
+        If the target sends something malformed.
+    """
+    from rengo.ftl import encoders as enc
+
+    x = _features(features, channel.name)
+    names = label_names(labels)
+    if len(names) != len(x):
+        raise DataError(f"{channel.name}: {len(names)} labels for {len(x)} rows")
+    if any(n is None for n in names):
+        raise DataError(f"{channel.name}: the source needs a label on every row")
+    classes = class_order([n for n in names if n is not None])
+    binary = config.objective == "binary"
+    if len(classes) < 2 or (binary and len(classes) != 2):
+        want = "exactly 2" if binary else "at least 2"
+        raise DataError(
+            f"{channel.name}: objective {config.objective!r} needs {want} classes, "
+            f"found {list(classes)}"
+        )
+    codes = label_codes(names, classes, binary)
+    rows = np.asarray(rows, dtype=np.int64)
+    homomorphic = config.homomorphic
+    if homomorphic and keys is None:
+        keys = generate_paillier_keypair(config.key_bits)
+    if not homomorphic:
+        keys = None
+    batch_seed = secrets.randbits(63) if seed is None else int(seed)
+    ftl = channel.scope(SCOPE)
+    mine = {
+        "rows": len(rows),
+        "classes": list(classes),
+        "objective": config.objective,
+        "seed": batch_seed,
+        "public_key": None if keys is None else keys[0],
+    }
+    theirs, peer_key = _setup(ftl, target, mine, homomorphic)
+    labelled = bool(theirs.get("labelled", False))
+
+    spec = EncoderSpec(
+        x.shape[1],
+        () if encoder is not None else parse_hidden(config.source_hidden),
+        CUSTOM if encoder is not None else config.activation,
+        config.dim,
+    )
+    module = (
+        enc.build_encoder(
+            spec.in_features, spec.hidden, spec.dim, spec.activation, [batch_seed, SOURCE_SEED]
+        )
+        if encoder is None
+        else enc.check_encoder(encoder, spec.in_features, spec.dim, channel.name)
+    )
+    optimizer = enc.make_optimizer(module, config.optimizer, config.learning_rate)
+    own_pool = None if keys is None else ObfuscatorPool(keys[0], private_key=keys[1])
+    peer_pool = None if peer_key is None else ObfuscatorPool(peer_key)
+    p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
+    dim, width = config.dim, codes.shape[1]
+    losses: list[float] = []
+    for epoch in range(config.epochs):
+        this_epoch = ftl.scope(epoch=epoch)
+        batches = batch_order(batch_seed, epoch, len(rows), config.batch_size)
+        epoch_loss = 0.0
+        for b, batch in enumerate(batches):
+            step = this_epoch.scope(batch=b)
+            n = len(batch)
+            u_all = enc.represent(module, x)
+            phi = translator(codes, u_all)
+            batch_codes = codes[rows[batch]]
+            c, m = source_terms(phi, batch_codes, u_all[rows[batch]], batch_weights(config, n, 0))
+            sent = {"c": c, "m": m} | ({"phi": phi} if labelled else {})
+            step.send(target, SOURCE_TERMS, _seal(sent, keys, p_bits, own_pool))
+            got = _mapping(step.recv(target, TARGET_TERMS), target, "its terms")
+            u_b = _expect(got.get("u"), peer_key, (n, dim), p_bits, f"{target} U_B")
+            w_b = _expect(got.get("w"), peer_key, (dim, dim), p_bits, f"{target} W")
+            q_b = _expect(got.get("q"), peer_key, (1,), p_bits, f"{target} q")
+            r_b = None
+            if "r" in got:
+                if not labelled:
+                    raise ProtocolError(f"{target} sent label terms it said it does not have")
+                r_b = _expect(got["r"], peer_key, (width, dim), p_bits, f"{target} R")
+            # the source never learns m: any m > 0 only switches the label terms on
+            w = batch_weights(config, n, 0 if r_b is None else 1)
+            for local in range(config.local_steps):
+                if local:
+                    u_all = enc.represent(module, x)
+                    phi = translator(codes, u_all)
+                u_a = u_all[rows[batch]]
+                theta = enc.flat_parameters(module)
+                mats = source_gradient_matrices(
+                    phi,
+                    batch_codes,
+                    u_a,
+                    enc.translator_jacobian(module, x, codes),
+                    enc.row_jacobians(module, x[rows[batch]]),
+                    theta,
+                    w,
+                )
+                own = {"gradient": source_gradient(u_b, w_b, r_b, mats, j_bits)}
+                if local == 0:
+                    own["loss"] = source_loss(u_b, w_b, r_b, q_b, mats, j_bits)
+                plain = _open(step.scope(local=local), target, own, keys, peer_pool)
+                if local == 0:
+                    epoch_loss += float(plain["loss"][0])
+                enc.apply_gradient(module, optimizer, plain["gradient"])
+        losses.append(epoch_loss / len(batches))
+        this_epoch.send(coordinator, LOSS, losses[-1])
+    phi = translator(codes, enc.represent(module, x))
+    model = SourceModel(
+        spec, enc.parameter_arrays(module), phi, classes, config.objective, losses, config.epochs
+    )
+    return _keep_module(model, module, encoder is not None)
+
+
+# -- the target (B, the feature party) -----------------------------------------------------------
+
+
+def ftl_target(
+    channel: Channel,
+    features: np.ndarray,
+    labels: Any,
+    rows: np.ndarray,
+    config: TransferConfig,
+    source: str,
+    *,
+    encoder: Any = None,
+) -> TargetModel:
+    """The target: its encoder, trained through the source's encrypted terms.
+
+    Parameters
+    ----------
+    channel
+        The target's channel.
+    features
+        Every row of its table.
+    labels
+        One label per row, ``None`` (or NaN or empty text) where it has none; or ``None``
+        when it has no labels at all.
+    rows
+        Its rows of the overlap, in PSI's agreed order.
+    config
+        The training settings (the plan's).
+    source
+        The source party's name.
+    encoder
+        A torch module to train instead of the MLP the config describes.
+
+    Returns
+    -------
+    TargetModel
+        Its encoder's weights and the class names.
+
+    Raises
+    ------
+    DataError
+        For labels of classes the source does not have, or a row count the source does not
+        share.
+    ProtocolError
+        If the source sends something malformed.
+    """
+    from rengo.ftl import encoders as enc
+
+    x = _features(features, channel.name)
+    rows = np.asarray(rows, dtype=np.int64)
+    names = [None] * len(x) if labels is None else label_names(labels)
+    if len(names) != len(x):
+        raise DataError(f"{channel.name}: {len(names)} labels for {len(x)} rows")
+    labelled_rows = np.flatnonzero([n is not None for n in names])
+    use_labels = len(labelled_rows) > 0 and config.target_label_weight > 0
+    homomorphic = config.homomorphic
+    keys = generate_paillier_keypair(config.key_bits) if homomorphic else None
+    ftl = channel.scope(SCOPE)
+    mine = {
+        "rows": len(rows),
+        "labelled": use_labels,
+        "public_key": None if keys is None else keys[0],
+    }
+    theirs, peer_key = _setup(ftl, source, mine, homomorphic)
+    classes = tuple(str(c) for c in theirs.get("classes", []))
+    binary = theirs.get("objective") == "binary"
+    if theirs.get("objective") != config.objective or len(classes) < 2:
+        raise ProtocolError(f"{source} sent an objective or classes that do not fit the plan")
+    batch_seed = int(theirs["seed"])
+    codes_all = label_codes([names[i] for i in labelled_rows], classes, binary)
+    width = codes_all.shape[1]
+
+    spec = EncoderSpec(
+        x.shape[1],
+        () if encoder is not None else parse_hidden(config.target_hidden),
+        CUSTOM if encoder is not None else config.activation,
+        config.dim,
+    )
+    module = (
+        enc.build_encoder(
+            spec.in_features, spec.hidden, spec.dim, spec.activation, [batch_seed, TARGET_SEED]
+        )
+        if encoder is None
+        else enc.check_encoder(encoder, spec.in_features, spec.dim, channel.name)
+    )
+    optimizer = enc.make_optimizer(module, config.optimizer, config.learning_rate)
+    own_pool = None if keys is None else ObfuscatorPool(keys[0], private_key=keys[1])
+    peer_pool = None if peer_key is None else ObfuscatorPool(peer_key)
+    p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
+    dim = config.dim
+    empty = np.empty((0, x.shape[1]))
+    for epoch in range(config.epochs):
+        this_epoch = ftl.scope(epoch=epoch)
+        batches = batch_order(batch_seed, epoch, len(rows), config.batch_size)
+        parts = (
+            target_label_batches(batch_seed, epoch, len(labelled_rows), len(batches))
+            if use_labels
+            else [np.empty(0, dtype=np.int64)] * len(batches)
+        )
+        for b, batch in enumerate(batches):
+            step = this_epoch.scope(batch=b)
+            own_rows = labelled_rows[parts[b]]
+            x_b = x[rows[batch]]
+            x_t = x[own_rows] if len(own_rows) else empty
+            codes_t = codes_all[parts[b]]
+            w = batch_weights(config, len(batch), len(own_rows))
+            u_b, u_t = enc.represent(module, x_b), enc.represent(module, x_t)
+            theta = enc.flat_parameters(module)
+            wmat, r, q = target_terms(u_b, u_t.reshape(-1, dim), codes_t, theta, w)
+            sent = {"u": u_b, "w": wmat, "q": q} | ({"r": r} if w.labelled else {})
+            step.send(source, TARGET_TERMS, _seal(sent, keys, p_bits, own_pool))
+            got = _mapping(step.recv(source, SOURCE_TERMS), source, "its terms")
+            c = _expect(got.get("c"), peer_key, (len(batch), dim), p_bits, f"{source} c")
+            m = _expect(got.get("m"), peer_key, (dim, dim), p_bits, f"{source} M")
+            phi = None
+            if use_labels:
+                phi = _expect(got.get("phi"), peer_key, (width, dim), p_bits, f"{source} Phi")
+            for local in range(config.local_steps):
+                if local:
+                    u_b, u_t = enc.represent(module, x_b), enc.represent(module, x_t)
+                    theta = enc.flat_parameters(module)
+                mats = target_gradient_matrices(
+                    u_b,
+                    enc.row_jacobians(module, x_b),
+                    u_t.reshape(-1, dim),
+                    enc.row_jacobians(module, x_t),
+                    codes_t,
+                    theta,
+                    w,
+                )
+                own = {"gradient": target_gradient(c, m, phi if w.labelled else None, mats, j_bits)}
+                plain = _open(step.scope(local=local), source, own, keys, peer_pool)
+                enc.apply_gradient(module, optimizer, plain["gradient"])
+    model = TargetModel(
+        spec,
+        enc.parameter_arrays(module),
+        classes,
+        config.objective,
+        len(labelled_rows),
+        config.epochs,
+    )
+    return _keep_module(model, module, encoder is not None)
+
+
+# -- the organiser ----------------------------------------------------------------------------
+
+
+def ftl_coordinator(channel: Channel, source: str, config: TransferConfig) -> TransferReport:
+    """The organiser's part of training: it records the loss the source reports per epoch.
+
+    Raises
+    ------
+    ProtocolError
+        If the source reports something that is not a finite number.
+    """
+    ftl = channel.scope(SCOPE)
+    losses = []
+    for epoch in range(config.epochs):
+        value = ftl.scope(epoch=epoch).recv(source, LOSS)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ProtocolError(f"{source} reported a loss that is not a number: {value!r}")
+        losses.append(float(value))
+    return TransferReport(losses, len(losses))

@@ -1,0 +1,158 @@
+"""SecureBoost's description for the vertical runner (registered on import as ``"secureboost"``).
+
+The label party holds the Paillier key pair by default and needs no third party: the
+coordinator only organises the run and hears how many trees were grown. With
+``key_holder = "coordinator"`` the coordinator makes the keys and decrypts masked sums.
+Prediction returns P(y = 1), class probabilities or values, by the objective.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rengo.core.options import Scalar
+from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey, generate_paillier_keypair
+from rengo.transport.channel import Channel
+from rengo.vfl.registry import (
+    AlignedData,
+    KeySpec,
+    Models,
+    Output,
+    RoleContext,
+    RoleKind,
+    Roles,
+    RoleState,
+    VerticalAlgorithm,
+    register,
+)
+from rengo.vfl.secureboost.config import SecureBoostConfig
+from rengo.vfl.secureboost.coordinator import secureboost_coordinator
+from rengo.vfl.secureboost.guest import secureboost_guest
+from rengo.vfl.secureboost.host import secureboost_host
+from rengo.vfl.secureboost.local import train_alone
+from rengo.vfl.secureboost.model import (
+    SecureBoostGuestModel,
+    SecureBoostHostModel,
+    SecureBoostReport,
+)
+from rengo.vfl.secureboost.predict import secureboost_predict_guest, secureboost_predict_host
+
+Keypair = tuple[PaillierPublicKey, PaillierPrivateKey]
+
+
+def make_keypair(config: SecureBoostConfig, seed: int | None) -> Keypair:
+    """The key holder's key pair of ``config.key_bits`` (``seed``: tests only)."""
+    return generate_paillier_keypair(config.key_bits, seed=seed)
+
+
+def key_holder(config: SecureBoostConfig) -> RoleKind:
+    """The label party, or the coordinator when the config says so."""
+    return "coordinator" if config.key_holder == "coordinator" else "label_party"
+
+
+def output(config: SecureBoostConfig) -> Output:
+    """P(y = 1) for binary, class probabilities for multiclass, values for regression."""
+    if config.objective == "binary":
+        return "probability"
+    return "probabilities" if config.objective == "multiclass" else "values"
+
+
+def _train_coordinator(
+    channel: Channel,
+    ctx: RoleContext[SecureBoostConfig],
+    data: AlignedData | None,
+    state: RoleState,
+) -> SecureBoostReport:
+    return secureboost_coordinator(
+        channel, ctx.parties, ctx.label_party, ctx.config, keys=state.keys
+    )
+
+
+def _train_guest(
+    channel: Channel,
+    ctx: RoleContext[SecureBoostConfig],
+    data: AlignedData | None,
+    state: RoleState,
+) -> SecureBoostGuestModel:
+    assert data is not None and data.aligned_labels is not None
+    return secureboost_guest(
+        channel,
+        data.features,
+        data.aligned_labels,
+        ctx.hosts,
+        ctx.config,
+        keys=state.keys,
+        coordinator=ctx.coordinator,
+        seed=ctx.seed,
+        progress=getattr(ctx, "progress", None),
+    )
+
+
+def _train_host(
+    channel: Channel,
+    ctx: RoleContext[SecureBoostConfig],
+    data: AlignedData | None,
+    state: RoleState,
+) -> SecureBoostHostModel:
+    assert data is not None
+    return secureboost_host(
+        channel, data.features, ctx.label_party, ctx.config, coordinator=ctx.coordinator
+    )
+
+
+def _predict_guest(
+    channel: Channel,
+    ctx: RoleContext[SecureBoostConfig],
+    data: AlignedData | None,
+    state: RoleState,
+) -> np.ndarray:
+    assert data is not None
+    return secureboost_predict_guest(channel, data.features, state.model, ctx.hosts)
+
+
+def _predict_host(
+    channel: Channel,
+    ctx: RoleContext[SecureBoostConfig],
+    data: AlignedData | None,
+    state: RoleState,
+) -> None:
+    assert data is not None
+    secureboost_predict_host(channel, data.features, state.model, ctx.label_party)
+
+
+def _describe(report: Any) -> str:
+    if isinstance(report, SecureBoostReport):
+        return f"trained {report.trees} trees"
+    return "trained"
+
+
+def _summary(training: Any, scoring: Any) -> dict[str, Scalar]:
+    if isinstance(training, SecureBoostReport):
+        return {"trees": training.trees, "decrypted_values": training.decrypted_values}
+    return {}
+
+
+SECUREBOOST: VerticalAlgorithm[SecureBoostConfig] = register(
+    VerticalAlgorithm(
+        name="secureboost",
+        title="SecureBoost (lossless vertical gradient-boosted trees)",
+        config_type=SecureBoostConfig,
+        train=Roles(
+            coordinator=_train_coordinator, label_party=_train_guest, feature_party=_train_host
+        ),
+        predict=Roles(label_party=_predict_guest, feature_party=_predict_host),
+        models=Models(
+            label_party=SecureBoostGuestModel,
+            feature_party=SecureBoostHostModel,
+            coordinator=SecureBoostReport,
+        ),
+        keys=KeySpec(make=make_keypair, holder=key_holder),
+        output=output,
+        describe=_describe,
+        summary=_summary,
+        missing_values=True,
+        alone=train_alone,
+    )
+)

@@ -1,0 +1,85 @@
+"""The coordinator's SecureBoost training role: the key pair and masked decryptions, if asked.
+
+By default the label party holds the key pair and the coordinator only organises the run
+(it hears how many trees were grown). With ``key_holder = "coordinator"`` it makes the key
+pair, hands out the public key and decrypts what the label party sends it, values masked
+with one-time pads in Z_n (:mod:`rengo.crypto.masking`): to it, uniform residues.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rengo.core.errors import ConfigError, ProtocolError
+from rengo.crypto.encrypted_array import EncryptedArray
+from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
+from rengo.crypto.masking import decrypt_masked
+from rengo.transport.channel import Channel
+from rengo.vfl.secureboost.config import SecureBoostConfig
+from rengo.vfl.secureboost.model import SecureBoostReport
+from rengo.vfl.secureboost.protocol import PLAIN, PUBLIC_KEY, REQUEST, SCOPE
+
+Keypair = tuple[PaillierPublicKey, PaillierPrivateKey]
+
+
+def secureboost_coordinator(
+    channel: Channel,
+    parties: Sequence[str],
+    guest: str,
+    config: SecureBoostConfig,
+    *,
+    keys: Keypair | None = None,
+) -> SecureBoostReport:
+    """The coordinator: hands out the public key and decrypts masked sums when it holds the
+    key pair; otherwise it only hears how many trees were grown.
+
+    Parameters
+    ----------
+    channel
+        The coordinator's channel.
+    parties
+        Every party (label party first).
+    guest
+        The label party.
+    config
+        The training settings.
+    keys
+        Its key pair (only when ``config.key_holder == "coordinator"``).
+
+    Returns
+    -------
+    SecureBoostReport
+        Trees grown and values it decrypted (uniform residues to it).
+
+    Raises
+    ------
+    ProtocolError
+        If the label party sends something malformed.
+    """
+    sbt = channel.scope(SCOPE)
+    private = None
+    if config.key_holder == "coordinator":
+        if keys is None:
+            raise ConfigError("the coordinator holds the keys of this run but was given none")
+        public, private = keys
+        for party in parties:
+            sbt.send(party, PUBLIC_KEY, public)
+    decrypted = 0
+    request = 0
+    while True:
+        step = sbt.scope(request=request)
+        message = step.recv(guest, REQUEST)
+        if isinstance(message, dict) and set(message) == {"report"}:
+            report = message["report"]
+            if not isinstance(report, dict) or not isinstance(report.get("trees"), int):
+                raise ProtocolError(f"{guest} sent a malformed report")
+            return SecureBoostReport(int(report["trees"]), decrypted)
+        if private is None or not isinstance(message, dict) or set(message) != {"masked"}:
+            raise ProtocolError(f"{guest} sent a malformed request")
+        masked = message["masked"]
+        if not isinstance(masked, EncryptedArray):
+            raise ProtocolError(f"{guest} sent values to decrypt that are not ciphertexts")
+        private.require_matches(masked.public_key)
+        step.send(guest, PLAIN, decrypt_masked(masked, private))
+        decrypted += masked.size
+        request += 1

@@ -1,0 +1,146 @@
+"""What each party keeps after SecureBoost training: the label party's trees, the feature
+parties' lookup tables.
+
+The label party holds every tree's shape, its own splits and every leaf value; of a split
+on another party's column it knows only the owner and an anonymous column id (for feature
+importance). Each feature party holds, per node it owns, the column, the threshold and the
+direction of missing values, which never leave it (Cheng et al. 2021, Section 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rengo.vfl.secureboost.config import Objective
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    """One node of a tree as the label party holds it.
+
+    A split owned by the label party has its ``feature``, ``threshold`` and
+    ``missing_left``; one owned by a feature party has only ``owner`` (the column and
+    threshold stay with it) and an anonymous ``feature_label``. A leaf has ``value``, one
+    entry per output (before the learning rate).
+    """
+
+    node: int
+    owner: str = ""
+    left: int = -1
+    right: int = -1
+    feature: int = -1
+    threshold: float = float("nan")
+    missing_left: bool = False
+    feature_label: str = ""
+    gain: float = 0.0
+    value: tuple[float, ...] = ()
+
+    @property
+    def is_leaf(self) -> bool:
+        """Whether this node is a leaf."""
+        return not self.owner
+
+
+@dataclass(frozen=True)
+class FeatureImportance:
+    """Splits and total gain of one column over every tree (``label``: ``party:x<j>`` for
+    the label party's columns, ``party#<anonymous id>`` for a feature party's)."""
+
+    label: str
+    splits: int
+    gain: float
+
+
+@dataclass(frozen=True)
+class SecureBoostGuestModel:
+    """The label party's model: every tree, the starting score, the training history.
+
+    ``trees[t][k]`` is node ``k`` of tree ``t`` (nodes numbered breadth first). Raw scores
+    are ``initial_score + learning_rate * sum of leaf values``; ``train_losses`` and
+    ``validation_losses`` hold the loss after each round; ``decrypted_values`` counts the
+    ciphertexts of candidate sums decrypted for it (by its own key or, masked, by the
+    coordinator).
+    """
+
+    objective: Objective
+    outputs: int
+    initial_score: np.ndarray
+    learning_rate: float
+    max_depth: int
+    trees: tuple[tuple[TreeNode, ...], ...]
+    train_losses: list[float] = field(default_factory=list)
+    validation_losses: list[float] = field(default_factory=list)
+    best_round: int = 0
+    decrypted_values: int = 0
+
+    @property
+    def n_trees(self) -> int:
+        """Trees (boosting rounds) kept."""
+        return len(self.trees)
+
+    @property
+    def losses(self) -> list[float]:
+        """The training loss after each round (what vertical jobs log per round)."""
+        return list(self.train_losses)
+
+    def feature_importances(self) -> list[FeatureImportance]:
+        """Split count and total gain per column, most gain first."""
+        splits: dict[str, int] = {}
+        gains: dict[str, float] = {}
+        for tree in self.trees:
+            for node in tree:
+                if not node.is_leaf:
+                    splits[node.feature_label] = splits.get(node.feature_label, 0) + 1
+                    gains[node.feature_label] = gains.get(node.feature_label, 0.0) + node.gain
+        return sorted(
+            (FeatureImportance(label, splits[label], gains[label]) for label in splits),
+            key=lambda item: (-item.gain, item.label),
+        )
+
+
+@dataclass(frozen=True)
+class HostSplit:
+    """A feature party's own split: at node ``node`` of tree ``tree``, rows with
+    ``column <= threshold`` go left, missing values go left when ``missing_left``."""
+
+    tree: int
+    node: int
+    feature: int
+    threshold: float
+    missing_left: bool
+
+
+@dataclass(frozen=True)
+class SecureBoostHostModel:
+    """A feature party's model: its splits (which never leave it) and the anonymous id the
+    label party knows each of its columns by (``feature_ids[j]`` for column ``j``)."""
+
+    splits: tuple[HostSplit, ...]
+    feature_ids: tuple[int, ...]
+    n_trees: int
+
+    def lookup(self) -> Mapping[tuple[int, int], HostSplit]:
+        """Splits by ``(tree, node)``."""
+        return {(s.tree, s.node): s for s in self.splits}
+
+
+@dataclass(frozen=True)
+class SecureBoostReport:
+    """What the coordinator learns: trees grown and values it decrypted (masked, when it
+    holds the key; 0 otherwise)."""
+
+    trees: int
+    decrypted_values: int
+
+
+def goes_left(values: np.ndarray, threshold: float, missing_left: bool) -> np.ndarray:
+    """The rows of one column that a split sends left (``value <= threshold``, or missing
+    and ``missing_left``)."""
+    column = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(column)
+    with np.errstate(invalid="ignore"):
+        left = column <= threshold
+    return np.where(missing, missing_left, left)

@@ -1,0 +1,233 @@
+"""Obfuscator schemes: valid encryptions of zero, the assumption each names, pools that use
+them, and background filling (the offline phase)."""
+
+from __future__ import annotations
+
+import threading
+
+import gmpy2
+import numpy as np
+import pytest
+from gmpy2 import mpz
+
+from rengo.core.errors import ConfigError
+from rengo.crypto import (
+    EncryptedArray,
+    FixedBaseTable,
+    FullExponentObfuscators,
+    KeyHolderObfuscators,
+    ObfuscatorPool,
+    ObfuscatorProcesses,
+    PaillierPublicKey,
+    ShortExponentObfuscators,
+    decrypt_array,
+    djn_default_exponent_bits,
+    encrypt_array,
+    obfuscator_scheme,
+)
+from rengo.crypto.obfuscator_schemes import MIN_SHORT_EXPONENT_BITS, kangaroo_exponent_bits
+from rengo.crypto.randomness import InsecureSeededSource, SystemRandomSource
+
+
+def _schemes(keypair):
+    public_key, private_key = keypair
+    rng = InsecureSeededSource(3)
+    return {
+        "standard": FullExponentObfuscators(public_key),
+        "crt": KeyHolderObfuscators(private_key),
+        "djn-fixed-base": ShortExponentObfuscators.create(public_key, rng),
+        "djn-short-exponent": ShortExponentObfuscators.create(
+            public_key, rng, fixed_base_table=False
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", ["standard", "crt", "djn-fixed-base", "djn-short-exponent"])
+def test_every_scheme_makes_distinct_encryptions_of_zero_in_the_nth_residues(keypair, name):
+    public_key, private_key = keypair
+    scheme = _schemes(keypair)[name]
+    assert scheme.name == name
+    values = scheme.generate(40, InsecureSeededSource(8), workers=2)
+    lam = gmpy2.lcm(private_key.p - 1, private_key.q - 1)
+    assert len(values) == 40 and len({int(v) for v in values}) == 40
+    for value in values:
+        assert 0 < value < public_key.nsquare
+        assert private_key.raw_decrypt(value) == 0
+        assert gmpy2.powmod(value, lam, public_key.nsquare) == 1
+
+
+@pytest.mark.parametrize("name", ["standard", "crt", "djn-fixed-base", "djn-short-exponent"])
+def test_encrypted_arrays_round_trip_with_every_scheme(keypair, name):
+    public_key, private_key = keypair
+    pool = ObfuscatorPool(public_key, scheme=_schemes(keypair)[name], seed=2)
+    values = np.random.default_rng(0).normal(scale=50, size=(6, 5))
+    encrypted = encrypt_array(values, public_key, pool=pool)
+    np.testing.assert_allclose(decrypt_array(encrypted, private_key), values, atol=2**-30)
+    total = (encrypted + encrypted.rerandomize(pool)).sum(axis=0)
+    np.testing.assert_allclose(decrypt_array(total, private_key), 2 * values.sum(axis=0))
+
+
+def test_short_exponent_obfuscators_are_powers_of_the_schemes_base(keypair):
+    """h_s^a with a < 2^l: replaying the seeded draw of the table gives each exponent."""
+    public_key, private_key = keypair
+    scheme = ShortExponentObfuscators.create(public_key, InsecureSeededSource(1))
+    bits = scheme.exponent_bits
+    values = scheme.generate(5, InsecureSeededSource(9))
+    raw = int(InsecureSeededSource(9).randbits(bits * 5)).to_bytes(bits * 5 // 8, "little")
+    step = bits // 8
+    exponents = [int.from_bytes(raw[k * step : (k + 1) * step], "little") for k in range(5)]
+    assert [int(v) for v in values] == [
+        pow(int(scheme.base), e, int(public_key.nsquare)) for e in exponents
+    ]
+    # the base itself is an n-th power of -x^2, i.e. an encryption of zero
+    assert private_key.raw_decrypt(scheme.base) == 0
+
+
+@pytest.mark.parametrize(("bits", "expected"), [(1024, 512), (2048, 1024), (3072, 1536)])
+def test_djn_default_exponent_is_half_the_modulus_length(bits, expected):
+    fake = PaillierPublicKey(mpz(2) ** (bits - 1) + 1)
+    assert djn_default_exponent_bits(fake) == expected
+
+
+@pytest.mark.parametrize(
+    ("bits", "expected"), [(512, 224), (1024, 224), (2048, 224), (3072, 256), (4096, 304)]
+)
+def test_kangaroo_rule_exponent_is_twice_the_security_level(bits, expected):
+    fake = PaillierPublicKey(mpz(2) ** (bits - 1) + 1)
+    assert kangaroo_exponent_bits(fake) == expected
+    assert kangaroo_exponent_bits(fake) <= djn_default_exponent_bits(fake)
+
+
+def test_each_scheme_names_the_assumption_it_rests_on(keypair):
+    schemes = _schemes(keypair)
+    assert schemes["standard"].assumption == "dcr"
+    assert schemes["crt"].assumption == "dcr"
+    assert schemes["djn-fixed-base"].assumption == "dcr+short-exponent"
+    assert schemes["djn-short-exponent"].assumption == "dcr+short-exponent"
+    public_key, _ = keypair
+    pool = ObfuscatorPool(public_key, short_exponent_bits=256, seed=1)
+    assert pool.assumption == "dcr+short-exponent" and pool.method == "djn-fixed-base"
+    assert ObfuscatorPool(public_key).assumption == "dcr"
+
+
+def test_scheme_factory_picks_by_assumption_and_role(keypair):
+    public_key, private_key = keypair
+    rng = InsecureSeededSource(4)
+    assert isinstance(obfuscator_scheme(public_key, rng), FullExponentObfuscators)
+    djn = obfuscator_scheme(public_key, rng, assumption="dcr+short-exponent")
+    assert isinstance(djn, ShortExponentObfuscators) and djn.table is not None
+    # the key holder keeps CRT: DCR alone, and faster than anything public
+    holder = obfuscator_scheme(
+        public_key, rng, assumption="dcr+short-exponent", private_key=private_key
+    )
+    assert isinstance(holder, KeyHolderObfuscators)
+
+
+def test_scheme_factory_refuses_unclear_requests(keypair):
+    public_key, _ = keypair
+    rng = InsecureSeededSource(4)
+    with pytest.raises(ConfigError, match="assumption"):
+        obfuscator_scheme(public_key, rng, assumption="ddh")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="short-exponent"):
+        obfuscator_scheme(public_key, rng, exponent_bits=512)
+    with pytest.raises(ConfigError, match=str(MIN_SHORT_EXPONENT_BITS)):
+        ShortExponentObfuscators.create(public_key, rng, exponent_bits=128)
+
+
+def test_table_of_another_base_is_refused(keypair):
+    public_key, _ = keypair
+    scheme = ShortExponentObfuscators.create(public_key, InsecureSeededSource(1))
+    other = FixedBaseTable.build(scheme.base + 1, public_key.nsquare, scheme.exponent_bits)
+    with pytest.raises(ConfigError, match="another base"):
+        ShortExponentObfuscators(public_key, scheme.base, scheme.exponent_bits, other)
+
+
+def test_pool_refuses_a_scheme_together_with_key_options(keypair):
+    public_key, private_key = keypair
+    with pytest.raises(ConfigError):
+        ObfuscatorPool(
+            public_key, private_key=private_key, scheme=KeyHolderObfuscators(private_key)
+        )
+
+
+def test_background_fill_serves_take_without_making_any_on_demand(keypair):
+    public_key, private_key = keypair
+    with ObfuscatorPool(public_key, private_key=private_key, seed=6) as pool:
+        future = pool.fill_in_background(30)
+        values = pool.take(25)  # waits for the fill in flight instead of making its own
+        assert future.done()
+        assert pool.stats.made_ahead == 30 and pool.stats.made_on_demand == 0
+        assert len(pool) == 5
+        more = pool.take(8)  # 5 from stock, 3 now
+        assert pool.stats.made_on_demand == 3 and pool.stats.taken == 33
+    assert all(private_key.raw_decrypt(v) == 0 for v in [*values, *more])
+    assert len({int(v) for v in [*values, *more]}) == 33
+
+
+def test_background_fill_runs_off_the_callers_thread(keypair):
+    public_key, _ = keypair
+    seen: list[str] = []
+    pool = ObfuscatorPool(public_key, seed=1)
+    original = pool.scheme.generate
+
+    def spy(count, rng, workers=None):
+        seen.append(threading.current_thread().name)
+        return original(count, rng, workers)
+
+    pool.scheme = type("Spy", (), {"generate": staticmethod(spy), "name": "spy"})()
+    pool.fill_in_background(4).result()
+    pool.close()
+    assert seen and seen[0].startswith("obfuscators")
+    assert len(pool) == 4
+
+
+def test_pool_rejects_negative_counts(keypair):
+    public_key, _ = keypair
+    pool = ObfuscatorPool(public_key)
+    with pytest.raises(ValueError):
+        pool.fill_in_background(-1)
+    with pytest.raises(ValueError):
+        pool.fill(-1)
+
+
+def test_rerandomised_ciphertexts_with_short_exponents_differ_but_decrypt_equal(keypair):
+    public_key, private_key = keypair
+    pool = ObfuscatorPool(public_key, short_exponent_bits=512, seed=12)
+    encrypted = encrypt_array(np.arange(5.0), public_key, pool=pool)
+    fresh = encrypted.rerandomize(pool)
+    assert isinstance(fresh, EncryptedArray)
+    assert not set(map(int, encrypted.ciphertexts)) & set(map(int, fresh.ciphertexts))
+    np.testing.assert_array_equal(decrypt_array(fresh, private_key), np.arange(5.0))
+
+
+def test_worker_processes_make_valid_reproducible_obfuscators(keypair):
+    public_key, private_key = keypair
+    scheme = ShortExponentObfuscators.create(public_key, InsecureSeededSource(2))
+    with ObfuscatorProcesses(scheme, processes=2) as workers:
+        assert workers.assumption == "dcr+short-exponent"
+        values = workers.generate(37, InsecureSeededSource(5))
+        again = workers.generate(37, InsecureSeededSource(5))
+        fresh = workers.generate(20, SystemRandomSource())
+    assert [int(v) for v in values] == [int(v) for v in again]  # seeded: reproducible
+    assert len({int(v) for v in [*values, *fresh]}) == 57
+    assert all(private_key.raw_decrypt(v) == 0 for v in [*values, *fresh])
+    with pytest.raises(ConfigError, match="closed"):
+        workers.generate(1, SystemRandomSource())
+    workers.close()  # idempotent
+
+
+def test_worker_processes_serve_pools_and_stop_with_them(keypair):
+    public_key, private_key = keypair
+    workers = ObfuscatorProcesses(FullExponentObfuscators(public_key), processes=1)
+    pool = ObfuscatorPool(public_key, scheme=workers)
+    encrypted = encrypt_array(np.arange(4.0), public_key, pool=pool)
+    pool.close()
+    np.testing.assert_array_equal(decrypt_array(encrypted, private_key), np.arange(4.0))
+    with pytest.raises(ConfigError):
+        workers.generate(1, SystemRandomSource())
+
+
+def test_worker_processes_refuse_the_key_holders_scheme(keypair):
+    _, private_key = keypair
+    with pytest.raises(ConfigError, match="threads"):
+        ObfuscatorProcesses(KeyHolderObfuscators(private_key))  # type: ignore[arg-type]

@@ -1,0 +1,255 @@
+"""Federated transfer learning deployed: the vertical runner's roles over the gRPC hub (with
+mTLS), and ``rengo vfl coordinator`` / ``rengo vfl party`` processes from a job file, give
+exactly the simulation's models and predictions - the same FTL role code runs everywhere."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from ftl_scenarios import Scenario, scenario
+
+from rengo.deploy import run_vertical_party, serve_vertical_coordinator
+from rengo.ftl import TargetModel, TransferConfig
+from rengo.jobs import build_vertical_job, load_job, run_vertical_job
+from rengo.jobs.vertical import held_out
+from rengo.transport.certs import init_certificates
+from rengo.transport.grpc_party import Backoff
+from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+from rengo.vfl import PartyData, PartyTable, VerticalPlan, simulate_vertical
+
+HERE = Path(__file__).parent
+DEPLOY = HERE.parent / "deploy"
+CONFIG = TransferConfig(
+    dim=4, source_hidden="8", target_hidden="6", epochs=2, batch_size=40, key_bits=512
+)
+SEED = 3
+FAST = Backoff(initial=0.05, maximum=0.2, give_up_after=2.0)
+
+
+@pytest.fixture(scope="module")
+def small() -> Scenario:
+    return scenario(rows=900, seed=4, target_labels=20)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("ftl-certs")
+    init_certificates(directory, ["bank", "shop"])
+    return directory
+
+
+def party_data(s: Scenario) -> dict[str, PartyData]:
+    split = s.split
+    return {
+        "bank": PartyData(PartyTable(split.source.ids, split.source.X), split.source.labels),
+        "shop": PartyData(
+            PartyTable(split.target.ids, split.target.X),
+            split.target.labels,
+            PartyTable(split.test.ids, split.test.X),
+        ),
+    }
+
+
+@pytest.mark.timeout(300)
+def test_deployed_over_the_hub_equals_the_simulation(small: Scenario, certs: Path) -> None:
+    data = party_data(small)
+    plan = VerticalPlan("bank", ("shop",), CONFIG, SEED, algorithm="ftl")
+    simulated = simulate_vertical(plan, data).parties["shop"]
+
+    ready, address, results = threading.Event(), [], {}
+
+    def coordinator() -> None:
+        def listening(hub: Any) -> None:
+            address.append(hub.address)
+            ready.set()
+
+        try:
+            results["coordinator"] = serve_vertical_coordinator(
+                "127.0.0.1:0",
+                HubSecurity.from_directory(certs),
+                ["bank", "shop"],
+                "bank",
+                algorithm="ftl",
+                config=CONFIG,
+                seed=SEED,
+                join_timeout=60.0,
+                heartbeat_interval=0.5,
+                on_listening=listening,
+            )
+        except BaseException as exc:
+            results["coordinator"] = exc
+            ready.set()
+
+    def party(name: str) -> None:
+        try:
+            results[name] = run_vertical_party(
+                address[0],
+                name,
+                data[name],
+                PartyCredentials.from_directory(certs, name),
+                heartbeat_interval=0.5,
+                backoff=FAST,
+                linger=5.0,
+            )
+        except BaseException as exc:
+            results[name] = exc
+
+    threads = [threading.Thread(target=coordinator, daemon=True)]
+    threads[0].start()
+    assert ready.wait(30) and address, results.get("coordinator")
+    threads += [threading.Thread(target=party, args=(n,), daemon=True) for n in ("bank", "shop")]
+    for t in threads[1:]:
+        t.start()
+    for t in threads:
+        t.join(240)
+    for name in ("coordinator", "bank", "shop"):
+        assert not isinstance(results.get(name), BaseException), (name, results.get(name))
+    deployed = results["shop"]
+    assert isinstance(deployed.model, TargetModel)
+    np.testing.assert_array_equal(deployed.score_ids, simulated.score_ids)
+    np.testing.assert_array_equal(deployed.scores, simulated.scores)
+    for a, b in zip(deployed.model.weights, simulated.model.weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    report = results["coordinator"]
+    assert report.plan.algorithm == "ftl" and "trained 2 epochs" in report.describe()
+
+
+JOB = """
+[job]
+kind = "vfl"
+name = "transfer-job"
+seed = {seed}
+
+[vfl]
+algorithm = "ftl"
+label_party = "bank"
+label = "y"
+test_size = 0.3
+dim = 4
+source_hidden = "8"
+target_hidden = "6"
+epochs = 2
+batch_size = 40
+key_bits = 512
+
+[vfl.parties]
+bank = "{bank}"
+shop = "{shop}"
+"""
+
+
+def write_tables(s: Scenario, folder: Path, seed: int) -> dict[str, Path]:
+    """The bank's CSV with every label; the shop's with its few labels, and the labels of
+    the rows the job holds out (to evaluate with), blank elsewhere."""
+    split = s.split
+    shop_ids = np.concatenate([split.target.ids, split.test.ids])
+    shop_x = np.vstack([split.target.X, split.test.X])
+    shop_labels = np.concatenate([split.target.labels, split.test.labels])
+    evaluated = held_out(shop_ids, seed, 0.3)
+    known = np.array([label is not None for label in shop_labels]) & (
+        evaluated | (np.arange(len(shop_ids)) < len(split.target))
+    )
+    paths = {"bank": folder / "bank.csv", "shop": folder / "shop.csv"}
+    for name, ids, x, labels, keep in (
+        ("bank", split.source.ids, split.source.X, split.source.labels, None),
+        ("shop", shop_ids, shop_x, shop_labels, known),
+    ):
+        with paths[name].open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["id", *(f"f{j}" for j in range(x.shape[1])), "y"])
+            for k, row in enumerate(x):
+                label = labels[k] if keep is None or keep[k] else None
+                writer.writerow(
+                    [ids[k], *(repr(float(v)) for v in row), "" if label is None else label]
+                )
+    return paths
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(DEPLOY / "vertical_procs.py"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def finish(proc: subprocess.Popen[str], earlier: str = "") -> str:
+    out, _ = proc.communicate(timeout=400)
+    assert proc.returncode == 0, earlier + out
+    return earlier + out
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_transfer_job_deployed_equals_rengo_run_of_the_same_file(
+    small: Scenario, certs: Path, tmp_path: Path
+) -> None:
+    paths = write_tables(small, tmp_path, SEED)
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(seed=SEED, **paths))
+    simulated = build_vertical_job(load_job(job))
+    result = run_vertical_job(simulated, log=lambda _: None)
+    shop = simulated.model.predict_run_.parties["shop"]
+    assert result["auc"] > 0.5 and result["scored_customers"] == len(shop.score_ids)
+
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        coordinator = start(
+            "coordinator", "--job", str(job), "--listen", "127.0.0.1:0", "--certs", str(certs)
+        )
+        procs.append(coordinator)
+        assert coordinator.stdout is not None
+        early = ""
+        for line in coordinator.stdout:
+            early += line
+            if line.startswith("listening on "):
+                port = int(line.split()[2].rstrip(";").rsplit(":", 1)[1])
+                break
+        else:
+            raise AssertionError(early)
+        for name in ("bank", "shop"):
+            procs.append(
+                start(
+                    "party",
+                    "--coordinator",
+                    f"127.0.0.1:{port}",
+                    "--name",
+                    name,
+                    "--job",
+                    str(job),
+                    "--predictions",
+                    str(tmp_path / f"{name}-scores.csv"),
+                    "--model",
+                    str(tmp_path / f"{name}.json"),
+                    "--certs",
+                    str(certs),
+                )
+            )
+        outputs = {name: finish(p) for name, p in zip(("bank", "shop"), procs[1:], strict=True)}
+        summary = finish(coordinator, early)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    with (tmp_path / "shop-scores.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    np.testing.assert_array_equal([r["id"] for r in rows], shop.score_ids)
+    np.testing.assert_array_equal([float(r["score"]) for r in rows], shop.scores)
+    assert not (tmp_path / "bank-scores.csv").exists()  # the source gets no predictions
+    saved = json.loads((tmp_path / "shop.json").read_text())
+    assert saved["algorithm"] == "ftl" and saved["encoder"]["dim"] == 4
+    for a, b in zip(saved["weights"], simulated.model.target_model_.weights, strict=True):  # type: ignore[attr-defined]
+        np.testing.assert_array_equal(np.array(a), b)
+    assert f"AUC {result['auc']:.4f}" in outputs["shop"]
+    assert "trained 2 epochs" in summary

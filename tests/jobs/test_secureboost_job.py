@@ -1,0 +1,64 @@
+"""SecureBoost as a vertical job file kind: binary, multiclass and regression jobs run,
+and its options are checked like every algorithm's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import tomllib
+
+from rengo.core import ConfigError
+from rengo.core.errors import DataError
+from rengo.jobs import build_vertical_job, parse_job, run_vertical_job
+from rengo.tracking import RunStore
+from rengo.vfl.secureboost import HeteroSecureBoost
+
+JOB = """
+[job]
+kind = "vfl"
+name = "sbt"
+seed = 3
+[vfl]
+algorithm = "secureboost"
+dataset = "{dataset}"
+num_parties = 3
+label_party = "label"
+key_bits = 512
+n_trees = 3
+max_depth = 3
+{extra}
+"""
+
+
+def job(dataset: str, extra: str = "") -> str:
+    return JOB.format(dataset=dataset, extra=extra)
+
+
+def test_a_secureboost_job_trains_scores_and_records_per_round_losses(tmp_path: Path) -> None:
+    built = build_vertical_job(parse_job(tomllib.loads(job("breast_cancer"))))
+    assert isinstance(built.model, HeteroSecureBoost) and built.model.n_trees == 3
+    with RunStore(tmp_path / "r.db") as store:
+        result = run_vertical_job(built, store, log=lambda _m: None)
+        metrics = store.round_metrics(result["run_id"])
+    assert result["auc"] > 0.95 and len(result["losses"]) == 3
+    assert "train_loss" in metrics and "test_auc" in metrics
+
+
+def test_a_multiclass_job_reports_accuracy() -> None:
+    built = build_vertical_job(parse_job(tomllib.loads(job("wine", 'objective = "multiclass"'))))
+    result = run_vertical_job(built, log=lambda _m: None)
+    assert result["accuracy"] > 0.8
+
+
+def test_a_binary_objective_on_three_classes_names_the_fix() -> None:
+    built = parse_job(tomllib.loads(job("wine")))
+    with pytest.raises(DataError, match=r"two classes .*objective = 'multiclass'"):
+        build_vertical_job(built)
+
+
+def test_unknown_and_bad_options_are_refused_in_job_vocabulary() -> None:
+    with pytest.raises(ConfigError, match="did you mean 'n_trees'"):
+        parse_job(tomllib.loads(job("wine", "n_tree = 4")))
+    with pytest.raises(ConfigError, match=r"vfl\.max_bin must lie in"):
+        parse_job(tomllib.loads(job("wine", "max_bin = 1")))

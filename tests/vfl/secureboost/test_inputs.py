@@ -1,0 +1,91 @@
+"""Bad input to SecureBoost gets a clear error naming the party, the column and the fix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from rengo.core.errors import ConfigError, DataError
+from rengo.vfl import HeteroLogisticRegression, PartyData, PartyTable, VerticalPlan
+from rengo.vfl.runner import simulate_vertical
+from rengo.vfl.secureboost import HeteroSecureBoost, SecureBoostConfig
+
+X, Y = load_breast_cancer(return_X_y=True)
+IDS = np.array([f"c{i:03d}" for i in range(100)])
+
+
+def data(card: np.ndarray | None = None, bank: np.ndarray | None = None) -> dict:
+    return {
+        "card": (IDS, X[:100, :5] if card is None else card),
+        "bank": (IDS, X[:100, 5:10] if bank is None else bank),
+    }
+
+
+def model(**options: object) -> HeteroSecureBoost:
+    return HeteroSecureBoost(key_bits=512, n_trees=1, seed=1, key_seed=1, **options)
+
+
+def test_a_text_column_names_the_party_the_column_and_the_fix() -> None:
+    bank = X[:100, 5:10].astype(object)
+    bank[7, 2] = "high"
+    with pytest.raises(DataError, match=r"bank: column 2 holds 'high'.*encode categories"):
+        model().fit(data(bank=bank), "card", Y[:100])
+
+
+def test_an_entirely_empty_column_names_the_party_and_the_column() -> None:
+    bank = X[:100, 5:10].copy()
+    bank[:, 3] = np.nan
+    with pytest.raises(DataError, match=r"bank: column 3 of its training table is entirely empty"):
+        model().fit(data(bank=bank), "card", Y[:100])
+
+
+def test_a_column_empty_on_the_common_rows_is_caught_by_the_party_that_holds_it() -> None:
+    ids = np.array([f"c{i:03d}" for i in range(120)])
+    bank = X[:120, 5:10].copy()
+    bank[:100, 1] = np.nan  # only the 20 rows the label party lacks have values
+    tables = {"card": (ids[:100], X[:100, :5]), "bank": (ids, bank)}
+    with pytest.raises(DataError, match=r"bank: column 1 is entirely empty; drop the column"):
+        model().fit(tables, "card", Y[:100])
+
+
+def test_a_label_that_is_not_binary_for_the_binary_objective_says_which_objective_fits() -> None:
+    labels = np.arange(100) % 3
+    with pytest.raises(DataError, match=r"card: objective 'binary' needs 0/1 labels.*multiclass"):
+        model().fit(data(), "card", labels)
+    with pytest.raises(DataError, match=r"card: objective 'multiclass' needs class codes"):
+        model(objective="multiclass").fit(data(), "card", labels + 0.5)
+
+
+def test_row_sets_that_differ_after_alignment_name_the_party_and_the_fix() -> None:
+    plan = VerticalPlan(
+        "card", ("bank",), SecureBoostConfig(key_bits=512, n_trees=1), 1,
+        score=False, algorithm="secureboost", align="given",
+    )  # fmt: skip
+    inputs = {
+        "card": PartyData(PartyTable(IDS, X[:100, :5]), Y[:100]),
+        "bank": PartyData(PartyTable(IDS[:90], X[:90, 5:10])),
+    }
+    with pytest.raises(DataError, match=r"bank holds 90 aligned rows but the label party card"):
+        simulate_vertical(plan, inputs)
+
+
+def test_models_without_missing_value_support_refuse_empty_cells_and_point_to_secureboost() -> None:
+    card = X[:100, :5].copy()
+    card[3, 4] = np.nan
+    lr = HeteroLogisticRegression(key_bits=512, epochs=1, seed=1, key_seed=1)
+    expected = r"card: column 4 .* 1 empty cells; hetero_lr .*secureboost"
+    with pytest.raises(DataError, match=expected):
+        lr.fit(data(card=card), "card", Y[:100])
+    model().fit(data(card=card), "card", Y[:100])  # SecureBoost takes it
+
+
+def test_bad_settings_name_the_option() -> None:
+    with pytest.raises(ConfigError, match="max_bin must lie in"):
+        HeteroSecureBoost(max_bin=1)
+    with pytest.raises(ConfigError, match="objective"):
+        HeteroSecureBoost(objective="poisson")
+    with pytest.raises(ConfigError, match="subsample"):
+        HeteroSecureBoost(subsample=0.0)
+    with pytest.raises(ConfigError, match="not probabilities"):
+        HeteroSecureBoost(objective="regression").predict_proba(data())
