@@ -14,30 +14,26 @@ inspect exactly what each role sent. Its keyword arguments are
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from rengo.core.errors import DataError
 from rengo.core.roles import COORDINATOR
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
-from rengo.vfl.common import PartyInput, VerticalDataset
+from rengo.metrics import accuracy
+from rengo.vfl.common import PartyInput, VerticalDataset, as_vertical_dataset
 from rengo.vfl.estimator import VerticalEstimator
 from rengo.vfl.hetero_lr.algorithm import HETERO_LR
 from rengo.vfl.hetero_lr.roles import CoordinatorReport, GuestModel, HostModel
 
 
-class HeteroLogisticRegression(VerticalEstimator):
-    """Coordinated vertical logistic regression over Paillier, simulated in one process.
+class CoordinatedLinearModel(VerticalEstimator):
+    """What every coordinated hetero linear model's estimator shows after ``fit``: each
+    party's weights, the guest's losses, the coordinator's report, and ``score``.
 
-    The protocol is :mod:`rengo.vfl.hetero_lr.roles`.
-    ``l2`` is the weight of ``l2/2 * ||w||^2`` on the mean loss, i.e. scikit-learn's
-    ``C = 1 / (n_rows * l2)``. ``key_bits`` below 2048 are for tests and benchmarks only.
-    ``seed`` fixes the batch order and PSI's row order (not keys, not masks);
-    ``key_seed`` makes the key pair reproducible with an insecure generator (tests only).
-    ``obfuscator_source="coordinator"`` lets the key holder deal encryption randomness
-    (faster; see :mod:`rengo.crypto.dealing` for the trust it needs). Every option of
-    :class:`~rengo.vfl.hetero_lr.config.HeteroLRConfig` is a keyword argument.
+    Subclasses name their algorithm (``spec``) and the metric ``score`` reports.
     """
-
-    spec = HETERO_LR
 
     @property
     def guest_model_(self) -> GuestModel:
@@ -60,7 +56,7 @@ class HeteroLogisticRegression(VerticalEstimator):
 
     @property
     def losses_(self) -> list[float]:
-        """The Taylor loss of every epoch run."""
+        """The loss of every epoch run (the Taylor loss for LR)."""
         return list(self.guest_model_.losses)
 
     @property
@@ -80,6 +76,63 @@ class HeteroLogisticRegression(VerticalEstimator):
             self.label_party_: self.guest_model_.weights,
             **{name: m.weights for name, m in self.host_models_.items()},
         }
+
+    def _score_metric(self, truth: np.ndarray, predictions: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def score(
+        self, data: VerticalDataset | PartyInput, label_party: str | None = None, y: Any = None
+    ) -> float:
+        """The model's metric on labelled rows (scikit-learn's ``score``: higher is better;
+        R^2 for linear regression, negative mean Poisson deviance for Poisson regression,
+        accuracy for LR).
+
+        Parameters
+        ----------
+        data
+            The rows to score, per party, as in :meth:`fit`.
+        label_party
+            The label party (default: training's).
+        y
+            Labels, one per row of the label party (needed with a mapping).
+
+        Returns
+        -------
+        float
+            The metric over the rows every party holds.
+
+        Raises
+        ------
+        DataError
+            Without labels.
+        """
+        dataset = as_vertical_dataset(data, label_party or self.label_party_, y)
+        if dataset.labels is None:
+            raise DataError("score needs labels for the label party's rows")
+        ids, predictions = self.predict_raw(dataset)
+        own_ids = np.asarray(dataset.parties[dataset.label_party].ids).tolist()
+        by_id = dict(zip(own_ids, np.asarray(dataset.labels).tolist(), strict=True))
+        truth = np.array([by_id[i] for i in np.asarray(ids).tolist()])
+        return self._score_metric(truth, predictions)
+
+
+class HeteroLogisticRegression(CoordinatedLinearModel):
+    """Coordinated vertical logistic regression over Paillier, simulated in one process.
+
+    The protocol is :mod:`rengo.vfl.hetero_lr.roles`.
+    ``l2`` is the weight of ``l2/2 * ||w||^2`` on the mean loss, i.e. scikit-learn's
+    ``C = 1 / (n_rows * l2)``. ``key_bits`` below 2048 are for tests and benchmarks only.
+    ``seed`` fixes the batch order and PSI's row order (not keys, not masks);
+    ``key_seed`` makes the key pair reproducible with an insecure generator (tests only).
+    ``obfuscator_source="coordinator"`` lets the key holder deal encryption randomness
+    (faster; see :mod:`rengo.crypto.dealing` for the trust it needs). Every option of
+    :class:`~rengo.vfl.hetero_lr.config.HeteroLRConfig` is a keyword argument.
+    """
+
+    spec = HETERO_LR
+
+    def _score_metric(self, truth: np.ndarray, predictions: np.ndarray) -> float:
+        return accuracy(truth, (predictions >= 0.5).astype(truth.dtype))
 
     def predict_scores(
         self, data: VerticalDataset | PartyInput, label_party: str | None = None
