@@ -13,7 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from rengo.vfl.hetero_linear.config import HeteroLinearConfig
-from rengo.vfl.hetero_lr.algorithm import coordinated_roles, describe, make_keypair, summary
+from rengo.vfl.hetero_lr.algorithm import (
+    describe,
+    make_keypair,
+    prediction_roles,
+    summary,
+    training_roles,
+)
 from rengo.vfl.hetero_lr.objective import SQUARED
 from rengo.vfl.hetero_lr.roles import CoordinatorReport, GuestModel, HostModel
 from rengo.vfl.registry import KeySpec, Models, VerticalAlgorithm, register
@@ -24,15 +30,13 @@ def identity(u: np.ndarray) -> np.ndarray:
     return np.asarray(u, dtype=np.float64)
 
 
-_TRAIN, _PREDICT = coordinated_roles(SQUARED, identity)
-
 HETERO_LINEAR: VerticalAlgorithm[HeteroLinearConfig] = register(
     VerticalAlgorithm(
         name="hetero_linear",
         title="coordinated hetero linear regression",
         config_type=HeteroLinearConfig,
-        train=_TRAIN,
-        predict=_PREDICT,
+        train=training_roles(SQUARED),
+        predict=prediction_roles(identity),
         models=Models(
             label_party=GuestModel, feature_party=HostModel, coordinator=CoordinatorReport
         ),

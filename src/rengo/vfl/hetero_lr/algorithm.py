@@ -35,6 +35,7 @@ from rengo.vfl.registry import (
     AlignedData,
     KeySpec,
     Models,
+    Role,
     RoleContext,
     Roles,
     RoleState,
@@ -50,28 +51,20 @@ def make_keypair(config: LinearModelConfig, seed: int | None) -> Keypair:
     return generate_paillier_keypair(config.key_bits, seed=seed)
 
 
-def coordinated_roles(
-    objective: QuadraticObjective,
-    inverse_link: Callable[[np.ndarray], np.ndarray],
-    dealt: Callable[[str, str, int], int] | None = None,
-) -> tuple[Roles, Roles]:
-    """The training and prediction roles of a coordinated hetero linear model.
+def coordinator_training_role(dealt: Callable[[Any, str, str, int], int] | None = None) -> Role:
+    """The coordinator's training role of the coordinated hetero linear models.
 
     Parameters
     ----------
-    objective
-        The loss the guest and hosts train (see :mod:`rengo.vfl.hetero_lr.objective`).
-    inverse_link
-        Maps the federated linear predictor to the prediction (``sigmoid`` for LR).
     dealt
-        ``dealt(guest, party, rows)``: obfuscators the coordinator deals ``party`` per batch
-        (default: those of the objective's protocol, see
+        ``dealt(config, guest, party, rows)``: obfuscators the coordinator deals ``party``
+        per batch of ``rows`` rows (default: those of hetero LR and linear regression, see
         :func:`~rengo.vfl.hetero_lr.roles.hetero_lr_coordinator`).
 
     Returns
     -------
-    tuple of Roles
-        Training roles, then prediction roles, for :class:`VerticalAlgorithm`.
+    Role
+        The role function for :class:`~rengo.vfl.registry.Roles`.
     """
 
     def train_coordinator(
@@ -79,10 +72,27 @@ def coordinated_roles(
     ) -> CoordinatorReport:
         per_party = None
         if dealt is not None:
-            per_party = lambda party, rows: dealt(ctx.label_party, party, rows)  # noqa: E731
+            per_party = lambda party, rows: dealt(ctx.config, ctx.label_party, party, rows)  # noqa: E731
         return hetero_lr_coordinator(
             channel, ctx.parties, ctx.label_party, keypair=state.keys, dealt=per_party
         )
+
+    return train_coordinator
+
+
+def training_roles(objective: QuadraticObjective) -> Roles:
+    """The training roles of hetero LR's protocol with the loss ``objective``.
+
+    Parameters
+    ----------
+    objective
+        The loss the guest and hosts train (see :mod:`rengo.vfl.hetero_lr.objective`).
+
+    Returns
+    -------
+    Roles
+        Coordinator, label party and feature party roles.
+    """
 
     def train_guest(
         channel: Channel, ctx: RoleContext[Any], data: AlignedData | None, state: RoleState
@@ -111,6 +121,26 @@ def coordinated_roles(
             objective=objective,
         )
 
+    return Roles(
+        coordinator=coordinator_training_role(), label_party=train_guest, feature_party=train_host
+    )
+
+
+def prediction_roles(inverse_link: Callable[[np.ndarray], np.ndarray]) -> Roles:
+    """The federated scoring roles of a coordinated hetero linear model
+    (:mod:`rengo.vfl.hetero_lr.predict`).
+
+    Parameters
+    ----------
+    inverse_link
+        Maps the federated linear predictor to the prediction (``sigmoid`` for LR).
+
+    Returns
+    -------
+    Roles
+        Coordinator, label party and feature party roles.
+    """
+
     def predict_guest(
         channel: Channel, ctx: RoleContext[Any], data: AlignedData | None, state: RoleState
     ) -> np.ndarray:
@@ -125,11 +155,9 @@ def coordinated_roles(
             inverse_link=inverse_link,
         )
 
-    train = Roles(coordinator=train_coordinator, label_party=train_guest, feature_party=train_host)
-    predict = Roles(
+    return Roles(
         coordinator=_predict_coordinator, label_party=predict_guest, feature_party=_predict_host
     )
-    return train, predict
 
 
 def _predict_coordinator(
@@ -163,15 +191,13 @@ def summary(training: Any, scoring: Any) -> dict[str, Scalar]:
     return out
 
 
-_TRAIN, _PREDICT = coordinated_roles(LOGISTIC_TAYLOR, sigmoid)
-
 HETERO_LR: VerticalAlgorithm[HeteroLRConfig] = register(
     VerticalAlgorithm(
         name="hetero_lr",
         title="coordinated hetero logistic regression",
         config_type=HeteroLRConfig,
-        train=_TRAIN,
-        predict=_PREDICT,
+        train=training_roles(LOGISTIC_TAYLOR),
+        predict=prediction_roles(sigmoid),
         models=Models(
             label_party=GuestModel, feature_party=HostModel, coordinator=CoordinatorReport
         ),

@@ -466,6 +466,45 @@ def _guest_batch_loss(
     return total + np.array([plain])
 
 
+def join_as_host(
+    hlr: Channel, rows: int, guest: str, coordinator: str
+) -> tuple[PaillierPublicKey, dict[str, Any]]:
+    """A host's set-up: the coordinator's public key and the guest's checked set-up message
+    (config, row count, batch seed, hosts).
+
+    Parameters
+    ----------
+    hlr
+        The host's channel in the protocol's scope.
+    rows
+        How many aligned rows the host holds.
+    guest, coordinator
+        Their role names.
+
+    Returns
+    -------
+    tuple
+        The public key and the set-up message.
+
+    Raises
+    ------
+    DataError
+        If the host's row count differs from the guest's.
+    ProtocolError
+        Without a public key, or when the guest's host list does not name this host.
+    """
+    public = hlr.recv(coordinator, PUBLIC_KEY)
+    if not isinstance(public, PaillierPublicKey):
+        raise ProtocolError("the coordinator sent no Paillier public key")
+    setup = expect_mapping(hlr.recv(guest, SETUP), guest)
+    if int(setup["rows"]) != rows:
+        raise DataError(f"{hlr.name} holds {rows} aligned rows, guest holds {setup['rows']}")
+    hosts = [str(h) for h in setup["hosts"]]
+    if hlr.name not in hosts:
+        raise ProtocolError(f"the guest's host list {hosts} does not name {hlr.name!r}")
+    return public, setup
+
+
 def hetero_lr_host(
     channel: Channel,
     features: np.ndarray,
@@ -503,16 +542,9 @@ def hetero_lr_host(
     """
     x = feature_matrix(features, channel.name)
     hlr = channel.scope(SCOPE)
-    public = hlr.recv(coordinator, PUBLIC_KEY)
-    if not isinstance(public, PaillierPublicKey):
-        raise ProtocolError("the coordinator sent no Paillier public key")
-    setup = hlr.recv(guest, SETUP)
+    public, setup = join_as_host(hlr, len(x), guest, coordinator)
     config = LinearModelConfig.from_wire(setup["config"])
-    if int(setup["rows"]) != len(x):
-        raise DataError(f"{channel.name} holds {len(x)} aligned rows, guest holds {setup['rows']}")
     hosts = [str(h) for h in setup["hosts"]]
-    if channel.name not in hosts:
-        raise ProtocolError(f"the guest's host list {hosts} does not name {channel.name!r}")
     p_bits = config.residual_precision_bits
     pool = ObfuscatorPool(public)
     if config.obfuscator_source == "local":

@@ -1,0 +1,56 @@
+"""A scikit-learn-like front end that simulates coordinated hetero Poisson regression.
+
+The same role functions a deployment runs, through the vertical runner on an in-process
+recording bus. Keyword arguments are
+:class:`~rengo.vfl.hetero_poisson.config.HeteroPoissonConfig`'s fields, same defaults.
+
+>>> model = HeteroPoissonRegression(key_bits=1024, epochs=20)  # doctest: +SKIP
+>>> model.fit({"insurer": (ids_i, X_i), "telco": (ids_t, X_t)}, "insurer", y=claims)
+>>> model.predict({"insurer": (new_i, Xn_i), "telco": (new_t, Xn_t)})  # expected counts
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rengo.metrics import neg_poisson_deviance
+from rengo.vfl.common import PartyInput, VerticalDataset
+from rengo.vfl.hetero_lr.estimator import CoordinatedLinearModel
+from rengo.vfl.hetero_poisson.algorithm import HETERO_POISSON
+
+
+class HeteroPoissonRegression(CoordinatedLinearModel):
+    """Coordinated vertical Poisson regression (log link) over Paillier, in one process.
+
+    The label party holds the counts and the intercept, every party its own weights; the
+    coordinator holds the key pair and decrypts only masked gradients. ``exp(u)`` is
+    computed without approximation by an encrypted multiplicative chain through the hosts
+    (see :mod:`rengo.vfl.hetero_poisson.roles`); only fixed-point encoding rounds. ``score``
+    is the negative mean Poisson deviance (higher is better). Every option of
+    :class:`~rengo.vfl.hetero_poisson.config.HeteroPoissonConfig` is a keyword argument.
+    """
+
+    spec = HETERO_POISSON
+
+    def _score_metric(self, truth: np.ndarray, predictions: np.ndarray) -> float:
+        return neg_poisson_deviance(truth, predictions)
+
+    def predict(
+        self, data: VerticalDataset | PartyInput, label_party: str | None = None
+    ) -> np.ndarray:
+        """Predicted mean counts ``exp(u)`` for the rows every party holds, in the label
+        party's row order (:meth:`predict_raw` also returns their IDs).
+
+        Parameters
+        ----------
+        data
+            The rows to score, per party (the same parties as in training).
+        label_party
+            The label party (default: training's).
+
+        Returns
+        -------
+        numpy.ndarray
+            One predicted mean per common row.
+        """
+        return self.predict_raw(data, label_party)[1]
