@@ -233,6 +233,7 @@ BINARY_SCORERS: Mapping[str, BinaryScorer] = MappingProxyType(
 )
 """Validation scores of binary probabilities by name, each higher-is-better."""
 
+
 def _regression_pair(y_true: Any, y_pred: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
     """Validated 1-D finite float targets and predictions of the same, non-zero length."""
     try:

@@ -67,6 +67,8 @@ class ChannelTimeout(RengoError, TimeoutError):
 class StopTraining(RengoError):
     """A strategy ends a run early and cleanly (a spent privacy budget): the rounds before it
     stand, and the round loop records the reason as an event instead of failing the run."""
+
+
 class HandshakeError(AuthenticationError, ConnectionError):
     """TLS between a party and the coordinator cannot be set up - a certificate from
     another federation's CA, or one side in plain text (``--insecure``) and the other on

@@ -25,7 +25,7 @@ from rengo.core.roles import COORDINATOR
 from rengo.data import Dataset, load_csv, load_dataset, vertical_split
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import VflSection
-from rengo.metrics import ks_statistic, roc_auc
+from rengo.metrics import ks_statistic, mae, r2_score, rmse, roc_auc
 from rengo.tracking.model_export import vertical_parts_blob
 from rengo.tracking.run import open_run
 from rengo.vfl import PartyData, PartyTable, VerticalDataset, VerticalEstimator
@@ -67,8 +67,14 @@ def _own_table(
         if name not in vfl.parties:
             raise ConfigError(f"{name!r} is not one of the job's parties {sorted(vfl.parties)}")
         path = vfl.parties[name]
+        # regression targets stay numbers (whole-number counts would otherwise become classes)
+        regression = vfl.spec.output_of(vfl.options) == "values"
         table = load_csv(
-            path, label=vfl.label if is_label_party else None, id_column=vfl.id_column, name=name
+            path,
+            label=vfl.label if is_label_party else None,
+            id_column=vfl.id_column,
+            name=name,
+            task="regression" if regression else "auto",
         )
         if table.ids is None:
             raise DataError(f"{path}: needs the id column {vfl.id_column!r}")
@@ -173,15 +179,18 @@ def build_vertical_job(spec: JobSpec) -> VerticalJob:
 def evaluate(output: str, truth: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
     """The held-out metrics for an algorithm's kind of prediction (see
     :data:`rengo.vfl.registry.Output`): AUC and KS for binary probabilities, accuracy for
-    classes and class probabilities, RMSE and MAE for values."""
+    classes and class probabilities, RMSE, MAE and R^2 for values."""
     if output == "probability":
         return {"auc": roc_auc(truth, predictions), "ks": ks_statistic(truth, predictions)}
     if output == "probabilities":
         return {"accuracy": float(np.mean(np.argmax(predictions, axis=1) == truth))}
     if output == "classes":
         return {"accuracy": float(np.mean(predictions == truth))}
-    error = np.asarray(predictions, dtype=np.float64) - truth
-    return {"rmse": float(np.sqrt(np.mean(error**2))), "mae": float(np.mean(np.abs(error)))}
+    return {
+        "rmse": rmse(truth, predictions),
+        "mae": mae(truth, predictions),
+        "r2": r2_score(truth, predictions),
+    }
 
 
 def run_vertical_job(
@@ -208,7 +217,10 @@ def run_vertical_job(
         label_ids = job.test.parties[vfl.label_party].ids
         truth_by_id = dict(zip(map(str, label_ids), job.test_labels, strict=True))
         truth = np.array([truth_by_id[str(i)] for i in ids])
-        metrics = evaluate(vfl.spec.output_of(vfl.options), truth, predictions)
+        if vfl.spec.metrics is not None:
+            metrics = vfl.spec.metrics(truth, predictions)
+        else:
+            metrics = evaluate(vfl.spec.output_of(vfl.options), truth, predictions)
         label_model = job.model.models_[vfl.label_party]
         result: dict[str, Any] = {
             "run_id": run_id,

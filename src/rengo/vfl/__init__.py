@@ -1,4 +1,5 @@
-"""Vertical federated learning: PSI, one runner for every algorithm, hetero LR.
+"""Vertical federated learning: PSI, one runner for every algorithm, hetero LR, hetero
+linear and Poisson regression.
 
 An algorithm is described once and registered (:mod:`rengo.vfl.registry`); the vertical
 runner (:mod:`rengo.vfl.runner`) aligns rows by PSI, trains and scores with its role
@@ -27,6 +28,7 @@ from rengo.vfl.hetero_contribution import (
     guest_alone_scores,
     train_guest_alone,
 )
+from rengo.vfl.hetero_linear import HETERO_LINEAR, HeteroLinearConfig, HeteroLinearRegression
 from rengo.vfl.hetero_lr import (
     HETERO_LR,
     CoordinatorReport,
@@ -41,6 +43,9 @@ from rengo.vfl.hetero_lr import (
     hetero_lr_predict_guest,
     hetero_lr_predict_host,
 )
+from rengo.vfl.hetero_lr.config import LinearModelConfig
+from rengo.vfl.hetero_lr.estimator import CoordinatedLinearModel
+from rengo.vfl.hetero_poisson import HETERO_POISSON, HeteroPoissonConfig, HeteroPoissonRegression
 from rengo.vfl.psi import (
     PSIAlignment,
     PSIResult,
@@ -76,16 +81,24 @@ from rengo.vfl.runner import (
 )
 
 __all__ = [
+    "HETERO_LINEAR",
     "HETERO_LR",
+    "HETERO_POISSON",
     "AlignedData",
     "CoalitionScore",
     "CoalitionValue",
+    "CoordinatedLinearModel",
     "CoordinatorReport",
     "GuestModel",
     "HeteroLRConfig",
+    "HeteroLinearConfig",
+    "HeteroLinearRegression",
     "HeteroLogisticRegression",
+    "HeteroPoissonConfig",
+    "HeteroPoissonRegression",
     "HostModel",
     "KeySpec",
+    "LinearModelConfig",
     "Models",
     "PSIAlignment",
     "PSIResult",

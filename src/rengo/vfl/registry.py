@@ -195,6 +195,9 @@ class VerticalAlgorithm(Generic[ConfigT]):
         A short account of training from the coordinator's report (``"5 epochs"``).
     summary
         Scalars for the run store from the coordinator's training and scoring reports.
+    metrics
+        ``metrics(truth, predictions)``: the held-out metrics a job run reports (default:
+        by ``output``, see :func:`rengo.jobs.vertical.evaluate`).
     """
 
     name: str
@@ -209,6 +212,7 @@ class VerticalAlgorithm(Generic[ConfigT]):
     option_aliases: Mapping[str, str] = field(default_factory=dict)
     describe: Callable[[Any], str] = field(default=lambda report: "trained")
     summary: Callable[[Any, Any], dict[str, Scalar]] = field(default=lambda train, score: {})
+    metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None
 
     def __post_init__(self) -> None:
         scalar_option_specs(self.config_type)  # fails now, not at a user's first job file

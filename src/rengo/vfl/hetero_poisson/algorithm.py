@@ -91,5 +91,6 @@ HETERO_POISSON: VerticalAlgorithm[HeteroPoissonConfig] = register(
         output="values",
         describe=describe,
         summary=summary,
+        metrics=held_out_metrics,
     )
 )
