@@ -148,5 +148,5 @@ def test_a_key_too_small_for_the_chain_precision_is_refused() -> None:
         "insurer": (ids, x[:, :1]),
         **{f"h{k}": (ids, x[:, k % 6 : k % 6 + 1]) for k in range(6)},
     }
-    with pytest.raises(ConfigError, match="6 hosts .* larger key_bits"):
+    with pytest.raises(ConfigError, match=r"6 hosts .* larger key_bits"):
         model.fit(data, "insurer", y)
