@@ -97,7 +97,7 @@ def _run_vertical(
         ", ".join(vfl.parties) if vfl.parties else f"{vfl.dataset} split {vfl.num_parties} ways"
     )
     console.print(
-        f"[bold]{spec.job.name}[/]: vertical logistic regression over {source}; labels at "
+        f"[bold]{spec.job.name}[/]: {vfl.spec.title} over {source}; labels at "
         f"{vfl.label_party}; {vfl.key_bits}-bit Paillier, {vfl.epochs} epochs"
     )
     job = build_vertical_job(spec)
