@@ -121,7 +121,10 @@ def vertical_party_contribution(
     validation:
         The same parties' tables of the validation customers, labelled at the label party.
     make_model:
-        Makes the fresh, unfitted hetero LR each coalition retrains (a new key pair each).
+        Makes the fresh, unfitted model each coalition retrains (a new key pair each): a
+        hetero LR, or a hetero linear or Poisson regression (then ``metric`` is a name in
+        :data:`rengo.metrics.REGRESSION_SCORERS`: ``r2``, ``neg_rmse``,
+        ``neg_poisson_deviance``).
     metric:
         A name in :data:`rengo.metrics.BINARY_SCORERS` (``auc``, ``ks``, ``neg_log_loss``,
         ``accuracy``), computed by the label party.

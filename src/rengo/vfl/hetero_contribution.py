@@ -1,5 +1,6 @@
-"""Coalition values for vertical-FL party contribution: the validation score of a hetero LR
-retrained on the label party's columns plus those of a coalition of feature parties.
+"""Coalition values for vertical-FL party contribution: the validation score of a
+coordinated hetero linear model (LR, linear or Poisson regression) retrained on the label
+party's columns plus those of a coalition of feature parties.
 
 This is the value function of the party Shapley values of Wang 2019 ("Interpret Federated
 Learning with Shapley Values", arXiv:1905.04519), with the retraining variant: each
@@ -29,11 +30,12 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
-from rengo.metrics import BINARY_SCORERS, BinaryScorer
+from rengo.metrics import BINARY_SCORERS, REGRESSION_SCORERS, BinaryScorer
 from rengo.vfl.common import PartyTable, VerticalDataset, align_rows, batch_order
-from rengo.vfl.hetero_lr.config import HeteroLRConfig
-from rengo.vfl.hetero_lr.estimator import HeteroLogisticRegression
-from rengo.vfl.hetero_lr.math import LOG2, init_optimizer, sigmoid, taylor_residual
+from rengo.vfl.hetero_lr.config import LinearModelConfig
+from rengo.vfl.hetero_lr.estimator import CoordinatedLinearModel
+from rengo.vfl.hetero_lr.math import init_optimizer, sigmoid
+from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR, LocalObjective, check_labels
 from rengo.vfl.hetero_lr.roles import (
     GuestModel,
     gradient_step,
@@ -42,7 +44,7 @@ from rengo.vfl.hetero_lr.roles import (
     penalty_mask,
 )
 
-ModelFactory = Callable[[], HeteroLogisticRegression]
+ModelFactory = Callable[[], CoordinatedLinearModel]
 """Makes a fresh, unfitted model (fresh key pair) for one coalition's retraining."""
 
 Scorer = BinaryScorer
@@ -67,14 +69,46 @@ class CoalitionScore:
 
 
 def train_guest_alone(
-    features: np.ndarray, labels: np.ndarray, config: HeteroLRConfig, seed: int
+    features: np.ndarray,
+    labels: np.ndarray,
+    config: LinearModelConfig,
+    seed: int,
+    objective: LocalObjective = LOGISTIC_TAYLOR,
 ) -> GuestModel:
     """The label party's model on its own columns: the plaintext twin of ``hetero_lr_guest``
-    with zero hosts (same Taylor residual, batch order, L2, optimizer and early stopping)."""
+    (or the linear / Poisson guest, by ``objective``) with zero hosts (same residual, batch
+    order, L2, optimizer and early stopping).
+
+    Parameters
+    ----------
+    features, labels
+        The label party's rows and labels.
+    config
+        The model's settings.
+    seed
+        The batch order's seed.
+    objective
+        The loss (default hetero LR's Taylor loss).
+
+    Returns
+    -------
+    GuestModel
+        Its coefficients, intercept and per-epoch losses.
+
+    Raises
+    ------
+    DataError
+        For features that are not 2-D or labels the objective does not take.
+    """
     x = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
-    if x.ndim != 2 or y.shape != (len(x),) or not np.isin(y, (0.0, 1.0)).all():
-        raise DataError("need 2-D features and a 0/1 label per row")
+    if objective.labels == "binary":
+        if x.ndim != 2 or y.shape != (len(x),) or not np.isin(y, (0.0, 1.0)).all():
+            raise DataError("need 2-D features and a 0/1 label per row")
+    elif x.ndim != 2:
+        raise DataError(f"need 2-D features, got shape {x.shape}")
+    else:
+        y = check_labels(y, objective.labels, len(x), "label party")
     if config.fit_intercept:
         x = np.hstack([x, np.ones((len(x), 1))])
     weights = np.zeros(x.shape[1])
@@ -88,22 +122,27 @@ def train_guest_alone(
         for rows in batch_order(seed, epoch, len(x), config.batch_size):
             xb, yb = x[rows], y[rows]
             u = xb @ weights
-            loss_sum += float(np.sum((0.5 - yb) * u + 0.125 * u * u))
+            loss_sum += objective.batch_loss(u, yb)
             weights, state = gradient_step(
-                weights, taylor_residual(u, yb) @ xb, len(rows), state, config, epoch, penalised
+                weights, objective.residual(u, yb) @ xb, len(rows), state, config, epoch, penalised
             )
         epochs_run = epoch + 1
         if config.compute_loss:
-            losses.append(LOG2 + loss_sum / len(x))
+            losses.append(objective.constant + loss_sum / len(x))
             if loss_converged(losses, config.tol):
                 converged = True
                 break
     return guest_model(weights, config, losses, epochs_run, converged)
 
 
-def guest_alone_scores(model: GuestModel, features: np.ndarray) -> np.ndarray:
-    """``P(y = 1)`` of the label party's own model on its rows."""
-    return sigmoid(np.asarray(features, dtype=np.float64) @ model.weights + model.intercept)
+def guest_alone_scores(
+    model: GuestModel,
+    features: np.ndarray,
+    inverse_link: Callable[[np.ndarray], np.ndarray] = sigmoid,
+) -> np.ndarray:
+    """``P(y = 1)`` of the label party's own model on its rows (or, with another
+    ``inverse_link``, that model's prediction)."""
+    return inverse_link(np.asarray(features, dtype=np.float64) @ model.weights + model.intercept)
 
 
 def _restrict_label_party(dataset: VerticalDataset, rows: np.ndarray) -> VerticalDataset:
@@ -115,11 +154,11 @@ def _restrict_label_party(dataset: VerticalDataset, rows: np.ndarray) -> Vertica
     return VerticalDataset({**dataset.parties, guest: kept}, guest, labels)
 
 
-def _binary_labels(dataset: VerticalDataset, what: str) -> np.ndarray:
+def _labels(dataset: VerticalDataset, what: str, binary: bool) -> np.ndarray:
     if dataset.labels is None:
         raise DataError(f"{what} needs labels at the label party {dataset.label_party!r}")
     labels = np.asarray(dataset.labels, dtype=np.float64)
-    if not np.isin(labels, (0.0, 1.0)).all():
+    if binary and not np.isin(labels, (0.0, 1.0)).all():
         raise DataError(f"{what} labels must be 0/1")
     return labels
 
@@ -143,8 +182,20 @@ class CoalitionValue:
     _cache: dict[frozenset[int], float] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.metric not in SCORERS:
-            raise ConfigError(f"unknown metric {self.metric!r}; choose one of {sorted(SCORERS)}")
+        probe = self.make_model()
+        if not isinstance(probe, CoordinatedLinearModel):
+            raise ConfigError(
+                "make_model must return a coordinated hetero linear model (hetero LR, linear "
+                "or Poisson regression)"
+            )
+        self._binary = probe.spec.output_of(probe.config) == "probability"
+        self._scorers = SCORERS if self._binary else REGRESSION_SCORERS
+        if self.metric not in self._scorers:
+            raise ConfigError(
+                f"unknown metric {self.metric!r} for {probe.spec.name}; choose one of "
+                f"{sorted(self._scorers)}"
+            )
+        self._objective, self._inverse_link = probe.local_objective, probe.inverse_link
         if self.train.label_party != self.validation.label_party:
             raise ConfigError("training and validation data name different label parties")
         if set(self.train.parties) != set(self.validation.parties):
@@ -152,11 +203,8 @@ class CoalitionValue:
                 f"training parties {sorted(self.train.parties)} differ from validation "
                 f"parties {sorted(self.validation.parties)}"
             )
-        _binary_labels(self.train, "training")
-        _binary_labels(self.validation, "validation")
-        probe = self.make_model()
-        if not isinstance(probe, HeteroLogisticRegression):
-            raise ConfigError("make_model must return a HeteroLogisticRegression")
+        _labels(self.train, "training", self._binary)
+        _labels(self.validation, "validation", self._binary)
         self._config, self._use_psi = probe.config, probe.use_psi
         self._batch_seed = probe.seed if probe.seed is not None else self.seed
         self._train = self._common(self.train, "training")
@@ -184,7 +232,7 @@ class CoalitionValue:
         rows, _ = align_rows(dataset, use_psi=self._use_psi, seed=self.seed)
         guest_rows = np.sort(rows[dataset.label_party])
         labels = np.asarray(dataset.labels)[guest_rows]
-        if len(np.unique(labels)) < 2:
+        if self._binary and len(np.unique(labels)) < 2:
             raise DataError(f"the {what} customers every party holds have only one class")
         return _restrict_label_party(dataset, guest_rows)
 
@@ -221,9 +269,9 @@ class CoalitionValue:
     def _federated_score(self, names: Sequence[str]) -> tuple[float, int]:
         """Retrain through the protocol; the label party scores the federated predictions."""
         model = self.make_model().fit(self._subset(self._train, names))
-        ids, probability = model.predict_scores(self._subset(self._validation, names))
+        ids, predictions = model.predict_raw(self._subset(self._validation, names))
         truth = np.array([self._labels_by_id[i] for i in np.asarray(ids).tolist()])
-        return SCORERS[self.metric](truth, probability), len(truth)
+        return self._scorers[self.metric](truth, predictions), len(truth)
 
     def _guest_alone_score(self) -> tuple[float, int]:
         """The label party alone: local training and scoring on its own columns."""
@@ -233,10 +281,13 @@ class CoalitionValue:
             np.asarray(self._train.labels),
             self._config,
             self._batch_seed,
+            self._objective,
         )
         truth = np.asarray(self._validation.labels, dtype=np.float64)
-        probability = guest_alone_scores(model, self._validation.parties[guest].features)
-        return SCORERS[self.metric](truth, probability), len(truth)
+        predictions = guest_alone_scores(
+            model, self._validation.parties[guest].features, self._inverse_link
+        )
+        return self._scorers[self.metric](truth, predictions), len(truth)
 
 
 def scores_as_dict(scores: Sequence[CoalitionScore]) -> list[dict[str, Any]]:

@@ -16,8 +16,9 @@ import numpy as np
 
 from rengo.metrics import r2_score
 from rengo.vfl.common import PartyInput, VerticalDataset
-from rengo.vfl.hetero_linear.algorithm import HETERO_LINEAR
+from rengo.vfl.hetero_linear.algorithm import HETERO_LINEAR, identity
 from rengo.vfl.hetero_lr.estimator import CoordinatedLinearModel
+from rengo.vfl.hetero_lr.objective import SQUARED
 
 
 class HeteroLinearRegression(CoordinatedLinearModel):
@@ -34,6 +35,8 @@ class HeteroLinearRegression(CoordinatedLinearModel):
     """
 
     spec = HETERO_LINEAR
+    local_objective = SQUARED
+    inverse_link = staticmethod(identity)
 
     def _score_metric(self, truth: np.ndarray, predictions: np.ndarray) -> float:
         return r2_score(truth, predictions)

@@ -14,7 +14,8 @@ inspect exactly what each role sent. Its keyword arguments are
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -25,6 +26,8 @@ from rengo.metrics import accuracy
 from rengo.vfl.common import PartyInput, VerticalDataset, as_vertical_dataset
 from rengo.vfl.estimator import VerticalEstimator
 from rengo.vfl.hetero_lr.algorithm import HETERO_LR
+from rengo.vfl.hetero_lr.math import sigmoid
+from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR, LocalObjective
 from rengo.vfl.hetero_lr.roles import CoordinatorReport, GuestModel, HostModel
 
 
@@ -32,8 +35,13 @@ class CoordinatedLinearModel(VerticalEstimator):
     """What every coordinated hetero linear model's estimator shows after ``fit``: each
     party's weights, the guest's losses, the coordinator's report, and ``score``.
 
-    Subclasses name their algorithm (``spec``) and the metric ``score`` reports.
+    Subclasses name their algorithm (``spec``), the metric ``score`` reports, the loss in
+    plaintext (``local_objective``: the label party trains its own columns alone with it,
+    e.g. the empty coalition of vertical party contribution) and the inverse link.
     """
+
+    local_objective: ClassVar[LocalObjective]
+    inverse_link: ClassVar[Callable[[np.ndarray], np.ndarray]]
 
     @property
     def guest_model_(self) -> GuestModel:
@@ -130,6 +138,8 @@ class HeteroLogisticRegression(CoordinatedLinearModel):
     """
 
     spec = HETERO_LR
+    local_objective = LOGISTIC_TAYLOR
+    inverse_link = staticmethod(sigmoid)
 
     def _score_metric(self, truth: np.ndarray, predictions: np.ndarray) -> float:
         return accuracy(truth, (predictions >= 0.5).astype(truth.dtype))

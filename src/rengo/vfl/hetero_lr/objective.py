@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -31,6 +31,23 @@ from rengo.core.errors import DataError
 LOG2 = float(np.log(2.0))
 LabelKind = Literal["binary", "real", "count"]
 """What labels an objective takes: 0/1, any finite number, or non-negative integers."""
+
+
+class LocalObjective(Protocol):
+    """What plaintext training of one party's own columns needs from a loss (the label
+    party alone, e.g. the empty coalition of vertical party contribution)."""
+
+    name: str
+    labels: LabelKind
+    constant: float
+
+    def residual(self, u: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The gradient residual ``d`` per row (the gradient is ``X^T d``)."""
+        ...
+
+    def batch_loss(self, u: np.ndarray, y: np.ndarray) -> float:
+        """The batch's summed loss, less ``constant`` per row."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,8 @@ class QuadraticObjective:
         ``c(y)`` per row, or ``None`` when it is 0.
     constant
         Added to the mean loss (``log 2`` for the Taylor logistic loss).
+    plain_residual
+        ``d(u, y)`` in plaintext, written as the reference math writes it.
     """
 
     name: str
@@ -66,9 +85,12 @@ class QuadraticObjective:
     linear: Callable[[np.ndarray], np.ndarray]
     plain: Callable[[np.ndarray], np.ndarray] | None = None
     constant: float = 0.0
+    plain_residual: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
     def residual(self, u: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``d`` in plaintext (local training and reference checks)."""
+        if self.plain_residual is not None:
+            return self.plain_residual(u, y)
         residual: np.ndarray = (u + self.offset(np.zeros_like(u), y)) / 2.0**self.shift
         return residual
 
@@ -103,8 +125,21 @@ def _squared_plain(y: np.ndarray) -> np.ndarray:
     return plain
 
 
+def _taylor_residual(u: np.ndarray, y: np.ndarray) -> np.ndarray:
+    residual: np.ndarray = 0.25 * u + 0.5 - y  # as rengo.vfl.hetero_lr.math.taylor_residual
+    return residual
+
+
 LOGISTIC_TAYLOR = QuadraticObjective(
-    "Taylor logistic", "binary", 2, _taylor_offset, 0.125, _taylor_linear, None, LOG2
+    "Taylor logistic",
+    "binary",
+    2,
+    _taylor_offset,
+    0.125,
+    _taylor_linear,
+    None,
+    LOG2,
+    _taylor_residual,
 )
 """Hetero LR's loss: ``d = u/4 + 0.5 - y``, ``l = log 2 + (0.5 - y) u + u^2/8``."""
 

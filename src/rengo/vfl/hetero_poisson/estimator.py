@@ -17,6 +17,7 @@ from rengo.metrics import neg_poisson_deviance
 from rengo.vfl.common import PartyInput, VerticalDataset
 from rengo.vfl.hetero_lr.estimator import CoordinatedLinearModel
 from rengo.vfl.hetero_poisson.algorithm import HETERO_POISSON
+from rengo.vfl.hetero_poisson.roles import POISSON, poisson_forward
 
 
 class HeteroPoissonRegression(CoordinatedLinearModel):
@@ -31,6 +32,8 @@ class HeteroPoissonRegression(CoordinatedLinearModel):
     """
 
     spec = HETERO_POISSON
+    local_objective = POISSON
+    inverse_link = staticmethod(poisson_forward)
 
     def _score_metric(self, truth: np.ndarray, predictions: np.ndarray) -> float:
         return neg_poisson_deviance(truth, predictions)

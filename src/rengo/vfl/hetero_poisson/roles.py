@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -46,7 +47,7 @@ from rengo.transport.channel import Channel
 from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import LinearModelConfig
 from rengo.vfl.hetero_lr.math import init_optimizer
-from rengo.vfl.hetero_lr.objective import check_labels
+from rengo.vfl.hetero_lr.objective import LabelKind, check_labels
 from rengo.vfl.hetero_lr.roles import (
     CONTINUE,
     PUBLIC_KEY,
@@ -336,8 +337,34 @@ def poisson_batch_loss(u: np.ndarray, y: np.ndarray) -> float:
     return float(np.sum(np.exp(u) - y * u))
 
 
+@dataclass(frozen=True)
+class PoissonObjective:
+    """Poisson regression's loss in plaintext (a
+    :class:`~rengo.vfl.hetero_lr.objective.LocalObjective`): ``d = exp(u) - y``,
+    ``l = exp(u) - y u``; for training the label party's own columns alone."""
+
+    name: str = "Poisson"
+    labels: LabelKind = "count"
+    constant: float = 0.0
+
+    def residual(self, u: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``exp(u) - y``."""
+        residual: np.ndarray = np.exp(u) - y
+        return residual
+
+    def batch_loss(self, u: np.ndarray, y: np.ndarray) -> float:
+        """``sum(exp(u) - y u)``."""
+        return poisson_batch_loss(u, y)
+
+
+POISSON = PoissonObjective()
+"""Poisson regression's plaintext loss (log link)."""
+
+
 __all__ = [
     "CHAIN",
+    "POISSON",
+    "PoissonObjective",
     "hetero_poisson_guest",
     "hetero_poisson_host",
     "obfuscators_per_batch",
