@@ -36,7 +36,10 @@ class HeteroLinearRegression(CoordinatedLinearModel):
 
     spec = HETERO_LINEAR
     local_objective = SQUARED
-    inverse_link = staticmethod(identity)
+
+    def inverse_link(self, u: np.ndarray) -> np.ndarray:
+        """The prediction from the federated linear predictor ``u``."""
+        return identity(u)
 
     def _score_metric(self, truth: np.ndarray, predictions: np.ndarray) -> float:
         return r2_score(truth, predictions)

@@ -14,7 +14,6 @@ inspect exactly what each role sent. Its keyword arguments are
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,7 +40,10 @@ class CoordinatedLinearModel(VerticalEstimator):
     """
 
     local_objective: ClassVar[LocalObjective]
-    inverse_link: ClassVar[Callable[[np.ndarray], np.ndarray]]
+
+    def inverse_link(self, u: np.ndarray) -> np.ndarray:
+        """The prediction from the federated linear predictor ``u`` (``sigmoid`` for LR)."""
+        raise NotImplementedError
 
     @property
     def guest_model_(self) -> GuestModel:
@@ -139,7 +141,10 @@ class HeteroLogisticRegression(CoordinatedLinearModel):
 
     spec = HETERO_LR
     local_objective = LOGISTIC_TAYLOR
-    inverse_link = staticmethod(sigmoid)
+
+    def inverse_link(self, u: np.ndarray) -> np.ndarray:
+        """The prediction from the federated linear predictor ``u``."""
+        return sigmoid(u)
 
     def _score_metric(self, truth: np.ndarray, predictions: np.ndarray) -> float:
         return accuracy(truth, (predictions >= 0.5).astype(truth.dtype))

@@ -37,9 +37,20 @@ class LocalObjective(Protocol):
     """What plaintext training of one party's own columns needs from a loss (the label
     party alone, e.g. the empty coalition of vertical party contribution)."""
 
-    name: str
-    labels: LabelKind
-    constant: float
+    @property
+    def name(self) -> str:
+        """What it is."""
+        ...
+
+    @property
+    def labels(self) -> LabelKind:
+        """Which labels it takes."""
+        ...
+
+    @property
+    def constant(self) -> float:
+        """Added to the mean loss."""
+        ...
 
     def residual(self, u: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The gradient residual ``d`` per row (the gradient is ``X^T d``)."""

@@ -33,7 +33,10 @@ class HeteroPoissonRegression(CoordinatedLinearModel):
 
     spec = HETERO_POISSON
     local_objective = POISSON
-    inverse_link = staticmethod(poisson_forward)
+
+    def inverse_link(self, u: np.ndarray) -> np.ndarray:
+        """The prediction from the federated linear predictor ``u``."""
+        return poisson_forward(u)
 
     def _score_metric(self, truth: np.ndarray, predictions: np.ndarray) -> float:
         return neg_poisson_deviance(truth, predictions)
