@@ -14,8 +14,8 @@ import pytest
 from rengo.core.errors import ConfigError, DataError
 from rengo.tracking import RunStore, pay_rewards, record_contributions, run_contributions
 from rengo.valuation import VerticalContribution, vertical_party_contribution
-from rengo.vfl.hetero_contribution import CoalitionValue, train_guest_alone
 from rengo.vfl import HeteroLogisticRegression, PartyTable, VerticalDataset
+from rengo.vfl.hetero_contribution import CoalitionValue, train_guest_alone
 
 GUEST = "label_party"
 
