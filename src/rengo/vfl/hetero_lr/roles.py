@@ -21,6 +21,12 @@ own unmasked gradient and the batch losses; the coordinator sees uniform residue
 plaintext weights never leave them; every party learns the agreed batch order. Every
 ciphertext sent is freshly randomised (a new encryption, re-randomised or masked).
 
+The guest and hosts take the loss as a parameter (``objective``, see
+:mod:`rengo.vfl.hetero_lr.objective`): with :data:`~rengo.vfl.hetero_lr.objective.SQUARED`
+the same messages train hetero linear regression, ``Enc(d) = sum_k Enc(u_k) + u_guest - y``
+exactly and the loss ``(u - y)^2 / 2``; hetero Poisson regression
+(:mod:`rengo.vfl.hetero_poisson`) shares the coordinator and the helpers below.
+
 Messages sit in the ``"hlr"`` scope of each role's channel, per epoch and batch:
 ``hlr/epoch=3/batch=0/u`` is host -> guest ``Enc(u_k)`` of batch 0 of epoch 3.
 """
