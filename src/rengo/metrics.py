@@ -1,5 +1,5 @@
 """Evaluation metrics shared by every area: ROC AUC, the Kolmogorov-Smirnov statistic,
-accuracy and log loss.
+accuracy and log loss; RMSE, MAE, R^2 and Poisson deviance for regression.
 
 One copy of each, layered above ``data`` and below ``hfl``/``vfl``, so that the vertical
 estimator, the job runner, party valuation and the showcase report the same numbers.
@@ -233,13 +233,188 @@ BINARY_SCORERS: Mapping[str, BinaryScorer] = MappingProxyType(
 )
 """Validation scores of binary probabilities by name, each higher-is-better."""
 
+
+def _regression_pair(y_true: Any, y_pred: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validated 1-D finite float targets and predictions of the same, non-zero length."""
+    try:
+        truth = np.asarray(y_true, dtype=np.float64)
+        predicted = np.asarray(y_pred, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{what} needs numeric targets and predictions ({exc})") from exc
+    if truth.ndim != 1 or truth.shape != predicted.shape or truth.size == 0:
+        raise DataError(
+            f"{what} needs two 1-D arrays of the same non-zero length, got shapes "
+            f"{truth.shape} and {predicted.shape}; align them by row first"
+        )
+    for name, values in (("targets", truth), ("predictions", predicted)):
+        if not np.isfinite(values).all():
+            raise DataError(f"{what}: {int((~np.isfinite(values)).sum())} {name} are NaN/inf")
+    return truth, predicted
+
+
+def rmse(y_true: Any, y_pred: Any) -> float:
+    """Root mean squared error ``sqrt(mean((y - y_hat)^2))``.
+
+    Parameters
+    ----------
+    y_true, y_pred:
+        Targets and predictions, one per row.
+
+    Returns
+    -------
+    float
+        ``>= 0``; lower is better.
+
+    Raises
+    ------
+    DataError
+        Shapes differ, are not 1-D or empty, or a value is NaN/inf.
+    """
+    truth, predicted = _regression_pair(y_true, y_pred, "rmse")
+    return float(np.sqrt(np.mean((truth - predicted) ** 2)))
+
+
+def mae(y_true: Any, y_pred: Any) -> float:
+    """Mean absolute error ``mean(|y - y_hat|)``.
+
+    Parameters
+    ----------
+    y_true, y_pred:
+        Targets and predictions, one per row.
+
+    Returns
+    -------
+    float
+        ``>= 0``; lower is better.
+
+    Raises
+    ------
+    DataError
+        As :func:`rmse`.
+    """
+    truth, predicted = _regression_pair(y_true, y_pred, "mae")
+    return float(np.mean(np.abs(truth - predicted)))
+
+
+def r2_score(y_true: Any, y_pred: Any) -> float:
+    """Coefficient of determination ``1 - SS_res / SS_tot`` (equals scikit-learn's
+    ``r2_score``; constant targets give 1.0 for a perfect fit and 0.0 otherwise, as there).
+
+    Parameters
+    ----------
+    y_true, y_pred:
+        Targets and predictions, one per row.
+
+    Returns
+    -------
+    float
+        ``<= 1``; 0 is the mean's score, higher is better.
+
+    Raises
+    ------
+    DataError
+        As :func:`rmse`.
+    """
+    truth, predicted = _regression_pair(y_true, y_pred, "r2_score")
+    residual = float(np.sum((truth - predicted) ** 2))
+    total = float(np.sum((truth - truth.mean()) ** 2))
+    if total == 0.0:
+        return 1.0 if residual == 0.0 else 0.0
+    return 1.0 - residual / total
+
+
+def poisson_deviance(y_true: Any, y_pred: Any) -> float:
+    """Mean Poisson deviance ``mean(2 (y log(y / mu) - y + mu))``, with ``y log y = 0`` at
+    ``y = 0`` (equals scikit-learn's ``mean_poisson_deviance``).
+
+    Parameters
+    ----------
+    y_true:
+        Non-negative targets (counts), one per row.
+    y_pred:
+        Predicted means ``mu > 0``, one per row.
+
+    Returns
+    -------
+    float
+        ``>= 0``; 0 for a perfect fit, lower is better.
+
+    Raises
+    ------
+    DataError
+        As :func:`rmse`, or a negative target or non-positive prediction.
+    """
+    truth, mu = _regression_pair(y_true, y_pred, "poisson_deviance")
+    if (truth < 0).any():
+        raise DataError("poisson_deviance needs non-negative targets (counts)")
+    if (mu <= 0).any():
+        raise DataError("poisson_deviance needs positive predicted means; pass exp(score)")
+    safe = np.where(truth > 0, truth, 1.0)
+    log_term = np.where(truth > 0, truth * np.log(safe / mu), 0.0)
+    return float(np.mean(2.0 * (log_term - truth + mu)))
+
+
+def neg_poisson_deviance(y_true: Any, y_pred: Any) -> float:
+    """``-poisson_deviance``: higher is better (Poisson regression's ``score``).
+
+    Parameters
+    ----------
+    y_true, y_pred:
+        As :func:`poisson_deviance`.
+
+    Returns
+    -------
+    float
+        ``<= 0``.
+
+    Raises
+    ------
+    DataError
+        As :func:`poisson_deviance`.
+    """
+    return -poisson_deviance(y_true, y_pred)
+
+
+def neg_rmse(y_true: Any, y_pred: Any) -> float:
+    """``-rmse``: higher is better (for scorer tables).
+
+    Parameters
+    ----------
+    y_true, y_pred:
+        As :func:`rmse`.
+
+    Returns
+    -------
+    float
+        ``<= 0``.
+
+    Raises
+    ------
+    DataError
+        As :func:`rmse`.
+    """
+    return -rmse(y_true, y_pred)
+
+
+REGRESSION_SCORERS: Mapping[str, BinaryScorer] = MappingProxyType(
+    {"r2": r2_score, "neg_rmse": neg_rmse, "neg_poisson_deviance": neg_poisson_deviance}
+)
+"""Validation scores of predicted values by name, each higher-is-better."""
+
 __all__ = [
     "BINARY_SCORERS",
+    "REGRESSION_SCORERS",
     "BinaryScorer",
     "accuracy",
     "binary_accuracy",
     "ks_statistic",
     "log_loss",
+    "mae",
     "neg_log_loss",
+    "neg_poisson_deviance",
+    "neg_rmse",
+    "poisson_deviance",
+    "r2_score",
+    "rmse",
     "roc_auc",
 ]

@@ -220,7 +220,7 @@ def test_a_metric_that_does_not_fit_the_predictions_is_refused(
 ) -> None:
     train, validation = data
     with pytest.raises(
-        ConfigError, match=r"unknown metric 'auc' for secureboost.*\['neg_rmse', 'r2'\]"
+        ConfigError, match=r"unknown metric 'auc' for secureboost.*'neg_rmse', 'r2'\]"
     ):
         CoalitionValue(
             train,

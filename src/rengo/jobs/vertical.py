@@ -26,7 +26,7 @@ from rengo.core.roles import COORDINATOR
 from rengo.data import Dataset, load_csv, load_dataset, vertical_split
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import VflSection
-from rengo.metrics import ks_statistic, roc_auc
+from rengo.metrics import ks_statistic, mae, r2_score, rmse, roc_auc
 from rengo.tracking.model_export import vertical_parts_blob
 from rengo.tracking.run import open_run
 from rengo.vfl import PartyData, PartyTable, ProgressFn, VerticalDataset, VerticalEstimator
@@ -291,15 +291,18 @@ def truth_codes(truth: np.ndarray, model: Any) -> np.ndarray:
 def evaluate(output: str, truth: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
     """The held-out metrics for an algorithm's kind of prediction (see
     :data:`rengo.vfl.registry.Output`): AUC and KS for binary probabilities, accuracy for
-    classes and class probabilities, RMSE and MAE for values."""
+    classes and class probabilities, RMSE, MAE and R^2 for values."""
     if output == "probability":
         return {"auc": roc_auc(truth, predictions), "ks": ks_statistic(truth, predictions)}
     if output == "probabilities":
         return {"accuracy": float(np.mean(np.argmax(predictions, axis=1) == truth))}
     if output == "classes":
         return {"accuracy": float(np.mean(predictions == truth))}
-    error = np.asarray(predictions, dtype=np.float64) - truth
-    return {"rmse": float(np.sqrt(np.mean(error**2))), "mae": float(np.mean(np.abs(error)))}
+    return {
+        "rmse": rmse(truth, predictions),
+        "mae": mae(truth, predictions),
+        "r2": r2_score(truth, predictions),
+    }
 
 
 def evaluate_known(
@@ -351,9 +354,12 @@ def run_vertical_job(
         scored_ids = map(str, job.test.parties[scored].ids)
         truth_by_id = dict(zip(scored_ids, job.test_labels, strict=True))
         truth = np.array([truth_by_id[str(i)] for i in ids], dtype=job.test_labels.dtype)
-        metrics = evaluate_known(
-            vfl.spec.output_of(vfl.options), truth, predictions, job.model.models_[scored]
-        )
+        if vfl.spec.metrics is not None:
+            metrics = vfl.spec.metrics(truth, predictions)
+        else:
+            metrics = evaluate_known(
+                vfl.spec.output_of(vfl.options), truth, predictions, job.model.models_[scored]
+            )
         label_model = job.model.models_[vfl.label_party]
         result: dict[str, Any] = {
             "run_id": run_id,

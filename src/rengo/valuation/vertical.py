@@ -123,11 +123,13 @@ def vertical_party_contribution(
         The same parties' tables of the validation customers, labelled at the label party.
     make_model:
         Makes the fresh, unfitted model each coalition retrains (a new key pair each): any
-        vertical estimator (``HeteroLogisticRegression``, ``HeteroSecureBoost``, ...).
+        vertical estimator (``HeteroLogisticRegression``, ``HeteroSecureBoost``,
+        ``HeteroLinearRegression``, ``HeteroPoissonRegression``, ...).
     metric:
         A name in :data:`rengo.vfl.hetero_contribution.SCORERS_BY_OUTPUT` for what the model
-        predicts (``auc``, ``ks``, ``neg_log_loss``, ``accuracy`` for P(y = 1); default: the
-        first), computed by the label party.
+        predicts (``auc``, ``ks``, ``neg_log_loss``, ``accuracy`` for P(y = 1); ``r2``,
+        ``neg_rmse``, ``neg_poisson_deviance`` for values; default: the first), computed by
+        the label party.
     seed:
         Fixes the private set intersections, the label party's local batch order when the
         model has no seed, and the permutations sampled above ``exact_max_parties`` hosts.

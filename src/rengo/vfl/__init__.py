@@ -1,4 +1,5 @@
-"""Vertical federated learning: PSI, one runner for every algorithm, hetero LR, SecureBoost.
+"""Vertical federated learning: PSI, one runner for every algorithm, hetero LR, hetero
+linear and Poisson regression, SecureBoost.
 
 An algorithm is described once and registered (:mod:`rengo.vfl.registry`); the vertical
 runner (:mod:`rengo.vfl.runner`) aligns rows by PSI, trains and scores with its role
@@ -28,6 +29,7 @@ from rengo.vfl.hetero_contribution import (
     guest_alone_scores,
     train_guest_alone,
 )
+from rengo.vfl.hetero_linear import HETERO_LINEAR, HeteroLinearConfig, HeteroLinearRegression
 from rengo.vfl.hetero_lr import (
     HETERO_LR,
     CoordinatorReport,
@@ -42,6 +44,9 @@ from rengo.vfl.hetero_lr import (
     hetero_lr_predict_guest,
     hetero_lr_predict_host,
 )
+from rengo.vfl.hetero_lr.config import LinearModelConfig
+from rengo.vfl.hetero_lr.estimator import CoordinatedLinearModel
+from rengo.vfl.hetero_poisson import HETERO_POISSON, HeteroPoissonConfig, HeteroPoissonRegression
 from rengo.vfl.predictions import VerticalPredictions
 from rengo.vfl.progress import (
     ProgressFn,
@@ -92,18 +97,26 @@ from rengo.vfl.secureboost import (
 )
 
 __all__ = [
+    "HETERO_LINEAR",
     "HETERO_LR",
+    "HETERO_POISSON",
     "SECUREBOOST",
     "AlignedData",
     "CoalitionScore",
     "CoalitionValue",
+    "CoordinatedLinearModel",
     "CoordinatorReport",
     "GuestModel",
     "HeteroLRConfig",
+    "HeteroLinearConfig",
+    "HeteroLinearRegression",
     "HeteroLogisticRegression",
+    "HeteroPoissonConfig",
+    "HeteroPoissonRegression",
     "HeteroSecureBoost",
     "HostModel",
     "KeySpec",
+    "LinearModelConfig",
     "Models",
     "NotFittedError",
     "PSIAlignment",

@@ -427,8 +427,9 @@ class VerticalEstimator:
         y: Any = None,
         label_party: str | None = None,
     ) -> float:
-        """Accuracy (classifiers) or R² (regressors) on the rows every party holds, each
-        prediction matched to its own label by ID (scikit-learn's ``score``).
+        """Accuracy (classifiers) or R² (regressors; Poisson regression: the negative mean
+        Poisson deviance) on the rows every party holds, each prediction matched to its own
+        label by ID (scikit-learn's ``score``: higher is better).
 
         Parameters
         ----------
@@ -460,12 +461,16 @@ class VerticalEstimator:
             np.asarray(dataset.parties[dataset.label_party].ids), np.asarray(dataset.labels)
         )
         ids, predicted = self.predict(dataset)
-        expected = truth.aligned_to(ids)
+        return self._score_metric(truth.aligned_to(ids), np.asarray(predicted))
+
+    def _score_metric(self, truth: np.ndarray, predicted: np.ndarray) -> float:
+        """What :meth:`score` reports from the labels and :meth:`predict`'s output, matched
+        by ID: accuracy for classifiers, R² for regressors (an algorithm may override)."""
         if self._estimator_type == "regressor":
             from sklearn.metrics import r2_score
 
-            return float(r2_score(expected, predicted))
-        return float(np.mean(np.asarray(predicted) == expected))
+            return float(r2_score(truth, predicted))
+        return float(np.mean(predicted == truth))
 
     @property
     def scoring_party_(self) -> str:

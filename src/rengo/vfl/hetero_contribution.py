@@ -15,7 +15,7 @@ predictions of a model on its own and one host's columns, not only those of the 
 Any registered vertical algorithm works (hetero LR, SecureBoost, ...): the model comes from
 ``make_model`` (a :class:`~rengo.vfl.estimator.VerticalEstimator`), the metric fits what it
 predicts (AUC, KS, log loss, accuracy for P(y = 1); accuracy and log loss for class
-probabilities; R^2 and negative RMSE for values).
+probabilities; R^2, negative RMSE and negative Poisson deviance for values).
 
 Every coalition is trained and scored on the same customers, those every party holds (the
 grand coalition's private set intersection, which the label party learns anyway), so score
@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
-from rengo.metrics import BINARY_SCORERS, BinaryScorer, accuracy
+from rengo.metrics import BINARY_SCORERS, REGRESSION_SCORERS, BinaryScorer, accuracy
 from rengo.vfl.common import PartyTable, VerticalDataset, align_rows
 from rengo.vfl.estimator import VerticalEstimator
 from rengo.vfl.hetero_lr.local import guest_alone_scores, train_guest_alone
@@ -60,16 +60,6 @@ def _class_neg_log_loss(truth: np.ndarray, probabilities: np.ndarray) -> float:
     return float(np.mean(np.log(picked)))
 
 
-def _neg_rmse(truth: np.ndarray, values: np.ndarray) -> float:
-    return -float(np.sqrt(np.mean((np.asarray(values, dtype=np.float64) - truth) ** 2)))
-
-
-def _r2(truth: np.ndarray, values: np.ndarray) -> float:
-    residual = float(np.sum((np.asarray(values, dtype=np.float64) - truth) ** 2))
-    total = float(np.sum((truth - truth.mean()) ** 2))
-    return 1.0 - residual / total if total > 0 else 0.0
-
-
 SCORERS_BY_OUTPUT: Mapping[str, Mapping[str, Scorer]] = MappingProxyType(
     {
         "probability": BINARY_SCORERS,
@@ -77,7 +67,7 @@ SCORERS_BY_OUTPUT: Mapping[str, Mapping[str, Scorer]] = MappingProxyType(
             {"accuracy": _class_accuracy, "neg_log_loss": _class_neg_log_loss}
         ),
         "classes": MappingProxyType({"accuracy": accuracy}),
-        "values": MappingProxyType({"r2": _r2, "neg_rmse": _neg_rmse}),
+        "values": REGRESSION_SCORERS,
     }
 )
 """The metrics the label party can compute, by what the algorithm predicts (first: default)."""

@@ -220,6 +220,9 @@ class VerticalAlgorithm(Generic[ConfigT]):
         The label party's model on its own columns, trained locally (see
         :data:`TrainAlone`); ``None`` when the algorithm has no such twin (party valuation
         then scores the label party alone as a constant prediction).
+    metrics
+        ``metrics(truth, predictions)``: the held-out metrics a job run reports (default:
+        by ``output``, see :func:`rengo.jobs.vertical.evaluate`).
     """
 
     name: str
@@ -237,6 +240,7 @@ class VerticalAlgorithm(Generic[ConfigT]):
     summary: Callable[[Any, Any], dict[str, Scalar]] = field(default=lambda train, score: {})
     missing_values: bool = False
     alone: TrainAlone | None = None
+    metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None
 
     def __post_init__(self) -> None:
         scalar_option_specs(self.config_type)  # fails now, not at a user's first job file

@@ -7,6 +7,7 @@ The coordinator holds the Paillier key pair and decrypts only masked values; the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,8 +15,10 @@ import numpy as np
 from rengo.core.options import Scalar
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey, generate_paillier_keypair
 from rengo.transport.channel import Channel
-from rengo.vfl.hetero_lr.config import HeteroLRConfig
+from rengo.vfl.hetero_lr.config import HeteroLRConfig, LinearModelConfig
 from rengo.vfl.hetero_lr.local import train_alone
+from rengo.vfl.hetero_lr.math import sigmoid
+from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR, QuadraticObjective
 from rengo.vfl.hetero_lr.predict import (
     hetero_lr_predict_coordinator,
     hetero_lr_predict_guest,
@@ -33,6 +36,7 @@ from rengo.vfl.registry import (
     AlignedData,
     KeySpec,
     Models,
+    Role,
     RoleContext,
     Roles,
     RoleState,
@@ -43,66 +47,135 @@ from rengo.vfl.registry import (
 Keypair = tuple[PaillierPublicKey, PaillierPrivateKey]
 
 
-def make_keypair(config: HeteroLRConfig, seed: int | None) -> Keypair:
+def make_keypair(config: LinearModelConfig, seed: int | None) -> Keypair:
     """The coordinator's key pair of ``config.key_bits`` (``seed``: tests only)."""
     return generate_paillier_keypair(config.key_bits, seed=seed)
 
 
-def _train_coordinator(
-    channel: Channel, ctx: RoleContext[HeteroLRConfig], data: AlignedData | None, state: RoleState
-) -> CoordinatorReport:
-    return hetero_lr_coordinator(
-        channel, ctx.parties, ctx.label_party, keypair=state.keys, progress=ctx.progress
+def coordinator_training_role(dealt: Callable[[Any, str, str, int], int] | None = None) -> Role:
+    """The coordinator's training role of the coordinated hetero linear models.
+
+    Parameters
+    ----------
+    dealt
+        ``dealt(config, guest, party, rows)``: obfuscators the coordinator deals ``party``
+        per batch of ``rows`` rows (default: those of hetero LR and linear regression, see
+        :func:`~rengo.vfl.hetero_lr.roles.hetero_lr_coordinator`).
+
+    Returns
+    -------
+    Role
+        The role function for :class:`~rengo.vfl.registry.Roles`.
+    """
+
+    def train_coordinator(
+        channel: Channel, ctx: RoleContext[Any], data: AlignedData | None, state: RoleState
+    ) -> CoordinatorReport:
+        per_party = None
+        if dealt is not None:
+            per_party = lambda party, rows: dealt(ctx.config, ctx.label_party, party, rows)  # noqa: E731
+        return hetero_lr_coordinator(
+            channel,
+            ctx.parties,
+            ctx.label_party,
+            keypair=state.keys,
+            dealt=per_party,
+            progress=ctx.progress,
+        )
+
+    return train_coordinator
+
+
+def training_roles(objective: QuadraticObjective) -> Roles:
+    """The training roles of hetero LR's protocol with the loss ``objective``.
+
+    Parameters
+    ----------
+    objective
+        The loss the guest and hosts train (see :mod:`rengo.vfl.hetero_lr.objective`).
+
+    Returns
+    -------
+    Roles
+        Coordinator, label party and feature party roles.
+    """
+
+    def train_guest(
+        channel: Channel, ctx: RoleContext[Any], data: AlignedData | None, state: RoleState
+    ) -> GuestModel:
+        assert data is not None and data.aligned_labels is not None
+        return hetero_lr_guest(
+            channel,
+            data.features,
+            data.aligned_labels,
+            ctx.hosts,
+            ctx.config,
+            coordinator=ctx.coordinator,
+            seed=ctx.seed,
+            objective=objective,
+            progress=ctx.progress,
+        )
+
+    def train_host(
+        channel: Channel, ctx: RoleContext[Any], data: AlignedData | None, state: RoleState
+    ) -> HostModel:
+        assert data is not None
+        return hetero_lr_host(
+            channel,
+            data.features,
+            ctx.label_party,
+            coordinator=ctx.coordinator,
+            objective=objective,
+            progress=ctx.progress,
+        )
+
+    return Roles(
+        coordinator=coordinator_training_role(), label_party=train_guest, feature_party=train_host
     )
 
 
-def _train_guest(
-    channel: Channel, ctx: RoleContext[HeteroLRConfig], data: AlignedData | None, state: RoleState
-) -> GuestModel:
-    assert data is not None and data.aligned_labels is not None
-    return hetero_lr_guest(
-        channel,
-        data.features,
-        data.aligned_labels,
-        ctx.hosts,
-        ctx.config,
-        coordinator=ctx.coordinator,
-        seed=ctx.seed,
-        progress=ctx.progress,
-    )
+def prediction_roles(inverse_link: Callable[[np.ndarray], np.ndarray]) -> Roles:
+    """The federated scoring roles of a coordinated hetero linear model
+    (:mod:`rengo.vfl.hetero_lr.predict`).
 
+    Parameters
+    ----------
+    inverse_link
+        Maps the federated linear predictor to the prediction (``sigmoid`` for LR).
 
-def _train_host(
-    channel: Channel, ctx: RoleContext[HeteroLRConfig], data: AlignedData | None, state: RoleState
-) -> HostModel:
-    assert data is not None
-    return hetero_lr_host(
-        channel, data.features, ctx.label_party, coordinator=ctx.coordinator, progress=ctx.progress
+    Returns
+    -------
+    Roles
+        Coordinator, label party and feature party roles.
+    """
+
+    def predict_guest(
+        channel: Channel, ctx: RoleContext[Any], data: AlignedData | None, state: RoleState
+    ) -> np.ndarray:
+        assert data is not None
+        return hetero_lr_predict_guest(
+            channel,
+            data.features,
+            state.model,
+            ctx.hosts,
+            mode=ctx.config.predict_mode,
+            coordinator=ctx.coordinator,
+            inverse_link=inverse_link,
+        )
+
+    return Roles(
+        coordinator=_predict_coordinator, label_party=predict_guest, feature_party=_predict_host
     )
 
 
 def _predict_coordinator(
-    channel: Channel, ctx: RoleContext[HeteroLRConfig], data: AlignedData | None, state: RoleState
+    channel: Channel, ctx: RoleContext[Any], data: AlignedData | None, state: RoleState
 ) -> int:
     return hetero_lr_predict_coordinator(channel, ctx.parties, ctx.label_party, state.keys)
 
 
-def _predict_guest(
-    channel: Channel, ctx: RoleContext[HeteroLRConfig], data: AlignedData | None, state: RoleState
-) -> np.ndarray:
-    assert data is not None
-    return hetero_lr_predict_guest(
-        channel,
-        data.features,
-        state.model,
-        ctx.hosts,
-        mode=ctx.config.predict_mode,
-        coordinator=ctx.coordinator,
-    )
-
-
 def _predict_host(
-    channel: Channel, ctx: RoleContext[HeteroLRConfig], data: AlignedData | None, state: RoleState
+    channel: Channel, ctx: RoleContext[Any], data: AlignedData | None, state: RoleState
 ) -> None:
     assert data is not None
     hetero_lr_predict_host(
@@ -110,13 +183,15 @@ def _predict_host(
     )
 
 
-def _describe(report: Any) -> str:
+def describe(report: Any) -> str:
+    """``"trained N epochs"`` from the coordinator's report."""
     if isinstance(report, CoordinatorReport):
         return f"trained {report.epochs_run} epochs"
     return "trained"
 
 
-def _summary(training: Any, scoring: Any) -> dict[str, Scalar]:
+def summary(training: Any, scoring: Any) -> dict[str, Scalar]:
+    """Epochs run, values decrypted in training and in scoring, for the run store."""
     out: dict[str, Scalar] = {}
     if isinstance(training, CoordinatorReport):
         out.update(epochs_run=training.epochs_run, decrypted_values=training.decrypted_values)
@@ -129,22 +204,16 @@ HETERO_LR: VerticalAlgorithm[HeteroLRConfig] = register(
         name="hetero_lr",
         title="coordinated hetero logistic regression",
         config_type=HeteroLRConfig,
-        train=Roles(
-            coordinator=_train_coordinator, label_party=_train_guest, feature_party=_train_host
-        ),
-        predict=Roles(
-            coordinator=_predict_coordinator,
-            label_party=_predict_guest,
-            feature_party=_predict_host,
-        ),
+        train=training_roles(LOGISTIC_TAYLOR),
+        predict=prediction_roles(sigmoid),
         models=Models(
             label_party=GuestModel, feature_party=HostModel, coordinator=CoordinatorReport
         ),
         keys=KeySpec(make=make_keypair, holder=lambda config: "coordinator"),
         output="probability",
         option_aliases={"obfuscators": "obfuscator_source"},
-        describe=_describe,
-        summary=_summary,
+        describe=describe,
+        summary=summary,
         alone=train_alone,
     )
 )

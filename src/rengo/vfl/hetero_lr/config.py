@@ -9,7 +9,7 @@ epochs, batches and precision).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from rengo.core.options import OptionError, option, options_from_wire, options_to_wire
 from rengo.crypto.dealing import ObfuscatorSource
@@ -17,15 +17,20 @@ from rengo.crypto.keys import SUPPORTED_KEY_BITS
 from rengo.vfl.hetero_lr.math import OptimizerName, Schedule
 
 PredictMode = Literal["encrypted", "plain"]
+ConfigT = TypeVar("ConfigT", bound="LinearModelConfig")
 
 
 @dataclass(frozen=True)
-class HeteroLRConfig:
-    """Hyper-parameters of coordinated hetero LR.
+class LinearModelConfig:
+    """Hyper-parameters shared by the coordinated hetero linear models (LR, linear, Poisson).
+
+    Every field is an option of each of them (:class:`HeteroLRConfig` and the configs of
+    :mod:`rengo.vfl.hetero_linear` and :mod:`rengo.vfl.hetero_poisson` add none), so the
+    coordinator and the feature parties can read any of them from the wire as this class.
 
     ``l2`` weights ``l2/2 * ||w||^2`` added to the mean loss (the intercept is not penalised);
-    it matches scikit-learn's ``C = 1 / (n_rows * l2)``. ``tol`` stops training once the
-    epoch's Taylor loss changes by less than it (0 disables early stopping).
+    for LR it matches scikit-learn's ``C = 1 / (n_rows * l2)``. ``tol`` stops training once the
+    epoch's loss changes by less than it (0 disables early stopping).
     ``residual_precision_bits`` are the fractional bits of encrypted partial predictors,
     ``feature_precision_bits`` those of features in ``Enc(d)^T X``. ``obfuscator_source``
     says who makes the guest's and hosts' encryption randomness (see
@@ -60,6 +65,7 @@ class HeteroLRConfig:
         "encrypted", "Scoring: encrypted (default) or plain (FATE's way; reveals partials)."
     )
     key_bits: int = option(2048, "Paillier key size (512 and 1024: tests only).")
+    what: ClassVar[str] = "hetero linear model config"  # how errors name it
 
     def __post_init__(self) -> None:
         if self.key_bits not in SUPPORTED_KEY_BITS:
@@ -87,7 +93,7 @@ class HeteroLRConfig:
         return options_to_wire(self)
 
     @classmethod
-    def from_wire(cls, tree: Any) -> HeteroLRConfig:
+    def from_wire(cls: type[ConfigT], tree: Any) -> ConfigT:
         """Rebuild and validate a config received from another party.
 
         Raises
@@ -95,4 +101,28 @@ class HeteroLRConfig:
         ConfigError
             If ``tree`` is not a mapping, names an unknown field or holds a bad value.
         """
-        return options_from_wire(cls, tree, "hetero LR config")
+        return options_from_wire(cls, tree, cls.what)
+
+
+@dataclass(frozen=True)
+class HeteroLRConfig(LinearModelConfig):
+    """Hyper-parameters of coordinated hetero LR (every field is a
+    :class:`LinearModelConfig` option).
+
+    ``l2`` weights ``l2/2 * ||w||^2`` added to the mean loss (the intercept is not penalised);
+    it matches scikit-learn's ``C = 1 / (n_rows * l2)``. ``tol`` stops training once the
+    epoch's Taylor loss changes by less than it (0 disables early stopping).
+    ``residual_precision_bits`` are the fractional bits of encrypted partial predictors,
+    ``feature_precision_bits`` those of features in ``Enc(d)^T X``. ``obfuscator_source``
+    says who makes the guest's and hosts' encryption randomness (see
+    :mod:`rengo.crypto.dealing`). ``predict_mode`` picks how scores are gathered (see
+    :mod:`rengo.vfl.hetero_lr.predict`). ``key_bits`` below 2048 are for tests and
+    benchmarks only.
+
+    Raises
+    ------
+    OptionError
+        Naming the first option whose value is out of range.
+    """
+
+    what: ClassVar[str] = "hetero LR config"

@@ -14,6 +14,8 @@ inspect exactly what each role sent. Its keyword arguments are
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from rengo.core.roles import COORDINATOR
@@ -21,24 +23,26 @@ from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
 from rengo.vfl.common import PartyInput, VerticalDataset
 from rengo.vfl.estimator import VerticalEstimator
 from rengo.vfl.hetero_lr.algorithm import HETERO_LR
+from rengo.vfl.hetero_lr.math import sigmoid
+from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR, LocalObjective
 from rengo.vfl.hetero_lr.roles import CoordinatorReport, GuestModel, HostModel
 from rengo.vfl.predictions import VerticalPredictions
 
 
-class HeteroLogisticRegression(VerticalEstimator):
-    """Coordinated vertical logistic regression over Paillier, simulated in one process.
+class CoordinatedLinearModel(VerticalEstimator):
+    """What every coordinated hetero linear model's estimator shows after ``fit``: each
+    party's weights, the guest's losses, the coordinator's report, and ``score``.
 
-    The protocol is :mod:`rengo.vfl.hetero_lr.roles`.
-    ``l2`` is the weight of ``l2/2 * ||w||^2`` on the mean loss, i.e. scikit-learn's
-    ``C = 1 / (n_rows * l2)``. ``key_bits`` below 2048 are for tests and benchmarks only.
-    ``seed`` fixes the batch order and PSI's row order (not keys, not masks);
-    ``key_seed`` makes the key pair reproducible with an insecure generator (tests only).
-    ``obfuscator_source="coordinator"`` lets the key holder deal encryption randomness
-    (faster; see :mod:`rengo.crypto.dealing` for the trust it needs). Every option of
-    :class:`~rengo.vfl.hetero_lr.config.HeteroLRConfig` is a keyword argument.
+    Subclasses name their algorithm (``spec``), the loss in
+    plaintext (``local_objective``: the label party trains its own columns alone with it,
+    e.g. the empty coalition of vertical party contribution) and the inverse link.
     """
 
-    spec = HETERO_LR
+    local_objective: ClassVar[LocalObjective]
+
+    def inverse_link(self, u: np.ndarray) -> np.ndarray:
+        """The prediction from the federated linear predictor ``u`` (``sigmoid`` for LR)."""
+        raise NotImplementedError
 
     @property
     def guest_model_(self) -> GuestModel:
@@ -61,7 +65,7 @@ class HeteroLogisticRegression(VerticalEstimator):
 
     @property
     def losses_(self) -> list[float]:
-        """The Taylor loss of every epoch run."""
+        """The loss of every epoch run (the Taylor loss for LR)."""
         return list(self.guest_model_.losses)
 
     @property
@@ -81,6 +85,27 @@ class HeteroLogisticRegression(VerticalEstimator):
             self.label_party_: self.guest_model_.weights,
             **{name: m.weights for name, m in self.host_models_.items()},
         }
+
+
+class HeteroLogisticRegression(CoordinatedLinearModel):
+    """Coordinated vertical logistic regression over Paillier, simulated in one process.
+
+    The protocol is :mod:`rengo.vfl.hetero_lr.roles`.
+    ``l2`` is the weight of ``l2/2 * ||w||^2`` on the mean loss, i.e. scikit-learn's
+    ``C = 1 / (n_rows * l2)``. ``key_bits`` below 2048 are for tests and benchmarks only.
+    ``seed`` fixes the batch order and PSI's row order (not keys, not masks);
+    ``key_seed`` makes the key pair reproducible with an insecure generator (tests only).
+    ``obfuscator_source="coordinator"`` lets the key holder deal encryption randomness
+    (faster; see :mod:`rengo.crypto.dealing` for the trust it needs). Every option of
+    :class:`~rengo.vfl.hetero_lr.config.HeteroLRConfig` is a keyword argument.
+    """
+
+    spec = HETERO_LR
+    local_objective = LOGISTIC_TAYLOR
+
+    def inverse_link(self, u: np.ndarray) -> np.ndarray:
+        """The prediction from the federated linear predictor ``u``."""
+        return sigmoid(u)
 
     def predict_scores(
         self, data: VerticalDataset | PartyInput, label_party: str | None = None

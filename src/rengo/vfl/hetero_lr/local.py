@@ -1,6 +1,7 @@
-"""Hetero LR on the label party's columns alone: the protocol's plaintext twin, no message.
+"""Hetero LR (or linear / Poisson regression) on the label party's columns alone: the
+protocol's plaintext twin, no message.
 
-Same Taylor loss, batch order, L2, optimizer and early stopping as
+Same loss, batch order, L2, optimizer and early stopping as
 :func:`~rengo.vfl.hetero_lr.roles.hetero_lr_guest` with zero hosts; the empty coalition of
 vertical party valuation (:mod:`rengo.valuation.vertical`).
 """
@@ -13,8 +14,9 @@ import numpy as np
 
 from rengo.core.errors import DataError
 from rengo.vfl.common import batch_order
-from rengo.vfl.hetero_lr.config import HeteroLRConfig
-from rengo.vfl.hetero_lr.math import LOG2, init_optimizer, sigmoid, taylor_residual
+from rengo.vfl.hetero_lr.config import LinearModelConfig
+from rengo.vfl.hetero_lr.math import init_optimizer, sigmoid
+from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR, LocalObjective, check_labels
 from rengo.vfl.hetero_lr.roles import (
     GuestModel,
     gradient_step,
@@ -22,23 +24,50 @@ from rengo.vfl.hetero_lr.roles import (
     loss_converged,
     penalty_mask,
 )
+from rengo.vfl.registry import TrainAlone
 
 
 def train_guest_alone(
-    features: np.ndarray, labels: np.ndarray, config: HeteroLRConfig, seed: int
+    features: np.ndarray,
+    labels: np.ndarray,
+    config: LinearModelConfig,
+    seed: int,
+    objective: LocalObjective = LOGISTIC_TAYLOR,
 ) -> GuestModel:
     """The label party's model on its own columns: the plaintext twin of ``hetero_lr_guest``
-    with zero hosts (same Taylor residual, batch order, L2, optimizer and early stopping).
+    (or of the linear / Poisson guest, by ``objective``) with zero hosts (same residual,
+    batch order, L2, optimizer and early stopping).
+
+    Parameters
+    ----------
+    features, labels
+        The label party's rows and labels.
+    config
+        The model's settings.
+    seed
+        The batch order's seed.
+    objective
+        The loss (default hetero LR's Taylor loss).
+
+    Returns
+    -------
+    GuestModel
+        Its coefficients, intercept and per-epoch losses.
 
     Raises
     ------
     DataError
-        Unless features are 2-D with one 0/1 label per row.
+        For features that are not 2-D or labels the objective does not take.
     """
     x = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
-    if x.ndim != 2 or y.shape != (len(x),) or not np.isin(y, (0.0, 1.0)).all():
-        raise DataError("need 2-D features and a 0/1 label per row")
+    if objective.labels == "binary":
+        if x.ndim != 2 or y.shape != (len(x),) or not np.isin(y, (0.0, 1.0)).all():
+            raise DataError("need 2-D features and a 0/1 label per row")
+    elif x.ndim != 2:
+        raise DataError(f"need 2-D features, got shape {x.shape}")
+    else:
+        y = check_labels(y, objective.labels, len(x), "label party")
     if config.fit_intercept:
         x = np.hstack([x, np.ones((len(x), 1))])
     weights = np.zeros(x.shape[1])
@@ -52,27 +81,43 @@ def train_guest_alone(
         for rows in batch_order(seed, epoch, len(x), config.batch_size):
             xb, yb = x[rows], y[rows]
             u = xb @ weights
-            loss_sum += float(np.sum((0.5 - yb) * u + 0.125 * u * u))
+            loss_sum += objective.batch_loss(u, yb)
             weights, state = gradient_step(
-                weights, taylor_residual(u, yb) @ xb, len(rows), state, config, epoch, penalised
+                weights, objective.residual(u, yb) @ xb, len(rows), state, config, epoch, penalised
             )
         epochs_run = epoch + 1
         if config.compute_loss:
-            losses.append(LOG2 + loss_sum / len(x))
+            losses.append(objective.constant + loss_sum / len(x))
             if loss_converged(losses, config.tol):
                 converged = True
                 break
     return guest_model(weights, config, losses, epochs_run, converged)
 
 
-def guest_alone_scores(model: GuestModel, features: np.ndarray) -> np.ndarray:
-    """``P(y = 1)`` of the label party's own model on its rows."""
-    return sigmoid(np.asarray(features, dtype=np.float64) @ model.weights + model.intercept)
+def guest_alone_scores(
+    model: GuestModel,
+    features: np.ndarray,
+    inverse_link: Callable[[np.ndarray], np.ndarray] = sigmoid,
+) -> np.ndarray:
+    """``P(y = 1)`` of the label party's own model on its rows (or, with another
+    ``inverse_link``, that model's prediction: the value, the expected count)."""
+    return inverse_link(np.asarray(features, dtype=np.float64) @ model.weights + model.intercept)
 
 
-def train_alone(
-    config: HeteroLRConfig, features: np.ndarray, labels: np.ndarray, seed: int
-) -> Callable[[np.ndarray], np.ndarray]:
-    """The registry's ``alone`` hook: train the twin, return its ``P(y = 1)`` predictor."""
-    model = train_guest_alone(features, labels, config, seed)
-    return lambda rows: guest_alone_scores(model, rows)
+def alone_hook(
+    objective: LocalObjective, inverse_link: Callable[[np.ndarray], np.ndarray]
+) -> TrainAlone:
+    """The registry's ``alone`` hook of a coordinated linear model: train the twin with
+    ``objective``, return its predictor through ``inverse_link``."""
+
+    def alone(
+        config: LinearModelConfig, features: np.ndarray, labels: np.ndarray, seed: int
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        model = train_guest_alone(features, labels, config, seed, objective)
+        return lambda rows: guest_alone_scores(model, rows, inverse_link)
+
+    return alone
+
+
+train_alone: TrainAlone = alone_hook(LOGISTIC_TAYLOR, sigmoid)
+"""Hetero LR's ``alone`` hook: the twin's ``P(y = 1)`` predictor."""

@@ -15,7 +15,7 @@ Messages sit in the ``"hlr-predict"`` scope of each role's channel.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import get_args
 
 import numpy as np
@@ -119,8 +119,11 @@ def hetero_lr_predict_guest(
     *,
     mode: PredictMode = "encrypted",
     coordinator: str = COORDINATOR,
+    inverse_link: Callable[[np.ndarray], np.ndarray] = sigmoid,
 ) -> np.ndarray:
-    """Gather every party's partial score of the aligned rows; return ``P(y = 1)``.
+    """Gather every party's partial score of the aligned rows; return ``P(y = 1)``
+    (or, with another ``inverse_link``, that model's prediction: the identity for linear
+    regression, ``exp`` for Poisson regression).
 
     Parameters
     ----------
@@ -136,11 +139,13 @@ def hetero_lr_predict_guest(
         ``"encrypted"`` or ``"plain"`` (see the module docstring for what each reveals).
     coordinator
         The coordinator's role name.
+    inverse_link
+        Maps the linear predictor ``u`` to the prediction (default: the logistic function).
 
     Returns
     -------
     numpy.ndarray
-        ``P(y = 1)`` per aligned row.
+        ``inverse_link(u)`` per aligned row: ``P(y = 1)`` for LR.
 
     Raises
     ------
@@ -165,7 +170,7 @@ def hetero_lr_predict_guest(
             if not isinstance(partial, np.ndarray) or partial.shape != (len(x),):
                 raise ProtocolError(f"{host} sent partial scores of the wrong shape")
             score = score + partial
-        return sigmoid(score)
+        return inverse_link(score)
     public = scope.recv(coordinator, PREDICT_KEY)
     partials = [scope.recv(host, PARTIAL) for host in hosts]
     for host, partial in zip(hosts, partials, strict=True):
@@ -181,4 +186,4 @@ def hetero_lr_predict_guest(
         total = total + more
     masked, mask = mask_encrypted(total, random_source(None), ObfuscatorPool(public))
     scope.send(coordinator, MASKED, masked)
-    return sigmoid(score + unmask(scope.recv(coordinator, UNMASKED), mask, public))
+    return inverse_link(score + unmask(scope.recv(coordinator, UNMASKED), mask, public))

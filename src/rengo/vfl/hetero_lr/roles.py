@@ -21,6 +21,12 @@ own unmasked gradient and the batch losses; the coordinator sees uniform residue
 plaintext weights never leave them; every party learns the agreed batch order. Every
 ciphertext sent is freshly randomised (a new encryption, re-randomised or masked).
 
+The guest and hosts take the loss as a parameter (``objective``, see
+:mod:`rengo.vfl.hetero_lr.objective`): with :data:`~rengo.vfl.hetero_lr.objective.SQUARED`
+the same messages train hetero linear regression, ``Enc(d) = sum_k Enc(u_k) + u_guest - y``
+exactly and the loss ``(u - y)^2 / 2``; hetero Poisson regression
+(:mod:`rengo.vfl.hetero_poisson`) shares the coordinator and the helpers below.
+
 Messages sit in the ``"hlr"`` scope of each role's channel, per epoch and batch:
 ``hlr/epoch=3/batch=0/u`` is host -> guest ``Enc(u_k)`` of batch 0 of epoch 3.
 """
@@ -28,7 +34,7 @@ Messages sit in the ``"hlr"`` scope of each role's channel, per epoch and batch:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,8 +51,9 @@ from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.randomness import random_source
 from rengo.transport.channel import Channel
 from rengo.vfl.common import batch_order
-from rengo.vfl.hetero_lr.config import HeteroLRConfig
-from rengo.vfl.hetero_lr.math import LOG2, init_optimizer, learning_rate, optimizer_step
+from rengo.vfl.hetero_lr.config import LinearModelConfig
+from rengo.vfl.hetero_lr.math import init_optimizer, learning_rate, optimizer_step
+from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR, QuadraticObjective, check_labels
 from rengo.vfl.progress import ProgressFn, TrainingReporter, batches_per_epoch
 
 SCOPE = "hlr"  # every key below sits in this scope of the role's channel
@@ -87,10 +94,16 @@ class CoordinatorReport:
     epochs_run: int
 
 
-def _expect(
+def expect_encrypted(
     value: Any, key: PaillierPublicKey, shape: tuple[int, ...], exponent: int, what: str
 ) -> EncryptedArray:
-    """``value`` if it is an encrypted array of the right key, shape and scale, else raise."""
+    """``value`` if it is an encrypted array of the right key, shape and scale, else raise.
+
+    Raises
+    ------
+    ProtocolError
+        Naming ``what`` and how it differs.
+    """
     if not isinstance(value, EncryptedArray):
         raise ProtocolError(f"{what}: expected an encrypted array, got {type(value).__name__}")
     if value.public_key != key:
@@ -103,14 +116,21 @@ def _expect(
     return value
 
 
-def _as_matrix(features: np.ndarray, who: str) -> np.ndarray:
+def feature_matrix(features: np.ndarray, who: str) -> np.ndarray:
+    """``features`` as a finite 2-D float array.
+
+    Raises
+    ------
+    DataError
+        Naming the party, if they are not.
+    """
     matrix = np.asarray(features, dtype=np.float64)
     if matrix.ndim != 2 or not np.isfinite(matrix).all():
         raise DataError(f"{who}: features must be a finite 2-D array, got shape {matrix.shape}")
     return matrix
 
 
-def _loss_exponent(config: HeteroLRConfig) -> int:
+def _loss_exponent(config: LinearModelConfig) -> int:
     """Fixed-point exponent of encrypted loss terms: products of two predictors times 1/8."""
     return 2 * config.residual_precision_bits + 3
 
@@ -124,6 +144,7 @@ def hetero_lr_coordinator(
     keypair: tuple[PaillierPublicKey, PaillierPrivateKey] | None = None,
     workers: int | None = None,
     progress: ProgressFn | None = None,
+    dealt: Callable[[str, int], int] | None = None,
 ) -> CoordinatorReport:
     """The arbiter: makes the key pair, hands out the public key, decrypts masked values.
 
@@ -143,6 +164,10 @@ def hetero_lr_coordinator(
         Threads for decryption and dealing (default: every core).
     progress
         Told after every batch served (see :mod:`rengo.vfl.progress`).
+    dealt
+        ``dealt(party, rows)``: how many obfuscators ``party`` asks for in a batch of
+        ``rows`` rows when the coordinator deals them (default: hetero LR's and hetero
+        linear regression's, ``rows`` for the guest and ``rows + 1`` for a host).
 
     Returns
     -------
@@ -154,8 +179,10 @@ def hetero_lr_coordinator(
     for party in parties:
         hlr.send(party, PUBLIC_KEY, public)
     setup = hlr.recv(guest, SETUP)
-    config = HeteroLRConfig.from_wire(setup["config"])
+    config = LinearModelConfig.from_wire(setup["config"])
     rows = int(setup["rows"])
+    if dealt is None:
+        dealt = lambda party, size: size if party == guest else size + 1  # noqa: E731
     sizes = [min(config.batch_size, rows - s) for s in range(0, rows, config.batch_size)]
     dealing = config.obfuscator_source == "coordinator"
     dealer = ObfuscatorPool(public, private_key=private, workers=workers)
@@ -171,14 +198,12 @@ def hetero_lr_coordinator(
                     if ahead is not None:
                         ahead.result()
                     for party in parties:
-                        count = size if party == guest else size + 1
-                        deal_obfuscators(step, party, dealer, count)
+                        deal_obfuscators(step, party, dealer, dealt(party, size))
                     if epoch + 1 < config.epochs or batch + 1 < len(sizes):
                         # make the next batch's obfuscators while the parties compute
                         upcoming = sizes[(batch + 1) % len(sizes)]
-                        ahead = background.submit(
-                            dealer.fill, upcoming * len(parties) + len(parties) - 1
-                        )
+                        needed = sum(dealt(party, upcoming) for party in parties)
+                        ahead = background.submit(dealer.fill, needed)
                 decrypted += _serve_decryptions(step, parties, private, workers)
                 reporter.batch(epoch, batch)
             epochs_run = epoch + 1
@@ -208,10 +233,16 @@ def _serve_decryptions(
     return decrypted
 
 
-def _masked_round_trip(
+def masked_round_trip(
     step: Channel, coordinator: str, values: dict[str, EncryptedArray], pool: ObfuscatorPool
 ) -> dict[str, np.ndarray]:
-    """Mask ``values``, have the coordinator decrypt them, and return them unmasked."""
+    """Mask ``values``, have the coordinator decrypt them, and return them unmasked.
+
+    Raises
+    ------
+    ProtocolError
+        If the coordinator answers for other values than were sent.
+    """
     rng = random_source(None)
     masked, masks = {}, {}
     for name, encrypted in values.items():
@@ -239,7 +270,7 @@ def loss_converged(losses: Sequence[float], tol: float) -> bool:
 
 def guest_model(
     weights: np.ndarray,
-    config: HeteroLRConfig,
+    config: LinearModelConfig,
     losses: list[float],
     epochs_run: int,
     converged: bool,
@@ -255,7 +286,7 @@ def gradient_step(
     gradient_sum: np.ndarray,
     rows: int,
     state: Any,
-    config: HeteroLRConfig,
+    config: LinearModelConfig,
     epoch: int,
     penalised: np.ndarray,
 ) -> tuple[np.ndarray, Any]:
@@ -277,11 +308,12 @@ def hetero_lr_guest(
     features: np.ndarray,
     labels: np.ndarray,
     hosts: Sequence[str],
-    config: HeteroLRConfig,
+    config: LinearModelConfig,
     *,
     coordinator: str = COORDINATOR,
     seed: int | None = None,
     progress: ProgressFn | None = None,
+    objective: QuadraticObjective = LOGISTIC_TAYLOR,
 ) -> GuestModel:
     """The label party: builds the encrypted residual and drives epochs and early stopping.
 
@@ -302,25 +334,27 @@ def hetero_lr_guest(
     progress
         Told after every batch, with the epoch's running Taylor loss (see
         :mod:`rengo.vfl.progress`).
+    objective
+        The loss (default hetero LR's Taylor loss; :data:`~rengo.vfl.hetero_lr.objective.
+        SQUARED` trains hetero linear regression with the same messages).
 
     Returns
     -------
     GuestModel
-        The guest's coefficients, intercept and per-epoch Taylor losses.
+        The guest's coefficients, intercept and per-epoch losses.
 
     Raises
     ------
     DataError
-        If the labels are not 0/1 or do not match the feature rows.
+        If the labels are not of the objective's kind (0/1 for LR, finite numbers for
+        linear regression) or do not match the feature rows.
     ProtocolError
         If another role sends something malformed.
     """
     if not hosts:
         raise ConfigError("hetero LR needs at least one host (feature party)")
-    x = _as_matrix(features, "guest")
-    y = np.asarray(labels, dtype=np.float64)
-    if y.shape != (len(x),) or not np.isin(y, (0.0, 1.0)).all():
-        raise DataError("labels must be a 0/1 vector with one entry per feature row")
+    x = feature_matrix(features, "guest")
+    y = check_labels(labels, objective.labels, len(x), channel.name)
     if config.fit_intercept:
         x = np.hstack([x, np.ones((len(x), 1))])
     hlr = channel.scope(SCOPE)
@@ -351,11 +385,12 @@ def hetero_lr_guest(
             step = this_epoch.scope(batch=batch)
             xb, yb = x[rows], y[rows]
             u_guest = xb @ weights
-            received = [_mapping(step.recv(h, U), h) for h in hosts]
+            received = [expect_mapping(step.recv(h, U), h) for h in hosts]
             enc_u = _sum_host_predictors(hosts, received, public, len(rows), p_bits)
-            # Enc(u + 4(0.5 - y)) at exponent P is Enc(d) at exponent P + 2, d = u/4 + 0.5 - y
-            four_d = enc_u + (u_guest + 2.0 - 4.0 * yb)
-            enc_d = EncryptedArray(public, four_d.ciphertexts, p_bits + 2)
+            # LR: Enc(u + 4(0.5 - y)) at exponent P is Enc(d) at exponent P + 2,
+            # d = u/4 + 0.5 - y; linear regression: Enc(u - y) = Enc(d) at exponent P
+            scaled_d = enc_u + objective.offset(u_guest, yb)
+            enc_d = EncryptedArray(public, scaled_d.ciphertexts, p_bits + objective.shift)
             fresh_d = enc_d.rerandomize(
                 batch_obfuscators(config.obfuscator_source, step, coordinator, pool, len(rows))
             )
@@ -364,22 +399,24 @@ def hetero_lr_guest(
             to_decrypt = {"gradient": enc_d.matmul(xb, config.feature_precision_bits)}
             if config.compute_loss:
                 to_decrypt["loss"] = _guest_batch_loss(
-                    enc_u, u_guest, yb, hosts, received, public, loss_exp, config
+                    enc_u, u_guest, yb, hosts, received, public, loss_exp, config, objective
                 )
-            plain = _masked_round_trip(step, coordinator, to_decrypt, pool)
+            plain = masked_round_trip(step, coordinator, to_decrypt, pool)
             if config.compute_loss:
                 loss_sum += float(plain["loss"][0])
             weights, state = gradient_step(
                 weights, plain["gradient"], len(rows), state, config, epoch, penalised
             )
             seen += len(rows)
-            reporter.batch(epoch, batch, LOG2 + loss_sum / seen if config.compute_loss else None)
+            reporter.batch(
+                epoch, batch, objective.constant + loss_sum / seen if config.compute_loss else None
+            )
             if config.obfuscator_source == "local":  # precompute while others work
                 pool.fill(min(config.batch_size, len(x)))
         epochs_run = epoch + 1
         go_on = True
         if config.compute_loss:
-            losses.append(LOG2 + loss_sum / len(x))
+            losses.append(objective.constant + loss_sum / len(x))
             if loss_converged(losses, config.tol):
                 converged, go_on = True, False
         go_on = go_on and epoch + 1 < config.epochs
@@ -391,7 +428,14 @@ def hetero_lr_guest(
     return guest_model(weights, config, losses, epochs_run, converged)
 
 
-def _mapping(value: Any, sender: str) -> dict[str, Any]:
+def expect_mapping(value: Any, sender: str) -> dict[str, Any]:
+    """``value`` if it is a mapping (a message of several parts), else raise.
+
+    Raises
+    ------
+    ProtocolError
+        Naming the sender.
+    """
     if not isinstance(value, dict):
         raise ProtocolError(f"{sender} sent {type(value).__name__}, expected a mapping")
     return value
@@ -407,7 +451,7 @@ def _sum_host_predictors(
     """``Enc(sum_k u_k)`` from every host's checked ``Enc(u_k)``."""
     total: EncryptedArray | None = None
     for host, message in zip(hosts, received, strict=True):
-        enc = _expect(message.get("u"), public, (rows,), p_bits, f"{host} u")
+        enc = expect_encrypted(message.get("u"), public, (rows,), p_bits, f"{host} u")
         total = enc if total is None else total + enc
     if total is None:
         raise ConfigError("hetero LR needs at least one host (feature party)")
@@ -422,22 +466,69 @@ def _guest_batch_loss(
     received: list[dict[str, Any]],
     public: PaillierPublicKey,
     loss_exp: int,
-    config: HeteroLRConfig,
+    config: LinearModelConfig,
+    objective: QuadraticObjective,
 ) -> EncryptedArray:
-    """``Enc(sum_i (0.5 - y_i) u_i + u_i^2 / 8)`` for the batch, u = u_guest + sum_k u_k.
+    """``Enc(sum_i b(y_i) u_i + a u_i^2 [+ c(y_i)])`` for the batch, u = u_guest + sum_k u_k
+    (LR: ``b = 0.5 - y``, ``a = 1/8``; see :mod:`rengo.vfl.hetero_lr.objective`).
 
-    Expanding u^2: the guest adds its plaintext terms, ``sum_i U_i (0.5 - y_i + u_guest_i/4)``
-    by one encrypted dot product, and the hosts' ``sum u_k^2 / 8`` and cross terms."""
+    Expanding u^2: the guest adds its plaintext terms, ``sum_i U_i (b(y_i) + 2a u_guest_i)``
+    by one encrypted dot product, and the hosts' ``a sum u_k^2`` and cross terms."""
     p_bits = config.residual_precision_bits
-    weights_on_u = (0.5 - yb + 0.25 * u_guest)[:, None]
+    weights_on_u = (objective.linear(yb) + 2 * objective.square * u_guest)[:, None]
     total = enc_u.matmul(weights_on_u, p_bits + 3)
     for index, (host, message) in enumerate(zip(hosts, received, strict=True)):
-        total = total + _expect(message.get("square"), public, (1,), loss_exp, f"{host} square")
+        total = total + expect_encrypted(
+            message.get("square"), public, (1,), loss_exp, f"{host} square"
+        )
         for earlier in hosts[:index]:
             cross = message.get("cross", {}).get(earlier)
-            total = total + _expect(cross, public, (1,), loss_exp, f"{host} cross {earlier}")
-    plain = float(np.sum((0.5 - yb) * u_guest + 0.125 * u_guest * u_guest))
+            total = total + expect_encrypted(
+                cross, public, (1,), loss_exp, f"{host} cross {earlier}"
+            )
+    plain = float(np.sum(objective.linear(yb) * u_guest + objective.square * u_guest * u_guest))
+    if objective.plain is not None:
+        plain += float(np.sum(objective.plain(yb)))
     return total + np.array([plain])
+
+
+def join_as_host(
+    hlr: Channel, rows: int, guest: str, coordinator: str
+) -> tuple[PaillierPublicKey, dict[str, Any]]:
+    """A host's set-up: the coordinator's public key and the guest's checked set-up message
+    (config, row count, batch seed, hosts).
+
+    Parameters
+    ----------
+    hlr
+        The host's channel in the protocol's scope.
+    rows
+        How many aligned rows the host holds.
+    guest, coordinator
+        Their role names.
+
+    Returns
+    -------
+    tuple
+        The public key and the set-up message.
+
+    Raises
+    ------
+    DataError
+        If the host's row count differs from the guest's.
+    ProtocolError
+        Without a public key, or when the guest's host list does not name this host.
+    """
+    public = hlr.recv(coordinator, PUBLIC_KEY)
+    if not isinstance(public, PaillierPublicKey):
+        raise ProtocolError("the coordinator sent no Paillier public key")
+    setup = expect_mapping(hlr.recv(guest, SETUP), guest)
+    if int(setup["rows"]) != rows:
+        raise DataError(f"{hlr.name} holds {rows} aligned rows, guest holds {setup['rows']}")
+    hosts = [str(h) for h in setup["hosts"]]
+    if hlr.name not in hosts:
+        raise ProtocolError(f"the guest's host list {hosts} does not name {hlr.name!r}")
+    return public, setup
 
 
 def hetero_lr_host(
@@ -447,6 +538,7 @@ def hetero_lr_host(
     *,
     coordinator: str = COORDINATOR,
     progress: ProgressFn | None = None,
+    objective: QuadraticObjective = LOGISTIC_TAYLOR,
 ) -> HostModel:
     """A feature party: sends encrypted partial predictors, updates its own weights.
 
@@ -462,6 +554,8 @@ def hetero_lr_host(
         The coordinator's role name.
     progress
         Told after every batch (see :mod:`rengo.vfl.progress`).
+    objective
+        The guest's loss (the host needs its ``a`` and the residual's scale).
 
     Returns
     -------
@@ -475,18 +569,11 @@ def hetero_lr_host(
     ProtocolError
         If another role sends something malformed.
     """
-    x = _as_matrix(features, channel.name)
+    x = feature_matrix(features, channel.name)
     hlr = channel.scope(SCOPE)
-    public = hlr.recv(coordinator, PUBLIC_KEY)
-    if not isinstance(public, PaillierPublicKey):
-        raise ProtocolError("the coordinator sent no Paillier public key")
-    setup = hlr.recv(guest, SETUP)
-    config = HeteroLRConfig.from_wire(setup["config"])
-    if int(setup["rows"]) != len(x):
-        raise DataError(f"{channel.name} holds {len(x)} aligned rows, guest holds {setup['rows']}")
+    public, setup = join_as_host(hlr, len(x), guest, coordinator)
+    config = LinearModelConfig.from_wire(setup["config"])
     hosts = [str(h) for h in setup["hosts"]]
-    if channel.name not in hosts:
-        raise ProtocolError(f"the guest's host list {hosts} does not name {channel.name!r}")
     p_bits = config.residual_precision_bits
     pool = ObfuscatorPool(public)
     if config.obfuscator_source == "local":
@@ -512,20 +599,22 @@ def hetero_lr_host(
             enc_u = encrypt_array(u, public, precision_bits=p_bits, obfuscators=obfuscators[:-1])
             message: dict[str, Any] = {"u": enc_u}
             if config.compute_loss:
-                square = np.array([0.125 * float(u @ u)])
+                square = np.array([objective.square * float(u @ u)])
                 message["square"] = encrypt_array(
                     square,
                     public,
                     precision_bits=_loss_exponent(config),
                     obfuscators=obfuscators[-1:],
                 )
-                message["cross"] = _host_cross_terms(step, u, enc_u, hosts, config, pool)
+                message["cross"] = _host_cross_terms(step, u, enc_u, hosts, config, pool, objective)
             step.send(guest, U, message)
             if config.obfuscator_source == "local":  # precompute while the guest works
                 pool.fill(len(rows) + 1)
-            enc_d = _expect(step.recv(guest, D), public, (len(rows),), p_bits + 2, "d")
+            enc_d = expect_encrypted(
+                step.recv(guest, D), public, (len(rows),), p_bits + objective.shift, "d"
+            )
             gradient = enc_d.matmul(xb, config.feature_precision_bits)
-            plain = _masked_round_trip(step, coordinator, {"gradient": gradient}, pool)
+            plain = masked_round_trip(step, coordinator, {"gradient": gradient}, pool)
             weights, state = gradient_step(
                 weights, plain["gradient"], len(rows), state, config, epoch, penalised
             )
@@ -543,19 +632,20 @@ def _host_cross_terms(
     u: np.ndarray,
     enc_u: EncryptedArray,
     hosts: list[str],
-    config: HeteroLRConfig,
+    config: LinearModelConfig,
     pool: ObfuscatorPool,
+    objective: QuadraticObjective,
 ) -> dict[str, EncryptedArray]:
-    """With every earlier host k, ``Enc(sum u_k u / 4)`` from the ``Enc(u_k)`` it sent us,
-    re-randomised so the guest cannot test guesses of u; later hosts get our ``Enc(u)`` for
-    theirs (the loss needs every cross term of u^2)."""
+    """With every earlier host k, ``Enc(2a sum u_k u)`` (LR: ``a = 1/8``) from the
+    ``Enc(u_k)`` it sent us, re-randomised so the guest cannot test guesses of u; later
+    hosts get our ``Enc(u)`` for theirs (the loss needs every cross term of u^2)."""
     public, p_bits = enc_u.public_key, config.residual_precision_bits
     place = hosts.index(step.name)
     for peer in hosts[place + 1 :]:
         step.send(peer, PEER_U, enc_u)
     cross = {}
     for peer in hosts[:place]:
-        theirs = _expect(step.recv(peer, PEER_U), public, (len(u),), p_bits, f"{peer} u")
-        product = theirs.matmul(0.25 * u[:, None], p_bits + 3)
+        theirs = expect_encrypted(step.recv(peer, PEER_U), public, (len(u),), p_bits, f"{peer} u")
+        product = theirs.matmul(2 * objective.square * u[:, None], p_bits + 3)
         cross[peer] = product.rerandomize(pool.take(1))
     return cross

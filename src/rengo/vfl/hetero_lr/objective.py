@@ -1,0 +1,211 @@
+"""Losses the coordinated hetero protocol can train: quadratic in the linear predictor.
+
+The protocol of :mod:`rengo.vfl.hetero_lr.roles` works on Paillier-encrypted partial
+predictors ``u_k = X_k w_k``, so the label party can only form a gradient residual that is
+affine in ``u = u_guest + sum_k u_k`` and a loss that is quadratic in it. A
+:class:`QuadraticObjective` states both, per row::
+
+    residual  d = (u + offset(u_guest, y)) / 2**shift        (so Enc(2**shift d) is one
+                                                               plaintext addition)
+    loss      l = a u^2 + b(y) u + c(y),   mean loss = constant + mean(l)
+
+Two objectives are built in:
+
+* :data:`LOGISTIC_TAYLOR`: the second-order Taylor expansion at ``u = 0`` of the logistic
+  loss for labels in {0, 1} (Hardy et al., arXiv:1711.10677, 2017), ``d = u/4 + 0.5 - y``,
+  ``l = log 2 + (0.5 - y) u + u^2/8``: an approximation of logistic regression;
+* :data:`SQUARED`: half the squared error, ``d = u - y``, ``l = (u - y)^2 / 2``: linear
+  regression, **exact** (no approximation; only fixed-point encoding rounds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+from rengo.core.errors import DataError
+
+LOG2 = float(np.log(2.0))
+LabelKind = Literal["binary", "real", "count"]
+"""What labels an objective takes: 0/1, any finite number, or non-negative integers."""
+
+
+class LocalObjective(Protocol):
+    """What plaintext training of one party's own columns needs from a loss (the label
+    party alone, e.g. the empty coalition of vertical party contribution)."""
+
+    @property
+    def name(self) -> str:
+        """What it is."""
+        ...
+
+    @property
+    def labels(self) -> LabelKind:
+        """Which labels it takes."""
+        ...
+
+    @property
+    def constant(self) -> float:
+        """Added to the mean loss."""
+        ...
+
+    def residual(self, u: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The gradient residual ``d`` per row (the gradient is ``X^T d``)."""
+        ...
+
+    def batch_loss(self, u: np.ndarray, y: np.ndarray) -> float:
+        """The batch's summed loss, less ``constant`` per row."""
+        ...
+
+
+@dataclass(frozen=True)
+class QuadraticObjective:
+    """A loss whose residual is affine and whose value is quadratic in the linear predictor.
+
+    Parameters
+    ----------
+    name
+        What it is, for errors and logs.
+    labels
+        Which labels it takes (see :data:`LabelKind`).
+    shift
+        ``d = (u + offset) / 2**shift``: the encrypted residual is ``Enc(u + offset)``
+        read at ``shift`` more fractional bits (a division by a power of two for free).
+    offset
+        ``offset(u_guest, y)``: the label party's plaintext part of ``2**shift * d``.
+    square
+        ``a``: the loss's coefficient of ``u^2``.
+    linear
+        ``b(y)``: the loss's coefficient of ``u``.
+    plain
+        ``c(y)`` per row, or ``None`` when it is 0.
+    constant
+        Added to the mean loss (``log 2`` for the Taylor logistic loss).
+    plain_residual
+        ``d(u, y)`` in plaintext, written as the reference math writes it.
+    """
+
+    name: str
+    labels: LabelKind
+    shift: int
+    offset: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    square: float
+    linear: Callable[[np.ndarray], np.ndarray]
+    plain: Callable[[np.ndarray], np.ndarray] | None = None
+    constant: float = 0.0
+    plain_residual: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+
+    def residual(self, u: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``d`` in plaintext (local training and reference checks)."""
+        if self.plain_residual is not None:
+            return self.plain_residual(u, y)
+        residual: np.ndarray = (u + self.offset(np.zeros_like(u), y)) / 2.0**self.shift
+        return residual
+
+    def batch_loss(self, u: np.ndarray, y: np.ndarray) -> float:
+        """``sum_i l_i - constant`` over a batch, in plaintext (the protocol's sum)."""
+        total = float(np.sum(self.linear(y) * u + self.square * u * u))
+        return total if self.plain is None else total + float(np.sum(self.plain(y)))
+
+
+def _taylor_offset(u_guest: np.ndarray, y: np.ndarray) -> np.ndarray:
+    offset: np.ndarray = u_guest + 2.0 - 4.0 * y
+    return offset
+
+
+def _taylor_linear(y: np.ndarray) -> np.ndarray:
+    linear: np.ndarray = 0.5 - y
+    return linear
+
+
+def _squared_offset(u_guest: np.ndarray, y: np.ndarray) -> np.ndarray:
+    offset: np.ndarray = u_guest - y
+    return offset
+
+
+def _squared_linear(y: np.ndarray) -> np.ndarray:
+    linear: np.ndarray = -y
+    return linear
+
+
+def _squared_plain(y: np.ndarray) -> np.ndarray:
+    plain: np.ndarray = 0.5 * y * y
+    return plain
+
+
+def _taylor_residual(u: np.ndarray, y: np.ndarray) -> np.ndarray:
+    residual: np.ndarray = 0.25 * u + 0.5 - y  # as rengo.vfl.hetero_lr.math.taylor_residual
+    return residual
+
+
+LOGISTIC_TAYLOR = QuadraticObjective(
+    "Taylor logistic",
+    "binary",
+    2,
+    _taylor_offset,
+    0.125,
+    _taylor_linear,
+    None,
+    LOG2,
+    _taylor_residual,
+)
+"""Hetero LR's loss: ``d = u/4 + 0.5 - y``, ``l = log 2 + (0.5 - y) u + u^2/8``."""
+
+SQUARED = QuadraticObjective(
+    "squared", "real", 0, _squared_offset, 0.5, _squared_linear, _squared_plain
+)
+"""Linear regression's loss: ``d = u - y``, ``l = (u - y)^2 / 2`` (exact)."""
+
+
+def check_labels(labels: np.ndarray, kind: LabelKind, rows: int, who: str) -> np.ndarray:
+    """``labels`` as floats, if they are one per row and of ``kind``; else a clear error.
+
+    Parameters
+    ----------
+    labels
+        The label party's labels of its aligned rows.
+    kind
+        What the objective takes (see :data:`LabelKind`).
+    rows
+        How many feature rows the party holds.
+    who
+        The label party's name, for the message.
+
+    Returns
+    -------
+    numpy.ndarray
+        The labels as float64.
+
+    Raises
+    ------
+    DataError
+        Naming the party, the first bad values and the fix.
+    """
+    try:
+        y = np.asarray(labels, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{who}: labels must be numbers ({exc}); encode them first") from exc
+    if kind == "binary":
+        if y.shape != (rows,) or not np.isin(y, (0.0, 1.0)).all():
+            raise DataError("labels must be a 0/1 vector with one entry per feature row")
+        return y
+    if y.shape != (rows,):
+        raise DataError(f"{who}: expected one label per feature row ({rows}), got shape {y.shape}")
+    bad = ~np.isfinite(y)
+    if bad.any():
+        raise DataError(
+            f"{who}: {int(bad.sum())} labels are NaN or infinite (first at aligned row "
+            f"{int(np.argmax(bad))}); drop or impute those rows"
+        )
+    if kind == "count":
+        wrong = (y < 0) | (y != np.floor(y))
+        if wrong.any():
+            found = np.unique(y[wrong])[:5].tolist()
+            raise DataError(
+                f"{who}: Poisson regression needs counts (non-negative integers) as labels, "
+                f"found {found}; use hetero_linear for real-valued targets"
+            )
+    return y

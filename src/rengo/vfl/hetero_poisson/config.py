@@ -1,0 +1,33 @@
+"""Settings of coordinated hetero Poisson regression: hetero LR's options.
+
+Every surface is generated from :class:`HeteroPoissonConfig` (estimator keyword arguments,
+``[vfl]`` job keys with ``algorithm = "hetero_poisson"``, ``rengo vfl coordinator`` flags).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rengo.vfl.hetero_lr.config import LinearModelConfig
+
+
+@dataclass(frozen=True)
+class HeteroPoissonConfig(LinearModelConfig):
+    """Hyper-parameters of coordinated hetero Poisson regression (log link).
+
+    The options of :class:`~rengo.vfl.hetero_lr.config.LinearModelConfig`: ``l2`` weights
+    ``l2/2 * ||w||^2`` on the mean loss ``mean(exp(u) - y u)`` (the intercept is not
+    penalised); ``tol`` stops once the epoch's loss changes by less.
+    ``residual_precision_bits`` are the fractional bits of each factor ``exp(u_k)`` of the
+    encrypted chain (see :mod:`rengo.vfl.hetero_poisson.roles`); the residual carries
+    ``(hosts + 1)`` times as many, which the key must hold. ``key_bits`` below 2048 are for
+    tests and benchmarks only.
+
+    Raises
+    ------
+    OptionError
+        Naming the first option whose value is out of range.
+    """
+
+    what: ClassVar[str] = "hetero Poisson regression config"

@@ -1,0 +1,374 @@
+"""Coordinated hetero Poisson regression: guest and host roles (the coordinator is hetero
+LR's, :func:`~rengo.vfl.hetero_lr.roles.hetero_lr_coordinator`).
+
+Poisson regression with the log link: ``mu = exp(u)``, ``u = X_g w_g + b + sum_k X_k w_k``,
+loss ``mean(mu - y u)`` (the negative log-likelihood without its ``log y!`` constant),
+gradient residual ``d = mu - y``. FATE 1.x (``hetero_poisson``) has its single host send
+``Enc(exp(u_h))``, which the guest multiplies by ``exp(u_g)``; we extend that to any number
+of hosts with a **multiplicative chain**: host 1 sends ``Enc(exp(u_1))`` to host 2, which
+raises it to its own ``exp(u_2)`` (``Enc(a)^k = Enc(k a)``), re-randomises and passes
+``Enc(exp(u_1 + u_2))`` on, and so on; the last host sends ``Enc(prod_k exp(u_k))`` to the
+guest, which multiplies by ``exp(u_g)`` to get ``Enc(mu)``. There is **no Taylor
+approximation**: ``exp`` is computed exactly by every party on its own partial predictor;
+the only error is the fixed-point encoding of each factor ``exp(u_k)`` with
+``residual_precision_bits`` fractional bits (absolute error ``2^-(p+1)`` per factor, so a
+relative error below ``2^-(p+1) / exp(u_k)``: about 1e-10 at p = 32 and |u_k| < 2). Each
+factor adds ``p`` fractional bits, so the residual sits at ``(hosts + 1) p`` bits; the guest
+checks that the key leaves room for it.
+
+Per mini-batch B (messages in the ``"hlr"`` scope, per epoch and batch, like hetero LR):
+
+1. host k: ``u_k = X_k[B] w_k``; the chain as above (``chain`` key); with ``compute_loss``,
+   host -> guest ``Enc(u_k)`` (``u``) for the loss's ``- y u`` term;
+2. guest: ``Enc(d) = Enc(prod exp(u_k)) * exp(u_g) - y``, re-randomised -> hosts;
+3. every party: ``Enc(d)^T X_k[B]`` masked -> coordinator, which decrypts uniform residues
+   (the guest adds its masked ``Enc(sum mu - y u)``); every party unmasks and steps.
+
+What each role sees: hosts see ciphertexts only (the chain is re-randomised at every hop);
+the guest sees ciphertexts, its own gradient and the batch losses; the coordinator sees
+uniform residues. Every ciphertext sent is freshly randomised.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rengo.core.errors import ConfigError, DataError, ProtocolError
+from rengo.core.roles import COORDINATOR
+from rengo.crypto.dealing import batch_obfuscators
+from rengo.crypto.encrypted_array import EncryptedArray, encrypt_array
+from rengo.crypto.keys import PaillierPublicKey
+from rengo.crypto.obfuscators import ObfuscatorPool
+from rengo.transport.channel import Channel
+from rengo.vfl.common import batch_order
+from rengo.vfl.hetero_lr.config import LinearModelConfig
+from rengo.vfl.hetero_lr.math import init_optimizer
+from rengo.vfl.hetero_lr.objective import LabelKind, check_labels
+from rengo.vfl.hetero_lr.roles import (
+    CONTINUE,
+    PUBLIC_KEY,
+    SCOPE,
+    SETUP,
+    D,
+    GuestModel,
+    HostModel,
+    U,
+    expect_encrypted,
+    expect_mapping,
+    feature_matrix,
+    gradient_step,
+    guest_model,
+    join_as_host,
+    loss_converged,
+    masked_round_trip,
+    penalty_mask,
+)
+
+CHAIN = "chain"  # (per batch) host k -> host k+1 (the last: -> guest): Enc(prod exp(u_j))
+MAX_PARTIAL = 40.0  # |u| above this: exp(u) would not fit the fixed-point headroom
+HEADROOM_BITS = 80  # bits left for |X^T d| summed over a batch
+
+
+def obfuscators_per_batch(config: LinearModelConfig, guest: str, party: str, rows: int) -> int:
+    """Obfuscators a party uses per batch of ``rows`` (what the coordinator deals): ``rows``
+    for the guest's residual; ``rows`` per host for its chain hop, twice with the loss."""
+    if party == guest:
+        return rows
+    return 2 * rows if config.compute_loss else rows
+
+
+def residual_exponent(config: LinearModelConfig, hosts: int) -> int:
+    """Fractional bits of ``Enc(d)``: one ``residual_precision_bits`` per chain factor."""
+    return (hosts + 1) * config.residual_precision_bits
+
+
+def _exp_partial(u: np.ndarray, who: str) -> np.ndarray:
+    """``exp(u)``, refusing linear predictors that would overflow the encoding."""
+    if not np.isfinite(u).all() or np.abs(u).max(initial=0.0) > MAX_PARTIAL:
+        raise DataError(
+            f"{who}: a partial linear predictor reached {float(np.abs(u).max()):.3g} "
+            f"(limit {MAX_PARTIAL}); standardise the features or lower learning_rate"
+        )
+    factor: np.ndarray = np.exp(u)
+    return factor
+
+
+def _check_headroom(public: PaillierPublicKey, config: LinearModelConfig, hosts: int) -> None:
+    needed = residual_exponent(config, hosts) + config.feature_precision_bits + HEADROOM_BITS
+    available = public.n.bit_length() - 2
+    if needed > available:
+        raise ConfigError(
+            f"hetero Poisson with {hosts} hosts at residual_precision_bits="
+            f"{config.residual_precision_bits} needs {needed} bits of plaintext, the "
+            f"{public.n.bit_length()}-bit key gives {available}: use a larger key_bits or "
+            "fewer residual_precision_bits"
+        )
+
+
+def hetero_poisson_guest(
+    channel: Channel,
+    features: np.ndarray,
+    labels: np.ndarray,
+    hosts: Sequence[str],
+    config: LinearModelConfig,
+    *,
+    coordinator: str = COORDINATOR,
+    seed: int | None = None,
+) -> GuestModel:
+    """The label party: closes the chain into ``Enc(mu - y)`` and drives the epochs.
+
+    Parameters
+    ----------
+    channel
+        The guest's channel.
+    features, labels
+        The aligned rows; labels are counts (non-negative integers).
+    hosts
+        The feature parties, in chain order.
+    config
+        The training settings, sent to every other role at set-up.
+    coordinator
+        The coordinator's role name.
+    seed
+        Fixes the batch order (else drawn from the OS CSPRNG).
+
+    Returns
+    -------
+    GuestModel
+        The guest's coefficients, intercept and per-epoch losses ``mean(mu - y u)``.
+
+    Raises
+    ------
+    DataError
+        If a label is not a count (naming the party) or a linear predictor overflows.
+    ConfigError
+        Without hosts, or when the key leaves no room for the chain's precision.
+    ProtocolError
+        If another role sends something malformed.
+    """
+    if not hosts:
+        raise ConfigError("hetero Poisson regression needs at least one host (feature party)")
+    x = feature_matrix(features, channel.name)
+    y = check_labels(labels, "count", len(x), channel.name)
+    if config.fit_intercept:
+        x = np.hstack([x, np.ones((len(x), 1))])
+    hlr = channel.scope(SCOPE)
+    public = hlr.recv(coordinator, PUBLIC_KEY)
+    if not isinstance(public, PaillierPublicKey):
+        raise ProtocolError("the coordinator sent no Paillier public key")
+    _check_headroom(public, config, len(hosts))
+    batch_seed = secrets.randbits(63) if seed is None else int(seed)
+    setup = {"config": config.to_wire(), "rows": len(x), "seed": batch_seed, "hosts": list(hosts)}
+    for role in [*hosts, coordinator]:
+        hlr.send(role, SETUP, setup)
+    p_bits = config.residual_precision_bits
+    chain_exp = len(hosts) * p_bits
+    pool = ObfuscatorPool(public)
+    weights = np.zeros(x.shape[1])
+    penalised = penalty_mask(x.shape[1], config.fit_intercept)
+    state = init_optimizer(x.shape[1])
+    losses: list[float] = []
+    converged = False
+    epochs_run = 0
+    for epoch in range(config.epochs):
+        this_epoch = hlr.scope(epoch=epoch)
+        loss_sum = 0.0
+        for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), config.batch_size)):
+            step = this_epoch.scope(batch=batch)
+            xb, yb = x[rows], y[rows]
+            u_guest = xb @ weights
+            chain = expect_encrypted(
+                step.recv(hosts[-1], CHAIN), public, (len(rows),), chain_exp, f"{hosts[-1]} chain"
+            )
+            enc_mu = chain.multiply(_exp_partial(u_guest, channel.name), p_bits)
+            enc_d = enc_mu - yb
+            fresh_d = enc_d.rerandomize(
+                batch_obfuscators(config.obfuscator_source, step, coordinator, pool, len(rows))
+            )
+            for h in hosts:
+                step.send(h, D, fresh_d)
+            to_decrypt = {"gradient": enc_d.matmul(xb, config.feature_precision_bits)}
+            if config.compute_loss:
+                to_decrypt["loss"] = _batch_loss(step, hosts, enc_mu, u_guest, yb, public, p_bits)
+            plain = masked_round_trip(step, coordinator, to_decrypt, pool)
+            if config.compute_loss:
+                loss_sum += float(plain["loss"][0])
+            weights, state = gradient_step(
+                weights, plain["gradient"], len(rows), state, config, epoch, penalised
+            )
+            if config.obfuscator_source == "local":
+                pool.fill(min(config.batch_size, len(x)))
+        epochs_run = epoch + 1
+        go_on = True
+        if config.compute_loss:
+            losses.append(loss_sum / len(x))
+            if loss_converged(losses, config.tol):
+                converged, go_on = True, False
+        go_on = go_on and epoch + 1 < config.epochs
+        for role in [*hosts, coordinator]:
+            this_epoch.send(role, CONTINUE, go_on)
+        if not go_on:
+            break
+    return guest_model(weights, config, losses, epochs_run, converged)
+
+
+def _batch_loss(
+    step: Channel,
+    hosts: Sequence[str],
+    enc_mu: EncryptedArray,
+    u_guest: np.ndarray,
+    yb: np.ndarray,
+    public: PaillierPublicKey,
+    p_bits: int,
+) -> EncryptedArray:
+    """``Enc(sum_i mu_i - y_i u_i)`` of the batch from ``Enc(mu)`` and the hosts' ``Enc(u_k)``
+    (every term at ``enc_mu``'s exponent)."""
+    rows = len(yb)
+    total_u: EncryptedArray | None = None
+    for host in hosts:
+        message = expect_mapping(step.recv(host, U), host)
+        enc_u = expect_encrypted(message.get("u"), public, (rows,), p_bits, f"{host} u")
+        total_u = enc_u if total_u is None else total_u + enc_u
+    assert total_u is not None
+    mu_sum = enc_mu.matmul(np.ones((rows, 1), dtype=np.int64), 0)
+    y_u = total_u.matmul(yb[:, None], enc_mu.exponent - p_bits)
+    return mu_sum - y_u - np.array([float(yb @ u_guest)])
+
+
+def hetero_poisson_host(
+    channel: Channel,
+    features: np.ndarray,
+    guest: str,
+    *,
+    coordinator: str = COORDINATOR,
+) -> HostModel:
+    """A feature party: one hop of the ``exp`` chain per batch, then its own gradient step.
+
+    Parameters
+    ----------
+    channel
+        The host's channel.
+    features
+        Its aligned rows (row k is the guest's row k).
+    guest
+        The label party.
+    coordinator
+        The coordinator's role name.
+
+    Returns
+    -------
+    HostModel
+        Its own weights, which never leave it.
+
+    Raises
+    ------
+    DataError
+        If its row count differs from the guest's, or its partial predictor overflows.
+    ProtocolError
+        If another role sends something malformed.
+    """
+    x = feature_matrix(features, channel.name)
+    hlr = channel.scope(SCOPE)
+    public, setup = join_as_host(hlr, len(x), guest, coordinator)
+    config = LinearModelConfig.from_wire(setup["config"])
+    hosts = [str(h) for h in setup["hosts"]]
+    place = hosts.index(channel.name)
+    before = hosts[place - 1] if place else None
+    after = hosts[place + 1] if place + 1 < len(hosts) else guest
+    p_bits = config.residual_precision_bits
+    d_exp = residual_exponent(config, len(hosts))
+    pool = ObfuscatorPool(public)
+    weights = np.zeros(x.shape[1])
+    penalised = penalty_mask(x.shape[1], fit_intercept=False)
+    state = init_optimizer(x.shape[1])
+    epochs_run = 0
+    for epoch in range(config.epochs):
+        this_epoch = hlr.scope(epoch=epoch)
+        for batch, rows in enumerate(
+            batch_order(int(setup["seed"]), epoch, len(x), config.batch_size)
+        ):
+            step = this_epoch.scope(batch=batch)
+            xb = x[rows]
+            u = xb @ weights
+            factor = _exp_partial(u, channel.name)
+            count = obfuscators_per_batch(config, guest, channel.name, len(rows))
+            obfuscators = batch_obfuscators(
+                config.obfuscator_source, step, coordinator, pool, count
+            )
+            if before is None:
+                chain = encrypt_array(
+                    factor, public, precision_bits=p_bits, obfuscators=obfuscators[: len(rows)]
+                )
+            else:
+                received = expect_encrypted(
+                    step.recv(before, CHAIN), public, (len(rows),), place * p_bits, "chain"
+                )
+                chain = received.multiply(factor, p_bits).rerandomize(obfuscators[: len(rows)])
+            step.send(after, CHAIN, chain)
+            if config.compute_loss:
+                enc_u = encrypt_array(
+                    u, public, precision_bits=p_bits, obfuscators=obfuscators[len(rows) :]
+                )
+                step.send(guest, U, {"u": enc_u})
+            enc_d = expect_encrypted(step.recv(guest, D), public, (len(rows),), d_exp, "d")
+            gradient = enc_d.matmul(xb, config.feature_precision_bits)
+            plain = masked_round_trip(step, coordinator, {"gradient": gradient}, pool)
+            weights, state = gradient_step(
+                weights, plain["gradient"], len(rows), state, config, epoch, penalised
+            )
+        epochs_run = epoch + 1
+        if not this_epoch.recv(guest, CONTINUE):
+            break
+    return HostModel(weights.copy(), epochs_run)
+
+
+def poisson_forward(u: np.ndarray) -> np.ndarray:
+    """The inverse log link: the predicted mean ``exp(u)``."""
+    mean: np.ndarray = np.exp(np.asarray(u, dtype=np.float64))
+    return mean
+
+
+def poisson_batch_loss(u: np.ndarray, y: np.ndarray) -> float:
+    """``sum(exp(u) - y u)`` over a batch (plaintext reference of the protocol's loss)."""
+    return float(np.sum(np.exp(u) - y * u))
+
+
+@dataclass(frozen=True)
+class PoissonObjective:
+    """Poisson regression's loss in plaintext (a
+    :class:`~rengo.vfl.hetero_lr.objective.LocalObjective`): ``d = exp(u) - y``,
+    ``l = exp(u) - y u``; for training the label party's own columns alone."""
+
+    name: str = "Poisson"
+    labels: LabelKind = "count"
+    constant: float = 0.0
+
+    def residual(self, u: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``exp(u) - y``."""
+        residual: np.ndarray = np.exp(u) - y
+        return residual
+
+    def batch_loss(self, u: np.ndarray, y: np.ndarray) -> float:
+        """``sum(exp(u) - y u)``."""
+        return poisson_batch_loss(u, y)
+
+
+POISSON = PoissonObjective()
+"""Poisson regression's plaintext loss (log link)."""
+
+
+__all__ = [
+    "CHAIN",
+    "POISSON",
+    "PoissonObjective",
+    "hetero_poisson_guest",
+    "hetero_poisson_host",
+    "obfuscators_per_batch",
+    "poisson_batch_loss",
+    "poisson_forward",
+    "residual_exponent",
+]
