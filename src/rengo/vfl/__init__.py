@@ -7,8 +7,9 @@ runs in simulation (:class:`HeteroLogisticRegression`, :func:`simulate_vertical`
 deployed (``rengo vfl coordinator`` / ``rengo vfl party``).
 
 Layout: :mod:`rengo.vfl.common` (party tables, vertical datasets, batch order),
-:mod:`rengo.vfl.psi` (ECDH-PSI), :mod:`rengo.vfl.hetero_lr` (hetero LR), the registry, the
-runner and the generic estimator.
+:mod:`rengo.vfl.psi` (ECDH-PSI), :mod:`rengo.vfl.hetero_lr` (hetero LR),
+:mod:`rengo.vfl.splitnn` (split learning; needs the ``torch`` extra only to train), the
+registry, the runner and the generic estimator.
 """
 
 from rengo.vfl import legacy as _legacy  # noqa: F401  (old module paths, with a warning)
@@ -74,9 +75,17 @@ from rengo.vfl.runner import (
     vertical_coordinator,
     vertical_party,
 )
+from rengo.vfl.splitnn import (
+    SPLITNN,
+    SplitNNClassifier,
+    SplitNNConfig,
+    SplitNNFeatureModel,
+    SplitNNLabelModel,
+)
 
 __all__ = [
     "HETERO_LR",
+    "SPLITNN",
     "AlignedData",
     "CoalitionScore",
     "CoalitionValue",
@@ -95,6 +104,10 @@ __all__ = [
     "RoleState",
     "Roles",
     "SimulatedRun",
+    "SplitNNClassifier",
+    "SplitNNConfig",
+    "SplitNNFeatureModel",
+    "SplitNNLabelModel",
     "VerticalAlgorithm",
     "VerticalCoordinatorOutcome",
     "VerticalDataset",
