@@ -58,7 +58,7 @@ class SplitNNClassifier(VerticalEstimator):
 
     spec = SPLITNN
 
-    def fit(  # type: ignore[override]
+    def fit(
         self,
         data: VerticalDataset | PartyInput,
         label_party: str | None = None,

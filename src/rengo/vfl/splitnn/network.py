@@ -68,19 +68,19 @@ def init_mlp(sizes: Sequence[int], rng: np.random.Generator) -> Weights:
 def build_mlp(weights: Weights, *, final_relu: bool) -> torch.nn.Sequential:
     """A ``Sequential`` of ``Linear`` layers with ReLU between them (and after the last one
     when ``final_relu``), holding copies of ``weights``."""
-    torch = require_torch()
+    lib = require_torch()
     layers: list[Any] = []
     count = len(weights) // 2
     for k in range(count):
         weight, bias = weights[2 * k], weights[2 * k + 1]
-        linear = torch.nn.Linear(weight.shape[1], weight.shape[0])
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(np.array(weight, dtype=np.float32)))
-            linear.bias.copy_(torch.from_numpy(np.array(bias, dtype=np.float32)))
+        linear = lib.nn.Linear(weight.shape[1], weight.shape[0])
+        with lib.no_grad():
+            linear.weight.copy_(lib.from_numpy(np.array(weight, dtype=np.float32)))
+            linear.bias.copy_(lib.from_numpy(np.array(bias, dtype=np.float32)))
         layers.append(linear)
         if k + 1 < count or final_relu:
             layers.append(torch.nn.ReLU())
-    module: torch.nn.Sequential = torch.nn.Sequential(*layers)
+    module: torch.nn.Sequential = lib.nn.Sequential(*layers)
     return module
 
 
