@@ -79,7 +79,7 @@ def build_mlp(weights: Weights, *, final_relu: bool) -> torch.nn.Sequential:
             linear.bias.copy_(lib.from_numpy(np.array(bias, dtype=np.float32)))
         layers.append(linear)
         if k + 1 < count or final_relu:
-            layers.append(torch.nn.ReLU())
+            layers.append(lib.nn.ReLU())
     module: torch.nn.Sequential = lib.nn.Sequential(*layers)
     return module
 
