@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from rengo.core import ConfigError
 from rengo.jobs import build_vertical_job, load_job, parse_job, run_vertical_job
@@ -40,5 +40,5 @@ def test_splitnn_job_keys_are_checked_and_named() -> None:
         parse_job(raw)
     raw["vfl"].pop("embeding_dim")
     raw["vfl"]["defense"] = "marvell"
-    with pytest.raises(ConfigError, match="vfl.defense"):
+    with pytest.raises(ConfigError, match=r"vfl\.defense"):
         parse_job(raw)
