@@ -42,3 +42,18 @@ def test_splitnn_job_keys_are_checked_and_named() -> None:
     raw["vfl"]["defense"] = "marvell"
     with pytest.raises(ConfigError, match=r"vfl\.defense"):
         parse_job(raw)
+
+
+def test_rengo_run_describes_a_splitnn_job_by_its_own_options(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rengo.cli.main import app
+
+    text = EXAMPLE.read_text(encoding="utf-8").replace("epochs = 12", "epochs = 1")
+    (tmp_path / "job.toml").write_text(text, encoding="utf-8")
+    out = CliRunner().invoke(
+        app, ["run", str(tmp_path / "job.toml"), "--store", str(tmp_path / "r.db")]
+    )
+    assert out.exit_code == 0, out.output
+    assert "split neural network" in out.output and "1 epochs" in out.output
+    assert "Paillier" not in out.output and "ACCURACY" in out.output
