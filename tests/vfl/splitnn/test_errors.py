@@ -18,7 +18,9 @@ def small(cancer: dict[str, Any]) -> dict[str, Any]:
 
 def test_a_label_that_is_not_binary_names_the_party_and_the_fix(cancer: dict[str, Any]) -> None:
     labels = np.arange(80) % 3
-    with pytest.raises(DataError, match=r"card: task='binary'.*three|card: task='binary'"):
+    with pytest.raises(
+        DataError, match="card: task='binary' needs labels of exactly two classes, found 3"
+    ):
         SplitNNClassifier(epochs=1).fit(small(cancer), "card", labels)
     with pytest.raises(DataError, match="task='multiclass'"):
         SplitNNClassifier(epochs=1).fit(small(cancer), "card", labels)
