@@ -124,12 +124,13 @@ def _run_vertical(
     source = (
         ", ".join(vfl.parties) if vfl.parties else f"{vfl.dataset} split {vfl.num_parties} ways"
     )
-    shown = [
-        f"{k}={getattr(vfl.options, k)}" for k in ("key_bits", "epochs") if hasattr(vfl.options, k)
-    ]
+    options = vfl.options
+    details = [f"{options.key_bits}-bit Paillier"] if hasattr(options, "key_bits") else []
+    details += [f"{options.epochs} epochs"] if hasattr(options, "epochs") else []
+    settings = f"; {', '.join(details)}" if details else ""
     console.print(
         f"[bold]{spec.job.name}[/]: {vfl.spec.title} over {source}; labels at "
-        f"{vfl.label_party}" + (f"; {', '.join(shown)}" if shown else "")
+        f"{vfl.label_party}{settings}"
     )
     job = build_vertical_job(spec)
     with RunStore(resolve_store_path(store_path)) as store:

@@ -9,8 +9,8 @@ runs in simulation (:class:`HeteroLogisticRegression`, :class:`HeteroSecureBoost
 
 Layout: :mod:`rengo.vfl.common` (party tables, vertical datasets, batch order),
 :mod:`rengo.vfl.psi` (ECDH-PSI), :mod:`rengo.vfl.hetero_lr` (hetero LR),
-:mod:`rengo.vfl.secureboost` (SecureBoost), the registry, the runner and the generic
-estimator.
+:mod:`rengo.vfl.secureboost` (SecureBoost), :mod:`rengo.vfl.splitnn` (split learning; needs
+the ``torch`` extra only to train), the registry, the runner and the generic estimator.
 """
 
 from rengo.vfl import legacy as _legacy  # noqa: F401  (old module paths, with a warning)
@@ -95,12 +95,20 @@ from rengo.vfl.secureboost import (
     SecureBoostGuestModel,
     SecureBoostHostModel,
 )
+from rengo.vfl.splitnn import (
+    SPLITNN,
+    SplitNNClassifier,
+    SplitNNConfig,
+    SplitNNFeatureModel,
+    SplitNNLabelModel,
+)
 
 __all__ = [
     "HETERO_LINEAR",
     "HETERO_LR",
     "HETERO_POISSON",
     "SECUREBOOST",
+    "SPLITNN",
     "AlignedData",
     "CoalitionScore",
     "CoalitionValue",
@@ -132,6 +140,10 @@ __all__ = [
     "SecureBoostGuestModel",
     "SecureBoostHostModel",
     "SimulatedRun",
+    "SplitNNClassifier",
+    "SplitNNConfig",
+    "SplitNNFeatureModel",
+    "SplitNNLabelModel",
     "TrainingReporter",
     "VerticalAlgorithm",
     "VerticalCoordinatorOutcome",

@@ -86,7 +86,7 @@ def _train_guest(
         keys=state.keys,
         coordinator=ctx.coordinator,
         seed=ctx.seed,
-        progress=getattr(ctx, "progress", None),
+        progress=ctx.progress,
     )
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from rengo.core.errors import DataError, ProtocolError
+from rengo.vfl.progress import ProgressFn, TrainingReporter
 from rengo.vfl.secureboost.binning import FeatureBins, fit_bins
 from rengo.vfl.secureboost.config import SecureBoostConfig
 from rengo.vfl.secureboost.encoding import quantize
@@ -45,9 +46,6 @@ from rengo.vfl.secureboost.splits import (
 )
 
 log = logging.getLogger("rengo.vfl.secureboost")
-
-TreeProgress = Callable[[int, int], None]
-"""Called with (trees done, trees at most) after each tree."""
 
 
 @dataclass(frozen=True)
@@ -354,7 +352,7 @@ def boost(
     config: SecureBoostConfig,
     seed: int,
     *,
-    progress: TreeProgress | None = None,
+    progress: ProgressFn | None = None,
 ) -> SecureBoostGuestModel:
     """The label party's boosting rounds with the feature parties behind ``link``.
 
@@ -371,7 +369,8 @@ def boost(
     seed
         Fixes the held-out rows and each tree's subsample (every party derives them).
     progress
-        Called after each tree with (trees done, trees at most).
+        Told after each tree, with its training loss: a tree is one "epoch" of one batch
+        (see :mod:`rengo.vfl.progress`).
 
     Returns
     -------
@@ -401,6 +400,7 @@ def boost(
     trees: list[tuple[TreeNode, ...]] = []
     train_losses: list[float] = []
     validation_losses: list[float] = []
+    reporter = TrainingReporter(progress, name, config.n_trees, 1)
     for t in range(config.n_trees):
         started = time.perf_counter()
         active = tree_rows(seed, t, training, config.subsample)
@@ -427,8 +427,7 @@ def boost(
             train_losses[-1],
             f", validation loss {validation_losses[-1]:.5f}" if validation_losses else "",
         )
-        if progress is not None:
-            progress(t + 1, config.n_trees)
+        reporter.epoch_end(t, train_losses[-1], stop=not more)
         if not more:
             break
     history = validation_losses or train_losses

@@ -27,10 +27,10 @@ from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.parallel import map_chunks
 from rengo.crypto.randomness import random_source
 from rengo.transport.channel import Channel
+from rengo.vfl.progress import ProgressFn
 from rengo.vfl.secureboost.boosting import (
     CandidateSums,
     HostSplitReply,
-    TreeProgress,
     boost,
 )
 from rengo.vfl.secureboost.config import SecureBoostConfig
@@ -270,7 +270,7 @@ def secureboost_guest(
     keys: Keypair | None = None,
     coordinator: str = COORDINATOR,
     seed: int | None = None,
-    progress: TreeProgress | None = None,
+    progress: ProgressFn | None = None,
 ) -> SecureBoostGuestModel:
     """The label party: gradients encrypted and packed, histograms decrypted, best splits.
 
@@ -292,7 +292,7 @@ def secureboost_guest(
     seed
         Fixes the held-out and subsampled rows (else drawn from the OS CSPRNG).
     progress
-        Called after each tree with (trees done, trees at most).
+        Told after each tree, with its training loss (see :mod:`rengo.vfl.progress`).
 
     Returns
     -------

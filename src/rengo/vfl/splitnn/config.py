@@ -1,0 +1,73 @@
+"""Settings of SplitNN: the one place its options and their defaults live.
+
+Every surface is generated from :class:`SplitNNConfig`: the estimator's keyword arguments,
+the ``[vfl]`` keys of a vertical job file (``algorithm = "splitnn"``), the
+``rengo vfl coordinator`` flags, and the plan every party receives (so every party builds
+the same shapes and runs the same epochs and batches).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from rengo.core.options import OptionError, option
+
+Task = Literal["binary", "multiclass"]
+Defense = Literal["none", "gaussian", "max_norm"]
+OptimizerName = Literal["adam", "sgd"]
+
+
+@dataclass(frozen=True)
+class SplitNNConfig:
+    """Hyper-parameters of split learning with one bottom model per party and a top model.
+
+    Every party's bottom model is ``Linear(columns, bottom_hidden) -> ReLU ->
+    Linear(bottom_hidden, embedding_dim) -> ReLU`` (no hidden layer when ``bottom_hidden``
+    is 0); the label party's top model is ``Linear(sum of embeddings, top_hidden) -> ReLU ->
+    Linear(top_hidden, outputs)`` (linear when ``top_hidden`` is 0). ``task="binary"``
+    trains one logit with the logistic loss (prediction: ``P(y = 1)``);
+    ``"multiclass"`` a softmax over the classes the label party finds in its labels.
+
+    ``defense`` changes the cut-layer gradients the label party returns to feature parties
+    against the label-leakage attacks of Li et al. (ICLR 2022), see
+    :mod:`rengo.vfl.splitnn.leakage`: ``"gaussian"`` adds isotropic noise of standard
+    deviation ``noise_scale * max_i ||g_i|| / sqrt(d)`` per coordinate (``max_i ||g_i||``:
+    the batch's largest gradient norm, ``d``: the embedding width), so the noise's expected
+    norm is about ``noise_scale`` times the largest gradient; ``"max_norm"`` is Li et al.'s
+    heuristic: each row gets noise that lifts its expected squared norm to the batch's
+    largest (``noise_scale`` multiplies that variance).
+
+    Raises
+    ------
+    OptionError
+        Naming the first option whose value is out of range.
+    """
+
+    epochs: int = option(10, "Training epochs.", ge=1)
+    batch_size: int = option(64, "Rows per mini-batch.", ge=1)
+    learning_rate: float = option(0.01, "Step size of every party's optimizer.", gt=0)
+    optimizer: OptimizerName = option("adam", "Every party's optimizer.")
+    task: Task = option("binary", "binary (one logit, P(y=1)) or multiclass (softmax).")
+    bottom_hidden: int = option(32, "Hidden width of each bottom model (0: none).", ge=0)
+    embedding_dim: int = option(16, "Width of each party's cut-layer embedding.", ge=1)
+    top_hidden: int = option(32, "Hidden width of the top model (0: linear).", ge=0)
+    defense: Defense = option("none", "Noise on returned gradients: none, gaussian, max_norm.")
+    noise_scale: float = option(1.0, "Scale of the defense's noise (see the docs).", ge=0)
+
+    def __post_init__(self) -> None:
+        for name, kind in (("optimizer", OptimizerName), ("task", Task), ("defense", Defense)):
+            if getattr(self, name) not in get_args(kind):
+                raise OptionError(
+                    name, f"must be one of {get_args(kind)}, got {getattr(self, name)!r}"
+                )
+        for name in ("epochs", "batch_size", "embedding_dim"):
+            if getattr(self, name) < 1:
+                raise OptionError(name, f"must be >= 1, got {getattr(self, name)!r}")
+        for name in ("bottom_hidden", "top_hidden"):
+            if getattr(self, name) < 0:
+                raise OptionError(name, f"must be >= 0, got {getattr(self, name)!r}")
+        if not self.learning_rate > 0:
+            raise OptionError("learning_rate", f"must be > 0, got {self.learning_rate!r}")
+        if not self.noise_scale >= 0:
+            raise OptionError("noise_scale", f"must be >= 0, got {self.noise_scale!r}")

@@ -1,0 +1,372 @@
+"""SplitNN training: the label party's and the feature parties' role functions.
+
+Split learning (Vepakomma et al., "Split learning for health: Distributed deep learning
+without sharing raw patient data", 2018; FATE's hetero NN): every party holds a bottom
+model of its own columns, the label party also a top model over the concatenated
+embeddings. Per mini-batch B (rows in the order every party derives from the batch seed,
+:func:`rengo.vfl.common.batch_order`, over PSI's agreed row order):
+
+1. every feature party k: ``e_k = bottom_k(X_k[B])``; feature party -> label party: ``e_k``;
+2. label party: ``e_g = bottom_g(X_g[B])``, ``loss = L(top([e_g, e_1, ..., e_K]), y[B])``,
+   back-propagates through its top and bottom models and takes an optimizer step;
+   label party -> feature party k: ``dL/de_k`` (after the configured defence, see
+   :mod:`rengo.vfl.splitnn.leakage`);
+3. every feature party k back-propagates ``dL/de_k`` through its bottom model and steps.
+
+What each party learns (no cryptography: embeddings and gradients travel in the clear):
+
+* the label party sees every feature party's **plaintext embedding** of every aligned row
+  (a learned function of that party's columns: it can be inverted or used to infer feature
+  values, more easily the narrower the bottom model); it never sees their columns or
+  weights;
+* every feature party sees, per row, the **gradient of the loss with respect to its
+  embedding**, which leaks the label (Li et al., ICLR 2022: leak AUC near 1.0 undefended;
+  measure it with :func:`rengo.vfl.splitnn.leakage.leak_auc`); it never sees labels, the
+  other parties' embeddings or the top model;
+* every party learns the number of aligned rows, the batch order and the settings. With a
+  run seed, initial weights and defence noise are derived from it (reproducible runs):
+  every party could recompute them, so production runs should leave the seed unset.
+
+Messages sit in the ``"splitnn"`` scope of each role's channel, per epoch and batch:
+``splitnn/epoch=2/batch=5/embedding`` is feature party -> label party ``e_k``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rengo.core.errors import DataError, ProtocolError
+from rengo.transport.channel import Channel
+from rengo.vfl.common import PartyTable, batch_order
+from rengo.vfl.splitnn.config import SplitNNConfig
+from rengo.vfl.splitnn.leakage import defend_gradients
+from rengo.vfl.splitnn.network import (
+    Weights,
+    bottom_sizes,
+    build_mlp,
+    init_mlp,
+    make_optimizer,
+    mlp_weights,
+    party_rng,
+    require_torch,
+    top_sizes,
+)
+
+SCOPE = "splitnn"  # every key below sits in this scope of the role's channel
+SETUP = "setup"  # label party -> feature parties: aligned rows, batch seed
+EMBEDDING = "embedding"  # (per batch) feature party -> label party: e_k
+GRADIENT = "gradient"  # (per batch) label party -> feature party: dL/de_k (defended)
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SplitNNFeatureModel:
+    """What a feature party keeps: its bottom model's weights (never sent anywhere)."""
+
+    bottom: Weights
+    epochs_run: int
+
+
+@dataclass(frozen=True)
+class SplitNNLabelModel:
+    """What the label party keeps: its bottom model (``None`` when it brings no columns),
+    the top model, the classes, the feature parties in the top model's input order, and the
+    mean training loss of every epoch."""
+
+    bottom: Weights | None
+    top: Weights
+    classes: np.ndarray
+    task: str
+    hosts: tuple[str, ...]
+    losses: list[float] = field(default_factory=list)
+    epochs_run: int = 0
+    batch_seed: int = 0
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One finished epoch, as the label party saw it (for progress reports)."""
+
+    epoch: int
+    epochs: int
+    loss: float
+
+
+EpochListener = Callable[[EpochRecord], None]
+_LISTENERS: dict[int, EpochListener] = {}
+_LISTENERS_LOCK = threading.Lock()
+
+
+@contextmanager
+def listening(table: PartyTable, listener: EpochListener) -> Iterator[None]:
+    """Call ``listener`` after every epoch the label party trains on ``table`` (this very
+    object) in this process: how an estimator in the same process shows progress without
+    anything crossing the channel."""
+    with _LISTENERS_LOCK:
+        _LISTENERS[id(table)] = listener
+    try:
+        yield
+    finally:
+        with _LISTENERS_LOCK:
+            _LISTENERS.pop(id(table), None)
+
+
+def _report(table: PartyTable | None, record: EpochRecord, party: str) -> None:
+    _LOG.info("%s: epoch %d/%d, loss %.4f", party, record.epoch, record.epochs, record.loss)
+    if table is None:
+        return
+    with _LISTENERS_LOCK:
+        listener = _LISTENERS.get(id(table))
+    if listener is not None:
+        listener(record)
+
+
+def as_features(features: np.ndarray, party: str, *, allow_empty: bool = False) -> np.ndarray:
+    """``features`` as a finite float32 matrix.
+
+    Raises
+    ------
+    DataError
+        Naming the party: not 2-D, non-finite values (the first bad column), or no column
+        where the party needs one.
+    """
+    matrix = np.asarray(features, dtype=np.float64)
+    if matrix.ndim != 2:
+        raise DataError(f"{party}: features must be a 2-D array, got shape {matrix.shape}")
+    if matrix.shape[1] == 0 and not allow_empty:
+        raise DataError(f"{party}: a feature party needs at least one column")
+    bad = ~np.isfinite(matrix)
+    if bad.any():
+        column = int(np.flatnonzero(bad.any(axis=0))[0])
+        raise DataError(
+            f"{party}: column {column} holds missing or infinite values; "
+            "impute or drop them before split learning"
+        )
+    out: np.ndarray = matrix.astype(np.float32)
+    return out
+
+
+def encode_labels(labels: np.ndarray, task: str, party: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(classes, class index per row)`` of the label party's labels.
+
+    Raises
+    ------
+    DataError
+        Naming the party: missing labels, a binary task without exactly two classes, or a
+        single class.
+    """
+    y = np.asarray(labels)
+    if y.ndim != 1:
+        raise DataError(f"{party}: labels must be one value per row, got shape {y.shape}")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise DataError(f"{party}: labels hold missing values; drop those rows")
+    classes, index = np.unique(y, return_inverse=True)
+    if task == "binary" and len(classes) != 2:
+        raise DataError(
+            f"{party}: task='binary' needs labels of exactly two classes, found "
+            f"{len(classes)}; set task='multiclass' for more"
+        )
+    if len(classes) < 2:
+        raise DataError(f"{party}: labels hold a single class; nothing to learn")
+    return classes, index.astype(np.int64)
+
+
+def received_array(value: Any, sender: str, rows: int, width: int, what: str) -> np.ndarray:
+    """``value`` if it is a finite float32 ``(rows, width)`` array, else raise."""
+    if (
+        not isinstance(value, np.ndarray)
+        or value.dtype != np.float32
+        or value.shape != (rows, width)
+        or not np.isfinite(value).all()
+    ):
+        shape = getattr(value, "shape", type(value).__name__)
+        raise ProtocolError(
+            f"{sender} sent a malformed {what}: expected ({rows}, {width}), {shape}"
+        )
+    return value
+
+
+def splitnn_label_party(
+    channel: Channel,
+    features: np.ndarray,
+    labels: np.ndarray,
+    hosts: Sequence[str],
+    config: SplitNNConfig,
+    *,
+    seed: int | None = None,
+    table: PartyTable | None = None,
+) -> SplitNNLabelModel:
+    """The label party: trains its bottom and top models and returns cut-layer gradients.
+
+    Parameters
+    ----------
+    channel
+        The label party's channel.
+    features, labels
+        Its aligned rows (row k of every party is the same customer) and their labels; it
+        may bring no columns (``features`` of shape ``(rows, 0)``).
+    hosts
+        The feature parties, in the order every role uses.
+    config
+        The settings (every party has them from the plan).
+    seed
+        The run seed: batch order, initial weights and defence noise (else drawn fresh).
+    table
+        The table ``features`` came from (for in-process progress listeners only).
+
+    Returns
+    -------
+    SplitNNLabelModel
+        Its bottom and top models, classes and per-epoch mean loss.
+
+    Raises
+    ------
+    DataError
+        For bad features or labels (naming the party).
+    ProtocolError
+        If a feature party sends a malformed embedding.
+    """
+    torch = require_torch()
+    name = channel.name
+    x = as_features(features, name, allow_empty=True)
+    classes, index = encode_labels(labels, config.task, name)
+    if len(index) != len(x):
+        raise DataError(f"{name}: {len(index)} labels for {len(x)} aligned rows")
+    batch_seed = secrets.randbits(63) if seed is None else int(seed)
+    scope = channel.scope(SCOPE)
+    for host in hosts:
+        scope.send(host, SETUP, {"rows": len(x), "seed": batch_seed})
+    init = party_rng(seed, name, "init")
+    noise = party_rng(seed, name, "noise")
+    width = config.embedding_dim
+    bottom = None
+    if x.shape[1] > 0:
+        sizes = bottom_sizes(x.shape[1], config.bottom_hidden, width)
+        bottom = build_mlp(init_mlp(sizes, init), final_relu=True)
+    inputs = width * (len(hosts) + (1 if bottom is not None else 0))
+    outputs = 1 if config.task == "binary" else len(classes)
+    top = build_mlp(init_mlp(top_sizes(inputs, config.top_hidden, outputs), init), final_relu=False)
+    params = list(top.parameters()) + ([] if bottom is None else list(bottom.parameters()))
+    optimizer = make_optimizer(params, config.optimizer, config.learning_rate)
+    xt = torch.from_numpy(x)
+    if config.task == "binary":
+        yt = torch.from_numpy(index.astype(np.float32))
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+    else:
+        yt = torch.from_numpy(index)
+        loss_fn = torch.nn.CrossEntropyLoss()
+    losses: list[float] = []
+    for epoch in range(config.epochs):
+        this_epoch = scope.scope(epoch=epoch)
+        total = 0.0
+        for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), config.batch_size)):
+            step = this_epoch.scope(batch=batch)
+            received = [
+                received_array(step.recv(h, EMBEDDING), h, len(rows), width, "embedding")
+                for h in hosts
+            ]
+            leaves = [torch.from_numpy(e.copy()).requires_grad_(True) for e in received]
+            index_t = torch.from_numpy(rows)
+            parts = ([] if bottom is None else [bottom(xt[index_t])]) + leaves
+            logits = top(torch.cat(parts, dim=1))
+            if config.task == "binary":
+                logits = logits[:, 0]
+            loss = loss_fn(logits, yt[index_t])
+            optimizer.zero_grad()
+            loss.backward()
+            for host, leaf in zip(hosts, leaves, strict=True):
+                exact = leaf.grad.detach().numpy()
+                step.send(
+                    host,
+                    GRADIENT,
+                    defend_gradients(exact, config.defense, config.noise_scale, noise),
+                )
+            optimizer.step()
+            total += float(loss.detach()) * len(rows)
+        losses.append(total / len(x))
+        _report(table, EpochRecord(epoch + 1, config.epochs, losses[-1]), name)
+    return SplitNNLabelModel(
+        None if bottom is None else mlp_weights(bottom),
+        mlp_weights(top),
+        classes,
+        config.task,
+        tuple(hosts),
+        losses,
+        config.epochs,
+        batch_seed,
+    )
+
+
+def splitnn_feature_party(
+    channel: Channel,
+    features: np.ndarray,
+    label_party: str,
+    config: SplitNNConfig,
+    *,
+    seed: int | None = None,
+) -> SplitNNFeatureModel:
+    """A feature party: sends its embeddings, back-propagates the gradients it gets back.
+
+    Parameters
+    ----------
+    channel
+        Its channel.
+    features
+        Its aligned rows (row k is the label party's row k).
+    label_party
+        The label party.
+    config
+        The settings (from the plan).
+    seed
+        The run seed: its initial weights (else drawn fresh).
+
+    Returns
+    -------
+    SplitNNFeatureModel
+        Its bottom model, which never leaves it.
+
+    Raises
+    ------
+    DataError
+        For bad features, or a row count that differs from the label party's.
+    ProtocolError
+        If the label party sends a malformed set-up or gradient.
+    """
+    torch = require_torch()
+    name = channel.name
+    x = as_features(features, name)
+    scope = channel.scope(SCOPE)
+    setup = scope.recv(label_party, SETUP)
+    if not isinstance(setup, dict) or set(setup) != {"rows", "seed"}:
+        raise ProtocolError(f"{label_party} sent a malformed split-learning set-up")
+    if int(setup["rows"]) != len(x):
+        raise DataError(f"{name} holds {len(x)} aligned rows, {label_party} {setup['rows']}")
+    width = config.embedding_dim
+    sizes = bottom_sizes(x.shape[1], config.bottom_hidden, width)
+    bottom = build_mlp(init_mlp(sizes, party_rng(seed, name, "init")), final_relu=True)
+    optimizer = make_optimizer(bottom.parameters(), config.optimizer, config.learning_rate)
+    xt = torch.from_numpy(x)
+    for epoch in range(config.epochs):
+        this_epoch = scope.scope(epoch=epoch)
+        for batch, rows in enumerate(
+            batch_order(int(setup["seed"]), epoch, len(x), config.batch_size)
+        ):
+            step = this_epoch.scope(batch=batch)
+            embedding = bottom(xt[torch.from_numpy(rows)])
+            step.send(label_party, EMBEDDING, embedding.detach().numpy().copy())
+            gradient = received_array(
+                step.recv(label_party, GRADIENT), label_party, len(rows), width, "gradient"
+            )
+            optimizer.zero_grad()
+            embedding.backward(torch.from_numpy(gradient.copy()))
+            optimizer.step()
+    return SplitNNFeatureModel(mlp_weights(bottom), config.epochs)

@@ -1,0 +1,77 @@
+"""Bad input to SplitNN gets a clear error naming the party, the option or the fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rengo.core.errors import ConfigError, DataError
+from rengo.core.options import OptionError
+from rengo.vfl import SplitNNClassifier, SplitNNConfig
+
+
+def small(cancer: dict[str, Any]) -> dict[str, Any]:
+    return {name: (ids[:80], x[:80]) for name, (ids, x) in cancer["parties"].items()}
+
+
+def test_a_label_that_is_not_binary_names_the_party_and_the_fix(cancer: dict[str, Any]) -> None:
+    labels = np.arange(80) % 3
+    with pytest.raises(
+        DataError, match="card: task='binary' needs labels of exactly two classes, found 3"
+    ):
+        SplitNNClassifier(epochs=1).fit(small(cancer), "card", labels)
+    with pytest.raises(DataError, match="task='multiclass'"):
+        SplitNNClassifier(epochs=1).fit(small(cancer), "card", labels)
+
+
+def test_a_missing_value_names_the_party_and_the_column(cancer: dict[str, Any]) -> None:
+    data = small(cancer)
+    ids, x = data["bank"]
+    x = x.copy()
+    x[5, 3] = np.nan
+    data["bank"] = (ids, x)
+    with pytest.raises(DataError, match="bank: column 3 of its training table has 1 empty cells"):
+        SplitNNClassifier(epochs=1).fit(data, "card", cancer["labels"][:80])
+
+
+def test_a_feature_party_without_columns_is_refused(cancer: dict[str, Any]) -> None:
+    data = small(cancer)
+    data["bank"] = (data["bank"][0], np.empty((80, 0)))
+    with pytest.raises(DataError, match="bank: a feature party needs at least one column"):
+        SplitNNClassifier(epochs=1).fit(data, "card", cancer["labels"][:80])
+
+
+def test_a_label_party_without_columns_trains_on_the_others(cancer: dict[str, Any]) -> None:
+    data = small(cancer)
+    data["card"] = (data["card"][0], np.empty((80, 0)))
+    model = SplitNNClassifier(epochs=2, batch_size=40, seed=0)
+    model.fit(data, "card", cancer["labels"][:80])
+    assert model.label_model_.bottom is None
+    ids, proba = model.predict_proba(data)
+    assert proba.shape == (len(ids), 2) and len(proba) > 60
+
+
+def test_bad_options_name_the_option() -> None:
+    with pytest.raises(OptionError, match="embedding_dim must be >= 1"):
+        SplitNNConfig(embedding_dim=0)
+    with pytest.raises(OptionError, match="defense must be one of"):
+        SplitNNConfig(defense="marvell")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="did you mean 'epochs'"):
+        SplitNNClassifier(epoch=3)
+    with pytest.raises(ConfigError, match="learning_rate"):
+        SplitNNClassifier(learning_rate=0.0)
+
+
+def test_scoring_with_other_columns_or_before_fit_is_refused(cancer: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match="call fit"):
+        SplitNNClassifier().predict(small(cancer))
+    model = SplitNNClassifier(epochs=1, batch_size=80, seed=0)
+    model.fit(small(cancer), "card", cancer["labels"][:80])
+    data = small(cancer)
+    data["telecom"] = (data["telecom"][0], data["telecom"][1][:, :4])
+    with pytest.raises(DataError, match="telecom: 4 columns to score, trained on 10"):
+        model.predict(data)
+    with pytest.raises(DataError, match="one entry per row of the label party"):
+        model.score(small(cancer), cancer["labels"][:10])
