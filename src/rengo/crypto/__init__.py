@@ -7,7 +7,9 @@ default (only freshly randomised ones are sent), precomputed obfuscators (CRT fo
 holder, opt-in DJN short exponents) and their dealing, one-time-pad masking in Z_n so a key
 holder decrypts only noise, slot packing, multi-core execution and codec registration for
 the wire. ``rengo.crypto.x25519`` holds hash-to-curve and commutative blinding for PSI
-(loaded on first use).
+(loaded on first use). For secure aggregation: Shamir secret sharing (``shamir``), a
+ChaCha20 PRG (``prg``), quantisation into ``Z_{2^bits}`` (``quantisation``) and X25519
+pairwise agreement with authenticated encryption (``pairwise``).
 """
 
 import importlib
@@ -55,6 +57,14 @@ from rengo.crypto.packing import (
     pack,
     unpack,
 )
+from rengo.crypto.quantisation import (
+    Quantisation,
+    dequantise_sum,
+    quantise,
+    ring_bits_for,
+    rounding_error_bound,
+)
+from rengo.crypto.shamir import Share, combine_shares, split_secret
 from rengo.crypto.wire import ciphertexts_from_bytes, ciphertexts_to_bytes
 
 # X25519 loads on first use: Paillier users should not pay for it.
@@ -62,6 +72,13 @@ _LAZY = {
     "BlindingPool": "rengo.crypto.x25519",
     "hash_to_points": "rengo.crypto.x25519",
     "new_secret": "rengo.crypto.x25519",
+    "KeyPair": "rengo.crypto.pairwise",
+    "agree": "rengo.crypto.pairwise",
+    "new_key_pair": "rengo.crypto.pairwise",
+    "open_sealed": "rengo.crypto.pairwise",
+    "public_key_of": "rengo.crypto.pairwise",
+    "seal": "rengo.crypto.pairwise",
+    "prg_mask": "rengo.crypto.prg",
 }
 
 
@@ -81,22 +98,28 @@ __all__ = [
     "FixedPointEncoder",
     "FixedPointOverflowError",
     "InvalidCiphertextError",
+    "KeyPair",
     "Mask",
     "ObfuscatorPool",
     "ObfuscatorSource",
     "PackedEncryptedVector",
     "PaillierPrivateKey",
     "PaillierPublicKey",
+    "Quantisation",
     "ScaleMismatchError",
+    "Share",
     "SlotLayout",
     "UnrandomizedCiphertextError",
+    "agree",
     "batch_obfuscators",
     "ciphertexts_from_bytes",
     "ciphertexts_to_bytes",
+    "combine_shares",
     "deal_obfuscators",
     "decrypt_array",
     "decrypt_masked",
     "decrypt_packed",
+    "dequantise_sum",
     "djn_default_exponent_bits",
     "encrypt_array",
     "encrypt_packed",
@@ -104,11 +127,20 @@ __all__ = [
     "hash_to_points",
     "load_private_key",
     "mask_encrypted",
+    "new_key_pair",
     "new_secret",
+    "open_sealed",
     "pack",
+    "prg_mask",
     "private_key_from_bytes",
     "private_key_to_bytes",
+    "public_key_of",
+    "quantise",
+    "ring_bits_for",
+    "rounding_error_bound",
     "save_private_key",
+    "seal",
+    "split_secret",
     "unmask",
     "unpack",
 ]

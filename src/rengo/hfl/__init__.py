@@ -66,6 +66,7 @@ from rengo.hfl.strategy import (
     register_strategy,
     strategy_registry,
 )
+from rengo.hfl.secagg import SecAggMod, SecAggPlus, SecAggReport
 from rengo.hfl.workflow import FitRound, FitWorkflow, SingleExchange
 
 __all__ = [
@@ -112,6 +113,9 @@ __all__ = [
     "Scaffold",
     "ScaffoldMod",
     "ScaffoldState",
+    "SecAggMod",
+    "SecAggPlus",
+    "SecAggReport",
     "ServerState",
     "SingleExchange",
     "Strategy",

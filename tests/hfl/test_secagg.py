@@ -1,0 +1,251 @@
+"""SecAgg+ (Bell et al. CCS 2020) as a round workflow: the unmasked sum is FedAvg's to the
+quantisation error on every executor, dropouts below the threshold are recovered and above it
+fail naming who dropped where, wrong shares are rejected, and the coordinator's transcript
+holds no client's update."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rengo.core.codec import decode
+from rengo.core.errors import ConfigError, RoundFailure
+from rengo.core.messages import FitResult
+from rengo.core.parameters import flatten
+from rengo.hfl import (
+    Coordinator,
+    DifferentialPrivacy,
+    FedAvg,
+    Krum,
+    LogisticRegressionClient,
+    SecAggPlus,
+    client_handler,
+    client_seed,
+    simulate,
+)
+from rengo.hfl.mods.chain import ClientCall
+from rengo.hfl.secagg.protocol import ADVERTISE, MASKED_INPUT, SHARE_KEYS, UNMASK
+from rengo.hfl.simulation import make_pool
+from rengo.transport.pool import ClientPool, Reply, Request
+
+INIT = [np.zeros((4, 3)), np.zeros(3)]
+N = 6
+
+
+def _run(client_fn, executor: str = "serial", workflow=None, rounds: int = 2, n: int = N):
+    return simulate(
+        client_fn, n, FedAvg(min_fit_clients=n), INIT, rounds, seed=3, executor=executor,
+        workers=2, workflow=workflow,
+    )  # fmt: skip
+
+
+def test_the_unmasked_sum_equals_fedavg_to_the_quantisation_error(logistic_client_fn) -> None:
+    plain = _run(logistic_client_fn)
+    workflow = SecAggPlus(clip_range=2.0, quantisation_bits=20)
+    secure = _run(logistic_client_fn, workflow=workflow)
+    assert all(not r.failures for r in secure.rounds)
+    # a weighted mean of errors each <= clip_range / (2^20 - 1) per round, two rounds
+    bound = 2 * 2 * 2.0 / ((1 << 20) - 1)
+    for a, b in zip(secure.parameters, plain.parameters, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=bound)
+    assert workflow.last.rounding_error > 0 and workflow.last.clipped_fraction == 0.0
+
+
+@pytest.mark.parametrize("neighbours", [2, 4])
+def test_a_sparse_graph_sums_the_same(logistic_client_fn, neighbours: int) -> None:
+    full = _run(logistic_client_fn, workflow=SecAggPlus(quantisation_bits=20))
+    sparse = _run(logistic_client_fn, workflow=SecAggPlus(neighbours=neighbours, quantisation_bits=20))
+    for a, b in zip(full.parameters, sparse.parameters, strict=True):
+        assert a.tobytes() == b.tobytes()  # masks cancel exactly; same quantised inputs
+
+
+def test_same_seed_same_result_on_the_serial_and_process_executors(logistic_client_fn) -> None:
+    serial = _run(logistic_client_fn, "serial", SecAggPlus(neighbours=4))
+    process = _run(logistic_client_fn, "process", SecAggPlus(neighbours=4))
+    for a, b in zip(serial.parameters, process.parameters, strict=True):
+        assert a.tobytes() == b.tobytes()
+
+
+class DropAt:
+    """An installed mod that makes some clients fail at one stage each (a disconnect)."""
+
+    def __init__(self, drops: dict[str, str]) -> None:
+        self.drops = drops
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        if self.drops.get(call.client_id) == call.key:
+            raise ConnectionError(f"gone at {call.key}")
+        return call_next(call)
+
+
+def _plain_fedavg_of(client_data, ids: Sequence[str]) -> list[np.ndarray]:
+    results = []
+    for cid in ids:
+        X, y = client_data[cid]
+        client = LogisticRegressionClient(X, y, lr=0.1, local_epochs=2, batch_size=8, l2=1e-3)
+        results.append(client.fit(INIT, {"seed": client_seed(3, 1, cid), "server_round": 1}))
+    total = sum(r.num_examples for r in results)
+    return [sum(r.parameters[k] * r.num_examples for r in results) / total for k in range(2)]
+
+
+@pytest.mark.parametrize("stage", [MASKED_INPUT, SHARE_KEYS, UNMASK])
+def test_dropouts_below_the_threshold_are_recovered(client_data, logistic_client_fn, stage: str) -> None:
+    drops = {"1": stage, "4": stage}  # 2 of 6: t = floor(0.5 * 5) + 1 = 3 of 5 neighbours
+    workflow = SecAggPlus(quantisation_bits=20)
+    history = simulate(
+        logistic_client_fn, N, FedAvg(min_fit_clients=3), INIT, 1, seed=3, workflow=workflow,
+        client_mods=[DropAt(drops)],
+    )  # fmt: skip
+    survivors = [c for c in map(str, range(N)) if c not in drops or stage == UNMASK]
+    expected = _plain_fedavg_of(client_data, survivors)
+    for a, b in zip(history.parameters, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    assert workflow.last.dropped == {stage: ["1", "4"]}
+    assert set(history.rounds[0].failures) == {"1", "4"}
+
+
+def test_dropouts_above_the_threshold_fail_naming_who_and_when(logistic_client_fn) -> None:
+    drops = {"0": MASKED_INPUT, "2": MASKED_INPUT, "3": UNMASK, "5": UNMASK}
+    with pytest.raises(RoundFailure) as caught:
+        simulate(
+            logistic_client_fn, N, FedAvg(min_fit_clients=3), INIT, 1, seed=3,
+            workflow=SecAggPlus(), client_mods=[DropAt(drops)],
+        )  # fmt: skip
+    message = str(caught.value)
+    assert "secure aggregation cannot unmask round 1" in message
+    assert f"at {MASKED_INPUT!r}: 0 (" in message and "2 (" in message
+    assert f"at {UNMASK!r}: 3 (" in message and "5 (" in message
+    assert "gone at" in message
+
+
+def test_too_few_clients_left_after_advertising_fails_naming_them(logistic_client_fn) -> None:
+    drops = {c: ADVERTISE for c in "1234"}
+    with pytest.raises(RoundFailure, match=r"2 clients left after stage 'secagg.advertise'"):
+        simulate(
+            logistic_client_fn, N, FedAvg(min_fit_clients=2), INIT, 1,
+            workflow=SecAggPlus(), client_mods=[DropAt(drops)],
+        )  # fmt: skip
+
+
+class RecordingPool:
+    """Wraps a pool and keeps every reply the coordinator receives (its transcript)."""
+
+    def __init__(self, inner: ClientPool) -> None:
+        self.inner = inner
+        self.replies: list[Reply] = []
+
+    def client_ids(self) -> list[str]:
+        return self.inner.client_ids()
+
+    def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
+        for reply in self.inner.request(requests, timeout):
+            self.replies.append(reply)
+            yield reply
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_the_coordinators_transcript_holds_no_individual_update(client_data, logistic_client_fn) -> None:
+    pool = RecordingPool(make_pool(logistic_client_fn, [str(i) for i in range(N)]))
+    workflow = SecAggPlus(neighbours=4, quantisation_bits=16)
+    coordinator = Coordinator(FedAvg(min_fit_clients=N), pool, INIT, seed=1, workflow=workflow)
+    coordinator.run_round(1)
+    pool.close()
+    keys = {r.key for r in pool.replies}
+    assert keys == {ADVERTISE, SHARE_KEYS, MASKED_INPUT, UNMASK}  # no plain fit reply at all
+    decoded = [decode(r.payload) for r in pool.replies]
+    assert not any(isinstance(d, FitResult) for d in decoded)
+    masked = {r.client_id: decode(r.payload)["masked"] for r in pool.replies if r.key == MASKED_INPUT}
+    bits = workflow.last.ring_bits
+    for cid, vector in masked.items():
+        X, y = client_data[cid]
+        client = LogisticRegressionClient(X, y, lr=0.1, local_epochs=2, batch_size=8, l2=1e-3)
+        clear = client.fit(INIT, {"seed": client_seed(1, 1, cid), "server_round": 1})
+        update = flatten(clear.parameters)
+        # the clear input: quantised update times the example count; the masked one is
+        # uniform in the ring, so it is nowhere near (nor is any float view of it)
+        from rengo.crypto.quantisation import Quantisation, quantise
+
+        levels, _ = quantise(update, Quantisation(1.0, 16))
+        clear_input = levels.astype(np.float64) * clear.num_examples
+        gap = np.abs(vector.astype(np.float64) - clear_input)
+        assert np.mean(gap < 2.0 ** (bits - 8)) < 0.1, f"client {cid}'s input is visible"
+        assert not np.allclose(vector[: update.size].astype(np.float64), update, atol=1.0)
+        # what the coordinator saw from this client in every stage: nothing that decodes to
+        # the update (its floats never appear)
+        for reply in (r for r in pool.replies if r.client_id == cid):
+            payload = bytes(reply.payload)
+            assert update.astype(np.float64).tobytes()[:64] not in payload
+    # the sum of the masked vectors alone is not the sum either (the self-masks remain)
+    total = sum(v.astype(np.uint64) for v in masked.values())
+    assert total is not None
+
+
+class CorruptShares:
+    """An installed mod: the clients in ``bad`` flip a bit of every share they return."""
+
+    def __init__(self, bad: set[str]) -> None:
+        self.bad = bad
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        reply = call_next(call)
+        if call.key == UNMASK and call.client_id in self.bad:
+            for name in ("key_shares", "seed_shares"):
+                reply[name] = {v: s[:-1] + bytes([s[-1] ^ 1]) for v, s in reply[name].items()}
+        return reply
+
+
+def test_wrong_shares_are_rejected_and_the_round_still_unmasks(client_data, logistic_client_fn) -> None:
+    workflow = SecAggPlus(quantisation_bits=20)
+    history = simulate(
+        logistic_client_fn, N, FedAvg(min_fit_clients=N), INIT, 1,
+        seed=3, workflow=workflow, client_mods=[CorruptShares({"2"})],
+    )  # fmt: skip
+    expected = _plain_fedavg_of(client_data, [str(i) for i in range(N)])
+    for a, b in zip(history.parameters, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    assert workflow.last.rejected_shares and all(
+        s.startswith("2 -> ") for s in workflow.last.rejected_shares
+    )
+
+
+def test_too_many_wrong_shares_fail_naming_the_senders(logistic_client_fn) -> None:
+    with pytest.raises(RoundFailure) as caught:
+        simulate(
+            logistic_client_fn, N, FedAvg(min_fit_clients=N),
+            INIT, 1, seed=3, workflow=SecAggPlus(), client_mods=[CorruptShares({"1", "2", "3"})],
+        )  # fmt: skip
+    message = str(caught.value)
+    assert "valid shares of" in message and "rejected wrong shares" in message
+    assert "1 -> " in message
+
+
+def test_strategies_that_need_each_update_are_refused(logistic_client_fn) -> None:
+    with pytest.raises((ConfigError, RoundFailure), match="releases only the sum"):
+        simulate(logistic_client_fn, N, Krum(min_fit_clients=N), INIT, 1, workflow=SecAggPlus())
+
+
+def test_central_dp_noises_the_unmasked_sum(logistic_client_fn) -> None:
+    strategy = DifferentialPrivacy(
+        FedAvg(min_fit_clients=N), noise_multiplier=0.01, clip_norm=0.5, clip_at="client"
+    )
+    history = simulate(logistic_client_fn, N, strategy, INIT, 2, seed=3, workflow=SecAggPlus())
+    clear = simulate(
+        logistic_client_fn, N,
+        DifferentialPrivacy(FedAvg(min_fit_clients=N), noise_multiplier=0.01, clip_norm=0.5,
+                            clip_at="client"),
+        INIT, 2, seed=3,
+    )  # fmt: skip
+    for a, b in zip(history.parameters, clear.parameters, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-3)
+    assert history.rounds[-1].metrics["dp_epsilon"] > 0
+
+
+def test_coordinator_side_dp_clipping_is_refused_under_secagg(logistic_client_fn) -> None:
+    strategy = DifferentialPrivacy(FedAvg(min_fit_clients=N), noise_multiplier=1.0)
+    with pytest.raises((ConfigError, RoundFailure), match="clip_at = 'client'"):
+        simulate(logistic_client_fn, N, strategy, INIT, 1, workflow=SecAggPlus())
