@@ -24,7 +24,7 @@ from rengo.crypto.pairwise import agree, new_key_pair, open_sealed, seal
 from rengo.crypto.prg import SEED_BYTES, prg_mask
 from rengo.crypto.quantisation import Quantisation, quantise
 from rengo.crypto.shamir import Share, split_secret
-from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, register_mod
+from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, ModChain, register_mod
 from rengo.hfl.mods.dp_clip import UNCLIPPED_METRIC
 from rengo.hfl.secagg.protocol import (
     ADVERTISE,
@@ -59,6 +59,13 @@ class SecAggMod(ClientMod):
 
     name: ClassVar[str] = "secagg"
     stages: ClassVar[frozenset[str]] = frozenset(STAGES)
+    _chain: ModChain | None = None
+
+    @property
+    def _requested(self) -> ModChain:
+        if self._chain is None:
+            self._chain = ModChain()
+        return self._chain
 
     def __call__(self, call: ClientCall, call_next: CallNext) -> Any:
         """The reply to one stage message (other keys pass through)."""
@@ -133,7 +140,9 @@ class SecAggMod(ClientMod):
         state["held"] = held
 
         fit_ins: FitIns = message["fit"]
-        result = call_next(call.forward(FIT, fit_ins))
+        # The fit carries the mods the strategy requested (dp_clip, fedprox...): a stage
+        # message does not, so they run here, inside this mod and around the installed ones.
+        result = self._requested.run(call.forward(FIT, fit_ins), call_next)
         if not isinstance(result, FitResult):
             raise ProtocolError(f"training returned {type(result).__name__}, not FitResult")
         vector = self._input_vector(message, fit_ins, result)

@@ -140,7 +140,8 @@ class SecAggPlus:
         graph = neighbour_graph(ids, degree, r)
         points = {cid: i + 1 for i, cid in enumerate(sorted(ids))}
         size = sum(int(np.asarray(p).size) for p in fit_round.parameters)
-        quantisation = Quantisation(self.config.clip_range, self.config.quantisation_bits)
+        clip_range = float(extra_message.get("clip_range", self.config.clip_range))
+        quantisation = Quantisation(clip_range, self.config.quantisation_bits)
         bits = self._ring_bits(mode, n, size, quantisation)
         report.ring_bits = bits
 
@@ -172,7 +173,7 @@ class SecAggPlus:
         length = size + EXTRA
         masked_messages = [
             (u, {"round": r, "fit": instructions[u], "ring_bits": bits, "mode": mode,
-                 "clip_range": extra_message.get("clip_range", self.config.clip_range),
+                 "clip_range": clip_range,
                  "quantisation_bits": self.config.quantisation_bits,
                  "max_examples": self.config.max_examples, **extra_message,
                  "sealed": {v: shared[v]["sealed"][u] for v in u2 if u in shared[v]["sealed"]}})
