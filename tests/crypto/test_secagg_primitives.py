@@ -49,8 +49,8 @@ def test_fewer_than_threshold_shares_are_refused_and_a_wrong_share_changes_the_s
     with pytest.raises(ValueError, match="2 shares given, 3 needed"):
         combine_shares(shares[:2], 3, 32)
     bad = Share(shares[0].x, (shares[0].y + 1))
-    with pytest.raises(ValueError, match="one polynomial"):  # lands far outside 32 bytes
-        combine_shares([bad, *shares[1:3]], 3, 32)
+    # Shamir alone cannot tell (hence SecAgg+'s share digests): the secret silently changes
+    assert combine_shares([bad, *shares[1:3]], 3, 32) != secret
     assert Share.from_bytes(shares[1].to_bytes()) == shares[1]
 
 
