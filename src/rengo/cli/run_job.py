@@ -55,6 +55,7 @@ def run_job(
             run_config={"job_file": str(job_path), "dataset": spec.data.dataset},
             progress=progress,
             client_mods=job.client_mods,
+            workflow=job.workflow,
             checks=spec.result_checks,
         )
         assert history.run_id is not None
