@@ -96,7 +96,9 @@ def test_the_unmasked_sum_equals_the_plain_sum_to_the_quantisation_error(
             # pairwise masks that cancel: i adds PRG(s_ij) for j > i and subtracts for j < i
             for j in range(len(xs)):
                 if j != i:
-                    pair = bytes(a ^ b for a, b in zip(seeds[min(i, j)], seeds[max(i, j)], strict=True))
+                    pair = bytes(
+                        a ^ b for a, b in zip(seeds[min(i, j)], seeds[max(i, j)], strict=True)
+                    )
                     mask = prg_mask(pair, 5, ring)
                     masked = masked + mask if i < j else masked - mask
             total = (total + (masked & mod)) & mod

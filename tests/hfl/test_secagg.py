@@ -23,7 +23,6 @@ from rengo.hfl import (
     LogisticRegressionClient,
     SecAggMod,
     SecAggPlus,
-    client_handler,
     client_seed,
     simulate,
 )
@@ -58,7 +57,9 @@ def test_the_unmasked_sum_equals_fedavg_to_the_quantisation_error(logistic_clien
 @pytest.mark.parametrize("neighbours", [2, 4])
 def test_a_sparse_graph_sums_the_same(logistic_client_fn, neighbours: int) -> None:
     full = _run(logistic_client_fn, workflow=SecAggPlus(quantisation_bits=20))
-    sparse = _run(logistic_client_fn, workflow=SecAggPlus(neighbours=neighbours, quantisation_bits=20))
+    sparse = _run(
+        logistic_client_fn, workflow=SecAggPlus(neighbours=neighbours, quantisation_bits=20)
+    )
     for a, b in zip(full.parameters, sparse.parameters, strict=True):
         assert a.tobytes() == b.tobytes()  # masks cancel exactly; same quantised inputs
 
@@ -84,7 +85,9 @@ class DropAt(SecAggMod):
 
 
 @pytest.mark.parametrize("stage", [MASKED_INPUT, SHARE_KEYS, UNMASK])
-def test_dropouts_below_the_threshold_are_recovered(client_data, logistic_client_fn, stage: str) -> None:
+def test_dropouts_below_the_threshold_are_recovered(
+    client_data, logistic_client_fn, stage: str
+) -> None:
     drops = {"1": stage, "4": stage}  # 2 of 6: t = floor(0.5 * 5) + 1 = 3 of 5 neighbours
     workflow = SecAggPlus(quantisation_bits=20)
     history = simulate(
@@ -145,7 +148,9 @@ class RecordingPool:
         self.inner.close()
 
 
-def test_the_coordinators_transcript_holds_no_individual_update(client_data, logistic_client_fn) -> None:
+def test_the_coordinators_transcript_holds_no_individual_update(
+    client_data, logistic_client_fn
+) -> None:
     pool = RecordingPool(make_pool(logistic_client_fn, [str(i) for i in range(N)]))
     workflow = SecAggPlus(neighbours=4, quantisation_bits=16)
     coordinator = Coordinator(FedAvg(min_fit_clients=N), pool, INIT, seed=1, workflow=workflow)
@@ -155,7 +160,9 @@ def test_the_coordinators_transcript_holds_no_individual_update(client_data, log
     assert keys == {ADVERTISE, SHARE_KEYS, MASKED_INPUT, UNMASK}  # no plain fit reply at all
     decoded = [decode(r.payload) for r in pool.replies]
     assert not any(isinstance(d, FitResult) for d in decoded)
-    masked = {r.client_id: decode(r.payload)["masked"] for r in pool.replies if r.key == MASKED_INPUT}
+    masked = {
+        r.client_id: decode(r.payload)["masked"] for r in pool.replies if r.key == MASKED_INPUT
+    }
     bits = workflow.last.ring_bits
     for cid, vector in masked.items():
         X, y = client_data[cid]
@@ -197,7 +204,9 @@ class CorruptShares(SecAggMod):
         return reply
 
 
-def test_wrong_shares_are_rejected_and_the_round_still_unmasks(client_data, logistic_client_fn) -> None:
+def test_wrong_shares_are_rejected_and_the_round_still_unmasks(
+    client_data, logistic_client_fn
+) -> None:
     workflow = SecAggPlus(quantisation_bits=20)
     history = simulate(
         logistic_client_fn, N, FedAvg(min_fit_clients=N), INIT, 1,

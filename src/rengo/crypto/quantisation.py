@@ -78,7 +78,9 @@ def quantise(values: np.ndarray, quantisation: Quantisation) -> tuple[np.ndarray
     return np.minimum(levels, quantisation.top).astype(np.uint64), clipped
 
 
-def dequantise_sum(total: np.ndarray, multiplier_sum: int, quantisation: Quantisation) -> np.ndarray:
+def dequantise_sum(
+    total: np.ndarray, multiplier_sum: int, quantisation: Quantisation
+) -> np.ndarray:
     """``sum_i m_i clip(x_i)`` (to the rounding error) from ``S = sum_i m_i q(x_i)``.
 
     Parameters

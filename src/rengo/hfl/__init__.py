@@ -35,6 +35,7 @@ from rengo.hfl.numpy_client import (
     softmax_predict,
 )
 from rengo.hfl.result_checks import ResultChecks
+from rengo.hfl.secagg import SecAggMod, SecAggPlus, SecAggReport
 from rengo.hfl.simulation import make_pool, simulate
 from rengo.hfl.strategy import (
     Aggregate,
@@ -66,7 +67,6 @@ from rengo.hfl.strategy import (
     register_strategy,
     strategy_registry,
 )
-from rengo.hfl.secagg import SecAggMod, SecAggPlus, SecAggReport
 from rengo.hfl.workflow import FitRound, FitWorkflow, SingleExchange
 
 __all__ = [

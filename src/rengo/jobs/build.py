@@ -27,13 +27,13 @@ from rengo.data import (
     load_parquet,
 )
 from rengo.hfl import (
-    FitWorkflow,
-    SecAggPlus,
     Client,
     ClientFn,
     DifferentialPrivacy,
+    FitWorkflow,
     LogisticRegressionClient,
     Mod,
+    SecAggPlus,
     Strategy,
     get_strategy,
     softmax_init,

@@ -91,7 +91,9 @@ def _parse_secagg(source: str, values: dict[str, Any]) -> SecAgg | None:
     enabled = values.pop("secagg", False)
     if not isinstance(enabled, bool):
         raise ConfigError(f"{source}: privacy.secagg = {enabled!r}; use true or false")
-    options = {k[len(SECAGG_PREFIX) :]: values.pop(k) for k in list(values) if k.startswith(SECAGG_PREFIX)}
+    options = {
+        k[len(SECAGG_PREFIX) :]: values.pop(k) for k in list(values) if k.startswith(SECAGG_PREFIX)
+    }
     if not enabled:
         if options:
             raise ConfigError(

@@ -71,4 +71,4 @@ class SecAgg:
 
     def reconstruction_threshold(self, degree: int) -> int:
         """``t = floor(threshold * k) + 1``, at most ``k``."""
-        return min(degree, int(math.floor(self.threshold * degree)) + 1)
+        return min(degree, math.floor(self.threshold * degree) + 1)

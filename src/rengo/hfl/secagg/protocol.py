@@ -33,7 +33,9 @@ MODE_EXAMPLES = "examples"
 MODE_DP = "dp"
 
 
-def neighbour_graph(client_ids: Sequence[str], degree: int, server_round: int) -> dict[str, list[str]]:
+def neighbour_graph(
+    client_ids: Sequence[str], degree: int, server_round: int
+) -> dict[str, list[str]]:
     """A k-regular graph on the round's clients (Harary graph on a shuffled cycle).
 
     The clients are put on a cycle in an order drawn from the round number, and each is joined

@@ -191,10 +191,10 @@ class SecAggPlus:
 
         # stage 3: unmasking
         dropped2 = set(u2) - set(u3)
+        holds = {u: [v for v in graph[u] if v in shared and u in shared[v]["sealed"]] for u in u3}
         unmask_messages = [
-            (u, {"round": r, "dropped": [v for v in graph[u] if v in dropped2 and u in shared[v]["sealed"]],
-                 "survivors": [v for v in graph[u] if v in u3 and u in shared[v]["sealed"]],
-                 "survivor_count": len(u3)})
+            (u, {"round": r, "dropped": [v for v in holds[u] if v in dropped2],
+                 "survivors": [v for v in holds[u] if v in u3], "survivor_count": len(u3)})
             for u in u3
         ]  # fmt: skip
         revealed = dict(fit_round.exchange(UNMASK, unmask_messages, _unmask_checker))
@@ -329,7 +329,10 @@ class SecAggPlus:
         if mode == MODE_DP:
             assert isinstance(acc, ClippedDeltaSum)
             acc.add_clipped_sum(
-                unflatten(sums, fit_round.parameters), float(unclipped), count, weight / WEIGHT_SCALE
+                unflatten(sums, fit_round.parameters),
+                float(unclipped),
+                count,
+                weight / WEIGHT_SCALE,
             )
             return acc
         global_vector = np.concatenate(
@@ -342,14 +345,23 @@ class SecAggPlus:
 
     @staticmethod
     def _note_dropped(
-        fit_round: FitRound, report: SecAggReport, stage: str, before: Sequence[str], after: Sequence[str]
+        fit_round: FitRound,
+        report: SecAggReport,
+        stage: str,
+        before: Sequence[str],
+        after: Sequence[str],
     ) -> None:
         gone = [u for u in before if u not in set(after)]
         if gone:
             report.dropped[stage] = gone
 
     def _require(
-        self, fit_round: FitRound, report: SecAggReport, alive: Sequence[str], threshold: int, stage: str
+        self,
+        fit_round: FitRound,
+        report: SecAggReport,
+        alive: Sequence[str],
+        threshold: int,
+        stage: str,
     ) -> None:
         if len(alive) < threshold:
             raise self._failure(
@@ -401,12 +413,16 @@ def _share_checker(
             if not isinstance(sealed[v], bytes):
                 raise ClientFailure(client_id, f"the shares for {v} are not bytes")
             pair = digests[v]
-            if not isinstance(pair, list) or len(pair) != 2 or not all(
-                isinstance(d, bytes) and len(d) == 32 for d in pair
+            if (
+                not isinstance(pair, list)
+                or len(pair) != 2
+                or not all(isinstance(d, bytes) and len(d) == 32 for d in pair)
             ):
                 raise ClientFailure(client_id, f"malformed share digests for {v}")
         if len(expected) < threshold:
-            raise ClientFailure(client_id, f"only {len(expected)} share holders, {threshold} needed")
+            raise ClientFailure(
+                client_id, f"only {len(expected)} share holders, {threshold} needed"
+            )
         return {"sealed": sealed, "digests": digests}
 
     return check
