@@ -258,3 +258,37 @@ def test_coordinator_side_dp_clipping_is_refused_under_secagg(logistic_client_fn
     strategy = DifferentialPrivacy(FedAvg(min_fit_clients=N), noise_multiplier=1.0)
     with pytest.raises((ConfigError, RoundFailure), match="clip_at = 'client'"):
         simulate(logistic_client_fn, N, strategy, INIT, 1, workflow=SecAggPlus())
+
+
+def test_contribution_tracking_falls_back_to_group_level_and_says_so(
+    logistic_client_fn, caplog
+) -> None:
+    from rengo.valuation import ContributionTracker
+
+    def score(params) -> float:
+        return -float(sum(np.sum(np.asarray(p) ** 2) for p in params))
+
+    tracker = ContributionTracker(score, method="loo")
+    with caplog.at_level("WARNING"):
+        simulate(
+            logistic_client_fn, N, FedAvg(min_fit_clients=N), INIT, 2, seed=3,
+            workflow=SecAggPlus(), observers=[tracker],
+        )  # fmt: skip
+    assert len(tracker.fallbacks) == 2 and "falls back to group level" in tracker.fallbacks[0]
+    assert any("falls back to group level" in r.message for r in caplog.records)
+    report = tracker.report()
+    values = list(report.values.values())
+    assert sorted(report.values) == [str(i) for i in range(N)]
+    assert all(v == pytest.approx(values[0]) for v in values)  # equal shares of the group
+    assert all(r.stopped_by.startswith("group level") for r in report.rounds)
+
+
+def test_whole_run_contribution_is_refused_under_secagg(logistic_client_fn) -> None:
+    from rengo.valuation import ContributionTracker
+
+    tracker = ContributionTracker(lambda p: 0.0, method="or")
+    with pytest.raises(ConfigError, match="method 'or' needs each client's update"):
+        simulate(
+            logistic_client_fn, N, FedAvg(min_fit_clients=N), INIT, 1,
+            workflow=SecAggPlus(), observers=[tracker],
+        )  # fmt: skip

@@ -220,6 +220,9 @@ class SecAggPlus:
                 seed = self._rebuild(fit_round, report, u, "seed", shared, revealed, threshold)
                 total = total - prg_mask(seed, length, bits)
         total &= modulus
+        fit_round.sum_only(
+            u3, "secure aggregation (SecAgg+): the coordinator sees only the sum of the updates"
+        )
         return self._fold(fit_round, acc, mode, total, size, len(u3), quantisation, report)
 
     # -- pieces -----------------------------------------------------------------------------
