@@ -127,7 +127,9 @@ def main() -> None:
         f"{args.neighbours or 'all'}, dropouts {args.dropouts}, {args.repeats} repeats; "
         f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
-    print("| system | round s (median, range) | CPU s | MB moved | time vs FedAvg | bytes vs FedAvg |")
+    print(
+        "| system | round s (median, range) | CPU s | MB moved | time vs FedAvg | bytes vs FedAvg |"
+    )
     print("|---|---|---|---|---|---|")
     base_wall = statistics.median(r[0] for r in runs["fedavg"])
     base_bytes = statistics.median(r[2] for r in runs["fedavg"])

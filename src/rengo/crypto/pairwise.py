@@ -58,13 +58,13 @@ def public_key_of(secret: bytes) -> bytes:
     return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def agree(secret: bytes, peer_public: bytes, context: bytes) -> bytes:
+def agree(secret: bytes | X25519PrivateKey, peer_public: bytes, context: bytes) -> bytes:
     """A 32-byte key both ends derive: HKDF-SHA256(X25519(secret, peer_public), info=context).
 
     Parameters
     ----------
     secret
-        Our raw X25519 secret.
+        Our raw X25519 secret (or the loaded key, to agree with many peers).
     peer_public
         The peer's raw public key.
     context
@@ -80,9 +80,12 @@ def agree(secret: bytes, peer_public: bytes, context: bytes) -> bytes:
     ValueError
         If a key is malformed or the peer's is a low-order point (a hostile peer).
     """
-    shared = X25519PrivateKey.from_private_bytes(secret).exchange(
-        X25519PublicKey.from_public_bytes(peer_public)
+    key = (
+        secret
+        if isinstance(secret, X25519PrivateKey)
+        else X25519PrivateKey.from_private_bytes(secret)
     )
+    shared = key.exchange(X25519PublicKey.from_public_bytes(peer_public))
     kdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=context)
     return kdf.derive(shared)
 

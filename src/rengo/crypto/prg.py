@@ -16,7 +16,8 @@ _NONCE = bytes(16)  # cryptography's ChaCha20 takes counter || nonce; one stream
 
 
 def prg_mask(seed: bytes, size: int, bits: int) -> np.ndarray:
-    """``size`` values uniform in ``[0, 2^bits)`` (uint64) expanded from ``seed``.
+    """``size`` values uniform in ``[0, 2^bits)`` expanded from ``seed``: uint32 for
+    ``bits <= 32`` (half the keystream), else uint64.
 
     Parameters
     ----------
@@ -31,7 +32,8 @@ def prg_mask(seed: bytes, size: int, bits: int) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        uint64 array of length ``size``.
+        uint32 (``bits <= 32``) or uint64 array of length ``size``; arithmetic in that
+        dtype wraps modulo ``2^32`` / ``2^64``, a multiple of ``2^bits``.
 
     Raises
     ------
@@ -42,9 +44,10 @@ def prg_mask(seed: bytes, size: int, bits: int) -> np.ndarray:
         raise ValueError(f"a PRG seed is {SEED_BYTES} bytes, got {len(seed)}")
     if not 1 <= bits <= 64:
         raise ValueError(f"bits must lie in 1..64, got {bits}")
+    dtype = np.dtype("<u4") if bits <= 32 else np.dtype("<u8")
     encryptor = Cipher(algorithms.ChaCha20(seed, _NONCE), mode=None).encryptor()
-    stream = encryptor.update(bytes(8 * size))
-    values = np.frombuffer(stream, dtype="<u8").astype(np.uint64)
-    if bits < 64:
-        values &= np.uint64((1 << bits) - 1)
-    return values
+    stream = bytearray(encryptor.update(bytes(dtype.itemsize * size)))
+    values: np.ndarray = np.frombuffer(stream, dtype=dtype)  # writeable: over the bytearray
+    if bits < 8 * dtype.itemsize:
+        np.bitwise_and(values, dtype.type((1 << bits) - 1), out=values)
+    return values.astype(dtype.newbyteorder("="), copy=False)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from rengo.core.errors import ProtocolError
 from rengo.core.messages import FitIns, FitResult
@@ -147,15 +148,20 @@ class SecAggMod(ClientMod):
             raise ProtocolError(f"training returned {type(result).__name__}, not FitResult")
         vector = self._input_vector(message, fit_ins, result)
         bits = int(message["ring_bits"])
-        modulus = ring_mask(bits)
+        dtype = wire_dtype(bits)
+        masked = vector.astype(dtype)  # every entry is below 2^bits
         with np.errstate(over="ignore"):
-            masked = vector + prg_mask(state["seed"], vector.size, bits)
+            masked += prg_mask(state["seed"], vector.size, bits)
+            masking_key = X25519PrivateKey.from_private_bytes(state["s_sk"])
             for v in sorted(held):
-                seed = agree(state["s_sk"], state["keys"][v]["s_pk"], pair_context("mask", r, u, v))
+                seed = agree(masking_key, state["keys"][v]["s_pk"], pair_context("mask", r, u, v))
                 mask = prg_mask(seed, vector.size, bits)
-                masked = masked + mask if mask_sign(u, v) > 0 else masked - mask
-        masked &= modulus
-        return {"masked": masked.astype(wire_dtype(bits))}
+                if mask_sign(u, v) > 0:
+                    masked += mask
+                else:
+                    masked -= mask
+        masked &= dtype.type(ring_mask(bits))
+        return {"masked": masked}
 
     @staticmethod
     def _input_vector(message: Mapping[str, Any], fit_ins: FitIns, result: FitResult) -> np.ndarray:

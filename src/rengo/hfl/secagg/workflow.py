@@ -179,12 +179,12 @@ class SecAggPlus:
                  "sealed": {v: shared[v]["sealed"][u] for v in u2 if u in shared[v]["sealed"]}})
             for u in u2
         ]  # fmt: skip
-        total = np.zeros(length, dtype=np.uint64)
+        total = np.zeros(length, dtype=dtype)  # wraps mod 2^32 / 2^64, multiples of 2^bits
         with np.errstate(over="ignore"):
             for _, reply in fit_round.exchange(
                 MASKED_INPUT, masked_messages, _masked_checker(length, dtype)
             ):
-                total += reply["masked"].astype(np.uint64)
+                total += reply["masked"]
         u3 = [u for u in u2 if u not in fit_round.failures]
         self._note_dropped(fit_round, report, MASKED_INPUT, u2, u3)
         self._require(fit_round, report, u3, threshold, MASKED_INPUT)
@@ -215,11 +215,14 @@ class SecAggPlus:
                         seed = agree(secret, public[w]["s_pk"], pair_context("mask", r, v, w))
                         mask = prg_mask(seed, length, bits)
                         # w added sign(w, v) * PRG(s_wv); take it away
-                        total = total - mask if mask_sign(w, v) > 0 else total + mask
+                        if mask_sign(w, v) > 0:
+                            total -= mask
+                        else:
+                            total += mask
             for u in u3:
                 seed = self._rebuild(fit_round, report, u, "seed", shared, revealed, threshold)
-                total = total - prg_mask(seed, length, bits)
-        total &= modulus
+                total -= prg_mask(seed, length, bits)
+        total &= dtype.type(modulus)
         fit_round.sum_only(
             u3, "secure aggregation (SecAgg+): the coordinator sees only the sum of the updates"
         )
