@@ -97,3 +97,13 @@ def test_a_two_stage_workflow_runs_over_grpc(certs: Path) -> None:
     want = simulated(FedAvg(min_fit_clients=3), PairMaskWorkflow())
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.timeout(120)
+def test_secagg_plus_runs_over_grpc_and_ends_where_simulation_ends(certs: Path) -> None:
+    from rengo.hfl import SecAggPlus
+
+    got = deployed(certs, FedAvg(min_fit_clients=3), SecAggPlus(quantisation_bits=20))
+    want = simulated(FedAvg(min_fit_clients=3), SecAggPlus(quantisation_bits=20))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)  # masks cancel exactly; same quantised inputs
