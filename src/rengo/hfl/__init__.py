@@ -1,5 +1,6 @@
 """Horizontal federated learning: clients, client mods, strategies, round workflows, the
-round loop and simulation.
+round loop and simulation; secure aggregation (SecAgg+, :class:`SecAggPlus`) is one round
+workflow.
 
 PyTorch support lives in :mod:`rengo.hfl.torch_client` (import it explicitly; it needs the
 ``torch`` extra). Everything here works with numpy alone.
