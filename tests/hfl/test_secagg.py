@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rengo.core.codec import decode
-from rengo.core.errors import ConfigError, RoundFailure
+from rengo.core.errors import ConfigError, ProtocolError, RoundFailure
 from rengo.core.messages import FitResult
 from rengo.core.parameters import flatten
 from rengo.hfl import (
@@ -298,3 +298,48 @@ def test_whole_run_contribution_is_refused_under_secagg(logistic_client_fn) -> N
             logistic_client_fn, N, FedAvg(min_fit_clients=N), INIT, 1,
             workflow=SecAggPlus(), observers=[tracker],
         )  # fmt: skip
+
+
+def _three_clients_through_share_keys() -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Run the secagg mod of clients a, b, c by hand through the share-keys stage."""
+    ids = ["a", "b", "c"]
+    mod, states = SecAggMod(), {u: {} for u in ids}
+    points = {u: i + 1 for i, u in enumerate(ids)}
+    public = {}
+    for u in ids:
+        others = [v for v in ids if v != u]
+        message = {"round": 1, "threshold": 2, "neighbours": others, "points": points}
+        public[u] = mod(ClientCall(u, ADVERTISE, message, states[u]), _no_client)
+    shared = {}
+    for u in ids:
+        keys = {v: public[v] for v in ids if v != u}
+        shared[u] = mod(
+            ClientCall(u, SHARE_KEYS, {"round": 1, "keys": keys}, states[u]), _no_client
+        )
+    return states, shared
+
+
+def _no_client(call: ClientCall) -> Any:
+    raise AssertionError(f"stage {call.key} reached the client")
+
+
+def test_a_tampered_sealed_share_is_refused_naming_its_sender() -> None:
+    states, shared = _three_clients_through_share_keys()
+    sealed = {v: shared[v]["sealed"]["a"] for v in ("b", "c")}
+    sealed["b"] = sealed["b"][:-1] + bytes([sealed["b"][-1] ^ 1])  # the router flips a bit
+    message = {"round": 1, "fit": None, "sealed": sealed, "ring_bits": 32}
+    with pytest.raises(ProtocolError, match="the shares from 'b' fail authentication"):
+        SecAggMod()(ClientCall("a", MASKED_INPUT, message, states["a"]), _no_client)
+
+
+def test_a_client_never_reveals_both_secrets_of_one_neighbour() -> None:
+    states, _ = _three_clients_through_share_keys()
+    states["a"]["secagg"]["held"] = {"b": [b"k" * 70, b"s" * 70], "c": [b"k" * 70, b"s" * 70]}
+    message = {"round": 1, "dropped": ["b"], "survivors": ["b", "c"], "survivor_count": 3}
+    with pytest.raises(ProtocolError, match="asked for both secrets of b"):
+        SecAggMod()(ClientCall("a", UNMASK, message, states["a"]), _no_client)
+
+
+def test_stages_out_of_order_are_refused() -> None:
+    with pytest.raises(ProtocolError, match=r"before 'secagg\.advertise'"):
+        SecAggMod()(ClientCall("a", UNMASK, {"round": 1}, {}), _no_client)
