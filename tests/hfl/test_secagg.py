@@ -10,12 +10,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rengo.core.codec import decode
 from rengo.core.errors import ConfigError, ProtocolError, RoundFailure
 from rengo.core.messages import FitResult
 from rengo.core.parameters import flatten
 from rengo.hfl import (
+    Client,
     Coordinator,
     DifferentialPrivacy,
     FedAvg,
@@ -343,3 +346,46 @@ def test_a_client_never_reveals_both_secrets_of_one_neighbour() -> None:
 def test_stages_out_of_order_are_refused() -> None:
     with pytest.raises(ProtocolError, match=r"before 'secagg\.advertise'"):
         SecAggMod()(ClientCall("a", UNMASK, {"round": 1}, {}), _no_client)
+
+
+class FixedUpdateClient(Client):
+    """Returns the global model plus a given update, with a given example count."""
+
+    def __init__(self, update: np.ndarray, examples: int) -> None:
+        super().__init__()
+        self.update, self.examples = update, examples
+
+    def fit(self, parameters, config) -> FitResult:
+        return FitResult([parameters[0] + self.update], self.examples, {})
+
+    def evaluate(self, parameters, config):
+        raise AssertionError("not evaluated")
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    updates=st.lists(
+        st.lists(st.floats(-1.5, 1.5, allow_nan=False), min_size=4, max_size=4),
+        min_size=3, max_size=6,
+    ),
+    examples=st.lists(st.integers(1, 500), min_size=6, max_size=6),
+    bits=st.integers(8, 20),
+    neighbours=st.sampled_from([0, 2]),
+)  # fmt: skip
+def test_the_protocols_unmasked_mean_is_fedavgs_to_the_stated_error(
+    updates, examples, bits: int, neighbours: int
+) -> None:
+    n = len(updates)
+    arrays = [np.array(u) for u in updates]
+    counts = examples[:n]
+    workflow = SecAggPlus(neighbours=neighbours, quantisation_bits=bits, max_examples=500)
+    history = simulate(
+        lambda cid: FixedUpdateClient(arrays[int(cid)], counts[int(cid)]),
+        [str(i) for i in range(n)], FedAvg(min_fit_clients=n, fraction_evaluate=0.0),
+        [np.zeros(4)], 1, workflow=workflow,
+    )  # fmt: skip
+    clipped = [np.clip(a, -1.0, 1.0) for a in arrays]  # clip_range 1.0
+    plain = sum(m * a for m, a in zip(counts, clipped, strict=True)) / sum(counts)
+    step = 2.0 / ((1 << bits) - 1)
+    assert np.all(np.abs(history.parameters[0] - plain) <= step / 2 + 1e-12)
+    assert workflow.last.rounding_error == pytest.approx(sum(counts) * step / 2)
