@@ -127,3 +127,13 @@ def test_personal_state_stays_with_deployed_parties(certs: Path, strategy: type)
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
     for g_round, w_round in zip(got.rounds, want.rounds, strict=True):
         assert g_round.metrics["eval_accuracy"] == pytest.approx(w_round.metrics["eval_accuracy"])
+
+
+@pytest.mark.timeout(120)
+def test_secagg_plus_runs_over_grpc_and_ends_where_simulation_ends(certs: Path) -> None:
+    from rengo.hfl import SecAggPlus
+
+    got = deployed(certs, FedAvg(min_fit_clients=3), SecAggPlus(quantisation_bits=20))
+    want = simulated(FedAvg(min_fit_clients=3), SecAggPlus(quantisation_bits=20))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)  # masks cancel exactly; same quantised inputs

@@ -258,6 +258,7 @@ def coordinator(
                 resume=resume,
                 on_listening=listening,
                 checks=spec.result_checks or ResultChecks(),
+                workflow=built.workflow,
                 slow_after=deploy.slow_after,
                 slow_rounds=deploy.slow_rounds,
                 on_event=hub_event,

@@ -76,6 +76,7 @@ def run_job(
             },
             progress=progress,
             client_mods=job.client_mods,
+            workflow=job.workflow,
             checks=spec.result_checks,
             observers=[tracker] if tracker is not None else [],
             checkpoints=spec.checkpoints,

@@ -9,7 +9,9 @@ short exponents from a fixed-base table), pools that fill in the background, and
 dealing, one-time-pad masking in Z_n so a key holder decrypts only noise, slot packing
 (offset and signed), homomorphic segment sums, multi-core execution and codec registration
 for the wire. ``rengo.crypto.x25519`` holds hash-to-curve and commutative blinding for PSI
-(loaded on first use).
+(loaded on first use). For secure aggregation: Shamir secret sharing (``shamir``), a
+ChaCha20 PRG (``prg``), quantisation into ``Z_{2^bits}`` (``quantisation``) and X25519
+pairwise agreement with authenticated encryption (``pairwise``).
 """
 
 import importlib
@@ -68,7 +70,15 @@ from rengo.crypto.packing import (
     pack,
     unpack,
 )
+from rengo.crypto.quantisation import (
+    Quantisation,
+    dequantise_sum,
+    quantise,
+    ring_bits_for,
+    rounding_error_bound,
+)
 from rengo.crypto.segment_sums import encrypted_differences, encrypted_segment_sums
+from rengo.crypto.shamir import Share, combine_shares, split_secret
 from rengo.crypto.signed_slots import capacity, combine_ciphertexts, pack_signed, unpack_signed
 from rengo.crypto.wire import ciphertexts_from_bytes, ciphertexts_to_bytes
 
@@ -77,6 +87,13 @@ _LAZY = {
     "BlindingPool": "rengo.crypto.x25519",
     "hash_to_points": "rengo.crypto.x25519",
     "new_secret": "rengo.crypto.x25519",
+    "KeyPair": "rengo.crypto.pairwise",
+    "agree": "rengo.crypto.pairwise",
+    "new_key_pair": "rengo.crypto.pairwise",
+    "open_sealed": "rengo.crypto.pairwise",
+    "public_key_of": "rengo.crypto.pairwise",
+    "seal": "rengo.crypto.pairwise",
+    "prg_mask": "rengo.crypto.prg",
 }
 
 
@@ -99,6 +116,7 @@ __all__ = [
     "FullExponentObfuscators",
     "InvalidCiphertextError",
     "KeyHolderObfuscators",
+    "KeyPair",
     "Mask",
     "ObfuscatorAssumption",
     "ObfuscatorPool",
@@ -109,19 +127,24 @@ __all__ = [
     "PaillierPrivateKey",
     "PaillierPublicKey",
     "PoolStats",
+    "Quantisation",
     "ScaleMismatchError",
+    "Share",
     "ShortExponentObfuscators",
     "SlotLayout",
     "UnrandomizedCiphertextError",
+    "agree",
     "batch_obfuscators",
     "capacity",
     "ciphertexts_from_bytes",
     "ciphertexts_to_bytes",
     "combine_ciphertexts",
+    "combine_shares",
     "deal_obfuscators",
     "decrypt_array",
     "decrypt_masked",
     "decrypt_packed",
+    "dequantise_sum",
     "djn_default_exponent_bits",
     "encrypt_array",
     "encrypt_packed",
@@ -132,13 +155,22 @@ __all__ = [
     "kangaroo_exponent_bits",
     "load_private_key",
     "mask_encrypted",
+    "new_key_pair",
     "new_secret",
     "obfuscator_scheme",
+    "open_sealed",
     "pack",
     "pack_signed",
+    "prg_mask",
     "private_key_from_bytes",
     "private_key_to_bytes",
+    "public_key_of",
+    "quantise",
+    "ring_bits_for",
+    "rounding_error_bound",
     "save_private_key",
+    "seal",
+    "split_secret",
     "unmask",
     "unpack",
     "unpack_signed",

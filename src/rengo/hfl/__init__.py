@@ -1,6 +1,7 @@
 """Horizontal federated learning: clients, client mods, strategies, round workflows, the
 round loop and simulation; personalisation (FedPer, FedRep, FedBN, Ditto, FedAvg +
-fine-tuning) as strategies with client mods.
+fine-tuning) as strategies with client mods; secure aggregation (SecAgg+,
+:class:`SecAggPlus`) is one round workflow.
 
 Bring your own PyTorch model with :class:`TorchClient` (``from rengo.hfl import
 TorchClient``) and its helpers :func:`get_parameters`, :func:`set_parameters`,
@@ -45,6 +46,7 @@ from rengo.hfl.numpy_client import (
     softmax_predict,
 )
 from rengo.hfl.result_checks import ResultChecks
+from rengo.hfl.secagg import SecAggMod, SecAggPlus, SecAggReport
 from rengo.hfl.simulation import make_pool, simulate
 from rengo.hfl.strategy import (
     Aggregate,
@@ -137,6 +139,9 @@ __all__ = [
     "Scaffold",
     "ScaffoldMod",
     "ScaffoldState",
+    "SecAggMod",
+    "SecAggPlus",
+    "SecAggReport",
     "ServerState",
     "SingleExchange",
     "Strategy",

@@ -233,6 +233,26 @@ class FitRound:
         """The result's metrics with the update norm the coordinator measured."""
         return {**result.metrics, "update_norm": self._norms.get(client_id, float("nan"))}
 
+    def sum_only(self, client_ids: Sequence[str], reason: str) -> None:
+        """Tell observers the round's results reached the coordinator only as one sum over
+        ``client_ids`` (secure aggregation): no per-client result will arrive.
+
+        An observer with ``on_sum_only(server_round, global_parameters, client_ids, reason)``
+        (a contribution tracker) falls back to what the sum allows; any other observer is
+        named in a warning, so nothing is skipped silently.
+        """
+        for observer in self._observers:
+            hook = getattr(observer, "on_sum_only", None)
+            if callable(hook):
+                hook(self.server_round, self.parameters, list(client_ids), reason)
+            else:
+                log.warning(
+                    "round %d: %s sees no per-client results: %s",
+                    self.server_round,
+                    type(observer).__name__,
+                    reason,
+                )
+
     def drop(self, client_id: str, reason: str, traceback: str | None = None) -> None:
         """Drop ``client_id`` from this round (a workflow's own protocol checks use this);
         the failure is logged once per run (see :class:`~rengo.hfl.ClientFailureLog`), with

@@ -31,8 +31,10 @@ from rengo.hfl import (
     Client,
     ClientFn,
     DifferentialPrivacy,
+    FitWorkflow,
     LogisticRegressionClient,
     Mod,
+    SecAggPlus,
     Strategy,
     get_strategy,
     softmax_init,
@@ -66,6 +68,8 @@ class HflJob:
     evaluate: Callable[[Parameters], tuple[float, Metrics]]
     client_mods: list[Mod] = field(default_factory=list)
     """Mods on every client (``[robust]``'s attack simulators), for ``simulate``."""
+    workflow: FitWorkflow | None = None
+    """The round's fit stage: :class:`~rengo.hfl.SecAggPlus` with ``[privacy] secagg``."""
 
     @property
     def client_ids(self) -> list[str]:
@@ -171,6 +175,13 @@ def build_strategy(spec: JobSpec, evaluate_fn: Any = None) -> Strategy:
     return strategy
 
 
+def build_workflow(spec: JobSpec) -> FitWorkflow | None:
+    """The job's fit workflow: SecAgg+ with ``[privacy] secagg = true``, else the default."""
+    if spec.privacy is not None and spec.privacy.secagg is not None:
+        return SecAggPlus(spec.privacy.secagg)
+    return None
+
+
 def build_hfl_job(spec: JobSpec) -> HflJob:
     """Data, per-client factory, strategy and initial model for a horizontal job."""
     fed = build_federation(spec)
@@ -189,7 +200,7 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
 
         attackers = spec.robust.attacker_ids(list(fed.client_ids))
         mods = attack_mods(spec.robust.attack, attackers, spec.robust.options)
-    return HflJob(spec, fed, client_fn, strategy, init, evaluate, mods)
+    return HflJob(spec, fed, client_fn, strategy, init, evaluate, mods, build_workflow(spec))
 
 
 def _logistic(

@@ -13,7 +13,8 @@
             strategy's own; personalising strategies evaluate every client),
             min_available_clients, and the strategy's own options (its dataclass fields,
             typed by their annotations)
-[privacy]   dp (none | central | local) and the fields of rengo.privacy.CentralDP / LocalDP
+[privacy]   dp (none | central | local) and the fields of rengo.privacy.CentralDP / LocalDP;
+            secagg = true and secagg_* (the fields of rengo.privacy.SecAgg)
 [robust]    attack (a registered attack simulator), attackers, and the attack's fields
 [result_checks]  max_claimed_examples, max_weight_ratio, max_update_norm_ratio: the
             coordinator's checks of every fit result (:class:`rengo.hfl.ResultChecks`)

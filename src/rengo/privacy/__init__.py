@@ -6,6 +6,9 @@ through :class:`rengo.hfl.DifferentialPrivacy` (central DP-FedAvg around any ave
 strategy, with the ``dp_clip`` client mod for client-side clipping) and
 :class:`rengo.hfl.torch_client.TorchClient` (``dp=LocalDP(...)``: DP-SGD via Opacus).
 
+Secure aggregation's settings (:class:`SecAgg`, SecAgg+ of Bell et al. CCS 2020) live here
+too; the protocol runs as :class:`rengo.hfl.SecAggPlus`.
+
 Accounting uses Google's ``dp-accounting`` (``pip install 'rengo[privacy]'``); Opacus
 (``rengo[opacus]``) only for local DP-SGD.
 """
@@ -27,6 +30,7 @@ from rengo.privacy.budget import PrivacyBudgetExhausted
 from rengo.privacy.clipping import clip_by_l2_norm, l2_norm
 from rengo.privacy.config import DP_KINDS, CentralDP, LocalDP
 from rengo.privacy.noise import gaussian_noise_like, noised_mean
+from rengo.privacy.secagg_config import SecAgg
 
 __all__ = [
     "ACCOUNTANTS",
@@ -35,6 +39,7 @@ __all__ = [
     "LocalDP",
     "PrivacyAccountant",
     "PrivacyBudgetExhausted",
+    "SecAgg",
     "calibrate_noise_multiplier",
     "clip_by_l2_norm",
     "epsilon_after",

@@ -12,6 +12,7 @@ reconstruction over the whole run) needs every round's updates until the run end
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -37,6 +38,8 @@ from rengo.valuation.shapley import (
     tmc_shapley,
 )
 from rengo.valuation.stopping import StoppingCriterion, default_stopping, student_quantile
+
+log = logging.getLogger("rengo.valuation")
 
 METHODS = ("gtg", "mr", "tmc", "loo", "or")
 """Contribution methods of :class:`ContributionTracker`."""
@@ -235,6 +238,9 @@ class ContributionTracker:
         self._stored_values = 0
         self._kept: list[RoundUpdates] = []  # only for "or"
         self._rounds: list[RoundContribution] = []
+        self._sum_only: dict[int, tuple[list[str], str]] = {}
+        self.fallbacks: list[str] = []
+        """One message per round valued at group level (secure aggregation), in order."""
 
     # -- RoundObserver ------------------------------------------------------------------------
 
@@ -255,10 +261,56 @@ class ContributionTracker:
         pending.updates.append(update)
         pending.weights.append(float(result.num_examples))
 
+    def on_sum_only(
+        self, server_round: int, global_parameters: Parameters, client_ids: list[str], reason: str
+    ) -> None:
+        """The round's updates were seen only as a sum (secure aggregation): fall back to
+        group-level contribution for it, and say so.
+
+        Per-client updates are not visible by design, so no per-client Shapley value can be
+        computed. The round is valued as one coalition: the change in the validation score
+        from the old to the new global model, shared equally by the participants (their
+        group's value; ``stopped_by`` and :attr:`fallbacks` record the fallback).
+
+        Raises
+        ------
+        ConfigError
+            For method ``"or"``, which rebuilds models from every client's update.
+        """
+        if self.method == "or":
+            raise ConfigError(
+                f"round {server_round}: contribution method 'or' needs each client's update, "
+                f"but {reason}; use a per-round method (gtg, mr, tmc, loo), which falls back to "
+                "group-level values under secure aggregation"
+            )
+        self._sum_only[server_round] = (sorted(client_ids), reason)
+        message = (
+            f"round {server_round}: {reason}; contribution falls back to group level (the "
+            f"round's score change shared equally by its {len(client_ids)} clients)"
+        )
+        self.fallbacks.append(message)
+        log.warning("%s", message)
+
     def on_round_end(
         self, server_round: int, old: Parameters, new: Parameters, metrics: dict[str, float]
     ) -> None:
         """Value the round's updates (per-round methods) and release them."""
+        if server_round in self._sum_only:
+            ids, reason = self._sum_only.pop(server_round)
+            players = sorted({self.entity_of.get(c, c) for c in ids})
+            gain = float(self.evaluate(new) - self.evaluate(old))
+            share = gain / len(players) if players else 0.0
+            self._rounds.append(
+                RoundContribution(
+                    server_round,
+                    dict.fromkeys(players, share),
+                    2,
+                    stderr=dict.fromkeys(players, 0.0),
+                    dof=dict.fromkeys(players, float("inf")),
+                    stopped_by=f"group level: {reason}",
+                )
+            )
+            return
         pending = self._pending.pop(server_round, None)
         if pending is None:
             return

@@ -1,0 +1,126 @@
+"""Quantisation of float vectors into the ring ``Z_{2^bits}`` for secure aggregation.
+
+Masked sums need integers. A value is clipped to ``[-clip_range, clip_range]`` and mapped to
+the nearest of ``levels = 2^quantisation_bits`` evenly spaced points:
+``q(x) = round((clip(x) + c) * s)`` with step ``1 / s = 2c / (levels - 1)``. A weighted sum
+``sum_i m_i q(x_i)`` over integers ``m_i >= 0`` decodes as
+``S / s - c * sum_i m_i`` and differs from ``sum_i m_i clip(x_i)`` by at most
+``sum_i m_i / (2 s)`` per coordinate (:func:`rounding_error_bound`). The ring must hold
+``sum_i m_i (levels - 1)`` without wrapping: :func:`ring_bits_for` picks it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Quantisation:
+    """A clipping range and a number of levels.
+
+    Attributes
+    ----------
+    clip_range
+        ``c``: values are clipped to ``[-c, c]`` before rounding.
+    quantisation_bits
+        ``levels = 2^quantisation_bits`` points in the range.
+    """
+
+    clip_range: float
+    quantisation_bits: int
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.clip_range) and self.clip_range > 0):
+            raise ValueError(f"clip_range must be finite and > 0, got {self.clip_range}")
+        if not 1 <= self.quantisation_bits <= 48:
+            raise ValueError(f"quantisation_bits must lie in 1..48, got {self.quantisation_bits}")
+
+    @property
+    def top(self) -> int:
+        """``levels - 1``: the largest quantised value."""
+        return (1 << self.quantisation_bits) - 1
+
+    @property
+    def scale(self) -> float:
+        """``s``: quantised units per unit of value."""
+        return self.top / (2.0 * self.clip_range)
+
+
+def quantise(values: np.ndarray, quantisation: Quantisation) -> tuple[np.ndarray, int]:
+    """``q(values)`` as uint64 and how many values had to be clipped.
+
+    Parameters
+    ----------
+    values
+        Finite floats.
+    quantisation
+        The range and levels.
+
+    Returns
+    -------
+    tuple[numpy.ndarray, int]
+        Quantised values in ``[0, levels)`` and the count of clipped ones.
+
+    Raises
+    ------
+    ValueError
+        If a value is NaN or infinite.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("cannot quantise NaN or infinity")
+    c = quantisation.clip_range
+    clipped = int(np.count_nonzero(np.abs(x) > c))
+    levels = np.rint((np.clip(x, -c, c) + c) * quantisation.scale)
+    return np.minimum(levels, quantisation.top).astype(np.uint64), clipped
+
+
+def dequantise_sum(
+    total: np.ndarray, multiplier_sum: int, quantisation: Quantisation
+) -> np.ndarray:
+    """``sum_i m_i clip(x_i)`` (to the rounding error) from ``S = sum_i m_i q(x_i)``.
+
+    Parameters
+    ----------
+    total
+        ``S`` as unsigned integers (already reduced: no wrap-around).
+    multiplier_sum
+        ``sum_i m_i``.
+    quantisation
+        The range and levels every client used.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 sums.
+    """
+    return (
+        np.asarray(total, dtype=np.float64) / quantisation.scale
+        - quantisation.clip_range * multiplier_sum
+    )
+
+
+def rounding_error_bound(multiplier_sum: int, quantisation: Quantisation) -> float:
+    """The largest per-coordinate gap between the decoded sum and ``sum_i m_i clip(x_i)``:
+    ``sum_i m_i / (2 s)`` (plus float64 rounding, far smaller)."""
+    return multiplier_sum / (2.0 * quantisation.scale)
+
+
+def ring_bits_for(largest_multiplier_sum: int, quantisation: Quantisation) -> int:
+    """The smallest ``bits`` with ``largest_multiplier_sum * (levels - 1) < 2^bits``.
+
+    Raises
+    ------
+    ValueError
+        If that needs more than 64 bits (fewer quantisation bits or a smaller weight cap fix it).
+    """
+    bits = max(1, (largest_multiplier_sum * quantisation.top).bit_length())
+    if bits > 64:
+        raise ValueError(
+            f"a sum of up to {largest_multiplier_sum} x {quantisation.top} needs {bits} bits, "
+            "over 64: lower quantisation_bits or max_examples"
+        )
+    return bits

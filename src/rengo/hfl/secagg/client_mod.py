@@ -1,0 +1,233 @@
+"""The client half of SecAgg+ (Bell et al. CCS 2020): a client mod that owns the four stages.
+
+Between stages the mod keeps its secrets in the client's persisted state (``call.state``
+under ``"secagg"``), so the same code runs in simulation (serial or process executor) and
+deployed. What the client learns: its neighbours' public keys and its shares of their
+secrets. What it reveals: public keys, sealed shares (only the addressee can open them), one
+masked vector, and in the last stage either the masking-key share or the self-mask share of
+each neighbour - never both for the same neighbour (checked here, so a coordinator cannot
+ask for both and unmask one client).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from rengo.core.errors import ProtocolError
+from rengo.core.messages import FitIns, FitResult
+from rengo.core.parameters import flatten
+from rengo.crypto.pairwise import agree, new_key_pair, open_sealed, seal
+from rengo.crypto.prg import SEED_BYTES, prg_mask
+from rengo.crypto.quantisation import Quantisation, quantise
+from rengo.crypto.shamir import Share, split_secret
+from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, ModChain, register_mod
+from rengo.hfl.mods.dp_clip import UNCLIPPED_METRIC
+from rengo.hfl.secagg.protocol import (
+    ADVERTISE,
+    MASKED_INPUT,
+    MODE_DP,
+    SHARE_KEYS,
+    STAGES,
+    UNMASK,
+    WEIGHT_SCALE,
+    mask_sign,
+    pair_context,
+    ring_mask,
+    share_context,
+    share_digest,
+    wire_dtype,
+)
+
+STATE_KEY = "secagg"
+
+
+@register_mod
+class SecAggMod(ClientMod):
+    """Answers ``secagg.*`` stages; trains (through ``call_next``) in the masked-input stage.
+
+    Raises
+    ------
+    ProtocolError
+        For a stage out of order, a sealed share that fails authentication (naming its
+        sender), an example count above ``max_examples``, or an unmasking request that asks
+        for both secrets of one neighbour or comes with fewer survivors than the threshold.
+    """
+
+    name: ClassVar[str] = "secagg"
+    stages: ClassVar[frozenset[str]] = frozenset(STAGES)
+    _chain: ModChain | None = None
+
+    @property
+    def _requested(self) -> ModChain:
+        if self._chain is None:
+            self._chain = ModChain()
+        return self._chain
+
+    def __call__(self, call: ClientCall, call_next: CallNext) -> Any:
+        """The reply to one stage message (other keys pass through)."""
+        if call.key == ADVERTISE:
+            return self._advertise(call)
+        if call.key == SHARE_KEYS:
+            return self._share_keys(call)
+        if call.key == MASKED_INPUT:
+            return self._masked_input(call, call_next)
+        if call.key == UNMASK:
+            return self._unmask(call)
+        return call_next(call)
+
+    # -- stage 0: advertise keys ------------------------------------------------------------
+    def _advertise(self, call: ClientCall) -> dict[str, bytes]:
+        message = call.message
+        encryption, masking = new_key_pair(), new_key_pair()
+        call.state[STATE_KEY] = {
+            "round": int(message["round"]),
+            "threshold": int(message["threshold"]),
+            "points": dict(message["points"]),
+            "neighbours": list(message["neighbours"]),
+            "c_sk": encryption.secret,
+            "s_sk": masking.secret,
+        }
+        return {"c_pk": encryption.public, "s_pk": masking.public}
+
+    # -- stage 1: share keys ----------------------------------------------------------------
+    def _share_keys(self, call: ClientCall) -> dict[str, Any]:
+        state = self._state(call, SHARE_KEYS)
+        keys: Mapping[str, Mapping[str, bytes]] = call.message["keys"]
+        holders = sorted(v for v in keys if v in state["neighbours"])
+        threshold = state["threshold"]
+        if len(holders) < threshold:
+            raise ProtocolError(
+                f"only {len(holders)} neighbours advertised keys, {threshold} needed to share"
+            )
+        seed = os.urandom(SEED_BYTES)
+        points = [int(state["points"][v]) for v in holders]
+        key_shares = split_secret(state["s_sk"], threshold, points)
+        seed_shares = split_secret(seed, threshold, points)
+        r, u = state["round"], call.client_id
+        sealed: dict[str, bytes] = {}
+        digests: dict[str, list[bytes]] = {}
+        for v, key_share, seed_share in zip(holders, key_shares, seed_shares, strict=True):
+            k, b = key_share.to_bytes(), seed_share.to_bytes()
+            enc_key = agree(state["c_sk"], keys[v]["c_pk"], pair_context("enc", r, u, v))
+            sealed[v] = seal(enc_key, k + b, share_context(r, u, v))
+            digests[v] = [share_digest(r, u, v, "key", k), share_digest(r, u, v, "seed", b)]
+        state["seed"] = seed
+        state["keys"] = {v: dict(keys[v]) for v in holders}
+        return {"sealed": sealed, "digests": digests}
+
+    # -- stage 2: masked input collection ---------------------------------------------------
+    def _masked_input(self, call: ClientCall, call_next: CallNext) -> dict[str, Any]:
+        state = self._state(call, MASKED_INPUT)
+        message = call.message
+        r, u = state["round"], call.client_id
+        held: dict[str, list[bytes]] = {}
+        for v, sealed in dict(message["sealed"]).items():
+            if v not in state["keys"]:
+                raise ProtocolError(f"shares from {v!r}, who is not a neighbour that shared keys")
+            enc_key = agree(state["c_sk"], state["keys"][v]["c_pk"], pair_context("enc", r, u, v))
+            try:
+                plain = open_sealed(enc_key, sealed, share_context(r, v, u))
+            except ValueError as exc:
+                raise ProtocolError(f"the shares from {v!r} fail authentication") from exc
+            if len(plain) != 140:
+                raise ProtocolError(f"the shares from {v!r} have the wrong length")
+            Share.from_bytes(plain[:70]), Share.from_bytes(plain[70:])  # well-formed
+            held[v] = [plain[:70], plain[70:]]
+        state["held"] = held
+
+        fit_ins: FitIns = message["fit"]
+        # The fit carries the mods the strategy requested (dp_clip, fedprox...): a stage
+        # message does not, so they run here, inside this mod and around the installed ones.
+        result = self._requested.run(call.forward(FIT, fit_ins), call_next)
+        if not isinstance(result, FitResult):
+            raise ProtocolError(f"training returned {type(result).__name__}, not FitResult")
+        vector = self._input_vector(message, fit_ins, result)
+        bits = int(message["ring_bits"])
+        dtype = wire_dtype(bits)
+        masked = vector.astype(dtype)  # every entry is below 2^bits
+        with np.errstate(over="ignore"):
+            masked += prg_mask(state["seed"], vector.size, bits)
+            masking_key = X25519PrivateKey.from_private_bytes(state["s_sk"])
+            for v in sorted(held):
+                seed = agree(masking_key, state["keys"][v]["s_pk"], pair_context("mask", r, u, v))
+                mask = prg_mask(seed, vector.size, bits)
+                if mask_sign(u, v) > 0:
+                    masked += mask
+                else:
+                    masked -= mask
+        masked &= dtype.type(ring_mask(bits))
+        return {"masked": masked}
+
+    @staticmethod
+    def _input_vector(message: Mapping[str, Any], fit_ins: FitIns, result: FitResult) -> np.ndarray:
+        """``[m q(d) | m | clipped | unclipped | weight]`` as uint64 (see the protocol module)."""
+        reference = fit_ins.parameters
+        n = len(reference)
+        if len(result.parameters) != n:
+            raise ProtocolError(
+                f"training returned {len(result.parameters)} arrays for a {n}-array model; "
+                "secure aggregation sums models only"
+            )
+        update = flatten(result.parameters) - flatten(reference)
+        quantisation = Quantisation(float(message["clip_range"]), int(message["quantisation_bits"]))
+        if message["mode"] == MODE_DP:
+            if message["weighting"] == "bounded":
+                weight = min(1.0, result.num_examples / float(message["weight_cap"]))
+            else:
+                weight = 1.0
+            levels, clipped = quantise(weight * update, quantisation)
+            multiplier = 1
+            bit = result.metrics.get(UNCLIPPED_METRIC)
+            unclipped = 1 if isinstance(bit, (int, float)) and float(bit) >= 0.5 else 0
+            fixed_weight = round(weight * WEIGHT_SCALE)
+        else:
+            multiplier = int(result.num_examples)
+            if not 1 <= multiplier <= int(message["max_examples"]):
+                raise ProtocolError(
+                    f"{multiplier} training examples is outside 1..{message['max_examples']} "
+                    "(secagg max_examples): raise it in the coordinator's [privacy] section"
+                )
+            levels, clipped = quantise(update, quantisation)
+            levels = levels * np.uint64(multiplier)
+            unclipped, fixed_weight = 0, 0
+        extra = np.array([multiplier, clipped, unclipped, fixed_weight], dtype=np.uint64)
+        return np.concatenate([levels, extra])
+
+    # -- stage 3: unmasking -----------------------------------------------------------------
+    def _unmask(self, call: ClientCall) -> dict[str, Any]:
+        state = self._state(call, UNMASK)
+        call.state.pop(STATE_KEY)
+        held: dict[str, list[bytes]] = state.get("held", {})
+        dropped, survivors = list(call.message["dropped"]), list(call.message["survivors"])
+        both = sorted(set(dropped) & set(survivors))
+        if both:
+            raise ProtocolError(
+                f"refusing to unmask: asked for both secrets of {', '.join(both)} (would reveal "
+                "their input)"
+            )
+        if int(call.message["survivor_count"]) < state["threshold"]:
+            raise ProtocolError(
+                f"refusing to unmask: {call.message['survivor_count']} clients survived, below "
+                f"the threshold {state['threshold']}"
+            )
+        unknown = sorted(v for v in (*dropped, *survivors) if v not in held and v != call.client_id)
+        if unknown:
+            raise ProtocolError(f"asked for shares of {', '.join(unknown)}, which it does not hold")
+        return {
+            "key_shares": {v: held[v][0] for v in dropped},
+            "seed_shares": {v: held[v][1] for v in survivors if v != call.client_id},
+        }
+
+    @staticmethod
+    def _state(call: ClientCall, stage: str) -> dict[str, Any]:
+        state = call.state.get(STATE_KEY)
+        if not isinstance(state, dict):
+            raise ProtocolError(f"secure aggregation stage {stage!r} before {ADVERTISE!r}")
+        if int(call.message.get("round", state["round"])) != state["round"]:
+            raise ProtocolError(f"stage {stage!r} for another round than this client advertised")
+        return state

@@ -1,0 +1,92 @@
+"""What both halves of SecAgg+ agree on: stage keys, the communication graph, key contexts,
+share digests and the layout of the masked vector (Bell et al. CCS 2020, Fig. 1/2).
+
+Masked vector of client u (length P + 4, every entry in ``Z_{2^bits}``)::
+
+    y_u = [ m_u * q(d_u) (P entries) | m_u | clipped_u | unclipped_u | weight_u ]
+
+``d_u`` is the client's update (model minus global, or its clipped and weighted update under
+DP), ``q`` the quantisation (:mod:`rengo.crypto.quantisation`), ``m_u`` its integer multiplier
+(its example count for weighted FedAvg; 1 under DP, whose weight ``v_u`` rides in
+``weight_u`` as fixed point), ``clipped_u`` how many coordinates fell outside the clip range,
+``unclipped_u`` the DP adaptive-clipping bit. The coordinator only ever sees the sum.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+
+ADVERTISE = "secagg.advertise"
+SHARE_KEYS = "secagg.share_keys"
+MASKED_INPUT = "secagg.masked_input"
+UNMASK = "secagg.unmask"
+STAGES = (ADVERTISE, SHARE_KEYS, MASKED_INPUT, UNMASK)
+
+EXTRA = 4
+"""Entries after the P quantised coordinates: multiplier, clipped, unclipped, weight."""
+WEIGHT_SCALE = 1 << 16
+"""Fixed-point scale of a DP client's weight ``v_u`` in ``weight_u``."""
+MODE_EXAMPLES = "examples"
+MODE_DP = "dp"
+
+
+def neighbour_graph(
+    client_ids: Sequence[str], degree: int, server_round: int
+) -> dict[str, list[str]]:
+    """A k-regular graph on the round's clients (Harary graph on a shuffled cycle).
+
+    The clients are put on a cycle in an order drawn from the round number, and each is joined
+    to the ``degree / 2`` clients on either side (``degree`` even), or to everyone when
+    ``degree >= n - 1``. The graph is public; it only needs to be independent of the
+    clients' data.
+    """
+    ids = sorted(client_ids)
+    n = len(ids)
+    if degree >= n - 1:
+        return {u: [v for v in ids if v != u] for u in ids}
+    seed = int.from_bytes(hashlib.sha256(f"secagg-graph|{server_round}".encode()).digest()[:8])
+    order = [ids[i] for i in np.random.default_rng(seed).permutation(n)]
+    half = degree // 2
+    graph: dict[str, set[str]] = {u: set() for u in ids}
+    for i, u in enumerate(order):
+        for step in range(1, half + 1):
+            v = order[(i + step) % n]
+            graph[u].add(v)
+            graph[v].add(u)
+    return {u: sorted(vs) for u, vs in graph.items()}
+
+
+def pair_context(purpose: str, server_round: int, u: str, v: str) -> bytes:
+    """The HKDF context of the key between ``u`` and ``v`` (symmetric in the pair)."""
+    low, high = sorted((u, v))
+    return f"rengo-secagg|{purpose}|{server_round}|{low}\x00{high}".encode()
+
+
+def share_context(server_round: int, owner: str, holder: str) -> bytes:
+    """Associated data sealing ``owner``'s shares for ``holder`` (direction matters)."""
+    return f"rengo-secagg|shares|{server_round}|{owner}\x00{holder}".encode()
+
+
+def share_digest(server_round: int, owner: str, holder: str, kind: str, share: bytes) -> bytes:
+    """The digest an owner commits to for each share it hands out, so the coordinator can
+    reject a wrong share when it comes back (a share is 521 random bits: the digest hides it)."""
+    label = f"rengo-secagg|digest|{server_round}|{owner}\x00{holder}|{kind}|".encode()
+    return hashlib.sha256(label + share).digest()
+
+
+def mask_sign(u: str, v: str) -> int:
+    """+1 if ``u`` adds the mask it shares with ``v``, -1 if it subtracts it."""
+    return 1 if u < v else -1
+
+
+def wire_dtype(bits: int) -> np.dtype[np.unsignedinteger]:
+    """uint32 for rings up to 2^32, else uint64: what a masked vector travels as."""
+    return np.dtype(np.uint32) if bits <= 32 else np.dtype(np.uint64)
+
+
+def ring_mask(bits: int) -> np.uint64:
+    """``2^bits - 1``: reduces a uint64 modulo ``2^bits``."""
+    return np.uint64((1 << bits) - 1) if bits < 64 else np.uint64(0xFFFFFFFFFFFFFFFF)

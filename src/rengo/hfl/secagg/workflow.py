@@ -1,0 +1,461 @@
+"""The coordinator half of SecAgg+ (Bell, Bonawitz, Gascon, Lepoint, Raykova, CCS 2020) as a
+round workflow: the same code runs in simulation and in the deployed coordinator.
+
+Round r over the sampled clients U, on a public k-regular graph N(.) with threshold t:
+
+0. **Advertise keys.** Each u sends two X25519 public keys (c_pk for sealing shares, s_pk for
+   mask agreement). Survivors U1. *Coordinator learns:* public keys.
+1. **Share keys.** Each u gets its neighbours' keys, draws a self-mask seed b_u, splits s_sk_u
+   and b_u t-of-|N(u) n U1| (Shamir) and sends each neighbour its pair of shares sealed under
+   their agreed key, with a digest of every share. Survivors U2. *Learns:* sealed bytes and
+   digests of random field elements.
+2. **Masked input.** Each u in U2 gets the shares sealed for it, trains, and sends
+   ``y_u + PRG(b_u) + sum_{v in N(u) n U2} +-PRG(s_uv) mod 2^bits``. Survivors U3. *Learns:*
+   vectors uniform in the ring (each carries a fresh self-mask).
+3. **Unmask.** Each u in U3 returns, for each neighbour, the share of s_sk if it dropped in
+   stage 2 (U2 \\ U3) or of b if it survived - never both. The coordinator checks every share
+   against its owner's digest, rebuilds each dropped client's s_sk (checked against its s_pk)
+   to strip its pairwise masks, and each survivor's b to strip its self-mask. *Learns:* the
+   sum over U3, nothing about any one y_u while fewer than t of a client's neighbours collude.
+
+A round that cannot be unmasked - fewer than t valid shares of some secret, or fewer than t
+survivors - raises :class:`~rengo.core.errors.RoundFailure` naming who dropped at which stage;
+it is never skipped silently. With DP (``DifferentialPrivacy``, ``clip_at = "client"``) the
+clients send their clipped, weighted update and the unclipped bit; the coordinator adds the
+Gaussian noise to the unmasked sum (central DP on a secure sum: the coordinator is trusted to
+add the noise, but never sees an update).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rengo.core.errors import ClientFailure, ConfigError, RoundFailure
+from rengo.core.parameters import unflatten
+from rengo.crypto.pairwise import agree, public_key_of
+from rengo.crypto.prg import prg_mask
+from rengo.crypto.quantisation import Quantisation, dequantise_sum, ring_bits_for
+from rengo.crypto.shamir import Share, combine_shares
+from rengo.hfl.secagg.client_mod import SecAggMod
+from rengo.hfl.secagg.protocol import (
+    ADVERTISE,
+    EXTRA,
+    MASKED_INPUT,
+    MODE_DP,
+    MODE_EXAMPLES,
+    SHARE_KEYS,
+    UNMASK,
+    WEIGHT_SCALE,
+    mask_sign,
+    neighbour_graph,
+    pair_context,
+    ring_mask,
+    share_digest,
+    wire_dtype,
+)
+from rengo.hfl.strategy.base import WeightedSum
+from rengo.hfl.strategy.dp import ClippedDeltaSum, DifferentialPrivacy
+from rengo.hfl.workflow import FitRound
+from rengo.privacy.secagg_config import SecAgg
+
+log = logging.getLogger("rengo.hfl")
+
+
+@dataclass
+class SecAggReport:
+    """What the last round's secure aggregation did (for logs and tests)."""
+
+    dropped: dict[str, list[str]] = field(default_factory=dict)
+    """Stage key -> clients dropped at that stage."""
+    rejected_shares: list[str] = field(default_factory=list)
+    """``"holder -> owner (kind)"`` for every share that failed its digest."""
+    clipped_fraction: float = 0.0
+    """Fraction of the summed coordinates that were clipped to the range."""
+    ring_bits: int = 0
+    rounding_error: float = 0.0
+    """Per-coordinate bound on the quantisation error of the unmasked sum."""
+
+
+@dataclass
+class SecAggPlus:
+    """SecAgg+ as a fit workflow: ``simulate(..., workflow=SecAggPlus())`` or
+    ``Coordinator(..., workflow=SecAggPlus(SecAgg(neighbours=8)))``.
+
+    Parameters
+    ----------
+    config
+        Graph degree, threshold and quantisation (:class:`~rengo.privacy.SecAgg`).
+    **options
+        Or its fields by name: ``SecAggPlus(neighbours=8, threshold=0.6)``.
+
+    Raises
+    ------
+    TypeError
+        If both ``config`` and options are given.
+    """
+
+    config: SecAgg = field(default_factory=SecAgg)
+    last: SecAggReport = field(default_factory=SecAggReport, compare=False)
+
+    def __init__(self, config: SecAgg | None = None, **options: Any) -> None:
+        if config is not None and options:
+            raise TypeError("give either config=SecAgg(...) or its options by name, not both")
+        self.config = config if config is not None else SecAgg(**options)
+        self.last = SecAggReport()
+
+    def client_mods(self) -> tuple[str, ...]:
+        """The ``secagg`` client mod."""
+        return (SecAggMod.name,)
+
+    # -- the round --------------------------------------------------------------------------
+    def run(self, fit_round: FitRound) -> WeightedSum:
+        """Run the four stages; return the strategy's accumulator holding the unmasked sum.
+
+        Raises
+        ------
+        ConfigError
+            If the strategy needs each update (robust rules, SCAFFOLD) or DP clips at the
+            coordinator: secure aggregation releases only the sum.
+        RoundFailure
+            If the sum cannot be unmasked (naming who dropped at which stage).
+        """
+        r = fit_round.server_round
+        acc = fit_round.strategy.accumulator(r, fit_round.parameters)
+        mode, extra_message = self._mode(fit_round, acc)
+        self.last = report = SecAggReport()
+        ids = [cid for cid, _ in fit_round.instructions]
+        n = len(ids)
+        degree = self.config.graph_degree(n)
+        threshold = self.config.reconstruction_threshold(degree)
+        if n < 3 or threshold < 2:
+            raise RoundFailure(
+                f"secure aggregation needs at least 3 sampled clients (got {n}): with fewer, "
+                "each learns the others' updates from the sum"
+            )
+        graph = neighbour_graph(ids, degree, r)
+        points = {cid: i + 1 for i, cid in enumerate(sorted(ids))}
+        size = sum(int(np.asarray(p).size) for p in fit_round.parameters)
+        clip_range = float(extra_message.get("clip_range", self.config.clip_range))
+        quantisation = Quantisation(clip_range, self.config.quantisation_bits)
+        bits = self._ring_bits(mode, n, size, quantisation)
+        report.ring_bits = bits
+
+        # stage 0: advertise keys
+        advertise = [
+            (u, {"round": r, "threshold": threshold, "neighbours": graph[u],
+                 "points": {v: points[v] for v in (u, *graph[u])}})
+            for u in ids
+        ]  # fmt: skip
+        public = dict(fit_round.exchange(ADVERTISE, advertise, _check_keys))
+        u1 = [u for u in ids if u in public]
+        self._note_dropped(fit_round, report, ADVERTISE, ids, u1)
+        self._require(fit_round, report, u1, threshold, ADVERTISE)
+
+        # stage 1: share keys
+        share_messages = [
+            (u, {"round": r, "keys": {v: public[v] for v in graph[u] if v in public}}) for u in u1
+        ]
+        shared = dict(
+            fit_round.exchange(SHARE_KEYS, share_messages, _share_checker(graph, public, threshold))
+        )
+        u2 = [u for u in u1 if u in shared]
+        self._note_dropped(fit_round, report, SHARE_KEYS, u1, u2)
+        self._require(fit_round, report, u2, threshold, SHARE_KEYS)
+
+        # stage 2: masked input collection
+        instructions = dict(fit_round.instructions)
+        dtype = wire_dtype(bits)
+        length = size + EXTRA
+        masked_messages = [
+            (u, {"round": r, "fit": instructions[u], "ring_bits": bits, "mode": mode,
+                 "clip_range": clip_range,
+                 "quantisation_bits": self.config.quantisation_bits,
+                 "max_examples": self.config.max_examples, **extra_message,
+                 "sealed": {v: shared[v]["sealed"][u] for v in u2 if u in shared[v]["sealed"]}})
+            for u in u2
+        ]  # fmt: skip
+        total = np.zeros(length, dtype=dtype)  # wraps mod 2^32 / 2^64, multiples of 2^bits
+        with np.errstate(over="ignore"):
+            for _, reply in fit_round.exchange(
+                MASKED_INPUT, masked_messages, _masked_checker(length, dtype)
+            ):
+                total += reply["masked"]
+        u3 = [u for u in u2 if u not in fit_round.failures]
+        self._note_dropped(fit_round, report, MASKED_INPUT, u2, u3)
+        self._require(fit_round, report, u3, threshold, MASKED_INPUT)
+
+        # stage 3: unmasking
+        dropped2 = set(u2) - set(u3)
+        holds = {u: [v for v in graph[u] if v in shared and u in shared[v]["sealed"]] for u in u3}
+        unmask_messages = [
+            (u, {"round": r, "dropped": [v for v in holds[u] if v in dropped2],
+                 "survivors": [v for v in holds[u] if v in u3], "survivor_count": len(u3)})
+            for u in u3
+        ]  # fmt: skip
+        revealed = dict(fit_round.exchange(UNMASK, unmask_messages, _unmask_checker))
+        u4 = [u for u in u3 if u in revealed]
+        self._note_dropped(fit_round, report, UNMASK, u3, u4)
+
+        modulus = ring_mask(bits)
+        with np.errstate(over="ignore"):
+            for v in sorted(dropped2):
+                secret = self._rebuild(fit_round, report, v, "key", shared, revealed, threshold)
+                if public_key_of(secret) != public[v]["s_pk"]:
+                    raise self._failure(
+                        fit_round, report, f"the rebuilt masking key of {v} does not match its "
+                        "advertised public key"
+                    )  # fmt: skip
+                for w in graph[v]:
+                    if w in u3 and w in shared[v]["sealed"]:
+                        seed = agree(secret, public[w]["s_pk"], pair_context("mask", r, v, w))
+                        mask = prg_mask(seed, length, bits)
+                        # w added sign(w, v) * PRG(s_wv); take it away
+                        if mask_sign(w, v) > 0:
+                            total -= mask
+                        else:
+                            total += mask
+            for u in u3:
+                seed = self._rebuild(fit_round, report, u, "seed", shared, revealed, threshold)
+                total -= prg_mask(seed, length, bits)
+        total &= dtype.type(modulus)
+        fit_round.sum_only(
+            u3, "secure aggregation (SecAgg+): the coordinator sees only the sum of the updates"
+        )
+        return self._fold(fit_round, acc, mode, total, size, len(u3), quantisation, report)
+
+    # -- pieces -----------------------------------------------------------------------------
+    def _mode(self, fit_round: FitRound, acc: WeightedSum) -> tuple[str, dict[str, Any]]:
+        strategy = fit_round.strategy
+        if isinstance(strategy, DifferentialPrivacy) and isinstance(acc, ClippedDeltaSum):
+            if strategy.dp.clip_at != "client":
+                raise ConfigError(
+                    "secure aggregation with central DP needs clip_at = 'client': the "
+                    "coordinator never sees an update to clip"
+                )
+            return MODE_DP, {
+                "weighting": strategy.dp.weighting,
+                "weight_cap": max(1, strategy.dp.weight_cap),
+                "clip_range": float(acc.clip_norm),
+            }
+        reference = strategy.result_reference(fit_round.parameters)
+        if type(acc) is not WeightedSum or len(reference) != len(fit_round.parameters):
+            raise ConfigError(
+                f"secure aggregation releases only the sum of the updates; {strategy.name} "
+                "needs each update or more than the model (use FedAvg, FedProx, FedAdam, "
+                "FedYogi, FedAdagrad or DP-FedAvg)"
+            )
+        return MODE_EXAMPLES, {}
+
+    def _ring_bits(self, mode: str, n: int, size: int, quantisation: Quantisation) -> int:
+        largest = n * (self.config.max_examples if mode == MODE_EXAMPLES else 1)
+        try:
+            bits = ring_bits_for(largest, quantisation)
+        except ValueError as exc:
+            raise ConfigError(f"secure aggregation: {exc}") from exc
+        counts = max(n * size, n * WEIGHT_SCALE if mode == MODE_DP else 0, largest)
+        return min(64, max(bits, counts.bit_length()))
+
+    def _rebuild(
+        self,
+        fit_round: FitRound,
+        report: SecAggReport,
+        owner: str,
+        kind: str,
+        shared: Mapping[str, Any],
+        revealed: Mapping[str, Any],
+        threshold: int,
+    ) -> bytes:
+        """``owner``'s masking key (kind "key") or self-mask seed ("seed") from valid shares."""
+        field_name = "key_shares" if kind == "key" else "seed_shares"
+        index = 0 if kind == "key" else 1
+        digests: Mapping[str, list[bytes]] = shared[owner]["digests"]
+        valid: list[Share] = []
+        holders: list[str] = []
+        for holder in sorted(revealed):
+            share = revealed[holder][field_name].get(owner)
+            if share is None:
+                continue
+            expected = digests.get(holder)
+            digest = share_digest(fit_round.server_round, owner, holder, kind, share)
+            if expected is None or digest != expected[index]:
+                note = f"{holder} -> {owner} ({kind})"
+                report.rejected_shares.append(note)
+                log.warning(
+                    "round %d: secure aggregation rejected a wrong share %s",
+                    fit_round.server_round,
+                    note,
+                )
+                continue
+            valid.append(Share.from_bytes(share))
+            holders.append(holder)
+        if len(valid) < threshold:
+            what = "masking key" if kind == "key" else "self-mask seed"
+            wrong = [s for s in report.rejected_shares if s.endswith(f"-> {owner} ({kind})")]
+            detail = f"; rejected wrong shares: {', '.join(wrong)}" if wrong else ""
+            raise self._failure(
+                fit_round, report,
+                f"only {len(valid)} valid shares of {owner}'s {what} came back "
+                f"({', '.join(holders) or 'none'}), {threshold} needed{detail}",
+            )  # fmt: skip
+        return combine_shares(valid, threshold, 32)
+
+    def _fold(
+        self,
+        fit_round: FitRound,
+        acc: WeightedSum,
+        mode: str,
+        total: np.ndarray,
+        size: int,
+        count: int,
+        quantisation: Quantisation,
+        report: SecAggReport,
+    ) -> WeightedSum:
+        multiplier, clipped, unclipped, weight = (int(x) for x in total[size:])
+        if multiplier <= 0 or multiplier > count * (
+            self.config.max_examples if mode == MODE_EXAMPLES else 1
+        ):
+            raise self._failure(
+                fit_round, report, f"the unmasked example count {multiplier} is impossible "
+                "(a client sent a malformed input)"
+            )  # fmt: skip
+        sums = dequantise_sum(total[:size], multiplier, quantisation)
+        report.clipped_fraction = clipped / max(1, count * size)
+        report.rounding_error = float(multiplier / (2.0 * quantisation.scale))
+        if clipped:
+            log.warning(
+                "round %d: secure aggregation clipped %d of %d coordinates to +-%g; raise "
+                "secagg clip_range if that is more than a few",
+                fit_round.server_round, clipped, count * size, quantisation.clip_range,
+            )  # fmt: skip
+        if mode == MODE_DP:
+            assert isinstance(acc, ClippedDeltaSum)
+            acc.add_clipped_sum(
+                unflatten(sums, fit_round.parameters),
+                float(unclipped),
+                count,
+                weight / WEIGHT_SCALE,
+            )
+            return acc
+        global_vector = np.concatenate(
+            [np.asarray(p, np.float64).ravel() for p in fit_round.parameters]
+        )
+        model_sums = unflatten(sums + multiplier * global_vector, fit_round.parameters)
+        acc.add_sum([np.asarray(s, np.float64) for s in model_sums], float(multiplier), count)
+        acc.num_examples += multiplier
+        return acc
+
+    @staticmethod
+    def _note_dropped(
+        fit_round: FitRound,
+        report: SecAggReport,
+        stage: str,
+        before: Sequence[str],
+        after: Sequence[str],
+    ) -> None:
+        gone = [u for u in before if u not in set(after)]
+        if gone:
+            report.dropped[stage] = gone
+
+    def _require(
+        self,
+        fit_round: FitRound,
+        report: SecAggReport,
+        alive: Sequence[str],
+        threshold: int,
+        stage: str,
+    ) -> None:
+        if len(alive) < threshold:
+            raise self._failure(
+                fit_round, report,
+                f"{len(alive)} clients left after stage {stage!r}, {threshold} needed",
+            )  # fmt: skip
+
+    @staticmethod
+    def _failure(fit_round: FitRound, report: SecAggReport, reason: str) -> RoundFailure:
+        stages = "; ".join(
+            f"at {stage!r}: "
+            + ", ".join(f"{c} ({fit_round.failures.get(c, 'no reply')})" for c in clients)
+            for stage, clients in report.dropped.items()
+        )
+        return RoundFailure(
+            f"secure aggregation cannot unmask round {fit_round.server_round}: {reason}. "
+            f"Dropped {stages or 'nobody'}"
+        )
+
+
+# -- reply checks (each raises ClientFailure: the client is dropped with the reason) ----------
+def _check_keys(client_id: str, reply: Any) -> dict[str, bytes]:
+    if not isinstance(reply, dict):
+        raise ClientFailure(client_id, "advertised no keys")
+    for name in ("c_pk", "s_pk"):
+        key = reply.get(name)
+        if not isinstance(key, bytes) or len(key) != 32:
+            raise ClientFailure(client_id, f"advertised no 32-byte X25519 {name}")
+    if reply["c_pk"] == reply["s_pk"]:
+        raise ClientFailure(client_id, "advertised the same key for sealing and masking")
+    return {"c_pk": reply["c_pk"], "s_pk": reply["s_pk"]}
+
+
+def _share_checker(
+    graph: Mapping[str, Sequence[str]], public: Mapping[str, Any], threshold: int
+) -> Any:
+    def check(client_id: str, reply: Any) -> dict[str, Any]:
+        if not isinstance(reply, dict):
+            raise ClientFailure(client_id, "sent no shares")
+        sealed, digests = reply.get("sealed"), reply.get("digests")
+        expected = {v for v in graph[client_id] if v in public}
+        if not isinstance(sealed, dict) or set(sealed) != expected:
+            raise ClientFailure(
+                client_id, f"sent shares for {sorted(sealed or {})}, expected {sorted(expected)}"
+            )
+        if not isinstance(digests, dict) or set(digests) != expected:
+            raise ClientFailure(client_id, "sent no digest for every share")
+        for v in expected:
+            if not isinstance(sealed[v], bytes):
+                raise ClientFailure(client_id, f"the shares for {v} are not bytes")
+            pair = digests[v]
+            if (
+                not isinstance(pair, list)
+                or len(pair) != 2
+                or not all(isinstance(d, bytes) and len(d) == 32 for d in pair)
+            ):
+                raise ClientFailure(client_id, f"malformed share digests for {v}")
+        if len(expected) < threshold:
+            raise ClientFailure(
+                client_id, f"only {len(expected)} share holders, {threshold} needed"
+            )
+        return {"sealed": sealed, "digests": digests}
+
+    return check
+
+
+def _masked_checker(length: int, dtype: np.dtype[Any]) -> Any:
+    def check(client_id: str, reply: Any) -> dict[str, Any]:
+        masked = reply.get("masked") if isinstance(reply, dict) else None
+        if not isinstance(masked, np.ndarray) or masked.ndim != 1:
+            raise ClientFailure(client_id, "sent no masked vector")
+        if masked.dtype != dtype or masked.size != length:
+            raise ClientFailure(
+                client_id,
+                f"masked vector of {masked.size} x {masked.dtype}, expected {length} x {dtype}",
+            )
+        return {"masked": masked}
+
+    return check
+
+
+def _unmask_checker(client_id: str, reply: Any) -> dict[str, Any]:
+    if not isinstance(reply, dict):
+        raise ClientFailure(client_id, "sent no shares to unmask")
+    for name in ("key_shares", "seed_shares"):
+        shares = reply.get(name)
+        if not isinstance(shares, dict) or not all(
+            isinstance(s, bytes) and len(s) == 70 for s in shares.values()
+        ):
+            raise ClientFailure(client_id, f"malformed {name}")
+    return reply

@@ -1,0 +1,132 @@
+"""The secure-aggregation primitives: Shamir t-of-n sharing rebuilds from any t shares and
+refuses fewer; the PRG is a deterministic function of its seed; quantised masked sums decode
+to the plain sum within the stated rounding error (Hypothesis); sealed shares reject tampering."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rengo.crypto import (
+    Quantisation,
+    Share,
+    agree,
+    combine_shares,
+    dequantise_sum,
+    new_key_pair,
+    open_sealed,
+    prg_mask,
+    public_key_of,
+    quantise,
+    ring_bits_for,
+    rounding_error_bound,
+    seal,
+    split_secret,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    secret=st.binary(min_size=1, max_size=64),
+    n=st.integers(2, 7),
+    data=st.data(),
+)
+def test_any_threshold_shares_rebuild_the_secret(secret: bytes, n: int, data) -> None:
+    t = data.draw(st.integers(1, n))
+    shares = split_secret(secret, t, list(range(1, n + 1)))
+    for subset in itertools.islice(itertools.combinations(shares, t), 10):
+        assert combine_shares(list(subset), t, len(secret)) == secret
+
+
+def test_fewer_than_threshold_shares_are_refused_and_a_wrong_share_changes_the_secret() -> None:
+    secret = os.urandom(32)
+    shares = split_secret(secret, 3, [1, 2, 3, 4])
+    with pytest.raises(ValueError, match="2 shares given, 3 needed"):
+        combine_shares(shares[:2], 3, 32)
+    bad = Share(shares[0].x, (shares[0].y + 1))
+    # Shamir alone cannot tell (hence SecAgg+'s share digests): the secret silently changes
+    assert combine_shares([bad, *shares[1:3]], 3, 32) != secret
+    assert Share.from_bytes(shares[1].to_bytes()) == shares[1]
+
+
+def test_share_points_and_threshold_are_checked() -> None:
+    with pytest.raises(ValueError, match="distinct and non-zero"):
+        split_secret(b"x", 2, [1, 1, 2])
+    with pytest.raises(ValueError, match="threshold 4"):
+        split_secret(b"x", 4, [1, 2, 3])
+
+
+def test_the_prg_is_a_function_of_its_seed_and_fills_the_ring() -> None:
+    seed = os.urandom(32)
+    a, b = prg_mask(seed, 10_000, 20), prg_mask(seed, 10_000, 20)
+    assert a.tobytes() == b.tobytes()
+    assert a.max() < 2**20 and a.max() > 2**19  # uses the top bit
+    assert not np.array_equal(a, prg_mask(os.urandom(32), 10_000, 20))
+    assert abs(a.mean() / 2**20 - 0.5) < 0.02
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    values=st.lists(
+        st.lists(st.floats(-3.0, 3.0, allow_nan=False), min_size=5, max_size=5),
+        min_size=2, max_size=6,
+    ),
+    weights=st.data(),
+    bits=st.integers(4, 24),
+)  # fmt: skip
+def test_the_unmasked_sum_equals_the_plain_sum_to_the_quantisation_error(
+    values, weights, bits: int
+) -> None:
+    quantisation = Quantisation(2.0, bits)
+    xs = [np.array(v) for v in values]
+    ms = [weights.draw(st.integers(1, 50)) for _ in xs]
+    ring = ring_bits_for(len(xs) * 50, quantisation)
+    mod = np.uint64((1 << ring) - 1)
+    seeds = [os.urandom(32) for _ in xs]
+    total = np.zeros(5, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for i, (x, m) in enumerate(zip(xs, ms, strict=True)):
+            levels, _ = quantise(x, quantisation)
+            masked = levels * np.uint64(m) + prg_mask(seeds[i], 5, ring)
+            # pairwise masks that cancel: i adds PRG(s_ij) for j > i and subtracts for j < i
+            for j in range(len(xs)):
+                if j != i:
+                    pair = bytes(
+                        a ^ b for a, b in zip(seeds[min(i, j)], seeds[max(i, j)], strict=True)
+                    )
+                    mask = prg_mask(pair, 5, ring)
+                    masked = masked + mask if i < j else masked - mask
+            total = (total + (masked & mod)) & mod
+        for seed in seeds:
+            total = (total - prg_mask(seed, 5, ring)) & mod
+    decoded = dequantise_sum(total, sum(ms), quantisation)
+    plain = sum(m * np.clip(x, -2.0, 2.0) for x, m in zip(xs, ms, strict=True))
+    bound = rounding_error_bound(sum(ms), quantisation)
+    assert np.all(np.abs(decoded - plain) <= bound * (1 + 1e-9) + 1e-9)
+
+
+def test_values_outside_the_range_are_clipped_and_counted() -> None:
+    levels, clipped = quantise(np.array([-5.0, 0.0, 5.0]), Quantisation(1.0, 8))
+    assert clipped == 2 and levels.tolist() == [0, 128, 255]
+    with pytest.raises(ValueError, match="NaN"):
+        quantise(np.array([np.nan]), Quantisation(1.0, 8))
+    with pytest.raises(ValueError, match="over 64"):
+        ring_bits_for(2**40, Quantisation(1.0, 30))
+
+
+def test_pairwise_agreement_is_symmetric_and_sealing_rejects_tampering() -> None:
+    a, b = new_key_pair(), new_key_pair()
+    assert public_key_of(a.secret) == a.public
+    k1 = agree(a.secret, b.public, b"ctx")
+    assert k1 == agree(b.secret, a.public, b"ctx") and k1 != agree(a.secret, b.public, b"other")
+    sealed = seal(k1, b"share", b"a->b")
+    assert open_sealed(k1, sealed, b"a->b") == b"share"
+    with pytest.raises(ValueError, match="authentication"):
+        open_sealed(k1, sealed, b"b->a")
+    with pytest.raises(ValueError, match="authentication"):
+        open_sealed(k1, sealed[:-1] + bytes([sealed[-1] ^ 1]), b"a->b")

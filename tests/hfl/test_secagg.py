@@ -1,0 +1,391 @@
+"""SecAgg+ (Bell et al. CCS 2020) as a round workflow: the unmasked sum is FedAvg's to the
+quantisation error on every executor, dropouts below the threshold are recovered and above it
+fail naming who dropped where, wrong shares are rejected, and the coordinator's transcript
+holds no client's update."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rengo.core.codec import decode
+from rengo.core.errors import ConfigError, ProtocolError, RoundFailure
+from rengo.core.messages import FitResult
+from rengo.core.parameters import flatten
+from rengo.hfl import (
+    Client,
+    Coordinator,
+    DifferentialPrivacy,
+    FedAvg,
+    Krum,
+    LogisticRegressionClient,
+    SecAggMod,
+    SecAggPlus,
+    client_seed,
+    simulate,
+)
+from rengo.hfl.mods.chain import ClientCall
+from rengo.hfl.secagg.protocol import ADVERTISE, MASKED_INPUT, SHARE_KEYS, UNMASK
+from rengo.hfl.simulation import make_pool
+from rengo.transport.pool import ClientPool, Reply, Request
+
+INIT = [np.zeros((4, 3)), np.zeros(3)]
+N = 6
+
+
+def _run(client_fn, executor: str = "serial", workflow=None, rounds: int = 2, n: int = N):
+    return simulate(
+        client_fn, n, FedAvg(min_fit_clients=n), INIT, rounds, seed=3, executor=executor,
+        workers=2, workflow=workflow,
+    )  # fmt: skip
+
+
+def test_the_unmasked_sum_equals_fedavg_to_the_quantisation_error(logistic_client_fn) -> None:
+    plain = _run(logistic_client_fn)
+    workflow = SecAggPlus(clip_range=2.0, quantisation_bits=20)
+    secure = _run(logistic_client_fn, workflow=workflow)
+    assert all(not r.failures for r in secure.rounds)
+    # a weighted mean of errors each <= clip_range / (2^20 - 1) per round, two rounds
+    bound = 2 * 2 * 2.0 / ((1 << 20) - 1)
+    for a, b in zip(secure.parameters, plain.parameters, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=bound)
+    assert workflow.last.rounding_error > 0 and workflow.last.clipped_fraction == 0.0
+
+
+@pytest.mark.parametrize("neighbours", [2, 4])
+def test_a_sparse_graph_sums_the_same(logistic_client_fn, neighbours: int) -> None:
+    full = _run(logistic_client_fn, workflow=SecAggPlus(quantisation_bits=20))
+    sparse = _run(
+        logistic_client_fn, workflow=SecAggPlus(neighbours=neighbours, quantisation_bits=20)
+    )
+    for a, b in zip(full.parameters, sparse.parameters, strict=True):
+        assert a.tobytes() == b.tobytes()  # masks cancel exactly; same quantised inputs
+
+
+def test_same_seed_same_result_on_the_serial_and_process_executors(logistic_client_fn) -> None:
+    serial = _run(logistic_client_fn, "serial", SecAggPlus(neighbours=4))
+    process = _run(logistic_client_fn, "process", SecAggPlus(neighbours=4))
+    for a, b in zip(serial.parameters, process.parameters, strict=True):
+        assert a.tobytes() == b.tobytes()
+
+
+class DropAt(SecAggMod):
+    """The secagg mod, installed in its place, with some clients failing at one stage each
+    (a disconnect). ``"fit"`` drops a client from a plain FedAvg round the same way."""
+
+    def __init__(self, drops: dict[str, str]) -> None:
+        self.drops = drops
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        if self.drops.get(call.client_id) == call.key:
+            raise ConnectionError(f"gone at {call.key}")
+        return super().__call__(call, call_next)
+
+
+@pytest.mark.parametrize("stage", [MASKED_INPUT, SHARE_KEYS, UNMASK])
+def test_dropouts_below_the_threshold_are_recovered(
+    client_data, logistic_client_fn, stage: str
+) -> None:
+    drops = {"1": stage, "4": stage}  # 2 of 6: t = floor(0.5 * 5) + 1 = 3 of 5 neighbours
+    workflow = SecAggPlus(quantisation_bits=20)
+    history = simulate(
+        logistic_client_fn, N, FedAvg(min_fit_clients=3), INIT, 1, seed=3, workflow=workflow,
+        client_mods=[DropAt(drops)],
+    )  # fmt: skip
+    # plain FedAvg over the clients whose inputs made it in (those dropping at unmask did)
+    plain_drops = {} if stage == UNMASK else {c: "fit" for c in drops}
+    expected = simulate(
+        logistic_client_fn, N, FedAvg(min_fit_clients=3), INIT, 1, seed=3,
+        client_mods=[DropAt(plain_drops)],
+    ).parameters  # fmt: skip
+    for a, b in zip(history.parameters, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    assert workflow.last.dropped == {stage: ["1", "4"]}
+    assert set(history.rounds[0].failures) == {"1", "4"}
+
+
+def test_dropouts_above_the_threshold_fail_naming_who_and_when(logistic_client_fn) -> None:
+    drops = {"0": MASKED_INPUT, "2": MASKED_INPUT, "3": UNMASK, "5": UNMASK}
+    with pytest.raises(RoundFailure) as caught:
+        simulate(
+            logistic_client_fn, N, FedAvg(min_fit_clients=3), INIT, 1, seed=3,
+            workflow=SecAggPlus(), client_mods=[DropAt(drops)],
+        )  # fmt: skip
+    message = str(caught.value)
+    assert "secure aggregation cannot unmask round 1" in message
+    assert f"at {MASKED_INPUT!r}: 0 (" in message and "2 (" in message
+    assert f"at {UNMASK!r}: 3 (" in message and "5 (" in message
+    assert "gone at" in message
+
+
+def test_too_few_clients_left_after_advertising_fails_naming_them(logistic_client_fn) -> None:
+    drops = {c: ADVERTISE for c in "1234"}
+    with pytest.raises(RoundFailure, match=r"2 clients left after stage 'secagg.advertise'"):
+        simulate(
+            logistic_client_fn, N, FedAvg(min_fit_clients=2), INIT, 1,
+            workflow=SecAggPlus(), client_mods=[DropAt(drops)],
+        )  # fmt: skip
+
+
+class RecordingPool:
+    """Wraps a pool and keeps every reply the coordinator receives (its transcript)."""
+
+    def __init__(self, inner: ClientPool) -> None:
+        self.inner = inner
+        self.replies: list[Reply] = []
+
+    def client_ids(self) -> list[str]:
+        return self.inner.client_ids()
+
+    def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
+        for reply in self.inner.request(requests, timeout):
+            self.replies.append(reply)
+            yield reply
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_the_coordinators_transcript_holds_no_individual_update(
+    client_data, logistic_client_fn
+) -> None:
+    pool = RecordingPool(make_pool(logistic_client_fn, [str(i) for i in range(N)]))
+    workflow = SecAggPlus(neighbours=4, quantisation_bits=16)
+    coordinator = Coordinator(FedAvg(min_fit_clients=N), pool, INIT, seed=1, workflow=workflow)
+    coordinator.run_round(1)
+    pool.close()
+    keys = {r.key for r in pool.replies}
+    assert keys == {ADVERTISE, SHARE_KEYS, MASKED_INPUT, UNMASK}  # no plain fit reply at all
+    decoded = [decode(r.payload) for r in pool.replies]
+    assert not any(isinstance(d, FitResult) for d in decoded)
+    masked = {
+        r.client_id: decode(r.payload)["masked"] for r in pool.replies if r.key == MASKED_INPUT
+    }
+    bits = workflow.last.ring_bits
+    clear_total = np.zeros(sum(p.size for p in INIT), dtype=np.uint64)
+    for cid, vector in masked.items():
+        X, y = client_data[cid]
+        client = LogisticRegressionClient(X, y, lr=0.1, local_epochs=2, batch_size=8, l2=1e-3)
+        clear = client.fit(INIT, {"seed": client_seed(1, 1, cid), "server_round": 1})
+        update = flatten(clear.parameters)
+        # the clear input: quantised update times the example count; the masked one is
+        # uniform in the ring, so it is nowhere near (nor is any float view of it)
+        from rengo.crypto.quantisation import Quantisation, quantise
+
+        levels, _ = quantise(update, Quantisation(1.0, 16))
+        clear_input = levels.astype(np.float64) * clear.num_examples
+        clear_total = clear_total + levels.astype(np.uint64) * np.uint64(clear.num_examples)
+        gap = np.abs(vector[: update.size].astype(np.float64) - clear_input)
+        assert np.mean(gap < 2.0 ** (bits - 8)) < 0.1, f"client {cid}'s input is visible"
+        assert not np.allclose(vector[: update.size].astype(np.float64), update, atol=1.0)
+        vector = vector[: update.size]
+        # what the coordinator saw from this client in every stage: nothing that decodes to
+        # the update (its floats never appear)
+        for reply in (r for r in pool.replies if r.client_id == cid):
+            payload = bytes(reply.payload)
+            assert update.astype(np.float64).tobytes()[:64] not in payload
+    # the sum of the masked vectors alone is not the sum of the inputs either: the pairwise
+    # masks cancel but the self-masks remain until survivors' seeds are rebuilt
+    ring = np.uint64((1 << bits) - 1)
+    masked_total = np.zeros_like(clear_total)
+    for vector in masked.values():
+        masked_total = (masked_total + vector[: clear_total.size].astype(np.uint64)) & ring
+    assert np.mean(masked_total == (clear_total & ring)) < 0.01
+
+
+class CorruptShares(SecAggMod):
+    """The secagg mod, installed in its place: the clients in ``bad`` flip a bit of every
+    share they return for unmasking."""
+
+    def __init__(self, bad: set[str]) -> None:
+        self.bad = bad
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        reply = super().__call__(call, call_next)
+        if call.key == UNMASK and call.client_id in self.bad:
+            for name in ("key_shares", "seed_shares"):
+                reply[name] = {v: s[:-1] + bytes([s[-1] ^ 1]) for v, s in reply[name].items()}
+        return reply
+
+
+def test_wrong_shares_are_rejected_and_the_round_still_unmasks(
+    client_data, logistic_client_fn
+) -> None:
+    workflow = SecAggPlus(quantisation_bits=20)
+    history = simulate(
+        logistic_client_fn, N, FedAvg(min_fit_clients=N), INIT, 1,
+        seed=3, workflow=workflow, client_mods=[CorruptShares({"2"})],
+    )  # fmt: skip
+    expected = simulate(
+        logistic_client_fn, N, FedAvg(min_fit_clients=N), INIT, 1, seed=3
+    ).parameters
+    for a, b in zip(history.parameters, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    assert workflow.last.rejected_shares and all(
+        s.startswith("2 -> ") for s in workflow.last.rejected_shares
+    )
+
+
+def test_too_many_wrong_shares_fail_naming_the_senders(logistic_client_fn) -> None:
+    with pytest.raises(RoundFailure) as caught:
+        simulate(
+            logistic_client_fn, N, FedAvg(min_fit_clients=N),
+            INIT, 1, seed=3, workflow=SecAggPlus(), client_mods=[CorruptShares({"1", "2", "3"})],
+        )  # fmt: skip
+    message = str(caught.value)
+    assert "valid shares of" in message and "rejected wrong shares" in message
+    assert "1 -> " in message
+
+
+def test_strategies_that_need_each_update_are_refused(logistic_client_fn) -> None:
+    with pytest.raises((ConfigError, RoundFailure), match="releases only the sum"):
+        simulate(logistic_client_fn, N, Krum(min_fit_clients=N), INIT, 1, workflow=SecAggPlus())
+
+
+def test_central_dp_noises_the_unmasked_sum(logistic_client_fn) -> None:
+    strategy = DifferentialPrivacy(
+        FedAvg(min_fit_clients=N), noise_multiplier=0.01, clip_norm=0.5, clip_at="client"
+    )
+    history = simulate(logistic_client_fn, N, strategy, INIT, 2, seed=3, workflow=SecAggPlus())
+    clear = simulate(
+        logistic_client_fn, N,
+        DifferentialPrivacy(FedAvg(min_fit_clients=N), noise_multiplier=0.01, clip_norm=0.5,
+                            clip_at="client"),
+        INIT, 2, seed=3,
+    )  # fmt: skip
+    for a, b in zip(history.parameters, clear.parameters, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-3)
+    assert history.rounds[-1].metrics["dp_epsilon"] > 0
+
+
+def test_coordinator_side_dp_clipping_is_refused_under_secagg(logistic_client_fn) -> None:
+    strategy = DifferentialPrivacy(FedAvg(min_fit_clients=N), noise_multiplier=1.0)
+    with pytest.raises((ConfigError, RoundFailure), match="clip_at = 'client'"):
+        simulate(logistic_client_fn, N, strategy, INIT, 1, workflow=SecAggPlus())
+
+
+def test_contribution_tracking_falls_back_to_group_level_and_says_so(
+    logistic_client_fn, caplog
+) -> None:
+    from rengo.valuation import ContributionTracker
+
+    def score(params) -> float:
+        return -float(sum(np.sum(np.asarray(p) ** 2) for p in params))
+
+    tracker = ContributionTracker(score, method="loo")
+    with caplog.at_level("WARNING"):
+        simulate(
+            logistic_client_fn, N, FedAvg(min_fit_clients=N), INIT, 2, seed=3,
+            workflow=SecAggPlus(), observers=[tracker],
+        )  # fmt: skip
+    assert len(tracker.fallbacks) == 2 and "falls back to group level" in tracker.fallbacks[0]
+    assert any("falls back to group level" in r.message for r in caplog.records)
+    report = tracker.report()
+    values = list(report.values.values())
+    assert sorted(report.values) == [str(i) for i in range(N)]
+    assert all(v == pytest.approx(values[0]) for v in values)  # equal shares of the group
+    assert all(r.stopped_by.startswith("group level") for r in report.rounds)
+
+
+def test_whole_run_contribution_is_refused_under_secagg(logistic_client_fn) -> None:
+    from rengo.valuation import ContributionTracker
+
+    tracker = ContributionTracker(lambda p: 0.0, method="or")
+    with pytest.raises(ConfigError, match="method 'or' needs each client's update"):
+        simulate(
+            logistic_client_fn, N, FedAvg(min_fit_clients=N), INIT, 1,
+            workflow=SecAggPlus(), observers=[tracker],
+        )  # fmt: skip
+
+
+def _three_clients_through_share_keys() -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Run the secagg mod of clients a, b, c by hand through the share-keys stage."""
+    ids = ["a", "b", "c"]
+    mod, states = SecAggMod(), {u: {} for u in ids}
+    points = {u: i + 1 for i, u in enumerate(ids)}
+    public = {}
+    for u in ids:
+        others = [v for v in ids if v != u]
+        message = {"round": 1, "threshold": 2, "neighbours": others, "points": points}
+        public[u] = mod(ClientCall(u, ADVERTISE, message, states[u]), _no_client)
+    shared = {}
+    for u in ids:
+        keys = {v: public[v] for v in ids if v != u}
+        shared[u] = mod(
+            ClientCall(u, SHARE_KEYS, {"round": 1, "keys": keys}, states[u]), _no_client
+        )
+    return states, shared
+
+
+def _no_client(call: ClientCall) -> Any:
+    raise AssertionError(f"stage {call.key} reached the client")
+
+
+def test_a_tampered_sealed_share_is_refused_naming_its_sender() -> None:
+    states, shared = _three_clients_through_share_keys()
+    sealed = {v: shared[v]["sealed"]["a"] for v in ("b", "c")}
+    sealed["b"] = sealed["b"][:-1] + bytes([sealed["b"][-1] ^ 1])  # the router flips a bit
+    message = {"round": 1, "fit": None, "sealed": sealed, "ring_bits": 32}
+    with pytest.raises(ProtocolError, match="the shares from 'b' fail authentication"):
+        SecAggMod()(ClientCall("a", MASKED_INPUT, message, states["a"]), _no_client)
+
+
+def test_a_client_never_reveals_both_secrets_of_one_neighbour() -> None:
+    states, _ = _three_clients_through_share_keys()
+    states["a"]["secagg"]["held"] = {"b": [b"k" * 70, b"s" * 70], "c": [b"k" * 70, b"s" * 70]}
+    message = {"round": 1, "dropped": ["b"], "survivors": ["b", "c"], "survivor_count": 3}
+    with pytest.raises(ProtocolError, match="asked for both secrets of b"):
+        SecAggMod()(ClientCall("a", UNMASK, message, states["a"]), _no_client)
+
+
+def test_stages_out_of_order_are_refused() -> None:
+    with pytest.raises(ProtocolError, match=r"before 'secagg\.advertise'"):
+        SecAggMod()(ClientCall("a", UNMASK, {"round": 1}, {}), _no_client)
+
+
+class FixedUpdateClient(Client):
+    """Returns the global model plus a given update, with a given example count."""
+
+    def __init__(self, update: np.ndarray, examples: int) -> None:
+        super().__init__()
+        self.update, self.examples = update, examples
+
+    def fit(self, parameters, config) -> FitResult:
+        return FitResult([parameters[0] + self.update], self.examples, {})
+
+    def evaluate(self, parameters, config):
+        raise AssertionError("not evaluated")
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    updates=st.lists(
+        st.lists(st.floats(-1.5, 1.5, allow_nan=False), min_size=4, max_size=4),
+        min_size=3, max_size=6,
+    ),
+    examples=st.lists(st.integers(1, 500), min_size=6, max_size=6),
+    bits=st.integers(8, 20),
+    neighbours=st.sampled_from([0, 2]),
+)  # fmt: skip
+def test_the_protocols_unmasked_mean_is_fedavgs_to_the_stated_error(
+    updates, examples, bits: int, neighbours: int
+) -> None:
+    n = len(updates)
+    arrays = [np.array(u) for u in updates]
+    counts = examples[:n]
+    workflow = SecAggPlus(neighbours=neighbours, quantisation_bits=bits, max_examples=500)
+    history = simulate(
+        lambda cid: FixedUpdateClient(arrays[int(cid)], counts[int(cid)]),
+        [str(i) for i in range(n)], FedAvg(min_fit_clients=n, fraction_evaluate=0.0),
+        [np.zeros(4)], 1, workflow=workflow,
+    )  # fmt: skip
+    clipped = [np.clip(a, -1.0, 1.0) for a in arrays]  # clip_range 1.0
+    plain = sum(m * a for m, a in zip(counts, clipped, strict=True)) / sum(counts)
+    step = 2.0 / ((1 << bits) - 1)
+    assert np.all(np.abs(history.parameters[0] - plain) <= step / 2 + 1e-12)
+    assert workflow.last.rounding_error == pytest.approx(sum(counts) * step / 2)

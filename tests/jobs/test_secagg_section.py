@@ -1,0 +1,58 @@
+"""``[privacy] secagg = true``: the job runs its rounds through SecAgg+ with the secagg_* options,
+alone or with client-clipped central DP; bad keys name the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from rengo.core.errors import ConfigError
+from rengo.hfl import DifferentialPrivacy, SecAggPlus, simulate
+from rengo.jobs import build_hfl_job, parse_job
+from rengo.privacy import SecAgg
+
+BASE = {
+    "data": {"dataset": "iris"},
+    "partition": {"num_clients": 5},
+    "model": {"type": "logistic"},
+}
+
+
+def test_secagg_true_builds_the_secagg_workflow_with_its_options() -> None:
+    spec = parse_job(
+        {**BASE, "privacy": {"secagg": True, "secagg_neighbours": 2, "secagg_threshold": 0.6}}
+    )
+    job = build_hfl_job(spec)
+    assert isinstance(job.workflow, SecAggPlus)
+    assert job.workflow.config == SecAgg(neighbours=2, threshold=0.6)
+    history = simulate(
+        job.client_fn, job.client_ids, job.strategy, job.initial_parameters, 1,
+        workflow=job.workflow,
+    )  # fmt: skip
+    assert not history.rounds[0].failures
+
+
+def test_without_secagg_the_default_workflow_runs() -> None:
+    assert build_hfl_job(parse_job(BASE)).workflow is None
+
+
+def test_secagg_with_client_clipped_central_dp() -> None:
+    privacy = {"dp": "central", "clip_at": "client", "secagg": True, "secagg_quantisation_bits": 20}
+    job = build_hfl_job(parse_job({**BASE, "privacy": privacy}))
+    assert isinstance(job.strategy, DifferentialPrivacy)
+    assert isinstance(job.workflow, SecAggPlus)
+    assert job.workflow.config.quantisation_bits == 20
+
+
+@pytest.mark.parametrize(
+    ("privacy", "match"),
+    [
+        ({"secagg_neighbours": 4}, "need privacy.secagg = true"),
+        ({"secagg": "yes"}, "use true or false"),
+        ({"secagg": True, "secagg_treshold": 0.5}, "threshold"),
+        ({"secagg": True, "secagg_neighbours": 1}, "neighbours"),
+        ({"dp": "central", "secagg": True}, "clip_at = 'client'"),
+    ],
+)
+def test_bad_secagg_keys_name_the_fix(privacy, match) -> None:
+    with pytest.raises(ConfigError, match=match):
+        parse_job({**BASE, "privacy": privacy})
