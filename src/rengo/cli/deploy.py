@@ -59,6 +59,7 @@ def certs_add(
 
 
 def read_tokens(path: Path | None) -> dict[str, str] | None:
+    """The ``{party: token}`` table of a TOML tokens file (None without a file)."""
     if path is None:
         return None
     if sys.version_info >= (3, 11):
@@ -331,6 +332,7 @@ class PartyReport:
         self.name = name
 
     def __call__(self, call: Any, call_next: Any) -> Any:
+        """Run the client's call and print what it trained or evaluated, timed."""
         import time
 
         from rengo.core.messages import EvaluateResult, FitResult

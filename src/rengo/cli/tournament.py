@@ -530,7 +530,6 @@ def _require_open(tournament: Any, round_id: int | None, action: str) -> None:
 def leaderboard(state_path: StateOption = DEFAULT_STATE) -> None:
     """Participants by mean combined score over scored rounds, with their net payouts
     (any time)."""
-
     with friendly_errors(console):
         state = load_state(state_path)
         tournament = _tournament(state)

@@ -98,14 +98,17 @@ class EncryptedArray:
     # ------------------------------------------------------------------ shape
     @property
     def shape(self) -> tuple[int, ...]:
+        """The array's shape (as numpy's)."""
         return tuple(self.ciphertexts.shape)
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions."""
         return self.ciphertexts.ndim
 
     @property
     def size(self) -> int:
+        """The number of ciphertexts."""
         return int(self.ciphertexts.size)
 
     def __len__(self) -> int:
@@ -133,13 +136,16 @@ class EncryptedArray:
         return self._view(self.ciphertexts[index])
 
     def reshape(self, *shape: Any) -> EncryptedArray:
+        """The same ciphertexts in another shape (numpy's ``reshape``)."""
         return self._view(self.ciphertexts.reshape(*shape))
 
     def ravel(self) -> EncryptedArray:
+        """The ciphertexts as one dimension (numpy's ``ravel``)."""
         return self._view(self.ciphertexts.ravel())
 
     @property
     def T(self) -> EncryptedArray:
+        """The transpose."""
         return self._view(self.ciphertexts.T)
 
     # ------------------------------------------------------------ arithmetic

@@ -150,14 +150,17 @@ class ObfuscatorProcesses:
 
     @property
     def public_key(self) -> PaillierPublicKey:
+        """The key whose obfuscators it makes."""
         return self.inner.public_key
 
     @property
     def name(self) -> str:
+        """The inner scheme's name and the process count."""
         return f"{self.inner.name} (in {self.processes} processes)"
 
     @property
     def assumption(self) -> ObfuscatorAssumption:
+        """The inner scheme's assumption."""
         return self.inner.assumption
 
     def generate(self, count: int, rng: RandomSource, workers: int | None = None) -> np.ndarray:

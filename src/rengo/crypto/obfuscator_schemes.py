@@ -76,15 +76,23 @@ class ObfuscatorScheme(Protocol):
     """
 
     @property
-    def public_key(self) -> PaillierPublicKey: ...
+    def public_key(self) -> PaillierPublicKey:
+        """The key whose obfuscators it makes."""
+        ...
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The scheme's name, as benchmarks and logs print it."""
+        ...
 
     @property
-    def assumption(self) -> ObfuscatorAssumption: ...
+    def assumption(self) -> ObfuscatorAssumption:
+        """What its security rests on."""
+        ...
 
-    def generate(self, count: int, rng: RandomSource, workers: int | None = None) -> np.ndarray: ...
+    def generate(self, count: int, rng: RandomSource, workers: int | None = None) -> np.ndarray:
+        """``count`` fresh obfuscators ``r^n mod n^2`` (an object array), from ``rng``."""
+        ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +104,7 @@ class FullExponentObfuscators:
     assumption: ClassVar[ObfuscatorAssumption] = "dcr"
 
     def generate(self, count: int, rng: RandomSource, workers: int | None = None) -> np.ndarray:
+        """``count`` obfuscators ``r^n mod n^2``, r uniform in ``[1, n)``."""
         n, nsquare = self.public_key.n, self.public_key.nsquare
         bases = [rng.randbelow(n - 1) + 1 for _ in range(max(count, 0))]
         return batch_map(lambda chunk: gmpy2.powmod_base_list(chunk, n, nsquare), bases, workers)
@@ -112,9 +121,11 @@ class KeyHolderObfuscators:
 
     @property
     def public_key(self) -> PaillierPublicKey:
+        """The key whose obfuscators it makes."""
         return self.private_key.public_key
 
     def generate(self, count: int, rng: RandomSource, workers: int | None = None) -> np.ndarray:
+        """``count`` obfuscators by CRT: ``y^p`` mod ``p^2`` and ``y'^q`` mod ``q^2``, joined."""
         key = self.private_key
         p, q = key.p, key.q
         yp = [rng.randbelow(p - 1) + 1 for _ in range(max(count, 0))]
@@ -200,9 +211,11 @@ class ShortExponentObfuscators:
 
     @property
     def name(self) -> str:
+        """``djn-fixed-base`` with a precomputed table, else ``djn-short-exponent``."""
         return "djn-short-exponent" if self.table is None else "djn-fixed-base"
 
     def generate(self, count: int, rng: RandomSource, workers: int | None = None) -> np.ndarray:
+        """``count`` obfuscators ``h_s^a mod n^2`` with short exponents ``a``."""
         if count <= 0:
             return np.empty(0, dtype=object)
         if self.table is not None:

@@ -30,9 +30,11 @@ class SystemRandomSource:
     """Cryptographically secure randomness from the operating system (:mod:`secrets`)."""
 
     def randbits(self, bits: int) -> mpz:
+        """A uniform integer in ``[0, 2**bits)``."""
         return mpz(secrets.randbits(bits))
 
     def randbelow(self, bound: int) -> mpz:
+        """A uniform integer in ``[0, bound)``."""
         return mpz(secrets.randbelow(int(bound)))
 
 
@@ -43,9 +45,11 @@ class InsecureSeededSource:
         self._state = gmpy2.random_state(int(seed))
 
     def randbits(self, bits: int) -> mpz:
+        """A uniform integer in ``[0, 2**bits)``."""
         return gmpy2.mpz_urandomb(self._state, bits)
 
     def randbelow(self, bound: int) -> mpz:
+        """A uniform integer in ``[0, bound)``."""
         return gmpy2.mpz_random(self._state, bound)
 
 

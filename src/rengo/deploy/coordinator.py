@@ -61,7 +61,6 @@ def recorded_hub(
     and the recorder itself for the caller's own events (a no-op without a store).
     ``hub_options`` go to :class:`~rengo.transport.grpc_hub.GrpcHub` (message limit, memory
     budget, routing)."""
-
     presence: PresenceRecorder | None = None
 
     def record_event(level: str, message: str) -> None:

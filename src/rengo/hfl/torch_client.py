@@ -114,7 +114,7 @@ def get_parameters(model: nn.Module) -> Parameters:
 
     Returns
     -------
-    Parameters
+    list of numpy.ndarray
         One array per ``state_dict`` entry (parameters and buffers).
     """
     return [t.detach().cpu().numpy().copy() for t in model.state_dict().values()]

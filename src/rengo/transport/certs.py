@@ -40,6 +40,7 @@ class KeyPair:
 
     @property
     def common_name(self) -> str:
+        """The certificate's subject common name (the party's name)."""
         cert = x509.load_pem_x509_certificate(self.cert_pem)
         return str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
 

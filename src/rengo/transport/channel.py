@@ -140,6 +140,7 @@ class LocalBus:
         self.failure: RoleFailure | None = None
 
     def channel(self, name: str) -> LocalChannel:
+        """The channel through which role ``name`` sends and receives on this bus."""
         if name not in self.names:
             raise ValueError(f"unknown role {name!r}; roles are {self.names}")
         return LocalChannel(self, name)

@@ -50,6 +50,7 @@ class OutgoingMessage:
 
     @property
     def size(self) -> int:
+        """The payload's size in bytes."""
         return memoryview(self.payload).nbytes
 
 
@@ -110,6 +111,7 @@ class FrameAssembler:
 
     @property
     def in_progress(self) -> bool:
+        """Whether a chunked message has begun and not yet ended."""
         return self._header is not None
 
     @property
@@ -118,6 +120,7 @@ class FrameAssembler:
         return 0 if self._buffer is None else len(self._buffer)
 
     def feed(self, frame: bytes) -> Envelope | bytes | None:
+        """Take one frame: the completed envelope or control bytes, or None mid-message."""
         if not isinstance(frame, (bytes, bytearray)) or not frame:
             raise CodecError("empty frame")
         tag = frame[:1]

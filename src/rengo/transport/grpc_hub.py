@@ -336,6 +336,7 @@ class GrpcHub:
 
     @property
     def address(self) -> str:
+        """``host:port`` the hub listens on (the bound port when 0 was asked for)."""
         host = self.listen.rsplit(":", 1)[0]
         return f"{host}:{self.port}"
 

@@ -92,6 +92,7 @@ class Backoff:
     give_up_after: float | None = 600.0
 
     def delays(self, rng: random.Random) -> Iterator[float]:
+        """The successive reconnection delays: exponential with jitter, capped."""
         delay = self.initial
         while True:
             yield delay * (1.0 + self.jitter * (2.0 * rng.random() - 1.0))

@@ -91,11 +91,13 @@ class HubSecurity:
 
     @property
     def mode(self) -> str:
+        """``"token"``, ``"insecure"`` or ``"mtls"``: how parties are authenticated."""
         if self.tokens is not None:
             return "token"
         return "insecure" if self.insecure else "mtls"
 
     def server_credentials(self) -> grpc.ServerCredentials | None:
+        """GRPC server credentials, or None for an insecure port."""
         """gRPC server credentials, or None for an insecure port."""
         if self.insecure:
             return None
@@ -193,6 +195,7 @@ class PartyCredentials:
         token: str | None = None,
         insecure: bool = False,
     ) -> PartyCredentials:
+        """Credentials from PEM files (a party's certificate and key for mTLS)."""
         return cls(
             _read(ca_cert, "the CA certificate"),
             _read(cert, "the party's certificate"),
@@ -202,6 +205,7 @@ class PartyCredentials:
         )
 
     def channel_credentials(self) -> grpc.ChannelCredentials | None:
+        """The gRPC channel credentials (None for an insecure channel)."""
         if self.insecure:
             return None
         if self.token is not None:
@@ -211,6 +215,7 @@ class PartyCredentials:
         )
 
     def metadata(self, name: str) -> list[tuple[str, str]]:
+        """The call metadata naming the party (and carrying its token)."""
         items = [(NAME_HEADER, name)]
         if self.token is not None:
             items.append((TOKEN_HEADER, self.token))
@@ -218,6 +223,7 @@ class PartyCredentials:
 
 
 def warn_insecure(role: str) -> None:
+    """Log once that ``role`` runs without TLS."""
     log.warning(
         "%s runs WITHOUT TLS (insecure=True): traffic is plain text and party names are "
         "not verified by certificates; use only on a trusted network for testing",

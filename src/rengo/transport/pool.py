@@ -44,6 +44,7 @@ class Sent:
 
     @classmethod
     def of(cls, request: Request) -> Sent:
+        """What was sent for ``request``: its client, key and payload size."""
         return cls(request.client_id, request.key, len(request.payload))
 
 

@@ -98,9 +98,11 @@ class RayPool:
         return max(1, 2 * int(cpus // self._task_options["num_cpus"]))
 
     def client_ids(self) -> list[str]:
+        """The clients this pool serves."""
         return list(self._ids)
 
     def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
+        """Serve ``requests`` on Ray tasks, yielding each reply as it arrives."""
         handler = self._ensure_ray()
         task = _remote_batch.options(**self._task_options)
         window = self._window()
@@ -139,6 +141,7 @@ class RayPool:
                 yield handled.reply_to(record)
 
     def close(self) -> None:
+        """Drop the clients' state and shut Ray down if this pool started it."""
         self._state.clear()
         self._handler_ref = None
         if self._started_ray and ray.is_initialized():

@@ -101,9 +101,11 @@ class SerialPool:
         self._state: dict[str, bytes | None] = {}
 
     def client_ids(self) -> list[str]:
+        """The clients this pool serves."""
         return list(self._ids)
 
     def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
+        """Serve ``requests`` on threads, yielding each reply as it arrives."""
         with client_threads(self._threads):
             yield from self._serve(requests, timeout)
 
@@ -118,6 +120,7 @@ class SerialPool:
             yield outcome.reply_to(req)
 
     def close(self) -> None:
+        """Drop the clients' state."""
         self._state.clear()
 
 
@@ -304,9 +307,11 @@ class ProcessPool:
         return self._workers
 
     def client_ids(self) -> list[str]:
+        """The clients this pool serves."""
         return list(self._ids)
 
     def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
+        """Serve ``requests`` on the worker processes, yielding each reply as it arrives."""
         # Small clients cost less than a hand-off to a worker, so without a timeout several
         # go in one batch; with one, each client is its own batch so a hang costs only itself.
         size = 1 if timeout is not None else batch_size(len(requests), self._size)
@@ -368,6 +373,7 @@ class ProcessPool:
         self._workers[index] = self._spawn(index)
 
     def close(self) -> None:
+        """Stop the worker processes."""
         for worker in self._workers:
             with contextlib.suppress(OSError, BrokenPipeError):
                 worker.conn.send(None)

@@ -73,6 +73,7 @@ class ReadOnlyGuard:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse any HTTP method that could change state (405)."""
         if scope["type"] == "http" and scope["method"] not in READ_METHODS:
             await _reply(
                 send,
@@ -95,6 +96,7 @@ class TokenGuard:
         self.secure_cookie = secure_cookie
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse HTTP requests without the bearer token (401)."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -150,6 +152,7 @@ class HostGuard:
         self.hosts = frozenset(h.lower() for h in hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse HTTP requests for an unexpected Host header (DNS rebinding)."""
         if scope["type"] == "http":
             host = (_header(scope, b"host") or "").lower()
             name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
@@ -166,6 +169,7 @@ class SecurityHeaders:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Add the security headers to every HTTP response."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

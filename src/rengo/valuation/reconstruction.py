@@ -76,7 +76,7 @@ def fedavg_parameters(updates: Sequence[Parameters], weights: Sequence[float]) -
 
     Returns
     -------
-    Parameters
+    list of numpy.ndarray
         The weighted mean, in the dtypes of ``updates[0]``.
 
     Raises

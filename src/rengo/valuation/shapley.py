@@ -164,6 +164,7 @@ class CountingValue:
     _cache: dict[frozenset[int], float] = field(default_factory=dict, repr=False)
 
     def __call__(self, coalition: frozenset[int]) -> float:
+        """The coalition's value, computed once and then remembered."""
         cached = self._cache.get(coalition)
         if cached is not None:
             return cached

@@ -70,6 +70,7 @@ class StoppingCriterion:
         raise NotImplementedError
 
     def __call__(self, progress: SamplingProgress) -> bool:
+        """Whether sampling stops at ``progress``."""
         return self.reason(progress) is not None
 
     def __and__(self, other: StoppingCriterion) -> StoppingCriterion:
@@ -104,6 +105,7 @@ class AbsoluteStandardError(StoppingCriterion):
             raise ConfigError(f"min_samples must be >= 2, got {self.min_samples}")
 
     def reason(self, progress: SamplingProgress) -> str | None:
+        """Stop once the given share of standard errors is below the threshold."""
         if progress.samples < self.min_samples:
             return None
         if np.mean(progress.stderr < self.threshold) >= self.fraction:
@@ -132,6 +134,7 @@ class RelativeStandardError(StoppingCriterion):
             raise ConfigError(f"min_samples must be >= 2, got {self.min_samples}")
 
     def reason(self, progress: SamplingProgress) -> str | None:
+        """Stop once the given share of standard errors is below ``rtol`` x the largest value."""
         if progress.samples < self.min_samples:
             return None
         scale = float(np.max(np.abs(progress.values))) if progress.values.size else 0.0
@@ -158,6 +161,7 @@ class HistoryDeviation(StoppingCriterion):
             raise ConfigError("HistoryDeviation needs n_steps >= 1 and rtol in (0, 1)")
 
     def reason(self, progress: SamplingProgress) -> str | None:
+        """Stop once the values moved less than the tolerance over the last steps."""
         if len(progress.history) <= self.n_steps:
             return None
         now, before = progress.history[-1], progress.history[-1 - self.n_steps]
@@ -182,6 +186,7 @@ class MaxUpdates(StoppingCriterion):
             raise ConfigError(f"MaxUpdates needs n >= 1, got {self.n}")
 
     def reason(self, progress: SamplingProgress) -> str | None:
+        """Stop after ``n`` permutations."""
         return f"{self.n} permutations" if progress.permutations >= self.n else None
 
     def __str__(self) -> str:
@@ -195,6 +200,7 @@ class MinUpdates(StoppingCriterion):
     n: int
 
     def reason(self, progress: SamplingProgress) -> str | None:
+        """True after ``n`` permutations (combine with ``&`` as a floor)."""
         return f"at least {self.n} permutations" if progress.permutations >= self.n else None
 
     def __str__(self) -> str:
@@ -212,6 +218,7 @@ class MaxEvaluations(StoppingCriterion):
             raise ConfigError(f"MaxEvaluations needs n >= 1, got {self.n}")
 
     def reason(self, progress: SamplingProgress) -> str | None:
+        """Stop after ``n`` coalition evaluations."""
         return f"{self.n} coalition evaluations" if progress.evaluations >= self.n else None
 
     def __str__(self) -> str:
@@ -229,6 +236,7 @@ class MaxTime(StoppingCriterion):
             raise ConfigError(f"MaxTime needs seconds > 0, got {self.seconds}")
 
     def reason(self, progress: SamplingProgress) -> str | None:
+        """Stop after ``seconds`` of sampling."""
         return f"{self.seconds:g} s" if progress.seconds >= self.seconds else None
 
     def __str__(self) -> str:
@@ -242,6 +250,7 @@ class AllOf(StoppingCriterion):
     criteria: tuple[StoppingCriterion, ...]
 
     def reason(self, progress: SamplingProgress) -> str | None:
+        """Stop when every criterion would."""
         reasons = [c.reason(progress) for c in self.criteria]
         if all(r is not None for r in reasons):
             return " and ".join(r for r in reasons if r is not None)
@@ -258,6 +267,7 @@ class AnyOf(StoppingCriterion):
     criteria: tuple[StoppingCriterion, ...]
 
     def reason(self, progress: SamplingProgress) -> str | None:
+        """Stop when any criterion would (its reason)."""
         for c in self.criteria:
             why = c.reason(progress)
             if why is not None:
@@ -275,6 +285,7 @@ class Not(StoppingCriterion):
     criterion: StoppingCriterion
 
     def reason(self, progress: SamplingProgress) -> str | None:
+        """Stop when the criterion would not."""
         return None if self.criterion(progress) else f"not {self.criterion}"
 
     def __str__(self) -> str:
@@ -329,6 +340,7 @@ class ConvergenceRule(StoppingCriterion):
         )
 
     def reason(self, progress: SamplingProgress) -> str | None:
+        """Stop at the permutation cap, or once the values settled within the window."""
         if progress.permutations >= self.max_permutations:
             return f"{self.max_permutations} permutations"
         history = progress.history

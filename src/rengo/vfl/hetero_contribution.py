@@ -194,6 +194,7 @@ class CoalitionValue:
         return _restrict_label_party(dataset, guest_rows)
 
     def __call__(self, coalition: frozenset[int]) -> float:
+        """The coalition's validation score, retrained once and then remembered."""
         cached = self._cache.get(coalition)
         if cached is not None:
             return cached

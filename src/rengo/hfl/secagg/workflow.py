@@ -1,4 +1,4 @@
-"""The coordinator half of SecAgg+ (Bell, Bonawitz, Gascon, Lepoint, Raykova, CCS 2020) as a
+r"""The coordinator half of SecAgg+ (Bell, Bonawitz, Gascon, Lepoint, Raykova, CCS 2020) as a
 round workflow: the same code runs in simulation and in the deployed coordinator.
 
 Round r over the sampled clients U, on a public k-regular graph N(.) with threshold t:
@@ -13,7 +13,7 @@ Round r over the sampled clients U, on a public k-regular graph N(.) with thresh
    ``y_u + PRG(b_u) + sum_{v in N(u) n U2} +-PRG(s_uv) mod 2^bits``. Survivors U3. *Learns:*
    vectors uniform in the ring (each carries a fresh self-mask).
 3. **Unmask.** Each u in U3 returns, for each neighbour, the share of s_sk if it dropped in
-   stage 2 (U2 \\ U3) or of b if it survived - never both. The coordinator checks every share
+   stage 2 (U2 \ U3) or of b if it survived - never both. The coordinator checks every share
    against its owner's digest, rebuilds each dropped client's s_sk (checked against its s_pk)
    to strip its pairwise masks, and each survivor's b to strip its self-mask. *Learns:* the
    sum over U3, nothing about any one y_u while fewer than t of a client's neighbours collude.

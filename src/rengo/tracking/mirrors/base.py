@@ -34,13 +34,19 @@ class RunMirror(Protocol):
     """Receives a run's records: :meth:`open`, then :meth:`round` per round, then
     :meth:`close`. ``store`` is where the run lives (to read its model, ledger...)."""
 
-    def open(self, store: RunStore, run: RunInfo) -> None: ...
+    def open(self, store: RunStore, run: RunInfo) -> None:
+        """A run began (or resumed): create its mirror-side record."""
+        ...
 
     def round(
         self, store: RunStore, run: RunInfo, record: RoundRecord, clients: Sequence[ClientRecord]
-    ) -> None: ...
+    ) -> None:
+        """A round ended: mirror its metrics and each client's record."""
+        ...
 
-    def close(self, store: RunStore, run: RunInfo) -> None: ...
+    def close(self, store: RunStore, run: RunInfo) -> None:
+        """The run ended: mirror its status, summary and model."""
+        ...
 
 
 def flat_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -132,6 +138,7 @@ class MirroringStore(RunStore):
     def start_run(
         self, kind: str, config: Mapping[str, Any], name: str | None = None, seed: int | None = None
     ) -> str:
+        """Start a run in the store and open it in every mirror."""
         run_id = super().start_run(kind, config, name=name, seed=seed)
         run = self.get_run(run_id)
         for mirror in self.mirrors:
@@ -141,6 +148,7 @@ class MirroringStore(RunStore):
     def resume_run(
         self, run_id: str, kind: str | None = None, *, reopen_completed: bool = False
     ) -> RunInfo:
+        """Resume a run in the store and reopen it in every mirror."""
         run = super().resume_run(run_id, kind, reopen_completed=reopen_completed)
         for mirror in self.mirrors:
             _safely(mirror, "reopen a run", functools.partial(mirror.open, self, run))
@@ -160,6 +168,7 @@ class MirroringStore(RunStore):
         reason: str | None = None,
         metrics: Mapping[str, Any] | None = None,
     ) -> None:
+        """Record a client's round in the store (mirrored with the round)."""
         super().log_client(
             run_id,
             round,
@@ -197,6 +206,7 @@ class MirroringStore(RunStore):
         num_clients: int,
         num_failures: int,
     ) -> None:
+        """Record a round in the store and mirror it with its clients' records."""
         super().log_round(run_id, round, metrics, duration_s, num_clients, num_failures)
         record = RoundRecord(
             int(round),
@@ -215,6 +225,7 @@ class MirroringStore(RunStore):
     def finish_run(
         self, run_id: str, status: str, summary: Mapping[str, Any] | None = None
     ) -> None:
+        """Finish a run in the store and close it in every mirror."""
         super().finish_run(run_id, status, summary)
         run = self.get_run(run_id)
         for key in [k for k in self._clients if k[0] == run_id]:
