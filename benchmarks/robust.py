@@ -67,6 +67,9 @@ def rengo_rules(f: int) -> dict[str, Callable[[dict[str, Any]], Any]]:
         "bulyan": lambda c: Bulyan(num_byzantine=f, **c),
         "centredclipping": lambda c: CentredClipping(**c),
         "centredclipping+reject3": lambda c: CentredClipping(rejection=3.0, **c),
+        "centredclipping+reject3+weighted": lambda c: CentredClipping(
+            rejection=3.0, weighted=True, **c
+        ),
         "normboundedavg": lambda c: NormBoundedAvg(max_norm=0.1, **c),
     }
 

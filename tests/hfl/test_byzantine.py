@@ -65,6 +65,23 @@ def test_rejection_leaves_gross_outliers_out_and_averages_the_rest() -> None:
     np.testing.assert_allclose(v_all, [(1 + 1.2 + 0.8 - 2) / 4, 0.0])
 
 
+def test_weighted_centred_clipping_is_the_weighted_mean_inside_the_radius() -> None:
+    rng = np.random.default_rng(3)
+    deltas = rng.normal(size=(6, 4))
+    weights = rng.integers(1, 50, size=6).astype(float)
+    v, _ = centred_clip(deltas, np.zeros(4), radius=1e9, weights=weights)
+    np.testing.assert_allclose(v, weights @ deltas / weights.sum())
+    equal, _ = centred_clip(deltas, np.zeros(4), radius=1e9, weights=np.ones(6))
+    np.testing.assert_allclose(equal, centred_clip(deltas, np.zeros(4), radius=1e9)[0])
+
+
+def test_weighted_rejection_drops_far_rows_and_their_weight() -> None:
+    deltas = np.array([[1.0, 0.0], [0.0, 1.0], [-50.0, 0.0]])
+    weights = np.array([1.0, 3.0, 100.0])  # the far row's large claimed count buys nothing
+    v, _ = centred_clip(deltas, np.zeros(2), radius=2.0, rejection=3.0, weights=weights)
+    np.testing.assert_allclose(v, [0.25, 0.75])
+
+
 def test_centred_clipping_keeps_last_rounds_aggregate_as_centre() -> None:
     strategy = CentredClipping(radius=10.0, rejection=0.0, min_fit_clients=2)
     params = [np.zeros(2)]
@@ -181,4 +198,6 @@ def test_recommended_rule_beats_fedavg_under_the_sign_flip_attack() -> None:
     # measured: FedAvg 0.963 clean, 0.245 attacked; centred clipping 0.895 clean, 0.930
     assert robust - fedavg > 0.5
     assert robust > clean - 0.1 and robust_clean > clean - 0.1
+    weighted = accuracy(CentredClipping(rejection=3.0, weighted=True, min_fit_clients=10), attack)
+    assert weighted > clean - 0.1
     assert Bulyan(num_byzantine=2).name == "Bulyan"

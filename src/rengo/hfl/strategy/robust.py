@@ -29,11 +29,13 @@ class UpdateStack(WeightedSum):
     def __init__(self, reference: Sequence[np.ndarray]) -> None:
         super().__init__([])
         self.updates: list[np.ndarray] = []
+        self.weights: list[float] = []
 
     def add(self, parameters: Sequence[np.ndarray], weight: float, metrics: Metrics) -> None:
         """Keep the update (flattened) and fold its metrics."""
         super().add([], weight, metrics)
         self.updates.append(flatten(parameters))
+        self.weights.append(float(weight))
 
     def add_sum(self, sums: Sequence[np.ndarray], total_weight: float, count: int) -> None:
         """Refused: a robust rule needs every update, not their sum."""
