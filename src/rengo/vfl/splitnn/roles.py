@@ -258,6 +258,7 @@ def splitnn_label_party(
     params = list(top.parameters()) + ([] if bottom is None else list(bottom.parameters()))
     optimizer = make_optimizer(params, config.optimizer, config.learning_rate)
     xt = torch.from_numpy(x)
+    positive = index == 1  # Marvell's noise depends on the row's class (binary only)
     if config.task == "binary":
         yt = torch.from_numpy(index.astype(np.float32))
         loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -285,11 +286,10 @@ def splitnn_label_party(
             loss.backward()
             for host, leaf in zip(hosts, leaves, strict=True):
                 exact = leaf.grad.detach().numpy()
-                step.send(
-                    host,
-                    GRADIENT,
-                    defend_gradients(exact, config.defense, config.noise_scale, noise),
+                sent = defend_gradients(
+                    exact, config.defense, config.noise_scale, noise, positive=positive[rows]
                 )
+                step.send(host, GRADIENT, sent)
             optimizer.step()
             total += float(loss.detach()) * len(rows)
         losses.append(total / len(x))
