@@ -5,6 +5,7 @@ AUC; runs are reproducible."""
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from typing import Any
 
 import numpy as np
@@ -106,22 +107,31 @@ def test_bad_solver_input_is_refused() -> None:
 
 
 def test_the_noise_has_the_solved_covariance_per_class() -> None:
+    """One batch of 40 rows repeated 400 times has the same class means and spreads, so
+    one call draws 16,000 noise rows from the covariances solved for it."""
     rng = np.random.default_rng(3)
     dim = 4
     positive = np.arange(40) % 4 == 0
     gradients = rng.normal(size=(40, dim)) * 0.1 + np.where(positive, 1.0, -0.2)[:, None]
-    draws = []
-    for _ in range(3000):
-        noisy, covariance = marvell_noise(gradients, positive, 1.0, rng)
-        draws.append(noisy - gradients)
+    rows, flags = np.tile(gradients, (400, 1)), np.tile(positive, 400)
+    noisy, covariance = marvell_noise(rows, flags, 1.0, rng)
     assert covariance is not None
-    noise = np.stack(draws)  # (draws, rows, d)
+    noise = noisy - rows
     delta = gradients[positive].mean(0) - gradients[~positive].mean(0)
+    solved = solve_marvell(
+        float(gradients[~positive].var(0).mean()),
+        float(gradients[positive].var(0).mean()),
+        dim,
+        float(delta @ delta),
+        0.25,
+        float(delta @ delta),
+    )
+    np.testing.assert_allclose(astuple(covariance), astuple(solved), rtol=1e-6)
     for flag in (False, True):
-        rows = noise[:, positive == flag].reshape(-1, dim)
-        empirical = rows.T @ rows / len(rows)
+        drawn = noise[flags == flag]
+        empirical = drawn.T @ drawn / len(drawn)
         expected = covariance.matrix(delta, flag)
-        np.testing.assert_allclose(empirical, expected, atol=0.05 * np.trace(expected) + 1e-3)
+        np.testing.assert_allclose(empirical, expected, atol=0.05 * np.trace(expected) + 1e-6)
 
 
 def test_a_single_class_batch_gets_isotropic_noise_of_the_stated_power() -> None:

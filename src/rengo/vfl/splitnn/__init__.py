@@ -39,9 +39,9 @@ __all__ = [
     "marvell_auc_bound",
     "marvell_noise",
     "marvell_sum_kl",
+    "solve_marvell",
     "splitnn_feature_party",
     "splitnn_label_party",
     "splitnn_predict_feature_party",
     "splitnn_predict_label_party",
-    "solve_marvell",
 ]

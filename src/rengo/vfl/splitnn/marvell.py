@@ -36,9 +36,10 @@ solution, only the class of smaller spread gets noise across ``Delta`` (its vari
 at most the spread gap, which equalises the classes across ``Delta``) and the budget is
 spent in full; that leaves two variables, which a grid plus SciPy's Nelder-Mead minimise
 deterministically (the problem is not jointly convex, so no local method alone is
-trusted; the paper alternates one-dimensional minimisations instead). :func:`marvell_noise` applies it to one batch of cut-layer gradients.
-The bound holds for the Gaussian approximation of the gradients, not as a formal guarantee
-on the real ones: measure the leak AUC (:func:`rengo.vfl.splitnn.leak_auc`) too.
+trusted; the paper alternates one-dimensional minimisations instead).
+:func:`marvell_noise` applies it to one batch of cut-layer gradients. The bound holds for
+the Gaussian approximation of the gradients, not as a formal guarantee on the real ones:
+measure the leak AUC (:func:`rengo.vfl.splitnn.leak_auc`) too.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from rengo.core.errors import DataError
+
 
 @dataclass(frozen=True)
 class MarvellCovariance:
@@ -98,9 +100,7 @@ class MarvellCovariance:
         return out
 
 
-def marvell_objective(
-    lambdas: np.ndarray, u: float, v: float, dim: int, gap: float
-) -> float:
+def marvell_objective(lambdas: np.ndarray, u: float, v: float, dim: int, gap: float) -> float:
     """Theorem 2's objective at ``lambdas = (lambda1_0, lambda2_0, lambda1_1, lambda2_1)``
     (``gap``: ``g = ||g_bar_1 - g_bar_0||^2``); see the module docstring. Where a class has
     neither spread nor noise in some direction the limits are taken: equal point masses
@@ -185,7 +185,7 @@ def marvell_auc_bound(sum_kl: float) -> float:
         raise DataError(f"sum_kl must be >= 0, got {sum_kl!r}")
     if sum_kl >= 4:
         return 1.0
-    return 0.5 + np.sqrt(sum_kl) / 2 - sum_kl / 8
+    return 0.5 + float(np.sqrt(sum_kl)) / 2 - sum_kl / 8
 
 
 def solve_marvell(
@@ -241,11 +241,16 @@ def solve_marvell(
     else:
         share_a, ua, ub = positive_share, vn, un
     along_a, across_a, along_b = _solve_reduced(ua, ub, dim, gn, share_a, budget)
-    if un <= vn:
-        lambdas = (along_a, across_a, along_b, 0.0)
-    else:
-        lambdas = (along_b, 0.0, along_a, across_a)
-    found = MarvellCovariance(*(x * unit for x in lambdas), float("nan"), power)
+    class_a, class_b = (along_a, across_a), (along_b, 0.0)
+    negative, positive = (class_a, class_b) if un <= vn else (class_b, class_a)
+    found = MarvellCovariance(
+        negative[0] * unit,
+        negative[1] * unit,
+        positive[0] * unit,
+        positive[1] * unit,
+        float("nan"),
+        power,
+    )
     return _with_sum_kl(found, u, v, dim, gap)
 
 
@@ -273,7 +278,7 @@ def _solve_reduced(
         la, t, lb = lambdas(t_frac, w)
         x, a, b = ua + t, ua + la, ub + lb
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            pair_across = np.where(x == ub, 2.0, x / ub + ub / x) if across else 0.0
+            pair_across = np.where(x == ub, 2.0, x / ub + ub / x) if across else 0.0 * x
             pair_along = np.where(a == b, 2.0, a / b + b / a)
             value = across * pair_across + pair_along + gap / a + gap / b
         out: np.ndarray = np.where(np.isnan(value), np.inf, value)
@@ -287,12 +292,11 @@ def _solve_reduced(
     # the point that beats isotropic noise of the same power (per-coordinate variance c):
     # class a across Delta min(c, ub - ua), class b nothing, what that saves along Delta
     c = budget / dim
-    t = min(c, t_max)
-    extra = budget - share_a * across * t - c
-    along_a_max = (budget - share_a * across * t) / share_a
-    dominant = np.array(
-        [t / t_max if t_max > 0 else 0.0, (c + extra - t) / max(along_a_max - t, 1e-300)]
-    )
+    t_iso = min(c, t_max)
+    extra = budget - share_a * across * t_iso - c
+    along_a_max = (budget - share_a * across * t_iso) / share_a
+    w_iso = (c + extra - t_iso) / max(along_a_max - t_iso, 1e-300)
+    dominant = np.array([t_iso / t_max if t_max > 0 else 0.0, w_iso])
     dominant_value = float(objective(np.asarray(dominant[0]), np.asarray(dominant[1])))
     if dominant_value < start_value:
         start, start_value = dominant, dominant_value

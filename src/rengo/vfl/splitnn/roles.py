@@ -10,7 +10,8 @@ embeddings. Per mini-batch B (rows in the order every party derives from the bat
 2. label party: ``e_g = bottom_g(X_g[B])``, ``loss = L(top([e_g, e_1, ..., e_K]), y[B])``,
    back-propagates through its top and bottom models and takes an optimizer step;
    label party -> feature party k: ``dL/de_k`` (after the configured defence, see
-   :mod:`rengo.vfl.splitnn.leakage`);
+   :mod:`rengo.vfl.splitnn.leakage`; Marvell's noise depends on each row's label, drawn
+   by the label party, which alone knows it);
 3. every feature party k back-propagates ``dL/de_k`` through its bottom model and steps.
 
 What each party learns (no cryptography: embeddings and gradients travel in the clear):
