@@ -12,6 +12,7 @@ from rengo.vfl.splitnn.marvell import (
     MarvellCovariance,
     marvell_auc_bound,
     marvell_noise,
+    marvell_objective,
     marvell_sum_kl,
     solve_marvell,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "leak_auc",
     "marvell_auc_bound",
     "marvell_noise",
+    "marvell_objective",
     "marvell_sum_kl",
     "solve_marvell",
     "splitnn_feature_party",

@@ -101,10 +101,30 @@ class MarvellCovariance:
 
 
 def marvell_objective(lambdas: np.ndarray, u: float, v: float, dim: int, gap: float) -> float:
-    """Theorem 2's objective at ``lambdas = (lambda1_0, lambda2_0, lambda1_1, lambda2_1)``
-    (``gap``: ``g = ||g_bar_1 - g_bar_0||^2``); see the module docstring. Where a class has
-    neither spread nor noise in some direction the limits are taken: equal point masses
-    add nothing (the ratio pair is 2), unequal ones an infinite divergence."""
+    """Theorem 2's objective (see the module docstring): twice the symmetrised KL plus
+    ``2 d``.
+
+    Where a class has neither spread nor noise in some direction the limits are taken:
+    equal point masses add nothing (the ratio pair is 2), unequal ones an infinite
+    divergence.
+
+    Parameters
+    ----------
+    lambdas
+        ``(lambda1_0, lambda2_0, lambda1_1, lambda2_1)``: the negative class's variance
+        along and across ``Delta``, then the positive class's.
+    u, v
+        Mean per-coordinate variance of the negative and positive class's gradients.
+    dim
+        The gradients' dimension ``d``.
+    gap
+        ``g = ||g_bar_1 - g_bar_0||^2``.
+
+    Returns
+    -------
+    float
+        The objective (``inf`` where a divergence is infinite).
+    """
     along0, across0, along1, across1 = (float(x) for x in lambdas)
     a, b = u + along0, v + along1
     x, y = u + across0, v + across1
