@@ -1,5 +1,9 @@
 """SplitNN: accuracy against label leakage, with and without noise on returned gradients.
 
+Defences: isotropic ``gaussian`` noise, Li et al.'s ``max_norm`` heuristic and their
+optimised ``marvell`` (power budget ``P = s * ||g_bar_1 - g_bar_0||^2``, ``s`` the
+``noise_scale`` column), each at a few scales.
+
 Task (Li et al.'s setting, ICLR 2022: two parties, binary, imbalanced, the label party holds
 only the labels and the top model): scikit-learn's digits, "is it an 8?" (10 % positives),
 every pixel at the feature party; every fifth image held out. For each defence setting
@@ -36,6 +40,9 @@ SETTINGS = [
     ("gaussian", 4.0),
     ("max_norm", 1.0),
     ("max_norm", 4.0),
+    ("marvell", 0.25),
+    ("marvell", 1.0),
+    ("marvell", 4.0),
 ]
 
 

@@ -57,7 +57,7 @@ def test_bad_options_name_the_option() -> None:
     with pytest.raises(OptionError, match="embedding_dim must be >= 1"):
         SplitNNConfig(embedding_dim=0)
     with pytest.raises(OptionError, match="defense must be one of"):
-        SplitNNConfig(defense="marvell")  # type: ignore[arg-type]
+        SplitNNConfig(defense="laplace")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="did you mean 'epochs'"):
         SplitNNClassifier(epoch=3)
     with pytest.raises(ConfigError, match="learning_rate"):

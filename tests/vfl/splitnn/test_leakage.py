@@ -124,4 +124,4 @@ def test_bad_measurements_are_refused() -> None:
     with pytest.raises(DataError, match="positive row"):
         leak_auc(gradients, np.zeros(4), "direction")
     with pytest.raises(ConfigError, match="unknown defense"):
-        defend_gradients(gradients, "marvell", 1.0, np.random.default_rng())
+        defend_gradients(gradients, "laplace", 1.0, np.random.default_rng())

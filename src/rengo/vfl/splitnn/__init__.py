@@ -1,5 +1,6 @@
 """SplitNN: vertical split learning (Vepakomma et al. 2018) with PyTorch bottom and top
-models, label-leakage measurement and noise defences (Li et al., ICLR 2022); registered
+models, label-leakage measurement and noise defences, Marvell among them (Li et al., ICLR
+2022); registered
 as ``"splitnn"``. PyTorch (the ``torch`` extra) is imported only when a network is built."""
 
 from rengo.vfl.splitnn.algorithm import SPLITNN
@@ -7,6 +8,14 @@ from rengo.vfl.splitnn.central import CentralSplitNN, fit_central
 from rengo.vfl.splitnn.config import SplitNNConfig
 from rengo.vfl.splitnn.estimator import SplitNNClassifier
 from rengo.vfl.splitnn.leakage import defend_gradients, leak_auc
+from rengo.vfl.splitnn.marvell import (
+    MarvellCovariance,
+    marvell_auc_bound,
+    marvell_noise,
+    marvell_objective,
+    marvell_sum_kl,
+    solve_marvell,
+)
 from rengo.vfl.splitnn.predict import splitnn_predict_feature_party, splitnn_predict_label_party
 from rengo.vfl.splitnn.roles import (
     EpochRecord,
@@ -20,6 +29,7 @@ __all__ = [
     "SPLITNN",
     "CentralSplitNN",
     "EpochRecord",
+    "MarvellCovariance",
     "SplitNNClassifier",
     "SplitNNConfig",
     "SplitNNFeatureModel",
@@ -27,6 +37,11 @@ __all__ = [
     "defend_gradients",
     "fit_central",
     "leak_auc",
+    "marvell_auc_bound",
+    "marvell_noise",
+    "marvell_objective",
+    "marvell_sum_kl",
+    "solve_marvell",
     "splitnn_feature_party",
     "splitnn_label_party",
     "splitnn_predict_feature_party",

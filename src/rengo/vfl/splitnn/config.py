@@ -14,7 +14,7 @@ from typing import Literal, get_args
 from rengo.core.options import OptionError, option
 
 Task = Literal["binary", "multiclass"]
-Defense = Literal["none", "gaussian", "max_norm"]
+Defense = Literal["none", "gaussian", "max_norm", "marvell"]
 OptimizerName = Literal["adam", "sgd"]
 
 
@@ -36,7 +36,13 @@ class SplitNNConfig:
     the batch's largest gradient norm, ``d``: the embedding width), so the noise's expected
     norm is about ``noise_scale`` times the largest gradient; ``"max_norm"`` is Li et al.'s
     heuristic: each row gets noise that lifts its expected squared norm to the batch's
-    largest (``noise_scale`` multiplies that variance).
+    largest (``noise_scale`` multiplies that variance); ``"marvell"`` is Li et al.'s
+    optimised defence (binary tasks only, :mod:`rengo.vfl.splitnn.marvell`): per batch,
+    label-dependent Gaussian noise whose covariances minimise the KL bound on any
+    attacker's leak AUC within the power budget ``P = noise_scale * ||g_bar_1 -
+    g_bar_0||^2`` (the paper's scale ``s``: the expected squared noise norm, averaged over
+    the batch's rows, is at most ``noise_scale`` times the squared distance between the
+    two classes' mean gradients).
 
     Raises
     ------
@@ -52,8 +58,12 @@ class SplitNNConfig:
     bottom_hidden: int = option(32, "Hidden width of each bottom model (0: none).", ge=0)
     embedding_dim: int = option(16, "Width of each party's cut-layer embedding.", ge=1)
     top_hidden: int = option(32, "Hidden width of the top model (0: linear).", ge=0)
-    defense: Defense = option("none", "Noise on returned gradients: none, gaussian, max_norm.")
-    noise_scale: float = option(1.0, "Scale of the defense's noise (see the docs).", ge=0)
+    defense: Defense = option(
+        "none", "Noise on returned gradients: none, gaussian, max_norm, marvell (binary)."
+    )
+    noise_scale: float = option(
+        1.0, "Scale of the defense's noise (marvell: power P = s*||g1-g0||^2).", ge=0
+    )
 
     def __post_init__(self) -> None:
         for name, kind in (("optimizer", OptimizerName), ("task", Task), ("defense", Defense)):
@@ -71,3 +81,9 @@ class SplitNNConfig:
             raise OptionError("learning_rate", f"must be > 0, got {self.learning_rate!r}")
         if not self.noise_scale >= 0:
             raise OptionError("noise_scale", f"must be >= 0, got {self.noise_scale!r}")
+        if self.defense == "marvell" and self.task != "binary":
+            raise OptionError(
+                "defense",
+                f"'marvell' protects binary labels only (task={self.task!r}); use "
+                "task='binary', or defense='gaussian' or 'max_norm' for more classes",
+            )

@@ -10,6 +10,7 @@ inspect exactly what each party received. Its keyword arguments are
 >>> model.fit({"left": (ids, X_left), "right": (ids, X_right)}, "left", y)
 >>> model.score({"left": (ids2, X2_left), "right": (ids2, X2_right)}, y2)
 >>> model.leak_auc("right", attack="direction")
+>>> guarded = SplitNNClassifier(defense="marvell", noise_scale=0.25, seed=0)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -51,8 +52,13 @@ class SplitNNClassifier(VerticalEstimator):
     model over the concatenated embeddings. Embeddings and cut-layer gradients travel in
     the clear (see :mod:`rengo.vfl.splitnn.roles` for what each party learns);
     ``defense`` adds noise to the gradients feature parties receive against label leakage
-    (:mod:`rengo.vfl.splitnn.leakage`). ``seed`` fixes PSI's order, the batch order, the
-    initial weights and the defence noise: same seed, same model. Every option of
+    (:mod:`rengo.vfl.splitnn.leakage`): ``"gaussian"``, ``"max_norm"``, or, for
+    ``task="binary"``, ``"marvell"`` (Li et al., ICLR 2022, Section 4: per batch, the
+    label-dependent noise covariances that minimise a KL bound on any attacker's leak AUC
+    within the power ``noise_scale * ||g_bar_1 - g_bar_0||^2``, see
+    :mod:`rengo.vfl.splitnn.marvell`); :meth:`leak_auc` measures what is left.
+    ``seed`` fixes PSI's order, the batch order, the initial weights and the defence noise:
+    same seed, same model. Every option of
     :class:`~rengo.vfl.splitnn.config.SplitNNConfig` is a keyword argument. Needs the
     ``torch`` extra.
     """

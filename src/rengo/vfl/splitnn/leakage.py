@@ -27,9 +27,14 @@ the label party; the label party's own models train on the exact gradients:
   every row's expected squared norm is lifted to the batch's largest (at ``noise_scale``
   1). It blunts the norm attack but leaves directions mostly intact.
 
-Neither is a formal privacy guarantee (Li et al.'s Marvell optimises the noise
-covariance per batch for a bound on the attacker's AUC; it is not implemented here):
-measure the leak AUC of a setting with :func:`leak_auc` before relying on it.
+* ``"marvell"`` (Li et al.'s Section 4, binary labels): label-dependent noise whose
+  covariances are chosen per batch to minimise a KL bound on any attacker's leak AUC,
+  within a power budget ``noise_scale * ||g_bar_1 - g_bar_0||^2``
+  (:mod:`rengo.vfl.splitnn.marvell`).
+
+None is a formal privacy guarantee (Marvell's bound holds for a Gaussian approximation
+of the gradients): measure the leak AUC of a setting with :func:`leak_auc` before relying
+on it.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.metrics import roc_auc
+from rengo.vfl.splitnn.marvell import marvell_noise
 
 Attack = Literal["norm", "direction"]
 
@@ -113,8 +119,16 @@ def leak_auc(
     return roc_auc(np.concatenate(scored).astype(np.int64), np.concatenate(scores))
 
 
+DEFENSES = ("none", "gaussian", "max_norm", "marvell")
+
+
 def defend_gradients(
-    gradients: np.ndarray, defense: str, noise_scale: float, rng: np.random.Generator
+    gradients: np.ndarray,
+    defense: str,
+    noise_scale: float,
+    rng: np.random.Generator,
+    *,
+    positive: np.ndarray | None = None,
 ) -> np.ndarray:
     """The gradients a feature party is sent under ``defense`` (see the module docstring).
 
@@ -123,11 +137,14 @@ def defend_gradients(
     gradients
         ``(rows, d)`` exact cut-layer gradients of one batch.
     defense
-        ``"none"``, ``"gaussian"`` or ``"max_norm"``.
+        ``"none"``, ``"gaussian"``, ``"max_norm"`` or ``"marvell"``.
     noise_scale
-        The noise's scale (0: no noise).
+        The noise's scale (0: no noise; Marvell: ``s`` in its power budget).
     rng
         The label party's noise generator.
+    positive
+        ``(rows,)`` booleans, which rows are positive: Marvell's noise depends on the
+        label (needed for ``"marvell"`` only).
 
     Returns
     -------
@@ -137,12 +154,14 @@ def defend_gradients(
     Raises
     ------
     ConfigError
-        For an unknown defense.
+        For an unknown defense, or ``"marvell"`` without ``positive``.
     """
     g = np.asarray(gradients, dtype=np.float64)
+    if defense not in DEFENSES:
+        raise ConfigError(f"unknown defense {defense!r}; choose one of {DEFENSES}")
+    if defense == "marvell" and positive is None:
+        raise ConfigError("defense='marvell' needs each row's label: pass positive=")
     if defense == "none" or noise_scale == 0 or g.size == 0:
-        if defense not in ("none", "gaussian", "max_norm"):
-            raise ConfigError(f"unknown defense {defense!r}")
         return g.astype(np.float32)
     d = g.shape[1]
     squared = np.sum(g * g, axis=1)
@@ -154,6 +173,7 @@ def defend_gradients(
         std_rows = np.sqrt(noise_scale * np.maximum(largest - squared, 0.0) / d)
         noisy = g + rng.normal(0.0, 1.0, g.shape) * std_rows[:, None]
     else:
-        raise ConfigError(f"unknown defense {defense!r}")
+        assert positive is not None
+        noisy, _ = marvell_noise(g, positive, noise_scale, rng)
     out: np.ndarray = noisy.astype(np.float32)
     return out

@@ -10,7 +10,8 @@ embeddings. Per mini-batch B (rows in the order every party derives from the bat
 2. label party: ``e_g = bottom_g(X_g[B])``, ``loss = L(top([e_g, e_1, ..., e_K]), y[B])``,
    back-propagates through its top and bottom models and takes an optimizer step;
    label party -> feature party k: ``dL/de_k`` (after the configured defence, see
-   :mod:`rengo.vfl.splitnn.leakage`);
+   :mod:`rengo.vfl.splitnn.leakage`; Marvell's noise depends on each row's label, drawn
+   by the label party, which alone knows it);
 3. every feature party k back-propagates ``dL/de_k`` through its bottom model and steps.
 
 What each party learns (no cryptography: embeddings and gradients travel in the clear):
@@ -258,6 +259,7 @@ def splitnn_label_party(
     params = list(top.parameters()) + ([] if bottom is None else list(bottom.parameters()))
     optimizer = make_optimizer(params, config.optimizer, config.learning_rate)
     xt = torch.from_numpy(x)
+    positive = index == 1  # Marvell's noise depends on the row's class (binary only)
     if config.task == "binary":
         yt = torch.from_numpy(index.astype(np.float32))
         loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -285,11 +287,10 @@ def splitnn_label_party(
             loss.backward()
             for host, leaf in zip(hosts, leaves, strict=True):
                 exact = leaf.grad.detach().numpy()
-                step.send(
-                    host,
-                    GRADIENT,
-                    defend_gradients(exact, config.defense, config.noise_scale, noise),
+                sent = defend_gradients(
+                    exact, config.defense, config.noise_scale, noise, positive=positive[rows]
                 )
+                step.send(host, GRADIENT, sent)
             optimizer.step()
             total += float(loss.detach()) * len(rows)
         losses.append(total / len(x))
