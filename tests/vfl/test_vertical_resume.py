@@ -255,7 +255,7 @@ def test_checkpoints_that_do_not_belong_to_the_run_are_refused_with_the_reason(
         )
     # the run resumed with other settings
     other = plan_of("hetero_lr", config=HeteroLRConfig(epochs=5, batch_size=32, key_bits=512))
-    with pytest.raises(ConfigError, match="checkpointed with another plan .*config"):
+    with pytest.raises(ConfigError, match=r"checkpointed with another plan .*config"):
         simulate_vertical(other, data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE)
     # a party's table changed since
     changed = dict(data)
