@@ -31,8 +31,8 @@ from rengo.vfl import HeteroLogisticRegression
 
 __all__ = ["certs", "tables"]  # fixtures shared with test_vertical_deployed
 
-EPOCHS = 8
-SETTINGS: dict[str, Any] = {"batch_size": 96, "learning_rate": 0.15, "l2": 0.01, "tol": 0.0}
+EPOCHS = 4
+SETTINGS: dict[str, Any] = {"batch_size": 160, "learning_rate": 0.15, "l2": 0.01, "tol": 0.0}
 PASSPHRASE = {"RENGO_CHECKPOINT_PASSPHRASE": "a passphrase kept apart"}
 
 
@@ -99,15 +99,15 @@ def test_a_killed_party_and_a_resumed_run_end_with_the_uninterrupted_model(
             assert time.monotonic() < deadline
             time.sleep(0.05)
         (run,) = reader.list_runs()
-    bank_epoch_2 = tmp_path / "bank-checkpoints" / run.run_id / "bank" / "epoch-000002.npz"
+    bank_epoch_1 = tmp_path / "bank-checkpoints" / run.run_id / "bank" / "epoch-000001.npz"
     deadline = time.monotonic() + 90
-    while not bank_epoch_2.exists():
+    while not bank_epoch_1.exists():
         if time.monotonic() > deadline or parties["bank"].poll() is not None:
             coordinator.kill()
             for proc in parties.values():
                 proc.kill()
             texts = [p.communicate()[0] for p in (coordinator, *parties.values())]
-            raise AssertionError("the bank never completed epoch 2:\n" + "\n---\n".join(texts))
+            raise AssertionError("the bank never completed epoch 1:\n" + "\n---\n".join(texts))
         time.sleep(0.02)
     parties["bank"].send_signal(signal.SIGKILL)  # the bank's machine dies mid-run
     assert coordinator.wait(90) != 0
@@ -152,7 +152,7 @@ def test_a_killed_party_and_a_resumed_run_end_with_the_uninterrupted_model(
     with RunStore(store, read_only=True) as reader:
         done = reader.get_run(run.run_id)
         assert done.status == "completed" and done.summary is not None
-        assert 2 <= done.summary["resumed_after_epoch"] < EPOCHS
+        assert 1 <= done.summary["resumed_after_epoch"] < EPOCHS
     refused = cli.start(
         "coordinator",
         "--listen", "127.0.0.1:0",
