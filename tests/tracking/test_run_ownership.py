@@ -63,7 +63,7 @@ def test_a_deployed_vertical_run_resumes_when_interrupted_never_once_completed(
 ) -> None:
     with RunStore(tmp_path / "runs.db") as store:
         simulated = interrupted(store, "vfl")
-        with pytest.raises(ConfigError, match="only deployed ones .*keep the checkpoints"):
+        with pytest.raises(ConfigError, match=r"only deployed ones .*keep the checkpoints"):
             store.resume_run(simulated, "vfl")
         deployed = interrupted(store, "vfl-deployed")
         with store.resume(deployed[:-2], "vfl-deployed") as again:

@@ -36,8 +36,7 @@ def _key(passphrase: str | bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
     secret = passphrase.encode() if isinstance(passphrase, str) else bytes(passphrase)
     if len(secret) < MIN_PASSPHRASE:
         raise ConfigError(
-            f"the passphrase that seals key material must have at least {MIN_PASSPHRASE} "
-            "characters"
+            f"the passphrase that seals key material must have at least {MIN_PASSPHRASE} characters"
         )
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(secret)
 
