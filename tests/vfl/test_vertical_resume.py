@@ -15,12 +15,19 @@ import pytest
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.roles import COORDINATOR
 from rengo.crypto.key_storage import private_key_to_bytes
+from rengo.transport.channel import LocalBus, run_roles
 from rengo.vfl.checkpoints import CheckpointFolder, EpochState
 from rengo.vfl.common import PartyData, PartyTable
 from rengo.vfl.hetero_linear.config import HeteroLinearConfig
 from rengo.vfl.hetero_lr.config import HeteroLRConfig
 from rengo.vfl.hetero_poisson.config import HeteroPoissonConfig
-from rengo.vfl.runner import SimulatedRun, VerticalPlan, simulate_vertical
+from rengo.vfl.runner import (
+    SimulatedRun,
+    VerticalPlan,
+    simulate_vertical,
+    vertical_coordinator,
+    vertical_party,
+)
 
 PASSPHRASE = "correct horse battery staple"
 GUEST, HOSTS = "card", ("bank", "telecom")
@@ -301,3 +308,27 @@ def test_an_epoch_checkpoint_round_trips_exactly_and_is_written_atomically(
         folder.load_epoch(2)
     with pytest.raises(DataError, match="no checkpoint of epoch 3"):
         folder.load_epoch(3)
+
+
+@pytest.mark.timeout(60)
+def test_a_party_without_a_checkpoint_folder_in_a_resumable_run_is_told_how_to_fix_it(
+    tmp_path: Path,
+) -> None:
+    data = make_data("hetero_lr")
+    plan = plan_of("hetero_lr")
+    bus = LocalBus([COORDINATOR, *plan.parties], timeout=30)
+    roles = {
+        COORDINATOR: lambda ch: vertical_coordinator(
+            ch, plan, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+        ),
+        **{
+            name: (
+                lambda ch, name=name: vertical_party(
+                    ch, data[name], checkpoint_dir=None if name == "bank" else tmp_path
+                )
+            )
+            for name in plan.parties
+        },
+    }
+    with pytest.raises(ConfigError, match=r"give bank a checkpoint folder \(--checkpoints DIR"):
+        run_roles(bus, roles)
