@@ -34,13 +34,13 @@ def test_only_an_interrupted_run_of_the_same_kind_can_be_resumed(tmp_path: Path)
             pass
         with pytest.raises(RuntimeError), store.run("hfl-deployed", {}) as failed:
             raise RuntimeError("boom")
-        vertical = interrupted(store, "vfl-deployed")
+        vertical = interrupted(store, "vfl")  # a job's simulated vertical run
         other = interrupted(store, "hfl")
         resumable = interrupted(store)
         refusals = {
             done.run_id: "it completed; only an interrupted run can be resumed",
             failed.run_id: "it failed; only an interrupted run can be resumed",
-            vertical: "vertical runs cannot be resumed",
+            vertical: "it is a 'vfl' run, not 'hfl-deployed'",
             other: "it is a 'hfl' run, not 'hfl-deployed'",
         }
         for run_id, reason in refusals.items():
@@ -56,6 +56,40 @@ def test_only_an_interrupted_run_of_the_same_kind_can_be_resumed(tmp_path: Path)
                 store.resume_run(resumable, "hfl-deployed")
         assert again.run_id == resumable
         assert store.get_run(resumable).status == "completed"
+
+
+def test_a_deployed_vertical_run_resumes_when_interrupted_never_once_completed(
+    tmp_path: Path,
+) -> None:
+    with RunStore(tmp_path / "runs.db") as store:
+        simulated = interrupted(store, "vfl")
+        with pytest.raises(ConfigError, match=r"only deployed ones .*keep the checkpoints"):
+            store.resume_run(simulated, "vfl")
+        deployed = interrupted(store, "vfl-deployed")
+        with store.resume(deployed[:-2], "vfl-deployed") as again:
+            assert again.run_id == deployed
+        assert store.get_run(deployed).status == "completed"
+        with pytest.raises(ConfigError, match="it completed; only an interrupted run"):
+            store.resume_run(deployed, "vfl-deployed")
+        assert store.get_run(deployed).status == "completed"
+
+
+def test_a_run_ended_by_an_error_it_declared_resumable_reads_interrupted_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    with RunStore(tmp_path / "runs.db") as store:
+        with pytest.raises(ConnectionError), store.run("vfl-deployed", {}) as run:
+            run.resumable_errors = (ConnectionError,)
+            raise ConnectionError("bank left")
+        assert run.run_id is not None
+        assert store.get_run(run.run_id).status == "interrupted"
+        (event,) = store.events(run.run_id)
+        assert "run interrupted: ConnectionError: bank left" in event.message
+        assert f"--resume {run.run_id}" in event.message
+        with pytest.raises(ValueError), store.run("vfl-deployed", {}) as other:
+            other.resumable_errors = (ConnectionError,)
+            raise ValueError("a bug")
+        assert other.run_id is not None and store.get_run(other.run_id).status == "failed"
 
 
 def test_a_run_that_commands_extend_reopens_completed_but_never_failed_or_running(

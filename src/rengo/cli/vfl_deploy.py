@@ -9,6 +9,13 @@ option flags (``--epochs``, ``--key-bits``, ...) are generated from its config d
 and override the job's values. The party that receives predictions (the label party; the target
 in transfer learning) writes them for its scoring rows;
 every party can save its own model.
+
+``--checkpoints DIR`` on the coordinator and on every party makes a run resumable (hetero LR,
+linear and Poisson regression): each role keeps its alignment and every completed epoch in
+its own folder, the coordinator its private key sealed under the passphrase in
+``$RENGO_CHECKPOINT_PASSPHRASE``. A run that lost a party or the coordinator is recorded
+``interrupted``; start the parties again with the same folders and the coordinator with
+``--resume RUN``, and training continues after the last epoch every role completed.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
@@ -81,20 +89,46 @@ def vfl_coordinator(
     progress: Annotated[
         bool, typer.Option(help="Show key generation and training batches as they happen.")
     ] = True,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            help="Make the run resumable: keep the coordinator's sealed key and every epoch "
+            "here (the passphrase is read from $RENGO_CHECKPOINT_PASSPHRASE); every party "
+            "needs --checkpoints too."
+        ),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="Interrupted run to continue after the last epoch every role completed "
+            "(needs --checkpoints; without --job/--parties its settings come from there)."
+        ),
+    ] = None,
     options: dict[str, Any] | None = None,
 ) -> None:
     """Serve one vertical run: hand out the plan (and the public key when the coordinator
-    holds the keys), play the algorithm's coordinator role, and record the run."""
-    from rengo.deploy.vertical import serve_vertical_coordinator
+    holds the keys), play the algorithm's coordinator role, and record the run; with
+    --checkpoints the run can be resumed with --resume RUN."""
+    from rengo.deploy.vertical import checkpointed_plan, serve_vertical_coordinator
     from rengo.jobs import load_job
     from rengo.tracking import RunStore, resolve_store_path
     from rengo.vfl import get_algorithm
+    from rengo.vfl.checkpoints import PASSPHRASE_ENV
 
     with friendly_errors(console), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DeprecationWarning)
         warnings.simplefilter("always", FutureWarning)
         names = _names(parties) if parties else None
         label, chosen, base, run_seed = label_party, algorithm, {}, seed
+        if resume is not None and job is None and names is None:
+            if checkpoints is None:
+                raise ConfigError("--resume needs the run's --checkpoints folder")
+            with RunStore(resolve_store_path(store), read_only=True) as reader:
+                full = reader.get_run(resume).run_id
+            saved = checkpointed_plan(checkpoints, full)
+            names, label, chosen = saved.parties, saved.label_party, saved.algorithm
+            base = options_to_wire(saved.config)
+            run_seed, score = saved.seed if seed is None else seed, saved.score
         if job is not None:
             spec = load_job(job)
             if spec.vfl is None:
@@ -140,6 +174,9 @@ def vfl_coordinator(
                 run_name=name,
                 on_listening=listening,
                 progress=shown,
+                checkpoint_dir=checkpoints,
+                passphrase=os.environ.get(PASSPHRASE_ENV) if checkpoints is not None else None,
+                resume=resume,
             )
         console.print(f"run {report.run_id}: {report.describe()} in {report.wall_time_s:.1f}s")
 
@@ -183,6 +220,13 @@ def vfl_party(
         bool,
         typer.Option(help="Show PSI's match count and this party's training batches as they run."),
     ] = True,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep this party's alignment and every completed epoch here, so that a "
+            "resumed run continues (required when the coordinator keeps checkpoints)."
+        ),
+    ] = None,
 ) -> None:
     """Join a vertical run with this party's table (``--job`` or ``--csv``): align rows by
     PSI, train, score."""
@@ -223,7 +267,13 @@ def vfl_party(
         try:
             with progress_display(progress, console) as shown:
                 result = run_vertical_party(
-                    coordinator, name, data, creds, backoff=backoff, progress=shown
+                    coordinator,
+                    name,
+                    data,
+                    creds,
+                    backoff=backoff,
+                    progress=shown,
+                    checkpoint_dir=checkpoints,
                 )
         except ConnectionError as exc:
             raise RengoError(str(exc)) from exc

@@ -13,6 +13,7 @@ from rengo.deploy.party import run_party
 from rengo.deploy.roles import run_role, serve_role
 from rengo.deploy.vertical import (
     VerticalRunReport,
+    checkpointed_plan,
     run_vertical_party,
     serve_vertical_coordinator,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "VerticalPartyResult",
     "VerticalPlan",
     "VerticalRunReport",
+    "checkpointed_plan",
     "load_app",
     "load_party_data",
     "message_limit",

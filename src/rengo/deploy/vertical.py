@@ -8,22 +8,32 @@ and :func:`~rengo.vfl.runner.vertical_party` (PSI, the algorithm's training role
 scoring IDs, its prediction roles); only the channel under them changes, and the transport's
 channels fail every role fast when one fails or a party leaves for good. With the same seed
 and data a deployed run reproduces the simulation exactly.
+
+With checkpoints (``checkpoint_dir`` at the coordinator and at every party) a run of an
+algorithm that checkpoints its epochs (hetero LR, linear and Poisson regression) is
+resumable: a run that loses a party or its coordinator is recorded ``interrupted``, and
+``resume=RUN`` (``rengo vfl coordinator --resume RUN``) continues it after the last epoch
+every role completed, to the model an uninterrupted run trains (see
+:mod:`rengo.vfl.checkpoints`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rengo.core.deprecation import moved_names
-from rengo.core.errors import ConfigError
+from rengo.core.errors import ChannelTimeout, ConfigError, DataError, PeerFailure, RoundFailure
 from rengo.core.options import options_to_wire
 from rengo.core.roles import COORDINATOR
 from rengo.crypto.x25519 import BlindingPool
@@ -33,6 +43,7 @@ from rengo.tracking.run import open_run
 from rengo.transport.grpc_hub import GrpcHub
 from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+from rengo.vfl.checkpoints import PASSPHRASE_ENV, CheckpointFolder
 from rengo.vfl.common import PartyData, PartyTable
 from rengo.vfl.progress import ProgressFn
 from rengo.vfl.registry import get_algorithm
@@ -51,6 +62,14 @@ log = logging.getLogger("rengo.deploy")
 __getattr__ = moved_names(__name__, {"receive_plan": "rengo.vfl.runner"})
 
 RUN_KIND = "vfl-deployed"
+RESUMABLE_ERRORS: tuple[type[BaseException], ...] = (
+    PeerFailure,
+    RoundFailure,
+    ChannelTimeout,
+    ConnectionError,
+)
+"""What ends a checkpointed run ``interrupted`` rather than ``failed``: a party or the link
+lost, a party that did not join in time; the run continues with ``resume``."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +132,9 @@ def serve_vertical_coordinator(
     keypair: Any = None,
     predict_mode: str | None = None,
     progress: ProgressFn | None = None,
+    checkpoint_dir: str | Path | None = None,
+    passphrase: str | bytes | None = None,
+    resume: str | None = None,
 ) -> VerticalRunReport:
     """Serve one vertical run of ``algorithm`` to ``parties`` connecting to ``listen``.
 
@@ -158,6 +180,15 @@ def serve_vertical_coordinator(
     progress
         Told of key generation and of every batch the coordinator serves (see
         :mod:`rengo.vfl.progress`; ``rengo vfl coordinator`` draws them).
+    checkpoint_dir
+        Makes the run resumable: the coordinator keeps its sealed key material and every
+        epoch there, under the run's id, and every party must keep checkpoints too.
+    passphrase
+        Seals the coordinator's private key in its checkpoint (scrypt, AES-256-GCM).
+    resume
+        Id (or unique prefix) of an interrupted ``vfl-deployed`` run in ``store`` to
+        continue after the last epoch every role completed; the plan must be the one it
+        started with (see :func:`checkpointed_plan`).
 
     Returns
     -------
@@ -167,7 +198,9 @@ def serve_vertical_coordinator(
     Raises
     ------
     ConfigError
-        For a label party not among the parties, or settings the algorithm refuses.
+        For a label party not among the parties, settings the algorithm refuses, or a
+        ``resume`` of a run that is not an interrupted, checkpointed ``vfl-deployed`` run
+        of this plan (the store is left as it was).
     RoundFailure
         If a party did not join in time.
     PeerFailure
@@ -192,6 +225,23 @@ def serve_vertical_coordinator(
         algorithm=algorithm,
     )
     spec = plan.spec
+    holds_keys = spec.keys is not None and spec.key_holder(config) == "coordinator"
+    if checkpoint_dir is not None and not spec.resumable:
+        raise ConfigError(f"{spec.name} keeps no epoch checkpoints: run it without checkpoints")
+    if checkpoint_dir is not None and holds_keys and passphrase is None:
+        raise ConfigError(
+            "a resumable run keeps the coordinator's private key sealed at rest: give a "
+            f"passphrase (rengo vfl coordinator reads ${PASSPHRASE_ENV})"
+        )
+    if resume is not None:
+        full, checkpointed = _run_to_resume(store, resume, checkpoint_dir)
+        plan = replace(plan, checkpoint_run=full)
+        if checkpointed:  # else the store refuses it below, with its reason
+            _same_plan(plan, checkpoint_dir)
+            if holds_keys and keys is None:  # a wrong passphrase fails now, not mid-run
+                assert checkpoint_dir is not None
+                folder = CheckpointFolder(checkpoint_dir, full, COORDINATOR, spec.name)
+                keys = folder.load_keys(passphrase)
     run_config = {
         "executor": "grpc",
         "listen": listen,
@@ -200,8 +250,14 @@ def serve_vertical_coordinator(
     }
     started = time.perf_counter()
     outcome: VerticalCoordinatorOutcome | None = None
-    with open_run(store, RUN_KIND, run_config, name=run_name, seed=seed) as run:
+    with open_run(
+        store, RUN_KIND, run_config, name=run_name, seed=seed, resume=plan.checkpoint_run
+    ) as run:
         run_id = run.run_id
+        if checkpoint_dir is not None and plan.checkpoint_run is None:
+            plan = replace(plan, checkpoint_run=run_id or f"run-{secrets.token_hex(8)}")
+        if checkpoint_dir is not None:
+            run.resumable_errors = RESUMABLE_ERRORS
         hub, record = recorded_hub(listen, security, heartbeat_interval, store, run_id)
         background = ThreadPoolExecutor(1, thread_name_prefix="rengo-keys")
         hub.start()
@@ -209,13 +265,26 @@ def serve_vertical_coordinator(
             if on_listening is not None:
                 on_listening(hub)
             pending: Future[Any] | None = None
-            if keys is None and spec.keys is not None and spec.key_holder(config) == "coordinator":
+            saved = checkpoint_dir is not None and _has_keys(plan, checkpoint_dir)
+            if (
+                keys is None
+                and not saved
+                and spec.keys is not None
+                and spec.key_holder(config) == "coordinator"
+            ):
                 # made while parties join
                 pending = background.submit(make_keys, spec, config, COORDINATOR, progress)
 
             def coordinate(channel: Any) -> VerticalCoordinatorOutcome:
                 made = pending.result() if pending is not None else keys
-                return vertical_coordinator(channel, plan, keys=made, progress=progress)
+                return vertical_coordinator(
+                    channel,
+                    plan,
+                    keys=made,
+                    progress=progress,
+                    checkpoint_dir=checkpoint_dir,
+                    passphrase=passphrase,
+                )
 
             outcome = run_hub_role(
                 hub,
@@ -225,10 +294,12 @@ def serve_vertical_coordinator(
                 rejoin_wait=rejoin_wait,
                 timeout=timeout,
             )
+            if outcome.resumed_after is not None:
+                record("info", f"resumed after epoch {outcome.resumed_after}")
             log.info(describe_run(plan, outcome))
             record("info", describe_run(plan, outcome))
         finally:
-            # a vertical run cannot resume: whatever happened, the parties are told to stop
+            # whatever happened, the parties are told to stop (a resumed run starts them again)
             background.shutdown(wait=False, cancel_futures=True)
             hub.close(goodbye=True)
             received, sent = hub.traffic()
@@ -237,8 +308,80 @@ def serve_vertical_coordinator(
             if outcome is not None:
                 run.summary.update(spec.summary(outcome.training, outcome.scoring))
                 run.summary["common_rows"] = outcome.parties[label_party]["train_rows"]
+                if outcome.resumed_after is not None:
+                    run.summary["resumed_after_epoch"] = outcome.resumed_after
     assert outcome is not None
     return VerticalRunReport(run_id, plan, outcome, wall, sent, received)
+
+
+def _run_to_resume(store: Any, resume: str, checkpoint_dir: str | Path | None) -> tuple[str, bool]:
+    """The full id of the run to resume, and whether the store would resume it (an
+    interrupted ``vfl-deployed`` run: then its checkpoint must be there)."""
+    if store is None:
+        raise ConfigError("resume needs the run store the run was recorded in (--store)")
+    if checkpoint_dir is None:
+        raise ConfigError(
+            "resuming a vertical run needs the checkpoint folder it kept (--checkpoints DIR)"
+        )
+    info = store.get_run(resume)
+    return str(info.run_id), info.kind == RUN_KIND and info.status == "interrupted"
+
+
+def checkpointed_plan(checkpoint_dir: str | Path, run_id: str) -> VerticalPlan:
+    """The plan a resumable run started with, from the coordinator's checkpoint.
+
+    Parameters
+    ----------
+    checkpoint_dir
+        The coordinator's checkpoint folder.
+    run_id
+        The run's full id.
+
+    Returns
+    -------
+    VerticalPlan
+        The plan, ``checkpoint_run`` included.
+
+    Raises
+    ------
+    ConfigError
+        If the folder holds no checkpoint of the run.
+    """
+    path = Path(checkpoint_dir) / run_id / COORDINATOR / "plan.json"
+    if not path.exists():
+        raise ConfigError(
+            f"{path.parent} holds no checkpoint of run {run_id}: give the --checkpoints folder "
+            "the run was started with (a run started without checkpoints cannot be resumed)"
+        )
+    try:
+        algorithm = json.loads(path.read_bytes())["algorithm"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"checkpoint {path} is damaged ({exc})") from exc
+    saved = CheckpointFolder(checkpoint_dir, run_id, COORDINATOR, str(algorithm)).load_plan()
+    assert saved is not None
+    return VerticalPlan.from_wire(saved)
+
+
+def _same_plan(plan: VerticalPlan, checkpoint_dir: str | Path | None) -> None:
+    """Refuse a resume whose plan is not the checkpointed one, naming what differs."""
+    assert checkpoint_dir is not None and plan.checkpoint_run is not None
+    saved = checkpointed_plan(checkpoint_dir, plan.checkpoint_run).to_wire()
+    wire = plan.to_wire()
+    differs = sorted(k for k in set(saved) | set(wire) if saved.get(k) != wire.get(k))
+    if differs:
+        raise ConfigError(
+            f"run {plan.checkpoint_run} started with other settings (they differ in "
+            f"{', '.join(differs)}): resume it with the same job, or without --job/--parties "
+            "to take its settings from the checkpoint"
+        )
+
+
+def _has_keys(plan: VerticalPlan, checkpoint_dir: str | Path) -> bool:
+    """Whether the coordinator's key material is already in its checkpoint."""
+    if plan.checkpoint_run is None:
+        return False
+    folder = CheckpointFolder(checkpoint_dir, plan.checkpoint_run, COORDINATOR, plan.algorithm)
+    return (folder.path / "keys.sealed").exists()
 
 
 def run_vertical_party(
@@ -256,6 +399,7 @@ def run_vertical_party(
     backoff: Backoff = DEFAULT_BACKOFF,
     psi_workers: int | None = None,
     progress: ProgressFn | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> VerticalPartyResult:
     """Take part in the vertical run served at ``coordinator`` (``host:port``) as ``name``.
 
@@ -284,6 +428,10 @@ def run_vertical_party(
         Told of this party's steps: PSI's match count as soon as it is known, training
         batches (the label party: with the running loss), scoring (see
         :mod:`rengo.vfl.progress`; ``rengo vfl party`` draws them).
+    checkpoint_dir
+        Where this party keeps its checkpoints of a resumable run (its alignment and every
+        completed epoch, under the run's id); started again with the same folder, it
+        continues where the run stopped. Required when the coordinator keeps checkpoints.
 
     Returns
     -------
@@ -308,7 +456,9 @@ def run_vertical_party(
         return run_role(
             coordinator,
             name,
-            lambda channel: vertical_party(channel, data, pool=pool, progress=progress),
+            lambda channel: vertical_party(
+                channel, data, pool=pool, progress=progress, checkpoint_dir=checkpoint_dir
+            ),
             credentials,
             connect_timeout=connect_timeout,
             timeout=timeout,

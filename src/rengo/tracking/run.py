@@ -4,7 +4,9 @@ Entering records the run as ``running``; leaving records how it ended, the same 
 everywhere:
 
 * the body returns: ``completed``;
-* ``KeyboardInterrupt``: ``interrupted`` (a run meant to be resumed);
+* ``KeyboardInterrupt``, or an exception the body declared resumable
+  (``run.resumable_errors``: e.g. a party lost mid-run when every role keeps checkpoints):
+  ``interrupted`` (a run meant to be resumed), the error recorded as an event;
 * any other exception: ``failed``, with the error recorded as an event.
 
 The body fills ``run.summary`` (wall time is added); it is stored with the final status.
@@ -58,6 +60,9 @@ class Run:
     summary: dict[str, Any] = field(default_factory=dict)
     status: str = "running"
     store: RunStore | None = field(default=None, repr=False)
+    resumable_errors: tuple[type[BaseException], ...] = ()
+    """Exceptions after which the run can be resumed from its checkpoints: the body sets
+    them, and the run then ends ``interrupted`` instead of ``failed``."""
 
     @property
     def recorded(self) -> bool:
@@ -82,7 +87,8 @@ def run_lifecycle(run: Run) -> Iterator[Run]:
         run.status = INTERRUPTED
         raise
     except BaseException as exc:
-        run.status = FAILED
+        resumable = bool(run.resumable_errors) and isinstance(exc, run.resumable_errors)
+        run.status = INTERRUPTED if resumable else FAILED
         _record_failure(run, exc)
         raise
     else:
@@ -124,7 +130,14 @@ class _Heartbeat:
 
 def _record_failure(run: Run, exc: BaseException) -> None:
     try:
-        run.log_event("error", f"run failed: {type(exc).__name__}: {exc}")
+        if run.status == INTERRUPTED:
+            run.log_event(
+                "warning",
+                f"run interrupted: {type(exc).__name__}: {exc}; resume it from its checkpoints "
+                f"(--resume {run.run_id})",
+            )
+        else:
+            run.log_event("error", f"run failed: {type(exc).__name__}: {exc}")
     except Exception:  # the store must not hide the error that ended the run
         log.exception("could not record the failure of run %s", run.run_id)
 

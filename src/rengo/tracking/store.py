@@ -242,14 +242,21 @@ def _connect_read_only(path: os.PathLike[str]) -> sqlite3.Connection:
     return conn
 
 
+RESUMABLE_VERTICAL_KINDS = ("vfl-deployed",)
+"""Vertical run kinds that checkpoint every epoch at every role (see
+:mod:`rengo.vfl.checkpoints`), so that an interrupted one can be resumed."""
+
+
 def _resume_problem(info: RunInfo, kind: str | None, reopen_completed: bool) -> str | None:
     """Why ``info`` cannot be resumed as a run of ``kind``, or None."""
-    vertical = info.kind.startswith("vfl")
+    vertical = info.kind.startswith("vfl") and info.kind not in RESUMABLE_VERTICAL_KINDS
     if kind is not None and info.kind != kind:
-        text = f"it is a {info.kind!r} run, not {kind!r}"
-        return text + ("; vertical runs cannot be resumed" if vertical else "")
+        return f"it is a {info.kind!r} run, not {kind!r}"
     if vertical:
-        return f"it is a vertical run ({info.kind!r}); vertical runs cannot be resumed yet"
+        return (
+            f"it is a vertical run of kind {info.kind!r}; of vertical runs only deployed ones "
+            f"({', '.join(RESUMABLE_VERTICAL_KINDS)}) keep the checkpoints to resume from"
+        )
     if info.status == RUNNING:
         where = f" on {info.hostname}" if info.hostname else ""
         return (
@@ -546,7 +553,8 @@ class RunStore:
         Raises
         ------
         ConfigError
-            If the run is of another kind, vertical, completed, failed, or still running.
+            If the run is of another kind, a vertical kind without checkpoints, completed,
+            failed, or still running.
         """
         with self._transaction() as conn:
             full = self._resolve(conn, run_id)

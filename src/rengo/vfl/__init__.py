@@ -14,6 +14,7 @@ the ``torch`` extra only to train), the registry, the runner and the generic est
 """
 
 from rengo.vfl import legacy as _legacy  # noqa: F401  (old module paths, with a warning)
+from rengo.vfl.checkpoints import CheckpointFolder, EpochCheckpoints, EpochState
 from rengo.vfl.common import (
     PartyData,
     PartyTable,
@@ -110,10 +111,13 @@ __all__ = [
     "SECUREBOOST",
     "SPLITNN",
     "AlignedData",
+    "CheckpointFolder",
     "CoalitionScore",
     "CoalitionValue",
     "CoordinatedLinearModel",
     "CoordinatorReport",
+    "EpochCheckpoints",
+    "EpochState",
     "GuestModel",
     "HeteroLRConfig",
     "HeteroLinearConfig",

@@ -44,6 +44,7 @@ from rengo.core.errors import ConfigError
 from rengo.core.options import Scalar, scalar_option_specs, unknown_key_error
 from rengo.core.roles import COORDINATOR
 from rengo.transport.channel import Channel
+from rengo.vfl.checkpoints import EpochCheckpoints
 from rengo.vfl.common import PartyTable
 from rengo.vfl.progress import ProgressFn
 
@@ -68,6 +69,10 @@ class RoleContext(Generic[ConfigT]):
     coordinator: str = COORDINATOR
     progress: ProgressFn | None = field(default=None, repr=False, compare=False)
     """Where the role reports its progress (see :mod:`rengo.vfl.progress`); None: nowhere."""
+    checkpoints: EpochCheckpoints | None = field(default=None, repr=False, compare=False)
+    """A resumable run's checkpoints of this role (training roles of algorithms marked
+    ``resumable``): where to continue from and where to save each completed epoch; None:
+    the run keeps no checkpoints (see :mod:`rengo.vfl.checkpoints`)."""
 
     @property
     def parties(self) -> list[str]:
@@ -223,6 +228,10 @@ class VerticalAlgorithm(Generic[ConfigT]):
     metrics
         ``metrics(truth, predictions)``: the held-out metrics a job run reports (default:
         by ``output``, see :func:`rengo.jobs.vertical.evaluate`).
+    resumable
+        Whether its training roles checkpoint every completed epoch and continue from
+        ``RoleContext.checkpoints.start`` (see :mod:`rengo.vfl.checkpoints`), so that an
+        interrupted run can be resumed.
     """
 
     name: str
@@ -241,6 +250,7 @@ class VerticalAlgorithm(Generic[ConfigT]):
     missing_values: bool = False
     alone: TrainAlone | None = None
     metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None
+    resumable: bool = False
 
     def __post_init__(self) -> None:
         scalar_option_specs(self.config_type)  # fails now, not at a user's first job file

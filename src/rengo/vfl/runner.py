@@ -19,6 +19,18 @@ Order of a run (keys in brackets)::
     every role: the algorithm's prediction roles                          [score/...]
     every party -> coordinator: row counts                                 [run/done]
 
+A resumable run (the plan names a ``checkpoint_run``; algorithms marked ``resumable``) adds a
+handshake before PSI, and every role checkpoints each completed epoch in its own folder
+(:mod:`rengo.vfl.checkpoints`)::
+
+    every party -> coordinator: the last epoch it checkpointed, or none    [run/checkpoint]
+    coordinator -> every party: the epoch every role continues after       [run/resume-from]
+
+The agreed epoch is the smallest any role reports (the coordinator's own included): every
+role rolls back to it. ``None`` (some party has no alignment saved) starts over with PSI;
+otherwise the parties reuse their saved alignment and the training roles continue after the
+agreed epoch, so the final model equals an uninterrupted run's.
+
 What the organiser learns beyond the algorithm's own protocol: the plan it made and each
 party's row counts. Parties learn the plan (who takes part, the settings, the seed).
 """
@@ -26,7 +38,8 @@ party's row counts. Parties learn the plan (who takes part, the settings, the se
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -36,6 +49,7 @@ from rengo.core.options import options_from_wire, options_to_wire
 from rengo.core.roles import COORDINATOR
 from rengo.crypto.x25519 import BlindingPool
 from rengo.transport.channel import Channel, LocalBus, TranscriptEntry, run_roles
+from rengo.vfl.checkpoints import CheckpointFolder, EpochCheckpoints
 from rengo.vfl.common import PartyData, PartyTable, check_columns
 from rengo.vfl.progress import ProgressFn, VerticalProgress, report
 from rengo.vfl.psi import SCOPE as PSI_SCOPE
@@ -54,6 +68,8 @@ RUN = "run"  # the organiser's scope: plan and done
 PLAN = "plan"  # coordinator -> every party
 DONE = "done"  # every party -> coordinator: row counts
 TRAIN, SCORE = "train", "score"  # the phases' scopes
+CHECKPOINT = "checkpoint"  # (resumable runs) every party -> coordinator: its last epoch
+RESUME_FROM = "resume-from"  # (resumable runs) coordinator -> every party: the agreed epoch
 Alignment = Literal["psi", "given"]
 """``"psi"``: rows are aligned by private set intersection in the run; ``"given"``: every
 party's table is already aligned (e.g. by ``rengo vfl align``), row k is the same customer."""
@@ -84,12 +100,16 @@ class VerticalPlan:
         A registered vertical algorithm.
     align
         How rows are aligned (see :data:`Alignment`).
+    checkpoint_run
+        Makes the run resumable: every role checkpoints its alignment and each completed
+        epoch under this run id (see :mod:`rengo.vfl.checkpoints`); ``None``: no checkpoints.
 
     Raises
     ------
     ConfigError
         For repeated or reserved party names, no feature party, a config of the wrong type,
-        a run with no phase, or a non-integer seed.
+        a run with no phase, a non-integer seed, or checkpoints of an algorithm that cannot
+        resume (or of a run that does not train).
     """
 
     label_party: str
@@ -100,6 +120,7 @@ class VerticalPlan:
     train: bool = True
     algorithm: str = "hetero_lr"
     align: Alignment = "psi"
+    checkpoint_run: str | None = None
 
     def __post_init__(self) -> None:
         names = [self.label_party, *self.hosts]
@@ -128,6 +149,15 @@ class VerticalPlan:
             isinstance(self.seed, bool) or not isinstance(self.seed, int)
         ):
             raise ConfigError(f"seed must be an integer or None, got {self.seed!r}")
+        if self.checkpoint_run is not None:
+            if not algorithm.resumable:
+                raise ConfigError(
+                    f"{self.algorithm} keeps no epoch checkpoints, so its runs cannot be "
+                    "resumed: run it without checkpoints"
+                )
+            if not self.train:
+                raise ConfigError("only a run that trains keeps checkpoints")
+            CheckpointFolder(".", self.checkpoint_run, self.label_party, self.algorithm)
 
     @property
     def parties(self) -> list[str]:
@@ -149,8 +179,14 @@ class VerticalPlan:
             return "feature_party"
         raise ConfigError(f"{name!r} takes no part in this run: {self.parties}")
 
-    def context(self, name: str, progress: ProgressFn | None = None) -> RoleContext[Any]:
-        """What role ``name`` knows of the run (and where it reports its progress)."""
+    def context(
+        self,
+        name: str,
+        progress: ProgressFn | None = None,
+        checkpoints: EpochCheckpoints | None = None,
+    ) -> RoleContext[Any]:
+        """What role ``name`` knows of the run (where it reports its progress, and its
+        checkpoints in a resumable run)."""
         return RoleContext(
             name,
             self.kind_of(name),
@@ -159,11 +195,12 @@ class VerticalPlan:
             self.hosts,
             self.seed,
             progress=progress,
+            checkpoints=checkpoints,
         )
 
     def to_wire(self) -> dict[str, Any]:
-        """A codec-friendly dict."""
-        return {
+        """A codec-friendly dict (``checkpoint_run`` only when the run is resumable)."""
+        wire = {
             "algorithm": self.algorithm,
             "label_party": self.label_party,
             "hosts": list(self.hosts),
@@ -173,6 +210,9 @@ class VerticalPlan:
             "train": self.train,
             "align": self.align,
         }
+        if self.checkpoint_run is not None:
+            wire["checkpoint_run"] = self.checkpoint_run
+        return wire
 
     @classmethod
     def from_wire(cls, tree: Any) -> VerticalPlan:
@@ -186,8 +226,11 @@ class VerticalPlan:
             If it names an unknown algorithm or settings this party refuses.
         """
         fields = {"algorithm", "label_party", "hosts", "config", "seed", "score", "train", "align"}
-        if not isinstance(tree, dict) or set(tree) != fields:
+        if not isinstance(tree, dict) or set(tree) - {"checkpoint_run"} != fields:
             raise ProtocolError("the coordinator sent a malformed vertical plan")
+        checkpoint_run = tree.get("checkpoint_run")
+        if checkpoint_run is not None and not isinstance(checkpoint_run, str):
+            raise ProtocolError("the coordinator's plan names a checkpoint run that is not a name")
         hosts = tree["hosts"]
         if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
             raise ProtocolError("the coordinator's plan lists hosts that are not names")
@@ -201,6 +244,7 @@ class VerticalPlan:
             train=tree["train"],
             algorithm=algorithm.name,
             align=tree["align"],
+            checkpoint_run=checkpoint_run,
         )
 
 
@@ -217,6 +261,9 @@ class VerticalCoordinatorOutcome:
     scoring: Any
     parties: dict[str, dict[str, int]]
     keys: Any = field(default=None, repr=False)
+    resumed_after: int | None = None
+    """In a resumable run: the epoch every role continued after (0: training started over
+    on the saved alignment); ``None``: the run started from the beginning."""
 
     @property
     def scored_values(self) -> int:
@@ -260,10 +307,14 @@ def vertical_coordinator(
     keys: Any = None,
     training: Any = None,
     progress: ProgressFn | None = None,
+    checkpoint_dir: str | Path | None = None,
+    passphrase: str | bytes | None = None,
 ) -> VerticalCoordinatorOutcome:
     """The coordinator's whole run: hand out the plan, coordinate, collect ``done``.
 
-    It plays the algorithm's coordinator role in each phase, if the algorithm has one.
+    It plays the algorithm's coordinator role in each phase, if the algorithm has one. In a
+    resumable run (``plan.checkpoint_run``) it keeps its key material sealed and every
+    epoch in ``checkpoint_dir``, and leads the handshake that sets where training continues.
 
     Parameters
     ----------
@@ -278,19 +329,45 @@ def vertical_coordinator(
     progress
         Where it reports key generation and its training steps (see
         :mod:`rengo.vfl.progress`).
+    checkpoint_dir
+        Where it keeps its checkpoints of a resumable run.
+    passphrase
+        Seals its key material in the checkpoint (see :mod:`rengo.crypto.sealing`).
 
     Returns
     -------
     VerticalCoordinatorOutcome
         Its reports, the parties' row counts and its key material.
+
+    Raises
+    ------
+    ConfigError
+        In a resumable run: without ``checkpoint_dir``, without a passphrase for the keys,
+        or when the checkpoint holds another plan.
     """
     algorithm = plan.spec
     run = channel.scope(RUN)
     for party in plan.parties:
         run.send(party, PLAN, plan.to_wire())
-    if keys is None and algorithm.key_holder(plan.config) == "coordinator":
+    folder = _folder(plan, COORDINATOR, checkpoint_dir)
+    holds_keys = algorithm.key_holder(plan.config) == "coordinator"
+    saved_keys = None
+    if folder is not None:
+        _keep_plan(folder, plan)
+        saved_keys = folder.load_keys(passphrase) if holds_keys else None
+        keys = saved_keys if saved_keys is not None else keys
+    if keys is None and holds_keys:
         keys = make_keys(algorithm, plan.config, channel.name, progress)
-    context = plan.context(COORDINATOR, progress)
+    if folder is not None and holds_keys and saved_keys is None:
+        folder.save_keys(keys, passphrase)
+    checkpoints, resumed_after = None, None
+    if folder is not None:
+        reports = [_checkpoint_report(run.recv(party, CHECKPOINT), party) for party in plan.parties]
+        resumed_after = _agreed_epoch([max(folder.epochs(), default=0), *reports])
+        for party in plan.parties:
+            run.send(party, RESUME_FROM, resumed_after)
+        checkpoints = _continue_after(folder, resumed_after)
+    context = plan.context(COORDINATOR, progress, checkpoints)
     scoring = None
     if plan.train and algorithm.train.coordinator is not None:
         training = algorithm.train.coordinator(channel.scope(TRAIN), context, None, RoleState(keys))
@@ -300,7 +377,56 @@ def vertical_coordinator(
             channel.scope(SCORE), context, None, RoleState(keys, training)
         )
     done = {party: _done_counts(run.recv(party, DONE), party) for party in plan.parties}
-    return VerticalCoordinatorOutcome(training, scoring, done, keys)
+    return VerticalCoordinatorOutcome(training, scoring, done, keys, resumed_after)
+
+
+def _folder(plan: VerticalPlan, role: str, root: str | Path | None) -> CheckpointFolder | None:
+    """``role``'s checkpoint folder of a resumable run (``None`` when it keeps none)."""
+    if plan.checkpoint_run is None:
+        return None
+    if root is None:
+        flag = "--checkpoints DIR" if role == COORDINATOR else f"--checkpoints DIR for {role}"
+        raise ConfigError(
+            f"run {plan.checkpoint_run} is resumable: every role keeps checkpoints, give "
+            f"{role} a checkpoint folder ({flag})"
+        )
+    return CheckpointFolder(root, plan.checkpoint_run, role, plan.algorithm)
+
+
+def _keep_plan(folder: CheckpointFolder, plan: VerticalPlan) -> None:
+    """Save the plan, or check it is the one the run was checkpointed with."""
+    saved = folder.load_plan()
+    wire = plan.to_wire()
+    if saved is None:
+        folder.save_plan(wire)
+        return
+    differs = sorted(k for k in set(saved) | set(wire) if saved.get(k) != wire.get(k))
+    if differs:
+        raise ConfigError(
+            f"run {plan.checkpoint_run} was checkpointed with another plan (it differs in "
+            f"{', '.join(differs)}): resume with the settings it started with"
+        )
+
+
+def _checkpoint_report(value: Any, party: str) -> int | None:
+    epochs = value.get("epochs") if isinstance(value, dict) and set(value) == {"epochs"} else -1
+    if epochs is None or (isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 0):
+        return epochs
+    raise ProtocolError(f"{party} sent a malformed checkpoint report")
+
+
+def _agreed_epoch(reports: Sequence[int | None]) -> int | None:
+    """Where every role continues: the smallest epoch any role completed (``None``, start
+    over, if any role has nothing saved)."""
+    if any(epoch is None for epoch in reports):
+        return None
+    return min(epoch for epoch in reports if epoch is not None)
+
+
+def _continue_after(folder: CheckpointFolder, epoch: int | None) -> EpochCheckpoints:
+    """Roll ``folder`` back to ``epoch`` and give the role its state there."""
+    folder.discard_after(epoch)
+    return EpochCheckpoints(folder, folder.load_epoch(epoch) if epoch else None)
 
 
 def _done_counts(value: Any, party: str) -> dict[str, int]:
@@ -339,6 +465,7 @@ def vertical_party(
     coordinator: str = COORDINATOR,
     pool: BlindingPool | None = None,
     progress: ProgressFn | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> VerticalPartyResult:
     """One party's whole run: the plan, PSI, training, PSI, scoring, ``done``.
 
@@ -364,6 +491,9 @@ def vertical_party(
     progress
         Where it reports its steps: key generation, PSI's match count as soon as it is
         known, training batches, scoring (see :mod:`rengo.vfl.progress`).
+    checkpoint_dir
+        Where it keeps its checkpoints when the plan makes the run resumable: its alignment
+        and every completed epoch (a restarted party given the same folder continues).
 
     Returns
     -------
@@ -374,9 +504,10 @@ def vertical_party(
     ------
     ConfigError
         If its inputs do not fit the plan (labels at a party that must not hold them, no
-        table for a phase).
+        table for a phase), or the run is resumable and it has no checkpoint folder.
     DataError
-        If labels and rows do not match, or the parties share no IDs.
+        If labels and rows do not match, the parties share no IDs, or its checkpoint does
+        not fit its table.
     """
     plan = receive_plan(channel, coordinator=coordinator)
     algorithm = plan.spec
@@ -385,16 +516,31 @@ def vertical_party(
     labels = _check_inputs(plan, algorithm, kind, name, data, model)
     if keys is None and algorithm.key_holder(plan.config) == kind:
         keys = make_keys(algorithm, plan.config, name, progress)
-    context = plan.context(name, progress)
+    folder = _folder(plan, name, checkpoint_dir)
+    checkpoints, saved_rows = None, None
+    if folder is not None:
+        assert data.table is not None
+        saved_rows = folder.load_alignment(data.table)
+        report_epoch = None if saved_rows is None else max(folder.epochs(), default=0)
+        channel.scope(RUN).send(coordinator, CHECKPOINT, {"epochs": report_epoch})
+        agreed = _agreed_reply(channel.scope(RUN).recv(coordinator, RESUME_FROM), report_epoch)
+        checkpoints = _continue_after(folder, agreed)
+        saved_rows = None if agreed is None else saved_rows
+    context = plan.context(name, progress, checkpoints)
     alignments: dict[str, PSIAlignment] = {}
 
     train_rows = None
     if plan.train:
         assert data.table is not None
         phase = channel.scope(TRAIN)
-        train_rows = _align(
-            phase, plan, algorithm.train, data.table, TRAIN, alignments, pool, progress
-        )
+        if saved_rows is not None:
+            train_rows = saved_rows
+        else:
+            train_rows = _align(
+                phase, plan, algorithm.train, data.table, TRAIN, alignments, pool, progress
+            )
+            if folder is not None:
+                folder.save_alignment(train_rows, data.table)
         role = algorithm.train.of(kind)
         assert role is not None
         # a model brought to training is the party's starting point (e.g. its own encoder)
@@ -425,6 +571,18 @@ def vertical_party(
     return VerticalPartyResult(
         name, plan, train_rows, model, scored, score_ids, scores, alignments, keys
     )
+
+
+def _agreed_reply(value: Any, reported: int | None) -> int | None:
+    """The coordinator's agreed epoch, checked: never after what this party reported."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        if value is not None and (reported is None or value > reported):
+            raise ProtocolError(
+                f"the coordinator asks to continue after epoch {value}, this party "
+                f"checkpointed {reported}"
+            )
+        return value
+    raise ProtocolError("the coordinator sent a malformed resume message")
 
 
 def _check_inputs(
@@ -578,6 +736,8 @@ def simulate_vertical(
     timeout: float = 600.0,
     psi_workers: int | None = None,
     progress: ProgressFn | None = None,
+    checkpoint_dir: str | Path | None = None,
+    passphrase: str | bytes | None = None,
 ) -> SimulatedRun:
     """Run ``plan`` with every role in this process, on a :class:`LocalBus`.
 
@@ -601,6 +761,12 @@ def simulate_vertical(
     progress
         Receives the label party's view of the run: PSI's match count, training batches
         with the running loss, scoring (see :mod:`rengo.vfl.progress`).
+    checkpoint_dir
+        Every role's checkpoints of a resumable plan (``plan.checkpoint_run``; default run
+        id ``"simulation"``): run again with the same folder, an interrupted run continues
+        after the last epoch every role completed.
+    passphrase
+        Seals the key holder's key material in its checkpoint.
 
     Returns
     -------
@@ -616,6 +782,8 @@ def simulate_vertical(
         raise ConfigError(f"data for {sorted(data)}, but the plan's parties are {plan.parties}")
     keys = dict(keys or {})
     models = dict(models or {})
+    if checkpoint_dir is not None and plan.checkpoint_run is None:
+        plan = replace(plan, checkpoint_run="simulation")
     bus = LocalBus([COORDINATOR, *plan.parties], record=record, timeout=timeout)
     largest = max(_table_sizes(data[name]) for name in plan.parties)
     with BlindingPool(psi_workers) as pool:
@@ -630,11 +798,17 @@ def simulate_vertical(
                 model=models.get(name),
                 pool=pool,
                 progress=progress if name == plan.label_party else None,
+                checkpoint_dir=checkpoint_dir,
             )
 
         roles = {
             COORDINATOR: lambda ch: vertical_coordinator(
-                ch, plan, keys=keys.get(COORDINATOR), training=models.get(COORDINATOR)
+                ch,
+                plan,
+                keys=keys.get(COORDINATOR),
+                training=models.get(COORDINATOR),
+                checkpoint_dir=checkpoint_dir,
+                passphrase=passphrase,
             ),
             **{name: party(name) for name in plan.parties},
         }

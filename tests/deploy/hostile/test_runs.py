@@ -78,9 +78,7 @@ def test_sigterm_interrupts_the_run_which_then_resumes_and_nothing_else_resumes(
     )
     refusals = {
         done.run_id: "it completed; only an interrupted run can be resumed",
-        vertical.run_id[
-            :length
-        ]: "it is a 'vfl-deployed' run, not 'hfl-deployed'; vertical runs cannot be resumed",
+        vertical.run_id[:length]: "it is a 'vfl-deployed' run, not 'hfl-deployed'",
     }
     for run_id, reason in refusals.items():
         refused, _ = coordinator(fleet, job, certs, store_path, "--resume", run_id)

@@ -46,5 +46,6 @@ HETERO_LINEAR: VerticalAlgorithm[HeteroLinearConfig] = register(
         describe=describe,
         summary=summary,
         alone=alone_hook(SQUARED, identity),
+        resumable=True,
     )
 )

@@ -81,6 +81,7 @@ def coordinator_training_role(dealt: Callable[[Any, str, str, int], int] | None 
             keypair=state.keys,
             dealt=per_party,
             progress=ctx.progress,
+            checkpoints=ctx.checkpoints,
         )
 
     return train_coordinator
@@ -114,6 +115,7 @@ def training_roles(objective: QuadraticObjective) -> Roles:
             seed=ctx.seed,
             objective=objective,
             progress=ctx.progress,
+            checkpoints=ctx.checkpoints,
         )
 
     def train_host(
@@ -127,6 +129,7 @@ def training_roles(objective: QuadraticObjective) -> Roles:
             coordinator=ctx.coordinator,
             objective=objective,
             progress=ctx.progress,
+            checkpoints=ctx.checkpoints,
         )
 
     return Roles(
@@ -215,5 +218,6 @@ HETERO_LR: VerticalAlgorithm[HeteroLRConfig] = register(
         describe=describe,
         summary=summary,
         alone=train_alone,
+        resumable=True,
     )
 )

@@ -50,10 +50,18 @@ from rengo.crypto.masking import decrypt_masked, mask_encrypted, unmask
 from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.randomness import random_source
 from rengo.transport.channel import Channel
+from rengo.vfl.checkpoints import EpochCheckpoints
 from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import LinearModelConfig
-from rengo.vfl.hetero_lr.math import init_optimizer, learning_rate, optimizer_step
+from rengo.vfl.hetero_lr.math import learning_rate, optimizer_step
 from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR, QuadraticObjective, check_labels
+from rengo.vfl.hetero_lr.resume import (
+    check_seed,
+    save_coordinator,
+    save_epoch,
+    start_coordinator,
+    start_training,
+)
 from rengo.vfl.progress import ProgressFn, TrainingReporter, batches_per_epoch
 
 SCOPE = "hlr"  # every key below sits in this scope of the role's channel
@@ -145,6 +153,7 @@ def hetero_lr_coordinator(
     workers: int | None = None,
     progress: ProgressFn | None = None,
     dealt: Callable[[str, int], int] | None = None,
+    checkpoints: EpochCheckpoints | None = None,
 ) -> CoordinatorReport:
     """The arbiter: makes the key pair, hands out the public key, decrypts masked values.
 
@@ -168,6 +177,8 @@ def hetero_lr_coordinator(
         ``dealt(party, rows)``: how many obfuscators ``party`` asks for in a batch of
         ``rows`` rows when the coordinator deals them (default: hetero LR's and hetero
         linear regression's, ``rows`` for the guest and ``rows + 1`` for a host).
+    checkpoints
+        A resumable run's checkpoints: continue after their last epoch, save every epoch.
 
     Returns
     -------
@@ -186,11 +197,12 @@ def hetero_lr_coordinator(
     sizes = [min(config.batch_size, rows - s) for s in range(0, rows, config.batch_size)]
     dealing = config.obfuscator_source == "coordinator"
     dealer = ObfuscatorPool(public, private_key=private, workers=workers)
-    decrypted, epochs_run = 0, 0
+    resumed = start_coordinator(checkpoints)
+    decrypted, epochs_run = resumed.decrypted, resumed.epochs_run
     reporter = TrainingReporter(progress, channel.name, config.epochs, len(sizes))
     with ThreadPoolExecutor(1) as background:
         ahead: Future[None] | None = None
-        for epoch in range(config.epochs):
+        for epoch in range(epochs_run, epochs_run if resumed.stopped else config.epochs):
             this_epoch = hlr.scope(epoch=epoch)
             for batch, size in enumerate(sizes):
                 step = this_epoch.scope(batch=batch)
@@ -208,6 +220,7 @@ def hetero_lr_coordinator(
                 reporter.batch(epoch, batch)
             epochs_run = epoch + 1
             go_on = this_epoch.recv(guest, CONTINUE)
+            save_coordinator(checkpoints, epochs_run, decrypted, stopped=not go_on)
             reporter.epoch_end(epoch, None, stop=not go_on or epochs_run == config.epochs)
             if not go_on:
                 break
@@ -314,6 +327,7 @@ def hetero_lr_guest(
     seed: int | None = None,
     progress: ProgressFn | None = None,
     objective: QuadraticObjective = LOGISTIC_TAYLOR,
+    checkpoints: EpochCheckpoints | None = None,
 ) -> GuestModel:
     """The label party: builds the encrypted residual and drives epochs and early stopping.
 
@@ -337,6 +351,8 @@ def hetero_lr_guest(
     objective
         The loss (default hetero LR's Taylor loss; :data:`~rengo.vfl.hetero_lr.objective.
         SQUARED` trains hetero linear regression with the same messages).
+    checkpoints
+        A resumable run's checkpoints: continue after their last epoch, save every epoch.
 
     Returns
     -------
@@ -361,7 +377,8 @@ def hetero_lr_guest(
     public = hlr.recv(coordinator, PUBLIC_KEY)
     if not isinstance(public, PaillierPublicKey):
         raise ProtocolError("the coordinator sent no Paillier public key")
-    batch_seed = secrets.randbits(63) if seed is None else int(seed)
+    resumed = start_training(checkpoints, x.shape[1], channel.name)
+    batch_seed = resumed.seed if resumed.seed is not None else _batch_seed(seed)
     setup = {"config": config.to_wire(), "rows": len(x), "seed": batch_seed, "hosts": list(hosts)}
     for role in [*hosts, coordinator]:
         hlr.send(role, SETUP, setup)
@@ -369,16 +386,13 @@ def hetero_lr_guest(
     p_bits = config.residual_precision_bits
     loss_exp = _loss_exponent(config)
     pool = ObfuscatorPool(public)
-    weights = np.zeros(x.shape[1])
+    weights, state = resumed.weights, resumed.optimizer
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
-    state = init_optimizer(x.shape[1])
-    losses: list[float] = []
-    converged = False
-    epochs_run = 0
+    losses, converged, epochs_run = list(resumed.losses), resumed.converged, resumed.epochs_run
     reporter = TrainingReporter(
         progress, channel.name, config.epochs, batches_per_epoch(len(x), config.batch_size)
     )
-    for epoch in range(config.epochs):
+    for epoch in range(epochs_run, epochs_run if resumed.stopped else config.epochs):
         this_epoch = hlr.scope(epoch=epoch)
         loss_sum, seen = 0.0, 0
         for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), config.batch_size)):
@@ -422,10 +436,25 @@ def hetero_lr_guest(
         go_on = go_on and epoch + 1 < config.epochs
         for role in [*hosts, coordinator]:
             this_epoch.send(role, CONTINUE, go_on)
+        save_epoch(
+            checkpoints,
+            weights,
+            state,
+            epochs_run,
+            stopped=not go_on,
+            seed=batch_seed,
+            losses=losses,
+            converged=converged,
+        )
         reporter.epoch_end(epoch, losses[-1] if losses else None, stop=not go_on)
         if not go_on:
             break
     return guest_model(weights, config, losses, epochs_run, converged)
+
+
+def _batch_seed(seed: int | None) -> int:
+    """The run's batch seed (drawn from the OS CSPRNG without one)."""
+    return secrets.randbits(63) if seed is None else int(seed)
 
 
 def expect_mapping(value: Any, sender: str) -> dict[str, Any]:
@@ -539,6 +568,7 @@ def hetero_lr_host(
     coordinator: str = COORDINATOR,
     progress: ProgressFn | None = None,
     objective: QuadraticObjective = LOGISTIC_TAYLOR,
+    checkpoints: EpochCheckpoints | None = None,
 ) -> HostModel:
     """A feature party: sends encrypted partial predictors, updates its own weights.
 
@@ -556,6 +586,8 @@ def hetero_lr_host(
         Told after every batch (see :mod:`rengo.vfl.progress`).
     objective
         The guest's loss (the host needs its ``a`` and the residual's scale).
+    checkpoints
+        A resumable run's checkpoints: continue after their last epoch, save every epoch.
 
     Returns
     -------
@@ -578,14 +610,14 @@ def hetero_lr_host(
     pool = ObfuscatorPool(public)
     if config.obfuscator_source == "local":
         pool.fill(min(config.batch_size, len(x)) + 1)
-    weights = np.zeros(x.shape[1])
+    resumed = start_training(checkpoints, x.shape[1], channel.name)
+    check_seed(resumed, int(setup["seed"]), channel.name)
+    weights, state, epochs_run = resumed.weights, resumed.optimizer, resumed.epochs_run
     penalised = penalty_mask(x.shape[1], fit_intercept=False)  # hosts have no intercept
-    state = init_optimizer(x.shape[1])
-    epochs_run = 0
     reporter = TrainingReporter(
         progress, channel.name, config.epochs, batches_per_epoch(len(x), config.batch_size)
     )
-    for epoch in range(config.epochs):
+    for epoch in range(epochs_run, epochs_run if resumed.stopped else config.epochs):
         this_epoch = hlr.scope(epoch=epoch)
         for batch, rows in enumerate(
             batch_order(int(setup["seed"]), epoch, len(x), config.batch_size)
@@ -621,6 +653,9 @@ def hetero_lr_host(
             reporter.batch(epoch, batch)
         epochs_run = epoch + 1
         go_on = this_epoch.recv(guest, CONTINUE)
+        save_epoch(
+            checkpoints, weights, state, epochs_run, stopped=not go_on, seed=int(setup["seed"])
+        )
         reporter.epoch_end(epoch, None, stop=not go_on or epochs_run == config.epochs)
         if not go_on:
             break

@@ -56,6 +56,7 @@ def _train_guest(
         ctx.config,
         coordinator=ctx.coordinator,
         seed=ctx.seed,
+        checkpoints=ctx.checkpoints,
     )
 
 
@@ -63,7 +64,13 @@ def _train_host(
     channel: Channel, ctx: RoleContext[Any], data: AlignedData | None, state: RoleState
 ) -> HostModel:
     assert data is not None
-    return hetero_poisson_host(channel, data.features, ctx.label_party, coordinator=ctx.coordinator)
+    return hetero_poisson_host(
+        channel,
+        data.features,
+        ctx.label_party,
+        coordinator=ctx.coordinator,
+        checkpoints=ctx.checkpoints,
+    )
 
 
 def held_out_metrics(truth: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
@@ -95,5 +102,6 @@ HETERO_POISSON: VerticalAlgorithm[HeteroPoissonConfig] = register(
         summary=summary,
         metrics=held_out_metrics,
         alone=alone_hook(POISSON, poisson_forward),
+        resumable=True,
     )
 )

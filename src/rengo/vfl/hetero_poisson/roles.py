@@ -44,10 +44,11 @@ from rengo.crypto.encrypted_array import EncryptedArray, encrypt_array
 from rengo.crypto.keys import PaillierPublicKey
 from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.transport.channel import Channel
+from rengo.vfl.checkpoints import EpochCheckpoints
 from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import LinearModelConfig
-from rengo.vfl.hetero_lr.math import init_optimizer
 from rengo.vfl.hetero_lr.objective import LabelKind, check_labels
+from rengo.vfl.hetero_lr.resume import check_seed, save_epoch, start_training
 from rengo.vfl.hetero_lr.roles import (
     CONTINUE,
     PUBLIC_KEY,
@@ -118,6 +119,7 @@ def hetero_poisson_guest(
     *,
     coordinator: str = COORDINATOR,
     seed: int | None = None,
+    checkpoints: EpochCheckpoints | None = None,
 ) -> GuestModel:
     """The label party: closes the chain into ``Enc(mu - y)`` and drives the epochs.
 
@@ -135,6 +137,8 @@ def hetero_poisson_guest(
         The coordinator's role name.
     seed
         Fixes the batch order (else drawn from the OS CSPRNG).
+    checkpoints
+        A resumable run's checkpoints: continue after their last epoch, save every epoch.
 
     Returns
     -------
@@ -161,20 +165,20 @@ def hetero_poisson_guest(
     if not isinstance(public, PaillierPublicKey):
         raise ProtocolError("the coordinator sent no Paillier public key")
     _check_headroom(public, config, len(hosts))
-    batch_seed = secrets.randbits(63) if seed is None else int(seed)
+    resumed = start_training(checkpoints, x.shape[1], channel.name)
+    batch_seed = resumed.seed
+    if batch_seed is None:
+        batch_seed = secrets.randbits(63) if seed is None else int(seed)
     setup = {"config": config.to_wire(), "rows": len(x), "seed": batch_seed, "hosts": list(hosts)}
     for role in [*hosts, coordinator]:
         hlr.send(role, SETUP, setup)
     p_bits = config.residual_precision_bits
     chain_exp = len(hosts) * p_bits
     pool = ObfuscatorPool(public)
-    weights = np.zeros(x.shape[1])
+    weights, state = resumed.weights, resumed.optimizer
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
-    state = init_optimizer(x.shape[1])
-    losses: list[float] = []
-    converged = False
-    epochs_run = 0
-    for epoch in range(config.epochs):
+    losses, converged, epochs_run = list(resumed.losses), resumed.converged, resumed.epochs_run
+    for epoch in range(epochs_run, epochs_run if resumed.stopped else config.epochs):
         this_epoch = hlr.scope(epoch=epoch)
         loss_sum = 0.0
         for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), config.batch_size)):
@@ -211,6 +215,16 @@ def hetero_poisson_guest(
         go_on = go_on and epoch + 1 < config.epochs
         for role in [*hosts, coordinator]:
             this_epoch.send(role, CONTINUE, go_on)
+        save_epoch(
+            checkpoints,
+            weights,
+            state,
+            epochs_run,
+            stopped=not go_on,
+            seed=batch_seed,
+            losses=losses,
+            converged=converged,
+        )
         if not go_on:
             break
     return guest_model(weights, config, losses, epochs_run, converged)
@@ -245,6 +259,7 @@ def hetero_poisson_host(
     guest: str,
     *,
     coordinator: str = COORDINATOR,
+    checkpoints: EpochCheckpoints | None = None,
 ) -> HostModel:
     """A feature party: one hop of the ``exp`` chain per batch, then its own gradient step.
 
@@ -258,6 +273,8 @@ def hetero_poisson_host(
         The label party.
     coordinator
         The coordinator's role name.
+    checkpoints
+        A resumable run's checkpoints: continue after their last epoch, save every epoch.
 
     Returns
     -------
@@ -282,11 +299,11 @@ def hetero_poisson_host(
     p_bits = config.residual_precision_bits
     d_exp = residual_exponent(config, len(hosts))
     pool = ObfuscatorPool(public)
-    weights = np.zeros(x.shape[1])
+    resumed = start_training(checkpoints, x.shape[1], channel.name)
+    check_seed(resumed, int(setup["seed"]), channel.name)
+    weights, state, epochs_run = resumed.weights, resumed.optimizer, resumed.epochs_run
     penalised = penalty_mask(x.shape[1], fit_intercept=False)
-    state = init_optimizer(x.shape[1])
-    epochs_run = 0
-    for epoch in range(config.epochs):
+    for epoch in range(epochs_run, epochs_run if resumed.stopped else config.epochs):
         this_epoch = hlr.scope(epoch=epoch)
         for batch, rows in enumerate(
             batch_order(int(setup["seed"]), epoch, len(x), config.batch_size)
@@ -321,7 +338,11 @@ def hetero_poisson_host(
                 weights, plain["gradient"], len(rows), state, config, epoch, penalised
             )
         epochs_run = epoch + 1
-        if not this_epoch.recv(guest, CONTINUE):
+        go_on = this_epoch.recv(guest, CONTINUE)
+        save_epoch(
+            checkpoints, weights, state, epochs_run, stopped=not go_on, seed=int(setup["seed"])
+        )
+        if not go_on:
             break
     return HostModel(weights.copy(), epochs_run)
 

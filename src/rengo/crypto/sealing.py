@@ -1,0 +1,119 @@
+"""Secrets at rest under a passphrase: scrypt (RFC 7914) then AES-256-GCM (NIST SP 800-38D).
+
+For key material a role must keep on disk between two processes of one run (the vertical
+coordinator's Paillier private key in a resumable run's checkpoint). Why a passphrase and not
+the party's TLS key: a deployment may authenticate with tokens or run without TLS, the TLS
+key usually sits beside the checkpoint (the same disk, the same thief), and a renewed
+certificate would make every checkpoint unreadable; a passphrase the operator keeps apart
+(an environment variable filled from a secret manager) has none of these faults.
+
+A sealed secret is UTF-8 JSON: the format tag, scrypt's parameters and salt, the GCM nonce
+and the ciphertext with its tag (base64). ``context`` is authenticated but not stored: a
+secret sealed for one run and role does not open for another.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from rengo.core.errors import ConfigError, DataError
+
+FORMAT = "rengo-sealed/1"
+SCRYPT_N = 2**15
+"""scrypt's cost (about 30 ms and 32 MiB per derivation): OWASP's interactive minimum."""
+SCRYPT_R, SCRYPT_P = 8, 1
+MIN_PASSPHRASE = 8
+
+
+def _key(passphrase: str | bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
+    secret = passphrase.encode() if isinstance(passphrase, str) else bytes(passphrase)
+    if len(secret) < MIN_PASSPHRASE:
+        raise ConfigError(
+            f"the passphrase that seals key material must have at least {MIN_PASSPHRASE} characters"
+        )
+    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(secret)
+
+
+def seal(secret: bytes, passphrase: str | bytes, context: bytes) -> bytes:
+    """``secret`` encrypted under a key derived from ``passphrase``, bound to ``context``.
+
+    Parameters
+    ----------
+    secret
+        What to protect.
+    passphrase
+        At least 8 characters; a long random one in practice.
+    context
+        Authenticated, not stored (e.g. the run id and the role): opening needs the same.
+
+    Returns
+    -------
+    bytes
+        The sealed secret (UTF-8 JSON).
+
+    Raises
+    ------
+    ConfigError
+        If the passphrase is too short.
+    """
+    salt, nonce = os.urandom(16), os.urandom(12)
+    key = _key(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    record: dict[str, Any] = {
+        "format": FORMAT,
+        "kdf": {"name": "scrypt", "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P},
+        "salt": base64.b64encode(salt).decode(),
+        "nonce": base64.b64encode(nonce).decode(),
+        "ciphertext": base64.b64encode(AESGCM(key).encrypt(nonce, secret, context)).decode(),
+    }
+    return json.dumps(record).encode()
+
+
+def unseal(sealed: bytes, passphrase: str | bytes, context: bytes, *, what: str) -> bytes:
+    """The secret :func:`seal` protected.
+
+    Parameters
+    ----------
+    sealed
+        What :func:`seal` returned.
+    passphrase, context
+        The same as when sealing.
+    what
+        Names the secret in errors (a file).
+
+    Returns
+    -------
+    bytes
+        The secret.
+
+    Raises
+    ------
+    ConfigError
+        If the passphrase is wrong (or the secret was sealed for another context).
+    DataError
+        If ``sealed`` is not a sealed secret (damaged or another file).
+    """
+    try:
+        record = json.loads(sealed)
+        if record.get("format") != FORMAT or record["kdf"].get("name") != "scrypt":
+            raise ValueError(f"unknown format {record.get('format')!r}")
+        kdf = record["kdf"]
+        salt, nonce, body = (
+            base64.b64decode(record[k], validate=True) for k in ("salt", "nonce", "ciphertext")
+        )
+        n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise DataError(f"{what} is not a sealed secret: {exc}") from exc
+    try:
+        return AESGCM(_key(passphrase, salt, n, r, p)).decrypt(nonce, body, context)
+    except InvalidTag:
+        raise ConfigError(
+            f"{what} does not open with this passphrase (wrong passphrase, or sealed for "
+            "another run or role)"
+        ) from None

@@ -1,0 +1,372 @@
+"""Checkpoints of a resumable vertical run: each role keeps, in its own folder, what it needs to
+continue after a restart.
+
+A role's folder is ``<root>/<run>/<role>/`` on the role's own machine; nothing in it ever
+crosses the network. It holds:
+
+* ``plan.json``: the run's plan (the coordinator: to restart with the same settings);
+* ``alignment.npz``: a party's rows of the training intersection, in PSI's agreed order, and
+  a digest of the table they index (a changed table is refused, never silently realigned);
+* ``keys.sealed``: the key holder's key material, sealed under a passphrase with scrypt and
+  AES-256-GCM (:mod:`rengo.crypto.sealing`), bound to the run and the role;
+* ``epoch-000003.npz``: the role's state after 3 completed epochs (weights, optimizer
+  state, losses, counters: whatever its training role saves), one file per epoch.
+
+Files are numpy ``.npz`` archives (arrays, read with ``allow_pickle=False``) with a JSON
+header (format, run, role, algorithm, epoch) checked on every load, or JSON; each is written
+to a temporary file, flushed to disk and renamed over the old one, so a crash mid-write
+leaves the previous checkpoint intact. Every file is readable by its owner only (0600).
+
+On a resumed run each role reports the last epoch it completed, every role rolls back to the
+smallest (see :mod:`rengo.vfl.runner`), and training continues from there: the batch order
+is a function of the run's seed and the epoch, and the gradients are exact fixed-point
+values, so the final model equals an uninterrupted run's bit for bit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rengo.core.errors import ConfigError, DataError
+from rengo.crypto.key_storage import private_key_from_bytes, private_key_to_bytes
+from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
+from rengo.crypto.sealing import seal, unseal
+from rengo.vfl.common import PartyTable
+
+FORMAT = "rengo-vfl-checkpoint/1"
+PASSPHRASE_ENV = "RENGO_CHECKPOINT_PASSPHRASE"
+"""The environment variable ``rengo vfl coordinator`` reads the sealing passphrase from."""
+_META = "__meta__"
+_EPOCH = re.compile(r"^epoch-(\d{6})\.npz$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class EpochState:
+    """A role's state after ``epoch`` completed epochs.
+
+    ``arrays`` are saved exactly (their dtype and bytes); ``values`` are JSON (numbers,
+    strings, booleans, lists): floats survive exactly through JSON's shortest round-trip
+    repr.
+    """
+
+    epoch: int
+    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _check_name(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _NAME.match(value) or ".." in value:
+        raise ConfigError(
+            f"{what} {value!r} cannot name a checkpoint folder: use letters, digits, '.', '_' "
+            "or '-' (at most 128)"
+        )
+    return value
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """``data`` to ``path``: a temporary file beside it, fsync, rename, fsync the folder."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def table_digest(table: PartyTable) -> str:
+    """SHA-256 of a table's IDs and feature values (what an alignment indexes)."""
+    digest = hashlib.sha256()
+    for value in np.asarray(table.ids).tolist():
+        text = str(value).encode()
+        digest.update(len(text).to_bytes(4, "big") + text)
+    features = np.ascontiguousarray(np.asarray(table.features, dtype=np.float64))
+    digest.update(repr(features.shape).encode() + features.tobytes())
+    return digest.hexdigest()
+
+
+class CheckpointFolder:
+    """One role's checkpoints of one run: ``<root>/<run>/<role>/``.
+
+    Parameters
+    ----------
+    root
+        The checkpoint directory (``--checkpoints``), on the role's machine.
+    run
+        The run's id (the coordinator's run store id; the plan tells the parties).
+    role
+        The role's name.
+    algorithm
+        The algorithm; a checkpoint written by another is refused.
+
+    Raises
+    ------
+    ConfigError
+        If ``run`` or ``role`` cannot name a folder (path separators, ``..``).
+    """
+
+    def __init__(self, root: str | Path, run: str, role: str, algorithm: str) -> None:
+        self.run = _check_name(run, "run id")
+        self.role = _check_name(role, "role name")
+        self.algorithm = algorithm
+        self.path = Path(root) / self.run / self.role
+
+    def __repr__(self) -> str:
+        return f"CheckpointFolder({str(self.path)!r})"
+
+    def _header(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "run": self.run,
+            "role": self.role,
+            "algorithm": self.algorithm,
+            **extra,
+        }
+
+    def _write(self, name: str, data: bytes) -> None:
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _write_atomically(self.path / name, data)
+
+    def _write_arrays(self, name: str, arrays: Mapping[str, np.ndarray], meta: Any) -> None:
+        if _META in arrays:
+            raise ValueError(f"{_META!r} is reserved in a checkpoint")
+        buffer = io.BytesIO()
+        header = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        contents: dict[str, Any] = {_META: header, **{k: np.asarray(v) for k, v in arrays.items()}}
+        np.savez(buffer, **contents)
+        self._write(name, buffer.getvalue())
+
+    def _read_arrays(self, name: str, **expected: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        path = self.path / name
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                arrays = {k: archive[k] for k in archive.files}
+            meta = json.loads(arrays.pop(_META).tobytes())
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(
+                f"checkpoint {path} is damaged ({exc}); delete {self.path} to start this "
+                "role over (every role then rolls back to the beginning)"
+            ) from exc
+        self._check_header(meta, path, expected)
+        return meta, arrays
+
+    def _check_header(self, meta: Any, path: Path, expected: Mapping[str, Any]) -> None:
+        wanted = self._header(**expected)
+        if not isinstance(meta, dict):
+            raise DataError(f"checkpoint {path} has no header")
+        for key, value in wanted.items():
+            if meta.get(key) != value:
+                raise DataError(
+                    f"checkpoint {path} belongs to {key} {meta.get(key)!r}, not {value!r}: "
+                    "it was copied from another run or role; remove it"
+                )
+
+    # -- the plan -------------------------------------------------------------------------
+
+    def save_plan(self, plan: Mapping[str, Any]) -> None:
+        """Keep the run's plan (its wire form)."""
+        self._write("plan.json", json.dumps(self._header(plan=dict(plan))).encode())
+
+    def load_plan(self) -> dict[str, Any] | None:
+        """The plan saved by :meth:`save_plan`, or ``None``.
+
+        Raises
+        ------
+        DataError
+            If the file is damaged or belongs to another run.
+        """
+        path = self.path / "plan.json"
+        if not path.exists():
+            return None
+        try:
+            record = json.loads(path.read_bytes())
+        except ValueError as exc:
+            raise DataError(f"checkpoint {path} is damaged ({exc})") from exc
+        self._check_header({k: v for k, v in record.items() if k != "plan"}, path, {})
+        plan = record.get("plan")
+        if not isinstance(plan, dict):
+            raise DataError(f"checkpoint {path} holds no plan")
+        return plan
+
+    # -- key material ---------------------------------------------------------------------
+
+    def _context(self) -> bytes:
+        return f"{FORMAT}|{self.run}|{self.role}|{self.algorithm}".encode()
+
+    def save_keys(self, keys: Any, passphrase: str | bytes | None) -> None:
+        """Keep the key holder's key material, sealed under ``passphrase``.
+
+        Raises
+        ------
+        ConfigError
+            Without a passphrase, or for key material this format cannot keep (only a
+            Paillier key pair).
+        """
+        if passphrase is None:
+            raise ConfigError(
+                f"a resumable run keeps {self.role}'s private key encrypted at rest: give a "
+                f"passphrase (rengo vfl coordinator reads it from ${PASSPHRASE_ENV})"
+            )
+        if not (
+            isinstance(keys, tuple)
+            and len(keys) == 2
+            and isinstance(keys[0], PaillierPublicKey)
+            and isinstance(keys[1], PaillierPrivateKey)
+        ):
+            raise ConfigError(
+                f"checkpoints keep a Paillier key pair, not {type(keys).__name__}: this "
+                f"algorithm ({self.algorithm}) cannot be resumed"
+            )
+        self._write("keys.sealed", seal(private_key_to_bytes(keys[1]), passphrase, self._context()))
+
+    def load_keys(self, passphrase: str | bytes | None) -> Any:
+        """The key material saved by :meth:`save_keys`, or ``None`` if there is none.
+
+        Raises
+        ------
+        ConfigError
+            Without a passphrase, or with the wrong one.
+        DataError
+            If the file is damaged.
+        """
+        path = self.path / "keys.sealed"
+        if not path.exists():
+            return None
+        if passphrase is None:
+            raise ConfigError(
+                f"{path} is sealed: give the passphrase it was sealed with (${PASSPHRASE_ENV})"
+            )
+        private = private_key_from_bytes(
+            unseal(path.read_bytes(), passphrase, self._context(), what=str(path))
+        )
+        return private.public_key, private
+
+    # -- alignment ------------------------------------------------------------------------
+
+    def save_alignment(self, rows: np.ndarray, table: PartyTable) -> None:
+        """Keep a party's rows of the training intersection (and its table's digest)."""
+        digest = table_digest(table)
+        self._write_arrays(
+            "alignment.npz", {"rows": np.asarray(rows, dtype=np.int64)}, self._header(table=digest)
+        )
+
+    def load_alignment(self, table: PartyTable) -> np.ndarray | None:
+        """The rows saved by :meth:`save_alignment`, or ``None`` if there are none.
+
+        Raises
+        ------
+        DataError
+            If ``table`` is not the table they index, or the file is damaged.
+        """
+        path = self.path / "alignment.npz"
+        if not path.exists():
+            return None
+        meta, arrays = self._read_arrays("alignment.npz")
+        if meta.get("table") != table_digest(table):
+            raise DataError(
+                f"{self.role}'s training table changed since run {self.run} was checkpointed "
+                f"({path}): resume with the same table, or start a new run"
+            )
+        rows: np.ndarray = arrays["rows"]
+        if rows.ndim != 1 or (len(rows) and (rows.min() < 0 or rows.max() >= len(table.ids))):
+            raise DataError(f"checkpoint {path} holds rows outside the table")
+        return rows
+
+    def has_alignment(self) -> bool:
+        """Whether a party's alignment is saved."""
+        return (self.path / "alignment.npz").exists()
+
+    # -- epochs ---------------------------------------------------------------------------
+
+    def epochs(self) -> list[int]:
+        """The completed epochs saved, in order."""
+        if not self.path.is_dir():
+            return []
+        found = (_EPOCH.match(p.name) for p in self.path.iterdir())
+        return sorted(int(m.group(1)) for m in found if m)
+
+    def save_epoch(self, state: EpochState) -> None:
+        """Keep the role's state after ``state.epoch`` completed epochs."""
+        if state.epoch < 1:
+            raise ValueError(f"an epoch checkpoint follows a completed epoch, got {state.epoch}")
+        meta = self._header(epoch=state.epoch, values=dict(state.values))
+        self._write_arrays(f"epoch-{state.epoch:06d}.npz", state.arrays, meta)
+
+    def load_epoch(self, epoch: int) -> EpochState:
+        """The state saved after ``epoch`` completed epochs.
+
+        Raises
+        ------
+        DataError
+            If it is missing, damaged, or from another run, role or algorithm.
+        """
+        name = f"epoch-{epoch:06d}.npz"
+        try:
+            meta, arrays = self._read_arrays(name, epoch=epoch)
+        except FileNotFoundError:
+            raise DataError(
+                f"{self.role} has no checkpoint of epoch {epoch} of run {self.run} in "
+                f"{self.path}; the roles cannot agree where to continue"
+            ) from None
+        values = meta.get("values")
+        if not isinstance(values, dict):
+            raise DataError(f"checkpoint {self.path / name} has no values")
+        return EpochState(epoch, arrays, values)
+
+    def discard_after(self, epoch: int | None) -> None:
+        """Remove the epochs after ``epoch`` (``None``: every epoch and the alignment): the
+        run continues from there, so later files would be stale."""
+        for saved in self.epochs():
+            if epoch is None or saved > epoch:
+                (self.path / f"epoch-{saved:06d}.npz").unlink(missing_ok=True)
+        if epoch is None:
+            (self.path / "alignment.npz").unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class EpochCheckpoints:
+    """What a training role sees of its checkpoints (``RoleContext.checkpoints``).
+
+    ``start`` is the state to continue from (``None``: from the beginning); the role calls
+    :meth:`save` after every completed epoch, once every role knows whether training goes
+    on (after the epoch's ``continue`` message).
+    """
+
+    folder: CheckpointFolder
+    start: EpochState | None = None
+
+    def save(self, state: EpochState) -> None:
+        """Keep the state after ``state.epoch`` completed epochs."""
+        self.folder.save_epoch(state)
+
+
+__all__ = [
+    "FORMAT",
+    "PASSPHRASE_ENV",
+    "CheckpointFolder",
+    "EpochCheckpoints",
+    "EpochState",
+    "table_digest",
+]

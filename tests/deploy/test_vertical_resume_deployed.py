@@ -1,0 +1,167 @@
+"""A deployed vertical run whose party process is killed mid-training is recorded
+``interrupted``; the coordinator started again with ``--resume RUN`` and the parties with
+their checkpoint folders continue after the last epoch every role completed, to the very
+model an uninterrupted run trains; a completed run is still refused."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import Processes
+from test_vertical_deployed import (
+    HOSTS,
+    LABEL_PARTY,
+    SEED,
+    certs,
+    finish,
+    party_data,
+    tables,
+    wait_for_port,
+)
+
+from rengo.tracking import RunStore
+from rengo.vfl import HeteroLogisticRegression
+
+__all__ = ["certs", "tables"]  # fixtures shared with test_vertical_deployed
+
+EPOCHS = 4
+SETTINGS: dict[str, Any] = {"batch_size": 160, "learning_rate": 0.15, "l2": 0.01, "tol": 0.0}
+PASSPHRASE = {"RENGO_CHECKPOINT_PASSPHRASE": "a passphrase kept apart"}
+
+
+@pytest.fixture
+def cli() -> Iterator[Processes]:
+    procs = Processes("vertical_procs.py", env={"COLUMNS": "200", **PASSPHRASE})
+    yield procs
+    procs.cleanup()
+
+
+def start_parties(
+    cli: Processes, address: str, tables: Any, certs: Path, folder: Path
+) -> dict[str, Any]:
+    parties = {}
+    for name in [LABEL_PARTY, *HOSTS]:
+        label = ["--label", "y"] if name == LABEL_PARTY else []
+        parties[name] = cli.start(
+            "party",
+            "--coordinator", address,
+            "--name", name,
+            "--csv", str(tables[name]["train"]),
+            "--id-column", "id",
+            *label,
+            "--score-csv", str(tables[name]["score"]),
+            "--predictions", str(folder / "scores.csv"),
+            "--model", str(folder / f"{name}.json"),
+            "--certs", str(certs),
+            "--checkpoints", str(folder / f"{name}-checkpoints"),
+            "--give-up-after", "20",
+        )  # fmt: skip
+    return parties
+
+
+@pytest.mark.timeout(240)
+def test_a_killed_party_and_a_resumed_run_end_with_the_uninterrupted_model(
+    tables: Any, certs: Path, cli: Processes, tmp_path: Path
+) -> None:
+    store = tmp_path / "runs.db"
+    checkpoints = tmp_path / "coordinator-checkpoints"
+    coordinator = cli.start(
+        "coordinator",
+        "--listen", "127.0.0.1:0",
+        "--certs", str(certs),
+        "--parties", ",".join([*HOSTS, LABEL_PARTY]),
+        "--label-party", LABEL_PARTY,
+        "--key-bits", "512",
+        "--epochs", str(EPOCHS),
+        "--batch-size", str(SETTINGS["batch_size"]),
+        "--learning-rate", str(SETTINGS["learning_rate"]),
+        "--l2", str(SETTINGS["l2"]),
+        "--tol", "0",
+        "--seed", str(SEED),
+        "--join-timeout", "60",
+        "--rejoin-wait", "1",
+        "--store", str(store),
+        "--checkpoints", str(checkpoints),
+        "--no-progress",
+    )  # fmt: skip
+    port, _ = wait_for_port(coordinator)
+    parties = start_parties(cli, f"127.0.0.1:{port}", tables, certs, tmp_path)
+    with RunStore(store, read_only=True) as reader:
+        deadline = time.monotonic() + 90
+        while not reader.list_runs():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        (run,) = reader.list_runs()
+    bank_epoch_1 = tmp_path / "bank-checkpoints" / run.run_id / "bank" / "epoch-000001.npz"
+    deadline = time.monotonic() + 90
+    while not bank_epoch_1.exists():
+        if time.monotonic() > deadline or parties["bank"].poll() is not None:
+            coordinator.kill()
+            for proc in parties.values():
+                proc.kill()
+            texts = [p.communicate()[0] for p in (coordinator, *parties.values())]
+            raise AssertionError("the bank never completed epoch 1:\n" + "\n---\n".join(texts))
+        time.sleep(0.02)
+    parties["bank"].send_signal(signal.SIGKILL)  # the bank's machine dies mid-run
+    assert coordinator.wait(90) != 0
+    for name in (LABEL_PARTY, "telecom"):
+        assert parties[name].wait(90) != 0
+    with RunStore(store, read_only=True) as reader:
+        interrupted = reader.get_run(run.run_id)
+        assert interrupted.status == "interrupted"
+        warnings = [e.message for e in reader.events(run.run_id, level="warning")]
+        assert any(f"--resume {run.run_id}" in m for m in warnings)
+    coordinator_key = checkpoints / run.run_id / "coordinator" / "keys.sealed"
+    assert b"rengo-paillier-private-key" not in coordinator_key.read_bytes()  # sealed
+
+    # everyone starts again: the coordinator from its checkpoint alone
+    again = cli.start(
+        "coordinator",
+        "--listen", "127.0.0.1:0",
+        "--certs", str(certs),
+        "--store", str(store),
+        "--checkpoints", str(checkpoints),
+        "--resume", run.run_id[:20],
+        "--join-timeout", "60",
+        "--no-progress",
+    )  # fmt: skip
+    port, early = wait_for_port(again)
+    parties = start_parties(cli, f"127.0.0.1:{port}", tables, certs, tmp_path)
+    for proc in parties.values():
+        finish(proc)
+    summary = finish(again, early)
+    assert f"trained {EPOCHS} epochs" in summary
+
+    data = {name: party_data(tables, name) for name in [LABEL_PARTY, *HOSTS]}
+    model = HeteroLogisticRegression(key_bits=512, seed=SEED, epochs=EPOCHS, **SETTINGS)
+    model.fit({n: d.table for n, d in data.items()}, LABEL_PARTY, data[LABEL_PARTY].labels)
+    for name, weights in model.coefficients().items():
+        saved = json.loads((tmp_path / f"{name}.json").read_text())
+        np.testing.assert_array_equal(np.array(saved["weights"]), weights)
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["intercept"] == model.guest_model_.intercept
+    assert card["losses"] == model.losses_
+
+    with RunStore(store, read_only=True) as reader:
+        done = reader.get_run(run.run_id)
+        assert done.status == "completed" and done.summary is not None
+        assert 1 <= done.summary["resumed_after_epoch"] < EPOCHS
+    refused = cli.start(
+        "coordinator",
+        "--listen", "127.0.0.1:0",
+        "--certs", str(certs),
+        "--store", str(store),
+        "--checkpoints", str(checkpoints),
+        "--resume", run.run_id,
+    )  # fmt: skip
+    out, _ = refused.communicate(timeout=60)
+    assert refused.returncode != 0
+    assert "it completed; only an interrupted run can be resumed" in out, out
+    assert "Traceback" not in out

@@ -1,0 +1,334 @@
+"""A vertical run interrupted after epoch k resumes from its checkpoints to the very model an
+uninterrupted run trains; the coordinator's private key is never on disk in the clear; and
+checkpoints that do not belong together are refused with a reason or rolled back."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rengo.core.errors import ConfigError, DataError
+from rengo.core.roles import COORDINATOR
+from rengo.crypto.key_storage import private_key_to_bytes
+from rengo.transport.channel import LocalBus, run_roles
+from rengo.vfl.checkpoints import CheckpointFolder, EpochState
+from rengo.vfl.common import PartyData, PartyTable
+from rengo.vfl.hetero_linear.config import HeteroLinearConfig
+from rengo.vfl.hetero_lr.config import HeteroLRConfig
+from rengo.vfl.hetero_poisson.config import HeteroPoissonConfig
+from rengo.vfl.runner import (
+    SimulatedRun,
+    VerticalPlan,
+    simulate_vertical,
+    vertical_coordinator,
+    vertical_party,
+)
+
+PASSPHRASE = "correct horse battery staple"
+GUEST, HOSTS = "card", ("bank", "telecom")
+EPOCHS = 4
+
+
+def make_data(algorithm: str, rows: int = 90) -> dict[str, PartyData]:
+    """Three parties' columns of one small data set; each party lacks a few customers."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(rows, 6))
+    u = x @ np.array([0.8, -0.5, 0.3, 0.6, -0.4, 0.2])
+    y: np.ndarray
+    if algorithm == "hetero_lr":
+        y = (u + rng.normal(scale=0.5, size=rows) > 0).astype(np.int64)
+    elif algorithm == "hetero_poisson":
+        y = rng.poisson(np.exp(0.3 * u)).astype(np.float64)
+    else:
+        y = u + rng.normal(scale=0.1, size=rows)
+    ids = np.array([f"c{i:03d}" for i in range(rows)], dtype=object)
+    data = {}
+    for k, name in enumerate((GUEST, *HOSTS)):
+        keep = np.flatnonzero(rng.random(rows) > 0.05)
+        table = PartyTable(ids[keep], x[keep][:, 2 * k : 2 * k + 2])
+        score = PartyTable(ids[:20], x[:20, 2 * k : 2 * k + 2])
+        data[name] = PartyData(table, y[keep] if name == GUEST else None, score)
+    return data
+
+
+CONFIGS: dict[str, Any] = {
+    "hetero_lr": HeteroLRConfig(
+        epochs=EPOCHS, batch_size=32, key_bits=512, learning_rate=0.2, tol=0.0
+    ),
+    "hetero_linear": HeteroLinearConfig(
+        epochs=EPOCHS, batch_size=32, key_bits=512, learning_rate=0.05, tol=0.0
+    ),
+    "hetero_poisson": HeteroPoissonConfig(
+        epochs=EPOCHS, batch_size=32, key_bits=1024, learning_rate=0.05, tol=0.0
+    ),
+}
+
+
+def plan_of(algorithm: str, run: str | None = "run-1", **changes: Any) -> VerticalPlan:
+    config = changes.pop("config", CONFIGS[algorithm])
+    return VerticalPlan(
+        GUEST, HOSTS, config, seed=11, algorithm=algorithm, checkpoint_run=run, **changes
+    )
+
+
+class Crash(RuntimeError):
+    """The process of one role dies (after it checkpointed an epoch)."""
+
+
+@pytest.fixture
+def crash_after(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``crash_after(role, epoch)``: ``role`` dies right after checkpointing ``epoch``."""
+    original = CheckpointFolder.save_epoch
+
+    def arm(role: str, epoch: int) -> None:
+        def save(self: CheckpointFolder, state: EpochState) -> None:
+            original(self, state)
+            if self.role == role and state.epoch == epoch:
+                raise Crash(f"{role} killed after epoch {epoch}")
+
+        monkeypatch.setattr(CheckpointFolder, "save_epoch", save)
+
+    yield arm
+    monkeypatch.undo()
+
+
+def final_model(run: SimulatedRun) -> dict[str, Any]:
+    guest = run.parties[GUEST].model
+    return {
+        "guest": (guest.weights.tobytes(), guest.intercept, guest.losses, guest.epochs_run),
+        **{h: run.parties[h].model.weights.tobytes() for h in HOSTS},
+        "scores": run.parties[GUEST].scores.tobytes(),  # type: ignore[union-attr]
+    }
+
+
+_UNINTERRUPTED: dict[str, dict[str, Any]] = {}
+
+
+def uninterrupted(algorithm: str) -> dict[str, Any]:
+    """The run without checkpoints (computed once per algorithm)."""
+    if algorithm not in _UNINTERRUPTED:
+        plan = plan_of(algorithm, run=None)
+        _UNINTERRUPTED[algorithm] = final_model(
+            simulate_vertical(plan, make_data(algorithm), timeout=60)
+        )
+    return _UNINTERRUPTED[algorithm]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("algorithm", "who"),
+    [
+        ("hetero_lr", GUEST),
+        ("hetero_lr", "telecom"),
+        ("hetero_lr", COORDINATOR),
+        ("hetero_linear", "bank"),
+        ("hetero_poisson", GUEST),
+    ],
+)
+def test_a_run_interrupted_after_epoch_k_resumes_to_the_uninterrupted_model_bit_for_bit(
+    algorithm: str, who: str, tmp_path: Path, crash_after: Any
+) -> None:
+    data = make_data(algorithm)
+    crash_after(who, 2)
+    with pytest.raises(Crash):
+        simulate_vertical(plan_of(algorithm), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE)
+    crash_after("nobody", 0)  # disarmed
+    folders = {
+        role: CheckpointFolder(tmp_path, "run-1", role, algorithm)
+        for role in (COORDINATOR, GUEST, *HOSTS)
+    }
+    assert {role: f.epochs() for role, f in folders.items()} == {
+        role: [1, 2] for role in folders
+    }  # every role completed two epochs, nothing more
+    resumed = simulate_vertical(
+        plan_of(algorithm), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+    )
+    assert resumed.coordinator.resumed_after == 2
+    assert resumed.psi() is None  # the saved alignment was reused: no PSI again
+    assert final_model(resumed) == uninterrupted(algorithm)
+    assert {role: f.epochs() for role, f in folders.items()} == {
+        role: list(range(1, EPOCHS + 1)) for role in folders
+    }
+
+
+@pytest.mark.timeout(60)
+def test_roles_at_different_epochs_roll_back_to_the_last_one_every_role_completed(
+    tmp_path: Path, crash_after: Any
+) -> None:
+    data = make_data("hetero_lr")
+    crash_after(GUEST, 3)
+    with pytest.raises(Crash):
+        simulate_vertical(
+            plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+        )
+    crash_after("nobody", 0)
+    # the bank lost its last epoch (a restore from an older backup): it completed only 2
+    bank = CheckpointFolder(tmp_path, "run-1", "bank", "hetero_lr")
+    (bank.path / "epoch-000003.npz").unlink()
+    resumed = simulate_vertical(
+        plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+    )
+    assert resumed.coordinator.resumed_after == 2
+    assert final_model(resumed) == uninterrupted("hetero_lr")
+
+
+@pytest.mark.timeout(60)
+def test_a_party_without_its_alignment_starts_every_role_over_with_psi(
+    tmp_path: Path, crash_after: Any
+) -> None:
+    data = make_data("hetero_lr")
+    crash_after("bank", 1)
+    with pytest.raises(Crash):
+        simulate_vertical(
+            plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+        )
+    crash_after("nobody", 0)
+    shutil.rmtree(CheckpointFolder(tmp_path, "run-1", "telecom", "hetero_lr").path)
+    resumed = simulate_vertical(
+        plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+    )
+    assert resumed.coordinator.resumed_after is None
+    assert resumed.psi() is not None
+    assert final_model(resumed) == uninterrupted("hetero_lr")
+
+
+@pytest.mark.timeout(60)
+def test_a_finished_runs_checkpoints_give_its_model_again_without_training(
+    tmp_path: Path,
+) -> None:
+    data = make_data("hetero_lr")
+    first = simulate_vertical(
+        plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+    )
+    again = simulate_vertical(
+        plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+    )
+    assert again.coordinator.resumed_after == EPOCHS
+    assert not [e for e in again.transcript if e.key.startswith("train/hlr/epoch=")]
+    assert final_model(again) == final_model(first) == uninterrupted("hetero_lr")
+
+
+@pytest.mark.timeout(60)
+def test_the_coordinators_checkpoint_never_holds_its_private_key_in_the_clear(
+    tmp_path: Path,
+) -> None:
+    run = simulate_vertical(
+        plan_of("hetero_lr"), make_data("hetero_lr"), checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+    )
+    _, private = run.coordinator.keys
+    secrets = [private_key_to_bytes(private)]
+    for factor in (int(private.p), int(private.q)):
+        secrets += [format(factor, "x").encode(), str(factor).encode()]
+        secrets.append(factor.to_bytes((factor.bit_length() + 7) // 8, "big"))
+    on_disk = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "keys.sealed" for p in on_disk)
+    for path in on_disk:
+        content = path.read_bytes()
+        assert not any(secret in content for secret in secrets), path
+        assert path.stat().st_mode & 0o077 == 0, path  # the owner's alone
+    folder = CheckpointFolder(tmp_path, "run-1", COORDINATOR, "hetero_lr")
+    assert folder.load_keys(PASSPHRASE) == run.coordinator.keys
+    with pytest.raises(ConfigError, match="does not open with this passphrase"):
+        folder.load_keys("another passphrase")
+    with pytest.raises(ConfigError, match="passphrase"):
+        simulate_vertical(
+            plan_of("hetero_lr", run="run-2"), make_data("hetero_lr"), checkpoint_dir=tmp_path
+        )
+
+
+@pytest.mark.timeout(60)
+def test_checkpoints_that_do_not_belong_to_the_run_are_refused_with_the_reason(
+    tmp_path: Path, crash_after: Any
+) -> None:
+    data = make_data("hetero_lr")
+    crash_after(GUEST, 1)
+    with pytest.raises(Crash):
+        simulate_vertical(
+            plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+        )
+    crash_after("nobody", 0)
+
+    # another run's checkpoint copied in
+    stolen = tmp_path / "run-2" / "bank"
+    shutil.copytree(tmp_path / "run-1" / "bank", stolen)
+    with pytest.raises(DataError, match="belongs to run 'run-1', not 'run-2'"):
+        simulate_vertical(
+            plan_of("hetero_lr", run="run-2"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+        )
+    # the run resumed with other settings
+    other = plan_of("hetero_lr", config=HeteroLRConfig(epochs=5, batch_size=32, key_bits=512))
+    with pytest.raises(ConfigError, match=r"checkpointed with another plan .*config"):
+        simulate_vertical(other, data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE)
+    # a party's table changed since
+    changed = dict(data)
+    table = data["telecom"].table
+    assert table is not None
+    changed["telecom"] = PartyData(
+        PartyTable(table.ids, table.features + 1.0), None, data["telecom"].score_table
+    )
+    with pytest.raises(DataError, match="telecom's training table changed"):
+        simulate_vertical(
+            plan_of("hetero_lr"), changed, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+        )
+    # none of this harmed the run's own checkpoints: it still resumes to the same model
+    resumed = simulate_vertical(
+        plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+    )
+    assert resumed.coordinator.resumed_after == 1
+    assert final_model(resumed) == uninterrupted("hetero_lr")
+
+
+def test_only_algorithms_that_checkpoint_epochs_make_resumable_plans() -> None:
+    with pytest.raises(ConfigError, match="secureboost keeps no epoch checkpoints"):
+        VerticalPlan(GUEST, HOSTS, seed=1, algorithm="secureboost", checkpoint_run="r")
+    with pytest.raises(ConfigError, match="cannot name a checkpoint folder"):
+        VerticalPlan(GUEST, HOSTS, seed=1, checkpoint_run="../etc")
+    plan = plan_of("hetero_lr")
+    assert VerticalPlan.from_wire(plan.to_wire()) == plan
+    assert "checkpoint_run" not in plan_of("hetero_lr", run=None).to_wire()
+
+
+def test_an_epoch_checkpoint_round_trips_exactly_and_is_written_atomically(
+    tmp_path: Path,
+) -> None:
+    folder = CheckpointFolder(tmp_path, "r", "bank", "hetero_lr")
+    weights = np.array([0.1, -2.5e-300, np.pi])
+    folder.save_epoch(EpochState(1, {"weights": weights}, {"losses": [0.1 + 0.2], "seed": 7}))
+    loaded = folder.load_epoch(1)
+    assert loaded.arrays["weights"].tobytes() == weights.tobytes()
+    assert loaded.values == {"losses": [0.1 + 0.2], "seed": 7}
+    assert [p.name for p in folder.path.iterdir()] == ["epoch-000001.npz"]  # no temporary left
+    (folder.path / "epoch-000002.npz").write_bytes(b"truncated")
+    with pytest.raises(DataError, match="is damaged"):
+        folder.load_epoch(2)
+    with pytest.raises(DataError, match="no checkpoint of epoch 3"):
+        folder.load_epoch(3)
+
+
+@pytest.mark.timeout(60)
+def test_a_party_without_a_checkpoint_folder_in_a_resumable_run_is_told_how_to_fix_it(
+    tmp_path: Path,
+) -> None:
+    data = make_data("hetero_lr")
+    plan = plan_of("hetero_lr")
+    bus = LocalBus([COORDINATOR, *plan.parties], timeout=30)
+    roles = {
+        COORDINATOR: lambda ch: vertical_coordinator(
+            ch, plan, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+        ),
+        **{
+            name: (
+                lambda ch, name=name: vertical_party(
+                    ch, data[name], checkpoint_dir=None if name == "bank" else tmp_path
+                )
+            )
+            for name in plan.parties
+        },
+    }
+    with pytest.raises(ConfigError, match=r"give bank a checkpoint folder \(--checkpoints DIR"):
+        run_roles(bus, roles)
