@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import Processes
+from child_processes import Processes
 from digits_app import PARTIES, SEED, client_fn, initial_parameters, strategy
 
 from rengo.core.codec import decode

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import Processes
+from child_processes import Processes
 from sklearn.datasets import load_breast_cancer
 
 from rengo.core.errors import AuthenticationError, ConfigError, ProtocolError

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import Processes
+from child_processes import Processes
 from test_vertical_deployed import (
     HOSTS,
     LABEL_PARTY,
