@@ -47,6 +47,7 @@ from rengo.transport.channel import Channel
 from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import LinearModelConfig
 from rengo.vfl.hetero_lr.math import init_optimizer
+from rengo.vfl.hetero_lr.newton import resolve_optimizer
 from rengo.vfl.hetero_lr.objective import LabelKind, check_labels
 from rengo.vfl.hetero_lr.roles import (
     CONTINUE,
@@ -162,7 +163,13 @@ def hetero_poisson_guest(
         raise ProtocolError("the coordinator sent no Paillier public key")
     _check_headroom(public, config, len(hosts))
     batch_seed = secrets.randbits(63) if seed is None else int(seed)
-    setup = {"config": config.to_wire(), "rows": len(x), "seed": batch_seed, "hosts": list(hosts)}
+    setup = {
+        "config": config.to_wire(),
+        "rows": len(x),
+        "seed": batch_seed,
+        "hosts": list(hosts),
+        "optimizer": resolve_optimizer(config, len(x), quadratic=False),
+    }
     for role in [*hosts, coordinator]:
         hlr.send(role, SETUP, setup)
     p_bits = config.residual_precision_bits
@@ -206,7 +213,7 @@ def hetero_poisson_guest(
         go_on = True
         if config.compute_loss:
             losses.append(loss_sum / len(x))
-            if loss_converged(losses, config.tol):
+            if loss_converged(losses, config.tol, config.n_iter_no_change):
                 converged, go_on = True, False
         go_on = go_on and epoch + 1 < config.epochs
         for role in [*hosts, coordinator]:
