@@ -16,6 +16,7 @@ from rengo.core.errors import DataError
 from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import LinearModelConfig
 from rengo.vfl.hetero_lr.math import init_optimizer, sigmoid
+from rengo.vfl.hetero_lr.missing import fill_missing, training_matrix
 from rengo.vfl.hetero_lr.newton import (
     CGState,
     epoch_batch_size,
@@ -74,6 +75,9 @@ def train_guest_alone(
     """
     x = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
+    fill = None
+    if x.ndim == 2:
+        x, fill = training_matrix(x, config.missing, "label party")
     if objective.labels == "binary":
         if x.ndim != 2 or y.shape != (len(x),) or not np.isin(y, (0.0, 1.0)).all():
             raise DataError("need 2-D features and a 0/1 label per row")
@@ -121,7 +125,7 @@ def train_guest_alone(
             if loss_converged(losses, config.tol, config.n_iter_no_change):
                 converged = True
                 break
-    return guest_model(weights, config, losses, epochs_run, converged)
+    return guest_model(weights, config, losses, epochs_run, converged, fill)
 
 
 def guest_alone_scores(
@@ -131,7 +135,8 @@ def guest_alone_scores(
 ) -> np.ndarray:
     """``P(y = 1)`` of the label party's own model on its rows (or, with another
     ``inverse_link``, that model's prediction: the value, the expected count)."""
-    return inverse_link(np.asarray(features, dtype=np.float64) @ model.weights + model.intercept)
+    rows = fill_missing(np.asarray(features, dtype=np.float64), model.fill, "label party")
+    return inverse_link(rows @ model.weights + model.intercept)
 
 
 def alone_hook(

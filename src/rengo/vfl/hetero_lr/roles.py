@@ -53,6 +53,7 @@ from rengo.transport.channel import Channel
 from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import LinearModelConfig
 from rengo.vfl.hetero_lr.math import init_optimizer, learning_rate, optimizer_step
+from rengo.vfl.hetero_lr.missing import checked_matrix, training_matrix
 from rengo.vfl.hetero_lr.newton import (
     CGState,
     Resolved,
@@ -85,21 +86,26 @@ ALPHA = "alpha"  # guest -> hosts: the step length (a scalar over every party)
 
 @dataclass(frozen=True)
 class HostModel:
-    """What a host keeps after training: its own weights (never sent anywhere)."""
+    """What a host keeps after training: its own weights (never sent anywhere) and, with
+    ``missing="zero"|"mean"``, the value each of its columns' empty cells gets (training
+    and scoring alike)."""
 
     weights: np.ndarray
     epochs_run: int
+    fill: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class GuestModel:
-    """The guest's weights and intercept, and the Taylor loss of every epoch it ran."""
+    """The guest's weights and intercept, the Taylor loss of every epoch it ran, and with
+    ``missing="zero"|"mean"`` the value each of its columns' empty cells gets."""
 
     weights: np.ndarray
     intercept: float
     losses: list[float] = field(default_factory=list)
     epochs_run: int = 0
     converged: bool = False
+    fill: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -138,11 +144,10 @@ def feature_matrix(features: np.ndarray, who: str) -> np.ndarray:
     Raises
     ------
     DataError
-        Naming the party, if they are not.
+        Naming the party (and, for empty cells, the column, the count and the ``missing``
+        option), if they are not.
     """
-    matrix = np.asarray(features, dtype=np.float64)
-    if matrix.ndim != 2 or not np.isfinite(matrix).all():
-        raise DataError(f"{who}: features must be a finite 2-D array, got shape {matrix.shape}")
+    matrix, _ = training_matrix(features, "refuse", who)
     return matrix
 
 
@@ -316,11 +321,12 @@ def guest_model(
     losses: list[float],
     epochs_run: int,
     converged: bool,
+    fill: np.ndarray | None = None,
 ) -> GuestModel:
     """Split the trained weights into coefficients and intercept."""
     intercept = float(weights[-1]) if config.fit_intercept else 0.0
     coefs = weights[:-1] if config.fit_intercept else weights
-    return GuestModel(coefs.copy(), intercept, losses, epochs_run, converged)
+    return GuestModel(coefs.copy(), intercept, losses, epochs_run, converged, fill)
 
 
 def gradient_step(
@@ -395,7 +401,7 @@ def hetero_lr_guest(
     """
     if not hosts:
         raise ConfigError("hetero LR needs at least one host (feature party)")
-    x = feature_matrix(features, "guest")
+    x, fill = training_matrix(features, config.missing, channel.name)
     y = check_labels(labels, objective.labels, len(x), channel.name)
     if config.fit_intercept:
         x = np.hstack([x, np.ones((len(x), 1))])
@@ -481,7 +487,7 @@ def hetero_lr_guest(
         reporter.epoch_end(epoch, losses[-1] if losses else None, stop=not go_on)
         if not go_on:
             break
-    return guest_model(weights, config, losses, epochs_run, converged)
+    return guest_model(weights, config, losses, epochs_run, converged, fill)
 
 
 def expect_mapping(value: Any, sender: str) -> dict[str, Any]:
@@ -625,10 +631,11 @@ def hetero_lr_host(
     ProtocolError
         If another role sends something malformed.
     """
-    x = feature_matrix(features, channel.name)
+    matrix = checked_matrix(features, channel.name)
     hlr = channel.scope(SCOPE)
-    public, setup = join_as_host(hlr, len(x), guest, coordinator)
+    public, setup = join_as_host(hlr, len(matrix), guest, coordinator)
     config = LinearModelConfig.from_wire(setup["config"])
+    x, fill = training_matrix(matrix, config.missing, channel.name)
     hosts = [str(h) for h in setup["hosts"]]
     optimizer = setup_optimizer(setup, config, len(x))
     batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
@@ -686,7 +693,7 @@ def hetero_lr_host(
         reporter.epoch_end(epoch, None, stop=not go_on or epochs_run == config.epochs)
         if not go_on:
             break
-    return HostModel(weights.copy(), epochs_run)
+    return HostModel(weights.copy(), epochs_run, fill)
 
 
 def _host_cross_terms(

@@ -47,6 +47,7 @@ from rengo.transport.channel import Channel
 from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import LinearModelConfig
 from rengo.vfl.hetero_lr.math import init_optimizer
+from rengo.vfl.hetero_lr.missing import checked_matrix, training_matrix
 from rengo.vfl.hetero_lr.newton import resolve_optimizer
 from rengo.vfl.hetero_lr.objective import LabelKind, check_labels
 from rengo.vfl.hetero_lr.roles import (
@@ -60,7 +61,6 @@ from rengo.vfl.hetero_lr.roles import (
     U,
     expect_encrypted,
     expect_mapping,
-    feature_matrix,
     gradient_step,
     guest_model,
     join_as_host,
@@ -153,7 +153,7 @@ def hetero_poisson_guest(
     """
     if not hosts:
         raise ConfigError("hetero Poisson regression needs at least one host (feature party)")
-    x = feature_matrix(features, channel.name)
+    x, fill = training_matrix(features, config.missing, channel.name)
     y = check_labels(labels, "count", len(x), channel.name)
     if config.fit_intercept:
         x = np.hstack([x, np.ones((len(x), 1))])
@@ -220,7 +220,7 @@ def hetero_poisson_guest(
             this_epoch.send(role, CONTINUE, go_on)
         if not go_on:
             break
-    return guest_model(weights, config, losses, epochs_run, converged)
+    return guest_model(weights, config, losses, epochs_run, converged, fill)
 
 
 def _batch_loss(
@@ -278,10 +278,11 @@ def hetero_poisson_host(
     ProtocolError
         If another role sends something malformed.
     """
-    x = feature_matrix(features, channel.name)
+    matrix = checked_matrix(features, channel.name)
     hlr = channel.scope(SCOPE)
-    public, setup = join_as_host(hlr, len(x), guest, coordinator)
+    public, setup = join_as_host(hlr, len(matrix), guest, coordinator)
     config = LinearModelConfig.from_wire(setup["config"])
+    x, fill = training_matrix(matrix, config.missing, channel.name)
     hosts = [str(h) for h in setup["hosts"]]
     place = hosts.index(channel.name)
     before = hosts[place - 1] if place else None
@@ -330,7 +331,7 @@ def hetero_poisson_host(
         epochs_run = epoch + 1
         if not this_epoch.recv(guest, CONTINUE):
             break
-    return HostModel(weights.copy(), epochs_run)
+    return HostModel(weights.copy(), epochs_run, fill)
 
 
 def poisson_forward(u: np.ndarray) -> np.ndarray:
