@@ -91,7 +91,7 @@ def test_auto_picks_newton_only_for_one_batch_tables_with_a_quadratic_loss() -> 
     assert resolve_optimizer(config, 101) == "adam"
     assert resolve_optimizer(config, 50, quadratic=False) == "adam"
     assert resolve_optimizer(HeteroLRConfig(optimizer="sgd"), 10) == "sgd"
-    with pytest.raises(ConfigError, match="optimizer.*quadratic"):
+    with pytest.raises(ConfigError, match=r"optimizer.*quadratic"):
         HeteroPoissonConfig(optimizer="newton")
 
 
