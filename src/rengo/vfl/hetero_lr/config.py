@@ -64,7 +64,7 @@ class LinearModelConfig:
     learning_rate: float = option(0.1, "Step size (first-order optimizers).")
     l2: float = option(0.0, "L2 penalty weight on the mean loss (scikit-learn C = 1/(n l2)).")
     tol: float = option(1e-4, "Stop once the loss improves by less than this (0: never).")
-    n_iter_no_change: int = option(1, "Epochs in a row without a tol improvement to stop.")
+    n_iter_no_change: int = option(2, "Epochs in a row without a tol improvement to stop.")
     lr_schedule: Schedule = option("constant", "Learning-rate schedule.")
     lr_decay: float = option(0.5, "Decay factor of the step schedule.")
     lr_step_epochs: int = option(10, "Epochs between decays of the step schedule.")
