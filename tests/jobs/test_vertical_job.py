@@ -182,3 +182,42 @@ def test_every_party_picks_the_same_held_out_customers_alone():
     table = parties["hospital"].table
     assert table is not None
     np.testing.assert_allclose(table.features.mean(axis=0), 0.0, atol=1e-9)  # own statistics
+
+
+def test_a_job_with_empty_cells_trains_with_missing_mean_and_names_the_option_without(
+    tmp_path: Path,
+):
+    rng = np.random.default_rng(1)
+    n = 120
+    ids = [f"c{i:04d}" for i in range(n)]
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    y = ((a + b + 0.3 * rng.normal(size=n)) > 0).astype(int)
+    _write(tmp_path / "card.csv", ["id", "a", "y"], [[ids[i], a[i], y[i]] for i in range(n)])
+    _write(
+        tmp_path / "bank.csv",
+        ["id", "b"],
+        [[ids[i], "" if i % 10 == 0 else b[i]] for i in range(n)],
+    )
+    job = """
+[job]
+kind = "vfl"
+name = "gaps"
+[vfl]
+label_party = "card"
+label = "y"
+key_bits = 512
+epochs = 3
+{missing}
+[vfl.parties]
+card = "card.csv"
+bank = "bank.csv"
+"""
+    (tmp_path / "job.toml").write_text(job.format(missing=""))
+    refused = CliRunner().invoke(app, ["run", str(tmp_path / "job.toml")])
+    assert refused.exit_code != 0
+    said = " ".join(refused.output.split())  # rich wraps long lines
+    assert "bank: column 0" in said and "empty cells" in said and "missing='mean'" in said
+    (tmp_path / "job.toml").write_text(job.format(missing='missing = "mean"'))
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "job.toml")])
+    assert result.exit_code == 0, result.output
+    assert "AUC" in result.output

@@ -80,6 +80,7 @@ def check_columns(
     algorithm: str,
     what: str = "training table",
     empty_columns_ok: bool = False,
+    fix: str = "or train algorithm='secureboost', which learns where missing values go",
 ) -> None:
     """Refuse a table the algorithm cannot use, naming the party, the column and the fix.
 
@@ -115,8 +116,7 @@ def check_columns(
         j = int(np.flatnonzero(empty.any(axis=0))[0])
         raise DataError(
             f"{party}: column {column(j)} of its {what} has {int(empty[:, j].sum())} empty "
-            f"cells; {algorithm} needs every cell: fill (impute) them first, or train "
-            "algorithm='secureboost', which learns where missing values go"
+            f"cells; {algorithm} needs every cell: fill (impute) them first, {fix}"
         )
 
 

@@ -219,8 +219,12 @@ class VerticalAlgorithm(Generic[ConfigT]):
     summary
         Scalars for the run store from the coordinator's training and scoring reports.
     missing_values
-        Whether party tables may have empty cells (NaN); algorithms that cannot use them
+        Whether party tables may have empty cells (NaN), or a function of the config that
+        says so (the linear models' ``missing`` option); algorithms that cannot use them
         are refused such tables with an error naming the party and the column.
+    missing_fix
+        What the refusal suggests besides imputing (default: SecureBoost, which learns
+        where missing values go).
     alone
         The label party's model on its own columns, trained locally (see
         :data:`TrainAlone`); ``None`` when the algorithm has no such twin (party valuation
@@ -247,7 +251,8 @@ class VerticalAlgorithm(Generic[ConfigT]):
     option_aliases: Mapping[str, str] = field(default_factory=dict)
     describe: Callable[[Any], str] = field(default=lambda report: "trained")
     summary: Callable[[Any, Any], dict[str, Scalar]] = field(default=lambda train, score: {})
-    missing_values: bool = False
+    missing_values: bool | Callable[[ConfigT], bool] = False
+    missing_fix: str = "or train algorithm='secureboost', which learns where missing values go"
     alone: TrainAlone | None = None
     metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None
     resumable: bool = False
@@ -269,6 +274,12 @@ class VerticalAlgorithm(Generic[ConfigT]):
     def output_of(self, config: ConfigT) -> Output:
         """What prediction returns per row under ``config``."""
         return self.output(config) if callable(self.output) else self.output
+
+    def accepts_missing(self, config: ConfigT) -> bool:
+        """Whether party tables may have empty cells under ``config``."""
+        if callable(self.missing_values):
+            return bool(self.missing_values(config))
+        return self.missing_values
 
     def key_holder(self, config: ConfigT) -> RoleKind | None:
         """Who makes and holds the key material under ``config`` (``None``: no keys)."""

@@ -616,15 +616,21 @@ def _check_inputs(
     names = data.feature_names
     if plan.train and data.table is not None:
         check_columns(
-            name, data.table, names, missing_ok=algorithm.missing_values, algorithm=algorithm.name
+            name,
+            data.table,
+            names,
+            missing_ok=algorithm.accepts_missing(plan.config),
+            algorithm=algorithm.name,
+            fix=algorithm.missing_fix,
         )
     if plan.score and kind in algorithm.predict.tables and data.score_table is not None:
         check_columns(
             name,
             data.score_table,
             names,
-            missing_ok=algorithm.missing_values,
+            missing_ok=algorithm.accepts_missing(plan.config),
             algorithm=algorithm.name,
+            fix=algorithm.missing_fix,
             what="scoring table",
             empty_columns_ok=True,
         )

@@ -1,4 +1,5 @@
-"""What crosses the bus in hetero LR: no features, labels or IDs, and only masked decryptions."""
+"""What crosses the bus in hetero LR: no features, labels or IDs, and only masked decryptions
+(with Adam and with the Newton-CG option, whose extra rounds are checked the same way)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ from rengo.vfl.hetero_lr import roles as hetero_lr_roles
 ROWS = 90
 
 
-@pytest.fixture(scope="module")
-def run() -> dict[str, Any]:
+@pytest.fixture(scope="module", params=["adam", "newton"])
+def run(request: pytest.FixtureRequest) -> dict[str, Any]:
     """Train and score with every decryption and every mask recorded."""
     x, y = load_breast_cancer(return_X_y=True)
     x = StandardScaler().fit_transform(x)[:ROWS]
@@ -65,7 +66,14 @@ def run() -> dict[str, Any]:
         patch.setattr(module, "mask_encrypted", recording_mask(module))
     try:
         model = HeteroLogisticRegression(
-            key_bits=512, epochs=2, batch_size=32, learning_rate=0.1, l2=0.01, seed=3, key_seed=8
+            key_bits=512,
+            epochs=2,
+            batch_size=32,
+            learning_rate=0.1,
+            l2=0.01,
+            seed=3,
+            key_seed=8,
+            optimizer=request.param,
         )
         model.fit(data, label_party="card", y=labels)
         scored_ids, _ = model.predict_scores(data)
@@ -87,6 +95,7 @@ def run() -> dict[str, Any]:
         "decrypted": decrypted,
         "masks": masks,
         "scored_ids": scored_ids,
+        "optimizer": request.param,
     }
 
 
@@ -205,3 +214,27 @@ def test_plain_scoring_shows_host_partial_scores_which_the_byte_search_finds(
     np.testing.assert_allclose(sent[0], partials, rtol=1e-12)
     wire = b"".join(e.payload for e in model.predict_bus_.transcript)
     assert sent[0].astype(np.float64).tobytes() in wire
+
+
+def test_newton_rounds_send_only_ciphertexts_from_hosts_and_two_scalars_to_them(
+    run: dict[str, Any],
+) -> None:
+    """Newton-CG's extra rounds: hosts send only fresh ciphertexts (their ``r^T z``, their
+    ``X_k p_k``, squares, cross terms and slopes); the guest sends each host only the two
+    step coefficients; the coordinator sees only masked values (checked above)."""
+    training = run["model"].transcript_
+    newton = [e for e in training if "newton=" in e.key]
+    if run["optimizer"] != "newton":
+        assert not newton
+        return
+    assert {e.key.rsplit("/", 1)[-1] for e in newton} >= {"rz", "beta", "u", "alpha", "masked"}
+    for entry in newton:
+        payload = _decoded(entry)
+        if entry.sender in ("bank", "telco"):
+            leaves = list(payload.values()) if isinstance(payload, dict) else [payload]
+            flat = [
+                v for leaf in leaves for v in (leaf.values() if isinstance(leaf, dict) else [leaf])
+            ]
+            assert all(isinstance(v, EncryptedArray) for v in flat), entry.key
+        elif entry.sender == "card" and entry.receiver != "coordinator":
+            assert isinstance(payload, float), entry.key

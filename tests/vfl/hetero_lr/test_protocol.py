@@ -115,10 +115,15 @@ def test_adam_training_matches_plaintext_reference() -> None:
 
 def test_training_stops_early_once_loss_change_is_below_tol() -> None:
     parts, y = _data()
-    config = HeteroLRConfig(epochs=20, batch_size=120, learning_rate=0.01, tol=1.0)
+    config = HeteroLRConfig(
+        epochs=20, batch_size=120, learning_rate=0.01, tol=1.0, n_iter_no_change=1
+    )
     results = _run(parts[:2], y, config)
     assert results["guest"].epochs_run == 2 and results["guest"].converged
     assert results["host1"].epochs_run == 2 and results["coordinator"].epochs_run == 2
+    # by default it waits n_iter_no_change = 2 epochs without improvement
+    patient = _run(parts[:2], y, HeteroLRConfig(epochs=20, batch_size=120, tol=1.0))
+    assert patient["guest"].epochs_run == 3 and patient["coordinator"].epochs_run == 3
 
 
 def test_host_with_other_row_count_is_refused() -> None:

@@ -14,7 +14,9 @@ import numpy as np
 
 from rengo.vfl.hetero_linear.config import HeteroLinearConfig
 from rengo.vfl.hetero_lr.algorithm import (
+    MISSING_OPTION_FIX,
     describe,
+    fills_missing,
     make_keypair,
     prediction_roles,
     summary,
@@ -47,5 +49,7 @@ HETERO_LINEAR: VerticalAlgorithm[HeteroLinearConfig] = register(
         summary=summary,
         alone=alone_hook(SQUARED, identity),
         resumable=True,
+        missing_values=fills_missing,
+        missing_fix=MISSING_OPTION_FIX,
     )
 )

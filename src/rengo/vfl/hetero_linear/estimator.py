@@ -31,6 +31,12 @@ class HeteroLinearRegression(CoordinatedLinearModel):
     ``seed`` fixes the batch order and PSI's row order; ``key_seed`` makes the key pair
     reproducible with an insecure generator (tests only). Every option of
     :class:`~rengo.vfl.hetero_linear.config.HeteroLinearConfig` is a keyword argument.
+
+    Training stops once the loss stops improving by ``tol``, after ``epochs`` at most;
+    ``optimizer="auto"`` (default) solves a one-batch table with full-batch Newton-CG (the
+    squared loss is quadratic, so it reaches least squares in a few epochs), larger ones
+    with mini-batch Adam. ``missing="zero"|"mean"`` fills each party's own empty cells
+    locally, the same at scoring; the default refuses them.
     """
 
     spec = HETERO_LINEAR

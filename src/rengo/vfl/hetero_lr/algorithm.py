@@ -186,6 +186,19 @@ def _predict_host(
     )
 
 
+MISSING_OPTION_FIX = (
+    "set missing='mean' or missing='zero' (each party fills its own columns), or train "
+    "algorithm='secureboost', which learns where missing values go"
+)
+"""What a refusal of empty cells suggests for the coordinated linear models."""
+
+
+def fills_missing(config: Any) -> bool:
+    """Whether ``config`` lets parties fill their own empty cells (``missing`` is not
+    ``"refuse"``)."""
+    return str(getattr(config, "missing", "refuse")) != "refuse"
+
+
 def describe(report: Any) -> str:
     """``"trained N epochs"`` from the coordinator's report."""
     if isinstance(report, CoordinatorReport):
@@ -219,5 +232,7 @@ HETERO_LR: VerticalAlgorithm[HeteroLRConfig] = register(
         summary=summary,
         alone=train_alone,
         resumable=True,
+        missing_values=fills_missing,
+        missing_fix=MISSING_OPTION_FIX,
     )
 )

@@ -17,6 +17,9 @@ from rengo.crypto.keys import SUPPORTED_KEY_BITS
 from rengo.vfl.hetero_lr.math import OptimizerName, Schedule
 
 PredictMode = Literal["encrypted", "plain"]
+MissingPolicy = Literal["refuse", "zero", "mean"]
+"""What a party does with empty (NaN) cells of its own columns: refuse them (default), or
+fill them with 0 or with the column's mean over its own training rows."""
 ConfigT = TypeVar("ConfigT", bound="LinearModelConfig")
 
 
@@ -29,8 +32,19 @@ class LinearModelConfig:
     coordinator and the feature parties can read any of them from the wire as this class.
 
     ``l2`` weights ``l2/2 * ||w||^2`` added to the mean loss (the intercept is not penalised);
-    for LR it matches scikit-learn's ``C = 1 / (n_rows * l2)``. ``tol`` stops training once the
-    epoch's loss changes by less than it (0 disables early stopping).
+    for LR it matches scikit-learn's ``C = 1 / (n_rows * l2)``. Training runs until the loss
+    stops improving: it stops once ``n_iter_no_change`` epochs in a row failed to lower the
+    best epoch loss by ``tol`` (0 disables early stopping), and after ``epochs`` epochs at
+    most. ``optimizer="auto"`` (default) trains a table that fits in one batch
+    (``rows <= batch_size``) with full-batch Newton-CG when the loss is quadratic (LR's
+    Taylor loss, linear regression's squared loss; see :mod:`rengo.vfl.hetero_lr.newton`),
+    which converges in a few epochs where ten gradient steps do not, and larger tables with
+    mini-batch Adam. ``optimizer="newton"`` asks for Newton-CG on any table (every epoch is
+    then one full-batch iteration and ``batch_size`` is not used). ``missing`` says what
+    each party does with empty (NaN) cells of its own columns: ``"refuse"`` (default) stops
+    with an error naming the party and column; ``"zero"`` fills them with 0, ``"mean"`` with
+    the column's mean over the party's own training rows; the fill values stay in the
+    party's model and fill its scoring rows the same way (nothing leaves the party).
     ``residual_precision_bits`` are the fractional bits of encrypted partial predictors,
     ``feature_precision_bits`` those of features in ``Enc(d)^T X``. ``obfuscator_source``
     says who makes the guest's and hosts' encryption randomness (see
@@ -45,15 +59,21 @@ class LinearModelConfig:
         Naming the first option whose value is out of range.
     """
 
-    epochs: int = option(10, "Training epochs (at most).")
+    epochs: int = option(100, "Most training epochs (training stops earlier once converged).")
     batch_size: int = option(1024, "Rows per mini-batch.")
-    learning_rate: float = option(0.1, "Step size.")
+    learning_rate: float = option(0.1, "Step size (first-order optimizers).")
     l2: float = option(0.0, "L2 penalty weight on the mean loss (scikit-learn C = 1/(n l2)).")
-    tol: float = option(1e-4, "Stop once the epoch's loss changes less (0: never).")
+    tol: float = option(1e-4, "Stop once the loss improves by less than this (0: never).")
+    n_iter_no_change: int = option(2, "Epochs in a row without a tol improvement to stop.")
     lr_schedule: Schedule = option("constant", "Learning-rate schedule.")
     lr_decay: float = option(0.5, "Decay factor of the step schedule.")
     lr_step_epochs: int = option(10, "Epochs between decays of the step schedule.")
-    optimizer: OptimizerName = option("adam", "Per-party optimizer.")
+    optimizer: OptimizerName = option(
+        "auto", "auto (Newton-CG for one-batch tables, else adam), adam, sgd or newton."
+    )
+    missing: MissingPolicy = option(
+        "refuse", "Empty (NaN) cells: refuse, or fill with zero or the column mean."
+    )
     fit_intercept: bool = option(True, "Learn an intercept (held by the label party).")
     compute_loss: bool = option(True, "Compute the encrypted Taylor loss (needed for tol).")
     residual_precision_bits: int = option(32, "Fractional bits of encrypted predictors.")
@@ -72,7 +92,7 @@ class LinearModelConfig:
             raise OptionError(
                 "key_bits", f"must be one of {SUPPORTED_KEY_BITS}, got {self.key_bits}"
             )
-        for name in ("epochs", "batch_size", "lr_step_epochs"):
+        for name in ("epochs", "batch_size", "lr_step_epochs", "n_iter_no_change"):
             value = getattr(self, name)
             if value < 1:
                 raise OptionError(name, f"must be >= 1, got {value!r}")
@@ -110,8 +130,11 @@ class HeteroLRConfig(LinearModelConfig):
     :class:`LinearModelConfig` option).
 
     ``l2`` weights ``l2/2 * ||w||^2`` added to the mean loss (the intercept is not penalised);
-    it matches scikit-learn's ``C = 1 / (n_rows * l2)``. ``tol`` stops training once the
-    epoch's Taylor loss changes by less than it (0 disables early stopping).
+    it matches scikit-learn's ``C = 1 / (n_rows * l2)``. Training stops once the epoch's
+    Taylor loss stops improving by ``tol`` (for ``n_iter_no_change`` epochs), after
+    ``epochs`` at most; ``optimizer="auto"`` trains one-batch tables with Newton-CG (see
+    :class:`LinearModelConfig`); ``missing`` fills empty cells locally (``"zero"``,
+    ``"mean"``) or refuses them (default).
     ``residual_precision_bits`` are the fractional bits of encrypted partial predictors,
     ``feature_precision_bits`` those of features in ``Enc(d)^T X``. ``obfuscator_source``
     says who makes the guest's and hosts' encryption randomness (see

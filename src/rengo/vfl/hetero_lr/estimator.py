@@ -98,6 +98,15 @@ class HeteroLogisticRegression(CoordinatedLinearModel):
     ``obfuscator_source="coordinator"`` lets the key holder deal encryption randomness
     (faster; see :mod:`rengo.crypto.dealing` for the trust it needs). Every option of
     :class:`~rengo.vfl.hetero_lr.config.HeteroLRConfig` is a keyword argument.
+
+    Training runs until the Taylor loss stops improving by ``tol`` (for
+    ``n_iter_no_change`` epochs), after ``epochs`` (default 100) at most; ``n_epochs_``
+    says how many ran. ``optimizer="auto"`` (default) trains a table that fits in one batch
+    with full-batch Newton-CG (:mod:`rengo.vfl.hetero_lr.newton`: Hessian-vector products
+    under encryption, each party preconditioning with its own Hessian block), larger ones
+    with mini-batch Adam; ``optimizer="newton"`` forces Newton-CG. ``missing="zero"`` or
+    ``"mean"`` fills each party's own empty cells locally (the fill values stay in its
+    model and fill its scoring rows); the default refuses them, naming the party and column.
     """
 
     spec = HETERO_LR

@@ -16,7 +16,21 @@ from rengo.core.errors import DataError
 from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import LinearModelConfig
 from rengo.vfl.hetero_lr.math import init_optimizer, sigmoid
-from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR, LocalObjective, check_labels
+from rengo.vfl.hetero_lr.missing import fill_missing, training_matrix
+from rengo.vfl.hetero_lr.newton import (
+    CGState,
+    epoch_batch_size,
+    local_hessian,
+    plain_newton_cg_step,
+    preconditioner,
+    resolve_optimizer,
+)
+from rengo.vfl.hetero_lr.objective import (
+    LOGISTIC_TAYLOR,
+    LocalObjective,
+    QuadraticObjective,
+    check_labels,
+)
 from rengo.vfl.hetero_lr.roles import (
     GuestModel,
     gradient_step,
@@ -61,6 +75,9 @@ def train_guest_alone(
     """
     x = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
+    fill = None
+    if x.ndim == 2:
+        x, fill = training_matrix(x, config.missing, "label party")
     if objective.labels == "binary":
         if x.ndim != 2 or y.shape != (len(x),) or not np.isin(y, (0.0, 1.0)).all():
             raise DataError("need 2-D features and a 0/1 label per row")
@@ -73,25 +90,42 @@ def train_guest_alone(
     weights = np.zeros(x.shape[1])
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
     state = init_optimizer(x.shape[1])
+    quadratic = isinstance(objective, QuadraticObjective)
+    optimizer = resolve_optimizer(config, len(x), quadratic=quadratic)
+    batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
+    newton = None
+    if optimizer == "newton":
+        if not isinstance(objective, QuadraticObjective):
+            raise DataError(f"optimizer='newton' needs a quadratic loss, not {objective.name}")
+        square = objective.square
+        inverse = preconditioner(local_hessian(x, square, config.l2, penalised))
+        newton = CGState()
     losses: list[float] = []
     converged = False
     epochs_run = 0
     for epoch in range(config.epochs):
         loss_sum = 0.0
-        for rows in batch_order(seed, epoch, len(x), config.batch_size):
+        for rows in batch_order(seed, epoch, len(x), batch_size):
             xb, yb = x[rows], y[rows]
             u = xb @ weights
             loss_sum += objective.batch_loss(u, yb)
-            weights, state = gradient_step(
-                weights, objective.residual(u, yb) @ xb, len(rows), state, config, epoch, penalised
-            )
+            gradient_sum = objective.residual(u, yb) @ xb
+            if newton is not None:
+                gradient = gradient_sum / len(rows) + config.l2 * weights * penalised
+                weights, newton = plain_newton_cg_step(
+                    weights, gradient, xb, inverse, square, config.l2, penalised, newton
+                )
+            else:
+                weights, state = gradient_step(
+                    weights, gradient_sum, len(rows), state, config, epoch, penalised
+                )
         epochs_run = epoch + 1
         if config.compute_loss:
             losses.append(objective.constant + loss_sum / len(x))
-            if loss_converged(losses, config.tol):
+            if loss_converged(losses, config.tol, config.n_iter_no_change):
                 converged = True
                 break
-    return guest_model(weights, config, losses, epochs_run, converged)
+    return guest_model(weights, config, losses, epochs_run, converged, fill)
 
 
 def guest_alone_scores(
@@ -101,7 +135,8 @@ def guest_alone_scores(
 ) -> np.ndarray:
     """``P(y = 1)`` of the label party's own model on its rows (or, with another
     ``inverse_link``, that model's prediction: the value, the expected count)."""
-    return inverse_link(np.asarray(features, dtype=np.float64) @ model.weights + model.intercept)
+    rows = fill_missing(np.asarray(features, dtype=np.float64), model.fill, "label party")
+    return inverse_link(rows @ model.weights + model.intercept)
 
 
 def alone_hook(

@@ -25,7 +25,11 @@ from rengo.vfl.common import batch_order as batch_order  # re-exported: shared b
 
 LOG2 = float(np.log(2.0))
 Schedule = Literal["constant", "inverse_sqrt", "step"]
-OptimizerName = Literal["sgd", "adam"]
+OptimizerName = Literal["auto", "sgd", "adam", "newton"]
+"""``"auto"`` (default): ``"newton"`` when the whole table is one batch and the loss is
+quadratic, else ``"adam"``; ``"newton"``: full-batch Newton-CG (see
+:mod:`rengo.vfl.hetero_lr.newton`)."""
+FirstOrder = Literal["sgd", "adam"]
 
 
 def sigmoid(u: np.ndarray) -> np.ndarray:
@@ -91,6 +95,8 @@ def optimizer_step(
 ) -> tuple[np.ndarray, OptimizerState]:
     """One SGD or Adam (Kingma & Ba, ICLR 2015) step; both are per-coordinate, so every
     party can apply them to its own block of weights alone."""
+    if optimizer == "auto":
+        optimizer = "adam"  # first-order steps of the "auto" choice
     if optimizer == "sgd":
         return weights - lr * gradient, replace(state, step=state.step + 1)
     if optimizer != "adam":

@@ -30,6 +30,7 @@ from rengo.crypto.randomness import random_source
 from rengo.transport.channel import Channel
 from rengo.vfl.hetero_lr.config import PredictMode
 from rengo.vfl.hetero_lr.math import sigmoid
+from rengo.vfl.hetero_lr.missing import checked_matrix, fill_missing
 from rengo.vfl.hetero_lr.roles import GuestModel, HostModel
 
 SCOPE = "hlr-predict"  # every key below sits in this scope of the role's channel
@@ -96,7 +97,7 @@ def hetero_lr_predict_host(
     ProtocolError
         If the coordinator sends no public key.
     """
-    x = np.asarray(features, dtype=np.float64)
+    x = fill_missing(checked_matrix(features, channel.name), model.fill, channel.name)
     scope = channel.scope(SCOPE)
     setup = scope.recv(guest, PREDICT_SETUP)
     if int(setup["rows"]) != len(x):
@@ -158,7 +159,7 @@ def hetero_lr_predict_guest(
         raise ConfigError(f"mode must be 'encrypted' or 'plain', got {mode!r}")
     if not hosts:
         raise ConfigError("hetero LR scoring needs at least one host (feature party)")
-    x = np.asarray(features, dtype=np.float64)
+    x = fill_missing(checked_matrix(features, channel.name), model.fill, channel.name)
     scope = channel.scope(SCOPE)
     setup = {"mode": mode, "rows": len(x)}
     for role in [*hosts, coordinator]:

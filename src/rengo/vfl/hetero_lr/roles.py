@@ -54,6 +54,18 @@ from rengo.vfl.checkpoints import EpochCheckpoints
 from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import LinearModelConfig
 from rengo.vfl.hetero_lr.math import learning_rate, optimizer_step
+from rengo.vfl.hetero_lr.missing import checked_matrix, training_matrix
+from rengo.vfl.hetero_lr.newton import (
+    CGState,
+    Resolved,
+    conjugate_coefficient,
+    epoch_batch_size,
+    local_hessian,
+    preconditioner,
+    resolve_optimizer,
+    search_direction,
+    step_length,
+)
 from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR, QuadraticObjective, check_labels
 from rengo.vfl.hetero_lr.resume import (
     check_seed,
@@ -73,25 +85,35 @@ PEER_U = "peer-u"  # (per batch) host -> later hosts: Enc(u_k) for the loss's cr
 D = "d"  # (per batch) guest -> hosts: Enc(d), re-randomised
 MASKED = "masked"  # (per batch) every party -> coordinator: Enc(g + r)
 UNMASKED = "unmasked"  # (per batch) coordinator -> every party: g + r mod n
+NEWTON_RZ = "newton=rz"  # (Newton-CG, per epoch) sub-scope: host -> guest Enc(r_k^T z_k)
+NEWTON_CURVATURE = "newton=curvature"  # sub-scope: Enc(X_k p_k), squares, slopes
+RZ = "rz"  # host -> guest: Enc(g_k^T H_kk^-1 g_k)
+BETA = "beta"  # guest -> hosts: the CG coefficient (a scalar over every party)
+ALPHA = "alpha"  # guest -> hosts: the step length (a scalar over every party)
 
 
 @dataclass(frozen=True)
 class HostModel:
-    """What a host keeps after training: its own weights (never sent anywhere)."""
+    """What a host keeps after training: its own weights (never sent anywhere) and, with
+    ``missing="zero"|"mean"``, the value each of its columns' empty cells gets (training
+    and scoring alike)."""
 
     weights: np.ndarray
     epochs_run: int
+    fill: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class GuestModel:
-    """The guest's weights and intercept, and the Taylor loss of every epoch it ran."""
+    """The guest's weights and intercept, the Taylor loss of every epoch it ran, and with
+    ``missing="zero"|"mean"`` the value each of its columns' empty cells gets."""
 
     weights: np.ndarray
     intercept: float
     losses: list[float] = field(default_factory=list)
     epochs_run: int = 0
     converged: bool = False
+    fill: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -130,11 +152,10 @@ def feature_matrix(features: np.ndarray, who: str) -> np.ndarray:
     Raises
     ------
     DataError
-        Naming the party, if they are not.
+        Naming the party (and, for empty cells, the column, the count and the ``missing``
+        option), if they are not.
     """
-    matrix = np.asarray(features, dtype=np.float64)
-    if matrix.ndim != 2 or not np.isfinite(matrix).all():
-        raise DataError(f"{who}: features must be a finite 2-D array, got shape {matrix.shape}")
+    matrix, _ = training_matrix(features, "refuse", who)
     return matrix
 
 
@@ -194,7 +215,9 @@ def hetero_lr_coordinator(
     rows = int(setup["rows"])
     if dealt is None:
         dealt = lambda party, size: size if party == guest else size + 1  # noqa: E731
-    sizes = [min(config.batch_size, rows - s) for s in range(0, rows, config.batch_size)]
+    optimizer = setup_optimizer(setup, config, rows)
+    batch_size = epoch_batch_size(optimizer, config.batch_size, rows)
+    sizes = [min(batch_size, rows - s) for s in range(0, rows, batch_size)]
     dealing = config.obfuscator_source == "coordinator"
     dealer = ObfuscatorPool(public, private_key=private, workers=workers)
     resumed = start_coordinator(checkpoints)
@@ -217,6 +240,9 @@ def hetero_lr_coordinator(
                         needed = sum(dealt(party, upcoming) for party in parties)
                         ahead = background.submit(dealer.fill, needed)
                 decrypted += _serve_decryptions(step, parties, private, workers)
+                if optimizer == "newton":  # the guest's r^T z, then curvature and slope
+                    for sub in (NEWTON_RZ, NEWTON_CURVATURE):
+                        decrypted += _serve_decryptions(step.scope(sub), [guest], private, workers)
                 reporter.batch(epoch, batch)
             epochs_run = epoch + 1
             go_on = this_epoch.recv(guest, CONTINUE)
@@ -276,9 +302,30 @@ def penalty_mask(columns: int, fit_intercept: bool) -> np.ndarray:
     return mask
 
 
-def loss_converged(losses: Sequence[float], tol: float) -> bool:
-    """Early stopping: the last epoch's loss moved less than ``tol`` (0 disables)."""
-    return tol > 0 and len(losses) > 1 and abs(losses[-2] - losses[-1]) < tol
+def loss_converged(losses: Sequence[float], tol: float, patience: int = 1) -> bool:
+    """Early stopping: none of the last ``patience`` epochs lowered the best loss before
+    them by ``tol`` or more (0 disables), i.e. the loss stopped improving (scikit-learn's
+    ``tol`` / ``n_iter_no_change`` rule)."""
+    if not tol > 0 or len(losses) <= patience:
+        return False
+    return min(losses[-patience:]) > min(losses[:-patience]) - tol
+
+
+def setup_optimizer(setup: dict[str, Any], config: LinearModelConfig, rows: int) -> Resolved:
+    """The optimizer the guest resolved at set-up (a guest that names none: first-order).
+
+    Raises
+    ------
+    ProtocolError
+        If the guest names an unknown one.
+    """
+    named = setup.get("optimizer")
+    if named is None:
+        return resolve_optimizer(config, rows, quadratic=False)
+    if named not in ("sgd", "adam", "newton"):
+        raise ProtocolError(f"the guest's set-up names an unknown optimizer {named!r}")
+    resolved: Resolved = named
+    return resolved
 
 
 def guest_model(
@@ -287,11 +334,12 @@ def guest_model(
     losses: list[float],
     epochs_run: int,
     converged: bool,
+    fill: np.ndarray | None = None,
 ) -> GuestModel:
     """Split the trained weights into coefficients and intercept."""
     intercept = float(weights[-1]) if config.fit_intercept else 0.0
     coefs = weights[:-1] if config.fit_intercept else weights
-    return GuestModel(coefs.copy(), intercept, losses, epochs_run, converged)
+    return GuestModel(coefs.copy(), intercept, losses, epochs_run, converged, fill)
 
 
 def gradient_step(
@@ -369,7 +417,7 @@ def hetero_lr_guest(
     """
     if not hosts:
         raise ConfigError("hetero LR needs at least one host (feature party)")
-    x = feature_matrix(features, "guest")
+    x, fill = training_matrix(features, config.missing, channel.name)
     y = check_labels(labels, objective.labels, len(x), channel.name)
     if config.fit_intercept:
         x = np.hstack([x, np.ones((len(x), 1))])
@@ -379,7 +427,15 @@ def hetero_lr_guest(
         raise ProtocolError("the coordinator sent no Paillier public key")
     resumed = start_training(checkpoints, x.shape[1], channel.name)
     batch_seed = resumed.seed if resumed.seed is not None else _batch_seed(seed)
-    setup = {"config": config.to_wire(), "rows": len(x), "seed": batch_seed, "hosts": list(hosts)}
+    optimizer = resolve_optimizer(config, len(x))
+    batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
+    setup = {
+        "config": config.to_wire(),
+        "rows": len(x),
+        "seed": batch_seed,
+        "hosts": list(hosts),
+        "optimizer": optimizer,
+    }
     for role in [*hosts, coordinator]:
         hlr.send(role, SETUP, setup)
 
@@ -388,14 +444,15 @@ def hetero_lr_guest(
     pool = ObfuscatorPool(public)
     weights, state = resumed.weights, resumed.optimizer
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
+    newton = _NewtonParty(x, objective, config, penalised) if optimizer == "newton" else None
     losses, converged, epochs_run = list(resumed.losses), resumed.converged, resumed.epochs_run
     reporter = TrainingReporter(
-        progress, channel.name, config.epochs, batches_per_epoch(len(x), config.batch_size)
+        progress, channel.name, config.epochs, batches_per_epoch(len(x), batch_size)
     )
     for epoch in range(epochs_run, epochs_run if resumed.stopped else config.epochs):
         this_epoch = hlr.scope(epoch=epoch)
         loss_sum, seen = 0.0, 0
-        for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), config.batch_size)):
+        for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), batch_size)):
             step = this_epoch.scope(batch=batch)
             xb, yb = x[rows], y[rows]
             u_guest = xb @ weights
@@ -418,9 +475,14 @@ def hetero_lr_guest(
             plain = masked_round_trip(step, coordinator, to_decrypt, pool)
             if config.compute_loss:
                 loss_sum += float(plain["loss"][0])
-            weights, state = gradient_step(
-                weights, plain["gradient"], len(rows), state, config, epoch, penalised
-            )
+            if newton is not None:
+                weights = newton.guest_step(
+                    step, weights, plain["gradient"], hosts, coordinator, public, pool
+                )
+            else:
+                weights, state = gradient_step(
+                    weights, plain["gradient"], len(rows), state, config, epoch, penalised
+                )
             seen += len(rows)
             reporter.batch(
                 epoch, batch, objective.constant + loss_sum / seen if config.compute_loss else None
@@ -431,7 +493,7 @@ def hetero_lr_guest(
         go_on = True
         if config.compute_loss:
             losses.append(objective.constant + loss_sum / len(x))
-            if loss_converged(losses, config.tol):
+            if loss_converged(losses, config.tol, config.n_iter_no_change):
                 converged, go_on = True, False
         go_on = go_on and epoch + 1 < config.epochs
         for role in [*hosts, coordinator]:
@@ -449,7 +511,7 @@ def hetero_lr_guest(
         reporter.epoch_end(epoch, losses[-1] if losses else None, stop=not go_on)
         if not go_on:
             break
-    return guest_model(weights, config, losses, epochs_run, converged)
+    return guest_model(weights, config, losses, epochs_run, converged, fill)
 
 
 def _batch_seed(seed: int | None) -> int:
@@ -601,27 +663,29 @@ def hetero_lr_host(
     ProtocolError
         If another role sends something malformed.
     """
-    x = feature_matrix(features, channel.name)
+    matrix = checked_matrix(features, channel.name)
     hlr = channel.scope(SCOPE)
-    public, setup = join_as_host(hlr, len(x), guest, coordinator)
+    public, setup = join_as_host(hlr, len(matrix), guest, coordinator)
     config = LinearModelConfig.from_wire(setup["config"])
+    x, fill = training_matrix(matrix, config.missing, channel.name)
     hosts = [str(h) for h in setup["hosts"]]
+    optimizer = setup_optimizer(setup, config, len(x))
+    batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
     p_bits = config.residual_precision_bits
     pool = ObfuscatorPool(public)
     if config.obfuscator_source == "local":
-        pool.fill(min(config.batch_size, len(x)) + 1)
+        pool.fill(min(batch_size, len(x)) + 1)
     resumed = start_training(checkpoints, x.shape[1], channel.name)
     check_seed(resumed, int(setup["seed"]), channel.name)
     weights, state, epochs_run = resumed.weights, resumed.optimizer, resumed.epochs_run
     penalised = penalty_mask(x.shape[1], fit_intercept=False)  # hosts have no intercept
+    newton = _NewtonParty(x, objective, config, penalised) if optimizer == "newton" else None
     reporter = TrainingReporter(
-        progress, channel.name, config.epochs, batches_per_epoch(len(x), config.batch_size)
+        progress, channel.name, config.epochs, batches_per_epoch(len(x), batch_size)
     )
     for epoch in range(epochs_run, epochs_run if resumed.stopped else config.epochs):
         this_epoch = hlr.scope(epoch=epoch)
-        for batch, rows in enumerate(
-            batch_order(int(setup["seed"]), epoch, len(x), config.batch_size)
-        ):
+        for batch, rows in enumerate(batch_order(int(setup["seed"]), epoch, len(x), batch_size)):
             step = this_epoch.scope(batch=batch)
             xb = x[rows]
             u = xb @ weights
@@ -647,9 +711,14 @@ def hetero_lr_host(
             )
             gradient = enc_d.matmul(xb, config.feature_precision_bits)
             plain = masked_round_trip(step, coordinator, {"gradient": gradient}, pool)
-            weights, state = gradient_step(
-                weights, plain["gradient"], len(rows), state, config, epoch, penalised
-            )
+            if newton is not None:
+                weights = newton.host_step(
+                    step, weights, plain["gradient"], guest, hosts, public, pool
+                )
+            else:
+                weights, state = gradient_step(
+                    weights, plain["gradient"], len(rows), state, config, epoch, penalised
+                )
             reporter.batch(epoch, batch)
         epochs_run = epoch + 1
         go_on = this_epoch.recv(guest, CONTINUE)
@@ -659,7 +728,7 @@ def hetero_lr_host(
         reporter.epoch_end(epoch, None, stop=not go_on or epochs_run == config.epochs)
         if not go_on:
             break
-    return HostModel(weights.copy(), epochs_run)
+    return HostModel(weights.copy(), epochs_run, fill)
 
 
 def _host_cross_terms(
@@ -684,3 +753,187 @@ def _host_cross_terms(
         product = theirs.matmul(2 * objective.square * u[:, None], p_bits + 3)
         cross[peer] = product.rerandomize(pool.take(1))
     return cross
+
+
+def _no_linear_term(y: np.ndarray) -> np.ndarray:
+    zeros: np.ndarray = np.zeros_like(y, dtype=np.float64)
+    return zeros
+
+
+def _expect_scalar(value: Any, sender: str, what: str) -> float:
+    """``value`` as a finite float, else a :class:`ProtocolError` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise ProtocolError(f"{sender} sent {value!r} as {what}, expected a finite number")
+    return float(value)
+
+
+class _NewtonParty:
+    """One party's Newton-CG iterations (:mod:`rengo.vfl.hetero_lr.newton`): the inverse of
+    its own Hessian block and its CG memory. One iteration per epoch, after the gradient
+    round (full batch), in two more rounds of the epoch's batch scope:
+
+    1. ``newton=rz``: host -> guest ``Enc(g_k^T z_k)`` (``z_k = H_kk^-1 g_k``, local); the
+       guest adds its own, has the masked sum decrypted and sends every host
+       ``beta = r^T z / r_prev^T z_prev``; every party sets ``p_k = -z_k + beta p_k``;
+    2. ``newton=curvature``: host -> guest ``Enc(X_k p_k)``, ``Enc(a ||X_k p_k||^2 +
+       n l2/2 ||p_k||^2)``, the cross terms with earlier hosts (as for the loss) and
+       ``Enc(g_k^T p_k)``; the guest forms ``Enc(n/2 p^T H p)`` and ``Enc(g^T p)``, has
+       them decrypted masked, and sends every host ``alpha = -g^T p / p^T H p``; every
+       party steps ``w_k += alpha p_k``.
+
+    What each role learns beyond a gradient step: the guest three sums over every party
+    and row (``r^T z``, ``g^T p``, ``p^T H p``, the kind of aggregate the epoch loss it
+    already learns is), the hosts the two step coefficients ``beta`` and ``alpha``; the
+    coordinator decrypts masked values only. Hosts send ciphertexts only.
+    """
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        objective: QuadraticObjective,
+        config: LinearModelConfig,
+        penalised: np.ndarray,
+    ) -> None:
+        self.x, self.objective, self.config, self.penalised = x, objective, config, penalised
+        block = local_hessian(x, objective.square, config.l2, penalised)
+        self.inverse = preconditioner(block)
+        self.state = CGState()
+        self.curvature_objective = QuadraticObjective(
+            "curvature", objective.labels, 0, objective.offset, objective.square, _no_linear_term
+        )
+
+    def _gradient(self, weights: np.ndarray, gradient_sum: np.ndarray) -> np.ndarray:
+        gradient: np.ndarray = gradient_sum / len(self.x) + self.config.l2 * weights * (
+            self.penalised
+        )
+        return gradient
+
+    def guest_step(
+        self,
+        step: Channel,
+        weights: np.ndarray,
+        gradient_sum: np.ndarray,
+        hosts: Sequence[str],
+        coordinator: str,
+        public: PaillierPublicKey,
+        pool: ObfuscatorPool,
+    ) -> np.ndarray:
+        """The guest's iteration: returns its new weights."""
+        rows, loss_exp = len(self.x), _loss_exponent(self.config)
+        gradient = self._gradient(weights, gradient_sum)
+        z = self.inverse @ gradient
+        rz_step = step.scope(NEWTON_RZ)
+        rz_sum = _sum_scalars(rz_step, hosts, RZ, public, loss_exp) + np.array([gradient @ z])
+        rz = float(masked_round_trip(rz_step, coordinator, {"rz": rz_sum}, pool)["rz"][0])
+        beta = conjugate_coefficient(rz, self.state)
+        for host in hosts:
+            rz_step.send(host, BETA, beta)
+        direction = search_direction(z, beta, self.state)
+        curv_step = step.scope(NEWTON_CURVATURE)
+        v = self.x @ direction
+        received = [expect_mapping(curv_step.recv(h, U), h) for h in hosts]
+        enc_v = _sum_host_predictors(
+            hosts, received, public, rows, self.config.residual_precision_bits
+        )
+        curvature = _guest_batch_loss(
+            enc_v,
+            v,
+            np.zeros(rows),
+            hosts,
+            received,
+            public,
+            loss_exp,
+            self.config,
+            self.curvature_objective,
+        ) + np.array(
+            [0.5 * rows * self.config.l2 * float((direction * self.penalised) @ direction)]
+        )
+        slope = _sum_slopes(hosts, received, public, loss_exp) + np.array(
+            [float(gradient @ direction)]
+        )
+        plain = masked_round_trip(
+            curv_step, coordinator, {"curvature": curvature, "slope": slope}, pool
+        )
+        alpha = step_length(float(plain["slope"][0]), 2.0 * float(plain["curvature"][0]) / rows)
+        for host in hosts:
+            curv_step.send(host, ALPHA, alpha)
+        self.state = CGState(direction, rz)
+        new_weights: np.ndarray = weights + alpha * direction
+        return new_weights
+
+    def host_step(
+        self,
+        step: Channel,
+        weights: np.ndarray,
+        gradient_sum: np.ndarray,
+        guest: str,
+        hosts: list[str],
+        public: PaillierPublicKey,
+        pool: ObfuscatorPool,
+    ) -> np.ndarray:
+        """A host's iteration: returns its new weights (which never leave it)."""
+        rows, loss_exp = len(self.x), _loss_exponent(self.config)
+        gradient = self._gradient(weights, gradient_sum)
+        z = self.inverse @ gradient
+        rz_step = step.scope(NEWTON_RZ)
+        rz_step.send(guest, RZ, _encrypt_scalar(float(gradient @ z), public, loss_exp, pool))
+        beta = _expect_scalar(rz_step.recv(guest, BETA), guest, "beta")
+        direction = search_direction(z, beta, self.state)
+        curv_step = step.scope(NEWTON_CURVATURE)
+        v = self.x @ direction
+        enc_v = encrypt_array(
+            v,
+            public,
+            precision_bits=self.config.residual_precision_bits,
+            obfuscators=pool.take(rows),
+        )
+        square = self.objective.square * float(v @ v) + 0.5 * rows * self.config.l2 * float(
+            direction @ direction
+        )
+        message: dict[str, Any] = {
+            "u": enc_v,
+            "square": _encrypt_scalar(square, public, loss_exp, pool),
+            "cross": _host_cross_terms(
+                curv_step, v, enc_v, hosts, self.config, pool, self.objective
+            ),
+            "slope": _encrypt_scalar(float(gradient @ direction), public, loss_exp, pool),
+        }
+        curv_step.send(guest, U, message)
+        alpha = _expect_scalar(curv_step.recv(guest, ALPHA), guest, "alpha")
+        self.state = CGState(direction, 0.0)
+        new_weights: np.ndarray = weights + alpha * direction
+        return new_weights
+
+
+def _encrypt_scalar(
+    value: float, public: PaillierPublicKey, exponent: int, pool: ObfuscatorPool
+) -> EncryptedArray:
+    return encrypt_array(
+        np.array([value]), public, precision_bits=exponent, obfuscators=pool.take(1)
+    )
+
+
+def _sum_slopes(
+    hosts: Sequence[str], received: list[dict[str, Any]], public: PaillierPublicKey, exponent: int
+) -> EncryptedArray:
+    """``Enc(sum_k g_k^T p_k)`` over the hosts' checked slope messages."""
+    total: EncryptedArray | None = None
+    for host, message in zip(hosts, received, strict=True):
+        value = expect_encrypted(message.get("slope"), public, (1,), exponent, f"{host} slope")
+        total = value if total is None else total + value
+    if total is None:
+        raise ConfigError("hetero LR needs at least one host (feature party)")
+    return total
+
+
+def _sum_scalars(
+    step: Channel, hosts: Sequence[str], key: str, public: PaillierPublicKey, exponent: int
+) -> EncryptedArray:
+    """The sum of every host's encrypted scalar under ``key``."""
+    total: EncryptedArray | None = None
+    for host in hosts:
+        value = expect_encrypted(step.recv(host, key), public, (1,), exponent, f"{host} {key}")
+        total = value if total is None else total + value
+    if total is None:
+        raise ConfigError("hetero LR needs at least one host (feature party)")
+    return total

@@ -16,8 +16,10 @@ import numpy as np
 from rengo.metrics import mae, poisson_deviance, rmse
 from rengo.transport.channel import Channel
 from rengo.vfl.hetero_lr.algorithm import (
+    MISSING_OPTION_FIX,
     coordinator_training_role,
     describe,
+    fills_missing,
     make_keypair,
     prediction_roles,
     summary,
@@ -103,5 +105,7 @@ HETERO_POISSON: VerticalAlgorithm[HeteroPoissonConfig] = register(
         metrics=held_out_metrics,
         alone=alone_hook(POISSON, poisson_forward),
         resumable=True,
+        missing_values=fills_missing,
+        missing_fix=MISSING_OPTION_FIX,
     )
 )

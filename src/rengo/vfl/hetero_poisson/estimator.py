@@ -28,6 +28,11 @@ class HeteroPoissonRegression(CoordinatedLinearModel):
     (see :mod:`rengo.vfl.hetero_poisson.roles`); only fixed-point encoding rounds. ``score``
     is the negative mean Poisson deviance (higher is better). Every option of
     :class:`~rengo.vfl.hetero_poisson.config.HeteroPoissonConfig` is a keyword argument.
+
+    Training stops once the loss stops improving by ``tol``, after ``epochs`` at most, with
+    Adam (``optimizer="auto"``; Newton-CG needs a quadratic loss and is refused here).
+    ``missing="zero"|"mean"`` fills each party's own empty cells locally, the same at
+    scoring; the default refuses them.
     """
 
     spec = HETERO_POISSON

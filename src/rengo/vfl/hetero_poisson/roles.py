@@ -47,6 +47,8 @@ from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints
 from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import LinearModelConfig
+from rengo.vfl.hetero_lr.missing import checked_matrix, training_matrix
+from rengo.vfl.hetero_lr.newton import resolve_optimizer
 from rengo.vfl.hetero_lr.objective import LabelKind, check_labels
 from rengo.vfl.hetero_lr.resume import check_seed, save_epoch, start_training
 from rengo.vfl.hetero_lr.roles import (
@@ -60,7 +62,6 @@ from rengo.vfl.hetero_lr.roles import (
     U,
     expect_encrypted,
     expect_mapping,
-    feature_matrix,
     gradient_step,
     guest_model,
     join_as_host,
@@ -156,7 +157,7 @@ def hetero_poisson_guest(
     """
     if not hosts:
         raise ConfigError("hetero Poisson regression needs at least one host (feature party)")
-    x = feature_matrix(features, channel.name)
+    x, fill = training_matrix(features, config.missing, channel.name)
     y = check_labels(labels, "count", len(x), channel.name)
     if config.fit_intercept:
         x = np.hstack([x, np.ones((len(x), 1))])
@@ -169,7 +170,13 @@ def hetero_poisson_guest(
     batch_seed = resumed.seed
     if batch_seed is None:
         batch_seed = secrets.randbits(63) if seed is None else int(seed)
-    setup = {"config": config.to_wire(), "rows": len(x), "seed": batch_seed, "hosts": list(hosts)}
+    setup = {
+        "config": config.to_wire(),
+        "rows": len(x),
+        "seed": batch_seed,
+        "hosts": list(hosts),
+        "optimizer": resolve_optimizer(config, len(x), quadratic=False),
+    }
     for role in [*hosts, coordinator]:
         hlr.send(role, SETUP, setup)
     p_bits = config.residual_precision_bits
@@ -210,7 +217,7 @@ def hetero_poisson_guest(
         go_on = True
         if config.compute_loss:
             losses.append(loss_sum / len(x))
-            if loss_converged(losses, config.tol):
+            if loss_converged(losses, config.tol, config.n_iter_no_change):
                 converged, go_on = True, False
         go_on = go_on and epoch + 1 < config.epochs
         for role in [*hosts, coordinator]:
@@ -227,7 +234,7 @@ def hetero_poisson_guest(
         )
         if not go_on:
             break
-    return guest_model(weights, config, losses, epochs_run, converged)
+    return guest_model(weights, config, losses, epochs_run, converged, fill)
 
 
 def _batch_loss(
@@ -288,10 +295,11 @@ def hetero_poisson_host(
     ProtocolError
         If another role sends something malformed.
     """
-    x = feature_matrix(features, channel.name)
+    matrix = checked_matrix(features, channel.name)
     hlr = channel.scope(SCOPE)
-    public, setup = join_as_host(hlr, len(x), guest, coordinator)
+    public, setup = join_as_host(hlr, len(matrix), guest, coordinator)
     config = LinearModelConfig.from_wire(setup["config"])
+    x, fill = training_matrix(matrix, config.missing, channel.name)
     hosts = [str(h) for h in setup["hosts"]]
     place = hosts.index(channel.name)
     before = hosts[place - 1] if place else None
@@ -344,7 +352,7 @@ def hetero_poisson_host(
         )
         if not go_on:
             break
-    return HostModel(weights.copy(), epochs_run)
+    return HostModel(weights.copy(), epochs_run, fill)
 
 
 def poisson_forward(u: np.ndarray) -> np.ndarray:
