@@ -368,7 +368,9 @@ def hetero_lr_guest(
 
     p_bits = config.residual_precision_bits
     loss_exp = _loss_exponent(config)
-    pool = ObfuscatorPool(public)
+    pool = ObfuscatorPool.for_encryptor(
+        public, config.obfuscator_scheme, processes=config.obfuscator_processes
+    )
     weights = np.zeros(x.shape[1])
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
     state = init_optimizer(x.shape[1])
@@ -575,7 +577,9 @@ def hetero_lr_host(
     config = LinearModelConfig.from_wire(setup["config"])
     hosts = [str(h) for h in setup["hosts"]]
     p_bits = config.residual_precision_bits
-    pool = ObfuscatorPool(public)
+    pool = ObfuscatorPool.for_encryptor(
+        public, config.obfuscator_scheme, processes=config.obfuscator_processes
+    )
     if config.obfuscator_source == "local":
         pool.fill(min(config.batch_size, len(x)) + 1)
     weights = np.zeros(x.shape[1])

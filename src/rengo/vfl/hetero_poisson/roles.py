@@ -167,7 +167,9 @@ def hetero_poisson_guest(
         hlr.send(role, SETUP, setup)
     p_bits = config.residual_precision_bits
     chain_exp = len(hosts) * p_bits
-    pool = ObfuscatorPool(public)
+    pool = ObfuscatorPool.for_encryptor(
+        public, config.obfuscator_scheme, processes=config.obfuscator_processes
+    )
     weights = np.zeros(x.shape[1])
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
     state = init_optimizer(x.shape[1])
@@ -281,7 +283,9 @@ def hetero_poisson_host(
     after = hosts[place + 1] if place + 1 < len(hosts) else guest
     p_bits = config.residual_precision_bits
     d_exp = residual_exponent(config, len(hosts))
-    pool = ObfuscatorPool(public)
+    pool = ObfuscatorPool.for_encryptor(
+        public, config.obfuscator_scheme, processes=config.obfuscator_processes
+    )
     weights = np.zeros(x.shape[1])
     penalised = penalty_mask(x.shape[1], fit_intercept=False)
     state = init_optimizer(x.shape[1])
