@@ -311,8 +311,10 @@ def run_rengo(spec: dict[str, Any]) -> dict[str, Any]:
 def rengo_run(case: dict[str, Any], system: str) -> ProcessRun:
     spec = {**case, "system": system}
     command = [sys.executable, __file__, "--child-rengo", json.dumps(spec)]
+    # the child runs in a scratch folder: tell it where the shared data is
+    env = {**os.environ, "RENGO_SHARED_DATA": str(data_files()[0].parents[1])}
     with tempfile.TemporaryDirectory() as scratch:
-        run = run_process(system, command, dict(os.environ), Path(scratch))
+        run = run_process(system, command, env, Path(scratch))
     lines = [line for line in run.log_tail.splitlines() if line.startswith("{")]
     if run.returncode == 0 and lines:
         run.report = json.loads(lines[-1])
