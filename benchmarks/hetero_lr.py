@@ -39,7 +39,8 @@ For rengo the run also counts ciphertext operations per role and epoch: obfuscat
 (ahead of use / on demand) and used (one per encryption, re-randomisation or mask),
 decryptions, and the multi-exponentiations of ``Enc(d)^T X`` (rows x columns terms).
 
-Set-up (once; FATE lives in its own venv, never in .venv)::
+Set-up (once; FATE lives in its own venv ``.bench-venv-fate``, shared with
+``benchmarks/secureboost.py``, never in .venv; ``--fate-venv`` points at another)::
 
     .venv/bin/python benchmarks/hetero_lr.py --setup
 
