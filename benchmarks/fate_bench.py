@@ -7,7 +7,7 @@ constraints.txt). :func:`run_process` runs one system as a child process tree an
 it the same way for every system: wall time, CPU seconds (user + system) of every
 descendant (``wait4`` plus a child subreaper, so orphans count too), the peak summed PSS of
 the tree (summed PSS, sampled from /proc), the load average when it started. Used by
-``benchmarks/secureboost.py`` (and meant for ``benchmarks/hetero_lr.py``).
+``benchmarks/secureboost.py`` and ``benchmarks/hetero_lr.py``.
 """
 
 from __future__ import annotations

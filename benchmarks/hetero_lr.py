@@ -7,7 +7,7 @@ Settings shared by both systems: Paillier keys of ``--bits``, batch ``--batch-si
 
 Every run is its own OS process, started from here and measured the same way for every
 system: wall time and CPU seconds (user + system) of the whole process tree (``wait4``
-counts every descendant that was waited for), the peak summed RSS of the tree (sampled
+counts every descendant that was waited for), the peak summed PSS of the tree (sampled
 from /proc), the load average when it started, and — reported by the run itself — the
 wall and CPU seconds of the fit alone (FATE: every rank's process tree during
 ``module.fit``; rengo: the one process, all role threads, key generation included as in
@@ -22,81 +22,68 @@ Systems:
   also checks every Paillier ciphertext that each FATE party *received* and prints how many
   have the unrandomised form ``1 + n*m`` — and how many of the guest's labels the host read
   out of the first batch with the public key alone.
-* ``rengo-local``: rengo's default (each party makes its own obfuscators).
+* ``rengo-local-djn``: rengo's default — each party makes its own obfuscators, as DJN
+  short exponents (``l = ceil(k/2)``) from a fixed-base table
+  (``obfuscator_scheme="djn"``, :class:`rengo.crypto.ShortExponentObfuscators`).
+* ``rengo-local-full``: each party's own obfuscators as Paillier's full ``r^n``
+  (``obfuscator_scheme="full"``: DCR alone; the default before issue 15).
 * ``rengo-dealt``: the coordinator deals CRT obfuscators (``obfuscator_source="coordinator"``).
-* ``rengo-local-djn``: PREVIEW of the default-mode fast path — the guest's and hosts' pools
-  use DJN short-exponent obfuscators from a fixed-base table
-  (:class:`rengo.crypto.ShortExponentObfuscators`, ``l = ceil(k/2)``). Phase 1 switches it on
-  by patching the pools the roles create, in the benchmark process only; the protocol's
-  own option comes with its integration.
-* ``rengo-local-djn-workers``: the same, each party's table lookups in one worker process
-  (:class:`rengo.crypto.ObfuscatorProcesses`), so they leave the GIL to the other roles.
-* ``rengo-local-djn-short``: the same as ``rengo-local-djn`` with the Diffie-Hellman rule's
-  exponent length ``2 * security bits`` (:func:`rengo.crypto.kangaroo_exponent_bits`: 224
-  bits at 1024 and 2048) instead of DJN's ``ceil(k/2)``.
+* ``rengo-local-djn-workers``: the default with each party's obfuscators made in one worker
+  process (``obfuscator_processes=1``), so table lookups leave the GIL to the other roles.
+
+Every rengo system is a configuration of the protocol (:class:`HeteroLRConfig`); nothing is
+patched. Shared measuring code (bench venv, process trees, spreads) is in
+``benchmarks/fate_bench.py``.
 
 For rengo the run also counts ciphertext operations per role and epoch: obfuscators made
 (ahead of use / on demand) and used (one per encryption, re-randomisation or mask),
 decryptions, and the multi-exponentiations of ``Enc(d)^T X`` (rows x columns terms).
 
-Set-up (once; FATE lives in its own venv, never in .venv)::
+Set-up (once; FATE lives in its own venv ``.bench-venv-fate``, shared with
+``benchmarks/secureboost.py``, never in .venv; ``--fate-venv`` points at another)::
 
     .venv/bin/python benchmarks/hetero_lr.py --setup
 
 Run::
 
     .venv/bin/python benchmarks/hetero_lr.py --bits 1024 --repeats 3
-    .venv/bin/python benchmarks/hetero_lr.py --bits 2048 --epochs 1 --systems fate rengo-dealt
+    .venv/bin/python benchmarks/hetero_lr.py --bits 2048 --epochs 1 --systems fate rengo-local-djn
     .venv/bin/python benchmarks/hetero_lr.py --bits 1024 --hosts 2
+    .venv/bin/python benchmarks/hetero_lr.py --rows 3000 --repeats 1   # a quick check
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-BENCH_VENV = ROOT / ".bench-venv-hetero_lr"
-FATE_REQUIREMENTS = ["pyfate==2.2.0", "torch==2.13.0", "pandas<3", "psutil"]
-FATE_SCRIPT = Path(__file__).resolve().with_name("hetero_lr_fate.py")
-SYSTEMS = (
-    "fate",
-    "rengo-local",
-    "rengo-dealt",
-    "rengo-local-djn",
-    "rengo-local-djn-workers",
-    "rengo-local-djn-short",
+from fate_bench import (
+    FATE_VENV,
+    ProcessRun,
+    become_subreaper,
+    fate_python,
+    run_process,
+    setup,
+    spread,
 )
+
+FATE_SCRIPT = Path(__file__).resolve().with_name("hetero_lr_fate.py")
+SYSTEMS = ("fate", "rengo-local-djn", "rengo-local-full", "rengo-dealt", "rengo-local-djn-workers")
+DEFAULT_SYSTEMS = SYSTEMS[:4]
 L2 = 1e-3
 LEARNING_RATE = 1.0
-
-
-# ----------------------------------------------------------------------------- set-up
-def setup() -> None:
-    """Create the bench venv and install FATE 2.2 into it (see /work/shared/bench/ANCHORS.md:
-    pandas 3 breaks FATE's message deserialisation; torch is pinned to the CPU wheel)."""
-    python = BENCH_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
-    pip = [str(python), "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, *FATE_REQUIREMENTS], check=True)
-    print(f"FATE installed in {BENCH_VENV}")
 
 
 # ------------------------------------------------------------------------------- data
@@ -179,7 +166,7 @@ class OperationCounts:
         name = threading.current_thread().name
         return name[len("role-") :] if name.startswith("role-") else "other"
 
-    def install(self, pool_scheme: Callable[[Any], Any] | None) -> None:
+    def install(self) -> None:
         import rengo.crypto.encrypted_array as encrypted_array
         import rengo.crypto.keys as keys
         import rengo.crypto.obfuscators as obfuscators
@@ -188,14 +175,7 @@ class OperationCounts:
         pool_class = obfuscators.ObfuscatorPool
         original_init = pool_class.__init__
 
-        def init(pool: Any, public_key: Any, **kwargs: Any) -> None:
-            if (
-                pool_scheme is not None
-                and kwargs.get("private_key") is None
-                and counts.role() != "coordinator"
-                and "scheme" not in kwargs
-            ):
-                kwargs["scheme"] = pool_scheme(public_key)
+        def init(pool: Any, public_key: Any, **kwargs: Any) -> None:  # records, changes nothing
             original_init(pool, public_key, **kwargs)
             counts.pools.append((counts.role(), pool))
 
@@ -263,13 +243,7 @@ class OperationCounts:
 
 def run_rengo(spec: dict[str, Any]) -> dict[str, Any]:
     """One rengo training run in this process (the child side of the harness)."""
-    from rengo.crypto import (
-        ObfuscatorProcesses,
-        ShortExponentObfuscators,
-        generate_paillier_keypair,
-        kangaroo_exponent_bits,
-    )
-    from rengo.crypto.randomness import random_source
+    from rengo.crypto import generate_paillier_keypair
     from rengo.transport.channel import LocalBus, run_roles
     from rengo.vfl.hetero_lr.config import HeteroLRConfig
     from rengo.vfl.hetero_lr.roles import (
@@ -284,17 +258,7 @@ def run_rengo(spec: dict[str, Any]) -> dict[str, Any]:
     host_names = [f"host{k}" for k in range(hosts)]
     host_x = {name: x_host[:, cols] for name, cols in zip(host_names, groups, strict=True)}
     counts = OperationCounts()
-    scheme = None
-    if system.startswith("rengo-local-djn"):
-
-        def scheme(public_key: Any) -> Any:
-            bits = kangaroo_exponent_bits(public_key) if system.endswith("short") else None
-            djn = ShortExponentObfuscators.create(
-                public_key, random_source(None), exponent_bits=bits
-            )
-            return ObfuscatorProcesses(djn, 1) if system.endswith("workers") else djn
-
-    counts.install(scheme)
+    counts.install()
     config = HeteroLRConfig(
         epochs=spec["epochs"],
         batch_size=spec["batch_size"],
@@ -303,6 +267,8 @@ def run_rengo(spec: dict[str, Any]) -> dict[str, Any]:
         l2=L2,
         tol=0.0,
         obfuscator_source="coordinator" if system == "rengo-dealt" else "local",
+        obfuscator_scheme="full" if system == "rengo-local-full" else "djn",
+        obfuscator_processes=1 if system.endswith("-workers") else 0,
     )
     parties = ["guest", *host_names]
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -343,126 +309,21 @@ def run_rengo(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------- processes (parent)
-@dataclass
-class ProcessRun:
-    """One measured child process tree."""
-
-    system: str
-    wall_s: float
-    cpu_s: float
-    peak_rss_mib: float
-    load_at_start: float
-    returncode: int
-    report: dict[str, Any] = field(default_factory=dict)
-    log_tail: str = ""
-
-
-def _children_map() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        tree.setdefault(ppid, []).append(int(entry))
-    return tree
-
-
-def tree_rss_bytes(pid: int) -> int:
-    """Summed resident memory of ``pid`` and all its descendants (Linux /proc)."""
-    if not Path("/proc").is_dir():
-        return 0
-    tree, total, stack = _children_map(), 0, [pid]
-    page = os.sysconf("SC_PAGE_SIZE")
-    while stack:
-        current = stack.pop()
-        stack.extend(tree.get(current, []))
-        try:
-            with open(f"/proc/{current}/statm") as handle:
-                total += int(handle.read().split()[1]) * page
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
-
-
-def become_subreaper() -> bool:
-    """Make orphaned descendants of our runs our children (Linux ``PR_SET_CHILD_SUBREAPER``),
-    so that their CPU time is counted when we reap them, even if their parent exited first."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(36, 1, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
-
-
-def reap_descendants(grace_s: float = 30.0) -> None:
-    """Wait for every remaining descendant (orphans re-parented to us), killing any still
-    alive after ``grace_s``; their CPU time then shows in RUSAGE_CHILDREN."""
-    deadline = time.monotonic() + grace_s
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid:
-            continue
-        if time.monotonic() > deadline:
-            for child in _children_map().get(os.getpid(), []):
-                with contextlib.suppress(OSError):
-                    os.kill(child, 9)
-            deadline = float("inf")
-        time.sleep(0.2)
-
-
-def run_process(system: str, command: list[str], env: dict[str, str], cwd: Path) -> ProcessRun:
-    """Run ``command`` as a child process tree and measure it (see the module docstring)."""
-    load = os.getloadavg()[0]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with tempfile.TemporaryFile(mode="w+") as log:
-        start = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
-        peak, done = 0, threading.Event()
-
-        def sample() -> None:
-            nonlocal peak
-            while not done.wait(0.5):
-                peak = max(peak, tree_rss_bytes(proc.pid))
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        _, status, _ = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        done.set()
-        sampler.join()
-        reap_descendants()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        log.seek(0)
-        tail = log.read()[-3000:]
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = sum(getattr(after, f) - getattr(before, f) for f in ("ru_utime", "ru_stime"))
-    return ProcessRun(system, wall, cpu, peak / 2**20, load, proc.returncode, log_tail=tail)
-
-
 def rengo_run(case: dict[str, Any], system: str) -> ProcessRun:
     spec = {**case, "system": system}
     command = [sys.executable, __file__, "--child-rengo", json.dumps(spec)]
+    # the child runs in a scratch folder: tell it where the shared data is
+    env = {**os.environ, "RENGO_SHARED_DATA": str(data_files()[0].parents[1])}
     with tempfile.TemporaryDirectory() as scratch:
-        run = run_process(system, command, dict(os.environ), Path(scratch))
+        run = run_process(system, command, env, Path(scratch))
     lines = [line for line in run.log_tail.splitlines() if line.startswith("{")]
     if run.returncode == 0 and lines:
         run.report = json.loads(lines[-1])
     return run
 
 
-def fate_run(case: dict[str, Any]) -> ProcessRun:
-    python = BENCH_VENV / "bin" / "python"
-    if not python.exists():
-        sys.exit(f"missing {python}: run `{sys.argv[0]} --setup` first")
+def fate_run(case: dict[str, Any], venv: Path) -> ProcessRun:
+    python = fate_python(venv)
     hosts = case["hosts"]
     with tempfile.TemporaryDirectory(prefix="rengo-bench-fate-") as scratch:
         folder = Path(scratch)
@@ -547,14 +408,6 @@ def summarise_fate(
 
 
 # --------------------------------------------------------------------------- report
-def spread(values: Sequence[float], fmt: str = "{:.1f}") -> str:
-    """``median [min - max]`` of the values."""
-    if not values:
-        return "-"
-    med = statistics.median(values)
-    return f"{fmt.format(med)} [{fmt.format(min(values))}-{fmt.format(max(values))}]"
-
-
 def print_case(case: dict[str, Any], runs: list[ProcessRun]) -> None:
     epochs = case["epochs"]
     print(
@@ -564,7 +417,7 @@ def print_case(case: dict[str, Any], runs: list[ProcessRun]) -> None:
     )
     print(
         f"{'system':24s} {'fit wall s/epoch':>20s} {'fit CPU s/epoch':>20s} "
-        f"{'process wall s':>18s} {'process CPU s':>18s} {'peak RSS MiB':>14s} "
+        f"{'process wall s':>18s} {'process CPU s':>18s} {'peak PSS MiB':>14s} "
         f"{'train AUC':>9s} {'load':>10s}"
     )
     medians: dict[str, tuple[float, float]] = {}
@@ -582,7 +435,7 @@ def print_case(case: dict[str, Any], runs: list[ProcessRun]) -> None:
         print(
             f"{system:24s} {spread(wall):>20s} {spread(cpu):>20s} "
             f"{spread([r.wall_s for r in mine]):>18s} {spread([r.cpu_s for r in mine]):>18s} "
-            f"{spread([r.peak_rss_mib for r in mine], '{:.0f}'):>14s} "
+            f"{spread([r.peak_memory_mib for r in mine], '{:.0f}'):>14s} "
             f"{'/'.join(f'{a:.4f}' for a in aucs) or '-':>9s} "
             f"{min(loads):.1f}-{max(loads):.1f}"
         )
@@ -637,7 +490,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--rows", type=int, default=None, help="first N rows (smoke tests)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--systems", nargs="+", default=list(SYSTEMS[:3]), choices=SYSTEMS)
+    parser.add_argument("--systems", nargs="+", default=list(DEFAULT_SYSTEMS), choices=SYSTEMS)
+    parser.add_argument("--fate-venv", type=Path, default=FATE_VENV, help="FATE's bench venv")
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
     parser.add_argument("--child-rengo", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -645,7 +499,7 @@ def main() -> None:
         print(json.dumps(run_rengo(json.loads(args.child_rengo))), flush=True)
         return
     if args.setup:
-        setup()
+        setup(args.fate_venv)
         return
     subreaper = become_subreaper()
     print(
@@ -666,7 +520,11 @@ def main() -> None:
             runs: list[ProcessRun] = []
             for round_ in range(args.repeats):
                 for system in args.systems:
-                    run = fate_run(case) if system == "fate" else rengo_run(case, system)
+                    run = (
+                        fate_run(case, args.fate_venv)
+                        if system == "fate"
+                        else rengo_run(case, system)
+                    )
                     runs.append(run)
                     fit = run.report.get("fit_s")
                     print(

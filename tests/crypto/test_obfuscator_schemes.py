@@ -231,3 +231,45 @@ def test_worker_processes_refuse_the_key_holders_scheme(keypair):
     _, private_key = keypair
     with pytest.raises(ConfigError, match="threads"):
         ObfuscatorProcesses(KeyHolderObfuscators(private_key))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("scheme", "processes", "method", "assumption"),
+    [
+        ("djn", 0, "djn-fixed-base", "dcr+short-exponent"),
+        ("full", 0, "standard", "dcr"),
+        ("djn", 1, "djn-fixed-base (in 1 processes)", "dcr+short-exponent"),
+    ],
+)
+def test_an_encryptors_pool_uses_the_named_scheme_and_assumption(
+    keypair, scheme, processes, method, assumption
+):
+    public_key, private_key = keypair
+    with ObfuscatorPool.for_encryptor(public_key, scheme, processes=processes) as pool:
+        assert (pool.method, pool.assumption) == (method, assumption)
+        values = pool.take(40)
+    assert len({int(v) for v in values}) == 40
+    assert all(private_key.raw_decrypt(v) == 0 for v in values)
+
+
+def test_the_default_encryptors_scheme_is_djn(keypair):
+    public_key, _ = keypair
+    assert ObfuscatorPool.for_encryptor(public_key).method == "djn-fixed-base"
+
+
+def test_an_encryptors_pool_refuses_unknown_schemes_and_process_counts(keypair):
+    public_key, _ = keypair
+    with pytest.raises(ConfigError, match=r"obfuscator_scheme must be one of \('djn', 'full'\)"):
+        ObfuscatorPool.for_encryptor(public_key, "short")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"obfuscator_processes must lie in \[0, 64\]"):
+        ObfuscatorPool.for_encryptor(public_key, processes=-1)
+
+
+def test_worker_processes_of_a_dropped_pool_stop(keypair):
+    """A role that returns (or fails) without closing its pool leaves no worker behind."""
+    public_key, _ = keypair
+    pool = ObfuscatorPool.for_encryptor(public_key, "full", processes=1)
+    pool.take(2)
+    worker = pool.scheme._workers[0].process  # type: ignore[attr-defined]
+    del pool
+    assert worker.wait(timeout=30) == 0

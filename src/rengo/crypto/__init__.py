@@ -4,8 +4,9 @@ Paillier key pairs with g = n + 1 and CRT decryption, fixed-point encoding of si
 numpy-like :class:`EncryptedArray` arithmetic (add, negate, plaintext multiply, sum,
 ``enc_vec @ matrix`` by bucketed multi-exponentiation), ciphertexts safe on the wire by
 default (only freshly randomised ones are sent), precomputed obfuscators made by a named
-scheme that states its security assumption (full ``r^n``, CRT for the key holder, opt-in DJN
-short exponents from a fixed-base table), pools that fill in the background, and their
+scheme that states its security assumption (full ``r^n``, CRT for the key holder, DJN short
+exponents from a fixed-base table: the default for parties that encrypt under another's key,
+see :data:`LocalObfuscatorScheme`), pools that fill in the background, and their
 dealing, one-time-pad masking in Z_n so a key holder decrypts only noise, slot packing
 (offset and signed), homomorphic segment sums, multi-core execution and codec registration
 for the wire. ``rengo.crypto.x25519`` holds hash-to-curve and commutative blinding for PSI
@@ -61,7 +62,15 @@ from rengo.crypto.obfuscator_schemes import (
     kangaroo_exponent_bits,
     obfuscator_scheme,
 )
-from rengo.crypto.obfuscators import ObfuscatorPool, PoolStats, djn_default_exponent_bits
+from rengo.crypto.obfuscators import (
+    DEFAULT_LOCAL_OBFUSCATOR_SCHEME,
+    LOCAL_OBFUSCATOR_SCHEMES,
+    MAX_OBFUSCATOR_PROCESSES,
+    LocalObfuscatorScheme,
+    ObfuscatorPool,
+    PoolStats,
+    djn_default_exponent_bits,
+)
 from rengo.crypto.packing import (
     PackedEncryptedVector,
     SlotLayout,
@@ -105,7 +114,10 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_KEY_BITS",
+    "DEFAULT_LOCAL_OBFUSCATOR_SCHEME",
     "DEFAULT_PRECISION_BITS",
+    "LOCAL_OBFUSCATOR_SCHEMES",
+    "MAX_OBFUSCATOR_PROCESSES",
     "OBFUSCATOR_SOURCES",
     "SUPPORTED_KEY_BITS",
     "BlindingPool",
@@ -117,6 +129,7 @@ __all__ = [
     "InvalidCiphertextError",
     "KeyHolderObfuscators",
     "KeyPair",
+    "LocalObfuscatorScheme",
     "Mask",
     "ObfuscatorAssumption",
     "ObfuscatorPool",

@@ -25,6 +25,7 @@ import struct
 import subprocess
 import sys
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
@@ -126,6 +127,11 @@ class _Worker:
         self.stdout.close()
 
 
+def _stop_workers(workers: list[_Worker]) -> None:
+    for worker in workers:
+        worker.close()
+
+
 class ObfuscatorProcesses:
     """An :class:`~rengo.crypto.obfuscator_schemes.ObfuscatorScheme` that runs another
     public-key scheme in ``processes`` worker processes (same values' distribution, same
@@ -146,7 +152,10 @@ class ObfuscatorProcesses:
         self.processes = resolve_workers(processes)
         self._lock = threading.Lock()
         description = describe(scheme)
-        self._workers: list[_Worker] | None = [_Worker(description) for _ in range(self.processes)]
+        started = [_Worker(description) for _ in range(self.processes)]
+        self._workers: list[_Worker] | None = started
+        # a pool dropped without close() still stops its workers when it is collected
+        self._stop = weakref.finalize(self, _stop_workers, started)
 
     @property
     def public_key(self) -> PaillierPublicKey:
@@ -202,9 +211,8 @@ class ObfuscatorProcesses:
     def close(self) -> None:
         """Stop the worker processes (idempotent)."""
         with self._lock:
-            workers, self._workers = self._workers, None
-        for worker in workers or []:
-            worker.close()
+            self._workers = None
+        self._stop()
 
     def __enter__(self) -> ObfuscatorProcesses:
         return self

@@ -7,11 +7,19 @@ multiplication. Three ways to make them:
 * public key only: ``r^n mod n^2`` with r uniform in [1, n) (Paillier 1999);
 * key holder: CRT halves ``y^p mod p^2`` and ``y^q mod q^2`` (exactly the same distribution,
   about 4x cheaper at 2048 bits, see :meth:`PaillierPrivateKey.combine_crt_halves`);
-* opt-in short exponent (Damgård, Jurik, Nielsen, "A generalization of Paillier's public-key
+* short exponent (Damgård, Jurik, Nielsen, "A generalization of Paillier's public-key
   system with applications to electronic voting", IJIS 2010): ``h_s^a mod n^2`` with
   ``h_s = (-x^2)^n mod n^2`` fixed and a short random ``a``, evaluated from a precomputed
-  fixed-base table. Faster, but its security rests on an extra assumption (short exponents
-  of h_s look like random n-th residues), so it is never the default.
+  fixed-base table. Tens of multiplications instead of a full exponentiation, under an
+  extra assumption (short exponents of h_s look like random n-th residues; stated
+  precisely in :mod:`rengo.crypto.obfuscator_schemes`).
+
+Which scheme a party that encrypts under *another* party's public key uses is a protocol
+option (:data:`LocalObfuscatorScheme`, ``obfuscator_scheme`` on the vertical algorithms'
+configs): ``"djn"`` (the default, :data:`DEFAULT_LOCAL_OBFUSCATOR_SCHEME`) or ``"full"``
+(DCR alone). :meth:`ObfuscatorPool.for_encryptor` builds such a pool, optionally run in
+worker processes. The key holder always uses its CRT obfuscators (DCR alone, and cheaper
+than a table for it).
 
 How obfuscators are made is an :class:`~rengo.crypto.obfuscator_schemes.ObfuscatorScheme`
 (with the assumption it rests on); a pool takes one as ``scheme=``. A pool can also fill
@@ -24,11 +32,13 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
 from rengo.core.errors import ConfigError
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
+from rengo.crypto.obfuscator_processes import ObfuscatorProcesses
 from rengo.crypto.obfuscator_schemes import (
     MIN_SHORT_EXPONENT_BITS,
     FullExponentObfuscators,
@@ -41,11 +51,35 @@ from rengo.crypto.obfuscator_schemes import (
 from rengo.crypto.randomness import RandomSource, random_source
 
 __all__ = [
+    "DEFAULT_LOCAL_OBFUSCATOR_SCHEME",
+    "LOCAL_OBFUSCATOR_SCHEMES",
+    "MAX_OBFUSCATOR_PROCESSES",
     "MIN_SHORT_EXPONENT_BITS",
+    "LocalObfuscatorScheme",
     "ObfuscatorPool",
     "PoolStats",
     "djn_default_exponent_bits",
 ]
+
+
+LocalObfuscatorScheme = Literal["djn", "full"]
+"""How a party makes the obfuscators it encrypts with under another party's public key.
+
+``"djn"``: Damgård-Jurik-Nielsen short exponents ``h_s^a``, ``a`` of ``ceil(k/2)`` bits for
+a k-bit n, from a fixed-base table (:class:`ShortExponentObfuscators`). Secure under DCR
+plus the short-exponent assumption: ``h_s^a`` for a uniform ``ceil(k/2)``-bit ``a`` cannot
+be told from a uniformly random n-th residue (:data:`ObfuscatorAssumption`
+``"dcr+short-exponent"``). ``"full"``: Paillier's ``r^n`` with r uniform in ``[1, n)``
+(:class:`FullExponentObfuscators`), secure under DCR alone, ~10-30x costlier per
+obfuscator."""
+
+LOCAL_OBFUSCATOR_SCHEMES: tuple[LocalObfuscatorScheme, ...] = get_args(LocalObfuscatorScheme)
+
+DEFAULT_LOCAL_OBFUSCATOR_SCHEME: LocalObfuscatorScheme = "djn"
+"""The default: DJN short exponents (see :data:`LocalObfuscatorScheme` and the README)."""
+
+MAX_OBFUSCATOR_PROCESSES = 64
+"""Most worker processes one party's pool may start."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +152,63 @@ class ObfuscatorPool:
         self._taken = 0
         self._background: ThreadPoolExecutor | None = None
         self._pending: list[Future[None]] = []
+
+    @classmethod
+    def for_encryptor(
+        cls,
+        public_key: PaillierPublicKey,
+        scheme: LocalObfuscatorScheme = DEFAULT_LOCAL_OBFUSCATOR_SCHEME,
+        *,
+        processes: int = 0,
+        seed: int | None = None,
+    ) -> ObfuscatorPool:
+        """The pool of a party that encrypts under another party's public key with its own
+        randomness (a feature party in hetero LR or SecureBoost, the masking side in FTL).
+
+        Parameters
+        ----------
+        public_key
+            The key holder's public key.
+        scheme
+            ``"djn"`` (default): short exponents from a fixed-base table, drawn from a base
+            this party picks itself; ``"full"``: ``r^n`` (DCR alone). See
+            :data:`LocalObfuscatorScheme` for what each rests on.
+        processes
+            0 (default): make obfuscators in this process (threads where gmpy2 releases
+            the GIL); ``k >= 1``: in k worker processes
+            (:class:`~rengo.crypto.ObfuscatorProcesses`), so table lookups leave the GIL
+            to the protocol's own threads. Call :meth:`close` to stop them.
+        seed
+            For reproducible tests only.
+
+        Returns
+        -------
+        ObfuscatorPool
+            An empty pool; fill it ahead of use with :meth:`fill` or
+            :meth:`fill_in_background`.
+
+        Raises
+        ------
+        ConfigError
+            On an unknown scheme or a process count outside ``[0, 64]``.
+        """
+        if scheme not in LOCAL_OBFUSCATOR_SCHEMES:
+            raise ConfigError(
+                f"obfuscator_scheme must be one of {LOCAL_OBFUSCATOR_SCHEMES}, got {scheme!r}"
+            )
+        if not 0 <= processes <= MAX_OBFUSCATOR_PROCESSES:
+            raise ConfigError(
+                f"obfuscator_processes must lie in [0, {MAX_OBFUSCATOR_PROCESSES}], "
+                f"got {processes!r}"
+            )
+        rng = random_source(seed)
+        made: FullExponentObfuscators | ShortExponentObfuscators = (
+            ShortExponentObfuscators.create(public_key, rng)
+            if scheme == "djn"
+            else FullExponentObfuscators(public_key)
+        )
+        chosen: ObfuscatorScheme = ObfuscatorProcesses(made, processes) if processes else made
+        return cls(public_key, scheme=chosen, seed=None if seed is None else seed + 1)
 
     @property
     def method(self) -> str:

@@ -13,6 +13,7 @@ from typing import Literal
 
 from rengo.core.options import OptionError, option
 from rengo.crypto.keys import SUPPORTED_KEY_BITS
+from rengo.crypto.obfuscators import MAX_OBFUSCATOR_PROCESSES, LocalObfuscatorScheme
 
 Security = Literal["homomorphic", "plaintext"]
 """``"homomorphic"``: every exchanged component is Paillier-encrypted and each party decrypts
@@ -60,8 +61,12 @@ class TransferConfig:
     representations weighted by its label codes. ``alpha`` is ``prediction_weight``,
     ``beta`` ``target_label_weight``, ``gamma`` ``alignment_weight`` and ``lambda`` ``l2``.
     ``local_steps > 1`` is the communication-efficient variant: each exchange of components
-    is followed by several local updates. ``key_bits`` below 2048 are for tests and
-    benchmarks only.
+    is followed by several local updates. Each party encrypts its own components under its
+    own key (CRT obfuscators) and masks the other's with randomness it makes under the
+    other's public key, as ``obfuscator_scheme`` says
+    (:data:`rengo.crypto.obfuscators.LocalObfuscatorScheme`: ``"djn"`` short exponents by
+    default, ``"full"`` for DCR alone), in ``obfuscator_processes`` worker processes (0: in
+    its own process). ``key_bits`` below 2048 are for tests and benchmarks only.
 
     Raises
     ------
@@ -89,6 +94,15 @@ class TransferConfig:
     precision_bits: int = option(32, "Fractional bits of encrypted components.")
     jacobian_precision_bits: int = option(20, "Fractional bits of plaintext multipliers.")
     key_bits: int = option(2048, "Paillier key size (512 and 1024: tests only).")
+    obfuscator_scheme: LocalObfuscatorScheme = option(
+        "djn", "Randomness for masking under the peer's key: djn (fast) or full (DCR only)."
+    )
+    obfuscator_processes: int = option(
+        0,
+        "Worker processes per party for obfuscators (0: none).",
+        ge=0,
+        le=MAX_OBFUSCATOR_PROCESSES,
+    )
 
     def __post_init__(self) -> None:
         for name in ("dim", "epochs", "batch_size", "local_steps"):
@@ -116,6 +130,10 @@ class TransferConfig:
         if self.key_bits not in SUPPORTED_KEY_BITS:
             raise OptionError(
                 "key_bits", f"must be one of {SUPPORTED_KEY_BITS}, got {self.key_bits}"
+            )
+        if not 0 <= self.obfuscator_processes <= MAX_OBFUSCATOR_PROCESSES:
+            raise OptionError(
+                "obfuscator_processes", f"must lie in [0, {MAX_OBFUSCATOR_PROCESSES}]"
             )
 
     @property

@@ -112,7 +112,9 @@ def ftl_predict_target(
                 f"{source} sent no encrypted translator of shape {(width, u.shape[1])}"
             )
         phi, public = received, received.public_key
-        pool = ObfuscatorPool(public)
+        pool = ObfuscatorPool.for_encryptor(
+            public, config.obfuscator_scheme, processes=config.obfuscator_processes
+        )
     scores = np.empty((len(u), width))
     for k, start in enumerate(starts):
         chunk = scope.scope(chunk=k)

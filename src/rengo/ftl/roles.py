@@ -397,7 +397,13 @@ def ftl_source(
     )
     optimizer = enc.make_optimizer(module, config.optimizer, config.learning_rate)
     own_pool = None if keys is None else ObfuscatorPool(keys[0], private_key=keys[1])
-    peer_pool = None if peer_key is None else ObfuscatorPool(peer_key)
+    peer_pool = (
+        None
+        if peer_key is None
+        else ObfuscatorPool.for_encryptor(
+            peer_key, config.obfuscator_scheme, processes=config.obfuscator_processes
+        )
+    )
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim, width = config.dim, codes.shape[1]
     losses: list[float] = []
@@ -543,7 +549,13 @@ def ftl_target(
     )
     optimizer = enc.make_optimizer(module, config.optimizer, config.learning_rate)
     own_pool = None if keys is None else ObfuscatorPool(keys[0], private_key=keys[1])
-    peer_pool = None if peer_key is None else ObfuscatorPool(peer_key)
+    peer_pool = (
+        None
+        if peer_key is None
+        else ObfuscatorPool.for_encryptor(
+            peer_key, config.obfuscator_scheme, processes=config.obfuscator_processes
+        )
+    )
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim = config.dim
     empty = np.empty((0, x.shape[1]))

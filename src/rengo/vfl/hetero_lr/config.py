@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from rengo.core.options import OptionError, option, options_from_wire, options_to_wire
 from rengo.crypto.dealing import ObfuscatorSource
 from rengo.crypto.keys import SUPPORTED_KEY_BITS
+from rengo.crypto.obfuscators import MAX_OBFUSCATOR_PROCESSES, LocalObfuscatorScheme
 from rengo.vfl.hetero_lr.math import OptimizerName, Schedule
 
 PredictMode = Literal["encrypted", "plain"]
@@ -49,7 +50,12 @@ class LinearModelConfig:
     ``feature_precision_bits`` those of features in ``Enc(d)^T X``. ``obfuscator_source``
     says who makes the guest's and hosts' encryption randomness (see
     :mod:`rengo.crypto.dealing`: ``"coordinator"`` is faster, ``"local"`` does not trust the
-    coordinator to deal good randomness). ``predict_mode`` picks how scores are gathered
+    coordinator to deal good randomness). With local randomness, ``obfuscator_scheme`` says
+    how each party makes it (:data:`rengo.crypto.obfuscators.LocalObfuscatorScheme`):
+    ``"djn"`` (default) short exponents from a fixed-base table, secure under DCR plus the
+    short-exponent assumption; ``"full"`` Paillier's ``r^n``, under DCR alone and several
+    times slower. ``obfuscator_processes`` runs each party's obfuscator making in that many
+    worker processes (0: in the party's own process). ``predict_mode`` picks how scores are gathered
     (see :mod:`rengo.vfl.hetero_lr.predict`). ``key_bits`` below 2048 are for tests and
     benchmarks only.
 
@@ -81,6 +87,15 @@ class LinearModelConfig:
     obfuscator_source: ObfuscatorSource = option(
         "local", "Who makes encryption randomness: local, or dealt by the coordinator."
     )
+    obfuscator_scheme: LocalObfuscatorScheme = option(
+        "djn", "Local randomness: djn (short exponents, fast) or full (r^n, DCR only)."
+    )
+    obfuscator_processes: int = option(
+        0,
+        "Worker processes per party for obfuscators (0: none).",
+        ge=0,
+        le=MAX_OBFUSCATOR_PROCESSES,
+    )
     predict_mode: PredictMode = option(
         "encrypted", "Scoring: encrypted (default) or plain (FATE's way; reveals partials)."
     )
@@ -107,6 +122,10 @@ class LinearModelConfig:
             raise OptionError("residual_precision_bits", "must lie in [8, 64]")
         if not 4 <= self.feature_precision_bits <= 40:
             raise OptionError("feature_precision_bits", "must lie in [4, 40]")
+        if not 0 <= self.obfuscator_processes <= MAX_OBFUSCATOR_PROCESSES:
+            raise OptionError(
+                "obfuscator_processes", f"must lie in [0, {MAX_OBFUSCATOR_PROCESSES}]"
+            )
 
     def to_wire(self) -> dict[str, Any]:
         """A codec-friendly dict of every field."""
@@ -138,9 +157,10 @@ class HeteroLRConfig(LinearModelConfig):
     ``residual_precision_bits`` are the fractional bits of encrypted partial predictors,
     ``feature_precision_bits`` those of features in ``Enc(d)^T X``. ``obfuscator_source``
     says who makes the guest's and hosts' encryption randomness (see
-    :mod:`rengo.crypto.dealing`). ``predict_mode`` picks how scores are gathered (see
-    :mod:`rengo.vfl.hetero_lr.predict`). ``key_bits`` below 2048 are for tests and
-    benchmarks only.
+    :mod:`rengo.crypto.dealing`), ``obfuscator_scheme`` and ``obfuscator_processes`` how
+    each party makes its own (see :class:`LinearModelConfig`). ``predict_mode`` picks how
+    scores are gathered (see :mod:`rengo.vfl.hetero_lr.predict`). ``key_bits`` below 2048
+    are for tests and benchmarks only.
 
     Raises
     ------

@@ -441,7 +441,9 @@ def hetero_lr_guest(
 
     p_bits = config.residual_precision_bits
     loss_exp = _loss_exponent(config)
-    pool = ObfuscatorPool(public)
+    pool = ObfuscatorPool.for_encryptor(
+        public, config.obfuscator_scheme, processes=config.obfuscator_processes
+    )
     weights, state = resumed.weights, resumed.optimizer
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
     newton = _NewtonParty(x, objective, config, penalised) if optimizer == "newton" else None
@@ -672,7 +674,9 @@ def hetero_lr_host(
     optimizer = setup_optimizer(setup, config, len(x))
     batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
     p_bits = config.residual_precision_bits
-    pool = ObfuscatorPool(public)
+    pool = ObfuscatorPool.for_encryptor(
+        public, config.obfuscator_scheme, processes=config.obfuscator_processes
+    )
     if config.obfuscator_source == "local":
         pool.fill(min(batch_size, len(x)) + 1)
     resumed = start_training(checkpoints, x.shape[1], channel.name)

@@ -181,7 +181,9 @@ def hetero_poisson_guest(
         hlr.send(role, SETUP, setup)
     p_bits = config.residual_precision_bits
     chain_exp = len(hosts) * p_bits
-    pool = ObfuscatorPool(public)
+    pool = ObfuscatorPool.for_encryptor(
+        public, config.obfuscator_scheme, processes=config.obfuscator_processes
+    )
     weights, state = resumed.weights, resumed.optimizer
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
     losses, converged, epochs_run = list(resumed.losses), resumed.converged, resumed.epochs_run
@@ -306,7 +308,9 @@ def hetero_poisson_host(
     after = hosts[place + 1] if place + 1 < len(hosts) else guest
     p_bits = config.residual_precision_bits
     d_exp = residual_exponent(config, len(hosts))
-    pool = ObfuscatorPool(public)
+    pool = ObfuscatorPool.for_encryptor(
+        public, config.obfuscator_scheme, processes=config.obfuscator_processes
+    )
     resumed = start_training(checkpoints, x.shape[1], channel.name)
     check_seed(resumed, int(setup["seed"]), channel.name)
     weights, state, epochs_run = resumed.weights, resumed.optimizer, resumed.epochs_run

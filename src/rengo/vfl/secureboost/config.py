@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from rengo.core.options import OptionError, option, options_from_wire, options_to_wire
 from rengo.crypto.keys import SUPPORTED_KEY_BITS
+from rengo.crypto.obfuscators import MAX_OBFUSCATOR_PROCESSES, LocalObfuscatorScheme
 
 Objective = Literal["binary", "multiclass", "regression"]
 """``"binary"``: logistic loss on 0/1 labels, predicts P(y = 1); ``"multiclass"``: softmax
@@ -40,8 +41,14 @@ class SecureBoostConfig:
     ``n_iter_no_change`` rounds (0: never stop early; without a validation share the
     training loss decides). ``precision_bits`` are the fractional bits of the encrypted
     gradients and hessians (fixed point: the protocol then computes exactly the sums a
-    plaintext implementation computes on the same quantised values). ``key_bits`` below
-    2048 are for tests and benchmarks only.
+    plaintext implementation computes on the same quantised values). Parties that encrypt
+    under another party's key (the feature parties re-randomising their histograms; the
+    label party too when the coordinator holds the key) make their own randomness as
+    ``obfuscator_scheme`` says (:data:`rengo.crypto.obfuscators.LocalObfuscatorScheme`:
+    ``"djn"`` short exponents by default, ``"full"`` for DCR alone), in
+    ``obfuscator_processes`` worker processes each (0: in their own process); the key
+    holder uses its CRT obfuscators. ``key_bits`` below 2048 are for tests and benchmarks
+    only.
 
     Raises
     ------
@@ -66,6 +73,15 @@ class SecureBoostConfig:
     tol: float = option(1e-7, "Smallest loss improvement that counts for early stopping.")
     precision_bits: int = option(32, "Fractional bits of encrypted gradients and hessians.")
     key_holder: KeyHolder = option("label_party", "Who holds the Paillier key pair.")
+    obfuscator_scheme: LocalObfuscatorScheme = option(
+        "djn", "Randomness of parties without the key: djn (fast) or full (r^n, DCR only)."
+    )
+    obfuscator_processes: int = option(
+        0,
+        "Worker processes per party for obfuscators (0: none).",
+        ge=0,
+        le=MAX_OBFUSCATOR_PROCESSES,
+    )
     key_bits: int = option(2048, "Paillier key size (512 and 1024: tests only).")
 
     def __post_init__(self) -> None:
@@ -95,6 +111,10 @@ class SecureBoostConfig:
             raise OptionError("n_iter_no_change", f"must be >= 0, got {self.n_iter_no_change}")
         if not 8 <= self.precision_bits <= 48:
             raise OptionError("precision_bits", f"must lie in [8, 48], got {self.precision_bits!r}")
+        if not 0 <= self.obfuscator_processes <= MAX_OBFUSCATOR_PROCESSES:
+            raise OptionError(
+                "obfuscator_processes", f"must lie in [0, {MAX_OBFUSCATOR_PROCESSES}]"
+            )
 
     def to_wire(self) -> dict[str, Any]:
         """A codec-friendly dict of every field."""

@@ -320,12 +320,20 @@ def secureboost_guest(
     run_seed = secrets.randbits(63) if seed is None else int(seed)
     for host in hosts:
         sbt.send(host, SETUP, {"rows": rows, "seed": run_seed, "public_key": public})
-    pool = ObfuscatorPool(public, private_key=private)
+    # the key holder's CRT obfuscators; without the key, randomness of the configured scheme
+    pool = (
+        ObfuscatorPool(public, private_key=private)
+        if private is not None
+        else ObfuscatorPool.for_encryptor(
+            public, config.obfuscator_scheme, processes=config.obfuscator_processes
+        )
+    )
     decrypt = Decryptor(public, private, sbt, coordinator, pool)
     link = FederatedHosts(sbt, hosts, config, public, decrypt, pool)
     try:
         model = boost(link, channel.name, features, labels, config, run_seed, progress=progress)
     finally:
         link.close()
+        pool.close()
     decrypt.finish(model.n_trees)
     return replace(model, decrypted_values=decrypt.values)

@@ -108,14 +108,16 @@ def secureboost_host(
     binned = bins.transform(x)
     sizes = np.array([bins.value_bins(j) + 1 for j in range(bins.n_features)])
     feature_ids = tuple(int(i) for i in _secret_permutation(bins.n_features))
-    pool = ObfuscatorPool(public)
+    pool = ObfuscatorPool.for_encryptor(
+        public, config.obfuscator_scheme, processes=config.obfuscator_processes
+    )
     splits: list[HostSplit] = []
     # While the label party encrypts a tree's gradients this party waits: make the
     # obfuscators for re-randomising that tree's histograms then (as many as the last tree
     # used; a rough guess for the first).
     expected = min(4096, bins.n_features * config.max_bin * (2**config.max_depth - 1) // 8)
     t = 0
-    with ThreadPoolExecutor(1, thread_name_prefix="sbt-host-obfuscators") as background:
+    with pool, ThreadPoolExecutor(1, thread_name_prefix="sbt-host-obfuscators") as background:
         while True:
             filling = background.submit(pool.fill, max(0, expected - len(pool)))
             tree = sbt.scope(tree=t)

@@ -1,0 +1,211 @@
+"""Every Paillier ciphertext rengo sends is freshly randomised — never ``g^m = 1 + m*n mod
+n^2``, which anyone holding the public key reads — and no two ciphertexts share their
+randomness (their quotient would reveal the difference of the plaintexts). Checked on the
+recorded transcripts (every message each party sent over the LocalBus, training and
+scoring) of hetero LR, SecureBoost and federated transfer learning, for every obfuscator
+scheme a party can make its own randomness with (``obfuscator_scheme="djn"`` short
+exponents, the default, and ``"full"`` ``r^n``), in worker processes, and with dealt
+randomness and a coordinator holding the key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import gmpy2
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from rengo.core.codec import decode
+from rengo.core.envelope import envelope_from_bytes
+from rengo.crypto import EncryptedArray, PaillierPrivateKey, encrypt_array
+from rengo.transport.channel import TranscriptEntry
+from rengo.vfl import HeteroLogisticRegression
+from rengo.vfl.secureboost import HeteroSecureBoost
+
+ROWS = 120
+
+
+def table(rows: int = ROWS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x, y = load_breast_cancer(return_X_y=True)
+    x = ((x - x.mean(0)) / x.std(0))[:rows]
+    ids = np.array([f"customer-{i:05d}" for i in range(rows)])
+    return ids, x, y[:rows]
+
+
+def sent_arrays(entries: list[TranscriptEntry]) -> Iterator[tuple[str, EncryptedArray]]:
+    """Every encrypted array in the transcript, with the key it was sent under."""
+
+    def walk(value: Any) -> Iterator[EncryptedArray]:
+        if isinstance(value, EncryptedArray):
+            yield value
+        elif isinstance(value, dict):
+            for item in value.values():
+                yield from walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                yield from walk(item)
+
+    for entry in entries:
+        for array in walk(decode(envelope_from_bytes(entry.payload).payload)):
+            yield entry.key, array
+
+
+def randomness(ciphertext: gmpy2.mpz, private: PaillierPrivateKey) -> gmpy2.mpz:
+    """``r^n mod n^2`` of ``c = (1 + m*n) r^n``: divide out ``g^m``, ``(1 + m n)^-1 = 1 - m n``."""
+    n, nsquare = private.public_key.n, private.public_key.nsquare
+    return ciphertext * (1 - private.raw_decrypt(ciphertext) * n) % nsquare
+
+
+def randomness_problems(
+    sent: list[tuple[str, EncryptedArray]], private_keys: list[PaillierPrivateKey]
+) -> list[str]:
+    """Ciphertexts sent without randomness (r^n = 1), or two different ciphertexts with the
+    same randomness. The same ciphertext sent twice (to two parties) is one ciphertext."""
+    by_modulus = {key.public_key.n: key for key in private_keys}
+    problems, owner = [], {}
+    for key, array in sent:
+        private = by_modulus[array.public_key.n]
+        for c in set(array.ciphertexts.ravel().tolist()):
+            r = randomness(c, private)
+            if r == 1:
+                problems.append(f"{key}: a ciphertext of the form 1 + m*n")
+            elif owner.setdefault((private.public_key.n, r), (key, c))[1] != c:
+                problems.append(
+                    f"{key} reuses the randomness of {owner[(private.public_key.n, r)][0]}"
+                )
+    return problems
+
+
+def private_keys(model: Any) -> list[PaillierPrivateKey]:
+    """The private keys of a fitted vertical estimator's run (whoever held them)."""
+    found = []
+    for keys in model._keys.values():
+        for item in keys if isinstance(keys, (tuple, list)) else [keys]:
+            if isinstance(item, PaillierPrivateKey):
+                found.append(item)
+    assert found, "the run kept no private key"
+    return found
+
+
+def transcript(model: Any) -> list[TranscriptEntry]:
+    return list(model.transcript_) + list(model.predict_bus_.transcript)
+
+
+def check(model: Any, expected_keys: set[str]) -> None:
+    sent = list(sent_arrays(transcript(model)))
+    assert {key.rsplit("/", 1)[-1] for key, _ in sent} >= expected_keys
+    assert sum(array.size for _, array in sent) > 100
+    assert randomness_problems(sent, private_keys(model)) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "scheme", "processes"),
+    [("local", "djn", 0), ("local", "full", 0), ("local", "djn", 1), ("coordinator", "djn", 0)],
+    ids=["djn", "full", "djn-in-a-worker-process", "dealt"],
+)
+def test_hetero_lr_sends_only_fresh_unshared_randomness(
+    source: str, scheme: str, processes: int
+) -> None:
+    ids, x, y = table()
+    data = {"g": (ids, x[:, :4]), "h1": (ids, x[:, 4:7]), "h2": (ids, x[:, 7:9])}
+    model = HeteroLogisticRegression(
+        key_bits=512,
+        epochs=2,
+        batch_size=50,
+        tol=0.0,
+        seed=1,
+        key_seed=2,
+        obfuscator_source=source,
+        obfuscator_scheme=scheme,
+        obfuscator_processes=processes,
+    )
+    model.fit(data, "g", y)
+    model.predict_scores(data)
+    check(model, {"u", "peer-u", "d", "masked", "partial"})
+
+
+@pytest.mark.parametrize("scheme", ["djn", "full"])
+@pytest.mark.parametrize("key_holder", ["label_party", "coordinator"])
+def test_secureboost_sends_only_fresh_unshared_randomness(key_holder: str, scheme: str) -> None:
+    ids, x, y = table()
+    data = {"card": (ids, x[:, :6]), "bank": (ids, x[:, 6:12]), "telco": (ids, x[:, 12:16])}
+    model = HeteroSecureBoost(
+        key_bits=512,
+        n_trees=2,
+        max_depth=2,
+        max_bin=8,
+        seed=3,
+        key_seed=8,
+        key_holder=key_holder,
+        obfuscator_scheme=scheme,
+    )
+    model.fit(data, label_party="card", y=y)
+    model.predict_raw(data)
+    check(model, {"gh"})
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("scheme", ["djn", "full"])
+def test_transfer_learning_sends_only_fresh_unshared_randomness(
+    scheme: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("torch")
+    from rengo.data import Dataset, transfer_split
+    from rengo.ftl import TransferClassifier
+
+    ids, x, y = table(400)
+    data = Dataset(x, y, [f"x{j}" for j in range(x.shape[1])], classes=("0", "1"), ids=ids)
+    split = transfer_split(
+        data, list(range(10)), overlap=0.3, target_labels=20, test_size=0.3, rows=400, seed=0
+    )
+    model = TransferClassifier(
+        dim=3,
+        source_hidden="",
+        target_hidden="",
+        epochs=1,
+        batch_size=40,
+        key_bits=512,
+        seed=5,
+        obfuscator_scheme=scheme,
+    )
+    parties = {
+        "bank": (split.source.ids, split.source.X),
+        "shop": (split.target.ids, split.target.X),
+    }
+    # each party holds its own key pair; the target's is not kept, so record both keys as
+    # their holders decrypt
+    keys: dict[Any, PaillierPrivateKey] = {}
+    decrypt = PaillierPrivateKey.raw_decrypt_array
+
+    def recording(key: PaillierPrivateKey, ciphertexts: np.ndarray) -> np.ndarray:
+        keys[key.public_key.n] = key
+        return decrypt(key, ciphertexts)
+
+    monkeypatch.setattr(PaillierPrivateKey, "raw_decrypt_array", recording)
+    model.fit(parties, source="bank", y=split.source.labels, target_labels=split.target.labels)
+    model.predict_proba((split.test.ids, split.test.X))
+    sent = list(sent_arrays(transcript(model)))
+    assert {array.public_key.n for _, array in sent} == set(keys) and len(keys) == 2
+    assert {key.rsplit("/", 1)[-1] for key, _ in sent} >= {"source-terms", "target-terms"}
+    assert randomness_problems(sent, list(keys.values())) == []
+
+
+def test_the_check_finds_plain_g_to_the_m_and_reused_randomness() -> None:
+    """Positive control: the checks above can fail."""
+    from rengo.crypto import generate_paillier_keypair
+
+    public, private = generate_paillier_keypair(512, seed=4)
+    enc = encrypt_array(np.array([0.5, 0.25]), public)
+    unrandomised = EncryptedArray(public, 1 + np.array([5, 7], dtype=object) * public.n, 0)
+    shifted = enc + 1.0  # same randomness as enc, another plaintext
+    found = randomness_problems(
+        [("plain", unrandomised), ("first", enc), ("again", enc), ("second", shifted)], [private]
+    )
+    assert found == [
+        "plain: a ciphertext of the form 1 + m*n",
+        "plain: a ciphertext of the form 1 + m*n",
+        "second reuses the randomness of first",
+        "second reuses the randomness of first",
+    ]
