@@ -181,7 +181,8 @@ def main() -> None:
             make = lambda seed, scheme=scheme: digits(scheme, args.clients, seed)  # noqa: E731
             hidden, classes = 32, 10
         results: dict[str, list[dict[str, float]]] = {}
-        run_once(make(0), FedAvg(min_fit_clients=1), 1, 0, hidden, classes)  # warm-up, untimed
+        warm_up = FedAvg(min_fit_clients=1, fraction_evaluate=1.0, min_evaluate_clients=1)
+        run_once(make(0), warm_up, 1, 0, hidden, classes)  # untimed
         plan = methods(
             args.fraction, args.clients if federation != "femnist" else args.writers, args.all
         )
