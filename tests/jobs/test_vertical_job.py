@@ -218,6 +218,19 @@ bank = "bank.csv"
     said = " ".join(refused.output.split())  # rich wraps long lines
     assert "bank: column 0" in said and "empty cells" in said and "missing='mean'" in said
     (tmp_path / "job.toml").write_text(job.format(missing='missing = "mean"'))
-    result = CliRunner().invoke(app, ["run", str(tmp_path / "job.toml")])
+    store_path = tmp_path / "runs.db"
+    result = CliRunner().invoke(
+        app, ["run", str(tmp_path / "job.toml"), "--store", str(store_path)]
+    )
     assert result.exit_code == 0, result.output
     assert "AUC" in result.output
+    # the exported parts carry the bank's fill values: a scorer applies them before w
+    from rengo.tracking import RunStore
+    from rengo.tracking.model_export import load_vertical_parts
+
+    with RunStore(store_path) as store:
+        (run,) = store.list_runs()
+        parts = load_vertical_parts(store, run.run_id)
+    assert set(parts.fills) == {"bank", "card"} and parts.fills["bank"].shape == (1,)
+    assert all("fill" in state for state in parts.state_dicts().values())
+    assert b.min() < float(parts.fills["bank"][0]) < b.max()  # the mean of its own rows

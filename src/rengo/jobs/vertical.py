@@ -392,8 +392,17 @@ def run_vertical_job(
                 # A simulation holds every linear party's part in one place (a deployment
                 # never does); other algorithms' parts stay with their estimator.
                 epochs = max(1, len(result["losses"]))
+                fills = {
+                    name: model.fill
+                    for name, model in job.model.models_.items()
+                    if getattr(model, "fill", None) is not None
+                }
                 parts = vertical_parts_blob(
-                    epochs, vfl.label_party, coefficients(), job.model.guest_model_.intercept
+                    epochs,
+                    vfl.label_party,
+                    coefficients(),
+                    job.model.guest_model_.intercept,
+                    fills,
                 )
                 store.save_checkpoint(run_id, epochs, parts)
         run.summary.update({k: v for k, v in metrics.items()}, train_seconds=train_s)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,25 +46,37 @@ class ModelSnapshot:
 class VerticalParts:
     """A simulated vertical run's trained weights: one coefficient vector per party (for
     that party's own columns, in its column order) and the label party's intercept; a
-    row's score is ``sigmoid(sum over parties of X_party @ w_party + intercept)``."""
+    row's linear predictor is ``sum over parties of X_party @ w_party + intercept`` (the
+    score is its inverse link: ``sigmoid`` for LR, itself for linear, ``exp`` for Poisson
+    regression). A party trained with ``missing="zero"|"mean"`` has ``fills[party]``: the
+    value each of its columns' empty cells takes first."""
 
     run_id: str
     round: int
     label_party: str
     parts: dict[str, np.ndarray]
     intercept: float
+    fills: dict[str, np.ndarray] = field(default_factory=dict)
 
     def state_dicts(self) -> dict[str, dict[str, np.ndarray]]:
-        """Per party ``{"weight": w}``, plus ``"intercept"`` (shape (1,)) at the label party."""
+        """Per party ``{"weight": w}`` (and ``"fill"`` where it fills empty cells), plus
+        ``"intercept"`` (shape (1,)) at the label party."""
         out = {name: {"weight": np.asarray(w)} for name, w in self.parts.items()}
         out[self.label_party]["intercept"] = np.array([self.intercept])
+        for name, fill in self.fills.items():
+            out[name]["fill"] = np.asarray(fill)
         return out
 
 
 def vertical_parts_blob(
-    round: int, label_party: str, parts: Mapping[str, np.ndarray], intercept: float
+    round: int,
+    label_party: str,
+    parts: Mapping[str, np.ndarray],
+    intercept: float,
+    fills: Mapping[str, np.ndarray] | None = None,
 ) -> bytes:
-    """Checkpoint bytes of a vertical model's parts (for a simulated run's store)."""
+    """Checkpoint bytes of a vertical model's parts (for a simulated run's store), with each
+    party's fill values for empty cells where it has them."""
     return encode(
         {
             "kind": VERTICAL_KIND,
@@ -72,6 +84,7 @@ def vertical_parts_blob(
             "label_party": label_party,
             "parts": {str(name): np.asarray(w) for name, w in parts.items()},
             "intercept": float(intercept),
+            "fills": {str(name): np.asarray(f) for name, f in (fills or {}).items()},
         }
     )
 
@@ -153,7 +166,11 @@ def load_vertical_parts(store: RunStore, run_id: str) -> VerticalParts:
     label = str(state.get("label_party", ""))
     if label not in parts:
         raise DataError(f"run {full}: the label party {label!r} has no stored part")
-    return VerticalParts(full, number, label, dict(parts), float(state.get("intercept", 0.0)))
+    fills = state.get("fills") or {}
+    if not isinstance(fills, dict) or not all(isinstance(f, np.ndarray) for f in fills.values()):
+        raise DataError(f"run {full}: the stored fill values are malformed")
+    intercept = float(state.get("intercept", 0.0))
+    return VerticalParts(full, number, label, dict(parts), intercept, dict(fills))
 
 
 def named_parameters(
