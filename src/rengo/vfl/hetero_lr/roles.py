@@ -492,14 +492,10 @@ def hetero_lr_guest(
             if config.obfuscator_source == "local":  # precompute while others work
                 pool.fill(min(config.batch_size, len(x)))
         epochs_run = epoch + 1
-        go_on = True
-        if config.compute_loss:
-            losses.append(objective.constant + loss_sum / len(x))
-            if loss_converged(losses, config.tol, config.n_iter_no_change):
-                converged, go_on = True, False
-        go_on = go_on and epoch + 1 < config.epochs
-        for role in [*hosts, coordinator]:
-            this_epoch.send(role, CONTINUE, go_on)
+        epoch_loss = objective.constant + loss_sum / len(x) if config.compute_loss else None
+        go_on, converged = end_guest_epoch(
+            this_epoch, [*hosts, coordinator], config, epochs_run, losses, epoch_loss, converged
+        )
         save_epoch(
             checkpoints,
             weights,
@@ -514,6 +510,34 @@ def hetero_lr_guest(
         if not go_on:
             break
     return guest_model(weights, config, losses, epochs_run, converged, fill)
+
+
+def end_guest_epoch(
+    epoch_scope: Channel,
+    recipients: list[str],
+    config: LinearModelConfig,
+    epochs_run: int,
+    losses: list[float],
+    epoch_loss: float | None,
+    converged: bool,
+) -> tuple[bool, bool]:
+    """The label party's end of an epoch: record its loss, decide whether training goes on
+    (not converged, epochs left) and tell every other role (CONTINUE).
+
+    Returns
+    -------
+    tuple of (bool, bool)
+        Whether training goes on, and whether the loss has converged.
+    """
+    go_on = True
+    if epoch_loss is not None:
+        losses.append(epoch_loss)
+        if loss_converged(losses, config.tol, config.n_iter_no_change):
+            converged, go_on = True, False
+    go_on = go_on and epochs_run < config.epochs
+    for role in recipients:
+        epoch_scope.send(role, CONTINUE, go_on)
+    return go_on, converged
 
 
 def _batch_seed(seed: int | None) -> int:

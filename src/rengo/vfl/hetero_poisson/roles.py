@@ -60,12 +60,12 @@ from rengo.vfl.hetero_lr.roles import (
     GuestModel,
     HostModel,
     U,
+    end_guest_epoch,
     expect_encrypted,
     expect_mapping,
     gradient_step,
     guest_model,
     join_as_host,
-    loss_converged,
     masked_round_trip,
     penalty_mask,
 )
@@ -216,14 +216,15 @@ def hetero_poisson_guest(
             if config.obfuscator_source == "local":
                 pool.fill(min(config.batch_size, len(x)))
         epochs_run = epoch + 1
-        go_on = True
-        if config.compute_loss:
-            losses.append(loss_sum / len(x))
-            if loss_converged(losses, config.tol, config.n_iter_no_change):
-                converged, go_on = True, False
-        go_on = go_on and epoch + 1 < config.epochs
-        for role in [*hosts, coordinator]:
-            this_epoch.send(role, CONTINUE, go_on)
+        go_on, converged = end_guest_epoch(
+            this_epoch,
+            [*hosts, coordinator],
+            config,
+            epochs_run,
+            losses,
+            loss_sum / len(x) if config.compute_loss else None,
+            converged,
+        )
         save_epoch(
             checkpoints,
             weights,
