@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from rengo.crypto import (
     Quantisation,
     Share,
+    add_masks,
     agree,
     combine_shares,
     dequantise_sum,
@@ -68,6 +69,39 @@ def test_the_prg_is_a_function_of_its_seed_and_fills_the_ring() -> None:
     assert a.max() < 2**20 and a.max() > 2**19  # uses the top bit
     assert not np.array_equal(a, prg_mask(os.urandom(32), 10_000, 20))
     assert abs(a.mean() / 2**20 - 0.5) < 0.02
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    signs=st.lists(st.sampled_from([1, -1]), min_size=1, max_size=6),
+    bits=st.sampled_from([1, 16, 31, 32, 33, 48, 64]),
+    size=st.integers(1, 300),
+)
+def test_adding_masks_in_bulk_equals_adding_each_prg_mask(
+    signs: list[int], bits: int, size: int
+) -> None:
+    seeds = [os.urandom(32) for _ in signs]
+    dtype = np.uint32 if bits <= 32 else np.uint64
+    mod = dtype((1 << bits) - 1) if bits < 64 else dtype(2**64 - 1)
+    start = np.arange(size, dtype=dtype) & mod
+    bulk = start.copy()
+    add_masks(bulk, zip(seeds, signs, strict=True))
+    expected = start.copy()
+    for seed, sign in zip(seeds, signs, strict=True):
+        mask = prg_mask(seed, size, bits)
+        expected = expected + mask if sign > 0 else expected - mask
+    assert np.array_equal(bulk & mod, expected & mod)
+    add_masks(bulk, [(seed, -sign) for seed, sign in zip(seeds, signs, strict=True)])
+    assert np.array_equal(bulk, start)  # the same masks with the opposite sign cancel
+
+
+def test_adding_masks_checks_its_inputs() -> None:
+    with pytest.raises(ValueError, match="sign"):
+        add_masks(np.zeros(3, np.uint32), [(os.urandom(32), 2)])
+    with pytest.raises(ValueError, match="32 bytes"):
+        add_masks(np.zeros(3, np.uint32), [(b"short", 1)])
+    with pytest.raises(ValueError, match="uint32/uint64"):
+        add_masks(np.zeros(3, np.float64), [(os.urandom(32), 1)])
 
 
 @settings(max_examples=40, deadline=None)

@@ -11,7 +11,7 @@ dealing, one-time-pad masking in Z_n so a key holder decrypts only noise, slot p
 (offset and signed), homomorphic segment sums, multi-core execution and codec registration
 for the wire. ``rengo.crypto.x25519`` holds hash-to-curve and commutative blinding for PSI
 (loaded on first use). For secure aggregation: Shamir secret sharing (``shamir``), a
-ChaCha20 PRG (``prg``), quantisation into ``Z_{2^bits}`` (``quantisation``) and X25519
+AES-CTR PRG (``prg``), quantisation into ``Z_{2^bits}`` (``quantisation``) and X25519
 pairwise agreement with authenticated encryption (``pairwise``).
 """
 
@@ -103,6 +103,7 @@ _LAZY = {
     "public_key_of": "rengo.crypto.pairwise",
     "seal": "rengo.crypto.pairwise",
     "prg_mask": "rengo.crypto.prg",
+    "add_masks": "rengo.crypto.prg",
 }
 
 
@@ -146,6 +147,7 @@ __all__ = [
     "ShortExponentObfuscators",
     "SlotLayout",
     "UnrandomizedCiphertextError",
+    "add_masks",
     "agree",
     "batch_obfuscators",
     "capacity",

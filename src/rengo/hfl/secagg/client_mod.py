@@ -22,7 +22,7 @@ from rengo.core.errors import ProtocolError
 from rengo.core.messages import FitIns, FitResult
 from rengo.core.parameters import flatten
 from rengo.crypto.pairwise import agree, new_key_pair, open_sealed, seal
-from rengo.crypto.prg import SEED_BYTES, prg_mask
+from rengo.crypto.prg import SEED_BYTES, add_masks
 from rengo.crypto.quantisation import Quantisation, quantise
 from rengo.crypto.shamir import Share, split_secret
 from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, ModChain, register_mod
@@ -150,16 +150,15 @@ class SecAggMod(ClientMod):
         bits = int(message["ring_bits"])
         dtype = wire_dtype(bits)
         masked = vector.astype(dtype)  # every entry is below 2^bits
-        with np.errstate(over="ignore"):
-            masked += prg_mask(state["seed"], vector.size, bits)
-            masking_key = X25519PrivateKey.from_private_bytes(state["s_sk"])
-            for v in sorted(held):
-                seed = agree(masking_key, state["keys"][v]["s_pk"], pair_context("mask", r, u, v))
-                mask = prg_mask(seed, vector.size, bits)
-                if mask_sign(u, v) > 0:
-                    masked += mask
-                else:
-                    masked -= mask
+        masking_key = X25519PrivateKey.from_private_bytes(state["s_sk"])
+        seeds = [(state["seed"], 1)] + [
+            (
+                agree(masking_key, state["keys"][v]["s_pk"], pair_context("mask", r, u, v)),
+                mask_sign(u, v),
+            )
+            for v in sorted(held)
+        ]
+        add_masks(masked, seeds)
         masked &= dtype.type(ring_mask(bits))
         return {"masked": masked}
 

@@ -34,11 +34,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from rengo.core.errors import ClientFailure, ConfigError, RoundFailure
 from rengo.core.parameters import unflatten
 from rengo.crypto.pairwise import agree, public_key_of
-from rengo.crypto.prg import prg_mask
+from rengo.crypto.prg import add_masks
 from rengo.crypto.quantisation import Quantisation, dequantise_sum, ring_bits_for
 from rengo.crypto.shamir import Share, combine_shares
 from rengo.hfl.secagg.client_mod import SecAggMod
@@ -202,26 +203,24 @@ class SecAggPlus:
         self._note_dropped(fit_round, report, UNMASK, u3, u4)
 
         modulus = ring_mask(bits)
-        with np.errstate(over="ignore"):
-            for v in sorted(dropped2):
-                secret = self._rebuild(fit_round, report, v, "key", shared, revealed, threshold)
-                if public_key_of(secret) != public[v]["s_pk"]:
-                    raise self._failure(
-                        fit_round, report, f"the rebuilt masking key of {v} does not match its "
-                        "advertised public key"
-                    )  # fmt: skip
-                for w in graph[v]:
-                    if w in u3 and w in shared[v]["sealed"]:
-                        seed = agree(secret, public[w]["s_pk"], pair_context("mask", r, v, w))
-                        mask = prg_mask(seed, length, bits)
-                        # w added sign(w, v) * PRG(s_wv); take it away
-                        if mask_sign(w, v) > 0:
-                            total -= mask
-                        else:
-                            total += mask
-            for u in u3:
-                seed = self._rebuild(fit_round, report, u, "seed", shared, revealed, threshold)
-                total -= prg_mask(seed, length, bits)
+        seeds: list[tuple[bytes, int]] = []
+        for v in sorted(dropped2):
+            secret = self._rebuild(fit_round, report, v, "key", shared, revealed, threshold)
+            if public_key_of(secret) != public[v]["s_pk"]:
+                raise self._failure(
+                    fit_round, report, f"the rebuilt masking key of {v} does not match its "
+                    "advertised public key"
+                )  # fmt: skip
+            masking_key = X25519PrivateKey.from_private_bytes(secret)
+            for w in graph[v]:
+                if w in u3 and w in shared[v]["sealed"]:
+                    seed = agree(masking_key, public[w]["s_pk"], pair_context("mask", r, v, w))
+                    # w added sign(w, v) * PRG(s_wv); take it away
+                    seeds.append((seed, -mask_sign(w, v)))
+        for u in u3:
+            seed = self._rebuild(fit_round, report, u, "seed", shared, revealed, threshold)
+            seeds.append((seed, -1))
+        add_masks(total, seeds)
         total &= dtype.type(modulus)
         fit_round.sum_only(
             u3, "secure aggregation (SecAgg+): the coordinator sees only the sum of the updates"
