@@ -109,15 +109,20 @@ class SecAggMod(ClientMod):
         key_shares = split_secret(state["s_sk"], threshold, points)
         seed_shares = split_secret(seed, threshold, points)
         r, u = state["round"], call.client_id
+        sealing_key = X25519PrivateKey.from_private_bytes(state["c_sk"])  # loaded once
         sealed: dict[str, bytes] = {}
         digests: dict[str, list[bytes]] = {}
+        enc_keys: dict[str, bytes] = {}
         for v, key_share, seed_share in zip(holders, key_shares, seed_shares, strict=True):
             k, b = key_share.to_bytes(), seed_share.to_bytes()
-            enc_key = agree(state["c_sk"], keys[v]["c_pk"], pair_context("enc", r, u, v))
-            sealed[v] = seal(enc_key, k + b, share_context(r, u, v))
+            enc_keys[v] = agree(sealing_key, keys[v]["c_pk"], pair_context("enc", r, u, v))
+            sealed[v] = seal(enc_keys[v], k + b, share_context(r, u, v))
             digests[v] = [share_digest(r, u, v, "key", k), share_digest(r, u, v, "seed", b)]
         state["seed"] = seed
         state["keys"] = {v: dict(keys[v]) for v in holders}
+        # The pair's sealing key is symmetric: the same key opens v's shares for u in the
+        # next stage, so it is kept (beside c_sk, which it derives from) instead of agreed again.
+        state["enc"] = enc_keys
         return {"sealed": sealed, "digests": digests}
 
     # -- stage 2: masked input collection ---------------------------------------------------
@@ -129,9 +134,8 @@ class SecAggMod(ClientMod):
         for v, sealed in dict(message["sealed"]).items():
             if v not in state["keys"]:
                 raise ProtocolError(f"shares from {v!r}, who is not a neighbour that shared keys")
-            enc_key = agree(state["c_sk"], state["keys"][v]["c_pk"], pair_context("enc", r, u, v))
             try:
-                plain = open_sealed(enc_key, sealed, share_context(r, v, u))
+                plain = open_sealed(state["enc"][v], sealed, share_context(r, v, u))
             except ValueError as exc:
                 raise ProtocolError(f"the shares from {v!r} fail authentication") from exc
             if len(plain) != 140:
