@@ -144,6 +144,34 @@ def test_the_unmasked_sum_equals_the_plain_sum_to_the_quantisation_error(
     assert np.all(np.abs(decoded - plain) <= bound * (1 + 1e-9) + 1e-9)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=40),
+    clip=st.floats(1e-3, 10.0),
+    bits=st.integers(1, 32),
+)
+def test_quantisation_equals_rounding_the_clipped_value_in_any_wide_enough_dtype(
+    values: list[float], clip: float, bits: int
+) -> None:
+    quantisation = Quantisation(clip, bits)
+    x = np.array(values)
+    reference = np.minimum(
+        np.rint((np.clip(x, -clip, clip) + clip) * quantisation.scale), quantisation.top
+    )
+    wide, clipped = quantise(x, quantisation)
+    narrow, clipped32 = quantise(x, quantisation, np.uint32)
+    assert wide.dtype == np.uint64 and narrow.dtype == np.uint32
+    assert np.array_equal(wide, reference) and np.array_equal(narrow, reference)
+    assert clipped == clipped32 == int(np.count_nonzero(np.abs(x) > clip))
+
+
+def test_quantisation_refuses_a_dtype_too_narrow_for_its_levels() -> None:
+    with pytest.raises(ValueError, match="cannot hold 20-bit levels"):
+        quantise(np.zeros(3), Quantisation(1.0, 20), np.uint16)
+    with pytest.raises(ValueError, match="infinity"):
+        quantise(np.array([0.0, np.inf]), Quantisation(1.0, 8))
+
+
 def test_values_outside_the_range_are_clipped_and_counted() -> None:
     levels, clipped = quantise(np.array([-5.0, 0.0, 5.0]), Quantisation(1.0, 8))
     assert clipped == 2 and levels.tolist() == [0, 128, 255]

@@ -389,3 +389,26 @@ def test_the_protocols_unmasked_mean_is_fedavgs_to_the_stated_error(
     step = 2.0 / ((1 << bits) - 1)
     assert np.all(np.abs(history.parameters[0] - plain) <= step / 2 + 1e-12)
     assert workflow.last.rounding_error == pytest.approx(sum(counts) * step / 2)
+
+
+class ResizingClient(FixedUpdateClient):
+    """Training that returns a 5-value array for a 4-value model."""
+
+    def fit(self, parameters, config) -> FitResult:
+        return FitResult([np.zeros(5)], 1, {})
+
+
+def test_a_client_whose_training_changes_an_arrays_size_drops_with_the_reason() -> None:
+    arrays = [np.full(4, 0.1 * i) for i in range(5)]
+    workflow = SecAggPlus()
+    history = simulate(
+        lambda cid: (ResizingClient if cid == "2" else FixedUpdateClient)(arrays[int(cid)], 1),
+        [str(i) for i in range(5)], FedAvg(min_fit_clients=4, fraction_evaluate=0.0),
+        [np.zeros(4)], 1, workflow=workflow,
+    )  # fmt: skip
+    assert workflow.last.dropped == {MASKED_INPUT: ["2"]}
+    assert "training returned array 0 with 5 values, the model's has 4" in str(
+        history.rounds[0].failures["2"]
+    )
+    expected = np.mean([arrays[i] for i in (0, 1, 3, 4)], axis=0)
+    np.testing.assert_allclose(history.parameters[0], expected, atol=1e-4)

@@ -41,7 +41,7 @@ def _keystream_into(seed: bytes, zeros: memoryview, out: np.ndarray) -> None:
     """Write the first ``out.nbytes`` keystream bytes of ``seed`` into ``out`` (native-endian
     words: the keystream is uniform bytes, so any byte order is a uniform word)."""
     encryptor = Cipher(algorithms.AES(seed), modes.CTR(_COUNTER)).encryptor()
-    encryptor.update_into(zeros, memoryview(out).cast("B"))
+    encryptor.update_into(zeros, out.data.cast("B"))
 
 
 def prg_mask(seed: bytes, size: int, bits: int) -> np.ndarray:

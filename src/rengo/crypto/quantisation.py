@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,14 @@ class Quantisation:
         return self.top / (2.0 * self.clip_range)
 
 
-def quantise(values: np.ndarray, quantisation: Quantisation) -> tuple[np.ndarray, int]:
-    """``q(values)`` as uint64 and how many values had to be clipped.
+def quantise(
+    values: np.ndarray, quantisation: Quantisation, dtype: DTypeLike = np.uint64
+) -> tuple[np.ndarray, int]:
+    """``q(values)`` as unsigned integers and how many values had to be clipped.
+
+    Computed as ``clip(rint((x + c) * s), 0, levels - 1)`` - equal to ``rint((clip(x) + c) * s)``
+    because the map is monotone - in a few in-place passes; the clipped count is only
+    computed when the minimum or maximum lies outside the range.
 
     Parameters
     ----------
@@ -58,24 +65,43 @@ def quantise(values: np.ndarray, quantisation: Quantisation) -> tuple[np.ndarray
         Finite floats.
     quantisation
         The range and levels.
+    dtype
+        The unsigned integer type of the result (uint64; uint32 when the levels fit, as
+        secure aggregation sends them in a 32-bit ring).
 
     Returns
     -------
     tuple[numpy.ndarray, int]
-        Quantised values in ``[0, levels)`` and the count of clipped ones.
+        Quantised values in ``[0, levels)`` (``values``' shape, of ``dtype``) and the count
+        of clipped ones.
 
     Raises
     ------
     ValueError
-        If a value is NaN or infinite.
+        If a value is NaN or infinite, or ``dtype`` is not an unsigned integer type that
+        holds ``levels - 1``.
     """
+    out_dtype = np.dtype(dtype)
+    if out_dtype.kind != "u" or quantisation.top >= 1 << (8 * out_dtype.itemsize):
+        raise ValueError(
+            f"{out_dtype} cannot hold {quantisation.quantisation_bits}-bit levels: use an "
+            "unsigned type at least that wide"
+        )
     x = np.asarray(values, dtype=np.float64)
-    if not np.all(np.isfinite(x)):
-        raise ValueError("cannot quantise NaN or infinity")
+    if x.size == 0:
+        return np.zeros(x.shape, dtype=out_dtype), 0
     c = quantisation.clip_range
-    clipped = int(np.count_nonzero(np.abs(x) > c))
-    levels = np.rint((np.clip(x, -c, c) + c) * quantisation.scale)
-    return np.minimum(levels, quantisation.top).astype(np.uint64), clipped
+    low, high = float(x.min()), float(x.max())  # NaN and infinities show here
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError("cannot quantise NaN or infinity")
+    clipped = 0
+    if low < -c or high > c:
+        clipped = int(np.count_nonzero(x < -c)) + int(np.count_nonzero(x > c))
+    levels = x + c
+    levels *= quantisation.scale
+    np.rint(levels, out=levels)
+    np.clip(levels, 0.0, float(quantisation.top), out=levels)
+    return levels.astype(out_dtype), clipped
 
 
 def dequantise_sum(

@@ -12,7 +12,7 @@ ask for both and unmask one client).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from rengo.core.errors import ProtocolError
 from rengo.core.messages import FitIns, FitResult
-from rengo.core.parameters import flatten
 from rengo.crypto.pairwise import agree, new_key_pair, open_sealed, seal
 from rengo.crypto.prg import SEED_BYTES, add_masks
 from rengo.crypto.quantisation import Quantisation, quantise
@@ -29,6 +28,7 @@ from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, ModChain,
 from rengo.hfl.mods.dp_clip import UNCLIPPED_METRIC
 from rengo.hfl.secagg.protocol import (
     ADVERTISE,
+    EXTRA,
     MASKED_INPUT,
     MODE_DP,
     SHARE_KEYS,
@@ -150,10 +150,9 @@ class SecAggMod(ClientMod):
         result = self._requested.run(call.forward(FIT, fit_ins), call_next)
         if not isinstance(result, FitResult):
             raise ProtocolError(f"training returned {type(result).__name__}, not FitResult")
-        vector = self._input_vector(message, fit_ins, result)
         bits = int(message["ring_bits"])
         dtype = wire_dtype(bits)
-        masked = vector.astype(dtype)  # every entry is below 2^bits
+        masked = self._input_vector(message, fit_ins, result, dtype)  # entries below 2^bits
         masking_key = X25519PrivateKey.from_private_bytes(state["s_sk"])
         seeds = [(state["seed"], 1)] + [
             (
@@ -167,23 +166,24 @@ class SecAggMod(ClientMod):
         return {"masked": masked}
 
     @staticmethod
-    def _input_vector(message: Mapping[str, Any], fit_ins: FitIns, result: FitResult) -> np.ndarray:
-        """``[m q(d) | m | clipped | unclipped | weight]`` as uint64 (see the protocol module)."""
-        reference = fit_ins.parameters
-        n = len(reference)
-        if len(result.parameters) != n:
-            raise ProtocolError(
-                f"training returned {len(result.parameters)} arrays for a {n}-array model; "
-                "secure aggregation sums models only"
-            )
-        update = flatten(result.parameters) - flatten(reference)
+    def _input_vector(
+        message: Mapping[str, Any],
+        fit_ins: FitIns,
+        result: FitResult,
+        dtype: np.dtype[np.unsignedinteger],
+    ) -> np.ndarray:
+        """``[m q(d) | m | clipped | unclipped | weight]`` in the wire dtype (see the protocol
+        module), built in a few in-place passes over the update."""
         quantisation = Quantisation(float(message["clip_range"]), int(message["quantisation_bits"]))
+        update = _update_vector(fit_ins.parameters, result.parameters)
         if message["mode"] == MODE_DP:
             if message["weighting"] == "bounded":
                 weight = min(1.0, result.num_examples / float(message["weight_cap"]))
             else:
                 weight = 1.0
-            levels, clipped = quantise(weight * update, quantisation)
+            if weight != 1.0:
+                update *= weight
+            levels, clipped = quantise(update, quantisation, dtype)
             multiplier = 1
             bit = result.metrics.get(UNCLIPPED_METRIC)
             unclipped = 1 if isinstance(bit, (int, float)) and float(bit) >= 0.5 else 0
@@ -195,11 +195,14 @@ class SecAggMod(ClientMod):
                     f"{multiplier} training examples is outside 1..{message['max_examples']} "
                     "(secagg max_examples): raise it in the coordinator's [privacy] section"
                 )
-            levels, clipped = quantise(update, quantisation)
-            levels = levels * np.uint64(multiplier)
+            levels, clipped = quantise(update, quantisation, dtype)
+            if multiplier != 1:  # the ring holds max_examples * (levels - 1): no wrap
+                levels *= dtype.type(multiplier)
             unclipped, fixed_weight = 0, 0
-        extra = np.array([multiplier, clipped, unclipped, fixed_weight], dtype=np.uint64)
-        return np.concatenate([levels, extra])
+        vector = np.empty(levels.size + EXTRA, dtype=dtype)
+        vector[: levels.size] = levels
+        vector[levels.size :] = [multiplier, clipped, unclipped, fixed_weight]
+        return vector
 
     # -- stage 3: unmasking -----------------------------------------------------------------
     def _unmask(self, call: ClientCall) -> dict[str, Any]:
@@ -234,3 +237,33 @@ class SecAggMod(ClientMod):
         if int(call.message.get("round", state["round"])) != state["round"]:
             raise ProtocolError(f"stage {stage!r} for another round than this client advertised")
         return state
+
+
+def _update_vector(reference: Sequence[np.ndarray], trained: Sequence[np.ndarray]) -> np.ndarray:
+    """``flatten(trained) - flatten(reference)`` as float64, written in one pass per array.
+
+    Raises
+    ------
+    ProtocolError
+        If training returned another number of arrays or an array of another size.
+    """
+    if len(trained) != len(reference):
+        raise ProtocolError(
+            f"training returned {len(trained)} arrays for a {len(reference)}-array model; "
+            "secure aggregation sums models only"
+        )
+    update = np.empty(sum(int(np.size(p)) for p in reference), dtype=np.float64)
+    offset = 0
+    for i, (ref, new) in enumerate(zip(reference, trained, strict=True)):
+        size = int(np.size(ref))
+        if int(np.size(new)) != size:
+            raise ProtocolError(
+                f"training returned array {i} with {np.size(new)} values, the model's has {size}"
+            )
+        np.subtract(
+            np.asarray(new, dtype=np.float64).ravel(),
+            np.asarray(ref, dtype=np.float64).ravel(),
+            out=update[offset : offset + size],
+        )
+        offset += size
+    return update
