@@ -95,6 +95,18 @@ def test_adding_masks_in_bulk_equals_adding_each_prg_mask(
     assert np.array_equal(bulk, start)  # the same masks with the opposite sign cancel
 
 
+@pytest.mark.parametrize("bits", [24, 40])
+def test_masks_added_in_cache_sized_chunks_equal_whole_keystreams(bits: int) -> None:
+    size = 300_001  # several 256 KiB chunks and a ragged tail
+    seeds = [(os.urandom(32), 1), (os.urandom(32), -1), (os.urandom(32), 1)]
+    bulk = np.zeros(size, dtype=np.uint32 if bits <= 32 else np.uint64)
+    add_masks(bulk, seeds)
+    expected = prg_mask(seeds[0][0], size, bits) - prg_mask(seeds[1][0], size, bits)
+    expected += prg_mask(seeds[2][0], size, bits)
+    mod = bulk.dtype.type((1 << bits) - 1)
+    assert np.array_equal(bulk & mod, expected & mod)
+
+
 def test_adding_masks_checks_its_inputs() -> None:
     with pytest.raises(ValueError, match="sign"):
         add_masks(np.zeros(3, np.uint32), [(os.urandom(32), 2)])

@@ -10,20 +10,22 @@ one-time key, so the fixed counter block never repeats a (key, counter) pair.
 
 Speed: the keystream is written by OpenSSL straight into a numpy buffer (``update_into``,
 AES-NI: several GB/s, no intermediate ``bytes``), and :func:`add_masks` folds any number of
-signed masks into one vector through a single reused scratch buffer, so a client's ``k + 1``
-masks cost ``k + 1`` keystream passes and ``k + 1`` in-place additions - nothing per element
-in Python.
+signed masks into one vector chunk by chunk through a small reused scratch buffer that stays
+in cache, so a client's ``k + 1`` masks cost ``k + 1`` keystreams and in-cache additions -
+nothing per element in Python.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 SEED_BYTES = 32
 _COUNTER = bytes(16)  # initial counter block; one stream per (one-time) seed
+_CHUNK_BYTES = 1 << 18  # fits a core's L2 cache with its scratch
 
 
 def _word_dtype(bits: int) -> np.dtype[np.unsignedinteger]:
@@ -37,11 +39,11 @@ def _check_seed(seed: bytes) -> None:
         raise ValueError(f"a PRG seed is {SEED_BYTES} bytes, got {len(seed)}")
 
 
-def _keystream_into(seed: bytes, zeros: memoryview, out: np.ndarray) -> None:
-    """Write the first ``out.nbytes`` keystream bytes of ``seed`` into ``out`` (native-endian
-    words: the keystream is uniform bytes, so any byte order is a uniform word)."""
-    encryptor = Cipher(algorithms.AES(seed), modes.CTR(_COUNTER)).encryptor()
-    encryptor.update_into(zeros, out.data.cast("B"))
+def _encryptor(seed: bytes) -> Any:
+    """AES-256-CTR under ``seed`` from the fixed counter block: its keystream is the PRG's
+    output (native-endian words: the keystream is uniform bytes, so any byte order gives
+    uniform words)."""
+    return Cipher(algorithms.AES(seed), modes.CTR(_COUNTER)).encryptor()
 
 
 def prg_mask(seed: bytes, size: int, bits: int) -> np.ndarray:
@@ -72,7 +74,7 @@ def prg_mask(seed: bytes, size: int, bits: int) -> np.ndarray:
     _check_seed(seed)
     dtype = _word_dtype(bits)
     values = np.empty(size, dtype=dtype)
-    _keystream_into(seed, memoryview(bytes(values.nbytes)), values)
+    _encryptor(seed).update_into(bytes(values.nbytes), values.data.cast("B"))
     if bits < 8 * dtype.itemsize:
         np.bitwise_and(values, dtype.type((1 << bits) - 1), out=values)
     return values
@@ -107,14 +109,24 @@ def add_masks(total: np.ndarray, signed_seeds: Iterable[tuple[bytes, int]]) -> N
             f"masks are added to a contiguous uint32/uint64 vector, got {total.dtype} "
             f"of shape {total.shape}"
         )
-    scratch = np.empty_like(total)
-    zeros = memoryview(bytes(total.nbytes))
+    streams: list[tuple[Any, int]] = []
     for seed, sign in signed_seeds:
         _check_seed(seed)
-        _keystream_into(seed, zeros, scratch)
-        if sign == 1:
-            np.add(total, scratch, out=total)
-        elif sign == -1:
-            np.subtract(total, scratch, out=total)
-        else:
+        if sign not in (1, -1):
             raise ValueError(f"a mask's sign is +1 or -1, got {sign}")
+        streams.append((_encryptor(seed), sign))
+    # Chunk by chunk, every stream in turn: the chunk of ``total`` and the scratch stay in
+    # cache, so each mask costs its keystream and an in-cache addition, not three passes
+    # over memory (CTR keystreams continue exactly across update_into calls).
+    step = max(1, _CHUNK_BYTES // total.itemsize)
+    scratch = np.empty(min(step, total.size), dtype=total.dtype)
+    zeros = memoryview(bytes(scratch.nbytes))
+    for start in range(0, total.size, step):
+        part = total[start : start + step]
+        buffer = scratch[: part.size]
+        for encryptor, sign in streams:
+            encryptor.update_into(zeros[: buffer.nbytes], buffer.data.cast("B"))
+            if sign == 1:
+                np.add(part, buffer, out=part)
+            else:
+                np.subtract(part, buffer, out=part)
