@@ -1,24 +1,28 @@
 """Secure aggregation's cost: rengo SecAgg+ against plain FedAvg, round time and bytes.
 
 Task: ``--clients`` clients (50) and a model of ``--params`` float64 parameters (100k, one
-array). Each client's "training" is a fixed, seeded perturbation of the global model (about a
-millisecond), so the round time is the protocol's: FedAvg's one exchange against SecAgg+'s
+array). Each client's "training" is a fixed, seeded perturbation of the global model (a few
+milliseconds), so the round time is the protocol's: FedAvg's one exchange against SecAgg+'s
 four stages (keys, sealed Shamir shares, masked inputs, unmasking). Both run through the same
-``Coordinator`` on the serial executor, every client every round; ``--neighbours`` sets the
-SecAgg+ graph degree (0: complete graph, i.e. SecAgg), ``--dropouts`` clients drop in the
-masked-input stage (their masks are rebuilt from shares). Bytes are everything the
-coordinator sent and received (codec payloads, both directions). The systems are interleaved
-for ``--repeats`` repeats (>= 3); medians with ranges are printed, with CPU seconds of this
-process (it runs every client) and the load average. The unmasked mean is checked against
-FedAvg's to the quantisation error on every repeat.
+``Coordinator`` on the serial executor, every client every round. ``--neighbours`` lists the
+SecAgg+ graph degrees to run, each a system of its own: ``all`` (complete graph, i.e.
+SecAgg), ``log`` (Bell et al.'s k = O(log n), here ``2 * ceil(log2 n)``: 12 at 50 clients,
+14 at 100) or a number. ``--dropouts`` clients drop in the masked-input stage (their masks are
+rebuilt from shares). Bytes are everything the coordinator sent (down) and received (up),
+codec payloads. The systems are interleaved for ``--repeats`` repeats (>= 3); medians with
+ranges are printed, with CPU seconds of this process (it runs every client) and the load
+average. The unmasked mean is checked against FedAvg's to the quantisation error on every
+repeat without dropouts.
 
-Run:  .venv/bin/python benchmarks/secagg.py
-      .venv/bin/python benchmarks/secagg.py --clients 20 --params 20000 --repeats 3
+Run:  .venv/bin/python benchmarks/secagg.py                     (50 clients, 100k)
+      .venv/bin/python benchmarks/secagg.py --clients 100 --params 1100000
+      .venv/bin/python benchmarks/secagg.py --clients 20 --params 20000 --neighbours log
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import time
@@ -64,32 +68,47 @@ class DropInMaskedInput(SecAggMod):
 
 
 class CountingPool:
-    """Wraps a pool and counts the bytes both ways."""
+    """Wraps a pool and counts the bytes each way."""
 
     def __init__(self, inner: ClientPool) -> None:
         self.inner = inner
-        self.bytes = 0
+        self.down = 0
+        self.up = 0
 
     def client_ids(self) -> list[str]:
         return self.inner.client_ids()
 
     def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
         for reply in self.inner.request(requests, timeout):
-            self.bytes += reply.bytes_sent + reply.bytes_received
+            self.down += reply.bytes_sent
+            self.up += reply.bytes_received
             yield reply
 
     def close(self) -> None:
         self.inner.close()
 
 
-def one_round(system: str, args: argparse.Namespace) -> tuple[float, float, int, np.ndarray]:
-    """(wall s, CPU s, bytes, new model) of one round of ``system``."""
+def degree(name: str, clients: int) -> int:
+    """The ``neighbours`` setting of a ``--neighbours`` entry (0: complete graph)."""
+    if name == "all":
+        return 0
+    if name == "log":
+        return 2 * math.ceil(math.log2(clients))
+    return int(name)
+
+
+def one_round(system: str, args: argparse.Namespace) -> tuple[float, float, int, int, np.ndarray]:
+    """(wall s, CPU s, bytes down, bytes up, new model) of one round of ``system``:
+    ``fedavg`` or ``secagg-<neighbours>``."""
+    secagg = system.startswith("secagg")
     ids = [f"c{i:03d}" for i in range(args.clients)]
-    dropped = set(ids[: args.dropouts]) if system == "secagg" else set()
-    mods = [DropInMaskedInput(dropped)] if system == "secagg" else []
+    dropped = set(ids[: args.dropouts]) if secagg else set()
+    mods = [DropInMaskedInput(dropped)] if secagg else []
     pool = CountingPool(make_pool(lambda cid: PerturbClient(int(cid[1:])), ids, mods=mods))
     workflow = (
-        SecAggPlus(neighbours=args.neighbours, max_examples=1024) if system == "secagg" else None
+        SecAggPlus(neighbours=degree(system.split("-", 1)[1], args.clients), max_examples=1024)
+        if secagg
+        else None
     )
     init = [np.zeros(args.params)]
     strategy = FedAvg(min_fit_clients=args.clients - args.dropouts, fraction_evaluate=0.0)
@@ -98,49 +117,73 @@ def one_round(system: str, args: argparse.Namespace) -> tuple[float, float, int,
     coordinator.run_round(1)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     pool.close()
-    return wall, cpu, pool.bytes, coordinator.parameters[0]
+    return wall, cpu, pool.down, pool.up, coordinator.parameters[0]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--params", type=int, default=100_000)
-    parser.add_argument("--neighbours", type=int, default=0)
+    parser.add_argument(
+        "--neighbours",
+        default="all,log",
+        help="comma-separated SecAgg+ graph degrees: all, log or a number (default all,log)",
+    )
     parser.add_argument("--dropouts", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     if args.repeats < 3:
         parser.error("--repeats must be >= 3 (medians with ranges)")
+    variants = [v.strip() for v in args.neighbours.split(",") if v.strip()]
+    for v in variants:
+        if v not in ("all", "log") and not v.isdigit():
+            parser.error(f"--neighbours entry {v!r}: use all, log or a number")
+    systems = ["fedavg", *(f"secagg-{v}" for v in variants)]
     load = os.getloadavg()
-    runs: dict[str, list[tuple[float, float, int]]] = {"fedavg": [], "secagg": []}
+    runs: dict[str, list[tuple[float, float, int, int]]] = {s: [] for s in systems}
     for _ in range(args.repeats):
         models = {}
-        for system in ("fedavg", "secagg"):  # interleaved
-            wall, cpu, sent, model = one_round(system, args)
-            runs[system].append((wall, cpu, sent))
+        for system in systems:  # interleaved
+            wall, cpu, down, up, model = one_round(system, args)
+            runs[system].append((wall, cpu, down, up))
             models[system] = model
-        if args.dropouts == 0:
-            gap = float(np.max(np.abs(models["secagg"] - models["fedavg"])))
-            assert gap < 1e-4, f"SecAgg+ mean differs from FedAvg's by {gap}"
+        for system in systems[1:]:
+            if args.dropouts == 0:
+                gap = float(np.max(np.abs(models[system] - models["fedavg"])))
+                assert gap < 1e-4, f"{system} mean differs from FedAvg's by {gap}"
+    load_end = os.getloadavg()
     print(
-        f"{args.clients} clients, {args.params} float64 parameters, neighbours "
-        f"{args.neighbours or 'all'}, dropouts {args.dropouts}, {args.repeats} repeats; "
-        f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        f"{args.clients} clients, {args.params} float64 parameters, dropouts {args.dropouts}, "
+        f"{args.repeats} repeats; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at "
+        f"the start, {load_end[0]:.2f} at the end"
     )
     print(
-        "| system | round s (median, range) | CPU s | MB moved | time vs FedAvg | bytes vs FedAvg |"
+        "| system | round s (median, range) | CPU s | MB down | MB up | time vs FedAvg "
+        "| CPU vs FedAvg | bytes vs FedAvg | up vs FedAvg |"
     )
-    print("|---|---|---|---|---|---|")
-    base_wall = statistics.median(r[0] for r in runs["fedavg"])
-    base_bytes = statistics.median(r[2] for r in runs["fedavg"])
+    print("|---|---|---|---|---|---|---|---|---|")
+    base = runs["fedavg"]
+    base_wall = statistics.median(r[0] for r in base)
+    base_cpu = statistics.median(r[1] for r in base)
+    base_bytes = statistics.median(r[2] + r[3] for r in base)
+    base_up = statistics.median(r[3] for r in base)
     for system, rows in runs.items():
         walls = [r[0] for r in rows]
         wall = statistics.median(walls)
         cpu = statistics.median(r[1] for r in rows)
-        moved = statistics.median(r[2] for r in rows)
+        down = statistics.median(r[2] for r in rows)
+        up = statistics.median(r[3] for r in rows)
+        if system == "fedavg":
+            label = "FedAvg"
+        else:
+            name = system.split("-", 1)[1]
+            k = degree(name, args.clients)
+            k = args.clients - 1 if k == 0 or k >= args.clients - 1 else k + k % 2
+            label = f"SecAgg+ ({name}: k = {k})"
         print(
-            f"| {system} | {wall:.3f} ({min(walls):.3f}-{max(walls):.3f}) | {cpu:.3f} | "
-            f"{moved / 1e6:.2f} | {wall / base_wall:.2f}x | {moved / base_bytes:.2f}x |"
+            f"| {label} | {wall:.3f} ({min(walls):.3f}-{max(walls):.3f}) | {cpu:.3f} | "
+            f"{down / 1e6:.2f} | {up / 1e6:.2f} | {wall / base_wall:.2f}x | "
+            f"{cpu / base_cpu:.2f}x | {(down + up) / base_bytes:.2f}x | {up / base_up:.2f}x |"
         )
 
 
