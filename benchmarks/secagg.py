@@ -5,14 +5,17 @@ array). Each client's "training" is a fixed, seeded perturbation of the global m
 milliseconds), so the round time is the protocol's: FedAvg's one exchange against SecAgg+'s
 four stages (keys, sealed Shamir shares, masked inputs, unmasking). Both run through the same
 ``Coordinator`` on the serial executor, every client every round. ``--neighbours`` lists the
-SecAgg+ graph degrees to run, each a system of its own: ``all`` (complete graph, i.e.
-SecAgg), ``log`` (Bell et al.'s k = O(log n), here ``2 * ceil(log2 n)``: 12 at 50 clients,
-14 at 100) or a number. ``--dropouts`` clients drop in the masked-input stage (their masks are
-rebuilt from shares). Bytes are everything the coordinator sent (down) and received (up),
-codec payloads. The systems are interleaved for ``--repeats`` repeats (>= 3); medians with
-ranges are printed, with CPU seconds of this process (it runs every client) and the load
-average. The unmasked mean is checked against FedAvg's to the quantisation error on every
-repeat without dropouts.
+SecAgg+ graph degrees to run, each a system of its own: ``all`` (complete graph, i.e. SecAgg),
+``log`` (Bell et al.'s k = O(log n), here ``2 * ceil(log2 n)``: 12 at 50 clients, 14 at 100) or
+a number. ``--dropouts`` clients drop in the masked-input stage (their masks are rebuilt from
+shares). ``--max-examples`` is the public bound on a client's example count (the clients hold
+10 to ``clients + 9``); with the 16-bit quantisation it sizes the ring: ``clients *
+max_examples * (2^16 - 1)`` must fit, so the default 256 keeps 100 clients in a 32-bit ring
+(uint32 masks and words on the wire), 1024 needs 33 bits (uint64). Bytes are everything the
+coordinator sent (down) and received (up), codec payloads. The systems are interleaved for
+``--repeats`` repeats (>= 3); medians with ranges are printed, with CPU seconds of this process
+(it runs every client) and the load average. The unmasked mean is checked against FedAvg's to
+the quantisation error on every repeat without dropouts.
 
 Run:  .venv/bin/python benchmarks/secagg.py                     (50 clients, 100k)
       .venv/bin/python benchmarks/secagg.py --clients 100 --params 1100000
@@ -88,6 +91,10 @@ class CountingPool:
         self.inner.close()
 
 
+RING_BITS: dict[str, int] = {}
+"""The ring each SecAgg+ system ran in (``SecAggPlus.last.ring_bits``)."""
+
+
 def degree(name: str, clients: int) -> int:
     """The ``neighbours`` setting of a ``--neighbours`` entry (0: complete graph)."""
     if name == "all":
@@ -106,7 +113,10 @@ def one_round(system: str, args: argparse.Namespace) -> tuple[float, float, int,
     mods = [DropInMaskedInput(dropped)] if secagg else []
     pool = CountingPool(make_pool(lambda cid: PerturbClient(int(cid[1:])), ids, mods=mods))
     workflow = (
-        SecAggPlus(neighbours=degree(system.split("-", 1)[1], args.clients), max_examples=1024)
+        SecAggPlus(
+            neighbours=degree(system.split("-", 1)[1], args.clients),
+            max_examples=args.max_examples,
+        )
         if secagg
         else None
     )
@@ -117,6 +127,8 @@ def one_round(system: str, args: argparse.Namespace) -> tuple[float, float, int,
     coordinator.run_round(1)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     pool.close()
+    if workflow is not None:
+        RING_BITS[system] = workflow.last.ring_bits
     return wall, cpu, pool.down, pool.up, coordinator.parameters[0]
 
 
@@ -130,6 +142,13 @@ def main() -> None:
         help="comma-separated SecAgg+ graph degrees: all, log or a number (default all,log)",
     )
     parser.add_argument("--dropouts", type=int, default=0)
+    parser.add_argument(
+        "--max-examples",
+        type=int,
+        default=256,
+        help="SecAgg+ max_examples: the public bound on a client's example count (the "
+        "clients hold 10 to clients + 9); it sizes the ring (default 256)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     if args.repeats < 3:
@@ -179,7 +198,7 @@ def main() -> None:
             name = system.split("-", 1)[1]
             k = degree(name, args.clients)
             k = args.clients - 1 if k == 0 or k >= args.clients - 1 else k + k % 2
-            label = f"SecAgg+ ({name}: k = {k})"
+            label = f"SecAgg+ ({name}: k = {k}, {RING_BITS[system]}-bit ring)"
         print(
             f"| {label} | {wall:.3f} ({min(walls):.3f}-{max(walls):.3f}) | {cpu:.3f} | "
             f"{down / 1e6:.2f} | {up / 1e6:.2f} | {wall / base_wall:.2f}x | "
