@@ -17,19 +17,35 @@ coordinator sent (down) and received (up), codec payloads. The systems are inter
 (it runs every client) and the load average. The unmasked mean is checked against FedAvg's to
 the quantisation error on every repeat without dropouts.
 
-Run:  .venv/bin/python benchmarks/secagg.py                     (50 clients, 100k)
+Flower (``--flower``): the same task under Flower 1.42, plain FedAvg and its SecAgg+ workflow
+at each listed degree (``num_shares = k + 1``, threshold 0.5), one Ray simulation per system
+with ``repeats + 1`` rounds, the first dropped (it starts the client actors), run in the same
+invocation after rengo's repeats (a Ray start-up per system makes per-repeat interleaving
+impractical). Its rows give wall round times (CPU over Ray's process tree is not measured) and
+the bytes its clients' messages carry. The Flower side runs in its own venv:
+``--setup`` builds it (``hfl_vs_flower.setup_flower_venv``, the certifi work-around from
+/work/shared/bench/ANCHORS.md).
+
+Run:  .venv/bin/python benchmarks/secagg.py --setup                (once, for --flower)
+      .venv/bin/python benchmarks/secagg.py                     (50 clients, 100k)
       .venv/bin/python benchmarks/secagg.py --clients 100 --params 1100000
       .venv/bin/python benchmarks/secagg.py --clients 20 --params 20000 --neighbours log
+      .venv/bin/python benchmarks/secagg.py --clients 50 --params 1100000 --flower
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -91,6 +107,10 @@ class CountingPool:
         self.inner.close()
 
 
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+FLOWER_VENV = HERE.parent / ".bench-venv-flower"
+
 RING_BITS: dict[str, int] = {}
 """The ring each SecAgg+ system ran in (``SecAggPlus.last.ring_bits``)."""
 
@@ -102,6 +122,12 @@ def degree(name: str, clients: int) -> int:
     if name == "log":
         return 2 * math.ceil(math.log2(clients))
     return int(name)
+
+
+def shown_degree(name: str, clients: int) -> int:
+    """The graph degree SecAgg+ runs with for a ``--neighbours`` entry."""
+    k = degree(name, clients)
+    return clients - 1 if k == 0 or k >= clients - 1 else k + k % 2
 
 
 def one_round(system: str, args: argparse.Namespace) -> tuple[float, float, int, int, np.ndarray]:
@@ -132,6 +158,37 @@ def one_round(system: str, args: argparse.Namespace) -> tuple[float, float, int,
     return wall, cpu, pool.down, pool.up, coordinator.parameters[0]
 
 
+def run_flower(system: str, args: argparse.Namespace, shares: int) -> dict[str, Any]:
+    """One Flower simulation (``secagg_flower_app.py``) of ``repeats + 1`` rounds."""
+    python = FLOWER_VENV / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(f"{python} missing: run this script with --setup first")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.json"
+        env = dict(os.environ, PYTHONPATH=str(HERE), FLWR_TELEMETRY_ENABLED="0",
+                   FLWR_DISABLE_UPDATE_CHECK="1", RAY_USAGE_STATS_ENABLED="0",
+                   OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore::DeprecationWarning")  # fmt: skip
+        argv = [str(python), str(HERE / "secagg_flower_app.py"), system, str(args.clients),
+                str(args.params), str(shares), str(args.repeats + 1), str(out)]  # fmt: skip
+        log = Path(tmp) / "log.txt"
+        with log.open("w") as sink:
+            done = subprocess.run(argv, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        if done.returncode != 0:
+            raise SystemExit(f"Flower {system} failed:\n{log.read_text()[-4000:]}")
+        result: dict[str, Any] = json.loads(out.read_text())
+    rounds = result["round_s"][1:]
+    # Flower quantises weight * params (clip 8, 2^22 levels, weights up to 1000): it errs
+    # by about 1e-4 per round here, against rengo's 1e-5
+    tolerance = 1e-3 * (args.repeats + 1)
+    if len(rounds) != args.repeats or result["gap"] is None or result["gap"] > tolerance:
+        raise SystemExit(
+            f"Flower {system} did not finish its rounds with the expected model: {result} "
+            "(its SecAgg+ halts silently when it cannot unmask)"
+        )
+    result["round_s"] = rounds
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
@@ -150,7 +207,14 @@ def main() -> None:
         "clients hold 10 to clients + 9); it sizes the ring (default 256)",
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--flower", action="store_true", help="add Flower 1.42's rows")
+    parser.add_argument("--setup", action="store_true", help="build the Flower venv and exit")
     args = parser.parse_args()
+    if args.setup:
+        from hfl_vs_flower import setup_flower_venv
+
+        setup_flower_venv(FLOWER_VENV)
+        return
     if args.repeats < 3:
         parser.error("--repeats must be >= 3 (medians with ranges)")
     variants = [v.strip() for v in args.neighbours.split(",") if v.strip()]
@@ -170,6 +234,12 @@ def main() -> None:
             if args.dropouts == 0:
                 gap = float(np.max(np.abs(models[system] - models["fedavg"])))
                 assert gap < 1e-4, f"{system} mean differs from FedAvg's by {gap}"
+    flower: dict[str, dict[str, Any]] = {}
+    if args.flower:
+        flower["FedAvg"] = run_flower("plain", args, 0)
+        for v in variants:
+            k = shown_degree(v, args.clients)
+            flower[f"SecAgg+ ({v}: k = {k})"] = run_flower("secagg", args, k + 1)
     load_end = os.getloadavg()
     print(
         f"{args.clients} clients, {args.params} float64 parameters, dropouts {args.dropouts}, "
@@ -193,17 +263,36 @@ def main() -> None:
         down = statistics.median(r[2] for r in rows)
         up = statistics.median(r[3] for r in rows)
         if system == "fedavg":
-            label = "FedAvg"
+            label = "rengo FedAvg"
         else:
             name = system.split("-", 1)[1]
-            k = degree(name, args.clients)
-            k = args.clients - 1 if k == 0 or k >= args.clients - 1 else k + k % 2
-            label = f"SecAgg+ ({name}: k = {k}, {RING_BITS[system]}-bit ring)"
+            k = shown_degree(name, args.clients)
+            label = f"rengo SecAgg+ ({name}: k = {k}, {RING_BITS[system]}-bit ring)"
         print(
             f"| {label} | {wall:.3f} ({min(walls):.3f}-{max(walls):.3f}) | {cpu:.3f} | "
             f"{down / 1e6:.2f} | {up / 1e6:.2f} | {wall / base_wall:.2f}x | "
             f"{cpu / base_cpu:.2f}x | {(down + up) / base_bytes:.2f}x | {up / base_up:.2f}x |"
         )
+    if flower:
+        plain = flower["FedAvg"]
+        plain_wall = statistics.median(plain["round_s"])
+        plain_bytes = plain["bytes_down"] + plain["bytes_up"]
+        print(
+            "\nFlower 1.42 (wall round time after the warm-up round; bytes are what the "
+            "clients' messages carry; ratios against Flower's own FedAvg):"
+        )
+        print("| system | round s (median, range) | MB down | MB up | time vs FedAvg "
+              "| bytes vs FedAvg | up vs FedAvg |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|")
+        for name, result in flower.items():
+            walls = result["round_s"]
+            wall = statistics.median(walls)
+            down, up = result["bytes_down"], result["bytes_up"]
+            print(
+                f"| Flower {name} | {wall:.3f} ({min(walls):.3f}-{max(walls):.3f}) | "
+                f"{down / 1e6:.2f} | {up / 1e6:.2f} | {wall / plain_wall:.2f}x | "
+                f"{(down + up) / plain_bytes:.2f}x | {up / plain['bytes_up']:.2f}x |"
+            )
 
 
 if __name__ == "__main__":
