@@ -160,14 +160,14 @@ def one_round(system: str, args: argparse.Namespace) -> tuple[float, float, int,
 
 def run_flower(system: str, args: argparse.Namespace, shares: int) -> dict[str, Any]:
     """One Flower simulation (``secagg_flower_app.py``) of ``repeats + 1`` rounds."""
+    from hfl_vs_flower import child_env
+
     python = FLOWER_VENV / "bin" / "python"
     if not python.exists():
         raise SystemExit(f"{python} missing: run this script with --setup first")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.json"
-        env = dict(os.environ, PYTHONPATH=str(HERE), FLWR_TELEMETRY_ENABLED="0",
-                   FLWR_DISABLE_UPDATE_CHECK="1", RAY_USAGE_STATS_ENABLED="0",
-                   OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore::DeprecationWarning")  # fmt: skip
+        env = child_env()  # telemetry, update checks and Ray usage stats off, 1 BLAS thread
         argv = [str(python), str(HERE / "secagg_flower_app.py"), system, str(args.clients),
                 str(args.params), str(shares), str(args.repeats + 1), str(out)]  # fmt: skip
         log = Path(tmp) / "log.txt"
