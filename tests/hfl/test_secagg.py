@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from rengo.core.codec import decode
 from rengo.core.errors import ConfigError, ProtocolError, RoundFailure
-from rengo.core.messages import FitResult
+from rengo.core.messages import FitIns, FitResult
 from rengo.core.parameters import flatten
 from rengo.hfl import (
     Client,
@@ -341,6 +341,30 @@ def test_a_client_never_reveals_both_secrets_of_one_neighbour() -> None:
     message = {"round": 1, "dropped": ["b"], "survivors": ["b", "c"], "survivor_count": 3}
     with pytest.raises(ProtocolError, match="asked for both secrets of b"):
         SecAggMod()(ClientCall("a", UNMASK, message, states["a"]), _no_client)
+
+
+def test_a_client_shares_keys_and_sends_a_masked_input_once_a_round() -> None:
+    states, shared = _three_clients_through_share_keys()
+    assert "c_sk" not in states["a"]["secagg"]  # the sealing secret is forgotten once used
+    keys = {v: {"c_pk": b"x" * 32, "s_pk": b"y" * 32} for v in ("b", "c")}
+    with pytest.raises(ProtocolError, match="keys were already shared this round"):
+        SecAggMod()(
+            ClientCall("a", SHARE_KEYS, {"round": 1, "keys": keys}, states["a"]), _no_client
+        )
+    message = {
+        "round": 1, "fit": FitIns([np.zeros(3)], {}), "ring_bits": 32, "mode": "examples",
+        "clip_range": 1.0, "quantisation_bits": 16, "max_examples": 10,
+        "sealed": {v: shared[v]["sealed"]["a"] for v in ("b", "c")},
+    }  # fmt: skip
+
+    def train(call: ClientCall) -> FitResult:
+        return FitResult([np.full(3, 0.1)], 2, {})
+
+    reply = SecAggMod()(ClientCall("a", MASKED_INPUT, message, states["a"]), train)
+    assert reply["masked"].dtype == np.uint32 and reply["masked"].size == 3 + 4
+    assert set(states["a"]["secagg"]) == {"round", "threshold", "held"}  # secrets forgotten
+    with pytest.raises(ProtocolError, match="refusing a second masked input"):
+        SecAggMod()(ClientCall("a", MASKED_INPUT, message, states["a"]), train)
 
 
 def test_stages_out_of_order_are_refused() -> None:

@@ -6,7 +6,9 @@ deployed. What the client learns: its neighbours' public keys and its shares of 
 secrets. What it reveals: public keys, sealed shares (only the addressee can open them), one
 masked vector, and in the last stage either the masking-key share or the self-mask share of
 each neighbour - never both for the same neighbour (checked here, so a coordinator cannot
-ask for both and unmask one client).
+ask for both and unmask one client). Each stage runs once a round, and secrets are forgotten
+as soon as no later stage needs them: the sealing secret after sharing keys, the masking
+secret, self-mask seed and pair keys after the masked input.
 """
 
 from __future__ import annotations
@@ -53,9 +55,10 @@ class SecAggMod(ClientMod):
     Raises
     ------
     ProtocolError
-        For a stage out of order, a sealed share that fails authentication (naming its
-        sender), an example count above ``max_examples``, or an unmasking request that asks
-        for both secrets of one neighbour or comes with fewer survivors than the threshold.
+        For a stage out of order or repeated in a round, a sealed share that fails
+        authentication (naming its sender), an example count above ``max_examples``, or an
+        unmasking request that asks for both secrets of one neighbour or comes with fewer
+        survivors than the threshold.
     """
 
     name: ClassVar[str] = "secagg"
@@ -97,6 +100,11 @@ class SecAggMod(ClientMod):
     # -- stage 1: share keys ----------------------------------------------------------------
     def _share_keys(self, call: ClientCall) -> dict[str, Any]:
         state = self._state(call, SHARE_KEYS)
+        if "c_sk" not in state:
+            raise ProtocolError(
+                "keys were already shared this round: a second sharing of the masking key "
+                "would let the coordinator collect shares of it twice"
+            )
         keys: Mapping[str, Mapping[str, bytes]] = call.message["keys"]
         holders = sorted(v for v in keys if v in state["neighbours"])
         threshold = state["threshold"]
@@ -119,20 +127,28 @@ class SecAggMod(ClientMod):
             sealed[v] = seal(enc_keys[v], k + b, share_context(r, u, v))
             digests[v] = [share_digest(r, u, v, "key", k), share_digest(r, u, v, "seed", b)]
         state["seed"] = seed
-        state["keys"] = {v: dict(keys[v]) for v in holders}
-        # The pair's sealing key is symmetric: the same key opens v's shares for u in the
-        # next stage, so it is kept (beside c_sk, which it derives from) instead of agreed again.
+        state["s_pk"] = {v: keys[v]["s_pk"] for v in holders}
+        # The pair's sealing key is symmetric: the same key opens v's shares for u in the next
+        # stage, so it is kept instead of agreed again, and the sealing secret c_sk, which
+        # nothing else needs, is forgotten (with the graph, so the persisted state is small).
         state["enc"] = enc_keys
+        for done in ("c_sk", "points", "neighbours"):
+            state.pop(done)
         return {"sealed": sealed, "digests": digests}
 
     # -- stage 2: masked input collection ---------------------------------------------------
     def _masked_input(self, call: ClientCall, call_next: CallNext) -> dict[str, Any]:
         state = self._state(call, MASKED_INPUT)
+        if "s_pk" not in state:
+            raise ProtocolError(
+                "refusing a second masked input this round: two inputs under the same masks "
+                "would reveal their difference"
+            )
         message = call.message
         r, u = state["round"], call.client_id
         held: dict[str, list[bytes]] = {}
         for v, sealed in dict(message["sealed"]).items():
-            if v not in state["keys"]:
+            if v not in state["s_pk"]:
                 raise ProtocolError(f"shares from {v!r}, who is not a neighbour that shared keys")
             try:
                 plain = open_sealed(state["enc"][v], sealed, share_context(r, v, u))
@@ -156,13 +172,17 @@ class SecAggMod(ClientMod):
         masking_key = X25519PrivateKey.from_private_bytes(state["s_sk"])
         seeds = [(state["seed"], 1)] + [
             (
-                agree(masking_key, state["keys"][v]["s_pk"], pair_context("mask", r, u, v)),
+                agree(masking_key, state["s_pk"][v], pair_context("mask", r, u, v)),
                 mask_sign(u, v),
             )
             for v in sorted(held)
         ]
         add_masks(masked, seeds)
         masked &= dtype.type(ring_mask(bits))
+        # Only the held shares are needed to unmask: forget the masking secrets now, so a
+        # client compromised after sending its input has no seed or key left to reveal.
+        for done in ("s_sk", "seed", "enc", "s_pk"):
+            state.pop(done)
         return {"masked": masked}
 
     @staticmethod
