@@ -113,21 +113,46 @@ def combine_shares(shares: Sequence[Share], threshold: int, secret_bytes: int) -
     xs = [s.x for s in used]
     if len(set(xs)) != len(xs):
         raise ValueError("shares with repeated points")
-    value = 0
-    for j, share in enumerate(used):
+    # Lagrange basis at 0: l_j = prod_{m != j} x_m / (x_m - x_j). Numerators and denominators
+    # are products of small integers (no reduction needed); all t denominators are inverted
+    # with one modular inverse (Montgomery's batch trick) instead of t.
+    numerators, denominators = [], []
+    for j, xj in enumerate(xs):
         numerator, denominator = 1, 1
         for m, other in enumerate(xs):
             if m != j:
-                numerator = numerator * (-other) % PRIME
-                denominator = denominator * (share.x - other) % PRIME
-        value = (value + share.y * numerator * pow(denominator, -1, PRIME)) % PRIME
+                numerator *= other
+                denominator *= other - xj
+        numerators.append(numerator % PRIME)
+        denominators.append(denominator % PRIME)
+    inverses = _batch_inverse(denominators)
+    value = 0
+    for share, numerator, inverse in zip(used, numerators, inverses, strict=True):
+        value += share.y * numerator % PRIME * inverse
+    value %= PRIME
     if value.bit_length() > 8 * secret_bytes:
         raise ValueError("the shares do not lie on one polynomial of the expected secret")
     return value.to_bytes(secret_bytes, "big")
 
 
 def _evaluate(coefficients: Sequence[int], x: int) -> int:
+    """``f(x) mod p`` by Horner's rule, reduced once at the end: share points are small, so
+    the unreduced value grows by only ``log2(x)`` bits a step."""
     value = 0
     for c in reversed(coefficients):
-        value = (value * x + c) % PRIME
-    return value
+        value = value * x + c
+    return value % PRIME
+
+
+def _batch_inverse(values: Sequence[int]) -> list[int]:
+    """``[v^-1 mod p for v in values]`` with one modular inverse and ``3(n - 1)``
+    multiplications (prefix products; every value non-zero mod p)."""
+    prefix = [1]
+    for v in values:
+        prefix.append(prefix[-1] * v % PRIME)
+    inverse = pow(prefix[-1], -1, PRIME)
+    out = [0] * len(values)
+    for i in range(len(values) - 1, -1, -1):
+        out[i] = inverse * prefix[i] % PRIME
+        inverse = inverse * values[i] % PRIME
+    return out
