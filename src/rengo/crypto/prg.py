@@ -86,8 +86,10 @@ def add_masks(total: np.ndarray, signed_seeds: Iterable[tuple[bytes, int]]) -> N
 
     The sum wraps modulo ``2^32`` or ``2^64`` (``total``'s dtype), a multiple of every ring
     ``2^bits`` that dtype holds: reduce with ``& (2^bits - 1)`` once at the end. The words
-    added are the full keystream words; their low ``bits`` bits are exactly
-    :func:`prg_mask`'s values, so the result agrees with adding :func:`prg_mask` masks.
+    added are the full keystream words of ``total``'s width; when that is the width
+    :func:`prg_mask` uses for ``bits`` (uint32 up to 32 bits, else uint64), their low ``bits``
+    bits are exactly its values, so the result agrees with adding :func:`prg_mask` masks.
+    Both ends of a pair must therefore use the same width for the same ring.
 
     Parameters
     ----------
