@@ -364,6 +364,27 @@ def gradient_step(
     return optimizer_step(weights, gradient, state, lr, config.optimizer)
 
 
+def batch_sizes(rows: int, batch_size: int) -> list[int]:
+    """The size of each mini-batch of an epoch (as :func:`~rengo.vfl.common.batch_order`
+    cuts them)."""
+    return [min(batch_size, rows - start) for start in range(0, rows, batch_size)]
+
+
+def next_batch_size(sizes: Sequence[int], epoch: int, batch: int, last_epoch: int) -> int:
+    """Rows of the batch after (``epoch``, ``batch``), 0 after the last one training may
+    run. Across an epoch's end this is a guess for a role the guest has not yet told
+    whether training goes on: early stopping leaves at most one batch's obfuscators unused."""
+    if batch + 1 < len(sizes):
+        return sizes[batch + 1]
+    return sizes[0] if epoch + 1 < last_epoch else 0
+
+
+def obfuscators_needed(config: LinearModelConfig, rows: int, per_batch: int) -> int:
+    """Obfuscators a party takes from its own pool for a batch of ``rows`` rows: one per row
+    when it makes its own (none when the coordinator deals them) plus ``per_batch``."""
+    return (rows if config.obfuscator_source == "local" else 0) + per_batch
+
+
 def hetero_lr_guest(
     channel: Channel,
     features: np.ndarray,
@@ -451,7 +472,14 @@ def hetero_lr_guest(
     reporter = TrainingReporter(
         progress, channel.name, config.epochs, batches_per_epoch(len(x), batch_size)
     )
-    for epoch in range(epochs_run, epochs_run if resumed.stopped else config.epochs):
+    last_epoch = epochs_run if resumed.stopped else config.epochs
+    sizes = batch_sizes(len(x), batch_size)
+    # what one batch takes from the pool: Enc(d) re-randomised (or dealt), one mask per
+    # gradient column and one for the loss
+    per_batch = x.shape[1] + (1 if config.compute_loss else 0)
+    if epochs_run < last_epoch:  # made while the hosts encrypt their first batch
+        pool.fill(obfuscators_needed(config, sizes[0], per_batch))
+    for epoch in range(epochs_run, last_epoch):
         this_epoch = hlr.scope(epoch=epoch)
         loss_sum, seen = 0.0, 0
         for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), batch_size)):
@@ -489,8 +517,8 @@ def hetero_lr_guest(
             reporter.batch(
                 epoch, batch, objective.constant + loss_sum / seen if config.compute_loss else None
             )
-            if config.obfuscator_source == "local":  # precompute while others work
-                pool.fill(min(config.batch_size, len(x)))
+            if batch + 1 < len(sizes):  # the next batch's, made while the hosts work
+                pool.fill(obfuscators_needed(config, sizes[batch + 1], per_batch))
         epochs_run = epoch + 1
         epoch_loss = objective.constant + loss_sum / len(x) if config.compute_loss else None
         go_on, converged = end_guest_epoch(
@@ -509,6 +537,7 @@ def hetero_lr_guest(
         reporter.epoch_end(epoch, losses[-1] if losses else None, stop=not go_on)
         if not go_on:
             break
+        pool.fill(obfuscators_needed(config, sizes[0], per_batch))  # the next epoch's first
     return guest_model(weights, config, losses, epochs_run, converged, fill)
 
 
@@ -701,8 +730,10 @@ def hetero_lr_host(
     pool = ObfuscatorPool.for_encryptor(
         public, config.obfuscator_scheme, processes=config.obfuscator_processes
     )
-    if config.obfuscator_source == "local":
-        pool.fill(min(batch_size, len(x)) + 1)
+    # what one batch of b rows takes from the pool: Enc(u) and the squared term (b + 1,
+    # or dealt), one mask per gradient column, one re-randomisation per earlier host
+    own = (0 if config.obfuscator_source == "coordinator" else 1) + x.shape[1]
+    per_batch = own + hosts.index(channel.name)
     resumed = start_training(checkpoints, x.shape[1], channel.name)
     check_seed(resumed, int(setup["seed"]), channel.name)
     weights, state, epochs_run = resumed.weights, resumed.optimizer, resumed.epochs_run
@@ -711,7 +742,11 @@ def hetero_lr_host(
     reporter = TrainingReporter(
         progress, channel.name, config.epochs, batches_per_epoch(len(x), batch_size)
     )
-    for epoch in range(epochs_run, epochs_run if resumed.stopped else config.epochs):
+    last_epoch = epochs_run if resumed.stopped else config.epochs
+    sizes = batch_sizes(len(x), batch_size)
+    if epochs_run < last_epoch:
+        pool.fill(obfuscators_needed(config, sizes[0], per_batch))
+    for epoch in range(epochs_run, last_epoch):
         this_epoch = hlr.scope(epoch=epoch)
         for batch, rows in enumerate(batch_order(int(setup["seed"]), epoch, len(x), batch_size)):
             step = this_epoch.scope(batch=batch)
@@ -732,8 +767,9 @@ def hetero_lr_host(
                 )
                 message["cross"] = _host_cross_terms(step, u, enc_u, hosts, config, pool, objective)
             step.send(guest, U, message)
-            if config.obfuscator_source == "local":  # precompute while the guest works
-                pool.fill(len(rows) + 1)
+            upcoming = next_batch_size(sizes, epoch, batch, last_epoch)
+            if upcoming:  # the next batch's obfuscators, made while the guest works
+                pool.fill(obfuscators_needed(config, upcoming, per_batch))
             enc_d = expect_encrypted(
                 step.recv(guest, D), public, (len(rows),), p_bits + objective.shift, "d"
             )
