@@ -385,6 +385,22 @@ def obfuscators_needed(config: LinearModelConfig, rows: int, per_batch: int) -> 
     return (rows if config.obfuscator_source == "local" else 0) + per_batch
 
 
+def expected_obfuscators(
+    config: LinearModelConfig,
+    sizes: Sequence[int],
+    per_batch: int,
+    epochs: int,
+    optimizer: Resolved,
+) -> int:
+    """About how many obfuscators a party's pool makes in ``epochs`` epochs of batches of
+    ``sizes`` rows (it sizes the pool's fixed-base table): :func:`obfuscators_needed` per
+    batch, and with Newton-CG one more encryption of every row and a few scalars per epoch."""
+    per_epoch = sum(obfuscators_needed(config, rows, per_batch) for rows in sizes)
+    if optimizer == "newton":
+        per_epoch += sum(sizes) + 4
+    return max(0, epochs) * per_epoch
+
+
 def hetero_lr_guest(
     channel: Channel,
     features: np.ndarray,
@@ -462,8 +478,17 @@ def hetero_lr_guest(
 
     p_bits = config.residual_precision_bits
     loss_exp = _loss_exponent(config)
+    sizes = batch_sizes(len(x), batch_size)
+    # what one batch takes from the pool: Enc(d) re-randomised (or dealt), one mask per
+    # gradient column and one for the loss
+    per_batch = x.shape[1] + (1 if config.compute_loss else 0)
     pool = ObfuscatorPool.for_encryptor(
-        public, config.obfuscator_scheme, processes=config.obfuscator_processes
+        public,
+        config.obfuscator_scheme,
+        processes=config.obfuscator_processes,
+        expected_count=expected_obfuscators(
+            config, sizes, per_batch, config.epochs - resumed.epochs_run, optimizer
+        ),
     )
     weights, state = resumed.weights, resumed.optimizer
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
@@ -473,10 +498,6 @@ def hetero_lr_guest(
         progress, channel.name, config.epochs, batches_per_epoch(len(x), batch_size)
     )
     last_epoch = epochs_run if resumed.stopped else config.epochs
-    sizes = batch_sizes(len(x), batch_size)
-    # what one batch takes from the pool: Enc(d) re-randomised (or dealt), one mask per
-    # gradient column and one for the loss
-    per_batch = x.shape[1] + (1 if config.compute_loss else 0)
     if epochs_run < last_epoch:  # made while the hosts encrypt their first batch
         pool.fill(obfuscators_needed(config, sizes[0], per_batch))
     for epoch in range(epochs_run, last_epoch):
@@ -727,14 +748,20 @@ def hetero_lr_host(
     optimizer = setup_optimizer(setup, config, len(x))
     batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
     p_bits = config.residual_precision_bits
-    pool = ObfuscatorPool.for_encryptor(
-        public, config.obfuscator_scheme, processes=config.obfuscator_processes
-    )
     # what one batch of b rows takes from the pool: Enc(u) and the squared term (b + 1,
     # or dealt), one mask per gradient column, one re-randomisation per earlier host
     own = (0 if config.obfuscator_source == "coordinator" else 1) + x.shape[1]
     per_batch = own + hosts.index(channel.name)
+    sizes = batch_sizes(len(x), batch_size)
     resumed = start_training(checkpoints, x.shape[1], channel.name)
+    pool = ObfuscatorPool.for_encryptor(
+        public,
+        config.obfuscator_scheme,
+        processes=config.obfuscator_processes,
+        expected_count=expected_obfuscators(
+            config, sizes, per_batch, config.epochs - resumed.epochs_run, optimizer
+        ),
+    )
     check_seed(resumed, int(setup["seed"]), channel.name)
     weights, state, epochs_run = resumed.weights, resumed.optimizer, resumed.epochs_run
     penalised = penalty_mask(x.shape[1], fit_intercept=False)  # hosts have no intercept
@@ -743,7 +770,6 @@ def hetero_lr_host(
         progress, channel.name, config.epochs, batches_per_epoch(len(x), batch_size)
     )
     last_epoch = epochs_run if resumed.stopped else config.epochs
-    sizes = batch_sizes(len(x), batch_size)
     if epochs_run < last_epoch:
         pool.fill(obfuscators_needed(config, sizes[0], per_batch))
     for epoch in range(epochs_run, last_epoch):
