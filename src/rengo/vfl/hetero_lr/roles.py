@@ -68,6 +68,7 @@ from rengo.vfl.hetero_lr.newton import (
 )
 from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR, QuadraticObjective, check_labels
 from rengo.vfl.hetero_lr.resume import (
+    LinearTraining,
     check_seed,
     save_coordinator,
     save_epoch,
@@ -385,6 +386,11 @@ def obfuscators_needed(config: LinearModelConfig, rows: int, per_batch: int) -> 
     return (rows if config.obfuscator_source == "local" else 0) + per_batch
 
 
+def epochs_left(config: LinearModelConfig, resumed: LinearTraining) -> int:
+    """Epochs a (possibly resumed) run may still train: none once it stopped."""
+    return 0 if resumed.stopped else max(0, config.epochs - resumed.epochs_run)
+
+
 def expected_obfuscators(
     config: LinearModelConfig,
     sizes: Sequence[int],
@@ -487,7 +493,7 @@ def hetero_lr_guest(
         config.obfuscator_scheme,
         processes=config.obfuscator_processes,
         expected_count=expected_obfuscators(
-            config, sizes, per_batch, config.epochs - resumed.epochs_run, optimizer
+            config, sizes, per_batch, epochs_left(config, resumed), optimizer
         ),
     )
     weights, state = resumed.weights, resumed.optimizer
@@ -759,7 +765,7 @@ def hetero_lr_host(
         config.obfuscator_scheme,
         processes=config.obfuscator_processes,
         expected_count=expected_obfuscators(
-            config, sizes, per_batch, config.epochs - resumed.epochs_run, optimizer
+            config, sizes, per_batch, epochs_left(config, resumed), optimizer
         ),
     )
     check_seed(resumed, int(setup["seed"]), channel.name)
