@@ -21,6 +21,7 @@ import cProfile
 import io
 import os
 import pstats
+import resource
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=None, help="first N rows")
     parser.add_argument("--source", choices=("local", "coordinator"), default="local")
     parser.add_argument("--scheme", choices=("djn", "full"), default="djn")
+    parser.add_argument("--processes", type=int, default=0, help="obfuscator_processes")
     parser.add_argument("--profile", action="store_true", help="print each role's top functions")
     parser.add_argument("--top", type=int, default=12)
     args = parser.parse_args()
@@ -61,6 +63,7 @@ def main() -> None:
         tol=0.0,
         obfuscator_source=args.source,
         obfuscator_scheme=args.scheme,
+        obfuscator_processes=args.processes,
     )
     parties = ["guest", *hosts]
     keypair = generate_paillier_keypair(args.bits)
@@ -90,16 +93,24 @@ def main() -> None:
     for name in hosts:
         roles[name] = lambda c, name=name: hetero_lr_host(c, host_x[name], "guest")
     bus = LocalBus(["coordinator", *parties])
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall, process = time.perf_counter(), time.process_time()
     results = run_roles(bus, {name: measured(name, fn) for name, fn in roles.items()})
-    wall, process = time.perf_counter() - wall, time.process_time() - process
-    counts.close_pools()
+    counts.close_pools()  # worker processes, if any, are reaped and counted below
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter() - wall
+    process = (
+        time.process_time()
+        - process
+        + sum(getattr(after, f) - getattr(children, f) for f in ("ru_utime", "ru_stime"))
+    )
     epochs = results["guest"].epochs_run
     print(
         f"rows {len(y)}, {args.bits}-bit, {args.hosts} host(s), {epochs} epoch(s), "
-        f"{args.source}/{args.scheme}; load average {os.getloadavg()[0]:.2f}"
+        f"{args.source}/{args.scheme}, {args.processes} worker process(es) per party; "
+        f"load average {os.getloadavg()[0]:.2f}"
     )
-    print(f"wall {wall:.2f} s, process CPU {process:.2f} s ({process / epochs:.2f} s/epoch)")
+    print(f"wall {wall:.2f} s, CPU incl. workers {process:.2f} s ({process / epochs:.2f} s/epoch)")
     operations = counts.per_role(epochs)
     for name in roles:
         ops = ", ".join(
