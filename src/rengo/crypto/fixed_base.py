@@ -32,9 +32,10 @@ DEFAULT_MAX_TABLE_BYTES = 64 << 20
 
 MAX_WINDOW_BITS = 16
 
-DEFAULT_TABLE_BUDGET = 32 << 20
-"""Memory a table chosen by :func:`best_window_bits` may take (32 MiB: an 11-bit window for
-a 1024-bit key's 512-bit DJN exponents, 9 bits for a 2048-bit key's 1024-bit ones)."""
+DEFAULT_TABLE_BUDGET = 48 << 20
+"""Memory a table chosen by :func:`best_window_bits` may take (48 MiB: for many powers of
+DJN's ``ceil(k/2)``-bit exponents an 11-bit window at 1024-bit keys (~28 MiB), 9 bits at
+2048 (~31 MiB) and 8 bits at 3072 (~38 MiB, the fixed 8-bit default's table))."""
 
 EXPONENTIATION_COST_PER_BIT = 0.6
 """A GMP exponentiation by an l-bit exponent costs about ``0.6 * l`` of the table's modular
