@@ -119,3 +119,18 @@ def test_the_array_paths_refuse_ciphertexts_sharing_a_factor_with_n(keypair) -> 
         encrypt_array(
             np.array([1.0]), public_key, obfuscators=np.array([int(private_key.p)], dtype=object)
         )
+
+
+def test_one_bad_ciphertext_among_many_good_is_refused_by_the_batch_checks(keypair) -> None:  # type: ignore[no-untyped-def]
+    public_key, private_key = keypair
+    good = [gmpy2.powmod(7 + i, public_key.n, public_key.nsquare) for i in range(50)]
+    for bad in shares_a_factor(private_key):
+        values = [*good[:20], bad, *good[20:]]
+        with pytest.raises(InvalidCiphertextError, match="factor"):
+            public_key.require_ciphertexts(np.array(values, dtype=object))
+        raw = b"".join(int(v).to_bytes(public_key.ciphertext_bytes, "big") for v in values)
+        with pytest.raises(InvalidCiphertextError, match="factor"):
+            ciphertexts_from_bytes(raw, public_key, (len(values),))
+    public_key.require_ciphertexts(np.array(good, dtype=object))  # all good: no error
+    with pytest.raises(InvalidCiphertextError, match="must be an integer"):
+        public_key.require_ciphertexts(np.array([*good, 1.5], dtype=object))

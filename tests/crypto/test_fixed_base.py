@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from rengo.core.errors import ConfigError
 from rengo.crypto import FixedBaseTable
-from rengo.crypto.fixed_base import DEFAULT_MAX_TABLE_BYTES, table_bytes
+from rengo.crypto.fixed_base import DEFAULT_MAX_TABLE_BYTES, best_window_bits, table_bytes
 from rengo.crypto.randomness import InsecureSeededSource
 
 MODULUS = gmpy2.mpz(2**521 - 1) * gmpy2.mpz(2**127 - 1)  # odd, composite, 648 bits
@@ -100,3 +100,19 @@ def test_zero_count_and_zero_exponent():
     assert table.random_powers(0, InsecureSeededSource(1)).shape == (0,)
     assert table.power(0) == 1
     assert isinstance(table.powers(np.arange(3)), np.ndarray)
+
+
+def test_best_window_is_none_for_few_powers_and_grows_with_their_number():
+    assert best_window_bits(512, 2048, 0) is None
+    assert best_window_bits(512, 2048, 5) is None  # exponentiations beat any table
+    windows = [best_window_bits(512, 2048, count) for count in (30, 1_000, 10_000, 10**6)]
+    assert all(w is not None for w in windows)
+    assert windows == sorted(windows)  # type: ignore[type-var]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 2048), st.integers(64, 8192), st.integers(0, 10**7), st.integers(16, 26))
+def test_best_window_keeps_within_its_memory_bound(exponent_bits, modulus_bits, count, log_bytes):
+    window = best_window_bits(exponent_bits, modulus_bits, count, max_bytes=1 << log_bytes)
+    if window is not None:
+        assert table_bytes(exponent_bits, window, modulus_bits) <= 1 << log_bytes

@@ -273,3 +273,21 @@ def test_worker_processes_of_a_dropped_pool_stop(keypair):
     worker = pool.scheme._workers[0].process  # type: ignore[attr-defined]
     del pool
     assert worker.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize(
+    ("expected", "method", "window"),
+    [(3, "djn-short-exponent", None), (20_000, "djn-fixed-base", 11)],
+)
+def test_an_encryptors_table_is_sized_by_how_many_obfuscators_it_will_make(
+    keypair, expected, method, window
+):
+    public_key, private_key = keypair
+    pool = ObfuscatorPool.for_encryptor(public_key, expected_count=expected)
+    assert pool.method == method
+    table = pool.scheme.table  # type: ignore[attr-defined]
+    assert (None if table is None else table.window_bits) == window
+    values = pool.take(5)
+    assert all(private_key.raw_decrypt(v) == 0 for v in values)
+    with pytest.raises(ConfigError, match="expected_count must be >= 0"):
+        ObfuscatorPool.for_encryptor(public_key, expected_count=-1)

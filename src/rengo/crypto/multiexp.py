@@ -8,6 +8,12 @@ Pippenger, "On the evaluation of powers and related problems", FOCS 1976; the fo
 is the windowed bucket sum from Bernstein et al., "Faster batch forgery identification",
 INDOCRYPT 2012) needs about ``bits / window`` modular multiplications per element instead,
 and negative exponents cost one inversion per column instead of one per element.
+
+Columns with few distinct values (categorical or binned features, an intercept column of
+ones) are first grouped: bases that share an exponent are multiplied together (one
+multiplication each) and the bucket method runs on one product per distinct value,
+``prod_v (prod_{i: e_i = v} c_i) ** v``. Same result, about ``1`` instead of ``bits / window``
+multiplications per element where the column takes few values.
 """
 
 from __future__ import annotations
@@ -28,16 +34,45 @@ def window_bits(count: int, bits: int) -> int:
     return best
 
 
+def bucket_cost(count: int, bits: int, window: int) -> int:
+    """Modular multiplications of the bucket method for ``count`` bases with exponents of
+    ``bits`` bits: per window one per base plus two per bucket."""
+    return -(-bits // window) * (count + (2 << window))
+
+
+def group_equal_exponents(
+    bases: list[mpz], exponents: np.ndarray, modulus: mpz
+) -> tuple[list[mpz], np.ndarray]:
+    """``(products, values)``: for each distinct exponent v (sorted), the product mod
+    ``modulus`` of the bases with exponent v; ``prod_v products[v] ** v`` equals
+    ``prod_i bases[i] ** exponents[i]``."""
+    values, inverse = np.unique(exponents, return_inverse=True)
+    groups: list[mpz | None] = [None] * len(values)
+    for base, group in zip(bases, inverse.ravel().tolist(), strict=True):
+        held = groups[group]
+        groups[group] = base if held is None else held * base % modulus
+    return [mpz(1) if g is None else g for g in groups], values
+
+
 def _bucket_power_product(
     bases: list[mpz], exponents: np.ndarray, modulus: mpz, window: int
 ) -> mpz:
     """``prod_i bases[i] ** exponents[i] mod modulus`` for non-negative exponents (int64 or
-    Python ints in an object array)."""
+    Python ints in an object array); bases sharing an exponent are grouped first when that
+    costs fewer multiplications."""
     if not bases:
         return mpz(1)
     top = int(exponents.max())
     if top == 0:
         return mpz(1)
+    distinct = len(np.unique(exponents)) if len(bases) > 1 else 1
+    if distinct < len(bases):
+        bits = top.bit_length()
+        grouped_window = window_bits(distinct, bits)
+        grouped = len(bases) - distinct + bucket_cost(distinct, bits, grouped_window)
+        if grouped < bucket_cost(len(bases), bits, window):
+            bases, exponents = group_equal_exponents(bases, exponents, modulus)
+            window = grouped_window
     windows = -(-top.bit_length() // window)
     mask = (1 << window) - 1
     result = mpz(1)

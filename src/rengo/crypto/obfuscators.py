@@ -37,6 +37,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from rengo.core.errors import ConfigError
+from rengo.crypto.fixed_base import DEFAULT_WINDOW_BITS, best_window_bits
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
 from rengo.crypto.obfuscator_processes import ObfuscatorProcesses
 from rengo.crypto.obfuscator_schemes import (
@@ -161,6 +162,7 @@ class ObfuscatorPool:
         *,
         processes: int = 0,
         seed: int | None = None,
+        expected_count: int | None = None,
     ) -> ObfuscatorPool:
         """The pool of a party that encrypts under another party's public key with its own
         randomness (a feature party in hetero LR or SecureBoost, the masking side in FTL).
@@ -180,6 +182,12 @@ class ObfuscatorPool:
             to the protocol's own threads. Call :meth:`close` to stop them.
         seed
             For reproducible tests only.
+        expected_count
+            About how many obfuscators the pool will make over its life. With ``"djn"`` it
+            sizes the fixed-base table: the window that makes that many cheapest, table
+            build included, within :data:`~rengo.crypto.fixed_base.DEFAULT_TABLE_BUDGET`
+            (an 11-bit window for 1024-bit keys when many are needed), and no table at all
+            for a handful (plain short exponentiations). ``None``: an 8-bit window.
 
         Returns
         -------
@@ -190,7 +198,8 @@ class ObfuscatorPool:
         Raises
         ------
         ConfigError
-            On an unknown scheme or a process count outside ``[0, 64]``.
+            On an unknown scheme, a process count outside ``[0, 64]`` or a negative
+            ``expected_count``.
         """
         if scheme not in LOCAL_OBFUSCATOR_SCHEMES:
             raise ConfigError(
@@ -201,12 +210,26 @@ class ObfuscatorPool:
                 f"obfuscator_processes must lie in [0, {MAX_OBFUSCATOR_PROCESSES}], "
                 f"got {processes!r}"
             )
+        if expected_count is not None and expected_count < 0:
+            raise ConfigError(f"expected_count must be >= 0, got {expected_count!r}")
         rng = random_source(seed)
-        made: FullExponentObfuscators | ShortExponentObfuscators = (
-            ShortExponentObfuscators.create(public_key, rng)
-            if scheme == "djn"
-            else FullExponentObfuscators(public_key)
+        made: FullExponentObfuscators | ShortExponentObfuscators = FullExponentObfuscators(
+            public_key
         )
+        if scheme == "djn":
+            window: int | None = DEFAULT_WINDOW_BITS
+            if expected_count is not None:
+                window = best_window_bits(
+                    djn_default_exponent_bits(public_key),
+                    int(public_key.nsquare.bit_length()),
+                    expected_count,
+                )
+            made = ShortExponentObfuscators.create(
+                public_key,
+                rng,
+                fixed_base_table=window is not None,
+                window_bits=DEFAULT_WINDOW_BITS if window is None else window,
+            )
         chosen: ObfuscatorScheme = ObfuscatorProcesses(made, processes) if processes else made
         return cls(public_key, scheme=chosen, seed=None if seed is None else seed + 1)
 

@@ -43,7 +43,8 @@ def ciphertexts_from_bytes(
         c = mpz.from_bytes(data[start : start + width], "big")
         if not 0 < c < nsquare:
             raise ValueError("a ciphertext is not in [1, n^2)")
-        items.append(public_key.require_ciphertext(c))
+        items.append(c)
+    public_key.require_units(items)  # coprime to n: one gcd for all of them
     out = np.empty(count, dtype=object)
     out[:] = items
     return out.reshape(shape)

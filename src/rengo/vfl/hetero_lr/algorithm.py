@@ -164,6 +164,7 @@ def prediction_roles(inverse_link: Callable[[np.ndarray], np.ndarray]) -> Roles:
             mode=ctx.config.predict_mode,
             coordinator=ctx.coordinator,
             inverse_link=inverse_link,
+            obfuscator_scheme=ctx.config.obfuscator_scheme,
         )
 
     return Roles(

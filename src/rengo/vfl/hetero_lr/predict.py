@@ -10,6 +10,10 @@ Two modes, chosen by the guest, with different disclosures:
   the guest also learns each host's partial score per row (one linear projection of that
   host's features per row, with weights unknown to the guest).
 
+Every ciphertext is randomised with the obfuscator scheme the guest names at set-up
+(``obfuscator_scheme``, as in training: DJN short exponents from a fixed-base table by
+default, see :data:`~rengo.crypto.LocalObfuscatorScheme`); each party draws its own base.
+
 Messages sit in the ``"hlr-predict"`` scope of each role's channel.
 """
 
@@ -25,7 +29,12 @@ from rengo.core.roles import COORDINATOR
 from rengo.crypto.encrypted_array import EncryptedArray, encrypt_array
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
 from rengo.crypto.masking import decrypt_masked, mask_encrypted, unmask
-from rengo.crypto.obfuscators import ObfuscatorPool
+from rengo.crypto.obfuscators import (
+    DEFAULT_LOCAL_OBFUSCATOR_SCHEME,
+    LOCAL_OBFUSCATOR_SCHEMES,
+    LocalObfuscatorScheme,
+    ObfuscatorPool,
+)
 from rengo.crypto.randomness import random_source
 from rengo.transport.channel import Channel
 from rengo.vfl.hetero_lr.config import PredictMode
@@ -34,7 +43,7 @@ from rengo.vfl.hetero_lr.missing import checked_matrix, fill_missing
 from rengo.vfl.hetero_lr.roles import GuestModel, HostModel
 
 SCOPE = "hlr-predict"  # every key below sits in this scope of the role's channel
-PREDICT_SETUP = "setup"  # guest -> hosts, coordinator: mode and row count
+PREDICT_SETUP = "setup"  # guest -> hosts, coordinator: mode, row count, obfuscator scheme
 PREDICT_KEY = "public-key"  # coordinator -> every party
 PARTIAL = "partial"  # host -> guest: u_k or Enc(u_k)
 MASKED = "masked"  # guest -> coordinator: Enc(sum u_k + r)
@@ -95,7 +104,8 @@ def hetero_lr_predict_host(
     DataError
         If its row count differs from the guest's.
     ProtocolError
-        If the coordinator sends no public key.
+        If the coordinator sends no public key or the guest names an unknown obfuscator
+        scheme.
     """
     x = fill_missing(checked_matrix(features, channel.name), model.fill, channel.name)
     scope = channel.scope(SCOPE)
@@ -106,10 +116,23 @@ def hetero_lr_predict_host(
     if setup["mode"] == "plain":
         scope.send(guest, PARTIAL, partial)
         return
+    scheme = setup.get("obfuscator_scheme", "full")  # a guest that names none: Paillier's r^n
+    if scheme not in LOCAL_OBFUSCATOR_SCHEMES:
+        raise ProtocolError(
+            f"{guest} names obfuscator scheme {scheme!r}; "
+            f"expected one of {LOCAL_OBFUSCATOR_SCHEMES}"
+        )
     public = scope.recv(coordinator, PREDICT_KEY)
     if not isinstance(public, PaillierPublicKey):
         raise ProtocolError("the coordinator sent no Paillier public key")
-    scope.send(guest, PARTIAL, encrypt_array(partial, public, precision_bits=PRECISION_BITS))
+    pool = ObfuscatorPool.for_encryptor(public, scheme, expected_count=len(x))
+    scope.send(
+        guest,
+        PARTIAL,
+        encrypt_array(
+            partial, public, precision_bits=PRECISION_BITS, obfuscators=pool.take(len(x))
+        ),
+    )
 
 
 def hetero_lr_predict_guest(
@@ -121,6 +144,7 @@ def hetero_lr_predict_guest(
     mode: PredictMode = "encrypted",
     coordinator: str = COORDINATOR,
     inverse_link: Callable[[np.ndarray], np.ndarray] = sigmoid,
+    obfuscator_scheme: LocalObfuscatorScheme = DEFAULT_LOCAL_OBFUSCATOR_SCHEME,
 ) -> np.ndarray:
     """Gather every party's partial score of the aligned rows; return ``P(y = 1)``
     (or, with another ``inverse_link``, that model's prediction: the identity for linear
@@ -142,6 +166,9 @@ def hetero_lr_predict_guest(
         The coordinator's role name.
     inverse_link
         Maps the linear predictor ``u`` to the prediction (default: the logistic function).
+    obfuscator_scheme
+        How every party randomises its ciphertexts in encrypted mode (``"djn"`` or
+        ``"full"``; see :data:`~rengo.crypto.LocalObfuscatorScheme`); told to the hosts.
 
     Returns
     -------
@@ -151,7 +178,7 @@ def hetero_lr_predict_guest(
     Raises
     ------
     ConfigError
-        For an unknown mode or no hosts.
+        For an unknown mode or obfuscator scheme, or no hosts.
     ProtocolError
         If a host or the coordinator sends something malformed.
     """
@@ -159,9 +186,14 @@ def hetero_lr_predict_guest(
         raise ConfigError(f"mode must be 'encrypted' or 'plain', got {mode!r}")
     if not hosts:
         raise ConfigError("hetero LR scoring needs at least one host (feature party)")
+    if obfuscator_scheme not in LOCAL_OBFUSCATOR_SCHEMES:
+        raise ConfigError(
+            f"obfuscator_scheme must be one of {LOCAL_OBFUSCATOR_SCHEMES}, "
+            f"got {obfuscator_scheme!r}"
+        )
     x = fill_missing(checked_matrix(features, channel.name), model.fill, channel.name)
     scope = channel.scope(SCOPE)
-    setup = {"mode": mode, "rows": len(x)}
+    setup = {"mode": mode, "rows": len(x), "obfuscator_scheme": obfuscator_scheme}
     for role in [*hosts, coordinator]:
         scope.send(role, PREDICT_SETUP, setup)
     score = x @ model.weights + model.intercept
@@ -185,6 +217,7 @@ def hetero_lr_predict_guest(
     total = partials[0]
     for more in partials[1:]:
         total = total + more
-    masked, mask = mask_encrypted(total, random_source(None), ObfuscatorPool(public))
+    pool = ObfuscatorPool.for_encryptor(public, obfuscator_scheme, expected_count=len(x))
+    masked, mask = mask_encrypted(total, random_source(None), pool)
     scope.send(coordinator, MASKED, masked)
     return inverse_link(score + unmask(scope.recv(coordinator, UNMASKED), mask, public))

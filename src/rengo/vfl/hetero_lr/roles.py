@@ -68,6 +68,7 @@ from rengo.vfl.hetero_lr.newton import (
 )
 from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR, QuadraticObjective, check_labels
 from rengo.vfl.hetero_lr.resume import (
+    LinearTraining,
     check_seed,
     save_coordinator,
     save_epoch,
@@ -364,6 +365,48 @@ def gradient_step(
     return optimizer_step(weights, gradient, state, lr, config.optimizer)
 
 
+def batch_sizes(rows: int, batch_size: int) -> list[int]:
+    """The size of each mini-batch of an epoch (as :func:`~rengo.vfl.common.batch_order`
+    cuts them)."""
+    return [min(batch_size, rows - start) for start in range(0, rows, batch_size)]
+
+
+def next_batch_size(sizes: Sequence[int], epoch: int, batch: int, last_epoch: int) -> int:
+    """Rows of the batch after (``epoch``, ``batch``), 0 after the last one training may
+    run. Across an epoch's end this is a guess for a role the guest has not yet told
+    whether training goes on: early stopping leaves at most one batch's obfuscators unused."""
+    if batch + 1 < len(sizes):
+        return sizes[batch + 1]
+    return sizes[0] if epoch + 1 < last_epoch else 0
+
+
+def obfuscators_needed(config: LinearModelConfig, rows: int, per_batch: int) -> int:
+    """Obfuscators a party takes from its own pool for a batch of ``rows`` rows: one per row
+    when it makes its own (none when the coordinator deals them) plus ``per_batch``."""
+    return (rows if config.obfuscator_source == "local" else 0) + per_batch
+
+
+def epochs_left(config: LinearModelConfig, resumed: LinearTraining) -> int:
+    """Epochs a (possibly resumed) run may still train: none once it stopped."""
+    return 0 if resumed.stopped else max(0, config.epochs - resumed.epochs_run)
+
+
+def expected_obfuscators(
+    config: LinearModelConfig,
+    sizes: Sequence[int],
+    per_batch: int,
+    epochs: int,
+    optimizer: Resolved,
+) -> int:
+    """About how many obfuscators a party's pool makes in ``epochs`` epochs of batches of
+    ``sizes`` rows (it sizes the pool's fixed-base table): :func:`obfuscators_needed` per
+    batch, and with Newton-CG one more encryption of every row and a few scalars per epoch."""
+    per_epoch = sum(obfuscators_needed(config, rows, per_batch) for rows in sizes)
+    if optimizer == "newton":
+        per_epoch += sum(sizes) + 4
+    return max(0, epochs) * per_epoch
+
+
 def hetero_lr_guest(
     channel: Channel,
     features: np.ndarray,
@@ -441,8 +484,17 @@ def hetero_lr_guest(
 
     p_bits = config.residual_precision_bits
     loss_exp = _loss_exponent(config)
+    sizes = batch_sizes(len(x), batch_size)
+    # what one batch takes from the pool: Enc(d) re-randomised (or dealt), one mask per
+    # gradient column and one for the loss
+    per_batch = x.shape[1] + (1 if config.compute_loss else 0)
     pool = ObfuscatorPool.for_encryptor(
-        public, config.obfuscator_scheme, processes=config.obfuscator_processes
+        public,
+        config.obfuscator_scheme,
+        processes=config.obfuscator_processes,
+        expected_count=expected_obfuscators(
+            config, sizes, per_batch, epochs_left(config, resumed), optimizer
+        ),
     )
     weights, state = resumed.weights, resumed.optimizer
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
@@ -451,7 +503,10 @@ def hetero_lr_guest(
     reporter = TrainingReporter(
         progress, channel.name, config.epochs, batches_per_epoch(len(x), batch_size)
     )
-    for epoch in range(epochs_run, epochs_run if resumed.stopped else config.epochs):
+    last_epoch = epochs_run if resumed.stopped else config.epochs
+    if epochs_run < last_epoch:  # made while the hosts encrypt their first batch
+        pool.fill(obfuscators_needed(config, sizes[0], per_batch))
+    for epoch in range(epochs_run, last_epoch):
         this_epoch = hlr.scope(epoch=epoch)
         loss_sum, seen = 0.0, 0
         for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), batch_size)):
@@ -489,8 +544,8 @@ def hetero_lr_guest(
             reporter.batch(
                 epoch, batch, objective.constant + loss_sum / seen if config.compute_loss else None
             )
-            if config.obfuscator_source == "local":  # precompute while others work
-                pool.fill(min(config.batch_size, len(x)))
+            if batch + 1 < len(sizes):  # the next batch's, made while the hosts work
+                pool.fill(obfuscators_needed(config, sizes[batch + 1], per_batch))
         epochs_run = epoch + 1
         epoch_loss = objective.constant + loss_sum / len(x) if config.compute_loss else None
         go_on, converged = end_guest_epoch(
@@ -509,6 +564,7 @@ def hetero_lr_guest(
         reporter.epoch_end(epoch, losses[-1] if losses else None, stop=not go_on)
         if not go_on:
             break
+        pool.fill(obfuscators_needed(config, sizes[0], per_batch))  # the next epoch's first
     return guest_model(weights, config, losses, epochs_run, converged, fill)
 
 
@@ -698,12 +754,20 @@ def hetero_lr_host(
     optimizer = setup_optimizer(setup, config, len(x))
     batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
     p_bits = config.residual_precision_bits
-    pool = ObfuscatorPool.for_encryptor(
-        public, config.obfuscator_scheme, processes=config.obfuscator_processes
-    )
-    if config.obfuscator_source == "local":
-        pool.fill(min(batch_size, len(x)) + 1)
+    # what one batch of b rows takes from the pool: Enc(u) and the squared term (b + 1,
+    # or dealt), one mask per gradient column, one re-randomisation per earlier host
+    own = (0 if config.obfuscator_source == "coordinator" else 1) + x.shape[1]
+    per_batch = own + hosts.index(channel.name)
+    sizes = batch_sizes(len(x), batch_size)
     resumed = start_training(checkpoints, x.shape[1], channel.name)
+    pool = ObfuscatorPool.for_encryptor(
+        public,
+        config.obfuscator_scheme,
+        processes=config.obfuscator_processes,
+        expected_count=expected_obfuscators(
+            config, sizes, per_batch, epochs_left(config, resumed), optimizer
+        ),
+    )
     check_seed(resumed, int(setup["seed"]), channel.name)
     weights, state, epochs_run = resumed.weights, resumed.optimizer, resumed.epochs_run
     penalised = penalty_mask(x.shape[1], fit_intercept=False)  # hosts have no intercept
@@ -711,7 +775,10 @@ def hetero_lr_host(
     reporter = TrainingReporter(
         progress, channel.name, config.epochs, batches_per_epoch(len(x), batch_size)
     )
-    for epoch in range(epochs_run, epochs_run if resumed.stopped else config.epochs):
+    last_epoch = epochs_run if resumed.stopped else config.epochs
+    if epochs_run < last_epoch:
+        pool.fill(obfuscators_needed(config, sizes[0], per_batch))
+    for epoch in range(epochs_run, last_epoch):
         this_epoch = hlr.scope(epoch=epoch)
         for batch, rows in enumerate(batch_order(int(setup["seed"]), epoch, len(x), batch_size)):
             step = this_epoch.scope(batch=batch)
@@ -732,8 +799,9 @@ def hetero_lr_host(
                 )
                 message["cross"] = _host_cross_terms(step, u, enc_u, hosts, config, pool, objective)
             step.send(guest, U, message)
-            if config.obfuscator_source == "local":  # precompute while the guest works
-                pool.fill(len(rows) + 1)
+            upcoming = next_batch_size(sizes, epoch, batch, last_epoch)
+            if upcoming:  # the next batch's obfuscators, made while the guest works
+                pool.fill(obfuscators_needed(config, upcoming, per_batch))
             enc_d = expect_encrypted(
                 step.recv(guest, D), public, (len(rows),), p_bits + objective.shift, "d"
             )
