@@ -42,13 +42,12 @@ class SecureBoostConfig:
     training loss decides). ``precision_bits`` are the fractional bits of the encrypted
     gradients and hessians (fixed point: the protocol then computes exactly the sums a
     plaintext implementation computes on the same quantised values). Parties that encrypt
-    under another party's key (the feature parties re-randomising their histograms; the
-    label party too when the coordinator holds the key) make their own randomness as
-    ``obfuscator_scheme`` says (:data:`rengo.crypto.obfuscators.LocalObfuscatorScheme`:
-    ``"djn"`` short exponents by default, ``"full"`` for DCR alone), in
-    ``obfuscator_processes`` worker processes each (0: in their own process); the key
-    holder uses its CRT obfuscators. ``key_bits`` below 2048 are for tests and benchmarks
-    only.
+    (the label party encrypting its gradients, the feature parties re-randomising their
+    histograms) make their own randomness as ``obfuscator_scheme`` says
+    (:data:`rengo.crypto.obfuscators.LocalObfuscatorScheme`: ``"djn"`` short exponents by
+    default, ``"full"`` for DCR alone, computed by CRT when the label party holds the key),
+    in ``obfuscator_processes`` worker processes each (0: in their own process).
+    ``key_bits`` below 2048 are for tests and benchmarks only.
 
     Raises
     ------

@@ -1,8 +1,8 @@
 """The label party's SecureBoost training role and its side of every exchange.
 
 See :mod:`rengo.vfl.secureboost.protocol` for the messages and what each party learns. The
-label party encrypts each tree's packed gradients once (with the key holder's cheaper CRT
-obfuscators when it holds the key), decrypts the feature parties' candidate sums in one
+label party encrypts each tree's packed gradients once (with obfuscators of the configured
+scheme: DJN short exponents by default, or full ``r^n`` by CRT when it holds the key), decrypts the feature parties' candidate sums in one
 batch per depth (by its own key, or through the coordinator on masked values) and checks
 every feature party's rows against the sums it sent.
 """
@@ -320,10 +320,10 @@ def secureboost_guest(
     run_seed = secrets.randbits(63) if seed is None else int(seed)
     for host in hosts:
         sbt.send(host, SETUP, {"rows": rows, "seed": run_seed, "public_key": public})
-    # the key holder's CRT obfuscators; without the key, randomness of the configured scheme
+    # randomness of the configured scheme; a key holder asked for full r^n computes it by CRT
     pool = (
         ObfuscatorPool(public, private_key=private)
-        if private is not None
+        if private is not None and config.obfuscator_scheme == "full"
         else ObfuscatorPool.for_encryptor(
             public, config.obfuscator_scheme, processes=config.obfuscator_processes
         )
