@@ -2,9 +2,10 @@
 
 See :mod:`rengo.vfl.secureboost.protocol` for the messages and what each party learns. The
 label party encrypts each tree's packed gradients once (with obfuscators of the configured
-scheme: DJN short exponents by default, or full ``r^n`` by CRT when it holds the key), decrypts the feature parties' candidate sums in one
-batch per depth (by its own key, or through the coordinator on masked values) and checks
-every feature party's rows against the sums it sent.
+scheme: DJN short exponents by default, or full ``r^n`` by CRT when it holds the key),
+decrypts the feature parties' candidate sums in one batch per depth (by its own key, or
+through the coordinator on masked values) and checks every feature party's rows against
+the sums it sent.
 """
 
 from __future__ import annotations
