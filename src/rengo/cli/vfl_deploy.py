@@ -11,7 +11,8 @@ in transfer learning) writes them for its scoring rows;
 every party can save its own model.
 
 ``--checkpoints DIR`` on the coordinator and on every party makes a run resumable (hetero LR,
-linear and Poisson regression): each role keeps its alignment and every completed epoch in
+linear and Poisson regression, SecureBoost, whose epoch is a tree): each role keeps its
+alignment and every completed epoch in
 its own folder, the coordinator its private key sealed under the passphrase in
 ``$RENGO_CHECKPOINT_PASSPHRASE``. A run that lost a party or the coordinator is recorded
 ``interrupted``; start the parties again with the same folders and the coordinator with
