@@ -1,12 +1,18 @@
-"""Fixtures shared by the vertical tests: a role that dies right after a checkpoint."""
+"""Fixtures shared by every test folder: a vertical role that dies right after a checkpoint."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from rengo.vfl.checkpoints import CheckpointFolder, EpochState
+
+# helpers beside this file (vertical_split) are importable by name; appended, not
+# prepended, so that a folder's own helper of the same name wins
+sys.path.append(str(Path(__file__).parent))
 
 
 class RoleCrash(RuntimeError):

@@ -5,11 +5,13 @@ checkpoints that do not belong together are refused with a reason or rolled back
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from vertical_split import split_columns
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.roles import COORDINATOR
@@ -20,6 +22,7 @@ from rengo.vfl.common import PartyData, PartyTable
 from rengo.vfl.hetero_linear.config import HeteroLinearConfig
 from rengo.vfl.hetero_lr.config import HeteroLRConfig
 from rengo.vfl.hetero_poisson.config import HeteroPoissonConfig
+from rengo.vfl.registry import algorithms, get_algorithm, register, unregister
 from rengo.vfl.runner import (
     SimulatedRun,
     VerticalPlan,
@@ -45,14 +48,7 @@ def make_data(algorithm: str, rows: int = 90) -> dict[str, PartyData]:
         y = rng.poisson(np.exp(0.3 * u)).astype(np.float64)
     else:
         y = u + rng.normal(scale=0.1, size=rows)
-    ids = np.array([f"c{i:03d}" for i in range(rows)], dtype=object)
-    data = {}
-    for k, name in enumerate((GUEST, *HOSTS)):
-        keep = np.flatnonzero(rng.random(rows) > 0.05)
-        table = PartyTable(ids[keep], x[keep][:, 2 * k : 2 * k + 2])
-        score = PartyTable(ids[:20], x[:20, 2 * k : 2 * k + 2])
-        data[name] = PartyData(table, y[keep] if name == GUEST else None, score)
-    return data
+    return split_columns(x, y, rng, (GUEST, *HOSTS))
 
 
 CONFIGS: dict[str, Any] = {
@@ -262,8 +258,14 @@ def test_checkpoints_that_do_not_belong_to_the_run_are_refused_with_the_reason(
 
 
 def test_only_algorithms_that_checkpoint_epochs_make_resumable_plans() -> None:
-    with pytest.raises(ConfigError, match="splitnn keeps no epoch checkpoints"):
-        VerticalPlan(GUEST, HOSTS, seed=1, algorithm="splitnn", checkpoint_run="r")
+    assert all(spec.resumable for spec in algorithms().values())  # every built-in does
+    # an algorithm registered without epoch checkpoints (a plug-in) is refused them
+    register(replace(get_algorithm("hetero_lr"), name="no-checkpoints", resumable=False))
+    try:
+        with pytest.raises(ConfigError, match="no-checkpoints keeps no epoch checkpoints"):
+            VerticalPlan(GUEST, HOSTS, seed=1, algorithm="no-checkpoints", checkpoint_run="r")
+    finally:
+        unregister("no-checkpoints")
     with pytest.raises(ConfigError, match="cannot name a checkpoint folder"):
         VerticalPlan(GUEST, HOSTS, seed=1, checkpoint_run="../etc")
     plan = plan_of("hetero_lr")

@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from vertical_split import split_columns
 
 from rengo.core.errors import DataError
 from rengo.core.roles import COORDINATOR
 from rengo.vfl.checkpoints import CheckpointFolder, EpochCheckpoints
-from rengo.vfl.common import PartyData, PartyTable
+from rengo.vfl.common import PartyData
 from rengo.vfl.runner import SimulatedRun, VerticalPlan, simulate_vertical
 from rengo.vfl.secureboost.config import SecureBoostConfig
 from rengo.vfl.secureboost.model import TreeNode
@@ -36,14 +37,7 @@ def make_data(rows: int = 80) -> dict[str, PartyData]:
     x = rng.normal(size=(rows, 6))
     x[rng.random(x.shape) < 0.05] = np.nan
     y = (np.nan_to_num(x) @ np.array([0.9, -0.6, 0.4, 0.7, -0.5, 0.3]) > 0).astype(np.int64)
-    ids = np.array([f"c{i:03d}" for i in range(rows)], dtype=object)
-    data = {}
-    for k, name in enumerate((GUEST, *HOSTS)):
-        keep = np.flatnonzero(rng.random(rows) > 0.05)
-        table = PartyTable(ids[keep], x[keep][:, 2 * k : 2 * k + 2])
-        score = PartyTable(ids[:20], x[:20, 2 * k : 2 * k + 2])
-        data[name] = PartyData(table, y[keep] if name == GUEST else None, score)
-    return data
+    return split_columns(x, y, rng, (GUEST, *HOSTS))
 
 
 def plan_of(config: SecureBoostConfig = CONFIG, run: str | None = "run-1") -> VerticalPlan:

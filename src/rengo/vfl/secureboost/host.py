@@ -22,7 +22,7 @@ from rengo.crypto.keys import PaillierPublicKey
 from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.signed_slots import combine_ciphertexts
 from rengo.transport.channel import Channel
-from rengo.vfl.checkpoints import EpochCheckpoints
+from rengo.vfl.checkpoints import EpochCheckpoints, require_same_seed
 from rengo.vfl.secureboost.binning import FeatureBins, fit_bins
 from rengo.vfl.secureboost.config import SecureBoostConfig
 from rengo.vfl.secureboost.encoding import GradientLayout
@@ -45,7 +45,7 @@ from rengo.vfl.secureboost.protocol import (
     SETUP,
     expect_public_key,
 )
-from rengo.vfl.secureboost.resume import check_host_seed, save_host, start_host
+from rengo.vfl.secureboost.resume import save_host, start_host
 from rengo.vfl.secureboost.rows import pack_rows, tree_rows, validation_mask
 from rengo.vfl.secureboost.splits import Candidate, column_candidates
 
@@ -111,7 +111,7 @@ def secureboost_host(
         )
     run_seed = int(setup["seed"])
     resumed = start_host(checkpoints, x.shape[1], name)
-    check_host_seed(resumed, run_seed, name)
+    require_same_seed(None if resumed is None else resumed.seed, run_seed, name, guest)
     training = ~validation_mask(run_seed, len(x), config.validation_fraction)
     bins = fit_bins(x[training], config.max_bin, party=name)
     binned = bins.transform(x)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from rengo.core.errors import DataError, ProtocolError
+from rengo.core.errors import DataError
 from rengo.vfl.checkpoints import EpochCheckpoints, EpochState
 from rengo.vfl.secureboost.boosting import BoostProgress
 from rengo.vfl.secureboost.model import HostSplit, TreeNode
@@ -231,19 +231,3 @@ def save_host(
         "feature_ids": np.array(feature_ids, dtype=np.int64),
     }
     checkpoints.save(EpochState(trees, arrays, {"seed": seed, "stopped": stopped}))
-
-
-def check_host_seed(resumed: HostResume | None, seed: int, who: str) -> None:
-    """A resumed feature party's seed must be the label party's: else the checkpoints are
-    of two runs.
-
-    Raises
-    ------
-    ProtocolError
-        If they differ.
-    """
-    if resumed is not None and resumed.seed != seed:
-        raise ProtocolError(
-            f"{who}'s checkpoint has another seed than the label party's: the checkpoints "
-            "are of different runs"
-        )
