@@ -96,54 +96,47 @@ def only_run(store: Path) -> Any:
     return run
 
 
-@pytest.mark.timeout(240)
-def test_a_killed_party_and_a_resumed_run_end_with_the_uninterrupted_model(
-    tables: Any, certs: Path, cli: Processes, tmp_path: Path
-) -> None:
+def interrupted_run(
+    cli: Processes, tables: Any, certs: Path, tmp_path: Path, flags: list[str], epoch: int
+) -> Any:
+    """A checkpointed run (the algorithm's ``flags``) whose bank is killed after ``epoch``:
+    every process ends and the store says ``interrupted``."""
     store = tmp_path / "runs.db"
-    checkpoints = tmp_path / "coordinator-checkpoints"
     coordinator = cli.start(
         "coordinator",
         "--listen", "127.0.0.1:0",
         "--certs", str(certs),
         "--parties", ",".join([*HOSTS, LABEL_PARTY]),
         "--label-party", LABEL_PARTY,
-        "--key-bits", "512",
-        "--epochs", str(EPOCHS),
-        "--batch-size", str(SETTINGS["batch_size"]),
-        "--learning-rate", str(SETTINGS["learning_rate"]),
-        "--l2", str(SETTINGS["l2"]),
-        "--tol", "0",
+        *flags,
         "--seed", str(SEED),
         "--join-timeout", "60",
         "--rejoin-wait", "1",
         "--store", str(store),
-        "--checkpoints", str(checkpoints),
+        "--checkpoints", str(tmp_path / "coordinator-checkpoints"),
         "--no-progress",
     )  # fmt: skip
     port, _ = wait_for_port(coordinator)
     parties = start_parties(cli, f"127.0.0.1:{port}", tables, certs, tmp_path)
     run = only_run(store)
-    kill_after(parties, coordinator, tmp_path / "bank-checkpoints" / run.run_id / "bank", 1)
+    kill_after(parties, coordinator, tmp_path / "bank-checkpoints" / run.run_id / "bank", epoch)
     assert coordinator.wait(90) != 0
     for name in (LABEL_PARTY, "telecom"):
         assert parties[name].wait(90) != 0
     with RunStore(store, read_only=True) as reader:
-        interrupted = reader.get_run(run.run_id)
-        assert interrupted.status == "interrupted"
-        warnings = [e.message for e in reader.events(run.run_id, level="warning")]
-        assert any(f"--resume {run.run_id}" in m for m in warnings)
-    coordinator_key = checkpoints / run.run_id / "coordinator" / "keys.sealed"
-    assert b"rengo-paillier-private-key" not in coordinator_key.read_bytes()  # sealed
+        assert reader.get_run(run.run_id).status == "interrupted"
+    return run
 
-    # everyone starts again: the coordinator from its checkpoint alone
+
+def resumed_run(cli: Processes, tables: Any, certs: Path, tmp_path: Path, run_id: str) -> str:
+    """Start everyone again, the coordinator with ``--resume``; its output once done."""
     again = cli.start(
         "coordinator",
         "--listen", "127.0.0.1:0",
         "--certs", str(certs),
-        "--store", str(store),
-        "--checkpoints", str(checkpoints),
-        "--resume", run.run_id[:20],
+        "--store", str(tmp_path / "runs.db"),
+        "--checkpoints", str(tmp_path / "coordinator-checkpoints"),
+        "--resume", run_id,
         "--join-timeout", "60",
         "--no-progress",
     )  # fmt: skip
@@ -151,7 +144,31 @@ def test_a_killed_party_and_a_resumed_run_end_with_the_uninterrupted_model(
     parties = start_parties(cli, f"127.0.0.1:{port}", tables, certs, tmp_path)
     for proc in parties.values():
         finish(proc)
-    summary = finish(again, early)
+    return finish(again, early)
+
+
+@pytest.mark.timeout(240)
+def test_a_killed_party_and_a_resumed_run_end_with_the_uninterrupted_model(
+    tables: Any, certs: Path, cli: Processes, tmp_path: Path
+) -> None:
+    store, checkpoints = tmp_path / "runs.db", tmp_path / "coordinator-checkpoints"
+    lr_flags = [
+        "--key-bits", "512",
+        "--epochs", str(EPOCHS),
+        "--batch-size", str(SETTINGS["batch_size"]),
+        "--learning-rate", str(SETTINGS["learning_rate"]),
+        "--l2", str(SETTINGS["l2"]),
+        "--tol", "0",
+    ]  # fmt: skip
+    run = interrupted_run(cli, tables, certs, tmp_path, lr_flags, epoch=1)
+    with RunStore(store, read_only=True) as reader:
+        warnings = [e.message for e in reader.events(run.run_id, level="warning")]
+        assert any(f"--resume {run.run_id}" in m for m in warnings)
+    coordinator_key = checkpoints / run.run_id / "coordinator" / "keys.sealed"
+    assert b"rengo-paillier-private-key" not in coordinator_key.read_bytes()  # sealed
+
+    # everyone starts again: the coordinator from its checkpoint alone
+    summary = resumed_run(cli, tables, certs, tmp_path, run.run_id[:20])
     assert f"trained {EPOCHS} epochs" in summary
 
     data = {name: party_data(tables, name) for name in [LABEL_PARTY, *HOSTS]}
@@ -189,49 +206,9 @@ SBT: dict[str, Any] = {"n_trees": 4, "max_depth": 2, "key_bits": 512, "subsample
 def test_a_secureboost_run_whose_party_was_killed_resumes_to_the_uninterrupted_trees(
     tables: Any, certs: Path, cli: Processes, tmp_path: Path
 ) -> None:
-    store = tmp_path / "runs.db"
-    checkpoints = tmp_path / "coordinator-checkpoints"
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in SBT.items()]
-    coordinator = cli.start(
-        "coordinator",
-        "--listen", "127.0.0.1:0",
-        "--certs", str(certs),
-        "--parties", ",".join([*HOSTS, LABEL_PARTY]),
-        "--label-party", LABEL_PARTY,
-        "--algorithm", "secureboost",
-        *flags,
-        "--seed", str(SEED),
-        "--join-timeout", "60",
-        "--rejoin-wait", "1",
-        "--store", str(store),
-        "--checkpoints", str(checkpoints),
-        "--no-progress",
-    )  # fmt: skip
-    port, _ = wait_for_port(coordinator)
-    parties = start_parties(cli, f"127.0.0.1:{port}", tables, certs, tmp_path)
-    run = only_run(store)
-    kill_after(parties, coordinator, tmp_path / "bank-checkpoints" / run.run_id / "bank", 2)
-    assert coordinator.wait(90) != 0
-    for name in (LABEL_PARTY, "telecom"):
-        assert parties[name].wait(90) != 0
-    with RunStore(store, read_only=True) as reader:
-        assert reader.get_run(run.run_id).status == "interrupted"
-
-    again = cli.start(
-        "coordinator",
-        "--listen", "127.0.0.1:0",
-        "--certs", str(certs),
-        "--store", str(store),
-        "--checkpoints", str(checkpoints),
-        "--resume", run.run_id,
-        "--join-timeout", "60",
-        "--no-progress",
-    )  # fmt: skip
-    port, early = wait_for_port(again)
-    parties = start_parties(cli, f"127.0.0.1:{port}", tables, certs, tmp_path)
-    for proc in parties.values():
-        finish(proc)
-    summary = finish(again, early)
+    run = interrupted_run(cli, tables, certs, tmp_path, ["--algorithm=secureboost", *flags], 2)
+    summary = resumed_run(cli, tables, certs, tmp_path, run.run_id)
     assert f"trained {SBT['n_trees']} trees" in summary
 
     data = {name: party_data(tables, name) for name in [LABEL_PARTY, *HOSTS]}
@@ -249,7 +226,7 @@ def test_a_secureboost_run_whose_party_was_killed_resumes_to_the_uninterrupted_t
         assert [s["threshold"] for s in saved["splits"]] == [
             s.threshold for s in model.host_models_[host].splits
         ]
-    with RunStore(store, read_only=True) as reader:
+    with RunStore(tmp_path / "runs.db", read_only=True) as reader:
         done = reader.get_run(run.run_id)
         assert done.status == "completed" and done.summary is not None
         assert 1 <= done.summary["resumed_after_epoch"] <= 2
