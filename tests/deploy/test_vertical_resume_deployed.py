@@ -5,6 +5,7 @@ model an uninterrupted run trains; a completed run is still refused."""
 
 from __future__ import annotations
 
+import csv
 import json
 import signal
 import time
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from child_processes import Processes
+from test_secureboost_deployed import comparable
 from test_vertical_deployed import (
     HOSTS,
     LABEL_PARTY,
@@ -28,6 +30,7 @@ from test_vertical_deployed import (
 
 from rengo.tracking import RunStore
 from rengo.vfl import HeteroLogisticRegression
+from rengo.vfl.secureboost import HeteroSecureBoost
 
 __all__ = ["certs", "tables"]  # fixtures shared with test_vertical_deployed
 
@@ -66,69 +69,74 @@ def start_parties(
     return parties
 
 
-@pytest.mark.timeout(240)
-def test_a_killed_party_and_a_resumed_run_end_with_the_uninterrupted_model(
-    tables: Any, certs: Path, cli: Processes, tmp_path: Path
-) -> None:
-    store = tmp_path / "runs.db"
-    checkpoints = tmp_path / "coordinator-checkpoints"
-    coordinator = cli.start(
-        "coordinator",
-        "--listen", "127.0.0.1:0",
-        "--certs", str(certs),
-        "--parties", ",".join([*HOSTS, LABEL_PARTY]),
-        "--label-party", LABEL_PARTY,
-        "--key-bits", "512",
-        "--epochs", str(EPOCHS),
-        "--batch-size", str(SETTINGS["batch_size"]),
-        "--learning-rate", str(SETTINGS["learning_rate"]),
-        "--l2", str(SETTINGS["l2"]),
-        "--tol", "0",
-        "--seed", str(SEED),
-        "--join-timeout", "60",
-        "--rejoin-wait", "1",
-        "--store", str(store),
-        "--checkpoints", str(checkpoints),
-        "--no-progress",
-    )  # fmt: skip
-    port, _ = wait_for_port(coordinator)
-    parties = start_parties(cli, f"127.0.0.1:{port}", tables, certs, tmp_path)
+def kill_after(parties: dict[str, Any], coordinator: Any, folder: Path, epoch: int) -> None:
+    """SIGKILL the bank once its checkpoint of ``epoch`` is on disk (its machine dies)."""
+    saved = folder / f"epoch-{epoch:06d}.npz"
+    deadline = time.monotonic() + 90
+    while not saved.exists():
+        if time.monotonic() > deadline or parties["bank"].poll() is not None:
+            coordinator.kill()
+            for proc in parties.values():
+                proc.kill()
+            texts = [p.communicate()[0] for p in (coordinator, *parties.values())]
+            raise AssertionError(
+                f"the bank never completed epoch {epoch}:\n" + "\n---\n".join(texts)
+            )
+        time.sleep(0.02)
+    parties["bank"].send_signal(signal.SIGKILL)
+
+
+def only_run(store: Path) -> Any:
     with RunStore(store, read_only=True) as reader:
         deadline = time.monotonic() + 90
         while not reader.list_runs():
             assert time.monotonic() < deadline
             time.sleep(0.05)
         (run,) = reader.list_runs()
-    bank_epoch_1 = tmp_path / "bank-checkpoints" / run.run_id / "bank" / "epoch-000001.npz"
-    deadline = time.monotonic() + 90
-    while not bank_epoch_1.exists():
-        if time.monotonic() > deadline or parties["bank"].poll() is not None:
-            coordinator.kill()
-            for proc in parties.values():
-                proc.kill()
-            texts = [p.communicate()[0] for p in (coordinator, *parties.values())]
-            raise AssertionError("the bank never completed epoch 1:\n" + "\n---\n".join(texts))
-        time.sleep(0.02)
-    parties["bank"].send_signal(signal.SIGKILL)  # the bank's machine dies mid-run
+    return run
+
+
+def interrupted_run(
+    cli: Processes, tables: Any, certs: Path, tmp_path: Path, flags: list[str], epoch: int
+) -> Any:
+    """A checkpointed run (the algorithm's ``flags``) whose bank is killed after ``epoch``:
+    every process ends and the store says ``interrupted``."""
+    store = tmp_path / "runs.db"
+    coordinator = cli.start(
+        "coordinator",
+        "--listen", "127.0.0.1:0",
+        "--certs", str(certs),
+        "--parties", ",".join([*HOSTS, LABEL_PARTY]),
+        "--label-party", LABEL_PARTY,
+        *flags,
+        "--seed", str(SEED),
+        "--join-timeout", "60",
+        "--rejoin-wait", "1",
+        "--store", str(store),
+        "--checkpoints", str(tmp_path / "coordinator-checkpoints"),
+        "--no-progress",
+    )  # fmt: skip
+    port, _ = wait_for_port(coordinator)
+    parties = start_parties(cli, f"127.0.0.1:{port}", tables, certs, tmp_path)
+    run = only_run(store)
+    kill_after(parties, coordinator, tmp_path / "bank-checkpoints" / run.run_id / "bank", epoch)
     assert coordinator.wait(90) != 0
     for name in (LABEL_PARTY, "telecom"):
         assert parties[name].wait(90) != 0
     with RunStore(store, read_only=True) as reader:
-        interrupted = reader.get_run(run.run_id)
-        assert interrupted.status == "interrupted"
-        warnings = [e.message for e in reader.events(run.run_id, level="warning")]
-        assert any(f"--resume {run.run_id}" in m for m in warnings)
-    coordinator_key = checkpoints / run.run_id / "coordinator" / "keys.sealed"
-    assert b"rengo-paillier-private-key" not in coordinator_key.read_bytes()  # sealed
+        assert reader.get_run(run.run_id).status == "interrupted"
+    return run
 
-    # everyone starts again: the coordinator from its checkpoint alone
+
+def resumed_run(cli: Processes, tables: Any, certs: Path, tmp_path: Path, run_id: str) -> str:
+    """Start everyone again, the coordinator with ``--resume``; its output once done."""
     again = cli.start(
         "coordinator",
         "--listen", "127.0.0.1:0",
         "--certs", str(certs),
-        "--store", str(store),
-        "--checkpoints", str(checkpoints),
-        "--resume", run.run_id[:20],
+        "--store", str(tmp_path / "runs.db"),
+        "--checkpoints", str(tmp_path / "coordinator-checkpoints"),
+        "--resume", run_id,
         "--join-timeout", "60",
         "--no-progress",
     )  # fmt: skip
@@ -136,7 +144,31 @@ def test_a_killed_party_and_a_resumed_run_end_with_the_uninterrupted_model(
     parties = start_parties(cli, f"127.0.0.1:{port}", tables, certs, tmp_path)
     for proc in parties.values():
         finish(proc)
-    summary = finish(again, early)
+    return finish(again, early)
+
+
+@pytest.mark.timeout(240)
+def test_a_killed_party_and_a_resumed_run_end_with_the_uninterrupted_model(
+    tables: Any, certs: Path, cli: Processes, tmp_path: Path
+) -> None:
+    store, checkpoints = tmp_path / "runs.db", tmp_path / "coordinator-checkpoints"
+    lr_flags = [
+        "--key-bits", "512",
+        "--epochs", str(EPOCHS),
+        "--batch-size", str(SETTINGS["batch_size"]),
+        "--learning-rate", str(SETTINGS["learning_rate"]),
+        "--l2", str(SETTINGS["l2"]),
+        "--tol", "0",
+    ]  # fmt: skip
+    run = interrupted_run(cli, tables, certs, tmp_path, lr_flags, epoch=1)
+    with RunStore(store, read_only=True) as reader:
+        warnings = [e.message for e in reader.events(run.run_id, level="warning")]
+        assert any(f"--resume {run.run_id}" in m for m in warnings)
+    coordinator_key = checkpoints / run.run_id / "coordinator" / "keys.sealed"
+    assert b"rengo-paillier-private-key" not in coordinator_key.read_bytes()  # sealed
+
+    # everyone starts again: the coordinator from its checkpoint alone
+    summary = resumed_run(cli, tables, certs, tmp_path, run.run_id[:20])
     assert f"trained {EPOCHS} epochs" in summary
 
     data = {name: party_data(tables, name) for name in [LABEL_PARTY, *HOSTS]}
@@ -165,3 +197,36 @@ def test_a_killed_party_and_a_resumed_run_end_with_the_uninterrupted_model(
     assert refused.returncode != 0
     assert "it completed; only an interrupted run can be resumed" in out, out
     assert "Traceback" not in out
+
+
+SBT: dict[str, Any] = {"n_trees": 4, "max_depth": 2, "key_bits": 512, "subsample": 0.9}
+
+
+@pytest.mark.timeout(300)
+def test_a_secureboost_run_whose_party_was_killed_resumes_to_the_uninterrupted_trees(
+    tables: Any, certs: Path, cli: Processes, tmp_path: Path
+) -> None:
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in SBT.items()]
+    run = interrupted_run(cli, tables, certs, tmp_path, ["--algorithm=secureboost", *flags], 2)
+    summary = resumed_run(cli, tables, certs, tmp_path, run.run_id)
+    assert f"trained {SBT['n_trees']} trees" in summary
+
+    data = {name: party_data(tables, name) for name in [LABEL_PARTY, *HOSTS]}
+    model = HeteroSecureBoost(seed=SEED, **SBT)
+    model.fit({n: d.table for n, d in data.items()}, LABEL_PARTY, data[LABEL_PARTY].labels)
+    ids, scores = model.predict_raw({n: d.score_table for n, d in data.items()})
+    with (tmp_path / "scores.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    np.testing.assert_array_equal([r["id"] for r in rows], ids)
+    np.testing.assert_array_equal([float(r["score"]) for r in rows], scores)
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert comparable(card["trees"]) == comparable(model.guest_model_.trees)
+    for host in HOSTS:
+        saved = json.loads((tmp_path / f"{host}.json").read_text())
+        assert [s["threshold"] for s in saved["splits"]] == [
+            s.threshold for s in model.host_models_[host].splits
+        ]
+    with RunStore(tmp_path / "runs.db", read_only=True) as reader:
+        done = reader.get_run(run.run_id)
+        assert done.status == "completed" and done.summary is not None
+        assert 1 <= done.summary["resumed_after_epoch"] <= 2

@@ -5,12 +5,13 @@ checkpoints that do not belong together are refused with a reason or rolled back
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from vertical_split import split_columns
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.roles import COORDINATOR
@@ -21,6 +22,7 @@ from rengo.vfl.common import PartyData, PartyTable
 from rengo.vfl.hetero_linear.config import HeteroLinearConfig
 from rengo.vfl.hetero_lr.config import HeteroLRConfig
 from rengo.vfl.hetero_poisson.config import HeteroPoissonConfig
+from rengo.vfl.registry import algorithms, get_algorithm, register, unregister
 from rengo.vfl.runner import (
     SimulatedRun,
     VerticalPlan,
@@ -46,14 +48,7 @@ def make_data(algorithm: str, rows: int = 90) -> dict[str, PartyData]:
         y = rng.poisson(np.exp(0.3 * u)).astype(np.float64)
     else:
         y = u + rng.normal(scale=0.1, size=rows)
-    ids = np.array([f"c{i:03d}" for i in range(rows)], dtype=object)
-    data = {}
-    for k, name in enumerate((GUEST, *HOSTS)):
-        keep = np.flatnonzero(rng.random(rows) > 0.05)
-        table = PartyTable(ids[keep], x[keep][:, 2 * k : 2 * k + 2])
-        score = PartyTable(ids[:20], x[:20, 2 * k : 2 * k + 2])
-        data[name] = PartyData(table, y[keep] if name == GUEST else None, score)
-    return data
+    return split_columns(x, y, rng, (GUEST, *HOSTS))
 
 
 CONFIGS: dict[str, Any] = {
@@ -74,27 +69,6 @@ def plan_of(algorithm: str, run: str | None = "run-1", **changes: Any) -> Vertic
     return VerticalPlan(
         GUEST, HOSTS, config, seed=11, algorithm=algorithm, checkpoint_run=run, **changes
     )
-
-
-class Crash(RuntimeError):
-    """The process of one role dies (after it checkpointed an epoch)."""
-
-
-@pytest.fixture
-def crash_after(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """``crash_after(role, epoch)``: ``role`` dies right after checkpointing ``epoch``."""
-    original = CheckpointFolder.save_epoch
-
-    def arm(role: str, epoch: int) -> None:
-        def save(self: CheckpointFolder, state: EpochState) -> None:
-            original(self, state)
-            if self.role == role and state.epoch == epoch:
-                raise Crash(f"{role} killed after epoch {epoch}")
-
-        monkeypatch.setattr(CheckpointFolder, "save_epoch", save)
-
-    yield arm
-    monkeypatch.undo()
 
 
 def final_model(run: SimulatedRun) -> dict[str, Any]:
@@ -135,7 +109,7 @@ def test_a_run_interrupted_after_epoch_k_resumes_to_the_uninterrupted_model_bit_
 ) -> None:
     data = make_data(algorithm)
     crash_after(who, 2)
-    with pytest.raises(Crash):
+    with pytest.raises(crash_after.error):
         simulate_vertical(plan_of(algorithm), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE)
     crash_after("nobody", 0)  # disarmed
     folders = {
@@ -162,7 +136,7 @@ def test_roles_at_different_epochs_roll_back_to_the_last_one_every_role_complete
 ) -> None:
     data = make_data("hetero_lr")
     crash_after(GUEST, 3)
-    with pytest.raises(Crash):
+    with pytest.raises(crash_after.error):
         simulate_vertical(
             plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
         )
@@ -183,7 +157,7 @@ def test_a_party_without_its_alignment_starts_every_role_over_with_psi(
 ) -> None:
     data = make_data("hetero_lr")
     crash_after("bank", 1)
-    with pytest.raises(Crash):
+    with pytest.raises(crash_after.error):
         simulate_vertical(
             plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
         )
@@ -247,7 +221,7 @@ def test_checkpoints_that_do_not_belong_to_the_run_are_refused_with_the_reason(
 ) -> None:
     data = make_data("hetero_lr")
     crash_after(GUEST, 1)
-    with pytest.raises(Crash):
+    with pytest.raises(crash_after.error):
         simulate_vertical(
             plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
         )
@@ -284,8 +258,14 @@ def test_checkpoints_that_do_not_belong_to_the_run_are_refused_with_the_reason(
 
 
 def test_only_algorithms_that_checkpoint_epochs_make_resumable_plans() -> None:
-    with pytest.raises(ConfigError, match="secureboost keeps no epoch checkpoints"):
-        VerticalPlan(GUEST, HOSTS, seed=1, algorithm="secureboost", checkpoint_run="r")
+    assert all(spec.resumable for spec in algorithms().values())  # every built-in does
+    # an algorithm registered without epoch checkpoints (a plug-in) is refused them
+    register(replace(get_algorithm("hetero_lr"), name="no-checkpoints", resumable=False))
+    try:
+        with pytest.raises(ConfigError, match="no-checkpoints keeps no epoch checkpoints"):
+            VerticalPlan(GUEST, HOSTS, seed=1, algorithm="no-checkpoints", checkpoint_run="r")
+    finally:
+        unregister("no-checkpoints")
     with pytest.raises(ConfigError, match="cannot name a checkpoint folder"):
         VerticalPlan(GUEST, HOSTS, seed=1, checkpoint_run="../etc")
     plan = plan_of("hetero_lr")

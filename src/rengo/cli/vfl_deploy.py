@@ -10,9 +10,9 @@ and override the job's values. The party that receives predictions (the label pa
 in transfer learning) writes them for its scoring rows;
 every party can save its own model.
 
-``--checkpoints DIR`` on the coordinator and on every party makes a run resumable (hetero LR,
-linear and Poisson regression): each role keeps its alignment and every completed epoch in
-its own folder, the coordinator its private key sealed under the passphrase in
+``--checkpoints DIR`` on the coordinator and on every party makes a run resumable (every
+built-in algorithm; SecureBoost's epoch is a tree): each role keeps its alignment and every
+completed epoch in its own folder, the coordinator its private key sealed under the passphrase in
 ``$RENGO_CHECKPOINT_PASSPHRASE``. A run that lost a party or the coordinator is recorded
 ``interrupted``; start the parties again with the same folders and the coordinator with
 ``--resume RUN``, and training continues after the last epoch every role completed.

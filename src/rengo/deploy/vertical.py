@@ -10,8 +10,8 @@ channels fail every role fast when one fails or a party leaves for good. With th
 and data a deployed run reproduces the simulation exactly.
 
 With checkpoints (``checkpoint_dir`` at the coordinator and at every party) a run of an
-algorithm that checkpoints its epochs (hetero LR, linear and Poisson regression) is
-resumable: a run that loses a party or its coordinator is recorded ``interrupted``, and
+algorithm that checkpoints its epochs (every built-in one; SecureBoost's epoch is a tree)
+is resumable: a run that loses a party or its coordinator is recorded ``interrupted``, and
 ``resume=RUN`` (``rengo vfl coordinator --resume RUN``) continues it after the last epoch
 every role completed, to the model an uninterrupted run trains (see
 :mod:`rengo.vfl.checkpoints`).

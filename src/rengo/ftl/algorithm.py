@@ -74,7 +74,7 @@ def _train_coordinator(
     channel: Channel, ctx: RoleContext[TransferConfig], data: AlignedData | None, state: RoleState
 ) -> TransferReport:
     _only_target(ctx)
-    return ftl_coordinator(channel, ctx.label_party, ctx.config)
+    return ftl_coordinator(channel, ctx.label_party, ctx.config, ctx.checkpoints)
 
 
 def _train_source(
@@ -92,6 +92,7 @@ def _train_source(
         coordinator=ctx.coordinator,
         seed=ctx.seed,
         encoder=_initial_encoder(state),
+        checkpoints=ctx.checkpoints,
     )
 
 
@@ -107,6 +108,7 @@ def _train_target(
         ctx.config,
         ctx.label_party,
         encoder=_initial_encoder(state),
+        checkpoints=ctx.checkpoints,
     )
 
 
@@ -166,5 +168,6 @@ FTL: VerticalAlgorithm[TransferConfig] = register(
         scored_by="feature_party",
         describe=_describe,
         summary=_summary,
+        resumable=True,
     )
 )

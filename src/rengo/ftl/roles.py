@@ -70,7 +70,15 @@ from rengo.ftl.math import (
     target_terms,
     translator,
 )
+from rengo.ftl.resume import (
+    restore_party,
+    save_losses,
+    save_party,
+    start_losses,
+    start_party,
+)
 from rengo.transport.channel import Channel
+from rengo.vfl.checkpoints import EpochCheckpoints, require_same_seed
 from rengo.vfl.common import batch_order
 
 SCOPE = "ftl"
@@ -310,6 +318,7 @@ def ftl_source(
     coordinator: str = COORDINATOR,
     seed: int | None = None,
     encoder: Any = None,
+    checkpoints: EpochCheckpoints | None = None,
 ) -> SourceModel:
     """The source: its encoder, the translator, and the terms only its labels give.
 
@@ -333,6 +342,9 @@ def ftl_source(
         Fixes the batch order and both encoders' initial weights (else drawn here).
     encoder
         A torch module to train instead of the MLP the config describes.
+    checkpoints
+        A resumable run's checkpoints: continue after their last epoch, save every epoch
+        (see :mod:`rengo.ftl.resume`).
 
     Returns
     -------
@@ -370,7 +382,10 @@ def ftl_source(
         keys = generate_paillier_keypair(config.key_bits)
     if not homomorphic:
         keys = None
+    resumed = start_party(checkpoints, channel.name)
     batch_seed = secrets.randbits(63) if seed is None else int(seed)
+    if resumed is not None:
+        batch_seed = resumed.seed
     ftl = channel.scope(SCOPE)
     mine = {
         "rows": len(rows),
@@ -396,6 +411,10 @@ def ftl_source(
         else enc.check_encoder(encoder, spec.in_features, spec.dim, channel.name)
     )
     optimizer = enc.make_optimizer(module, config.optimizer, config.learning_rate)
+    losses: list[float] = []
+    if resumed is not None:
+        restore_party(resumed, module, optimizer, channel.name)
+        losses = list(resumed.losses)
     own_pool = None if keys is None else ObfuscatorPool(keys[0], private_key=keys[1])
     peer_pool = (
         None
@@ -406,8 +425,7 @@ def ftl_source(
     )
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim, width = config.dim, codes.shape[1]
-    losses: list[float] = []
-    for epoch in range(config.epochs):
+    for epoch in range(len(losses), config.epochs):
         this_epoch = ftl.scope(epoch=epoch)
         batches = batch_order(batch_seed, epoch, len(rows), config.batch_size)
         epoch_loss = 0.0
@@ -455,6 +473,7 @@ def ftl_source(
                 enc.apply_gradient(module, optimizer, plain["gradient"])
         losses.append(epoch_loss / len(batches))
         this_epoch.send(coordinator, LOSS, losses[-1])
+        save_party(checkpoints, epoch + 1, module, optimizer, seed=batch_seed, losses=losses)
     phi = translator(codes, enc.represent(module, x))
     model = SourceModel(
         spec, enc.parameter_arrays(module), phi, classes, config.objective, losses, config.epochs
@@ -474,6 +493,7 @@ def ftl_target(
     source: str,
     *,
     encoder: Any = None,
+    checkpoints: EpochCheckpoints | None = None,
 ) -> TargetModel:
     """The target: its encoder, trained through the source's encrypted terms.
 
@@ -494,6 +514,9 @@ def ftl_target(
         The source party's name.
     encoder
         A torch module to train instead of the MLP the config describes.
+    checkpoints
+        A resumable run's checkpoints: continue after their last epoch, save every epoch
+        (see :mod:`rengo.ftl.resume`).
 
     Returns
     -------
@@ -531,6 +554,8 @@ def ftl_target(
     if theirs.get("objective") != config.objective or len(classes) < 2:
         raise ProtocolError(f"{source} sent an objective or classes that do not fit the plan")
     batch_seed = int(theirs["seed"])
+    resumed = start_party(checkpoints, channel.name)
+    require_same_seed(None if resumed is None else resumed.seed, batch_seed, channel.name, source)
     codes_all = label_codes([names[i] for i in labelled_rows], classes, binary)
     width = codes_all.shape[1]
 
@@ -548,6 +573,8 @@ def ftl_target(
         else enc.check_encoder(encoder, spec.in_features, spec.dim, channel.name)
     )
     optimizer = enc.make_optimizer(module, config.optimizer, config.learning_rate)
+    if resumed is not None:
+        restore_party(resumed, module, optimizer, channel.name)
     own_pool = None if keys is None else ObfuscatorPool(keys[0], private_key=keys[1])
     peer_pool = (
         None
@@ -559,7 +586,7 @@ def ftl_target(
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim = config.dim
     empty = np.empty((0, x.shape[1]))
-    for epoch in range(config.epochs):
+    for epoch in range(0 if resumed is None else resumed.epochs_run, config.epochs):
         this_epoch = ftl.scope(epoch=epoch)
         batches = batch_order(batch_seed, epoch, len(rows), config.batch_size)
         parts = (
@@ -601,6 +628,7 @@ def ftl_target(
                 own = {"gradient": target_gradient(c, m, phi if w.labelled else None, mats, j_bits)}
                 plain = _open(step.scope(local=local), source, own, keys, peer_pool)
                 enc.apply_gradient(module, optimizer, plain["gradient"])
+        save_party(checkpoints, epoch + 1, module, optimizer, seed=batch_seed)
     model = TargetModel(
         spec,
         enc.parameter_arrays(module),
@@ -615,8 +643,15 @@ def ftl_target(
 # -- the organiser ----------------------------------------------------------------------------
 
 
-def ftl_coordinator(channel: Channel, source: str, config: TransferConfig) -> TransferReport:
+def ftl_coordinator(
+    channel: Channel,
+    source: str,
+    config: TransferConfig,
+    checkpoints: EpochCheckpoints | None = None,
+) -> TransferReport:
     """The organiser's part of training: it records the loss the source reports per epoch.
+
+    In a resumable run it checkpoints the losses after every epoch.
 
     Raises
     ------
@@ -624,10 +659,11 @@ def ftl_coordinator(channel: Channel, source: str, config: TransferConfig) -> Tr
         If the source reports something that is not a finite number.
     """
     ftl = channel.scope(SCOPE)
-    losses = []
-    for epoch in range(config.epochs):
+    losses = start_losses(checkpoints)
+    for epoch in range(len(losses), config.epochs):
         value = ftl.scope(epoch=epoch).recv(source, LOSS)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ProtocolError(f"{source} reported a loss that is not a number: {value!r}")
         losses.append(float(value))
+        save_losses(checkpoints, losses)
     return TransferReport(losses, len(losses))

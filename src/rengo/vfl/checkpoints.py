@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from rengo.core.errors import ConfigError, DataError
+from rengo.core.errors import ConfigError, DataError, ProtocolError
 from rengo.crypto.key_storage import private_key_from_bytes, private_key_to_bytes
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
 from rengo.crypto.sealing import seal, unseal
@@ -345,6 +345,78 @@ class CheckpointFolder:
             (self.path / "alignment.npz").unlink(missing_ok=True)
 
 
+def require_same_seed(saved: int | None, seed: int, who: str, leader: str) -> None:
+    """A resumed role's saved seed (``None``: nothing saved) must be the one ``leader``
+    sends now: else the checkpoints of the roles are of two different runs.
+
+    Raises
+    ------
+    ProtocolError
+        If they differ.
+    """
+    if saved is not None and saved != seed:
+        raise ProtocolError(
+            f"{who}'s checkpoint has another seed than {leader}'s: the checkpoints are of "
+            "different runs"
+        )
+
+
+def optimizer_arrays(optimizer: Any, prefix: str = "optimizer") -> dict[str, np.ndarray]:
+    """A PyTorch optimizer's state (Adam's step and moments, SGD's momentum) as arrays named
+    ``<prefix>.<parameter>.<key>``, for :class:`EpochState` (no pickle: the hyperparameters
+    come from the run's settings again).
+
+    Raises
+    ------
+    ValueError
+        For state that is neither a tensor nor a number (an optimizer this cannot keep).
+    """
+    arrays: dict[str, np.ndarray] = {}
+    for index, entries in optimizer.state_dict()["state"].items():
+        for key, value in entries.items():
+            if value is None:
+                continue
+            if hasattr(value, "detach"):
+                arrays[f"{prefix}.{index}.{key}"] = value.detach().cpu().numpy().copy()
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                arrays[f"{prefix}.{index}.{key}"] = np.asarray(value)
+            else:
+                raise ValueError(f"optimizer state {key!r} of type {type(value).__name__}")
+    return arrays
+
+
+def restore_optimizer(
+    optimizer: Any, arrays: Mapping[str, np.ndarray], prefix: str = "optimizer"
+) -> None:
+    """Load the state :func:`optimizer_arrays` saved into ``optimizer`` (built over the same
+    parameters, with the run's settings).
+
+    Raises
+    ------
+    DataError
+        If the saved state names parameters the optimizer does not have.
+    """
+    import torch
+
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in arrays.items():
+        head, _, rest = name.partition(".")
+        index, _, key = rest.partition(".")
+        if head != prefix:
+            continue
+        if not index.isdigit() or not key:
+            raise DataError(f"checkpoint holds malformed optimizer state {name!r}")
+        state.setdefault(int(index), {})[key] = torch.from_numpy(np.array(value))
+    current = optimizer.state_dict()
+    known = {i for group in current["param_groups"] for i in group["params"]}
+    if not set(state) <= known:
+        raise DataError(
+            f"checkpoint holds optimizer state of {len(state)} parameters, the model has "
+            f"{len(known)}: resume with the settings and table the run started with"
+        )
+    optimizer.load_state_dict({"state": state, "param_groups": current["param_groups"]})
+
+
 @dataclass(frozen=True)
 class EpochCheckpoints:
     """What a training role sees of its checkpoints (``RoleContext.checkpoints``).
@@ -368,5 +440,8 @@ __all__ = [
     "CheckpointFolder",
     "EpochCheckpoints",
     "EpochState",
+    "optimizer_arrays",
+    "require_same_seed",
+    "restore_optimizer",
     "table_digest",
 ]

@@ -22,7 +22,12 @@ only the rows every party holds, in an order the caller did not choose.
 from __future__ import annotations
 
 import inspect
+import os
+import secrets
+import time
 from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -32,6 +37,7 @@ from rengo.core.errors import ConfigError, DataError
 from rengo.core.options import option_specs, options_from_mapping, options_to_wire
 from rengo.core.roles import COORDINATOR
 from rengo.transport.channel import LocalBus, TranscriptEntry
+from rengo.vfl.checkpoints import PASSPHRASE_ENV
 from rengo.vfl.common import (
     PartyData,
     PartyInput,
@@ -45,8 +51,15 @@ from rengo.vfl.psi import PSIResult
 from rengo.vfl.registry import VerticalAlgorithm
 from rengo.vfl.runner import SCORE, TRAIN, VerticalPlan, make_keys, simulate_vertical
 
-_RUN_OPTIONS = ("use_psi", "seed", "key_seed", "progress")
-_RUN_DEFAULTS: dict[str, Any] = {"use_psi": True, "seed": None, "key_seed": None, "progress": False}
+_RUN_OPTIONS = ("use_psi", "seed", "key_seed", "progress", "checkpoints", "resume")
+_RUN_DEFAULTS: dict[str, Any] = {
+    "use_psi": True,
+    "seed": None,
+    "key_seed": None,
+    "progress": False,
+    "checkpoints": None,
+    "resume": None,
+}
 
 
 class NotFittedError(ConfigError, SklearnNotFittedError):  # type: ignore[misc]
@@ -72,6 +85,16 @@ class VerticalEstimator:
         as it is known, a bar over training batches with the running loss and the time
         left - as rich progress bars (True), to a callback of
         :class:`~rengo.vfl.VerticalProgress` events, or not at all (False, the default).
+    checkpoints
+        A directory where ``fit`` keeps every role's checkpoints (its alignment and each
+        completed epoch, SecureBoost: tree; see :mod:`rengo.vfl.checkpoints`) under a run
+        id, ``checkpoint_run_``; a coordinator that holds keys seals them under the
+        passphrase in ``$RENGO_CHECKPOINT_PASSPHRASE``. ``None`` (default): none kept.
+    resume
+        Continue an interrupted ``fit`` from ``checkpoints``: the run id it was given
+        (``checkpoint_run_``), or ``True`` for the newest run there. It continues after
+        the last epoch every role completed, to the model an uninterrupted fit trains.
+        ``None`` (default): a new run.
     **options
         The algorithm's options (its config dataclass's fields).
 
@@ -90,6 +113,8 @@ class VerticalEstimator:
         seed: int | None = None,
         key_seed: int | None = None,
         progress: bool | ProgressFn = False,
+        checkpoints: str | Path | None = None,
+        resume: str | bool | None = None,
         **options: Any,
     ) -> None:
         spec = type(self).spec
@@ -103,6 +128,8 @@ class VerticalEstimator:
         self.seed = seed
         self.key_seed = key_seed
         self.progress = progress
+        self.checkpoints = checkpoints
+        self.resume = resume
         self._keys: dict[str, Any] = {}
         self._models: dict[str, Any] | None = None
 
@@ -123,6 +150,8 @@ class VerticalEstimator:
             inspect.Parameter("seed", inspect.Parameter.KEYWORD_ONLY, default=None),
             inspect.Parameter("key_seed", inspect.Parameter.KEYWORD_ONLY, default=None),
             inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=False),
+            inspect.Parameter("checkpoints", inspect.Parameter.KEYWORD_ONLY, default=None),
+            inspect.Parameter("resume", inspect.Parameter.KEYWORD_ONLY, default=None),
         ]
         base_init = VerticalEstimator.__init__
 
@@ -265,6 +294,9 @@ class VerticalEstimator:
         ------
         DataError
             Without labels, or when the parties share no IDs.
+        ConfigError
+            For ``resume`` without ``checkpoints``, a run id that is not there, or a
+            checkpointed run of other settings.
         """
         dataset = as_vertical_dataset(data, label_party, y)
         if dataset.labels is None:
@@ -288,9 +320,18 @@ class VerticalEstimator:
             )
             for name, table in dataset.parties.items()
         }
+        plan = self._checkpointed(plan)
         with progress_display(self.progress) as report:
             keys = self._make_keys(plan, report)
-            run = simulate_vertical(plan, inputs, keys=keys, models=self._starts(), progress=report)
+            run = simulate_vertical(
+                plan,
+                inputs,
+                keys=keys,
+                models=self._starts(),
+                progress=report,
+                checkpoint_dir=None if plan.checkpoint_run is None else self.checkpoints,
+                passphrase=os.environ.get(PASSPHRASE_ENV),
+            )
         self.fit_run_ = run
         self.label_party_, self.hosts_ = plan.label_party, list(plan.hosts)
         self._models = {COORDINATOR: run.coordinator.training}
@@ -525,6 +566,35 @@ class VerticalEstimator:
             algorithm=type(self).spec.name,
             align="psi" if self.use_psi else "given",
         )
+
+    def _checkpointed(self, plan: VerticalPlan) -> VerticalPlan:
+        """``plan`` under the run id ``fit`` checkpoints (``checkpoint_run_``): a new one,
+        or the one to resume; unchanged without ``checkpoints``."""
+        if self.checkpoints is None:
+            if self.resume not in (None, False):
+                raise ConfigError(
+                    "resume continues a fit from its checkpoints: give checkpoints=DIR too"
+                )
+            return plan
+        root = Path(self.checkpoints)
+        if self.resume in (None, False):
+            run = f"fit-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
+        elif self.resume is True:
+            runs = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+            if not runs:
+                raise ConfigError(f"resume=True, but {root} holds no checkpointed run")
+            run = max(runs, key=lambda p: p.stat().st_mtime).name
+        elif isinstance(self.resume, str):
+            run = self.resume
+            if not (root / run).is_dir():
+                raise ConfigError(
+                    f"resume={run!r}: {root} holds no checkpoints of that run; give the "
+                    "checkpoint_run_ of the fit to continue, or resume=True for the newest"
+                )
+        else:
+            raise ConfigError(f"resume must be a run id, True or None, got {self.resume!r}")
+        self.checkpoint_run_ = run  # known even if this fit is interrupted
+        return replace(plan, checkpoint_run=run)
 
     def _make_keys(self, plan: VerticalPlan, progress: ProgressFn | None = None) -> dict[str, Any]:
         """The key holders' material, made here so that ``key_seed`` can fix it (tests)."""

@@ -363,10 +363,13 @@ def vertical_coordinator(
     checkpoints, resumed_after = None, None
     if folder is not None:
         reports = [_checkpoint_report(run.recv(party, CHECKPOINT), party) for party in plan.parties]
-        resumed_after = _agreed_epoch([max(folder.epochs(), default=0), *reports])
+        # a coordinator without a training role (split learning) keeps no epochs of its own
+        trains = algorithm.train.coordinator is not None
+        own = [max(folder.epochs(), default=0)] if trains else []
+        resumed_after = _agreed_epoch([*own, *reports])
         for party in plan.parties:
             run.send(party, RESUME_FROM, resumed_after)
-        checkpoints = _continue_after(folder, resumed_after)
+        checkpoints = _continue_after(folder, resumed_after if trains else None)
     context = plan.context(COORDINATOR, progress, checkpoints)
     scoring = None
     if plan.train and algorithm.train.coordinator is not None:

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from rengo.core.errors import DataError, ProtocolError
-from rengo.vfl.checkpoints import EpochCheckpoints, EpochState
+from rengo.core.errors import DataError
+from rengo.vfl.checkpoints import EpochCheckpoints, EpochState, require_same_seed
 from rengo.vfl.hetero_lr.math import OptimizerState, init_optimizer
 
 
@@ -108,11 +108,8 @@ def check_seed(training: LinearTraining, seed: int, who: str) -> None:
     ProtocolError
         If they differ.
     """
-    if training.epochs_run and training.seed is not None and training.seed != seed:
-        raise ProtocolError(
-            f"{who}'s checkpoint has another batch seed than the guest's: the checkpoints "
-            "are of different runs"
-        )
+    saved = training.seed if training.epochs_run else None
+    require_same_seed(saved, seed, who, "the guest")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 The label party holds the Paillier key pair by default and needs no third party: the
 coordinator only organises the run and hears how many trees were grown. With
 ``key_holder = "coordinator"`` the coordinator makes the keys and decrypts masked sums.
-Prediction returns P(y = 1), class probabilities or values, by the objective.
+Prediction returns P(y = 1), class probabilities or values, by the objective. Runs are
+resumable: every role checkpoints each completed tree (:mod:`rengo.vfl.secureboost.resume`).
 """
 
 from __future__ import annotations
@@ -66,7 +67,12 @@ def _train_coordinator(
     state: RoleState,
 ) -> SecureBoostReport:
     return secureboost_coordinator(
-        channel, ctx.parties, ctx.label_party, ctx.config, keys=state.keys
+        channel,
+        ctx.parties,
+        ctx.label_party,
+        ctx.config,
+        keys=state.keys,
+        checkpoints=ctx.checkpoints,
     )
 
 
@@ -87,6 +93,7 @@ def _train_guest(
         coordinator=ctx.coordinator,
         seed=ctx.seed,
         progress=ctx.progress,
+        checkpoints=ctx.checkpoints,
     )
 
 
@@ -98,7 +105,12 @@ def _train_host(
 ) -> SecureBoostHostModel:
     assert data is not None
     return secureboost_host(
-        channel, data.features, ctx.label_party, ctx.config, coordinator=ctx.coordinator
+        channel,
+        data.features,
+        ctx.label_party,
+        ctx.config,
+        coordinator=ctx.coordinator,
+        checkpoints=ctx.checkpoints,
     )
 
 
@@ -154,5 +166,6 @@ SECUREBOOST: VerticalAlgorithm[SecureBoostConfig] = register(
         summary=_summary,
         missing_values=True,
         alone=train_alone,
+        resumable=True,
     )
 )

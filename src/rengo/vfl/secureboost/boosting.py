@@ -14,8 +14,8 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -344,6 +344,24 @@ def leaf_table(nodes: Sequence[TreeNode], outputs: int) -> np.ndarray:
     return table
 
 
+@dataclass(frozen=True)
+class BoostProgress:
+    """The label party's boosting state after ``len(trees)`` completed rounds: what a
+    resumed run continues from (see :mod:`rengo.vfl.secureboost.resume`).
+
+    ``raw`` holds every aligned row's raw scores (rows x outputs, starting score plus the
+    learning rate times every tree's leaf value so far): the next tree's gradients follow
+    from it exactly. ``stopped`` says the last round ended training (early stopping or the
+    last tree).
+    """
+
+    trees: tuple[tuple[TreeNode, ...], ...]
+    raw: np.ndarray
+    train_losses: list[float] = field(default_factory=list)
+    validation_losses: list[float] = field(default_factory=list)
+    stopped: bool = False
+
+
 def boost(
     link: HostLink,
     name: str,
@@ -353,6 +371,8 @@ def boost(
     seed: int,
     *,
     progress: ProgressFn | None = None,
+    resume: BoostProgress | None = None,
+    after_tree: Callable[[BoostProgress], None] | None = None,
 ) -> SecureBoostGuestModel:
     """The label party's boosting rounds with the feature parties behind ``link``.
 
@@ -371,6 +391,12 @@ def boost(
     progress
         Told after each tree, with its training loss: a tree is one "epoch" of one batch
         (see :mod:`rengo.vfl.progress`).
+    resume
+        The state after the rounds an interrupted run completed: boosting continues with the
+        next tree, exactly as if it had never stopped (``None``: from the first tree).
+    after_tree
+        Called with the state after every completed round, once every feature party knows
+        whether another tree follows (a resumable run checkpoints it).
 
     Returns
     -------
@@ -380,7 +406,8 @@ def boost(
     Raises
     ------
     DataError
-        For labels the objective cannot use, an entirely empty column, or no training row.
+        For labels the objective cannot use, an entirely empty column, no training row, or
+        a ``resume`` state that does not fit the rows.
     """
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2:
@@ -400,8 +427,20 @@ def boost(
     trees: list[tuple[TreeNode, ...]] = []
     train_losses: list[float] = []
     validation_losses: list[float] = []
+    stopped = False
+    if resume is not None:
+        if resume.raw.shape != raw.shape:
+            raise DataError(
+                f"{name}: the checkpoint holds scores of shape {resume.raw.shape}, the aligned "
+                f"rows give {raw.shape}: resume with the table the run started with"
+            )
+        raw = np.array(resume.raw, dtype=np.float64)
+        trees = list(resume.trees)
+        train_losses = list(resume.train_losses)
+        validation_losses = list(resume.validation_losses)
+        stopped = resume.stopped
     reporter = TrainingReporter(progress, name, config.n_trees, 1)
-    for t in range(config.n_trees):
+    for t in range(len(trees), len(trees) if stopped else config.n_trees):
         started = time.perf_counter()
         active = tree_rows(seed, t, training, config.subsample)
         g, h = gradients(config.objective, y[active], raw[active])
@@ -419,6 +458,12 @@ def boost(
             history, config.n_iter_no_change, config.tol
         )
         link.end_tree(more)
+        if after_tree is not None:
+            after_tree(
+                BoostProgress(
+                    tuple(trees), raw.copy(), list(train_losses), list(validation_losses), not more
+                )
+            )
         log.info(
             "tree %d/%d grown in %.1f s: train loss %.5f%s",
             t + 1,

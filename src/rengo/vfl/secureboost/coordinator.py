@@ -9,12 +9,15 @@ with one-time pads in Z_n (:mod:`rengo.crypto.masking`): to it, uniform residues
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rengo.core.errors import ConfigError, ProtocolError
 from rengo.crypto.encrypted_array import EncryptedArray
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
 from rengo.crypto.masking import decrypt_masked
 from rengo.transport.channel import Channel
+from rengo.vfl.checkpoints import EpochCheckpoints
+from rengo.vfl.hetero_lr.resume import save_coordinator, start_coordinator
 from rengo.vfl.secureboost.config import SecureBoostConfig
 from rengo.vfl.secureboost.model import SecureBoostReport
 from rengo.vfl.secureboost.protocol import PLAIN, PUBLIC_KEY, REQUEST, SCOPE
@@ -29,6 +32,7 @@ def secureboost_coordinator(
     config: SecureBoostConfig,
     *,
     keys: Keypair | None = None,
+    checkpoints: EpochCheckpoints | None = None,
 ) -> SecureBoostReport:
     """The coordinator: hands out the public key and decrypts masked sums when it holds the
     key pair; otherwise it only hears how many trees were grown.
@@ -45,6 +49,9 @@ def secureboost_coordinator(
         The training settings.
     keys
         Its key pair (only when ``config.key_holder == "coordinator"``).
+    checkpoints
+        A resumable run's checkpoints: it keeps how many trees were grown and values it
+        decrypted after each tree, when the label party says the tree is complete.
 
     Returns
     -------
@@ -64,7 +71,8 @@ def secureboost_coordinator(
         public, private = keys
         for party in parties:
             sbt.send(party, PUBLIC_KEY, public)
-    decrypted = 0
+    resumed = start_coordinator(checkpoints)
+    decrypted = resumed.decrypted
     request = 0
     while True:
         step = sbt.scope(request=request)
@@ -74,6 +82,11 @@ def secureboost_coordinator(
             if not isinstance(report, dict) or not isinstance(report.get("trees"), int):
                 raise ProtocolError(f"{guest} sent a malformed report")
             return SecureBoostReport(int(report["trees"]), decrypted)
+        if isinstance(message, dict) and set(message) == {"checkpoint"}:
+            trees, stopped = _expect_checkpoint(message["checkpoint"], guest, checkpoints)
+            save_coordinator(checkpoints, trees, decrypted, stopped)
+            request += 1
+            continue
         if private is None or not isinstance(message, dict) or set(message) != {"masked"}:
             raise ProtocolError(f"{guest} sent a malformed request")
         masked = message["masked"]
@@ -83,3 +96,21 @@ def secureboost_coordinator(
         step.send(guest, PLAIN, decrypt_masked(masked, private))
         decrypted += masked.size
         request += 1
+
+
+def _expect_checkpoint(
+    value: Any, guest: str, checkpoints: EpochCheckpoints | None
+) -> tuple[int, bool]:
+    """The label party's "tree complete" notice: trees so far, whether training stopped."""
+    if checkpoints is None:
+        raise ProtocolError(f"{guest} reports a checkpoint in a run that keeps none")
+    trees = value.get("trees") if isinstance(value, dict) else None
+    stopped = value.get("stopped") if isinstance(value, dict) else None
+    if (
+        not isinstance(trees, int)
+        or isinstance(trees, bool)
+        or trees < 1
+        or not isinstance(stopped, bool)
+    ):
+        raise ProtocolError(f"{guest} sent a malformed checkpoint notice")
+    return trees, stopped

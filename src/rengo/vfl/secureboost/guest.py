@@ -28,8 +28,10 @@ from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.parallel import map_chunks
 from rengo.crypto.randomness import random_source
 from rengo.transport.channel import Channel
+from rengo.vfl.checkpoints import EpochCheckpoints
 from rengo.vfl.progress import ProgressFn
 from rengo.vfl.secureboost.boosting import (
+    BoostProgress,
     CandidateSums,
     HostSplitReply,
     boost,
@@ -51,6 +53,7 @@ from rengo.vfl.secureboost.protocol import (
     SETUP,
     expect_public_key,
 )
+from rengo.vfl.secureboost.resume import save_guest, start_guest
 from rengo.vfl.secureboost.rows import unpack_rows
 
 Keypair = tuple[PaillierPublicKey, PaillierPrivateKey]
@@ -89,6 +92,13 @@ class Decryptor:
             step.recv(self.coordinator, PLAIN), self.public, len(ciphertexts)
         )
         return from_residues((residues - mask.residues) % self.public.n, self.public)
+
+    def checkpointed(self, trees: int, stopped: bool) -> None:
+        """Tell the coordinator that ``trees`` trees are complete (a resumable run: it
+        checkpoints then too)."""
+        step = self.channel.scope(request=self.requests)
+        self.requests += 1
+        step.send(self.coordinator, REQUEST, {"checkpoint": {"trees": trees, "stopped": stopped}})
 
     def finish(self, trees: int) -> None:
         """Tell the coordinator that training is over (it serves decryptions until then)."""
@@ -272,6 +282,7 @@ def secureboost_guest(
     coordinator: str = COORDINATOR,
     seed: int | None = None,
     progress: ProgressFn | None = None,
+    checkpoints: EpochCheckpoints | None = None,
 ) -> SecureBoostGuestModel:
     """The label party: gradients encrypted and packed, histograms decrypted, best splits.
 
@@ -294,6 +305,9 @@ def secureboost_guest(
         Fixes the held-out and subsampled rows (else drawn from the OS CSPRNG).
     progress
         Told after each tree, with its training loss (see :mod:`rengo.vfl.progress`).
+    checkpoints
+        A resumable run's checkpoints: continue after their last tree, save every tree
+        (see :mod:`rengo.vfl.secureboost.resume`).
 
     Returns
     -------
@@ -318,7 +332,10 @@ def secureboost_guest(
     else:
         public, private = expect_public_key(sbt.recv(coordinator, PUBLIC_KEY), coordinator), None
     rows = len(np.asarray(features))
+    resumed = start_guest(checkpoints, channel.name)
     run_seed = secrets.randbits(63) if seed is None else int(seed)
+    if resumed is not None:
+        run_seed = resumed.seed  # the held-out rows and subsamples of the trees so far
     for host in hosts:
         sbt.send(host, SETUP, {"rows": rows, "seed": run_seed, "public_key": public})
     # randomness of the configured scheme; a key holder asked for full r^n computes it by CRT
@@ -330,9 +347,27 @@ def secureboost_guest(
         )
     )
     decrypt = Decryptor(public, private, sbt, coordinator, pool)
+    if resumed is not None:
+        decrypt.values = resumed.decrypted
+
+    def after_tree(state: BoostProgress) -> None:
+        save_guest(checkpoints, state, run_seed, decrypt.values)
+        if checkpoints is not None:
+            decrypt.checkpointed(len(state.trees), state.stopped)
+
     link = FederatedHosts(sbt, hosts, config, public, decrypt, pool)
     try:
-        model = boost(link, channel.name, features, labels, config, run_seed, progress=progress)
+        model = boost(
+            link,
+            channel.name,
+            features,
+            labels,
+            config,
+            run_seed,
+            progress=progress,
+            resume=None if resumed is None else resumed.boosting,
+            after_tree=after_tree,
+        )
     finally:
         link.close()
         pool.close()

@@ -22,6 +22,7 @@ from rengo.crypto.keys import PaillierPublicKey
 from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.signed_slots import combine_ciphertexts
 from rengo.transport.channel import Channel
+from rengo.vfl.checkpoints import EpochCheckpoints, require_same_seed
 from rengo.vfl.secureboost.binning import FeatureBins, fit_bins
 from rengo.vfl.secureboost.config import SecureBoostConfig
 from rengo.vfl.secureboost.encoding import GradientLayout
@@ -44,6 +45,7 @@ from rengo.vfl.secureboost.protocol import (
     SETUP,
     expect_public_key,
 )
+from rengo.vfl.secureboost.resume import save_host, start_host
 from rengo.vfl.secureboost.rows import pack_rows, tree_rows, validation_mask
 from rengo.vfl.secureboost.splits import Candidate, column_candidates
 
@@ -55,6 +57,7 @@ def secureboost_host(
     config: SecureBoostConfig,
     *,
     coordinator: str = COORDINATOR,
+    checkpoints: EpochCheckpoints | None = None,
 ) -> SecureBoostHostModel:
     """A feature party: bins its columns, sums encrypted gradients, keeps its splits.
 
@@ -70,6 +73,10 @@ def secureboost_host(
         The training settings (from the run's plan).
     coordinator
         The coordinator's role name.
+    checkpoints
+        A resumable run's checkpoints: continue after their last tree with the split lookup
+        table and column ids saved there, save them after every tree (see
+        :mod:`rengo.vfl.secureboost.resume`).
 
     Returns
     -------
@@ -103,22 +110,27 @@ def secureboost_host(
             "every party the same IDs"
         )
     run_seed = int(setup["seed"])
+    resumed = start_host(checkpoints, x.shape[1], name)
+    require_same_seed(None if resumed is None else resumed.seed, run_seed, name, guest)
     training = ~validation_mask(run_seed, len(x), config.validation_fraction)
     bins = fit_bins(x[training], config.max_bin, party=name)
     binned = bins.transform(x)
     sizes = np.array([bins.value_bins(j) + 1 for j in range(bins.n_features)])
     feature_ids = tuple(int(i) for i in _secret_permutation(bins.n_features))
+    splits: list[HostSplit] = []
+    t, stopped = 0, False
+    if resumed is not None:
+        feature_ids, splits = resumed.feature_ids, list(resumed.splits)
+        t, stopped = resumed.trees, resumed.stopped
     pool = ObfuscatorPool.for_encryptor(
         public, config.obfuscator_scheme, processes=config.obfuscator_processes
     )
-    splits: list[HostSplit] = []
     # While the label party encrypts a tree's gradients this party waits: make the
     # obfuscators for re-randomising that tree's histograms then (as many as the last tree
     # used; a rough guess for the first).
     expected = min(4096, bins.n_features * config.max_bin * (2**config.max_depth - 1) // 8)
-    t = 0
     with pool, ThreadPoolExecutor(1, thread_name_prefix="sbt-host-obfuscators") as background:
-        while True:
+        while not stopped and t < config.n_trees:
             filling = background.submit(pool.fill, max(0, expected - len(pool)))
             tree = sbt.scope(tree=t)
             active = tree_rows(run_seed, t, training, config.subsample)
@@ -142,8 +154,8 @@ def secureboost_host(
             go_on = tree.recv(guest, NEXT)
             if not isinstance(go_on, dict) or not isinstance(go_on.get("more"), bool):
                 raise ProtocolError(f"{guest} sent a malformed 'next'")
-            if not go_on["more"] or t >= config.n_trees:
-                break
+            stopped = not go_on["more"] or t >= config.n_trees
+            save_host(checkpoints, t, splits, feature_ids, seed=run_seed, stopped=stopped)
     return SecureBoostHostModel(tuple(splits), feature_ids, t)
 
 

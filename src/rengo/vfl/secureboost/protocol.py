@@ -18,6 +18,8 @@ XGBoost's split rule (see :mod:`rengo.vfl.secureboost.splits`). Per tree:
    the node's rows that go left, an anonymous id of the column                     [partition]
    guest: checks the rows against the sums it decrypted for that candidate.
 3. guest: leaf values, losses; guest -> hosts: another tree or not                 [next]
+   (a resumable run) every role checkpoints the tree; guest -> coordinator: trees
+   complete so far, whether training stopped                                       [request]
 
 What each party learns. Hosts: ciphertexts only, every node's rows (SecureBoost's
 instance space, as in the paper), the row choices every party derives from the seed, and
@@ -50,7 +52,7 @@ HIST = "hist"  # (per depth) host -> guest: encrypted candidate sums per node
 CHOSEN = "chosen"  # (per depth) guest -> host: winning candidate ids per node
 PARTITION = "partition"  # (per depth) host -> guest: rows going left, anonymous column id
 NEXT = "next"  # (per tree) guest -> hosts: another tree?
-REQUEST = "request"  # guest -> coordinator: masked values to decrypt, or the final report
+REQUEST = "request"  # guest -> coordinator: masked values to decrypt, a tree done, the report
 PLAIN = "plain"  # coordinator -> guest: the masked residues
 
 

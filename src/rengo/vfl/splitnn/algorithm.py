@@ -46,6 +46,7 @@ def _train_label(
         ctx.config,
         seed=ctx.seed,
         table=data.table,
+        checkpoints=ctx.checkpoints,
     )
 
 
@@ -53,7 +54,14 @@ def _train_feature(
     channel: Channel, ctx: RoleContext[SplitNNConfig], data: AlignedData | None, state: RoleState
 ) -> SplitNNFeatureModel:
     assert data is not None
-    return splitnn_feature_party(channel, data.features, ctx.label_party, ctx.config, seed=ctx.seed)
+    return splitnn_feature_party(
+        channel,
+        data.features,
+        ctx.label_party,
+        ctx.config,
+        seed=ctx.seed,
+        checkpoints=ctx.checkpoints,
+    )
 
 
 def _predict_label(
@@ -94,5 +102,6 @@ SPLITNN: VerticalAlgorithm[SplitNNConfig] = register(
         output=_output,
         describe=_describe,
         summary=_summary,
+        resumable=True,
     )
 )

@@ -46,6 +46,7 @@ import numpy as np
 
 from rengo.core.errors import DataError, ProtocolError
 from rengo.transport.channel import Channel
+from rengo.vfl.checkpoints import EpochCheckpoints, require_same_seed, restore_optimizer
 from rengo.vfl.common import PartyTable, batch_order
 from rengo.vfl.splitnn.config import SplitNNConfig
 from rengo.vfl.splitnn.leakage import defend_gradients
@@ -60,6 +61,7 @@ from rengo.vfl.splitnn.network import (
     require_torch,
     top_sizes,
 )
+from rengo.vfl.splitnn.resume import restore_noise, save_party, start_party
 
 SCOPE = "splitnn"  # every key below sits in this scope of the role's channel
 SETUP = "setup"  # label party -> feature parties: aligned rows, batch seed
@@ -205,6 +207,7 @@ def splitnn_label_party(
     *,
     seed: int | None = None,
     table: PartyTable | None = None,
+    checkpoints: EpochCheckpoints | None = None,
 ) -> SplitNNLabelModel:
     """The label party: trains its bottom and top models and returns cut-layer gradients.
 
@@ -223,6 +226,9 @@ def splitnn_label_party(
         The run seed: batch order, initial weights and defence noise (else drawn fresh).
     table
         The table ``features`` came from (for in-process progress listeners only).
+    checkpoints
+        A resumable run's checkpoints: continue after their last epoch, save every epoch
+        (see :mod:`rengo.vfl.splitnn.resume`).
 
     Returns
     -------
@@ -242,22 +248,33 @@ def splitnn_label_party(
     classes, index = encode_labels(labels, config.task, name)
     if len(index) != len(x):
         raise DataError(f"{name}: {len(index)} labels for {len(x)} aligned rows")
+    width = config.embedding_dim
+    sizes = bottom_sizes(x.shape[1], config.bottom_hidden, width) if x.shape[1] > 0 else None
+    inputs = width * (len(hosts) + (1 if sizes is not None else 0))
+    outputs = 1 if config.task == "binary" else len(classes)
+    widths = top_sizes(inputs, config.top_hidden, outputs)
+    resumed = start_party(checkpoints, name, sizes, widths)
     batch_seed = secrets.randbits(63) if seed is None else int(seed)
+    if resumed is not None:
+        batch_seed = resumed.seed
     scope = channel.scope(SCOPE)
     for host in hosts:
         scope.send(host, SETUP, {"rows": len(x), "seed": batch_seed})
     init = party_rng(seed, name, "init")
     noise = party_rng(seed, name, "noise")
-    width = config.embedding_dim
     bottom = None
-    if x.shape[1] > 0:
-        sizes = bottom_sizes(x.shape[1], config.bottom_hidden, width)
-        bottom = build_mlp(init_mlp(sizes, init), final_relu=True)
-    inputs = width * (len(hosts) + (1 if bottom is not None else 0))
-    outputs = 1 if config.task == "binary" else len(classes)
-    top = build_mlp(init_mlp(top_sizes(inputs, config.top_hidden, outputs), init), final_relu=False)
+    if sizes is not None:
+        start = init_mlp(sizes, init) if resumed is None else resumed.bottom
+        bottom = build_mlp(start, final_relu=True)
+    top = build_mlp(init_mlp(widths, init) if resumed is None else resumed.top, final_relu=False)
     params = list(top.parameters()) + ([] if bottom is None else list(bottom.parameters()))
     optimizer = make_optimizer(params, config.optimizer, config.learning_rate)
+    losses: list[float] = []
+    first = 0
+    if resumed is not None:
+        restore_optimizer(optimizer, resumed.optimizer)
+        restore_noise(noise, resumed.noise)
+        losses, first = list(resumed.losses), resumed.epochs_run
     xt = torch.from_numpy(x)
     positive = index == 1  # Marvell's noise depends on the row's class (binary only)
     if config.task == "binary":
@@ -266,8 +283,7 @@ def splitnn_label_party(
     else:
         yt = torch.from_numpy(index)
         loss_fn = torch.nn.CrossEntropyLoss()
-    losses: list[float] = []
-    for epoch in range(config.epochs):
+    for epoch in range(first, config.epochs):
         this_epoch = scope.scope(epoch=epoch)
         total = 0.0
         for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), config.batch_size)):
@@ -294,6 +310,16 @@ def splitnn_label_party(
             optimizer.step()
             total += float(loss.detach()) * len(rows)
         losses.append(total / len(x))
+        save_party(
+            checkpoints,
+            epoch + 1,
+            optimizer,
+            bottom=None if bottom is None else mlp_weights(bottom),
+            top=mlp_weights(top),
+            seed=batch_seed,
+            losses=losses,
+            noise=noise,
+        )
         _report(table, EpochRecord(epoch + 1, config.epochs, losses[-1]), name)
     return SplitNNLabelModel(
         None if bottom is None else mlp_weights(bottom),
@@ -314,6 +340,7 @@ def splitnn_feature_party(
     config: SplitNNConfig,
     *,
     seed: int | None = None,
+    checkpoints: EpochCheckpoints | None = None,
 ) -> SplitNNFeatureModel:
     """A feature party: sends its embeddings, back-propagates the gradients it gets back.
 
@@ -329,6 +356,9 @@ def splitnn_feature_party(
         The settings (from the plan).
     seed
         The run seed: its initial weights (else drawn fresh).
+    checkpoints
+        A resumable run's checkpoints: continue after their last epoch, save every epoch
+        (see :mod:`rengo.vfl.splitnn.resume`).
 
     Returns
     -------
@@ -353,14 +383,18 @@ def splitnn_feature_party(
         raise DataError(f"{name} holds {len(x)} aligned rows, {label_party} {setup['rows']}")
     width = config.embedding_dim
     sizes = bottom_sizes(x.shape[1], config.bottom_hidden, width)
-    bottom = build_mlp(init_mlp(sizes, party_rng(seed, name, "init")), final_relu=True)
+    resumed = start_party(checkpoints, name, sizes)
+    batch_seed = int(setup["seed"])
+    require_same_seed(None if resumed is None else resumed.seed, batch_seed, name, label_party)
+    start = init_mlp(sizes, party_rng(seed, name, "init")) if resumed is None else resumed.bottom
+    bottom = build_mlp(start, final_relu=True)
     optimizer = make_optimizer(bottom.parameters(), config.optimizer, config.learning_rate)
+    if resumed is not None:
+        restore_optimizer(optimizer, resumed.optimizer)
     xt = torch.from_numpy(x)
-    for epoch in range(config.epochs):
+    for epoch in range(0 if resumed is None else resumed.epochs_run, config.epochs):
         this_epoch = scope.scope(epoch=epoch)
-        for batch, rows in enumerate(
-            batch_order(int(setup["seed"]), epoch, len(x), config.batch_size)
-        ):
+        for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), config.batch_size)):
             step = this_epoch.scope(batch=batch)
             embedding = bottom(xt[torch.from_numpy(rows)])
             step.send(label_party, EMBEDDING, embedding.detach().numpy().copy())
@@ -370,4 +404,5 @@ def splitnn_feature_party(
             optimizer.zero_grad()
             embedding.backward(torch.from_numpy(gradient.copy()))
             optimizer.step()
+        save_party(checkpoints, epoch + 1, optimizer, bottom=mlp_weights(bottom), seed=batch_seed)
     return SplitNNFeatureModel(mlp_weights(bottom), config.epochs)

@@ -1,0 +1,141 @@
+"""What SplitNN's parties checkpoint after each epoch, and how they continue.
+
+After every epoch each party keeps, in its own folder (:mod:`rengo.vfl.checkpoints`), its
+networks' weights (the label party: bottom and top model; a feature party: its bottom
+model) and its optimizer's state (Adam's step and moments) as arrays, the batch seed and,
+the label party, the epoch losses and the state of the generator its gradient defence
+draws noise from. Nothing of it ever crosses the network. Restored, a party continues with
+the next epoch exactly as if it had never stopped: the batch order is
+``batch_order(seed, epoch)``, the weights and the optimizer state are the very bytes it
+had, and the noise generator resumes its stream, so a seeded run's final model equals an
+uninterrupted run's. The coordinator has no part in split learning's training and keeps
+no epochs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rengo.core.errors import DataError
+from rengo.vfl.checkpoints import EpochCheckpoints, EpochState, optimizer_arrays
+from rengo.vfl.splitnn.network import Weights
+
+
+def _weights(arrays: dict[str, np.ndarray], prefix: str) -> Weights:
+    """The arrays ``<prefix>.0``, ``<prefix>.1``, ... in order."""
+    out: Weights = []
+    while f"{prefix}.{len(out)}" in arrays:
+        out.append(np.asarray(arrays[f"{prefix}.{len(out)}"], dtype=np.float32))
+    return out
+
+
+def _named(weights: Weights, prefix: str) -> dict[str, np.ndarray]:
+    return {f"{prefix}.{k}": np.asarray(w) for k, w in enumerate(weights)}
+
+
+@dataclass(frozen=True)
+class SplitNNResume:
+    """A party's state after ``epochs_run`` epochs: its networks' weights (``top`` and
+    ``noise``, the label party's only), its optimizer's arrays, the batch seed, the losses."""
+
+    epochs_run: int
+    bottom: Weights
+    top: Weights
+    optimizer: dict[str, np.ndarray]
+    seed: int
+    losses: list[float] = field(default_factory=list)
+    noise: dict[str, Any] | None = None
+
+
+def _layer_shapes(widths: list[int] | None) -> list[tuple[int, ...]]:
+    """The weight and bias shapes of an MLP of ``widths`` (none: no network)."""
+    if widths is None:
+        return []
+    return [s for a, b in itertools.pairwise(widths) for s in ((b, a), (b,))]
+
+
+def start_party(
+    checkpoints: EpochCheckpoints | None,
+    who: str,
+    bottom: list[int] | None,
+    top: list[int] | None = None,
+) -> SplitNNResume | None:
+    """A party's state after the agreed epoch, or ``None`` (from the first epoch).
+
+    ``bottom`` and ``top`` are the layer widths of its networks by its table and the
+    settings (``None``: it has no such network).
+
+    Raises
+    ------
+    DataError
+        If the checkpoint is incomplete or its weights do not fit those widths (another
+        table or other settings).
+    """
+    start = None if checkpoints is None else checkpoints.start
+    if start is None:
+        return None
+    arrays, values = dict(start.arrays), start.values
+    try:
+        noise = values.get("noise")
+        resumed = SplitNNResume(
+            start.epoch,
+            _weights(arrays, "bottom"),
+            _weights(arrays, "top"),
+            {k: v for k, v in arrays.items() if k.startswith("optimizer.")},
+            int(values["seed"]),
+            [float(v) for v in values["losses"]],
+            noise if isinstance(noise, dict) else None,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{who}'s checkpoint of epoch {start.epoch} is incomplete: {exc}") from exc
+    for weights, widths in ((resumed.bottom, bottom), (resumed.top, top)):
+        shapes = [tuple(w.shape) for w in weights]
+        if shapes != _layer_shapes(widths):
+            raise DataError(
+                f"{who}'s checkpoint of epoch {start.epoch} holds layers {shapes}, its "
+                f"table and settings give {_layer_shapes(widths)}: resume with the table "
+                "and settings the run started with"
+            )
+    return resumed
+
+
+def save_party(
+    checkpoints: EpochCheckpoints | None,
+    epochs_run: int,
+    optimizer: Any,
+    *,
+    bottom: Weights | None,
+    seed: int,
+    top: Weights | None = None,
+    losses: list[float] | None = None,
+    noise: np.random.Generator | None = None,
+) -> None:
+    """Checkpoint a party after ``epochs_run`` epochs (nothing without checkpoints)."""
+    if checkpoints is None:
+        return
+    arrays = {**_named(bottom or [], "bottom"), **_named(top or [], "top")}
+    arrays.update(optimizer_arrays(optimizer))
+    values: dict[str, Any] = {"seed": seed, "losses": list(losses or [])}
+    if noise is not None:
+        values["noise"] = noise.bit_generator.state
+    checkpoints.save(EpochState(epochs_run, arrays, values))
+
+
+def restore_noise(generator: np.random.Generator, state: dict[str, Any] | None) -> None:
+    """Continue ``generator``'s stream where the checkpoint left it.
+
+    Raises
+    ------
+    DataError
+        If the saved state is not one of this generator's kind.
+    """
+    if state is None:
+        return
+    try:
+        generator.bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as exc:
+        raise DataError(f"checkpoint holds a malformed noise generator state: {exc}") from exc

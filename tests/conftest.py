@@ -1,0 +1,48 @@
+"""Fixtures shared by every test folder: a vertical role that dies right after a checkpoint."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rengo.vfl.checkpoints import CheckpointFolder, EpochState
+
+# helpers beside this file (vertical_split) are importable by name; appended, not
+# prepended, so that a folder's own helper of the same name wins
+sys.path.append(str(Path(__file__).parent))
+
+
+class RoleCrash(RuntimeError):
+    """The process of one role dies (after it checkpointed an epoch)."""
+
+
+class CrashAfter:
+    """``crash_after(role, epoch)``: ``role`` dies right after checkpointing ``epoch``
+    (``crash_after.error`` is what the run then raises; ``crash_after("nobody", 0)``
+    disarms it)."""
+
+    error = RoleCrash
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._monkeypatch = monkeypatch
+        self._original = CheckpointFolder.save_epoch
+
+    def __call__(self, role: str, epoch: int) -> None:
+        original = self._original
+
+        def save(folder: CheckpointFolder, state: EpochState) -> None:
+            original(folder, state)
+            if folder.role == role and state.epoch == epoch:
+                raise RoleCrash(f"{role} killed after epoch {epoch}")
+
+        self._monkeypatch.setattr(CheckpointFolder, "save_epoch", save)
+
+
+@pytest.fixture
+def crash_after(monkeypatch: pytest.MonkeyPatch) -> Iterator[CrashAfter]:
+    """A :class:`CrashAfter` (undone after the test)."""
+    yield CrashAfter(monkeypatch)
+    monkeypatch.undo()

@@ -1,0 +1,102 @@
+"""A seeded SplitNN run interrupted after epoch k resumes from the parties' checkpoints to
+the very networks and predictions an uninterrupted run trains (weights, Adam's state and
+the defence's noise stream included); the coordinator keeps no epochs of its own."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from vertical_split import split_columns
+
+from rengo.core.errors import DataError
+from rengo.core.roles import COORDINATOR
+from rengo.vfl.checkpoints import CheckpointFolder, EpochCheckpoints
+from rengo.vfl.common import PartyData
+from rengo.vfl.runner import SimulatedRun, VerticalPlan, simulate_vertical
+from rengo.vfl.splitnn.config import SplitNNConfig
+from rengo.vfl.splitnn.resume import start_party
+
+GUEST, HOSTS = "card", ("bank", "telecom")
+EPOCHS = 4
+CONFIG = SplitNNConfig(
+    epochs=EPOCHS,
+    batch_size=16,
+    learning_rate=0.01,
+    bottom_hidden=8,
+    embedding_dim=4,
+    top_hidden=8,
+    defense="gaussian",
+    noise_scale=0.1,
+)
+
+
+def make_data(rows: int = 90) -> dict[str, PartyData]:
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(rows, 6))
+    y = (x @ np.array([0.9, -0.6, 0.4, 0.7, -0.5, 0.3]) > 0).astype(np.int64)
+    return split_columns(x, y, rng, (GUEST, *HOSTS))
+
+
+def plan_of(config: SplitNNConfig = CONFIG, run: str | None = "run-1") -> VerticalPlan:
+    return VerticalPlan(GUEST, HOSTS, config, seed=11, algorithm="splitnn", checkpoint_run=run)
+
+
+def final_model(run: SimulatedRun) -> dict[str, Any]:
+    guest = run.parties[GUEST].model
+    return {
+        "bottom": [w.tobytes() for w in guest.bottom],
+        "top": [w.tobytes() for w in guest.top],
+        "losses": guest.losses,
+        **{h: [w.tobytes() for w in run.parties[h].model.bottom] for h in HOSTS},
+        "scores": run.parties[GUEST].scores.tobytes(),  # type: ignore[union-attr]
+    }
+
+
+_UNINTERRUPTED: dict[str, Any] = {}
+
+
+def uninterrupted(config: SplitNNConfig) -> dict[str, Any]:
+    if config.optimizer not in _UNINTERRUPTED:
+        run = simulate_vertical(plan_of(config, run=None), make_data(), timeout=120)
+        _UNINTERRUPTED[config.optimizer] = final_model(run)
+    return _UNINTERRUPTED[config.optimizer]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("who", "optimizer"), [(GUEST, "adam"), ("bank", "adam"), (GUEST, "sgd")])
+def test_a_run_interrupted_after_epoch_k_resumes_to_the_uninterrupted_networks_bit_for_bit(
+    who: str, optimizer: str, tmp_path: Path, crash_after: Any
+) -> None:
+    config = replace(CONFIG, optimizer=optimizer)
+    data = make_data()
+    crash_after(who, 2)
+    with pytest.raises(crash_after.error):
+        simulate_vertical(plan_of(config), data, checkpoint_dir=tmp_path)
+    crash_after("nobody", 0)
+    folders = {p: CheckpointFolder(tmp_path, "run-1", p, "splitnn") for p in (GUEST, *HOSTS)}
+    completed = {p: f.epochs() for p, f in folders.items()}
+    assert completed[who] == [1, 2]
+    agreed = min(max(epochs) for epochs in completed.values())
+    assert agreed >= 1
+    resumed = simulate_vertical(plan_of(config), data, checkpoint_dir=tmp_path)
+    assert resumed.coordinator.resumed_after == agreed
+    assert resumed.psi() is None
+    assert final_model(resumed) == uninterrupted(config)
+    assert CheckpointFolder(tmp_path, "run-1", COORDINATOR, "splitnn").epochs() == []
+    assert folders[GUEST].epochs() == list(range(1, EPOCHS + 1))
+
+
+@pytest.mark.timeout(120)
+def test_a_checkpoint_of_other_settings_is_refused_with_the_reason(
+    tmp_path: Path, crash_after: Any
+) -> None:
+    crash_after("bank", 1)
+    with pytest.raises(crash_after.error):
+        simulate_vertical(plan_of(), make_data(), checkpoint_dir=tmp_path)
+    bank = CheckpointFolder(tmp_path, "run-1", "bank", "splitnn")
+    with pytest.raises(DataError, match="resume with the table and settings"):
+        start_party(EpochCheckpoints(bank, bank.load_epoch(1)), "bank", [2, 16, 4])
