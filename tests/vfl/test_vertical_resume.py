@@ -93,6 +93,24 @@ def uninterrupted(algorithm: str) -> dict[str, Any]:
     return _UNINTERRUPTED[algorithm]
 
 
+def last_epoch_every_role_completed(
+    folders: dict[str, CheckpointFolder], crashed: str, crashed_after: int
+) -> int:
+    """The epoch a resumed run rolls back to, checked against what a crash can leave.
+
+    The crashed role kept epochs 1..k; every other role kept 1..k or 1..k-1. The label party,
+    for one, saves epoch k right after telling the others to go on, and a role still
+    finishing epoch k's last batch then stops at its next wait for a message that will not
+    come (in simulation as deployed), before it saves epoch k.
+    """
+    kept = {role: f.epochs() for role, f in folders.items()}
+    assert kept[crashed] == list(range(1, crashed_after + 1))
+    for role, epochs in kept.items():
+        assert epochs == list(range(1, len(epochs) + 1)), (role, epochs)
+        assert crashed_after - 1 <= len(epochs) <= crashed_after, (role, epochs)
+    return min(len(epochs) for epochs in kept.values())
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
     ("algorithm", "who"),
@@ -116,13 +134,11 @@ def test_a_run_interrupted_after_epoch_k_resumes_to_the_uninterrupted_model_bit_
         role: CheckpointFolder(tmp_path, "run-1", role, algorithm)
         for role in (COORDINATOR, GUEST, *HOSTS)
     }
-    assert {role: f.epochs() for role, f in folders.items()} == {
-        role: [1, 2] for role in folders
-    }  # every role completed two epochs, nothing more
+    completed = last_epoch_every_role_completed(folders, crashed=who, crashed_after=2)
     resumed = simulate_vertical(
         plan_of(algorithm), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
     )
-    assert resumed.coordinator.resumed_after == 2
+    assert resumed.coordinator.resumed_after == completed
     assert resumed.psi() is None  # the saved alignment was reused: no PSI again
     assert final_model(resumed) == uninterrupted(algorithm)
     assert {role: f.epochs() for role, f in folders.items()} == {
@@ -226,6 +242,14 @@ def test_checkpoints_that_do_not_belong_to_the_run_are_refused_with_the_reason(
             plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
         )
     crash_after("nobody", 0)
+    completed = last_epoch_every_role_completed(
+        {
+            r: CheckpointFolder(tmp_path, "run-1", r, "hetero_lr")
+            for r in (COORDINATOR, GUEST, *HOSTS)
+        },
+        crashed=GUEST,
+        crashed_after=1,
+    )
 
     # another run's checkpoint copied in
     stolen = tmp_path / "run-2" / "bank"
@@ -253,7 +277,7 @@ def test_checkpoints_that_do_not_belong_to_the_run_are_refused_with_the_reason(
     resumed = simulate_vertical(
         plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
     )
-    assert resumed.coordinator.resumed_after == 1
+    assert resumed.coordinator.resumed_after == completed
     assert final_model(resumed) == uninterrupted("hetero_lr")
 
 
