@@ -191,6 +191,9 @@ def test_quantising_into_a_vector_in_chunks_equals_quantising_then_multiplying(
     out = np.full(size, 7, dtype=np.uint32)
     assert quantise_into(x, quantisation, out, multiplier) == clipped
     assert np.array_equal(out, levels * np.uint32(multiplier))
+    single = np.zeros(size, dtype=np.uint64)  # float32 values are quantised as float64
+    quantise_into(x.astype(np.float32), quantisation, single)
+    assert np.array_equal(single, quantise(x.astype(np.float32), quantisation)[0])
 
 
 def test_quantising_into_a_vector_checks_its_room() -> None:

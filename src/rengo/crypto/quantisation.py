@@ -102,7 +102,7 @@ def quantise_into(
     Parameters
     ----------
     values
-        A 1-d vector of finite floats (any float dtype; computed in float64).
+        A 1-d vector of finite floats (computed in float64: other dtypes are converted).
     quantisation
         The range and levels.
     out
@@ -122,7 +122,7 @@ def quantise_into(
         If a value is NaN or infinite, ``out`` is not an unsigned vector of ``values``' length
         that holds ``multiplier * (levels - 1)``, or ``multiplier`` is below 1.
     """
-    x = np.asarray(values)
+    x = np.asarray(values, dtype=np.float64)  # no copy for float64 input
     if x.ndim != 1 or out.ndim != 1 or out.shape != x.shape:
         raise ValueError(f"values of shape {x.shape} and out of shape {out.shape}: 1-d, equal")
     if multiplier < 1:
