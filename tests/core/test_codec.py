@@ -42,6 +42,29 @@ def test_round_trip_of_nested_values_is_exact():
     assert out["complex"][0] == 1 + 2j
 
 
+def test_subclasses_encode_exactly_as_the_builtin_types_they_extend():
+    # dicts, lists, str, int and bytes have exact-type fast paths; subclasses and the
+    # other byte types take the general path: the wire bytes must not differ
+    class Text(str):
+        pass
+
+    class Map(dict):
+        pass
+
+    class Items(list):
+        pass
+
+    plain = {"k": [1, True, "s", b"ab", {"n": None}], "m": {"x": b"\x00"}}
+    derived = Map(
+        k=Items([1, True, Text("s"), bytearray(b"ab"), Map(n=None)]),
+        m={Text("x"): memoryview(b"\x00")},
+    )
+    assert encode(derived) == encode(plain)
+    assert decode(encode(derived)) == plain
+    with pytest.raises(CodecError, match="dict keys must be str"):
+        encode({"a": {1: b"x"}})
+
+
 def test_messages_round_trip_as_their_types():
     ins = FitIns([np.ones((2, 2))], {"lr": 0.1, "seed": 7, "c": [np.zeros(3)]})
     assert isinstance(decode(encode(ins)), FitIns)

@@ -24,6 +24,7 @@ from rengo.crypto import (
     prg_mask,
     public_key_of,
     quantise,
+    quantise_into,
     ring_bits_for,
     rounding_error_bound,
     seal,
@@ -175,6 +176,39 @@ def test_quantisation_equals_rounding_the_clipped_value_in_any_wide_enough_dtype
     assert wide.dtype == np.uint64 and narrow.dtype == np.uint32
     assert np.array_equal(wide, reference) and np.array_equal(narrow, reference)
     assert clipped == clipped32 == int(np.count_nonzero(np.abs(x) > clip))
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    size=st.integers(0, 3 * (1 << 15) + 7), multiplier=st.integers(1, 300), seed=st.integers(0, 9)
+)
+def test_quantising_into_a_vector_in_chunks_equals_quantising_then_multiplying(
+    size: int, multiplier: int, seed: int
+) -> None:
+    quantisation = Quantisation(1.0, 16)
+    x = np.random.default_rng(seed).normal(scale=0.6, size=size)  # some outside the range
+    levels, clipped = quantise(x, quantisation, np.uint32)
+    out = np.full(size, 7, dtype=np.uint32)
+    assert quantise_into(x, quantisation, out, multiplier) == clipped
+    assert np.array_equal(out, levels * np.uint32(multiplier))
+    single = np.zeros(size, dtype=np.uint64)  # float32 values are quantised as float64
+    quantise_into(x.astype(np.float32), quantisation, single)
+    assert np.array_equal(single, quantise(x.astype(np.float32), quantisation)[0])
+
+
+def test_quantising_into_a_vector_checks_its_room() -> None:
+    with pytest.raises(ValueError, match="cannot hold 16-bit levels times 2"):
+        quantise_into(np.zeros(3), Quantisation(1.0, 16), np.zeros(3, np.uint16), 2)
+    with pytest.raises(ValueError, match="1-d, equal"):
+        quantise_into(np.zeros(3), Quantisation(1.0, 8), np.zeros(4, np.uint32))
+    with pytest.raises(ValueError, match="multiplier"):
+        quantise_into(np.zeros(3), Quantisation(1.0, 8), np.zeros(3, np.uint32), 0)
+    with pytest.raises(ValueError, match="NaN"):
+        quantise_into(
+            np.r_[np.zeros(1 << 15), np.nan],
+            Quantisation(1.0, 8),
+            np.zeros((1 << 15) + 1, np.uint32),
+        )
 
 
 def test_quantisation_refuses_a_dtype_too_narrow_for_its_levels() -> None:

@@ -70,6 +70,21 @@ class _Encoder:
     def tree(self, value: Any, depth: int = 0) -> Any:
         if depth > _MAX_DEPTH:
             raise CodecError("value nested too deeply to encode")
+        # Exact-type fast paths for the common nodes (protocol messages are trees of dicts,
+        # lists and short bytes: one type lookup instead of a chain of isinstance tests);
+        # subclasses and everything else take the general path below. Same output.
+        kind = type(value)
+        if kind is str or kind is int or kind is bool:
+            return value
+        if kind is bytes:
+            return {"$t": "bytes", "b": self._buffer(memoryview(value))}
+        if kind is dict:
+            for k in value:
+                if type(k) is not str and not isinstance(k, str):
+                    raise CodecError(f"dict keys must be str, got {type(k).__name__}")
+            return {"$t": "map", "v": {k: self.tree(v, depth + 1) for k, v in value.items()}}
+        if kind is list:
+            return [self.tree(v, depth + 1) for v in value]
         if value is None or isinstance(value, (bool, str)):
             return value
         if isinstance(value, int):
@@ -149,6 +164,15 @@ class _Decoder:
     def value(self, node: Any, depth: int = 0) -> Any:
         if depth > _MAX_DEPTH:
             raise CodecError("payload nested too deeply")
+        # JSON gives exact types: the two commonest tagged nodes first (see _Encoder.tree)
+        if type(node) is dict:
+            tag = node.get("$t")
+            if tag == "bytes":
+                return bytes(self._buf(node.get("b")))
+            if tag == "map":
+                items = node.get("v")
+                if type(items) is dict:
+                    return {k: self.value(v, depth + 1) for k, v in items.items()}
         if node is None or isinstance(node, (bool, int, float, str)):
             return node
         if isinstance(node, list):

@@ -83,6 +83,7 @@ from rengo.crypto.quantisation import (
     Quantisation,
     dequantise_sum,
     quantise,
+    quantise_into,
     ring_bits_for,
     rounding_error_bound,
 )
@@ -181,6 +182,7 @@ __all__ = [
     "private_key_to_bytes",
     "public_key_of",
     "quantise",
+    "quantise_into",
     "ring_bits_for",
     "rounding_error_bound",
     "save_private_key",

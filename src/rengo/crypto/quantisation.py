@@ -50,14 +50,17 @@ class Quantisation:
         return self.top / (2.0 * self.clip_range)
 
 
+_CHUNK = 1 << 15
+"""Values quantised per pass: a float64 chunk and its scratch stay in a core's L2 cache."""
+
+
 def quantise(
     values: np.ndarray, quantisation: Quantisation, dtype: DTypeLike = np.uint64
 ) -> tuple[np.ndarray, int]:
     """``q(values)`` as unsigned integers and how many values had to be clipped.
 
     Computed as ``clip(rint((x + c) * s), 0, levels - 1)`` - equal to ``rint((clip(x) + c) * s)``
-    because the map is monotone - in a few in-place passes; the clipped count is only
-    computed when the minimum or maximum lies outside the range.
+    because the map is monotone - by :func:`quantise_into`.
 
     Parameters
     ----------
@@ -81,27 +84,75 @@ def quantise(
         If a value is NaN or infinite, or ``dtype`` is not an unsigned integer type that
         holds ``levels - 1``.
     """
-    out_dtype = np.dtype(dtype)
-    if out_dtype.kind != "u" or quantisation.top >= 1 << (8 * out_dtype.itemsize):
-        raise ValueError(
-            f"{out_dtype} cannot hold {quantisation.quantisation_bits}-bit levels: use an "
-            "unsigned type at least that wide"
-        )
     x = np.asarray(values, dtype=np.float64)
-    if x.size == 0:
-        return np.zeros(x.shape, dtype=out_dtype), 0
-    c = quantisation.clip_range
-    low, high = float(x.min()), float(x.max())  # NaN and infinities show here
-    if not (math.isfinite(low) and math.isfinite(high)):
-        raise ValueError("cannot quantise NaN or infinity")
+    out = np.empty(x.shape, dtype=np.dtype(dtype))
+    clipped = quantise_into(x.ravel(), quantisation, out.reshape(-1))
+    return out, clipped
+
+
+def quantise_into(
+    values: np.ndarray, quantisation: Quantisation, out: np.ndarray, multiplier: int = 1
+) -> int:
+    """Write ``multiplier * q(values)`` into ``out``; return how many values were clipped.
+
+    The client side of secure aggregation quantises its update straight into the vector it
+    masks: chunk by chunk, so each chunk's clip test, scaling, rounding, cast and
+    multiplication run in cache instead of as whole-vector passes and temporaries.
+
+    Parameters
+    ----------
+    values
+        A 1-d vector of finite floats (computed in float64: other dtypes are converted).
+    quantisation
+        The range and levels.
+    out
+        A 1-d unsigned integer vector of ``values``' length, written in place; its dtype
+        must hold ``multiplier * (levels - 1)`` (checked).
+    multiplier
+        A positive integer weight (a client's example count in weighted FedAvg).
+
+    Returns
+    -------
+    int
+        How many values lay outside ``[-clip_range, clip_range]``.
+
+    Raises
+    ------
+    ValueError
+        If a value is NaN or infinite, ``out`` is not an unsigned vector of ``values``' length
+        that holds ``multiplier * (levels - 1)``, or ``multiplier`` is below 1.
+    """
+    x = np.asarray(values, dtype=np.float64)  # no copy for float64 input
+    if x.ndim != 1 or out.ndim != 1 or out.shape != x.shape:
+        raise ValueError(f"values of shape {x.shape} and out of shape {out.shape}: 1-d, equal")
+    if multiplier < 1:
+        raise ValueError(f"multiplier must be >= 1, got {multiplier}")
+    if out.dtype.kind != "u" or multiplier * quantisation.top >= 1 << (8 * out.dtype.itemsize):
+        times = f" times {multiplier}" if multiplier != 1 else ""
+        raise ValueError(
+            f"{out.dtype} cannot hold {quantisation.quantisation_bits}-bit levels{times}: use "
+            "an unsigned type at least that wide"
+        )
+    c, scale, top = quantisation.clip_range, quantisation.scale, float(quantisation.top)
     clipped = 0
-    if low < -c or high > c:
-        clipped = int(np.count_nonzero(x < -c)) + int(np.count_nonzero(x > c))
-    levels = x + c
-    levels *= quantisation.scale
-    np.rint(levels, out=levels)
-    np.clip(levels, 0.0, float(quantisation.top), out=levels)
-    return levels.astype(out_dtype), clipped
+    scratch = np.empty(min(_CHUNK, x.size), dtype=np.float64)
+    factor = out.dtype.type(multiplier)
+    for start in range(0, x.size, _CHUNK):
+        chunk, target = x[start : start + _CHUNK], out[start : start + _CHUNK]
+        levels = scratch[: chunk.size]
+        low, high = float(chunk.min()), float(chunk.max())  # NaN and infinities show here
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError("cannot quantise NaN or infinity")
+        if low < -c or high > c:
+            clipped += int(np.count_nonzero(chunk < -c)) + int(np.count_nonzero(chunk > c))
+        np.add(chunk, c, out=levels)
+        levels *= scale
+        np.rint(levels, out=levels)
+        np.clip(levels, 0.0, top, out=levels)
+        target[...] = levels  # exact: integers below 2^48
+        if multiplier != 1:  # the caller's dtype holds multiplier * top: no wrap
+            target *= factor
+    return clipped
 
 
 def dequantise_sum(

@@ -24,7 +24,7 @@ from rengo.core.errors import ProtocolError
 from rengo.core.messages import FitIns, FitResult
 from rengo.crypto.pairwise import agree, new_key_pair, open_sealed, seal
 from rengo.crypto.prg import SEED_BYTES, add_masks
-from rengo.crypto.quantisation import Quantisation, quantise
+from rengo.crypto.quantisation import Quantisation, quantise_into
 from rengo.crypto.shamir import Share, split_secret
 from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, ModChain, register_mod
 from rengo.hfl.mods.dp_clip import UNCLIPPED_METRIC
@@ -193,35 +193,32 @@ class SecAggMod(ClientMod):
         dtype: np.dtype[np.unsignedinteger],
     ) -> np.ndarray:
         """``[m q(d) | m | clipped | unclipped | weight]`` in the wire dtype (see the protocol
-        module), built in a few in-place passes over the update."""
+        module): the update is computed and quantised chunk by chunk straight into the vector
+        (:func:`_quantise_update`), with no whole-model temporaries."""
         quantisation = Quantisation(float(message["clip_range"]), int(message["quantisation_bits"]))
-        update = _update_vector(fit_ins.parameters, result.parameters)
         if message["mode"] == MODE_DP:
             if message["weighting"] == "bounded":
                 weight = min(1.0, result.num_examples / float(message["weight_cap"]))
             else:
                 weight = 1.0
-            if weight != 1.0:
-                update *= weight
-            levels, clipped = quantise(update, quantisation, dtype)
             multiplier = 1
             bit = result.metrics.get(UNCLIPPED_METRIC)
             unclipped = 1 if isinstance(bit, (int, float)) and float(bit) >= 0.5 else 0
             fixed_weight = round(weight * WEIGHT_SCALE)
         else:
+            weight = 1.0
             multiplier = int(result.num_examples)
             if not 1 <= multiplier <= int(message["max_examples"]):
                 raise ProtocolError(
                     f"{multiplier} training examples is outside 1..{message['max_examples']} "
                     "(secagg max_examples): raise it in the coordinator's [privacy] section"
                 )
-            levels, clipped = quantise(update, quantisation, dtype)
-            if multiplier != 1:  # the ring holds max_examples * (levels - 1): no wrap
-                levels *= dtype.type(multiplier)
             unclipped, fixed_weight = 0, 0
-        vector = np.empty(levels.size + EXTRA, dtype=dtype)
-        vector[: levels.size] = levels
-        vector[levels.size :] = [multiplier, clipped, unclipped, fixed_weight]
+        # the ring holds max_examples * (levels - 1): m * q(d) does not wrap
+        vector, clipped = _quantise_update(
+            fit_ins.parameters, result.parameters, weight, quantisation, multiplier, dtype
+        )
+        vector[-EXTRA:] = [multiplier, clipped, unclipped, fixed_weight]
         return vector
 
     # -- stage 3: unmasking -----------------------------------------------------------------
@@ -259,8 +256,24 @@ class SecAggMod(ClientMod):
         return state
 
 
-def _update_vector(reference: Sequence[np.ndarray], trained: Sequence[np.ndarray]) -> np.ndarray:
-    """``flatten(trained) - flatten(reference)`` as float64, written in one pass per array.
+_CHUNK = 1 << 15
+"""Coordinates per pass of :func:`_quantise_update` (a float64 chunk stays in L2 cache)."""
+
+
+def _quantise_update(
+    reference: Sequence[np.ndarray],
+    trained: Sequence[np.ndarray],
+    weight: float,
+    quantisation: Quantisation,
+    multiplier: int,
+    dtype: np.dtype[np.unsignedinteger],
+) -> tuple[np.ndarray, int]:
+    """``multiplier * q(weight * (flatten(trained) - flatten(reference)))`` in a new vector of
+    ``dtype`` with ``EXTRA`` free entries at the end, and how many coordinates were clipped.
+
+    The difference is taken in float64 (as if both were converted first) chunk by chunk
+    into one small scratch buffer and quantised from there into the vector, so the update
+    never exists as a whole-model array.
 
     Raises
     ------
@@ -272,18 +285,25 @@ def _update_vector(reference: Sequence[np.ndarray], trained: Sequence[np.ndarray
             f"training returned {len(trained)} arrays for a {len(reference)}-array model; "
             "secure aggregation sums models only"
         )
-    update = np.empty(sum(int(np.size(p)) for p in reference), dtype=np.float64)
-    offset = 0
-    for i, (ref, new) in enumerate(zip(reference, trained, strict=True)):
-        size = int(np.size(ref))
+    sizes = [int(np.size(p)) for p in reference]
+    for i, (new, size) in enumerate(zip(trained, sizes, strict=True)):
         if int(np.size(new)) != size:
             raise ProtocolError(
                 f"training returned array {i} with {np.size(new)} values, the model's has {size}"
             )
-        np.subtract(
-            np.asarray(new, dtype=np.float64).ravel(),
-            np.asarray(ref, dtype=np.float64).ravel(),
-            out=update[offset : offset + size],
-        )
+    vector = np.empty(sum(sizes) + EXTRA, dtype=dtype)
+    scratch = np.empty(min(_CHUNK, max(sizes, default=0)), dtype=np.float64)
+    clipped, offset = 0, 0
+    for ref, new, size in zip(reference, trained, sizes, strict=True):
+        ref_flat, new_flat = np.asarray(ref).ravel(), np.asarray(new).ravel()
+        for start in range(0, size, _CHUNK):
+            stop = min(size, start + _CHUNK)
+            update = scratch[: stop - start]
+            np.subtract(new_flat[start:stop], ref_flat[start:stop], out=update, dtype=np.float64)
+            if weight != 1.0:
+                update *= weight
+            clipped += quantise_into(
+                update, quantisation, vector[offset + start : offset + stop], multiplier
+            )
         offset += size
-    return update
+    return vector, clipped

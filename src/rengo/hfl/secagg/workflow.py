@@ -177,7 +177,8 @@ class SecAggPlus:
                  "clip_range": clip_range,
                  "quantisation_bits": self.config.quantisation_bits,
                  "max_examples": self.config.max_examples, **extra_message,
-                 "sealed": {v: shared[v]["sealed"][u] for v in u2 if u in shared[v]["sealed"]}})
+                 "sealed": {v: shared[v]["sealed"][u] for v in graph[u]
+                            if v in shared and u in shared[v]["sealed"]}})
             for u in u2
         ]  # fmt: skip
         total = np.zeros(length, dtype=dtype)  # wraps mod 2^32 / 2^64, multiples of 2^bits
