@@ -9,11 +9,15 @@ Every run is its own OS process, started from here and measured the same way for
 system: wall time and CPU seconds (user + system) of the whole process tree (``wait4``
 counts every descendant that was waited for), the peak summed PSS of the tree (sampled
 from /proc), the load average when it started, and — reported by the run itself — the
-wall and CPU seconds of the fit alone (FATE: every rank's process tree during
-``module.fit``; rengo: the one process, all role threads, key generation included as in
+wall and CPU seconds of the fit alone (FATE: the guest rank's ``module.fit`` wall, the CPU
+of every rank's process tree during its ``module.fit``; rengo threads: the one process, all
+role threads; rengo ``-procs``: first role's start to last role's end, the CPU of every role
+process and its worker processes during its role — key generation included in both, as in
 FATE's arbiter), and the train AUC of the joint model. Systems are interleaved
 (FATE, rengo local, rengo dealt, ... then again) for ``--repeats`` rounds; medians and
-ranges are printed, and ratios only between systems of this invocation.
+ranges are printed, and ratios only between systems of this invocation. The default
+systems are ``fate``, ``rengo-local-djn`` (+ ``-procs``), ``rengo-local-full``,
+``rengo-dealt`` (+ ``-procs``).
 
 Systems:
 
@@ -30,6 +34,16 @@ Systems:
 * ``rengo-dealt``: the coordinator deals CRT obfuscators (``obfuscator_source="coordinator"``).
 * ``rengo-local-djn-workers``: the default with each party's obfuscators made in one worker
   process (``obfuscator_processes=1``), so table lookups leave the GIL to the other roles.
+* ``rengo-local-djn-procs``, ``rengo-dealt-procs``, ``rengo-local-djn-workers-procs``: the
+  same configurations with every role (coordinator, guest, each host) in its own OS
+  process, connected as deployed parties are — the coordinator's role on rengo's gRPC hub,
+  each party's role on its own mTLS connection (``rengo.deploy.serve_role`` /
+  ``run_role``), as FATE's ranks are separate processes. The thread systems are the
+  simulation figure: one process, one GIL, so their wall time is their CPU time. What the
+  ``-procs`` fit span holds (from a start barrier after imports, data loading and
+  connecting, to the last role's end; key generation in it) is in
+  ``benchmarks/hetero_lr_processes.py``; the table also prints their start-up before and
+  after the fit, as for FATE, and each role's fit CPU.
 
 Every rengo system is a configuration of the protocol (:class:`HeteroLRConfig`); nothing is
 patched. Shared measuring code (bench venv, process trees, spreads) is in
@@ -37,7 +51,8 @@ patched. Shared measuring code (bench venv, process trees, spreads) is in
 
 For rengo the run also counts ciphertext operations per role and epoch: obfuscators made
 (ahead of use / on demand) and used (one per encryption, re-randomisation or mask),
-decryptions, and the multi-exponentiations of ``Enc(d)^T X`` (rows x columns terms).
+decryptions, and the multi-exponentiations of ``Enc(d)^T X`` (rows x columns terms); in
+the ``-procs`` systems each role's process counts its own, summed per role.
 
 Set-up (once; FATE lives in its own venv ``.bench-venv-fate``, shared with
 ``benchmarks/secureboost.py``, never in .venv; ``--fate-venv`` points at another)::
@@ -50,6 +65,7 @@ Run::
     .venv/bin/python benchmarks/hetero_lr.py --bits 2048 --epochs 1 --systems fate rengo-local-djn
     .venv/bin/python benchmarks/hetero_lr.py --bits 1024 --hosts 2
     .venv/bin/python benchmarks/hetero_lr.py --rows 3000 --repeats 1   # a quick check
+    .venv/bin/python benchmarks/hetero_lr.py --systems rengo-local-djn rengo-local-djn-procs
 """
 
 from __future__ import annotations
@@ -512,12 +528,16 @@ def print_case(case: dict[str, Any], runs: list[ProcessRun]) -> None:
     for system in SYSTEMS:
         ok = [r for r in runs if r.system == system and "startup_s" in r.report]
         if ok and system != "fate":
-            by_role = ok[-1].report["cpu_fit_s_by_role"]
+            last = ok[-1].report
+            waited = last["runqueue_wait_s_by_role"]
             print(
                 f"  {system}: start-up before fit {spread([r.report['startup_s'] for r in ok])} "
-                f"s, after fit {spread([r.report['after_fit_s'] for r in ok])} s; fit CPU s/epoch "
-                "by role (last run): "
-                + ", ".join(f"{role} {cpu / epochs:.1f}" for role, cpu in sorted(by_role.items()))
+                f"s, after fit {spread([r.report['after_fit_s'] for r in ok])} s; per role and "
+                "epoch (last run), fit CPU s / s waiting for a core: "
+                + ", ".join(
+                    f"{role} {cpu / epochs:.1f} / {waited[role] / epochs:.1f}"
+                    for role, cpu in sorted(last["cpu_fit_s_by_role"].items())
+                )
             )
     for system in SYSTEMS:
         ok = [r for r in runs if r.system == system and r.report and system != "fate"]

@@ -38,7 +38,9 @@ Reported to the harness (the launcher prints one JSON line, as the thread system
 ``fit_s`` = last role's end minus first role's start (every process's wall clock on this
 machine; FATE reports its guest rank's fit), ``cpu_fit_s`` = the sum over every role
 process, ``fit_started_at`` (so the harness can tell start-up from fit, as for FATE),
-per-role fit wall and CPU, the train AUC of the joint model, and the ciphertext
+per-role fit wall and CPU, per-role seconds spent waiting for a core during the fit (the
+threads' run-queue wait from /proc: near 0 on a quiet machine; on a busy one it says the
+fit wall measures the machine, not rengo), the train AUC of the joint model, and the ciphertext
 operation counts of :class:`hetero_lr.OperationCounts` that each process counted for its
 own role, summed per role across processes. The harness's own measurement of the
 launcher's process tree (wall, CPU, peak PSS) includes every role process and their
@@ -70,6 +72,20 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _runqueue_wait_seconds() -> float:
+    """Seconds this process's threads have waited, runnable, for a core (Linux
+    ``/proc/self/task/*/schedstat``, summed over threads; 0 elsewhere): how busy the machine
+    was, not what the role did."""
+    total = 0
+    tasks = Path("/proc/self/task")
+    for task in tasks.iterdir() if tasks.is_dir() else []:
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
 def _timed(
     protocol: Callable[[Any], Any],
     counts: OperationCounts,
@@ -86,9 +102,11 @@ def _timed(
         else:
             barrier.recv(COORDINATOR, "start")
         children, cpu = _children_cpu_seconds(), time.process_time()
+        waited = _runqueue_wait_seconds()
         started_at, start = time.time(), time.perf_counter()
         result = protocol(channel)
         out["fit_s"] = time.perf_counter() - start
+        out["runqueue_wait_s"] = _runqueue_wait_seconds() - waited
         out["started_at"], out["ended_at"] = started_at, started_at + out["fit_s"]
         counts.close_pools()  # worker processes, if any, are reaped and counted
         out["cpu_fit_s"] = time.process_time() - cpu + _children_cpu_seconds() - children
@@ -225,6 +243,7 @@ def run_role_processes(spec: dict[str, Any]) -> dict[str, Any]:
         "fit_started_at": first,
         "fit_s_by_role": {name: r["fit_s"] for name, r in reports.items()},
         "cpu_fit_s_by_role": {name: r["cpu_fit_s"] for name, r in reports.items()},
+        "runqueue_wait_s_by_role": {name: r["runqueue_wait_s"] for name, r in reports.items()},
         "auc": roc_auc(y, score),
         "epochs": epochs,
         "operations_per_epoch": combine_operations(
