@@ -9,11 +9,15 @@ Every run is its own OS process, started from here and measured the same way for
 system: wall time and CPU seconds (user + system) of the whole process tree (``wait4``
 counts every descendant that was waited for), the peak summed PSS of the tree (sampled
 from /proc), the load average when it started, and — reported by the run itself — the
-wall and CPU seconds of the fit alone (FATE: every rank's process tree during
-``module.fit``; rengo: the one process, all role threads, key generation included as in
+wall and CPU seconds of the fit alone (FATE: the guest rank's ``module.fit`` wall, the CPU
+of every rank's process tree during its ``module.fit``; rengo threads: the one process, all
+role threads; rengo ``-procs``: first role's start to last role's end, the CPU of every role
+process and its worker processes during its role — key generation included in both, as in
 FATE's arbiter), and the train AUC of the joint model. Systems are interleaved
 (FATE, rengo local, rengo dealt, ... then again) for ``--repeats`` rounds; medians and
-ranges are printed, and ratios only between systems of this invocation.
+ranges are printed, and ratios only between systems of this invocation. The default
+systems are ``fate``, ``rengo-local-djn`` (+ ``-procs``), ``rengo-local-full``,
+``rengo-dealt`` (+ ``-procs``).
 
 Systems:
 
@@ -30,6 +34,16 @@ Systems:
 * ``rengo-dealt``: the coordinator deals CRT obfuscators (``obfuscator_source="coordinator"``).
 * ``rengo-local-djn-workers``: the default with each party's obfuscators made in one worker
   process (``obfuscator_processes=1``), so table lookups leave the GIL to the other roles.
+* ``rengo-local-djn-procs``, ``rengo-dealt-procs``, ``rengo-local-djn-workers-procs``: the
+  same configurations with every role (coordinator, guest, each host) in its own OS
+  process, connected as deployed parties are — the coordinator's role on rengo's gRPC hub,
+  each party's role on its own mTLS connection (``rengo.deploy.serve_role`` /
+  ``run_role``), as FATE's ranks are separate processes. The thread systems are the
+  simulation figure: one process, one GIL, so their wall time is their CPU time. What the
+  ``-procs`` fit span holds (from a start barrier after imports, data loading and
+  connecting, to the last role's end; key generation in it) is in
+  ``benchmarks/hetero_lr_processes.py``; the table also prints their start-up before and
+  after the fit, as for FATE, and each role's fit CPU.
 
 Every rengo system is a configuration of the protocol (:class:`HeteroLRConfig`); nothing is
 patched. Shared measuring code (bench venv, process trees, spreads) is in
@@ -37,7 +51,8 @@ patched. Shared measuring code (bench venv, process trees, spreads) is in
 
 For rengo the run also counts ciphertext operations per role and epoch: obfuscators made
 (ahead of use / on demand) and used (one per encryption, re-randomisation or mask),
-decryptions, and the multi-exponentiations of ``Enc(d)^T X`` (rows x columns terms).
+decryptions, and the multi-exponentiations of ``Enc(d)^T X`` (rows x columns terms); in
+the ``-procs`` systems each role's process counts its own, summed per role.
 
 Set-up (once; FATE lives in its own venv ``.bench-venv-fate``, shared with
 ``benchmarks/secureboost.py``, never in .venv; ``--fate-venv`` points at another)::
@@ -50,6 +65,7 @@ Run::
     .venv/bin/python benchmarks/hetero_lr.py --bits 2048 --epochs 1 --systems fate rengo-local-djn
     .venv/bin/python benchmarks/hetero_lr.py --bits 1024 --hosts 2
     .venv/bin/python benchmarks/hetero_lr.py --rows 3000 --repeats 1   # a quick check
+    .venv/bin/python benchmarks/hetero_lr.py --systems rengo-local-djn rengo-local-djn-procs
 """
 
 from __future__ import annotations
@@ -80,8 +96,18 @@ from fate_bench import (
 )
 
 FATE_SCRIPT = Path(__file__).resolve().with_name("hetero_lr_fate.py")
-SYSTEMS = ("fate", "rengo-local-djn", "rengo-local-full", "rengo-dealt", "rengo-local-djn-workers")
-DEFAULT_SYSTEMS = SYSTEMS[:4]
+PROCESSES_SUFFIX = "-procs"
+SYSTEMS = (
+    "fate",
+    "rengo-local-djn",
+    "rengo-local-djn-procs",
+    "rengo-local-full",
+    "rengo-dealt",
+    "rengo-dealt-procs",
+    "rengo-local-djn-workers",
+    "rengo-local-djn-workers-procs",
+)
+DEFAULT_SYSTEMS = SYSTEMS[:6]
 L2 = 1e-3
 LEARNING_RATE = 1.0
 
@@ -153,16 +179,19 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
 # ------------------------------------------------------------------ rengo (child run)
 class OperationCounts:
     """Counts rengo's ciphertext operations per role, by wrapping the crypto entry points
-    in this (benchmark) process. Roles run as threads named ``role-<name>``."""
+    in this (benchmark) process. Roles run as threads named ``role-<name>``, or — in the
+    process mode — one role per process, named by ``process_role``."""
 
-    def __init__(self) -> None:
+    def __init__(self, process_role: str | None = None) -> None:
         self.pools: list[tuple[str, Any]] = []
         self.decryptions = 0
         self.multiexp: dict[str, dict[str, int]] = {}
+        self.process_role = process_role
         self._inside = threading.local()
 
-    @staticmethod
-    def role() -> str:
+    def role(self) -> str:
+        if self.process_role is not None:
+            return self.process_role
         name = threading.current_thread().name
         return name[len("role-") :] if name.startswith("role-") else "other"
 
@@ -223,6 +252,7 @@ class OperationCounts:
             pool.close()
 
     def per_role(self, epochs: int) -> dict[str, dict[str, float]]:
+        """Counts per role and epoch (``epochs=1``: totals)."""
         out: dict[str, dict[str, float]] = {}
         for role, pool in self.pools:
             stats = pool.stats
@@ -241,25 +271,13 @@ class OperationCounts:
         return out
 
 
-def run_rengo(spec: dict[str, Any]) -> dict[str, Any]:
-    """One rengo training run in this process (the child side of the harness)."""
-    from rengo.crypto import generate_paillier_keypair
-    from rengo.transport.channel import LocalBus, run_roles
+def rengo_config(spec: dict[str, Any]) -> Any:
+    """The :class:`HeteroLRConfig` of a rengo system (a ``-procs`` system: its thread
+    twin's configuration; only where the roles run differs)."""
     from rengo.vfl.hetero_lr.config import HeteroLRConfig
-    from rengo.vfl.hetero_lr.roles import (
-        hetero_lr_coordinator,
-        hetero_lr_guest,
-        hetero_lr_host,
-    )
 
-    system, bits, hosts = spec["system"], spec["bits"], spec["hosts"]
-    _, x_guest, y, x_host = load(spec["rows"])
-    groups = host_column_groups(hosts, x_host.shape[1])
-    host_names = [f"host{k}" for k in range(hosts)]
-    host_x = {name: x_host[:, cols] for name, cols in zip(host_names, groups, strict=True)}
-    counts = OperationCounts()
-    counts.install()
-    config = HeteroLRConfig(
+    system = spec["system"].removesuffix(PROCESSES_SUFFIX)
+    return HeteroLRConfig(
         epochs=spec["epochs"],
         batch_size=spec["batch_size"],
         learning_rate=LEARNING_RATE,
@@ -270,6 +288,39 @@ def run_rengo(spec: dict[str, Any]) -> dict[str, Any]:
         obfuscator_scheme="full" if system == "rengo-local-full" else "djn",
         obfuscator_processes=1 if system.endswith("-workers") else 0,
     )
+
+
+def host_features(x_host: np.ndarray, hosts: int) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The host parties' names and each one's columns of the host table."""
+    groups = host_column_groups(hosts, x_host.shape[1])
+    host_names = [f"host{k}" for k in range(hosts)]
+    return host_names, {
+        name: x_host[:, cols] for name, cols in zip(host_names, groups, strict=True)
+    }
+
+
+def run_rengo(spec: dict[str, Any]) -> dict[str, Any]:
+    """One rengo training run (the child side of the harness): every role a thread of this
+    process, or — for a ``-procs`` system — every role its own process
+    (``benchmarks/hetero_lr_processes.py``)."""
+    if spec["system"].endswith(PROCESSES_SUFFIX):
+        from hetero_lr_processes import run_role_processes
+
+        return run_role_processes(spec)
+    from rengo.crypto import generate_paillier_keypair
+    from rengo.transport.channel import LocalBus, run_roles
+    from rengo.vfl.hetero_lr.roles import (
+        hetero_lr_coordinator,
+        hetero_lr_guest,
+        hetero_lr_host,
+    )
+
+    bits = spec["bits"]
+    _, x_guest, y, x_host = load(spec["rows"])
+    host_names, host_x = host_features(x_host, spec["hosts"])
+    counts = OperationCounts()
+    counts.install()
+    config = rengo_config(spec)
     parties = ["guest", *host_names]
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_start, start = time.process_time(), time.perf_counter()
@@ -314,11 +365,16 @@ def rengo_run(case: dict[str, Any], system: str) -> ProcessRun:
     command = [sys.executable, __file__, "--child-rengo", json.dumps(spec)]
     # the child runs in a scratch folder: tell it where the shared data is
     env = {**os.environ, "RENGO_SHARED_DATA": str(data_files()[0].parents[1])}
+    started = time.time()
     with tempfile.TemporaryDirectory() as scratch:
         run = run_process(system, command, env, Path(scratch))
     lines = [line for line in run.log_tail.splitlines() if line.startswith("{")]
     if run.returncode == 0 and lines:
         run.report = json.loads(lines[-1])
+        if "fit_started_at" in run.report:  # the process mode: start-up as for FATE
+            before = run.report["fit_started_at"] - started
+            run.report["startup_s"] = before
+            run.report["after_fit_s"] = run.wall_s - before - run.report["fit_s"]
     return run
 
 
@@ -416,7 +472,7 @@ def print_case(case: dict[str, Any], runs: list[ProcessRun]) -> None:
         f"{case['batch_size']}, {epochs} epoch(s) =="
     )
     print(
-        f"{'system':24s} {'fit wall s/epoch':>20s} {'fit CPU s/epoch':>20s} "
+        f"{'system':30s} {'fit wall s/epoch':>20s} {'fit CPU s/epoch':>20s} "
         f"{'process wall s':>18s} {'process CPU s':>18s} {'peak PSS MiB':>14s} "
         f"{'train AUC':>9s} {'load':>10s}"
     )
@@ -433,7 +489,7 @@ def print_case(case: dict[str, Any], runs: list[ProcessRun]) -> None:
         aucs = sorted({round(r.report["auc"], 4) for r in ok})
         loads = [r.load_at_start for r in mine]
         print(
-            f"{system:24s} {spread(wall):>20s} {spread(cpu):>20s} "
+            f"{system:30s} {spread(wall):>20s} {spread(cpu):>20s} "
             f"{spread([r.wall_s for r in mine]):>18s} {spread([r.cpu_s for r in mine]):>18s} "
             f"{spread([r.peak_memory_mib for r in mine], '{:.0f}'):>14s} "
             f"{'/'.join(f'{a:.4f}' for a in aucs) or '-':>9s} "
@@ -468,6 +524,20 @@ def print_case(case: dict[str, Any], runs: list[ProcessRun]) -> None:
             print(
                 f"  FATE host read {recovered['labels_read_correctly']} of {recovered['rows']} "
                 "guest labels of batch 1 from the guest's half_d ciphertexts"
+            )
+    for system in SYSTEMS:
+        ok = [r for r in runs if r.system == system and "startup_s" in r.report]
+        if ok and system != "fate":
+            last = ok[-1].report
+            waited = last["runqueue_wait_s_by_role"]
+            print(
+                f"  {system}: start-up before fit {spread([r.report['startup_s'] for r in ok])} "
+                f"s, after fit {spread([r.report['after_fit_s'] for r in ok])} s; per role and "
+                "epoch (last run), fit CPU s / s waiting for a core: "
+                + ", ".join(
+                    f"{role} {cpu / epochs:.1f} / {waited[role] / epochs:.1f}"
+                    for role, cpu in sorted(last["cpu_fit_s_by_role"].items())
+                )
             )
     for system in SYSTEMS:
         ok = [r for r in runs if r.system == system and r.report and system != "fate"]

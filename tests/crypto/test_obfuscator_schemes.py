@@ -252,6 +252,32 @@ def test_an_encryptors_pool_uses_the_named_scheme_and_assumption(
     assert all(private_key.raw_decrypt(v) == 0 for v in values)
 
 
+def test_with_worker_processes_only_the_workers_build_the_fixed_base_table(keypair):
+    public_key, private_key = keypair
+    with ObfuscatorPool.for_encryptor(public_key, "djn", processes=1, expected_count=5000) as pool:
+        workers = pool.scheme
+        assert isinstance(workers, ObfuscatorProcesses)
+        assert isinstance(workers.inner, ShortExponentObfuscators)
+        assert workers.inner.table is None  # this process never uses one
+        assert pool.method == "djn-fixed-base (in 1 processes)"
+        values = pool.take(30)
+    assert all(private_key.raw_decrypt(v) == 0 for v in values)
+
+
+def test_worker_processes_refuse_a_table_window_they_cannot_use(keypair):
+    public_key, _ = keypair
+    tabled = ShortExponentObfuscators.create(public_key, InsecureSeededSource(3))
+    bare = ShortExponentObfuscators.create(
+        public_key, InsecureSeededSource(3), fixed_base_table=False
+    )
+    with pytest.raises(ConfigError, match="without a table"):
+        ObfuscatorProcesses(FullExponentObfuscators(public_key), 1, window_bits=8)
+    with pytest.raises(ConfigError, match="without a table"):
+        ObfuscatorProcesses(tabled, 1, window_bits=8)
+    with pytest.raises(ConfigError, match=r"window_bits must lie in \[1, 16\]"):
+        ObfuscatorProcesses(bare, 1, window_bits=17)
+
+
 def test_the_default_encryptors_scheme_is_djn(keypair):
     public_key, _ = keypair
     assert ObfuscatorPool.for_encryptor(public_key).method == "djn-fixed-base"

@@ -88,19 +88,7 @@ class FixedBaseTable:
             On non-positive sizes, a window outside ``[1, 16]`` or a table above ``max_bytes``.
         """
         modulus = mpz(modulus)
-        if modulus < 2:
-            raise ConfigError("a fixed-base table needs a modulus > 1")
-        if exponent_bits < 1:
-            raise ConfigError(f"exponent_bits must be >= 1, got {exponent_bits}")
-        if not 1 <= window_bits <= MAX_WINDOW_BITS:
-            raise ConfigError(f"window_bits must lie in [1, {MAX_WINDOW_BITS}], got {window_bits}")
-        size = table_bytes(exponent_bits, window_bits, int(modulus.bit_length()))
-        if size > max_bytes:
-            raise ConfigError(
-                f"a {window_bits}-bit window table for {exponent_bits}-bit exponents mod a "
-                f"{modulus.bit_length()}-bit modulus needs {size / 2**20:.1f} MiB, above "
-                f"max_bytes={max_bytes / 2**20:.1f} MiB; lower window_bits or raise max_bytes"
-            )
+        check_table(modulus, exponent_bits, window_bits, max_bytes)
         windows = -(-exponent_bits // window_bits)
         digits = 1 << window_bits
         rows = []
@@ -239,6 +227,34 @@ def best_window_bits(
         if cost < best_cost:
             best, best_cost = window, cost
     return best
+
+
+def check_table(
+    modulus: int, exponent_bits: int, window_bits: int, max_bytes: int = DEFAULT_MAX_TABLE_BYTES
+) -> None:
+    """Refuse, before any work, the sizes :meth:`FixedBaseTable.build` refuses (so that a
+    table built elsewhere, in a worker process, fails early with the same message).
+
+    Raises
+    ------
+    ConfigError
+        On a modulus below 2, non-positive ``exponent_bits``, a window outside ``[1, 16]``
+        or a table above ``max_bytes``.
+    """
+    if modulus < 2:
+        raise ConfigError("a fixed-base table needs a modulus > 1")
+    if exponent_bits < 1:
+        raise ConfigError(f"exponent_bits must be >= 1, got {exponent_bits}")
+    if not 1 <= window_bits <= MAX_WINDOW_BITS:
+        raise ConfigError(f"window_bits must lie in [1, {MAX_WINDOW_BITS}], got {window_bits}")
+    modulus_bits = int(mpz(modulus).bit_length())
+    size = table_bytes(exponent_bits, window_bits, modulus_bits)
+    if size > max_bytes:
+        raise ConfigError(
+            f"a {window_bits}-bit window table for {exponent_bits}-bit exponents mod a "
+            f"{modulus_bits}-bit modulus needs {size / 2**20:.1f} MiB, above "
+            f"max_bytes={max_bytes / 2**20:.1f} MiB; lower window_bits or raise max_bytes"
+        )
 
 
 def table_bytes(exponent_bits: int, window_bits: int, modulus_bits: int) -> int:

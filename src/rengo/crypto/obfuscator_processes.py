@@ -33,6 +33,7 @@ import numpy as np
 from gmpy2 import mpz
 
 from rengo.core.errors import ConfigError
+from rengo.crypto.fixed_base import check_table
 from rengo.crypto.keys import PaillierPublicKey
 from rengo.crypto.obfuscator_schemes import (
     FullExponentObfuscators,
@@ -49,16 +50,20 @@ _REQUEST = struct.Struct("<qq")  # count, seed (-1: the OS CSPRNG)
 _LENGTH = struct.Struct("<q")
 
 
-def describe(scheme: FullExponentObfuscators | ShortExponentObfuscators) -> dict[str, Any]:
-    """Plain numbers from which a worker rebuilds ``scheme`` (JSON-safe)."""
+def describe(
+    scheme: FullExponentObfuscators | ShortExponentObfuscators, window_bits: int | None = None
+) -> dict[str, Any]:
+    """Plain numbers from which a worker rebuilds ``scheme`` (JSON-safe); a short-exponent
+    scheme's table window is ``window_bits`` when given, else its own table's (if any)."""
     if isinstance(scheme, ShortExponentObfuscators):
-        table = scheme.table
+        if window_bits is None and scheme.table is not None:
+            window_bits = scheme.table.window_bits
         return {
             "kind": "short-exponent",
             "n": str(int(scheme.public_key.n)),
             "base": str(int(scheme.base)),
             "exponent_bits": scheme.exponent_bits,
-            "window_bits": None if table is None else table.window_bits,
+            "window_bits": window_bits,
         }
     return {"kind": "full-exponent", "n": str(int(scheme.public_key.n))}
 
@@ -136,22 +141,51 @@ class ObfuscatorProcesses:
     """An :class:`~rengo.crypto.obfuscator_schemes.ObfuscatorScheme` that runs another
     public-key scheme in ``processes`` worker processes (same values' distribution, same
     assumption). Call :meth:`close` (or :meth:`ObfuscatorPool.close`) to stop the workers.
+
+    Parameters
+    ----------
+    scheme
+        The scheme the workers rebuild (full ``r^n`` or DJN short exponents).
+    processes
+        How many workers (default: every core).
+    window_bits
+        For a short-exponent ``scheme`` made without a table
+        (``ShortExponentObfuscators.create(..., fixed_base_table=False)``): the window of
+        the fixed-base table each worker builds, so that this process builds none (it
+        never uses one). ``None``: the workers build the table ``scheme`` has, if any.
+
+    Raises
+    ------
+    ConfigError
+        On the key holder's CRT scheme, on ``window_bits`` for a full-exponent scheme or a
+        scheme that already has a table, or on a table that
+        :meth:`~rengo.crypto.fixed_base.FixedBaseTable.build` would refuse.
     """
 
     def __init__(
         self,
         scheme: FullExponentObfuscators | ShortExponentObfuscators,
         processes: int | None = None,
+        *,
+        window_bits: int | None = None,
     ) -> None:
         if not isinstance(scheme, (FullExponentObfuscators, ShortExponentObfuscators)):
             raise ConfigError(
                 "worker processes serve public-key schemes (full or short exponent); the key "
                 "holder's CRT obfuscators release the GIL and run on threads"
             )
+        if window_bits is not None:
+            if not isinstance(scheme, ShortExponentObfuscators) or scheme.table is not None:
+                raise ConfigError(
+                    "window_bits is for a short-exponent scheme made without a table "
+                    "(fixed_base_table=False): the workers build it"
+                )
+            check_table(scheme.public_key.nsquare, scheme.exponent_bits, window_bits)
         self.inner = scheme
         self.processes = resolve_workers(processes)
         self._lock = threading.Lock()
-        description = describe(scheme)
+        description = describe(scheme, window_bits)
+        self._workers_have_table = description.get("window_bits") is not None
         started = [_Worker(description) for _ in range(self.processes)]
         self._workers: list[_Worker] | None = started
         # a pool dropped without close() still stops its workers when it is collected
@@ -164,8 +198,9 @@ class ObfuscatorProcesses:
 
     @property
     def name(self) -> str:
-        """The inner scheme's name and the process count."""
-        return f"{self.inner.name} (in {self.processes} processes)"
+        """The workers' scheme's name and the process count."""
+        inner = "djn-fixed-base" if self._workers_have_table else self.inner.name
+        return f"{inner} (in {self.processes} processes)"
 
     @property
     def assumption(self) -> ObfuscatorAssumption:

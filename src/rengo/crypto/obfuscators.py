@@ -179,7 +179,8 @@ class ObfuscatorPool:
             0 (default): make obfuscators in this process (threads where gmpy2 releases
             the GIL); ``k >= 1``: in k worker processes
             (:class:`~rengo.crypto.ObfuscatorProcesses`), so table lookups leave the GIL
-            to the protocol's own threads. Call :meth:`close` to stop them.
+            to the protocol's own threads; each worker builds the fixed-base table and
+            this process builds none. Call :meth:`close` to stop them.
         seed
             For reproducible tests only.
         expected_count
@@ -216,8 +217,9 @@ class ObfuscatorPool:
         made: FullExponentObfuscators | ShortExponentObfuscators = FullExponentObfuscators(
             public_key
         )
+        window: int | None = None
         if scheme == "djn":
-            window: int | None = DEFAULT_WINDOW_BITS
+            window = DEFAULT_WINDOW_BITS
             if expected_count is not None:
                 window = best_window_bits(
                     djn_default_exponent_bits(public_key),
@@ -227,10 +229,13 @@ class ObfuscatorPool:
             made = ShortExponentObfuscators.create(
                 public_key,
                 rng,
-                fixed_base_table=window is not None,
+                # with worker processes only the workers use a table: each builds its own
+                fixed_base_table=window is not None and not processes,
                 window_bits=DEFAULT_WINDOW_BITS if window is None else window,
             )
-        chosen: ObfuscatorScheme = ObfuscatorProcesses(made, processes) if processes else made
+        chosen: ObfuscatorScheme = (
+            ObfuscatorProcesses(made, processes, window_bits=window) if processes else made
+        )
         return cls(public_key, scheme=chosen, seed=None if seed is None else seed + 1)
 
     @property
