@@ -217,6 +217,17 @@ def _expect(
     return value
 
 
+def expected_masks(
+    config: TransferConfig, rows: int, parameters: int, epochs: int, *, loss: bool
+) -> int:
+    """How many obfuscators a party's pool for its peer's key makes in ``epochs`` epochs over
+    ``rows`` shared rows (it sizes the pool's fixed-base table): in every batch the peer
+    opens the party's gradient (one mask per encoder parameter) after each of
+    ``local_steps`` steps and, for the source (``loss``), the batch's loss once."""
+    batches = -(-rows // config.batch_size)
+    return max(0, epochs) * batches * (config.local_steps * parameters + (1 if loss else 0))
+
+
 def _seal(
     values: Mapping[str, np.ndarray], keys: Keypair | None, bits: int, pool: ObfuscatorPool | None
 ) -> dict[str, Terms]:
@@ -420,7 +431,16 @@ def ftl_source(
         None
         if peer_key is None
         else ObfuscatorPool.for_encryptor(
-            peer_key, config.obfuscator_scheme, processes=config.obfuscator_processes
+            peer_key,
+            config.obfuscator_scheme,
+            processes=config.obfuscator_processes,
+            expected_count=expected_masks(
+                config,
+                len(rows),
+                enc.flat_parameters(module).size,
+                config.epochs - len(losses),
+                loss=True,
+            ),
         )
     )
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
@@ -576,17 +596,27 @@ def ftl_target(
     if resumed is not None:
         restore_party(resumed, module, optimizer, channel.name)
     own_pool = None if keys is None else ObfuscatorPool(keys[0], private_key=keys[1])
+    first_epoch = 0 if resumed is None else resumed.epochs_run
     peer_pool = (
         None
         if peer_key is None
         else ObfuscatorPool.for_encryptor(
-            peer_key, config.obfuscator_scheme, processes=config.obfuscator_processes
+            peer_key,
+            config.obfuscator_scheme,
+            processes=config.obfuscator_processes,
+            expected_count=expected_masks(
+                config,
+                len(rows),
+                enc.flat_parameters(module).size,
+                config.epochs - first_epoch,
+                loss=False,
+            ),
         )
     )
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim = config.dim
     empty = np.empty((0, x.shape[1]))
-    for epoch in range(0 if resumed is None else resumed.epochs_run, config.epochs):
+    for epoch in range(first_epoch, config.epochs):
         this_epoch = ftl.scope(epoch=epoch)
         batches = batch_order(batch_seed, epoch, len(rows), config.batch_size)
         parts = (
