@@ -279,8 +279,10 @@ def expected_gradient_encryptions(
     each tree's training rows (the aligned rows less the held-out share, subsampled) times
     one ciphertext per row (a row's g and h share a ciphertext; exact for binary and
     regression, where all of a row's outputs fit one chunk, a lower bound for multiclass
-    with more chunks). The masks of the decryptions a coordinator serves are not counted:
-    one per packed candidate sum, far fewer than the rows."""
+    with more chunks). Not counted, where a coordinator holds the key: the masks of its
+    decryptions, one per packed candidate sum the hosts send, which depends on their
+    columns (unknown here) but not on the rows (on breast cancer, 569 rows and two hosts,
+    they added half again as many; on larger tables the rows dominate)."""
     grown = 0 if resumed is None else len(resumed.boosting.trees)
     if resumed is not None and resumed.boosting.stopped:
         return 0
