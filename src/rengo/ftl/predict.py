@@ -112,8 +112,11 @@ def ftl_predict_target(
                 f"{source} sent no encrypted translator of shape {(width, u.shape[1])}"
             )
         phi, public = received, received.public_key
-        pool = ObfuscatorPool.for_encryptor(
-            public, config.obfuscator_scheme, processes=config.obfuscator_processes
+        pool = ObfuscatorPool.for_encryptor(  # one mask per score: width x rows
+            public,
+            config.obfuscator_scheme,
+            processes=config.obfuscator_processes,
+            expected_count=width * len(u),
         )
     scores = np.empty((len(u), width))
     for k, start in enumerate(starts):

@@ -28,6 +28,7 @@ from rengo.vfl.checkpoints import (
     EpochState,
     optimizer_arrays,
     restore_optimizer,
+    resume_state,
 )
 
 
@@ -48,9 +49,9 @@ def start_party(checkpoints: EpochCheckpoints | None, who: str) -> TransferResum
     Raises
     ------
     DataError
-        If the checkpoint is incomplete.
+        If the checkpoint lacks the run's seed or the losses, or holds malformed ones.
     """
-    start = None if checkpoints is None else checkpoints.start
+    start = resume_state(checkpoints)
     if start is None:
         return None
     arrays, values = start.arrays, start.values
@@ -115,9 +116,9 @@ def start_losses(checkpoints: EpochCheckpoints | None) -> list[float]:
     Raises
     ------
     DataError
-        If the checkpoint is incomplete.
+        If the checkpoint holds no losses, malformed ones, or not one per epoch.
     """
-    start = None if checkpoints is None else checkpoints.start
+    start = resume_state(checkpoints)
     if start is None:
         return []
     try:

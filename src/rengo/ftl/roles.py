@@ -217,6 +217,35 @@ def _expect(
     return value
 
 
+def expected_masks(
+    config: TransferConfig, rows: int, parameters: int, epochs: int, *, loss: bool
+) -> int:
+    """How many obfuscators a party's pool for its peer's key makes in ``epochs`` epochs over
+    ``rows`` shared rows (it sizes the pool's fixed-base table): in every batch the peer
+    opens the party's gradient (one mask per encoder parameter) after each of
+    ``local_steps`` steps and, for the source (``loss``), the batch's loss once."""
+    batches = -(-rows // config.batch_size)
+    return max(0, epochs) * batches * (config.local_steps * parameters + (1 if loss else 0))
+
+
+def _pools(
+    keys: Keypair | None, peer_key: PaillierPublicKey | None, config: TransferConfig, masks: int
+) -> tuple[ObfuscatorPool | None, ObfuscatorPool | None]:
+    """A party's two obfuscator pools (``None`` in plaintext mode): for encrypting under its
+    own key (by CRT with its private key) and for masking values under the peer's, whose
+    fixed-base table is sized for ``masks`` obfuscators (:func:`expected_masks`)."""
+    own = None if keys is None else ObfuscatorPool(keys[0], private_key=keys[1])
+    if peer_key is None:
+        return own, None
+    peer = ObfuscatorPool.for_encryptor(
+        peer_key,
+        config.obfuscator_scheme,
+        processes=config.obfuscator_processes,
+        expected_count=masks,
+    )
+    return own, peer
+
+
 def _seal(
     values: Mapping[str, np.ndarray], keys: Keypair | None, bits: int, pool: ObfuscatorPool | None
 ) -> dict[str, Terms]:
@@ -415,14 +444,9 @@ def ftl_source(
     if resumed is not None:
         restore_party(resumed, module, optimizer, channel.name)
         losses = list(resumed.losses)
-    own_pool = None if keys is None else ObfuscatorPool(keys[0], private_key=keys[1])
-    peer_pool = (
-        None
-        if peer_key is None
-        else ObfuscatorPool.for_encryptor(
-            peer_key, config.obfuscator_scheme, processes=config.obfuscator_processes
-        )
-    )
+    parameters = enc.flat_parameters(module).size
+    masks = expected_masks(config, len(rows), parameters, config.epochs - len(losses), loss=True)
+    own_pool, peer_pool = _pools(keys, peer_key, config, masks)
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim, width = config.dim, codes.shape[1]
     for epoch in range(len(losses), config.epochs):
@@ -575,18 +599,14 @@ def ftl_target(
     optimizer = enc.make_optimizer(module, config.optimizer, config.learning_rate)
     if resumed is not None:
         restore_party(resumed, module, optimizer, channel.name)
-    own_pool = None if keys is None else ObfuscatorPool(keys[0], private_key=keys[1])
-    peer_pool = (
-        None
-        if peer_key is None
-        else ObfuscatorPool.for_encryptor(
-            peer_key, config.obfuscator_scheme, processes=config.obfuscator_processes
-        )
-    )
+    first_epoch = 0 if resumed is None else resumed.epochs_run
+    parameters = enc.flat_parameters(module).size
+    masks = expected_masks(config, len(rows), parameters, config.epochs - first_epoch, loss=False)
+    own_pool, peer_pool = _pools(keys, peer_key, config, masks)
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim = config.dim
     empty = np.empty((0, x.shape[1]))
-    for epoch in range(0 if resumed is None else resumed.epochs_run, config.epochs):
+    for epoch in range(first_epoch, config.epochs):
         this_epoch = ftl.scope(epoch=epoch)
         batches = batch_order(batch_seed, epoch, len(rows), config.batch_size)
         parts = (

@@ -434,6 +434,25 @@ class EpochCheckpoints:
         self.folder.save_epoch(state)
 
 
+def resume_state(checkpoints: EpochCheckpoints | None) -> EpochState | None:
+    """The state a training role continues from, or ``None`` to start afresh.
+
+    Every role's ``start_*`` function opens with it: a run that keeps no checkpoints and
+    the first start of a resumable run both train from the beginning.
+
+    Parameters
+    ----------
+    checkpoints
+        The role's checkpoints (``RoleContext.checkpoints``; ``None``: the run keeps none).
+
+    Returns
+    -------
+    EpochState or None
+        ``checkpoints.start`` where there is one.
+    """
+    return None if checkpoints is None else checkpoints.start
+
+
 __all__ = [
     "FORMAT",
     "PASSPHRASE_ENV",
@@ -443,5 +462,6 @@ __all__ = [
     "optimizer_arrays",
     "require_same_seed",
     "restore_optimizer",
+    "resume_state",
     "table_digest",
 ]

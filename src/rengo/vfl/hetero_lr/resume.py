@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import DataError
-from rengo.vfl.checkpoints import EpochCheckpoints, EpochState, require_same_seed
+from rengo.vfl.checkpoints import EpochCheckpoints, EpochState, require_same_seed, resume_state
 from rengo.vfl.hetero_lr.math import OptimizerState, init_optimizer
 
 
@@ -44,7 +44,7 @@ def start_training(checkpoints: EpochCheckpoints | None, columns: int, who: str)
     DataError
         If the checkpoint's weights do not fit ``columns`` (another table).
     """
-    start = None if checkpoints is None else checkpoints.start
+    start = resume_state(checkpoints)
     if start is None:
         return LinearTraining(np.zeros(columns), init_optimizer(columns))
     arrays, values = start.arrays, start.values
@@ -127,9 +127,9 @@ def start_coordinator(checkpoints: EpochCheckpoints | None) -> CoordinatorProgre
     Raises
     ------
     DataError
-        If the checkpoint is incomplete.
+        If the checkpoint lacks the count of values decrypted or the stopped flag.
     """
-    start = None if checkpoints is None else checkpoints.start
+    start = resume_state(checkpoints)
     if start is None:
         return CoordinatorProgress()
     try:

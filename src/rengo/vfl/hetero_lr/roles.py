@@ -380,10 +380,21 @@ def next_batch_size(sizes: Sequence[int], epoch: int, batch: int, last_epoch: in
     return sizes[0] if epoch + 1 < last_epoch else 0
 
 
-def obfuscators_needed(config: LinearModelConfig, rows: int, per_batch: int) -> int:
-    """Obfuscators a party takes from its own pool for a batch of ``rows`` rows: one per row
-    when it makes its own (none when the coordinator deals them) plus ``per_batch``."""
-    return (rows if config.obfuscator_source == "local" else 0) + per_batch
+def obfuscators_needed(
+    config: LinearModelConfig, rows: int, per_batch: int, *, per_row: int = 1
+) -> int:
+    """Obfuscators a party takes from its own pool for a batch of ``rows`` rows: ``per_row``
+    per row when it makes its own (none when the coordinator deals them) plus
+    ``per_batch``."""
+    return (per_row * rows if config.obfuscator_source == "local" else 0) + per_batch
+
+
+def epoch_obfuscators(
+    config: LinearModelConfig, sizes: Sequence[int], per_batch: int, *, per_row: int = 1
+) -> int:
+    """Obfuscators a party takes from its own pool in one epoch of batches of ``sizes``
+    rows: :func:`obfuscators_needed` summed over the batches."""
+    return sum(obfuscators_needed(config, rows, per_batch, per_row=per_row) for rows in sizes)
 
 
 def epochs_left(config: LinearModelConfig, resumed: LinearTraining) -> int:
@@ -401,7 +412,7 @@ def expected_obfuscators(
     """About how many obfuscators a party's pool makes in ``epochs`` epochs of batches of
     ``sizes`` rows (it sizes the pool's fixed-base table): :func:`obfuscators_needed` per
     batch, and with Newton-CG one more encryption of every row and a few scalars per epoch."""
-    per_epoch = sum(obfuscators_needed(config, rows, per_batch) for rows in sizes)
+    per_epoch = epoch_obfuscators(config, sizes, per_batch)
     if optimizer == "newton":
         per_epoch += sum(sizes) + 4
     return max(0, epochs) * per_epoch

@@ -60,13 +60,18 @@ from rengo.vfl.hetero_lr.roles import (
     GuestModel,
     HostModel,
     U,
+    batch_sizes,
     end_guest_epoch,
+    epoch_obfuscators,
+    epochs_left,
     expect_encrypted,
     expect_mapping,
     gradient_step,
     guest_model,
     join_as_host,
     masked_round_trip,
+    next_batch_size,
+    obfuscators_needed,
     penalty_mask,
 )
 
@@ -181,13 +186,23 @@ def hetero_poisson_guest(
         hlr.send(role, SETUP, setup)
     p_bits = config.residual_precision_bits
     chain_exp = len(hosts) * p_bits
+    sizes = batch_sizes(len(x), config.batch_size)
+    # what one batch takes from the pool: Enc(d) re-randomised (or dealt), one mask per
+    # gradient column and one for the loss
+    per_batch = x.shape[1] + (1 if config.compute_loss else 0)
     pool = ObfuscatorPool.for_encryptor(
-        public, config.obfuscator_scheme, processes=config.obfuscator_processes
+        public,
+        config.obfuscator_scheme,
+        processes=config.obfuscator_processes,
+        expected_count=epochs_left(config, resumed) * epoch_obfuscators(config, sizes, per_batch),
     )
     weights, state = resumed.weights, resumed.optimizer
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
     losses, converged, epochs_run = list(resumed.losses), resumed.converged, resumed.epochs_run
-    for epoch in range(epochs_run, epochs_run if resumed.stopped else config.epochs):
+    last_epoch = epochs_run if resumed.stopped else config.epochs
+    if epochs_run < last_epoch:  # made while the hosts run the first batch's chain
+        pool.fill(obfuscators_needed(config, sizes[0], per_batch))
+    for epoch in range(epochs_run, last_epoch):
         this_epoch = hlr.scope(epoch=epoch)
         loss_sum = 0.0
         for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), config.batch_size)):
@@ -213,8 +228,8 @@ def hetero_poisson_guest(
             weights, state = gradient_step(
                 weights, plain["gradient"], len(rows), state, config, epoch, penalised
             )
-            if config.obfuscator_source == "local":
-                pool.fill(min(config.batch_size, len(x)))
+            if batch + 1 < len(sizes):  # the next batch's, made while the hosts work
+                pool.fill(obfuscators_needed(config, sizes[batch + 1], per_batch))
         epochs_run = epoch + 1
         go_on, converged = end_guest_epoch(
             this_epoch,
@@ -237,6 +252,7 @@ def hetero_poisson_guest(
         )
         if not go_on:
             break
+        pool.fill(obfuscators_needed(config, sizes[0], per_batch))  # the next epoch's first
     return guest_model(weights, config, losses, epochs_run, converged, fill)
 
 
@@ -309,14 +325,26 @@ def hetero_poisson_host(
     after = hosts[place + 1] if place + 1 < len(hosts) else guest
     p_bits = config.residual_precision_bits
     d_exp = residual_exponent(config, len(hosts))
-    pool = ObfuscatorPool.for_encryptor(
-        public, config.obfuscator_scheme, processes=config.obfuscator_processes
-    )
+    sizes = batch_sizes(len(x), config.batch_size)
+    # what one batch of b rows takes from the pool: the chain hop and, with the loss, Enc(u)
+    # (per_row x b, or dealt), one mask per gradient column
+    per_row = obfuscators_per_batch(config, guest, channel.name, 1)
+    per_batch = x.shape[1]
     resumed = start_training(checkpoints, x.shape[1], channel.name)
+    pool = ObfuscatorPool.for_encryptor(
+        public,
+        config.obfuscator_scheme,
+        processes=config.obfuscator_processes,
+        expected_count=epochs_left(config, resumed)
+        * epoch_obfuscators(config, sizes, per_batch, per_row=per_row),
+    )
     check_seed(resumed, int(setup["seed"]), channel.name)
     weights, state, epochs_run = resumed.weights, resumed.optimizer, resumed.epochs_run
     penalised = penalty_mask(x.shape[1], fit_intercept=False)
-    for epoch in range(epochs_run, epochs_run if resumed.stopped else config.epochs):
+    last_epoch = epochs_run if resumed.stopped else config.epochs
+    if epochs_run < last_epoch:
+        pool.fill(obfuscators_needed(config, sizes[0], per_batch, per_row=per_row))
+    for epoch in range(epochs_run, last_epoch):
         this_epoch = hlr.scope(epoch=epoch)
         for batch, rows in enumerate(
             batch_order(int(setup["seed"]), epoch, len(x), config.batch_size)
@@ -344,6 +372,9 @@ def hetero_poisson_host(
                     u, public, precision_bits=p_bits, obfuscators=obfuscators[len(rows) :]
                 )
                 step.send(guest, U, {"u": enc_u})
+            upcoming = next_batch_size(sizes, epoch, batch, last_epoch)
+            if upcoming:  # the next batch's obfuscators, made while the guest works
+                pool.fill(obfuscators_needed(config, upcoming, per_batch, per_row=per_row))
             enc_d = expect_encrypted(step.recv(guest, D), public, (len(rows),), d_exp, "d")
             gradient = enc_d.matmul(xb, config.feature_precision_bits)
             plain = masked_round_trip(step, coordinator, {"gradient": gradient}, pool)

@@ -53,8 +53,8 @@ from rengo.vfl.secureboost.protocol import (
     SETUP,
     expect_public_key,
 )
-from rengo.vfl.secureboost.resume import save_guest, start_guest
-from rengo.vfl.secureboost.rows import unpack_rows
+from rengo.vfl.secureboost.resume import GuestResume, save_guest, start_guest
+from rengo.vfl.secureboost.rows import tree_row_count, unpack_rows, validation_mask
 
 Keypair = tuple[PaillierPublicKey, PaillierPrivateKey]
 
@@ -271,6 +271,25 @@ def _expect_partitions(
     return out
 
 
+def expected_gradient_encryptions(
+    config: SecureBoostConfig, rows: int, seed: int, resumed: GuestResume | None
+) -> int:
+    """About how many obfuscators the label party's pool makes over a run (it sizes the
+    pool's fixed-base table): one per packed ciphertext of every tree still to grow, i.e.
+    each tree's training rows (the aligned rows less the held-out share, subsampled) times
+    one ciphertext per row (a row's g and h share a ciphertext; exact for binary and
+    regression, where all of a row's outputs fit one chunk, a lower bound for multiclass
+    with more chunks). Not counted, where a coordinator holds the key: the masks of its
+    decryptions, one per packed candidate sum the hosts send, which depends on their
+    columns (unknown here) but not on the rows (on breast cancer, 569 rows and two hosts,
+    they added half again as many; on larger tables the rows dominate)."""
+    grown = 0 if resumed is None else len(resumed.boosting.trees)
+    if resumed is not None and resumed.boosting.stopped:
+        return 0
+    training = rows - int(validation_mask(seed, rows, config.validation_fraction).sum())
+    return max(0, config.n_trees - grown) * tree_row_count(training, config.subsample)
+
+
 def secureboost_guest(
     channel: Channel,
     features: np.ndarray,
@@ -343,7 +362,10 @@ def secureboost_guest(
         ObfuscatorPool(public, private_key=private)
         if private is not None and config.obfuscator_scheme == "full"
         else ObfuscatorPool.for_encryptor(
-            public, config.obfuscator_scheme, processes=config.obfuscator_processes
+            public,
+            config.obfuscator_scheme,
+            processes=config.obfuscator_processes,
+            expected_count=expected_gradient_encryptions(config, rows, run_seed, resumed),
         )
     )
     decrypt = Decryptor(public, private, sbt, coordinator, pool)

@@ -46,7 +46,7 @@ from rengo.vfl.secureboost.protocol import (
     expect_public_key,
 )
 from rengo.vfl.secureboost.resume import save_host, start_host
-from rengo.vfl.secureboost.rows import pack_rows, tree_rows, validation_mask
+from rengo.vfl.secureboost.rows import pack_rows, tree_row_count, tree_rows, validation_mask
 from rengo.vfl.secureboost.splits import Candidate, column_candidates
 
 
@@ -122,8 +122,13 @@ def secureboost_host(
     if resumed is not None:
         feature_ids, splits = resumed.feature_ids, list(resumed.splits)
         t, stopped = resumed.trees, resumed.stopped
+    trees_left = 0 if stopped else max(0, config.n_trees - t)
+    tree_size = tree_row_count(int(training.sum()), config.subsample)
     pool = ObfuscatorPool.for_encryptor(
-        public, config.obfuscator_scheme, processes=config.obfuscator_processes
+        public,
+        config.obfuscator_scheme,
+        processes=config.obfuscator_processes,
+        expected_count=trees_left * expected_rerandomisations(config, bins, tree_size, public),
     )
     # While the label party encrypts a tree's gradients this party waits: make the
     # obfuscators for re-randomising that tree's histograms then (as many as the last tree
@@ -157,6 +162,26 @@ def secureboost_host(
             stopped = not go_on["more"] or t >= config.n_trees
             save_host(checkpoints, t, splits, feature_ids, seed=run_seed, stopped=stopped)
     return SecureBoostHostModel(tuple(splits), feature_ids, t)
+
+
+def expected_rerandomisations(
+    config: SecureBoostConfig, bins: FeatureBins, rows: int, public: PaillierPublicKey
+) -> int:
+    """At most how many ciphertexts a feature party re-randomises for one tree of ``rows``
+    rows (times the trees left, it sizes the pool's fixed-base table): every node of a full
+    tree (``2**max_depth - 1``) sends every candidate split, at most two per value bin but
+    the last of each column (missing values left and right), packed as many per ciphertext
+    as the layout of one output for that many rows allows. Real trees send fewer (empty
+    bins, small or pure nodes, early leaves)."""
+    candidates = sum(2 * max(0, bins.value_bins(j) - 1) for j in range(bins.n_features))
+    try:
+        layout = GradientLayout.choose(
+            1, 1 << config.precision_bits, rows, config.precision_bits, public
+        )
+        per = layout.items_per_ciphertext(public)
+    except DataError:  # the label party refuses such a key with a clear error
+        per = 1
+    return ((1 << config.max_depth) - 1) * -(-candidates // per)
 
 
 def _secret_permutation(size: int) -> list[int]:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import DataError
-from rengo.vfl.checkpoints import EpochCheckpoints, EpochState
+from rengo.vfl.checkpoints import EpochCheckpoints, EpochState, resume_state
 from rengo.vfl.secureboost.boosting import BoostProgress
 from rengo.vfl.secureboost.model import HostSplit, TreeNode
 
@@ -122,7 +122,7 @@ def start_guest(checkpoints: EpochCheckpoints | None, who: str) -> GuestResume |
     DataError
         If the checkpoint is incomplete or holds another number of trees than its epoch.
     """
-    start = None if checkpoints is None else checkpoints.start
+    start = resume_state(checkpoints)
     if start is None:
         return None
     values = start.values
@@ -181,7 +181,7 @@ def start_host(checkpoints: EpochCheckpoints | None, columns: int, who: str) -> 
     DataError
         If the checkpoint is incomplete or was made with another number of columns.
     """
-    start = None if checkpoints is None else checkpoints.start
+    start = resume_state(checkpoints)
     if start is None:
         return None
     arrays, values = start.arrays, start.values

@@ -22,12 +22,20 @@ def validation_mask(seed: int, rows: int, fraction: float) -> np.ndarray:
     return mask
 
 
+def tree_row_count(training_rows: int, subsample: float) -> int:
+    """How many rows each tree is grown on: all ``training_rows``, or a ``subsample`` share
+    of them (at least one)."""
+    if subsample >= 1.0:
+        return training_rows
+    return max(1, round(subsample * training_rows))
+
+
 def tree_rows(seed: int, tree: int, training: np.ndarray, subsample: float) -> np.ndarray:
     """The training rows tree ``tree`` is grown on (ascending), drawn without replacement."""
     rows = np.flatnonzero(training)
     if subsample >= 1.0:
         return rows
-    size = max(1, round(subsample * len(rows)))
+    size = tree_row_count(len(rows), subsample)
     chosen = np.random.default_rng([seed, 0x5B02, tree]).choice(len(rows), size, replace=False)
     return np.asarray(rows[np.sort(chosen)])
 

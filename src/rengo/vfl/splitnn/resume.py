@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import DataError
-from rengo.vfl.checkpoints import EpochCheckpoints, EpochState, optimizer_arrays
+from rengo.vfl.checkpoints import EpochCheckpoints, EpochState, optimizer_arrays, resume_state
 from rengo.vfl.splitnn.network import Weights
 
 
@@ -75,7 +75,7 @@ def start_party(
         If the checkpoint is incomplete or its weights do not fit those widths (another
         table or other settings).
     """
-    start = None if checkpoints is None else checkpoints.start
+    start = resume_state(checkpoints)
     if start is None:
         return None
     arrays, values = dict(start.arrays), start.values
