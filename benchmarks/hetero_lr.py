@@ -52,7 +52,10 @@ patched. Shared measuring code (bench venv, process trees, spreads) is in
 For rengo the run also counts ciphertext operations per role and epoch: obfuscators made
 (ahead of use / on demand) and used (one per encryption, re-randomisation or mask),
 decryptions, and the multi-exponentiations of ``Enc(d)^T X`` (rows x columns terms); in
-the ``-procs`` systems each role's process counts its own, summed per role.
+the ``-procs`` systems each role's process counts its own, summed per role. It also splits
+each role's obfuscator time into offline and online wall seconds (``PoolStats``):
+``obfuscator_s_ahead``, made ahead of use while the peers work, and
+``obfuscator_s_on_demand``, spent inside ``take`` on the protocol's critical path.
 
 Set-up (once; FATE lives in its own venv ``.bench-venv-fate``, shared with
 ``benchmarks/secureboost.py``, never in .venv; ``--fate-venv`` points at another)::
@@ -262,6 +265,13 @@ class OperationCounts:
             entry["obfuscators_made_ahead"] += stats.made_ahead / epochs
             entry["obfuscators_made_on_demand"] += stats.made_on_demand / epochs
             entry["obfuscators_used"] = entry.get("obfuscators_used", 0) + stats.taken / epochs
+            # offline (made ahead, while the peers work) vs online (inside take) wall seconds
+            entry["obfuscator_s_ahead"] = (
+                entry.get("obfuscator_s_ahead", 0.0) + stats.seconds_ahead / epochs
+            )
+            entry["obfuscator_s_on_demand"] = (
+                entry.get("obfuscator_s_on_demand", 0.0) + stats.seconds_on_demand / epochs
+            )
             entry["obfuscator_scheme"] = pool.method  # type: ignore[assignment]
         out.setdefault("coordinator", {})["decryptions"] = self.decryptions / epochs
         for role, entry in self.multiexp.items():
@@ -545,7 +555,11 @@ def print_case(case: dict[str, Any], runs: list[ProcessRun]) -> None:
             print(f"  {system} ciphertext operations per epoch (last run):")
             for role, ops in sorted(ok[-1].report["operations_per_epoch"].items()):
                 text = ", ".join(
-                    f"{k} {v:.0f}" if isinstance(v, (int, float)) else f"{k} {v}"
+                    f"{k} {v:.2f}"
+                    if k.endswith("_s_ahead") or k.endswith("_s_on_demand")
+                    else f"{k} {v:.0f}"
+                    if isinstance(v, (int, float))
+                    else f"{k} {v}"
                     for k, v in ops.items()
                 )
                 print(f"    {role:12s} {text}")

@@ -164,6 +164,22 @@ def test_background_fill_serves_take_without_making_any_on_demand(keypair):
     assert len({int(v) for v in [*values, *more]}) == 33
 
 
+def test_pool_stats_split_offline_from_online_seconds(keypair):
+    """Time in fill is the offline phase; take served from stock adds no online time; a
+    shortfall made inside take is online time."""
+    public_key, _ = keypair
+    with ObfuscatorPool(public_key, seed=7) as pool:
+        assert pool.stats.seconds_ahead == 0.0 and pool.stats.seconds_on_demand == 0.0
+        pool.fill(20)
+        ahead = pool.stats.seconds_ahead
+        assert ahead > 0.0
+        pool.take(20)  # all from stock: nothing on the critical path
+        assert pool.stats.seconds_on_demand == 0.0 and pool.stats.seconds_ahead == ahead
+        pool.take(4)  # the stock is empty: made now
+        assert pool.stats.seconds_on_demand > 0.0 and pool.stats.seconds_ahead == ahead
+        assert pool.stats.made_on_demand == 4
+
+
 def test_background_fill_runs_off_the_callers_thread(keypair):
     public_key, _ = keypair
     seen: list[str] = []

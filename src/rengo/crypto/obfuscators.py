@@ -30,6 +30,7 @@ waits for other parties: the offline phase of the protocol.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -86,11 +87,18 @@ MAX_OBFUSCATOR_PROCESSES = 64
 @dataclass(frozen=True)
 class PoolStats:
     """What a pool has done: obfuscators made ahead of use (``fill``, background fills),
-    made on demand inside ``take`` because the stock ran short, and handed out."""
+    made on demand inside ``take`` because the stock ran short, and handed out; and the
+    wall seconds each took. ``seconds_ahead`` is the offline phase (spent in ``fill``,
+    on the caller's thread or the background one); ``seconds_on_demand`` is the time
+    ``take`` spent on obfuscators (waiting for fills in flight, making the shortfall),
+    which is on the protocol's critical path: the cryptography literature's online vs
+    offline split."""
 
     made_ahead: int
     made_on_demand: int
     taken: int
+    seconds_ahead: float = 0.0
+    seconds_on_demand: float = 0.0
 
 
 class ObfuscatorPool:
@@ -151,6 +159,8 @@ class ObfuscatorPool:
         self._made_ahead = 0
         self._made_on_demand = 0
         self._taken = 0
+        self._seconds_ahead = 0.0
+        self._seconds_on_demand = 0.0
         self._background: ThreadPoolExecutor | None = None
         self._pending: list[Future[None]] = []
 
@@ -251,9 +261,16 @@ class ObfuscatorPool:
 
     @property
     def stats(self) -> PoolStats:
-        """Counts of obfuscators made ahead, made on demand and handed out so far."""
+        """Counts of obfuscators made ahead, made on demand and handed out so far, and the
+        seconds spent making them ahead and on demand."""
         with self._lock:
-            return PoolStats(self._made_ahead, self._made_on_demand, self._taken)
+            return PoolStats(
+                self._made_ahead,
+                self._made_on_demand,
+                self._taken,
+                self._seconds_ahead,
+                self._seconds_on_demand,
+            )
 
     def __len__(self) -> int:
         return self._size
@@ -262,11 +279,14 @@ class ObfuscatorPool:
         """Precompute ``count`` more obfuscators now (blocking; over ``workers`` threads)."""
         if count < 0:
             raise ValueError("count must be >= 0")
+        start = time.perf_counter()
         fresh = self.generate(count)
+        elapsed = time.perf_counter() - start
         with self._lock:
             self._stock.append(fresh)
             self._size += count
             self._made_ahead += count
+            self._seconds_ahead += elapsed
 
     def fill_in_background(self, count: int) -> Future[None]:
         """Start making ``count`` more obfuscators on this pool's background thread and
@@ -315,6 +335,7 @@ class ObfuscatorPool:
     def take(self, count: int) -> np.ndarray:
         """``count`` obfuscators (object array), from the stock first (after any background
         fill in flight), the rest made now."""
+        start = time.perf_counter()
         with self._lock:
             short = self._size < count and bool(self._pending)
         if short:
@@ -334,6 +355,9 @@ class ObfuscatorPool:
             self._made_on_demand += needed
         if needed:
             parts.append(self.generate(needed))
+        if short or needed:
+            with self._lock:
+                self._seconds_on_demand += time.perf_counter() - start
         return np.concatenate(parts) if parts else np.empty(0, dtype=object)
 
     def generate(self, count: int) -> np.ndarray:
