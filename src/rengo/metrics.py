@@ -17,7 +17,6 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 from rengo.core.errors import DataError
 
@@ -81,6 +80,8 @@ def roc_auc(y_true: Any, score: Any) -> float:
     labels, scores = _binary_labels_and_scores(y_true, score, "roc_auc")
     positives = int(labels.sum())
     negatives = labels.size - positives
+    from scipy.stats import rankdata  # scipy.stats takes ~0.5 s to import: on first use
+
     ranks = rankdata(scores)
     u = float(ranks[labels].sum()) - positives * (positives + 1) / 2
     return u / (positives * negatives)

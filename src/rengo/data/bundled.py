@@ -9,12 +9,20 @@ import gzip
 import io
 from collections.abc import Callable
 from importlib import resources
+from typing import Any
 
 import numpy as np
-from sklearn import datasets as _sk
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.data.dataset import Dataset
+
+
+def _sklearn_datasets() -> Any:
+    """scikit-learn's dataset loaders, imported when a dataset is first loaded (importing
+    scikit-learn takes ~2 s that importers of :mod:`rengo.data` need not pay)."""
+    from sklearn import datasets
+
+    return datasets
 
 
 def _from_bunch(bunch: object, name: str, classification: bool = True) -> Dataset:
@@ -33,7 +41,7 @@ def _from_bunch(bunch: object, name: str, classification: bool = True) -> Datase
 
 def load_digits() -> Dataset:
     """UCI optical digits: 1,797 8×8 images (values 0-16), 10 classes."""
-    data = _from_bunch(_sk.load_digits(), "digits")
+    data = _from_bunch(_sklearn_datasets().load_digits(), "digits")
     return Dataset(
         X=data.X,
         y=data.y,
@@ -46,22 +54,22 @@ def load_digits() -> Dataset:
 
 def load_breast_cancer() -> Dataset:
     """Breast Cancer Wisconsin (Diagnostic): 569 rows, 30 features, malignant/benign."""
-    return _from_bunch(_sk.load_breast_cancer(), "breast_cancer")
+    return _from_bunch(_sklearn_datasets().load_breast_cancer(), "breast_cancer")
 
 
 def load_wine() -> Dataset:
     """UCI wine recognition: 178 rows, 13 features, 3 cultivars."""
-    return _from_bunch(_sk.load_wine(), "wine")
+    return _from_bunch(_sklearn_datasets().load_wine(), "wine")
 
 
 def load_iris() -> Dataset:
     """Fisher's iris: 150 rows, 4 features, 3 species."""
-    return _from_bunch(_sk.load_iris(), "iris")
+    return _from_bunch(_sklearn_datasets().load_iris(), "iris")
 
 
 def load_diabetes() -> Dataset:
     """Diabetes progression (Efron et al. 2004): 442 rows, 10 features, regression target."""
-    return _from_bunch(_sk.load_diabetes(), "diabetes", classification=False)
+    return _from_bunch(_sklearn_datasets().load_diabetes(), "diabetes", classification=False)
 
 
 CREDIT_LABEL = "default.payment.next.month"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from sklearn.model_selection import train_test_split as _sk_split
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.data.seeding import Seed, as_generator
@@ -170,6 +169,8 @@ def train_test_split(
         if present.min() >= 2 and k <= n_test and k <= n - n_test:
             stratify = dataset.labels()
     state = int(as_generator(seed).integers(0, 2**31 - 1))
+    from sklearn.model_selection import train_test_split as _sk_split  # ~2 s: on first use
+
     train_rows, test_rows = _sk_split(
         np.arange(n), test_size=n_test, random_state=state, stratify=stratify
     )

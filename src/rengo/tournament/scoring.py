@@ -26,7 +26,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import norm, rankdata
 
 from rengo.core.errors import DataError
 
@@ -67,6 +66,8 @@ def tie_kept_rank(values: Sequence[float] | np.ndarray) -> np.ndarray:
     numpy.ndarray
         The ranks, in the input's order.
     """
+    from scipy.stats import rankdata  # scipy.stats takes ~0.5 s to import: on first use
+
     array = _vector("values", values)
     ranks = np.asarray(rankdata(array, method="average"), dtype=np.float64)
     return (ranks - 0.5) / array.size
@@ -85,6 +86,8 @@ def gaussianize(values: Sequence[float] | np.ndarray) -> np.ndarray:
     numpy.ndarray
         ``Phi^-1(tie_kept_rank(values))``.
     """
+    from scipy.stats import norm
+
     return np.asarray(norm.ppf(tie_kept_rank(values)), dtype=np.float64)
 
 

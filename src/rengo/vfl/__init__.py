@@ -13,6 +13,8 @@ Layout: :mod:`rengo.vfl.common` (party tables, vertical datasets, batch order),
 the ``torch`` extra only to train), the registry, the runner and the generic estimator.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from rengo.vfl import legacy as _legacy  # noqa: F401  (old module paths, with a warning)
 from rengo.vfl.checkpoints import CheckpointFolder, EpochCheckpoints, EpochState
 from rengo.vfl.common import (
@@ -23,7 +25,7 @@ from rengo.vfl.common import (
     as_vertical_dataset,
     batch_order,
 )
-from rengo.vfl.estimator import NotFittedError, VerticalEstimator
+from rengo.vfl.estimator import VerticalEstimator
 from rengo.vfl.hetero_contribution import (
     CoalitionScore,
     CoalitionValue,
@@ -191,9 +193,27 @@ __all__ = [
 from rengo.core.deprecation import alias_moved_modules, moved_names
 
 alias_moved_modules({"rengo.vfl.hetero_credit_story": "rengo.showcase.credit_default"})
+
+# --- Not deprecated: NotFittedError is public and made on first use (see below); the
+# deprecated block's __getattr__ falls back to it. ---------------------------------------
+if TYPE_CHECKING:
+    from rengo.vfl.estimator import NotFittedError
+
+
+def _made_on_first_use(name: str) -> Any:
+    """``NotFittedError`` subclasses scikit-learn's: made when first asked for, so that
+    importing rengo.vfl does not import scikit-learn (~2 s)."""
+    if name == "NotFittedError":
+        from rengo.vfl.estimator import not_fitted_error
+
+        return not_fitted_error()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __getattr__ = moved_names(
     __name__,
     dict.fromkeys(
         ("CreditConsortium", "credit_consortium", "run_credit_default"), "rengo.showcase"
     ),
+    fallback=_made_on_first_use,
 )

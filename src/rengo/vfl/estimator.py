@@ -27,11 +27,11 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.options import option_specs, options_from_mapping, options_to_wire
@@ -62,10 +62,38 @@ _RUN_DEFAULTS: dict[str, Any] = {
 }
 
 
-class NotFittedError(ConfigError, SklearnNotFittedError):  # type: ignore[misc]
-    """A model was asked to predict before :meth:`VerticalEstimator.fit`; also a
+_NOT_FITTED_DOC = """A model was asked to predict before :meth:`VerticalEstimator.fit`; also a
     scikit-learn ``NotFittedError`` (so a ``ValueError`` and an ``AttributeError``), as
     scikit-learn code expects."""
+
+
+@cache
+def not_fitted_error() -> type[ConfigError]:
+    """:class:`NotFittedError`, made on first use: it subclasses scikit-learn's, and
+    importing scikit-learn takes ~2 s, which ``rengo --help``, deployed parties and every
+    importer of :mod:`rengo.vfl` would otherwise pay without fitting anything."""
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+    error = type(
+        "NotFittedError",
+        (ConfigError, SklearnNotFittedError),
+        {"__doc__": _NOT_FITTED_DOC, "__module__": __name__},
+    )
+    return error
+
+
+if TYPE_CHECKING:
+
+    class NotFittedError(ConfigError, ValueError, AttributeError):
+        """A model was asked to predict before :meth:`VerticalEstimator.fit`; also a
+        scikit-learn ``NotFittedError`` (so a ``ValueError`` and an ``AttributeError``)."""
+
+else:
+
+    def __getattr__(name: str) -> Any:
+        if name == "NotFittedError":  # PEP 562: made when first asked for
+            return not_fitted_error()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class VerticalEstimator:
@@ -616,6 +644,6 @@ class VerticalEstimator:
 
     def _require_fitted(self) -> None:
         if self._models is None:
-            raise NotFittedError(
+            raise not_fitted_error()(
                 f"this {type(self).__name__} is not fitted yet; call fit before predicting"
             )

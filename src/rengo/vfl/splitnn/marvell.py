@@ -47,7 +47,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
 
 from rengo.core.errors import DataError
 
@@ -283,6 +282,8 @@ def _solve_reduced(
     ``ub - ua``, which equalises the spreads there) and the split of the remaining power
     along ``Delta``. A grid over both, then Nelder-Mead from the best grid point; returns
     ``(lambda1_a, lambda2_a, lambda1_b)``."""
+    from scipy.optimize import minimize  # scipy takes ~0.5 s to import: on first use
+
     share_b = 1 - share_a
     across = dim - 1
     t_max = 0.0 if across == 0 else min(budget / (share_a * dim), ub - ua)
