@@ -70,20 +70,19 @@ class _Encoder:
     def tree(self, value: Any, depth: int = 0) -> Any:
         if depth > _MAX_DEPTH:
             raise CodecError("value nested too deeply to encode")
-        # Exact-type fast paths for the common nodes (protocol messages are trees of dicts,
-        # lists and short bytes: one type lookup instead of a chain of isinstance tests);
-        # subclasses and everything else take the general path below. Same output.
+        # The commonest nodes first (protocol messages are trees of dicts, lists, strings and
+        # short bytes): one type lookup instead of the chain of isinstance tests below.
         kind = type(value)
         if kind is str or kind is int or kind is bool:
             return value
         if kind is bytes:
             return {"$t": "bytes", "b": self._buffer(memoryview(value))}
-        if kind is dict:
+        if isinstance(value, dict):
             for k in value:
-                if type(k) is not str and not isinstance(k, str):
+                if not isinstance(k, str):
                     raise CodecError(f"dict keys must be str, got {type(k).__name__}")
             return {"$t": "map", "v": {k: self.tree(v, depth + 1) for k, v in value.items()}}
-        if kind is list:
+        if isinstance(value, list):
             return [self.tree(v, depth + 1) for v in value]
         if value is None or isinstance(value, (bool, str)):
             return value
@@ -99,15 +98,8 @@ class _Encoder:
             return self.tree(value.item(), depth)
         if isinstance(value, (bytes, bytearray, memoryview)):
             return {"$t": "bytes", "b": self._buffer(memoryview(value).cast("B"))}
-        if isinstance(value, list):
-            return [self.tree(v, depth + 1) for v in value]
         if isinstance(value, tuple):
             return {"$t": "tuple", "v": [self.tree(v, depth + 1) for v in value]}
-        if isinstance(value, dict):
-            for k in value:
-                if not isinstance(k, str):
-                    raise CodecError(f"dict keys must be str, got {type(k).__name__}")
-            return {"$t": "map", "v": {k: self.tree(v, depth + 1) for k, v in value.items()}}
         entry = _BY_CLASS.get(type(value))
         if entry is None:
             raise CodecError(f"cannot encode values of type {type(value).__qualname__}")
@@ -164,36 +156,27 @@ class _Decoder:
     def value(self, node: Any, depth: int = 0) -> Any:
         if depth > _MAX_DEPTH:
             raise CodecError("payload nested too deeply")
-        # JSON gives exact types: the two commonest tagged nodes first (see _Encoder.tree)
-        if type(node) is dict:
-            tag = node.get("$t")
-            if tag == "bytes":
-                return bytes(self._buf(node.get("b")))
-            if tag == "map":
-                items = node.get("v")
-                if type(items) is dict:
-                    return {k: self.value(v, depth + 1) for k, v in items.items()}
-        if node is None or isinstance(node, (bool, int, float, str)):
-            return node
-        if isinstance(node, list):
-            return [self.value(v, depth + 1) for v in node]
-        if not isinstance(node, dict):
+        if type(node) is not dict:  # parsed JSON has exact types; tagged objects are commonest
+            if node is None or isinstance(node, (bool, int, float, str)):
+                return node
+            if isinstance(node, list):
+                return [self.value(v, depth + 1) for v in node]
             raise CodecError(f"unexpected node {type(node).__name__}")
         tag = node.get("$t")
-        if tag == "nd":
-            return self._array(node)
         if tag == "bytes":
             return bytes(self._buf(node.get("b")))
-        if tag == "tuple":
-            items = node.get("v")
-            if not isinstance(items, list):
-                raise CodecError("tuple node without a list")
-            return tuple(self.value(v, depth + 1) for v in items)
         if tag == "map":
             items = node.get("v")
             if not isinstance(items, dict):
                 raise CodecError("map node without an object")
             return {k: self.value(v, depth + 1) for k, v in items.items()}
+        if tag == "nd":
+            return self._array(node)
+        if tag == "tuple":
+            items = node.get("v")
+            if not isinstance(items, list):
+                raise CodecError("tuple node without a list")
+            return tuple(self.value(v, depth + 1) for v in items)
         if tag == "float":
             text = node.get("v")
             if text not in ("nan", "inf", "-inf"):

@@ -50,7 +50,7 @@ class Quantisation:
         return self.top / (2.0 * self.clip_range)
 
 
-_CHUNK = 1 << 15
+CHUNK_VALUES = 1 << 15
 """Values quantised per pass: a float64 chunk and its scratch stay in a core's L2 cache."""
 
 
@@ -135,10 +135,10 @@ def quantise_into(
         )
     c, scale, top = quantisation.clip_range, quantisation.scale, float(quantisation.top)
     clipped = 0
-    scratch = np.empty(min(_CHUNK, x.size), dtype=np.float64)
+    scratch = np.empty(min(CHUNK_VALUES, x.size), dtype=np.float64)
     factor = out.dtype.type(multiplier)
-    for start in range(0, x.size, _CHUNK):
-        chunk, target = x[start : start + _CHUNK], out[start : start + _CHUNK]
+    for start in range(0, x.size, CHUNK_VALUES):
+        chunk, target = x[start : start + CHUNK_VALUES], out[start : start + CHUNK_VALUES]
         levels = scratch[: chunk.size]
         low, high = float(chunk.min()), float(chunk.max())  # NaN and infinities show here
         if not (math.isfinite(low) and math.isfinite(high)):

@@ -24,7 +24,7 @@ from rengo.core.errors import ProtocolError
 from rengo.core.messages import FitIns, FitResult
 from rengo.crypto.pairwise import agree, new_key_pair, open_sealed, seal
 from rengo.crypto.prg import SEED_BYTES, add_masks
-from rengo.crypto.quantisation import Quantisation, quantise_into
+from rengo.crypto.quantisation import CHUNK_VALUES, Quantisation, quantise_into
 from rengo.crypto.shamir import Share, split_secret
 from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, ModChain, register_mod
 from rengo.hfl.mods.dp_clip import UNCLIPPED_METRIC
@@ -256,10 +256,6 @@ class SecAggMod(ClientMod):
         return state
 
 
-_CHUNK = 1 << 15
-"""Coordinates per pass of :func:`_quantise_update` (a float64 chunk stays in L2 cache)."""
-
-
 def _quantise_update(
     reference: Sequence[np.ndarray],
     trained: Sequence[np.ndarray],
@@ -292,12 +288,12 @@ def _quantise_update(
                 f"training returned array {i} with {np.size(new)} values, the model's has {size}"
             )
     vector = np.empty(sum(sizes) + EXTRA, dtype=dtype)
-    scratch = np.empty(min(_CHUNK, max(sizes, default=0)), dtype=np.float64)
+    scratch = np.empty(min(CHUNK_VALUES, max(sizes, default=0)), dtype=np.float64)
     clipped, offset = 0, 0
     for ref, new, size in zip(reference, trained, sizes, strict=True):
         ref_flat, new_flat = np.asarray(ref).ravel(), np.asarray(new).ravel()
-        for start in range(0, size, _CHUNK):
-            stop = min(size, start + _CHUNK)
+        for start in range(0, size, CHUNK_VALUES):
+            stop = min(size, start + CHUNK_VALUES)
             update = scratch[: stop - start]
             np.subtract(new_flat[start:stop], ref_flat[start:stop], out=update, dtype=np.float64)
             if weight != 1.0:
