@@ -102,8 +102,14 @@ def check(model: Any, expected_keys: set[str]) -> None:
 
 @pytest.mark.parametrize(
     ("source", "scheme", "processes"),
-    [("local", "djn", 0), ("local", "full", 0), ("local", "djn", 1), ("coordinator", "djn", 0)],
-    ids=["djn", "full", "djn-in-a-worker-process", "dealt"],
+    [
+        ("local", "djn", 0),
+        ("local", "djn-short", 0),
+        ("local", "full", 0),
+        ("local", "djn", 1),
+        ("coordinator", "djn", 0),
+    ],
+    ids=["djn", "djn-short", "full", "djn-in-a-worker-process", "dealt"],
 )
 def test_hetero_lr_sends_only_fresh_unshared_randomness(
     source: str, scheme: str, processes: int

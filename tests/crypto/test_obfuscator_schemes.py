@@ -23,6 +23,7 @@ from rengo.crypto import (
     decrypt_array,
     djn_default_exponent_bits,
     encrypt_array,
+    local_exponent_bits,
     obfuscator_scheme,
 )
 from rengo.crypto.obfuscator_schemes import MIN_SHORT_EXPONENT_BITS, kangaroo_exponent_bits
@@ -253,7 +254,9 @@ def test_worker_processes_refuse_the_key_holders_scheme(keypair):
     ("scheme", "processes", "method", "assumption"),
     [
         ("djn", 0, "djn-fixed-base", "dcr+short-exponent"),
+        ("djn-short", 0, "djn-fixed-base", "dcr+short-exponent"),
         ("full", 0, "standard", "dcr"),
+        ("djn-short", 1, "djn-fixed-base (in 1 processes)", "dcr+short-exponent"),
         ("djn", 1, "djn-fixed-base (in 1 processes)", "dcr+short-exponent"),
     ],
 )
@@ -294,6 +297,36 @@ def test_worker_processes_refuse_a_table_window_they_cannot_use(keypair):
         ObfuscatorProcesses(bare, 1, window_bits=17)
 
 
+@pytest.mark.parametrize(
+    ("key_bits", "djn_bits", "short_bits"), [(1024, 512, 224), (2048, 1024, 224), (3072, 1536, 256)]
+)
+def test_djn_short_exponents_are_twice_the_keys_security_bits(key_bits, djn_bits, short_bits):
+    """ "djn" draws ceil(k/2)-bit exponents, "djn-short" the Diffie-Hellman rule's
+    2 x security bits (never below the 224-bit floor), and the pool really uses them."""
+    public_key = PaillierPublicKey(mpz(1) << (key_bits - 1) | 1)  # only its size matters
+    assert local_exponent_bits(public_key, "djn") == djn_bits
+    assert local_exponent_bits(public_key, "djn-short") == short_bits
+    assert short_bits == max(MIN_SHORT_EXPONENT_BITS, kangaroo_exponent_bits(public_key))
+    with pytest.raises(ConfigError, match="'full' has no short exponent"):
+        local_exponent_bits(public_key, "full")
+
+
+def test_a_djn_short_pool_draws_short_exponents_of_its_base(keypair):
+    public_key, private_key = keypair
+    pool = ObfuscatorPool.for_encryptor(public_key, "djn-short", expected_count=200, seed=5)
+    scheme = pool.scheme
+    assert isinstance(scheme, ShortExponentObfuscators)
+    assert (
+        scheme.exponent_bits
+        == kangaroo_exponent_bits(public_key)
+        < djn_default_exponent_bits(public_key)
+    )
+    assert scheme.table is not None and scheme.table.exponent_bits == scheme.exponent_bits
+    values = pool.take(50)
+    assert len({int(v) for v in values}) == 50
+    assert all(private_key.raw_decrypt(v) == 0 for v in values)
+
+
 def test_the_default_encryptors_scheme_is_djn(keypair):
     public_key, _ = keypair
     assert ObfuscatorPool.for_encryptor(public_key).method == "djn-fixed-base"
@@ -301,7 +334,8 @@ def test_the_default_encryptors_scheme_is_djn(keypair):
 
 def test_an_encryptors_pool_refuses_unknown_schemes_and_process_counts(keypair):
     public_key, _ = keypair
-    with pytest.raises(ConfigError, match=r"obfuscator_scheme must be one of \('djn', 'full'\)"):
+    refused = r"obfuscator_scheme must be one of \('djn', 'djn-short', 'full'\)"
+    with pytest.raises(ConfigError, match=refused):
         ObfuscatorPool.for_encryptor(public_key, "short")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"obfuscator_processes must lie in \[0, 64\]"):
         ObfuscatorPool.for_encryptor(public_key, processes=-1)

@@ -70,6 +70,7 @@ from rengo.crypto.obfuscators import (
     ObfuscatorPool,
     PoolStats,
     djn_default_exponent_bits,
+    local_exponent_bits,
 )
 from rengo.crypto.packing import (
     PackedEncryptedVector,
@@ -170,6 +171,7 @@ __all__ = [
     "hash_to_points",
     "kangaroo_exponent_bits",
     "load_private_key",
+    "local_exponent_bits",
     "mask_encrypted",
     "new_key_pair",
     "new_secret",

@@ -14,12 +14,12 @@ multiplication. Three ways to make them:
   extra assumption (short exponents of h_s look like random n-th residues; stated
   precisely in :mod:`rengo.crypto.obfuscator_schemes`).
 
-Which scheme a party that encrypts under *another* party's public key uses is a protocol
-option (:data:`LocalObfuscatorScheme`, ``obfuscator_scheme`` on the vertical algorithms'
-configs): ``"djn"`` (the default, :data:`DEFAULT_LOCAL_OBFUSCATOR_SCHEME`) or ``"full"``
-(DCR alone). :meth:`ObfuscatorPool.for_encryptor` builds such a pool, optionally run in
-worker processes. The key holder always uses its CRT obfuscators (DCR alone, and cheaper
-than a table for it).
+Which scheme a party that encrypts under *another* party's public key uses is a protocol option
+(:data:`LocalObfuscatorScheme`, ``obfuscator_scheme`` on the vertical algorithms' configs):
+``"djn"`` (the default, :data:`DEFAULT_LOCAL_OBFUSCATOR_SCHEME`), ``"djn-short"`` (the same with the
+Diffie-Hellman rule's shorter exponents) or ``"full"`` (DCR alone).
+:meth:`ObfuscatorPool.for_encryptor` builds such a pool, optionally run in worker processes. The key
+holder always uses its CRT obfuscators (DCR alone, and cheaper than a table for it).
 
 How obfuscators are made is an :class:`~rengo.crypto.obfuscator_schemes.ObfuscatorScheme`
 (with the assumption it rests on); a pool takes one as ``scheme=``. A pool can also fill
@@ -49,6 +49,7 @@ from rengo.crypto.obfuscator_schemes import (
     ObfuscatorScheme,
     ShortExponentObfuscators,
     djn_default_exponent_bits,
+    kangaroo_exponent_bits,
 )
 from rengo.crypto.randomness import RandomSource, random_source
 
@@ -61,19 +62,24 @@ __all__ = [
     "ObfuscatorPool",
     "PoolStats",
     "djn_default_exponent_bits",
+    "local_exponent_bits",
 ]
 
 
-LocalObfuscatorScheme = Literal["djn", "full"]
+LocalObfuscatorScheme = Literal["djn", "djn-short", "full"]
 """How a party makes the obfuscators it encrypts with under another party's public key.
 
 ``"djn"``: Damgård-Jurik-Nielsen short exponents ``h_s^a``, ``a`` of ``ceil(k/2)`` bits for
 a k-bit n, from a fixed-base table (:class:`ShortExponentObfuscators`). Secure under DCR
 plus the short-exponent assumption: ``h_s^a`` for a uniform ``ceil(k/2)``-bit ``a`` cannot
 be told from a uniformly random n-th residue (:data:`ObfuscatorAssumption`
-``"dcr+short-exponent"``). ``"full"``: Paillier's ``r^n`` with r uniform in ``[1, n)``
-(:class:`FullExponentObfuscators`), secure under DCR alone, ~10-30x costlier per
-obfuscator."""
+``"dcr+short-exponent"``). ``"djn-short"``: the same form and assumption with the
+Diffie-Hellman rule's exponent length, twice the key's security bits
+(:func:`~rengo.crypto.obfuscator_schemes.kangaroo_exponent_bits`: 224 bits at 1024- and
+2048-bit keys instead of 512 and 1024), so a kangaroo search still takes ``2^security``
+steps; 2-4x cheaper per obfuscator, opt-in. ``"full"``: Paillier's ``r^n`` with r uniform
+in ``[1, n)`` (:class:`FullExponentObfuscators`), secure under DCR alone, ~10-30x costlier
+per obfuscator."""
 
 LOCAL_OBFUSCATOR_SCHEMES: tuple[LocalObfuscatorScheme, ...] = get_args(LocalObfuscatorScheme)
 
@@ -82,6 +88,22 @@ DEFAULT_LOCAL_OBFUSCATOR_SCHEME: LocalObfuscatorScheme = "djn"
 
 MAX_OBFUSCATOR_PROCESSES = 64
 """Most worker processes one party's pool may start."""
+
+
+def local_exponent_bits(public_key: PaillierPublicKey, scheme: LocalObfuscatorScheme) -> int:
+    """The short-exponent length ``l`` of a DJN scheme for this key: ``ceil(k/2)`` for
+    ``"djn"``, ``2 * security bits`` for ``"djn-short"``.
+
+    Raises
+    ------
+    ConfigError
+        For ``"full"`` (no short exponent) or an unknown scheme.
+    """
+    if scheme == "djn":
+        return djn_default_exponent_bits(public_key)
+    if scheme == "djn-short":
+        return kangaroo_exponent_bits(public_key)
+    raise ConfigError(f"obfuscator scheme {scheme!r} has no short exponent")
 
 
 @dataclass(frozen=True)
@@ -183,8 +205,9 @@ class ObfuscatorPool:
             The key holder's public key.
         scheme
             ``"djn"`` (default): short exponents from a fixed-base table, drawn from a base
-            this party picks itself; ``"full"``: ``r^n`` (DCR alone). See
-            :data:`LocalObfuscatorScheme` for what each rests on.
+            this party picks itself; ``"djn-short"``: the same with ``2 * security``-bit
+            exponents; ``"full"``: ``r^n`` (DCR alone). See :data:`LocalObfuscatorScheme`
+            for what each rests on.
         processes
             0 (default): make obfuscators in this process (threads where gmpy2 releases
             the GIL); ``k >= 1``: in k worker processes
@@ -194,11 +217,11 @@ class ObfuscatorPool:
         seed
             For reproducible tests only.
         expected_count
-            About how many obfuscators the pool will make over its life. With ``"djn"`` it
-            sizes the fixed-base table: the window that makes that many cheapest, table
-            build included, within :data:`~rengo.crypto.fixed_base.DEFAULT_TABLE_BUDGET`
-            (an 11-bit window for 1024-bit keys when many are needed), and no table at all
-            for a handful (plain short exponentiations). ``None``: an 8-bit window.
+            About how many obfuscators the pool will make over its life. With ``"djn"`` or
+            ``"djn-short"`` it sizes the fixed-base table: the window that makes that many cheapest,
+            table build included, within :data:`~rengo.crypto.fixed_base.DEFAULT_TABLE_BUDGET` (an
+            11-bit window for 1024-bit keys when many are needed), and no table at all for a handful
+            (plain short exponentiations). ``None``: an 8-bit window.
 
         Returns
         -------
@@ -228,17 +251,17 @@ class ObfuscatorPool:
             public_key
         )
         window: int | None = None
-        if scheme == "djn":
+        if scheme != "full":
+            exponent_bits = local_exponent_bits(public_key, scheme)
             window = DEFAULT_WINDOW_BITS
             if expected_count is not None:
                 window = best_window_bits(
-                    djn_default_exponent_bits(public_key),
-                    int(public_key.nsquare.bit_length()),
-                    expected_count,
+                    exponent_bits, int(public_key.nsquare.bit_length()), expected_count
                 )
             made = ShortExponentObfuscators.create(
                 public_key,
                 rng,
+                exponent_bits=exponent_bits,
                 # with worker processes only the workers use a table: each builds its own
                 fixed_base_table=window is not None and not processes,
                 window_bits=DEFAULT_WINDOW_BITS if window is None else window,

@@ -65,8 +65,9 @@ class TransferConfig:
     own key (CRT obfuscators) and masks the other's with randomness it makes under the
     other's public key, as ``obfuscator_scheme`` says
     (:data:`rengo.crypto.obfuscators.LocalObfuscatorScheme`: ``"djn"`` short exponents by
-    default, ``"full"`` for DCR alone), in ``obfuscator_processes`` worker processes (0: in
-    its own process). ``key_bits`` below 2048 are for tests and benchmarks only.
+    default, ``"djn-short"`` shorter ones, ``"full"`` for DCR alone), in
+    ``obfuscator_processes`` worker processes (0: in its own process). ``key_bits`` below
+    2048 are for tests and benchmarks only.
 
     Raises
     ------
@@ -95,7 +96,9 @@ class TransferConfig:
     jacobian_precision_bits: int = option(20, "Fractional bits of plaintext multipliers.")
     key_bits: int = option(2048, "Paillier key size (512 and 1024: tests only).")
     obfuscator_scheme: LocalObfuscatorScheme = option(
-        "djn", "Randomness for masking under the peer's key: djn (fast) or full (DCR only)."
+        "djn",
+        "Randomness for masking under the peer's key: djn (fast), djn-short (faster, "
+        "2x-security-bit exponents) or full (DCR only).",
     )
     obfuscator_processes: int = option(
         0,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rengo.core.errors import ConfigError, ProtocolError
-from rengo.crypto import ObfuscatorPool, generate_paillier_keypair
+from rengo.crypto import ObfuscatorPool, generate_paillier_keypair, local_exponent_bits
 from rengo.transport.channel import LocalBus, run_roles
 from rengo.vfl.hetero_lr.math import sigmoid
 from rengo.vfl.hetero_lr.predict import (
@@ -66,6 +66,22 @@ def test_encrypted_scoring_with_full_obfuscators_when_the_guest_asks(monkeypatch
     scores, made = _score(monkeypatch, obfuscator_scheme="full")
     np.testing.assert_allclose(scores, _expected(), atol=1e-8)
     assert made == ["standard", "standard"]
+
+
+def test_encrypted_scoring_with_djn_short_obfuscators_when_the_guest_asks(monkeypatch):
+    exponent_bits: list[int] = []
+    original = ObfuscatorPool.for_encryptor
+
+    def recording(*args: Any, **kwargs: Any) -> ObfuscatorPool:
+        pool = original(*args, **kwargs)
+        exponent_bits.append(pool.scheme.exponent_bits)  # type: ignore[attr-defined]
+        return pool
+
+    monkeypatch.setattr(ObfuscatorPool, "for_encryptor", recording)
+    scores, made = _score(monkeypatch, obfuscator_scheme="djn-short")
+    np.testing.assert_allclose(scores, _expected(), atol=1e-8)
+    assert made == ["djn-fixed-base", "djn-fixed-base"]
+    assert exponent_bits == [local_exponent_bits(KEYS[0], "djn-short")] * 2
 
 
 def test_unknown_scheme_is_refused_by_the_guest_and_by_a_host():

@@ -53,8 +53,9 @@ class LinearModelConfig:
     coordinator to deal good randomness). With local randomness, ``obfuscator_scheme`` says
     how each party makes it (:data:`rengo.crypto.obfuscators.LocalObfuscatorScheme`):
     ``"djn"`` (default) short exponents from a fixed-base table, secure under DCR plus the
-    short-exponent assumption; ``"full"`` Paillier's ``r^n``, under DCR alone and several
-    times slower. ``obfuscator_processes`` runs each party's obfuscator making in that many
+    short-exponent assumption; ``"djn-short"`` the same with exponents of twice the key's
+    security bits (opt-in, 2-4x cheaper); ``"full"`` Paillier's ``r^n``, under DCR alone and
+    several times slower. ``obfuscator_processes`` runs each party's obfuscator making in that many
     worker processes (0: in the party's own process). ``predict_mode`` picks how scores are gathered
     (see :mod:`rengo.vfl.hetero_lr.predict`). ``key_bits`` below 2048 are for tests and
     benchmarks only.
@@ -88,7 +89,9 @@ class LinearModelConfig:
         "local", "Who makes encryption randomness: local, or dealt by the coordinator."
     )
     obfuscator_scheme: LocalObfuscatorScheme = option(
-        "djn", "Local randomness: djn (short exponents, fast) or full (r^n, DCR only)."
+        "djn",
+        "Local randomness: djn (short exponents, fast), djn-short (2x-security-bit "
+        "exponents, faster) or full (r^n, DCR only).",
     )
     obfuscator_processes: int = option(
         0,

@@ -167,8 +167,9 @@ def hetero_lr_predict_guest(
     inverse_link
         Maps the linear predictor ``u`` to the prediction (default: the logistic function).
     obfuscator_scheme
-        How every party randomises its ciphertexts in encrypted mode (``"djn"`` or
-        ``"full"``; see :data:`~rengo.crypto.LocalObfuscatorScheme`); told to the hosts.
+        How every party randomises its ciphertexts in encrypted mode (``"djn"``,
+        ``"djn-short"`` or ``"full"``; see :data:`~rengo.crypto.LocalObfuscatorScheme`);
+        told to the hosts.
 
     Returns
     -------

@@ -45,9 +45,9 @@ class SecureBoostConfig:
     (the label party encrypting its gradients, the feature parties re-randomising their
     histograms) make their own randomness as ``obfuscator_scheme`` says
     (:data:`rengo.crypto.obfuscators.LocalObfuscatorScheme`: ``"djn"`` short exponents by
-    default, ``"full"`` for DCR alone, computed by CRT when the label party holds the key),
-    in ``obfuscator_processes`` worker processes each (0: in their own process).
-    ``key_bits`` below 2048 are for tests and benchmarks only.
+    default, ``"djn-short"`` shorter ones, ``"full"`` for DCR alone, computed by CRT when
+    the label party holds the key), in ``obfuscator_processes`` worker processes each (0: in
+    their own process). ``key_bits`` below 2048 are for tests and benchmarks only.
 
     Raises
     ------
@@ -73,7 +73,9 @@ class SecureBoostConfig:
     precision_bits: int = option(32, "Fractional bits of encrypted gradients and hessians.")
     key_holder: KeyHolder = option("label_party", "Who holds the Paillier key pair.")
     obfuscator_scheme: LocalObfuscatorScheme = option(
-        "djn", "Randomness of parties without the key: djn (fast) or full (r^n, DCR only)."
+        "djn",
+        "Randomness of parties without the key: djn (fast), djn-short (faster, "
+        "2x-security-bit exponents) or full (r^n, DCR only).",
     )
     obfuscator_processes: int = option(
         0,
