@@ -60,6 +60,10 @@ the ``-procs`` systems each role's process counts its own, summed per role. It a
 each role's obfuscator time into offline and online wall seconds (``PoolStats``):
 ``obfuscator_s_ahead``, made ahead of use while the peers work, and
 ``obfuscator_s_on_demand``, spent inside ``take`` on the protocol's critical path.
+With FATE in the run, each rengo system with local randomness also gets its obfuscator
+floor: obfuscators used per epoch times one obfuscator's CPU (its scheme, its table, timed
+here after the runs), the share of the system's fit CPU that is, and FATE's CPU over it -
+the most any implementation that makes those obfuscators could be ahead of FATE here.
 
 Set-up (once; FATE lives in its own venv ``.bench-venv-fate``, shared with
 ``benchmarks/secureboost.py``, never in .venv; ``--fate-venv`` points at another)::
@@ -282,10 +286,11 @@ class OperationCounts:
             entry["obfuscator_s_on_demand"] = (
                 entry.get("obfuscator_s_on_demand", 0.0) + stats.seconds_on_demand / epochs
             )
-            entry["obfuscator_scheme"] = pool.method  # type: ignore[assignment]
             made = getattr(pool.scheme, "inner", pool.scheme)  # worker processes wrap it
-            if hasattr(made, "exponent_bits"):  # DJN: the short exponents' length
-                entry["obfuscator_exponent_bits"] = made.exponent_bits
+            bits = getattr(made, "exponent_bits", None)  # DJN: the short exponents' length
+            entry["obfuscator_scheme"] = (  # type: ignore[assignment]
+                pool.method if bits is None else f"{pool.method} ({bits}-bit exponents)"
+            )
         out.setdefault("coordinator", {})["decryptions"] = self.decryptions / epochs
         for role, entry in self.multiexp.items():
             target = out.setdefault(role, {})
@@ -487,6 +492,52 @@ def summarise_fate(
 
 
 # --------------------------------------------------------------------------- report
+def obfuscator_cpu_s(bits: int, scheme: str, expected_count: int, sample: int = 600) -> float:
+    """CPU seconds of one obfuscator of ``scheme`` at ``bits``-bit keys, from a table sized
+    for ``expected_count`` as the runs size theirs, measured in this process (after the
+    runs, so nothing else runs beside it); the table's build is not counted."""
+    from rengo.crypto import ObfuscatorPool, generate_paillier_keypair
+
+    public, _ = generate_paillier_keypair(bits)
+    pool = ObfuscatorPool.for_encryptor(public, scheme, expected_count=expected_count)  # type: ignore[arg-type]
+    pool.take(10)  # warm
+    start = time.process_time()
+    pool.take(sample)
+    return (time.process_time() - start) / sample
+
+
+def print_obfuscator_floor(
+    case: dict[str, Any], runs: list[ProcessRun], medians: dict[str, tuple[float, float]]
+) -> None:
+    """How much of each rengo system's CPU its obfuscators alone take (obfuscators used
+    per epoch x one obfuscator's CPU, measured here), and the largest CPU ratio to FATE that
+    any implementation making those obfuscators could reach on this machine."""
+    epochs = case["epochs"]
+    for system, (_, cpu) in medians.items():
+        ok = [r for r in runs if r.system == system and r.report] if system != "fate" else []
+        if not ok:
+            continue
+        config = rengo_config({**case, "system": system})
+        if config.obfuscator_source != "local":  # dealt: the coordinator's CRT obfuscators
+            continue
+        roles = ok[-1].report["operations_per_epoch"].values()
+        used = sum(ops.get("obfuscators_used", 0) for ops in roles if "obfuscator_scheme" in ops)
+        if not used:
+            continue
+        local = [ops for ops in roles if ops.get("obfuscator_scheme", "").startswith("djn")]
+        scheme = config.obfuscator_scheme
+        per_role = max(ops["obfuscators_used"] for ops in local) if local else used
+        each = obfuscator_cpu_s(case["bits"], scheme, int(per_role * epochs))
+        floor = used * each
+        line = (
+            f"  {system}: obfuscators alone {used:.0f}/epoch x {each * 1e3:.3f} ms "
+            f"({scheme}) = {floor:.1f} CPU s/epoch, {floor / cpu:.0%} of its fit CPU"
+        )
+        if "fate" in medians:
+            line += f"; FATE CPU / that = {medians['fate'][1] / floor:.2f}x at most"
+        print(line)
+
+
 def print_case(case: dict[str, Any], runs: list[ProcessRun]) -> None:
     epochs = case["epochs"]
     print(
@@ -529,6 +580,7 @@ def print_case(case: dict[str, Any], runs: list[ProcessRun]) -> None:
                     f"  FATE / {system}: wall {fate_wall / wall:.2f}x, CPU {fate_cpu / cpu:.2f}x "
                     "(medians of this invocation)"
                 )
+    print_obfuscator_floor(case, runs, medians)
     fate_runs = [r for r in runs if r.system == "fate" and r.report]
     if fate_runs:
         report = fate_runs[-1].report

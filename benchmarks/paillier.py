@@ -8,6 +8,14 @@ Run:
 
     .venv/bin/python benchmarks/paillier.py [--ops 200] [--bits 1024 2048]
     .venv/bin/python benchmarks/paillier.py --levers [--ops 2000] [--bits 1024 2048]
+    .venv/bin/python benchmarks/paillier.py --backends [--bits 1024 2048]
+
+``--backends`` asks whether a faster big-integer backend would make obfuscators cheaper: in
+the bench venv it times the multiplications mod n^2 of a DJN obfuscator's loop (one entry
+of each row of a 9-bit fixed-base table, random entries, so the table's memory traffic
+counts) with gmpy2 (rengo's backend) and with python-flint's ``fmpz_mod`` (FLINT, which
+reduces with a precomputed inverse), and GMP's own ``powmod`` per exponent bit (Montgomery
+multiplication inside GMP, no Python in the loop): 5 interleaved samples, median and range.
 
 ``--levers`` measures the speed levers of vertical training instead (per obfuscator,
 decryption and packed score, with ``phe``'s encryption and decryption in the same run):
@@ -28,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -37,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 BENCH_VENV = Path(__file__).resolve().parents[1] / ".bench-venv-paillier"
-PHE_REQUIREMENTS = ["phe", "gmpy2", "numpy"]
+PHE_REQUIREMENTS = ["phe", "gmpy2", "numpy", "python-flint"]
 
 
 def setup() -> None:
@@ -160,6 +169,57 @@ def rengo_rates(bits: int, ops: int) -> dict[str, float]:
     return out
 
 
+def backend_figures(bits: int, powers: int = 300, repeats: int = 5) -> dict[str, list[float]]:
+    """Microseconds per multiplication mod n^2 for a ``bits``-bit n (runs in the bench venv),
+    in the loop a DJN obfuscator runs: the product of one entry per row of a 9-bit fixed-base
+    table for ``ceil(k/2)``-bit exponents (random entries: the table's memory traffic
+    counts), with gmpy2 ``acc * t % m`` and with python-flint ``fmpz_mod`` ``acc * t``, and
+    GMP's ``powmod`` per exponent bit; ``repeats`` interleaved CPU-time samples of each."""
+    import random
+    import secrets
+
+    import flint
+    import gmpy2
+
+    width, window = 2 * bits, 9
+    rows = -(-(bits // 2) // window)
+    modulus = gmpy2.mpz(secrets.randbits(width) | (1 << (width - 1)) | 1)
+    table = [[gmpy2.mpz(secrets.randbits(width)) % modulus for _ in range(1 << window)]
+             for _ in range(rows)]  # fmt: skip
+    context = flint.fmpz_mod_ctx(int(modulus))
+    flint_table = [[context(int(v)) for v in row] for row in table]
+    digits = [[random.randrange(1 << window) for _ in range(rows)] for _ in range(powers)]
+    exponent = gmpy2.mpz(secrets.randbits(bits // 2))
+
+    def with_gmpy2() -> None:
+        for power in digits:
+            acc = table[0][power[0]]
+            for i in range(1, rows):
+                acc = acc * table[i][power[i]] % modulus
+
+    def with_flint() -> None:
+        for power in digits:
+            acc = flint_table[0][power[0]]
+            for i in range(1, rows):
+                acc = acc * flint_table[i][power[i]]
+
+    def with_powmod() -> None:
+        for _ in range(powers // 10):
+            gmpy2.powmod(table[0][1], exponent, modulus)
+
+    def per_unit(fn: Callable[[], None], units: int) -> float:
+        start = time.process_time()
+        fn()
+        return (time.process_time() - start) / units * 1e6
+
+    out: dict[str, list[float]] = {"gmpy2": [], "flint": [], "gmp_powmod_per_bit": []}
+    for _ in range(repeats):  # interleaved
+        out["gmpy2"].append(per_unit(with_gmpy2, powers * (rows - 1)))
+        out["flint"].append(per_unit(with_flint, powers * (rows - 1)))
+        out["gmp_powmod_per_bit"].append(per_unit(with_powmod, powers // 10 * (bits // 2)))
+    return out
+
+
 def run_phe_subprocess(bits: int, ops: int) -> dict[str, float]:
     python = BENCH_VENV / "bin" / "python"
     if not python.exists():
@@ -168,6 +228,26 @@ def run_phe_subprocess(bits: int, ops: int) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": ""}
     result = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     return json.loads(result.stdout)
+
+
+def report_backends(bits: int) -> None:
+    python = BENCH_VENV / "bin" / "python"
+    if not python.exists():
+        sys.exit(f"missing {python}: create the bench venv as described at the top of this file")
+    command = [str(python), __file__, "--backends-only", "--bits", str(bits)]
+    env = {**os.environ, "PYTHONPATH": ""}
+    done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+    figures = json.loads(done.stdout)
+
+    def shown(values: list[float]) -> str:
+        return f"{statistics.median(values):.2f} [{min(values):.2f}-{max(values):.2f}]"
+
+    print(
+        f"{bits}-bit keys, microseconds per multiplication mod n^2 ({2 * bits} bits), median "
+        f"[range] of 5 interleaved: DJN table loop with gmpy2 {shown(figures['gmpy2'])}, with "
+        f"python-flint fmpz_mod {shown(figures['flint'])}; GMP powmod per exponent bit "
+        f"{shown(figures['gmp_powmod_per_bit'])}"
+    )
 
 
 def report(bits: int, ops: int) -> None:
@@ -222,7 +302,11 @@ def main() -> None:
     parser.add_argument("--bits", type=int, nargs="+", default=[1024, 2048])
     parser.add_argument("--levers", action="store_true", help="measure the speed levers")
     parser.add_argument("--setup", action="store_true", help="install phe into the bench venv")
+    parser.add_argument(
+        "--backends", action="store_true", help="time a multiplication mod n^2 per backend"
+    )
     parser.add_argument("--phe-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--backends-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.setup:
         setup()
@@ -230,12 +314,17 @@ def main() -> None:
     if args.phe_only:
         print(json.dumps(phe_rates(args.bits[0], args.ops)))
         return
+    if args.backends_only:
+        print(json.dumps(backend_figures(args.bits[0])))
+        return
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} cores, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f}"
     )
     for bits in args.bits:
-        if args.levers:
+        if args.backends:
+            report_backends(bits)
+        elif args.levers:
             from paillier_levers import report_levers
 
             report_levers(bits, args.ops, run_phe_subprocess(bits, min(args.ops, 200)))

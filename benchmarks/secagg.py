@@ -15,7 +15,10 @@ max_examples * (2^16 - 1)`` must fit, so the default 256 keeps 100 clients in a 
 coordinator sent (down) and received (up), codec payloads. The systems are interleaved for
 ``--repeats`` repeats (>= 3); medians with ranges are printed, with CPU seconds of this process
 (it runs every client) and the load average. The unmasked mean is checked against FedAvg's to
-the quantisation error on every repeat without dropouts.
+the quantisation error on every repeat without dropouts. For each SecAgg+ system it also prints
+the cryptography any SecAgg+ round of that size must do, timed here on one core (two X25519
+key pairs, ``2k`` agreements and ``k + 1`` mask keystreams per client, one self-mask keystream
+per survivor at the coordinator): the round can be no faster than FedAvg's plus that.
 
 Flower (``--flower``): the same task under Flower 1.42, plain FedAvg and its SecAgg+ workflow
 at each listed degree (``num_shares = k + 1``, threshold 0.5), one Ray simulation per system
@@ -158,6 +161,36 @@ def one_round(system: str, args: argparse.Namespace) -> tuple[float, float, int,
     return wall, cpu, pool.down, pool.up, coordinator.parameters[0]
 
 
+def crypto_floor_s(clients: int, degree: int, params: int, ring_bits: int) -> float:
+    """Seconds of the cryptography that any SecAgg+ round of this size does on one core,
+    measured here with the same primitives (``cryptography``'s X25519 and AES-256-CTR):
+    per client two key pairs, ``2k`` agreements and ``k + 1`` mask keystreams of the
+    masked vector's length, and the coordinator's one self-mask keystream per survivor.
+    Not counted: training, quantisation, Shamir shares, sealing, adding masks, messages."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from rengo.crypto.prg import prg_mask
+    from rengo.hfl.secagg.protocol import EXTRA
+
+    def best(fn: Any, number: int) -> float:
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            times.append((time.perf_counter() - start) / number)
+        return min(times)
+
+    peer = X25519PrivateKey.generate().public_key()
+    mine = X25519PrivateKey.generate()
+    keygen = best(X25519PrivateKey.generate, 200)
+    exchange = best(lambda: mine.exchange(peer), 200)
+    seed = os.urandom(32)
+    keystream = best(lambda: prg_mask(seed, params + EXTRA, ring_bits), 5)
+    per_client = 2 * keygen + 2 * degree * exchange + (degree + 1) * keystream
+    return clients * (per_client + keystream)
+
+
 def run_flower(system: str, args: argparse.Namespace, shares: int) -> dict[str, Any]:
     """One Flower simulation (``secagg_flower_app.py``) of ``repeats + 1`` rounds."""
     from hfl_vs_flower import child_env
@@ -272,6 +305,15 @@ def main() -> None:
             f"| {label} | {wall:.3f} ({min(walls):.3f}-{max(walls):.3f}) | {cpu:.3f} | "
             f"{down / 1e6:.2f} | {up / 1e6:.2f} | {wall / base_wall:.2f}x | "
             f"{cpu / base_cpu:.2f}x | {(down + up) / base_bytes:.2f}x | {up / base_up:.2f}x |"
+        )
+    for system in systems[1:]:
+        k = shown_degree(system.split("-", 1)[1], args.clients)
+        floor = crypto_floor_s(args.clients, k, args.params, RING_BITS[system])
+        print(
+            f"{system}: the cryptography any SecAgg+ round at k = {k} does (keys, agreements, "
+            f"mask keystreams; measured here on one core) takes {floor:.3f} s = "
+            f"{floor / base_wall:.2f}x FedAvg's round, so such a round takes at least "
+            f"{1 + floor / base_wall:.2f}x FedAvg's here"
         )
     if flower:
         plain = flower["FedAvg"]

@@ -132,7 +132,7 @@ def test_hetero_lr_sends_only_fresh_unshared_randomness(
     check(model, {"u", "peer-u", "d", "masked", "partial"})
 
 
-@pytest.mark.parametrize("scheme", ["djn", "full"])
+@pytest.mark.parametrize("scheme", ["djn", "djn-short", "full"])
 @pytest.mark.parametrize("key_holder", ["label_party", "coordinator"])
 def test_secureboost_sends_only_fresh_unshared_randomness(key_holder: str, scheme: str) -> None:
     ids, x, y = table()
@@ -153,7 +153,7 @@ def test_secureboost_sends_only_fresh_unshared_randomness(key_holder: str, schem
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("scheme", ["djn", "full"])
+@pytest.mark.parametrize("scheme", ["djn", "djn-short", "full"])
 def test_transfer_learning_sends_only_fresh_unshared_randomness(
     scheme: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
