@@ -74,7 +74,20 @@ def _fixture(name: str) -> bytes:
     return (DATA / name).read_bytes()
 
 
-def test_a_previous_release_fedadam_checkpoint_resumes_bit_identically(logistic_client_fn) -> None:
+def _assert_same_run_as_the_old_release(now: np.ndarray, old: np.ndarray) -> None:
+    """The fixtures were written on another machine: numpy's BLAS (OpenBLAS, DYNAMIC_ARCH)
+    picks its matmul kernels by CPU, so the same run can differ there in the last bit of a
+    weight (seen: 1.1e-16), and a checkpoint written there carries that machine's rounds.
+    Resuming on one machine is checked bit for bit above
+    (``test_restored_run_equals_an_uninterrupted_run``); across machines the
+    old release's run must agree to a few ulps."""
+    assert now.dtype == old.dtype and now.shape == old.shape
+    np.testing.assert_allclose(now, old, rtol=0, atol=1e-14)
+
+
+def test_a_previous_release_fedadam_checkpoint_resumes_the_old_releases_run(
+    logistic_client_fn,
+) -> None:
     blob = _fixture("checkpoint_v1_fedadam_round3.bin")
     assert "format" not in decode(blob)  # written before checkpoints carried a layout number
     resumed = Coordinator(_fedadam(), make_pool(logistic_client_fn, IDS), INIT, seed=2)
@@ -84,7 +97,8 @@ def test_a_previous_release_fedadam_checkpoint_resumes_bit_identically(logistic_
     old_release = decode(_fixture("final_v1_fedadam_round6.bin"))
     straight = Coordinator(_fedadam(), make_pool(logistic_client_fn, IDS), INIT, seed=2).run(6)
     for got, old, now in zip(final, old_release, straight.parameters, strict=True):
-        assert got.tobytes() == old.tobytes() == now.tobytes()
+        _assert_same_run_as_the_old_release(got, old)
+        _assert_same_run_as_the_old_release(now, old)
 
 
 def test_a_previous_release_scaffold_checkpoint_resumes_like_a_current_one(
@@ -112,7 +126,7 @@ def test_a_previous_release_scaffold_checkpoint_resumes_like_a_current_one(
     straight = Coordinator(scaffold(), make_pool(logistic_client_fn, IDS), INIT, seed=2).run(6)
     old_release = decode(_fixture("final_v1_scaffold_round6.bin"))
     for now, old in zip(straight.parameters, old_release, strict=True):
-        assert now.tobytes() == old.tobytes()
+        _assert_same_run_as_the_old_release(now, old)
 
 
 def test_a_checkpoint_of_a_newer_layout_is_refused_clearly(logistic_client_fn) -> None:
