@@ -84,6 +84,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -95,7 +96,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from fate_bench import (
@@ -107,6 +108,9 @@ from fate_bench import (
     setup,
     spread,
 )
+
+if TYPE_CHECKING:
+    from rengo.crypto import LocalObfuscatorScheme, PaillierPublicKey
 
 FATE_SCRIPT = Path(__file__).resolve().with_name("hetero_lr_fate.py")
 PROCESSES_SUFFIX = "-procs"
@@ -492,14 +496,24 @@ def summarise_fate(
 
 
 # --------------------------------------------------------------------------- report
-def obfuscator_cpu_s(bits: int, scheme: str, expected_count: int, sample: int = 600) -> float:
+@functools.cache
+def public_key(bits: int) -> PaillierPublicKey:
+    """One public key of ``bits`` bits for this process's measurements (made once: a
+    2048-bit key takes seconds)."""
+    from rengo.crypto import generate_paillier_keypair
+
+    return generate_paillier_keypair(bits)[0]
+
+
+def obfuscator_cpu_s(
+    bits: int, scheme: LocalObfuscatorScheme, expected_count: int, sample: int = 600
+) -> float:
     """CPU seconds of one obfuscator of ``scheme`` at ``bits``-bit keys, from a table sized
     for ``expected_count`` as the runs size theirs, measured in this process (after the
     runs, so nothing else runs beside it); the table's build is not counted."""
-    from rengo.crypto import ObfuscatorPool, generate_paillier_keypair
+    from rengo.crypto import ObfuscatorPool
 
-    public, _ = generate_paillier_keypair(bits)
-    pool = ObfuscatorPool.for_encryptor(public, scheme, expected_count=expected_count)  # type: ignore[arg-type]
+    pool = ObfuscatorPool.for_encryptor(public_key(bits), scheme, expected_count=expected_count)
     pool.take(10)  # warm
     start = time.process_time()
     pool.take(sample)
