@@ -77,7 +77,7 @@ be told from a uniformly random n-th residue (:data:`ObfuscatorAssumption`
 Diffie-Hellman rule's exponent length, twice the key's security bits
 (:func:`~rengo.crypto.obfuscator_schemes.kangaroo_exponent_bits`: 224 bits at 1024- and
 2048-bit keys instead of 512 and 1024), so a kangaroo search still takes ``2^security``
-steps; 2-4x cheaper per obfuscator, opt-in. ``"full"``: Paillier's ``r^n`` with r uniform
+steps; 2-5x cheaper per obfuscator, opt-in. ``"full"``: Paillier's ``r^n`` with r uniform
 in ``[1, n)`` (:class:`FullExponentObfuscators`), secure under DCR alone, ~10-30x costlier
 per obfuscator."""
 

@@ -54,7 +54,7 @@ class LinearModelConfig:
     how each party makes it (:data:`rengo.crypto.obfuscators.LocalObfuscatorScheme`):
     ``"djn"`` (default) short exponents from a fixed-base table, secure under DCR plus the
     short-exponent assumption; ``"djn-short"`` the same with exponents of twice the key's
-    security bits (opt-in, 2-4x cheaper); ``"full"`` Paillier's ``r^n``, under DCR alone and
+    security bits (opt-in, 2-5x cheaper); ``"full"`` Paillier's ``r^n``, under DCR alone and
     several times slower. ``obfuscator_processes`` runs each party's obfuscator making in that many
     worker processes (0: in the party's own process). ``predict_mode`` picks how scores are gathered
     (see :mod:`rengo.vfl.hetero_lr.predict`). ``key_bits`` below 2048 are for tests and
