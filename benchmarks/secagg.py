@@ -8,8 +8,11 @@ four stages (keys, sealed Shamir shares, masked inputs, unmasking). Both run thr
 SecAgg+ graph degrees to run, each a system of its own: ``all`` (complete graph, i.e. SecAgg),
 ``log`` (Bell et al.'s k = O(log n), here ``2 * ceil(log2 n)``: 12 at 50 clients, 14 at 100) or
 a number. ``--dropouts`` clients drop in the masked-input stage (their masks are rebuilt from
-shares). ``--max-examples`` is the public bound on a client's example count (the clients hold
-10 to ``clients + 9``); with the 16-bit quantisation it sizes the ring: ``clients *
+shares). ``--signed`` adds each degree again as a signed system (``SecAgg(signed=True)``:
+clients sign their keys and the survivor set with certificates from a throwaway CA made
+before the timing, and check each other's; one more stage). ``--max-examples`` is the
+public bound on a client's example count (the clients hold 10 to ``clients + 9``); with the
+16-bit quantisation it sizes the ring: ``clients *
 max_examples * (2^16 - 1)`` must fit, so the default 256 keeps 100 clients in a 32-bit ring
 (uint32 masks and words on the wire), 1024 needs 33 bits (uint64). Bytes are everything the
 coordinator sent (down) and received (up), codec payloads. The systems are interleaved for
@@ -39,6 +42,7 @@ Run:  .venv/bin/python benchmarks/secagg.py --setup                (once, for --
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -47,7 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +59,7 @@ import numpy as np
 
 from rengo.core.messages import Config, EvaluateResult, FitResult
 from rengo.core.parameters import Parameters
+from rengo.crypto.signatures import SigningIdentity, simulated_identities
 from rengo.hfl import Client, Coordinator, FedAvg, SecAggMod, SecAggPlus, make_pool
 from rengo.hfl.mods.chain import ClientCall
 from rengo.transport.pool import ClientPool, Reply, Request
@@ -80,7 +85,8 @@ class DropInMaskedInput(SecAggMod):
     """The secagg mod, installed in its place, with the first ``k`` clients disconnecting in
     the masked-input stage."""
 
-    def __init__(self, dropped: set[str]) -> None:
+    def __init__(self, dropped: set[str], identities: Mapping[str, SigningIdentity]) -> None:
+        super().__init__(identities)
         self.dropped = dropped
 
     def __call__(self, call: ClientCall, call_next: Any) -> Any:
@@ -133,18 +139,32 @@ def shown_degree(name: str, clients: int) -> int:
     return clients - 1 if k == 0 or k >= clients - 1 else k + k % 2
 
 
+def variant_of(system: str) -> str:
+    """The ``--neighbours`` entry of ``secagg-<entry>`` or ``secagg-<entry>-signed``."""
+    return system.split("-")[1]
+
+
+@functools.cache
+def signing_identities(clients: int) -> tuple[bytes, Mapping[str, SigningIdentity]]:
+    """A throwaway CA and one certificate per client (made once, outside the timing)."""
+    return simulated_identities([f"c{i:03d}" for i in range(clients)])
+
+
 def one_round(system: str, args: argparse.Namespace) -> tuple[float, float, int, int, np.ndarray]:
     """(wall s, CPU s, bytes down, bytes up, new model) of one round of ``system``:
-    ``fedavg`` or ``secagg-<neighbours>``."""
-    secagg = system.startswith("secagg")
+    ``fedavg``, ``secagg-<neighbours>`` or ``secagg-<neighbours>-signed``."""
+    secagg, signed = system.startswith("secagg"), system.endswith("-signed")
     ids = [f"c{i:03d}" for i in range(args.clients)]
     dropped = set(ids[: args.dropouts]) if secagg else set()
-    mods = [DropInMaskedInput(dropped)] if secagg else []
+    ca, identities = signing_identities(args.clients) if signed else (None, {})
+    mods = [DropInMaskedInput(dropped, identities)] if secagg else []
     pool = CountingPool(make_pool(lambda cid: PerturbClient(int(cid[1:])), ids, mods=mods))
     workflow = (
         SecAggPlus(
-            neighbours=degree(system.split("-", 1)[1], args.clients),
+            neighbours=degree(variant_of(system), args.clients),
             max_examples=args.max_examples,
+            signed=signed,
+            ca=ca,
         )
         if secagg
         else None
@@ -239,6 +259,9 @@ def main() -> None:
         help="SecAgg+ max_examples: the public bound on a client's example count (the "
         "clients hold 10 to clients + 9); it sizes the ring (default 256)",
     )
+    parser.add_argument(
+        "--signed", action="store_true", help="also run each degree as a signed system"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--flower", action="store_true", help="add Flower 1.42's rows")
     parser.add_argument("--setup", action="store_true", help="build the Flower venv and exit")
@@ -255,6 +278,8 @@ def main() -> None:
         if v not in ("all", "log") and not v.isdigit():
             parser.error(f"--neighbours entry {v!r}: use all, log or a number")
     systems = ["fedavg", *(f"secagg-{v}" for v in variants)]
+    if args.signed:
+        systems += [f"secagg-{v}-signed" for v in variants]
     load = os.getloadavg()
     runs: dict[str, list[tuple[float, float, int, int]]] = {s: [] for s in systems}
     for _ in range(args.repeats):
@@ -298,16 +323,19 @@ def main() -> None:
         if system == "fedavg":
             label = "rengo FedAvg"
         else:
-            name = system.split("-", 1)[1]
+            name = variant_of(system)
             k = shown_degree(name, args.clients)
-            label = f"rengo SecAgg+ ({name}: k = {k}, {RING_BITS[system]}-bit ring)"
+            signed = ", signed" if system.endswith("-signed") else ""
+            label = f"rengo SecAgg+ ({name}: k = {k}, {RING_BITS[system]}-bit ring{signed})"
         print(
             f"| {label} | {wall:.3f} ({min(walls):.3f}-{max(walls):.3f}) | {cpu:.3f} | "
             f"{down / 1e6:.2f} | {up / 1e6:.2f} | {wall / base_wall:.2f}x | "
             f"{cpu / base_cpu:.2f}x | {(down + up) / base_bytes:.2f}x | {up / base_up:.2f}x |"
         )
     for system in systems[1:]:
-        k = shown_degree(system.split("-", 1)[1], args.clients)
+        if system.endswith("-signed"):
+            continue  # the same floor as the unsigned system of its degree
+        k = shown_degree(variant_of(system), args.clients)
         floor = crypto_floor_s(args.clients, k, args.params, RING_BITS[system])
         print(
             f"{system}: the cryptography any SecAgg+ round at k = {k} does (keys, agreements, "

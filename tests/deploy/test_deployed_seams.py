@@ -137,3 +137,17 @@ def test_secagg_plus_runs_over_grpc_and_ends_where_simulation_ends(certs: Path) 
     want = simulated(FedAvg(min_fit_clients=3), SecAggPlus(quantisation_bits=20))
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)  # masks cancel exactly; same quantised inputs
+
+
+@pytest.mark.timeout(120)
+def test_signed_secagg_runs_over_grpc_with_the_parties_mtls_certificates(certs: Path) -> None:
+    """The parties sign with their mTLS certificates (installed by run_party) and the
+    coordinator checks them against its ca.pem; the sum is the unsigned simulation's."""
+    from rengo.hfl import SecAggPlus
+
+    workflow = SecAggPlus(quantisation_bits=20, signed=True)
+    got = deployed(certs, FedAvg(min_fit_clients=3), workflow)
+    want = simulated(FedAvg(min_fit_clients=3), SecAggPlus(quantisation_bits=20))
+    assert workflow.last.signed and workflow.ca == (certs / "ca.pem").read_bytes()
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)

@@ -31,6 +31,19 @@ def test_secagg_true_builds_the_secagg_workflow_with_its_options() -> None:
     assert not history.rounds[0].failures
 
 
+def test_a_signed_secagg_job_simulates_with_a_throwaway_ca_per_run() -> None:
+    spec = parse_job({**BASE, "privacy": {"secagg": True, "secagg_signed": True}})
+    job = build_hfl_job(spec)
+    assert isinstance(job.workflow, SecAggPlus) and job.workflow.ca is None  # deployed: real CA
+    mods, workflow = job.for_simulation()
+    assert isinstance(workflow, SecAggPlus) and workflow.ca is not None
+    history = simulate(
+        job.client_fn, job.client_ids, job.strategy, job.initial_parameters, 1,
+        workflow=workflow, client_mods=mods,
+    )  # fmt: skip
+    assert not history.rounds[0].failures and workflow.last.signed
+
+
 def test_without_secagg_the_default_workflow_runs() -> None:
     assert build_hfl_job(parse_job(BASE)).workflow is None
 

@@ -47,6 +47,7 @@ def run_job(
         check_choice("--executor", "executor", executor, executor_names())
         spec.job.executor = executor
     job = build_hfl_job(spec)
+    simulation_mods, simulation_workflow = job.for_simulation()
     console.print(
         f"[bold]{spec.job.name}[/]: {spec.strategy.name} over {len(job.client_ids)} clients "
         f"({spec.partition.scheme}) on {spec.data.dataset}, {spec.job.rounds} rounds, "
@@ -75,8 +76,8 @@ def run_job(
                 **({"overrides": list(overrides)} if overrides else {}),
             },
             progress=progress,
-            client_mods=job.client_mods,
-            workflow=job.workflow,
+            client_mods=simulation_mods,
+            workflow=simulation_workflow,
             checks=spec.result_checks,
             observers=[tracker] if tracker is not None else [],
             checkpoints=spec.checkpoints,

@@ -12,7 +12,8 @@ dealing, one-time-pad masking in Z_n so a key holder decrypts only noise, slot p
 for the wire. ``rengo.crypto.x25519`` holds hash-to-curve and commutative blinding for PSI
 (loaded on first use). For secure aggregation: Shamir secret sharing (``shamir``), a
 AES-CTR PRG (``prg``), quantisation into ``Z_{2^bits}`` (``quantisation``) and X25519
-pairwise agreement with authenticated encryption (``pairwise``).
+pairwise agreement with authenticated encryption (``pairwise``), and parties' signatures
+under their federation certificates, checkable through an untrusted relay (``signatures``).
 """
 
 import importlib
@@ -106,6 +107,10 @@ _LAZY = {
     "seal": "rengo.crypto.pairwise",
     "prg_mask": "rengo.crypto.prg",
     "add_masks": "rengo.crypto.prg",
+    "SignatureError": "rengo.crypto.signatures",
+    "SigningIdentity": "rengo.crypto.signatures",
+    "simulated_identities": "rengo.crypto.signatures",
+    "verify_signed": "rengo.crypto.signatures",
 }
 
 
@@ -147,6 +152,8 @@ __all__ = [
     "ScaleMismatchError",
     "Share",
     "ShortExponentObfuscators",
+    "SignatureError",
+    "SigningIdentity",
     "SlotLayout",
     "UnrandomizedCiphertextError",
     "add_masks",
@@ -189,8 +196,10 @@ __all__ = [
     "rounding_error_bound",
     "save_private_key",
     "seal",
+    "simulated_identities",
     "split_secret",
     "unmask",
     "unpack",
     "unpack_signed",
+    "verify_signed",
 ]

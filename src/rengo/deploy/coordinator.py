@@ -25,6 +25,7 @@ from rengo.deploy.presence import PresenceRecorder
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.coordinator import Coordinator, History, ProgressFn, RoundObserver, RoundRecord
 from rengo.hfl.result_checks import ResultChecks
+from rengo.hfl.secagg.workflow import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.workflow import FitWorkflow
 from rengo.tracking.run import open_run
@@ -254,7 +255,9 @@ def serve_coordinator(
     on_listening
         Called with the hub once it listens (tests read its port).
     workflow
-        The rounds' fit stage (default: one exchange per party).
+        The rounds' fit stage (default: one exchange per party). Signed secure aggregation
+        (``SecAggPlus(signed=True)``) checks the parties' certificates against the hub's
+        federation CA unless given another.
     checks
         The checks of every fit result (default :class:`ResultChecks`: claims capped at 3x
         the round's median, updates beyond 10x the median norm refused).
@@ -297,6 +300,7 @@ def serve_coordinator(
         raise ConfigError(f"min_parties must be >= 1, got {min_parties}")
     if expected is not None and min_parties is not None and min_parties > len(expected):
         raise ConfigError(f"min_parties={min_parties} exceeds the {len(expected)} parties")
+    _trust_federation_ca(workflow, security)
     quorum = min_parties or (len(expected) if expected else strategy.min_available_clients)
     config = {
         "strategy": strategy.name,
@@ -367,3 +371,21 @@ def serve_coordinator(
 
 # serve_role (any protocol's roles over gRPC) moved to rengo.deploy.roles.
 __getattr__ = moved_names(__name__, {"serve_role": "rengo.deploy.roles"})
+
+
+def _trust_federation_ca(workflow: FitWorkflow | None, security: HubSecurity) -> None:
+    """Give signed secure aggregation the federation CA the hub authenticates parties with.
+
+    Raises
+    ------
+    ConfigError
+        If the round is signed and the hub authenticates parties by token (no certificates).
+    """
+    if not isinstance(workflow, SecAggPlus) or not workflow.config.signed or workflow.ca:
+        return
+    if security.mode != "mtls" or security.ca_cert is None:
+        raise ConfigError(
+            "signed secure aggregation needs parties with certificates from the federation CA "
+            f"(mTLS); this hub authenticates by {security.mode}"
+        )
+    workflow.ca = security.ca_cert

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from rengo.core.deprecation import moved_names
+from rengo.core.errors import ConfigError
+from rengo.crypto.signatures import SigningIdentity
 from rengo.hfl.client import ClientFn, client_handler
 from rengo.hfl.mods.chain import Mod
+from rengo.hfl.secagg.client_mod import SecAggMod
 from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff, PartyConnection
 from rengo.transport.grpc_security import PartyCredentials
 
@@ -40,7 +43,11 @@ def run_party(
         Liveness checks and reconnection schedule.
     mods
         Client mods this party installs around its client (the mods the coordinator's
-        strategy needs are added by name, from this installation's registry).
+        strategy needs are added by name, from this installation's registry). A party with
+        an mTLS certificate also installs the secure aggregation mod with its certificate as
+        signing identity, so it can take part in signed rounds; install
+        ``SecAggMod(identity)`` yourself (``require_signed`` on by default) to refuse
+        unsigned ones.
     on_finished
         Called with the coordinator's last word (``"run RUN finished"``) when it ends the
         run - also when this party lost its link before the end and came back after it.
@@ -65,7 +72,7 @@ def run_party(
         coordinator,
         name,
         credentials,
-        handler=client_handler(client_fn, mods),
+        handler=client_handler(client_fn, [*mods, *_signing_mods(name, credentials, mods)]),
         heartbeat_interval=heartbeat_interval,
         backoff=backoff,
     )
@@ -73,6 +80,22 @@ def run_party(
     if on_finished is not None and connection.farewell is not None:
         on_finished(connection.farewell)
     return connection.sessions
+
+
+def _signing_mods(name: str, credentials: PartyCredentials, mods: Sequence[Mod]) -> list[Mod]:
+    """The secagg mod signing with this party's mTLS certificate (none if the party installs
+    its own, or authenticates by token)."""
+    if any(getattr(mod, "name", None) == SecAggMod.name for mod in mods):
+        return []
+    if credentials.cert is None or credentials.key is None or credentials.ca_cert is None:
+        return []
+    try:
+        identity = SigningIdentity.from_pem(credentials.cert, credentials.key, credentials.ca_cert)
+    except ConfigError:
+        return []  # a signed round then fails with "has no signing identity"
+    if identity.name != name:
+        return []
+    return [SecAggMod(identity, require_signed=False)]
 
 
 # run_role (any protocol's roles over gRPC) moved to rengo.deploy.roles.

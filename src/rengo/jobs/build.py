@@ -16,6 +16,7 @@ import numpy as np
 from rengo.core.errors import ConfigError
 from rengo.core.messages import Metrics
 from rengo.core.parameters import Parameters
+from rengo.crypto.signatures import simulated_identities
 from rengo.data import (
     Dataset,
     FederatedDataset,
@@ -34,6 +35,7 @@ from rengo.hfl import (
     FitWorkflow,
     LogisticRegressionClient,
     Mod,
+    SecAggMod,
     SecAggPlus,
     Strategy,
     get_strategy,
@@ -75,6 +77,20 @@ class HflJob:
     def client_ids(self) -> list[str]:
         """Client names, in federation order."""
         return list(self.federation.client_ids)
+
+    def for_simulation(self) -> tuple[list[Mod], FitWorkflow | None]:
+        """The client mods and the workflow a simulation of this job runs.
+
+        Signed secure aggregation (``secagg_signed = true``) needs each client's certificate;
+        a simulation has none, so each simulated client gets one from a throwaway CA made
+        here (a deployed run uses the federation's real certificates instead).
+        """
+        mods, workflow = list(self.client_mods), self.workflow
+        if isinstance(workflow, SecAggPlus) and workflow.config.signed and workflow.ca is None:
+            ca, identities = simulated_identities(self.client_ids)
+            workflow = SecAggPlus(workflow.config, ca=ca)
+            mods.append(SecAggMod(identities))
+        return mods, workflow
 
 
 def load_job_dataset(spec: JobSpec) -> Dataset:

@@ -52,6 +52,12 @@ class SecAgg:
         "Largest example count a client may pre-weight its update by (sizes the ring).",
         ge=1,
     )
+    signed: bool = option(
+        False,
+        "Clients sign their keys and the survivor set with their federation certificates and "
+        "check each other's signatures, so a coordinator that swaps keys, rigs the graph or "
+        "tells clients different survivor sets is refused (Bonawitz et al. 2017, Section 6).",
+    )
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.clip_range) and self.clip_range > 0):

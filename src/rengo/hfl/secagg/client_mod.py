@@ -26,10 +26,12 @@ from rengo.crypto.pairwise import agree, new_key_pair, open_sealed, seal
 from rengo.crypto.prg import SEED_BYTES, add_masks
 from rengo.crypto.quantisation import CHUNK_VALUES, Quantisation, quantise_into
 from rengo.crypto.shamir import Share, split_secret
+from rengo.crypto.signatures import SignatureError, SigningIdentity
 from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, ModChain, register_mod
 from rengo.hfl.mods.dp_clip import UNCLIPPED_METRIC
 from rengo.hfl.secagg.protocol import (
     ADVERTISE,
+    CONSISTENCY,
     EXTRA,
     MASKED_INPUT,
     MODE_DP,
@@ -37,11 +39,14 @@ from rengo.hfl.secagg.protocol import (
     STAGES,
     UNMASK,
     WEIGHT_SCALE,
+    keys_statement,
     mask_sign,
+    neighbour_graph,
     pair_context,
     ring_mask,
     share_context,
     share_digest,
+    survivors_statement,
     wire_dtype,
 )
 
@@ -52,18 +57,59 @@ STATE_KEY = "secagg"
 class SecAggMod(ClientMod):
     """Answers ``secagg.*`` stages; trains (through ``call_next``) in the masked-input stage.
 
+    Requested by name, it runs unsigned rounds only. Installed with the client's signing
+    identity (its federation certificate and key), it also runs signed rounds
+    (``SecAgg(signed=True)``), the malicious-coordinator variant of Bonawitz et al. (CCS
+    2017, Section 6) on Bell et al.'s graph: it signs its keys and checks its neighbours'
+    signatures before sealing shares for them, checks that its neighbours are the round's
+    public graph, signs the survivor set it is told, and before unmasking checks that at
+    least ``t`` of each neighbour's own neighbours signed that same set. So the honest
+    neighbours of any client agree on whether it survived, and the coordinator cannot
+    collect both of its secrets, while fewer than ``2t - k`` of its ``k`` neighbours collude
+    with the coordinator.
+
+    Parameters
+    ----------
+    identities
+        The signing identity of the client this mod serves, or one per client id (a
+        simulation serves many clients with one mod); see
+        :class:`~rengo.crypto.signatures.SigningIdentity`.
+    require_signed
+        Refuse unsigned rounds, so a coordinator cannot downgrade this client to the
+        semi-honest protocol. Default: on when ``identities`` are given.
+
     Raises
     ------
     ProtocolError
         For a stage out of order or repeated in a round, a sealed share that fails
         authentication (naming its sender), an example count above ``max_examples``, or an
         unmasking request that asks for both secrets of one neighbour or comes with fewer
-        survivors than the threshold.
+        survivors than the threshold; in signed rounds, for keys not signed by their owner,
+        neighbours other than the public graph's, a threshold of half the neighbours or
+        less, a second survivor set, or too few signatures on the one it signed.
     """
 
     name: ClassVar[str] = "secagg"
     stages: ClassVar[frozenset[str]] = frozenset(STAGES)
     _chain: ModChain | None = None
+    _identities: Mapping[str, SigningIdentity] = {}
+    _require_signed: bool = False
+
+    def __init__(
+        self,
+        identities: SigningIdentity | Mapping[str, SigningIdentity] | None = None,
+        *,
+        require_signed: bool | None = None,
+    ) -> None:
+        if isinstance(identities, SigningIdentity):
+            identities = {identities.name: identities}
+        self._identities = dict(identities or {})
+        for client_id, identity in self._identities.items():
+            if identity.name != client_id:
+                raise ValueError(f"the identity for {client_id!r} is {identity.name!r}'s")
+        self._require_signed = bool(self._identities) if require_signed is None else require_signed
+        if self._require_signed and not self._identities:
+            raise ValueError("require_signed needs the client's signing identity")
 
     @property
     def _requested(self) -> ModChain:
@@ -79,6 +125,8 @@ class SecAggMod(ClientMod):
             return self._share_keys(call)
         if call.key == MASKED_INPUT:
             return self._masked_input(call, call_next)
+        if call.key == CONSISTENCY:
+            return self._consistency(call)
         if call.key == UNMASK:
             return self._unmask(call)
         return call_next(call)
@@ -86,8 +134,14 @@ class SecAggMod(ClientMod):
     # -- stage 0: advertise keys ------------------------------------------------------------
     def _advertise(self, call: ClientCall) -> dict[str, bytes]:
         message = call.message
+        signed = bool(message.get("signed", False))
+        if self._require_signed and not signed:
+            raise ProtocolError(
+                "refusing an unsigned secure aggregation round: this client signs its rounds "
+                "(the coordinator sets secagg signed = true)"
+            )
         encryption, masking = new_key_pair(), new_key_pair()
-        call.state[STATE_KEY] = {
+        state: dict[str, Any] = {
             "round": int(message["round"]),
             "threshold": int(message["threshold"]),
             "points": dict(message["points"]),
@@ -95,7 +149,26 @@ class SecAggMod(ClientMod):
             "c_sk": encryption.secret,
             "s_sk": masking.secret,
         }
-        return {"c_pk": encryption.public, "s_pk": masking.public}
+        reply = {"c_pk": encryption.public, "s_pk": masking.public}
+        if signed:
+            identity = self._identity(call.client_id)
+            state.update(_public_graph(call.client_id, message, state))
+            statement = keys_statement(
+                state["round"], call.client_id, encryption.public, masking.public
+            )
+            reply |= {"signature": identity.sign(statement), "certificate": identity.cert_pem}
+        call.state[STATE_KEY] = state
+        return reply
+
+    def _identity(self, client_id: str) -> SigningIdentity:
+        identity = self._identities.get(client_id)
+        if identity is None:
+            raise ProtocolError(
+                f"the coordinator asks for a signed secure aggregation round and client "
+                f"{client_id!r} has no signing identity: install SecAggMod(identity) with its "
+                "federation certificate (deployed parties with mTLS certificates do)"
+            )
+        return identity
 
     # -- stage 1: share keys ----------------------------------------------------------------
     def _share_keys(self, call: ClientCall) -> dict[str, Any]:
@@ -117,6 +190,10 @@ class SecAggMod(ClientMod):
         key_shares = split_secret(state["s_sk"], threshold, points)
         seed_shares = split_secret(seed, threshold, points)
         r, u = state["round"], call.client_id
+        if state.get("signed"):
+            identity = self._identity(u)
+            for v in holders:
+                self._check_keys_signed(identity, r, v, keys[v])
         sealing_key = X25519PrivateKey.from_private_bytes(state["c_sk"])  # loaded once
         sealed: dict[str, bytes] = {}
         digests: dict[str, list[bytes]] = {}
@@ -135,6 +212,22 @@ class SecAggMod(ClientMod):
         for done in ("c_sk", "points", "neighbours"):
             state.pop(done)
         return {"sealed": sealed, "digests": digests}
+
+    @staticmethod
+    def _check_keys_signed(
+        identity: SigningIdentity, server_round: int, owner: str, keys: Mapping[str, Any]
+    ) -> None:
+        """Refuse keys relayed as ``owner``'s that ``owner`` did not sign for this round: with
+        a key of its own in their place, the coordinator could open the shares sealed for
+        ``owner`` and rebuild this client's secrets."""
+        try:
+            statement = keys_statement(server_round, owner, keys["c_pk"], keys["s_pk"])
+            identity.verify(owner, keys["certificate"], statement, keys["signature"])
+        except (KeyError, TypeError, SignatureError) as exc:
+            raise ProtocolError(
+                f"refusing the round: the keys relayed for client {owner!r} are not signed "
+                f"by it ({exc}); the coordinator may be swapping keys"
+            ) from None
 
     # -- stage 2: masked input collection ---------------------------------------------------
     def _masked_input(self, call: ClientCall, call_next: CallNext) -> dict[str, Any]:
@@ -221,12 +314,45 @@ class SecAggMod(ClientMod):
         vector[-EXTRA:] = [multiplier, clipped, unclipped, fixed_weight]
         return vector
 
-    # -- stage 3: unmasking -----------------------------------------------------------------
+    # -- stage 3 (signed rounds): consistency check ----------------------------------------
+    def _consistency(self, call: ClientCall) -> dict[str, bytes]:
+        """Sign the survivor set the coordinator announces - once a round, and only a set
+        that holds this client, lies within the round's clients and reaches the threshold."""
+        state = self._state(call, CONSISTENCY)
+        u = call.client_id
+        if not state.get("signed"):
+            raise ProtocolError("a consistency check in an unsigned round")
+        if "held" not in state:
+            raise ProtocolError("a consistency check before this client's masked input")
+        if "survivors" in state:
+            raise ProtocolError(
+                "refusing to sign a second survivor set this round: two sets would let the "
+                "coordinator tell clients different stories about who dropped"
+            )
+        announced = [str(v) for v in call.message["survivors"]]
+        survivors = sorted(set(announced))
+        strangers = sorted(set(survivors) - set(state["clients"]))
+        if len(survivors) != len(announced) or strangers or u not in survivors:
+            raise ProtocolError(
+                "refusing a malformed survivor set (repeated names, clients outside the round "
+                f"{strangers or ''}, or without this client)"
+            )
+        if len(survivors) < state["threshold"]:
+            raise ProtocolError(
+                f"refusing to sign: {len(survivors)} survivors, below the threshold "
+                f"{state['threshold']}"
+            )
+        state["survivors"] = survivors
+        return {"signature": self._identity(u).sign(survivors_statement(state["round"], survivors))}
+
+    # -- stage 4: unmasking -----------------------------------------------------------------
     def _unmask(self, call: ClientCall) -> dict[str, Any]:
         state = self._state(call, UNMASK)
         call.state.pop(STATE_KEY)
         held: dict[str, list[bytes]] = state.get("held", {})
         dropped, survivors = list(call.message["dropped"]), list(call.message["survivors"])
+        if state.get("signed"):
+            self._check_survivors_signed(call, state, dropped, survivors)
         both = sorted(set(dropped) & set(survivors))
         if both:
             raise ProtocolError(
@@ -246,6 +372,58 @@ class SecAggMod(ClientMod):
             "seed_shares": {v: held[v][1] for v in survivors if v != call.client_id},
         }
 
+    def _check_survivors_signed(
+        self,
+        call: ClientCall,
+        state: Mapping[str, Any],
+        dropped: Sequence[str],
+        survivors: Sequence[str],
+    ) -> None:
+        """Before revealing a share of neighbour ``v``'s secrets, require that at least ``t``
+        of ``v``'s own neighbours signed the survivor set this client signed.
+
+        An honest client signs one set a round, so two honest neighbours of ``v`` told
+        different sets would each need ``t`` signatures from ``v``'s ``k`` neighbours, and
+        the two groups share at least ``2t - k`` signers: with fewer than that colluding,
+        every honest neighbour of ``v`` reveals the same kind of share of ``v``.
+        """
+        signed_set = state.get("survivors")
+        if signed_set is None:
+            raise ProtocolError("refusing to unmask: this client signed no survivor set")
+        held: Mapping[str, Any] = state.get("held", {})
+        if set(survivors) != {v for v in held if v in signed_set} or set(dropped) != {
+            v for v in held if v not in signed_set
+        }:
+            raise ProtocolError(
+                "refusing to unmask: the coordinator's dropped and surviving neighbours differ "
+                "from the survivor set this client signed"
+            )
+        r, threshold = state["round"], state["threshold"]
+        graph = neighbour_graph(state["clients"], state["degree"], r)
+        statement = survivors_statement(r, signed_set)
+        identity = self._identity(call.client_id)
+        signatures: Mapping[str, Any] = call.message.get("signatures", {})
+        certificates: Mapping[str, Any] = call.message.get("certificates", {})
+        valid: dict[str, bool] = {}
+
+        def signed_by(w: str) -> bool:
+            if w not in valid:
+                try:
+                    identity.verify(w, certificates[w], statement, signatures[w])
+                    valid[w] = True
+                except (KeyError, TypeError, SignatureError):
+                    valid[w] = False
+            return valid[w]
+
+        for v in sorted(held):
+            signers = [w for w in graph[v] if w in signed_set and signed_by(w)]
+            if len(signers) < threshold:
+                raise ProtocolError(
+                    f"refusing to unmask: only {len(signers)} of {v}'s neighbours signed the "
+                    f"survivor set this client signed, {threshold} needed (the coordinator may "
+                    "be telling clients different survivor sets)"
+                )
+
     @staticmethod
     def _state(call: ClientCall, stage: str) -> dict[str, Any]:
         state = call.state.get(STATE_KEY)
@@ -254,6 +432,42 @@ class SecAggMod(ClientMod):
         if int(call.message.get("round", state["round"])) != state["round"]:
             raise ProtocolError(f"stage {stage!r} for another round than this client advertised")
         return state
+
+
+def _public_graph(
+    client_id: str, message: Mapping[str, Any], state: Mapping[str, Any]
+) -> dict[str, Any]:
+    """In a signed round, check that the coordinator gave this client its neighbours and
+    Shamir points in the round's public graph (:func:`neighbour_graph` of the announced
+    clients and degree), and a threshold above half of them; return what later stages need.
+
+    A coordinator free to pick a client's neighbours could surround it with accomplices; one
+    free to lower the threshold would need fewer of them.
+    """
+    clients = sorted(str(v) for v in message["clients"])
+    degree = int(message["degree"])
+    if (
+        client_id not in clients
+        or len(set(clients)) != len(clients)
+        or not 2 <= degree < len(clients)
+    ):
+        raise ProtocolError("refusing the round: a malformed client list or graph degree")
+    graph = neighbour_graph(clients, degree, state["round"])
+    points = {v: i + 1 for i, v in enumerate(clients)}
+    mine = graph[client_id]
+    if sorted(state["neighbours"]) != mine or state["points"] != {
+        v: points[v] for v in (client_id, *mine)
+    }:
+        raise ProtocolError(
+            "refusing the round: the neighbours the coordinator gave this client are not the "
+            "round's public graph"
+        )
+    if not 2 * state["threshold"] > len(mine) or state["threshold"] > len(mine):
+        raise ProtocolError(
+            f"refusing the round: a threshold of {state['threshold']} of {len(mine)} "
+            "neighbours (more than half are needed)"
+        )
+    return {"signed": True, "clients": clients, "degree": degree}
 
 
 def _quantise_update(

@@ -22,8 +22,10 @@ import numpy as np
 ADVERTISE = "secagg.advertise"
 SHARE_KEYS = "secagg.share_keys"
 MASKED_INPUT = "secagg.masked_input"
+CONSISTENCY = "secagg.consistency"
 UNMASK = "secagg.unmask"
-STAGES = (ADVERTISE, SHARE_KEYS, MASKED_INPUT, UNMASK)
+STAGES = (ADVERTISE, SHARE_KEYS, MASKED_INPUT, CONSISTENCY, UNMASK)
+"""Stage keys in order; the consistency check runs only in signed rounds."""
 
 EXTRA = 4
 """Entries after the P quantised coordinates: multiplier, clipped, unclipped, weight."""
@@ -75,6 +77,19 @@ def share_digest(server_round: int, owner: str, holder: str, kind: str, share: b
     reject a wrong share when it comes back (a share is 521 random bits: the digest hides it)."""
     label = f"rengo-secagg|digest|{server_round}|{owner}\x00{holder}|{kind}|".encode()
     return hashlib.sha256(label + share).digest()
+
+
+def keys_statement(server_round: int, owner: str, c_pk: bytes, s_pk: bytes) -> bytes:
+    """What a client signs when it advertises its keys in a signed round: its name, the round
+    and both public keys (so no one can pass off other keys as its own, in any round)."""
+    return b"rengo-secagg|keys|%d|%s\x00" % (server_round, owner.encode()) + c_pk + s_pk
+
+
+def survivors_statement(server_round: int, survivors: Sequence[str]) -> bytes:
+    """What a client signs in the consistency check: the round and the survivor set it was
+    told (every client that sent a masked input), in sorted order."""
+    joined = "\x00".join(sorted(survivors)).encode()
+    return b"rengo-secagg|survivors|%d|" % server_round + joined
 
 
 def mask_sign(u: str, v: str) -> int:

@@ -18,6 +18,13 @@ Round r over the sampled clients U, on a public k-regular graph N(.) with thresh
    to strip its pairwise masks, and each survivor's b to strip its self-mask. *Learns:* the
    sum over U3, nothing about any one y_u while fewer than t of a client's neighbours collude.
 
+With ``SecAgg(signed=True)`` (the malicious-coordinator variant, Bonawitz et al. CCS 2017,
+Section 6, on Bell et al.'s graph), each client signs its keys with its federation
+certificate, checks its neighbours' signatures and that its neighbours are the public graph's,
+and a **consistency check** runs between stages 2 and 3: the coordinator announces U3, each
+client signs it once, and before unmasking each client checks that at least t of every
+neighbour's own neighbours signed the same U3. *Learns:* signatures on public data.
+
 A round that cannot be unmasked - fewer than t valid shares of some secret, or fewer than t
 survivors - raises :class:`~rengo.core.errors.RoundFailure` naming who dropped at which stage;
 it is never skipped silently. With DP (``DifferentialPrivacy``, ``clip_at = "client"``) the
@@ -42,9 +49,11 @@ from rengo.crypto.pairwise import agree, public_key_of
 from rengo.crypto.prg import add_masks
 from rengo.crypto.quantisation import Quantisation, dequantise_sum, ring_bits_for
 from rengo.crypto.shamir import Share, combine_shares
+from rengo.crypto.signatures import SignatureError, verify_signed
 from rengo.hfl.secagg.client_mod import SecAggMod
 from rengo.hfl.secagg.protocol import (
     ADVERTISE,
+    CONSISTENCY,
     EXTRA,
     MASKED_INPUT,
     MODE_DP,
@@ -52,11 +61,13 @@ from rengo.hfl.secagg.protocol import (
     SHARE_KEYS,
     UNMASK,
     WEIGHT_SCALE,
+    keys_statement,
     mask_sign,
     neighbour_graph,
     pair_context,
     ring_mask,
     share_digest,
+    survivors_statement,
     wire_dtype,
 )
 from rengo.hfl.strategy.base import WeightedSum
@@ -80,6 +91,8 @@ class SecAggReport:
     ring_bits: int = 0
     rounding_error: float = 0.0
     """Per-coordinate bound on the quantisation error of the unmasked sum."""
+    signed: bool = False
+    """Whether the round ran signed, with the consistency check."""
 
 
 @dataclass
@@ -91,6 +104,10 @@ class SecAggPlus:
     ----------
     config
         Graph degree, threshold and quantisation (:class:`~rengo.privacy.SecAgg`).
+    ca
+        The federation CA's certificate (PEM) that signed rounds check the clients'
+        certificates against. A deployed coordinator passes its own ``ca.pem``; a
+        simulation passes the CA of :func:`~rengo.crypto.signatures.simulated_identities`.
     **options
         Or its fields by name: ``SecAggPlus(neighbours=8, threshold=0.6)``.
 
@@ -101,12 +118,16 @@ class SecAggPlus:
     """
 
     config: SecAgg = field(default_factory=SecAgg)
+    ca: bytes | None = field(default=None, repr=False)
     last: SecAggReport = field(default_factory=SecAggReport, compare=False)
 
-    def __init__(self, config: SecAgg | None = None, **options: Any) -> None:
+    def __init__(
+        self, config: SecAgg | None = None, *, ca: bytes | None = None, **options: Any
+    ) -> None:
         if config is not None and options:
             raise TypeError("give either config=SecAgg(...) or its options by name, not both")
         self.config = config if config is not None else SecAgg(**options)
+        self.ca = ca
         self.last = SecAggReport()
 
     def client_mods(self) -> tuple[str, ...]:
@@ -122,10 +143,12 @@ class SecAggPlus:
         ConfigError
             If the strategy needs each update (robust rules, SCAFFOLD) or DP clips at the
             coordinator: secure aggregation releases only the sum.
+            Also if the round is signed and no CA certificate was given.
         RoundFailure
             If the sum cannot be unmasked (naming who dropped at which stage).
         """
         r = fit_round.server_round
+        ca = self._trust()
         acc = fit_round.strategy.accumulator(r, fit_round.parameters)
         mode, extra_message = self._mode(fit_round, acc)
         self.last = report = SecAggReport()
@@ -145,14 +168,16 @@ class SecAggPlus:
         quantisation = Quantisation(clip_range, self.config.quantisation_bits)
         bits = self._ring_bits(mode, n, size, quantisation)
         report.ring_bits = bits
+        report.signed = ca is not None
+        signing = {"signed": True, "clients": sorted(ids), "degree": degree} if ca else {}
 
         # stage 0: advertise keys
         advertise = [
             (u, {"round": r, "threshold": threshold, "neighbours": graph[u],
-                 "points": {v: points[v] for v in (u, *graph[u])}})
+                 "points": {v: points[v] for v in (u, *graph[u])}, **signing})
             for u in ids
         ]  # fmt: skip
-        public = dict(fit_round.exchange(ADVERTISE, advertise, _check_keys))
+        public = dict(fit_round.exchange(ADVERTISE, advertise, _keys_checker(r, ca)))
         u1 = [u for u in ids if u in public]
         self._note_dropped(fit_round, report, ADVERTISE, ids, u1)
         self._require(fit_round, report, u1, threshold, ADVERTISE)
@@ -191,17 +216,29 @@ class SecAggPlus:
         self._note_dropped(fit_round, report, MASKED_INPUT, u2, u3)
         self._require(fit_round, report, u3, threshold, MASKED_INPUT)
 
-        # stage 3: unmasking
+        # stage 3 (signed rounds): consistency check - every survivor signs U3
+        unmasking, signatures = u3, {}
+        if ca is not None:
+            check = [(u, {"round": r, "survivors": sorted(u3)}) for u in u3]
+            signatures = dict(
+                fit_round.exchange(CONSISTENCY, check, _survivors_checker(r, u3, ca, public))
+            )
+            unmasking = [u for u in u3 if u in signatures]
+            self._note_dropped(fit_round, report, CONSISTENCY, u3, unmasking)
+            self._require(fit_round, report, unmasking, threshold, CONSISTENCY)
+
+        # stage 4: unmasking
         dropped2 = set(u2) - set(u3)
         holds = {u: [v for v in graph[u] if v in shared and u in shared[v]["sealed"]] for u in u3}
         unmask_messages = [
             (u, {"round": r, "dropped": [v for v in holds[u] if v in dropped2],
-                 "survivors": [v for v in holds[u] if v in u3], "survivor_count": len(u3)})
-            for u in u3
+                 "survivors": [v for v in holds[u] if v in u3], "survivor_count": len(u3),
+                 **self._signatures_for(holds[u], graph, signatures, public)})
+            for u in unmasking
         ]  # fmt: skip
         revealed = dict(fit_round.exchange(UNMASK, unmask_messages, _unmask_checker))
-        u4 = [u for u in u3 if u in revealed]
-        self._note_dropped(fit_round, report, UNMASK, u3, u4)
+        u4 = [u for u in unmasking if u in revealed]
+        self._note_dropped(fit_round, report, UNMASK, unmasking, u4)
 
         modulus = ring_mask(bits)
         seeds: list[tuple[bytes, int]] = []
@@ -229,6 +266,36 @@ class SecAggPlus:
         return self._fold(fit_round, acc, mode, total, size, len(u3), quantisation, report)
 
     # -- pieces -----------------------------------------------------------------------------
+    def _trust(self) -> bytes | None:
+        """The CA certificate of a signed round (None for an unsigned one)."""
+        if not self.config.signed:
+            return None
+        if self.ca is None:
+            raise ConfigError(
+                "signed secure aggregation checks the clients' certificates against the "
+                "federation CA: pass SecAggPlus(..., ca=ca_pem) (a deployed coordinator "
+                "passes its ca.pem itself; token-authenticated federations have no client "
+                "certificates to sign with)"
+            )
+        return self.ca
+
+    @staticmethod
+    def _signatures_for(
+        holds: Sequence[str],
+        graph: Mapping[str, Sequence[str]],
+        signatures: Mapping[str, bytes],
+        public: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """What a client needs to check the consistency signatures of its neighbours'
+        neighbours: their signatures on U3 and their certificates (empty when unsigned)."""
+        if not signatures:
+            return {}
+        signers = sorted({w for v in holds for w in graph[v] if w in signatures})
+        return {
+            "signatures": {w: signatures[w] for w in signers},
+            "certificates": {w: public[w]["certificate"] for w in signers},
+        }
+
     def _mode(self, fit_round: FitRound, acc: WeightedSum) -> tuple[str, dict[str, Any]]:
         strategy = fit_round.strategy
         if isinstance(strategy, DifferentialPrivacy) and isinstance(acc, ClippedDeltaSum):
@@ -389,16 +456,55 @@ class SecAggPlus:
 
 
 # -- reply checks (each raises ClientFailure: the client is dropped with the reason) ----------
-def _check_keys(client_id: str, reply: Any) -> dict[str, bytes]:
-    if not isinstance(reply, dict):
-        raise ClientFailure(client_id, "advertised no keys")
-    for name in ("c_pk", "s_pk"):
-        key = reply.get(name)
-        if not isinstance(key, bytes) or len(key) != 32:
-            raise ClientFailure(client_id, f"advertised no 32-byte X25519 {name}")
-    if reply["c_pk"] == reply["s_pk"]:
-        raise ClientFailure(client_id, "advertised the same key for sealing and masking")
-    return {"c_pk": reply["c_pk"], "s_pk": reply["s_pk"]}
+def _keys_checker(server_round: int, ca: bytes | None) -> Any:
+    """Two distinct 32-byte X25519 keys; in a signed round, signed by the client under a
+    certificate from the CA (a client whose signature fails is dropped here, so honest
+    clients never see a bad one and can treat any as the coordinator's doing)."""
+
+    def check(client_id: str, reply: Any) -> dict[str, bytes]:
+        if not isinstance(reply, dict):
+            raise ClientFailure(client_id, "advertised no keys")
+        for name in ("c_pk", "s_pk"):
+            key = reply.get(name)
+            if not isinstance(key, bytes) or len(key) != 32:
+                raise ClientFailure(client_id, f"advertised no 32-byte X25519 {name}")
+        if reply["c_pk"] == reply["s_pk"]:
+            raise ClientFailure(client_id, "advertised the same key for sealing and masking")
+        keys = {"c_pk": reply["c_pk"], "s_pk": reply["s_pk"]}
+        if ca is None:
+            return keys
+        signature, certificate = reply.get("signature"), reply.get("certificate")
+        if not isinstance(signature, bytes) or not isinstance(certificate, bytes):
+            raise ClientFailure(client_id, "sent no signature and certificate in a signed round")
+        statement = keys_statement(server_round, client_id, keys["c_pk"], keys["s_pk"])
+        try:
+            verify_signed(ca, client_id, certificate, statement, signature)
+        except SignatureError as exc:
+            raise ClientFailure(
+                client_id, f"its keys' signature does not check out: {exc}"
+            ) from None
+        return keys | {"signature": signature, "certificate": certificate}
+
+    return check
+
+
+def _survivors_checker(
+    server_round: int, survivors: Sequence[str], ca: bytes, public: Mapping[str, Any]
+) -> Any:
+    """A signature on U3 under the certificate the client advertised its keys with."""
+    statement = survivors_statement(server_round, survivors)
+
+    def check(client_id: str, reply: Any) -> bytes:
+        signature = reply.get("signature") if isinstance(reply, dict) else None
+        if not isinstance(signature, bytes):
+            raise ClientFailure(client_id, "sent no signature on the survivor set")
+        try:
+            verify_signed(ca, client_id, public[client_id]["certificate"], statement, signature)
+        except SignatureError as exc:
+            raise ClientFailure(client_id, f"its survivor-set signature fails: {exc}") from None
+        return signature
+
+    return check
 
 
 def _share_checker(

@@ -1,0 +1,314 @@
+"""Signed SecAgg+ (the malicious-coordinator variant, Bonawitz et al. CCS 2017 Section 6): an
+honest run sums exactly as an unsigned one and survives dropouts at every stage, and a
+coordinator that swaps keys, rigs the graph, lowers the threshold, downgrades the round or
+tells clients different survivor sets is refused by the clients."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rengo.core.errors import ConfigError, ProtocolError, RoundFailure
+from rengo.core.messages import FitIns, FitResult
+from rengo.crypto.signatures import (
+    SignatureError,
+    SigningIdentity,
+    simulated_identities,
+    verify_signed,
+)
+from rengo.hfl import FedAvg, SecAggMod, SecAggPlus, simulate
+from rengo.hfl.mods.chain import ClientCall
+from rengo.hfl.secagg.protocol import (
+    ADVERTISE,
+    CONSISTENCY,
+    MASKED_INPUT,
+    SHARE_KEYS,
+    UNMASK,
+    neighbour_graph,
+)
+
+INIT = [np.zeros((4, 3)), np.zeros(3)]
+N = 6
+IDS = [str(i) for i in range(N)]
+
+
+@functools.cache
+def _pki() -> tuple[bytes, Mapping[str, SigningIdentity]]:
+    return simulated_identities(IDS)
+
+
+def _run(client_fn: Any, workflow: Any, mods: list[Any], rounds: int = 2, **kw: Any) -> Any:
+    return simulate(
+        client_fn, N, FedAvg(min_fit_clients=kw.pop("min_fit", N)), INIT, rounds, seed=3,
+        workflow=workflow, client_mods=mods, **kw,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("neighbours", [0, 4])
+def test_a_signed_round_sums_exactly_as_an_unsigned_one(
+    logistic_client_fn: Any, neighbours: int
+) -> None:
+    ca, identities = _pki()
+    plain = _run(logistic_client_fn, SecAggPlus(neighbours=neighbours), [])
+    workflow = SecAggPlus(neighbours=neighbours, signed=True, ca=ca)
+    signed = _run(logistic_client_fn, workflow, [SecAggMod(identities)])
+    assert workflow.last.signed and all(not r.failures for r in signed.rounds)
+    for a, b in zip(signed.parameters, plain.parameters, strict=True):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_signed_rounds_give_the_same_result_on_the_process_executor(
+    logistic_client_fn: Any,
+) -> None:
+    ca, identities = _pki()
+    runs = [
+        _run(
+            logistic_client_fn, SecAggPlus(neighbours=4, signed=True, ca=ca),
+            [SecAggMod(identities)], executor=executor, workers=2,
+        ).parameters
+        for executor in ("serial", "process")
+    ]  # fmt: skip
+    for a, b in zip(*runs, strict=True):
+        assert a.tobytes() == b.tobytes()
+
+
+class SignedDropAt(SecAggMod):
+    """A signing secagg mod whose clients fail at one stage each (a disconnect)."""
+
+    def __init__(self, identities: Mapping[str, SigningIdentity], drops: dict[str, str]) -> None:
+        super().__init__(identities)
+        self.drops = drops
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        if self.drops.get(call.client_id) == call.key:
+            raise ConnectionError(f"gone at {call.key}")
+        return super().__call__(call, call_next)
+
+
+@pytest.mark.parametrize("stage", [SHARE_KEYS, MASKED_INPUT, CONSISTENCY, UNMASK])
+def test_signed_rounds_recover_dropouts_at_every_stage(logistic_client_fn: Any, stage: str) -> None:
+    ca, identities = _pki()
+    drops = {"1": stage}
+    workflow = SecAggPlus(quantisation_bits=20, signed=True, ca=ca)
+    signed = _run(logistic_client_fn, workflow, [SignedDropAt(identities, drops)], 1, min_fit=3)
+    # an unsigned round with the client gone where its input is in or out alike
+    unsigned, plain_stage = (
+        SecAggPlus(quantisation_bits=20),
+        UNMASK if stage == CONSISTENCY else stage,
+    )
+    expected = _run(
+        logistic_client_fn, unsigned, [SignedDropAt({}, {"1": plain_stage})], 1, min_fit=3
+    )
+    for a, b in zip(signed.parameters, expected.parameters, strict=True):
+        assert a.tobytes() == b.tobytes()
+    assert workflow.last.dropped == {stage: ["1"]}
+
+
+def test_a_signing_client_refuses_an_unsigned_round(logistic_client_fn: Any) -> None:
+    _, identities = _pki()
+    with pytest.raises(RoundFailure, match="refusing an unsigned secure aggregation round"):
+        _run(logistic_client_fn, SecAggPlus(), [SecAggMod(identities)], 1)
+
+
+def test_a_signed_round_without_the_federation_ca_is_a_config_error(
+    logistic_client_fn: Any,
+) -> None:
+    _, identities = _pki()
+    with pytest.raises(ConfigError, match=r"pass SecAggPlus\(\.\.\., ca=ca_pem\)"):
+        _run(logistic_client_fn, SecAggPlus(signed=True), [SecAggMod(identities)], 1)
+
+
+def test_a_client_without_a_signing_identity_cannot_join_a_signed_round(
+    logistic_client_fn: Any,
+) -> None:
+    ca, _ = _pki()
+    with pytest.raises(RoundFailure, match="has no signing identity"):
+        _run(logistic_client_fn, SecAggPlus(signed=True, ca=ca), [], 1)
+
+
+def test_a_client_certified_by_another_ca_is_dropped_naming_why(logistic_client_fn: Any) -> None:
+    ca, identities = _pki()
+    _, strangers = simulated_identities(["2"], ca_name="another CA")
+    workflow = SecAggPlus(signed=True, ca=ca)
+    history = _run(
+        logistic_client_fn, workflow, [SecAggMod({**identities, "2": strangers["2"]})], 1,
+        min_fit=3,
+    )  # fmt: skip
+    assert workflow.last.dropped == {ADVERTISE: ["2"]}
+    assert "not issued by the federation's CA" in history.rounds[0].failures["2"]
+
+
+# -- a coordinator that deviates, played by hand against the clients' mods ------------------
+
+
+class HandRound:
+    """Drive the signing secagg mods of six clients through a round by hand (the coordinator's
+    part), so a test can deviate at any stage; complete graph, t = 3 of 5."""
+
+    def __init__(self, degree: int = N - 1, threshold: int = 3) -> None:
+        self.ca, identities = _pki()
+        self.mod = SecAggMod(identities)
+        self.states: dict[str, dict[str, Any]] = {u: {} for u in IDS}
+        self.graph = neighbour_graph(IDS, degree, 1)
+        self.degree, self.threshold = degree, threshold
+        self.public: dict[str, Any] = {}
+        self.shared: dict[str, Any] = {}
+
+    def call(self, u: str, key: str, message: dict[str, Any]) -> Any:
+        def train(call: ClientCall) -> FitResult:
+            return FitResult([np.full(3, 0.1 * (int(u) + 1))], 2, {})
+
+        return self.mod(ClientCall(u, key, {"round": 1, **message}, self.states[u]), train)
+
+    def advertise_message(self, u: str) -> dict[str, Any]:
+        points = {v: i + 1 for i, v in enumerate(IDS)}
+        return {
+            "threshold": self.threshold, "neighbours": self.graph[u],
+            "points": {v: points[v] for v in (u, *self.graph[u])}, "signed": True,
+            "clients": IDS, "degree": self.degree,
+        }  # fmt: skip
+
+    def advertise(self) -> None:
+        self.public = {u: self.call(u, ADVERTISE, self.advertise_message(u)) for u in IDS}
+
+    def share_keys(self) -> None:
+        self.shared = {
+            u: self.call(u, SHARE_KEYS, {"keys": {v: self.public[v] for v in self.graph[u]}})
+            for u in IDS
+        }
+
+    def masked_input(self) -> None:
+        for u in IDS:
+            sealed = {v: self.shared[v]["sealed"][u] for v in self.graph[u]}
+            self.call(u, MASKED_INPUT, {
+                "fit": FitIns([np.zeros(3)], {}), "ring_bits": 32, "mode": "examples",
+                "clip_range": 1.0, "quantisation_bits": 16, "max_examples": 10,
+                "sealed": sealed,
+            })  # fmt: skip
+
+    def through_masked_input(self) -> None:
+        """The first three stages, honestly."""
+        self.advertise()
+        self.share_keys()
+        self.masked_input()
+
+    def unmask_message(
+        self, u: str, survivors: list[str], signatures: Mapping[str, bytes]
+    ) -> dict[str, Any]:
+        return {
+            "dropped": [v for v in self.graph[u] if v not in survivors],
+            "survivors": [v for v in self.graph[u] if v in survivors],
+            "survivor_count": len(survivors),
+            "signatures": dict(signatures),
+            "certificates": {w: self.public[w]["certificate"] for w in signatures},
+        }
+
+
+def test_a_coordinator_that_swaps_a_clients_keys_is_refused() -> None:
+    hand = HandRound()
+    hand.advertise()
+    forged = dict(hand.public["1"], c_pk=hand.public["2"]["c_pk"])  # keys it could open
+    keys = {v: hand.public[v] for v in hand.graph["0"]} | {"1": forged}
+    with pytest.raises(ProtocolError, match="the keys relayed for client '1' are not signed by it"):
+        hand.call("0", SHARE_KEYS, {"keys": keys})
+
+
+def test_keys_signed_for_another_round_are_refused() -> None:
+    hand = HandRound()
+    hand.advertise()
+    hand.states["0"]["secagg"]["round"] = 2  # the same signed keys replayed in round 2
+    keys = {v: hand.public[v] for v in hand.graph["0"]}
+    with pytest.raises(ProtocolError, match="not signed by"):
+        hand.mod(ClientCall("0", SHARE_KEYS, {"round": 2, "keys": keys}, hand.states["0"]), None)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("neighbours", ["1", "2", "3"], "not the round's public graph"),
+        ("threshold", 2, "a threshold of 2 of 5 neighbours"),
+        ("degree", 2, "not the round's public graph"),
+        ("clients", ["0", "1"], "malformed client list"),
+    ],
+)
+def test_a_rigged_graph_or_threshold_is_refused(field: str, value: Any, match: str) -> None:
+    hand = HandRound()
+    message = hand.advertise_message("0") | {field: value}
+    with pytest.raises(ProtocolError, match=match):
+        hand.call("0", ADVERTISE, message)
+
+
+def test_a_client_signs_one_survivor_set_a_round() -> None:
+    hand = HandRound()
+    hand.through_masked_input()
+    hand.call("0", CONSISTENCY, {"survivors": IDS})
+    with pytest.raises(ProtocolError, match="refusing to sign a second survivor set"):
+        hand.call("0", CONSISTENCY, {"survivors": IDS[:-1]})
+
+
+def test_a_split_view_of_the_survivors_never_yields_both_secrets_of_a_client() -> None:
+    """The attack the consistency check stops: tell clients 0-3 that client 5 survived (to get
+    its self-mask shares) and client 4 that it dropped (to get its masking-key share). Each
+    set is signed only by the clients told it, so client 4 lacks t = 3 signatures from its
+    neighbours' neighbours and refuses: the coordinator gets one kind of share of 5 only."""
+    hand = HandRound()
+    hand.through_masked_input()
+    with_5, without_5 = IDS, IDS[:5]
+    views = {u: with_5 if u in "0123" else without_5 for u in IDS[:5]}
+    signatures = {u: hand.call(u, CONSISTENCY, {"survivors": views[u]})["signature"] for u in views}
+    revealed = {}
+    for u, view in views.items():
+        same_view = {w: s for w, s in signatures.items() if views[w] == view}
+        message = hand.unmask_message(u, view, same_view)
+        if u == "4":
+            with pytest.raises(ProtocolError, match="only 1 of 0's neighbours signed"):
+                hand.call(u, UNMASK, message)
+        else:
+            revealed[u] = hand.call(u, UNMASK, message)
+    assert all("5" not in r["key_shares"] and "5" in r["seed_shares"] for r in revealed.values())
+
+
+def test_an_honest_consistency_check_lets_every_client_unmask() -> None:
+    hand = HandRound()
+    hand.through_masked_input()
+    signatures = {u: hand.call(u, CONSISTENCY, {"survivors": IDS})["signature"] for u in IDS}
+    for u in IDS:
+        reply = hand.call(u, UNMASK, hand.unmask_message(u, IDS, signatures))
+        assert set(reply["seed_shares"]) == set(hand.graph[u]) and not reply["key_shares"]
+
+
+def test_unmask_lists_that_contradict_the_signed_set_are_refused() -> None:
+    hand = HandRound()
+    hand.through_masked_input()
+    signatures = {u: hand.call(u, CONSISTENCY, {"survivors": IDS})["signature"] for u in IDS}
+    message = hand.unmask_message("0", IDS, signatures) | {"dropped": ["5"]}
+    message["survivors"].remove("5")
+    with pytest.raises(ProtocolError, match="differ from the survivor set this client signed"):
+        hand.call("0", UNMASK, message)
+
+
+def test_a_signature_checks_only_for_its_signer_message_and_ca() -> None:
+    ca, identities = _pki()
+    other_ca, _ = simulated_identities(["x"], ca_name="another CA")
+    signer = identities["1"]
+    signature = signer.sign(b"survivors")
+    verify_signed(ca, "1", signer.cert_pem, b"survivors", signature)
+    for name, message, anchor in [
+        ("2", b"survivors", ca),  # someone else's name on 1's certificate
+        ("1", b"survivors!", ca),  # another message
+        ("1", b"survivors", other_ca),  # a certificate the federation CA did not issue
+    ]:
+        with pytest.raises(SignatureError):
+            verify_signed(anchor, name, signer.cert_pem, message, signature)
+
+
+def test_an_identity_refuses_a_key_that_is_not_its_certificates() -> None:
+    _, identities = _pki()
+    one, two = identities["1"], identities["2"]
+    with pytest.raises(ConfigError, match="does not belong to the certificate"):
+        SigningIdentity.from_pem(one.cert_pem, two.key_pem, one.ca_pem)
+    assert SigningIdentity.from_pem(one.cert_pem, one.key_pem, one.ca_pem) == one
