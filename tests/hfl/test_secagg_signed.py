@@ -149,11 +149,12 @@ class HandRound:
     """Drive the signing secagg mods of six clients through a round by hand (the coordinator's
     part), so a test can deviate at any stage; complete graph, t = 3 of 5."""
 
-    def __init__(self, degree: int = N - 1, threshold: int = 3) -> None:
+    def __init__(self, degree: int = N - 1, threshold: int = 3, server_round: int = 1) -> None:
         self.ca, identities = _pki()
         self.mod = SecAggMod(identities)
         self.states: dict[str, dict[str, Any]] = {u: {} for u in IDS}
-        self.graph = neighbour_graph(IDS, degree, 1)
+        self.round = server_round
+        self.graph = neighbour_graph(IDS, degree, server_round)
         self.degree, self.threshold = degree, threshold
         self.public: dict[str, Any] = {}
         self.shared: dict[str, Any] = {}
@@ -162,7 +163,7 @@ class HandRound:
         def train(call: ClientCall) -> FitResult:
             return FitResult([np.full(3, 0.1 * (int(u) + 1))], 2, {})
 
-        return self.mod(ClientCall(u, key, {"round": 1, **message}, self.states[u]), train)
+        return self.mod(ClientCall(u, key, {"round": self.round, **message}, self.states[u]), train)
 
     def advertise_message(self, u: str) -> dict[str, Any]:
         points = {v: i + 1 for i, v in enumerate(IDS)}
@@ -218,12 +219,30 @@ def test_a_coordinator_that_swaps_a_clients_keys_is_refused() -> None:
 
 
 def test_keys_signed_for_another_round_are_refused() -> None:
+    earlier, now = HandRound(server_round=1), HandRound(server_round=2)
+    earlier.advertise()
+    now.advertise()
+    replayed = {v: earlier.public[v] for v in now.graph["0"]}  # round 1's signed keys again
+    with pytest.raises(ProtocolError, match="not signed by it"):
+        now.call("0", SHARE_KEYS, {"keys": replayed})
+
+
+def test_clients_told_different_rosters_refuse_each_others_keys() -> None:
+    """A coordinator that gives client 1 another client list (hence another graph, in which
+    it could surround client 1's neighbours with accomplices) is caught by client 0: 1's
+    keys are signed over 1's roster, not 0's."""
     hand = HandRound()
     hand.advertise()
-    hand.states["0"]["secagg"]["round"] = 2  # the same signed keys replayed in round 2
-    keys = {v: hand.public[v] for v in hand.graph["0"]}
-    with pytest.raises(ProtocolError, match="not signed by"):
-        hand.mod(ClientCall("0", SHARE_KEYS, {"round": 2, "keys": keys}, hand.states["0"]), None)
+    roster = [*IDS, "6"]
+    graph = neighbour_graph(roster, N - 1, 1)
+    points = {v: i + 1 for i, v in enumerate(roster)}
+    hand.states["1"] = {}
+    hand.public["1"] = hand.call("1", ADVERTISE, hand.advertise_message("1") | {
+        "clients": roster, "neighbours": graph["1"],
+        "points": {v: points[v] for v in ("1", *graph["1"])},
+    })  # fmt: skip
+    with pytest.raises(ProtocolError, match="relayed for client '1' are not signed by it"):
+        hand.call("0", SHARE_KEYS, {"keys": {v: hand.public[v] for v in hand.graph["0"]}})
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,7 @@ from rengo.hfl.secagg.protocol import (
     neighbour_graph,
     pair_context,
     ring_mask,
+    roster_digest,
     share_context,
     share_digest,
     survivors_statement,
@@ -154,7 +155,7 @@ class SecAggMod(ClientMod):
             identity = self._identity(call.client_id)
             state.update(_public_graph(call.client_id, message, state))
             statement = keys_statement(
-                state["round"], call.client_id, encryption.public, masking.public
+                state["roster"], call.client_id, encryption.public, masking.public
             )
             reply |= {"signature": identity.sign(statement), "certificate": identity.cert_pem}
         call.state[STATE_KEY] = state
@@ -193,7 +194,7 @@ class SecAggMod(ClientMod):
         if state.get("signed"):
             identity = self._identity(u)
             for v in holders:
-                self._check_keys_signed(identity, r, v, keys[v])
+                self._check_keys_signed(identity, state["roster"], v, keys[v])
         sealing_key = X25519PrivateKey.from_private_bytes(state["c_sk"])  # loaded once
         sealed: dict[str, bytes] = {}
         digests: dict[str, list[bytes]] = {}
@@ -215,13 +216,14 @@ class SecAggMod(ClientMod):
 
     @staticmethod
     def _check_keys_signed(
-        identity: SigningIdentity, server_round: int, owner: str, keys: Mapping[str, Any]
+        identity: SigningIdentity, roster: bytes, owner: str, keys: Mapping[str, Any]
     ) -> None:
-        """Refuse keys relayed as ``owner``'s that ``owner`` did not sign for this round: with
-        a key of its own in their place, the coordinator could open the shares sealed for
-        ``owner`` and rebuild this client's secrets."""
+        """Refuse keys relayed as ``owner``'s that ``owner`` did not sign for this round and
+        roster: with a key of its own in their place, the coordinator could open the shares
+        sealed for ``owner`` and rebuild this client's secrets; with ``owner`` told another
+        roster, the two would disagree on the graph."""
         try:
-            statement = keys_statement(server_round, owner, keys["c_pk"], keys["s_pk"])
+            statement = keys_statement(roster, owner, keys["c_pk"], keys["s_pk"])
             identity.verify(owner, keys["certificate"], statement, keys["signature"])
         except (KeyError, TypeError, SignatureError) as exc:
             raise ProtocolError(
@@ -343,7 +345,9 @@ class SecAggMod(ClientMod):
                 f"{state['threshold']}"
             )
         state["survivors"] = survivors
-        return {"signature": self._identity(u).sign(survivors_statement(state["round"], survivors))}
+        return {
+            "signature": self._identity(u).sign(survivors_statement(state["roster"], survivors))
+        }
 
     # -- stage 4: unmasking -----------------------------------------------------------------
     def _unmask(self, call: ClientCall) -> dict[str, Any]:
@@ -400,7 +404,7 @@ class SecAggMod(ClientMod):
             )
         r, threshold = state["round"], state["threshold"]
         graph = neighbour_graph(state["clients"], state["degree"], r)
-        statement = survivors_statement(r, signed_set)
+        statement = survivors_statement(state["roster"], signed_set)
         identity = self._identity(call.client_id)
         signatures: Mapping[str, Any] = call.message.get("signatures", {})
         certificates: Mapping[str, Any] = call.message.get("certificates", {})
@@ -467,7 +471,8 @@ def _public_graph(
             f"refusing the round: a threshold of {state['threshold']} of {len(mine)} "
             "neighbours (more than half are needed)"
         )
-    return {"signed": True, "clients": clients, "degree": degree}
+    roster = roster_digest(state["round"], clients, degree, state["threshold"])
+    return {"signed": True, "clients": clients, "degree": degree, "roster": roster}
 
 
 def _quantise_update(

@@ -79,17 +79,29 @@ def share_digest(server_round: int, owner: str, holder: str, kind: str, share: b
     return hashlib.sha256(label + share).digest()
 
 
-def keys_statement(server_round: int, owner: str, c_pk: bytes, s_pk: bytes) -> bytes:
-    """What a client signs when it advertises its keys in a signed round: its name, the round
-    and both public keys (so no one can pass off other keys as its own, in any round)."""
-    return b"rengo-secagg|keys|%d|%s\x00" % (server_round, owner.encode()) + c_pk + s_pk
+def roster_digest(server_round: int, clients: Sequence[str], degree: int, threshold: int) -> bytes:
+    """What fixes a signed round's public graph: its number, clients, degree and threshold.
+
+    Every signature of a signed round covers it, so clients told different rosters (and
+    hence different graphs) cannot accept each other's keys or count each other's
+    signatures on the survivor set.
+    """
+    joined = "\x00".join(sorted(clients)).encode()
+    label = b"rengo-secagg|roster|%d|%d|%d|" % (server_round, degree, threshold)
+    return hashlib.sha256(label + joined).digest()
 
 
-def survivors_statement(server_round: int, survivors: Sequence[str]) -> bytes:
-    """What a client signs in the consistency check: the round and the survivor set it was
-    told (every client that sent a masked input), in sorted order."""
-    joined = "\x00".join(sorted(survivors)).encode()
-    return b"rengo-secagg|survivors|%d|" % server_round + joined
+def keys_statement(roster: bytes, owner: str, c_pk: bytes, s_pk: bytes) -> bytes:
+    """What a client signs when it advertises its keys in a signed round: the round's roster
+    (:func:`roster_digest`), its name and both public keys (so no one can pass off other keys
+    as its own, in this round or another)."""
+    return b"rengo-secagg|keys|" + roster + owner.encode() + b"\x00" + c_pk + s_pk
+
+
+def survivors_statement(roster: bytes, survivors: Sequence[str]) -> bytes:
+    """What a client signs in the consistency check: the round's roster and the survivor set
+    it was told (every client that sent a masked input), in sorted order."""
+    return b"rengo-secagg|survivors|" + roster + "\x00".join(sorted(survivors)).encode()
 
 
 def mask_sign(u: str, v: str) -> int:

@@ -66,6 +66,7 @@ from rengo.hfl.secagg.protocol import (
     neighbour_graph,
     pair_context,
     ring_mask,
+    roster_digest,
     share_digest,
     survivors_statement,
     wire_dtype,
@@ -177,7 +178,8 @@ class SecAggPlus:
                  "points": {v: points[v] for v in (u, *graph[u])}, **signing})
             for u in ids
         ]  # fmt: skip
-        public = dict(fit_round.exchange(ADVERTISE, advertise, _keys_checker(r, ca)))
+        roster = roster_digest(r, ids, degree, threshold)
+        public = dict(fit_round.exchange(ADVERTISE, advertise, _keys_checker(roster, ca)))
         u1 = [u for u in ids if u in public]
         self._note_dropped(fit_round, report, ADVERTISE, ids, u1)
         self._require(fit_round, report, u1, threshold, ADVERTISE)
@@ -221,7 +223,7 @@ class SecAggPlus:
         if ca is not None:
             check = [(u, {"round": r, "survivors": sorted(u3)}) for u in u3]
             signatures = dict(
-                fit_round.exchange(CONSISTENCY, check, _survivors_checker(r, u3, ca, public))
+                fit_round.exchange(CONSISTENCY, check, _survivors_checker(roster, u3, ca, public))
             )
             unmasking = [u for u in u3 if u in signatures]
             self._note_dropped(fit_round, report, CONSISTENCY, u3, unmasking)
@@ -456,7 +458,7 @@ class SecAggPlus:
 
 
 # -- reply checks (each raises ClientFailure: the client is dropped with the reason) ----------
-def _keys_checker(server_round: int, ca: bytes | None) -> Any:
+def _keys_checker(roster: bytes, ca: bytes | None) -> Any:
     """Two distinct 32-byte X25519 keys; in a signed round, signed by the client under a
     certificate from the CA (a client whose signature fails is dropped here, so honest
     clients never see a bad one and can treat any as the coordinator's doing)."""
@@ -476,7 +478,7 @@ def _keys_checker(server_round: int, ca: bytes | None) -> Any:
         signature, certificate = reply.get("signature"), reply.get("certificate")
         if not isinstance(signature, bytes) or not isinstance(certificate, bytes):
             raise ClientFailure(client_id, "sent no signature and certificate in a signed round")
-        statement = keys_statement(server_round, client_id, keys["c_pk"], keys["s_pk"])
+        statement = keys_statement(roster, client_id, keys["c_pk"], keys["s_pk"])
         try:
             verify_signed(ca, client_id, certificate, statement, signature)
         except SignatureError as exc:
@@ -489,10 +491,10 @@ def _keys_checker(server_round: int, ca: bytes | None) -> Any:
 
 
 def _survivors_checker(
-    server_round: int, survivors: Sequence[str], ca: bytes, public: Mapping[str, Any]
+    roster: bytes, survivors: Sequence[str], ca: bytes, public: Mapping[str, Any]
 ) -> Any:
     """A signature on U3 under the certificate the client advertised its keys with."""
-    statement = survivors_statement(server_round, survivors)
+    statement = survivors_statement(roster, survivors)
 
     def check(client_id: str, reply: Any) -> bytes:
         signature = reply.get("signature") if isinstance(reply, dict) else None
