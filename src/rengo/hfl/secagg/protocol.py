@@ -14,6 +14,7 @@ DP), ``q`` the quantisation (:mod:`rengo.crypto.quantisation`), ``m_u`` its inte
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 
@@ -43,9 +44,14 @@ def neighbour_graph(
     The clients are put on a cycle in an order drawn from the round number, and each is joined
     to the ``degree / 2`` clients on either side (``degree`` even), or to everyone when
     ``degree >= n - 1``. The graph is public; it only needs to be independent of the
-    clients' data.
+    clients' data. (Cached: in a signed round every client recomputes it.)
     """
-    ids = sorted(client_ids)
+    graph = _cached_graph(tuple(sorted(client_ids)), degree, server_round)
+    return {u: list(vs) for u, vs in graph.items()}
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_graph(ids: tuple[str, ...], degree: int, server_round: int) -> dict[str, list[str]]:
     n = len(ids)
     if degree >= n - 1:
         return {u: [v for v in ids if v != u] for u in ids}
