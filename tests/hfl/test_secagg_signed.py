@@ -6,6 +6,7 @@ tells clients different survivor sets is refused by the clients."""
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,7 @@ from rengo.hfl.secagg.protocol import (
     SHARE_KEYS,
     UNMASK,
     neighbour_graph,
+    survivors_statement,
 )
 
 INIT = [np.zeros((4, 3)), np.zeros(3)]
@@ -198,14 +200,16 @@ class HandRound:
         self.masked_input()
 
     def unmask_message(
-        self, u: str, survivors: list[str], signatures: Mapping[str, bytes]
+        self, u: str, survivors: list[str], signed: Mapping[str, Mapping[str, Any]]
     ) -> dict[str, Any]:
+        """The unmask stage for ``u``, relaying the consistency replies ``signed``."""
         return {
             "dropped": [v for v in self.graph[u] if v not in survivors],
             "survivors": [v for v in self.graph[u] if v in survivors],
             "survivor_count": len(survivors),
-            "signatures": dict(signatures),
-            "certificates": {w: self.public[w]["certificate"] for w in signatures},
+            "signatures": {w: reply["signature"] for w, reply in signed.items()},
+            "signed_at": {w: reply["signed_at"] for w, reply in signed.items()},
+            "certificates": {w: self.public[w]["certificate"] for w in signed},
         }
 
 
@@ -278,7 +282,7 @@ def test_a_split_view_of_the_survivors_never_yields_both_secrets_of_a_client() -
     hand.through_masked_input()
     with_5, without_5 = IDS, IDS[:5]
     views = {u: with_5 if u in "0123" else without_5 for u in IDS[:5]}
-    signatures = {u: hand.call(u, CONSISTENCY, {"survivors": views[u]})["signature"] for u in views}
+    signatures = {u: hand.call(u, CONSISTENCY, {"survivors": views[u]}) for u in views}
     revealed = {}
     for u, view in views.items():
         same_view = {w: s for w, s in signatures.items() if views[w] == view}
@@ -294,7 +298,7 @@ def test_a_split_view_of_the_survivors_never_yields_both_secrets_of_a_client() -
 def test_an_honest_consistency_check_lets_every_client_unmask() -> None:
     hand = HandRound()
     hand.through_masked_input()
-    signatures = {u: hand.call(u, CONSISTENCY, {"survivors": IDS})["signature"] for u in IDS}
+    signatures = {u: hand.call(u, CONSISTENCY, {"survivors": IDS}) for u in IDS}
     for u in IDS:
         reply = hand.call(u, UNMASK, hand.unmask_message(u, IDS, signatures))
         assert set(reply["seed_shares"]) == set(hand.graph[u]) and not reply["key_shares"]
@@ -303,7 +307,7 @@ def test_an_honest_consistency_check_lets_every_client_unmask() -> None:
 def test_unmask_lists_that_contradict_the_signed_set_are_refused() -> None:
     hand = HandRound()
     hand.through_masked_input()
-    signatures = {u: hand.call(u, CONSISTENCY, {"survivors": IDS})["signature"] for u in IDS}
+    signatures = {u: hand.call(u, CONSISTENCY, {"survivors": IDS}) for u in IDS}
     message = hand.unmask_message("0", IDS, signatures) | {"dropped": ["5"]}
     message["survivors"].remove("5")
     with pytest.raises(ProtocolError, match="differ from the survivor set this client signed"):
@@ -331,3 +335,54 @@ def test_an_identity_refuses_a_key_that_is_not_its_certificates() -> None:
     with pytest.raises(ConfigError, match="does not belong to the certificate"):
         SigningIdentity.from_pem(one.cert_pem, two.key_pem, one.ca_pem)
     assert SigningIdentity.from_pem(one.cert_pem, one.key_pem, one.ca_pem) == one
+
+
+def test_old_keys_replayed_into_a_repeated_roster_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Round 1 of another run has the same roster; keys signed an hour ago (whose masking
+    keys the coordinator may have rebuilt then) do not pass for this round's."""
+    earlier, now = HandRound(), HandRound()
+    an_hour_ago = time.time() - 3600
+    with monkeypatch.context() as patched:
+        patched.setattr(time, "time", lambda: an_hour_ago)
+        earlier.advertise()
+    now.advertise()
+    replayed = {v: earlier.public[v] for v in now.graph["0"]}
+    with pytest.raises(ProtocolError, match=r"are dated \d+, not within 120 s of this round"):
+        now.call("0", SHARE_KEYS, {"keys": replayed})
+
+
+def test_stale_survivor_set_signatures_do_not_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    hand = HandRound()
+    hand.through_masked_input()
+    signed = {u: hand.call(u, CONSISTENCY, {"survivors": IDS}) for u in IDS}
+    # the same signatures, but as if made for this roster an hour ago (in another run)
+    an_hour_ago = int(time.time()) - 3600
+    stale = {}
+    for u in IDS:
+        statement = survivors_statement(hand.states[u]["secagg"]["roster"], an_hour_ago, IDS)
+        stale[u] = {"signature": _pki()[1][u].sign(statement), "signed_at": an_hour_ago}
+    with pytest.raises(ProtocolError, match="refusing to unmask: only 0 of 1's neighbours"):
+        hand.call("0", UNMASK, hand.unmask_message("0", IDS, stale))
+    assert hand.call("1", UNMASK, hand.unmask_message("1", IDS, signed))["seed_shares"]
+
+
+class ClockOff(SecAggMod):
+    """Client 2's signed keys carry a time an hour off."""
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        reply = super().__call__(call, call_next)
+        if call.key == ADVERTISE and call.client_id == "2":
+            reply["signed_at"] -= 3600
+        return reply
+
+
+def test_a_client_whose_signature_is_stale_is_dropped_naming_why(
+    logistic_client_fn: Any,
+) -> None:
+    ca, identities = _pki()
+    workflow = SecAggPlus(signed=True, ca=ca)
+    history = _run(logistic_client_fn, workflow, [ClockOff(identities)], 1, min_fit=3)
+    assert workflow.last.dropped == {ADVERTISE: ["2"]}
+    assert "not within 120 s of this round" in history.rounds[0].failures["2"]

@@ -33,15 +33,18 @@ from rengo.hfl.secagg.protocol import (
     ADVERTISE,
     CONSISTENCY,
     EXTRA,
+    FRESHNESS_S,
     MASKED_INPUT,
     MODE_DP,
     SHARE_KEYS,
     STAGES,
     UNMASK,
     WEIGHT_SCALE,
+    is_fresh,
     keys_statement,
     mask_sign,
     neighbour_graph,
+    now_s,
     pair_context,
     ring_mask,
     roster_digest,
@@ -133,7 +136,7 @@ class SecAggMod(ClientMod):
         return call_next(call)
 
     # -- stage 0: advertise keys ------------------------------------------------------------
-    def _advertise(self, call: ClientCall) -> dict[str, bytes]:
+    def _advertise(self, call: ClientCall) -> dict[str, Any]:
         message = call.message
         signed = bool(message.get("signed", False))
         if self._require_signed and not signed:
@@ -150,14 +153,19 @@ class SecAggMod(ClientMod):
             "c_sk": encryption.secret,
             "s_sk": masking.secret,
         }
-        reply = {"c_pk": encryption.public, "s_pk": masking.public}
+        reply: dict[str, Any] = {"c_pk": encryption.public, "s_pk": masking.public}
         if signed:
             identity = self._identity(call.client_id)
             state.update(_public_graph(call.client_id, message, state))
+            state["since"] = signed_at = now_s()
             statement = keys_statement(
-                state["roster"], call.client_id, encryption.public, masking.public
+                state["roster"], call.client_id, signed_at, encryption.public, masking.public
             )
-            reply |= {"signature": identity.sign(statement), "certificate": identity.cert_pem}
+            reply |= {
+                "signature": identity.sign(statement),
+                "certificate": identity.cert_pem,
+                "signed_at": signed_at,
+            }
         call.state[STATE_KEY] = state
         return reply
 
@@ -194,7 +202,7 @@ class SecAggMod(ClientMod):
         if state.get("signed"):
             identity = self._identity(u)
             for v in holders:
-                self._check_keys_signed(identity, state["roster"], v, keys[v])
+                self._check_keys_signed(identity, state, v, keys[v])
         sealing_key = X25519PrivateKey.from_private_bytes(state["c_sk"])  # loaded once
         sealed: dict[str, bytes] = {}
         digests: dict[str, list[bytes]] = {}
@@ -216,14 +224,24 @@ class SecAggMod(ClientMod):
 
     @staticmethod
     def _check_keys_signed(
-        identity: SigningIdentity, roster: bytes, owner: str, keys: Mapping[str, Any]
+        identity: SigningIdentity, state: Mapping[str, Any], owner: str, keys: Mapping[str, Any]
     ) -> None:
         """Refuse keys relayed as ``owner``'s that ``owner`` did not sign for this round and
-        roster: with a key of its own in their place, the coordinator could open the shares
-        sealed for ``owner`` and rebuild this client's secrets; with ``owner`` told another
-        roster, the two would disagree on the graph."""
+        roster, recently: with a key of its own in their place, the coordinator could open
+        the shares sealed for ``owner`` and rebuild this client's secrets; with ``owner`` told
+        another roster, the two would disagree on the graph; with old keys replayed, it
+        might know their masking key."""
+        signed_at = keys.get("signed_at")
+        if not is_fresh(signed_at, state["since"], now_s()):
+            raise ProtocolError(
+                f"refusing the round: the keys relayed for client {owner!r} are dated "
+                f"{signed_at!r}, not within {FRESHNESS_S} s of this round (a replay of old "
+                "keys, or clocks that disagree)"
+            )
         try:
-            statement = keys_statement(roster, owner, keys["c_pk"], keys["s_pk"])
+            statement = keys_statement(
+                state["roster"], owner, signed_at, keys["c_pk"], keys["s_pk"]
+            )
             identity.verify(owner, keys["certificate"], statement, keys["signature"])
         except (KeyError, TypeError, SignatureError) as exc:
             raise ProtocolError(
@@ -317,7 +335,7 @@ class SecAggMod(ClientMod):
         return vector
 
     # -- stage 3 (signed rounds): consistency check ----------------------------------------
-    def _consistency(self, call: ClientCall) -> dict[str, bytes]:
+    def _consistency(self, call: ClientCall) -> dict[str, Any]:
         """Sign the survivor set the coordinator announces - once a round, and only a set
         that holds this client, lies within the round's clients and reaches the threshold."""
         state = self._state(call, CONSISTENCY)
@@ -345,9 +363,9 @@ class SecAggMod(ClientMod):
                 f"{state['threshold']}"
             )
         state["survivors"] = survivors
-        return {
-            "signature": self._identity(u).sign(survivors_statement(state["roster"], survivors))
-        }
+        signed_at = now_s()
+        statement = survivors_statement(state["roster"], signed_at, survivors)
+        return {"signature": self._identity(u).sign(statement), "signed_at": signed_at}
 
     # -- stage 4: unmasking -----------------------------------------------------------------
     def _unmask(self, call: ClientCall) -> dict[str, Any]:
@@ -404,19 +422,23 @@ class SecAggMod(ClientMod):
             )
         r, threshold = state["round"], state["threshold"]
         graph = neighbour_graph(state["clients"], state["degree"], r)
-        statement = survivors_statement(state["roster"], signed_set)
         identity = self._identity(call.client_id)
         signatures: Mapping[str, Any] = call.message.get("signatures", {})
         certificates: Mapping[str, Any] = call.message.get("certificates", {})
+        times: Mapping[str, Any] = call.message.get("signed_at", {})
         valid: dict[str, bool] = {}
+        now = now_s()
 
         def signed_by(w: str) -> bool:
             if w not in valid:
-                try:
-                    identity.verify(w, certificates[w], statement, signatures[w])
-                    valid[w] = True
-                except (KeyError, TypeError, SignatureError):
-                    valid[w] = False
+                signed_at, valid[w] = times.get(w), False
+                if is_fresh(signed_at, state["since"], now):
+                    statement = survivors_statement(state["roster"], signed_at, signed_set)
+                    try:
+                        identity.verify(w, certificates[w], statement, signatures[w])
+                        valid[w] = True
+                    except (KeyError, TypeError, SignatureError):
+                        pass
             return valid[w]
 
         for v in sorted(held):

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import time
 from collections.abc import Sequence
+from typing import TypeGuard
 
 import numpy as np
 
@@ -97,17 +99,41 @@ def roster_digest(server_round: int, clients: Sequence[str], degree: int, thresh
     return hashlib.sha256(label + joined).digest()
 
 
-def keys_statement(roster: bytes, owner: str, c_pk: bytes, s_pk: bytes) -> bytes:
+FRESHNESS_S = 120
+"""Seconds a signed statement's time may lie before the verifier's own start of the round,
+or after its clock's now. A roster repeats (the same round number and clients in another
+run), so without a time a coordinator could replay a client's keys from an earlier round
+whose masking key it rebuilt; with one, only within this window (and with clocks that agree
+this closely)."""
+
+
+def now_s() -> int:
+    """The time signed statements carry: whole seconds since the epoch."""
+    return int(time.time())
+
+
+def is_fresh(signed_at: object, since: int, now: int) -> TypeGuard[int]:
+    """Whether ``signed_at`` is a time within :data:`FRESHNESS_S` of ``[since, now]``."""
+    return (
+        isinstance(signed_at, int)
+        and not isinstance(signed_at, bool)
+        and since - FRESHNESS_S <= signed_at <= now + FRESHNESS_S
+    )
+
+
+def keys_statement(roster: bytes, owner: str, signed_at: int, c_pk: bytes, s_pk: bytes) -> bytes:
     """What a client signs when it advertises its keys in a signed round: the round's roster
-    (:func:`roster_digest`), its name and both public keys (so no one can pass off other keys
-    as its own, in this round or another)."""
-    return b"rengo-secagg|keys|" + roster + owner.encode() + b"\x00" + c_pk + s_pk
+    (:func:`roster_digest`), its name, the time and both public keys (so no one can pass off
+    other keys as its own, in this round or another)."""
+    head = b"rengo-secagg|keys|" + roster + b"%d|" % signed_at
+    return head + owner.encode() + b"\x00" + c_pk + s_pk
 
 
-def survivors_statement(roster: bytes, survivors: Sequence[str]) -> bytes:
-    """What a client signs in the consistency check: the round's roster and the survivor set
-    it was told (every client that sent a masked input), in sorted order."""
-    return b"rengo-secagg|survivors|" + roster + "\x00".join(sorted(survivors)).encode()
+def survivors_statement(roster: bytes, signed_at: int, survivors: Sequence[str]) -> bytes:
+    """What a client signs in the consistency check: the round's roster, the time and the
+    survivor set it was told (every client that sent a masked input), in sorted order."""
+    head = b"rengo-secagg|survivors|" + roster + b"%d|" % signed_at
+    return head + "\x00".join(sorted(survivors)).encode()
 
 
 def mask_sign(u: str, v: str) -> int:

@@ -55,15 +55,18 @@ from rengo.hfl.secagg.protocol import (
     ADVERTISE,
     CONSISTENCY,
     EXTRA,
+    FRESHNESS_S,
     MASKED_INPUT,
     MODE_DP,
     MODE_EXAMPLES,
     SHARE_KEYS,
     UNMASK,
     WEIGHT_SCALE,
+    is_fresh,
     keys_statement,
     mask_sign,
     neighbour_graph,
+    now_s,
     pair_context,
     ring_mask,
     roster_digest,
@@ -148,7 +151,7 @@ class SecAggPlus:
         RoundFailure
             If the sum cannot be unmasked (naming who dropped at which stage).
         """
-        r = fit_round.server_round
+        r, started = fit_round.server_round, now_s()
         ca = self._trust()
         acc = fit_round.strategy.accumulator(r, fit_round.parameters)
         mode, extra_message = self._mode(fit_round, acc)
@@ -179,7 +182,7 @@ class SecAggPlus:
             for u in ids
         ]  # fmt: skip
         roster = roster_digest(r, ids, degree, threshold)
-        public = dict(fit_round.exchange(ADVERTISE, advertise, _keys_checker(roster, ca)))
+        public = dict(fit_round.exchange(ADVERTISE, advertise, _keys_checker(roster, ca, started)))
         u1 = [u for u in ids if u in public]
         self._note_dropped(fit_round, report, ADVERTISE, ids, u1)
         self._require(fit_round, report, u1, threshold, ADVERTISE)
@@ -223,7 +226,9 @@ class SecAggPlus:
         if ca is not None:
             check = [(u, {"round": r, "survivors": sorted(u3)}) for u in u3]
             signatures = dict(
-                fit_round.exchange(CONSISTENCY, check, _survivors_checker(roster, u3, ca, public))
+                fit_round.exchange(
+                    CONSISTENCY, check, _survivors_checker(roster, u3, ca, public, started)
+                )
             )
             unmasking = [u for u in u3 if u in signatures]
             self._note_dropped(fit_round, report, CONSISTENCY, u3, unmasking)
@@ -285,16 +290,18 @@ class SecAggPlus:
     def _signatures_for(
         holds: Sequence[str],
         graph: Mapping[str, Sequence[str]],
-        signatures: Mapping[str, bytes],
+        signatures: Mapping[str, Mapping[str, Any]],
         public: Mapping[str, Any],
     ) -> dict[str, Any]:
         """What a client needs to check the consistency signatures of its neighbours'
-        neighbours: their signatures on U3 and their certificates (empty when unsigned)."""
+        neighbours: their signatures on U3, their times and their certificates (empty when
+        unsigned)."""
         if not signatures:
             return {}
         signers = sorted({w for v in holds for w in graph[v] if w in signatures})
         return {
-            "signatures": {w: signatures[w] for w in signers},
+            "signatures": {w: signatures[w]["signature"] for w in signers},
+            "signed_at": {w: signatures[w]["signed_at"] for w in signers},
             "certificates": {w: public[w]["certificate"] for w in signers},
         }
 
@@ -458,7 +465,7 @@ class SecAggPlus:
 
 
 # -- reply checks (each raises ClientFailure: the client is dropped with the reason) ----------
-def _keys_checker(roster: bytes, ca: bytes | None) -> Any:
+def _keys_checker(roster: bytes, ca: bytes | None, started: int) -> Any:
     """Two distinct 32-byte X25519 keys; in a signed round, signed by the client under a
     certificate from the CA (a client whose signature fails is dropped here, so honest
     clients never see a bad one and can treat any as the coordinator's doing)."""
@@ -478,33 +485,48 @@ def _keys_checker(roster: bytes, ca: bytes | None) -> Any:
         signature, certificate = reply.get("signature"), reply.get("certificate")
         if not isinstance(signature, bytes) or not isinstance(certificate, bytes):
             raise ClientFailure(client_id, "sent no signature and certificate in a signed round")
-        statement = keys_statement(roster, client_id, keys["c_pk"], keys["s_pk"])
+        signed_at = _fresh_time(client_id, reply, started)
+        statement = keys_statement(roster, client_id, signed_at, keys["c_pk"], keys["s_pk"])
         try:
             verify_signed(ca, client_id, certificate, statement, signature)
         except SignatureError as exc:
             raise ClientFailure(
                 client_id, f"its keys' signature does not check out: {exc}"
             ) from None
-        return keys | {"signature": signature, "certificate": certificate}
+        return keys | {"signature": signature, "certificate": certificate, "signed_at": signed_at}
 
     return check
 
 
-def _survivors_checker(
-    roster: bytes, survivors: Sequence[str], ca: bytes, public: Mapping[str, Any]
-) -> Any:
-    """A signature on U3 under the certificate the client advertised its keys with."""
-    statement = survivors_statement(roster, survivors)
+def _fresh_time(client_id: str, reply: Mapping[str, Any], started: int) -> int:
+    """The time a signed reply carries, if it lies within the round (give or take
+    :data:`FRESHNESS_S`): honest clients then never see a stale one."""
+    signed_at = reply.get("signed_at")
+    if not is_fresh(signed_at, started, now_s()):
+        raise ClientFailure(
+            client_id,
+            f"its signature is dated {signed_at!r}, not within {FRESHNESS_S} s of this round "
+            "(its clock is off, or the reply is replayed)",
+        )
+    return signed_at
 
-    def check(client_id: str, reply: Any) -> bytes:
+
+def _survivors_checker(
+    roster: bytes, survivors: Sequence[str], ca: bytes, public: Mapping[str, Any], started: int
+) -> Any:
+    """A recent signature on U3 under the certificate the client advertised its keys with."""
+
+    def check(client_id: str, reply: Any) -> dict[str, Any]:
         signature = reply.get("signature") if isinstance(reply, dict) else None
         if not isinstance(signature, bytes):
             raise ClientFailure(client_id, "sent no signature on the survivor set")
+        signed_at = _fresh_time(client_id, reply, started)
+        statement = survivors_statement(roster, signed_at, survivors)
         try:
             verify_signed(ca, client_id, public[client_id]["certificate"], statement, signature)
         except SignatureError as exc:
             raise ClientFailure(client_id, f"its survivor-set signature fails: {exc}") from None
-        return signature
+        return {"signature": signature, "signed_at": signed_at}
 
     return check
 
