@@ -292,6 +292,13 @@ def party(
     ] = None,
     ca: Annotated[Path | None, typer.Option(help="CA certificate, with --token.")] = None,
     insecure: Annotated[bool, typer.Option(help="Plain text, no TLS (testing only).")] = False,
+    require_signed_secagg: Annotated[
+        bool,
+        typer.Option(
+            help="Refuse secure aggregation rounds that are not signed (needs an mTLS "
+            "certificate): a coordinator cannot downgrade this party."
+        ),
+    ] = False,
 ) -> None:
     """Join a coordinator and serve this party's client until the run ends."""
     from rengo.core.roles import validate_party_name
@@ -320,6 +327,7 @@ def party(
             creds,
             mods=[PartyReport(name)],
             on_finished=lambda text: console.print(f"{name}: {text}", highlight=False),
+            require_signed_secagg=require_signed_secagg,
         )
         console.print(f"{name}: the run ended ({sessions} session{'s' * (sessions != 1)})")
 

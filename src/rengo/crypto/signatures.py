@@ -11,8 +11,9 @@ CCS 2017, Section 6): a coordinator that relays the messages can drop them but c
 or swap them.
 
 Signatures are ECDSA P-256 with SHA-256 for the EC keys ``rengo certs`` makes, Ed25519 for
-Ed25519 keys. :func:`simulated_identities` makes a throwaway CA and one identity per client
-for simulations and tests.
+Ed25519 keys. Revocation is not checked: a federation removes a party by issuing a new CA
+or by the coordinator's allow-list. :func:`simulated_identities` makes a throwaway CA and
+one identity per client for simulations and tests.
 """
 
 from __future__ import annotations
@@ -115,17 +116,9 @@ def _common_name(cert: x509.Certificate) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def verify_certificate(ca_pem: bytes, name: str, cert_pem: bytes) -> x509.Certificate:
-    """The certificate in ``cert_pem``, once checked: issued and signed by the CA in
-    ``ca_pem``, valid now, not a CA itself, and naming ``name`` as its common name.
-
-    Results are cached (a round checks the same certificates many times).
-
-    Raises
-    ------
-    SignatureError
-        Saying which check failed.
-    """
+def _issued_by(ca_pem: bytes, cert_pem: bytes) -> x509.Certificate:
+    """The certificate, once its CA signature checks (cached: a round checks the same
+    certificates many times; the dates and the name are checked on every use)."""
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
     except ValueError:
@@ -135,6 +128,21 @@ def verify_certificate(ca_pem: bytes, name: str, cert_pem: bytes) -> x509.Certif
         cert.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature):
         raise SignatureError("the certificate is not issued by the federation's CA") from None
+    return cert
+
+
+def verify_certificate(ca_pem: bytes, name: str, cert_pem: bytes) -> x509.Certificate:
+    """The certificate in ``cert_pem``, once checked: issued and signed by the CA in
+    ``ca_pem``, valid now, not a CA itself, and naming ``name`` as its common name.
+
+    Raises
+    ------
+    SignatureError
+        Saying which check failed.
+    """
+    if not isinstance(cert_pem, bytes):
+        raise SignatureError("the certificate is not PEM bytes")
+    cert = _issued_by(ca_pem, cert_pem)
     now = dt.datetime.now(dt.timezone.utc)
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         raise SignatureError("the certificate is expired or not yet valid")
@@ -173,6 +181,8 @@ def verify_signed(
         the signature is not its key's on ``message``.
     """
     public = verify_certificate(ca_pem, name, cert_pem).public_key()
+    if not isinstance(signature, bytes) or not isinstance(message, bytes):
+        raise SignatureError("the signature and the message must be bytes")
     try:
         if isinstance(public, ec.EllipticCurvePublicKey):
             public.verify(signature, message, ec.ECDSA(hashes.SHA256()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 from rengo.core.deprecation import moved_names
@@ -12,6 +13,8 @@ from rengo.hfl.mods.chain import Mod
 from rengo.hfl.secagg.client_mod import SecAggMod
 from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff, PartyConnection
 from rengo.transport.grpc_security import PartyCredentials
+
+log = logging.getLogger("rengo.deploy")
 
 
 def run_party(
@@ -24,6 +27,7 @@ def run_party(
     backoff: Backoff = DEFAULT_BACKOFF,
     mods: Sequence[Mod] = (),
     on_finished: Callable[[str], None] | None = None,
+    require_signed_secagg: bool = False,
 ) -> int:
     """Serve ``client_fn(name)`` to the coordinator at ``host:port`` until the run ends.
 
@@ -45,9 +49,11 @@ def run_party(
         Client mods this party installs around its client (the mods the coordinator's
         strategy needs are added by name, from this installation's registry). A party with
         an mTLS certificate also installs the secure aggregation mod with its certificate as
-        signing identity, so it can take part in signed rounds; install
-        ``SecAggMod(identity)`` yourself (``require_signed`` on by default) to refuse
-        unsigned ones.
+        signing identity, so it can take part in signed rounds.
+    require_signed_secagg
+        Refuse secure aggregation rounds that are not signed, so a coordinator cannot
+        downgrade this party to the semi-honest protocol (needs an mTLS certificate). To pin
+        the degree and threshold too, install ``SecAggMod(identity, min_threshold=...)``.
     on_finished
         Called with the coordinator's last word (``"run RUN finished"``) when it ends the
         run - also when this party lost its link before the end and came back after it.
@@ -72,7 +78,9 @@ def run_party(
         coordinator,
         name,
         credentials,
-        handler=client_handler(client_fn, [*mods, *_signing_mods(name, credentials, mods)]),
+        handler=client_handler(
+            client_fn, [*mods, *_signing_mods(name, credentials, mods, require_signed_secagg)]
+        ),
         heartbeat_interval=heartbeat_interval,
         backoff=backoff,
     )
@@ -82,20 +90,37 @@ def run_party(
     return connection.sessions
 
 
-def _signing_mods(name: str, credentials: PartyCredentials, mods: Sequence[Mod]) -> list[Mod]:
+def _signing_mods(
+    name: str, credentials: PartyCredentials, mods: Sequence[Mod], require_signed: bool
+) -> list[Mod]:
     """The secagg mod signing with this party's mTLS certificate (none if the party installs
-    its own, or authenticates by token)."""
+    its own, or authenticates by token).
+
+    Raises
+    ------
+    ConfigError
+        If ``require_signed`` and the party has no certificate to sign with.
+    """
     if any(getattr(mod, "name", None) == SecAggMod.name for mod in mods):
         return []
-    if credentials.cert is None or credentials.key is None or credentials.ca_cert is None:
-        return []
-    try:
-        identity = SigningIdentity.from_pem(credentials.cert, credentials.key, credentials.ca_cert)
-    except ConfigError:
+    identity = None
+    if credentials.cert and credentials.key and credentials.ca_cert:
+        try:
+            identity = SigningIdentity.from_pem(
+                credentials.cert, credentials.key, credentials.ca_cert
+            )
+        except ConfigError as exc:
+            if require_signed:
+                raise
+            log.warning("party %s cannot sign secure aggregation rounds: %s", name, exc)
+    if identity is None or identity.name != name:
+        if require_signed:
+            raise ConfigError(
+                f"party {name!r} requires signed secure aggregation but has no certificate "
+                "from the federation CA in its own name to sign with"
+            )
         return []  # a signed round then fails with "has no signing identity"
-    if identity.name != name:
-        return []
-    return [SecAggMod(identity, require_signed=False)]
+    return [SecAggMod(identity, require_signed=require_signed)]
 
 
 # run_role (any protocol's roles over gRPC) moved to rengo.deploy.roles.

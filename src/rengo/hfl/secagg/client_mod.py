@@ -13,8 +13,10 @@ secret, self-mask seed and pair keys after the masked input.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
@@ -55,6 +57,7 @@ from rengo.hfl.secagg.protocol import (
 )
 
 STATE_KEY = "secagg"
+KEY_NAMES = ("c_pk", "s_pk")
 
 
 @register_mod
@@ -66,11 +69,12 @@ class SecAggMod(ClientMod):
     (``SecAgg(signed=True)``), the malicious-coordinator variant of Bonawitz et al. (CCS
     2017, Section 6) on Bell et al.'s graph: it signs its keys and checks its neighbours'
     signatures before sealing shares for them, checks that its neighbours are the round's
-    public graph, signs the survivor set it is told, and before unmasking checks that at
-    least ``t`` of each neighbour's own neighbours signed that same set. So the honest
-    neighbours of any client agree on whether it survived, and the coordinator cannot
-    collect both of its secrets, while fewer than ``2t - k`` of its ``k`` neighbours collude
-    with the coordinator.
+    public graph and that the degree and threshold meet its pins, sends no masked input
+    under fewer than ``t`` pairwise masks, signs the survivor set it is told, and before
+    unmasking checks that at least ``t`` of each neighbour's own neighbours signed that same
+    set. So the honest neighbours of any client agree on whether it survived, and the
+    coordinator learns no honest client's input while it colludes with fewer than
+    ``2t - k`` clients in total (``docs/secure-aggregation.md``).
 
     Parameters
     ----------
@@ -81,6 +85,12 @@ class SecAggMod(ClientMod):
     require_signed
         Refuse unsigned rounds, so a coordinator cannot downgrade this client to the
         semi-honest protocol. Default: on when ``identities`` are given.
+    min_neighbours, min_threshold
+        In signed rounds, refuse a graph degree ``k`` below ``min_neighbours`` or a
+        threshold below ``floor(min_threshold * k) + 1``: the round's degree and threshold
+        come from the coordinator, and the collusion this client survives is fewer than
+        ``2t - k`` parties, so a party pins what it needs (``min_threshold=0.67`` survives
+        about ``k / 3``).
 
     Raises
     ------
@@ -98,12 +108,16 @@ class SecAggMod(ClientMod):
     _chain: ModChain | None = None
     _identities: Mapping[str, SigningIdentity] = {}
     _require_signed: bool = False
+    _min_neighbours: int = 2
+    _min_threshold: float = 0.5
 
     def __init__(
         self,
         identities: SigningIdentity | Mapping[str, SigningIdentity] | None = None,
         *,
         require_signed: bool | None = None,
+        min_neighbours: int = 2,
+        min_threshold: float = 0.5,
     ) -> None:
         if isinstance(identities, SigningIdentity):
             identities = {identities.name: identities}
@@ -114,6 +128,9 @@ class SecAggMod(ClientMod):
         self._require_signed = bool(self._identities) if require_signed is None else require_signed
         if self._require_signed and not self._identities:
             raise ValueError("require_signed needs the client's signing identity")
+        if min_neighbours < 2 or not 0.5 <= min_threshold < 1.0:
+            raise ValueError("min_neighbours must be >= 2 and min_threshold in [0.5, 1)")
+        self._min_neighbours, self._min_threshold = min_neighbours, min_threshold
 
     @property
     def _requested(self) -> ModChain:
@@ -123,17 +140,18 @@ class SecAggMod(ClientMod):
 
     def __call__(self, call: ClientCall, call_next: CallNext) -> Any:
         """The reply to one stage message (other keys pass through)."""
-        if call.key == ADVERTISE:
-            return self._advertise(call)
-        if call.key == SHARE_KEYS:
-            return self._share_keys(call)
         if call.key == MASKED_INPUT:
-            return self._masked_input(call, call_next)
-        if call.key == CONSISTENCY:
-            return self._consistency(call)
-        if call.key == UNMASK:
-            return self._unmask(call)
-        return call_next(call)
+            return self._masked_input(call, call_next)  # checks its message before training
+        stage = {
+            ADVERTISE: self._advertise,
+            SHARE_KEYS: self._share_keys,
+            CONSISTENCY: self._consistency,
+            UNMASK: self._unmask,
+        }.get(call.key)
+        if stage is None:
+            return call_next(call)
+        with _well_formed(call.key):
+            return stage(call)
 
     # -- stage 0: advertise keys ------------------------------------------------------------
     def _advertise(self, call: ClientCall) -> dict[str, Any]:
@@ -156,7 +174,7 @@ class SecAggMod(ClientMod):
         reply: dict[str, Any] = {"c_pk": encryption.public, "s_pk": masking.public}
         if signed:
             identity = self._identity(call.client_id)
-            state.update(_public_graph(call.client_id, message, state))
+            state.update(self._public_graph(call.client_id, message, state))
             state["since"] = signed_at = now_s()
             statement = keys_statement(
                 state["roster"], call.client_id, signed_at, encryption.public, masking.public
@@ -168,6 +186,11 @@ class SecAggMod(ClientMod):
             }
         call.state[STATE_KEY] = state
         return reply
+
+    def _public_graph(
+        self, client_id: str, message: Mapping[str, Any], state: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return _public_graph(client_id, message, state, self._min_neighbours, self._min_threshold)
 
     def _identity(self, client_id: str) -> SigningIdentity:
         identity = self._identities.get(client_id)
@@ -209,7 +232,10 @@ class SecAggMod(ClientMod):
         enc_keys: dict[str, bytes] = {}
         for v, key_share, seed_share in zip(holders, key_shares, seed_shares, strict=True):
             k, b = key_share.to_bytes(), seed_share.to_bytes()
-            enc_keys[v] = agree(sealing_key, keys[v]["c_pk"], pair_context("enc", r, u, v))
+            try:
+                enc_keys[v] = agree(sealing_key, keys[v]["c_pk"], pair_context("enc", r, u, v))
+            except ValueError as exc:
+                raise ProtocolError(f"client {v!r}'s sealing key is unusable ({exc})") from None
             sealed[v] = seal(enc_keys[v], k + b, share_context(r, u, v))
             digests[v] = [share_digest(r, u, v, "key", k), share_digest(r, u, v, "seed", b)]
         state["seed"] = seed
@@ -238,6 +264,8 @@ class SecAggMod(ClientMod):
                 f"{signed_at!r}, not within {FRESHNESS_S} s of this round (a replay of old "
                 "keys, or clocks that disagree)"
             )
+        if not all(isinstance(keys.get(k), bytes) and len(keys[k]) == 32 for k in KEY_NAMES):
+            raise ProtocolError(f"refusing the round: malformed keys relayed for {owner!r}")
         try:
             statement = keys_statement(
                 state["roster"], owner, signed_at, keys["c_pk"], keys["s_pk"]
@@ -259,21 +287,12 @@ class SecAggMod(ClientMod):
             )
         message = call.message
         r, u = state["round"], call.client_id
-        held: dict[str, list[bytes]] = {}
-        for v, sealed in dict(message["sealed"]).items():
-            if v not in state["s_pk"]:
-                raise ProtocolError(f"shares from {v!r}, who is not a neighbour that shared keys")
-            try:
-                plain = open_sealed(state["enc"][v], sealed, share_context(r, v, u))
-            except ValueError as exc:
-                raise ProtocolError(f"the shares from {v!r} fail authentication") from exc
-            if len(plain) != 140:
-                raise ProtocolError(f"the shares from {v!r} have the wrong length")
-            Share.from_bytes(plain[:70]), Share.from_bytes(plain[70:])  # well-formed
-            held[v] = [plain[:70], plain[70:]]
+        with _well_formed(MASKED_INPUT):
+            held = self._open_shares(state, dict(message["sealed"]), r, u)
+            fit_ins: FitIns = message["fit"]
+            if not isinstance(fit_ins, FitIns):
+                raise TypeError(f"'fit' is {type(fit_ins).__name__}, not FitIns")
         state["held"] = held
-
-        fit_ins: FitIns = message["fit"]
         # The fit carries the mods the strategy requested (dp_clip, fedprox...): a stage
         # message does not, so they run here, inside this mod and around the installed ones.
         result = self._requested.run(call.forward(FIT, fit_ins), call_next)
@@ -297,6 +316,37 @@ class SecAggMod(ClientMod):
         for done in ("s_sk", "seed", "enc", "s_pk"):
             state.pop(done)
         return {"masked": masked}
+
+    @staticmethod
+    def _open_shares(
+        state: Mapping[str, Any], sealed_for_me: Mapping[str, Any], r: int, u: str
+    ) -> dict[str, list[bytes]]:
+        """Open the neighbours' sealed shares; refuse fewer senders than the threshold.
+
+        With fewer, the coordinator could leave this client's input under a few pairwise
+        masks (none, at worst: then the self-mask alone, which the round rebuilds, hides it).
+        At least ``t`` senders, with ``t > k/2``, leave too few of the other neighbours to
+        rebuild the self-mask while claiming all the senders dropped.
+        """
+        held: dict[str, list[bytes]] = {}
+        for v, sealed in sealed_for_me.items():
+            if v not in state["s_pk"]:
+                raise ProtocolError(f"shares from {v!r}, who is not a neighbour that shared keys")
+            try:
+                plain = open_sealed(state["enc"][v], sealed, share_context(r, v, u))
+            except (ValueError, TypeError) as exc:
+                raise ProtocolError(f"the shares from {v!r} fail authentication") from exc
+            if len(plain) != 140:
+                raise ProtocolError(f"the shares from {v!r} have the wrong length")
+            Share.from_bytes(plain[:70]), Share.from_bytes(plain[70:])  # well-formed
+            held[v] = [plain[:70], plain[70:]]
+        if len(held) < state["threshold"]:
+            raise ProtocolError(
+                f"refusing to send a masked input: shares from only {len(held)} neighbours "
+                f"arrived, {state['threshold']} needed (with fewer pairwise masks the "
+                "coordinator could strip them)"
+            )
+        return held
 
     @staticmethod
     def _input_vector(
@@ -373,6 +423,8 @@ class SecAggMod(ClientMod):
         call.state.pop(STATE_KEY)
         held: dict[str, list[bytes]] = state.get("held", {})
         dropped, survivors = list(call.message["dropped"]), list(call.message["survivors"])
+        if not all(isinstance(v, str) for v in (*dropped, *survivors)):
+            raise TypeError("client names must be strings")
         if state.get("signed"):
             self._check_survivors_signed(call, state, dropped, survivors)
         both = sorted(set(dropped) & set(survivors))
@@ -423,9 +475,10 @@ class SecAggMod(ClientMod):
         r, threshold = state["round"], state["threshold"]
         graph = neighbour_graph(state["clients"], state["degree"], r)
         identity = self._identity(call.client_id)
-        signatures: Mapping[str, Any] = call.message.get("signatures", {})
-        certificates: Mapping[str, Any] = call.message.get("certificates", {})
-        times: Mapping[str, Any] = call.message.get("signed_at", {})
+        signatures, certificates, times = (
+            _mapping(call.message.get(name, {}), name)
+            for name in ("signatures", "certificates", "signed_at")
+        )
         valid: dict[str, bool] = {}
         now = now_s()
 
@@ -460,15 +513,42 @@ class SecAggMod(ClientMod):
         return state
 
 
+def _mapping(value: object, name: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name!r} is {type(value).__name__}, not a mapping")
+    return value
+
+
+@contextmanager
+def _well_formed(stage: str) -> Iterator[None]:
+    """Turn a malformed coordinator message (a missing field, a wrong type) into a refusal
+    naming the stage, instead of a crash."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        raise ProtocolError(
+            f"refusing a malformed {stage!r} message ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
 def _public_graph(
-    client_id: str, message: Mapping[str, Any], state: Mapping[str, Any]
+    client_id: str,
+    message: Mapping[str, Any],
+    state: Mapping[str, Any],
+    min_neighbours: int,
+    min_threshold: float,
 ) -> dict[str, Any]:
     """In a signed round, check that the coordinator gave this client its neighbours and
     Shamir points in the round's public graph (:func:`neighbour_graph` of the announced
-    clients and degree), and a threshold above half of them; return what later stages need.
+    clients and degree), at least ``min_neighbours`` of them and a threshold of at least
+    ``floor(min_threshold * k) + 1`` (above half in any case); return what later stages
+    need.
 
     A coordinator free to pick a client's neighbours could surround it with accomplices; one
-    free to lower the threshold would need fewer of them.
+    free to lower the degree or the threshold would need fewer of them. The roster (who is
+    in the round) and the round number still come from the coordinator, which may place its
+    accomplices among this client's neighbours: the guarantee is stated in accomplices in
+    total (fewer than ``2t - k``), which the pinned ``k`` and ``t`` bound from below.
     """
     clients = sorted(str(v) for v in message["clients"])
     degree = int(message["degree"])
@@ -488,10 +568,15 @@ def _public_graph(
             "refusing the round: the neighbours the coordinator gave this client are not the "
             "round's public graph"
         )
-    if not 2 * state["threshold"] > len(mine) or state["threshold"] > len(mine):
+    k, t = len(mine), state["threshold"]
+    if k < min_neighbours:
         raise ProtocolError(
-            f"refusing the round: a threshold of {state['threshold']} of {len(mine)} "
-            "neighbours (more than half are needed)"
+            f"refusing the round: {k} neighbours, this client requires {min_neighbours}"
+        )
+    if t < math.floor(min_threshold * k) + 1 or t > k:
+        raise ProtocolError(
+            f"refusing the round: a threshold of {t} of {k} neighbours (this client requires "
+            f"at least {math.floor(min_threshold * k) + 1})"
         )
     roster = roster_digest(state["round"], clients, degree, state["threshold"])
     return {"signed": True, "clients": clients, "degree": degree, "roster": roster}

@@ -112,12 +112,12 @@ def now_s() -> int:
     return int(time.time())
 
 
-def is_fresh(signed_at: object, since: int, now: int) -> TypeGuard[int]:
-    """Whether ``signed_at`` is a time within :data:`FRESHNESS_S` of ``[since, now]``."""
+def is_fresh(signed_at: object, since: int, now: int, margin: int = FRESHNESS_S) -> TypeGuard[int]:
+    """Whether ``signed_at`` is a time within ``margin`` seconds of ``[since, now]``."""
     return (
         isinstance(signed_at, int)
         and not isinstance(signed_at, bool)
-        and since - FRESHNESS_S <= signed_at <= now + FRESHNESS_S
+        and since - margin <= signed_at <= now + margin
     )
 
 
