@@ -289,7 +289,7 @@ def test_a_split_view_of_the_survivors_never_yields_both_secrets_of_a_client() -
         same_view = {w: s for w, s in signatures.items() if views[w] == view}
         message = hand.unmask_message(u, view, same_view)
         if u == "4":
-            with pytest.raises(ProtocolError, match="only 1 of 0's neighbours signed"):
+            with pytest.raises(ProtocolError, match="only 1 clients signed the survivor set"):
                 hand.call(u, UNMASK, message)
         else:
             revealed[u] = hand.call(u, UNMASK, message)
@@ -364,7 +364,7 @@ def test_stale_survivor_set_signatures_do_not_count(monkeypatch: pytest.MonkeyPa
     for u in IDS:
         statement = survivors_statement(hand.states[u]["secagg"]["roster"], an_hour_ago, IDS)
         stale[u] = {"signature": _pki()[1][u].sign(statement), "signed_at": an_hour_ago}
-    with pytest.raises(ProtocolError, match="refusing to unmask: only 0 of 1's neighbours"):
+    with pytest.raises(ProtocolError, match="refusing to unmask: only 0 clients signed"):
         hand.call("0", UNMASK, hand.unmask_message("0", IDS, stale))
     assert hand.call("1", UNMASK, hand.unmask_message("1", IDS, signed))["seed_shares"]
 
@@ -504,3 +504,45 @@ def test_a_party_that_requires_signed_rounds_needs_a_certificate() -> None:
             "127.0.0.1:1", "a", lambda cid: None, PartyCredentials(insecure=True),  # type: ignore[arg-type,return-value]
             require_signed_secagg=True,
         )  # fmt: skip
+
+
+def test_a_coordinator_alone_cannot_split_the_survivors_across_neighbourhoods() -> None:
+    """A second review's attack on per-neighbourhood checks: client 0 masks with 1, 2, 3
+    only; 1-3 are told U3 = {0,1,2,3} (to reveal 0's self-mask seed) and 0, 4, 5 are told
+    U3 = {0,4,5} (to reveal the masking keys of 1, 2, 3). Each group had t = 3 signers in
+    the neighbourhoods it checked; with the roster-wide quorum T = 4 of 6, neither does."""
+    hand = HandRound()
+    hand.advertise()
+    hand.share_keys()
+    held = {"0": "123", "1": "045", "2": "045", "3": "045", "4": "123", "5": "123"}
+    for u in IDS:
+        hand.call(u, MASKED_INPUT, {
+            "fit": FitIns([np.zeros(3)], {}), "ring_bits": 32, "mode": "examples",
+            "clip_range": 1.0, "quantisation_bits": 16, "max_examples": 10,
+            "sealed": {v: hand.shared[v]["sealed"][u] for v in held[u]},
+        })  # fmt: skip
+    views = {u: ["0", "1", "2", "3"] if u in "123" else ["0", "4", "5"] for u in IDS}
+    signed = {u: hand.call(u, CONSISTENCY, {"survivors": views[u]}) for u in IDS}
+    for u in IDS:
+        same = {w: reply for w, reply in signed.items() if views[w] == views[u]}
+        message = hand.unmask_message(u, views[u], same) | {
+            "dropped": [v for v in held[u] if v not in views[u]],
+            "survivors": [v for v in held[u] if v in views[u]],
+        }
+        with pytest.raises(ProtocolError, match=r"only 3 clients signed .* 4 needed"):
+            hand.call(u, UNMASK, message)
+
+
+def test_a_malformed_masked_input_message_is_refused_before_training() -> None:
+    hand = HandRound()
+    hand.advertise()
+    hand.share_keys()
+    message = {
+        "fit": FitIns([np.zeros(3)], {}), "ring_bits": -1, "mode": "examples",
+        "clip_range": 1.0, "quantisation_bits": 16, "max_examples": 10,
+        "sealed": {v: hand.shared[v]["sealed"]["0"] for v in hand.graph["0"]},
+    }  # fmt: skip
+    with pytest.raises(ProtocolError, match=r"malformed 'secagg.masked_input' .*ring_bits -1"):
+        hand.mod(ClientCall("0", MASKED_INPUT, {"round": 1, **message}, hand.states["0"]), None)
+    with pytest.raises(ProtocolError, match=r"malformed 'secagg.advertise'"):
+        hand.call("1", ADVERTISE, hand.advertise_message("1") | {"degree": float("inf")})

@@ -17,6 +17,7 @@ import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -38,10 +39,12 @@ from rengo.hfl.secagg.protocol import (
     FRESHNESS_S,
     MASKED_INPUT,
     MODE_DP,
+    MODE_EXAMPLES,
     SHARE_KEYS,
     STAGES,
     UNMASK,
     WEIGHT_SCALE,
+    consistency_quorum,
     is_fresh,
     keys_statement,
     mask_sign,
@@ -71,10 +74,10 @@ class SecAggMod(ClientMod):
     signatures before sealing shares for them, checks that its neighbours are the round's
     public graph and that the degree and threshold meet its pins, sends no masked input
     under fewer than ``t`` pairwise masks, signs the survivor set it is told, and before
-    unmasking checks that at least ``t`` of each neighbour's own neighbours signed that same
-    set. So the honest neighbours of any client agree on whether it survived, and the
-    coordinator learns no honest client's input while it colludes with fewer than
-    ``2t - k`` clients in total (``docs/secure-aggregation.md``).
+    unmasking checks that a quorum of the round's clients signed that same set. So all
+    honest clients act on one survivor set, and the coordinator learns no honest client's
+    input while it colludes with fewer than ``2t - k`` clients in total
+    (``docs/secure-aggregation.md``).
 
     Parameters
     ----------
@@ -99,8 +102,8 @@ class SecAggMod(ClientMod):
         authentication (naming its sender), an example count above ``max_examples``, or an
         unmasking request that asks for both secrets of one neighbour or comes with fewer
         survivors than the threshold; in signed rounds, for keys not signed by their owner,
-        neighbours other than the public graph's, a threshold of half the neighbours or
-        less, a second survivor set, or too few signatures on the one it signed.
+        neighbours other than the public graph's, a degree or threshold below its pins, a
+        second survivor set, or fewer than a quorum of signatures on the one it signed.
     """
 
     name: ClassVar[str] = "secagg"
@@ -279,16 +282,17 @@ class SecAggMod(ClientMod):
 
     # -- stage 2: masked input collection ---------------------------------------------------
     def _masked_input(self, call: ClientCall, call_next: CallNext) -> dict[str, Any]:
-        state = self._state(call, MASKED_INPUT)
-        if "s_pk" not in state:
-            raise ProtocolError(
-                "refusing a second masked input this round: two inputs under the same masks "
-                "would reveal their difference"
-            )
-        message = call.message
-        r, u = state["round"], call.client_id
-        with _well_formed(MASKED_INPUT):
+        message, u = call.message, call.client_id
+        with _well_formed(MASKED_INPUT):  # the whole message is checked before training
+            state = self._state(call, MASKED_INPUT)
+            if "s_pk" not in state:
+                raise ProtocolError(
+                    "refusing a second masked input this round: two inputs under the same "
+                    "masks would reveal their difference"
+                )
+            r = state["round"]
             held = self._open_shares(state, dict(message["sealed"]), r, u)
+            settings = _InputSettings.parse(message)
             fit_ins: FitIns = message["fit"]
             if not isinstance(fit_ins, FitIns):
                 raise TypeError(f"'fit' is {type(fit_ins).__name__}, not FitIns")
@@ -298,9 +302,9 @@ class SecAggMod(ClientMod):
         result = self._requested.run(call.forward(FIT, fit_ins), call_next)
         if not isinstance(result, FitResult):
             raise ProtocolError(f"training returned {type(result).__name__}, not FitResult")
-        bits = int(message["ring_bits"])
+        bits = settings.bits
         dtype = wire_dtype(bits)
-        masked = self._input_vector(message, fit_ins, result, dtype)  # entries below 2^bits
+        masked = self._input_vector(settings, fit_ins, result, dtype)  # entries below 2^bits
         masking_key = X25519PrivateKey.from_private_bytes(state["s_sk"])
         seeds = [(state["seed"], 1)] + [
             (
@@ -350,7 +354,7 @@ class SecAggMod(ClientMod):
 
     @staticmethod
     def _input_vector(
-        message: Mapping[str, Any],
+        settings: _InputSettings,
         fit_ins: FitIns,
         result: FitResult,
         dtype: np.dtype[np.unsignedinteger],
@@ -358,10 +362,10 @@ class SecAggMod(ClientMod):
         """``[m q(d) | m | clipped | unclipped | weight]`` in the wire dtype (see the protocol
         module): the update is computed and quantised chunk by chunk straight into the vector
         (:func:`_quantise_update`), with no whole-model temporaries."""
-        quantisation = Quantisation(float(message["clip_range"]), int(message["quantisation_bits"]))
-        if message["mode"] == MODE_DP:
-            if message["weighting"] == "bounded":
-                weight = min(1.0, result.num_examples / float(message["weight_cap"]))
+        quantisation = settings.quantisation
+        if settings.mode == MODE_DP:
+            if settings.weight_cap is not None:
+                weight = min(1.0, result.num_examples / settings.weight_cap)
             else:
                 weight = 1.0
             multiplier = 1
@@ -371,9 +375,9 @@ class SecAggMod(ClientMod):
         else:
             weight = 1.0
             multiplier = int(result.num_examples)
-            if not 1 <= multiplier <= int(message["max_examples"]):
+            if not 1 <= multiplier <= settings.max_examples:
                 raise ProtocolError(
-                    f"{multiplier} training examples is outside 1..{message['max_examples']} "
+                    f"{multiplier} training examples is outside 1..{settings.max_examples} "
                     "(secagg max_examples): raise it in the coordinator's [privacy] section"
                 )
             unclipped, fixed_weight = 0, 0
@@ -453,13 +457,15 @@ class SecAggMod(ClientMod):
         dropped: Sequence[str],
         survivors: Sequence[str],
     ) -> None:
-        """Before revealing a share of neighbour ``v``'s secrets, require that at least ``t``
-        of ``v``'s own neighbours signed the survivor set this client signed.
+        """Before revealing any share, require the survivor set this client signed to be
+        signed by a quorum of the round's clients (:func:`consistency_quorum`).
 
-        An honest client signs one set a round, so two honest neighbours of ``v`` told
-        different sets would each need ``t`` signatures from ``v``'s ``k`` neighbours, and
-        the two groups share at least ``2t - k`` signers: with fewer than that colluding,
-        every honest neighbour of ``v`` reveals the same kind of share of ``v``.
+        An honest client signs one set a round, so two honest clients told different sets
+        would each need ``T`` signatures from the roster's ``n`` clients, and the two groups
+        share at least ``2T - n >= 2t - k`` signers: with fewer colluders than that, every
+        honest client acts on one U3. (A check within neighbourhoods is not enough: the
+        decision "v survived" and "w dropped", for w a neighbour of v, would be checked in
+        different neighbourhoods, and a coordinator alone could split them.)
         """
         signed_set = state.get("survivors")
         if signed_set is None:
@@ -472,36 +478,32 @@ class SecAggMod(ClientMod):
                 "refusing to unmask: the coordinator's dropped and surviving neighbours differ "
                 "from the survivor set this client signed"
             )
-        r, threshold = state["round"], state["threshold"]
-        graph = neighbour_graph(state["clients"], state["degree"], r)
+        quorum = consistency_quorum(len(state["clients"]), state["degree"], state["threshold"])
         identity = self._identity(call.client_id)
         signatures, certificates, times = (
             _mapping(call.message.get(name, {}), name)
             for name in ("signatures", "certificates", "signed_at")
         )
-        valid: dict[str, bool] = {}
         now = now_s()
 
         def signed_by(w: str) -> bool:
-            if w not in valid:
-                signed_at, valid[w] = times.get(w), False
-                if is_fresh(signed_at, state["since"], now):
-                    statement = survivors_statement(state["roster"], signed_at, signed_set)
-                    try:
-                        identity.verify(w, certificates[w], statement, signatures[w])
-                        valid[w] = True
-                    except (KeyError, TypeError, SignatureError):
-                        pass
-            return valid[w]
+            signed_at = times.get(w)
+            if not is_fresh(signed_at, state["since"], now):
+                return False
+            statement = survivors_statement(state["roster"], signed_at, signed_set)
+            try:
+                identity.verify(w, certificates[w], statement, signatures[w])
+            except (KeyError, TypeError, SignatureError):
+                return False
+            return True
 
-        for v in sorted(held):
-            signers = [w for w in graph[v] if w in signed_set and signed_by(w)]
-            if len(signers) < threshold:
-                raise ProtocolError(
-                    f"refusing to unmask: only {len(signers)} of {v}'s neighbours signed the "
-                    f"survivor set this client signed, {threshold} needed (the coordinator may "
-                    "be telling clients different survivor sets)"
-                )
+        signers = [w for w in signed_set if w in signatures and signed_by(w)]
+        if len(signers) < quorum:
+            raise ProtocolError(
+                f"refusing to unmask: only {len(signers)} clients signed the survivor set this "
+                f"client signed, {quorum} needed (the coordinator may be telling clients "
+                "different survivor sets)"
+            )
 
     @staticmethod
     def _state(call: ClientCall, stage: str) -> dict[str, Any]:
@@ -511,6 +513,53 @@ class SecAggMod(ClientMod):
         if int(call.message.get("round", state["round"])) != state["round"]:
             raise ProtocolError(f"stage {stage!r} for another round than this client advertised")
         return state
+
+
+@dataclass(frozen=True)
+class _InputSettings:
+    """The masked-input stage's settings, checked before the client trains."""
+
+    bits: int
+    quantisation: Quantisation
+    mode: str
+    weight_cap: float | None
+    """DP with bounded weights: the example count at which the weight reaches 1."""
+    max_examples: int
+
+    @classmethod
+    def parse(cls, message: Mapping[str, Any]) -> _InputSettings:
+        """Read them from the stage message.
+
+        Raises
+        ------
+        ValueError, TypeError, KeyError
+            For a missing or out-of-range setting (turned into a refusal by the caller).
+        """
+        bits = _integer(message["ring_bits"], "ring_bits", 1, 64)
+        quantisation = Quantisation(
+            float(message["clip_range"]),
+            _integer(message["quantisation_bits"], "quantisation_bits", 1, 32),
+        )
+        mode = message["mode"]
+        if mode not in (MODE_DP, MODE_EXAMPLES):
+            raise ValueError(f"unknown mode {mode!r}")
+        weight_cap = None
+        if mode == MODE_DP and message["weighting"] == "bounded":
+            weight_cap = float(message["weight_cap"])
+            if not (math.isfinite(weight_cap) and weight_cap > 0):
+                raise ValueError(f"weight_cap {weight_cap} is not a positive number")
+        max_examples = 1
+        if mode == MODE_EXAMPLES:
+            max_examples = _integer(message["max_examples"], "max_examples", 1, 1 << 62)
+        return cls(bits, quantisation, mode, weight_cap, max_examples)
+
+
+def _integer(value: object, name: str, low: int, high: int) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        raise TypeError(f"{name} is {type(value).__name__}, not an integer")
+    if not low <= int(value) <= high:
+        raise ValueError(f"{name} {value} is outside {low}..{high}")
+    return int(value)
 
 
 def _mapping(value: object, name: str) -> Mapping[str, Any]:
@@ -525,7 +574,7 @@ def _well_formed(stage: str) -> Iterator[None]:
     naming the stage, instead of a crash."""
     try:
         yield
-    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError, ArithmeticError) as exc:
         raise ProtocolError(
             f"refusing a malformed {stage!r} message ({type(exc).__name__}: {exc})"
         ) from exc

@@ -121,6 +121,17 @@ def is_fresh(signed_at: object, since: int, now: int, margin: int = FRESHNESS_S)
     )
 
 
+def consistency_quorum(clients: int, degree: int, threshold: int) -> int:
+    """How many of the round's clients must sign a survivor set before anyone unmasks:
+    ``T = ceil((n + 2t - k) / 2)`` (at most ``n``).
+
+    Any two quorums then share ``2T - n >= 2t - k`` signers, so while fewer than ``2t - k``
+    clients collude with the coordinator, two honest clients cannot both reach a quorum on
+    different sets (Bonawitz et al. CCS 2017, Section 6, with the bound of this graph).
+    """
+    return min(clients, -(-(clients + 2 * threshold - degree) // 2))
+
+
 def keys_statement(roster: bytes, owner: str, signed_at: int, c_pk: bytes, s_pk: bytes) -> bytes:
     """What a client signs when it advertises its keys in a signed round: the round's roster
     (:func:`roster_digest`), its name, the time and both public keys (so no one can pass off

@@ -22,8 +22,9 @@ With ``SecAgg(signed=True)`` (the malicious-coordinator variant, Bonawitz et al.
 Section 6, on Bell et al.'s graph), each client signs its keys with its federation
 certificate, checks its neighbours' signatures and that its neighbours are the public graph's,
 and a **consistency check** runs between stages 2 and 3: the coordinator announces U3, each
-client signs it once, and before unmasking each client checks that at least t of every
-neighbour's own neighbours signed the same U3. *Learns:* signatures on public data.
+client signs it once, and before unmasking each client checks that a quorum
+T = ceil((n + 2t - k) / 2) of the round's clients signed the same U3. *Learns:* signatures on
+public data.
 
 A round that cannot be unmasked - fewer than t valid shares of some secret, or fewer than t
 survivors - raises :class:`~rengo.core.errors.RoundFailure` naming who dropped at which stage;
@@ -62,6 +63,7 @@ from rengo.hfl.secagg.protocol import (
     SHARE_KEYS,
     UNMASK,
     WEIGHT_SCALE,
+    consistency_quorum,
     is_fresh,
     keys_statement,
     mask_sign,
@@ -232,15 +234,19 @@ class SecAggPlus:
             )
             unmasking = [u for u in u3 if u in signatures]
             self._note_dropped(fit_round, report, CONSISTENCY, u3, unmasking)
-            self._require(fit_round, report, unmasking, threshold, CONSISTENCY)
+            self._require(
+                fit_round, report, unmasking, consistency_quorum(n, degree, threshold),
+                CONSISTENCY,
+            )  # fmt: skip
 
         # stage 4: unmasking
+        relayed = self._relayed_signatures(signatures, public)
         dropped2 = set(u2) - set(u3)
         holds = {u: [v for v in graph[u] if v in shared and u in shared[v]["sealed"]] for u in u3}
         unmask_messages = [
             (u, {"round": r, "dropped": [v for v in holds[u] if v in dropped2],
                  "survivors": [v for v in holds[u] if v in u3], "survivor_count": len(u3),
-                 **self._signatures_for(holds[u], graph, signatures, public)})
+                 **relayed})
             for u in unmasking
         ]  # fmt: skip
         revealed = dict(fit_round.exchange(UNMASK, unmask_messages, _unmask_checker))
@@ -287,18 +293,14 @@ class SecAggPlus:
         return self.ca
 
     @staticmethod
-    def _signatures_for(
-        holds: Sequence[str],
-        graph: Mapping[str, Sequence[str]],
-        signatures: Mapping[str, Mapping[str, Any]],
-        public: Mapping[str, Any],
+    def _relayed_signatures(
+        signatures: Mapping[str, Mapping[str, Any]], public: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """What a client needs to check the consistency signatures of its neighbours'
-        neighbours: their signatures on U3, their times and their certificates (empty when
-        unsigned)."""
+        """What every client needs to check the quorum on U3: each signer's signature, time
+        and certificate (empty when unsigned)."""
         if not signatures:
             return {}
-        signers = sorted({w for v in holds for w in graph[v] if w in signatures})
+        signers = sorted(signatures)
         return {
             "signatures": {w: signatures[w]["signature"] for w in signers},
             "signed_at": {w: signatures[w]["signed_at"] for w in signers},
