@@ -369,10 +369,6 @@ def serve_coordinator(
             run.summary.update(bytes_sent=sent, bytes_received=received)
 
 
-# serve_role (any protocol's roles over gRPC) moved to rengo.deploy.roles.
-__getattr__ = moved_names(__name__, {"serve_role": "rengo.deploy.roles"})
-
-
 def _trust_federation_ca(workflow: FitWorkflow | None, security: HubSecurity) -> None:
     """Give signed secure aggregation the federation CA the hub authenticates parties with.
 
@@ -389,3 +385,7 @@ def _trust_federation_ca(workflow: FitWorkflow | None, security: HubSecurity) ->
             f"(mTLS); this hub authenticates by {security.mode}"
         )
     workflow.ca = security.ca_cert
+
+
+# serve_role (any protocol's roles over gRPC) moved to rengo.deploy.roles.
+__getattr__ = moved_names(__name__, {"serve_role": "rengo.deploy.roles"})

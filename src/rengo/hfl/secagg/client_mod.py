@@ -177,7 +177,11 @@ class SecAggMod(ClientMod):
         reply: dict[str, Any] = {"c_pk": encryption.public, "s_pk": masking.public}
         if signed:
             identity = self._identity(call.client_id)
-            state.update(self._public_graph(call.client_id, message, state))
+            state.update(
+                _public_graph(
+                    call.client_id, message, state, self._min_neighbours, self._min_threshold
+                )
+            )
             state["since"] = signed_at = now_s()
             statement = keys_statement(
                 state["roster"], call.client_id, signed_at, encryption.public, masking.public
@@ -189,11 +193,6 @@ class SecAggMod(ClientMod):
             }
         call.state[STATE_KEY] = state
         return reply
-
-    def _public_graph(
-        self, client_id: str, message: Mapping[str, Any], state: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        return _public_graph(client_id, message, state, self._min_neighbours, self._min_threshold)
 
     def _identity(self, client_id: str) -> SigningIdentity:
         identity = self._identities.get(client_id)
