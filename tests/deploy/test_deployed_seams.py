@@ -151,3 +151,14 @@ def test_signed_secagg_runs_over_grpc_with_the_parties_mtls_certificates(certs: 
     assert workflow.last.signed and workflow.ca == (certs / "ca.pem").read_bytes()
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)
+
+
+def test_signed_secagg_on_a_hub_without_client_certificates_is_a_config_error() -> None:
+    from rengo.core.errors import ConfigError
+    from rengo.hfl import SecAggPlus
+
+    with pytest.raises(ConfigError, match="this hub authenticates by insecure"):
+        serve_coordinator(
+            FedAvg(), initial_parameters(), 1, "127.0.0.1:0", HubSecurity(insecure=True),
+            workflow=SecAggPlus(signed=True),
+        )  # fmt: skip
