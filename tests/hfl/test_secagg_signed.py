@@ -239,11 +239,11 @@ def test_clients_told_different_rosters_refuse_each_others_keys() -> None:
     hand = HandRound()
     hand.advertise()
     roster = [*IDS, "6"]
-    graph = neighbour_graph(roster, N - 1, 1)
+    graph = neighbour_graph(roster, N, 1)  # complete on 7: degree 6, threshold 4
     points = {v: i + 1 for i, v in enumerate(roster)}
     hand.states["1"] = {}
     hand.public["1"] = hand.call("1", ADVERTISE, hand.advertise_message("1") | {
-        "clients": roster, "neighbours": graph["1"],
+        "clients": roster, "neighbours": graph["1"], "degree": N, "threshold": 4,
         "points": {v: points[v] for v in ("1", *graph["1"])},
     })  # fmt: skip
     with pytest.raises(ProtocolError, match="relayed for client '1' are not signed by it"):
@@ -546,3 +546,32 @@ def test_a_malformed_masked_input_message_is_refused_before_training() -> None:
         hand.mod(ClientCall("0", MASKED_INPUT, {"round": 1, **message}, hand.states["0"]), None)
     with pytest.raises(ProtocolError, match=r"malformed 'secagg.advertise'"):
         hand.call("1", ADVERTISE, hand.advertise_message("1") | {"degree": float("inf")})
+
+
+def test_a_client_does_not_start_the_same_signed_round_twice() -> None:
+    """A third review's attack: practice runs of the same round (the roster repeats) would
+    collect a fresh survivor-set signature from every client per run, enough for quorums on
+    different sets in the real one. A client starts a roster once per window."""
+    hand = HandRound()
+    hand.through_masked_input()
+    hand.call("0", CONSISTENCY, {"survivors": IDS})
+    with pytest.raises(ProtocolError, match="refusing to start a signed round again"):
+        hand.call("0", ADVERTISE, hand.advertise_message("0"))
+    other_round = HandRound(server_round=2)
+    other_round.states["0"] = hand.states["0"]  # the same client, its next round: fine
+    assert "signature" in other_round.call("0", ADVERTISE, other_round.advertise_message("0"))
+
+
+def test_an_odd_degree_that_builds_a_smaller_graph_is_refused() -> None:
+    """With 7 clients, degree 5 builds a graph of degree 4 (2 on each side of a cycle);
+    a quorum computed from the announced 5 would be one signer too small."""
+    roster = [str(i) for i in range(7)]
+    graph = neighbour_graph(roster, 5, 1)
+    points = {v: i + 1 for i, v in enumerate(roster)}
+    message = {
+        "round": 1, "threshold": 3, "neighbours": graph["0"], "signed": True,
+        "points": {v: points[v] for v in ("0", *graph["0"])}, "clients": roster, "degree": 5,
+    }  # fmt: skip
+    _, identities = simulated_identities(["0"])
+    with pytest.raises(ProtocolError, match="degree 5 makes a graph of degree 4"):
+        SecAggMod(identities)(ClientCall("0", ADVERTISE, message, {}), None)

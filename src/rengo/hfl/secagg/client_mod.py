@@ -183,6 +183,7 @@ class SecAggMod(ClientMod):
                 )
             )
             state["since"] = signed_at = now_s()
+            _remember_roster(call.state, state["roster"], signed_at)
             statement = keys_statement(
                 state["roster"], call.client_id, signed_at, encryption.public, masking.public
             )
@@ -561,6 +562,36 @@ def _integer(value: object, name: str, low: int, high: int) -> int:
     return int(value)
 
 
+RECENT_KEY = "secagg.recent_rosters"
+"""Where a client keeps the rosters of the signed rounds it started lately (hex digest ->
+time), in its persisted state beside the round's own entry."""
+
+
+def _remember_roster(persisted: dict[str, Any], roster: bytes, now: int) -> None:
+    """Refuse to start a signed round whose roster this client started within the last
+    ``2 * FRESHNESS_S`` seconds; else note it.
+
+    An honest client signs one survivor set a round; the quorum argument needs that. A
+    coordinator that started the same round again (the roster repeats) would get a second
+    signature, still fresh, and could show two groups quorums on two different sets. Keys
+    and signatures older than the window are refused anyway, so the record only needs to
+    span it.
+    """
+    recent = {
+        digest: at
+        for digest, at in dict(persisted.get(RECENT_KEY, {})).items()
+        if isinstance(at, int) and at >= now - 2 * FRESHNESS_S
+    }
+    if roster.hex() in recent:
+        raise ProtocolError(
+            "refusing to start a signed round again: this client started the same round "
+            f"{now - recent[roster.hex()]} s ago (a second start would let the coordinator "
+            f"collect a second survivor-set signature); retry after {2 * FRESHNESS_S} s"
+        )
+    recent[roster.hex()] = now
+    persisted[RECENT_KEY] = recent
+
+
 def _mapping(value: object, name: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise TypeError(f"{name!r} is {type(value).__name__}, not a mapping")
@@ -617,6 +648,8 @@ def _public_graph(
             "round's public graph"
         )
     k, t = len(mine), state["threshold"]
+    if k != degree:  # an odd degree below n - 1 makes a graph of degree - 1
+        raise ProtocolError(f"refusing the round: degree {degree} makes a graph of degree {k} here")
     if k < min_neighbours:
         raise ProtocolError(
             f"refusing the round: {k} neighbours, this client requires {min_neighbours}"

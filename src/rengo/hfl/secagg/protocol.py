@@ -102,9 +102,9 @@ def roster_digest(server_round: int, clients: Sequence[str], degree: int, thresh
 FRESHNESS_S = 120
 """Seconds a signed statement's time may lie before the verifier's own start of the round,
 or after its clock's now. A roster repeats (the same round number and clients in another
-run), so without a time a coordinator could replay a client's keys from an earlier round
-whose masking key it rebuilt; with one, only within this window (and with clocks that agree
-this closely)."""
+run), so without a time a coordinator could replay a client's keys or survivor-set
+signature from an earlier start of the round; with one, only within this window, and a
+client refuses to start the same roster twice within two windows (``client_mod``)."""
 
 
 def now_s() -> int:
