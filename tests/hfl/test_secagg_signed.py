@@ -157,6 +157,7 @@ class HandRound:
         self.mod = SecAggMod(identities)
         self.states: dict[str, dict[str, Any]] = {u: {} for u in IDS}
         self.round = server_round
+        self.epoch = int(time.time() * 1000)  # this start of the round
         self.graph = neighbour_graph(IDS, degree, server_round)
         self.degree, self.threshold = degree, threshold
         self.public: dict[str, Any] = {}
@@ -173,7 +174,7 @@ class HandRound:
         return {
             "threshold": self.threshold, "neighbours": self.graph[u],
             "points": {v: points[v] for v in (u, *self.graph[u])}, "signed": True,
-            "clients": IDS, "degree": self.degree,
+            "clients": IDS, "degree": self.degree, "epoch": self.epoch,
         }  # fmt: skip
 
     def advertise(self) -> None:
@@ -338,20 +339,24 @@ def test_an_identity_refuses_a_key_that_is_not_its_certificates() -> None:
     assert SigningIdentity.from_pem(one.cert_pem, one.key_pem, one.ca_pem) == one
 
 
-def test_old_keys_replayed_into_a_repeated_roster_are_refused(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Round 1 of another run has the same roster; keys signed an hour ago (whose masking
-    keys the coordinator may have rebuilt then) do not pass for this round's."""
+def test_keys_from_another_start_of_the_same_round_are_refused() -> None:
+    """Round 1 started again (or in another run with the same clients) has a new epoch, so
+    keys signed for the first start (whose masking keys the coordinator may have rebuilt
+    then) do not pass for the second's."""
     earlier, now = HandRound(), HandRound()
-    an_hour_ago = time.time() - 3600
-    with monkeypatch.context() as patched:
-        patched.setattr(time, "time", lambda: an_hour_ago)
-        earlier.advertise()
+    now.epoch = earlier.epoch + 1
+    earlier.advertise()
     now.advertise()
     replayed = {v: earlier.public[v] for v in now.graph["0"]}
-    with pytest.raises(ProtocolError, match=r"are dated \d+, not within 120 s of this round"):
+    with pytest.raises(ProtocolError, match="not signed by it"):
         now.call("0", SHARE_KEYS, {"keys": replayed})
+
+
+def test_a_round_whose_epoch_is_not_fresh_is_refused() -> None:
+    hand = HandRound()
+    hand.epoch -= 3_600_000  # started an hour ago, by the coordinator's word
+    with pytest.raises(ProtocolError, match=r"epoch .* not within 120 s of this client's clock"):
+        hand.call("0", ADVERTISE, hand.advertise_message("0"))
 
 
 def test_stale_survivor_set_signatures_do_not_count(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -551,11 +556,11 @@ def test_a_malformed_masked_input_message_is_refused_before_training() -> None:
 def test_a_client_does_not_start_the_same_signed_round_twice() -> None:
     """A third review's attack: practice runs of the same round (the roster repeats) would
     collect a fresh survivor-set signature from every client per run, enough for quorums on
-    different sets in the real one. A client starts a roster once per window."""
+    different sets in the real one. A client starts a round only at a later epoch."""
     hand = HandRound()
     hand.through_masked_input()
     hand.call("0", CONSISTENCY, {"survivors": IDS})
-    with pytest.raises(ProtocolError, match="refusing to start a signed round again"):
+    with pytest.raises(ProtocolError, match="already started one at epoch"):
         hand.call("0", ADVERTISE, hand.advertise_message("0"))
     other_round = HandRound(server_round=2)
     other_round.states["0"] = hand.states["0"]  # the same client, its next round: fine
@@ -571,7 +576,16 @@ def test_an_odd_degree_that_builds_a_smaller_graph_is_refused() -> None:
     message = {
         "round": 1, "threshold": 3, "neighbours": graph["0"], "signed": True,
         "points": {v: points[v] for v in ("0", *graph["0"])}, "clients": roster, "degree": 5,
+        "epoch": int(time.time() * 1000),
     }  # fmt: skip
     _, identities = simulated_identities(["0"])
     with pytest.raises(ProtocolError, match="degree 5 makes a graph of degree 4"):
         SecAggMod(identities)(ClientCall("0", ADVERTISE, message, {}), None)
+
+
+def test_signed_statements_tell_every_list_of_names_apart() -> None:
+    from rengo.hfl.secagg.protocol import encode_names, roster_digest
+
+    assert encode_names(["a\x00b"]) != encode_names(["a", "b"])
+    assert roster_digest(1, 7, ["a\x00b"], 2, 2) != roster_digest(1, 7, ["a", "b"], 2, 2)
+    assert survivors_statement(b"r", 5, ["a", "b"]) == survivors_statement(b"r", 5, ["b", "a"])

@@ -183,7 +183,7 @@ class SecAggMod(ClientMod):
                 )
             )
             state["since"] = signed_at = now_s()
-            _remember_roster(call.state, state["roster"], signed_at)
+            _take_epoch(call.state, state["epoch"], signed_at)
             statement = keys_statement(
                 state["roster"], call.client_id, signed_at, encryption.public, masking.public
             )
@@ -562,34 +562,34 @@ def _integer(value: object, name: str, low: int, high: int) -> int:
     return int(value)
 
 
-RECENT_KEY = "secagg.recent_rosters"
-"""Where a client keeps the rosters of the signed rounds it started lately (hex digest ->
-time), in its persisted state beside the round's own entry."""
+EPOCH_KEY = "secagg.last_epoch"
+"""Where a client keeps the epoch of the last signed round it started, in its persisted
+state beside the round's own entry."""
 
 
-def _remember_roster(persisted: dict[str, Any], roster: bytes, now: int) -> None:
-    """Refuse to start a signed round whose roster this client started within the last
-    ``2 * FRESHNESS_S`` seconds; else note it.
+def _take_epoch(persisted: dict[str, Any], epoch: int, now: int) -> None:
+    """Start a signed round only at an epoch later than any this client started, and within
+    :data:`FRESHNESS_S` of its clock; note it.
 
-    An honest client signs one survivor set a round; the quorum argument needs that. A
-    coordinator that started the same round again (the roster repeats) would get a second
-    signature, still fresh, and could show two groups quorums on two different sets. Keys
-    and signatures older than the window are refused anyway, so the record only needs to
-    span it.
+    The quorum argument needs each honest client to sign one survivor set per roster. The
+    epoch is part of the roster, so a coordinator that started the same round again would
+    need a new, later epoch, and the signatures of the first start would not count in the
+    second. (A client that restarts forgets its last epoch; the freshness bound then keeps a
+    re-run within two minutes of the first.)
     """
-    recent = {
-        digest: at
-        for digest, at in dict(persisted.get(RECENT_KEY, {})).items()
-        if isinstance(at, int) and at >= now - 2 * FRESHNESS_S
-    }
-    if roster.hex() in recent:
+    last = persisted.get(EPOCH_KEY)
+    if isinstance(last, int) and epoch <= last:
         raise ProtocolError(
-            "refusing to start a signed round again: this client started the same round "
-            f"{now - recent[roster.hex()]} s ago (a second start would let the coordinator "
-            f"collect a second survivor-set signature); retry after {2 * FRESHNESS_S} s"
+            f"refusing to start a signed round at epoch {epoch}: this client already started "
+            f"one at epoch {last} (a second start of a round would let the coordinator collect "
+            "a second survivor-set signature)"
         )
-    recent[roster.hex()] = now
-    persisted[RECENT_KEY] = recent
+    if abs(epoch // 1000 - now) > FRESHNESS_S:
+        raise ProtocolError(
+            f"refusing a signed round whose epoch {epoch} ms is not within {FRESHNESS_S} s of "
+            "this client's clock"
+        )
+    persisted[EPOCH_KEY] = epoch
 
 
 def _mapping(value: object, name: str) -> Mapping[str, Any]:
@@ -659,8 +659,9 @@ def _public_graph(
             f"refusing the round: a threshold of {t} of {k} neighbours (this client requires "
             f"at least {math.floor(min_threshold * k) + 1})"
         )
-    roster = roster_digest(state["round"], clients, degree, state["threshold"])
-    return {"signed": True, "clients": clients, "degree": degree, "roster": roster}
+    epoch = _integer(message["epoch"], "epoch", 0, 1 << 62)
+    roster = roster_digest(state["round"], epoch, clients, degree, state["threshold"])
+    return {"signed": True, "clients": clients, "degree": degree, "roster": roster, "epoch": epoch}
 
 
 def _quantise_update(

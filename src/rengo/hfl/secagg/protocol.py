@@ -87,24 +87,36 @@ def share_digest(server_round: int, owner: str, holder: str, kind: str, share: b
     return hashlib.sha256(label + share).digest()
 
 
-def roster_digest(server_round: int, clients: Sequence[str], degree: int, threshold: int) -> bytes:
-    """What fixes a signed round's public graph: its number, clients, degree and threshold.
+def roster_digest(
+    server_round: int, epoch: int, clients: Sequence[str], degree: int, threshold: int
+) -> bytes:
+    """What fixes one start of a signed round: its number, its epoch (the coordinator's start
+    time in milliseconds, which each client accepts only fresh and increasing), its
+    clients, degree and threshold.
 
     Every signature of a signed round covers it, so clients told different rosters (and
     hence different graphs) cannot accept each other's keys or count each other's
-    signatures on the survivor set.
+    signatures on the survivor set, and a signature from another start of the same round
+    never counts.
     """
-    joined = "\x00".join(sorted(clients)).encode()
-    label = b"rengo-secagg|roster|%d|%d|%d|" % (server_round, degree, threshold)
-    return hashlib.sha256(label + joined).digest()
+    label = b"rengo-secagg|roster|%d|%d|%d|%d|" % (server_round, epoch, degree, threshold)
+    return hashlib.sha256(label + encode_names(clients)).digest()
+
+
+def encode_names(names: Sequence[str]) -> bytes:
+    """Client names, sorted, each prefixed by its length: no two lists encode alike (a name
+    may hold any character in simulation)."""
+    out = bytearray()
+    for name in sorted(names):
+        raw = name.encode()
+        out += len(raw).to_bytes(4, "big") + raw
+    return bytes(out)
 
 
 FRESHNESS_S = 120
-"""Seconds a signed statement's time may lie before the verifier's own start of the round,
-or after its clock's now. A roster repeats (the same round number and clients in another
-run), so without a time a coordinator could replay a client's keys or survivor-set
-signature from an earlier start of the round; with one, only within this window, and a
-client refuses to start the same roster twice within two windows (``client_mod``)."""
+"""Seconds a signed statement's time (and a round's epoch) may lie before the verifier's own
+start of the round, or after its clock's now: statements from long ago do not count even
+for a client that lost its memory of the epochs it took part in."""
 
 
 def now_s() -> int:
@@ -137,14 +149,14 @@ def keys_statement(roster: bytes, owner: str, signed_at: int, c_pk: bytes, s_pk:
     (:func:`roster_digest`), its name, the time and both public keys (so no one can pass off
     other keys as its own, in this round or another)."""
     head = b"rengo-secagg|keys|" + roster + b"%d|" % signed_at
-    return head + owner.encode() + b"\x00" + c_pk + s_pk
+    return head + encode_names([owner]) + c_pk + s_pk
 
 
 def survivors_statement(roster: bytes, signed_at: int, survivors: Sequence[str]) -> bytes:
     """What a client signs in the consistency check: the round's roster, the time and the
     survivor set it was told (every client that sent a masked input), in sorted order."""
     head = b"rengo-secagg|survivors|" + roster + b"%d|" % signed_at
-    return head + "\x00".join(sorted(survivors)).encode()
+    return head + encode_names(survivors)
 
 
 def mask_sign(u: str, v: str) -> int:

@@ -37,6 +37,7 @@ add the noise, but never sees an update).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -175,7 +176,10 @@ class SecAggPlus:
         bits = self._ring_bits(mode, n, size, quantisation)
         report.ring_bits = bits
         report.signed = ca is not None
-        signing = {"signed": True, "clients": sorted(ids), "degree": degree} if ca else {}
+        epoch = time.time_ns() // 1_000_000  # this start of the round, in ms: never reused
+        signing = (
+            {"signed": True, "clients": sorted(ids), "degree": degree, "epoch": epoch} if ca else {}
+        )
 
         # stage 0: advertise keys
         advertise = [
@@ -183,7 +187,7 @@ class SecAggPlus:
                  "points": {v: points[v] for v in (u, *graph[u])}, **signing})
             for u in ids
         ]  # fmt: skip
-        roster = roster_digest(r, ids, degree, threshold)
+        roster = roster_digest(r, epoch, ids, degree, threshold)
         public = dict(fit_round.exchange(ADVERTISE, advertise, _keys_checker(roster, ca, started)))
         u1 = [u for u in ids if u in public]
         self._note_dropped(fit_round, report, ADVERTISE, ids, u1)
