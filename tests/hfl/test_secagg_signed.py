@@ -354,8 +354,18 @@ def test_keys_from_another_start_of_the_same_round_are_refused() -> None:
 
 def test_a_round_whose_epoch_is_not_fresh_is_refused() -> None:
     hand = HandRound()
-    hand.epoch -= 3_600_000  # started an hour ago, by the coordinator's word
+    hand.epoch += 3_600_000  # starting in an hour, by the coordinator's word
     with pytest.raises(ProtocolError, match=r"epoch .* not within 120 s of this client's clock"):
+        hand.call("0", ADVERTISE, hand.advertise_message("0"))
+
+
+def test_a_restarted_client_starts_no_round_from_before_its_restart() -> None:
+    """A coordinator could end the run, wait for a supervisor to restart the party (which
+    forgets its epochs) and start the same round again: the party refuses rounds older
+    than itself."""
+    hand = HandRound()
+    hand.epoch -= 60_000  # a minute ago: fresh, but before this client's mod was made
+    with pytest.raises(ProtocolError, match="it started before this client did"):
         hand.call("0", ADVERTISE, hand.advertise_message("0"))
 
 

@@ -113,6 +113,7 @@ class SecAggMod(ClientMod):
     _require_signed: bool = False
     _min_neighbours: int = 2
     _min_threshold: float = 0.5
+    _epoch_floor: int = 0
 
     def __init__(
         self,
@@ -134,6 +135,10 @@ class SecAggMod(ClientMod):
         if min_neighbours < 2 or not 0.5 <= min_threshold < 1.0:
             raise ValueError("min_neighbours must be >= 2 and min_threshold in [0.5, 1)")
         self._min_neighbours, self._min_threshold = min_neighbours, min_threshold
+        # A client that restarts forgets the epochs it started; it starts none from before
+        # it was made (give or take a clock difference), so a coordinator cannot end the run,
+        # wait for a supervisor to restart the party and start the same round again.
+        self._epoch_floor = (now_s() - RESTART_SKEW_S) * 1000
 
     @property
     def _requested(self) -> ModChain:
@@ -183,7 +188,7 @@ class SecAggMod(ClientMod):
                 )
             )
             state["since"] = signed_at = now_s()
-            _take_epoch(call.state, state["epoch"], signed_at)
+            _take_epoch(call.state, state["epoch"], signed_at, self._epoch_floor)
             statement = keys_statement(
                 state["roster"], call.client_id, signed_at, encryption.public, masking.public
             )
@@ -567,17 +572,28 @@ EPOCH_KEY = "secagg.last_epoch"
 state beside the round's own entry."""
 
 
-def _take_epoch(persisted: dict[str, Any], epoch: int, now: int) -> None:
-    """Start a signed round only at an epoch later than any this client started, and within
-    :data:`FRESHNESS_S` of its clock; note it.
+RESTART_SKEW_S = 5
+"""How far the coordinator's clock may lag a party's for the first signed round after the
+party's mod is made: it starts no round whose epoch is older than that, less these seconds."""
+
+
+def _take_epoch(persisted: dict[str, Any], epoch: int, now: int, floor: int) -> None:
+    """Start a signed round only at an epoch later than any this client started (and than
+    ``floor``, when this client's mod was made), and within :data:`FRESHNESS_S` of its
+    clock; note it.
 
     The quorum argument needs each honest client to sign one survivor set per roster. The
     epoch is part of the roster, so a coordinator that started the same round again would
     need a new, later epoch, and the signatures of the first start would not count in the
-    second. (A client that restarts forgets its last epoch; the freshness bound then keeps a
-    re-run within two minutes of the first.)
+    second. A client that restarts forgets its last epoch, so the epoch must also be later
+    than the restart.
     """
     last = persisted.get(EPOCH_KEY)
+    if epoch <= floor:
+        raise ProtocolError(
+            f"refusing a signed round at epoch {epoch}: it started before this client did "
+            f"(more than {RESTART_SKEW_S} s before, by this client's clock)"
+        )
     if isinstance(last, int) and epoch <= last:
         raise ProtocolError(
             f"refusing to start a signed round at epoch {epoch}: this client already started "
