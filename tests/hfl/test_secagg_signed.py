@@ -599,3 +599,22 @@ def test_signed_statements_tell_every_list_of_names_apart() -> None:
     assert encode_names(["a\x00b"]) != encode_names(["a", "b"])
     assert roster_digest(1, 7, ["a\x00b"], 2, 2) != roster_digest(1, 7, ["a", "b"], 2, 2)
     assert survivors_statement(b"r", 5, ["a", "b"]) == survivors_statement(b"r", 5, ["b", "a"])
+
+
+def test_the_coordinators_own_certificate_does_not_pass_for_a_client(tmp_path: Any) -> None:
+    """A fifth review's attack: the coordinator's server certificate comes from the same CA;
+    accepted as a party's, the coordinator would count as one colluding client for free."""
+    from rengo.transport.certs import init_certificates
+
+    paths = init_certificates(tmp_path, ["alice"])
+    ca = paths.ca_cert.read_bytes()
+    server = SigningIdentity("coordinator", paths.server_cert.read_bytes(),
+                             paths.server_key.read_bytes(), ca)  # fmt: skip
+    signature = server.sign(b"survivors")
+    with pytest.raises(SignatureError, match="not a party's"):
+        verify_signed(ca, "coordinator", server.cert_pem, b"survivors", signature)
+    with pytest.raises(ConfigError, match="not a party's"):
+        SigningIdentity.from_pem(server.cert_pem, server.key_pem, ca)
+    cert, key = paths.parties["alice"]
+    alice = SigningIdentity.from_pem(cert.read_bytes(), key.read_bytes(), ca)
+    verify_signed(ca, "alice", alice.cert_pem, b"survivors", alice.sign(b"survivors"))

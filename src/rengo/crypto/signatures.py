@@ -27,9 +27,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from rengo.core.errors import ConfigError
+from rengo.core.roles import validate_party_name
 from rengo.transport.certs import create_ca, issue_certificate
 
 
@@ -133,7 +134,9 @@ def _issued_by(ca_pem: bytes, cert_pem: bytes) -> x509.Certificate:
 
 def verify_certificate(ca_pem: bytes, name: str, cert_pem: bytes) -> x509.Certificate:
     """The certificate in ``cert_pem``, once checked: issued and signed by the CA in
-    ``ca_pem``, valid now, not a CA itself, and naming ``name`` as its common name.
+    ``ca_pem``, valid now, not a CA itself, marked for client use (a party's, not the
+    coordinator's server certificate), and naming ``name``, a valid party name, as its
+    common name.
 
     Raises
     ------
@@ -152,9 +155,21 @@ def verify_certificate(ca_pem: bytes, name: str, cert_pem: bytes) -> x509.Certif
         constraints = None
     if constraints is not None and constraints.ca:
         raise SignatureError("a CA certificate cannot speak for a party")
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        usages = None
+    if usages is None or ExtendedKeyUsageOID.CLIENT_AUTH not in usages:
+        # the coordinator's own (server) certificate comes from the same CA: it must not
+        # pass for a party's, or the coordinator would count as a colluding client
+        raise SignatureError("the certificate is not a party's (no clientAuth key usage)")
     holder = _common_name(cert)
     if holder != name:
         raise SignatureError(f"the certificate names {holder!r}, not {name!r}")
+    try:
+        validate_party_name(name)
+    except ConfigError as exc:
+        raise SignatureError(str(exc)) from None
     return cert
 
 
