@@ -43,10 +43,11 @@ def neighbour_graph(
 ) -> dict[str, list[str]]:
     """A k-regular graph on the round's clients (Harary graph on a shuffled cycle).
 
-    The clients are put on a cycle in an order drawn from the round number, and each is joined
-    to the ``degree / 2`` clients on either side (``degree`` even), or to everyone when
-    ``degree >= n - 1``. The graph is public; it only needs to be independent of the
-    clients' data. (Cached: in a signed round every client recomputes it.)
+    The clients are put on a cycle in the order of a hash of the round number and their
+    names, and each is joined to the ``degree / 2`` clients on either side (``degree``
+    even), or to everyone when ``degree >= n - 1``. The graph is public; it only needs to
+    be independent of the clients' data. (Cached: in a signed round every client
+    recomputes it.)
     """
     graph = _cached_graph(tuple(sorted(client_ids)), degree, server_round)
     return {u: list(vs) for u, vs in graph.items()}
@@ -57,8 +58,12 @@ def _cached_graph(ids: tuple[str, ...], degree: int, server_round: int) -> dict[
     n = len(ids)
     if degree >= n - 1:
         return {u: [v for v in ids if v != u] for u in ids}
-    seed = int.from_bytes(hashlib.sha256(f"secagg-graph|{server_round}".encode()).digest()[:8])
-    order = [ids[i] for i in np.random.default_rng(seed).permutation(n)]
+    # the order on the cycle: by a hash of the round and the name (SHA-256 is the same on
+    # every machine; a numpy generator's stream is not promised across versions, and in a
+    # signed round every client recomputes the graph)
+    order = sorted(
+        ids, key=lambda u: hashlib.sha256(f"secagg-graph|{server_round}|{u}".encode()).digest()
+    )
     half = degree // 2
     graph: dict[str, set[str]] = {u: set() for u in ids}
     for i, u in enumerate(order):
