@@ -483,13 +483,12 @@ def _keys_checker(roster: bytes, ca: bytes | None, started: int) -> Any:
             key = reply.get(name)
             if not isinstance(key, bytes) or len(key) != 32:
                 raise ClientFailure(client_id, f"advertised no 32-byte X25519 {name}")
-        if reply["c_pk"] == reply["s_pk"]:
-            raise ClientFailure(client_id, "advertised the same key for sealing and masking")
-        for name in ("c_pk", "s_pk"):
             try:  # a low-order point would make every neighbour's agreement fail
-                agree(_PROBE, reply[name], b"rengo-secagg|probe")
+                agree(_PROBE, key, b"rengo-secagg|probe")
             except ValueError as exc:
                 raise ClientFailure(client_id, f"advertised an unusable {name} ({exc})") from None
+        if reply["c_pk"] == reply["s_pk"]:
+            raise ClientFailure(client_id, "advertised the same key for sealing and masking")
         keys = {"c_pk": reply["c_pk"], "s_pk": reply["s_pk"]}
         if ca is None:
             return keys
