@@ -10,7 +10,10 @@ dropped from that round with its reason logged. A round succeeds if at least
 replaces the old one or is checkpointed, and a non-finite one is blamed on the result that
 could move it most. Every completed round is recorded and checkpointed before the next one
 starts. With ``slow_after`` a client that misses the round timeout that many rounds in a row
-sits out the next ``slow_rounds`` rounds, so the others stop waiting for it every round.
+sits out the next ``slow_rounds`` rounds, so the others stop waiting for it every round. A
+client the workflow caught breaking its protocol (:attr:`FitRound.excluded`, e.g. secure
+aggregation shares that do not rebuild the committed secret) is left out of every later round
+of the run (:attr:`Coordinator.excluded`).
 """
 
 from __future__ import annotations
@@ -213,6 +216,7 @@ class Coordinator:
     _aggregate_takes_rng: bool = field(init=False, repr=False)
     _misses: dict[str, int] = field(init=False, repr=False, default_factory=dict)
     _slow_until: dict[str, int] = field(init=False, repr=False, default_factory=dict)
+    _excluded: dict[str, str] = field(init=False, repr=False, default_factory=dict)
     _failure_log: ClientFailureLog = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -323,6 +327,7 @@ class Coordinator:
             raise self._fail(server_round, str(exc)) from exc
         finally:
             self._note_slow(server_round, [c for c, _ in instructions], fit_round.timed_out)
+            self._exclude(server_round, fit_round.excluded)
         failures = fit_round.failures
         if acc.count < self.strategy.min_fit_clients:
             detail = "; ".join(f"{c}: {r}" for c, r in failures.items()) or "none failed"
@@ -359,8 +364,9 @@ class Coordinator:
 
     # -- pieces -------------------------------------------------------------------------------
     def _not_sitting_out(self, server_round: int, available: list[str]) -> list[str]:
-        """``available`` without the slow clients sitting this round out - unless too few
-        would be left, then everyone."""
+        """``available`` without the excluded clients and the slow ones sitting this round
+        out - unless too few would be left, then with the slow ones."""
+        available = [c for c in available if c not in self._excluded]
         active = [c for c in available if self._slow_until.get(c, 0) < server_round]
         return active if len(active) >= self.strategy.min_available_clients else available
 
@@ -384,6 +390,21 @@ class Coordinator:
                 log.warning(text)
                 if self.store is not None and self.run_id is not None:
                     self.store.log_event(self.run_id, "warning", text, server_round)
+
+    @property
+    def excluded(self) -> dict[str, str]:
+        """Client -> why it is left out of the run's later rounds (a copy)."""
+        return dict(self._excluded)
+
+    def _exclude(self, server_round: int, culprits: dict[str, str]) -> None:
+        for cid, reason in culprits.items():
+            if cid in self._excluded:
+                continue
+            self._excluded[cid] = reason
+            text = f"client {cid} is excluded from the rest of the run: {reason}"
+            log.warning(text)
+            if self.store is not None and self.run_id is not None:
+                self.store.log_event(self.run_id, "warning", text, server_round)
 
     def slow_clients(self, server_round: int) -> list[str]:
         """Clients marked slow that sit out ``server_round``."""

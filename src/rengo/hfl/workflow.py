@@ -89,6 +89,10 @@ class FitRound:
     weights
         Client id -> ``(weight counted, largest |value|)`` of every accepted result: what
         each one can do to the aggregate (to name the cause of a non-finite one).
+    excluded
+        Client id -> reason, for every client the workflow caught breaking its protocol in a
+        way only a faulty or malicious client can: the coordinator leaves it out of the
+        run's later rounds.
     """
 
     def __init__(
@@ -113,6 +117,7 @@ class FitRound:
         self.timed_out: set[str] = set()
         self.checks = checks if checks is not None else ResultChecks.streaming()
         self.weights: dict[str, tuple[float, float]] = {}
+        self.excluded: dict[str, str] = {}
         self._norms: dict[str, float] = {}
         self._pool = pool
         self._timeout = timeout
@@ -260,6 +265,12 @@ class FitRound:
         self.failures[client_id] = reason
         self._failure_log.report(self.server_round, client_id, reason, traceback)
         self._record(client_id, "failed", 0, reason, None)
+
+    def exclude(self, client_id: str, reason: str) -> None:
+        """Drop ``client_id`` from this round and have the coordinator leave it out of the
+        run's later rounds (see :attr:`excluded`)."""
+        self.excluded[client_id] = reason
+        self.drop(client_id, reason)
 
     # -- pieces -------------------------------------------------------------------------------
     def _decode(self, reply: Reply) -> Any:

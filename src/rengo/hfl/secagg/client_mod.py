@@ -53,6 +53,7 @@ from rengo.hfl.secagg.protocol import (
     pair_context,
     ring_mask,
     roster_digest,
+    seed_commitment,
     share_context,
     share_digest,
     survivors_statement,
@@ -254,7 +255,8 @@ class SecAggMod(ClientMod):
         state["enc"] = enc_keys
         for done in ("c_sk", "points", "neighbours"):
             state.pop(done)
-        return {"sealed": sealed, "digests": digests}
+        commitment = seed_commitment(r, u, seed)
+        return {"sealed": sealed, "digests": digests, "seed_commitment": commitment}
 
     @staticmethod
     def _check_keys_signed(

@@ -92,6 +92,15 @@ def share_digest(server_round: int, owner: str, holder: str, kind: str, share: b
     return hashlib.sha256(label + share).digest()
 
 
+def seed_commitment(server_round: int, owner: str, seed: bytes) -> bytes:
+    """What an owner commits to for its self-mask seed when it deals the seed's shares, so the
+    coordinator can tell a seed rebuilt from shares that do not lie on one polynomial through
+    it (a seed is 256 random bits: the hash hides it). With every share checked against its
+    :func:`share_digest`, a rebuilt seed that misses the commitment convicts its owner."""
+    label = b"rengo-secagg|seed|%d|" % server_round + encode_names([owner])
+    return hashlib.sha256(label + seed).digest()
+
+
 def roster_digest(
     server_round: int, epoch: int, clients: Sequence[str], degree: int, threshold: int
 ) -> bytes:

@@ -7,15 +7,18 @@ Round r over the sampled clients U, on a public k-regular graph N(.) with thresh
    mask agreement). Survivors U1. *Coordinator learns:* public keys.
 1. **Share keys.** Each u gets its neighbours' keys, draws a self-mask seed b_u, splits s_sk_u
    and b_u t-of-|N(u) n U1| (Shamir) and sends each neighbour its pair of shares sealed under
-   their agreed key, with a digest of every share. Survivors U2. *Learns:* sealed bytes and
-   digests of random field elements.
+   their agreed key, with a digest of every share and a commitment to b_u. Survivors U2.
+   *Learns:* sealed bytes, digests of random field elements, the hash of a random seed.
 2. **Masked input.** Each u in U2 gets the shares sealed for it, trains, and sends
    ``y_u + PRG(b_u) + sum_{v in N(u) n U2} +-PRG(s_uv) mod 2^bits``. Survivors U3. *Learns:*
    vectors uniform in the ring (each carries a fresh self-mask).
 3. **Unmask.** Each u in U3 returns, for each neighbour, the share of s_sk if it dropped in
    stage 2 (U2 \ U3) or of b if it survived - never both. The coordinator checks every share
    against its owner's digest, rebuilds each dropped client's s_sk (checked against its s_pk)
-   to strip its pairwise masks, and each survivor's b to strip its self-mask. *Learns:* the
+   to strip its pairwise masks, and each survivor's b (checked against its commitment) to
+   strip its self-mask. A secret that misses its check convicts its owner (every share was
+   the one it dealt): the owner is excluded and the round starts again over U3 without it,
+   required to keep all of them. *Learns:* the
    sum over U3, nothing about any one y_u while fewer than t of a client's neighbours collude.
 
 With ``SecAgg(signed=True)`` (the malicious-coordinator variant, Bonawitz et al. CCS 2017,
@@ -73,6 +76,7 @@ from rengo.hfl.secagg.protocol import (
     pair_context,
     ring_mask,
     roster_digest,
+    seed_commitment,
     share_digest,
     survivors_statement,
     wire_dtype,
@@ -100,6 +104,10 @@ class SecAggReport:
     """Per-coordinate bound on the quantisation error of the unmasked sum."""
     signed: bool = False
     """Whether the round ran signed, with the consistency check."""
+    excluded: dict[str, str] = field(default_factory=dict)
+    """Client -> why it was excluded: it dealt shares that do not rebuild its secret."""
+    starts: int = 0
+    """How many times the round started (one more per discovery of such clients)."""
 
 
 @dataclass
@@ -145,6 +153,12 @@ class SecAggPlus:
     def run(self, fit_round: FitRound) -> WeightedSum:
         """Run the four stages; return the strategy's accumulator holding the unmasked sum.
 
+        A client caught dealing shares that do not rebuild the secret it committed to (its
+        self-mask seed, or its masking key) is excluded from the run, and the round starts
+        again, once per such discovery, over the first start's survivors without it; the
+        second start must keep every one of them (a sum over any other set, of the same
+        updates, would reveal the difference of two sums).
+
         Raises
         ------
         ConfigError
@@ -154,12 +168,50 @@ class SecAggPlus:
         RoundFailure
             If the sum cannot be unmasked (naming who dropped at which stage).
         """
-        r, started = fit_round.server_round, now_s()
         ca = self._trust()
-        acc = fit_round.strategy.accumulator(r, fit_round.parameters)
+        acc = fit_round.strategy.accumulator(fit_round.server_round, fit_round.parameters)
         mode, extra_message = self._mode(fit_round, acc)
         self.last = report = SecAggReport()
-        ids = [cid for cid, _ in fit_round.instructions]
+        clients = [cid for cid, _ in fit_round.instructions]
+        required: frozenset[str] | None = None
+        epoch = 0
+        while True:
+            # a start's epoch (its time in ms) is later than any earlier start's: signed
+            # clients take part in a round's starts only in increasing epochs
+            epoch = max(time.time_ns() // 1_000_000, epoch + 1)
+            report.starts += 1
+            try:
+                return self._start(
+                    fit_round, acc, report, ca, mode, extra_message, clients, required, epoch
+                )
+            except _Misdealt as caught:
+                for culprit, reason in caught.culprits.items():
+                    report.excluded[culprit] = reason
+                    fit_round.exclude(culprit, reason)
+                clients = [u for u in caught.survivors if u not in caught.culprits]
+                required = frozenset(clients)
+                log.warning(
+                    "round %d: secure aggregation excluded %s (%s); starting again over the "
+                    "%d other survivors",
+                    fit_round.server_round, ", ".join(sorted(caught.culprits)),
+                    "; ".join(caught.culprits.values()), len(clients),
+                )  # fmt: skip
+
+    def _start(
+        self,
+        fit_round: FitRound,
+        acc: WeightedSum,
+        report: SecAggReport,
+        ca: bytes | None,
+        mode: str,
+        extra_message: Mapping[str, Any],
+        ids: list[str],
+        required: frozenset[str] | None,
+        epoch: int,
+    ) -> WeightedSum:
+        """One start of the round over ``ids``; ``required``: the survivors a restart must
+        keep (None on the first start)."""
+        r, started = fit_round.server_round, now_s()
         n = len(ids)
         degree = self.config.graph_degree(n)
         threshold = self.config.reconstruction_threshold(degree)
@@ -176,7 +228,6 @@ class SecAggPlus:
         bits = self._ring_bits(mode, n, size, quantisation)
         report.ring_bits = bits
         report.signed = ca is not None
-        epoch = time.time_ns() // 1_000_000  # this start of the round, in ms: never reused
         signing = (
             {"signed": True, "clients": sorted(ids), "degree": degree, "epoch": epoch} if ca else {}
         )
@@ -226,6 +277,13 @@ class SecAggPlus:
         u3 = [u for u in u2 if u not in fit_round.failures]
         self._note_dropped(fit_round, report, MASKED_INPUT, u2, u3)
         self._require(fit_round, report, u3, threshold, MASKED_INPUT)
+        if required is not None and set(u3) != required:
+            raise self._failure(
+                fit_round, report, f"the start without {', '.join(sorted(report.excluded))} "
+                f"lost {', '.join(sorted(required - set(u3)))}: it may only sum the first "
+                "start's other survivors (a sum of the same updates over another set would "
+                "reveal the difference)",
+            )  # fmt: skip
 
         # stage 3 (signed rounds): consistency check - every survivor signs U3
         unmasking, signatures = u3, {}
@@ -257,15 +315,12 @@ class SecAggPlus:
         u4 = [u for u in unmasking if u in revealed]
         self._note_dropped(fit_round, report, UNMASK, unmasking, u4)
 
-        modulus = ring_mask(bits)
+        rebuild = _Rebuild(self, fit_round, report, public, shared, revealed, threshold)
         seeds: list[tuple[bytes, int]] = []
         for v in sorted(dropped2):
-            secret = self._rebuild(fit_round, report, v, "key", shared, revealed, threshold)
-            if public_key_of(secret) != public[v]["s_pk"]:
-                raise self._failure(
-                    fit_round, report, f"the rebuilt masking key of {v} does not match its "
-                    "advertised public key"
-                )  # fmt: skip
+            secret = rebuild(v, "key")
+            if secret is None:
+                continue
             masking_key = X25519PrivateKey.from_private_bytes(secret)
             for w in graph[v]:
                 if w in u3 and w in shared[v]["sealed"]:
@@ -273,10 +328,13 @@ class SecAggPlus:
                     # w added sign(w, v) * PRG(s_wv); take it away
                     seeds.append((seed, -mask_sign(w, v)))
         for u in u3:
-            seed = self._rebuild(fit_round, report, u, "seed", shared, revealed, threshold)
-            seeds.append((seed, -1))
+            secret = rebuild(u, "seed")
+            if secret is not None:
+                seeds.append((secret, -1))
+        if rebuild.culprits:
+            raise _Misdealt(rebuild.culprits, u3)
         add_masks(total, seeds)
-        total &= dtype.type(modulus)
+        total &= dtype.type(ring_mask(bits))
         fit_round.sum_only(
             u3, "secure aggregation (SecAgg+): the coordinator sees only the sum of the updates"
         )
@@ -341,50 +399,6 @@ class SecAggPlus:
             raise ConfigError(f"secure aggregation: {exc}") from exc
         counts = max(n * size, n * WEIGHT_SCALE if mode == MODE_DP else 0, largest)
         return min(64, max(bits, counts.bit_length()))
-
-    def _rebuild(
-        self,
-        fit_round: FitRound,
-        report: SecAggReport,
-        owner: str,
-        kind: str,
-        shared: Mapping[str, Any],
-        revealed: Mapping[str, Any],
-        threshold: int,
-    ) -> bytes:
-        """``owner``'s masking key (kind "key") or self-mask seed ("seed") from valid shares."""
-        field_name = "key_shares" if kind == "key" else "seed_shares"
-        index = 0 if kind == "key" else 1
-        digests: Mapping[str, list[bytes]] = shared[owner]["digests"]
-        valid: list[Share] = []
-        holders: list[str] = []
-        for holder in sorted(revealed):
-            share = revealed[holder][field_name].get(owner)
-            if share is None:
-                continue
-            expected = digests.get(holder)
-            digest = share_digest(fit_round.server_round, owner, holder, kind, share)
-            if expected is None or digest != expected[index]:
-                note = f"{holder} -> {owner} ({kind})"
-                report.rejected_shares.append(note)
-                log.warning(
-                    "round %d: secure aggregation rejected a wrong share %s",
-                    fit_round.server_round,
-                    note,
-                )
-                continue
-            valid.append(Share.from_bytes(share))
-            holders.append(holder)
-        if len(valid) < threshold:
-            what = "masking key" if kind == "key" else "self-mask seed"
-            wrong = [s for s in report.rejected_shares if s.endswith(f"-> {owner} ({kind})")]
-            detail = f"; rejected wrong shares: {', '.join(wrong)}" if wrong else ""
-            raise self._failure(
-                fit_round, report,
-                f"only {len(valid)} valid shares of {owner}'s {what} came back "
-                f"({', '.join(holders) or 'none'}), {threshold} needed{detail}",
-            )  # fmt: skip
-        return combine_shares(valid, threshold, 32)
 
     def _fold(
         self,
@@ -468,6 +482,98 @@ class SecAggPlus:
             f"secure aggregation cannot unmask round {fit_round.server_round}: {reason}. "
             f"Dropped {stages or 'nobody'}"
         )
+
+
+class _Misdealt(Exception):
+    """Clients whose valid shares (each the one its owner dealt, by its digest) do not rebuild
+    the secret the owner committed to: only the owner can have caused that."""
+
+    def __init__(self, culprits: Mapping[str, str], survivors: Sequence[str]) -> None:
+        super().__init__(", ".join(culprits))
+        self.culprits = dict(culprits)
+        self.survivors = list(survivors)
+
+
+class _Rebuild:
+    """Rebuilds one start's secrets from the shares that came back, and collects the owners
+    whose shares do not rebuild what they committed to."""
+
+    def __init__(
+        self,
+        workflow: SecAggPlus,
+        fit_round: FitRound,
+        report: SecAggReport,
+        public: Mapping[str, Any],
+        shared: Mapping[str, Any],
+        revealed: Mapping[str, Any],
+        threshold: int,
+    ) -> None:
+        self.workflow, self.fit_round, self.report = workflow, fit_round, report
+        self.public, self.shared, self.revealed = public, shared, revealed
+        self.threshold = threshold
+        self.culprits: dict[str, str] = {}
+
+    def __call__(self, owner: str, kind: str) -> bytes | None:
+        """``owner``'s masking key (kind "key") or self-mask seed ("seed") from the shares
+        that match its digests; None (and ``owner`` among :attr:`culprits`) when they do not
+        rebuild the secret it committed to (the key of its advertised public key, the seed
+        of its seed commitment).
+
+        Raises
+        ------
+        RoundFailure
+            If fewer than ``t`` valid shares came back.
+        """
+        fit_round, report = self.fit_round, self.report
+        field_name = "key_shares" if kind == "key" else "seed_shares"
+        index = 0 if kind == "key" else 1
+        digests: Mapping[str, list[bytes]] = self.shared[owner]["digests"]
+        valid: list[Share] = []
+        holders: list[str] = []
+        for holder in sorted(self.revealed):
+            share = self.revealed[holder][field_name].get(owner)
+            if share is None:
+                continue
+            expected = digests.get(holder)
+            digest = share_digest(fit_round.server_round, owner, holder, kind, share)
+            if expected is None or digest != expected[index]:
+                note = f"{holder} -> {owner} ({kind})"
+                report.rejected_shares.append(note)
+                log.warning(
+                    "round %d: secure aggregation rejected a wrong share %s",
+                    fit_round.server_round,
+                    note,
+                )
+                continue
+            valid.append(Share.from_bytes(share))
+            holders.append(holder)
+        what = "masking key" if kind == "key" else "self-mask seed"
+        if len(valid) < self.threshold:
+            wrong = [s for s in report.rejected_shares if s.endswith(f"-> {owner} ({kind})")]
+            detail = f"; rejected wrong shares: {', '.join(wrong)}" if wrong else ""
+            raise self.workflow._failure(
+                fit_round, report,
+                f"only {len(valid)} valid shares of {owner}'s {what} came back "
+                f"({', '.join(holders) or 'none'}), {self.threshold} needed{detail}",
+            )  # fmt: skip
+        try:
+            secret: bytes | None = combine_shares(valid, self.threshold, 32)
+        except ValueError:  # the shares do not lie on one polynomial of a 32-byte secret
+            secret = None
+        if secret is None or not self._committed(owner, kind, secret):
+            against = "its advertised public key" if kind == "key" else "its commitment"
+            self.culprits[owner] = (
+                f"secure aggregation: dealt shares of its {what} that do not rebuild it "
+                f"(checked against {against})"
+            )
+            return None
+        return secret
+
+    def _committed(self, owner: str, kind: str, secret: bytes) -> bool:
+        if kind == "key":
+            return bool(public_key_of(secret) == self.public[owner]["s_pk"])
+        commitment = seed_commitment(self.fit_round.server_round, owner, secret)
+        return bool(commitment == self.shared[owner]["seed_commitment"])
 
 
 # -- reply checks (each raises ClientFailure: the client is dropped with the reason) ----------
@@ -572,11 +678,14 @@ def _share_checker(
                 or not all(isinstance(d, bytes) and len(d) == 32 for d in pair)
             ):
                 raise ClientFailure(client_id, f"malformed share digests for {v}")
+        commitment = reply.get("seed_commitment")
+        if not isinstance(commitment, bytes) or len(commitment) != 32:
+            raise ClientFailure(client_id, "sent no 32-byte commitment to its self-mask seed")
         if len(expected) < threshold:
             raise ClientFailure(
                 client_id, f"only {len(expected)} share holders, {threshold} needed"
             )
-        return {"sealed": sealed, "digests": digests}
+        return {"sealed": sealed, "digests": digests, "seed_commitment": commitment}
 
     return check
 

@@ -1,0 +1,193 @@
+"""SecAgg+ against a client that deals shares which do not rebuild its own secret: it is
+named, left out of the rest of the run, and its round starts again over the other survivors
+(and sums exactly what a round without it sums) - it can neither crash the coordinator nor
+stop the federation. A start that would sum another set than the first start's survivors
+fails instead (two sums of the same updates over different sets reveal their difference)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rengo.core.errors import RoundFailure
+from rengo.crypto.pairwise import open_sealed, seal
+from rengo.crypto.shamir import PRIME, Share
+from rengo.crypto.signatures import SigningIdentity, simulated_identities
+from rengo.hfl import FedAvg, SecAggMod, SecAggPlus, simulate
+from rengo.hfl.mods.chain import ClientCall
+from rengo.hfl.secagg.client_mod import STATE_KEY
+from rengo.hfl.secagg.protocol import (
+    ADVERTISE,
+    MASKED_INPUT,
+    SHARE_KEYS,
+    seed_commitment,
+    share_context,
+    share_digest,
+)
+
+INIT = [np.zeros((4, 3)), np.zeros(3)]
+N = 6
+IDS = [str(i) for i in range(N)]
+
+
+class Misdeal(SecAggMod):
+    """The secagg mod, installed in its place: client ``bad`` shifts its shares of one secret
+    (``kind``: "seed" or "key") handed to the holders at ``positions`` (in sorted order; None:
+    all of them) and re-seals them with matching digests - shares that pass every digest
+    check but do not rebuild the secret it masks with. Clients in ``drop`` fail at the stage
+    named, on the start (1-based) named."""
+
+    def __init__(
+        self,
+        bad: str,
+        kind: str = "seed",
+        positions: tuple[int, ...] | None = None,
+        drop: Mapping[str, tuple[str, int]] | None = None,
+        identities: Mapping[str, SigningIdentity] | None = None,
+    ) -> None:
+        if identities:
+            super().__init__(identities)
+        self.bad, self.kind, self.positions = bad, kind, positions
+        self.drop = dict(drop or {})
+        self.starts: dict[str, int] = {}
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        cid = call.client_id
+        if call.key == ADVERTISE:
+            self.starts[cid] = self.starts.get(cid, 0) + 1
+        if self.drop.get(cid) == (call.key, self.starts.get(cid, 0)):
+            raise ConnectionError(f"gone at {call.key}")
+        reply = super().__call__(call, call_next)
+        if call.key == SHARE_KEYS and cid == self.bad and self.starts[cid] == 1:
+            self._shift(call, reply)
+        return reply
+
+    def _shift(self, call: ClientCall, reply: dict[str, Any]) -> None:
+        state = call.state[STATE_KEY]
+        r, u = state["round"], call.client_id
+        index = 0 if self.kind == "key" else 1
+        for position, v in enumerate(sorted(reply["sealed"])):
+            if self.positions is not None and position not in self.positions:
+                continue
+            key, context = state["enc"][v], share_context(r, u, v)
+            plain = open_sealed(key, reply["sealed"][v], context)
+            pair = [plain[:70], plain[70:]]
+            share = Share.from_bytes(pair[index])
+            pair[index] = Share(share.x, (share.y + 1) % PRIME).to_bytes()
+            reply["sealed"][v] = seal(key, pair[0] + pair[1], context)
+            reply["digests"][v] = [
+                share_digest(r, u, v, "key", pair[0]),
+                share_digest(r, u, v, "seed", pair[1]),
+            ]
+
+
+def _run(client_fn: Any, workflow: Any, mod: SecAggMod | None, rounds: int = 1) -> Any:
+    return simulate(
+        client_fn, N, FedAvg(min_fit_clients=3), INIT, rounds, seed=3, workflow=workflow,
+        client_mods=[mod] if mod is not None else [],
+    )  # fmt: skip
+
+
+def _without(client_fn: Any, gone: str, rounds: int = 1) -> list[np.ndarray]:
+    """Plain FedAvg in which ``gone`` fails every fit: what a round without it sums."""
+
+    class Gone(SecAggMod):
+        def __init__(self) -> None:
+            pass
+
+        def __call__(self, call: ClientCall, call_next: Any) -> Any:
+            if call.client_id == gone:
+                raise ConnectionError("gone")
+            return call_next(call)
+
+    return list(_run(client_fn, None, Gone(), rounds).parameters)
+
+
+@pytest.mark.parametrize(
+    ("kind", "positions"),
+    [("seed", None), ("seed", (0,))],
+    ids=["every-share-shifted", "one-share-shifted"],
+)
+def test_a_client_whose_seed_shares_miss_its_commitment_is_excluded_and_the_others_summed(
+    logistic_client_fn: Any, kind: str, positions: tuple[int, ...] | None
+) -> None:
+    workflow = SecAggPlus(quantisation_bits=20)
+    history = _run(logistic_client_fn, workflow, Misdeal("2", kind, positions))
+    for a, b in zip(history.parameters, _without(logistic_client_fn, "2"), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    assert list(workflow.last.excluded) == ["2"] and workflow.last.starts == 2
+    assert "self-mask seed that do not rebuild it" in history.rounds[0].failures["2"]
+    assert set(history.rounds[0].failures) == {"2"}
+
+
+def test_a_dropped_client_whose_key_shares_miss_its_public_key_is_excluded(
+    logistic_client_fn: Any,
+) -> None:
+    # "2" deals wrong shares of its masking key, then drops before its masked input: the
+    # coordinator must rebuild that key to strip 2's masks from its neighbours' inputs
+    workflow = SecAggPlus(quantisation_bits=20)
+    mod = Misdeal("2", "key", drop={"2": (MASKED_INPUT, 1)})
+    history = _run(logistic_client_fn, workflow, mod)
+    for a, b in zip(history.parameters, _without(logistic_client_fn, "2"), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    assert "masking key that do not rebuild it" in workflow.last.excluded["2"]
+    assert mod.starts["2"] == 1  # not asked again
+
+
+def test_an_excluded_client_is_left_out_of_the_later_rounds(logistic_client_fn: Any) -> None:
+    mod = Misdeal("2")
+    history = _run(logistic_client_fn, SecAggPlus(quantisation_bits=20), mod, rounds=3)
+    assert [("2" in r.clients) for r in history.rounds] == [True, False, False]
+    assert mod.starts["2"] == 1
+    for a, b in zip(history.parameters, _without(logistic_client_fn, "2", 3), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
+
+
+def test_a_second_start_that_loses_a_survivor_fails_instead_of_summing_another_set(
+    logistic_client_fn: Any,
+) -> None:
+    mod = Misdeal("2", drop={"4": (MASKED_INPUT, 2)})
+    with pytest.raises(RoundFailure, match=r"the start without 2 lost 4: it may only sum"):
+        _run(logistic_client_fn, SecAggPlus(), mod)
+
+
+def test_a_misdealing_client_in_a_signed_round_is_excluded_and_the_round_signed_again(
+    logistic_client_fn: Any,
+) -> None:
+    ca, identities = simulated_identities(IDS)
+    workflow = SecAggPlus(quantisation_bits=20, signed=True, ca=ca)
+    history = _run(logistic_client_fn, workflow, Misdeal("2", identities=identities))
+    assert workflow.last.signed and workflow.last.starts == 2
+    assert list(workflow.last.excluded) == ["2"]
+    for a, b in zip(history.parameters, _without(logistic_client_fn, "2"), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+
+
+def test_the_seed_commitment_binds_the_round_the_owner_and_the_seed() -> None:
+    seed = bytes(range(32))
+    base = seed_commitment(1, "a", seed)
+    assert len(base) == 32
+    assert base != seed_commitment(2, "a", seed)
+    assert base != seed_commitment(1, "b", seed)
+    assert base != seed_commitment(1, "a", bytes(32))
+
+
+class NoCommitment(SecAggMod):
+    def __init__(self) -> None:
+        pass
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        reply = super().__call__(call, call_next)
+        if call.key == SHARE_KEYS and call.client_id == "1":
+            del reply["seed_commitment"]
+        return reply
+
+
+def test_a_client_that_commits_to_no_seed_is_dropped_naming_why(
+    logistic_client_fn: Any,
+) -> None:
+    history = _run(logistic_client_fn, SecAggPlus(), NoCommitment())
+    assert "commitment to its self-mask seed" in history.rounds[0].failures["1"]
