@@ -44,7 +44,15 @@ def deployed(certs: Path, strategy: Strategy, workflow: Any = None) -> list[np.n
     return deployed_history(certs, strategy, workflow).parameters
 
 
-def deployed_history(certs: Path, strategy: Strategy, workflow: Any = None) -> History:
+def deployed_history(
+    certs: Path,
+    strategy: Strategy,
+    workflow: Any = None,
+    names: list[str] = NAMES,
+    party_mods: dict[str, list[Any]] | None = None,
+) -> History:
+    """Run ``strategy`` over gRPC with a party thread per name (with its ``party_mods``: a
+    party that lies); every round must be free of failures unless some party lies."""
     ready, result = threading.Event(), {}
 
     def listening(hub: Any) -> None:
@@ -55,7 +63,7 @@ def deployed_history(certs: Path, strategy: Strategy, workflow: Any = None) -> H
         try:
             result["history"] = serve_coordinator(
                 strategy, initial_parameters(), ROUNDS, "127.0.0.1:0",
-                HubSecurity.from_directory(certs), parties=NAMES, join_timeout=30.0,
+                HubSecurity.from_directory(certs), parties=names, join_timeout=30.0,
                 round_timeout=20.0, seed=SEED, heartbeat_interval=0.5, on_listening=listening,
                 workflow=workflow,
             )  # fmt: skip
@@ -71,10 +79,14 @@ def deployed_history(certs: Path, strategy: Strategy, workflow: Any = None) -> H
         threading.Thread(
             target=run_party,
             args=(result["address"], name, client_fn, PartyCredentials.from_directory(certs, name)),
-            kwargs={"heartbeat_interval": 0.5, "backoff": backoff},
+            kwargs={
+                "heartbeat_interval": 0.5,
+                "backoff": backoff,
+                "mods": (party_mods or {}).get(name, []),
+            },
             daemon=True,
         )
-        for name in NAMES
+        for name in names
     ]
     for party in parties:
         party.start()
@@ -85,7 +97,7 @@ def deployed_history(certs: Path, strategy: Strategy, workflow: Any = None) -> H
     if "error" in result:
         raise result["error"]
     history: History = result["history"]
-    assert all(not r.failures for r in history.rounds)
+    assert party_mods or all(not r.failures for r in history.rounds)
     return history
 
 
@@ -150,6 +162,51 @@ def test_signed_secagg_runs_over_grpc_with_the_parties_mtls_certificates(certs: 
     want = simulated(FedAvg(min_fit_clients=3), SecAggPlus(quantisation_bits=20))
     assert workflow.last.signed and workflow.ca == (certs / "ca.pem").read_bytes()
     for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.timeout(120)
+def test_a_deployed_signed_party_that_deals_wrong_shares_is_excluded_and_the_run_goes_on(
+    certs: Path,
+) -> None:
+    """An authenticated party that lies (its seed shares do not rebuild its seed) cannot
+    stop the federation: it is named, excluded from the run, its round starts again over
+    the others, and the run ends where a run without it ends."""
+    from test_secagg_misdealing import Misdeal
+
+    from rengo.crypto.signatures import SigningIdentity
+    from rengo.hfl import SecAggMod, SecAggPlus
+    from rengo.hfl.mods.chain import ClientCall
+
+    names = PARTIES[:4]
+    creds = PartyCredentials.from_directory(certs, "p1")
+    assert creds.cert and creds.key and creds.ca_cert
+    liar = Misdeal(
+        "p1", identities={"p1": SigningIdentity.from_pem(creds.cert, creds.key, creds.ca_cert)}
+    )
+    workflow = SecAggPlus(quantisation_bits=20, signed=True)
+    history = deployed_history(
+        certs, FedAvg(min_fit_clients=3), workflow, names, party_mods={"p1": [liar]}
+    )
+    first, second = history.rounds
+    assert "self-mask seed that do not rebuild it" in first.failures["p1"]
+    assert set(first.failures) == {"p1"} and "p1" not in second.clients
+    assert not second.failures and workflow.last.signed
+
+    class Gone(SecAggMod):
+        def __init__(self) -> None:
+            pass
+
+        def __call__(self, call: ClientCall, call_next: Any) -> Any:
+            if call.client_id == "p1":
+                raise ConnectionError("gone")
+            return super().__call__(call, call_next)
+
+    want = simulate(
+        client_fn, names, FedAvg(min_fit_clients=3), initial_parameters(), ROUNDS, seed=SEED,
+        workflow=SecAggPlus(quantisation_bits=20), client_mods=[Gone()],
+    ).parameters  # fmt: skip
+    for g, w in zip(history.parameters, want, strict=True):
         np.testing.assert_array_equal(g, w)
 
 
