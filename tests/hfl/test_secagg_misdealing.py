@@ -23,6 +23,7 @@ from rengo.hfl.secagg.protocol import (
     ADVERTISE,
     MASKED_INPUT,
     SHARE_KEYS,
+    UNMASK,
     seed_commitment,
     share_context,
     share_digest,
@@ -191,3 +192,48 @@ def test_a_client_that_commits_to_no_seed_is_dropped_naming_why(
 ) -> None:
     history = _run(logistic_client_fn, SecAggPlus(), NoCommitment())
     assert "commitment to its self-mask seed" in history.rounds[0].failures["1"]
+
+
+def test_a_survivor_that_dropped_while_unmasking_the_first_start_counts_in_the_restart(
+    logistic_client_fn: Any,
+) -> None:
+    # "4" fails at unmasking in the first start (tolerated: its input is in U3) and answers
+    # every stage of the restart: it is a survivor there, not lost
+    workflow = SecAggPlus(quantisation_bits=20)
+    mod = Misdeal("2", drop={"4": (UNMASK, 1)})
+    history = _run(logistic_client_fn, workflow, mod)
+    assert mod.starts["4"] == 2 and workflow.last.starts == 2
+    assert workflow.last.dropped == {}  # the restart's own drops: none
+    for a, b in zip(history.parameters, _without(logistic_client_fn, "2"), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+
+
+MALFORMED = bytes(70)  # x = 0: no share
+
+
+class MalformedShare(SecAggMod):
+    """Owner "2" commits (by digest) to malformed bytes as its seed share for "3", and "3"
+    (colluding) returns them when unmasking."""
+
+    def __init__(self) -> None:
+        pass
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        reply = super().__call__(call, call_next)
+        if call.key == SHARE_KEYS and call.client_id == "2":
+            r = call.state[STATE_KEY]["round"]
+            reply["digests"]["3"][1] = share_digest(r, "2", "3", "seed", MALFORMED)
+        if call.key == UNMASK and call.client_id == "3" and "2" in reply["seed_shares"]:
+            reply["seed_shares"]["2"] = MALFORMED
+        return reply
+
+
+def test_a_share_its_owner_committed_to_that_is_no_share_convicts_the_owner(
+    logistic_client_fn: Any,
+) -> None:
+    workflow = SecAggPlus(quantisation_bits=20)
+    history = _run(logistic_client_fn, workflow, MalformedShare())
+    assert "malformed share of its self-mask seed" in workflow.last.excluded["2"]
+    assert set(workflow.last.excluded) == {"2"} and workflow.last.starts == 2
+    for a, b in zip(history.parameters, _without(logistic_client_fn, "2"), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)

@@ -212,6 +212,7 @@ class SecAggPlus:
         """One start of the round over ``ids``; ``required``: the survivors a restart must
         keep (None on the first start)."""
         r, started = fit_round.server_round, now_s()
+        report.dropped, report.rejected_shares = {}, []  # this start's
         n = len(ids)
         degree = self.config.graph_degree(n)
         threshold = self.config.reconstruction_threshold(degree)
@@ -269,12 +270,14 @@ class SecAggPlus:
             for u in u2
         ]  # fmt: skip
         total = np.zeros(length, dtype=dtype)  # wraps mod 2^32 / 2^64, multiples of 2^bits
+        arrived: set[str] = set()  # this start's inputs (fit_round.failures spans starts)
         with np.errstate(over="ignore"):
-            for _, reply in fit_round.exchange(
+            for u, reply in fit_round.exchange(
                 MASKED_INPUT, masked_messages, _masked_checker(length, dtype)
             ):
                 total += reply["masked"]
-        u3 = [u for u in u2 if u not in fit_round.failures]
+                arrived.add(u)
+        u3 = [u for u in u2 if u in arrived]
         self._note_dropped(fit_round, report, MASKED_INPUT, u2, u3)
         self._require(fit_round, report, u3, threshold, MASKED_INPUT)
         if required is not None and set(u3) != required:
@@ -317,20 +320,26 @@ class SecAggPlus:
 
         rebuild = _Rebuild(self, fit_round, report, public, shared, revealed, threshold)
         seeds: list[tuple[bytes, int]] = []
-        for v in sorted(dropped2):
-            secret = rebuild(v, "key")
-            if secret is None:
-                continue
-            masking_key = X25519PrivateKey.from_private_bytes(secret)
-            for w in graph[v]:
-                if w in u3 and w in shared[v]["sealed"]:
-                    seed = agree(masking_key, public[w]["s_pk"], pair_context("mask", r, v, w))
-                    # w added sign(w, v) * PRG(s_wv); take it away
-                    seeds.append((seed, -mask_sign(w, v)))
-        for u in u3:
-            secret = rebuild(u, "seed")
-            if secret is not None:
-                seeds.append((secret, -1))
+        try:
+            for v in sorted(dropped2):
+                secret = rebuild(v, "key")
+                if secret is None:
+                    continue
+                masking_key = X25519PrivateKey.from_private_bytes(secret)
+                for w in graph[v]:
+                    if w in u3 and w in shared[v]["sealed"]:
+                        seed = agree(masking_key, public[w]["s_pk"], pair_context("mask", r, v, w))
+                        # w added sign(w, v) * PRG(s_wv); take it away
+                        seeds.append((seed, -mask_sign(w, v)))
+            for u in u3:
+                secret = rebuild(u, "seed")
+                if secret is not None:
+                    seeds.append((secret, -1))
+        except RoundFailure:  # too few shares of some secret: the culprits found stay out
+            for culprit, reason in rebuild.culprits.items():
+                report.excluded[culprit] = reason
+                fit_round.exclude(culprit, reason)
+            raise
         if rebuild.culprits:
             raise _Misdealt(rebuild.culprits, u3)
         add_masks(total, seeds)
@@ -528,6 +537,7 @@ class _Rebuild:
         field_name = "key_shares" if kind == "key" else "seed_shares"
         index = 0 if kind == "key" else 1
         digests: Mapping[str, list[bytes]] = self.shared[owner]["digests"]
+        what = "masking key" if kind == "key" else "self-mask seed"
         valid: list[Share] = []
         holders: list[str] = []
         for holder in sorted(self.revealed):
@@ -545,9 +555,12 @@ class _Rebuild:
                     note,
                 )
                 continue
-            valid.append(Share.from_bytes(share))
+            try:
+                valid.append(Share.from_bytes(share))
+            except ValueError:  # the bytes its owner committed to (by digest) are no share
+                self.culprits[owner] = f"secure aggregation: dealt a malformed share of its {what}"
+                return None
             holders.append(holder)
-        what = "masking key" if kind == "key" else "self-mask seed"
         if len(valid) < self.threshold:
             wrong = [s for s in report.rejected_shares if s.endswith(f"-> {owner} ({kind})")]
             detail = f"; rejected wrong shares: {', '.join(wrong)}" if wrong else ""
