@@ -1,8 +1,9 @@
 """SecAgg+ against a client that deals shares which do not rebuild its own secret: it is
 named, left out of the rest of the run, and its round starts again over the other survivors
-(and sums exactly what a round without it sums) - it can neither crash the coordinator nor
-stop the federation. A start that would sum another set than the first start's survivors
-fails instead (two sums of the same updates over different sets reveal their difference)."""
+(and sums exactly what a round without it sums) - on its own it can neither crash the
+coordinator nor stop the federation. A start that would sum another set than the first
+start's survivors fails instead (two sums of the same updates over different sets reveal
+their difference)."""
 
 from __future__ import annotations
 
