@@ -172,11 +172,10 @@ def test_a_deployed_signed_party_that_deals_wrong_shares_is_excluded_and_the_run
     """An authenticated party that lies (its seed shares do not rebuild its seed) cannot
     stop the federation: it is named, excluded from the run, its round starts again over
     the others, and the run ends where a run without it ends."""
-    from test_secagg_misdealing import Misdeal
+    from test_secagg_misdealing import Gone, Misdeal
 
     from rengo.crypto.signatures import SigningIdentity
-    from rengo.hfl import SecAggMod, SecAggPlus
-    from rengo.hfl.mods.chain import ClientCall
+    from rengo.hfl import SecAggPlus
 
     names = PARTIES[:4]
     creds = PartyCredentials.from_directory(certs, "p1")
@@ -193,18 +192,9 @@ def test_a_deployed_signed_party_that_deals_wrong_shares_is_excluded_and_the_run
     assert set(first.failures) == {"p1"} and "p1" not in second.clients
     assert not second.failures and workflow.last.signed
 
-    class Gone(SecAggMod):
-        def __init__(self) -> None:
-            pass
-
-        def __call__(self, call: ClientCall, call_next: Any) -> Any:
-            if call.client_id == "p1":
-                raise ConnectionError("gone")
-            return super().__call__(call, call_next)
-
     want = simulate(
         client_fn, names, FedAvg(min_fit_clients=3), initial_parameters(), ROUNDS, seed=SEED,
-        workflow=SecAggPlus(quantisation_bits=20), client_mods=[Gone()],
+        workflow=SecAggPlus(quantisation_bits=20), client_mods=[Gone("p1")],
     ).parameters  # fmt: skip
     for g, w in zip(history.parameters, want, strict=True):
         np.testing.assert_array_equal(g, w)

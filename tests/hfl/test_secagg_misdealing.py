@@ -93,19 +93,21 @@ def _run(client_fn: Any, workflow: Any, mod: SecAggMod | None, rounds: int = 1) 
     )  # fmt: skip
 
 
+class Gone(SecAggMod):
+    """The secagg mod, installed in its place, with client ``gone`` failing every call."""
+
+    def __init__(self, gone: str) -> None:
+        self.gone = gone
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        if call.client_id == self.gone:
+            raise ConnectionError("gone")
+        return super().__call__(call, call_next)
+
+
 def _without(client_fn: Any, gone: str, rounds: int = 1) -> list[np.ndarray]:
     """Plain FedAvg in which ``gone`` fails every fit: what a round without it sums."""
-
-    class Gone(SecAggMod):
-        def __init__(self) -> None:
-            pass
-
-        def __call__(self, call: ClientCall, call_next: Any) -> Any:
-            if call.client_id == gone:
-                raise ConnectionError("gone")
-            return call_next(call)
-
-    return list(_run(client_fn, None, Gone(), rounds).parameters)
+    return list(_run(client_fn, None, Gone(gone), rounds).parameters)
 
 
 @pytest.mark.parametrize(

@@ -387,9 +387,7 @@ class Coordinator:
                     f"row; not waiting for it in rounds {server_round + 1}-"
                     f"{server_round + self.slow_rounds}, then it is tried again"
                 )
-                log.warning(text)
-                if self.store is not None and self.run_id is not None:
-                    self.store.log_event(self.run_id, "warning", text, server_round)
+                self._warn(text, server_round)
 
     @property
     def excluded(self) -> dict[str, str]:
@@ -401,10 +399,13 @@ class Coordinator:
             if cid in self._excluded:
                 continue
             self._excluded[cid] = reason
-            text = f"client {cid} is excluded from the rest of the run: {reason}"
-            log.warning(text)
-            if self.store is not None and self.run_id is not None:
-                self.store.log_event(self.run_id, "warning", text, server_round)
+            self._warn(f"client {cid} is excluded from the rest of the run: {reason}", server_round)
+
+    def _warn(self, text: str, server_round: int) -> None:
+        """Log ``text`` and record it as a warning event of the run."""
+        log.warning(text)
+        if self.store is not None and self.run_id is not None:
+            self.store.log_event(self.run_id, "warning", text, server_round)
 
     def slow_clients(self, server_round: int) -> list[str]:
         """Clients marked slow that sit out ``server_round``."""

@@ -184,10 +184,7 @@ class SecAggPlus:
                 return self._start(
                     fit_round, acc, report, ca, mode, extra_message, clients, required, epoch
                 )
-            except _Misdealt as caught:
-                for culprit, reason in caught.culprits.items():
-                    report.excluded[culprit] = reason
-                    fit_round.exclude(culprit, reason)
+            except _Misdealt as caught:  # the culprits are excluded already
                 clients = [u for u in caught.survivors if u not in caught.culprits]
                 required = frozenset(clients)
                 log.warning(
@@ -318,28 +315,23 @@ class SecAggPlus:
         u4 = [u for u in unmasking if u in revealed]
         self._note_dropped(fit_round, report, UNMASK, unmasking, u4)
 
-        rebuild = _Rebuild(self, fit_round, report, public, shared, revealed, threshold)
+        # a culprit is excluded when convicted, so it stays out even if the round then fails
+        rebuild = _Rebuild(fit_round, report, public, shared, revealed, threshold)
         seeds: list[tuple[bytes, int]] = []
-        try:
-            for v in sorted(dropped2):
-                secret = rebuild(v, "key")
-                if secret is None:
-                    continue
-                masking_key = X25519PrivateKey.from_private_bytes(secret)
-                for w in graph[v]:
-                    if w in u3 and w in shared[v]["sealed"]:
-                        seed = agree(masking_key, public[w]["s_pk"], pair_context("mask", r, v, w))
-                        # w added sign(w, v) * PRG(s_wv); take it away
-                        seeds.append((seed, -mask_sign(w, v)))
-            for u in u3:
-                secret = rebuild(u, "seed")
-                if secret is not None:
-                    seeds.append((secret, -1))
-        except RoundFailure:  # too few shares of some secret: the culprits found stay out
-            for culprit, reason in rebuild.culprits.items():
-                report.excluded[culprit] = reason
-                fit_round.exclude(culprit, reason)
-            raise
+        for v in sorted(dropped2):
+            secret = rebuild(v, "key")
+            if secret is None:
+                continue
+            masking_key = X25519PrivateKey.from_private_bytes(secret)
+            for w in graph[v]:
+                if w in u3 and w in shared[v]["sealed"]:
+                    seed = agree(masking_key, public[w]["s_pk"], pair_context("mask", r, v, w))
+                    # w added sign(w, v) * PRG(s_wv); take it away
+                    seeds.append((seed, -mask_sign(w, v)))
+        for u in u3:
+            secret = rebuild(u, "seed")
+            if secret is not None:
+                seeds.append((secret, -1))
         if rebuild.culprits:
             raise _Misdealt(rebuild.culprits, u3)
         add_masks(total, seeds)
@@ -504,12 +496,12 @@ class _Misdealt(Exception):
 
 
 class _Rebuild:
-    """Rebuilds one start's secrets from the shares that came back, and collects the owners
-    whose shares do not rebuild what they committed to."""
+    """Rebuilds one start's secrets from the shares that came back, and convicts the owners
+    whose shares do not rebuild what they committed to (collected in :attr:`culprits`,
+    excluded from the run at once)."""
 
     def __init__(
         self,
-        workflow: SecAggPlus,
         fit_round: FitRound,
         report: SecAggReport,
         public: Mapping[str, Any],
@@ -517,7 +509,7 @@ class _Rebuild:
         revealed: Mapping[str, Any],
         threshold: int,
     ) -> None:
-        self.workflow, self.fit_round, self.report = workflow, fit_round, report
+        self.fit_round, self.report = fit_round, report
         self.public, self.shared, self.revealed = public, shared, revealed
         self.threshold = threshold
         self.culprits: dict[str, str] = {}
@@ -558,13 +550,13 @@ class _Rebuild:
             try:
                 valid.append(Share.from_bytes(share))
             except ValueError:  # the bytes its owner committed to (by digest) are no share
-                self.culprits[owner] = f"secure aggregation: dealt a malformed share of its {what}"
+                self._convict(owner, f"dealt a malformed share of its {what}")
                 return None
             holders.append(holder)
         if len(valid) < self.threshold:
             wrong = [s for s in report.rejected_shares if s.endswith(f"-> {owner} ({kind})")]
             detail = f"; rejected wrong shares: {', '.join(wrong)}" if wrong else ""
-            raise self.workflow._failure(
+            raise SecAggPlus._failure(
                 fit_round, report,
                 f"only {len(valid)} valid shares of {owner}'s {what} came back "
                 f"({', '.join(holders) or 'none'}), {self.threshold} needed{detail}",
@@ -575,12 +567,17 @@ class _Rebuild:
             secret = None
         if secret is None or not self._committed(owner, kind, secret):
             against = "its advertised public key" if kind == "key" else "its commitment"
-            self.culprits[owner] = (
-                f"secure aggregation: dealt shares of its {what} that do not rebuild it "
-                f"(checked against {against})"
-            )
+            self._convict(
+                owner, f"dealt shares of its {what} that do not rebuild it (checked against "
+                f"{against})",
+            )  # fmt: skip
             return None
         return secret
+
+    def _convict(self, owner: str, why: str) -> None:
+        reason = f"secure aggregation: {why}"
+        self.culprits[owner] = self.report.excluded[owner] = reason
+        self.fit_round.exclude(owner, reason)
 
     def _committed(self, owner: str, kind: str, secret: bytes) -> bool:
         if kind == "key":
