@@ -203,20 +203,27 @@ def digits_initial() -> list[np.ndarray]:
     return get_parameters(make_mlp(64, 10, hidden=(768, 64)))
 
 
+@functools.cache
+def digits_shares(clients: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Standardised digits and each client's rows (read once per run, not per round)."""
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    return X, y, np.array_split(np.random.default_rng(0).permutation(len(y)), clients)
+
+
 def digits_client(args: argparse.Namespace) -> Any:
     """Builds client ``cNNN``'s TorchClient over its even share of standardised digits."""
     import torch
-    from sklearn.datasets import load_digits
-    from sklearn.preprocessing import StandardScaler
     from torch.utils.data import DataLoader, TensorDataset
 
     from rengo.hfl import TorchClient
     from rengo.hfl.torch_client import make_mlp
 
     torch.set_num_threads(1)
-    X, y = load_digits(return_X_y=True)
-    X = StandardScaler().fit_transform(X).astype(np.float32)
-    parts = np.array_split(np.random.default_rng(0).permutation(len(y)), args.clients)
+    X, y, parts = digits_shares(args.clients)
 
     def build(cid: str) -> Client:
         rows = parts[int(cid[1:])]
