@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from rengo.core.codec import decode, encode
 from rengo.core.errors import RoundFailure
 from rengo.crypto.pairwise import open_sealed, seal
 from rengo.crypto.shamir import PRIME, Share
 from rengo.crypto.signatures import SigningIdentity, simulated_identities
-from rengo.hfl import FedAvg, SecAggMod, SecAggPlus, simulate
+from rengo.hfl import Coordinator, FedAvg, SecAggMod, SecAggPlus, make_pool, simulate
 from rengo.hfl.mods.chain import ClientCall
 from rengo.hfl.secagg.client_mod import STATE_KEY
 from rengo.hfl.secagg.protocol import (
@@ -148,6 +149,33 @@ def test_an_excluded_client_is_left_out_of_the_later_rounds(logistic_client_fn: 
     assert mod.starts["2"] == 1
     for a, b in zip(history.parameters, _without(logistic_client_fn, "2", 3), strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
+
+
+def test_a_resumed_run_keeps_the_excluded_client_out(logistic_client_fn: Any) -> None:
+    def coordinator(mod: SecAggMod) -> Coordinator:
+        pool = make_pool(logistic_client_fn, IDS, mods=[mod])
+        workflow = SecAggPlus(quantisation_bits=20)
+        return Coordinator(FedAvg(min_fit_clients=3), pool, INIT, seed=3, workflow=workflow)
+
+    straight = coordinator(Misdeal("2")).run(3)
+    first = coordinator(Misdeal("2"))
+    first.run(1)
+    resumed = coordinator(SecAggMod())  # "2" would now deal honestly: still not asked
+    assert resumed.restore(first.checkpoint_blob(1)) == 1
+    assert "self-mask seed that do not rebuild it" in resumed.excluded["2"]
+    rest = resumed.run(3)
+    assert [("2" in r.clients) for r in rest.rounds] == [False, False]
+    assert [r.clients for r in rest.rounds] == [r.clients for r in straight.rounds[1:]]
+    for a, b in zip(rest.parameters, straight.parameters, strict=True):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_a_checkpoint_with_malformed_exclusions_is_refused(logistic_client_fn: Any) -> None:
+    coordinator = Coordinator(FedAvg(), make_pool(logistic_client_fn, IDS), INIT, seed=3)
+    state = decode(bytearray(coordinator.checkpoint_blob(1)))
+    state["excluded"] = {"2": 7}
+    with pytest.raises(ValueError, match="excluded clients are not a map of id to reason"):
+        coordinator.restore(encode(state))
 
 
 def test_a_second_start_that_loses_a_survivor_fails_instead_of_summing_another_set(

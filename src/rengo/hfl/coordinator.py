@@ -511,7 +511,8 @@ class Coordinator:
         return out
 
     def checkpoint_blob(self, server_round: int) -> bytes:
-        """Model and strategy state after ``server_round``, as codec bytes."""
+        """Model and strategy state after ``server_round``, as codec bytes, with the clients
+        excluded so far (a resumed run keeps them out)."""
         return encode(
             {
                 "format": CHECKPOINT_FORMAT,
@@ -519,18 +520,21 @@ class Coordinator:
                 "parameters": self.parameters,
                 "strategy": self.strategy.state_dict(),
                 "strategy_name": self.strategy.name,
+                "excluded": dict(self._excluded),
             }
         )
 
     def restore(self, blob: bytes) -> int:
         """Load a checkpoint made by :meth:`checkpoint_blob` (this release's or the previous
-        layout); returns its round.
+        layout); returns its round. Clients the checkpointed run excluded stay excluded
+        (checkpoints written before exclusions were kept have none).
 
         Raises
         ------
         ValueError
-            If the checkpoint is of another strategy, of an unknown layout, or its server
-            state does not fit the strategy.
+            If the checkpoint is of another strategy, of an unknown layout, its server
+            state does not fit the strategy, or its excluded clients are not a map of id to
+            reason.
         """
         state = decode(bytearray(blob))
         if not isinstance(state, dict) or "round" not in state or "parameters" not in state:
@@ -545,9 +549,15 @@ class Coordinator:
             raise ValueError(
                 f"checkpoint is for {state.get('strategy_name')}, not {self.strategy.name}"
             )
+        excluded = state.get("excluded", {})
+        if not isinstance(excluded, dict) or not all(
+            isinstance(c, str) and isinstance(why, str) for c, why in excluded.items()
+        ):
+            raise ValueError("checkpoint's excluded clients are not a map of id to reason")
         self.parameters = list(state["parameters"])
         self.strategy.load_state_dict(state["strategy"])
         self.start_round = int(state["round"]) + 1
+        self._excluded = dict(excluded)
         return int(state["round"])
 
     def _record_round(self, record: RoundRecord) -> None:
