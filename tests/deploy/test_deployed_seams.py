@@ -200,6 +200,37 @@ def test_a_deployed_signed_party_that_deals_wrong_shares_is_excluded_and_the_run
         np.testing.assert_array_equal(g, w)
 
 
+@pytest.mark.timeout(120)
+def test_a_deployed_party_that_seals_garbage_is_named_by_its_neighbours_and_excluded(
+    certs: Path,
+) -> None:
+    """An authenticated party that seals garbage for every neighbour used to make them all
+    refuse the round; now they complain over gRPC, the coordinator convicts it from their
+    revealed secrets, and the run ends where a run without it ends."""
+    from test_secagg_complaints import Deviant
+    from test_secagg_misdealing import Gone
+
+    from rengo.hfl import SecAggPlus
+
+    names = PARTIES[:4]
+    workflow = SecAggPlus(quantisation_bits=20)  # complete graph
+    history = deployed_history(
+        certs, FedAvg(min_fit_clients=3), workflow, names,
+        party_mods={"p1": [Deviant(garbler="p1")]},
+    )  # fmt: skip
+    first, second = history.rounds
+    assert "the shares it sealed for" in first.failures["p1"]
+    assert set(first.failures) == {"p1"} and "p1" not in second.clients
+    assert not second.failures
+
+    want = simulate(
+        client_fn, names, FedAvg(min_fit_clients=3), initial_parameters(), ROUNDS, seed=SEED,
+        workflow=SecAggPlus(quantisation_bits=20), client_mods=[Gone("p1")],
+    ).parameters  # fmt: skip
+    for g, w in zip(history.parameters, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
 def test_signed_secagg_on_a_hub_without_client_certificates_is_a_config_error() -> None:
     from rengo.core.errors import ConfigError
     from rengo.hfl import SecAggPlus

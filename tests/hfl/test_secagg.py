@@ -30,7 +30,7 @@ from rengo.hfl import (
     simulate,
 )
 from rengo.hfl.mods.chain import ClientCall
-from rengo.hfl.secagg.protocol import ADVERTISE, MASKED_INPUT, SHARE_KEYS, UNMASK
+from rengo.hfl.secagg.protocol import ADVERTISE, DELIVER, MASKED_INPUT, SHARE_KEYS, UNMASK
 from rengo.hfl.simulation import make_pool
 from rengo.transport.pool import ClientPool, Reply, Request
 
@@ -160,7 +160,7 @@ def test_the_coordinators_transcript_holds_no_individual_update(
     coordinator.run_round(1)
     pool.close()
     keys = {r.key for r in pool.replies}
-    assert keys == {ADVERTISE, SHARE_KEYS, MASKED_INPUT, UNMASK}  # no plain fit reply at all
+    assert keys == {ADVERTISE, SHARE_KEYS, DELIVER, MASKED_INPUT, UNMASK}  # no plain fit reply
     decoded = [decode(r.payload) for r in pool.replies]
     assert not any(isinstance(d, FitResult) for d in decoded)
     masked = {
@@ -329,13 +329,36 @@ def _no_client(call: ClientCall) -> Any:
     raise AssertionError(f"stage {call.key} reached the client")
 
 
-def test_a_tampered_sealed_share_is_refused_naming_its_sender() -> None:
+def _delivery(shared: dict[str, Any], u: str) -> dict[str, Any]:
+    """The share-delivery message for ``u`` of the three clients a, b, c."""
+    dealers = [v for v in ("a", "b", "c") if v != u]
+    return {
+        "round": 1,
+        "sealed": {v: shared[v]["sealed"][u] for v in dealers},
+        "digests": {v: shared[v]["digests"][u] for v in dealers},
+    }
+
+
+def test_a_client_dealt_a_tampered_share_complains_naming_its_dealer() -> None:
     states, shared = _three_clients_through_share_keys()
-    sealed = {v: shared[v]["sealed"]["a"] for v in ("b", "c")}
-    sealed["b"] = sealed["b"][:-1] + bytes([sealed["b"][-1] ^ 1])  # the router flips a bit
-    message = {"round": 1, "fit": None, "sealed": sealed, "ring_bits": 32}
-    with pytest.raises(ProtocolError, match="the shares from 'b' fail authentication"):
-        SecAggMod()(ClientCall("a", MASKED_INPUT, message, states["a"]), _no_client)
+    sealing_secret = states["a"]["secagg"]["c_sk"]
+    message = _delivery(shared, "a")
+    sealed = message["sealed"]["b"]
+    message["sealed"]["b"] = sealed[:-1] + bytes([sealed[-1] ^ 1])  # one bit flipped
+    reply = SecAggMod()(ClientCall("a", DELIVER, message, states["a"]), _no_client)
+    assert reply == {"complaints": ["b"], "c_sk": sealing_secret}
+    # it sends no input under this start's keys (the coordinator starts the round again)
+    fit = {"round": 1, "fit": FitIns([np.zeros(3)], {}), "ring_bits": 32}
+    with pytest.raises(ProtocolError, match="before this client's shares were delivered"):
+        SecAggMod()(ClientCall("a", MASKED_INPUT, fit, states["a"]), _no_client)
+
+
+def test_a_share_that_misses_its_dealers_digest_is_complained_about() -> None:
+    states, shared = _three_clients_through_share_keys()
+    message = _delivery(shared, "a")
+    message["digests"]["c"] = [bytes(32), message["digests"]["c"][1]]
+    reply = SecAggMod()(ClientCall("a", DELIVER, message, states["a"]), _no_client)
+    assert reply["complaints"] == ["c"]
 
 
 def test_a_client_never_reveals_both_secrets_of_one_neighbour() -> None:
@@ -348,16 +371,19 @@ def test_a_client_never_reveals_both_secrets_of_one_neighbour() -> None:
 
 def test_a_client_shares_keys_and_sends_a_masked_input_once_a_round() -> None:
     states, shared = _three_clients_through_share_keys()
-    assert "c_sk" not in states["a"]["secagg"]  # the sealing secret is forgotten once used
     keys = {v: {"c_pk": b"x" * 32, "s_pk": b"y" * 32} for v in ("b", "c")}
     with pytest.raises(ProtocolError, match="keys were already shared this round"):
         SecAggMod()(
             ClientCall("a", SHARE_KEYS, {"round": 1, "keys": keys}, states["a"]), _no_client
         )
+    delivery = ClientCall("a", DELIVER, _delivery(shared, "a"), states["a"])
+    assert SecAggMod()(delivery, _no_client) == {"held": 2}
+    assert "c_sk" not in states["a"]["secagg"]  # the sealing secret is forgotten once used
+    with pytest.raises(ProtocolError, match="shares delivered before this client shared keys"):
+        SecAggMod()(delivery, _no_client)
     message = {
         "round": 1, "fit": FitIns([np.zeros(3)], {}), "ring_bits": 32, "mode": "examples",
         "clip_range": 1.0, "quantisation_bits": 16, "max_examples": 10,
-        "sealed": {v: shared[v]["sealed"]["a"] for v in ("b", "c")},
     }  # fmt: skip
 
     def train(call: ClientCall) -> FitResult:

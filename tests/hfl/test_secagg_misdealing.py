@@ -23,6 +23,7 @@ from rengo.hfl.mods.chain import ClientCall
 from rengo.hfl.secagg.client_mod import STATE_KEY
 from rengo.hfl.secagg.protocol import (
     ADVERTISE,
+    DELIVER,
     MASKED_INPUT,
     SHARE_KEYS,
     UNMASK,
@@ -244,12 +245,21 @@ MALFORMED = bytes(70)  # x = 0: no share
 
 class MalformedShare(SecAggMod):
     """Owner "2" commits (by digest) to malformed bytes as its seed share for "3", and "3"
-    (colluding) returns them when unmasking."""
+    (colluding) takes the shares 2 sealed for it without a complaint and returns the
+    malformed bytes when unmasking."""
 
     def __init__(self) -> None:
         pass
 
     def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        if call.key == DELIVER and call.client_id == "3" and "2" in call.message["sealed"]:
+            state = call.state[STATE_KEY]  # 3 ignores 2's committed digests
+            r, key = state["round"], state["enc"]["2"]
+            plain = open_sealed(key, call.message["sealed"]["2"], share_context(r, "2", "3"))
+            call.message["digests"]["2"] = [
+                share_digest(r, "2", "3", "key", plain[:70]),
+                share_digest(r, "2", "3", "seed", plain[70:]),
+            ]
         reply = super().__call__(call, call_next)
         if call.key == SHARE_KEYS and call.client_id == "2":
             r = call.state[STATE_KEY]["round"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from rengo.hfl.mods.chain import ClientCall
 from rengo.hfl.secagg.protocol import (
     ADVERTISE,
     CONSISTENCY,
+    DELIVER,
     MASKED_INPUT,
     SHARE_KEYS,
     UNMASK,
@@ -92,7 +93,7 @@ class SignedDropAt(SecAggMod):
         return super().__call__(call, call_next)
 
 
-@pytest.mark.parametrize("stage", [SHARE_KEYS, MASKED_INPUT, CONSISTENCY, UNMASK])
+@pytest.mark.parametrize("stage", [SHARE_KEYS, DELIVER, MASKED_INPUT, CONSISTENCY, UNMASK])
 def test_signed_rounds_recover_dropouts_at_every_stage(logistic_client_fn: Any, stage: str) -> None:
     ca, identities = _pki()
     drops = {"1": stage}
@@ -148,6 +149,13 @@ def test_a_client_certified_by_another_ca_is_dropped_naming_why(logistic_client_
 # -- a coordinator that deviates, played by hand against the clients' mods ------------------
 
 
+MASKED_SETTINGS = {
+    "fit": FitIns([np.zeros(3)], {}), "ring_bits": 32, "mode": "examples", "clip_range": 1.0,
+    "quantisation_bits": 16, "max_examples": 10,
+}  # fmt: skip
+"""A masked-input message's settings (the update is the hand round's fixed one)."""
+
+
 class HandRound:
     """Drive the signing secagg mods of six clients through a round by hand (the coordinator's
     part), so a test can deviate at any stage; complete graph, t = 3 of 5."""
@@ -186,14 +194,18 @@ class HandRound:
             for u in IDS
         }
 
+    def deliver(self, u: str, dealers: Sequence[str] | None = None) -> Any:
+        """Relay to ``u`` the shares its ``dealers`` (default: all its neighbours) sealed."""
+        dealers = self.graph[u] if dealers is None else dealers
+        return self.call(u, DELIVER, {
+            "sealed": {v: self.shared[v]["sealed"][u] for v in dealers},
+            "digests": {v: self.shared[v]["digests"][u] for v in dealers},
+        })  # fmt: skip
+
     def masked_input(self) -> None:
         for u in IDS:
-            sealed = {v: self.shared[v]["sealed"][u] for v in self.graph[u]}
-            self.call(u, MASKED_INPUT, {
-                "fit": FitIns([np.zeros(3)], {}), "ring_bits": 32, "mode": "examples",
-                "clip_range": 1.0, "quantisation_bits": 16, "max_examples": 10,
-                "sealed": sealed,
-            })  # fmt: skip
+            self.deliver(u)
+            self.call(u, MASKED_INPUT, MASKED_SETTINGS)
 
     def through_masked_input(self) -> None:
         """The first three stages, honestly."""
@@ -410,17 +422,12 @@ def test_a_client_whose_signature_is_stale_is_dropped_naming_why(
 def test_a_client_sends_no_masked_input_under_fewer_than_t_pairwise_masks() -> None:
     """Withholding every neighbour's shares would leave the client's input under its
     self-mask alone, which the round rebuilds: the coordinator would read the input."""
-    hand = HandRound()
-    hand.advertise()
-    hand.share_keys()
-    two = {v: hand.shared[v]["sealed"]["0"] for v in ("1", "2")}
-    for sealed in ({}, two):
+    for dealers in ([], ["1", "2"]):
+        hand = HandRound()
+        hand.advertise()
+        hand.share_keys()
         with pytest.raises(ProtocolError, match=r"shares from only \d neighbours arrived, 3"):
-            hand.call("0", MASKED_INPUT, {
-                "fit": FitIns([np.zeros(3)], {}), "ring_bits": 32, "mode": "examples",
-                "clip_range": 1.0, "quantisation_bits": 16, "max_examples": 10,
-                "sealed": sealed,
-            })  # fmt: skip
+            hand.deliver("0", dealers)
 
 
 @pytest.mark.parametrize(
@@ -531,11 +538,8 @@ def test_a_coordinator_alone_cannot_split_the_survivors_across_neighbourhoods() 
     hand.share_keys()
     held = {"0": "123", "1": "045", "2": "045", "3": "045", "4": "123", "5": "123"}
     for u in IDS:
-        hand.call(u, MASKED_INPUT, {
-            "fit": FitIns([np.zeros(3)], {}), "ring_bits": 32, "mode": "examples",
-            "clip_range": 1.0, "quantisation_bits": 16, "max_examples": 10,
-            "sealed": {v: hand.shared[v]["sealed"][u] for v in held[u]},
-        })  # fmt: skip
+        hand.deliver(u, list(held[u]))
+        hand.call(u, MASKED_INPUT, MASKED_SETTINGS)
     views = {u: ["0", "1", "2", "3"] if u in "123" else ["0", "4", "5"] for u in IDS}
     signed = {u: hand.call(u, CONSISTENCY, {"survivors": views[u]}) for u in IDS}
     for u in IDS:
@@ -552,11 +556,8 @@ def test_a_malformed_masked_input_message_is_refused_before_training() -> None:
     hand = HandRound()
     hand.advertise()
     hand.share_keys()
-    message = {
-        "fit": FitIns([np.zeros(3)], {}), "ring_bits": -1, "mode": "examples",
-        "clip_range": 1.0, "quantisation_bits": 16, "max_examples": 10,
-        "sealed": {v: hand.shared[v]["sealed"]["0"] for v in hand.graph["0"]},
-    }  # fmt: skip
+    hand.deliver("0")
+    message = MASKED_SETTINGS | {"ring_bits": -1}
     with pytest.raises(ProtocolError, match=r"malformed 'secagg.masked_input' .*ring_bits -1"):
         hand.mod(ClientCall("0", MASKED_INPUT, {"round": 1, **message}, hand.states["0"]), None)
     with pytest.raises(ProtocolError, match=r"malformed 'secagg.advertise'"):

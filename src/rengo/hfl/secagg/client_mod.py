@@ -1,4 +1,4 @@
-"""The client half of SecAgg+ (Bell et al. CCS 2020): a client mod that owns the four stages.
+"""The client half of SecAgg+ (Bell et al. CCS 2020): a client mod that owns its stages.
 
 Between stages the mod keeps its secrets in the client's persisted state (``call.state``
 under ``"secagg"``), so the same code runs in simulation (serial or process executor) and
@@ -7,8 +7,10 @@ secrets. What it reveals: public keys, sealed shares (only the addressee can ope
 masked vector, and in the last stage either the masking-key share or the self-mask share of
 each neighbour - never both for the same neighbour (checked here, so a coordinator cannot
 ask for both and unmask one client). Each stage runs once a round, and secrets are forgotten
-as soon as no later stage needs them: the sealing secret after sharing keys, the masking
-secret, self-mask seed and pair keys after the masked input.
+as soon as no later stage needs them: the sealing secret once the shares are delivered, the
+masking secret, self-mask seed and pair keys after the masked input. In an unsigned round a
+client dealt shares it cannot use complains instead of training, and reveals its sealing
+secret so the coordinator can tell who is at fault (see :meth:`SecAggMod._deliver`).
 """
 
 from __future__ import annotations
@@ -25,16 +27,17 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from rengo.core.errors import ProtocolError
 from rengo.core.messages import FitIns, FitResult
-from rengo.crypto.pairwise import agree, new_key_pair, open_sealed, seal
+from rengo.crypto.pairwise import agree, new_key_pair, seal
 from rengo.crypto.prg import SEED_BYTES, add_masks
 from rengo.crypto.quantisation import CHUNK_VALUES, Quantisation, quantise_into
-from rengo.crypto.shamir import Share, split_secret
+from rengo.crypto.shamir import split_secret
 from rengo.crypto.signatures import SignatureError, SigningIdentity
 from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, ModChain, register_mod
 from rengo.hfl.mods.dp_clip import UNCLIPPED_METRIC
 from rengo.hfl.secagg.protocol import (
     ADVERTISE,
     CONSISTENCY,
+    DELIVER,
     EXTRA,
     FRESHNESS_S,
     MASKED_INPUT,
@@ -50,6 +53,7 @@ from rengo.hfl.secagg.protocol import (
     mask_sign,
     neighbour_graph,
     now_s,
+    open_dealt_shares,
     pair_context,
     ring_mask,
     roster_digest,
@@ -99,8 +103,9 @@ class SecAggMod(ClientMod):
     Raises
     ------
     ProtocolError
-        For a stage out of order or repeated in a round, a sealed share that fails
-        authentication (naming its sender), an example count above ``max_examples``, or an
+        For a stage out of order or repeated in a round, fewer usable shares than the
+        threshold, in a signed round a dealt share that does not open or misses its digest
+        (naming its dealer), an example count above ``max_examples``, or an
         unmasking request that asks for both secrets of one neighbour or comes with fewer
         survivors than the threshold; in signed rounds, for keys not signed by their owner,
         neighbours other than the public graph's, a degree or threshold below its pins, a
@@ -154,6 +159,7 @@ class SecAggMod(ClientMod):
         stage = {
             ADVERTISE: self._advertise,
             SHARE_KEYS: self._share_keys,
+            DELIVER: self._deliver,
             CONSISTENCY: self._consistency,
             UNMASK: self._unmask,
         }.get(call.key)
@@ -214,7 +220,7 @@ class SecAggMod(ClientMod):
     # -- stage 1: share keys ----------------------------------------------------------------
     def _share_keys(self, call: ClientCall) -> dict[str, Any]:
         state = self._state(call, SHARE_KEYS)
-        if "c_sk" not in state:
+        if "enc" in state:
             raise ProtocolError(
                 "keys were already shared this round: a second sharing of the masking key "
                 "would let the coordinator collect shares of it twice"
@@ -250,10 +256,10 @@ class SecAggMod(ClientMod):
         state["seed"] = seed
         state["s_pk"] = {v: keys[v]["s_pk"] for v in holders}
         # The pair's sealing key is symmetric: the same key opens v's shares for u in the next
-        # stage, so it is kept instead of agreed again, and the sealing secret c_sk, which
-        # nothing else needs, is forgotten (with the graph, so the persisted state is small).
+        # stage, so it is kept instead of agreed again; the sealing secret c_sk is kept until
+        # then only for a complaint. The graph is forgotten (the persisted state stays small).
         state["enc"] = enc_keys
-        for done in ("c_sk", "points", "neighbours"):
+        for done in ("points", "neighbours"):
             state.pop(done)
         commitment = seed_commitment(r, u, seed)
         return {"sealed": sealed, "digests": digests, "seed_commitment": commitment}
@@ -287,7 +293,59 @@ class SecAggMod(ClientMod):
                 f"by it ({exc}); the coordinator may be swapping keys"
             ) from None
 
-    # -- stage 2: masked input collection ---------------------------------------------------
+    # -- stage 2: share delivery ------------------------------------------------------------
+    def _deliver(self, call: ClientCall) -> dict[str, Any]:
+        """Open the shares the neighbours dealt this client and check each pair against the
+        digests its dealer committed to (relayed by the coordinator); keep them for unmasking.
+
+        Refuses fewer usable dealers than the threshold ``t``: the coordinator could
+        otherwise leave this client's input under a few pairwise masks (none, at worst: then
+        the self-mask alone, which the round rebuilds, hides it). At least ``t`` dealers,
+        with ``t > k/2``, leave too few of the other neighbours to rebuild the self-mask while
+        claiming all the dealers dropped.
+
+        Shares that do not open, are no shares or miss their digests are their dealer's doing
+        or the relay's. In an unsigned round the coordinator follows the protocol, so this
+        client **complains** instead: it names the dealers and reveals its sealing secret,
+        with which the coordinator opens the same sealed bytes and convicts whichever of the
+        dealer and this client lied (``SecAggPlus``). The secret opens only this start's
+        shares to and from this client, and no input has been sent under them: the
+        coordinator starts the round again with fresh keys. In a signed round the coordinator
+        may be the one tampering, so the client reveals nothing and refuses the round.
+        """
+        state = self._state(call, DELIVER)
+        if "c_sk" not in state or "enc" not in state:
+            raise ProtocolError("shares delivered before this client shared keys, or twice")
+        r, u = state["round"], call.client_id
+        sealed_for_me = _mapping(call.message["sealed"], "sealed")
+        digests = _mapping(call.message["digests"], "digests")
+        held: dict[str, list[bytes]] = {}
+        faults: dict[str, str] = {}
+        for v, sealed in sealed_for_me.items():
+            if v not in state["s_pk"]:
+                raise ProtocolError(f"shares from {v!r}, who is not a neighbour that shared keys")
+            try:
+                held[v] = open_dealt_shares(state["enc"][v], sealed, digests.get(v), r, v, u)
+            except ValueError as exc:
+                faults[v] = str(exc)
+        secret = state.pop("c_sk")
+        if faults and state.get("signed"):
+            v = min(faults)
+            raise ProtocolError(f"the shares from {v!r} {faults[v]}")
+        if faults:
+            for done in ("s_sk", "seed", "enc"):  # this start is over for this client
+                state.pop(done)
+            return {"complaints": sorted(faults), "c_sk": secret}
+        if len(held) < state["threshold"]:
+            raise ProtocolError(
+                f"refusing to send a masked input: shares from only {len(held)} neighbours "
+                f"arrived, {state['threshold']} needed (with fewer pairwise masks the "
+                "coordinator could strip them)"
+            )
+        state["held"] = held
+        return {"held": len(held)}
+
+    # -- stage 3: masked input collection ---------------------------------------------------
     def _masked_input(self, call: ClientCall, call_next: CallNext) -> dict[str, Any]:
         message, u = call.message, call.client_id
         with _well_formed(MASKED_INPUT):  # the whole message is checked before training
@@ -297,13 +355,13 @@ class SecAggMod(ClientMod):
                     "refusing a second masked input this round: two inputs under the same "
                     "masks would reveal their difference"
                 )
-            r = state["round"]
-            held = self._open_shares(state, dict(message["sealed"]), r, u)
+            if "held" not in state:
+                raise ProtocolError("a masked input before this client's shares were delivered")
+            r, held = state["round"], state["held"]
             settings = _InputSettings.parse(message)
             fit_ins: FitIns = message["fit"]
             if not isinstance(fit_ins, FitIns):
                 raise TypeError(f"'fit' is {type(fit_ins).__name__}, not FitIns")
-        state["held"] = held
         # The fit carries the mods the strategy requested (dp_clip, fedprox...): a stage
         # message does not, so they run here, inside this mod and around the installed ones.
         result = self._requested.run(call.forward(FIT, fit_ins), call_next)
@@ -327,37 +385,6 @@ class SecAggMod(ClientMod):
         for done in ("s_sk", "seed", "enc", "s_pk"):
             state.pop(done)
         return {"masked": masked}
-
-    @staticmethod
-    def _open_shares(
-        state: Mapping[str, Any], sealed_for_me: Mapping[str, Any], r: int, u: str
-    ) -> dict[str, list[bytes]]:
-        """Open the neighbours' sealed shares; refuse fewer senders than the threshold.
-
-        With fewer, the coordinator could leave this client's input under a few pairwise
-        masks (none, at worst: then the self-mask alone, which the round rebuilds, hides it).
-        At least ``t`` senders, with ``t > k/2``, leave too few of the other neighbours to
-        rebuild the self-mask while claiming all the senders dropped.
-        """
-        held: dict[str, list[bytes]] = {}
-        for v, sealed in sealed_for_me.items():
-            if v not in state["s_pk"]:
-                raise ProtocolError(f"shares from {v!r}, who is not a neighbour that shared keys")
-            try:
-                plain = open_sealed(state["enc"][v], sealed, share_context(r, v, u))
-            except (ValueError, TypeError) as exc:
-                raise ProtocolError(f"the shares from {v!r} fail authentication") from exc
-            if len(plain) != 140:
-                raise ProtocolError(f"the shares from {v!r} have the wrong length")
-            Share.from_bytes(plain[:70]), Share.from_bytes(plain[70:])  # well-formed
-            held[v] = [plain[:70], plain[70:]]
-        if len(held) < state["threshold"]:
-            raise ProtocolError(
-                f"refusing to send a masked input: shares from only {len(held)} neighbours "
-                f"arrived, {state['threshold']} needed (with fewer pairwise masks the "
-                "coordinator could strip them)"
-            )
-        return held
 
     @staticmethod
     def _input_vector(
@@ -395,7 +422,7 @@ class SecAggMod(ClientMod):
         vector[-EXTRA:] = [multiplier, clipped, unclipped, fixed_weight]
         return vector
 
-    # -- stage 3 (signed rounds): consistency check ----------------------------------------
+    # -- stage 4 (signed rounds): consistency check ----------------------------------------
     def _consistency(self, call: ClientCall) -> dict[str, Any]:
         """Sign the survivor set the coordinator announces - once a round, and only a set
         that holds this client, lies within the round's clients and reaches the threshold."""
@@ -403,7 +430,7 @@ class SecAggMod(ClientMod):
         u = call.client_id
         if not state.get("signed"):
             raise ProtocolError("a consistency check in an unsigned round")
-        if "held" not in state:
+        if "s_pk" in state or "held" not in state:
             raise ProtocolError("a consistency check before this client's masked input")
         if "survivors" in state:
             raise ProtocolError(
@@ -428,7 +455,7 @@ class SecAggMod(ClientMod):
         statement = survivors_statement(state["roster"], signed_at, survivors)
         return {"signature": self._identity(u).sign(statement), "signed_at": signed_at}
 
-    # -- stage 4: unmasking -----------------------------------------------------------------
+    # -- stage 5: unmasking -----------------------------------------------------------------
     def _unmask(self, call: ClientCall) -> dict[str, Any]:
         state = self._state(call, UNMASK)
         call.state.pop(STATE_KEY)

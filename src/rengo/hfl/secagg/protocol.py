@@ -22,12 +22,16 @@ from typing import TypeGuard
 
 import numpy as np
 
+from rengo.crypto.pairwise import open_sealed
+from rengo.crypto.shamir import Share
+
 ADVERTISE = "secagg.advertise"
 SHARE_KEYS = "secagg.share_keys"
+DELIVER = "secagg.deliver_shares"
 MASKED_INPUT = "secagg.masked_input"
 CONSISTENCY = "secagg.consistency"
 UNMASK = "secagg.unmask"
-STAGES = (ADVERTISE, SHARE_KEYS, MASKED_INPUT, CONSISTENCY, UNMASK)
+STAGES = (ADVERTISE, SHARE_KEYS, DELIVER, MASKED_INPUT, CONSISTENCY, UNMASK)
 """Stage keys in order; the consistency check runs only in signed rounds."""
 
 EXTRA = 4
@@ -90,6 +94,44 @@ def share_digest(server_round: int, owner: str, holder: str, kind: str, share: b
     reject a wrong share when it comes back (a share is 521 random bits: the digest hides it)."""
     label = f"rengo-secagg|digest|{server_round}|{owner}\x00{holder}|{kind}|".encode()
     return hashlib.sha256(label + share).digest()
+
+
+def open_dealt_shares(
+    key: bytes, sealed: object, digests: object, server_round: int, owner: str, holder: str
+) -> list[bytes]:
+    """The pair of shares (masking key, self-mask seed) ``owner`` sealed for ``holder`` under
+    their pair's sealing ``key``, checked against the two digests ``owner`` committed to.
+
+    The holder runs it on delivery; the coordinator runs it again, with the key a
+    complaining holder lets it derive, to tell a dealer that sealed garbage from a holder
+    that lies about it (the same check on both sides).
+
+    Raises
+    ------
+    ValueError
+        Saying what is wrong: the shares do not open (altered, or sealed under another key
+        or for another pair or round), are not two shares, or miss their digests.
+    """
+    if not isinstance(sealed, bytes):
+        raise ValueError("are not bytes")
+    try:
+        plain = open_sealed(key, sealed, share_context(server_round, owner, holder))
+    except ValueError:
+        raise ValueError("fail authentication (they do not open)") from None
+    pair = [plain[:70], plain[70:]]
+    if len(plain) != 140:
+        raise ValueError("have the wrong length")
+    try:
+        Share.from_bytes(pair[0]), Share.from_bytes(pair[1])
+    except ValueError as exc:
+        raise ValueError(f"are no shares ({exc})") from None
+    expected = [
+        share_digest(server_round, owner, holder, "key", pair[0]),
+        share_digest(server_round, owner, holder, "seed", pair[1]),
+    ]
+    if digests != expected:
+        raise ValueError("are not the shares it committed to (their digests differ)")
+    return pair
 
 
 def seed_commitment(server_round: int, owner: str, seed: bytes) -> bytes:

@@ -9,10 +9,17 @@ Round r over the sampled clients U, on a public k-regular graph N(.) with thresh
    and b_u t-of-|N(u) n U1| (Shamir) and sends each neighbour its pair of shares sealed under
    their agreed key, with a digest of every share and a commitment to b_u. Survivors U2.
    *Learns:* sealed bytes, digests of random field elements, the hash of a random seed.
-2. **Masked input.** Each u in U2 gets the shares sealed for it, trains, and sends
+2. **Share delivery.** Each u in U2 gets the shares sealed for it with their dealers'
+   digests, opens them and checks them. In an unsigned round, a client dealt shares that do
+   not open or miss their digests complains, revealing its sealing secret: the coordinator
+   opens the same bytes, convicts the dealer (or the complainer, if they open and match), and
+   starts the round again without the culprit - before any input exists under this start's
+   keys. *Learns:* how many shares each client holds; on a complaint, this start's shares to
+   and from the complainer (abandoned with the start).
+3. **Masked input.** Each u in U2 that holds its shares trains and sends
    ``y_u + PRG(b_u) + sum_{v in N(u) n U2} +-PRG(s_uv) mod 2^bits``. Survivors U3. *Learns:*
    vectors uniform in the ring (each carries a fresh self-mask).
-3. **Unmask.** Each u in U3 returns, for each neighbour, the share of s_sk if it dropped in
+4. **Unmask.** Each u in U3 returns, for each neighbour, the share of s_sk if it dropped in
    stage 2 (U2 \ U3) or of b if it survived - never both. The coordinator checks every share
    against its owner's digest, rebuilds each dropped client's s_sk (checked against its s_pk)
    to strip its pairwise masks, and each survivor's b (checked against its commitment) to
@@ -24,7 +31,8 @@ Round r over the sampled clients U, on a public k-regular graph N(.) with thresh
 With ``SecAgg(signed=True)`` (the malicious-coordinator variant, Bonawitz et al. CCS 2017,
 Section 6, on Bell et al.'s graph), each client signs its keys with its federation
 certificate, checks its neighbours' signatures and that its neighbours are the public graph's,
-and a **consistency check** runs between stages 2 and 3: the coordinator announces U3, each
+refuses the round (reveals nothing) when dealt a share it cannot use, and a **consistency
+check** runs between stages 3 and 4: the coordinator announces U3, each
 client signs it once, and before unmasking each client checks that a quorum
 T = ceil((n + 2t - k) / 2) of the round's clients signed the same U3. *Learns:* signatures on
 public data.
@@ -59,6 +67,7 @@ from rengo.hfl.secagg.client_mod import SecAggMod
 from rengo.hfl.secagg.protocol import (
     ADVERTISE,
     CONSISTENCY,
+    DELIVER,
     EXTRA,
     FRESHNESS_S,
     MASKED_INPUT,
@@ -73,6 +82,7 @@ from rengo.hfl.secagg.protocol import (
     mask_sign,
     neighbour_graph,
     now_s,
+    open_dealt_shares,
     pair_context,
     ring_mask,
     roster_digest,
@@ -105,7 +115,10 @@ class SecAggReport:
     signed: bool = False
     """Whether the round ran signed, with the consistency check."""
     excluded: dict[str, str] = field(default_factory=dict)
-    """Client -> why it was excluded: it dealt shares that do not rebuild its secret."""
+    """Client -> why it was excluded: it dealt shares that do not rebuild its secret, sealed
+    shares its holder could not use, or complained falsely about shares dealt to it."""
+    complaints: dict[str, list[str]] = field(default_factory=dict)
+    """Complaining client -> the dealers whose shares it said it could not use (all starts)."""
     starts: int = 0
     """How many times the round started (one more per discovery of such clients)."""
 
@@ -151,13 +164,16 @@ class SecAggPlus:
 
     # -- the round --------------------------------------------------------------------------
     def run(self, fit_round: FitRound) -> WeightedSum:
-        """Run the four stages; return the strategy's accumulator holding the unmasked sum.
+        """Run the stages; return the strategy's accumulator holding the unmasked sum.
 
         A client caught dealing shares that do not rebuild the secret it committed to (its
         self-mask seed, or its masking key) is excluded from the run, and the round starts
         again, once per such discovery, over the first start's survivors without it; the
         second start must keep every one of them (a sum over any other set, of the same
-        updates, would reveal the difference of two sums).
+        updates, would reveal the difference of two sums). A client convicted on a complaint
+        at share delivery (a dealer of shares its holder cannot use, or a holder that
+        complains falsely) is excluded too, and the round starts again before any input is
+        sent, over the clients still there.
 
         Raises
         ------
@@ -184,12 +200,11 @@ class SecAggPlus:
                 return self._start(
                     fit_round, acc, report, ca, mode, extra_message, clients, required, epoch
                 )
-            except _Misdealt as caught:  # the culprits are excluded already
-                clients = [u for u in caught.survivors if u not in caught.culprits]
-                required = frozenset(clients)
+            except _Restart as caught:  # the culprits are excluded already
+                clients, required = caught.clients, caught.required
                 log.warning(
-                    "round %d: secure aggregation excluded %s (%s); starting again over the "
-                    "%d other survivors",
+                    "round %d: secure aggregation excluded %s (%s); starting again over %d "
+                    "clients",
                     fit_round.server_round, ", ".join(sorted(caught.culprits)),
                     "; ".join(caught.culprits.values()), len(clients),
                 )  # fmt: skip
@@ -253,7 +268,29 @@ class SecAggPlus:
         self._note_dropped(fit_round, report, SHARE_KEYS, u1, u2)
         self._require(fit_round, report, u2, threshold, SHARE_KEYS)
 
-        # stage 2: masked input collection
+        # stage 2: share delivery - each holder checks what it was dealt, or complains
+        dealers = {u: [v for v in graph[u] if v in shared and u in shared[v]["sealed"]] for u in u2}
+        deliveries = [
+            (u, {"round": r, "sealed": {v: shared[v]["sealed"][u] for v in dealers[u]},
+                 "digests": {v: shared[v]["digests"][u] for v in dealers[u]}})
+            for u in u2
+        ]  # fmt: skip
+        delivered = dict(
+            fit_round.exchange(DELIVER, deliveries, _delivery_checker(dealers, ca is None))
+        )
+        ready = [u for u in u2 if u in delivered]
+        self._note_dropped(fit_round, report, DELIVER, u2, ready)
+        complaints = {u: delivered[u] for u in ready if "complaints" in delivered[u]}
+        if complaints:
+            culprits = _judge(fit_round, report, public, shared, complaints)
+            raise _Restart(
+                culprits,
+                [u for u in ready if u not in culprits],
+                None if required is None else required - set(culprits),
+            )
+        self._require(fit_round, report, ready, threshold, DELIVER)
+
+        # stage 3: masked input collection
         instructions = dict(fit_round.instructions)
         dtype = wire_dtype(bits)
         length = size + EXTRA
@@ -261,10 +298,8 @@ class SecAggPlus:
             (u, {"round": r, "fit": instructions[u], "ring_bits": bits, "mode": mode,
                  "clip_range": clip_range,
                  "quantisation_bits": self.config.quantisation_bits,
-                 "max_examples": self.config.max_examples, **extra_message,
-                 "sealed": {v: shared[v]["sealed"][u] for v in graph[u]
-                            if v in shared and u in shared[v]["sealed"]}})
-            for u in u2
+                 "max_examples": self.config.max_examples, **extra_message})
+            for u in ready
         ]  # fmt: skip
         total = np.zeros(length, dtype=dtype)  # wraps mod 2^32 / 2^64, multiples of 2^bits
         arrived: set[str] = set()  # this start's inputs (fit_round.failures spans starts)
@@ -274,8 +309,8 @@ class SecAggPlus:
             ):
                 total += reply["masked"]
                 arrived.add(u)
-        u3 = [u for u in u2 if u in arrived]
-        self._note_dropped(fit_round, report, MASKED_INPUT, u2, u3)
+        u3 = [u for u in ready if u in arrived]
+        self._note_dropped(fit_round, report, MASKED_INPUT, ready, u3)
         self._require(fit_round, report, u3, threshold, MASKED_INPUT)
         if required is not None and set(u3) != required:
             raise self._failure(
@@ -285,7 +320,7 @@ class SecAggPlus:
                 "reveal the difference)",
             )  # fmt: skip
 
-        # stage 3 (signed rounds): consistency check - every survivor signs U3
+        # stage 4 (signed rounds): consistency check - every survivor signs U3
         unmasking, signatures = u3, {}
         if ca is not None:
             check = [(u, {"round": r, "survivors": sorted(u3)}) for u in u3]
@@ -301,7 +336,7 @@ class SecAggPlus:
                 CONSISTENCY,
             )  # fmt: skip
 
-        # stage 4: unmasking
+        # stage 5: unmasking
         relayed = self._relayed_signatures(signatures, public)
         dropped2 = set(u2) - set(u3)
         holds = {u: [v for v in graph[u] if v in shared and u in shared[v]["sealed"]] for u in u3}
@@ -333,7 +368,8 @@ class SecAggPlus:
             if secret is not None:
                 seeds.append((secret, -1))
         if rebuild.culprits:
-            raise _Misdealt(rebuild.culprits, u3)
+            survivors = [u for u in u3 if u not in rebuild.culprits]
+            raise _Restart(rebuild.culprits, survivors, frozenset(survivors))
         add_masks(total, seeds)
         total &= dtype.type(ring_mask(bits))
         fit_round.sum_only(
@@ -485,14 +521,84 @@ class SecAggPlus:
         )
 
 
-class _Misdealt(Exception):
-    """Clients whose valid shares (each the one its owner dealt, by its digest) do not rebuild
-    the secret the owner committed to: only the owner can have caused that."""
+class _Restart(Exception):
+    """A start of the round convicted ``culprits`` (excluded from the run already): start
+    again over ``clients``, keeping exactly ``required`` to the masked input when set.
 
-    def __init__(self, culprits: Mapping[str, str], survivors: Sequence[str]) -> None:
+    Raised at unmasking for clients whose valid shares (each the one its owner dealt, by its
+    digest) do not rebuild the secret the owner committed to - only the owner can have
+    caused that, and the restart must sum the first start's other survivors. Raised at share
+    delivery for a dealer of shares its holder cannot use, or a holder that complained
+    falsely - before any input, so the restart may go on with whoever is still there."""
+
+    def __init__(
+        self, culprits: Mapping[str, str], clients: Sequence[str], required: frozenset[str] | None
+    ) -> None:
         super().__init__(", ".join(culprits))
         self.culprits = dict(culprits)
-        self.survivors = list(survivors)
+        self.clients = list(clients)
+        self.required = required
+
+
+def _convict(fit_round: FitRound, report: SecAggReport, client: str, why: str) -> str:
+    """Exclude ``client`` from the run (and so from this round) for ``why``; the reason."""
+    reason = f"secure aggregation: {why}"
+    report.excluded[client] = reason
+    fit_round.exclude(client, reason)
+    return reason
+
+
+def _judge(
+    fit_round: FitRound,
+    report: SecAggReport,
+    public: Mapping[str, Any],
+    shared: Mapping[str, Any],
+    complaints: Mapping[str, Mapping[str, Any]],
+) -> dict[str, str]:
+    """Convict, for each complaint, the dealer or the complainer; return culprit -> reason.
+
+    The complainer revealed its sealing secret: checked against the key it advertised, it
+    gives the pair's sealing key with the dealer's advertised key, and the coordinator opens
+    the very bytes the dealer sent (:func:`open_dealt_shares`, the holder's own check). If
+    they do not open, are no shares or miss the digests the dealer committed to, only the
+    dealer can have done it (the coordinator relayed them untouched); if they pass, the
+    complainer lied. Every complaint so convicts someone, and a restart holds one client
+    fewer: complaints cannot stall a round.
+    """
+    r = fit_round.server_round
+    culprits: dict[str, str] = {}
+    for holder in sorted(complaints):
+        accused, secret = complaints[holder]["complaints"], complaints[holder]["c_sk"]
+        report.complaints.setdefault(holder, []).extend(accused)
+        if public_key_of(secret) != public[holder]["c_pk"]:
+            culprits[holder] = _convict(
+                fit_round, report, holder, f"complained about the shares of "
+                f"{', '.join(accused)} but revealed a sealing secret that is not its own",
+            )  # fmt: skip
+            continue
+        for dealer in accused:
+            key = agree(secret, public[dealer]["c_pk"], pair_context("enc", r, dealer, holder))
+            try:
+                open_dealt_shares(
+                    key,
+                    shared[dealer]["sealed"][holder],
+                    shared[dealer]["digests"][holder],
+                    r,
+                    dealer,
+                    holder,
+                )
+            except ValueError as exc:
+                if dealer not in culprits:
+                    culprits[dealer] = _convict(
+                        fit_round, report, dealer, f"the shares it sealed for {holder} {exc}"
+                    )
+                continue
+            if holder not in culprits:
+                culprits[holder] = _convict(
+                    fit_round, report, holder, f"complained falsely about the shares of "
+                    f"{dealer} (they open, are shares and match {dealer}'s digests)",
+                )  # fmt: skip
+    return culprits
 
 
 class _Rebuild:
@@ -575,9 +681,7 @@ class _Rebuild:
         return secret
 
     def _convict(self, owner: str, why: str) -> None:
-        reason = f"secure aggregation: {why}"
-        self.culprits[owner] = self.report.excluded[owner] = reason
-        self.fit_round.exclude(owner, reason)
+        self.culprits[owner] = _convict(self.fit_round, self.report, owner, why)
 
     def _committed(self, owner: str, kind: str, secret: bytes) -> bool:
         if kind == "key":
@@ -696,6 +800,34 @@ def _share_checker(
                 client_id, f"only {len(expected)} share holders, {threshold} needed"
             )
         return {"sealed": sealed, "digests": digests, "seed_commitment": commitment}
+
+    return check
+
+
+def _delivery_checker(dealers: Mapping[str, Sequence[str]], complaints_allowed: bool) -> Any:
+    """How many shares the client holds (all it was dealt), or - in an unsigned round - a
+    complaint: dealers among those that dealt it shares, and its 32-byte sealing secret."""
+
+    def check(client_id: str, reply: Any) -> dict[str, Any]:
+        if not isinstance(reply, dict):
+            raise ClientFailure(client_id, "sent no receipt for its shares")
+        if "complaints" not in reply:
+            if reply.get("held") != len(dealers[client_id]):
+                raise ClientFailure(client_id, "did not receive the shares it was dealt")
+            return {"held": reply["held"]}
+        if not complaints_allowed:
+            raise ClientFailure(client_id, "complained in a signed round (it reveals nothing)")
+        accused, secret = reply.get("complaints"), reply.get("c_sk")
+        if (
+            not isinstance(accused, list)
+            or not accused
+            or len(set(accused)) != len(accused)
+            or not all(isinstance(v, str) and v in dealers[client_id] for v in accused)
+        ):
+            raise ClientFailure(client_id, "complained about clients that dealt it no shares")
+        if not isinstance(secret, bytes) or len(secret) != 32:
+            raise ClientFailure(client_id, "complained without revealing its sealing secret")
+        return {"complaints": accused, "c_sk": secret}
 
     return check
 

@@ -1,0 +1,185 @@
+"""SecAgg+ against a client that seals garbage for its neighbours, and one that lies about it.
+
+Before share delivery existed, a client dealt shares it could not open refused the round, so
+one client sealing garbage for every neighbour made all of them drop: with the complete graph
+(the default) the round failed, every round it was sampled in, and nobody was named. Now the
+holder complains and reveals its sealing secret; the coordinator opens the same bytes and
+convicts the dealer, or the complainer when they open and match the dealer's digests; the
+round starts again without the culprit, before any input is sent under the revealed keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rengo.core.errors import RoundFailure
+from rengo.crypto.signatures import SigningIdentity, simulated_identities
+from rengo.hfl import FedAvg, SecAggMod, SecAggPlus, simulate
+from rengo.hfl.mods.chain import ClientCall
+from rengo.hfl.secagg.client_mod import STATE_KEY
+from rengo.hfl.secagg.protocol import ADVERTISE, DELIVER, MASKED_INPUT, SHARE_KEYS
+
+INIT = [np.zeros((4, 3)), np.zeros(3)]
+N = 6
+IDS = [str(i) for i in range(N)]
+
+
+class Deviant(SecAggMod):
+    """The secagg mod, installed in its place; records every stage call in order. On the
+    first start of the round: ``garbler`` seals garbage for the ``victims`` (None: every
+    neighbour); ``liar`` complains about ``accused`` although its shares are fine, revealing
+    its own sealing secret, or 32 other bytes when ``wrong_secret``."""
+
+    def __init__(
+        self,
+        garbler: str | None = None,
+        victims: tuple[str, ...] | None = None,
+        liar: str | None = None,
+        accused: str = "0",
+        wrong_secret: bool = False,
+        identities: dict[str, SigningIdentity] | None = None,
+    ) -> None:
+        if identities:
+            super().__init__(identities)
+        self.garbler, self.victims = garbler, victims
+        self.liar, self.accused, self.wrong_secret = liar, accused, wrong_secret
+        self.calls: list[tuple[str, str]] = []
+        self.starts: dict[str, int] = {}
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        cid = call.client_id
+        self.calls.append((cid, call.key))
+        if call.key == ADVERTISE:
+            self.starts[cid] = self.starts.get(cid, 0) + 1
+        first = self.starts.get(cid) == 1
+        if call.key == DELIVER and cid == self.liar and first:
+            secret = call.state[STATE_KEY]["c_sk"]
+            return {
+                "complaints": [self.accused],
+                "c_sk": bytes(32) if self.wrong_secret else secret,
+            }
+        reply = super().__call__(call, call_next)
+        if call.key == SHARE_KEYS and cid == self.garbler and first:
+            for v, sealed in reply["sealed"].items():
+                if self.victims is None or v in self.victims:
+                    reply["sealed"][v] = sealed[:-1] + bytes([sealed[-1] ^ 1])
+        return reply
+
+
+def _run(client_fn: Any, workflow: Any, mod: SecAggMod | None) -> Any:
+    return simulate(
+        client_fn, N, FedAvg(min_fit_clients=3), INIT, 1, seed=3, workflow=workflow,
+        client_mods=[mod] if mod is not None else [],
+    )  # fmt: skip
+
+
+class Gone(SecAggMod):
+    def __init__(self, gone: set[str]) -> None:
+        self.gone = gone
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        if call.client_id in self.gone:
+            raise ConnectionError("gone")
+        return super().__call__(call, call_next)
+
+
+def _assert_sums_without_all(client_fn: Any, history: Any, gone: set[str]) -> None:
+    """The round summed exactly what plain FedAvg without the ``gone`` clients sums."""
+    plain = _run(client_fn, None, Gone(gone))
+    for a, b in zip(history.parameters, plain.parameters, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+
+
+def _assert_sums_without(client_fn: Any, history: Any, gone: str) -> None:
+    _assert_sums_without_all(client_fn, history, {gone})
+
+
+def test_a_client_that_seals_garbage_for_every_neighbour_is_excluded_and_the_round_completes(
+    logistic_client_fn: Any,
+) -> None:
+    workflow, mod = SecAggPlus(quantisation_bits=20), Deviant(garbler="2")  # complete graph
+    history = _run(logistic_client_fn, workflow, mod)
+    report = workflow.last
+    assert list(report.excluded) == ["2"] and report.starts == 2
+    assert "the shares it sealed for" in report.excluded["2"]
+    assert "fail authentication" in report.excluded["2"]
+    assert report.complaints == {v: ["2"] for v in IDS if v != "2"}
+    assert set(history.rounds[0].failures) == {"2"}
+    _assert_sums_without(logistic_client_fn, history, "2")
+
+
+def test_no_input_is_sent_under_the_keys_a_complaint_reveals(logistic_client_fn: Any) -> None:
+    """The revealed sealing secret opens this start's shares to and from the complainer; the
+    start is abandoned at delivery, so no masked input exists under its keys."""
+    mod = Deviant(garbler="2", victims=("4",))
+    _run(logistic_client_fn, SecAggPlus(quantisation_bits=20), mod)
+    second_start = mod.calls.index(("4", ADVERTISE), mod.calls.index(("4", DELIVER)))
+    assert not any(key == MASKED_INPUT for _, key in mod.calls[:second_start])
+    assert any(key == MASKED_INPUT for _, key in mod.calls[second_start:])
+
+
+def test_a_client_that_complains_falsely_is_excluded_not_the_one_it_accuses(
+    logistic_client_fn: Any,
+) -> None:
+    workflow = SecAggPlus(quantisation_bits=20)
+    history = _run(logistic_client_fn, workflow, Deviant(liar="3", accused="0"))
+    assert list(workflow.last.excluded) == ["3"]
+    assert "complained falsely about the shares of 0" in workflow.last.excluded["3"]
+    _assert_sums_without(logistic_client_fn, history, "3")
+
+
+def test_a_complaint_with_a_secret_that_is_not_the_complainers_convicts_the_complainer(
+    logistic_client_fn: Any,
+) -> None:
+    workflow = SecAggPlus(quantisation_bits=20)
+    _run(logistic_client_fn, workflow, Deviant(liar="3", wrong_secret=True))
+    assert list(workflow.last.excluded) == ["3"]
+    assert "a sealing secret that is not its own" in workflow.last.excluded["3"]
+
+
+def test_a_garbler_and_a_liar_in_one_start_are_both_excluded(logistic_client_fn: Any) -> None:
+    workflow = SecAggPlus(quantisation_bits=20)
+    mod = Deviant(garbler="2", victims=("5",), liar="3", accused="1")
+    history = _run(logistic_client_fn, workflow, mod)
+    assert sorted(workflow.last.excluded) == ["2", "3"] and workflow.last.starts == 2
+    assert set(history.rounds[0].failures) == {"2", "3"}
+    _assert_sums_without_all(logistic_client_fn, history, {"2", "3"})
+
+
+def test_in_a_signed_round_a_client_dealt_garbage_reveals_nothing_and_refuses(
+    logistic_client_fn: Any,
+) -> None:
+    """The coordinator of a signed round may be the one tampering: no complaint, no secret."""
+    ca, identities = simulated_identities(IDS)
+    workflow = SecAggPlus(quantisation_bits=20, signed=True, ca=ca)
+    mod = Deviant(garbler="2", victims=("4",), identities=identities)
+    history = _run(logistic_client_fn, workflow, mod)
+    assert workflow.last.complaints == {} and workflow.last.excluded == {}
+    assert "the shares from '2' fail authentication" in history.rounds[0].failures["4"]
+
+
+def test_a_complaint_in_a_signed_round_is_refused(logistic_client_fn: Any) -> None:
+    ca, identities = simulated_identities(IDS)
+    workflow = SecAggPlus(quantisation_bits=20, signed=True, ca=ca)
+    mod = Deviant(liar="3", identities=identities)
+    history = _run(logistic_client_fn, workflow, mod)
+    assert "complained in a signed round" in history.rounds[0].failures["3"]
+    assert workflow.last.excluded == {}
+
+
+def test_a_restart_after_a_complaint_that_still_lacks_clients_fails_naming_them(
+    logistic_client_fn: Any,
+) -> None:
+    """Complaints cannot stall a round: every complaint convicts someone, and a start with
+    too few clients left fails with the reason."""
+    mod = Deviant(garbler="2")
+    workflow = SecAggPlus(quantisation_bits=20)
+    with pytest.raises(RoundFailure, match="needs at least 3 sampled clients"):
+        simulate(
+            logistic_client_fn, 3, FedAvg(min_fit_clients=3), INIT, 1, seed=3,
+            workflow=workflow, client_mods=[mod],
+        )  # fmt: skip
+    assert list(workflow.last.excluded) == ["2"]
