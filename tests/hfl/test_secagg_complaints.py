@@ -183,3 +183,29 @@ def test_a_restart_after_a_complaint_that_still_lacks_clients_fails_naming_them(
             workflow=workflow, client_mods=[mod],
         )  # fmt: skip
     assert list(workflow.last.excluded) == ["2"]
+
+
+class MalformedDelivery(SecAggMod):
+    """Client "3" answers share delivery with ``reply`` (types its checks do not expect)."""
+
+    def __init__(self, reply: dict[str, Any]) -> None:
+        self.reply = reply
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        if call.key == DELIVER and call.client_id == "3":
+            return self.reply
+        return super().__call__(call, call_next)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [{"complaints": [["0"]], "c_sk": bytes(32)}, {"held": np.array([1, 2, 3])}, {"held": True}],
+    ids=["a-list-for-a-name", "an-array-for-a-count", "a-bool-for-a-count"],
+)
+def test_a_malformed_delivery_reply_drops_its_sender_and_the_round_completes(
+    logistic_client_fn: Any, reply: dict[str, Any]
+) -> None:
+    """Found by a review: these crashed the coordinator (TypeError, ValueError)."""
+    history = _run(logistic_client_fn, SecAggPlus(quantisation_bits=20), MalformedDelivery(reply))
+    assert set(history.rounds[0].failures) == {"3"}
+    _assert_sums_without(logistic_client_fn, history, "3")

@@ -171,6 +171,51 @@ def test_a_resumed_run_keeps_the_excluded_client_out(logistic_client_fn: Any) ->
         assert a.tobytes() == b.tobytes()
 
 
+class MisdealThenAccompliceDrops(Misdeal):
+    """Round 2 only: "2" misdeals, and "4" drops in the restart that must keep it."""
+
+    def __init__(self) -> None:
+        super().__init__("2", drop={"4": (MASKED_INPUT, 2)})
+        self.rounds: dict[str, int] = {}
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        cid = call.client_id
+        if call.key == ADVERTISE and self.rounds.get(cid) != call.message["round"]:
+            self.rounds[cid] = call.message["round"]
+            self.starts[cid] = 0  # count starts per round
+        if self.rounds.get(cid) != 2:
+            return SecAggMod.__call__(self, call, call_next)
+        return super().__call__(call, call_next)
+
+
+def test_an_exclusion_made_in_a_round_that_fails_survives_a_resume(
+    logistic_client_fn: Any, tmp_path: Any
+) -> None:
+    """Found by a review: only completed rounds were checkpointed, so a culprit excluded in
+    a round that then failed was back after a resume."""
+    from rengo.tracking import RunStore
+
+    with RunStore(tmp_path / "runs.db") as store:
+        with pytest.raises(RoundFailure, match=r"round 2 failed: .*the start without 2 lost 4"):
+            simulate(
+                logistic_client_fn, N, FedAvg(min_fit_clients=3), INIT, 3, seed=3,
+                workflow=SecAggPlus(quantisation_bits=20),
+                client_mods=[MisdealThenAccompliceDrops()], store=store,
+            )  # fmt: skip
+        (run,) = store.list_runs()
+        latest = store.latest_checkpoint(run.run_id)
+        assert latest is not None and latest[0] == 1
+        checkpoint = decode(bytearray(latest[1]))
+        assert "self-mask seed that do not rebuild it" in checkpoint["excluded"]["2"]
+        resumed = Coordinator(
+            FedAvg(min_fit_clients=3), make_pool(logistic_client_fn, IDS), INIT, seed=3,
+            workflow=SecAggPlus(quantisation_bits=20),
+        )  # fmt: skip
+        assert resumed.restore(latest[1]) == 1 and list(resumed.excluded) == ["2"]
+        rest = resumed.run(3)
+        assert all("2" not in r.clients for r in rest.rounds)
+
+
 def test_a_checkpoint_with_malformed_exclusions_is_refused(logistic_client_fn: Any) -> None:
     coordinator = Coordinator(FedAvg(), make_pool(logistic_client_fn, IDS), INIT, seed=3)
     state = decode(bytearray(coordinator.checkpoint_blob(1)))

@@ -302,6 +302,9 @@ class Coordinator:
                 f"min_available_clients={self.strategy.min_available_clients}",
             )
         old = self.parameters
+        # the state a checkpoint of the last round holds (configure_fit may change it): kept
+        # for a round whose workflow excludes clients and which then fails (see _exclude)
+        state_before = self.strategy.state_dict() if self.store is not None else None
         mods = self._client_mods()
         instructions = self.strategy.configure_fit(server_round, old, available, rng)
         for cid, ins in instructions:
@@ -327,7 +330,7 @@ class Coordinator:
             raise self._fail(server_round, str(exc)) from exc
         finally:
             self._note_slow(server_round, [c for c, _ in instructions], fit_round.timed_out)
-            self._exclude(server_round, fit_round.excluded)
+            self._exclude(server_round, fit_round.excluded, state_before)
         failures = fit_round.failures
         if acc.count < self.strategy.min_fit_clients:
             detail = "; ".join(f"{c}: {r}" for c, r in failures.items()) or "none failed"
@@ -394,12 +397,21 @@ class Coordinator:
         """Client -> why it is left out of the run's later rounds (a copy)."""
         return dict(self._excluded)
 
-    def _exclude(self, server_round: int, culprits: dict[str, str]) -> None:
-        for cid, reason in culprits.items():
-            if cid in self._excluded:
-                continue
+    def _exclude(
+        self, server_round: int, culprits: dict[str, str], state_before: dict[str, Any] | None
+    ) -> None:
+        """Leave ``culprits`` out of the run's later rounds, and - with checkpoints in a store -
+        checkpoint the last round again with them, so a resume keeps them out even if this
+        round then fails (``state_before``: the strategy's state before this round)."""
+        new = {cid: reason for cid, reason in culprits.items() if cid not in self._excluded}
+        for cid, reason in new.items():
             self._excluded[cid] = reason
             self._warn(f"client {cid} is excluded from the rest of the run: {reason}", server_round)
+        if new and state_before is not None and self.checkpoint_every and self.run_id is not None:
+            assert self.store is not None
+            last = server_round - 1
+            blob = self.checkpoint_blob(last, strategy_state=state_before)
+            self.store.save_checkpoint(self.run_id, last, blob)
 
     def _warn(self, text: str, server_round: int) -> None:
         """Log ``text`` and record it as a warning event of the run."""
@@ -510,15 +522,19 @@ class Coordinator:
         out.update({f"eval_{k}": float(v) for k, v in metrics.items()})
         return out
 
-    def checkpoint_blob(self, server_round: int) -> bytes:
+    def checkpoint_blob(
+        self, server_round: int, strategy_state: dict[str, Any] | None = None
+    ) -> bytes:
         """Model and strategy state after ``server_round``, as codec bytes, with the clients
-        excluded so far (a resumed run keeps them out)."""
+        excluded so far (a resumed run keeps them out). ``strategy_state``: the strategy's
+        :meth:`~rengo.hfl.Strategy.state_dict` to store instead of its current one."""
+        state = self.strategy.state_dict() if strategy_state is None else strategy_state
         return encode(
             {
                 "format": CHECKPOINT_FORMAT,
                 "round": server_round,
                 "parameters": self.parameters,
-                "strategy": self.strategy.state_dict(),
+                "strategy": state,
                 "strategy_name": self.strategy.name,
                 "excluded": dict(self._excluded),
             }

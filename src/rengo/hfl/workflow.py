@@ -152,7 +152,7 @@ class FitRound:
             try:
                 value = self._decode(reply)
                 if accept is not None:
-                    value = accept(reply.client_id, value)
+                    value = _checked(accept, reply.client_id, value)
             except ClientFailure as exc:
                 reason = exc.reason if key == FIT else f"{key}: {exc.reason}"
                 self.drop(reply.client_id, reason, None if reply.ok else reply.traceback)
@@ -355,3 +355,15 @@ class SingleExchange:
         for client_id, result in fit_round.fit_results():
             strategy.add_result(acc, client_id, result)
         return acc
+
+
+def _checked(accept: Accept, client_id: str, value: Any) -> Any:
+    """``accept(client_id, value)``, with a reply that breaks the check itself (a type it
+    did not expect: an array where a number belongs, a list where a name does) turned into
+    that client's failure: one party's malformed reply must not end the round for all."""
+    try:
+        return accept(client_id, value)
+    except ClientFailure:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise ClientFailure(client_id, f"malformed reply ({type(exc).__name__}: {exc})") from exc

@@ -812,17 +812,18 @@ def _delivery_checker(dealers: Mapping[str, Sequence[str]], complaints_allowed: 
         if not isinstance(reply, dict):
             raise ClientFailure(client_id, "sent no receipt for its shares")
         if "complaints" not in reply:
-            if reply.get("held") != len(dealers[client_id]):
+            held = reply.get("held")
+            if type(held) is not int or held != len(dealers[client_id]):
                 raise ClientFailure(client_id, "did not receive the shares it was dealt")
-            return {"held": reply["held"]}
+            return {"held": held}
         if not complaints_allowed:
             raise ClientFailure(client_id, "complained in a signed round (it reveals nothing)")
         accused, secret = reply.get("complaints"), reply.get("c_sk")
         if (
             not isinstance(accused, list)
             or not accused
-            or len(set(accused)) != len(accused)
             or not all(isinstance(v, str) and v in dealers[client_id] for v in accused)
+            or len(set(accused)) != len(accused)
         ):
             raise ClientFailure(client_id, "complained about clients that dealt it no shares")
         if not isinstance(secret, bytes) or len(secret) != 32:
