@@ -232,6 +232,37 @@ def test_wrong_shares_are_rejected_and_the_round_still_unmasks(
     assert workflow.last.rejected_shares and all(
         s.startswith("2 -> ") for s in workflow.last.rejected_shares
     )
+    # 2 checked those shares at delivery, so only 2 can have changed them: it is named and
+    # left out of later rounds (its own input is in this round's sum)
+    assert list(workflow.last.excluded) == ["2"]
+    assert "other than the one it was dealt" in workflow.last.excluded["2"]
+
+
+class WithholdShares(SecAggMod):
+    """The secagg mod, installed in its place: client ``bad`` leaves one share out of its
+    unmasking reply."""
+
+    def __init__(self, bad: str) -> None:
+        self.bad = bad
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        reply = super().__call__(call, call_next)
+        if call.key == UNMASK and call.client_id == self.bad and reply["seed_shares"]:
+            reply["seed_shares"].pop(min(reply["seed_shares"]))
+        return reply
+
+
+def test_a_client_that_withholds_a_share_it_holds_is_excluded_and_the_round_unmasks(
+    logistic_client_fn,
+) -> None:
+    workflow = SecAggPlus(quantisation_bits=20)
+    history = simulate(
+        logistic_client_fn, N, FedAvg(min_fit_clients=N - 1), INIT, 2,
+        seed=3, workflow=workflow, client_mods=[WithholdShares("2")],
+    )  # fmt: skip
+    first, second = history.rounds
+    assert "returned seed_shares of" in first.failures["2"]
+    assert "2" not in second.clients and not second.failures
 
 
 def test_too_many_wrong_shares_fail_naming_the_senders(logistic_client_fn) -> None:

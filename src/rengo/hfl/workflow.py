@@ -266,11 +266,13 @@ class FitRound:
         self._failure_log.report(self.server_round, client_id, reason, traceback)
         self._record(client_id, "failed", 0, reason, None)
 
-    def exclude(self, client_id: str, reason: str) -> None:
+    def exclude(self, client_id: str, reason: str, *, drop: bool = True) -> None:
         """Drop ``client_id`` from this round and have the coordinator leave it out of the
-        run's later rounds (see :attr:`excluded`)."""
+        run's later rounds (see :attr:`excluded`); ``drop=False`` when a reply check dropped
+        it already."""
         self.excluded[client_id] = reason
-        self.drop(client_id, reason)
+        if drop:
+            self.drop(client_id, reason)
 
     # -- pieces -------------------------------------------------------------------------------
     def _decode(self, reply: Reply) -> Any:

@@ -346,7 +346,8 @@ class SecAggPlus:
                  **relayed})
             for u in unmasking
         ]  # fmt: skip
-        revealed = dict(fit_round.exchange(UNMASK, unmask_messages, _unmask_checker))
+        checker = _unmask_checker(fit_round, report, dict(unmask_messages))
+        revealed = dict(fit_round.exchange(UNMASK, unmask_messages, checker))
         u4 = [u for u in unmasking if u in revealed]
         self._note_dropped(fit_round, report, UNMASK, unmasking, u4)
 
@@ -367,8 +368,8 @@ class SecAggPlus:
             secret = rebuild(u, "seed")
             if secret is not None:
                 seeds.append((secret, -1))
-        if rebuild.culprits:
-            survivors = [u for u in u3 if u not in rebuild.culprits]
+        if rebuild.culprits:  # the restart leaves out every client convicted this start
+            survivors = [u for u in u3 if u not in report.excluded]
             raise _Restart(rebuild.culprits, survivors, frozenset(survivors))
         add_masks(total, seeds)
         total &= dtype.type(ring_mask(bits))
@@ -540,11 +541,14 @@ class _Restart(Exception):
         self.required = required
 
 
-def _convict(fit_round: FitRound, report: SecAggReport, client: str, why: str) -> str:
-    """Exclude ``client`` from the run (and so from this round) for ``why``; the reason."""
+def _convict(
+    fit_round: FitRound, report: SecAggReport, client: str, why: str, *, drop: bool = True
+) -> str:
+    """Exclude ``client`` from the run (and so from this round) for ``why``; the reason.
+    ``drop=False``: a reply check drops it."""
     reason = f"secure aggregation: {why}"
     report.excluded[client] = reason
-    fit_round.exclude(client, reason)
+    fit_round.exclude(client, reason, drop=drop)
     return reason
 
 
@@ -652,6 +656,13 @@ class _Rebuild:
                     fit_round.server_round,
                     note,
                 )
+                # the holder checked this share against the same digest at delivery: only
+                # the holder can have changed it since (the owner's input still unmasks)
+                if holder not in report.excluded:
+                    _convict(
+                        fit_round, report, holder, f"returned a share of {owner}'s {what} "
+                        "other than the one it was dealt (checked at delivery)",
+                    )  # fmt: skip
                 continue
             try:
                 valid.append(Share.from_bytes(share))
@@ -848,13 +859,33 @@ def _masked_checker(length: int, dtype: np.dtype[Any]) -> Any:
     return check
 
 
-def _unmask_checker(client_id: str, reply: Any) -> dict[str, Any]:
-    if not isinstance(reply, dict):
-        raise ClientFailure(client_id, "sent no shares to unmask")
-    for name in ("key_shares", "seed_shares"):
-        shares = reply.get(name)
-        if not isinstance(shares, dict) or not all(
-            isinstance(s, bytes) and len(s) == 70 for s in shares.values()
-        ):
-            raise ClientFailure(client_id, f"malformed {name}")
-    return reply
+def _unmask_checker(
+    fit_round: FitRound, report: SecAggReport, requests: Mapping[str, Mapping[str, Any]]
+) -> Any:
+    """70-byte shares, exactly those asked for: the masking-key shares of the dropped
+    neighbours and the self-mask shares of the surviving ones. An honest client holds them
+    all (it checked them at delivery) and returns them all, so a reply with others or fewer
+    convicts its sender (a client that withholds shares could otherwise fail every round it
+    is in, as a holder that merely dropped)."""
+
+    def check(client_id: str, reply: Any) -> dict[str, Any]:
+        if not isinstance(reply, dict):
+            raise ClientFailure(client_id, "sent no shares to unmask")
+        request = requests[client_id]
+        asked = {
+            "key_shares": set(request["dropped"]),
+            "seed_shares": set(request["survivors"]) - {client_id},
+        }
+        for name, wanted in asked.items():
+            shares = reply.get(name)
+            if not isinstance(shares, dict) or not all(
+                isinstance(s, bytes) and len(s) == 70 for s in shares.values()
+            ):
+                raise ClientFailure(client_id, f"malformed {name}")
+            if set(shares) != wanted:
+                why = f"returned {name} of {sorted(shares)} when asked for {sorted(wanted)}"
+                _convict(fit_round, report, client_id, why, drop=False)
+                raise ClientFailure(client_id, f"secure aggregation: {why}")
+        return reply
+
+    return check
