@@ -3,7 +3,8 @@
 Task: ``--clients`` clients (50) and a model of ``--params`` float64 parameters (100k, one
 array). Each client's "training" is a fixed, seeded perturbation of the global model (a few
 milliseconds), so the round time is the protocol's: FedAvg's one exchange against SecAgg+'s
-four stages (keys, sealed Shamir shares, masked inputs, unmasking). Both run through the same
+five stages (keys, sealed Shamir shares, their delivery, masked inputs, unmasking; signed
+rounds add a consistency check). Both run through the same
 ``Coordinator`` on the serial executor, every client every round. ``--neighbours`` lists the
 SecAgg+ graph degrees to run, each a system of its own: ``all`` (complete graph, i.e. SecAgg),
 ``log`` (Bell et al.'s k = O(log n), here ``2 * ceil(log2 n)``: 12 at 50 clients, 14 at 100) or
