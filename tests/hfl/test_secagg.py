@@ -30,7 +30,14 @@ from rengo.hfl import (
     simulate,
 )
 from rengo.hfl.mods.chain import ClientCall
-from rengo.hfl.secagg.protocol import ADVERTISE, DELIVER, MASKED_INPUT, SHARE_KEYS, UNMASK
+from rengo.hfl.secagg.protocol import (
+    ADVERTISE,
+    DELIVER,
+    MASKED_INPUT,
+    REVEAL,
+    SHARE_KEYS,
+    UNMASK,
+)
 from rengo.hfl.simulation import make_pool
 from rengo.transport.pool import ClientPool, Reply, Request
 
@@ -377,11 +384,22 @@ def test_a_client_dealt_a_tampered_share_complains_naming_its_dealer() -> None:
     sealed = message["sealed"]["b"]
     message["sealed"]["b"] = sealed[:-1] + bytes([sealed[-1] ^ 1])  # one bit flipped
     reply = SecAggMod()(ClientCall("a", DELIVER, message, states["a"]), _no_client)
-    assert reply == {"complaints": ["b"], "c_sk": sealing_secret}
+    assert reply == {"complaints": ["b"]}  # the secret only when asked for
     # it sends no input under this start's keys (the coordinator starts the round again)
     fit = {"round": 1, "fit": FitIns([np.zeros(3)], {}), "ring_bits": 32}
     with pytest.raises(ProtocolError, match="before this client's shares were delivered"):
         SecAggMod()(ClientCall("a", MASKED_INPUT, fit, states["a"]), _no_client)
+    reveal = ClientCall("a", REVEAL, {"round": 1}, states["a"])
+    assert SecAggMod()(reveal, _no_client) == {"c_sk": sealing_secret}
+    with pytest.raises(ProtocolError, match="without a complaint, or twice"):
+        SecAggMod()(reveal, _no_client)
+
+
+def test_a_client_that_did_not_complain_reveals_nothing() -> None:
+    states, shared = _three_clients_through_share_keys()
+    SecAggMod()(ClientCall("a", DELIVER, _delivery(shared, "a"), states["a"]), _no_client)
+    with pytest.raises(ProtocolError, match="without a complaint"):
+        SecAggMod()(ClientCall("a", REVEAL, {"round": 1}, states["a"]), _no_client)
 
 
 def test_a_share_that_misses_its_dealers_digest_is_complained_about() -> None:

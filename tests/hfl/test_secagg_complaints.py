@@ -20,7 +20,7 @@ from rengo.crypto.signatures import SigningIdentity, simulated_identities
 from rengo.hfl import FedAvg, SecAggMod, SecAggPlus, simulate
 from rengo.hfl.mods.chain import ClientCall
 from rengo.hfl.secagg.client_mod import STATE_KEY
-from rengo.hfl.secagg.protocol import ADVERTISE, DELIVER, MASKED_INPUT, SHARE_KEYS
+from rengo.hfl.secagg.protocol import ADVERTISE, DELIVER, MASKED_INPUT, REVEAL, SHARE_KEYS
 
 INIT = [np.zeros((4, 3)), np.zeros(3)]
 N = 6
@@ -30,8 +30,9 @@ IDS = [str(i) for i in range(N)]
 class Deviant(SecAggMod):
     """The secagg mod, installed in its place; records every stage call in order. On the
     first start of the round: ``garbler`` seals garbage for the ``victims`` (None: every
-    neighbour); ``liar`` complains about ``accused`` although its shares are fine, revealing
-    its own sealing secret, or 32 other bytes when ``wrong_secret``."""
+    neighbour); ``liar`` complains about ``accused`` although its shares are fine, and when
+    asked reveals its own sealing secret, 32 other bytes when ``wrong_secret``, or nothing
+    (it drops) when ``silent``."""
 
     def __init__(
         self,
@@ -40,12 +41,14 @@ class Deviant(SecAggMod):
         liar: str | None = None,
         accused: str = "0",
         wrong_secret: bool = False,
+        silent: bool = False,
         identities: dict[str, SigningIdentity] | None = None,
     ) -> None:
         if identities:
             super().__init__(identities)
         self.garbler, self.victims = garbler, victims
         self.liar, self.accused, self.wrong_secret = liar, accused, wrong_secret
+        self.silent = silent
         self.calls: list[tuple[str, str]] = []
         self.starts: dict[str, int] = {}
 
@@ -56,11 +59,11 @@ class Deviant(SecAggMod):
             self.starts[cid] = self.starts.get(cid, 0) + 1
         first = self.starts.get(cid) == 1
         if call.key == DELIVER and cid == self.liar and first:
-            secret = call.state[STATE_KEY]["c_sk"]
-            return {
-                "complaints": [self.accused],
-                "c_sk": bytes(32) if self.wrong_secret else secret,
-            }
+            return {"complaints": [self.accused]}
+        if call.key == REVEAL and cid == self.liar and first:
+            if self.silent:
+                raise ConnectionError("gone before revealing")
+            return {"c_sk": bytes(32) if self.wrong_secret else call.state[STATE_KEY]["c_sk"]}
         reply = super().__call__(call, call_next)
         if call.key == SHARE_KEYS and cid == self.garbler and first:
             for v, sealed in reply["sealed"].items():
@@ -119,6 +122,20 @@ def test_no_input_is_sent_under_the_keys_a_complaint_reveals(logistic_client_fn:
     second_start = mod.calls.index(("4", ADVERTISE), mod.calls.index(("4", DELIVER)))
     assert not any(key == MASKED_INPUT for _, key in mod.calls[:second_start])
     assert any(key == MASKED_INPUT for _, key in mod.calls[second_start:])
+    # the secret is asked for only after every client's delivery reply is in (the start is
+    # abandoned by then): a complaint arriving late would reveal nothing
+    reveal = mod.calls.index(("4", REVEAL))
+    assert all((v, DELIVER) in mod.calls[:reveal] for v in IDS)
+
+
+def test_a_complainer_that_does_not_reveal_sits_the_round_out_unconvicted(
+    logistic_client_fn: Any,
+) -> None:
+    workflow = SecAggPlus(quantisation_bits=20)
+    history = _run(logistic_client_fn, workflow, Deviant(liar="3", silent=True))
+    assert workflow.last.excluded == {} and workflow.last.starts == 2
+    assert "secagg.reveal: raised ConnectionError" in history.rounds[0].failures["3"]
+    _assert_sums_without(logistic_client_fn, history, "3")
 
 
 def test_a_client_that_complains_falsely_is_excluded_not_the_one_it_accuses(

@@ -43,6 +43,7 @@ from rengo.hfl.secagg.protocol import (
     MASKED_INPUT,
     MODE_DP,
     MODE_EXAMPLES,
+    REVEAL,
     SHARE_KEYS,
     STAGES,
     UNMASK,
@@ -160,6 +161,7 @@ class SecAggMod(ClientMod):
             ADVERTISE: self._advertise,
             SHARE_KEYS: self._share_keys,
             DELIVER: self._deliver,
+            REVEAL: self._reveal,
             CONSISTENCY: self._consistency,
             UNMASK: self._unmask,
         }.get(call.key)
@@ -306,12 +308,13 @@ class SecAggMod(ClientMod):
 
         Shares that do not open, are no shares or miss their digests are their dealer's doing
         or the relay's. In an unsigned round the coordinator follows the protocol, so this
-        client **complains** instead: it names the dealers and reveals its sealing secret,
-        with which the coordinator opens the same sealed bytes and convicts whichever of the
-        dealer and this client lied (``SecAggPlus``). The secret opens only this start's
-        shares to and from this client, and no input has been sent under them: the
-        coordinator starts the round again with fresh keys. In a signed round the coordinator
-        may be the one tampering, so the client reveals nothing and refuses the round.
+        client **complains** instead, naming the dealers, and forgets this start's masking
+        secrets (it sends no input under them). Only when the coordinator has abandoned the
+        start does it ask for the sealing secret (:meth:`_reveal`), with which it opens the
+        same sealed bytes and convicts whichever of the dealer and this client lied
+        (``SecAggPlus``). The secret opens only this start's shares to and from this client.
+        In a signed round the coordinator may be the one tampering, so the client reveals
+        nothing and refuses the round.
         """
         state = self._state(call, DELIVER)
         if "c_sk" not in state or "enc" not in state:
@@ -328,14 +331,15 @@ class SecAggMod(ClientMod):
                 held[v] = open_dealt_shares(state["enc"][v], sealed, digests.get(v), r, v, u)
             except ValueError as exc:
                 faults[v] = str(exc)
-        secret = state.pop("c_sk")
-        if faults and state.get("signed"):
-            v = min(faults)
-            raise ProtocolError(f"the shares from {v!r} {faults[v]}")
-        if faults:
+        if faults and not state.get("signed"):
             for done in ("s_sk", "seed", "enc"):  # this start is over for this client
                 state.pop(done)
-            return {"complaints": sorted(faults), "c_sk": secret}
+            state["complained"] = sorted(faults)  # the sealing secret is kept for _reveal
+            return {"complaints": sorted(faults)}
+        state.pop("c_sk")
+        if faults:
+            v = min(faults)
+            raise ProtocolError(f"the shares from {v!r} {faults[v]}")
         if len(held) < state["threshold"]:
             raise ProtocolError(
                 f"refusing to send a masked input: shares from only {len(held)} neighbours "
@@ -344,6 +348,16 @@ class SecAggMod(ClientMod):
             )
         state["held"] = held
         return {"held": len(held)}
+
+    def _reveal(self, call: ClientCall) -> dict[str, Any]:
+        """The sealing secret behind this client's complaint, once: the coordinator asks for
+        it only for a start it abandons (its two-step order keeps a complaint that arrives
+        after the delivery stage's timeout from giving away a secret of a start that goes
+        on)."""
+        state = self._state(call, REVEAL)
+        if "complained" not in state or "c_sk" not in state:
+            raise ProtocolError("asked to reveal a sealing secret without a complaint, or twice")
+        return {"c_sk": state.pop("c_sk")}
 
     # -- stage 3: masked input collection ---------------------------------------------------
     def _masked_input(self, call: ClientCall, call_next: CallNext) -> dict[str, Any]:

@@ -28,11 +28,13 @@ from rengo.crypto.shamir import Share
 ADVERTISE = "secagg.advertise"
 SHARE_KEYS = "secagg.share_keys"
 DELIVER = "secagg.deliver_shares"
+REVEAL = "secagg.reveal"
 MASKED_INPUT = "secagg.masked_input"
 CONSISTENCY = "secagg.consistency"
 UNMASK = "secagg.unmask"
-STAGES = (ADVERTISE, SHARE_KEYS, DELIVER, MASKED_INPUT, CONSISTENCY, UNMASK)
-"""Stage keys in order; the consistency check runs only in signed rounds."""
+STAGES = (ADVERTISE, SHARE_KEYS, DELIVER, REVEAL, MASKED_INPUT, CONSISTENCY, UNMASK)
+"""Stage keys in order; a reveal follows only complaints (unsigned rounds), the consistency
+check runs only in signed rounds."""
 
 EXTRA = 4
 """Entries after the P quantised coordinates: multiplier, clipped, unclipped, weight."""

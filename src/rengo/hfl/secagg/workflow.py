@@ -11,11 +11,12 @@ Round r over the sampled clients U, on a public k-regular graph N(.) with thresh
    *Learns:* sealed bytes, digests of random field elements, the hash of a random seed.
 2. **Share delivery.** Each u in U2 gets the shares sealed for it with their dealers'
    digests, opens them and checks them. In an unsigned round, a client dealt shares that do
-   not open or miss their digests complains, revealing its sealing secret: the coordinator
-   opens the same bytes, convicts the dealer (or the complainer, if they open and match), and
-   starts the round again without the culprit - before any input exists under this start's
-   keys. *Learns:* how many shares each client holds; on a complaint, this start's shares to
-   and from the complainer (abandoned with the start).
+   not open or miss their digests complains, naming the dealers. Any complaint abandons the
+   start (no input exists under its keys yet); only then does the coordinator ask each
+   complainer for its sealing secret (``secagg.reveal``), open the same bytes, convict the
+   dealer (or the complainer, if they open and match) and start the round again without the
+   culprits and any complainer that did not reveal. *Learns:* how many shares each client
+   holds; on a complaint, the abandoned start's shares to and from the complainer.
 3. **Masked input.** Each u in U2 that holds its shares trains and sends
    ``y_u + PRG(b_u) + sum_{v in N(u) n U2} +-PRG(s_uv) mod 2^bits``. Survivors U3. *Learns:*
    vectors uniform in the ring (each carries a fresh self-mask).
@@ -73,6 +74,7 @@ from rengo.hfl.secagg.protocol import (
     MASKED_INPUT,
     MODE_DP,
     MODE_EXAMPLES,
+    REVEAL,
     SHARE_KEYS,
     UNMASK,
     WEIGHT_SCALE,
@@ -280,12 +282,18 @@ class SecAggPlus:
         )
         ready = [u for u in u2 if u in delivered]
         self._note_dropped(fit_round, report, DELIVER, u2, ready)
-        complaints = {u: delivered[u] for u in ready if "complaints" in delivered[u]}
-        if complaints:
-            culprits = _judge(fit_round, report, public, shared, complaints)
+        complaints = {u: delivered[u]["complaints"] for u in ready if "complaints" in delivered[u]}
+        if complaints:  # this start is abandoned: only now are the complainers' secrets asked
+            for u, accused in complaints.items():
+                report.complaints.setdefault(u, []).extend(accused)
+            asked = [(u, {"round": r}) for u in complaints]
+            secrets = dict(fit_round.exchange(REVEAL, asked, _reveal_checker))
+            culprits = _judge(fit_round, report, public, shared, complaints, secrets)
+            # a complainer that did not reveal (dropped) sits this round out: every start
+            # with a complaint ends with one client fewer, so complaints cannot stall a round
             raise _Restart(
                 culprits,
-                [u for u in ready if u not in culprits],
+                [u for u in ready if u not in culprits and (u not in complaints or u in secrets)],
                 None if required is None else required - set(culprits),
             )
         self._require(fit_round, report, ready, threshold, DELIVER)
@@ -557,23 +565,23 @@ def _judge(
     report: SecAggReport,
     public: Mapping[str, Any],
     shared: Mapping[str, Any],
-    complaints: Mapping[str, Mapping[str, Any]],
+    complaints: Mapping[str, Sequence[str]],
+    secrets: Mapping[str, bytes],
 ) -> dict[str, str]:
-    """Convict, for each complaint, the dealer or the complainer; return culprit -> reason.
+    """Convict, for each complaint whose sealing secret came, the dealer or the complainer;
+    return culprit -> reason.
 
     The complainer revealed its sealing secret: checked against the key it advertised, it
     gives the pair's sealing key with the dealer's advertised key, and the coordinator opens
     the very bytes the dealer sent (:func:`open_dealt_shares`, the holder's own check). If
     they do not open, are no shares or miss the digests the dealer committed to, only the
     dealer can have done it (the coordinator relayed them untouched); if they pass, the
-    complainer lied. Every complaint so convicts someone, and a restart holds one client
-    fewer: complaints cannot stall a round.
+    complainer lied. Every revealed complaint so convicts someone.
     """
     r = fit_round.server_round
     culprits: dict[str, str] = {}
-    for holder in sorted(complaints):
-        accused, secret = complaints[holder]["complaints"], complaints[holder]["c_sk"]
-        report.complaints.setdefault(holder, []).extend(accused)
+    for holder in sorted(secrets):
+        accused, secret = complaints[holder], secrets[holder]
         if public_key_of(secret) != public[holder]["c_pk"]:
             culprits[holder] = _convict(
                 fit_round, report, holder, f"complained about the shares of "
@@ -817,7 +825,7 @@ def _share_checker(
 
 def _delivery_checker(dealers: Mapping[str, Sequence[str]], complaints_allowed: bool) -> Any:
     """How many shares the client holds (all it was dealt), or - in an unsigned round - a
-    complaint: dealers among those that dealt it shares, and its 32-byte sealing secret."""
+    complaint: dealers among those that dealt it shares."""
 
     def check(client_id: str, reply: Any) -> dict[str, Any]:
         if not isinstance(reply, dict):
@@ -829,7 +837,7 @@ def _delivery_checker(dealers: Mapping[str, Sequence[str]], complaints_allowed: 
             return {"held": held}
         if not complaints_allowed:
             raise ClientFailure(client_id, "complained in a signed round (it reveals nothing)")
-        accused, secret = reply.get("complaints"), reply.get("c_sk")
+        accused = reply.get("complaints")
         if (
             not isinstance(accused, list)
             or not accused
@@ -837,11 +845,17 @@ def _delivery_checker(dealers: Mapping[str, Sequence[str]], complaints_allowed: 
             or len(set(accused)) != len(accused)
         ):
             raise ClientFailure(client_id, "complained about clients that dealt it no shares")
-        if not isinstance(secret, bytes) or len(secret) != 32:
-            raise ClientFailure(client_id, "complained without revealing its sealing secret")
-        return {"complaints": accused, "c_sk": secret}
+        return {"complaints": accused}
 
     return check
+
+
+def _reveal_checker(client_id: str, reply: Any) -> bytes:
+    """A complainer's 32-byte sealing secret."""
+    secret = reply.get("c_sk") if isinstance(reply, dict) else None
+    if not isinstance(secret, bytes) or len(secret) != 32:
+        raise ClientFailure(client_id, "did not reveal the sealing secret behind its complaint")
+    return secret
 
 
 def _masked_checker(length: int, dtype: np.dtype[Any]) -> Any:
