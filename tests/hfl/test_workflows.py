@@ -113,3 +113,35 @@ def test_a_client_dropping_between_stages_fails_the_round_naming_it(client_data)
     message = str(caught.value)
     assert message.startswith("round 1 failed: pairwise masks cannot cancel: 3 dropped at stage")
     assert "'pairmask.masked_fit'" in message and "raised ValueError" in message
+
+
+class TrippingCheck:
+    """A workflow whose reply check itself trips over client 2's reply (a KeyError: it reads
+    a metric blindly); every other valid result is folded."""
+
+    def client_mods(self) -> tuple[str, ...]:
+        return ()
+
+    def run(self, fit_round):
+        strategy = fit_round.strategy
+        acc = strategy.accumulator(fit_round.server_round, fit_round.parameters)
+
+        def check(client_id: str, result):
+            if client_id == "2":
+                _ = result.metrics["absent"]  # the check's own bug
+            return result
+
+        for client_id, result in fit_round.exchange("fit", fit_round.instructions, check):
+            strategy.add_result(acc, client_id, result)
+        return acc
+
+
+def test_a_reply_that_trips_a_workflows_check_drops_its_sender_not_the_round(
+    logistic_client_fn,
+) -> None:
+    history = simulate(
+        logistic_client_fn, 6, FedAvg(min_fit_clients=3), INIT, 1, seed=4,
+        workflow=TrippingCheck(),
+    )  # fmt: skip
+    assert list(history.rounds[0].failures) == ["2"]
+    assert "malformed reply (KeyError: 'absent')" in history.rounds[0].failures["2"]
