@@ -246,29 +246,45 @@ def test_wrong_shares_are_rejected_and_the_round_still_unmasks(
 
 
 class WithholdShares(SecAggMod):
-    """The secagg mod, installed in its place: client ``bad`` leaves one share out of its
-    unmasking reply."""
+    """The secagg mod, installed in its place: client ``bad`` answers unmasking with one
+    share left out ("withhold"), one share cut short ("garble") or no dict ("list")."""
 
-    def __init__(self, bad: str) -> None:
-        self.bad = bad
+    def __init__(self, bad: str, how: str) -> None:
+        self.bad, self.how = bad, how
 
     def __call__(self, call: ClientCall, call_next: Any) -> Any:
         reply = super().__call__(call, call_next)
         if call.key == UNMASK and call.client_id == self.bad and reply["seed_shares"]:
-            reply["seed_shares"].pop(min(reply["seed_shares"]))
+            first = min(reply["seed_shares"])
+            if self.how == "withhold":
+                reply["seed_shares"].pop(first)
+            elif self.how == "garble":
+                reply["seed_shares"][first] = b"x"
+            else:
+                return [reply["seed_shares"][first]]
         return reply
 
 
-def test_a_client_that_withholds_a_share_it_holds_is_excluded_and_the_round_unmasks(
-    logistic_client_fn,
+@pytest.mark.parametrize(
+    ("how", "named"),
+    [
+        ("withhold", "returned seed_shares of"),
+        ("garble", "sent malformed seed_shares"),
+        ("list", "sent list instead of its shares"),
+    ],
+)
+def test_a_client_that_withholds_or_garbles_its_shares_is_excluded_and_the_round_unmasks(
+    logistic_client_fn, how: str, named: str
 ) -> None:
+    """A reply that arrives but is not exactly the shares asked for is no dropout (found by
+    a review: only a well-formed short reply was convicted at first)."""
     workflow = SecAggPlus(quantisation_bits=20)
     history = simulate(
         logistic_client_fn, N, FedAvg(min_fit_clients=N - 1), INIT, 2,
-        seed=3, workflow=workflow, client_mods=[WithholdShares("2")],
+        seed=3, workflow=workflow, client_mods=[WithholdShares("2", how)],
     )  # fmt: skip
     first, second = history.rounds
-    assert "returned seed_shares of" in first.failures["2"]
+    assert named in first.failures["2"]
     assert "2" not in second.clients and not second.failures
 
 

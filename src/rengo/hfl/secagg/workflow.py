@@ -290,7 +290,9 @@ class SecAggPlus:
             secrets = dict(fit_round.exchange(REVEAL, asked, _reveal_checker))
             culprits = _judge(fit_round, report, public, shared, complaints, secrets)
             # a complainer that did not reveal (dropped) sits this round out: every start
-            # with a complaint ends with one client fewer, so complaints cannot stall a round
+            # with a complaint ends with one client fewer, so complaints cannot stall a round.
+            # In a restart that must keep ``required`` it is a lost survivor like any other
+            # drop, and the next start fails the round naming it.
             raise _Restart(
                 culprits,
                 [u for u in ready if u not in culprits and (u not in complaints or u in secrets)],
@@ -878,28 +880,37 @@ def _unmask_checker(
 ) -> Any:
     """70-byte shares, exactly those asked for: the masking-key shares of the dropped
     neighbours and the self-mask shares of the surviving ones. An honest client holds them
-    all (it checked them at delivery) and returns them all, so a reply with others or fewer
-    convicts its sender (a client that withholds shares could otherwise fail every round it
-    is in, as a holder that merely dropped)."""
+    all (it checked them at delivery) and returns them all - or, refusing, an error, which
+    drops it - so any reply that arrives and is not exactly that convicts its sender (a
+    client that withholds or garbles shares could otherwise fail every round it is in, as
+    a holder that merely dropped)."""
 
     def check(client_id: str, reply: Any) -> dict[str, Any]:
-        if not isinstance(reply, dict):
-            raise ClientFailure(client_id, "sent no shares to unmask")
         request = requests[client_id]
         asked = {
             "key_shares": set(request["dropped"]),
             "seed_shares": set(request["survivors"]) - {client_id},
         }
-        for name, wanted in asked.items():
-            shares = reply.get(name)
-            if not isinstance(shares, dict) or not all(
-                isinstance(s, bytes) and len(s) == 70 for s in shares.values()
-            ):
-                raise ClientFailure(client_id, f"malformed {name}")
-            if set(shares) != wanted:
-                why = f"returned {name} of {sorted(shares)} when asked for {sorted(wanted)}"
-                _convict(fit_round, report, client_id, why, drop=False)
-                raise ClientFailure(client_id, f"secure aggregation: {why}")
-        return reply
+        problem = _unmask_problem(reply, asked)
+        if problem is not None:
+            _convict(fit_round, report, client_id, problem, drop=False)
+            raise ClientFailure(client_id, f"secure aggregation: {problem}")
+        return dict(reply)
 
     return check
+
+
+def _unmask_problem(reply: Any, asked: Mapping[str, set[str]]) -> str | None:
+    """What is wrong with an unmasking reply, or None when it holds exactly the shares
+    ``asked`` (field name -> neighbours), each 70 bytes."""
+    if not isinstance(reply, dict):
+        return f"sent {type(reply).__name__} instead of its shares to unmask"
+    for name, wanted in asked.items():
+        shares = reply.get(name)
+        if not isinstance(shares, dict) or not all(
+            isinstance(v, str) and isinstance(s, bytes) and len(s) == 70 for v, s in shares.items()
+        ):
+            return f"sent malformed {name} to unmask"
+        if set(shares) != wanted:
+            return f"returned {name} of {sorted(shares)} when asked for {sorted(wanted)}"
+    return None
