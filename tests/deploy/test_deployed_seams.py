@@ -165,6 +165,23 @@ def test_signed_secagg_runs_over_grpc_with_the_parties_mtls_certificates(certs: 
         np.testing.assert_array_equal(g, w)
 
 
+def _assert_ends_where_a_simulation_without_it_ends(
+    history: History, names: list[str], gone: str
+) -> None:
+    """The deployed run's model is, bit for bit, an unsigned simulation's in which ``gone``
+    fails every call."""
+    from test_secagg_misdealing import Gone
+
+    from rengo.hfl import SecAggPlus
+
+    want = simulate(
+        client_fn, names, FedAvg(min_fit_clients=3), initial_parameters(), ROUNDS, seed=SEED,
+        workflow=SecAggPlus(quantisation_bits=20), client_mods=[Gone(gone)],
+    ).parameters  # fmt: skip
+    for g, w in zip(history.parameters, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
 @pytest.mark.timeout(120)
 def test_a_deployed_signed_party_that_deals_wrong_shares_is_excluded_and_the_run_goes_on(
     certs: Path,
@@ -172,7 +189,7 @@ def test_a_deployed_signed_party_that_deals_wrong_shares_is_excluded_and_the_run
     """An authenticated party that lies (its seed shares do not rebuild its seed) cannot
     stop the federation: it is named, excluded from the run, its round starts again over
     the others, and the run ends where a run without it ends."""
-    from test_secagg_misdealing import Gone, Misdeal
+    from test_secagg_misdealing import Misdeal
 
     from rengo.crypto.signatures import SigningIdentity
     from rengo.hfl import SecAggPlus
@@ -191,13 +208,7 @@ def test_a_deployed_signed_party_that_deals_wrong_shares_is_excluded_and_the_run
     assert "self-mask seed that do not rebuild it" in first.failures["p1"]
     assert set(first.failures) == {"p1"} and "p1" not in second.clients
     assert not second.failures and workflow.last.signed
-
-    want = simulate(
-        client_fn, names, FedAvg(min_fit_clients=3), initial_parameters(), ROUNDS, seed=SEED,
-        workflow=SecAggPlus(quantisation_bits=20), client_mods=[Gone("p1")],
-    ).parameters  # fmt: skip
-    for g, w in zip(history.parameters, want, strict=True):
-        np.testing.assert_array_equal(g, w)
+    _assert_ends_where_a_simulation_without_it_ends(history, names, "p1")
 
 
 @pytest.mark.timeout(120)
@@ -208,7 +219,6 @@ def test_a_deployed_party_that_seals_garbage_is_named_by_its_neighbours_and_excl
     refuse the round; now they complain over gRPC, the coordinator convicts it from their
     revealed secrets, and the run ends where a run without it ends."""
     from test_secagg_complaints import Deviant
-    from test_secagg_misdealing import Gone
 
     from rengo.hfl import SecAggPlus
 
@@ -222,13 +232,7 @@ def test_a_deployed_party_that_seals_garbage_is_named_by_its_neighbours_and_excl
     assert "the shares it sealed for" in first.failures["p1"]
     assert set(first.failures) == {"p1"} and "p1" not in second.clients
     assert not second.failures
-
-    want = simulate(
-        client_fn, names, FedAvg(min_fit_clients=3), initial_parameters(), ROUNDS, seed=SEED,
-        workflow=SecAggPlus(quantisation_bits=20), client_mods=[Gone("p1")],
-    ).parameters  # fmt: skip
-    for g, w in zip(history.parameters, want, strict=True):
-        np.testing.assert_array_equal(g, w)
+    _assert_ends_where_a_simulation_without_it_ends(history, names, "p1")
 
 
 def test_signed_secagg_on_a_hub_without_client_certificates_is_a_config_error() -> None:

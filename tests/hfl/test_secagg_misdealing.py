@@ -96,13 +96,13 @@ def _run(client_fn: Any, workflow: Any, mod: SecAggMod | None, rounds: int = 1) 
 
 
 class Gone(SecAggMod):
-    """The secagg mod, installed in its place, with client ``gone`` failing every call."""
+    """The secagg mod, installed in its place, with the clients ``gone`` failing every call."""
 
-    def __init__(self, gone: str) -> None:
-        self.gone = gone
+    def __init__(self, *gone: str) -> None:
+        self.gone = set(gone)
 
     def __call__(self, call: ClientCall, call_next: Any) -> Any:
-        if call.client_id == self.gone:
+        if call.client_id in self.gone:
             raise ConnectionError("gone")
         return super().__call__(call, call_next)
 
