@@ -349,7 +349,7 @@ class SecAggPlus:
         # stage 5: unmasking
         relayed = self._relayed_signatures(signatures, public)
         dropped2 = set(u2) - set(u3)
-        holds = {u: [v for v in graph[u] if v in shared and u in shared[v]["sealed"]] for u in u3}
+        holds = {u: dealers[u] for u in u3}  # what each checked and kept at delivery
         unmask_messages = [
             (u, {"round": r, "dropped": [v for v in holds[u] if v in dropped2],
                  "survivors": [v for v in holds[u] if v in u3], "survivor_count": len(u3),
