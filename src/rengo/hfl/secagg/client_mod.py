@@ -9,8 +9,9 @@ each neighbour - never both for the same neighbour (checked here, so a coordinat
 ask for both and unmask one client). Each stage runs once a round, and secrets are forgotten
 as soon as no later stage needs them: the sealing secret once the shares are delivered, the
 masking secret, self-mask seed and pair keys after the masked input. In an unsigned round a
-client dealt shares it cannot use complains instead of training, and reveals its sealing
-secret so the coordinator can tell who is at fault (see :meth:`SecAggMod._deliver`).
+client dealt shares it cannot use complains instead of training and, asked once the
+coordinator has abandoned that start, reveals its sealing secret so the coordinator can tell
+who is at fault (see :meth:`SecAggMod._deliver`).
 """
 
 from __future__ import annotations
