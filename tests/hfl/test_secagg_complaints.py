@@ -32,8 +32,8 @@ class Deviant(SecAggMod):
     """The secagg mod, installed in its place; records every stage call in order. On the
     first start of the round: ``garbler`` seals garbage for the ``victims`` (None: every
     neighbour); ``liar`` complains about ``accused`` although its shares are fine, and when
-    asked reveals its own sealing secret, 32 other bytes when ``wrong_secret``, or nothing
-    (it drops) when ``silent``."""
+    asked answers (``answer``) with its own sealing secret ("secret"), 32 other bytes
+    ("wrong"), a malformed reply ("malformed") or nothing, dropping ("none")."""
 
     def __init__(
         self,
@@ -41,15 +41,13 @@ class Deviant(SecAggMod):
         victims: tuple[str, ...] | None = None,
         liar: str | None = None,
         accused: str = "0",
-        wrong_secret: bool = False,
-        silent: bool = False,
+        answer: str = "secret",
         identities: dict[str, SigningIdentity] | None = None,
     ) -> None:
         if identities:
             super().__init__(identities)
         self.garbler, self.victims = garbler, victims
-        self.liar, self.accused, self.wrong_secret = liar, accused, wrong_secret
-        self.silent = silent
+        self.liar, self.accused, self.answer = liar, accused, answer
         self.calls: list[tuple[str, str]] = []
         self.starts: dict[str, int] = {}
 
@@ -62,9 +60,11 @@ class Deviant(SecAggMod):
         if call.key == DELIVER and cid == self.liar and first:
             return {"complaints": [self.accused]}
         if call.key == REVEAL and cid == self.liar and first:
-            if self.silent:
+            if self.answer == "none":
                 raise ConnectionError("gone before revealing")
-            return {"c_sk": bytes(32) if self.wrong_secret else call.state[STATE_KEY]["c_sk"]}
+            if self.answer == "malformed":
+                return {"c_sk": b"x"}
+            return {"c_sk": bytes(32) if self.answer == "wrong" else call.state[STATE_KEY]["c_sk"]}
         reply = super().__call__(call, call_next)
         if call.key == SHARE_KEYS and cid == self.garbler and first:
             for v, sealed in reply["sealed"].items():
@@ -119,7 +119,7 @@ def test_a_complainer_that_does_not_reveal_sits_the_round_out_unconvicted(
     logistic_client_fn: Any,
 ) -> None:
     workflow = SecAggPlus(quantisation_bits=20)
-    history = _run(logistic_client_fn, workflow, Deviant(liar="3", silent=True))
+    history = _run(logistic_client_fn, workflow, Deviant(liar="3", answer="none"))
     assert workflow.last.excluded == {} and workflow.last.starts == 2
     assert "secagg.reveal: raised ConnectionError" in history.rounds[0].failures["3"]
     _assert_sums_without(logistic_client_fn, history, "3")
@@ -139,9 +139,19 @@ def test_a_complaint_with_a_secret_that_is_not_the_complainers_convicts_the_comp
     logistic_client_fn: Any,
 ) -> None:
     workflow = SecAggPlus(quantisation_bits=20)
-    _run(logistic_client_fn, workflow, Deviant(liar="3", wrong_secret=True))
+    _run(logistic_client_fn, workflow, Deviant(liar="3", answer="wrong"))
     assert list(workflow.last.excluded) == ["3"]
     assert "a sealing secret that is not its own" in workflow.last.excluded["3"]
+
+
+def test_a_complainer_that_answers_the_reveal_without_its_secret_is_excluded(
+    logistic_client_fn: Any,
+) -> None:
+    """A reply that arrives is no lost connection (found by a review)."""
+    workflow = SecAggPlus(quantisation_bits=20)
+    history = _run(logistic_client_fn, workflow, Deviant(liar="3", answer="malformed"))
+    assert "without it" in workflow.last.excluded["3"] and workflow.last.starts == 2
+    _assert_sums_without(logistic_client_fn, history, "3")
 
 
 def test_a_garbler_and_a_liar_in_one_start_are_both_excluded(logistic_client_fn: Any) -> None:

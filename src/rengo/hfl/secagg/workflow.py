@@ -287,8 +287,10 @@ class SecAggPlus:
             for u, accused in complaints.items():
                 report.complaints.setdefault(u, []).extend(accused)
             asked = [(u, {"round": r}) for u in complaints]
-            secrets = dict(fit_round.exchange(REVEAL, asked, _reveal_checker))
-            culprits = _judge(fit_round, report, public, shared, complaints, secrets)
+            checker = _reveal_checker(fit_round, report)
+            secrets = dict(fit_round.exchange(REVEAL, asked, checker))
+            _judge(fit_round, report, public, shared, complaints, secrets)
+            culprits = {u: why for u, why in report.excluded.items() if u in ready}
             # a complainer that did not reveal (dropped) sits this round out: every start
             # with a complaint ends with one client fewer, so complaints cannot stall a round.
             # In a restart that must keep ``required`` it is a lost survivor like any other
@@ -569,9 +571,9 @@ def _judge(
     shared: Mapping[str, Any],
     complaints: Mapping[str, Sequence[str]],
     secrets: Mapping[str, bytes],
-) -> dict[str, str]:
-    """Convict, for each complaint whose sealing secret came, the dealer or the complainer;
-    return culprit -> reason.
+) -> None:
+    """Convict (:func:`_convict`), for each complaint whose sealing secret came, the dealer
+    or the complainer.
 
     The complainer revealed its sealing secret: checked against the key it advertised, it
     gives the pair's sealing key with the dealer's advertised key, and the coordinator opens
@@ -581,11 +583,10 @@ def _judge(
     complainer lied. Every revealed complaint so convicts someone.
     """
     r = fit_round.server_round
-    culprits: dict[str, str] = {}
     for holder in sorted(secrets):
         accused, secret = complaints[holder], secrets[holder]
         if public_key_of(secret) != public[holder]["c_pk"]:
-            culprits[holder] = _convict(
+            _convict(
                 fit_round, report, holder, f"complained about the shares of "
                 f"{', '.join(accused)} but revealed a sealing secret that is not its own",
             )  # fmt: skip
@@ -602,17 +603,14 @@ def _judge(
                     holder,
                 )
             except ValueError as exc:
-                if dealer not in culprits:
-                    culprits[dealer] = _convict(
-                        fit_round, report, dealer, f"the shares it sealed for {holder} {exc}"
-                    )
+                if dealer not in report.excluded:
+                    _convict(fit_round, report, dealer, f"the shares it sealed for {holder} {exc}")
                 continue
-            if holder not in culprits:
-                culprits[holder] = _convict(
+            if holder not in report.excluded:
+                _convict(
                     fit_round, report, holder, f"complained falsely about the shares of "
                     f"{dealer} (they open, are shares and match {dealer}'s digests)",
                 )  # fmt: skip
-    return culprits
 
 
 class _Rebuild:
@@ -852,12 +850,20 @@ def _delivery_checker(dealers: Mapping[str, Sequence[str]], complaints_allowed: 
     return check
 
 
-def _reveal_checker(client_id: str, reply: Any) -> bytes:
-    """A complainer's 32-byte sealing secret."""
-    secret = reply.get("c_sk") if isinstance(reply, dict) else None
-    if not isinstance(secret, bytes) or len(secret) != 32:
-        raise ClientFailure(client_id, "did not reveal the sealing secret behind its complaint")
-    return secret
+def _reveal_checker(fit_round: FitRound, report: SecAggReport) -> Any:
+    """A complainer's 32-byte sealing secret. An honest complainer kept it for this and
+    sends it, so a reply that arrives without one convicts its sender (one that sends no
+    reply may have lost its connection: it only sits the round out)."""
+
+    def check(client_id: str, reply: Any) -> bytes:
+        secret = reply.get("c_sk") if isinstance(reply, dict) else None
+        if not isinstance(secret, bytes) or len(secret) != 32:
+            why = "answered the request for the sealing secret behind its complaint without it"
+            _convict(fit_round, report, client_id, why, drop=False)
+            raise ClientFailure(client_id, f"secure aggregation: {why}")
+        return secret
+
+    return check
 
 
 def _masked_checker(length: int, dtype: np.dtype[Any]) -> Any:
