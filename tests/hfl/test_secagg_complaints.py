@@ -163,24 +163,67 @@ def test_a_garbler_and_a_liar_in_one_start_are_both_excluded(logistic_client_fn:
     _assert_sums_without(logistic_client_fn, history, "2", "3")
 
 
-def test_in_a_signed_round_a_client_dealt_garbage_reveals_nothing_and_refuses(
-    logistic_client_fn: Any,
-) -> None:
-    """The coordinator of a signed round may be the one tampering: no complaint, no secret."""
+def _signed(mod_options: dict[str, Any]) -> tuple[SecAggPlus, Deviant]:
     ca, identities = simulated_identities(IDS)
     workflow = SecAggPlus(quantisation_bits=20, signed=True, ca=ca)
-    mod = Deviant(garbler="2", victims=("4",), identities=identities)
+    return workflow, Deviant(**mod_options, identities=identities)
+
+
+def test_in_a_signed_round_a_holder_dealt_garbage_refuses_revealing_nothing(
+    logistic_client_fn: Any,
+) -> None:
+    """The coordinator of a signed round may be the one tampering: no secret is revealed.
+    One refusal (fewer than t = 3) convicts nobody: the holder sits the start out."""
+    workflow, mod = _signed({"garbler": "2", "victims": ("4",)})
     history = _run(logistic_client_fn, workflow, mod)
-    assert workflow.last.complaints == {} and workflow.last.excluded == {}
-    assert "the shares from '2' fail authentication" in history.rounds[0].failures["4"]
+    assert workflow.last.complaints == {"4": ["2"]} and workflow.last.excluded == {}
+    assert "refused the round: the shares of 2" in history.rounds[0].failures["4"]
+    assert not any(key == REVEAL for _, key in mod.calls)
+    assert workflow.last.starts == 1 and set(history.rounds[0].failures) == {"4"}
+
+
+def test_in_a_signed_round_a_dealer_refused_by_t_holders_is_excluded_and_the_round_completes(
+    logistic_client_fn: Any,
+) -> None:
+    """Before, one client sealing garbage for every neighbour failed every signed round it
+    was in (complete graph): nobody revealed anything and nobody was excluded."""
+    workflow, mod = _signed({"garbler": "2"})
+    history = _run(logistic_client_fn, workflow, mod)
+    assert list(workflow.last.excluded) == ["2"] and workflow.last.starts == 2
+    assert "5 holders could not use" in workflow.last.excluded["2"]
+    assert set(history.rounds[0].failures) == {"2"} and workflow.last.signed
+    assert not any(key == REVEAL for _, key in mod.calls)
+    _assert_sums_without(logistic_client_fn, history, "2")
+
+
+class FalseRefusals(SecAggMod):
+    """Signed round: the ``liars`` refuse the honest shares of ``accused``."""
+
+    def __init__(self, liars: set[str], accused: str, identities: Any) -> None:
+        super().__init__(identities)
+        self.liars, self.accused = liars, accused
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        if call.key == DELIVER and call.client_id in self.liars:
+            return {"refused": [self.accused]}
+        return super().__call__(call, call_next)
+
+
+def test_in_a_signed_round_fewer_than_t_colluders_cannot_frame_an_honest_dealer(
+    logistic_client_fn: Any,
+) -> None:
+    ca, identities = simulated_identities(IDS)
+    workflow = SecAggPlus(quantisation_bits=20, signed=True, ca=ca)
+    mod = FalseRefusals({"3", "4"}, "0", identities)  # 2 < t = 3
+    history = _run(logistic_client_fn, workflow, mod)
+    assert workflow.last.excluded == {} and workflow.last.starts == 1
+    assert set(history.rounds[0].failures) == {"3", "4"}
 
 
 def test_a_complaint_in_a_signed_round_is_refused(logistic_client_fn: Any) -> None:
-    ca, identities = simulated_identities(IDS)
-    workflow = SecAggPlus(quantisation_bits=20, signed=True, ca=ca)
-    mod = Deviant(liar="3", identities=identities)
+    workflow, mod = _signed({"liar": "3"})
     history = _run(logistic_client_fn, workflow, mod)
-    assert "complained in a signed round" in history.rounds[0].failures["3"]
+    assert "malformed objection to its shares" in history.rounds[0].failures["3"]
     assert workflow.last.excluded == {}
 
 

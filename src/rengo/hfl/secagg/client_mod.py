@@ -105,9 +105,8 @@ class SecAggMod(ClientMod):
     Raises
     ------
     ProtocolError
-        For a stage out of order or repeated in a round, fewer usable shares than the
-        threshold, in a signed round a dealt share that does not open or misses its digest
-        (naming its dealer), an example count above ``max_examples``, or an
+        For a stage out of order or repeated in a round, fewer dealt shares than the
+        threshold, an example count above ``max_examples``, or an
         unmasking request that asks for both secrets of one neighbour or comes with fewer
         survivors than the threshold; in signed rounds, for keys not signed by their owner,
         neighbours other than the public graph's, a degree or threshold below its pins, a
@@ -315,7 +314,9 @@ class SecAggMod(ClientMod):
         same sealed bytes and convicts whichever of the dealer and this client lied
         (``SecAggPlus``). The secret opens only this start's shares to and from this client.
         In a signed round the coordinator may be the one tampering, so the client reveals
-        nothing and refuses the round.
+        nothing: it **refuses** this start, naming the dealers, and forgets its secrets; the
+        coordinator convicts a dealer that at least ``t`` holders refuse (more than can
+        collude), and starts the round again without it.
         """
         state = self._state(call, DELIVER)
         if "c_sk" not in state or "enc" not in state:
@@ -338,9 +339,10 @@ class SecAggMod(ClientMod):
             state["complained"] = sorted(faults)  # the sealing secret is kept for _reveal
             return {"complaints": sorted(faults)}
         state.pop("c_sk")
-        if faults:
-            v = min(faults)
-            raise ProtocolError(f"the shares from {v!r} {faults[v]}")
+        if faults:  # signed: name the dealers, reveal nothing, send no input this start
+            for done in ("s_sk", "seed", "enc"):
+                state.pop(done)
+            return {"refused": sorted(faults)}
         if len(held) < state["threshold"]:
             raise ProtocolError(
                 f"refusing to send a masked input: shares from only {len(held)} neighbours "

@@ -32,7 +32,8 @@ Round r over the sampled clients U, on a public k-regular graph N(.) with thresh
 With ``SecAgg(signed=True)`` (the malicious-coordinator variant, Bonawitz et al. CCS 2017,
 Section 6, on Bell et al.'s graph), each client signs its keys with its federation
 certificate, checks its neighbours' signatures and that its neighbours are the public graph's,
-refuses the round (reveals nothing) when dealt a share it cannot use, and a **consistency
+refuses the start (reveals nothing; a dealer refused by ``t`` holders is convicted) when
+dealt a share it cannot use, and a **consistency
 check** runs between stages 3 and 4: the coordinator announces U3, each
 client signs it once, and before unmasking each client checks that a quorum
 T = ceil((n + 2t - k) / 2) of the round's clients signed the same U3. *Learns:* signatures on
@@ -278,7 +279,7 @@ class SecAggPlus:
             for u in u2
         ]  # fmt: skip
         delivered = dict(
-            fit_round.exchange(DELIVER, deliveries, _delivery_checker(dealers, ca is None))
+            fit_round.exchange(DELIVER, deliveries, _delivery_checker(dealers, ca is not None))
         )
         ready = [u for u in u2 if u in delivered]
         self._note_dropped(fit_round, report, DELIVER, u2, ready)
@@ -300,6 +301,7 @@ class SecAggPlus:
                 [u for u in ready if u not in culprits and (u not in complaints or u in secrets)],
                 None if required is None else required - set(culprits),
             )
+        ready = self._refusals(fit_round, report, delivered, ready, threshold, required)
         self._require(fit_round, report, ready, threshold, DELIVER)
 
         # stage 3: masked input collection
@@ -391,6 +393,49 @@ class SecAggPlus:
         return self._fold(fit_round, acc, mode, total, size, len(u3), quantisation, report)
 
     # -- pieces -----------------------------------------------------------------------------
+    @staticmethod
+    def _refusals(
+        fit_round: FitRound,
+        report: SecAggReport,
+        delivered: Mapping[str, Mapping[str, Any]],
+        ready: Sequence[str],
+        threshold: int,
+        required: frozenset[str] | None,
+    ) -> list[str]:
+        """Signed rounds: the holders that refused their shares (naming the dealers, with
+        nothing revealed) sit the start out - unless at least ``t`` holders refused one
+        dealer: then that dealer is convicted (framing it would take ``t`` colluding holders,
+        which already breaks a client's privacy) and the round starts again without it, the
+        refusers included. Returns the clients that go on to the masked input."""
+        refusals = {u: delivered[u]["refused"] for u in ready if "refused" in delivered[u]}
+        if not refusals:
+            return list(ready)
+        accusers: dict[str, list[str]] = {}
+        for holder, dealers in refusals.items():
+            report.complaints.setdefault(holder, []).extend(dealers)
+            for dealer in dealers:
+                accusers.setdefault(dealer, []).append(holder)
+        culprits: dict[str, str] = {}
+        for dealer, holders in sorted(accusers.items()):
+            if len(holders) >= threshold and dealer not in report.excluded:
+                why = (
+                    f"dealt shares that {len(holders)} holders could not use "
+                    f"({', '.join(sorted(holders))}; {threshold} convict in a signed round)"
+                )
+                culprits[dealer] = _convict(fit_round, report, dealer, why)
+        if culprits:
+            raise _Restart(
+                culprits,
+                [u for u in ready if u not in culprits],
+                None if required is None else required - set(culprits),
+            )
+        for holder, dealers in refusals.items():
+            fit_round.drop(
+                holder, f"{DELIVER}: refused the round: the shares of {', '.join(dealers)} "
+                "do not open or miss their digests",
+            )  # fmt: skip
+        return [u for u in ready if u not in refusals]
+
     def _trust(self) -> bytes | None:
         """The CA certificate of a signed round (None for an unsigned one)."""
         if not self.config.signed:
@@ -823,29 +868,32 @@ def _share_checker(
     return check
 
 
-def _delivery_checker(dealers: Mapping[str, Sequence[str]], complaints_allowed: bool) -> Any:
-    """How many shares the client holds (all it was dealt), or - in an unsigned round - a
-    complaint: dealers among those that dealt it shares."""
+def _delivery_checker(dealers: Mapping[str, Sequence[str]], signed: bool) -> Any:
+    """How many shares the client holds (all it was dealt), or the dealers of shares it
+    could not use (among those that dealt it shares): a complaint in an unsigned round
+    (``"complaints"``), a refusal in a signed one (``"refused"``)."""
+    objection = "refused" if signed else "complaints"
 
     def check(client_id: str, reply: Any) -> dict[str, Any]:
         if not isinstance(reply, dict):
             raise ClientFailure(client_id, "sent no receipt for its shares")
-        if "complaints" not in reply:
+        if "complaints" not in reply and "refused" not in reply:
             held = reply.get("held")
             if type(held) is not int or held != len(dealers[client_id]):
                 raise ClientFailure(client_id, "did not receive the shares it was dealt")
             return {"held": held}
-        if not complaints_allowed:
-            raise ClientFailure(client_id, "complained in a signed round (it reveals nothing)")
-        accused = reply.get("complaints")
+        accused = reply.get(objection)
         if (
             not isinstance(accused, list)
             or not accused
             or not all(isinstance(v, str) and v in dealers[client_id] for v in accused)
             or len(set(accused)) != len(accused)
         ):
-            raise ClientFailure(client_id, "complained about clients that dealt it no shares")
-        return {"complaints": accused}
+            raise ClientFailure(
+                client_id, f"sent a malformed objection to its shares (expected {objection!r} "
+                "naming clients that dealt it shares)",
+            )  # fmt: skip
+        return {objection: accused}
 
     return check
 
