@@ -220,6 +220,52 @@ def test_in_a_signed_round_fewer_than_t_colluders_cannot_frame_an_honest_dealer(
     assert set(history.rounds[0].failures) == {"3", "4"}
 
 
+class FramingAfterARestart(SecAggMod):
+    """Signed round over ten clients: on the first start "9" seals garbage for everyone (to
+    force a restart) and the honest "3", "4", "5" drop at delivery; on the second start
+    (six clients, t = 3) the colluders "6", "7", "8" refuse the honest "0"'s shares."""
+
+    def __init__(self, identities: Any) -> None:
+        super().__init__(identities)
+        self.starts: dict[str, int] = {}
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        cid = call.client_id
+        if call.key == ADVERTISE:
+            self.starts[cid] = self.starts.get(cid, 0) + 1
+        start = self.starts.get(cid, 0)
+        if call.key == DELIVER and start == 1 and cid in {"3", "4", "5"}:
+            raise ConnectionError("gone")
+        if call.key == DELIVER and start == 2 and cid in {"6", "7", "8"}:
+            return {"refused": ["0"]}
+        reply = super().__call__(call, call_next)
+        if call.key == SHARE_KEYS and cid == "9" and start == 1:
+            for v, sealed in reply["sealed"].items():
+                reply["sealed"][v] = sealed[:-1] + bytes([sealed[-1] ^ 1])
+        return reply
+
+
+def test_a_restart_over_fewer_clients_does_not_lower_the_bar_for_framing() -> None:
+    """Found by a review: the second start's threshold (3) let three colluders frame an
+    honest dealer that the first start's (5) protected."""
+    from rengo.hfl import LogisticRegressionClient
+
+    ids = [str(i) for i in range(10)]
+    rng = np.random.default_rng(7)
+    data = {c: (rng.normal(size=(20, 4)), rng.integers(0, 3, size=20)) for c in ids}
+    ca, identities = simulated_identities(ids)
+    workflow = SecAggPlus(quantisation_bits=20, signed=True, ca=ca)
+    # "0" is not convicted; the refusers sit the start out, too few are left to sign U3
+    with pytest.raises(RoundFailure, match="refused the round: the shares of 0"):
+        simulate(
+            lambda c: LogisticRegressionClient(*data[c], lr=0.1, local_epochs=1), 10,
+            FedAvg(min_fit_clients=3), INIT, 1, seed=3, workflow=workflow,
+            client_mods=[FramingAfterARestart(identities)],
+        )  # fmt: skip
+    assert workflow.last.thresholds == [5, 3]
+    assert list(workflow.last.excluded) == ["9"]
+
+
 def test_a_complaint_in_a_signed_round_is_refused(logistic_client_fn: Any) -> None:
     workflow, mod = _signed({"liar": "3"})
     history = _run(logistic_client_fn, workflow, mod)

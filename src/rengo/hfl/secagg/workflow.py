@@ -124,6 +124,9 @@ class SecAggReport:
     """Complaining client -> the dealers whose shares it said it could not use (all starts)."""
     starts: int = 0
     """How many times the round started (one more per discovery of such clients)."""
+    thresholds: list[int] = field(default_factory=list)
+    """The Shamir threshold ``t`` of each start (a restart over fewer clients may have a
+    lower one)."""
 
 
 @dataclass
@@ -231,6 +234,7 @@ class SecAggPlus:
         n = len(ids)
         degree = self.config.graph_degree(n)
         threshold = self.config.reconstruction_threshold(degree)
+        report.thresholds.append(threshold)
         if n < 3 or threshold < 2:
             raise RoundFailure(
                 f"secure aggregation needs at least 3 sampled clients (got {n}): with fewer, "
@@ -301,7 +305,7 @@ class SecAggPlus:
                 [u for u in ready if u not in culprits and (u not in complaints or u in secrets)],
                 None if required is None else required - set(culprits),
             )
-        ready = self._refusals(fit_round, report, delivered, ready, threshold, required)
+        ready = self._refusals(fit_round, report, delivered, ready, required)
         self._require(fit_round, report, ready, threshold, DELIVER)
 
         # stage 3: masked input collection
@@ -399,17 +403,20 @@ class SecAggPlus:
         report: SecAggReport,
         delivered: Mapping[str, Mapping[str, Any]],
         ready: Sequence[str],
-        threshold: int,
         required: frozenset[str] | None,
     ) -> list[str]:
         """Signed rounds: the holders that refused their shares (naming the dealers, with
         nothing revealed) sit the start out - unless at least ``t`` holders refused one
-        dealer: then that dealer is convicted (framing it would take ``t`` colluding holders,
-        which already breaks a client's privacy) and the round starts again without it, the
-        refusers included. Returns the clients that go on to the masked input."""
+        dealer: then that dealer is convicted and the round starts again without it, the
+        refusers included. ``t`` is the largest threshold of the round's starts, so a
+        restart over fewer clients does not lower the bar (found by a review). Framing an
+        honest dealer takes that many colluding holders: with the coordinator's help, as
+        many could already read a client's input. Returns the clients that go on to the
+        masked input."""
         refusals = {u: delivered[u]["refused"] for u in ready if "refused" in delivered[u]}
         if not refusals:
             return list(ready)
+        threshold = max(report.thresholds)
         accusers: dict[str, list[str]] = {}
         for holder, dealers in refusals.items():
             report.complaints.setdefault(holder, []).extend(dealers)
@@ -434,6 +441,7 @@ class SecAggPlus:
                 holder, f"{DELIVER}: refused the round: the shares of {', '.join(dealers)} "
                 "do not open or miss their digests",
             )  # fmt: skip
+        report.dropped.setdefault(DELIVER, []).extend(refusals)
         return [u for u in ready if u not in refusals]
 
     def _trust(self) -> bytes | None:
