@@ -235,6 +235,33 @@ def test_a_deployed_party_that_seals_garbage_is_named_by_its_neighbours_and_excl
     _assert_ends_where_a_simulation_without_it_ends(history, names, "p1")
 
 
+@pytest.mark.timeout(120)
+def test_a_deployed_signed_party_that_seals_garbage_is_refused_and_excluded(
+    certs: Path,
+) -> None:
+    """Signed: the neighbours reveal nothing; they refuse the start naming the sealer, and
+    the coordinator convicts it on t refusals and starts again without it."""
+    from test_secagg_complaints import Deviant
+
+    from rengo.crypto.signatures import SigningIdentity
+    from rengo.hfl import SecAggPlus
+
+    names = PARTIES[:4]
+    creds = PartyCredentials.from_directory(certs, "p1")
+    assert creds.cert and creds.key and creds.ca_cert
+    identity = SigningIdentity.from_pem(creds.cert, creds.key, creds.ca_cert)
+    workflow = SecAggPlus(quantisation_bits=20, signed=True)
+    history = deployed_history(
+        certs, FedAvg(min_fit_clients=3), workflow, names,
+        party_mods={"p1": [Deviant(garbler="p1", identities={"p1": identity})]},
+    )  # fmt: skip
+    first, second = history.rounds
+    assert "holders could not use" in first.failures["p1"]
+    assert set(first.failures) == {"p1"} and "p1" not in second.clients
+    assert not second.failures and workflow.last.signed
+    _assert_ends_where_a_simulation_without_it_ends(history, names, "p1")
+
+
 def test_signed_secagg_on_a_hub_without_client_certificates_is_a_config_error() -> None:
     from rengo.core.errors import ConfigError
     from rengo.hfl import SecAggPlus
