@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import pickle
+import struct
 
 import numpy as np
 import pytest
@@ -160,3 +162,52 @@ def test_envelope_round_trip_and_malformed_envelope():
 def test_zero_dimensional_arrays_keep_their_shape():
     out = decode(encode([np.array(5, dtype=np.int64), np.float32(2.5)]))
     assert out[0].shape == () and out[0] == 5
+
+
+names = st.text(max_size=8)
+leaves = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.text(max_size=8),
+    st.binary(max_size=16),
+)  # fmt: skip
+trees = st.recursive(
+    leaves,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(names, inner, max_size=4),
+        st.dictionaries(names, st.binary(max_size=16), max_size=4),  # maps of bytes
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(trees)
+def test_any_tree_of_plain_values_round_trips_exactly(tree):
+    assert decode(encode(tree)) == tree
+
+
+def test_a_map_of_bytes_is_one_node_over_consecutive_buffers():
+    value = {"b": b"\x01\x02", "a": b"", "c": bytearray(b"\x03")}
+    data = encode(value)
+    (length,) = struct.unpack_from("<I", data, 4)
+    header = json.loads(data[8 : 8 + length])
+    assert header == {"tree": {"$t": "bmap", "k": ["b", "a", "c"], "b": 0}, "bufs": [2, 0, 1]}
+    assert decode(encode(value)) == {"b": b"\x01\x02", "a": b"", "c": b"\x03"}
+    assert list(decode(encode(value))) == ["b", "a", "c"]  # order kept
+
+
+@pytest.mark.parametrize(
+    ("node", "match"),
+    [
+        ({"$t": "bmap", "k": [], "b": 0}, "without a list of names"),
+        ({"$t": "bmap", "k": ["a", 1], "b": 0}, "without a list of names"),
+        ({"$t": "bmap", "k": ["a", "a"], "b": 0}, "repeated name"),
+        ({"$t": "bmap", "k": ["a"], "b": True}, "bad buffer reference"),
+        ({"$t": "bmap", "k": ["a", "b"], "b": 0}, "bad buffer reference 1"),
+    ],
+)
+def test_malformed_bytes_maps_are_rejected(node, match):
+    header = json.dumps({"tree": node, "bufs": [1]}).encode()
+    payload = b"RGO1" + struct.pack("<I", len(header)) + header + b"x"
+    with pytest.raises(CodecError, match=match):
+        decode(payload)

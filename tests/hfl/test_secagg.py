@@ -428,7 +428,7 @@ def test_a_share_that_misses_its_dealers_digest_is_complained_about() -> None:
 
 def test_a_client_never_reveals_both_secrets_of_one_neighbour() -> None:
     states, _ = _three_clients_through_share_keys()
-    states["a"]["secagg"]["held"] = {"b": [b"k" * 70, b"s" * 70], "c": [b"k" * 70, b"s" * 70]}
+    states["a"]["secagg"]["held"] = {"b": b"k" * 70 + b"s" * 70, "c": b"k" * 70 + b"s" * 70}
     message = {"round": 1, "dropped": ["b"], "survivors": ["b", "c"], "survivor_count": 3}
     with pytest.raises(ProtocolError, match="asked for both secrets of b"):
         SecAggMod()(ClientCall("a", UNMASK, message, states["a"]), _no_client)

@@ -9,6 +9,10 @@ Only numeric dtypes decode; anything malformed, truncated or hostile raises
 Supported values: ``None``, ``bool``, ``int``, ``float``, ``str``, ``bytes``, ``list``,
 ``tuple``, ``dict`` with ``str`` keys, ``numpy.ndarray`` (numeric), numpy scalars, and any
 type registered with :func:`register_type` (messages, Paillier ciphertexts, keys...).
+
+A ``dict`` whose values are all bytes (keys, sealed shares, signatures by client name: the
+commonest node of protocol messages) travels as one node listing its keys over consecutive
+raw buffers, not one tagged node per value.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ _HEADER_LEN = struct.Struct("<I")
 _ALLOWED_DTYPE_KINDS = frozenset("biufc")
 _MAX_DEPTH = 64
 _MAX_HEADER = 64 * 1024 * 1024
+_BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,11 @@ class _Encoder:
             for k in value:
                 if not isinstance(k, str):
                     raise CodecError(f"dict keys must be str, got {type(k).__name__}")
+            if value and all(isinstance(v, _BYTES_LIKE) for v in value.values()):
+                first = len(self.buffers)
+                for v in value.values():
+                    self._buffer(memoryview(v).cast("B"))
+                return {"$t": "bmap", "k": list(value), "b": first}
             return {"$t": "map", "v": {k: self.tree(v, depth + 1) for k, v in value.items()}}
         if isinstance(value, list):
             return [self.tree(v, depth + 1) for v in value]
@@ -170,6 +180,8 @@ class _Decoder:
             if not isinstance(items, dict):
                 raise CodecError("map node without an object")
             return {k: self.value(v, depth + 1) for k, v in items.items()}
+        if tag == "bmap":
+            return self._bytes_map(node)
         if tag == "nd":
             return self._array(node)
         if tag == "tuple":
@@ -194,6 +206,16 @@ class _Decoder:
             except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
                 raise CodecError(f"invalid {entry.name} payload: {exc}") from exc
         raise CodecError(f"unknown node tag {tag!r}")
+
+    def _bytes_map(self, node: dict[str, Any]) -> dict[str, bytes]:
+        keys, first = node.get("k"), node.get("b")
+        if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
+            raise CodecError("bytes map node without a list of names")
+        if len(set(keys)) != len(keys):
+            raise CodecError("bytes map node with a repeated name")
+        if not isinstance(first, int) or isinstance(first, bool):
+            raise CodecError(f"bad buffer reference {first!r}")
+        return {k: bytes(self._buf(first + i)) for i, k in enumerate(keys)}
 
     def _array(self, node: dict[str, Any]) -> np.ndarray:
         buf = self._buf(node.get("b"))

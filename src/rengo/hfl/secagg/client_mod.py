@@ -324,13 +324,14 @@ class SecAggMod(ClientMod):
         r, u = state["round"], call.client_id
         sealed_for_me = _mapping(call.message["sealed"], "sealed")
         digests = _mapping(call.message["digests"], "digests")
-        held: dict[str, list[bytes]] = {}
+        held: dict[str, bytes] = {}  # dealer -> its key share + its seed share (70 + 70)
         faults: dict[str, str] = {}
         for v, sealed in sealed_for_me.items():
             if v not in state["s_pk"]:
                 raise ProtocolError(f"shares from {v!r}, who is not a neighbour that shared keys")
             try:
-                held[v] = open_dealt_shares(state["enc"][v], sealed, digests.get(v), r, v, u)
+                pair = open_dealt_shares(state["enc"][v], sealed, digests.get(v), r, v, u)
+                held[v] = pair[0] + pair[1]
             except ValueError as exc:
                 faults[v] = str(exc)
         if faults and not state.get("signed"):
@@ -476,7 +477,7 @@ class SecAggMod(ClientMod):
     def _unmask(self, call: ClientCall) -> dict[str, Any]:
         state = self._state(call, UNMASK)
         call.state.pop(STATE_KEY)
-        held: dict[str, list[bytes]] = state.get("held", {})
+        held: dict[str, bytes] = state.get("held", {})
         dropped, survivors = list(call.message["dropped"]), list(call.message["survivors"])
         if not all(isinstance(v, str) for v in (*dropped, *survivors)):
             raise TypeError("client names must be strings")
@@ -497,8 +498,8 @@ class SecAggMod(ClientMod):
         if unknown:
             raise ProtocolError(f"asked for shares of {', '.join(unknown)}, which it does not hold")
         return {
-            "key_shares": {v: held[v][0] for v in dropped},
-            "seed_shares": {v: held[v][1] for v in survivors if v != call.client_id},
+            "key_shares": {v: held[v][:70] for v in dropped},
+            "seed_shares": {v: held[v][70:] for v in survivors if v != call.client_id},
         }
 
     def _check_survivors_signed(
