@@ -24,6 +24,10 @@ the cryptography any SecAgg+ round of that size must do, timed here on one core 
 key pairs, ``2k`` agreements and ``k + 1`` mask keystreams per client, one self-mask keystream
 per survivor at the coordinator): the round can be no faster than FedAvg's plus that.
 
+``--stages`` also prints each system's wall seconds per stage (an exchange, from its start
+to its last reply checked: encoding, the clients' work, the coordinator's checks), median
+over the repeats, with its share of the round.
+
 ``--task digits-mlp`` replaces the stand-in with real training: scikit-learn's digits (1,797
 rows, standardised, shipped with scikit-learn) split evenly over the clients, each a
 ``TorchClient`` training an MLP 64-768-64-10 (99,786 float32 parameters, ``--params`` is
@@ -104,21 +108,28 @@ class DropInMaskedInput(SecAggMod):
 
 
 class CountingPool:
-    """Wraps a pool and counts the bytes each way."""
+    """Wraps a pool and counts the bytes each way, and the wall seconds of each stage: from
+    the exchange's start to its last reply consumed (encoding, the clients' work, the
+    coordinator's checks of the replies)."""
 
     def __init__(self, inner: ClientPool) -> None:
         self.inner = inner
         self.down = 0
         self.up = 0
+        self.stage_s: dict[str, float] = {}
 
     def client_ids(self) -> list[str]:
         return self.inner.client_ids()
 
     def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
+        start, key = time.perf_counter(), None
         for reply in self.inner.request(requests, timeout):
             self.down += reply.bytes_sent
             self.up += reply.bytes_received
+            key = reply.key
             yield reply
+        if key is not None:
+            self.stage_s[key] = self.stage_s.get(key, 0.0) + time.perf_counter() - start
 
     def close(self) -> None:
         self.inner.close()
@@ -130,6 +141,8 @@ FLOWER_VENV = HERE.parent / ".bench-venv-flower"
 
 RING_BITS: dict[str, int] = {}
 """The ring each SecAgg+ system ran in (``SecAggPlus.last.ring_bits``)."""
+STAGE_S: dict[str, list[tuple[float, dict[str, float]]]] = {}
+"""System -> (round s, stage key -> s) of each timed round (``--stages``)."""
 
 
 def degree(name: str, clients: int) -> int:
@@ -187,6 +200,7 @@ def one_round(system: str, args: argparse.Namespace) -> tuple[float, float, int,
     pool.close()
     if workflow is not None:
         RING_BITS[system] = workflow.last.ring_bits
+    STAGE_S.setdefault(system, []).append((wall, pool.stage_s))
     return wall, cpu, pool.down, pool.up, coordinator.parameters[0]
 
 
@@ -297,6 +311,23 @@ def run_flower(system: str, args: argparse.Namespace, shares: int) -> dict[str, 
     return result
 
 
+def print_stages(systems: Sequence[str]) -> None:
+    """Median wall seconds of each stage of each system's timed rounds, and its share of the
+    round."""
+    print("\n| system | stage | s (median, range) | share of the round |")
+    print("|---|---|---|---|")
+    for system in systems:
+        rounds = STAGE_S[system]
+        keys = list(dict.fromkeys(key for _, stages in rounds for key in stages))
+        for key in keys:
+            times = [stages.get(key, 0.0) for _, stages in rounds]
+            share = statistics.median(stages.get(key, 0.0) / wall for wall, stages in rounds)
+            print(
+                f"| {system} | {key} | {statistics.median(times):.4f} "
+                f"({min(times):.4f}-{max(times):.4f}) | {100 * share:.1f}% |"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
@@ -325,6 +356,11 @@ def main() -> None:
     parser.add_argument(
         "--signed", action="store_true", help="also run each degree as a signed system"
     )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="also print each system's wall seconds per stage (median over the repeats)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--flower", action="store_true", help="add Flower 1.42's rows")
     parser.add_argument("--setup", action="store_true", help="build the Flower venv and exit")
@@ -351,6 +387,7 @@ def main() -> None:
     runs: dict[str, list[tuple[float, float, int, int]]] = {s: [] for s in systems}
     if args.task == "digits-mlp":
         one_round("fedavg", args)  # untimed: torch's first optimiser step imports its compiler
+        STAGE_S.clear()
     for _ in range(args.repeats):
         models = {}
         for system in systems:  # interleaved
@@ -413,6 +450,8 @@ def main() -> None:
             f"{floor / base_wall:.2f}x FedAvg's round, so such a round takes at least "
             f"{1 + floor / base_wall:.2f}x FedAvg's here"
         )
+    if args.stages:
+        print_stages(systems)
     if flower:
         plain = flower["FedAvg"]
         plain_wall = statistics.median(plain["round_s"])
