@@ -287,24 +287,7 @@ class SecAggPlus:
         )
         ready = [u for u in u2 if u in delivered]
         self._note_dropped(fit_round, report, DELIVER, u2, ready)
-        complaints = {u: delivered[u]["complaints"] for u in ready if "complaints" in delivered[u]}
-        if complaints:  # this start is abandoned: only now are the complainers' secrets asked
-            for u, accused in complaints.items():
-                report.complaints.setdefault(u, []).extend(accused)
-            asked = [(u, {"round": r}) for u in complaints]
-            checker = _reveal_checker(fit_round, report)
-            secrets = dict(fit_round.exchange(REVEAL, asked, checker))
-            _judge(fit_round, report, public, shared, complaints, secrets)
-            culprits = {u: why for u, why in report.excluded.items() if u in ready}
-            # a complainer that did not reveal (dropped) sits this round out: every start
-            # with a complaint ends with one client fewer, so complaints cannot stall a round.
-            # In a restart that must keep ``required`` it is a lost survivor like any other
-            # drop, and the next start fails the round naming it.
-            raise _Restart(
-                culprits,
-                [u for u in ready if u not in culprits and (u not in complaints or u in secrets)],
-                None if required is None else required - set(culprits),
-            )
+        self._complaints(fit_round, report, delivered, ready, required, public, shared)
         ready = self._refusals(fit_round, report, delivered, ready, required)
         self._require(fit_round, report, ready, threshold, DELIVER)
 
@@ -397,6 +380,38 @@ class SecAggPlus:
         return self._fold(fit_round, acc, mode, total, size, len(u3), quantisation, report)
 
     # -- pieces -----------------------------------------------------------------------------
+    @staticmethod
+    def _complaints(
+        fit_round: FitRound,
+        report: SecAggReport,
+        delivered: Mapping[str, Mapping[str, Any]],
+        ready: Sequence[str],
+        required: frozenset[str] | None,
+        public: Mapping[str, Any],
+        shared: Mapping[str, Any],
+    ) -> None:
+        """Unsigned rounds: on any complaint this start is abandoned, and only then are the
+        complainers' sealing secrets asked for, judged (:func:`_judge`), and the round
+        started again (:class:`_Restart`) without the culprits. A complainer that does not
+        reveal (dropped) sits the round out: every start with a complaint ends with one
+        client fewer, so complaints cannot stall a round. In a restart that must keep
+        ``required`` it is a lost survivor like any other drop, and the next start fails
+        the round naming it."""
+        complaints = {u: delivered[u]["complaints"] for u in ready if "complaints" in delivered[u]}
+        if not complaints:
+            return
+        for u, accused in complaints.items():
+            report.complaints.setdefault(u, []).extend(accused)
+        asked = [(u, {"round": fit_round.server_round}) for u in complaints]
+        secrets = dict(fit_round.exchange(REVEAL, asked, _reveal_checker(fit_round, report)))
+        _judge(fit_round, report, public, shared, complaints, secrets)
+        culprits = {u: why for u, why in report.excluded.items() if u in ready}
+        raise _Restart(
+            culprits,
+            [u for u in ready if u not in culprits and (u not in complaints or u in secrets)],
+            None if required is None else required - set(culprits),
+        )
+
     @staticmethod
     def _refusals(
         fit_round: FitRound,
@@ -610,11 +625,17 @@ def _convict(
     fit_round: FitRound, report: SecAggReport, client: str, why: str, *, drop: bool = True
 ) -> str:
     """Exclude ``client`` from the run (and so from this round) for ``why``; the reason.
-    ``drop=False``: a reply check drops it."""
+    ``drop=False``: a reply check drops it (see :func:`_convicted`)."""
     reason = f"secure aggregation: {why}"
     report.excluded[client] = reason
     fit_round.exclude(client, reason, drop=drop)
     return reason
+
+
+def _convicted(fit_round: FitRound, report: SecAggReport, client: str, why: str) -> ClientFailure:
+    """For a reply check: exclude ``client`` for ``why`` and return the failure to raise
+    (which drops it from the round)."""
+    return ClientFailure(client, _convict(fit_round, report, client, why, drop=False))
 
 
 def _judge(
@@ -915,8 +936,7 @@ def _reveal_checker(fit_round: FitRound, report: SecAggReport) -> Any:
         secret = reply.get("c_sk") if isinstance(reply, dict) else None
         if not isinstance(secret, bytes) or len(secret) != 32:
             why = "answered the request for the sealing secret behind its complaint without it"
-            _convict(fit_round, report, client_id, why, drop=False)
-            raise ClientFailure(client_id, f"secure aggregation: {why}")
+            raise _convicted(fit_round, report, client_id, why)
         return secret
 
     return check
@@ -955,8 +975,7 @@ def _unmask_checker(
         }
         problem = _unmask_problem(reply, asked)
         if problem is not None:
-            _convict(fit_round, report, client_id, problem, drop=False)
-            raise ClientFailure(client_id, f"secure aggregation: {problem}")
+            raise _convicted(fit_round, report, client_id, problem)
         return dict(reply)
 
     return check
