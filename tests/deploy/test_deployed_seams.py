@@ -50,9 +50,11 @@ def deployed_history(
     workflow: Any = None,
     names: list[str] = NAMES,
     party_mods: dict[str, list[Any]] | None = None,
+    store: Any = None,
 ) -> History:
     """Run ``strategy`` over gRPC with a party thread per name (with its ``party_mods``: a
-    party that lies); every round must be free of failures unless some party lies."""
+    party that lies), recorded in ``store`` if given; every round must be free of failures
+    unless some party lies."""
     ready, result = threading.Event(), {}
 
     def listening(hub: Any) -> None:
@@ -65,7 +67,7 @@ def deployed_history(
                 strategy, initial_parameters(), ROUNDS, "127.0.0.1:0",
                 HubSecurity.from_directory(certs), parties=names, join_timeout=30.0,
                 round_timeout=20.0, seed=SEED, heartbeat_interval=0.5, on_listening=listening,
-                workflow=workflow,
+                workflow=workflow, store=store,
             )  # fmt: skip
         except BaseException as exc:
             result["error"] = exc
@@ -213,21 +215,32 @@ def test_a_deployed_signed_party_that_deals_wrong_shares_is_excluded_and_the_run
 
 @pytest.mark.timeout(120)
 def test_a_deployed_party_that_seals_garbage_is_named_by_its_neighbours_and_excluded(
-    certs: Path,
+    certs: Path, tmp_path: Path
 ) -> None:
     """An authenticated party that seals garbage for every neighbour used to make them all
     refuse the round; now they complain over gRPC, the coordinator convicts it from their
-    revealed secrets, and the run ends where a run without it ends."""
+    revealed secrets, and the run ends where a run without it ends - recorded completed,
+    with the exclusion among its events and in its checkpoint."""
     from test_secagg_complaints import Deviant
 
+    from rengo.core.codec import decode
     from rengo.hfl import SecAggPlus
+    from rengo.tracking import RunStore
 
     names = PARTIES[:4]
     workflow = SecAggPlus(quantisation_bits=20)  # complete graph
-    history = deployed_history(
-        certs, FedAvg(min_fit_clients=3), workflow, names,
-        party_mods={"p1": [Deviant(garbler="p1")]},
-    )  # fmt: skip
+    with RunStore(tmp_path / "runs.db") as store:
+        history = deployed_history(
+            certs, FedAvg(min_fit_clients=3), workflow, names,
+            party_mods={"p1": [Deviant(garbler="p1")]}, store=store,
+        )  # fmt: skip
+        (run,) = store.list_runs()
+        assert run.status == "completed"
+        assert [r.round for r in store.rounds(run.run_id)] == [1, 2]
+        warnings = [e.message for e in store.events(run.run_id, level="warning")]
+        assert any("client p1 is excluded from the rest of the run" in w for w in warnings)
+        latest = store.latest_checkpoint(run.run_id)
+        assert latest is not None and "p1" in decode(bytearray(latest[1]))["excluded"]
     first, second = history.rounds
     assert "the shares it sealed for" in first.failures["p1"]
     assert set(first.failures) == {"p1"} and "p1" not in second.clients
