@@ -14,7 +14,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.vfl import (
+    HeteroLinearRegression,
     HeteroLogisticRegression,
+    HeteroPoissonRegression,
     NotFittedError,
     VerticalPredictions,
     VerticalProgress,
@@ -129,6 +131,21 @@ def test_progress_reports_psi_count_batches_and_loss_only_when_asked() -> None:
     assert {e.party for e in events} == {"card"}  # the label party's view only
     quiet = HeteroLogisticRegression(learning_rate=0.3, **SMALL)
     assert quiet.progress is False
+
+
+@pytest.mark.parametrize("estimator", [HeteroLinearRegression, HeteroPoissonRegression])
+def test_regression_estimators_report_batches_and_loss_too(estimator: type) -> None:
+    events: list[VerticalProgress] = []
+    rows = np.arange(100)
+    counts = np.round(np.exp(0.3 * X[rows, 0]) * 2)
+    options = {**SMALL, "key_bits": 1024} if estimator is HeteroPoissonRegression else SMALL
+    model = estimator(learning_rate=0.05, progress=events.append, **options)
+    model.fit(_data(rows), "card", counts)
+    train = [e for e in events if e.stage == "train"]
+    assert [e.done for e in train if not e.finished][:3] == [1, 2, 3]
+    assert train[-1].finished and train[-1].done == train[-1].total == 9  # 3 epochs x 3
+    assert all(e.loss is not None for e in train)
+    assert train[-1].loss == pytest.approx(model.losses_[-1])
 
 
 def test_rich_progress_draws_without_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:

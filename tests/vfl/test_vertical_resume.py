@@ -21,6 +21,7 @@ from rengo.vfl.checkpoints import CheckpointFolder, EpochState
 from rengo.vfl.common import PartyData, PartyTable
 from rengo.vfl.hetero_linear.config import HeteroLinearConfig
 from rengo.vfl.hetero_lr.config import HeteroLRConfig
+from rengo.vfl.hetero_lr.math import adaptive_lr_scale
 from rengo.vfl.hetero_poisson.config import HeteroPoissonConfig
 from rengo.vfl.registry import algorithms, get_algorithm, register, unregister
 from rengo.vfl.runner import (
@@ -144,6 +145,40 @@ def test_a_run_interrupted_after_epoch_k_resumes_to_the_uninterrupted_model_bit_
     assert {role: f.epochs() for role, f in folders.items()} == {
         role: list(range(1, EPOCHS + 1)) for role in folders
     }
+
+
+ADAPTIVE = HeteroLRConfig(
+    epochs=6, batch_size=32, key_bits=512, learning_rate=3.0, tol=1e-3, n_iter_no_change=1
+)
+"""A step so large that the loss goes up in epoch 2: the adaptive schedule halves the rate
+there (and again later), before the crash below."""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("who", [GUEST, "telecom"])
+def test_a_run_resumed_after_a_learning_rate_cut_goes_on_at_the_cut_rate_on_every_party(
+    who: str, tmp_path: Path, crash_after: Any
+) -> None:
+    data = make_data("hetero_lr")
+    expected = final_model(
+        simulate_vertical(plan_of("hetero_lr", run=None, config=ADAPTIVE), data, timeout=60)
+    )
+    losses = expected["guest"][2]
+    assert adaptive_lr_scale(losses[:2], 1e-3, 1, ADAPTIVE.lr_decay) == (0.5, False)
+    crash_after(who, 3)
+    with pytest.raises(crash_after.error):
+        simulate_vertical(
+            plan_of("hetero_lr", config=ADAPTIVE),
+            data,
+            checkpoint_dir=tmp_path,
+            passphrase=PASSPHRASE,
+        )
+    crash_after("nobody", 0)
+    resumed = simulate_vertical(
+        plan_of("hetero_lr", config=ADAPTIVE), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+    )
+    assert resumed.coordinator.resumed_after in (2, 3)  # after the cut of epoch 2
+    assert final_model(resumed) == expected
 
 
 @pytest.mark.timeout(60)

@@ -11,8 +11,10 @@ from rengo.core.errors import ChannelTimeout, DataError, ProtocolError
 from rengo.crypto import generate_paillier_keypair
 from rengo.transport.channel import LocalBus, run_roles
 from rengo.vfl.hetero_lr.config import HeteroLRConfig
+from rengo.vfl.hetero_lr.local import train_guest_alone
 from rengo.vfl.hetero_lr.math import (
     LOG2,
+    adaptive_lr_scale,
     batch_order,
     init_optimizer,
     learning_rate,
@@ -23,6 +25,7 @@ from rengo.vfl.hetero_lr.roles import (
     hetero_lr_coordinator,
     hetero_lr_guest,
     hetero_lr_host,
+    receive_continue,
 )
 
 KEYPAIR = generate_paillier_keypair(512, seed=21)
@@ -124,6 +127,55 @@ def test_training_stops_early_once_loss_change_is_below_tol() -> None:
     # by default it waits n_iter_no_change = 2 epochs without improvement
     patient = _run(parts[:2], y, HeteroLRConfig(epochs=20, batch_size=120, tol=1.0))
     assert patient["guest"].epochs_run == 3 and patient["coordinator"].epochs_run == 3
+
+
+def test_every_party_follows_the_adaptive_rate_cuts_the_label_party_announces() -> None:
+    """A step so large that the loss goes up: the label party halves the rate at plateaus
+    and tells the others, and the encrypted run stays the plaintext twin of the joined table
+    (a host that kept the base rate would not)."""
+    parts, y = _data()
+    config = HeteroLRConfig(
+        epochs=8,
+        batch_size=40,
+        learning_rate=1.0,
+        tol=1e-3,
+        n_iter_no_change=1,
+        feature_precision_bits=32,
+    )
+    twin = train_guest_alone(np.hstack(parts), y, config, SEED)
+    assert adaptive_lr_scale(twin.losses[:-1], 1e-3, 1, 0.5)[0] <= 0.25  # two cuts or more
+    results = _run(parts, y, config)
+    split = np.cumsum([p.shape[1] for p in parts])[:-1]
+    expected = np.split(twin.weights, split)
+    np.testing.assert_allclose(results["guest"].weights, expected[0], atol=1e-6)
+    for k in (1, 2):
+        np.testing.assert_allclose(results[f"host{k}"].weights, expected[k], atol=1e-6)
+    np.testing.assert_allclose(results["guest"].losses, twin.losses, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        True,
+        {"go_on": True},
+        {"go_on": 1, "lr_scale": 1.0},
+        {"go_on": True, "lr_scale": 2.0},
+        {"go_on": True, "lr_scale": 0.0},
+        {"go_on": True, "lr_scale": float("nan")},
+        {"go_on": False, "lr_scale": True},
+    ],
+)
+def test_an_epoch_end_without_a_valid_rate_factor_is_refused(message: object) -> None:
+    bus = LocalBus(["guest", "host1"], timeout=5)
+    roles = {
+        "guest": lambda c: c.send("host1", "continue", message),
+        "host1": lambda c: receive_continue(c, "guest"),
+    }
+    with pytest.raises(ProtocolError, match=r"guest ended the epoch .*learning-rate factor"):
+        run_roles(bus, roles)
+    good = {"go_on": False, "lr_scale": 0.25}
+    roles["guest"] = lambda c: c.send("host1", "continue", good)
+    assert run_roles(LocalBus(["guest", "host1"], timeout=5), roles)["host1"] == (False, 0.25)
 
 
 def test_host_with_other_row_count_is_refused() -> None:

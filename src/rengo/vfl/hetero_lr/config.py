@@ -40,12 +40,20 @@ class LinearModelConfig:
     (``rows <= batch_size``) with full-batch Newton-CG when the loss is quadratic (LR's
     Taylor loss, linear regression's squared loss; see :mod:`rengo.vfl.hetero_lr.newton`),
     which converges in a few epochs where ten gradient steps do not, and larger tables with
-    mini-batch Adam. ``optimizer="newton"`` asks for Newton-CG on any table (every epoch is
-    then one full-batch iteration and ``batch_size`` is not used). ``missing`` says what
-    each party does with empty (NaN) cells of its own columns: ``"refuse"`` (default) stops
-    with an error naming the party and column; ``"zero"`` fills them with 0, ``"mean"`` with
-    the column's mean over the party's own training rows; the fill values stay in the
-    party's model and fill its scoring rows the same way (nothing leaves the party).
+    mini-batch Adam. First-order steps follow ``lr_schedule``: ``"adaptive"`` (default) keeps
+    ``learning_rate`` while the epoch loss improves and multiplies it by ``lr_decay`` each
+    time ``n_iter_no_change`` epochs in a row did not improve it by ``tol``, and stops once
+    such a plateau comes at 1/100 of ``learning_rate`` or less (scikit-learn's adaptive
+    rule, :func:`rengo.vfl.hetero_lr.math.adaptive_lr_scale`): an Adam step that overshoots
+    or circles the optimum is cut instead of ending training short of it. The label party
+    tells the other roles each epoch's factor (they learn at which epochs the loss stopped
+    improving, no loss value). ``optimizer="newton"`` asks for Newton-CG on any table
+    (every epoch is then one full-batch iteration and ``batch_size`` is not used).
+    ``missing`` says what each party does with empty (NaN) cells of its own columns:
+    ``"refuse"`` (default) stops with an error naming the party and column; ``"zero"``
+    fills them with 0, ``"mean"`` with the column's mean over the party's own training rows;
+    the fill values stay in the party's model and fill its scoring rows the same way
+    (nothing leaves the party).
     ``residual_precision_bits`` are the fractional bits of encrypted partial predictors,
     ``feature_precision_bits`` those of features in ``Enc(d)^T X``. ``obfuscator_source``
     says who makes the guest's and hosts' encryption randomness (see
@@ -72,8 +80,10 @@ class LinearModelConfig:
     l2: float = option(0.0, "L2 penalty weight on the mean loss (scikit-learn C = 1/(n l2)).")
     tol: float = option(1e-4, "Stop once the loss improves by less than this (0: never).")
     n_iter_no_change: int = option(2, "Epochs in a row without a tol improvement to stop.")
-    lr_schedule: Schedule = option("constant", "Learning-rate schedule.")
-    lr_decay: float = option(0.5, "Decay factor of the step schedule.")
+    lr_schedule: Schedule = option(
+        "adaptive", "Learning rate: adaptive (cut at plateaus), constant, inverse_sqrt or step."
+    )
+    lr_decay: float = option(0.5, "Decay factor of the adaptive and step schedules.")
     lr_step_epochs: int = option(10, "Epochs between decays of the step schedule.")
     optimizer: OptimizerName = option(
         "auto", "auto (Newton-CG for one-batch tables, else adam), adam, sgd or newton."
@@ -121,6 +131,10 @@ class LinearModelConfig:
                 raise OptionError(name, f"must be >= 0, got {getattr(self, name)!r}")
         if not self.lr_decay > 0:
             raise OptionError("lr_decay", f"must be > 0, got {self.lr_decay!r}")
+        if self.lr_schedule == "adaptive" and not self.lr_decay < 1:
+            raise OptionError(
+                "lr_decay", f"must be < 1 with the adaptive schedule, got {self.lr_decay!r}"
+            )
         if not 8 <= self.residual_precision_bits <= 64:
             raise OptionError("residual_precision_bits", "must lie in [8, 64]")
         if not 4 <= self.feature_precision_bits <= 40:

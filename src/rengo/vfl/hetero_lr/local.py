@@ -35,8 +35,8 @@ from rengo.vfl.hetero_lr.roles import (
     GuestModel,
     gradient_step,
     guest_model,
-    loss_converged,
     penalty_mask,
+    training_plateau,
 )
 from rengo.vfl.registry import TrainAlone
 
@@ -101,7 +101,7 @@ def train_guest_alone(
         inverse = preconditioner(local_hessian(x, square, config.l2, penalised))
         newton = CGState()
     losses: list[float] = []
-    converged = False
+    converged, lr_scale = False, 1.0
     epochs_run = 0
     for epoch in range(config.epochs):
         loss_sum = 0.0
@@ -117,13 +117,13 @@ def train_guest_alone(
                 )
             else:
                 weights, state = gradient_step(
-                    weights, gradient_sum, len(rows), state, config, epoch, penalised
+                    weights, gradient_sum, len(rows), state, config, epoch, penalised, lr_scale
                 )
         epochs_run = epoch + 1
         if config.compute_loss:
             losses.append(objective.constant + loss_sum / len(x))
-            if loss_converged(losses, config.tol, config.n_iter_no_change):
-                converged = True
+            converged, lr_scale = training_plateau(config, optimizer, losses)
+            if converged:
                 break
     return guest_model(weights, config, losses, epochs_run, converged, fill)
 

@@ -53,7 +53,7 @@ from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints
 from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import LinearModelConfig
-from rengo.vfl.hetero_lr.math import learning_rate, optimizer_step
+from rengo.vfl.hetero_lr.math import adaptive_lr_scale, learning_rate, optimizer_step
 from rengo.vfl.hetero_lr.missing import checked_matrix, training_matrix
 from rengo.vfl.hetero_lr.newton import (
     CGState,
@@ -246,7 +246,7 @@ def hetero_lr_coordinator(
                         decrypted += _serve_decryptions(step.scope(sub), [guest], private, workers)
                 reporter.batch(epoch, batch)
             epochs_run = epoch + 1
-            go_on = this_epoch.recv(guest, CONTINUE)
+            go_on, _ = receive_continue(this_epoch, guest)
             save_coordinator(checkpoints, epochs_run, decrypted, stopped=not go_on)
             reporter.epoch_end(epoch, None, stop=not go_on or epochs_run == config.epochs)
             if not go_on:
@@ -312,6 +312,21 @@ def loss_converged(losses: Sequence[float], tol: float, patience: int = 1) -> bo
     return min(losses[-patience:]) > min(losses[:-patience]) - tol
 
 
+def training_plateau(
+    config: LinearModelConfig, optimizer: Resolved, losses: Sequence[float]
+) -> tuple[bool, float]:
+    """Whether training has converged after the epochs of ``losses``, and the learning-rate
+    factor of the next epoch: the adaptive schedule's (:func:`adaptive_lr_scale`) for a
+    first-order optimizer, else early stopping at ``tol`` / ``n_iter_no_change``
+    (:func:`loss_converged`) and factor 1 (Newton-CG has no learning rate)."""
+    if config.lr_schedule == "adaptive" and optimizer != "newton":
+        scale, stop = adaptive_lr_scale(
+            losses, config.tol, config.n_iter_no_change, config.lr_decay
+        )
+        return stop, scale
+    return loss_converged(losses, config.tol, config.n_iter_no_change), 1.0
+
+
 def setup_optimizer(setup: dict[str, Any], config: LinearModelConfig, rows: int) -> Resolved:
     """The optimizer the guest resolved at set-up (a guest that names none: first-order).
 
@@ -351,9 +366,11 @@ def gradient_step(
     config: LinearModelConfig,
     epoch: int,
     penalised: np.ndarray,
+    lr_scale: float = 1.0,
 ) -> tuple[np.ndarray, Any]:
     """Mean gradient plus L2 on the penalised coordinates, then one optimizer step at the
-    epoch's learning rate (shared by every role and by local training)."""
+    epoch's learning rate (shared by every role and by local training; ``lr_scale`` is the
+    adaptive schedule's factor, :func:`training_plateau`)."""
     gradient = gradient_sum / rows + config.l2 * weights * penalised
     lr = learning_rate(
         config.learning_rate,
@@ -361,6 +378,7 @@ def gradient_step(
         epoch,
         decay=config.lr_decay,
         step_epochs=config.lr_step_epochs,
+        scale=lr_scale,
     )
     return optimizer_step(weights, gradient, state, lr, config.optimizer)
 
@@ -511,6 +529,7 @@ def hetero_lr_guest(
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
     newton = _NewtonParty(x, objective, config, penalised) if optimizer == "newton" else None
     losses, converged, epochs_run = list(resumed.losses), resumed.converged, resumed.epochs_run
+    _, lr_scale = training_plateau(config, optimizer, losses)  # a resumed run's, from its losses
     reporter = TrainingReporter(
         progress, channel.name, config.epochs, batches_per_epoch(len(x), batch_size)
     )
@@ -549,7 +568,7 @@ def hetero_lr_guest(
                 )
             else:
                 weights, state = gradient_step(
-                    weights, plain["gradient"], len(rows), state, config, epoch, penalised
+                    weights, plain["gradient"], len(rows), state, config, epoch, penalised, lr_scale
                 )
             seen += len(rows)
             reporter.batch(
@@ -559,18 +578,19 @@ def hetero_lr_guest(
                 pool.fill(obfuscators_needed(config, sizes[batch + 1], per_batch))
         epochs_run = epoch + 1
         epoch_loss = objective.constant + loss_sum / len(x) if config.compute_loss else None
-        go_on, converged = end_guest_epoch(
-            this_epoch, [*hosts, coordinator], config, epochs_run, losses, epoch_loss, converged
-        )
-        save_epoch(
-            checkpoints,
-            weights,
-            state,
+        go_on, converged, lr_scale = end_guest_epoch(
+            this_epoch,
+            [*hosts, coordinator],
+            config,
+            optimizer,
             epochs_run,
-            stopped=not go_on,
+            losses,
+            epoch_loss,
+            converged,
+            checkpoints=checkpoints,
+            weights=weights,
+            state=state,
             seed=batch_seed,
-            losses=losses,
-            converged=converged,
         )
         reporter.epoch_end(epoch, losses[-1] if losses else None, stop=not go_on)
         if not go_on:
@@ -583,28 +603,100 @@ def end_guest_epoch(
     epoch_scope: Channel,
     recipients: list[str],
     config: LinearModelConfig,
+    optimizer: Resolved,
     epochs_run: int,
     losses: list[float],
     epoch_loss: float | None,
     converged: bool,
-) -> tuple[bool, bool]:
+    *,
+    checkpoints: EpochCheckpoints | None = None,
+    weights: np.ndarray | None = None,
+    state: Any = None,
+    seed: int | None = None,
+) -> tuple[bool, bool, float]:
     """The label party's end of an epoch: record its loss, decide whether training goes on
-    (not converged, epochs left) and tell every other role (CONTINUE).
+    (not converged, epochs left) and at which learning-rate factor
+    (:func:`training_plateau`), tell every other role (CONTINUE), then checkpoint its
+    ``weights`` and optimizer ``state`` (with ``checkpoints``).
 
     Returns
     -------
-    tuple of (bool, bool)
-        Whether training goes on, and whether the loss has converged.
+    tuple of (bool, bool, float)
+        Whether training goes on, whether the loss has converged, and the next epoch's
+        learning-rate factor.
     """
-    go_on = True
+    go_on, lr_scale = True, 1.0
     if epoch_loss is not None:
         losses.append(epoch_loss)
-        if loss_converged(losses, config.tol, config.n_iter_no_change):
+        stop, lr_scale = training_plateau(config, optimizer, losses)
+        if stop:
             converged, go_on = True, False
     go_on = go_on and epochs_run < config.epochs
     for role in recipients:
-        epoch_scope.send(role, CONTINUE, go_on)
-    return go_on, converged
+        epoch_scope.send(role, CONTINUE, {"go_on": go_on, "lr_scale": lr_scale})
+    if checkpoints is not None:
+        assert weights is not None
+        save_epoch(
+            checkpoints,
+            weights,
+            state,
+            epochs_run,
+            stopped=not go_on,
+            seed=seed,
+            losses=losses,
+            converged=converged,
+        )
+    return go_on, converged, lr_scale
+
+
+def receive_continue(epoch_scope: Channel, guest: str) -> tuple[bool, float]:
+    """The label party's CONTINUE at an epoch's end, checked: whether training goes on, and
+    the next epoch's learning-rate factor (what the adaptive schedule reveals to the other
+    roles: the epochs where the loss stopped improving).
+
+    Raises
+    ------
+    ProtocolError
+        If the message is not ``{"go_on": bool, "lr_scale": factor in (0, 1]}``.
+    """
+    message = epoch_scope.recv(guest, CONTINUE)
+    go_on = message.get("go_on") if isinstance(message, dict) else None
+    scale = message.get("lr_scale") if isinstance(message, dict) else None
+    if (
+        not isinstance(go_on, bool)
+        or not isinstance(scale, (int, float))
+        or isinstance(scale, bool)
+        or not 0 < scale <= 1
+    ):
+        raise ProtocolError(
+            f"{guest} ended the epoch with {message!r}: expected whether training goes on "
+            "and a learning-rate factor in (0, 1]"
+        )
+    return go_on, float(scale)
+
+
+def end_host_epoch(
+    epoch_scope: Channel,
+    guest: str,
+    checkpoints: EpochCheckpoints | None,
+    weights: np.ndarray,
+    state: Any,
+    epochs_run: int,
+    seed: int,
+) -> tuple[bool, float]:
+    """A feature party's end of an epoch: the label party's verdict
+    (:func:`receive_continue`), then its own checkpoint with the rate factor it was told.
+
+    Returns
+    -------
+    tuple of (bool, float)
+        Whether training goes on, and the next epoch's learning-rate factor.
+    """
+    go_on, lr_scale = receive_continue(epoch_scope, guest)
+    save_epoch(
+        checkpoints, weights, state, epochs_run, stopped=not go_on, seed=seed, lr_scale=lr_scale
+    )
+    return go_on, lr_scale
 
 
 def _batch_seed(seed: int | None) -> int:
@@ -781,6 +873,7 @@ def hetero_lr_host(
     )
     check_seed(resumed, int(setup["seed"]), channel.name)
     weights, state, epochs_run = resumed.weights, resumed.optimizer, resumed.epochs_run
+    lr_scale = resumed.lr_scale
     penalised = penalty_mask(x.shape[1], fit_intercept=False)  # hosts have no intercept
     newton = _NewtonParty(x, objective, config, penalised) if optimizer == "newton" else None
     reporter = TrainingReporter(
@@ -824,13 +917,12 @@ def hetero_lr_host(
                 )
             else:
                 weights, state = gradient_step(
-                    weights, plain["gradient"], len(rows), state, config, epoch, penalised
+                    weights, plain["gradient"], len(rows), state, config, epoch, penalised, lr_scale
                 )
             reporter.batch(epoch, batch)
         epochs_run = epoch + 1
-        go_on = this_epoch.recv(guest, CONTINUE)
-        save_epoch(
-            checkpoints, weights, state, epochs_run, stopped=not go_on, seed=int(setup["seed"])
+        go_on, lr_scale = end_host_epoch(
+            this_epoch, guest, checkpoints, weights, state, epochs_run, int(setup["seed"])
         )
         reporter.epoch_end(epoch, None, stop=not go_on or epochs_run == config.epochs)
         if not go_on:

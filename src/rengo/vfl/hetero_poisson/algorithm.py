@@ -58,6 +58,7 @@ def _train_guest(
         ctx.config,
         coordinator=ctx.coordinator,
         seed=ctx.seed,
+        progress=ctx.progress,
         checkpoints=ctx.checkpoints,
     )
 
@@ -71,6 +72,7 @@ def _train_host(
         data.features,
         ctx.label_party,
         coordinator=ctx.coordinator,
+        progress=ctx.progress,
         checkpoints=ctx.checkpoints,
     )
 

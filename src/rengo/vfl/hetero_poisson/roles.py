@@ -50,9 +50,8 @@ from rengo.vfl.hetero_lr.config import LinearModelConfig
 from rengo.vfl.hetero_lr.missing import checked_matrix, training_matrix
 from rengo.vfl.hetero_lr.newton import resolve_optimizer
 from rengo.vfl.hetero_lr.objective import LabelKind, check_labels
-from rengo.vfl.hetero_lr.resume import check_seed, save_epoch, start_training
+from rengo.vfl.hetero_lr.resume import check_seed, start_training
 from rengo.vfl.hetero_lr.roles import (
-    CONTINUE,
     PUBLIC_KEY,
     SCOPE,
     SETUP,
@@ -62,6 +61,7 @@ from rengo.vfl.hetero_lr.roles import (
     U,
     batch_sizes,
     end_guest_epoch,
+    end_host_epoch,
     epoch_obfuscators,
     epochs_left,
     expect_encrypted,
@@ -73,7 +73,9 @@ from rengo.vfl.hetero_lr.roles import (
     next_batch_size,
     obfuscators_needed,
     penalty_mask,
+    training_plateau,
 )
+from rengo.vfl.progress import ProgressFn, TrainingReporter
 
 CHAIN = "chain"  # (per batch) host k -> host k+1 (the last: -> guest): Enc(prod exp(u_j))
 MAX_PARTIAL = 40.0  # |u| above this: exp(u) would not fit the fixed-point headroom
@@ -125,6 +127,7 @@ def hetero_poisson_guest(
     *,
     coordinator: str = COORDINATOR,
     seed: int | None = None,
+    progress: ProgressFn | None = None,
     checkpoints: EpochCheckpoints | None = None,
 ) -> GuestModel:
     """The label party: closes the chain into ``Enc(mu - y)`` and drives the epochs.
@@ -143,6 +146,8 @@ def hetero_poisson_guest(
         The coordinator's role name.
     seed
         Fixes the batch order (else drawn from the OS CSPRNG).
+    progress
+        Called after every batch and epoch with the epoch's running mean loss.
     checkpoints
         A resumable run's checkpoints: continue after their last epoch, save every epoch.
 
@@ -175,12 +180,13 @@ def hetero_poisson_guest(
     batch_seed = resumed.seed
     if batch_seed is None:
         batch_seed = secrets.randbits(63) if seed is None else int(seed)
+    optimizer = resolve_optimizer(config, len(x), quadratic=False)
     setup = {
         "config": config.to_wire(),
         "rows": len(x),
         "seed": batch_seed,
         "hosts": list(hosts),
-        "optimizer": resolve_optimizer(config, len(x), quadratic=False),
+        "optimizer": optimizer,
     }
     for role in [*hosts, coordinator]:
         hlr.send(role, SETUP, setup)
@@ -199,12 +205,14 @@ def hetero_poisson_guest(
     weights, state = resumed.weights, resumed.optimizer
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
     losses, converged, epochs_run = list(resumed.losses), resumed.converged, resumed.epochs_run
+    _, lr_scale = training_plateau(config, optimizer, losses)  # a resumed run's, from its losses
+    reporter = TrainingReporter(progress, channel.name, config.epochs, len(sizes))
     last_epoch = epochs_run if resumed.stopped else config.epochs
     if epochs_run < last_epoch:  # made while the hosts run the first batch's chain
         pool.fill(obfuscators_needed(config, sizes[0], per_batch))
     for epoch in range(epochs_run, last_epoch):
         this_epoch = hlr.scope(epoch=epoch)
-        loss_sum = 0.0
+        loss_sum, seen = 0.0, 0
         for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), config.batch_size)):
             step = this_epoch.scope(batch=batch)
             xb, yb = x[rows], y[rows]
@@ -226,30 +234,28 @@ def hetero_poisson_guest(
             if config.compute_loss:
                 loss_sum += float(plain["loss"][0])
             weights, state = gradient_step(
-                weights, plain["gradient"], len(rows), state, config, epoch, penalised
+                weights, plain["gradient"], len(rows), state, config, epoch, penalised, lr_scale
             )
+            seen += len(rows)
+            reporter.batch(epoch, batch, loss_sum / seen if config.compute_loss else None)
             if batch + 1 < len(sizes):  # the next batch's, made while the hosts work
                 pool.fill(obfuscators_needed(config, sizes[batch + 1], per_batch))
         epochs_run = epoch + 1
-        go_on, converged = end_guest_epoch(
+        go_on, converged, lr_scale = end_guest_epoch(
             this_epoch,
             [*hosts, coordinator],
             config,
+            optimizer,
             epochs_run,
             losses,
             loss_sum / len(x) if config.compute_loss else None,
             converged,
-        )
-        save_epoch(
-            checkpoints,
-            weights,
-            state,
-            epochs_run,
-            stopped=not go_on,
+            checkpoints=checkpoints,
+            weights=weights,
+            state=state,
             seed=batch_seed,
-            losses=losses,
-            converged=converged,
         )
+        reporter.epoch_end(epoch, losses[-1] if losses else None, stop=not go_on)
         if not go_on:
             break
         pool.fill(obfuscators_needed(config, sizes[0], per_batch))  # the next epoch's first
@@ -285,6 +291,7 @@ def hetero_poisson_host(
     guest: str,
     *,
     coordinator: str = COORDINATOR,
+    progress: ProgressFn | None = None,
     checkpoints: EpochCheckpoints | None = None,
 ) -> HostModel:
     """A feature party: one hop of the ``exp`` chain per batch, then its own gradient step.
@@ -299,6 +306,8 @@ def hetero_poisson_host(
         The label party.
     coordinator
         The coordinator's role name.
+    progress
+        Called after every batch and epoch.
     checkpoints
         A resumable run's checkpoints: continue after their last epoch, save every epoch.
 
@@ -340,7 +349,9 @@ def hetero_poisson_host(
     )
     check_seed(resumed, int(setup["seed"]), channel.name)
     weights, state, epochs_run = resumed.weights, resumed.optimizer, resumed.epochs_run
+    lr_scale = resumed.lr_scale
     penalised = penalty_mask(x.shape[1], fit_intercept=False)
+    reporter = TrainingReporter(progress, channel.name, config.epochs, len(sizes))
     last_epoch = epochs_run if resumed.stopped else config.epochs
     if epochs_run < last_epoch:
         pool.fill(obfuscators_needed(config, sizes[0], per_batch, per_row=per_row))
@@ -379,13 +390,14 @@ def hetero_poisson_host(
             gradient = enc_d.matmul(xb, config.feature_precision_bits)
             plain = masked_round_trip(step, coordinator, {"gradient": gradient}, pool)
             weights, state = gradient_step(
-                weights, plain["gradient"], len(rows), state, config, epoch, penalised
+                weights, plain["gradient"], len(rows), state, config, epoch, penalised, lr_scale
             )
+            reporter.batch(epoch, batch)
         epochs_run = epoch + 1
-        go_on = this_epoch.recv(guest, CONTINUE)
-        save_epoch(
-            checkpoints, weights, state, epochs_run, stopped=not go_on, seed=int(setup["seed"])
+        go_on, lr_scale = end_host_epoch(
+            this_epoch, guest, checkpoints, weights, state, epochs_run, int(setup["seed"])
         )
+        reporter.epoch_end(epoch, None, stop=not go_on or epochs_run == config.epochs)
         if not go_on:
             break
     return HostModel(weights.copy(), epochs_run, fill)
