@@ -120,7 +120,9 @@ def test_client_side_clipping_bounds_what_the_coordinator_receives() -> None:
 
 
 def test_budget_stops_training_before_it_is_exceeded(tmp_path: Path) -> None:
-    from rengo.tracking import RunStore
+    from rich.console import Console
+
+    from rengo.tracking import RunStore, run_detail
 
     dp = CentralDP(noise_multiplier=2.0, clip_norm=1.0, target_epsilon=4.5, accountant="rdp")
     fits = epsilon_after(3, 2.0, 1e-5, 1.0, "rdp") <= 4.5 < epsilon_after(4, 2.0, 1e-5, 1.0, "rdp")
@@ -137,6 +139,10 @@ def test_budget_stops_training_before_it_is_exceeded(tmp_path: Path) -> None:
         assert history.run_id is not None
         events = store.events(history.run_id)
         rounds = store.rounds(history.run_id)
+        console = Console(width=200, record=True, color_system=None)
+        console.print(run_detail(store, history.run_id))
+    spent = history.last("dp_epsilon")
+    assert f"epsilon {spent:.4g} at delta 1e-05 after 3 rounds" in console.export_text()
     assert len(history.rounds) == 3
     assert history.stopped is not None and "target_epsilon = 4.5" in history.stopped
     assert max(v for _, v in history.metric("dp_epsilon")) <= 4.5
@@ -154,6 +160,46 @@ def test_poisson_sampling_varies_the_cohort_around_q_n() -> None:
     assert history.last("dp_epsilon") == pytest.approx(
         epsilon_after(12, 1.0, 1e-5, 0.3, "pld"), rel=1e-9
     )
+
+
+def test_a_round_whose_poisson_sample_is_empty_releases_noise_and_is_accounted(
+    tmp_path: Path,
+) -> None:
+    """At q = 0.1 over 5 clients about 59% of rounds sample nobody: each is still a round of
+    the mechanism (the noised empty sum moves the model, the accountant counts it), recorded
+    with a warning, never a failure of the run."""
+    from rengo.tracking import RunStore
+
+    dp = CentralDP(
+        noise_multiplier=1.0,
+        clip_norm=1.0,
+        sampling_rate=0.1,
+        adaptive_clipping=True,
+        clipped_count_stddev=1.0,
+    )
+    with RunStore(tmp_path / "runs.db") as store:
+        history = simulate(
+            lambda cid: Step(0.1),
+            5,
+            DifferentialPrivacy(FedAvg(), dp),
+            [np.zeros(3)],
+            8,
+            seed=3,
+            store=store,
+        )
+        assert history.run_id is not None
+        events = store.events(history.run_id)
+        status = store.get_run(history.run_id).status
+    sizes = [len(r.clients) for r in history.rounds]
+    assert len(sizes) == 8 and 0 in sizes and any(sizes), sizes
+    assert status == "completed"
+    empty = [r.server_round for r in history.rounds if not r.clients]
+    noted = {e.round for e in events if "holds no client" in e.message}
+    assert noted == set(empty)
+    assert history.last("dp_epsilon") == pytest.approx(
+        epsilon_after(8, 1.0, 1e-5, 0.1, "pld"), rel=1e-9
+    )
+    assert "dp_clients" not in history.metric_names()  # the sampled count is not released
 
 
 def test_checkpoint_resumes_the_accountant_and_the_clip_norm() -> None:

@@ -76,7 +76,9 @@ def test_adaptive_clipping_converges_to_the_target_quantile(quantile: float, sta
     for _ in range(400):
         norms = rng.lognormal(mean=0.0, sigma=0.5, size=clients)
         unclipped = float(np.sum(norms <= clip))
-        fraction = noised_unclipped_fraction(unclipped, clients, clients / 20, rng)
+        fraction = noised_unclipped_fraction(
+            unclipped, clients, clients / 20, rng, reported=clients
+        )
         clip = next_clip_norm(clip, fraction, quantile, 0.2)
         history.append(clip)
     settled = np.mean(history[-100:])
@@ -91,6 +93,36 @@ def _normal_ppf(p: float) -> float:
     from scipy.stats import norm
 
     return float(norm.ppf(p))
+
+
+@given(
+    bits=st.lists(st.booleans(), max_size=60),
+    added=st.booleans(),
+    expected=st.floats(1.0, 100.0),
+)
+def test_one_client_moves_the_released_bit_sum_by_exactly_one_half(
+    bits: list[bool], added: bool, expected: float
+) -> None:
+    """The sensitivity the accounting assumes (Andrew et al., Theorem 1's ``2 sigma_b``): the
+    bits are centred, so a client added or removed moves the noiseless release times ``qN``
+    by 1/2 whatever its bit (uncentred bits moved it by 0 or 1)."""
+
+    def release(sample: list[bool]) -> float:
+        silent = np.random.default_rng(0)
+        value = noised_unclipped_fraction(sum(sample), expected, 0.0, silent, reported=len(sample))
+        return value * expected
+
+    assert abs(release([*bits, added]) - release(bits)) == pytest.approx(0.5)
+
+
+def test_a_fraction_without_the_reported_count_is_deprecated_and_uncentred() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.warns(DeprecationWarning, match="sensitivity 1"):
+        assert noised_unclipped_fraction(3.0, 10.0, 0.0, rng) == pytest.approx(0.3)
+    assert noised_unclipped_fraction(3.0, 10.0, 0.0, rng, reported=10) == pytest.approx(0.3)
+    assert noised_unclipped_fraction(3.0, 10.0, 0.0, rng, reported=4) == pytest.approx(0.6)
+    with pytest.raises(ValueError, match="unclipped bits"):
+        noised_unclipped_fraction(5.0, 10.0, 0.0, rng, reported=4)
 
 
 def test_more_unclipped_than_targeted_shrinks_the_clip_norm() -> None:

@@ -89,7 +89,7 @@ def run_job(
         if not history.rounds:
             return history.run_id
         last = history.rounds[-1].metrics
-        shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(last.items()))
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(last.items()))
         console.print(f"run [bold]{history.run_id}[/] completed: {shown}")
         if tracker is not None and spec.contribution is not None:
             report = tracker.report()

@@ -324,15 +324,27 @@ class Coordinator:
             failure_log=self._failure_log,
         )
         assert self.workflow is not None
-        try:
-            acc = self.workflow.run(fit_round)
-        except RoundFailure as exc:  # a workflow's own verdict (e.g. masks that cannot cancel)
-            raise self._fail(server_round, str(exc)) from exc
-        finally:
-            self._note_slow(server_round, [c for c, _ in instructions], fit_round.timed_out)
-            self._exclude(server_round, fit_round.excluded, state_before)
+        # Poisson sampling may pick nobody: under DP that round still releases (noise only,
+        # accounted), with no exchange at all
+        empty = not instructions and self.strategy.accepts_empty_sample()
+        if empty:
+            acc = self.strategy.accumulator(server_round, old)
+            self._warn(
+                f"round {server_round}: the sample holds no client (Poisson sampling at rate "
+                f"q can pick nobody); the model moves by the mechanism's noise alone and the "
+                "round is accounted",
+                server_round,
+            )
+        else:
+            try:
+                acc = self.workflow.run(fit_round)
+            except RoundFailure as exc:  # a workflow's verdict (e.g. masks that cannot cancel)
+                raise self._fail(server_round, str(exc)) from exc
+            finally:
+                self._note_slow(server_round, [c for c, _ in instructions], fit_round.timed_out)
+                self._exclude(server_round, fit_round.excluded, state_before)
         failures = fit_round.failures
-        if acc.count < self.strategy.min_fit_clients:
+        if acc.count < self.strategy.min_fit_clients and not empty:
             detail = "; ".join(f"{c}: {r}" for c, r in failures.items()) or "none failed"
             raise self._fail(
                 server_round,

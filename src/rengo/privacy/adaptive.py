@@ -4,7 +4,7 @@ Learning with Adaptive Clipping" (NeurIPS 2021), Algorithm 1 with geometric upda
 Each sampled client reports one bit, ``b_i = 1`` when its update was NOT clipped
 (``||delta_i|| <= C``). The coordinator releases the noised fraction of unclipped updates
 
-    b = (sum_i b_i + N(0, sigma_b^2)) / (q N)
+    b = (sum_i b_i + N(0, sigma_b^2)) / (q N)     (centred below)
 
 and moves the clip norm towards the ``gamma``-quantile of the unclipped update norms:
 
@@ -14,9 +14,12 @@ Too many unclipped updates (``b > gamma``) mean ``C`` is above the quantile, so 
 too few, and it grows. (Flower 1.42 feeds the fraction of *clipped* updates into this rule,
 which moves ``C`` away from the quantile.)
 
-Privacy: releasing the bit sum is a Gaussian mechanism of sensitivity 1/2 (after centring the
-bits), so one round of (update sum, bit sum) with noise multipliers ``z_delta`` and
-``sigma_b`` composes to a single Gaussian mechanism with
+Privacy: the bits are centred before they are summed, as TF Privacy's
+``QuantileEstimatorQuery`` does: the coordinator releases
+``b = (sum_i (b_i - 1/2) + N(0, sigma_b^2)) / (q N) + 1/2``, a Gaussian mechanism of
+sensitivity 1/2 (a client added or removed moves the centred sum by exactly 1/2, where it
+would move the plain bit sum by 1), so one round of (update sum, bit sum) with noise
+multipliers ``z_delta`` and ``sigma_b`` composes to a single Gaussian mechanism with
 
     z = (z_delta^-2 + (2 sigma_b)^-2)^(-1/2)          (Andrew et al., Theorem 1)
 
@@ -26,6 +29,7 @@ For a configured overall ``z``, the update noise uses :func:`update_noise_multip
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -57,19 +61,55 @@ def update_noise_multiplier(noise_multiplier: float, count_stddev: float) -> flo
 
 
 def noised_unclipped_fraction(
-    unclipped: float, expected_clients: float, count_stddev: float, rng: np.random.Generator
+    unclipped: float,
+    expected_clients: float,
+    count_stddev: float,
+    rng: np.random.Generator,
+    *,
+    reported: int | None = None,
 ) -> float:
-    """``(unclipped + N(0, count_stddev^2)) / expected_clients``: the private estimate of the
-    fraction of updates left unclipped.
+    """The private estimate of the fraction of updates left unclipped:
+    ``(unclipped - reported/2 + N(0, count_stddev^2)) / expected_clients + 1/2``, the sum of
+    the ``reported`` clients' bits centred (sensitivity 1/2, what
+    :func:`update_noise_multiplier`'s accounting assumes; Andrew et al. 2021, TF Privacy's
+    ``QuantileEstimatorQuery``).
+
+    Parameters
+    ----------
+    unclipped
+        The sum of the round's unclipped bits.
+    expected_clients
+        ``q N``, the data-independent denominator.
+    count_stddev
+        ``sigma_b``, the noise on the (centred) bit sum.
+    rng
+        Draws the noise.
+    reported
+        How many clients' bits ``unclipped`` sums. Without it (deprecated) the bits are not
+        centred: that release has sensitivity 1, twice what the accounting assumes.
 
     Raises
     ------
     ValueError
-        If ``expected_clients`` is not positive.
+        If ``expected_clients`` is not positive, or ``unclipped`` is not within
+        ``0..reported``.
     """
     if not expected_clients > 0:
         raise ValueError(f"expected_clients must be > 0, got {expected_clients}")
-    return float((unclipped + rng.normal(0.0, count_stddev)) / expected_clients)
+    noise = rng.normal(0.0, count_stddev)
+    if reported is None:
+        warnings.warn(
+            "noised_unclipped_fraction without reported= sums uncentred bits, a release of "
+            "sensitivity 1 where update_noise_multiplier accounts for 1/2 (the privacy spent "
+            "is underestimated); pass reported=<clients whose bits are summed>. Calls without "
+            "it stop working in rengo 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return float((unclipped + noise) / expected_clients)
+    if not 0 <= unclipped <= reported:
+        raise ValueError(f"{unclipped} unclipped bits from {reported} clients")
+    return float((unclipped - reported / 2 + noise) / expected_clients + 0.5)
 
 
 def next_clip_norm(

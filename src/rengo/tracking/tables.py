@@ -309,6 +309,19 @@ def _in_major_units(value: Any, currency: str, decimals: int | None) -> Any:
     return value
 
 
+def _privacy_spent(store: RunStore, run_id: str) -> str | None:
+    """``"epsilon 3.21 at delta 1e-05 after 20 rounds"`` for a run with differential privacy
+    (its last recorded ``dp_epsilon`` and ``dp_delta``), else None."""
+    series = store.round_metrics(run_id)
+    spent = series.get("dp_epsilon")
+    if not spent:
+        return None
+    last_round, epsilon = spent[-1]
+    delta = series.get("dp_delta")
+    at = f" at delta {delta[-1][1]:.3g}" if delta else ""
+    return f"epsilon {_number(epsilon)}{at} after {last_round} rounds"
+
+
 def run_detail(
     store: RunStore, run_id: str, max_rounds: int | None = 50, max_events: int | None = 20
 ) -> RenderableType:
@@ -330,6 +343,9 @@ def run_detail(
     header.add_row("seed", "-" if run.seed is None else str(run.seed))
     header.add_row("rengo", run.rengo_version)
     header.add_row("host", run.hostname)
+    privacy = _privacy_spent(store, run.run_id)
+    if privacy is not None:
+        header.add_row("privacy", privacy)
     checkpoints = store.checkpoint_rounds(run.run_id)
     if checkpoints:
         header.add_row("checkpoints", f"{len(checkpoints)} (latest round {checkpoints[-1]})")

@@ -288,6 +288,12 @@ class Strategy:
             raise ValueError("min_fit_clients must be >= 1")
         self.name = type(self).__name__
 
+    def accepts_empty_sample(self) -> bool:
+        """Whether a round whose sample holds no client is still a round (the coordinator
+        then aggregates an empty accumulator instead of failing): only for strategies whose
+        sampling may pick nobody by design, as Poisson sampling under DP does."""
+        return False
+
     # -- life cycle and server state -----------------------------------------------------
     def init_state(self, parameters: Parameters) -> ServerState | None:
         """The server state before round 1 (FedJAX's ``init``); stateless strategies: None."""

@@ -142,7 +142,8 @@ class DifferentialPrivacy(Strategy):
         if inner.fraction_fit != 1.0:
             raise ConfigError(
                 f"under DP, client sampling is the Poisson sampling the accountant assumes: set "
-                f"dp.sampling_rate = {inner.fraction_fit} instead of the strategy's "
+                f"sampling_rate = {inner.fraction_fit} (the [privacy] section's, or "
+                f"CentralDP(sampling_rate=...)) instead of the strategy's "
                 f"fraction_fit = {inner.fraction_fit}"
             )
         self.name = f"DP-{inner.name}"
@@ -260,6 +261,11 @@ class DifferentialPrivacy(Strategy):
                 ins.config[DP_CLIP_KEY] = float(self.clip_norm)
         return instructions
 
+    def accepts_empty_sample(self) -> bool:
+        """With Poisson sampling (``sampling_rate < 1``) a round may sample nobody: the
+        accountant counts it like any other, so it releases the noised (empty) sum."""
+        return self.dp.sampling_rate < 1.0
+
     def result_reference(self, parameters: Parameters) -> Parameters:
         """The model (checked in :meth:`initialize`)."""
         return self.strategy.result_reference(parameters)
@@ -315,14 +321,15 @@ class DifferentialPrivacy(Strategy):
             self.strategy.aggregate_fit(server_round, parameters, inner_acc, inner_rng)
         )
         metrics = dict(inner.metrics)
+        # the round's sampled count is not released (its sensitivity is 1 under Poisson
+        # sampling): the denominator is the expected count qN
         metrics.update(
             dp_clip_norm=float(acc.clip_norm),
             dp_noise_stddev=float(sum_stddev / expected),
-            dp_clients=float(acc.count),
         )
         if self.dp.adaptive_clipping:
             fraction = noised_unclipped_fraction(
-                acc.unclipped, expected, self.count_stddev(), count_rng
+                acc.unclipped, expected, self.count_stddev(), count_rng, reported=acc.count
             )
             self.clip_norm = next_clip_norm(
                 acc.clip_norm, fraction, self.dp.target_quantile, self.dp.clip_learning_rate
