@@ -530,3 +530,39 @@ def test_a_client_whose_training_changes_an_arrays_size_drops_with_the_reason() 
     )
     expected = np.mean([arrays[i] for i in (0, 1, 3, 4)], axis=0)
     np.testing.assert_allclose(history.parameters[0], expected, atol=1e-4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    size=st.integers(1, 3000),
+    bits=st.integers(8, 16),
+    seed=st.integers(0, 2**32 - 1),
+    clip=st.floats(0.01, 10.0),
+)
+def test_a_dp_clients_quantised_update_stays_within_the_clip_norm(
+    size: int, bits: int, seed: int, clip: float
+) -> None:
+    """Rounding to the nearest level moves every coordinate by up to C / (levels - 1): an
+    update clipped to C would come out up to sqrt(d) C / (levels - 1) longer, past the
+    sensitivity the accountant assumes. The client shrinks it first, so the update the sum
+    holds is within C whatever the update and the levels."""
+    from rengo.crypto.quantisation import Quantisation
+    from rengo.hfl.secagg.client_mod import _quantise_update, rounding_room
+
+    quantisation = Quantisation(clip, bits)
+    if np.sqrt(size) >= quantisation.top:
+        with pytest.raises(ProtocolError, match="raise secagg_quantisation_bits"):
+            rounding_room([np.zeros(size)], [np.ones(size)], quantisation)
+        return
+    rng = np.random.default_rng(seed)
+    reference = [rng.normal(size=size)]
+    update = rng.normal(size=size)
+    update *= clip / np.linalg.norm(update)  # clipped to exactly C, as the dp_clip mod does
+    trained = [reference[0] + update]
+    room = rounding_room(reference, trained, quantisation)
+    vector, _ = _quantise_update(reference, trained, room, quantisation, 1, np.dtype(np.uint32))
+    released = vector[:size] / quantisation.scale - clip
+    assert np.linalg.norm(released) <= clip * (1 + 1e-12)
+    unshrunk, _ = _quantise_update(reference, trained, 1.0, quantisation, 1, np.dtype(np.uint32))
+    rounded = unshrunk[:size] / quantisation.scale - clip
+    assert np.linalg.norm(rounded - update) <= np.sqrt(size) * clip / quantisation.top + 1e-9

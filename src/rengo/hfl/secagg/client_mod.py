@@ -433,9 +433,14 @@ class SecAggMod(ClientMod):
                     "(secagg max_examples): raise it in the coordinator's [privacy] section"
                 )
             unclipped, fixed_weight = 0, 0
+        # under DP the quantised update must stay within the clip norm the accountant
+        # assumes: shrink it by the rounding's worst case first (see rounding_room)
+        room = 1.0
+        if settings.mode == MODE_DP:
+            room = rounding_room(fit_ins.parameters, result.parameters, quantisation)
         # the ring holds max_examples * (levels - 1): m * q(d) does not wrap
         vector, clipped = _quantise_update(
-            fit_ins.parameters, result.parameters, weight, quantisation, multiplier, dtype
+            fit_ins.parameters, result.parameters, weight * room, quantisation, multiplier, dtype
         )
         vector[-EXTRA:] = [multiplier, clipped, unclipped, fixed_weight]
         return vector
@@ -727,6 +732,63 @@ def _public_graph(
     return {"signed": True, "clients": clients, "degree": degree, "roster": roster, "epoch": epoch}
 
 
+def _checked_sizes(reference: Sequence[np.ndarray], trained: Sequence[np.ndarray]) -> list[int]:
+    """The model's array sizes, once training is known to have returned arrays of them.
+
+    Raises
+    ------
+    ProtocolError
+        If training returned another number of arrays or an array of another size.
+    """
+    if len(trained) != len(reference):
+        raise ProtocolError(
+            f"training returned {len(trained)} arrays for a {len(reference)}-array model; "
+            "secure aggregation sums models only"
+        )
+    sizes = [int(np.size(p)) for p in reference]
+    for i, (new, size) in enumerate(zip(trained, sizes, strict=True)):
+        if int(np.size(new)) != size:
+            raise ProtocolError(
+                f"training returned array {i} with {np.size(new)} values, the model's has {size}"
+            )
+    return sizes
+
+
+def rounding_room(
+    reference: Sequence[np.ndarray], trained: Sequence[np.ndarray], quantisation: Quantisation
+) -> float:
+    """The factor (at most 1) that keeps a DP client's quantised update within the clip norm
+    ``C`` (the quantisation's range): rounding to the nearest level moves each of the ``d``
+    coordinates by at most ``C / (levels - 1)``, so the vector by at most
+    ``sqrt(d) C / (levels - 1)``, and an update longer than ``C (1 - sqrt(d) / (levels - 1))``
+    is scaled down to that length. The sum's sensitivity is then ``C``, as the accountant
+    assumes (about 1.6% of ``C`` would be missing at 1.1M parameters and 16 bits otherwise).
+
+    Raises
+    ------
+    ProtocolError
+        If ``sqrt(d) >= levels - 1``: the rounding alone could exceed ``C`` (more
+        quantisation bits are needed); or if training returned arrays of other sizes.
+    """
+    size = sum(_checked_sizes(reference, trained))
+    margin = math.sqrt(size) / quantisation.top
+    if margin >= 1.0:
+        raise ProtocolError(
+            f"{size} parameters at {quantisation.quantisation_bits} quantisation bits: rounding "
+            "alone could exceed the DP clip norm; raise secagg_quantisation_bits"
+        )
+    squares = 0.0
+    for ref, new in zip(reference, trained, strict=True):
+        ref_flat, new_flat = np.asarray(ref).ravel(), np.asarray(new).ravel()
+        for start in range(0, ref_flat.size, CHUNK_VALUES):
+            stop = start + CHUNK_VALUES
+            update = np.subtract(new_flat[start:stop], ref_flat[start:stop], dtype=np.float64)
+            squares += float(update @ update)
+    limit = quantisation.clip_range * (1.0 - margin)
+    norm = math.sqrt(squares)
+    return min(1.0, limit / norm) if norm > 0 else 1.0
+
+
 def _quantise_update(
     reference: Sequence[np.ndarray],
     trained: Sequence[np.ndarray],
@@ -747,17 +809,7 @@ def _quantise_update(
     ProtocolError
         If training returned another number of arrays or an array of another size.
     """
-    if len(trained) != len(reference):
-        raise ProtocolError(
-            f"training returned {len(trained)} arrays for a {len(reference)}-array model; "
-            "secure aggregation sums models only"
-        )
-    sizes = [int(np.size(p)) for p in reference]
-    for i, (new, size) in enumerate(zip(trained, sizes, strict=True)):
-        if int(np.size(new)) != size:
-            raise ProtocolError(
-                f"training returned array {i} with {np.size(new)} values, the model's has {size}"
-            )
+    sizes = _checked_sizes(reference, trained)
     vector = np.empty(sum(sizes) + EXTRA, dtype=dtype)
     scratch = np.empty(min(CHUNK_VALUES, max(sizes, default=0)), dtype=np.float64)
     clipped, offset = 0, 0
