@@ -8,7 +8,7 @@ import pytest
 from rengo.core.errors import ConfigError
 from rengo.core.options import option_specs
 from rengo.hfl import DifferentialPrivacy
-from rengo.hfl.mods.attacks import ForClients, SignFlipAttack
+from rengo.hfl.mods.attacks import ForClients, LabelFlipAttack, SignFlipAttack
 from rengo.jobs import build_hfl_job, parse_job
 from rengo.jobs.privacy_spec import privacy_keys
 from rengo.privacy import CentralDP, LocalDP
@@ -66,8 +66,28 @@ def test_robust_section_installs_the_attack_on_the_last_clients() -> None:
         ({"attack": "sign_flip", "scael": 2}, "did you mean 'scale'"),
         ({"attack": "gaussian", "stddev": 0}, "robust.stddev must be > 0"),
         ({"attackers": 2}, "needs attack ="),
+        ({"attack": "sign_flip", "attackers": []}, "attackers is empty"),
     ],
 )
 def test_bad_robust_sections_name_the_fix(robust, match) -> None:
     with pytest.raises(ConfigError, match=match):
         parse_job({**BASE, "robust": robust})
+
+
+def test_label_flipping_flips_within_the_datasets_own_classes() -> None:
+    """Iris has 3 classes: the attack's default of 10 would index past them and every
+    attacker would fail (a silent dropout instead of an attack)."""
+    job = build_hfl_job(parse_job({**BASE, "robust": {"attack": "label_flip", "attackers": 1}}))
+    (mod,) = job.client_mods
+    assert isinstance(mod, ForClients) and mod.mod == LabelFlipAttack(num_classes=3)
+    wrong = {**BASE, "robust": {"attack": "label_flip", "num_classes": 10}}
+    with pytest.raises(ConfigError, match="num_classes = 10, but the dataset has 3 classes"):
+        build_hfl_job(parse_job(wrong))
+
+
+def test_a_strategy_that_needs_more_clients_than_the_job_has_is_refused_before_training() -> None:
+    spec = parse_job({**BASE, "strategy": {"name": "bulyan", "num_byzantine": 1}})
+    with pytest.raises(ConfigError, match="Bulyan needs 7 clients available per round"):
+        build_hfl_job(spec)
+    seven = {**BASE, "partition": {"num_clients": 7}, "strategy": {"name": "bulyan"}}
+    assert build_hfl_job(parse_job(seven)).strategy.min_fit_clients == 7

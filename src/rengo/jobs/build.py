@@ -210,12 +210,27 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
         client_fn, init, evaluate = _mlp(spec, fed, num_features, num_classes)
     evaluate_fn = (lambda _round, params: evaluate(params)) if test is not None else None
     strategy = build_strategy(spec, evaluate_fn)
+    clients = len(fed.client_ids)
+    if clients < strategy.min_available_clients:
+        raise ConfigError(
+            f"{spec.source}: [strategy] {strategy.name} needs {strategy.min_available_clients} "
+            f"clients available per round (min_available_clients; Bulyan needs 4 "
+            f"num_byzantine + 3), this job has {clients}: add clients or lower the minimum"
+        )
     mods: list[Mod] = []
     if spec.robust is not None:
         from rengo.hfl.mods.attacks import attack_mods
 
         attackers = spec.robust.attacker_ids(list(fed.client_ids))
-        mods = attack_mods(spec.robust.attack, attackers, spec.robust.options)
+        options = dict(spec.robust.options)
+        if spec.robust.attack == "label_flip":  # flips within the dataset's own classes
+            given = options.setdefault("num_classes", num_classes)
+            if given != num_classes:
+                raise ConfigError(
+                    f"{spec.source}: robust.num_classes = {given!r}, but the dataset has "
+                    f"{num_classes} classes: leave it out (it defaults to the dataset's)"
+                )
+        mods = attack_mods(spec.robust.attack, attackers, options)
     return HflJob(spec, fed, client_fn, strategy, init, evaluate, mods, build_workflow(spec))
 
 

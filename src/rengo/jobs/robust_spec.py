@@ -73,6 +73,11 @@ def parse_robust(source: str, raw: Any) -> RobustSection:
     attackers = values.pop("attackers", 1)
     if isinstance(attackers, bool) or not isinstance(attackers, (int, list)):
         raise ConfigError(f"{source}: robust.attackers must be a count or a list of client ids")
+    if isinstance(attackers, list) and not attackers:
+        raise ConfigError(
+            f"{source}: robust.attackers is empty: name at least one client (or give a count), "
+            "or remove the [robust] section"
+        )
     if isinstance(attackers, int) and attackers < 1:
         raise ConfigError(f"{source}: robust.attackers must be >= 1, got {attackers}")
     chosen: int | tuple[str, ...] = (

@@ -67,7 +67,9 @@ def bulyan(updates: np.ndarray, num_byzantine: int) -> np.ndarray:
 @dataclass
 class Bulyan(_RobustStrategy):
     """Krum selection, then a coordinate-wise trimmed mean around the median
-    (El Mhamdi et al. 2018); needs ``n >= 4 f + 3`` clients per round."""
+    (El Mhamdi et al. 2018); needs ``n >= 4 f + 3`` clients per round, so
+    ``min_fit_clients`` and ``min_available_clients`` are raised to ``4 f + 3`` at least (a
+    round with fewer is refused before anyone trains)."""
 
     num_byzantine: int = 1
 
@@ -75,6 +77,9 @@ class Bulyan(_RobustStrategy):
         super().__post_init__()
         if self.num_byzantine < 0:
             raise ValueError(f"num_byzantine must be >= 0, got {self.num_byzantine}")
+        needed = 4 * self.num_byzantine + 3
+        self.min_fit_clients = max(self.min_fit_clients, needed)
+        self.min_available_clients = max(self.min_available_clients, needed)
 
     def combine(self, updates: np.ndarray) -> np.ndarray:
         """Bulyan's aggregate of the rows."""
