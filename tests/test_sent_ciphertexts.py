@@ -21,7 +21,7 @@ from rengo.core.codec import decode
 from rengo.core.envelope import envelope_from_bytes
 from rengo.crypto import EncryptedArray, PaillierPrivateKey, encrypt_array
 from rengo.transport.channel import TranscriptEntry
-from rengo.vfl import HeteroLogisticRegression
+from rengo.vfl import HeteroLinearRegression, HeteroLogisticRegression, HeteroPoissonRegression
 from rengo.vfl.secureboost import HeteroSecureBoost
 
 ROWS = 120
@@ -130,6 +130,47 @@ def test_hetero_lr_sends_only_fresh_unshared_randomness(
     model.fit(data, "g", y)
     model.predict_scores(data)
     check(model, {"u", "peer-u", "d", "masked", "partial"})
+
+
+def test_hetero_lr_newton_rounds_send_only_fresh_unshared_randomness() -> None:
+    """Newton-CG (the default on a one-batch table) adds its own ciphertexts: every host's
+    Enc(r^T z), Enc(X p) with its squares and slopes. They are randomised too."""
+    ids, x, y = table()
+    data = {"g": (ids, x[:, :4]), "h1": (ids, x[:, 4:7]), "h2": (ids, x[:, 7:9])}
+    model = HeteroLogisticRegression(key_bits=512, epochs=3, seed=1, key_seed=2)
+    model.fit(data, "g", y)
+    model.predict_scores(data)
+    check(model, {"u", "peer-u", "d", "masked", "rz"})  # rz: sent in Newton rounds only
+
+
+@pytest.mark.parametrize(
+    ("source", "scheme"),
+    [("local", "djn-short"), ("local", "full"), ("coordinator", "djn")],
+    ids=["djn-short", "full", "dealt"],
+)
+@pytest.mark.parametrize(
+    "estimator", [HeteroLinearRegression, HeteroPoissonRegression], ids=["linear", "poisson"]
+)
+def test_regressions_send_only_fresh_unshared_randomness_under_every_scheme(
+    estimator: Any, source: str, scheme: str
+) -> None:
+    ids, x, y = table()
+    counts = np.round(np.exp(0.4 * x[:, 0]) * 2) if estimator is HeteroPoissonRegression else y
+    data = {"g": (ids, x[:, :4]), "h1": (ids, x[:, 4:7]), "h2": (ids, x[:, 7:9])}
+    model = estimator(
+        key_bits=1024 if estimator is HeteroPoissonRegression else 512,
+        epochs=2,
+        batch_size=50,
+        tol=0.0,
+        learning_rate=0.05,
+        seed=1,
+        key_seed=2,
+        obfuscator_source=source,
+        obfuscator_scheme=scheme,
+    )
+    model.fit(data, "g", counts)
+    model.predict(data)
+    check(model, {"d", "masked"})
 
 
 @pytest.mark.parametrize("scheme", ["djn", "djn-short", "full"])
