@@ -1,6 +1,8 @@
 """Hetero linear and Poisson regression deployed over the gRPC hub (coordinator and every
 party in their own connection) equal the in-process simulation exactly: same models, same
-predictions (the vertical runner is the same code; masks and keys cancel)."""
+predictions (the vertical runner is the same code; masks and keys cancel) - also with the
+default settings, where the label party stops training early and cuts the learning rate at
+plateaus (its verdicts cross the hub each epoch)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from rengo.vfl import (
     VerticalPlan,
     simulate_vertical,
 )
+from rengo.vfl.hetero_lr.math import adaptive_lr_scale
 
 PARTIES = ["shop", "bank", "telco"]
 COLUMNS = {"shop": slice(0, 3), "bank": slice(3, 5), "telco": slice(5, 7)}
@@ -33,6 +36,7 @@ CONFIGS = {
     "hetero_poisson": HeteroPoissonConfig(
         key_bits=512, epochs=2, batch_size=64, tol=0.0, obfuscator_source="coordinator"
     ),
+    "hetero_poisson defaults": HeteroPoissonConfig(key_bits=1024),
 }
 
 
@@ -61,7 +65,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def deploy(certs: Path, data: dict[str, PartyData], algorithm: str) -> dict[str, Any]:
+def deploy(certs: Path, data: dict[str, PartyData], algorithm: str, config: Any) -> dict[str, Any]:
     hub, address = serve(
         lambda listening: serve_vertical_coordinator(
             "127.0.0.1:0",
@@ -69,7 +73,7 @@ def deploy(certs: Path, data: dict[str, PartyData], algorithm: str) -> dict[str,
             PARTIES,
             "shop",
             algorithm=algorithm,
-            config=CONFIGS[algorithm],
+            config=config,
             seed=SEED,
             join_timeout=20.0,
             heartbeat_interval=0.5,
@@ -93,12 +97,13 @@ def deploy(certs: Path, data: dict[str, PartyData], algorithm: str) -> dict[str,
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("algorithm", ["hetero_linear", "hetero_poisson"])
-def test_deployed_over_the_grpc_hub_equals_the_simulation(certs: Path, algorithm: str) -> None:
+@pytest.mark.parametrize("setting", list(CONFIGS))
+def test_deployed_over_the_grpc_hub_equals_the_simulation(certs: Path, setting: str) -> None:
+    algorithm, config = setting.split()[0], CONFIGS[setting]
     data = _data(algorithm)
-    plan = VerticalPlan("shop", ("bank", "telco"), CONFIGS[algorithm], SEED, algorithm=algorithm)
+    plan = VerticalPlan("shop", ("bank", "telco"), config, SEED, algorithm=algorithm)
     simulated = simulate_vertical(plan, data)
-    outcome = deploy(certs, data, algorithm)
+    outcome = deploy(certs, data, algorithm, config)
     for name in PARTIES:
         assert not isinstance(outcome[name], BaseException), outcome[name]
         np.testing.assert_array_equal(
@@ -106,9 +111,18 @@ def test_deployed_over_the_grpc_hub_equals_the_simulation(certs: Path, algorithm
         )
     deployed, expected = outcome["shop"], simulated.parties["shop"]
     assert deployed.model.intercept == expected.model.intercept
+    assert deployed.model.losses == expected.model.losses
     np.testing.assert_array_equal(deployed.score_ids, expected.score_ids)
     np.testing.assert_array_equal(deployed.scores, expected.scores)
     assert np.all(np.isfinite(deployed.scores)) and len(deployed.scores) > 20
     report = outcome["coordinator"]
     assert report.plan.algorithm == algorithm
-    assert "trained 2 epochs" in report.describe()
+    epochs = deployed.model.epochs_run
+    assert f"trained {epochs} epochs" in report.describe()
+    if config.tol == 0:
+        assert epochs == 2
+    else:  # the defaults: it cut the rate at least once and stopped once converged
+        scale, stopped = adaptive_lr_scale(
+            deployed.model.losses, config.tol, config.n_iter_no_change, config.lr_decay
+        )
+        assert scale < 1 and stopped and deployed.model.converged and epochs < config.epochs
