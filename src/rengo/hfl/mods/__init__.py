@@ -1,7 +1,19 @@
 """Client mods: middleware around a client (FedProx, SCAFFOLD, update clipping, personal
 layers, FedRep, Ditto, fine-tuning before evaluation), the registry strategies request them
-from, and the chain that runs them."""
+from, the chain that runs them, and the attack simulators that test a defence (installed on
+chosen clients with :func:`for_clients`)."""
 
+from rengo.hfl.mods.attacks import (
+    BackdoorAttack,
+    ForClients,
+    GaussianAttack,
+    LabelFlipAttack,
+    ScaledUpdateAttack,
+    SignFlipAttack,
+    attack_registry,
+    for_clients,
+    register_attack,
+)
 from rengo.hfl.mods.chain import (
     EVALUATE,
     FIT,
@@ -29,6 +41,7 @@ __all__ = [
     "EVALUATE",
     "FIT",
     "MODS_KEY",
+    "BackdoorAttack",
     "CallNext",
     "ClientCall",
     "ClientMod",
@@ -38,12 +51,20 @@ __all__ = [
     "FedProxMod",
     "FedRepMod",
     "FineTuneMod",
+    "ForClients",
+    "GaussianAttack",
+    "LabelFlipAttack",
     "LocalLayersMod",
     "Mod",
     "ModChain",
     "ScaffoldCorrection",
     "ScaffoldMod",
+    "ScaledUpdateAttack",
+    "SignFlipAttack",
+    "attack_registry",
     "clip_update",
+    "for_clients",
+    "register_attack",
     "register_mod",
     "registered_mods",
 ]
