@@ -327,7 +327,7 @@ def test_coordinator_side_dp_clipping_is_refused_under_secagg(logistic_client_fn
 
 
 def test_contribution_tracking_falls_back_to_group_level_and_says_so(
-    logistic_client_fn, caplog
+    logistic_client_fn, caplog, tmp_path
 ) -> None:
     from rengo.valuation import ContributionTracker
 
@@ -347,6 +347,15 @@ def test_contribution_tracking_falls_back_to_group_level_and_says_so(
     assert sorted(report.values) == [str(i) for i in range(N)]
     assert all(v == pytest.approx(values[0]) for v in values)  # equal shares of the group
     assert all(r.stopped_by.startswith("group level") for r in report.rounds)
+    assert report.group_level_rounds == (1, 2)
+    assert report.label == "loo; group level in 2 of 2 rounds"  # what rengo run's table shows
+    from rengo.tracking import RunStore, record_contributions
+
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = store.start_run("hfl", {}, name="secagg")
+        record_contributions(store, run_id, report)
+        events = [e.message for e in store.events(run_id) if e.level == "warning"]
+    assert any("rounds [1, 2] were valued at group level" in m for m in events), events
 
 
 def test_whole_run_contribution_is_refused_under_secagg(logistic_client_fn) -> None:

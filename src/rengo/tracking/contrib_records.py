@@ -71,6 +71,15 @@ def record_contributions(store: RunStore, run_id: str, report: ContributionRepor
     standard error and 95 % confidence interval where the report has them; returns the
     number of lines logged."""
     lines = 0
+    fell_back = report.group_level_rounds
+    if fell_back:  # the values of these rounds are not per client: the record says so
+        store.log_event(
+            run_id,
+            "warning",
+            f"contribution ({report.method}): rounds {list(fell_back)} were valued at group "
+            "level (secure aggregation shows only their sum: each round's score change is "
+            "shared equally by its clients)",
+        )
     for r in report.rounds:
         intervals = _round_intervals(r)
         for participant, value in sorted(r.values.items()):

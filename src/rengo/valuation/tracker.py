@@ -43,6 +43,8 @@ log = logging.getLogger("rengo.valuation")
 
 METHODS = ("gtg", "mr", "tmc", "loo", "or")
 """Contribution methods of :class:`ContributionTracker`."""
+GROUP_LEVEL = "group level"
+"""How a round valued at group level says so in its ``stopped_by``."""
 
 MAX_EXACT_ROUND_PLAYERS = 12
 """Exact per-round Shapley ("mr") evaluates 2^n coalitions a round: 4,096 at 12 clients."""
@@ -97,6 +99,21 @@ class ContributionReport:
     def players(self) -> tuple[str, ...]:
         """Every player, sorted."""
         return tuple(sorted(self.values))
+
+    @property
+    def group_level_rounds(self) -> tuple[int, ...]:
+        """Rounds valued at group level (secure aggregation showed only their sum: the
+        round's score change shared equally), not per client by ``method``."""
+        return tuple(r.round for r in self.rounds if r.stopped_by.startswith(GROUP_LEVEL))
+
+    @property
+    def label(self) -> str:
+        """``method``, and how many rounds fell back to group level if any:
+        ``"gtg; group level in 3 of 5 rounds"``."""
+        fell_back = len(self.group_level_rounds)
+        if not fell_back:
+            return self.method
+        return f"{self.method}; group level in {fell_back} of {len(self.rounds)} rounds"
 
     def ranking(self) -> list[tuple[str, float]]:
         """Players from most to least valuable (ties by name)."""
@@ -307,7 +324,7 @@ class ContributionTracker:
                     2,
                     stderr=dict.fromkeys(players, 0.0),
                     dof=dict.fromkeys(players, float("inf")),
-                    stopped_by=f"group level: {reason}",
+                    stopped_by=f"{GROUP_LEVEL}: {reason}",
                 )
             )
             return
