@@ -40,4 +40,8 @@ def test_every_part_of_the_demo_is_recorded(tmp_path: Path) -> None:
         tournament = runs["demo-tournament"]
         assert len(s.ledger(tournament.run_id)) == 5 * 6
         assert runs["demo-centralised"].summary["central_accuracy"] > 0.5  # type: ignore[index]
+        private = runs["demo-fedavg-dp"]  # apart from the plain FedAvg run it sits beside
+        assert private.run_id != runs["demo-fedavg"].run_id
+        assert s.round_metrics(private.run_id)["dp_epsilon"][-1][1] > 0
+    assert "noised, eps" in text
     assert (tmp_path / "demo-hfl-accuracy.png").stat().st_size > 1000

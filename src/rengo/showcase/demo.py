@@ -74,7 +74,11 @@ def demo_job(
     spec = parse_job(
         {
             **extra,
-            "job": {"name": f"demo-{strategy['name']}", "seed": seed, "rounds": rounds},
+            "job": {
+                "name": f"demo-{strategy['name']}" + ("-dp" if privacy else ""),
+                "seed": seed,
+                "rounds": rounds,
+            },
             "data": {"dataset": "digits", "test_size": 0.2, "standardize": True},
             "partition": {"scheme": "dirichlet", "num_clients": clients, "alpha": 0.5},
             "model": {"type": "mlp", "hidden": [64, 64]},
@@ -170,11 +174,12 @@ def run_demo(
         fedadam = demo_job({"name": "fedadam", "eta": 0.03}, rounds, clients, seed)
         fedadam_history = _run_strategy(store, fedadam, rounds, seed, results, [])
         private = demo_job({"name": "fedavg"}, rounds, clients, seed, DEMO_DP)
-        _run_strategy(store, private, rounds, seed, results, [])
+        private_history = _run_strategy(store, private, rounds, seed, results, [])
         epochs = rounds * DEMO_TRAIN["local_epochs"]
         results["hfl"]["centralised"] = centralised_run(store, fedavg, epochs, seed)
         _print_comparison(console, results["hfl"], rounds, epochs)
-        run_ids = [h.run_id for h in (fedavg_history, fedadam_history) if h.run_id]
+        histories = (fedavg_history, fedadam_history, private_history)
+        run_ids = [h.run_id for h in histories if h.run_id]
         central = results["hfl"]["centralised"]["accuracy"]
         plot = plot_runs(
             store,
@@ -395,7 +400,7 @@ def _run_strategy(
 ) -> History:
     """Simulate one of the demo's strategies, recorded in ``store``; figures into results."""
     start = time.perf_counter()
-    name = f"demo-{job.spec.strategy.name}"
+    name = job.spec.job.name  # demo-fedavg, demo-fedadam, demo-fedavg-dp
     history = simulate(
         job.client_fn,
         job.client_ids,
