@@ -228,13 +228,39 @@ def expected_masks(
     return max(0, epochs) * batches * (config.local_steps * parameters + (1 if loss else 0))
 
 
+def expected_seals(config: TransferConfig, rows: int, epochs: int) -> int:
+    """About how many values a party encrypts under its own key in ``epochs`` epochs over
+    ``rows`` shared rows (it sizes its own pool's fixed-base table): per batch its
+    representations of the batch's rows (``rows x dim`` over the epoch) and a few
+    ``dim x dim`` terms."""
+    batches = -(-rows // config.batch_size)
+    return max(0, epochs) * (rows * config.dim + batches * (config.dim + 2) * config.dim)
+
+
 def _pools(
-    keys: Keypair | None, peer_key: PaillierPublicKey | None, config: TransferConfig, masks: int
+    keys: Keypair | None,
+    peer_key: PaillierPublicKey | None,
+    config: TransferConfig,
+    masks: int,
+    seals: int,
 ) -> tuple[ObfuscatorPool | None, ObfuscatorPool | None]:
-    """A party's two obfuscator pools (``None`` in plaintext mode): for encrypting under its
-    own key (by CRT with its private key) and for masking values under the peer's, whose
-    fixed-base table is sized for ``masks`` obfuscators (:func:`expected_masks`)."""
-    own = None if keys is None else ObfuscatorPool(keys[0], private_key=keys[1])
+    """A party's two obfuscator pools (``None`` in plaintext mode): for encrypting about
+    ``seals`` values under its own key (:func:`expected_seals`) and for masking values under
+    the peer's, sized for ``masks`` obfuscators (:func:`expected_masks`). Both make the
+    configured scheme's randomness, as SecureBoost's key-holding label party does; a party
+    asked for full ``r^n`` computes its own by CRT with its private key."""
+    own = None
+    if keys is not None:
+        own = (
+            ObfuscatorPool(keys[0], private_key=keys[1])
+            if config.obfuscator_scheme == "full"
+            else ObfuscatorPool.for_encryptor(
+                keys[0],
+                config.obfuscator_scheme,
+                processes=config.obfuscator_processes,
+                expected_count=seals,
+            )
+        )
     if peer_key is None:
         return own, None
     peer = ObfuscatorPool.for_encryptor(
@@ -445,8 +471,10 @@ def ftl_source(
         restore_party(resumed, module, optimizer, channel.name)
         losses = list(resumed.losses)
     parameters = enc.flat_parameters(module).size
-    masks = expected_masks(config, len(rows), parameters, config.epochs - len(losses), loss=True)
-    own_pool, peer_pool = _pools(keys, peer_key, config, masks)
+    left = config.epochs - len(losses)
+    masks = expected_masks(config, len(rows), parameters, left, loss=True)
+    seals = expected_seals(config, len(rows), left)
+    own_pool, peer_pool = _pools(keys, peer_key, config, masks, seals)
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim, width = config.dim, codes.shape[1]
     for epoch in range(len(losses), config.epochs):
@@ -601,8 +629,11 @@ def ftl_target(
         restore_party(resumed, module, optimizer, channel.name)
     first_epoch = 0 if resumed is None else resumed.epochs_run
     parameters = enc.flat_parameters(module).size
-    masks = expected_masks(config, len(rows), parameters, config.epochs - first_epoch, loss=False)
-    own_pool, peer_pool = _pools(keys, peer_key, config, masks)
+    left = config.epochs - first_epoch
+    masks = expected_masks(config, len(rows), parameters, left, loss=False)
+    own_pool, peer_pool = _pools(
+        keys, peer_key, config, masks, expected_seals(config, len(rows), left)
+    )
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim = config.dim
     empty = np.empty((0, x.shape[1]))
