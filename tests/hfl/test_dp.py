@@ -141,6 +141,10 @@ def test_budget_stops_training_before_it_is_exceeded(tmp_path: Path) -> None:
         rounds = store.rounds(history.run_id)
         console = Console(width=200, record=True, color_system=None)
         console.print(run_detail(store, history.run_id))
+        recorded = store.get_run(history.run_id).config["dp"]  # the epsilon can be audited
+    assert recorded["kind"] == "central" and recorded["noise_multiplier"] == 2.0
+    assert recorded["target_epsilon"] == 4.5 and recorded["accountant"] == "rdp"
+    assert recorded["delta"] == 1e-5 and recorded["sampling_rate"] == 1.0
     spent = history.last("dp_epsilon")
     assert f"epsilon {spent:.4g} at delta 1e-05 after 3 rounds" in console.export_text()
     assert len(history.rounds) == 3

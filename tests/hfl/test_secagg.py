@@ -358,6 +358,20 @@ def test_contribution_tracking_falls_back_to_group_level_and_says_so(
     assert any("rounds [1, 2] were valued at group level" in m for m in events), events
 
 
+def test_a_secure_run_records_its_secagg_settings(logistic_client_fn, tmp_path) -> None:
+    from rengo.tracking import RunStore
+
+    with RunStore(tmp_path / "runs.db") as store:
+        history = simulate(
+            logistic_client_fn, N, FedAvg(min_fit_clients=N), INIT, 1, seed=3,
+            workflow=SecAggPlus(neighbours=4), store=store,
+        )  # fmt: skip
+        assert history.run_id is not None
+        config = store.get_run(history.run_id).config
+    assert config["secagg"]["neighbours"] == 4 and config["secagg"]["signed"] is False
+    assert "dp" not in config
+
+
 def test_whole_run_contribution_is_refused_under_secagg(logistic_client_fn) -> None:
     from rengo.valuation import ContributionTracker
 

@@ -24,6 +24,7 @@ from rengo.core.parameters import Parameters, num_bytes
 from rengo.deploy.presence import PresenceRecorder
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.coordinator import Coordinator, History, ProgressFn, RoundObserver, RoundRecord
+from rengo.hfl.privacy_record import privacy_settings
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.secagg.workflow import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
@@ -308,6 +309,7 @@ def serve_coordinator(
         "executor": "grpc",
         "listen": listen,
         "seed": seed,
+        **privacy_settings(strategy, workflow),
         **(run_config or {}),
     }
     limit = max_message_bytes or message_limit(strategy, initial_parameters)

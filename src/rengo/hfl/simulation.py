@@ -18,6 +18,7 @@ from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import ClientFn, client_handler
 from rengo.hfl.coordinator import Coordinator, History, ProgressFn, RoundObserver, RunRecorder
 from rengo.hfl.mods.chain import Mod
+from rengo.hfl.privacy_record import privacy_settings
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.workflow import FitWorkflow
@@ -187,6 +188,7 @@ def simulate(
         "rounds": rounds,
         "executor": executor,
         "seed": seed,
+        **privacy_settings(strategy, workflow),
         **(run_config or {}),
     }
     try:
