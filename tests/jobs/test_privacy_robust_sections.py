@@ -62,7 +62,7 @@ def test_robust_section_installs_the_attack_on_the_last_clients() -> None:
 @pytest.mark.parametrize(
     ("robust", "match"),
     [
-        ({"attack": "signflip"}, "did you mean 'sign_flip'"),
+        ({"attack": "signflip"}, "robust.attack: unknown attack 'signflip'; did you mean"),
         ({"attack": "sign_flip", "scael": 2}, "did you mean 'scale'"),
         ({"attack": "gaussian", "stddev": 0}, "robust.stddev must be > 0"),
         ({"attackers": 2}, "needs attack ="),

@@ -69,3 +69,11 @@ def test_secagg_with_client_clipped_central_dp() -> None:
 def test_bad_secagg_keys_name_the_fix(privacy, match) -> None:
     with pytest.raises(ConfigError, match=match):
         parse_job({**BASE, "privacy": privacy})
+
+
+def test_per_update_result_checks_under_secagg_are_refused_not_silently_off() -> None:
+    raw = {**BASE, "privacy": {"secagg": True}, "result_checks": {"max_update_norm_ratio": 5.0}}
+    with pytest.raises(ConfigError, match="max_update_norm_ratio compares each update"):
+        parse_job(raw)
+    allowed = {**BASE, "privacy": {"secagg": True}, "result_checks": {"max_claimed_examples": 9}}
+    assert parse_job(allowed).result_checks is not None  # no per-update comparison: accepted

@@ -69,7 +69,7 @@ def parse_robust(source: str, raw: Any) -> RobustSection:
     try:
         cls = get_attack(attack)
     except ConfigError as exc:
-        raise ConfigError(f"{source}: robust.{exc}") from None
+        raise ConfigError(f"{source}: robust.attack: {exc}") from None
     attackers = values.pop("attackers", 1)
     if isinstance(attackers, bool) or not isinstance(attackers, (int, list)):
         raise ConfigError(f"{source}: robust.attackers must be a count or a list of client ids")

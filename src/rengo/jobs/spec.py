@@ -328,6 +328,15 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
         spec.privacy = parse_privacy(source, raw["privacy"])
         if spec.privacy.dp == "local" and model.type != "mlp":
             raise ConfigError(f'{source}: privacy.dp = "local" (DP-SGD) needs model.type = "mlp"')
+        per_update = sorted(
+            {"max_weight_ratio", "max_update_norm_ratio"} & set(raw.get("result_checks", {}))
+        )
+        if spec.privacy.secagg is not None and per_update:
+            raise ConfigError(
+                f"{source}: result_checks.{per_update[0]} compares each update with the "
+                "round's others, and secure aggregation (privacy.secagg = true) shows the "
+                "coordinator only their sum, so it would never run: remove it"
+            )
     if "robust" in raw:
         from rengo.jobs.robust_spec import parse_robust
 
