@@ -22,6 +22,7 @@ grid to 0.1% relative.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -36,6 +37,18 @@ PLD_MAX_EPSILON = 1_000.0
 """Beyond this RDP bound (no privacy to speak of) epsilon is RDP's: a PLD grid would overflow."""
 
 
+class _SkippedOrders(logging.Filter):
+    """Drops dp-accounting's per-order notes "failed to converge ... Excluding this order
+    from the epsilon computation": RDP takes the best of the orders it could compute (the
+    bound stays valid), and at small sampling rates each epsilon logged a screenful of them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Excluding this order" not in record.getMessage()
+
+
+_QUIET = _SkippedOrders()
+
+
 def _dp_accounting() -> Any:
     try:
         import dp_accounting
@@ -44,6 +57,9 @@ def _dp_accounting() -> Any:
             "differential-privacy accounting needs Google's dp-accounting: "
             "pip install 'rengo[privacy]'"
         ) from exc
+    absl = logging.getLogger("absl")
+    if _QUIET not in absl.filters:
+        absl.addFilter(_QUIET)
     return dp_accounting
 
 
