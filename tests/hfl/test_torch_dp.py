@@ -12,6 +12,7 @@ pytest.importorskip("opacus")
 
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
+from rengo.core.options import OptionError  # noqa: E402
 from rengo.hfl import FedAvg, simulate  # noqa: E402
 from rengo.hfl.torch_client import TorchClient, get_parameters, make_mlp  # noqa: E402
 from rengo.privacy import LocalDP  # noqa: E402
@@ -64,7 +65,10 @@ def test_per_example_clipping_bounds_one_examples_influence() -> None:
     # Without noise, one step moves the model by at most lr * max_grad_norm * (examples in
     # the batch) / (expected batch size), whatever the data: scale the inputs by 1e4 and
     # the step stays bounded.
-    dp = LocalDP(noise_multiplier=1e-6, max_grad_norm=0.1, poisson_sampling=False)
+    with pytest.warns(UserWarning, match="does not hold"):
+        dp = LocalDP(noise_multiplier=1e-6, max_grad_norm=0.1, poisson_sampling=False)
+    with pytest.raises(OptionError, match="Poisson-sampled batches only"):
+        LocalDP(target_epsilon=5.0, poisson_sampling=False)
     big = TensorDataset(X[:10] * 1e4, Y[:10])
     client = TorchClient(make_mlp(6, 2, (8,)), DataLoader(big, batch_size=10), lr=1.0, dp=dp)
     start = _init()

@@ -13,6 +13,7 @@ all read these two classes (:mod:`rengo.core.options`); defaults live here and n
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -137,3 +138,16 @@ class LocalDP:
             raise OptionError("delta", f"must be in (0, 1), got {self.delta}")
         if self.target_epsilon < 0:
             raise OptionError("target_epsilon", "must be >= 0 (0: no budget)")
+        if not self.poisson_sampling:
+            if self.target_epsilon > 0:
+                raise OptionError(
+                    "poisson_sampling",
+                    "must be true with a target_epsilon: the budget is enforced with the "
+                    "accountant's epsilon, which holds for Poisson-sampled batches only",
+                )
+            warnings.warn(
+                "LocalDP(poisson_sampling=False): the epsilon the accountant reports assumes "
+                "Poisson-sampled batches and does not hold for these (for tests only)",
+                UserWarning,
+                stacklevel=3,
+            )
