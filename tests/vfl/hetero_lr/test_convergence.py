@@ -135,7 +135,8 @@ def _counts() -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.timeout(120)
 def test_default_adam_on_a_table_of_two_batches_reaches_sklearn_train_auc() -> None:
     """Adam at a constant rate circles the optimum and early stopping ends it 0.008 short;
-    the default adaptive schedule cuts the rate instead and gets within 0.001."""
+    the default adaptive schedule cuts the rate instead and gets within 0.005 (0.0008 when
+    written)."""
     x, y = _two_batches()
     central = roc_auc(y, LogisticRegression(C=1e6, max_iter=10_000).fit(x, y).decision_function(x))
     constant = train_guest_alone(x, y, HeteroLRConfig(lr_schedule="constant"), 0)

@@ -26,6 +26,7 @@ from rengo.vfl.hetero_lr.roles import (
     hetero_lr_guest,
     hetero_lr_host,
     receive_continue,
+    setup_lr_scale,
 )
 
 KEYPAIR = generate_paillier_keypair(512, seed=21)
@@ -176,6 +177,14 @@ def test_an_epoch_end_without_a_valid_rate_factor_is_refused(message: object) ->
     good = {"go_on": False, "lr_scale": 0.25}
     roles["guest"] = lambda c: c.send("host1", "continue", good)
     assert run_roles(LocalBus(["guest", "host1"], timeout=5), roles)["host1"] == (False, 0.25)
+
+
+def test_a_resumed_host_takes_its_first_rate_from_the_label_partys_setup() -> None:
+    assert setup_lr_scale({"lr_scale": 0.25}, "guest") == 0.25
+    assert setup_lr_scale({}, "guest") == 1.0  # a label party from before the schedule
+    for bad in (2.0, 0.0, True, "0.5", float("nan")):
+        with pytest.raises(ProtocolError, match="guest's set-up gives a learning-rate factor"):
+            setup_lr_scale({"lr_scale": bad}, "guest")
 
 
 def test_host_with_other_row_count_is_refused() -> None:

@@ -44,11 +44,13 @@ class LinearModelConfig:
     ``learning_rate`` while the epoch loss improves and multiplies it by ``lr_decay`` each
     time ``n_iter_no_change`` epochs in a row did not improve it by ``tol``, and stops once
     such a plateau comes at 1/100 of ``learning_rate`` or less (scikit-learn's adaptive
-    rule, :func:`rengo.vfl.hetero_lr.math.adaptive_lr_scale`): an Adam step that overshoots
-    or circles the optimum is cut instead of ending training short of it. The label party
-    tells the other roles each epoch's factor (they learn at which epochs the loss stopped
-    improving, no loss value). ``optimizer="newton"`` asks for Newton-CG on any table
-    (every epoch is then one full-batch iteration and ``batch_size`` is not used).
+    rule with these factor and floor, :func:`rengo.vfl.hetero_lr.math.adaptive_lr_scale`):
+    an Adam step that overshoots or circles the optimum is cut instead of ending training
+    short of it. The label party tells the other roles each epoch's factor (they learn at
+    which epochs the loss stopped improving, no loss value). Both need the epoch loss: with
+    ``compute_loss=False`` the rate stays ``learning_rate`` and training runs all
+    ``epochs``. ``optimizer="newton"`` asks for Newton-CG on any table (every epoch is then
+    one full-batch iteration and ``batch_size`` is not used).
     ``missing`` says what each party does with empty (NaN) cells of its own columns:
     ``"refuse"`` (default) stops with an error naming the party and column; ``"zero"``
     fills them with 0, ``"mean"`` with the column's mean over the party's own training rows;

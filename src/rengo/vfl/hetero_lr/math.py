@@ -32,10 +32,11 @@ plateau (see :func:`adaptive_lr_scale`); ``"constant"``; ``"inverse_sqrt"``: ``b
 sqrt(1 + epoch)``; ``"step"``: times ``lr_decay`` every ``lr_step_epochs`` epochs."""
 MIN_ADAPTIVE_SCALE = 0.01
 """The adaptive schedule stops training at a plateau once the rate is already cut to this
-fraction of the base rate or below. scikit-learn's floor is an absolute ``1e-6``: from
-``0.1`` halving that takes 17 cuts (34 more epochs at patience 2), each epoch an encrypted
-pass over the table here, for AUCs and deviances that agreed to the fourth digit with the
-1/100 floor's on synthetic tables of 200-20,000 rows (``tests/vfl/test_convergence.py``)."""
+fraction of the base rate or below (7 cuts by the default ``lr_decay`` of 1/2).
+scikit-learn's floor is an absolute ``1e-6`` (8 cuts by its factor 1/5 from 0.1, 17 by
+halving), and each epoch here is an encrypted pass over the table: the relative floor ends
+training once the rate has fallen two orders of magnitude (what
+``tests/vfl/hetero_lr/test_convergence.py`` checks against scikit-learn's models)."""
 OptimizerName = Literal["auto", "sgd", "adam", "newton"]
 """``"auto"`` (default): ``"newton"`` when the whole table is one batch and the loss is
 quadratic, else ``"adam"``; ``"newton"``: full-batch Newton-CG (see
@@ -94,13 +95,15 @@ def adaptive_lr_scale(
     """The adaptive schedule replayed over the epoch losses so far: the factor on the base
     learning rate for the next epoch, and whether training stops.
 
-    scikit-learn's ``learning_rate="adaptive"`` rule (``SGDClassifier``, ``MLPClassifier``):
-    an epoch that fails to lower the best loss before it by ``tol`` is stale; after
-    ``patience`` stale epochs in a row the rate is multiplied by ``decay`` and the count
-    starts again, and once the rate is already cut to :data:`MIN_ADAPTIVE_SCALE` of the base
-    rate such a plateau stops training instead (converged). A constant rate that overshoots
-    (the loss goes up again) or circles the optimum with mini-batch noise is so cut until
-    the loss settles, where early stopping at a constant rate stops short of the optimum.
+    The rule of scikit-learn's ``learning_rate="adaptive"`` (``SGDClassifier``,
+    ``MLPClassifier``), with its factor and floor as parameters: an epoch that fails to lower
+    the best loss before it by ``tol`` is stale; after ``patience`` stale epochs in a row the
+    rate is multiplied by ``decay`` (scikit-learn: 1/5) and the count starts again, and once
+    the rate is already cut to :data:`MIN_ADAPTIVE_SCALE` of the base rate (scikit-learn:
+    an absolute 1e-6) such a plateau stops training instead (converged). A constant rate
+    that overshoots (the loss goes up again) or circles the optimum with mini-batch noise is
+    so cut until the loss settles, where early stopping at a constant rate stops short of
+    the optimum.
     ``tol = 0`` disables it (the rate stays ``base``, training never stops early). A pure
     function of the losses: a resumed label party recomputes it from its checkpoint.
     """

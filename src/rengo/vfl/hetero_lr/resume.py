@@ -24,9 +24,7 @@ class LinearTraining:
     """A party's training state between two epochs.
 
     ``stopped`` says the last epoch's ``continue`` message ended training (early stopping
-    or the last epoch); ``seed`` is the batch seed (``None`` before the guest chose it);
-    ``lr_scale`` is the learning-rate factor a feature party was told for the next epoch
-    (the label party recomputes its own from ``losses``).
+    or the last epoch); ``seed`` is the batch seed (``None`` before the guest chose it).
     """
 
     weights: np.ndarray
@@ -36,7 +34,6 @@ class LinearTraining:
     converged: bool = False
     stopped: bool = False
     seed: int | None = None
-    lr_scale: float = 1.0
 
 
 def start_training(checkpoints: EpochCheckpoints | None, columns: int, who: str) -> LinearTraining:
@@ -66,7 +63,6 @@ def start_training(checkpoints: EpochCheckpoints | None, columns: int, who: str)
             bool(values["converged"]),
             bool(values["stopped"]),
             None if seed is None else int(seed),
-            float(values.get("lr_scale", 1.0)),  # checkpoints from before the schedule: 1
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{who}'s checkpoint of epoch {start.epoch} is incomplete: {exc}") from exc
@@ -88,7 +84,6 @@ def save_epoch(
     seed: int | None,
     losses: list[float] | None = None,
     converged: bool = False,
-    lr_scale: float = 1.0,
 ) -> None:
     """Checkpoint a party's state after ``epochs_run`` completed epochs (nothing without
     checkpoints)."""
@@ -101,7 +96,6 @@ def save_epoch(
         "converged": converged,
         "stopped": stopped,
         "seed": seed,
-        "lr_scale": lr_scale,
     }
     checkpoints.save(EpochState(epochs_run, arrays, values))
 

@@ -15,9 +15,12 @@ Labels are y in {0, 1}; the residual is ``d = u/4 + 0.5 - y`` (see
 4. coordinator: decrypts ``g_k + r_k mod n`` (uniform noise to it) and returns it;
 5. every party removes r_k, divides by |B|, adds ``l2 * w_k`` and takes an SGD/Adam step.
 
-After each epoch the guest decides (loss change below ``tol``) whether to go on and tells
-every role. What each role sees: hosts see ciphertexts only; the guest sees ciphertexts, its
-own unmasked gradient and the batch losses; the coordinator sees uniform residues. Hosts'
+After each epoch the guest decides (loss change below ``tol``) whether to go on, and at which
+learning-rate factor (the adaptive schedule), and tells every role. What each role sees:
+hosts see ciphertexts only, and each epoch whether training goes on and the rate factor
+(so the epochs at which the loss stopped improving, no loss value); the guest sees
+ciphertexts, its own unmasked gradient and the batch losses; the coordinator sees uniform
+residues and the same per-epoch verdicts. Hosts'
 plaintext weights never leave them; every party learns the agreed batch order. Every
 ciphertext sent is freshly randomised (a new encryption, re-randomised or masked).
 
@@ -80,7 +83,7 @@ from rengo.vfl.progress import ProgressFn, TrainingReporter, batches_per_epoch
 SCOPE = "hlr"  # every key below sits in this scope of the role's channel
 PUBLIC_KEY = "public-key"  # coordinator -> every party
 SETUP = "setup"  # guest -> hosts, coordinator: config, rows, batch seed, hosts
-CONTINUE = "continue"  # (per epoch) guest -> hosts, coordinator: go on?
+CONTINUE = "continue"  # (per epoch) guest -> hosts, coordinator: go on, rate factor
 U = "u"  # (per batch) host -> guest: Enc(u_k) and the loss terms
 PEER_U = "peer-u"  # (per batch) host -> later hosts: Enc(u_k) for the loss's cross terms
 D = "d"  # (per batch) guest -> hosts: Enc(d), re-randomised
@@ -501,12 +504,14 @@ def hetero_lr_guest(
     batch_seed = resumed.seed if resumed.seed is not None else _batch_seed(seed)
     optimizer = resolve_optimizer(config, len(x))
     batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
+    _, lr_scale = training_plateau(config, optimizer, resumed.losses)  # a resumed run's
     setup = {
         "config": config.to_wire(),
         "rows": len(x),
         "seed": batch_seed,
         "hosts": list(hosts),
         "optimizer": optimizer,
+        "lr_scale": lr_scale,
     }
     for role in [*hosts, coordinator]:
         hlr.send(role, SETUP, setup)
@@ -529,7 +534,6 @@ def hetero_lr_guest(
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
     newton = _NewtonParty(x, objective, config, penalised) if optimizer == "newton" else None
     losses, converged, epochs_run = list(resumed.losses), resumed.converged, resumed.epochs_run
-    _, lr_scale = training_plateau(config, optimizer, losses)  # a resumed run's, from its losses
     reporter = TrainingReporter(
         progress, channel.name, config.epochs, batches_per_epoch(len(x), batch_size)
     )
@@ -649,6 +653,30 @@ def end_guest_epoch(
     return go_on, converged, lr_scale
 
 
+def _rate_factor(value: Any) -> float | None:
+    """``value`` as a learning-rate factor in (0, 1], or None if it is not one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        return None
+    return float(value)
+
+
+def setup_lr_scale(setup: dict[str, Any], guest: str) -> float:
+    """The learning-rate factor the label party's set-up gives for the first epoch a feature
+    party trains (below 1 when a resumed run had cut the rate already): the label party
+    recomputes it from its losses, so every party resumes at the same rate whatever its own
+    checkpoint holds.
+
+    Raises
+    ------
+    ProtocolError
+        If the set-up's factor is not in (0, 1].
+    """
+    scale = _rate_factor(setup.get("lr_scale", 1.0))
+    if scale is None:
+        raise ProtocolError(f"{guest}'s set-up gives a learning-rate factor outside (0, 1]")
+    return scale
+
+
 def receive_continue(epoch_scope: Channel, guest: str) -> tuple[bool, float]:
     """The label party's CONTINUE at an epoch's end, checked: whether training goes on, and
     the next epoch's learning-rate factor (what the adaptive schedule reveals to the other
@@ -661,18 +689,13 @@ def receive_continue(epoch_scope: Channel, guest: str) -> tuple[bool, float]:
     """
     message = epoch_scope.recv(guest, CONTINUE)
     go_on = message.get("go_on") if isinstance(message, dict) else None
-    scale = message.get("lr_scale") if isinstance(message, dict) else None
-    if (
-        not isinstance(go_on, bool)
-        or not isinstance(scale, (int, float))
-        or isinstance(scale, bool)
-        or not 0 < scale <= 1
-    ):
+    scale = _rate_factor(message.get("lr_scale")) if isinstance(message, dict) else None
+    if not isinstance(go_on, bool) or scale is None:
         raise ProtocolError(
             f"{guest} ended the epoch with {message!r}: expected whether training goes on "
             "and a learning-rate factor in (0, 1]"
         )
-    return go_on, float(scale)
+    return go_on, scale
 
 
 def end_host_epoch(
@@ -685,7 +708,8 @@ def end_host_epoch(
     seed: int,
 ) -> tuple[bool, float]:
     """A feature party's end of an epoch: the label party's verdict
-    (:func:`receive_continue`), then its own checkpoint with the rate factor it was told.
+    (:func:`receive_continue`), then its own checkpoint (a resumed run's rate factor comes
+    from the label party's set-up, :func:`setup_lr_scale`).
 
     Returns
     -------
@@ -693,9 +717,7 @@ def end_host_epoch(
         Whether training goes on, and the next epoch's learning-rate factor.
     """
     go_on, lr_scale = receive_continue(epoch_scope, guest)
-    save_epoch(
-        checkpoints, weights, state, epochs_run, stopped=not go_on, seed=seed, lr_scale=lr_scale
-    )
+    save_epoch(checkpoints, weights, state, epochs_run, stopped=not go_on, seed=seed)
     return go_on, lr_scale
 
 
@@ -873,7 +895,7 @@ def hetero_lr_host(
     )
     check_seed(resumed, int(setup["seed"]), channel.name)
     weights, state, epochs_run = resumed.weights, resumed.optimizer, resumed.epochs_run
-    lr_scale = resumed.lr_scale
+    lr_scale = setup_lr_scale(setup, guest)
     penalised = penalty_mask(x.shape[1], fit_intercept=False)  # hosts have no intercept
     newton = _NewtonParty(x, objective, config, penalised) if optimizer == "newton" else None
     reporter = TrainingReporter(

@@ -73,6 +73,7 @@ from rengo.vfl.hetero_lr.roles import (
     next_batch_size,
     obfuscators_needed,
     penalty_mask,
+    setup_lr_scale,
     training_plateau,
 )
 from rengo.vfl.progress import ProgressFn, TrainingReporter
@@ -181,12 +182,14 @@ def hetero_poisson_guest(
     if batch_seed is None:
         batch_seed = secrets.randbits(63) if seed is None else int(seed)
     optimizer = resolve_optimizer(config, len(x), quadratic=False)
+    _, lr_scale = training_plateau(config, optimizer, resumed.losses)  # a resumed run's
     setup = {
         "config": config.to_wire(),
         "rows": len(x),
         "seed": batch_seed,
         "hosts": list(hosts),
         "optimizer": optimizer,
+        "lr_scale": lr_scale,
     }
     for role in [*hosts, coordinator]:
         hlr.send(role, SETUP, setup)
@@ -205,7 +208,6 @@ def hetero_poisson_guest(
     weights, state = resumed.weights, resumed.optimizer
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
     losses, converged, epochs_run = list(resumed.losses), resumed.converged, resumed.epochs_run
-    _, lr_scale = training_plateau(config, optimizer, losses)  # a resumed run's, from its losses
     reporter = TrainingReporter(progress, channel.name, config.epochs, len(sizes))
     last_epoch = epochs_run if resumed.stopped else config.epochs
     if epochs_run < last_epoch:  # made while the hosts run the first batch's chain
@@ -349,7 +351,7 @@ def hetero_poisson_host(
     )
     check_seed(resumed, int(setup["seed"]), channel.name)
     weights, state, epochs_run = resumed.weights, resumed.optimizer, resumed.epochs_run
-    lr_scale = resumed.lr_scale
+    lr_scale = setup_lr_scale(setup, guest)
     penalised = penalty_mask(x.shape[1], fit_intercept=False)
     reporter = TrainingReporter(progress, channel.name, config.epochs, len(sizes))
     last_epoch = epochs_run if resumed.stopped else config.epochs
