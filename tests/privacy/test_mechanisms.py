@@ -98,7 +98,7 @@ def _normal_ppf(p: float) -> float:
 @given(
     bits=st.lists(st.booleans(), max_size=60),
     added=st.booleans(),
-    expected=st.floats(1.0, 100.0),
+    expected=st.floats(62.0, 200.0),  # the release stays inside [0, 1]: no clamping
 )
 def test_one_client_moves_the_released_bit_sum_by_exactly_one_half(
     bits: list[bool], added: bool, expected: float
@@ -123,6 +123,9 @@ def test_a_fraction_without_the_reported_count_is_deprecated_and_uncentred() -> 
     assert noised_unclipped_fraction(3.0, 10.0, 0.0, rng, reported=4) == pytest.approx(0.6)
     with pytest.raises(ValueError, match="unclipped bits"):
         noised_unclipped_fraction(5.0, 10.0, 0.0, rng, reported=4)
+    # a small cohort, all unclipped: (4 - 2) / 2 + 1/2 = 1.5 is clamped to a fraction
+    assert noised_unclipped_fraction(4.0, 2.0, 0.0, rng, reported=4) == 1.0
+    assert noised_unclipped_fraction(0.0, 2.0, 0.0, rng, reported=4) == 0.0
 
 
 def test_more_unclipped_than_targeted_shrinks_the_clip_norm() -> None:

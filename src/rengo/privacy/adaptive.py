@@ -69,10 +69,10 @@ def noised_unclipped_fraction(
     reported: int | None = None,
 ) -> float:
     """The private estimate of the fraction of updates left unclipped:
-    ``(unclipped - reported/2 + N(0, count_stddev^2)) / expected_clients + 1/2``, the sum of
-    the ``reported`` clients' bits centred (sensitivity 1/2, what
-    :func:`update_noise_multiplier`'s accounting assumes; Andrew et al. 2021, TF Privacy's
-    ``QuantileEstimatorQuery``).
+    ``(unclipped - reported/2 + N(0, count_stddev^2)) / expected_clients + 1/2``, clamped to
+    [0, 1] (free post-processing): the sum of the ``reported`` clients' bits is centred
+    (sensitivity 1/2, what :func:`update_noise_multiplier`'s accounting assumes; Andrew et
+    al. 2021, TF Privacy's ``QuantileEstimatorQuery``).
 
     Parameters
     ----------
@@ -109,7 +109,8 @@ def noised_unclipped_fraction(
         return float((unclipped + noise) / expected_clients)
     if not 0 <= unclipped <= reported:
         raise ValueError(f"{unclipped} unclipped bits from {reported} clients")
-    return float((unclipped - reported / 2 + noise) / expected_clients + 0.5)
+    estimate = (unclipped - reported / 2 + noise) / expected_clients + 0.5
+    return float(min(1.0, max(0.0, estimate)))  # a fraction (post-processing, as TF does)
 
 
 def next_clip_norm(
