@@ -561,9 +561,10 @@ def test_a_client_whose_training_changes_an_arrays_size_drops_with_the_reason() 
     bits=st.integers(8, 16),
     seed=st.integers(0, 2**32 - 1),
     clip=st.floats(0.01, 10.0),
+    weight=st.floats(0.05, 1.0),
 )
 def test_a_dp_clients_quantised_update_stays_within_the_clip_norm(
-    size: int, bits: int, seed: int, clip: float
+    size: int, bits: int, seed: int, clip: float, weight: float
 ) -> None:
     """Rounding to the nearest level moves every coordinate by up to C / (levels - 1): an
     update clipped to C would come out up to sqrt(d) C / (levels - 1) longer, past the
@@ -582,10 +583,14 @@ def test_a_dp_clients_quantised_update_stays_within_the_clip_norm(
     update = rng.normal(size=size)
     update *= clip / np.linalg.norm(update)  # clipped to exactly C, as the dp_clip mod does
     trained = [reference[0] + update]
-    room = rounding_room(reference, trained, quantisation)
-    vector, _ = _quantise_update(reference, trained, room, quantisation, 1, np.dtype(np.uint32))
+    room = rounding_room(reference, trained, quantisation, weight)
+    vector, _ = _quantise_update(
+        reference, trained, weight * room, quantisation, 1, np.dtype(np.uint32)
+    )
     released = vector[:size] / quantisation.scale - clip
     assert np.linalg.norm(released) <= clip * (1 + 1e-12)
+    if weight * clip <= clip * (1 - np.sqrt(size) / quantisation.top):
+        assert room == 1.0  # a weighted update with room to spare is left as it is
     unshrunk, _ = _quantise_update(reference, trained, 1.0, quantisation, 1, np.dtype(np.uint32))
     rounded = unshrunk[:size] / quantisation.scale - clip
     assert np.linalg.norm(rounded - update) <= np.sqrt(size) * clip / quantisation.top + 1e-9

@@ -437,7 +437,7 @@ class SecAggMod(ClientMod):
         # assumes: shrink it by the rounding's worst case first (see rounding_room)
         room = 1.0
         if settings.mode == MODE_DP:
-            room = rounding_room(fit_ins.parameters, result.parameters, quantisation)
+            room = rounding_room(fit_ins.parameters, result.parameters, quantisation, weight)
         # the ring holds max_examples * (levels - 1): m * q(d) does not wrap
         vector, clipped = _quantise_update(
             fit_ins.parameters, result.parameters, weight * room, quantisation, multiplier, dtype
@@ -755,14 +755,18 @@ def _checked_sizes(reference: Sequence[np.ndarray], trained: Sequence[np.ndarray
 
 
 def rounding_room(
-    reference: Sequence[np.ndarray], trained: Sequence[np.ndarray], quantisation: Quantisation
+    reference: Sequence[np.ndarray],
+    trained: Sequence[np.ndarray],
+    quantisation: Quantisation,
+    weight: float = 1.0,
 ) -> float:
-    """The factor (at most 1) that keeps a DP client's quantised update within the clip norm
-    ``C`` (the quantisation's range): rounding to the nearest level moves each of the ``d``
-    coordinates by at most ``C / (levels - 1)``, so the vector by at most
-    ``sqrt(d) C / (levels - 1)``, and an update longer than ``C (1 - sqrt(d) / (levels - 1))``
-    is scaled down to that length. The sum's sensitivity is then ``C``, as the accountant
-    assumes (about 1.6% of ``C`` would be missing at 1.1M parameters and 16 bits otherwise).
+    """The factor (at most 1) that keeps a DP client's quantised, ``weight``-ed update
+    within the clip norm ``C`` (the quantisation's range): rounding to the nearest level
+    moves each of the ``d`` coordinates by at most ``C / (levels - 1)``, so the vector by at
+    most ``sqrt(d) C / (levels - 1)``, and a weighted update longer than
+    ``C (1 - sqrt(d) / (levels - 1))`` is scaled down to that length. The sum's sensitivity
+    is then ``C``, as the accountant assumes (about 1.6% of ``C`` would be missing at 1.1M
+    parameters and 16 bits otherwise).
 
     Raises
     ------
@@ -785,7 +789,7 @@ def rounding_room(
             update = np.subtract(new_flat[start:stop], ref_flat[start:stop], dtype=np.float64)
             squares += float(update @ update)
     limit = quantisation.clip_range * (1.0 - margin)
-    norm = math.sqrt(squares)
+    norm = weight * math.sqrt(squares)
     return min(1.0, limit / norm) if norm > 0 else 1.0
 
 
