@@ -309,8 +309,8 @@ def serve_coordinator(
         "executor": "grpc",
         "listen": listen,
         "seed": seed,
-        **privacy_settings(strategy, workflow),
         **(run_config or {}),
+        **privacy_settings(strategy, workflow),  # last: what ran, whatever a caller named
     }
     limit = max_message_bytes or message_limit(strategy, initial_parameters)
     with open_run(store, RUN_KIND, config, name=run_name, seed=seed, resume=resume) as run:

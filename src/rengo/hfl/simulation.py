@@ -188,8 +188,8 @@ def simulate(
         "rounds": rounds,
         "executor": executor,
         "seed": seed,
-        **privacy_settings(strategy, workflow),
         **(run_config or {}),
+        **privacy_settings(strategy, workflow),  # last: what ran, whatever a caller named
     }
     try:
         with _recorded(store, config, run_name, seed) as run:

@@ -29,6 +29,7 @@ from rengo.data import (
     train_test_split,
 )
 from rengo.hfl import (
+    Bulyan,
     Client,
     ClientFn,
     DifferentialPrivacy,
@@ -212,10 +213,11 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
     strategy = build_strategy(spec, evaluate_fn)
     clients = len(fed.client_ids)
     if clients < strategy.min_available_clients:
+        why = " (Bulyan: 4 num_byzantine + 3)" if isinstance(strategy, Bulyan) else ""
         raise ConfigError(
             f"{spec.source}: [strategy] {strategy.name} needs {strategy.min_available_clients} "
-            f"clients available per round (min_available_clients; Bulyan needs 4 "
-            f"num_byzantine + 3), this job has {clients}: add clients or lower the minimum"
+            f"clients available per round (min_available_clients{why}), this job has "
+            f"{clients}: add clients or lower the minimum"
         )
     mods: list[Mod] = []
     if spec.robust is not None:
