@@ -306,3 +306,20 @@ def test_predictions_come_back_as_the_labels_given(small: Scenario) -> None:
     labels = model.predict((small.split.test.ids[:5], small.split.test.X[:5]))
     assert set(labels.tolist()) <= set(model.classes_.tolist())
     assert isinstance(model.source_model_, SourceModel) and model.report_.epochs_run == 1
+
+
+@pytest.mark.parametrize(
+    ("scheme", "kind"),
+    [("djn", "ShortExponentObfuscators"), ("djn-short", "ShortExponentObfuscators"),
+     ("full", "KeyHolderObfuscators")],
+)  # fmt: skip
+def test_a_partys_own_encryptions_use_the_configured_scheme(scheme: str, kind: str) -> None:
+    """As SecureBoost's key-holding label party: DJN from a table by default (cheaper than
+    the CRT ``r^n`` every party used before), CRT only when full ``r^n`` is asked for."""
+    from rengo.crypto import generate_paillier_keypair
+    from rengo.ftl.config import TransferConfig
+
+    keys = generate_paillier_keypair(512, seed=1)
+    own, peer = ftl_roles._pools(keys, None, TransferConfig(obfuscator_scheme=scheme), 0, 100)
+    assert own is not None and peer is None
+    assert type(own.scheme).__name__ == kind
