@@ -175,7 +175,7 @@ def print_contribution(
 
     paid = {p.participant: p.amount_minor for p in payouts}
     table = Table(
-        title=f"Contribution ({report.label}, {report.score_name}) - run {run_id}",
+        title=f"Contribution ({report.method_label}, {report.score_name}) - run {run_id}",
         title_justify="left",
     )
     table.add_column("participant")

@@ -107,7 +107,7 @@ class ContributionReport:
         return tuple(r.round for r in self.rounds if r.stopped_by.startswith(GROUP_LEVEL))
 
     @property
-    def label(self) -> str:
+    def method_label(self) -> str:
         """``method``, and how many rounds fell back to group level if any:
         ``"gtg; group level in 3 of 5 rounds"``."""
         fell_back = len(self.group_level_rounds)
