@@ -348,7 +348,7 @@ def test_contribution_tracking_falls_back_to_group_level_and_says_so(
     assert all(v == pytest.approx(values[0]) for v in values)  # equal shares of the group
     assert all(r.stopped_by.startswith("group level") for r in report.rounds)
     assert report.group_level_rounds == (1, 2)
-    assert report.method_label == "loo; group level in 2 of 2 rounds"  # what rengo run's table shows
+    assert report.method_label == "loo; group level in 2 of 2 rounds"  # rengo run shows it
     from rengo.tracking import RunStore, record_contributions
 
     with RunStore(tmp_path / "runs.db") as store:
