@@ -34,6 +34,7 @@ from rengo.hfl import (
     ClientFn,
     DifferentialPrivacy,
     FitWorkflow,
+    Krum,
     LogisticRegressionClient,
     Mod,
     SecAggMod,
@@ -213,7 +214,8 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
     strategy = build_strategy(spec, evaluate_fn)
     clients = len(fed.client_ids)
     if clients < strategy.min_available_clients:
-        why = " (Bulyan: 4 num_byzantine + 3)" if isinstance(strategy, Bulyan) else ""
+        rules = {Bulyan: " (Bulyan: 4 num_byzantine + 3)", Krum: " (Krum: num_byzantine + 3)"}
+        why = rules.get(type(strategy), "")
         raise ConfigError(
             f"{spec.source}: [strategy] {strategy.name} needs {strategy.min_available_clients} "
             f"clients available per round (min_available_clients{why}), this job has "

@@ -107,7 +107,10 @@ class FedTrimmedAvg(_RobustStrategy):
 @dataclass
 class Krum(_RobustStrategy):
     """Krum (``num_selected=1``) or Multi-Krum: average the ``num_selected`` updates with the
-    lowest Krum scores, tolerating ``num_byzantine`` attackers (Blanchard et al. 2017)."""
+    lowest Krum scores, tolerating ``num_byzantine`` attackers (Blanchard et al. 2017). A
+    score needs ``n >= f + 3`` updates, so ``min_fit_clients`` and ``min_available_clients``
+    are raised to ``f + 3`` at least (a round with fewer is refused before anyone trains;
+    Krum's guarantee wants ``n > 2 f + 2``)."""
 
     num_byzantine: int = 1
     num_selected: int = 1
@@ -116,6 +119,9 @@ class Krum(_RobustStrategy):
         super().__post_init__()
         if self.num_byzantine < 0 or self.num_selected < 1:
             raise ValueError("num_byzantine must be >= 0 and num_selected >= 1")
+        needed = self.num_byzantine + 3
+        self.min_fit_clients = max(self.min_fit_clients, needed)
+        self.min_available_clients = max(self.min_available_clients, needed)
 
     def combine(self, updates: np.ndarray) -> np.ndarray:
         """Mean of the ``num_selected`` rows with the lowest Krum scores."""
