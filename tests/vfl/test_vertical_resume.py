@@ -192,9 +192,11 @@ def test_roles_at_different_epochs_roll_back_to_the_last_one_every_role_complete
             plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
         )
     crash_after("nobody", 0)
-    # the bank lost its last epoch (a restore from an older backup): it completed only 2
+    # the bank lost its last epoch (a restore from an older backup): it completed only 2 (a
+    # role still finishing epoch 3 when the guest crashed may not have saved it at all)
     bank = CheckpointFolder(tmp_path, "run-1", "bank", "hetero_lr")
-    (bank.path / "epoch-000003.npz").unlink()
+    (bank.path / "epoch-000003.npz").unlink(missing_ok=True)
+    assert bank.epochs() == [1, 2]
     resumed = simulate_vertical(
         plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
     )
