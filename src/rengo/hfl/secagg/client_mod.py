@@ -782,12 +782,8 @@ def rounding_room(
             "alone could exceed the DP clip norm; raise secagg_quantisation_bits"
         )
     squares = 0.0
-    for ref, new in zip(reference, trained, strict=True):
-        ref_flat, new_flat = np.asarray(ref).ravel(), np.asarray(new).ravel()
-        for start in range(0, ref_flat.size, CHUNK_VALUES):
-            stop = start + CHUNK_VALUES
-            update = np.subtract(new_flat[start:stop], ref_flat[start:stop], dtype=np.float64)
-            squares += float(update @ update)
+    for _, update in _update_chunks(reference, trained):
+        squares += float(update @ update)
     limit = quantisation.clip_range * (1.0 - margin)
     norm = weight * math.sqrt(squares)
     return min(1.0, limit / norm) if norm > 0 else 1.0
@@ -815,18 +811,29 @@ def _quantise_update(
     """
     sizes = _checked_sizes(reference, trained)
     vector = np.empty(sum(sizes) + EXTRA, dtype=dtype)
+    clipped = 0
+    for offset, update in _update_chunks(reference, trained):
+        if weight != 1.0:
+            update *= weight
+        end = offset + update.size
+        clipped += quantise_into(update, quantisation, vector[offset:end], multiplier)
+    return vector, clipped
+
+
+def _update_chunks(
+    reference: Sequence[np.ndarray], trained: Sequence[np.ndarray]
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(offset, chunk)`` of ``flatten(trained) - flatten(reference)`` in float64, chunk by
+    chunk into one small scratch buffer (reused: take each chunk before the next), so the
+    update never exists as a whole-model array. Sizes must already match."""
+    sizes = [int(np.size(p)) for p in reference]
     scratch = np.empty(min(CHUNK_VALUES, max(sizes, default=0)), dtype=np.float64)
-    clipped, offset = 0, 0
+    offset = 0
     for ref, new, size in zip(reference, trained, sizes, strict=True):
         ref_flat, new_flat = np.asarray(ref).ravel(), np.asarray(new).ravel()
         for start in range(0, size, CHUNK_VALUES):
             stop = min(size, start + CHUNK_VALUES)
             update = scratch[: stop - start]
             np.subtract(new_flat[start:stop], ref_flat[start:stop], out=update, dtype=np.float64)
-            if weight != 1.0:
-                update *= weight
-            clipped += quantise_into(
-                update, quantisation, vector[offset + start : offset + stop], multiplier
-            )
+            yield offset + start, update
         offset += size
-    return vector, clipped
