@@ -24,8 +24,10 @@ from rengo.hfl import (
     FedAvg,
     Krum,
     LogisticRegressionClient,
+    ResultChecks,
     SecAggMod,
     SecAggPlus,
+    SingleExchange,
     client_seed,
     simulate,
 )
@@ -39,6 +41,7 @@ from rengo.hfl.secagg.protocol import (
     UNMASK,
 )
 from rengo.hfl.simulation import make_pool
+from rengo.hfl.workflow import default_checks, sees_each_update
 from rengo.transport.pool import ClientPool, Reply, Request
 
 INIT = [np.zeros((4, 3)), np.zeros(3)]
@@ -302,6 +305,40 @@ def test_too_many_wrong_shares_fail_naming_the_senders(logistic_client_fn) -> No
 def test_strategies_that_need_each_update_are_refused(logistic_client_fn) -> None:
     with pytest.raises((ConfigError, RoundFailure), match="releases only the sum"):
         simulate(logistic_client_fn, N, Krum(min_fit_clients=N), INIT, 1, workflow=SecAggPlus())
+
+
+@pytest.mark.parametrize(
+    ("rules", "named"),
+    [
+        ({}, "max_weight_ratio, max_update_norm_ratio"),
+        ({"max_weight_ratio": None}, "max_update_norm_ratio"),
+        ({"max_update_norm_ratio": None}, "max_weight_ratio"),
+    ],
+)
+def test_per_update_result_checks_are_refused_not_silently_skipped(
+    logistic_client_fn, rules: dict[str, Any], named: str
+) -> None:
+    checks = ResultChecks(**rules)
+    with pytest.raises(ConfigError, match=f"result checks {named} compare each update"):
+        simulate(
+            logistic_client_fn, N, FedAvg(min_fit_clients=N), INIT, 1, workflow=SecAggPlus(),
+            checks=checks,
+        )  # fmt: skip
+
+
+def test_absolute_result_checks_still_run_under_secagg(logistic_client_fn) -> None:
+    checks = ResultChecks.streaming()
+    history = simulate(
+        logistic_client_fn, N, FedAvg(min_fit_clients=N), INIT, 1, workflow=SecAggPlus(),
+        checks=checks,
+    )  # fmt: skip
+    assert len(history.rounds) == 1 and not history.rounds[0].failures
+
+
+def test_a_deployments_default_checks_drop_the_median_rules_only_under_secagg() -> None:
+    assert default_checks(SecAggPlus()) == ResultChecks().without_median_rules()
+    assert default_checks(None) == ResultChecks() == default_checks(SingleExchange())
+    assert not sees_each_update(SecAggPlus()) and sees_each_update(SingleExchange())
 
 
 def test_central_dp_noises_the_unmasked_sum(logistic_client_fn) -> None:

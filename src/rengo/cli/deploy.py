@@ -200,7 +200,6 @@ def coordinator(
     """Serve a horizontal job to parties that connect to this coordinator: it prints who
     joins and leaves and one line per round (who reported, the loss, the traffic)."""
     from rengo.deploy import serve_coordinator
-    from rengo.hfl import ResultChecks
     from rengo.jobs import build_hfl_job, load_job
     from rengo.tracking import RunStore, resolve_store_path
 
@@ -258,7 +257,7 @@ def coordinator(
                 run_config={"job_file": str(job), "model": spec.model.type},
                 resume=resume,
                 on_listening=listening,
-                checks=spec.result_checks or ResultChecks(),
+                checks=spec.result_checks,
                 workflow=built.workflow,
                 slow_after=deploy.slow_after,
                 slow_rounds=deploy.slow_rounds,

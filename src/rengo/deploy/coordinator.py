@@ -28,7 +28,7 @@ from rengo.hfl.privacy_record import privacy_settings
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.secagg.workflow import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
-from rengo.hfl.workflow import FitWorkflow
+from rengo.hfl.workflow import FitWorkflow, default_checks
 from rengo.tracking.run import open_run
 from rengo.tracking.store import RunStore
 from rengo.transport.grpc_hub import GrpcHub
@@ -261,7 +261,9 @@ def serve_coordinator(
         federation CA unless given another.
     checks
         The checks of every fit result (default :class:`ResultChecks`: claims capped at 3x
-        the round's median, updates beyond 10x the median norm refused).
+        the round's median, updates beyond 10x the median norm refused; under secure
+        aggregation, which shows only the sum, the absolute bounds alone - each claim is
+        then bounded by ``SecAgg.max_examples``).
     slow_after, slow_rounds
         A party that misses ``round_timeout`` ``slow_after`` rounds in a row sits out the
         next ``slow_rounds`` rounds (``slow_after=0``: always wait).
@@ -339,7 +341,7 @@ def serve_coordinator(
             observers=observers,
             start_round=checkpoint[0] + 1 if checkpoint is not None else 1,
             workflow=workflow,
-            checks=checks if checks is not None else ResultChecks(),
+            checks=checks if checks is not None else default_checks(workflow),
             slow_after=slow_after if round_timeout is not None else 0,
             slow_rounds=slow_rounds,
             checkpoints=checkpoints or CheckpointRetention(),

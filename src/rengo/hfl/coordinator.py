@@ -38,7 +38,7 @@ from rengo.hfl.failure_log import ClientFailureLog
 from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum, as_aggregate
-from rengo.hfl.workflow import FitRound, FitWorkflow, SingleExchange
+from rengo.hfl.workflow import FitRound, FitWorkflow, SingleExchange, checks_for
 from rengo.transport.pool import ClientPool, EncodeOnDemand
 
 CHECKPOINT_FORMAT = 2
@@ -189,6 +189,8 @@ class Coordinator:
     checks
         The coordinator's checks of every fit result (default
         :meth:`ResultChecks.streaming`: absolute bounds, aggregation stays streaming).
+        Refused (``ConfigError``) with a per-update median rule under a workflow that
+        releases only the sum (secure aggregation).
     slow_after
         A client that misses the round timeout this many rounds in a row is marked slow
         (0: never).
@@ -225,6 +227,8 @@ class Coordinator:
         self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5EED]))
         if self.workflow is None:
             self.workflow = SingleExchange()
+        if self.checks is not None:
+            self.checks = checks_for(self.workflow, self.checks)
         self._aggregate_takes_rng = _takes_rng(self.strategy.aggregate_fit)
         if not self._aggregate_takes_rng:
             warnings.warn(

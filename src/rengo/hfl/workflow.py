@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rengo.core.codec import decode, encode
-from rengo.core.errors import ClientFailure, CodecError
+from rengo.core.errors import ClientFailure, CodecError, ConfigError
 from rengo.core.messages import FitIns, FitResult, Metrics
 from rengo.core.parameters import Parameters, validate_update
 from rengo.hfl.failure_log import ClientFailureLog
@@ -339,6 +339,50 @@ class FitWorkflow(Protocol):
     def run(self, fit_round: FitRound) -> WeightedSum:
         """Run the fit stage of ``fit_round``; return the accumulator to aggregate."""
         ...
+
+
+def sees_each_update(workflow: FitWorkflow) -> bool:
+    """Whether the coordinator sees each client's update under ``workflow``.
+
+    A workflow that releases only the sum (secure aggregation) sets a class attribute
+    ``sees_each_update = False``; every other workflow, a user's too, is taken to see each
+    update. The per-update median rules of :class:`~rengo.hfl.ResultChecks` need it.
+    """
+    return bool(getattr(workflow, "sees_each_update", True))
+
+
+def checks_for(workflow: FitWorkflow | None, checks: ResultChecks) -> ResultChecks:
+    """``checks`` as ``workflow`` can apply them.
+
+    Raises
+    ------
+    ConfigError
+        If ``checks`` has a per-update median rule (``max_weight_ratio``,
+        ``max_update_norm_ratio``) and the workflow releases only the sum: the rule could
+        not run, and a check that silently does nothing is worse than none.
+    """
+    if workflow is None or sees_each_update(workflow) or not checks.needs_whole_round:
+        return checks
+    rules = [
+        name
+        for name in ("max_weight_ratio", "max_update_norm_ratio")
+        if getattr(checks, name) is not None
+    ]
+    raise ConfigError(
+        f"result checks {', '.join(rules)} compare each update with the round's median, "
+        f"and {type(workflow).__name__} shows the coordinator only the sum: pass "
+        "checks=ResultChecks(max_weight_ratio=None, max_update_norm_ratio=None) (under "
+        "secure aggregation each claim is bounded by SecAgg.max_examples instead)"
+    )
+
+
+def default_checks(workflow: FitWorkflow | None) -> ResultChecks:
+    """A deployment's default checks under ``workflow``: :class:`~rengo.hfl.ResultChecks`
+    with its median rules, without them when the workflow releases only the sum."""
+    checks = ResultChecks()
+    if workflow is not None and not sees_each_update(workflow):
+        return checks.without_median_rules()
+    return checks
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -150,6 +150,10 @@ class SecAggPlus:
     TypeError
         If both ``config`` and options are given.
     """
+
+    sees_each_update: ClassVar[bool] = False
+    """The coordinator learns only the sum: per-update result checks cannot run (see
+    :func:`~rengo.hfl.workflow.checks_for`)."""
 
     config: SecAgg = field(default_factory=SecAgg)
     ca: bytes | None = field(default=None, repr=False)
