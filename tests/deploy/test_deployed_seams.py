@@ -25,6 +25,7 @@ from rengo.hfl import (
     Strategy,
     simulate,
 )
+from rengo.privacy import PrivacyBudgetExhausted
 from rengo.transport.grpc_party import Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 
@@ -284,3 +285,33 @@ def test_signed_secagg_on_a_hub_without_client_certificates_is_a_config_error() 
             FedAvg(), initial_parameters(), 1, "127.0.0.1:0", HubSecurity(insecure=True),
             workflow=SecAggPlus(signed=True),
         )  # fmt: skip
+
+
+class SpentBudget:
+    """A party's client whose own privacy budget is spent after round 1 (what a
+    ``TorchClient(dp=LocalDP(target_epsilon=...))`` raises), or that says so falsely."""
+
+    def __call__(self, call: Any, call_next: Any) -> Any:
+        if call.key == "fit" and int(call.config["server_round"]) > 1:
+            raise PrivacyBudgetExhausted(4.5, 5.75, 5.0, 1)
+        return call_next(call)
+
+
+@pytest.mark.timeout(90)
+def test_a_deployed_party_whose_local_budget_is_spent_ends_the_run_cleanly(
+    certs: Path, tmp_path: Path
+) -> None:
+    from rengo.tracking import RunStore
+
+    store = RunStore(tmp_path / "runs.db")
+    history = deployed_history(
+        certs, FedAvg(min_fit_clients=3), party_mods={NAMES[2]: [SpentBudget()]}, store=store
+    )
+    assert len(history.rounds) == 1
+    assert history.stopped is not None and f"({NAMES[2]}) is spent" in history.stopped
+    assert history.run_id is not None
+    assert store.get_run(history.run_id).status == "completed"
+    events = [e.message for e in store.events(history.run_id)]
+    assert any(f"client {NAMES[2]} is excluded" in m and "budget is spent" in m for m in events)
+    assert any("round 2 cannot be completed" in m for m in events)
+    assert store.latest_checkpoint(history.run_id) is not None

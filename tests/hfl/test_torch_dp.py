@@ -1,6 +1,7 @@
 """Local DP-SGD in the PyTorch adapter (Opacus): per-example clipping, an epsilon that grows
 across rounds from the persisted accountant, the same model on every executor, and a budget
-that drops the client before it is exceeded."""
+that makes the client leave before it is exceeded (the run stops cleanly when too few are
+left)."""
 
 from __future__ import annotations
 
@@ -77,10 +78,44 @@ def test_per_example_clipping_bounds_one_examples_influence() -> None:
     assert step <= 0.1 * 1.0 + 1e-4
 
 
-def test_a_spent_local_budget_drops_the_client_before_it_trains() -> None:
-    # round 1 reaches epsilon 4.5 < 5; round 2 would reach 5.75: every client refuses it
-    from rengo.core.errors import RoundFailure
+def test_spent_local_budgets_stop_the_run_cleanly_with_the_last_rounds_model(tmp_path) -> None:
+    # round 1 reaches epsilon 4.5 < 5; round 2 would reach 5.75: every client declines it
+    from rengo.tracking import RunStore
 
     dp = LocalDP(noise_multiplier=1.0, target_epsilon=5.0)
-    with pytest.raises(RoundFailure, match=r"round 2 failed.*privacy budget reached"):
-        simulate(_client_fn(dp), 4, FedAvg(min_fit_clients=1), _init(), 3, seed=0)
+    store = RunStore(tmp_path / "runs.db")
+    history = simulate(
+        _client_fn(dp), 4, FedAvg(min_fit_clients=1), _init(), 3, seed=0, store=store
+    )
+    one_round = simulate(_client_fn(dp), 4, FedAvg(min_fit_clients=1), _init(), 1, seed=0)
+    assert len(history.rounds) == 1
+    assert history.stopped is not None
+    assert "round 2 cannot be completed: the local privacy budget of 4 client(s)" in (
+        history.stopped
+    )
+    for a, b in zip(history.parameters, one_round.parameters, strict=True):
+        assert a.tobytes() == b.tobytes()
+    run = store.get_run(history.run_id)
+    assert run.status == "completed"
+    events = [e.message for e in store.events(history.run_id)]
+    assert any("its local privacy budget is spent" in m for m in events)
+    assert any("round 2 cannot be completed" in m for m in events)
+
+
+def test_a_client_whose_budget_is_spent_leaves_and_the_others_train_on() -> None:
+    # clients 0 and 1 can afford one round, 2 and 3 every round: from round 2 on only 2 and
+    # 3 train, and clients 0 and 1 are not asked again after they declined once
+    tight = LocalDP(noise_multiplier=1.0, target_epsilon=5.0)
+    loose = LocalDP(noise_multiplier=1.0, target_epsilon=50.0)
+
+    def build(cid: str) -> TorchClient:
+        loader = DataLoader(DATA[cid], batch_size=10, shuffle=True)
+        dp = tight if cid in {"0", "1"} else loose
+        return TorchClient(make_mlp(6, 2, (8,)), loader, lr=0.5, dp=dp)
+
+    history = simulate(build, 4, FedAvg(min_fit_clients=2), _init(), 3, seed=0)
+    assert history.stopped is None and len(history.rounds) == 3
+    assert set(history.rounds[1].failures) == {"0", "1"}
+    assert all("PrivacyBudgetExhausted" in r for r in history.rounds[1].failures.values())
+    assert sorted(history.rounds[2].clients) == ["2", "3"]
+    assert not history.rounds[2].failures

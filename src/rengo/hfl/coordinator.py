@@ -39,6 +39,7 @@ from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum, as_aggregate
 from rengo.hfl.workflow import FitRound, FitWorkflow, SingleExchange, checks_for
+from rengo.privacy.budget import is_spent_budget
 from rengo.transport.pool import ClientPool, EncodeOnDemand
 
 CHECKPOINT_FORMAT = 2
@@ -300,6 +301,7 @@ class Coordinator:
         rng = self._round_rng(server_round)
         available = self._not_sitting_out(server_round, self.pool.client_ids())
         if len(available) < self.strategy.min_available_clients:
+            self._stop_if_budgets_spent(server_round, self._excluded, len(available))
             raise self._fail(
                 server_round,
                 f"only {len(available)} clients available, "
@@ -347,8 +349,10 @@ class Coordinator:
             finally:
                 self._note_slow(server_round, [c for c, _ in instructions], fit_round.timed_out)
                 self._exclude(server_round, fit_round.excluded, state_before)
+                self._exclude(server_round, _spent_budgets(fit_round.failures), state_before)
         failures = fit_round.failures
         if acc.count < self.strategy.min_fit_clients and not empty:
+            self._stop_if_budgets_spent(server_round, failures, acc.count)
             detail = "; ".join(f"{c}: {r}" for c, r in failures.items()) or "none failed"
             raise self._fail(
                 server_round,
@@ -428,6 +432,25 @@ class Coordinator:
             last = server_round - 1
             blob = self.checkpoint_blob(last, strategy_state=state_before)
             self.store.save_checkpoint(self.run_id, last, blob)
+
+    def _stop_if_budgets_spent(
+        self, server_round: int, reasons: dict[str, str], others: int
+    ) -> None:
+        """Raise StopTraining if clients in ``reasons`` left because their own privacy budget
+        is spent (local DP) and ``others`` clients are too few without them: the round
+        cannot run, and no later round could, so
+        the run ends cleanly with the model of the last completed round - as a central DP
+        budget ends it - instead of failing."""
+        spent = sorted(cid for cid, reason in reasons.items() if is_spent_budget(reason))
+        if spent:
+            raise StopTraining(
+                f"round {server_round} cannot be completed: the local privacy budget of "
+                f"{len(spent)} client(s) ({', '.join(spent[:5])}"
+                f"{', ...' if len(spent) > 5 else ''}) is spent and the {others} client(s) left "
+                f"are too few (min_fit_clients={self.strategy.min_fit_clients}, "
+                f"min_available_clients={self.strategy.min_available_clients}); training "
+                f"stops with the model of round {server_round - 1}"
+            )
 
     def _warn(self, text: str, server_round: int) -> None:
         """Log ``text`` and record it as a warning event of the run."""
@@ -697,6 +720,15 @@ def _merge_strategy_metrics(
                 "round loop's own train_/central_/eval_ metrics; rename it"
             )
         metrics[key] = float(value)
+
+
+def _spent_budgets(failures: dict[str, str]) -> dict[str, str]:
+    """The failed clients whose own privacy budget is spent, with why they leave the run."""
+    return {
+        cid: f"its local privacy budget is spent ({reason})"
+        for cid, reason in failures.items()
+        if is_spent_budget(reason)
+    }
 
 
 def _takes_rng(method: Callable[..., Any]) -> bool:

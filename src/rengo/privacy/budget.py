@@ -29,3 +29,15 @@ class PrivacyBudgetExhausted(StopTraining):
         self.next_epsilon = next_epsilon
         self.target = target
         self.rounds = rounds
+
+
+def is_spent_budget(reason: str) -> bool:
+    """Whether a client's failure reason says its own (local DP) privacy budget is spent.
+
+    A pool reports a client's exception as one line, ``"raised <module>.<class>: message"``,
+    in simulation and from a deployed party alike; a client that raised
+    :class:`PrivacyBudgetExhausted` declined the round and can never train again in this
+    run (its epsilon only grows). A party could claim this falsely: the effect is that of a
+    party that leaves, which any party may do.
+    """
+    return f"{PrivacyBudgetExhausted.__name__}: " in reason
