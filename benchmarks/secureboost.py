@@ -25,9 +25,9 @@ are printed, and ratios only between systems of this invocation.
   holding the key pair, rows already aligned (no PSI, as FATE's fit).
 
 It also prints scikit-learn's ``HistGradientBoostingClassifier`` train AUC with the same
-settings on the joined columns, and the floor of one tree: the key holder's encryptions,
-the histogram additions and the decryptions at this machine's single-core costs, divided
-by its cores.
+settings on the joined columns, and the floor of one tree: the key holder's encryptions
+(with the default obfuscator scheme, as the label party makes them), the histogram additions
+and the decryptions at this machine's single-core costs, divided by its cores.
 
 Set-up (once; FATE lives in its own venv, never in .venv)::
 
@@ -244,21 +244,27 @@ def fate_run(case: dict[str, Any], venv: Path) -> ProcessRun:
 
 # ---------------------------------------------------------------------------- floor
 def floor_per_tree(
-    bits: int, rows: int, host_columns: int, depth: int, decryptions: float
-) -> dict[str, float]:
+    bits: int, rows: int, host_columns: int, depth: int, decryptions: float, trees: int
+) -> dict[str, Any]:
     """Single-core cost of one tree's unavoidable work, divided by the cores: the key
-    holder's encryptions (CRT obfuscators), one homomorphic addition per row and host column
-    at the root and (with histogram subtraction) half of that per deeper level, and the
-    decryptions."""
+    holder's encryptions (one obfuscator per row, made as the label party makes them: the
+    default scheme's pool for ``rows x trees`` obfuscators, its fixed-base table build
+    spread over the trees), one homomorphic addition per row and host column at the root
+    and (with histogram subtraction) half of that per deeper level, and the decryptions."""
     import gmpy2
 
     from rengo.crypto import ObfuscatorPool, generate_paillier_keypair
+    from rengo.vfl.secureboost import SecureBoostConfig
 
     public, private = generate_paillier_keypair(bits, seed=3)
-    pool = ObfuscatorPool(public, private_key=private, workers=1)
+    start = time.perf_counter()
+    pool = ObfuscatorPool.for_key_holder(
+        public, private, SecureBoostConfig().obfuscator_scheme, expected_count=rows * trees
+    )
+    table = time.perf_counter() - start
     start = time.perf_counter()
     sample = pool.generate(200)
-    obfuscator = (time.perf_counter() - start) / 200
+    obfuscator = (time.perf_counter() - start) / 200 + table / (rows * trees)
     a, b = sample[:100], sample[100:]
     start = time.perf_counter()
     for _ in range(20):
@@ -273,6 +279,7 @@ def floor_per_tree(
     total = rows * obfuscator + additions * addition + decryptions * decryption
     return {
         "seconds": total / cores,
+        "scheme": pool.method,
         "obfuscator_ms": obfuscator * 1e3,
         "addition_us": addition * 1e6,
         "decryption_ms": decryption * 1e3,
@@ -349,14 +356,15 @@ def print_case(case: dict[str, Any], runs: list[ProcessRun], reference_auc: floa
         report = rengo[0].report
         floor = floor_per_tree(
             case["bits"], report["encryptions_per_tree"], 10, case["depth"],
-            report["decryptions_per_tree"],
+            report["decryptions_per_tree"], report["trees"],
         )  # fmt: skip
         median = statistics.median(per_tree["rengo"]) if per_tree.get("rengo") else float("nan")
         print(
             f"floor of one tree: {report['encryptions_per_tree']} encryptions x "
-            f"{floor['obfuscator_ms']:.3f} ms + histogram additions x "
-            f"{floor['addition_us']:.2f} us + {report['decryptions_per_tree']:.0f} decryptions "
-            f"x {floor['decryption_ms']:.3f} ms, over {floor['cores']} cores = "
+            f"{floor['obfuscator_ms']:.3f} ms ({floor['scheme']} obfuscators) + histogram "
+            f"additions x {floor['addition_us']:.2f} us + "
+            f"{report['decryptions_per_tree']:.0f} decryptions x {floor['decryption_ms']:.3f} ms, "
+            f"over {floor['cores']} cores = "
             f"{floor['seconds']:.1f} s -> rengo at "
             f"{median / floor['seconds']:.1f}x the floor"
         )

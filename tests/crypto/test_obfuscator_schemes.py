@@ -271,6 +271,28 @@ def test_an_encryptors_pool_uses_the_named_scheme_and_assumption(
     assert all(private_key.raw_decrypt(v) == 0 for v in values)
 
 
+@pytest.mark.parametrize(
+    ("scheme", "holds_private", "method"),
+    [
+        ("full", True, "crt"),
+        ("full", False, "standard"),
+        ("djn", True, "djn-fixed-base"),
+        ("djn-short", True, "djn-fixed-base"),
+    ],
+)
+def test_a_key_holders_pool_computes_full_randomness_by_crt_and_else_uses_the_scheme(
+    keypair, scheme, holds_private, method
+):
+    public_key, private_key = keypair
+    with ObfuscatorPool.for_key_holder(
+        public_key, private_key if holds_private else None, scheme
+    ) as pool:
+        assert pool.method == method
+        values = pool.take(20)
+    assert len({int(v) for v in values}) == 20
+    assert all(private_key.raw_decrypt(v) == 0 for v in values)
+
+
 def test_with_worker_processes_only_the_workers_build_the_fixed_base_table(keypair):
     public_key, private_key = keypair
     with ObfuscatorPool.for_encryptor(public_key, "djn", processes=1, expected_count=5000) as pool:

@@ -271,6 +271,32 @@ class ObfuscatorPool:
         )
         return cls(public_key, scheme=chosen, seed=None if seed is None else seed + 1)
 
+    @classmethod
+    def for_key_holder(
+        cls,
+        public_key: PaillierPublicKey,
+        private_key: PaillierPrivateKey | None,
+        scheme: LocalObfuscatorScheme = DEFAULT_LOCAL_OBFUSCATOR_SCHEME,
+        *,
+        processes: int = 0,
+        expected_count: int | None = None,
+    ) -> ObfuscatorPool:
+        """The pool of a party that encrypts under its *own* key (SecureBoost's label party,
+        each party in transfer learning): the configured scheme's randomness, as
+        :meth:`for_encryptor` makes it, except that for ``"full"`` a party holding
+        ``private_key`` computes ``r^n`` by CRT (same security, ~4x cheaper).
+
+        Raises
+        ------
+        ConfigError
+            As :meth:`for_encryptor`, or if ``private_key`` is not ``public_key``'s.
+        """
+        if private_key is not None and scheme == "full":
+            return cls(public_key, private_key=private_key)
+        return cls.for_encryptor(
+            public_key, scheme, processes=processes, expected_count=expected_count
+        )
+
     @property
     def method(self) -> str:
         """How obfuscators are made: ``"crt"``, ``"standard"``, ``"djn-fixed-base"`` or

@@ -251,15 +251,12 @@ def _pools(
     asked for full ``r^n`` computes its own by CRT with its private key."""
     own = None
     if keys is not None:
-        own = (
-            ObfuscatorPool(keys[0], private_key=keys[1])
-            if config.obfuscator_scheme == "full"
-            else ObfuscatorPool.for_encryptor(
-                keys[0],
-                config.obfuscator_scheme,
-                processes=config.obfuscator_processes,
-                expected_count=seals,
-            )
+        own = ObfuscatorPool.for_key_holder(
+            keys[0],
+            keys[1],
+            config.obfuscator_scheme,
+            processes=config.obfuscator_processes,
+            expected_count=seals,
         )
     if peer_key is None:
         return own, None

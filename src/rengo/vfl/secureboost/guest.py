@@ -358,15 +358,12 @@ def secureboost_guest(
     for host in hosts:
         sbt.send(host, SETUP, {"rows": rows, "seed": run_seed, "public_key": public})
     # randomness of the configured scheme; a key holder asked for full r^n computes it by CRT
-    pool = (
-        ObfuscatorPool(public, private_key=private)
-        if private is not None and config.obfuscator_scheme == "full"
-        else ObfuscatorPool.for_encryptor(
-            public,
-            config.obfuscator_scheme,
-            processes=config.obfuscator_processes,
-            expected_count=expected_gradient_encryptions(config, rows, run_seed, resumed),
-        )
+    pool = ObfuscatorPool.for_key_holder(
+        public,
+        private,
+        config.obfuscator_scheme,
+        processes=config.obfuscator_processes,
+        expected_count=expected_gradient_encryptions(config, rows, run_seed, resumed),
     )
     decrypt = Decryptor(public, private, sbt, coordinator, pool)
     if resumed is not None:
