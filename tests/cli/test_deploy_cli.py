@@ -144,3 +144,22 @@ def test_coordinator_requires_tls_material_or_insecure(tmp_path: Path):
     job.write_text(JOB)
     result = CliRunner().invoke(app, ["coordinator", "--job", str(job)])
     assert result.exit_code == 2 and "TLS is on by default" in result.output
+
+
+def test_certs_revoke_writes_the_list_and_names_a_repeat_or_unknown_party(tmp_path: Path):
+    from rengo.transport.certs import REVOKED_FILE
+    from rengo.transport.revocation import RevocationList
+
+    runner = CliRunner(env={"COLUMNS": "300"})
+    certs = tmp_path / "certs"
+    assert runner.invoke(app, ["certs", "init", str(certs), "--parties", "a,b"]).exit_code == 0
+    result = runner.invoke(app, ["certs", "revoke", str(certs), "b"])
+    assert result.exit_code == 0, result.output
+    assert "revoked party b's certificate" in result.output
+    revocations = RevocationList(certs / REVOKED_FILE, (certs / "ca.pem").read_bytes())
+    assert len(revocations.serials) == 1
+    again = runner.invoke(app, ["certs", "revoke", str(certs), "b"])
+    assert again.exit_code == 2 and "is revoked already" in again.output
+    unknown = runner.invoke(app, ["certs", "revoke", str(certs), "zed"])
+    assert unknown.exit_code == 2 and "does not exist" in unknown.output
+    assert "Traceback" not in again.output + unknown.output

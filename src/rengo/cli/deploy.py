@@ -58,6 +58,25 @@ def certs_add(
         console.print(f"wrote {cert}")
 
 
+@certs_app.command("revoke")
+def certs_revoke(
+    directory: Annotated[Path, typer.Argument(help="Folder made by `rengo certs init`.")],
+    name: Annotated[str, typer.Argument(help="The party whose certificate to revoke.")],
+) -> None:
+    """Revoke a party's certificate; a coordinator started from DIR refuses it and drops the party.
+
+    The coordinator re-reads DIR/revoked.crl when it changes; `rengo certs add DIR NAME`
+    issues the party a new certificate.
+    """
+    from rengo.transport.certs import REVOKED_FILE, revoke_party
+
+    with friendly_errors(console):
+        serial = revoke_party(directory, name)
+        console.print(
+            f"revoked party {name}'s certificate (serial {serial:x}) in {directory / REVOKED_FILE}"
+        )
+
+
 def read_tokens(path: Path | None) -> dict[str, str] | None:
     """The ``{party: token}`` table of a TOML tokens file (None without a file)."""
     if path is None:

@@ -8,6 +8,12 @@ certificate per party (mTLS identity = the certificate's common name).
     DIR/parties/<name>.pem  <name>.key          one client cert per party
 
 Keys are ECDSA P-256 (fast to make, supported by gRPC's TLS); private keys are written 0600.
+
+``revoke_party(DIR, "b")`` adds party b's certificate to ``DIR/revoked.crl``, an X.509
+certificate revocation list signed by the CA (RFC 5280, Section 5); a hub started from
+``DIR`` refuses revoked certificates and drops a party whose certificate is revoked while it
+is connected (:class:`~rengo.transport.revocation.RevocationList`). ``add_party(DIR, "b")``
+issues b a new certificate (a new serial number), which is not revoked.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ from rengo.core.errors import ConfigError
 from rengo.core.roles import COORDINATOR, validate_party_name
 
 DEFAULT_HOSTS = ("localhost", "127.0.0.1")
+REVOKED_FILE = "revoked.crl"
+"""The federation's certificate revocation list, next to ``ca.pem``."""
+CRL_VALID_DAYS = 825
 
 
 @dataclass(frozen=True)
@@ -200,6 +209,100 @@ def add_party(directory: str | os.PathLike[str], name: str) -> tuple[Path, Path]
     _write(cert_path, pair.cert_pem, secret=False)
     _write(key_path, pair.key_pem, secret=True)
     return cert_path, key_path
+
+
+def _ca_pair(root: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    fix = f"run `rengo certs init {root} --parties ...` first"
+    cert = x509.load_pem_x509_certificate(
+        read_certificate_file(root / "ca.pem", "the federation's CA certificate", fix)
+    )
+    key = serialization.load_pem_private_key(
+        read_certificate_file(root / "ca.key", "the federation's CA key", fix), password=None
+    )
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ConfigError("the CA key must be an EC key made by create_ca")
+    return cert, key
+
+
+def revoke_party(directory: str | os.PathLike[str], name: str) -> int:
+    """Revoke party ``name``'s current certificate: add its serial number to the CA-signed
+    revocation list ``DIR/revoked.crl`` (written whole, then moved into place, so a hub
+    never reads half a list).
+
+    Returns
+    -------
+    int
+        The revoked certificate's serial number.
+
+    Raises
+    ------
+    ConfigError
+        If the folder has no CA, the party no certificate, the certificate was not issued by
+        this CA, or it is revoked already.
+    """
+    root = Path(directory)
+    ca_cert, ca_key = _ca_pair(root)
+    cert_path, _ = party_paths(root, name)
+    cert = x509.load_pem_x509_certificate(
+        read_certificate_file(
+            cert_path, f"party {name}'s certificate", "there is nothing of it to revoke"
+        )
+    )
+    if cert.issuer != ca_cert.subject:
+        raise ConfigError(f"{cert_path} was not issued by this federation's CA")
+    existing = read_revocation_list(root / REVOKED_FILE, ca_cert)
+    if any(entry.serial_number == cert.serial_number for entry in existing):
+        raise ConfigError(
+            f"party {name}'s certificate (serial {cert.serial_number:x}) is revoked already; "
+            f"`rengo certs add {root} {name}` issues it a new one"
+        )
+    now = dt.datetime.now(dt.timezone.utc)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(now - dt.timedelta(minutes=5))
+        .next_update(now + dt.timedelta(days=CRL_VALID_DAYS))
+    )
+    for entry in existing:
+        builder = builder.add_revoked_certificate(entry)
+    builder = builder.add_revoked_certificate(
+        x509.RevokedCertificateBuilder()
+        .serial_number(cert.serial_number)
+        .revocation_date(now)
+        .build()
+    )
+    crl = builder.sign(ca_key, hashes.SHA256())
+    temporary = root / f".{REVOKED_FILE}.{os.getpid()}"
+    _write(temporary, crl.public_bytes(serialization.Encoding.PEM), secret=False)
+    os.replace(temporary, root / REVOKED_FILE)
+    return int(cert.serial_number)
+
+
+def read_revocation_list(path: Path, ca_cert: x509.Certificate) -> list[x509.RevokedCertificate]:
+    """The entries of the revocation list at ``path`` (none if there is no file), after
+    checking that ``ca_cert`` issued and signed it.
+
+    Raises
+    ------
+    ConfigError
+        If the file is not a PEM CRL, or another CA issued or signed it.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise ConfigError(f"revocation list {path} cannot be read ({exc})") from None
+    try:
+        crl = x509.load_pem_x509_crl(data)
+    except ValueError as exc:
+        raise ConfigError(f"revocation list {path} is not a PEM CRL ({exc})") from None
+    public = ca_cert.public_key()
+    if crl.issuer != ca_cert.subject or not (
+        isinstance(public, ec.EllipticCurvePublicKey) and crl.is_signature_valid(public)
+    ):
+        raise ConfigError(f"revocation list {path} is not signed by this federation's CA")
+    return list(crl)
 
 
 def init_certificates(

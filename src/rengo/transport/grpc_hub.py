@@ -135,10 +135,17 @@ class HubParty:
 class _Session:
     """One party's open stream."""
 
-    def __init__(self, name: str, peer: str, context: grpc.ServicerContext | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        peer: str,
+        context: grpc.ServicerContext | None = None,
+        serial: int | None = None,
+    ) -> None:
         self.name = name
         self.peer = peer
         self.context = context
+        self.serial = serial  # of the party's certificate (mTLS), checked against revocations
         self.outbox: queue.SimpleQueue[OutgoingMessage | _Stop] = queue.SimpleQueue()
         self.registered = False
         self.closed = threading.Event()
@@ -303,6 +310,7 @@ class GrpcHub:
         self._watchdog: threading.Thread | None = None
         self.failure: PeerFailure | None = None
         self._departed: dict[str, HubParty] = {}
+        self._revoked: set[str] = set()  # dropped for a revoked certificate: not coming back
         self._joins: dict[str, int] = defaultdict(int)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -400,7 +408,9 @@ class GrpcHub:
                 missing = {
                     name
                     for name, party in self._departed.items()
-                    if party.reason != "left" and name not in self._farewelled
+                    if party.reason != "left"
+                    and name not in self._farewelled
+                    and name not in self._revoked
                 }
                 remaining = deadline - time.monotonic()
                 if not missing or remaining <= 0:
@@ -636,7 +646,7 @@ class GrpcHub:
             context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
         if self._stopping.is_set() and not self._goodbye:
             context.abort(grpc.StatusCode.UNAVAILABLE, "coordinator is shutting down")
-        session = _Session(name, peer, context)
+        session = _Session(name, peer, context, self.security.peer_serial(context))
         with self._lock:
             open_streams = sum(1 for s in self._live if s.name == name)
             if open_streams >= self.max_streams_per_party:
@@ -816,6 +826,7 @@ class GrpcHub:
             self._joins[session.name] += 1
             session.joined_at = time.time()
             self._departed.pop(session.name, None)
+            self._revoked.discard(session.name)  # a new certificate was issued
             backlog = self._undelivered.pop(session.name, deque())
             self._queued_for.pop(session.name, None)
             for message in backlog:
@@ -878,7 +889,8 @@ class GrpcHub:
 
     def _watch(self) -> None:
         """Drop sessions that sent nothing (not even a heartbeat) for ``heartbeat_timeout``,
-        and streams that did not say hello within ``handshake_timeout``."""
+        streams that did not say hello within ``handshake_timeout``, and parties whose
+        certificate the operator revoked while they were connected."""
         tick = min(self.heartbeat_interval, self.handshake_timeout / 2)
         while not self._stopping.wait(tick):
             now = time.monotonic()
@@ -889,6 +901,18 @@ class GrpcHub:
                     for s in self._live
                     if not s.registered and now - s.opened > self.handshake_timeout
                 ]
+                certified = [s for s in self._live if s.serial is not None]
+            for s in certified:
+                assert s.serial is not None
+                if self.security.is_revoked(s.serial):
+                    with self._lock:
+                        self._revoked.add(s.name)
+                    self._end(
+                        s,
+                        grpc.StatusCode.UNAUTHENTICATED,
+                        f"the certificate of party {s.name!r} (serial {s.serial:x}) was "
+                        "revoked by the federation's operator",
+                    )
             for s in stale:
                 self._end(
                     s,

@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+from cryptography import x509
 
 from rengo.core.errors import AuthenticationError, ConfigError
 from rengo.core.roles import COORDINATOR, validate_party_name
-from rengo.transport.certs import party_paths, read_certificate_file
+from rengo.transport.certs import REVOKED_FILE, party_paths, read_certificate_file
+from rengo.transport.revocation import RevocationList
 
 log = logging.getLogger("rengo.transport")
 
@@ -46,6 +48,7 @@ class HubSecurity:
     ``tokens`` maps party name -> secret and switches the hub to token authentication;
     without it, parties must present a certificate signed by ``ca_cert`` (mTLS).
     ``parties`` restricts mTLS to the listed names (None: any name the CA certified).
+    ``revocations``: the CA's revocation list; a certificate on it is refused (mTLS).
     """
 
     server_cert: bytes | None = None
@@ -54,6 +57,7 @@ class HubSecurity:
     tokens: Mapping[str, str] | None = None
     parties: frozenset[str] | None = None
     insecure: bool = False
+    revocations: RevocationList | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.insecure:
@@ -74,9 +78,18 @@ class HubSecurity:
         tokens: Mapping[str, str] | None = None,
         parties: Sequence[str] | None = None,
     ) -> HubSecurity:
-        """Read ``coordinator.pem``, ``coordinator.key`` and ``ca.pem`` from a certs folder."""
+        """Read ``coordinator.pem``, ``coordinator.key`` and ``ca.pem`` from a certs folder,
+        and follow its revocation list ``revoked.crl`` (read now and whenever it changes;
+        it may appear later).
+
+        Raises
+        ------
+        ConfigError
+            If a file is missing, or ``revoked.crl`` is not a list signed by the CA.
+        """
         root = Path(directory)
         fix = f"make it with `rengo certs init {root} --parties ...`"
+        ca_cert = read_certificate_file(root / "ca.pem", "the federation's CA certificate", fix)
         return cls(
             server_cert=read_certificate_file(
                 root / "coordinator.pem", "the coordinator's certificate", fix
@@ -84,9 +97,10 @@ class HubSecurity:
             server_key=read_certificate_file(
                 root / "coordinator.key", "the coordinator's key", fix
             ),
-            ca_cert=read_certificate_file(root / "ca.pem", "the federation's CA certificate", fix),
+            ca_cert=ca_cert,
             tokens=tokens,
             parties=None if parties is None else frozenset(map(validate_party_name, parties)),
+            revocations=RevocationList(root / REVOKED_FILE, ca_cert),
         )
 
     @property
@@ -144,7 +158,26 @@ class HubSecurity:
             raise AuthenticationError(f"unknown party {name!r} (not in the allow-list)")
         if claimed and claimed != name:
             raise AuthenticationError(f"certificate is for {name!r}, not {claimed!r}")
+        serial = self.peer_serial(context)
+        if serial is not None and self.is_revoked(serial):
+            raise AuthenticationError(
+                f"the certificate of party {name!r} (serial {serial:x}) is revoked by the "
+                "federation's operator"
+            )
         return name
+
+    def peer_serial(self, context: grpc.ServicerContext) -> int | None:
+        """The serial number of the certificate the caller presented (mTLS), else None."""
+        if self.tokens is not None or self.insecure:
+            return None
+        pems = context.auth_context().get("x509_pem_cert") or []
+        if len(pems) != 1:
+            return None
+        return int(x509.load_pem_x509_certificate(bytes(pems[0])).serial_number)
+
+    def is_revoked(self, serial: int) -> bool:
+        """Whether the certificate with this serial number is on the revocation list now."""
+        return self.revocations is not None and self.revocations.is_revoked(serial)
 
 
 @dataclass(frozen=True)

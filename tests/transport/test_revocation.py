@@ -1,0 +1,129 @@
+"""Certificate revocation: the operator's CA-signed list (``rengo certs revoke``) is refused
+when another CA signed it, a revoked party cannot connect, a party revoked while connected is
+dropped, and a new certificate for the same name is admitted again."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from rengo.core.errors import AuthenticationError, ConfigError
+from rengo.transport.certs import (
+    REVOKED_FILE,
+    add_party,
+    init_certificates,
+    revoke_party,
+)
+from rengo.transport.grpc_hub import GrpcHub
+from rengo.transport.grpc_party import Backoff, PartyConnection
+from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+from rengo.transport.revocation import RevocationList
+
+FAST = Backoff(initial=0.05, maximum=0.2, give_up_after=3.0)
+
+
+@pytest.fixture
+def certs(tmp_path: Path) -> Path:
+    directory = tmp_path / "certs"
+    init_certificates(directory, ["alice", "bob"])
+    return directory
+
+
+def _serial(certs: Path, name: str) -> int:
+    from cryptography import x509
+
+    return int(
+        x509.load_pem_x509_certificate(
+            (certs / "parties" / f"{name}.pem").read_bytes()
+        ).serial_number
+    )
+
+
+def test_a_revoked_serial_is_on_the_list_and_others_are_not(certs: Path) -> None:
+    revocations = RevocationList(certs / REVOKED_FILE, (certs / "ca.pem").read_bytes())
+    assert revocations.serials == frozenset()  # no file yet: nothing revoked
+    serial = revoke_party(certs, "bob")
+    assert serial == _serial(certs, "bob")
+    assert revocations.is_revoked(serial)  # re-read because the file changed
+    assert not revocations.is_revoked(_serial(certs, "alice"))
+    revoke_party(certs, "alice")
+    assert revocations.serials == {_serial(certs, "alice"), _serial(certs, "bob")}
+
+
+def test_revoking_twice_or_a_party_without_a_certificate_is_a_clear_error(certs: Path) -> None:
+    revoke_party(certs, "bob")
+    with pytest.raises(ConfigError, match="revoked already; `rengo certs add"):
+        revoke_party(certs, "bob")
+    with pytest.raises(ConfigError, match=r"party carol's certificate .* does not exist"):
+        revoke_party(certs, "carol")
+
+
+def test_a_list_signed_by_another_ca_is_refused_at_start_and_ignored_later(
+    certs: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    init_certificates(other, ["bob"])
+    revoke_party(other, "bob")
+    ca = (certs / "ca.pem").read_bytes()
+    with pytest.raises(ConfigError, match="not signed by this federation's CA"):
+        RevocationList(other / REVOKED_FILE, ca)
+    revoke_party(certs, "bob")
+    revocations = RevocationList(certs / REVOKED_FILE, ca)
+    (certs / REVOKED_FILE).write_bytes((other / REVOKED_FILE).read_bytes() + b"\n")
+    assert revocations.is_revoked(_serial(certs, "bob"))  # the last verified list holds
+    (certs / REVOKED_FILE).write_bytes(b"not a list")
+    assert revocations.is_revoked(_serial(certs, "bob"))
+    with pytest.raises(ConfigError, match="is not a PEM CRL"):
+        HubSecurity.from_directory(certs)
+
+
+def _connect(hub: GrpcHub, certs: Path, name: str) -> PartyConnection:
+    credentials = PartyCredentials.from_directory(certs, name)
+    return PartyConnection(hub.address, name, credentials, heartbeat_interval=0.2, backoff=FAST)
+
+
+@pytest.mark.timeout(60)
+def test_a_revoked_party_is_refused_and_a_reissued_certificate_is_admitted(certs: Path) -> None:
+    revoke_party(certs, "bob")
+    with GrpcHub("127.0.0.1:0", HubSecurity.from_directory(certs), heartbeat_interval=0.2) as hub:
+        with pytest.raises(AuthenticationError, match=r"'bob' .* is revoked"):
+            _connect(hub, certs, "bob").run()
+        assert hub.client_ids() == []
+        add_party(certs, "bob")  # a new certificate, a new serial number
+        conn = _connect(hub, certs, "bob").start()
+        try:
+            conn.wait_connected(20)
+            assert hub.client_ids() == ["bob"]
+        finally:
+            conn.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_party_revoked_while_connected_is_dropped_and_cannot_return(certs: Path) -> None:
+    events: list[str] = []
+    with GrpcHub(
+        "127.0.0.1:0",
+        HubSecurity.from_directory(certs),
+        heartbeat_interval=0.2,
+        on_event=lambda level, message: events.append(message),
+    ) as hub:
+        alice, bob = _connect(hub, certs, "alice").start(), _connect(hub, certs, "bob").start()
+        try:
+            alice.wait_connected(20)
+            bob.wait_connected(20)
+            revoke_party(certs, "bob")
+            deadline = time.monotonic() + 10
+            while "bob" in hub.client_ids() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert hub.client_ids() == ["alice"]
+            assert any("party bob left" in m and "was revoked" in m for m in events)
+            with pytest.raises(AuthenticationError, match=r"'bob' .* was revoked"):
+                bob.join(10)  # told why; it does not retry
+            with pytest.raises(AuthenticationError, match=r"'bob' .* is revoked"):
+                _connect(hub, certs, "bob").run()
+            assert hub.client_ids() == ["alice"]
+        finally:
+            alice.close()
+            bob.close()
