@@ -902,9 +902,9 @@ class GrpcHub:
                     if not s.registered and now - s.opened > self.handshake_timeout
                 ]
                 certified = [s for s in self._live if s.serial is not None]
+            revoked = self.security.revoked_serials() if certified else frozenset()
             for s in certified:
-                assert s.serial is not None
-                if self.security.is_revoked(s.serial):
+                if s.serial in revoked:
                     with self._lock:
                         self._revoked.add(s.name)
                     self._end(

@@ -177,7 +177,11 @@ class HubSecurity:
 
     def is_revoked(self, serial: int) -> bool:
         """Whether the certificate with this serial number is on the revocation list now."""
-        return self.revocations is not None and self.revocations.is_revoked(serial)
+        return serial in self.revoked_serials()
+
+    def revoked_serials(self) -> frozenset[int]:
+        """The serial numbers on the revocation list now (none without a list)."""
+        return frozenset() if self.revocations is None else self.revocations.serials
 
 
 @dataclass(frozen=True)
