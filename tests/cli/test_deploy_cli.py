@@ -163,3 +163,21 @@ def test_certs_revoke_writes_the_list_and_names_a_repeat_or_unknown_party(tmp_pa
     unknown = runner.invoke(app, ["certs", "revoke", str(certs), "zed"])
     assert unknown.exit_code == 2 and "does not exist" in unknown.output
     assert "Traceback" not in again.output + unknown.output
+
+
+def test_certs_list_shows_each_partys_serial_and_what_was_revoked(tmp_path: Path):
+    from rengo.transport.certs import list_parties, revoke_party
+
+    runner = CliRunner(env={"COLUMNS": "300"})
+    certs = tmp_path / "certs"
+    assert runner.invoke(app, ["certs", "init", str(certs), "--parties", "a,b"]).exit_code == 0
+    serial = revoke_party(certs, "b")
+    parties = {p.name: p for p in list_parties(certs)}
+    assert parties["b"].serial == serial and parties["b"].revoked_at is not None
+    assert parties["a"].revoked_at is None
+    result = runner.invoke(app, ["certs", "list", str(certs)])
+    assert result.exit_code == 0, result.output
+    row_b = next(line for line in result.output.splitlines() if f"{serial:x}" in line)
+    assert " b " in row_b and f"{parties['b'].revoked_at:%Y-%m-%d %H:%M}" in row_b
+    row_a = next(line for line in result.output.splitlines() if " a " in line)
+    assert row_a.rstrip(" │").endswith("-")

@@ -77,6 +77,31 @@ def certs_revoke(
         )
 
 
+@certs_app.command("list")
+def certs_list(
+    directory: Annotated[Path, typer.Argument(help="Folder made by `rengo certs init`.")],
+) -> None:
+    """List the parties' certificates: serial number, expiry, and whether revoked."""
+    from rich.table import Table
+
+    from rengo.transport.certs import list_parties
+
+    with friendly_errors(console):
+        parties = list_parties(directory)
+        table = Table("party")
+        table.add_column("serial", overflow="fold")
+        table.add_column("valid until (UTC)")
+        table.add_column("revoked (UTC)")
+        for party in parties:
+            table.add_row(
+                party.name,
+                f"{party.serial:x}",
+                f"{party.not_after:%Y-%m-%d %H:%M}",
+                "-" if party.revoked_at is None else f"{party.revoked_at:%Y-%m-%d %H:%M}",
+            )
+        console.print(table)
+
+
 def read_tokens(path: Path | None) -> dict[str, str] | None:
     """The ``{party: token}`` table of a TOML tokens file (None without a file)."""
     if path is None:

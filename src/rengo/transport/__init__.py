@@ -27,6 +27,7 @@ _LAZY = {
     "PartyConnection": "rengo.transport.grpc_party",
     "HubSecurity": "rengo.transport.grpc_security",
     "PartyCredentials": "rengo.transport.grpc_security",
+    "RevocationList": "rengo.transport.revocation",
 }
 
 
@@ -52,6 +53,7 @@ __all__ = [
     "ProcessPool",
     "Reply",
     "Request",
+    "RevocationList",
     "SerialPool",
     "TranscriptEntry",
     "executor_names",

@@ -305,6 +305,49 @@ def read_revocation_list(path: Path, ca_cert: x509.Certificate) -> list[x509.Rev
     return list(crl)
 
 
+@dataclass(frozen=True)
+class PartyCertificate:
+    """One party's certificate in a federation folder, as :func:`list_parties` reads it."""
+
+    name: str
+    serial: int
+    not_after: dt.datetime
+    revoked_at: dt.datetime | None
+    """When the CA revoked it (``revoked.crl``), or None."""
+
+
+def list_parties(directory: str | os.PathLike[str]) -> list[PartyCertificate]:
+    """Every party certificate under ``DIR/parties`` by name, with its serial number, expiry
+    and revocation (from the CA-verified ``DIR/revoked.crl``).
+
+    Raises
+    ------
+    ConfigError
+        If the folder has no CA certificate, or its revocation list is not the CA's.
+    """
+    root = Path(directory)
+    fix = f"run `rengo certs init {root} --parties ...` first"
+    ca_cert = x509.load_pem_x509_certificate(
+        read_certificate_file(root / "ca.pem", "the federation's CA certificate", fix)
+    )
+    revoked = {
+        entry.serial_number: entry.revocation_date_utc
+        for entry in read_revocation_list(root / REVOKED_FILE, ca_cert)
+    }
+    found = []
+    for path in sorted((root / "parties").glob("*.pem")):
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        found.append(
+            PartyCertificate(
+                path.stem,
+                int(cert.serial_number),
+                cert.not_valid_after_utc,
+                revoked.get(cert.serial_number),
+            )
+        )
+    return found
+
+
 def init_certificates(
     directory: str | os.PathLike[str],
     parties: Sequence[str],
