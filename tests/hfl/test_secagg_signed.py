@@ -619,3 +619,68 @@ def test_the_coordinators_own_certificate_does_not_pass_for_a_client(tmp_path: A
     cert, key = paths.parties["alice"]
     alice = SigningIdentity.from_pem(cert.read_bytes(), key.read_bytes(), ca)
     verify_signed(ca, "alice", alice.cert_pem, b"survivors", alice.sign(b"survivors"))
+
+
+# -- revoked certificates ---------------------------------------------------------------------
+
+
+def _federation(tmp_path: Any) -> tuple[bytes, Any, dict[str, SigningIdentity]]:
+    """A real federation folder with one certificate per client, the CA's revocation list,
+    and each client's identity following that list."""
+    from rengo.transport.certs import REVOKED_FILE, init_certificates
+    from rengo.transport.revocation import RevocationList
+
+    folder = tmp_path / "fed"
+    init_certificates(folder, [f"c{i}" for i in range(N)])
+    ca = (folder / "ca.pem").read_bytes()
+    revocations = RevocationList(folder / REVOKED_FILE, ca)
+    identities = {
+        f"c{i}": SigningIdentity.from_pem(
+            (folder / "parties" / f"c{i}.pem").read_bytes(),
+            (folder / "parties" / f"c{i}.key").read_bytes(),
+            ca,
+            revocations,
+        )
+        for i in range(N)
+    }
+    return ca, folder, identities
+
+
+def test_clients_refuse_a_round_in_which_the_coordinator_relays_a_revoked_certificate(
+    tmp_path: Any,
+) -> None:
+    from rengo.transport.certs import revoke_party
+
+    ca, folder, identities = _federation(tmp_path)
+    signer = identities["c2"]
+    statement = b"keys"
+    signature = signer.sign(statement)
+    identities["c1"].verify("c2", signer.cert_pem, statement, signature)  # before
+    revoke_party(folder, "c2")
+    with pytest.raises(
+        SignatureError, match=r"certificate of 'c2' \(serial [0-9a-f]+\) is revoked"
+    ):
+        identities["c1"].verify("c2", signer.cert_pem, statement, signature)
+    verify_signed(ca, "c2", signer.cert_pem, statement, signature)  # no list: not checked
+    with pytest.raises(ConfigError, match="is revoked"):
+        SigningIdentity.from_pem(signer.cert_pem, signer.key_pem, ca, identities["c1"].revocations)
+
+
+def test_a_signed_round_with_a_revoked_client_is_refused_by_the_others(
+    tmp_path: Any, logistic_client_fn: Any
+) -> None:
+    from rengo.transport.certs import revoke_party
+
+    ca, folder, identities = _federation(tmp_path)
+    run = functools.partial(
+        simulate, lambda cid: logistic_client_fn(cid[1:]), list(identities),
+        FedAvg(min_fit_clients=N), INIT, 1, seed=3, client_mods=[SecAggMod(identities)],
+    )  # fmt: skip
+    assert not run(workflow=SecAggPlus(signed=True, ca=ca)).rounds[0].failures
+    revoke_party(folder, "c2")  # the coordinator does not check; every other client does
+    with pytest.raises(RoundFailure) as failure:
+        run(workflow=SecAggPlus(signed=True, ca=ca))
+    refusals = re.findall(r"the keys relayed for client 'c2' are not signed by it \(the "
+                          r"certificate of 'c2' \(serial [0-9a-f]+\) is revoked\)",
+                          str(failure.value))  # fmt: skip
+    assert len(refusals) >= N - 2, str(failure.value)

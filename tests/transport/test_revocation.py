@@ -127,3 +127,18 @@ def test_a_party_revoked_while_connected_is_dropped_and_cannot_return(certs: Pat
         finally:
             alice.close()
             bob.close()
+
+
+def test_a_partys_credentials_follow_the_list_and_it_survives_a_process_boundary(
+    certs: Path,
+) -> None:
+    import pickle
+
+    credentials = PartyCredentials.from_directory(certs, "alice")
+    assert credentials.revocations is not None
+    assert credentials.revocations.serials == frozenset()
+    serial = revoke_party(certs, "bob")
+    copy = pickle.loads(pickle.dumps(credentials.revocations))
+    assert credentials.revocations.serials == copy.serials == {serial}
+    revoke_party(certs, "alice")
+    assert copy.serials == {serial, _serial(certs, "alice")}  # the copy re-reads it too

@@ -11,17 +11,19 @@ CCS 2017, Section 6): a coordinator that relays the messages can drop them but c
 or swap them.
 
 Signatures are ECDSA P-256 with SHA-256 for the EC keys ``rengo certs`` makes, Ed25519 for
-Ed25519 keys. Revocation is not checked: a federation removes a party by issuing a new CA
-or by the coordinator's allow-list. :func:`simulated_identities` makes a throwaway CA and
-one identity per client for simulations and tests.
+Ed25519 keys. An identity given the federation's revocation list (``revoked.crl``, see
+:class:`~rengo.transport.revocation.RevocationList`) refuses certificates on it, so a
+coordinator cannot pass a revoked party off as a client; without one, revocation is the
+hub's alone. :func:`simulated_identities` makes a throwaway CA and one identity per client
+for simulations and tests.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -32,6 +34,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from rengo.core.errors import ConfigError
 from rengo.core.roles import validate_party_name
 from rengo.transport.certs import create_ca, issue_certificate
+from rengo.transport.revocation import RevocationList
 
 
 class SignatureError(ValueError):
@@ -53,16 +56,26 @@ class SigningIdentity:
         Its certificate and private key (PEM).
     ca_pem
         The federation CA's certificate (PEM): what other parties' certificates must chain to.
+    revocations
+        The CA's revocation list, if this party has it: certificates on it are refused.
     """
 
     name: str
     cert_pem: bytes
     key_pem: bytes
     ca_pem: bytes
+    revocations: RevocationList | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def from_pem(cls, cert_pem: bytes, key_pem: bytes, ca_pem: bytes) -> SigningIdentity:
-        """The identity in a party's certificate, key and CA certificate.
+    def from_pem(
+        cls,
+        cert_pem: bytes,
+        key_pem: bytes,
+        ca_pem: bytes,
+        revocations: RevocationList | None = None,
+    ) -> SigningIdentity:
+        """The identity in a party's certificate, key and CA certificate (and the CA's
+        revocation list, to refuse revoked certificates, its own included).
 
         Raises
         ------
@@ -79,11 +92,12 @@ class SigningIdentity:
         if key.public_key().public_bytes(der, spki) != cert.public_key().public_bytes(der, spki):
             raise ConfigError("the private key does not belong to the certificate")
         name = _common_name(cert)
+        revoked = frozenset() if revocations is None else revocations.serials
         try:
-            verify_certificate(ca_pem, name, cert_pem)
+            verify_certificate(ca_pem, name, cert_pem, revoked)
         except SignatureError as exc:
             raise ConfigError(f"party {name!r}: {exc}") from None
-        return cls(name, cert_pem, key_pem, ca_pem)
+        return cls(name, cert_pem, key_pem, ca_pem, revocations)
 
     def sign(self, message: bytes) -> bytes:
         """This party's signature on ``message``."""
@@ -91,8 +105,9 @@ class SigningIdentity:
 
     def verify(self, name: str, cert_pem: bytes, message: bytes, signature: bytes) -> None:
         """Check that party ``name`` signed ``message`` under a certificate from this
-        identity's CA (see :func:`verify_signed`)."""
-        verify_signed(self.ca_pem, name, cert_pem, message, signature)
+        identity's CA that is not revoked (see :func:`verify_signed`)."""
+        revoked = frozenset() if self.revocations is None else self.revocations.serials
+        verify_signed(self.ca_pem, name, cert_pem, message, signature, revoked)
 
 
 @functools.lru_cache(maxsize=8)
@@ -132,11 +147,13 @@ def _issued_by(ca_pem: bytes, cert_pem: bytes) -> x509.Certificate:
     return cert
 
 
-def verify_certificate(ca_pem: bytes, name: str, cert_pem: bytes) -> x509.Certificate:
+def verify_certificate(
+    ca_pem: bytes, name: str, cert_pem: bytes, revoked: Collection[int] = frozenset()
+) -> x509.Certificate:
     """The certificate in ``cert_pem``, once checked: issued and signed by the CA in
     ``ca_pem``, valid now, not a CA itself, marked for client use (a party's, not the
-    coordinator's server certificate), and naming ``name``, a valid party name, as its
-    common name.
+    coordinator's server certificate), naming ``name``, a valid party name, as its common
+    name, and its serial number not among ``revoked``.
 
     Raises
     ------
@@ -170,11 +187,20 @@ def verify_certificate(ca_pem: bytes, name: str, cert_pem: bytes) -> x509.Certif
         validate_party_name(name)
     except ConfigError as exc:
         raise SignatureError(str(exc)) from None
+    if cert.serial_number in revoked:
+        raise SignatureError(
+            f"the certificate of {name!r} (serial {cert.serial_number:x}) is revoked"
+        )
     return cert
 
 
 def verify_signed(
-    ca_pem: bytes, name: str, cert_pem: bytes, message: bytes, signature: bytes
+    ca_pem: bytes,
+    name: str,
+    cert_pem: bytes,
+    message: bytes,
+    signature: bytes,
+    revoked: Collection[int] = frozenset(),
 ) -> None:
     """Check that party ``name`` signed ``message``, under a certificate from the CA.
 
@@ -188,6 +214,8 @@ def verify_signed(
         The signer's certificate (PEM), as it came with the message.
     message, signature
         The signed bytes and the signature.
+    revoked
+        Serial numbers of revoked certificates (the CA's revocation list).
 
     Raises
     ------
@@ -195,7 +223,7 @@ def verify_signed(
         If the certificate is not the CA's for ``name`` (see :func:`verify_certificate`) or
         the signature is not its key's on ``message``.
     """
-    public = verify_certificate(ca_pem, name, cert_pem).public_key()
+    public = verify_certificate(ca_pem, name, cert_pem, revoked).public_key()
     if not isinstance(signature, bytes) or not isinstance(message, bytes):
         raise SignatureError("the signature and the message must be bytes")
     try:

@@ -107,7 +107,7 @@ def _signing_mods(
     if credentials.cert and credentials.key and credentials.ca_cert:
         try:
             identity = SigningIdentity.from_pem(
-                credentials.cert, credentials.key, credentials.ca_cert
+                credentials.cert, credentials.key, credentials.ca_cert, credentials.revocations
             )
         except ConfigError as exc:
             if require_signed:

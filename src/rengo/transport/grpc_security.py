@@ -196,6 +196,9 @@ class PartyCredentials:
     insecure: bool = False
     server_name: str | None = None
     extra_options: tuple[tuple[str, object], ...] = field(default_factory=tuple)
+    revocations: RevocationList | None = field(default=None, compare=False)
+    """The CA's revocation list, if the operator gave the party one (``revoked.crl`` beside
+    ``ca.pem``): in signed secure aggregation the party refuses revoked certificates."""
 
     def __post_init__(self) -> None:
         if self.insecure:
@@ -209,18 +212,27 @@ class PartyCredentials:
     def from_directory(
         cls, directory: str | os.PathLike[str], name: str, *, server_name: str | None = None
     ) -> PartyCredentials:
-        """Read ``ca.pem`` and ``parties/<name>.pem|.key`` from a certs folder."""
+        """Read ``ca.pem`` and ``parties/<name>.pem|.key`` from a certs folder, and follow its
+        ``revoked.crl`` if the operator puts one there (read whenever it changes).
+
+        Raises
+        ------
+        ConfigError
+            If a file is missing, or ``revoked.crl`` is not a list signed by the CA.
+        """
         cert, key = party_paths(directory, name)
         fix = f"the federation's operator issues it with `rengo certs add DIR {name}`"
+        ca_cert = read_certificate_file(
+            Path(directory) / "ca.pem",
+            "the federation's CA certificate",
+            "copy ca.pem from the federation's operator",
+        )
         return cls(
-            ca_cert=read_certificate_file(
-                Path(directory) / "ca.pem",
-                "the federation's CA certificate",
-                "copy ca.pem from the federation's operator",
-            ),
+            ca_cert=ca_cert,
             cert=read_certificate_file(cert, f"party {name}'s certificate", fix),
             key=read_certificate_file(key, f"party {name}'s key", fix),
             server_name=server_name,
+            revocations=RevocationList(Path(directory) / REVOKED_FILE, ca_cert),
         )
 
     @classmethod

@@ -48,12 +48,23 @@ class RevocationList:
 
     def __init__(self, path: str | os.PathLike[str], ca_cert: bytes) -> None:
         self.path = Path(path)
-        self._ca = x509.load_pem_x509_certificate(ca_cert)
+        self._ca_pem = ca_cert
         self._lock = threading.Lock()
         self._serials: frozenset[int] = frozenset()
         self._seen: tuple[int, int] | None = None
         self._refused: tuple[int, int] | None = None
         self._load(strict=True)
+
+    def __getstate__(self) -> dict[str, object]:
+        """What a process executor copies: the path, the CA and the list as last verified
+        (the copy re-reads the file when it changes, as this one does)."""
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def _stamp(self) -> tuple[int, int] | None:
         try:
@@ -67,7 +78,8 @@ class RevocationList:
         if stamp == self._seen or (stamp is not None and stamp == self._refused):
             return
         try:
-            serials = frozenset(e.serial_number for e in read_revocation_list(self.path, self._ca))
+            ca = x509.load_pem_x509_certificate(self._ca_pem)
+            serials = frozenset(e.serial_number for e in read_revocation_list(self.path, ca))
         except ConfigError as exc:
             if strict:
                 raise
