@@ -88,10 +88,11 @@ def certs_list(
 
     with friendly_errors(console):
         parties = list_parties(directory)
-        table = Table("party")
-        table.add_column("serial", overflow="fold")
-        table.add_column("valid until (UTC)")
-        table.add_column("revoked (UTC)")
+        table = Table()
+        table.add_column("party", no_wrap=True)
+        table.add_column("serial", overflow="fold")  # 40 hex digits: folded when narrow
+        table.add_column("valid until (UTC)", no_wrap=True)
+        table.add_column("revoked (UTC)", no_wrap=True)
         for party in parties:
             table.add_row(
                 party.name,
