@@ -165,6 +165,24 @@ def test_background_fill_serves_take_without_making_any_on_demand(keypair):
     assert len({int(v) for v in [*values, *more]}) == 33
 
 
+def test_replenishing_makes_again_in_the_background_what_was_taken_since_last_time(keypair):
+    public_key, private_key = keypair
+    with ObfuscatorPool(public_key, private_key=private_key, seed=8) as pool:
+        assert pool.replenish_in_background() is None  # nothing taken yet
+        pool.take(12)
+        future = pool.replenish_in_background()
+        assert future is not None
+        future.result()
+        assert len(pool) == 12 and pool.stats.made_ahead == 12
+        assert pool.replenish_in_background() is None  # nothing taken since
+        pool.take(5)
+        pool.take(3)
+        pool.replenish_in_background()
+        pool.wait()
+        assert len(pool) == 12 and pool.stats.made_ahead == 20
+        assert pool.stats.made_on_demand == 12  # only the first take, before any fill
+
+
 def test_pool_stats_split_offline_from_online_seconds(keypair):
     """Time in fill is the offline phase; take served from stock adds no online time; a
     shortfall made inside take is online time."""

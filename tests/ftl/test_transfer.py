@@ -323,3 +323,28 @@ def test_a_partys_own_encryptions_use_the_configured_scheme(scheme: str, kind: s
     own, peer = ftl_roles._pools(keys, None, TransferConfig(obfuscator_scheme=scheme), 0, 100)
     assert own is not None and peer is None
     assert type(own.scheme).__name__ == kind
+
+
+def test_obfuscators_are_made_ahead_while_each_party_waits(
+    small: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The offline phase: each pool is primed before the first batch and refilled after every
+    use with what that use took, so nearly every obfuscator is made ahead (off the critical
+    path) and almost none is left over at the end."""
+    pools: list[Any] = []
+    original = ftl_roles._pools
+
+    def keeping(*args: Any, **kwargs: Any) -> Any:
+        made = original(*args, **kwargs)
+        pools.extend(pool for pool in made if pool is not None)
+        return made
+
+    monkeypatch.setattr(ftl_roles, "_pools", keeping)
+    fit(small, security="homomorphic", epochs=2)
+    assert len(pools) == 4  # each party: its own key's pool and its peer's
+    for pool in pools:
+        stats = pool.stats
+        assert stats.taken > 0
+        assert stats.made_on_demand <= 0.1 * stats.taken, stats
+        left_over = stats.made_ahead + stats.made_on_demand - stats.taken
+        assert 0 <= left_over <= 0.1 * stats.taken, stats

@@ -181,6 +181,7 @@ class ObfuscatorPool:
         self._made_ahead = 0
         self._made_on_demand = 0
         self._taken = 0
+        self._replenished = 0  # ``_taken`` at the last replenish_in_background
         self._seconds_ahead = 0.0
         self._seconds_on_demand = 0.0
         self._background: ThreadPoolExecutor | None = None
@@ -353,6 +354,15 @@ class ObfuscatorPool:
             future = self._background.submit(self.fill, count)
             self._pending.append(future)
         return future
+
+    def replenish_in_background(self) -> Future[None] | None:
+        """Start making, on the background thread, as many obfuscators as were taken since
+        the last replenishment (or since the pool was made): the offline phase of a protocol
+        whose steps are alike, each refilling while the party waits for its peers what the
+        step before it used. None when nothing was taken."""
+        with self._lock:
+            count, self._replenished = self._taken - self._replenished, self._taken
+        return self.fill_in_background(count) if count > 0 else None
 
     def wait(self) -> None:
         """Block until every background fill started so far has finished."""

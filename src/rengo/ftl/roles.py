@@ -269,6 +269,28 @@ def _pools(
     return own, peer
 
 
+def _prime(pool: ObfuscatorPool | None, expected: int, uses: int) -> None:
+    """Start the offline phase: make one use's share of ``expected`` obfuscators in the
+    background while the party does its plaintext work (the first batch's terms)."""
+    if pool is not None and expected > 0 and uses > 0:
+        pool.fill_in_background(-(-expected // uses))
+
+
+def _refill(pool: ObfuscatorPool | None, more_to_come: bool) -> None:
+    """The offline phase between uses: while this party waits for its peer, make again in
+    the background what the use just took (the next batch or step takes about as many);
+    nothing after the run's last use, so no fill is left running when the role ends."""
+    if pool is not None and more_to_come:
+        pool.replenish_in_background()
+
+
+def _close(*pools: ObfuscatorPool | None) -> None:
+    """Stop the pools' background threads and worker processes."""
+    for pool in pools:
+        if pool is not None:
+            pool.close()
+
+
 def _seal(
     values: Mapping[str, np.ndarray], keys: Keypair | None, bits: int, pool: ObfuscatorPool | None
 ) -> dict[str, Terms]:
@@ -472,6 +494,9 @@ def ftl_source(
     masks = expected_masks(config, len(rows), parameters, left, loss=True)
     seals = expected_seals(config, len(rows), left)
     own_pool, peer_pool = _pools(keys, peer_key, config, masks, seals)
+    uses = left * -(-len(rows) // config.batch_size)  # batches still to run
+    _prime(own_pool, seals, uses)
+    _prime(peer_pool, masks, uses * config.local_steps)
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim, width = config.dim, codes.shape[1]
     for epoch in range(len(losses), config.epochs):
@@ -487,6 +512,8 @@ def ftl_source(
             c, m = source_terms(phi, batch_codes, u_all[rows[batch]], batch_weights(config, n, 0))
             sent = {"c": c, "m": m} | ({"phi": phi} if labelled else {})
             step.send(target, SOURCE_TERMS, _seal(sent, keys, p_bits, own_pool))
+            last_batch = epoch + 1 == config.epochs and b + 1 == len(batches)
+            _refill(own_pool, not last_batch)
             got = _mapping(step.recv(target, TARGET_TERMS), target, "its terms")
             u_b = _expect(got.get("u"), peer_key, (n, dim), p_bits, f"{target} U_B")
             w_b = _expect(got.get("w"), peer_key, (dim, dim), p_bits, f"{target} W")
@@ -517,12 +544,14 @@ def ftl_source(
                 if local == 0:
                     own["loss"] = source_loss(u_b, w_b, r_b, q_b, mats, j_bits)
                 plain = _open(step.scope(local=local), target, own, keys, peer_pool)
+                _refill(peer_pool, not (last_batch and local + 1 == config.local_steps))
                 if local == 0:
                     epoch_loss += float(plain["loss"][0])
                 enc.apply_gradient(module, optimizer, plain["gradient"])
         losses.append(epoch_loss / len(batches))
         this_epoch.send(coordinator, LOSS, losses[-1])
         save_party(checkpoints, epoch + 1, module, optimizer, seed=batch_seed, losses=losses)
+    _close(own_pool, peer_pool)
     phi = translator(codes, enc.represent(module, x))
     model = SourceModel(
         spec, enc.parameter_arrays(module), phi, classes, config.objective, losses, config.epochs
@@ -628,9 +657,11 @@ def ftl_target(
     parameters = enc.flat_parameters(module).size
     left = config.epochs - first_epoch
     masks = expected_masks(config, len(rows), parameters, left, loss=False)
-    own_pool, peer_pool = _pools(
-        keys, peer_key, config, masks, expected_seals(config, len(rows), left)
-    )
+    seals = expected_seals(config, len(rows), left)
+    own_pool, peer_pool = _pools(keys, peer_key, config, masks, seals)
+    uses = left * -(-len(rows) // config.batch_size)  # batches still to run
+    _prime(own_pool, seals, uses)
+    _prime(peer_pool, masks, uses * config.local_steps)
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim = config.dim
     empty = np.empty((0, x.shape[1]))
@@ -654,6 +685,8 @@ def ftl_target(
             wmat, r, q = target_terms(u_b, u_t.reshape(-1, dim), codes_t, theta, w)
             sent = {"u": u_b, "w": wmat, "q": q} | ({"r": r} if w.labelled else {})
             step.send(source, TARGET_TERMS, _seal(sent, keys, p_bits, own_pool))
+            last_batch = epoch + 1 == config.epochs and b + 1 == len(batches)
+            _refill(own_pool, not last_batch)
             got = _mapping(step.recv(source, SOURCE_TERMS), source, "its terms")
             c = _expect(got.get("c"), peer_key, (len(batch), dim), p_bits, f"{source} c")
             m = _expect(got.get("m"), peer_key, (dim, dim), p_bits, f"{source} M")
@@ -675,8 +708,10 @@ def ftl_target(
                 )
                 own = {"gradient": target_gradient(c, m, phi if w.labelled else None, mats, j_bits)}
                 plain = _open(step.scope(local=local), source, own, keys, peer_pool)
+                _refill(peer_pool, not (last_batch and local + 1 == config.local_steps))
                 enc.apply_gradient(module, optimizer, plain["gradient"])
         save_party(checkpoints, epoch + 1, module, optimizer, seed=batch_seed)
+    _close(own_pool, peer_pool)
     model = TargetModel(
         spec,
         enc.parameter_arrays(module),
