@@ -315,15 +315,17 @@ def test_strategies_that_need_each_update_are_refused(logistic_client_fn) -> Non
         ({"max_update_norm_ratio": None}, "max_weight_ratio"),
     ],
 )
-def test_per_update_result_checks_are_refused_not_silently_skipped(
+def test_per_update_result_checks_are_dropped_out_loud_not_silently_skipped(
     logistic_client_fn, rules: dict[str, Any], named: str
 ) -> None:
-    checks = ResultChecks(**rules)
-    with pytest.raises(ConfigError, match=f"result checks {named} compare each update"):
-        simulate(
-            logistic_client_fn, N, FedAvg(min_fit_clients=N), INIT, 1, workflow=SecAggPlus(),
-            checks=checks,
+    # they never ran under secure aggregation; now the caller is told, and rengo 0.3 refuses
+    with pytest.warns(FutureWarning, match=f"result checks {named} compare each update"):
+        coordinator = Coordinator(
+            FedAvg(min_fit_clients=N), make_pool(logistic_client_fn, [str(i) for i in range(N)]),
+            INIT, workflow=SecAggPlus(), checks=ResultChecks(**rules),
         )  # fmt: skip
+    assert coordinator.checks == ResultChecks(**rules).without_median_rules()
+    assert not coordinator.run(1).rounds[0].failures
 
 
 def test_absolute_result_checks_still_run_under_secagg(logistic_client_fn) -> None:

@@ -119,3 +119,28 @@ def test_a_client_whose_budget_is_spent_leaves_and_the_others_train_on() -> None
     assert all("PrivacyBudgetExhausted" in r for r in history.rounds[1].failures.values())
     assert sorted(history.rounds[2].clients) == ["2", "3"]
     assert not history.rounds[2].failures
+
+
+def test_a_sampled_client_out_of_budget_makes_its_round_run_again_without_it(tmp_path) -> None:
+    # 10 clients, 3 sampled a round; clients 0-2 cannot afford even one round, so a round
+    # that samples one of them falls short: it is run again without them, and the run goes on
+    from rengo.tracking import RunStore
+
+    tight = LocalDP(noise_multiplier=1.0, target_epsilon=1.0)
+    loose = LocalDP(noise_multiplier=1.0, target_epsilon=100.0)
+
+    def build(cid: str) -> TorchClient:
+        i = int(cid)
+        loader = DataLoader(TensorDataset(X[i * 20 : (i + 1) * 20], Y[i * 20 : (i + 1) * 20]))
+        dp = tight if i < 3 else loose
+        return TorchClient(make_mlp(6, 2, (8,)), loader, lr=0.5, dp=dp)
+
+    store = RunStore(tmp_path / "runs.db")
+    strategy = FedAvg(fraction_fit=0.3, min_fit_clients=3, min_available_clients=3)
+    history = simulate(build, 10, strategy, _init(), 5, seed=1, store=store)
+    assert history.stopped is None and len(history.rounds) == 5
+    assert all(not r.failures and not {"0", "1", "2"} & set(r.clients) for r in history.rounds)
+    events = [e.message for e in store.events(history.run_id)]
+    again = [m for m in events if "is run again without client(s)" in m]
+    assert again, events
+    assert store.get_run(history.run_id).status == "completed"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rengo.core.errors import ConfigError
-from rengo.hfl import DifferentialPrivacy, SecAggPlus, simulate
+from rengo.hfl import DifferentialPrivacy, ResultChecks, SecAggPlus, simulate
 from rengo.jobs import build_hfl_job, parse_job
 from rengo.privacy import SecAgg
 
@@ -76,4 +76,13 @@ def test_per_update_result_checks_under_secagg_are_refused_not_silently_off() ->
     with pytest.raises(ConfigError, match="max_update_norm_ratio compares each update"):
         parse_job(raw)
     allowed = {**BASE, "privacy": {"secagg": True}, "result_checks": {"max_claimed_examples": 9}}
-    assert parse_job(allowed).result_checks is not None  # no per-update comparison: accepted
+    spec = parse_job(allowed)  # no per-update comparison: accepted, its median rules off
+    assert spec.result_checks == ResultChecks(
+        max_claimed_examples=9, max_weight_ratio=None, max_update_norm_ratio=None
+    )
+    job = build_hfl_job(spec)
+    history = simulate(
+        job.client_fn, job.client_ids, job.strategy, job.initial_parameters, 1,
+        workflow=job.workflow, checks=spec.result_checks,
+    )  # fmt: skip
+    assert not history.rounds[0].failures

@@ -142,3 +142,48 @@ def test_a_partys_credentials_follow_the_list_and_it_survives_a_process_boundary
     assert credentials.revocations.serials == copy.serials == {serial}
     revoke_party(certs, "alice")
     assert copy.serials == {serial, _serial(certs, "alice")}  # the copy re-reads it too
+
+
+def test_a_party_gets_a_new_certificate_only_once_its_current_one_is_revoked(
+    certs: Path,
+) -> None:
+    old = _serial(certs, "bob")
+    with pytest.raises(ConfigError, match="already holds a certificate from this CA"):
+        add_party(certs, "bob")  # the old one would stay valid, and nothing could revoke it
+    assert _serial(certs, "bob") == old
+    revoke_party(certs, "bob")
+    add_party(certs, "bob")
+    assert _serial(certs, "bob") != old
+    with pytest.raises(ConfigError, match="already holds"):
+        add_party(certs, "bob")
+
+
+def test_removing_the_list_or_putting_an_older_one_back_lifts_no_revocation(
+    certs: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import os
+
+    path = certs / REVOKED_FILE
+    revocations = RevocationList(path, (certs / "ca.pem").read_bytes())
+    bob = revoke_party(certs, "bob")
+    older = path.read_bytes()
+    time.sleep(1.1)  # a list's issue time has whole seconds
+    alice = revoke_party(certs, "alice")
+    assert revocations.serials == {alice, bob}
+    path.write_bytes(older)  # signed by the CA, but issued before the list in force
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert revocations.serials == {alice, bob}
+    path.unlink()
+    assert revocations.serials == {alice, bob}
+    assert any("before the one in force" in r.message for r in caplog.records)
+    assert sum("was removed" in r.message for r in caplog.records) == 1  # once, not per read
+    assert revocations.serials == {alice, bob}
+    assert sum("was removed" in r.message for r in caplog.records) == 1
+
+
+def test_a_hub_on_tokens_has_no_revocation_list_to_follow(certs: Path) -> None:
+    (certs / REVOKED_FILE).write_bytes(b"garbage")  # not read at all on tokens
+    security = HubSecurity.from_directory(certs, tokens={"alice": "secret"})
+    assert security.revocations is None and security.revoked_serials() == frozenset()
+    with pytest.raises(ConfigError, match="is not a PEM CRL"):
+        HubSecurity.from_directory(certs)

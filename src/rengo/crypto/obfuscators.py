@@ -287,11 +287,31 @@ class ObfuscatorPool:
         :meth:`for_encryptor` makes it, except that for ``"full"`` a party holding
         ``private_key`` computes ``r^n`` by CRT (same security, ~4x cheaper).
 
+        Parameters
+        ----------
+        public_key, private_key
+            The party's key pair (``private_key`` None: a party that holds only the public
+            key, whose ``"full"`` randomness is then the plain ``r^n``).
+        scheme
+            ``"djn"`` (default), ``"djn-short"`` or ``"full"`` (:data:`LocalObfuscatorScheme`).
+        processes, expected_count
+            As :meth:`for_encryptor`; unused by the CRT pool of ``"full"``, which needs no
+            table and runs in this process.
+
+        Returns
+        -------
+        ObfuscatorPool
+            An empty pool.
+
         Raises
         ------
         ConfigError
-            As :meth:`for_encryptor`, or if ``private_key`` is not ``public_key``'s.
+            As :meth:`for_encryptor`.
+        KeyMismatchError
+            If ``private_key`` is not ``public_key``'s.
         """
+        if private_key is not None:
+            private_key.require_matches(public_key)
         if private_key is not None and scheme == "full":
             return cls(public_key, private_key=private_key)
         return cls.for_encryptor(

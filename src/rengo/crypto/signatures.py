@@ -34,7 +34,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from rengo.core.errors import ConfigError
 from rengo.core.roles import validate_party_name
 from rengo.transport.certs import create_ca, issue_certificate
-from rengo.transport.revocation import RevocationList
+from rengo.transport.revocation import RevocationList, revoked_serials
 
 
 class SignatureError(ValueError):
@@ -92,9 +92,8 @@ class SigningIdentity:
         if key.public_key().public_bytes(der, spki) != cert.public_key().public_bytes(der, spki):
             raise ConfigError("the private key does not belong to the certificate")
         name = _common_name(cert)
-        revoked = frozenset() if revocations is None else revocations.serials
         try:
-            verify_certificate(ca_pem, name, cert_pem, revoked)
+            verify_certificate(ca_pem, name, cert_pem, revoked_serials(revocations))
         except SignatureError as exc:
             raise ConfigError(f"party {name!r}: {exc}") from None
         return cls(name, cert_pem, key_pem, ca_pem, revocations)
@@ -106,7 +105,7 @@ class SigningIdentity:
     def verify(self, name: str, cert_pem: bytes, message: bytes, signature: bytes) -> None:
         """Check that party ``name`` signed ``message`` under a certificate from this
         identity's CA that is not revoked (see :func:`verify_signed`)."""
-        revoked = frozenset() if self.revocations is None else self.revocations.serials
+        revoked = revoked_serials(self.revocations)
         verify_signed(self.ca_pem, name, cert_pem, message, signature, revoked)
 
 

@@ -499,59 +499,63 @@ def ftl_source(
     _prime(peer_pool, masks, uses * config.local_steps)
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim, width = config.dim, codes.shape[1]
-    for epoch in range(len(losses), config.epochs):
-        this_epoch = ftl.scope(epoch=epoch)
-        batches = batch_order(batch_seed, epoch, len(rows), config.batch_size)
-        epoch_loss = 0.0
-        for b, batch in enumerate(batches):
-            step = this_epoch.scope(batch=b)
-            n = len(batch)
-            u_all = enc.represent(module, x)
-            phi = translator(codes, u_all)
-            batch_codes = codes[rows[batch]]
-            c, m = source_terms(phi, batch_codes, u_all[rows[batch]], batch_weights(config, n, 0))
-            sent = {"c": c, "m": m} | ({"phi": phi} if labelled else {})
-            step.send(target, SOURCE_TERMS, _seal(sent, keys, p_bits, own_pool))
-            last_batch = epoch + 1 == config.epochs and b + 1 == len(batches)
-            _refill(own_pool, not last_batch)
-            got = _mapping(step.recv(target, TARGET_TERMS), target, "its terms")
-            u_b = _expect(got.get("u"), peer_key, (n, dim), p_bits, f"{target} U_B")
-            w_b = _expect(got.get("w"), peer_key, (dim, dim), p_bits, f"{target} W")
-            q_b = _expect(got.get("q"), peer_key, (1,), p_bits, f"{target} q")
-            r_b = None
-            if "r" in got:
-                if not labelled:
-                    raise ProtocolError(f"{target} sent label terms it said it does not have")
-                r_b = _expect(got["r"], peer_key, (width, dim), p_bits, f"{target} R")
-            # the source never learns m: any m > 0 only switches the label terms on
-            w = batch_weights(config, n, 0 if r_b is None else 1)
-            for local in range(config.local_steps):
-                if local:
-                    u_all = enc.represent(module, x)
-                    phi = translator(codes, u_all)
-                u_a = u_all[rows[batch]]
-                theta = enc.flat_parameters(module)
-                mats = source_gradient_matrices(
-                    phi,
-                    batch_codes,
-                    u_a,
-                    enc.translator_jacobian(module, x, codes),
-                    enc.row_jacobians(module, x[rows[batch]]),
-                    theta,
-                    w,
+    try:
+        for epoch in range(len(losses), config.epochs):
+            this_epoch = ftl.scope(epoch=epoch)
+            batches = batch_order(batch_seed, epoch, len(rows), config.batch_size)
+            epoch_loss = 0.0
+            for b, batch in enumerate(batches):
+                step = this_epoch.scope(batch=b)
+                n = len(batch)
+                u_all = enc.represent(module, x)
+                phi = translator(codes, u_all)
+                batch_codes = codes[rows[batch]]
+                c, m = source_terms(
+                    phi, batch_codes, u_all[rows[batch]], batch_weights(config, n, 0)
                 )
-                own = {"gradient": source_gradient(u_b, w_b, r_b, mats, j_bits)}
-                if local == 0:
-                    own["loss"] = source_loss(u_b, w_b, r_b, q_b, mats, j_bits)
-                plain = _open(step.scope(local=local), target, own, keys, peer_pool)
-                _refill(peer_pool, not (last_batch and local + 1 == config.local_steps))
-                if local == 0:
-                    epoch_loss += float(plain["loss"][0])
-                enc.apply_gradient(module, optimizer, plain["gradient"])
-        losses.append(epoch_loss / len(batches))
-        this_epoch.send(coordinator, LOSS, losses[-1])
-        save_party(checkpoints, epoch + 1, module, optimizer, seed=batch_seed, losses=losses)
-    _close(own_pool, peer_pool)
+                sent = {"c": c, "m": m} | ({"phi": phi} if labelled else {})
+                step.send(target, SOURCE_TERMS, _seal(sent, keys, p_bits, own_pool))
+                last_batch = epoch + 1 == config.epochs and b + 1 == len(batches)
+                _refill(own_pool, not last_batch)
+                got = _mapping(step.recv(target, TARGET_TERMS), target, "its terms")
+                u_b = _expect(got.get("u"), peer_key, (n, dim), p_bits, f"{target} U_B")
+                w_b = _expect(got.get("w"), peer_key, (dim, dim), p_bits, f"{target} W")
+                q_b = _expect(got.get("q"), peer_key, (1,), p_bits, f"{target} q")
+                r_b = None
+                if "r" in got:
+                    if not labelled:
+                        raise ProtocolError(f"{target} sent label terms it said it does not have")
+                    r_b = _expect(got["r"], peer_key, (width, dim), p_bits, f"{target} R")
+                # the source never learns m: any m > 0 only switches the label terms on
+                w = batch_weights(config, n, 0 if r_b is None else 1)
+                for local in range(config.local_steps):
+                    if local:
+                        u_all = enc.represent(module, x)
+                        phi = translator(codes, u_all)
+                    u_a = u_all[rows[batch]]
+                    theta = enc.flat_parameters(module)
+                    mats = source_gradient_matrices(
+                        phi,
+                        batch_codes,
+                        u_a,
+                        enc.translator_jacobian(module, x, codes),
+                        enc.row_jacobians(module, x[rows[batch]]),
+                        theta,
+                        w,
+                    )
+                    own = {"gradient": source_gradient(u_b, w_b, r_b, mats, j_bits)}
+                    if local == 0:
+                        own["loss"] = source_loss(u_b, w_b, r_b, q_b, mats, j_bits)
+                    plain = _open(step.scope(local=local), target, own, keys, peer_pool)
+                    _refill(peer_pool, not (last_batch and local + 1 == config.local_steps))
+                    if local == 0:
+                        epoch_loss += float(plain["loss"][0])
+                    enc.apply_gradient(module, optimizer, plain["gradient"])
+            losses.append(epoch_loss / len(batches))
+            this_epoch.send(coordinator, LOSS, losses[-1])
+            save_party(checkpoints, epoch + 1, module, optimizer, seed=batch_seed, losses=losses)
+    finally:
+        _close(own_pool, peer_pool)
     phi = translator(codes, enc.represent(module, x))
     model = SourceModel(
         spec, enc.parameter_arrays(module), phi, classes, config.objective, losses, config.epochs
@@ -665,53 +669,56 @@ def ftl_target(
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim = config.dim
     empty = np.empty((0, x.shape[1]))
-    for epoch in range(first_epoch, config.epochs):
-        this_epoch = ftl.scope(epoch=epoch)
-        batches = batch_order(batch_seed, epoch, len(rows), config.batch_size)
-        parts = (
-            target_label_batches(batch_seed, epoch, len(labelled_rows), len(batches))
-            if use_labels
-            else [np.empty(0, dtype=np.int64)] * len(batches)
-        )
-        for b, batch in enumerate(batches):
-            step = this_epoch.scope(batch=b)
-            own_rows = labelled_rows[parts[b]]
-            x_b = x[rows[batch]]
-            x_t = x[own_rows] if len(own_rows) else empty
-            codes_t = codes_all[parts[b]]
-            w = batch_weights(config, len(batch), len(own_rows))
-            u_b, u_t = enc.represent(module, x_b), enc.represent(module, x_t)
-            theta = enc.flat_parameters(module)
-            wmat, r, q = target_terms(u_b, u_t.reshape(-1, dim), codes_t, theta, w)
-            sent = {"u": u_b, "w": wmat, "q": q} | ({"r": r} if w.labelled else {})
-            step.send(source, TARGET_TERMS, _seal(sent, keys, p_bits, own_pool))
-            last_batch = epoch + 1 == config.epochs and b + 1 == len(batches)
-            _refill(own_pool, not last_batch)
-            got = _mapping(step.recv(source, SOURCE_TERMS), source, "its terms")
-            c = _expect(got.get("c"), peer_key, (len(batch), dim), p_bits, f"{source} c")
-            m = _expect(got.get("m"), peer_key, (dim, dim), p_bits, f"{source} M")
-            phi = None
-            if use_labels:
-                phi = _expect(got.get("phi"), peer_key, (width, dim), p_bits, f"{source} Phi")
-            for local in range(config.local_steps):
-                if local:
-                    u_b, u_t = enc.represent(module, x_b), enc.represent(module, x_t)
-                    theta = enc.flat_parameters(module)
-                mats = target_gradient_matrices(
-                    u_b,
-                    enc.row_jacobians(module, x_b),
-                    u_t.reshape(-1, dim),
-                    enc.row_jacobians(module, x_t),
-                    codes_t,
-                    theta,
-                    w,
-                )
-                own = {"gradient": target_gradient(c, m, phi if w.labelled else None, mats, j_bits)}
-                plain = _open(step.scope(local=local), source, own, keys, peer_pool)
-                _refill(peer_pool, not (last_batch and local + 1 == config.local_steps))
-                enc.apply_gradient(module, optimizer, plain["gradient"])
-        save_party(checkpoints, epoch + 1, module, optimizer, seed=batch_seed)
-    _close(own_pool, peer_pool)
+    try:
+        for epoch in range(first_epoch, config.epochs):
+            this_epoch = ftl.scope(epoch=epoch)
+            batches = batch_order(batch_seed, epoch, len(rows), config.batch_size)
+            parts = (
+                target_label_batches(batch_seed, epoch, len(labelled_rows), len(batches))
+                if use_labels
+                else [np.empty(0, dtype=np.int64)] * len(batches)
+            )
+            for b, batch in enumerate(batches):
+                step = this_epoch.scope(batch=b)
+                own_rows = labelled_rows[parts[b]]
+                x_b = x[rows[batch]]
+                x_t = x[own_rows] if len(own_rows) else empty
+                codes_t = codes_all[parts[b]]
+                w = batch_weights(config, len(batch), len(own_rows))
+                u_b, u_t = enc.represent(module, x_b), enc.represent(module, x_t)
+                theta = enc.flat_parameters(module)
+                wmat, r, q = target_terms(u_b, u_t.reshape(-1, dim), codes_t, theta, w)
+                sent = {"u": u_b, "w": wmat, "q": q} | ({"r": r} if w.labelled else {})
+                step.send(source, TARGET_TERMS, _seal(sent, keys, p_bits, own_pool))
+                last_batch = epoch + 1 == config.epochs and b + 1 == len(batches)
+                _refill(own_pool, not last_batch)
+                got = _mapping(step.recv(source, SOURCE_TERMS), source, "its terms")
+                c = _expect(got.get("c"), peer_key, (len(batch), dim), p_bits, f"{source} c")
+                m = _expect(got.get("m"), peer_key, (dim, dim), p_bits, f"{source} M")
+                phi = None
+                if use_labels:
+                    phi = _expect(got.get("phi"), peer_key, (width, dim), p_bits, f"{source} Phi")
+                for local in range(config.local_steps):
+                    if local:
+                        u_b, u_t = enc.represent(module, x_b), enc.represent(module, x_t)
+                        theta = enc.flat_parameters(module)
+                    mats = target_gradient_matrices(
+                        u_b,
+                        enc.row_jacobians(module, x_b),
+                        u_t.reshape(-1, dim),
+                        enc.row_jacobians(module, x_t),
+                        codes_t,
+                        theta,
+                        w,
+                    )
+                    label_terms = phi if w.labelled else None
+                    own = {"gradient": target_gradient(c, m, label_terms, mats, j_bits)}
+                    plain = _open(step.scope(local=local), source, own, keys, peer_pool)
+                    _refill(peer_pool, not (last_batch and local + 1 == config.local_steps))
+                    enc.apply_gradient(module, optimizer, plain["gradient"])
+            save_party(checkpoints, epoch + 1, module, optimizer, seed=batch_seed)
+    finally:
+        _close(own_pool, peer_pool)
     model = TargetModel(
         spec,
         enc.parameter_arrays(module),

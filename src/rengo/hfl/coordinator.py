@@ -38,7 +38,13 @@ from rengo.hfl.failure_log import ClientFailureLog
 from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum, as_aggregate
-from rengo.hfl.workflow import FitRound, FitWorkflow, SingleExchange, checks_for
+from rengo.hfl.workflow import (
+    FitRound,
+    FitWorkflow,
+    SingleExchange,
+    applicable_checks,
+    sees_each_update,
+)
 from rengo.privacy.budget import is_spent_budget
 from rengo.transport.pool import ClientPool, EncodeOnDemand
 
@@ -190,8 +196,9 @@ class Coordinator:
     checks
         The coordinator's checks of every fit result (default
         :meth:`ResultChecks.streaming`: absolute bounds, aggregation stays streaming).
-        Refused (``ConfigError``) with a per-update median rule under a workflow that
-        releases only the sum (secure aggregation).
+        Under a workflow that releases only the sum (secure aggregation) their per-update
+        median rules cannot run: they are dropped with a FutureWarning (a ``ConfigError``
+        from rengo 0.3).
     slow_after
         A client that misses the round timeout this many rounds in a row is marked slow
         (0: never).
@@ -229,7 +236,7 @@ class Coordinator:
         if self.workflow is None:
             self.workflow = SingleExchange()
         if self.checks is not None:
-            self.checks = checks_for(self.workflow, self.checks)
+            self.checks = applicable_checks(self.workflow, self.checks)
         self._aggregate_takes_rng = _takes_rng(self.strategy.aggregate_fit)
         if not self._aggregate_takes_rng:
             warnings.warn(
@@ -301,7 +308,7 @@ class Coordinator:
         rng = self._round_rng(server_round)
         available = self._not_sitting_out(server_round, self.pool.client_ids())
         if len(available) < self.strategy.min_available_clients:
-            self._stop_if_budgets_spent(server_round, self._excluded, len(available))
+            self._stop_if_budgets_spent(server_round)
             raise self._fail(
                 server_round,
                 f"only {len(available)} clients available, "
@@ -310,7 +317,7 @@ class Coordinator:
         old = self.parameters
         # the state a checkpoint of the last round holds (configure_fit may change it): kept
         # for a round whose workflow excludes clients and which then fails (see _exclude)
-        state_before = self.strategy.state_dict() if self.store is not None else None
+        state_before = self.strategy.state_dict()
         mods = self._client_mods()
         instructions = self.strategy.configure_fit(server_round, old, available, rng)
         for cid, ins in instructions:
@@ -342,17 +349,36 @@ class Coordinator:
                 server_round,
             )
         else:
+            verdict: RoundFailure | None = None
             try:
                 acc = self.workflow.run(fit_round)
             except RoundFailure as exc:  # a workflow's verdict (e.g. masks that cannot cancel)
-                raise self._fail(server_round, str(exc)) from exc
+                verdict = exc
             finally:
                 self._note_slow(server_round, [c for c, _ in instructions], fit_round.timed_out)
                 self._exclude(server_round, fit_round.excluded, state_before)
                 self._exclude(server_round, _spent_budgets(fit_round.failures), state_before)
+            if verdict is not None:
+                self._stop_if_budgets_spent(server_round)
+                raise self._fail(server_round, str(verdict)) from verdict
         failures = fit_round.failures
         if acc.count < self.strategy.min_fit_clients and not empty:
-            self._stop_if_budgets_spent(server_round, failures, acc.count)
+            self._stop_if_budgets_spent(server_round)
+            spent_now = sorted(_spent_budgets(failures))
+            if (
+                spent_now
+                and acc.count + len(spent_now) >= self.strategy.min_fit_clients
+                and sees_each_update(self.workflow)
+            ):
+                # they declined before training: run the round again from its start without
+                # them (the strategy's state as it was; nobody's update was aggregated)
+                self._warn(
+                    f"round {server_round} is run again without client(s) "
+                    f"{', '.join(spent_now)}, whose local privacy budget is spent",
+                    server_round,
+                )
+                self.strategy.load_state_dict(state_before)
+                return self.run_round(server_round)
             detail = "; ".join(f"{c}: {r}" for c, r in failures.items()) or "none failed"
             raise self._fail(
                 server_round,
@@ -427,29 +453,32 @@ class Coordinator:
         for cid, reason in new.items():
             self._excluded[cid] = reason
             self._warn(f"client {cid} is excluded from the rest of the run: {reason}", server_round)
-        if new and state_before is not None and self.checkpoint_every and self.run_id is not None:
-            assert self.store is not None
+        if new and self.store is not None and self.checkpoint_every and self.run_id is not None:
             last = server_round - 1
             blob = self.checkpoint_blob(last, strategy_state=state_before)
             self.store.save_checkpoint(self.run_id, last, blob)
 
-    def _stop_if_budgets_spent(
-        self, server_round: int, reasons: dict[str, str], others: int
-    ) -> None:
-        """Raise StopTraining if clients in ``reasons`` left because their own privacy budget
-        is spent (local DP) and ``others`` clients are too few without them: the round
-        cannot run, and no later round could, so
-        the run ends cleanly with the model of the last completed round - as a central DP
-        budget ends it - instead of failing."""
-        spent = sorted(cid for cid, reason in reasons.items() if is_spent_budget(reason))
-        if spent:
+    def _stop_if_budgets_spent(self, server_round: int) -> None:
+        """Raise StopTraining when local privacy budgets end the run: the clients still
+        eligible (connected, not excluded) are too few for a round, and would be enough with
+        the clients that left because their own budget is spent (local DP). No later round
+        could then run, so the run ends cleanly with the model of the last completed round,
+        as a central DP budget ends it. A shortage of any other cause (an outage, crashes)
+        is left to fail the round."""
+        spent = sorted(cid for cid, reason in self._excluded.items() if is_spent_budget(reason))
+        if not spent:
+            return
+        eligible = [c for c in self.pool.client_ids() if c not in self._excluded]
+        needed = max(self.strategy.min_fit_clients, self.strategy.min_available_clients)
+        if len(eligible) < needed <= len(eligible) + len(spent):
             raise StopTraining(
                 f"round {server_round} cannot be completed: the local privacy budget of "
                 f"{len(spent)} client(s) ({', '.join(spent[:5])}"
-                f"{', ...' if len(spent) > 5 else ''}) is spent and the {others} client(s) left "
-                f"are too few (min_fit_clients={self.strategy.min_fit_clients}, "
-                f"min_available_clients={self.strategy.min_available_clients}); training "
-                f"stops with the model of round {server_round - 1}"
+                f"{', ...' if len(spent) > 5 else ''}) is spent and the {len(eligible)} "
+                f"client(s) left are too few (min_fit_clients="
+                f"{self.strategy.min_fit_clients}, min_available_clients="
+                f"{self.strategy.min_available_clients}); training stops with the model of "
+                f"round {server_round - 1}"
             )
 
     def _warn(self, text: str, server_round: int) -> None:

@@ -151,7 +151,8 @@ def simulate(
         The coordinator's checks of every result (default
         :meth:`ResultChecks.streaming <rengo.hfl.ResultChecks.streaming>`: absolute bounds
         only, so aggregation streams; pass ``ResultChecks()`` for the median rules a
-        deployment uses; they are refused under secure aggregation, which shows no update).
+        deployment uses; under secure aggregation, which shows no update, they are dropped
+        with a warning).
     checkpoints
         Which round checkpoints stay in ``store`` (default: the latest only, what resuming
         needs; see :class:`~rengo.hfl.CheckpointRetention`).

@@ -14,12 +14,13 @@ persisted state between stages.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rengo.core.codec import decode, encode
-from rengo.core.errors import ClientFailure, CodecError, ConfigError
+from rengo.core.errors import ClientFailure, CodecError
 from rengo.core.messages import FitIns, FitResult, Metrics
 from rengo.core.parameters import Parameters, validate_update
 from rengo.hfl.failure_log import ClientFailureLog
@@ -329,7 +330,10 @@ class FitWorkflow(Protocol):
 
     ``client_mods`` names the registered client mods the workflow's stages need (requested
     from every client with each fit and evaluate); ``run`` returns the filled accumulator
-    (``count`` is how many clients it holds).
+    (``count`` is how many clients it holds). A workflow that shows the coordinator only
+    the sum of the updates (secure aggregation) also sets the class attribute
+    ``sees_each_update = False`` (see :func:`sees_each_update`); a workflow that wraps
+    another should pass it on.
     """
 
     def client_mods(self) -> tuple[str, ...]:
@@ -351,15 +355,23 @@ def sees_each_update(workflow: FitWorkflow) -> bool:
     return bool(getattr(workflow, "sees_each_update", True))
 
 
-def checks_for(workflow: FitWorkflow | None, checks: ResultChecks) -> ResultChecks:
-    """``checks`` as ``workflow`` can apply them.
+def applicable_checks(workflow: FitWorkflow | None, checks: ResultChecks) -> ResultChecks:
+    """``checks`` as ``workflow`` can apply them, saying so loudly if that drops any.
 
-    Raises
-    ------
-    ConfigError
-        If ``checks`` has a per-update median rule (``max_weight_ratio``,
-        ``max_update_norm_ratio``) and the workflow releases only the sum: the rule could
-        not run, and a check that silently does nothing is worse than none.
+    Parameters
+    ----------
+    workflow
+        The round's fit stage (None: the default, which sees each update).
+    checks
+        The coordinator's checks of every result.
+
+    Returns
+    -------
+    ResultChecks
+        ``checks``; without its per-update median rules (``max_weight_ratio``,
+        ``max_update_norm_ratio``) when the workflow releases only the sum, where they never
+        ran. That case warns (FutureWarning): it will be a ``ConfigError`` in rengo 0.3,
+        because a check that silently does nothing is worse than none.
     """
     if workflow is None or sees_each_update(workflow) or not checks.needs_whole_round:
         return checks
@@ -368,12 +380,17 @@ def checks_for(workflow: FitWorkflow | None, checks: ResultChecks) -> ResultChec
         for name in ("max_weight_ratio", "max_update_norm_ratio")
         if getattr(checks, name) is not None
     ]
-    raise ConfigError(
+    warnings.warn(
         f"result checks {', '.join(rules)} compare each update with the round's median, "
-        f"and {type(workflow).__name__} shows the coordinator only the sum: pass "
-        "checks=ResultChecks(max_weight_ratio=None, max_update_norm_ratio=None) (under "
-        "secure aggregation each claim is bounded by SecAgg.max_examples instead)"
+        f"and {type(workflow).__name__} shows the coordinator only the sum, so they cannot "
+        "run and are dropped (they never ran before either); this will be a ConfigError in "
+        "rengo 0.3: pass checks=ResultChecks(max_weight_ratio=None, "
+        "max_update_norm_ratio=None) (under secure aggregation each claim is bounded by "
+        "SecAgg.max_examples instead)",
+        FutureWarning,
+        stacklevel=3,
     )
+    return checks.without_median_rules()
 
 
 def default_checks(workflow: FitWorkflow | None) -> ResultChecks:

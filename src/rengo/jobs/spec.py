@@ -337,6 +337,9 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
                 "round's others, and secure aggregation (privacy.secagg = true) shows the "
                 "coordinator only their sum, so it would never run: remove it"
             )
+        if spec.privacy.secagg is not None and spec.result_checks is not None:
+            # the section's other keys hold; its median rules, on by default, cannot
+            spec.result_checks = spec.result_checks.without_median_rules()
     if "robust" in raw:
         from rengo.jobs.robust_spec import parse_robust
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rengo.core.errors import StopTraining
 
 
@@ -31,13 +33,30 @@ class PrivacyBudgetExhausted(StopTraining):
         self.rounds = rounds
 
 
+_SPENT = re.compile(
+    rf"(?:^|[(:] ?)raised {re.escape(PrivacyBudgetExhausted.__module__)}\."
+    rf"{PrivacyBudgetExhausted.__qualname__}: "
+)
+
+
 def is_spent_budget(reason: str) -> bool:
     """Whether a client's failure reason says its own (local DP) privacy budget is spent.
 
     A pool reports a client's exception as one line, ``"raised <module>.<class>: message"``,
-    in simulation and from a deployed party alike; a client that raised
-    :class:`PrivacyBudgetExhausted` declined the round and can never train again in this
-    run (its epsilon only grows). A party could claim this falsely: the effect is that of a
-    party that leaves, which any party may do.
+    in simulation and from a deployed party alike (a workflow may put its stage before it);
+    a client that raised :class:`PrivacyBudgetExhausted` declined the round and can never
+    train again in this run (its epsilon only grows). A party can claim this falsely; it is
+    then left out of the run, as a party that leaves is, and the run stops cleanly only if
+    the parties left are too few for a round (see :class:`~rengo.hfl.Coordinator`).
+
+    Parameters
+    ----------
+    reason
+        A failure reason as the round records it.
+
+    Returns
+    -------
+    bool
+        True if the client raised :class:`PrivacyBudgetExhausted`.
     """
-    return f"{PrivacyBudgetExhausted.__name__}: " in reason
+    return _SPENT.search(reason) is not None

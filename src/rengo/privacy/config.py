@@ -113,9 +113,10 @@ class LocalDP:
     ``noise_multiplier * max_grad_norm`` is added to every batch's sum; with Poisson-sampled
     batches Opacus's accountant reports the client's epsilon(delta) over all its rounds.
     With ``target_epsilon`` a client refuses the round that would exceed it
-    (:class:`PrivacyBudgetExhausted`); the coordinator leaves it out of the rest of the run,
-    and when too few clients with budget remain the run stops cleanly with the model of the
-    last completed round.
+    (:class:`PrivacyBudgetExhausted`); the coordinator leaves it out of the rest of the run
+    (a round its refusal made fall short runs again without it, except under secure
+    aggregation), and when too few clients with budget remain the run stops cleanly with the
+    model of the last completed round.
 
     Raises
     ------

@@ -19,13 +19,16 @@ issues b a new certificate (a new serial number), which is not revoked.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import ipaddress
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -195,33 +198,75 @@ def read_certificate_file(path: Path, what: str, fix: str) -> bytes:
         raise ConfigError(f"{what} {path} cannot be read (permission denied)") from None
 
 
-def add_party(directory: str | os.PathLike[str], name: str) -> tuple[Path, Path]:
-    """Issue a certificate for one more party with the CA in ``directory``."""
-    validate_party_name(name)
-    root = Path(directory)
+def _ca_files(root: Path) -> KeyPair:
+    """The CA certificate and key of the federation folder ``root``."""
     fix = f"run `rengo certs init {root} --parties ...` first"
-    ca = KeyPair(
+    return KeyPair(
         read_certificate_file(root / "ca.pem", "the federation's CA certificate", fix),
         read_certificate_file(root / "ca.key", "the federation's CA key", fix),
     )
-    pair = issue_certificate(ca, name)
+
+
+def _load_certificate(path: Path, what: str, fix: str) -> x509.Certificate:
+    """The certificate in ``path``, or a ConfigError naming the file (missing, unreadable
+    or not a PEM certificate) instead of a traceback."""
+    try:
+        return x509.load_pem_x509_certificate(read_certificate_file(path, what, fix))
+    except ValueError as exc:
+        raise ConfigError(f"{what} {path} is not a PEM certificate ({exc})") from None
+
+
+def add_party(directory: str | os.PathLike[str], name: str) -> tuple[Path, Path]:
+    """Issue a certificate for one more party with the CA in ``directory``.
+
+    A party that holds a certificate from this CA gets a new one only once the old one is
+    revoked (:func:`revoke_party`): otherwise the old certificate, which nothing could
+    revoke any more, would stay valid beside the new one.
+
+    Raises
+    ------
+    ConfigError
+        For an invalid name, a folder without a CA, or a party whose current certificate
+        from this CA is not revoked.
+    """
+    validate_party_name(name)
+    root = Path(directory)
+    ca = _ca_files(root)
     cert_path, key_path = party_paths(root, name)
+    if cert_path.exists():
+        ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
+        old = _load_certificate(cert_path, f"party {name}'s certificate", "remove it")
+        if _issued_by_ca(old, ca_cert) and not any(
+            entry.serial_number == old.serial_number
+            for entry in read_revocation_list(root / REVOKED_FILE, ca_cert)
+        ):
+            raise ConfigError(
+                f"party {name} already holds a certificate from this CA (serial "
+                f"{old.serial_number:x}); revoke it first (`rengo certs revoke {root} {name}`), "
+                "or it would stay valid beside the new one"
+            )
+    pair = issue_certificate(ca, name)
     _write(cert_path, pair.cert_pem, secret=False)
     _write(key_path, pair.key_pem, secret=True)
     return cert_path, key_path
 
 
+def _issued_by_ca(cert: x509.Certificate, ca_cert: x509.Certificate) -> bool:
+    """Whether ``ca_cert`` issued and signed ``cert`` (a CA made anew under the same name
+    did not)."""
+    try:
+        cert.verify_directly_issued_by(ca_cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
 def _ca_pair(root: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    fix = f"run `rengo certs init {root} --parties ...` first"
-    cert = x509.load_pem_x509_certificate(
-        read_certificate_file(root / "ca.pem", "the federation's CA certificate", fix)
-    )
-    key = serialization.load_pem_private_key(
-        read_certificate_file(root / "ca.key", "the federation's CA key", fix), password=None
-    )
+    ca = _ca_files(root)
+    key = serialization.load_pem_private_key(ca.key_pem, password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ConfigError("the CA key must be an EC key made by create_ca")
-    return cert, key
+    return x509.load_pem_x509_certificate(ca.cert_pem), key
 
 
 def revoke_party(directory: str | os.PathLike[str], name: str) -> int:
@@ -243,13 +288,35 @@ def revoke_party(directory: str | os.PathLike[str], name: str) -> int:
     root = Path(directory)
     ca_cert, ca_key = _ca_pair(root)
     cert_path, _ = party_paths(root, name)
-    cert = x509.load_pem_x509_certificate(
-        read_certificate_file(
-            cert_path, f"party {name}'s certificate", "there is nothing of it to revoke"
-        )
+    cert = _load_certificate(
+        cert_path, f"party {name}'s certificate", "there is nothing of it to revoke"
     )
-    if cert.issuer != ca_cert.subject:
+    if not _issued_by_ca(cert, ca_cert):
         raise ConfigError(f"{cert_path} was not issued by this federation's CA")
+    with _exclusive(root / f".{REVOKED_FILE}.lock"):
+        return _add_to_list(root, ca_cert, ca_key, cert, name)
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (two revocations at once must not each write
+    a list without the other's entry)."""
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _add_to_list(
+    root: Path,
+    ca_cert: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    cert: x509.Certificate,
+    name: str,
+) -> int:
+    """Write ``root``'s revocation list again with ``cert`` on it; its serial number."""
     existing = read_revocation_list(root / REVOKED_FILE, ca_cert)
     if any(entry.serial_number == cert.serial_number for entry in existing):
         raise ConfigError(
@@ -278,19 +345,31 @@ def revoke_party(directory: str | os.PathLike[str], name: str) -> int:
     return int(cert.serial_number)
 
 
-def read_revocation_list(path: Path, ca_cert: x509.Certificate) -> list[x509.RevokedCertificate]:
-    """The entries of the revocation list at ``path`` (none if there is no file), after
-    checking that ``ca_cert`` issued and signed it.
+def read_crl(path: Path, ca_cert: x509.Certificate) -> x509.CertificateRevocationList | None:
+    """The revocation list at ``path`` (None if there is no file), after checking that
+    ``ca_cert`` issued and signed it.
+
+    Parameters
+    ----------
+    path
+        The list (``revoked.crl``), PEM.
+    ca_cert
+        The federation's CA certificate.
+
+    Returns
+    -------
+    CertificateRevocationList or None
+        The verified list, or None when the file does not exist.
 
     Raises
     ------
     ConfigError
-        If the file is not a PEM CRL, or another CA issued or signed it.
+        If the file cannot be read, is not a PEM CRL, or another CA issued or signed it.
     """
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return []
+        return None
     except OSError as exc:
         raise ConfigError(f"revocation list {path} cannot be read ({exc})") from None
     try:
@@ -302,7 +381,20 @@ def read_revocation_list(path: Path, ca_cert: x509.Certificate) -> list[x509.Rev
         isinstance(public, ec.EllipticCurvePublicKey) and crl.is_signature_valid(public)
     ):
         raise ConfigError(f"revocation list {path} is not signed by this federation's CA")
-    return list(crl)
+    return crl
+
+
+def read_revocation_list(path: Path, ca_cert: x509.Certificate) -> list[x509.RevokedCertificate]:
+    """The entries of the CA-verified revocation list at ``path`` (none if there is no
+    file); see :func:`read_crl`.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`read_crl`.
+    """
+    crl = read_crl(path, ca_cert)
+    return [] if crl is None else list(crl)
 
 
 @dataclass(frozen=True)
@@ -336,7 +428,7 @@ def list_parties(directory: str | os.PathLike[str]) -> list[PartyCertificate]:
     }
     found = []
     for path in sorted((root / "parties").glob("*.pem")):
-        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        cert = _load_certificate(path, f"party {path.stem}'s certificate", "remove it")
         found.append(
             PartyCertificate(
                 path.stem,

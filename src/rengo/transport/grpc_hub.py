@@ -902,7 +902,11 @@ class GrpcHub:
                     if not s.registered and now - s.opened > self.handshake_timeout
                 ]
                 certified = [s for s in self._live if s.serial is not None]
-            revoked = self.security.revoked_serials() if certified else frozenset()
+            revoked: frozenset[int] = frozenset()
+            try:
+                revoked = self.security.revoked_serials() if certified else frozenset()
+            except Exception:  # the liveness checks below must go on whatever the list does
+                log.exception("reading the revocation list failed")
             for s in certified:
                 if s.serial in revoked:
                     with self._lock:

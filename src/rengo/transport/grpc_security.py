@@ -27,7 +27,7 @@ from cryptography import x509
 from rengo.core.errors import AuthenticationError, ConfigError
 from rengo.core.roles import COORDINATOR, validate_party_name
 from rengo.transport.certs import REVOKED_FILE, party_paths, read_certificate_file
-from rengo.transport.revocation import RevocationList
+from rengo.transport.revocation import RevocationList, revoked_serials
 
 log = logging.getLogger("rengo.transport")
 
@@ -79,8 +79,8 @@ class HubSecurity:
         parties: Sequence[str] | None = None,
     ) -> HubSecurity:
         """Read ``coordinator.pem``, ``coordinator.key`` and ``ca.pem`` from a certs folder,
-        and follow its revocation list ``revoked.crl`` (read now and whenever it changes;
-        it may appear later).
+        and (mTLS) follow its revocation list ``revoked.crl`` (read now and whenever it
+        changes; it may appear later).
 
         Raises
         ------
@@ -90,6 +90,8 @@ class HubSecurity:
         root = Path(directory)
         fix = f"make it with `rengo certs init {root} --parties ...`"
         ca_cert = read_certificate_file(root / "ca.pem", "the federation's CA certificate", fix)
+        # parties on tokens hold no certificates to revoke (remove a party's token)
+        revocations = None if tokens is not None else RevocationList(root / REVOKED_FILE, ca_cert)
         return cls(
             server_cert=read_certificate_file(
                 root / "coordinator.pem", "the coordinator's certificate", fix
@@ -100,7 +102,7 @@ class HubSecurity:
             ca_cert=ca_cert,
             tokens=tokens,
             parties=None if parties is None else frozenset(map(validate_party_name, parties)),
-            revocations=RevocationList(root / REVOKED_FILE, ca_cert),
+            revocations=revocations,
         )
 
     @property
@@ -159,6 +161,10 @@ class HubSecurity:
         if claimed and claimed != name:
             raise AuthenticationError(f"certificate is for {name!r}, not {claimed!r}")
         serial = self.peer_serial(context)
+        if serial is None and self.revocations is not None:
+            raise AuthenticationError(
+                f"the certificate of party {name!r} could not be read to check revocation"
+            )
         if serial is not None and self.is_revoked(serial):
             raise AuthenticationError(
                 f"the certificate of party {name!r} (serial {serial:x}) is revoked by the "
@@ -173,7 +179,10 @@ class HubSecurity:
         pems = context.auth_context().get("x509_pem_cert") or []
         if len(pems) != 1:
             return None
-        return int(x509.load_pem_x509_certificate(bytes(pems[0])).serial_number)
+        try:
+            return int(x509.load_pem_x509_certificate(bytes(pems[0])).serial_number)
+        except ValueError:
+            return None
 
     def is_revoked(self, serial: int) -> bool:
         """Whether the certificate with this serial number is on the revocation list now."""
@@ -181,7 +190,7 @@ class HubSecurity:
 
     def revoked_serials(self) -> frozenset[int]:
         """The serial numbers on the revocation list now (none without a list)."""
-        return frozenset() if self.revocations is None else self.revocations.serials
+        return revoked_serials(self.revocations)
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,15 @@ takes effect without a restart: new connections with a revoked certificate are r
 dropped at the hub's next liveness check.
 
 A list that cannot be verified at start-up is an error (the operator asked for revocation
-and would not get it). One that turns bad while the hub runs (a hand-edited or foreign file)
-is logged and the last verified list stays in force: no single edit can admit every revoked
-party at once, nor lock every party out.
+and would not get it). One that turns bad while the hub runs (a hand-edited or foreign file,
+one removed, or an older list of the same CA put back) is logged and the last verified list
+stays in force: no single edit of the file can admit every revoked party at once, nor lock
+every party out. Only a newer list signed by the CA changes what is revoked.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import threading
@@ -24,13 +26,20 @@ from pathlib import Path
 from cryptography import x509
 
 from rengo.core.errors import ConfigError
-from rengo.transport.certs import read_revocation_list
+from rengo.transport.certs import read_crl
 
 log = logging.getLogger("rengo.transport")
 
+_MISSING = (-1, -1)
+"""The stamp of a list file that does not exist."""
+_UNREADABLE = (-2, -2)
+"""The stamp of a list file that cannot be looked at."""
+
 
 class RevocationList:
-    """The serial numbers ``ca_cert`` revoked in the list at ``path``, re-read when the file
+    """The certificates the federation's CA revoked, re-read when the file changes.
+
+    The serial numbers ``ca_cert`` revoked in the list at ``path``, re-read when the file
     changes (its modification time or size). Thread-safe.
 
     Parameters
@@ -51,8 +60,9 @@ class RevocationList:
         self._ca_pem = ca_cert
         self._lock = threading.Lock()
         self._serials: frozenset[int] = frozenset()
-        self._seen: tuple[int, int] | None = None
-        self._refused: tuple[int, int] | None = None
+        self._seen: tuple[int, int] | None = None  # stamp of the list in force
+        self._refused: tuple[int, int] | None = None  # stamp of the last state refused
+        self._issued: dt.datetime | None = None  # last_update of the list in force
         self._load(strict=True)
 
     def __getstate__(self) -> dict[str, object]:
@@ -66,29 +76,54 @@ class RevocationList:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
-    def _stamp(self) -> tuple[int, int] | None:
+    def _stamp(self) -> tuple[int, int]:
+        """The file's (modification time, size): :data:`_MISSING` when it does not exist,
+        :data:`_UNREADABLE` when it cannot be looked at (permissions, a file in the path)."""
         try:
             status = self.path.stat()
         except FileNotFoundError:
-            return None
+            return _MISSING
+        except OSError:
+            return _UNREADABLE
         return status.st_mtime_ns, status.st_size
 
     def _load(self, strict: bool) -> None:
+        """Read the list again if the file changed; keep the last verified one (and log
+        why, once per change) if the new state cannot be verified or would lift
+        revocations without a newer list from the CA."""
         stamp = self._stamp()
-        if stamp == self._seen or (stamp is not None and stamp == self._refused):
+        if stamp in (self._seen, self._refused):
             return
         try:
-            ca = x509.load_pem_x509_certificate(self._ca_pem)
-            serials = frozenset(e.serial_number for e in read_revocation_list(self.path, ca))
+            crl = self._verified(stamp)
         except ConfigError as exc:
             if strict:
                 raise
-            self._refused = stamp
             log.error("%s; the last verified list stays in force", exc)
+            self._refused = stamp
             return
+        serials = frozenset() if crl is None else frozenset(e.serial_number for e in crl)
         if serials != self._serials:
             log.warning("revocation list %s: %d certificate(s) revoked", self.path, len(serials))
         self._serials, self._seen, self._refused = serials, stamp, None
+        self._issued = None if crl is None else crl.last_update_utc
+
+    def _verified(self, stamp: tuple[int, int]) -> x509.CertificateRevocationList | None:
+        """The list in the file, checked against the CA and against the one in force."""
+        if stamp == _UNREADABLE:
+            raise ConfigError(f"revocation list {self.path} cannot be looked at")
+        crl = read_crl(self.path, x509.load_pem_x509_certificate(self._ca_pem))
+        if crl is None and self._issued is not None:
+            raise ConfigError(
+                f"revocation list {self.path} was removed (a revocation is lifted only by a "
+                "newer list from the CA)"
+            )
+        if crl is not None and self._issued is not None and crl.last_update_utc < self._issued:
+            raise ConfigError(
+                f"revocation list {self.path} was issued at {crl.last_update_utc}, before "
+                f"the one in force ({self._issued}): an older list"
+            )
+        return crl
 
     @property
     def serials(self) -> frozenset[int]:
@@ -100,3 +135,8 @@ class RevocationList:
     def is_revoked(self, serial: int) -> bool:
         """Whether the certificate with this serial number is revoked now."""
         return serial in self.serials
+
+
+def revoked_serials(revocations: RevocationList | None) -> frozenset[int]:
+    """The serial numbers ``revocations`` holds now; none without a list."""
+    return frozenset() if revocations is None else revocations.serials

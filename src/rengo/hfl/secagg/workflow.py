@@ -153,7 +153,7 @@ class SecAggPlus:
 
     sees_each_update: ClassVar[bool] = False
     """The coordinator learns only the sum: per-update result checks cannot run (see
-    :func:`~rengo.hfl.workflow.checks_for`)."""
+    :func:`~rengo.hfl.workflow.applicable_checks`)."""
 
     config: SecAgg = field(default_factory=SecAgg)
     ca: bytes | None = field(default=None, repr=False)
