@@ -1,9 +1,28 @@
-"""Benchmark: coordinated hetero LR, rengo vs FATE 2.2, side by side in one invocation.
+"""Benchmark: coordinated hetero LR (or linear regression), rengo vs FATE 2.2, side by side.
 
 Data: FATE's ``default_credit_hetero_{guest,host}`` (30,000 rows; guest 13 features + label,
 host 10 features; with ``--hosts 2`` the host's columns are split 5 + 5 between two hosts).
 Settings shared by both systems: Paillier keys of ``--bits``, batch ``--batch-size`` (10,000),
-``--epochs`` (2), SGD at learning rate 1.0, L2 1e-3 (intercept not penalised), zero start.
+``--epochs`` (2), SGD at learning rate 1.0 (``--model linear``: 0.2), L2 1e-3 (intercept not
+penalised), zero start, a fixed number of epochs (no early stopping on either side).
+
+Models (``--model``):
+
+* ``lr`` (default): coordinated logistic regression — FATE's
+  ``CoordinatedLRModule{Arbiter,Guest,Host}``, rengo's hetero LR (Taylor loss); the
+  table reports the train AUC.
+* ``linear``: coordinated linear regression (squared loss) on the same data and split, the
+  0/1 label taken as a continuous target (a timing case; the model is a linear probability
+  model) — FATE's ``CoordinatedLinRModule{Arbiter,Guest,Host}``, rengo's hetero linear
+  regression (the same protocol and roles with :data:`rengo.vfl.hetero_lr.objective.SQUARED`,
+  configured by :class:`rengo.vfl.hetero_linear.HeteroLinearConfig`); the table reports the
+  train mean squared error and R² of each system's joint model, and the run prints those of
+  scikit-learn's ``LinearRegression`` and ``Ridge`` (``alpha = n_rows * l2``, as rengo's
+  ``l2``) fitted on the joined columns as a reference. The learning rate is 0.2 for both
+  systems: with the squared loss the largest eigenvalue of ``X^T X / n`` (intercept column
+  included) is about 6.5 on these columns, so SGD at 1.0 diverges (it needs a rate below
+  ~0.3). FATE 2.2 has no hetero Poisson module (``fate.ml.glm`` holds coordinated LR, LinR,
+  SSHE LR/LinR and homo LR), so rengo's hetero Poisson regression has no anchor here.
 
 Every run is its own OS process, started from here and measured the same way for every
 system: wall time and CPU seconds (user + system) of the whole process tree (``wait4``
@@ -21,11 +40,12 @@ systems are ``fate``, ``rengo-local-djn`` (+ ``-procs``), ``rengo-local-full``,
 
 Systems:
 
-* ``fate``: FATE 2.2 ``CoordinatedLRModule{Arbiter,Guest,Host}`` through FATE's standalone
+* ``fate``: FATE 2.2 ``CoordinatedLRModule{Arbiter,Guest,Host}`` (``--model linear``:
+  ``CoordinatedLinRModule{Arbiter,Guest,Host}``) through FATE's standalone
   multiprocess launcher (``benchmarks/hetero_lr_fate.py``, run by the bench venv). The run
   also checks every Paillier ciphertext that each FATE party *received* and prints how many
-  have the unrandomised form ``1 + n*m`` — and how many of the guest's labels the host read
-  out of the first batch with the public key alone.
+  have the unrandomised form ``1 + n*m`` — and how many of the guest's labels (linear
+  regression: targets) the host read out of the first batch with the public key alone.
 * ``rengo-local-djn``: rengo's default — each party makes its own obfuscators, as DJN
   short exponents (``l = ceil(k/2)``) from a fixed-base table
   (``obfuscator_scheme="djn"``, :class:`rengo.crypto.ShortExponentObfuscators`).
@@ -49,9 +69,11 @@ Systems:
   ``benchmarks/hetero_lr_processes.py``; the table also prints their start-up before and
   after the fit, as for FATE, and each role's fit CPU.
 
-Every rengo system is a configuration of the protocol (:class:`HeteroLRConfig`); nothing is
-patched. Shared measuring code (bench venv, process trees, spreads) is in
-``benchmarks/fate_bench.py``.
+Every rengo system is a configuration of the protocol (:class:`HeteroLRConfig`, or
+:class:`HeteroLinearConfig` for ``--model linear``: optimizer ``"sgd"`` and ``tol=0``, which
+turns off both early stopping and the adaptive schedule's cuts, so every epoch runs at the
+constant rate as in FATE); nothing is patched. Shared measuring code (bench venv, process
+trees, spreads) is in ``benchmarks/fate_bench.py``.
 
 For rengo the run also counts ciphertext operations per role and epoch: obfuscators made
 (ahead of use / on demand) and used (one per encryption, re-randomisation or mask),
@@ -79,6 +101,7 @@ Run::
     .venv/bin/python benchmarks/hetero_lr.py --systems rengo-local-djn rengo-local-djn-procs
     .venv/bin/python benchmarks/hetero_lr.py --bits 2048 --systems fate rengo-local-djn-procs \
         rengo-local-djn-short-procs
+    .venv/bin/python benchmarks/hetero_lr.py --model linear --systems fate rengo-local-djn-procs
 """
 
 from __future__ import annotations
@@ -129,8 +152,12 @@ SYSTEMS = (
 DEFAULT_SYSTEMS = SYSTEMS[:6]
 LOCAL_SCHEMES = {"rengo-local-full": "full", "rengo-local-djn-short": "djn-short"}
 """The ``obfuscator_scheme`` of the systems that do not use the default ``"djn"``."""
+MODELS = ("lr", "linear")
 L2 = 1e-3
-LEARNING_RATE = 1.0
+LEARNING_RATES = {"lr": 1.0, "linear": 0.2}
+"""SGD's (constant) learning rate per model, the same for both systems (see the docstring:
+the squared loss diverges at 1.0 on these columns)."""
+LEARNING_RATE = LEARNING_RATES["lr"]
 
 
 # ------------------------------------------------------------------------------- data
@@ -195,6 +222,52 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
     from rengo.metrics import roc_auc as auc
 
     return auc(y, score)
+
+
+def model_of(spec: dict[str, Any]) -> str:
+    """The case's model (``"lr"`` when a spec names none)."""
+    return str(spec.get("model", "lr"))
+
+
+def quality(model: str, y: np.ndarray, score: np.ndarray) -> dict[str, float]:
+    """The train metrics of a joint model's linear predictor ``score``: AUC for LR, mean
+    squared error and R² for linear regression."""
+    if model == "lr":
+        return {"auc": roc_auc(y, score)}
+    from rengo.metrics import r2_score
+
+    return {"mse": float(np.mean((score - y) ** 2)), "r2": r2_score(y, score)}
+
+
+def objective_of(spec: dict[str, Any]) -> Any:
+    """The loss rengo's guest and hosts train for the case's model."""
+    from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR, SQUARED
+
+    return SQUARED if model_of(spec) == "linear" else LOGISTIC_TAYLOR
+
+
+def reference_fits(rows: int | None) -> dict[str, dict[str, float]]:
+    """Train MSE and R² of scikit-learn's ``LinearRegression`` and ``Ridge`` (``alpha =
+    n_rows * l2``, rengo's ``l2`` on the mean loss; intercept not penalised) fitted in
+    plaintext on the joined columns: the optimum the federated runs approach."""
+    from sklearn.linear_model import LinearRegression, Ridge
+
+    _, x_guest, y, x_host = load(rows)
+    x = np.hstack([x_guest, x_host])
+    out = {}
+    for name, model in (
+        ("LinearRegression", LinearRegression()),
+        (f"Ridge(alpha={len(y) * L2:g})", Ridge(alpha=len(y) * L2)),
+    ):
+        out[name] = quality("linear", y, model.fit(x, y).predict(x))
+    return out
+
+
+def quality_text(model: str, reports: list[dict[str, Any]]) -> str:
+    """The distinct train metrics of ``reports`` (4 decimals), for the table."""
+    keys = ("auc",) if model == "lr" else ("mse", "r2")
+    seen = sorted({tuple(round(r[k], 4) for k in keys) for r in reports})
+    return "/".join(" ".join(f"{v:.4f}" for v in values) for values in seen) or "-"
 
 
 # ------------------------------------------------------------------ rengo (child run)
@@ -304,15 +377,21 @@ class OperationCounts:
 
 
 def rengo_config(spec: dict[str, Any]) -> Any:
-    """The :class:`HeteroLRConfig` of a rengo system (a ``-procs`` system: its thread
-    twin's configuration; only where the roles run differs)."""
+    """The :class:`HeteroLRConfig` (``--model linear``: :class:`HeteroLinearConfig`) of a
+    rengo system (a ``-procs`` system: its thread twin's configuration; only where the
+    roles run differs). ``tol=0``: no early stopping and no adaptive cut of the rate
+    (:func:`rengo.vfl.hetero_lr.math.adaptive_lr_scale` keeps it at 1), so every epoch
+    runs at ``learning_rate``, as FATE's runs do."""
+    from rengo.vfl.hetero_linear.config import HeteroLinearConfig
     from rengo.vfl.hetero_lr.config import HeteroLRConfig
 
     system = spec["system"].removesuffix(PROCESSES_SUFFIX)
-    return HeteroLRConfig(
+    model = model_of(spec)
+    config_type = HeteroLinearConfig if model == "linear" else HeteroLRConfig
+    return config_type(
         epochs=spec["epochs"],
         batch_size=spec["batch_size"],
-        learning_rate=LEARNING_RATE,
+        learning_rate=LEARNING_RATES[model],
         optimizer="sgd",
         l2=L2,
         tol=0.0,
@@ -353,6 +432,7 @@ def run_rengo(spec: dict[str, Any]) -> dict[str, Any]:
     counts = OperationCounts()
     counts.install()
     config = rengo_config(spec)
+    objective = objective_of(spec)
     parties = ["guest", *host_names]
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_start, start = time.process_time(), time.perf_counter()
@@ -360,13 +440,15 @@ def run_rengo(spec: dict[str, Any]) -> dict[str, Any]:
     bus = LocalBus(["coordinator", *parties])
 
     def host_role(name: str) -> Callable[[Any], Any]:
-        return lambda channel: hetero_lr_host(channel, host_x[name], "guest")
+        return lambda channel: hetero_lr_host(channel, host_x[name], "guest", objective=objective)
 
     results = run_roles(
         bus,
         {
             "coordinator": lambda c: hetero_lr_coordinator(c, parties, "guest", keypair=keypair),
-            "guest": lambda c: hetero_lr_guest(c, x_guest, y, host_names, config, seed=1),
+            "guest": lambda c: hetero_lr_guest(
+                c, x_guest, y, host_names, config, seed=1, objective=objective
+            ),
             **{name: host_role(name) for name in host_names},
         },
     )
@@ -385,7 +467,7 @@ def run_rengo(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "fit_s": fit_s,
         "cpu_fit_s": cpu_fit,
-        "auc": roc_auc(y, score),
+        **quality(model_of(spec), y, score),
         "epochs": guest.epochs_run,
         "operations_per_epoch": counts.per_role(guest.epochs_run),
     }
@@ -412,7 +494,7 @@ def rengo_run(case: dict[str, Any], system: str) -> ProcessRun:
 
 def fate_run(case: dict[str, Any], venv: Path) -> ProcessRun:
     python = fate_python(venv)
-    hosts = case["hosts"]
+    hosts, model = case["hosts"], model_of(case)
     with tempfile.TemporaryDirectory(prefix="rengo-bench-fate-") as scratch:
         folder = Path(scratch)
         guest_csv, host_csvs = write_fate_inputs(folder, hosts, case["rows"])
@@ -441,9 +523,11 @@ def fate_run(case: dict[str, Any], venv: Path) -> ProcessRun:
             "--batch_size",
             str(case["batch_size"]),
             "--learning_rate",
-            str(LEARNING_RATE),
+            str(LEARNING_RATES[model]),
             "--l2",
             str(L2),
+            "--model",
+            model,
         ]
         env = {**os.environ, "PYTHONPATH": "", "PYTHONWARNINGS": "ignore"}
         started = time.time()
@@ -457,7 +541,8 @@ def fate_run(case: dict[str, Any], venv: Path) -> ProcessRun:
 def summarise_fate(
     reports: dict[str, dict[str, Any]], case: dict[str, Any], started: float, wall: float
 ) -> dict[str, Any]:
-    """Fit time (the guest's), fit CPU (every rank), AUC, and what the parties received."""
+    """Fit time (the guest's), fit CPU (every rank), AUC (linear regression: MSE and R²),
+    and what the parties received."""
     guest = next(r for r in reports.values() if r["role"] == "guest")
     hosts = sorted((r for r in reports.values() if r["role"] == "host"), key=lambda r: r["party"])
     _, x_guest, y, x_host = load(case["rows"])
@@ -477,16 +562,17 @@ def summarise_fate(
     recovered = None
     read = [r["labels_read_by_host_batch0"] for r in hosts if r["labels_read_by_host_batch0"]]
     if read and guest["labels_batch0"]:
-        truth = np.asarray(guest["labels_batch0"])
-        recovered = {
-            "rows": len(truth),
-            "labels_read_correctly": int((np.asarray(read[0]) == truth).sum()),
-        }
+        truth = np.asarray(guest["labels_batch0"], dtype=float)
+        # LR: -1/+1 from a sign (0: a randomised ciphertext); linear regression: the target
+        # itself (NaN: a randomised ciphertext)
+        seen = np.asarray(read[0], dtype=float)
+        right = seen == truth if model_of(case) == "lr" else np.abs(seen - truth) < 1e-6
+        recovered = {"rows": len(truth), "labels_read_correctly": int(right.sum())}
     fit_start = guest["fit_started_at"]
     return {
         "fit_s": guest["fit_s"],
         "cpu_fit_s": sum(r["cpu_fit_s"] for r in reports.values()),
-        "auc": roc_auc(y, score),
+        **quality(model_of(case), y, score),
         "epochs": case["epochs"],
         "startup_s": fit_start - started,
         "after_fit_s": wall - (fit_start - started) - guest["fit_s"],
@@ -553,16 +639,18 @@ def print_obfuscator_floor(
 
 
 def print_case(case: dict[str, Any], runs: list[ProcessRun]) -> None:
-    epochs = case["epochs"]
+    epochs, model = case["epochs"], model_of(case)
+    metric = "train AUC" if model == "lr" else "train MSE R2"
     print(
-        f"\n== {case['bits']}-bit keys, {1 + case['hosts']} parties + coordinator "
+        f"\n== {'hetero LR' if model == 'lr' else 'hetero linear regression'}, "
+        f"{case['bits']}-bit keys, {1 + case['hosts']} parties + coordinator "
         f"({case['hosts']} host(s)), {case['rows'] or 30_000} rows, batch "
         f"{case['batch_size']}, {epochs} epoch(s) =="
     )
     print(
         f"{'system':30s} {'fit wall s/epoch':>20s} {'fit CPU s/epoch':>20s} "
         f"{'process wall s':>18s} {'process CPU s':>18s} {'peak PSS MiB':>14s} "
-        f"{'train AUC':>9s} {'load':>10s}"
+        f"{metric:>13s} {'load':>10s}"
     )
     medians: dict[str, tuple[float, float]] = {}
     for system in SYSTEMS:
@@ -574,13 +662,12 @@ def print_case(case: dict[str, Any], runs: list[ProcessRun]) -> None:
         cpu = [r.report["cpu_fit_s"] / epochs for r in ok]
         if ok:
             medians[system] = (statistics.median(wall), statistics.median(cpu))
-        aucs = sorted({round(r.report["auc"], 4) for r in ok})
         loads = [r.load_at_start for r in mine]
         print(
             f"{system:30s} {spread(wall):>20s} {spread(cpu):>20s} "
             f"{spread([r.wall_s for r in mine]):>18s} {spread([r.cpu_s for r in mine]):>18s} "
             f"{spread([r.peak_memory_mib for r in mine], '{:.0f}'):>14s} "
-            f"{'/'.join(f'{a:.4f}' for a in aucs) or '-':>9s} "
+            f"{quality_text(model, [r.report for r in ok]):>13s} "
             f"{min(loads):.1f}-{max(loads):.1f}"
         )
         for r in mine:
@@ -594,6 +681,12 @@ def print_case(case: dict[str, Any], runs: list[ProcessRun]) -> None:
                     f"  FATE / {system}: wall {fate_wall / wall:.2f}x, CPU {fate_cpu / cpu:.2f}x "
                     "(medians of this invocation)"
                 )
+    if model == "linear":
+        for name, fit in reference_fits(case["rows"]).items():
+            print(
+                f"  scikit-learn {name} on the joined columns (plaintext, to convergence): "
+                f"train MSE {fit['mse']:.4f}, R2 {fit['r2']:.4f}"
+            )
     print_obfuscator_floor(case, runs, medians)
     fate_runs = [r for r in runs if r.system == "fate" and r.report]
     if fate_runs:
@@ -612,7 +705,8 @@ def print_case(case: dict[str, Any], runs: list[ProcessRun]) -> None:
         if recovered:
             print(
                 f"  FATE host read {recovered['labels_read_correctly']} of {recovered['rows']} "
-                "guest labels of batch 1 from the guest's half_d ciphertexts"
+                f"guest {'labels' if model == 'lr' else 'targets'} of batch 1 from the "
+                "guest's half_d ciphertexts"
             )
     for system in SYSTEMS:
         ok = [r for r in runs if r.system == system and "startup_s" in r.report]
@@ -647,6 +741,9 @@ def print_case(case: dict[str, Any], runs: list[ProcessRun]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setup", action="store_true", help="install FATE into the bench venv")
+    parser.add_argument(
+        "--model", choices=MODELS, default="lr", help="logistic (lr) or linear regression"
+    )
     parser.add_argument("--bits", type=int, nargs="+", default=[1024])
     parser.add_argument("--hosts", type=int, nargs="+", default=[1], help="feature parties")
     parser.add_argument("--epochs", type=int, default=2)
@@ -667,13 +764,15 @@ def main() -> None:
     subreaper = become_subreaper()
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} cores, "
-        f"{time.strftime('%Y-%m-%d %H:%M')}, systems interleaved {args.systems}; orphaned "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, model {args.model}, systems interleaved "
+        f"{args.systems}; orphaned "
         f"processes {'are' if subreaper else 'are NOT'} counted (child subreaper)"
     )
     everything = []
     for bits in args.bits:
         for hosts in args.hosts:
             case = {
+                "model": args.model,
                 "bits": bits,
                 "hosts": hosts,
                 "epochs": args.epochs,

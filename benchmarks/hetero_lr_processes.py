@@ -40,7 +40,8 @@ machine; FATE reports its guest rank's fit), ``cpu_fit_s`` = the sum over every 
 process, ``fit_started_at`` (so the harness can tell start-up from fit, as for FATE),
 per-role fit wall and CPU, per-role seconds spent waiting for a core during the fit (the
 threads' run-queue wait from /proc: near 0 on a quiet machine; on a busy one it says the
-fit wall measures the machine, not rengo), the train AUC of the joint model, and the ciphertext
+fit wall measures the machine, not rengo), the train AUC of the joint model (``--model linear``:
+its train MSE and R²; the roles then train with the squared loss), and the ciphertext
 operation counts of :class:`hetero_lr.OperationCounts` that each process counted for its
 own role, summed per role across processes. The harness's own measurement of the
 launcher's process tree (wall, CPU, peak PSS) includes every role process and their
@@ -60,7 +61,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hetero_lr import OperationCounts, host_features, load, rengo_config, roc_auc
+from hetero_lr import (
+    OperationCounts,
+    host_features,
+    load,
+    model_of,
+    objective_of,
+    quality,
+    rengo_config,
+)
 
 BARRIER_SCOPE = "benchmark-start"
 JOIN_TIMEOUT_S = 120.0
@@ -130,6 +139,7 @@ def role_process(spec: dict[str, Any]) -> None:
     host_names, host_x = host_features(x_host, spec["hosts"])
     parties = ["guest", *host_names]
     config = rengo_config(spec)
+    objective = objective_of(spec)
     counts = OperationCounts(process_role=name)
     counts.install()
     timing: dict[str, Any] = {}
@@ -157,11 +167,13 @@ def role_process(spec: dict[str, Any]) -> None:
     else:
         if name == "guest":
             protocol: Callable[[Any], Any] = lambda c: hetero_lr_guest(  # noqa: E731
-                c, x_guest, y, host_names, config, seed=1
+                c, x_guest, y, host_names, config, seed=1, objective=objective
             )
         else:
             features = host_x[name]
-            protocol = lambda c: hetero_lr_host(c, features, "guest")  # noqa: E731
+            protocol = lambda c: hetero_lr_host(  # noqa: E731
+                c, features, "guest", objective=objective
+            )
         line = sys.stdin.readline()  # the launcher passes the hub's address on
         if not line:
             sys.exit(f"{name}: no hub address (the coordinator's process did not listen)")
@@ -244,7 +256,7 @@ def run_role_processes(spec: dict[str, Any]) -> dict[str, Any]:
         "fit_s_by_role": {name: r["fit_s"] for name, r in reports.items()},
         "cpu_fit_s_by_role": {name: r["cpu_fit_s"] for name, r in reports.items()},
         "runqueue_wait_s_by_role": {name: r["runqueue_wait_s"] for name, r in reports.items()},
-        "auc": roc_auc(y, score),
+        **quality(model_of(spec), y, score),
         "epochs": epochs,
         "operations_per_epoch": combine_operations(
             [r["operations"] for r in reports.values()], epochs

@@ -74,23 +74,15 @@ def rengo_rules(f: int) -> dict[str, Callable[[dict[str, Any]], Any]]:
     }
 
 
-def run_rengo(
-    task_path: Path, rule: str, attack: bool, honest_only: bool = False
-) -> dict[str, Any]:
-    """One rengo run: final accuracy and the median round time."""
+def digits_clients(task: Any, ids: list[str]) -> tuple[Any, Any]:
+    """The task's clients for ``ids`` (a ``TorchClient`` builder sharing one model, one torch
+    thread) and its central evaluation (``evaluate_fn``: loss and accuracy on the test set)."""
     import torch
-    from hfl_task import central_evaluate, load_task
+    from hfl_task import central_evaluate
 
-    from rengo.core.errors import RoundFailure
-    from rengo.hfl import simulate
-    from rengo.hfl.mods.attacks import SignFlipAttack, for_clients
     from rengo.hfl.torch_client import TorchClient, make_mlp, set_parameters
 
     torch.set_num_threads(1)
-    task = load_task(task_path)
-    ids = [str(c) for c in range(task.num_clients)]
-    if honest_only:
-        ids = [c for c in ids if c not in ATTACKERS]
     loaders = {c: task.client_loader(int(c)) for c in ids}
     model, eval_model = make_mlp(64, 10), make_mlp(64, 10)
 
@@ -102,6 +94,24 @@ def run_rengo(
         loss, accuracy = central_evaluate(eval_model, task.x_test, task.y_test)
         return loss, {"accuracy": accuracy}
 
+    return client_fn, evaluate_fn
+
+
+def run_rengo(
+    task_path: Path, rule: str, attack: bool, honest_only: bool = False
+) -> dict[str, Any]:
+    """One rengo run: final accuracy and the median round time."""
+    from hfl_task import load_task
+
+    from rengo.core.errors import RoundFailure
+    from rengo.hfl import simulate
+    from rengo.hfl.mods.attacks import SignFlipAttack, for_clients
+
+    task = load_task(task_path)
+    ids = [str(c) for c in range(task.num_clients)]
+    if honest_only:
+        ids = [c for c in ids if c not in ATTACKERS]
+    client_fn, evaluate_fn = digits_clients(task, ids)
     common = {"min_fit_clients": 1, "min_available_clients": len(ids), "evaluate_fn": evaluate_fn}
     strategy = rengo_rules(len(ATTACKERS))[rule](common)
     mods = [for_clients(SignFlipAttack(scale=SCALE), ATTACKERS)] if attack else []
@@ -120,6 +130,16 @@ def run_rengo(
 
 def run_flower(task_path: Path, rule: str, attack: bool, venv: Path) -> dict[str, Any]:
     """One Flower run in its bench venv (``robust_flower_app.py``)."""
+    args = [rule, "1" if attack else "0", ",".join(ATTACKERS), str(SCALE)]
+    return run_flower_app(venv, "robust_flower_app.py", task_path, args, rule)
+
+
+def run_flower_app(
+    venv: Path, script: str, task_path: Path, args: list[str], label: str
+) -> dict[str, Any]:
+    """Run a Flower app script of this folder in Flower's bench venv (``script TASK OUT
+    ARGS...``, one torch thread, telemetry off) and return the JSON it writes to OUT; its
+    log (Flower logs every round) is shown only if it fails."""
     python = venv / "bin" / "python"
     if not python.exists():
         raise SystemExit(f"{python} missing: run this script with --setup first")
@@ -128,9 +148,13 @@ def run_flower(task_path: Path, rule: str, attack: bool, venv: Path) -> dict[str
         env = dict(os.environ, PYTHONPATH=str(HERE), FLWR_TELEMETRY_ENABLED="0",
                    FLWR_DISABLE_UPDATE_CHECK="1", RAY_USAGE_STATS_ENABLED="0",
                    OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore::DeprecationWarning")  # fmt: skip
-        argv = [str(python), str(HERE / "robust_flower_app.py"), str(task_path), str(out), rule,
-                "1" if attack else "0", ",".join(ATTACKERS), str(SCALE)]  # fmt: skip
-        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+        argv = [str(python), str(HERE / script), str(task_path), str(out), *args]
+        log = Path(tmp) / "flower.log"
+        with log.open("w") as sink:
+            done = subprocess.run(argv, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        if done.returncode != 0 or not out.exists():
+            sys.stderr.write(log.read_text()[-6000:])
+            raise SystemExit(f"the Flower run ({label}) failed: exit {done.returncode}")
         result: dict[str, Any] = json.loads(out.read_text())
         return result
 

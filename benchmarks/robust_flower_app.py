@@ -14,7 +14,9 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -81,6 +83,53 @@ def make_strategy(rule: str, nodes: int, f: int) -> object:
     return cls(**common)
 
 
+def run_with_central_evaluation(
+    grid: Grid, task: Any, strategy: Any, after_round: Callable[[], None] | None = None
+) -> tuple[float, list[float]]:
+    """Run ``strategy`` over the task's rounds from its initial model, evaluating the global
+    model centrally after each (``after_round`` is called then); the last round's accuracy
+    (0.1, chance, if it is not finite) and each round's wall seconds."""
+    model = make_model()
+    load_arrays(model, task.initial)
+    marks: list[float] = [time.perf_counter()]
+    accuracies: dict[int, float] = {}
+
+    def evaluate_fn(server_round: int, arrays: ArrayRecord) -> MetricRecord:
+        eval_model = make_model()
+        eval_model.load_state_dict(arrays.to_torch_state_dict())
+        loss, accuracy = central_evaluate(eval_model, task.x_test, task.y_test)
+        if server_round > 0:
+            accuracies[server_round] = accuracy
+            marks.append(time.perf_counter())
+            if after_round is not None:
+                after_round()
+        return MetricRecord({"accuracy": accuracy, "loss": loss})
+
+    marks[0] = time.perf_counter()
+    strategy.start(
+        grid=grid,
+        initial_arrays=ArrayRecord(model.state_dict()),
+        num_rounds=task.rounds,
+        evaluate_fn=evaluate_fn,
+    )
+    last = accuracies.get(task.rounds, float("nan"))
+    return (last if np.isfinite(last) else 0.1), [b - a for a, b in itertools.pairwise(marks)]
+
+
+def simulate_apps(apps: Any, out_path: str, task_path: str) -> None:
+    """Run ``apps``' ServerApp (``make_server_app(out_path)``) and ClientApp over one node
+    per client of the task, one CPU each."""
+    run_simulation(
+        server_app=apps.make_server_app(out_path),
+        client_app=apps.client_app,
+        num_supernodes=load_task(task_path).num_clients,
+        backend_config={
+            "client_resources": {"num_cpus": 1.0, "num_gpus": 0.0},
+            "init_args": {"num_cpus": os.cpu_count() or 1, "logging_level": "error"},
+        },
+    )
+
+
 def make_server_app(out_path: str) -> ServerApp:
     app = ServerApp()
 
@@ -88,32 +137,8 @@ def make_server_app(out_path: str) -> ServerApp:
     def main(grid: Grid, context: Context) -> None:
         cfg = _settings()
         task = load_task(cfg["task"])
-        model = make_model()
-        load_arrays(model, task.initial)
-        marks: list[float] = [time.perf_counter()]
-        accuracies: dict[int, float] = {}
-
-        def evaluate_fn(server_round: int, arrays: ArrayRecord) -> MetricRecord:
-            eval_model = make_model()
-            eval_model.load_state_dict(arrays.to_torch_state_dict())
-            loss, accuracy = central_evaluate(eval_model, task.x_test, task.y_test)
-            if server_round > 0:
-                accuracies[server_round] = accuracy
-                marks.append(time.perf_counter())
-            return MetricRecord({"accuracy": accuracy, "loss": loss})
-
         strategy = make_strategy(cfg["rule"], task.num_clients, len(cfg["attackers"].split(",")))
-        marks[0] = time.perf_counter()
-        strategy.start(  # type: ignore[attr-defined]
-            grid=grid,
-            initial_arrays=ArrayRecord(model.state_dict()),
-            num_rounds=task.rounds,
-            evaluate_fn=evaluate_fn,
-        )
-        rounds = [b - a for a, b in itertools.pairwise(marks)]
-        last = accuracies.get(task.rounds, float("nan"))
-        if not np.isfinite(last):
-            last = 0.1
+        last, rounds = run_with_central_evaluation(grid, task, strategy)
         record = {"accuracy": last, "round_s": statistics.median(rounds) if rounds else None}
         Path(out_path).write_text(json.dumps(record))
 
@@ -128,15 +153,7 @@ def main(argv: list[str]) -> None:
     torch.set_num_threads(1)
     import robust_flower_app as apps
 
-    run_simulation(
-        server_app=apps.make_server_app(out_path),
-        client_app=apps.client_app,
-        num_supernodes=load_task(task_path).num_clients,
-        backend_config={
-            "client_resources": {"num_cpus": 1.0, "num_gpus": 0.0},
-            "init_args": {"num_cpus": os.cpu_count() or 1, "logging_level": "error"},
-        },
-    )
+    simulate_apps(apps, out_path, task_path)
 
 
 if __name__ == "__main__":
