@@ -227,6 +227,7 @@ class Coordinator:
     _misses: dict[str, int] = field(init=False, repr=False, default_factory=dict)
     _slow_until: dict[str, int] = field(init=False, repr=False, default_factory=dict)
     _excluded: dict[str, str] = field(init=False, repr=False, default_factory=dict)
+    _budgets_ran_out: bool = field(init=False, repr=False, default=False)
     _failure_log: ClientFailureLog = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -308,7 +309,8 @@ class Coordinator:
         rng = self._round_rng(server_round)
         available = self._not_sitting_out(server_round, self.pool.client_ids())
         if len(available) < self.strategy.min_available_clients:
-            self._stop_if_budgets_spent(server_round)
+            if self._budgets_ran_out:  # the round before lost clients to their budgets
+                self._stop_if_budgets_spent(server_round)
             raise self._fail(
                 server_round,
                 f"only {len(available)} clients available, "
@@ -341,6 +343,7 @@ class Coordinator:
         # accounted), with no exchange at all
         empty = not instructions and self.strategy.accepts_empty_sample()
         if empty:
+            self._budgets_ran_out = False
             acc = self.strategy.accumulator(server_round, old)
             self._warn(
                 f"round {server_round}: the sample holds no client (Poisson sampling at rate "
@@ -358,13 +361,16 @@ class Coordinator:
                 self._note_slow(server_round, [c for c, _ in instructions], fit_round.timed_out)
                 self._exclude(server_round, fit_round.excluded, state_before)
                 self._exclude(server_round, _spent_budgets(fit_round.failures), state_before)
+            self._budgets_ran_out = bool(_spent_budgets(fit_round.failures))
             if verdict is not None:
-                self._stop_if_budgets_spent(server_round)
+                if self._budgets_ran_out:
+                    self._stop_if_budgets_spent(server_round)
                 raise self._fail(server_round, str(verdict)) from verdict
         failures = fit_round.failures
         if acc.count < self.strategy.min_fit_clients and not empty:
-            self._stop_if_budgets_spent(server_round)
             spent_now = sorted(_spent_budgets(failures))
+            if spent_now:  # only a round that lost clients to their budgets can end the run
+                self._stop_if_budgets_spent(server_round)
             if (
                 spent_now
                 and acc.count + len(spent_now) >= self.strategy.min_fit_clients
@@ -463,8 +469,9 @@ class Coordinator:
         eligible (connected, not excluded) are too few for a round, and would be enough with
         the clients that left because their own budget is spent (local DP). No later round
         could then run, so the run ends cleanly with the model of the last completed round,
-        as a central DP budget ends it. A shortage of any other cause (an outage, crashes)
-        is left to fail the round."""
+        as a central DP budget ends it. Called only for a round that lost clients to their
+        budgets (or the round after one); a shortage of any other cause (an outage,
+        crashes) is left to fail the round."""
         spent = sorted(cid for cid, reason in self._excluded.items() if is_spent_budget(reason))
         if not spent:
             return

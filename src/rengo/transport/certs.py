@@ -232,6 +232,12 @@ def add_party(directory: str | os.PathLike[str], name: str) -> tuple[Path, Path]
     validate_party_name(name)
     root = Path(directory)
     ca = _ca_files(root)
+    with _exclusive(root / f".{REVOKED_FILE}.lock"):  # no revocation or issue in between
+        return _issue_party(root, ca, name)
+
+
+def _issue_party(root: Path, ca: KeyPair, name: str) -> tuple[Path, Path]:
+    """Write a new certificate and key for ``name``, unless it holds an unrevoked one."""
     cert_path, key_path = party_paths(root, name)
     if cert_path.exists():
         ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
@@ -273,6 +279,13 @@ def revoke_party(directory: str | os.PathLike[str], name: str) -> int:
     """Revoke party ``name``'s current certificate: add its serial number to the CA-signed
     revocation list ``DIR/revoked.crl`` (written whole, then moved into place, so a hub
     never reads half a list).
+
+    Parameters
+    ----------
+    directory
+        The federation folder (``rengo certs init``), holding the CA's key.
+    name
+        The party whose current certificate (``parties/NAME.pem``) is revoked.
 
     Returns
     -------
@@ -317,7 +330,8 @@ def _add_to_list(
     name: str,
 ) -> int:
     """Write ``root``'s revocation list again with ``cert`` on it; its serial number."""
-    existing = read_revocation_list(root / REVOKED_FILE, ca_cert)
+    previous = read_crl(root / REVOKED_FILE, ca_cert)
+    existing = [] if previous is None else list(previous)
     if any(entry.serial_number == cert.serial_number for entry in existing):
         raise ConfigError(
             f"party {name}'s certificate (serial {cert.serial_number:x}) is revoked already; "
@@ -330,6 +344,7 @@ def _add_to_list(
         .last_update(now - dt.timedelta(minutes=5))
         .next_update(now + dt.timedelta(days=CRL_VALID_DAYS))
     )
+    builder = builder.add_extension(x509.CRLNumber(crl_number(previous) + 1), critical=False)
     for entry in existing:
         builder = builder.add_revoked_certificate(entry)
     builder = builder.add_revoked_certificate(
@@ -384,6 +399,17 @@ def read_crl(path: Path, ca_cert: x509.Certificate) -> x509.CertificateRevocatio
     return crl
 
 
+def crl_number(crl: x509.CertificateRevocationList | None) -> int:
+    """The list's CRL number (RFC 5280, 5.2.3: each list the CA issues gets a larger one);
+    0 for no list or a list without one."""
+    if crl is None:
+        return 0
+    try:
+        return int(crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
+    except x509.ExtensionNotFound:
+        return 0
+
+
 def read_revocation_list(path: Path, ca_cert: x509.Certificate) -> list[x509.RevokedCertificate]:
     """The entries of the CA-verified revocation list at ``path`` (none if there is no
     file); see :func:`read_crl`.
@@ -411,6 +437,16 @@ class PartyCertificate:
 def list_parties(directory: str | os.PathLike[str]) -> list[PartyCertificate]:
     """Every party certificate under ``DIR/parties`` by name, with its serial number, expiry
     and revocation (from the CA-verified ``DIR/revoked.crl``).
+
+    Parameters
+    ----------
+    directory
+        The federation folder (``rengo certs init``).
+
+    Returns
+    -------
+    list of PartyCertificate
+        One per ``parties/*.pem``, by name.
 
     Raises
     ------

@@ -26,7 +26,7 @@ from pathlib import Path
 from cryptography import x509
 
 from rengo.core.errors import ConfigError
-from rengo.transport.certs import read_crl
+from rengo.transport.certs import crl_number, read_crl
 
 log = logging.getLogger("rengo.transport")
 
@@ -63,6 +63,7 @@ class RevocationList:
         self._seen: tuple[int, int] | None = None  # stamp of the list in force
         self._refused: tuple[int, int] | None = None  # stamp of the last state refused
         self._issued: dt.datetime | None = None  # last_update of the list in force
+        self._number = 0  # its CRL number (0: none)
         self._load(strict=True)
 
     def __getstate__(self) -> dict[str, object]:
@@ -107,6 +108,7 @@ class RevocationList:
             log.warning("revocation list %s: %d certificate(s) revoked", self.path, len(serials))
         self._serials, self._seen, self._refused = serials, stamp, None
         self._issued = None if crl is None else crl.last_update_utc
+        self._number = crl_number(crl)
 
     def _verified(self, stamp: tuple[int, int]) -> x509.CertificateRevocationList | None:
         """The list in the file, checked against the CA and against the one in force."""
@@ -118,11 +120,19 @@ class RevocationList:
                 f"revocation list {self.path} was removed (a revocation is lifted only by a "
                 "newer list from the CA)"
             )
-        if crl is not None and self._issued is not None and crl.last_update_utc < self._issued:
-            raise ConfigError(
-                f"revocation list {self.path} was issued at {crl.last_update_utc}, before "
-                f"the one in force ({self._issued}): an older list"
+        if crl is not None and self._issued is not None:
+            number, serials = crl_number(crl), frozenset(e.serial_number for e in crl)
+            older = (
+                number < self._number or (number == self._number and serials != self._serials)
+                if number and self._number  # numbered lists (rengo certs revoke writes them)
+                else crl.last_update_utc < self._issued
             )
+            if older:
+                raise ConfigError(
+                    f"revocation list {self.path} (number {number}, issued "
+                    f"{crl.last_update_utc}) is older than the one in force (number "
+                    f"{self._number}, issued {self._issued})"
+                )
         return crl
 
     @property
