@@ -33,7 +33,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from rengo.core.errors import ConfigError
 from rengo.core.roles import validate_party_name
-from rengo.transport.certs import create_ca, issue_certificate
+from rengo.transport.certs import create_ca, issue_certificate, issued_by
 from rengo.transport.revocation import RevocationList, revoked_serials
 
 
@@ -138,11 +138,8 @@ def _issued_by(ca_pem: bytes, cert_pem: bytes) -> x509.Certificate:
         cert = x509.load_pem_x509_certificate(cert_pem)
     except ValueError:
         raise SignatureError("the certificate is not a PEM X.509 certificate") from None
-    ca = x509.load_pem_x509_certificate(ca_pem)
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
-        raise SignatureError("the certificate is not issued by the federation's CA") from None
+    if not issued_by(cert, x509.load_pem_x509_certificate(ca_pem)):
+        raise SignatureError("the certificate is not issued by the federation's CA")
     return cert
 
 

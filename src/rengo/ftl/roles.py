@@ -269,6 +269,27 @@ def _pools(
     return own, peer
 
 
+def _primed_pools(
+    keys: Keypair | None,
+    peer_key: PaillierPublicKey | None,
+    config: TransferConfig,
+    rows: int,
+    parameters: int,
+    epochs: int,
+    loss: bool,
+) -> tuple[ObfuscatorPool | None, ObfuscatorPool | None]:
+    """A party's two pools (:func:`_pools`) for ``epochs`` more epochs over ``rows`` shared
+    rows, sized by :func:`expected_masks` / :func:`expected_seals` (``loss``: the party
+    opens a loss too) and already filling the first batch's share in the background."""
+    masks = expected_masks(config, rows, parameters, epochs, loss=loss)
+    seals = expected_seals(config, rows, epochs)
+    own_pool, peer_pool = _pools(keys, peer_key, config, masks, seals)
+    uses = epochs * -(-rows // config.batch_size)  # batches still to run
+    _prime(own_pool, seals, uses)
+    _prime(peer_pool, masks, uses * config.local_steps)
+    return own_pool, peer_pool
+
+
 def _prime(pool: ObfuscatorPool | None, expected: int, uses: int) -> None:
     """Start the offline phase: make one use's share of ``expected`` obfuscators in the
     background while the party does its plaintext work (the first batch's terms)."""
@@ -491,12 +512,7 @@ def ftl_source(
         losses = list(resumed.losses)
     parameters = enc.flat_parameters(module).size
     left = config.epochs - len(losses)
-    masks = expected_masks(config, len(rows), parameters, left, loss=True)
-    seals = expected_seals(config, len(rows), left)
-    own_pool, peer_pool = _pools(keys, peer_key, config, masks, seals)
-    uses = left * -(-len(rows) // config.batch_size)  # batches still to run
-    _prime(own_pool, seals, uses)
-    _prime(peer_pool, masks, uses * config.local_steps)
+    own_pool, peer_pool = _primed_pools(keys, peer_key, config, len(rows), parameters, left, True)
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim, width = config.dim, codes.shape[1]
     try:
@@ -660,12 +676,7 @@ def ftl_target(
     first_epoch = 0 if resumed is None else resumed.epochs_run
     parameters = enc.flat_parameters(module).size
     left = config.epochs - first_epoch
-    masks = expected_masks(config, len(rows), parameters, left, loss=False)
-    seals = expected_seals(config, len(rows), left)
-    own_pool, peer_pool = _pools(keys, peer_key, config, masks, seals)
-    uses = left * -(-len(rows) // config.batch_size)  # batches still to run
-    _prime(own_pool, seals, uses)
-    _prime(peer_pool, masks, uses * config.local_steps)
+    own_pool, peer_pool = _primed_pools(keys, peer_key, config, len(rows), parameters, left, False)
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim = config.dim
     empty = np.empty((0, x.shape[1]))

@@ -342,6 +342,7 @@ class Coordinator:
         # Poisson sampling may pick nobody: under DP that round still releases (noise only,
         # accounted), with no exchange at all
         empty = not instructions and self.strategy.accepts_empty_sample()
+        spent: dict[str, str] = {}  # clients that declined: their own budget is spent
         if empty:
             self._budgets_ran_out = False
             acc = self.strategy.accumulator(server_round, old)
@@ -360,15 +361,16 @@ class Coordinator:
             finally:
                 self._note_slow(server_round, [c for c, _ in instructions], fit_round.timed_out)
                 self._exclude(server_round, fit_round.excluded, state_before)
-                self._exclude(server_round, _spent_budgets(fit_round.failures), state_before)
-            self._budgets_ran_out = bool(_spent_budgets(fit_round.failures))
+                spent = _spent_budgets(fit_round.failures)
+                self._exclude(server_round, spent, state_before)
+            self._budgets_ran_out = bool(spent)
             if verdict is not None:
                 if self._budgets_ran_out:
                     self._stop_if_budgets_spent(server_round)
                 raise self._fail(server_round, str(verdict)) from verdict
         failures = fit_round.failures
         if acc.count < self.strategy.min_fit_clients and not empty:
-            spent_now = sorted(_spent_budgets(failures))
+            spent_now = sorted(spent)
             if spent_now:  # only a round that lost clients to their budgets can end the run
                 self._stop_if_budgets_spent(server_round)
             if (

@@ -130,9 +130,7 @@ def issue_certificate(
     names; a party (client) certificate carries its name as its only DNS SAN.
     """
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
-    ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
-    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise ConfigError("the CA key must be an EC key made by create_ca")
+    ca_key = _ca_key(ca)
     key = ec.generate_private_key(ec.SECP256R1())
     sans: list[x509.GeneralName] = []
     for host in hosts if server else [name]:
@@ -232,7 +230,7 @@ def add_party(directory: str | os.PathLike[str], name: str) -> tuple[Path, Path]
     validate_party_name(name)
     root = Path(directory)
     ca = _ca_files(root)
-    with _exclusive(root / f".{REVOKED_FILE}.lock"):  # no revocation or issue in between
+    with _exclusive(root):  # no revocation or issue in between
         return _issue_party(root, ca, name)
 
 
@@ -242,7 +240,7 @@ def _issue_party(root: Path, ca: KeyPair, name: str) -> tuple[Path, Path]:
     if cert_path.exists():
         ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
         old = _load_certificate(cert_path, f"party {name}'s certificate", "remove it")
-        if _issued_by_ca(old, ca_cert) and not any(
+        if issued_by(old, ca_cert) and not any(
             entry.serial_number == old.serial_number
             for entry in read_revocation_list(root / REVOKED_FILE, ca_cert)
         ):
@@ -257,7 +255,7 @@ def _issue_party(root: Path, ca: KeyPair, name: str) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def _issued_by_ca(cert: x509.Certificate, ca_cert: x509.Certificate) -> bool:
+def issued_by(cert: x509.Certificate, ca_cert: x509.Certificate) -> bool:
     """Whether ``ca_cert`` issued and signed ``cert`` (a CA made anew under the same name
     did not)."""
     try:
@@ -267,12 +265,17 @@ def _issued_by_ca(cert: x509.Certificate, ca_cert: x509.Certificate) -> bool:
     return True
 
 
-def _ca_pair(root: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    ca = _ca_files(root)
+def _ca_key(ca: KeyPair) -> ec.EllipticCurvePrivateKey:
+    """The CA's private key (an EC key, as :func:`create_ca` makes)."""
     key = serialization.load_pem_private_key(ca.key_pem, password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ConfigError("the CA key must be an EC key made by create_ca")
-    return x509.load_pem_x509_certificate(ca.cert_pem), key
+    return key
+
+
+def _ca_pair(root: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    ca = _ca_files(root)
+    return x509.load_pem_x509_certificate(ca.cert_pem), _ca_key(ca)
 
 
 def revoke_party(directory: str | os.PathLike[str], name: str) -> int:
@@ -304,17 +307,17 @@ def revoke_party(directory: str | os.PathLike[str], name: str) -> int:
     cert = _load_certificate(
         cert_path, f"party {name}'s certificate", "there is nothing of it to revoke"
     )
-    if not _issued_by_ca(cert, ca_cert):
+    if not issued_by(cert, ca_cert):
         raise ConfigError(f"{cert_path} was not issued by this federation's CA")
-    with _exclusive(root / f".{REVOKED_FILE}.lock"):
+    with _exclusive(root):
         return _add_to_list(root, ca_cert, ca_key, cert, name)
 
 
 @contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``lock_path`` (two revocations at once must not each write
-    a list without the other's entry)."""
-    with open(lock_path, "a") as handle:
+def _exclusive(root: Path) -> Iterator[None]:
+    """Hold the federation folder's lock for changing who is admitted (two revocations at
+    once must not each write a list without the other's entry)."""
+    with open(root / f".{REVOKED_FILE}.lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
