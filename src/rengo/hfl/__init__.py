@@ -15,7 +15,13 @@ from typing import Any
 
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import Client, ClientFn, call_client, client_handler, client_seed, with_mods
-from rengo.hfl.coordinator import Coordinator, History, RoundObserver, RoundRecord
+from rengo.hfl.coordinator import (
+    AbandonedAttemptObserver,
+    Coordinator,
+    History,
+    RoundObserver,
+    RoundRecord,
+)
 from rengo.hfl.failure_log import ClientFailureLog
 from rengo.hfl.local_training import (
     BatchTransform,
@@ -95,6 +101,7 @@ from rengo.hfl.strategy import (
 from rengo.hfl.workflow import FitRound, FitWorkflow, SingleExchange
 
 __all__ = [
+    "AbandonedAttemptObserver",
     "Aggregate",
     "BackdoorAttack",
     "BatchTransform",

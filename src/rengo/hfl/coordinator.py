@@ -22,7 +22,7 @@ import inspect
 import logging
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,6 +39,7 @@ from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum, as_aggregate
 from rengo.hfl.workflow import (
+    ClientLog,
     FitRound,
     FitWorkflow,
     SingleExchange,
@@ -106,7 +107,9 @@ class RunRecorder(Protocol):
 
 class RoundObserver(Protocol):
     """Sees every fit result the coordinator sees in the clear, and every completed round
-    (contribution accounting)."""
+    (contribution accounting). Two more hooks are optional: ``on_sum_only`` (the round's
+    results arrive only as a sum, :meth:`rengo.hfl.workflow.FitRound.sum_only`) and
+    ``on_attempt_abandoned`` (:class:`AbandonedAttemptObserver`)."""
 
     def on_fit_result(
         self, server_round: int, global_parameters: Parameters, client_id: str, result: FitResult
@@ -119,6 +122,46 @@ class RoundObserver(Protocol):
     ) -> None:
         """The round's old and new global model and its metrics."""
         ...
+
+
+class AbandonedAttemptObserver(Protocol):
+    """An observer that also wants to hear when the results it saw for a round will never
+    be aggregated: the attempt failed, or the round runs again without some clients (their
+    local privacy budget is spent). The coordinator calls ``on_attempt_abandoned`` when an
+    observer has it (it is optional, as ``on_sum_only`` is); a contribution tracker drops
+    the attempt's updates so that no client is valued twice or for an update not used."""
+
+    def on_attempt_abandoned(self, server_round: int, reason: str) -> None:
+        """Forget what this round's abandoned attempt showed (a retry may follow)."""
+        ...
+
+
+class _ClientRecords:
+    """One round attempt's client outcomes, held until the coordinator knows whether the
+    attempt counts: written to the run store then, or - for an attempt that runs again -
+    only the outcomes that made it run again."""
+
+    def __init__(self, sink: ClientLog) -> None:
+        self._sink = sink
+        self._held: list[tuple[Any, ...]] = []
+
+    def add(
+        self,
+        client_id: str,
+        status: str,
+        num_examples: int,
+        traffic: tuple[int, int, float],
+        reason: str | None,
+        metrics: Metrics | None,
+    ) -> None:
+        self._held.append((client_id, status, num_examples, traffic, reason, metrics))
+
+    def flush(self, only: Collection[str] | None = None) -> None:
+        """Write the held outcomes (of ``only`` these clients, if given) and forget all."""
+        held, self._held = self._held, []
+        for record in held:
+            if only is None or record[0] in only:
+                self._sink(*record)
 
 
 @dataclass
@@ -225,6 +268,7 @@ class Coordinator:
     _rng: np.random.Generator = field(init=False, repr=False)
     _aggregate_takes_rng: bool = field(init=False, repr=False)
     _misses: dict[str, int] = field(init=False, repr=False, default_factory=dict)
+    _missed_round: dict[str, int] = field(init=False, repr=False, default_factory=dict)
     _slow_until: dict[str, int] = field(init=False, repr=False, default_factory=dict)
     _excluded: dict[str, str] = field(init=False, repr=False, default_factory=dict)
     _budgets_ran_out: bool = field(init=False, repr=False, default=False)
@@ -304,8 +348,37 @@ class Coordinator:
         return history
 
     def run_round(self, server_round: int) -> RoundRecord:
-        """Run one round: sample, fit (through the workflow), aggregate, evaluate, record."""
+        """Run one round: sample, fit (through the workflow), aggregate, evaluate, record.
+
+        A round that clients with spent local privacy budgets made fall short runs again
+        without them; the abandoned attempt's results reach neither the model nor the
+        client records (only those clients' declines are kept), and observers are told to
+        forget them (:meth:`RoundObserver.on_attempt_abandoned`).
+        """
         start = time.perf_counter()
+        while True:
+            record = self._attempt_round(server_round, start)
+            if record is not None:
+                return record
+
+    def _attempt_round(self, server_round: int, start: float) -> RoundRecord | None:
+        """One attempt at ``server_round``: its record, or ``None`` when the round must run
+        again (the attempt is then abandoned). An attempt that raises is abandoned too: its
+        client records are kept (they explain the failure) and observers are told."""
+        client_records = _ClientRecords(self._fit_log(server_round))
+        try:
+            record = self._attempt(server_round, start, client_records)
+        except BaseException:
+            client_records.flush()
+            self._abandon_attempt(server_round, "the round failed")
+            raise
+        if record is None:
+            self._abandon_attempt(server_round, "the round is run again")
+        return record
+
+    def _attempt(
+        self, server_round: int, start: float, client_records: _ClientRecords
+    ) -> RoundRecord | None:
         rng = self._round_rng(server_round)
         available = self._not_sitting_out(server_round, self.pool.client_ids())
         if len(available) < self.strategy.min_available_clients:
@@ -334,7 +407,7 @@ class Coordinator:
             pool=self.pool,
             timeout=self.round_timeout,
             observers=self.observers,
-            client_log=self._fit_log(server_round),
+            client_log=client_records.add,
             checks=self.checks,
             failure_log=self._failure_log,
         )
@@ -369,7 +442,10 @@ class Coordinator:
                     self._stop_if_budgets_spent(server_round)
                 raise self._fail(server_round, str(verdict)) from verdict
         failures = fit_round.failures
-        if acc.count < self.strategy.min_fit_clients and not empty:
+        short = acc.count < self.strategy.min_fit_clients and not empty
+        if not short:
+            client_records.flush()
+        if short:
             spent_now = sorted(spent)
             if spent_now:  # only a round that lost clients to their budgets can end the run
                 self._stop_if_budgets_spent(server_round)
@@ -386,7 +462,9 @@ class Coordinator:
                     server_round,
                 )
                 self.strategy.load_state_dict(state_before)
-                return self.run_round(server_round)
+                client_records.flush(only=spent)  # their declines are why it runs again
+                return None
+            client_records.flush()
             detail = "; ".join(f"{c}: {r}" for c, r in failures.items()) or "none failed"
             raise self._fail(
                 server_round,
@@ -420,6 +498,13 @@ class Coordinator:
         return record
 
     # -- pieces -------------------------------------------------------------------------------
+    def _abandon_attempt(self, server_round: int, reason: str) -> None:
+        """Tell observers that can hear it that this attempt's results will not be used."""
+        for observer in self.observers:
+            hook = getattr(observer, "on_attempt_abandoned", None)
+            if callable(hook):
+                hook(server_round, reason)
+
     def _not_sitting_out(self, server_round: int, available: list[str]) -> list[str]:
         """``available`` without the excluded clients and the slow ones sitting this round
         out - unless too few would be left, then with the slow ones."""
@@ -428,15 +513,20 @@ class Coordinator:
         return active if len(active) >= self.strategy.min_available_clients else available
 
     def _note_slow(self, server_round: int, sampled: list[str], timed_out: set[str]) -> None:
-        """Count each sampled client's round timeouts in a row; mark slow ones."""
+        """Count each sampled client's round timeouts in a row; mark slow ones. A round
+        counts once per client, however many attempts it took (a miss in an abandoned
+        attempt is not counted again when the round runs again)."""
         if self.slow_after <= 0:
             return
         for cid in sampled:
+            if self._missed_round.get(cid) == server_round:
+                continue
             if cid not in timed_out:
                 self._misses.pop(cid, None)
                 continue
             misses = self._misses.get(cid, 0) + 1
             self._misses[cid] = misses
+            self._missed_round[cid] = server_round
             if misses >= self.slow_after:
                 self._slow_until[cid] = server_round + self.slow_rounds
                 text = (

@@ -218,6 +218,12 @@ class TimedObserver:
         self.inner.on_fit_result(server_round, global_parameters, client_id, result)
         self.seconds += time.perf_counter() - started
 
+    def on_attempt_abandoned(self, server_round: int, reason: str) -> None:
+        """Pass an abandoned attempt on (the tracker forgets its updates)."""
+        hook = getattr(self.inner, "on_attempt_abandoned", None)
+        if callable(hook):
+            hook(server_round, reason)
+
     def on_round_end(
         self, server_round: int, old: Parameters, new: Parameters, metrics: dict[str, float]
     ) -> None:

@@ -308,6 +308,23 @@ class ContributionTracker:
         self.fallbacks.append(message)
         log.warning("%s", message)
 
+    def on_attempt_abandoned(self, server_round: int, reason: str) -> None:
+        """Drop what an abandoned attempt at ``server_round`` showed (its updates were not
+        aggregated): a round that runs again is valued on its final attempt only, so no
+        client is counted twice or paid for an update that was thrown away."""
+        self._sum_only.pop(server_round, None)
+        pending = self._pending.pop(server_round, None)
+        if pending is not None:
+            self._stored_values -= num_values(pending.global_params) + sum(
+                num_values(u) for u in pending.updates
+            )
+            log.info(
+                "round %d: %s; the %d update(s) it showed are not valued",
+                server_round,
+                reason,
+                len(pending.updates),
+            )
+
     def on_round_end(
         self, server_round: int, old: Parameters, new: Parameters, metrics: dict[str, float]
     ) -> None:

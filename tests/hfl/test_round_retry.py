@@ -1,0 +1,138 @@
+"""A round that runs again (clients whose local privacy budget is spent declined it, so it
+fell short) counts once: observers forget the abandoned attempt's results, the run store keeps
+only the final attempt's client records (and the declines that made it run again), and a
+client that missed the timeout in both attempts has missed one round, not two."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rengo.core.messages import Config, EvaluateResult, FitIns, FitResult
+from rengo.core.parameters import Parameters
+from rengo.hfl import Client, Coordinator, FedAvg, make_pool
+from rengo.privacy.budget import PrivacyBudgetExhausted
+from rengo.tracking import RunStore
+from rengo.valuation import ContributionTracker
+
+STEP = {"ok1": 1.0, "ok2": 3.0, "ok3": 5.0}
+TIMEOUT = 0.2
+
+
+class StepClient(Client):
+    """Adds its own step to the model; ``spent`` declines every round (its local budget is
+    spent), ``slow`` answers after the round timeout."""
+
+    def __init__(self, cid: str) -> None:
+        super().__init__()
+        self.cid = cid
+
+    def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        if self.cid == "spent":
+            raise PrivacyBudgetExhausted(1.0, 2.0, 1.5, 1)
+        if self.cid == "slow":
+            time.sleep(3 * TIMEOUT)
+        return FitResult([p + STEP.get(self.cid, 0.0) for p in parameters], 10)
+
+    def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        return EvaluateResult(0.0, 1)
+
+
+class Scripted(FedAvg):
+    """FedAvg that asks ``spent``, ``slow`` and ``ok3`` while ``spent`` is available, and
+    ``slow``, ``ok1`` and ``ok2`` once it is not."""
+
+    def configure_fit(
+        self,
+        server_round: int,
+        parameters: Parameters,
+        client_ids: Sequence[str],
+        rng: np.random.Generator,
+    ) -> list[tuple[str, FitIns]]:
+        wanted = ["spent", "slow", "ok3"] if "spent" in client_ids else ["slow", "ok1", "ok2"]
+        return super().configure_fit(server_round, parameters, wanted, rng)
+
+
+class Recorder:
+    """Every observer call, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def on_fit_result(
+        self, server_round: int, global_parameters: Parameters, client_id: str, result: FitResult
+    ) -> None:
+        self.calls.append(("result", server_round, client_id))
+
+    def on_attempt_abandoned(self, server_round: int, reason: str) -> None:
+        self.calls.append(("abandoned", server_round, reason))
+
+    def on_round_end(
+        self, server_round: int, old: Parameters, new: Parameters, metrics: dict[str, float]
+    ) -> None:
+        self.calls.append(("end", server_round))
+
+
+def _score(parameters: Parameters) -> float:
+    return -float(abs(parameters[0][0] - 2.0))
+
+
+def _run(tmp_path: Any, rounds: int) -> tuple[Coordinator, RunStore, str, Recorder, Any]:
+    ids = ["spent", "slow", "ok1", "ok2", "ok3"]
+    pool = make_pool(StepClient, ids, "serial")
+    store = RunStore(tmp_path / "runs.db")
+    run_id = store.start_run("hfl", {}, name="retry")
+    recorder = Recorder()
+    tracker = ContributionTracker(_score, "mr")
+    coordinator = Coordinator(
+        Scripted(min_fit_clients=2, min_available_clients=2),
+        pool,
+        [np.zeros(1)],
+        round_timeout=TIMEOUT,
+        store=store,
+        run_id=run_id,
+        observers=[recorder, tracker],
+        slow_after=2,
+        slow_rounds=3,
+    )
+    coordinator.run(rounds)
+    return coordinator, store, run_id, recorder, tracker
+
+
+def test_observers_forget_the_abandoned_attempt_and_see_the_final_one(tmp_path: Any) -> None:
+    _, _, _, recorder, tracker = _run(tmp_path, 1)
+    first = recorder.calls.index(("result", 1, "ok3"))
+    abandoned = [c for c in recorder.calls if c[0] == "abandoned"]
+    assert len(abandoned) == 1 and recorder.calls.index(abandoned[0]) == first + 1
+    assert abandoned[0][2] == "the round is run again"
+    final = recorder.calls[first + 2 :]
+    assert sorted(c[2] for c in final if c[0] == "result") == ["ok1", "ok2"]
+    assert final[-1] == ("end", 1)
+    # the round is valued on what built the model: ok1 and ok2, each once
+    (round_1,) = tracker.rounds
+    assert set(round_1.values) == {"ok1", "ok2"}
+    model_score = _score([np.array([2.0])])  # FedAvg of +1 and +3 from 0
+    assert sum(round_1.values.values()) == pytest.approx(model_score - _score([np.zeros(1)]))
+
+
+def test_the_store_keeps_the_final_attempt_and_the_declines(tmp_path: Any) -> None:
+    _, store, run_id, _, _ = _run(tmp_path, 1)
+    fits = {r.client_id: r for r in store.client_records(run_id) if r.phase == "fit"}
+    assert sorted(fits) == ["ok1", "ok2", "slow", "spent"]  # not ok3: its update was dropped
+    assert fits["ok1"].status == fits["ok2"].status == "ok"
+    assert fits["spent"].status == "failed" and "PrivacyBudgetExhausted" in str(
+        fits["spent"].reason
+    )
+    assert fits["slow"].status == "failed" and str(fits["slow"].reason).startswith("timed out")
+    assert "ok3" not in {s.client_id for s in store.client_stats(run_id)}
+
+
+def test_a_timeout_in_both_attempts_is_one_missed_round(tmp_path: Any) -> None:
+    coordinator, _, _, _, _ = _run(tmp_path, 1)
+    assert coordinator.slow_clients(2) == []  # one miss, slow_after=2
+    coordinator, _, _, _, _ = _run(tmp_path / "two", 2)
+    assert coordinator.slow_clients(3) == ["slow"]  # a second round missed: now slow
