@@ -136,3 +136,23 @@ def test_a_timeout_in_both_attempts_is_one_missed_round(tmp_path: Any) -> None:
     assert coordinator.slow_clients(2) == []  # one miss, slow_after=2
     coordinator, _, _, _, _ = _run(tmp_path / "two", 2)
     assert coordinator.slow_clients(3) == ["slow"]  # a second round missed: now slow
+
+
+def test_a_failed_round_is_abandoned_for_observers(tmp_path: Any) -> None:
+    from rengo.core.errors import RoundFailure
+
+    recorder = Recorder()
+    tracker = ContributionTracker(_score, "mr")
+    pool = make_pool(StepClient, ["ok1", "ok2", "slow"], "serial")
+    coordinator = Coordinator(
+        FedAvg(min_fit_clients=3, min_available_clients=3),
+        pool,
+        [np.zeros(1)],
+        round_timeout=TIMEOUT,
+        observers=[recorder, tracker],
+    )
+    with pytest.raises(RoundFailure, match="only 2 of 3 clients reported"):
+        coordinator.run(1)
+    assert recorder.calls[-1] == ("abandoned", 1, "the round failed")
+    assert sorted(c[2] for c in recorder.calls if c[0] == "result") == ["ok1", "ok2"]
+    assert tracker.rounds == () and tracker._pending == {}  # nothing kept for the round

@@ -368,9 +368,12 @@ class Coordinator:
         client_records = _ClientRecords(self._fit_log(server_round))
         try:
             record = self._attempt(server_round, start, client_records)
-        except BaseException:
+        except BaseException as exc:
             client_records.flush()
-            self._abandon_attempt(server_round, "the round failed")
+            stopped = isinstance(exc, StopTraining)
+            self._abandon_attempt(
+                server_round, "training stopped before it" if stopped else "the round failed"
+            )
             raise
         if record is None:
             self._abandon_attempt(server_round, "the round is run again")
