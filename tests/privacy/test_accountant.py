@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import math
+import pickle
+from typing import Any
+
 import pytest
 
 dp_accounting = pytest.importorskip("dp_accounting")
@@ -11,6 +16,7 @@ from rengo.privacy import (  # noqa: E402
     PrivacyAccountant,
     calibrate_noise_multiplier,
     epsilon_after,
+    round_event,
     rounds_within_budget,
 )
 
@@ -96,3 +102,110 @@ def test_skipped_rdp_orders_do_not_flood_the_log(caplog: pytest.LogCaptureFixtur
         epsilon = epsilon_after(8, 1.0, 1e-5, 0.1, "rdp")
     assert 0 < epsilon < 10
     assert not [r for r in caplog.records if "Excluding this order" in r.getMessage()]
+
+
+def _accountants_epsilon(noise: float, q: float, rounds: int, delta: float, kind: str) -> float:
+    """dp-accounting's own accountants, fresh, for ``rounds`` rounds as one event, the PLD on
+    the grid step rengo's rule picks (restated here: 1e-4 times the smallest power of two at
+    or above max(1, RDP's epsilon))."""
+    event = dp_accounting.SelfComposedDpEvent(round_event(noise, q), rounds)
+    rdp = dp_accounting.rdp.RdpAccountant()
+    rdp.compose(event)
+    rdp_epsilon = float(rdp.get_epsilon(delta))
+    if kind == "rdp":
+        return rdp_epsilon
+    step = 1e-4 * 2.0 ** math.ceil(math.log2(max(1.0, rdp_epsilon)))
+    pld = dp_accounting.pld.PLDAccountant(value_discretization_interval=step)
+    pld.compose(event)
+    return float(pld.get_epsilon(delta))
+
+
+@pytest.mark.parametrize(
+    ("noise", "q", "rounds"),
+    [
+        (1.0, 1.0, (30, 1, 7)),
+        (0.5, 1.0, (20,)),
+        (1.0, 0.2, (30, 1, 7)),  # out of order: one cached round serves any count
+        (1.1, 0.05, (100, 3)),
+        (4.0, 0.01, (1_000,)),
+    ],
+)
+@pytest.mark.parametrize("kind", ["pld", "rdp"])
+def test_per_run_accountant_equals_dp_accountings_accountants(
+    noise: float, q: float, rounds: tuple[int, ...], kind: str
+) -> None:
+    """The cached one-round objects compose to exactly dp-accounting's numbers for the same
+    event and grid step, and to :func:`epsilon_after`'s (which the round loop's tests pin)."""
+    acc = PrivacyAccountant(noise, q, 1e-5, kind)
+    for k in rounds:
+        ours = acc.epsilon(k)
+        assert ours == _accountants_epsilon(noise, q, k, 1e-5, kind), k
+        assert ours == epsilon_after(k, noise, 1e-5, q, kind), k
+
+
+@pytest.mark.parametrize(("q", "kind"), [(0.2, "pld"), (1.0, "pld"), (0.2, "rdp")])
+def test_one_round_objects_are_built_once_per_run(
+    monkeypatch: pytest.MonkeyPatch, q: float, kind: str
+) -> None:
+    """A 30-round run (each round: the next round's budget check, then the round) builds
+    one RDP accountant and one sampled round's PLD per grid step, never one per round. At
+    q = 1 dp-accounting discretises one Gaussian per round count (z / sqrt(k)), so each
+    count builds its own PLD there, as PLDAccountant does."""
+    module = dp_accounting.pld.privacy_loss_distribution
+    build_gaussian = module.from_gaussian_mechanism
+    steps: list[float] = []
+    rdp_builds: list[int] = []
+
+    def counted_gaussian(*args: Any, **kwargs: Any) -> Any:
+        steps.append(kwargs["value_discretization_interval"])
+        return build_gaussian(*args, **kwargs)
+
+    class CountedRdpAccountant(dp_accounting.rdp.RdpAccountant):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            rdp_builds.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(module, "from_gaussian_mechanism", counted_gaussian)
+    monkeypatch.setattr(dp_accounting.rdp, "RdpAccountant", CountedRdpAccountant)
+    acc = PrivacyAccountant(1.0, q, 1e-5, kind)
+    for _ in range(30):
+        acc.epsilon(acc.rounds + 1)
+        acc.spend_round()
+    assert len(rdp_builds) == 1
+    if kind == "rdp":
+        assert steps == []
+    elif q < 1:
+        assert len(steps) == len(set(steps)) <= 3  # steps 4e-4 to 1.6e-3 over 30 rounds
+    else:
+        assert len(steps) == 30
+
+
+def test_rdp_without_public_per_order_values_composes_afresh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """dp-accounting releases before the ``rdp``/``orders`` properties: each epsilon composes
+    the k-round event into a fresh RdpAccountant, as :func:`epsilon_after` does."""
+
+    class OlderRdpAccountant(dp_accounting.rdp.RdpAccountant):  # type: ignore[misc]
+        @property
+        def rdp(self) -> Any:
+            raise AttributeError("rdp")
+
+    monkeypatch.setattr(dp_accounting.rdp, "RdpAccountant", OlderRdpAccountant)
+    acc = PrivacyAccountant(1.0, 0.3, 1e-5, "rdp")
+    for k in (1, 12):
+        assert acc.epsilon(k) == _accountants_epsilon(1.0, 0.3, k, 1e-5, "rdp")
+
+
+def test_copies_and_equality_leave_the_one_round_objects_out() -> None:
+    acc = PrivacyAccountant(1.0, 0.2, 1e-5, "pld")
+    first = acc.spend_round()
+    assert acc == PrivacyAccountant(1.0, 0.2, 1e-5, "pld", rounds=1)
+    assert "Composition" not in repr(acc)
+    pickled = pickle.dumps(acc)
+    assert len(pickled) < 10_000  # the cached PLD alone is hundreds of kB
+    for clone in (pickle.loads(pickled), copy.deepcopy(acc), copy.copy(acc)):
+        assert clone == acc
+        assert clone.epsilon() == first
+        assert clone.spend_round() == epsilon_after(2, 1.0, 1e-5, 0.2, "pld")
+    assert acc.rounds == 1
