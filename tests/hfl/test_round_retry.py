@@ -156,3 +156,73 @@ def test_a_failed_round_is_abandoned_for_observers(tmp_path: Any) -> None:
     assert recorder.calls[-1] == ("abandoned", 1, "the round failed")
     assert sorted(c[2] for c in recorder.calls if c[0] == "result") == ["ok1", "ok2"]
     assert tracker.rounds == () and tracker._pending == {}  # nothing kept for the round
+
+
+class ScriptedSecAgg(FedAvg):
+    """FedAvg that asks ``spent``, ``ok1`` and ``ok2`` while ``spent`` is available, and
+    ``ok1``, ``ok2`` and ``ok3`` once it is not."""
+
+    def configure_fit(
+        self,
+        server_round: int,
+        parameters: Parameters,
+        client_ids: Sequence[str],
+        rng: np.random.Generator,
+    ) -> list[tuple[str, FitIns]]:
+        wanted = ["spent", "ok1", "ok2"] if "spent" in client_ids else ["ok1", "ok2", "ok3"]
+        return super().configure_fit(server_round, parameters, wanted, rng)
+
+
+def test_under_secure_aggregation_a_short_round_unmasks_nothing_and_runs_again(
+    tmp_path: Any,
+) -> None:
+    """``spent`` declines at the masked input: two inputs for min_fit_clients=3. The sum of
+    those two is never unmasked (the coordinator would discard it), so the round may run again
+    over another cohort without revealing the difference of two sums."""
+    from rengo.hfl import SecAggPlus
+
+    workflow = SecAggPlus(quantisation_bits=20, clip_range=8.0)
+    store = RunStore(tmp_path / "runs.db")
+    run_id = store.start_run("hfl", {}, name="secagg-retry")
+    unmasked: list[bool] = []
+
+    class Watch(Recorder):
+        def on_attempt_abandoned(self, server_round: int, reason: str) -> None:
+            unmasked.append(workflow.last.unmasked)  # the abandoned attempt's report
+            super().on_attempt_abandoned(server_round, reason)
+
+    pool = make_pool(StepClient, ["spent", "ok1", "ok2", "ok3"], "serial")
+    coordinator = Coordinator(
+        ScriptedSecAgg(min_fit_clients=3, min_available_clients=3),
+        pool,
+        [np.zeros(1)],
+        store=store,
+        run_id=run_id,
+        observers=[Watch()],
+        workflow=workflow,
+    )
+    history = coordinator.run(1)
+    assert unmasked == [False]
+    assert workflow.last.unmasked and sorted(history.rounds[0].clients) == ["ok1", "ok2", "ok3"]
+    assert coordinator.parameters[0][0] == pytest.approx(3.0, abs=1e-4)  # mean of 1, 3, 5
+    events = [e.message for e in store.events(run_id)]
+    assert any("round 1 is run again without client(s) spent" in m for m in events), events
+    assert "spent" in coordinator.excluded
+
+
+def test_under_secure_aggregation_too_few_inputs_fail_before_unmasking() -> None:
+    from rengo.core.errors import RoundFailure
+    from rengo.hfl import SecAggPlus
+
+    workflow = SecAggPlus(quantisation_bits=20)
+    pool = make_pool(StepClient, ["ok1", "ok2", "slow"], "serial")
+    coordinator = Coordinator(
+        FedAvg(min_fit_clients=3, min_available_clients=3),
+        pool,
+        [np.zeros(1)],
+        round_timeout=TIMEOUT,
+        workflow=workflow,
+    )
+    with pytest.raises(RoundFailure, match="min_fit_clients=3; the round would be discarded"):
+        coordinator.run(1)
+    assert not workflow.last.unmasked

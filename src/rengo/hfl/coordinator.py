@@ -44,7 +44,7 @@ from rengo.hfl.workflow import (
     FitWorkflow,
     SingleExchange,
     applicable_checks,
-    sees_each_update,
+    may_run_again,
 )
 from rengo.privacy.budget import is_spent_budget
 from rengo.transport.pool import ClientPool, EncodeOnDemand
@@ -443,6 +443,9 @@ class Coordinator:
             if verdict is not None:
                 if self._budgets_ran_out:
                     self._stop_if_budgets_spent(server_round)
+                    if may_run_again(self.workflow):  # e.g. secure aggregation, unmasked nothing
+                        self._run_again(server_round, sorted(spent), state_before, client_records)
+                        return None
                 raise self._fail(server_round, str(verdict)) from verdict
         failures = fit_round.failures
         short = acc.count < self.strategy.min_fit_clients and not empty
@@ -455,17 +458,9 @@ class Coordinator:
             if (
                 spent_now
                 and acc.count + len(spent_now) >= self.strategy.min_fit_clients
-                and sees_each_update(self.workflow)
+                and may_run_again(self.workflow)
             ):
-                # they declined before training: run the round again from its start without
-                # them (the strategy's state as it was; nobody's update was aggregated)
-                self._warn(
-                    f"round {server_round} is run again without client(s) "
-                    f"{', '.join(spent_now)}, whose local privacy budget is spent",
-                    server_round,
-                )
-                self.strategy.load_state_dict(state_before)
-                client_records.flush(only=spent)  # their declines are why it runs again
+                self._run_again(server_round, spent_now, state_before, client_records)
                 return None
             client_records.flush()
             detail = "; ".join(f"{c}: {r}" for c, r in failures.items()) or "none failed"
@@ -501,6 +496,25 @@ class Coordinator:
         return record
 
     # -- pieces -------------------------------------------------------------------------------
+    def _run_again(
+        self,
+        server_round: int,
+        spent: list[str],
+        state_before: dict[str, Any],
+        client_records: _ClientRecords,
+    ) -> None:
+        """Prepare ``server_round`` to run again without ``spent``, clients that declined
+        because their local privacy budget is spent: they declined before training, so the
+        round restarts from the strategy's state before it (nobody's update was aggregated),
+        and of this attempt's client records only their declines are kept."""
+        self._warn(
+            f"round {server_round} is run again without client(s) {', '.join(spent)}, whose "
+            "local privacy budget is spent",
+            server_round,
+        )
+        self.strategy.load_state_dict(state_before)
+        client_records.flush(only=spent)
+
     def _abandon_attempt(self, server_round: int, reason: str) -> None:
         """Tell observers that can hear it that this attempt's results will not be used."""
         for observer in self.observers:

@@ -355,6 +355,19 @@ def sees_each_update(workflow: FitWorkflow) -> bool:
     return bool(getattr(workflow, "sees_each_update", True))
 
 
+def may_run_again(workflow: FitWorkflow) -> bool:
+    """Whether a round this workflow has just run may run again over another cohort.
+
+    A second attempt sums the same clients' updates over another set: where the coordinator
+    sees each update that reveals nothing more, but where it learns only sums the difference
+    of two sums would give away the updates of the clients in one set and not the other. A
+    sum-only workflow that can tell whether its last run released a sum says so with a
+    ``released_sum`` attribute (:attr:`rengo.hfl.SecAggPlus.released_sum`); without one it is
+    taken to have released one.
+    """
+    return sees_each_update(workflow) or not bool(getattr(workflow, "released_sum", True))
+
+
 def applicable_checks(workflow: FitWorkflow | None, checks: ResultChecks) -> ResultChecks:
     """``checks`` as ``workflow`` can apply them, saying so loudly if that drops any.
 

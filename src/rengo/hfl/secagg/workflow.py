@@ -127,6 +127,10 @@ class SecAggReport:
     thresholds: list[int] = field(default_factory=list)
     """The Shamir threshold ``t`` of each start (a restart over fewer clients may have a
     lower one)."""
+    unmasked: bool = False
+    """Whether any start reached unmasking (shares of survivors' seeds were asked for), so
+    that the coordinator may have learnt a sum of this round's updates. A round that failed
+    before it released nothing, and may run again over another cohort."""
 
 
 @dataclass
@@ -171,6 +175,13 @@ class SecAggPlus:
     def client_mods(self) -> tuple[str, ...]:
         """The ``secagg`` client mod."""
         return (SecAggMod.name,)
+
+    @property
+    def released_sum(self) -> bool:
+        """Whether the last run reached unmasking (:attr:`SecAggReport.unmasked`): a round
+        that failed before it may run again over another cohort (see
+        :func:`~rengo.hfl.workflow.may_run_again`)."""
+        return self.last.unmasked
 
     # -- the round --------------------------------------------------------------------------
     def run(self, fit_round: FitRound) -> WeightedSum:
@@ -317,6 +328,13 @@ class SecAggPlus:
         u3 = [u for u in ready if u in arrived]
         self._note_dropped(fit_round, report, MASKED_INPUT, ready, u3)
         self._require(fit_round, report, u3, threshold, MASKED_INPUT)
+        min_fit = fit_round.strategy.min_fit_clients
+        if len(u3) < min_fit:  # the coordinator would discard the sum: never unmask it
+            raise self._failure(
+                fit_round, report,
+                f"{len(u3)} inputs arrived, min_fit_clients={min_fit}; the round would be "
+                "discarded, so its sum is not unmasked",
+            )  # fmt: skip
         if required is not None and set(u3) != required:
             raise self._failure(
                 fit_round, report, f"the start without {', '.join(sorted(report.excluded))} "
@@ -352,6 +370,7 @@ class SecAggPlus:
             for u in unmasking
         ]  # fmt: skip
         checker = _unmask_checker(fit_round, report, dict(unmask_messages))
+        report.unmasked = True  # from here on the coordinator may learn this start's sum
         revealed = dict(fit_round.exchange(UNMASK, unmask_messages, checker))
         u4 = [u for u in unmasking if u in revealed]
         self._note_dropped(fit_round, report, UNMASK, unmasking, u4)
