@@ -121,8 +121,10 @@ def test_observers_forget_the_abandoned_attempt_and_see_the_final_one(tmp_path: 
 
 def test_the_store_keeps_the_final_attempt_and_the_declines(tmp_path: Any) -> None:
     _, store, run_id, _, _ = _run(tmp_path, 1)
-    fits = {r.client_id: r for r in store.client_records(run_id) if r.phase == "fit"}
-    assert sorted(fits) == ["ok1", "ok2", "slow", "spent"]  # not ok3: its update was dropped
+    records = [r for r in store.client_records(run_id) if r.phase == "fit"]
+    fits = {r.client_id: r for r in records}
+    assert [r.client_id for r in records] == ["ok1", "ok2", "slow", "spent"]  # once each
+    # not ok3: its update was dropped with the abandoned attempt
     assert fits["ok1"].status == fits["ok2"].status == "ok"
     assert fits["spent"].status == "failed" and "PrivacyBudgetExhausted" in str(
         fits["spent"].reason
@@ -226,3 +228,82 @@ def test_under_secure_aggregation_too_few_inputs_fail_before_unmasking() -> None
     with pytest.raises(RoundFailure, match="min_fit_clients=3; the round would be discarded"):
         coordinator.run(1)
     assert not workflow.last.unmasked
+
+
+class AlwaysAsks(FedAvg):
+    """FedAvg that asks the clients it was made with every time, excluded or not."""
+
+    def __init__(self, asked: list[str], **options: Any) -> None:
+        super().__init__(**options)
+        self.asked = asked
+
+    def configure_fit(
+        self,
+        server_round: int,
+        parameters: Parameters,
+        client_ids: Sequence[str],
+        rng: np.random.Generator,
+    ) -> list[tuple[str, FitIns]]:
+        return super().configure_fit(server_round, parameters, self.asked, rng)
+
+
+def test_a_round_runs_again_only_for_newly_spent_clients(tmp_path: Any) -> None:
+    """A strategy that asks an excluded client again cannot make a round run again forever:
+    each attempt that runs again must exclude a client; the second short attempt fails."""
+    from rengo.core.errors import RoundFailure
+
+    store = RunStore(tmp_path / "runs.db")
+    run_id = store.start_run("hfl", {}, name="loop")
+    pool = make_pool(StepClient, ["spent", "ok1", "ok2", "ok3"], "serial")
+    coordinator = Coordinator(
+        AlwaysAsks(["spent", "ok1", "ok2"], min_fit_clients=3, min_available_clients=3),
+        pool,
+        [np.zeros(1)],
+        store=store,
+        run_id=run_id,
+    )
+    with pytest.raises(RoundFailure, match="only 2 of 3 clients reported"):
+        coordinator.run(1)
+    again = [e.message for e in store.events(run_id) if "is run again" in e.message]
+    assert len(again) == 1
+
+
+def test_under_secure_aggregation_a_round_short_for_other_reasons_does_not_run_again() -> None:
+    """``spent`` declines and ``slow`` times out: one input of three needed, and ``spent``
+    alone would not have made it enough, so the round fails (nothing unmasked)."""
+    from rengo.core.errors import RoundFailure
+    from rengo.hfl import SecAggPlus, ShortRound
+
+    workflow = SecAggPlus(quantisation_bits=20)
+    pool = make_pool(StepClient, ["spent", "slow", "ok1", "ok2"], "serial")
+    coordinator = Coordinator(
+        AlwaysAsks(["spent", "slow", "ok1"], min_fit_clients=3, min_available_clients=3),
+        pool,
+        [np.zeros(1)],
+        round_timeout=TIMEOUT,
+        workflow=workflow,
+    )
+    with pytest.raises(RoundFailure) as failure:
+        coordinator.run(1)
+    assert not isinstance(failure.value, ShortRound)  # the coordinator's verdict
+    assert "1 clients left after stage 'secagg.masked_input'" in str(failure.value)
+    assert not workflow.last.unmasked and "spent" in coordinator.excluded
+
+
+def test_observers_are_not_told_to_abandon_a_round_whose_model_was_taken() -> None:
+    class Failing(Recorder):
+        def on_round_end(
+            self, server_round: int, old: Parameters, new: Parameters, metrics: dict[str, float]
+        ) -> None:
+            super().on_round_end(server_round, old, new, metrics)
+            raise RuntimeError("observer broke")
+
+    recorder = Failing()
+    pool = make_pool(StepClient, ["ok1", "ok2"], "serial")
+    coordinator = Coordinator(
+        FedAvg(min_fit_clients=2, min_available_clients=2), pool, [np.zeros(1)],
+        observers=[recorder],
+    )  # fmt: skip
+    with pytest.raises(RuntimeError, match="observer broke"):
+        coordinator.run(1)
+    assert recorder.calls[-1] == ("end", 1)

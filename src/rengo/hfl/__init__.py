@@ -98,7 +98,7 @@ from rengo.hfl.strategy import (
     register_strategy,
     strategy_registry,
 )
-from rengo.hfl.workflow import FitRound, FitWorkflow, SingleExchange
+from rengo.hfl.workflow import FitRound, FitWorkflow, ShortRound, SingleExchange
 
 __all__ = [
     "AbandonedAttemptObserver",
@@ -164,6 +164,7 @@ __all__ = [
     "SecAggPlus",
     "SecAggReport",
     "ServerState",
+    "ShortRound",
     "SignFlipAttack",
     "SingleExchange",
     "Strategy",

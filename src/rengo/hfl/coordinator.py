@@ -42,9 +42,10 @@ from rengo.hfl.workflow import (
     ClientLog,
     FitRound,
     FitWorkflow,
+    ShortRound,
     SingleExchange,
     applicable_checks,
-    may_run_again,
+    sees_each_update,
 )
 from rengo.privacy.budget import is_spent_budget
 from rengo.transport.pool import ClientPool, EncodeOnDemand
@@ -268,7 +269,7 @@ class Coordinator:
     _rng: np.random.Generator = field(init=False, repr=False)
     _aggregate_takes_rng: bool = field(init=False, repr=False)
     _misses: dict[str, int] = field(init=False, repr=False, default_factory=dict)
-    _missed_round: dict[str, int] = field(init=False, repr=False, default_factory=dict)
+    _committed_round: int = field(init=False, repr=False, default=0)
     _slow_until: dict[str, int] = field(init=False, repr=False, default_factory=dict)
     _excluded: dict[str, str] = field(init=False, repr=False, default_factory=dict)
     _budgets_ran_out: bool = field(init=False, repr=False, default=False)
@@ -370,10 +371,11 @@ class Coordinator:
             record = self._attempt(server_round, start, client_records)
         except BaseException as exc:
             client_records.flush()
-            stopped = isinstance(exc, StopTraining)
-            self._abandon_attempt(
-                server_round, "training stopped before it" if stopped else "the round failed"
-            )
+            if self._committed_round != server_round:  # its model was not taken
+                stopped = isinstance(exc, StopTraining)
+                self._abandon_attempt(
+                    server_round, "training stopped before it" if stopped else "the round failed"
+                )
             raise
         if record is None:
             self._abandon_attempt(server_round, "the round is run again")
@@ -394,8 +396,10 @@ class Coordinator:
             )
         old = self.parameters
         # the state a checkpoint of the last round holds (configure_fit may change it): kept
-        # for a round whose workflow excludes clients and which then fails (see _exclude)
+        # for a round whose workflow excludes clients and which then fails (see _exclude),
+        # and restored with the slow-client counts for a round that runs again
         state_before = self.strategy.state_dict()
+        slow_before = (dict(self._misses), dict(self._slow_until))
         mods = self._client_mods()
         instructions = self.strategy.configure_fit(server_round, old, available, rng)
         for cid, ins in instructions:
@@ -419,6 +423,7 @@ class Coordinator:
         # accounted), with no exchange at all
         empty = not instructions and self.strategy.accepts_empty_sample()
         spent: dict[str, str] = {}  # clients that declined: their own budget is spent
+        new_spent: list[str] = []  # ... and were not excluded before this attempt
         if empty:
             self._budgets_ran_out = False
             acc = self.strategy.accumulator(server_round, old)
@@ -438,29 +443,36 @@ class Coordinator:
                 self._note_slow(server_round, [c for c, _ in instructions], fit_round.timed_out)
                 self._exclude(server_round, fit_round.excluded, state_before)
                 spent = _spent_budgets(fit_round.failures)
-                self._exclude(server_round, spent, state_before)
+                new_spent = sorted(self._exclude(server_round, spent, state_before))
             self._budgets_ran_out = bool(spent)
             if verdict is not None:
                 if self._budgets_ran_out:
                     self._stop_if_budgets_spent(server_round)
-                    if may_run_again(self.workflow):  # e.g. secure aggregation, unmasked nothing
-                        self._run_again(server_round, sorted(spent), state_before, client_records)
-                        return None
+                # a round short before it released anything (secure aggregation fails before
+                # unmasking) runs again when the newly spent clients would have been enough
+                if (
+                    isinstance(verdict, ShortRound)
+                    and new_spent
+                    and verdict.arrived + len(new_spent) >= verdict.needed
+                ):
+                    self._run_again(server_round, new_spent, fit_round, state_before, slow_before)
+                    client_records.flush(only={*new_spent, *fit_round.excluded})
+                    return None
                 raise self._fail(server_round, str(verdict)) from verdict
         failures = fit_round.failures
         short = acc.count < self.strategy.min_fit_clients and not empty
         if not short:
             client_records.flush()
         if short:
-            spent_now = sorted(spent)
-            if spent_now:  # only a round that lost clients to their budgets can end the run
+            if spent:  # only a round that lost clients to their budgets can end the run
                 self._stop_if_budgets_spent(server_round)
             if (
-                spent_now
-                and acc.count + len(spent_now) >= self.strategy.min_fit_clients
-                and may_run_again(self.workflow)
+                new_spent
+                and acc.count + len(new_spent) >= self.strategy.min_fit_clients
+                and sees_each_update(self.workflow)  # a second sum would reveal a difference
             ):
-                self._run_again(server_round, spent_now, state_before, client_records)
+                self._run_again(server_round, new_spent, fit_round, state_before, slow_before)
+                client_records.flush(only={*new_spent, *fit_round.excluded})
                 return None
             client_records.flush()
             detail = "; ".join(f"{c}: {r}" for c, r in failures.items()) or "none failed"
@@ -478,6 +490,7 @@ class Coordinator:
                 f"the model of round {server_round - 1} is kept and nothing was checkpointed",
             )
         self.parameters = aggregate.parameters
+        self._committed_round = server_round  # observers are no longer told to abandon it
         metrics: dict[str, float] = {f"train_{k}": v for k, v in acc.metrics().items()}
         _merge_strategy_metrics(metrics, aggregate.metrics, self.strategy.name)
         central = self.strategy.evaluate(server_round, self.parameters)
@@ -500,27 +513,38 @@ class Coordinator:
         self,
         server_round: int,
         spent: list[str],
+        fit_round: FitRound,
         state_before: dict[str, Any],
-        client_records: _ClientRecords,
+        slow_before: tuple[dict[str, int], dict[str, int]],
     ) -> None:
-        """Prepare ``server_round`` to run again without ``spent``, clients that declined
-        because their local privacy budget is spent: they declined before training, so the
-        round restarts from the strategy's state before it (nobody's update was aggregated),
-        and of this attempt's client records only their declines are kept."""
+        """Prepare ``server_round`` to run again without ``spent``, clients newly excluded
+        because their local privacy budget is spent (each attempt that runs again excludes at
+        least one, so a round runs again at most once per client). They declined before
+        training, so the round restarts from the strategy's state and the slow-client counts
+        before it (nobody's update was aggregated); the caller keeps, of this attempt's
+        client records, only theirs and those of clients the workflow excluded."""
         self._warn(
             f"round {server_round} is run again without client(s) {', '.join(spent)}, whose "
             "local privacy budget is spent",
             server_round,
         )
         self.strategy.load_state_dict(state_before)
-        client_records.flush(only=spent)
+        self._misses, self._slow_until = dict(slow_before[0]), dict(slow_before[1])
 
     def _abandon_attempt(self, server_round: int, reason: str) -> None:
-        """Tell observers that can hear it that this attempt's results will not be used."""
+        """Tell observers that can hear it that this attempt's results will not be used (an
+        observer that raises is logged: the attempt's own outcome stands)."""
         for observer in self.observers:
             hook = getattr(observer, "on_attempt_abandoned", None)
             if callable(hook):
-                hook(server_round, reason)
+                try:
+                    hook(server_round, reason)
+                except Exception:
+                    log.exception(
+                        "round %d: %s.on_attempt_abandoned raised",
+                        server_round,
+                        type(observer).__name__,
+                    )
 
     def _not_sitting_out(self, server_round: int, available: list[str]) -> list[str]:
         """``available`` without the excluded clients and the slow ones sitting this round
@@ -530,20 +554,16 @@ class Coordinator:
         return active if len(active) >= self.strategy.min_available_clients else available
 
     def _note_slow(self, server_round: int, sampled: list[str], timed_out: set[str]) -> None:
-        """Count each sampled client's round timeouts in a row; mark slow ones. A round
-        counts once per client, however many attempts it took (a miss in an abandoned
-        attempt is not counted again when the round runs again)."""
+        """Count each sampled client's round timeouts in a row; mark slow ones. (A round that
+        runs again restores the counts from before it: only its last attempt counts.)"""
         if self.slow_after <= 0:
             return
         for cid in sampled:
-            if self._missed_round.get(cid) == server_round:
-                continue
             if cid not in timed_out:
                 self._misses.pop(cid, None)
                 continue
             misses = self._misses.get(cid, 0) + 1
             self._misses[cid] = misses
-            self._missed_round[cid] = server_round
             if misses >= self.slow_after:
                 self._slow_until[cid] = server_round + self.slow_rounds
                 text = (
@@ -560,10 +580,11 @@ class Coordinator:
 
     def _exclude(
         self, server_round: int, culprits: dict[str, str], state_before: dict[str, Any] | None
-    ) -> None:
+    ) -> list[str]:
         """Leave ``culprits`` out of the run's later rounds, and - with checkpoints in a store -
         checkpoint the last round again with them, so a resume keeps them out even if this
-        round then fails (``state_before``: the strategy's state before this round)."""
+        round then fails (``state_before``: the strategy's state before this round). Returns
+        the culprits that were not excluded before."""
         new = {cid: reason for cid, reason in culprits.items() if cid not in self._excluded}
         for cid, reason in new.items():
             self._excluded[cid] = reason
@@ -572,6 +593,7 @@ class Coordinator:
             last = server_round - 1
             blob = self.checkpoint_blob(last, strategy_state=state_before)
             self.store.save_checkpoint(self.run_id, last, blob)
+        return list(new)
 
     def _stop_if_budgets_spent(self, server_round: int) -> None:
         """Raise StopTraining when local privacy budgets end the run: the clients still

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rengo.core.codec import decode, encode
-from rengo.core.errors import ClientFailure, CodecError
+from rengo.core.errors import ClientFailure, CodecError, RoundFailure
 from rengo.core.messages import FitIns, FitResult, Metrics
 from rengo.core.parameters import Parameters, validate_update
 from rengo.hfl.failure_log import ClientFailureLog
@@ -40,6 +40,29 @@ log = logging.getLogger("rengo.hfl")
 
 Accept = Callable[[str, Any], Any]
 """Checks one decoded reply: returns the value to keep or raises ClientFailure."""
+
+
+class ShortRound(RoundFailure):
+    """A round's fit stage ended with fewer results than it needs, **before it released
+    anything** of them: no update and no sum of updates reached the coordinator.
+
+    A sum-only workflow (secure aggregation) raises it instead of unmasking a sum the
+    coordinator would discard. Such a round may run again over another cohort without
+    revealing the difference of two sums of the same updates, which the coordinator does
+    when clients whose local privacy budget is spent made it short.
+
+    Attributes
+    ----------
+    arrived
+        Results (masked inputs) that arrived.
+    needed
+        Results the round needed.
+    """
+
+    def __init__(self, message: str, arrived: int, needed: int) -> None:
+        super().__init__(message)
+        self.arrived = arrived
+        self.needed = needed
 
 
 class ClientLog(Protocol):
@@ -333,7 +356,8 @@ class FitWorkflow(Protocol):
     (``count`` is how many clients it holds). A workflow that shows the coordinator only
     the sum of the updates (secure aggregation) also sets the class attribute
     ``sees_each_update = False`` (see :func:`sees_each_update`); a workflow that wraps
-    another should pass it on.
+    another should pass it on. A sum-only workflow whose round ends short before it released
+    anything raises :class:`ShortRound` (the coordinator may then run the round again).
     """
 
     def client_mods(self) -> tuple[str, ...]:
@@ -353,19 +377,6 @@ def sees_each_update(workflow: FitWorkflow) -> bool:
     update. The per-update median rules of :class:`~rengo.hfl.ResultChecks` need it.
     """
     return bool(getattr(workflow, "sees_each_update", True))
-
-
-def may_run_again(workflow: FitWorkflow) -> bool:
-    """Whether a round this workflow has just run may run again over another cohort.
-
-    A second attempt sums the same clients' updates over another set: where the coordinator
-    sees each update that reveals nothing more, but where it learns only sums the difference
-    of two sums would give away the updates of the clients in one set and not the other. A
-    sum-only workflow that can tell whether its last run released a sum says so with a
-    ``released_sum`` attribute (:attr:`rengo.hfl.SecAggPlus.released_sum`); without one it is
-    taken to have released one.
-    """
-    return sees_each_update(workflow) or not bool(getattr(workflow, "released_sum", True))
 
 
 def applicable_checks(workflow: FitWorkflow | None, checks: ResultChecks) -> ResultChecks:

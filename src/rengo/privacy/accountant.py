@@ -201,7 +201,8 @@ def calibrate_noise_multiplier(
 ) -> float:
     """The smallest noise multiplier whose ``rounds`` rounds stay within
     ``(target_epsilon, delta)`` (``dp_accounting.mechanism_calibration``, to 1e-3; with PLD
-    the search runs inside the bracket RDP's answer gives).
+    the search runs inside the bracket RDP's answer gives, on the grid step
+    :func:`epsilon_after` takes at the answer, so that a run with it spends all ``rounds``).
 
     Raises
     ------
@@ -216,8 +217,7 @@ def calibrate_noise_multiplier(
     def event(z: float) -> Any:
         return dpa.SelfComposedDpEvent(round_event(z, sampling_rate), rounds)
 
-    def calibrate(name: str, bracket: Any) -> float:
-        step = PLD_DISCRETIZATION * max(1.0, target_epsilon)
+    def calibrate(name: str, bracket: Any, step: float = PLD_DISCRETIZATION) -> float:
         return float(
             dpa.mechanism_calibration.calibrate_dp_mechanism(
                 lambda: _make_accountant(name, step),
@@ -236,7 +236,19 @@ def calibrate_noise_multiplier(
         return upper
     if accountant != "pld":
         raise ConfigError(f"accountant = {accountant!r}; choose one of {', '.join(ACCOUNTANTS)}")
-    return calibrate("pld", dpa.mechanism_calibration.ExplicitBracketInterval(upper / 2, upper))
+    bracket = dpa.mechanism_calibration.ExplicitBracketInterval(upper / 2, upper)
+    # epsilon_after's PLD grid step follows RDP's epsilon at the multiplier (_pld_step), so
+    # calibrate on the step the answer will be accounted on: a step chosen from the target
+    # alone can be finer, and its answer then exceeds the target by a grid step or so
+    step, answers = _pld_step(target_epsilon), []
+    for _ in range(4):  # the steps are powers of two: one or two passes settle it
+        answers.append(calibrate("pld", bracket, step))
+        used = _pld_step(_RoundComposition(answers[-1], sampling_rate).rdp_epsilon(rounds, delta))
+        if used == step:
+            return answers[-1]
+        step = used
+    # between two steps: the larger multiplier meets the target on either grid
+    return max(answers)
 
 
 def _check(noise_multiplier: float, sampling_rate: float) -> None:
@@ -356,7 +368,7 @@ class PrivacyAccountant:
     delta: float = 1e-5
     accountant: str = "pld"
     rounds: int = 0
-    _cache: dict[int, float] = field(default_factory=dict, repr=False, compare=False)
+    _cache: dict[int, float] = field(default_factory=dict, init=False, repr=False, compare=False)
     _composition: _RoundComposition | None = field(
         default=None, init=False, repr=False, compare=False
     )

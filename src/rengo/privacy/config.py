@@ -114,9 +114,10 @@ class LocalDP:
     batches Opacus's accountant reports the client's epsilon(delta) over all its rounds.
     With ``target_epsilon`` a client refuses the round that would exceed it
     (:class:`PrivacyBudgetExhausted`); the coordinator leaves it out of the rest of the run
-    (a round its refusal made fall short runs again without it, except under secure
-    aggregation), and when too few clients with budget remain the run stops cleanly with the
-    model of the last completed round.
+    (a round its refusal made fall short runs again without it - under secure aggregation
+    when the round failed before unmasking; clients that trained in the abandoned attempt
+    have spent budget on it), and when too few clients with budget remain the run stops
+    cleanly with the model of the last completed round.
 
     Raises
     ------

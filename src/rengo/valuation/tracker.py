@@ -255,7 +255,7 @@ class ContributionTracker:
         self._stored_values = 0
         self._kept: list[RoundUpdates] = []  # only for "or"
         self._rounds: list[RoundContribution] = []
-        self._sum_only: dict[int, tuple[list[str], str]] = {}
+        self._sum_only: dict[int, tuple[list[str], str, str]] = {}  # ids, reason, message
         self.fallbacks: list[str] = []
         """One message per round valued at group level (secure aggregation), in order."""
 
@@ -300,11 +300,11 @@ class ContributionTracker:
                 f"but {reason}; use a per-round method (gtg, mr, tmc, loo), which falls back to "
                 "group-level values under secure aggregation"
             )
-        self._sum_only[server_round] = (sorted(client_ids), reason)
         message = (
             f"round {server_round}: {reason}; contribution falls back to group level (the "
             f"round's score change shared equally by its {len(client_ids)} clients)"
         )
+        self._sum_only[server_round] = (sorted(client_ids), reason, message)
         self.fallbacks.append(message)
         log.warning("%s", message)
 
@@ -312,7 +312,9 @@ class ContributionTracker:
         """Drop what an abandoned attempt at ``server_round`` showed (its updates were not
         aggregated): a round that runs again is valued on its final attempt only, so no
         client is counted twice or paid for an update that was thrown away."""
-        self._sum_only.pop(server_round, None)
+        sum_only = self._sum_only.pop(server_round, None)
+        if sum_only is not None and sum_only[2] in self.fallbacks:
+            self.fallbacks.remove(sum_only[2])  # the round is not valued at group level
         pending = self._pending.pop(server_round, None)
         if pending is not None:
             self._stored_values -= num_values(pending.global_params) + sum(
@@ -330,7 +332,7 @@ class ContributionTracker:
     ) -> None:
         """Value the round's updates (per-round methods) and release them."""
         if server_round in self._sum_only:
-            ids, reason = self._sum_only.pop(server_round)
+            ids, reason, _ = self._sum_only.pop(server_round)
             players = sorted({self.entity_of.get(c, c) for c in ids})
             gain = float(self.evaluate(new) - self.evaluate(old))
             share = gain / len(players) if players else 0.0

@@ -96,7 +96,7 @@ from rengo.hfl.secagg.protocol import (
 )
 from rengo.hfl.strategy.base import WeightedSum
 from rengo.hfl.strategy.dp import ClippedDeltaSum, DifferentialPrivacy
-from rengo.hfl.workflow import FitRound
+from rengo.hfl.workflow import FitRound, ShortRound
 from rengo.privacy.secagg_config import SecAgg
 
 log = logging.getLogger("rengo.hfl")
@@ -175,13 +175,6 @@ class SecAggPlus:
     def client_mods(self) -> tuple[str, ...]:
         """The ``secagg`` client mod."""
         return (SecAggMod.name,)
-
-    @property
-    def released_sum(self) -> bool:
-        """Whether the last run reached unmasking (:attr:`SecAggReport.unmasked`): a round
-        that failed before it may run again over another cohort (see
-        :func:`~rengo.hfl.workflow.may_run_again`)."""
-        return self.last.unmasked
 
     # -- the round --------------------------------------------------------------------------
     def run(self, fit_round: FitRound) -> WeightedSum:
@@ -327,14 +320,6 @@ class SecAggPlus:
                 arrived.add(u)
         u3 = [u for u in ready if u in arrived]
         self._note_dropped(fit_round, report, MASKED_INPUT, ready, u3)
-        self._require(fit_round, report, u3, threshold, MASKED_INPUT)
-        min_fit = fit_round.strategy.min_fit_clients
-        if len(u3) < min_fit:  # the coordinator would discard the sum: never unmask it
-            raise self._failure(
-                fit_round, report,
-                f"{len(u3)} inputs arrived, min_fit_clients={min_fit}; the round would be "
-                "discarded, so its sum is not unmasked",
-            )  # fmt: skip
         if required is not None and set(u3) != required:
             raise self._failure(
                 fit_round, report, f"the start without {', '.join(sorted(report.excluded))} "
@@ -342,6 +327,20 @@ class SecAggPlus:
                 "start's other survivors (a sum of the same updates over another set would "
                 "reveal the difference)",
             )  # fmt: skip
+        # too few inputs: fail before unmasking (nothing released), so that the round may
+        # run again over another cohort; a sum the coordinator would discard is never learnt
+        min_fit = fit_round.strategy.min_fit_clients
+        if len(u3) < max(threshold, min_fit):
+            why = (
+                f"{len(u3)} clients left after stage {MASKED_INPUT!r}, {threshold} needed"
+                if len(u3) < threshold
+                else f"{len(u3)} inputs arrived, min_fit_clients={min_fit}; the round would "
+                "be discarded, so its sum is not unmasked"
+            )
+            failure = self._failure(fit_round, report, why)
+            if report.unmasked:  # an earlier start reached unmasking: never run it again
+                raise failure
+            raise ShortRound(str(failure), len(u3), max(threshold, min_fit))
 
         # stage 4 (signed rounds): consistency check - every survivor signs U3
         unmasking, signatures = u3, {}
