@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from rengo.core.errors import RoundFailure
 from rengo.core.messages import Config, EvaluateResult, FitIns, FitResult
 from rengo.core.parameters import Parameters
-from rengo.hfl import Client, Coordinator, FedAvg, make_pool
+from rengo.hfl import Client, Coordinator, FedAvg, SecAggPlus, ShortRound, make_pool
 from rengo.privacy.budget import PrivacyBudgetExhausted
 from rengo.tracking import RunStore
 from rengo.valuation import ContributionTracker
@@ -42,9 +43,13 @@ class StepClient(Client):
         return EvaluateResult(0.0, 1)
 
 
-class Scripted(FedAvg):
-    """FedAvg that asks ``spent``, ``slow`` and ``ok3`` while ``spent`` is available, and
-    ``slow``, ``ok1`` and ``ok2`` once it is not."""
+class Asks(FedAvg):
+    """FedAvg that asks the clients ``while_spent`` names while ``spent`` is available (and
+    not excluded), then those ``after`` names; excluded or not, they are asked."""
+
+    def __init__(self, while_spent: list[str], after: list[str], **options: Any) -> None:
+        super().__init__(**options)
+        self.while_spent, self.after = while_spent, after
 
     def configure_fit(
         self,
@@ -53,8 +58,8 @@ class Scripted(FedAvg):
         client_ids: Sequence[str],
         rng: np.random.Generator,
     ) -> list[tuple[str, FitIns]]:
-        wanted = ["spent", "slow", "ok3"] if "spent" in client_ids else ["slow", "ok1", "ok2"]
-        return super().configure_fit(server_round, parameters, wanted, rng)
+        asked = self.while_spent if "spent" in client_ids else self.after
+        return super().configure_fit(server_round, parameters, asked, rng)
 
 
 class Recorder:
@@ -89,7 +94,12 @@ def _run(tmp_path: Any, rounds: int) -> tuple[Coordinator, RunStore, str, Record
     recorder = Recorder()
     tracker = ContributionTracker(_score, "mr")
     coordinator = Coordinator(
-        Scripted(min_fit_clients=2, min_available_clients=2),
+        Asks(
+            ["spent", "slow", "ok3"],
+            ["slow", "ok1", "ok2"],
+            min_fit_clients=2,
+            min_available_clients=2,
+        ),
         pool,
         [np.zeros(1)],
         round_timeout=TIMEOUT,
@@ -141,8 +151,6 @@ def test_a_timeout_in_both_attempts_is_one_missed_round(tmp_path: Any) -> None:
 
 
 def test_a_failed_round_is_abandoned_for_observers(tmp_path: Any) -> None:
-    from rengo.core.errors import RoundFailure
-
     recorder = Recorder()
     tracker = ContributionTracker(_score, "mr")
     pool = make_pool(StepClient, ["ok1", "ok2", "slow"], "serial")
@@ -160,29 +168,12 @@ def test_a_failed_round_is_abandoned_for_observers(tmp_path: Any) -> None:
     assert tracker.rounds == () and tracker._pending == {}  # nothing kept for the round
 
 
-class ScriptedSecAgg(FedAvg):
-    """FedAvg that asks ``spent``, ``ok1`` and ``ok2`` while ``spent`` is available, and
-    ``ok1``, ``ok2`` and ``ok3`` once it is not."""
-
-    def configure_fit(
-        self,
-        server_round: int,
-        parameters: Parameters,
-        client_ids: Sequence[str],
-        rng: np.random.Generator,
-    ) -> list[tuple[str, FitIns]]:
-        wanted = ["spent", "ok1", "ok2"] if "spent" in client_ids else ["ok1", "ok2", "ok3"]
-        return super().configure_fit(server_round, parameters, wanted, rng)
-
-
 def test_under_secure_aggregation_a_short_round_unmasks_nothing_and_runs_again(
     tmp_path: Any,
 ) -> None:
     """``spent`` declines at the masked input: two inputs for min_fit_clients=3. The sum of
     those two is never unmasked (the coordinator would discard it), so the round may run again
     over another cohort without revealing the difference of two sums."""
-    from rengo.hfl import SecAggPlus
-
     workflow = SecAggPlus(quantisation_bits=20, clip_range=8.0)
     store = RunStore(tmp_path / "runs.db")
     run_id = store.start_run("hfl", {}, name="secagg-retry")
@@ -195,7 +186,12 @@ def test_under_secure_aggregation_a_short_round_unmasks_nothing_and_runs_again(
 
     pool = make_pool(StepClient, ["spent", "ok1", "ok2", "ok3"], "serial")
     coordinator = Coordinator(
-        ScriptedSecAgg(min_fit_clients=3, min_available_clients=3),
+        Asks(
+            ["spent", "ok1", "ok2"],
+            ["ok1", "ok2", "ok3"],
+            min_fit_clients=3,
+            min_available_clients=3,
+        ),
         pool,
         [np.zeros(1)],
         store=store,
@@ -213,9 +209,6 @@ def test_under_secure_aggregation_a_short_round_unmasks_nothing_and_runs_again(
 
 
 def test_under_secure_aggregation_too_few_inputs_fail_before_unmasking() -> None:
-    from rengo.core.errors import RoundFailure
-    from rengo.hfl import SecAggPlus
-
     workflow = SecAggPlus(quantisation_bits=20)
     pool = make_pool(StepClient, ["ok1", "ok2", "slow"], "serial")
     coordinator = Coordinator(
@@ -230,33 +223,19 @@ def test_under_secure_aggregation_too_few_inputs_fail_before_unmasking() -> None
     assert not workflow.last.unmasked
 
 
-class AlwaysAsks(FedAvg):
-    """FedAvg that asks the clients it was made with every time, excluded or not."""
-
-    def __init__(self, asked: list[str], **options: Any) -> None:
-        super().__init__(**options)
-        self.asked = asked
-
-    def configure_fit(
-        self,
-        server_round: int,
-        parameters: Parameters,
-        client_ids: Sequence[str],
-        rng: np.random.Generator,
-    ) -> list[tuple[str, FitIns]]:
-        return super().configure_fit(server_round, parameters, self.asked, rng)
-
-
 def test_a_round_runs_again_only_for_newly_spent_clients(tmp_path: Any) -> None:
     """A strategy that asks an excluded client again cannot make a round run again forever:
     each attempt that runs again must exclude a client; the second short attempt fails."""
-    from rengo.core.errors import RoundFailure
-
     store = RunStore(tmp_path / "runs.db")
     run_id = store.start_run("hfl", {}, name="loop")
     pool = make_pool(StepClient, ["spent", "ok1", "ok2", "ok3"], "serial")
     coordinator = Coordinator(
-        AlwaysAsks(["spent", "ok1", "ok2"], min_fit_clients=3, min_available_clients=3),
+        Asks(
+            ["spent", "ok1", "ok2"],
+            ["spent", "ok1", "ok2"],
+            min_fit_clients=3,
+            min_available_clients=3,
+        ),
         pool,
         [np.zeros(1)],
         store=store,
@@ -271,13 +250,15 @@ def test_a_round_runs_again_only_for_newly_spent_clients(tmp_path: Any) -> None:
 def test_under_secure_aggregation_a_round_short_for_other_reasons_does_not_run_again() -> None:
     """``spent`` declines and ``slow`` times out: one input of three needed, and ``spent``
     alone would not have made it enough, so the round fails (nothing unmasked)."""
-    from rengo.core.errors import RoundFailure
-    from rengo.hfl import SecAggPlus, ShortRound
-
     workflow = SecAggPlus(quantisation_bits=20)
     pool = make_pool(StepClient, ["spent", "slow", "ok1", "ok2"], "serial")
     coordinator = Coordinator(
-        AlwaysAsks(["spent", "slow", "ok1"], min_fit_clients=3, min_available_clients=3),
+        Asks(
+            ["spent", "slow", "ok1"],
+            ["spent", "slow", "ok1"],
+            min_fit_clients=3,
+            min_available_clients=3,
+        ),
         pool,
         [np.zeros(1)],
         round_timeout=TIMEOUT,
