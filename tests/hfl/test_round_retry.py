@@ -86,22 +86,24 @@ def _score(parameters: Parameters) -> float:
     return -float(abs(parameters[0][0] - 2.0))
 
 
+def _coordinator(ids: list[str], strategy: FedAvg, **options: Any) -> Coordinator:
+    """A coordinator over StepClients ``ids`` (serial executor) from a zero model."""
+    return Coordinator(strategy, make_pool(StepClient, ids, "serial"), [np.zeros(1)], **options)
+
+
 def _run(tmp_path: Any, rounds: int) -> tuple[Coordinator, RunStore, str, Recorder, Any]:
-    ids = ["spent", "slow", "ok1", "ok2", "ok3"]
-    pool = make_pool(StepClient, ids, "serial")
     store = RunStore(tmp_path / "runs.db")
     run_id = store.start_run("hfl", {}, name="retry")
     recorder = Recorder()
     tracker = ContributionTracker(_score, "mr")
-    coordinator = Coordinator(
+    coordinator = _coordinator(
+        ["spent", "slow", "ok1", "ok2", "ok3"],
         Asks(
             ["spent", "slow", "ok3"],
             ["slow", "ok1", "ok2"],
             min_fit_clients=2,
             min_available_clients=2,
         ),
-        pool,
-        [np.zeros(1)],
         round_timeout=TIMEOUT,
         store=store,
         run_id=run_id,
@@ -153,11 +155,9 @@ def test_a_timeout_in_both_attempts_is_one_missed_round(tmp_path: Any) -> None:
 def test_a_failed_round_is_abandoned_for_observers(tmp_path: Any) -> None:
     recorder = Recorder()
     tracker = ContributionTracker(_score, "mr")
-    pool = make_pool(StepClient, ["ok1", "ok2", "slow"], "serial")
-    coordinator = Coordinator(
+    coordinator = _coordinator(
+        ["ok1", "ok2", "slow"],
         FedAvg(min_fit_clients=3, min_available_clients=3),
-        pool,
-        [np.zeros(1)],
         round_timeout=TIMEOUT,
         observers=[recorder, tracker],
     )
@@ -184,16 +184,14 @@ def test_under_secure_aggregation_a_short_round_unmasks_nothing_and_runs_again(
             unmasked.append(workflow.last.unmasked)  # the abandoned attempt's report
             super().on_attempt_abandoned(server_round, reason)
 
-    pool = make_pool(StepClient, ["spent", "ok1", "ok2", "ok3"], "serial")
-    coordinator = Coordinator(
+    coordinator = _coordinator(
+        ["spent", "ok1", "ok2", "ok3"],
         Asks(
             ["spent", "ok1", "ok2"],
             ["ok1", "ok2", "ok3"],
             min_fit_clients=3,
             min_available_clients=3,
         ),
-        pool,
-        [np.zeros(1)],
         store=store,
         run_id=run_id,
         observers=[Watch()],
@@ -210,11 +208,9 @@ def test_under_secure_aggregation_a_short_round_unmasks_nothing_and_runs_again(
 
 def test_under_secure_aggregation_too_few_inputs_fail_before_unmasking() -> None:
     workflow = SecAggPlus(quantisation_bits=20)
-    pool = make_pool(StepClient, ["ok1", "ok2", "slow"], "serial")
-    coordinator = Coordinator(
+    coordinator = _coordinator(
+        ["ok1", "ok2", "slow"],
         FedAvg(min_fit_clients=3, min_available_clients=3),
-        pool,
-        [np.zeros(1)],
         round_timeout=TIMEOUT,
         workflow=workflow,
     )
@@ -228,16 +224,14 @@ def test_a_round_runs_again_only_for_newly_spent_clients(tmp_path: Any) -> None:
     each attempt that runs again must exclude a client; the second short attempt fails."""
     store = RunStore(tmp_path / "runs.db")
     run_id = store.start_run("hfl", {}, name="loop")
-    pool = make_pool(StepClient, ["spent", "ok1", "ok2", "ok3"], "serial")
-    coordinator = Coordinator(
+    coordinator = _coordinator(
+        ["spent", "ok1", "ok2", "ok3"],
         Asks(
             ["spent", "ok1", "ok2"],
             ["spent", "ok1", "ok2"],
             min_fit_clients=3,
             min_available_clients=3,
         ),
-        pool,
-        [np.zeros(1)],
         store=store,
         run_id=run_id,
     )
@@ -251,16 +245,14 @@ def test_under_secure_aggregation_a_round_short_for_other_reasons_does_not_run_a
     """``spent`` declines and ``slow`` times out: one input of three needed, and ``spent``
     alone would not have made it enough, so the round fails (nothing unmasked)."""
     workflow = SecAggPlus(quantisation_bits=20)
-    pool = make_pool(StepClient, ["spent", "slow", "ok1", "ok2"], "serial")
-    coordinator = Coordinator(
+    coordinator = _coordinator(
+        ["spent", "slow", "ok1", "ok2"],
         Asks(
             ["spent", "slow", "ok1"],
             ["spent", "slow", "ok1"],
             min_fit_clients=3,
             min_available_clients=3,
         ),
-        pool,
-        [np.zeros(1)],
         round_timeout=TIMEOUT,
         workflow=workflow,
     )
@@ -280,11 +272,9 @@ def test_observers_are_not_told_to_abandon_a_round_whose_model_was_taken() -> No
             raise RuntimeError("observer broke")
 
     recorder = Failing()
-    pool = make_pool(StepClient, ["ok1", "ok2"], "serial")
-    coordinator = Coordinator(
-        FedAvg(min_fit_clients=2, min_available_clients=2), pool, [np.zeros(1)],
-        observers=[recorder],
-    )  # fmt: skip
+    coordinator = _coordinator(
+        ["ok1", "ok2"], FedAvg(min_fit_clients=2, min_available_clients=2), observers=[recorder]
+    )
     with pytest.raises(RuntimeError, match="observer broke"):
         coordinator.run(1)
     assert recorder.calls[-1] == ("end", 1)
