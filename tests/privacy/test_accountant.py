@@ -66,9 +66,7 @@ def test_budget_search_brackets_the_target() -> None:
     assert epsilon_after(k + 1, 1.0, 1e-5, 0.3, "rdp") > 10.0
 
 
-@pytest.mark.parametrize(
-    ("target", "rounds", "q"), [(8.0, 20, 1.0), (1.0, 100, 0.05), (3.0, 200, 0.01)]
-)
+@pytest.mark.parametrize(("target", "rounds", "q"), [(8.0, 20, 1.0), (1.0, 100, 0.05)])
 def test_calibrated_noise_buys_exactly_the_rounds_asked_for(
     target: float, rounds: int, q: float
 ) -> None:
