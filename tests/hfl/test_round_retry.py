@@ -278,3 +278,28 @@ def test_observers_are_not_told_to_abandon_a_round_whose_model_was_taken() -> No
     with pytest.raises(RuntimeError, match="observer broke"):
         coordinator.run(1)
     assert recorder.calls[-1] == ("end", 1)
+
+
+def test_observers_are_told_to_abandon_a_round_whose_evaluation_failed() -> None:
+    class BrokenEvaluation(FedAvg):
+        def evaluate(self, server_round: int, parameters: Parameters) -> Any:
+            raise RuntimeError("evaluation broke")
+
+    recorder = Recorder()
+    tracker = ContributionTracker(_score, "mr")
+    coordinator = _coordinator(
+        ["ok1", "ok2"],
+        BrokenEvaluation(min_fit_clients=2, min_available_clients=2),
+        observers=[recorder, tracker],
+    )
+    with pytest.raises(RuntimeError, match="evaluation broke"):
+        coordinator.run(1)
+    assert recorder.calls[-1] == ("abandoned", 1, "the round failed")
+    assert tracker._pending == {}
+
+
+def test_a_short_round_pickles_with_its_counts() -> None:
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(ShortRound("2 inputs arrived", 2, 3)))
+    assert (str(copy), copy.arrived, copy.needed) == ("2 inputs arrived", 2, 3)

@@ -71,11 +71,17 @@ def test_calibrated_noise_buys_exactly_the_rounds_asked_for(
     target: float, rounds: int, q: float
 ) -> None:
     # calibrated on the grid the run's accountant uses: every round asked for fits, and 1%
-    # less noise would not (the first case once went over by 2e-6 on a finer grid)
+    # less noise would not (the second case once went over by 2e-6 on a finer grid)
     z = calibrate_noise_multiplier(target, 1e-5, rounds, q, "pld")
     assert epsilon_after(rounds, z, 1e-5, q, "pld") <= target
     assert rounds_within_budget(target, z, 1e-5, q, "pld") == rounds
     assert epsilon_after(rounds, 0.99 * z, 1e-5, q, "pld") > target
+
+
+def test_calibration_beyond_the_pld_range_meets_the_target_under_rdp() -> None:
+    # above PLD_MAX_EPSILON epsilon_after reports RDP's epsilon: the multiplier is RDP's
+    z = calibrate_noise_multiplier(990.0, 1e-5, 3, 0.5, "pld")
+    assert epsilon_after(3, z, 1e-5, 0.5, "pld") <= 990.0
 
 
 def test_calibrated_noise_meets_the_budget_and_little_more() -> None:

@@ -140,7 +140,8 @@ class AbandonedAttemptObserver(Protocol):
 class _ClientRecords:
     """One round attempt's client outcomes, held until the coordinator knows whether the
     attempt counts: written to the run store then, or - for an attempt that runs again -
-    only the outcomes that made it run again."""
+    only the outcomes that still stand (the spent clients' declines, the workflow's
+    exclusions)."""
 
     def __init__(self, sink: ClientLog) -> None:
         self._sink = sink
@@ -269,7 +270,7 @@ class Coordinator:
     _rng: np.random.Generator = field(init=False, repr=False)
     _aggregate_takes_rng: bool = field(init=False, repr=False)
     _misses: dict[str, int] = field(init=False, repr=False, default_factory=dict)
-    _committed_round: int = field(init=False, repr=False, default=0)
+    _missed_round: dict[str, int] = field(init=False, repr=False, default_factory=dict)
     _slow_until: dict[str, int] = field(init=False, repr=False, default_factory=dict)
     _excluded: dict[str, str] = field(init=False, repr=False, default_factory=dict)
     _budgets_ran_out: bool = field(init=False, repr=False, default=False)
@@ -352,9 +353,11 @@ class Coordinator:
         """Run one round: sample, fit (through the workflow), aggregate, evaluate, record.
 
         A round that clients with spent local privacy budgets made fall short runs again
-        without them; the abandoned attempt's results reach neither the model nor the
-        client records (only those clients' declines are kept), and observers are told to
-        forget them (:meth:`RoundObserver.on_attempt_abandoned`).
+        without them (under secure aggregation only if it failed before unmasking,
+        :class:`~rengo.hfl.workflow.ShortRound`); the abandoned attempt's results reach
+        neither the model nor the client records (the declines and the workflow's exclusions
+        are kept), and observers are told to forget them
+        (:meth:`AbandonedAttemptObserver.on_attempt_abandoned`).
         """
         start = time.perf_counter()
         while True:
@@ -364,25 +367,32 @@ class Coordinator:
 
     def _attempt_round(self, server_round: int, start: float) -> RoundRecord | None:
         """One attempt at ``server_round``: its record, or ``None`` when the round must run
-        again (the attempt is then abandoned). An attempt that raises is abandoned too: its
-        client records are kept (they explain the failure) and observers are told."""
+        again (the attempt is then abandoned). An attempt that raises keeps its client
+        records (they explain the failure), and the observers not yet given the round's end
+        are told it was abandoned."""
         client_records = _ClientRecords(self._fit_log(server_round))
+        ended: list[RoundObserver] = []  # observers given this attempt's on_round_end
         try:
-            record = self._attempt(server_round, start, client_records)
+            record = self._attempt(server_round, start, client_records, ended)
         except BaseException as exc:
             client_records.flush()
-            if self._committed_round != server_round:  # its model was not taken
-                stopped = isinstance(exc, StopTraining)
-                self._abandon_attempt(
-                    server_round, "training stopped before it" if stopped else "the round failed"
-                )
+            stopped = isinstance(exc, StopTraining)
+            self._abandon_attempt(
+                server_round,
+                "training stopped before it" if stopped else "the round failed",
+                skip=ended,
+            )
             raise
         if record is None:
             self._abandon_attempt(server_round, "the round is run again")
         return record
 
     def _attempt(
-        self, server_round: int, start: float, client_records: _ClientRecords
+        self,
+        server_round: int,
+        start: float,
+        client_records: _ClientRecords,
+        ended: list[RoundObserver],
     ) -> RoundRecord | None:
         rng = self._round_rng(server_round)
         available = self._not_sitting_out(server_round, self.pool.client_ids())
@@ -397,9 +407,8 @@ class Coordinator:
         old = self.parameters
         # the state a checkpoint of the last round holds (configure_fit may change it): kept
         # for a round whose workflow excludes clients and which then fails (see _exclude),
-        # and restored with the slow-client counts for a round that runs again
+        # and restored for a round that runs again
         state_before = self.strategy.state_dict()
-        slow_before = (dict(self._misses), dict(self._slow_until))
         mods = self._client_mods()
         instructions = self.strategy.configure_fit(server_round, old, available, rng)
         for cid, ins in instructions:
@@ -455,7 +464,7 @@ class Coordinator:
                     and new_spent
                     and verdict.arrived + len(new_spent) >= verdict.needed
                 ):
-                    self._run_again(server_round, new_spent, fit_round, state_before, slow_before)
+                    self._run_again(server_round, new_spent, state_before)
                     client_records.flush(only={*new_spent, *fit_round.excluded})
                     return None
                 raise self._fail(server_round, str(verdict)) from verdict
@@ -471,7 +480,7 @@ class Coordinator:
                 and acc.count + len(new_spent) >= self.strategy.min_fit_clients
                 and sees_each_update(self.workflow)  # a second sum would reveal a difference
             ):
-                self._run_again(server_round, new_spent, fit_round, state_before, slow_before)
+                self._run_again(server_round, new_spent, state_before)
                 client_records.flush(only={*new_spent, *fit_round.excluded})
                 return None
             client_records.flush()
@@ -490,7 +499,6 @@ class Coordinator:
                 f"the model of round {server_round - 1} is kept and nothing was checkpointed",
             )
         self.parameters = aggregate.parameters
-        self._committed_round = server_round  # observers are no longer told to abandon it
         metrics: dict[str, float] = {f"train_{k}": v for k, v in acc.metrics().items()}
         _merge_strategy_metrics(metrics, aggregate.metrics, self.strategy.name)
         central = self.strategy.evaluate(server_round, self.parameters)
@@ -504,37 +512,35 @@ class Coordinator:
             server_round, [c for c, _ in instructions], failures, metrics, duration
         )
         for obs in self.observers:
+            ended.append(obs)
             obs.on_round_end(server_round, old, self.parameters, metrics)
         self._record_round(record)
         return record
 
     # -- pieces -------------------------------------------------------------------------------
-    def _run_again(
-        self,
-        server_round: int,
-        spent: list[str],
-        fit_round: FitRound,
-        state_before: dict[str, Any],
-        slow_before: tuple[dict[str, int], dict[str, int]],
-    ) -> None:
+    def _run_again(self, server_round: int, spent: list[str], state_before: dict[str, Any]) -> None:
         """Prepare ``server_round`` to run again without ``spent``, clients newly excluded
         because their local privacy budget is spent (each attempt that runs again excludes at
         least one, so a round runs again at most once per client). They declined before
-        training, so the round restarts from the strategy's state and the slow-client counts
-        before it (nobody's update was aggregated); the caller keeps, of this attempt's
-        client records, only theirs and those of clients the workflow excluded."""
+        training, so the round restarts from the strategy's state before it (nobody's update
+        was aggregated); the caller keeps, of this attempt's client records, only theirs and
+        those of clients the workflow excluded."""
         self._warn(
             f"round {server_round} is run again without client(s) {', '.join(spent)}, whose "
             "local privacy budget is spent",
             server_round,
         )
         self.strategy.load_state_dict(state_before)
-        self._misses, self._slow_until = dict(slow_before[0]), dict(slow_before[1])
 
-    def _abandon_attempt(self, server_round: int, reason: str) -> None:
-        """Tell observers that can hear it that this attempt's results will not be used (an
-        observer that raises is logged: the attempt's own outcome stands)."""
+    def _abandon_attempt(
+        self, server_round: int, reason: str, skip: Sequence[RoundObserver] = ()
+    ) -> None:
+        """Tell observers that can hear it that this attempt's results will not be used,
+        except those in ``skip`` (given the round's end already). An observer that raises is
+        logged: the attempt's own outcome stands."""
         for observer in self.observers:
+            if any(observer is done for done in skip):
+                continue
             hook = getattr(observer, "on_attempt_abandoned", None)
             if callable(hook):
                 try:
@@ -554,16 +560,20 @@ class Coordinator:
         return active if len(active) >= self.strategy.min_available_clients else available
 
     def _note_slow(self, server_round: int, sampled: list[str], timed_out: set[str]) -> None:
-        """Count each sampled client's round timeouts in a row; mark slow ones. (A round that
-        runs again restores the counts from before it: only its last attempt counts.)"""
+        """Count each sampled client's round timeouts in a row; mark slow ones. A round counts
+        once per client however many attempts it took: a miss in any attempt is one missed
+        round, a reply (in a later attempt too) ends the streak."""
         if self.slow_after <= 0:
             return
         for cid in sampled:
             if cid not in timed_out:
                 self._misses.pop(cid, None)
                 continue
+            if self._missed_round.get(cid) == server_round:  # an earlier attempt counted it
+                continue
             misses = self._misses.get(cid, 0) + 1
             self._misses[cid] = misses
+            self._missed_round[cid] = server_round
             if misses >= self.slow_after:
                 self._slow_until[cid] = server_round + self.slow_rounds
                 text = (

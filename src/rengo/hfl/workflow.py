@@ -64,6 +64,10 @@ class ShortRound(RoundFailure):
         self.arrived = arrived
         self.needed = needed
 
+    def __reduce__(self) -> tuple[type[ShortRound], tuple[str, int, int]]:
+        """Pickled and copied with its counts (an exception's default keeps only args)."""
+        return (ShortRound, (str(self), self.arrived, self.needed))
+
 
 class ClientLog(Protocol):
     """Where a fit stage records each client's outcome (the coordinator's run store)."""

@@ -243,7 +243,10 @@ def calibrate_noise_multiplier(
     step, answers = _pld_step(target_epsilon), []
     for _ in range(4):  # the steps are powers of two: one or two passes settle it
         answers.append(calibrate("pld", bracket, step))
-        used = _pld_step(_RoundComposition(answers[-1], sampling_rate).rdp_epsilon(rounds, delta))
+        rdp_epsilon = _RoundComposition(answers[-1], sampling_rate).rdp_epsilon(rounds, delta)
+        if not rdp_epsilon <= PLD_MAX_EPSILON:  # epsilon_after reports RDP's there
+            return upper
+        used = _pld_step(rdp_epsilon)
         if used == step:
             return answers[-1]
         step = used
