@@ -464,15 +464,13 @@ class Coordinator:
                     and new_spent
                     and verdict.arrived + len(new_spent) >= verdict.needed
                 ):
-                    self._run_again(server_round, new_spent, state_before)
-                    client_records.flush(only={*new_spent, *fit_round.excluded})
+                    self._run_again(
+                        server_round, new_spent, fit_round, state_before, client_records
+                    )
                     return None
                 raise self._fail(server_round, str(verdict)) from verdict
         failures = fit_round.failures
-        short = acc.count < self.strategy.min_fit_clients and not empty
-        if not short:
-            client_records.flush()
-        if short:
+        if acc.count < self.strategy.min_fit_clients and not empty:
             if spent:  # only a round that lost clients to their budgets can end the run
                 self._stop_if_budgets_spent(server_round)
             if (
@@ -480,16 +478,15 @@ class Coordinator:
                 and acc.count + len(new_spent) >= self.strategy.min_fit_clients
                 and sees_each_update(self.workflow)  # a second sum would reveal a difference
             ):
-                self._run_again(server_round, new_spent, state_before)
-                client_records.flush(only={*new_spent, *fit_round.excluded})
+                self._run_again(server_round, new_spent, fit_round, state_before, client_records)
                 return None
-            client_records.flush()
             detail = "; ".join(f"{c}: {r}" for c, r in failures.items()) or "none failed"
             raise self._fail(
                 server_round,
                 f"only {acc.count} of {len(instructions)} clients reported, "
                 f"min_fit_clients={self.strategy.min_fit_clients} ({detail})",
-            )
+            )  # the attempt's client records are written on the way out
+        client_records.flush()
         aggregate = self._aggregate(server_round, old, acc)
         problem = _not_finite(aggregate.parameters)
         if problem is not None:
@@ -518,19 +515,27 @@ class Coordinator:
         return record
 
     # -- pieces -------------------------------------------------------------------------------
-    def _run_again(self, server_round: int, spent: list[str], state_before: dict[str, Any]) -> None:
+    def _run_again(
+        self,
+        server_round: int,
+        spent: list[str],
+        fit_round: FitRound,
+        state_before: dict[str, Any],
+        client_records: _ClientRecords,
+    ) -> None:
         """Prepare ``server_round`` to run again without ``spent``, clients newly excluded
         because their local privacy budget is spent (each attempt that runs again excludes at
         least one, so a round runs again at most once per client). They declined before
         training, so the round restarts from the strategy's state before it (nobody's update
-        was aggregated); the caller keeps, of this attempt's client records, only theirs and
-        those of clients the workflow excluded."""
+        was aggregated); of this attempt's client records only theirs and those of clients
+        the workflow excluded are written."""
         self._warn(
             f"round {server_round} is run again without client(s) {', '.join(spent)}, whose "
             "local privacy budget is spent",
             server_round,
         )
         self.strategy.load_state_dict(state_before)
+        client_records.flush(only={*spent, *fit_round.excluded})
 
     def _abandon_attempt(
         self, server_round: int, reason: str, skip: Sequence[RoundObserver] = ()

@@ -317,9 +317,7 @@ class ContributionTracker:
             self.fallbacks.remove(sum_only[2])  # the round is not valued at group level
         pending = self._pending.pop(server_round, None)
         if pending is not None:
-            self._stored_values -= num_values(pending.global_params) + sum(
-                num_values(u) for u in pending.updates
-            )
+            self._release(pending)
             log.info(
                 "round %d: %s; the %d update(s) it showed are not valued",
                 server_round,
@@ -354,9 +352,7 @@ class ContributionTracker:
         if self.method == "or":
             self._kept.append(round_updates)
             return
-        self._stored_values -= num_values(pending.global_params) + sum(
-            num_values(u) for u in pending.updates
-        )
+        self._release(pending)
         self._rounds.append(self._value_round(round_updates))
 
     # -- results ------------------------------------------------------------------------------
@@ -407,6 +403,12 @@ class ContributionTracker:
         )
 
     # -- pieces -------------------------------------------------------------------------------
+
+    def _release(self, pending: _PendingRound) -> None:
+        """Stop counting a pending round's stored values against ``max_stored_values``."""
+        self._stored_values -= num_values(pending.global_params) + sum(
+            num_values(u) for u in pending.updates
+        )
 
     def _grow(self, values: int) -> None:
         self._stored_values += values
