@@ -39,7 +39,6 @@ from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum, as_aggregate
 from rengo.hfl.workflow import (
-    ClientLog,
     FitRound,
     FitWorkflow,
     ShortRound,
@@ -138,12 +137,14 @@ class AbandonedAttemptObserver(Protocol):
 
 
 class _ClientRecords:
-    """One round attempt's client outcomes, held until the coordinator knows whether the
+    """One round attempt's client fit outcomes, held until the coordinator knows whether the
     attempt counts: written to the run store then, or - for an attempt that runs again -
     only the outcomes that still stand (the spent clients' declines, the workflow's
-    exclusions)."""
+    exclusions). ``sink(server_round, client_id, "fit", ...)`` writes one
+    (:meth:`Coordinator._log_client`)."""
 
-    def __init__(self, sink: ClientLog) -> None:
+    def __init__(self, server_round: int, sink: Callable[..., None]) -> None:
+        self._server_round = server_round
         self._sink = sink
         self._held: list[tuple[Any, ...]] = []
 
@@ -163,7 +164,7 @@ class _ClientRecords:
         held, self._held = self._held, []
         for record in held:
             if only is None or record[0] in only:
-                self._sink(*record)
+                self._sink(self._server_round, record[0], "fit", *record[1:])
 
 
 @dataclass
@@ -370,7 +371,7 @@ class Coordinator:
         again (the attempt is then abandoned). An attempt that raises keeps its client
         records (they explain the failure), and the observers not yet given the round's end
         are told it was abandoned."""
-        client_records = _ClientRecords(self._fit_log(server_round))
+        client_records = _ClientRecords(server_round, self._log_client)
         ended: list[RoundObserver] = []  # observers given this attempt's on_round_end
         try:
             record = self._attempt(server_round, start, client_records, ended)
@@ -666,21 +667,6 @@ class Coordinator:
         assert self.workflow is not None
         names = [*self.workflow.client_mods(), *self.strategy.client_mods()]
         return tuple(dict.fromkeys(names))
-
-    def _fit_log(self, server_round: int) -> Callable[..., None]:
-        def record(
-            client_id: str,
-            status: str,
-            num_examples: int,
-            traffic: tuple[int, int, float],
-            reason: str | None,
-            metrics: Metrics | None,
-        ) -> None:
-            self._log_client(
-                server_round, client_id, "fit", status, num_examples, traffic, reason, metrics
-            )
-
-        return record
 
     def _federated_evaluate(
         self,
