@@ -276,6 +276,7 @@ def _primed_pools(
     rows: int,
     parameters: int,
     epochs: int,
+    *,
     loss: bool,
 ) -> tuple[ObfuscatorPool | None, ObfuscatorPool | None]:
     """A party's two pools (:func:`_pools`) for ``epochs`` more epochs over ``rows`` shared
@@ -512,7 +513,9 @@ def ftl_source(
         losses = list(resumed.losses)
     parameters = enc.flat_parameters(module).size
     left = config.epochs - len(losses)
-    own_pool, peer_pool = _primed_pools(keys, peer_key, config, len(rows), parameters, left, True)
+    own_pool, peer_pool = _primed_pools(
+        keys, peer_key, config, len(rows), parameters, left, loss=True
+    )
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim, width = config.dim, codes.shape[1]
     try:
@@ -676,7 +679,9 @@ def ftl_target(
     first_epoch = 0 if resumed is None else resumed.epochs_run
     parameters = enc.flat_parameters(module).size
     left = config.epochs - first_epoch
-    own_pool, peer_pool = _primed_pools(keys, peer_key, config, len(rows), parameters, left, False)
+    own_pool, peer_pool = _primed_pools(
+        keys, peer_key, config, len(rows), parameters, left, loss=False
+    )
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim = config.dim
     empty = np.empty((0, x.shape[1]))

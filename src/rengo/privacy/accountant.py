@@ -408,10 +408,10 @@ class PrivacyAccountant:
 
     def _compute(self, rounds: int) -> float:
         """:func:`epsilon_after`'s steps on the cached one-round objects."""
-        if rounds < 0:
-            raise ConfigError(f"rounds must be >= 0, got {rounds}")
-        if rounds == 0:
-            return 0.0
+        if rounds <= 0:  # 0 for no rounds, epsilon_after's error for a negative count
+            return epsilon_after(
+                rounds, self.noise_multiplier, self.delta, self.sampling_rate, self.accountant
+            )
         composition = self._composition
         if composition is None:
             composition = self._composition = _RoundComposition(
