@@ -298,14 +298,24 @@ class SpentBudget:
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize("secagg", [False, True], ids=["plain", "secagg"])
 def test_a_deployed_party_whose_local_budget_is_spent_ends_the_run_cleanly(
-    certs: Path, tmp_path: Path
+    certs: Path, tmp_path: Path, secagg: bool
 ) -> None:
+    # under secure aggregation the party declines at the masked input: too few inputs fail
+    # before unmasking (ShortRound), and the run stops as cleanly as without it
+    from rengo.hfl import SecAggMod, SecAggPlus
     from rengo.tracking import RunStore
 
     store = RunStore(tmp_path / "runs.db")
     history = deployed_history(
-        certs, FedAvg(min_fit_clients=3), party_mods={NAMES[2]: [SpentBudget()]}, store=store
+        certs,
+        FedAvg(min_fit_clients=3),
+        SecAggPlus(quantisation_bits=20) if secagg else None,
+        # under secure aggregation the party trains inside the secagg mod's masked-input
+        # stage: installed after it, the budget check sees that fit call (as a client's own)
+        party_mods={NAMES[2]: [SecAggMod(), SpentBudget()] if secagg else [SpentBudget()]},
+        store=store,
     )
     assert len(history.rounds) == 1
     assert history.stopped is not None and f"({NAMES[2]}) is spent" in history.stopped
