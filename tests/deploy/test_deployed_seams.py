@@ -52,6 +52,7 @@ def deployed_history(
     names: list[str] = NAMES,
     party_mods: dict[str, list[Any]] | None = None,
     store: Any = None,
+    observers: tuple[Any, ...] = (),
 ) -> History:
     """Run ``strategy`` over gRPC with a party thread per name (with its ``party_mods``: a
     party that lies), recorded in ``store`` if given; every round must be free of failures
@@ -68,7 +69,7 @@ def deployed_history(
                 strategy, initial_parameters(), ROUNDS, "127.0.0.1:0",
                 HubSecurity.from_directory(certs), parties=names, join_timeout=30.0,
                 round_timeout=20.0, seed=SEED, heartbeat_interval=0.5, on_listening=listening,
-                workflow=workflow, store=store,
+                workflow=workflow, store=store, observers=observers,
             )  # fmt: skip
         except BaseException as exc:
             result["error"] = exc
@@ -325,3 +326,65 @@ def test_a_deployed_party_whose_local_budget_is_spent_ends_the_run_cleanly(
     assert any(f"client {NAMES[2]} is excluded" in m and "budget is spent" in m for m in events)
     assert any("round 2 cannot be completed" in m for m in events)
     assert store.latest_checkpoint(history.run_id) is not None
+
+
+class AsksSpentFirst(FedAvg):
+    """FedAvg over p0, p1, p2 while p2 may be asked, then over p0, p1, p3 (p4 never)."""
+
+    def configure_fit(
+        self, server_round: int, parameters: Any, client_ids: Any, rng: np.random.Generator
+    ) -> Any:
+        asked = ["p0", "p1", "p2"] if "p2" in client_ids else ["p0", "p1", "p3"]
+        return super().configure_fit(server_round, parameters, asked, rng)
+
+
+@pytest.mark.timeout(120)
+def test_a_deployed_secagg_round_short_of_a_spent_party_unmasks_nothing_and_runs_again(
+    certs: Path, tmp_path: Path
+) -> None:
+    """Five parties over gRPC and mTLS; in round 2 p2 declines inside the masked-input stage
+    (its local budget is spent), so two masked inputs arrive for min_fit_clients=3. Nothing is
+    unmasked: the round runs again over p0, p1, p3, and the run ends where a simulation that
+    asks those cohorts from the start ends (masks cancel exactly)."""
+    from rengo.hfl import SecAggMod, SecAggPlus
+    from rengo.tracking import RunStore
+
+    store = RunStore(tmp_path / "runs.db")
+    workflow = SecAggPlus(quantisation_bits=20)
+    unmasked_when_abandoned: list[bool] = []
+
+    class Watch:
+        def on_attempt_abandoned(self, server_round: int, reason: str) -> None:
+            unmasked_when_abandoned.append(workflow.last.unmasked)
+
+        def on_round_end(self, server_round: int, old: Any, new: Any, metrics: Any) -> None:
+            pass
+
+    history = deployed_history(
+        certs,
+        AsksSpentFirst(min_fit_clients=3, min_available_clients=3),
+        workflow,
+        names=PARTIES,
+        party_mods={"p2": [SecAggMod(), SpentBudget()]},
+        store=store,
+        observers=(Watch(),),
+    )
+    assert [sorted(r.clients) for r in history.rounds] == [["p0", "p1", "p2"], ["p0", "p1", "p3"]]
+    assert history.stopped is None and unmasked_when_abandoned == [False]
+    assert history.run_id is not None and store.get_run(history.run_id).status == "completed"
+    events = [e.message for e in store.events(history.run_id)]
+    assert any("round 2 is run again without client(s) p2" in m for m in events), events
+
+    class Asks(FedAvg):
+        def configure_fit(
+            self, server_round: int, parameters: Any, client_ids: Any, rng: np.random.Generator
+        ) -> Any:
+            asked = ["p0", "p1", "p2"] if server_round == 1 else ["p0", "p1", "p3"]
+            return super().configure_fit(server_round, parameters, asked, rng)
+
+    want = simulate(
+        client_fn, PARTIES, Asks(min_fit_clients=3), initial_parameters(), ROUNDS, seed=SEED,
+        workflow=SecAggPlus(quantisation_bits=20),
+    )  # fmt: skip
+    for g, w in zip(history.parameters, want.parameters, strict=True):
+        np.testing.assert_array_equal(g, w)
