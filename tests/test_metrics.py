@@ -158,7 +158,11 @@ def test_boolean_labels_are_accepted() -> None:
 
 
 def test_vertical_math_module_re_exports_the_same_functions() -> None:
-    from rengo.vfl import hetero_lr_math
+    import warnings
+
+    with warnings.catch_warnings():  # its deprecation: tests/vfl/test_deprecated_paths.py
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from rengo.vfl import hetero_lr_math
 
     assert hetero_lr_math.roc_auc is roc_auc
     assert hetero_lr_math.ks_statistic is ks_statistic

@@ -55,7 +55,9 @@ def run_job(
     )
     tracker = None
     if spec.contribution is not None:
-        tracker = contribution_tracker(spec.contribution, job.evaluate, spec.job.seed)
+        tracker = contribution_tracker(
+            spec.contribution, job.evaluate, spec.job.seed, len(job.client_ids)
+        )
     with open_store(store_path, mirrors, spec) as store:
         history = simulate(
             job.client_fn,

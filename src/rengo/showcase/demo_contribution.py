@@ -10,63 +10,29 @@ Usage in ``rengo demo`` (FedAvg run)::
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from rengo.core.parameters import Parameters
 from rengo.jobs import HflJob
+from rengo.jobs.contribution import ContributionSettings, contribution_tracker
 from rengo.rewards import DEFAULT_CURRENCY, currency_decimals, format_minor
 from rengo.tracking import RunStore, pay_rewards, record_contributions
-from rengo.valuation import (
-    ContributionReport,
-    ContributionTracker,
-    Evaluate,
-    GTGConfig,
-    MaxUpdates,
-    RelativeStandardError,
-    validation_score,
-)
+from rengo.valuation import ContributionReport, ContributionTracker
 
 DEMO_BUDGET_MINOR = 100_000
 """The demo pays out 1000.00 credits."""
 DEMO_CURRENCY = DEFAULT_CURRENCY
 
 
-def single_threaded(evaluate: Evaluate) -> Evaluate:
-    """Run ``evaluate`` with one torch thread: thousands of tiny forward passes are several
-    times faster without intra-op threading (and do not fight the clients for cores)."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return evaluate
-
-    def score(params: Parameters) -> float:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return evaluate(params)
-        finally:
-            torch.set_num_threads(threads)
-
-    return score
-
-
 def demo_tracker(job: HflJob, seed: int = 0) -> ContributionTracker:
-    """GTG-Shapley on the held-out test accuracy, capped at two stratified blocks of
-    permutations per round (each client twice in every position: the fewest that give a
-    standard error) so that 10 clients x 20 rounds add only seconds."""
-    clients = max(1, len(job.client_ids))
-    rule = RelativeStandardError(0.05) | MaxUpdates(2 * clients)
-    return ContributionTracker(
-        single_threaded(validation_score(job.evaluate, "accuracy")),
-        "gtg",
-        seed=seed,
-        gtg=GTGConfig(rule=rule),
-        score_name="test accuracy",
-    )
+    """GTG-Shapley on the held-out test accuracy, as a job file's ``[contribution]`` section
+    values a run (two stratified blocks of permutations per round, so 10 clients x 20 rounds
+    add only seconds)."""
+    settings = ContributionSettings(method="gtg", metric="accuracy")
+    return contribution_tracker(settings, job.evaluate, seed, len(job.client_ids))
 
 
 def contribution_section(

@@ -21,7 +21,7 @@ def _fit(scheme: str) -> tuple[HeteroLogisticRegression, np.ndarray]:
     )  # fmt: skip
     data = {"g": (ids, x[:, :3]), "h": (ids, x[:, 3:])}
     model.fit(data, "g", y)
-    return model, model.predict_scores(data)
+    return model, model.predict_scores(data).values
 
 
 @pytest.mark.parametrize("scheme", ["djn-short", "full"])
