@@ -9,6 +9,7 @@ Run:
     .venv/bin/python benchmarks/paillier.py [--ops 200] [--bits 1024 2048]
     .venv/bin/python benchmarks/paillier.py --levers [--ops 2000] [--bits 1024 2048]
     .venv/bin/python benchmarks/paillier.py --backends [--bits 1024 2048]
+    .venv/bin/python benchmarks/paillier.py --windows [--ops 2000] [--bits 1024 2048]
 
 ``--backends`` asks whether a faster big-integer backend would make obfuscators cheaper: in
 the bench venv it times the multiplications mod n^2 of a DJN obfuscator's loop (one entry
@@ -16,6 +17,10 @@ of each row of a 9-bit fixed-base table, random entries, so the table's memory t
 counts) with gmpy2 (rengo's backend) and with python-flint's ``fmpz_mod`` (FLINT, which
 reduces with a precomputed inverse), and GMP's own ``powmod`` per exponent bit (Montgomery
 multiplication inside GMP, no Python in the loop): 5 interleaved samples, median and range.
+
+``--windows`` times DJN's fixed-base table (``ceil(k/2)``-bit exponents) per window size:
+its memory, its build and one power (CPU seconds), and the total a party pays for the
+obfuscators of one and two epochs of 30,000 rows.
 
 ``--levers`` measures the speed levers of vertical training instead (per obfuscator,
 decryption and packed score, with ``phe``'s encryption and decryption in the same run):
@@ -305,6 +310,9 @@ def main() -> None:
     parser.add_argument(
         "--backends", action="store_true", help="time a multiplication mod n^2 per backend"
     )
+    parser.add_argument(
+        "--windows", action="store_true", help="DJN table windows: memory, build, per power"
+    )
     parser.add_argument("--phe-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--backends-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -322,7 +330,11 @@ def main() -> None:
         f"{time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f}"
     )
     for bits in args.bits:
-        if args.backends:
+        if args.windows:
+            from paillier_levers import report_windows
+
+            report_windows(bits, args.ops)
+        elif args.backends:
             report_backends(bits)
         elif args.levers:
             from paillier_levers import report_levers

@@ -286,3 +286,38 @@ def report_levers(bits: int, count: int, phe: dict[str, float]) -> None:
     print(f"packing scores ({slots} per {bits}-bit plaintext; DJN obfuscators for both)")
     for name, fig in figures.items():
         print(f"  {name:66s} {fig.wall_us:9.1f} / {fig.cpu_us:9.1f}")
+
+
+def report_windows(bits: int, count: int, runs: tuple[int, ...] = (30_000, 60_000)) -> None:
+    """The DJN table's window: memory, build and per-power CPU against the obfuscators a run
+    takes (one per row and epoch of 30,000 rows: 1 and 2 epochs), at DJN's ``ceil(k/2)``
+    exponents; marks the window :func:`rengo.crypto.fixed_base.best_window_bits` picks
+    within its memory budget and the one it would pick without a budget."""
+    from rengo.crypto.fixed_base import DEFAULT_TABLE_BUDGET, FixedBaseTable, best_window_bits
+
+    public, _ = generate_paillier_keypair(bits, seed=3)
+    rng = SystemRandomSource()
+    base = ShortExponentObfuscators.create(public, rng, fixed_base_table=False).base
+    length, modulus_bits = -(-bits // 2), int(public.nsquare.bit_length())
+    print(
+        f"\n== DJN fixed-base table windows at {bits}-bit keys (l = {length} bits, "
+        f"{count} powers timed; CPU seconds) =="
+    )
+    chosen = {r: best_window_bits(length, modulus_bits, r) for r in runs}
+    unbounded = {r: best_window_bits(length, modulus_bits, r, max_bytes=1 << 40) for r in runs}
+    print(f"  budget {DEFAULT_TABLE_BUDGET >> 20} MiB picks {chosen}; unbounded {unbounded}")
+    header = " | ".join(f"{r:,} powers: total s" for r in runs)
+    print(f"  | window | table MiB | build s | us per power | {header} |")
+    for window in range(8, 14):
+        start = time.process_time()
+        table = FixedBaseTable.build(
+            base, public.nsquare, length, window_bits=window, max_bytes=1 << 40
+        )
+        build = time.process_time() - start
+        per_power = measure(count, lambda table=table: table.random_powers(count, rng)).cpu_us
+        totals = " | ".join(f"{build + r * per_power / 1e6:.1f}" for r in runs)
+        print(
+            f"  | {window} | {table.nbytes / 2**20:.0f} | {build:.2f} | {per_power:.0f} | "
+            f"{totals} |"
+        )
+        del table
