@@ -1,5 +1,6 @@
 """`rengo certs init`, `rengo coordinator` and `rengo party` as real OS processes on loopback:
-the deployed run records the same model quality as `rengo run` in simulation."""
+the deployed run records the same model quality, and values and pays its parties as,
+`rengo run` in simulation."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def _rengo(*args: str) -> list[str]:
 def test_cli_deployment_matches_simulation(tmp_path: Path):
     runner = CliRunner()
     job = tmp_path / "job.toml"
-    job.write_text(JOB)
+    job.write_text(JOB + '[contribution]\nbudget = "100.00"\n')
     certs = tmp_path / "certs"
     result = runner.invoke(app, ["certs", "init", str(certs), "--parties", "client-0,client-1"])
     assert result.exit_code == 0, result.output
@@ -114,14 +115,25 @@ def test_cli_deployment_matches_simulation(tmp_path: Path):
             if p.poll() is None:
                 p.kill()
 
+    def valued(s: RunStore, run_id: str) -> dict[str, float]:
+        return {c.participant: c.value for c in s.contributions(run_id) if c.round is None}
+
     with RunStore(sim_store) as s:
-        simulated = s.round_metrics(s.list_runs()[0].run_id)["central_accuracy"]
+        sim_run = s.list_runs()[0].run_id
+        simulated = s.round_metrics(sim_run)["central_accuracy"]
+        simulated_values = valued(s, sim_run)
     with RunStore(store) as s:
         run = s.list_runs()[0]
         assert run.status == "completed"
         deployed = s.round_metrics(run.run_id)["central_accuracy"]
+        deployed_values = valued(s, run.run_id)
+        paid = sum(int(e.amount) for e in s.ledger(run.run_id))
     assert [r for r, _ in deployed] == [1, 2, 3]
     assert [v for _, v in deployed] == pytest.approx([v for _, v in simulated])
+    # the coordinator values each party's updates as the simulation values each client's
+    assert set(deployed_values) == {"client-0", "client-1"}
+    assert deployed_values == pytest.approx(simulated_values, abs=1e-9)
+    assert paid == 10_000  # budget 100.00 credits, all paid
     # the coordinator says what it waits for and how each round went; parties their side
     flat = " ".join(out.split())
     assert f"listening on {address}, waiting for client-0, client-1" in flat
