@@ -4,6 +4,9 @@ once per use with the new place, and the warning points at the user's line."""
 from __future__ import annotations
 
 import importlib
+import linecache
+import os
+import subprocess
 import sys
 import types
 import warnings
@@ -78,3 +81,26 @@ def test_an_old_module_path_imports_as_the_new_module_names_with_one_warning(
     assert deprecated_paths()["rengo_old_json_path.getcwd"] == "use os"
     module = sys.modules["rengo_old_json_path"]
     assert "dumps" in module.__all__ and "deprecated" in (module.__doc__ or "").lower()
+
+
+def test_an_old_module_import_warns_at_the_importing_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``import`` of a moved module is attributed to the line that imports it (not to the
+    import machinery), so a script sees the warning under Python's default filters."""
+    monkeypatch.delitem(sys.modules, "rengo_old_os_path", raising=False)
+    alias_moved_modules({"rengo_old_os_path": MovedModule("os.path")})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        import rengo_old_os_path  # type: ignore[import-not-found]  # noqa: F401
+    assert [w.filename for w in caught] == [__file__]
+    assert "import rengo_old_os_path" in linecache.getline(__file__, caught[0].lineno)
+
+
+def test_a_script_importing_an_old_module_sees_the_warning_with_default_filters() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import rengo.vfl.hetero_lr_math"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"},
+    )
+    assert "DeprecationWarning: rengo.vfl.hetero_lr_math is deprecated" in done.stderr

@@ -65,14 +65,26 @@ def _is_import_machinery(filename: str) -> bool:
     return filename.startswith("<frozen importlib") or filename == __file__
 
 
+def _skipped_by_warnings(filename: str) -> bool:
+    """Frames :func:`warnings.warn` itself steps over when it counts ``stacklevel``
+    (CPython's importlib bootstrap frames)."""
+    return "importlib" in filename and "_bootstrap" in filename
+
+
 def _user_stacklevel() -> int:
     """The ``stacklevel`` that attributes a warning to the first frame outside this module
-    and the import machinery, i.e. the user's ``import`` or attribute access."""
+    and the import machinery, i.e. the user's ``import`` or attribute access (so a script's
+    ``import`` of a moved module shows the warning under Python's default filters, which
+    show a :class:`DeprecationWarning` only when it is attributed to ``__main__``).
+
+    :func:`warnings.warn` already skips importlib's bootstrap frames when it walks
+    ``stacklevel`` frames up, so only the other frames are counted."""
     frame = sys._getframe(1)
     level = 1
     while frame is not None and _is_import_machinery(frame.f_code.co_filename):
         frame = frame.f_back  # type: ignore[assignment]
-        level += 1
+        if frame is not None and not _skipped_by_warnings(frame.f_code.co_filename):
+            level += 1
     return level
 
 
