@@ -11,6 +11,7 @@ from rengo.core.errors import DataError
 from rengo.rewards import proportional_payouts
 from rengo.valuation import (
     GTGConfig,
+    MaxSamples,
     MaxUpdates,
     RoundUpdates,
     coalition_round_model,
@@ -181,3 +182,22 @@ def test_exact_over_round_game_counts_every_coalition(eight_client_run) -> None:
 
     value = round_value_function(rounds[0], players_of(rounds), evaluate)
     assert exact_shapley(value, 8).evaluations == 256
+
+
+@pytest.mark.parametrize("players", [3, 9, 14])
+def test_max_samples_stops_after_that_many_stratified_blocks_whatever_the_cohort(
+    players: int,
+) -> None:
+    """A job's tracker caps each round at two samples: two blocks of one permutation per
+    participant, so a round of 3 scans 6 permutations and a round of 14 scans 28 (a cap in
+    permutations would have cost a round of 3 as many blocks as it leaves a round of 14)."""
+    weights = np.linspace(0.1, 1.0, players)
+
+    def additive(s: frozenset[int]) -> float:
+        return float(sum(weights[i] for i in s))
+
+    config = GTGConfig(rule=MaxSamples(2), within_round_eps=0.0, exact_when_cheaper=False)
+    result = gtg_round_shapley(additive, players, np.random.default_rng(0), config)
+    assert (result.samples, result.permutations) == (2, 2 * players)
+    assert result.stopped_by == "2 samples"
+    np.testing.assert_allclose(result.values, weights)  # additive game: exact per permutation

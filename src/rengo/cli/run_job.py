@@ -55,9 +55,7 @@ def run_job(
     )
     tracker = None
     if spec.contribution is not None:
-        tracker = contribution_tracker(
-            spec.contribution, job.evaluate, spec.job.seed, len(job.client_ids)
-        )
+        tracker = contribution_tracker(spec.contribution, job.evaluate, spec.job.seed)
     with open_store(store_path, mirrors, spec) as store:
         history = simulate(
             job.client_fn,

@@ -20,7 +20,6 @@ Every key, its default and its check come from :class:`ContributionSettings`.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -31,13 +30,14 @@ from rengo.core.parameters import Parameters
 from rengo.metrics import BINARY_SCORERS
 from rengo.rewards import DEFAULT_CURRENCY, Payout, currency_decimals, to_minor_units
 from rengo.tracking.contrib_records import pay_rewards, record_contributions
+from rengo.transport.simulation import client_threads
 from rengo.valuation import (
     METHODS,
     ContributionReport,
     ContributionTracker,
     Evaluate,
     GTGConfig,
-    MaxUpdates,
+    MaxSamples,
     VerticalContribution,
     validation_score,
     vertical_party_contribution,
@@ -132,38 +132,31 @@ def parse_contribution(raw: Any, kind: str, source: str) -> ContributionSettings
 
 
 def single_threaded(score: Evaluate) -> Evaluate:
-    """Run ``score`` with one torch thread: valuing a round means thousands of tiny forward
-    passes, several times faster without intra-op threading (and not fighting the clients
-    for cores). Without torch imported, ``score`` itself."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return score
+    """Run ``score`` with one BLAS/OpenMP and torch thread (as clients run): valuing a round
+    means thousands of small evaluations, several times faster without intra-op threading,
+    and they do not fight the clients for cores."""
 
     def one_thread(params: Parameters) -> float:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with client_threads(1):
             return score(params)
-        finally:
-            torch.set_num_threads(threads)
 
     return one_thread
 
 
 def contribution_tracker(
-    settings: ContributionSettings, evaluate: Any, seed: int, clients: int
+    settings: ContributionSettings, evaluate: Any, seed: int
 ) -> ContributionTracker:
-    """The round observer that values a horizontal run's ``clients`` clients on the held-out
+    """The round observer that values a horizontal run's clients on the held-out
     ``settings.metric`` (GTG-Shapley by default). Each round samples two stratified blocks
-    of permutations (each client twice in every position: the fewest that give a standard
-    error), so 10 clients x 20 rounds add seconds, not minutes; the standard errors it
-    reports say what that bought."""
+    of permutations (each of the round's clients twice in every position: the fewest that
+    give a standard error), so 10 clients x 20 rounds add seconds, not minutes; the standard
+    errors it reports say what that bought."""
     settings = settings.for_kind("hfl")
     return ContributionTracker(
         single_threaded(validation_score(evaluate, settings.metric)),
         settings.method,
         seed=seed,
-        gtg=GTGConfig(rule=MaxUpdates(2 * max(1, clients))),
+        gtg=GTGConfig(rule=MaxSamples(2)),
         score_name=f"test {settings.metric}",
     )
 

@@ -32,7 +32,7 @@ def demo_tracker(job: HflJob, seed: int = 0) -> ContributionTracker:
     values a run (two stratified blocks of permutations per round, so 10 clients x 20 rounds
     add only seconds)."""
     settings = ContributionSettings(method="gtg", metric="accuracy")
-    return contribution_tracker(settings, job.evaluate, seed, len(job.client_ids))
+    return contribution_tracker(settings, job.evaluate, seed)
 
 
 def contribution_section(

@@ -2,14 +2,15 @@
 
 Generic games over any value function ``v(coalition)``: exact, permutation and truncated
 Monte Carlo Shapley (Ghorbani & Zou 2019) and leave-one-out. Sampled estimates carry a
-standard error and confidence interval per value, stop on composable rules over those
-errors (pyDVL-style: :class:`RelativeStandardError`, :class:`AbsoluteStandardError`,
-:class:`HistoryDeviation`, :class:`MaxUpdates`, :class:`MaxTime`, combined with ``&``/``|``),
-and turn exact when that costs fewer evaluations than sampling on. Horizontal FL without
-retraining: MR and OR indices from models reconstructed out of the clients' updates (Song
-et al. 2019), GTG-Shapley (Liu et al. 2022), and :class:`ContributionTracker`, a round
-observer that values the clients while the coordinator runs. Vertical FL: the Shapley value
-of each feature party by retraining each coalition (Wang 2019). Values carry no money;
+standard error and confidence interval per value, stop on composable rules over those errors
+(pyDVL-style: :class:`RelativeStandardError`, :class:`AbsoluteStandardError`,
+:class:`HistoryDeviation`, :class:`MaxUpdates`, :class:`MaxSamples`, :class:`MaxTime`,
+combined with ``&``/``|``), and turn exact when that costs fewer evaluations than sampling
+on. Horizontal FL without retraining: MR and OR indices from models reconstructed out of the
+clients' updates (Song et al. 2019), GTG-Shapley (Liu et al. 2022), and
+:class:`ContributionTracker`, a round observer that values the clients while the coordinator
+runs. Vertical FL: the Shapley value of each feature party by retraining each coalition
+(Wang 2019). Values carry no money;
 :mod:`rengo.rewards` turns them into payouts.
 """
 
@@ -41,6 +42,7 @@ from rengo.valuation.stopping import (
     ConvergenceRule,
     HistoryDeviation,
     MaxEvaluations,
+    MaxSamples,
     MaxTime,
     MaxUpdates,
     MinUpdates,
@@ -70,6 +72,7 @@ __all__ = [
     "GTGConfig",
     "HistoryDeviation",
     "MaxEvaluations",
+    "MaxSamples",
     "MaxTime",
     "MaxUpdates",
     "MinUpdates",

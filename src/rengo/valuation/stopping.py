@@ -194,6 +194,26 @@ class MaxUpdates(StoppingCriterion):
 
 
 @dataclass(frozen=True)
+class MaxSamples(StoppingCriterion):
+    """Stop after ``n`` independent samples: for stratified GTG-Shapley, ``n`` blocks of one
+    permutation per participant whatever the round's cohort size (``MaxUpdates`` counts
+    permutations, so its cost per block changes with the cohort)."""
+
+    n: int
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ConfigError(f"MaxSamples needs n >= 1, got {self.n}")
+
+    def reason(self, progress: SamplingProgress) -> str | None:
+        """Stop after ``n`` samples."""
+        return f"{self.n} samples" if progress.samples >= self.n else None
+
+    def __str__(self) -> str:
+        return f"MaxSamples({self.n})"
+
+
+@dataclass(frozen=True)
 class MinUpdates(StoppingCriterion):
     """True once ``n`` permutations were scanned: combine with ``&`` to require them."""
 
