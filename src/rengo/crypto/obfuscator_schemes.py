@@ -10,7 +10,7 @@ stating the assumption its security rests on (:data:`ObfuscatorAssumption`):
 ``[1, n)`` is a uniformly random n-th residue, exactly as in Paillier's scheme (Paillier,
 EUROCRYPT 1999); semantic security follows from the decisional composite residuosity
 assumption (DCR) alone. Cost: one exponentiation with an n-bit exponent mod n^2 (the key
-holder: two half-size ones mod p^2 and q^2, 3.5-3.7x cheaper as measured).
+holder: two half-size ones mod p^2 and q^2, ~3.4-3.6x cheaper as measured).
 
 ``"dcr+short-exponent"`` — :class:`ShortExponentObfuscators`. Damgård, Jurik and Nielsen, "A
 generalization of Paillier's public-key system with applications to electronic voting",
@@ -113,7 +113,7 @@ class FullExponentObfuscators:
 @dataclass(frozen=True, eq=False)
 class KeyHolderObfuscators:
     """The key holder's CRT halves ``y^p mod p^2`` and ``y'^q mod q^2``, joined mod n^2:
-    distributed exactly like ``r^n mod n^2`` (DCR only), 3.5-3.7x cheaper as measured."""
+    distributed exactly like ``r^n mod n^2`` (DCR only), ~3.4-3.6x cheaper as measured."""
 
     private_key: PaillierPrivateKey
     name: ClassVar[str] = "crt"

@@ -6,7 +6,7 @@ multiplication. Three ways to make them:
 
 * public key only: ``r^n mod n^2`` with r uniform in [1, n) (Paillier 1999);
 * key holder: CRT halves ``y^p mod p^2`` and ``y^q mod q^2`` (exactly the same distribution,
-  about 4x cheaper at 2048 bits, see :meth:`PaillierPrivateKey.combine_crt_halves`);
+  ~3.6x cheaper at 2048 bits as measured, see :meth:`PaillierPrivateKey.combine_crt_halves`);
 * short exponent (Damgård, Jurik, Nielsen, "A generalization of Paillier's public-key
   system with applications to electronic voting", IJIS 2010): ``h_s^a mod n^2`` with
   ``h_s = (-x^2)^n mod n^2`` fixed and a short random ``a``, evaluated from a precomputed
@@ -128,7 +128,7 @@ class ObfuscatorPool:
 
     ``scheme`` says how obfuscators are made (see :mod:`rengo.crypto.obfuscator_schemes`);
     without one: the key holder's CRT obfuscators when ``private_key`` is given (same
-    security, ~4x cheaper), DJN short exponents with a fixed-base table when
+    security, ~3.5x cheaper), DJN short exponents with a fixed-base table when
     ``short_exponent_bits`` is given (a different assumption), else full ``r^n``.
     ``seed`` is for reproducible tests only. Thread-safe; :meth:`close` stops a background
     filler.
@@ -285,7 +285,7 @@ class ObfuscatorPool:
         """The pool of a party that encrypts under its *own* key (SecureBoost's label party,
         each party in transfer learning): the configured scheme's randomness, as
         :meth:`for_encryptor` makes it, except that for ``"full"`` a party holding
-        ``private_key`` computes ``r^n`` by CRT (same security, ~4x cheaper).
+        ``private_key`` computes ``r^n`` by CRT (same security, ~3.5x cheaper).
 
         Parameters
         ----------
