@@ -63,6 +63,7 @@ ADDED_AFTER_THE_SPLIT = {
     "AbsoluteStandardError",
     "HistoryDeviation",
     "MaxEvaluations",
+    "MaxSamples",
     "MaxTime",
     "MaxUpdates",
     "MinUpdates",
