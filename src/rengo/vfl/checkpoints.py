@@ -30,6 +30,7 @@ import io
 import json
 import os
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,12 @@ PASSPHRASE_ENV = "RENGO_CHECKPOINT_PASSPHRASE"
 _META = "__meta__"
 _EPOCH = re.compile(r"^epoch-(\d{6})\.npz$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_ARCHIVE_READS = threading.Lock()
+"""One archive read at a time in this process: numpy parses each ``.npy`` header with
+``ast.literal_eval``, and CPython 3.11's AST construction keeps its recursion depth in
+interpreter-wide state that threads parsing at once can corrupt (python/cpython#106905:
+``SystemError: AST constructor recursion depth mismatch``), as a simulated run's roles,
+threads of one process, do when they resume from their checkpoints together."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +166,7 @@ class CheckpointFolder:
     def _read_arrays(self, name: str, **expected: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         path = self.path / name
         try:
-            with np.load(path, allow_pickle=False) as archive:
+            with _ARCHIVE_READS, np.load(path, allow_pickle=False) as archive:
                 arrays = {k: archive[k] for k in archive.files}
             meta = json.loads(arrays.pop(_META).tobytes())
         except FileNotFoundError:
