@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,3 +47,23 @@ def crash_after(monkeypatch: pytest.MonkeyPatch) -> Iterator[CrashAfter]:
     """A :class:`CrashAfter` (undone after the test)."""
     yield CrashAfter(monkeypatch)
     monkeypatch.undo()
+
+
+@pytest.fixture
+def start_ray() -> Iterator[Callable[..., None]]:
+    """``ray.init(**options)``, tried once more when Ray's node does not register within
+    Ray's fixed 30 s ("timed out during startup": seen on a loaded 2-core machine); Ray is
+    shut down after the test."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'rengo[ray]'")
+
+    def start(**options: Any) -> None:
+        try:
+            ray.init(**options)
+        except Exception as exc:
+            if "timed out during startup" not in str(exc):
+                raise
+            ray.shutdown()
+            ray.init(**options)
+
+    yield start
+    ray.shutdown()

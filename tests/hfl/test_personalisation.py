@@ -266,7 +266,7 @@ def test_personal_state_persists_alike_on_every_executor(
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_personal_state_persists_on_ray(
-    client_data: dict[str, tuple[np.ndarray, np.ndarray]],
+    client_data: dict[str, tuple[np.ndarray, np.ndarray]], start_ray: Callable[..., None]
 ) -> None:
     ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'rengo[ray]'")
     import os
@@ -274,7 +274,7 @@ def test_personal_state_persists_on_ray(
 
     tests = str(Path(__file__).parents[1])  # the workers import this module's client class
     path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)
-    ray.init(
+    start_ray(
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,

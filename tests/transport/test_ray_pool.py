@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -18,7 +20,7 @@ def _client_fn(cid: str) -> LogisticRegressionClient:
 
 
 @pytest.mark.timeout(120)
-def test_ray_executor_matches_serial_with_client_state() -> None:
+def test_ray_executor_matches_serial_with_client_state(start_ray: Callable[..., None]) -> None:
     # SCAFFOLD keeps per-client control variates: the pool must persist client state.
     def run(executor: str) -> list[np.ndarray]:
         return simulate(
@@ -32,7 +34,7 @@ def test_ray_executor_matches_serial_with_client_state() -> None:
             workers=2,
         ).parameters
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    start_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         got = run("ray")
     finally:
