@@ -30,6 +30,7 @@ from rengo.transport.grpc_party import Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 
 sys.path.append(str(Path(__file__).parents[1] / "hfl"))  # after tests/deploy: its conftest
+from cohorts import Asks
 from pairwise_masking import PairMaskWorkflow
 
 NAMES = PARTIES[:3]
@@ -328,16 +329,6 @@ def test_a_deployed_party_whose_local_budget_is_spent_ends_the_run_cleanly(
     assert store.latest_checkpoint(history.run_id) is not None
 
 
-class AsksSpentFirst(FedAvg):
-    """FedAvg over p0, p1, p2 while p2 may be asked, then over p0, p1, p3 (p4 never)."""
-
-    def configure_fit(
-        self, server_round: int, parameters: Any, client_ids: Any, rng: np.random.Generator
-    ) -> Any:
-        asked = ["p0", "p1", "p2"] if "p2" in client_ids else ["p0", "p1", "p3"]
-        return super().configure_fit(server_round, parameters, asked, rng)
-
-
 @pytest.mark.timeout(120)
 def test_a_deployed_secagg_round_short_of_a_spent_party_unmasks_nothing_and_runs_again(
     certs: Path, tmp_path: Path
@@ -362,7 +353,9 @@ def test_a_deployed_secagg_round_short_of_a_spent_party_unmasks_nothing_and_runs
 
     history = deployed_history(
         certs,
-        AsksSpentFirst(min_fit_clients=3, min_available_clients=3),
+        Asks(
+            ["p0", "p1", "p2"], ["p0", "p1", "p3"], "p2", min_fit_clients=3, min_available_clients=3
+        ),
         workflow,
         names=PARTIES,
         party_mods={"p2": [SecAggMod(), SpentBudget()]},
@@ -375,7 +368,7 @@ def test_a_deployed_secagg_round_short_of_a_spent_party_unmasks_nothing_and_runs
     events = [e.message for e in store.events(history.run_id)]
     assert any("round 2 is run again without client(s) p2" in m for m in events), events
 
-    class Asks(FedAvg):
+    class ByRound(FedAvg):
         def configure_fit(
             self, server_round: int, parameters: Any, client_ids: Any, rng: np.random.Generator
         ) -> Any:
@@ -383,7 +376,7 @@ def test_a_deployed_secagg_round_short_of_a_spent_party_unmasks_nothing_and_runs
             return super().configure_fit(server_round, parameters, asked, rng)
 
     want = simulate(
-        client_fn, PARTIES, Asks(min_fit_clients=3), initial_parameters(), ROUNDS, seed=SEED,
+        client_fn, PARTIES, ByRound(min_fit_clients=3), initial_parameters(), ROUNDS, seed=SEED,
         workflow=SecAggPlus(quantisation_bits=20),
     )  # fmt: skip
     for g, w in zip(history.parameters, want.parameters, strict=True):

@@ -6,14 +6,14 @@ client that missed the timeout in both attempts has missed one round, not two.""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pytest
+from cohorts import Asks
 
 from rengo.core.errors import RoundFailure
-from rengo.core.messages import Config, EvaluateResult, FitIns, FitResult
+from rengo.core.messages import Config, EvaluateResult, FitResult
 from rengo.core.parameters import Parameters
 from rengo.hfl import Client, Coordinator, FedAvg, SecAggPlus, ShortRound, make_pool
 from rengo.privacy.budget import PrivacyBudgetExhausted
@@ -41,25 +41,6 @@ class StepClient(Client):
 
     def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
         return EvaluateResult(0.0, 1)
-
-
-class Asks(FedAvg):
-    """FedAvg that asks the clients ``while_spent`` names while ``spent`` is available (and
-    not excluded), then those ``after`` names; excluded or not, they are asked."""
-
-    def __init__(self, while_spent: list[str], after: list[str], **options: Any) -> None:
-        super().__init__(**options)
-        self.while_spent, self.after = while_spent, after
-
-    def configure_fit(
-        self,
-        server_round: int,
-        parameters: Parameters,
-        client_ids: Sequence[str],
-        rng: np.random.Generator,
-    ) -> list[tuple[str, FitIns]]:
-        asked = self.while_spent if "spent" in client_ids else self.after
-        return super().configure_fit(server_round, parameters, asked, rng)
 
 
 class Recorder:
@@ -226,12 +207,7 @@ def test_a_round_runs_again_only_for_newly_spent_clients(tmp_path: Any) -> None:
     run_id = store.start_run("hfl", {}, name="loop")
     coordinator = _coordinator(
         ["spent", "ok1", "ok2", "ok3"],
-        Asks(
-            ["spent", "ok1", "ok2"],
-            ["spent", "ok1", "ok2"],
-            min_fit_clients=3,
-            min_available_clients=3,
-        ),
+        Asks(["spent", "ok1", "ok2"], min_fit_clients=3, min_available_clients=3),
         store=store,
         run_id=run_id,
     )
@@ -247,12 +223,7 @@ def test_under_secure_aggregation_a_round_short_for_other_reasons_does_not_run_a
     workflow = SecAggPlus(quantisation_bits=20)
     coordinator = _coordinator(
         ["spent", "slow", "ok1", "ok2"],
-        Asks(
-            ["spent", "slow", "ok1"],
-            ["spent", "slow", "ok1"],
-            min_fit_clients=3,
-            min_available_clients=3,
-        ),
+        Asks(["spent", "slow", "ok1"], min_fit_clients=3, min_available_clients=3),
         round_timeout=TIMEOUT,
         workflow=workflow,
     )

@@ -460,10 +460,8 @@ class Coordinator:
                     self._stop_if_budgets_spent(server_round)
                 # a round short before it released anything (secure aggregation fails before
                 # unmasking) runs again when the newly spent clients would have been enough
-                if (
-                    isinstance(verdict, ShortRound)
-                    and new_spent
-                    and verdict.arrived + len(new_spent) >= verdict.needed
+                if isinstance(verdict, ShortRound) and _short_of_spent(
+                    new_spent, verdict.arrived, verdict.needed
                 ):
                     self._run_again(
                         server_round, new_spent, fit_round, state_before, client_records
@@ -474,11 +472,9 @@ class Coordinator:
         if acc.count < self.strategy.min_fit_clients and not empty:
             if spent:  # only a round that lost clients to their budgets can end the run
                 self._stop_if_budgets_spent(server_round)
-            if (
-                new_spent
-                and acc.count + len(new_spent) >= self.strategy.min_fit_clients
-                and sees_each_update(self.workflow)  # a second sum would reveal a difference
-            ):
+            if _short_of_spent(
+                new_spent, acc.count, self.strategy.min_fit_clients
+            ) and sees_each_update(self.workflow):  # a second sum would reveal a difference
                 self._run_again(server_round, new_spent, fit_round, state_before, client_records)
                 return None
             detail = "; ".join(f"{c}: {r}" for c, r in failures.items()) or "none failed"
@@ -897,6 +893,12 @@ def _spent_budgets(failures: dict[str, str]) -> dict[str, str]:
         for cid, reason in failures.items()
         if is_spent_budget(reason)
     }
+
+
+def _short_of_spent(new_spent: Sequence[str], arrived: int, needed: int) -> bool:
+    """Whether clients newly excluded for a spent budget made a round short: with their
+    results it would have had the ``needed`` it lacked (so it may run again without them)."""
+    return bool(new_spent) and arrived + len(new_spent) >= needed
 
 
 def _takes_rng(method: Callable[..., Any]) -> bool:
