@@ -7,7 +7,7 @@ from functools import partial
 import numpy as np
 import pytest
 
-from rengo.core.errors import DataError
+from rengo.core.errors import ConfigError, DataError
 from rengo.rewards import proportional_payouts
 from rengo.valuation import (
     GTGConfig,
@@ -201,3 +201,9 @@ def test_max_samples_stops_after_that_many_stratified_blocks_whatever_the_cohort
     assert (result.samples, result.permutations) == (2, 2 * players)
     assert result.stopped_by == "2 samples"
     np.testing.assert_allclose(result.values, weights)  # additive game: exact per permutation
+
+
+@pytest.mark.parametrize("cap", [MaxSamples, MaxUpdates])
+def test_a_cap_below_one_is_refused_with_its_name(cap: type) -> None:
+    with pytest.raises(ConfigError, match=f"{cap.__name__} needs n >= 1, got 0"):
+        cap(0)
