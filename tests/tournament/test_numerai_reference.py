@@ -103,6 +103,56 @@ def test_meta_model_equals_numerai_tools_stake_weight(seed: int) -> None:
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=TOLERANCE)
 
 
+def test_meta_model_rounds_as_numerai_tools_with_decimal_predictions_and_stakes() -> None:
+    """Bit for bit, not to a tolerance: MMC ranks the meta model with ties kept, so a row
+    rounded differently can break or make a tie. Predictions in steps of 0.01 and stakes
+    like 0.1 are not exact in binary; twelve submissions (some unstaked) exercise the
+    grouping of numpy's pairwise stake sum."""
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        rows = 300
+        names = [f"s{k:02d}" for k in range(12)]
+        predictions = {k: rng.integers(0, 101, rows) / 100 for k in names}
+        stakes = {k: float(rng.integers(0, 4)) / 10 for k in names}
+        stakes[names[0]] = 0.3
+        index = pd.Index([f"id{i:04d}" for i in range(rows)])
+        theirs = nt.stake_weight(pd.DataFrame(predictions, index=index), pd.Series(stakes))
+        ours = stake_weighted_meta_model(
+            [predictions[k] for k in names], [stakes[k] for k in names]
+        )
+        np.testing.assert_array_equal(ours, theirs.to_numpy())
+
+
+def test_round_mmc_equals_numerai_tools_when_meta_model_rows_tie_in_exact_arithmetic() -> None:
+    """score_round's MMC against numerai-tools given the staked submissions in the order
+    score_round documents (sorted by name). Three equal stakes and predictions in steps of
+    0.01: many rows' sums are equal in exact arithmetic; a correctly rounded sum ties them
+    where numerai-tools' does not, and moved MMC by up to 1e-3 (and payouts by tens of
+    minor units on a 100,000 stake)."""
+    names = ["carol", "alice", "bob"]
+    stakes = dict.fromkeys(names, 100_000)
+    rows = 400
+    row_ids = [f"r{i:04d}" for i in range(rows)]
+    index = pd.Index(row_ids)
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        predictions = {k: rng.integers(0, 101, rows) / 100 for k in names}
+        target = LEVELS[rng.integers(0, 5, rows)]
+        result = score_round(
+            {k: dict(zip(row_ids, p, strict=True)) for k, p in predictions.items()},
+            stakes,
+            dict.fromkeys(row_ids, "e0"),
+            dict(zip(row_ids, target, strict=True)),
+        )
+        frame = pd.DataFrame({k: predictions[k] for k in sorted(names)}, index=index)
+        meta = nt.stake_weight(frame, pd.Series({k: float(stakes[k]) for k in sorted(names)}))
+        theirs = nt.correlation_contribution(
+            frame, meta, pd.Series(target, index=index, name="target")
+        )
+        for k in names:
+            assert abs(result.scores[k].mmc - float(theirs[k])) <= 1e-12, (seed, k)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("target_kind", ["target", "returns"])
 def test_mmc_equals_numerai_tools_correlation_contribution(seed: int, target_kind: str) -> None:

@@ -175,7 +175,9 @@ def score_round(
     that numerai-tools leaves undefined (NaN: a prediction constant within the era, a
     constant meta model, no staked submission) counts as 0 - neither earned nor burned - and
     is named in :attr:`EraScore.undefined`. The result does not depend on the order of the
-    submissions, and a zero-stake submission changes nobody else's scores.
+    submissions (the meta model adds them sorted by name; numerai-tools' ``stake_weight``
+    given them in that order builds the same meta model bit for bit), and a zero-stake
+    submission changes nobody else's scores.
 
     Parameters
     ----------

@@ -150,8 +150,14 @@ def stake_weighted_meta_model(
     the staked submissions' raw predictions, sum(s_k p_k) / sum(s_k).
 
     Only submissions with a positive stake enter, so a zero-stake submission changes
-    nothing. Each row's sum is correctly rounded (``math.fsum`` over the products), so the
-    meta model does not depend on the order of the submissions.
+    nothing. Each row sums the products ``s_k p_k`` one submission after another in the
+    order given, as numerai-tools' pandas row sum does, so the meta model equals
+    ``stake_weight``'s bit for bit when both get the submissions in the same order
+    (:func:`~rengo.tournament.score_round` passes them sorted by name). The last bit of a
+    row then depends on that order, in both libraries; it matters because MMC ranks the
+    meta model with ties kept: two rows equal in exact arithmetic may differ in their
+    rounding, and a correctly rounded sum (which would tie them) moved MMC by up to 1e-3
+    against numerai-tools' on predictions in steps of 0.01.
 
     Parameters
     ----------
@@ -185,10 +191,12 @@ def stake_weighted_meta_model(
     rows = [_vector(f"predictions of submission {k}", predictions[int(k)]) for k in staked]
     if len({r.size for r in rows}) != 1:
         raise DataError("every submission must cover the same rows")
-    matrix = np.stack(rows)
-    products = matrix * weights[staked][:, None]
-    total = math.fsum(weights[staked].tolist())
-    return np.array([math.fsum(column) for column in products.T.tolist()]) / total
+    products = np.stack(rows) * weights[staked][:, None]
+    row_sums = products[0].copy()
+    for submission in products[1:]:  # numerai-tools' order of addition, left to right
+        row_sums += submission
+    meta: np.ndarray = row_sums / float(np.sum(weights))  # all stakes, as pandas sums them
+    return meta
 
 
 def mmc(
