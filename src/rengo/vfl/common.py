@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
-from rengo.core.roles import COORDINATOR
+from rengo.core.roles import validate_party_name
 from rengo.vfl.psi import PSIResult, private_set_intersection, require_nonempty
 
 
@@ -129,7 +129,8 @@ class VerticalDataset:
     ------
     ConfigError
         If the label party is not one of the parties, there is no feature party, or a party
-        takes the coordinator's name.
+        name breaks the one party-name rule (:func:`~rengo.core.roles.validate_party_name`:
+        not a string, empty, or the coordinator's).
     DataError
         If the labels do not match the label party's rows.
     """
@@ -139,12 +140,12 @@ class VerticalDataset:
     labels: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        for name in self.parties:
+            validate_party_name(name, "vertical party name")
         if self.label_party not in self.parties:
             raise ConfigError(f"label party {self.label_party!r} is not in {sorted(self.parties)}")
         if len(self.parties) < 2:
             raise ConfigError("vertical learning needs the label party and at least one host")
-        if COORDINATOR in self.parties:
-            raise ConfigError(f"{COORDINATOR!r} is reserved for the coordinator role")
         if self.labels is not None:
             labels = np.asarray(self.labels)
             if labels.shape[:1] != (len(self.parties[self.label_party].ids),):

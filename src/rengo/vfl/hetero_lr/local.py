@@ -16,7 +16,7 @@ from rengo.core.errors import DataError
 from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import LinearModelConfig
 from rengo.vfl.hetero_lr.math import init_optimizer, sigmoid
-from rengo.vfl.hetero_lr.missing import fill_missing, training_matrix
+from rengo.vfl.hetero_lr.missing import scoring_matrix, training_matrix
 from rengo.vfl.hetero_lr.newton import (
     CGState,
     epoch_batch_size,
@@ -135,7 +135,7 @@ def guest_alone_scores(
 ) -> np.ndarray:
     """``P(y = 1)`` of the label party's own model on its rows (or, with another
     ``inverse_link``, that model's prediction: the value, the expected count)."""
-    rows = fill_missing(np.asarray(features, dtype=np.float64), model.fill, "label party")
+    rows = scoring_matrix(features, len(model.weights), model.fill, "label party")
     return inverse_link(rows @ model.weights + model.intercept)
 
 

@@ -93,6 +93,25 @@ def fill_missing(matrix: np.ndarray, fill: np.ndarray | None, who: str) -> np.nd
     return filled
 
 
+def scoring_matrix(
+    features: np.ndarray, columns: int, fill: np.ndarray | None, who: str
+) -> np.ndarray:
+    """A party's rows to score: 2-D, finite where not empty, with training's ``columns``
+    (a table with a column more or less would be scored against the wrong coefficients),
+    and empty cells filled as in training (refused without ``fill``).
+
+    Raises
+    ------
+    DataError
+        Naming the party: a table that is not 2-D, infinite values, another column count
+        than training's, or empty cells the model cannot fill.
+    """
+    matrix = checked_matrix(features, who)
+    if matrix.shape[1] != columns:
+        raise DataError(f"{who}: {matrix.shape[1]} columns to score, trained on {columns}")
+    return fill_missing(matrix, fill, who)
+
+
 def training_matrix(
     features: np.ndarray, policy: str, who: str
 ) -> tuple[np.ndarray, np.ndarray | None]:

@@ -39,7 +39,7 @@ from rengo.crypto.randomness import random_source
 from rengo.transport.channel import Channel
 from rengo.vfl.hetero_lr.config import PredictMode
 from rengo.vfl.hetero_lr.math import sigmoid
-from rengo.vfl.hetero_lr.missing import checked_matrix, fill_missing
+from rengo.vfl.hetero_lr.missing import scoring_matrix
 from rengo.vfl.hetero_lr.roles import GuestModel, HostModel
 
 SCOPE = "hlr-predict"  # every key below sits in this scope of the role's channel
@@ -107,7 +107,7 @@ def hetero_lr_predict_host(
         If the coordinator sends no public key or the guest names an unknown obfuscator
         scheme.
     """
-    x = fill_missing(checked_matrix(features, channel.name), model.fill, channel.name)
+    x = scoring_matrix(features, len(model.weights), model.fill, channel.name)
     scope = channel.scope(SCOPE)
     setup = scope.recv(guest, PREDICT_SETUP)
     if int(setup["rows"]) != len(x):
@@ -192,7 +192,7 @@ def hetero_lr_predict_guest(
             f"obfuscator_scheme must be one of {LOCAL_OBFUSCATOR_SCHEMES}, "
             f"got {obfuscator_scheme!r}"
         )
-    x = fill_missing(checked_matrix(features, channel.name), model.fill, channel.name)
+    x = scoring_matrix(features, len(model.weights), model.fill, channel.name)
     scope = channel.scope(SCOPE)
     setup = {"mode": mode, "rows": len(x), "obfuscator_scheme": obfuscator_scheme}
     for role in [*hosts, coordinator]:

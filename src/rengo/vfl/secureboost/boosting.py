@@ -486,4 +486,5 @@ def boost(
         train_losses,
         validation_losses,
         int(np.argmin(history)) + 1 if history else 0,
+        n_features=x.shape[1],
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rengo.core.errors import DataError
 from rengo.vfl.secureboost.config import Objective
 
 
@@ -62,7 +63,8 @@ class SecureBoostGuestModel:
     are ``initial_score + learning_rate * sum of leaf values``; ``train_losses`` and
     ``validation_losses`` hold the loss after each round; ``decrypted_values`` counts the
     ciphertexts of candidate sums decrypted for it (by its own key or, masked, by the
-    coordinator).
+    coordinator). ``n_features`` is the label party's column count in training (``None``
+    for a model built without it), which scoring checks.
     """
 
     objective: Objective
@@ -75,6 +77,7 @@ class SecureBoostGuestModel:
     validation_losses: list[float] = field(default_factory=list)
     best_round: int = 0
     decrypted_values: int = 0
+    n_features: int | None = None
 
     @property
     def n_trees(self) -> int:
@@ -116,7 +119,8 @@ class HostSplit:
 @dataclass(frozen=True)
 class SecureBoostHostModel:
     """A feature party's model: its splits (which never leave it) and the anonymous id the
-    label party knows each of its columns by (``feature_ids[j]`` for column ``j``)."""
+    label party knows each of its columns by (``feature_ids[j]`` for column ``j``, so it
+    trained on ``len(feature_ids)`` columns)."""
 
     splits: tuple[HostSplit, ...]
     feature_ids: tuple[int, ...]
@@ -125,6 +129,23 @@ class SecureBoostHostModel:
     def lookup(self) -> Mapping[tuple[int, int], HostSplit]:
         """Splits by ``(tree, node)``."""
         return {(s.tree, s.node): s for s in self.splits}
+
+
+def scoring_matrix(features: np.ndarray, trained_columns: int | None, party: str) -> np.ndarray:
+    """A party's rows to score as floats, refused unless they have training's columns (a
+    table with a column more or less would route rows by the wrong column, silently).
+
+    Raises
+    ------
+    DataError
+        If the table is not 2-D or its column count differs from training's.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2:
+        raise DataError(f"{party}: rows to score must be a 2-D table, got shape {x.shape}")
+    if trained_columns is not None and x.shape[1] != trained_columns:
+        raise DataError(f"{party}: {x.shape[1]} columns to score, trained on {trained_columns}")
+    return x
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from rengo.vfl.secureboost.model import (
     SecureBoostGuestModel,
     SecureBoostHostModel,
     goes_left,
+    scoring_matrix,
 )
 from rengo.vfl.secureboost.objectives import link
 
@@ -44,7 +45,7 @@ def raw_scores(
 ) -> np.ndarray:
     """The label party's raw scores (rows x outputs) of its aligned rows, routing through
     the hosts' nodes with them."""
-    x = np.asarray(features, dtype=np.float64)
+    x = scoring_matrix(features, model.n_features, channel.name)
     rows, trees = len(x), model.n_trees
     position = np.zeros((rows, trees), dtype=np.int64)
     scope = channel.scope(SCOPE)
@@ -80,8 +81,10 @@ def predict_local(model: SecureBoostGuestModel, features: np.ndarray, name: str)
     ------
     ConfigError
         If a tree has another party's split.
+    DataError
+        If the table's columns differ from training's.
     """
-    x = np.asarray(features, dtype=np.float64)
+    x = scoring_matrix(features, model.n_features, name)
     position = np.zeros((len(x), model.n_trees), dtype=np.int64)
     if _advance_own(x, model, position, {}, name):
         raise ConfigError("this model has other parties' splits: predict with them")
@@ -174,6 +177,8 @@ def secureboost_predict_guest(
 
     Raises
     ------
+    DataError
+        If its table's columns differ from training's.
     ProtocolError
         If a feature party's answer is malformed.
     """
@@ -203,10 +208,12 @@ def secureboost_predict_host(
 
     Raises
     ------
+    DataError
+        If its table's columns differ from training's.
     ProtocolError
         If the label party asks about rows or nodes it does not have.
     """
-    x = np.asarray(features, dtype=np.float64)
+    x = scoring_matrix(features, len(model.feature_ids), channel.name)
     splits = model.lookup()
     scope = channel.scope(SCOPE)
     answered = 0
