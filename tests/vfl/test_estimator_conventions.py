@@ -133,6 +133,39 @@ def test_progress_reports_psi_count_batches_and_loss_only_when_asked() -> None:
     assert quiet.progress is False
 
 
+def test_split_learning_reports_batches_and_loss_through_the_constructors_progress() -> None:
+    """Before, SplitNN's constructor ``progress`` showed PSI only (training reported only
+    to ``fit(progress=...)``)."""
+    pytest.importorskip("torch")
+    from rengo.vfl import SplitNNClassifier
+
+    events: list[VerticalProgress] = []
+    rows = np.arange(100)
+    model = SplitNNClassifier(epochs=3, batch_size=40, seed=0, progress=events.append)
+    model.fit(_data(rows), "card", Y[rows])
+    train = [e for e in events if e.stage == "train"]
+    assert [e.done for e in train if not e.finished][:3] == [1, 2, 3]
+    assert train[-1].finished and train[-1].done == train[-1].total == 9  # 3 epochs x 3
+    assert all(e.loss is not None for e in train)
+    assert train[-1].loss == pytest.approx(model.losses_[-1])
+
+
+@pytest.mark.parametrize("attribute", ["losses_", "guest_model_", "transcript_", "label_party_"])
+def test_fitted_attributes_before_fit_raise_not_fitted(attribute: str) -> None:
+    """Not "object has no attribute": Python hands a property's AttributeError (which
+    NotFittedError is) to ``__getattr__``, which used to replace the message."""
+    with pytest.raises(NotFittedError, match="not fitted yet; call fit first"):
+        getattr(HeteroLogisticRegression(), attribute)
+    assert not hasattr(HeteroLogisticRegression(), attribute)
+
+
+def test_the_scoring_bus_before_any_scoring_says_to_predict_first(
+    fitted: HeteroLogisticRegression,
+) -> None:
+    with pytest.raises(NotFittedError, match="call predict first"):
+        clone(fitted).fit(_data(np.arange(100)), "card", Y[:100]).predict_bus_
+
+
 @pytest.mark.parametrize("estimator", [HeteroLinearRegression, HeteroPoissonRegression])
 def test_regression_estimators_report_batches_and_loss_too(estimator: type) -> None:
     events: list[VerticalProgress] = []

@@ -211,6 +211,19 @@ class VerticalEstimator:
         config = self.__dict__.get("config")
         if config is not None and name in self._option_names():
             return getattr(config, name)
+        descriptor = getattr(type(self), name, None)
+        if isinstance(descriptor, property) and descriptor.fget is not None:
+            # Python comes here when a property raises AttributeError (NotFittedError is
+            # one): run it again so that its own error reaches the caller, not "no attribute"
+            return descriptor.fget(self)
+        if name.endswith("_") and not name.startswith("_"):  # a fitted attribute
+            if self.__dict__.get("_models") is None:
+                raise not_fitted_error()(
+                    f"{name} is set by fit: this {type(self).__name__} is not fitted yet; "
+                    "call fit first"
+                )
+            if name == "predict_run_":
+                raise not_fitted_error()(f"{name} is set by predict: call predict first")
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -645,5 +658,5 @@ class VerticalEstimator:
     def _require_fitted(self) -> None:
         if self._models is None:
             raise not_fitted_error()(
-                f"this {type(self).__name__} is not fitted yet; call fit before predicting"
+                f"this {type(self).__name__} is not fitted yet; call fit first"
             )

@@ -47,6 +47,7 @@ def _train_label(
         seed=ctx.seed,
         table=data.table,
         checkpoints=ctx.checkpoints,
+        progress=ctx.progress,
     )
 
 
@@ -61,6 +62,7 @@ def _train_feature(
         ctx.config,
         seed=ctx.seed,
         checkpoints=ctx.checkpoints,
+        progress=ctx.progress,
     )
 
 

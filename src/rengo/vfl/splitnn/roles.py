@@ -48,6 +48,7 @@ from rengo.core.errors import DataError, ProtocolError
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints, require_same_seed, restore_optimizer
 from rengo.vfl.common import PartyTable, batch_order
+from rengo.vfl.progress import ProgressFn, TrainingReporter, batches_per_epoch
 from rengo.vfl.splitnn.config import SplitNNConfig
 from rengo.vfl.splitnn.leakage import defend_gradients
 from rengo.vfl.splitnn.network import (
@@ -208,6 +209,7 @@ def splitnn_label_party(
     seed: int | None = None,
     table: PartyTable | None = None,
     checkpoints: EpochCheckpoints | None = None,
+    progress: ProgressFn | None = None,
 ) -> SplitNNLabelModel:
     """The label party: trains its bottom and top models and returns cut-layer gradients.
 
@@ -229,6 +231,9 @@ def splitnn_label_party(
     checkpoints
         A resumable run's checkpoints: continue after their last epoch, save every epoch
         (see :mod:`rengo.vfl.splitnn.resume`).
+    progress
+        Told after every batch, with the epoch's running mean loss (see
+        :mod:`rengo.vfl.progress`).
 
     Returns
     -------
@@ -283,9 +288,12 @@ def splitnn_label_party(
     else:
         yt = torch.from_numpy(index)
         loss_fn = torch.nn.CrossEntropyLoss()
+    reporter = TrainingReporter(
+        progress, name, config.epochs, batches_per_epoch(len(x), config.batch_size)
+    )
     for epoch in range(first, config.epochs):
         this_epoch = scope.scope(epoch=epoch)
-        total = 0.0
+        total, seen = 0.0, 0
         for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), config.batch_size)):
             step = this_epoch.scope(batch=batch)
             received = [
@@ -309,6 +317,8 @@ def splitnn_label_party(
                 step.send(host, GRADIENT, sent)
             optimizer.step()
             total += float(loss.detach()) * len(rows)
+            seen += len(rows)
+            reporter.batch(epoch, batch, total / seen)
         losses.append(total / len(x))
         save_party(
             checkpoints,
@@ -321,6 +331,7 @@ def splitnn_label_party(
             noise=noise,
         )
         _report(table, EpochRecord(epoch + 1, config.epochs, losses[-1]), name)
+        reporter.epoch_end(epoch, losses[-1], stop=epoch + 1 == config.epochs)
     return SplitNNLabelModel(
         None if bottom is None else mlp_weights(bottom),
         mlp_weights(top),
@@ -341,6 +352,7 @@ def splitnn_feature_party(
     *,
     seed: int | None = None,
     checkpoints: EpochCheckpoints | None = None,
+    progress: ProgressFn | None = None,
 ) -> SplitNNFeatureModel:
     """A feature party: sends its embeddings, back-propagates the gradients it gets back.
 
@@ -359,6 +371,8 @@ def splitnn_feature_party(
     checkpoints
         A resumable run's checkpoints: continue after their last epoch, save every epoch
         (see :mod:`rengo.vfl.splitnn.resume`).
+    progress
+        Told after every batch (see :mod:`rengo.vfl.progress`).
 
     Returns
     -------
@@ -392,6 +406,9 @@ def splitnn_feature_party(
     if resumed is not None:
         restore_optimizer(optimizer, resumed.optimizer)
     xt = torch.from_numpy(x)
+    reporter = TrainingReporter(
+        progress, name, config.epochs, batches_per_epoch(len(x), config.batch_size)
+    )
     for epoch in range(0 if resumed is None else resumed.epochs_run, config.epochs):
         this_epoch = scope.scope(epoch=epoch)
         for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), config.batch_size)):
@@ -404,5 +421,7 @@ def splitnn_feature_party(
             optimizer.zero_grad()
             embedding.backward(torch.from_numpy(gradient.copy()))
             optimizer.step()
+            reporter.batch(epoch, batch)
         save_party(checkpoints, epoch + 1, optimizer, bottom=mlp_weights(bottom), seed=batch_seed)
+        reporter.epoch_end(epoch, None, stop=epoch + 1 == config.epochs)
     return SplitNNFeatureModel(mlp_weights(bottom), config.epochs)
