@@ -163,7 +163,7 @@ def test_the_scoring_bus_before_any_scoring_says_to_predict_first(
     fitted: HeteroLogisticRegression,
 ) -> None:
     with pytest.raises(NotFittedError, match="call predict first"):
-        clone(fitted).fit(_data(np.arange(100)), "card", Y[:100]).predict_bus_
+        _ = clone(fitted).fit(_data(np.arange(100)), "card", Y[:100]).predict_bus_
 
 
 @pytest.mark.parametrize("estimator", [HeteroLinearRegression, HeteroPoissonRegression])

@@ -71,6 +71,10 @@ def test_label_checks_name_the_party_and_the_fix() -> None:
         check_labels(np.array([1.0, 0.5, 3.0]), "count", 3, "bank")
     with pytest.raises(DataError, match="one label per feature row"):
         check_labels(np.array([1.0, 2.0]), "real", 3, "bank")
-    with pytest.raises(DataError, match="0/1"):
-        check_labels(np.array([1.0, 2.0]), "binary", 2, "bank")
+    with pytest.raises(
+        DataError, match=r"bank: logistic regression needs 0/1 labels.*row 1.*\[2\.0, nan\]"
+    ):
+        check_labels(np.array([1.0, 2.0, 0.0, np.nan]), "binary", 4, "bank")
+    with pytest.raises(DataError, match="bank: expected one label per feature row"):
+        check_labels(np.array([1.0, 0.0]), "binary", 3, "bank")
     np.testing.assert_array_equal(check_labels([0, 3, 7], "count", 3, "bank"), [0.0, 3.0, 7.0])

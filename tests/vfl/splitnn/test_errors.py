@@ -36,6 +36,34 @@ def test_a_missing_value_names_the_party_and_the_column(cancer: dict[str, Any]) 
         SplitNNClassifier(epochs=1).fit(data, "card", cancer["labels"][:80])
 
 
+def test_a_value_beyond_float32_names_the_party_and_the_column(cancer: dict[str, Any]) -> None:
+    """Finite in float64, infinite once cast for the networks: before, this surfaced as a
+    'malformed embedding' from the party, with two equal shapes in the message."""
+    data = small(cancer)
+    ids, x = data["bank"]
+    x = x.copy()
+    x[7, 2] = 1e39
+    data["bank"] = (ids, x)
+    with pytest.raises(DataError, match="bank: column 2 holds values beyond float32's range"):
+        SplitNNClassifier(epochs=1).fit(data, "card", cancer["labels"][:80])
+
+
+def test_received_arrays_say_what_is_wrong_with_them() -> None:
+    from rengo.core.errors import ProtocolError
+    from rengo.vfl.splitnn.roles import received_array
+
+    good = np.zeros((4, 2), dtype=np.float32)
+    assert received_array(good, "bank", 4, 2, "embedding") is good
+    with pytest.raises(ProtocolError, match=r"expected float32 of shape \(4, 2\), got \(4, 3\)"):
+        received_array(np.zeros((4, 3), dtype=np.float32), "bank", 4, 2, "embedding")
+    with pytest.raises(ProtocolError, match="got \\(4, 2\\) float64"):
+        received_array(np.zeros((4, 2)), "bank", 4, 2, "embedding")
+    bad = good.copy()
+    bad[1, 1] = np.inf
+    with pytest.raises(ProtocolError, match="bank sent non-finite values in its embedding"):
+        received_array(bad, "bank", 4, 2, "embedding")
+
+
 def test_a_feature_party_without_columns_is_refused(cancer: dict[str, Any]) -> None:
     data = small(cancer)
     data["bank"] = (data["bank"][0], np.empty((80, 0)))

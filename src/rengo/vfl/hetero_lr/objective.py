@@ -188,12 +188,18 @@ def check_labels(labels: np.ndarray, kind: LabelKind, rows: int, who: str) -> np
         y = np.asarray(labels, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{who}: labels must be numbers ({exc}); encode them first") from exc
-    if kind == "binary":
-        if y.shape != (rows,) or not np.isin(y, (0.0, 1.0)).all():
-            raise DataError("labels must be a 0/1 vector with one entry per feature row")
-        return y
     if y.shape != (rows,):
         raise DataError(f"{who}: expected one label per feature row ({rows}), got shape {y.shape}")
+    if kind == "binary":
+        wrong = ~np.isin(y, (0.0, 1.0))
+        if wrong.any():
+            found = np.unique(y[wrong])[:5].tolist()  # NaN sorts last and prints as nan
+            raise DataError(
+                f"{who}: logistic regression needs 0/1 labels, found {int(wrong.sum())} "
+                f"others (first at aligned row {int(np.argmax(wrong))}; values {found}); "
+                "encode the positive class as 1 and the rest as 0"
+            )
+        return y
     bad = ~np.isfinite(y)
     if bad.any():
         raise DataError(

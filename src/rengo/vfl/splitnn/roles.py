@@ -140,8 +140,8 @@ def as_features(features: np.ndarray, party: str, *, allow_empty: bool = False) 
     Raises
     ------
     DataError
-        Naming the party: not 2-D, non-finite values (the first bad column), or no column
-        where the party needs one.
+        Naming the party: not 2-D, non-finite values or values beyond float32's range (the
+        first bad column), or no column where the party needs one.
     """
     matrix = np.asarray(features, dtype=np.float64)
     if matrix.ndim != 2:
@@ -154,6 +154,13 @@ def as_features(features: np.ndarray, party: str, *, allow_empty: bool = False) 
         raise DataError(
             f"{party}: column {column} holds missing or infinite values; "
             "impute or drop them before split learning"
+        )
+    huge = np.abs(matrix) > np.finfo(np.float32).max
+    if huge.any():
+        column = int(np.flatnonzero(huge.any(axis=0))[0])
+        raise DataError(
+            f"{party}: column {column} holds values beyond float32's range (the networks' "
+            "precision); scale or standardise the features"
         )
     out: np.ndarray = matrix.astype(np.float32)
     return out
@@ -190,11 +197,17 @@ def received_array(value: Any, sender: str, rows: int, width: int, what: str) ->
         not isinstance(value, np.ndarray)
         or value.dtype != np.float32
         or value.shape != (rows, width)
-        or not np.isfinite(value).all()
     ):
         shape = getattr(value, "shape", type(value).__name__)
+        dtype = getattr(value, "dtype", None)
         raise ProtocolError(
-            f"{sender} sent a malformed {what}: expected ({rows}, {width}), {shape}"
+            f"{sender} sent a malformed {what}: expected float32 of shape ({rows}, {width}), "
+            f"got {shape} {dtype or ''}".rstrip()
+        )
+    if not np.isfinite(value).all():
+        raise ProtocolError(
+            f"{sender} sent non-finite values in its {what} (its training diverged, or it "
+            "misbehaves)"
         )
     return value
 
