@@ -101,6 +101,25 @@ def test_submissions_are_validated() -> None:
         t.submit("a", np.full(60, 0.5), 1)  # Numerai refuses a zero-deviation submission
 
 
+def test_an_era_of_one_row_is_refused_when_the_round_opens_and_when_scored() -> None:
+    """A one-row era can never be scored (correlation of one row; numerai-tools refuses it
+    too): before, the round opened, took stakes, and failed at resolve with an error that
+    named no era, staying open."""
+    t = Tournament()
+    eras = ["e1"] * 59 + ["e2"]
+    with pytest.raises(DataError, match=r"1 of one row: \['e2'\]"):
+        t.open_round(ROWS, eras)
+    assert t.open_round_ids() == []
+    target, good, noise = make_round()
+    with pytest.raises(DataError, match="every era needs at least 2 rows"):
+        score_round(
+            {"a": dict(zip(ROWS, good, strict=True)), "b": dict(zip(ROWS, noise, strict=True))},
+            {"a": 10, "b": 10},
+            dict(zip(ROWS, eras, strict=True)),
+            dict(zip(ROWS, target, strict=True)),
+        )
+
+
 def test_budget_caps_tournament_gains() -> None:
     target, good, _ = make_round()
     t = Tournament(PayoutRule(payout_factor=10.0), Budget(7))

@@ -156,6 +156,20 @@ def _defined(value: float, name: str, undefined: list[str]) -> float:
     return value
 
 
+def _check_era_sizes(eras: Sequence[str]) -> None:
+    """Every era must have at least two rows: a correlation of one row is undefined (and
+    numerai-tools refuses it), so a round with such an era could never be scored."""
+    sizes: dict[str, int] = {}
+    for era in eras:
+        sizes[era] = sizes.get(era, 0) + 1
+    small = sorted(era for era, size in sizes.items() if size < 2)
+    if small:
+        raise DataError(
+            f"every era needs at least 2 rows to be scored; {len(small)} of one row: "
+            f"{small[:3]}{' ...' if len(small) > 3 else ''}"
+        )
+
+
 def score_round(
     submissions: Mapping[str, Mapping[str, float]],
     stakes_minor: Mapping[str, int],
@@ -207,8 +221,8 @@ def score_round(
     Raises
     ------
     DataError
-        No submissions, row ids that differ between submissions, eras and target, or
-        features of another number of rows.
+        No submissions, row ids that differ between submissions, eras and target, an era
+        of one row, or features of another number of rows.
     ConfigError
         The rule pays on FNC but no features were given.
     """
@@ -216,6 +230,7 @@ def score_round(
     if not submissions:
         raise DataError("no submissions to score")
     row_ids = list(eras)
+    _check_era_sizes([str(e) for e in eras.values()])
     if set(target) != set(row_ids):
         raise DataError("target row ids differ from the round's row ids")
     if features is not None:
@@ -366,13 +381,15 @@ class Tournament:
         Raises
         ------
         DataError
-            Too few or repeated row ids, or eras or features of another length.
+            Too few or repeated row ids, eras or features of another length, or an era of
+            one row (it could never be scored).
         """
         ids = tuple(str(r) for r in row_ids)
         if len(ids) < 2 or len(set(ids)) != len(ids):
             raise DataError("a round needs at least 2 distinct row ids")
         if len(eras) != len(ids):
             raise DataError(f"{len(eras)} eras for {len(ids)} rows")
+        _check_era_sizes([str(e) for e in eras])
         if features is not None and (features.ndim != 2 or features.shape[0] != len(ids)):
             raise DataError(f"features of shape {features.shape} for {len(ids)} rows")
         number = max(self._rounds, default=0) + 1
