@@ -7,9 +7,13 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 
+from rengo.core.errors import ConfigError
 from rengo.rewards import (
     Payout,
+    equal_share_payouts,
+    grouped_shapley,
     grouped_value,
     identity_groups,
     measure_sybil_gain,
@@ -76,3 +80,23 @@ def test_grouped_game_values_the_union_of_members() -> None:
 def test_group_payout_is_split_exactly_among_members() -> None:
     parts = split_group_payout(Payout("acme", -101, "burn"), ["x", "y"])
     assert [p.amount_minor for p in parts] == [-51, -50]
+
+
+def test_group_edge_cases_are_refused_rather_than_paying_wrongly() -> None:
+    """Each used to pass silently: a player in no group got nothing from grouped Shapley;
+    an unregistered participant named like an entity was merged into it; a member listed
+    twice was paid twice; an equal-share pool with nobody to pay went unpaid."""
+    with pytest.raises(ConfigError, match=r"players \['c'\] are in no identity group"):
+        grouped_shapley(lambda s: float(len(s)), ["a", "b", "c"], {"E": ["a", "b"]})
+    assert grouped_shapley(lambda s: float(len(s)), ["a", "b"], {"E": ["a", "b"]}).values == [
+        pytest.approx(2.0)
+    ]
+    with pytest.raises(ConfigError, match=r"\['acme'\] are not registered"):
+        identity_groups(["acme", "x"], {"x": "acme"})
+    with pytest.raises(ConfigError, match="listed twice"):
+        identity_groups(["x", "x"], {})
+    with pytest.raises(ConfigError, match="lists a member twice"):
+        split_group_payout(Payout("acme", 10, "pay"), ["a", "a", "b"])
+    with pytest.raises(ConfigError, match="no participants to share a pool of 7"):
+        equal_share_payouts([], 7)
+    assert equal_share_payouts([], 0) == []

@@ -174,12 +174,14 @@ def equal_share_payouts(participants: Sequence[str], pool_minor: int) -> list[Pa
     Raises
     ------
     ConfigError
-        A negative pool or a repeated name.
+        A negative pool, a repeated name, or a pool but nobody to pay it to.
     """
     _check_minor("pool_minor", pool_minor)
     names = sorted(set(participants))
     if len(names) != len(participants):
         raise ConfigError("equal_share_payouts: duplicate participants")
+    if not names and pool_minor:
+        raise ConfigError(f"equal_share_payouts: no participants to share a pool of {pool_minor}")
     shares = largest_remainder(pool_minor, [1] * len(names))
     return [
         Payout(p, s, f"equal share: 1/{len(names)} of the pool")

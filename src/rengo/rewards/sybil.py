@@ -44,7 +44,22 @@ def identity_groups(
     -------
     dict[str, list[str]]
         Entity -> its member identities, both sorted.
+
+    Raises
+    ------
+    ConfigError
+        An unregistered participant whose name is a registered entity's (standing alone,
+        it would be merged into that entity), or a participant listed twice.
     """
+    if len(set(participants)) != len(participants):
+        raise ConfigError("identity_groups: a participant is listed twice")
+    entities = {entity_of[p] for p in participants if p in entity_of}
+    posing = sorted(p for p in participants if p not in entity_of and p in entities)
+    if posing:
+        raise ConfigError(
+            f"participant(s) {posing} are not registered to an entity but share a registered "
+            "entity's name; register them (to that entity or their own) or rename the entity"
+        )
     groups: dict[str, list[str]] = {}
     for p in participants:
         groups.setdefault(entity_of.get(p, p), []).append(p)
@@ -109,7 +124,9 @@ def grouped_shapley(
     Raises
     ------
     ConfigError
-        A group member that is not a player, or a player in two groups.
+        A group member that is not a player, a player in two groups, or a player in none
+        (it would silently get nothing: a player alone is a group of one, as
+        :func:`identity_groups` makes it).
     """
     index = {p: i for i, p in enumerate(players)}
     entities = tuple(groups)
@@ -117,6 +134,12 @@ def grouped_shapley(
         member_ids = [[index[m] for m in groups[e]] for e in entities]
     except KeyError as exc:
         raise ConfigError(f"identity group member {exc.args[0]!r} is not a player") from exc
+    grouped = {m for e in entities for m in groups[e]}
+    outside = [p for p in players if p not in grouped]
+    if outside:
+        raise ConfigError(
+            f"players {outside} are in no identity group; give each a group (alone: of one)"
+        )
     result = exact_shapley(grouped_value(value, member_ids), len(entities))
     return ShapleyResult(result.values, result.evaluations, entities, method="grouped_exact")
 
@@ -284,10 +307,12 @@ def split_group_payout(payout: Payout, members: Sequence[str]) -> list[Payout]:
     Raises
     ------
     ConfigError
-        No members.
+        No members, or a member listed twice (it would be paid twice).
     """
     if not members:
         raise ConfigError("an identity group needs at least one member")
+    if len(set(members)) != len(members):
+        raise ConfigError(f"entity {payout.participant!r} lists a member twice: {list(members)}")
     sign = -1 if payout.amount_minor < 0 else 1
     shares = largest_remainder(abs(payout.amount_minor), [1] * len(members))
     return [
