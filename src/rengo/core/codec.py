@@ -4,7 +4,10 @@ A payload is ``MAGIC | u32 header length | JSON header | raw buffers``. The JSON
 the value tree; numpy arrays and ``bytes`` sit in the raw buffers, referenced by index with
 their dtype and shape, so a 40 MB model costs one memcpy and never a per-element conversion.
 Only numeric dtypes decode; anything malformed, truncated or hostile raises
-:class:`~rengo.core.errors.CodecError` and never executes code.
+:class:`~rengo.core.errors.CodecError` (and nothing else) and never executes code. A raw
+buffer decodes once: each reference must name its own, so what a payload decodes to is no
+larger than the payload (a buffer named a thousand times would otherwise be copied a
+thousand times).
 
 Supported values: ``None``, ``bool``, ``int``, ``float``, ``str``, ``bytes``, ``list``,
 ``tuple``, ``dict`` with ``str`` keys, ``numpy.ndarray`` (numeric), numpy scalars, and any
@@ -18,6 +21,7 @@ raw buffers, not one tagged node per value.
 from __future__ import annotations
 
 import json
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +36,20 @@ _HEADER_LEN = struct.Struct("<I")
 _ALLOWED_DTYPE_KINDS = frozenset("biufc")
 _MAX_DEPTH = 64
 _MAX_HEADER = 64 * 1024 * 1024
+_MAX_DIMENSIONS = 32
+_MAX_EXTENT = 1 << 48  # one dimension; numpy refuses more than about 2**63 elements
+_WIRE_DTYPE = re.compile(r"[<>|=]?[biufc][0-9]{1,2}")  # what the encoder writes: "<f8", "|b1"
+# errors a hostile header can provoke in numpy or in a registered type's from_tree
+_DECODE_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    ArithmeticError,
+    SyntaxError,
+)
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
@@ -153,6 +171,7 @@ class _Decoder:
     def __init__(self, buffers: list[memoryview], writable: bool) -> None:
         self.buffers = buffers
         self.writable = writable
+        self.used = bytearray(len(buffers))
 
     def _buf(self, index: Any) -> memoryview:
         if (
@@ -161,6 +180,9 @@ class _Decoder:
             or not 0 <= index < len(self.buffers)
         ):
             raise CodecError(f"bad buffer reference {index!r}")
+        if self.used[index]:
+            raise CodecError(f"buffer {index} referenced twice")
+        self.used[index] = 1
         return self.buffers[index]
 
     def value(self, node: Any, depth: int = 0) -> Any:
@@ -195,15 +217,16 @@ class _Decoder:
                 raise CodecError(f"bad special float {text!r}")
             return float(text)
         if tag == "ext":
-            entry = _BY_NAME.get(node.get("n"))  # type: ignore[arg-type]
+            name = node.get("n")
+            entry = _BY_NAME.get(name) if isinstance(name, str) else None
             if entry is None:
-                raise CodecError(f"unknown payload type {node.get('n')!r}")
+                raise CodecError(f"unknown payload type {str(name)[:80]!r}")
             inner = self.value(node.get("v"), depth + 1)
             try:
                 return entry.from_tree(inner)
             except CodecError:
                 raise
-            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            except _DECODE_ERRORS as exc:
                 raise CodecError(f"invalid {entry.name} payload: {exc}") from exc
         raise CodecError(f"unknown node tag {tag!r}")
 
@@ -220,23 +243,33 @@ class _Decoder:
     def _array(self, node: dict[str, Any]) -> np.ndarray:
         buf = self._buf(node.get("b"))
         shape = node.get("shape")
+        text = node.get("dtype")
+        # checked before numpy parses it: numpy's parser of comma-separated dtype strings
+        # runs Python's, slowly and with its own errors, on whatever the peer wrote
+        if not isinstance(text, str) or not _WIRE_DTYPE.fullmatch(text):
+            raise CodecError(f"bad dtype {str(text)[:40]!r}")
         try:
-            dtype = np.dtype(node.get("dtype"))
+            dtype = np.dtype(text)
         except (TypeError, ValueError) as exc:
-            raise CodecError(f"bad dtype {node.get('dtype')!r}") from exc
+            raise CodecError(f"bad dtype {text!r}") from exc
         if dtype.kind not in _ALLOWED_DTYPE_KINDS or dtype.fields is not None or dtype.subdtype:
             raise CodecError(f"dtype {dtype} is not allowed on the wire")
-        if not isinstance(shape, list) or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape
+        if (
+            not isinstance(shape, list)
+            or len(shape) > _MAX_DIMENSIONS
+            or not all(
+                isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= _MAX_EXTENT
+                for s in shape
+            )
         ):
-            raise CodecError(f"bad shape {shape!r}")
+            raise CodecError(f"bad shape {str(shape)[:80]}")
         count = 1
         for s in shape:
             count *= s
         if count * dtype.itemsize != buf.nbytes:
             raise CodecError(
-                f"array of shape {tuple(shape)} and dtype {dtype} needs {count * dtype.itemsize} "
-                f"bytes, buffer has {buf.nbytes}"
+                f"an array of {len(shape)} dimensions and dtype {dtype} does not fill its "
+                f"buffer of {buf.nbytes} bytes"
             )
         array = np.frombuffer(buf, dtype=dtype, count=count).reshape(shape)
         return array if self.writable else array.copy()
@@ -273,3 +306,7 @@ def decode(data: bytes | bytearray | memoryview) -> Any:
         return _Decoder(buffers, writable=not view.readonly).value(header.get("tree"))
     except RecursionError as exc:
         raise CodecError("payload nested too deeply") from exc
+    except CodecError:
+        raise
+    except _DECODE_ERRORS as exc:  # whatever a check above missed is still the peer's fault
+        raise CodecError(f"malformed payload: {type(exc).__name__}: {str(exc)[:200]}") from exc

@@ -10,6 +10,7 @@ the receiver cannot vouch for its randomness. Private keys are never registered 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -34,8 +35,8 @@ def ciphertexts_from_bytes(
 ) -> np.ndarray:
     """Inverse of :func:`ciphertexts_to_bytes`; raises ``ValueError`` on any bad input."""
     width = public_key.ciphertext_bytes
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    if len(data) != count * width:
+    count = math.prod(shape)  # Python ints: a hostile shape cannot overflow int64
+    if any(s < 0 for s in shape) or len(data) != count * width:
         raise ValueError(f"{count} ciphertexts need {count * width} bytes, got {len(data)}")
     nsquare = public_key.nsquare
     items = []
