@@ -275,3 +275,15 @@ def test_any_error_a_registered_type_raises_on_bad_input_becomes_a_codec_error()
     register_type("test.huge", Huge, lambda value: 1, overflowing)
     with pytest.raises(CodecError, match=r"invalid test\.huge payload"):
         decode(_payload({"$t": "ext", "n": "test.huge", "v": 1}, []))
+
+
+def test_result_metrics_hold_plain_values_only() -> None:
+    """A metric holding a message (or any registered type) is refused at decoding: the run
+    store could not keep it, and storing it ended a deployed run."""
+    plain = {"acc": 0.5, "tag": b"\x01", "per_class": [1, 2.5], "extra": {"n": np.arange(2)}}
+    assert decode(encode(FitResult([np.zeros(1)], 3, plain))).metrics["tag"] == b"\x01"
+    nested = FitResult([np.zeros(1)], 3, {"x": [FitIns([], {})]})  # type: ignore[list-item]
+    with pytest.raises(CodecError, match="metric 'x' holds a list"):
+        decode(encode(nested))
+    with pytest.raises(CodecError, match="metric 'x' holds a FitIns"):
+        decode(encode(EvaluateResult(0.5, 3, {"x": FitIns([], {})})))  # type: ignore[dict-item]

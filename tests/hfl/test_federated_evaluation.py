@@ -27,6 +27,8 @@ class FixedEvaluationClient(Client):
         n, loss, accuracy = EVALS[self.cid]
         if self.cid == "3" and config.get("break_client_3"):
             loss = float("nan")
+        if self.cid == "3" and config.get("client_3_lies"):
+            n = 10**30  # would outweigh everyone in the federated loss
         return EvaluateResult(loss, n, {"accuracy": accuracy, "label": "ignored"})
 
 
@@ -76,3 +78,22 @@ def test_client_with_nan_evaluation_loss_is_left_out_with_its_reason() -> None:
     loss, accuracy = _expected(["0", "1", "2"])
     assert record.metrics["eval_loss"] == loss
     assert record.metrics["eval_accuracy"] == accuracy
+
+
+def test_an_evaluation_example_count_above_the_claim_limit_is_left_out_with_its_reason() -> None:
+    """As fit results are: a claimed count weighs the federated loss, and one above what the
+    run store holds (2**63) ended a deployed run."""
+    strategy = FedAvg(
+        fraction_evaluate=1.0,
+        min_evaluate_clients=2,
+        on_evaluate_config=lambda r: {"client_3_lies": True},
+    )
+    history = simulate(FixedEvaluationClient, 4, strategy, [np.zeros(2)], 1)
+    record = history.rounds[0]
+    assert record.failures == {
+        "3": "evaluate: claimed 10"
+        + "0" * 29
+        + " evaluation examples, above the limit of 1000000000000 "
+        "(result_checks.max_claimed_examples)"
+    }
+    assert record.metrics["eval_loss"] == _expected(["0", "1", "2"])[0]

@@ -85,3 +85,12 @@ def test_clients_plot_is_a_png(store: RunStore, tmp_path: Path) -> None:
     run_id = _run_with_client_accuracy(store)
     path = plot_client_metrics(store, run_id, tmp_path / "clients.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_a_bytes_metric_is_kept_as_hex_text(store: RunStore) -> None:
+    """Client metrics may be bytes (``rengo.core.messages.Scalar``); storing one ended a
+    deployed run ('bytes is not JSON serialisable')."""
+    run_id = store.start_run("hfl", {}, name="bytes-metric")
+    store.log_client(run_id, 1, "c0", "fit", "ok", 5, 0, 0, 0.1, None, {"tag": b"\x01\xff"})
+    (record,) = store.client_records(run_id)
+    assert record.metrics == {"tag": "01ff"}

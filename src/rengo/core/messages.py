@@ -67,6 +67,32 @@ def _dict(tree: Any, what: str) -> dict[str, Any]:
     return tree
 
 
+_PLAIN = (type(None), bool, int, float, str, bytes, np.ndarray, np.generic)
+
+
+def _plain_value(value: Any) -> bool:
+    """Numbers, strings, bytes, arrays, and lists, tuples and str-keyed dicts of them: what
+    a run store can keep (no registered message types inside metrics)."""
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain_value(v) for v in value)
+    if isinstance(value, dict):
+        return all(_plain_value(v) for v in value.values())
+    return False
+
+
+def _metrics(tree: Any) -> Metrics:
+    metrics = _dict(tree, "metrics")
+    for name, value in metrics.items():
+        if not _plain_value(value):
+            raise TypeError(
+                f"metric {name!r} holds a {type(value).__name__}: metrics are numbers, "
+                "strings, bytes, arrays, or lists and mappings of them"
+            )
+    return metrics
+
+
 def _count(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"num_examples must be a non-negative int, got {value!r}")
@@ -84,7 +110,7 @@ register_type(
     FitResult,
     lambda m: {"parameters": m.parameters, "num_examples": m.num_examples, "metrics": m.metrics},
     lambda t: FitResult(
-        _parameters(t["parameters"]), _count(t["num_examples"]), _dict(t["metrics"], "metrics")
+        _parameters(t["parameters"]), _count(t["num_examples"]), _metrics(t["metrics"])
     ),
 )
 register_type(
@@ -97,7 +123,5 @@ register_type(
     "evaluate_result",
     EvaluateResult,
     lambda m: {"loss": float(m.loss), "num_examples": m.num_examples, "metrics": m.metrics},
-    lambda t: EvaluateResult(
-        float(t["loss"]), _count(t["num_examples"]), _dict(t["metrics"], "metrics")
-    ),
+    lambda t: EvaluateResult(float(t["loss"]), _count(t["num_examples"]), _metrics(t["metrics"])),
 )

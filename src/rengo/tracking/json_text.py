@@ -23,6 +23,8 @@ def _plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, bytes):  # a client's metric may be bytes (core.messages.Scalar)
+        return value.hex()
     if isinstance(value, (set, frozenset)):
         return sorted(value, key=repr)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
