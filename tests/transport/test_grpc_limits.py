@@ -10,13 +10,24 @@ from pathlib import Path
 
 import pytest
 
-from rengo.core.errors import CodecError, PeerFailure
+from rengo.core.envelope import Envelope
+from rengo.core.errors import CodecError, PeerFailure, ProtocolError
 from rengo.core.proto import envelope_pb2
 from rengo.transport.certs import init_certificates
-from rengo.transport.grpc_frames import CHUNK, STREAMED, FrameAssembler
+from rengo.transport.grpc_frames import (
+    CHUNK,
+    CHUNK_SIZE,
+    INLINE_LIMIT,
+    STREAMED,
+    WHOLE,
+    FrameAssembler,
+    OutgoingMessage,
+    envelope_frames,
+)
 from rengo.transport.grpc_hub import GrpcHub
 from rengo.transport.grpc_party import Backoff, PartyConnection
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+from rengo.transport.grpc_wire import parse_rpc_key
 
 FAST = Backoff(initial=0.05, maximum=0.2, give_up_after=5.0)
 BUDGET = 2 * 1024**2
@@ -33,6 +44,31 @@ def test_a_declared_size_reserves_nothing_and_the_buffer_grows_with_the_chunks()
     small.feed(STREAMED + envelope_pb2.Envelope(key="k", payload_size=3).SerializeToString())
     with pytest.raises(CodecError, match="overrun the declared size"):
         small.feed(CHUNK + b"xxxx")
+
+
+@pytest.mark.parametrize(
+    "size", [0, 65_000, 65_500, INLINE_LIMIT, INLINE_LIMIT + 1, 3 * CHUNK_SIZE]
+)
+def test_every_payload_size_reassembles_to_the_message_sent(size: int) -> None:
+    """A payload just under the inline limit travels as one frame whose body (header and
+    payload) exceeds 64 KiB; the receiver measured that body against the header's own limit
+    and cut the honest sender off ("malformed frame"), every round at that size."""
+    payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    message = OutgoingMessage("alice", "coordinator", "fit/reply", payload, "run", 3)
+    assembler = FrameAssembler()
+    received = [assembler.feed(frame) for frame in envelope_frames(message)]
+    envelope = received[-1]
+    assert isinstance(envelope, Envelope) and all(r is None for r in received[:-1])
+    assert (envelope.sender, envelope.key, envelope.round) == ("alice", "fit/reply", 3)
+    assert envelope.payload == payload
+
+
+def test_an_inline_frame_may_not_carry_more_than_the_inline_limit() -> None:
+    body = envelope_pb2.Envelope(
+        key="k", payload=b"x" * (INLINE_LIMIT + 1), payload_size=INLINE_LIMIT + 1
+    ).SerializeToString()
+    with pytest.raises(CodecError, match="inline payload of 65537 bytes exceeds 65536"):
+        FrameAssembler().feed(WHOLE + body)
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +146,19 @@ def test_a_party_that_leaves_for_good_leaves_no_queue_behind(hub: GrpcHub, certs
         coordinator.recv("carol", "never", timeout=1)
     assert hub.held_bytes("carol") == 0  # ... and freed when the run cannot use it
     bob.close()
+
+
+def test_a_queued_message_counts_its_key_and_names_not_only_its_payload() -> None:
+    """Empty payloads under 60 kB keys grew a hub by 245 MiB past a 16 MiB budget."""
+    empty = OutgoingMessage("alice", "bob", "k" * 60_000, b"")
+    assert empty.size >= 60_000 + len("alice") + len("bob")
+    assert OutgoingMessage("a", "b", "k", b"x" * 1000).size > 1000
+
+
+@pytest.mark.parametrize("key", ["$rpc/\u00b2/ok", "$rpc/\u0663/ok", "$rpc//ok", "$rpc/1"])
+def test_a_request_key_with_other_than_ascii_digits_is_a_protocol_error(key: str) -> None:
+    """'²'.isdigit() is true but int('²') raises ValueError, which the hub logged as a lost
+    connection (and a party's session did not catch)."""
+    with pytest.raises(ProtocolError, match="malformed request key"):
+        parse_rpc_key(key)
+    assert parse_rpc_key("$rpc/12/fit") == (12, "fit")

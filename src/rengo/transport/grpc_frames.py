@@ -29,6 +29,7 @@ INLINE_LIMIT = 64 * 1024
 MAX_HEADER = 64 * 1024
 DEFAULT_MAX_MESSAGE = 2 * 1024**3
 GRPC_MESSAGE_LIMIT = 4 * 1024 * 1024
+_QUEUED_OVERHEAD = 64  # a queued message's own objects, roughly, whatever it carries
 
 WHOLE = b"E"
 STREAMED = b"S"
@@ -50,8 +51,18 @@ class OutgoingMessage:
 
     @property
     def size(self) -> int:
-        """The payload's size in bytes."""
-        return memoryview(self.payload).nbytes
+        """The bytes it holds while queued: its payload and its routing strings (a key may be
+        tens of kilobytes, so a message with an empty payload is not free: counting only
+        payloads let a party queue hundreds of megabytes of keys past a 16 MiB budget)."""
+        payload = memoryview(self.payload).nbytes
+        return queued_size(self.sender, self.receiver, self.key, payload, self.run_id)
+
+
+def queued_size(sender: str, receiver: str, key: str, payload_bytes: int, run_id: str = "") -> int:
+    """What a message waiting in a queue or an inbox costs: its payload, its routing strings
+    and a fixed overhead (see :attr:`OutgoingMessage.size`)."""
+    routing = len(sender) + len(receiver) + len(key) + len(run_id)
+    return payload_bytes + routing + _QUEUED_OVERHEAD
 
 
 def envelope_frames(message: OutgoingMessage) -> Iterator[bytes]:
@@ -81,9 +92,9 @@ def envelope_frames(message: OutgoingMessage) -> Iterator[bytes]:
         yield b"".join((CHUNK, payload[start : start + CHUNK_SIZE]))  # one copy per chunk
 
 
-def _parse_header(body: bytes) -> envelope_pb2.Envelope:
-    if len(body) > MAX_HEADER:
-        raise CodecError(f"envelope header of {len(body)} bytes exceeds {MAX_HEADER}")
+def _parse_header(body: bytes, limit: int = MAX_HEADER) -> envelope_pb2.Envelope:
+    if len(body) > limit:
+        raise CodecError(f"envelope of {len(body)} bytes exceeds {limit}")
     msg = envelope_pb2.Envelope()
     try:
         msg.ParseFromString(body)
@@ -133,10 +144,12 @@ class FrameAssembler:
             if body:
                 raise CodecError("heartbeat frame with a body")
             return PING
-        if tag == WHOLE:
-            msg = _parse_header(body) if len(body) <= INLINE_LIMIT + MAX_HEADER else None
-            if msg is None:
-                raise CodecError("inline envelope too large")
+        if tag == WHOLE:  # header and inline payload: up to INLINE_LIMIT bytes of payload
+            msg = _parse_header(body, INLINE_LIMIT + MAX_HEADER)
+            if len(msg.payload) > INLINE_LIMIT:
+                raise CodecError(
+                    f"inline payload of {len(msg.payload)} bytes exceeds {INLINE_LIMIT}"
+                )
             if msg.payload_size != len(msg.payload):
                 raise CodecError(
                     f"envelope says {msg.payload_size} payload bytes, carries {len(msg.payload)}"

@@ -71,6 +71,7 @@ from rengo.transport.grpc_frames import (
     FrameAssembler,
     OutgoingMessage,
     envelope_frames,
+    queued_size,
 )
 from rengo.transport.grpc_security import HubSecurity, warn_insecure
 from rengo.transport.grpc_wire import (
@@ -633,7 +634,7 @@ class GrpcHub:
             payload = waiting.popleft()
             if not waiting:
                 del self._inbox[slot]  # no empty queue left behind per key
-            self._queued_from[frm] -= len(payload)
+            self._queued_from[frm] -= queued_size(frm, COORDINATOR, key, len(payload))
             return payload
 
     # -- one party's stream ---------------------------------------------------------------
@@ -769,7 +770,9 @@ class GrpcHub:
             payload = bytes(env.payload)
             with self._lock:
                 self._inbox[(env.sender, env.key)].append(payload)
-                self._queued_from[env.sender] += len(payload)
+                self._queued_from[env.sender] += queued_size(
+                    env.sender, COORDINATOR, env.key, len(payload)
+                )
                 self._lock.notify_all()
             self._check_budget(session.name)
             return

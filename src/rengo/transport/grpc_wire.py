@@ -48,7 +48,7 @@ def parse_rpc_key(key: str) -> tuple[int, str]:
     """``"$rpc/12/fit"`` -> ``(12, "fit")``; ProtocolError if malformed."""
     body = key[len(RPC_PREFIX) :]
     ident, sep, rest = body.partition("/")
-    if not sep or not ident.isdigit() or not rest or len(ident) > 18:
+    if not sep or not (ident.isascii() and ident.isdigit()) or not rest or len(ident) > 18:
         raise ProtocolError(f"malformed request key {key!r}")
     return int(ident), rest
 
