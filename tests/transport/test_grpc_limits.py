@@ -4,6 +4,7 @@ a party that leaves for good leaves no queue behind."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from rengo.core.envelope import Envelope
 from rengo.core.errors import CodecError, PeerFailure, ProtocolError
 from rengo.core.proto import envelope_pb2
+from rengo.core.roles import COORDINATOR
 from rengo.transport.certs import init_certificates
 from rengo.transport.grpc_frames import (
     CHUNK,
@@ -27,7 +29,8 @@ from rengo.transport.grpc_frames import (
 from rengo.transport.grpc_hub import GrpcHub
 from rengo.transport.grpc_party import Backoff, PartyConnection
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
-from rengo.transport.grpc_wire import parse_rpc_key
+from rengo.transport.grpc_wire import REPLY_OK, parse_rpc_key, rpc_key
+from rengo.transport.pool import Reply, Request
 
 FAST = Backoff(initial=0.05, maximum=0.2, give_up_after=5.0)
 BUDGET = 2 * 1024**2
@@ -162,3 +165,51 @@ def test_a_request_key_with_other_than_ascii_digits_is_a_protocol_error(key: str
     with pytest.raises(ProtocolError, match="malformed request key"):
         parse_rpc_key(key)
     assert parse_rpc_key("$rpc/12/fit") == (12, "fit")
+
+
+@pytest.mark.timeout(60)
+def test_a_party_answering_another_partys_request_is_cut_off_and_fails_nobody(
+    hub: GrpcHub, certs: Path
+) -> None:
+    """Call ids are sequential, so easy to guess: before, the hub took the call off its
+    books before checking who answered, so one party could fail every other party's request
+    of a round (or, with min_fit_clients=1, have the round aggregated from itself alone)."""
+    release = threading.Event()
+
+    def slow(name: str, key: str, payload: bytes, state: bytes | None) -> tuple[bytes, None]:
+        release.wait(20)
+        return b"alice's answer", None
+
+    alice = PartyConnection(
+        hub.address,
+        "alice",
+        PartyCredentials.from_directory(certs, "alice"),
+        handler=slow,
+        heartbeat_interval=0.2,
+        backoff=FAST,
+    ).start()
+    alice.wait_connected(10)
+    bob = connect(hub, certs, "bob")
+    events: list[str] = []
+    hub.on_event = lambda level, message: events.append(message)
+    replies: list[Reply] = []
+    asking = threading.Thread(
+        target=lambda: replies.extend(hub.request([Request("alice", "fit", b"")], timeout=30))
+    )
+    asking.start()
+    deadline = time.monotonic() + 10
+    while not hub._calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (call_id,) = hub._calls
+    assert bob._outbox is not None
+    bob._outbox.put(OutgoingMessage("bob", COORDINATOR, rpc_key(call_id, REPLY_OK), b"forged"))
+    deadline = time.monotonic() + 10
+    while not any("answered a request for 'alice'" in m for m in events):
+        assert time.monotonic() < deadline, events
+        time.sleep(0.05)
+    release.set()
+    asking.join(20)
+    (reply,) = replies
+    assert reply.ok and bytes(reply.payload or b"") == b"alice's answer"
+    alice.close()
+    bob.close()

@@ -794,21 +794,24 @@ class GrpcHub:
     def _on_reply(self, session: _Session, env: Envelope) -> None:
         call_id, outcome = parse_rpc_key(env.key)
         with self._lock:
-            call = self._calls.pop(call_id, None)
+            call = self._calls.get(call_id)
+            owner = None if call is None else call.request.client_id
+            if owner == session.name:
+                del self._calls[call_id]
         if call is None:
             log.debug("late or unknown reply %d from %s dropped", call_id, session.name)
             return
-        if call.request.client_id != session.name:
-            call.finish(None, "answered by another party")
-            raise AuthenticationError(
-                f"party {session.name!r} answered a request for {call.request.client_id!r}"
-            )
+        if owner != session.name:
+            # the request stays with the party it went to: a party answering another's
+            # (call ids are easy to guess) is cut off and fails nobody else's round
+            raise AuthenticationError(f"party {session.name!r} answered a request for {owner!r}")
         if outcome == REPLY_OK:
             call.finish(env.payload, None)  # the reassembled bytearray, no copy
         elif outcome == REPLY_ERROR:
             call.finish(None, bytes(env.payload).decode("utf-8", "replace")[:2000] or "failed")
         else:
-            raise ProtocolError(f"unknown reply outcome {outcome!r}")
+            call.finish(None, f"malformed reply (outcome {outcome[:40]!r})")
+            raise ProtocolError(f"unknown reply outcome {outcome[:40]!r}")
 
     def _register(self, session: _Session) -> None:
         """Admit a party that said hello; a second instance of it replaces the first, which
