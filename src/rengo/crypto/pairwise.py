@@ -12,7 +12,7 @@ unnoticed.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -33,7 +33,7 @@ KEY_BYTES = 32
 class KeyPair:
     """An X25519 key pair as raw 32-byte strings."""
 
-    secret: bytes
+    secret: bytes = field(repr=False)  # never in a log or a traceback
     public: bytes
 
 

@@ -62,7 +62,7 @@ class SigningIdentity:
 
     name: str
     cert_pem: bytes
-    key_pem: bytes
+    key_pem: bytes = field(repr=False)  # never in a log or a traceback
     ca_pem: bytes
     revocations: RevocationList | None = field(default=None, compare=False, repr=False)
 

@@ -24,7 +24,7 @@ import ipaddress
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -48,7 +48,7 @@ class KeyPair:
     """A PEM certificate and its PEM private key."""
 
     cert_pem: bytes
-    key_pem: bytes
+    key_pem: bytes = field(repr=False)  # never in a log or a traceback
 
     @property
     def common_name(self) -> str:

@@ -52,9 +52,9 @@ class HubSecurity:
     """
 
     server_cert: bytes | None = None
-    server_key: bytes | None = None
+    server_key: bytes | None = field(default=None, repr=False)  # never in a log
     ca_cert: bytes | None = None
-    tokens: Mapping[str, str] | None = None
+    tokens: Mapping[str, str] | None = field(default=None, repr=False)
     parties: frozenset[str] | None = None
     insecure: bool = False
     revocations: RevocationList | None = field(default=None, compare=False)
@@ -200,8 +200,8 @@ class PartyCredentials:
 
     ca_cert: bytes | None = None
     cert: bytes | None = None
-    key: bytes | None = None
-    token: str | None = None
+    key: bytes | None = field(default=None, repr=False)  # never in a log or a traceback
+    token: str | None = field(default=None, repr=False)
     insecure: bool = False
     server_name: str | None = None
     extra_options: tuple[tuple[str, object], ...] = field(default_factory=tuple)
