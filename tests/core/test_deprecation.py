@@ -83,6 +83,28 @@ def test_an_old_module_path_imports_as_the_new_module_names_with_one_warning(
     assert "dumps" in module.__all__ and "deprecated" in (module.__doc__ or "").lower()
 
 
+def test_an_old_module_warning_names_where_its_names_that_went_elsewhere_are(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The warning named only the new module, which lacks the names that went elsewhere:
+    a user who followed it got an ImportError."""
+    monkeypatch.delitem(sys.modules, "rengo_old_mixed_path", raising=False)
+    alias_moved_modules(
+        {
+            "rengo_old_mixed_path": MovedModule(
+                "json", {"getcwd": "os", "sep": "os.path:sep"}, {"sep": "use os.sep"}
+            )
+        }
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        import rengo_old_mixed_path  # type: ignore[import-not-found]  # noqa: F401
+    (warning,) = caught
+    assert str(warning.message).endswith(
+        "import json instead, except getcwd: from os import getcwd; sep: use os.sep"
+    )
+
+
 def test_an_old_module_import_warns_at_the_importing_line(monkeypatch: pytest.MonkeyPatch) -> None:
     """``import`` of a moved module is attributed to the line that imports it (not to the
     import machinery), so a script sees the warning under Python's default filters."""

@@ -154,6 +154,20 @@ def moved_names(
     return __getattr__
 
 
+def _module_advice(moved: MovedModule) -> str:
+    """What the warning of an old module's import says: its new module, and where each name
+    that went elsewhere is now (a user who imported one of those from the new module got an
+    ImportError)."""
+    advice = f"import {moved.new} instead"
+    if not moved.names:
+        return advice
+    elsewhere = []
+    for name, target in moved.names.items():
+        module, attribute = _split(target, name)
+        elsewhere.append(f"{name}: {moved.hints.get(name) or f'from {module} import {attribute}'}")
+    return f"{advice}, except {'; '.join(elsewhere)}"
+
+
 class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds old module paths and loads each as a module holding the new module's names."""
 
@@ -175,7 +189,7 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def exec_module(self, module: ModuleType) -> None:
         moved = self.moved[module.__name__]
-        warn_moved(module.__name__, moved.new)
+        warn_moved(module.__name__, moved.new, _module_advice(moved))
         new = importlib.import_module(moved.new)
         public = {k: v for k, v in vars(new).items() if not k.startswith("_")}
         for name, target in moved.names.items():
