@@ -133,6 +133,8 @@ def test_contribution_is_recorded_in_the_run_store_and_pays_by_shapley(
         assert record_contributions(store, run_id, exact.report()) == 2
         stored = run_contributions(store, run_id)
         assert stored.method == "vfl_exact"
+        # the job file's name for it finds it too (`rengo rewards show RUN --method shapley`)
+        assert run_contributions(store, run_id, "shapley").totals == stored.totals
         assert stored.totals == pytest.approx(exact.values, abs=0)
         paid = {
             p.participant: p.amount_minor

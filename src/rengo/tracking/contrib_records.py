@@ -117,8 +117,14 @@ def _round_intervals(r: RoundContribution) -> dict[str, tuple[float, float]]:
     return one.intervals()
 
 
+_JOB_METHOD_RECORDS = {"shapley": ("vfl_exact", "vfl_tmc")}
+"""A job file's ``[contribution] method`` -> the methods its values are recorded under (a
+vertical job's Shapley values say whether they are exact or sampled)."""
+
+
 def run_contributions(store: RunStore, run_id: str, method: str | None = None) -> RunContributions:
-    """Read back a run's contributions by ``method`` (default: the one logged last)."""
+    """Read back a run's contributions by ``method`` (default: the one logged last; a job
+    file's method name finds what it recorded: "shapley" the vertical "vfl_exact" or "vfl_tmc")."""
     full = store.resolve_run_id(run_id)
     records = store.contributions(full)
     if not records:
@@ -127,6 +133,11 @@ def run_contributions(store: RunStore, run_id: str, method: str | None = None) -
             "(rengo demo does) and record_contributions"
         )
     chosen = method or records[-1].method
+    recorded = {r.method for r in records}
+    if chosen not in recorded:
+        named = [m for m in _JOB_METHOD_RECORDS.get(chosen, ()) if m in recorded]
+        if len(named) == 1:
+            chosen = named[0]
     mine = [r for r in records if r.method == chosen]
     if not mine:
         methods = sorted({r.method for r in records})
