@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from rengo.cli.errors import friendly_errors
+from rengo.cli.errors import ROUNDS_KEPT, friendly_errors
 from rengo.core.errors import ConfigError
 
 certs_app = typer.Typer(help="Create the federation's CA and certificates.", no_args_is_help=True)
@@ -248,7 +248,7 @@ def coordinator(
     from rengo.jobs import build_hfl_job, load_job
     from rengo.tracking import RunStore, resolve_store_path
 
-    with friendly_errors(console):
+    with friendly_errors(console, ROUNDS_KEPT):
         spec = load_job(job, set_ or ())
         if spec.vfl is not None:
             raise ConfigError(f"{job} is a vertical job: serve it with `rengo vfl coordinator`")

@@ -42,10 +42,11 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 
 @contextmanager
-def friendly_errors(console: Console) -> Iterator[None]:
+def friendly_errors(console: Console, kept: str = "") -> Iterator[None]:
     """Exit 2 on configuration or data errors, 1 on other rengo errors, with the message
     (and, at debug level, where it was raised); 130 after Ctrl-C and 143 after SIGTERM
-    (both recorded as an interruption)."""
+    (both recorded as an interruption), followed by ``kept`` (what a command that records
+    rounds keeps; a command that keeps nothing says nothing about it)."""
     try:
         with terminate_as_interrupt():
             yield
@@ -59,5 +60,9 @@ def friendly_errors(console: Console) -> Iterator[None]:
         raise typer.Exit(1) from None
     except KeyboardInterrupt as exc:
         how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        console.print(f"[yellow]{how}; completed rounds are kept in the run store")
+        console.print(f"[yellow]{how}{'; ' + kept if kept else ''}")
         raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
+
+
+ROUNDS_KEPT = "completed rounds are kept in the run store"
+"""What an interrupted command that records a horizontal run's rounds keeps."""

@@ -17,7 +17,7 @@ from rengo import __version__
 from rengo.cli.deploy import certs_app
 from rengo.cli.deploy import coordinator as coordinator_command
 from rengo.cli.deploy import party as party_command
-from rengo.cli.errors import friendly_errors
+from rengo.cli.errors import ROUNDS_KEPT, friendly_errors
 from rengo.cli.logging_options import LoggingGroup, configure_logging
 from rengo.cli.rewards import rewards_app
 from rengo.cli.runs import runs_app
@@ -72,10 +72,10 @@ def demo(
     clients: Annotated[int, typer.Option(min=2, help="Number of simulated clients.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed for data split, partition and training.")] = 0,
 ) -> None:
-    """The showcase on bundled data: horizontal FL on digits (FedAvg vs FedAdam vs centralised)."""
+    """Bundled-data showcase: HFL with DP, VFL, transfer learning, Shapley payouts, a tournament."""
     from rengo.showcase import run_demo
 
-    with friendly_errors(console):
+    with friendly_errors(console, ROUNDS_KEPT):
         run_demo(console, out=out, store_path=store, rounds=rounds, clients=clients, seed=seed)
 
 
@@ -105,7 +105,7 @@ def run(
     """Run a job file in simulation and record it in the run store."""
     from rengo.cli.run_job import run_job
 
-    with friendly_errors(console):
+    with friendly_errors(console, ROUNDS_KEPT):
         run_job(
             console,
             job,

@@ -12,7 +12,7 @@ from rengo.cli.errors import friendly_errors
 from rengo.cli.store_option import StoreOption, open_existing_store
 
 runs_app = typer.Typer(
-    help="List, inspect, plot, export and delete recorded runs.", no_args_is_help=True
+    help="List, inspect, plot, export, mirror and delete recorded runs.", no_args_is_help=True
 )
 console = Console()
 
@@ -59,7 +59,7 @@ def plot(
     ] = False,
 ) -> None:
     """Write a PNG of loss/accuracy per round (one run), of one metric across runs, or of
-    how a run's client metrics spread over its clients (``--clients``)."""
+    how a run's client metrics spread over its clients (--clients)."""
     from rengo.core.errors import ConfigError
     from rengo.tracking import plot_client_metrics, plot_run, plot_runs
 

@@ -228,7 +228,7 @@ def vfl_party(
         ),
     ] = None,
 ) -> None:
-    """Join a vertical run with this party's table (``--job`` or ``--csv``): align rows by
+    """Join a vertical run with this party's table (--job or --csv): align rows by
     PSI, train, score."""
     from rengo.deploy.vertical import run_vertical_party
     from rengo.deploy.vertical_data import load_party_data
