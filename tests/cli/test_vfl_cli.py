@@ -58,7 +58,20 @@ def test_coordinator_flags_come_from_the_algorithms_config():
         "--no-fit-intercept",
     ):
         assert option in result.output
-    assert "(default 2048)" in result.output  # the config's default, shown, not copied
+    assert "default 2048" in result.output  # the config's default, shown, not copied
+
+
+def test_a_flag_several_algorithms_share_gives_each_ones_choices_and_default():
+    """--optimizer was shown under transfer learning's heading with its choices and default
+    only (adam, sgd; adam), while hetero LR, the default algorithm, takes auto and newton."""
+    from rengo.cli.algorithm_options import SHARED_PANEL, _flags
+
+    _, panel, hidden, text = _flags()["optimizer"]
+    assert panel == SHARED_PANEL and not hidden
+    assert "hetero_lr: one of auto, sgd, adam, newton, default auto" in text
+    assert "ftl: one of adam, sgd, default adam" in text
+    _, panel, _, text = _flags()["n_trees"]  # one algorithm's own flag keeps its heading
+    assert "secureboost" in panel and "(default" in text
 
 
 def test_bad_option_values_are_refused_naming_the_flag(tmp_path: Path):

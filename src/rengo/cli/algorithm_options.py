@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections import Counter
 from collections.abc import Callable
 from typing import Annotated, Any, Optional, TypeVar
 
@@ -28,10 +29,14 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _flags() -> dict[str, tuple[OptionSpec, str, bool]]:
-    """Option name -> (its spec, the help panel, hidden) over every algorithm; an option two
-    algorithms share must have one type."""
-    found: dict[str, tuple[OptionSpec, str, bool]] = {}
+SHARED_PANEL = "Options of several algorithms"
+
+
+def _flags() -> dict[str, tuple[OptionSpec, str, bool, str]]:
+    """Option name -> (its spec, the help panel, hidden, help text) over every algorithm; an
+    option two algorithms share must have one type, and its help gives each algorithm's
+    choices and default (they differ: hetero LR's optimizer is not transfer learning's)."""
+    owners: dict[str, list[tuple[str, OptionSpec, str, bool]]] = {}
     for algorithm in algorithms().values():
         panel = f"{algorithm.title} ({algorithm.name}) options"
         specs = {o.name: o for o in option_specs(algorithm.config_type)}
@@ -41,15 +46,35 @@ def _flags() -> dict[str, tuple[OptionSpec, str, bool]]:
             for alias, target in algorithm.option_aliases.items()
         ]
         for spec, hidden in entries:
-            held = found.get(spec.name)
-            if held is not None and held[0].type is not spec.type:
+            held = owners.setdefault(spec.name, [])
+            if held and held[0][1].type is not spec.type:
                 raise TypeError(
-                    f"option {spec.name} is {held[0].type.__name__} in one algorithm and "
+                    f"option {spec.name} is {held[0][1].type.__name__} in one algorithm and "
                     f"{spec.type.__name__} in {algorithm.name}; give them one type"
                 )
-            if held is None:
-                found[spec.name] = (spec, panel, hidden)
+            held.append((algorithm.name, spec, panel, hidden))
+    found: dict[str, tuple[OptionSpec, str, bool, str]] = {}
+    for name, held in owners.items():
+        _, spec, panel, hidden = held[0]
+        if len(held) == 1:
+            found[name] = (spec, panel, hidden, _help(spec))
+            continue
+        per_algorithm = "; ".join(f"{owner}: {_values(each)}" for owner, each, _, _ in held)
+        # the words most of its algorithms use (one algorithm's may name its own model)
+        common = Counter(each.help for _, each, _, _ in held).most_common(1)[0][0]
+        text = f"{common} ({per_algorithm})"
+        found[name] = (spec, SHARED_PANEL, all(h for *_, h in held), text)
     return found
+
+
+def _values(spec: OptionSpec) -> str:
+    """An option's choices and default in one algorithm, for a shared flag's help."""
+    parts = []
+    if spec.choices is not None:
+        parts.append(f"one of {', '.join(map(str, spec.choices))}")
+    if spec.default is not None:
+        parts.append(f"default {spec.default}")
+    return ", ".join(parts) or "no default"
 
 
 def _help(spec: OptionSpec) -> str:
@@ -70,10 +95,10 @@ def with_algorithm_options(command: F) -> F:
         raise TypeError(f"{command.__name__} needs an {OPTIONS_PARAMETER!r} parameter")
     parameters = [p for name, p in base.parameters.items() if name != OPTIONS_PARAMETER]
     annotations = {p.name: p.annotation for p in parameters}
-    for name, (spec, panel, hidden) in flags.items():
+    for name, (spec, panel, hidden, text) in flags.items():
         declared = f"{flag(name)}/--no-{flag(name)[2:]}" if spec.type is bool else flag(name)
         option = typer.Option(
-            declared, help=_help(spec), rich_help_panel=panel, hidden=hidden, show_default=False
+            declared, help=text, rich_help_panel=panel, hidden=hidden, show_default=False
         )
         annotation: Any = Annotated[Optional[spec.type], option]  # noqa: UP045
         keyword = inspect.Parameter.KEYWORD_ONLY
@@ -97,5 +122,6 @@ def options_for(algorithm: VerticalAlgorithm[Any], options: dict[str, Any]) -> d
     own = {o.name for o in option_specs(algorithm.config_type)} | set(algorithm.option_aliases)
     foreign = sorted(flag(name) for name in options if name not in own)
     if foreign:
-        raise ConfigError(f"{', '.join(foreign)} are not options of {algorithm.name}")
+        verb = "is not an option" if len(foreign) == 1 else "are not options"
+        raise ConfigError(f"{', '.join(foreign)} {verb} of {algorithm.name}")
     return options
