@@ -57,6 +57,14 @@ def test_a_label_that_is_not_binary_for_the_binary_objective_says_which_objectiv
         model(objective="multiclass").fit(data(), "card", labels + 0.5)
 
 
+def test_multiclass_codes_with_gaps_are_refused_instead_of_scoring_phantom_classes() -> None:
+    """Codes 5, 7, 9 trained a 10-class model (predict_proba of 10 columns, seven classes
+    nobody has); one code alone trained 4."""
+    for codes in (np.array([5, 7, 9])[np.arange(100) % 3], np.full(100, 3)):
+        with pytest.raises(DataError, match=r"card: .*every class present, found"):
+            model(objective="multiclass").fit(data(), "card", codes)
+
+
 def test_row_sets_that_differ_after_alignment_name_the_party_and_the_fix() -> None:
     plan = VerticalPlan(
         "card", ("bank",), SecureBoostConfig(key_bits=512, n_trees=1), 1,

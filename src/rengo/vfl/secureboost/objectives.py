@@ -57,6 +57,14 @@ def check_labels(labels: np.ndarray, objective: Objective, party: str) -> np.nda
             )
         if int(values.max()) < 1:
             raise DataError(f"{party}: objective 'multiclass' needs at least two classes")
+        present = np.unique(values)
+        if len(present) != int(values.max()) + 1:  # codes 0..K-1, each of them used
+            shown = ", ".join(f"{v:g}" for v in present[:6]) + (" ..." if len(present) > 6 else "")
+            raise DataError(
+                f"{party}: objective 'multiclass' needs class codes 0..K-1 with every class "
+                f"present, found {len(present)} classes coded {shown} (the model would score "
+                "classes nobody has); recode them, e.g. with np.unique(y, return_inverse=True)"
+            )
         return values.astype(np.int64).astype(np.float64)
     return values
 
