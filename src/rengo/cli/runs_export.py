@@ -107,9 +107,11 @@ def export(
     """
     from rengo.tracking.model_export import (
         FORMATS,
+        input_scaling,
         load_model,
         load_vertical_parts,
         named_parameters,
+        write_input_scaling,
         write_model,
     )
 
@@ -127,9 +129,14 @@ def export(
                 path = write_model(state, out / f"{party}{suffix}", format)
                 shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in state.items())
                 console.print(f"wrote {path} ({shapes})")
+                if party in parts.scalers:
+                    console.print(f"wrote {write_input_scaling(path, *parts.scalers[party])}")
+            columns = "(X - mean) / scale" if parts.scalers else "X"
+            where = ", each party's mean and scale from its .inputs.npz" if parts.scalers else ""
             console.print(
-                f"label party {parts.label_party}; a row's score is "
-                "sigmoid(sum of each party's X @ weight + intercept)"
+                f"label party {parts.label_party}; a row's score is the inverse link (sigmoid "
+                f"for logistic regression) of the sum of each party's {columns} @ weight + "
+                f"intercept{where}"
             )
             return
         snapshot = load_model(s, run.run_id, round)
@@ -145,3 +152,9 @@ def export(
             f"wrote {path}: the model after round {snapshot.round} of run {run.run_id}, "
             f"{len(state)} tensors ({source})"
         )
+        scaling = input_scaling(run.config)
+        if scaling is not None:
+            console.print(
+                f"wrote {write_input_scaling(path, *scaling)}: the model was trained on "
+                "standardised features; score raw rows as (X - mean) / scale"
+            )

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
-from rengo.data.dataset import Dataset, train_test_split
+from rengo.data.dataset import Dataset, Standardization, train_test_split
 from rengo.data.partition import check_partition, partition
 from rengo.data.seeding import Seed, as_generator
 
@@ -39,13 +39,15 @@ class FederatedDataset:
     """Per-client tables (in client order) and an optional held-out ``test`` table.
 
     ``client_tests`` optionally gives each client its own test rows (natural splits such as
-    FEMNIST writers), for personalised evaluation.
+    FEMNIST writers), for personalised evaluation. ``standardization`` is the scaler every
+    table was z-scored with, if any: a model trained on them needs it to score raw rows.
     """
 
     clients: dict[str, Dataset]
     test: Dataset | None = None
     name: str = "federated"
     client_tests: dict[str, Dataset] | None = None
+    standardization: Standardization | None = None
 
     def __post_init__(self) -> None:
         if not self.clients:

@@ -134,7 +134,13 @@ def build_federation(spec: JobSpec) -> FederatedDataset:
     client_tests = None
     if fed.client_tests is not None:
         client_tests = {c: scaler.apply(d) for c, d in fed.client_tests.items()}
-    return FederatedDataset(clients=clients, test=test, name=fed.name, client_tests=client_tests)
+    return FederatedDataset(
+        clients=clients,
+        test=test,
+        name=fed.name,
+        client_tests=client_tests,
+        standardization=scaler,
+    )
 
 
 def hold_out_per_client(fed: FederatedDataset, share: float, seed: int) -> FederatedDataset:

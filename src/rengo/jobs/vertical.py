@@ -39,7 +39,8 @@ RUN_KIND = "vfl"
 @dataclass
 class VerticalJob:
     """Training and held-out data for every party, the held-out labels (of the party that
-    scores them), the model, and the labels of feature parties that hold some."""
+    scores them), the model, the labels of feature parties that hold some, and each party's
+    column scaling ``(mean, scale)`` (its raw columns become ``(X - mean) / scale``)."""
 
     spec: JobSpec
     train: VerticalDataset
@@ -47,6 +48,7 @@ class VerticalJob:
     test_labels: np.ndarray
     model: VerticalEstimator
     other_labels: dict[str, np.ndarray] = field(default_factory=dict)
+    scalers: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 def held_out(ids: np.ndarray, seed: int, fraction: float) -> np.ndarray:
@@ -248,6 +250,11 @@ def build_vertical_job(spec: JobSpec) -> VerticalJob:
         truth,
         model,
         others,
+        {
+            name: (d.mean, d.scale)
+            for name, d in data.items()
+            if d.mean is not None and d.scale is not None
+        },
     )
 
 
@@ -403,6 +410,7 @@ def run_vertical_job(
                     coefficients(),
                     job.model.guest_model_.intercept,
                     fills,
+                    job.scalers,
                 )
                 store.save_checkpoint(run_id, epochs, parts)
         run.summary.update({k: v for k, v in metrics.items()}, train_seconds=train_s)

@@ -123,8 +123,10 @@ vertical job's Shapley values say whether they are exact or sampled)."""
 
 
 def run_contributions(store: RunStore, run_id: str, method: str | None = None) -> RunContributions:
-    """Read back a run's contributions by ``method`` (default: the one logged last; a job
-    file's method name finds what it recorded: "shapley" the vertical "vfl_exact" or "vfl_tmc")."""
+    """Read back a run's contributions by ``method`` (default: the one logged last).
+
+    A job file's method name finds what it recorded: ``"shapley"`` finds a vertical run's
+    ``"vfl_exact"`` or ``"vfl_tmc"``."""
     full = store.resolve_run_id(run_id)
     records = store.contributions(full)
     if not records:

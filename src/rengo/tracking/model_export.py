@@ -49,7 +49,10 @@ class VerticalParts:
     row's linear predictor is ``sum over parties of X_party @ w_party + intercept`` (the
     score is its inverse link: ``sigmoid`` for LR, itself for linear, ``exp`` for Poisson
     regression). A party trained with ``missing="zero"|"mean"`` has ``fills[party]``: the
-    value each of its columns' empty cells takes first."""
+    value each of its columns' empty cells takes first. A party whose columns were
+    z-scored (every vertical job's are, each with its own training statistics) has
+    ``scalers[party]``, the ``(mean, scale)`` its raw columns go through before the
+    weights: ``(X - mean) / scale``."""
 
     run_id: str
     round: int
@@ -57,6 +60,7 @@ class VerticalParts:
     parts: dict[str, np.ndarray]
     intercept: float
     fills: dict[str, np.ndarray] = field(default_factory=dict)
+    scalers: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def state_dicts(self) -> dict[str, dict[str, np.ndarray]]:
         """Per party ``{"weight": w}`` (and ``"fill"`` where it fills empty cells), plus
@@ -74,9 +78,10 @@ def vertical_parts_blob(
     parts: Mapping[str, np.ndarray],
     intercept: float,
     fills: Mapping[str, np.ndarray] | None = None,
+    scalers: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> bytes:
     """Checkpoint bytes of a vertical model's parts (for a simulated run's store), with each
-    party's fill values for empty cells where it has them."""
+    party's fill values for empty cells and its column scaling where it has them."""
     return encode(
         {
             "kind": VERTICAL_KIND,
@@ -85,8 +90,53 @@ def vertical_parts_blob(
             "parts": {str(name): np.asarray(w) for name, w in parts.items()},
             "intercept": float(intercept),
             "fills": {str(name): np.asarray(f) for name, f in (fills or {}).items()},
+            "scalers": {
+                str(name): [np.asarray(mean), np.asarray(scale)]
+                for name, (mean, scale) in (scalers or {}).items()
+            },
         }
     )
+
+
+INPUT_SCALING = "input_standardization"
+"""The run-config key of a horizontal job's input scaling: ``{"mean": [...], "scale":
+[...]}``, what every table was z-scored with before training."""
+
+
+def input_scaling_config(mean: np.ndarray, scale: np.ndarray) -> dict[str, list[float]]:
+    """The run-config value of :data:`INPUT_SCALING`."""
+    return {"mean": np.asarray(mean, float).tolist(), "scale": np.asarray(scale, float).tolist()}
+
+
+def input_scaling(config: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """A run config's input scaling ``(mean, scale)``, or None when it has none.
+
+    Raises
+    ------
+    DataError
+        If the recorded value is malformed.
+    """
+    value = config.get(INPUT_SCALING)
+    if value is None:
+        return None
+    try:
+        mean = np.asarray(value["mean"], dtype=np.float64)
+        scale = np.asarray(value["scale"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"the run's recorded {INPUT_SCALING} is malformed: {exc}") from exc
+    if mean.ndim != 1 or mean.shape != scale.shape:
+        raise DataError(f"the run's recorded {INPUT_SCALING} is malformed")
+    return mean, scale
+
+
+def write_input_scaling(model_path: Path, mean: np.ndarray, scale: np.ndarray) -> Path:
+    """Write the ``(X - mean) / scale`` a model's inputs need beside the model file:
+    ``<model>.inputs.npz`` with arrays ``mean`` and ``scale`` (the model file itself stays
+    loadable as it is, e.g. by ``load_state_dict``)."""
+    target = model_path.with_name(model_path.name + ".inputs.npz")
+    with target.open("wb") as handle:
+        np.savez(handle, mean=np.asarray(mean), scale=np.asarray(scale))
+    return target
 
 
 def _checkpoint(store: RunStore, run_id: str, round: int | None) -> tuple[str, int, Any]:
@@ -170,7 +220,12 @@ def load_vertical_parts(store: RunStore, run_id: str) -> VerticalParts:
     if not isinstance(fills, dict) or not all(isinstance(f, np.ndarray) for f in fills.values()):
         raise DataError(f"run {full}: the stored fill values are malformed")
     intercept = float(state.get("intercept", 0.0))
-    return VerticalParts(full, number, label, dict(parts), intercept, dict(fills))
+    scalers: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, pair in (state.get("scalers") or {}).items():  # none in older stores
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise DataError(f"run {full}: the stored column scaling of {name!r} is malformed")
+        scalers[name] = (np.asarray(pair[0]), np.asarray(pair[1]))
+    return VerticalParts(full, number, label, dict(parts), intercept, dict(fills), scalers)
 
 
 def named_parameters(
