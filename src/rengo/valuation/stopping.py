@@ -25,9 +25,13 @@ import numpy as np
 
 from rengo.core.errors import ConfigError
 
-DEFAULT_MIN_SAMPLES = 8
-"""Standard errors are trusted from this many independent samples on (a smaller sample
-underestimates them often enough to stop too early)."""
+DEFAULT_MIN_SAMPLES = 16
+"""Standard errors are trusted from this many independent samples on. The samples' spread
+is far from normal at a handful (marginal contributions are skewed), so a Student-t interval
+from fewer under-covers even when the standard error is right on average: on a 6-player
+game whose default run stops at the minimum, 95% intervals covered 0.90 of the true values
+from 8 samples, 0.93 from 16, 0.94 from 24 and 0.95 from 32 (400 seeds; 16 keeps the
+defaults cheaper than brute force from 10 players on). Ask for more with ``min_samples``."""
 
 
 @dataclass(frozen=True)
