@@ -133,6 +133,12 @@ def test_scheme_factory_refuses_unclear_requests(keypair):
         obfuscator_scheme(public_key, rng, exponent_bits=512)
     with pytest.raises(ConfigError, match=str(MIN_SHORT_EXPONENT_BITS)):
         ShortExponentObfuscators.create(public_key, rng, exponent_bits=128)
+    # numpy's Generator (rengo's usual rng elsewhere) failed deep in the DJN path with an
+    # AttributeError; leaving rng out takes the OS CSPRNG
+    with pytest.raises(ConfigError, match=r"rng must draw big integers.*Generator"):
+        obfuscator_scheme(public_key, np.random.default_rng(0), assumption="dcr+short-exponent")
+    default = obfuscator_scheme(public_key, assumption="dcr+short-exponent")
+    assert isinstance(default, ShortExponentObfuscators)
 
 
 def test_table_of_another_base_is_refused(keypair):

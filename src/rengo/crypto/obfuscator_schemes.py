@@ -56,7 +56,7 @@ from rengo.core.errors import ConfigError
 from rengo.crypto.fixed_base import DEFAULT_MAX_TABLE_BYTES, DEFAULT_WINDOW_BITS, FixedBaseTable
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
 from rengo.crypto.parallel import MIN_CHUNK, resolve_workers
-from rengo.crypto.randomness import RandomSource
+from rengo.crypto.randomness import RandomSource, SystemRandomSource
 
 ObfuscatorAssumption = Literal["dcr", "dcr+short-exponent"]
 """What an obfuscator scheme's semantic security rests on (see the module docstring)."""
@@ -254,7 +254,7 @@ def djn_default_exponent_bits(public_key: PaillierPublicKey) -> int:
 
 def obfuscator_scheme(
     public_key: PaillierPublicKey,
-    rng: RandomSource,
+    rng: RandomSource | None = None,
     *,
     assumption: ObfuscatorAssumption = "dcr",
     private_key: PaillierPrivateKey | None = None,
@@ -268,12 +268,23 @@ def obfuscator_scheme(
     fixed-base table unless ``fixed_base_table=False``); the key holder keeps CRT, which is
     secure under DCR alone and needs no table.
 
+    ``rng`` draws a short-exponent scheme's base (default: the OS CSPRNG; tests pass a
+    seeded source).
+
     Raises
     ------
     ConfigError
-        On an unknown assumption, a private key of another public key, or ``exponent_bits``
-        with ``assumption="dcr"``.
+        On an unknown assumption, a private key of another public key, ``exponent_bits``
+        with ``assumption="dcr"``, or an ``rng`` that cannot draw big integers (a numpy
+        ``Generator`` is not a cryptographic source).
     """
+    if rng is None:
+        rng = SystemRandomSource()
+    elif not (hasattr(rng, "randbelow") and hasattr(rng, "randbits")):
+        raise ConfigError(
+            f"rng must draw big integers (randbits, randbelow), got {type(rng).__name__}; "
+            "leave it out for the OS CSPRNG"
+        )
     if assumption not in OBFUSCATOR_ASSUMPTIONS:
         raise ConfigError(f"assumption must be one of {OBFUSCATOR_ASSUMPTIONS}, got {assumption!r}")
     if private_key is not None:
