@@ -351,3 +351,14 @@ def test_obfuscators_are_made_ahead_while_each_party_waits(
         assert stats.made_on_demand <= 0.2 * stats.taken, stats
         left_over = stats.made_ahead + stats.made_on_demand - stats.taken
         assert 0 <= left_over <= 0.25 * stats.taken, stats
+
+
+def test_scoring_a_table_of_other_columns_is_refused_naming_the_target(small: Scenario) -> None:
+    """Like every vertical estimator: before, it failed inside torch's matmul."""
+    model = fit(small, security="plaintext", epochs=1)
+    test = small.split.test
+    ids, proba = model.predict_scores((test.ids, test.X))
+    assert len(ids) == len(proba)
+    wider = np.hstack([test.X, test.X[:, :1]])
+    with pytest.raises(DataError, match=rf"shop: {wider.shape[1]} columns to score, trained on"):
+        model.predict_scores((test.ids, wider))

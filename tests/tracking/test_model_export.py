@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from rengo.cli.main import app
@@ -304,3 +305,28 @@ def test_a_standardised_horizontal_jobs_export_hands_over_its_input_scaling(
         np.testing.assert_array_equal(inputs["scale"], scaler.scale)
     iris = load_dataset("iris")
     assert not np.allclose(scaler.mean, 0) and iris.num_features == len(scaler.mean)
+
+
+def test_every_path_that_runs_a_job_records_its_input_scaling_and_runs_show_shortens_it(
+    tmp_path: Path,
+) -> None:
+    """rengo run, rengo coordinator and the demo all record through HflJob.run_config (the
+    demo's and the deployed coordinator's runs recorded none); `runs show` shows a long
+    value shortened, the store keeps it whole."""
+    from rengo.jobs import load_job
+    from rengo.tracking import run_detail
+    from rengo.tracking.model_export import input_scaling
+
+    job_path = tmp_path / "job.toml"
+    job_path.write_text(JOB.format(model="mlp"))
+    job = build_hfl_job(load_job(job_path))
+    config = job.run_config({"model": "mlp"})
+    scaling = input_scaling(config)
+    assert scaling is not None and job.federation.standardization is not None
+    np.testing.assert_array_equal(scaling[0], job.federation.standardization.mean)
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = store.start_run("hfl", {**config, "long": "x" * 1000})
+        console = Console(width=200, record=True)
+        console.print(run_detail(store, run_id))
+        assert store.get_run(run_id).config["long"] == "x" * 1000
+    assert "... (1000 characters)" in console.export_text()

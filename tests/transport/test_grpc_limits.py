@@ -213,3 +213,29 @@ def test_a_party_answering_another_partys_request_is_cut_off_and_fails_nobody(
     assert reply.ok and bytes(reply.payload or b"") == b"alice's answer"
     alice.close()
     bob.close()
+
+
+@pytest.mark.timeout(60)
+def test_empty_messages_under_long_keys_count_against_the_senders_budget(
+    hub: GrpcHub, certs: Path
+) -> None:
+    """The hub counted only payload bytes: 4,000 empty messages under 60 kB keys grew it by
+    245 MiB past a 16 MiB budget. Messages the coordinator has not read count their keys."""
+    alice = connect(hub, certs, "alice")
+    channel = alice.channel()
+    events: list[str] = []
+    hub.on_event = lambda level, message: events.append(message)
+    for i in range(10):  # 600 kB of keys: within the 2 MiB budget, held for the coordinator
+        channel.send(COORDINATOR, f"{i:03d}" + "k" * 60_000, b"")
+    deadline = time.monotonic() + 10
+    while hub.held_bytes("alice") < 10 * 60_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert 10 * 60_000 <= hub.held_bytes("alice") <= BUDGET
+    for i in range(10, 60):  # 3.6 MB of keys in all: alice is cut off with the reason
+        channel.send(COORDINATOR, f"{i:03d}" + "k" * 60_000, b"")
+    deadline = time.monotonic() + 10
+    while not any("exceeded its memory budget" in m for m in events):
+        assert time.monotonic() < deadline, events
+        time.sleep(0.05)
+    assert hub.held_bytes("alice") <= BUDGET + 70_000
+    alice.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rengo.crypto.pairwise import new_key_pair
 from rengo.crypto.signatures import SigningIdentity
-from rengo.transport.certs import init_certificates, party_paths
+from rengo.transport.certs import create_ca, init_certificates, party_paths
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 
 
@@ -21,8 +21,9 @@ def test_credentials_and_identities_print_without_their_secrets(tmp_path: Path) 
     )
     party = PartyCredentials.from_directory(tmp_path, "bank")
     hub = HubSecurity.from_directory(tmp_path)
+    token_hub = HubSecurity.from_directory(tmp_path, tokens={"bank": "s3cret-token"})
     token_party = PartyCredentials(ca_cert=(tmp_path / "ca.pem").read_bytes(), token="s3cret-token")
-    for holder in (identity, party, hub, token_party):
+    for holder in (identity, party, hub, token_hub, token_party, create_ca()):
         text = repr(holder)
         assert "PRIVATE KEY" not in text and "s3cret-token" not in text, type(holder).__name__
     assert "bank" in repr(identity)  # still says whose it is

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from sklearn.base import clone
 
-from rengo.data import Standardization
 from rengo.hfl import simulate
 from rengo.jobs import JobSpec, build_hfl_job, build_vertical_job, load_job, run_vertical_job
 from rengo.jobs.contribution import (
@@ -20,7 +18,6 @@ from rengo.jobs.contribution import (
 )
 from rengo.rewards import Payout, format_amount
 from rengo.tracking import RunStore, plot_run, resolve_store_path
-from rengo.tracking.model_export import INPUT_SCALING, input_scaling_config
 from rengo.valuation import ContributionReport
 from rengo.vfl import VerticalDataset
 
@@ -72,13 +69,14 @@ def run_job(
             round_timeout=spec.job.round_timeout,
             store=store,
             run_name=spec.job.name,
-            run_config={
-                "job_file": str(job_path),
-                "dataset": spec.data.dataset,
-                "model": spec.model.type,
-                **({"overrides": list(overrides)} if overrides else {}),
-                **_input_scaling(job.federation.standardization),
-            },
+            run_config=job.run_config(
+                {
+                    "job_file": str(job_path),
+                    "dataset": spec.data.dataset,
+                    "model": spec.model.type,
+                    **({"overrides": list(overrides)} if overrides else {}),
+                }
+            ),
             progress=progress,
             client_mods=simulation_mods,
             workflow=simulation_workflow,
@@ -102,14 +100,6 @@ def run_job(
         if plot is not None:
             console.print(f"wrote {plot_run(store, history.run_id, plot)}")
         return history.run_id
-
-
-def _input_scaling(scaler: Standardization | None) -> dict[str, Any]:
-    """The run-config entry that lets ``rengo runs export`` hand the model's input scaling
-    over with the model (nothing when the job did not standardise)."""
-    if scaler is None:
-        return {}
-    return {INPUT_SCALING: input_scaling_config(scaler.mean, scaler.scale)}
 
 
 def open_store(store_path: Path | None, mirrors: Sequence[str], spec: JobSpec) -> RunStore:

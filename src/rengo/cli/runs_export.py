@@ -133,6 +133,8 @@ def export(
                     console.print(f"wrote {write_input_scaling(path, *parts.scalers[party])}")
             columns = "(X - mean) / scale" if parts.scalers else "X"
             where = ", each party's mean and scale from its .inputs.npz" if parts.scalers else ""
+            if parts.fills:
+                where += "; empty cells then take the part's fill values"
             console.print(
                 f"label party {parts.label_party}; a row's score is the inverse link (sigmoid "
                 f"for logistic regression) of the sum of each party's {columns} @ weight + "

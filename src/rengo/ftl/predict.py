@@ -28,6 +28,7 @@ from rengo.ftl.config import TransferConfig
 from rengo.ftl.math import class_probabilities
 from rengo.ftl.roles import Keypair, SourceModel, TargetModel, encoder_module
 from rengo.transport.channel import Channel
+from rengo.vfl.common import require_trained_columns
 
 SCOPE = "ftl-predict"
 REQUEST = "request"  # B -> A: how many rows, in how many chunks
@@ -90,6 +91,8 @@ def ftl_predict_target(
 
     Raises
     ------
+    DataError
+        If its table's columns (flattened) differ from training's.
     ProtocolError
         If the source answers with something malformed.
     """
@@ -97,6 +100,7 @@ def ftl_predict_target(
 
     module = encoder_module(model)
     x = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
+    require_trained_columns(x, model.encoder.in_features, channel.name)
     u = enc.represent(module, x) if len(x) else np.empty((0, model.encoder.dim))
     starts = list(range(0, len(u), CHUNK_ROWS))
     scope = channel.scope(SCOPE)

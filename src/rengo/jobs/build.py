@@ -7,7 +7,7 @@ The same :class:`HflJob` serves ``rengo run`` (simulation) and ``rengo coordinat
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,7 @@ from rengo.hfl import (
     strategy_registry,
 )
 from rengo.jobs.spec import JobSpec, evaluation_options
+from rengo.tracking.model_export import INPUT_SCALING, input_scaling_config
 
 
 def __getattr__(name: str) -> Any:
@@ -79,6 +80,15 @@ class HflJob:
     def client_ids(self) -> list[str]:
         """Client names, in federation order."""
         return list(self.federation.client_ids)
+
+    def run_config(self, entries: Mapping[str, Any]) -> dict[str, Any]:
+        """What a run of this job records as its config: ``entries`` and the input scaling
+        the model is trained under (``rengo runs export`` hands it over with the model), on
+        every path that runs the job (``rengo run``, ``rengo coordinator``, the demo)."""
+        scaler = self.federation.standardization
+        if scaler is None:
+            return dict(entries)
+        return {**entries, INPUT_SCALING: input_scaling_config(scaler.mean, scaler.scale)}
 
     def for_simulation(self) -> tuple[list[Mod], FitWorkflow | None]:
         """The client mods and the workflow a simulation of this job runs.

@@ -416,7 +416,9 @@ def _run_strategy(
         seed=seed,
         store=store,
         run_name=name,
-        run_config={"dataset": "digits", "partition": "dirichlet(0.5)", "model": "mlp"},
+        run_config=job.run_config(
+            {"dataset": "digits", "partition": "dirichlet(0.5)", "model": "mlp"}
+        ),
         progress=True,
         observers=observers,
     )

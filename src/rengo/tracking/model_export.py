@@ -48,11 +48,11 @@ class VerticalParts:
     that party's own columns, in its column order) and the label party's intercept; a
     row's linear predictor is ``sum over parties of X_party @ w_party + intercept`` (the
     score is its inverse link: ``sigmoid`` for LR, itself for linear, ``exp`` for Poisson
-    regression). A party trained with ``missing="zero"|"mean"`` has ``fills[party]``: the
-    value each of its columns' empty cells takes first. A party whose columns were
-    z-scored (every vertical job's are, each with its own training statistics) has
-    ``scalers[party]``, the ``(mean, scale)`` its raw columns go through before the
-    weights: ``(X - mean) / scale``."""
+    regression). A party whose columns were z-scored (every vertical job's are, each with
+    its own training statistics) has ``scalers[party]``, the ``(mean, scale)`` its raw
+    columns go through first: ``(X - mean) / scale``. A party trained with
+    ``missing="zero"|"mean"`` has ``fills[party]``: the value each column's empty cells
+    then take (in scaled units: they are filled after scaling)."""
 
     run_id: str
     round: int

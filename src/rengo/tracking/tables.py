@@ -75,6 +75,10 @@ def _status(status: str) -> Text:
     return Text(status, style=_STATUS_STYLES.get(status, ""))
 
 
+_LONGEST_SHOWN = 300
+"""Characters of one config or summary value a run's detail shows (the store keeps all)."""
+
+
 def _mapping_table(title: str, values: dict[str, Any]) -> Table:
     table = Table(title=title, show_header=False, title_justify="left", expand=False)
     table.add_column("key", style="bold")
@@ -82,6 +86,8 @@ def _mapping_table(title: str, values: dict[str, Any]) -> Table:
     for key in sorted(values):
         value = values[key]
         shown = value if isinstance(value, str) else json.dumps(value, default=str)
+        if len(shown) > _LONGEST_SHOWN:  # e.g. a job's per-feature input scaling
+            shown = f"{shown[: _LONGEST_SHOWN - 40]}... ({len(shown)} characters)"
         table.add_row(key, shown)
     return table
 

@@ -120,6 +120,20 @@ def check_columns(
         )
 
 
+def require_trained_columns(matrix: np.ndarray, columns: int | None, party: str) -> np.ndarray:
+    """``matrix`` if it has the ``columns`` its party trained on (``None``: not known), so
+    that no model scores a table against the wrong coefficients, splits or encoder.
+
+    Raises
+    ------
+    DataError
+        Naming the party and both counts.
+    """
+    if columns is not None and matrix.shape[1] != columns:
+        raise DataError(f"{party}: {matrix.shape[1]} columns to score, trained on {columns}")
+    return matrix
+
+
 @dataclass(frozen=True)
 class VerticalDataset:
     """Vertically split data: each party's table, who holds the labels, and the labels
@@ -130,7 +144,8 @@ class VerticalDataset:
     ConfigError
         If the label party is not one of the parties, there is no feature party, or a party
         name breaks the one party-name rule (:func:`~rengo.core.roles.validate_party_name`:
-        not a string, empty, or the coordinator's).
+        1-64 letters, digits, '_', '.' or '-', starting with a letter or digit, and not the
+        coordinator's).
     DataError
         If the labels do not match the label party's rows.
     """

@@ -33,7 +33,12 @@ MOVED_MODULES: dict[str, str | MovedModule] = {
         names=dict.fromkeys(
             ("encrypted_matmul", "DEFAULT_FEATURE_PRECISION_BITS"), _OLD_SIGNATURES
         ),
-        hints={"encrypted_matmul": "use EncryptedArray.matmul(matrix, precision_bits) instead"},
+        hints={
+            "encrypted_matmul": "use EncryptedArray.matmul(matrix, precision_bits) instead",
+            "DEFAULT_FEATURE_PRECISION_BITS": (
+                "use LinearModelConfig().feature_precision_bits (16) instead"
+            ),
+        },
     ),
     "rengo.vfl.hetero_lr_obfuscators": MovedModule(
         "rengo.crypto.dealing",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from rengo.core.errors import DataError
+from rengo.vfl.common import require_trained_columns
 
 MISSING_FIX = "set missing='mean' or missing='zero' to fill them locally, or impute them first"
 """How an error about empty cells tells the user to proceed."""
@@ -106,9 +107,7 @@ def scoring_matrix(
         Naming the party: a table that is not 2-D, infinite values, another column count
         than training's, or empty cells the model cannot fill.
     """
-    matrix = checked_matrix(features, who)
-    if matrix.shape[1] != columns:
-        raise DataError(f"{who}: {matrix.shape[1]} columns to score, trained on {columns}")
+    matrix = require_trained_columns(checked_matrix(features, who), columns, who)
     return fill_missing(matrix, fill, who)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rengo.core.errors import DataError
+from rengo.vfl.common import require_trained_columns
 from rengo.vfl.secureboost.config import Objective
 
 
@@ -143,9 +144,7 @@ def scoring_matrix(features: np.ndarray, trained_columns: int | None, party: str
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2:
         raise DataError(f"{party}: rows to score must be a 2-D table, got shape {x.shape}")
-    if trained_columns is not None and x.shape[1] != trained_columns:
-        raise DataError(f"{party}: {x.shape[1]} columns to score, trained on {trained_columns}")
-    return x
+    return require_trained_columns(x, trained_columns, party)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ error.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from rengo.core.errors import DataError
@@ -58,12 +60,17 @@ def check_labels(labels: np.ndarray, objective: Objective, party: str) -> np.nda
         if int(values.max()) < 1:
             raise DataError(f"{party}: objective 'multiclass' needs at least two classes")
         present = np.unique(values)
-        if len(present) != int(values.max()) + 1:  # codes 0..K-1, each of them used
-            shown = ", ".join(f"{v:g}" for v in present[:6]) + (" ..." if len(present) > 6 else "")
-            raise DataError(
-                f"{party}: objective 'multiclass' needs class codes 0..K-1 with every class "
-                f"present, found {len(present)} classes coded {shown} (the model would score "
-                "classes nobody has); recode them, e.g. with np.unique(y, return_inverse=True)"
+        if len(present) != int(values.max()) + 1:
+            # legitimate when a rare class fell entirely into held-out rows (a job codes the
+            # classes of the whole table), else a sign of codes that are not 0..K-1
+            absent = sorted(set(range(int(values.max()) + 1)) - set(present.astype(int).tolist()))
+            shown = ", ".join(map(str, absent[:6])) + (" ..." if len(absent) > 6 else "")
+            warnings.warn(
+                f"{party}: multiclass codes {shown} have no training rows: the model gives "
+                f"them {int(values.max()) + 1} outputs all the same; if the classes are not "
+                "coded 0..K-1, recode them (np.unique(y, return_inverse=True))",
+                UserWarning,
+                stacklevel=2,
             )
         return values.astype(np.int64).astype(np.float64)
     return values

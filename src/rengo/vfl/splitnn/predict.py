@@ -14,6 +14,7 @@ import numpy as np
 
 from rengo.core.errors import ConfigError, DataError, ProtocolError
 from rengo.transport.channel import Channel
+from rengo.vfl.common import require_trained_columns
 from rengo.vfl.splitnn.network import build_mlp, require_torch
 from rengo.vfl.splitnn.roles import (
     SplitNNFeatureModel,
@@ -68,8 +69,7 @@ def splitnn_predict_label_party(
         )
     x = as_features(features, channel.name, allow_empty=True)
     expected = 0 if model.bottom is None else model.bottom[0].shape[1]
-    if x.shape[1] != expected:
-        raise DataError(f"{channel.name}: {x.shape[1]} columns to score, trained on {expected}")
+    require_trained_columns(x, expected, channel.name)
     scope = channel.scope(SCOPE)
     for host in hosts:
         scope.send(host, PREDICT_SETUP, {"rows": len(x)})
@@ -103,11 +103,9 @@ def splitnn_predict_feature_party(
         If the label party sends a malformed set-up.
     """
     torch = require_torch()
-    x = as_features(features, channel.name)
-    if x.shape[1] != model.bottom[0].shape[1]:
-        raise DataError(
-            f"{channel.name}: {x.shape[1]} columns to score, trained on {model.bottom[0].shape[1]}"
-        )
+    x = require_trained_columns(
+        as_features(features, channel.name), model.bottom[0].shape[1], channel.name
+    )
     scope = channel.scope(SCOPE)
     setup = scope.recv(label_party, PREDICT_SETUP)
     if not isinstance(setup, dict) or set(setup) != {"rows"}:
