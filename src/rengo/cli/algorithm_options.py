@@ -78,12 +78,8 @@ def _values(spec: OptionSpec) -> str:
 
 
 def _help(spec: OptionSpec) -> str:
-    text = spec.help
-    if spec.choices is not None:
-        text += f" One of: {', '.join(map(str, spec.choices))}."
-    if spec.default is not None:
-        text += f" (default {spec.default})"
-    return text
+    values = _values(spec)
+    return spec.help if values == "no default" else f"{spec.help} ({values})"
 
 
 def with_algorithm_options(command: F) -> F:

@@ -48,7 +48,7 @@ class MovedModule:
         Names that went elsewhere: name -> ``"module"`` or ``"module:attribute"``.
     hints:
         Name -> how to replace it, where "import it from X" is not the whole answer
-        (shown by :func:`deprecated_paths`).
+        (shown in the old module's import warning and by :func:`deprecated_paths`).
     """
 
     new: str

@@ -99,9 +99,9 @@ def to_residues(signed: np.ndarray, public_key: PaillierPublicKey) -> np.ndarray
             raise FixedPointOverflowError(
                 f"an encoded value has {largest.bit_length()} bits; a {public_key.bits}-bit key "
                 f"holds at most {int(limit).bit_length()} bits (|encoding| <= n // 3 - 1). Lower "
-                "the fixed-point precision (the vertical models' feature_precision_bits and "
-                "residual_precision_bits, or precision_bits here) or the magnitude of the "
-                "values (standardise the features)."
+                "the fixed-point precision (hetero linear models: feature_precision_bits, "
+                "residual_precision_bits; SecureBoost and transfer learning: precision_bits) "
+                "or the magnitude of the values (standardise the features)."
             )
     residues = signed % public_key.n
     return residues if isinstance(residues, np.ndarray) else _object_array([residues], ())

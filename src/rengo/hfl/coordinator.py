@@ -680,7 +680,7 @@ class Coordinator:
         for _, ins in instructions:
             _request_mods(ins.config, mods)
         results: list[tuple[str, EvaluateResult]] = []
-        claim_limit = (self.checks or ResultChecks()).max_claimed_examples
+        checks = self.checks or ResultChecks()
         requests = EncodeOnDemand([(cid, EVALUATE, ins) for cid, ins in instructions], encode)
         for reply in self.pool.request(requests, timeout=self.round_timeout):
             traffic = (reply.bytes_sent, reply.bytes_received, reply.duration_s)
@@ -696,11 +696,8 @@ class Coordinator:
                         reason = f"sent {type(result).__name__}, not EvaluateResult"
                     elif not np.isfinite(result.loss):
                         reason = "evaluation loss is NaN or Inf"
-                    elif result.num_examples > claim_limit:  # it weighs the federated loss
-                        reason = (
-                            f"claimed {result.num_examples} evaluation examples, above the "
-                            f"limit of {claim_limit} (result_checks.max_claimed_examples)"
-                        )
+                    else:  # its count weighs the federated loss
+                        reason = checks.claim_problem(result.num_examples, "evaluation examples")
             if reason is not None:
                 failures.setdefault(reply.client_id, f"evaluate: {reason}")
                 self._failure_log.report(

@@ -7,9 +7,10 @@ do to the model by what it *claims*:
 
 * **claimed examples** - FedAvg weights a result by the examples it says it trained on. A
   claim above ``max_claimed_examples`` (default 10^12; SQLite's integers end at 2^63) is
-  refused; with ``max_weight_ratio`` every claim is also capped at that multiple of the
-  round's median claim, so a party reporting 10^18 examples counts as, say, 3 median
-  parties, not as the whole federation.
+  refused (an evaluation result's too: its count weighs the federated loss); with
+  ``max_weight_ratio`` every claim is also capped at that multiple of the round's median
+  claim, so a party reporting 10^18 examples counts as, say, 3 median parties, not as the
+  whole federation.
 * **update norm** - with ``max_update_norm_ratio`` a result whose update ``||x_i - w||`` is
   more than that multiple of the round's median update norm is refused (values x 1e300,
   int64 2^62 ...), with its norm reported.
@@ -48,7 +49,8 @@ class ResultChecks:
     Parameters
     ----------
     max_claimed_examples
-        Most examples one result may claim; a larger claim is refused with its reason.
+        Most examples one fit or evaluation result may claim; a larger claim is refused
+        with its reason.
     max_weight_ratio
         Cap every result's weight (its claimed examples) at this multiple of the round's
         median claim; None: no cap.
@@ -92,6 +94,16 @@ class ResultChecks:
         """
         return options_from_mapping(
             cls, raw, label=lambda name: f"result_checks.{name}", where=where
+        )
+
+    def claim_problem(self, examples: int, what: str = "examples") -> str | None:
+        """Why a result claiming ``examples`` is refused (above ``max_claimed_examples``),
+        or None; ``what`` names them in the reason ("evaluation examples")."""
+        if examples <= self.max_claimed_examples:
+            return None
+        return (
+            f"claimed {examples} {what}, above the limit of {self.max_claimed_examples} "
+            "(result_checks.max_claimed_examples)"
         )
 
     @property

@@ -322,12 +322,9 @@ class FitRound:
                 raise ClientFailure(client_id, f"array {i} {problem}")
         if value.num_examples <= 0:
             raise ClientFailure(client_id, "reported 0 training examples")
-        if value.num_examples > self.checks.max_claimed_examples:
-            raise ClientFailure(
-                client_id,
-                f"claimed {value.num_examples} examples, above the limit of "
-                f"{self.checks.max_claimed_examples} (result_checks.max_claimed_examples)",
-            )
+        claimed = self.checks.claim_problem(value.num_examples)
+        if claimed is not None:
+            raise ClientFailure(client_id, claimed)
         self._norms[client_id] = update_norm(value.parameters, self.reference)
         return value
 

@@ -58,9 +58,10 @@ class GTGConfig:
     :func:`rengo.valuation.shapley.sample_permutations`). ``exact_when_cheaper`` returns
     exact values once sampling has evaluated most coalitions.
 
-    Cost: the default rule samples at least 8 blocks of n permutations before it trusts a
-    standard error, and a 5 % precision costs more as clients multiply (about 18,000
-    evaluations for one round of 50 clients in ``benchmarks/contribution.py``). Many
+    Cost: the default rule samples at least
+    :data:`~rengo.valuation.stopping.DEFAULT_MIN_SAMPLES` (16) blocks of n permutations
+    before it trusts a standard error, and a 5 % precision costs more as clients multiply
+    (about 18,000 evaluations for one round of 50 clients in ``benchmarks/contribution.py``). Many
     rounds average out per-round noise, so a long run of a large federation can take a
     looser or capped rule, e.g. ``RelativeStandardError(0.2) | MaxUpdates(4 * n)``; the
     reported standard errors say what that buys.

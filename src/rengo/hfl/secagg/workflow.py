@@ -114,8 +114,9 @@ class SecAggReport:
     """Fraction of the summed coordinates that were clipped to the range."""
     ring_bits: int = 0
     rounding_error: float = 0.0
-    """Per-coordinate bound on the quantisation error of the unmasked example-weighted sum
-    (divide by the round's total example count for the mean's)."""
+    """Per-coordinate bound on the quantisation error of the unmasked weighted sum (divide
+    by the sum of the clients' weights, their example counts or one each under DP's fixed
+    weights, for the mean's)."""
     signed: bool = False
     """Whether the round ran signed, with the consistency check."""
     excluded: dict[str, str] = field(default_factory=dict)
