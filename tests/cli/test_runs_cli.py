@@ -104,6 +104,15 @@ def test_rengo_runs_still_works_with_a_deprecation_warning(
     assert resolve_store_path() == tmp_path / "new.db"  # the new name wins, silently
 
 
+def test_a_command_line_user_is_told_rengo_runs_is_deprecated(tmp_path: Path) -> None:
+    """Python's default filters hide the DeprecationWarning from a `rengo` command."""
+    old = {"COLUMNS": "200", "RENGO_RUNS": str(tmp_path / "old.db"), "RENGO_STORE": ""}
+    told = CliRunner(env=old).invoke(app, ["runs", "list"])
+    assert "$RENGO_RUNS is deprecated" in told.output and "set $RENGO_STORE instead" in told.output
+    new = {**old, "RENGO_STORE": str(tmp_path / "new.db")}
+    assert "deprecated" not in CliRunner(env=new).invoke(app, ["runs", "list"]).output
+
+
 def test_runs_list_fits_80_columns_without_cutting_names_or_status(tmp_path: Path) -> None:
     store, _ = _recorded_run(tmp_path)
     with RunStore(store) as s:

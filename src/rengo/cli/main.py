@@ -62,6 +62,23 @@ def main(
     Every command takes -v (-vv for debug) and --log-level.
     """
     configure_logging()
+    _note_deprecated_environment()
+
+
+def _note_deprecated_environment() -> None:
+    """Say on stderr when the store comes from the deprecated ``$RENGO_RUNS``: its
+    DeprecationWarning is hidden from command-line users by Python's default filters."""
+    import os
+
+    from rengo.core.deprecation import REMOVED_IN
+    from rengo.tracking.location import ENV_VAR, LEGACY_ENV_VAR
+
+    if os.environ.get(LEGACY_ENV_VAR, "").strip() and not os.environ.get(ENV_VAR, "").strip():
+        Console(stderr=True).print(
+            f"[yellow]note:[/] ${LEGACY_ENV_VAR} is deprecated and will be ignored from rengo "
+            f"{REMOVED_IN}; set ${ENV_VAR} instead",
+            highlight=False,
+        )
 
 
 @app.command()
