@@ -7,7 +7,7 @@ import numpy as np
 
 from rengo.core.messages import Config, EvaluateResult, FitResult
 from rengo.core.parameters import Parameters
-from rengo.hfl import Client, FedAvg, simulate
+from rengo.hfl import Client, FedAvg, RoundRecord, simulate
 
 # client id -> (examples, evaluation loss, accuracy); dyadic values keep the means exact.
 EVALS = {"0": (10, 1.0, 0.5), "1": (30, 0.5, 0.75), "2": (20, 2.0, 0.25), "3": (4, 0.0, 1.0)}
@@ -66,14 +66,16 @@ def test_no_federated_evaluation_when_fraction_is_zero() -> None:
     assert not any(k.startswith("eval_") for k in history.rounds[0].metrics)
 
 
-def test_client_with_nan_evaluation_loss_is_left_out_with_its_reason() -> None:
+def _one_round_evaluated_with(config: Config) -> RoundRecord:
+    """One round in which every client evaluates, each with ``config``."""
     strategy = FedAvg(
-        fraction_evaluate=1.0,
-        min_evaluate_clients=2,
-        on_evaluate_config=lambda r: {"break_client_3": True},
+        fraction_evaluate=1.0, min_evaluate_clients=2, on_evaluate_config=lambda r: config
     )
-    history = simulate(FixedEvaluationClient, 4, strategy, [np.zeros(2)], 1)
-    record = history.rounds[0]
+    return simulate(FixedEvaluationClient, 4, strategy, [np.zeros(2)], 1).rounds[0]
+
+
+def test_client_with_nan_evaluation_loss_is_left_out_with_its_reason() -> None:
+    record = _one_round_evaluated_with({"break_client_3": True})
     assert record.failures == {"3": "evaluate: evaluation loss is NaN or Inf"}
     loss, accuracy = _expected(["0", "1", "2"])
     assert record.metrics["eval_loss"] == loss
@@ -83,13 +85,7 @@ def test_client_with_nan_evaluation_loss_is_left_out_with_its_reason() -> None:
 def test_an_evaluation_example_count_above_the_claim_limit_is_left_out_with_its_reason() -> None:
     """As fit results are: a claimed count weighs the federated loss, and one above what the
     run store holds (2**63) ended a deployed run."""
-    strategy = FedAvg(
-        fraction_evaluate=1.0,
-        min_evaluate_clients=2,
-        on_evaluate_config=lambda r: {"client_3_lies": True},
-    )
-    history = simulate(FixedEvaluationClient, 4, strategy, [np.zeros(2)], 1)
-    record = history.rounds[0]
+    record = _one_round_evaluated_with({"client_3_lies": True})
     assert record.failures == {
         "3": "evaluate: claimed 10"
         + "0" * 29

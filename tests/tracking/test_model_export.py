@@ -256,8 +256,8 @@ def test_vertical_parts_are_exported_per_party_and_score_like_the_model(tmp_path
     for name, table in vjob.test.parties.items():
         position = {key: i for i, key in enumerate(map(str, table.ids))}
         rows = [position[str(i)] for i in ids]
-        mean, scale = vjob.scalers[name]
-        raw = table.features[rows] * scale + mean
+        scaler = vjob.scalers[name]
+        raw = table.features[rows] * scaler.scale + scaler.mean
         with np.load(out / f"{name}.npz") as part, np.load(out / f"{name}.npz.inputs.npz") as s:
             logits += ((raw - s["mean"]) / s["scale"]) @ part["weight"]
     np.testing.assert_allclose(1 / (1 + np.exp(-logits)), scores, rtol=1e-6, atol=1e-6)
@@ -323,7 +323,7 @@ def test_every_path_that_runs_a_job_records_its_input_scaling_and_runs_show_shor
     config = job.run_config({"model": "mlp"})
     scaling = input_scaling(config)
     assert scaling is not None and job.federation.standardization is not None
-    np.testing.assert_array_equal(scaling[0], job.federation.standardization.mean)
+    np.testing.assert_array_equal(scaling.mean, job.federation.standardization.mean)
     with RunStore(tmp_path / "runs.db") as store:
         run_id = store.start_run("hfl", {**config, "long": "x" * 1000})
         console = Console(width=200, record=True)

@@ -130,7 +130,7 @@ def export(
                 shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in state.items())
                 console.print(f"wrote {path} ({shapes})")
                 if party in parts.scalers:
-                    console.print(f"wrote {write_input_scaling(path, *parts.scalers[party])}")
+                    console.print(f"wrote {write_input_scaling(path, parts.scalers[party])}")
             columns = "(X - mean) / scale" if parts.scalers else "X"
             where = ", each party's mean and scale from its .inputs.npz" if parts.scalers else ""
             if parts.fills:
@@ -157,6 +157,6 @@ def export(
         scaling = input_scaling(run.config)
         if scaling is not None:
             console.print(
-                f"wrote {write_input_scaling(path, *scaling)}: the model was trained on "
+                f"wrote {write_input_scaling(path, scaling)}: the model was trained on "
                 "standardised features; score raw rows as (X - mean) / scale"
             )

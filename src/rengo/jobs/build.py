@@ -88,7 +88,7 @@ class HflJob:
         scaler = self.federation.standardization
         if scaler is None:
             return dict(entries)
-        return {**entries, INPUT_SCALING: input_scaling_config(scaler.mean, scaler.scale)}
+        return {**entries, INPUT_SCALING: input_scaling_config(scaler)}
 
     def for_simulation(self) -> tuple[list[Mod], FitWorkflow | None]:
         """The client mods and the workflow a simulation of this job runs.

@@ -23,7 +23,7 @@ import numpy as np
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.options import options_to_wire
 from rengo.core.roles import COORDINATOR
-from rengo.data import Dataset, load_csv, load_dataset, vertical_split
+from rengo.data import Dataset, Standardization, load_csv, load_dataset, vertical_split
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import VflSection
 from rengo.metrics import ks_statistic, mae, r2_score, rmse, roc_auc
@@ -40,7 +40,7 @@ RUN_KIND = "vfl"
 class VerticalJob:
     """Training and held-out data for every party, the held-out labels (of the party that
     scores them), the model, the labels of feature parties that hold some, and each party's
-    column scaling ``(mean, scale)`` (its raw columns become ``(X - mean) / scale``)."""
+    column scaling (its raw columns become ``(X - mean) / scale``)."""
 
     spec: JobSpec
     train: VerticalDataset
@@ -48,7 +48,7 @@ class VerticalJob:
     test_labels: np.ndarray
     model: VerticalEstimator
     other_labels: dict[str, np.ndarray] = field(default_factory=dict)
-    scalers: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    scalers: dict[str, Standardization] = field(default_factory=dict)
 
 
 def held_out(ids: np.ndarray, seed: int, fraction: float) -> np.ndarray:
@@ -251,7 +251,7 @@ def build_vertical_job(spec: JobSpec) -> VerticalJob:
         model,
         others,
         {
-            name: (d.mean, d.scale)
+            name: Standardization(mean=d.mean, scale=d.scale)
             for name, d in data.items()
             if d.mean is not None and d.scale is not None
         },

@@ -23,6 +23,7 @@ import numpy as np
 
 from rengo.core.codec import decode, encode
 from rengo.core.errors import CodecError, ConfigError, DataError
+from rengo.data import Standardization
 from rengo.tracking.store import RunStore
 
 FORMATS = ("npz", "torch")
@@ -49,7 +50,7 @@ class VerticalParts:
     row's linear predictor is ``sum over parties of X_party @ w_party + intercept`` (the
     score is its inverse link: ``sigmoid`` for LR, itself for linear, ``exp`` for Poisson
     regression). A party whose columns were z-scored (every vertical job's are, each with
-    its own training statistics) has ``scalers[party]``, the ``(mean, scale)`` its raw
+    its own training statistics) has ``scalers[party]``, the standardisation its raw
     columns go through first: ``(X - mean) / scale``. A party trained with
     ``missing="zero"|"mean"`` has ``fills[party]``: the value each column's empty cells
     then take (in scaled units: they are filled after scaling)."""
@@ -60,7 +61,7 @@ class VerticalParts:
     parts: dict[str, np.ndarray]
     intercept: float
     fills: dict[str, np.ndarray] = field(default_factory=dict)
-    scalers: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    scalers: dict[str, Standardization] = field(default_factory=dict)
 
     def state_dicts(self) -> dict[str, dict[str, np.ndarray]]:
         """Per party ``{"weight": w}`` (and ``"fill"`` where it fills empty cells), plus
@@ -78,7 +79,7 @@ def vertical_parts_blob(
     parts: Mapping[str, np.ndarray],
     intercept: float,
     fills: Mapping[str, np.ndarray] | None = None,
-    scalers: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    scalers: Mapping[str, Standardization] | None = None,
 ) -> bytes:
     """Checkpoint bytes of a vertical model's parts (for a simulated run's store), with each
     party's fill values for empty cells and its column scaling where it has them."""
@@ -91,8 +92,8 @@ def vertical_parts_blob(
             "intercept": float(intercept),
             "fills": {str(name): np.asarray(f) for name, f in (fills or {}).items()},
             "scalers": {
-                str(name): [np.asarray(mean), np.asarray(scale)]
-                for name, (mean, scale) in (scalers or {}).items()
+                str(name): [np.asarray(s.mean), np.asarray(s.scale)]
+                for name, s in (scalers or {}).items()
             },
         }
     )
@@ -103,13 +104,16 @@ INPUT_SCALING = "input_standardization"
 [...]}``, what every table was z-scored with before training."""
 
 
-def input_scaling_config(mean: np.ndarray, scale: np.ndarray) -> dict[str, list[float]]:
+def input_scaling_config(scaler: Standardization) -> dict[str, list[float]]:
     """The run-config value of :data:`INPUT_SCALING`."""
-    return {"mean": np.asarray(mean, float).tolist(), "scale": np.asarray(scale, float).tolist()}
+    return {
+        "mean": np.asarray(scaler.mean, float).tolist(),
+        "scale": np.asarray(scaler.scale, float).tolist(),
+    }
 
 
-def input_scaling(config: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
-    """A run config's input scaling ``(mean, scale)``, or None when it has none.
+def input_scaling(config: Mapping[str, Any]) -> Standardization | None:
+    """A run config's input scaling, or None when it has none.
 
     Raises
     ------
@@ -126,16 +130,16 @@ def input_scaling(config: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | 
         raise DataError(f"the run's recorded {INPUT_SCALING} is malformed: {exc}") from exc
     if mean.ndim != 1 or mean.shape != scale.shape:
         raise DataError(f"the run's recorded {INPUT_SCALING} is malformed")
-    return mean, scale
+    return Standardization(mean=mean, scale=scale)
 
 
-def write_input_scaling(model_path: Path, mean: np.ndarray, scale: np.ndarray) -> Path:
+def write_input_scaling(model_path: Path, scaler: Standardization) -> Path:
     """Write the ``(X - mean) / scale`` a model's inputs need beside the model file:
     ``<model>.inputs.npz`` with arrays ``mean`` and ``scale`` (the model file itself stays
     loadable as it is, e.g. by ``load_state_dict``)."""
     target = model_path.with_name(model_path.name + ".inputs.npz")
     with target.open("wb") as handle:
-        np.savez(handle, mean=np.asarray(mean), scale=np.asarray(scale))
+        np.savez(handle, mean=np.asarray(scaler.mean), scale=np.asarray(scaler.scale))
     return target
 
 
@@ -220,11 +224,11 @@ def load_vertical_parts(store: RunStore, run_id: str) -> VerticalParts:
     if not isinstance(fills, dict) or not all(isinstance(f, np.ndarray) for f in fills.values()):
         raise DataError(f"run {full}: the stored fill values are malformed")
     intercept = float(state.get("intercept", 0.0))
-    scalers: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    scalers: dict[str, Standardization] = {}
     for name, pair in (state.get("scalers") or {}).items():  # none in older stores
         if not (isinstance(pair, list) and len(pair) == 2):
             raise DataError(f"run {full}: the stored column scaling of {name!r} is malformed")
-        scalers[name] = (np.asarray(pair[0]), np.asarray(pair[1]))
+        scalers[name] = Standardization(mean=np.asarray(pair[0]), scale=np.asarray(pair[1]))
     return VerticalParts(full, number, label, dict(parts), intercept, dict(fills), scalers)
 
 
