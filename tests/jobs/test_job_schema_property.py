@@ -26,6 +26,7 @@ from rengo.jobs.spec import (
     TrainSection,
 )
 from rengo.jobs.vertical_spec import VflSection
+from rengo.transport.straggler import StragglerWait
 
 HORIZONTAL: dict[str, Any] = {
     "job": {"name": "t", "seed": 1, "rounds": 2, "round_timeout": 30.0},
@@ -149,6 +150,8 @@ def test_the_unedited_jobs_are_valid() -> None:
         ("partition", "alpha", -1.0, r"partition.alpha must be > 0, got -1"),
         ("deploy", "parties", ["a", "../../etc"], "deploy.parties entry '../../etc' must be"),
         ("result_checks", "max_weight_ratio", 0.5, "result_checks.max_weight_ratio must be in"),
+        ("deploy", "straggler_factor", 0.5, "deploy.straggler_factor must be 0 .off. or >= 1"),
+        ("deploy", "straggler_grace", -1.0, "deploy.straggler_grace must be in"),
     ],
 )
 def test_the_values_the_readme_says_are_refused_are_refused(
@@ -158,3 +161,12 @@ def test_the_values_the_readme_says_are_refused_are_refused(
     raw[section][key] = value
     with pytest.raises(ConfigError, match=message):
         parse_job(raw)
+
+
+def test_the_deploy_section_names_the_straggler_rule_or_turns_it_off() -> None:
+    raw = copy.deepcopy(HORIZONTAL)
+    assert parse_job(copy.deepcopy(raw)).deploy.stragglers() == StragglerWait()
+    raw["deploy"].update(straggler_factor=4.0, straggler_grace=5.0)
+    assert parse_job(copy.deepcopy(raw)).deploy.stragglers() == StragglerWait(factor=4, grace=5)
+    raw["deploy"]["straggler_factor"] = 0
+    assert parse_job(raw).deploy.stragglers() is None

@@ -296,6 +296,7 @@ def coordinator(
                 join_timeout=deadline,
                 rejoin_wait=rejoin_wait,
                 round_timeout=spec.job.round_timeout,
+                stragglers=spec.deploy.stragglers(),
                 seed=spec.job.seed,
                 store=run_store,
                 run_name=spec.job.name,

@@ -33,6 +33,10 @@ from rengo.tracking.run import open_run
 from rengo.tracking.store import RunStore
 from rengo.transport.grpc_hub import GrpcHub
 from rengo.transport.grpc_security import HubSecurity
+from rengo.transport.straggler import StragglerWait
+
+DEFAULT_STRAGGLERS = StragglerWait()
+"""A deployed run's straggler rule unless told otherwise: 10x half the parties' time, 60 s."""
 
 log = logging.getLogger("rengo.deploy")
 
@@ -198,6 +202,7 @@ def serve_coordinator(
     join_timeout: float = 300.0,
     rejoin_wait: float = 0.0,
     round_timeout: float | None = None,
+    stragglers: StragglerWait | None = DEFAULT_STRAGGLERS,
     seed: int = 0,
     store: RunStore | None = None,
     run_name: str | None = None,
@@ -240,6 +245,12 @@ def serve_coordinator(
         Seconds to wait before each later round for expected parties that dropped.
     round_timeout
         Seconds a party may take per exchange.
+    stragglers
+        Once half of an exchange's parties answered, how long the rest may take (default:
+        ten times as long as that half took, at least 60 s more; see
+        :class:`~rengo.transport.straggler.StragglerWait`). A party that takes the round's
+        request and never answers would otherwise hold the run for ``round_timeout``, or
+        forever without one. ``None``: wait for every party up to ``round_timeout``.
     seed
         The run seed (sampling, client seeds, aggregation randomness).
     store
@@ -265,8 +276,9 @@ def serve_coordinator(
         aggregation, which shows only the sum, the absolute bounds alone - each claim is
         then bounded by ``SecAgg.max_examples``).
     slow_after, slow_rounds
-        A party that misses ``round_timeout`` ``slow_after`` rounds in a row sits out the
-        next ``slow_rounds`` rounds (``slow_after=0``: always wait).
+        A party that misses ``round_timeout`` (or is cut off as a straggler) ``slow_after``
+        rounds in a row sits out the next ``slow_rounds`` rounds (``slow_after=0``: always
+        wait).
     max_message_bytes
         Largest message a party may send (default :func:`message_limit`: about twice the
         model).
@@ -325,6 +337,7 @@ def serve_coordinator(
             on_event,
             max_message_bytes=limit,
             party_memory_budget=party_memory_budget,
+            stragglers=stragglers,
             routing=False,
         )
         checkpoint = None
@@ -342,7 +355,7 @@ def serve_coordinator(
             start_round=checkpoint[0] + 1 if checkpoint is not None else 1,
             workflow=workflow,
             checks=checks if checks is not None else default_checks(workflow),
-            slow_after=slow_after if round_timeout is not None else 0,
+            slow_after=slow_after if round_timeout is not None or stragglers is not None else 0,
             slow_rounds=slow_rounds,
             checkpoints=checkpoints or CheckpointRetention(),
         )

@@ -64,6 +64,7 @@ from rengo.hfl.strategy.registry import (
 )
 from rengo.jobs.contribution import ContributionSettings, parse_contribution
 from rengo.transport.executors import executor_names
+from rengo.transport.straggler import StragglerWait
 
 if TYPE_CHECKING:
     from rengo.jobs.privacy_spec import PrivacySection
@@ -185,6 +186,25 @@ class DeploySection:
     slow_rounds: int = option(
         5, "Rounds a slow party sits out before it is tried again.", ge=1, le=MAX_ROUNDS
     )
+    straggler_factor: float = option(
+        10.0,
+        "Once half the parties of an exchange answered, the rest may take this many times as "
+        "long (0: wait for every party, up to job.round_timeout).",
+        ge=0,
+        le=1_000_000,
+    )
+    straggler_grace: float = option(
+        60.0,
+        "Seconds the rest may take past the first half however fast it was.",
+        ge=0,
+        le=WEEK_S,
+    )
+
+    def stragglers(self) -> StragglerWait | None:
+        """The deployed rounds' straggler rule (``None`` with ``straggler_factor = 0``)."""
+        if self.straggler_factor == 0:
+            return None
+        return StragglerWait(factor=self.straggler_factor, grace=self.straggler_grace)
 
 
 @dataclass
@@ -454,6 +474,11 @@ def _check(
         raise ConfigError(
             f"{source}: strategy.min_fit_clients={strategy.min_fit_clients} exceeds "
             f"partition.num_clients={partition.num_clients}"
+        )
+    if 0 < deploy.straggler_factor < 1:
+        raise ConfigError(
+            f"{source}: deploy.straggler_factor must be 0 (off) or >= 1, "
+            f"got {deploy.straggler_factor}"
         )
     if deploy.parties is not None:
         for name in deploy.parties:

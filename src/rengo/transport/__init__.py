@@ -18,6 +18,7 @@ from rengo.transport.executors import (
 )
 from rengo.transport.pool import ClientPool, Handler, Reply, Request
 from rengo.transport.simulation import ProcessPool, SerialPool
+from rengo.transport.straggler import StragglerWait
 
 # The gRPC names load on first use: simulation should not pay for grpc and x509 imports.
 _LAZY = {
@@ -55,6 +56,7 @@ __all__ = [
     "Request",
     "RevocationList",
     "SerialPool",
+    "StragglerWait",
     "TranscriptEntry",
     "executor_names",
     "executors",

@@ -89,7 +89,8 @@ from rengo.transport.grpc_wire import (
     parse_rpc_key,
     rpc_key,
 )
-from rengo.transport.pool import Reply, Request
+from rengo.transport.pool import TIMED_OUT, Reply, Request
+from rengo.transport.straggler import StragglerWait
 
 log = logging.getLogger("rengo.transport")
 
@@ -102,6 +103,7 @@ DEFAULT_PARTY_BUDGET = 2 * 1024**3 + 64 * 1024**2
 """Default bytes the hub holds for one party at once (one largest message plus slack)."""
 _STOP_GRACE_S = 5.0
 """Seconds a stopped stream may take to send its last status before it is cancelled."""
+_STRAGGLER_POLL_S = 0.2  # how often a waiting request looks whether the quorum answered
 _HELLO_FRAME_LIMIT = 1 + INLINE_LIMIT + MAX_HEADER
 
 
@@ -224,6 +226,7 @@ class GrpcHub:
         routing: bool = True,
         run_id: str = "",
         on_event: EventFn | None = None,
+        stragglers: StragglerWait | None = None,
     ) -> None:
         """
         Parameters
@@ -255,6 +258,10 @@ class GrpcHub:
             The run this hub serves (told to parties in the welcome and the goodbye).
         on_event
             Receives ``(level, message)`` for joins, leaves and refusals.
+        stragglers
+            How long :meth:`request` waits for the parties that have not answered once most
+            have (default: no such bound, only the request's timeout; a deployed coordinator
+            passes :class:`~rengo.transport.straggler.StragglerWait`).
 
         Raises
         ------
@@ -291,6 +298,7 @@ class GrpcHub:
         self.routing = routing
         self.run_id = run_id
         self.on_event = on_event
+        self.stragglers = stragglers
         self.port: int | None = None
         self._max_parties = max_parties
         self._server: grpc.Server | None = None
@@ -493,18 +501,42 @@ class GrpcHub:
                 call.finish(None, "disconnected")
             calls.append(call)
         try:
+            begun = min((call.started for call in calls), default=0.0)
             for call in calls:
-                if timeout is not None:
-                    remaining = call.started + timeout - time.perf_counter()
-                    if not call.done.wait(max(remaining, 0.0)):
-                        call.finish(None, f"timed out (limit {timeout:g}s)")
-                else:
-                    call.done.wait()
+                self._await(call, calls, begun, timeout)
                 yield self._reply(call)
         finally:
             with self._lock:
                 for call_id in [i for i, c in self._calls.items() if c in calls]:
                     del self._calls[call_id]
+
+    def _await(
+        self, call: _Call, calls: Sequence[_Call], begun: float, timeout: float | None
+    ) -> None:
+        """Wait for ``call``'s answer until its ``timeout`` or, once most of ``calls`` have
+        answered, the hub's straggler deadline (see :class:`StragglerWait`)."""
+        limit = None if timeout is None else call.started + timeout
+        while not call.done.is_set():
+            cut: float | None = None
+            answered: list[float] = []
+            if self.stragglers is not None:
+                answered = [
+                    c.finished - begun for c in calls if c.done.is_set() and c.payload is not None
+                ]
+                after = self.stragglers.deadline(answered, len(calls))
+                cut = None if after is None else begun + after
+            now = time.perf_counter()
+            if limit is not None and now >= limit and (cut is None or limit <= cut):
+                call.finish(None, f"{TIMED_OUT} (limit {timeout:g}s)")
+            elif cut is not None and now >= cut:
+                assert self.stragglers is not None
+                call.finish(None, self.stragglers.reason(answered, len(calls)))
+            else:
+                ends = [t for t in (limit, cut) if t is not None]
+                # while the stragglers' clock has not started, look again as answers come
+                poll = _STRAGGLER_POLL_S if self.stragglers is not None and cut is None else None
+                waits = [t - now for t in ends] + ([poll] if poll is not None else [])
+                call.done.wait(min(waits) if waits else None)
 
     @staticmethod
     def _reply(call: _Call) -> Reply:

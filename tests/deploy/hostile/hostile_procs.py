@@ -121,6 +121,7 @@ def coordinator(args: argparse.Namespace) -> None:
     from rengo.deploy import serve_coordinator
     from rengo.tracking import RunStore
     from rengo.transport.grpc_security import HubSecurity
+    from rengo.transport.straggler import StragglerWait
 
     names = args.parties.split(",")
 
@@ -138,7 +139,12 @@ def coordinator(args: argparse.Namespace) -> None:
             parties=names,
             min_parties=args.quorum,
             join_timeout=args.join_timeout,
-            round_timeout=args.round_timeout,
+            round_timeout=args.round_timeout or None,
+            stragglers=(
+                StragglerWait(factor=args.straggler_factor, grace=args.straggler_grace)
+                if args.straggler_factor
+                else None
+            ),
             seed=SEED,
             store=store,
             heartbeat_interval=0.5,
@@ -191,7 +197,9 @@ def main() -> None:
     c.add_argument("parties")
     c.add_argument("--quorum", type=int)
     c.add_argument("--join-timeout", type=float, default=120.0)
-    c.add_argument("--round-timeout", type=float, default=30.0)
+    c.add_argument("--round-timeout", type=float, default=30.0)  # 0: none
+    c.add_argument("--straggler-factor", type=float, default=10.0)  # 0: no straggler rule
+    c.add_argument("--straggler-grace", type=float, default=60.0)
     c.add_argument("--slow-after", type=int, default=3)
     c.add_argument("--slow-rounds", type=int, default=5)
     c.add_argument("--farewell", type=float, default=10.0)

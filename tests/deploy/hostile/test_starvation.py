@@ -225,3 +225,40 @@ def test_a_party_started_twice_tells_the_first_to_stop_and_misses_at_most_one_ro
         missed = [r for r in store.client_records(run_id, "p2") if r.status == "failed"]
         assert len(missed) <= 2  # at most the fit and evaluate of the round it was replaced in
         assert len({r.round for r in missed}) <= 1
+
+
+@pytest.mark.timeout(300)
+def test_a_party_that_never_answers_holds_no_round_without_a_round_timeout(
+    fleet: Fleet,
+) -> None:
+    """No round timeout is set: the party that takes its requests and stays silent (its
+    heartbeat goes on) is cut off once the others answered, is marked slow, and the run
+    completes without it."""
+    rounds = 4
+    coordinator, address, run_id = fleet.coordinator(
+        rounds,
+        ["p0", "p1", "p2", "p3"],
+        "--round-timeout",
+        "0",
+        "--straggler-grace",
+        "2",
+        "--slow-after",
+        "2",
+        "--slow-rounds",
+        "20",
+    )
+    for name in ("p0", "p1", "p2"):
+        fleet.party(address, name)
+    fleet.party(address, "p3", "--sleep", "3600")
+    assert coordinator.wait(240) == 0, coordinator.output[-3000:]
+    with RunStore(fleet.tmp_path / "runs.db", read_only=True) as store:
+        assert store.get_run(run_id).status == "completed"
+        fits = [r for r in store.client_records(run_id, "p3") if r.phase == "fit"]
+        assert [(r.round, r.status) for r in fits] == [(1, "failed"), (2, "failed")]
+        for record in fits:
+            assert record.reason is not None and "timed out: no answer" in record.reason
+            assert "3 of 4 parties answered" in record.reason, record.reason
+        events = [e.message for e in store.events(run_id, "warning")]
+        slow = "client p3 is slow: it missed the round timeout 2 rounds in a row"
+        assert any(m.startswith(slow) for m in events)
+        assert [r.num_clients for r in store.rounds(run_id)] == [4, 4, 3, 3]
