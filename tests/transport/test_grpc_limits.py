@@ -239,3 +239,43 @@ def test_empty_messages_under_long_keys_count_against_the_senders_budget(
         time.sleep(0.05)
     assert hub.held_bytes("alice") <= BUDGET + 70_000
     alice.close()
+
+
+def inbox_bytes(conn: PartyConnection, sender: str) -> int:
+    held = [waiting for (frm, _), waiting in conn._inbox.items() if frm == sender]
+    return sum(len(payload) for waiting in held for payload in waiting)
+
+
+@pytest.mark.timeout(60)
+def test_a_party_flooding_anothers_inbox_stops_the_run_with_its_name_not_a_crash(
+    hub: GrpcHub, certs: Path
+) -> None:
+    """A party's inbox held whatever another party sent it under keys its role never asks
+    for, without bound: one authenticated sender could run any other party out of memory."""
+    bob = connect(hub, certs, "bob")
+    alice = connect(hub, certs, "alice")
+    assert bob.inbox_budget == bob.max_message_bytes + 64 * 1024**2  # the default
+    bob.inbox_budget = 1024**2  # this test's budget: 1 MiB unread per sender
+    flood = alice.channel()
+    for i in range(40):  # 8 MB under keys bob's role never asks for
+        flood.send("bob", f"junk{i}", b"\1" * 200_000)
+    with pytest.raises(ProtocolError, match="alice sent more than 1048576 bytes") as failure:
+        bob.channel().recv("alice", "the-key-bob-waits-for", timeout=20)
+    assert "bob" in str(failure.value)
+    assert inbox_bytes(bob, "alice") <= 1024**2  # the rest was dropped, not kept
+    alice.close()
+    bob.close()
+
+
+@pytest.mark.timeout(60)
+def test_messages_read_as_they_come_never_reach_the_inbox_budget(hub: GrpcHub, certs: Path) -> None:
+    bob = connect(hub, certs, "bob")
+    alice = connect(hub, certs, "alice")
+    bob.inbox_budget = 1024**2
+    sender, receiver = alice.channel(), bob.channel()
+    for i in range(30):  # 6 MB in all, each read before the next is sent
+        sender.send("bob", f"step{i}", b"\2" * 200_000)
+        assert receiver.recv("alice", f"step{i}", timeout=10) == b"\2" * 200_000
+    assert bob._inbox_bytes["alice"] == 0 and not bob._inbox  # nothing left, no stale keys
+    alice.close()
+    bob.close()

@@ -40,6 +40,7 @@ from rengo.core.errors import (
     AuthenticationError,
     ChannelTimeout,
     CodecError,
+    ConfigError,
     CoordinatorUnreachable,
     DuplicatePartyError,
     HandshakeError,
@@ -55,6 +56,7 @@ from rengo.transport.grpc_frames import (
     FrameAssembler,
     OutgoingMessage,
     envelope_frames,
+    queued_size,
 )
 from rengo.transport.grpc_security import PartyCredentials, warn_insecure
 from rengo.transport.grpc_wire import (
@@ -102,8 +104,24 @@ class Backoff:
 DEFAULT_BACKOFF = Backoff()
 
 
+class InboxFlooded(ProtocolError):
+    """A sender left more unread bytes in this party's inbox than its budget allows."""
+
+    def __init__(self, sender: str, message: str) -> None:
+        super().__init__(message)
+        self.sender = sender
+
+
 class PartyConnection:
-    """A party's link to the hub at ``address`` (``host:port``)."""
+    """A party's link to the hub at ``address`` (``host:port``).
+
+    Messages other roles send it wait in its inbox until its role asks for them; what one
+    sender has waiting there is capped at ``inbox_budget`` bytes (default: one largest
+    message plus 64 MiB, the hub's own budget per party). A sender past it floods this party
+    with messages its role never asks for: the rest of that sender's messages are dropped and
+    the role's next wait fails with a :class:`ProtocolError` naming it, so the run stops
+    with a clear error instead of this process running out of memory.
+    """
 
     def __init__(
         self,
@@ -117,6 +135,7 @@ class PartyConnection:
         backoff: Backoff = DEFAULT_BACKOFF,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE,
         seed: int | None = None,
+        inbox_budget: int | None = None,
     ) -> None:
         self.address = address
         self.name = validate_party_name(name)
@@ -134,6 +153,16 @@ class PartyConnection:
         self._outbox: queue.SimpleQueue[OutgoingMessage | None] | None = None
         self._unsent: deque[OutgoingMessage] = deque()
         self._inbox: dict[tuple[str, str], deque[bytes]] = defaultdict(deque)
+        self.inbox_budget = (
+            inbox_budget if inbox_budget is not None else max_message_bytes + 64 * 1024**2
+        )
+        if self.inbox_budget < max_message_bytes:
+            raise ConfigError(
+                f"inbox_budget ({self.inbox_budget} B) must hold at least one message of "
+                f"max_message_bytes ({max_message_bytes} B)"
+            )
+        self._inbox_bytes: dict[str, int] = defaultdict(int)  # unread bytes by sender
+        self._flooded: InboxFlooded | None = None
         self._work: queue.SimpleQueue[tuple[queue.SimpleQueue[Any], int, str, bytes] | None] = (
             queue.SimpleQueue()
         )
@@ -368,7 +397,21 @@ class PartyConnection:
                 self._lock.notify_all()
             log.warning("party %s: %s aborted the run (%s)", self.name, env.sender, reason)
             return
+        size = queued_size(env.sender, self.name, env.key, len(env.payload))
         with self._lock:
+            if self._flooded is not None and self._flooded.sender == env.sender:
+                return  # the run stops over it; keep nothing more of it
+            if self._inbox_bytes[env.sender] + size > self.inbox_budget:
+                self._flooded = InboxFlooded(
+                    env.sender,
+                    f"party {self.name}: {env.sender} sent more than {self.inbox_budget} bytes "
+                    f"this party's role has not asked for (its inbox budget per sender); "
+                    f"the run stops",
+                )
+                log.error("%s", self._flooded)
+                self._lock.notify_all()
+                return
+            self._inbox_bytes[env.sender] += size
             self._inbox[(env.sender, env.key)].append(bytes(env.payload))
             self._lock.notify_all()
 
@@ -425,9 +468,11 @@ class PartyConnection:
     def _take(self, frm: str, key: str, timeout: float | None, check: Callable[[], None]) -> bytes:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            while not self._inbox[(frm, key)]:
+            while not self._inbox.get((frm, key)):
                 if self.failure is not None:
                     raise self.failure
+                if self._flooded is not None:
+                    raise self._flooded
                 if self.error is not None:
                     raise ProtocolError(f"party {self.name} stopped: {self.error}")
                 check()
@@ -435,7 +480,12 @@ class PartyConnection:
                 if remaining is not None and remaining <= 0:
                     raise ChannelTimeout(f"{self.name} waited for {key!r} from {frm} in vain")
                 self._lock.wait(0.5 if remaining is None else min(remaining, 0.5))
-            return self._inbox[(frm, key)].popleft()
+            waiting = self._inbox[(frm, key)]
+            payload = waiting.popleft()
+            if not waiting:  # keys come and go over a run: keep only those holding messages
+                del self._inbox[(frm, key)]
+            self._inbox_bytes[frm] -= queued_size(frm, self.name, key, len(payload))
+            return payload
 
 
 class GrpcChannel(ScopeMixin):
