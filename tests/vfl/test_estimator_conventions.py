@@ -5,6 +5,9 @@ array use still works for a release, with a warning); progress is silent unless 
 from __future__ import annotations
 
 import inspect
+import pickle
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -188,3 +191,44 @@ def test_rich_progress_draws_without_a_terminal(capsys: pytest.CaptureFixture[st
     )
     out = capsys.readouterr().out
     assert "PSI" in out and "60 matched" in out and "training" in out
+
+
+def _secureboost() -> Any:
+    from rengo.vfl import HeteroSecureBoost
+
+    return HeteroSecureBoost(key_bits=512, n_trees=2, seed=1, key_seed=1)
+
+
+def _split_nn() -> Any:
+    pytest.importorskip("torch")
+    from rengo.vfl import SplitNNClassifier
+
+    return SplitNNClassifier(epochs=2, batch_size=40, seed=0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: HeteroLogisticRegression(learning_rate=0.3, **SMALL),
+        lambda: HeteroLinearRegression(learning_rate=0.05, **SMALL),
+        _secureboost,
+        _split_nn,
+    ],
+    ids=["logistic", "linear", "secureboost", "splitnn"],
+)
+def test_a_pickled_fitted_estimator_predicts_what_the_original_predicts(
+    make: Callable[[], Any],
+) -> None:
+    """Pickling a fitted estimator (joblib.dump, as scikit-learn users save models) raised
+    ``TypeError: cannot pickle '_thread.RLock' object`` (the last run's recording bus)."""
+    rows, new = np.arange(100), np.arange(100, 120)
+    model = make().fit(_data(rows), "card", Y[rows])
+    expected = model.predict_raw(_data(new))
+    copy = pickle.loads(pickle.dumps(model))
+    got = copy.predict_raw(_data(new))
+    np.testing.assert_array_equal(got.ids, expected.ids)
+    np.testing.assert_array_equal(got.values, expected.values)
+    assert copy.get_params() == model.get_params()
+    with pytest.raises(AttributeError, match=r"not kept when a fitted .* is pickled"):
+        _ = copy.transcript_
+    assert len(model.transcript_) > 0  # the original keeps its run

@@ -51,6 +51,7 @@ from rengo.vfl.psi import PSIResult
 from rengo.vfl.registry import VerticalAlgorithm
 from rengo.vfl.runner import SCORE, TRAIN, VerticalPlan, make_keys, simulate_vertical
 
+_RUNS_NOT_PICKLED = ("fit_run_", "predict_run_")
 _RUN_OPTIONS = ("use_psi", "seed", "key_seed", "progress", "checkpoints", "resume")
 _RUN_DEFAULTS: dict[str, Any] = {
     "use_psi": True,
@@ -222,9 +223,28 @@ class VerticalEstimator:
                     f"{name} is set by fit: this {type(self).__name__} is not fitted yet; "
                     "call fit first"
                 )
+            if name in _RUNS_NOT_PICKLED and self.__dict__.get("_unpickled"):
+                raise AttributeError(
+                    f"{name} is not kept when a fitted {type(self).__name__} is pickled: the "
+                    "run's bus and transcript stay in the process that ran it"
+                )
             if name == "predict_run_":
                 raise not_fitted_error()(f"{name} is set by predict: call predict first")
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What pickling keeps: the options and the fitted models, not the last runs (their
+        recording bus holds locks and every message of the run).
+
+        A fitted estimator pickled and loaded elsewhere predicts and scores as the original
+        does; :attr:`transcript_` and :attr:`bus_` stay behind. The pickle holds what the
+        estimator holds in memory: every role's model and key material, private keys
+        included (a simulation runs every party), so keep it as private as the data.
+        Never unpickle one from a source you do not trust: pickle runs code.
+        """
+        state = {k: v for k, v in self.__dict__.items() if k not in _RUNS_NOT_PICKLED}
+        state["_unpickled"] = True
+        return state
 
     def __setattr__(self, name: str, value: Any) -> None:
         config = self.__dict__.get("config")
