@@ -12,7 +12,7 @@ from typing import Any
 
 from rengo.crypto.dealing import ObfuscatorSource
 from rengo.rewards import DEFAULT_CURRENCY, Payout, format_amount, proportional_payouts
-from rengo.showcase.credit_default import credit_consortium
+from rengo.showcase.credit_default import credit_consortium, fixed_epochs
 from rengo.valuation import VerticalContribution, vertical_party_contribution
 
 
@@ -85,13 +85,14 @@ def credit_party_contribution(
         f"parties {', '.join(consortium.train.hosts)}; {consortium.key_bits}-bit keys, "
         f"{consortium.epochs} epochs per retraining"
     )
-    contribution = vertical_party_contribution(
-        consortium.train,
-        consortium.validation,
-        make_model=consortium.make_model,
-        metric=metric,
-        seed=seed,
-    )
+    with fixed_epochs():
+        contribution = vertical_party_contribution(
+            consortium.train,
+            consortium.validation,
+            make_model=consortium.make_model,
+            metric=metric,
+            seed=seed,
+        )
     label = contribution.label_party
     for c in contribution.coalitions:
         who = " + ".join([label, *c.hosts])

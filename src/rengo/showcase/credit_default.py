@@ -23,6 +23,9 @@ score together after training.
 from __future__ import annotations
 
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,6 +149,16 @@ def story_model_settings(
     }
 
 
+@contextmanager
+def fixed_epochs() -> Iterator[None]:
+    """The story trains its few epochs on purpose (a demo, not a tuned model): no
+    ``ConvergenceWarning`` for it from the estimators (see
+    :meth:`rengo.vfl.CoordinatedLinearModel.fit`)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*had not converged after epochs=")
+        yield
+
+
 def boosted_model_settings(key_bits: int, seed: int) -> dict[str, Any]:
     """The story's :class:`HeteroSecureBoost` arguments: 5 trees of depth 3, 32 bins."""
     return {
@@ -228,7 +241,8 @@ def run_credit_default(
     log(f"1. coordinator creates a {key_bits}-bit Paillier key pair and hands out the public key")
     log("2. private set intersection finds the customers every party holds")
     started = time.perf_counter()
-    model.fit(train)
+    with fixed_epochs():
+        model.fit(train)
     trained = time.perf_counter() - started
     common = 0 if model.psi_ is None else model.psi_.size
     log(f"   {common} common customers")

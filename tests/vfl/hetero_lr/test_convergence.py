@@ -5,11 +5,14 @@ schedule."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.datasets import load_breast_cancer, make_classification
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, PoissonRegressor
 from sklearn.preprocessing import StandardScaler
 
@@ -18,11 +21,12 @@ from rengo.metrics import poisson_deviance, roc_auc
 from rengo.vfl import HeteroLogisticRegression, HeteroPoissonRegression
 from rengo.vfl.hetero_linear.config import HeteroLinearConfig
 from rengo.vfl.hetero_lr.config import HeteroLRConfig
+from rengo.vfl.hetero_lr.estimator import convergence_problem
 from rengo.vfl.hetero_lr.local import train_guest_alone
 from rengo.vfl.hetero_lr.math import MIN_ADAPTIVE_SCALE, adaptive_lr_scale
 from rengo.vfl.hetero_lr.newton import resolve_optimizer
 from rengo.vfl.hetero_lr.objective import SQUARED
-from rengo.vfl.hetero_lr.roles import loss_converged
+from rengo.vfl.hetero_lr.roles import GuestModel, loss_converged
 from rengo.vfl.hetero_poisson.config import HeteroPoissonConfig
 from rengo.vfl.hetero_poisson.roles import POISSON
 
@@ -200,3 +204,43 @@ def test_adaptive_rate_only_falls_and_never_restarts_a_stopped_run(
             assert (scale, stop) == (before, True)
     better = (min(losses) if losses else 10.0) - 2 * tol
     assert adaptive_lr_scale([*losses, better], tol, patience, decay)[0] == scale or stop
+
+
+def _model(losses: list[float], epochs_run: int, converged: bool) -> GuestModel:
+    return GuestModel(np.zeros(2), 0.0, losses, epochs_run, converged)
+
+
+def test_a_run_stopped_by_its_epoch_budget_is_named_and_a_converged_one_is_not() -> None:
+    config = HeteroLRConfig(epochs=3)
+    falling = [0.69, 0.5, 0.45]
+    problem = convergence_problem(_model(falling, 3, False), config)
+    assert problem is not None and "had not converged after epochs=3" in problem
+    assert "raise epochs" in problem
+    assert convergence_problem(_model(falling, 3, True), config) is None
+    assert convergence_problem(_model(falling[:2], 2, True), config) is None
+    # tol = 0 trains every epoch on purpose; no loss computed: nothing to judge
+    assert convergence_problem(_model(falling, 3, False), HeteroLRConfig(epochs=3, tol=0)) is None
+    no_loss = HeteroLRConfig(epochs=3, compute_loss=False, tol=0)
+    assert convergence_problem(_model([], 3, False), no_loss) is None
+
+
+@given(st.lists(st.floats(0.01, 100.0), min_size=2, max_size=8))
+def test_a_loss_that_ends_higher_than_it_began_is_called_divergence(losses: list[float]) -> None:
+    problem = convergence_problem(_model(losses, len(losses), True), HeteroLRConfig())
+    if losses[-1] > losses[0]:
+        assert problem is not None and "is too high for this data" in problem
+    else:
+        assert problem is None
+
+
+def test_fit_warns_like_scikit_learn_when_the_epochs_ran_out_first() -> None:
+    x, y = _synthetic()
+    ids = np.arange(len(y))
+    data = {"guest": (ids, x[:, :8]), "host": (ids, x[:, 8:])}
+    options = {"key_bits": 512, "seed": 0, "key_seed": 1, "use_psi": False, "batch_size": 100}
+    with pytest.warns(ConvergenceWarning, match="had not converged after epochs=2"):
+        HeteroLogisticRegression(epochs=2, **options).fit(data, "guest", y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = HeteroLogisticRegression(**options).fit(data, "guest", y)  # the default converges
+    assert model.guest_model_.converged

@@ -14,7 +14,10 @@ inspect exactly what each role sent. Its keyword arguments are
 
 from __future__ import annotations
 
-from typing import ClassVar
+import math
+import warnings
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -23,10 +26,40 @@ from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
 from rengo.vfl.common import PartyInput, VerticalDataset
 from rengo.vfl.estimator import VerticalEstimator
 from rengo.vfl.hetero_lr.algorithm import HETERO_LR
+from rengo.vfl.hetero_lr.config import LinearModelConfig
 from rengo.vfl.hetero_lr.math import sigmoid
 from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR, LocalObjective
 from rengo.vfl.hetero_lr.roles import CoordinatorReport, GuestModel, HostModel
 from rengo.vfl.predictions import VerticalPredictions
+
+
+def convergence_problem(model: GuestModel, config: LinearModelConfig) -> str | None:
+    """Why training ended before the loss converged, or ``None`` when it converged (or
+    cannot tell: no loss computed, or ``tol = 0``, which trains every epoch on purpose).
+
+    Parameters
+    ----------
+    model
+        The label party's trained model: its epoch losses and whether it converged.
+    config
+        The run's settings (``tol``, ``epochs``, ``learning_rate``, ``compute_loss``).
+    """
+    losses = model.losses
+    if not losses or not config.compute_loss:
+        return None
+    if not all(math.isfinite(v) for v in losses) or (len(losses) > 1 and losses[-1] > losses[0]):
+        return (
+            f"the loss rose from {losses[0]:.6g} to {losses[-1]:.6g} over "
+            f"{len(losses)} epochs: learning_rate={config.learning_rate:g} is too high for "
+            "this data; lower it"
+        )
+    if config.tol > 0 and not model.converged and model.epochs_run >= config.epochs:
+        return (
+            f"the loss had not converged after epochs={config.epochs} (it still improved by "
+            f"tol={config.tol:g} or more within n_iter_no_change={config.n_iter_no_change} "
+            "epochs); raise epochs, or learning_rate"
+        )
+    return None
 
 
 class CoordinatedLinearModel(VerticalEstimator):
@@ -43,6 +76,32 @@ class CoordinatedLinearModel(VerticalEstimator):
     def inverse_link(self, u: np.ndarray) -> np.ndarray:
         """The prediction from the federated linear predictor ``u`` (``sigmoid`` for LR)."""
         raise NotImplementedError
+
+    def fit(
+        self,
+        data: VerticalDataset | PartyInput,
+        label_party: str | None = None,
+        y: Any = None,
+        *,
+        labels: Mapping[str, Any] | None = None,
+    ) -> CoordinatedLinearModel:
+        """Train as :meth:`VerticalEstimator.fit` does, then warn, as scikit-learn's solvers
+        do, when the loss had not converged by the last epoch.
+
+        Warns
+        -----
+        ConvergenceWarning
+            When ``epochs`` ran out before the loss stopped improving by ``tol``, or the
+            loss ended higher than it began (too high a ``learning_rate`` diverges).
+        """
+        super().fit(data, label_party, y, labels=labels)
+        problem = convergence_problem(self.guest_model_, self.config)
+        if problem is not None:
+            # imported here: scikit-learn costs ~2 s to import (see not_fitted_error)
+            from sklearn.exceptions import ConvergenceWarning
+
+            warnings.warn(f"{type(self).__name__}: {problem}", ConvergenceWarning, stacklevel=2)
+        return self
 
     @property
     def guest_model_(self) -> GuestModel:
