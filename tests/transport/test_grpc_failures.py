@@ -167,3 +167,44 @@ def test_a_party_whose_coordinator_ends_the_run_stops_waiting(
 
     outcomes = in_threads({"hub": close, "carol": waiting_for(carol, "coordinator")})
     assert "the coordinator ended the run" in str(outcomes["carol"])
+
+
+@pytest.mark.timeout(30)
+def test_an_abort_in_a_horizontal_run_is_dropped_not_relayed_to_every_party(
+    certs: Path,
+) -> None:
+    """A horizontal run's parties answer the round loop and run no protocol a party could
+    abort; the hub relayed any party's abort to every other party (each logged that the run
+    was aborted) and recorded the sender's text as the run's failure."""
+    security = HubSecurity.from_directory(certs, parties=PARTIES)
+    events: list[str] = []
+    with GrpcHub(
+        "127.0.0.1:0",
+        security,
+        heartbeat_interval=0.2,
+        routing=False,
+        on_event=lambda level, message: events.append(message),
+    ) as hub:
+        conns = {
+            name: PartyConnection(
+                hub.address,
+                name,
+                PartyCredentials.from_directory(certs, name),
+                heartbeat_interval=0.2,
+                backoff=FAST,
+            ).start()
+            for name in PARTIES
+        }
+        for conn in conns.values():
+            conn.wait_connected(10)
+        conns["bob"].channel().abort(ConfigError("the run is over, says bob"))
+        deadline = time.monotonic() + 10
+        while not any("dropped message" in m for m in events) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any("dropped message" in m and "from party bob" in m for m in events), events
+        time.sleep(0.5)  # what a relayed abort would take to arrive
+        assert hub.failure is None
+        assert conns["alice"].failure is None and conns["carol"].failure is None
+        assert not any("aborted the run" in m for m in events)
+        for conn in conns.values():
+            conn.close()

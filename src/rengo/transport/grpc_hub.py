@@ -792,6 +792,9 @@ class GrpcHub:
             self._on_reply(session, env)
             return
         if env.key == ABORT:
+            if not self.routing:  # a horizontal run's parties run no protocol a party aborts
+                self._drop(session.name, env)
+                return
             self.fail(session.name, bytes(env.payload[:200]).decode("utf-8", "replace") or "failed")
             return
         check_protocol_key(env.key)
