@@ -229,6 +229,13 @@ def test_identity_groups_merge_members_into_one_player():
     assert tracker.report().players == ("acme", "big")
 
 
+def test_an_unregistered_client_named_like_a_registered_entity_is_refused_not_merged():
+    """The tracker grouped identities itself and merged "big" (registered to no entity) into
+    the entity "big" that "mid" is registered to; the reward functions refuse that posing."""
+    with pytest.raises(ConfigError, match=r"\['big'\] are not registered to an entity"):
+        run_with_tracker("mr", {}, rounds=1, entity_of={"mid": "big"})
+
+
 def test_unknown_method_and_empty_report_are_clear_errors():
     with pytest.raises(ConfigError, match="unknown contribution method"):
         ContributionTracker(lambda p: 0.0, "banzhaf")

@@ -23,47 +23,9 @@ from typing import TypeVar
 from rengo.core.errors import ConfigError
 from rengo.rewards.payouts import Payout, largest_remainder, proportional_payouts
 from rengo.valuation import ShapleyResult, ValueFunction, exact_shapley, leave_one_out
+from rengo.valuation.identity import identity_groups as identity_groups
 
 D = TypeVar("D")
-
-
-def identity_groups(
-    participants: Sequence[str], entity_of: Mapping[str, str]
-) -> dict[str, list[str]]:
-    """Group participants by the legal entity their certificate names (unregistered
-    participants stand alone): entity -> members, both sorted.
-
-    Parameters
-    ----------
-    participants:
-        The identities that took part.
-    entity_of:
-        Identity -> registered legal entity; identities not in it are their own entity.
-
-    Returns
-    -------
-    dict[str, list[str]]
-        Entity -> its member identities, both sorted.
-
-    Raises
-    ------
-    ConfigError
-        An unregistered participant whose name is a registered entity's (standing alone,
-        it would be merged into that entity), or a participant listed twice.
-    """
-    if len(set(participants)) != len(participants):
-        raise ConfigError("identity_groups: a participant is listed twice")
-    entities = {entity_of[p] for p in participants if p in entity_of}
-    posing = sorted(p for p in participants if p not in entity_of and p in entities)
-    if posing:
-        raise ConfigError(
-            f"participant(s) {posing} are not registered to an entity but share a registered "
-            "entity's name; register them (to that entity or their own) or rename the entity"
-        )
-    groups: dict[str, list[str]] = {}
-    for p in participants:
-        groups.setdefault(entity_of.get(p, p), []).append(p)
-    return {e: sorted(m) for e, m in sorted(groups.items())}
 
 
 def grouped_value(value: ValueFunction, groups: Sequence[Sequence[int]]) -> ValueFunction:

@@ -22,6 +22,7 @@ from rengo.core.errors import ConfigError, DataError
 from rengo.core.messages import FitResult, Metrics
 from rengo.core.parameters import Parameters, copy_parameters, num_values
 from rengo.valuation.gtg import GTGConfig, gtg_round_shapley
+from rengo.valuation.identity import identity_groups
 from rengo.valuation.reconstruction import (
     Evaluate,
     RoundUpdates,
@@ -331,7 +332,7 @@ class ContributionTracker:
         """Value the round's updates (per-round methods) and release them."""
         if server_round in self._sum_only:
             ids, reason, _ = self._sum_only.pop(server_round)
-            players = sorted({self.entity_of.get(c, c) for c in ids})
+            players = sorted(identity_groups(ids, self.entity_of))
             gain = float(self.evaluate(new) - self.evaluate(old))
             share = gain / len(players) if players else 0.0
             self._rounds.append(
@@ -434,9 +435,11 @@ class ContributionTracker:
                 tuple(pending.updates),
                 tuple(pending.weights),
             )
-        members: dict[str, list[int]] = {}
-        for i, cid in enumerate(pending.client_ids):
-            members.setdefault(self.entity_of.get(cid, cid), []).append(i)
+        position = {cid: i for i, cid in enumerate(pending.client_ids)}
+        members = {
+            entity: [position[cid] for cid in ids]
+            for entity, ids in identity_groups(pending.client_ids, self.entity_of).items()
+        }
         names = tuple(sorted(members))
         merged = RoundUpdates(
             server_round,
