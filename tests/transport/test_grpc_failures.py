@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rengo.core.errors import ConfigError, PeerFailure
+from rengo.core.errors import ChannelTimeout, ConfigError, PeerFailure
 from rengo.transport.certs import init_certificates
 from rengo.transport.channel import Channel
 from rengo.transport.grpc_hub import GrpcHub
@@ -208,3 +208,29 @@ def test_an_abort_in_a_horizontal_run_is_dropped_not_relayed_to_every_party(
         assert not any("aborted the run" in m for m in events)
         for conn in conns.values():
             conn.close()
+
+
+@pytest.mark.timeout(30)
+def test_a_long_wait_is_told_with_the_message_and_the_peer_it_waits_for(
+    hub: GrpcHub,
+    connections: dict[str, PartyConnection],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A deployed vertical run waits for each message without a time limit; a peer that
+    stopped answering left every role silent. Now each says what it waits for, from whom,
+    after a while and then each time the wait doubles."""
+    monkeypatch.setattr("rengo.transport.channel.STILL_WAITING_AFTER_S", 0.3)
+    events: list[str] = []
+    hub.on_event = lambda level, message: events.append(message)
+    with pytest.raises(ChannelTimeout):
+        hub.channel().recv("alice", "gradient", timeout=1.5)
+    waits = [m for m in events if m.startswith("the coordinator has waited")]
+    assert len(waits) == 3, events  # after 0.3 s, 0.6 s and 1.2 s
+    assert "for 'gradient' from alice" in waits[0]
+    with caplog.at_level("WARNING", logger="rengo"), pytest.raises(ChannelTimeout):
+        connections["bob"].channel().recv("carol", "residual", timeout=1.0)
+    assert any(
+        "party bob has waited" in r.getMessage() and "for 'residual' from carol" in r.getMessage()
+        for r in caplog.records
+    ), caplog.text

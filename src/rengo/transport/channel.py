@@ -32,6 +32,39 @@ from rengo.core.errors import ChannelTimeout, PeerFailure, ProtocolError
 Key = str | tuple[object, ...]
 
 
+STILL_WAITING_AFTER_S = 300.0
+"""Seconds a deployed role waits for one message before it says so (then each time the
+wait doubles): a long silence is a peer computing, or a peer that stopped answering, and the
+operator should see which message from whom it is."""
+
+
+class LongWait:
+    """When a wait for one message has gone on long enough to tell the operator: after
+    :data:`STILL_WAITING_AFTER_S`, then each time the wait doubles."""
+
+    def __init__(self, first: float | None = None) -> None:
+        self.started = time.monotonic()
+        self._next = self.started + (STILL_WAITING_AFTER_S if first is None else first)
+
+    def due(self) -> float | None:
+        """Seconds waited when a notice is due now (at most one per doubling), else None."""
+        now = time.monotonic()
+        if now < self._next:
+            return None
+        self._next = self.started + 2 * (self._next - self.started)
+        return now - self.started
+
+    @staticmethod
+    def notice(who: str, key: str, frm: str, waited: float) -> str:
+        """What a role says when it has waited ``waited`` seconds for ``key`` from ``frm``."""
+        span = f"{waited / 60:.0f} min" if waited >= 60 else f"{waited:.1f} s"
+        return (
+            f"{who} has waited {span} for {key!r} from {frm}: {frm} is "
+            "computing, waiting for another role, or stopped answering (each role logs "
+            "whom it waits for)"
+        )
+
+
 class Channel(Protocol):
     """What a protocol role sees of the network."""
 

@@ -60,7 +60,7 @@ from rengo.core.errors import (
     ProtocolError,
 )
 from rengo.core.roles import COORDINATOR
-from rengo.transport.channel import Key, ScopeMixin
+from rengo.transport.channel import Key, LongWait, ScopeMixin
 from rengo.transport.grpc_frames import (
     DEFAULT_MAX_MESSAGE,
     INLINE_LIMIT,
@@ -649,6 +649,7 @@ class GrpcHub:
     def _take(self, frm: str, key: str, timeout: float | None, check: Callable[[], None]) -> bytes:
         deadline = None if timeout is None else time.monotonic() + timeout
         slot = (frm, key)
+        long_wait = LongWait()
         with self._lock:
             while not self._inbox.get(slot):
                 if self.failure is not None:
@@ -656,6 +657,9 @@ class GrpcHub:
                 self._lock.release()
                 try:
                     check()
+                    waited = long_wait.due()
+                    if waited is not None:
+                        self._event("warning", LongWait.notice("the coordinator", key, frm, waited))
                 finally:
                     self._lock.acquire()
                 remaining = None if deadline is None else deadline - time.monotonic()

@@ -48,7 +48,7 @@ from rengo.core.errors import (
     ProtocolError,
 )
 from rengo.core.roles import COORDINATOR, validate_party_name
-from rengo.transport.channel import Key, ScopeMixin
+from rengo.transport.channel import Key, LongWait, ScopeMixin
 from rengo.transport.grpc_frames import (
     DEFAULT_MAX_MESSAGE,
     PING,
@@ -467,12 +467,16 @@ class PartyConnection:
 
     def _take(self, frm: str, key: str, timeout: float | None, check: Callable[[], None]) -> bytes:
         deadline = None if timeout is None else time.monotonic() + timeout
+        long_wait = LongWait()
         with self._lock:
             while not self._inbox.get((frm, key)):
                 if self.failure is not None:
                     raise self.failure
                 if self._flooded is not None:
                     raise self._flooded
+                waited = long_wait.due()
+                if waited is not None:
+                    log.warning("%s", LongWait.notice(f"party {self.name}", key, frm, waited))
                 if self.error is not None:
                     raise ProtocolError(f"party {self.name} stopped: {self.error}")
                 check()
