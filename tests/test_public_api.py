@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -52,9 +54,22 @@ DEPRECATING_MODULES = [
 API_DOC = Path(__file__).resolve().parents[1] / "docs" / "API.md"
 
 
-def _first_line(obj: object) -> str:
-    doc = inspect.getdoc(obj) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
+_SENTENCE_END = re.compile(r"(?<!e\.g)(?<!i\.e)(?<!\bvs)\.(?=\s|$)")
+
+
+def _summary(obj: object) -> str:
+    """The first sentence of ``obj``'s docstring, however many lines it spans (the first
+    line alone cut sentences short mid-clause); nothing for builtin types such as a
+    ``dict`` alias, whose docstring is Python's."""
+    if isinstance(obj, type | types.GenericAlias) and getattr(obj, "__module__", "") == "builtins":
+        return ""
+    doc = (inspect.getdoc(obj) or "").strip()
+    lines = [line.strip() for line in doc.split("\n\n", 1)[0].splitlines()]
+    paragraph = lines[0] if lines else ""
+    for line in lines[1:]:  # "credit-" + "scoring" is one hyphenated word; " - " a dash
+        paragraph += line if re.search(r"\w-$", paragraph) else " " + line
+    end = _SENTENCE_END.search(paragraph)
+    return paragraph[: end.end()] if end else paragraph
 
 
 def render_api() -> str:
@@ -74,10 +89,10 @@ def render_api() -> str:
     ]
     for area in AREAS:
         module = importlib.import_module(area)
-        lines += [f"## `{area}`", "", _first_line(module), ""]
+        lines += [f"## `{area}`", "", _summary(module), ""]
         for name in sorted(module.__all__):
             obj = getattr(module, name)
-            summary = _first_line(obj) if (inspect.isclass(obj) or callable(obj)) else ""
+            summary = _summary(obj) if (inspect.isclass(obj) or callable(obj)) else ""
             lines.append(f"- `{name}`" + (f": {summary}" if summary else ""))
         lines.append("")
     for module in DEPRECATING_MODULES:
