@@ -51,6 +51,25 @@ def test_epsilon_grows_across_rounds_and_matches_opacus_accountant() -> None:
     assert eps[2] == pytest.approx(reference.get_epsilon(1e-5), rel=1e-9)
 
 
+def test_empty_poisson_batches_are_noised_steps_that_the_accountant_counts() -> None:
+    """With 20 rows in batches of 1 (q = 0.05) a third of the Poisson batches are empty; they
+    were skipped unaccounted, so the reported epsilon was Opacus's for about 67 steps instead
+    of the 100 the mechanism ran (3.50 vs 4.04), and a target epsilon could be overrun."""
+    from opacus.accountants import RDPAccountant
+
+    torch.manual_seed(0)
+    rows = TensorDataset(torch.randn(20, 6), torch.randint(0, 2, (20,)))
+    dp = LocalDP(noise_multiplier=1.0, max_grad_norm=1.0)
+    client = TorchClient(make_mlp(6, 2, (8,)), DataLoader(rows, batch_size=1), lr=0.5, dp=dp)
+    start = get_parameters(client.model)
+    result = client.fit(start, {"local_epochs": 5, "seed": 0})
+    reference = RDPAccountant()
+    reference.history = [(1.0, 1 / 20, 100)]  # every one of 5 x 20 Poisson steps
+    assert result.metrics["dp_epsilon"] == pytest.approx(reference.get_epsilon(1e-5), rel=1e-9)
+    assert all(np.isfinite(p).all() for p in result.parameters)
+    assert np.isfinite(result.metrics["loss"])  # the empty batches' NaN mean loss is left out
+
+
 def test_same_model_on_every_executor() -> None:
     dp = LocalDP(noise_multiplier=1.0)
     serial = simulate(_client_fn(dp), 4, FedAvg(min_fit_clients=4), _init(), 2, seed=3)

@@ -76,10 +76,11 @@ def private_epochs(
         module.train()
         for _ in range(epochs):
             for xb, yb in private_loader:
-                if len(yb) == 0:  # a Poisson batch may be empty: still a (noise-only) step
-                    private_opt.zero_grad(set_to_none=True)
-                    continue
-                if training.batch_transforms:
+                # A Poisson batch may be empty: it is still a step, of noise only, and the
+                # accountant counts it (Opacus's own loop does both; skipping it reported
+                # about (1-q)^n fewer steps, so a lower epsilon than the mechanism spent)
+                empty = len(yb) == 0
+                if training.batch_transforms and not empty:
                     xb, yb = training.transform_batch(xb, yb)
                 private_opt.zero_grad(set_to_none=True)
                 loss = loss_fn(module(xb), yb)
@@ -89,8 +90,9 @@ def private_epochs(
                         apply_corrections(training, trained)
                     private_opt.original_optimizer.step()
                     training.record_step(lr)
-                total_loss += float(loss.detach()) * len(yb)
-                seen += len(yb)
+                if not empty:  # the mean loss of no examples is NaN
+                    total_loss += float(loss.detach()) * len(yb)
+                    seen += len(yb)
     finally:
         module._close()  # remove Opacus's hooks from the client's model
     state[STATE_KEY] = [[float(z), float(q), int(n)] for z, q, n in engine.accountant.history]
