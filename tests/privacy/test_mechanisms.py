@@ -9,10 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from rengo.core.errors import ConfigError
 from rengo.core.options import OptionError
 from rengo.privacy import (
     CentralDP,
+    LocalDP,
     clip_by_l2_norm,
+    epsilon_after,
     l2_norm,
     next_clip_norm,
     noised_mean,
@@ -148,3 +151,34 @@ def test_central_dp_options_name_what_is_wrong(options: dict[str, object], name:
     with pytest.raises(OptionError) as info:
         CentralDP(**options)  # type: ignore[arg-type]
     assert info.value.option == name
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    ("config", "options", "name"),
+    [
+        (CentralDP, {"target_epsilon": NAN}, "target_epsilon"),  # NaN turned the budget off
+        (CentralDP, {"clip_norm": INF}, "clip_norm"),
+        (CentralDP, {"noise_multiplier": INF}, "noise_multiplier"),
+        (CentralDP, {"clip_learning_rate": INF}, "clip_learning_rate"),
+        (CentralDP, {"clipped_count_stddev": NAN}, "clipped_count_stddev"),
+        (LocalDP, {"target_epsilon": NAN}, "target_epsilon"),
+        (LocalDP, {"max_grad_norm": INF}, "max_grad_norm"),
+    ],
+)
+def test_nan_and_infinite_privacy_settings_are_refused_from_python_too(
+    config: type, options: dict[str, float], name: str
+) -> None:
+    """A job file refused them; the Python API took a NaN budget as no budget at all."""
+    with pytest.raises(OptionError, match="must be a finite number") as info:
+        config(**options)
+    assert info.value.option == name
+
+
+@pytest.mark.parametrize("rounds", [2.5, True, NAN])
+def test_epsilon_after_takes_whole_rounds_only(rounds: object) -> None:
+    with pytest.raises(ConfigError, match="rounds must be a whole number"):
+        epsilon_after(rounds, 1.0, 1e-5)  # type: ignore[arg-type]
+    assert epsilon_after(np.int64(3), 1.0, 1e-5) == epsilon_after(3, 1.0, 1e-5)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -132,8 +133,8 @@ def epsilon_after(
     ConfigError
         For an unknown accountant or out-of-range settings.
     """
-    if rounds < 0:
-        raise ConfigError(f"rounds must be >= 0, got {rounds}")
+    if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 0:
+        raise ConfigError(f"rounds must be a whole number >= 0, got {rounds!r}")
     if not 0.0 < delta < 1.0:
         raise ConfigError(f"delta must be in (0, 1), got {delta}")
     if accountant not in ACCOUNTANTS:

@@ -13,15 +13,26 @@ all read these two classes (:mod:`rengo.core.options`); defaults live here and n
 
 from __future__ import annotations
 
+import math
 import warnings
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 
 from rengo.core.options import OptionError, option
 from rengo.privacy.accountant import ACCOUNTANTS
 
 DP_KINDS: tuple[str, ...] = ("none", "central", "local")
 """Values of a job file's ``[privacy] dp``."""
+
+
+def require_finite(settings: Any) -> None:
+    """An :class:`OptionError` for the first float setting that is NaN or infinite: NaN
+    compares false with every bound (a NaN budget turned the budget off), and an infinite
+    clip norm or multiplier voids the guarantee the accountant reports."""
+    for spec in fields(settings):
+        value = getattr(settings, spec.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise OptionError(spec.name, f"must be a finite number, got {value}")
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,7 @@ class CentralDP:
     )
 
     def __post_init__(self) -> None:
+        require_finite(self)
         positive = ("noise_multiplier", "clip_norm", "clip_learning_rate")
         for name in positive:
             if not getattr(self, name) > 0:
@@ -137,6 +149,7 @@ class LocalDP:
     )
 
     def __post_init__(self) -> None:
+        require_finite(self)
         for name in ("noise_multiplier", "max_grad_norm"):
             if not getattr(self, name) > 0:
                 raise OptionError(name, f"must be > 0, got {getattr(self, name)}")
