@@ -3,8 +3,10 @@ beyond it."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import ssl
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 pytest.importorskip("uvicorn", reason="the dashboard needs the ui extra: pip install 'rengo[ui]'")
 
 from rengo.core.errors import ConfigError
-from rengo.transport.certs import init_certificates, party_paths
+from rengo.transport.certs import init_certificates, party_paths, revoke_party
 from rengo.ui import DashboardServer, TlsFiles
 from tests.ui.conftest import Recorded
 
@@ -72,6 +74,40 @@ def test_mutual_tls_admits_only_certificates_from_the_federation_ca(
         foreign.load_cert_chain(*map(str, party_paths(stranger, "operator")))
         with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
             _get(ui.url + "api/runs", context=foreign)
+
+
+def test_a_revoked_certificate_is_refused_and_an_open_view_is_closed(
+    recorded: Recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rengo certs revoke` says a coordinator started from the folder refuses the party; the
+    dashboard started from the same folder let the revoked certificate read every run."""
+    monkeypatch.setattr("rengo.ui.revoked_viewers.SWEEP_INTERVAL_S", 0.1)
+    certs = tmp_path / "certs"
+    init_certificates(certs, ["alice", "bob"])
+    revoke_party(certs, "bob")
+
+    def context(name: str) -> ssl.SSLContext:
+        trusted = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+        trusted.load_cert_chain(*map(str, party_paths(certs, name)))
+        return trusted
+
+    with DashboardServer(recorded.path, "127.0.0.1:0", tls=TlsFiles.from_certs_dir(certs)) as ui:
+        with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+            _get(ui.url + "api/runs", context=context("bob"))
+        assert ui.port is not None
+        view = http.client.HTTPSConnection("127.0.0.1", ui.port, context=context("alice"))
+        view.request("GET", "/api/health")
+        response = view.getresponse()
+        assert response.status == 200
+        response.read()  # the connection stays open for the next request, as a page's does
+        revoke_party(certs, "alice")
+        time.sleep(1.0)  # a few sweeps
+        with pytest.raises((ssl.SSLError, ConnectionError, http.client.HTTPException)):
+            view.request("GET", "/api/runs")
+            view.getresponse()
+        view.close()
+        with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+            _get(ui.url + "api/runs", context=context("alice"))
 
 
 def test_a_missing_store_is_a_clear_error(tmp_path: Path) -> None:

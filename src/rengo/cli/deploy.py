@@ -65,8 +65,8 @@ def certs_revoke(
 ) -> None:
     """Revoke a party's certificate; a coordinator started from DIR refuses it and drops the party.
 
-    The coordinator re-reads DIR/revoked.crl when it changes; `rengo certs add DIR NAME`
-    issues the party a new certificate.
+    The coordinator and a dashboard started with --certs DIR re-read DIR/revoked.crl when it
+    changes; `rengo certs add DIR NAME` issues the party a new certificate.
     """
     from rengo.transport.certs import REVOKED_FILE, revoke_party
 

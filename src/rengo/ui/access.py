@@ -87,12 +87,23 @@ class TlsFiles:
     certfile: Path
     keyfile: Path
     client_ca: Path
+    revocations: Path | None = None
+    """The CA's revocation list (``revoked.crl``; it may not exist yet): certificates it
+    lists are refused, as the coordinator refuses them."""
 
     @classmethod
     def from_certs_dir(cls, directory: str | os.PathLike[str]) -> TlsFiles:
-        """The coordinator's pair and the CA from a folder made by ``rengo certs init``."""
+        """The coordinator's pair, the CA and its revocation list from a folder made by
+        ``rengo certs init``."""
+        from rengo.transport.certs import REVOKED_FILE
+
         root = Path(directory)
-        files = cls(root / "coordinator.pem", root / "coordinator.key", root / "ca.pem")
+        files = cls(
+            root / "coordinator.pem",
+            root / "coordinator.key",
+            root / "ca.pem",
+            root / REVOKED_FILE,
+        )
         missing = [
             str(p) for p in (files.certfile, files.keyfile, files.client_ca) if not p.is_file()
         ]

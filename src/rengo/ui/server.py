@@ -14,6 +14,7 @@ from typing import Any
 from rengo.core.errors import ConfigError
 from rengo.ui.access import Listen, TlsFiles, check_exposure, parse_listen
 from rengo.ui.app import create_app
+from rengo.ui.revoked_viewers import RevokedViewerGuard, http_protocol
 
 log = logging.getLogger("rengo.ui")
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
@@ -55,6 +56,13 @@ class DashboardServer:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None
+        self._guard: RevokedViewerGuard | None = None
+        if tls is not None and tls.revocations is not None:
+            from rengo.transport.revocation import RevocationList
+
+            # a list that cannot be verified is an error now, as for the coordinator
+            revocations = RevocationList(tls.revocations, tls.client_ca.read_bytes())
+            self._guard = RevokedViewerGuard(revocations)
 
     def _uvicorn(self) -> Any:
         import uvicorn
@@ -67,6 +75,9 @@ class DashboardServer:
                 "ssl_ca_certs": str(self.tls.client_ca),
                 "ssl_cert_reqs": ssl.CERT_REQUIRED,
             }
+        if self._guard is not None:
+            options["http"] = self._guard.protocol(http_protocol())
+            self._guard.start()
         config = uvicorn.Config(
             self.app,
             host=self.listen.host,
@@ -130,6 +141,8 @@ class DashboardServer:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if self._guard is not None:
+            self._guard.stop()
 
     def __enter__(self) -> DashboardServer:
         self.start()
