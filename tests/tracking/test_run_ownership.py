@@ -178,6 +178,27 @@ def test_an_empty_store_file_is_refused_and_left_as_it_is(tmp_path: Path) -> Non
     assert path.stat().st_size == 0
 
 
+@pytest.mark.parametrize("tables", [["users"], ["runs"]])
+def test_another_applications_database_is_refused_and_left_as_it_is(
+    tmp_path: Path, tables: list[str]
+) -> None:
+    """`rengo runs list --store app.db` wrote rengo's ten tables into another application's
+    SQLite file and switched it to WAL; one with its own `runs` table got a raw traceback."""
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as conn:
+        for table in tables:
+            conn.execute(f"CREATE TABLE {table} (id INTEGER, what TEXT)")
+            conn.execute(f"INSERT INTO {table} VALUES (1, 'payroll')")
+    conn.close()
+    before = path.read_bytes()
+    for read_only in (False, True):
+        with pytest.raises(ConfigError, match="is not a rengo run store") as info:
+            RunStore(path, read_only=read_only)
+        assert str(path) in str(info.value) and tables[0] in str(info.value)
+    assert path.read_bytes() == before
+    assert not path.with_name("app.db-wal").exists()
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_a_damaged_store_names_the_file_and_how_to_recover(tmp_path: Path, damage: str) -> None:
     path = tmp_path / "runs.db"

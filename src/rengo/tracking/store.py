@@ -206,6 +206,33 @@ def _refuse_empty_file(path: Path) -> None:
         )
 
 
+def _refuse_foreign_database(conn: sqlite3.Connection, path: Path) -> None:
+    """A SQLite file with tables but no rengo schema belongs to something else: opening it as
+    a store would add rengo's tables to it and switch its journal (even for a read command).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and the tables it holds; nothing was changed.
+    """
+    if stored_version(conn) > 0:
+        return
+    tables = [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY name"
+        )
+    ]
+    if tables:
+        shown = ", ".join(tables[:8]) + (f" and {len(tables) - 8} more" if len(tables) > 8 else "")
+        raise ConfigError(
+            f"{path} is not a rengo run store: it is a SQLite database of something else "
+            f"(tables {shown}); nothing was changed. Point --store or $RENGO_STORE at a run "
+            "store, or at a new file"
+        )
+
+
 def _connect_read_only(path: os.PathLike[str]) -> sqlite3.Connection:
     """A read-only connection (SQLite URI ``mode=ro``) to an existing store.
 
@@ -230,9 +257,13 @@ def _connect_read_only(path: os.PathLike[str]) -> sqlite3.Connection:
     try:
         conn.execute("PRAGMA query_only = ON")
         found = stored_version(conn)
+        _refuse_foreign_database(conn, file)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise corrupt_store_error(file, exc) from None
+    except ConfigError:
+        conn.close()
+        raise
     if found > SCHEMA_VERSION:
         conn.close()
         raise ConfigError(
@@ -309,6 +340,7 @@ class RunStore:
             check_same_thread=False,
         )
         try:
+            _refuse_foreign_database(conn, self.path)  # before anything writes to it
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
