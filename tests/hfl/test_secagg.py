@@ -42,6 +42,7 @@ from rengo.hfl.secagg.protocol import (
 )
 from rengo.hfl.simulation import make_pool
 from rengo.hfl.workflow import default_checks, sees_each_update
+from rengo.privacy import CentralDP
 from rengo.transport.pool import ClientPool, Reply, Request
 
 INIT = [np.zeros((4, 3)), np.zeros(3)]
@@ -633,3 +634,60 @@ def test_a_dp_clients_quantised_update_stays_within_the_clip_norm(
     unshrunk, _ = _quantise_update(reference, trained, 1.0, quantisation, 1, np.dtype(np.uint32))
     rounded = unshrunk[:size] / quantisation.scale - clip
     assert np.linalg.norm(rounded - update) <= np.sqrt(size) * clip / quantisation.top + 1e-9
+
+
+class InflateMaskedInput(SecAggMod):
+    """The secagg mod, installed in its place: client "0" adds ``amount`` (0: half the ring)
+    to entry ``index`` of its masked vector, mod the ring - an input no honest client sends."""
+
+    def __init__(self, index: int, amount: int) -> None:
+        self.index, self.amount = index, amount
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        reply = super().__call__(call, call_next)
+        if call.key == MASKED_INPUT and call.client_id == "0":
+            masked = reply["masked"].copy()
+            bits = int(call.message["ring_bits"])
+            amount = self.amount or 1 << (bits - 1)
+            masked[self.index] = (int(masked[self.index]) + amount) & ((1 << bits) - 1)
+            reply["masked"] = masked
+        return reply
+
+
+@pytest.mark.parametrize(
+    ("strategy", "index", "amount", "named"),
+    [
+        (FedAvg(min_fit_clients=N), 0, 1 << 30, "a coordinate is"),
+        (
+            DifferentialPrivacy(
+                FedAvg(min_fit_clients=N),
+                CentralDP(noise_multiplier=1e-9, clip_norm=1.0, clip_at="client"),
+            ),
+            0,
+            0,
+            "a coordinate is",
+        ),
+        (
+            DifferentialPrivacy(
+                FedAvg(min_fit_clients=N),
+                CentralDP(noise_multiplier=1e-9, clip_norm=1.0, clip_at="client"),
+            ),
+            -2,  # the unclipped bits (adaptive clipping's count)
+            10**6,
+            "unclipped count",
+        ),
+    ],
+    ids=["fedavg-coordinate", "dp-coordinate", "dp-unclipped-count"],
+)
+def test_an_unmasked_sum_no_honest_inputs_can_make_fails_the_round_by_name(
+    logistic_client_fn: Any, strategy: Any, index: int, amount: int, named: str
+) -> None:
+    """Such sums were decoded silently: one client moved a coordinate of the mean by 8,700
+    (under DP past the sensitivity the accountant assumes), or ended the run with a bare
+    ValueError from adaptive clipping."""
+    with pytest.raises(RoundFailure, match=f"{named}.*a client sent a malformed input"):
+        simulate(
+            logistic_client_fn, N, strategy, INIT, 1, seed=3,
+            workflow=SecAggPlus(quantisation_bits=16, clip_range=1.0),
+            client_mods=[InflateMaskedInput(index, amount)],
+        )  # fmt: skip

@@ -561,6 +561,9 @@ class SecAggPlus:
                 fit_round, report, f"the unmasked example count {multiplier} is impossible "
                 "(a client sent a malformed input)"
             )  # fmt: skip
+        problem = self._impossible_sum(mode, total, size, count, multiplier, quantisation)
+        if problem is not None:
+            raise self._failure(fit_round, report, f"{problem} (a client sent a malformed input)")
         sums = dequantise_sum(total[:size], multiplier, quantisation)
         report.clipped_fraction = clipped / max(1, count * size)
         report.rounding_error = float(multiplier / (2.0 * quantisation.scale))
@@ -586,6 +589,42 @@ class SecAggPlus:
         acc.add_sum([np.asarray(s, np.float64) for s in model_sums], float(multiplier), count)
         acc.num_examples += multiplier
         return acc
+
+    @staticmethod
+    def _impossible_sum(
+        mode: str,
+        total: np.ndarray,
+        size: int,
+        count: int,
+        multiplier: int,
+        quantisation: Quantisation,
+    ) -> str | None:
+        """What in the unmasked sum no ``count`` honest inputs can add up to, or None.
+
+        Every honest coordinate is ``m_i q(x_i)`` with ``q`` in ``[0, levels - 1]``, so the
+        sum's lie in ``[0, multiplier (levels - 1)]``; each client adds at most ``size``
+        clipped coordinates, one unclipped bit and a weight of at most ``WEIGHT_SCALE``. An
+        input outside these was crafted: decoding it would move the model (under DP, past
+        the sensitivity the accountant assumes) with no error.
+        """
+        most = multiplier * quantisation.top
+        largest = int(total[:size].max()) if size else 0
+        if largest > most:
+            return (
+                f"the unmasked sum is impossible: a coordinate is {largest}, above {most}, "
+                f"the most {count} clients' quantised updates add up to"
+            )
+        _, clipped, unclipped, weight = (int(x) for x in total[size:])
+        bounds = [("clipped", clipped, count * size)]
+        if mode == MODE_DP:
+            bounds += [("unclipped", unclipped, count), ("weight", weight, count * WEIGHT_SCALE)]
+        for name, value, limit in bounds:
+            if value > limit:
+                return (
+                    f"the unmasked {name} count {value} is impossible (at most {limit} from "
+                    f"{count} clients)"
+                )
+        return None
 
     @staticmethod
     def _note_dropped(
