@@ -14,6 +14,7 @@ from rengo.core.options import OptionError
 from rengo.privacy import (
     CentralDP,
     LocalDP,
+    calibrate_noise_multiplier,
     clip_by_l2_norm,
     epsilon_after,
     l2_norm,
@@ -175,6 +176,12 @@ def test_nan_and_infinite_privacy_settings_are_refused_from_python_too(
     with pytest.raises(OptionError, match="must be a finite number") as info:
         config(**options)
     assert info.value.option == name
+
+
+@pytest.mark.parametrize("target", [INF, NAN, 0.0])
+def test_calibration_needs_a_finite_positive_target(target: float) -> None:
+    with pytest.raises(ConfigError, match="target_epsilon must be finite and > 0"):
+        calibrate_noise_multiplier(target, 1e-5, 10)
 
 
 @pytest.mark.parametrize("rounds", [2.5, True, NAN])

@@ -210,8 +210,11 @@ def calibrate_noise_multiplier(
     ConfigError
         For out-of-range settings.
     """
-    if not target_epsilon > 0 or rounds < 1:
-        raise ConfigError("target_epsilon must be > 0 and rounds >= 1")
+    if not (0 < target_epsilon < math.inf) or rounds < 1:
+        raise ConfigError(
+            f"target_epsilon must be finite and > 0 and rounds >= 1, got {target_epsilon!r} "
+            f"and {rounds!r}"
+        )
     _check(1.0, sampling_rate)
     dpa = _dp_accounting()
 
