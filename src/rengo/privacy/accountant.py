@@ -15,9 +15,13 @@ is ``1e-4``); the bound it returns stays pessimistic (an upper bound on the true
 whatever the step. Large epsilons make that grid huge and slow (seconds per round), so the
 step here grows with the epsilon RDP bounds: ``1e-4`` times the smallest power of two at or
 above ``max(1, eps_rdp)``, i.e. between 1 and 2 times ``1e-4 * max(1, eps_rdp)``. The bound
-moves by a few grid steps, at most a few 1e-4 relative. On the settings in the tests it
-agrees with the default grid to 1e-4 relative (9.7e-5 at worst, at Abadi et al.'s MNIST
-sampling rate, against 3e-6 for the unrounded step ``1e-4 * max(1, eps_rdp)``). Powers of
+moves by a few grid steps, up to about 2e-3 relative over thousands of rounds, and always
+upwards. On the settings in the tests it agrees with the default grid to 1e-4 relative (9.7e-5
+at worst, at Abadi et al.'s MNIST sampling rate, against 3e-6 for the unrounded step
+``1e-4 * max(1, eps_rdp)``); an outside sweep (``z`` 0.3-5, ``q`` 0.001-1, up to 10,000
+rounds) found it at or above ``dp-accounting``'s default-grid epsilon in every case, by more
+than 1e-3 relative in 8 of 152 (at most 1.7e-3: 36.064 against 36.004 at ``z = 2``,
+``q = 0.1``, 10,000 rounds), and equal to ``PLDAccountant`` given the same step in all. Powers of
 two keep a run's steps few (at most 11 up to ``PLD_MAX_EPSILON``), so that
 :class:`PrivacyAccountant` can reuse one round's PLD per step.
 
