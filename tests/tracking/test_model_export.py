@@ -4,6 +4,7 @@ named as the job's model names them, and load into that PyTorch module."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -305,6 +306,47 @@ def test_a_standardised_horizontal_jobs_export_hands_over_its_input_scaling(
         np.testing.assert_array_equal(inputs["scale"], scaler.scale)
     iris = load_dataset("iris")
     assert not np.allclose(scaler.mean, 0) and iris.num_features == len(scaler.mean)
+
+
+def test_an_export_keeps_existing_files_and_says_so_in_one_line(tmp_path: Path) -> None:
+    """Export replaced a user's files without asking, wrote ``models.npz`` beside an
+    existing folder ``models`` instead of inside it, and answered an unwritable target or a
+    folder named like a file (``v1.2``) with a 40-line traceback."""
+    job_path = tmp_path / "job.toml"
+    job_path.write_text(JOB.format(model="logistic"))
+    store = tmp_path / "runs.db"
+    runner = CliRunner(env={"COLUMNS": "300"})
+    ran = runner.invoke(app, ["run", str(job_path), "--store", str(store), "--no-progress"])
+    assert ran.exit_code == 0, ran.output
+    with RunStore(store) as s:
+        (run,) = s.list_runs()
+        recorded = s.get_run(run.run_id).config["job_file"]
+    assert recorded == str(job_path.resolve())  # not relative to wherever the run started
+
+    def export(out: Path, *extra: str) -> Any:
+        return runner.invoke(
+            app, ["runs", "export", run.run_id, "--store", str(store), "--out", str(out), *extra]
+        )
+
+    precious = tmp_path / "precious.npz"
+    precious.write_bytes(b"the user's own data")
+    refused = export(precious)
+    assert refused.exit_code == 2 and "already exists; give --overwrite" in refused.output
+    assert precious.read_bytes() == b"the user's own data"
+    assert not (tmp_path / "precious.npz.inputs.npz").exists()  # nothing written at all
+    assert export(precious, "--overwrite").exit_code == 0
+    with np.load(precious) as model:
+        assert "weight" in model
+    folder = tmp_path / "v1.2"
+    folder.mkdir()
+    into = export(folder)
+    assert into.exit_code == 0, into.output
+    assert (folder / f"{run.run_id}.npz").is_file() and not (tmp_path / "v1.npz").exists()
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where a folder should be")
+    nowhere = export(blocked / "model.npz")
+    assert nowhere.exit_code == 2 and "cannot write to" in nowhere.output
+    assert "Traceback" not in nowhere.output
 
 
 def test_every_path_that_runs_a_job_records_its_input_scaling_and_runs_show_shortens_it(

@@ -300,7 +300,9 @@ def coordinator(
                 seed=spec.job.seed,
                 store=run_store,
                 run_name=spec.job.name,
-                run_config=built.run_config({"job_file": str(job), "model": spec.model.type}),
+                run_config=built.run_config(
+                    {"job_file": str(job.resolve()), "model": spec.model.type}
+                ),
                 resume=resume,
                 on_listening=listening,
                 checks=spec.result_checks,

@@ -71,7 +71,7 @@ def run_job(
             run_name=spec.job.name,
             run_config=job.run_config(
                 {
-                    "job_file": str(job_path),
+                    "job_file": str(job_path.resolve()),  # export finds it from anywhere
                     "dataset": spec.data.dataset,
                     "model": spec.model.type,
                     **({"overrides": list(overrides)} if overrides else {}),

@@ -7,6 +7,7 @@ Registered on ``runs_app`` by :mod:`rengo.cli.runs`.
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -99,15 +100,20 @@ def export(
     ] = None,
     store: StoreOption = None,
     job: JobOption = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace files already there (else refuse, writing nothing).")
+    ] = False,
 ) -> None:
     """Write a run's trained model as a PyTorch state_dict (.pt) or numpy .npz.
 
-    A horizontal model is one file; a simulated vertical model one file per party (a
-    deployed one's parts never leave the parties, so its store has none).
+    A horizontal model is one file (an existing folder given as --out gets RUN.npz inside);
+    a simulated vertical model one file per party (a deployed one's parts never leave the
+    parties, so its store has none). Existing files are kept unless --overwrite.
     """
     from rengo.tracking.model_export import (
         FORMATS,
         input_scaling,
+        input_scaling_file,
         load_model,
         load_vertical_parts,
         named_parameters,
@@ -124,8 +130,12 @@ def export(
             if round is not None:
                 raise ConfigError("a vertical run stores its parts once, after training")
             parts = load_vertical_parts(s, run.run_id)
-            out.mkdir(parents=True, exist_ok=True)
-            for party, state in sorted(parts.state_dicts().items()):
+            states = parts.state_dicts()
+            files = [out / f"{party}{suffix}" for party in states]
+            files += [input_scaling_file(out / f"{party}{suffix}") for party in parts.scalers]
+            _refuse_to_replace(files, overwrite)
+            _writable_folder(out)
+            for party, state in sorted(states.items()):
                 path = write_model(state, out / f"{party}{suffix}", format)
                 shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in state.items())
                 console.print(f"wrote {path} ({shapes})")
@@ -148,15 +158,43 @@ def export(
             if namer is not None
             else named_parameters(snapshot.parameters)
         )
-        target = out if out.suffix else out.with_suffix(suffix)
+        if out.is_dir():
+            target = out / f"{run.run_id}{suffix}"
+        else:
+            target = out if out.suffix else out.with_suffix(suffix)
+        scaling = input_scaling(run.config)
+        _refuse_to_replace([target] + ([input_scaling_file(target)] if scaling else []), overwrite)
+        _writable_folder(target.parent)
         path = write_model(state, target, format)
         console.print(
             f"wrote {path}: the model after round {snapshot.round} of run {run.run_id}, "
             f"{len(state)} tensors ({source})"
         )
-        scaling = input_scaling(run.config)
         if scaling is not None:
             console.print(
                 f"wrote {write_input_scaling(path, scaling)}: the model was trained on "
                 "standardised features; score raw rows as (X - mean) / scale"
             )
+
+
+def _refuse_to_replace(paths: list[Path], overwrite: bool) -> None:
+    """A ``ConfigError`` naming the files an export would replace, unless ``overwrite``."""
+    there = [str(p) for p in paths if p.exists()]
+    if there and not overwrite:
+        raise ConfigError(
+            f"{', '.join(there)} already exist{'s' if len(there) == 1 else ''}; give "
+            "--overwrite to replace, or another --out (nothing was written)"
+        )
+    folders = [str(p) for p in paths if p.is_dir()]
+    if folders:
+        raise ConfigError(f"{', '.join(folders)} is a folder, not a file (nothing was written)")
+
+
+def _writable_folder(folder: Path) -> None:
+    """Make ``folder`` (and its parents), or a ``ConfigError`` saying why it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot write to {folder}: {exc.strerror or exc}") from exc
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise ConfigError(f"cannot write to {folder}: not a writable folder")

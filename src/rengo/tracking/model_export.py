@@ -133,11 +133,16 @@ def input_scaling(config: Mapping[str, Any]) -> Standardization | None:
     return Standardization(mean=mean, scale=scale)
 
 
+def input_scaling_file(model_path: Path) -> Path:
+    """Where a model's input scaling goes beside it: ``<model>.inputs.npz``."""
+    return model_path.with_name(model_path.name + ".inputs.npz")
+
+
 def write_input_scaling(model_path: Path, scaler: Standardization) -> Path:
     """Write the ``(X - mean) / scale`` a model's inputs need beside the model file:
     ``<model>.inputs.npz`` with arrays ``mean`` and ``scale`` (the model file itself stays
     loadable as it is, e.g. by ``load_state_dict``)."""
-    target = model_path.with_name(model_path.name + ".inputs.npz")
+    target = input_scaling_file(model_path)
     with target.open("wb") as handle:
         np.savez(handle, mean=np.asarray(scaler.mean), scale=np.asarray(scaler.scale))
     return target
