@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,6 +81,69 @@ def test_token_is_required_and_accepted_three_ways(recorded: Recorded) -> None:
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
         client.cookies.set("rengo_ui_token", TOKEN)
         assert client.get("/api/runs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "token", ["correct horse battery staple", "abcdefgh;ijklmnop", "pässwörd-1234567890"]
+)
+def test_a_token_a_browser_cannot_carry_is_refused_at_start(token: str) -> None:
+    """Such tokens were accepted, then every browser login failed: the cookie value broke
+    on the space or ';', and a non-ASCII token made the redirect answer 500."""
+    with pytest.raises(ConfigError, match="may hold only ASCII letters, digits"):
+        check_exposure(parse_listen("0.0.0.0:8080"), token, None)
+
+
+def _login_redirect(app: Any, path: str) -> tuple[int, str]:
+    """The status and Location a raw request for ``path?token=TOKEN`` gets (a browser sends
+    paths a test client would normalise first)."""
+    started: dict[str, Any] = {}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            started.update(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "root_path": "",
+        "query_string": f"token={TOKEN}".encode(),
+        "headers": [(b"host", b"127.0.0.1:8080")],
+    }
+    asyncio.run(app(scope, receive, send))
+    headers = dict(started["headers"])
+    return started["status"], headers[b"location"].decode("latin-1")
+
+
+def test_the_login_redirect_stays_on_this_server_and_survives_any_path(
+    recorded: Recorded,
+) -> None:
+    """The redirect sent the raw path back: ``//evil.example/x`` left for another site, a
+    non-Latin-1 path answered 500 and a CR/LF one broke the response."""
+    app = create_app(recorded.path, token=TOKEN)
+    assert _login_redirect(app, "//evil.example/x") == (303, "/evil.example/x")
+    assert _login_redirect(app, "/\u20ac") == (303, "/%E2%82%AC")
+    assert _login_redirect(app, "/a\r\nSet-Cookie: x=1") == (303, "/a%0D%0ASet-Cookie%3A%20x%3D1")
+
+
+def test_head_is_answered_where_get_is(recorded: Recorded) -> None:
+    with TestClient(create_app(recorded.path)) as client:
+        for path in ("/", "/api/health", "/api/runs", "/static/app.js"):
+            got, head = client.get(path), client.head(path)
+            assert head.status_code == 200 == got.status_code, path
+            assert (
+                head.content == b"" and head.headers["content-type"] == got.headers["content-type"]
+            )
+
+
+def test_errors_name_the_store_by_its_file_name_only(recorded: Recorded) -> None:
+    with TestClient(create_app(recorded.path)) as client:
+        detail = client.get("/api/runs/nope").json()["detail"]
+    assert "no run with id" in detail and recorded.path.name in detail
+    assert str(recorded.path.parent) not in detail
 
 
 def test_foreign_host_header_is_refused_without_a_token(recorded: Recorded) -> None:

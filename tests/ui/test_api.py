@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -236,3 +237,14 @@ def test_metric_values_survive_as_floats(client: TestClient, recorded: Recorded)
     rounds = client.get(f"/api/runs/{recorded.alpha}").json()["rounds"]
     assert [r["metrics"]["central_accuracy"] for r in rounds] == ACCURACY
     assert math.isclose(rounds[1]["metrics"]["central_loss"], LOSS[1])
+
+
+def test_a_non_finite_setting_reads_as_it_was_set_not_as_empty(tmp_path: Path) -> None:
+    """A run configured with lr = nan showed ``lr null``, like a setting left empty, where
+    `rengo runs show` says nan."""
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = store.start_run("hfl", {"lr": math.nan, "cap": math.inf, "nested": [-math.inf]})
+        store.finish_run(run_id, "completed")
+    with TestClient(create_app(tmp_path / "runs.db")) as client:
+        config = client.get(f"/api/runs/{run_id}").json()["run"]["config"]
+    assert config == {"lr": "nan", "cap": "inf", "nested": ["-inf"]}

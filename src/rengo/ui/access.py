@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ DEFAULT_PORT = 8080
 TOKEN_ENV = "RENGO_UI_TOKEN"
 """Environment variable the CLI reads a token from (keeps it out of ``ps`` listings)."""
 MIN_TOKEN_CHARS = 16
+TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9._~-]+")
+"""What a dashboard token may hold: what a cookie value and an address carry unchanged."""
 
 
 @dataclass(frozen=True)
@@ -122,10 +125,16 @@ def check_exposure(listen: Listen, token: str | None, tls: TlsFiles | None) -> N
     ConfigError
         A non-loopback address with neither, or a token too short to be a secret.
     """
+    make_one = "make one with `python -c 'import secrets; print(secrets.token_urlsafe(24))'`"
     if token is not None and len(token) < MIN_TOKEN_CHARS:
         raise ConfigError(
-            f"the dashboard token must have at least {MIN_TOKEN_CHARS} characters; "
-            f"make one with `python -c 'import secrets; print(secrets.token_urlsafe(24))'`"
+            f"the dashboard token must have at least {MIN_TOKEN_CHARS} characters; {make_one}"
+        )
+    if token is not None and not TOKEN_CHARACTERS.fullmatch(token):
+        # a browser carries the token in a cookie and an address: a space, ';', a quote or
+        # a non-ASCII letter did not survive either, so such a token could never log in
+        raise ConfigError(
+            f"the dashboard token may hold only ASCII letters, digits and . _ ~ -; {make_one}"
         )
     if listen.loopback or token is not None or tls is not None:
         return

@@ -36,8 +36,11 @@ STREAM_MAX_S = 600.0
 so a forgotten tab never pins a server thread forever."""
 
 
-def _error(status: int, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=status)
+def _error(status: int, exc: Exception, store_path: Path) -> JSONResponse:
+    """The error's message for a remote viewer: the store named by its file name only
+    (the server's folders are none of the viewer's business)."""
+    detail = str(exc).replace(str(store_path), store_path.name)
+    return JSONResponse({"detail": detail}, status_code=status)
 
 
 def build_api(store_path: str | os.PathLike[str], *, poll_interval_s: float = 0.25) -> FastAPI:
@@ -66,15 +69,15 @@ def build_api(store_path: str | os.PathLike[str], *, poll_interval_s: float = 0.
 
     @api.exception_handler(UnknownRunError)
     async def unknown_run(_: Request, exc: UnknownRunError) -> JSONResponse:
-        return _error(404, exc)
+        return _error(404, exc, store.path)
 
     @api.exception_handler(ConfigError)
     async def bad_request(_: Request, exc: ConfigError) -> JSONResponse:
-        return _error(400, exc)
+        return _error(400, exc, store.path)
 
     @api.exception_handler(DataError)
     async def bad_data(_: Request, exc: DataError) -> JSONResponse:
-        return _error(422, exc)
+        return _error(422, exc, store.path)
 
     @api.get("/", include_in_schema=False)
     def index() -> FileResponse:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from rengo.ui.access import token_matches
 
@@ -73,7 +73,8 @@ class ReadOnlyGuard:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Refuse any HTTP method that could change state (405)."""
+        """Refuse any HTTP method that could change state (405); answer HEAD as GET
+        without the body (the routes are declared for GET only)."""
         if scope["type"] == "http" and scope["method"] not in READ_METHODS:
             await _reply(
                 send,
@@ -81,6 +82,20 @@ class ReadOnlyGuard:
                 {"detail": "the rengo dashboard is read-only: only GET and HEAD are served"},
                 [(b"allow", b"GET, HEAD")],
             )
+            return
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            body_sent = False
+
+            async def headers_only(message: Message) -> None:
+                nonlocal body_sent
+                if message["type"] == "http.response.body":
+                    if body_sent:
+                        return
+                    body_sent = True
+                    message = {**message, "body": b"", "more_body": False}
+                await send(message)
+
+            await self.app({**scope, "method": "GET"}, receive, headers_only)
             return
         await self.app(scope, receive, send)
 
@@ -113,7 +128,10 @@ class TokenGuard:
         offered_query = next((v for k, v in query if k == "token"), None)
         if token_matches(offered_query, self.token):
             rest = urlencode([(k, v) for k, v in query if k != "token"])
-            location = scope.get("root_path", "") + scope["path"] + (f"?{rest}" if rest else "")
+            # back to this very page on this server: percent-encoded (a raw non-Latin-1 or
+            # CR/LF path broke the response) and never "//host" (another site)
+            path = "/" + quote(scope.get("root_path", "") + scope["path"], safe="/").lstrip("/")
+            location = path + (f"?{rest}" if rest else "")
             flags = "; HttpOnly; SameSite=Strict; Path=/" + (
                 "; Secure" if self.secure_cookie else ""
             )

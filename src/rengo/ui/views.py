@@ -173,7 +173,11 @@ def run_overview(store: RunStore, run_id: str) -> dict[str, Any]:
             best_round, best_value = pick(values, key=lambda rv: rv[1])
             best = {"round": best_round, "value": best_value}
     return {
-        "run": {**run_header(run), "config": run.config, "summary": _plain(run.summary)},
+        "run": {
+            **run_header(run),
+            "config": _plain(run.config, spelled=True),
+            "summary": _plain(run.summary),
+        },
         "rounds": [
             {
                 "round": r.round,
@@ -191,14 +195,16 @@ def run_overview(store: RunStore, run_id: str) -> dict[str, Any]:
     }
 
 
-def _plain(value: Any) -> Any:
-    """JSON-safe copy of a stored summary (NaN -> None, recursively)."""
+def _plain(value: Any, spelled: bool = False) -> Any:
+    """JSON-safe copy of a stored summary (NaN -> None, recursively); ``spelled``: NaN and
+    infinities as the words ``"nan"``, ``"inf"``, ``"-inf"`` instead (a run's settings,
+    where ``null`` would read as a setting left empty)."""
     if isinstance(value, float):
-        return finite(value)
+        return repr(value) if spelled and not math.isfinite(value) else finite(value)
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, spelled) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_plain(v, spelled) for v in value]
     return value
 
 
@@ -492,7 +498,7 @@ def compare_view(store: RunStore, run_ids: Sequence[str]) -> dict[str, Any]:
     keys = sorted({k for run in unique for k in run.config})
     differences = []
     for key in keys:
-        values = {run.run_id: run.config.get(key) for run in unique}
+        values = {run.run_id: _plain(run.config.get(key), spelled=True) for run in unique}
         if len({repr(v) for v in values.values()}) > 1:
             differences.append({"key": key, "values": values})
     common = sorted(k for k, by_run in metrics.items() if len(by_run) == len(unique))
