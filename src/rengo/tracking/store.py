@@ -684,24 +684,36 @@ class RunStore:
                 [(run_id, number, key, value) for key, value in values],
             )
 
-    def rounds(self, run_id: str) -> list[RoundRecord]:
-        """Every logged round of a run, in round order, with its metrics."""
+    def rounds(self, run_id: str, since: int = 0) -> list[RoundRecord]:
+        """Every logged round of a run (from round ``since`` on), in round order, with its
+        metrics."""
         with self._reading() as conn:
             full = self._resolve(conn, run_id)
             metrics: dict[int, dict[str, float]] = {}
             for number, key, value in conn.execute(
-                "SELECT round, key, value FROM round_metrics WHERE run_id = ? ORDER BY round, key",
-                (full,),
+                "SELECT round, key, value FROM round_metrics WHERE run_id = ? AND round >= ? "
+                "ORDER BY round, key",
+                (full, since),
             ):
                 metrics.setdefault(number, {})[key] = _metric_from_sql(value)
             return [
                 RoundRecord(number, duration, clients, failures, metrics.get(number, {}))
                 for number, duration, clients, failures in conn.execute(
                     "SELECT round, duration_s, num_clients, num_failures FROM rounds "
-                    "WHERE run_id = ? ORDER BY round",
-                    (full,),
+                    "WHERE run_id = ? AND round >= ? ORDER BY round",
+                    (full, since),
                 )
             ]
+
+    def round_span(self, run_id: str) -> tuple[int, int]:
+        """``(how many rounds were logged, the last one's number)`` - ``(0, 0)`` for none -
+        without reading them."""
+        with self._reading() as conn:
+            full = self._resolve(conn, run_id)
+            count, last = conn.execute(
+                "SELECT COUNT(*), COALESCE(MAX(round), 0) FROM rounds WHERE run_id = ?", (full,)
+            ).fetchone()
+        return int(count), int(last)
 
     def round_metrics(self, run_id: str) -> dict[str, list[tuple[int, float]]]:
         """Each metric's ``(round, value)`` series, in round order; NaN where NaN was logged."""
@@ -762,14 +774,17 @@ class RunStore:
                 row,
             )
 
-    def client_records(self, run_id: str, client_id: str | None = None) -> list[ClientRecord]:
-        """Raw per-round client records, by round then client, optionally for one client."""
+    def client_records(
+        self, run_id: str, client_id: str | None = None, since: int = 0
+    ) -> list[ClientRecord]:
+        """Raw per-round client records, by round then client, optionally for one client
+        (and from round ``since`` on)."""
         sql = (
             "SELECT round, client_id, phase, status, num_examples, bytes_sent, bytes_received, "
-            "duration_s, reason, metrics FROM client_rounds WHERE run_id = ?"
+            "duration_s, reason, metrics FROM client_rounds WHERE run_id = ? AND round >= ?"
         )
         with self._reading() as conn:
-            args: list[Any] = [self._resolve(conn, run_id)]
+            args: list[Any] = [self._resolve(conn, run_id), since]
             if client_id is not None:
                 sql += " AND client_id = ?"
                 args.append(client_id)
@@ -833,16 +848,39 @@ class RunStore:
                 row,
             )
 
-    def events(self, run_id: str, level: str | None = None) -> list[EventRecord]:
-        """A run's events in the order logged, optionally of one level."""
-        sql = "SELECT seq, created_at, level, message, round FROM events WHERE run_id = ?"
+    def events(
+        self,
+        run_id: str,
+        level: str | None = None,
+        *,
+        after: int = 0,
+        newest: int | None = None,
+    ) -> list[EventRecord]:
+        """A run's events in the order logged, optionally of one level, after sequence
+        number ``after``, and only the ``newest`` of them."""
+        sql = (
+            "SELECT seq, created_at, level, message, round FROM events WHERE run_id = ? AND seq > ?"
+        )
         with self._reading() as conn:
-            args: list[Any] = [self._resolve(conn, run_id)]
+            args: list[Any] = [self._resolve(conn, run_id), after]
             if level is not None:
                 sql += " AND level = ?"
                 args.append(level)
-            rows = conn.execute(sql + " ORDER BY seq", args).fetchall()
+            if newest is None:
+                rows = conn.execute(sql + " ORDER BY seq", args).fetchall()
+            else:
+                latest = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", [*args, newest])
+                rows = list(reversed(latest.fetchall()))
         return [EventRecord(seq, _stamp(at), lvl, msg, rnd) for seq, at, lvl, msg, rnd in rows]
+
+    def event_count(self, run_id: str, after: int = 0) -> int:
+        """How many events a run logged after sequence number ``after``."""
+        with self._reading() as conn:
+            full = self._resolve(conn, run_id)
+            (count,) = conn.execute(
+                "SELECT COUNT(*) FROM events WHERE run_id = ? AND seq > ?", (full, after)
+            ).fetchone()
+        return int(count)
 
     # -- checkpoints ----------------------------------------------------------------------
 

@@ -79,16 +79,23 @@ _LONGEST_SHOWN = 300
 """Characters of one config or summary value a run's detail shows (the store keeps all)."""
 
 
+def shortened_setting(value: Any) -> Any:
+    """``value`` as a run's detail shows it: unchanged, or - past :data:`_LONGEST_SHOWN`
+    characters as JSON (e.g. a job's per-feature input scaling) - its start and its length
+    (the store keeps it whole)."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if len(text) <= _LONGEST_SHOWN:
+        return value
+    return f"{text[: _LONGEST_SHOWN - 40]}... ({len(text)} characters)"
+
+
 def _mapping_table(title: str, values: dict[str, Any]) -> Table:
     table = Table(title=title, show_header=False, title_justify="left", expand=False)
     table.add_column("key", style="bold")
     table.add_column("value", overflow="fold")
     for key in sorted(values):
-        value = values[key]
-        shown = value if isinstance(value, str) else json.dumps(value, default=str)
-        if len(shown) > _LONGEST_SHOWN:  # e.g. a job's per-feature input scaling
-            shown = f"{shown[: _LONGEST_SHOWN - 40]}... ({len(shown)} characters)"
-        table.add_row(key, shown)
+        shown = shortened_setting(values[key])
+        table.add_row(key, shown if isinstance(shown, str) else json.dumps(shown, default=str))
     return table
 
 

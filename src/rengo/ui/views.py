@@ -19,6 +19,7 @@ from rengo.rewards.money import currency_decimals, format_minor
 from rengo.tracking import RunInfo, RunStore, metric_family
 from rengo.tracking.client_spread import client_metric_spread, lower_is_better
 from rengo.tracking.records import ClientRecord, LedgerEntry, PartyPresence
+from rengo.tracking.tables import shortened_setting
 
 HEADLINE_METRICS = (
     "central_accuracy",
@@ -155,11 +156,37 @@ def runs_overview(
     return {"runs": rows, "total": len(chosen), "kinds": kinds, "statuses": statuses}
 
 
+ROUNDS_SHOWN = 1_000
+"""Rounds whose rows a run's page and its clients' view hold: the latest this many (a run of
+100,000 rounds took minutes and gigabytes to draw whole; its totals still cover them all)."""
+SERIES_POINTS = 2_000
+"""Points per metric chart at most: longer series are thinned evenly, keeping the last."""
+
+
+def window_start(store: RunStore, run_id: str) -> tuple[int, int]:
+    """``(first round shown, rounds logged)``: the latest :data:`ROUNDS_SHOWN` rounds."""
+    count, last = store.round_span(run_id)
+    return (last - ROUNDS_SHOWN + 1 if count > ROUNDS_SHOWN else 0), count
+
+
+def thinned(points: Sequence[tuple[int, float]], most: int = SERIES_POINTS) -> list[Any]:
+    """At most ``most`` of ``points``, evenly spaced, always with the last one."""
+    if len(points) <= most:
+        return list(points)
+    step = math.ceil(len(points) / most)
+    kept = list(points[::step])
+    if kept[-1] != points[-1]:
+        kept[-1] = points[-1]
+    return kept
+
+
 def run_overview(store: RunStore, run_id: str) -> dict[str, Any]:
-    """One run: header, config and summary, every round with its metrics, each metric's
-    series grouped by family (one chart each), and which other parts it has."""
+    """One run: header, config and summary, its latest :data:`ROUNDS_SHOWN` rounds with
+    their metrics, each metric's series (thinned to :data:`SERIES_POINTS`) grouped by family
+    (one chart each), and which other parts it has."""
     run = store.get_run(run_id)
-    rounds = store.rounds(run.run_id)
+    since, total = window_start(store, run.run_id)
+    rounds = store.rounds(run.run_id, since)
     series = store.round_metrics(run.run_id)
     families: dict[str, list[str]] = {}
     for key in sorted(series):
@@ -175,7 +202,10 @@ def run_overview(store: RunStore, run_id: str) -> dict[str, Any]:
     return {
         "run": {
             **run_header(run),
-            "config": _plain(run.config, spelled=True),
+            "config": {
+                key: shortened_setting(_plain(value, spelled=True))
+                for key, value in run.config.items()
+            },
             "summary": _plain(run.summary),
         },
         "rounds": [
@@ -188,7 +218,8 @@ def run_overview(store: RunStore, run_id: str) -> dict[str, Any]:
             }
             for r in rounds
         ],
-        "series": {k: [[r, finite(v)] for r, v in points] for k, points in series.items()},
+        "rounds_total": total,
+        "series": {k: [[r, finite(v)] for r, v in thinned(points)] for k, points in series.items()},
         "families": families,
         "headline": None if headline is None else {"metric": headline, "best": best},
         "checkpoints": store.checkpoint_rounds(run.run_id),
@@ -231,8 +262,9 @@ def clients_overview(store: RunStore, run_id: str) -> dict[str, Any]:
     """A run's clients: totals per client, who took part in which round, every failure
     with its reason, traffic and time per round, and each client metric's spread."""
     full = store.resolve_run_id(run_id)
-    records = store.client_records(full)
-    stats = store.client_stats(full)
+    since, total = window_start(store, full)
+    records = store.client_records(full, since=since)
+    stats = store.client_stats(full)  # over every round
     rounds = sorted({r.round for r in records})
     traffic: dict[int, dict[str, Any]] = {}
     for rec in records:
@@ -263,6 +295,7 @@ def clients_overview(store: RunStore, run_id: str) -> dict[str, Any]:
     return {
         "clients": [asdict(s) for s in stats],
         "rounds": rounds,
+        "rounds_total": total,
         "participation": _participation(records, rounds),
         "failures": [
             {"round": r.round, "client": r.client_id, "phase": r.phase, "reason": r.reason}
@@ -282,8 +315,7 @@ def clients_overview(store: RunStore, run_id: str) -> dict[str, Any]:
 
 def events_view(store: RunStore, run_id: str, after: int = 0, limit: int = 500) -> dict[str, Any]:
     """A run's events after sequence number ``after`` (the newest ``limit``), oldest first."""
-    events = [e for e in store.events(run_id) if e.seq > after]
-    shown = events[-limit:] if limit > 0 else []
+    shown = store.events(run_id, after=after, newest=max(limit, 0))
     return {
         "events": [
             {
@@ -295,7 +327,7 @@ def events_view(store: RunStore, run_id: str, after: int = 0, limit: int = 500) 
             }
             for e in shown
         ],
-        "total": len(events),
+        "total": store.event_count(run_id, after),
     }
 
 

@@ -416,7 +416,7 @@
           h("div", { class: "value" }, String(scored.size)), h("div", { class: "sub" }, `${this.data.tournament.leaderboard.length} participants`)));
       } else if (rounds.length || planned) cards.push(h("div", { class: "card kpi" }, h("div", { class: "label" }, r.kind.startsWith("vfl") ? "Epoch" : "Round"),
         h("div", { class: "value" }, h("span", { "data-testid": "round-value" }, String(roundValue)), planned ? h("small", {}, ` / ${planned}`) : null),
-        planned ? h("div", { class: "progress" }, h("span", { style: `width:${Math.min(100, (100 * roundValue) / planned).toFixed(1)}%` })) : h("div", { class: "sub" }, `${rounds.length} logged`)));
+        planned ? h("div", { class: "progress" }, h("span", { style: `width:${Math.min(100, (100 * roundValue) / planned).toFixed(1)}%` })) : h("div", { class: "sub" }, `${fmtInt(run.rounds_total ?? rounds.length)} logged`)));
       if (run.headline) {
         const key = run.headline.metric, series = run.series[key] || [];
         const latest = series.length ? series[series.length - 1][1] : null;
@@ -490,7 +490,10 @@
         { label: "Failed", num: true, render: (r) => r.num_failures ? h("span", { class: "reason" }, String(r.num_failures)) : "0" },
         ...keys.map((k) => ({ label: k, num: true, render: (r) => fmtMetric(r.metrics[k] === undefined ? null : r.metrics[k]) })),
       ];
-      replace(body, grid, h("div", { class: "card", style: "margin-top:14px" }, table(columns, shown, { "data-testid": "rounds-table" })));
+      const partial = run.rounds_total > shown.length
+        ? h("div", { class: "sub", "data-testid": "rounds-window" }, `the latest ${fmtInt(shown.length)} of ${fmtInt(run.rounds_total)} rounds (charts thin longer series; rengo runs show RUN has every round)`)
+        : null;
+      replace(body, grid, h("div", { class: "card", style: "margin-top:14px" }, partial, table(columns, shown, { "data-testid": "rounds-table" })));
     }
     parties(body, presence) {
       const columns = [
@@ -517,7 +520,7 @@
         h("div", { class: "legend" }, h("span", {}, h("i", { style: "background:#34a853" }), "trained"), h("span", {}, h("i", { style: "background:#7aa7e8" }), "evaluated only"),
           h("span", {}, h("i", { style: "background:#e05252" }), "failed"), h("span", {}, h("i", { style: "background:#eceef2" }), "not selected")),
         h("div", { class: "matrix", "data-testid": "participation" }, rows,
-          h("div", { class: "matrix-axis" }, h("span", { class: "who" }, "round"), h("span", {}, `${first} … ${lastRound}`))));
+          h("div", { class: "matrix-axis" }, h("span", { class: "who" }, "round"), h("span", {}, `${first} … ${lastRound}` + (clients.rounds_total > clients.rounds.length ? ` (the latest ${fmtInt(clients.rounds.length)} of ${fmtInt(clients.rounds_total)} rounds; totals cover all)` : "")))));
       const columns = [
         { label: "Client", render: (c) => h("b", {}, c.client_id) },
         { label: "Rounds", num: true, render: (c) => String(c.rounds_participated) },
