@@ -45,10 +45,39 @@ def test_krum_scores_match_hand_computation():
     u = np.array([[0.0], [1.0], [3.0], [10.0]])
     # f=1 -> n - f - 2 = 1 nearest neighbour: squared distances 1, 1, 4, 49
     np.testing.assert_allclose(krum_scores(u, 1), [1.0, 1.0, 4.0, 49.0])
-    chosen = _aggregate(Krum(num_byzantine=1, num_selected=2), UPDATES)
-    np.testing.assert_allclose(chosen, [1.5, 2.5, 3.5])
-    with pytest.raises(ValueError, match="needs more than"):
+    with pytest.raises(ValueError, match="needs at least 4 updates"):
         krum_scores(u[:3], 1)
+    # f = 1 among five: 2 nearest neighbours; scores 9, 4, 5, 24746 and 3 for the last row
+    five = [*UPDATES, [2.0, 3.0, 5.0]]
+    chosen = _aggregate(Krum(num_byzantine=1, num_selected=2), five)
+    np.testing.assert_allclose(chosen, [2.0, 3.0, 4.5])  # the mean of rows 5 and 2
+
+
+def test_krum_refuses_what_its_guarantee_does_not_cover():
+    """Krum(f=1) took four updates (its guarantee needs more than 2f + 2 = 4): with two
+    colluding attackers among five, f = 2 picked the attackers' update; Multi-Krum asked to
+    keep more than n - f kept attackers too (it became the plain mean)."""
+    assert Krum(num_byzantine=2).min_fit_clients == 7
+    with pytest.raises(ValueError, match="only among more than 4 updates"):
+        _aggregate(Krum(num_byzantine=1, num_selected=2), UPDATES)
+    with pytest.raises(ValueError, match="keeps at most n - f = 4 of 5"):
+        _aggregate(Krum(num_byzantine=1, num_selected=5), [*UPDATES, [2.0, 3.0, 5.0]])
+
+
+def test_krum_compares_updates_not_models():
+    """Distances of full models lost tiny updates to rounding (|a|^2 + |b|^2 - 2 a.b on
+    weights of ~10 and updates of ~1e-7): Krum picked by noise."""
+    rng = np.random.default_rng(0)
+    weights = rng.normal(scale=10.0, size=3)
+    steps = [np.array([1.0, 0.0, 0.0]) * 1e-7 * k for k in (1.0, 1.1, 1.2, 5.0, 9.0)]
+    params = [weights[:2].copy(), weights[2:].copy()]
+    rule = Krum(num_byzantine=1)
+    acc = rule.accumulator(1, params)
+    for i, step in enumerate(steps):
+        model = weights + step
+        rule.add_result(acc, str(i), FitResult([model[:2], model[2:]], 1))
+    chosen = np.concatenate(rule.aggregate_fit(1, params, acc)) - weights
+    np.testing.assert_allclose(chosen, steps[1], rtol=1e-6, atol=1e-15)  # the central one
 
 
 @pytest.mark.parametrize("strategy", [FedMedian(), FedTrimmedAvg(beta=0.2), Krum(1, 3)])

@@ -93,6 +93,6 @@ def test_a_strategy_that_needs_more_clients_than_the_job_has_is_refused_before_t
         build_hfl_job(spec)
     seven = {**BASE, "partition": {"num_clients": 7}, "strategy": {"name": "bulyan"}}
     assert build_hfl_job(parse_job(seven)).strategy.min_fit_clients == 7
-    krum = {**BASE, "strategy": {"name": "krum", "num_byzantine": 3}}  # 5 clients, 6 needed
-    with pytest.raises(ConfigError, match=r"Krum needs 6 clients available .*Krum: num_byz"):
+    krum = {**BASE, "strategy": {"name": "krum", "num_byzantine": 2}}  # 5 clients, 7 needed
+    with pytest.raises(ConfigError, match=r"Krum needs 7 clients available .*Krum: 2 num_byz"):
         build_hfl_job(parse_job(krum))

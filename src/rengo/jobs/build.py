@@ -230,7 +230,7 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
     strategy = build_strategy(spec, evaluate_fn)
     clients = len(fed.client_ids)
     if clients < strategy.min_available_clients:
-        rules = {Bulyan: " (Bulyan: 4 num_byzantine + 3)", Krum: " (Krum: num_byzantine + 3)"}
+        rules = {Bulyan: " (Bulyan: 4 num_byzantine + 3)", Krum: " (Krum: 2 num_byzantine + 3)"}
         why = rules.get(type(strategy), "")
         raise ConfigError(
             f"{spec.source}: [strategy] {strategy.name} needs {strategy.min_available_clients} "

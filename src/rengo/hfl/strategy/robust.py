@@ -53,6 +53,11 @@ class UpdateStack(WeightedSum):
 
 @dataclass
 class _RobustStrategy(Strategy):
+    distances_on_updates = False
+    """Rules that compare updates by distance (Krum, Bulyan) see them as changes to the
+    global model: the same distances, but computed on small numbers, where the full models'
+    ``|a|^2 + |b|^2 - 2 a.b`` lost the differences of small updates to rounding."""
+
     def accumulator(self, server_round: int, parameters: Parameters) -> UpdateStack:
         """Keeps every update: a robust rule needs them all."""
         return UpdateStack(parameters)
@@ -68,7 +73,10 @@ class _RobustStrategy(Strategy):
         rng: np.random.Generator | None = None,
     ) -> Parameters | Aggregate:
         assert isinstance(acc, UpdateStack)
-        vector = self.combine(acc.matrix())
+        if not self.distances_on_updates:
+            return [np.asarray(a) for a in unflatten(self.combine(acc.matrix()), parameters)]
+        base = flatten(parameters)
+        vector = base + self.combine(acc.matrix() - base)
         return [np.asarray(a) for a in unflatten(vector, parameters)]
 
     def combine(self, updates: np.ndarray) -> np.ndarray:
@@ -107,25 +115,45 @@ class FedTrimmedAvg(_RobustStrategy):
 @dataclass
 class Krum(_RobustStrategy):
     """Krum (``num_selected=1``) or Multi-Krum: average the ``num_selected`` updates with the
-    lowest Krum scores, tolerating ``num_byzantine`` attackers (Blanchard et al. 2017). A
-    score needs ``n >= f + 3`` updates, so ``min_fit_clients`` and ``min_available_clients``
-    are raised to ``f + 3`` at least (a round with fewer is refused before anyone trains;
-    Krum's guarantee wants ``n > 2 f + 2``)."""
+    lowest Krum scores, tolerating ``num_byzantine`` attackers (Blanchard et al. 2017).
+    Krum's guarantee needs ``n > 2 f + 2`` updates, so ``min_fit_clients`` and
+    ``min_available_clients`` are raised to ``2 f + 3`` at least (a round with fewer is
+    refused before anyone trains, and one left with fewer fails: with ``f`` colluding
+    attackers among fewer, Krum picks theirs), and Multi-Krum keeps at most ``n - f``."""
 
     num_byzantine: int = 1
     num_selected: int = 1
+    distances_on_updates = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.num_byzantine < 0 or self.num_selected < 1:
             raise ValueError("num_byzantine must be >= 0 and num_selected >= 1")
-        needed = self.num_byzantine + 3
+        needed = 2 * self.num_byzantine + 3
         self.min_fit_clients = max(self.min_fit_clients, needed)
         self.min_available_clients = max(self.min_available_clients, needed)
 
     def combine(self, updates: np.ndarray) -> np.ndarray:
-        """Mean of the ``num_selected`` rows with the lowest Krum scores."""
-        scores = krum_scores(updates, self.num_byzantine)
+        """Mean of the ``num_selected`` rows with the lowest Krum scores.
+
+        Raises
+        ------
+        ValueError
+            With ``n <= 2 f + 2`` rows (outside Krum's guarantee) or more to keep than
+            ``n - f`` (some would be the attackers').
+        """
+        n, f = updates.shape[0], self.num_byzantine
+        if n <= 2 * f + 2:
+            raise ValueError(
+                f"Krum tolerates {f} Byzantine clients only among more than {2 * f + 2} "
+                f"updates (Blanchard et al. 2017), got {n}"
+            )
+        if self.num_selected > n - f:
+            raise ValueError(
+                f"Multi-Krum keeps at most n - f = {n - f} of {n} updates (more would keep "
+                f"attackers'), got num_selected={self.num_selected}"
+            )
+        scores = krum_scores(updates, f)
         chosen = np.argsort(scores, kind="stable")[: self.num_selected]
         return np.asarray(updates[chosen].mean(axis=0))
 
@@ -143,13 +171,15 @@ def trimmed_mean(updates: np.ndarray, beta: float) -> np.ndarray:
 
 def krum_scores(updates: np.ndarray, num_byzantine: int) -> np.ndarray:
     """Krum score of each row: the sum of squared distances to its ``n - f - 2`` nearest
-    other rows. Needs ``n > 2 f + 2`` (Blanchard et al. 2017, Proposition 1)."""
+    other rows. A score needs ``n >= f + 3`` rows; Krum's guarantee needs ``n > 2 f + 2``
+    (Blanchard et al. 2017, Proposition 1), which :class:`Krum` requires (Bulyan scores
+    shrinking sets, its guarantee resting on ``n >= 4 f + 3`` at the start)."""
     n = updates.shape[0]
     neighbours = n - num_byzantine - 2
     if neighbours < 1:
         raise ValueError(
-            f"Krum with {num_byzantine} Byzantine clients needs more than "
-            f"{2 * num_byzantine + 2} updates, got {n}"
+            f"a Krum score with {num_byzantine} Byzantine clients needs at least "
+            f"{num_byzantine + 3} updates, got {n}"
         )
     sq = np.sum(updates**2, axis=1)
     dist = np.maximum(sq[:, None] + sq[None, :] - 2.0 * updates @ updates.T, 0.0)
