@@ -64,6 +64,9 @@ def test_feature_only_table_and_missing_values_option(tmp_path: Path) -> None:
     )  # fmt: skip
     assert data.y is None and data.X.dtype == np.float32
     assert np.isnan(data.X[0, 0]) and np.isnan(data.X[1, 1]) and data.X[1, 0] == 3
+    # a table read with missing cells takes a written-out NaN as one too (pandas writes them)
+    nan = load_csv(_write(tmp_path, "a,y\n1,0\nNaN,1\n"), missing_values=("",))
+    assert np.isnan(nan.X[1, 0])
 
 
 def test_header_only_quoted_fields_and_bom(tmp_path: Path) -> None:
@@ -83,6 +86,14 @@ def test_header_only_quoted_fields_and_bom(tmp_path: Path) -> None:
         ("a,b,y\n1,2,0\n3,4,5,0\n", {}, r":3: row has 4 fields"),
         ("a,b,y\n1,2,0\n1,abc,1\n", {}, r"t\.csv:3: column 'b' \(column 2\) 'abc' is not a number"),
         ("a,b,y\n1,,0\n", {}, r":2: column 'b' \(column 2\) is empty \(pass missing_values"),
+        # numpy parses these as floats: they poisoned every training round later
+        ("a,b,y\n1,2,0\n1,nan,1\n", {}, r":3: column 'b' \(column 2\) is 'nan', not a finite"),
+        ("a,b,y\n1,2,0\ninf,1,1\n", {}, r":3: column 'a' \(column 1\) is 'inf', not a finite"),
+        (
+            "a,b,y\n1,,0\n-Infinity,1,1\n",
+            {"missing_values": ("",)},
+            r":3: column 'a' \(column 1\) is '-Infinity'",
+        ),
         ("a,b\n1,2\n", {}, r"no label column 'y'; columns are \['a', 'b'\]"),
         ("a,b,y\n1,2,0\n", {"id_column": "id"}, "no id column 'id'"),
         ("a,y\n1,0\n2,nan\n3,1\n", {}, r":3: label is missing \('nan'\)"),

@@ -96,3 +96,30 @@ def test_a_strategy_that_needs_more_clients_than_the_job_has_is_refused_before_t
     krum = {**BASE, "strategy": {"name": "krum", "num_byzantine": 2}}  # 5 clients, 7 needed
     with pytest.raises(ConfigError, match=r"Krum needs 7 clients available .*Krum: 2 num_byz"):
         build_hfl_job(parse_job(krum))
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"target_label": 99}, r"robust.target_label = 99 is not one of the dataset's classes"),
+        ({"target_label": -1}, r"target_label must be a class, >= 0"),
+        ({"trigger_size": 50}, r"robust.trigger_size = 50 exceeds the dataset's 4 features"),
+    ],
+)
+def test_a_backdoor_that_cannot_exist_in_the_data_is_refused(
+    options: dict[str, int], match: str
+) -> None:
+    """Target 99 on iris made the attackers fail every round (IndexError) and the run was
+    recorded completed with no attack; -1 silently targeted the last class."""
+    job = {**BASE, "robust": {"attack": "backdoor", "attackers": 1, **options}}
+    with pytest.raises(ConfigError, match=match):
+        build_hfl_job(parse_job(job))
+
+
+def test_a_table_with_one_class_is_refused_before_training(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """It trained to accuracy 1 and loss 0 and was recorded as a completed run."""
+    table = tmp_path / "one.csv"
+    table.write_text("a,b,y\n" + "".join(f"{i},{i % 3},1\n" for i in range(40)))
+    job = {**BASE, "data": {"dataset": "csv", "path": str(table), "label": "y"}}
+    with pytest.raises(ConfigError, match=r"a classifier needs at least 2 classes; .* has 1"):
+        build_hfl_job(parse_job(job))

@@ -145,12 +145,28 @@ def _parse_features(
     cells = np.array([[r[j] for j in feature_js] for r in rows], dtype=str).reshape(
         len(rows), len(feature_js)
     )
+    declared = np.isin(cells, list(missing)) if missing else np.zeros(cells.shape, bool)
     if missing:
-        cells = np.where(np.isin(cells, list(missing)), "nan", cells)
+        cells = np.where(declared, "nan", cells)
     try:
-        return cells.astype(dtype)
+        values: np.ndarray = cells.astype(dtype)
     except ValueError:
         pass
+    else:
+        # numpy reads "nan", "inf", "-Infinity" as floats: a NaN is a missing cell, allowed
+        # only when the caller reads missing cells (missing_values); no cell may be infinite
+        # (either poisoned every training round later, with a flood of warnings)
+        allowed = np.isnan(values) if missing else declared
+        bad = np.argwhere(~np.isfinite(values) & ~allowed)
+        if bad.size:
+            i, k = (int(x) for x in bad[0])
+            j = feature_js[k]
+            raise DataError(
+                f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) is "
+                f"{str(cells[i, k])!r}, not a finite number (pass missing_values=(...) to read "
+                "a missing-value marker as NaN)"
+            )
+        return values
     for i, row in enumerate(cells):
         for k, value in enumerate(row.tolist()):
             try:

@@ -124,6 +124,11 @@ def build_federation(spec: JobSpec) -> FederatedDataset:
         raise ConfigError(
             f"{spec.source}: horizontal jobs train classifiers; {dataset.name} has no class labels"
         )
+    if dataset.num_classes < 2:  # it "trained" to accuracy 1 and loss 0, recorded completed
+        raise ConfigError(
+            f"{spec.source}: a classifier needs at least 2 classes; {dataset.name} has "
+            f"{dataset.num_classes} ({', '.join(map(str, dataset.classes or []))})"
+        )
     fed = federate(
         dataset,
         spec.partition.scheme,
@@ -249,6 +254,20 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
                 raise ConfigError(
                     f"{spec.source}: robust.num_classes = {given!r}, but the dataset has "
                     f"{num_classes} classes: leave it out (it defaults to the dataset's)"
+                )
+        if spec.robust.attack == "backdoor":  # the attack must exist in this data to be tested
+            target = options.get("target_label", 0)
+            if not 0 <= target < num_classes:
+                raise ConfigError(
+                    f"{spec.source}: robust.target_label = {target!r} is not one of the "
+                    f"dataset's classes 0..{num_classes - 1} (the attackers would fail every "
+                    "round and the run test no attack)"
+                )
+            size = options.get("trigger_size", 4)
+            if size > num_features:
+                raise ConfigError(
+                    f"{spec.source}: robust.trigger_size = {size!r} exceeds the dataset's "
+                    f"{num_features} features"
                 )
         mods = attack_mods(spec.robust.attack, attackers, options)
     return HflJob(spec, fed, client_fn, strategy, init, evaluate, mods, build_workflow(spec))

@@ -252,6 +252,8 @@ class BackdoorAttack(_UpdateAttack):
     name: ClassVar[str] = "backdoor"
 
     def __post_init__(self) -> None:
+        if self.target_label < 0:  # -1 indexed the last class silently
+            raise OptionError("target_label", f"must be a class, >= 0, got {self.target_label}")
         if self.trigger_size < 1:
             raise OptionError("trigger_size", f"must be >= 1, got {self.trigger_size}")
         if not 0.0 < self.fraction <= 1.0:
