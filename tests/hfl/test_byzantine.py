@@ -94,6 +94,27 @@ def test_centred_clipping_keeps_last_rounds_aggregate_as_centre() -> None:
     np.testing.assert_allclose(strategy.server_state.center, [2.0, 0.0])
 
 
+def test_one_huge_claim_cannot_set_weighted_centred_clippings_aggregate() -> None:
+    """Four clients at (1, 0) claiming 10 examples, one at (-1, 0) claiming 10^9: with the
+    deployed checks off (simulation) the aggregate was (-1, 0), the attacker's alone; its
+    claim now weighs at most 3x the median's, (4 x 10 - 30) / 70."""
+
+    def aggregate(**options: float) -> np.ndarray:
+        rule = CentredClipping(radius=10.0, weighted=True, min_fit_clients=5, **options)
+        params = [np.zeros(2)]
+        rule.initialize(params)
+        acc = rule.accumulator(1, params)
+        claims = [([1.0, 0.0], 10)] * 4 + [([-1.0, 0.0], 10**9)]
+        for i, (u, n) in enumerate(claims):
+            rule.add_result(acc, str(i), FitResult([np.array(u)], n))
+        return np.asarray(rule.aggregate_fit(1, params, acc).parameters[0])
+
+    np.testing.assert_allclose(aggregate(), [10 / 70, 0.0])
+    np.testing.assert_allclose(aggregate(weight_cap=0.0), [-1.0, 0.0], atol=1e-6)  # uncapped
+    with pytest.raises(ValueError, match="weight_cap must be 0"):
+        CentredClipping(weight_cap=0.5)
+
+
 def test_norm_bounded_avg_clips_each_update_then_averages() -> None:
     strategy = NormBoundedAvg(max_norm=1.0)
     params = [np.zeros(2)]

@@ -135,7 +135,13 @@ class CentredClipping(_RobustStrategy):
         Updates farther than ``rejection * tau`` from the centre are left out (0: none).
     weighted
         Weigh each clipped update by its example count, as FedAvg does (False: equally, the
-        paper's rule). Claimed counts are capped by the coordinator's result checks.
+        paper's rule).
+    weight_cap
+        With ``weighted``, a claimed count weighs at most this many times the round's median
+        claim (0: no cap), as a deployed coordinator's result checks cap claims: without it
+        one client claiming 10^9 examples set the aggregate alone wherever the checks were
+        not on (simulation, ``rengo run``), voiding the rule's bound on what ``f`` attackers
+        can move.
     """
 
     radius: float = 0.0
@@ -143,6 +149,7 @@ class CentredClipping(_RobustStrategy):
     momentum: float = 0.0
     rejection: float = 0.0
     weighted: bool = False
+    weight_cap: float = 3.0
     state_type: ClassVar[type[ServerState] | None] = CentredClippingState
 
     def __post_init__(self) -> None:
@@ -151,6 +158,8 @@ class CentredClipping(_RobustStrategy):
             raise ValueError("radius and rejection must be >= 0 and iterations >= 1")
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if not (self.weight_cap == 0 or 1.0 <= self.weight_cap < float("inf")):
+            raise ValueError(f"weight_cap must be 0 (no cap) or >= 1, got {self.weight_cap}")
 
     def init_state(self, parameters: Parameters) -> CentredClippingState:
         """A zero centre: the first round clips around no movement."""
@@ -168,7 +177,11 @@ class CentredClipping(_RobustStrategy):
         state: CentredClippingState = self.require_state(parameters)
         x = flatten(parameters).astype(np.float64)
         deltas = acc.matrix().astype(np.float64) - x
-        weights = np.asarray(acc.weights) if self.weighted else None
+        weights = None
+        if self.weighted:
+            weights = np.asarray(acc.weights, dtype=np.float64)
+            if self.weight_cap > 0:
+                weights = np.minimum(weights, self.weight_cap * float(np.median(weights)))
         v, tau = centred_clip(
             deltas, state.center, self.radius, self.iterations, self.rejection, weights
         )
