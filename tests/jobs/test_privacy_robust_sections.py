@@ -123,3 +123,10 @@ def test_a_table_with_one_class_is_refused_before_training(tmp_path) -> None:  #
     job = {**BASE, "data": {"dataset": "csv", "path": str(table), "label": "y"}}
     with pytest.raises(ConfigError, match=r"a classifier needs at least 2 classes; .* has 1"):
         build_hfl_job(parse_job(job))
+
+
+def test_attackers_that_are_not_clients_are_named_with_the_job_and_its_client_ids() -> None:
+    job = {**BASE, "robust": {"attack": "sign_flip", "attackers": ["6", "7"]}}
+    with pytest.raises(ConfigError, match=r"<dict>: robust.attackers \['6', '7'\] are not") as e:
+        build_hfl_job(parse_job(job))
+    assert "its clients are client-0, client-1, client-2, ..." in str(e.value)

@@ -246,7 +246,10 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
     if spec.robust is not None:
         from rengo.hfl.mods.attacks import attack_mods
 
-        attackers = spec.robust.attacker_ids(list(fed.client_ids))
+        try:
+            attackers = spec.robust.attacker_ids(list(fed.client_ids))
+        except ConfigError as exc:
+            raise ConfigError(f"{spec.source}: {exc}") from None
         options = dict(spec.robust.options)
         if spec.robust.attack == "label_flip":  # flips within the dataset's own classes
             given = options.setdefault("num_classes", num_classes)

@@ -46,7 +46,10 @@ class RobustSection:
             return list(client_ids[len(client_ids) - self.attackers :])
         unknown = sorted(set(self.attackers) - set(client_ids))
         if unknown:
-            raise ConfigError(f"robust.attackers {unknown} are not clients of this job")
+            shown = ", ".join(client_ids[:3]) + (", ..." if len(client_ids) > 3 else "")
+            raise ConfigError(
+                f"robust.attackers {unknown} are not clients of this job (its clients are {shown})"
+            )
         return list(self.attackers)
 
 
