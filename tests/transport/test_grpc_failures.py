@@ -36,8 +36,8 @@ def hub(certs: Path) -> Iterator[GrpcHub]:
         yield running
 
 
-@pytest.fixture
-def connections(hub: GrpcHub, certs: Path) -> Iterator[dict[str, PartyConnection]]:
+def connect_all(hub: GrpcHub, certs: Path) -> dict[str, PartyConnection]:
+    """Every party of PARTIES connected to ``hub``."""
     conns = {
         name: PartyConnection(
             hub.address,
@@ -50,6 +50,12 @@ def connections(hub: GrpcHub, certs: Path) -> Iterator[dict[str, PartyConnection
     }
     for conn in conns.values():
         conn.wait_connected(10)
+    return conns
+
+
+@pytest.fixture
+def connections(hub: GrpcHub, certs: Path) -> Iterator[dict[str, PartyConnection]]:
+    conns = connect_all(hub, certs)
     yield conns
     for conn in conns.values():
         conn.close()
@@ -185,18 +191,7 @@ def test_an_abort_in_a_horizontal_run_is_dropped_not_relayed_to_every_party(
         routing=False,
         on_event=lambda level, message: events.append(message),
     ) as hub:
-        conns = {
-            name: PartyConnection(
-                hub.address,
-                name,
-                PartyCredentials.from_directory(certs, name),
-                heartbeat_interval=0.2,
-                backoff=FAST,
-            ).start()
-            for name in PARTIES
-        }
-        for conn in conns.values():
-            conn.wait_connected(10)
+        conns = connect_all(hub, certs)
         conns["bob"].channel().abort(ConfigError("the run is over, says bob"))
         deadline = time.monotonic() + 10
         while not any("dropped message" in m for m in events) and time.monotonic() < deadline:
