@@ -36,18 +36,17 @@ def hub(certs: Path) -> Iterator[GrpcHub]:
         yield running
 
 
+def start_party(hub: GrpcHub, certs: Path, name: str) -> PartyConnection:
+    """Party ``name`` connecting to ``hub`` (a new process of it, as far as the hub knows)."""
+    credentials = PartyCredentials.from_directory(certs, name)
+    return PartyConnection(
+        hub.address, name, credentials, heartbeat_interval=0.2, backoff=FAST
+    ).start()
+
+
 def connect_all(hub: GrpcHub, certs: Path) -> dict[str, PartyConnection]:
     """Every party of PARTIES connected to ``hub``."""
-    conns = {
-        name: PartyConnection(
-            hub.address,
-            name,
-            PartyCredentials.from_directory(certs, name),
-            heartbeat_interval=0.2,
-            backoff=FAST,
-        ).start()
-        for name in PARTIES
-    }
+    conns = {name: start_party(hub, certs, name) for name in PARTIES}
     for conn in conns.values():
         conn.wait_connected(10)
     return conns
@@ -229,3 +228,43 @@ def test_a_long_wait_is_told_with_the_message_and_the_peer_it_waits_for(
         "party bob has waited" in r.getMessage() and "for 'residual' from carol" in r.getMessage()
         for r in caplog.records
     ), caplog.text
+
+
+@pytest.mark.timeout(40)
+def test_a_party_restarted_mid_run_fails_the_run_for_every_role_naming_it(
+    hub: GrpcHub, connections: dict[str, PartyConnection], certs: Path
+) -> None:
+    """A party killed mid-run and started again came back under its name: the hub took it
+    for the old link, the new process waited for messages its old one had read, and every
+    role waited with it, forever."""
+    coordinator = hub.channel(watch=PARTIES)  # a protocol runs: parties hold its state
+    again = start_party(hub, certs, "bob")
+    try:
+        again.wait_connected(10)
+        outcomes = in_threads(
+            {
+                "coordinator": waiting_for(coordinator, "bob"),
+                "alice": waiting_for(connections["alice"].channel(), "coordinator"),
+            }
+        )
+        for name in ("coordinator", "alice"):
+            failure = outcomes[name]
+            assert isinstance(failure, PeerFailure), (name, failure)
+            assert failure.role == "bob" and "restarted mid-run" in str(failure), failure
+    finally:
+        again.close()
+
+
+@pytest.mark.timeout(40)
+def test_a_party_restarted_before_the_protocol_starts_simply_joins(
+    hub: GrpcHub, connections: dict[str, PartyConnection], certs: Path
+) -> None:
+    again = start_party(hub, certs, "bob")
+    try:
+        again.wait_connected(10)
+        assert hub.failure is None
+        coordinator = hub.channel(watch=PARTIES)
+        again.channel().send("coordinator", "hello-again", b"1")
+        assert coordinator.recv("bob", "hello-again", timeout=10) == b"1"
+    finally:
+        again.close()

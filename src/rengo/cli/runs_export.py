@@ -7,7 +7,6 @@ Registered on ``runs_app`` by :mod:`rengo.cli.runs`.
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +14,7 @@ import typer
 from rich.console import Console
 
 from rengo.cli.errors import friendly_errors
+from rengo.cli.output_paths import refuse_to_replace, writable_folder
 from rengo.cli.store_option import StoreOption
 from rengo.core.errors import ConfigError
 
@@ -133,8 +133,8 @@ def export(
             states = parts.state_dicts()
             files = [out / f"{party}{suffix}" for party in states]
             files += [input_scaling_file(out / f"{party}{suffix}") for party in parts.scalers]
-            _refuse_to_replace(files, overwrite)
-            _writable_folder(out)
+            refuse_to_replace(files, overwrite)
+            writable_folder(out)
             for party, state in sorted(states.items()):
                 path = write_model(state, out / f"{party}{suffix}", format)
                 shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in state.items())
@@ -163,8 +163,8 @@ def export(
         else:
             target = out if out.suffix else out.with_suffix(suffix)
         scaling = input_scaling(run.config)
-        _refuse_to_replace([target] + ([input_scaling_file(target)] if scaling else []), overwrite)
-        _writable_folder(target.parent)
+        refuse_to_replace([target] + ([input_scaling_file(target)] if scaling else []), overwrite)
+        writable_folder(target.parent)
         path = write_model(state, target, format)
         console.print(
             f"wrote {path}: the model after round {snapshot.round} of run {run.run_id}, "
@@ -175,26 +175,3 @@ def export(
                 f"wrote {write_input_scaling(path, scaling)}: the model was trained on "
                 "standardised features; score raw rows as (X - mean) / scale"
             )
-
-
-def _refuse_to_replace(paths: list[Path], overwrite: bool) -> None:
-    """A ``ConfigError`` naming the files an export would replace, unless ``overwrite``."""
-    there = [str(p) for p in paths if p.exists()]
-    if there and not overwrite:
-        raise ConfigError(
-            f"{', '.join(there)} already exist{'s' if len(there) == 1 else ''}; give "
-            "--overwrite to replace, or another --out (nothing was written)"
-        )
-    folders = [str(p) for p in paths if p.is_dir()]
-    if folders:
-        raise ConfigError(f"{', '.join(folders)} is a folder, not a file (nothing was written)")
-
-
-def _writable_folder(folder: Path) -> None:
-    """Make ``folder`` (and its parents), or a ``ConfigError`` saying why it cannot be."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot write to {folder}: {exc.strerror or exc}") from exc
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise ConfigError(f"cannot write to {folder}: not a writable folder")

@@ -20,6 +20,7 @@ completed epoch in its own folder, the coordinator its private key sealed under 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -35,7 +36,8 @@ from rich.console import Console
 from rengo.cli.algorithm_options import flag, options_for, with_algorithm_options
 from rengo.cli.deploy import hub_security, party_credentials
 from rengo.cli.errors import friendly_errors
-from rengo.core.errors import ConfigError, RengoError
+from rengo.cli.output_paths import free_path, writable_folder
+from rengo.core.errors import ConfigError, DataError, RengoError
 from rengo.core.options import options_from_mapping, options_to_wire
 from rengo.vfl.progress import progress_display
 
@@ -134,6 +136,7 @@ def vfl_coordinator(
             if spec.vfl is None:
                 raise ConfigError(f"{job}: not a vertical job (job.kind must be 'vfl')")
             names = names or spec.vfl.party_names
+            name = name or spec.job.name  # the run's name in the store, as rengo run names it
             label = label or spec.vfl.label_party
             chosen = chosen or spec.vfl.algorithm
             if chosen == spec.vfl.algorithm:
@@ -227,6 +230,20 @@ def vfl_party(
             "resumed run continues (required when the coordinator keeps checkpoints)."
         ),
     ] = None,
+    task: Annotated[
+        str,
+        typer.Option(
+            help="With --csv: what --label holds, classification (two classes) or "
+            "regression (numbers: linear and Poisson regression)."
+        ),
+    ] = "classification",
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            help="Replace existing --predictions and --model files (else they are kept and "
+            "the new ones written beside them, as NAME.1.csv ...)."
+        ),
+    ] = False,
 ) -> None:
     """Join a vertical run with this party's table (--job or --csv): align rows by
     PSI, train, score."""
@@ -240,22 +257,6 @@ def vfl_party(
         if (job is None) == (csv_path is None):
             raise ConfigError("give this party's table with --csv PATH or --job JOB.toml")
         creds = party_credentials(name, certs, token, ca, insecure)
-        if job is not None:
-            spec = load_job(job)
-            if spec.vfl is None:
-                raise ConfigError(f"{job}: not a vertical job (job.kind must be 'vfl')")
-            data = party_data(spec.vfl, name, spec.job.seed)
-            id_column = spec.vfl.id_column
-        else:
-            assert csv_path is not None
-            data = load_party_data(
-                csv_path,
-                id_column,
-                label=label,
-                score_csv=score_csv,
-                features=_names(features) if features else None,
-                standardize=standardize,
-            )
         backoff = Backoff(
             DEFAULT_BACKOFF.initial,
             DEFAULT_BACKOFF.factor,
@@ -263,6 +264,32 @@ def vfl_party(
             DEFAULT_BACKOFF.jitter,
             give_up_after,
         )
+        try:
+            if job is not None:
+                spec = load_job(job)
+                if spec.vfl is None:
+                    raise ConfigError(f"{job}: not a vertical job (job.kind must be 'vfl')")
+                data = party_data(spec.vfl, name, spec.job.seed)
+                id_column = spec.vfl.id_column
+            else:
+                assert csv_path is not None
+                data = load_party_data(
+                    csv_path,
+                    id_column,
+                    label=label,
+                    score_csv=score_csv,
+                    features=_names(features) if features else None,
+                    standardize=standardize,
+                    task=task,
+                )
+            for written in (predictions, model):  # checked before the run, not after it
+                if written is not None:
+                    writable_folder(written.parent)
+        except (ConfigError, DataError) as exc:
+            # the run waits for this party: tell it, so that every role stops now, naming
+            # this party, instead of at the join deadline with this party "missing"
+            _abort_the_run(coordinator, name, creds, backoff, exc)
+            raise
         console.print(f"{name}: connecting to {coordinator}")
         try:
             with progress_display(progress, console) as shown:
@@ -282,8 +309,10 @@ def vfl_party(
         console.print(f"{name}: trained on {rows} common rows as the {role}")
         output = result.plan.spec.output_of(result.plan.config)
         if result.scores is not None and result.score_ids is not None:
-            _write_predictions(predictions, id_column, output, result.score_ids, result.scores)
-            line = f"{name}: scored {len(result.scores)} rows -> {predictions}"
+            target = predictions if overwrite else free_path(predictions)
+            _write_predictions(target, id_column, output, result.score_ids, result.scores)
+            kept = "" if target == predictions else f" ({predictions} exists: kept)"
+            line = f"{name}: scored {len(result.scores)} rows -> {target}{kept}"
             if data.score_labels is not None and data.score_table is not None:
                 truth = dict(zip(data.score_table.ids, data.score_labels, strict=True))
                 y = np.array([truth[i] for i in result.score_ids], dtype=data.score_labels.dtype)
@@ -291,8 +320,26 @@ def vfl_party(
                 line += "; " + ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
             console.print(line)
         if model is not None:
-            _write_model(model, name, result, data)
-            console.print(f"{name}: model -> {model}")
+            target = model if overwrite else free_path(model)
+            _write_model(target, name, result, data)
+            kept = "" if target == model else f" ({model} exists: kept)"
+            console.print(f"{name}: model -> {target}{kept}")
+
+
+def _abort_the_run(
+    coordinator: str, name: str, credentials: Any, backoff: Any, error: Exception
+) -> None:
+    """Join the run only to abort it with ``error``'s kind (its message stays here, as a
+    failing role's does), so that the other roles stop at once; give up quietly after a
+    minute without a coordinator."""
+    from rengo.deploy.roles import run_role
+
+    def fail(_: Any) -> None:
+        raise error
+
+    with contextlib.suppress(Exception):
+        run_role(coordinator, name, fail, credentials, connect_timeout=60.0, linger=0.0,
+                 backoff=backoff)  # fmt: skip
 
 
 def _write_predictions(path: Path, id_column: str, output: str, ids: Any, values: Any) -> None:

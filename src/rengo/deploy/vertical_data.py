@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from rengo.core.errors import DataError
+from rengo.core.errors import ConfigError, DataError
 from rengo.data import load_csv
 from rengo.vfl.common import PartyData, PartyTable, column_scaling, scaled
 
@@ -38,6 +39,7 @@ def load_party_data(
     features: list[str] | None = None,
     standardize: bool = True,
     delimiter: str = ",",
+    task: str = "classification",
 ) -> PartyData:
     """Read a party's training CSV (and scoring CSV) into tables.
 
@@ -58,6 +60,9 @@ def load_party_data(
         Z-score each column with this party's own training statistics.
     delimiter
         The CSV delimiter.
+    task
+        What the label holds: ``"classification"`` (two classes) or ``"regression"``
+        (numbers, for linear and Poisson regression).
 
     Returns
     -------
@@ -70,6 +75,10 @@ def load_party_data(
         For unreadable files, missing columns, a label without two classes, or scoring
         labels unseen in training.
     """
+    if task not in ("classification", "regression"):
+        raise ConfigError(f"task {task!r}: choose classification or regression")
+    regression = task == "regression"
+    kind: Literal["classification", "regression"] = "regression" if regression else "classification"
     train_path = Path(csv_path)
     train = load_csv(
         train_path,
@@ -78,12 +87,14 @@ def load_party_data(
         features=features,
         delimiter=delimiter,
         missing_values=("",),
-        task="classification",
+        task=kind,
     )
     assert train.ids is not None
     classes: tuple[str, str] | None = None
     labels = None
-    if label is not None:
+    if label is not None and regression:
+        labels = np.asarray(train.y, dtype=np.float64)
+    elif label is not None:
         if train.classes is None or len(train.classes) != 2:
             found = 0 if train.classes is None else len(train.classes)
             raise DataError(f"{train_path}: label {label!r} must have two classes, found {found}")
@@ -103,11 +114,13 @@ def load_party_data(
             features=list(train.feature_names),
             delimiter=delimiter,
             missing_values=("",),
-            task="classification",
+            task=kind,
         )
         assert scoring.ids is not None
         score_table = PartyTable(scoring.ids, scoring.X)
-        if score_label is not None:
+        if score_label is not None and regression:
+            score_labels = np.asarray(scoring.y, dtype=np.float64)
+        elif score_label is not None:
             assert classes is not None and scoring.classes is not None
             unknown = sorted(set(scoring.classes) - set(classes))
             if unknown:

@@ -306,6 +306,8 @@ class GrpcHub:
         self._sessions: dict[str, _Session] = {}
         self._live: set[_Session] = set()
         self._calls: dict[int, _Call] = {}
+        self._instances: dict[str, bytes] = {}  # each party's process, from its hello
+        self._protocol_started = False  # a role's channel is open: parties hold its state
         self._ids = itertools.count(1)
         self._undelivered: dict[str, deque[OutgoingMessage]] = defaultdict(deque)
         self._inbox: dict[tuple[str, str], deque[bytes]] = defaultdict(deque)
@@ -452,11 +454,14 @@ class GrpcHub:
         count: int | None = None,
         timeout: float | None = None,
     ) -> bool:
-        """Block until every one of ``names`` (or at least ``count`` parties) is connected;
-        False if ``timeout`` passed first."""
+        """Block until every one of ``names`` (or at least ``count`` parties) is connected,
+        or a party aborted the run (:attr:`failure`: its role's waits raise it); False if
+        ``timeout`` passed first."""
         deadline = None if timeout is None else time.monotonic() + timeout
 
         def ready() -> bool:
+            if self.failure is not None:  # e.g. a party whose data failed before its role
+                return True
             have = self._sessions.keys()
             if names is not None and not set(names) <= have:
                 return False
@@ -589,6 +594,7 @@ class GrpcHub:
         timeout
             Caps every wait that names none.
         """
+        self._protocol_started = True
         return HubChannel(self, watch=watch, rejoin_wait=rejoin_wait, timeout=timeout)
 
     def fail(self, role: str, reason: str) -> None:
@@ -790,7 +796,7 @@ class GrpcHub:
         if not session.registered:
             if env.key != HELLO:
                 raise ProtocolError(f"expected {HELLO!r} first, got {env.key!r}")
-            self._register(session)
+            self._register(session, bytes(env.payload[:64]))
             return
         if env.key.startswith(RPC_PREFIX):
             self._on_reply(session, env)
@@ -852,9 +858,15 @@ class GrpcHub:
             call.finish(None, f"malformed reply (outcome {outcome[:40]!r})")
             raise ProtocolError(f"unknown reply outcome {outcome[:40]!r}")
 
-    def _register(self, session: _Session) -> None:
+    def _register(self, session: _Session, instance: bytes = b"") -> None:
         """Admit a party that said hello; a second instance of it replaces the first, which
-        is told it was replaced and stops (it does not take the link back)."""
+        is told it was replaced and stops (it does not take the link back).
+
+        ``instance`` names the party's process (see ``PartyConnection.instance``): once a
+        multi-party protocol runs here, a party that comes back as another process was
+        restarted and holds none of the run's state (it would wait for messages its old
+        process read, and every role with it, forever), so the run fails for every role,
+        naming it; a resumable run is then continued with ``--resume``."""
         if self._stopping.is_set():
             if not self._goodbye:
                 raise ProtocolError("coordinator is shutting down")
@@ -865,6 +877,12 @@ class GrpcHub:
                 self._lock.notify_all()
             return
         with self._lock:
+            before = self._instances.get(session.name)
+            if instance:
+                self._instances[session.name] = instance
+            restarted = (
+                self.routing and self._protocol_started and bool(before) and before != instance
+            )
             old = self._sessions.get(session.name)
             self._sessions[session.name] = session
             session.registered = True
@@ -895,6 +913,12 @@ class GrpcHub:
         for message in backlog:
             session.send(message)
         self._event("info", f"party {session.name} joined from {session.peer}")
+        if restarted:
+            self.fail(
+                session.name,
+                "restarted mid-run: its new process has none of the run's state (resume the "
+                "run to continue it)",
+            )
 
     def _end(self, session: _Session, code: grpc.StatusCode | None, reason: str) -> None:
         with self._lock:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import queue
 import random
+import secrets
 import threading
 import time
 import traceback
@@ -146,6 +147,9 @@ class PartyConnection:
         self.backoff = backoff
         self.max_message_bytes = max_message_bytes
         self.sessions = 0
+        self.instance = secrets.token_hex(8)
+        """This process's connection, told to the hub in every hello: a reconnection says
+        the same, a restarted party another (it has none of a running protocol's state)."""
         self._client_errors: set[tuple[str, str]] = set()
         self._rng = random.Random(seed)
         self._state: dict[str, bytes | None] = {}
@@ -293,7 +297,7 @@ class PartyConnection:
     def _session(self) -> bool:
         """One connection attempt; True if the hub welcomed us before it ended."""
         outbox: queue.SimpleQueue[OutgoingMessage | None] = queue.SimpleQueue()
-        outbox.put(OutgoingMessage(self.name, COORDINATOR, HELLO, b""))
+        outbox.put(OutgoingMessage(self.name, COORDINATOR, HELLO, self.instance.encode()))
         welcomed = False
         last_seen = [time.monotonic()]
         done = threading.Event()

@@ -1,0 +1,43 @@
+"""Where a command writes its results: refuse to replace a user's files unless asked, find a
+free name beside one, and make sure the folder can be written before the work starts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rengo.core.errors import ConfigError
+
+
+def refuse_to_replace(paths: list[Path], overwrite: bool) -> None:
+    """A ``ConfigError`` naming the files an export would replace, unless ``overwrite``."""
+    there = [str(p) for p in paths if p.exists()]
+    if there and not overwrite:
+        raise ConfigError(
+            f"{', '.join(there)} already exist{'s' if len(there) == 1 else ''}; give "
+            "--overwrite to replace, or another --out (nothing was written)"
+        )
+    folders = [str(p) for p in paths if p.is_dir()]
+    if folders:
+        raise ConfigError(f"{', '.join(folders)} is a folder, not a file (nothing was written)")
+
+
+def writable_folder(folder: Path) -> None:
+    """Make ``folder`` (and its parents), or a ``ConfigError`` saying why it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot write to {folder}: {exc.strerror or exc}") from exc
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise ConfigError(f"cannot write to {folder}: not a writable folder")
+
+
+def free_path(path: Path) -> Path:
+    """``path`` if nothing is there, else the first of ``stem.1.suffix``, ``stem.2.suffix``
+    ... that is free (a result computed over minutes is never lost to a name clash)."""
+    if not path.exists():
+        return path
+    k = 1
+    while (candidate := path.with_name(f"{path.stem}.{k}{path.suffix}")).exists():
+        k += 1
+    return candidate

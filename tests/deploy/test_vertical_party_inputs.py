@@ -1,0 +1,93 @@
+"""What a deployed vertical party does with its own files before and after the run: a table
+that cannot be read stops every role at once, naming the party; regression labels are read
+as numbers with --task regression; results already on disk are kept."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from rengo.cli.main import app
+from rengo.deploy.vertical_data import load_party_data
+from rengo.transport.certs import init_certificates
+from rengo.transport.grpc_hub import GrpcHub
+from rengo.transport.grpc_party import Backoff, PartyConnection
+from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+
+
+@pytest.mark.timeout(120)
+def test_a_party_whose_table_fails_stops_every_role_at_once_naming_it(tmp_path: Path) -> None:
+    """Its error was local only: the coordinator waited the whole join deadline (300 s by
+    default) and blamed a "missing" party; the other parties learned nothing."""
+    certs = tmp_path / "certs"
+    init_certificates(certs, ["card", "bank"])
+    with GrpcHub("127.0.0.1:0", HubSecurity.from_directory(certs), heartbeat_interval=0.2) as hub:
+        bank = PartyConnection(
+            hub.address,
+            "bank",
+            PartyCredentials.from_directory(certs, "bank"),
+            heartbeat_interval=0.2,
+            backoff=Backoff(initial=0.05, maximum=0.2, give_up_after=5.0),
+        ).start()
+        bank.wait_connected(10)
+        joined: list[bool] = []
+        waiter = threading.Thread(
+            target=lambda: joined.append(hub.wait_for_parties(["card", "bank"], None, 90))
+        )
+        waiter.start()
+        empty = tmp_path / "card.csv"
+        empty.write_text("")
+        started = time.monotonic()
+        result = CliRunner().invoke(
+            app,
+            [
+                "vfl", "party", "--coordinator", hub.address, "--name", "card",
+                "--csv", str(empty), "--label", "y", "--certs", str(certs), "--no-progress",
+            ],
+        )  # fmt: skip
+        waiter.join(30)
+        assert result.exit_code == 2 and "file is empty" in result.output
+        assert joined == [True] and time.monotonic() - started < 30  # not the 90 s deadline
+        assert hub.failure is not None and hub.failure.role == "card"
+        assert hub.failure.reason == "DataError"
+        deadline = time.monotonic() + 10
+        while bank.failure is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert bank.failure is not None and bank.failure.role == "card"
+        bank.close()
+
+
+def test_regression_labels_are_read_as_numbers_with_task_regression(tmp_path: Path) -> None:
+    """--csv read every label as one of two classes, so an insurer's claim counts (6
+    values) could not join linear or Poisson regression runs."""
+    table = tmp_path / "insurer.csv"
+    table.write_text("id,x,claims\n" + "".join(f"c{i},{i % 7},{i % 6}\n" for i in range(30)))
+    scoring = tmp_path / "new.csv"
+    scoring.write_text("id,x,claims\nn1,1,4\nn2,2,0\n")
+    with pytest.raises(Exception, match="must have two classes, found 6"):
+        load_party_data(table, "id", label="claims")
+    data = load_party_data(table, "id", label="claims", score_csv=scoring, task="regression")
+    assert data.labels is not None and data.labels.dtype == np.float64
+    np.testing.assert_array_equal(data.labels, [i % 6 for i in range(30)])
+    assert data.score_labels is not None
+    np.testing.assert_array_equal(data.score_labels, [4.0, 0.0])
+    assert data.classes is None
+
+
+def test_a_result_already_on_disk_is_kept_and_the_new_one_written_beside_it(
+    tmp_path: Path,
+) -> None:
+    """`rengo vfl party` replaced an existing --predictions or --model file silently."""
+    from rengo.cli.output_paths import free_path
+
+    scores = tmp_path / "scores.csv"
+    assert free_path(scores) == scores
+    scores.write_text("the user's own file")
+    assert free_path(scores) == tmp_path / "scores.1.csv"
+    (tmp_path / "scores.1.csv").write_text("an earlier run's")
+    assert free_path(scores) == tmp_path / "scores.2.csv"
