@@ -232,3 +232,12 @@ def test_a_pickled_fitted_estimator_predicts_what_the_original_predicts(
     with pytest.raises(AttributeError, match=r"not kept when a fitted .* is pickled"):
         _ = copy.transcript_
     assert len(model.transcript_) > 0  # the original keeps its run
+
+
+def test_no_shared_rows_to_score_is_named_as_such(fitted: HeteroLogisticRegression) -> None:
+    """The message said the parties share no IDs at all, after they had trained on shared
+    rows; what was empty was the intersection of the rows to score."""
+    rows = np.arange(100, 110)
+    data = {"card": (IDS[rows], X[rows, :2]), "bank": (IDS[rows - 100], X[rows - 100, 2:])}
+    with pytest.raises(DataError, match="share no IDs among their rows to score"):
+        fitted.predict(data)

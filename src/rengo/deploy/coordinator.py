@@ -14,6 +14,7 @@ for, and parties that lost their link before the end are told the run finished.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -29,6 +30,7 @@ from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.secagg.workflow import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.workflow import FitWorkflow, default_checks
+from rengo.tracking.errors import StoreClosedError
 from rengo.tracking.run import open_run
 from rengo.tracking.store import RunStore
 from rengo.transport.grpc_hub import GrpcHub
@@ -73,7 +75,10 @@ def recorded_hub(
         if on_event is not None:
             on_event(level, message)
         if store is not None and run_id is not None:
-            store.log_event(run_id, level, message)
+            # a party's last words may come as the command closes the store: they are the
+            # operator's console line then, not a traceback
+            with contextlib.suppress(StoreClosedError):
+                store.log_event(run_id, level, message)
         if presence is not None:  # joins, leaves and the final close: who is online now
             presence.refresh()
 

@@ -663,7 +663,8 @@ def _align(
         )
     else:
         alignment = psi_follower(channel, table.ids, plan.label_party, pool=pool)
-    alignments[phase] = require_nonempty(alignment)
+    # the training rows may be shared and the new rows to score not: say which were empty
+    alignments[phase] = require_nonempty(alignment, "" if phase == TRAIN else "their rows to score")
     matched = len(alignment.rows)
     report(
         progress,

@@ -102,13 +102,16 @@ class PSIResult:
 Outcome = TypeVar("Outcome", PSIResult, PSIAlignment)
 
 
-def require_nonempty(result: Outcome) -> Outcome:
+def require_nonempty(result: Outcome, among: str = "") -> Outcome:
     """Return ``result`` unchanged, or raise :class:`DataError` when the intersection is empty
-    (for callers that cannot go on without shared rows, e.g. vertical training)."""
+    (for callers that cannot go on without shared rows, e.g. vertical training); ``among``
+    names the rows matched when a run matches several sets (``"their rows to score"``)."""
     if result.size == 0:
+        where = f" among {among}" if among else ""
         raise DataError(
-            "the parties share no IDs (empty intersection): check that every party uses the "
-            "same ID column and formatting (IDs are matched exactly after NFC normalisation)"
+            f"the parties share no IDs{where} (empty intersection): check that every party "
+            "uses the same ID column and formatting (IDs are matched exactly after NFC "
+            "normalisation)"
         )
     return result
 
