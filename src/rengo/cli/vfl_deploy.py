@@ -330,15 +330,15 @@ def _abort_the_run(
     coordinator: str, name: str, credentials: Any, backoff: Any, error: Exception
 ) -> None:
     """Join the run only to abort it with ``error``'s kind (its message stays here, as a
-    failing role's does), so that the other roles stop at once; give up quietly after a
-    minute without a coordinator."""
+    failing role's does), so that the other roles stop at once; give up quietly after 15 s
+    without a coordinator (the error is shown then)."""
     from rengo.deploy.roles import run_role
 
     def fail(_: Any) -> None:
         raise error
 
     with contextlib.suppress(Exception):
-        run_role(coordinator, name, fail, credentials, connect_timeout=60.0, linger=0.0,
+        run_role(coordinator, name, fail, credentials, connect_timeout=15.0, linger=0.0,
                  backoff=backoff)  # fmt: skip
 
 
