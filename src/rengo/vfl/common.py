@@ -114,9 +114,11 @@ def check_columns(
         )
     if not missing_ok and empty.any():
         j = int(np.flatnonzero(empty.any(axis=0))[0])
+        first = int(np.flatnonzero(empty[:, j])[0])  # this error stays with the party
         raise DataError(
             f"{party}: column {column(j)} of its {what} has {int(empty[:, j].sum())} empty "
-            f"cells; {algorithm} needs every cell: fill (impute) them first, {fix}"
+            f"cells (the first at ID {table.ids[first]!s}, row {first + 1}); {algorithm} "
+            f"needs every cell: fill (impute) them first, {fix}"
         )
 
 

@@ -31,7 +31,8 @@ SMALL = {"key_bits": 512, "epochs": 2, "seed": 0, "key_seed": 1, "use_psi": Fals
 
 def test_empty_cells_are_refused_by_default_naming_party_column_count_and_option() -> None:
     data, y = _tables()
-    expected = r"guest: column 2 .* 2 empty cells; .*missing='mean'"
+    expected = r"guest: column 2 .* 2 empty cells \(the first at ID \S+, row \d+\); .*missing="
+    expected += "'mean'"
     with pytest.raises(DataError, match=expected):
         HeteroLogisticRegression(**SMALL).fit(data, "guest", y)
 
