@@ -38,6 +38,8 @@ _MAX_DEPTH = 64
 _MAX_HEADER = 64 * 1024 * 1024
 _MAX_DIMENSIONS = 32
 _MAX_EXTENT = 1 << 48  # one dimension; numpy refuses more than about 2**63 elements
+_FREE_CONTAINERS = 100_000  # lists and maps any header may hold, however short
+_BYTES_PER_CONTAINER = 8  # past that, a header holds at most one per this many bytes
 _WIRE_DTYPE = re.compile(r"[<>|=]?[biufc][0-9]{1,2}")  # what the encoder writes: "<f8", "|b1"
 # errors a hostile header can provoke in numpy or in a registered type's from_tree
 _DECODE_ERRORS = (
@@ -285,8 +287,19 @@ def decode(data: bytes | bytearray | memoryview) -> Any:
     start = len(MAGIC) + _HEADER_LEN.size
     if header_len > _MAX_HEADER or start + header_len > view.nbytes:
         raise CodecError("truncated payload header")
+    text = bytes(view[start : start + header_len])
+    # An empty list or dict is 2-3 bytes of JSON and 60-70 of Python: a header of nothing
+    # else decoded to 14-42x its size. Past 100,000 lists and maps, at most one per 8
+    # header bytes (protocol messages hold one per 14-30: a bytes node alone is
+    # {"$t":"bytes","b":N}), which bounds a header's Python objects to about 10x its bytes.
+    containers = text.count(b"[") + text.count(b"{")
+    if containers > max(_FREE_CONTAINERS, header_len // _BYTES_PER_CONTAINER):
+        raise CodecError(
+            f"payload header of {header_len} bytes holds {containers} lists and maps: past "
+            f"{_FREE_CONTAINERS}, at most one per {_BYTES_PER_CONTAINER} bytes decode"
+        )
     try:
-        header = json.loads(bytes(view[start : start + header_len]))
+        header = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError, RecursionError) as exc:
         raise CodecError(f"malformed payload header: {exc}") from exc
     if not isinstance(header, dict) or not isinstance(header.get("bufs"), list):
