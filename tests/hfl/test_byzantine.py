@@ -110,6 +110,14 @@ def test_one_huge_claim_cannot_set_weighted_centred_clippings_aggregate() -> Non
         return np.asarray(rule.aggregate_fit(1, params, acc).parameters[0])
 
     np.testing.assert_allclose(aggregate(), [10 / 70, 0.0])
+    # with two clients the cap is 3x the lower claim (the median of two would let the
+    # larger one in at 1.5x itself)
+    pair = CentredClipping(radius=10.0, weighted=True, min_fit_clients=2)
+    pair.initialize([np.zeros(2)])
+    acc = pair.accumulator(1, [np.zeros(2)])
+    for i, (u, n) in enumerate([([1.0, 0.0], 10), ([-1.0, 0.0], 10**9)]):
+        pair.add_result(acc, str(i), FitResult([np.array(u)], n))
+    np.testing.assert_allclose(pair.aggregate_fit(1, [np.zeros(2)], acc).parameters[0], [-0.5, 0])
     np.testing.assert_allclose(aggregate(weight_cap=0.0), [-1.0, 0.0], atol=1e-6)  # uncapped
     with pytest.raises(ValueError, match="weight_cap must be 0"):
         CentredClipping(weight_cap=0.5)

@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rengo.core.parameters import Parameters, flatten, unflatten
+from rengo.hfl.result_checks import low_median
 from rengo.hfl.strategy.base import Aggregate, ServerState, WeightedSum
 from rengo.hfl.strategy.registry import register_strategy
 from rengo.hfl.strategy.robust import UpdateStack, _RobustStrategy
@@ -181,7 +182,9 @@ class CentredClipping(_RobustStrategy):
         if self.weighted:
             weights = np.asarray(acc.weights, dtype=np.float64)
             if self.weight_cap > 0:
-                weights = np.minimum(weights, self.weight_cap * float(np.median(weights)))
+                # the coordinator's own rule (result checks): the lower median, which no single
+                # claim can move - with two clients np.median let the larger claim in at 1.5x
+                weights = np.minimum(weights, self.weight_cap * low_median(weights.tolist()))
         v, tau = centred_clip(
             deltas, state.center, self.radius, self.iterations, self.rejection, weights
         )
