@@ -554,14 +554,9 @@ class SecAggPlus:
         report: SecAggReport,
     ) -> WeightedSum:
         multiplier, clipped, unclipped, weight = (int(x) for x in total[size:])
-        if multiplier <= 0 or multiplier > count * (
-            self.config.max_examples if mode == MODE_EXAMPLES else 1
-        ):
-            raise self._failure(
-                fit_round, report, f"the unmasked example count {multiplier} is impossible "
-                "(a client sent a malformed input)"
-            )  # fmt: skip
-        problem = self._impossible_sum(mode, total, size, count, multiplier, quantisation)
+        problem = self._impossible_sum(
+            mode, total[:size], count, (multiplier, clipped, unclipped, weight), quantisation
+        )
         if problem is not None:
             raise self._failure(fit_round, report, f"{problem} (a client sent a malformed input)")
         sums = dequantise_sum(total[:size], multiplier, quantisation)
@@ -590,31 +585,37 @@ class SecAggPlus:
         acc.num_examples += multiplier
         return acc
 
-    @staticmethod
     def _impossible_sum(
+        self,
         mode: str,
-        total: np.ndarray,
-        size: int,
+        coordinates: np.ndarray,
         count: int,
-        multiplier: int,
+        counts: tuple[int, int, int, int],
         quantisation: Quantisation,
     ) -> str | None:
         """What in the unmasked sum no ``count`` honest inputs can add up to, or None.
 
-        Every honest coordinate is ``m_i q(x_i)`` with ``q`` in ``[0, levels - 1]``, so the
-        sum's lie in ``[0, multiplier (levels - 1)]``; each client adds at most ``size``
-        clipped coordinates, one unclipped bit and a weight of at most ``WEIGHT_SCALE``. An
-        input outside these was crafted: decoding it would move the model (under DP, past
-        the sensitivity the accountant assumes) with no error.
+        ``counts`` are the sum's ``(multiplier, clipped, unclipped, weight)``. Each honest
+        client adds a multiplier of 1 to ``max_examples`` (1 under DP); every honest
+        coordinate is ``m_i q(x_i)`` with ``q`` in ``[0, levels - 1]``, so the sum's lie in
+        ``[0, multiplier (levels - 1)]``; each client adds at most ``size`` clipped
+        coordinates, one unclipped bit and a weight of at most ``WEIGHT_SCALE``. An input
+        outside these was crafted: decoding it would move the model (under DP, past the
+        sensitivity the accountant assumes) with no error.
         """
+        multiplier, clipped, unclipped, weight = counts
+        if multiplier <= 0 or multiplier > count * (
+            self.config.max_examples if mode == MODE_EXAMPLES else 1
+        ):
+            return f"the unmasked example count {multiplier} is impossible"
+        size = coordinates.size
         most = multiplier * quantisation.top
-        largest = int(total[:size].max()) if size else 0
+        largest = int(coordinates.max()) if size else 0
         if largest > most:
             return (
                 f"the unmasked sum is impossible: a coordinate is {largest}, above {most}, "
                 f"the most {count} clients' quantised updates add up to"
             )
-        _, clipped, unclipped, weight = (int(x) for x in total[size:])
         bounds = [("clipped", clipped, count * size)]
         if mode == MODE_DP:
             bounds += [("unclipped", unclipped, count), ("weight", weight, count * WEIGHT_SCALE)]
