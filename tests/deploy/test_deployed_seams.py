@@ -289,6 +289,22 @@ def test_signed_secagg_on_a_hub_without_client_certificates_is_a_config_error() 
         )  # fmt: skip
 
 
+def test_a_strategy_secagg_cannot_run_is_refused_before_the_hub_starts_or_a_run_is_recorded(
+    tmp_path: Path,
+) -> None:
+    from rengo.core.errors import ConfigError
+    from rengo.hfl import FedMedian, SecAggPlus
+    from rengo.tracking import RunStore
+
+    with RunStore(tmp_path / "runs.db") as store:
+        with pytest.raises(ConfigError, match="releases only the sum"):
+            serve_coordinator(
+                FedMedian(), initial_parameters(), 1, "127.0.0.1:0", HubSecurity(insecure=True),
+                workflow=SecAggPlus(), store=store, join_timeout=1.0,
+            )  # fmt: skip
+        assert store.list_runs() == []
+
+
 class SpentBudget:
     """A party's client whose own privacy budget is spent after round 1 (what a
     ``TorchClient(dp=LocalDP(target_epsilon=...))`` raises), or that says so falsely."""

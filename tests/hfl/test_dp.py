@@ -227,11 +227,18 @@ def test_checkpoint_resumes_the_accountant_and_the_clip_norm() -> None:
     assert history.last("dp_epsilon") == pytest.approx(epsilon_after(3, 1.0, 1e-5, 1.0, "rdp"))
 
 
-def test_strategies_whose_sensitivity_is_not_the_clip_norm_are_refused() -> None:
+def test_strategies_whose_sensitivity_is_not_the_clip_norm_are_refused(tmp_path) -> None:
+    from rengo.tracking import RunStore
+
     with pytest.raises(ConfigError, match=r"sampling_rate = 0\.5"):
         DifferentialPrivacy(FedAvg(fraction_fit=0.5))
-    with pytest.raises(ConfigError, match="averaging strategy"):
-        simulate(lambda cid: Step(), 3, DifferentialPrivacy(FedMedian()), [np.zeros(2)], 1)
+    with RunStore(tmp_path / "runs.db") as store:
+        with pytest.raises(ConfigError, match="averaging strategy"):
+            simulate(
+                lambda cid: Step(), 3, DifferentialPrivacy(FedMedian()), [np.zeros(2)], 1,
+                store=store,
+            )  # fmt: skip
+        assert store.list_runs() == []  # refused before the run is recorded
     with pytest.raises(ConfigError, match="must exceed"):  # before any client trains
         simulate(
             lambda cid: Step(), 4,

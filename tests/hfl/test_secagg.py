@@ -303,9 +303,18 @@ def test_too_many_wrong_shares_fail_naming_the_senders(logistic_client_fn) -> No
     assert "1 -> " in message
 
 
-def test_strategies_that_need_each_update_are_refused(logistic_client_fn) -> None:
-    with pytest.raises((ConfigError, RoundFailure), match="releases only the sum"):
-        simulate(logistic_client_fn, N, Krum(min_fit_clients=N), INIT, 1, workflow=SecAggPlus())
+def test_strategies_that_need_each_update_are_refused_before_a_run_is_recorded(
+    logistic_client_fn, tmp_path
+) -> None:
+    from rengo.tracking import RunStore
+
+    with RunStore(tmp_path / "runs.db") as store:
+        with pytest.raises(ConfigError, match="releases only the sum"):
+            simulate(
+                logistic_client_fn, N, Krum(min_fit_clients=N), INIT, 1,
+                workflow=SecAggPlus(), store=store,
+            )  # fmt: skip
+        assert store.list_runs() == []
 
 
 @pytest.mark.parametrize(

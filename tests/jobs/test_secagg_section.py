@@ -86,3 +86,41 @@ def test_per_update_result_checks_under_secagg_are_refused_not_silently_off() ->
         workflow=job.workflow, checks=spec.result_checks,
     )  # fmt: skip
     assert not history.rounds[0].failures
+
+
+@pytest.mark.parametrize(
+    ("sections", "match"),
+    [
+        ({"strategy": {"name": "fedmedian"}, "privacy": {"secagg": True}}, "releases only the sum"),
+        ({"strategy": {"name": "scaffold"}, "privacy": {"secagg": True}}, "releases only the sum"),
+        ({"strategy": {"name": "krum"}, "privacy": {"dp": "central"}}, "averaging strategy"),
+        ({"strategy": {"name": "fedtrimmedavg"}, "privacy": {"dp": "central"}}, "averaging"),
+    ],
+)
+def test_a_strategy_its_privacy_cannot_run_is_refused_when_the_job_is_built(
+    sections, match
+) -> None:
+    spec = parse_job({**BASE, "partition": {"num_clients": 9}, **sections})
+    with pytest.raises(ConfigError, match=rf"<dict>: \[strategy\] with \[privacy\]: .*{match}"):
+        build_hfl_job(spec)
+
+
+def test_rengo_run_refuses_conflicting_sections_without_recording_a_run(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from rengo.cli.main import app
+    from rengo.tracking import RunStore
+
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[data]\ndataset = "iris"\n[partition]\nnum_clients = 9\n[model]\ntype = "logistic"\n'
+        '[strategy]\nname = "krum"\n[privacy]\ndp = "central"\n'
+    )
+    store = tmp_path / "runs.db"
+    result = CliRunner().invoke(app, ["run", str(job), "--store", str(store)])
+    assert result.exit_code != 0
+    assert "averaging strategy" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    if store.exists():
+        with RunStore(store) as opened:
+            assert opened.list_runs() == []

@@ -18,6 +18,7 @@ from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import ClientFn, client_handler
 from rengo.hfl.coordinator import Coordinator, History, ProgressFn, RoundObserver, RunRecorder
 from rengo.hfl.mods.chain import Mod
+from rengo.hfl.privacy_fit import check_privacy_fits
 from rengo.hfl.privacy_record import privacy_settings
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Strategy
@@ -181,6 +182,7 @@ def simulate(
         if isinstance(num_clients, int)
         else [str(c) for c in num_clients]
     )
+    check_privacy_fits(strategy, workflow, initial_parameters)  # before a run is recorded
     options = {} if device is None else {"device": device}
     pool = make_pool(client_fn, ids, executor, workers, mods=client_mods, **options)
     config = {

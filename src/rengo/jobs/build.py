@@ -46,6 +46,7 @@ from rengo.hfl import (
     softmax_predict,
     strategy_registry,
 )
+from rengo.hfl.privacy_fit import check_privacy_fits
 from rengo.jobs.spec import JobSpec, evaluation_options
 from rengo.tracking.model_export import INPUT_SCALING, input_scaling_config
 
@@ -273,7 +274,12 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
                     f"{num_features} features"
                 )
         mods = attack_mods(spec.robust.attack, attackers, options)
-    return HflJob(spec, fed, client_fn, strategy, init, evaluate, mods, build_workflow(spec))
+    workflow = build_workflow(spec)
+    try:
+        check_privacy_fits(strategy, workflow, init)
+    except ConfigError as exc:
+        raise ConfigError(f"{spec.source}: [strategy] with [privacy]: {exc}") from None
+    return HflJob(spec, fed, client_fn, strategy, init, evaluate, mods, workflow)
 
 
 def _logistic(

@@ -59,7 +59,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from rengo.core.errors import ClientFailure, ConfigError, RoundFailure
-from rengo.core.parameters import unflatten
+from rengo.core.parameters import Parameters, unflatten
 from rengo.crypto.pairwise import agree, public_key_of
 from rengo.crypto.prg import add_masks
 from rengo.crypto.quantisation import Quantisation, dequantise_sum, ring_bits_for
@@ -94,7 +94,7 @@ from rengo.hfl.secagg.protocol import (
     survivors_statement,
     wire_dtype,
 )
-from rengo.hfl.strategy.base import WeightedSum
+from rengo.hfl.strategy.base import Strategy, WeightedSum
 from rengo.hfl.strategy.dp import ClippedDeltaSum, DifferentialPrivacy
 from rengo.hfl.workflow import FitRound, ShortRound
 from rengo.privacy.secagg_config import SecAgg
@@ -202,7 +202,7 @@ class SecAggPlus:
         """
         ca = self._trust()
         acc = fit_round.strategy.accumulator(fit_round.server_round, fit_round.parameters)
-        mode, extra_message = self._mode(fit_round, acc)
+        mode, extra_message = self._mode(fit_round.strategy, acc, fit_round.parameters)
         self.last = report = SecAggReport()
         clients = [cid for cid, _ in fit_round.instructions]
         required: frozenset[str] | None = None
@@ -511,8 +511,28 @@ class SecAggPlus:
             "certificates": {w: public[w]["certificate"] for w in signers},
         }
 
-    def _mode(self, fit_round: FitRound, acc: WeightedSum) -> tuple[str, dict[str, Any]]:
-        strategy = fit_round.strategy
+    def check_strategy(self, strategy: Strategy, parameters: Parameters) -> None:
+        """Refuse a strategy secure aggregation cannot run, before any round (a run's
+        simulation and deployment call it before the run is recorded).
+
+        Parameters
+        ----------
+        strategy
+            The run's strategy.
+        parameters
+            The initial model.
+
+        Raises
+        ------
+        ConfigError
+            If the strategy needs each update (robust rules, SCAFFOLD) or central DP clips at
+            the coordinator: secure aggregation releases only the sum.
+        """
+        self._mode(strategy, strategy.accumulator(0, parameters), parameters)
+
+    def _mode(
+        self, strategy: Strategy, acc: WeightedSum, parameters: Parameters
+    ) -> tuple[str, dict[str, Any]]:
         if isinstance(strategy, DifferentialPrivacy) and isinstance(acc, ClippedDeltaSum):
             if strategy.dp.clip_at != "client":
                 raise ConfigError(
@@ -524,8 +544,8 @@ class SecAggPlus:
                 "weight_cap": max(1, strategy.dp.weight_cap),
                 "clip_range": float(acc.clip_norm),
             }
-        reference = strategy.result_reference(fit_round.parameters)
-        if type(acc) is not WeightedSum or len(reference) != len(fit_round.parameters):
+        reference = strategy.result_reference(parameters)
+        if type(acc) is not WeightedSum or len(reference) != len(parameters):
             raise ConfigError(
                 f"secure aggregation releases only the sum of the updates; {strategy.name} "
                 "needs each update or more than the model (use FedAvg, FedProx, FedAdam, "

@@ -165,6 +165,26 @@ class DifferentialPrivacy(Strategy):
     # -- life cycle and state ---------------------------------------------------------------
     def initialize(self, parameters: Parameters) -> None:
         """Check the wrapped strategy averages plain models, then initialise it."""
+        self.check_wrapped(parameters)
+        self.strategy.initialize(parameters)
+        self.clip_norm = self.dp.clip_norm
+        self.accountant.rounds = 0
+
+    def check_wrapped(self, parameters: Parameters) -> None:
+        """Refuse a wrapped strategy whose sensitivity the clip norm does not bound, before
+        any round (a run's simulation and deployment call it before the run is recorded).
+
+        Parameters
+        ----------
+        parameters
+            The initial model.
+
+        Raises
+        ------
+        ConfigError
+            If the wrapped strategy keeps each update (robust rules) or returns more than the
+            model (SCAFFOLD).
+        """
         probe = self.strategy.accumulator(0, parameters)
         reference = self.strategy.result_reference(parameters)
         if type(probe) is not WeightedSum or len(reference) != len(parameters):
@@ -173,9 +193,6 @@ class DifferentialPrivacy(Strategy):
                 f"FedAdagrad); {self.strategy.name} keeps each update or returns more than the "
                 "model, so the clip norm does not bound its sensitivity"
             )
-        self.strategy.initialize(parameters)
-        self.clip_norm = self.dp.clip_norm
-        self.accountant.rounds = 0
 
     def state_dict(self) -> dict[str, Any]:
         """The clip norm, the rounds the accountant composed and the wrapped strategy's state."""
