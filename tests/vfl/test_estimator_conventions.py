@@ -119,6 +119,17 @@ def test_score_matches_each_prediction_to_its_own_label(fitted: HeteroLogisticRe
         fitted.score(data)
 
 
+def test_score_refuses_labels_it_would_misread(fitted: HeteroLogisticRegression) -> None:
+    rows = np.arange(100, 120)
+    data = _data(rows)
+    with pytest.raises(DataError, match=r"one value per row, got shape \(20, 1\)"):
+        fitted.score(data, Y[rows].reshape(-1, 1))  # broadcast, it scored about 0.5
+    with pytest.raises(DataError, match=r"labels are text .* model predicts numbers"):
+        fitted.score(data, Y[rows].astype(int).astype(str))  # it scored exactly 0
+    as_objects = np.array(Y[rows].tolist(), dtype=object)  # e.g. a pandas object column
+    assert fitted.score(data, as_objects) == fitted.score(data, Y[rows])
+
+
 def test_progress_reports_psi_count_batches_and_loss_only_when_asked() -> None:
     events: list[VerticalProgress] = []
     rows = np.arange(100)

@@ -180,6 +180,40 @@ class TransferClassifier(VerticalEstimator):
         labels: np.ndarray = self.classes_[np.argmax(proba, axis=1)]
         return labels
 
+    def score(self, rows: TargetRows, y: Any = None) -> float:  # type: ignore[override]
+        """Mean accuracy of :meth:`predict` on the target's rows (scikit-learn's ``score``).
+
+        Parameters
+        ----------
+        rows
+            The target's rows, as :meth:`predict` takes them.
+        y
+            The true class of each row, in the rows' order (values of ``classes_``).
+
+        Returns
+        -------
+        float
+            The share of rows predicted right.
+
+        Raises
+        ------
+        DataError
+            Without labels, with a label count other than the rows', or with labels of
+            another kind than the classes (text against numbers).
+        NotFittedError
+            Before :meth:`fit`.
+        """
+        if y is None:
+            raise DataError("score needs the target rows' labels: score(rows, y)")
+        truth = np.asarray(y)
+        predicted = self.predict(rows)
+        if truth.ndim != 1 or len(truth) != len(predicted):
+            raise DataError(
+                f"score needs one label per target row: {len(predicted)} rows, labels of "
+                f"shape {truth.shape}"
+            )
+        return self._score_metric(truth, predicted)
+
 
 def _label_values(*columns: Any) -> dict[str, Any]:
     """Class name -> the label value the user gave (so predictions come back in kind)."""

@@ -165,7 +165,12 @@ class VerticalDataset:
             raise ConfigError("vertical learning needs the label party and at least one host")
         if self.labels is not None:
             labels = np.asarray(self.labels)
-            if labels.shape[:1] != (len(self.parties[self.label_party].ids),):
+            if labels.ndim != 1:
+                raise DataError(
+                    f"{self.label_party}: labels must be one value per row, got shape "
+                    f"{labels.shape} (pass y.ravel() for a column)"
+                )
+            if labels.shape != (len(self.parties[self.label_party].ids),):
                 raise DataError("labels need one entry per row of the label party")
 
     @property

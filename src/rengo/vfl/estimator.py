@@ -22,6 +22,7 @@ only the rows every party holds, in an order the caller did not choose.
 from __future__ import annotations
 
 import inspect
+import numbers
 import os
 import secrets
 import time
@@ -61,6 +62,13 @@ _RUN_DEFAULTS: dict[str, Any] = {
     "checkpoints": None,
     "resume": None,
 }
+
+
+def _holds_numbers(values: np.ndarray) -> bool:
+    """Whether every value is a number (a numeric array, or an object array of numbers)."""
+    if values.dtype.kind in "biuf":
+        return True
+    return values.dtype.kind == "O" and all(isinstance(v, numbers.Number) for v in values.flat)
 
 
 _NOT_FITTED_DOC = """A model was asked to predict before :meth:`VerticalEstimator.fit`; also a
@@ -572,6 +580,13 @@ class VerticalEstimator:
             from sklearn.metrics import r2_score
 
             return float(r2_score(truth, predicted))
+        if _holds_numbers(truth) != _holds_numbers(predicted):
+            said = {True: "numbers", False: "text or other objects"}
+            raise DataError(
+                f"score's labels are {said[_holds_numbers(truth)]} but the model predicts "
+                f"{said[_holds_numbers(predicted)]} (e.g. {predicted[:1].tolist()}): pass "
+                "labels of the kind fit saw (text labels never equal numeric predictions)"
+            )
         return float(np.mean(predicted == truth))
 
     @property
