@@ -308,6 +308,19 @@ def test_predictions_come_back_as_the_labels_given(small: Scenario) -> None:
     assert isinstance(model.source_model_, SourceModel) and model.report_.epochs_run == 1
 
 
+def test_score_is_the_accuracy_of_predict_on_the_targets_rows(small: Scenario) -> None:
+    model = fit(small, security="plaintext", epochs=1)
+    test = small.split.test
+    rows, truth = (test.ids, test.X), test.labels
+    expected = float(np.mean(model.predict(rows) == truth))
+    assert model.score(rows, truth) == expected > 0.5
+    assert model.score({"shop": rows}, truth) == expected
+    with pytest.raises(DataError, match="needs the target rows' labels"):
+        model.score(rows)
+    with pytest.raises(DataError, match="one label per target row"):
+        model.score(rows, truth[:-1])
+
+
 @pytest.mark.parametrize(
     ("scheme", "kind"),
     [("djn", "ShortExponentObfuscators"), ("djn-short", "ShortExponentObfuscators"),
@@ -362,3 +375,16 @@ def test_scoring_a_table_of_other_columns_is_refused_naming_the_target(small: Sc
     wider = np.hstack([test.X, test.X[:, :1]])
     with pytest.raises(DataError, match=rf"shop: {wider.shape[1]} columns to score, trained on"):
         model.predict_scores((test.ids, wider))
+
+
+def test_progress_reports_training_batches_with_the_running_loss(small: Scenario) -> None:
+    """Transfer learning, the slowest algorithm, reported keys and PSI, then nothing."""
+    events: list[Any] = []
+    model = fit(small, security="plaintext", epochs=2, progress=events.append)
+    train = [e for e in events if e.stage == "train"]
+    assert train and {e.party for e in train} == {"bank"}
+    assert train[-1].finished and train[-1].done == train[-1].total
+    assert [e.epoch for e in train if e.finished] == [2]
+    assert train[-1].loss == pytest.approx(model.losses_[-1])
+    assert all(e.loss is not None for e in train)  # the running mean, batch by batch
+    assert not [e for e in events if e.stage == "keys"]  # plaintext mode makes no keys

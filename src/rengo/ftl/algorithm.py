@@ -37,6 +37,7 @@ from rengo.vfl.registry import (
     Models,
     Output,
     RoleContext,
+    RoleKind,
     Roles,
     RoleState,
     VerticalAlgorithm,
@@ -50,6 +51,12 @@ def make_source_keypair(config: TransferConfig, seed: int | None) -> Keypair | N
     """The source's key pair of ``config.key_bits`` (``None`` in plaintext mode; ``seed``:
     tests only)."""
     return generate_paillier_keypair(config.key_bits, seed=seed) if config.homomorphic else None
+
+
+def _key_holder(config: TransferConfig) -> RoleKind | None:
+    """The source makes a key pair in homomorphic mode; plaintext mode makes none (so
+    progress shows no key stage)."""
+    return "label_party" if config.homomorphic else None
 
 
 def _only_target(ctx: RoleContext[TransferConfig]) -> str:
@@ -93,6 +100,7 @@ def _train_source(
         seed=ctx.seed,
         encoder=_initial_encoder(state),
         checkpoints=ctx.checkpoints,
+        progress=ctx.progress,
     )
 
 
@@ -109,6 +117,7 @@ def _train_target(
         ctx.label_party,
         encoder=_initial_encoder(state),
         checkpoints=ctx.checkpoints,
+        progress=ctx.progress,
     )
 
 
@@ -162,7 +171,7 @@ FTL: VerticalAlgorithm[TransferConfig] = register(
         models=Models(
             label_party=SourceModel, feature_party=TargetModel, coordinator=TransferReport
         ),
-        keys=KeySpec(make=make_source_keypair, holder=lambda config: "label_party"),
+        keys=KeySpec(make=make_source_keypair, holder=_key_holder),
         output=_output,
         labels_at=("label_party", "feature_party"),
         scored_by="feature_party",

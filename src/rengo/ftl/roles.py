@@ -80,6 +80,7 @@ from rengo.ftl.resume import (
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints, require_same_seed
 from rengo.vfl.common import batch_order
+from rengo.vfl.progress import ProgressFn, TrainingReporter, batches_per_epoch
 
 SCOPE = "ftl"
 SETUP = "setup"  # A -> B and B -> A: classes / labelled flag, rows, public key, seed
@@ -415,6 +416,7 @@ def ftl_source(
     seed: int | None = None,
     encoder: Any = None,
     checkpoints: EpochCheckpoints | None = None,
+    progress: ProgressFn | None = None,
 ) -> SourceModel:
     """The source: its encoder, the translator, and the terms only its labels give.
 
@@ -441,6 +443,8 @@ def ftl_source(
     checkpoints
         A resumable run's checkpoints: continue after their last epoch, save every epoch
         (see :mod:`rengo.ftl.resume`).
+    progress
+        Told after every batch and epoch (see :class:`~rengo.vfl.TrainingReporter`).
 
     Returns
     -------
@@ -518,6 +522,9 @@ def ftl_source(
     )
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim, width = config.dim, codes.shape[1]
+    reporter = TrainingReporter(
+        progress, channel.name, config.epochs, batches_per_epoch(len(rows), config.batch_size)
+    )
     try:
         for epoch in range(len(losses), config.epochs):
             this_epoch = ftl.scope(epoch=epoch)
@@ -570,7 +577,9 @@ def ftl_source(
                     if local == 0:
                         epoch_loss += float(plain["loss"][0])
                     enc.apply_gradient(module, optimizer, plain["gradient"])
+                reporter.batch(epoch, b, epoch_loss / (b + 1))
             losses.append(epoch_loss / len(batches))
+            reporter.epoch_end(epoch, losses[-1], epoch + 1 == config.epochs)
             this_epoch.send(coordinator, LOSS, losses[-1])
             save_party(checkpoints, epoch + 1, module, optimizer, seed=batch_seed, losses=losses)
     finally:
@@ -595,6 +604,7 @@ def ftl_target(
     *,
     encoder: Any = None,
     checkpoints: EpochCheckpoints | None = None,
+    progress: ProgressFn | None = None,
 ) -> TargetModel:
     """The target: its encoder, trained through the source's encrypted terms.
 
@@ -618,6 +628,8 @@ def ftl_target(
     checkpoints
         A resumable run's checkpoints: continue after their last epoch, save every epoch
         (see :mod:`rengo.ftl.resume`).
+    progress
+        Told after every batch and epoch (see :class:`~rengo.vfl.TrainingReporter`).
 
     Returns
     -------
@@ -685,6 +697,9 @@ def ftl_target(
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
     dim = config.dim
     empty = np.empty((0, x.shape[1]))
+    reporter = TrainingReporter(
+        progress, channel.name, config.epochs, batches_per_epoch(len(rows), config.batch_size)
+    )
     try:
         for epoch in range(first_epoch, config.epochs):
             this_epoch = ftl.scope(epoch=epoch)
@@ -732,6 +747,8 @@ def ftl_target(
                     plain = _open(step.scope(local=local), source, own, keys, peer_pool)
                     _refill(peer_pool, not (last_batch and local + 1 == config.local_steps))
                     enc.apply_gradient(module, optimizer, plain["gradient"])
+                reporter.batch(epoch, b)
+            reporter.epoch_end(epoch, None, epoch + 1 == config.epochs)
             save_party(checkpoints, epoch + 1, module, optimizer, seed=batch_seed)
     finally:
         _close(own_pool, peer_pool)

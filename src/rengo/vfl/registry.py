@@ -162,12 +162,13 @@ class KeySpec(Generic[ConfigT]):
     """The key material an algorithm needs: how it is made and who holds it.
 
     ``holder(config)`` may depend on the config (SecureBoost: the label party by default,
-    the coordinator as an option); ``make(config, seed)`` makes it (``seed`` only for
+    the coordinator as an option; ``None``: this config needs no keys, e.g. transfer
+    learning in plaintext mode); ``make(config, seed)`` makes it (``seed`` only for
     reproducible tests).
     """
 
     make: Callable[[ConfigT, int | None], Any]
-    holder: Callable[[ConfigT], RoleKind] = field(default=lambda config: "coordinator")
+    holder: Callable[[ConfigT], RoleKind | None] = field(default=lambda config: "coordinator")
 
 
 @dataclass(frozen=True)
