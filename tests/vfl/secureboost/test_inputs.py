@@ -57,6 +57,19 @@ def test_a_label_that_is_not_binary_for_the_binary_objective_says_which_objectiv
         model(objective="multiclass").fit(data(), "card", labels + 0.5)
 
 
+@pytest.mark.parametrize("estimator", [model, lambda: HeteroLogisticRegression(key_bits=512)])
+def test_aligned_rows_of_one_class_are_refused_not_fitted(estimator) -> None:
+    """A feature party that shares one customer with the label party (IDs written another
+    way) left one class to learn: both models fitted and predicted it for everyone."""
+    bank_ids = np.array([f"C{i:03d}" for i in range(100)])  # only c000's twin matches
+    bank_ids[0] = "c000"
+    tables = {"card": (IDS, X[:100, :5]), "bank": (bank_ids, X[:100, 5:10])}
+    with pytest.raises(DataError, match=r"card: .*needs both classes.*1 aligned row\(s\)"):
+        estimator().fit(tables, "card", Y[:100])
+    with pytest.raises(DataError, match=r"needs both classes.*100 aligned row\(s\).*\[1\.0\]"):
+        estimator().fit(data(), "card", np.ones(100))
+
+
 def test_multiclass_codes_without_training_rows_are_named_in_a_warning() -> None:
     """Codes 5, 7, 9 train a 10-class model (predict_proba of 10 columns, seven classes
     nobody has): said, not refused, since a job's rare class can fall entirely into its

@@ -182,7 +182,8 @@ def check_labels(labels: np.ndarray, kind: LabelKind, rows: int, who: str) -> np
     Raises
     ------
     DataError
-        Naming the party, the first bad values and the fix.
+        Naming the party, the first bad values and the fix; for 0/1 labels, also when only
+        one class is present (a classifier of one class predicts it for everyone).
     """
     try:
         y = np.asarray(labels, dtype=np.float64)
@@ -198,6 +199,13 @@ def check_labels(labels: np.ndarray, kind: LabelKind, rows: int, who: str) -> np
                 f"{who}: logistic regression needs 0/1 labels, found {int(wrong.sum())} "
                 f"others (first at aligned row {int(np.argmax(wrong))}; values {found}); "
                 "encode the positive class as 1 and the rest as 0"
+            )
+        present = np.unique(y).tolist()
+        if len(present) < 2:
+            raise DataError(
+                f"{who}: logistic regression needs both classes, but the {rows} aligned "
+                f"row(s) (the IDs every party holds) have only {present}; with few aligned "
+                "rows, check that the parties write their IDs the same way"
             )
         return y
     bad = ~np.isfinite(y)

@@ -26,8 +26,8 @@ def check_labels(labels: np.ndarray, objective: Objective, party: str) -> np.nda
     Raises
     ------
     DataError
-        Naming the label party and the fix: labels that are not 0/1 for ``binary``, not
-        class codes 0..K-1 (K >= 2) for ``multiclass``, or not finite numbers.
+        Naming the label party and the fix: labels that are not 0/1 (both present) for
+        ``binary``, not class codes 0..K-1 (K >= 2) for ``multiclass``, or not finite numbers.
     """
     y = np.asarray(labels)
     if y.ndim != 1:
@@ -49,6 +49,12 @@ def check_labels(labels: np.ndarray, objective: Objective, party: str) -> np.nda
                 f"{party}: objective 'binary' needs 0/1 labels, found {len(found)} distinct "
                 f"values ({shown}); use objective='multiclass' for class codes 0..K-1 or "
                 "objective='regression' for numeric targets"
+            )
+        if len(found) < 2:
+            raise DataError(
+                f"{party}: objective 'binary' needs both classes, but the {len(values)} "
+                f"aligned row(s) (the IDs every party holds) have only {found.tolist()}; with "
+                "few aligned rows, check that the parties write their IDs the same way"
             )
         return values
     if objective == "multiclass":
