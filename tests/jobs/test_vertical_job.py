@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rengo.cli.main import app
-from rengo.core import ConfigError
+from rengo.core import ConfigError, DataError
 from rengo.jobs import build_vertical_job, load_job, parse_job, run_vertical_job
 from rengo.tracking import RunStore
 
@@ -234,3 +235,49 @@ bank = "bank.csv"
     assert set(parts.fills) == {"bank", "card"} and parts.fills["bank"].shape == (1,)
     assert all("fill" in state for state in parts.state_dicts().values())
     assert b.min() < float(parts.fills["bank"][0]) < b.max()  # the mean of its own rows
+
+
+def _transfer_job(tmp_path: Path, target_label: Callable[[int], object]) -> Path:
+    """A transfer job: the source 'bank' labelled, the target 'shop' with a label column
+    whose cells ``target_label(row)`` fills ("" for an unknown label)."""
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    ids = [f"p{i:04d}" for i in range(len(x))]
+    _write(
+        tmp_path / "bank.csv",
+        ["id", *(f"a{j}" for j in range(10)), "y"],
+        [[ids[i], *x[i, :10], int(y[i])] for i in range(0, 350)],
+    )
+    _write(
+        tmp_path / "shop.csv",
+        ["id", *(f"b{j}" for j in range(20)), "y"],
+        [[ids[i], *x[i, 10:], target_label(i)] for i in range(200, 569)],
+    )
+    job = tmp_path / "ftl.toml"
+    job.write_text(
+        '[job]\nkind = "vfl"\nseed = 0\n[vfl]\nalgorithm = "ftl"\nlabel_party = "bank"\n'
+        'label = "y"\nid_column = "id"\ntest_size = 0.2\nsecurity = "plaintext"\nepochs = 1\n'
+        '[vfl.parties]\nbank = "bank.csv"\nshop = "shop.csv"\n'
+    )
+    return job
+
+
+def test_a_target_without_held_out_labels_is_refused_before_training(tmp_path: Path) -> None:
+    """It trained to the end (hours at 2048-bit keys), then failed, its model lost."""
+    job = _transfer_job(tmp_path, lambda i: 1 if i in (201, 202) else "")
+    with pytest.raises(DataError, match=r"shop scores the \d+ held-out rows, but none of them"):
+        build_vertical_job(load_job(job))
+    store = tmp_path / "runs.db"
+    result = CliRunner().invoke(app, ["run", str(job), "--store", str(store)])
+    assert result.exit_code == 2 and "raise [vfl] test_size" in " ".join(result.output.split())
+    with RunStore(store) as runs:
+        assert runs.list_runs() == []
+
+
+def test_held_out_labels_of_one_class_are_refused_before_training_a_binary_model(
+    tmp_path: Path,
+) -> None:
+    job = _transfer_job(tmp_path, lambda i: 1)  # every target row labelled, all class 1
+    with pytest.raises(DataError, match=r"known 'y' are all 1: the held-out AUC needs both"):
+        build_vertical_job(load_job(job))

@@ -234,6 +234,8 @@ def build_vertical_job(spec: JobSpec) -> VerticalJob:
             f"{scored} scores the held-out rows but its table has no {vfl.label!r} column "
             "to evaluate them with"
         )
+    if vfl.spec.metrics is None:
+        require_evaluable(truth, scored, vfl)
     train = {name: d.table for name, d in data.items() if d.table is not None}
     test = {name: d.score_table for name, d in data.items() if d.score_table is not None}
     options: dict[str, Any] = options_to_wire(vfl.options)
@@ -256,6 +258,30 @@ def build_vertical_job(spec: JobSpec) -> VerticalJob:
             if d.mean is not None and d.scale is not None
         },
     )
+
+
+def require_evaluable(truth: np.ndarray, scored: str, vfl: VflSection) -> None:
+    """Refuse, before training, held-out labels the run could not be evaluated on: none
+    known (a transfer target's labels may be few or none), or one class where the metric
+    (AUC) needs both.
+
+    Raises
+    ------
+    DataError
+        Naming the scoring party, its held-out row count and the fix.
+    """
+    known = {str(t) for t in truth.tolist() if t is not None}
+    fix = f"label more of its rows, or raise [vfl] test_size (now {vfl.test_size})"
+    if not known:
+        raise DataError(
+            f"{scored} scores the {len(truth)} held-out rows, but none of them has a known "
+            f"{vfl.label!r} to evaluate with: {fix}"
+        )
+    if vfl.spec.output_of(vfl.options) == "probability" and len(known) < 2:
+        raise DataError(
+            f"{scored}'s held-out rows with a known {vfl.label!r} are all {sorted(known)[0]}: "
+            f"the held-out AUC needs both classes; {fix}"
+        )
 
 
 def scoring_party(vfl: VflSection) -> str:
