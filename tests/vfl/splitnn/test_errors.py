@@ -26,6 +26,21 @@ def test_a_label_that_is_not_binary_names_the_party_and_the_fix(cancer: dict[str
         SplitNNClassifier(epochs=1).fit(small(cancer), "card", labels)
 
 
+@pytest.mark.parametrize("missing", [None, float("nan")])
+def test_a_missing_label_in_an_object_column_is_named_not_a_numpy_error(
+    cancer: dict[str, Any], missing: Any
+) -> None:
+    """pandas' missing labels: None reached np.unique (a raw TypeError), and NaN among text
+    labels became a class of its own."""
+    labels = np.where(np.arange(80) % 2 == 0, "paid", "defaulted").astype(object)
+    labels[5] = missing
+    with pytest.raises(DataError, match=r"card: labels hold 1 missing value\(s\)"):
+        SplitNNClassifier(epochs=1, task="multiclass").fit(small(cancer), "card", labels)
+    labels[5] = 1
+    with pytest.raises(DataError, match=r"card: labels mix kinds \(int, str\)"):
+        SplitNNClassifier(epochs=1, task="multiclass").fit(small(cancer), "card", labels)
+
+
 def test_a_missing_value_names_the_party_and_the_column(cancer: dict[str, Any]) -> None:
     data = small(cancer)
     ids, x = data["bank"]

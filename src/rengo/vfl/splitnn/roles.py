@@ -35,6 +35,7 @@ Messages sit in the ``"splitnn"`` scope of each role's channel, per epoch and ba
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -178,9 +179,20 @@ def encode_labels(labels: np.ndarray, task: str, party: str) -> tuple[np.ndarray
     y = np.asarray(labels)
     if y.ndim != 1:
         raise DataError(f"{party}: labels must be one value per row, got shape {y.shape}")
-    if y.dtype.kind == "f" and not np.isfinite(y).all():
-        raise DataError(f"{party}: labels hold missing values; drop those rows")
-    classes, index = np.unique(y, return_inverse=True)
+    missing = _missing_labels(y)
+    if missing.any():
+        raise DataError(
+            f"{party}: labels hold {int(missing.sum())} missing value(s) (first at aligned row "
+            f"{int(np.argmax(missing))}); drop those rows"
+        )
+    try:
+        classes, index = np.unique(y, return_inverse=True)
+    except TypeError:  # an object column of text and numbers: no order between them
+        kinds = sorted({type(v).__name__ for v in y.tolist()})
+        raise DataError(
+            f"{party}: labels mix kinds ({', '.join(kinds)}); give every label as text or "
+            "every label as a number"
+        ) from None
     if task == "binary" and len(classes) != 2:
         raise DataError(
             f"{party}: task='binary' needs labels of exactly two classes, found "
@@ -189,6 +201,20 @@ def encode_labels(labels: np.ndarray, task: str, party: str) -> tuple[np.ndarray
     if len(classes) < 2:
         raise DataError(f"{party}: labels hold a single class; nothing to learn")
     return classes, index.astype(np.int64)
+
+
+def _missing_labels(y: np.ndarray) -> np.ndarray:
+    """Which labels are missing: NaN or infinite numbers, and ``None`` or NaN in an object
+    column (pandas' missing values)."""
+    if y.dtype.kind == "f":
+        finite: np.ndarray = np.isfinite(y)
+        return ~finite
+    if y.dtype.kind != "O":
+        return np.zeros(len(y), dtype=bool)
+    return np.array(
+        [v is None or (isinstance(v, float) and not math.isfinite(v)) for v in y.tolist()],
+        dtype=bool,
+    )
 
 
 def received_array(value: Any, sender: str, rows: int, width: int, what: str) -> np.ndarray:
