@@ -252,3 +252,15 @@ def test_no_shared_rows_to_score_is_named_as_such(fitted: HeteroLogisticRegressi
     data = {"card": (IDS[rows], X[rows, :2]), "bank": (IDS[rows - 100], X[rows - 100, 2:])}
     with pytest.raises(DataError, match="share no IDs among their rows to score"):
         fitted.predict(data)
+
+
+def test_a_numpy_integer_seed_is_the_same_seed_and_a_negative_one_is_refused(
+    fitted: HeteroLogisticRegression,
+) -> None:
+    rows = np.arange(100)
+    options = {**SMALL, "seed": np.int64(SMALL["seed"])}  # e.g. from a parameter grid
+    same = HeteroLogisticRegression(learning_rate=0.3, **options).fit(_data(rows), "card", Y[rows])
+    for name, weights in fitted.coefficients().items():
+        np.testing.assert_array_equal(same.coefficients()[name], weights)
+    with pytest.raises(ConfigError, match="seed must be >= 0, got -1"):  # before PSI starts
+        HeteroLogisticRegression(**{**SMALL, "seed": -1}).fit(_data(rows), "card", Y[rows])

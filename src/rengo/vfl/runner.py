@@ -37,6 +37,7 @@ party's row counts. Parties learn the plan (who takes part, the settings, the se
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -145,10 +146,12 @@ class VerticalPlan:
             raise ConfigError("a vertical run must train, score, or both")
         if self.align not in get_args(Alignment):
             raise ConfigError(f"align must be one of {get_args(Alignment)}, got {self.align!r}")
-        if self.seed is not None and (
-            isinstance(self.seed, bool) or not isinstance(self.seed, int)
-        ):
-            raise ConfigError(f"seed must be an integer or None, got {self.seed!r}")
+        if self.seed is not None:
+            if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
+                raise ConfigError(f"seed must be an integer or None, got {self.seed!r}")
+            if self.seed < 0:  # numpy's generators take none (it failed inside PSI)
+                raise ConfigError(f"seed must be >= 0, got {self.seed!r}")
+            object.__setattr__(self, "seed", int(self.seed))  # np.int64 from a grid
         if self.checkpoint_run is not None:
             if not algorithm.resumable:
                 raise ConfigError(
