@@ -257,18 +257,27 @@ def test_a_party_may_bring_its_own_torch_encoder(small: Scenario) -> None:
         torch.nn.ReLU(),
         torch.nn.Linear(6, SMALL["dim"]),
     )
-    model = TransferClassifier(seed=5, security="plaintext", **{**SMALL, "epochs": 2})
-    model.fit(
-        parties(small),
-        source="bank",
-        y=small.split.source.labels,
-        target_labels=small.split.target.labels,
-        encoders={"shop": encoder},
-    )
+    given = {k: v.clone() for k, v in encoder.state_dict().items()}
+
+    def fitted() -> TransferClassifier:
+        model = TransferClassifier(seed=5, security="plaintext", **{**SMALL, "epochs": 2})
+        return model.fit(
+            parties(small),
+            source="bank",
+            y=small.split.source.labels,
+            target_labels=small.split.target.labels,
+            encoders={"shop": encoder},
+        )
+
+    model = fitted()
     assert isinstance(model.target_model_, TargetModel)
     assert len(model.target_model_.weights) == len(encoder.state_dict())
     proba = model.predict_proba((small.split.test.ids, small.split.test.X))
     assert proba.shape == (len(small.split.test), 2)
+    # the module given is not trained in place: the same seed again is the same model
+    assert all(torch.equal(v, given[k]) for k, v in encoder.state_dict().items())
+    again = fitted().predict_proba((small.split.test.ids, small.split.test.X))
+    np.testing.assert_array_equal(again, proba)
     wrong = torch.nn.Linear(small.split.target.X.shape[1], SMALL["dim"] + 1)
     with pytest.raises(ConfigError, match="dim = 4"):
         TransferClassifier(seed=5, security="plaintext", **SMALL).fit(

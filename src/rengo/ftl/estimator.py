@@ -13,6 +13,7 @@ parties' IDs, then :mod:`rengo.ftl.roles`) on an in-process bus that records eve
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -69,7 +70,8 @@ class TransferClassifier(VerticalEstimator):
             The target's own labels, one per row of its table: ``None`` (or NaN) where it has
             none. They name the same classes as the source's.
         encoders
-            Torch modules to train instead of the MLPs the options describe, by party name.
+            Torch modules to train instead of the MLPs the options describe, by party name
+            (copies are trained; the modules given stay as they are).
         labels
             ``{target: labels}``, the vertical estimators' spelling of ``target_labels``.
 
@@ -94,7 +96,9 @@ class TransferClassifier(VerticalEstimator):
         given = dict(labels or {})
         if target_labels is not None:
             given[target] = target_labels
-        self._encoders = dict(encoders or {})
+        # copies: fit trains them, and the caller's modules stay as given (a second fit
+        # with the same modules and seed starts where the first did)
+        self._encoders = {name: copy.deepcopy(m) for name, m in (encoders or {}).items()}
         unknown = sorted(set(self._encoders) - set(dataset.parties))
         if unknown:
             raise ConfigError(f"encoders= names {unknown}, not parties {sorted(dataset.parties)}")
