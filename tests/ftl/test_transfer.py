@@ -397,3 +397,12 @@ def test_progress_reports_training_batches_with_the_running_loss(small: Scenario
     assert train[-1].loss == pytest.approx(model.losses_[-1])
     assert all(e.loss is not None for e in train)  # the running mean, batch by batch
     assert not [e for e in events if e.stage == "keys"]  # plaintext mode makes no keys
+
+
+def test_scoring_no_rows_returns_no_predictions(small: Scenario) -> None:
+    """A batch-scoring loop over an empty day: a reshape of zero rows failed with numpy's
+    ValueError."""
+    model = fit(small, security="plaintext", epochs=1)
+    none = (np.array([], dtype=object), np.empty((0, small.split.test.X.shape[1])))
+    assert model.predict_proba(none).shape == (0, 2)
+    assert model.predict(none).shape == (0,)

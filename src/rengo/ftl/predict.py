@@ -99,7 +99,8 @@ def ftl_predict_target(
     from rengo.ftl import encoders as enc
 
     module = encoder_module(model)
-    x = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
+    given = np.asarray(features, dtype=np.float64)
+    x = given.reshape(len(given), int(np.prod(given.shape[1:])))  # (n, ...) -> (n, columns)
     require_trained_columns(x, model.encoder.in_features, channel.name)
     u = enc.represent(module, x) if len(x) else np.empty((0, model.encoder.dim))
     starts = list(range(0, len(u), CHUNK_ROWS))
