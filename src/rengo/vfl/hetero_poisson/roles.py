@@ -31,6 +31,7 @@ uniform residues. Every ciphertext sent is freshly randomised.
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -206,6 +207,10 @@ def hetero_poisson_guest(
         expected_count=epochs_left(config, resumed) * epoch_obfuscators(config, sizes, per_batch),
     )
     weights, state = resumed.weights, resumed.optimizer
+    if config.fit_intercept and resumed.epochs_run == 0 and y.mean() > 0:
+        # start where the intercept-only model is, as scikit-learn's PoissonRegressor does:
+        # from 0, counts in the thousands took the whole default run to walk up to log(mean)
+        weights[-1] = math.log(float(y.mean()))
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
     losses, converged, epochs_run = list(resumed.losses), resumed.converged, resumed.epochs_run
     reporter = TrainingReporter(progress, channel.name, config.epochs, len(sizes))
