@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing as mp
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import typer
@@ -168,3 +170,57 @@ def test_bad_submissions_and_missing_state_are_clear_errors(tmp_path: Path):
     assert partial.exit_code == 2 and "missing" in partial.output
     digits = runner.invoke(app, ["tournament", "open", "--dataset", "digits", *store, *s])
     assert digits.exit_code == 2 and "binary or numeric" in digits.output
+
+
+def _submit_when_released(state: str, predictions: str, name: str, barrier: Any, out: Any) -> None:
+    barrier.wait()
+    result = runner.invoke(
+        app,
+        ["tournament", "submit", "--participant", name, "--predictions", predictions,
+         "--stake", "1.00", "--state", state],
+    )  # fmt: skip
+    out.put((name, result.exit_code, result.output))
+
+
+def test_simultaneous_submissions_are_all_kept(tmp_path: Path):
+    """Participants who submit at the same moment (processes released together) are all
+    in the state afterwards: each read -> change -> write holds the state's lock."""
+    state = tmp_path / "tournament.json"
+    store = tmp_path / "runs.db"
+    opened = runner.invoke(
+        app,
+        [
+            "tournament",
+            "open",
+            "--dataset",
+            "diabetes",
+            "--state",
+            str(state),
+            "--store",
+            str(store),
+        ],
+    )
+    assert opened.exit_code == 0, opened.output
+    ids = [r["id"] for r in _read(tmp_path / "tournament-round1-live.csv")]
+    predictions = _predictions(tmp_path / "p.csv", ids, np.linspace(0, 1, len(ids)))
+    context = mp.get_context("fork")
+    told_recorded: list[str] = []
+    for attempt in range(2):
+        names = [f"p{attempt}-{k}" for k in range(8)]
+        barrier, out = context.Barrier(len(names)), context.Queue()
+        workers = [
+            context.Process(
+                target=_submit_when_released,
+                args=(str(state), str(predictions), name, barrier, out),
+            )
+            for name in names
+        ]
+        for worker in workers:
+            worker.start()
+        results = [out.get() for _ in workers]
+        for worker in workers:
+            worker.join()
+        assert all(code == 0 for _, code, _ in results), results
+        told_recorded += names
+    kept = json.loads(state.read_text())["tournament"]["rounds"][0]["submissions"]
+    assert sorted(kept) == sorted(told_recorded)

@@ -15,12 +15,15 @@ step did, its summary holds the scored rounds and its ledger the payouts. Regist
 from __future__ import annotations
 
 import csv
+import fcntl
+import functools
 import json
 import os
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec
 
 import numpy as np
 import typer
@@ -50,6 +53,7 @@ StateOption = Annotated[Path, typer.Option("--state", help="Tournament state (JS
 RoundOption = Annotated[
     int | None, typer.Option("--round", help="Round number (default: the open one).")
 ]
+P = ParamSpec("P")
 
 
 # -- state file ---------------------------------------------------------------------------
@@ -69,11 +73,70 @@ def load_state(path: Path) -> dict[str, Any]:
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
-    """Write the state atomically (a temporary file renamed over the old one)."""
+    """Write the state atomically: a temporary file of this writer's own (a shared name let
+    one writer rename or miss another's half-written file) renamed over the old one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(state, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(temporary, path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(json.dumps(state, indent=1, sort_keys=True))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def state_lock(path: Path, create: bool = False) -> Iterator[None]:
+    """Hold the exclusive lock of the state ``path`` (an OS lock on the sibling file
+    ``NAME.lock``) until the block ends, so that commands run at once (participants who
+    submit together) take turns at read -> change -> write instead of each saving a state
+    without the others' changes.
+
+    Parameters
+    ----------
+    path:
+        The tournament state file.
+    create:
+        Make the state's folder if it is missing (``open`` starts a tournament there).
+
+    Raises
+    ------
+    ConfigError
+        No state folder (and not ``create``), or a lock file that cannot be opened.
+    """
+    if not create and not path.parent.is_dir():
+        raise ConfigError(f"no tournament state at {path}; start one with `rengo tournament open`")
+    lock = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = lock.open("a")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot lock the tournament state {path}: {exc.strerror or exc}"
+        ) from exc
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def one_at_a_time(create: bool = False) -> Callable[[Callable[P, None]], Callable[P, None]]:
+    """A command that changes the state runs holding :func:`state_lock` of its
+    ``state_path`` from its first read to its last write (``create``: see there)."""
+
+    def decorate(command: Callable[P, None]) -> Callable[P, None]:
+        @functools.wraps(command)
+        def locked(*args: P.args, **kwargs: P.kwargs) -> None:
+            path = Path(str(kwargs.get("state_path", DEFAULT_STATE)))
+            with friendly_errors(console), state_lock(path, create):
+                command(*args, **kwargs)
+
+        return locked
+
+    return decorate
 
 
 @contextmanager
@@ -254,6 +317,7 @@ def _target_values(data_y: np.ndarray, classification: bool, name: str, n_classe
 
 
 @tournament_app.command("open")
+@one_at_a_time(create=True)
 def open_round(
     state_path: StateOption = DEFAULT_STATE,
     dataset: Annotated[
@@ -403,6 +467,7 @@ def open_round(
 
 
 @tournament_app.command("submit")
+@one_at_a_time()
 def submit(
     participant: Annotated[str, typer.Option(help="Participant name.")],
     predictions: Annotated[Path, typer.Option(help="CSV with columns id,prediction in [0, 1].")],
@@ -426,6 +491,7 @@ def submit(
 
 
 @tournament_app.command("score")
+@one_at_a_time()
 def score(
     targets: Annotated[Path, typer.Option(help="CSV with columns id,target (the live rows).")],
     state_path: StateOption = DEFAULT_STATE,
@@ -468,6 +534,7 @@ def score(
 
 
 @tournament_app.command("pay")
+@one_at_a_time()
 def pay(state_path: StateOption = DEFAULT_STATE, store: StoreOption = None) -> None:
     """Step 4: append the payouts of every scored, unpaid round to the tournament run's
     ledger."""
