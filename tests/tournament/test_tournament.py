@@ -189,3 +189,12 @@ def test_a_rule_paying_fnc_needs_features() -> None:
             dict(zip(ROWS, target, strict=True)),
             rule,
         )
+
+
+@pytest.mark.parametrize("bad", [{"payout_factor": np.nan}, {"payout_factor": np.inf},
+                                 {"clip": np.nan}, {"clip": np.inf}])  # fmt: skip
+def test_a_payout_rule_with_a_non_finite_factor_or_clip_is_refused(bad: dict[str, float]) -> None:
+    """NaN compares False with everything, so a NaN factor passed ``< 0`` and left every
+    round unscorable; the rule refuses it (and inf) where it is made."""
+    with pytest.raises(ConfigError, match=r"payout_factor|clip"):
+        PayoutRule(**bad)

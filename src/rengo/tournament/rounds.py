@@ -59,10 +59,10 @@ class PayoutRule:
     target_pow15: bool = True
 
     def __post_init__(self) -> None:
-        if not 0 <= self.clip <= 1:
+        if not 0 <= self.clip <= 1:  # False for NaN too
             raise ConfigError(f"clip is a fraction of the stake in [0, 1], got {self.clip}")
-        if self.payout_factor < 0:
-            raise ConfigError(f"payout_factor must be >= 0, got {self.payout_factor}")
+        if not (math.isfinite(self.payout_factor) and self.payout_factor >= 0):
+            raise ConfigError(f"payout_factor must be finite and >= 0, got {self.payout_factor}")
         multipliers = (self.corr_multiplier, self.mmc_multiplier, self.fnc_multiplier)
         if not all(math.isfinite(m) for m in multipliers):
             raise ConfigError(f"multipliers must be finite, got {multipliers}")
