@@ -224,3 +224,25 @@ def test_simultaneous_submissions_are_all_kept(tmp_path: Path):
         told_recorded += names
     kept = json.loads(state.read_text())["tournament"]["rounds"][0]["submissions"]
     assert sorted(kept) == sorted(told_recorded)
+
+
+def test_an_absurd_stake_is_refused_at_submit_with_one_line(tmp_path: Path):
+    """A stake past MAX_STAKE_MINOR (1e19 broke `pay`, 1e400 made the round unscorable,
+    1e999990 took half a minute to convert) is refused and nothing is recorded."""
+    state = tmp_path / "tournament.json"
+    s = ["--state", str(state)]
+    opened = runner.invoke(
+        app, ["tournament", "open", "--dataset", "diabetes", "--store", str(tmp_path / "r.db"), *s]
+    )
+    assert opened.exit_code == 0, opened.output
+    ids = [r["id"] for r in _read(tmp_path / "tournament-round1-live.csv")]
+    predictions = str(_predictions(tmp_path / "p.csv", ids, np.linspace(0, 1, len(ids))))
+    submit = ["tournament", "submit", "--participant", "x", "--predictions", predictions, *s]
+    for stake in ("1e19", "1e400", "1e999990", "90071992547409.93"):
+        refused = runner.invoke(app, [*submit, "--stake", stake])
+        assert refused.exit_code == 2, refused.output
+        assert refused.output.startswith(f"error: stake {stake} is over the largest")
+        assert len(refused.output.strip().splitlines()) == 1
+    assert json.loads(state.read_text())["tournament"]["rounds"][0]["stakes"] == {}
+    largest = runner.invoke(app, [*submit, "--stake", "90071992547409.92"])
+    assert largest.exit_code == 0, largest.output

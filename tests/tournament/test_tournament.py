@@ -11,6 +11,7 @@ from rengo.core.errors import ConfigError, DataError, ProtocolError
 from rengo.rewards import Budget
 from rengo.tournament import (
     LEGACY_SCORING,
+    MAX_STAKE_MINOR,
     SCORING_VERSION,
     PayoutRule,
     Tournament,
@@ -198,3 +199,42 @@ def test_a_payout_rule_with_a_non_finite_factor_or_clip_is_refused(bad: dict[str
     round unscorable; the rule refuses it (and inf) where it is made."""
     with pytest.raises(ConfigError, match=r"payout_factor|clip"):
         PayoutRule(**bad)
+
+
+def test_a_stake_over_the_maximum_is_refused_at_submit() -> None:
+    t = Tournament()
+    t.open_round(ROWS, ERAS)
+    _, good, _ = make_round()
+    t.submit("a", good, MAX_STAKE_MINOR)
+    for huge in (MAX_STAKE_MINOR + 1, 10**400):
+        with pytest.raises(DataError, match="minor units"):
+            t.submit("b", good, huge)
+    with pytest.raises(DataError, match="int of minor units"):
+        t.submit("b", good, 2.9)  # type: ignore[arg-type]
+    assert t.to_dict()["rounds"][0]["stakes"] == {"a": MAX_STAKE_MINOR}  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("stakes", "refused"),
+    [
+        ({"good": 10}, "no stake for \\['noise'\\]"),  # a submission without a stake
+        ({"good": 10, "noise": 2.9}, "int of minor units"),  # never truncated to 2
+        ({"good": 10, "noise": 10**400}, "401 digits"),  # never an OverflowError
+        ({"good": 10, "noise": -1}, "must be in"),
+    ],
+)
+def test_score_round_refuses_missing_fractional_or_huge_stakes_as_data_errors(
+    stakes: dict[str, float], refused: str
+) -> None:
+    target, good, noise = make_round()
+    submissions = {
+        "good": dict(zip(ROWS, good, strict=True)),
+        "noise": dict(zip(ROWS, noise, strict=True)),
+    }
+    with pytest.raises(DataError, match=refused):
+        score_round(
+            submissions,
+            stakes,  # type: ignore[arg-type]
+            dict(zip(ROWS, ERAS, strict=True)),
+            dict(zip(ROWS, target, strict=True)),
+        )

@@ -22,6 +22,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec
 
@@ -471,19 +472,22 @@ def open_round(
 def submit(
     participant: Annotated[str, typer.Option(help="Participant name.")],
     predictions: Annotated[Path, typer.Option(help="CSV with columns id,prediction in [0, 1].")],
-    stake: Annotated[str, typer.Option(help="Stake in major units (e.g. 10.00).")],
+    stake: Annotated[
+        str,
+        typer.Option(
+            help="Stake in major units (e.g. 10.00): finite, >= 0, at most 2**53 minor units."
+        ),
+    ],
     state_path: StateOption = DEFAULT_STATE,
     round_id: RoundOption = None,
 ) -> None:
     """Step 2: record a participant's predictions for the live rows and their stake (a
     resubmission replaces the first)."""
-    from rengo.rewards import to_minor_units
-
     with friendly_errors(console):
         with updated_state(state_path) as (state, tournament):
             _require_open(tournament, round_id, "submit to")
             values = read_id_values(predictions, "prediction")
-            stake_minor = to_minor_units(stake, int(state["decimals"]))
+            stake_minor = _stake_minor(stake, int(state["decimals"]), str(state["currency"]))
             tournament.submit(participant, values, stake_minor, round_id)
         console.print(
             f"{participant}: {len(values)} predictions, stake {stake} {state['currency']}"
@@ -575,6 +579,26 @@ def pay(state_path: StateOption = DEFAULT_STATE, store: StoreOption = None) -> N
             f"paid rounds {[r.round for r in todo]}: {money} in {lines} ledger lines of run "
             f"{state['run_id']} (`rengo rewards show {state['run_id']}`)"
         )
+
+
+def _stake_minor(stake: str, decimals: int, currency: str) -> int:
+    """The ``--stake`` text in minor units, refused past
+    :data:`~rengo.tournament.MAX_STAKE_MINOR` (one huge stake made the round unscorable or
+    broke ``pay``)."""
+    from rengo.rewards import to_minor_units
+    from rengo.tournament import MAX_STAKE_MINOR
+
+    limit = Decimal(MAX_STAKE_MINOR).scaleb(-decimals)
+    try:  # compared as a Decimal first: to_minor_units would spend half a minute on '1e999990'
+        value = Decimal(stake.strip())
+        too_large = value.is_finite() and value > limit
+    except InvalidOperation:
+        too_large = False  # to_minor_units says what is wrong with the text
+    if too_large:
+        raise ConfigError(
+            f"stake {stake} is over the largest a tournament takes, {limit} {currency}"
+        )
+    return to_minor_units(stake, decimals)
 
 
 def _require_open(tournament: Any, round_id: int | None, action: str) -> None:

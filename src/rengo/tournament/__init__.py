@@ -13,6 +13,7 @@ behaviour (the demo's cast lives in :mod:`rengo.showcase`).
 
 from rengo.tournament.rounds import (
     LEGACY_SCORING,
+    MAX_STAKE_MINOR,
     EraScore,
     LeaderboardEntry,
     ParticipantRoundScore,
@@ -41,6 +42,7 @@ from rengo.tournament.simulation import (
 
 __all__ = [
     "LEGACY_SCORING",
+    "MAX_STAKE_MINOR",
     "SCORING_VERSION",
     "EraScore",
     "LeaderboardEntry",

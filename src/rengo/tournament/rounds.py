@@ -39,6 +39,30 @@ MIN_PREDICTION_STD = 1e-8
 """Numerai refuses a submission whose standard deviation is (close to) 0: a constant
 prediction has no ranking to score (numerai-tools ``validate_values``)."""
 
+MAX_STAKE_MINOR = 2**53
+"""The largest stake in minor units, 9,007,199,254,740,992 (about 9.0e13 major units at 2
+decimals): every integer up to it is exact as a float64, which the meta model weighs stakes
+in, and a payout (at most the stake) stays far inside the ledger's int64. A larger stake is
+refused when submitted and when scored; unbounded, 1e19 credits broke ``pay`` and 1e400
+could not be scored at all."""
+
+
+def _checked_stake(participant: str, stake: object) -> int:
+    """``stake`` as an int of minor units in [0, :data:`MAX_STAKE_MINOR`], or a
+    ``DataError`` naming ``participant`` (a float is refused, never truncated)."""
+    if isinstance(stake, bool) or not isinstance(stake, int | np.integer):
+        raise DataError(
+            f"stake of {participant!r} must be an int of minor units, got {type(stake).__name__}"
+            f" {stake!r}"
+        )
+    if not 0 <= stake <= MAX_STAKE_MINOR:
+        shown = repr(int(stake))
+        shown = shown if len(shown) <= 24 else f"{shown[:8]}... ({len(shown)} digits)"
+        raise DataError(
+            f"stake of {participant!r} must be in [0, {MAX_STAKE_MINOR}] minor units, got {shown}"
+        )
+    return int(stake)
+
 
 @dataclass(frozen=True)
 class PayoutRule:
@@ -198,7 +222,8 @@ def score_round(
     submissions:
         Participant -> (row id -> prediction); each covers exactly the round's rows.
     stakes_minor:
-        Participant -> stake in minor units.
+        Participant -> stake, an int of minor units in [0, :data:`MAX_STAKE_MINOR`], for
+        every submission.
     eras:
         Row id -> era.
     target:
@@ -222,7 +247,8 @@ def score_round(
     ------
     DataError
         No submissions, row ids that differ between submissions, eras and target, an era
-        of one row, or features of another number of rows.
+        of one row, features of another number of rows, or a submission whose stake is
+        missing, not an int, negative or over :data:`MAX_STAKE_MINOR`.
     ConfigError
         The rule pays on FNC but no features were given.
     """
@@ -248,7 +274,10 @@ def score_round(
         if set(submissions[p]) != set(row_ids):
             raise DataError(f"submission of {p!r} does not cover exactly the round's row ids")
         matrix[k] = [submissions[p][r] for r in row_ids]
-    stakes = [int(stakes_minor[p]) for p in names]
+    missing = [p for p in names if p not in stakes_minor]
+    if missing:
+        raise DataError(f"no stake for {missing[:3]}{' ...' if len(missing) > 3 else ''}")
+    stakes = [_checked_stake(p, stakes_minor[p]) for p in names]
     target_vector = np.array([target[r] for r in row_ids], dtype=np.float64)
     era_of_row = np.array([eras[r] for r in row_ids], dtype=object)
     per_era: dict[str, list[EraScore]] = {p: [] for p in names}
@@ -443,21 +472,20 @@ class Tournament:
         predictions:
             Values in [0, 1], by row id or in the published row order.
         stake_minor:
-            The stake in minor units.
+            The stake, an int of minor units in [0, :data:`MAX_STAKE_MINOR`].
         round_id:
             An open round (default: the latest open one).
 
         Raises
         ------
         DataError
-            Bad name, stake, row ids or values.
+            Bad name, stake (not an int, negative or too large), row ids or values.
         ProtocolError
             No such open round.
         """
         if not isinstance(participant, str) or not participant:
             raise DataError("participant must be a non-empty name")
-        if isinstance(stake_minor, bool) or not isinstance(stake_minor, int) or stake_minor < 0:
-            raise DataError(f"stake must be an int of minor units >= 0, got {stake_minor!r}")
+        stake_minor = _checked_stake(participant, stake_minor)
         number = self._open_round_id(round_id)
         r = self._rounds[number]
         by_row = _by_row_id(predictions, r.row_ids, "predictions")
