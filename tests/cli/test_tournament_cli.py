@@ -246,3 +246,83 @@ def test_an_absurd_stake_is_refused_at_submit_with_one_line(tmp_path: Path):
     assert json.loads(state.read_text())["tournament"]["rounds"][0]["stakes"] == {}
     largest = runner.invoke(app, [*submit, "--stake", "90071992547409.92"])
     assert largest.exit_code == 0, largest.output
+
+
+def _opened_diabetes(tmp_path: Path) -> tuple[list[str], list[str]]:
+    """A tournament on diabetes in tmp_path: its ``--state`` arguments and live row ids."""
+    s = ["--state", str(tmp_path / "tournament.json")]
+    opened = runner.invoke(
+        app, ["tournament", "open", "--dataset", "diabetes", "--store", str(tmp_path / "r.db"), *s]
+    )
+    assert opened.exit_code == 0, opened.output
+    return s, [r["id"] for r in _read(tmp_path / "tournament-round1-live.csv")]
+
+
+def _one_line_error(output: str, *parts: str) -> None:
+    assert output.startswith("error: ") and len(output.strip().splitlines()) == 1, output
+    assert all(part in output for part in parts), output
+
+
+def test_unreadable_csv_files_are_one_line_errors_naming_the_file(tmp_path: Path):
+    """A file that is not UTF-8 or has a field past csv's limit: one line naming it, exit 2
+    (not a traceback)."""
+    s, ids = _opened_diabetes(tmp_path)
+    rows = "".join(f"{i},{k / len(ids)}\n" for k, i in enumerate(ids))
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(("id,prediction\n" + rows + "caf\u00e9,0.5\n").encode("latin-1"))
+    huge = tmp_path / "huge.csv"
+    huge.write_text("id,prediction\n" + rows + "x" * 200_000 + ",0.5\n", encoding="utf-8")
+    submit = ["tournament", "submit", "--participant", "x", "--stake", "1", *s]
+    for path, says in ((latin1, "not UTF-8"), (huge, "field larger")):
+        refused = runner.invoke(app, [*submit, "--predictions", str(path)])
+        assert refused.exit_code == 2, refused.output
+        _one_line_error(refused.output, path.name, says)
+    scored = runner.invoke(app, ["tournament", "score", "--targets", str(latin1), *s])
+    assert scored.exit_code == 2
+    _one_line_error(scored.output, "latin1.csv", "not UTF-8")
+    opened = runner.invoke(app, ["tournament", "open", "--csv", str(latin1), *s])
+    assert opened.exit_code == 2
+    _one_line_error(opened.output, "latin1.csv", "not UTF-8")
+
+
+def test_csv_files_with_a_utf8_byte_order_mark_are_read(tmp_path: Path):
+    """Excel's "CSV UTF-8" starts with a BOM; predictions, targets and published rows
+    saved that way are read like any other UTF-8 CSV."""
+    s, ids = _opened_diabetes(tmp_path)
+    bom = tmp_path / "bom.csv"
+    lines = "".join(f"{i},{k / len(ids)}\n" for k, i in enumerate(ids))
+    bom.write_text("\ufeffid,prediction\n" + lines, encoding="utf-8")
+    submitted = runner.invoke(
+        app,
+        ["tournament", "submit", "--participant", "x", "--predictions", str(bom),
+         "--stake", "1", *s],
+    )  # fmt: skip
+    assert submitted.exit_code == 0, submitted.output
+    targets = tmp_path / "tournament-round1-targets.csv"
+    bom_targets = tmp_path / "bom-targets.csv"
+    bom_targets.write_text("\ufeff" + targets.read_text(encoding="utf-8"), encoding="utf-8")
+    scored = runner.invoke(app, ["tournament", "score", "--targets", str(bom_targets), *s])
+    assert scored.exit_code == 0, scored.output
+    rows = tmp_path / "rows.csv"
+    body = "".join(f"r{k},{k % 7},{k % 2}\n" for k in range(20))
+    rows.write_text("\ufeffid,f,target\n" + body, encoding="utf-8")
+    opened = runner.invoke(
+        app, ["tournament", "open", "--csv", str(rows), "--target-column", "target", *s]
+    )
+    assert opened.exit_code == 0, opened.output
+
+
+def test_a_csv_naming_a_column_twice_is_refused_naming_the_column(tmp_path: Path):
+    """``id,prediction,prediction``: a reader keeps only the last copy, so the wrong
+    predictions would be scored; the file is refused as ambiguous instead."""
+    s, ids = _opened_diabetes(tmp_path)
+    twice = tmp_path / "twice.csv"
+    lines = (f"{i},{k / len(ids)},{1 - k / len(ids)}\n" for k, i in enumerate(ids))
+    twice.write_text("id,prediction,prediction\n" + "".join(lines), encoding="utf-8")
+    refused = runner.invoke(
+        app,
+        ["tournament", "submit", "--participant", "x", "--predictions", str(twice),
+         "--stake", "1", *s],
+    )  # fmt: skip
+    assert refused.exit_code == 2
+    _one_line_error(refused.output, "twice.csv", "['prediction'] more than once")

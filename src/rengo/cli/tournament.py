@@ -213,27 +213,57 @@ def _tournament(state: dict[str, Any]):  # type: ignore[no-untyped-def]
 # -- CSV helpers --------------------------------------------------------------------------
 
 
-def read_id_values(path: Path, column: str) -> dict[str, float]:
-    """``id -> float(column)`` from a CSV with a header row naming ``id`` and ``column``."""
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and rows of a UTF-8 CSV (a byte-order mark, as Excel writes, is dropped),
+    refusing what could not be read as meant.
+
+    Parameters
+    ----------
+    path:
+        The CSV file; its first row names the columns.
+
+    Returns
+    -------
+    tuple[list[str], list[dict[str, str]]]
+        The column names and one ``column -> text`` dict per row.
+
+    Raises
+    ------
+    DataError
+        A file that cannot be read, is not UTF-8 or not CSV (a field over the csv module's
+        limit), or a column name given twice (a reader would keep only the last copy).
+    """
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
-            fields = reader.fieldnames or []
-            if "id" not in fields or column not in fields:
-                raise DataError(f"{path} needs columns 'id' and {column!r}; it has {fields}")
-            out: dict[str, float] = {}
-            for line, row in enumerate(reader, start=2):
-                key = row["id"]
-                if key in out:
-                    raise DataError(f"{path}:{line}: duplicate id {key!r}")
-                try:
-                    out[key] = float(row[column])
-                except (TypeError, ValueError):
-                    raise DataError(
-                        f"{path}:{line}: {column} {row[column]!r} is not a number"
-                    ) from None
+            fields = list(reader.fieldnames or [])
+            repeated = sorted({c for c in fields if fields.count(c) > 1})
+            if repeated:
+                raise DataError(f"{path} names column(s) {repeated} more than once")
+            return fields, list(reader)
     except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from exc
+    except csv.Error as exc:
+        raise DataError(f"{path} is not a readable CSV: {exc}") from exc
+
+
+def read_id_values(path: Path, column: str) -> dict[str, float]:
+    """``id -> float(column)`` from a CSV with a header row naming ``id`` and ``column``
+    (read by :func:`read_csv`)."""
+    fields, rows = read_csv(path)
+    if "id" not in fields or column not in fields:
+        raise DataError(f"{path} needs columns 'id' and {column!r}; it has {fields}")
+    out: dict[str, float] = {}
+    for line, row in enumerate(rows, start=2):
+        key = row["id"]
+        if key in out:
+            raise DataError(f"{path}:{line}: duplicate id {key!r}")
+        try:
+            out[key] = float(row[column])
+        except (TypeError, ValueError):
+            raise DataError(f"{path}:{line}: {column} {row[column]!r} is not a number") from None
     return out
 
 
@@ -254,13 +284,7 @@ def _rows_from_csv(
     eras: int,
     seed: int,
 ) -> tuple[list[str], list[str], list[str], np.ndarray, np.ndarray | None]:
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            fields = list(reader.fieldnames or [])
-            rows = list(reader)
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
+    fields, rows = read_csv(path)
     needed = [id_column] + [c for c in (era_column, target_column) if c]
     missing = [c for c in needed + (features or []) if c not in fields]
     if missing:
@@ -269,8 +293,8 @@ def _rows_from_csv(
     try:
         X = np.array([[float(r[c]) for c in chosen] for r in rows], dtype=np.float64)
         y = None if target_column is None else np.array([float(r[target_column]) for r in rows])
-    except ValueError as exc:
-        raise DataError(f"{path}: non-numeric feature or target: {exc}") from exc
+    except (TypeError, ValueError) as exc:  # TypeError: a row shorter than the header
+        raise DataError(f"{path}: non-numeric or missing feature or target: {exc}") from exc
     ids = [r[id_column] for r in rows]
     if era_column is not None:
         era_list = [r[era_column] for r in rows]
