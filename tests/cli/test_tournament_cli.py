@@ -326,3 +326,34 @@ def test_a_csv_naming_a_column_twice_is_refused_naming_the_column(tmp_path: Path
     )  # fmt: skip
     assert refused.exit_code == 2
     _one_line_error(refused.output, "twice.csv", "['prediction'] more than once")
+
+
+def test_a_later_open_refuses_settings_that_differ_from_the_stored_ones(tmp_path: Path):
+    """--budget, --currency, --decimals, --clip and --payout-factor are the tournament's,
+    set by its first open: a later open given another value is refused naming the stored
+    one (it used to be ignored silently); the same value, or none, opens the next round."""
+    s = ["--state", str(tmp_path / "tournament.json"), "--store", str(tmp_path / "r.db")]
+    first = ["tournament", "open", "--dataset", "diabetes", *s]
+    opened = runner.invoke(app, [*first, "--budget", "100", "--clip", "0.1"])
+    assert opened.exit_code == 0, opened.output
+    for option, value, stored in (
+        ("--budget", "1.00", "100.00"),
+        ("--clip", "0.25", "0.1"),
+        ("--payout-factor", "2", "1.0"),
+        ("--currency", "usd", "credits"),
+        ("--decimals", "4", "2"),
+    ):
+        refused = runner.invoke(app, [*first, "--train-share", "0", option, value])
+        assert refused.exit_code == 2, refused.output
+        _one_line_error(refused.output, f"this tournament's {option} is {stored}")
+    rounds = json.loads((tmp_path / "tournament.json").read_text())["tournament"]["rounds"]
+    assert len(rounds) == 1
+    same = runner.invoke(
+        app, [*first, "--train-share", "0", "--budget", "100.00", "--clip", "0.1", "--currency",
+              "credits"],
+    )  # fmt: skip
+    assert same.exit_code == 0 and "opened round 2" in same.output, same.output
+    plain = runner.invoke(app, [*first, "--train-share", "0"])
+    assert plain.exit_code == 0 and "opened round 3" in plain.output, plain.output
+    helped = runner.invoke(app, ["tournament", "open", "--help"])
+    assert helped.output.count("Set by the first open") == 5

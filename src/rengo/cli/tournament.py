@@ -341,6 +341,43 @@ def _target_values(data_y: np.ndarray, classification: bool, name: str, n_classe
     return tie_kept_rank(np.asarray(data_y, dtype=np.float64))
 
 
+_FIXED = " Set by the first open; a later open refuses another value."
+
+
+def _same_settings(
+    state: dict[str, Any],
+    tournament: Any,
+    currency: str | None,
+    decimals: int | None,
+    budget: str | None,
+    clip: float | None,
+    payout_factor: float | None,
+) -> None:
+    """A ``ConfigError`` naming the stored value when a later ``open`` is given a setting
+    that differs from the one its tournament started with (before, the option was silently
+    ignored: an operator's new ``--budget`` capped nothing); an equal value or none is fine."""
+    from rengo.rewards import format_minor, to_minor_units
+
+    places = int(state["decimals"])
+    kept = tournament.budget
+    stored: dict[str, tuple[object, object]] = {
+        "currency": (currency, state["currency"]),
+        "decimals": (decimals, places),
+        "clip": (clip, tournament.rule.clip),
+        "payout-factor": (payout_factor, tournament.rule.payout_factor),
+        "budget": (
+            None if budget is None else format_minor(to_minor_units(budget, places), places),
+            "none" if kept is None else format_minor(kept.total_minor, places),
+        ),
+    }
+    for option, (given, value) in stored.items():
+        if given is not None and given != value:
+            raise ConfigError(
+                f"this tournament's --{option} is {value} (set by its first open), not {given}; "
+                f"drop --{option}, or start another tournament with another --state"
+            )
+
+
 @tournament_app.command("open")
 @one_at_a_time(create=True)
 def open_round(
@@ -382,14 +419,26 @@ def open_round(
         typer.Option(help="Where the coordinator keeps the live targets (id, target)."),
     ] = None,
     currency: Annotated[
-        str, typer.Option(help="Currency of stakes and payouts (first round only).")
-    ] = DEFAULT_CURRENCY,
-    decimals: Annotated[int | None, typer.Option(help="Currency decimals.")] = None,
-    budget: Annotated[
-        str | None, typer.Option(help="Total payout budget in major units (first round only).")
+        str | None,
+        typer.Option(help=f"Currency of stakes and payouts (default {DEFAULT_CURRENCY}).{_FIXED}"),
     ] = None,
-    clip: Annotated[float, typer.Option(help="Clip as a fraction of stake.")] = 0.05,
-    payout_factor: Annotated[float, typer.Option(help="Payout factor.")] = 1.0,
+    decimals: Annotated[
+        int | None, typer.Option(help=f"Currency decimals (default: the currency's).{_FIXED}")
+    ] = None,
+    budget: Annotated[
+        str | None,
+        typer.Option(help=f"Total payout budget in major units (default: none).{_FIXED}"),
+    ] = None,
+    clip: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Most a round pays or burns, as a fraction of the stake (default 0.05).{_FIXED}"
+        ),
+    ] = None,
+    payout_factor: Annotated[
+        float | None,
+        typer.Option(help=f"Factor on the combined score before the clip (default 1).{_FIXED}"),
+    ] = None,
     store: StoreOption = None,
 ) -> None:
     """Step 1: publish a new round - a training set with targets and a live set without
@@ -403,10 +452,16 @@ def open_round(
         if state_path.exists():
             state = load_state(state_path)
             tournament = _tournament(state)
+            _same_settings(state, tournament, currency, decimals, budget, clip, payout_factor)
         else:
+            currency = currency or DEFAULT_CURRENCY
             places = currency_decimals(currency, decimals)
             total = None if budget is None else Budget(to_minor_units(budget, places))
-            tournament = Tournament(PayoutRule(payout_factor=payout_factor, clip=clip), total)
+            rule = PayoutRule(
+                payout_factor=1.0 if payout_factor is None else payout_factor,
+                clip=0.05 if clip is None else clip,
+            )
+            tournament = Tournament(rule, total)
             state = {
                 "format": STATE_FORMAT,
                 "currency": currency,
