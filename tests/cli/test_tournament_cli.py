@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from rengo.cli.tournament import tournament_app
+from rengo.core.errors import DataError
 from rengo.tracking import RunStore
 
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -135,7 +137,7 @@ def test_bad_submissions_and_missing_state_are_clear_errors(tmp_path: Path):
     store = ["--store", str(tmp_path / "runs.db")]
     opened = runner.invoke(app, ["tournament", "open", "--dataset", "diabetes", *store, *s])
     assert opened.exit_code == 0, opened.output
-    ids = [r["id"] for r in _read(tmp_path / "tournament-round1-live.csv")]
+    ids = [r["id"] for r in _read(tmp_path / "t-round1-live.csv")]
     out_of_range = _predictions(tmp_path / "p.csv", ids, np.full(len(ids), 1.5))
     bad = runner.invoke(
         app,
@@ -357,3 +359,67 @@ def test_a_later_open_refuses_settings_that_differ_from_the_stored_ones(tmp_path
     assert plain.exit_code == 0 and "opened round 3" in plain.output, plain.output
     helped = runner.invoke(app, ["tournament", "open", "--help"])
     assert helped.output.count("Set by the first open") == 5
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.csv"))}
+
+
+def test_open_never_replaces_existing_files_without_overwrite(tmp_path: Path):
+    """Two tournaments in one folder get their own default files (named after the state),
+    and an explicit path to an existing file is refused unless --overwrite: B's open used to
+    replace A's secret live targets and published live set."""
+    store = ["--store", str(tmp_path / "r.db")]
+    a = runner.invoke(app, ["tournament", "open", "--dataset", "breast_cancer", *store,
+                            "--state", str(tmp_path / "a.json")])  # fmt: skip
+    assert a.exit_code == 0, a.output
+    before = _digest(tmp_path)
+    assert set(before) == {f"a-round1-{k}.csv" for k in ("live", "train", "targets")}
+    b = ["tournament", "open", "--dataset", "diabetes", *store, "--state", str(tmp_path / "b.json")]
+    assert runner.invoke(app, b).exit_code == 0
+    assert {k: v for k, v in _digest(tmp_path).items() if k.startswith("a-")} == before
+    b_state = (tmp_path / "b.json").read_text()
+    theirs = ["--publish", str(tmp_path / "a-round1-live.csv")]
+    refused = runner.invoke(app, [*b, *theirs])
+    assert refused.exit_code == 2
+    _one_line_error(refused.output, "a-round1-live.csv", "--overwrite", "nothing was written")
+    assert {k: v for k, v in _digest(tmp_path).items() if k.startswith("a-")} == before
+    assert not (tmp_path / "b-round2-train.csv").exists()
+    assert (tmp_path / "b.json").read_text() == b_state
+    replaced = runner.invoke(app, [*b, *theirs, "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert _digest(tmp_path)["a-round1-live.csv"] != before["a-round1-live.csv"]
+
+
+def test_targets_out_that_is_a_published_file_is_refused(tmp_path: Path):
+    """With --targets-out equal to --publish the file handed to participants would hold
+    the live targets; the open is refused and writes nothing."""
+    same = str(tmp_path / "live.csv")
+    for publish in ("--publish", "--publish-train"):
+        refused = runner.invoke(
+            app,
+            ["tournament", "open", "--dataset", "diabetes", "--state", str(tmp_path / "t.json"),
+             "--store", str(tmp_path / "r.db"), publish, same, "--targets-out", same],
+        )  # fmt: skip
+        assert refused.exit_code == 2
+        _one_line_error(refused.output, f"--targets-out and {publish} are the same file")
+        assert not list(tmp_path.glob("*.csv")) and not (tmp_path / "t.json").exists()
+
+
+def test_a_failed_open_leaves_no_round_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """When recording the round fails (a run the store will not resume, say), the round's
+    files are removed: an open that failed must not leave files for a round that does not
+    exist, least of all live targets it said it kept."""
+    import rengo.cli.tournament as cli
+
+    def refuse(*args: object) -> None:
+        raise DataError("the store refuses this run")
+
+    monkeypatch.setattr(cli, "tournament_run", refuse)
+    failed = runner.invoke(
+        app,
+        ["tournament", "open", "--dataset", "diabetes", "--state", str(tmp_path / "t.json"),
+         "--store", str(tmp_path / "r.db")],
+    )  # fmt: skip
+    assert failed.exit_code == 2 and "the store refuses this run" in failed.output
+    assert not list(tmp_path.glob("*.csv")) and not (tmp_path / "t.json").exists()

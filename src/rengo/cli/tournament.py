@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rengo.cli.errors import friendly_errors
+from rengo.cli.output_paths import refuse_to_replace
 from rengo.cli.store_option import StoreOption
 from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError, DataError
@@ -378,6 +379,20 @@ def _same_settings(
             )
 
 
+def _check_round_files(files: dict[str, Path], state_path: Path) -> None:
+    """A ``ConfigError`` when two of a round's files (or one and the state) are the same
+    path: with ``--targets-out`` equal to ``--publish`` the file handed to participants
+    would hold the live targets."""
+    seen: dict[Path, str] = {state_path.resolve(): "--state"}
+    for option, path in files.items():
+        other = seen.setdefault(path.resolve(), option)
+        if other != option:
+            raise ConfigError(
+                f"{option} and {other} are the same file {path}; give each its own path "
+                "(nothing was written)"
+            )
+
+
 @tournament_app.command("open")
 @one_at_a_time(create=True)
 def open_round(
@@ -408,15 +423,25 @@ def open_round(
     ] = 0.5,
     seed: Annotated[int, typer.Option(help="Seed of the split and the era assignment.")] = 0,
     publish: Annotated[
-        Path | None, typer.Option(help="Live set CSV (id, era, features) for participants.")
+        Path | None,
+        typer.Option(
+            help="Live set CSV (id, era, features) for participants "
+            "(default: STATE-roundN-live.csv beside the state)."
+        ),
     ] = None,
     publish_train: Annotated[
         Path | None,
-        typer.Option(help="Training set CSV (id, era, features, target) for participants."),
+        typer.Option(
+            help="Training set CSV (id, era, features, target) for participants "
+            "(default: STATE-roundN-train.csv)."
+        ),
     ] = None,
     targets_out: Annotated[
         Path | None,
-        typer.Option(help="Where the coordinator keeps the live targets (id, target)."),
+        typer.Option(
+            help="Where the coordinator keeps the live targets (id, target; default: "
+            "STATE-roundN-targets.csv); never a file given to participants."
+        ),
     ] = None,
     currency: Annotated[
         str | None,
@@ -439,6 +464,10 @@ def open_round(
         float | None,
         typer.Option(help=f"Factor on the combined score before the clip (default 1).{_FIXED}"),
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(help="Replace existing round files (the three above or their defaults)."),
+    ] = False,
     store: StoreOption = None,
 ) -> None:
     """Step 1: publish a new round - a training set with targets and a live set without
@@ -507,39 +536,54 @@ def open_round(
             raise ConfigError(f"--train-share {train_share} leaves {len(live)} live rows; lower it")
         live_ids = [str(i) for i in ids[live]]
         number = tournament.open_round(live_ids, [str(e) for e in era_of[live]])
-        folder = state_path.parent
-        publish = publish or folder / f"tournament-round{number}-live.csv"
-        _write_csv(
-            publish,
-            ["id", "era", *names],
-            [[i, str(era_of[r]), *X[r].tolist()] for i, r in zip(live_ids, live, strict=True)],
-        )
-        console.print(
-            f"opened round [bold]{number}[/]: live set of {len(live)} rows in "
-            f"{len(set(era_of[live].tolist()))} eras, {len(names)} features -> {publish}"
-        )
+        default = state_path.parent / f"{state_path.stem}-round{number}"
+        live_rows = [
+            [i, str(era_of[r]), *X[r].tolist()] for i, r in zip(live_ids, live, strict=True)
+        ]
+        files: dict[str, tuple[Path, list[str], list[list[Any]]]] = {
+            "--publish": (publish or Path(f"{default}-live.csv"), ["id", "era", *names], live_rows)
+        }
         if y is not None and len(train):
-            publish_train = publish_train or folder / f"tournament-round{number}-train.csv"
-            _write_csv(
-                publish_train,
+            files["--publish-train"] = (
+                publish_train or Path(f"{default}-train.csv"),
                 ["id", "era", *names, "target"],
                 [[str(ids[r]), str(era_of[r]), *X[r].tolist(), float(y[r])] for r in train],
             )
-            console.print(f"training set of {len(train)} rows with targets -> {publish_train}")
         if y is not None:
-            targets_out = targets_out or folder / f"tournament-round{number}-targets.csv"
-            _write_csv(
-                targets_out,
+            files["--targets-out"] = (
+                targets_out or Path(f"{default}-targets.csv"),
                 ["id", "target"],
                 [[str(ids[r]), float(y[r])] for r in live],
             )
-            console.print(f"live targets kept by the coordinator in {targets_out}")
-        with tournament_run(store, state, state_path) as run:
-            state["tournament"] = tournament.to_dict()
-            run.log_event(
-                "info", f"opened round {number}: {len(live)} live rows, {len(train)} training rows"
+        paths = {option: path for option, (path, _, _) in files.items()}
+        _check_round_files(paths, state_path)
+        refuse_to_replace(list(paths.values()), overwrite)
+        written: list[Path] = []
+        try:  # the files, then the round: a failed open leaves neither behind
+            for path, header, table in files.values():
+                _write_csv(path, header, table)
+                written.append(path)
+            with tournament_run(store, state, state_path) as run:
+                state["tournament"] = tournament.to_dict()
+                run.log_event(
+                    "info",
+                    f"opened round {number}: {len(live)} live rows, {len(train)} training rows",
+                )
+            save_state(state_path, state)
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+        console.print(
+            f"opened round [bold]{number}[/]: live set of {len(live)} rows in "
+            f"{len(set(era_of[live].tolist()))} eras, {len(names)} features -> {paths['--publish']}"
+        )
+        if "--publish-train" in paths:
+            console.print(
+                f"training set of {len(train)} rows with targets -> {paths['--publish-train']}"
             )
-        save_state(state_path, state)
+        if "--targets-out" in paths:
+            console.print(f"live targets kept by the coordinator in {paths['--targets-out']}")
         console.print(
             "next: participants `rengo tournament submit --predictions P.csv --stake 10.00 "
             "--participant NAME`, then `rengo tournament score --targets ...`"
