@@ -423,3 +423,30 @@ def test_a_failed_open_leaves_no_round_files(tmp_path: Path, monkeypatch: pytest
     )  # fmt: skip
     assert failed.exit_code == 2 and "the store refuses this run" in failed.output
     assert not list(tmp_path.glob("*.csv")) and not (tmp_path / "t.json").exists()
+
+
+def test_the_leaderboard_net_payout_counts_only_paid_rounds(tmp_path: Path):
+    """Before `pay` the leaderboard shows no net payout and names the scored, unpaid
+    round; after `pay` it shows what the ledger holds."""
+    s, ids = _opened_diabetes(tmp_path)
+    targets = tmp_path / "tournament-round1-targets.csv"
+    by_id = {r["id"]: float(r["target"]) for r in _read(targets)}
+    good = _predictions(tmp_path / "good.csv", ids, np.array([by_id[i] for i in ids]))
+    submitted = runner.invoke(
+        app,
+        ["tournament", "submit", "--participant", "good", "--predictions", str(good),
+         "--stake", "20.00", *s],
+    )  # fmt: skip
+    assert submitted.exit_code == 0, submitted.output
+    assert runner.invoke(app, ["tournament", "score", "--targets", str(targets), *s]).exit_code == 0
+
+    def good_row() -> tuple[str, str]:
+        board = runner.invoke(app, ["tournament", "leaderboard", *s])
+        assert board.exit_code == 0, board.output
+        return next(line for line in board.output.splitlines() if " good " in line), board.output
+
+    row, output = good_row()
+    assert "0.00 credits" in row and "round(s) [1] scored but not paid" in output
+    assert runner.invoke(app, ["tournament", "pay", *s]).exit_code == 0
+    row, output = good_row()
+    assert "1.00 credits" in row and "not paid" not in output

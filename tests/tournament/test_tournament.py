@@ -238,3 +238,22 @@ def test_score_round_refuses_missing_fractional_or_huge_stakes_as_data_errors(
             dict(zip(ROWS, ERAS, strict=True)),
             dict(zip(ROWS, target, strict=True)),
         )
+
+
+def test_leaderboard_net_payout_counts_only_paid_rounds() -> None:
+    """A scored round whose payouts were not paid yet still counts in the mean scores but
+    not in the net payout: the leaderboard shows what a participant received."""
+    target, good, noise = make_round()
+    t = Tournament()
+    t.open_round(ROWS, ERAS)
+    t.submit("good", good, 1000)
+    t.submit("noise", noise, 1000)
+    result = t.resolve(target)
+    assert any(p.amount_minor for p in result.payouts)
+    unpaid = {e.participant: e for e in t.leaderboard(paid_rounds=set())}
+    paid = {e.participant: e for e in t.leaderboard(paid_rounds={result.round})}
+    assert {p: e.total_payout_minor for p, e in unpaid.items()} == {"good": 0, "noise": 0}
+    due = {p.participant: p.amount_minor for p in result.payouts}
+    assert {p: e.total_payout_minor for p, e in paid.items()} == due
+    assert unpaid["good"].mean_corr == paid["good"].mean_corr
+    assert t.leaderboard() == t.leaderboard(paid_rounds={result.round})

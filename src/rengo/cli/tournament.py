@@ -742,12 +742,13 @@ def _require_open(tournament: Any, round_id: int | None, action: str) -> None:
 
 @tournament_app.command("leaderboard")
 def leaderboard(state_path: StateOption = DEFAULT_STATE) -> None:
-    """Participants by mean combined score over scored rounds, with their net payouts
-    (any time)."""
+    """Participants by mean combined score over scored rounds, with their net payouts over
+    paid rounds (any time); rounds scored but not paid yet are named below the table."""
     with friendly_errors(console):
         state = load_state(state_path)
         tournament = _tournament(state)
-        entries = tournament.leaderboard()
+        paid = {int(r) for r in state["paid_rounds"]}
+        entries = tournament.leaderboard(paid)
         if not entries:
             console.print("no scored round yet")
             return
@@ -757,6 +758,12 @@ def leaderboard(state_path: StateOption = DEFAULT_STATE) -> None:
             entries, "Leaderboard", int(state["decimals"]), str(state["currency"])
         )
         console.print(table)
+        unpaid = [r.round for r in tournament.results() if r.round not in paid]
+        if unpaid:
+            console.print(
+                f"round(s) {unpaid} scored but not paid: their payouts are not in the net "
+                "payout until `rengo tournament pay` writes them to the ledger"
+            )
 
 
 # Deprecated: the leaderboard renderer moved to rengo.tracking (removed in rengo 0.3).

@@ -11,7 +11,7 @@ round from its submissions to audit it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -358,7 +358,8 @@ class PublishedRound:
 
 @dataclass(frozen=True)
 class LeaderboardEntry:
-    """A participant's record over resolved rounds."""
+    """A participant's record over resolved rounds. The means cover every resolved round;
+    ``total_payout_minor`` (net: payouts less burns) only the paid ones."""
 
     participant: str
     rounds: int
@@ -599,13 +600,30 @@ class Tournament:
             for era in res.scores[participant].eras
         ]
 
-    def leaderboard(self) -> list[LeaderboardEntry]:
-        """Participants ordered by mean combined score over their resolved rounds."""
+    def leaderboard(self, paid_rounds: Collection[int] | None = None) -> list[LeaderboardEntry]:
+        """Participants ordered by mean combined score over their resolved rounds.
+
+        Parameters
+        ----------
+        paid_rounds:
+            The rounds whose payouts were paid out; only these count in
+            :attr:`LeaderboardEntry.total_payout_minor`, so a participant sees what they
+            received, not what a scored round will pay. Default: every resolved round (this
+            class pays a round when it resolves it; the ``rengo tournament`` commands pay
+            later, with ``pay``, and pass the rounds paid so far).
+
+        Returns
+        -------
+        list[LeaderboardEntry]
+            Best first; ties by name.
+        """
         rows: dict[str, list[ParticipantRoundScore]] = {}
         paid: dict[str, int] = {}
         for res in self.results():
             for p, s in res.scores.items():
                 rows.setdefault(p, []).append(s)
+            if paid_rounds is not None and res.round not in paid_rounds:
+                continue
             for payout in res.payouts:
                 paid[payout.participant] = paid.get(payout.participant, 0) + payout.amount_minor
         entries = [
