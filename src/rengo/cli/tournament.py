@@ -666,12 +666,13 @@ def pay(state_path: StateOption = DEFAULT_STATE, store: StoreOption = None) -> N
     """Step 4: append the payouts of every scored, unpaid round to the tournament run's
     ledger."""
     from rengo.rewards import format_amount
-    from rengo.tracking.tournament_records import record_tournament_round
+    from rengo.tracking import RunStore
+    from rengo.tracking.tournament_records import ledger_paid_rounds, record_tournament_round
 
     with friendly_errors(console):
         state = load_state(state_path)
         tournament = _tournament(state)
-        tournament_store(store, state)
+        path = tournament_store(store, state)
         paid_rounds = {int(r) for r in state["paid_rounds"]}
         results = tournament.results()
         if not results:
@@ -685,23 +686,44 @@ def pay(state_path: StateOption = DEFAULT_STATE, store: StoreOption = None) -> N
         if not todo:
             console.print("nothing to pay: every scored round is already paid")
             return
+        # A pay stopped after a round's lines were committed, before the state said so, left
+        # them in the ledger: its rerun writes only the rounds the ledger does not pay yet.
+        in_ledger: set[int | None] = set()
+        if state.get("run_id") and path.exists():
+            with RunStore(path) as opened:
+                in_ledger = ledger_paid_rounds(opened, state["run_id"])
+        if None in in_ledger:
+            raise ConfigError(
+                f"run {state['run_id']} was paid as a whole (`rengo rewards pay`); its rounds "
+                "are not paid again (the ledger is append-only)"
+            )
         lines, total = 0, 0
+        written = [r.round for r in todo if r.round not in in_ledger]
+        found = [r.round for r in todo if r.round in in_ledger]
         with tournament_run(store, state, state_path) as run:
             assert run.store is not None and run.run_id is not None
             for result in todo:
-                lines += record_tournament_round(
-                    run.store, run.run_id, result, state["currency"], int(state["decimals"])
-                )
-                total += sum(p.amount_minor for p in result.payouts if p.amount_minor > 0)
+                if result.round not in in_ledger:
+                    lines += record_tournament_round(
+                        run.store, run.run_id, result, state["currency"], int(state["decimals"])
+                    )
+                    total += sum(p.amount_minor for p in result.payouts if p.amount_minor > 0)
                 paid_rounds.add(result.round)
             state["paid_rounds"] = sorted(paid_rounds)
-            run.log_event("info", f"paid rounds {[r.round for r in todo]}: {lines} ledger lines")
+            note = f"; rounds {found} were already in the ledger" if found else ""
+            run.log_event("info", f"paid rounds {written}: {lines} ledger lines{note}")
         save_state(state_path, state)
         money = format_amount(total, state["currency"], int(state["decimals"]))
-        console.print(
-            f"paid rounds {[r.round for r in todo]}: {money} in {lines} ledger lines of run "
-            f"{state['run_id']} (`rengo rewards show {state['run_id']}`)"
-        )
+        if written:
+            console.print(
+                f"paid rounds {written}: {money} in {lines} ledger lines of run "
+                f"{state['run_id']} (`rengo rewards show {state['run_id']}`)"
+            )
+        if found:
+            console.print(
+                f"rounds {found} were already in the ledger (an interrupted pay wrote them); "
+                "they are marked paid, not paid again"
+            )
 
 
 def _stake_minor(stake: str, decimals: int, currency: str) -> int:

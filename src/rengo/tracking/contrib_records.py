@@ -27,7 +27,7 @@ from rengo.rewards import (
     proportional_payouts,
     stake_clipped_payouts,
 )
-from rengo.tracking.records import LedgerEntry
+from rengo.tracking.records import PAYMENT_KINDS, LedgerEntry, LedgerLine
 from rengo.tracking.store import RunStore
 from rengo.valuation import CONFIDENCE, ContributionReport, RoundContribution
 
@@ -36,7 +36,8 @@ POLICIES = ("proportional", "equal", "stake")
 stake x clip(factor x contribution)."""
 
 REWARD_KINDS = frozenset({"reward", "burn"})
-"""Ledger kinds written by :func:`pay_rewards`."""
+"""Ledger kinds written by :func:`pay_rewards` (a run with a line of any
+:data:`~rengo.tracking.records.PAYMENT_KINDS` kind, a tournament's "payout" too, is paid)."""
 
 CSV_COLUMNS = (
     "run",
@@ -212,9 +213,48 @@ def pay_rewards(
     ``per_round`` splits the budget equally across rounds (largest remainder) and pays each
     round's pool on that round's values, so the ledger says which round earned what.
     Positive payouts never exceed the budget and, for "proportional" and "equal", sum to it
-    exactly (unless nobody contributed positively). A run is paid once: the ledger is
-    append-only, so a second payment is refused. Ledger reasons name the budget (and
-    stakes) in major units of ``currency`` (``decimals`` overrides its ISO 4217 exponent).
+    exactly (unless nobody contributed positively). A run is paid once: a second
+    payment, or one of a run a tournament already paid
+    (any :data:`~rengo.tracking.records.PAYMENT_KINDS` line), is refused. All the
+    lines are one transaction, so an interrupted payment writes nothing and can be rerun.
+    Ledger reasons name the budget (and stakes) in major units of ``currency``
+    (``decimals`` overrides its ISO 4217 exponent).
+
+    Parameters
+    ----------
+    store:
+        The run store.
+    run_id:
+        The run's id or a unique prefix of it.
+    policy:
+        One of :data:`POLICIES`.
+    budget_minor:
+        What to pay, in minor units.
+    currency:
+        The currency of the payouts.
+    method:
+        The contribution method paid on (default: the one logged last).
+    per_round:
+        Split the budget equally across rounds and pay each on its values, else the
+        run's totals.
+    stakes_minor:
+        Each participant's stake in minor units (policy "stake").
+    factor, clip:
+        The stake policy's payout factor and clip (a fraction of the stake in [0, 1]).
+    decimals:
+        Overrides the currency's number of decimals in the reasons.
+
+    Returns
+    -------
+    list[Payout]
+        The payouts written, in ledger order.
+
+    Raises
+    ------
+    ConfigError
+        An unknown policy, a bad budget, stake, factor or clip, or a run already paid.
+    DataError
+        The run has no contributions (or none per round with ``per_round``).
     """
     if policy not in POLICIES:
         raise ConfigError(f"unknown reward policy {policy!r}; choose one of {POLICIES}")
@@ -222,10 +262,12 @@ def pay_rewards(
         raise ConfigError(f"budget must be an int of minor units >= 0, got {budget_minor!r}")
     contributions = run_contributions(store, run_id, method)
     full = contributions.run_id
-    paid = [e for e in store.ledger(full) if e.kind in REWARD_KINDS]
+    paid = [e for e in store.ledger(full) if e.kind in PAYMENT_KINDS]
     if paid:
+        kinds = "/".join(sorted({e.kind for e in paid}))
         raise ConfigError(
-            f"run {full} was already paid ({len(paid)} ledger lines); the ledger is append-only"
+            f"run {full} was already paid ({len(paid)} {kinds} ledger lines); the ledger is "
+            "append-only"
         )
     label = f"{contributions.method} contribution"
     prefix = (
@@ -252,6 +294,7 @@ def pay_rewards(
     if positive > budget_minor:  # the policies guarantee this; the ledger must never show it
         raise ConfigError(f"payouts of {positive} would exceed the budget {budget_minor}")
     out: list[Payout] = []
+    lines: list[LedgerLine] = []
     for paid_round, batch in batches:
         for p in batch:
             kind = "burn" if p.amount_minor < 0 else "reward"
@@ -259,10 +302,11 @@ def pay_rewards(
             if stakes_minor is not None and p.participant in stakes_minor:
                 stake = f" (stake {format_amount(stakes_minor[p.participant], currency, decimals)})"
             reason = f"{prefix}: {p.reason}{stake}"
-            store.append_ledger(
-                full, paid_round, p.participant, kind, p.amount_minor, reason, currency
+            lines.append(
+                LedgerLine(paid_round, p.participant, kind, p.amount_minor, reason, currency)
             )
             out.append(p)
+    store.append_ledger_lines(full, lines, once=PAYMENT_KINDS)
     return out
 
 

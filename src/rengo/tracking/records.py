@@ -95,6 +95,28 @@ class EventRecord:
     round: int | None
 
 
+PAYMENT_KINDS = frozenset({"reward", "payout", "burn"})
+"""Ledger kinds that pay for a run's contributions: "reward" and "burn" (``rengo rewards
+pay``), "payout" and "burn" (a tournament round). A run or round with a line of one of these
+kinds is paid, whichever command paid it, so no second command pays it again."""
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    """One ledger line to append with :meth:`~rengo.tracking.RunStore.append_ledger_lines`:
+    what :class:`LedgerEntry` reads back, less the sequence number and time the store gives.
+
+    ``round`` None is the whole run; ``amount`` is an int (minor units) or a decimal string.
+    """
+
+    round: int | None
+    participant: str
+    kind: str
+    amount: int | str
+    reason: str | None = None
+    currency: str = "credits"
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     """One append-only ledger line; ``amount`` is an int (minor units) or a decimal string."""

@@ -11,7 +11,7 @@ import math
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -37,6 +37,7 @@ from rengo.tracking.records import (
     ContributionRecord,
     EventRecord,
     LedgerEntry,
+    LedgerLine,
     PartyPresence,
     RoundRecord,
     RunInfo,
@@ -951,24 +952,92 @@ class RunStore:
         currency: str = "credits",
     ) -> int:
         """Append one ledger line and return its sequence number. There is no update/delete."""
-        row = (
-            run_id,
-            _timestamp(_now()),
-            _optional_round(round),
-            _text(participant, "participant"),
-            _text(kind, "ledger kind"),
-            _amount(amount),
-            _text(currency, "currency"),
-            reason,
-        )
+        line = LedgerLine(round, participant, kind, amount, reason, currency)
+        return self.append_ledger_lines(run_id, [line])[0]
+
+    def append_ledger_lines(
+        self, run_id: str, lines: Sequence[LedgerLine], *, once: Collection[str] = ()
+    ) -> list[int]:
+        """Append several ledger lines in one transaction: all of them or, when one is invalid
+        or the process is stopped partway (Ctrl-C, SIGTERM, a crash), none. A payment is
+        therefore never half written, so it can be retried; the ledger is append-only and a
+        half-written payment could be neither completed nor undone.
+
+        Parameters
+        ----------
+        run_id:
+            The run's full id.
+        lines:
+            The lines, appended in this order.
+        once:
+            Ledger kinds a run is paid with once per round (e.g.
+            :data:`~rengo.tracking.records.PAYMENT_KINDS`): when the run already has a line
+            of one of these kinds in a round of ``lines`` (a whole-run line, round None,
+            shares every round), nothing is written. The check and the writes are one
+            transaction, so two payers cannot both pass it.
+
+        Returns
+        -------
+        list[int]
+            The lines' sequence numbers, in the order of ``lines``.
+
+        Raises
+        ------
+        ConfigError
+            The run is already paid in a round of ``lines`` (see ``once``).
+        DataError
+            An amount that is not exact (a float) or not a number, an empty participant,
+            kind or currency, or an unknown run; nothing is written.
+        """
         with self._transaction() as conn:
             self._require_run(conn, run_id)
-            cursor = conn.execute(
-                "INSERT INTO ledger (run_id, created_at, round, participant, kind, amount, "
-                "currency, reason) VALUES (?,?,?,?,?,?,?,?)",
-                row,
-            )
-            return int(cursor.lastrowid or 0)
+            if once:
+                self._refuse_paid_rounds(conn, run_id, {line.round for line in lines}, once)
+            created = _timestamp(_now())
+            numbers: list[int] = []
+            for line in lines:  # each checked inside the transaction: a bad one undoes all
+                row = (
+                    run_id,
+                    created,
+                    _optional_round(line.round),
+                    _text(line.participant, "participant"),
+                    _text(line.kind, "ledger kind"),
+                    _amount(line.amount),
+                    _text(line.currency, "currency"),
+                    line.reason,
+                )
+                cursor = conn.execute(
+                    "INSERT INTO ledger (run_id, created_at, round, participant, kind, amount, "
+                    "currency, reason) VALUES (?,?,?,?,?,?,?,?)",
+                    row,
+                )
+                numbers.append(int(cursor.lastrowid or 0))
+            return numbers
+
+    def _refuse_paid_rounds(
+        self,
+        conn: sqlite3.Connection,
+        run_id: str,
+        rounds: set[int | None],
+        kinds: Collection[str],
+    ) -> None:
+        """A ConfigError when the run has a line of ``kinds`` in one of ``rounds`` (None,
+        the whole run, overlaps every round)."""
+        wanted = sorted(kinds)
+        marks = ",".join("?" * len(wanted))
+        rows = conn.execute(
+            f"SELECT DISTINCT round FROM ledger WHERE run_id = ? AND kind IN ({marks})",
+            (run_id, *wanted),
+        ).fetchall()
+        paid: set[int | None] = {r for (r,) in rows}
+        if not paid or not (None in paid or None in rounds or paid & rounds):
+            return
+        numbered = sorted(r for r in paid if r is not None)
+        which = "the whole run" if None in paid else f"rounds {numbered}"
+        raise ConfigError(
+            f"run {run_id} is already paid for {which} (ledger lines of kind "
+            f"{'/'.join(wanted)}); the ledger is append-only, so nothing was written"
+        )
 
     def ledger(self, run_id: str) -> list[LedgerEntry]:
         """A run's ledger lines in the order appended."""

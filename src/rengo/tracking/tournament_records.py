@@ -14,6 +14,7 @@ from typing import Any
 
 from rengo.rewards import format_amount
 from rengo.tournament import RoundResult
+from rengo.tracking.records import PAYMENT_KINDS, LedgerLine
 from rengo.tracking.store import RunStore
 
 SCORE_METHOD = "tournament_score"
@@ -26,10 +27,38 @@ def record_tournament_round(
     store: RunStore, run_id: str, result: RoundResult, currency: str, decimals: int | None = None
 ) -> int:
     """Log one resolved round's scores and payouts under ``run_id``; returns ledger lines.
-    Reasons name each stake in major units of ``currency``."""
+
+    The round's ledger lines are one transaction: all of them or, if the command is stopped
+    partway, none, so an interrupted ``tournament pay`` never leaves a round half paid (its
+    rerun used to pay the lines already written a second time). A round the ledger already
+    pays is refused, nothing written. Reasons name each stake in major units of ``currency``.
+
+    Parameters
+    ----------
+    store:
+        The run store.
+    run_id:
+        The tournament's run (full id).
+    result:
+        The resolved round.
+    currency:
+        The currency of the payouts.
+    decimals:
+        Overrides the currency's number of decimals in the reasons.
+
+    Returns
+    -------
+    int
+        The number of ledger lines written.
+
+    Raises
+    ------
+    ConfigError
+        The run's ledger already pays this round.
+    """
     for name, score in sorted(result.scores.items()):
         store.log_contribution(run_id, result.round, name, SCORE_METHOD, score.score)
-    lines = 0
+    lines: list[LedgerLine] = []
     for payout in result.payouts:
         kind = "burn" if payout.amount_minor < 0 else "payout"
         scored = result.scores.get(payout.participant)
@@ -37,11 +66,32 @@ def record_tournament_round(
         if scored is not None:
             stake = format_amount(scored.stake_minor, currency, decimals)
             reason = f"round {result.round}, stake {stake}: {payout.reason}"
-        store.append_ledger(
-            run_id, result.round, payout.participant, kind, payout.amount_minor, reason, currency
+        lines.append(
+            LedgerLine(
+                result.round, payout.participant, kind, payout.amount_minor, reason, currency
+            )
         )
-        lines += 1
-    return lines
+    return len(store.append_ledger_lines(run_id, lines, once=PAYMENT_KINDS))
+
+
+def ledger_paid_rounds(store: RunStore, run_id: str) -> set[int | None]:
+    """The rounds of a run its ledger already pays (a line of a
+    :data:`~rengo.tracking.records.PAYMENT_KINDS` kind; None: a whole-run payment), so an
+    interrupted payment's rerun writes only what is missing.
+
+    Parameters
+    ----------
+    store:
+        The run store.
+    run_id:
+        The run's id or a unique prefix of it.
+
+    Returns
+    -------
+    set[int | None]
+        The paid rounds, None among them when a line pays the whole run.
+    """
+    return {e.round for e in store.ledger(run_id) if e.kind in PAYMENT_KINDS}
 
 
 def tournament_summary(

@@ -1,0 +1,131 @@
+"""``rengo tournament pay`` stopped partway (Ctrl-C, SIGTERM) and run again pays each
+participant of a round exactly once."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from rengo.cli.tournament import tournament_app
+from rengo.tracking import RunStore
+from rengo.tracking import store as store_module
+
+runner = CliRunner(env={"COLUMNS": "200"})
+app = typer.Typer()
+app.add_typer(tournament_app, name="tournament")
+
+
+def _scored_round(tmp_path: Path) -> list[str]:
+    """Open, submit (two participants) and score round 1; returns the ``--state`` option."""
+    state = ["--state", str(tmp_path / "t.json")]
+    opened = runner.invoke(
+        app,
+        ["tournament", "open", "--dataset", "breast_cancer", "--eras", "2",
+         "--store", str(tmp_path / "runs.db"), *state],
+    )  # fmt: skip
+    assert opened.exit_code == 0, opened.output
+    with (tmp_path / "tournament-round1-live.csv").open(newline="", encoding="utf-8") as f:
+        live = list(csv.DictReader(f))
+    radius = np.array([float(r["mean radius"]) for r in live])
+    good = 1.0 - (radius - radius.min()) / (radius.max() - radius.min())
+    for name, values in (("alice", good), ("bob", 1.0 - good)):
+        path = tmp_path / f"{name}.csv"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["id", "prediction"])
+            writer.writerows(zip([r["id"] for r in live], values.tolist(), strict=True))
+        submitted = runner.invoke(
+            app,
+            ["tournament", "submit", "--participant", name, "--predictions", str(path),
+             "--stake", "100.00", *state],
+        )  # fmt: skip
+        assert submitted.exit_code == 0, submitted.output
+    targets = str(tmp_path / "tournament-round1-targets.csv")
+    scored = runner.invoke(app, ["tournament", "score", "--targets", targets, *state])
+    assert scored.exit_code == 0, scored.output
+    return state
+
+
+def _ledger(tmp_path: Path) -> list[Any]:
+    run_id = json.loads((tmp_path / "t.json").read_text())["run_id"]
+    with RunStore(tmp_path / "runs.db") as store:
+        return store.ledger(run_id)
+
+
+def test_pay_interrupted_after_the_first_ledger_line_pays_each_participant_once_when_rerun(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The round's lines were one transaction per line: the rerun paid alice twice."""
+    state = _scored_round(tmp_path)
+    checked = {"amounts": 0}
+    real_amount = store_module._amount
+
+    def stop_at_the_second_line(value: Any) -> int | str:
+        checked["amounts"] += 1
+        if checked["amounts"] == 2:  # the first line is in the ledger (or its transaction)
+            raise KeyboardInterrupt
+        return real_amount(value)
+
+    monkeypatch.setattr(store_module, "_amount", stop_at_the_second_line)
+    stopped = runner.invoke(app, ["tournament", "pay", *state])
+    assert stopped.exit_code == 130, stopped.output
+    monkeypatch.setattr(store_module, "_amount", real_amount)
+    assert _ledger(tmp_path) == []  # all of the round's lines or none
+    rerun = runner.invoke(app, ["tournament", "pay", *state])
+    assert rerun.exit_code == 0, rerun.output
+    ledger = _ledger(tmp_path)
+    assert Counter(e.participant for e in ledger) == {"alice": 1, "bob": 1}
+    assert json.loads((tmp_path / "t.json").read_text())["paid_rounds"] == [1]
+
+
+def test_pay_interrupted_after_the_round_was_written_marks_it_paid_without_paying_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped after the round's lines were committed but before the state said so, the
+    rerun found the round unpaid in the state and paid it a second time."""
+    state = _scored_round(tmp_path)
+    real_log_event = RunStore.log_event
+
+    def stop_when_paid(
+        self: RunStore, run_id: str, level: str, message: str, round: int | None = None
+    ) -> None:
+        if message.startswith("paid rounds"):  # the round's lines are committed by now
+            raise KeyboardInterrupt
+        real_log_event(self, run_id, level, message, round)
+
+    monkeypatch.setattr(RunStore, "log_event", stop_when_paid)
+    stopped = runner.invoke(app, ["tournament", "pay", *state])
+    assert stopped.exit_code == 130, stopped.output
+    monkeypatch.setattr(RunStore, "log_event", real_log_event)
+    assert json.loads((tmp_path / "t.json").read_text())["paid_rounds"] == []
+    rerun = runner.invoke(app, ["tournament", "pay", *state])
+    assert rerun.exit_code == 0, rerun.output
+    assert "already in the ledger" in rerun.output
+    ledger = _ledger(tmp_path)
+    assert Counter(e.participant for e in ledger) == {"alice": 1, "bob": 1}
+    assert json.loads((tmp_path / "t.json").read_text())["paid_rounds"] == [1]
+    again = runner.invoke(app, ["tournament", "pay", *state])
+    assert again.exit_code == 0 and "nothing to pay" in again.output
+
+
+def test_pay_refuses_rounds_of_a_run_paid_as_a_whole_and_keeps_the_run_resumable(
+    tmp_path: Path,
+) -> None:
+    """A whole-run reward line pays every round: writing the rounds would pay them twice."""
+    state = _scored_round(tmp_path)
+    run_id = json.loads((tmp_path / "t.json").read_text())["run_id"]
+    with RunStore(tmp_path / "runs.db") as store:
+        store.append_ledger(run_id, None, "alice", "reward", 700)
+    refused = runner.invoke(app, ["tournament", "pay", *state])
+    assert refused.exit_code == 2 and "paid as a whole" in refused.output
+    with RunStore(tmp_path / "runs.db") as store:
+        assert [e.kind for e in store.ledger(run_id)] == ["reward"]
+        assert store.get_run(run_id).status != "failed"

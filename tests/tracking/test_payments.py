@@ -1,0 +1,101 @@
+"""Paying a run: all of a payment's ledger lines or none, once per run whichever command
+pays it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from rengo.core.errors import ConfigError
+from rengo.tracking import LedgerLine, RunStore, pay_rewards
+from rengo.tracking import store as store_module
+
+
+def _stop_at_the_second_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Raise KeyboardInterrupt (Ctrl-C, SIGTERM) when the second ledger line is checked,
+    after the first is written."""
+    real_amount = store_module._amount
+    checked = {"amounts": 0}
+
+    def amount(value: Any) -> int | str:
+        checked["amounts"] += 1
+        if checked["amounts"] == 2:
+            raise KeyboardInterrupt
+        return real_amount(value)
+
+    monkeypatch.setattr(store_module, "_amount", amount)
+
+
+def _contributions(store: RunStore, per_round: dict[int, dict[str, float]]) -> str:
+    run = store.start_run("hfl", {})
+    for number, values in per_round.items():
+        for who, value in values.items():
+            store.log_contribution(run, number, who, "gtg", value)
+    store.finish_run(run, "completed")
+    return run
+
+
+def test_ledger_lines_appended_together_are_all_written_or_none(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = store.start_run("contribution", {})
+    lines = [LedgerLine(1, "a", "reward", 100), LedgerLine(1, "b", "reward", 50, "why", "EUR")]
+    _stop_at_the_second_line(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        store.append_ledger_lines(run, lines)
+    assert store.ledger(run) == []
+    monkeypatch.undo()
+    numbers = store.append_ledger_lines(run, lines)
+    entries = store.ledger(run)
+    assert [e.seq for e in entries] == numbers
+    assert [(e.participant, e.amount, e.currency) for e in entries] == [
+        ("a", 100, "credits"),
+        ("b", 50, "EUR"),
+    ]
+
+
+def test_lines_once_per_round_are_refused_where_the_run_is_already_paid(
+    store: RunStore,
+) -> None:
+    """The check and the write are one transaction, so two payers cannot both pass it."""
+    run = store.start_run("tournament", {})
+    paying = frozenset({"payout", "burn", "reward"})
+    store.append_ledger_lines(run, [LedgerLine(1, "a", "payout", 5)], once=paying)
+    store.append_ledger_lines(run, [LedgerLine(2, "a", "payout", 5)], once=paying)
+    with pytest.raises(ConfigError, match=r"already paid for rounds \[1, 2\]"):
+        store.append_ledger_lines(run, [LedgerLine(2, "b", "burn", -5)], once=paying)
+    with pytest.raises(ConfigError, match="already paid"):  # a whole-run payment
+        store.append_ledger_lines(run, [LedgerLine(None, "b", "reward", 5)], once=paying)
+    store.append_ledger_lines(run, [LedgerLine(3, "b", "payout", 5)], once=paying)
+    assert [e.round for e in store.ledger(run)] == [1, 2, 3]
+
+
+def test_interrupted_reward_payment_writes_nothing_and_its_rerun_pays_each_participant_once(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each line was its own transaction: the first stayed, and the rerun was refused as
+    'already paid', so the others were never paid."""
+    run = store.start_run("hfl", {})
+    for who, value in {"a": 0.02, "b": 0.01, "c": 0.03}.items():
+        store.log_contribution(run, None, who, "gtg", value)
+    _stop_at_the_second_line(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        pay_rewards(store, run, "proportional", 100_000)
+    assert store.ledger(run) == []
+    monkeypatch.undo()
+    pay_rewards(store, run, "proportional", 100_000)
+    ledger = store.ledger(run)
+    assert Counter(e.participant for e in ledger) == {"a": 1, "b": 1, "c": 1}
+    assert sum(int(e.amount) for e in ledger) == 100_000
+
+
+def test_a_run_a_tournament_paid_is_not_paid_again_by_pay_rewards(store: RunStore) -> None:
+    """Only "reward" and "burn" lines counted as paid: a tournament's "payout" lines did not."""
+    run = _contributions(store, {1: {"alice": 0.02, "bob": 0.01}})
+    store.append_ledger(run, 1, "alice", "payout", 500)  # as `rengo tournament pay` writes
+    store.append_ledger(run, 1, "bob", "payout", 500)
+    with pytest.raises(ConfigError, match=r"already paid \(2 payout ledger lines\)"):
+        pay_rewards(store, run, "proportional", 100_000)
+    assert len(store.ledger(run)) == 2
