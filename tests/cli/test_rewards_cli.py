@@ -154,3 +154,16 @@ def test_show_reports_each_values_standard_error_and_interval(tmp_path: Path) ->
     assert f"{low:+.5f}" in shown.output and f"{high:+.5f}" in shown.output
     assert "0.01000" in shown.output
     assert "exact" in shown.output  # bob's value has no sampling error
+
+
+def test_pay_says_how_much_of_the_budget_stays_unpaid_and_why(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        run = store.start_run("hfl", {})
+        store.log_contribution(run, None, "a", "gtg", -0.1)
+        store.finish_run(run, "completed")
+    result = runner.invoke(app, ["rewards", "pay", run, "--budget", "10", "--store", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "10.00 credits of the budget stays unpaid: nobody contributed positively" in (
+        " ".join(result.output.split())
+    )

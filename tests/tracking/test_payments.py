@@ -1,5 +1,5 @@
 """Paying a run: all of a payment's ledger lines or none, once per run whichever command
-pays it."""
+pays it, and the whole budget when somebody contributed."""
 
 from __future__ import annotations
 
@@ -99,3 +99,24 @@ def test_a_run_a_tournament_paid_is_not_paid_again_by_pay_rewards(store: RunStor
     with pytest.raises(ConfigError, match=r"already paid \(2 payout ledger lines\)"):
         pay_rewards(store, run, "proportional", 100_000)
     assert len(store.ledger(run)) == 2
+
+
+def test_per_round_pays_the_whole_budget_when_one_round_has_no_positive_contributor(
+    store: RunStore,
+) -> None:
+    """Round 2's equal slice of the budget was dropped: half the budget went unpaid."""
+    run = _contributions(store, {1: {"a": 0.03, "b": 0.01}, 2: {"a": -0.01, "b": -0.02}})
+    payouts = pay_rewards(store, run, "proportional", 100_000, per_round=True)
+    assert sum(p.amount_minor for p in payouts) == 100_000
+    by_round = Counter[int | None]()
+    for e in store.ledger(run):
+        by_round[e.round] += int(e.amount)
+    assert by_round == {1: 100_000, 2: 0}
+
+
+def test_per_round_pays_nothing_when_nobody_ever_contributed_positively(
+    store: RunStore,
+) -> None:
+    run = _contributions(store, {1: {"a": -0.03}, 2: {"a": -0.01}})
+    payouts = pay_rewards(store, run, "proportional", 100_000, per_round=True)
+    assert [p.amount_minor for p in payouts] == [0, 0]

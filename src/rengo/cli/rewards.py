@@ -197,6 +197,16 @@ def pay(
             f"paid {format_minor(paid, places)} of {format_minor(budget_minor, places)} "
             f"{currency} to {sum(p.amount_minor > 0 for p in payouts)} participants"
         )
+        if paid < budget_minor:  # say why the rest stays with the operator
+            why = (
+                "stake x clip(factor x contribution) earned less than the budget, its cap"
+                if policy == "stake"
+                else "nobody contributed positively"
+            )
+            console.print(
+                f"[bold yellow]{format_minor(budget_minor - paid, places)} {currency} of the "
+                f"budget stays unpaid:[/] {why}"
+            )
 
 
 @rewards_app.command("export")

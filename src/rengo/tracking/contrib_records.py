@@ -210,12 +210,15 @@ def pay_rewards(
     """Pay a run's participants from ``budget_minor`` under ``policy`` and append one ledger
     line each (kind "reward", or "burn" for a negative stake-policy amount).
 
-    ``per_round`` splits the budget equally across rounds (largest remainder) and pays each
-    round's pool on that round's values, so the ledger says which round earned what.
+    ``per_round`` splits the budget equally across the rounds in which somebody contributed
+    positively (under "equal", every round) and pays each round's pool on that round's
+    values, so the ledger says which round earned what. A round where nobody contributed
+    positively gets no pool: an operator who sets a budget expects it paid to the
+    participants who contributed, not kept because one round made the model worse.
     Positive payouts never exceed the budget and, for "proportional" and "equal", sum to it
-    exactly (unless nobody contributed positively). A run is paid once: a second
-    payment, or one of a run a tournament already paid
-    (any :data:`~rengo.tracking.records.PAYMENT_KINDS` line), is refused. All the
+    exactly (unless nobody contributed positively in any round); under "stake" the budget
+    is a cap. A run is paid once: a second payment, or one of a run a tournament already
+    paid (any :data:`~rengo.tracking.records.PAYMENT_KINDS` line), is refused. All the
     lines are one transaction, so an interrupted payment writes nothing and can be rerun.
     Ledger reasons name the budget (and stakes) in major units of ``currency``
     (``decimals`` overrides its ISO 4217 exponent).
@@ -235,8 +238,7 @@ def pay_rewards(
     method:
         The contribution method paid on (default: the one logged last).
     per_round:
-        Split the budget equally across rounds and pay each on its values, else the
-        run's totals.
+        Pay each round on its own values (see above), else the run's totals.
     stakes_minor:
         Each participant's stake in minor units (policy "stake").
     factor, clip:
@@ -279,7 +281,11 @@ def pay_rewards(
         if not contributions.per_round:
             raise DataError(f"run {full} has no per-round contributions to pay per round")
         rounds = list(contributions.per_round)
-        pools = largest_remainder(budget_minor, [1] * len(rounds))
+        earning = [
+            policy == "equal" or any(v > 0 for v in contributions.per_round[n].values())
+            for n in rounds
+        ]
+        pools = largest_remainder(budget_minor, [int(e) for e in earning])
         for number, pool in zip(rounds, pools, strict=True):
             values = contributions.per_round[number]
             batches.append(
