@@ -156,6 +156,26 @@ def test_show_reports_each_values_standard_error_and_interval(tmp_path: Path) ->
     assert "exact" in shown.output  # bob's value has no sampling error
 
 
+def test_stake_policy_with_a_clip_over_one_or_not_a_number_is_one_error_line(
+    store_path: Path,
+) -> None:
+    """--clip 5 burned 5x the stake; --clip abc and --factor nan were tracebacks."""
+    run = _run_id(store_path)
+    stakes = ["--stake", "alice=10", "--stake", "bob=10", "--stake", "mallory=10"]
+    base = ["rewards", "pay", run, "--budget", "5", "--policy", "stake", *stakes]
+    for option, value, message in (
+        ("--clip", "5", "clip is a fraction of the stake in [0, 1]"),
+        ("--clip", "abc", "clip must be a finite number, got 'abc'"),
+        ("--factor", "nan", "factor must be a finite number, got 'nan'"),
+    ):
+        result = runner.invoke(app, [*base, option, value, "--store", str(store_path)])
+        assert result.exit_code == 2, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert result.output.strip().startswith("error:") and message in result.output
+    with RunStore(store_path) as store:
+        assert store.ledger(run) == []
+
+
 def test_pay_says_how_much_of_the_budget_stays_unpaid_and_why(tmp_path: Path) -> None:
     path = tmp_path / "runs.db"
     with RunStore(path) as store:

@@ -125,3 +125,39 @@ def test_money_rejects_floats_that_are_not_finite() -> None:
         proportional_payouts({"a": float("nan")}, 10)
     with pytest.raises(ConfigError):
         proportional_payouts({"a": 1.0}, -1)
+
+
+@pytest.mark.parametrize("clip", [2, 5, "1.01", -0.01])
+def test_stake_clip_outside_zero_to_one_is_refused_so_no_burn_exceeds_the_stake(clip) -> None:
+    """Only a negative clip was refused: clip 2 burned twice the stake."""
+    with pytest.raises(ConfigError, match=r"clip is a fraction of the stake in \[0, 1\]"):
+        stake_clipped_payouts({"a": -1.0}, {"a": 1000}, 0, clip=clip)
+    full = stake_clipped_payouts({"a": -1.0}, {"a": 1000}, 0, clip=1)
+    assert [p.amount_minor for p in full] == [-1000]  # at most the whole stake
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("clip", "abc"), ("clip", "nan"), ("factor", "nan"), ("factor", "x")]
+)
+def test_stake_policy_parameter_that_is_not_a_number_is_a_config_error(option, value) -> None:
+    """Fraction's bare ValueError reached the CLI as a traceback."""
+    with pytest.raises(ConfigError, match=f"{option} must be a finite number, got '{value}'"):
+        stake_clipped_payouts({"a": 0.1}, {"a": 1000}, 100, **{option: value})
+
+
+def test_negative_stake_payout_factor_is_refused_as_payout_rules_is() -> None:
+    with pytest.raises(ConfigError, match="payout factor must be >= 0"):
+        stake_clipped_payouts({"a": 0.1}, {"a": 1000}, 100, factor=-1)
+
+
+def test_largest_remainder_refuses_a_negative_cap_rather_than_a_negative_share() -> None:
+    """caps=[-5, 20] gave the share -5."""
+    with pytest.raises(ConfigError, match="a cap must be a non-negative int"):
+        largest_remainder(10, [1, 1], caps=[-5, 20])
+    assert largest_remainder(10, [1, 1], caps=[0, 20]) == [0, 10]
+
+
+def test_proportional_payouts_of_a_non_numeric_contribution_is_a_config_error() -> None:
+    """float('x') raised a bare ValueError, not the documented ConfigError."""
+    with pytest.raises(ConfigError, match="the value of 'a' is not a number"):
+        proportional_payouts({"a": "x"}, 100)  # type: ignore[dict-item]

@@ -38,7 +38,24 @@ class Payout:
 
 
 def exact(value: Exact) -> Fraction:
-    """``value`` as an exact fraction; floats through ``repr`` (0.1 is 1/10, not 0x1.999ap-4)."""
+    """``value`` as an exact fraction; floats through ``repr`` (0.1 is 1/10, not 0x1.999ap-4).
+
+    Parameters
+    ----------
+    value:
+        An int, float, Decimal, Fraction or decimal text (``"0.05"``, ``"1/20"``).
+
+    Returns
+    -------
+    Fraction
+        The exact value.
+
+    Raises
+    ------
+    ConfigError
+        A boolean, a non-finite number, or text that is not a finite number (a CLI option
+        such as ``--clip abc`` then reads as one line, not a traceback).
+    """
     if isinstance(value, bool):
         raise ConfigError("a boolean is not an amount")
     if isinstance(value, float):
@@ -47,7 +64,27 @@ def exact(value: Exact) -> Fraction:
         return Fraction(repr(value))
     if isinstance(value, Decimal) and not value.is_finite():
         raise ConfigError(f"amount {value} is not finite")
-    return Fraction(value)
+    try:
+        return Fraction(value)
+    except (ValueError, TypeError, ZeroDivisionError):
+        raise ConfigError(f"{value!r} is not a finite number") from None
+
+
+def _parameter(name: str, value: Exact) -> Fraction:
+    """A policy parameter exactly, or a ConfigError that names it."""
+    try:
+        return exact(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{name} must be a finite number, got {value!r}") from exc
+
+
+def _score(participant: str, value: object) -> Fraction:
+    """A participant's score or contribution, exactly (through its float, as recorded)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"the value of {participant!r} is not a number: {value!r}") from None
+    return exact(number)
 
 
 def _check_minor(name: str, value: int) -> None:
@@ -73,7 +110,7 @@ def largest_remainder(
         One non-negative weight per share (ints, decimal strings, Decimals, Fractions or
         floats, each taken exactly).
     caps:
-        Optional upper bound of each share.
+        Optional upper bound of each share (ints >= 0).
 
     Returns
     -------
@@ -83,7 +120,7 @@ def largest_remainder(
     Raises
     ------
     ConfigError
-        A negative total or weight, or a number of caps other than of weights.
+        A negative total, weight or cap, or a number of caps other than of weights.
     """
     _check_minor("total_minor", total_minor)
     w = [exact(x) for x in weights]
@@ -91,6 +128,8 @@ def largest_remainder(
         raise ConfigError("largest_remainder weights must be >= 0")
     if caps is not None and len(caps) != len(w):
         raise ConfigError(f"{len(caps)} caps for {len(w)} weights")
+    for cap in caps or ():  # a negative cap would hand out a negative share
+        _check_minor("a cap", cap)
     limit = list(caps) if caps is not None else [total_minor] * len(w)
     denominator = sum(w, Fraction(0))
     if denominator == 0:
@@ -138,11 +177,11 @@ def proportional_payouts(
     Raises
     ------
     ConfigError
-        A negative pool or a non-finite contribution.
+        A negative pool, or a contribution that is not a finite number.
     """
     _check_minor("pool_minor", pool_minor)
     names = sorted(contributions)
-    clipped = [max(exact(float(contributions[p])), Fraction(0)) for p in names]
+    clipped = [max(_score(p, contributions[p]), Fraction(0)) for p in names]
     shares = largest_remainder(pool_minor, clipped)
     positive = sum(clipped)
     return [
@@ -212,7 +251,8 @@ def stake_clipped_payouts(
     budget_minor:
         The most that may be paid out in total.
     factor, clip:
-        The payout factor and the clip ``c`` (a fraction of the stake), taken exactly.
+        The payout factor (>= 0) and the clip ``c``, a fraction of the stake in [0, 1] so
+        that a burn never exceeds the stake; both taken exactly.
 
     Returns
     -------
@@ -222,13 +262,16 @@ def stake_clipped_payouts(
     Raises
     ------
     ConfigError
-        A negative budget, stake or clip, or a participant without a stake.
+        A negative budget, stake or factor, a clip outside [0, 1], a factor, clip or score
+        that is not a finite number, or a participant without a stake.
     """
     _check_minor("budget_minor", budget_minor)
-    c = exact(clip)
-    if c < 0:
-        raise ConfigError(f"clip must be >= 0, got {clip}")
-    f = exact(factor)
+    c = _parameter("clip", clip)
+    if not 0 <= c <= 1:  # as PayoutRule's: a larger clip would burn more than the stake
+        raise ConfigError(f"clip is a fraction of the stake in [0, 1], got {clip}")
+    f = _parameter("factor", factor)
+    if f < 0:
+        raise ConfigError(f"the payout factor must be >= 0, got {factor}")
     names = sorted(scores)
     missing = [p for p in names if p not in stakes_minor]
     if missing:
@@ -236,7 +279,7 @@ def stake_clipped_payouts(
     rates: list[Fraction] = []
     for p in names:
         _check_minor(f"stake of {p!r}", stakes_minor[p])
-        rates.append(min(max(f * exact(float(scores[p])), -c), c))
+        rates.append(min(max(f * _score(p, scores[p]), -c), c))
     raw = [stakes_minor[p] * r for p, r in zip(names, rates, strict=True)]
     gains = [math.floor(x) if x > 0 else 0 for x in raw]
     if sum(gains) > budget_minor:
