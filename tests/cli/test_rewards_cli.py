@@ -156,6 +156,32 @@ def test_show_reports_each_values_standard_error_and_interval(tmp_path: Path) ->
     assert "exact" in shown.output  # bob's value has no sampling error
 
 
+def test_export_keeps_an_existing_file_without_overwrite_and_never_writes_over_the_store(
+    store_path: Path, tmp_path: Path
+) -> None:
+    """`--csv runs.db` replaced the run store with a CSV, ledger and all."""
+    run = _run_id(store_path)
+    args = ["--store", str(store_path)]
+    assert runner.invoke(app, ["rewards", "pay", run, "--budget", "5", *args]).exit_code == 0
+    kept = tmp_path / "kept.csv"
+    kept.write_text("an accountant's file\n", encoding="utf-8")
+    refused = runner.invoke(app, ["rewards", "export", run, "--csv", str(kept), *args])
+    assert refused.exit_code == 2 and "--overwrite" in refused.output
+    assert kept.read_text(encoding="utf-8") == "an accountant's file\n"
+    replaced = runner.invoke(
+        app, ["rewards", "export", run, "--csv", str(kept), "--overwrite", *args]
+    )
+    assert replaced.exit_code == 0, replaced.output
+    assert kept.read_text(encoding="utf-8").startswith("run,round,participant")
+    for flags in ([], ["--overwrite"]):
+        own = runner.invoke(
+            app, ["rewards", "export", run, "--csv", str(store_path), *flags, *args]
+        )
+        assert own.exit_code == 2, own.output
+    with RunStore(store_path) as store:
+        assert len(store.ledger(run)) == 3  # the store is intact
+
+
 def test_stake_policy_with_a_clip_over_one_or_not_a_number_is_one_error_line(
     store_path: Path,
 ) -> None:

@@ -1,15 +1,16 @@
 """Paying a run: all of a payment's ledger lines or none, once per run whichever command
-pays it, and the whole budget when somebody contributed."""
+pays it, the whole budget when somebody contributed, and a CSV export that spares the store."""
 
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rengo.core.errors import ConfigError
-from rengo.tracking import LedgerLine, RunStore, pay_rewards
+from rengo.tracking import LedgerLine, RunStore, pay_rewards, write_ledger_csv
 from rengo.tracking import store as store_module
 
 
@@ -120,3 +121,13 @@ def test_per_round_pays_nothing_when_nobody_ever_contributed_positively(
     run = _contributions(store, {1: {"a": -0.03}, 2: {"a": -0.01}})
     payouts = pay_rewards(store, run, "proportional", 100_000, per_round=True)
     assert [p.amount_minor for p in payouts] == [0, 0]
+
+
+def test_ledger_csv_is_never_written_over_the_run_store(store: RunStore, tmp_path: Path) -> None:
+    run = store.start_run("hfl", {})
+    store.append_ledger(run, None, "a", "reward", 100)
+    for own in (store.path, Path(f"{store.path}-wal")):
+        with pytest.raises(ConfigError, match="is the run store"):
+            write_ledger_csv(store, [run], own)
+    assert [e.amount for e in store.ledger(run)] == [100]
+    assert write_ledger_csv(store, [run], tmp_path / "ledger.csv") == 1

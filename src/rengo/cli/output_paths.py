@@ -9,13 +9,14 @@ from pathlib import Path
 from rengo.core.errors import ConfigError
 
 
-def refuse_to_replace(paths: list[Path], overwrite: bool) -> None:
-    """A ``ConfigError`` naming the files an export would replace, unless ``overwrite``."""
+def refuse_to_replace(paths: list[Path], overwrite: bool, *, option: str = "--out") -> None:
+    """A ``ConfigError`` naming the files an export would replace, unless ``overwrite``;
+    ``option`` is the command's option that names the file, for the message."""
     there = [str(p) for p in paths if p.exists()]
     if there and not overwrite:
         raise ConfigError(
             f"{', '.join(there)} already exist{'s' if len(there) == 1 else ''}; give "
-            "--overwrite to replace, or another --out (nothing was written)"
+            f"--overwrite to replace, or another {option} (nothing was written)"
         )
     folders = [str(p) for p in paths if p.is_dir()]
     if folders:

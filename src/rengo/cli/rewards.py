@@ -215,10 +215,21 @@ def export(
     csv_path: Annotated[Path, typer.Option("--csv", help="CSV file to write.")],
     store: StoreOption = None,
     decimals: DecimalsOption = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace a file already there (else refuse, writing nothing).")
+    ] = False,
 ) -> None:
-    """Write the runs' ledger lines to a CSV an accountant can open (amounts in major units)."""
+    """Write the runs' ledger lines to a CSV an accountant can open (amounts in major units).
+
+    An existing file is kept unless --overwrite; the run store itself is always refused.
+    """
+    from rengo.cli.output_paths import refuse_to_replace, writable_folder
     from rengo.tracking.contrib_records import write_ledger_csv
 
     with friendly_errors(console), open_existing_store(store) as s:
+        for run_id in run_ids:  # an unknown run is refused before any file is touched
+            s.resolve_run_id(run_id)
+        refuse_to_replace([csv_path], overwrite, option="--csv")
+        writable_folder(csv_path.parent)
         count = write_ledger_csv(s, run_ids, csv_path, decimals)
         console.print(f"wrote {count} ledger lines to {csv_path}")

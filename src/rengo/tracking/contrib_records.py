@@ -27,6 +27,7 @@ from rengo.rewards import (
     proportional_payouts,
     stake_clipped_payouts,
 )
+from rengo.tracking.location import MEMORY
 from rengo.tracking.records import PAYMENT_KINDS, LedgerEntry, LedgerLine
 from rengo.tracking.store import RunStore
 from rengo.valuation import CONFIDENCE, ContributionReport, RoundContribution
@@ -357,12 +358,51 @@ def write_ledger_csv(
     path: str | os.PathLike[str],
     decimals: int | None = None,
 ) -> int:
-    """Write the runs' ledger lines to a UTF-8 CSV with a header row; returns the row count."""
-    rows = ledger_csv_rows(store, run_ids, decimals)
+    """Write the runs' ledger lines to a UTF-8 CSV with a header row; returns the row count.
+
+    The store's own file (and its SQLite companions) is refused: writing the CSV over it
+    would destroy the append-only ledger it reads.
+
+    Parameters
+    ----------
+    store:
+        The run store.
+    run_ids:
+        Run ids or unique prefixes; their lines are written in this order.
+    path:
+        The CSV file (replaced if it exists; ``rengo rewards export`` asks first).
+    decimals:
+        Overrides each currency's number of decimals.
+
+    Returns
+    -------
+    int
+        The number of rows written (the header not counted).
+
+    Raises
+    ------
+    ConfigError
+        ``path`` is the run store's file.
+    """
     target = Path(path)
+    _refuse_store_file(store, target)
+    rows = ledger_csv_rows(store, run_ids, decimals)
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     return len(rows)
+
+
+def _refuse_store_file(store: RunStore, target: Path) -> None:
+    """A ConfigError when ``target`` is the store's file or one of SQLite's companions."""
+    if str(store.path) == MEMORY:
+        return
+    own = store.path.resolve()
+    files = [own] + [own.with_name(own.name + end) for end in ("-wal", "-shm", "-journal")]
+    if target.resolve() in files:
+        raise ConfigError(
+            f"{target} is the run store {store.path}; writing the CSV there would destroy it "
+            "(nothing was written)"
+        )
