@@ -202,6 +202,14 @@ def test_stake_policy_with_a_clip_over_one_or_not_a_number_is_one_error_line(
         assert store.ledger(run) == []
 
 
+def test_error_lines_go_to_stderr_and_leave_stdout_empty(store_path: Path) -> None:
+    """friendly_errors printed `error: ...` on stdout, unlike typer's usage errors."""
+    result = runner.invoke(app, ["rewards", "show", "19990101", "--store", str(store_path)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error:") and "no run" in result.stderr
+    assert result.stdout == ""
+
+
 def test_pay_says_how_much_of_the_budget_stays_unpaid_and_why(tmp_path: Path) -> None:
     path = tmp_path / "runs.db"
     with RunStore(path) as store:

@@ -41,22 +41,28 @@ def terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+error_console = Console(stderr=True)
+"""Where error lines go: stderr, as typer's own usage errors, so ``2>/dev/null`` hides them
+and a script reading a command's stdout never reads an error as its result."""
+
+
 @contextmanager
 def friendly_errors(console: Console, kept: str = "") -> Iterator[None]:
-    """Exit 2 on configuration or data errors, 1 on other rengo errors, with the message
-    (and, at debug level, where it was raised); 130 after Ctrl-C and 143 after SIGTERM
-    (both recorded as an interruption), followed by ``kept`` (what a command that records
-    rounds keeps; a command that keeps nothing says nothing about it)."""
+    """Exit 2 on configuration or data errors, 1 on other rengo errors, with the message on
+    stderr (and, at debug level, where it was raised); 130 after Ctrl-C and 143 after
+    SIGTERM (both recorded as an interruption), followed on ``console`` by ``kept`` (what
+    a command that records rounds keeps; a command that keeps nothing says nothing about
+    it)."""
     try:
         with terminate_as_interrupt():
             yield
     except (ConfigError, DataError) as exc:
         log.debug("where the error was raised", exc_info=True)
-        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        error_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     except RengoError as exc:
         log.debug("where the error was raised", exc_info=True)
-        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        error_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
     except KeyboardInterrupt as exc:
         how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
