@@ -47,10 +47,15 @@ def cli() -> Iterator[Processes]:
 
 
 def start_parties(
-    cli: Processes, address: str, tables: Any, certs: Path, folder: Path
+    cli: Processes,
+    address: str,
+    tables: Any,
+    certs: Path,
+    folder: Path,
+    names: tuple[str, ...] = (LABEL_PARTY, *HOSTS),
 ) -> dict[str, Any]:
     parties = {}
-    for name in [LABEL_PARTY, *HOSTS]:
+    for name in names:
         label = ["--label", "y"] if name == LABEL_PARTY else []
         parties[name] = cli.start(
             "party",
@@ -97,10 +102,17 @@ def only_run(store: Path) -> Any:
 
 
 def interrupted_run(
-    cli: Processes, tables: Any, certs: Path, tmp_path: Path, flags: list[str], epoch: int
+    cli: Processes,
+    tables: Any,
+    certs: Path,
+    tmp_path: Path,
+    flags: list[str],
+    epoch: int,
+    restart: bool = False,
 ) -> Any:
-    """A checkpointed run (the algorithm's ``flags``) whose bank is killed after ``epoch``:
-    every process ends and the store says ``interrupted``."""
+    """A checkpointed run (the algorithm's ``flags``) whose bank is killed after ``epoch``
+    (and with ``restart``, started again at once, as a supervisor would): every process
+    ends and the store says ``interrupted``."""
     store = tmp_path / "runs.db"
     coordinator = cli.start(
         "coordinator",
@@ -111,7 +123,7 @@ def interrupted_run(
         *flags,
         "--seed", str(SEED),
         "--join-timeout", "60",
-        "--rejoin-wait", "1",
+        "--rejoin-wait", "60" if restart else "1",  # the new process comes back in time
         "--store", str(store),
         "--checkpoints", str(tmp_path / "coordinator-checkpoints"),
         "--no-progress",
@@ -120,11 +132,17 @@ def interrupted_run(
     parties = start_parties(cli, f"127.0.0.1:{port}", tables, certs, tmp_path)
     run = only_run(store)
     kill_after(parties, coordinator, tmp_path / "bank-checkpoints" / run.run_id / "bank", epoch)
+    if restart:  # a new process under the old name, none of the run's state in memory
+        address = f"127.0.0.1:{port}"
+        parties |= start_parties(cli, address, tables, certs, tmp_path, names=("bank",))
     assert coordinator.wait(90) != 0
-    for name in (LABEL_PARTY, "telecom"):
+    for name in (LABEL_PARTY, "telecom", *(["bank"] if restart else [])):
         assert parties[name].wait(90) != 0
     with RunStore(store, read_only=True) as reader:
         assert reader.get_run(run.run_id).status == "interrupted"
+        if restart:
+            warnings = [e.message for e in reader.events(run.run_id, level="warning")]
+            assert any("bank aborted the run (restarted mid-run" in m for m in warnings)
     return run
 
 
@@ -148,9 +166,13 @@ def resumed_run(cli: Processes, tables: Any, certs: Path, tmp_path: Path, run_id
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize("restart", [False, True], ids=["killed", "killed-and-restarted"])
 def test_a_killed_party_and_a_resumed_run_end_with_the_uninterrupted_model(
-    tables: Any, certs: Path, cli: Processes, tmp_path: Path
+    tables: Any, certs: Path, cli: Processes, tmp_path: Path, restart: bool
 ) -> None:
+    """Killed, the bank's run is interrupted once the rejoin wait ends; killed and started
+    again at once (a supervisor), its new process fails the run for every role, naming it
+    (it held every role forever before): either way, resuming trains the same model."""
     store, checkpoints = tmp_path / "runs.db", tmp_path / "coordinator-checkpoints"
     lr_flags = [
         "--key-bits", "512",
@@ -160,7 +182,7 @@ def test_a_killed_party_and_a_resumed_run_end_with_the_uninterrupted_model(
         "--l2", str(SETTINGS["l2"]),
         "--tol", "0",
     ]  # fmt: skip
-    run = interrupted_run(cli, tables, certs, tmp_path, lr_flags, epoch=1)
+    run = interrupted_run(cli, tables, certs, tmp_path, lr_flags, epoch=1, restart=restart)
     with RunStore(store, read_only=True) as reader:
         warnings = [e.message for e in reader.events(run.run_id, level="warning")]
         assert any(f"--resume {run.run_id}" in m for m in warnings)
