@@ -32,7 +32,7 @@ def _scored_round(tmp_path: Path) -> list[str]:
          "--store", str(tmp_path / "runs.db"), *state],
     )  # fmt: skip
     assert opened.exit_code == 0, opened.output
-    with (tmp_path / "tournament-round1-live.csv").open(newline="", encoding="utf-8") as f:
+    with (tmp_path / "t-round1-live.csv").open(newline="", encoding="utf-8") as f:
         live = list(csv.DictReader(f))
     radius = np.array([float(r["mean radius"]) for r in live])
     good = 1.0 - (radius - radius.min()) / (radius.max() - radius.min())
@@ -48,7 +48,7 @@ def _scored_round(tmp_path: Path) -> list[str]:
              "--stake", "100.00", *state],
         )  # fmt: skip
         assert submitted.exit_code == 0, submitted.output
-    targets = str(tmp_path / "tournament-round1-targets.csv")
+    targets = str(tmp_path / "t-round1-targets.csv")
     scored = runner.invoke(app, ["tournament", "score", "--targets", targets, *state])
     assert scored.exit_code == 0, scored.output
     return state
