@@ -53,7 +53,9 @@ def test_exact_party_shapley_of_a_regression_is_efficient_and_ranks_parties(
     kind: str, estimator: type, metric: str
 ) -> None:
     def make_model() -> object:
-        return estimator(key_bits=512, epochs=4, batch_size=200, learning_rate=0.2, tol=0.0, seed=3)
+        # trained to near convergence: part-trained models credit noise columns by chance
+        options = dict(epochs=30, batch_size=200, learning_rate=0.2, tol=0.0, seed=3)
+        return estimator(key_bits=512, **options)
 
     result = vertical_party_contribution(
         _consortium(kind, 1, 300),
@@ -88,3 +90,24 @@ def test_the_label_party_alone_trains_the_squared_loss_locally() -> None:
     slope, intercept = np.polyfit(x[:, 0], y, 1)
     assert model.weights[0] == pytest.approx(slope, abs=1e-3)
     assert model.intercept == pytest.approx(intercept, abs=1e-3)
+
+
+def test_the_label_party_alone_is_the_federated_poisson_model_without_host_columns() -> None:
+    """The local twin starts where the federated guest does (the intercept at log(mean y)):
+    when only the federated run started there, a party of pure noise was credited with
+    the difference."""
+    from rengo.vfl.hetero_poisson.roles import POISSON
+
+    data = _consortium("poisson", 1, 300)
+    guest = data.parties[GUEST]
+    featureless = PartyTable(guest.ids, np.zeros((len(guest.ids), 2)))
+    options = dict(key_bits=512, epochs=4, batch_size=200, learning_rate=0.2, tol=0.0, seed=3)
+    federated = HeteroPoissonRegression(use_psi=False, **options).fit(
+        VerticalDataset({GUEST: guest, "empty": featureless}, GUEST, data.labels)
+    )
+    alone = train_guest_alone(
+        guest.features, np.asarray(data.labels), federated.config, 3, objective=POISSON
+    )
+    assert alone.intercept == pytest.approx(federated.guest_model_.intercept, abs=1e-6)
+    np.testing.assert_allclose(alone.weights, federated.coefficients()[GUEST], atol=1e-6)
+    np.testing.assert_allclose(alone.losses, federated.losses_, atol=1e-6)
