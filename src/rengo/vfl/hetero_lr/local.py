@@ -30,7 +30,6 @@ from rengo.vfl.hetero_lr.objective import (
     LocalObjective,
     QuadraticObjective,
     check_labels,
-    starting_intercept,
 )
 from rengo.vfl.hetero_lr.roles import (
     GuestModel,
@@ -89,8 +88,6 @@ def train_guest_alone(
     if config.fit_intercept:
         x = np.hstack([x, np.ones((len(x), 1))])
     weights = np.zeros(x.shape[1])
-    if config.fit_intercept:
-        weights[-1] = starting_intercept(objective.labels, y)
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
     state = init_optimizer(x.shape[1])
     quadratic = isinstance(objective, QuadraticObjective)

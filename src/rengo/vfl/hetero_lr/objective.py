@@ -20,7 +20,6 @@ Two objectives are built in:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -159,28 +158,6 @@ SQUARED = QuadraticObjective(
     "squared", "real", 0, _squared_offset, 0.5, _squared_linear, _squared_plain
 )
 """Linear regression's loss: ``d = u - y``, ``l = (u - y)^2 / 2`` (exact)."""
-
-
-def starting_intercept(kind: LabelKind, y: np.ndarray) -> float:
-    """Where a fresh model's intercept starts: ``log(mean y)`` for counts (the
-    intercept-only Poisson model, where scikit-learn's ``PoissonRegressor`` starts too, so
-    training does not depend on the counts' scale), else 0.
-
-    Parameters
-    ----------
-    kind
-        What the objective takes (see :data:`LabelKind`).
-    y
-        The label party's labels (checked by :func:`check_labels`).
-
-    Returns
-    -------
-    float
-        The intercept's starting value.
-    """
-    if kind == "count" and y.size and float(y.mean()) > 0:
-        return math.log(float(y.mean()))
-    return 0.0
 
 
 def check_labels(labels: np.ndarray, kind: LabelKind, rows: int, who: str) -> np.ndarray:

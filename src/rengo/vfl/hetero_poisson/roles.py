@@ -49,7 +49,7 @@ from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import LinearModelConfig
 from rengo.vfl.hetero_lr.missing import checked_matrix, training_matrix
 from rengo.vfl.hetero_lr.newton import resolve_optimizer
-from rengo.vfl.hetero_lr.objective import LabelKind, check_labels, starting_intercept
+from rengo.vfl.hetero_lr.objective import LabelKind, check_labels
 from rengo.vfl.hetero_lr.resume import check_seed, start_training
 from rengo.vfl.hetero_lr.roles import (
     PUBLIC_KEY,
@@ -206,8 +206,6 @@ def hetero_poisson_guest(
         expected_count=epochs_left(config, resumed) * epoch_obfuscators(config, sizes, per_batch),
     )
     weights, state = resumed.weights, resumed.optimizer
-    if config.fit_intercept and resumed.epochs_run == 0:  # a fresh run, not a resumed one
-        weights[-1] = starting_intercept("count", y)
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
     losses, converged, epochs_run = list(resumed.losses), resumed.converged, resumed.epochs_run
     reporter = TrainingReporter(progress, channel.name, config.epochs, len(sizes))
