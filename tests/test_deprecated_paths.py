@@ -71,6 +71,8 @@ ADDED_AFTER_THE_SPLIT = {
     "SamplingProgress",
     "StoppingCriterion",
     "default_stopping",
+    # the largest stake a tournament takes (submit refuses more)
+    "MAX_STAKE_MINOR",
 }
 """Public names added to the new packages after rengo.contrib was split: no old path."""
 

@@ -58,11 +58,15 @@ def friendly_errors(console: Console, kept: str = "") -> Iterator[None]:
             yield
     except (ConfigError, DataError) as exc:
         log.debug("where the error was raised", exc_info=True)
-        error_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        error_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(2) from None
     except RengoError as exc:
         log.debug("where the error was raised", exc_info=True)
-        error_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        error_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(1) from None
     except KeyboardInterrupt as exc:
         how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
