@@ -8,8 +8,9 @@ statistics travel too), as numpy arrays on the wire wherever the model trains. T
 trains through :class:`~rengo.hfl.local_training.LocalTraining`: it applies the gradient
 corrections client mods install (FedProx's proximal term, SCAFFOLD's correction...) after
 every backward pass, leaves frozen arrays out of the optimiser, passes each batch through the
-mods' batch transforms, and seeds torch from the round's ``seed`` so every executor
-reproduces the same model (on the CPU; GPU kernels need not be bitwise deterministic).
+mods' batch transforms, and seeds torch (and the loader's own generator, if it has one) from
+the round's ``seed`` so every executor reproduces the same model (on the CPU; GPU kernels
+need not be bitwise deterministic).
 
 ``device`` places the model and each batch: ``"cpu"``, ``"cuda"`` / ``"cuda:1"``, ``"mps"``
 (Apple silicon), or ``"auto"`` (CUDA, else MPS, else CPU); None leaves the model where the
@@ -164,6 +165,29 @@ def seed_torch(seed: int, accelerator: bool = False) -> None:
         torch.mps.manual_seed(seed)
 
 
+def seed_loader(loader: Any, seed: int) -> None:
+    """Seed the generators a DataLoader carries of its own (PyTorch's reproducibility guide
+    gives loaders one: ``DataLoader(..., generator=g)``): :func:`seed_torch` does not reach
+    them, so a loader built ahead of the rounds kept advancing its own shuffle, a process
+    executor's workers each their own copy, and the same seed gave another model each run.
+
+    Parameters
+    ----------
+    loader
+        The DataLoader; its ``generator`` and its samplers' are seeded when set.
+    seed
+        The seed.
+    """
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    candidates = (
+        getattr(loader, "generator", None),
+        getattr(getattr(loader, "sampler", None), "generator", None),
+        getattr(getattr(batch_sampler, "sampler", None), "generator", None),
+    )
+    for generator in {id(g): g for g in candidates if isinstance(g, torch.Generator)}.values():
+        generator.manual_seed(seed)
+
+
 def make_mlp(num_features: int, num_classes: int, hidden: Sequence[int] = (64, 64)) -> nn.Module:
     """A plain ReLU multi-layer perceptron (the demo's and the benchmark's model).
 
@@ -254,6 +278,7 @@ class TorchClient(Client):
         if "seed" in config:
             accelerated = self.device is not None and self.device.type != "cpu"
             seed_torch(int(config["seed"]), accelerated)  # type: ignore[arg-type]
+            seed_loader(self.train_loader, int(config["seed"]))  # type: ignore[arg-type]
         lr = float(config.get("lr", self.lr))  # type: ignore[arg-type]
         epochs = int(config.get("local_epochs", self.local_epochs))  # type: ignore[arg-type]
         training = self.local_training
