@@ -14,6 +14,7 @@ from rengo.core.errors import ConfigError
 from rengo.core.messages import FitResult
 from rengo.hfl import (
     Aggregate,
+    DifferentialPrivacy,
     FedAdam,
     FedAvg,
     FedOptState,
@@ -95,11 +96,38 @@ def test_an_old_style_aggregate_fit_still_works_with_a_deprecation_warning(
         def aggregate_fit(self, server_round, parameters, acc):
             return [m / 2 for m in super().aggregate_fit(server_round, parameters, acc)]
 
-    with pytest.warns(DeprecationWarning, match=r"aggregate_fit\(server_round, parameters, acc\)"):
+    with pytest.warns(
+        DeprecationWarning, match=r"aggregate_fit\(server_round, parameters, acc\)"
+    ) as caught:
         halved = simulate(logistic_client_fn, 3, Halving(min_fit_clients=3), INIT, 1, seed=3)
+    # attributed to the strategy's own method (attributed to rengo, Python hid it)
+    assert {w.filename for w in caught} == {__file__}
     plain = simulate(logistic_client_fn, 3, FedAvg(min_fit_clients=3), INIT, 1, seed=3)
     for h, p in zip(halved.parameters, plain.parameters, strict=True):
         np.testing.assert_array_equal(h, p / 2)
+    # wrapped in DP-FedAvg it runs too (DP called it with the generator: a TypeError)
+    with pytest.warns(DeprecationWarning, match="stops working in rengo 0.3"):
+        private = DifferentialPrivacy(Halving(), noise_multiplier=0.5)
+    simulate(logistic_client_fn, 3, private, INIT, 1, seed=3)
+
+
+def test_the_rng_may_be_keyword_only_or_taken_by_keywords(logistic_client_fn) -> None:
+    """A keyword-only ``rng`` was called positionally: a TypeError after round 1's training."""
+    given: list[object] = []
+
+    class KeywordOnly(FedAvg):
+        def aggregate_fit(self, server_round, parameters, acc, *, rng=None):
+            given.append(rng)
+            return super().aggregate_fit(server_round, parameters, acc, rng)
+
+    class Keywords(FedAvg):
+        def aggregate_fit(self, server_round, parameters, acc, **options):
+            given.append(options["rng"])
+            return super().aggregate_fit(server_round, parameters, acc, options["rng"])
+
+    for strategy in (KeywordOnly(min_fit_clients=3), Keywords(min_fit_clients=3)):
+        simulate(logistic_client_fn, 3, strategy, INIT, 1, seed=3)
+    assert len(given) == 2 and all(isinstance(g, np.random.Generator) for g in given)
 
 
 def _results(strategy, x, seed: int) -> WeightedSum:

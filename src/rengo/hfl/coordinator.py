@@ -18,10 +18,8 @@ of the run (:attr:`Coordinator.excluded`).
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
-import warnings
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -37,7 +35,8 @@ from rengo.hfl.client import EVALUATE, client_seed
 from rengo.hfl.failure_log import ClientFailureLog
 from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
 from rengo.hfl.result_checks import ResultChecks
-from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum, as_aggregate
+from rengo.hfl.strategy.aggregate_call import aggregate_with_rng, warn_if_old_aggregate_fit
+from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum
 from rengo.hfl.workflow import (
     FitRound,
     FitWorkflow,
@@ -269,7 +268,6 @@ class Coordinator:
     slow_after: int = 0
     slow_rounds: int = 5
     _rng: np.random.Generator = field(init=False, repr=False)
-    _aggregate_takes_rng: bool = field(init=False, repr=False)
     _misses: dict[str, int] = field(init=False, repr=False, default_factory=dict)
     _missed_round: dict[str, int] = field(init=False, repr=False, default_factory=dict)
     _slow_until: dict[str, int] = field(init=False, repr=False, default_factory=dict)
@@ -285,15 +283,7 @@ class Coordinator:
             self.workflow = SingleExchange()
         if self.checks is not None:
             self.checks = applicable_checks(self.workflow, self.checks)
-        self._aggregate_takes_rng = _takes_rng(self.strategy.aggregate_fit)
-        if not self._aggregate_takes_rng:
-            warnings.warn(
-                f"{type(self.strategy).__name__}.aggregate_fit(server_round, parameters, acc) "
-                "is deprecated: add the round's generator as a fourth parameter, "
-                "aggregate_fit(self, server_round, parameters, acc, rng=None)",
-                DeprecationWarning,
-                stacklevel=3,
-            )
+        warn_if_old_aggregate_fit(self.strategy)
         if self.start_round == 1:
             self.strategy.initialize(self.parameters)
 
@@ -651,13 +641,8 @@ class Coordinator:
         return np.random.default_rng(seq)
 
     def _aggregate(self, server_round: int, old: Parameters, acc: WeightedSum) -> Aggregate:
-        if self._aggregate_takes_rng:
-            result = self.strategy.aggregate_fit(
-                server_round, old, acc, self.aggregation_rng(server_round)
-            )
-        else:
-            result = self.strategy.aggregate_fit(server_round, old, acc)
-        return as_aggregate(result)
+        rng = self.aggregation_rng(server_round)
+        return aggregate_with_rng(self.strategy, server_round, old, acc, rng)
 
     def _client_mods(self) -> tuple[str, ...]:
         assert self.workflow is not None
@@ -902,16 +887,3 @@ def _short_of_spent(new_spent: Sequence[str], arrived: int, needed: int) -> bool
     """Whether clients newly excluded for a spent budget made a round short: with their
     results it would have had the ``needed`` it lacked (so it may run again without them)."""
     return bool(new_spent) and arrived + len(new_spent) >= needed
-
-
-def _takes_rng(method: Callable[..., Any]) -> bool:
-    """Whether ``aggregate_fit`` takes the round generator (this release's signature)."""
-    try:
-        signature = inspect.signature(method)
-    except (TypeError, ValueError):  # builtins, C extensions: assume the current signature
-        return True
-    params = list(signature.parameters.values())
-    if "rng" in signature.parameters or any(p.kind is p.VAR_POSITIONAL for p in params):
-        return True
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 4

@@ -36,7 +36,8 @@ from rengo.core.errors import ConfigError
 from rengo.core.messages import EvaluateIns, EvaluateResult, FitIns, FitResult, Metrics
 from rengo.core.parameters import Parameters
 from rengo.hfl.mods.dp_clip import DP_CLIP_KEY, UNCLIPPED_METRIC, DPClipMod
-from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum, as_aggregate
+from rengo.hfl.strategy.aggregate_call import aggregate_with_rng, warn_if_old_aggregate_fit
+from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum
 from rengo.hfl.strategy.fedavg import FedAvg
 from rengo.privacy import (
     CentralDP,
@@ -139,6 +140,7 @@ class DifferentialPrivacy(Strategy):
         inner = self.strategy
         if isinstance(inner, DifferentialPrivacy):
             raise ConfigError("DifferentialPrivacy wraps an averaging strategy, not itself")
+        warn_if_old_aggregate_fit(inner)
         if inner.fraction_fit != 1.0:
             raise ConfigError(
                 f"under DP, client sampling is the Poisson sampling the accountant assumes: set "
@@ -334,9 +336,7 @@ class DifferentialPrivacy(Strategy):
         candidate = [g + d for g, d in zip(acc.global_model, delta, strict=True)]
         inner_acc = self.strategy.accumulator(server_round, parameters)
         inner_acc.add(candidate, 1.0, {})
-        inner = as_aggregate(
-            self.strategy.aggregate_fit(server_round, parameters, inner_acc, inner_rng)
-        )
+        inner = aggregate_with_rng(self.strategy, server_round, parameters, inner_acc, inner_rng)
         metrics = dict(inner.metrics)
         # the round's sampled count is not released (its sensitivity is 1 under Poisson
         # sampling): the denominator is the expected count qN
