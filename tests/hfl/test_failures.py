@@ -165,3 +165,32 @@ def test_undecodable_reply_is_a_client_failure() -> None:
 def test_make_pool_rejects_an_unknown_executor() -> None:
     with pytest.raises(ConfigError, match="unknown executor 'threads'"):
         make_pool(FaultyClient, ["a"], "threads")
+
+
+def test_a_client_fn_that_returns_no_client_is_named_in_the_reason() -> None:
+    """It failed with "'NoneType' object has no attribute 'state'"."""
+
+    def forgot_return(cid: str) -> Client:
+        FaultyClient(cid)  # no return
+        return None  # type: ignore[return-value]
+
+    coordinator = Coordinator(FedAvg(), make_pool(forgot_return, ["a", "b"]), MODEL)
+    with pytest.raises(RoundFailure) as caught:
+        coordinator.run_round(1)
+    assert "client_fn('a') returned NoneType, not a client" in str(caught.value)
+
+
+def test_bad_run_settings_are_refused_before_a_run_is_recorded(tmp_path) -> None:
+    from rengo.tracking import RunStore
+
+    with RunStore(tmp_path / "runs.db") as store:
+        with pytest.raises(ConfigError, match="seed must be an integer >= 0, got -1"):
+            simulate(FaultyClient, 2, FedAvg(), MODEL, 1, seed=-1, store=store)
+        with pytest.raises(ConfigError, match=r"client ids must be distinct; \['a'\]"):
+            simulate(FaultyClient, ["a", "b", "a"], FedAvg(), MODEL, 1, store=store)
+        assert store.list_runs() == []
+
+
+def test_a_round_timeout_the_serial_executor_cannot_enforce_is_said() -> None:
+    with pytest.warns(UserWarning, match="executor='process' or 'ray' stops a client"):
+        simulate(FaultyClient, 2, FedAvg(), MODEL, 1, round_timeout=30.0)

@@ -126,10 +126,30 @@ def client_handler(client_fn: ClientFn, mods: Sequence[Mod] = ()) -> Handler:
     ) -> tuple[bytes, bytes | None]:
         persisted = dict(decode(bytearray(state))) if state else {}
         call = ClientCall(client_id, key, decode(bytearray(payload)), persisted)
-        reply = chain.run(call, lambda c: call_client(client_fn(c.client_id), c))
+        reply = chain.run(call, lambda c: call_client(built_client(client_fn, c.client_id), c))
         return encode(reply), (encode(call.state) if call.state else None)
 
     return handle
+
+
+def built_client(client_fn: ClientFn, client_id: str) -> Client:
+    """``client_fn(client_id)``, checked to be a :class:`Client` (a ``client_fn`` that forgot
+    its ``return`` failed with "'NoneType' object has no attribute 'state'").
+
+    Raises
+    ------
+    TypeError
+        Naming what ``client_fn`` returned instead.
+    """
+    client = client_fn(client_id)
+    if not isinstance(client, Client) and not all(
+        callable(getattr(client, name, None)) for name in ("fit", "evaluate")
+    ):
+        raise TypeError(
+            f"client_fn({client_id!r}) returned {type(client).__name__}, not a client (a "
+            "rengo.hfl.Client such as LogisticRegressionClient or TorchClient)"
+        )
+    return client
 
 
 class _ModdedClient(Client):

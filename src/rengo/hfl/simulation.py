@@ -6,7 +6,9 @@ the same objects a deployment uses. Same seed, same final model on every executo
 
 from __future__ import annotations
 
+import numbers
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -133,7 +135,10 @@ def simulate(
     executor, workers
         Where client code runs (:func:`rengo.transport.executor_names`) and how wide.
     round_timeout
-        Seconds a client may take per exchange before it is dropped from the round.
+        Seconds a client may take per exchange before it is dropped from the round. The
+        process and Ray executors stop it at the limit; the serial executor cannot (it runs
+        the client in its own thread) and drops a late reply once it comes, so a client
+        that hangs holds a serial run (it warns).
     store
         A :class:`rengo.tracking.RunStore` to record the run in (kind ``"hfl"``).
     run_name, run_config
@@ -171,17 +176,31 @@ def simulate(
     Raises
     ------
     ConfigError
-        For ``rounds < 1`` or an unknown executor.
+        For ``rounds < 1``, a seed that is not an integer >= 0, client ids given twice or
+        an unknown executor (before a run is recorded).
     RoundFailure
         If a round gets too few valid results (the run is recorded as failed).
     """
     if rounds < 1:
         raise ConfigError(f"rounds must be >= 1, got {rounds}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
     ids = (
         [str(i) for i in range(num_clients)]
         if isinstance(num_clients, int)
         else [str(c) for c in num_clients]
     )
+    repeated = sorted(c for c, n in Counter(ids).items() if n > 1)
+    if repeated:  # each would train and count twice a round
+        raise ConfigError(f"client ids must be distinct; {repeated[:5]} appear more than once")
+    if round_timeout is not None and executor == "serial":
+        warnings.warn(
+            f"round_timeout={round_timeout:g} with executor='serial': a late client is dropped "
+            "only once it returns, and one that hangs holds the run; executor='process' or "
+            "'ray' stops a client at the limit",
+            UserWarning,
+            stacklevel=2,
+        )
     check_privacy_fits(strategy, workflow, initial_parameters)  # before a run is recorded
     options = {} if device is None else {"device": device}
     pool = make_pool(client_fn, ids, executor, workers, mods=client_mods, **options)
