@@ -194,3 +194,26 @@ def test_bad_run_settings_are_refused_before_a_run_is_recorded(tmp_path) -> None
 def test_a_round_timeout_the_serial_executor_cannot_enforce_is_said() -> None:
     with pytest.warns(UserWarning, match="executor='process' or 'ray' stops a client"):
         simulate(FaultyClient, 2, FedAvg(), MODEL, 1, round_timeout=30.0)
+
+
+class ExitingClient(FaultyClient):
+    """Kills its process in fit (a segfault or the OOM killer, to the pool)."""
+
+    def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        if self.cid == "exit":
+            import os
+
+            os._exit(3)
+        return super().fit(parameters, config)
+
+
+def test_a_client_that_kills_its_worker_is_dropped_alone() -> None:
+    """Without a round timeout the process executor runs several clients per task: the
+    clients sharing the dead worker's batch were dropped and blamed too (8 with one
+    worker), so the model depended on ``workers``."""
+    ids = [f"c{i}" for i in range(7)] + ["exit"]
+    history = simulate(
+        ExitingClient, ids, FedAvg(min_fit_clients=7), MODEL, 1, executor="process", workers=1
+    )
+    assert history.rounds[0].failures == {"exit": "worker process died (exit code 3)"}
+    np.testing.assert_array_equal(history.parameters[0], MODEL[0] + 1.0)

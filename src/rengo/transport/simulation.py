@@ -194,6 +194,7 @@ class _Round:
     results: dict[int, list[Any]] = field(default_factory=dict)
     busy: dict[int, tuple[int, float]] = field(default_factory=dict)  # worker -> (batch, start)
     lost: set[int] = field(default_factory=set)  # batches whose worker was lost
+    died: set[int] = field(default_factory=set)  # ... because it died (not timed out)
     next_batch: int = 0
 
     @property
@@ -263,7 +264,9 @@ class ProcessPool:
     replies cross the process boundary as codec bytes only, over one pipe per worker. Each
     batch of requests goes to whichever worker is free; replies are handed back in request
     order. A worker that overruns ``timeout`` or dies (a client calling ``os._exit``, the
-    OOM killer) costs only its own batch: it is reported as failed and replaced.
+    OOM killer) is replaced; with a timeout each client is its own batch, so only that
+    client fails; a batch of several whose worker died runs again one client per task, so
+    only the client that kills its worker fails.
     """
 
     def __init__(
@@ -321,11 +324,33 @@ class ProcessPool:
                 self._feed(round_, ahead_of=index)
                 self._collect(round_, timeout)
             outcome = round_.results.pop(index)
-            lost = index in round_.lost
-            for sent, handled in zip(round_.sent.pop(index), outcome, strict=True):
-                if not lost:
-                    self._state[sent.client_id] = handled.state
-                yield handled.reply_to(sent)
+            sent = round_.sent.pop(index)
+            lost = [index in round_.lost] * len(sent)
+            if index in round_.died and len(sent) > 1:
+                outcome, lost = self._each_alone(round_, index, timeout)
+            for one, handled, gone in zip(sent, outcome, lost, strict=True):
+                if not gone:
+                    self._state[one.client_id] = handled.state
+                yield handled.reply_to(one)
+
+    def _each_alone(
+        self, round_: _Round, index: int, timeout: float | None
+    ) -> tuple[list[HandlerOutcome], list[bool]]:
+        """Run a batch whose worker died again, one client per task, so that only a client
+        that kills its worker (a crash, the OOM killer) is dropped, not the clients that
+        shared its batch. The batches in flight finish first: the workers are shared."""
+        while round_.busy:
+            self._collect(round_, timeout)
+        alone = _Round(round_.requests[index * round_.size : (index + 1) * round_.size], 1)
+        outcomes: list[HandlerOutcome] = []
+        lost: list[bool] = []
+        for k in range(alone.num_batches):
+            while k not in alone.results:
+                self._feed(alone, ahead_of=k)
+                self._collect(alone, timeout)
+            outcomes.extend(alone.results.pop(k))
+            lost.append(k in alone.lost)
+        return outcomes, lost
 
     def _feed(self, round_: _Round, ahead_of: int) -> None:
         """Give idle workers the next batches, at most two per worker past the one awaited,
@@ -358,8 +383,10 @@ class ProcessPool:
                 try:
                     round_.results[index] = self._workers[w].conn.recv()
                 except (EOFError, OSError):
+                    self._workers[w].process.join(timeout=5.0)  # reaped: its exit code is set
                     code = self._workers[w].process.exitcode
                     round_.fail(index, f"worker process died (exit code {code})")
+                    round_.died.add(index)
                     self._replace(w)
             elif w in deadlines and time.monotonic() >= deadlines[w]:
                 round_.fail(index, f"timed out (limit {timeout:g}s)")
