@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -207,13 +208,41 @@ class ExitingClient(FaultyClient):
         return super().fit(parameters, config)
 
 
+def _killed_worker_round(executor: str) -> Any:
+    ids = [f"c{i}" for i in range(7)] + ["exit"]
+    return simulate(
+        ExitingClient, ids, FedAvg(min_fit_clients=7), MODEL, 1, executor=executor, workers=1
+    )
+
+
 def test_a_client_that_kills_its_worker_is_dropped_alone() -> None:
     """Without a round timeout the process executor runs several clients per task: the
     clients sharing the dead worker's batch were dropped and blamed too (8 with one
     worker), so the model depended on ``workers``."""
-    ids = [f"c{i}" for i in range(7)] + ["exit"]
-    history = simulate(
-        ExitingClient, ids, FedAvg(min_fit_clients=7), MODEL, 1, executor="process", workers=1
-    )
+    history = _killed_worker_round("process")
     assert history.rounds[0].failures == {"exit": "worker process died (exit code 3)"}
+    np.testing.assert_array_equal(history.parameters[0], MODEL[0] + 1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_client_that_kills_its_ray_worker_is_dropped_alone(start_ray: Any) -> None:
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'rengo[ray]'")
+    import os
+    from pathlib import Path
+
+    tests = str(Path(__file__).parents[1])  # the workers import this module's client class
+    path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)
+    start_ray(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": path}},
+    )
+    try:
+        history = _killed_worker_round("ray")
+    finally:
+        ray.shutdown()
+    assert list(history.rounds[0].failures) == ["exit"]
+    assert history.rounds[0].failures["exit"].startswith("ray task failed")
     np.testing.assert_array_equal(history.parameters[0], MODEL[0] + 1.0)

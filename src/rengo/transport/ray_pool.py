@@ -103,42 +103,57 @@ class RayPool:
 
     def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
         """Serve ``requests`` on Ray tasks, yielding each reply as it arrives."""
-        handler = self._ensure_ray()
+        self._ensure_ray()
         task = _remote_batch.options(**self._task_options)
         window = self._window()
         # As in ProcessPool: several small clients per task unless a timeout must be per client.
         # Batches are taken (and so encoded) only when submitted.
         size = 1 if timeout is not None else batch_size(len(requests), max(1, window // 2))
         starts = deque(range(0, len(requests), size))
-        pending: deque[tuple[list[Sent], Any]] = deque()
+        pending: deque[tuple[int, list[Sent], Any]] = deque()
         while starts or pending:
             while starts and len(pending) < window:
                 start = starts.popleft()
                 batch = list(requests[start : start + size])
-                items = [
-                    (r.client_id, r.key, r.payload, self._state.get(r.client_id)) for r in batch
-                ]
-                pending.append(([Sent.of(r) for r in batch], task.remote(handler, items)))
-            sent, ref = pending.popleft()
-            try:
-                # In order: when this wait starts every earlier reply is in, so the limit
-                # counts from then, as in ProcessPool.
-                results = ray.get(ref, timeout=None if timeout is None else timeout * len(sent))
-            except GetTimeoutError:
-                ray.cancel(ref, force=True)
-                results = [
-                    HandlerOutcome(None, None, f"timed out (limit {timeout:g}s)", 0.0)
-                ] * len(sent)
-                failed = True
-            except RayError as exc:  # worker died, task cancelled, node lost
-                results = [HandlerOutcome(None, None, f"ray task failed: {exc}", 0.0)] * len(sent)
-                failed = True
-            else:
-                failed = False
-            for record, handled in zip(sent, results, strict=True):
-                if not failed:
+                pending.append((start, [Sent.of(r) for r in batch], self._submit(task, batch)))
+            start, sent, ref = pending.popleft()
+            results, failed = self._outcomes(ref, len(sent), timeout)
+            lost = [failed is not None] * len(sent)
+            if failed == "died" and len(sent) > 1:
+                # a task of several clients failed (a worker died): each runs again alone, so
+                # only the client that kills its worker is dropped, not its batch-mates
+                alone = [self._submit(task, [r]) for r in requests[start : start + len(sent)]]
+                again = [self._outcomes(each, 1, timeout) for each in alone]
+                results = [outcome for outcomes, _ in again for outcome in outcomes]
+                lost = [why is not None for _, why in again]
+            for record, handled, gone in zip(sent, results, lost, strict=True):
+                if not gone:
                     self._state[record.client_id] = handled.state
                 yield handled.reply_to(record)
+
+    def _submit(self, task: Any, batch: list[Request]) -> Any:
+        """A Ray task serving ``batch`` (each client with its state)."""
+        items = [(r.client_id, r.key, r.payload, self._state.get(r.client_id)) for r in batch]
+        return task.remote(self._ensure_ray(), items)
+
+    @staticmethod
+    def _outcomes(
+        ref: Any, count: int, timeout: float | None
+    ) -> tuple[list[HandlerOutcome], str | None]:
+        """A task's ``count`` outcomes, and how it was lost: ``"timed out"``, ``"died"``
+        (its worker, or the node) or None (it ran)."""
+        try:
+            # In order: when this wait starts every earlier reply is in, so the limit
+            # counts from then, as in ProcessPool.
+            results = ray.get(ref, timeout=None if timeout is None else timeout * count)
+        except GetTimeoutError:
+            ray.cancel(ref, force=True)
+            failed, reason = "timed out", f"timed out (limit {timeout:g}s)"
+        except RayError as exc:  # worker died, task cancelled, node lost
+            failed, reason = "died", f"ray task failed: {exc}"
+        else:
+            return list(results), None
+        return [HandlerOutcome(None, None, reason, 0.0)] * count, failed
 
     def close(self) -> None:
         """Drop the clients' state and shut Ray down if this pool started it."""
