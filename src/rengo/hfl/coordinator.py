@@ -736,6 +736,13 @@ class Coordinator:
         layout); returns its round. Clients the checkpointed run excluded stay excluded
         (checkpoints written before exclusions were kept have none).
 
+        A checkpoint holds the model, the strategy's server state and the exclusions, not
+        what clients keep between rounds (SCAFFOLD's control variates, personal layers,
+        Ditto's personal models): deployed parties keep theirs across a resume, but a
+        simulation's clients start again empty, so a simulation of such a strategy resumed
+        by hand ends elsewhere than an uninterrupted one (strategies without client state,
+        e.g. FedAvg, FedProx or FedAdam, end bit-identical).
+
         Raises
         ------
         ValueError
