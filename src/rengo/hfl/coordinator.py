@@ -32,7 +32,7 @@ from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
 from rengo.core.parameters import Parameters, copy_parameters
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import EVALUATE, client_seed
-from rengo.hfl.failure_log import ClientFailureLog
+from rengo.hfl.failure_log import ClientFailureLog, failures_summary
 from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.aggregate_call import aggregate_with_rng, warn_if_old_aggregate_fit
@@ -467,7 +467,7 @@ class Coordinator:
             ) and sees_each_update(self.workflow):  # a second sum would reveal a difference
                 self._run_again(server_round, new_spent, fit_round, state_before, client_records)
                 return None
-            detail = "; ".join(f"{c}: {r}" for c, r in failures.items()) or "none failed"
+            detail = failures_summary(failures)
             raise self._fail(
                 server_round,
                 f"only {acc.count} of {len(instructions)} clients reported, "

@@ -12,7 +12,7 @@ recorder once (the run store's events), and logs repeats at debug level only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 log = logging.getLogger("rengo.hfl")
 
@@ -65,3 +65,38 @@ class ClientFailureLog:
     def count(self, client_id: str, reason: str) -> int:
         """How many times ``client_id`` failed with ``reason``."""
         return self._seen.get((client_id, reason), 0)
+
+
+def failures_summary(failures: Mapping[str, str], most: int = 10) -> str:
+    """A round's failures for its error message: every ``client: reason`` when there are at
+    most ``most``, else each distinct reason once with how many clients gave it and the
+    first few of them (1,000 clients failing alike made a 53 KB message).
+
+    Parameters
+    ----------
+    failures
+        Client id -> the one-line reason it was dropped.
+    most
+        How many failures are listed one by one.
+
+    Returns
+    -------
+    str
+        The summary (``"none failed"`` for none).
+    """
+    if not failures:
+        return "none failed"
+    if len(failures) <= most:
+        return "; ".join(f"{c}: {r}" for c, r in failures.items())
+    by_reason: dict[str, list[str]] = {}
+    for client, reason in failures.items():
+        by_reason.setdefault(reason, []).append(client)
+    ranked = sorted(by_reason.items(), key=lambda item: -len(item[1]))
+    parts = []
+    for reason, clients in ranked[:most]:
+        named = ", ".join(clients[:3]) + (", ..." if len(clients) > 3 else "")
+        parts.append(f"{len(clients)} client(s) ({named}): {reason}")
+    if len(ranked) > most:
+        rest = sum(len(clients) for _, clients in ranked[most:])
+        parts.append(f"{rest} more client(s) with {len(ranked) - most} other reason(s)")
+    return f"{len(failures)} failed: " + "; ".join(parts)
