@@ -67,3 +67,21 @@ def start_ray() -> Iterator[Callable[..., None]]:
 
     yield start
     ray.shutdown()
+
+
+@pytest.fixture
+def ray_with_tests(start_ray: Callable[..., None]) -> Iterator[None]:
+    """Ray on 2 CPUs whose workers import modules under tests/ (a client class a test module
+    defines reaches them by reference); shut down after the test."""
+    import os
+    from pathlib import Path
+
+    tests = str(Path(__file__).parent)
+    path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)
+    start_ray(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": path}},
+    )
+    yield

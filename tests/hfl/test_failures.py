@@ -227,23 +227,8 @@ def test_a_client_that_kills_its_worker_is_dropped_alone() -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_a_client_that_kills_its_ray_worker_is_dropped_alone(start_ray: Any) -> None:
-    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'rengo[ray]'")
-    import os
-    from pathlib import Path
-
-    tests = str(Path(__file__).parents[1])  # the workers import this module's client class
-    path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)
-    start_ray(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": path}},
-    )
-    try:
-        history = _killed_worker_round("ray")
-    finally:
-        ray.shutdown()
+def test_a_client_that_kills_its_ray_worker_is_dropped_alone(ray_with_tests: None) -> None:
+    history = _killed_worker_round("ray")
     assert list(history.rounds[0].failures) == ["exit"]
     assert history.rounds[0].failures["exit"].startswith("ray task failed")
     np.testing.assert_array_equal(history.parameters[0], MODEL[0] + 1.0)

@@ -266,23 +266,8 @@ def test_personal_state_persists_alike_on_every_executor(
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_personal_state_persists_on_ray(
-    client_data: dict[str, tuple[np.ndarray, np.ndarray]], start_ray: Callable[..., None]
+    client_data: dict[str, tuple[np.ndarray, np.ndarray]], ray_with_tests: None
 ) -> None:
-    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'rengo[ray]'")
-    import os
-    from pathlib import Path
-
-    tests = str(Path(__file__).parents[1])  # the workers import this module's client class
-    path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)
-    start_ray(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": path}},
-    )
-    try:
-        got = _run(client_data, Ditto, "ray")
-    finally:
-        ray.shutdown()
+    got = _run(client_data, Ditto, "ray")
     assert got == _run(client_data, Ditto, "serial")
     assert [m["train_kept"] for m in got] == [0.0, 1.0, 1.0]
