@@ -730,18 +730,18 @@ def _stake_minor(stake: str, decimals: int, currency: str) -> int:
     """The ``--stake`` text in minor units, refused past
     :data:`~rengo.tournament.MAX_STAKE_MINOR` (one huge stake made the round unscorable or
     broke ``pay``)."""
-    from rengo.rewards import to_minor_units
+    from rengo.rewards import format_minor, to_minor_units
     from rengo.tournament import MAX_STAKE_MINOR
 
-    limit = Decimal(MAX_STAKE_MINOR).scaleb(-decimals)
-    try:  # compared as a Decimal first: to_minor_units would spend half a minute on '1e999990'
-        value = Decimal(stake.strip())
-        too_large = value.is_finite() and value > limit
+    try:  # compared as text first, so any larger stake gets this limit's message
+        value = Decimal(stake.strip()).scaleb(decimals)
+        too_large = value.is_finite() and value > MAX_STAKE_MINOR
     except InvalidOperation:
         too_large = False  # to_minor_units says what is wrong with the text
     if too_large:
         raise ConfigError(
-            f"stake {stake} is over the largest a tournament takes, {limit} {currency}"
+            f"stake {stake} is over the largest a tournament takes, "
+            f"{format_minor(MAX_STAKE_MINOR, decimals)} {currency}"
         )
     return to_minor_units(stake, decimals)
 

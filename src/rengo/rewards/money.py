@@ -11,6 +11,8 @@ from decimal import Decimal, InvalidOperation
 from rengo.core.errors import ConfigError
 
 DEFAULT_DECIMALS = 2
+LEDGER_MAX_MINOR = 2**63 - 1
+"""The most minor units one amount may have: a ledger line's SQLite INTEGER (int64)."""
 DEFAULT_CURRENCY = "credits"
 """The one default currency of rewards, payouts and tournaments (2 decimals)."""
 
@@ -88,8 +90,9 @@ def to_minor_units(amount: str | int | Decimal, decimals: int = DEFAULT_DECIMALS
     Raises
     ------
     ConfigError
-        A float or bool, text that is not a number, a negative or non-finite amount, or
-        more decimals than the currency has.
+        A float or bool, text that is not a number, a negative or non-finite amount, more
+        decimals than the currency has, or more minor units than a ledger line holds
+        (:data:`LEDGER_MAX_MINOR`).
     """
     if isinstance(amount, float | bool):
         raise ConfigError(f"give amounts as decimal text or int, not {type(amount).__name__}")
@@ -100,6 +103,11 @@ def to_minor_units(amount: str | int | Decimal, decimals: int = DEFAULT_DECIMALS
     if not value.is_finite() or value < 0:
         raise ConfigError(f"amount must be a finite number >= 0, got {amount!r}")
     minor = value.scaleb(decimals)
+    if minor > LEDGER_MAX_MINOR:  # before int(): '1e999990' made a million-digit int (30 s)
+        raise ConfigError(
+            f"amount {amount!r} is over the largest a ledger line holds, "
+            f"{format_minor(LEDGER_MAX_MINOR, decimals)}"
+        )
     if minor != minor.to_integral_value():
         raise ConfigError(f"amount {amount!r} has more than {decimals} decimals")
     return int(minor)
