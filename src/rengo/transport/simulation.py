@@ -171,15 +171,21 @@ class _Worker:
 
 
 def _worker_loop(conn: Any, threads: int, gpu: int | None = None) -> None:
-    _worker_init(threads, gpu)
-    while True:
-        try:
-            items = conn.recv()
-        except (EOFError, OSError):
-            return
-        if items is None:
-            return
-        conn.send(_worker_batch(items))
+    try:
+        _worker_init(threads, gpu)
+        while True:
+            try:
+                items = conn.recv()
+            except (EOFError, OSError):
+                return
+            if items is None:
+                return
+            conn.send(_worker_batch(items))
+    except KeyboardInterrupt:
+        # Ctrl-C reaches the terminal's whole process group: the parent reports the
+        # interruption (and the run's status); a worker just ends, without a traceback of
+        # its own (one per worker filled the terminal)
+        return
 
 
 @dataclass
