@@ -98,6 +98,22 @@ def test_log_round_stores_every_metric_in_long_form(store: RunStore) -> None:
     ]
 
 
+def test_metric_keys_and_tail_read_what_round_metrics_holds(store: RunStore) -> None:
+    """The runs list reads keys and each sparkline's latest points, not every round."""
+    run_id = store.start_run("horizontal", {})
+    for r in range(1, 8):
+        metrics = {"train_loss": 1.0 / r, **({"eval_accuracy": r / 10} if r % 2 else {})}
+        store.log_round(run_id, r, metrics, 0.1, 2, 0)
+    store.log_round(run_id, 8, {"train_loss": float("nan")}, 0.1, 2, 0)
+    full = store.round_metrics(run_id)
+    assert store.metric_keys(run_id[:12]) == sorted(full) == ["eval_accuracy", "train_loss"]
+    assert store.metric_tail(run_id, "eval_accuracy", 3) == full["eval_accuracy"][-3:]
+    tail = store.metric_tail(run_id, "train_loss", 2)
+    assert tail[0] == full["train_loss"][-2] and tail[1][0] == 8 and math.isnan(tail[1][1])
+    assert store.metric_tail(run_id, "train_loss", 100)[:7] == full["train_loss"][:7]
+    assert store.metric_tail(run_id, "no such metric", 5) == []
+
+
 def test_log_round_again_updates_the_round_and_merges_metrics(store: RunStore) -> None:
     run_id = store.start_run("horizontal", {})
     store.log_round(run_id, 3, {"train_loss": 1.0}, 1.0, 5, 0)

@@ -716,6 +716,27 @@ class RunStore:
             ).fetchone()
         return int(count), int(last)
 
+    def metric_keys(self, run_id: str) -> list[str]:
+        """The names of the metrics a run logged, sorted, without reading their values."""
+        with self._reading() as conn:
+            full = self._resolve(conn, run_id)
+            rows = conn.execute(
+                "SELECT DISTINCT key FROM round_metrics WHERE run_id = ? ORDER BY key", (full,)
+            ).fetchall()
+        return [str(key) for (key,) in rows]
+
+    def metric_tail(self, run_id: str, key: str, points: int) -> list[tuple[int, float]]:
+        """The latest ``points`` ``(round, value)`` of one metric, in round order (a runs
+        list's sparkline: reading every round of every run took seconds)."""
+        with self._reading() as conn:
+            full = self._resolve(conn, run_id)
+            rows = conn.execute(
+                "SELECT round, value FROM round_metrics WHERE run_id = ? AND key = ? "
+                "ORDER BY round DESC LIMIT ?",
+                (full, key, max(0, int(points))),
+            ).fetchall()
+        return [(int(number), _metric_from_sql(value)) for number, value in reversed(rows)]
+
     def round_metrics(self, run_id: str) -> dict[str, list[tuple[int, float]]]:
         """Each metric's ``(round, value)`` series, in round order; NaN where NaN was logged."""
         series: dict[str, list[tuple[int, float]]] = {}

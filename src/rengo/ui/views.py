@@ -133,17 +133,17 @@ def runs_overview(
         chosen.append(run)
     rows = []
     for run in chosen[: max(1, limit)]:
-        series = store.round_metrics(run.run_id)
-        key = headline_metric(series)
-        points = series.get(key, []) if key else []
-        rounds = {r for values in series.values() for r, _ in values}
-        if not rounds and run.kind == "tournament":  # scored rounds live in contributions
-            rounds = {c.round for c in store.contributions(run.run_id) if c.round is not None}
+        key = headline_metric(store.metric_keys(run.run_id))
+        points = store.metric_tail(run.run_id, key, SPARK_POINTS) if key else []
+        count, last_round = store.round_span(run.run_id)
+        if not count and run.kind == "tournament":  # scored rounds live in contributions
+            scored = {c.round for c in store.contributions(run.run_id) if c.round is not None}
+            count, last_round = len(scored), max(scored, default=0)
         rows.append(
             {
                 **run_header(run),
-                "rounds": len(rounds),
-                "last_round": max(rounds) if rounds else None,
+                "rounds": count,
+                "last_round": last_round if count else None,
                 "headline": None
                 if key is None
                 else {
