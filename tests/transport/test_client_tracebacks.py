@@ -84,3 +84,22 @@ def test_repeats_are_counted_and_a_new_reason_is_reported_again() -> None:
     failures.report(4, "b", "timed out")
     assert seen == [(1, "a", "timed out"), (4, "a", "raised KeyError: 'x'"), (4, "b", "timed out")]
     assert failures.count("a", "timed out") == 3
+
+
+def test_a_round_warns_about_its_first_failures_then_says_more_were_dropped(caplog) -> None:
+    """1,000 clients failing in one round gave 1,000 warning lines; each first failure is
+    still recorded (the run's events) and logged at debug level."""
+    seen: list[str] = []
+    failures = ClientFailureLog(lambda r, c, reason, tb: seen.append(c))
+    limit = ClientFailureLog.WARNINGS_PER_ROUND
+    with caplog.at_level(logging.DEBUG, logger="rengo.hfl"):
+        for k in range(limit + 20):
+            failures.report(1, f"c{k}", f"raised OSError: no file {k}")
+        failures.report(2, "c0", "timed out")  # a new round warns again
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == limit + 2
+    assert "round 1: more clients dropped" in warnings[limit]
+    assert "round 2: dropped client c0: timed out" in warnings[-1]
+    assert len(seen) == limit + 21
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any(f"dropped client c{limit + 19}:" in m for m in debug)

@@ -31,10 +31,15 @@ class ClientFailureLog:
         processes (a deployed party keeps its traceback and shows it in its own log).
     """
 
+    WARNINGS_PER_ROUND = 10
+    """First failures warned about per round; past them one line says more were dropped and
+    the rest go to debug level (1,000 clients failing alike gave 1,000 warning lines)."""
+
     def __init__(self, on_first: FirstFailure | None = None) -> None:
         self._on_first = on_first
         self._seen: dict[tuple[str, str], int] = {}
         self._tracebacks: set[str] = set()
+        self._warned: dict[int, int] = {}
 
     def report(
         self, server_round: int, client_id: str, reason: str, traceback: str | None = None
@@ -55,7 +60,18 @@ class ClientFailureLog:
         hint = ""
         if traceback is not None and not log.isEnabledFor(logging.DEBUG):
             hint = " (its traceback: rengo -v, or the run's events in `rengo runs show`)"
-        log.warning("round %d: dropped client %s: %s%s", server_round, client_id, reason, hint)
+        warned = self._warned.get(server_round, 0)
+        self._warned[server_round] = warned + 1
+        if warned < self.WARNINGS_PER_ROUND:
+            log.warning("round %d: dropped client %s: %s%s", server_round, client_id, reason, hint)
+        else:
+            if warned == self.WARNINGS_PER_ROUND:
+                log.warning(
+                    "round %d: more clients dropped; the round's failures list every one "
+                    "(each also at debug level)",
+                    server_round,
+                )
+            log.debug("round %d: dropped client %s: %s", server_round, client_id, reason)
         if traceback is not None and traceback not in self._tracebacks:
             self._tracebacks.add(traceback)
             log.debug("client %s raised in round %d:\n%s", client_id, server_round, traceback)
