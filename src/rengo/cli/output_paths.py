@@ -42,3 +42,11 @@ def free_path(path: Path) -> Path:
     while (candidate := path.with_name(f"{path.stem}.{k}{path.suffix}")).exists():
         k += 1
     return candidate
+
+
+def output_target(path: Path, overwrite: bool) -> tuple[Path, str]:
+    """Where to write ``path``'s result and what to tell: ``path`` itself with
+    ``overwrite``, else :func:`free_path`, noting ``" (PATH exists: kept)"`` when the name
+    moved."""
+    target = path if overwrite else free_path(path)
+    return target, "" if target == path else f" ({path} exists: kept)"

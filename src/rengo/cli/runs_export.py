@@ -131,12 +131,13 @@ def export(
                 raise ConfigError("a vertical run stores its parts once, after training")
             parts = load_vertical_parts(s, run.run_id)
             states = parts.state_dicts()
-            files = [out / f"{party}{suffix}" for party in states]
+            targets = {party: out / f"{party}{suffix}" for party in states}
+            files = [*targets.values()]
             files += [input_scaling_file(out / f"{party}{suffix}") for party in parts.scalers]
             refuse_to_replace(files, overwrite)
             writable_folder(out)
             for party, state in sorted(states.items()):
-                path = write_model(state, out / f"{party}{suffix}", format)
+                path = write_model(state, targets[party], format)
                 shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in state.items())
                 console.print(f"wrote {path} ({shapes})")
                 if party in parts.scalers:

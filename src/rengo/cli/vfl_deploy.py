@@ -36,7 +36,7 @@ from rich.console import Console
 from rengo.cli.algorithm_options import flag, options_for, with_algorithm_options
 from rengo.cli.deploy import hub_security, party_credentials
 from rengo.cli.errors import friendly_errors
-from rengo.cli.output_paths import free_path, writable_folder
+from rengo.cli.output_paths import output_target, writable_folder
 from rengo.core.errors import ConfigError, DataError, RengoError
 from rengo.core.options import options_from_mapping, options_to_wire
 from rengo.vfl.progress import progress_display
@@ -309,9 +309,8 @@ def vfl_party(
         console.print(f"{name}: trained on {rows} common rows as the {role}")
         output = result.plan.spec.output_of(result.plan.config)
         if result.scores is not None and result.score_ids is not None:
-            target = predictions if overwrite else free_path(predictions)
+            target, kept = output_target(predictions, overwrite)
             _write_predictions(target, id_column, output, result.score_ids, result.scores)
-            kept = "" if target == predictions else f" ({predictions} exists: kept)"
             line = f"{name}: scored {len(result.scores)} rows -> {target}{kept}"
             if data.score_labels is not None and data.score_table is not None:
                 truth = dict(zip(data.score_table.ids, data.score_labels, strict=True))
@@ -320,9 +319,8 @@ def vfl_party(
                 line += "; " + ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
             console.print(line)
         if model is not None:
-            target = model if overwrite else free_path(model)
+            target, kept = output_target(model, overwrite)
             _write_model(target, name, result, data)
-            kept = "" if target == model else f" ({model} exists: kept)"
             console.print(f"{name}: model -> {target}{kept}")
 
 

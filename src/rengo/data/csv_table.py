@@ -145,9 +145,8 @@ def _parse_features(
     cells = np.array([[r[j] for j in feature_js] for r in rows], dtype=str).reshape(
         len(rows), len(feature_js)
     )
-    declared = np.isin(cells, list(missing)) if missing else np.zeros(cells.shape, bool)
     if missing:
-        cells = np.where(declared, "nan", cells)
+        cells = np.where(np.isin(cells, list(missing)), "nan", cells)
     try:
         values: np.ndarray = cells.astype(dtype)
     except ValueError:
@@ -156,8 +155,10 @@ def _parse_features(
         # numpy reads "nan", "inf", "-Infinity" as floats: a NaN is a missing cell, allowed
         # only when the caller reads missing cells (missing_values); no cell may be infinite
         # (either poisoned every training round later, with a flood of warnings)
-        allowed = np.isnan(values) if missing else declared
-        bad = np.argwhere(~np.isfinite(values) & ~allowed)
+        refused = ~np.isfinite(values)
+        if missing:
+            refused &= ~np.isnan(values)
+        bad = np.argwhere(refused)
         if bad.size:
             i, k = (int(x) for x in bad[0])
             j = feature_js[k]

@@ -15,6 +15,7 @@ import numpy as np
 
 from rengo.core.errors import ConfigError
 from rengo.core.messages import Metrics
+from rengo.core.options import options_from_mapping
 from rengo.core.parameters import Parameters
 from rengo.crypto.signatures import simulated_identities
 from rengo.data import (
@@ -245,7 +246,7 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
         )
     mods: list[Mod] = []
     if spec.robust is not None:
-        from rengo.hfl.mods.attacks import attack_mods
+        from rengo.hfl.mods.attacks import attack_mods, get_attack
 
         try:
             attackers = spec.robust.attacker_ids(list(fed.client_ids))
@@ -260,14 +261,14 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
                     f"{num_classes} classes: leave it out (it defaults to the dataset's)"
                 )
         if spec.robust.attack == "backdoor":  # the attack must exist in this data to be tested
-            target = options.get("target_label", 0)
+            backdoor: Any = options_from_mapping(get_attack("backdoor"), options)  # defaults
+            target, size = backdoor.target_label, backdoor.trigger_size
             if not 0 <= target < num_classes:
                 raise ConfigError(
                     f"{spec.source}: robust.target_label = {target!r} is not one of the "
                     f"dataset's classes 0..{num_classes - 1} (the attackers would fail every "
                     "round and the run test no attack)"
                 )
-            size = options.get("trigger_size", 4)
             if size > num_features:
                 raise ConfigError(
                     f"{spec.source}: robust.trigger_size = {size!r} exceeds the dataset's "

@@ -36,10 +36,6 @@ POLICIES = ("proportional", "equal", "stake")
 """Reward policies: pool split by clipped-positive contribution, equally, or Numerai-style
 stake x clip(factor x contribution)."""
 
-REWARD_KINDS = frozenset({"reward", "burn"})
-"""Ledger kinds written by :func:`pay_rewards` (a run with a line of any
-:data:`~rengo.tracking.records.PAYMENT_KINDS` kind, a tournament's "payout" too, is paid)."""
-
 CSV_COLUMNS = (
     "run",
     "round",

@@ -207,7 +207,7 @@ def _refuse_empty_file(path: Path) -> None:
         )
 
 
-def _refuse_foreign_database(conn: sqlite3.Connection, path: Path) -> None:
+def _refuse_foreign_database(conn: sqlite3.Connection, path: Path, version: int) -> None:
     """A SQLite file with tables but no rengo schema belongs to something else: opening it as
     a store would add rengo's tables to it and switch its journal (even for a read command).
 
@@ -216,7 +216,7 @@ def _refuse_foreign_database(conn: sqlite3.Connection, path: Path) -> None:
     ConfigError
         Naming the file and the tables it holds; nothing was changed.
     """
-    if stored_version(conn) > 0:
+    if version > 0:  # the schema version the store holds (0: none)
         return
     tables = [
         row[0]
@@ -258,7 +258,7 @@ def _connect_read_only(path: os.PathLike[str]) -> sqlite3.Connection:
     try:
         conn.execute("PRAGMA query_only = ON")
         found = stored_version(conn)
-        _refuse_foreign_database(conn, file)
+        _refuse_foreign_database(conn, file, found)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise corrupt_store_error(file, exc) from None
@@ -341,7 +341,7 @@ class RunStore:
             check_same_thread=False,
         )
         try:
-            _refuse_foreign_database(conn, self.path)  # before anything writes to it
+            _refuse_foreign_database(conn, self.path, stored_version(conn))  # before any write
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
