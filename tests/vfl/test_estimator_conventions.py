@@ -20,6 +20,7 @@ from rengo.vfl import (
     HeteroLinearRegression,
     HeteroLogisticRegression,
     HeteroPoissonRegression,
+    HeteroSecureBoost,
     NotFittedError,
     VerticalPredictions,
     VerticalProgress,
@@ -205,8 +206,6 @@ def test_rich_progress_draws_without_a_terminal(capsys: pytest.CaptureFixture[st
 
 
 def _secureboost() -> Any:
-    from rengo.vfl import HeteroSecureBoost
-
     return HeteroSecureBoost(key_bits=512, n_trees=2, seed=1, key_seed=1)
 
 
@@ -264,3 +263,43 @@ def test_a_numpy_integer_seed_is_the_same_seed_and_a_negative_one_is_refused(
         np.testing.assert_array_equal(same.coefficients()[name], weights)
     with pytest.raises(ConfigError, match="seed must be >= 0, got -1"):  # before PSI starts
         HeteroLogisticRegression(**{**SMALL, "seed": -1}).fit(_data(rows), "card", Y[rows])
+
+
+@pytest.mark.parametrize(
+    "make, labels",
+    [
+        (lambda: HeteroLogisticRegression(learning_rate=0.3, **SMALL), Y),
+        (_secureboost, Y),
+        (
+            lambda: HeteroSecureBoost(
+                key_bits=512, n_trees=2, seed=1, key_seed=1, objective="multiclass"
+            ),
+            np.digitize(X[:, 0], [-0.5, 0.5]).astype(float),
+        ),
+    ],
+    ids=["logistic", "secureboost-binary", "secureboost-multiclass"],
+)
+def test_classes_name_predict_probas_columns_and_predicts_values(
+    make: Callable[[], Any], labels: np.ndarray
+) -> None:
+    """scikit-learn code (metrics, calibration, ``classes_[proba.argmax(1)]``) reads a
+    classifier's ``classes_``; the vertical classifiers other than SplitNN had none."""
+    rows, new = np.arange(100), np.arange(100, 120)
+    model = make().fit(_data(rows), "card", labels[rows])
+    np.testing.assert_array_equal(model.classes_, np.arange(len(np.unique(labels))))
+    proba = model.predict_proba(_data(new))
+    assert proba.values.shape[1] == len(model.classes_)
+    np.testing.assert_array_equal(
+        model.classes_[np.argmax(proba.values, axis=1)], model.predict(_data(new)).values
+    )
+
+
+def test_a_regressor_has_no_classes() -> None:
+    rows = np.arange(60)
+    model = HeteroSecureBoost(key_bits=512, n_trees=1, key_seed=1, objective="regression")
+    model.fit(_data(rows), "card", X[rows, 0])
+    with pytest.raises(AttributeError, match="predicts values and has no classes_"):
+        _ = model.classes_
+    assert not hasattr(model, "classes_")
+    with pytest.raises(NotFittedError):
+        _ = HeteroLogisticRegression().classes_

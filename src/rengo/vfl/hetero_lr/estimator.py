@@ -175,6 +175,13 @@ class HeteroLogisticRegression(CoordinatedLinearModel):
         """The prediction from the federated linear predictor ``u``."""
         return sigmoid(u)
 
+    @property
+    def classes_(self) -> np.ndarray:
+        """The classes, in the order of :meth:`predict_proba`'s columns: ``[0, 1]`` (fit
+        takes 0/1 labels only)."""
+        self._require_fitted()
+        return np.array([0, 1], dtype=np.int64)
+
     def predict_scores(
         self, data: VerticalDataset | PartyInput, label_party: str | None = None
     ) -> VerticalPredictions:

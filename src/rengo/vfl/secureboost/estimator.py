@@ -12,6 +12,8 @@ fields, with the same defaults.
 
 from __future__ import annotations
 
+import numpy as np
+
 from rengo.core.roles import COORDINATOR
 from rengo.vfl.estimator import VerticalEstimator
 from rengo.vfl.secureboost.algorithm import SECUREBOOST
@@ -59,6 +61,24 @@ class HeteroSecureBoost(VerticalEstimator):
         report = self.models_[COORDINATOR]
         assert isinstance(report, SecureBoostReport)
         return report
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The class codes, in the order of :meth:`predict_proba`'s columns: ``[0, 1]`` for
+        ``objective="binary"``, ``0..K-1`` for ``"multiclass"``.
+
+        Raises
+        ------
+        AttributeError
+            For ``objective="regression"`` (a regressor has no classes, as in
+            scikit-learn).
+        """
+        model = self.guest_model_
+        if model.objective == "regression":
+            raise AttributeError(
+                "HeteroSecureBoost(objective='regression') predicts values and has no classes_"
+            )
+        return np.arange(max(2, model.outputs), dtype=np.int64)
 
     @property
     def n_trees_(self) -> int:
