@@ -257,3 +257,20 @@ def test_leaderboard_net_payout_counts_only_paid_rounds() -> None:
     assert {p: e.total_payout_minor for p, e in paid.items()} == due
     assert unpaid["good"].mean_corr == paid["good"].mean_corr
     assert t.leaderboard() == t.leaderboard(paid_rounds={result.round})
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.1, float("nan"), float("inf")])
+def test_score_round_refuses_a_prediction_outside_0_1_naming_its_participant(bad: float) -> None:
+    """submit checks the range, score_round (public, scoring what callers assembled) did
+    not: a staked prediction of 1e6 entered the meta model raw and moved every MMC; NaN was
+    refused as "submission 1" instead of by name."""
+    target, good, noise = make_round()
+    noisy = dict(zip(ROWS, noise, strict=True))
+    noisy["r7"] = bad
+    with pytest.raises(DataError, match=r"submission of 'noise' has 1 predictions outside .*r7"):
+        score_round(
+            {"good": dict(zip(ROWS, good, strict=True)), "noise": noisy},
+            {"good": 10, "noise": 10},
+            dict(zip(ROWS, ERAS, strict=True)),
+            dict(zip(ROWS, target, strict=True)),
+        )

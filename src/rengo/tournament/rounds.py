@@ -220,7 +220,8 @@ def score_round(
     Parameters
     ----------
     submissions:
-        Participant -> (row id -> prediction); each covers exactly the round's rows.
+        Participant -> (row id -> prediction in [0, 1]); each covers exactly the round's
+        rows.
     stakes_minor:
         Participant -> stake, an int of minor units in [0, :data:`MAX_STAKE_MINOR`], for
         every submission.
@@ -247,8 +248,9 @@ def score_round(
     ------
     DataError
         No submissions, row ids that differ between submissions, eras and target, an era
-        of one row, features of another number of rows, or a submission whose stake is
-        missing, not an int, negative or over :data:`MAX_STAKE_MINOR`.
+        of one row, features of another number of rows, a prediction outside [0, 1] (or
+        NaN), or a submission whose stake is missing, not an int, negative or over
+        :data:`MAX_STAKE_MINOR`.
     ConfigError
         The rule pays on FNC but no features were given.
     """
@@ -274,6 +276,14 @@ def score_round(
         if set(submissions[p]) != set(row_ids):
             raise DataError(f"submission of {p!r} does not cover exactly the round's row ids")
         matrix[k] = [submissions[p][r] for r in row_ids]
+        outside = ~((matrix[k] >= 0) & (matrix[k] <= 1))  # NaN is outside too
+        if outside.any():
+            first = int(np.argmax(outside))
+            raise DataError(
+                f"submission of {p!r} has {int(outside.sum())} predictions outside [0, 1] "
+                f"(row {row_ids[first]!r}: {matrix[k, first]}); the meta model averages raw "
+                "predictions, so one out of range would move everyone's MMC"
+            )
     missing = [p for p in names if p not in stakes_minor]
     if missing:
         raise DataError(f"no stake for {missing[:3]}{' ...' if len(missing) > 3 else ''}")
