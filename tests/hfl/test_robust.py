@@ -80,6 +80,18 @@ def test_krum_compares_updates_not_models():
     np.testing.assert_allclose(chosen, steps[1], rtol=1e-6, atol=1e-15)  # the central one
 
 
+def test_krum_scores_do_not_move_with_the_origin():
+    """krum_scores of whole models (as a caller outside the strategies passes them) took
+    the Gram form on the models: rows 1e7 from the origin lost their 1e-2 differences and
+    the scores came out as rounding noise; they are now computed from the rows' mean."""
+    rng = np.random.default_rng(3)
+    steps = rng.normal(scale=1e-2, size=(7, 50))
+    offset = rng.normal(scale=1e7, size=50)
+    near, far = krum_scores(steps, 2), krum_scores(steps + offset, 2)
+    np.testing.assert_allclose(far, near, rtol=1e-6)
+    assert np.argmin(far) == np.argmin(near)
+
+
 @pytest.mark.parametrize("strategy", [FedMedian(), FedTrimmedAvg(beta=0.2), Krum(1, 3)])
 def test_robust_rules_resist_a_poisoning_client_where_fedavg_does_not(strategy):
     rng = np.random.default_rng(0)

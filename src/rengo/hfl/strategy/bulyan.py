@@ -72,7 +72,6 @@ class Bulyan(_RobustStrategy):
     round with fewer is refused before anyone trains)."""
 
     num_byzantine: int = 1
-    distances_on_updates = True
 
     def __post_init__(self) -> None:
         super().__post_init__()

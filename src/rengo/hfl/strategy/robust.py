@@ -53,11 +53,6 @@ class UpdateStack(WeightedSum):
 
 @dataclass
 class _RobustStrategy(Strategy):
-    distances_on_updates = False
-    """Rules that compare updates by distance (Krum, Bulyan) see them as changes to the
-    global model: the same distances, but computed on small numbers, where the full models'
-    ``|a|^2 + |b|^2 - 2 a.b`` lost the differences of small updates to rounding."""
-
     def accumulator(self, server_round: int, parameters: Parameters) -> UpdateStack:
         """Keeps every update: a robust rule needs them all."""
         return UpdateStack(parameters)
@@ -73,11 +68,7 @@ class _RobustStrategy(Strategy):
         rng: np.random.Generator | None = None,
     ) -> Parameters | Aggregate:
         assert isinstance(acc, UpdateStack)
-        if not self.distances_on_updates:
-            return [np.asarray(a) for a in unflatten(self.combine(acc.matrix()), parameters)]
-        base = flatten(parameters)
-        vector = base + self.combine(acc.matrix() - base)
-        return [np.asarray(a) for a in unflatten(vector, parameters)]
+        return [np.asarray(a) for a in unflatten(self.combine(acc.matrix()), parameters)]
 
     def combine(self, updates: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -123,7 +114,6 @@ class Krum(_RobustStrategy):
 
     num_byzantine: int = 1
     num_selected: int = 1
-    distances_on_updates = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -181,7 +171,11 @@ def krum_scores(updates: np.ndarray, num_byzantine: int) -> np.ndarray:
             f"a Krum score with {num_byzantine} Byzantine clients needs at least "
             f"{num_byzantine + 3} updates, got {n}"
         )
-    sq = np.sum(updates**2, axis=1)
-    dist = np.maximum(sq[:, None] + sq[None, :] - 2.0 * updates @ updates.T, 0.0)
+    # Distances do not move with the origin; from the rows' mean, the Gram form
+    # |a|^2 + |b|^2 - 2 a.b works on the rows' differences, not on whole models, whose
+    # squares of ~10-sized weights lose updates of ~1e-7 to rounding.
+    centred = updates - updates.mean(axis=0)
+    sq = np.sum(centred**2, axis=1)
+    dist = np.maximum(sq[:, None] + sq[None, :] - 2.0 * centred @ centred.T, 0.0)
     np.fill_diagonal(dist, np.inf)
     return np.asarray(np.sort(dist, axis=1)[:, :neighbours].sum(axis=1))
