@@ -119,6 +119,10 @@ def test_one_huge_claim_cannot_set_weighted_centred_clippings_aggregate() -> Non
         pair.add_result(acc, str(i), FitResult([np.array(u)], n))
     np.testing.assert_allclose(pair.aggregate_fit(1, [np.zeros(2)], acc).parameters[0], [-0.5, 0])
     np.testing.assert_allclose(aggregate(weight_cap=0.0), [-1.0, 0.0], atol=1e-6)  # uncapped
+    # the coordinator's rule exactly (result_checks.claim_cap): 2.5 x 10 counts as 25
+    # whole examples, (40 - 25) / 65; a float cap and int(...) part where the product is not
+    # whole, e.g. 2.55 x 10 = 25.5 -> 25 as in ResultChecks(max_weight_ratio=2.55)
+    np.testing.assert_allclose(aggregate(weight_cap=2.55), [15 / 65, 0.0])
     with pytest.raises(ValueError, match="weight_cap must be 0"):
         CentredClipping(weight_cap=0.5)
 

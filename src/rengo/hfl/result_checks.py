@@ -123,6 +123,12 @@ def low_median(values: Sequence[float]) -> float:
     return float(ordered[(len(ordered) - 1) // 2])
 
 
+def claim_cap(claims: Sequence[float], ratio: float) -> int:
+    """The most examples a claim counts for: ``ratio`` times the round's lower median claim
+    (:func:`low_median`), in whole examples and at least 1 (``max_weight_ratio``)."""
+    return max(1, int(ratio * low_median(claims)))
+
+
 def update_norm(update: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> float:
     """``||update - reference||`` over every array, in float64 (``inf`` when it overflows)."""
     total = 0.0

@@ -27,6 +27,7 @@ from rengo.hfl.failure_log import ClientFailureLog
 from rengo.hfl.mods.chain import FIT
 from rengo.hfl.result_checks import (
     ResultChecks,
+    claim_cap,
     kind_problem,
     largest_magnitude,
     low_median,
@@ -245,8 +246,8 @@ class FitRound:
                     kept.append((cid, result))
             results = kept
         if checks.max_weight_ratio is not None and results:
-            median = low_median([r.num_examples for _, r in results])
-            cap = max(1, int(checks.max_weight_ratio * median))
+            claims = [r.num_examples for _, r in results]
+            median, cap = low_median(claims), claim_cap(claims, checks.max_weight_ratio)
             capped = []
             for cid, result in results:
                 if result.num_examples > cap:

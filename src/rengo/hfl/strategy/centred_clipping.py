@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rengo.core.parameters import Parameters, flatten, unflatten
-from rengo.hfl.result_checks import low_median
+from rengo.hfl.result_checks import claim_cap
 from rengo.hfl.strategy.base import Aggregate, ServerState, WeightedSum
 from rengo.hfl.strategy.registry import register_strategy
 from rengo.hfl.strategy.robust import UpdateStack, _RobustStrategy
@@ -139,7 +139,8 @@ class CentredClipping(_RobustStrategy):
         paper's rule).
     weight_cap
         With ``weighted``, a claimed count weighs at most this many times the round's median
-        claim (0: no cap), as a deployed coordinator's result checks cap claims: without it
+        claim, in whole examples (0: no cap), as a deployed coordinator's result checks cap
+        claims (:func:`~rengo.hfl.result_checks.claim_cap`, the same rule): without it
         one client claiming 10^9 examples set the aggregate alone wherever the checks were
         not on (simulation, ``rengo run``), voiding the rule's bound on what ``f`` attackers
         can move.
@@ -184,7 +185,7 @@ class CentredClipping(_RobustStrategy):
             if self.weight_cap > 0:
                 # the coordinator's own rule (result checks): the lower median, which no single
                 # claim can move - with two clients np.median let the larger claim in at 1.5x
-                weights = np.minimum(weights, self.weight_cap * low_median(weights.tolist()))
+                weights = np.minimum(weights, claim_cap(weights.tolist(), self.weight_cap))
         v, tau = centred_clip(
             deltas, state.center, self.radius, self.iterations, self.rejection, weights
         )
