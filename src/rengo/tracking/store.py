@@ -685,20 +685,25 @@ class RunStore:
                 [(run_id, number, key, value) for key, value in values],
             )
 
-    def rounds(self, run_id: str, since: int = 0) -> list[RoundRecord]:
+    def rounds(self, run_id: str, since: int = 0, *, metrics: bool = True) -> list[RoundRecord]:
         """Every logged round of a run (from round ``since`` on), in round order, with its
-        metrics."""
+        metrics (``metrics=False``: with empty ones, for a caller that read the series with
+        :meth:`round_metrics` already)."""
         with self._reading() as conn:
             full = self._resolve(conn, run_id)
-            metrics: dict[int, dict[str, float]] = {}
-            for number, key, value in conn.execute(
-                "SELECT round, key, value FROM round_metrics WHERE run_id = ? AND round >= ? "
-                "ORDER BY round, key",
-                (full, since),
+            values: dict[int, dict[str, float]] = {}
+            for number, key, value in (
+                conn.execute(
+                    "SELECT round, key, value FROM round_metrics WHERE run_id = ? "
+                    "AND round >= ? ORDER BY round, key",
+                    (full, since),
+                )
+                if metrics
+                else ()
             ):
-                metrics.setdefault(number, {})[key] = _metric_from_sql(value)
+                values.setdefault(number, {})[key] = _metric_from_sql(value)
             return [
-                RoundRecord(number, duration, clients, failures, metrics.get(number, {}))
+                RoundRecord(number, duration, clients, failures, values.get(number, {}))
                 for number, duration, clients, failures in conn.execute(
                     "SELECT round, duration_s, num_clients, num_failures FROM rounds "
                     "WHERE run_id = ? AND round >= ? ORDER BY round",

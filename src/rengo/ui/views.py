@@ -8,6 +8,7 @@ tournament's leaderboard, and a comparison of runs. Numbers are passed through u
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
@@ -186,8 +187,14 @@ def run_overview(store: RunStore, run_id: str) -> dict[str, Any]:
     (one chart each), and which other parts it has."""
     run = store.get_run(run_id)
     since, total = window_start(store, run.run_id)
-    rounds = store.rounds(run.run_id, since)
+    rounds = store.rounds(run.run_id, since, metrics=False)
     series = store.round_metrics(run.run_id)
+    window: dict[int, dict[str, float]] = {r.round: {} for r in rounds}
+    for key, points in series.items():  # sorted by key, as rounds() gives each round's
+        first = bisect.bisect_left(points, since, key=lambda point: point[0])
+        for number, value in points[first:]:
+            if number in window:
+                window[number][key] = value
     families: dict[str, list[str]] = {}
     for key in sorted(series):
         families.setdefault(metric_family(key), []).append(key)
@@ -214,7 +221,7 @@ def run_overview(store: RunStore, run_id: str) -> dict[str, Any]:
                 "duration_s": r.duration_s,
                 "num_clients": r.num_clients,
                 "num_failures": r.num_failures,
-                "metrics": {k: finite(v) for k, v in r.metrics.items()},
+                "metrics": {k: finite(v) for k, v in window[r.round].items()},
             }
             for r in rounds
         ],

@@ -128,7 +128,7 @@ class TensorBoardMirror:
         _, _, _, (_, text) = _modules()
         summary = json.dumps(run.summary or {}, indent=1, sort_keys=True, default=str)
         body = f"status: **{run.status}**\n\n```\n{summary}\n```"
-        last = max((r.round for r in store.rounds(run.run_id)), default=0)
+        _, last = store.round_span(run.run_id)
         self._event(run.run_id, last, text.text_pb("rengo/summary", body))
         writer = self._writers.pop(run.run_id)
         writer.flush()
