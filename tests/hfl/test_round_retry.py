@@ -234,7 +234,10 @@ def test_under_secure_aggregation_a_round_short_for_other_reasons_does_not_run_a
     assert not workflow.last.unmasked and "spent" in coordinator.excluded
 
 
-def test_observers_are_not_told_to_abandon_a_round_whose_model_was_taken() -> None:
+def test_observers_are_not_told_to_abandon_a_round_whose_model_was_taken(tmp_path: Any) -> None:
+    """...and the round is kept: an observer raising at its end (a contribution tracker
+    whose coalition scored NaN did) lost the completed round from the store."""
+
     class Failing(Recorder):
         def on_round_end(
             self, server_round: int, old: Parameters, new: Parameters, metrics: dict[str, float]
@@ -243,12 +246,19 @@ def test_observers_are_not_told_to_abandon_a_round_whose_model_was_taken() -> No
             raise RuntimeError("observer broke")
 
     recorder = Failing()
+    store = RunStore(tmp_path / "runs.db")
+    run_id = store.start_run("hfl", {}, name="observer")
     coordinator = _coordinator(
-        ["ok1", "ok2"], FedAvg(min_fit_clients=2, min_available_clients=2), observers=[recorder]
+        ["ok1", "ok2"],
+        FedAvg(min_fit_clients=2, min_available_clients=2),
+        observers=[recorder],
+        store=store,
+        run_id=run_id,
     )
     with pytest.raises(RuntimeError, match="observer broke"):
         coordinator.run(1)
     assert recorder.calls[-1] == ("end", 1)
+    assert [r.round for r in store.rounds(run_id)] == [1]
 
 
 def test_observers_are_told_to_abandon_a_round_whose_evaluation_failed() -> None:

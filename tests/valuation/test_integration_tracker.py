@@ -317,3 +317,39 @@ def test_money_round_trips_exactly_and_refuses_sub_unit_amounts():
         to_minor_units("0.005")
     with pytest.raises(ConfigError, match="not float"):
         to_minor_units(0.1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("method", ["mr", "gtg", "loo"])
+def test_a_coalition_scoring_nan_falls_back_to_group_level_and_training_goes_on(
+    store: RunStore, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One coalition model scoring NaN (a diverged coalition under a log-loss score) ended
+    the whole run as failed with none of its rounds logged, the completed round 1 too."""
+    world = DigitsWorld(HONEST)
+    calls = {"n": 0}
+
+    def score(params: Parameters) -> float:
+        calls["n"] += 1
+        return float("nan") if calls["n"] == 3 else world.score(params)
+
+    tracker = ContributionTracker(score, method, seed=1)
+    history = simulate(
+        world.client_fn(),
+        list(HONEST),
+        FedAvg(fraction_evaluate=0.0),
+        softmax_init(64, 10),
+        2,
+        seed=0,
+        store=store,
+        observers=[tracker],
+    )
+    assert history.run_id is not None
+    assert store.get_run(history.run_id).status == "completed"
+    assert len(store.rounds(history.run_id)) == 2
+    report = tracker.report()
+    assert report.group_level_rounds == (1,)
+    first = report.rounds[0]
+    assert "scored nan" in first.stopped_by
+    assert len(set(first.values.values())) == 1  # an equal share each
+    assert all(np.isfinite(v) for v in report.values.values())
+    assert "falls back to group level" in caplog.text

@@ -495,10 +495,10 @@ class Coordinator:
         record = RoundRecord(
             server_round, [c for c, _ in instructions], failures, metrics, duration
         )
+        self._record_round(record)  # kept, whatever an observer does with it
         for obs in self.observers:
             ended.append(obs)
             obs.on_round_end(server_round, old, self.parameters, metrics)
-        self._record_round(record)
         return record
 
     # -- pieces -------------------------------------------------------------------------------

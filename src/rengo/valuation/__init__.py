@@ -30,6 +30,7 @@ from rengo.valuation.reconstruction import (
 from rengo.valuation.shapley import (
     CONFIDENCE,
     CountingValue,
+    NonFiniteValueError,
     ShapleyResult,
     ValueFunction,
     exact_shapley,
@@ -76,6 +77,7 @@ __all__ = [
     "MaxTime",
     "MaxUpdates",
     "MinUpdates",
+    "NonFiniteValueError",
     "RelativeStandardError",
     "RetrainScore",
     "RoundContribution",

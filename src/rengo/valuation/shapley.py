@@ -155,6 +155,16 @@ class ShapleyResult:
         return out
 
 
+class NonFiniteValueError(ValueError):
+    """A coalition's value came out NaN or infinite (e.g. the score of a diverged coalition
+    model): no Shapley value can be computed from it."""
+
+    def __init__(self, coalition: frozenset[int], value: float) -> None:
+        super().__init__(f"value of coalition {sorted(coalition)} is {value}, not finite")
+        self.coalition = tuple(sorted(coalition))
+        self.value = value
+
+
 @dataclass
 class CountingValue:
     """Memoised wrapper of a value function that counts distinct evaluations."""
@@ -170,7 +180,7 @@ class CountingValue:
             return cached
         result = float(self.value(coalition))
         if not np.isfinite(result):
-            raise ValueError(f"value of coalition {sorted(coalition)} is {result}, not finite")
+            raise NonFiniteValueError(coalition, result)
         self._cache[coalition] = result
         self.evaluations += 1
         return result

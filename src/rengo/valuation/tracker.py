@@ -32,6 +32,7 @@ from rengo.valuation.reconstruction import (
 )
 from rengo.valuation.shapley import (
     CONFIDENCE,
+    NonFiniteValueError,
     ShapleyResult,
     combine_estimates,
     exact_shapley,
@@ -103,8 +104,9 @@ class ContributionReport:
 
     @property
     def group_level_rounds(self) -> tuple[int, ...]:
-        """Rounds valued at group level (secure aggregation showed only their sum: the
-        round's score change shared equally), not per client by ``method``."""
+        """Rounds valued at group level (the round's score change shared equally), not per
+        client by ``method``: secure aggregation showed only their sum, or a coalition's
+        model scored NaN or infinity."""
         return tuple(r.round for r in self.rounds if r.stopped_by.startswith(GROUP_LEVEL))
 
     @property
@@ -329,22 +331,16 @@ class ContributionTracker:
     def on_round_end(
         self, server_round: int, old: Parameters, new: Parameters, metrics: dict[str, float]
     ) -> None:
-        """Value the round's updates (per-round methods) and release them."""
+        """Value the round's updates (per-round methods) and release them.
+
+        A coalition whose model scores NaN or infinity (a diverged coalition) leaves the
+        round without Shapley values: it falls back to group level, with a warning, as a
+        round under secure aggregation does; training goes on.
+        """
         if server_round in self._sum_only:
             ids, reason, _ = self._sum_only.pop(server_round)
             players = sorted(identity_groups(ids, self.entity_of))
-            gain = float(self.evaluate(new) - self.evaluate(old))
-            share = gain / len(players) if players else 0.0
-            self._rounds.append(
-                RoundContribution(
-                    server_round,
-                    dict.fromkeys(players, share),
-                    2,
-                    stderr=dict.fromkeys(players, 0.0),
-                    dof=dict.fromkeys(players, float("inf")),
-                    stopped_by=f"{GROUP_LEVEL}: {reason}",
-                )
-            )
+            self._rounds.append(self._group_level(server_round, players, reason, old, new))
             return
         pending = self._pending.pop(server_round, None)
         if pending is None:
@@ -354,7 +350,38 @@ class ContributionTracker:
             self._kept.append(round_updates)
             return
         self._release(pending)
-        self._rounds.append(self._value_round(round_updates))
+        try:
+            valued = self._value_round(round_updates)
+        except NonFiniteValueError as exc:
+            players = sorted(round_updates.client_ids)
+            reason = f"the model of coalition {list(exc.coalition)} scored {exc.value}"
+            message = (
+                f"round {server_round}: {reason}; contribution falls back to group level (the "
+                f"round's score change shared equally by its {len(players)} players)"
+            )
+            self.fallbacks.append(message)
+            log.warning("%s", message)
+            valued = self._group_level(server_round, players, reason, old, new)
+        self._rounds.append(valued)
+
+    def _group_level(
+        self, server_round: int, players: list[str], reason: str, old: Parameters, new: Parameters
+    ) -> RoundContribution:
+        """The round's score change shared equally by ``players`` (0 each where the change
+        is not finite, as an undefined gain earns and costs nobody anything)."""
+        gain = float(self.evaluate(new) - self.evaluate(old))
+        if not np.isfinite(gain):
+            reason = f"{reason}; the round's score change is {gain}, counted as 0"
+            gain = 0.0
+        share = gain / len(players) if players else 0.0
+        return RoundContribution(
+            server_round,
+            dict.fromkeys(players, share),
+            2,
+            stderr=dict.fromkeys(players, 0.0),
+            dof=dict.fromkeys(players, float("inf")),
+            stopped_by=f"{GROUP_LEVEL}: {reason}",
+        )
 
     # -- results ------------------------------------------------------------------------------
 
