@@ -57,6 +57,24 @@ def test_addition_of_ciphertexts_and_plaintexts(keypair, values):
     np.testing.assert_allclose((-enc_a).decrypt(private_key), -a, atol=TOL)
 
 
+@pytest.mark.parametrize(
+    ("dtype", "subtrahend"),
+    [
+        (np.uint8, [1, 255]),
+        (np.uint64, [1, 2**64 - 1]),
+        (np.int64, [-(2**63), 2**63 - 1]),
+        (np.bool_, [True, False]),
+    ],
+)
+def test_subtracting_any_integer_dtype_is_exact(keypair, dtype, subtrahend):
+    public_key, private_key = keypair
+    encrypted = encrypt_array(np.array([10, 20]), public_key, precision_bits=0)
+    plain = np.array(subtrahend, dtype=dtype)
+    expected = [float(10 - int(subtrahend[0])), float(20 - int(subtrahend[1]))]
+    np.testing.assert_array_equal((encrypted - plain).decrypt(private_key), expected)
+    np.testing.assert_array_equal((encrypted - plain[0]).decrypt(private_key)[0], expected[0])
+
+
 def test_addition_broadcasts_like_numpy(keypair, values):
     public_key, private_key = keypair
     row = np.array([1.0, -2.0, 3.0, -4.0])

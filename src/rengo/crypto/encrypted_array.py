@@ -157,9 +157,14 @@ class EncryptedArray:
                 "one scale first with .rescale(exponent)"
             )
 
-    def _encode_plain(self, values: ArrayLike) -> np.ndarray:
-        """``g^m = 1 + m*n mod n^2`` for plaintexts encoded at this array's exponent."""
-        residues = to_residues(scale_to_integers(values, self.exponent), self.public_key)
+    def _encode_plain(self, values: ArrayLike, *, negate: bool = False) -> np.ndarray:
+        """``g^m = 1 + m*n mod n^2`` for plaintexts encoded at this array's exponent (of
+        their negatives with ``negate``, taken on the exact integers: numpy's negation wraps
+        unsigned values and int64's minimum)."""
+        scaled = scale_to_integers(values, self.exponent)
+        if negate:
+            scaled = _object_array([-v for v in scaled.ravel().tolist()], scaled.shape)
+        residues = to_residues(scaled, self.public_key)
         encoded: np.ndarray = 1 + residues * self.public_key.n
         return encoded
 
@@ -178,7 +183,8 @@ class EncryptedArray:
     def __sub__(self, other: Any) -> EncryptedArray:
         if isinstance(other, EncryptedArray):
             return self + (-other)
-        return self + (-np.asarray(other))
+        negated = self._encode_plain(other, negate=True)
+        return self._like(self.ciphertexts * negated % self.public_key.nsquare)
 
     def __rsub__(self, other: Any) -> EncryptedArray:
         difference: EncryptedArray = (-self) + other
