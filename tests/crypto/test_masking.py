@@ -7,7 +7,7 @@ import gmpy2
 import numpy as np
 import pytest
 
-from rengo.core.errors import ProtocolError
+from rengo.core.errors import KeyMismatchError, ProtocolError
 from rengo.crypto import ObfuscatorPool, encrypt_array, generate_paillier_keypair
 from rengo.crypto.masking import decrypt_masked, mask_encrypted, residues_from_bytes, unmask
 from rengo.crypto.randomness import random_source
@@ -46,3 +46,10 @@ def test_unmask_rejects_wrong_length_and_out_of_range_residues() -> None:
         unmask(b"\x00" * width, mask, PUBLIC)
     with pytest.raises(ProtocolError):
         unmask(b"\xff" * (2 * width), mask, PUBLIC)
+
+
+def test_masking_refuses_a_pool_of_another_key() -> None:
+    other_public, _ = generate_paillier_keypair(512, seed=12)
+    enc = encrypt_array(np.ones(2), PUBLIC, pool=_pool())
+    with pytest.raises(KeyMismatchError, match="obfuscators are under key"):
+        mask_encrypted(enc, random_source(3), ObfuscatorPool(other_public, seed=5))

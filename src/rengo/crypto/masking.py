@@ -45,14 +45,20 @@ def mask_encrypted(
     rng
         Source of the masks (the OS CSPRNG in protocols: ``random_source(None)``).
     pool
-        Obfuscators for the re-randomisation.
+        Obfuscators for the re-randomisation, under ``encrypted``'s key.
 
     Returns
     -------
     tuple of EncryptedArray and Mask
         The masked, fresh ciphertexts (send them) and the mask (keep it).
+
+    Raises
+    ------
+    KeyMismatchError
+        If the pool belongs to another key.
     """
     key = encrypted.public_key
+    key.require_same(pool.public_key, "obfuscators")
     flat = encrypted.ciphertexts.ravel()
     residues = _objects([rng.randbelow(key.n) for _ in range(len(flat))])
     fresh = pool.take(len(flat))
