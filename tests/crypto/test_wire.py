@@ -135,6 +135,24 @@ def test_private_key_saves_to_disk_and_reloads(keypair, tmp_path):
         encode(private_key)  # never on the wire
 
 
+def test_saved_private_key_is_owner_only_even_over_a_wider_file_or_a_symlink(keypair, tmp_path):
+    _, private_key = keypair
+    wide = tmp_path / "wide.json"
+    wide.write_bytes(b"old")
+    wide.chmod(0o644)
+    save_private_key(private_key, wide)
+    assert wide.stat().st_mode & 0o777 == 0o600
+    assert load_private_key(wide) == private_key
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_bytes(b"unrelated")
+    link = tmp_path / "link.json"
+    link.symlink_to(elsewhere)
+    save_private_key(private_key, link)
+    assert elsewhere.read_bytes() == b"unrelated"  # the link is replaced, not followed
+    assert not link.is_symlink() and link.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere.txt", "link.json", "wide.json"]
+
+
 def test_corrupt_private_key_file_is_refused(keypair):
     _, private_key = keypair
     record = json.loads(private_key_to_bytes(private_key))

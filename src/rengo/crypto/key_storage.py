@@ -7,12 +7,12 @@ constants, so a corrupted file fails loudly instead of decrypting garbage.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from gmpy2 import mpz
 
 from rengo.core.errors import DataError
+from rengo.core.files import write_atomically
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
 
 FORMAT = "rengo-paillier-private-key/1"
@@ -42,10 +42,13 @@ def private_key_from_bytes(data: bytes) -> PaillierPrivateKey:
 
 
 def save_private_key(key: PaillierPrivateKey, path: str | Path) -> None:
-    """Write the key to ``path``, readable by its owner only (mode 0600)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(private_key_to_bytes(key))
+    """Write the key to ``path``, readable by its owner only (mode 0600).
+
+    The key goes to a new 0600 file beside ``path`` that is then renamed over it, so an
+    existing file's wider mode does not carry over and a symbolic link at ``path`` is
+    replaced, not followed.
+    """
+    write_atomically(path, private_key_to_bytes(key))
 
 
 def load_private_key(path: str | Path) -> PaillierPrivateKey:

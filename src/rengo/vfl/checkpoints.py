@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import threading
 from collections.abc import Mapping
@@ -39,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError, ProtocolError
+from rengo.core.files import write_atomically
 from rengo.crypto.key_storage import private_key_from_bytes, private_key_to_bytes
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
 from rengo.crypto.sealing import seal, unseal
@@ -79,26 +79,6 @@ def _check_name(value: str, what: str) -> str:
             "or '-' (at most 128)"
         )
     return value
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """``data`` to ``path``: a temporary file beside it, fsync, rename, fsync the folder."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 def table_digest(table: PartyTable) -> str:
@@ -152,7 +132,7 @@ class CheckpointFolder:
 
     def _write(self, name: str, data: bytes) -> None:
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write_atomically(self.path / name, data)
+        write_atomically(self.path / name, data)
 
     def _write_arrays(self, name: str, arrays: Mapping[str, np.ndarray], meta: Any) -> None:
         if _META in arrays:

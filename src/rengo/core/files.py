@@ -1,0 +1,35 @@
+"""Writing files that must never be seen half-written or by anyone but their owner."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomically(path: str | Path, data: bytes) -> None:
+    """``data`` to ``path``, readable by its owner only (mode 0600), all or nothing.
+
+    The bytes go to a new temporary file beside ``path`` (created 0600 under a name of its
+    own, so concurrent writers never share one), are flushed to disk, and the file is renamed
+    over ``path``; the folder is then flushed too. A crash leaves the old file intact; an
+    existing file's mode does not carry over, and a symbolic link at ``path`` is replaced,
+    not followed.
+    """
+    target = Path(path)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    temporary = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    folder = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
