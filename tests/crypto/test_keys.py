@@ -107,3 +107,11 @@ def test_private_key_refuses_wrong_factors(keypair):
         PaillierPrivateKey(public_key, private_key.p, private_key.p)
     with pytest.raises(ValueError):
         PaillierPublicKey(np.int64(10))
+
+
+def test_private_key_refuses_factors_that_are_not_primes_above_one(keypair):
+    public_key, private_key = keypair
+    with pytest.raises(ValueError, match="primes"):
+        PaillierPrivateKey(public_key, -private_key.p, -private_key.q)
+    with pytest.raises(ValueError, match="primes"):  # 3 * 5 * 7: a composite "factor"
+        PaillierPrivateKey(PaillierPublicKey(gmpy2.mpz(105)), 3, 35)

@@ -135,6 +135,24 @@ def test_private_key_saves_to_disk_and_reloads(keypair, tmp_path):
         encode(private_key)  # never on the wire
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"p": "-{p}", "q": "-{q}"},  # negative factors: the product is still n
+        {"format": "{format}", "n": "f", "p": "3", "q": "5"},  # a 4-bit key
+        {"p": "0x{p}"},
+        {"p": " {p}"},
+        {"p": "{p}\n"},
+    ],
+)
+def test_private_key_file_with_bad_factors_tiny_modulus_or_loose_hex_is_refused(keypair, change):
+    _, private_key = keypair
+    record = json.loads(private_key_to_bytes(private_key))
+    edited = {**record, **{key: value.format(**record) for key, value in change.items()}}
+    with pytest.raises(DataError):
+        private_key_from_bytes(json.dumps(edited).encode())
+
+
 def test_saved_private_key_is_owner_only_even_over_a_wider_file_or_a_symlink(keypair, tmp_path):
     _, private_key = keypair
     wide = tmp_path / "wide.json"

@@ -168,7 +168,14 @@ class PaillierPublicKey:
 
 @dataclass(frozen=True, eq=False)
 class PaillierPrivateKey:
-    """The factorisation ``n = p*q`` plus the CRT constants for fast decryption/obfuscation."""
+    """The factorisation ``n = p*q`` plus the CRT constants for fast decryption/obfuscation.
+
+    Raises
+    ------
+    ValueError
+        Unless ``p`` and ``q`` are distinct primes (so each > 1) whose product is the public
+        modulus and ``gcd(n, (p-1)(q-1)) = 1``: other factors decrypt garbage.
+    """
 
     public_key: PaillierPublicKey
     p: mpz
@@ -184,6 +191,8 @@ class PaillierPrivateKey:
         p, q = mpz(self.p), mpz(self.q)
         if p == q or p * q != self.public_key.n:
             raise ValueError("p and q must be distinct factors of the public modulus")
+        if not (gmpy2.is_prime(p) and gmpy2.is_prime(q)):  # each > 1 (negatives aren't prime)
+            raise ValueError("p and q must be primes")
         if q < p:  # canonical order, so that equal keys have equal fields
             p, q = q, p
         if gmpy2.gcd(self.public_key.n, (p - 1) * (q - 1)) != 1:
