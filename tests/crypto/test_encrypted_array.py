@@ -6,6 +6,7 @@ import pytest
 from rengo.core.errors import KeyMismatchError
 from rengo.crypto import (
     EncryptedArray,
+    FixedPointEncoder,
     FixedPointOverflowError,
     ObfuscatorPool,
     ScaleMismatchError,
@@ -222,3 +223,17 @@ def test_matmul_workers_argument_is_deprecated_and_changes_nothing(keypair):
     with pytest.warns(DeprecationWarning, match="workers"):
         product = enc.matmul(np.array([[1.0], [3.0]]), workers=2)
     np.testing.assert_array_equal(product.decrypt(private_key), [-5.0])
+
+
+@pytest.mark.parametrize("bits", [-4, 1025, 2.5])
+def test_precision_bits_outside_0_to_1024_are_refused_like_the_encoder(keypair, bits):
+    public_key, _ = keypair
+    encrypted = encrypt_array([16.0], public_key)
+    with pytest.raises(ValueError, match="precision_bits"):
+        FixedPointEncoder(bits)
+    with pytest.raises(ValueError, match="precision_bits"):
+        encrypt_array([16.0], public_key, precision_bits=bits)
+    with pytest.raises(ValueError, match="precision_bits"):
+        encrypted.multiply(2.0, precision_bits=bits)
+    with pytest.raises(ValueError, match="precision_bits"):
+        encrypted.matmul(np.ones((1, 2)), precision_bits=bits)

@@ -32,6 +32,7 @@ from rengo.crypto.fixed_point import (
     FixedPointOverflowError,
     from_residues,
     integers_to_floats,
+    require_precision_bits,
     scale_to_integers,
     to_residues,
 )
@@ -203,6 +204,13 @@ class EncryptedArray:
         ``mpz``, object arrays of them): they get 0 fractional bits unless
         ``precision_bits`` asks otherwise. Floats are encoded with ``precision_bits``
         fractional bits (default 32), which the result's exponent gains.
+
+        Raises
+        ------
+        ValueError
+            If ``precision_bits`` is not an integer in [0, 1024].
+        FixedPointOverflowError
+            If a scaled plaintext exceeds the key's range.
         """
         plain = np.asarray(other)
         bits = _plain_bits(plain, precision_bits)
@@ -269,8 +277,8 @@ class EncryptedArray:
         matrix
             Plaintext (N,) or (N, D), N = ``self.shape[-1]``.
         precision_bits
-            Fractional bits of the plaintext operand (the result's exponent gains them);
-            default 0 for integers and 32 for floats.
+            Fractional bits of the plaintext operand (the result's exponent gains them), in
+            [0, 1024]; default 0 for integers and 32 for floats.
         workers
             Ignored (deprecated): the bucket method runs in the calling thread.
 
@@ -283,7 +291,8 @@ class EncryptedArray:
         Raises
         ------
         ValueError
-            If the shapes do not align or the matrix is not finite.
+            If the shapes do not align, the matrix is not finite, or ``precision_bits`` is
+            not an integer in [0, 1024].
         FixedPointOverflowError
             If a scaled plaintext exceeds the key's range.
         """
@@ -400,7 +409,7 @@ def encrypt_array(
     public_key
         The key to encrypt under.
     precision_bits
-        Fractional bits of the fixed-point encoding (the array's exponent).
+        Fractional bits of the fixed-point encoding (the array's exponent), in [0, 1024].
     pool
         Precomputed obfuscators (online cost: one multiplication per value).
     private_key
@@ -419,11 +428,14 @@ def encrypt_array(
 
     Raises
     ------
+    ValueError
+        If ``precision_bits`` is not an integer in [0, 1024].
     FixedPointOverflowError
         If a scaled value exceeds the key's range.
     KeyMismatchError
         If the pool belongs to another key.
     """
+    precision_bits = require_precision_bits(precision_bits)
     plain = np.asarray(values)
     residues = to_residues(scale_to_integers(plain, precision_bits), public_key)
     if obfuscators is None:
@@ -460,7 +472,7 @@ def _plain_bits(plain: np.ndarray, precision_bits: int | None) -> int:
     object arrays of Python ints or ``mpz``, which hold integers beyond int64 exactly)
     unless asked otherwise."""
     if precision_bits is not None:
-        return precision_bits
+        return require_precision_bits(precision_bits)
     if plain.dtype.kind in "iub" or (plain.dtype.kind == "O" and _all_integers(plain)):
         return 0
     return DEFAULT_PRECISION_BITS

@@ -23,6 +23,8 @@ from rengo.crypto.keys import PaillierPublicKey
 
 DEFAULT_PRECISION_BITS = 32
 """Default fractional bits: absolute rounding error 2**-33 per encoded value."""
+MAX_PRECISION_BITS = 1024
+"""The most fractional bits an encoding may have."""
 
 
 class FixedPointOverflowError(RengoError, OverflowError):
@@ -42,8 +44,7 @@ class FixedPointEncoder:
     precision_bits: int = DEFAULT_PRECISION_BITS
 
     def __post_init__(self) -> None:
-        if not 0 <= self.precision_bits <= 1024:
-            raise ValueError(f"precision_bits must lie in [0, 1024], got {self.precision_bits}")
+        require_precision_bits(self.precision_bits)
 
     @property
     def scale(self) -> int:
@@ -61,6 +62,26 @@ class FixedPointEncoder:
     def decode(self, residues: np.ndarray, public_key: PaillierPublicKey) -> np.ndarray:
         """Floats from residues made at this encoder's scale."""
         return integers_to_floats(from_residues(residues, public_key), self.precision_bits)
+
+
+def require_precision_bits(precision_bits: int) -> int:
+    """``precision_bits`` if it is an integer in ``[0, MAX_PRECISION_BITS]``.
+
+    Raises
+    ------
+    ValueError
+        Otherwise: a negative count would make a scale that decrypts to nothing or to 0.
+    """
+    if (
+        not isinstance(precision_bits, (int, np.integer))
+        or isinstance(precision_bits, (bool, np.bool_))
+        or not 0 <= precision_bits <= MAX_PRECISION_BITS
+    ):
+        raise ValueError(
+            f"precision_bits must be an integer in [0, {MAX_PRECISION_BITS}], "
+            f"got {precision_bits!r}"
+        )
+    return int(precision_bits)
 
 
 def scale_to_integers(values: ArrayLike, precision_bits: int) -> np.ndarray:
