@@ -30,6 +30,7 @@ from rengo.crypto import (
     seal,
     split_secret,
 )
+from rengo.crypto.shamir import PRIME
 
 
 @settings(max_examples=25, deadline=None)
@@ -61,6 +62,22 @@ def test_share_points_and_threshold_are_checked() -> None:
         split_secret(b"x", 2, [1, 1, 2])
     with pytest.raises(ValueError, match="threshold 4"):
         split_secret(b"x", 4, [1, 2, 3])
+
+
+@pytest.mark.parametrize("x", [0, 1.5, True, 2**32])
+def test_split_refuses_points_that_are_not_integers_a_share_can_write(x) -> None:
+    with pytest.raises(ValueError, match="integers below 2"):
+        split_secret(b"x", 2, [x, 3])
+
+
+def test_combine_refuses_a_threshold_below_one_and_shares_off_the_field_or_at_zero() -> None:
+    shares = split_secret(os.urandom(32), 3, [1, 2, 3, 4, 5])
+    for threshold in (0, -1):
+        with pytest.raises(ValueError, match="threshold"):
+            combine_shares(shares, threshold, 32)
+    for bad in (Share(0, 12345), Share(PRIME + 1, 1), Share(1, PRIME), Share(1, -1)):
+        with pytest.raises(ValueError, match="outside the field or at x = 0"):
+            combine_shares([bad, *shares[1:3]], 3, 32)
 
 
 def test_the_prg_is_a_function_of_its_seed_and_fills_the_ring() -> None:

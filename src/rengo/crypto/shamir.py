@@ -20,6 +20,8 @@ PRIME = 2**521 - 1
 """The field's modulus: a Mersenne prime above every 64-byte secret."""
 SECRET_BYTES_MAX = 64
 SHARE_BYTES = 66  # ceil(521 / 8)
+POINT_LIMIT = 1 << 32
+"""Share points lie in ``1..POINT_LIMIT - 1``: :meth:`Share.to_bytes` writes them in 4 bytes."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def split_secret(secret: bytes, threshold: int, xs: Sequence[int]) -> list[Share
     threshold
         Shares needed to rebuild (t >= 1); fewer reveal nothing.
     xs
-        Distinct non-zero evaluation points, one per share holder.
+        Distinct integer evaluation points in ``1..2**32 - 1``, one per share holder.
 
     Returns
     -------
@@ -70,13 +72,13 @@ def split_secret(secret: bytes, threshold: int, xs: Sequence[int]) -> list[Share
     Raises
     ------
     ValueError
-        For a secret over 64 bytes, duplicate or zero points, or a threshold outside
-        ``1..len(xs)``.
+        For a secret over 64 bytes, duplicate points, points that are not integers in
+        ``1..2**32 - 1``, or a threshold outside ``1..len(xs)``.
     """
     if len(secret) > SECRET_BYTES_MAX:
         raise ValueError(f"secret of {len(secret)} bytes; at most {SECRET_BYTES_MAX}")
-    if len(set(xs)) != len(xs) or any(not 0 < x < PRIME for x in xs):
-        raise ValueError("share points must be distinct and non-zero")
+    if len(set(xs)) != len(xs) or not all(_is_int(x) and 0 < x < POINT_LIMIT for x in xs):
+        raise ValueError("share points must be distinct and non-zero integers below 2**32")
     if not 1 <= threshold <= len(xs):
         raise ValueError(f"threshold {threshold} must lie in 1..{len(xs)} (the share count)")
     coefficients = [int.from_bytes(secret, "big")]
@@ -90,9 +92,9 @@ def combine_shares(shares: Sequence[Share], threshold: int, secret_bytes: int) -
     Parameters
     ----------
     shares
-        Shares with distinct points.
+        Shares with distinct points, each a point of the field with ``x != 0``.
     threshold
-        The ``t`` the secret was split with.
+        The ``t`` the secret was split with (at least 1).
     secret_bytes
         The secret's length in bytes.
 
@@ -104,12 +106,19 @@ def combine_shares(shares: Sequence[Share], threshold: int, secret_bytes: int) -
     Raises
     ------
     ValueError
-        If fewer than ``threshold`` shares are given, points repeat, or the interpolated value
-        does not fit ``secret_bytes`` (a sign of wrong shares).
+        If ``threshold`` is not an integer >= 1, fewer than ``threshold`` shares are given, a
+        share is not a point of the field with ``x != 0``, points repeat, or the interpolated
+        value does not fit ``secret_bytes`` (a sign of wrong shares).
     """
+    if not _is_int(threshold) or threshold < 1:
+        raise ValueError(f"threshold must be an integer >= 1, got {threshold!r}")
     if len(shares) < threshold:
         raise ValueError(f"{len(shares)} shares given, {threshold} needed")
     used = list(shares)[:threshold]
+    if not all(
+        _is_int(s.x) and _is_int(s.y) and 0 < s.x < PRIME and 0 <= s.y < PRIME for s in used
+    ):
+        raise ValueError("a share lies outside the field or at x = 0")
     xs = [s.x for s in used]
     if len(set(xs)) != len(xs):
         raise ValueError("shares with repeated points")
@@ -133,6 +142,10 @@ def combine_shares(shares: Sequence[Share], threshold: int, secret_bytes: int) -
     if value.bit_length() > 8 * secret_bytes:
         raise ValueError("the shares do not lie on one polynomial of the expected secret")
     return value.to_bytes(secret_bytes, "big")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _evaluate(coefficients: Sequence[int], x: int) -> int:
