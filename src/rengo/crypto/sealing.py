@@ -29,6 +29,11 @@ FORMAT = "rengo-sealed/1"
 SCRYPT_N = 2**15
 """scrypt's cost (about 30 ms and 32 MiB per derivation): OWASP's interactive minimum."""
 SCRYPT_R, SCRYPT_P = 8, 1
+ACCEPTED_SCRYPT_PARAMETERS = frozenset({(SCRYPT_N, SCRYPT_R, SCRYPT_P)})
+"""The ``(n, r, p)`` :func:`unseal` derives with: those rengo writes (should the defaults
+rise, the old ones stay here). A file's own parameters are not trusted: whoever can write it
+could make opening it take any time and memory."""
+SALT_BYTES, NONCE_BYTES, TAG_BYTES = 16, 12, 16
 MIN_PASSPHRASE = 8
 
 
@@ -63,7 +68,7 @@ def seal(secret: bytes, passphrase: str | bytes, context: bytes) -> bytes:
     ConfigError
         If the passphrase is too short.
     """
-    salt, nonce = os.urandom(16), os.urandom(12)
+    salt, nonce = os.urandom(SALT_BYTES), os.urandom(NONCE_BYTES)
     key = _key(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
     record: dict[str, Any] = {
         "format": FORMAT,
@@ -97,7 +102,9 @@ def unseal(sealed: bytes, passphrase: str | bytes, context: bytes, *, what: str)
     ConfigError
         If the passphrase is wrong (or the secret was sealed for another context).
     DataError
-        If ``sealed`` is not a sealed secret (damaged or another file).
+        If ``sealed`` is not a sealed secret (damaged or another file): among others, scrypt
+        parameters other than :data:`ACCEPTED_SCRYPT_PARAMETERS` (refused before deriving) or
+        a salt, nonce or ciphertext of a length :func:`seal` does not write.
     """
     try:
         record = json.loads(sealed)
@@ -107,7 +114,17 @@ def unseal(sealed: bytes, passphrase: str | bytes, context: bytes, *, what: str)
         salt, nonce, body = (
             base64.b64decode(record[k], validate=True) for k in ("salt", "nonce", "ciphertext")
         )
-        n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
+        n, r, p = kdf["n"], kdf["r"], kdf["p"]
+        if (
+            any(type(v) is not int for v in (n, r, p))
+            or (n, r, p) not in ACCEPTED_SCRYPT_PARAMETERS
+        ):
+            raise ValueError(f"scrypt parameters n={n!r}, r={r!r}, p={p!r} are not rengo's")
+        if len(salt) != SALT_BYTES or len(nonce) != NONCE_BYTES or len(body) < TAG_BYTES:
+            raise ValueError(
+                f"a {len(salt)}-byte salt, a {len(nonce)}-byte nonce and a {len(body)}-byte "
+                f"ciphertext (rengo writes {SALT_BYTES}, {NONCE_BYTES} and at least {TAG_BYTES})"
+            )
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise DataError(f"{what} is not a sealed secret: {exc}") from exc
     try:
