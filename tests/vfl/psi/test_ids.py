@@ -51,3 +51,22 @@ def test_invalid_ids_raise_data_error_naming_the_party(ids: object, match: str) 
     with pytest.raises(DataError, match=match) as info:
         normalise_ids(ids, "partyX")  # type: ignore[arg-type]
     assert "partyX" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ["a", "b\ud800"],  # all str: the fast path
+        np.array(["a", "b\ud800"]),  # a numpy U array
+        ["a", np.str_("b\ud800")],  # the general path
+    ],
+)
+def test_text_with_no_utf8_form_is_a_data_error_naming_the_row(ids: object) -> None:
+    with pytest.raises(DataError, match=r"p: row 1: text ID 'b\\ud800' has no UTF-8 form"):
+        normalise_ids(ids, "p")  # type: ignore[arg-type]
+
+
+def test_numpy_byte_arrays_have_lost_trailing_nuls_as_the_docs_say_and_lists_keep_them() -> None:
+    assert normalise_ids(np.array([b"x\x00"]), "p").values == [b"x"]  # numpy's doing
+    assert normalise_ids([b"x\x00"], "p").values == [b"x\x00"]
+    assert normalise_ids(np.array([b"x\x00"], dtype=object), "p").values == [b"x\x00"]

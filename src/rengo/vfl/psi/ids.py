@@ -1,11 +1,17 @@
-"""Turn a party's record IDs into canonical bytes before private set intersection.
+r"""Turn a party's record IDs into canonical bytes before private set intersection.
 
 PSI only matches equal byte strings, so every party must map the same logical ID to the same
 bytes. The rules, applied per party, are:
 
 * ``str`` (and ``numpy.str_``): Unicode NFC, then UTF-8. Whitespace and case are significant.
+  A string with no UTF-8 form (a lone surrogate such as ``"\ud800"``) is a
+  :class:`~rengo.core.errors.DataError`.
 * ``int`` (and numpy integers): the decimal string, e.g. ``7 -> b"7"`` and ``-7 -> b"-7"``.
-* ``bytes`` (``bytearray``, ``numpy.bytes_``): taken as is.
+* ``bytes`` (``bytearray``, ``numpy.bytes_``): taken as is. But numpy's fixed-width arrays
+  (dtype ``S`` or ``U``) drop trailing NUL characters before rengo sees them:
+  ``np.array([b"x\x00"])`` holds ``b"x"``, so it joins another party's ``b"x"``, while the
+  list ``[b"x\x00"]`` does not. IDs whose trailing NULs matter must come as a list or an
+  object array.
 
 A party's IDs must all be of one kind; the kinds of all parties must agree (checked during the
 protocol), because ``7`` and ``"007"`` or ``b"7"`` and ``"7"`` would otherwise join or miss
@@ -67,7 +73,7 @@ def _kind_of(value: Any) -> IdKind:
 
 def _to_bytes(value: Any, kind: IdKind) -> bytes:
     if kind == "text":
-        return unicodedata.normalize("NFC", str(value)).encode("utf-8")
+        return _utf8(str(value))
     if kind == "int":
         return str(int(value)).encode("ascii")
     return bytes(value)
@@ -81,7 +87,7 @@ def _from_array(ids: np.ndarray, party: str) -> NormalisedIds | None:
     if kind in "iu":
         return NormalisedIds([str(v).encode("ascii") for v in ids.tolist()], "int")
     if kind == "U":
-        return _texts(ids.tolist())
+        return _texts(ids.tolist(), party)
     if kind == "S":
         return NormalisedIds(ids.tolist(), "bytes")
     if kind == "f":
@@ -93,16 +99,36 @@ def _from_array(ids: np.ndarray, party: str) -> NormalisedIds | None:
     return None
 
 
-def _texts(values: list[str]) -> NormalisedIds:
+def _texts(values: list[str], party: str) -> NormalisedIds:
     normalise = unicodedata.normalize
-    return NormalisedIds([normalise("NFC", v).encode("utf-8") for v in values], "text")
+    try:
+        return NormalisedIds([normalise("NFC", v).encode("utf-8") for v in values], "text")
+    except UnicodeEncodeError:  # find the row, for the message
+        for row, value in enumerate(values):
+            try:
+                _utf8(value)
+            except DataError as exc:
+                raise DataError(f"{party}: row {row}: {exc}") from None
+        raise
+
+
+def _utf8(text: str) -> bytes:
+    """NFC, then UTF-8; a DataError for a string that has no UTF-8 form."""
+    try:
+        return unicodedata.normalize("NFC", text).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DataError(
+            f"text ID {text!r} has no UTF-8 form ({exc.reason}: {text[exc.start : exc.end]!r})"
+        ) from None
 
 
 def normalise_ids(ids: Sequence[Any] | np.ndarray | Iterable[Any], party: str) -> NormalisedIds:
     """Map ``ids`` to canonical bytes (see the module docstring) and reject bad inputs.
 
     Raises :class:`DataError` for an empty input, mixed kinds, invalid IDs (float, NaN, None,
-    bool, empty) and duplicates (after normalisation), naming example rows in the message.
+    bool, empty, text with no UTF-8 form) and duplicates (after normalisation), naming example
+    rows in the message. Bytes are taken as is, except that numpy ``S`` and ``U`` arrays have
+    already lost their elements' trailing NULs (see the module docstring).
     """
     if isinstance(ids, np.ndarray):
         normalised = _from_array(ids, party)
@@ -115,7 +141,7 @@ def normalise_ids(ids: Sequence[Any] | np.ndarray | Iterable[Any], party: str) -
         if not values:
             raise DataError(f"{party}: no IDs given (empty input)")
         if all(type(v) is str for v in values):
-            normalised = _texts(values)
+            normalised = _texts(values, party)
         else:
             normalised = _general(values, party)
     if not normalised.values:
@@ -132,6 +158,7 @@ def _general(values: list[Any], party: str) -> NormalisedIds:
     for row, value in enumerate(values):
         try:
             kind = _kind_of(value)
+            encoded = _to_bytes(value, kind)
         except DataError as exc:
             raise DataError(f"{party}: row {row}: {exc}") from None
         if first_kind is None:
@@ -142,7 +169,7 @@ def _general(values: list[Any], party: str) -> NormalisedIds:
                 f"({values[first_row]!r}), row {row} is {kind} ({value!r}); "
                 "convert every ID to one type (str is safest)"
             )
-        out.append(_to_bytes(value, kind))
+        out.append(encoded)
     assert first_kind is not None
     return NormalisedIds(out, first_kind)
 
