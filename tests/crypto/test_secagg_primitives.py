@@ -255,3 +255,25 @@ def test_pairwise_agreement_is_symmetric_and_sealing_rejects_tampering() -> None
         open_sealed(k1, sealed, b"b->a")
     with pytest.raises(ValueError, match="authentication"):
         open_sealed(k1, sealed[:-1] + bytes([sealed[-1] ^ 1]), b"a->b")
+
+
+@pytest.mark.parametrize("multiplier", [2.5, 2.0, True])
+def test_quantise_into_refuses_a_multiplier_that_is_not_an_integer(multiplier) -> None:
+    out = np.empty(1, dtype=np.uint64)
+    with pytest.raises(ValueError, match="multiplier must be an integer"):
+        quantise_into(np.array([1.0]), Quantisation(1.0, 8), out, multiplier)
+
+
+def test_quantise_refuses_complex_values_instead_of_dropping_the_imaginary_part() -> None:
+    for values in (np.array([0.5 + 3j]), [0.5 + 3j], np.array([0.5 + 0j])):
+        with pytest.raises(ValueError, match="complex"):
+            quantise(values, Quantisation(1.0, 8))
+    with pytest.raises(ValueError, match="complex"):
+        quantise_into(np.array([0.5 + 3j]), Quantisation(1.0, 8), np.empty(1, dtype=np.uint64))
+    assert (
+        quantise_into(
+            np.array([1.0]), Quantisation(1.0, 8), out := np.empty(1, np.uint64), np.int64(3)
+        )
+        == 0
+    )
+    assert out[0] == 3 * 255

@@ -81,10 +81,10 @@ def quantise(
     Raises
     ------
     ValueError
-        If a value is NaN or infinite, or ``dtype`` is not an unsigned integer type that
-        holds ``levels - 1``.
+        If a value is complex, NaN or infinite, or ``dtype`` is not an unsigned integer type
+        that holds ``levels - 1``.
     """
-    x = np.asarray(values, dtype=np.float64)
+    x = _real_floats(values)
     out = np.empty(x.shape, dtype=np.dtype(dtype))
     clipped = quantise_into(x.ravel(), quantisation, out.reshape(-1))
     return out, clipped
@@ -102,14 +102,16 @@ def quantise_into(
     Parameters
     ----------
     values
-        A 1-d vector of finite floats (computed in float64: other dtypes are converted).
+        A 1-d vector of finite real floats (computed in float64: other real dtypes are
+        converted).
     quantisation
         The range and levels.
     out
         A 1-d unsigned integer vector of ``values``' length, written in place; its dtype
         must hold ``multiplier * (levels - 1)`` (checked).
     multiplier
-        A positive integer weight (a client's example count in weighted FedAvg).
+        A positive integer weight (a client's example count in weighted FedAvg): an ``int``
+        or numpy integer, never a float.
 
     Returns
     -------
@@ -119,14 +121,20 @@ def quantise_into(
     Raises
     ------
     ValueError
-        If a value is NaN or infinite, ``out`` is not an unsigned vector of ``values``' length
-        that holds ``multiplier * (levels - 1)``, or ``multiplier`` is below 1.
+        If a value is complex, NaN or infinite, ``out`` is not an unsigned vector of
+        ``values``' length that holds ``multiplier * (levels - 1)``, or ``multiplier`` is not
+        an integer >= 1.
     """
-    x = np.asarray(values, dtype=np.float64)  # no copy for float64 input
+    x = _real_floats(values)  # no copy for float64 input
     if x.ndim != 1 or out.ndim != 1 or out.shape != x.shape:
         raise ValueError(f"values of shape {x.shape} and out of shape {out.shape}: 1-d, equal")
-    if multiplier < 1:
-        raise ValueError(f"multiplier must be >= 1, got {multiplier}")
+    if (
+        not isinstance(multiplier, (int, np.integer))
+        or isinstance(multiplier, (bool, np.bool_))
+        or multiplier < 1
+    ):
+        raise ValueError(f"multiplier must be an integer >= 1, got {multiplier!r}")
+    multiplier = int(multiplier)
     if out.dtype.kind != "u" or multiplier * quantisation.top >= 1 << (8 * out.dtype.itemsize):
         times = f" times {multiplier}" if multiplier != 1 else ""
         raise ValueError(
@@ -153,6 +161,14 @@ def quantise_into(
         if multiplier != 1:  # the caller's dtype holds multiplier * top: no wrap
             target *= factor
     return clipped
+
+
+def _real_floats(values: np.ndarray) -> np.ndarray:
+    """``values`` as float64, refusing complex numbers (numpy would drop the imaginary part
+    with only a warning)."""
+    if np.iscomplexobj(values):
+        raise ValueError("cannot quantise complex values: pass real floats")
+    return np.asarray(values, dtype=np.float64)
 
 
 def dequantise_sum(
