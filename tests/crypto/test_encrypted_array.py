@@ -237,3 +237,17 @@ def test_precision_bits_outside_0_to_1024_are_refused_like_the_encoder(keypair, 
         encrypted.multiply(2.0, precision_bits=bits)
     with pytest.raises(ValueError, match="precision_bits"):
         encrypted.matmul(np.ones((1, 2)), precision_bits=bits)
+
+
+@pytest.mark.parametrize(
+    ("encrypted_shape", "matrix_shape", "out_shape"),
+    [((0,), (0, 3), (3,)), ((0,), (0,), ()), ((2, 0), (0, 3), (2, 3)), ((0, 2), (2, 3), (0, 3))],
+)
+def test_matmul_over_an_empty_axis_gives_encryptions_of_zero(
+    keypair, encrypted_shape, matrix_shape, out_shape
+):
+    public_key, private_key = keypair
+    encrypted = encrypt_array(np.zeros(encrypted_shape), public_key)
+    product = encrypted @ np.ones(matrix_shape)
+    assert product.shape == out_shape
+    np.testing.assert_array_equal(product.decrypt(private_key), np.zeros(out_shape))

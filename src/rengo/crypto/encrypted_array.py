@@ -286,7 +286,7 @@ class EncryptedArray:
         -------
         EncryptedArray
             Shape ``self.shape[:-1] + matrix.shape[1:]``, at exponent
-            ``self.exponent + precision_bits``; not fresh.
+            ``self.exponent + precision_bits``; not fresh. Encryptions of 0 when N = 0.
 
         Raises
         ------
@@ -312,9 +312,11 @@ class EncryptedArray:
                 "array's last axis must equal the matrix's first"
             )
         bits = _plain_bits(plain, precision_bits)
-        exps = _integer_multipliers(plain, bits, self.public_key).reshape(plain.shape[0], -1)
+        # explicit sizes: numpy cannot infer a -1 beside an axis of length N = 0
+        columns, vectors = int(np.prod(plain.shape[1:])), int(np.prod(self.shape[:-1]))
+        exps = _integer_multipliers(plain, bits, self.public_key).reshape(plain.shape[0], columns)
         nsquare = self.public_key.nsquare
-        rows = self.ciphertexts.reshape(-1, self.shape[-1])
+        rows = self.ciphertexts.reshape(vectors, self.shape[-1])
         out = np.empty((rows.shape[0], exps.shape[1]), dtype=object)
         for k, row in enumerate(rows):
             out[k, :] = power_products(list(row.tolist()), exps, nsquare)
