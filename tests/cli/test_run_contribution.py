@@ -102,3 +102,26 @@ def test_a_vertical_run_values_each_feature_party_and_pays_its_budget(tmp_path: 
     assert "500.00 credits" in flat or "payout" in flat
     again = runner.invoke(app, ["rewards", "pay", run_id, "--budget", "1", "--store", str(store)])
     assert again.exit_code == 2 and "already paid" in again.output
+
+
+DP = '[privacy]\ndp = "central"\nnoise_multiplier = 1.0\nclip_norm = 0.1\n'
+
+
+def test_central_dp_with_contribution_is_refused_unless_accepted_then_warned(tmp_path: Path):
+    """The job printed dp_epsilon=6.57 beside payouts computed from raw updates (norms ~0.55
+    under clip norm 0.1), which no epsilon bounds; now it is refused, records no run, and
+    with outside_dp = true it runs with one warning line (not Python's path:line format)."""
+    job, store = tmp_path / "job.toml", tmp_path / "runs.db"
+    job.write_text(HFL + DP)
+    refused = runner.invoke(app, ["run", str(job), "--store", str(store), "--no-progress"])
+    assert refused.exit_code == 2
+    said = " ".join(refused.stderr.split())
+    assert "the DP guarantee does not cover" in said and "outside_dp = true" in said
+    with RunStore(store) as s:
+        assert s.list_runs() == []
+    job.write_text(HFL.replace('method = "gtg"', 'method = "gtg"\noutside_dp = true') + DP)
+    accepted = runner.invoke(app, ["run", str(job), "--store", str(store), "--no-progress"])
+    assert accepted.exit_code == 0, accepted.output
+    warned = " ".join(accepted.stderr.split())
+    assert "warning: contribution values rebuild each coalition's model" in warned
+    assert "(ValuedAsFedAvgWarning)" in warned and ".py:" not in warned

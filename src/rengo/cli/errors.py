@@ -1,14 +1,17 @@
-"""Turn rengo's errors into one clear line and an exit code, instead of a traceback; a
-SIGTERM ends a command the way Ctrl-C does (a run is recorded ``interrupted``, resumable)."""
+"""Turn rengo's errors into one clear line and an exit code, instead of a traceback, and its
+warnings into one line too; a SIGTERM ends a command the way Ctrl-C does (a run is recorded
+``interrupted``, resumable)."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TextIO
 
 import typer
 from rich.console import Console
@@ -44,6 +47,28 @@ def terminate_as_interrupt() -> Iterator[None]:
 error_console = Console(stderr=True)
 """Where error lines go: stderr, as typer's own usage errors, so ``2>/dev/null`` hides them
 and a script reading a command's stdout never reads an error as its result."""
+
+
+def show_warnings_as_lines() -> None:
+    """Print Python warnings as one ``warning:`` line on stderr, as errors print, instead
+    of Python's ``path/to/file.py:60: SomeWarning: ...`` followed by the source line (which
+    names rengo's code, not the user's). Python's filters still decide which are shown."""
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        error_console.print(
+            f"[yellow]warning:[/] {escape(str(message))} ({category.__name__})",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    warnings.showwarning = show
 
 
 @contextmanager

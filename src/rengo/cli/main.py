@@ -17,7 +17,7 @@ from rengo import __version__
 from rengo.cli.deploy import certs_app
 from rengo.cli.deploy import coordinator as coordinator_command
 from rengo.cli.deploy import party as party_command
-from rengo.cli.errors import ROUNDS_KEPT, friendly_errors
+from rengo.cli.errors import ROUNDS_KEPT, friendly_errors, show_warnings_as_lines
 from rengo.cli.logging_options import LoggingGroup, configure_logging
 from rengo.cli.rewards import rewards_app
 from rengo.cli.runs import runs_app
@@ -62,6 +62,7 @@ def main(
     Every command takes -v (-vv for debug) and --log-level.
     """
     configure_logging()
+    show_warnings_as_lines()
     _note_deprecated_environment()
 
 

@@ -25,6 +25,7 @@ from rengo.core.parameters import Parameters, num_bytes
 from rengo.deploy.presence import PresenceRecorder
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.coordinator import Coordinator, History, ProgressFn, RoundObserver, RoundRecord
+from rengo.hfl.observer_fit import check_observers_fit
 from rengo.hfl.privacy_fit import check_privacy_fits
 from rengo.hfl.privacy_record import privacy_settings
 from rengo.hfl.result_checks import ResultChecks
@@ -323,6 +324,7 @@ def serve_coordinator(
         raise ConfigError(f"min_parties={min_parties} exceeds the {len(expected)} parties")
     _trust_federation_ca(workflow, security)
     check_privacy_fits(strategy, workflow, initial_parameters)  # before a run is recorded
+    check_observers_fit(strategy, workflow, observers)
     quorum = min_parties or (len(expected) if expected else strategy.min_available_clients)
     config = {
         "strategy": strategy.name,

@@ -60,6 +60,7 @@ from rengo.hfl.numpy_client import (
     softmax_loss_grad,
     softmax_predict,
 )
+from rengo.hfl.observer_fit import ValuedAsFedAvgWarning
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.secagg import SecAggMod, SecAggPlus, SecAggReport
 from rengo.hfl.simulation import make_pool, simulate
@@ -170,6 +171,7 @@ __all__ = [
     "Strategy",
     "StrategyOption",
     "TorchClient",
+    "ValuedAsFedAvgWarning",
     "WeightedSum",
     "attack_registry",
     "call_client",

@@ -20,6 +20,7 @@ from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import ClientFn, client_handler
 from rengo.hfl.coordinator import Coordinator, History, ProgressFn, RoundObserver, RunRecorder
 from rengo.hfl.mods.chain import Mod
+from rengo.hfl.observer_fit import check_observers_fit
 from rengo.hfl.privacy_fit import check_privacy_fits
 from rengo.hfl.privacy_record import privacy_settings
 from rengo.hfl.result_checks import ResultChecks
@@ -202,6 +203,7 @@ def simulate(
             stacklevel=2,
         )
     check_privacy_fits(strategy, workflow, initial_parameters)  # before a run is recorded
+    check_observers_fit(strategy, workflow, observers)
     options = {} if device is None else {"device": device}
     pool = make_pool(client_fn, ids, executor, workers, mods=client_mods, **options)
     config = {

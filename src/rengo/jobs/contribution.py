@@ -7,6 +7,7 @@ metric = "accuracy"       # horizontal: accuracy, neg_loss; vertical: auc, ks, a
 budget = "1000.00"        # pay this pool when the run ends (major units); empty: record only
 currency = "credits"
 policy = "proportional"   # proportional (to clipped-positive contribution) or equal
+outside_dp = false        # with [privacy] dp = "central": accept values of raw updates
 ```
 
 A horizontal run values each client's updates round by round on the coordinator's held-out
@@ -64,6 +65,10 @@ class ContributionSettings:
     currency: str = option(DEFAULT_CURRENCY, "Currency of the budget.")
     policy: Literal["proportional", "equal"] = option(
         "proportional", "Split: proportional to clipped-positive contribution, or equal."
+    )
+    outside_dp: bool = option(
+        False,
+        "Accept per-client values beside central DP (they use raw updates, outside epsilon).",
     )
 
     def __post_init__(self) -> None:
@@ -158,6 +163,7 @@ def contribution_tracker(
         seed=seed,
         gtg=GTGConfig(rule=MaxSamples(2)),
         score_name=f"test {settings.metric}",
+        outside_dp=settings.outside_dp,
     )
 
 

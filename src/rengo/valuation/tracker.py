@@ -221,12 +221,22 @@ class ContributionTracker:
         :class:`ConfigError` naming the fix.
     score_name:
         What ``evaluate`` measures, for reports.
+    outside_dp:
+        Accept a run under central DP: the values are functions of each client's raw
+        update, which the DP guarantee does not cover (such a run is refused without it).
+
+    Coalition models are rebuilt as the FedAvg of their updates (Song et al. 2019); under a
+    strategy that aggregates otherwise the values describe those FedAvg models, not the
+    run's, and the run warns (:class:`~rengo.hfl.observer_fit.ValuedAsFedAvgWarning`).
 
     Raises
     ------
     ConfigError
         Unknown method or ``max_stored_values < 1``.
     """
+
+    values_each_update = True
+    """It values each client's update (what :mod:`rengo.hfl.observer_fit` checks)."""
 
     def __init__(
         self,
@@ -240,6 +250,7 @@ class ContributionTracker:
         entity_of: Mapping[str, str] | None = None,
         max_stored_values: int = DEFAULT_MAX_STORED_VALUES,
         score_name: str = "score",
+        outside_dp: bool = False,
     ) -> None:
         if method not in METHODS:
             raise ConfigError(f"unknown contribution method {method!r}; choose one of {METHODS}")
@@ -253,6 +264,9 @@ class ContributionTracker:
         self.entity_of = dict(entity_of or {})
         self.max_stored_values = max_stored_values
         self.score_name = score_name
+        self.outside_dp = bool(outside_dp)
+        """Whether this run may publish values of raw updates beside central DP (a run with
+        DP and per-client values is refused without it; :mod:`rengo.hfl.observer_fit`)."""
         self._rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC0DE]))
         self._pending: dict[int, _PendingRound] = {}
         self._stored_values = 0
