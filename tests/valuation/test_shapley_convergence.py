@@ -290,3 +290,28 @@ def test_efficiency_and_relabelling_hold_for_every_game(n: int, seed: int) -> No
 def test_shapley_result_fills_exact_errors_by_default() -> None:
     result = ShapleyResult(np.array([1.0, 2.0]), 4)
     assert result.stderr.tolist() == [0.0, 0.0] and np.all(np.isinf(result.dof))
+
+
+@pytest.mark.parametrize("method", sorted(ESTIMATORS))
+@pytest.mark.parametrize("n", [12, 20])
+def test_a_game_whose_values_are_all_zero_stops_at_the_minimum_samples(method: str, n: int) -> None:
+    """Every coalition scores the same (a plateau of held-out accuracy): every marginal and
+    standard error is exactly 0, which no relative tolerance of a largest |value| of 0 used
+    to accept, so sampling ran to brute force (n = 12: 4,096 evaluations) or to the
+    2,000-permutation cap (n = 20: 27,162)."""
+    calls = 0
+
+    def constant(s: frozenset[int]) -> float:
+        nonlocal calls
+        calls += 1
+        return 0.9
+
+    kw = {"between_round_eps": 0.0} if method == "gtg" else {}
+    result = ESTIMATORS[method](constant, n, np.random.default_rng(0), **kw)
+    assert result.values.tolist() == [0.0] * n and result.stderr.tolist() == [0.0] * n
+    assert result.samples == DEFAULT_MIN_SAMPLES
+    assert result.stopped_by.startswith("standard errors 0")
+    assert calls < (1 << n) // 3
+    assert RelativeStandardError(0.05, min_samples=4)(progress(4, 0.0, [0.0, 0.0]))
+    assert not RelativeStandardError(0.05, min_samples=4)(progress(3, 0.0, [0.0, 0.0]))
+    assert not RelativeStandardError(0.05, min_samples=4)(progress(4, 1e-9, [0.0, 0.0]))

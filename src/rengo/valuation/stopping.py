@@ -124,7 +124,13 @@ class AbsoluteStandardError(StoppingCriterion):
 class RelativeStandardError(StoppingCriterion):
     """Stop once at least ``fraction`` of the values have a standard error below ``rtol``
     times the largest |value| (scale-free: one default fits accuracy, AUC and log loss),
-    with at least ``min_samples`` samples."""
+    with at least ``min_samples`` samples.
+
+    A standard error of exactly 0 counts as below the tolerance whatever the scale: on a
+    game whose values are all 0 (every coalition scores the same, e.g. a plateau of
+    held-out accuracy) the largest |value| is 0, so no positive error can be below
+    ``rtol`` x 0, but errors that are 0 after ``min_samples`` samples stop sampling there
+    instead of running to the permutation cap or to brute force."""
 
     rtol: float = 0.05
     fraction: float = 1.0
@@ -138,13 +144,17 @@ class RelativeStandardError(StoppingCriterion):
             raise ConfigError(f"min_samples must be >= 2, got {self.min_samples}")
 
     def reason(self, progress: SamplingProgress) -> str | None:
-        """Stop once the given share of standard errors is below ``rtol`` x the largest value."""
-        if progress.samples < self.min_samples:
+        """Stop once the given share of standard errors is below ``rtol`` x the largest value
+        (or is 0: see the class docstring)."""
+        if progress.samples < self.min_samples or not progress.values.size:
             return None
-        scale = float(np.max(np.abs(progress.values))) if progress.values.size else 0.0
-        if scale > 0 and np.mean(progress.stderr < self.rtol * scale) >= self.fraction:
-            return f"standard errors below {self.rtol:g} x the largest |value|"
-        return None
+        scale = float(np.max(np.abs(progress.values)))
+        below = (progress.stderr < self.rtol * scale) | (progress.stderr == 0)
+        if np.mean(below) < self.fraction:
+            return None
+        if scale == 0:
+            return "standard errors 0 (the largest |value| is 0)"
+        return f"standard errors below {self.rtol:g} x the largest |value|"
 
     def __str__(self) -> str:
         return f"RelativeStandardError({self.rtol:g})"
@@ -320,8 +330,8 @@ def default_stopping(
     rtol: float = 0.05, max_permutations: int = 2000, min_samples: int = DEFAULT_MIN_SAMPLES
 ) -> StoppingCriterion:
     """The default rule of every sampled estimator: stop once every value's standard error
-    is below ``rtol`` x the largest |value| (after ``min_samples`` samples), or after
-    ``max_permutations`` permutations.
+    is below ``rtol`` x the largest |value| or is 0 (after ``min_samples`` samples; so a
+    game whose values are all 0 stops there), or after ``max_permutations`` permutations.
 
     Parameters
     ----------
