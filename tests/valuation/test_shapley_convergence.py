@@ -26,6 +26,7 @@ from rengo.valuation import (
     GTGConfig,
     HistoryDeviation,
     MaxEvaluations,
+    MaxSamples,
     MaxTime,
     MaxUpdates,
     MinUpdates,
@@ -315,3 +316,28 @@ def test_a_game_whose_values_are_all_zero_stops_at_the_minimum_samples(method: s
     assert RelativeStandardError(0.05, min_samples=4)(progress(4, 0.0, [0.0, 0.0]))
     assert not RelativeStandardError(0.05, min_samples=4)(progress(3, 0.0, [0.0, 0.0]))
     assert not RelativeStandardError(0.05, min_samples=4)(progress(4, 1e-9, [0.0, 0.0]))
+
+
+def test_a_sampler_that_evaluated_every_coalition_returns_the_exact_values() -> None:
+    """The job files' GTG rule, MaxSamples(2), on 5 clients: the second block can complete
+    all 32 coalitions on the sample that meets the rule, and the rule used to win (5 of 50
+    seeds returned a sampled estimate off by 0.445 on values of about 1)."""
+    table, value = random_game(5, 7)
+    exact = brute_force(table, 5)
+    complete = 0
+    for seed in range(50):
+        for result in (
+            gtg_round_shapley(
+                value,
+                5,
+                np.random.default_rng(seed),
+                GTGConfig(rule=MaxSamples(2), between_round_eps=0.0),
+            ),
+            tmc_shapley(value, 5, np.random.default_rng(seed), rule=MaxSamples(2)),
+        ):
+            if result.evaluations == 32:
+                complete += 1
+                assert result.is_exact, result.stopped_by
+                assert result.stopped_by == "exact: sampling had evaluated all 32 coalitions"
+                np.testing.assert_allclose(result.values, exact, atol=1e-9)
+    assert complete >= 5

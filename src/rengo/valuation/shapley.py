@@ -14,7 +14,9 @@ value comes with a standard error and a Student-t confidence interval
 * never more evaluations than brute force: once sampling has evaluated
   :data:`EXACT_SWITCH_COVERAGE` of all 2^n coalitions without meeting its rule, the few
   missing ones are evaluated and the exact values returned (standard error 0, and
-  ``stopped_by`` says so). Small games are therefore exact by default.
+  ``stopped_by`` says so). Small games are therefore exact by default, and once every
+  coalition's value is known the exact values are returned whatever the stopping rule
+  says (a rule such as ``MaxSamples(2)`` met on the same sample gets no sampled estimate).
 * truncation without bias: a permutation whose prefix already scores within the tolerance
   of v(N) is cut (Ghorbani & Zou 2019) - but its tail is still scanned with probability
   ``tail_probability`` and weighted by its inverse (Russian roulette, Kahn 1955), so the
@@ -381,7 +383,8 @@ def sample_shapley(
         When to stop (default :func:`~rengo.valuation.stopping.default_stopping`).
     exact_when_cheaper
         Switch to exact values once :data:`EXACT_SWITCH_COVERAGE` of the coalitions were
-        evaluated (at most :data:`MAX_EXACT_PLAYERS` players).
+        evaluated (at most :data:`MAX_EXACT_PLAYERS` players), and return them whenever
+        sampling has evaluated every coalition, even on the sample that meets ``rule``.
 
     Returns
     -------
@@ -428,7 +431,8 @@ def sample_shapley(
             time.monotonic() - started,
             tuple(history),
         )
-        why = rule.reason(progress)
+        complete = can_switch and counted.evaluations >= coalitions
+        why = None if complete else rule.reason(progress)
         if why is not None:
             return ShapleyResult(
                 running.mean.copy(),
@@ -443,17 +447,20 @@ def sample_shapley(
         if can_switch and counted.evaluations >= EXACT_SWITCH_COVERAGE * coalitions:
             sampled = counted.evaluations
             exact = exact_shapley(counted, n_players)
+            reason = (
+                f"exact: sampling had evaluated all {coalitions} coalitions"
+                if complete
+                else f"exact: sampling had evaluated {sampled} of the {coalitions} coalitions "
+                f"without meeting {rule}; evaluating the other {coalitions - sampled} "
+                "was cheaper"
+            )
             return ShapleyResult(
                 exact.values,
                 counted.evaluations,
                 permutations=running.count * block,
                 method=method,
                 samples=running.count,
-                stopped_by=(
-                    f"exact: sampling had evaluated {sampled} of the {coalitions} coalitions "
-                    f"without meeting {rule}; evaluating the other {coalitions - sampled} "
-                    "was cheaper"
-                ),
+                stopped_by=reason,
             )
 
 
