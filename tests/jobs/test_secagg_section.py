@@ -124,3 +124,17 @@ def test_rengo_run_refuses_conflicting_sections_without_recording_a_run(tmp_path
     if store.exists():
         with RunStore(store) as opened:
             assert opened.list_runs() == []
+
+
+def test_contribution_or_under_secagg_is_refused_when_the_job_is_parsed() -> None:
+    """Method "or" rebuilds models from every client's update, which SecAgg+ hides: the job
+    used to be accepted and the run failed only after round 1 had trained."""
+    raw = {**BASE, "privacy": {"secagg": True}, "contribution": {"method": "or"}}
+    with pytest.raises(ConfigError) as refused:
+        parse_job(raw)
+    message = " ".join(str(refused.value).split())
+    assert "contribution.method = 'or'" in message and "privacy.secagg = true" in message
+    assert "use a per-round method (gtg, mr, tmc, loo)" in message
+    for method in ("auto", "gtg", "mr", "tmc", "loo"):  # these fall back to group level
+        parse_job({**BASE, "privacy": {"secagg": True}, "contribution": {"method": method}})
+    parse_job({**BASE, "contribution": {"method": "or"}})  # without secagg "or" runs

@@ -47,6 +47,10 @@ from rengo.valuation import (
 VERTICAL_METHODS = ("shapley",)
 """Vertical runs: exact Shapley over the feature parties (Monte Carlo above four)."""
 HORIZONTAL_METRICS = ("accuracy", "neg_loss")
+SECAGG_METHODS = tuple(m for m in METHODS if m != "or")
+"""Horizontal methods that run under secure aggregation: each values a round on its own and
+falls back to group level where the coordinator sees only the round's sum; "or" rebuilds
+models from every client's update over the whole run, so it cannot."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,24 @@ def parse_contribution(raw: Any, kind: str, source: str) -> ContributionSettings
         where=f"{source}: ",
     )
     return settings.for_kind(kind, f"{source}: ")
+
+
+def check_secagg(settings: ContributionSettings, where: str = "") -> None:
+    """Refuse a method that cannot run under secure aggregation (``[privacy] secagg``).
+
+    Raises
+    ------
+    ConfigError
+        For method ``"or"``, naming both settings and the methods to use instead
+        (:data:`SECAGG_METHODS`).
+    """
+    if settings.method in METHODS and settings.method not in SECAGG_METHODS:
+        raise ConfigError(
+            f"{where}contribution.method = {settings.method!r} needs each client's update, but "
+            "secure aggregation (privacy.secagg = true) shows the coordinator only each "
+            f"round's sum; use a per-round method ({', '.join(SECAGG_METHODS)}), which falls "
+            "back to group-level values under secure aggregation"
+        )
 
 
 def single_threaded(score: Evaluate) -> Evaluate:

@@ -30,7 +30,8 @@ range from :func:`rengo.core.options.option` next to it, and one function,
 1000000], got 0``), never another exception.
 [checkpoints]  keep_last, every (:class:`rengo.hfl.CheckpointRetention`)
 [contribution] method, metric, budget, currency, policy
-            (:class:`rengo.jobs.ContributionSettings`; horizontal and vertical jobs)
+            (:class:`rengo.jobs.ContributionSettings`; horizontal and vertical jobs;
+            method "or" is refused with ``[privacy] secagg = true``)
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ from rengo.hfl.strategy.registry import (
     strategy_options,
     strategy_registry,
 )
-from rengo.jobs.contribution import ContributionSettings, parse_contribution
+from rengo.jobs.contribution import ContributionSettings, check_secagg, parse_contribution
 from rengo.transport.executors import executor_names
 from rengo.transport.straggler import StragglerWait
 
@@ -358,6 +359,8 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
                 "round's others, and secure aggregation (privacy.secagg = true) shows the "
                 "coordinator only their sum, so it would never run: remove it"
             )
+        if spec.privacy.secagg is not None and contribution is not None:
+            check_secagg(contribution, f"{source}: ")
         if spec.privacy.secagg is not None and spec.result_checks is not None:
             # the section's other keys hold; its median rules, on by default, cannot
             spec.result_checks = spec.result_checks.without_median_rules()
