@@ -31,6 +31,7 @@ from rengo.hfl import (
     softmax_init,
     with_mods,
 )
+from rengo.hfl.strategy.personalised import personalised_valuation_caveat
 from rengo.tracking import RunStore
 
 
@@ -271,3 +272,60 @@ def test_personal_state_persists_on_ray(
     got = _run(client_data, Ditto, "ray")
     assert got == _run(client_data, Ditto, "serial")
     assert [m["train_kept"] for m in got] == [0.0, 1.0, 1.0]
+
+
+class _Observer:
+    """Contribution accounting's view: the coordinator's global model, round by round."""
+
+    def __init__(self) -> None:
+        self.rounds: list[int] = []
+
+    def on_fit_result(self, server_round: int, *_: object) -> None:
+        pass
+
+    def on_round_end(self, server_round: int, *_: object) -> None:
+        self.rounds.append(server_round)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "says"),
+    [
+        (FedPer(), "FedPer keeps arrays -2,-1 (personal_arrays) on each client"),
+        (FedRep(personal_arrays="-1"), "FedRep keeps arrays -1"),
+        (FedBN(personal_arrays="-1"), "FedBN keeps arrays -1"),
+        (Ditto(), "Ditto trains a personal model on each client"),
+        (FedAvgFineTune(), "FedAvgFineTune fine-tunes the global model on each client"),
+    ],
+)
+def test_observing_a_personalised_run_warns_that_values_describe_the_global_model(
+    client_data: dict[str, tuple[np.ndarray, np.ndarray]], strategy: Any, says: str
+) -> None:
+    """Contribution accounting values the coordinator's model, which under these strategies
+    no client uses as is (FedPer's head there is the initial one): simulate() used to run
+    such a valuation silently."""
+    observer = _Observer()
+    with pytest.warns(UserWarning, match="contribution accounting") as caught:
+        simulate(
+            _numpy_client_fn(client_data), 6, strategy, softmax_init(4, 3), 1,
+            observers=[observer],
+        )  # fmt: skip
+    message = " ".join(str(w.message) for w in caught)
+    assert says in message and "not on the personalised models the clients use" in message
+    assert observer.rounds == [1]
+    wrapped = type("Wrapper", (), {"strategy": strategy})()  # e.g. DifferentialPrivacy(...)
+    assert personalised_valuation_caveat(wrapped) == personalised_valuation_caveat(strategy)
+    assert personalised_valuation_caveat(FedAvg()) is None
+
+
+def test_a_personalised_run_without_observers_or_fedavg_with_them_does_not_warn(
+    client_data: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        simulate(_numpy_client_fn(client_data), 6, FedPer(), softmax_init(4, 3), 1)
+        simulate(
+            _numpy_client_fn(client_data), 6, FedAvg(), softmax_init(4, 3), 1,
+            observers=[_Observer()],
+        )  # fmt: skip

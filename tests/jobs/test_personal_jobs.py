@@ -46,3 +46,26 @@ def test_unset_evaluation_options_keep_the_strategys_own_defaults() -> None:
         parse_job(job({"name": "Ditto", "fraction_evaluate": 2}))
     with pytest.raises(ConfigError, match="client_test_size must be in"):
         parse_job(job({"name": "Ditto"}, client_test_size=1.0))
+
+
+def test_a_personalising_job_with_contribution_warns_what_the_values_measure() -> None:
+    """[contribution] values the coordinator's model, whose personal head never trains under
+    FedPer: the job (the audit's fedper + mr, which paid client-1 +0.18 by that model's
+    accuracy) used to be accepted and valued silently."""
+    from rengo.jobs.contribution import contribution_tracker
+
+    raw = {**job({"name": "FedPer", "personal_arrays": "-1"}), "contribution": {"method": "mr"}}
+    spec = parse_job(raw)
+    built = build_hfl_job(spec)
+    assert spec.contribution is not None
+    with pytest.warns(UserWarning, match="contribution") as caught:
+        contribution_tracker(spec.contribution, built.evaluate, 1, built.strategy)
+    message = " ".join(str(w.message) for w in caught)
+    assert "method = 'mr'" in message and "FedPer keeps arrays -1" in message
+    assert "not on the personalised models the clients use" in message
+    plain = build_hfl_job(parse_job({**raw, "strategy": {"name": "FedAvg"}}))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        contribution_tracker(spec.contribution, plain.evaluate, 1, plain.strategy)

@@ -145,7 +145,10 @@ def simulate(
     run_name, run_config
         The recorded run's name and extra settings.
     observers
-        See every fit result and completed round (contribution accounting).
+        See every fit result and completed round (contribution accounting). With a
+        personalising strategy (FedPer, FedRep, FedBN, Ditto, FedAvgFineTune) they see only
+        the coordinator's global model, which no client uses as is: a warning says so (see
+        :func:`rengo.hfl.strategy.personalised.personalised_valuation_caveat`).
     progress
         True for a progress bar over rounds, or a callback per completed round.
     client_mods

@@ -16,6 +16,15 @@ Which arrays are personal is ``personal_arrays``: comma-separated positions in t
 parameter list (``state_dict`` order for torch), negative from the end (``"-2,-1"`` is the
 last linear layer's weight and bias; :func:`rengo.hfl.torch_layers.batch_norm_arrays` lists
 a torch model's batch-norm positions).
+
+Contribution accounting (``[contribution]``, a :class:`rengo.valuation.ContributionTracker`)
+values the coordinator's global model on its held-out set. Under these strategies that is not
+the model any client uses: its personal arrays are the initial ones and never train (FedPer,
+FedRep, FedBN), or each client uses a personal or fine-tuned model instead (Ditto,
+FedAvgFineTune). The values then measure each client's effect on the shared model, not on
+the personalised models or the clients' own accuracy (the per-client evaluation metrics
+show those); :func:`personalised_valuation_caveat` says so, and ``simulate`` with
+observers, and a job's contribution tracker, warn with it.
 """
 
 from __future__ import annotations
@@ -43,6 +52,13 @@ class _PersonalEvaluation(FedAvg):
 
     fraction_evaluate: float = 1.0
     min_evaluate_clients: int = 1
+
+    def global_model_note(self) -> str:
+        """How the coordinator's global model differs from what the clients use."""
+        return (
+            f"{type(self).__name__} personalises each client's model, so the coordinator's "
+            "global model is not what the clients use"
+        )
 
 
 @register_strategy
@@ -82,6 +98,13 @@ class FedPer(_PersonalEvaluation):
     def client_mods(self) -> tuple[str, ...]:
         """The clients keep their personal arrays (:class:`LocalLayersMod`)."""
         return (*super().client_mods(), LocalLayersMod.name)
+
+    def global_model_note(self) -> str:
+        """The personal arrays of the coordinator's model are the initial ones."""
+        return (
+            f"{type(self).__name__} keeps arrays {self.personal_arrays} (personal_arrays) on "
+            "each client, so the coordinator's copy of them is the initial one and never trains"
+        )
 
 
 @register_strategy
@@ -174,6 +197,13 @@ class Ditto(_PersonalEvaluation):
         """Ditto's clients keep personal models (:class:`DittoMod`)."""
         return (*super().client_mods(), DittoMod.name)
 
+    def global_model_note(self) -> str:
+        """The clients use personal models, not the coordinator's."""
+        return (
+            "Ditto trains a personal model on each client that never leaves it, and the "
+            "clients use and evaluate that model, not the coordinator's global model"
+        )
+
 
 @register_strategy
 @dataclass
@@ -216,3 +246,43 @@ class FedAvgFineTune(_PersonalEvaluation):
     def client_mods(self) -> tuple[str, ...]:
         """The clients fine-tune before evaluating (:class:`FineTuneMod`)."""
         return (*super().client_mods(), FineTuneMod.name)
+
+    def global_model_note(self) -> str:
+        """The clients use the global model only after fine-tuning it."""
+        return (
+            "FedAvgFineTune fine-tunes the global model on each client before the client uses "
+            "and evaluates it, so the coordinator's model is the one before fine-tuning"
+        )
+
+
+def personalised_valuation_caveat(strategy: object) -> str | None:
+    """What contribution values mean under ``strategy`` if it personalises (None if not).
+
+    Contribution accounting values the coordinator's global model; under a personalising
+    strategy (found also inside wrappers that hold it as ``.strategy``, such as
+    :class:`~rengo.hfl.DifferentialPrivacy`) that model is not what the clients use.
+
+    Parameters
+    ----------
+    strategy
+        The run's strategy.
+
+    Returns
+    -------
+    str or None
+        A sentence naming the strategy and what the values then measure, or None for a
+        strategy that does not personalise.
+    """
+    inner: object = strategy
+    for _ in range(16):  # wrappers hold the strategy they wrap as .strategy
+        if isinstance(inner, _PersonalEvaluation):
+            return (
+                f"{inner.global_model_note()}. Contribution values are computed on the "
+                "coordinator's global model and its held-out set: they measure each client's "
+                "effect on the shared model, not on the personalised models the clients use or "
+                "on their own accuracy (see the per-client evaluation metrics for that)"
+            )
+        inner = getattr(inner, "strategy", None)
+        if inner is None:
+            break
+    return None
