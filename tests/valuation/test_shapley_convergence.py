@@ -341,3 +341,23 @@ def test_a_sampler_that_evaluated_every_coalition_returns_the_exact_values() -> 
                 assert result.stopped_by == "exact: sampling had evaluated all 32 coalitions"
                 np.testing.assert_allclose(result.values, exact, atol=1e-9)
     assert complete >= 5
+
+
+def test_the_unbiased_cut_adds_up_only_in_expectation_the_biased_cut_in_every_sample() -> None:
+    """What the docstrings now say: with the default Russian-roulette cut the values' sum
+    misses v(N) - v(empty) run by run (one 10-client GTG round: 0.7116 against 0.7082) but
+    not on average; ``tail_probability=0`` keeps each run within the cut tolerance."""
+    table, value = smooth_game(10, seed=3)
+    gain = table[-1] - table[0]
+    sums, cut_sums = [], []
+    for seed in range(200):
+        kw = {"rule": MaxSamples(2), "exact_when_cheaper": False}
+        sums.append(tmc_shapley(value, 10, np.random.default_rng(seed), **kw).values.sum())
+        cut = tmc_shapley(value, 10, np.random.default_rng(seed), tail_probability=0.0, **kw)
+        cut_sums.append(cut.values.sum())
+    misses = np.abs(np.array(sums) - gain)
+    assert np.mean(misses > 1e-6 * abs(gain)) > 0.5  # efficient only in expectation
+    assert abs(np.mean(sums) - gain) < 3 * np.std(sums) / np.sqrt(len(sums))
+    assert np.all(np.abs(np.array(cut_sums) - gain) <= 0.05 * abs(gain) + 1e-9)
+    for documented in (tmc_shapley, gtg_round_shapley):
+        assert "only in expectation" in " ".join((documented.__doc__ or "").split())

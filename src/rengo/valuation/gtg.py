@@ -104,6 +104,12 @@ def gtg_round_shapley(
     """GTG-Shapley for one round's game, where v(empty) is the score of w_t and v(all) the
     score of w_{t+1}.
 
+    With the default unbiased within-round cut (``config.tail_probability`` > 0, Russian
+    roulette) the values add up to v(all) - v(empty) only in expectation, within their
+    standard errors, not in every round; ``tail_probability=0`` (the paper's cut) keeps
+    each sample's sum within the cut tolerance of it but biases the values, and
+    ``within_round_eps=0`` keeps both (see :mod:`rengo.valuation.shapley`).
+
     Parameters
     ----------
     value
@@ -167,6 +173,9 @@ def gtg_shapley(
     Liu et al. 2022, "GTG-Shapley: Efficient and Accurate Participant Contribution
     Evaluation in Federated Learning" (ACM TIST): rounds whose global model barely moved
     are skipped, and permutations are truncated once their prefix nears the round's score.
+    As in :func:`gtg_round_shapley`, each round's values add up to its score gain only in
+    expectation with the default unbiased cut (``tail_probability=0``: in every sample,
+    to within the cut tolerance, but biased).
 
     Parameters
     ----------
