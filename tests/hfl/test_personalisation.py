@@ -277,6 +277,8 @@ def test_personal_state_persists_on_ray(
 class _Observer:
     """Contribution accounting's view: the coordinator's global model, round by round."""
 
+    values_each_update = True  # as a ContributionTracker says (rengo.hfl.observer_fit)
+
     def __init__(self) -> None:
         self.rounds: list[int] = []
 
@@ -304,7 +306,7 @@ def test_observing_a_personalised_run_warns_that_values_describe_the_global_mode
     no client uses as is (FedPer's head there is the initial one): simulate() used to run
     such a valuation silently."""
     observer = _Observer()
-    with pytest.warns(UserWarning, match="contribution accounting") as caught:
+    with pytest.warns(UserWarning, match="contribution values") as caught:
         simulate(
             _numpy_client_fn(client_data), 6, strategy, softmax_init(4, 3), 1,
             observers=[observer],

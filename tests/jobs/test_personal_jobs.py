@@ -52,20 +52,22 @@ def test_a_personalising_job_with_contribution_warns_what_the_values_measure() -
     """[contribution] values the coordinator's model, whose personal head never trains under
     FedPer: the job (the audit's fedper + mr, which paid client-1 +0.18 by that model's
     accuracy) used to be accepted and valued silently."""
+    from rengo.hfl.observer_fit import check_observers_fit
     from rengo.jobs.contribution import contribution_tracker
 
     raw = {**job({"name": "FedPer", "personal_arrays": "-1"}), "contribution": {"method": "mr"}}
     spec = parse_job(raw)
     built = build_hfl_job(spec)
     assert spec.contribution is not None
-    with pytest.warns(UserWarning, match="contribution") as caught:
-        contribution_tracker(spec.contribution, built.evaluate, 1, built.strategy)
+    tracker = contribution_tracker(spec.contribution, built.evaluate, 1)
+    with pytest.warns(UserWarning, match="contribution values") as caught:
+        check_observers_fit(built.strategy, built.workflow, [tracker])
     message = " ".join(str(w.message) for w in caught)
-    assert "method = 'mr'" in message and "FedPer keeps arrays -1" in message
+    assert "FedPer keeps arrays -1" in message
     assert "not on the personalised models the clients use" in message
     plain = build_hfl_job(parse_job({**raw, "strategy": {"name": "FedAvg"}}))
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        contribution_tracker(spec.contribution, plain.evaluate, 1, plain.strategy)
+        check_observers_fit(plain.strategy, plain.workflow, [tracker])

@@ -267,9 +267,7 @@ def coordinator(
         if spec.contribution is not None:
             from rengo.jobs.contribution import contribution_tracker
 
-            tracker = contribution_tracker(
-                spec.contribution, built.evaluate, spec.job.seed, built.strategy
-            )
+            tracker = contribution_tracker(spec.contribution, built.evaluate, spec.job.seed)
 
         def listening(hub: Any) -> None:
             need = f"; starts with {wanted} of them after {deadline:g}s" if wanted else ""

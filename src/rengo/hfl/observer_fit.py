@@ -14,6 +14,9 @@ the models of coalitions of the updates it saw in the clear:
   strategy that aggregates otherwise (a server optimiser, a robust rule, SCAFFOLD, clipping)
   makes the values describe FedAvg's models, not the run's: they no longer add up to the
   run's score changes. That is warned about, naming the strategy.
+- under a personalising strategy (FedPer, FedRep, FedBN, Ditto, FedAvgFineTune) the
+  coordinator's global model it values is not what the clients use: warned about too
+  (:func:`~rengo.hfl.strategy.personalised.personalised_valuation_caveat`).
 
 The observer says what it does by attributes (the coordinator does not import the trackers
 above it): ``values_each_update`` (it values each client's update), ``outside_dp`` (its
@@ -30,6 +33,7 @@ from rengo.hfl.secagg import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.strategy.dp import DifferentialPrivacy
 from rengo.hfl.strategy.fedavg import FedAvg
+from rengo.hfl.strategy.personalised import personalised_valuation_caveat
 
 
 class ValuedAsFedAvgWarning(UserWarning):
@@ -74,6 +78,8 @@ def check_observers_fit(
     -----
     ValuedAsFedAvgWarning
         If an observer values each update and the strategy does not average like FedAvg.
+    UserWarning
+        If an observer values each update and the strategy personalises.
     """
     valuing = [o for o in observers if getattr(o, "values_each_update", False)]
     if not valuing or isinstance(workflow, SecAggPlus):
@@ -88,6 +94,9 @@ def check_observers_fit(
             "released models only), or accept it with ContributionTracker(..., "
             "outside_dp=True) / [contribution] outside_dp = true"
         )
+    caveat = personalised_valuation_caveat(strategy)
+    if caveat is not None:
+        warnings.warn(f"contribution values: {caveat}", UserWarning, stacklevel=3)
     if not averages_like_fedavg(strategy):  # DP too: its clipping and noise are not FedAvg
         warnings.warn(
             f"contribution values rebuild each coalition's model as the FedAvg of its updates, "

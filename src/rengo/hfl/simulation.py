@@ -145,10 +145,12 @@ def simulate(
     run_name, run_config
         The recorded run's name and extra settings.
     observers
-        See every fit result and completed round (contribution accounting). With a
-        personalising strategy (FedPer, FedRep, FedBN, Ditto, FedAvgFineTune) they see only
-        the coordinator's global model, which no client uses as is: a warning says so (see
-        :func:`rengo.hfl.strategy.personalised.personalised_valuation_caveat`).
+        See every fit result and completed round (contribution accounting). One that values
+        each update (a :class:`~rengo.valuation.ContributionTracker`) is checked against the
+        strategy and privacy first (:func:`~rengo.hfl.observer_fit.check_observers_fit`):
+        refused beside central DP unless accepted, warned about under a strategy that does
+        not average like FedAvg or that personalises (FedPer, FedRep, FedBN, Ditto,
+        FedAvgFineTune: the global model it values is not what the clients use).
     progress
         True for a progress bar over rounds, or a callback per completed round.
     client_mods

@@ -21,7 +21,6 @@ Every key, its default and its check come from :class:`ContributionSettings`.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -29,7 +28,6 @@ from typing import Any, Literal
 from rengo.core.errors import ConfigError
 from rengo.core.options import OptionError, option, options_from_mapping
 from rengo.core.parameters import Parameters
-from rengo.hfl.strategy.personalised import personalised_valuation_caveat
 from rengo.metrics import BINARY_SCORERS
 from rengo.rewards import DEFAULT_CURRENCY, Payout, currency_decimals, to_minor_units
 from rengo.tracking.contrib_records import pay_rewards, record_contributions
@@ -173,26 +171,15 @@ def single_threaded(score: Evaluate) -> Evaluate:
 
 
 def contribution_tracker(
-    settings: ContributionSettings, evaluate: Any, seed: int, strategy: object = None
+    settings: ContributionSettings, evaluate: Any, seed: int
 ) -> ContributionTracker:
     """The round observer that values a horizontal run's clients on the held-out
     ``settings.metric`` (GTG-Shapley by default). Each round samples two stratified blocks
     of permutations (each of the round's clients twice in every position: the fewest that
     give a standard error), so 10 clients x 20 rounds add seconds, not minutes; the standard
-    errors it reports say what that bought.
-
-    Given the run's ``strategy``, it warns (``UserWarning``) when the strategy personalises
-    (FedPer, FedRep, FedBN, Ditto, FedAvgFineTune): the tracker values the coordinator's
-    global model, which no client uses as is (see
-    :func:`~rengo.hfl.strategy.personalised.personalised_valuation_caveat`). ``simulate``
-    warns on its own, so a caller that simulates need not pass it.
-    """
+    errors it reports say what that bought. The run checks what its values can mean under
+    its strategy (:func:`rengo.hfl.observer_fit.check_observers_fit`)."""
     settings = settings.for_kind("hfl")
-    caveat = personalised_valuation_caveat(strategy) if strategy is not None else None
-    if caveat is not None:
-        warnings.warn(
-            f"[contribution] method = {settings.method!r}: {caveat}", UserWarning, stacklevel=2
-        )
     return ContributionTracker(
         single_threaded(validation_score(evaluate, settings.metric)),
         settings.method,
