@@ -353,3 +353,46 @@ def test_a_coalition_scoring_nan_falls_back_to_group_level_and_training_goes_on(
     assert len(set(first.values.values())) == 1  # an equal share each
     assert all(np.isfinite(v) for v in report.values.values())
     assert "falls back to group level" in caplog.text
+
+
+@pytest.mark.parametrize("method", ["gtg", "or"])
+def test_a_resumed_run_values_every_round_as_an_uninterrupted_one(
+    store: RunStore, method: str
+) -> None:
+    """A resumed run's fresh tracker valued (and its budget paid) only the rounds after the
+    resume: the checkpoint now keeps the tracker's rounds and its sampling generator, so the
+    resumed values equal the uninterrupted run's exactly."""
+    from rengo.hfl import Coordinator, make_pool
+
+    world = DigitsWorld(HONEST)
+    clients = list(HONEST)
+
+    def tracker() -> ContributionTracker:
+        return ContributionTracker(world.score, method, seed=1)
+
+    def run(rounds: int, observer: ContributionTracker, **options: object):  # type: ignore[no-untyped-def]
+        return simulate(
+            world.client_fn(), clients, FedAvg(fraction_evaluate=0.0), softmax_init(64, 10),
+            rounds, seed=0, observers=[observer], **options,
+        )  # fmt: skip
+
+    whole = tracker()
+    run(3, whole)
+    first = tracker()
+    interrupted = run(2, first, store=store)
+    assert interrupted.run_id is not None
+    checkpoint = store.latest_checkpoint(interrupted.run_id)
+    assert checkpoint is not None and checkpoint[0] == 2
+    resumed = tracker()
+    coordinator = Coordinator(
+        FedAvg(fraction_evaluate=0.0),
+        make_pool(world.client_fn(), clients, "serial"),
+        softmax_init(64, 10),
+        seed=0,
+        observers=[resumed],
+        start_round=3,
+    )
+    coordinator.restore(checkpoint[1])
+    coordinator.run(3)
+    assert [r.round for r in resumed.report().rounds] == [r.round for r in whole.report().rounds]
+    assert resumed.report().values == whole.report().values

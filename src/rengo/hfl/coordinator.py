@@ -123,6 +123,22 @@ class RoundObserver(Protocol):
         ...
 
 
+class StatefulObserver(Protocol):
+    """An observer whose state must survive a resume (a contribution tracker's values of the
+    rounds so far): the coordinator keeps ``observer_state()`` in every round checkpoint,
+    taken after the round's end, and hands it to ``load_observer_state`` when a run resumes
+    from that checkpoint. Both hooks are optional, as ``on_attempt_abandoned`` is; the state
+    is codec values (no pickle)."""
+
+    def observer_state(self) -> dict[str, Any]:
+        """What a resumed run needs of this observer, as codec values."""
+        ...
+
+    def load_observer_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`observer_state`'s output."""
+        ...
+
+
 class AbandonedAttemptObserver(Protocol):
     """An observer that also wants to hear when the results it saw for a round will never
     be aggregated: the attempt failed, or the round runs again without some clients (their
@@ -499,6 +515,7 @@ class Coordinator:
         for obs in self.observers:
             ended.append(obs)
             obs.on_round_end(server_round, old, self.parameters, metrics)
+        self._checkpoint_round(server_round)  # after the observers: their state includes it
         return record
 
     # -- pieces -------------------------------------------------------------------------------
@@ -717,8 +734,10 @@ class Coordinator:
         self, server_round: int, strategy_state: dict[str, Any] | None = None
     ) -> bytes:
         """Model and strategy state after ``server_round``, as codec bytes, with the clients
-        excluded so far (a resumed run keeps them out). ``strategy_state``: the strategy's
-        :meth:`~rengo.hfl.Strategy.state_dict` to store instead of its current one."""
+        excluded so far (a resumed run keeps them out) and the state of each observer that
+        keeps one (:class:`StatefulObserver`: a contribution tracker's values of the rounds
+        so far). ``strategy_state``: the strategy's :meth:`~rengo.hfl.Strategy.state_dict` to
+        store instead of its current one."""
         state = self.strategy.state_dict() if strategy_state is None else strategy_state
         return encode(
             {
@@ -728,16 +747,31 @@ class Coordinator:
                 "strategy": state,
                 "strategy_name": self.strategy.name,
                 "excluded": dict(self._excluded),
+                "observers": {
+                    key: observer.observer_state()  # type: ignore[attr-defined]
+                    for key, observer in self._stateful_observers().items()
+                },
             }
         )
+
+    def _stateful_observers(self) -> dict[str, object]:
+        """The observers that keep state across a resume, by position and class name (the
+        same run's observers have the same keys when it resumes)."""
+        return {
+            f"{i}:{type(observer).__name__}": observer
+            for i, observer in enumerate(self.observers)
+            if callable(getattr(observer, "observer_state", None))
+            and callable(getattr(observer, "load_observer_state", None))
+        }
 
     def restore(self, blob: bytes) -> int:
         """Load a checkpoint made by :meth:`checkpoint_blob` (this release's or the previous
         layout); returns its round. Clients the checkpointed run excluded stay excluded
         (checkpoints written before exclusions were kept have none).
 
-        A checkpoint holds the model, the strategy's server state and the exclusions, not
-        what clients keep between rounds (SCAFFOLD's control variates, personal layers,
+        A checkpoint holds the model, the strategy's server state, the exclusions and the
+        state of observers that keep one (:class:`StatefulObserver`: a contribution tracker
+        resumes with every round valued so far), not what clients keep between rounds (SCAFFOLD's control variates, personal layers,
         Ditto's personal models): deployed parties keep theirs across a resume, but a
         simulation's clients start again empty, so a simulation of such a strategy resumed
         by hand ends elsewhere than an uninterrupted one (strategies without client state,
@@ -747,8 +781,8 @@ class Coordinator:
         ------
         ValueError
             If the checkpoint is of another strategy, of an unknown layout, its server
-            state does not fit the strategy, or its excluded clients are not a map of id to
-            reason.
+            state does not fit the strategy, its excluded clients are not a map of id to
+            reason, or an observer's state does not fit the observer.
         """
         state = decode(bytearray(blob))
         if not isinstance(state, dict) or "round" not in state or "parameters" not in state:
@@ -768,10 +802,23 @@ class Coordinator:
             isinstance(c, str) and isinstance(why, str) for c, why in excluded.items()
         ):
             raise ValueError("checkpoint's excluded clients are not a map of id to reason")
+        observed = state.get("observers", {})
+        if not isinstance(observed, dict):
+            raise ValueError("checkpoint's observer states are not a map")
         self.parameters = list(state["parameters"])
         self.strategy.load_state_dict(state["strategy"])
         self.start_round = int(state["round"]) + 1
         self._excluded = dict(excluded)
+        for key, observer in self._stateful_observers().items():
+            if key in observed:
+                observer.load_observer_state(observed[key])  # type: ignore[attr-defined]
+            else:
+                log.warning(
+                    "the checkpoint of round %d holds no state of observer %s (checkpointed "
+                    "without it): it sees only the rounds after it",
+                    self.start_round - 1,
+                    key,
+                )
         return int(state["round"])
 
     def _record_round(self, record: RoundRecord) -> None:
@@ -785,9 +832,13 @@ class Coordinator:
             len(record.clients),
             len(record.failures),
         )
-        if self.checkpoint_every and record.server_round % self.checkpoint_every == 0:
+
+    def _checkpoint_round(self, server_round: int) -> None:
+        if self.store is None or self.run_id is None:
+            return
+        if self.checkpoint_every and server_round % self.checkpoint_every == 0:
             self.store.save_checkpoint(
-                self.run_id, record.server_round, self.checkpoint_blob(record.server_round)
+                self.run_id, server_round, self.checkpoint_blob(server_round)
             )
             stale = self.checkpoints.rounds_to_drop(self.store.checkpoint_rounds(self.run_id))
             if stale:

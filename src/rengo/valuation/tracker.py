@@ -12,9 +12,11 @@ reconstruction over the whole run) needs every round's updates until the run end
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -324,6 +326,65 @@ class ContributionTracker:
         self._sum_only[server_round] = (sorted(client_ids), reason, message)
         self.fallbacks.append(message)
         log.warning("%s", message)
+
+    # -- resume (rengo.hfl.coordinator.StatefulObserver) ---------------------------------------
+
+    def observer_state(self) -> dict[str, Any]:
+        """The rounds valued so far, the group-level notes and the sampling generator's
+        state, as codec values: a round checkpoint keeps them, so a resumed run values and
+        pays every round, not only those after the resume (with method "or", the updates
+        kept for the whole-run game too)."""
+        return {
+            "method": self.method,
+            "rounds": [asdict(r) for r in self._rounds],
+            "fallbacks": list(self.fallbacks),
+            "rng": json.dumps(self._rng.bit_generator.state),
+            "kept": [
+                {
+                    "round": r.round,
+                    "global_params": list(r.global_params),
+                    "client_ids": list(r.client_ids),
+                    "updates": [list(u) for u in r.updates],
+                    "weights": list(r.weights),
+                }
+                for r in self._kept
+            ],
+        }
+
+    def load_observer_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`observer_state`'s output (a resumed run's checkpoint).
+
+        Raises
+        ------
+        ValueError
+            If the state is of another method or not a tracker's state.
+        """
+        try:
+            if state["method"] != self.method:
+                raise ValueError(
+                    f"the checkpointed run valued contributions by {state['method']!r}, this "
+                    f"tracker by {self.method!r}"
+                )
+            rounds = [RoundContribution(**r) for r in state["rounds"]]
+            kept = [
+                RoundUpdates(
+                    int(k["round"]),
+                    list(k["global_params"]),
+                    tuple(k["client_ids"]),
+                    tuple(list(u) for u in k["updates"]),
+                    tuple(float(w) for w in k["weights"]),
+                )
+                for k in state["kept"]
+            ]
+            fallbacks = [str(f) for f in state["fallbacks"]]
+            generator = np.random.default_rng()
+            generator.bit_generator.state = json.loads(state["rng"])
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a contribution tracker's state: {exc!r}") from None
+        self._rounds, self._kept, self.fallbacks, self._rng = rounds, kept, fallbacks, generator
+        self._stored_values = sum(
+            num_values(k.global_params) + sum(num_values(u) for u in k.updates) for k in kept
+        )
 
     def on_attempt_abandoned(self, server_round: int, reason: str) -> None:
         """Drop what an abandoned attempt at ``server_round`` showed (its updates were not
