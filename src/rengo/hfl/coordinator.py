@@ -771,11 +771,12 @@ class Coordinator:
 
         A checkpoint holds the model, the strategy's server state, the exclusions and the
         state of observers that keep one (:class:`StatefulObserver`: a contribution tracker
-        resumes with every round valued so far), not what clients keep between rounds (SCAFFOLD's control variates, personal layers,
-        Ditto's personal models): deployed parties keep theirs across a resume, but a
-        simulation's clients start again empty, so a simulation of such a strategy resumed
-        by hand ends elsewhere than an uninterrupted one (strategies without client state,
-        e.g. FedAvg, FedProx or FedAdam, end bit-identical).
+        resumes with every round valued so far), not what clients keep between rounds
+        (SCAFFOLD's control variates, personal layers, Ditto's personal models): deployed
+        parties keep theirs across a resume, but a simulation's clients start again empty,
+        so a simulation of such a strategy resumed by hand ends elsewhere than an
+        uninterrupted one (strategies without client state, e.g. FedAvg, FedProx or FedAdam,
+        end bit-identical).
 
         Raises
         ------
