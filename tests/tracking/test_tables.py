@@ -50,3 +50,21 @@ def test_run_detail_shows_config_summary_rounds_clients_and_events(store: RunSto
         "latest round 3",
     ):
         assert expected in text, expected
+
+
+def test_a_capped_claim_shows_as_the_clients_last_note(store: RunStore) -> None:
+    """The coordinator capped a claim of 10^9 examples at 1,500 and recorded why on the kept
+    result, but `runs show` listed the client with 'last failure -' only: the cap was
+    visible in SQLite alone."""
+    run_id = store.start_run("hfl-deployed", {})
+    note = "weight capped: claimed 1000000000 examples, counted as 1500"
+    store.log_client(run_id, 1, "hospA", "fit", "ok", 1500, 10, 10, 0.1, note, None)
+    store.log_client(run_id, 1, "hospB", "fit", "ok", 500, 10, 10, 0.1, None, None)
+    [capped, plain] = store.client_stats(run_id)
+    assert capped.last_note == note and capped.last_failure is None
+    assert plain.last_note is None
+    text = " ".join(_render(run_detail(store, run_id)).split())
+    assert "last note" in text and "counted as 1500" in text
+    quiet = store.start_run("hfl", {})
+    store.log_client(quiet, 1, "hospB", "fit", "ok", 500, 10, 10, 0.1, None, None)
+    assert "last note" not in _render(run_detail(store, quiet))  # no column for nothing

@@ -70,7 +70,9 @@ class ClientRecord:
 
 @dataclass(frozen=True)
 class ClientStats:
-    """One client's totals over a run, for spotting stragglers, droppers and heavy talkers."""
+    """One client's totals over a run, for spotting stragglers, droppers and heavy talkers;
+    ``last_note`` is the latest note on a result that was kept (e.g. its example count
+    capped by the coordinator's result checks)."""
 
     client_id: str
     rounds_participated: int
@@ -82,6 +84,7 @@ class ClientStats:
     bytes_received: int
     duration_s: float
     last_failure: str | None
+    last_note: str | None = None
 
 
 @dataclass(frozen=True)

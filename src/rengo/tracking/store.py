@@ -837,7 +837,11 @@ class RunStore:
                        (SELECT c2.reason FROM client_rounds AS c2
                          WHERE c2.run_id = c.run_id AND c2.client_id = c.client_id
                            AND c2.status = 'failed'
-                         ORDER BY c2.round DESC, c2.phase DESC LIMIT 1)
+                         ORDER BY c2.round DESC, c2.phase DESC LIMIT 1),
+                       (SELECT c3.reason FROM client_rounds AS c3
+                         WHERE c3.run_id = c.run_id AND c3.client_id = c.client_id
+                           AND c3.status = 'ok' AND c3.reason IS NOT NULL
+                         ORDER BY c3.round DESC, c3.phase DESC LIMIT 1)
                 FROM client_rounds AS c
                 WHERE run_id = ?
                 GROUP BY client_id
@@ -857,6 +861,7 @@ class RunStore:
                 bytes_received=row[7],
                 duration_s=float(row[8]),
                 last_failure=row[9],
+                last_note=row[10],
             )
             for row in rows
         ]

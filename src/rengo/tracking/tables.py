@@ -181,6 +181,9 @@ def _clients_table(store: RunStore, run_id: str) -> Table | None:
     table.add_column("received", justify="right")
     table.add_column("time", justify="right")
     table.add_column("last failure", overflow="fold")
+    notes = any(client.last_note for client in stats)
+    if notes:  # results kept with a note: a claim the result checks capped
+        table.add_column("last note", overflow="fold")
     for client in stats:
         table.add_row(
             client.client_id,
@@ -191,6 +194,7 @@ def _clients_table(store: RunStore, run_id: str) -> Table | None:
             _bytes(client.bytes_received),
             _duration(client.duration_s),
             client.last_failure or "-",
+            *([client.last_note or "-"] if notes else []),
         )
     return table
 

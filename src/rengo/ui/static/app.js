@@ -530,6 +530,7 @@
         { label: "Received", num: true, render: (c) => fmtBytes(c.bytes_received) },
         { label: "Time", num: true, render: (c) => fmtDuration(c.duration_s) },
         { label: "Last failure", render: (c) => c.last_failure ? h("span", { class: "reason" }, c.last_failure) : "" },
+        { label: "Last note", render: (c) => c.last_note || "" },
       ];
       replace(body, matrix, h("div", { class: "card", style: "margin-top:14px" }, table(columns, clients.clients, { "data-testid": "clients-table" })));
     }
