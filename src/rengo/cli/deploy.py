@@ -58,6 +58,44 @@ def certs_add(
         console.print(f"wrote {cert}")
 
 
+@certs_app.command("request")
+def certs_request(
+    directory: Annotated[Path, typer.Argument(help="This party's certificate folder.")],
+    name: Annotated[str, typer.Argument(help="This party's name.")],
+) -> None:
+    """Make this party's own key and a signing request for the federation's operator.
+
+    The key stays here (DIR/parties/NAME.key); send DIR/parties/NAME.csr to the operator,
+    who runs `rengo certs sign` and sends back NAME.pem and ca.pem.
+    """
+    from rengo.transport.certs import request_certificate
+
+    with friendly_errors(console):
+        csr, key = request_certificate(directory, name)
+        console.print(
+            f"wrote {key} (keep it here) and {csr}: send the request to the federation's "
+            f"operator, then put the NAME.pem and ca.pem you get back at {csr.with_suffix('.pem')} "
+            f"and {directory / 'ca.pem'}",
+            highlight=False,
+        )
+
+
+@certs_app.command("sign")
+def certs_sign(
+    directory: Annotated[Path, typer.Argument(help="Folder made by `rengo certs init`.")],
+    request: Annotated[Path, typer.Argument(help="A party's NAME.csr (`rengo certs request`).")],
+) -> None:
+    """Issue a party certificate for its signing request: the party keeps its own key."""
+    from rengo.transport.certs import sign_request
+
+    with friendly_errors(console):
+        name, cert = sign_request(directory, request)
+        console.print(
+            f"wrote {cert}: send it and {directory / 'ca.pem'} (never ca.key) back to party {name}",
+            highlight=False,
+        )
+
+
 @certs_app.command("revoke")
 def certs_revoke(
     directory: Annotated[Path, typer.Argument(help="Folder made by `rengo certs init`.")],

@@ -7,8 +7,9 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomically(path: str | Path, data: bytes) -> None:
-    """``data`` to ``path``, readable by its owner only (mode 0600), all or nothing.
+def write_atomically(path: str | Path, data: bytes, mode: int = 0o600) -> None:
+    """``data`` to ``path``, readable by its owner only (``mode`` 0600, the default; 0644
+    for a public file such as a certificate), all or nothing.
 
     The bytes go to a new temporary file beside ``path`` (created 0600 under a name of its
     own, so concurrent writers never share one), are flushed to disk, and the file is renamed
@@ -20,6 +21,7 @@ def write_atomically(path: str | Path, data: bytes) -> None:
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     temporary = Path(name)
     try:
+        os.fchmod(handle, mode)
         with os.fdopen(handle, "wb") as out:
             out.write(data)
             out.flush()

@@ -9,6 +9,12 @@ certificate per party (mTLS identity = the certificate's common name).
 
 Keys are ECDSA P-256 (fast to make, supported by gRPC's TLS); private keys are written 0600.
 
+A party that must make its own key (its security team will not take one made by the
+operator, and whoever holds a party's key can sign its secure-aggregation messages) asks
+for a certificate instead: ``request_certificate(ITS_DIR, "b")`` writes its key and a
+signing request, the operator's ``sign_request(DIR, "b.csr")`` issues the certificate, and
+only the request and the certificate travel.
+
 ``revoke_party(DIR, "b")`` adds party b's certificate to ``DIR/revoked.crl``, an X.509
 certificate revocation list signed by the CA (RFC 5280, Section 5); a hub started from
 ``DIR`` refuses revoked certificates and drops a party whose certificate is revoked while it
@@ -35,6 +41,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError
+from rengo.core.files import write_atomically
 from rengo.core.roles import COORDINATOR, validate_party_name
 
 DEFAULT_HOSTS = ("localhost", "127.0.0.1")
@@ -129,9 +136,23 @@ def issue_certificate(
     A server certificate lists ``hosts`` (DNS names or IP addresses) as subject alternative
     names; a party (client) certificate carries its name as its only DNS SAN.
     """
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _signed_certificate(ca, name, key.public_key(), hosts, server, valid_days)
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+
+def _signed_certificate(
+    ca: KeyPair,
+    name: str,
+    public_key: ec.EllipticCurvePublicKey,
+    hosts: Sequence[str],
+    server: bool,
+    valid_days: int,
+) -> x509.Certificate:
+    """A certificate for ``public_key`` with common name ``name``, signed by ``ca``, with
+    only the extensions rengo sets (a request's own extensions are never copied)."""
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
     ca_key = _ca_key(ca)
-    key = ec.generate_private_key(ec.SECP256R1())
     sans: list[x509.GeneralName] = []
     for host in hosts if server else [name]:
         try:
@@ -140,11 +161,11 @@ def issue_certificate(
             sans.append(x509.DNSName(host))
     start, end = _validity(valid_days)
     usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-    cert = (
+    return (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
         .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(end)
@@ -156,18 +177,13 @@ def issue_certificate(
         )
         .sign(ca_key, hashes.SHA256())
     )
-    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
 
 def _write(path: Path, data: bytes, secret: bool) -> None:
     """Write ``data`` to ``path``; a secret (a private key) is readable by its owner only,
     whatever mode an earlier file at ``path`` had (``--overwrite`` of a 0644 ``ca.key``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    mode = 0o600 if secret else 0o644
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as fh:
-        os.fchmod(fh.fileno(), mode)  # O_CREAT's mode applies to new files only
-        fh.write(data)
+    write_atomically(path, data, 0o600 if secret else 0o644)  # a link there is not followed
 
 
 def party_paths(directory: str | os.PathLike[str], name: str) -> tuple[Path, Path]:
@@ -237,6 +253,105 @@ def add_party(directory: str | os.PathLike[str], name: str) -> tuple[Path, Path]
 def _issue_party(root: Path, ca: KeyPair, name: str) -> tuple[Path, Path]:
     """Write a new certificate and key for ``name``, unless it holds an unrevoked one."""
     cert_path, key_path = party_paths(root, name)
+    _refuse_unrevoked(root, ca, name, cert_path)
+    pair = issue_certificate(ca, name)
+    _write(cert_path, pair.cert_pem, secret=False)
+    _write(key_path, pair.key_pem, secret=True)
+    return cert_path, key_path
+
+
+def request_certificate(directory: str | os.PathLike[str], name: str) -> tuple[Path, Path]:
+    """A party's own key pair and a certificate signing request (PKCS #10, RFC 2986) for
+    the federation's operator: the private key never leaves the party.
+
+    Writes ``DIR/parties/<name>.key`` (0600) and ``DIR/parties/<name>.csr``; the operator
+    signs the request (:func:`sign_request`) and returns ``<name>.pem`` with ``ca.pem``,
+    which the party puts at ``DIR/parties/<name>.pem`` and ``DIR/ca.pem`` - the layout
+    ``rengo party --certs DIR`` reads.
+
+    Returns
+    -------
+    tuple of Path
+        ``(csr, key)``.
+
+    Raises
+    ------
+    ConfigError
+        For an invalid name, or a key that is already there (it would be replaced).
+    """
+    cert_path, key_path = party_paths(directory, name)
+    if key_path.exists():
+        raise ConfigError(
+            f"{key_path} exists: a new request would replace this party's key; remove it first"
+        )
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .sign(key, hashes.SHA256())
+    )
+    csr_path = cert_path.with_suffix(".csr")
+    _write(key_path, _key_pem(key), secret=True)
+    _write(csr_path, request.public_bytes(serialization.Encoding.PEM), secret=False)
+    return csr_path, key_path
+
+
+def sign_request(
+    directory: str | os.PathLike[str], request: str | os.PathLike[str]
+) -> tuple[str, Path]:
+    """Issue a party certificate for a signing request made by :func:`request_certificate`
+    (or any PKCS #10 request for a P-256 key), with the CA in ``directory``.
+
+    The certificate names the request's common name, which must be a valid party name, and
+    carries only what :func:`issue_certificate` gives a party (client authentication, its
+    name as DNS SAN): extensions the request asks for are never copied. The same rule as
+    :func:`add_party` holds: a party whose current certificate from this CA is not revoked
+    gets no second one.
+
+    Returns
+    -------
+    tuple
+        ``(party name, certificate path)``: ``DIR/parties/<name>.pem``, to send back to the
+        party with ``ca.pem``.
+
+    Raises
+    ------
+    ConfigError
+        For a file that is not a PEM request, a request whose signature does not verify
+        (it was altered), a key that is not P-256, a name that is not a valid party name,
+        or a party that holds an unrevoked certificate from this CA.
+    """
+    root = Path(directory)
+    path = Path(request)
+    try:
+        csr = x509.load_pem_x509_csr(
+            read_certificate_file(path, "the signing request", "make it with `rengo certs request`")
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not a PEM certificate signing request ({exc})") from None
+    if not csr.is_signature_valid:
+        raise ConfigError(f"{path}: the request's signature does not verify (altered)")
+    public_key = csr.public_key()
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
+        public_key.curve, ec.SECP256R1
+    ):
+        raise ConfigError(f"{path}: rengo certificates hold P-256 (ECDSA) keys only")
+    names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(names) != 1:
+        raise ConfigError(f"{path}: the request must name one party (common name)")
+    name = str(names[0].value)
+    validate_party_name(name, f"{path}: the request's common name")
+    ca = _ca_files(root)
+    with _exclusive(root):
+        cert_path, _ = party_paths(root, name)
+        _refuse_unrevoked(root, ca, name, cert_path)
+        cert = _signed_certificate(ca, name, public_key, (), False, 825)
+        _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), secret=False)
+    return name, cert_path
+
+
+def _refuse_unrevoked(root: Path, ca: KeyPair, name: str, cert_path: Path) -> None:
+    """Refuse a new certificate for ``name`` while it holds an unrevoked one from this CA."""
     if cert_path.exists():
         ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
         old = _load_certificate(cert_path, f"party {name}'s certificate", "remove it")
@@ -249,10 +364,6 @@ def _issue_party(root: Path, ca: KeyPair, name: str) -> tuple[Path, Path]:
                 f"{old.serial_number:x}); revoke it first (`rengo certs revoke {root} {name}`), "
                 "or it would stay valid beside the new one"
             )
-    pair = issue_certificate(ca, name)
-    _write(cert_path, pair.cert_pem, secret=False)
-    _write(key_path, pair.key_pem, secret=True)
-    return cert_path, key_path
 
 
 def issued_by(cert: x509.Certificate, ca_cert: x509.Certificate) -> bool:
