@@ -372,3 +372,32 @@ def test_every_path_that_runs_a_job_records_its_input_scaling_and_runs_show_shor
         console.print(run_detail(store, run_id))
         assert store.get_run(run_id).config["long"] == "x" * 1000
     assert "... (1000 characters)" in console.export_text()
+
+
+def test_a_deployed_runs_export_says_whose_preprocessing_its_scaling_is(tmp_path: Path) -> None:
+    """A deployed run records its coordinator job's standardisation, which parties serving
+    their own apps (`rengo party --app`) never applied: the export told a user to score
+    patients with it, without a word."""
+    from rengo.core.codec import encode
+    from rengo.jobs import load_job
+
+    job_path = tmp_path / "job.toml"
+    job_path.write_text(JOB.format(model="logistic"))
+    job = build_hfl_job(load_job(job_path))
+    store_path = tmp_path / "runs.db"
+    with RunStore(store_path) as store:
+        run_id = store.start_run("hfl-deployed", job.run_config({"model": "logistic"}))
+        blob = encode(
+            {"format": 2, "round": 1, "parameters": job.initial_parameters, "strategy": {},
+             "strategy_name": "FedAvg", "excluded": {}, "observers": {}}
+        )  # fmt: skip
+        store.save_checkpoint(run_id, 1, blob)
+        store.finish_run(run_id, "completed")
+    out = tmp_path / "model.npz"
+    exported = CliRunner(env={"COLUMNS": "250"}).invoke(
+        app, ["runs", "export", run_id, "--store", str(store_path), "--out", str(out)]
+    )
+    assert exported.exit_code == 0, exported.output
+    said = " ".join(exported.output.split())
+    assert "score raw rows as (X - mean) / scale" in said
+    assert "a party serving its own app (`--app`) preprocessed its rows itself" in said

@@ -26,6 +26,15 @@ JobOption = Annotated[
 ]
 
 
+DEPLOYED_SCALING = (
+    " - the standardisation of the coordinator's job, which parties serving its partitions "
+    "(`rengo party --job`) applied; a party serving its own app (`--app`) preprocessed its "
+    "rows itself, and its model is scored the way that app prepares rows"
+)
+"""What an export of a deployed run adds about the scaling it writes: the coordinator knows
+its job's standardisation, not what parties serving their own apps did."""
+
+
 def model_namer(run: Any, job: Path | None) -> tuple[Any, str]:
     """How to name a run's parameter arrays, and where the names came from: the job file
     given or recorded with the run, else the run's recorded model type, else generic."""
@@ -175,4 +184,5 @@ def export(
             console.print(
                 f"wrote {write_input_scaling(path, scaling)}: the model was trained on "
                 "standardised features; score raw rows as (X - mean) / scale"
+                + (DEPLOYED_SCALING if run.kind == "hfl-deployed" else "")
             )
