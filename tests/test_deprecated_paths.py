@@ -73,6 +73,8 @@ ADDED_AFTER_THE_SPLIT = {
     "default_stopping",
     # the largest stake a tournament takes (submit refuses more)
     "MAX_STAKE_MINOR",
+    # a coalition value that is NaN or infinite (a run's round falls back to group level)
+    "NonFiniteValueError",
 }
 """Public names added to the new packages after rengo.contrib was split: no old path."""
 
