@@ -319,21 +319,27 @@ class ContributionTracker:
                 f"but {reason}; use a per-round method (gtg, mr, tmc, loo), which falls back to "
                 "group-level values under secure aggregation"
             )
+        message = self._fall_back(server_round, reason, f"{len(client_ids)} clients")
+        self._sum_only[server_round] = (sorted(client_ids), reason, message)
+
+    def _fall_back(self, server_round: int, reason: str, who: str) -> str:
+        """Say (warning, :attr:`fallbacks`) that a round is valued at group level, and why."""
         message = (
             f"round {server_round}: {reason}; contribution falls back to group level (the "
-            f"round's score change shared equally by its {len(client_ids)} clients)"
+            f"round's score change shared equally by its {who})"
         )
-        self._sum_only[server_round] = (sorted(client_ids), reason, message)
         self.fallbacks.append(message)
         log.warning("%s", message)
+        return message
 
     # -- resume (rengo.hfl.coordinator.StatefulObserver) ---------------------------------------
 
     def observer_state(self) -> dict[str, Any]:
         """The rounds valued so far, the group-level notes and the sampling generator's
         state, as codec values: a round checkpoint keeps them, so a resumed run values and
-        pays every round, not only those after the resume (with method "or", the updates
-        kept for the whole-run game too)."""
+        pays every round, not only those after the resume. With method "or" it holds every
+        update kept for the whole-run game too, so each checkpoint grows with the run (the
+        rounds times clients times parameters that ``max_stored_values`` caps)."""
         return {
             "method": self.method,
             "rounds": [asdict(r) for r in self._rounds],
@@ -430,12 +436,7 @@ class ContributionTracker:
         except NonFiniteValueError as exc:
             players = sorted(round_updates.client_ids)
             reason = f"the model of coalition {list(exc.coalition)} scored {exc.value}"
-            message = (
-                f"round {server_round}: {reason}; contribution falls back to group level (the "
-                f"round's score change shared equally by its {len(players)} players)"
-            )
-            self.fallbacks.append(message)
-            log.warning("%s", message)
+            self._fall_back(server_round, reason, f"{len(players)} players")
             valued = self._group_level(server_round, players, reason, old, new)
         self._rounds.append(valued)
 
