@@ -121,3 +121,13 @@ def test_missing_file_and_non_utf8_raise_data_error(tmp_path: Path) -> None:
     path.write_bytes(b"a,y\n\xe9,1\n")
     with pytest.raises(DataError, match="not UTF-8"):
         load_csv(path)
+
+
+def test_csv_value_that_overflows_float32_is_named_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text("a,y\n1,0\n1e300,1\n")
+    with pytest.raises(
+        DataError, match=r"big.csv:3: column 'a' \(column 1\) is '1e300', overflows float32"
+    ):
+        load_csv(path, dtype=np.float32)
+    assert load_csv(path).X[1, 0] == 1e300

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
+from rengo.data.cells import check_ids, to_feature_dtype
 from rengo.data.dataset import Dataset
 from rengo.data.labels import Task, encode_labels
 
@@ -37,6 +38,15 @@ def load_csv(
     other columns by default). ``column_names`` is for files without a header row. Cells equal to
     one of ``missing_values`` become NaN; any other non-numeric feature cell is an error. Text
     labels become class codes with the sorted names in ``Dataset.classes``.
+
+    Raises
+    ------
+    DataError
+        Naming the file, line and column: a malformed or ragged file, a non-numeric or
+        non-finite feature cell (NaN only with ``missing_values``), a value that overflows
+        float32 (``dtype=np.float32``), a missing label, an empty or repeated ID.
+    ConfigError
+        For a ``dtype`` other than float32 or float64, or a label/id column among ``features``.
     """
     path = Path(path)
     if np.dtype(dtype) not in (np.float32, np.float64):
@@ -63,7 +73,7 @@ def load_csv(
     ids = None
     if id_j is not None:
         ids = np.array([r[id_j] for r in rows], dtype=str)
-        _check_ids(ids, where, header[id_j])
+        check_ids(ids, where, header[id_j])
     y, classes = None, None
     if label_j is not None:
         y, classes = encode_labels(np.array([r[label_j] for r in rows], dtype=str), task, where)
@@ -148,26 +158,26 @@ def _parse_features(
     if missing:
         cells = np.where(np.isin(cells, list(missing)), "nan", cells)
     try:
-        values: np.ndarray = cells.astype(dtype)
+        values: np.ndarray = cells.astype(np.float64)
     except ValueError:
         pass
     else:
         # numpy reads "nan", "inf", "-Infinity" as floats: a NaN is a missing cell, allowed
-        # only when the caller reads missing cells (missing_values); no cell may be infinite
-        # (either poisoned every training round later, with a flood of warnings)
-        refused = ~np.isfinite(values)
-        if missing:
-            refused &= ~np.isnan(values)
-        bad = np.argwhere(refused)
-        if bad.size:
-            i, k = (int(x) for x in bad[0])
+        # only when the caller reads missing cells (missing_values); see cells.to_feature_dtype
+        X, bad = to_feature_dtype(values, dtype, allow_nan=bool(missing))
+        if bad is not None:
+            i, k, problem = bad
             j = feature_js[k]
+            hint = (
+                " (pass missing_values=(...) to read a missing-value marker as NaN)"
+                if problem == "not a finite number"
+                else ""
+            )
             raise DataError(
                 f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) is "
-                f"{str(cells[i, k])!r}, not a finite number (pass missing_values=(...) to read "
-                "a missing-value marker as NaN)"
+                f"{str(cells[i, k])!r}, {problem}{hint}"
             )
-        return values
+        return X
     for i, row in enumerate(cells):
         for k, value in enumerate(row.tolist()):
             try:
@@ -185,20 +195,6 @@ def _parse_features(
                     f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) {what}{hint}"
                 ) from None
     raise DataError(f"{path}: feature cells could not be read as numbers")
-
-
-def _check_ids(ids: np.ndarray, where: Callable[[int], str], column: str) -> None:
-    empty = np.flatnonzero(ids == "")
-    if empty.size:
-        raise DataError(f"{where(int(empty[0]))}: id column {column!r} is empty")
-    order = np.argsort(ids, kind="stable")
-    dup = np.flatnonzero(ids[order][1:] == ids[order][:-1])
-    if dup.size:
-        first, second = order[dup[0]], order[dup[0] + 1]
-        raise DataError(
-            f"{where(int(second))}: id {str(ids[second])!r} in column {column!r} repeats "
-            f"{where(int(first))}; ids must be unique"
-        )
 
 
 def save_csv(dataset: Dataset, path: str | Path, label: str = "y", id_column: str = "id") -> None:

@@ -9,6 +9,7 @@ from types import ModuleType
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
+from rengo.data.cells import check_ids, to_feature_dtype
 from rengo.data.dataset import Dataset
 from rengo.data.labels import Task, encode_labels
 
@@ -33,11 +34,23 @@ def load_parquet(
     task: Task = "auto",
     dtype: type = np.float64,
     name: str | None = None,
+    allow_missing: bool = False,
 ) -> Dataset:
     """Load a Parquet table into a :class:`Dataset` (same column rules as ``load_csv``).
 
-    Feature columns must be numeric or boolean (nulls become NaN); the label column may be
-    numeric or text and must have no nulls.
+    Feature columns must be numeric or boolean with finite values: a null or NaN cell is
+    refused unless ``allow_missing`` (then it becomes NaN, as ``load_csv``'s
+    ``missing_values``), ±Inf always. The label column may be numeric or text and must have no
+    nulls. IDs must be non-empty and unique.
+
+    Raises
+    ------
+    DataError
+        Naming the file, row and column: a non-finite feature cell, a value that overflows
+        float32 (``dtype=np.float32``), an integer beyond 2**53 in a feature column, a
+        non-numeric feature column, a null label, a null, empty or repeated ID.
+    ConfigError
+        For a ``dtype`` other than float32 or float64.
     """
     pa, pq = _pyarrow()
     path = Path(path)
@@ -77,11 +90,29 @@ def load_parquet(
                 f"{path}: feature column {col!r} has type {t}, not a number; encode it or "
                 "leave it out with features=[...]"
             )
-        values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        try:
+            values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        except pa.ArrowInvalid:  # an integer float64 cannot hold exactly (beyond 2**53)
+            ints = np.asarray(column.fill_null(0).to_numpy(zero_copy_only=False))
+            i = int(np.flatnonzero((ints > 2**53) | (ints < -(2**53)))[0])
+            raise DataError(
+                f"{where(i)}: feature column {col!r} holds {int(ints[i])}, an integer beyond "
+                "2**53 that float64 cannot hold exactly (an ID? pass id_column=..., or leave "
+                "it out with features=[...])"
+            ) from None
         columns.append(np.asarray(values, dtype=np.float64))
-    X: np.ndarray = (
-        np.stack(columns, axis=1) if columns else np.empty((table.num_rows, 0))
-    ).astype(dtype)
+    X64 = np.stack(columns, axis=1) if columns else np.empty((table.num_rows, 0))
+    X, bad = to_feature_dtype(X64, dtype, allow_nan=allow_missing)
+    if bad is not None:
+        i, k, problem = bad
+        cell = table.column(features[k])[i].as_py()
+        hint = (
+            " (pass allow_missing=True to read null and NaN cells as NaN)"
+            if cell is None or X64[i, k] != X64[i, k]
+            else ""
+        )
+        shown = "null" if cell is None else cell
+        raise DataError(f"{where(i)}: column {features[k]!r} is {shown}, {problem}{hint}")
 
     ids = None
     if id_column is not None:
@@ -89,6 +120,7 @@ def load_parquet(
         if id_values.null_count:
             raise DataError(f"{path}: id column {id_column!r} has {id_values.null_count} nulls")
         ids = np.array([str(v) for v in id_values.to_pylist()], dtype=str)
+        check_ids(ids, where, id_column)
     y, classes = None, None
     if label is not None:
         column = table.column(label)
