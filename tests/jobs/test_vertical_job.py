@@ -281,3 +281,21 @@ def test_held_out_labels_of_one_class_are_refused_before_training_a_binary_model
     job = _transfer_job(tmp_path, lambda i: 1)  # every target row labelled, all class 1
     with pytest.raises(DataError, match=r"known 'y' are all 1: the held-out AUC needs both"):
         build_vertical_job(load_job(job))
+
+
+def test_a_blank_row_in_a_transfer_target_keeps_labels_aligned_with_rows(tmp_path: Path) -> None:
+    """The target's label column was read by a second reader that kept the blank row: the
+    labels came out one longer than the table (IndexError in party_data)."""
+    from rengo.jobs import party_data
+
+    job = _transfer_job(tmp_path, lambda i: i % 2 if i % 3 == 0 else "")
+    spec = load_job(job)
+    assert spec.vfl is not None
+    clean = party_data(spec.vfl, "shop", spec.job.seed)
+    shop = tmp_path / "shop.csv"
+    lines = shop.read_text().splitlines(keepends=True)
+    shop.write_text("".join([*lines[:5], ",," * 10 + "\n", "  \n", *lines[5:]]))
+    blank = party_data(spec.vfl, "shop", spec.job.seed)
+    assert blank.table is not None and blank.labels is not None and clean.labels is not None
+    assert len(blank.labels) == len(blank.table.ids)
+    np.testing.assert_array_equal(blank.labels, clean.labels)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,9 +50,78 @@ def load_csv(
         For a ``dtype`` other than float32 or float64, or a label/id column among ``features``.
     """
     path = Path(path)
-    if np.dtype(dtype) not in (np.float32, np.float64):
-        raise ConfigError(f"dtype must be float32 or float64, got {dtype}")
+    _check_dtype(dtype)
+    return dataset_from_rows(
+        read_csv_rows(path, delimiter, column_names),
+        label,
+        id_column,
+        features=features,
+        missing_values=missing_values,
+        task=task,
+        dtype=dtype,
+        name=name,
+    )
+
+
+@dataclass(frozen=True)
+class CsvRows:
+    """A CSV file's cells as :func:`load_csv` reads them: the header, the data rows (cells
+    stripped, blank lines skipped) and each row's line number in the file."""
+
+    path: Path
+    header: list[str]
+    rows: list[list[str]]
+    lines: list[int]
+
+    def column(self, name: str) -> list[str]:
+        """The cells of column ``name``, one per data row (a DataError if there is none)."""
+        if name not in self.header:
+            raise DataError(f"{self.path}: no column {name!r}; columns are {self.header}")
+        j = self.header.index(name)
+        return [row[j] for row in self.rows]
+
+
+def read_csv_rows(
+    path: str | Path, delimiter: str = ",", column_names: Sequence[str] | None = None
+) -> CsvRows:
+    """Read a CSV file's cells, the one reader behind :func:`load_csv`.
+
+    Code that needs a column load_csv does not return (e.g. a partial label column) reads
+    the file once with this and builds the table with :func:`dataset_from_rows`, so that its
+    rows always align with the table's.
+
+    Raises
+    ------
+    DataError
+        For a missing, empty, non-UTF-8 or malformed file, a bad header or a ragged row.
+    """
+    path = Path(path)
     header, rows, lines = _read_rows(path, delimiter, column_names)
+    return CsvRows(path, header, rows, lines)
+
+
+def dataset_from_rows(
+    table: CsvRows,
+    label: str | None = "y",
+    id_column: str | None = None,
+    *,
+    features: Sequence[str] | None = None,
+    missing_values: Collection[str] = (),
+    task: Task = "auto",
+    dtype: type = np.float64,
+    name: str | None = None,
+) -> Dataset:
+    """The :class:`Dataset` of rows read by :func:`read_csv_rows` (arguments as :func:`load_csv`).
+
+    Raises
+    ------
+    DataError
+        As :func:`load_csv`, for the cells.
+    ConfigError
+        As :func:`load_csv`.
+    """
+    _check_dtype(dtype)
+    path, header, rows, lines = table.path, table.header, table.rows, table.lines
     columns = {c: j for j, c in enumerate(header)}
 
     def column(col: str, role: str) -> int:
@@ -85,6 +155,11 @@ def load_csv(
         name=name or path.stem,
         ids=ids,
     )
+
+
+def _check_dtype(dtype: type) -> None:
+    if np.dtype(dtype) not in (np.float32, np.float64):
+        raise ConfigError(f"dtype must be float32 or float64, got {dtype}")
 
 
 def _read_rows(

@@ -11,7 +11,6 @@ deployed run from the same job file equals the simulated one.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import time
 from collections.abc import Callable
@@ -23,7 +22,8 @@ import numpy as np
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.options import options_to_wire
 from rengo.core.roles import COORDINATOR
-from rengo.data import Dataset, Standardization, load_csv, load_dataset, vertical_split
+from rengo.data import Dataset, Standardization, load_dataset, vertical_split
+from rengo.data.csv_table import CsvRows, dataset_from_rows, read_csv_rows
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import VflSection
 from rengo.metrics import ks_statistic, mae, r2_score, rmse, roc_auc
@@ -72,22 +72,9 @@ def labels_by_name(vfl: VflSection) -> bool:
     return "feature_party" in vfl.spec.labels_at
 
 
-def _csv_header(path: str) -> list[str]:
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            return [c.strip() for c in next(csv.reader(handle), [])]
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror}") from exc
-
-
-def _label_column(path: str, column: str) -> np.ndarray:
-    """One CSV column's cells as class names, ``None`` where empty (in file row order)."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = [c.strip() for c in next(reader, [])]
-        j = header.index(column)
-        cells = [row[j].strip() if j < len(row) else "" for row in reader if row]
-    return np.array([c or None for c in cells], dtype=object)
+def _party_rows(path: str) -> CsvRows:
+    """A party's CSV, read once by load_csv's reader."""
+    return read_csv_rows(path)
 
 
 def _own_table(
@@ -100,26 +87,27 @@ def _own_table(
         if name not in vfl.parties:
             raise ConfigError(f"{name!r} is not one of the job's parties {sorted(vfl.parties)}")
         path = vfl.parties[name]
-        header = _csv_header(path)
-        if not is_label_party and labels_by_name(vfl) and vfl.label in header:
-            # a feature party's own few labels, blank where it has none: read by name
-            features = [c for c in header if c not in (vfl.label, vfl.id_column)]
-            table = load_csv(
-                path,
+        rows = _party_rows(path)
+        if not is_label_party and labels_by_name(vfl) and vfl.label in rows.header:
+            # a feature party's own few labels, blank where it has none: read by name, from
+            # the same rows as its features (one reader, so labels and rows always align)
+            features = [c for c in rows.header if c not in (vfl.label, vfl.id_column)]
+            table = dataset_from_rows(
+                rows,
                 label=None,
                 id_column=vfl.id_column,
                 missing_values=("",),
                 name=name,
                 features=features,
             )
-            own = _label_column(path, vfl.label)
+            own = np.array([c or None for c in rows.column(vfl.label)], dtype=object)
             known = sorted({n for n in own.tolist() if n is not None})
             if table.ids is None:
                 raise DataError(f"{path}: needs the id column {vfl.id_column!r}")
             return np.asarray(table.ids), table.X, own, tuple(known), tuple(table.feature_names)
         label = vfl.label if is_label_party else None
-        table = load_csv(
-            path,
+        table = dataset_from_rows(
+            rows,
             label=label,
             id_column=vfl.id_column,
             missing_values=("",),
