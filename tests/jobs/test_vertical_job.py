@@ -299,3 +299,27 @@ def test_a_blank_row_in_a_transfer_target_keeps_labels_aligned_with_rows(tmp_pat
     assert blank.table is not None and blank.labels is not None and clean.labels is not None
     assert len(blank.labels) == len(blank.table.ids)
     np.testing.assert_array_equal(blank.labels, clean.labels)
+
+
+@pytest.mark.parametrize("kind", ["latin1", "parquet"])
+def test_a_party_file_that_is_not_utf8_csv_is_a_one_line_error_naming_it(
+    tmp_path: Path, kind: str
+) -> None:
+    _write(tmp_path / "card.csv", ["id", "a", "y"], [["x", 1.0, 0], ["y", 2.0, 1]])
+    if kind == "latin1":
+        bank = tmp_path / "bank.csv"
+        bank.write_bytes("id,longitud sépalo\nx,1\ny,2\n".encode("latin-1"))
+        said = "bank.csv: not UTF-8 text"
+    else:
+        bank = tmp_path / "bank.parquet"
+        bank.write_bytes(b"PAR1" + bytes(range(200, 256)) + b"PAR1")
+        said = "bank.parquet: a Parquet file, but vertical parties read CSV"
+    (tmp_path / "job.toml").write_text(
+        '[job]\nkind = "vfl"\n[vfl]\nlabel_party = "card"\n'
+        f'[vfl.parties]\ncard = "card.csv"\nbank = "{bank.name}"\n'
+    )
+    result = CliRunner().invoke(
+        app, ["run", str(tmp_path / "job.toml"), "--store", str(tmp_path / "r.db")]
+    )
+    assert result.exit_code == 2, result.output
+    assert said in " ".join(result.output.split()) and "Traceback" not in result.output

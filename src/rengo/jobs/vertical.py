@@ -73,8 +73,22 @@ def labels_by_name(vfl: VflSection) -> bool:
 
 
 def _party_rows(path: str) -> CsvRows:
-    """A party's CSV, read once by load_csv's reader."""
-    return read_csv_rows(path)
+    """A party's CSV, read once by load_csv's reader (a DataError naming the file if the file
+    is Parquet, not UTF-8 or malformed: vertical parties read CSV)."""
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from exc
+    if magic == b"PAR1" or path.lower().endswith((".parquet", ".pq")):
+        raise DataError(
+            f"{path}: a Parquet file, but vertical parties read CSV: write it as CSV first "
+            "(rengo.data.save_csv(rengo.data.load_parquet(...), 'party.csv'))"
+        )
+    try:
+        return read_csv_rows(path)
+    except DataError as exc:
+        raise DataError(f"{exc} (vertical parties read UTF-8 CSV)") from None
 
 
 def _own_table(
@@ -162,7 +176,8 @@ def party_data(vfl: VflSection, name: str, seed: int) -> PartyData:
     ConfigError
         If ``name`` is not one of the job's parties.
     DataError
-        For unreadable tables, a missing ID column, or a label without two classes.
+        For unreadable tables (also a Parquet or non-UTF-8 party file: parties read UTF-8
+        CSV), a missing ID column, or a label without two classes.
     """
     ids, x, y, classes, feature_names = _own_table(vfl, name, seed)
     if name == vfl.label_party:
