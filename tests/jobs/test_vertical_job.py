@@ -323,3 +323,26 @@ def test_a_party_file_that_is_not_utf8_csv_is_a_one_line_error_naming_it(
     )
     assert result.exit_code == 2, result.output
     assert said in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
+def test_ids_the_psi_joins_are_held_out_together_whatever_their_unicode_form() -> None:
+    """NFC and NFD spellings of one ID are one customer to the PSI; held_out hashed the raw
+    strings, so a customer could be held out at one party and trained on at the other."""
+    import unicodedata
+
+    from rengo.jobs.vertical import held_out
+
+    nfc = np.array([unicodedata.normalize("NFC", f"José-{i}") for i in range(400)])
+    nfd = np.array([unicodedata.normalize("NFD", f"José-{i}") for i in range(400)])
+    assert not np.array_equal(nfc, nfd)
+    np.testing.assert_array_equal(held_out(nfd, 3, 0.2), held_out(nfc, 3, 0.2))
+    ascii_ids = np.array([f"c{i}" for i in range(50)])  # unchanged for plain IDs
+    expected = [
+        int.from_bytes(
+            __import__("hashlib").blake2b(b"rengo-holdout/3/" + i.encode(), digest_size=8).digest(),
+            "big",
+        )
+        < int(0.2 * 2**64)
+        for i in ascii_ids
+    ]
+    np.testing.assert_array_equal(held_out(ascii_ids, 3, 0.2), expected)

@@ -31,6 +31,7 @@ from rengo.tracking.model_export import vertical_parts_blob
 from rengo.tracking.run import open_run
 from rengo.vfl import PartyData, PartyTable, ProgressFn, VerticalDataset, VerticalEstimator
 from rengo.vfl.common import column_scaling, scaled
+from rengo.vfl.psi.ids import normalise_ids
 from rengo.vfl.runner import VerticalPlan
 
 RUN_KIND = "vfl"
@@ -55,11 +56,19 @@ def held_out(ids: np.ndarray, seed: int, fraction: float) -> np.ndarray:
     """Which IDs are held out: BLAKE2b of (seed, ID) below ``fraction`` of its range.
 
     Every party computes it alone from its own IDs, and a customer is held out at every
-    party that has it, so training and scoring rows agree without any message.
+    party that has it, so training and scoring rows agree without any message. The ID is
+    hashed in the canonical bytes the PSI matches (:func:`rengo.vfl.psi.ids.normalise_ids`:
+    text in Unicode NFC), so two IDs the PSI joins are always held out together.
+
+    Raises
+    ------
+    DataError
+        For IDs the PSI would refuse (see :func:`~rengo.vfl.psi.ids.normalise_ids`).
     """
     limit = int(fraction * 2**64)
     salt = f"rengo-holdout/{seed}/".encode()
-    digests = (hashlib.blake2b(salt + str(i).encode(), digest_size=8).digest() for i in ids)
+    canonical = normalise_ids(ids, "held-out IDs").values
+    digests = (hashlib.blake2b(salt + i, digest_size=8).digest() for i in canonical)
     return np.fromiter((int.from_bytes(d, "big") < limit for d in digests), bool, len(ids))
 
 
