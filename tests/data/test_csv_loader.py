@@ -131,3 +131,16 @@ def test_csv_value_that_overflows_float32_is_named_as_such(tmp_path: Path) -> No
     ):
         load_csv(path, dtype=np.float32)
     assert load_csv(path).X[1, 0] == 1e300
+
+
+def test_saving_a_whole_number_regression_target_warns_how_to_read_it_back(
+    tmp_path: Path,
+) -> None:
+    from rengo.data import load_diabetes
+
+    diabetes = load_diabetes()
+    path = tmp_path / "d.csv"
+    with pytest.warns(UserWarning, match="reads as classes unless told task='regression'"):
+        save_csv(diabetes, path)
+    back = load_csv(path, task="regression")
+    np.testing.assert_array_equal(back.y, diabetes.y)

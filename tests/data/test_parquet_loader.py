@@ -99,3 +99,17 @@ def test_parquet_ids_are_checked_like_csv_ids(tmp_path: Path) -> None:
     pq.write_table(pa.table({"id": [7, 8, 7], "a": [1.0, 2.0, 3.0], "y": [0, 1, 0]}), path)
     with pytest.raises(DataError, match=r"row 2: id '7' in column 'id' repeats .*row 0"):
         load_parquet(path, id_column="id")
+
+
+def test_parquet_round_trip_keeps_a_whole_number_regression_target(tmp_path: Path) -> None:
+    """save_parquet then load_parquet turned diabetes (a regression target of whole numbers)
+    into 214 classes; the task is now kept in the file's metadata."""
+    from rengo.data import load_diabetes
+
+    diabetes = load_diabetes()
+    path = tmp_path / "d.parquet"
+    save_parquet(diabetes, path)
+    back = load_parquet(path)
+    assert not back.is_classification and back.classes is None
+    np.testing.assert_array_equal(back.y, diabetes.y)
+    assert load_parquet(path, task="classification").num_classes == 214  # explicit wins

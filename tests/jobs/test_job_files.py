@@ -115,3 +115,28 @@ def test_the_old_strategy_tables_warn_and_follow_the_registry():
         assert rengo.jobs.spec.STRATEGY_OPTIONS["krum"] == {"num_byzantine", "num_selected"}
     with pytest.warns(DeprecationWarning):
         assert {"num_byzantine", "num_selected"} <= rengo.jobs.spec.INTEGER_OPTIONS
+
+
+def test_a_whole_number_regression_target_is_refused_unless_task_is_classification(
+    tmp_path: Path,
+) -> None:
+    """A regression CSV (diabetes: 214 whole-number targets in 442 rows) trained silently as
+    a 214-class classifier (central_accuracy 0.011)."""
+    import numpy as np
+
+    from rengo.data import load_diabetes
+    from rengo.jobs.build import build_federation
+
+    diabetes = load_diabetes()
+    rows = ["y,a,b"] + [
+        f"{int(y)},{float(x[0])!r},{float(x[1])!r}"
+        for y, x in zip(diabetes.labels(), diabetes.X, strict=True)
+    ]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    text = JOB.replace('dataset = "iris"', 'dataset = "csv"\npath = "d.csv"')
+    with pytest.raises(ConfigError, match=r"'y' of .*d.csv has 214 distinct whole numbers in 442"):
+        build_federation(load_job(_write(tmp_path, text)))
+    forced = text.replace('path = "d.csv"', 'path = "d.csv"\ntask = "classification"')
+    fed = build_federation(load_job(_write(tmp_path, forced)))
+    assert fed.num_classes == 214 and np.isfinite(fed.test.X).all()  # type: ignore[union-attr]
+    build_federation(load_job(_write(tmp_path, JOB)))  # iris: 3 classes, as before

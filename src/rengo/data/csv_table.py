@@ -7,6 +7,7 @@ and the column, so a user can fix the file without guessing.
 from __future__ import annotations
 
 import csv
+import warnings
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,6 +277,9 @@ def save_csv(dataset: Dataset, path: str | Path, label: str = "y", id_column: st
     """Write ``dataset`` as CSV (id, label, features) that :func:`load_csv` reads back exactly.
 
     Class labels are written as their names; floats with 17 significant digits (lossless).
+    CSV has no place for the task: ``load_csv``'s ``task="auto"`` reads whole numbers as
+    classes, so a regression target whose values are all whole numbers must be read back with
+    ``task="regression"`` (a UserWarning says so when one is written).
     """
     header: list[str] = []
     parts: list[np.ndarray] = []
@@ -289,6 +293,14 @@ def save_csv(dataset: Dataset, path: str | Path, label: str = "y", id_column: st
             parts.append(names[dataset.y][:, None])
         else:
             parts.append(np.char.mod("%.17g", dataset.y)[:, None])
+            if np.all(dataset.y == np.round(dataset.y)):
+                warnings.warn(
+                    f"{path}: the regression target {label!r} holds only whole numbers, which "
+                    "load_csv reads as classes unless told task='regression' (a job refuses "
+                    "it as a continuous target)",
+                    UserWarning,
+                    stacklevel=2,
+                )
     clash = set(header) & set(dataset.feature_names)
     if clash:
         raise ConfigError(f"column names {sorted(clash)} are used by both features and id/label")

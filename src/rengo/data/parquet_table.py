@@ -13,6 +13,8 @@ from rengo.data.cells import check_ids, to_feature_dtype
 from rengo.data.dataset import Dataset
 from rengo.data.labels import Task, encode_labels
 
+TASK_METADATA_KEY = b"rengo.task"
+"""Schema metadata key where save_parquet records the table's task for load_parquet."""
 _INSTALL_HINT = "reading or writing Parquet needs pyarrow: pip install 'rengo[parquet]'"
 
 
@@ -41,7 +43,8 @@ def load_parquet(
     Feature columns must be numeric or boolean with finite values: a null or NaN cell is
     refused unless ``allow_missing`` (then it becomes NaN, as ``load_csv``'s
     ``missing_values``), ±Inf always. The label column may be numeric or text and must have no
-    nulls. IDs must be non-empty and unique.
+    nulls. IDs must be non-empty and unique. With ``task="auto"``, a task recorded by
+    :func:`save_parquet` is followed.
 
     Raises
     ------
@@ -123,6 +126,9 @@ def load_parquet(
         check_ids(ids, where, id_column)
     y, classes = None, None
     if label is not None:
+        marker = (table.schema.metadata or {}).get(TASK_METADATA_KEY, b"").decode()
+        if task == "auto" and marker in ("classification", "regression"):
+            task = marker  # written by save_parquet
         column = table.column(label)
         if column.null_count:
             first = next(i for i, v in enumerate(column.to_pylist()) if v is None)
@@ -143,7 +149,12 @@ def load_parquet(
 def save_parquet(
     dataset: Dataset, path: str | Path, label: str = "y", id_column: str = "id"
 ) -> None:
-    """Write ``dataset`` as Parquet (id, label, features); class labels are written as names."""
+    """Write ``dataset`` as Parquet (id, label, features); class labels are written as names.
+
+    The table's task (classification or regression) is kept in the file's schema metadata
+    (``rengo.task``), which :func:`load_parquet` with ``task="auto"`` follows: a regression
+    target of whole numbers reads back as a regression target, not as classes.
+    """
     pa, pq = _pyarrow()
     arrays: dict[str, object] = {}
     if dataset.ids is not None:
@@ -157,4 +168,9 @@ def save_parquet(
         if col in arrays:
             raise ConfigError(f"column name {col!r} is used by both a feature and id/label")
         arrays[col] = pa.array(dataset.X[:, j])
-    pq.write_table(pa.table(arrays), Path(path))
+    table = pa.table(arrays)
+    if dataset.y is not None:
+        task = b"classification" if dataset.is_classification else b"regression"
+        metadata = {**(table.schema.metadata or {}), TASK_METADATA_KEY: task}
+        table = table.replace_schema_metadata(metadata)
+    pq.write_table(table, Path(path))

@@ -111,16 +111,51 @@ def load_job_dataset(spec: JobSpec) -> Dataset:
     """The job's whole table (before the held-out split)."""
     d = spec.data
     if d.dataset == "csv":
-        return load_csv(d.path, label=d.label, id_column=d.id_column)  # type: ignore[arg-type]
+        return load_csv(d.path, label=d.label, id_column=d.id_column, task=d.task)  # type: ignore[arg-type]
     if d.dataset == "parquet":
-        return load_parquet(d.path, label=d.label, id_column=d.id_column)  # type: ignore[arg-type]
+        return load_parquet(d.path, label=d.label, id_column=d.id_column, task=d.task)  # type: ignore[arg-type]
     if d.dataset == "idx":
         return load_idx(d.images, d.labels)  # type: ignore[arg-type]
     return load_dataset(d.dataset)
 
 
+CONTINUOUS_MIN_CLASSES = 20
+"""With ``data.task = "auto"``, a whole-number label with more classes than this and"""
+CONTINUOUS_ROWS_PER_CLASS = 5
+"""fewer rows than this per class on average is refused as a continuous target."""
+
+
+def _refuse_continuous_target(spec: JobSpec, dataset: Dataset) -> None:
+    """ConfigError for a label of whole numbers that looks like a regression target.
+
+    ``task = "auto"`` reads whole numbers as classes, so a regression target such as the
+    diabetes progression (214 distinct values in 442 rows) became a 214-class classifier
+    that trained to accuracy 0.01, recorded completed. Text labels are always classes.
+    """
+    classes = dataset.classes or ()
+    k, n = len(classes), len(dataset)
+    if k <= CONTINUOUS_MIN_CLASSES or n >= CONTINUOUS_ROWS_PER_CLASS * k:
+        return
+    if not all(c.lstrip("-").isdigit() for c in classes):
+        return
+    where = spec.data.path or dataset.name
+    raise ConfigError(
+        f"{spec.source}: label {spec.data.label!r} of {where} has {k} distinct whole numbers "
+        f"in {n} rows (under {CONTINUOUS_ROWS_PER_CLASS} rows per class): it looks like a "
+        "continuous (regression) target, and horizontal jobs train classifiers; if the "
+        'numbers are class codes, set data.task = "classification"'
+    )
+
+
 def build_federation(spec: JobSpec) -> FederatedDataset:
-    """Held-out test split, then the partition among clients (standardised on train only)."""
+    """Held-out test split, then the partition among clients (standardised on train only).
+
+    Raises
+    ------
+    ConfigError
+        If the label is not classes, has fewer than 2, or (``data.task = "auto"``) looks like
+        a continuous target: over 20 distinct whole numbers with under 5 rows each.
+    """
     dataset = load_job_dataset(spec)
     if not dataset.is_classification:
         raise ConfigError(
@@ -131,6 +166,8 @@ def build_federation(spec: JobSpec) -> FederatedDataset:
             f"{spec.source}: a classifier needs at least 2 classes; {dataset.name} has "
             f"{dataset.num_classes} ({', '.join(map(str, dataset.classes or []))})"
         )
+    if spec.data.task == "auto":
+        _refuse_continuous_target(spec, dataset)
     fed = federate(
         dataset,
         spec.partition.scheme,

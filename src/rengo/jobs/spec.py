@@ -109,6 +109,12 @@ class DataSection:
     path: str | None = option(None, "The csv or parquet file.")
     label: str | None = option("y", "Label column of a csv or parquet table.")
     id_column: str | None = option(None, "ID column of a csv or parquet table (dropped).")
+    task: Literal["auto", "classification"] = option(
+        "auto",
+        "auto: text and whole-number labels are classes, but a label that looks like a "
+        "continuous target (over 20 whole numbers, under 5 rows each) is refused; "
+        "classification: the labels are class codes, however many.",
+    )
     test_size: float = option(0.2, "Held-out share.", gt=0, lt=1)
     standardize: bool = option(True, "Z-score features with the training rows' statistics.")
     images: str | None = option(None, "IDX images file.")
