@@ -140,3 +140,24 @@ def test_a_whole_number_regression_target_is_refused_unless_task_is_classificati
     fed = build_federation(load_job(_write(tmp_path, forced)))
     assert fed.num_classes == 214 and np.isfinite(fed.test.X).all()  # type: ignore[union-attr]
     build_federation(load_job(_write(tmp_path, JOB)))  # iris: 3 classes, as before
+
+
+@pytest.mark.parametrize(("path", "guess"), [("mine.csv", "csv"), ("mine.parquet", "parquet")])
+def test_data_path_with_a_bundled_dataset_is_refused_with_a_hint(path: str, guess: str) -> None:
+    """It trained on the bundled table and never opened the user's file."""
+    text = JOB.replace('dataset = "iris"', f'path = "{path}"')  # dataset left at digits
+    with pytest.raises(
+        ConfigError, match=rf"data.path is set .* did you mean dataset = \"{guess}\""
+    ):
+        parse_job(__import__("tomllib").loads(text))
+
+
+def test_keys_that_the_job_ignores_are_named_in_a_warning() -> None:
+    text = JOB.replace('type = "logistic"', 'type = "logistic"\nhidden = [8, 8]').replace(
+        'dataset = "iris"', 'dataset = "iris"\nid_column = "customer"'
+    )
+    with pytest.warns(UserWarning) as caught:
+        parse_job(__import__("tomllib").loads(text))
+    said = [str(w.message) for w in caught]
+    assert any("model.hidden is ignored with model.type = 'logistic'" in m for m in said)
+    assert any("data.id_column is ignored with data.dataset = 'iris'" in m for m in said)

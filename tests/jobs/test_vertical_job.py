@@ -346,3 +346,19 @@ def test_ids_the_psi_joins_are_held_out_together_whatever_their_unicode_form() -
         for i in ascii_ids
     ]
     np.testing.assert_array_equal(held_out(ascii_ids, 3, 0.2), expected)
+
+
+def test_vertical_keys_that_the_job_ignores_are_named_in_a_warning(tmp_path: Path) -> None:
+    tomllib = __import__("tomllib")
+    bundled = BUNDLED.replace("[vfl]\n", '[vfl]\nlabel = "diagnosis"\nid_column = "customer"\n')
+    with pytest.warns(UserWarning, match=r"vfl.label is ignored with the bundled vfl.dataset"):
+        parse_job(tomllib.loads(bundled))
+    files = (
+        '[job]\nkind = "vfl"\n[vfl]\nlabel_party = "card"\nnum_parties = 7\n'
+        'drop_fraction = 0.5\n[vfl.parties]\ncard = "card.csv"\nbank = "bank.csv"\n'
+    )
+    with pytest.warns(UserWarning) as caught:
+        parse_job(tomllib.loads(files))
+    said = " ".join(str(w.message) for w in caught)
+    assert "vfl.num_parties is ignored with [vfl.parties]" in said
+    assert "vfl.drop_fraction is ignored with [vfl.parties]" in said

@@ -298,7 +298,16 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     ------
     ConfigError
         Naming the section and key: an unknown key (with the closest known one), a value of
-        the wrong type or out of its declared range, or settings that do not fit together.
+        the wrong type or out of its declared range, or settings that do not fit together
+        (e.g. data.path with a bundled data.dataset, which would never read it).
+
+    Warns
+    -----
+    UserWarning
+        Naming each key the job sets that its other settings make it ignore (model.hidden
+        with a logistic model; data.label/id_column/images/labels with a dataset that does
+        not read them; [vfl] num_parties/drop_fraction with [vfl.parties], label/id_column
+        with a bundled vfl.dataset).
     """
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: a job must be a table of sections")
@@ -333,6 +342,7 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     if "result_checks" in raw:
         checks = parse_section(source, "result_checks", raw["result_checks"], ResultChecks)
     _check(source, job, data, partition, strategy, deploy)
+    _warn_unused_keys(source, raw, data, model)
     checkpoints = parse_section(
         source, "checkpoints", raw.get("checkpoints", {}), CheckpointRetention
     )
@@ -477,6 +487,12 @@ def _check(
     check_choice(source, "job.executor", job.executor, executor_names())
     if data.dataset in ("csv", "parquet") and not data.path:
         raise ConfigError(f"{source}: data.dataset = {data.dataset!r} needs data.path")
+    if data.path is not None and data.dataset not in ("csv", "parquet"):
+        guess = "parquet" if data.path.lower().endswith((".parquet", ".pq")) else "csv"
+        raise ConfigError(
+            f"{source}: data.path is set but data.dataset = {data.dataset!r}, which does not "
+            f'read it; did you mean dataset = "{guess}"?'
+        )
     if data.dataset == "idx" and not (data.images and data.labels):
         raise ConfigError(f"{source}: data.dataset = 'idx' needs data.images and data.labels")
     if strategy.min_fit_clients > partition.num_clients:
@@ -499,6 +515,34 @@ def _check(
                 f"{source}: deploy.quorum={deploy.quorum} exceeds the "
                 f"{len(deploy.parties)} deploy.parties"
             )
+
+
+def _warn_unused_keys(
+    source: str, raw: Mapping[str, Any], data: DataSection, model: ModelSection
+) -> None:
+    """A UserWarning for each key the job sets that its other settings make it ignore."""
+    given = {
+        f"{section}.{key}"
+        for section in ("data", "model")
+        if isinstance(raw.get(section), Mapping)
+        for key in raw[section]
+    }
+    unused = {
+        "model.hidden": model.type == "logistic" and "model.type = 'logistic'",
+        "data.label": data.dataset not in ("csv", "parquet") and f"data.dataset = {data.dataset!r}",
+        "data.id_column": data.dataset not in ("csv", "parquet")
+        and f"data.dataset = {data.dataset!r}",
+        "data.images": data.dataset != "idx" and f"data.dataset = {data.dataset!r}",
+        "data.labels": data.dataset != "idx" and f"data.dataset = {data.dataset!r}",
+    }
+    for key, why in unused.items():
+        if why and key in given:
+            warn_unused_key(source, key, why)
+
+
+def warn_unused_key(source: str, key: str, why: str) -> None:
+    """Warn that the job file sets ``key`` but ``why`` (another setting) makes it unused."""
+    warnings.warn(f"{source}: {key} is ignored with {why}", UserWarning, stacklevel=3)
 
 
 def check_device(source: str, key: str, device: str) -> None:

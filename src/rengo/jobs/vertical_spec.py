@@ -109,6 +109,12 @@ def parse_vfl_section(raw: Any, source: str) -> VflSection:
     ConfigError
         Naming the key and the fix: unknown keys (with the closest valid one), wrong types,
         values the algorithm refuses, data given twice or not at all.
+
+    Warns
+    -----
+    UserWarning
+        Naming a key the section's data makes it ignore: num_parties or drop_fraction with
+        [vfl.parties], label or id_column with a bundled dataset.
     """
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: [vfl] must be a table, got {type(raw).__name__}")
@@ -142,6 +148,17 @@ def parse_vfl_section(raw: Any, source: str) -> VflSection:
         aliases=algorithm.option_aliases,
     )
     _check(vfl, source)
+    from rengo.jobs.spec import warn_unused_key
+
+    unused = {
+        "num_parties": bool(vfl.parties) and "[vfl.parties]",
+        "drop_fraction": bool(vfl.parties) and "[vfl.parties]",
+        "label": bool(vfl.dataset) and f"the bundled vfl.dataset = {vfl.dataset!r}",
+        "id_column": bool(vfl.dataset) and f"the bundled vfl.dataset = {vfl.dataset!r}",
+    }
+    for key, why in unused.items():
+        if why and key in raw:
+            warn_unused_key(source, f"vfl.{key}", why)
     return vfl
 
 
