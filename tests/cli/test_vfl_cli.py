@@ -89,3 +89,21 @@ def test_a_party_needs_exactly_one_table_source():
     base = ["vfl", "party", "--coordinator", "x:1", "--name", "a", "--insecure"]
     result = CliRunner().invoke(app, base)
     assert result.exit_code == 2 and "--csv PATH or --job JOB.toml" in result.output
+
+
+def test_align_keeps_existing_output_files_unless_overwrite(tmp_path: Path):
+    """An existing OUT/PARTY.csv was replaced without a prompt."""
+    _table(tmp_path / "bank.csv", ["a", "b", "c"], "balance")
+    _table(tmp_path / "telco.csv", ["c", "b"], "usage")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "bank.csv").write_text("precious\n")
+    args = ["vfl", "align", f"bank={tmp_path / 'bank.csv'}", f"telco={tmp_path / 'telco.csv'}"]
+    args += ["--out", str(tmp_path / "out")]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2, refused.output
+    assert "--overwrite" in " ".join(refused.output.split())
+    assert (tmp_path / "out" / "bank.csv").read_text() == "precious\n"
+    assert not (tmp_path / "out" / "telco.csv").exists()  # nothing was written
+    replaced = CliRunner().invoke(app, [*args, "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert (tmp_path / "out" / "bank.csv").read_text().startswith("id,")

@@ -30,9 +30,13 @@ def align(
     out: Annotated[Path, typer.Option(help="Folder for the aligned CSVs.")] = Path("aligned"),
     seed: Annotated[int | None, typer.Option(help="Seed for the agreed row order.")] = None,
     allow_empty: Annotated[bool, typer.Option(help="Do not fail on an empty overlap.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing OUT/PARTY.csv files.")] = False,
 ) -> None:
     """Find the customers all parties share by private set intersection (ECDH on
-    Curve25519) and write each party's shared rows, in one agreed order, to OUT/PARTY.csv."""
+    Curve25519) and write each party's shared rows, in one agreed order, to OUT/PARTY.csv
+    (existing files only with --overwrite). IDs and cells are read as ``rengo run`` reads
+    them: stripped of surrounding whitespace."""
+    from rengo.cli.output_paths import refuse_to_replace
     from rengo.vfl import align_csv
 
     with friendly_errors(console):
@@ -49,6 +53,7 @@ def align(
         chosen = leader or next(iter(paths))
         if chosen not in paths:
             raise ConfigError(f"--leader {chosen!r} is not one of {sorted(paths)}")
+        refuse_to_replace([out / f"{party}.csv" for party in paths], overwrite)
         written = align_csv(paths, id_column, chosen, out, seed=seed, allow_empty=allow_empty)
         for party, written_path in written.items():
             console.print(f"{party}: {written_path}")

@@ -1,7 +1,9 @@
 """Align the rows of several parties' CSV files by private set intersection (``rengo vfl align``).
 
-Each party's file is read with the :mod:`csv` module (IDs stay the exact strings in the file:
-no type guessing, so ``007`` and ``7`` are different IDs), the parties run ECDH-PSI on the ID
+Each party's file is read by :func:`rengo.data.csv_table.read_csv_rows`, the reader behind
+``load_csv`` and ``rengo run`` (cells stripped of surrounding whitespace, blank lines skipped;
+IDs are otherwise the exact strings in the file: no type guessing, so ``007`` and ``7`` are
+different IDs), the parties run ECDH-PSI on the ID
 column, and each party's rows of the intersection are written, in the one order all parties
 agreed on, to ``out_dir/<party>.csv`` with the original header. Row ``k`` of every output file
 then describes the same entity.
@@ -15,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from rengo.core.errors import ConfigError, DataError
+from rengo.data.csv_table import read_csv_rows
 from rengo.vfl.psi.ids import normalise_ids
 from rengo.vfl.psi.protocol import private_set_intersection, require_nonempty
 
@@ -26,37 +29,18 @@ def read_id_table(
 ) -> tuple[list[str], list[list[str]], int]:
     """Read a CSV file: its header, its data rows, and the index of ``id_column``.
 
-    Raises :class:`DataError` for a missing file or header, a missing or repeated ID column, and
-    rows whose field count differs from the header's (naming the line).
+    The file is read as ``load_csv`` reads it (:func:`~rengo.data.csv_table.read_csv_rows`:
+    cells stripped, blank lines skipped), so the IDs matched here are the IDs a job matches.
+
+    Raises :class:`DataError` for a missing, empty, non-UTF-8 or malformed file, a bad header,
+    a missing ID column, and rows whose field count differs from the header's (naming the
+    line).
     """
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror}") from exc
-    with handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise DataError(f"{path}: empty file (no header row)") from None
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise DataError(f"{path}: malformed CSV header: {exc}") from exc
-        matches = [i for i, name in enumerate(header) if name == id_column]
-        if not matches:
-            raise DataError(f"{path}: no ID column {id_column!r}; columns are {header}")
-        if len(matches) > 1:
-            raise DataError(f"{path}: ID column {id_column!r} appears {len(matches)} times")
-        rows: list[list[str]] = []
-        try:
-            for row in reader:
-                if len(row) != len(header):
-                    raise DataError(
-                        f"{path}: line {reader.line_num} has {len(row)} fields, "
-                        f"the header has {len(header)}"
-                    )
-                rows.append(row)
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise DataError(f"{path}: malformed CSV near line {reader.line_num}: {exc}") from exc
+    table = read_csv_rows(path, delimiter)
+    header, rows = table.header, table.rows
+    matches = [i for i, name in enumerate(header) if name == id_column]
+    if not matches:
+        raise DataError(f"{path}: no ID column {id_column!r}; columns are {header}")
     return header, rows, matches[0]
 
 
