@@ -111,3 +111,19 @@ def test_inconsistent_tables_raise_data_error(kwargs: dict, message: str) -> Non
 def test_regression_labels_must_be_finite() -> None:
     with pytest.raises(DataError, match="NaN"):
         Dataset(X=np.zeros((2, 1)), y=np.array([1.0, np.nan]), feature_names=("a",))
+
+
+@pytest.mark.parametrize("huge", [1e308, 1e200])
+def test_standardisation_that_overflows_is_refused_naming_the_column(huge: float) -> None:
+    """The scale overflowed to inf and silently became 1: every standardised row stayed
+    ~1e306 and every client failed with 'array 0 contains NaN or Inf', naming nothing."""
+    from rengo.data.dataset import fit_standardization
+
+    X = np.array([[1.0, 2.0], [huge, 3.0], [-huge, 4.0], [5.0, 6.0]])
+    table = Dataset(X=X, y=np.array([0, 1, 0, 1]), feature_names=("big", "ok"), classes=("a", "b"))
+    with pytest.raises(
+        DataError, match=r"column 'big' cannot be standardised: .* overflows float64"
+    ):
+        fit_standardization(table)
+    fine = Dataset(X=X[:, ::-1] * 0 + 1e150, y=None, feature_names=("a", "b"))
+    assert np.isfinite(fit_standardization(fine).scale).all()

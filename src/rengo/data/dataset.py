@@ -199,12 +199,31 @@ class Standardization:
 
 
 def fit_standardization(dataset: Dataset) -> Standardization:
-    """Fit column means and standard deviations (ignoring NaN) on one table."""
+    """Fit column means and standard deviations (ignoring NaN) on one table.
+
+    Raises
+    ------
+    DataError
+        For a table of zero rows, or a column whose mean or standard deviation overflows
+        float64 (values near 1e308, or spread beyond about 1e154), naming the column: its
+        scale became 1 and every standardised row stayed huge, so every client failed.
+    """
     if len(dataset) == 0:
         raise DataError(f"{dataset.name}: cannot fit a scaler on zero rows")
     X = dataset.X.astype(np.float64)
-    mean = np.nanmean(X, axis=0)
-    scale = np.nanstd(X, axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = np.nanmean(X, axis=0)
+        scale = np.nanstd(X, axis=0)
+    has_values = np.isfinite(X).any(axis=0)
+    overflow = np.flatnonzero(has_values & ~(np.isfinite(mean) & np.isfinite(scale)))
+    if overflow.size:
+        j = int(overflow[0])
+        largest = float(np.nanmax(np.abs(X[:, j])))
+        raise DataError(
+            f"{dataset.name}: column {dataset.feature_names[j]!r} cannot be standardised: its "
+            f"mean or standard deviation overflows float64 (largest value {largest:.3g}); "
+            "rescale the column or leave it out"
+        )
     scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
     return Standardization(mean=np.nan_to_num(mean), scale=scale)
 

@@ -155,6 +155,9 @@ def build_federation(spec: JobSpec) -> FederatedDataset:
     ConfigError
         If the label is not classes, has fewer than 2, or (``data.task = "auto"``) looks like
         a continuous target: over 20 distinct whole numbers with under 5 rows each.
+    DataError
+        For unreadable data, or (``data.standardize``) a column whose standardisation
+        overflows, naming the file and column.
     """
     dataset = load_job_dataset(spec)
     if not dataset.is_classification:
@@ -181,7 +184,8 @@ def build_federation(spec: JobSpec) -> FederatedDataset:
     if not spec.data.standardize:
         return fed
     ids = list(fed.clients)
-    train = _concat([fed.clients[c] for c in ids])
+    where = spec.data.path or dataset.name
+    train = _concat([fed.clients[c] for c in ids], name=f"{where} (clients' training rows)")
     scaler = fit_standardization(train)
     clients = {c: scaler.apply(fed.clients[c]) for c in ids}
     test = scaler.apply(fed.test) if fed.test is not None else None
@@ -217,11 +221,11 @@ def hold_out_per_client(fed: FederatedDataset, share: float, seed: int) -> Feder
     return FederatedDataset(clients=clients, test=fed.test, name=fed.name, client_tests=tests)
 
 
-def _concat(parts: list[Dataset]) -> Dataset:
+def _concat(parts: list[Dataset], name: str) -> Dataset:
     first = parts[0]
     X = np.concatenate([p.X for p in parts])
     y = np.concatenate([p.labels() for p in parts])
-    return Dataset(X, y, first.feature_names, first.classes, name=first.name)
+    return Dataset(X, y, first.feature_names, first.classes, name=name)
 
 
 def build_strategy(spec: JobSpec, evaluate_fn: Any = None) -> Strategy:
