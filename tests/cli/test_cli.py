@@ -99,3 +99,23 @@ def test_demo_runs_end_to_end_on_a_small_setting(tmp_path: Path):
     assert "centralised" in result.output
     assert "SecureBoost" in result.output and "central gradient boosting" in result.output
     assert (tmp_path / "demo-hfl-accuracy.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("security", "said"),
+    [("plaintext", "plaintext (no encryption)"), ("homomorphic", "1024-bit Paillier")],
+)
+def test_the_vertical_banner_names_the_security_the_run_uses(
+    tmp_path: Path, security: str, said: str
+) -> None:
+    """A plaintext FTL run was announced as '2048-bit Paillier'."""
+    job = tmp_path / "ftl.toml"
+    job.write_text(
+        '[job]\nkind = "vfl"\nname = "f"\n[vfl]\nalgorithm = "ftl"\nlabel_party = "bank"\n'
+        f'security = "{security}"\nkey_bits = 1024\nepochs = 1\n'
+        '[vfl.parties]\nbank = "bank.csv"\nshop = "shop.csv"\n'  # absent: stops after the banner
+    )
+    result = CliRunner().invoke(app, ["run", str(job), "--store", str(tmp_path / "r.db")])
+    banner = " ".join(result.output.split())
+    assert result.exit_code == 2 and "bank.csv" in banner, result.output
+    assert said in banner and ("Paillier" in banner) == (security == "homomorphic")

@@ -129,7 +129,11 @@ def _run_vertical(
         ", ".join(vfl.parties) if vfl.parties else f"{vfl.dataset} split {vfl.num_parties} ways"
     )
     options = vfl.options
-    details = [f"{options.key_bits}-bit Paillier"] if hasattr(options, "key_bits") else []
+    details = []
+    if not getattr(options, "homomorphic", True):  # e.g. FTL's security = "plaintext"
+        details.append("plaintext (no encryption)")
+    elif hasattr(options, "key_bits"):
+        details.append(f"{options.key_bits}-bit Paillier")
     details += [f"{options.epochs} epochs"] if hasattr(options, "epochs") else []
     settings = f"; {', '.join(details)}" if details else ""
     console.print(
