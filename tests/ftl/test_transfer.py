@@ -406,3 +406,32 @@ def test_scoring_no_rows_returns_no_predictions(small: Scenario) -> None:
     none = (np.array([], dtype=object), np.empty((0, small.split.test.X.shape[1])))
     assert model.predict_proba(none).shape == (0, 2)
     assert model.predict(none).shape == (0,)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("dim", 1_000_000_000),
+        ("epochs", 10**9),
+        ("batch_size", 2**40),
+        ("local_steps", 10**6),
+        ("source_hidden", "1000000000"),
+    ],
+)
+def test_ftl_sizes_have_upper_bounds_that_a_job_file_names(key: str, value: object) -> None:
+    """dim = 1000000000 was accepted and ended in a torch allocation traceback (128 GB)."""
+    import tomllib
+
+    from rengo.core.options import OptionError
+    from rengo.ftl.config import TransferConfig
+    from rengo.jobs import parse_job
+
+    with pytest.raises(OptionError, match=key):
+        TransferConfig(**{key: value})  # type: ignore[arg-type]
+    shown = f'"{value}"' if isinstance(value, str) else str(value)
+    job = (
+        '[job]\nkind = "vfl"\n[vfl]\nalgorithm = "ftl"\nlabel_party = "a"\n'
+        f'{key} = {shown}\n[vfl.parties]\na = "a.csv"\nb = "b.csv"\n'
+    )
+    with pytest.raises(ConfigError, match=rf"vfl.{key}.* (must|widths must) "):
+        parse_job(tomllib.loads(job))

@@ -8,7 +8,7 @@ run the same epochs, batches, weights and precision).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 from rengo.core.options import OptionError, option
@@ -26,13 +26,17 @@ Activation = Literal["tanh", "relu", "sigmoid"]
 OptimizerName = Literal["adam", "sgd"]
 
 
+MAX_HIDDEN_WIDTH = 65_536
+"""Widest hidden layer of an encoder (as a horizontal job's model.hidden)."""
+
+
 def parse_hidden(text: str, option_name: str = "hidden") -> tuple[int, ...]:
     """Hidden layer widths from ``"32,16"`` (``""``: a linear encoder).
 
     Raises
     ------
     OptionError
-        Naming ``option_name`` if a width is not a positive integer.
+        Naming ``option_name`` if a width is not an integer in [1, MAX_HIDDEN_WIDTH].
     """
     parts = [p.strip() for p in text.split(",") if p.strip()]
     try:
@@ -41,8 +45,8 @@ def parse_hidden(text: str, option_name: str = "hidden") -> tuple[int, ...]:
         raise OptionError(
             option_name, f"must be comma-separated layer widths such as '32,16', got {text!r}"
         ) from None
-    if any(w < 1 for w in widths):
-        raise OptionError(option_name, f"widths must be >= 1, got {text!r}")
+    if any(not 1 <= w <= MAX_HIDDEN_WIDTH for w in widths):
+        raise OptionError(option_name, f"widths must lie in [1, {MAX_HIDDEN_WIDTH}], got {text!r}")
     return widths
 
 
@@ -79,13 +83,15 @@ class TransferConfig:
         "homomorphic", "homomorphic (Paillier, masked) or plaintext (trusted parties only)."
     )
     objective: Objective = option("binary", "binary (P(y=1)) or multiclass (class probabilities).")
-    dim: int = option(8, "Size of the common representation space (d).")
+    dim: int = option(8, "Size of the common representation space (d).", ge=1, le=4096)
     source_hidden: str = option("32", "The source encoder's hidden widths ('' = linear).")
     target_hidden: str = option("32", "The target encoder's hidden widths ('' = linear).")
     activation: Activation = option("tanh", "Hidden-layer activation of both encoders.")
-    epochs: int = option(10, "Passes over the shared rows.")
-    batch_size: int = option(64, "Shared rows per exchange.")
-    local_steps: int = option(1, "Local updates per exchange (> 1: communication-efficient).")
+    epochs: int = option(10, "Passes over the shared rows.", ge=1, le=10_000)
+    batch_size: int = option(64, "Shared rows per exchange.", ge=1, le=2**20)
+    local_steps: int = option(
+        1, "Local updates per exchange (> 1: communication-efficient).", ge=1, le=1000
+    )
     learning_rate: float = option(0.01, "Step size.")
     optimizer: OptimizerName = option("adam", "Each party's optimizer.")
     prediction_weight: float = option(1.0, "alpha: weight of the source labels' loss.")
@@ -108,10 +114,11 @@ class TransferConfig:
     )
 
     def __post_init__(self) -> None:
-        for name in ("dim", "epochs", "batch_size", "local_steps"):
-            value = getattr(self, name)
-            if value < 1:
-                raise OptionError(name, f"must be >= 1, got {value!r}")
+        for spec in fields(self):  # the declared ranges, also for direct construction
+            if spec.name in ("dim", "epochs", "batch_size", "local_steps"):
+                problem = spec.metadata["bounds"].problem(getattr(self, spec.name))
+                if problem is not None:
+                    raise OptionError(spec.name, problem)
         if not self.learning_rate > 0:
             raise OptionError("learning_rate", f"must be > 0, got {self.learning_rate!r}")
         for name in ("prediction_weight", "target_label_weight", "alignment_weight", "l2"):
