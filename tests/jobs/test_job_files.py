@@ -161,3 +161,50 @@ def test_keys_that_the_job_ignores_are_named_in_a_warning() -> None:
     said = [str(w.message) for w in caught]
     assert any("model.hidden is ignored with model.type = 'logistic'" in m for m in said)
     assert any("data.id_column is ignored with data.dataset = 'iris'" in m for m in said)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            ('dataset = "iris"', 'dataset = "irsi"'),
+            r"data.dataset = 'irsi'; choose a bundled table \(.*iris.*\) or csv \| parquet",
+        ),
+        (
+            (
+                'scheme = "dirichlet"\nnum_clients = 3\nalpha = 1.0',
+                'scheme = "shards"\nnum_clients = 3\nshards_per_client = 100',
+            ),
+            r"\[partition\] scheme = 'shards', num_clients = 3 on iris \(150 rows\): 120 rows "
+            r"cannot be cut into 3 clients x 100 shards_per_client = 300 shards",
+        ),
+        (
+            (
+                'scheme = "dirichlet"\nnum_clients = 3\nalpha = 1.0',
+                'scheme = "iid"\n'
+                'num_clients = 120\n[data]\ndataset = "iris"\nclient_test_size = 0.2',
+            ),
+            r"data.client_test_size = 0.2: client client-\d+ has 1 row",
+        ),
+        (('name = "t"', 'name = ""'), "job.name must be a non-empty string"),
+    ],
+)
+def test_errors_in_built_jobs_name_the_key_and_the_data(
+    tmp_path: Path, edit: tuple[str, str], message: str
+) -> None:
+    """They said '300 clients' for 3 clients x 100 shards, named no key or file, suggested
+    load_csv for a dataset typo, and refused an empty job.name only after the banner."""
+    text = JOB.replace(*edit)
+    if "client_test_size" in text:  # keep one [data] table
+        text = text.replace('[data]\ndataset = "iris"\n[partition]', "[partition]", 1)
+    with pytest.raises(ConfigError, match=message):
+        build_hfl_job(load_job(_write(tmp_path, text)))
+
+
+def test_a_fractional_label_is_named_when_a_job_finds_no_classes(tmp_path: Path) -> None:
+    rows = ["a,y"] + [f"{i},{1 + i % 3}" for i in range(30)]
+    rows[12] = "11,2.5"
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    text = JOB.replace('dataset = "iris"', 'dataset = "csv"\npath = "t.csv"')
+    with pytest.raises(ConfigError, match=r"1 fractional value\(s\) \(first 2.5 in data row 12\)"):
+        build_hfl_job(load_job(_write(tmp_path, text)))

@@ -362,3 +362,32 @@ def test_vertical_keys_that_the_job_ignores_are_named_in_a_warning(tmp_path: Pat
     said = " ".join(str(w.message) for w in caught)
     assert "vfl.num_parties is ignored with [vfl.parties]" in said
     assert "vfl.drop_fraction is ignored with [vfl.parties]" in said
+
+
+@pytest.mark.parametrize(
+    ("edit", "error", "message"),
+    [
+        ("drop_fraction = 0.999", DataError, r"vfl.drop_fraction = 0.999 left this party 1 of"),
+        ("test_size = 0.999", DataError, r"vfl.test_size = 0.999 holds out all \d+ of its rows"),
+        ("num_parties = 40", ConfigError, r"vfl.num_parties = 40 on breast_cancer: 40 parties"),
+    ],
+)
+def test_vertical_data_errors_name_the_key_that_caused_them(
+    edit: str, error: type[Exception], message: str
+) -> None:
+    """They blamed the held-out labels for parties left empty, leaked 'no IDs given' and a
+    numpy warning for a test_size holding out every row, and named no key for too many
+    parties."""
+    with pytest.raises(error, match=message):
+        text = BUNDLED.replace("num_parties = 2\n", "") + edit + "\n"
+        build_vertical_job(parse_job(__import__("tomllib").loads(text)))
+
+
+def test_one_class_held_out_is_reported_by_class_name_not_code() -> None:
+    """x_test_tiny.toml said 'are all 0' for breast_cancer's 'benign'."""
+    from rengo.jobs.vertical import require_evaluable
+
+    spec = parse_job(__import__("tomllib").loads(BUNDLED))
+    assert spec.vfl is not None
+    with pytest.raises(DataError, match=r"known 'y' are all benign: the held-out AUC"):
+        require_evaluable(np.array([0, 0]), "hospital", spec.vfl, ("benign", "malignant"))

@@ -147,7 +147,13 @@ def shard_partition(
         raise ConfigError(f"shards_per_client must be an int, got {shards_per_client!r}")
     if shards_per_client < 1:
         raise ConfigError(f"shards_per_client must be >= 1, got {shards_per_client}")
-    _check_clients(n, num_clients * shards_per_client)
+    _check_clients(n, num_clients)
+    if n < num_clients * shards_per_client:
+        raise ConfigError(
+            f"{n} rows cannot be cut into {num_clients} clients x {shards_per_client} "
+            f"shards_per_client = {num_clients * shards_per_client} shards of at least 1 row; "
+            "lower shards_per_client or the number of clients"
+        )
     rng = as_generator(seed)
     classes, counts = np.unique(labels, return_counts=True)
     total = num_clients * shards_per_client

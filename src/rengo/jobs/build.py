@@ -21,6 +21,7 @@ from rengo.crypto.signatures import simulated_identities
 from rengo.data import (
     Dataset,
     FederatedDataset,
+    dataset_names,
     federate,
     fit_standardization,
     load_csv,
@@ -108,7 +109,16 @@ class HflJob:
 
 
 def load_job_dataset(spec: JobSpec) -> Dataset:
-    """The job's whole table (before the held-out split)."""
+    """The job's whole table (before the held-out split).
+
+    Raises
+    ------
+    ConfigError
+        For a data.dataset that is neither bundled nor csv, parquet or idx (naming the
+        choices).
+    DataError
+        For an unreadable or malformed file (see :func:`~rengo.data.load_csv`).
+    """
     d = spec.data
     if d.dataset == "csv":
         return load_csv(d.path, label=d.label, id_column=d.id_column, task=d.task)  # type: ignore[arg-type]
@@ -116,7 +126,14 @@ def load_job_dataset(spec: JobSpec) -> Dataset:
         return load_parquet(d.path, label=d.label, id_column=d.id_column, task=d.task)  # type: ignore[arg-type]
     if d.dataset == "idx":
         return load_idx(d.images, d.labels)  # type: ignore[arg-type]
-    return load_dataset(d.dataset)
+    try:
+        return load_dataset(d.dataset)
+    except ConfigError:
+        raise ConfigError(
+            f"{spec.source}: data.dataset = {d.dataset!r}; choose a bundled table "
+            f"({', '.join(dataset_names())}) or csv | parquet (with data.path) | idx (with "
+            "data.images and data.labels) for your own file"
+        ) from None
 
 
 CONTINUOUS_MIN_CLASSES = 20
@@ -162,7 +179,8 @@ def build_federation(spec: JobSpec) -> FederatedDataset:
     dataset = load_job_dataset(spec)
     if not dataset.is_classification:
         raise ConfigError(
-            f"{spec.source}: horizontal jobs train classifiers; {dataset.name} has no class labels"
+            f"{spec.source}: horizontal jobs train classifiers; {dataset.name} has no class "
+            f"labels{_why_not_classes(dataset)}"
         )
     if dataset.num_classes < 2:  # it "trained" to accuracy 1 and loss 0, recorded completed
         raise ConfigError(
@@ -171,20 +189,31 @@ def build_federation(spec: JobSpec) -> FederatedDataset:
         )
     if spec.data.task == "auto":
         _refuse_continuous_target(spec, dataset)
-    fed = federate(
-        dataset,
-        spec.partition.scheme,
-        spec.partition.num_clients,
-        seed=spec.job.seed,
-        test_size=spec.data.test_size,
-        **spec.partition.options,
-    )
+    where = spec.data.path or dataset.name
+    try:
+        fed = federate(
+            dataset,
+            spec.partition.scheme,
+            spec.partition.num_clients,
+            seed=spec.job.seed,
+            test_size=spec.data.test_size,
+            **spec.partition.options,
+        )
+    except ConfigError as exc:  # the partitioners do not know the job's keys or file
+        raise ConfigError(
+            f"{spec.source}: [partition] scheme = {spec.partition.scheme!r}, num_clients = "
+            f"{spec.partition.num_clients} on {where} ({len(dataset)} rows): {exc}"
+        ) from None
     if spec.data.client_test_size > 0:
-        fed = hold_out_per_client(fed, spec.data.client_test_size, spec.job.seed)
+        try:
+            fed = hold_out_per_client(fed, spec.data.client_test_size, spec.job.seed)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{spec.source}: data.client_test_size = {spec.data.client_test_size}: {exc}"
+            ) from None
     if not spec.data.standardize:
         return fed
     ids = list(fed.clients)
-    where = spec.data.path or dataset.name
     train = _concat([fed.clients[c] for c in ids], name=f"{where} (clients' training rows)")
     scaler = fit_standardization(train)
     clients = {c: scaler.apply(fed.clients[c]) for c in ids}
@@ -219,6 +248,21 @@ def hold_out_per_client(fed: FederatedDataset, share: float, seed: int) -> Feder
         rng = np.random.default_rng([seed, k, 0xC7])
         clients[cid], tests[cid] = train_test_split(data, count, rng)
     return FederatedDataset(clients=clients, test=fed.test, name=fed.name, client_tests=tests)
+
+
+def _why_not_classes(dataset: Dataset) -> str:
+    """Why a labelled table reads as a regression target: its first fractional label."""
+    if dataset.y is None:
+        return ""
+    y = np.asarray(dataset.y, dtype=np.float64)
+    fractional = np.flatnonzero(y != np.round(y))
+    if not fractional.size:
+        return ""
+    i = int(fractional[0])
+    return (
+        f": its label column holds {fractional.size} fractional value(s) (first {y[i]:g} in "
+        f"data row {i + 1}), so the whole column reads as a regression target"
+    )
 
 
 def _concat(parts: list[Dataset], name: str) -> Dataset:

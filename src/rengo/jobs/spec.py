@@ -313,6 +313,8 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
         raise ConfigError(f"{source}: a job must be a table of sections")
     _no_unknown(source, "", raw, {*SECTIONS, "vfl"})
     job = parse_section(source, "job", raw.get("job", {}), JobSection)
+    if not job.name.strip():  # refused by the run store only after the run banner
+        raise ConfigError(f"{source}: job.name must be a non-empty string (the run's name)")
     contribution = (
         parse_contribution(raw["contribution"], job.kind, source) if "contribution" in raw else None
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,10 +154,18 @@ def _own_table(
     names = vfl.party_names
     if name not in names:
         raise ConfigError(f"{name!r} is not one of the job's parties {names}")
-    split = vertical_split(
-        dataset, vfl.num_parties, seed, drop_fraction=vfl.drop_fraction, names=names
-    )
+    try:
+        split = vertical_split(
+            dataset, vfl.num_parties, seed, drop_fraction=vfl.drop_fraction, names=names
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"vfl.num_parties = {vfl.num_parties} on {vfl.dataset}: {exc}") from None
     party = next(p for p in split if p.name == name)
+    if len(party) < 2:  # nothing to both train on and hold out
+        raise DataError(
+            f"{name}: vfl.drop_fraction = {vfl.drop_fraction} left this party {len(party)} of "
+            f"{vfl.dataset}'s {len(dataset)} rows; lower vfl.drop_fraction"
+        )
     y = None if party.y is None else np.asarray(party.y)
     return np.asarray(party.ids), party.X, y, dataset.classes, tuple(party.feature_names)
 
@@ -186,7 +194,8 @@ def party_data(vfl: VflSection, name: str, seed: int) -> PartyData:
         If ``name`` is not one of the job's parties.
     DataError
         For unreadable tables (also a Parquet or non-UTF-8 party file: parties read UTF-8
-        CSV), a missing ID column, or a label without two classes.
+        CSV), a missing ID column, a label without two classes, a vfl.drop_fraction that
+        leaves the party under 2 rows, or a vfl.test_size that holds out all of them.
     """
     ids, x, y, classes, feature_names = _own_table(vfl, name, seed)
     if name == vfl.label_party:
@@ -204,6 +213,11 @@ def party_data(vfl: VflSection, name: str, seed: int) -> PartyData:
                 f"{len(classes)}: give a label column with two classes{hint}"
             )
     test = held_out(ids, seed, vfl.test_size)
+    if test.all():
+        raise DataError(
+            f"{name}: vfl.test_size = {vfl.test_size} holds out all {len(ids)} of its rows, "
+            "leaving none to train on; lower vfl.test_size"
+        )
     mean, scale = column_scaling(x[~test])
     train = scaled(PartyTable(ids[~test], x[~test]), mean, scale)
     score = scaled(PartyTable(ids[test], x[test]), mean, scale)
@@ -247,7 +261,7 @@ def build_vertical_job(spec: JobSpec) -> VerticalJob:
             "to evaluate them with"
         )
     if vfl.spec.metrics is None:
-        require_evaluable(truth, scored, vfl)
+        require_evaluable(truth, scored, vfl, data[scored].classes)
     train = {name: d.table for name, d in data.items() if d.table is not None}
     test = {name: d.score_table for name, d in data.items() if d.score_table is not None}
     options: dict[str, Any] = options_to_wire(vfl.options)
@@ -272,10 +286,12 @@ def build_vertical_job(spec: JobSpec) -> VerticalJob:
     )
 
 
-def require_evaluable(truth: np.ndarray, scored: str, vfl: VflSection) -> None:
+def require_evaluable(
+    truth: np.ndarray, scored: str, vfl: VflSection, classes: Sequence[str] | None = None
+) -> None:
     """Refuse, before training, held-out labels the run could not be evaluated on: none
     known (a transfer target's labels may be few or none), or one class where the metric
-    (AUC) needs both.
+    (AUC) needs both. ``classes`` names the class codes of ``truth`` (for the message).
 
     Raises
     ------
@@ -290,8 +306,11 @@ def require_evaluable(truth: np.ndarray, scored: str, vfl: VflSection) -> None:
             f"{vfl.label!r} to evaluate with: {fix}"
         )
     if vfl.spec.output_of(vfl.options) == "probability" and len(known) < 2:
+        only = sorted(known)[0]
+        if classes is not None and not labels_by_name(vfl) and only.isdigit():
+            only = classes[int(only)]  # a class code: show the class's name
         raise DataError(
-            f"{scored}'s held-out rows with a known {vfl.label!r} are all {sorted(known)[0]}: "
+            f"{scored}'s held-out rows with a known {vfl.label!r} are all {only}: "
             f"the held-out AUC needs both classes; {fix}"
         )
 
