@@ -113,3 +113,13 @@ def test_parquet_round_trip_keeps_a_whole_number_regression_target(tmp_path: Pat
     assert not back.is_classification and back.classes is None
     np.testing.assert_array_equal(back.y, diabetes.y)
     assert load_parquet(path, task="classification").num_classes == 214  # explicit wins
+
+
+def test_parquet_ids_are_stripped_like_csv_cells(tmp_path: Path) -> None:
+    """' 1' stayed ' 1' in Parquet but is '1' in a CSV, so the two never matched."""
+    path = tmp_path / "ws.parquet"
+    pq.write_table(pa.table({"id": [" 1", "2\t", "3"], "a": [1.0, 2.0, 3.0]}), path)
+    assert load_parquet(path, label=None, id_column="id").ids.tolist() == ["1", "2", "3"]  # type: ignore[union-attr]
+    pq.write_table(pa.table({"id": ["1", " 1 "], "a": [1.0, 2.0]}), path)
+    with pytest.raises(DataError, match=r"row 1: id '1' in column 'id' repeats .*row 0"):
+        load_parquet(path, label=None, id_column="id")

@@ -43,7 +43,8 @@ def load_parquet(
     Feature columns must be numeric or boolean with finite values: a null or NaN cell is
     refused unless ``allow_missing`` (then it becomes NaN, as ``load_csv``'s
     ``missing_values``), ±Inf always. The label column may be numeric or text and must have no
-    nulls. IDs must be non-empty and unique. With ``task="auto"``, a task recorded by
+    nulls. IDs (stripped of surrounding whitespace, as ``load_csv`` strips cells) must be
+    non-empty and unique. With ``task="auto"``, a task recorded by
     :func:`save_parquet` is followed.
 
     Raises
@@ -122,7 +123,9 @@ def load_parquet(
         id_values = table.column(id_column)
         if id_values.null_count:
             raise DataError(f"{path}: id column {id_column!r} has {id_values.null_count} nulls")
-        ids = np.array([str(v) for v in id_values.to_pylist()], dtype=str)
+        # stripped as load_csv strips its cells, so both loaders (and the PSI after them)
+        # see the same IDs
+        ids = np.array([str(v).strip() for v in id_values.to_pylist()], dtype=str)
         check_ids(ids, where, id_column)
     y, classes = None, None
     if label is not None:
