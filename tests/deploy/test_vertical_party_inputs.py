@@ -91,3 +91,15 @@ def test_a_result_already_on_disk_is_kept_and_the_new_one_written_beside_it(
     assert free_path(scores) == tmp_path / "scores.1.csv"
     (tmp_path / "scores.1.csv").write_text("an earlier run's")
     assert free_path(scores) == tmp_path / "scores.2.csv"
+
+
+def test_a_scoring_csv_that_is_not_utf8_is_a_data_error_naming_it(tmp_path: Path) -> None:
+    """Its header was read by a second reader that let UnicodeDecodeError through."""
+    from rengo.core.errors import DataError
+
+    table = tmp_path / "bank.csv"
+    table.write_text("id,x,y\n" + "".join(f"c{i},{i},{i % 2}\n" for i in range(10)))
+    scoring = tmp_path / "new.csv"
+    scoring.write_bytes("id,x,y\nné1,1,0\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"new.csv: not UTF-8 text"):
+        load_party_data(table, "id", label="y", score_csv=scoring)

@@ -9,7 +9,6 @@ about its data leaves it and the scoring rows get the same transform.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Literal
 
@@ -17,17 +16,10 @@ import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.data import load_csv
+from rengo.data.csv_table import dataset_from_rows, read_csv_rows
 from rengo.vfl.common import PartyData, PartyTable, column_scaling, scaled
 
 __all__ = ["PartyData", "column_scaling", "load_party_data", "scaled"]
-
-
-def _header(path: Path, delimiter: str) -> list[str]:
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            return [c.strip() for c in next(csv.reader(handle, delimiter=delimiter), [])]
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror}") from exc
 
 
 def load_party_data(
@@ -104,15 +96,13 @@ def load_party_data(
     score_table = score_labels = None
     if score_csv is not None:
         score_path = Path(score_csv)
-        score_label = (
-            label if label is not None and label in _header(score_path, delimiter) else None
-        )
-        scoring = load_csv(
-            score_path,
+        score_rows = read_csv_rows(score_path, delimiter)  # read once, as load_csv reads it
+        score_label = label if label is not None and label in score_rows.header else None
+        scoring = dataset_from_rows(
+            score_rows,
             label=score_label,
             id_column=id_column,
             features=list(train.feature_names),
-            delimiter=delimiter,
             missing_values=("",),
             task=kind,
         )
