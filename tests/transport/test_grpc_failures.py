@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rengo.core.errors import ChannelTimeout, ConfigError, PeerFailure
+from rengo.core.errors import ChannelTimeout, ConfigError, HandshakeError, PeerFailure
 from rengo.transport.certs import init_certificates
 from rengo.transport.channel import Channel
 from rengo.transport.grpc_hub import GrpcHub
@@ -268,3 +268,19 @@ def test_a_party_restarted_before_the_protocol_starts_simply_joins(
         assert coordinator.recv("bob", "hello-again", timeout=10) == b"1"
     finally:
         again.close()
+
+
+def test_a_coordinator_certificate_for_another_host_ends_the_party_at_once_naming_hosts(
+    tmp_path: Path,
+) -> None:
+    # The coordinator's certificate lists only "localhost"; the party dials 127.0.0.1.
+    init_certificates(tmp_path, PARTIES, hosts=["localhost"])
+    security = HubSecurity.from_directory(tmp_path, parties=PARTIES)
+    slow = Backoff(initial=0.05, maximum=0.2, give_up_after=60)
+    with GrpcHub("127.0.0.1:0", security, heartbeat_interval=0.2) as hub:
+        credentials = PartyCredentials.from_directory(tmp_path, "alice")
+        party = PartyConnection(hub.address, "alice", credentials, backoff=slow)
+        started = time.monotonic()
+        with pytest.raises(HandshakeError, match=r"not valid for the address .*--hosts"):
+            party.run()
+    assert time.monotonic() - started < 20  # not the minutes of UNAVAILABLE retries

@@ -3,13 +3,16 @@ minutes of ``UNAVAILABLE`` retries.
 
 gRPC reports every failed connection as ``UNAVAILABLE``, whether the coordinator is not up
 yet (worth retrying) or the two sides can never agree: a certificate from another
-federation's CA, or one side in plain text (``--insecure``) and the other on TLS. From the
+federation's CA, one side in plain text (``--insecure``) and the other on TLS, or a
+coordinator certificate that does not list the host name the party dials. From the
 party's side some of these are plain in gRPC's details (``WRONG_VERSION_NUMBER``: TLS
 spoken to a plain-text server; ``CERTIFICATE_VERIFY_FAILED``: the coordinator's
-certificate is not from this party's CA); the others end in a bare "Socket closed", and
-:func:`diagnose_handshake` then makes one TLS handshake of its own with Python's ``ssl`` to
-find out which. It returns a sentence naming the side and the fix, or None when it cannot
-tell (then the party keeps retrying: the coordinator may simply be restarting).
+certificate is not from this party's CA; "Hostname Verification Check failed": its
+certificate is not for this address, see ``rengo certs init --hosts``); the others end
+in a bare "Socket closed", and :func:`diagnose_handshake` then makes one TLS handshake of
+its own with Python's ``ssl`` to find out which. It returns a sentence naming the side and
+the fix, or None when it cannot tell (then the party keeps retrying: the coordinator may
+simply be restarting).
 """
 
 from __future__ import annotations
@@ -33,6 +36,15 @@ _REFUSED_CERTIFICATE = (
     "decrypt error",
     "access denied",
 )
+
+
+def _names_other_host(text: str) -> bool:
+    """Whether gRPC's (lower-cased) details say the coordinator's certificate does not list
+    the host name the party dialled: older gRPC says "peer name ... is not in peer
+    certificate", grpcio 1.60+ "Hostname Verification Check failed"."""
+    return ("peer name" in text and "not in peer certificate" in text) or (
+        "hostname verification check failed" in text
+    )
 
 
 def diagnose_handshake(address: str, credentials: PartyCredentials, details: str) -> str | None:
@@ -65,7 +77,7 @@ def diagnose_handshake(address: str, credentials: PartyCredentials, details: str
             "ca.pem is not the CA that signed the coordinator's certificate (certificates "
             "from another federation?); use the ca.pem of the coordinator's federation"
         )
-    if "peer name" in text and "not in peer certificate" in text:
+    if _names_other_host(text):
         return (
             f"the coordinator's certificate is not valid for the address {address}: make its "
             "certificate with that host name (rengo certs init --hosts ...) or connect "
