@@ -11,7 +11,7 @@ import pytest
 from child_processes import Processes
 from digits_app import PARTIES, SEED, client_fn, initial_parameters, strategy
 
-from rengo.core.codec import decode
+from rengo.core.codec import decode, encode
 from rengo.deploy import serve_coordinator
 from rengo.hfl import simulate
 from rengo.tracking import RunStore
@@ -145,3 +145,60 @@ def test_coordinator_crash_resumes_at_next_round(
     final = decode(bytearray(out.read_bytes()))
     for got, want in zip(final, simulated(names, rounds), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def interrupted_run(certs: Path, store: RunStore, rounds: int) -> str:
+    """An ``hfl-deployed`` run of 3 parties, interrupted right as it listened (Ctrl-C), with a
+    FedAvg checkpoint after round 2."""
+
+    def interrupt(hub: Any) -> None:
+        raise KeyboardInterrupt
+
+    names = PARTIES[:3]
+    with pytest.raises(KeyboardInterrupt):
+        serve_coordinator(
+            strategy(3), initial_parameters(), rounds, "127.0.0.1:0",
+            HubSecurity.from_directory(certs), parties=names, seed=SEED, store=store,
+            on_listening=interrupt,
+        )  # fmt: skip
+    run_id = store.list_runs(limit=1)[0].run_id
+    state = {"format": 2, "round": 2, "parameters": initial_parameters()}
+    state.update(strategy={}, strategy_name="FedAvg", excluded={})
+    store.save_checkpoint(run_id, 2, encode(state))
+    assert store.get_run(run_id).status == "interrupted"
+    return run_id
+
+
+@pytest.mark.timeout(60)
+def test_a_resume_with_other_settings_is_refused_and_leaves_the_run_interrupted(
+    certs: Path, tmp_path: Path
+) -> None:
+    from rengo.core.errors import ConfigError
+    from rengo.hfl.strategy import FedMedian
+
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = interrupted_run(certs, store, rounds=8)
+
+        def resume(rounds: int, strat: Any = None, names: list[str] = PARTIES[:3]) -> None:
+            serve_coordinator(
+                strat or strategy(3), initial_parameters(), rounds, "127.0.0.1:0",
+                HubSecurity.from_directory(certs), parties=names, seed=SEED, store=store,
+                resume=run_id, join_timeout=0.5,
+            )  # fmt: skip
+
+        # another round count (a job of 3 rounds would have 'completed' it after round 2)
+        with pytest.raises(ConfigError, match=r"other settings \(rounds 8, now 3\)"):
+            resume(3)
+        with pytest.raises(ConfigError, match="strategy 'FedAvg', now 'FedMedian'"):
+            resume(8, FedMedian(min_fit_clients=2, min_available_clients=2))
+        with pytest.raises(ConfigError, match=r"parties \['p0', 'p1', 'p2'\], now \['p0', 'p1'\]"):
+            resume(8, names=PARTIES[:2])
+        assert store.get_run(run_id).status == "interrupted"
+        # a checkpoint the job cannot take (another strategy's) is one ConfigError, and the
+        # run stays interrupted: resumable with the right job
+        state = {"format": 2, "round": 2, "parameters": initial_parameters()}
+        state.update(strategy={}, strategy_name="FedMedian", excluded={})
+        store.save_checkpoint(run_id, 2, encode(state))
+        with pytest.raises(ConfigError, match="checkpoint is for FedMedian, not FedAvg"):
+            resume(8)
+        assert store.get_run(run_id).status == "interrupted"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ from rengo.hfl.secagg.workflow import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.workflow import FitWorkflow, default_checks
 from rengo.tracking.errors import StoreClosedError
+from rengo.tracking.json_text import dumps_json, loads_json
 from rengo.tracking.run import open_run
 from rengo.tracking.store import RunStore
 from rengo.transport.grpc_hub import GrpcHub
@@ -266,7 +268,8 @@ def serve_coordinator(
         The recorded run's name and extra settings.
     resume
         Id of an interrupted ``hfl-deployed`` run in ``store`` to continue from its latest
-        checkpoint.
+        checkpoint, with the settings it was recorded with (strategy, rounds, seed, parties,
+        ``run_config``; only ``listen`` may differ).
     heartbeat_interval
         Seconds between the hub's liveness checks.
     observers, progress
@@ -308,8 +311,9 @@ def serve_coordinator(
     Raises
     ------
     ConfigError
-        For ``rounds < 1``, a quorum larger than the parties, or ``resume`` without a store
-        or of a run that is not an interrupted ``hfl-deployed`` run.
+        For ``rounds < 1``, a quorum larger than the parties, or ``resume`` without a store,
+        of a run that is not an interrupted ``hfl-deployed`` run, or of one recorded with
+        other settings (see :func:`same_settings`; the run stays interrupted).
     RoundFailure
         If too few parties join before the deadline, or a round fails.
     """
@@ -332,9 +336,12 @@ def serve_coordinator(
         "executor": "grpc",
         "listen": listen,
         "seed": seed,
+        **({"parties": expected} if expected is not None else {}),
         **(run_config or {}),
         **privacy_settings(strategy, workflow),  # last: what ran, whatever a caller named
     }
+    if store is not None and resume is not None:
+        same_settings(store, resume, config)  # before the run is reopened: a refusal keeps it
     limit = max_message_bytes or message_limit(strategy, initial_parameters)
     with open_run(store, RUN_KIND, config, name=run_name, seed=seed, resume=resume) as run:
         hub, record_event = recorded_hub(
@@ -369,7 +376,10 @@ def serve_coordinator(
             checkpoints=checkpoints or CheckpointRetention(),
         )
         if checkpoint is not None:
+            # a checkpoint this job cannot take leaves the run interrupted, as it was
+            run.resumable_errors = (Exception,)
             coordinator.restore(checkpoint[1])
+            run.resumable_errors = ()
             log.info("resuming run %s after round %d", run.run_id, checkpoint[0])
             record_event("info", f"resumed after round {checkpoint[0]}")
         hooks = _RoundTraffic(
@@ -393,6 +403,62 @@ def serve_coordinator(
             hub.close(goodbye=not interrupted, linger=0.0 if interrupted else farewell)
             received, sent = hub.traffic()
             run.summary.update(bytes_sent=sent, bytes_received=received)
+
+
+RESUME_MAY_CHANGE = frozenset({"listen"})
+"""Run config entries a resume may change: the coordinator may listen elsewhere."""
+
+
+def same_settings(store: RunStore, resume: str, config: Mapping[str, Any]) -> None:
+    """Refuse to resume run ``resume`` with settings other than those it was recorded with.
+
+    Compares ``config`` (what the resuming coordinator would record) with the run's
+    recorded config, entry by entry: an entry the run did not record (an older release's
+    run) is not compared, nor those in :data:`RESUME_MAY_CHANGE`. Only an interrupted
+    ``hfl-deployed`` run is checked; the store refuses the others with its own reason.
+
+    Raises
+    ------
+    ConfigError
+        If an entry differs, naming each (with both values when short).
+    """
+    info = store.get_run(resume)
+    if info.kind != RUN_KIND or info.status != "interrupted":
+        return
+    saved = info.config if isinstance(info.config, dict) else {}
+    now = loads_json(dumps_json(dict(config), "run config"))
+    differs = [
+        key
+        for key in sorted(set(saved) & set(now) - RESUME_MAY_CHANGE)
+        if not _same_value(saved[key], now[key])
+    ]
+    if differs:
+        shown = "; ".join(_difference(key, saved[key], now[key]) for key in differs)
+        raise ConfigError(
+            f"cannot resume run {info.run_id}: it started with other settings ({shown}); "
+            "resume it with the job and options it started with (it stays interrupted), or "
+            "start a new run"
+        )
+
+
+def _same_value(saved: Any, now: Any) -> bool:
+    """Equal JSON values, floats within rounding (a recomputed input scaling)."""
+    if isinstance(saved, float) or isinstance(now, float):
+        return (
+            isinstance(saved, (int, float))
+            and isinstance(now, (int, float))
+            and math.isclose(saved, now, rel_tol=1e-9, abs_tol=1e-12)
+        )
+    if isinstance(saved, list) and isinstance(now, list):
+        return len(saved) == len(now) and all(map(_same_value, saved, now))
+    if isinstance(saved, dict) and isinstance(now, dict):
+        return saved.keys() == now.keys() and all(_same_value(saved[k], now[k]) for k in saved)
+    return bool(saved == now)
+
+
+def _difference(key: str, saved: Any, now: Any) -> str:
+    short = len(repr(saved)) + len(repr(now)) <= 120
+    return f"{key} {saved!r}, now {now!r}" if short else key
 
 
 def _trust_federation_ca(workflow: FitWorkflow | None, security: HubSecurity) -> None:

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rengo.core.codec import decode, encode
-from rengo.core.errors import CodecError, RoundFailure, StopTraining
+from rengo.core.errors import CodecError, ConfigError, DataError, RoundFailure, StopTraining
 from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
 from rengo.core.parameters import Parameters, copy_parameters
 from rengo.hfl.checkpoints import CheckpointRetention
@@ -780,32 +780,37 @@ class Coordinator:
 
         Raises
         ------
+        ConfigError
+            If the checkpoint is of another strategy (a resume with another job).
+        DataError
+            If the checkpoint is not one, of an unknown layout, or its excluded clients are
+            not a map of id to reason.
         ValueError
-            If the checkpoint is of another strategy, of an unknown layout, its server
-            state does not fit the strategy, its excluded clients are not a map of id to
-            reason, or an observer's state does not fit the observer.
+            If its server state does not fit the strategy, or an observer's state does not
+            fit the observer.
         """
         state = decode(bytearray(blob))
         if not isinstance(state, dict) or "round" not in state or "parameters" not in state:
-            raise ValueError("not a rengo round checkpoint (no round or parameters in it)")
+            raise DataError("not a rengo round checkpoint (no round or parameters in it)")
         layout = state.get("format", 1)
         if layout not in (1, CHECKPOINT_FORMAT):
-            raise ValueError(
+            raise DataError(
                 f"checkpoint layout {layout} is newer than this rengo reads "
                 f"(1..{CHECKPOINT_FORMAT}); upgrade rengo to resume it"
             )
         if state.get("strategy_name") != self.strategy.name:
-            raise ValueError(
-                f"checkpoint is for {state.get('strategy_name')}, not {self.strategy.name}"
+            raise ConfigError(
+                f"checkpoint is for {state.get('strategy_name')}, not {self.strategy.name}: "
+                "resume with the strategy the run started with"
             )
         excluded = state.get("excluded", {})
         if not isinstance(excluded, dict) or not all(
             isinstance(c, str) and isinstance(why, str) for c, why in excluded.items()
         ):
-            raise ValueError("checkpoint's excluded clients are not a map of id to reason")
+            raise DataError("checkpoint's excluded clients are not a map of id to reason")
         observed = state.get("observers", {})
         if not isinstance(observed, dict):
-            raise ValueError("checkpoint's observer states are not a map")
+            raise DataError("checkpoint's observer states are not a map")
         self.parameters = list(state["parameters"])
         self.strategy.load_state_dict(state["strategy"])
         self.start_round = int(state["round"]) + 1
