@@ -151,11 +151,63 @@ def test_party_refuses_without_credentials(tmp_path: Path):
     assert "--certs" in result.output
 
 
+def test_a_party_app_that_fails_to_import_is_one_line_naming_its_file_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "syntax_app.py").write_text("import os\ndef client_fn(name)\n    return None\n")
+    (tmp_path / "raising_app.py").write_text("x = 1\nundefined_name + 1\n")
+    for module, said in [
+        ("syntax_app", "syntax error in " + str(tmp_path / "syntax_app.py") + ", line 2"),
+        ("raising_app", "raised NameError: name 'undefined_name' is not defined ("),
+    ]:
+        result = CliRunner().invoke(
+            app,
+            [
+                *("party", "--coordinator", "127.0.0.1:1", "--name", "x", "--insecure"),
+                *("--app", f"{module}:client_fn"),
+            ],
+        )
+        assert result.exit_code == 2, result.output
+        assert said in _flat(result.output)
+        assert "Traceback" not in result.output
+    assert "raising_app.py, line 2" in _flat(result.output)
+
+
 def test_coordinator_requires_tls_material_or_insecure(tmp_path: Path):
     job = tmp_path / "job.toml"
     job.write_text(JOB)
     result = CliRunner().invoke(app, ["coordinator", "--job", str(job)])
     assert result.exit_code == 2 and "TLS is on by default" in result.output
+
+
+def test_a_coordinator_that_cannot_listen_says_so_in_one_line_and_records_no_run(
+    tmp_path: Path,
+):
+    job = tmp_path / "job.toml"
+    job.write_text(JOB)
+    store = tmp_path / "runs.db"
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        busy = f"127.0.0.1:{held.getsockname()[1]}"
+        for listen, said in [
+            (busy, f"cannot listen on {busy}: Address already in use"),
+            ("127.0.0.1:17630x", "listen address '127.0.0.1:17630x' must be HOST:PORT"),
+            ("127.0.0.1", "listen address '127.0.0.1' must be HOST:PORT"),
+        ]:
+            result = CliRunner().invoke(
+                app,
+                [
+                    *("coordinator", "--job", str(job), "--listen", listen, "--insecure"),
+                    *("--store", str(store), "--join-timeout", "1"),
+                ],
+            )
+            assert result.exit_code == 2, result.output
+            assert said in _flat(result.output)
+            assert "Traceback" not in result.output
+    with RunStore(store) as runs:
+        assert runs.list_runs() == []  # no 'failed' run of 0 s per attempt
 
 
 def _flat(text: str) -> str:

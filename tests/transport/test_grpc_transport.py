@@ -3,6 +3,7 @@ names, hostile bytes, and vertical-FL role code over GrpcChannel."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rengo.core.codec import decode, encode
-from rengo.core.errors import AuthenticationError, HandshakeError
+from rengo.core.errors import AuthenticationError, ConfigError, HandshakeError
 from rengo.transport.certs import init_certificates
 from rengo.transport.grpc_frames import CHUNK, STREAMED, WHOLE, OutgoingMessage, envelope_frames
 from rengo.transport.grpc_hub import GrpcHub
@@ -270,3 +271,16 @@ def test_silent_party_is_dropped_after_heartbeat_timeout(hub: GrpcHub, certs: Pa
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "no heartbeat" in (info.value.details() or "")
     assert hub.client_ids() == []
+
+
+def test_a_party_key_of_another_certificate_is_one_config_error_at_loading(
+    certs: Path, tmp_path: Path
+) -> None:
+    mixed = tmp_path / "mixed"
+    shutil.copytree(certs, mixed)
+    shutil.copy(mixed / "parties" / "bob.key", mixed / "parties" / "alice.key")
+    with pytest.raises(ConfigError, match=r"alice\.key is not the private key of the certificate"):
+        PartyCredentials.from_directory(mixed, "alice")
+    shutil.copy(mixed / "parties" / "bob.key", mixed / "coordinator.key")
+    with pytest.raises(ConfigError, match=r"coordinator\.key is not the private key"):
+        HubSecurity.from_directory(mixed)

@@ -37,7 +37,7 @@ from rengo.tracking.errors import StoreClosedError
 from rengo.tracking.json_text import dumps_json, loads_json
 from rengo.tracking.run import open_run
 from rengo.tracking.store import RunStore
-from rengo.transport.grpc_hub import GrpcHub
+from rengo.transport.grpc_hub import GrpcHub, check_can_listen
 from rengo.transport.grpc_security import HubSecurity
 from rengo.transport.straggler import StragglerWait
 
@@ -311,7 +311,8 @@ def serve_coordinator(
     Raises
     ------
     ConfigError
-        For ``rounds < 1``, a quorum larger than the parties, or ``resume`` without a store,
+        For ``rounds < 1``, a quorum larger than the parties, a ``listen`` that is not
+        ``HOST:PORT`` or cannot be bound (nothing is recorded), or ``resume`` without a store,
         of a run that is not an interrupted ``hfl-deployed`` run, or of one recorded with
         other settings (see :func:`same_settings`; the run stays interrupted).
     RoundFailure
@@ -342,6 +343,7 @@ def serve_coordinator(
     }
     if store is not None and resume is not None:
         same_settings(store, resume, config)  # before the run is reopened: a refusal keeps it
+    check_can_listen(listen)  # a port in use records no run
     limit = max_message_bytes or message_limit(strategy, initial_parameters)
     with open_run(store, RUN_KIND, config, name=run_name, seed=seed, resume=resume) as run:
         hub, record_event = recorded_hub(

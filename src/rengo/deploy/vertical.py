@@ -40,7 +40,7 @@ from rengo.crypto.x25519 import BlindingPool
 from rengo.deploy.coordinator import recorded_hub
 from rengo.deploy.roles import run_hub_role, run_role
 from rengo.tracking.run import open_run
-from rengo.transport.grpc_hub import GrpcHub
+from rengo.transport.grpc_hub import GrpcHub, check_can_listen
 from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 from rengo.vfl.checkpoints import PASSPHRASE_ENV, CheckpointFolder
@@ -198,9 +198,10 @@ def serve_vertical_coordinator(
     Raises
     ------
     ConfigError
-        For a label party not among the parties, settings the algorithm refuses, or a
-        ``resume`` of a run that is not an interrupted, checkpointed ``vfl-deployed`` run
-        of this plan (the store is left as it was).
+        For a label party not among the parties, settings the algorithm refuses, a
+        ``listen`` that is not ``HOST:PORT`` or cannot be bound, or a ``resume`` of a run
+        that is not an interrupted, checkpointed ``vfl-deployed`` run of this plan (the
+        store is left as it was).
     RoundFailure
         If a party did not join in time.
     PeerFailure
@@ -248,6 +249,7 @@ def serve_vertical_coordinator(
         **{k: v for k, v in plan.to_wire().items() if k != "config"},
         **options_to_wire(plan.config),
     }
+    check_can_listen(listen)  # a port in use records no run
     started = time.perf_counter()
     outcome: VerticalCoordinatorOutcome | None = None
     with open_run(

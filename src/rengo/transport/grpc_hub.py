@@ -39,6 +39,7 @@ from __future__ import annotations
 import itertools
 import logging
 import queue
+import socket
 import threading
 import time
 from collections import defaultdict, deque
@@ -278,6 +279,7 @@ class GrpcHub:
         ):
             if value <= 0:
                 raise ConfigError(f"{label} must be > 0, got {value}")
+        listen_address(listen)
         self.listen = listen
         self.security = security
         self.heartbeat_interval = heartbeat_interval
@@ -326,7 +328,13 @@ class GrpcHub:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> int:
-        """Bind and start serving; returns the port (useful with ``listen="host:0"``)."""
+        """Bind and start serving; returns the port (useful with ``listen="host:0"``).
+
+        Raises
+        ------
+        ConfigError
+            If it cannot listen there (the port is in use, the host is not this machine's).
+        """
         server = grpc.server(
             ThreadPoolExecutor(max_workers=self._max_parties + 4, thread_name_prefix="rengo-hub"),
             options=SERVER_OPTIONS,
@@ -339,11 +347,18 @@ class GrpcHub:
         credentials = self.security.server_credentials()
         if credentials is None:
             warn_insecure("coordinator")
-            port = server.add_insecure_port(self.listen)
-        else:
-            port = server.add_secure_port(self.listen, credentials)
+        try:
+            if credentials is None:
+                port = server.add_insecure_port(self.listen)
+            else:
+                port = server.add_secure_port(self.listen, credentials)
+        except RuntimeError:  # grpcio 1.6x+: "Failed to bind to address ..."
+            port = 0
         if port == 0:
-            raise ConfigError(f"could not listen on {self.listen!r}")
+            raise ConfigError(
+                f"cannot listen on {self.listen}: the port is in use, or the host is not an "
+                "address of this machine"
+            )
         server.start()
         self._server, self.port = server, port
         self._watchdog = threading.Thread(target=self._watch, name="rengo-hub-watch", daemon=True)
@@ -1100,3 +1115,50 @@ class HubChannel(ScopeMixin):
                 self._absent_since.pop(name, None)
             elif now - self._absent_since.setdefault(name, now) > self._rejoin_wait:
                 self._hub.fail(name, f"left and did not come back within {self._rejoin_wait:g}s")
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    """The host and port of a hub's ``HOST:PORT`` (``[::]:7443`` for IPv6).
+
+    Raises
+    ------
+    ConfigError
+        If it is not ``HOST:PORT`` with a port in 0..65535.
+    """
+    host, sep, port = listen.strip().rpartition(":")
+    host = host.strip("[]") if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(
+            f"listen address {listen!r} must be HOST:PORT with a port 0-65535, e.g. 0.0.0.0:7443"
+        )
+    if ":" in host and not listen.strip().startswith("["):
+        raise ConfigError(f"listen address {listen!r}: write an IPv6 host in brackets, [::]:7443")
+    return host, int(port)
+
+
+def check_can_listen(listen: str) -> None:
+    """Refuse ``listen`` before anything is recorded: not ``HOST:PORT``, or a port another
+    process holds (a probe socket binds and closes; gRPC may still lose a race for it).
+
+    Raises
+    ------
+    ConfigError
+        If ``listen`` is malformed, its host unknown or not this machine's, or its port in use.
+    """
+    host, port = listen_address(listen)
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {listen}: unknown host {host!r} ({exc})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {listen}: {exc.strerror or exc} (another process holds the "
+                "port, or the host is not an address of this machine)"
+            ) from None

@@ -85,20 +85,21 @@ class HubSecurity:
         Raises
         ------
         ConfigError
-            If a file is missing, or ``revoked.crl`` is not a list signed by the CA.
+            If a file is missing or not PEM, the key is not the certificate's (a key of
+            another party), or ``revoked.crl`` is not a list signed by the CA.
         """
         root = Path(directory)
         fix = f"make it with `rengo certs init {root} --parties ...`"
         ca_cert = read_certificate_file(root / "ca.pem", "the federation's CA certificate", fix)
         # parties on tokens hold no certificates to revoke (remove a party's token)
         revocations = None if tokens is not None else RevocationList(root / REVOKED_FILE, ca_cert)
+        cert, key = root / "coordinator.pem", root / "coordinator.key"
+        server_cert = read_certificate_file(cert, "the coordinator's certificate", fix)
+        server_key = read_certificate_file(key, "the coordinator's key", fix)
+        _check_key_pair(server_cert, server_key, cert, key)
         return cls(
-            server_cert=read_certificate_file(
-                root / "coordinator.pem", "the coordinator's certificate", fix
-            ),
-            server_key=read_certificate_file(
-                root / "coordinator.key", "the coordinator's key", fix
-            ),
+            server_cert=server_cert,
+            server_key=server_key,
             ca_cert=ca_cert,
             tokens=tokens,
             parties=None if parties is None else frozenset(map(validate_party_name, parties)),
@@ -227,7 +228,8 @@ class PartyCredentials:
         Raises
         ------
         ConfigError
-            If a file is missing, or ``revoked.crl`` is not a list signed by the CA.
+            If a file is missing or not PEM, the key is not the certificate's (a key of
+            another party), or ``revoked.crl`` is not a list signed by the CA.
         """
         cert, key = party_paths(directory, name)
         fix = f"the federation's operator issues it with `rengo certs add DIR {name}`"
@@ -236,10 +238,13 @@ class PartyCredentials:
             "the federation's CA certificate",
             "copy ca.pem from the federation's operator",
         )
+        cert_pem = read_certificate_file(cert, f"party {name}'s certificate", fix)
+        key_pem = read_certificate_file(key, f"party {name}'s key", fix)
+        _check_key_pair(cert_pem, key_pem, cert, key)
         return cls(
             ca_cert=ca_cert,
-            cert=read_certificate_file(cert, f"party {name}'s certificate", fix),
-            key=read_certificate_file(key, f"party {name}'s key", fix),
+            cert=cert_pem,
+            key=key_pem,
             server_name=server_name,
             revocations=RevocationList(Path(directory) / REVOKED_FILE, ca_cert),
         )
@@ -287,3 +292,30 @@ def warn_insecure(role: str) -> None:
         "not verified by certificates; use only on a trusted network for testing",
         role,
     )
+
+
+def _check_key_pair(cert_pem: bytes, key_pem: bytes, cert_path: Path, key_path: Path) -> None:
+    """Check that the private key in ``key_path`` belongs to the certificate in ``cert_path``
+    (gRPC would otherwise fail each connection with a C-core error and a traceback).
+
+    Raises
+    ------
+    ConfigError
+        If either file is not PEM of its kind, or the key is another certificate's.
+    """
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        certificate = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError as exc:
+        raise ConfigError(f"{cert_path} is not a PEM certificate ({exc})") from None
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{key_path} is not an unencrypted PEM private key ({exc})") from None
+    der, spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(der, spki) != certificate.public_key().public_bytes(der, spki):
+        raise ConfigError(
+            f"{key_path} is not the private key of the certificate {cert_path} (a key and a "
+            "certificate of different parties?): use the key issued with that certificate"
+        )
