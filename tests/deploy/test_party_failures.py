@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from rengo.core.errors import PeerFailure, RoundFailure
 from rengo.core.messages import Config, EvaluateResult, FitResult
 from rengo.core.parameters import Parameters
 from rengo.deploy import run_party, serve_coordinator
@@ -84,3 +85,48 @@ def test_a_failing_party_shows_its_traceback_once(caplog: pytest.LogCaptureFixtu
         if r.name == "rengo.hfl" and r.levelno == logging.WARNING and "broken" in r.getMessage()
     ]
     assert len(coordinator_side) == 1
+
+
+@pytest.mark.timeout(90)
+def test_parties_are_told_the_run_failed_and_end_with_an_error_not_finished() -> None:
+    ready, result = threading.Event(), {}
+
+    def listening(hub: Any) -> None:
+        result["address"] = f"127.0.0.1:{hub.port}"
+        ready.set()
+
+    def coordinator() -> None:
+        try:  # 2 of the 3 parties report, but the round needs all 3: round 1 fails
+            serve_coordinator(
+                FedAvg(min_fit_clients=3), [np.zeros(2)], 2, "127.0.0.1:0",
+                HubSecurity(insecure=True), parties=NAMES, join_timeout=30.0,
+                round_timeout=20.0, heartbeat_interval=0.5, on_listening=listening,
+            )  # fmt: skip
+        except RoundFailure as exc:
+            result["coordinator"] = exc
+
+    def party(name: str) -> None:
+        backoff = Backoff(initial=0.05, maximum=0.3, give_up_after=30.0)
+        try:
+            result[name] = run_party(
+                result["address"], name, PartyClient, PartyCredentials(insecure=True),
+                heartbeat_interval=0.5, backoff=backoff, on_finished=lambda t: None,
+            )  # fmt: skip
+        except PeerFailure as exc:
+            result[name] = exc
+
+    serving = threading.Thread(target=coordinator, daemon=True)
+    serving.start()
+    assert ready.wait(30)
+    parties = [threading.Thread(target=party, args=(n,), daemon=True) for n in NAMES]
+    for thread in parties:
+        thread.start()
+    for thread in [*parties, serving]:
+        thread.join(60)
+    assert "round 1 failed: only 2 of 3 clients reported" in str(result["coordinator"])
+    for name in NAMES:
+        told = result[name]
+        assert isinstance(told, PeerFailure), told  # not a clean return: the run failed
+        assert told.role == "coordinator"
+        assert str(told).startswith(f"party {name}: the run failed: ")  # no store: no run id
+        assert "failed: round 1 failed: only 2 of 3 clients reported" in str(told)

@@ -387,22 +387,32 @@ def serve_coordinator(
         hooks = _RoundTraffic(
             hub, rounds, record_event, expected, rejoin_wait, coordinator.start_round, progress
         )
-        interrupted = False
+        interrupted, outcome = False, "finished"
         hub.start()
         try:
             if on_listening is not None:
                 on_listening(hub)
             if coordinator.start_round <= rounds:
                 wait_to_start(hub, expected, quorum, join_timeout, record_event)
-            return coordinator.run(
+            history = coordinator.run(
                 rounds, progress=hooks.after_round, before_round=hooks.before_round
             )
+            outcome = "completed"
+            return history
         except KeyboardInterrupt:
             interrupted = True
             raise
+        except Exception as exc:
+            outcome = f"failed: {exc}"  # the parties end with it, not with "finished"
+            raise
         finally:
-            # Interrupted runs are meant to be resumed: parties keep retrying. Else they leave.
-            hub.close(goodbye=not interrupted, linger=0.0 if interrupted else farewell)
+            # Interrupted runs are meant to be resumed: parties keep retrying. Else they leave
+            # told how it ended.
+            hub.close(
+                goodbye=not interrupted,
+                linger=0.0 if interrupted else farewell,
+                outcome=outcome,
+            )
             received, sent = hub.traffic()
             run.summary.update(bytes_sent=sent, bytes_received=received)
 

@@ -6,7 +6,8 @@ import logging
 from collections.abc import Callable, Sequence
 
 from rengo.core.deprecation import moved_names
-from rengo.core.errors import ConfigError
+from rengo.core.errors import ConfigError, PeerFailure
+from rengo.core.roles import COORDINATOR
 from rengo.crypto.signatures import SigningIdentity
 from rengo.hfl.client import ClientFn, client_handler
 from rengo.hfl.mods.chain import Mod
@@ -55,7 +56,7 @@ def run_party(
         downgrade this party to the semi-honest protocol (needs an mTLS certificate). To pin
         the degree and threshold too, install ``SecAggMod(identity, min_threshold=...)``.
     on_finished
-        Called with the coordinator's last word (``"run RUN finished"``) when it ends the
+        Called with the coordinator's last word (``"run RUN completed"``) when it ends the
         run - also when this party lost its link before the end and came back after it.
 
     Returns
@@ -73,6 +74,9 @@ def run_party(
         If another instance of this party connected and replaced this one.
     CoordinatorUnreachable
         If no coordinator answered for ``backoff.give_up_after`` seconds.
+    PeerFailure
+        If the coordinator ended the run as failed (``run RUN failed: REASON``; its role
+        is ``"coordinator"``): ``rengo party`` then exits 1 with that line.
     """
     connection = PartyConnection(
         coordinator,
@@ -85,6 +89,8 @@ def run_party(
         backoff=backoff,
     )
     connection.run()
+    if connection.run_failed:
+        raise PeerFailure(COORDINATOR, "run failed", f"party {name}: {connection.farewell}")
     if on_finished is not None and connection.farewell is not None:
         on_finished(connection.farewell)
     return connection.sessions

@@ -319,6 +319,7 @@ class GrpcHub:
         self._closed_bytes = [0, 0]
         self._stopping = threading.Event()
         self._goodbye = True
+        self._outcome = "finished"
         self._farewelled: set[str] = set()
         self._watchdog: threading.Thread | None = None
         self.failure: PeerFailure | None = None
@@ -374,13 +375,19 @@ class GrpcHub:
         host = self.listen.rsplit(":", 1)[0]
         return f"{host}:{self.port}"
 
-    def close(self, goodbye: bool = True, grace: float = 2.0, linger: float = 0.0) -> None:
+    def close(
+        self,
+        goodbye: bool = True,
+        grace: float = 2.0,
+        linger: float = 0.0,
+        outcome: str = "finished",
+    ) -> None:
         """Tell parties the run is over (``goodbye``), then stop serving.
 
         Parameters
         ----------
         goodbye
-            Send every connected party the run's end (``run RUN finished``); without it
+            Send every connected party the run's end (``run RUN <outcome>``); without it
             (an interrupted run, meant to be resumed) parties keep trying to reconnect.
         grace
             Seconds to let queued messages go out before the server stops.
@@ -389,8 +396,15 @@ class GrpcHub:
             the end and come back - each is told the run finished instead of finding no
             coordinator and retrying for minutes. The hub stops earlier once every such
             party has been told.
+        outcome
+            How the run ended, as the goodbye says it: ``"completed"``, ``"failed: REASON"``
+            (a party then ends with an error, see
+            :attr:`~rengo.transport.grpc_party.PartyConnection.run_failed`; REASON, at most
+            400 characters, is the coordinator's error line, which may name the parties
+            that failed and how) or the neutral default ``"finished"``.
         """
         self._goodbye = goodbye
+        self._outcome = " ".join(outcome.split())[:400] or "finished"
         self._stopping.set()
         with self._lock:
             sessions = list(self._live)
@@ -420,7 +434,7 @@ class GrpcHub:
 
     def _farewell(self, session: _Session) -> None:
         """Tell one party the run is over."""
-        text = f"run {self.run_id} finished" if self.run_id else "the run finished"
+        text = f"run {self.run_id} {self._outcome}" if self.run_id else f"the run {self._outcome}"
         session.send(OutgoingMessage(COORDINATOR, session.name, BYE, text.encode(), self.run_id))
         with self._lock:
             self._farewelled.add(session.name)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import queue
 import random
+import re
 import secrets
 import threading
 import time
@@ -80,6 +81,8 @@ from rengo.transport.tls_probe import diagnose_handshake
 log = logging.getLogger("rengo.transport")
 
 _REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+_FAILED = re.compile(r"(run \S+|the run) failed\b")
+"""A goodbye saying the run failed (see :meth:`GrpcHub.close`'s ``outcome``)."""
 
 
 @dataclass(frozen=True)
@@ -271,6 +274,12 @@ class PartyConnection:
     def ended(self) -> bool:
         """True once the coordinator said the run is over."""
         return self._ended.is_set()
+
+    @property
+    def run_failed(self) -> bool:
+        """True if the coordinator's goodbye (:attr:`farewell`) says the run failed
+        (``run RUN failed: REASON``), not that it completed."""
+        return self.farewell is not None and _FAILED.match(self.farewell) is not None
 
     def __enter__(self) -> PartyConnection:
         return self.start()

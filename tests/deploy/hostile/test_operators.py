@@ -93,7 +93,7 @@ def test_the_coordinator_waits_for_the_jobs_parties_and_names_who_was_missing(
     assert "completed 2 rounds" in coordinator.output
     for party in parties:
         assert party.wait(60) == 0
-        assert "finished" in party.output
+        assert "completed" in party.output
     with RunStore(fleet.tmp_path / "runs.db", read_only=True) as store:
         run = store.list_runs(limit=1)[0]
         events = [e.message for e in store.events(run.run_id)]
@@ -192,10 +192,10 @@ def test_a_party_that_missed_the_end_of_the_run_is_told_it_finished(fleet: Fleet
     coordinator.expect(r"round 3/3")
     proxy.restore()
     assert late.wait(120) == 0, late.output[-3000:]
-    assert f"FINISHED run {run_id} finished" in late.output
+    assert f"FINISHED run {run_id} completed" in late.output
     assert coordinator.wait(120) == 0
     for party in steady:
-        assert party.wait(60) == 0 and f"FINISHED run {run_id} finished" in party.output
+        assert party.wait(60) == 0 and f"FINISHED run {run_id} completed" in party.output
     proxy.close()
 
 
