@@ -128,3 +128,47 @@ def test_a_client_that_keeps_missing_the_timeout_sits_out_then_is_tried_again() 
     assert sampled == [ids, ids, ["a", "b"], ["a", "b"], ["a", "b"], ids, ["a", "b"]]
     assert all(history.rounds[i].failures["c"].startswith("timed out") for i in (0, 1, 5))
     assert coordinator.slow_clients(7) == ["c"]
+
+
+@dataclass
+class Reporting:
+    """A client that trains honestly and reports ``fit_metrics`` / ``eval_metrics``."""
+
+    fit_metrics: dict[str, Any]
+    eval_metrics: dict[str, Any]
+
+    def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        return FitResult([p + 1 for p in parameters], 10, dict(self.fit_metrics))
+
+    def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        return EvaluateResult(0.25, 10, dict(self.eval_metrics))
+
+
+def test_a_non_finite_client_metric_is_dropped_with_a_warning_and_never_poisons_the_mean(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    honest = Reporting({"loss": 0.5, "accuracy": 0.8}, {"auc": 0.7})
+    lying = Reporting({"loss": float("nan"), "accuracy": 0.6}, {"auc": float("inf")})
+    store = RunStore(tmp_path / "runs.db")
+    history = simulate(
+        lambda cid: lying if cid == "c" else honest,
+        ["a", "b", "c"],
+        FedAvg(fraction_evaluate=1.0),
+        [np.zeros(4)],
+        2,
+        store=store,
+    )
+    for record in history.rounds:
+        assert record.metrics["train_loss"] == 0.5  # not nan: c's loss is dropped
+        assert record.metrics["train_accuracy"] == pytest.approx((0.8 + 0.8 + 0.6) / 3)
+        assert record.metrics["eval_auc"] == pytest.approx(0.7)  # not inf
+        assert not record.failures  # c's update still counts
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "round 1: client c: metric 'loss' is nan: dropped" in warned
+    assert "round 1: client c: evaluate: metric 'auc' is inf: dropped" in warned
+    c_records = store.client_records(history.run_id, "c")
+    assert [r.reason for r in c_records if r.round == 1] == [
+        "metric 'loss' is nan: dropped",
+        "metric 'auc' is inf: dropped",
+    ]
+    assert all("loss" not in (r.metrics or {}) for r in c_records if r.phase == "fit")

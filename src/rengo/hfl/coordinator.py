@@ -34,7 +34,7 @@ from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import EVALUATE, client_seed
 from rengo.hfl.failure_log import ClientFailureLog, failures_summary
 from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
-from rengo.hfl.result_checks import ResultChecks
+from rengo.hfl.result_checks import ResultChecks, screen_metrics
 from rengo.hfl.strategy.aggregate_call import aggregate_with_rng, warn_if_old_aggregate_fit
 from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum
 from rengo.hfl.workflow import (
@@ -712,6 +712,14 @@ class Coordinator:
                     server_round, reply.client_id, "evaluate", "failed", 0, traffic, reason, None
                 )
                 continue
+            metrics, refused = screen_metrics(result.metrics)
+            note = None
+            if refused:  # the loss counts; the metrics it lied about do not
+                note = f"{'; '.join(refused)}: dropped"
+                log.warning(
+                    "round %d: client %s: evaluate: %s", server_round, reply.client_id, note
+                )
+                result = EvaluateResult(result.loss, result.num_examples, metrics)
             results.append((reply.client_id, result))
             self._log_client(
                 server_round,
@@ -720,7 +728,7 @@ class Coordinator:
                 "ok",
                 result.num_examples,
                 traffic,
-                None,
+                note,
                 result.metrics,
             )
         if not results:

@@ -19,6 +19,10 @@ do to the model by what it *claims*:
   the aggregate is finite before it replaces the model (see
   :class:`~rengo.hfl.Coordinator`).
 
+Whatever the options, a result's metrics are screened too (:func:`screen_metrics`): a
+NaN or infinite metric is dropped, with a warning naming the party and a note in its
+round record, so one party cannot turn the round's mean ``train_loss`` into NaN.
+
 The two median rules need every result of the round before the first is folded, so they
 hold the round's results (a deployed hub holds them anyway); they are on by default in
 deployment (``rengo coordinator``, :func:`rengo.deploy.serve_coordinator`) and off in
@@ -31,7 +35,7 @@ rules see the Krum and trimmed-mean strategies and the privacy area's norm bound
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -114,6 +118,32 @@ class ResultChecks:
     def without_median_rules(self) -> ResultChecks:
         """These checks with both median rules off."""
         return replace(self, max_weight_ratio=None, max_update_norm_ratio=None)
+
+
+def screen_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A result's metrics without the entries the coordinator refuses, and why each went.
+
+    A float metric that is NaN or infinite is refused: folded into the round's weighted
+    mean it would make that mean NaN for every party's result.
+
+    Parameters
+    ----------
+    metrics
+        The metrics a fit or evaluation result came with.
+
+    Returns
+    -------
+    tuple
+        The metrics kept, and one reason per metric refused (``"metric 'loss' is nan"``).
+    """
+    kept: dict[str, Any] = {}
+    refused: list[str] = []
+    for name, value in metrics.items():
+        if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+            refused.append(f"metric {name!r} is {value}")
+            continue
+        kept[name] = value
+    return kept, refused
 
 
 def low_median(values: Sequence[float]) -> float:

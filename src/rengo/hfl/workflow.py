@@ -32,6 +32,7 @@ from rengo.hfl.result_checks import (
     largest_magnitude,
     low_median,
     overflow_limit,
+    screen_metrics,
     update_norm,
 )
 from rengo.hfl.strategy.base import Strategy, WeightedSum
@@ -148,6 +149,7 @@ class FitRound:
         self.weights: dict[str, tuple[float, float]] = {}
         self.excluded: dict[str, str] = {}
         self._norms: dict[str, float] = {}
+        self._notes: dict[str, str] = {}  # what a result's screening dropped, by client
         self._pool = pool
         self._timeout = timeout
         self._observers = list(observers)
@@ -188,7 +190,8 @@ class FitRound:
                 continue
             if isinstance(value, FitResult):
                 metrics = self._metrics(reply.client_id, value)
-                self._record(reply.client_id, "ok", value.num_examples, None, metrics)
+                note = self._notes.get(reply.client_id)
+                self._record(reply.client_id, "ok", value.num_examples, note, metrics)
             else:
                 self._record(reply.client_id, "ok", 0, None, None)
             yield reply.client_id, value
@@ -257,6 +260,7 @@ class FitRound:
                         f"{median:g}; result_checks.max_weight_ratio)"
                     )
                     log.warning("round %d: client %s: %s", self.server_round, cid, note)
+                    note = "; ".join(filter(None, (self._notes.get(cid), note)))
                     result = FitResult(result.parameters, cap, result.metrics)
                     self._record(cid, "ok", cap, note, self._metrics(cid, result))
                 capped.append((cid, result))
@@ -327,6 +331,12 @@ class FitRound:
         if claimed is not None:
             raise ClientFailure(client_id, claimed)
         self._norms[client_id] = update_norm(value.parameters, self.reference)
+        metrics, refused = screen_metrics(value.metrics)
+        if refused:  # the update counts; the metrics it lied about do not
+            note = f"{'; '.join(refused)}: dropped"
+            log.warning("round %d: client %s: %s", self.server_round, client_id, note)
+            self._notes[client_id] = note
+            return FitResult(value.parameters, value.num_examples, metrics)
         return value
 
     def _count(self, reply: Reply) -> None:
