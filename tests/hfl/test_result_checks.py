@@ -5,6 +5,7 @@ keeps missing the round timeout sits out."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -172,3 +173,43 @@ def test_a_non_finite_client_metric_is_dropped_with_a_warning_and_never_poisons_
         "metric 'auc' is inf: dropped",
     ]
     assert all("loss" not in (r.metrics or {}) for r in c_records if r.phase == "fit")
+
+
+def test_client_metrics_are_bounded_to_numbers_and_short_strings_and_the_rest_refused(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    most = 32  # result_checks.MAX_METRICS; strings of at most MAX_METRIC_TEXT = 256
+    honest = Reporting({"loss": 0.5, "note": "ok"}, {})
+    flooding = Reporting(
+        {
+            "loss": 0.25,
+            "blob": "x" * 2_000_000,  # 2 MB a round into the run store
+            "raw": b"\x00" * 100,
+            "n" * 1000: 1.0,
+            **{f"m{i}": float(i) for i in range(most + 10)},
+        },
+        {},
+    )
+    store = RunStore(tmp_path / "runs.db")
+    history = simulate(
+        lambda cid: flooding if cid == "c" else honest,
+        ["a", "b", "c"],
+        FedAvg(),
+        [np.zeros(4)],
+        2,
+        store=store,
+    )
+    assert history.rounds[0].metrics["train_loss"] == pytest.approx((0.5 + 0.5 + 0.25) / 3)
+    assert not history.rounds[0].failures  # the update counts; the flood does not
+    (record,) = [r for r in store.client_records(history.run_id, "c") if r.round == 1]
+    kept = record.metrics or {}
+    assert "blob" not in kept and "raw" not in kept and "n" * 1000 not in kept
+    assert len(kept) <= most + 1  # + the update norm the coordinator measures
+    assert len(json.dumps(kept)) < 4_000
+    assert record.reason is not None
+    assert "metric 'blob' is a string of 2000000 characters (at most 256)" in record.reason
+    assert "metric 'raw' is a bytes, not a number or a short string" in record.reason
+    assert len(record.reason) < 1_000
+    assert any("client c: metric 'blob'" in r.getMessage() for r in caplog.records)
+    (ok,) = [r for r in store.client_records(history.run_id, "a") if r.round == 1]
+    assert ok.reason is None and (ok.metrics or {})["note"] == "ok"  # short strings stay

@@ -21,7 +21,11 @@ do to the model by what it *claims*:
 
 Whatever the options, a result's metrics are screened too (:func:`screen_metrics`): a
 NaN or infinite metric is dropped, with a warning naming the party and a note in its
-round record, so one party cannot turn the round's mean ``train_loss`` into NaN.
+round record, so one party cannot turn the round's mean ``train_loss`` into NaN. A metric
+is a number or a short string: at most :data:`MAX_METRICS` of them per result, names of at
+most :data:`MAX_METRIC_NAME` characters, strings of at most :data:`MAX_METRIC_TEXT`; the
+rest (bytes, arrays, a 2 MB string) is dropped the same way, so one party cannot fill the
+run store through its metrics.
 
 The two median rules need every result of the round before the first is folded, so they
 hold the round's results (a deployed hub holds them anyway); they are on by default in
@@ -120,11 +124,22 @@ class ResultChecks:
         return replace(self, max_weight_ratio=None, max_update_norm_ratio=None)
 
 
+MAX_METRICS = 32
+"""Most metrics one fit or evaluation result may carry (the first ones are kept)."""
+MAX_METRIC_NAME = 64
+"""Longest metric name, in characters."""
+MAX_METRIC_TEXT = 256
+"""Longest string metric, in characters."""
+
+
 def screen_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """A result's metrics without the entries the coordinator refuses, and why each went.
 
     A float metric that is NaN or infinite is refused: folded into the round's weighted
-    mean it would make that mean NaN for every party's result.
+    mean it would make that mean NaN for every party's result. So is anything but a number
+    (bool, int, float) or a string of at most :data:`MAX_METRIC_TEXT` characters, a name
+    longer than :data:`MAX_METRIC_NAME` characters, and every metric after the first
+    :data:`MAX_METRICS`: they would be stored with the round, every round.
 
     Parameters
     ----------
@@ -138,12 +153,41 @@ def screen_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], list[str
     """
     kept: dict[str, Any] = {}
     refused: list[str] = []
+    if not isinstance(metrics, Mapping):
+        return kept, [f"metrics are a {type(metrics).__name__}, not a map of name to value"]
     for name, value in metrics.items():
-        if isinstance(value, (float, np.floating)) and not math.isfinite(value):
-            refused.append(f"metric {name!r} is {value}")
+        problem = _metric_problem(name, value)
+        if problem is None and len(kept) >= MAX_METRICS:
+            problem = f"metric {name!r} is one more than the {MAX_METRICS} a result may carry"
+        if problem is not None:
+            refused.append(problem)
             continue
         kept[name] = value
+    if len(refused) > 5:  # the reason stays one line, however many were sent
+        refused = [*refused[:4], f"{len(refused) - 4} more metrics"]
     return kept, refused
+
+
+def _metric_problem(name: Any, value: Any) -> str | None:
+    """Why one metric is refused (see :func:`screen_metrics`), or None."""
+    if not isinstance(name, str) or len(name) > MAX_METRIC_NAME:
+        shown = repr(name)[:40] + ("..." if len(repr(name)) > 40 else "")
+        return f"metric name {shown} is not a name of at most {MAX_METRIC_NAME} characters"
+    if isinstance(value, str):
+        if len(value) > MAX_METRIC_TEXT:
+            return (
+                f"metric {name!r} is a string of {len(value)} characters (at most "
+                f"{MAX_METRIC_TEXT})"
+            )
+        return None
+    if not isinstance(value, (bool, int, float, np.integer, np.floating)):
+        return f"metric {name!r} is a {type(value).__name__}, not a number or a short string"
+    try:
+        finite = math.isfinite(float(value))
+    except OverflowError:
+        finite = False
+    shown = str(value) if len(str(value)) <= 40 else f"{str(value)[:37]}..."
+    return None if finite else f"metric {name!r} is {shown}"
 
 
 def low_median(values: Sequence[float]) -> float:
