@@ -202,3 +202,40 @@ def test_a_resume_with_other_settings_is_refused_and_leaves_the_run_interrupted(
         with pytest.raises(ConfigError, match="checkpoint is for FedMedian, not FedAvg"):
             resume(8)
         assert store.get_run(run_id).status == "interrupted"
+
+
+@pytest.mark.timeout(120)
+def test_a_round_short_of_a_restarted_party_runs_again_once_it_rejoins(
+    certs: Path, processes: Processes
+) -> None:
+    names = PARTIES[:2]  # both needed: min_fit_clients=2
+    coordinator = CoordinatorThread(certs, names, 3, rejoin_wait=30.0)
+    processes.party(coordinator.address, names[0], certs)
+    doomed = processes.party(coordinator.address, names[1], certs, RENGO_TEST_CRASH_ROUND="2")
+    assert doomed.wait(60) == 3  # died inside round 2's fit
+    processes.party(coordinator.address, names[1], certs)  # restarted at once
+    history = coordinator.history()  # not "round 2 failed: only 1 of 2 clients reported"
+    assert [len(r.clients) - len(r.failures) for r in history.rounds] == [2, 2, 2]
+    for got, want in zip(history.parameters, simulated(names, 3), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)  # as if nothing happened
+    events = [e.message for e in coordinator.store.events(history.run_id)]
+    assert any(m.startswith(f"round 2 fell short: {names[1]} lost the link") for m in events)
+    assert f"round 2 runs again: {names[1]} rejoined" in events
+    assert coordinator.store.get_run(history.run_id).status == "completed"
+
+
+@pytest.mark.timeout(120)
+def test_a_round_short_of_a_party_that_lost_its_link_leaves_the_run_interrupted(
+    certs: Path, processes: Processes
+) -> None:
+    from rengo.core.errors import RoundFailure
+
+    names = PARTIES[:2]
+    coordinator = CoordinatorThread(certs, names, 3)  # no rejoin wait: no second attempt
+    processes.party(coordinator.address, names[0], certs)
+    processes.party(coordinator.address, names[1], certs, RENGO_TEST_CRASH_ROUND="2")
+    with pytest.raises(RoundFailure, match="the run is interrupted: resume it once the parties"):
+        coordinator.history()
+    (run,) = coordinator.store.list_runs()
+    assert run.status == "interrupted"  # not failed: --resume continues after round 1
+    assert coordinator.store.checkpoint_rounds(run.run_id) == [1]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -25,7 +26,14 @@ from rengo.core.errors import ConfigError, RoundFailure
 from rengo.core.parameters import Parameters, num_bytes
 from rengo.deploy.presence import PresenceRecorder
 from rengo.hfl.checkpoints import CheckpointRetention
-from rengo.hfl.coordinator import Coordinator, History, ProgressFn, RoundObserver, RoundRecord
+from rengo.hfl.coordinator import (
+    Coordinator,
+    History,
+    ProgressFn,
+    RoundObserver,
+    RoundRecord,
+    RoundShortOfClients,
+)
 from rengo.hfl.observer_fit import check_observers_fit
 from rengo.hfl.privacy_fit import check_privacy_fits
 from rengo.hfl.privacy_record import privacy_settings
@@ -37,7 +45,7 @@ from rengo.tracking.errors import StoreClosedError
 from rengo.tracking.json_text import dumps_json, loads_json
 from rengo.tracking.run import open_run
 from rengo.tracking.store import RunStore
-from rengo.transport.grpc_hub import GrpcHub, check_can_listen
+from rengo.transport.grpc_hub import GrpcHub, check_can_listen, lost_link
 from rengo.transport.grpc_security import HubSecurity
 from rengo.transport.straggler import StragglerWait
 
@@ -120,7 +128,29 @@ class _RoundTraffic:
         self._rejoin_wait = rejoin_wait
         self._first_round = first_round
         self._progress = progress
+        self._retries: dict[int, int] = defaultdict(int)
         self._before = (0, 0)
+
+    def retry_round(self, server_round: int, failure: RoundShortOfClients) -> bool:
+        """Run a round that fell short again if the parties that lost their link during it
+        (or, for a round that could not start, the expected parties not connected) come
+        back within ``rejoin_wait`` seconds - at most :data:`ROUND_RETRIES` times."""
+        lost = sorted(c for c, why in failure.failures.items() if lost_link(why))
+        if not failure.failures and self._expected:
+            lost = sorted(set(self._expected) - set(self._hub.client_ids()))
+        if not lost or self._rejoin_wait <= 0 or self._retries[server_round] >= ROUND_RETRIES:
+            return False
+        self._retries[server_round] += 1
+        names = ", ".join(lost)
+        self._record_event(
+            "warning",
+            f"round {server_round} fell short: {names} lost the link; waiting up to "
+            f"{self._rejoin_wait:g}s for them to rejoin, then running the round again",
+        )
+        if not self._hub.wait_for_parties(lost, None, self._rejoin_wait):
+            return False
+        self._record_event("info", f"round {server_round} runs again: {names} rejoined")
+        return True
 
     def before_round(self, server_round: int) -> None:
         """Give dropped parties ``rejoin_wait`` seconds to return, then note the traffic."""
@@ -195,6 +225,15 @@ def wait_to_start(
     )
 
 
+ROUND_RETRIES = 3
+"""Most times a deployed round that fell short runs again (see ``rejoin_wait``)."""
+
+
+class PartiesLost(RoundFailure):
+    """A deployed round fell short because parties lost their link: the run ends
+    ``interrupted``, resumable from its last checkpoint (``--resume RUN``)."""
+
+
 def _size(count: int) -> str:
     return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count / 1e3:.1f} kB"
 
@@ -251,7 +290,10 @@ def serve_coordinator(
     join_timeout
         The start deadline, in seconds.
     rejoin_wait
-        Seconds to wait before each later round for expected parties that dropped.
+        Seconds to wait before each later round for expected parties that dropped; and,
+        when a round falls short because parties lost their link during it (a party
+        restarted mid-round), for those to rejoin before the round runs again from the
+        state before it (at most :data:`ROUND_RETRIES` times).
     round_timeout
         Seconds a party may take per exchange.
     stragglers
@@ -316,7 +358,13 @@ def serve_coordinator(
         of a run that is not an interrupted ``hfl-deployed`` run, or of one recorded with
         other settings (see :func:`same_settings`; the run stays interrupted).
     RoundFailure
-        If too few parties join before the deadline, or a round fails.
+        If too few parties join before the deadline, or a round fails; the run is then
+        recorded ``failed``.
+    PartiesLost
+        (A RoundFailure.) If a round fell short because parties lost their link and they
+        did not rejoin within ``rejoin_wait``: the run is recorded ``interrupted``, the
+        parties are not told goodbye (they keep retrying), and ``resume`` continues it
+        after its last checkpoint.
     """
     if rounds < 1:
         raise ConfigError(f"rounds must be >= 1, got {rounds}")
@@ -395,13 +443,31 @@ def serve_coordinator(
             if coordinator.start_round <= rounds:
                 wait_to_start(hub, expected, quorum, join_timeout, record_event)
             history = coordinator.run(
-                rounds, progress=hooks.after_round, before_round=hooks.before_round
+                rounds,
+                progress=hooks.after_round,
+                before_round=hooks.before_round,
+                retry_round=hooks.retry_round,
             )
             outcome = "completed"
             return history
         except KeyboardInterrupt:
             interrupted = True
             raise
+        except RoundShortOfClients as exc:
+            departed = [c for c, why in exc.failures.items() if lost_link(why)]
+            if not exc.failures:  # too few to start it: who of the expected is not here
+                departed = sorted(set(expected or ()) - set(hub.client_ids()))
+            if not departed:  # refused results, a client that raises, parties sitting out
+                outcome = f"failed: {exc}"
+                raise
+            # parties lost their link: the checkpoints stand, the run resumes once they are
+            # back (they keep retrying: no goodbye, as for Ctrl-C)
+            interrupted = True
+            run.resumable_errors = (PartiesLost,)
+            resume_hint = f" (--resume {run.run_id})" if run.run_id else ""
+            raise PartiesLost(
+                f"{exc}; the run is interrupted: resume it once the parties are back{resume_hint}"
+            ) from exc
         except Exception as exc:
             outcome = f"failed: {exc}"  # the parties end with it, not with "finished"
             raise

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -224,6 +224,25 @@ ProgressFn = Callable[[RoundRecord], None]
 RoundStartFn = Callable[[int], None]
 
 
+class RoundShortOfClients(RoundFailure):
+    """A round failed because too few clients were available or reported (nothing of it
+    was aggregated); ``failures`` maps each client that failed it to its reason (empty when
+    too few were available to start it)."""
+
+    def __init__(self, message: str, failures: Mapping[str, str]) -> None:
+        super().__init__(message)
+        self.failures = dict(failures)
+
+    def __reduce__(self) -> tuple[type[RoundShortOfClients], tuple[str, dict[str, str]]]:
+        """Pickled and copied with its failures (an exception's default keeps only args)."""
+        return (RoundShortOfClients, (str(self), self.failures))
+
+
+RetryRoundFn = Callable[[int, RoundShortOfClients], bool]
+"""Called when round ``n`` fell short: True to run it again (a deployment whose parties
+lost their link and came back), False to let the failure end the run."""
+
+
 @dataclass
 class Coordinator:
     """Runs ``rounds`` rounds of ``strategy`` over the clients of ``pool``.
@@ -309,6 +328,7 @@ class Coordinator:
         rounds: int,
         progress: ProgressFn | None = None,
         before_round: RoundStartFn | None = None,
+        retry_round: RetryRoundFn | None = None,
     ) -> History:
         """Run rounds ``start_round .. rounds``.
 
@@ -321,6 +341,10 @@ class Coordinator:
         before_round
             Called with each round's number before it starts (a deployment waits for
             dropped parties there).
+        retry_round
+            Called when a round fails short of clients (:class:`RoundShortOfClients`):
+            True runs the round again from the strategy's state before it (a deployment
+            whose parties lost their link and came back); default: the failure ends the run.
 
         Returns
         -------
@@ -342,7 +366,7 @@ class Coordinator:
             if before_round is not None:
                 before_round(server_round)
             try:
-                record = self.run_round(server_round)
+                record = self._run_round_retrying(server_round, retry_round)
             except StopTraining as exc:
                 history.stopped = str(exc)
                 log.warning("round %d not run: %s", server_round, exc)
@@ -355,6 +379,19 @@ class Coordinator:
                 progress(record)
         history.parameters = self.parameters
         return history
+
+    def _run_round_retrying(self, server_round: int, retry: RetryRoundFn | None) -> RoundRecord:
+        """:meth:`run_round`, run again from the strategy's state before it while ``retry``
+        says so after it fell short of clients."""
+        while True:
+            state = self.strategy.state_dict() if retry is not None else None
+            try:
+                return self.run_round(server_round)
+            except RoundShortOfClients as exc:
+                if retry is None or not retry(server_round, exc):
+                    raise
+                assert state is not None
+                self.strategy.load_state_dict(state)
 
     def run_round(self, server_round: int) -> RoundRecord:
         """Run one round: sample, fit (through the workflow), aggregate, evaluate, record.
@@ -410,6 +447,7 @@ class Coordinator:
                 server_round,
                 f"only {len(available)} clients available, "
                 f"min_available_clients={self.strategy.min_available_clients}",
+                failures={},
             )
         old = self.parameters
         # the state a checkpoint of the last round holds (configure_fit may change it): kept
@@ -473,7 +511,8 @@ class Coordinator:
                         server_round, new_spent, fit_round, state_before, client_records
                     )
                     return None
-                raise self._fail(server_round, str(verdict)) from verdict
+                failures = fit_round.failures if isinstance(verdict, ShortRound) else None
+                raise self._fail(server_round, str(verdict), failures) from verdict
         failures = fit_round.failures
         if acc.count < self.strategy.min_fit_clients and not empty:
             if spent:  # only a round that lost clients to their budgets can end the run
@@ -488,6 +527,7 @@ class Coordinator:
                 server_round,
                 f"only {acc.count} of {len(instructions)} clients reported, "
                 f"min_fit_clients={self.strategy.min_fit_clients} ({detail})",
+                failures,
             )  # the attempt's client records are written on the way out
         client_records.flush()
         aggregate = self._aggregate(server_round, old, acc)
@@ -898,11 +938,17 @@ class Coordinator:
             text += f"\n{traceback.rstrip()}"
         self.store.log_event(self.run_id, "warning", text, server_round)
 
-    def _fail(self, server_round: int, message: str) -> RoundFailure:
+    def _fail(
+        self, server_round: int, message: str, failures: Mapping[str, str] | None = None
+    ) -> RoundFailure:
+        """The round's failure, logged and recorded; with ``failures`` (the clients that
+        failed it, possibly none) a :class:`RoundShortOfClients`."""
         text = f"round {server_round} failed: {message}"
         log.error(text)
         if self.store is not None and self.run_id is not None:
             self.store.log_event(self.run_id, "error", text, server_round)
+        if failures is not None:
+            return RoundShortOfClients(text, failures)
         return RoundFailure(text)
 
 

@@ -1176,3 +1176,13 @@ def check_can_listen(listen: str) -> None:
                 f"cannot listen on {listen}: {exc.strerror or exc} (another process holds the "
                 "port, or the host is not an address of this machine)"
             ) from None
+
+
+LOST_LINK = ("connection lost", "disconnected", "not connected", "left", "replaced by a new")
+"""How the hub's failure reasons for a party that lost its link (or restarted) begin."""
+
+
+def lost_link(reason: str) -> bool:
+    """Whether a party's failure ``reason`` (as the hub gives it, a round may prefix it
+    with ``"evaluate: "``) says it lost its link rather than answered wrongly."""
+    return reason.removeprefix("evaluate: ").startswith(LOST_LINK)
