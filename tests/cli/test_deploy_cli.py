@@ -210,6 +210,37 @@ def test_a_coordinator_that_cannot_listen_says_so_in_one_line_and_records_no_run
         assert runs.list_runs() == []  # no 'failed' run of 0 s per attempt
 
 
+@pytest.mark.timeout(60)
+def test_a_coordinator_warning_is_printed_once(tmp_path: Path):
+    import threading
+
+    from rengo.transport.grpc_party import Backoff, PartyConnection
+    from rengo.transport.grpc_security import PartyCredentials
+
+    job = tmp_path / "job.toml"
+    job.write_text(JOB)
+    address = f"127.0.0.1:{_free_port()}"
+    party = PartyConnection(
+        address,
+        "client-0",
+        PartyCredentials(insecure=True),
+        backoff=Backoff(initial=0.05, maximum=0.2, give_up_after=30),
+    )
+    threading.Thread(target=party.run, daemon=True).start()  # joins; client-1 never does
+    try:
+        result = CliRunner().invoke(
+            app,
+            [
+                *("coordinator", "--job", str(job), "--listen", address, "--insecure"),
+                *("--store", str(tmp_path / "runs.db"), "--quorum", "1", "--join-timeout", "2"),
+            ],
+        )
+    finally:
+        party.close()
+    # the run starts without client-1 (a warning), then round 1 has too few clients
+    assert _flat(result.output).count("starting without client-1") == 1, result.output
+
+
 def _flat(text: str) -> str:
     """Console output with its line wrapping undone (rich wraps at the terminal's width)."""
     return " ".join(text.split())

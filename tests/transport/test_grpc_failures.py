@@ -3,6 +3,7 @@ good, stops every other role of the run at once, and each learns who failed."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from rengo.core.errors import ChannelTimeout, ConfigError, HandshakeError, PeerFailure
+from rengo.core.errors import (
+    ChannelTimeout,
+    ConfigError,
+    CoordinatorUnreachable,
+    HandshakeError,
+    PeerFailure,
+)
 from rengo.transport.certs import init_certificates
 from rengo.transport.channel import Channel
 from rengo.transport.grpc_hub import GrpcHub
@@ -284,3 +291,19 @@ def test_a_coordinator_certificate_for_another_host_ends_the_party_at_once_namin
         with pytest.raises(HandshakeError, match=r"not valid for the address .*--hosts"):
             party.run()
     assert time.monotonic() - started < 20  # not the minutes of UNAVAILABLE retries
+
+
+def test_a_coordinator_never_reached_is_named_once_with_the_retry_limit_not_connection_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with pytest.raises(ConfigError, match="'localhost' must be HOST:PORT"):
+        PartyConnection("localhost", "alice", PartyCredentials(insecure=True))
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{unused.getsockname()[1]}"  # bound, not listening: refused
+        party = PartyConnection(address, "alice", PartyCredentials(insecure=True), backoff=FAST)
+        with pytest.raises(CoordinatorUnreachable):
+            party.run()
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    said = f"party alice: cannot reach {address} (StatusCode.UNAVAILABLE); retrying for up to 1.5s"
+    assert [m for m in warned if "alice" in m and "insecure" not in m] == [said]

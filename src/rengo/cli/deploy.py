@@ -316,8 +316,9 @@ def coordinator(
             )
 
         def hub_event(level: str, message: str) -> None:
-            style = {"warning": "yellow", "error": "bold red"}.get(level, "")
-            console.print(f"[{style}]{message}[/]" if style else message, highlight=False)
+            if level in ("warning", "error"):
+                return  # logged too: the log handler shows it (once)
+            console.print(message, highlight=False)
 
         with (
             RunStore(resolve_store_path(store)) as run_store,

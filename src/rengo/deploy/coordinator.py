@@ -142,11 +142,12 @@ class _RoundTraffic:
             return False
         self._retries[server_round] += 1
         names = ", ".join(lost)
-        self._record_event(
-            "warning",
+        text = (
             f"round {server_round} fell short: {names} lost the link; waiting up to "
-            f"{self._rejoin_wait:g}s for them to rejoin, then running the round again",
+            f"{self._rejoin_wait:g}s for them to rejoin, then running the round again"
         )
+        log.warning(text)
+        self._record_event("warning", text)
         if not self._hub.wait_for_parties(lost, None, self._rejoin_wait):
             return False
         self._record_event("info", f"round {server_round} runs again: {names} rejoined")
@@ -341,7 +342,8 @@ def serve_coordinator(
         finished, when some did.
     on_event
         Called with ``(level, message)`` for every hub event - a party joined, left, was
-        refused - and every round's line (``rengo coordinator`` prints them).
+        refused - and every round's line (``rengo coordinator`` prints the info-level
+        ones; warnings and errors are logged as well, and shown once by the log handler).
     checkpoints
         Which rounds' checkpoints to keep (default: the latest, all resume needs).
 

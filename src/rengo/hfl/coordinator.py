@@ -625,8 +625,13 @@ class Coordinator:
             self._missed_round[cid] = server_round
             if misses >= self.slow_after:
                 self._slow_until[cid] = server_round + self.slow_rounds
+                missed = (
+                    "missed the round timeout"
+                    if self.round_timeout
+                    else "was cut off as a straggler (far slower than the others)"
+                )
                 text = (
-                    f"client {cid} is slow: it missed the round timeout {misses} rounds in a "
+                    f"client {cid} is slow: it {missed} {misses} rounds in a "
                     f"row; not waiting for it in rounds {server_round + 1}-"
                     f"{server_round + self.slow_rounds}, then it is tried again"
                 )

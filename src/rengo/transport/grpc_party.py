@@ -125,6 +125,12 @@ class PartyConnection:
     with messages its role never asks for: the rest of that sender's messages are dropped and
     the role's next wait fails with a :class:`ProtocolError` naming it, so the run stops
     with a clear error instead of this process running out of memory.
+
+    Raises
+    ------
+    ConfigError
+        If ``address`` is not ``HOST:PORT`` (gRPC would dial port 443 for a bare host), or
+        ``inbox_budget`` cannot hold one message of ``max_message_bytes``.
     """
 
     def __init__(
@@ -141,6 +147,12 @@ class PartyConnection:
         seed: int | None = None,
         inbox_budget: int | None = None,
     ) -> None:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+            raise ConfigError(
+                f"coordinator address {address!r} must be HOST:PORT with a port 1-65535, "
+                "e.g. coordinator.example.org:7443"
+            )
         self.address = address
         self.name = validate_party_name(name)
         self.credentials = credentials
@@ -173,6 +185,7 @@ class PartyConnection:
         self._work: queue.SimpleQueue[tuple[queue.SimpleQueue[Any], int, str, bytes] | None] = (
             queue.SimpleQueue()
         )
+        self._reachable_said = False  # "cannot reach" said in this stretch without a session
         self._stop = threading.Event()
         self._ended = threading.Event()
         self._connected = threading.Event()
@@ -352,8 +365,12 @@ class PartyConnection:
                     why = diagnose_handshake(self.address, self.credentials, details)
                     if why is not None:
                         raise HandshakeError(f"party {self.name}: {why}") from exc
-                if not self._stop.is_set():
+                if self._stop.is_set():
+                    pass
+                elif welcomed:
                     log.warning("party %s: connection lost: %s", self.name, code)
+                else:
+                    self._unreachable(code)
             except CodecError as exc:
                 log.warning("party %s: malformed data from coordinator: %s", self.name, exc)
             finally:
@@ -367,6 +384,22 @@ class PartyConnection:
                 self._call = None
                 call.cancel()
         return welcomed
+
+    def _unreachable(self, code: Any) -> None:
+        """Say once per stretch without a session that the coordinator cannot be reached
+        (no connection was lost: none existed), and for how long it is retried."""
+        limit = self.backoff.give_up_after
+        if self._reachable_said:
+            log.info("party %s: still cannot reach %s (%s)", self.name, self.address, code)
+            return
+        self._reachable_said = True
+        log.warning(
+            "party %s: cannot reach %s (%s); retrying %s",
+            self.name,
+            self.address,
+            code,
+            f"for up to {limit:g}s" if limit is not None else "until stopped",
+        )
 
     def _frames(self, outbox: queue.SimpleQueue[OutgoingMessage | None]) -> Iterator[bytes]:
         while True:
@@ -392,6 +425,7 @@ class PartyConnection:
             while self._unsent:
                 outbox.put(self._unsent.popleft())
         self.sessions += 1
+        self._reachable_said = False
         self._connected.set()
         log.info("party %s: connected to %s", self.name, self.address)
 
