@@ -128,5 +128,6 @@ def test_parties_are_told_the_run_failed_and_end_with_an_error_not_finished() ->
         told = result[name]
         assert isinstance(told, PeerFailure), told  # not a clean return: the run failed
         assert told.role == "coordinator"
-        assert str(told).startswith(f"party {name}: the run failed: ")  # no store: no run id
-        assert "failed: round 1 failed: only 2 of 3 clients reported" in str(told)
+        assert str(told).startswith(f"party {name}: the run failed (")  # no store: no run id
+        assert "failed (round 1 failed; the coordinator's operator has the reason)" in str(told)
+        assert "only 2 of 3" not in str(told)  # the reason names others and quotes their errors

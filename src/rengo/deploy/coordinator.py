@@ -460,7 +460,7 @@ def serve_coordinator(
             if not exc.failures:  # too few to start it: who of the expected is not here
                 departed = sorted(set(expected or ()) - set(hub.client_ids()))
             if not departed:  # refused results, a client that raises, parties sitting out
-                outcome = f"failed: {exc}"
+                outcome = told_parties(exc)
                 raise
             # parties lost their link: the checkpoints stand, the run resumes once they are
             # back (they keep retrying: no goodbye, as for Ctrl-C)
@@ -471,7 +471,7 @@ def serve_coordinator(
                 f"{exc}; the run is interrupted: resume it once the parties are back{resume_hint}"
             ) from exc
         except Exception as exc:
-            outcome = f"failed: {exc}"  # the parties end with it, not with "finished"
+            outcome = told_parties(exc)  # the parties end with it, not with "finished"
             raise
         finally:
             # Interrupted runs are meant to be resumed: parties keep retrying. Else they leave
@@ -483,6 +483,16 @@ def serve_coordinator(
             )
             received, sent = hub.traffic()
             run.summary.update(bytes_sent=sent, bytes_received=received)
+
+
+def told_parties(failure: BaseException) -> str:
+    """How a failed run ends, as every party is told: the round and the kind of failure,
+    not the coordinator's reason, which names other parties and quotes their errors (a
+    party's exception text may hold its data)."""
+    if isinstance(failure, RoundFailure):
+        head = str(failure).split(":", 1)[0]  # "round 3 failed"
+        return f"failed ({head}; the coordinator's operator has the reason)"
+    return f"failed ({type(failure).__name__}; the coordinator's operator has the reason)"
 
 
 RESUME_MAY_CHANGE = frozenset({"listen"})

@@ -836,8 +836,8 @@ class Coordinator:
         ConfigError
             If the checkpoint is of another strategy (a resume with another job).
         DataError
-            If the checkpoint is not one, of an unknown layout, or its excluded clients are
-            not a map of id to reason.
+            If the checkpoint is not one, of an unknown layout, or its excluded clients or
+            observer states are malformed.
         ValueError
             If its server state does not fit the strategy, or an observer's state does not
             fit the observer.
