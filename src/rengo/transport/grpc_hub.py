@@ -397,11 +397,12 @@ class GrpcHub:
             coordinator and retrying for minutes. The hub stops earlier once every such
             party has been told.
         outcome
-            How the run ended, as the goodbye says it: ``"completed"``, ``"failed: REASON"``
+            How the run ended, as the goodbye says it: ``"completed"``, ``"failed ..."``
             (a party then ends with an error, see
-            :attr:`~rengo.transport.grpc_party.PartyConnection.run_failed`; REASON, at most
-            400 characters, is the coordinator's error line, which may name the parties
-            that failed and how) or the neutral default ``"finished"``.
+            :attr:`~rengo.transport.grpc_party.PartyConnection.run_failed`; at most 400
+            characters, which every party reads: the deployed coordinator sends the round
+            and the kind of failure, never another party's error) or the neutral default
+            ``"finished"``.
         """
         self._goodbye = goodbye
         self._outcome = " ".join(outcome.split())[:400] or "finished"

@@ -291,7 +291,7 @@ class PartyConnection:
     @property
     def run_failed(self) -> bool:
         """True if the coordinator's goodbye (:attr:`farewell`) says the run failed
-        (``run RUN failed: REASON``), not that it completed."""
+        (``run RUN failed (...)``), not that it completed."""
         return self.farewell is not None and _FAILED.match(self.farewell) is not None
 
     def __enter__(self) -> PartyConnection:
