@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -68,3 +70,31 @@ def test_label_party_may_hold_no_features() -> None:
 def test_bad_vertical_split_arguments_raise_config_error(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         vertical_split(CANCER, seed=0, **kwargs)
+
+
+@pytest.mark.parametrize("bad", [1.5, True, -1, 3])
+def test_a_label_party_that_is_not_a_party_number_is_refused(bad: object) -> None:
+    """label_party=1.5 was accepted and no party got the labels."""
+    with pytest.raises(ConfigError, match=r"label_party must be a party number 0\.\.2"):
+        vertical_split(CANCER, 3, seed=0, label_party=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ({"target_labels": -1}, "target_labels must be a whole number >= 0, got -1"),
+        ({"target_labels": 2.5}, "target_labels must be a whole number >= 0, got 2.5"),
+        ({"source_columns": [1.7]}, "has no column 1.7 (a column is a name or a position"),
+        ({"source_columns": [True]}, "has no column True"),
+    ],
+)
+def test_a_transfer_split_refuses_counts_and_columns_that_are_not_whole(
+    options: dict[str, object], said: str
+) -> None:
+    """target_labels=-1 raised numpy's 'negative dimensions are not allowed', 2.5 a
+    TypeError; column 1.7 and True were silently taken as column 1."""
+    from rengo.data import transfer_split
+
+    settings: dict[str, object] = {"source_columns": [0, 1, 2], "seed": 0, **options}
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        transfer_split(CANCER, **settings)  # type: ignore[arg-type]

@@ -99,7 +99,8 @@ def transfer_split(
     Raises
     ------
     ConfigError
-        For unknown columns, shares outside (0, 1), or too few rows for the request.
+        For unknown columns (a column is a name or a whole position), shares outside (0, 1),
+        a ``target_labels`` that is not a whole number >= 0, or too few rows for the request.
     """
     if dataset.y is None:
         raise ConfigError(f"{dataset.name}: a transfer split needs a labelled table")
@@ -108,6 +109,12 @@ def transfer_split(
             raise ConfigError(f"{name} must lie in (0, 1), got {value}")
     if not 0 < test_size < 1:
         raise ConfigError(f"test_size must lie in (0, 1), got {test_size}")
+    if (
+        isinstance(target_labels, bool)
+        or not isinstance(target_labels, (int, np.integer))
+        or target_labels < 0
+    ):
+        raise ConfigError(f"target_labels must be a whole number >= 0, got {target_labels!r}")
     source_cols = _columns(dataset, source_columns)
     target_cols = (
         [j for j in range(dataset.X.shape[1]) if j not in source_cols]
@@ -182,10 +189,17 @@ def _columns(dataset: Dataset, columns: Sequence[str | int]) -> list[int]:
             if column not in index:
                 raise ConfigError(f"{dataset.name} has no column {column!r}")
             out.append(index[column])
-        elif 0 <= int(column) < dataset.X.shape[1]:
+        elif (
+            isinstance(column, (int, np.integer))
+            and not isinstance(column, bool)
+            and 0 <= column < dataset.X.shape[1]
+        ):
             out.append(int(column))
-        else:
-            raise ConfigError(f"{dataset.name} has no column {column!r}")
+        else:  # 1.7 or True were taken as column 1
+            raise ConfigError(
+                f"{dataset.name} has no column {column!r} (a column is a name or a position "
+                f"0..{dataset.X.shape[1] - 1})"
+            )
     if len(set(out)) != len(out) or not out:
         raise ConfigError("columns must be distinct and at least one")
     return out

@@ -106,8 +106,12 @@ def vertical_split(
         raise DataError(f"{dataset.name}: vertical_split needs a labelled table")
     groups = _column_groups(dataset, parties)
     k = len(groups)
-    if not 0 <= label_party < k:
-        raise ConfigError(f"label_party must lie in 0..{k - 1}, got {label_party}")
+    if (
+        isinstance(label_party, bool)
+        or not isinstance(label_party, (int, np.integer))
+        or not 0 <= label_party < k
+    ):  # 1.5 was accepted, and no party got the labels
+        raise ConfigError(f"label_party must be a party number 0..{k - 1}, got {label_party!r}")
     for i, g in enumerate(groups):
         if not g and i != label_party:
             raise ConfigError(f"party {i} has no columns; only the label party may have none")
