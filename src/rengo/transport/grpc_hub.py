@@ -61,6 +61,7 @@ from rengo.core.errors import (
     ProtocolError,
 )
 from rengo.core.roles import COORDINATOR
+from rengo.transport.addresses import host_port
 from rengo.transport.channel import Key, LongWait, ScopeMixin
 from rengo.transport.grpc_frames import (
     DEFAULT_MAX_MESSAGE,
@@ -1140,15 +1141,7 @@ def listen_address(listen: str) -> tuple[str, int]:
     ConfigError
         If it is not ``HOST:PORT`` with a port in 0..65535.
     """
-    host, sep, port = listen.strip().rpartition(":")
-    host = host.strip("[]") if host.startswith("[") and host.endswith("]") else host
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ConfigError(
-            f"listen address {listen!r} must be HOST:PORT with a port 0-65535, e.g. 0.0.0.0:7443"
-        )
-    if ":" in host and not listen.strip().startswith("["):
-        raise ConfigError(f"listen address {listen!r}: write an IPv6 host in brackets, [::]:7443")
-    return host, int(port)
+    return host_port(listen, "listen address", "0.0.0.0:7443")
 
 
 def check_can_listen(listen: str) -> None:

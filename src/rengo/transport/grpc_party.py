@@ -50,6 +50,7 @@ from rengo.core.errors import (
     ProtocolError,
 )
 from rengo.core.roles import COORDINATOR, validate_party_name
+from rengo.transport.addresses import host_port
 from rengo.transport.channel import Key, LongWait, ScopeMixin
 from rengo.transport.grpc_frames import (
     DEFAULT_MAX_MESSAGE,
@@ -147,12 +148,7 @@ class PartyConnection:
         seed: int | None = None,
         inbox_budget: int | None = None,
     ) -> None:
-        host, _, port = address.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) <= 65535:
-            raise ConfigError(
-                f"coordinator address {address!r} must be HOST:PORT with a port 1-65535, "
-                "e.g. coordinator.example.org:7443"
-            )
+        host_port(address, "coordinator address", "coordinator.example.org:7443", 1)
         self.address = address
         self.name = validate_party_name(name)
         self.credentials = credentials

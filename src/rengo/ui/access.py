@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rengo.core.errors import ConfigError
+from rengo.transport.addresses import host_port
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -59,17 +60,8 @@ def parse_listen(text: str) -> Listen:
     ConfigError
         Not ``HOST:PORT`` with a port in 0..65535.
     """
-    raw = text.strip()
-    if raw.startswith("["):
-        host, _, rest = raw[1:].partition("]")
-        port_text = rest.removeprefix(":")
-    elif raw.count(":") == 1 or ":" not in raw:
-        host, _, port_text = raw.rpartition(":")
-    else:
-        raise ConfigError(f"listen address {text!r}: write an IPv6 host in brackets, [::1]:8080")
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ConfigError(f"listen address {text!r} needs a port 0-65535, e.g. 127.0.0.1:8080")
-    return Listen(host or DEFAULT_HOST, int(port_text))
+    raw = f":{text.strip()}" if text.strip().isdigit() else text  # a bare port
+    return Listen(*host_port(raw, "listen address", "127.0.0.1:8080", default_host=DEFAULT_HOST))
 
 
 def is_loopback(host: str) -> bool:

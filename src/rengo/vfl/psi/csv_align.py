@@ -38,10 +38,9 @@ def read_id_table(
     """
     table = read_csv_rows(path, delimiter)
     header, rows = table.header, table.rows
-    matches = [i for i, name in enumerate(header) if name == id_column]
-    if not matches:
+    if id_column not in header:  # the reader refuses a column named twice
         raise DataError(f"{path}: no ID column {id_column!r}; columns are {header}")
-    return header, rows, matches[0]
+    return header, rows, header.index(id_column)
 
 
 def align_csv(
