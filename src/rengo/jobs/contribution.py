@@ -43,14 +43,11 @@ from rengo.valuation import (
     validation_score,
     vertical_party_contribution,
 )
+from rengo.valuation.tracker import SECAGG_METHODS
 
 VERTICAL_METHODS = ("shapley",)
 """Vertical runs: exact Shapley over the feature parties (Monte Carlo above four)."""
 HORIZONTAL_METRICS = ("accuracy", "neg_loss")
-SECAGG_METHODS = tuple(m for m in METHODS if m != "or")
-"""Horizontal methods that run under secure aggregation: each values a round on its own and
-falls back to group level where the coordinator sees only the round's sum; "or" rebuilds
-models from every client's update over the whole run, so it cannot."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +146,7 @@ def check_secagg(settings: ContributionSettings, where: str = "") -> None:
         For method ``"or"``, naming both settings and the methods to use instead
         (:data:`SECAGG_METHODS`).
     """
-    if settings.method in METHODS and settings.method not in SECAGG_METHODS:
+    if settings.method in METHODS and settings.method not in SECAGG_METHODS:  # "or"
         raise ConfigError(
             f"{where}contribution.method = {settings.method!r} needs each client's update, but "
             "secure aggregation (privacy.secagg = true) shows the coordinator only each "

@@ -47,6 +47,10 @@ log = logging.getLogger("rengo.valuation")
 
 METHODS = ("gtg", "mr", "tmc", "loo", "or")
 """Contribution methods of :class:`ContributionTracker`."""
+SECAGG_METHODS = tuple(m for m in METHODS if m != "or")
+"""The methods that work under secure aggregation: each falls back to group level where the
+coordinator sees only the round's sum; "or" rebuilds models from every client's update over
+the whole run, so it cannot."""
 GROUP_LEVEL = "group level"
 """How a round valued at group level says so in its ``stopped_by``."""
 
@@ -316,8 +320,8 @@ class ContributionTracker:
         if self.method == "or":
             raise ConfigError(
                 f"round {server_round}: contribution method 'or' needs each client's update, "
-                f"but {reason}; use a per-round method (gtg, mr, tmc, loo), which falls back to "
-                "group-level values under secure aggregation"
+                f"but {reason}; use a per-round method ({', '.join(SECAGG_METHODS)}), which "
+                "falls back to group-level values under secure aggregation"
             )
         message = self._fall_back(server_round, reason, f"{len(client_ids)} clients")
         self._sum_only[server_round] = (sorted(client_ids), reason, message)
