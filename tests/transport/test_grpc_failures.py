@@ -3,7 +3,10 @@ good, stops every other role of the run at once, and each learns who failed."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -307,3 +310,31 @@ def test_a_coordinator_never_reached_is_named_once_with_the_retry_limit_not_conn
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     said = f"party alice: cannot reach {address} (StatusCode.UNAVAILABLE); retrying for up to 1.5s"
     assert [m for m in warned if "alice" in m and "insecure" not in m] == [said]
+
+
+@pytest.mark.timeout(60)
+def test_a_refused_handshake_prints_rengos_error_not_grpc_core_log_lines(tmp_path: Path) -> None:
+    # A fresh process, as `rengo party` is: gRPC reads its log level when first imported.
+    init_certificates(tmp_path / "coordinator", ["alice"])
+    init_certificates(tmp_path / "other", ["alice"])  # a CA the coordinator never signed with
+    script = f"""
+from pathlib import Path
+from rengo.transport.grpc_hub import GrpcHub
+from rengo.transport.grpc_party import Backoff, PartyConnection
+from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+security = HubSecurity.from_directory(Path({str(tmp_path / "coordinator")!r}), parties=["alice"])
+with GrpcHub("127.0.0.1:0", security) as hub:
+    credentials = PartyCredentials.from_directory(Path({str(tmp_path / "other")!r}), "alice")
+    fast = Backoff(initial=0.05, maximum=0.2, give_up_after=1.5)
+    try:
+        PartyConnection(hub.address, "alice", credentials, backoff=fast).run()
+    except Exception as exc:
+        print(type(exc).__name__)
+"""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GRPC_")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=environment, timeout=50
+    )
+    assert done.stdout.strip() == "HandshakeError", done.stderr
+    assert "ssl_transport_security" not in done.stderr
+    assert "Handshake failed" not in done.stderr

@@ -6,7 +6,14 @@ and deployed.
 """
 
 import importlib
+import os
 from typing import Any
+
+# gRPC's C core prints its own log lines (``I1204 ... ssl_transport_security.cc ... Handshake
+# failed``) beside the one-line errors rengo raises for the same events. Its level is read once,
+# when ``grpc`` is first imported, so it is set here, below every module that imports grpc; a
+# GRPC_VERBOSITY the user set wins, and errors (``E...`` lines) still show.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 from rengo.transport.channel import Channel, LocalBus, LocalChannel, TranscriptEntry, run_roles
 from rengo.transport.executors import (
