@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 
 from rengo import __version__
 from rengo.core.codec import decode, encode
@@ -21,6 +23,8 @@ from rengo.tracking import (
     RunStore,
     StoreClosedError,
     UnknownRunError,
+    run_detail,
+    runs_table,
 )
 
 
@@ -68,6 +72,37 @@ def test_resume_run_marks_finished_run_running_again(store: RunStore) -> None:
     resumed = store.resume_run(run_id)
     assert resumed.status == "running"
     assert resumed.finished_at is None
+
+
+def test_a_resumed_runs_duration_leaves_out_the_time_it_lay_interrupted(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
+    clock = [start]
+    monkeypatch.setattr("rengo.tracking.store._now", lambda: clock[0])
+
+    def at(seconds: float) -> None:
+        clock[0] = start + timedelta(seconds=seconds)
+
+    run_id = store.start_run("horizontal", {})
+    at(10)
+    store.finish_run(run_id, "interrupted")  # ran 10 s
+    at(70)
+    store.resume_run(run_id)  # lay interrupted 60 s
+    at(100)
+    store.finish_run(run_id, "interrupted")  # ran 30 s more
+    at(190)
+    store.resume_run(run_id)  # lay interrupted 90 s
+    at(200)
+    store.finish_run(run_id, "completed")  # ran 10 s more
+    run = store.get_run(run_id)
+    assert run.paused_s == 150.0
+    assert run.duration_s == 50.0
+    console = Console(width=200, record=True, color_system=None)
+    console.print(runs_table([run], now=start))
+    assert "50.0s" in console.export_text()  # `rengo runs list`'s "took"
+    console.print(run_detail(store, run_id))
+    assert "interrupted for 2m30s" in " ".join(console.export_text().split())
 
 
 def test_unserialisable_config_is_a_clear_config_error(store: RunStore) -> None:

@@ -27,6 +27,8 @@ class RunInfo:
     owner_gone: bool = False
     """True when the store says ``running`` but the run's process is gone: ``status`` then
     reads ``interrupted`` (see :mod:`rengo.tracking.liveness`)."""
+    paused_s: float = 0.0
+    """Seconds the run lay interrupted between a stop and its resume, over all its resumes."""
 
     @property
     def label(self) -> str:
@@ -35,10 +37,11 @@ class RunInfo:
 
     @property
     def duration_s(self) -> float | None:
-        """Wall time from start to finish, or None while the run has not finished."""
+        """Wall time from start to finish less the time it lay interrupted before a resume
+        (:attr:`paused_s`), or None while the run has not finished."""
         if self.finished_at is None:
             return None
-        return (self.finished_at - self.started_at).total_seconds()
+        return (self.finished_at - self.started_at).total_seconds() - self.paused_s
 
 
 @dataclass(frozen=True)

@@ -169,7 +169,17 @@ _V4_OWNER: tuple[str, ...] = (
     "ALTER TABLE runs ADD COLUMN heartbeat_at TEXT",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2_PRESENCE, _V3_CONTRIBUTION_ERRORS, _V4_OWNER)
+# V5: how long a run lay interrupted before it was resumed, summed over its resumes, so its
+# duration counts the time it ran, not the time the coordinator was down.
+_V5_PAUSED: tuple[str, ...] = ("ALTER TABLE runs ADD COLUMN paused_s REAL NOT NULL DEFAULT 0",)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    _V1,
+    _V2_PRESENCE,
+    _V3_CONTRIBUTION_ERRORS,
+    _V4_OWNER,
+    _V5_PAUSED,
+)
 """``MIGRATIONS[i]`` takes a store from schema version ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -62,6 +62,9 @@ _RUN_COLUMNS = (
 _OWNER_COLUMNS = ", owner_pid, heartbeat_at"
 _OWNER_SCHEMA = 4
 """The schema version from which runs record their owner process and heartbeat."""
+_PAUSED_COLUMN = ", paused_s"
+_PAUSED_SCHEMA = 5
+"""The schema version from which runs record how long they lay interrupted."""
 _INTERRUPTED = "interrupted"
 _COMPLETED = "completed"
 _CORRUPTION = ("file is not a database", "malformed", "disk image", "file is encrypted")
@@ -158,6 +161,7 @@ def _run_info(row: sqlite3.Row | tuple[Any, ...], now: datetime | None = None) -
     ``interrupted`` (with ``owner_gone`` set)."""
     (run_id, kind, name, status, started, finished, config, summary, seed, version, host) = row[:11]
     owner_pid, heartbeat = (row[11], row[12]) if len(row) > 11 else (None, None)
+    paused = float(row[13]) if len(row) > 13 else 0.0
     started_at = _moment(started)
     assert started_at is not None  # NOT NULL column
     heartbeat_at = _moment(heartbeat)
@@ -177,6 +181,7 @@ def _run_info(row: sqlite3.Row | tuple[Any, ...], now: datetime | None = None) -
         owner_pid=owner_pid,
         heartbeat_at=heartbeat_at,
         owner_gone=gone,
+        paused_s=paused,
     )
 
 
@@ -329,7 +334,7 @@ class RunStore:
         self.read_only = read_only
         if read_only:
             self._conn: sqlite3.Connection | None = _connect_read_only(self.path)
-            self._owners = stored_version(self._conn) >= _OWNER_SCHEMA
+            self._schema = stored_version(self._conn)
             return
         if str(self.path) != MEMORY:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -355,7 +360,7 @@ class RunStore:
             conn.close()
             raise
         self._conn = conn
-        self._owners = True
+        self._schema = SCHEMA_VERSION
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -420,7 +425,8 @@ class RunStore:
 
     @property
     def _run_columns(self) -> str:
-        return _RUN_COLUMNS + (_OWNER_COLUMNS if self._owners else "")
+        owners = _OWNER_COLUMNS if self._schema >= _OWNER_SCHEMA else ""
+        return _RUN_COLUMNS + owners + (_PAUSED_COLUMN if self._schema >= _PAUSED_SCHEMA else "")
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -595,11 +601,16 @@ class RunStore:
             problem = _resume_problem(info, kind, reopen_completed)
             if problem is not None:
                 raise ConfigError(f"cannot resume run {full}: {problem}")
-            now = _timestamp(_now())
+            moment = _now()
+            # The run stopped when it was marked finished, or (a killed process) at its last
+            # heartbeat; from then until now it lay interrupted, and its duration leaves that out.
+            stopped = info.finished_at or info.heartbeat_at
+            paused = 0.0 if stopped is None else max(0.0, (moment - stopped).total_seconds())
+            now = _timestamp(moment)
             conn.execute(
                 "UPDATE runs SET status = ?, finished_at = NULL, hostname = ?, owner_pid = ?, "
-                "heartbeat_at = ? WHERE run_id = ?",
-                (RUNNING, this_host(), os.getpid(), now, full),
+                "heartbeat_at = ?, paused_s = paused_s + ? WHERE run_id = ?",
+                (RUNNING, this_host(), os.getpid(), now, paused, full),
             )
             return self._get(conn, full)
 

@@ -357,6 +357,8 @@ def run_detail(
     header.add_row("started", _when(run.started_at))
     header.add_row("finished", _when(run.finished_at))
     header.add_row("duration", _duration(run.duration_s))
+    if run.paused_s > 0:
+        header.add_row("interrupted for", _duration(run.paused_s))
     header.add_row("seed", "-" if run.seed is None else str(run.seed))
     header.add_row("rengo", run.rengo_version)
     header.add_row("host", run.hostname)

@@ -86,6 +86,7 @@ def run_header(run: RunInfo) -> dict[str, Any]:
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
         "duration_s": run.duration_s,
+        "paused_s": run.paused_s,
         "seed": run.seed,
         "hostname": run.hostname,
         "rengo_version": run.rengo_version,
