@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,31 @@ def test_malformed_csv_raises_data_error_with_location(
 ) -> None:
     with pytest.raises(DataError, match=pattern):
         load_csv(_write(tmp_path, text), **kwargs)
+
+
+@pytest.mark.parametrize("cell", ["1_000", "\uff11\uff12", "\u0661\u0662", "2\x00"])
+def test_a_cell_python_reads_as_a_number_but_a_table_does_not_is_refused_by_name(
+    tmp_path: Path, cell: str
+) -> None:
+    # float() reads each as 1000, 12, 12, 2 and 3: a damaged or foreign-locale file, not data
+    path = _write(tmp_path, f"a,b,y\n1,2,0\n1,{cell},1\n")
+    with pytest.raises(
+        DataError,
+        match=rf":3: column 'b' \(column 2\) is {re.escape(repr(cell))}, not a plain number",
+    ):
+        load_csv(path)
+
+
+@pytest.mark.parametrize("label", ["1_000", "\uff11"])
+def test_a_label_that_is_not_plain_number_text_is_a_class_name_or_refused_for_regression(
+    tmp_path: Path, label: str
+) -> None:
+    path = _write(tmp_path, f"a,y\n1,2\n2,{label}\n3,2\n")
+    assert load_csv(path).classes == tuple(sorted(("2", label)))
+    with pytest.raises(
+        DataError, match=rf":3: regression label {re.escape(repr(label))} is not a number"
+    ):
+        load_csv(path, task="regression")
 
 
 def test_missing_file_and_non_utf8_raise_data_error(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ for Parquet).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -36,6 +36,25 @@ def to_feature_dtype(
     i, k = (int(x) for x in bad[0])
     problem = "overflows float32" if overflow[i, k] else "not a finite number"
     return X, (i, k, problem)
+
+
+def first_unplain_number(cells: Sequence[str]) -> int | None:
+    r"""Index of the first cell that is not plain number text, or ``None``.
+
+    Python's ``float`` (and numpy's, which calls it) reads more than a table's numbers:
+    ``"1_000"`` as 1000, fullwidth ``"１２"`` and Arabic-Indic ``"١٢"`` as 12, and a control
+    character such as ``"2\x00"`` is lost on the way. A table cell that needs any of these
+    is more likely a damaged or mis-exported file than a number, so the loaders accept only
+    ASCII text without ``_`` or control characters as a number. One pass over all cells
+    joined; only a table with such a cell is searched cell by cell.
+    """
+    joined = "".join(cells)
+    if joined.isascii() and joined.isprintable() and "_" not in joined:
+        return None
+    for i, cell in enumerate(cells):
+        if not (cell.isascii() and cell.isprintable()) or "_" in cell:
+            return i
+    return None
 
 
 def check_ids(ids: np.ndarray, where: Callable[[int], str], column: str) -> None:

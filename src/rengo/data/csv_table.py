@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
-from rengo.data.cells import check_ids, to_feature_dtype
+from rengo.data.cells import check_ids, first_unplain_number, to_feature_dtype
 from rengo.data.dataset import Dataset
 from rengo.data.labels import Task, encode_labels
 
@@ -238,6 +238,16 @@ def _parse_features(
     except ValueError:
         pass
     else:
+        raw = [r[j] for r in rows for j in feature_js]  # numpy's str cells lose trailing NULs
+        odd = first_unplain_number([c if c not in missing else "" for c in raw])
+        if odd is not None:
+            i, k = divmod(odd, len(feature_js))
+            j = feature_js[k]
+            raise DataError(
+                f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) is {raw[odd]!r}, "
+                "not a plain number (a number is written in ASCII digits, without '_' or "
+                "control characters; is the file damaged or exported with another locale?)"
+            )
         # numpy reads "nan", "inf", "-Infinity" as floats: a NaN is a missing cell, allowed
         # only when the caller reads missing cells (missing_values); see cells.to_feature_dtype
         X, bad = to_feature_dtype(values, dtype, allow_nan=bool(missing))

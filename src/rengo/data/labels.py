@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
+from rengo.data.cells import first_unplain_number
 
 Task = Literal["auto", "classification", "regression"]
 TASKS: tuple[str, ...] = ("auto", "classification", "regression")
@@ -62,6 +63,10 @@ def encode_labels(
 
 
 def _parse_numbers(text: np.ndarray) -> np.ndarray | None:
+    """The labels as numbers, or None when one is not plain number text (then every label
+    is a class name: ``"1_000"`` or ``"１"`` is text, as ``first_unplain_number`` says)."""
+    if first_unplain_number(text.tolist()) is not None:
+        return None
     try:
         return text.astype(np.float64)
     except ValueError:
@@ -69,7 +74,9 @@ def _parse_numbers(text: np.ndarray) -> np.ndarray | None:
 
 
 def _first_non_number(text: np.ndarray) -> int:
-    for i, v in enumerate(text):
+    for i, v in enumerate(text.tolist()):
+        if first_unplain_number([v]) is not None:
+            return i
         try:
             float(v)
         except ValueError:
