@@ -273,6 +273,21 @@ def test_silent_party_is_dropped_after_heartbeat_timeout(hub: GrpcHub, certs: Pa
     assert hub.client_ids() == []
 
 
+def test_another_partys_certificate_and_key_under_this_name_is_refused_naming_both(
+    certs: Path, tmp_path: Path
+) -> None:
+    # bob's pair copied over alice's: the key matches the certificate, the name does not, and
+    # the coordinator would refuse "unknown party 'bob'" or take alice's process for bob
+    mixed = tmp_path / "mixed"
+    shutil.copytree(certs, mixed)
+    for suffix in (".pem", ".key"):
+        shutil.copy(mixed / "parties" / f"bob{suffix}", mixed / "parties" / f"alice{suffix}")
+    with pytest.raises(
+        ConfigError, match=r"alice\.pem is the certificate of party 'bob', not of party 'alice'"
+    ):
+        PartyCredentials.from_directory(mixed, "alice")
+
+
 def test_a_party_key_of_another_certificate_is_one_config_error_at_loading(
     certs: Path, tmp_path: Path
 ) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import grpc
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from rengo.core.errors import AuthenticationError, ConfigError
 from rengo.core.roles import COORDINATOR, validate_party_name
@@ -228,8 +229,9 @@ class PartyCredentials:
         Raises
         ------
         ConfigError
-            If a file is missing or not PEM, the key is not the certificate's (a key of
-            another party), or ``revoked.crl`` is not a list signed by the CA.
+            If a file is missing or not PEM, the certificate is another party's (its name is
+            not ``name``), the key is not the certificate's (a key of another party), or
+            ``revoked.crl`` is not a list signed by the CA.
         """
         cert, key = party_paths(directory, name)
         fix = f"the federation's operator issues it with `rengo certs add DIR {name}`"
@@ -240,7 +242,17 @@ class PartyCredentials:
         )
         cert_pem = read_certificate_file(cert, f"party {name}'s certificate", fix)
         key_pem = read_certificate_file(key, f"party {name}'s key", fix)
-        _check_key_pair(cert_pem, key_pem, cert, key)
+        certificate = _check_key_pair(cert_pem, key_pem, cert, key)
+        # The coordinator knows a party by its certificate's name: another party's certificate
+        # would be refused there as "unknown party" (or taken for that party), so say it here.
+        owners = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        owner = str(owners[0].value) if owners else None
+        if owner != name:
+            raise ConfigError(
+                f"{cert} is the certificate of "
+                f"{f'party {owner!r}' if owner else 'no named party'}, not of party {name!r}: "
+                f"put party {name!r}'s own certificate and key there ({fix})"
+            )
         return cls(
             ca_cert=ca_cert,
             cert=cert_pem,
@@ -294,9 +306,12 @@ def warn_insecure(role: str) -> None:
     )
 
 
-def _check_key_pair(cert_pem: bytes, key_pem: bytes, cert_path: Path, key_path: Path) -> None:
+def _check_key_pair(
+    cert_pem: bytes, key_pem: bytes, cert_path: Path, key_path: Path
+) -> x509.Certificate:
     """Check that the private key in ``key_path`` belongs to the certificate in ``cert_path``
-    (gRPC would otherwise fail each connection with a C-core error and a traceback).
+    (gRPC would otherwise fail each connection with a C-core error and a traceback), and
+    return the certificate.
 
     Raises
     ------
@@ -319,3 +334,4 @@ def _check_key_pair(cert_pem: bytes, key_pem: bytes, cert_path: Path, key_path: 
             f"{key_path} is not the private key of the certificate {cert_path} (a key and a "
             "certificate of different parties?): use the key issued with that certificate"
         )
+    return certificate
