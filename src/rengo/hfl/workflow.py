@@ -187,6 +187,8 @@ class FitRound:
             except ClientFailure as exc:
                 reason = exc.reason if key == FIT else f"{key}: {exc.reason}"
                 self.drop(reply.client_id, reason, None if reply.ok else reply.traceback)
+                if key == FIT:  # about its own reply only (a protocol stage's may name others)
+                    self._tell(reply.client_id, f"your fit result was not counted: {reason}")
                 continue
             if isinstance(value, FitResult):
                 metrics = self._metrics(reply.client_id, value)
@@ -218,11 +220,12 @@ class FitRound:
         for client_id, result in replies:
             scale = float(result.num_examples) * largest_magnitude(result.parameters)
             if not scale <= limit:
-                self.drop(
-                    client_id,
+                reason = (
                     f"weight {result.num_examples} x values up to "
-                    f"{largest_magnitude(result.parameters):.3g} would overflow the aggregate",
+                    f"{largest_magnitude(result.parameters):.3g} would overflow the aggregate"
                 )
+                self.drop(client_id, reason)
+                self._tell(client_id, f"your fit result was not counted: {reason}")
                 continue
             self.weights[client_id] = (float(result.num_examples), scale)
             for observer in self._observers:
@@ -245,6 +248,12 @@ class FitRound:
                         f"{median:.4g} (limit: result_checks.max_update_norm_ratio = "
                         f"{checks.max_update_norm_ratio:g})",
                     )
+                    self._tell(  # without the median: it is the other parties' business
+                        cid,
+                        f"your fit result was not counted: its update norm {norm:.4g} is more "
+                        f"than result_checks.max_update_norm_ratio = "
+                        f"{checks.max_update_norm_ratio:g} times the round's median",
+                    )
                 else:
                     kept.append((cid, result))
             results = kept
@@ -261,6 +270,12 @@ class FitRound:
                     )
                     log.warning("round %d: client %s: %s", self.server_round, cid, note)
                     note = "; ".join(filter(None, (self._notes.get(cid), note)))
+                    self._tell(  # without the cap: it tells the other parties' median claim
+                        cid,
+                        f"your claim of {result.num_examples} examples was counted as fewer: "
+                        f"result_checks.max_weight_ratio = {checks.max_weight_ratio:g} caps a "
+                        "claim at that many times the round's median claim",
+                    )
                     result = FitResult(result.parameters, cap, result.metrics)
                     self._record(cid, "ok", cap, note, self._metrics(cid, result))
                 capped.append((cid, result))
@@ -290,6 +305,13 @@ class FitRound:
                     type(observer).__name__,
                     reason,
                 )
+
+    def _tell(self, client_id: str, text: str) -> None:
+        """Tell the party behind ``client_id`` about its own result, where the pool can reach
+        it (a deployed hub's ``notify``; simulated clients have nobody to tell)."""
+        notify = getattr(self._pool, "notify", None)
+        if callable(notify):
+            notify(client_id, f"round {self.server_round}: {text}")
 
     def drop(self, client_id: str, reason: str, traceback: str | None = None) -> None:
         """Drop ``client_id`` from this round (a workflow's own protocol checks use this);

@@ -81,6 +81,8 @@ from rengo.transport.grpc_wire import (
     BYE,
     HELLO,
     METHOD,
+    NOTICE,
+    NOTICE_LIMIT,
     REPLY_ERROR,
     REPLY_OK,
     RPC_PREFIX,
@@ -646,6 +648,27 @@ class GrpcHub:
             self._queued_for.clear()
             self._queued_from.clear()
         self._event("warning", f"{role} aborted the run ({reason})")
+
+    def notify(self, name: str, text: str) -> bool:
+        """Tell party ``name`` something about its own results, if it is connected now.
+
+        The coordinator's round loop uses it to say why a party's result was not counted or
+        counted at a cap (:class:`~rengo.hfl.workflow.FitRound`); the party logs it (see
+        :attr:`~rengo.transport.grpc_party.PartyConnection.notices`). Best effort: nothing is
+        queued for a party that is away. ``text`` is cut to one line of at most
+        :data:`~rengo.transport.grpc_wire.NOTICE_LIMIT` characters.
+
+        Returns
+        -------
+        bool
+            Whether the notice went to a connected party's stream.
+        """
+        line = " ".join(text.split())[:NOTICE_LIMIT]
+        with self._lock:
+            session = self._sessions.get(name)
+        if session is None or not session.registered:
+            return False
+        return session.send(OutgoingMessage(COORDINATOR, name, NOTICE, line.encode(), self.run_id))
 
     def _post(self, sender: str, to: str, key: str, payload: bytes) -> None:
         """Route one message: to ``to``'s stream now, or into its queue until it (re)joins.

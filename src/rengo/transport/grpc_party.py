@@ -68,6 +68,8 @@ from rengo.transport.grpc_wire import (
     CHANNEL_OPTIONS,
     FULL_METHOD,
     HELLO,
+    NOTICE,
+    NOTICE_LIMIT,
     REPLY_ERROR,
     REPLY_OK,
     RPC_PREFIX,
@@ -84,6 +86,7 @@ log = logging.getLogger("rengo.transport")
 _REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 _FAILED = re.compile(r"(run \S+|the run) failed\b")
 """A goodbye saying the run failed (see :meth:`GrpcHub.close`'s ``outcome``)."""
+_NOTICES_KEPT = 100
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,9 @@ class PartyConnection:
         self.failure: PeerFailure | None = None
         self.run_id: str | None = None
         self.farewell: str | None = None
+        self.notices: deque[str] = deque(maxlen=_NOTICES_KEPT)
+        """What the coordinator said about this party's own results (a result not counted
+        and why, a claim counted at a cap), newest last; each is also logged as a warning."""
         if credentials.insecure:
             warn_insecure(f"party {name}")
 
@@ -431,6 +437,12 @@ class PartyConnection:
         if env.sender == COORDINATOR and env.key.startswith(RPC_PREFIX):
             call_id, key = parse_rpc_key(env.key)
             self._work.put((outbox, call_id, key, env.payload))
+            return
+        if env.sender == COORDINATOR and env.key == NOTICE:
+            text = bytes(env.payload[: NOTICE_LIMIT * 4]).decode("utf-8", "replace")
+            line = " ".join(text.split())[:NOTICE_LIMIT]
+            self.notices.append(line)
+            log.warning("party %s: the coordinator says: %s", self.name, line)
             return
         if env.key == ABORT:
             reason = bytes(env.payload[:200]).decode("utf-8", "replace") or "failed"

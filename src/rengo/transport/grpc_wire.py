@@ -18,6 +18,9 @@ HELLO = "$hello"
 WELCOME = "$welcome"
 BYE = "$bye"
 ABORT = "$abort"  # a role failed: every other role of the run must stop (payload: why)
+NOTICE = "$notice"  # the coordinator tells one party about its own results (payload: one line)
+NOTICE_LIMIT = 400
+"""Most characters of a notice a party is sent (and logs)."""
 RPC_PREFIX = "$rpc/"
 REPLY_OK = "ok"
 REPLY_ERROR = "error"

@@ -43,7 +43,8 @@ def simulated(mode: str, claim: int, checks: ResultChecks, rounds: int) -> list[
 
 def run_with_liar(
     fleet: Fleet, rounds: int, mode: str, claim: int
-) -> tuple[list[np.ndarray], str, Path]:
+) -> tuple[list[np.ndarray], str, Path, list[str]]:
+    """The final model, the run id, the store, and what the coordinator told the liar."""
     out = fleet.tmp_path / "final.bin"
     coordinator, address, run_id = fleet.coordinator(rounds, [*HONEST, LIAR], "--out", str(out))
     for name in HONEST:
@@ -51,7 +52,12 @@ def run_with_liar(
     liar = fleet.party(address, LIAR, "--lie", mode, "--claim", str(claim))
     assert coordinator.wait(240) == 0, coordinator.output[-3000:]
     assert liar.wait(60) == 0, liar.output[-2000:]  # a lying party is refused, not thrown out
-    return decode(bytearray(out.read_bytes())), run_id, fleet.tmp_path / "runs.db"
+    told = [
+        line.split("the coordinator says: ", 1)[1]
+        for line in liar.output.splitlines()
+        if "the coordinator says: " in line
+    ]
+    return decode(bytearray(out.read_bytes())), run_id, fleet.tmp_path / "runs.db", told
 
 
 @pytest.mark.timeout(300)
@@ -64,7 +70,7 @@ def test_a_party_claiming_a_billion_examples_counts_as_three_median_parties(
     # the model runs backwards: it is captured.
     captured = simulated("flip", claim, ResultChecks.streaming(), rounds)
     assert accuracy(captured) < 0.15
-    final, run_id, store_path = run_with_liar(fleet, rounds, "flip", claim)
+    final, run_id, store_path, told = run_with_liar(fleet, rounds, "flip", claim)
     # Deployed, its weight is capped at 3x the round's median claim: the four honest parties
     # outweigh it and the model learns (more slowly: stopping a party that stays inside the
     # bounds is robust aggregation's job - Krum, trimmed mean).
@@ -83,13 +89,25 @@ def test_a_party_claiming_a_billion_examples_counts_as_three_median_parties(
             assert record.metrics["update_norm"] > 0  # every party's update norm, reported
         honest = [r for r in store.client_records(run_id, "p0") if r.phase == "fit"]
         assert all(r.reason is None and r.metrics["update_norm"] > 0 for r in honest)
+    # The liar is told, each round, that its claim was capped - not the others' median claim
+    assert told == [
+        f"round {r}: your claim of {claim} examples was counted as fewer: "
+        "result_checks.max_weight_ratio = 3 caps a claim at that many times the round's "
+        "median claim"
+        for r in range(1, rounds + 1)
+    ]
 
 
 @pytest.mark.timeout(300)
 def test_a_count_beyond_2_to_the_63_is_refused_with_a_reason_and_the_run_completes(
     fleet: Fleet,
 ) -> None:
-    final, run_id, store_path = run_with_liar(fleet, 2, "count", 2**63)
+    final, run_id, store_path, told = run_with_liar(fleet, 2, "count", 2**63)
+    assert told == [
+        f"round {r}: your fit result was not counted: claimed {2**63} examples, above the "
+        "limit of 1000000000000 (result_checks.max_claimed_examples)"
+        for r in (1, 2)
+    ]
     assert accuracy(final) > 0.6
     with RunStore(store_path, read_only=True) as store:
         assert store.get_run(run_id).status == "completed"
@@ -108,7 +126,19 @@ def test_a_count_beyond_2_to_the_63_is_refused_with_a_reason_and_the_run_complet
 def test_values_far_outside_the_models_scale_are_refused_and_the_model_stays_finite(
     fleet: Fleet,
 ) -> None:
-    final, run_id, store_path = run_with_liar(fleet, 4, "cycle", 10**11)
+    final, run_id, store_path, told = run_with_liar(fleet, 4, "cycle", 10**11)
+    assert len(told) == 4
+    assert told[0].startswith("round 1: your fit result was not counted: its update norm ")
+    assert told[0].endswith(
+        "is more than result_checks.max_update_norm_ratio = 10 times the round's median"
+    )
+    assert told[1:3] == [
+        "round 2: your fit result was not counted: array 0 has dtype int64, the model's array "
+        "is float64",
+        "round 3: your fit result was not counted: array 0 has dtype bool, the model's array "
+        "is float64",
+    ]
+    assert told[3].startswith("round 4: your claim of")
     assert all(np.all(np.isfinite(a)) for a in final)
     assert accuracy(final) > 0.8
     with RunStore(store_path, read_only=True) as store:
