@@ -119,11 +119,19 @@ def run(
             "file: --set train.lr=0.01 --set job.rounds=5.",
         ),
     ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="Continue this interrupted horizontal run after its last checkpoint (the "
+            "same job and --set; --executor may change)."
+        ),
+    ] = None,
 ) -> None:
     """Run a job file in simulation and record it in the run store."""
     from rengo.cli.run_job import run_job
 
-    with friendly_errors(console, ROUNDS_KEPT):
+    kept = ROUNDS_KEPT + f"; continue with `rengo run {job} --resume RUN`"
+    with friendly_errors(console, kept):
         run_job(
             console,
             job,
@@ -133,6 +141,7 @@ def run(
             progress=progress,
             mirrors=mirror or (),
             overrides=set_ or (),
+            resume=resume,
         )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from sklearn.base import clone
 
+from rengo.core.errors import ConfigError
 from rengo.hfl import simulate
 from rengo.jobs import JobSpec, build_hfl_job, build_vertical_job, load_job, run_vertical_job
 from rengo.jobs.contribution import (
@@ -32,6 +33,7 @@ def run_job(
     progress: bool = True,
     mirrors: Sequence[str] = (),
     overrides: Sequence[str] = (),
+    resume: str | None = None,
 ) -> str:
     """Run a job file (horizontal or vertical); returns the run id. ``mirrors``
     ("mlflow", "tensorboard") also copy the run there as it trains; ``overrides``
@@ -39,6 +41,12 @@ def run_job(
     ``[contribution]`` section values the participants and records it (and pays its budget)."""
     spec = load_job(job_path, overrides)
     if spec.vfl is not None:
+        if resume is not None:
+            raise ConfigError(
+                f"{job_path} is a vertical job: `rengo run --resume` continues horizontal "
+                "runs; a vertical fit resumes from its checkpoints (Python: fit(..., "
+                "checkpoints=DIR, resume=RUN); deployed: `rengo vfl coordinator --resume`)"
+            )
         return _run_vertical(console, spec, store_path, plot, progress)
     if executor is not None:
         from rengo.jobs.spec import check_choice
@@ -84,6 +92,7 @@ def run_job(
             observers=[tracker] if tracker is not None else [],
             checkpoints=spec.checkpoints,
             device=None if spec.train.device == "cpu" else spec.train.device,
+            resume=resume,
         )
         assert history.run_id is not None
         if history.stopped is not None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -42,7 +41,7 @@ from rengo.hfl.secagg.workflow import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.workflow import FitWorkflow, default_checks
 from rengo.tracking.errors import StoreClosedError
-from rengo.tracking.json_text import dumps_json, loads_json
+from rengo.tracking.resume_settings import settings_differences
 from rengo.tracking.run import open_run
 from rengo.tracking.store import RunStore
 from rengo.transport.grpc_hub import GrpcHub, check_can_listen, lost_link
@@ -503,9 +502,10 @@ def same_settings(store: RunStore, resume: str, config: Mapping[str, Any]) -> No
     """Refuse to resume run ``resume`` with settings other than those it was recorded with.
 
     Compares ``config`` (what the resuming coordinator would record) with the run's
-    recorded config, entry by entry: an entry the run did not record (an older release's
-    run) is not compared, nor those in :data:`RESUME_MAY_CHANGE`. Only an interrupted
-    ``hfl-deployed`` run is checked; the store refuses the others with its own reason.
+    recorded config, entry by entry (:func:`rengo.tracking.resume_settings.settings_differences`):
+    an entry the run did not record (an older release's run) is not compared, nor those in
+    :data:`RESUME_MAY_CHANGE`. Only an interrupted ``hfl-deployed`` run is checked; the store
+    refuses the others with its own reason.
 
     Raises
     ------
@@ -516,39 +516,13 @@ def same_settings(store: RunStore, resume: str, config: Mapping[str, Any]) -> No
     if info.kind != RUN_KIND or info.status != "interrupted":
         return
     saved = info.config if isinstance(info.config, dict) else {}
-    now = loads_json(dumps_json(dict(config), "run config"))
-    differs = [
-        key
-        for key in sorted(set(saved) & set(now) - RESUME_MAY_CHANGE)
-        if not _same_value(saved[key], now[key])
-    ]
+    differs = settings_differences(saved, config, RESUME_MAY_CHANGE)
     if differs:
-        shown = "; ".join(_difference(key, saved[key], now[key]) for key in differs)
         raise ConfigError(
-            f"cannot resume run {info.run_id}: it started with other settings ({shown}); "
-            "resume it with the job and options it started with (it stays interrupted), or "
-            "start a new run"
+            f"cannot resume run {info.run_id}: it started with other settings "
+            f"({'; '.join(differs)}); resume it with the job and options it started with (it "
+            "stays interrupted), or start a new run"
         )
-
-
-def _same_value(saved: Any, now: Any) -> bool:
-    """Equal JSON values, floats within rounding (a recomputed input scaling)."""
-    if isinstance(saved, float) or isinstance(now, float):
-        return (
-            isinstance(saved, (int, float))
-            and isinstance(now, (int, float))
-            and math.isclose(saved, now, rel_tol=1e-9, abs_tol=1e-12)
-        )
-    if isinstance(saved, list) and isinstance(now, list):
-        return len(saved) == len(now) and all(map(_same_value, saved, now))
-    if isinstance(saved, dict) and isinstance(now, dict):
-        return saved.keys() == now.keys() and all(_same_value(saved[k], now[k]) for k in saved)
-    return bool(saved == now)
-
-
-def _difference(key: str, saved: Any, now: Any) -> str:
-    short = len(repr(saved)) + len(repr(now)) <= 120
-    return f"{key} {saved!r}, now {now!r}" if short else key
 
 
 def _trust_federation_ca(workflow: FitWorkflow | None, security: HubSecurity) -> None:

@@ -25,11 +25,15 @@ from rengo.hfl.privacy_fit import check_privacy_fits
 from rengo.hfl.privacy_record import privacy_settings
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Strategy
+from rengo.hfl.strategy.personalised import personalised_valuation_caveat
 from rengo.hfl.workflow import FitWorkflow
 from rengo.transport.executors import executor_names, make_executor
 from rengo.transport.pool import ClientPool
 
 RUN_KIND = "hfl"
+RESUME_MAY_CHANGE = frozenset({"executor"})
+"""Run config entries a resumed simulation may change: where the clients run (the same seed
+gives the same model on every executor)."""
 
 
 class OpenRun(Protocol):
@@ -115,6 +119,7 @@ def simulate(
     checks: ResultChecks | None = None,
     checkpoints: CheckpointRetention | None = None,
     device: str | None = None,
+    resume: str | None = None,
 ) -> History:
     """Simulate ``rounds`` rounds of horizontal FL on this machine.
 
@@ -173,6 +178,14 @@ def simulate(
         executor's workers over the GPUs (one visible GPU each) and reserves a GPU per Ray
         task; the clients themselves choose their device (e.g.
         ``TorchClient(device="cuda")``). None: the executor does nothing about devices.
+    resume
+        An interrupted run in ``store`` (id or unique prefix) to continue after its latest
+        round checkpoint, given the arguments it started with (refused when its recorded
+        settings differ; the executor may change). The model, the strategy's state, the
+        excluded clients and stateful observers come back from the checkpoint; per-round
+        randomness is the seed's, so a strategy without client state ends bit-identical to
+        an uninterrupted run. Simulated clients keep nothing across a resume: SCAFFOLD's
+        control variates and personal layers or models start again (it warns).
 
     Returns
     -------
@@ -183,7 +196,9 @@ def simulate(
     ------
     ConfigError
         For ``rounds < 1``, a seed that is not an integer >= 0, client ids given twice or
-        an unknown executor (before a run is recorded).
+        an unknown executor (before a run is recorded); for a ``resume`` without a store,
+        of a run that is not an interrupted horizontal simulation, or with other settings
+        (the run stays interrupted).
     RoundFailure
         If a round gets too few valid results (the run is recorded as failed).
     """
@@ -220,8 +235,15 @@ def simulate(
         **(run_config or {}),
         **privacy_settings(strategy, workflow),  # last: what ran, whatever a caller named
     }
+    if resume is not None:
+        _warn_client_state_lost(strategy, client_mods)
     try:
-        with _recorded(store, config, run_name, seed) as run:
+        opened = (
+            _recorded(store, config, run_name, seed)
+            if resume is None
+            else _resumed(store, resume, config)
+        )
+        with opened as run:
             coordinator = Coordinator(
                 strategy,
                 pool,
@@ -235,10 +257,82 @@ def simulate(
                 checks=checks,
                 checkpoints=checkpoints or CheckpointRetention(),
             )
-            with _ProgressBar(progress, rounds, run_name or strategy.name) as report:
+            done = 0
+            if resume is not None:
+                done = _restore_latest(store, run, coordinator)
+            label = run_name or strategy.name
+            with _ProgressBar(progress, rounds, label, done=done) as report:
                 return coordinator.run(rounds, progress=report)
     finally:
         pool.close()
+
+
+def _resumed(
+    store: RunStoreLike | None, run_id: str, config: dict[str, Any]
+) -> AbstractContextManager[OpenRun]:
+    """Reopen interrupted run ``run_id``, refused unless it was recorded with ``config``."""
+    if store is None:
+        raise ConfigError("resume needs the run store the run was recorded in (store=...)")
+    reopen = getattr(store, "resume", None)
+    if not callable(reopen) or not callable(getattr(store, "latest_checkpoint", None)):
+        raise TypeError(
+            f"store must be a rengo.tracking.RunStore to resume a run (it needs resume(...) "
+            f"and latest_checkpoint(...)), got {type(store).__name__}"
+        )
+    opened: AbstractContextManager[OpenRun] = reopen(
+        run_id, RUN_KIND, settings=config, may_change=RESUME_MAY_CHANGE
+    )
+    return opened
+
+
+def _restore_latest(store: Any, run: OpenRun, coordinator: Coordinator) -> int:
+    """Load the run's latest checkpoint into ``coordinator``; the rounds it holds (0: none,
+    the run restarts from the initial model)."""
+    checkpoint = store.latest_checkpoint(run.run_id)
+    if checkpoint is None:
+        return 0
+    # a checkpoint this run cannot take leaves it interrupted, as it was
+    previous = getattr(run, "resumable_errors", None)
+    if previous is not None:
+        run.resumable_errors = (Exception,)  # type: ignore[attr-defined]
+    coordinator.restore(checkpoint[1])
+    if previous is not None:
+        run.resumable_errors = previous  # type: ignore[attr-defined]
+    log_event = getattr(store, "log_event", None)
+    if callable(log_event):
+        log_event(run.run_id, "info", f"resumed after round {checkpoint[0]}", checkpoint[0])
+    return int(checkpoint[0])
+
+
+def _warn_client_state_lost(strategy: Strategy, client_mods: Sequence[Mod]) -> None:
+    """Warn when resuming a simulation whose clients keep state between rounds."""
+    kept = [
+        what
+        for what, found in (
+            ("SCAFFOLD's control variates", _is_scaffold(strategy)),
+            ("personal layers or models", personalised_valuation_caveat(strategy) is not None),
+        )
+        if found
+    ]
+    if kept:
+        warnings.warn(
+            f"resuming a simulation of {strategy.name}: {' and '.join(kept)} are not in the "
+            "round checkpoint, so the simulated clients start again without them and the run "
+            "ends elsewhere than an uninterrupted one would",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _is_scaffold(strategy: object) -> bool:
+    """Whether ``strategy`` is SCAFFOLD, or wraps it as ``.strategy`` (privacy wrappers)."""
+    from rengo.hfl.strategy.scaffold import Scaffold
+
+    while strategy is not None:
+        if isinstance(strategy, Scaffold):
+            return True
+        strategy = getattr(strategy, "strategy", None)
+    return False
 
 
 @dataclass
@@ -282,10 +376,11 @@ def __getattr__(name: str) -> Any:
 class _ProgressBar:
     """A rich progress bar over rounds (or a user callback, or nothing)."""
 
-    def __init__(self, progress: bool | ProgressFn, rounds: int, label: str) -> None:
+    def __init__(self, progress: bool | ProgressFn, rounds: int, label: str, done: int = 0) -> None:
         self._user: Callable[..., None] | None = progress if callable(progress) else None
         self._enabled = progress is True
         self._rounds = rounds
+        self._done = done  # rounds a resumed run completed before
         self._label = label
         self._bar: Any = None
         self._task: Any = None
@@ -314,7 +409,9 @@ class _ProgressBar:
             transient=False,
         )
         self._bar.start()
-        self._task = self._bar.add_task(self._label, total=self._rounds, status="")
+        self._task = self._bar.add_task(
+            self._label, total=self._rounds, completed=self._done, status=""
+        )
 
         def report(record: Any) -> None:
             shown = {

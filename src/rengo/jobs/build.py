@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
 import numpy as np
@@ -88,10 +88,11 @@ class HflJob:
         """What a run of this job records as its config: ``entries`` and the input scaling
         the model is trained under (``rengo runs export`` hands it over with the model), on
         every path that runs the job (``rengo run``, ``rengo coordinator``, the demo)."""
+        settings = {**entries, JOB_SETTINGS: job_settings(self.spec)}
         scaler = self.federation.standardization
         if scaler is None:
-            return dict(entries)
-        return {**entries, INPUT_SCALING: input_scaling_config(scaler)}
+            return settings
+        return {**settings, INPUT_SCALING: input_scaling_config(scaler)}
 
     def for_simulation(self) -> tuple[list[Mod], FitWorkflow | None]:
         """The client mods and the workflow a simulation of this job runs.
@@ -106,6 +107,35 @@ class HflJob:
             workflow = SecAggPlus(workflow.config, ca=ca)
             mods.append(SecAggMod(identities))
         return mods, workflow
+
+
+JOB_SETTINGS = "job_settings"
+"""The run config entry holding the job's settings (:func:`job_settings`)."""
+
+
+def job_settings(spec: JobSpec) -> dict[str, Any]:
+    """The settings of a horizontal job that decide what its run trains, as plain values:
+    recorded with the run, so a resume with other ones (an edited file, another ``--set``) is
+    refused, naming each (``job_settings.train.lr 0.2, now 0.3``). Where the run executes
+    (``job.executor``, ``job.workers``), its name, ``[deploy]`` and ``[checkpoints]`` are left
+    out: a resume may change them."""
+    sections: dict[str, Any] = {
+        "job": {"rounds": spec.job.rounds, "seed": spec.job.seed},
+        "data": spec.data,
+        "partition": spec.partition,
+        "model": spec.model,
+        "train": spec.train,
+        "strategy": spec.strategy,
+        "privacy": spec.privacy,
+        "robust": spec.robust,
+        "result_checks": spec.result_checks,
+        "contribution": spec.contribution,
+    }
+    return {
+        name: asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
+        for name, value in sections.items()
+        if value is not None
+    }
 
 
 def load_job_dataset(spec: JobSpec) -> Dataset:

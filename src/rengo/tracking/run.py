@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -170,17 +170,27 @@ def start_run(
 
 @contextmanager
 def resume_run(
-    store: RunStore, run_id: str, kind: str | None = None, *, reopen_completed: bool = False
+    store: RunStore,
+    run_id: str,
+    kind: str | None = None,
+    *,
+    reopen_completed: bool = False,
+    settings: Mapping[str, Any] | None = None,
+    may_change: Collection[str] = (),
 ) -> Iterator[Run]:
     """Continue run ``run_id`` (full id or unique prefix) for the body of the ``with``
-    (``reopen_completed``: a completed run too, see :meth:`RunStore.resume_run`).
+    (``reopen_completed``: a completed run too; ``settings``: refused unless the run's
+    recorded config agrees; see :meth:`RunStore.resume_run`).
 
     Raises
     ------
     ConfigError
-        If the run is not an interrupted run of ``kind`` (see :meth:`RunStore.resume_run`).
+        If the run is not an interrupted run of ``kind``, or was recorded with other
+        settings (see :meth:`RunStore.resume_run`).
     """
-    info = store.resume_run(run_id, kind, reopen_completed=reopen_completed)
+    info = store.resume_run(
+        run_id, kind, reopen_completed=reopen_completed, settings=settings, may_change=may_change
+    )
     with run_lifecycle(Run(info.run_id, info.kind, store=store)) as run:
         yield run
 

@@ -42,6 +42,7 @@ from rengo.tracking.records import (
     RoundRecord,
     RunInfo,
 )
+from rengo.tracking.resume_settings import settings_differences
 from rengo.tracking.run import Run, resume_run
 from rengo.tracking.run import start_run as _start_run_lifecycle
 from rengo.tracking.run_ids import new_run_id
@@ -493,16 +494,24 @@ class RunStore:
         """
         return _start_run_lifecycle(self, kind, config, name=name, seed=seed)
 
-    def resume(self, run_id: str, kind: str | None = None) -> AbstractContextManager[Run]:
+    def resume(
+        self,
+        run_id: str,
+        kind: str | None = None,
+        *,
+        settings: Mapping[str, Any] | None = None,
+        may_change: Collection[str] = (),
+    ) -> AbstractContextManager[Run]:
         """Continue run ``run_id`` (full id or unique prefix) for the body of a ``with``,
         recorded as :meth:`run` records a new one.
 
         Raises
         ------
         ConfigError
-            If ``kind`` is given and the run is of another kind.
+            If the run cannot be resumed (see :meth:`resume_run`): another kind, not
+            interrupted, or ``settings`` other than its recorded ones.
         """
-        return resume_run(self, run_id, kind)
+        return resume_run(self, run_id, kind, settings=settings, may_change=may_change)
 
     def start_run(
         self, kind: str, config: Mapping[str, Any], name: str | None = None, seed: int | None = None
@@ -564,7 +573,13 @@ class RunStore:
             )
 
     def resume_run(
-        self, run_id: str, kind: str | None = None, *, reopen_completed: bool = False
+        self,
+        run_id: str,
+        kind: str | None = None,
+        *,
+        reopen_completed: bool = False,
+        settings: Mapping[str, Any] | None = None,
+        may_change: Collection[str] = (),
     ) -> RunInfo:
         """Mark an interrupted run ``running`` again, owned by this process (to continue it
         from its latest checkpoint).
@@ -583,6 +598,11 @@ class RunStore:
         reopen_completed
             Also continue a completed run: for runs that one command after another extends
             (a tournament's rounds), each command ending it completed.
+        settings
+            The config the resuming process would record: refused if an entry differs from
+            the recorded one (see
+            :func:`~rengo.tracking.resume_settings.settings_differences`), except those in
+            ``may_change``. None: not compared.
 
         Returns
         -------
@@ -593,12 +613,22 @@ class RunStore:
         ------
         ConfigError
             If the run is of another kind, a vertical kind without checkpoints, completed,
-            failed, or still running.
+            failed, or still running, or ``settings`` differ from the run's (it then stays
+            as it was).
         """
         with self._transaction() as conn:
             full = self._resolve(conn, run_id)
             info = self._get(conn, full)
             problem = _resume_problem(info, kind, reopen_completed)
+            if problem is None and settings is not None:
+                saved = info.config if isinstance(info.config, dict) else {}
+                differs = settings_differences(saved, settings, may_change)
+                if differs:
+                    problem = (
+                        f"it started with other settings ({'; '.join(differs)}); resume it "
+                        "with the job and options it started with (it stays interrupted), or "
+                        "start a new run"
+                    )
             if problem is not None:
                 raise ConfigError(f"cannot resume run {full}: {problem}")
             moment = _now()

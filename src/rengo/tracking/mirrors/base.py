@@ -15,7 +15,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -146,10 +146,22 @@ class MirroringStore(RunStore):
         return run_id
 
     def resume_run(
-        self, run_id: str, kind: str | None = None, *, reopen_completed: bool = False
+        self,
+        run_id: str,
+        kind: str | None = None,
+        *,
+        reopen_completed: bool = False,
+        settings: Mapping[str, Any] | None = None,
+        may_change: Collection[str] = (),
     ) -> RunInfo:
         """Resume a run in the store and reopen it in every mirror."""
-        run = super().resume_run(run_id, kind, reopen_completed=reopen_completed)
+        run = super().resume_run(
+            run_id,
+            kind,
+            reopen_completed=reopen_completed,
+            settings=settings,
+            may_change=may_change,
+        )
         for mirror in self.mirrors:
             _safely(mirror, "reopen a run", functools.partial(mirror.open, self, run))
         return run

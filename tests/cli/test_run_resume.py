@@ -1,0 +1,156 @@
+"""An interrupted simulation continues where it stopped: `rengo run JOB --resume RUN` (and
+``simulate(..., resume=RUN)``) picks up after the last checkpoint and ends with the very model
+an uninterrupted run trains; other settings are refused and the run stays interrupted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+import rengo.cli.run_job as run_job_module
+from rengo.cli.main import app
+from rengo.cli.run_job import run_job
+from rengo.hfl import simulate
+from rengo.tracking import RunStore
+
+runner = CliRunner(env={"COLUMNS": "250"})
+
+JOB = """
+[job]
+name = "resumable"
+rounds = 4
+seed = 3
+[data]
+dataset = "wine"
+[partition]
+scheme = "dirichlet"
+num_clients = 4
+alpha = 0.5
+[model]
+type = "logistic"
+[train]
+lr = 0.2
+[strategy]
+name = "{strategy}"
+"""
+
+
+def _interrupting_at(round_: int) -> Callable[..., Any]:
+    """``simulate`` that stops with Ctrl-C once round ``round_`` is recorded."""
+
+    def stop(record: Any) -> None:
+        if record.server_round == round_:
+            raise KeyboardInterrupt
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        return simulate(*args, **{**kwargs, "progress": stop})
+
+    return interrupted
+
+
+def _final_parameters(store: RunStore, run_id: str) -> list[np.ndarray]:
+    from rengo.core.codec import decode
+
+    last = store.latest_checkpoint(run_id)
+    assert last is not None
+    return list(decode(bytearray(last[1]))["parameters"])
+
+
+@pytest.mark.parametrize("strategy", ["fedavg", "fedadam"])
+def test_a_resumed_run_ends_with_the_model_an_uninterrupted_run_trains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str
+) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(strategy=strategy))
+    store_path = tmp_path / "runs.db"
+    console = Console(file=open(tmp_path / "out.txt", "w"))  # noqa: SIM115
+    whole = run_job(console, job, store_path=store_path, progress=False)
+    with monkeypatch.context() as patched:
+        patched.setattr(run_job_module, "simulate", _interrupting_at(2))
+        with pytest.raises(KeyboardInterrupt):
+            run_job(console, job, store_path=store_path, progress=False)
+    with RunStore(store_path) as store:
+        stopped = store.list_runs()[0]
+        assert stopped.status == "interrupted"
+        assert [r.round for r in store.rounds(stopped.run_id)] == [1, 2]
+
+    result = runner.invoke(
+        app,
+        [
+            *("run", str(job), "--store", str(store_path), "--no-progress"),
+            *("--resume", stopped.run_id[:-1], "--executor", "process"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"run {stopped.run_id} completed" in " ".join(result.output.split())
+    with RunStore(store_path) as store:
+        resumed = store.get_run(stopped.run_id)
+        assert resumed.status == "completed"
+        assert [r.round for r in store.rounds(stopped.run_id)] == [1, 2, 3, 4]
+        assert any(e.message == "resumed after round 2" for e in store.events(stopped.run_id))
+        for got, want in zip(
+            _final_parameters(store, stopped.run_id),
+            _final_parameters(store, whole),
+            strict=True,
+        ):
+            np.testing.assert_array_equal(got, want)  # bit-identical, on another executor too
+        assert store.rounds(stopped.run_id)[-1].metrics == store.rounds(whole)[-1].metrics
+
+
+def test_a_resume_with_other_settings_is_refused_and_the_run_stays_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(strategy="fedavg"))
+    store_path = tmp_path / "runs.db"
+    console = Console(file=open(tmp_path / "out.txt", "w"))  # noqa: SIM115
+    monkeypatch.setattr(run_job_module, "simulate", _interrupting_at(1))
+    with pytest.raises(KeyboardInterrupt):
+        run_job(console, job, store_path=store_path, progress=False)
+    monkeypatch.undo()
+    with RunStore(store_path) as store:
+        run_id = store.list_runs()[0].run_id
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(job),
+            "--store",
+            str(store_path),
+            "--no-progress",
+            "--resume",
+            run_id,
+            "--set",
+            "train.lr=0.3",
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert f"cannot resume run {run_id}: it started with other settings (" in said
+    assert "lr" in said
+    with RunStore(store_path) as store:
+        assert store.get_run(run_id).status == "interrupted"
+        assert [r.round for r in store.rounds(run_id)] == [1]
+
+
+def test_resuming_a_scaffold_simulation_warns_that_its_clients_start_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(strategy="scaffold"))
+    store_path = tmp_path / "runs.db"
+    console = Console(file=open(tmp_path / "out.txt", "w"))  # noqa: SIM115
+    with monkeypatch.context() as patched:
+        patched.setattr(run_job_module, "simulate", _interrupting_at(2))
+        with pytest.raises(KeyboardInterrupt):
+            run_job(console, job, store_path=store_path, progress=False)
+    with RunStore(store_path) as store:
+        run_id = store.list_runs()[0].run_id
+    with pytest.warns(UserWarning, match="SCAFFOLD's control variates are not in the round"):
+        run_job(console, job, store_path=store_path, progress=False, resume=run_id)
