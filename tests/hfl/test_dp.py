@@ -174,13 +174,15 @@ def test_a_round_whose_poisson_sample_is_empty_releases_noise_and_is_accounted(
     with a warning, never a failure of the run."""
     from rengo.tracking import RunStore
 
-    dp = CentralDP(
-        noise_multiplier=1.0,
-        clip_norm=1.0,
-        sampling_rate=0.1,
-        adaptive_clipping=True,
-        clipped_count_stddev=1.0,
-    )
+    with pytest.warns(UserWarning, match="seeded_noise"):  # the seed's sample: no flakes
+        dp = CentralDP(
+            noise_multiplier=1.0,
+            clip_norm=1.0,
+            sampling_rate=0.1,
+            adaptive_clipping=True,
+            clipped_count_stddev=1.0,
+            seeded_noise=True,
+        )
     with RunStore(tmp_path / "runs.db") as store:
         history = simulate(
             lambda cid: Step(0.1),
@@ -276,3 +278,27 @@ def test_dp_fedavg_learns_digits_at_a_stated_epsilon() -> None:
     assert eps == pytest.approx(28.37, abs=0.01)
     assert private >= 0.87  # measured 0.900
     assert plain - private < 0.05  # measured 0.892 without DP
+
+
+def test_the_noise_and_the_sample_are_not_a_function_of_the_run_seed() -> None:
+    """The run seed is no secret (job file, run record, ``rengo runs show``). The noise was
+    drawn from it: replaying a run with the same seed and every client silent, then
+    subtracting, gave client 0's contribution to the last bit (0.02 per coordinate under
+    z = 5), i.e. no privacy. The noise and the Poisson sample now come from OS entropy."""
+
+    def run(step: float, **options: object):
+        dp = CentralDP(noise_multiplier=5.0, clip_norm=1.0, sampling_rate=0.5, **options)
+        return simulate(
+            lambda cid: Step(step if cid == "0" else 0.0), 10,
+            DifferentialPrivacy(FedAvg(), dp), [np.zeros(4)], 3, seed=7,
+        )  # fmt: skip
+
+    released, replayed = run(0.1), run(0.0)
+    recovered = released.parameters[0] - replayed.parameters[0]
+    # what the attacker recovers is noise of std z C / (q N) = 1 per round, not the 0.1 steps
+    assert np.abs(recovered).max() > 0.1
+    samples = [[r.clients for r in run(0.0).rounds] for _ in range(3)]
+    assert len({str(s) for s in samples}) > 1  # the sample is not the seed's either
+    with pytest.warns(UserWarning, match="seeded_noise"):
+        seeded = run(0.1, seeded_noise=True), run(0.0, seeded_noise=True)
+    np.testing.assert_allclose(seeded[0].parameters[0] - seeded[1].parameters[0], 0.02)

@@ -354,16 +354,19 @@ def test_a_deployments_default_checks_drop_the_median_rules_only_under_secagg() 
 
 
 def test_central_dp_noises_the_unmasked_sum(logistic_client_fn) -> None:
-    strategy = DifferentialPrivacy(
-        FedAvg(min_fit_clients=N), noise_multiplier=0.01, clip_norm=0.5, clip_at="client"
-    )
+    # the same noise in both runs (seeded_noise: tests only), so they compare
+    with pytest.warns(UserWarning, match="seeded_noise"):
+        strategy = DifferentialPrivacy(
+            FedAvg(min_fit_clients=N), noise_multiplier=0.01, clip_norm=0.5, clip_at="client",
+            seeded_noise=True,
+        )  # fmt: skip
     history = simulate(logistic_client_fn, N, strategy, INIT, 2, seed=3, workflow=SecAggPlus())
-    clear = simulate(
-        logistic_client_fn, N,
-        DifferentialPrivacy(FedAvg(min_fit_clients=N), noise_multiplier=0.01, clip_norm=0.5,
-                            clip_at="client"),
-        INIT, 2, seed=3,
-    )  # fmt: skip
+    with pytest.warns(UserWarning, match="seeded_noise"):
+        in_clear = DifferentialPrivacy(
+            FedAvg(min_fit_clients=N), noise_multiplier=0.01, clip_norm=0.5, clip_at="client",
+            seeded_noise=True,
+        )  # fmt: skip
+    clear = simulate(logistic_client_fn, N, in_clear, INIT, 2, seed=3)
     for a, b in zip(history.parameters, clear.parameters, strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-3)
     assert history.rounds[-1].metrics["dp_epsilon"] > 0

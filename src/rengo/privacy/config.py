@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from rengo.core.options import OptionError, option
 from rengo.privacy.accountant import ACCOUNTANTS
+from rengo.privacy.entropy import SEEDED_NOISE_WARNING
 
 DP_KINDS: tuple[str, ...] = ("none", "central", "local")
 """Values of a job file's ``[privacy] dp``."""
@@ -52,6 +53,10 @@ class CentralDP:
     sets every ``w_i = 1``; ``"bounded"`` sets ``w_i = min(1, n_i / weight_cap)`` so small
     clients count less, and because the weights are capped at 1 the sensitivity stays ``C``
     and the accounting is unchanged.
+
+    The noise and the Poisson sample come from the operating system's entropy, not the run
+    seed, which is no secret (:mod:`rengo.privacy.entropy`); ``seeded_noise = true`` draws
+    them from the seed for reproducible tests and voids the guarantee (it warns).
 
     Raises
     ------
@@ -92,6 +97,11 @@ class CentralDP:
         "Where updates are clipped: the coordinator (it sees updates) or the clients "
         "(needed under secure aggregation; the coordinator re-clips what it sees).",
     )
+    seeded_noise: bool = option(
+        False,
+        "Tests only: draw the noise and the Poisson sample from the run seed (reproducible; "
+        "anyone who knows the seed can remove the noise, so no privacy).",
+    )
 
     def __post_init__(self) -> None:
         require_finite(self)
@@ -115,6 +125,8 @@ class CentralDP:
             raise OptionError("weight_cap", "must be >= 1 with weighting = 'bounded'")
         if self.weight_cap < 0:
             raise OptionError("weight_cap", "must be >= 0")
+        if self.seeded_noise:
+            warnings.warn(f"CentralDP: {SEEDED_NOISE_WARNING}", UserWarning, stacklevel=3)
 
 
 @dataclass(frozen=True)

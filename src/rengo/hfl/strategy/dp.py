@@ -19,6 +19,11 @@ Models" (Algorithm 1), with adaptive clipping from Andrew, Thakkar, McMahan, Ram
    (``dp_epsilon``), and a round that would take epsilon past ``target_epsilon`` is never
    started (:class:`~rengo.privacy.PrivacyBudgetExhausted` ends the run cleanly).
 
+The noise, the adaptive count's noise and the Poisson sample are drawn from the operating
+system's entropy, never from the run seed (:mod:`rengo.privacy.entropy`): a DP run is not
+reproducible from its seed, by design (``CentralDP(seeded_noise=True)`` makes it so, for
+tests, at the price of the guarantee).
+
 What the coordinator learns: every update in the clear unless a secure-aggregation workflow
 folds only their sum (:meth:`ClippedDeltaSum.add_clipped_sum`). What everyone else learns:
 models that are (epsilon, delta)-DP with respect to any one client's whole dataset.
@@ -50,6 +55,7 @@ from rengo.privacy import (
     update_noise_multiplier,
 )
 from rengo.privacy.adaptive import DEFAULT_COUNT_STDDEV_DIVISOR
+from rengo.privacy.entropy import mechanism_rng
 
 
 class ClippedDeltaSum(WeightedSum):
@@ -269,11 +275,10 @@ class DifferentialPrivacy(Strategy):
             raise ConfigError(f"{self.name}: {exc}") from exc
         ids = sorted(client_ids)
         if self.dp.sampling_rate < 1.0:
-            ids = [
-                c
-                for c, u in zip(ids, rng.random(len(ids)), strict=True)
-                if u < self.dp.sampling_rate
-            ]
+            # the sample must be secret for amplification by sampling: OS entropy, not the
+            # run seed (rengo.privacy.entropy)
+            coins = mechanism_rng(rng, self.dp.seeded_noise).random(len(ids))
+            ids = [c for c, u in zip(ids, coins, strict=True) if u < self.dp.sampling_rate]
         instructions = self.strategy.configure_fit(server_round, parameters, ids, rng)
         if self.dp.clip_at == "client":
             for _, ins in instructions:
@@ -330,6 +335,9 @@ class DifferentialPrivacy(Strategy):
             raise TypeError("DifferentialPrivacy aggregates its own ClippedDeltaSum")
         rng = rng if rng is not None else np.random.default_rng()
         update_rng, count_rng, inner_rng = rng.spawn(3)
+        # the noise must be unknown to whoever knows the run seed (rengo.privacy.entropy)
+        update_rng = mechanism_rng(update_rng, self.dp.seeded_noise)
+        count_rng = mechanism_rng(count_rng, self.dp.seeded_noise)
         expected = self.expected_clients
         sum_stddev = self.update_noise_multiplier() * acc.clip_norm
         delta = noised_mean(acc.sums, sum_stddev, expected, update_rng)
