@@ -71,7 +71,8 @@ def test_empty_poisson_batches_are_noised_steps_that_the_accountant_counts() -> 
 
 
 def test_same_model_on_every_executor() -> None:
-    dp = LocalDP(noise_multiplier=1.0)
+    with pytest.warns(UserWarning, match="seeded_noise"):  # reproducible noise: tests only
+        dp = LocalDP(noise_multiplier=1.0, seeded_noise=True)
     serial = simulate(_client_fn(dp), 4, FedAvg(min_fit_clients=4), _init(), 2, seed=3)
     process = simulate(
         _client_fn(dp), 4, FedAvg(min_fit_clients=4), _init(), 2, seed=3,
@@ -101,7 +102,8 @@ def test_spent_local_budgets_stop_the_run_cleanly_with_the_last_rounds_model(tmp
     # round 1 reaches epsilon 4.5 < 5; round 2 would reach 5.75: every client declines it
     from rengo.tracking import RunStore
 
-    dp = LocalDP(noise_multiplier=1.0, target_epsilon=5.0)
+    with pytest.warns(UserWarning, match="seeded_noise"):  # the two runs compare: tests only
+        dp = LocalDP(noise_multiplier=1.0, target_epsilon=5.0, seeded_noise=True)
     store = RunStore(tmp_path / "runs.db")
     history = simulate(
         _client_fn(dp), 4, FedAvg(min_fit_clients=1), _init(), 3, seed=0, store=store
@@ -163,3 +165,29 @@ def test_a_sampled_client_out_of_budget_makes_its_round_run_again_without_it(tmp
     again = [m for m in events if "is run again without client(s)" in m]
     assert again, events
     assert store.get_run(history.run_id).status == "completed"
+
+
+def test_the_dp_sgd_noise_is_not_the_coordinators_seed() -> None:
+    """TorchClient seeds torch with the round seed the coordinator sends, and Opacus drew
+    the noise and the Poisson batches from torch's default generator: the coordinator (the
+    adversary local DP protects against) could replay them. Two datasets one record apart
+    gave models 0.056 apart under z = 50 with the same seed (a fresh draw moves them by 33),
+    so the one record's effect was visible in the clear."""
+    rows = TensorDataset(X[:40], Y[:40])
+    start = _init()
+
+    def fit(data: TensorDataset, **options: object) -> np.ndarray:
+        dp = LocalDP(noise_multiplier=50.0, max_grad_norm=1.0, **options)
+        client = TorchClient(make_mlp(6, 2, (8,)), DataLoader(data, batch_size=10), lr=0.5, dp=dp)
+        result = client.fit(start, {"seed": 7, "local_epochs": 3})
+        return np.concatenate([p.ravel() for p in result.parameters])
+
+    neighbour_x, neighbour_y = X[:40].clone(), Y[:40].clone()
+    neighbour_x[3], neighbour_y[3] = -5 * neighbour_x[3], 1 - neighbour_y[3]
+    neighbour = TensorDataset(neighbour_x, neighbour_y)
+    # same seed, neighbouring data: the difference is noise-sized (z C lr / batch = 2.5 a
+    # step), not the record's clipped gradient
+    assert np.abs(fit(rows) - fit(neighbour)).max() > 1.0
+    with pytest.warns(UserWarning, match="seeded_noise"):
+        seeded = fit(rows, seeded_noise=True), fit(neighbour, seeded_noise=True)
+    assert np.abs(seeded[0] - seeded[1]).max() < 1.0  # the old draws: the noise cancels

@@ -143,6 +143,11 @@ class LocalDP:
     have spent budget on it), and when too few clients with budget remain the run stops
     cleanly with the model of the last completed round.
 
+    The noise and the Poisson batches come from the operating system's entropy, not from the
+    round seed the coordinator sends (the coordinator is the adversary here: with its seed
+    it could draw the same noise and remove it); ``seeded_noise = true`` draws them from
+    that seed for reproducible tests and voids the guarantee (it warns).
+
     Raises
     ------
     OptionError
@@ -158,6 +163,11 @@ class LocalDP:
     accountant: Literal["rdp", "prv", "gdp"] = option("rdp", "Opacus's privacy accountant.")
     poisson_sampling: bool = option(
         True, "Poisson-sampled batches (what the accountant's guarantee assumes)."
+    )
+    seeded_noise: bool = option(
+        False,
+        "Tests only: draw the noise and the batches from the coordinator's round seed "
+        "(reproducible; the coordinator can remove the noise, so no privacy).",
     )
 
     def __post_init__(self) -> None:
@@ -182,3 +192,5 @@ class LocalDP:
                 UserWarning,
                 stacklevel=3,
             )
+        if self.seeded_noise:
+            warnings.warn(f"LocalDP: {SEEDED_NOISE_WARNING}", UserWarning, stacklevel=3)
