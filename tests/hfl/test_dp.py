@@ -302,3 +302,24 @@ def test_the_noise_and_the_sample_are_not_a_function_of_the_run_seed() -> None:
     with pytest.warns(UserWarning, match="seeded_noise"):
         seeded = run(0.1, seeded_noise=True), run(0.0, seeded_noise=True)
     np.testing.assert_allclose(seeded[0].parameters[0] - seeded[1].parameters[0], 0.02)
+
+
+def test_one_client_moves_the_released_sum_by_at_most_c_under_the_default_result_checks() -> None:
+    """A deployed coordinator's default checks refuse an update above 10x the round's
+    median norm. Under DP that let one client decide which others count: with norms 1, 1,
+    20, 20 the two 20s were refused (sum of norm 2); adding a third 20 moved the median and
+    all five counted (sum of norm 5), 3C where the accountant assumes C."""
+    from rengo.hfl.workflow import default_checks
+
+    norms = {"a0": 1.0, "a1": 1.0, "b0": 20.0, "b1": 20.0, "x": 20.0}
+
+    def released_sum(ids: list[str]) -> np.ndarray:
+        dp = CentralDP(noise_multiplier=1e-9, clip_norm=1.0)
+        history = simulate(
+            lambda cid: Step(norms[cid] / 2.0), ids, DifferentialPrivacy(FedAvg(), dp),
+            [np.zeros(4)], 1, checks=default_checks(None),
+        )  # fmt: skip
+        return history.parameters[0] * len(ids)  # the denominator q N with q = 1
+
+    without, with_x = released_sum(["a0", "a1", "b0", "b1"]), released_sum([*norms])
+    assert np.linalg.norm(with_x - without) == pytest.approx(1.0, rel=1e-6)  # C, not 3C

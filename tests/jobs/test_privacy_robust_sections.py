@@ -130,3 +130,19 @@ def test_attackers_that_are_not_clients_are_named_with_the_job_and_its_client_id
     with pytest.raises(ConfigError, match=r"<dict>: robust.attackers \['6', '7'\] are not") as e:
         build_hfl_job(parse_job(job))
     assert "its clients are client-0, client-1, client-2, ..." in str(e.value)
+
+
+def test_median_result_checks_are_refused_under_central_dp_and_off_by_default() -> None:
+    from rengo.hfl import ResultChecks
+
+    raw = {
+        **BASE,
+        "privacy": {"dp": "central"},
+        "result_checks": {"max_update_norm_ratio": 5.0},
+    }
+    with pytest.raises(ConfigError, match=r"result_checks\.max_update_norm_ratio .*central DP"):
+        parse_job(raw)
+    kept = {**BASE, "privacy": {"dp": "central"}, "result_checks": {"max_claimed_examples": 9}}
+    assert parse_job(kept).result_checks == ResultChecks(
+        max_claimed_examples=9, max_weight_ratio=None, max_update_norm_ratio=None
+    )

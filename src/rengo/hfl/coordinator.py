@@ -34,6 +34,7 @@ from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import EVALUATE, client_seed
 from rengo.hfl.failure_log import ClientFailureLog, failures_summary
 from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
+from rengo.hfl.privacy_fit import checks_under_dp
 from rengo.hfl.result_checks import ResultChecks, screen_metrics
 from rengo.hfl.strategy.aggregate_call import aggregate_with_rng, warn_if_old_aggregate_fit
 from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum
@@ -318,6 +319,7 @@ class Coordinator:
             self.workflow = SingleExchange()
         if self.checks is not None:
             self.checks = applicable_checks(self.workflow, self.checks)
+            self.checks = checks_under_dp(self.strategy, self.checks)
         warn_if_old_aggregate_fit(self.strategy)
         if self.start_round == 1:
             self.strategy.initialize(self.parameters)

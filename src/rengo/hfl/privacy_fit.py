@@ -1,14 +1,20 @@
 """Whether a run's strategy fits its privacy protections, checked before the run is recorded
 (a run that could never finish round 1 is refused, not recorded as failed): central DP's clip
 norm bounds only an averaging strategy's sensitivity, and secure aggregation releases only the
-sum of the updates, which a robust rule or SCAFFOLD cannot work from."""
+sum of the updates, which a robust rule or SCAFFOLD cannot work from; and the result checks
+that compare each update with the round's median cannot run under central DP."""
 
 from __future__ import annotations
 
+import logging
+
 from rengo.core.parameters import Parameters
+from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.secagg import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.strategy.dp import DifferentialPrivacy
+
+log = logging.getLogger("rengo.hfl")
 
 
 def check_privacy_fits(strategy: Strategy, workflow: object | None, parameters: Parameters) -> None:
@@ -34,3 +40,36 @@ def check_privacy_fits(strategy: Strategy, workflow: object | None, parameters: 
         strategy.check_wrapped(parameters)
     if isinstance(workflow, SecAggPlus):
         workflow.check_strategy(strategy, parameters)
+
+
+def checks_under_dp(strategy: Strategy, checks: ResultChecks) -> ResultChecks:
+    """``checks`` without the median rules when ``strategy`` is central DP.
+
+    ``max_update_norm_ratio`` refuses, and ``max_weight_ratio`` caps, each result relative
+    to the round's median: adding or removing one client moves the median, and with it
+    whether *other* clients' updates are counted (and, under bounded weighting, how much).
+    The released sum then moves by more than the clip norm the accountant assumes (measured:
+    one client added to norms 1, 1, 20, 20 at C = 1 turned a sum of norm 2 into one of 5,
+    3C). DP-FedAvg's clipping already bounds every client's influence, so the rules go,
+    with a warning; the absolute claim bound and the overflow guard stay.
+
+    Parameters
+    ----------
+    strategy
+        The run's strategy (central DP is :class:`DifferentialPrivacy` around another).
+    checks
+        The coordinator's checks of every result.
+
+    Returns
+    -------
+    ResultChecks
+        ``checks``, without ``max_weight_ratio`` and ``max_update_norm_ratio`` under DP.
+    """
+    if not isinstance(strategy, DifferentialPrivacy) or not checks.needs_whole_round:
+        return checks
+    log.warning(
+        "result checks max_weight_ratio and max_update_norm_ratio are off under central DP: "
+        "they compare each update with the round's median, so one client would change "
+        "which others count and the clip norm would no longer bound its influence"
+    )
+    return checks.without_median_rules()

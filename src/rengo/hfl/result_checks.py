@@ -30,10 +30,13 @@ run store through its metrics.
 The two median rules need every result of the round before the first is folded, so they
 hold the round's results (a deployed hub holds them anyway); they are on by default in
 deployment (``rengo coordinator``, :func:`rengo.deploy.serve_coordinator`) and off in
-simulation unless a job's ``[result_checks]`` turns them on. The median is the lower median
-(for two results, the smaller), so one party cannot drag it. These checks are validation,
-not robust aggregation: a party that stays inside them still counts (for Byzantine-robust
-rules see the Krum and trimmed-mean strategies and the privacy area's norm bounding).
+simulation unless a job's ``[result_checks]`` turns them on; never under central DP (one
+client would move the median and change which others count, past the clip norm's bound:
+:func:`rengo.hfl.privacy_fit.checks_under_dp`) or secure aggregation (no update is seen).
+The median is the lower median (for two results, the smaller), so one party cannot drag
+it. These checks are validation, not robust aggregation: a party that stays inside them
+still counts (for Byzantine-robust rules see the Krum and trimmed-mean strategies and the
+privacy area's norm bounding).
 """
 
 from __future__ import annotations

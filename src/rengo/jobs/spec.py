@@ -377,9 +377,16 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
                 "round's others, and secure aggregation (privacy.secagg = true) shows the "
                 "coordinator only their sum, so it would never run: remove it"
             )
+        if spec.privacy.dp == "central" and per_update:
+            raise ConfigError(
+                f"{source}: result_checks.{per_update[0]} compares each update with the "
+                "round's median, so under central DP (privacy.dp = 'central') one client "
+                "would change which others count, past the clip norm's bound: remove it"
+            )
         if spec.privacy.secagg is not None and contribution is not None:
             check_secagg(contribution, f"{source}: ")
-        if spec.privacy.secagg is not None and spec.result_checks is not None:
+        private = spec.privacy.secagg is not None or spec.privacy.dp == "central"
+        if private and spec.result_checks is not None:
             # the section's other keys hold; its median rules, on by default, cannot
             spec.result_checks = spec.result_checks.without_median_rules()
     if "robust" in raw:
