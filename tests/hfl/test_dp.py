@@ -323,3 +323,20 @@ def test_one_client_moves_the_released_sum_by_at_most_c_under_the_default_result
 
     without, with_x = released_sum(["a0", "a1", "b0", "b1"]), released_sum([*norms])
     assert np.linalg.norm(with_x - without) == pytest.approx(1.0, rel=1e-6)  # C, not 3C
+
+
+def test_a_delta_not_below_one_over_the_clients_is_refused_before_anyone_trains() -> None:
+    """delta = 0.5 over 4 clients was accepted and reported beside epsilon, a guarantee that
+    holds for a mechanism publishing one client's data outright."""
+    trained: list[str] = []
+
+    class Tell(Step):
+        def fit(self, parameters: Parameters, config: Config) -> FitResult:
+            trained.append("fit")
+            return super().fit(parameters, config)
+
+    with pytest.raises(ConfigError, match=r"delta = 0\.3 is not below 1/N = 0\.25"):
+        simulate(lambda cid: Tell(), 4, DifferentialPrivacy(delta=0.3), [np.zeros(2)], 1)
+    assert trained == []
+    history = simulate(lambda cid: Tell(), 4, DifferentialPrivacy(delta=0.2), [np.zeros(2)], 1)
+    assert len(history.rounds) == 1 and trained

@@ -81,7 +81,9 @@ class CentralDP:
     sampling_rate: float = option(
         1.0, "Poisson client-sampling rate q (1: every client every round)."
     )
-    delta: float = option(1e-5, "The delta epsilon is reported at.")
+    delta: float = option(
+        1e-5, "The delta epsilon is reported at (below 1/N for N clients, else refused)."
+    )
     target_epsilon: float = option(
         0.0, "Privacy budget: training stops before a round would exceed it (0: no budget)."
     )

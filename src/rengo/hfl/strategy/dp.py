@@ -261,6 +261,9 @@ class DifferentialPrivacy(Strategy):
         ------
         PrivacyBudgetExhausted
             If ``target_epsilon`` is set and one more round would exceed it.
+        ConfigError
+            If ``delta`` is not below ``1 / N`` for the ``N`` clients available, or adaptive
+            clipping's count noise is too small for the noise multiplier.
         """
         target = self.dp.target_epsilon
         if target > 0:
@@ -269,6 +272,15 @@ class DifferentialPrivacy(Strategy):
             if following > target:
                 raise PrivacyBudgetExhausted(spent, following, target, self.accountant.rounds)
         self._population = len(client_ids)
+        if self.dp.delta * self._population >= 1.0:
+            # (epsilon, delta)-DP with delta >= 1/N holds for a mechanism that publishes one
+            # random client's data outright (Dwork and Roth 2014, section 2.3)
+            raise ConfigError(
+                f"{self.name}: delta = {self.dp.delta:g} is not below 1/N = "
+                f"{1.0 / self._population:.3g} for N = {self._population} clients, so the "
+                "guarantee would allow publishing one client's data; set privacy.delta well "
+                "below 1/N"
+            )
         try:
             self.update_noise_multiplier()
         except ValueError as exc:  # adaptive clipping's count noise is too small for z
