@@ -26,7 +26,10 @@ tests, at the price of the guarantee).
 
 What the coordinator learns: every update in the clear unless a secure-aggregation workflow
 folds only their sum (:meth:`ClippedDeltaSum.add_clipped_sum`). What everyone else learns:
-models that are (epsilon, delta)-DP with respect to any one client's whole dataset.
+models that are (epsilon, delta)-DP with respect to any one client's whole dataset. The run
+store's per-round and per-client records (who was sampled, example counts, client metrics,
+update norms before clipping) and the un-noised ``train_*`` / ``eval_*`` means are not
+covered: they are the operator's, like the updates.
 """
 
 from __future__ import annotations
@@ -358,8 +361,9 @@ class DifferentialPrivacy(Strategy):
         inner_acc.add(candidate, 1.0, {})
         inner = aggregate_with_rng(self.strategy, server_round, parameters, inner_acc, inner_rng)
         metrics = dict(inner.metrics)
-        # the round's sampled count is not released (its sensitivity is 1 under Poisson
-        # sampling): the denominator is the expected count qN
+        # the round's sampled count is no metric and never the denominator (its sensitivity
+        # is 1 under Poisson sampling): that is the expected count qN. The round and client
+        # records do keep who was sampled, for the operator: outside the guarantee (README)
         metrics.update(
             dp_clip_norm=float(acc.clip_norm),
             dp_noise_stddev=float(sum_stddev / expected),
