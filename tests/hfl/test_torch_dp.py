@@ -13,6 +13,7 @@ pytest.importorskip("opacus")
 
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
+from rengo.core.errors import ConfigError  # noqa: E402
 from rengo.core.options import OptionError  # noqa: E402
 from rengo.hfl import FedAvg, simulate  # noqa: E402
 from rengo.hfl.torch_client import TorchClient, get_parameters, make_mlp  # noqa: E402
@@ -191,3 +192,33 @@ def test_the_dp_sgd_noise_is_not_the_coordinators_seed() -> None:
     with pytest.warns(UserWarning, match="seeded_noise"):
         seeded = fit(rows, seeded_noise=True), fit(neighbour, seeded_noise=True)
     assert np.abs(seeded[0] - seeded[1]).max() < 1.0  # the old draws: the noise cancels
+
+
+def test_a_restarted_client_keeps_its_spent_budget_in_its_history_file(tmp_path) -> None:
+    """The accountant history lived only in the client's state, in memory: a deployed party
+    that restarted came back with epsilon 0 and its whole target_epsilon again. With a
+    history file the restarted client's epsilon counts the first life's steps (Opacus's for
+    both rounds) and it declines the round that would exceed its budget."""
+    from opacus.accountants import RDPAccountant
+
+    from rengo.privacy import PrivacyBudgetExhausted
+
+    path = tmp_path / "dp_history.json"
+
+    def life(dp: LocalDP) -> TorchClient:  # a fresh process: empty state, same file
+        loader = DataLoader(DATA["0"], batch_size=10)
+        return TorchClient(make_mlp(6, 2, (8,)), loader, lr=0.5, dp=dp, dp_history=path)
+
+    dp = LocalDP(noise_multiplier=1.1, max_grad_norm=1.0)
+    first = life(dp).fit(_init(), {"seed": 0})
+    second = life(dp).fit(_init(), {"seed": 0})
+    reference = RDPAccountant()
+    reference.history = [(1.1, 1 / 5, 10)]  # 5 Poisson batches a round, 2 rounds
+    assert second.metrics["dp_epsilon"] == pytest.approx(reference.get_epsilon(1e-5), rel=1e-9)
+    assert second.metrics["dp_epsilon"] > first.metrics["dp_epsilon"]
+    budget = LocalDP(noise_multiplier=1.1, target_epsilon=second.metrics["dp_epsilon"] + 1e-6)
+    with pytest.raises(PrivacyBudgetExhausted):
+        life(budget).fit(_init(), {"seed": 0})  # a third round would exceed it
+    path.write_text("not a history")
+    with pytest.raises(ConfigError, match="spent privacy budget is unknown"):
+        life(dp).fit(_init(), {"seed": 0})

@@ -21,6 +21,7 @@ when it does not.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -238,6 +239,10 @@ class TorchClient(Client):
         Local DP-SGD settings (:class:`~rengo.privacy.LocalDP`, via Opacus): per-example
         clipping and noise in every step; the client's epsilon so far is the ``dp_epsilon``
         fit metric. None trains without DP.
+    dp_history
+        A file where the client keeps its DP-SGD accountant history, so that its spent budget
+        (``dp.target_epsilon``) survives a restart of its process; without it the history
+        lives in the client's state, in memory, and a restarted party starts from zero.
     device
         Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (see
         :func:`resolve_device`), or None to leave the model where it is.
@@ -260,6 +265,7 @@ class TorchClient(Client):
         optimizer: OptimizerFn = _sgd,
         dp: LocalDP | None = None,
         device: str | torch.device | None = None,
+        dp_history: str | Path | None = None,
     ) -> None:
         super().__init__()
         self.device = resolve_device(device)
@@ -271,6 +277,7 @@ class TorchClient(Client):
         self.loss_fn = loss_fn or nn.CrossEntropyLoss()
         self.optimizer = optimizer
         self.dp = dp
+        self.dp_history = Path(dp_history) if dp_history is not None else None
 
     def fit(self, parameters: Parameters, config: Config) -> FitResult:
         """Train for the configured epochs; returns the module's new ``state_dict`` arrays."""
@@ -295,7 +302,7 @@ class TorchClient(Client):
 
             total_loss, seen, epsilon = private_epochs(
                 self.model, self.train_loader, opt, self.loss_fn, trained, epochs, lr, self.dp,
-                training, self.state, _apply_corrections,
+                training, self.state, _apply_corrections, self.dp_history,
             )  # fmt: skip
             metrics: Metrics = {"loss": total_loss / max(seen, 1), "dp_epsilon": epsilon}
             return FitResult(get_parameters(self.model), num_examples, metrics)

@@ -4,8 +4,10 @@ Abadi et al. 2016, "Deep Learning with Differential Privacy": every example's gr
 clipped to ``max_grad_norm``, Gaussian noise of ``noise_multiplier * max_grad_norm`` is added
 to each batch's sum, and batches are Poisson-sampled so that Opacus's accountant can bound
 the client's epsilon(delta) over every step it ever took. The accountant's history lives in the
-client's persisted state (``dp_sgd_history``), so the budget spans rounds, executors and
-restarts; it is what the client reports as the ``dp_epsilon`` fit metric.
+client's persisted state (``dp_sgd_history``), so the budget spans rounds and executors,
+and, with ``TorchClient(dp_history=PATH)``, restarts of the client's process (the state lives
+in memory: without a file a restarted party's epsilon starts again from zero); it is what the
+client reports as the ``dp_epsilon`` fit metric.
 
 The noise and the Poisson batches are drawn from generators seeded with operating-system
 entropy (:func:`secret_generators`), not from torch's default generator, which
@@ -24,11 +26,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from rengo.core.errors import ConfigError
+from rengo.hfl.dp_sgd_history import longer_history, read_history, write_history
 from rengo.hfl.local_training import LocalTraining
 from rengo.privacy import LocalDP, PrivacyBudgetExhausted
 
@@ -56,22 +60,35 @@ def private_epochs(
     training: LocalTraining,
     state: dict[str, Any],
     apply_corrections: Callable[[LocalTraining, Sequence[tuple[int, torch.nn.Parameter]]], None],
+    history_file: Path | None = None,
 ) -> tuple[float, int, float]:
     """Train ``epochs`` epochs with DP-SGD; returns (summed loss, examples seen, epsilon).
+
+    ``history_file`` keeps the accountant's history on disk (:mod:`rengo.hfl.dp_sgd_history`),
+    so a client that restarts keeps its spent budget; without it the history lives in
+    ``state`` only.
 
     Raises
     ------
     PrivacyBudgetExhausted
         If ``dp.target_epsilon`` is set and this round's steps would exceed it (the client
         is dropped from the round with that reason; its model is unchanged).
+    ConfigError
+        If ``history_file`` exists but holds no accountant history.
     """
     opacus = _opacus()
     engine = opacus.PrivacyEngine(accountant=dp.accountant)
-    history = [tuple(entry) for entry in state.get(STATE_KEY, [])]
-    engine.accountant.history = [(float(z), float(q), int(n)) for z, q, n in history]
+    history = [(float(z), float(q), int(n)) for z, q, n in state.get(STATE_KEY, [])]
+    if history_file is not None:
+        history = longer_history(read_history(history_file), history)
+    engine.accountant.history = list(history)
     batches = max(len(loader), 1)
     if dp.target_epsilon > 0:
         _check_budget(opacus, dp, history, 1.0 / batches, epochs * batches)
+    if history_file is not None:  # counted before any step runs (a crash keeps them counted)
+        write_history(
+            history_file, [*history, (dp.noise_multiplier, 1.0 / batches, epochs * batches)]
+        )
     noise, sampling = (None, None) if dp.seeded_noise else secret_generators(model)
     module, private_opt, private_loader = engine.make_private(
         module=model,
@@ -110,6 +127,8 @@ def private_epochs(
     finally:
         module._close()  # remove Opacus's hooks from the client's model
     state[STATE_KEY] = [[float(z), float(q), int(n)] for z, q, n in engine.accountant.history]
+    if history_file is not None:
+        write_history(history_file, [(z, q, n) for z, q, n in state[STATE_KEY]])
     return total_loss, seen, float(engine.accountant.get_epsilon(dp.delta))
 
 

@@ -1,0 +1,83 @@
+"""A client's DP-SGD accountant history on disk, so its spent budget survives a restart.
+
+:func:`rengo.hfl.torch_dp.private_epochs` keeps Opacus's accountant history
+(``[[noise_multiplier, sample_rate, steps], ...]``) in the client's state, which lives in
+memory: a deployed party that restarts comes back with none, and its epsilon and its
+``target_epsilon`` started again from zero. With a history file the client reads the history
+before each round (the longer of the file's and the state's, by steps: the history only
+grows), writes this round's steps before training (a crash mid-round then counts them, the
+cautious way) and the accountant's history after it, each time atomically (written beside
+and renamed over).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from rengo.core.errors import ConfigError
+
+Entry = tuple[float, float, int]
+"""One accountant entry: noise multiplier, sample rate, steps."""
+
+
+def steps_in(history: Sequence[Entry]) -> int:
+    """The steps a history holds (Opacus merges repeated entries, so count steps)."""
+    return sum(n for _, _, n in history)
+
+
+def read_history(path: Path) -> list[Entry]:
+    """The history kept at ``path`` (empty when there is no file yet).
+
+    Parameters
+    ----------
+    path
+        The client's history file.
+
+    Returns
+    -------
+    list of (float, float, int)
+        The entries, in order.
+
+    Raises
+    ------
+    ConfigError
+        If the file is not a history this module wrote (a client refuses to train on an
+        unknown budget).
+    """
+    if not path.exists():
+        return []
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        entries = [(float(z), float(q), int(n)) for z, q, n in raw]
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"{path} is not a DP-SGD accountant history ({exc}); the client's spent privacy "
+            "budget is unknown, so it does not train: restore the file or remove it knowingly"
+        ) from None
+    if not all(math.isfinite(z) and z > 0 and 0 < q <= 1 and n >= 0 for z, q, n in entries):
+        raise ConfigError(f"{path} holds an entry that is no accountant step")
+    return entries
+
+
+def write_history(path: Path, history: Sequence[Entry]) -> None:
+    """Write ``history`` to ``path`` atomically (a temporary file renamed over it).
+
+    Parameters
+    ----------
+    path
+        The client's history file.
+    history
+        The entries to keep.
+    """
+    scratch = path.with_name(path.name + ".tmp")
+    scratch.write_text(json.dumps([[z, q, n] for z, q, n in history]), encoding="utf-8")
+    os.replace(scratch, path)
+
+
+def longer_history(kept: Sequence[Entry], held: Sequence[Entry]) -> list[Entry]:
+    """Of the file's history and the state's, the one with more steps (ties: the file's)."""
+    return list(held) if steps_in(held) > steps_in(kept) else list(kept)
