@@ -222,3 +222,27 @@ def test_a_restarted_client_keeps_its_spent_budget_in_its_history_file(tmp_path)
     path.write_text("not a history")
     with pytest.raises(ConfigError, match="spent privacy budget is unknown"):
         life(dp).fit(_init(), {"seed": 0})
+
+
+def test_runs_show_reports_the_worst_clients_local_epsilon(tmp_path) -> None:
+    """'rengo runs show' had no privacy line for local DP, and the round's train_dp_epsilon
+    is the clients' example-weighted mean (5.68 where the worst client stood at 7.41)."""
+    from rich.console import Console
+
+    from rengo.tracking import RunStore, run_detail
+
+    dp = LocalDP(noise_multiplier=1.0)
+
+    def build(cid: str) -> TorchClient:  # batches of 10 or 25: different epsilons
+        loader = DataLoader(DATA[cid], batch_size=10 if cid == "0" else 25)
+        return TorchClient(make_mlp(6, 2, (8,)), loader, lr=0.5, dp=dp)
+
+    with RunStore(tmp_path / "runs.db") as store:
+        history = simulate(build, 3, FedAvg(min_fit_clients=3), _init(), 2, store=store)
+        assert history.run_id is not None
+        records = store.client_records(history.run_id)
+        console = Console(width=200, record=True, color_system=None)
+        console.print(run_detail(store, history.run_id))
+    worst = max(r.metrics["dp_epsilon"] for r in records if r.phase == "fit" and r.metrics)
+    assert worst > history.last("train_dp_epsilon")  # the mean understates it
+    assert f"local DP: epsilon up to {worst:.4g}" in console.export_text()

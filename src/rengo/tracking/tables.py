@@ -327,16 +327,38 @@ def _in_major_units(value: Any, currency: str, decimals: int | None) -> Any:
 
 
 def _privacy_spent(store: RunStore, run_id: str) -> str | None:
-    """``"epsilon 3.21 at delta 1e-05 after 20 rounds"`` for a run with differential privacy
-    (its last recorded ``dp_epsilon`` and ``dp_delta``), else None."""
+    """``"epsilon 3.21 at delta 1e-05 after 20 rounds"`` for a run with central differential
+    privacy (its last recorded ``dp_epsilon`` and ``dp_delta``); for local DP, the largest
+    epsilon a client reported (the round's ``train_dp_epsilon`` is the clients' weighted
+    mean, below the worst client's); else None."""
     series = store.round_metrics(run_id)
     spent = series.get("dp_epsilon")
     if not spent:
-        return None
+        return _local_epsilon(store, run_id)
     last_round, epsilon = spent[-1]
     delta = series.get("dp_delta")
     at = f" at delta {delta[-1][1]:.3g}" if delta else ""
     return f"epsilon {_number(epsilon)}{at} after {last_round} rounds"
+
+
+def _local_epsilon(store: RunStore, run_id: str) -> str | None:
+    """``"local DP: epsilon up to 7.41 (client 1, the worst of 3) after 2 rounds"`` from the
+    clients' own ``dp_epsilon`` fit metrics (each only grows), or None without any."""
+    worst: dict[str, float] = {}
+    last_round = 0
+    for record in store.client_records(run_id):
+        value = (record.metrics or {}).get("dp_epsilon")
+        if record.phase != "fit" or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        worst[record.client_id] = max(float(value), worst.get(record.client_id, 0.0))
+        last_round = max(last_round, record.round)
+    if not worst:
+        return None
+    client = max(worst, key=lambda c: (worst[c], c))
+    return (
+        f"local DP: epsilon up to {_number(worst[client])} (client {client}, the worst of "
+        f"{len(worst)}) after {last_round} rounds"
+    )
 
 
 def run_detail(
