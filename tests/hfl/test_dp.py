@@ -335,7 +335,7 @@ def test_a_delta_not_below_one_over_the_clients_is_refused_before_anyone_trains(
             trained.append("fit")
             return super().fit(parameters, config)
 
-    with pytest.raises(ConfigError, match=r"delta = 0\.3 is not below 1/N = 0\.25"):
+    with pytest.raises(ConfigError, match=r"delta = 0\.3 is not below 1/n = 0\.25 for n = 4 cl"):
         simulate(lambda cid: Tell(), 4, DifferentialPrivacy(delta=0.3), [np.zeros(2)], 1)
     assert trained == []
     history = simulate(lambda cid: Tell(), 4, DifferentialPrivacy(delta=0.2), [np.zeros(2)], 1)

@@ -246,3 +246,12 @@ def test_runs_show_reports_the_worst_clients_local_epsilon(tmp_path) -> None:
     worst = max(r.metrics["dp_epsilon"] for r in records if r.phase == "fit" and r.metrics)
     assert worst > history.last("train_dp_epsilon")  # the mean understates it
     assert f"local DP: epsilon up to {worst:.4g}" in console.export_text()
+
+
+def test_a_local_delta_not_below_one_over_the_rows_is_refused() -> None:
+    """LocalDP(delta=0.05) over 40 rows was accepted: a record-level guarantee with
+    delta >= 1/n holds for a mechanism that publishes one record outright."""
+    rows = DataLoader(TensorDataset(X[:40], Y[:40]), batch_size=10)
+    with pytest.raises(ConfigError, match=r"delta = 0\.05 is not below 1/n = 0\.025"):
+        TorchClient(make_mlp(6, 2, (8,)), rows, dp=LocalDP(delta=0.05))
+    TorchClient(make_mlp(6, 2, (8,)), rows, dp=LocalDP(delta=0.02))

@@ -38,6 +38,7 @@ from rengo.core.parameters import Parameters
 from rengo.hfl.client import Client
 from rengo.hfl.local_training import LocalTraining
 from rengo.privacy import LocalDP
+from rengo.privacy.config import check_delta
 
 OptimizerFn = Callable[[Sequence[torch.nn.Parameter], float], torch.optim.Optimizer]
 """``optimizer(params, lr) -> torch.optim.Optimizer``, called at each fit."""
@@ -250,7 +251,8 @@ class TorchClient(Client):
     Raises
     ------
     ConfigError
-        For a device this machine cannot use.
+        For a device this machine cannot use, or a ``dp.delta`` not below one over the
+        training rows.
     """
 
     def __init__(
@@ -276,6 +278,8 @@ class TorchClient(Client):
         self.local_epochs = local_epochs
         self.loss_fn = loss_fn or nn.CrossEntropyLoss()
         self.optimizer = optimizer
+        if dp is not None:
+            check_delta(dp, len(train_loader.dataset))  # type: ignore[arg-type]
         self.dp = dp
         self.dp_history = Path(dp_history) if dp_history is not None else None
 

@@ -18,6 +18,7 @@ import warnings
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from rengo.core.errors import ConfigError
 from rengo.core.options import OptionError, option
 from rengo.privacy.accountant import ACCOUNTANTS
 from rengo.privacy.entropy import SEEDED_NOISE_WARNING
@@ -34,6 +35,32 @@ def require_finite(settings: Any) -> None:
         value = getattr(settings, spec.name)
         if isinstance(value, float) and not math.isfinite(value):
             raise OptionError(spec.name, f"must be a finite number, got {value}")
+
+
+def check_delta(settings: CentralDP | LocalDP, individuals: int) -> None:
+    """Refuse a ``delta`` that is not below ``1 / individuals``: (epsilon, delta)-DP with
+    ``delta >= 1/n`` holds for a mechanism that publishes one random individual's data
+    outright (Dwork and Roth 2014, section 2.3).
+
+    Parameters
+    ----------
+    settings
+        The DP settings (their ``delta``).
+    individuals
+        Whom the guarantee protects: clients (central DP) or a client's records (local DP).
+
+    Raises
+    ------
+    ConfigError
+        If ``delta * individuals >= 1``, naming delta, ``1/n`` and ``n``.
+    """
+    if settings.delta * individuals >= 1.0:
+        who = "clients" if isinstance(settings, CentralDP) else "training rows"
+        raise ConfigError(
+            f"{type(settings).__name__}: delta = {settings.delta:g} is not below 1/n = "
+            f"{1.0 / max(individuals, 1):.3g} for n = {individuals} {who}, so the guarantee "
+            "would allow publishing one of them outright; set privacy.delta well below 1/n"
+        )
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ from rengo.privacy import (
     update_noise_multiplier,
 )
 from rengo.privacy.adaptive import DEFAULT_COUNT_STDDEV_DIVISOR
+from rengo.privacy.config import check_delta
 from rengo.privacy.entropy import mechanism_rng
 
 
@@ -275,15 +276,7 @@ class DifferentialPrivacy(Strategy):
             if following > target:
                 raise PrivacyBudgetExhausted(spent, following, target, self.accountant.rounds)
         self._population = len(client_ids)
-        if self.dp.delta * self._population >= 1.0:
-            # (epsilon, delta)-DP with delta >= 1/N holds for a mechanism that publishes one
-            # random client's data outright (Dwork and Roth 2014, section 2.3)
-            raise ConfigError(
-                f"{self.name}: delta = {self.dp.delta:g} is not below 1/N = "
-                f"{1.0 / self._population:.3g} for N = {self._population} clients, so the "
-                "guarantee would allow publishing one client's data; set privacy.delta well "
-                "below 1/N"
-            )
+        check_delta(self.dp, self._population)
         try:
             self.update_noise_multiplier()
         except ValueError as exc:  # adaptive clipping's count noise is too small for z
