@@ -304,6 +304,26 @@ def test_the_noise_and_the_sample_are_not_a_function_of_the_run_seed() -> None:
     np.testing.assert_allclose(seeded[0].parameters[0] - seeded[1].parameters[0], 0.02)
 
 
+def test_runs_show_says_a_seeded_noise_epsilon_does_not_hold(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from rengo.tracking import RunStore, run_detail
+
+    with pytest.warns(UserWarning, match="seeded_noise"):
+        dp = CentralDP(noise_multiplier=2.0, seeded_noise=True)
+    with RunStore(tmp_path / "runs.db") as store:
+        history = simulate(
+            lambda cid: Step(0.1), 3, DifferentialPrivacy(FedAvg(), dp), [np.zeros(2)], 1,
+            store=store,
+        )  # fmt: skip
+        assert history.run_id is not None
+        console = Console(width=300, record=True, color_system=None)
+        console.print(run_detail(store, history.run_id))
+    assert "seeded_noise: noise drawn from the run seed, so this guarantee does not hold" in (
+        console.export_text()
+    )
+
+
 def test_one_client_moves_the_released_sum_by_at_most_c_under_the_default_result_checks() -> None:
     """A deployed coordinator's default checks refuse an update above 10x the round's
     median norm. Under DP that let one client decide which others count: with norms 1, 1,

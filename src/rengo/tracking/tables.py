@@ -338,7 +338,12 @@ def _privacy_spent(store: RunStore, run_id: str) -> str | None:
     last_round, epsilon = spent[-1]
     delta = series.get("dp_delta")
     at = f" at delta {delta[-1][1]:.3g}" if delta else ""
-    return f"epsilon {_number(epsilon)}{at} after {last_round} rounds"
+    recorded = store.get_run(run_id).config
+    dp = recorded.get("dp") if isinstance(recorded, dict) else None
+    void = ""
+    if isinstance(dp, dict) and dp.get("seeded_noise") is True:
+        void = " (seeded_noise: noise drawn from the run seed, so this guarantee does not hold)"
+    return f"epsilon {_number(epsilon)}{at} after {last_round} rounds{void}"
 
 
 def _local_epsilon(store: RunStore, run_id: str) -> str | None:
