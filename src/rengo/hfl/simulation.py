@@ -1,7 +1,8 @@
 """Run a whole federation on this machine: ``simulate(client_fn, num_clients, strategy, ...)``.
 
 The executor only decides where client code runs; the coordinator, strategy and clients are
-the same objects a deployment uses. Same seed, same final model on every executor.
+the same objects a deployment uses. Same seed, same final model on every executor (except
+under differential privacy, whose noise and sampling come from OS entropy, never the seed).
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def simulate(
     rounds
         How many rounds to run.
     seed
-        The run seed: same seed, same final model on every executor.
+        The run seed: same seed, same final model on every executor (not under DP, whose
+        noise and sampling never come from the seed: :mod:`rengo.privacy.entropy`).
     executor, workers
         Where client code runs (:func:`rengo.transport.executor_names`) and how wide.
     round_timeout
