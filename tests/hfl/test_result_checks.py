@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -18,9 +18,11 @@ from hypothesis import strategies as st
 from rengo.core.errors import RoundFailure
 from rengo.core.messages import Config, EvaluateResult, FitResult
 from rengo.core.parameters import Parameters
-from rengo.hfl import Coordinator, FedAvg, ResultChecks, make_pool, simulate
+from rengo.hfl import Client, Coordinator, FedAvg, ResultChecks, make_pool, simulate
+from rengo.hfl.client import client_handler
 from rengo.hfl.result_checks import low_median, update_norm
 from rengo.tracking import RunStore
+from rengo.transport.simulation import SerialPool
 
 
 @given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=30))
@@ -213,3 +215,44 @@ def test_client_metrics_are_bounded_to_numbers_and_short_strings_and_the_rest_re
     assert any("client c: metric 'blob'" in r.getMessage() for r in caplog.records)
     (ok,) = [r for r in store.client_records(history.run_id, "a") if r.round == 1]
     assert ok.reason is None and (ok.metrics or {})["note"] == "ok"  # short strings stay
+
+
+def test_a_party_is_told_why_its_results_were_not_counted_without_the_others_figures() -> None:
+    class Reporter(Client):
+        """Trains honestly; ``"nan"`` reports a NaN evaluation loss, ``"big"`` a far-off update."""
+
+        def __init__(self, cid: str) -> None:
+            super().__init__()
+            self.cid = cid
+
+        def fit(self, parameters: Parameters, config: Config) -> FitResult:
+            step = 1e6 if self.cid == "big" else 0.1
+            return FitResult([p + step for p in parameters], 10)
+
+        def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+            return EvaluateResult(float("nan") if self.cid == "nan" else 0.5, 10)
+
+    class TellingPool(SerialPool):
+        """A pool that, like a deployed hub, can tell a party something."""
+
+        told: ClassVar[list[tuple[str, str]]] = []
+
+        def notify(self, name: str, text: str) -> bool:
+            self.told.append((name, text))
+            return True
+
+    ids = ["a", "b", "nan", "big"]
+    pool = TellingPool(client_handler(Reporter), ids)
+    strategy = FedAvg(fraction_evaluate=1.0, min_fit_clients=3, min_available_clients=4)
+    coordinator = Coordinator(
+        strategy, pool, [np.zeros(3)], checks=ResultChecks(max_update_norm_ratio=10)
+    )
+    coordinator.run(1)
+    assert sorted(pool.told) == [
+        (
+            "big",
+            "round 1: your fit result was not counted: its update norm 1.732e+06 is more than "
+            "result_checks.max_update_norm_ratio = 10 times the round's median",
+        ),
+        ("nan", "round 1: your evaluation result was not counted: evaluation loss is NaN or Inf"),
+    ]

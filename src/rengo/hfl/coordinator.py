@@ -45,6 +45,7 @@ from rengo.hfl.workflow import (
     SingleExchange,
     applicable_checks,
     sees_each_update,
+    tell_party,
 )
 from rengo.privacy.budget import is_spent_budget
 from rengo.transport.pool import ClientPool, EncodeOnDemand
@@ -749,6 +750,12 @@ class Coordinator:
                         reason = checks.claim_problem(result.num_examples, "evaluation examples")
             if reason is not None:
                 failures.setdefault(reply.client_id, f"evaluate: {reason}")
+                tell_party(
+                    self.pool,
+                    reply.client_id,
+                    server_round,
+                    f"your evaluation result was not counted: {reason}",
+                )
                 self._failure_log.report(
                     server_round,
                     reply.client_id,

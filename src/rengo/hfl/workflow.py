@@ -97,6 +97,16 @@ class FitObserver(Protocol):
         ...
 
 
+def tell_party(pool: ClientPool, client_id: str, server_round: int, text: str) -> None:
+    """Tell the party behind ``client_id`` about its own result of ``server_round`` (why it
+    was not counted, or counted at a cap), where the pool can reach it: a deployed hub's
+    ``notify`` (:meth:`~rengo.transport.GrpcHub.notify`); simulated clients have nobody to
+    tell. ``text`` must say nothing about other parties (not the round's median)."""
+    notify = getattr(pool, "notify", None)
+    if callable(notify):
+        notify(client_id, f"round {server_round}: {text}")
+
+
 class FitRound:
     """One round's fit stage as a workflow sees it.
 
@@ -307,11 +317,7 @@ class FitRound:
                 )
 
     def _tell(self, client_id: str, text: str) -> None:
-        """Tell the party behind ``client_id`` about its own result, where the pool can reach
-        it (a deployed hub's ``notify``; simulated clients have nobody to tell)."""
-        notify = getattr(self._pool, "notify", None)
-        if callable(notify):
-            notify(client_id, f"round {self.server_round}: {text}")
+        tell_party(self._pool, client_id, self.server_round, text)
 
     def drop(self, client_id: str, reason: str, traceback: str | None = None) -> None:
         """Drop ``client_id`` from this round (a workflow's own protocol checks use this);
