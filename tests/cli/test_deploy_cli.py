@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -283,3 +284,107 @@ def test_certs_list_shows_each_partys_serial_and_what_was_revoked(tmp_path: Path
     assert f"{serial:x}"[:6] in rows_b[0]  # the serial (folded when the terminal is narrow)
     assert f"{parties['b'].revoked_at:%Y-%m-%d %H:%M}" in rows_b[0]
     assert rows[0].rstrip(" │").endswith("-")  # not revoked
+
+
+SERVED_MODEL = '''
+import numpy as np
+from rengo.hfl import LogisticRegressionClient, softmax_init
+
+
+def initial():
+    """The coordinator's only knowledge of the model: its shape."""
+    return softmax_init(4, 3)
+
+
+def client_fn(name):
+    """A party's own rows (here made up from its name)."""
+    rng = np.random.default_rng(int(name.rsplit("-", 1)[1]))
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5).astype(int)
+    return LogisticRegressionClient(X, y, X_test=X, y_test=y)
+'''
+
+SERVED_JOB = """
+[job]
+name = "own-model"
+rounds = 2
+[model]
+app = "served:initial"
+[deploy]
+parties = ["client-0", "client-1"]
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_job_naming_its_own_model_is_served_with_no_data_at_the_coordinator(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "served.py").write_text(SERVED_MODEL)
+    job = tmp_path / "job.toml"
+    job.write_text(SERVED_JOB)
+    elsewhere = tmp_path / "elsewhere"  # the coordinator finds served.py beside the job file
+    elsewhere.mkdir()
+    address = f"127.0.0.1:{_free_port()}"
+    store = tmp_path / "deployed.db"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            _rengo(*args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=cwd,
+        )
+
+    coordinator = start(
+        *("coordinator", "--job", str(job), "--listen", address, "--insecure"),
+        *("--store", str(store), "--join-timeout", "60"),
+        cwd=elsewhere,
+    )
+    parties = [
+        start(
+            *("party", "--coordinator", address, "--name", name, "--insecure"),
+            *("--app", "served:client_fn"),
+            cwd=tmp_path,
+        )
+        for name in ("client-0", "client-1")
+    ]
+    try:
+        out, _ = coordinator.communicate(timeout=90)
+        assert coordinator.returncode == 0, out
+        for p in parties:
+            p_out, _ = p.communicate(timeout=30)
+            assert p.returncode == 0, p_out
+    finally:
+        for p in [coordinator, *parties]:
+            if p.poll() is None:
+                p.kill()
+    with RunStore(store) as s:
+        run = s.list_runs()[0]
+        assert run.status == "completed"
+        assert run.config["model"] == "served:initial"
+        assert [r.round for r in s.rounds(run.run_id)] == [1, 2]
+        assert all(np.isfinite(r.metrics["train_loss"]) for r in s.rounds(run.run_id))
+    assert "dataset" not in run.config  # nothing was loaded at the coordinator
+
+
+def test_a_job_naming_its_own_model_is_refused_where_clients_or_parties_are_missing(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "served.py").write_text(SERVED_MODEL)
+    job = tmp_path / "job.toml"
+    runner = CliRunner()
+    job.write_text(SERVED_JOB)
+    result = runner.invoke(app, ["run", str(job), "--no-progress"])
+    assert result.exit_code == 2
+    assert "is your own model for a deployed coordinator" in " ".join(result.output.split())
+    job.write_text(SERVED_JOB.split("[deploy]")[0])
+    result = runner.invoke(app, ["coordinator", "--job", str(job), "--insecure"])
+    assert result.exit_code == 2
+    assert "name the parties to serve, [deploy] parties" in " ".join(result.output.split())
+    job.write_text(SERVED_JOB.replace("served:initial", "served:nothing"))
+    result = runner.invoke(app, ["coordinator", "--job", str(job), "--insecure"])
+    assert result.exit_code == 2
+    assert "module 'served' has no attribute 'nothing'" in " ".join(result.output.split())

@@ -282,20 +282,36 @@ def coordinator(
 ) -> None:
     """Serve a horizontal job to parties that connect to this coordinator: it prints who
     joins and leaves and one line per round (who reported, the loss, the traffic)."""
-    from rengo.deploy import serve_coordinator
-    from rengo.jobs import build_hfl_job, load_job
+    from rengo.deploy import load_app, serve_coordinator
+    from rengo.jobs import HflJob, build_hfl_job, load_job
+    from rengo.jobs.build import ServedJob, build_served_job
     from rengo.tracking import RunStore, resolve_store_path
 
     with friendly_errors(console, ROUNDS_KEPT):
         spec = load_job(job, set_ or ())
         if spec.vfl is not None:
             raise ConfigError(f"{job} is a vertical job: serve it with `rengo vfl coordinator`")
-        built = build_hfl_job(spec)
         deploy = spec.deploy
-        if parties:
-            names = party_names(parties, "--parties")
+        built: HflJob | ServedJob
+        if spec.model.app is not None:  # the user's own model: no data here
+            if parties:
+                names = party_names(parties, "--parties")
+            elif deploy.parties:
+                names = list(deploy.parties)
+            else:
+                raise ConfigError(
+                    f"{job}: name the parties to serve, [deploy] parties = [...] or --parties "
+                    "(a job whose model is [model] app has no clients to name them after)"
+                )
+            model = load_app(spec.model.app, job.resolve().parent)()
+            built = build_served_job(spec, model, names)
         else:
-            names = list(deploy.parties or built.client_ids)
+            built = build_hfl_job(spec)
+            names = (
+                party_names(parties, "--parties")
+                if parties
+                else list(deploy.parties or built.client_ids)
+            )
         wanted = quorum if quorum is not None else deploy.quorum
         if wanted is not None and wanted > len(names):
             raise ConfigError(f"--quorum {wanted} exceeds the {len(names)} parties {names}")
@@ -305,6 +321,7 @@ def coordinator(
         if spec.contribution is not None:
             from rengo.jobs.contribution import contribution_tracker
 
+            assert isinstance(built, HflJob)  # a served job refuses [contribution]
             tracker = contribution_tracker(spec.contribution, built.evaluate, spec.job.seed)
 
         def listening(hub: Any) -> None:
@@ -340,7 +357,7 @@ def coordinator(
                 store=run_store,
                 run_name=spec.job.name,
                 run_config=built.run_config(
-                    {"job_file": str(job.resolve()), "model": spec.model.type}
+                    {"job_file": str(job.resolve()), "model": spec.model.app or spec.model.type}
                 ),
                 resume=resume,
                 on_listening=listening,

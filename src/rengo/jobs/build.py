@@ -7,7 +7,7 @@ The same :class:`HflJob` serves ``rengo run`` (simulation) and ``rengo coordinat
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
@@ -338,8 +338,110 @@ def build_workflow(spec: JobSpec) -> FitWorkflow | None:
     return None
 
 
+@dataclass
+class ServedJob:
+    """What a deployed coordinator needs of a job whose model is the user's own
+    (``[model] app``): no data, no clients - the parties bring both."""
+
+    spec: JobSpec
+    strategy: Strategy
+    initial_parameters: Parameters
+    workflow: FitWorkflow | None = None
+
+    def run_config(self, entries: Mapping[str, Any]) -> dict[str, Any]:
+        """What a run of this job records as its config: ``entries`` and the job's settings."""
+        return {**entries, JOB_SETTINGS: job_settings(self.spec)}
+
+
+def build_served_job(spec: JobSpec, initial_model: Any, parties: Sequence[str]) -> ServedJob:
+    """The strategy and initial model a deployed coordinator serves for a job with
+    ``[model] app``, whose callable returned ``initial_model``.
+
+    Parameters
+    ----------
+    spec
+        The job.
+    initial_model
+        A list of arrays (the model's parameters) or a ``torch.nn.Module``.
+    parties
+        The parties the coordinator serves.
+
+    Returns
+    -------
+    ServedJob
+        Strategy, workflow and initial parameters.
+
+    Raises
+    ------
+    ConfigError
+        If the model is neither, an array is not finite floating point, the strategy needs
+        more parties than there are, the job values contributions (that needs test data at
+        the coordinator) or the strategy does not fit its privacy settings.
+    """
+    where = f"{spec.source}: [model] app = {spec.model.app!r}"
+    if spec.contribution is not None:
+        raise ConfigError(
+            f"{where}: [contribution] values each party on the coordinator's test data, and a "
+            "job whose model is the user's own has no data at the coordinator: remove it"
+        )
+    initial = _initial_parameters(initial_model, where)
+    strategy = build_strategy(spec)
+    if len(parties) < strategy.min_available_clients:
+        raise ConfigError(
+            f"{spec.source}: [strategy] {strategy.name} needs {strategy.min_available_clients} "
+            f"parties available per round (min_available_clients), this job serves "
+            f"{len(parties)}: add parties or lower the minimum"
+        )
+    workflow = build_workflow(spec)
+    try:
+        check_privacy_fits(strategy, workflow, initial)
+    except ConfigError as exc:
+        raise ConfigError(f"{spec.source}: [strategy] with [privacy]: {exc}") from None
+    return ServedJob(spec, strategy, initial, workflow)
+
+
+def _initial_parameters(model: Any, where: str) -> Parameters:
+    """A model's initial parameters: a torch module's (as ``rengo.hfl.get_parameters`` reads
+    them) or a list of finite floating-point arrays."""
+    if callable(getattr(model, "state_dict", None)) and callable(
+        getattr(model, "parameters", None)
+    ):
+        from rengo.hfl import get_parameters
+
+        model = get_parameters(model)
+    if not isinstance(model, (list, tuple)) or not model:
+        raise ConfigError(
+            f"{where} returned {type(model).__name__}: it must return the initial model, a "
+            "non-empty list of numpy arrays or a torch.nn.Module"
+        )
+    arrays = []
+    for i, value in enumerate(model):
+        array = np.asarray(value)
+        if array.dtype.kind != "f" or not np.all(np.isfinite(array)):
+            raise ConfigError(
+                f"{where}: array {i} of the initial model is not finite floating point "
+                f"(dtype {array.dtype})"
+            )
+        arrays.append(array)
+    return arrays
+
+
 def build_hfl_job(spec: JobSpec) -> HflJob:
-    """Data, per-client factory, strategy and initial model for a horizontal job."""
+    """Data, per-client factory, strategy and initial model for a horizontal job.
+
+    Raises
+    ------
+    ConfigError
+        For a job whose model is the user's own (``[model] app``): only a deployed
+        coordinator serves it (:func:`build_served_job`), the parties bring the clients.
+    """
+    if spec.model.app is not None:
+        raise ConfigError(
+            f"{spec.source}: [model] app = {spec.model.app!r} is your own model for a deployed "
+            "coordinator (`rengo coordinator --job`, each party `rengo party --app "
+            "module:client_fn`); a simulation needs its clients too: run it in Python with "
+            "rengo.hfl.simulate(client_fn, ...), or use [model] type"
+        )
     fed = build_federation(spec)
     num_features = fed.client(0).num_features
     num_classes = fed.num_classes

@@ -139,6 +139,13 @@ class ModelSection:
 
     type: Literal["mlp", "logistic"] = option("mlp", "mlp (PyTorch) or logistic (numpy).")
     hidden: list[int] = option([64, 64], "Hidden layer widths of the MLP.", ge=1, le=65_536)
+    app: str | None = option(
+        None,
+        "Your own model, for `rengo coordinator`: module:callable returning its initial "
+        "parameters (a list of arrays or a torch.nn.Module), found beside the job file or "
+        "in the working folder; the coordinator then needs no [data], and each party brings "
+        "its client with `rengo party --app`.",
+    )
 
 
 @dataclass
