@@ -25,7 +25,7 @@ from rengo.hfl.observer_fit import check_observers_fit
 from rengo.hfl.privacy_fit import check_privacy_fits
 from rengo.hfl.privacy_record import privacy_settings
 from rengo.hfl.result_checks import ResultChecks
-from rengo.hfl.strategy.base import Strategy
+from rengo.hfl.strategy.base import Strategy, wrapped_strategies
 from rengo.hfl.strategy.personalised import personalised_valuation_caveat
 from rengo.hfl.workflow import FitWorkflow
 from rengo.transport.executors import executor_names, make_executor
@@ -238,7 +238,7 @@ def simulate(
         **privacy_settings(strategy, workflow),  # last: what ran, whatever a caller named
     }
     if resume is not None:
-        _warn_client_state_lost(strategy, client_mods)
+        _warn_client_state_lost(strategy)
     try:
         opened = (
             _recorded(store, config, run_name, seed)
@@ -306,7 +306,7 @@ def _restore_latest(store: Any, run: OpenRun, coordinator: Coordinator) -> int:
     return int(checkpoint[0])
 
 
-def _warn_client_state_lost(strategy: Strategy, client_mods: Sequence[Mod]) -> None:
+def _warn_client_state_lost(strategy: Strategy) -> None:
     """Warn when resuming a simulation whose clients keep state between rounds."""
     kept = [
         what
@@ -327,14 +327,10 @@ def _warn_client_state_lost(strategy: Strategy, client_mods: Sequence[Mod]) -> N
 
 
 def _is_scaffold(strategy: object) -> bool:
-    """Whether ``strategy`` is SCAFFOLD, or wraps it as ``.strategy`` (privacy wrappers)."""
+    """Whether ``strategy`` is SCAFFOLD, or wraps it (privacy wrappers)."""
     from rengo.hfl.strategy.scaffold import Scaffold
 
-    while strategy is not None:
-        if isinstance(strategy, Scaffold):
-            return True
-        strategy = getattr(strategy, "strategy", None)
-    return False
+    return any(isinstance(inner, Scaffold) for inner in wrapped_strategies(strategy))
 
 
 @dataclass

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
@@ -450,6 +450,18 @@ def _uninitialised(state: Mapping[str, Any]) -> bool:
     checkpointed before its first round wrote)."""
     lists = [v for v in state.values() if isinstance(v, list)]
     return not state or (bool(lists) and not any(lists))
+
+
+def wrapped_strategies(strategy: object) -> Iterator[object]:
+    """``strategy`` and each strategy it wraps, outermost first: wrappers (central DP,
+    secure-aggregation adapters) hold the strategy they wrap as ``.strategy``. At most 16
+    levels, so a strategy that holds itself cannot loop."""
+    inner: object | None = strategy
+    for _ in range(16):
+        if inner is None:
+            return
+        yield inner
+        inner = getattr(inner, "strategy", None)
 
 
 def sample_clients(client_ids: Sequence[str], k: int, rng: np.random.Generator) -> list[str]:

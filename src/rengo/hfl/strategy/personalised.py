@@ -42,6 +42,7 @@ from rengo.hfl.mods.fedrep import BODY_EPOCHS_KEY, HEAD_EPOCHS_KEY, FedRepMod
 from rengo.hfl.mods.finetune import EPOCHS_KEY as FINETUNE_EPOCHS_KEY
 from rengo.hfl.mods.finetune import LR_KEY, SEED_KEY, FineTuneMod
 from rengo.hfl.mods.local_layers import PERSONAL_KEY, LocalLayersMod, parse_indices
+from rengo.hfl.strategy.base import wrapped_strategies
 from rengo.hfl.strategy.fedavg import FedAvg
 from rengo.hfl.strategy.registry import register_strategy
 
@@ -273,8 +274,7 @@ def personalised_valuation_caveat(strategy: object) -> str | None:
         A sentence naming the strategy and what the values then measure, or None for a
         strategy that does not personalise.
     """
-    inner: object = strategy
-    for _ in range(16):  # wrappers hold the strategy they wrap as .strategy
+    for inner in wrapped_strategies(strategy):
         if isinstance(inner, _PersonalEvaluation):
             return (
                 f"{inner.global_model_note()}. Contribution values are computed on the "
@@ -282,7 +282,4 @@ def personalised_valuation_caveat(strategy: object) -> str | None:
                 "effect on the shared model, not on the personalised models the clients use or "
                 "on their own accuracy (see the per-client evaluation metrics for that)"
             )
-        inner = getattr(inner, "strategy", None)
-        if inner is None:
-            break
     return None
