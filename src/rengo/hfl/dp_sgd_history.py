@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from rengo.core.errors import ConfigError
+from rengo.core.files import write_atomically
 
 Entry = tuple[float, float, int]
 """One accountant entry: noise multiplier, sample rate, steps."""
@@ -64,7 +64,8 @@ def read_history(path: Path) -> list[Entry]:
 
 
 def write_history(path: Path, history: Sequence[Entry]) -> None:
-    """Write ``history`` to ``path`` atomically (a temporary file renamed over it).
+    """Write ``history`` to ``path`` atomically (:func:`rengo.core.files.write_atomically`:
+    all or nothing, flushed to disk, readable by its owner only).
 
     Parameters
     ----------
@@ -73,9 +74,7 @@ def write_history(path: Path, history: Sequence[Entry]) -> None:
     history
         The entries to keep.
     """
-    scratch = path.with_name(path.name + ".tmp")
-    scratch.write_text(json.dumps([[z, q, n] for z, q, n in history]), encoding="utf-8")
-    os.replace(scratch, path)
+    write_atomically(path, json.dumps([[z, q, n] for z, q, n in history]).encode("utf-8"))
 
 
 def longer_history(kept: Sequence[Entry], held: Sequence[Entry]) -> list[Entry]:
