@@ -124,3 +124,48 @@ def test_runs_list_fits_80_columns_without_cutting_names_or_status(tmp_path: Pat
     assert "…" not in listed.output
     for word in ("interrupted", "completed", "spread", "hfl-deployed", failed):
         assert word in listed.output
+
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_folder_given_as_plot_out_gets_the_png_inside(tmp_path: Path) -> None:
+    store, run_id = _recorded_run(tmp_path)
+    folder = tmp_path / "plots"
+    folder.mkdir()
+    for extra, name in (
+        ([run_id], f"{run_id}.png"),
+        ([run_id, "--clients"], f"{run_id}-clients.png"),
+        ([run_id, run_id], "compare-central_accuracy.png"),
+    ):
+        result = runner.invoke(
+            app, ["runs", "plot", *extra, "--store", str(store), "-o", str(folder)]
+        )
+        assert result.exit_code == 0, result.output
+        assert (folder / name).read_bytes()[:8] == PNG
+
+
+def test_run_plot_to_a_folder_writes_the_run_png_inside(tmp_path: Path) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text(JOB)
+    store, folder = tmp_path / "runs.db", tmp_path / "plots"
+    folder.mkdir()
+    args = ["run", str(job), "--store", str(store), "--no-progress", "--plot", str(folder)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    with RunStore(store) as s:
+        run_id = s.list_runs()[0].run_id
+    assert (folder / f"{run_id}.png").read_bytes()[:8] == PNG
+
+
+def test_run_plot_that_cannot_be_written_is_refused_before_the_run_trains(tmp_path: Path) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text(JOB)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    store = tmp_path / "runs.db"
+    args = ["run", str(job), "--store", str(store), "--no-progress", "--plot"]
+    result = runner.invoke(app, [*args, str(a_file / "run.png")])
+    assert result.exit_code == 2, result.output
+    assert "cannot write to" in result.output and "Traceback" not in result.output
+    assert not store.exists() or not RunStore(store).list_runs()

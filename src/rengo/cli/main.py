@@ -105,7 +105,10 @@ def run(
         str | None,
         typer.Option(help="Override job.executor (serial, process, ray: see rengo strategies)."),
     ] = None,
-    plot: Annotated[Path | None, typer.Option(help="Also write a PNG of the run here.")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Also write a PNG of the run here (a folder gets RUN.png inside)."),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     mirror: Annotated[
         list[str] | None,

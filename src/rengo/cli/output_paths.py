@@ -33,6 +33,20 @@ def writable_folder(folder: Path) -> None:
         raise ConfigError(f"cannot write to {folder}: not a writable folder")
 
 
+def file_in_folder(path: Path, name: str) -> Path:
+    """``path``, or ``path / name`` when ``path`` is an existing folder: a folder given where a
+    command writes one file gets the file inside, under the name the command would choose."""
+    return path / name if path.is_dir() else path
+
+
+def plot_target(out: Path | None, name: str) -> Path:
+    """Where a command writes a PNG: ``out`` (a folder gets ``name`` inside), else ``name``
+    here; a ``ConfigError`` naming the folder when it cannot be written."""
+    target = Path(name) if out is None else file_in_folder(out, name)
+    writable_folder(target.parent)
+    return target
+
+
 def free_path(path: Path) -> Path:
     """``path`` if nothing is there, else the first of ``stem.1.suffix``, ``stem.2.suffix``
     ... that is free (a result computed over minutes is never lost to a name clash)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from sklearn.base import clone
 
+from rengo.cli.output_paths import plot_target, writable_folder
 from rengo.core.errors import ConfigError
 from rengo.hfl import simulate
 from rengo.jobs import JobSpec, build_hfl_job, build_vertical_job, load_job, run_vertical_job
@@ -40,6 +41,8 @@ def run_job(
     (``"train.lr=0.01"``) change the file's settings, validated like the file. A
     ``[contribution]`` section values the participants and records it (and pays its budget)."""
     spec = load_job(job_path, overrides)
+    if plot is not None:  # before the run trains, not after it
+        writable_folder(plot if plot.is_dir() else plot.parent)
     if spec.vfl is not None:
         if resume is not None:
             raise ConfigError(
@@ -107,7 +110,8 @@ def run_job(
             payouts = record_and_pay(store, history.run_id, report, spec.contribution)
             print_contribution(console, history.run_id, report, payouts, spec.contribution)
         if plot is not None:
-            console.print(f"wrote {plot_run(store, history.run_id, plot)}")
+            target = plot_target(plot, f"{history.run_id}.png")
+            console.print(f"wrote {plot_run(store, history.run_id, target)}")
         return history.run_id
 
 
@@ -174,7 +178,7 @@ def _run_vertical(
             )
             print_contribution(console, run_id, report, payouts, spec.contribution)
         if plot is not None:
-            console.print(f"wrote {plot_run(store, run_id, plot)}")
+            console.print(f"wrote {plot_run(store, run_id, plot_target(plot, f'{run_id}.png'))}")
         return str(run_id)
 
 

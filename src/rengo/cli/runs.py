@@ -46,7 +46,10 @@ def show(
 def plot(
     run_ids: Annotated[list[str], typer.Argument(help="One run id, or several to compare.")],
     store: StoreOption = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="PNG path.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="PNG path (a folder gets the default name inside)."),
+    ] = None,
     metric: Annotated[
         str, typer.Option(help="Metric compared across several runs.")
     ] = "central_accuracy",
@@ -60,6 +63,7 @@ def plot(
 ) -> None:
     """Write a PNG of loss/accuracy per round (one run), of one metric across runs, or of
     how a run's client metrics spread over its clients (--clients)."""
+    from rengo.cli.output_paths import plot_target
     from rengo.core.errors import ConfigError
     from rengo.tracking import plot_client_metrics, plot_run, plot_runs
 
@@ -68,12 +72,12 @@ def plot(
             if len(run_ids) != 1:
                 raise ConfigError("--clients plots one run; give exactly one run id")
             rid = s.resolve_run_id(run_ids[0])
-            path = plot_client_metrics(s, rid, out or Path(f"{rid}-clients.png"))
+            path = plot_client_metrics(s, rid, plot_target(out, f"{rid}-clients.png"))
         elif len(run_ids) == 1:
             rid = s.resolve_run_id(run_ids[0])
-            path = plot_run(s, rid, out or Path(f"{rid}.png"))
+            path = plot_run(s, rid, plot_target(out, f"{rid}.png"))
         else:
-            path = plot_runs(s, run_ids, metric, out or Path(f"compare-{metric}.png"))
+            path = plot_runs(s, run_ids, metric, plot_target(out, f"compare-{metric}.png"))
         console.print(f"wrote {path}")
 
 
