@@ -169,3 +169,22 @@ def test_ui_command_needs_an_existing_store(tmp_path: Path) -> None:
         app, ["ui", "--store", str(tmp_path / "none.db"), "--listen", "0.0.0.0:8080"]
     )
     assert result.exit_code == 2 and "reachable from other machines" in result.output
+
+
+def test_ui_on_a_port_in_use_says_so_in_one_line_and_announces_no_dashboard(
+    tmp_path: Path,
+) -> None:
+    from rengo.tracking import RunStore
+
+    store = tmp_path / "runs.db"
+    RunStore(store).close()
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = CliRunner().invoke(
+            app, ["ui", "--store", str(store), "--listen", f"127.0.0.1:{port}"]
+        )
+    assert result.exit_code == 2, result.output
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "dashboard at" not in result.output

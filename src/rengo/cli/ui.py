@@ -28,7 +28,14 @@ def start_dashboard(
     """Build the dashboard server for a store; serve it here (``foreground``) or on a
     thread, returning the started server. ``certs`` (a ``rengo certs init`` folder) turns on
     HTTPS with the coordinator's certificate and requires browsers to present a client
-    certificate from that CA; a non-loopback address needs it or ``token``."""
+    certificate from that CA; a non-loopback address needs it or ``token``.
+
+    Raises
+    ------
+    ConfigError
+        No store there, an exposed address without a token or certificates, or (served
+        here) a port another process holds: refused before the dashboard is announced.
+    """
     from rengo.tracking import resolve_store_path
     from rengo.ui import TlsFiles, parse_listen, require_ui
 
@@ -42,7 +49,13 @@ def start_dashboard(
         if tls is not None
         else ("token required" if token is not None else "this machine only")
     )
-    if foreground:
+    if foreground:  # on a thread, start() says when the port is taken
+        from rengo.transport.grpc_hub import check_can_listen
+
+        host = server.listen.host
+        check_can_listen(
+            f"[{host}]:{server.listen.port}" if ":" in host else f"{host}:{server.listen.port}"
+        )
         out.print(f"dashboard at [bold]{server.url}[/] ({access}); Ctrl-C to stop")
         server.serve_forever()
         return server
