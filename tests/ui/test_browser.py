@@ -25,6 +25,7 @@ playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="browser tests need playwright: pip install playwright"
 )
 
+from rengo.core import RoundFailure  # noqa: E402
 from rengo.hfl import simulate  # noqa: E402
 from rengo.jobs import build_hfl_job, parse_job  # noqa: E402
 from rengo.tracking import RunStore  # noqa: E402
@@ -81,11 +82,12 @@ LIVE_WRITER = textwrap.dedent(
 
 
 class Flaky:
-    """``victim`` fails to train in round 2 (the page must show why)."""
+    """``victim`` fails to train in ``round`` (2 unless told; the page must show why)."""
 
-    def __init__(self, client_fn: Any, victim: str) -> None:
+    def __init__(self, client_fn: Any, victim: str, round: int = 2) -> None:
         self.client_fn = client_fn
         self.victim = victim
+        self.round = round
 
     def __call__(self, cid: str) -> Any:
         client = self.client_fn(cid)
@@ -94,7 +96,7 @@ class Flaky:
         inner_fit = client.fit
 
         def fit(parameters: Any, config: Any) -> Any:
-            if config.get("round") == 2:
+            if config.get("round") == self.round:
                 raise ConnectionError(REASON)
             return inner_fit(parameters, config)
 
@@ -258,3 +260,36 @@ def test_token_signs_the_browser_in_once(browser: Any, recorded: Recorded) -> No
         signed.wait_for_selector("[data-testid=runs-table] tbody tr")
         signed.wait_for_function("() => document.getElementById('live').dataset.state === 'live'")
         context.close()
+
+
+def _failed_in_round_one(path: Path) -> str:
+    """A run whose round 1 fails (every client is needed, one raises): no round completes."""
+    job = build_hfl_job(parse_job(JOB))
+    job.strategy.on_fit_config = lambda server_round: {"round": server_round}
+    job.strategy.min_fit_clients = len(job.client_ids)
+    flaky = Flaky(job.client_fn, job.client_ids[2], round=1)
+
+    with RunStore(path) as store, pytest.raises(RoundFailure):
+        simulate(
+            flaky,
+            job.client_ids,
+            job.strategy,
+            job.initial_parameters,
+            3,
+            store=store,
+            run_name="failed-at-once",
+        )
+    with RunStore(path, read_only=True) as store:
+        (run,) = store.list_runs()
+        assert run.status == "failed" and not store.rounds(run.run_id)
+        return run.run_id
+
+
+def test_a_run_that_failed_before_any_round_shows_its_failures(page: Any, tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    run_id = _failed_in_round_one(path)
+    with DashboardServer(path, "127.0.0.1:0") as ui:
+        page.goto(f"{ui.url}#/run/{run_id}")
+        page.wait_for_selector("[data-testid=events] li")
+        assert page.text_content("[data-testid=failures-value]", timeout=5_000) == "1"
+    assert page.errors == []

@@ -425,11 +425,12 @@
           h("div", { class: "value", "data-testid": "headline-value" }, fmtMetric(latest)),
           h("div", { class: "sub" }, best ? `best ${fmtMetric(best.value)} at round ${best.round}` : "")));
       }
-      if (last) {
-        const failures = clients.failures.length;
-        cards.push(h("div", { class: "card kpi" }, h("div", { class: "label" }, "Clients"),
-          h("div", { class: "value" }, String(last.num_clients - last.num_failures), h("small", {}, ` / ${last.num_clients}`)),
-          h("div", { class: "sub" }, `reported in round ${last.round}` + (clients.clients.length ? ` · ${clients.clients.length} seen` : ""))));
+      const failures = clients.failures.length;
+      if (last) cards.push(h("div", { class: "card kpi" }, h("div", { class: "label" }, "Clients"),
+        h("div", { class: "value" }, String(last.num_clients - last.num_failures), h("small", {}, ` / ${last.num_clients}`)),
+        h("div", { class: "sub" }, `reported in round ${last.round}` + (clients.clients.length ? ` · ${clients.clients.length} seen` : ""))));
+      // a run that failed before any round completed still shows who failed
+      if (last || failures) {
         cards.push(h("div", { class: "card kpi" }, h("div", { class: "label" }, "Failures"),
           h("div", { class: "value", "data-testid": "failures-value" }, String(failures)),
           h("div", { class: "sub" }, failures ? `${new Set(clients.failures.map((f) => f.client)).size} clients affected` : "no client dropped")));
