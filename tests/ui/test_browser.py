@@ -293,3 +293,16 @@ def test_a_run_that_failed_before_any_round_shows_its_failures(page: Any, tmp_pa
         page.wait_for_selector("[data-testid=events] li")
         assert page.text_content("[data-testid=failures-value]", timeout=5_000) == "1"
     assert page.errors == []
+
+
+def test_an_event_keeps_the_lines_of_a_clients_traceback(page: Any, tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    run_id = _failed_in_round_one(path)
+    with DashboardServer(path, "127.0.0.1:0") as ui:
+        page.goto(f"{ui.url}#/run/{run_id}")
+        page.wait_for_selector("[data-testid=events] li")
+        dropped = page.locator("[data-testid=events] li", has_text="Traceback").first
+        message = dropped.locator("span", has_text="Traceback").last
+        assert message.evaluate("e => getComputedStyle(e).whiteSpace") == "pre-wrap"
+        assert "\nTraceback (most recent call last):\n" in message.inner_text()
+    assert page.errors == []

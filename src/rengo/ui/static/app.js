@@ -609,7 +609,7 @@
     eventsSection(body, events) {
       const list = h("ul", { class: "events", "data-testid": "events" }, events.events.slice().reverse().map((e) =>
         h("li", {}, h("span", { class: "mono muted" }, fmtTime(e.at)), h("span", {}, e.round === null ? "" : `round ${e.round}`),
-          h("span", {}, h("span", { class: `badge plain ${e.level}` }, e.level)), h("span", {}, e.message))));
+          h("span", {}, h("span", { class: `badge plain ${e.level}` }, e.level)), h("span", { class: "event-message" }, e.message))));
       replace(body, h("div", { class: "card section-body" }, list));
     }
     config(body, r) {
