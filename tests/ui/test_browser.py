@@ -306,3 +306,18 @@ def test_an_event_keeps_the_lines_of_a_clients_traceback(page: Any, tmp_path: Pa
         assert message.evaluate("e => getComputedStyle(e).whiteSpace") == "pre-wrap"
         assert "\nTraceback (most recent call last):\n" in message.inner_text()
     assert page.errors == []
+
+
+def test_every_view_names_itself_in_the_page_title(page: Any, recorded: Recorded) -> None:
+    with DashboardServer(recorded.path, "127.0.0.1:0") as ui:
+        page.goto(ui.url)
+        page.wait_for_selector("[data-testid=runs-table] tbody tr")
+        assert page.title() == "Runs · rengo"
+        page.click(f"a[href='#/run/{recorded.alpha}']")
+        page.wait_for_function("() => document.title === 'alpha · rengo'")
+        page.click("text=← All runs")
+        page.wait_for_selector("[data-testid=runs-table] tbody tr")
+        assert page.title() == "Runs · rengo"
+        page.click("[data-nav=compare]")
+        page.wait_for_function("() => document.title === 'Compare runs · rengo'")
+    assert page.errors == []

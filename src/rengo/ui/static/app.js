@@ -699,9 +699,10 @@
     if (rengo.view && rengo.view.destroy) rengo.view.destroy();
     let view, nav = "runs";
     const m = /^\/run\/(.+)$/.exec(path);
-    if (m) view = new RunView(decodeURIComponent(m[1]));
-    else if (path.startsWith("/compare")) { view = new CompareView(params); nav = "compare"; }
-    else view = new RunsView(params);
+    // every view names itself in the tab (a run view puts the run's name once it loaded)
+    if (m) { view = new RunView(decodeURIComponent(m[1])); document.title = `Run ${decodeURIComponent(m[1])} · rengo`; }
+    else if (path.startsWith("/compare")) { view = new CompareView(params); nav = "compare"; document.title = "Compare runs · rengo"; }
+    else { view = new RunsView(params); document.title = "Runs · rengo"; }
     document.querySelectorAll(".topnav a").forEach((a) => a.classList.toggle("active", a.dataset.nav === nav));
     rengo.view = view;
     window.scrollTo(0, 0);
