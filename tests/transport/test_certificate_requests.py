@@ -136,3 +136,18 @@ def test_the_cli_requests_and_signs(operator: Path, tmp_path: Path) -> None:
     said = " ".join(signed.output.split())
     assert "never ca.key" in said and "back to party erin" in said
     assert (operator / "parties" / "erin.pem").exists()
+
+
+def test_a_missing_request_is_called_missing_not_a_bad_pem(operator: Path, tmp_path: Path):
+    with pytest.raises(ConfigError) as missing:
+        sign_request(operator, tmp_path / "nobody.csr")
+    said = str(missing.value)
+    assert "does not exist" in said and "not a PEM" not in said
+
+
+def test_init_over_an_existing_ca_names_the_cli_flag(operator: Path) -> None:
+    result = CliRunner(env={"COLUMNS": "250"}).invoke(
+        app, ["certs", "init", str(operator), "--parties", "alice"]
+    )
+    assert result.exit_code == 2
+    assert "--overwrite" in result.output and "overwrite=True" not in result.output

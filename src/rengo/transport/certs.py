@@ -327,6 +327,8 @@ def sign_request(
         csr = x509.load_pem_x509_csr(
             read_certificate_file(path, "the signing request", "make it with `rengo certs request`")
         )
+    except ConfigError:  # missing, a folder, unreadable: said as it is
+        raise
     except ValueError as exc:
         raise ConfigError(f"{path} is not a PEM certificate signing request ({exc})") from None
     if not csr.is_signature_valid:
@@ -604,7 +606,7 @@ def init_certificates(
         raise ConfigError(f"party names must be unique: {list(parties)}")
     root = Path(directory)
     if (root / "ca.pem").exists() and not overwrite:
-        raise ConfigError(f"{root / 'ca.pem'} exists; pass overwrite=True to replace the CA")
+        raise ConfigError(f"{root / 'ca.pem'} exists; give --overwrite to replace the CA")
     ca = create_ca()
     _write(root / "ca.pem", ca.cert_pem, secret=False)
     _write(root / "ca.key", ca.key_pem, secret=True)
