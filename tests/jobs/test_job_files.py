@@ -82,6 +82,12 @@ def test_malformed_toml_is_a_config_error(tmp_path):
         load_job(tmp_path / "missing.toml")
 
 
+def test_a_folder_given_as_job_file_is_called_a_folder_not_missing(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder, not a job file") as refused:
+        load_job(tmp_path)
+    assert "does not exist" not in str(refused.value)
+
+
 def test_csv_job_resolves_path_relative_to_job_file(tmp_path):
     rows = ["a,b,label"] + [f"{i},{(i * 7) % 5},{'yes' if i % 2 else 'no'}" for i in range(40)]
     (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")

@@ -265,6 +265,8 @@ def load_job(path: str | Path, overrides: Sequence[str] = ()) -> JobSpec:
     from rengo.jobs.overrides import apply_overrides, describe_overrides
 
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"job file {p} is a folder, not a job file (TOML)")
     if not p.is_file():
         raise ConfigError(f"job file {p} does not exist")
     try:
