@@ -450,3 +450,13 @@ def test_the_leaderboard_net_payout_counts_only_paid_rounds(tmp_path: Path):
     assert runner.invoke(app, ["tournament", "pay", *s]).exit_code == 0
     row, output = good_row()
     assert "1.00 credits" in row and "not paid" not in output
+
+
+def test_submit_echoes_the_stake_in_major_units_with_the_currency_decimals(tmp_path: Path):
+    s, ids = _opened_diabetes(tmp_path)
+    predictions = str(_predictions(tmp_path / "p.csv", ids, np.linspace(0, 1, len(ids))))
+    submit = ["tournament", "submit", "--participant", "x", "--predictions", predictions, *s]
+    for typed, shown in (("5", "5.00"), ("7.5", "7.50"), ("1e1", "10.00")):
+        submitted = runner.invoke(app, [*submit, "--stake", typed])
+        assert submitted.exit_code == 0, submitted.output
+        assert f"stake {shown} credits" in submitted.output

@@ -606,14 +606,17 @@ def submit(
 ) -> None:
     """Step 2: record a participant's predictions for the live rows and their stake (a
     resubmission replaces the first)."""
+    from rengo.rewards import format_minor
+
     with friendly_errors(console):
         with updated_state(state_path) as (state, tournament):
             _require_open(tournament, round_id, "submit to")
             values = read_id_values(predictions, "prediction")
             stake_minor = _stake_minor(stake, int(state["decimals"]), str(state["currency"]))
             tournament.submit(participant, values, stake_minor, round_id)
+        staked = format_minor(stake_minor, int(state["decimals"]))  # as typed: 5 -> 5.00
         console.print(
-            f"{participant}: {len(values)} predictions, stake {stake} {state['currency']}"
+            f"{participant}: {len(values)} predictions, stake {staked} {state['currency']}"
         )
 
 
