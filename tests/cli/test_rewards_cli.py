@@ -221,3 +221,16 @@ def test_pay_says_how_much_of_the_budget_stays_unpaid_and_why(tmp_path: Path) ->
     assert "10.00 credits of the budget stays unpaid: nobody contributed positively" in (
         " ".join(result.output.split())
     )
+
+
+def test_paying_a_run_without_scores_names_the_job_files_contribution_section(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        run = store.start_run("hfl", {}, name="unvalued")
+        store.finish_run(run, "completed")
+    refused = runner.invoke(app, ["rewards", "pay", run, "--budget", "100", "--store", str(path)])
+    assert refused.exit_code == 2
+    said = " ".join(refused.output.split())
+    assert "no contribution scores" in said and "[contribution]" in said

@@ -129,8 +129,9 @@ def run_contributions(store: RunStore, run_id: str, method: str | None = None) -
     records = store.contributions(full)
     if not records:
         raise DataError(
-            f"run {full} has no contribution scores; record them with a ContributionTracker "
-            "(rengo demo does) and record_contributions"
+            f"run {full} has no contribution scores: a job file's [contribution] section "
+            "records them (rengo run, rengo coordinator), in Python a ContributionTracker "
+            "and record_contributions"
         )
     chosen = method or records[-1].method
     recorded = {r.method for r in records}
