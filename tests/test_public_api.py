@@ -29,6 +29,7 @@ AREAS = [
     "rengo.hfl",
     "rengo.vfl",
     "rengo.vfl.secureboost",
+    "rengo.vfl.splitnn",
     "rengo.ftl",
     "rengo.valuation",
     "rengo.rewards",
