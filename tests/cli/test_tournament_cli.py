@@ -460,3 +460,27 @@ def test_submit_echoes_the_stake_in_major_units_with_the_currency_decimals(tmp_p
         submitted = runner.invoke(app, [*submit, "--stake", typed])
         assert submitted.exit_code == 0, submitted.output
         assert f"stake {shown} credits" in submitted.output
+
+
+def test_pay_reports_what_it_paid_out_and_what_it_burned(tmp_path: Path):
+    s, _ = _opened_diabetes(tmp_path)
+    targets = tmp_path / "tournament-round1-targets.csv"
+    truth = {r["id"]: float(r["target"]) for r in _read(targets)}
+    ids = list(truth)
+    ranked = np.argsort(np.argsort([truth[i] for i in ids])) / (len(ids) - 1)
+    for name, values in (("right", ranked), ("wrong", 1.0 - ranked)):
+        path = _predictions(tmp_path / f"{name}.csv", ids, values)
+        submit = ["tournament", "submit", "--participant", name, "--predictions", str(path)]
+        assert runner.invoke(app, [*submit, "--stake", "10", *s]).exit_code == 0
+    assert runner.invoke(app, ["tournament", "score", "--targets", str(targets), *s]).exit_code == 0
+    paid = runner.invoke(app, ["tournament", "pay", *s])
+    assert paid.exit_code == 0, paid.output
+    said = " ".join(paid.output.split())
+    run_id = json.loads((tmp_path / "tournament.json").read_text())["run_id"]
+    with RunStore(tmp_path / "r.db") as store:
+        amounts = [int(e.amount) for e in store.ledger(run_id)]
+    assert any(a > 0 for a in amounts) and any(a < 0 for a in amounts)
+    paid_out = sum(a for a in amounts if a > 0) / 100
+    burned = -sum(a for a in amounts if a < 0) / 100
+    assert f"{paid_out:.2f} credits paid out" in said
+    assert f"{burned:.2f} credits burned" in said

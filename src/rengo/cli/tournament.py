@@ -700,7 +700,7 @@ def pay(state_path: StateOption = DEFAULT_STATE, store: StoreOption = None) -> N
                 f"run {state['run_id']} was paid as a whole (`rengo rewards pay`); its rounds "
                 "are not paid again (the ledger is append-only)"
             )
-        lines, total = 0, 0
+        lines, total, burned = 0, 0, 0
         written = [r.round for r in todo if r.round not in in_ledger]
         found = [r.round for r in todo if r.round in in_ledger]
         with tournament_run(store, state, state_path) as run:
@@ -711,12 +711,16 @@ def pay(state_path: StateOption = DEFAULT_STATE, store: StoreOption = None) -> N
                         run.store, run.run_id, result, state["currency"], int(state["decimals"])
                     )
                     total += sum(p.amount_minor for p in result.payouts if p.amount_minor > 0)
+                    burned -= sum(p.amount_minor for p in result.payouts if p.amount_minor < 0)
                 paid_rounds.add(result.round)
             state["paid_rounds"] = sorted(paid_rounds)
             note = f"; rounds {found} were already in the ledger" if found else ""
             run.log_event("info", f"paid rounds {written}: {lines} ledger lines{note}")
         save_state(state_path, state)
-        money = format_amount(total, state["currency"], int(state["decimals"]))
+        places = int(state["decimals"])
+        money = f"{format_amount(total, state['currency'], places)} paid out"
+        if burned:  # stakes burned are ledger lines too: say so beside what was paid
+            money += f", {format_amount(burned, state['currency'], places)} burned"
         if written:
             console.print(
                 f"paid rounds {written}: {money} in {lines} ledger lines of run "
