@@ -292,6 +292,7 @@ def test_a_run_that_failed_before_any_round_shows_its_failures(page: Any, tmp_pa
         page.goto(f"{ui.url}#/run/{run_id}")
         page.wait_for_selector("[data-testid=events] li")
         assert page.text_content("[data-testid=failures-value]", timeout=5_000) == "1"
+        assert "1 client affected" in page.inner_text(".kpis")
     assert page.errors == []
 
 

@@ -52,6 +52,7 @@
     return v.toFixed(4);
   }
   function fmtInt(v) { return v === null || v === undefined ? "—" : Number(v).toLocaleString("en-US"); }
+  function fmtCount(n, noun) { return `${fmtInt(n)} ${noun}${n === 1 ? "" : "s"}`; }  // 1 failure, 2 failures
   function fmtBytes(n) {
     if (n === null || n === undefined) return "—";
     const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -309,7 +310,7 @@
       catch (e) { replace(this.body, showError(e)); return; }
       this.options(this.kindSelect, data.kinds, this.filters.kind, "all kinds");
       this.options(this.statusSelect, data.statuses, this.filters.status, "any status");
-      this.count.textContent = data.total === data.runs.length ? `${data.total} runs` : `${data.runs.length} of ${data.total} runs`;
+      this.count.textContent = data.total === data.runs.length ? fmtCount(data.total, "run") : `${data.runs.length} of ${fmtCount(data.total, "run")}`;
       if (!data.runs.length) {
         replace(this.body, h("div", { class: "empty", style: "padding:24px" },
           data.kinds.length ? "No run matches these filters." : "No runs yet. Run `rengo demo` or `rengo run JOB.toml`, and they appear here."));
@@ -383,7 +384,7 @@
       if (presence.parties.length) add("parties", "Parties", `${presence.online} online · from the coordinator's joins, leaves and heartbeats`, (b) => this.parties(b, presence));
       if (clients.clients.length) add("clients", "Clients", `${clients.clients.length} clients`, (b) => this.clientsSection(b, clients));
       if (Object.keys(clients.spread).length) add("spread", "Client metric spread", "mean over clients, and the mean of the worst and best 10 %", (b) => this.spread(b, clients, used));
-      if (clients.failures.length) add("failures", "Dropped and failed", `${clients.failures.length} failures`, (b) => this.failures(b, clients));
+      if (clients.failures.length) add("failures", "Dropped and failed", fmtCount(clients.failures.length, "failure"), (b) => this.failures(b, clients));
       if (tournament && tournament.leaderboard.length) add("tournament", "Tournament", "combined score per round; CORR per era", (b) => this.tournament(b, tournament, used));
       if (rewards.contributions || rewards.ledger.length) add("rewards", "Contribution and payouts", rewards.contributions ? `method: ${rewards.contributions.method}` : "", (b) => this.rewards(b, rewards));
       if (events.events.length) add("events", "Events", `${events.total} logged`, (b) => this.eventsSection(b, events));
@@ -433,7 +434,7 @@
       if (last || failures) {
         cards.push(h("div", { class: "card kpi" }, h("div", { class: "label" }, "Failures"),
           h("div", { class: "value", "data-testid": "failures-value" }, String(failures)),
-          h("div", { class: "sub" }, failures ? `${new Set(clients.failures.map((f) => f.client)).size} clients affected` : "no client dropped")));
+          h("div", { class: "sub" }, failures ? `${fmtCount(new Set(clients.failures.map((f) => f.client)).size, "client")} affected` : "no client dropped")));
       }
       const sent = clients.traffic.reduce((a, t) => a + t.bytes_sent, 0), received = clients.traffic.reduce((a, t) => a + t.bytes_received, 0);
       if (sent || received) cards.push(h("div", { class: "card kpi" }, h("div", { class: "label" }, "Traffic"),
