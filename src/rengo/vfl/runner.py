@@ -618,7 +618,11 @@ def _check_inputs(
     elif model is None:
         raise ConfigError(f"{name} has no trained model to score with")
     if plan.score and kind in algorithm.predict.tables and data.score_table is None:
-        raise ConfigError(f"the coordinator will score new rows: {name} needs a scoring table")
+        raise ConfigError(
+            f"the coordinator will score new rows: {name} needs a scoring table "
+            "(rengo vfl party --score-csv NEW.csv, or start rengo vfl coordinator with "
+            "--no-score to train only)"
+        )
     names = data.feature_names
     if plan.train and data.table is not None:
         check_columns(
