@@ -322,3 +322,19 @@ def test_every_view_names_itself_in_the_page_title(page: Any, recorded: Recorded
         page.click("[data-nav=compare]")
         page.wait_for_function("() => document.title === 'Compare runs · rengo'")
     assert page.errors == []
+
+
+def test_a_vertical_runs_kpis_count_epochs_not_rounds(page: Any, tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        run = store.start_run("vfl", {"algorithm": "hetero_lr"}, "scorecard", 2)
+        for epoch, loss in ((1, 0.6), (2, 0.5)):
+            store.log_round(run, epoch, {"train_loss": loss}, 1.0, 2, 0)
+        store.finish_run(run, "completed")
+    with DashboardServer(path, "127.0.0.1:0") as ui:
+        page.goto(f"{ui.url}#/run/{run}")
+        page.wait_for_selector("[data-testid=headline-value]")
+        kpis = page.inner_text(".kpis")
+        assert "EPOCH" in kpis.upper() and "best 0.5000 at epoch 2" in kpis
+        assert "reported in epoch 2" in kpis and "round" not in kpis.lower()
+    assert page.errors == []

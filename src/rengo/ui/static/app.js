@@ -410,12 +410,13 @@
       const last = rounds.length ? rounds[rounds.length - 1] : null;
       const cards = [];
       const planned = r.planned_rounds;
+      const unit = r.kind.startsWith("vfl") ? "epoch" : "round";  // a vertical run logs epochs
       const roundValue = last ? last.round : 0;
       if (!rounds.length && r.kind === "tournament" && this.data.tournament) {
         const scored = new Set(Object.values(this.data.tournament.scores).flatMap((pts) => pts.map((p) => p[0])));
         cards.push(h("div", { class: "card kpi" }, h("div", { class: "label" }, "Rounds scored"),
           h("div", { class: "value" }, String(scored.size)), h("div", { class: "sub" }, `${this.data.tournament.leaderboard.length} participants`)));
-      } else if (rounds.length || planned) cards.push(h("div", { class: "card kpi" }, h("div", { class: "label" }, r.kind.startsWith("vfl") ? "Epoch" : "Round"),
+      } else if (rounds.length || planned) cards.push(h("div", { class: "card kpi" }, h("div", { class: "label" }, unit === "epoch" ? "Epoch" : "Round"),
         h("div", { class: "value" }, h("span", { "data-testid": "round-value" }, String(roundValue)), planned ? h("small", {}, ` / ${planned}`) : null),
         planned ? h("div", { class: "progress" }, h("span", { style: `width:${Math.min(100, (100 * roundValue) / planned).toFixed(1)}%` })) : h("div", { class: "sub" }, `${fmtInt(run.rounds_total ?? rounds.length)} logged`)));
       if (run.headline) {
@@ -424,12 +425,12 @@
         const best = run.headline.best;
         cards.push(h("div", { class: "card kpi" }, h("div", { class: "label" }, key.replace(/_/g, " ")),
           h("div", { class: "value", "data-testid": "headline-value" }, fmtMetric(latest)),
-          h("div", { class: "sub" }, best ? `best ${fmtMetric(best.value)} at round ${best.round}` : "")));
+          h("div", { class: "sub" }, best ? `best ${fmtMetric(best.value)} at ${unit} ${best.round}` : "")));
       }
       const failures = clients.failures.length;
       if (last) cards.push(h("div", { class: "card kpi" }, h("div", { class: "label" }, "Clients"),
         h("div", { class: "value" }, String(last.num_clients - last.num_failures), h("small", {}, ` / ${last.num_clients}`)),
-        h("div", { class: "sub" }, `reported in round ${last.round}` + (clients.clients.length ? ` · ${clients.clients.length} seen` : ""))));
+        h("div", { class: "sub" }, `reported in ${unit} ${last.round}` + (clients.clients.length ? ` · ${clients.clients.length} seen` : ""))));
       // a run that failed before any round completed still shows who failed
       if (last || failures) {
         cards.push(h("div", { class: "card kpi" }, h("div", { class: "label" }, "Failures"),
