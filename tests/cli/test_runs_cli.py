@@ -169,3 +169,10 @@ def test_run_plot_that_cannot_be_written_is_refused_before_the_run_trains(tmp_pa
     assert result.exit_code == 2, result.output
     assert "cannot write to" in result.output and "Traceback" not in result.output
     assert not store.exists() or not RunStore(store).list_runs()
+
+
+def test_runs_list_of_a_kind_with_no_runs_names_the_kinds_there(tmp_path: Path) -> None:
+    store, _ = _recorded_run(tmp_path)
+    listed = runner.invoke(app, ["runs", "list", "--kind", "hlf", "--store", str(store)])
+    assert listed.exit_code == 0, listed.output
+    assert "no runs of kind 'hlf'; kinds in this store: hfl" in listed.output

@@ -27,7 +27,13 @@ def list_runs(
     from rengo.tracking import runs_table
 
     with friendly_errors(console), open_existing_store(store) as s:
-        console.print(runs_table(s.list_runs(limit=limit, kind=kind)))
+        runs = s.list_runs(limit=limit, kind=kind)
+        console.print(runs_table(runs))
+        if kind is not None and not runs:  # a typo of a kind reads as an empty store
+            kinds = sorted({r.kind for r in s.list_runs(limit=None)})
+            console.print(
+                f"no runs of kind {kind!r}; kinds in this store: {', '.join(kinds) or 'none'}"
+            )
 
 
 @runs_app.command("show")
