@@ -338,3 +338,19 @@ def test_a_vertical_runs_kpis_count_epochs_not_rounds(page: Any, tmp_path: Path)
         assert "EPOCH" in kpis.upper() and "best 0.5000 at epoch 2" in kpis
         assert "reported in epoch 2" in kpis and "round" not in kpis.lower()
     assert page.errors == []
+
+
+def test_only_the_connection_status_is_announced_not_every_refresh(
+    page: Any, recorded: Recorded
+) -> None:
+    """The page re-renders on every store change (each round of a live run): a live region
+    around it had a screen reader read the whole page again each time."""
+    with DashboardServer(recorded.path, "127.0.0.1:0") as ui:
+        page.goto(f"{ui.url}#/run/{recorded.alpha}")
+        page.wait_for_selector("[data-testid=headline-value]")
+        regions = page.evaluate(
+            "() => [...document.querySelectorAll('[aria-live], [role=status], [role=alert]')]"
+            ".map((e) => e.id)"
+        )
+        assert regions == ["live"]
+    assert page.errors == []
