@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from rengo.cli.errors import ROUNDS_KEPT, friendly_errors
+from rengo.cli.store_option import StoreOption
 from rengo.core.errors import ConfigError
 
 certs_app = typer.Typer(help="Create the federation's CA and certificates.", no_args_is_help=True)
@@ -265,7 +266,7 @@ def coordinator(
     resume: Annotated[
         str | None, typer.Option(help="Interrupted run to continue from its last checkpoint.")
     ] = None,
-    store: Annotated[Path | None, typer.Option(help="Run store (SQLite).")] = None,
+    store: StoreOption = None,
     insecure: Annotated[bool, typer.Option(help="Plain text, no TLS (testing only).")] = False,
     ui: Annotated[
         str | None,

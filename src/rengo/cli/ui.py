@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from rengo.cli.errors import friendly_errors
+from rengo.cli.store_option import StoreOption
 
 console = Console()
 
@@ -65,10 +66,7 @@ def start_dashboard(
 
 
 def ui(
-    store: Annotated[
-        Path | None,
-        typer.Option(help="Run store (SQLite). Default: $RENGO_STORE, else ./rengo-runs/runs.db."),
-    ] = None,
+    store: StoreOption = None,
     listen: Annotated[
         str, typer.Option(help="HOST:PORT; anything but loopback needs --token or --certs.")
     ] = "127.0.0.1:8080",

@@ -37,6 +37,7 @@ from rengo.cli.algorithm_options import flag, options_for, with_algorithm_option
 from rengo.cli.deploy import hub_security, party_credentials
 from rengo.cli.errors import friendly_errors
 from rengo.cli.output_paths import output_target, writable_folder
+from rengo.cli.store_option import StoreOption
 from rengo.core.errors import ConfigError, DataError, RengoError
 from rengo.core.options import options_from_mapping, options_to_wire
 from rengo.vfl.progress import progress_display
@@ -85,7 +86,7 @@ def vfl_coordinator(
     rejoin_wait: Annotated[
         float, typer.Option(help="Seconds a party may be unreachable before the run fails.")
     ] = 30.0,
-    store: Annotated[Path | None, typer.Option(help="Run store (SQLite).")] = None,
+    store: StoreOption = None,
     name: Annotated[str | None, typer.Option(help="Run name in the store.")] = None,
     insecure: Annotated[bool, typer.Option(help="Plain text, no TLS (testing only).")] = False,
     progress: Annotated[
