@@ -34,7 +34,7 @@ def align(
 ) -> None:
     """Find the customers all parties share by private set intersection (ECDH on
     Curve25519) and write each party's shared rows, in one agreed order, to OUT/PARTY.csv
-    (existing files only with --overwrite). IDs and cells are read as ``rengo run`` reads
+    (existing files only with --overwrite). IDs and cells are read as `rengo run` reads
     them: stripped of surrounding whitespace."""
     from rengo.cli.output_paths import refuse_to_replace
     from rengo.vfl import align_csv

@@ -1,5 +1,6 @@
-"""Every command that takes ``--store`` describes it the same way: what it is (a file or a
-folder) and where it is when not given ($RENGO_STORE, else ./rengo-runs/runs.db)."""
+"""What --help says: every command that takes ``--store`` describes it the same way (a file or a
+folder) and where it is when not given ($RENGO_STORE, else ./rengo-runs/runs.db), and no help
+text shows the reStructuredText markup of the docstring it came from."""
 
 from __future__ import annotations
 
@@ -30,3 +31,15 @@ def test_every_store_option_has_the_one_help_text() -> None:
     }
     assert {"rengo coordinator", "rengo ui", "rengo vfl coordinator", "rengo run"} <= set(helps)
     assert {path: text for path, text in helps.items() if text != STORE_HELP} == {}
+
+
+def test_no_help_text_shows_restructuredtext_markup() -> None:
+    """Docstrings become --help: ``literal`` or :func: roles print as they are typed."""
+    root = typer.main.get_command(app)
+    marked = {
+        path: text
+        for path, command in _commands(root)
+        for text in [command.help or ""] + [getattr(p, "help", "") or "" for p in command.params]
+        if "``" in text or ":func:" in text or ":class:" in text
+    }
+    assert marked == {}
