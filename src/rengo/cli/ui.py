@@ -53,10 +53,7 @@ def start_dashboard(
     if foreground:  # on a thread, start() says when the port is taken
         from rengo.transport.grpc_hub import check_can_listen
 
-        host = server.listen.host
-        check_can_listen(
-            f"[{host}]:{server.listen.port}" if ":" in host else f"{host}:{server.listen.port}"
-        )
+        check_can_listen(server.listen.address)
         out.print(f"dashboard at [bold]{server.url}[/] ({access}); Ctrl-C to stop")
         server.serve_forever()
         return server

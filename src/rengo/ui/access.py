@@ -41,14 +41,16 @@ class Listen:
         """True if only this machine can connect."""
         return is_loopback(self.host)
 
+    @property
+    def address(self) -> str:
+        """``HOST:PORT`` as given to a socket (an IPv6 host in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
     def url(self, scheme: str = "http", port: int | None = None) -> str:
         """The address a browser on this machine would open."""
-        host = self.host
-        if host in ("0.0.0.0", "::", ""):
-            host = "127.0.0.1"
-        if ":" in host:
-            host = f"[{host}]"
-        return f"{scheme}://{host}:{self.port if port is None else port}/"
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"{scheme}://{Listen(host, self.port if port is None else port).address}/"
 
 
 def parse_listen(text: str) -> Listen:
