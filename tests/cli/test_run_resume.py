@@ -54,6 +54,28 @@ def _interrupting_at(round_: int) -> Callable[..., Any]:
     return interrupted
 
 
+def _job(tmp_path: Path, strategy: str) -> tuple[Path, Path, Console]:
+    """The job file, its store and a console that prints to a file."""
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(strategy=strategy))
+    return job, tmp_path / "runs.db", Console(file=open(tmp_path / "out.txt", "w"))
+
+
+def _interrupted(
+    monkeypatch: pytest.MonkeyPatch, console: Console, job: Path, store_path: Path, at: int
+) -> str:
+    """Run ``job`` until Ctrl-C once round ``at`` is recorded; the interrupted run's id."""
+    with monkeypatch.context() as patched:
+        patched.setattr(run_job_module, "simulate", _interrupting_at(at))
+        with pytest.raises(KeyboardInterrupt):
+            run_job(console, job, store_path=store_path, progress=False)
+    with RunStore(store_path) as store:
+        run = store.list_runs()[0]
+        assert run.status == "interrupted"
+        assert [r.round for r in store.rounds(run.run_id)] == list(range(1, at + 1))
+        return run.run_id
+
+
 def _final_parameters(store: RunStore, run_id: str) -> list[np.ndarray]:
     from rengo.core.codec import decode
 
@@ -66,56 +88,38 @@ def _final_parameters(store: RunStore, run_id: str) -> list[np.ndarray]:
 def test_a_resumed_run_ends_with_the_model_an_uninterrupted_run_trains(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str
 ) -> None:
-    job = tmp_path / "job.toml"
-    job.write_text(JOB.format(strategy=strategy))
-    store_path = tmp_path / "runs.db"
-    console = Console(file=open(tmp_path / "out.txt", "w"))  # noqa: SIM115
+    job, store_path, console = _job(tmp_path, strategy)
     whole = run_job(console, job, store_path=store_path, progress=False)
-    with monkeypatch.context() as patched:
-        patched.setattr(run_job_module, "simulate", _interrupting_at(2))
-        with pytest.raises(KeyboardInterrupt):
-            run_job(console, job, store_path=store_path, progress=False)
-    with RunStore(store_path) as store:
-        stopped = store.list_runs()[0]
-        assert stopped.status == "interrupted"
-        assert [r.round for r in store.rounds(stopped.run_id)] == [1, 2]
+    stopped = _interrupted(monkeypatch, console, job, store_path, 2)
 
     result = runner.invoke(
         app,
         [
             *("run", str(job), "--store", str(store_path), "--no-progress"),
-            *("--resume", stopped.run_id[:-1], "--executor", "process"),
+            *("--resume", stopped[:-1], "--executor", "process"),
         ],
     )
     assert result.exit_code == 0, result.output
-    assert f"run {stopped.run_id} completed" in " ".join(result.output.split())
+    assert f"run {stopped} completed" in " ".join(result.output.split())
     with RunStore(store_path) as store:
-        resumed = store.get_run(stopped.run_id)
+        resumed = store.get_run(stopped)
         assert resumed.status == "completed"
-        assert [r.round for r in store.rounds(stopped.run_id)] == [1, 2, 3, 4]
-        assert any(e.message == "resumed after round 2" for e in store.events(stopped.run_id))
+        assert [r.round for r in store.rounds(stopped)] == [1, 2, 3, 4]
+        assert any(e.message == "resumed after round 2" for e in store.events(stopped))
         for got, want in zip(
-            _final_parameters(store, stopped.run_id),
+            _final_parameters(store, stopped),
             _final_parameters(store, whole),
             strict=True,
         ):
             np.testing.assert_array_equal(got, want)  # bit-identical, on another executor too
-        assert store.rounds(stopped.run_id)[-1].metrics == store.rounds(whole)[-1].metrics
+        assert store.rounds(stopped)[-1].metrics == store.rounds(whole)[-1].metrics
 
 
 def test_a_resume_with_other_settings_is_refused_and_the_run_stays_interrupted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    job = tmp_path / "job.toml"
-    job.write_text(JOB.format(strategy="fedavg"))
-    store_path = tmp_path / "runs.db"
-    console = Console(file=open(tmp_path / "out.txt", "w"))  # noqa: SIM115
-    monkeypatch.setattr(run_job_module, "simulate", _interrupting_at(1))
-    with pytest.raises(KeyboardInterrupt):
-        run_job(console, job, store_path=store_path, progress=False)
-    monkeypatch.undo()
-    with RunStore(store_path) as store:
-        run_id = store.list_runs()[0].run_id
+    job, store_path, console = _job(tmp_path, "fedavg")
+    run_id = _interrupted(monkeypatch, console, job, store_path, 1)
     result = runner.invoke(
         app,
         [
@@ -133,7 +137,7 @@ def test_a_resume_with_other_settings_is_refused_and_the_run_stays_interrupted(
     assert result.exit_code == 2, result.output
     said = " ".join(result.output.split())
     assert f"cannot resume run {run_id}: it started with other settings (" in said
-    assert "lr" in said
+    assert "job_settings.train.lr 0.2, now 0.3" in said
     with RunStore(store_path) as store:
         assert store.get_run(run_id).status == "interrupted"
         assert [r.round for r in store.rounds(run_id)] == [1]
@@ -142,15 +146,7 @@ def test_a_resume_with_other_settings_is_refused_and_the_run_stays_interrupted(
 def test_resuming_a_scaffold_simulation_warns_that_its_clients_start_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    job = tmp_path / "job.toml"
-    job.write_text(JOB.format(strategy="scaffold"))
-    store_path = tmp_path / "runs.db"
-    console = Console(file=open(tmp_path / "out.txt", "w"))  # noqa: SIM115
-    with monkeypatch.context() as patched:
-        patched.setattr(run_job_module, "simulate", _interrupting_at(2))
-        with pytest.raises(KeyboardInterrupt):
-            run_job(console, job, store_path=store_path, progress=False)
-    with RunStore(store_path) as store:
-        run_id = store.list_runs()[0].run_id
+    job, store_path, console = _job(tmp_path, "scaffold")
+    run_id = _interrupted(monkeypatch, console, job, store_path, 2)
     with pytest.warns(UserWarning, match="SCAFFOLD's control variates are not in the round"):
         run_job(console, job, store_path=store_path, progress=False, resume=run_id)
