@@ -4,6 +4,8 @@ params, every round's metrics at its step, client aggregates, the final model, t
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -229,3 +231,36 @@ def test_cli_mirrors_a_recorded_run_and_a_job_live(tmp_path: Path, mlflow_uri: s
 def _needs_tensorboard() -> Iterator[None]:
     pytest.importorskip("tensorboard", reason="needs: pip install 'rengo[tensorboard]'")
     yield
+
+
+def test_mirroring_to_a_new_mlflow_store_prints_no_database_set_up_lines(
+    tmp_path: Path, mlflow_uri: str
+) -> None:
+    # a fresh process, as `rengo run --mirror mlflow` is: MLflow sets up its logging on import
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[job]\nname = "quiet"\nrounds = 1\n[data]\ndataset = "iris"\n'
+        '[partition]\nnum_clients = 2\n[model]\ntype = "logistic"\n'
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rengo.cli.main",
+            "run",
+            str(job),
+            "--no-progress",
+            "--store",
+            str(tmp_path / "runs.db"),
+            "--mirror",
+            "mlflow",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "mlflow.db").exists()  # the database was set up, quietly
+    said = done.stdout + done.stderr
+    assert "Creating initial MLflow database tables" not in said
+    assert "Updating database tables" not in said

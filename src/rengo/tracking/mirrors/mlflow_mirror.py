@@ -16,6 +16,7 @@ Needs the ``mlflow`` extra (``pip install 'rengo[mlflow]'``).
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from collections.abc import Sequence
@@ -35,11 +36,21 @@ _PARAM_VALUE_CHARS = 6000
 _BATCH = 100
 
 
+_CHATTY_LOGGERS = ("mlflow.store.db.utils", "alembic.runtime.migration")
+"""MLflow's database set-up, which prints INFO lines ("Creating initial MLflow database
+tables...", "Updating database tables") into the command's output the first time a store
+is mirrored: they say nothing a rengo user asked about, so only their warnings show."""
+
+
 def _client() -> Any:
     try:
         from mlflow.tracking import MlflowClient
     except ImportError as exc:
         raise ConfigError("mirroring to MLflow needs it: pip install 'rengo[mlflow]'") from exc
+    for name in _CHATTY_LOGGERS:
+        chatty = logging.getLogger(name)
+        if chatty.level == logging.NOTSET:  # a level the user set stays
+            chatty.setLevel(logging.WARNING)
     return MlflowClient
 
 
