@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,3 +44,24 @@ def test_ray_executor_matches_serial_with_client_state(start_ray: Callable[..., 
         ray.shutdown()
     for a, b in zip(got, run("serial"), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_ray_run_prints_rengos_lines_not_rays_start_up_chatter(tmp_path: Path) -> None:
+    # a fresh process, as `rengo run --executor ray` is: Ray starts and logs once per process
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[job]\nname = "quiet"\nrounds = 1\n[data]\ndataset = "iris"\n'
+        '[partition]\nnum_clients = 2\n[model]\ntype = "logistic"\n'
+    )
+    command = [sys.executable, "-m", "rengo.cli.main", "run", str(job), "--no-progress"]
+    done = subprocess.run(
+        [*command, "--executor", "ray", "--store", str(tmp_path / "runs.db")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said
+    assert "completed: central_accuracy=" in " ".join(said.split())
+    assert "Started a local Ray instance" not in said
+    assert "In future versions of Ray" not in said

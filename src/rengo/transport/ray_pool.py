@@ -10,6 +10,7 @@ driver between rounds, so the final model equals :class:`~rengo.transport.simula
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -81,12 +82,22 @@ class RayPool:
     def _ensure_ray(self) -> Any:
         if self._handler_ref is None:
             if not ray.is_initialized():
-                options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+                options: dict[str, Any] = {
+                    "include_dashboard": False,
+                    "log_to_driver": False,
+                    "logging_level": logging.WARNING,  # not "Started a local Ray instance."
+                }
                 options.update(self._init_options)
                 if self._address is None and self._workers is not None:
                     cpus = self._workers * self._task_options["num_cpus"]
                     options.setdefault("num_cpus", max(1, int(cpus + 0.999)))
-                ray.init(address=self._address, **options)
+                with warnings.catch_warnings():
+                    # Ray's tip about a future default for GPU-less tasks (it keeps today's
+                    # behaviour, which this pool relies on: a CPU client sees no GPU)
+                    warnings.filterwarnings(
+                        "ignore", message="Tip: In future versions of Ray", category=FutureWarning
+                    )
+                    ray.init(address=self._address, **options)
                 self._started_ray = True
             self._handler_ref = ray.put(self._handler)
         return self._handler_ref
