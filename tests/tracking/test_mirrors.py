@@ -264,3 +264,19 @@ def test_mirroring_to_a_new_mlflow_store_prints_no_database_set_up_lines(
     said = done.stdout + done.stderr
     assert "Creating initial MLflow database tables" not in said
     assert "Updating database tables" not in said
+
+
+def test_an_unknown_mirror_is_refused_before_the_run_is_announced_or_trained(
+    tmp_path: Path,
+) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text('[job]\nname = "typo"\nrounds = 1\n[data]\ndataset = "iris"\n')
+    store = tmp_path / "runs.db"
+    result = CliRunner().invoke(
+        app, ["run", str(job), "--store", str(store), "--no-progress", "--mirror", "tensorbord"]
+    )
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert "--mirror: mirror = 'tensorbord'; choose one of mlflow, tensorboard" in said
+    assert "typo:" not in said  # no job banner
+    assert not store.exists()  # no run recorded

@@ -41,6 +41,12 @@ def run_job(
     (``"train.lr=0.01"``) change the file's settings, validated like the file. A
     ``[contribution]`` section values the participants and records it (and pays its budget)."""
     spec = load_job(job_path, overrides)
+    if mirrors:  # before anything is printed or trained
+        from rengo.jobs.spec import check_choice
+        from rengo.tracking.mirrors import TARGETS
+
+        for name in mirrors:
+            check_choice("--mirror", "mirror", name, TARGETS)
     if plot is not None:  # before the run trains, not after it
         writable_folder(plot if plot.is_dir() else plot.parent)
     if spec.vfl is not None:
