@@ -40,6 +40,7 @@ def test_align_writes_shared_rows_in_one_order(tmp_path: Path):
     assert bank_ids == [r[0] for r in rows["telco"][1:]]
     assert sorted(bank_ids) == ["a", "b", "d"]
     assert all(r[1] == f"usage-{r[0]}" for r in rows["telco"][1:])
+    assert "3 IDs shared by all 2 parties" in result.output  # the overlap, said
 
 
 def test_align_rejects_malformed_arguments(tmp_path: Path):

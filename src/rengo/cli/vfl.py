@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Annotated
 
@@ -55,5 +56,8 @@ def align(
             raise ConfigError(f"--leader {chosen!r} is not one of {sorted(paths)}")
         refuse_to_replace([out / f"{party}.csv" for party in paths], overwrite)
         written = align_csv(paths, id_column, chosen, out, seed=seed, allow_empty=allow_empty)
+        with next(iter(written.values())).open(newline="", encoding="utf-8") as first:
+            shared = sum(1 for _ in csv.reader(first)) - 1  # every output holds the same rows
+        console.print(f"{shared} IDs shared by all {len(written)} parties")
         for party, written_path in written.items():
             console.print(f"{party}: {written_path}")
