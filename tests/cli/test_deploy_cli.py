@@ -368,6 +368,7 @@ def test_a_job_naming_its_own_model_is_served_with_no_data_at_the_coordinator(
         assert [r.round for r in s.rounds(run.run_id)] == [1, 2]
         assert all(np.isfinite(r.metrics["train_loss"]) for r in s.rounds(run.run_id))
     assert "dataset" not in run.config  # nothing was loaded at the coordinator
+    assert {"data", "partition"}.isdisjoint(run.config["job_settings"])  # nor recorded
 
 
 def test_a_job_naming_its_own_model_is_refused_where_clients_or_parties_are_missing(

@@ -349,8 +349,12 @@ class ServedJob:
     workflow: FitWorkflow | None = None
 
     def run_config(self, entries: Mapping[str, Any]) -> dict[str, Any]:
-        """What a run of this job records as its config: ``entries`` and the job's settings."""
-        return {**entries, JOB_SETTINGS: job_settings(self.spec)}
+        """What a run of this job records as its config: ``entries`` and the job's settings
+        but ``[data]`` and ``[partition]``, which a served model does not read."""
+        settings = job_settings(self.spec)
+        for unread in ("data", "partition"):
+            settings.pop(unread, None)
+        return {**entries, JOB_SETTINGS: settings}
 
 
 def build_served_job(spec: JobSpec, initial_model: Any, parties: Sequence[str]) -> ServedJob:
