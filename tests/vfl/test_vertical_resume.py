@@ -16,8 +16,9 @@ from vertical_split import split_columns
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.roles import COORDINATOR
 from rengo.crypto.key_storage import private_key_to_bytes
+from rengo.deploy.vertical import RESUMABLE_ERRORS
 from rengo.transport.channel import LocalBus, run_roles
-from rengo.vfl.checkpoints import CheckpointFolder, EpochState
+from rengo.vfl.checkpoints import CheckpointFolder, EpochState, MissingCheckpoint
 from rengo.vfl.common import PartyData, PartyTable
 from rengo.vfl.hetero_linear.config import HeteroLinearConfig
 from rengo.vfl.hetero_lr.config import HeteroLRConfig
@@ -373,3 +374,56 @@ def test_a_party_without_a_checkpoint_folder_in_a_resumable_run_is_told_how_to_f
     }
     with pytest.raises(ConfigError, match=r"give bank a checkpoint folder \(--checkpoints DIR"):
         run_roles(bus, roles)
+
+
+@pytest.mark.timeout(120)
+def test_a_resumed_run_refuses_a_party_without_its_checkpoints_and_discards_no_epoch(
+    tmp_path: Path, crash_after: Any
+) -> None:
+    """Deployed, each party names its own folder: one given another party's folder (or an
+    empty one) reports no checkpoint. Starting over would delete every role's epochs; the
+    resume is refused instead, naming the party, and succeeds once it has its folder."""
+    data = make_data("hetero_lr")
+    crash_after(GUEST, 2)
+    with pytest.raises(crash_after.error):
+        simulate_vertical(
+            plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+        )
+    crash_after("nobody", 0)
+    folders = {
+        role: CheckpointFolder(tmp_path, "run-1", role, "hetero_lr")
+        for role in (COORDINATOR, GUEST, *HOSTS)
+    }
+    kept = {role: f.epochs() for role, f in folders.items()}
+    assert max(len(epochs) for epochs in kept.values()) == 2
+
+    def resume(telecom_folder: Path) -> dict[str, Any]:
+        plan = plan_of("hetero_lr")
+        bus = LocalBus([COORDINATOR, *plan.parties], timeout=60)
+        roles = {
+            COORDINATOR: lambda ch: vertical_coordinator(
+                ch, plan, checkpoint_dir=tmp_path, passphrase=PASSPHRASE, resuming=True
+            ),
+            **{
+                name: (
+                    lambda ch, name=name: vertical_party(
+                        ch,
+                        data[name],
+                        checkpoint_dir=telecom_folder if name == "telecom" else tmp_path,
+                    )
+                )
+                for name in plan.parties
+            },
+        }
+        return run_roles(bus, roles)
+
+    with pytest.raises(MissingCheckpoint, match=r"telecom kept no checkpoint of it .* completed"):
+        resume(tmp_path / "elsewhere")
+    assert issubclass(MissingCheckpoint, RESUMABLE_ERRORS)  # the run stays interrupted
+    assert {role: f.epochs() for role, f in folders.items()} == kept  # nothing rolled back
+    results = resume(tmp_path)
+    assert results[COORDINATOR].resumed_after == min(len(epochs) for epochs in kept.values())
+    guest = results[GUEST].model
+    assert (guest.weights.tobytes(), guest.intercept, guest.losses, guest.epochs_run) == (
+        uninterrupted("hetero_lr")["guest"]
+    )

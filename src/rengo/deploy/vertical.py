@@ -43,7 +43,7 @@ from rengo.tracking.run import open_run
 from rengo.transport.grpc_hub import GrpcHub, check_can_listen
 from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
-from rengo.vfl.checkpoints import PASSPHRASE_ENV, CheckpointFolder
+from rengo.vfl.checkpoints import PASSPHRASE_ENV, CheckpointFolder, MissingCheckpoint
 from rengo.vfl.common import PartyData, PartyTable
 from rengo.vfl.progress import ProgressFn
 from rengo.vfl.registry import get_algorithm
@@ -67,9 +67,11 @@ RESUMABLE_ERRORS: tuple[type[BaseException], ...] = (
     RoundFailure,
     ChannelTimeout,
     ConnectionError,
+    MissingCheckpoint,
 )
 """What ends a checkpointed run ``interrupted`` rather than ``failed``: a party or the link
-lost, a party that did not join in time; the run continues with ``resume``."""
+lost, a party that did not join in time, a party resumed without its checkpoint folder; the
+run continues with ``resume``."""
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,9 @@ def serve_vertical_coordinator(
         If a party did not join in time.
     PeerFailure
         If a party failed or left; every party is told.
+    MissingCheckpoint
+        On ``resume``, if a party kept no checkpoint of the run while a role completed
+        epochs (the run stays interrupted; no role rolled back).
     """
     if label_party not in parties:
         raise ConfigError(f"label party {label_party!r} is not one of {list(parties)}")
@@ -286,6 +291,7 @@ def serve_vertical_coordinator(
                     progress=progress,
                     checkpoint_dir=checkpoint_dir,
                     passphrase=passphrase,
+                    resuming=resume is not None,
                 )
 
             outcome = run_hub_role(

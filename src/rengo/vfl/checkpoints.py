@@ -58,6 +58,14 @@ interpreter-wide state that threads parsing at once can corrupt (python/cpython#
 threads of one process, do when they resume from their checkpoints together."""
 
 
+class MissingCheckpoint(ConfigError):
+    """A role of a resumed run kept no checkpoint of it while other roles completed epochs.
+
+    Refused before any role rolls back, so that no completed epoch is discarded: the role
+    was given another folder (another party's, another run's) or lost its own.
+    """
+
+
 @dataclass(frozen=True)
 class EpochState:
     """A role's state after ``epoch`` completed epochs.
@@ -446,6 +454,7 @@ __all__ = [
     "CheckpointFolder",
     "EpochCheckpoints",
     "EpochState",
+    "MissingCheckpoint",
     "optimizer_arrays",
     "require_same_seed",
     "restore_optimizer",

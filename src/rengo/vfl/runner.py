@@ -27,7 +27,8 @@ handshake before PSI, and every role checkpoints each completed epoch in its own
     coordinator -> every party: the epoch every role continues after       [run/resume-from]
 
 The agreed epoch is the smallest any role reports (the coordinator's own included): every
-role rolls back to it. ``None`` (some party has no alignment saved) starts over with PSI;
+role rolls back to it. ``None`` (some party has no alignment saved) starts over with PSI
+(a deployed ``--resume`` refuses that while a role completed epochs: ``MissingCheckpoint``);
 otherwise the parties reuse their saved alignment and the training roles continue after the
 agreed epoch, so the final model equals an uninterrupted run's.
 
@@ -50,7 +51,7 @@ from rengo.core.options import options_from_wire, options_to_wire
 from rengo.core.roles import COORDINATOR
 from rengo.crypto.x25519 import BlindingPool
 from rengo.transport.channel import Channel, LocalBus, TranscriptEntry, run_roles
-from rengo.vfl.checkpoints import CheckpointFolder, EpochCheckpoints
+from rengo.vfl.checkpoints import CheckpointFolder, EpochCheckpoints, MissingCheckpoint
 from rengo.vfl.common import PartyData, PartyTable, check_columns
 from rengo.vfl.progress import ProgressFn, VerticalProgress, report
 from rengo.vfl.psi import SCOPE as PSI_SCOPE
@@ -312,6 +313,7 @@ def vertical_coordinator(
     progress: ProgressFn | None = None,
     checkpoint_dir: str | Path | None = None,
     passphrase: str | bytes | None = None,
+    resuming: bool = False,
 ) -> VerticalCoordinatorOutcome:
     """The coordinator's whole run: hand out the plan, coordinate, collect ``done``.
 
@@ -336,6 +338,10 @@ def vertical_coordinator(
         Where it keeps its checkpoints of a resumable run.
     passphrase
         Seals its key material in the checkpoint (see :mod:`rengo.crypto.sealing`).
+    resuming
+        The run is being resumed (``rengo vfl coordinator --resume``): a party that reports
+        no checkpoint while a role completed epochs is refused instead of starting every
+        role over.
 
     Returns
     -------
@@ -347,6 +353,9 @@ def vertical_coordinator(
     ConfigError
         In a resumable run: without ``checkpoint_dir``, without a passphrase for the keys,
         or when the checkpoint holds another plan.
+    MissingCheckpoint
+        When ``resuming`` and a party kept no checkpoint of the run while a role completed
+        epochs (no role has rolled back then).
     """
     algorithm = plan.spec
     run = channel.scope(RUN)
@@ -369,6 +378,8 @@ def vertical_coordinator(
         # a coordinator without a training role (split learning) keeps no epochs of its own
         trains = algorithm.train.coordinator is not None
         own = [max(folder.epochs(), default=0)] if trains else []
+        if resuming:
+            _require_every_checkpoint(plan, dict(zip(plan.parties, reports, strict=True)), own)
         resumed_after = _agreed_epoch([*own, *reports])
         for party in plan.parties:
             run.send(party, RESUME_FROM, resumed_after)
@@ -419,6 +430,26 @@ def _checkpoint_report(value: Any, party: str) -> int | None:
     if epochs is None or (isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 0):
         return epochs
     raise ProtocolError(f"{party} sent a malformed checkpoint report")
+
+
+def _require_every_checkpoint(
+    plan: VerticalPlan, reports: Mapping[str, int | None], own: Sequence[int]
+) -> None:
+    """Refuse a resume in which a party kept nothing of the run while a role completed
+    epochs: starting over would discard every role's epochs."""
+    lost = [party for party, epochs in reports.items() if epochs is None]
+    completed = {party: epochs for party, epochs in reports.items() if epochs}
+    if own and own[0]:
+        completed = {COORDINATOR: own[0], **completed}
+    if lost and completed:
+        who, most = max(completed.items(), key=lambda item: item[1])
+        raise MissingCheckpoint(
+            f"cannot resume run {plan.checkpoint_run}: {', '.join(lost)} kept no checkpoint "
+            f"of it in the --checkpoints folder given (another party's or run's folder, or "
+            f"its own was lost), while {who} completed {most} epochs; restart "
+            f"{', '.join(lost)} with the folder holding {plan.checkpoint_run}/{lost[0]}/ and "
+            "resume again (nothing was rolled back), or start a new run to train from scratch"
+        )
 
 
 def _agreed_epoch(reports: Sequence[int | None]) -> int | None:
