@@ -387,3 +387,91 @@ def test_a_job_file_deployed_equals_rengo_run_of_the_same_file(
         assert saved["algorithm"] == "hetero_lr"
     assert f"AUC {result['auc']:.4f}" in outputs[LABEL_PARTY]
     assert f"trained 2 epochs on {result['common_customers']} common rows" in summary
+
+
+@pytest.mark.timeout(120)
+def test_a_party_that_stays_connected_but_never_answers_cannot_hold_the_run(
+    tables: dict[str, dict[str, Path]], certs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """telecom joins, keeps its heartbeats, and never sends its first encrypted ``u``: a
+    party's wait ends after the message timeout, naming whom it waited for, and every role
+    stops (before, a deployed party waited for ever: no timeout by default)."""
+    import inspect
+    import math
+    import time
+
+    import rengo.deploy.vertical as deployed
+    from rengo.cli.vfl_deploy import vfl_party
+    from rengo.core.errors import ChannelTimeout, PeerFailure
+    from rengo.transport.channel import ScopeMixin
+
+    default = inspect.signature(run_vertical_party).parameters["timeout"].default
+    assert default == deployed.MESSAGE_TIMEOUT_S and math.isfinite(default)
+    assert inspect.signature(vfl_party).parameters["message_timeout"].default == default
+
+    release = threading.Event()
+
+    class Silent(ScopeMixin):
+        """telecom's channel: its first ``u`` is never sent."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner, self.name = inner, inner.name
+
+        def send(self, to: str, key: Any, value: Any) -> None:
+            if str(key).endswith("/u"):
+                release.wait(60)
+                return
+            self.inner.send(to, key, value)
+
+        def recv(self, frm: str, key: Any, timeout: float | None = None) -> Any:
+            return self.inner.recv(frm, key, timeout)
+
+        def abort(self, exc: BaseException) -> None:
+            self.inner.abort(exc)
+
+    honest = deployed.vertical_party
+
+    def party_role(channel: Any, *args: Any, **kwargs: Any) -> Any:
+        return honest(Silent(channel) if channel.name == "telecom" else channel, *args, **kwargs)
+
+    monkeypatch.setattr(deployed, "vertical_party", party_role)
+    coordinator = CoordinatorThread(certs)
+    results: dict[str, Any] = {}
+
+    def target(name: str) -> None:
+        try:
+            results[name] = run_vertical_party(
+                coordinator.address,
+                name,
+                party_data(tables, name),
+                PartyCredentials.from_directory(certs, name),
+                timeout=5.0,
+                heartbeat_interval=0.5,
+                backoff=FAST,
+                linger=5.0,
+            )
+        except BaseException as exc:
+            results[name] = exc
+
+    started = time.monotonic()
+    threads = [
+        threading.Thread(target=target, args=(n,), daemon=True) for n in (LABEL_PARTY, "bank")
+    ]
+    threads.append(threading.Thread(target=target, args=("telecom",), daemon=True))
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads[:2]:
+            thread.join(60)
+        failed = coordinator.outcome()
+    finally:
+        release.set()
+    assert time.monotonic() - started < 60
+    # the first role to give up ends the run: the label party, waiting for telecom's u, or
+    # bank, waiting for the label party's reply to it (the same wait, one step removed;
+    # both may give up at once)
+    honest = [results[LABEL_PARTY], results["bank"]]
+    waited = [e for e in honest if isinstance(e, ChannelTimeout)]
+    assert waited and all(isinstance(e, (ChannelTimeout, PeerFailure)) for e in honest), results
+    assert all(" waited for " in str(e) and "in vain" in str(e) for e in waited)
+    assert isinstance(failed, PeerFailure) and "ChannelTimeout" in str(failed), failed

@@ -219,6 +219,15 @@ def vfl_party(
     give_up_after: Annotated[
         float, typer.Option(help="Stop retrying after this many seconds unconnected.")
     ] = 600.0,
+    message_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Longest wait in seconds for one message from another role (the plan "
+            "excepted); past it this party ends the run, naming whom it waited for "
+            "(0: no limit).",
+        ),
+    ] = 600.0,  # rengo.deploy.vertical.MESSAGE_TIMEOUT_S
     insecure: Annotated[bool, typer.Option(help="Plain text, no TLS (testing only).")] = False,
     progress: Annotated[
         bool,
@@ -302,6 +311,7 @@ def vfl_party(
                     backoff=backoff,
                     progress=shown,
                     checkpoint_dir=checkpoints,
+                    timeout=message_timeout or None,
                 )
         except ConnectionError as exc:
             raise RengoError(str(exc)) from exc

@@ -73,6 +73,13 @@ RESUMABLE_ERRORS: tuple[type[BaseException], ...] = (
 lost, a party that did not join in time, a party resumed without its checkpoint folder; the
 run continues with ``resume``."""
 
+MESSAGE_TIMEOUT_S = 600.0
+"""Longest a deployed party waits for one message of the run from another role, as every
+role of a simulated run does (:func:`~rengo.vfl.runner.simulate_vertical`): a party that
+stays connected but never answers then ends the run, named by the role that waited for it,
+instead of holding every role for ever (``rengo vfl party --message-timeout``). The wait
+for the plan, which lasts until every party joined, is not capped."""
+
 
 @dataclass(frozen=True)
 class VerticalRunReport:
@@ -401,7 +408,7 @@ def run_vertical_party(
     labels: np.ndarray | None = None,
     score_table: PartyTable | None = None,
     connect_timeout: float = 300.0,
-    timeout: float | None = None,
+    timeout: float | None = MESSAGE_TIMEOUT_S,
     linger: float = 30.0,
     heartbeat_interval: float = 2.0,
     backoff: Backoff = DEFAULT_BACKOFF,
@@ -425,8 +432,11 @@ def run_vertical_party(
         One per row of ``table``: the label party only.
     score_table
         New rows to score when the coordinator's plan asks for scoring.
-    connect_timeout, timeout, heartbeat_interval, backoff
+    connect_timeout, heartbeat_interval, backoff
         Connection settings (see :func:`rengo.deploy.run_role`).
+    timeout
+        Longest wait for one message from another role (default
+        :data:`MESSAGE_TIMEOUT_S`; ``None``: no limit); past it this party ends the run.
     linger
         After ``done``, seconds to wait for the coordinator to close the run, so it never
         mistakes a finished party for a lost one.
@@ -454,6 +464,9 @@ def run_vertical_party(
         If its inputs do not fit the coordinator's plan (told to every other role).
     PeerFailure
         If another role failed or left.
+    ChannelTimeout
+        If a message it waited for did not come within ``timeout`` (the run ends for every
+        role).
     """
     data = table if isinstance(table, PartyData) else PartyData(table, labels, score_table)
     tables = [t for t in (data.table, data.score_table) if t is not None]

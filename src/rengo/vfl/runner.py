@@ -38,6 +38,7 @@ party's row counts. Parties learn the plan (who takes part, the settings, the se
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -484,7 +485,8 @@ def receive_plan(channel: Channel, *, coordinator: str = COORDINATOR) -> Vertica
     ProtocolError
         If the plan is malformed or does not name this party.
     """
-    plan = VerticalPlan.from_wire(channel.scope(RUN).recv(coordinator, PLAN))
+    # the plan comes once every party joined, however long the coordinator waits for them
+    plan = VerticalPlan.from_wire(channel.scope(RUN).recv(coordinator, PLAN, math.inf))
     if channel.name not in plan.parties:
         raise ProtocolError(f"the coordinator's plan {plan.parties} does not name {channel.name!r}")
     return plan
