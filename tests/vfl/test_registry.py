@@ -4,6 +4,7 @@ when it is made; the runner holds algorithms to their description."""
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -123,3 +124,52 @@ def test_estimator_arguments_are_the_configs_options_with_its_defaults() -> None
         model.epochs = 0
     with pytest.raises(ConfigError, match="did you mean 'epochs'"):
         HeteroLogisticRegression(epoch=3)
+
+
+def _slow_guest(channel: Any, ctx: Any, data: Any, state: Any) -> Any:
+    time.sleep(2.5)  # training: longer than the test's per-message timeout
+    channel.send(ctx.coordinator, "report", "trained")
+    return {}
+
+
+def _idle_host(channel: Any, ctx: Any, data: Any, state: Any) -> Any:
+    return {}
+
+
+def _waiting_coordinator(channel: Any, ctx: Any, data: Any, state: Any) -> Any:
+    return {"report": channel.recv(ctx.label_party, "report")}
+
+
+@pytest.mark.timeout(60)
+def test_a_simulated_run_that_trains_longer_than_one_message_wait_completes() -> None:
+    """The coordinator's waits for the label party's report and for every party's end of
+    training span the whole training (as in SecureBoost with the label party's keys, or
+    split learning): the per-message timeout caps the parties' waits, not those (before, a
+    SecureBoost or SplitNN fit of more than 600 s failed with 'coordinator waited for ...
+    in vain')."""
+    algorithm = register(
+        VerticalAlgorithm(
+            name="slow_test",
+            title="slow",
+            config_type=EchoConfig,
+            train=Roles(
+                label_party=_slow_guest,
+                feature_party=_idle_host,
+                coordinator=_waiting_coordinator,
+            ),
+            predict=Roles(label_party=_idle_host, feature_party=_idle_host),
+            models=Models(label_party=dict, feature_party=dict, coordinator=dict),
+        )
+    )
+    try:
+        ids = np.array(["x", "y", "z"])
+        data = {
+            "a": PartyData(PartyTable(ids, np.ones((3, 1))), np.array([0, 1, 0])),
+            "b": PartyData(PartyTable(ids, np.ones((3, 1)))),
+        }
+        plan = VerticalPlan("a", ("b",), seed=1, score=False, algorithm=algorithm.name)
+        run = simulate_vertical(plan, data, timeout=1.0, psi_workers=1)
+    finally:
+        unregister(algorithm.name)
+    assert run.coordinator.training == {"report": "trained"}
+    assert run.coordinator.parties["a"]["train_rows"] == 3

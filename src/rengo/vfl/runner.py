@@ -51,7 +51,14 @@ from rengo.core.errors import ConfigError, DataError, ProtocolError
 from rengo.core.options import options_from_wire, options_to_wire
 from rengo.core.roles import COORDINATOR
 from rengo.crypto.x25519 import BlindingPool
-from rengo.transport.channel import Channel, LocalBus, TranscriptEntry, run_roles
+from rengo.transport.channel import (
+    Channel,
+    Key,
+    LocalBus,
+    ScopeMixin,
+    TranscriptEntry,
+    run_roles,
+)
 from rengo.vfl.checkpoints import CheckpointFolder, EpochCheckpoints, MissingCheckpoint
 from rengo.vfl.common import PartyData, PartyTable, check_columns
 from rengo.vfl.progress import ProgressFn, VerticalProgress, report
@@ -805,7 +812,10 @@ def simulate_vertical(
     record
         Keep every message in the bus transcript.
     timeout
-        Longest wait for any single message.
+        Longest wait of a party for any single message. The coordinator's waits have no
+        limit: some span the parties' whole training (the end of a split-learning run, the
+        label party's report of a SecureBoost run whose keys it holds), and a party that
+        stops answering is found by the parties that wait for it.
     psi_workers
         Processes for PSI's blinding (default: every core).
     progress
@@ -853,7 +863,7 @@ def simulate_vertical(
 
         roles = {
             COORDINATOR: lambda ch: vertical_coordinator(
-                ch,
+                WaitsWithoutLimit(ch),
                 plan,
                 keys=keys.get(COORDINATOR),
                 training=models.get(COORDINATOR),
@@ -866,6 +876,27 @@ def simulate_vertical(
     return SimulatedRun(
         plan, results[COORDINATOR], {name: results[name] for name in plan.parties}, bus
     )
+
+
+class WaitsWithoutLimit(ScopeMixin):
+    """``inner`` whose waits have no limit unless one is asked for (the coordinator's
+    channel in simulation)."""
+
+    def __init__(self, inner: Channel) -> None:
+        self._inner = inner
+        self.name = inner.name
+
+    def send(self, to: str, key: Key, value: Any) -> None:
+        """See :meth:`~rengo.transport.channel.Channel.send`."""
+        self._inner.send(to, key, value)
+
+    def recv(self, frm: str, key: Key, timeout: float | None = None) -> Any:
+        """See :meth:`~rengo.transport.channel.Channel.recv` (no limit unless ``timeout``)."""
+        return self._inner.recv(frm, key, math.inf if timeout is None else timeout)
+
+    def abort(self, exc: BaseException) -> None:
+        """See :meth:`~rengo.transport.channel.Channel.abort`."""
+        self._inner.abort(exc)
 
 
 def _table_sizes(data: PartyData) -> int:
