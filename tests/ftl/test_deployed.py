@@ -253,3 +253,19 @@ def test_a_transfer_job_deployed_equals_rengo_run_of_the_same_file(
         np.testing.assert_array_equal(np.array(a), b)
     assert f"AUC {result['auc']:.4f}" in outputs["shop"]
     assert "trained 2 epochs" in summary
+
+
+def test_the_coordinator_reports_the_rows_the_target_scored() -> None:
+    """Transfer learning is scored at the target, not at the label party (the source): the
+    coordinator's line and run event said 'scored 0 rows' for a shop that scored 37."""
+    from rengo.deploy.vertical import describe_run
+    from rengo.ftl.roles import TransferReport
+    from rengo.vfl.runner import VerticalCoordinatorOutcome, VerticalPlan
+
+    plan = VerticalPlan("bank", ("shop",), None, 0, algorithm="ftl")
+    done = {
+        "bank": {"train_rows": 77, "scored_rows": 0},
+        "shop": {"train_rows": 77, "scored_rows": 37},
+    }
+    outcome = VerticalCoordinatorOutcome(TransferReport([1.4], 2), None, done)
+    assert describe_run(plan, outcome).endswith("on 77 common rows; scored 37 rows")

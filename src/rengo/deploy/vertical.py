@@ -98,10 +98,19 @@ class VerticalRunReport:
 
 
 def describe_run(plan: VerticalPlan, outcome: VerticalCoordinatorOutcome) -> str:
-    """One line: what was trained on how many common rows, and how many were scored."""
+    """One line: what was trained on how many common rows, and how many rows the party that
+    receives the predictions (the label party; in transfer learning the target) scored."""
     done = outcome.parties[plan.label_party]
     text = f"{plan.spec.describe(outcome.training)} on {done['train_rows']} common rows"
-    return text + (f"; scored {done['scored_rows']} rows" if plan.score else "")
+    return text + (f"; scored {scored_rows(plan, outcome)} rows" if plan.score else "")
+
+
+def scored_rows(plan: VerticalPlan, outcome: VerticalCoordinatorOutcome) -> int:
+    """How many rows the party that receives the predictions scored: the label party, or
+    the feature party an algorithm scores at (transfer learning's target)."""
+    if plan.spec.scored_by == "label_party":
+        return outcome.parties[plan.label_party]["scored_rows"]
+    return max((outcome.parties[host]["scored_rows"] for host in plan.hosts), default=0)
 
 
 def _legacy_options(config: Any, algorithm: str, **legacy: Any) -> Any:
