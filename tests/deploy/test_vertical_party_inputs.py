@@ -103,3 +103,16 @@ def test_a_scoring_csv_that_is_not_utf8_is_a_data_error_naming_it(tmp_path: Path
     scoring.write_bytes("id,x,y\nné1,1,0\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"new.csv: not UTF-8 text"):
         load_party_data(table, "id", label="y", score_csv=scoring)
+
+
+def test_a_deployed_label_party_reports_the_metrics_rengo_run_reports() -> None:
+    """Poisson regression's own metrics lead with the mean deviance (its score): rengo run
+    showed POISSON_DEVIANCE, RMSE, MAE, the deployed label party RMSE, MAE, R2 instead."""
+    from rengo.jobs.vertical import held_out_metrics
+    from rengo.vfl import get_algorithm
+
+    spec = get_algorithm("hetero_poisson")
+    truth, predicted = np.array([0.0, 1.0, 3.0]), np.array([0.5, 1.2, 2.0])
+    metrics = held_out_metrics(spec, spec.default_config(), truth, predicted, None)
+    assert spec.metrics is not None and metrics == spec.metrics(truth, predicted)
+    assert list(metrics) == ["poisson_deviance", "rmse", "mae"]

@@ -260,7 +260,7 @@ def vfl_party(
     from rengo.deploy.vertical import run_vertical_party
     from rengo.deploy.vertical_data import load_party_data
     from rengo.jobs import load_job, party_data
-    from rengo.jobs.vertical import evaluate_known
+    from rengo.jobs.vertical import held_out_metrics
     from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
 
     with friendly_errors(console):
@@ -326,7 +326,8 @@ def vfl_party(
             if data.score_labels is not None and data.score_table is not None:
                 truth = dict(zip(data.score_table.ids, data.score_labels, strict=True))
                 y = np.array([truth[i] for i in result.score_ids], dtype=data.score_labels.dtype)
-                metrics = evaluate_known(output, y, result.scores, result.model)
+                plan = result.plan
+                metrics = held_out_metrics(plan.spec, plan.config, y, result.scores, result.model)
                 line += "; " + ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
             console.print(line)
         if model is not None:

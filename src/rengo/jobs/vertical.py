@@ -32,6 +32,7 @@ from rengo.tracking.run import open_run
 from rengo.vfl import PartyData, PartyTable, ProgressFn, VerticalDataset, VerticalEstimator
 from rengo.vfl.common import column_scaling, scaled
 from rengo.vfl.psi.ids import normalise_ids
+from rengo.vfl.registry import VerticalAlgorithm
 from rengo.vfl.runner import VerticalPlan
 
 RUN_KIND = "vfl"
@@ -386,6 +387,45 @@ def evaluate_known(
     return evaluate(output, truth_codes(truth[known], model), np.asarray(predictions)[known])
 
 
+def held_out_metrics(
+    spec: VerticalAlgorithm[Any],
+    config: Any,
+    truth: np.ndarray,
+    predictions: np.ndarray,
+    model: Any,
+) -> dict[str, float]:
+    """The metrics a run reports on its scored rows, the same in simulation (``rengo run``)
+    and deployed (``rengo vfl party``): the algorithm's own (Poisson regression: the mean
+    deviance first), else :func:`evaluate_known` for its kind of prediction.
+
+    Parameters
+    ----------
+    spec
+        The algorithm's registered description.
+    config
+        Its config (what it predicts may depend on it).
+    truth
+        The scored rows' true labels.
+    predictions
+        The predictions, one per scored row.
+    model
+        The scoring party's model (its classes).
+
+    Returns
+    -------
+    dict[str, float]
+        Metric name (lower case) to value.
+
+    Raises
+    ------
+    DataError
+        If no scored row has a known label.
+    """
+    if spec.metrics is not None:
+        return spec.metrics(truth, predictions)
+    return evaluate_known(spec.output_of(config), truth, predictions, model)
+
+
 def run_vertical_job(
     job: VerticalJob,
     store: Any = None,
@@ -418,12 +458,9 @@ def run_vertical_job(
         scored_ids = map(str, job.test.parties[scored].ids)
         truth_by_id = dict(zip(scored_ids, job.test_labels, strict=True))
         truth = np.array([truth_by_id[str(i)] for i in ids], dtype=job.test_labels.dtype)
-        if vfl.spec.metrics is not None:
-            metrics = vfl.spec.metrics(truth, predictions)
-        else:
-            metrics = evaluate_known(
-                vfl.spec.output_of(vfl.options), truth, predictions, job.model.models_[scored]
-            )
+        metrics = held_out_metrics(
+            vfl.spec, vfl.options, truth, predictions, job.model.models_[scored]
+        )
         label_model = job.model.models_[vfl.label_party]
         result: dict[str, Any] = {
             "run_id": run_id,
