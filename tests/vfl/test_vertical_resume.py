@@ -427,3 +427,16 @@ def test_a_resumed_run_refuses_a_party_without_its_checkpoints_and_discards_no_e
     assert (guest.weights.tobytes(), guest.intercept, guest.losses, guest.epochs_run) == (
         uninterrupted("hetero_lr")["guest"]
     )
+
+
+@pytest.mark.timeout(60)
+def test_a_resume_with_other_options_names_each_option_that_differs(tmp_path: Path) -> None:
+    """It said only 'it differs in config' (seen: a deployed --resume with --epochs 151 of a
+    150-epoch run); the operator had to guess which of some 25 options."""
+    data = make_data("hetero_lr")
+    simulate_vertical(plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE)
+    other = plan_of("hetero_lr", config=replace(CONFIGS["hetero_lr"], epochs=EPOCHS + 1, l2=0.5))
+    with pytest.raises(ConfigError) as refused:
+        simulate_vertical(other, data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE)
+    assert f"config.epochs ({EPOCHS}, now {EPOCHS + 1})" in str(refused.value)
+    assert "config.l2 (0.0, now 0.5)" in str(refused.value)

@@ -52,6 +52,7 @@ from rengo.vfl.runner import (
     VerticalPartyResult,
     VerticalPlan,
     make_keys,
+    plan_differences,
     vertical_coordinator,
     vertical_party,
 )
@@ -391,7 +392,7 @@ def _same_plan(plan: VerticalPlan, checkpoint_dir: str | Path | None) -> None:
     assert checkpoint_dir is not None and plan.checkpoint_run is not None
     saved = checkpointed_plan(checkpoint_dir, plan.checkpoint_run).to_wire()
     wire = plan.to_wire()
-    differs = sorted(k for k in set(saved) | set(wire) if saved.get(k) != wire.get(k))
+    differs = plan_differences(saved, wire)
     if differs:
         raise ConfigError(
             f"run {plan.checkpoint_run} started with other settings (they differ in "

@@ -425,12 +425,44 @@ def _keep_plan(folder: CheckpointFolder, plan: VerticalPlan) -> None:
     if saved is None:
         folder.save_plan(wire)
         return
-    differs = sorted(k for k in set(saved) | set(wire) if saved.get(k) != wire.get(k))
+    differs = plan_differences(saved, wire)
     if differs:
         raise ConfigError(
             f"run {plan.checkpoint_run} was checkpointed with another plan (it differs in "
             f"{', '.join(differs)}): resume with the settings it started with"
         )
+
+
+def plan_differences(saved: Mapping[str, Any], wire: Mapping[str, Any]) -> list[str]:
+    """Where two plans (their :meth:`VerticalPlan.to_wire` dicts) differ, each option of the
+    algorithm's config by name with both values: ``config.epochs (150, now 151)``.
+
+    Parameters
+    ----------
+    saved
+        The plan a run started with.
+    wire
+        The plan it is resumed with.
+
+    Returns
+    -------
+    list[str]
+        The keys that differ, sorted (empty if none).
+    """
+    out = []
+    for key in sorted(set(saved) | set(wire)):
+        old, new = saved.get(key), wire.get(key)
+        if old == new:
+            continue
+        if key == "config" and isinstance(old, Mapping) and isinstance(new, Mapping):
+            out += [
+                f"config.{name} ({old.get(name)!r}, now {new.get(name)!r})"
+                for name in sorted(set(old) | set(new))
+                if old.get(name) != new.get(name)
+            ]
+        else:
+            out.append(key)
+    return out
 
 
 def _checkpoint_report(value: Any, party: str) -> int | None:
