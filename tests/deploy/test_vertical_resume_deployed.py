@@ -252,3 +252,35 @@ def test_a_secureboost_run_whose_party_was_killed_resumes_to_the_uninterrupted_t
         done = reader.get_run(run.run_id)
         assert done.status == "completed" and done.summary is not None
         assert 1 <= done.summary["resumed_after_epoch"] <= 2
+
+
+@pytest.mark.timeout(60)
+def test_a_passphrase_too_short_to_seal_with_is_refused_before_the_run_starts(
+    certs: Path, tmp_path: Path
+) -> None:
+    """It was refused only once every party had joined and the key was first sealed (seen:
+    RENGO_CHECKPOINT_PASSPHRASE=pw; three parties joined, then 'coordinator aborted the run
+    (ConfigError)', the run recorded failed)."""
+    from rengo.core.errors import ConfigError
+    from rengo.deploy.vertical import serve_vertical_coordinator
+    from rengo.transport.grpc_security import HubSecurity
+    from rengo.vfl import HeteroLRConfig
+
+    store_path = tmp_path / "runs.db"
+    listened: list[str] = []
+    with RunStore(store_path) as store, pytest.raises(ConfigError, match="at least 8 characters"):
+        serve_vertical_coordinator(
+            "127.0.0.1:0",
+            HubSecurity.from_directory(certs),
+            [LABEL_PARTY, *HOSTS],
+            LABEL_PARTY,
+            config=HeteroLRConfig(key_bits=512),
+            join_timeout=3.0,
+            store=store,
+            on_listening=lambda hub: listened.append(hub.address),
+            checkpoint_dir=tmp_path / "checkpoints",
+            passphrase="pw",
+        )
+    assert not listened
+    with RunStore(store_path) as store:
+        assert store.list_runs() == []

@@ -37,12 +37,35 @@ SALT_BYTES, NONCE_BYTES, TAG_BYTES = 16, 12, 16
 MIN_PASSPHRASE = 8
 
 
-def _key(passphrase: str | bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
+def passphrase_bytes(passphrase: str | bytes) -> bytes:
+    """``passphrase`` as bytes, once it is long enough to seal with (check it before a run
+    starts, not when its key is first sealed).
+
+    Parameters
+    ----------
+    passphrase
+        The sealing passphrase.
+
+    Returns
+    -------
+    bytes
+        Its UTF-8 bytes.
+
+    Raises
+    ------
+    ConfigError
+        If it is shorter than :data:`MIN_PASSPHRASE` bytes.
+    """
     secret = passphrase.encode() if isinstance(passphrase, str) else bytes(passphrase)
     if len(secret) < MIN_PASSPHRASE:
         raise ConfigError(
             f"the passphrase that seals key material must have at least {MIN_PASSPHRASE} characters"
         )
+    return secret
+
+
+def _key(passphrase: str | bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
+    secret = passphrase_bytes(passphrase)
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(secret)
 
 

@@ -36,6 +36,7 @@ from rengo.core.deprecation import moved_names
 from rengo.core.errors import ChannelTimeout, ConfigError, DataError, PeerFailure, RoundFailure
 from rengo.core.options import options_to_wire
 from rengo.core.roles import COORDINATOR
+from rengo.crypto.sealing import passphrase_bytes
 from rengo.crypto.x25519 import BlindingPool
 from rengo.deploy.coordinator import recorded_hub
 from rengo.deploy.roles import run_hub_role, run_role
@@ -256,6 +257,9 @@ def serve_vertical_coordinator(
             "a resumable run keeps the coordinator's private key sealed at rest: give a "
             f"passphrase (rengo vfl coordinator reads ${PASSPHRASE_ENV})"
         )
+    if checkpoint_dir is not None and holds_keys:
+        assert passphrase is not None
+        passphrase_bytes(passphrase)  # too short: refused now, not once every party joined
     if resume is not None:
         full, checkpointed = _run_to_resume(store, resume, checkpoint_dir)
         plan = replace(plan, checkpoint_run=full)
