@@ -77,10 +77,11 @@ run continues with ``resume``."""
 
 MESSAGE_TIMEOUT_S = 600.0
 """Longest a deployed party waits for one message of the run from another role, as every
-role of a simulated run does (:func:`~rengo.vfl.runner.simulate_vertical`): a party that
-stays connected but never answers then ends the run, named by the role that waited for it,
-instead of holding every role for ever (``rengo vfl party --message-timeout``). The wait
-for the plan, which lasts until every party joined, is not capped."""
+party of a simulated run does (:func:`~rengo.vfl.runner.simulate_vertical`): a party that
+stays connected but never answers then ends the run instead of holding every role for ever
+(``rengo vfl party --message-timeout``); the first party to give up names whom it waited
+for (the silent party, or a party that was itself waiting for it). The wait for the plan,
+which lasts until every party joined, is not capped."""
 
 
 @dataclass(frozen=True)
