@@ -217,7 +217,8 @@ bank = "bank.csv"
     refused = CliRunner().invoke(app, ["run", str(tmp_path / "job.toml")])
     assert refused.exit_code != 0
     said = " ".join(refused.output.split())  # rich wraps long lines
-    assert "bank: column 0" in said and "empty cells" in said and "missing='mean'" in said
+    # named as the deployed party names it (it said "column 0", deployed "column 'b'")
+    assert "bank: column 'b'" in said and "empty cells" in said and "missing='mean'" in said
     (tmp_path / "job.toml").write_text(job.format(missing='missing = "mean"'))
     store_path = tmp_path / "runs.db"
     result = CliRunner().invoke(
