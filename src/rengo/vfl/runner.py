@@ -486,9 +486,10 @@ def _require_every_checkpoint(
         raise MissingCheckpoint(
             f"cannot resume run {plan.checkpoint_run}: {', '.join(lost)} kept no checkpoint "
             f"of it in the --checkpoints folder given (another party's or run's folder, or "
-            f"its own was lost), while {who} completed {most} epochs; restart "
-            f"{', '.join(lost)} with the folder holding {plan.checkpoint_run}/{lost[0]}/ and "
-            "resume again (nothing was rolled back), or start a new run to train from scratch"
+            f"its own was lost), while {who} completed {most} epochs; restart each with the "
+            f"folder holding {plan.checkpoint_run}/NAME/ ({plan.checkpoint_run}/{lost[0]}/ "
+            f"for {lost[0]}) and resume again (nothing was rolled back), or start a new run "
+            "to train from scratch"
         )
 
 
