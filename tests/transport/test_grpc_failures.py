@@ -338,3 +338,35 @@ with GrpcHub("127.0.0.1:0", security) as hub:
     assert done.stdout.strip() == "HandshakeError", done.stderr
     assert "ssl_transport_security" not in done.stderr
     assert "Handshake failed" not in done.stderr
+
+
+@pytest.mark.timeout(60)
+def test_a_party_whose_coordinator_came_back_mid_run_is_told_to_restart_for_the_resume(
+    certs: Path,
+) -> None:
+    """A party still running when a crashed coordinator is resumed reconnects to it, but
+    holds a dead session's state: it was told to 'start the run again', while the remedy
+    is to start the party again (with its checkpoints) for the resumed run."""
+    from rengo.core.errors import ProtocolError
+
+    security = HubSecurity.from_directory(certs, parties=PARTIES)
+    patient = Backoff(initial=0.05, maximum=0.2, give_up_after=30)
+    with GrpcHub("127.0.0.1:0", security, heartbeat_interval=0.2) as first:
+        address = first.address
+        alice = PartyConnection(
+            address, "alice", PartyCredentials.from_directory(certs, "alice"),
+            heartbeat_interval=0.2, backoff=patient,
+        ).start()  # fmt: skip
+        alice.wait_connected(10)
+        channel = alice.channel()
+        outcome = in_threads({"first": lambda: channel.recv("coordinator", "x", timeout=0.5)})
+        assert isinstance(outcome["first"], ChannelTimeout)  # the run's session is now known
+        first.close(goodbye=False)
+    try:
+        with GrpcHub(address, security, heartbeat_interval=0.2):
+            outcome = in_threads({"alice": lambda: channel.recv("coordinator", "x", timeout=30)})
+        failure = outcome["alice"]
+        assert isinstance(failure, ProtocolError), failure
+        assert "start this party again" in str(failure) and "--resume" in str(failure)
+    finally:
+        alice.close()

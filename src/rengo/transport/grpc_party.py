@@ -582,5 +582,7 @@ class GrpcChannel(ScopeMixin):
         elif conn.sessions != self._session:
             raise ProtocolError(
                 f"{self.name}: the link to the coordinator dropped mid-run and messages in "
-                "flight may be lost; start the run again"
+                "flight may be lost, so this process cannot go on with the run: start this "
+                "party again (with the same --checkpoints folder, if the run keeps them) for "
+                "the resumed run (--resume RUN), or start a new run"
             )
