@@ -116,3 +116,16 @@ def test_a_deployed_label_party_reports_the_metrics_rengo_run_reports() -> None:
     metrics = held_out_metrics(spec, spec.default_config(), truth, predicted, None)
     assert spec.metrics is not None and metrics == spec.metrics(truth, predicted)
     assert list(metrics) == ["poisson_deviance", "rmse", "mae"]
+
+
+def test_scored_rows_that_cannot_be_evaluated_are_explained_as_the_rows_every_party_holds() -> None:
+    """Few common IDs left two held-out rows, both defaulted: rengo run ended with
+    'roc_auc needs both classes; all 2 labels are 1', naming neither the cause nor the fix
+    (and the deployed label party exited 2 after a completed run)."""
+    from rengo.core.errors import DataError
+    from rengo.jobs.vertical import held_out_metrics
+    from rengo.vfl import get_algorithm
+
+    spec = get_algorithm("hetero_lr")
+    with pytest.raises(DataError, match=r"the 2 scored rows .*every party holds.*IDs"):
+        held_out_metrics(spec, spec.default_config(), np.array([1, 1]), np.array([0.2, 0.9]), None)

@@ -327,8 +327,13 @@ def vfl_party(
                 truth = dict(zip(data.score_table.ids, data.score_labels, strict=True))
                 y = np.array([truth[i] for i in result.score_ids], dtype=data.score_labels.dtype)
                 plan = result.plan
-                metrics = held_out_metrics(plan.spec, plan.config, y, result.scores, result.model)
-                line += "; " + ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
+                try:  # the run completed and the predictions are written: a note, not an error
+                    metrics = held_out_metrics(
+                        plan.spec, plan.config, y, result.scores, result.model
+                    )
+                    line += "; " + ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
+                except DataError as exc:
+                    line += f"; not evaluated: {exc}"
             console.print(line)
         if model is not None:
             target, kept = output_target(model, overwrite)

@@ -449,11 +449,19 @@ def held_out_metrics(
     Raises
     ------
     DataError
-        If no scored row has a known label.
+        If the scored rows cannot be evaluated (no known label; AUC with one class only),
+        saying that they are the held-out rows every party holds.
     """
-    if spec.metrics is not None:
-        return spec.metrics(truth, predictions)
-    return evaluate_known(spec.output_of(config), truth, predictions, model)
+    try:
+        if spec.metrics is not None:
+            return spec.metrics(truth, predictions)
+        return evaluate_known(spec.output_of(config), truth, predictions, model)
+    except DataError as exc:
+        raise DataError(
+            f"cannot evaluate the {len(truth)} scored rows ({exc}): they are the held-out "
+            "rows every party holds; with this few, check that the parties write their IDs "
+            "the same way, or hold out more rows"
+        ) from None
 
 
 def run_vertical_job(
