@@ -47,6 +47,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
+from rengo.core.differences import value_differences
 from rengo.core.errors import ConfigError, DataError, ProtocolError
 from rengo.core.options import options_from_wire, options_to_wire
 from rengo.core.roles import COORDINATOR
@@ -434,8 +435,9 @@ def _keep_plan(folder: CheckpointFolder, plan: VerticalPlan) -> None:
 
 
 def plan_differences(saved: Mapping[str, Any], wire: Mapping[str, Any]) -> list[str]:
-    """Where two plans (their :meth:`VerticalPlan.to_wire` dicts) differ, each option of the
-    algorithm's config by name with both values: ``config.epochs (150, now 151)``.
+    """Where two plans (their :meth:`VerticalPlan.to_wire` dicts) differ, each entry named
+    with both values as every resume refusal names them
+    (:func:`rengo.core.differences.value_differences`): ``config.epochs 150, now 151``.
 
     Parameters
     ----------
@@ -447,22 +449,13 @@ def plan_differences(saved: Mapping[str, Any], wire: Mapping[str, Any]) -> list[
     Returns
     -------
     list[str]
-        The keys that differ, sorted (empty if none).
+        One line per differing entry, sorted (empty if none).
     """
-    out = []
-    for key in sorted(set(saved) | set(wire)):
-        old, new = saved.get(key), wire.get(key)
-        if old == new:
-            continue
-        if key == "config" and isinstance(old, Mapping) and isinstance(new, Mapping):
-            out += [
-                f"config.{name} ({old.get(name)!r}, now {new.get(name)!r})"
-                for name in sorted(set(old) | set(new))
-                if old.get(name) != new.get(name)
-            ]
-        else:
-            out.append(key)
-    return out
+    return [
+        line
+        for key in sorted(set(saved) | set(wire))
+        for line in value_differences(key, saved.get(key), wire.get(key))
+    ]
 
 
 def _checkpoint_report(value: Any, party: str) -> int | None:
