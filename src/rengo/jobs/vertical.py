@@ -30,10 +30,10 @@ from rengo.metrics import ks_statistic, mae, r2_score, rmse, roc_auc
 from rengo.tracking.model_export import vertical_parts_blob
 from rengo.tracking.run import open_run
 from rengo.vfl import PartyData, PartyTable, ProgressFn, VerticalDataset, VerticalEstimator
-from rengo.vfl.common import check_columns, column_scaling, scaled
+from rengo.vfl.common import column_scaling, scaled
 from rengo.vfl.psi.ids import normalise_ids
-from rengo.vfl.registry import VerticalAlgorithm
-from rengo.vfl.runner import VerticalPlan
+from rengo.vfl.registry import RoleKind, VerticalAlgorithm
+from rengo.vfl.runner import VerticalPlan, check_party_columns
 
 RUN_KIND = "vfl"
 
@@ -252,8 +252,9 @@ def build_vertical_job(spec: JobSpec) -> VerticalJob:
     if vfl is None:
         raise ConfigError(f"{spec.source}: not a vertical job")
     data = {name: party_data(vfl, name, spec.job.seed) for name in vfl.party_names}
-    for name, inputs in data.items():
-        _check_named_columns(vfl, name, inputs)
+    for name, inputs in data.items():  # here, where the columns' names are known
+        kind: RoleKind = "label_party" if name == vfl.label_party else "feature_party"
+        check_party_columns(vfl.spec, vfl.options, kind, name, inputs)
     label = data[vfl.label_party]
     assert label.labels is not None
     scored = scoring_party(vfl)
@@ -287,34 +288,6 @@ def build_vertical_job(spec: JobSpec) -> VerticalJob:
             if d.mean is not None and d.scale is not None
         },
     )
-
-
-def _check_named_columns(vfl: VflSection, name: str, data: PartyData) -> None:
-    """The runner's check of a party's columns, here where their names are known (the
-    estimator's tables carry none, so the runner could only number them)."""
-    kind = "label_party" if name == vfl.label_party else "feature_party"
-    missing_ok = vfl.spec.accepts_missing(vfl.options)
-    fix = vfl.spec.missing_fix
-    if data.table is not None:
-        check_columns(
-            name,
-            data.table,
-            data.feature_names,
-            missing_ok=missing_ok,
-            algorithm=vfl.algorithm,
-            fix=fix,
-        )
-    if data.score_table is not None and kind in vfl.spec.predict.tables:
-        check_columns(
-            name,
-            data.score_table,
-            data.feature_names,
-            missing_ok=missing_ok,
-            algorithm=vfl.algorithm,
-            fix=fix,
-            what="scoring table",
-            empty_columns_ok=True,
-        )
 
 
 def require_evaluable(

@@ -689,28 +689,49 @@ def _check_inputs(
             "(rengo vfl party --score-csv NEW.csv, or start rengo vfl coordinator with "
             "--no-score to train only)"
         )
-    names = data.feature_names
-    if plan.train and data.table is not None:
+    check_party_columns(algorithm, plan.config, kind, name, data, plan.train, plan.score)
+    return labels
+
+
+def check_party_columns(
+    algorithm: VerticalAlgorithm[Any],
+    config: Any,
+    kind: RoleKind,
+    name: str,
+    data: PartyData,
+    train: bool = True,
+    score: bool = True,
+) -> None:
+    """Check party ``name``'s training table (with ``train``) and its scoring table (with
+    ``score``, where the algorithm scores at a party of ``kind``) with
+    :func:`~rengo.vfl.common.check_columns`, naming columns by ``data.feature_names``.
+
+    Raises
+    ------
+    DataError
+        For a column the algorithm cannot take (empty cells it does not fill, ...).
+    """
+    missing_ok, fix = algorithm.accepts_missing(config), algorithm.missing_fix
+    if train and data.table is not None:
         check_columns(
             name,
             data.table,
-            names,
-            missing_ok=algorithm.accepts_missing(plan.config),
+            data.feature_names,
+            missing_ok=missing_ok,
             algorithm=algorithm.name,
-            fix=algorithm.missing_fix,
+            fix=fix,
         )
-    if plan.score and kind in algorithm.predict.tables and data.score_table is not None:
+    if score and kind in algorithm.predict.tables and data.score_table is not None:
         check_columns(
             name,
             data.score_table,
-            names,
-            missing_ok=algorithm.accepts_missing(plan.config),
+            data.feature_names,
+            missing_ok=missing_ok,
             algorithm=algorithm.name,
-            fix=algorithm.missing_fix,
+            fix=fix,
             what="scoring table",
             empty_columns_ok=True,
         )
-    return labels
 
 
 def _align(
