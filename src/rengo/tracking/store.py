@@ -7,6 +7,7 @@ another process can read a run while it is being written.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sqlite3
@@ -859,6 +860,25 @@ class RunStore:
             sql += " ORDER BY round, client_id, phase = 'evaluate'"  # fit before evaluate
             rows = conn.execute(sql, args).fetchall()
         return [ClientRecord(*row[:9], metrics=loads_json(row[9])) for row in rows]  # type: ignore[misc]
+
+    def client_metric_peaks(self, run_id: str, metric: str) -> dict[str, tuple[float, int]]:
+        """Each client's largest fit metric ``metric`` over a run, with the last round it
+        reported one: ``{client: (largest value, last round)}``, only clients that reported
+        it as a number (a local privacy budget, which only grows). One query: a run's detail
+        reads it without loading every client record."""
+        path = "$." + json.dumps(metric)  # a quoted JSON path: any metric name
+        with self._reading() as conn:
+            rows = conn.execute(
+                """
+                SELECT client_id, MAX(json_extract(metrics, ?)), MAX(round)
+                FROM client_rounds
+                WHERE run_id = ? AND phase = 'fit'
+                  AND json_type(metrics, ?) IN ('integer', 'real')
+                GROUP BY client_id
+                """,
+                (path, self._resolve(conn, run_id), path),
+            ).fetchall()
+        return {client: (float(value), int(last)) for client, value, last in rows}
 
     def client_stats(self, run_id: str) -> list[ClientStats]:
         """Per-client totals over a run, sorted by client id."""

@@ -349,14 +349,9 @@ def _privacy_spent(store: RunStore, run_id: str) -> str | None:
 def _local_epsilon(store: RunStore, run_id: str) -> str | None:
     """``"local DP: epsilon up to 7.41 (client 1, the worst of 3) after 2 rounds"`` from the
     clients' own ``dp_epsilon`` fit metrics (each only grows), or None without any."""
-    worst: dict[str, float] = {}
-    last_round = 0
-    for record in store.client_records(run_id):
-        value = (record.metrics or {}).get("dp_epsilon")
-        if record.phase != "fit" or isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        worst[record.client_id] = max(float(value), worst.get(record.client_id, 0.0))
-        last_round = max(last_round, record.round)
+    peaks = store.client_metric_peaks(run_id, "dp_epsilon")
+    worst = {client: value for client, (value, _) in peaks.items()}
+    last_round = max((last for _, last in peaks.values()), default=0)
     if not worst:
         return None
     client = max(worst, key=lambda c: (worst[c], c))
