@@ -484,3 +484,67 @@ def test_pay_reports_what_it_paid_out_and_what_it_burned(tmp_path: Path):
     burned = -sum(a for a in amounts if a < 0) / 100
     assert f"{paid_out:.2f} credits paid out" in said
     assert f"{burned:.2f} credits burned" in said
+
+
+def test_every_step_finds_the_tournament_beside_the_run_store_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # README: RENGO_STORE points every command at one store from any folder; the state
+    # file now follows it (it stayed in ./rengo-runs of the folder that opened it)
+    store = tmp_path / "shared" / "runs.db"
+    monkeypatch.setenv("RENGO_STORE", str(store))
+    opener, other = tmp_path / "a", tmp_path / "b"
+    opener.mkdir()
+    other.mkdir()
+    monkeypatch.chdir(opener)
+    opened = runner.invoke(app, ["tournament", "open", "--dataset", "diabetes"])
+    assert opened.exit_code == 0, opened.output
+    state = store.parent / "tournament.json"
+    assert state.exists() and not (opener / "rengo-runs").exists()
+    ids = [r["id"] for r in _read(store.parent / "tournament-round1-live.csv")]
+    monkeypatch.chdir(other)
+    predictions = str(_predictions(other / "p.csv", ids, np.linspace(0, 1, len(ids))))
+    submitted = runner.invoke(
+        app,
+        [
+            "tournament",
+            "submit",
+            "--participant",
+            "x",
+            "--predictions",
+            predictions,
+            "--stake",
+            "1.00",
+        ],
+    )
+    assert submitted.exit_code == 0, submitted.output
+    assert list(json.loads(state.read_text())["tournament"]["rounds"][0]["stakes"]) == ["x"]
+    shown = runner.invoke(app, ["tournament", "leaderboard"])
+    assert shown.exit_code == 0 and "no scored round yet" in shown.output
+
+
+def test_a_tournament_kept_where_earlier_releases_put_its_state_is_still_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    legacy = tmp_path / "rengo-runs" / "tournament.json"
+    opened = runner.invoke(  # as an earlier release wrote it: beside the command
+        app,
+        [
+            "tournament",
+            "open",
+            "--dataset",
+            "diabetes",
+            "--state",
+            str(legacy),
+            "--store",
+            str(tmp_path / "elsewhere" / "runs.db"),
+        ],
+    )
+    assert opened.exit_code == 0, opened.output
+    monkeypatch.setenv("RENGO_STORE", str(tmp_path / "elsewhere" / "runs.db"))
+    shown = runner.invoke(app, ["tournament", "leaderboard"])
+    assert shown.exit_code == 0, shown.output
+    said = " ".join(shown.output.split())
+    assert "note: using the tournament state rengo-runs/tournament.json" in said
+    assert "no scored round yet" in said

@@ -5,7 +5,8 @@ from) and a live set (row ids grouped in eras with the feature columns the coord
 chooses to share; its targets stay with the coordinator); ``submit`` takes a participant's
 predictions in [0, 1] for the live rows with a stake; ``score`` resolves the round (CORR and
 MMC per era) once the live targets are known; ``pay`` writes the payouts to the ledger.
-State lives in one inspectable JSON file (default ``./rengo-runs/tournament.json``). The
+State lives in one inspectable JSON file (default ``tournament.json`` beside the run store:
+``./rengo-runs/tournament.json`` unless ``--store`` or ``$RENGO_STORE`` names another). The
 whole tournament is one run of kind "tournament" in the run store, continued by every
 ``open``, ``score`` and ``pay`` (the run lifecycle's ``resume``): its events say what each
 step did, its summary holds the scored rounds and its ledger the payouts. Register with
@@ -50,8 +51,19 @@ console = Console()
 
 STATE_FORMAT = "rengo-tournament/1"
 DEFAULT_STATE = Path("rengo-runs") / "tournament.json"
+"""Where the state is kept without --store or $RENGO_STORE (beside the default run store);
+earlier releases kept it here whatever the store, so it is still found here."""
+STATE_NAME = "tournament.json"
 
-StateOption = Annotated[Path, typer.Option("--state", help="Tournament state (JSON file).")]
+StateOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state",
+        help="Tournament state (JSON file). Default: tournament.json beside the run store "
+        "(--store, else $RENGO_STORE, else ./rengo-runs/).",
+        show_default=False,
+    ),
+]
 RoundOption = Annotated[
     int | None, typer.Option("--round", help="Round number (default: the open one).")
 ]
@@ -125,16 +137,51 @@ def state_lock(path: Path, create: bool = False) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def state_file(state_path: Path | None, store: Path | None = None) -> Path:
+    """The tournament's state file: ``--state``, else ``tournament.json`` beside the run
+    store (``--store``, else ``$RENGO_STORE``, else ``./rengo-runs/``), so that every step
+    finds the tournament from any folder, as every other command finds its store.
+
+    A tournament whose state an earlier release kept at ``./rengo-runs/tournament.json``
+    while the store was elsewhere is still found there (with a note saying where to move it).
+    """
+    if state_path is not None:
+        return state_path
+    from rengo.tracking import resolve_store_path
+    from rengo.tracking.location import MEMORY
+
+    store_path = resolve_store_path(store)
+    if str(store_path) == MEMORY:
+        return DEFAULT_STATE
+    beside = store_path.parent / STATE_NAME
+    if not beside.exists() and DEFAULT_STATE.exists():
+        if beside.resolve() != DEFAULT_STATE.resolve():
+            console.print(
+                f"note: using the tournament state {DEFAULT_STATE} (where earlier releases "
+                f"kept it); move it to {beside}, beside the run store, or pass --state",
+                highlight=False,
+            )
+        return DEFAULT_STATE
+    return beside
+
+
 def one_at_a_time(create: bool = False) -> Callable[[Callable[P, None]], Callable[P, None]]:
-    """A command that changes the state runs holding :func:`state_lock` of its
-    ``state_path`` from its first read to its last write (``create``: see there)."""
+    """A command that changes the state runs holding :func:`state_lock` of its state file
+    (:func:`state_file` of its ``state_path`` and ``store``, handed to it as ``state_path``)
+    from its first read to its last write (``create``: see there)."""
 
     def decorate(command: Callable[P, None]) -> Callable[P, None]:
         @functools.wraps(command)
         def locked(*args: P.args, **kwargs: P.kwargs) -> None:
-            path = Path(str(kwargs.get("state_path", DEFAULT_STATE)))
-            with friendly_errors(console), state_lock(path, create):
-                command(*args, **kwargs)
+            with friendly_errors(console):
+                given, store = kwargs.get("state_path"), kwargs.get("store")
+                path = state_file(
+                    None if given is None else Path(str(given)),
+                    None if store is None else Path(str(store)),
+                )
+                kwargs["state_path"] = path
+                with state_lock(path, create):
+                    command(*args, **kwargs)
 
         return locked
 
@@ -396,7 +443,7 @@ def _check_round_files(files: dict[str, Path], state_path: Path) -> None:
 @tournament_app.command("open")
 @one_at_a_time(create=True)
 def open_round(
-    state_path: StateOption = DEFAULT_STATE,
+    state_path: StateOption = None,
     dataset: Annotated[
         str | None, typer.Option(help="Bundled dataset with a binary or numeric target.")
     ] = None,
@@ -472,6 +519,7 @@ def open_round(
 ) -> None:
     """Step 1: publish a new round - a training set with targets and a live set without
     (only the live rows are scored); the live targets stay here."""
+    assert state_path is not None  # the state file one_at_a_time resolved
     from rengo.rewards import Budget, currency_decimals, to_minor_units
     from rengo.tournament import PayoutRule, Tournament
 
@@ -601,11 +649,12 @@ def submit(
             help="Stake in major units (e.g. 10.00): finite, >= 0, at most 2**53 minor units."
         ),
     ],
-    state_path: StateOption = DEFAULT_STATE,
+    state_path: StateOption = None,
     round_id: RoundOption = None,
 ) -> None:
     """Step 2: record a participant's predictions for the live rows and their stake (a
     resubmission replaces the first)."""
+    assert state_path is not None  # the state file one_at_a_time resolved
     from rengo.rewards import format_minor
 
     with friendly_errors(console):
@@ -624,12 +673,13 @@ def submit(
 @one_at_a_time()
 def score(
     targets: Annotated[Path, typer.Option(help="CSV with columns id,target (the live rows).")],
-    state_path: StateOption = DEFAULT_STATE,
+    state_path: StateOption = None,
     round_id: RoundOption = None,
     store: StoreOption = None,
 ) -> None:
     """Step 3: resolve a round - CORR and MMC per era against the live targets, and the
     payouts due."""
+    assert state_path is not None  # the state file one_at_a_time resolved
     from rengo.rewards import format_minor
 
     with friendly_errors(console):
@@ -665,9 +715,10 @@ def score(
 
 @tournament_app.command("pay")
 @one_at_a_time()
-def pay(state_path: StateOption = DEFAULT_STATE, store: StoreOption = None) -> None:
+def pay(state_path: StateOption = None, store: StoreOption = None) -> None:
     """Step 4: append the payouts of every scored, unpaid round to the tournament run's
     ledger."""
+    assert state_path is not None  # the state file one_at_a_time resolved
     from rengo.rewards import format_amount
     from rengo.tracking import RunStore
     from rengo.tracking.tournament_records import ledger_paid_rounds, record_tournament_round
@@ -770,11 +821,11 @@ def _require_open(tournament: Any, round_id: int | None, action: str) -> None:
 
 
 @tournament_app.command("leaderboard")
-def leaderboard(state_path: StateOption = DEFAULT_STATE) -> None:
+def leaderboard(state_path: StateOption = None) -> None:
     """Participants by mean combined score over scored rounds, with their net payouts over
     paid rounds (any time); rounds scored but not paid yet are named below the table."""
     with friendly_errors(console):
-        state = load_state(state_path)
+        state = load_state(state_file(state_path))
         tournament = _tournament(state)
         paid = {int(r) for r in state["paid_rounds"]}
         entries = tournament.leaderboard(paid)
