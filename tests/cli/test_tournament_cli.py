@@ -504,19 +504,8 @@ def test_every_step_finds_the_tournament_beside_the_run_store_from_any_folder(
     ids = [r["id"] for r in _read(store.parent / "tournament-round1-live.csv")]
     monkeypatch.chdir(other)
     predictions = str(_predictions(other / "p.csv", ids, np.linspace(0, 1, len(ids))))
-    submitted = runner.invoke(
-        app,
-        [
-            "tournament",
-            "submit",
-            "--participant",
-            "x",
-            "--predictions",
-            predictions,
-            "--stake",
-            "1.00",
-        ],
-    )
+    submit = ["tournament", "submit", "--participant", "x", "--predictions", predictions]
+    submitted = runner.invoke(app, [*submit, "--stake", "1.00"])
     assert submitted.exit_code == 0, submitted.output
     assert list(json.loads(state.read_text())["tournament"]["rounds"][0]["stakes"]) == ["x"]
     shown = runner.invoke(app, ["tournament", "leaderboard"])
@@ -528,19 +517,9 @@ def test_a_tournament_kept_where_earlier_releases_put_its_state_is_still_found(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     legacy = tmp_path / "rengo-runs" / "tournament.json"
-    opened = runner.invoke(  # as an earlier release wrote it: beside the command
-        app,
-        [
-            "tournament",
-            "open",
-            "--dataset",
-            "diabetes",
-            "--state",
-            str(legacy),
-            "--store",
-            str(tmp_path / "elsewhere" / "runs.db"),
-        ],
-    )
+    elsewhere = ["--store", str(tmp_path / "elsewhere" / "runs.db")]
+    opening = ["tournament", "open", "--dataset", "diabetes", "--state", str(legacy)]
+    opened = runner.invoke(app, [*opening, *elsewhere])  # as an earlier release kept it
     assert opened.exit_code == 0, opened.output
     monkeypatch.setenv("RENGO_STORE", str(tmp_path / "elsewhere" / "runs.db"))
     shown = runner.invoke(app, ["tournament", "leaderboard"])
