@@ -41,7 +41,6 @@ from rengo.hfl.secagg.workflow import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.workflow import FitWorkflow, default_checks
 from rengo.tracking.errors import StoreClosedError
-from rengo.tracking.resume_settings import settings_differences
 from rengo.tracking.run import open_run
 from rengo.tracking.store import RunStore
 from rengo.transport.grpc_hub import GrpcHub, check_can_listen, lost_link
@@ -357,7 +356,7 @@ def serve_coordinator(
         For ``rounds < 1``, a quorum larger than the parties, a ``listen`` that is not
         ``HOST:PORT`` or cannot be bound (nothing is recorded), or ``resume`` without a store,
         of a run that is not an interrupted ``hfl-deployed`` run, or of one recorded with
-        other settings (see :func:`same_settings`; the run stays interrupted).
+        other settings (each entry but :data:`RESUME_MAY_CHANGE`; the run stays interrupted).
     RoundFailure
         If too few parties join before the deadline, or a round fails; the run is then
         recorded ``failed``.
@@ -390,11 +389,17 @@ def serve_coordinator(
         **(run_config or {}),
         **privacy_settings(strategy, workflow),  # last: what ran, whatever a caller named
     }
-    if store is not None and resume is not None:
-        same_settings(store, resume, config)  # before the run is reopened: a refusal keeps it
     check_can_listen(listen)  # a port in use records no run
     limit = max_message_bytes or message_limit(strategy, initial_parameters)
-    with open_run(store, RUN_KIND, config, name=run_name, seed=seed, resume=resume) as run:
+    with open_run(  # a resume with other settings is refused before the run is reopened
+        store,
+        RUN_KIND,
+        config,
+        name=run_name,
+        seed=seed,
+        resume=resume,
+        may_change=RESUME_MAY_CHANGE,
+    ) as run:
         hub, record_event = recorded_hub(
             listen,
             security,
@@ -496,33 +501,6 @@ def told_parties(failure: BaseException) -> str:
 
 RESUME_MAY_CHANGE = frozenset({"listen"})
 """Run config entries a resume may change: the coordinator may listen elsewhere."""
-
-
-def same_settings(store: RunStore, resume: str, config: Mapping[str, Any]) -> None:
-    """Refuse to resume run ``resume`` with settings other than those it was recorded with.
-
-    Compares ``config`` (what the resuming coordinator would record) with the run's
-    recorded config, entry by entry (:func:`rengo.tracking.resume_settings.settings_differences`):
-    an entry the run did not record (an older release's run) is not compared, nor those in
-    :data:`RESUME_MAY_CHANGE`. Only an interrupted ``hfl-deployed`` run is checked; the store
-    refuses the others with its own reason.
-
-    Raises
-    ------
-    ConfigError
-        If an entry differs, naming each (with both values when short).
-    """
-    info = store.get_run(resume)
-    if info.kind != RUN_KIND or info.status != "interrupted":
-        return
-    saved = info.config if isinstance(info.config, dict) else {}
-    differs = settings_differences(saved, config, RESUME_MAY_CHANGE)
-    if differs:
-        raise ConfigError(
-            f"cannot resume run {info.run_id}: it started with other settings "
-            f"({'; '.join(differs)}); resume it with the job and options it started with (it "
-            "stays interrupted), or start a new run"
-        )
 
 
 def _trust_federation_ca(workflow: FitWorkflow | None, security: HubSecurity) -> None:

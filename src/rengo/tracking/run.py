@@ -205,6 +205,7 @@ def open_run(
     seed: int | None = None,
     resume: str | None = None,
     reopen_completed: bool = False,
+    may_change: Collection[str] | None = None,
 ) -> Iterator[Run]:
     """The run lifecycle whether or not there is a store.
 
@@ -219,11 +220,15 @@ def open_run(
         Continue this run (full id or unique prefix) instead of starting one.
     reopen_completed
         With ``resume``: a completed run may be continued too (a run each command extends).
+    may_change
+        With ``resume``: compare ``config`` with the run's recorded one and refuse to resume
+        it when another entry differs (see :meth:`RunStore.resume_run`); None: no check.
 
     Raises
     ------
     ConfigError
-        If ``resume`` is given without a store, or names a run of another kind.
+        If ``resume`` is given without a store, names a run of another kind, or (with
+        ``may_change``) a run recorded with other settings.
     """
     if store is None:
         if resume is not None:
@@ -232,7 +237,14 @@ def open_run(
             yield run
         return
     if resume is not None:
-        with resume_run(store, resume, kind, reopen_completed=reopen_completed) as run:
+        with resume_run(
+            store,
+            resume,
+            kind,
+            reopen_completed=reopen_completed,
+            settings=None if may_change is None else config,
+            may_change=may_change or (),
+        ) as run:
             yield run
         return
     with start_run(store, kind, config, name=name, seed=seed) as run:
