@@ -228,9 +228,8 @@ def _parse_features(
     missing: set[str],
     dtype: type,
 ) -> np.ndarray:
-    cells = np.array([[r[j] for j in feature_js] for r in rows], dtype=str).reshape(
-        len(rows), len(feature_js)
-    )
+    raw = [r[j] for r in rows for j in feature_js]  # kept: numpy's str cells lose trailing NULs
+    cells = np.array(raw, dtype=str).reshape(len(rows), len(feature_js))
     if missing:
         cells = np.where(np.isin(cells, list(missing)), "nan", cells)
     try:
@@ -238,8 +237,7 @@ def _parse_features(
     except ValueError:
         pass
     else:
-        raw = [r[j] for r in rows for j in feature_js]  # numpy's str cells lose trailing NULs
-        odd = first_unplain_number([c if c not in missing else "" for c in raw])
+        odd = first_unplain_number([c if c not in missing else "" for c in raw] if missing else raw)
         if odd is not None:
             i, k = divmod(odd, len(feature_js))
             j = feature_js[k]
