@@ -30,9 +30,12 @@ def _data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def plaintext_training(
     blocks: list[np.ndarray], y: np.ndarray, config: HeteroPoissonConfig, seed: int
 ) -> tuple[list[np.ndarray], list[float]]:
-    """Mini-batch training of ``exp(u) - y u`` on the joined columns with exact ``exp``."""
+    """Mini-batch training of ``(exp(u) - y u) / mean(y)`` on the joined columns with exact
+    ``exp``, from the intercept ``log(mean y)``."""
     blocks = [np.hstack([blocks[0], np.ones((len(y), 1))]), *blocks[1:]]
+    scale = float(y.mean())
     weights = [np.zeros(b.shape[1]) for b in blocks]
+    weights[0][-1] = np.log(scale)
     states = [init_optimizer(b.shape[1]) for b in blocks]
     penalties = [np.ones(b.shape[1]) for b in blocks]
     penalties[0][-1] = 0.0
@@ -42,10 +45,11 @@ def plaintext_training(
         for rows in batch_order(seed, epoch, len(y), config.batch_size):
             u = sum(b[rows] @ w for b, w in zip(blocks, weights, strict=True))
             total += poisson_batch_loss(u, y[rows])
-            d = np.exp(u) - y[rows]
+            d = (np.exp(u) - y[rows]) / scale
             lr = learning_rate(config.learning_rate, config.lr_schedule, epoch)
             for k, block in enumerate(blocks):
-                grad = block[rows].T @ d / len(rows) + config.l2 * weights[k] * penalties[k]
+                penalty = config.l2 * weights[k] * penalties[k] / scale
+                grad = block[rows].T @ d / len(rows) + penalty
                 weights[k], states[k] = optimizer_step(
                     weights[k], grad, states[k], lr, config.optimizer
                 )
@@ -150,3 +154,12 @@ def test_a_key_too_small_for_the_chain_precision_is_refused() -> None:
     }
     with pytest.raises(ConfigError, match=r"6 hosts .* larger key_bits"):
         model.fit(data, "insurer", y)
+
+
+def test_counts_that_are_all_zero_are_refused_naming_the_party() -> None:
+    """The loss is scaled by the mean count and the intercept starts at its log: all-zero
+    counts have neither, and no intercept fits them (the MLE runs to minus infinity)."""
+    ids, x, _ = _data()
+    model = HeteroPoissonRegression(key_bits=512, epochs=1, use_psi=False, seed=SEED)
+    with pytest.raises(DataError, match=r"insurer: every one of the 160 aligned counts is 0"):
+        model.fit({"insurer": (ids, x[:, :2]), "bank": (ids, x[:, 2:4])}, "insurer", 0 * x[:, 0])

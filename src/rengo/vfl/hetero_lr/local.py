@@ -88,10 +88,15 @@ def train_guest_alone(
     if config.fit_intercept:
         x = np.hstack([x, np.ones((len(x), 1))])
     weights = np.zeros(x.shape[1])
+    if config.fit_intercept:
+        weights[-1] = objective.start_intercept(y)
+    scale = objective.gradient_scale(y)  # the residual's and L2's divisor, as the guest's
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
     state = init_optimizer(x.shape[1])
     quadratic = isinstance(objective, QuadraticObjective)
-    optimizer = resolve_optimizer(config, len(x), quadratic=quadratic)
+    optimizer = resolve_optimizer(
+        config, len(x), quadratic=quadratic, first_order=objective.first_order
+    )
     batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
     newton = None
     if optimizer == "newton":
@@ -109,7 +114,7 @@ def train_guest_alone(
             xb, yb = x[rows], y[rows]
             u = xb @ weights
             loss_sum += objective.batch_loss(u, yb)
-            gradient_sum = objective.residual(u, yb) @ xb
+            gradient_sum = objective.residual(u, yb) @ xb / scale
             if newton is not None:
                 gradient = gradient_sum / len(rows) + config.l2 * weights * penalised
                 weights, newton = plain_newton_cg_step(
@@ -117,7 +122,15 @@ def train_guest_alone(
                 )
             else:
                 weights, state = gradient_step(
-                    weights, gradient_sum, len(rows), state, config, epoch, penalised, lr_scale
+                    weights,
+                    gradient_sum,
+                    len(rows),
+                    state,
+                    config,
+                    epoch,
+                    penalised / scale,
+                    lr_scale,
+                    optimizer=optimizer,
                 )
         epochs_run = epoch + 1
         if config.compute_loss:

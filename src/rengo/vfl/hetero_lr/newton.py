@@ -44,12 +44,19 @@ Resolved = Literal["sgd", "adam", "newton"]
 """The optimizer a run actually uses (``"auto"`` resolved)."""
 
 
-def resolve_optimizer(config: Any, rows: int, *, quadratic: bool = True) -> Resolved:
+def resolve_optimizer(
+    config: Any,
+    rows: int,
+    *,
+    quadratic: bool = True,
+    first_order: Literal["sgd", "adam"] = "adam",
+) -> Resolved:
     """The optimizer ``config.optimizer`` means for a table of ``rows`` aligned rows.
 
     ``"auto"`` is Newton-CG when the loss is ``quadratic`` (hetero LR, linear regression)
     and the whole table fits in one batch (``rows <= batch_size``: full-batch gradient
-    steps converge slowly there), else Adam.
+    steps converge slowly there), else the loss's ``first_order`` optimizer (Adam, or
+    gradient descent for Poisson regression's scaled loss).
 
     Parameters
     ----------
@@ -59,6 +66,8 @@ def resolve_optimizer(config: Any, rows: int, *, quadratic: bool = True) -> Reso
         Aligned training rows.
     quadratic
         Whether the loss is quadratic in the weights (Poisson's is not).
+    first_order
+        What ``"auto"`` is when Newton-CG is not.
 
     Returns
     -------
@@ -67,7 +76,7 @@ def resolve_optimizer(config: Any, rows: int, *, quadratic: bool = True) -> Reso
     """
     chosen = str(config.optimizer)
     if chosen == "auto":
-        return "newton" if quadratic and rows <= config.batch_size else "adam"
+        return "newton" if quadratic and rows <= config.batch_size else first_order
     if chosen not in ("sgd", "adam", "newton"):
         raise ProtocolError(f"unknown optimizer {chosen!r}")
     return chosen  # type: ignore[return-value]

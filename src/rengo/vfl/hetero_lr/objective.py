@@ -60,6 +60,20 @@ class LocalObjective(Protocol):
         """The batch's summed loss, less ``constant`` per row."""
         ...
 
+    @property
+    def first_order(self) -> Literal["sgd", "adam"]:
+        """What ``optimizer="auto"`` is when Newton-CG is not."""
+        ...
+
+    def gradient_scale(self, y: np.ndarray) -> float:
+        """The label party's private divisor of the residual (and of L2's gradient): the
+        loss's curvature scale, so that one learning rate suits every label scale."""
+        ...
+
+    def start_intercept(self, y: np.ndarray) -> float:
+        """Where the intercept starts (the best constant model's linear predictor)."""
+        ...
+
 
 @dataclass(frozen=True)
 class QuadraticObjective:
@@ -109,6 +123,19 @@ class QuadraticObjective:
         """``sum_i l_i - constant`` over a batch, in plaintext (the protocol's sum)."""
         total = float(np.sum(self.linear(y) * u + self.square * u * u))
         return total if self.plain is None else total + float(np.sum(self.plain(y)))
+
+    @property
+    def first_order(self) -> Literal["sgd", "adam"]:
+        """Adam: a quadratic loss's first-order steps when the table is not one batch."""
+        return "adam"
+
+    def gradient_scale(self, y: np.ndarray) -> float:
+        """1: the quadratic losses' residuals are already on the labels' scale."""
+        return 1.0
+
+    def start_intercept(self, y: np.ndarray) -> float:
+        """0: the quadratic losses start from the zero model."""
+        return 0.0
 
 
 def _taylor_offset(u_guest: np.ndarray, y: np.ndarray) -> np.ndarray:

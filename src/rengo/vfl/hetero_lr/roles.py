@@ -370,10 +370,13 @@ def gradient_step(
     epoch: int,
     penalised: np.ndarray,
     lr_scale: float = 1.0,
+    *,
+    optimizer: Resolved | None = None,
 ) -> tuple[np.ndarray, Any]:
     """Mean gradient plus L2 on the penalised coordinates, then one optimizer step at the
     epoch's learning rate (shared by every role and by local training; ``lr_scale`` is the
-    adaptive schedule's factor, :func:`training_plateau`)."""
+    adaptive schedule's factor, :func:`training_plateau`; ``optimizer`` is the one the
+    guest resolved, default ``config.optimizer``, whose ``"auto"`` steps are Adam's)."""
     gradient = gradient_sum / rows + config.l2 * weights * penalised
     lr = learning_rate(
         config.learning_rate,
@@ -383,7 +386,7 @@ def gradient_step(
         step_epochs=config.lr_step_epochs,
         scale=lr_scale,
     )
-    return optimizer_step(weights, gradient, state, lr, config.optimizer)
+    return optimizer_step(weights, gradient, state, lr, optimizer or config.optimizer)
 
 
 def batch_sizes(rows: int, batch_size: int) -> list[int]:

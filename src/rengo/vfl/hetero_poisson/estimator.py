@@ -30,7 +30,9 @@ class HeteroPoissonRegression(CoordinatedLinearModel):
     :class:`~rengo.vfl.hetero_poisson.config.HeteroPoissonConfig` is a keyword argument.
 
     Training stops once the loss stops improving by ``tol``, after ``epochs`` at most, with
-    Adam (``optimizer="auto"``; Newton-CG needs a quadratic loss and is refused here).
+    gradient descent on the loss divided by the mean count from the intercept
+    ``log(mean y)`` (``optimizer="auto"``), so the default rate suits counts of any size;
+    Newton-CG needs a quadratic loss and is refused here.
     ``missing="zero"|"mean"`` fills each party's own empty cells locally, the same at
     scoring; the default refuses them.
     """

@@ -16,17 +16,31 @@ relative error below ``2^-(p+1) / exp(u_k)``: about 1e-10 at p = 32 and |u_k| < 
 factor adds ``p`` fractional bits, so the residual sits at ``(hosts + 1) p`` bits; the guest
 checks that the key leaves room for it.
 
+**Scale.** The loss's curvature grows with the counts (its Hessian is
+``X^T diag(mu) X / n``): one learning rate cannot suit counts near 1 and near 1000, and Adam,
+whose steps are about ``learning_rate`` whatever the gradient, circles an optimum that sharp
+(mean counts of 500: deviance 7.9x scikit-learn's when it stopped). So the guest divides the
+loss by its mean count ``s`` (the curvature at the best constant model; private to the
+guest) and starts the intercept at ``log s``, as scikit-learn's ``PoissonRegressor`` does;
+gradient descent on the scaled loss converges at one rate for any count scale. Dividing
+costs nothing: the guest closes the chain with ``exp(u_g) / s`` and subtracts ``y / s``.
+The L2 term's gradient is divided too: with ``l2 > 0`` the guest sends each host
+``Enc(1/s)`` once, and the host adds ``Enc(1/s) * (rows l2 w_k)`` to its encrypted gradient.
+
 Per mini-batch B (messages in the ``"hlr"`` scope, per epoch and batch, like hetero LR):
 
 1. host k: ``u_k = X_k[B] w_k``; the chain as above (``chain`` key); with ``compute_loss``,
    host -> guest ``Enc(u_k)`` (``u``) for the loss's ``- y u`` term;
-2. guest: ``Enc(d) = Enc(prod exp(u_k)) * exp(u_g) - y``, re-randomised -> hosts;
-3. every party: ``Enc(d)^T X_k[B]`` masked -> coordinator, which decrypts uniform residues
-   (the guest adds its masked ``Enc(sum mu - y u)``); every party unmasks and steps.
+2. guest: ``Enc(d / s) = Enc(prod exp(u_k)) * exp(u_g) / s - y / s``, re-randomised ->
+   hosts;
+3. every party: ``Enc(d / s)^T X_k[B]`` masked -> coordinator, which decrypts uniform
+   residues (the guest adds its masked ``Enc(sum mu - y u) / s``); every party unmasks and
+   steps.
 
-What each role sees: hosts see ciphertexts only (the chain is re-randomised at every hop);
-the guest sees ciphertexts, its own gradient and the batch losses; the coordinator sees
-uniform residues. Every ciphertext sent is freshly randomised.
+What each role sees: hosts see ciphertexts only (the chain is re-randomised at every hop)
+and their own gradient of the scaled loss, never ``s``; the guest sees ciphertexts, its own
+gradient and the batch losses; the coordinator sees uniform residues. Every ciphertext sent
+is freshly randomised.
 """
 
 from __future__ import annotations
@@ -34,6 +48,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -74,10 +89,12 @@ from rengo.vfl.hetero_lr.roles import (
     obfuscators_needed,
     penalty_mask,
     setup_lr_scale,
+    setup_optimizer,
     training_plateau,
 )
 from rengo.vfl.progress import ProgressFn, TrainingReporter
 
+INVERSE_SCALE = "inverse_scale"  # (with l2 > 0, once) guest -> hosts: Enc(1 / mean count)
 CHAIN = "chain"  # (per batch) host k -> host k+1 (the last: -> guest): Enc(prod exp(u_j))
 MAX_PARTIAL = 40.0  # |u| above this: exp(u) would not fit the fixed-point headroom
 HEADROOM_BITS = 80  # bits left for |X^T d| summed over a batch
@@ -170,6 +187,7 @@ def hetero_poisson_guest(
         raise ConfigError("hetero Poisson regression needs at least one host (feature party)")
     x, fill = training_matrix(features, config.missing, channel.name)
     y = check_labels(labels, "count", len(x), channel.name)
+    scale = count_scale(y, channel.name)  # private: hosts see only Enc(1/scale)
     if config.fit_intercept:
         x = np.hstack([x, np.ones((len(x), 1))])
     hlr = channel.scope(SCOPE)
@@ -181,7 +199,7 @@ def hetero_poisson_guest(
     batch_seed = resumed.seed
     if batch_seed is None:
         batch_seed = secrets.randbits(63) if seed is None else int(seed)
-    optimizer = resolve_optimizer(config, len(x), quadratic=False)
+    optimizer = resolve_optimizer(config, len(x), quadratic=False, first_order=POISSON.first_order)
     _, lr_scale = training_plateau(config, optimizer, resumed.losses)  # a resumed run's
     setup = {
         "config": config.to_wire(),
@@ -206,7 +224,18 @@ def hetero_poisson_guest(
         expected_count=epochs_left(config, resumed) * epoch_obfuscators(config, sizes, per_batch),
     )
     weights, state = resumed.weights, resumed.optimizer
-    penalised = penalty_mask(x.shape[1], config.fit_intercept)
+    if config.fit_intercept and resumed.epochs_run == 0:
+        weights[-1] = np.log(scale)  # the best constant model (a resumed run has its own)
+    if config.l2 > 0:  # the hosts scale their L2 gradient by 1/scale without learning it
+        enc_inverse = encrypt_array(
+            np.array([1.0 / scale]),
+            public,
+            precision_bits=residual_exponent(config, len(hosts)),
+            obfuscators=pool.take(1),
+        )
+        for h in hosts:
+            hlr.send(h, INVERSE_SCALE, enc_inverse)
+    penalised = penalty_mask(x.shape[1], config.fit_intercept) / scale
     losses, converged, epochs_run = list(resumed.losses), resumed.converged, resumed.epochs_run
     reporter = TrainingReporter(progress, channel.name, config.epochs, len(sizes))
     last_epoch = epochs_run if resumed.stopped else config.epochs
@@ -222,8 +251,9 @@ def hetero_poisson_guest(
             chain = expect_encrypted(
                 step.recv(hosts[-1], CHAIN), public, (len(rows),), chain_exp, f"{hosts[-1]} chain"
             )
-            enc_mu = chain.multiply(_exp_partial(u_guest, channel.name), p_bits)
-            enc_d = enc_mu - yb
+            # Enc(mu / scale) and Enc(d / scale): the residual of the loss divided by scale
+            enc_mu = chain.multiply(_exp_partial(u_guest, channel.name) / scale, p_bits)
+            enc_d = enc_mu - yb / scale
             fresh_d = enc_d.rerandomize(
                 batch_obfuscators(config.obfuscator_source, step, coordinator, pool, len(rows))
             )
@@ -231,12 +261,22 @@ def hetero_poisson_guest(
                 step.send(h, D, fresh_d)
             to_decrypt = {"gradient": enc_d.matmul(xb, config.feature_precision_bits)}
             if config.compute_loss:
-                to_decrypt["loss"] = _batch_loss(step, hosts, enc_mu, u_guest, yb, public, p_bits)
+                to_decrypt["loss"] = _batch_loss(
+                    step, hosts, enc_mu, u_guest, yb / scale, public, p_bits
+                )
             plain = masked_round_trip(step, coordinator, to_decrypt, pool)
             if config.compute_loss:
-                loss_sum += float(plain["loss"][0])
+                loss_sum += scale * float(plain["loss"][0])
             weights, state = gradient_step(
-                weights, plain["gradient"], len(rows), state, config, epoch, penalised, lr_scale
+                weights,
+                plain["gradient"],
+                len(rows),
+                state,
+                config,
+                epoch,
+                penalised,
+                lr_scale,
+                optimizer=optimizer,
             )
             seen += len(rows)
             reporter.batch(epoch, batch, loss_sum / seen if config.compute_loss else None)
@@ -274,7 +314,8 @@ def _batch_loss(
     p_bits: int,
 ) -> EncryptedArray:
     """``Enc(sum_i mu_i - y_i u_i)`` of the batch from ``Enc(mu)`` and the hosts' ``Enc(u_k)``
-    (every term at ``enc_mu``'s exponent)."""
+    (every term at ``enc_mu``'s exponent), or that sum divided by ``s`` from ``Enc(mu / s)``
+    and counts ``yb`` already divided by ``s``."""
     rows = len(yb)
     total_u: EncryptedArray | None = None
     for host in hosts:
@@ -352,7 +393,15 @@ def hetero_poisson_host(
     check_seed(resumed, int(setup["seed"]), channel.name)
     weights, state, epochs_run = resumed.weights, resumed.optimizer, resumed.epochs_run
     lr_scale = setup_lr_scale(setup, guest)
-    penalised = penalty_mask(x.shape[1], fit_intercept=False)
+    optimizer = setup_optimizer(setup, config, len(x))
+    # Enc(d) is the residual divided by the guest's mean count: the L2 term follows it,
+    # added under encryption as Enc(1/scale) * (rows l2 w) (the host never learns the scale)
+    inverse_scale = (
+        expect_encrypted(hlr.recv(guest, INVERSE_SCALE), public, (1,), d_exp, "inverse scale")
+        if config.l2 > 0
+        else None
+    )
+    no_plain_penalty = np.zeros(x.shape[1])
     reporter = TrainingReporter(progress, channel.name, config.epochs, len(sizes))
     last_epoch = epochs_run if resumed.stopped else config.epochs
     if epochs_run < last_epoch:
@@ -390,9 +439,21 @@ def hetero_poisson_host(
                 pool.fill(obfuscators_needed(config, upcoming, per_batch, per_row=per_row))
             enc_d = expect_encrypted(step.recv(guest, D), public, (len(rows),), d_exp, "d")
             gradient = enc_d.matmul(xb, config.feature_precision_bits)
+            if inverse_scale is not None:
+                gradient = gradient + inverse_scale.multiply(
+                    len(rows) * config.l2 * weights, config.feature_precision_bits
+                )
             plain = masked_round_trip(step, coordinator, {"gradient": gradient}, pool)
             weights, state = gradient_step(
-                weights, plain["gradient"], len(rows), state, config, epoch, penalised, lr_scale
+                weights,
+                plain["gradient"],
+                len(rows),
+                state,
+                config,
+                epoch,
+                no_plain_penalty,
+                lr_scale,
+                optimizer=optimizer,
             )
             reporter.batch(epoch, batch)
         epochs_run = epoch + 1
@@ -420,7 +481,11 @@ def poisson_batch_loss(u: np.ndarray, y: np.ndarray) -> float:
 class PoissonObjective:
     """Poisson regression's loss in plaintext (a
     :class:`~rengo.vfl.hetero_lr.objective.LocalObjective`): ``d = exp(u) - y``,
-    ``l = exp(u) - y u``; for training the label party's own columns alone."""
+    ``l = exp(u) - y u``; for training the label party's own columns alone.
+
+    Its first-order steps are gradient descent on the loss divided by the mean count
+    (:meth:`gradient_scale`) from the intercept ``log(mean y)`` (:meth:`start_intercept`,
+    scikit-learn's ``PoissonRegressor`` starts there too): see the module docstring."""
 
     name: str = "Poisson"
     labels: LabelKind = "count"
@@ -435,6 +500,44 @@ class PoissonObjective:
         """``sum(exp(u) - y u)``."""
         return poisson_batch_loss(u, y)
 
+    @property
+    def first_order(self) -> Literal["sgd", "adam"]:
+        """Gradient descent: on the scaled loss one learning rate suits every count scale,
+        where Adam's sign-like steps of ``learning_rate`` circle an optimum whose curvature
+        grows with the counts."""
+        return "sgd"
+
+    def gradient_scale(self, y: np.ndarray) -> float:
+        """The mean count, the loss's curvature scale at the best constant model.
+
+        Raises
+        ------
+        DataError
+            If every count is 0 (no model with an intercept fits them).
+        """
+        return count_scale(y, "label party")
+
+    def start_intercept(self, y: np.ndarray) -> float:
+        """``log(mean y)``: the best constant model."""
+        return float(np.log(count_scale(y, "label party")))
+
+
+def count_scale(counts: np.ndarray, who: str) -> float:
+    """The mean count: the label party's private divisor of the Poisson residual.
+
+    Raises
+    ------
+    DataError
+        If every count is 0, naming ``who``.
+    """
+    mean = float(np.mean(counts)) if len(counts) else 0.0
+    if not mean > 0:
+        raise DataError(
+            f"{who}: every one of the {len(counts)} aligned counts is 0; Poisson regression "
+            "needs some non-zero counts"
+        )
+    return mean
+
 
 POISSON = PoissonObjective()
 """Poisson regression's plaintext loss (log link)."""
@@ -444,6 +547,7 @@ __all__ = [
     "CHAIN",
     "POISSON",
     "PoissonObjective",
+    "count_scale",
     "hetero_poisson_guest",
     "hetero_poisson_host",
     "obfuscators_per_batch",
