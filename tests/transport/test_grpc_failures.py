@@ -3,6 +3,7 @@ good, stops every other role of the run at once, and each learns who failed."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -122,6 +123,34 @@ def test_a_party_that_fails_stops_the_coordinator_and_every_other_party(
         assert (failure.role, failure.reason) == ("bob", "ConfigError")
         assert "bob aborted the run (ConfigError)" in str(failure)
         assert "ID column" not in str(failure)  # only the kind of error leaves bob
+
+
+@pytest.mark.timeout(40)
+def test_an_abort_is_logged_below_warning_because_every_waiting_role_raises_it(
+    hub: GrpcHub, connections: dict[str, PartyConnection], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The CLI prints the raised failure as its one ``error:`` line; a WARNING log line of
+    the same text on top of it was the same news twice on every role's stderr."""
+    channels = {name: conn.channel() for name, conn in connections.items()}
+    coordinator = hub.channel(watch=PARTIES)
+
+    def bob() -> None:
+        time.sleep(0.3)
+        channels["bob"].abort(ConfigError("no ID column"))
+
+    with caplog.at_level(logging.INFO, logger="rengo.transport"):
+        outcomes = in_threads(
+            {
+                "coordinator": waiting_for(coordinator, "alice"),
+                "alice": waiting_for(channels["alice"], "bob"),
+                "bob": bob,
+            }
+        )
+    assert isinstance(outcomes["coordinator"], PeerFailure)
+    assert isinstance(outcomes["alice"], PeerFailure)
+    told = [r for r in caplog.records if "aborted the run" in r.getMessage()]
+    assert told, "the abort is still in the log, at info"
+    assert all(r.levelno < logging.WARNING for r in told), [r.levelname for r in told]
 
 
 @pytest.mark.timeout(40)

@@ -647,7 +647,8 @@ class GrpcHub:
             self._inbox.clear()
             self._queued_for.clear()
             self._queued_from.clear()
-        self._event("warning", f"{role} aborted the run ({reason})")
+        # recorded as a warning, logged at info: every role's wait raises it (printed once)
+        self._event("warning", f"{role} aborted the run ({reason})", log_level="info")
 
     def notify(self, name: str, text: str) -> bool:
         """Tell party ``name`` something about its own results, if it is connected now.
@@ -1054,8 +1055,8 @@ class GrpcHub:
                         f"no hello within {self.handshake_timeout:g}s of connecting",
                     )
 
-    def _event(self, level: str, message: str) -> None:
-        getattr(log, level if level != "warning" else "warning")(message)
+    def _event(self, level: str, message: str, *, log_level: str | None = None) -> None:
+        getattr(log, log_level or level)(message)
         if self.on_event is not None:
             try:
                 self.on_event(level, message)

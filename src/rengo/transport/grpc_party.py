@@ -450,7 +450,8 @@ class PartyConnection:
                 if self.failure is None:
                     self.failure = PeerFailure(env.sender, reason)
                 self._lock.notify_all()
-            log.warning("party %s: %s aborted the run (%s)", self.name, env.sender, reason)
+            # info, not warning: every wait of this party raises it (the CLI prints it once)
+            log.info("party %s: %s aborted the run (%s)", self.name, env.sender, reason)
             return
         size = queued_size(env.sender, self.name, env.key, len(env.payload))
         with self._lock:
