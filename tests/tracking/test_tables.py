@@ -68,3 +68,18 @@ def test_a_capped_claim_shows_as_the_clients_last_note(store: RunStore) -> None:
     quiet = store.start_run("hfl", {})
     store.log_client(quiet, 1, "hospB", "fit", "ok", 500, 10, 10, 0.1, None, None)
     assert "last note" not in _render(run_detail(store, quiet))  # no column for nothing
+
+
+def test_a_vertical_runs_rounds_show_as_epochs_of_parties_without_a_failed_column(
+    store: RunStore,
+) -> None:
+    """A vertical run logs epochs, every party in each (a failing party ends the run): the
+    table said "round", "clients" and a column of zeros under "failed"."""
+    run_id = store.start_run("vfl", {"algorithm": "hetero_lr"}, name="credit")
+    for epoch in (1, 2):
+        store.log_round(run_id, epoch, {"train_loss": 0.6 / epoch}, 0.5, 3, 0)
+    text = _render(run_detail(store, run_id))
+    header = next(line for line in text.splitlines() if "train_loss" in line)
+    assert header.split()[1:4] == ["epoch", "┃", "time"], header
+    assert "parties" in header and "clients" not in header and "failed" not in header
+    assert "epochs" in text.split()

@@ -144,25 +144,30 @@ def _ago(now: datetime, moment: datetime | None) -> str:
     return f"{int(seconds)}s ago"
 
 
-def _rounds_table(store: RunStore, run_id: str, max_rounds: int | None) -> Table | None:
-    rounds = store.rounds(run_id)
+def _rounds_table(store: RunStore, run: RunInfo, max_rounds: int | None) -> Table | None:
+    """The run's rounds; a vertical run's are its epochs, every party in each, none failing
+    (a party that fails ends the run), as the dashboard shows them."""
+    rounds = store.rounds(run.run_id)
     if not rounds:
         return None
-    shown, title = _tail(rounds, max_rounds, "rounds")
+    vertical = run.kind.startswith("vfl")
+    shown, title = _tail(rounds, max_rounds, "epochs" if vertical else "rounds")
     keys = sorted({key for record in rounds for key in record.metrics})
     table = Table(title=title, title_justify="left")
-    table.add_column("round", justify="right")
+    table.add_column("epoch" if vertical else "round", justify="right")
     table.add_column("time", justify="right")
-    table.add_column("clients", justify="right")
-    table.add_column("failed", justify="right")
+    table.add_column("parties" if vertical else "clients", justify="right")
+    if not vertical:
+        table.add_column("failed", justify="right")
     for key in keys:
         table.add_column(key, justify="right")
     for record in shown:
+        failed = Text(str(record.num_failures), style="red" if record.num_failures else "")
         table.add_row(
             str(record.round),
             _duration(record.duration_s),
             str(record.num_clients),
-            Text(str(record.num_failures), style="red" if record.num_failures else ""),
+            *([] if vertical else [failed]),
             *(_number(record.metrics[k]) if k in record.metrics else "-" for k in keys),
         )
     return table
@@ -403,7 +408,7 @@ def run_detail(
         )
         parts.append(_mapping_table("summary", shown))
     for table in (
-        _rounds_table(store, run.run_id, max_rounds),
+        _rounds_table(store, run, max_rounds),
         _clients_table(store, run.run_id),
         _client_metrics_table(store, run.run_id),
         _contributions_table(store, run.run_id),
