@@ -41,6 +41,20 @@ def test_bundled_vertical_job_trains_scores_and_records(tmp_path: Path):
         assert "test_auc" in store.round_metrics(run.run_id)
 
 
+def test_each_recorded_epoch_has_its_own_duration_and_together_no_more_than_training(
+    tmp_path: Path,
+) -> None:
+    """Runs recorded every epoch as 0.0 s and the last as the whole training time, so
+    ``runs show`` and the dashboard told a false story of where the time went."""
+    spec = parse_job(__import__("tomllib").loads(BUNDLED))
+    with RunStore(tmp_path / "r.db") as store:
+        result = run_vertical_job(build_vertical_job(spec), store, log=lambda _m: None)
+        rounds = store.rounds(result["run_id"])
+    assert [r.round for r in rounds] == [1, 2]
+    assert all(r.duration_s > 0 for r in rounds), [r.duration_s for r in rounds]
+    assert sum(r.duration_s for r in rounds) <= result["train_seconds"]
+
+
 def test_label_and_features_stay_with_their_party():
     job = build_vertical_job(parse_job(__import__("tomllib").loads(BUNDLED)))
     hospital, other = job.train.parties["hospital"], job.train.parties["party1"]

@@ -31,6 +31,7 @@ from rengo.tracking.model_export import vertical_parts_blob
 from rengo.tracking.run import open_run
 from rengo.vfl import PartyData, PartyTable, ProgressFn, VerticalDataset, VerticalEstimator
 from rengo.vfl.common import column_scaling, scaled
+from rengo.vfl.progress import EpochClock, progress_display
 from rengo.vfl.psi.ids import normalise_ids
 from rengo.vfl.registry import RoleKind, VerticalAlgorithm
 from rengo.vfl.runner import VerticalPlan, check_party_columns
@@ -461,9 +462,12 @@ def run_vertical_job(
     with open_run(store, RUN_KIND, config, name=spec.job.name, seed=spec.job.seed) as run:
         run_id = run.run_id
         start = time.perf_counter()
-        job.model.set_params(progress=progress)
-        job.model.fit(job.train, labels=job.other_labels or None)
+        with progress_display(progress) as show:
+            clock = EpochClock(vfl.label_party, forward=show)
+            job.model.set_params(progress=clock)
+            job.model.fit(job.train, labels=job.other_labels or None)
         train_s = time.perf_counter() - start
+        job.model.set_params(progress=progress)
         ids, predictions = job.model.predict_raw(job.test)
         scored = scoring_party(vfl)
         scored_ids = map(str, job.test.parties[scored].ids)
@@ -488,16 +492,14 @@ def run_vertical_job(
             f"scored {len(ids)} held-out customers: {shown}"
         )
         if store is not None and run_id is not None:
-            parties = len(vfl.party_names)
-            for epoch, loss in enumerate(result["losses"], start=1):
-                store.log_round(run_id, epoch, {"train_loss": loss}, 0.0, parties, 0)
-            store.log_round(
+            log_vertical_epochs(
+                store,
                 run_id,
-                max(1, len(result["losses"])),
+                result["losses"],
+                clock.epoch_seconds(),
                 {f"test_{k}": v for k, v in metrics.items()},
+                len(vfl.party_names),
                 train_s,
-                parties,
-                0,
             )
             coefficients = getattr(job.model, "coefficients", None)
             if callable(coefficients):
@@ -520,6 +522,28 @@ def run_vertical_job(
                 store.save_checkpoint(run_id, epochs, parts)
         run.summary.update({k: v for k, v in metrics.items()}, train_seconds=train_s)
         return result
+
+
+def log_vertical_epochs(
+    store: Any,
+    run_id: str,
+    losses: Sequence[float],
+    epoch_seconds: Sequence[float],
+    test_metrics: dict[str, float],
+    parties: int,
+    train_seconds: float,
+) -> None:
+    """Record a simulated vertical run's epochs as the run's rounds: each epoch's training
+    loss and its own duration (from an :class:`~rengo.vfl.progress.EpochClock`; 0 where
+    none was timed), and the held-out metrics on the last epoch. A model that keeps no
+    losses is one round of ``train_seconds``."""
+    if not losses:
+        store.log_round(run_id, 1, test_metrics, train_seconds, parties, 0)
+        return
+    seconds = [*epoch_seconds[: len(losses)], *[0.0] * (len(losses) - len(epoch_seconds))]
+    for epoch, loss in enumerate(losses, start=1):
+        store.log_round(run_id, epoch, {"train_loss": loss}, seconds[epoch - 1], parties, 0)
+    store.log_round(run_id, len(losses), test_metrics, seconds[-1], parties, 0)
 
 
 def vfl_names(job: VerticalJob) -> list[str]:

@@ -30,6 +30,7 @@ from rengo.core.messages import FitResult
 from rengo.core.parameters import Parameters
 from rengo.hfl import History, simulate
 from rengo.jobs import HflJob, build_hfl_job, parse_job
+from rengo.jobs.vertical import log_vertical_epochs
 from rengo.rewards import DEFAULT_CURRENCY, currency_decimals
 from rengo.showcase.credit_contribution import credit_party_contribution
 from rengo.showcase.credit_default import SMALL_CUSTOMERS, run_credit_default
@@ -292,15 +293,14 @@ def vertical_section(console: Console, seed: int, store: RunStore | None = None)
 
 def _record_vertical(store: RunStore, run_id: str, figures: dict[str, Any], valued: Any) -> None:
     """The consortium's epochs, held-out scores, Shapley values and payouts, in the store."""
-    for epoch, loss in enumerate(figures["losses"], start=1):
-        store.log_round(run_id, epoch, {"train_loss": loss}, 0.0, 3, 0)
-    store.log_round(
+    log_vertical_epochs(
+        store,
         run_id,
-        max(1, len(figures["losses"])),
+        figures["losses"],
+        figures["epoch_seconds"],
         {"test_auc": figures["auc"], "test_ks": figures["ks"]},
-        figures["train_seconds"],
         3,
-        0,
+        figures["train_seconds"],
     )
     record_contributions(store, run_id, valued.report())
     pay_rewards(

@@ -129,6 +129,51 @@ class TrainingReporter:
         )
 
 
+class EpochClock:
+    """A :data:`ProgressFn` that notes when one party ended each training epoch, and passes
+    every event on to ``forward`` (a display, or None).
+
+    A run's record wants each epoch's own duration; the estimators return only the losses.
+    The clock starts at the party's last event before training (its PSI or key step) and
+    reads the time of its last training event of each epoch (the epoch's end).
+
+    Parameters
+    ----------
+    party
+        Whose epochs to time (the label party's drive the run).
+    forward
+        Receives every event after the clock has seen it.
+    """
+
+    def __init__(self, party: str, forward: ProgressFn | None = None) -> None:
+        self.party = party
+        self.forward = forward
+        self._start: float | None = None
+        self._ends: dict[int, float] = {}
+
+    def __call__(self, event: VerticalProgress) -> None:
+        """Note the time of ``party``'s event, then pass it on."""
+        if event.party == self.party:
+            now = time.perf_counter()
+            if event.stage == "train" and event.epoch is not None:
+                self._ends[event.epoch] = now
+            elif not self._ends:
+                self._start = now
+        if self.forward is not None:
+            self.forward(event)
+
+    def epoch_seconds(self) -> list[float]:
+        """Each timed epoch's duration in seconds, epoch 1 first (empty before any)."""
+        if not self._ends:
+            return []
+        last = self._start if self._start is not None else min(self._ends.values())
+        seconds = []
+        for epoch in sorted(self._ends):
+            seconds.append(max(0.0, self._ends[epoch] - last))
+            last = self._ends[epoch]
+        return seconds
+
+
 def batches_per_epoch(rows: int, batch_size: int) -> int:
     """``ceil(rows / batch_size)``: the mini-batches of one epoch."""
     return max(1, math.ceil(rows / batch_size))
