@@ -37,6 +37,10 @@ CONFIGS = {
         key_bits=512, epochs=2, batch_size=64, tol=0.0, obfuscator_source="coordinator"
     ),
     "hetero_poisson defaults": HeteroPoissonConfig(key_bits=1024),
+    # with L2 each host adds Enc(1/mean count) * (rows l2 w) to its encrypted gradient
+    "hetero_poisson l2": HeteroPoissonConfig(
+        key_bits=512, epochs=2, batch_size=64, tol=0.0, l2=0.05
+    ),
 }
 
 
