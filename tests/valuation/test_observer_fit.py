@@ -76,10 +76,13 @@ def test_dp_values_run_when_accepted_and_under_secure_aggregation() -> None:
 @pytest.mark.parametrize("strategy", [FedAdam(), FedMedian(), Krum(num_byzantine=1)])
 def test_a_strategy_that_does_not_average_warns_that_values_rebuild_fedavg(strategy) -> None:  # type: ignore[no-untyped-def]
     """A Krum job paid all five clients though Krum takes one update a round; FedAdam's
-    values summed to 0.74 where the round's score rose by 1.28, without a word."""
+    values summed to 0.74 where the round's score rose by 1.28, without a word. The
+    per-round methods now rebuild through the strategy
+    (tests/valuation/test_strategy_coalitions.py); the whole-run method "or" still
+    rebuilds FedAvg and says so."""
     assert not averages_like_fedavg(strategy)
     with pytest.warns(ValuedAsFedAvgWarning, match=f"{strategy.name} aggregates otherwise"):
-        check_observers_fit(strategy, None, [ContributionTracker(_score)])
+        check_observers_fit(strategy, None, [ContributionTracker(_score, "or")])
 
 
 @pytest.mark.parametrize("strategy", [FedAvg(), FedProx()])

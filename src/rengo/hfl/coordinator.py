@@ -32,6 +32,7 @@ from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
 from rengo.core.parameters import Parameters, copy_parameters
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import EVALUATE, client_seed
+from rengo.hfl.coalition_aggregation import CoalitionAggregation, offers_coalition_aggregation
 from rengo.hfl.failure_log import ClientFailureLog, failures_summary
 from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
 from rengo.hfl.privacy_fit import checks_under_dp
@@ -108,9 +109,14 @@ class RunRecorder(Protocol):
 
 class RoundObserver(Protocol):
     """Sees every fit result the coordinator sees in the clear, and every completed round
-    (contribution accounting). Two more hooks are optional: ``on_sum_only`` (the round's
-    results arrive only as a sum, :meth:`rengo.hfl.workflow.FitRound.sum_only`) and
-    ``on_attempt_abandoned`` (:class:`AbandonedAttemptObserver`)."""
+    (contribution accounting). Three more hooks are optional: ``on_sum_only`` (the round's
+    results arrive only as a sum, :meth:`rengo.hfl.workflow.FitRound.sum_only`),
+    ``on_attempt_abandoned`` (:class:`AbandonedAttemptObserver`) and
+    ``on_coalition_aggregation(server_round, replay)``: after the round's results are in
+    and before they are aggregated, a
+    :class:`~rengo.hfl.coalition_aggregation.CoalitionAggregation` that rebuilds the model
+    the strategy makes from any subset of them (only where the strategy aggregates
+    otherwise than FedAvg and can be replayed)."""
 
     def on_fit_result(
         self, server_round: int, global_parameters: Parameters, client_id: str, result: FitResult
@@ -533,6 +539,7 @@ class Coordinator:
                 failures,
             )  # the attempt's client records are written on the way out
         client_records.flush()
+        self._offer_coalition_aggregation(server_round, old)
         aggregate = self._aggregate(server_round, old, acc)
         problem = _not_finite(aggregate.parameters)
         if problem is not None:
@@ -704,6 +711,24 @@ class Coordinator:
         independent of client sampling)."""
         seq = np.random.SeedSequence([self.seed, server_round, _AGGREGATION_STREAM])
         return np.random.default_rng(seq)
+
+    def _offer_coalition_aggregation(self, server_round: int, old: Parameters) -> None:
+        """Hand observers that take it (``on_coalition_aggregation``) the round's aggregation,
+        replayable on any subset of its results from the strategy's state as it is now,
+        before the round aggregates (:mod:`rengo.hfl.coalition_aggregation`); only for a
+        strategy that aggregates otherwise than FedAvg and can be replayed."""
+        takers = [
+            hook
+            for hook in (getattr(o, "on_coalition_aggregation", None) for o in self.observers)
+            if callable(hook)
+        ]
+        if not takers or not offers_coalition_aggregation(self.strategy):
+            return
+        replay = CoalitionAggregation.snapshot(
+            self.strategy, server_round, old, lambda: self.aggregation_rng(server_round)
+        )
+        for hook in takers:
+            hook(server_round, replay)
 
     def _aggregate(self, server_round: int, old: Parameters, acc: WeightedSum) -> Aggregate:
         rng = self.aggregation_rng(server_round)

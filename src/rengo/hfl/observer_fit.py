@@ -10,17 +10,22 @@ the models of coalitions of the updates it saw in the clear:
   refused unless the tracker was told so (``outside_dp=True``). Under secure aggregation it
   sees only the sum and values each round at group level, from released models only, so
   there is nothing to refuse.
-- it rebuilds each coalition's model as the example-weighted mean of its updates (FedAvg). A
-  strategy that aggregates otherwise (a server optimiser, a robust rule, SCAFFOLD, clipping)
-  makes the values describe FedAvg's models, not the run's: they no longer add up to the
-  run's score changes. That is warned about, naming the strategy.
+- it rebuilds each coalition's model as the run's strategy would have made it: the coordinator
+  replays the round's aggregation (a server optimiser, a robust rule, SCAFFOLD, clipping) on
+  the coalition's results from the state the round started with
+  (:class:`~rengo.hfl.coalition_aggregation.CoalitionAggregation`), so the values add up to
+  the run's score changes. Where that cannot be done - central DP (its noise is drawn and
+  accounted once), a strategy wrapping another, or an observer that rebuilds whole-run
+  models (method "or") - coalitions are rebuilt as FedAvg of their updates, the values
+  describe FedAvg's models, not the run's, and that is warned about, naming the strategy.
 - under a personalising strategy (FedPer, FedRep, FedBN, Ditto, FedAvgFineTune) the
   coordinator's global model it values is not what the clients use: warned about too
   (:func:`~rengo.hfl.strategy.personalised.personalised_valuation_caveat`).
 
 The observer says what it does by attributes (the coordinator does not import the trackers
 above it): ``values_each_update`` (it values each client's update), ``outside_dp`` (its
-values may be published outside a DP guarantee).
+values may be published outside a DP guarantee), ``rebuilds_with_strategy`` (it takes the
+round's replayed aggregation through ``on_coalition_aggregation``).
 """
 
 from __future__ import annotations
@@ -29,35 +34,27 @@ import warnings
 from collections.abc import Sequence
 
 from rengo.core.errors import ConfigError
+from rengo.hfl.coalition_aggregation import averages_like_fedavg, replays_aggregation
 from rengo.hfl.secagg import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.strategy.dp import DifferentialPrivacy
-from rengo.hfl.strategy.fedavg import FedAvg
 from rengo.hfl.strategy.personalised import personalised_valuation_caveat
+
+__all__ = ["ValuedAsFedAvgWarning", "averages_like_fedavg", "check_observers_fit"]
 
 
 class ValuedAsFedAvgWarning(UserWarning):
     """Contribution values rebuild coalition models as FedAvg, which the run's strategy is
-    not: they describe FedAvg's models and do not add up to the run's score changes."""
-
-
-def averages_like_fedavg(strategy: Strategy) -> bool:
-    """Whether ``strategy``'s new model is the example-weighted mean of the round's results
-    (FedAvg, FedProx and the personalised strategies, whose personal layers come back
-    unchanged), by its aggregation methods being FedAvg's own."""
-    kind = type(strategy)
-    return (
-        kind.accumulator is Strategy.accumulator
-        and kind.add_result is Strategy.add_result
-        and kind.aggregate_fit in (FedAvg.aggregate_fit, Strategy.aggregate_fit)
-    )
+    not (and whose aggregation cannot be replayed for them): they describe FedAvg's models
+    and do not add up to the run's score changes."""
 
 
 def check_observers_fit(
     strategy: Strategy, workflow: object | None, observers: Sequence[object]
 ) -> None:
     """Refuse an observer that would publish per-client values outside central DP's
-    guarantee, and warn when contribution values rebuild FedAvg under another strategy.
+    guarantee, and warn when contribution values rebuild FedAvg under another strategy
+    (where its aggregation cannot be replayed per coalition).
 
     Parameters
     ----------
@@ -77,7 +74,9 @@ def check_observers_fit(
     Warns
     -----
     ValuedAsFedAvgWarning
-        If an observer values each update and the strategy does not average like FedAvg.
+        If an observer values each update, the strategy does not average like FedAvg, and
+        the observer does not rebuild coalitions through the strategy or the strategy's
+        aggregation cannot be replayed (central DP, a wrapping strategy).
     UserWarning
         If an observer values each update and the strategy personalises.
     """
@@ -97,11 +96,22 @@ def check_observers_fit(
     caveat = personalised_valuation_caveat(strategy)
     if caveat is not None:
         warnings.warn(f"contribution values: {caveat}", UserWarning, stacklevel=3)
-    if not averages_like_fedavg(strategy):  # DP too: its clipping and noise are not FedAvg
-        warnings.warn(
-            f"contribution values rebuild each coalition's model as the FedAvg of its updates, "
-            f"but {strategy.name} aggregates otherwise: the values describe FedAvg's models and "
-            "do not add up to this run's score changes",
-            ValuedAsFedAvgWarning,
-            stacklevel=3,
-        )
+    if averages_like_fedavg(strategy):
+        return
+    replayed = replays_aggregation(strategy)
+    if replayed and all(getattr(o, "rebuilds_with_strategy", False) for o in valuing):
+        return
+    why = (
+        "the contribution observer does not rebuild through it (method 'or' rebuilds "
+        "whole-run models)"
+        if replayed
+        else "its aggregation cannot be replayed per coalition (central DP draws and "
+        "accounts its noise once; a wrapping strategy shares its inner state)"
+    )
+    warnings.warn(
+        f"contribution values rebuild each coalition's model as the FedAvg of its updates, "
+        f"but {strategy.name} aggregates otherwise and {why}: the values describe FedAvg's "
+        "models and do not add up to this run's score changes",
+        ValuedAsFedAvgWarning,
+        stacklevel=3,
+    )

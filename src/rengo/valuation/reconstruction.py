@@ -27,6 +27,9 @@ from rengo.valuation.shapley import (
 Evaluate = Callable[[Parameters], float]
 """The coordinator's validation score of a model (higher is better)."""
 
+CoalitionModel = Callable[[frozenset[str]], Parameters]
+"""The model a coalition (client ids) makes in one round."""
+
 
 @dataclass(frozen=True)
 class RoundUpdates:
@@ -109,13 +112,35 @@ def coalition_round_model(round_updates: RoundUpdates, coalition: frozenset[str]
 
 
 def round_value_function(
-    round_updates: RoundUpdates, players: Sequence[str], evaluate: Evaluate
+    round_updates: RoundUpdates,
+    players: Sequence[str],
+    evaluate: Evaluate,
+    coalition_model: CoalitionModel | None = None,
 ) -> ValueFunction:
-    """v_t(S) = evaluate(FedAvg of S's round-t updates), over player indices into ``players``."""
+    """v_t(S) = evaluate(model of S's round-t updates), over player indices into ``players``.
+
+    Parameters
+    ----------
+    round_updates
+        The round's global model and client updates.
+    players
+        The players, in the order the game indexes them.
+    evaluate
+        The validation score of a model (higher is better).
+    coalition_model
+        Builds a coalition's model from its members' names; default the FedAvg of their
+        updates (:func:`coalition_round_model`). A contribution tracker passes the run's own
+        aggregation replayed on the coalition (:mod:`rengo.hfl.coalition_aggregation`).
+
+    Returns
+    -------
+    ValueFunction
+        The round's game.
+    """
+    build = coalition_model or (lambda names: coalition_round_model(round_updates, names))
 
     def value(coalition: frozenset[int]) -> float:
-        names = frozenset(players[i] for i in coalition)
-        return float(evaluate(coalition_round_model(round_updates, names)))
+        return float(evaluate(build(frozenset(players[i] for i in coalition))))
 
     return value
 

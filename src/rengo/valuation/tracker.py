@@ -1,20 +1,25 @@
 """Online contribution accounting for a horizontal FL run: a round observer for the
 coordinator that turns each round's validated client updates into Shapley values.
 
-The value of a coalition S in round t is the coordinator's validation score of the FedAvg of
-S's round-t updates (the round's global model for S empty), as in Song et al. 2019 (MR
-index) and Liu et al. 2022 (GTG-Shapley). Only what the coordinator already receives is used:
-the updates, their example counts, and its own held-out evaluation; nothing else leaves a
-client. Per-round methods ("gtg", "mr", "tmc", "loo") are computed at the end of each round,
-so one round of updates is held in memory at a time; "or" (Song et al.'s one-round
-reconstruction over the whole run) needs every round's updates until the run ends.
+The value of a coalition S in round t is the coordinator's validation score of the model the
+run's strategy makes from S's round-t updates (the round's global model for S empty): the
+FedAvg of them, as in Song et al. 2019 (MR index) and Liu et al. 2022 (GTG-Shapley), or,
+under a strategy that aggregates otherwise (FedAdam, a robust rule, SCAFFOLD, norm bounding),
+its own aggregation replayed on S's results from the round's server state
+(:mod:`rengo.hfl.coalition_aggregation`), so a round's values add up to the run's score
+change (exactly for "mr"; within the standard errors for the sampled methods). Only what
+the coordinator already receives is used: the updates, their example counts, and its own
+held-out evaluation; nothing else leaves a client. Per-round methods ("gtg", "mr", "tmc",
+"loo") are computed at the end of each round, so one round of updates is held in memory at a
+time; "or" (Song et al.'s one-round reconstruction over the whole run) needs every
+round's updates until the run ends.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,9 +28,11 @@ import numpy as np
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.messages import FitResult, Metrics
 from rengo.core.parameters import Parameters, copy_parameters, num_values
+from rengo.hfl.coalition_aggregation import CoalitionAggregation
 from rengo.valuation.gtg import GTGConfig, gtg_round_shapley
 from rengo.valuation.identity import identity_groups
 from rengo.valuation.reconstruction import (
+    CoalitionModel,
     Evaluate,
     RoundUpdates,
     coalition_round_model,
@@ -196,6 +203,16 @@ class _PendingRound:
     client_ids: list[str] = field(default_factory=list)
     updates: list[Parameters] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
+    extras: list[Parameters] = field(default_factory=list)  # arrays after the model's
+    counts: list[int] = field(default_factory=list)  # each result's num_examples
+    aggregation: CoalitionAggregation | None = None
+
+    def results(self, indices: Sequence[int]) -> list[tuple[str, FitResult]]:
+        """The results of the clients at ``indices`` as the strategy received them."""
+        return [
+            (self.client_ids[i], FitResult([*self.updates[i], *self.extras[i]], self.counts[i]))
+            for i in indices
+        ]
 
 
 class ContributionTracker:
@@ -231,9 +248,14 @@ class ContributionTracker:
         Accept a run under central DP: the values are functions of each client's raw
         update, which the DP guarantee does not cover (such a run is refused without it).
 
-    Coalition models are rebuilt as the FedAvg of their updates (Song et al. 2019); under a
-    strategy that aggregates otherwise the values describe those FedAvg models, not the
-    run's, and the run warns (:class:`~rengo.hfl.observer_fit.ValuedAsFedAvgWarning`).
+    Coalition models are rebuilt as the FedAvg of their updates (Song et al. 2019) or, under
+    a strategy that aggregates otherwise, through the run's own aggregation replayed on the
+    coalition (:meth:`on_coalition_aggregation`), so each round's values add up to the
+    run's score change. Where a coalition is too small for the strategy's rule (Krum,
+    Bulyan) its model is the round's starting model, as the run's would be. Method "or",
+    and a strategy whose aggregation cannot be replayed (central DP), rebuild FedAvg; the
+    run then warns that the values describe FedAvg's models
+    (:class:`~rengo.hfl.observer_fit.ValuedAsFedAvgWarning`).
 
     Raises
     ------
@@ -243,6 +265,13 @@ class ContributionTracker:
 
     values_each_update = True
     """It values each client's update (what :mod:`rengo.hfl.observer_fit` checks)."""
+
+    @property
+    def rebuilds_with_strategy(self) -> bool:
+        """Whether coalition models are rebuilt through the run's replayed aggregation (the
+        per-round methods; "or" rebuilds whole-run models as FedAvg), as
+        :mod:`rengo.hfl.observer_fit` checks."""
+        return self.method != "or"
 
     def __init__(
         self,
@@ -294,12 +323,23 @@ class ContributionTracker:
             self._pending[server_round] = pending
             self._grow(num_values(global_parameters))
         # Strategies may append state to the result (SCAFFOLD's control variate): the model
-        # part is the first len(global) arrays.
+        # part is the first len(global) arrays; the rest is kept for the replayed aggregation.
         update = copy_parameters(result.parameters[: len(global_parameters)])
-        self._grow(num_values(update))
+        extra = copy_parameters(result.parameters[len(global_parameters) :])
+        self._grow(num_values(update) + num_values(extra))
         pending.client_ids.append(client_id)
         pending.updates.append(update)
         pending.weights.append(float(result.num_examples))
+        pending.extras.append(extra)
+        pending.counts.append(int(result.num_examples))
+
+    def on_coalition_aggregation(self, server_round: int, replay: CoalitionAggregation) -> None:
+        """Rebuild this round's coalition models through ``replay``, the run's own aggregation
+        (the coordinator offers it under a strategy that aggregates otherwise than FedAvg),
+        instead of as FedAvg; method "or" keeps FedAvg."""
+        pending = self._pending.get(server_round)
+        if pending is not None and self.rebuilds_with_strategy:
+            pending.aggregation = replay
 
     def on_sum_only(
         self, server_round: int, global_parameters: Parameters, client_ids: list[str], reason: str
@@ -436,7 +476,7 @@ class ContributionTracker:
             return
         self._release(pending)
         try:
-            valued = self._value_round(round_updates)
+            valued = self._value_round(round_updates, self._coalition_model(pending, new))
         except NonFiniteValueError as exc:
             players = sorted(round_updates.client_ids)
             reason = f"the model of coalition {list(exc.coalition)} scored {exc.value}"
@@ -515,7 +555,8 @@ class ContributionTracker:
     def _release(self, pending: _PendingRound) -> None:
         """Stop counting a pending round's stored values against ``max_stored_values``."""
         self._stored_values -= num_values(pending.global_params) + sum(
-            num_values(u) for u in pending.updates
+            num_values(u) + num_values(e)
+            for u, e in zip(pending.updates, pending.extras, strict=True)
         )
 
     def _grow(self, values: int) -> None:
@@ -531,6 +572,40 @@ class ContributionTracker:
                 f"above max_stored_values={self.max_stored_values:,};{hint} or raise the cap"
             )
 
+    def _members(self, pending: _PendingRound) -> dict[str, list[int]]:
+        """Each player (identity group, or client) -> the positions of its clients' results."""
+        position = {cid: i for i, cid in enumerate(pending.client_ids)}
+        return {
+            entity: [position[cid] for cid in ids]
+            for entity, ids in identity_groups(pending.client_ids, self.entity_of).items()
+        }
+
+    def _coalition_model(self, pending: _PendingRound, new: Parameters) -> CoalitionModel | None:
+        """A coalition's model through the round's replayed aggregation (None: FedAvg). Says
+        so in the log if the whole round's replay is not the run's new model, bit for bit
+        (a strategy keeping state outside its server state): the values then do not add up
+        to the round's score change."""
+        replay = pending.aggregation
+        if replay is None:
+            return None
+        members = self._members(pending)
+        every = [i for ids in members.values() for i in ids]
+        rebuilt = replay(pending.results(sorted(every)))
+        if len(rebuilt) != len(new) or not all(
+            np.array_equal(a, b) for a, b in zip(rebuilt, new, strict=True)
+        ):
+            log.warning(
+                "round %d: %s replayed on every result is not the round's new model; "
+                "the round's values do not add up to its score change",
+                replay.server_round,
+                replay.strategy.name,
+            )
+
+        def model(players: frozenset[str]) -> Parameters:
+            return replay(pending.results(sorted(i for p in players for i in members[p])))
+
+        return model
+
     def _grouped(self, server_round: int, pending: _PendingRound) -> RoundUpdates:
         """The round's updates, merged per identity group (FedAvg of the members' updates,
         weighted by their example counts, with the members' total count)."""
@@ -542,11 +617,7 @@ class ContributionTracker:
                 tuple(pending.updates),
                 tuple(pending.weights),
             )
-        position = {cid: i for i, cid in enumerate(pending.client_ids)}
-        members = {
-            entity: [position[cid] for cid in ids]
-            for entity, ids in identity_groups(pending.client_ids, self.entity_of).items()
-        }
+        members = self._members(pending)
         names = tuple(sorted(members))
         merged = RoundUpdates(
             server_round,
@@ -562,7 +633,9 @@ class ContributionTracker:
         weights = tuple(float(sum(pending.weights[i] for i in members[e])) for e in names)
         return RoundUpdates(server_round, pending.global_params, names, updates, weights)
 
-    def _value_round(self, r: RoundUpdates) -> RoundContribution:
+    def _value_round(
+        self, r: RoundUpdates, coalition_model: CoalitionModel | None = None
+    ) -> RoundContribution:
         players = sorted(r.client_ids)
         n = len(players)
         if self.method == "mr" and n > MAX_EXACT_ROUND_PLAYERS:
@@ -570,7 +643,7 @@ class ContributionTracker:
                 f"round {r.round}: {n} clients is too many for exact per-round Shapley "
                 f"(method 'mr', at most {MAX_EXACT_ROUND_PLAYERS}); use method 'gtg'"
             )
-        value = round_value_function(r, players, self.evaluate)
+        value = round_value_function(r, players, self.evaluate, coalition_model)
         result: ShapleyResult
         if self.method == "gtg":
             result = gtg_round_shapley(value, n, self._rng, self.gtg)
