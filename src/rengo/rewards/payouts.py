@@ -93,14 +93,18 @@ def _check_minor(name: str, value: int) -> None:
 
 
 def largest_remainder(
-    total_minor: int, weights: Sequence[Exact], caps: Sequence[int] | None = None
+    total_minor: int,
+    weights: Sequence[Exact],
+    caps: Sequence[int] | None = None,
+    *,
+    tie_start: int = 0,
 ) -> list[int]:
     """Split ``total_minor`` in proportion to non-negative ``weights`` (Hamilton's method).
 
     Each share is the floor of its exact quota; the units left go one at a time to the
-    largest remainders (ties: lower index first). With ``caps``, no share exceeds its cap;
-    the sum is ``total_minor`` exactly unless the caps together are smaller. All zero
-    weights give all zero shares.
+    largest remainders (ties: from index ``tie_start`` on, cyclically; by default lower
+    index first). With ``caps``, no share exceeds its cap; the sum is ``total_minor``
+    exactly unless the caps together are smaller. All zero weights give all zero shares.
 
     Parameters
     ----------
@@ -111,6 +115,10 @@ def largest_remainder(
         floats, each taken exactly).
     caps:
         Optional upper bound of each share (ints >= 0).
+    tie_start:
+        Where equal remainders start being served (taken modulo the number of weights):
+        a series of splits (a run paid round by round) that advances it each time hands a
+        unit left over among tied shares to each in turn, not always to the first.
 
     Returns
     -------
@@ -137,7 +145,11 @@ def largest_remainder(
     quotas = [total_minor * x / denominator for x in w]
     shares = [min(math.floor(q), c) for q, c in zip(quotas, limit, strict=True)]
     left = total_minor - sum(shares)
-    order = sorted(range(len(w)), key=lambda i: (-(quotas[i] - math.floor(quotas[i])), i))
+    start = tie_start % len(w)
+    order = sorted(
+        range(len(w)),
+        key=lambda i: (-(quotas[i] - math.floor(quotas[i])), (i - start) % len(w)),
+    )
     while left > 0:
         progressed = False
         for i in order:
@@ -153,7 +165,11 @@ def largest_remainder(
 
 
 def proportional_payouts(
-    contributions: Mapping[str, float], pool_minor: int, *, label: str = "Shapley"
+    contributions: Mapping[str, float],
+    pool_minor: int,
+    *,
+    label: str = "Shapley",
+    tie_start: int = 0,
 ) -> list[Payout]:
     """Pay ``pool_minor`` as R * max(phi_i, 0) / sum_j max(phi_j, 0): negative or null
     contributors get 0; if nobody contributed positively, nothing is paid.
@@ -166,6 +182,9 @@ def proportional_payouts(
         The pool in minor units, paid in full unless nobody contributed positively.
     label:
         What the contributions are, for each payout's reason.
+    tie_start:
+        Which participant (by position in name order) a unit left over among tied
+        remainders goes to first (:func:`largest_remainder`).
 
     Returns
     -------
@@ -182,7 +201,7 @@ def proportional_payouts(
     _check_minor("pool_minor", pool_minor)
     names = sorted(contributions)
     clipped = [max(_score(p, contributions[p]), Fraction(0)) for p in names]
-    shares = largest_remainder(pool_minor, clipped)
+    shares = largest_remainder(pool_minor, clipped, tie_start=tie_start)
     positive = sum(clipped)
     return [
         Payout(
@@ -195,8 +214,11 @@ def proportional_payouts(
     ]
 
 
-def equal_share_payouts(participants: Sequence[str], pool_minor: int) -> list[Payout]:
-    """Split ``pool_minor`` equally; the indivisible remainder goes to the first names.
+def equal_share_payouts(
+    participants: Sequence[str], pool_minor: int, *, tie_start: int = 0
+) -> list[Payout]:
+    """Split ``pool_minor`` equally; the indivisible remainder goes to the first names (from
+    position ``tie_start`` in name order on, cyclically).
 
     Parameters
     ----------
@@ -204,6 +226,8 @@ def equal_share_payouts(participants: Sequence[str], pool_minor: int) -> list[Pa
         Distinct names.
     pool_minor:
         The pool in minor units.
+    tie_start:
+        The position, in name order, of the first name the remainder goes to.
 
     Returns
     -------
@@ -221,7 +245,7 @@ def equal_share_payouts(participants: Sequence[str], pool_minor: int) -> list[Pa
         raise ConfigError("equal_share_payouts: duplicate participants")
     if not names and pool_minor:
         raise ConfigError(f"equal_share_payouts: no participants to share a pool of {pool_minor}")
-    shares = largest_remainder(pool_minor, [1] * len(names))
+    shares = largest_remainder(pool_minor, [1] * len(names), tie_start=tie_start)
     return [
         Payout(p, s, f"equal share: 1/{len(names)} of the pool")
         for p, s in zip(names, shares, strict=True)

@@ -181,11 +181,12 @@ def _policy_payouts(
     stakes_minor: Mapping[str, int] | None,
     factor: Exact,
     clip: Exact,
+    tie_start: int = 0,
 ) -> list[Payout]:
     if policy == "proportional":
-        return proportional_payouts(values, pool_minor, label=label)
+        return proportional_payouts(values, pool_minor, label=label, tie_start=tie_start)
     if policy == "equal":
-        return equal_share_payouts(sorted(values), pool_minor)
+        return equal_share_payouts(sorted(values), pool_minor, tie_start=tie_start)
     if stakes_minor is None:
         raise ConfigError("policy 'stake' needs each participant's stake")
     return stake_clipped_payouts(values, stakes_minor, pool_minor, factor=factor, clip=clip)
@@ -212,7 +213,9 @@ def pay_rewards(
     positively (under "equal", every round) and pays each round's pool on that round's
     values, so the ledger says which round earned what. A round where nobody contributed
     positively gets no pool: an operator who sets a budget expects it paid to the
-    participants who contributed, not kept because one round made the model worse.
+    participants who contributed, not kept because one round made the model worse. The units
+    left over among tied values go to them in turn, round after round (not to the first
+    name every round), so participants tied in every round end at most one unit apart.
     Positive payouts never exceed the budget and, for "proportional" and "equal", sum to it
     exactly (unless nobody contributed positively in any round); under "stake" the budget
     is a cap. A run is paid once: a second payment, or one of a run a tournament already
@@ -284,11 +287,16 @@ def pay_rewards(
             for n in rounds
         ]
         pools = largest_remainder(budget_minor, [int(e) for e in earning])
+        handed = 0  # units split so far: tied shares leave pool mod n units over each round
         for number, pool in zip(rounds, pools, strict=True):
             values = contributions.per_round[number]
-            batches.append(
-                (number, _policy_payouts(policy, values, pool, label, stakes_minor, factor, clip))
+            # the units left over among tied values go round-robin, round after round: the
+            # next round's first goes to whoever follows the last one served
+            payouts = _policy_payouts(
+                policy, values, pool, label, stakes_minor, factor, clip, tie_start=handed
             )
+            handed += pool
+            batches.append((number, payouts))
     else:
         payouts = _policy_payouts(
             policy, contributions.totals, budget_minor, label, stakes_minor, factor, clip
