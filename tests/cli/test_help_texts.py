@@ -43,3 +43,21 @@ def test_no_help_text_shows_restructuredtext_markup() -> None:
         if "``" in text or ":func:" in text or ":class:" in text
     }
     assert marked == {}
+
+
+def test_python_dash_m_rengo_is_the_rengo_command(capsys: Any) -> None:
+    """``python -m rengo --help`` said 'No module named rengo.__main__'."""
+    import runpy
+    import sys
+
+    argv = sys.argv
+    sys.argv = ["rengo", "tournament", "--help"]
+    try:
+        runpy.run_module("rengo", run_name="__main__")
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    finally:
+        sys.argv = argv
+    out = capsys.readouterr().out
+    assert "Usage: rengo tournament" in out
+    assert "leaderboard" in out
