@@ -259,6 +259,21 @@ def test_leaderboard_net_payout_counts_only_paid_rounds() -> None:
     assert t.leaderboard() == t.leaderboard(paid_rounds={result.round})
 
 
+@pytest.mark.parametrize(("bad", "complaint"), [(2.0, "must lie in"), (float("nan"), "NaN")])
+def test_submit_refuses_a_bad_prediction_naming_its_participant_and_row(
+    bad: float, complaint: str
+) -> None:
+    """`rengo tournament submit` of a file with one 'nan' said only "predictions contain
+    NaN or Inf" (and one of 2.0 "predictions must lie in [0, 1]"): not whose, nor where."""
+    t = Tournament()
+    t.open_round(ROWS, ERAS)
+    _, good, _ = make_round()
+    predictions = dict(zip(ROWS, good, strict=True))
+    predictions["r7"] = bad
+    with pytest.raises(DataError, match=rf"predictions of 'carol' .*{complaint}.*'r7'"):
+        t.submit("carol", predictions, 10)
+
+
 @pytest.mark.parametrize("bad", [1.5, -0.1, float("nan"), float("inf")])
 def test_score_round_refuses_a_prediction_outside_0_1_naming_its_participant(bad: float) -> None:
     """submit checks the range, score_round (public, scoring what callers assembled) did

@@ -499,10 +499,13 @@ class Tournament:
         stake_minor = _checked_stake(participant, stake_minor)
         number = self._open_round_id(round_id)
         r = self._rounds[number]
-        by_row = _by_row_id(predictions, r.row_ids, "predictions")
+        what = f"predictions of {participant!r}"
+        by_row = _by_row_id(predictions, r.row_ids, what)
         values = np.fromiter(by_row.values(), dtype=np.float64)
-        if np.any(values < 0) or np.any(values > 1):
-            raise DataError("predictions must lie in [0, 1]")
+        outside = [(row, v) for row, v in by_row.items() if not 0 <= v <= 1]
+        if outside:
+            shown = ", ".join(f"{row!r}: {v}" for row, v in outside[:3])
+            raise DataError(f"{what} must lie in [0, 1]; {len(outside)} row(s) do not ({shown})")
         if float(np.std(values, ddof=1)) <= MIN_PREDICTION_STD:
             raise DataError(
                 f"predictions of {participant!r} are constant (standard deviation "
@@ -755,6 +758,8 @@ def _by_row_id(values: Predictions, row_ids: tuple[str, ...], what: str) -> dict
         if array.shape != (len(row_ids),):
             raise DataError(f"{what} have shape {array.shape}, expected ({len(row_ids)},)")
         by_row = dict(zip(row_ids, array.tolist(), strict=True))
-    if not all(np.isfinite(v) for v in by_row.values()):
-        raise DataError(f"{what} contain NaN or Inf")
+    bad = [(r, v) for r, v in by_row.items() if not np.isfinite(v)]
+    if bad:
+        shown = ", ".join(f"{r!r}: {v}" for r, v in bad[:3])
+        raise DataError(f"{what} contain NaN or Inf in {len(bad)} row(s) ({shown})")
     return by_row
