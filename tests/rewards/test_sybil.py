@@ -66,6 +66,23 @@ def test_leave_one_out_payouts_remove_the_gain() -> None:
     assert report.loo_gain_minor <= 0
 
 
+def test_leave_one_out_payouts_reward_splitting_where_value_has_increasing_returns() -> None:
+    """The limit the module docstring states: with v = (examples / 100)^2 splitting raises
+    the attacker's LOO payout (46.3 % -> 50.1 % of the pool), its Shapley payout does not
+    move, and identity groups still remove any gain."""
+    data = {"a": 30.0, "b": 50.0, "c": 20.0}
+    report = measure_sybil_gain(
+        lambda sizes: (sum(sizes) / 100) ** 2, data, "b", split_evenly, 2, 100_000
+    )
+    # by hand: LOO of a, b, c = 1 - 0.7^2, 1 - 0.5^2, 1 - 0.8^2 = 0.51, 0.75, 0.36; each
+    # half of b: 1 - 0.75^2 = 0.4375
+    assert abs(report.loo_honest_minor - 100_000 * 0.75 / 1.62) <= 1
+    assert abs(report.loo_sybil_minor - 100_000 * 0.875 / 1.745) <= 1
+    assert report.loo_gain_minor > 3_000
+    assert report.gain_minor == 0
+    assert report.grouped_gain_minor == 0
+
+
 def test_identity_groups_merge_certified_entities() -> None:
     groups = identity_groups(["a1", "a2", "b", "c"], {"a1": "acme", "a2": "acme"})
     assert groups == {"acme": ["a1", "a2"], "b": ["b"], "c": ["c"]}
