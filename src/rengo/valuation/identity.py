@@ -9,7 +9,10 @@ registered entity's name - holds for both.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from rengo.core.errors import ConfigError
 
@@ -51,3 +54,45 @@ def identity_groups(
     for p in participants:
         groups.setdefault(entity_of.get(p, p), []).append(p)
     return {e: sorted(m) for e, m in sorted(groups.items())}
+
+
+def identical_updates(
+    client_ids: Sequence[str], updates: Sequence[Sequence[np.ndarray]]
+) -> list[list[str]]:
+    """The sets of clients (two or more) whose updates are identical, array for array and
+    bit for bit: one participant joining under several identities with one update, or
+    copying another's. Valued as separate players, k copies are k symmetric players, and
+    together earn about k times one update's share of a Shapley-proportional pool.
+
+    Parameters
+    ----------
+    client_ids
+        The round's clients.
+    updates
+        Each client's arrays, in the order of ``client_ids``.
+
+    Returns
+    -------
+    list of list of str
+        Each set of identical updates' clients, in ``client_ids`` order; sets in order of
+        their first client.
+    """
+    by_content: dict[bytes, list[int]] = {}
+    for i, arrays in enumerate(updates):
+        digest = hashlib.blake2b(digest_size=16)
+        for a in arrays:
+            array = np.ascontiguousarray(a)
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+            digest.update(array.tobytes())
+        by_content.setdefault(digest.digest(), []).append(i)
+    sets: list[list[str]] = []
+    for indices in by_content.values():
+        first = indices[0]
+        same = [
+            i
+            for i in indices
+            if all(np.array_equal(a, b) for a, b in zip(updates[i], updates[first], strict=True))
+        ]
+        if len(same) > 1:
+            sets.append([client_ids[i] for i in same])
+    return sets
