@@ -234,3 +234,49 @@ def test_paying_a_run_without_scores_names_the_job_files_contribution_section(
     assert refused.exit_code == 2
     said = " ".join(refused.output.split())
     assert "no contribution scores" in said and "[contribution]" in said
+
+
+def test_show_and_pay_say_what_the_values_mean(tmp_path: Path) -> None:
+    """A FedAdam run valued by method "or" warned once, at run time, that its values
+    describe FedAvg's models; `rewards show` and `rewards pay` later showed and paid them
+    with no word of it."""
+    import numpy as np
+
+    from rengo.hfl import (
+        FedAdam,
+        LogisticRegressionClient,
+        ValuedAsFedAvgWarning,
+        simulate,
+        softmax_init,
+    )
+    from rengo.tracking.contrib_records import record_contributions
+    from rengo.valuation import ContributionTracker
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 3)), rng.integers(0, 2, size=60)
+
+    def score(parameters: list[np.ndarray]) -> float:
+        return float(np.mean(np.argmax(x @ parameters[0] + parameters[1], axis=1) == y))
+
+    path = tmp_path / "runs.db"
+    tracker = ContributionTracker(score, "or")
+    with RunStore(path) as store:
+        with pytest.warns(ValuedAsFedAvgWarning):
+            history = simulate(
+                lambda cid: LogisticRegressionClient(x, y, lr=0.1),
+                3,
+                FedAdam(),
+                softmax_init(3, 2),
+                2,
+                store=store,
+                observers=[tracker],
+            )
+        assert history.run_id is not None
+        record_contributions(store, history.run_id, tracker.report())
+    args = ["--store", str(path)]
+    shown = runner.invoke(app, ["rewards", "show", history.run_id, *args])
+    paid = runner.invoke(app, ["rewards", "pay", history.run_id, "--budget", "10.00", *args])
+    for result in (shown, paid):
+        assert result.exit_code == 0, result.output
+        assert "note: contribution (or)" in result.output
+        assert "FedAdam aggregates otherwise" in result.output

@@ -46,7 +46,16 @@ def test_joining_twice_with_one_update_earns_no_more_than_joining_once(method: s
 
 
 def test_merged_copies_share_one_players_value_and_the_round_still_adds_up() -> None:
-    values = _values({**HONEST, "c3b": HONEST["c3"].copy()})
+    tracker = ContributionTracker(_score, "mr")
+    for cid, update in {**HONEST, "c3b": HONEST["c3"].copy()}.items():
+        tracker.on_fit_result(1, [START], cid, FitResult([update], 100, {}))
+    tracker.on_round_end(1, [START], [START], {})
+    report = tracker.report()
+    assert report.notes == (
+        "round 1: clients ['c3', 'c3b'] sent identical updates; valued as one player, its "
+        "value split equally among them",
+    )
+    values = report.values
     assert values["c3"] == values["c3b"]
     everyone = np.mean([*HONEST.values(), HONEST["c3"]], axis=0)
     assert sum(values.values()) == pytest.approx(_score([everyone]) - _score([START]), abs=1e-9)

@@ -18,7 +18,7 @@ from rengo.cli.store_option import StoreOption, open_existing_store
 from rengo.rewards import DEFAULT_CURRENCY
 
 if TYPE_CHECKING:
-    from rengo.tracking import LedgerEntry
+    from rengo.tracking import LedgerEntry, RunStore
 
 rewards_app = typer.Typer(
     help="Contribution scores, reward payments and the payout ledger of a run.",
@@ -100,6 +100,15 @@ def ledger_table(run_id: str, entries: Sequence[LedgerEntry], decimals: int | No
     return table
 
 
+def print_contribution_notes(store: RunStore, run_id: str) -> None:
+    """Print what the run recorded about its values (warning events of its contribution:
+    FedAvg rebuilt for the strategy, identical updates valued as one player, rounds valued
+    at group level), so whoever reads or pays them later sees it too."""
+    for event in store.events(run_id, "warning"):
+        if event.message.startswith("contribution ("):
+            console.print(f"[bold yellow]note:[/] {event.message}")
+
+
 @rewards_app.command("show")
 def show(
     run_id: RunArgument,
@@ -125,6 +134,7 @@ def show(
                 found.confidence,
             )
         )
+        print_contribution_notes(s, found.run_id)
         entries = s.ledger(found.run_id)
         if entries:
             console.print(ledger_table(found.run_id, entries, decimals))
@@ -193,6 +203,7 @@ def pay(
         paid = sum(p.amount_minor for p in payouts if p.amount_minor > 0)
         full = s.resolve_run_id(run_id)
         console.print(ledger_table(full, s.ledger(full)[-len(payouts) :], decimals))
+        print_contribution_notes(s, full)
         console.print(
             f"paid {format_minor(paid, places)} of {format_minor(budget_minor, places)} "
             f"{currency} to {sum(p.amount_minor > 0 for p in payouts)} participants"

@@ -25,7 +25,8 @@ the models of coalitions of the updates it saw in the clear:
 The observer says what it does by attributes (the coordinator does not import the trackers
 above it): ``values_each_update`` (it values each client's update), ``outside_dp`` (its
 values may be published outside a DP guarantee), ``rebuilds_with_strategy`` (it takes the
-round's replayed aggregation through ``on_coalition_aggregation``).
+round's replayed aggregation through ``on_coalition_aggregation``); one that has
+``note_caveat(message)`` is also handed the FedAvg warning, to record with its values.
 """
 
 from __future__ import annotations
@@ -108,10 +109,13 @@ def check_observers_fit(
         else "its aggregation cannot be replayed per coalition (central DP draws and "
         "accounts its noise once; a wrapping strategy shares its inner state)"
     )
-    warnings.warn(
+    message = (
         f"contribution values rebuild each coalition's model as the FedAvg of its updates, "
         f"but {strategy.name} aggregates otherwise and {why}: the values describe FedAvg's "
-        "models and do not add up to this run's score changes",
-        ValuedAsFedAvgWarning,
-        stacklevel=3,
+        "models and do not add up to this run's score changes"
     )
+    for observer in valuing:  # the values carry it to the run's record (and its payers)
+        note = getattr(observer, "note_caveat", None)
+        if callable(note):
+            note(message)
+    warnings.warn(message, ValuedAsFedAvgWarning, stacklevel=3)

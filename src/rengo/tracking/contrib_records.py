@@ -66,9 +66,12 @@ class RunContributions:
 
 def record_contributions(store: RunStore, run_id: str, report: ContributionReport) -> int:
     """Log each round's and the whole run's values under ``report.method``, each with its
-    standard error and 95 % confidence interval where the report has them; returns the
-    number of lines logged."""
+    standard error and 95 % confidence interval where the report has them, and the report's
+    notes and group-level rounds as warning events (``rengo rewards show`` prints them);
+    returns the number of lines logged."""
     lines = 0
+    for note in report.notes:  # what the values mean, for whoever reads or pays them later
+        store.log_event(run_id, "warning", f"contribution ({report.method}): {note}")
     fell_back = report.group_level_rounds
     if fell_back:  # the values of these rounds are not per client: the record says so
         store.log_event(

@@ -109,6 +109,9 @@ class ContributionReport:
     score_name: str = "score"
     stderr: dict[str, float] = field(default_factory=dict)
     dof: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    """What a reader of the values must know: the run's strategy rebuilt as FedAvg, clients
+    valued as one player for identical updates (each recorded with the run as a warning)."""
 
     @property
     def players(self) -> tuple[str, ...]:
@@ -323,6 +326,8 @@ class ContributionTracker:
         self.merge_identical = bool(merge_identical) and method != "or"
         self.identical: list[str] = []
         """One message per set of identical updates valued as one player, in order."""
+        self.caveats: list[str] = []
+        """What the run's checks said the values mean (:meth:`note_caveat`)."""
 
     # -- RoundObserver ------------------------------------------------------------------------
 
@@ -345,6 +350,12 @@ class ContributionTracker:
         pending.weights.append(float(result.num_examples))
         pending.extras.append(extra)
         pending.counts.append(int(result.num_examples))
+
+    def note_caveat(self, message: str) -> None:
+        """Keep what :func:`rengo.hfl.observer_fit.check_observers_fit` warned about the
+        values (they describe FedAvg's models, not the run's), for :meth:`report`'s notes."""
+        if message not in self.caveats:
+            self.caveats.append(message)
 
     def on_coalition_aggregation(self, server_round: int, replay: CoalitionAggregation) -> None:
         """Rebuild this round's coalition models through ``replay``, the run's own aggregation
@@ -401,6 +412,7 @@ class ContributionTracker:
             "method": self.method,
             "rounds": [asdict(r) for r in self._rounds],
             "fallbacks": list(self.fallbacks),
+            "identical": list(self.identical),
             "rng": json.dumps(self._rng.bit_generator.state),
             "kept": [
                 {
@@ -440,11 +452,13 @@ class ContributionTracker:
                 for k in state["kept"]
             ]
             fallbacks = [str(f) for f in state["fallbacks"]]
+            identical = [str(f) for f in state.get("identical", [])]
             generator = np.random.default_rng()
             generator.bit_generator.state = json.loads(state["rng"])
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a contribution tracker's state: {exc!r}") from None
         self._rounds, self._kept, self.fallbacks, self._rng = rounds, kept, fallbacks, generator
+        self.identical = identical
         self._stored_values = sum(
             num_values(k.global_params) + sum(num_values(u) for u in k.updates) for k in kept
         )
@@ -541,6 +555,7 @@ class ContributionTracker:
                 score_name=self.score_name,
                 stderr=dict.fromkeys(values, 0.0),
                 dof=dict.fromkeys(values, float("inf")),
+                notes=(*self.caveats, *self.identical),
             )
         if not self._rounds:
             raise DataError("no completed round to compute contributions from")
@@ -563,6 +578,7 @@ class ContributionTracker:
             score_name=self.score_name,
             stderr={p: float(v) for p, v in zip(names, stderr, strict=True)},
             dof={p: float(v) for p, v in zip(names, dof, strict=True)},
+            notes=(*self.caveats, *self.identical),
         )
 
     # -- pieces -------------------------------------------------------------------------------
