@@ -280,3 +280,24 @@ def test_show_and_pay_say_what_the_values_mean(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         assert "note: contribution (or)" in result.output
         assert "FedAdam aggregates otherwise" in result.output
+
+
+def test_values_of_the_whole_run_are_not_shown_as_summed_over_rounds(tmp_path: Path) -> None:
+    """A run valued as a whole (method "or", a vertical run) was titled "summed over 1
+    rounds"; one with a single round "1 rounds"."""
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        whole = store.start_run("vfl", {}, name="vertical")
+        for who, value in VALUES.items():
+            store.log_contribution(whole, None, who, "shapley", value)
+        store.finish_run(whole, "completed")
+        one = store.start_run("hfl", {}, name="one round")
+        for who, value in VALUES.items():
+            store.log_contribution(one, 1, who, "gtg", value)
+            store.log_contribution(one, None, who, "gtg", value)
+        store.finish_run(one, "completed")
+    shown = runner.invoke(app, ["rewards", "show", whole, "--store", str(path)])
+    assert shown.exit_code == 0, shown.output
+    assert "Contribution (shapley, whole run)" in shown.output
+    shown = runner.invoke(app, ["rewards", "show", one, "--store", str(path)])
+    assert "Contribution (gtg, summed over 1 round)" in shown.output

@@ -44,11 +44,10 @@ def contribution_table(
 ) -> Table:
     """Participants by decreasing contribution, with their share of the positive total and,
     where recorded, each value's standard error and confidence interval ("exact" where the
-    error is 0, "-" where none was recorded)."""
-    table = Table(
-        title=f"Contribution ({method}, summed over {rounds} rounds) - run {run_id}",
-        title_justify="left",
-    )
+    error is 0, "-" where none was recorded); ``rounds`` 0 for values of the whole run only
+    (method "or", a vertical run's retrained coalitions)."""
+    span = f"summed over {rounds} round{'s' if rounds != 1 else ''}" if rounds else "whole run"
+    table = Table(title=f"Contribution ({method}, {span}) - run {run_id}", title_justify="left")
     stderr = stderr or {}
     intervals = intervals or {}
     table.add_column("rank", justify="right")
@@ -128,7 +127,7 @@ def show(
                 found.run_id,
                 found.method,
                 found.totals,
-                max(1, len(found.per_round)),
+                len(found.per_round),
                 found.stderr,
                 found.intervals,
                 found.confidence,
