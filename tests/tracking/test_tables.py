@@ -83,3 +83,22 @@ def test_a_vertical_runs_rounds_show_as_epochs_of_parties_without_a_failed_colum
     assert header.split()[1:4] == ["epoch", "┃", "time"], header
     assert "parties" in header and "clients" not in header and "failed" not in header
     assert "epochs" in text.split()
+
+
+def test_nested_settings_show_as_dotted_keys_and_long_number_lists_as_a_count(
+    store: RunStore,
+) -> None:
+    """A job's settings were one JSON blob cut at 300 characters ("... (892 characters)"),
+    hiding most of them, and its 64-feature scaling a run of 16-digit floats."""
+    settings = {"train": {"lr": 0.05, "batch_size": 32}, "strategy": {"options": {"eta": 0.03}}}
+    scaling = {"mean": [0.1 * i for i in range(64)]}
+    run_id = store.start_run("hfl", {"job_settings": settings, "scaling": scaling})
+    text = " ".join(_render(run_detail(store, run_id)).split())
+    for shown in (
+        "job_settings.train.lr │ 0.05",
+        "job_settings.train.batch_size │ 32",
+        "job_settings.strategy.options.eta │ 0.03",
+        "scaling.mean │ 64 numbers: 0, 0.1, 0.2, 0.3, 0.4, 0.5, ...",
+    ):
+        assert shown in text, shown
+    assert "characters)" not in text

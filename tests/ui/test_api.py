@@ -274,7 +274,7 @@ def test_a_long_run_is_shown_by_its_latest_rounds_with_totals_over_all(tmp_path:
     assert run["headline"]["best"] == {"round": rounds, "value": 1.0}  # over every round
     assert run["series"]["central_accuracy"][-1] == [rounds, 1.0]
     config = run["run"]["config"]
-    assert config["lr"] == 0.1 and "characters)" in config["scaling"]
+    assert config["lr"] == 0.1 and config["scaling"] == "500 numbers: 0, 1, 2, 3, 4, 5, ..."
     assert clients["rounds_total"] == rounds and len(clients["rounds"]) == shown
     assert len(clients["participation"]["a"]) == shown and len(clients["traffic"]) == shown
     totals = {c["client_id"]: c for c in clients["clients"]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -79,22 +79,44 @@ _LONGEST_SHOWN = 300
 """Characters of one config or summary value a run's detail shows (the store keeps all)."""
 
 
+_NUMBERS_SHOWN = 6
+"""Leading numbers a run's detail shows of a long list of them (the store keeps all)."""
+
+
 def shortened_setting(value: Any) -> Any:
-    """``value`` as a run's detail shows it: unchanged, or - past :data:`_LONGEST_SHOWN`
-    characters as JSON (e.g. a job's per-feature input scaling) - its start and its length
-    (the store keeps it whole)."""
+    """``value`` as a run's detail shows it: unchanged; a list of more than
+    :data:`_NUMBERS_SHOWN` numbers (e.g. a job's per-feature input scaling) as its count and
+    first few, to 4 digits; anything else past :data:`_LONGEST_SHOWN` characters as JSON,
+    its start and its length (the store keeps every value whole)."""
+    if (
+        isinstance(value, list)
+        and len(value) > _NUMBERS_SHOWN
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
+        first = ", ".join(_number(float(v)) for v in value[:_NUMBERS_SHOWN])
+        return f"{len(value)} numbers: {first}, ..."
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     if len(text) <= _LONGEST_SHOWN:
         return value
     return f"{text[: _LONGEST_SHOWN - 40]}... ({len(text)} characters)"
 
 
+def _dotted(values: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Nested settings as ``a.b.c`` keys (a job's ``job_settings``), leaves as they are."""
+    for key in sorted(values):
+        value = values[key]
+        if isinstance(value, dict) and value:
+            yield from _dotted(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
 def _mapping_table(title: str, values: dict[str, Any]) -> Table:
     table = Table(title=title, show_header=False, title_justify="left", expand=False)
-    table.add_column("key", style="bold")
+    table.add_column("key", style="bold", overflow="fold")
     table.add_column("value", overflow="fold")
-    for key in sorted(values):
-        shown = shortened_setting(values[key])
+    for key, value in _dotted(values):
+        shown = shortened_setting(value)
         table.add_row(key, shown if isinstance(shown, str) else json.dumps(shown, default=str))
     return table
 
