@@ -292,3 +292,18 @@ def test_a_series_is_thinned_evenly_keeping_its_last_point() -> None:
     gaps = {b[0] - a[0] for a, b in itertools.pairwise(kept)}
     assert max(gaps) <= 2 * min(gaps)
     assert views.thinned(points[:50], 2_000) == points[:50]
+
+
+def test_a_runs_nested_settings_reach_the_dashboard_as_dotted_keys(tmp_path: Path) -> None:
+    """The dashboard showed a job's settings as one JSON blob cut at 300 characters."""
+    settings = {"train": {"lr": 0.05}, "strategy": {"name": "fedadam", "options": {"eta": 0.03}}}
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = store.start_run("hfl", {"job_settings": settings, "seed": 1})
+    with TestClient(create_app(tmp_path / "runs.db")) as client:
+        config = client.get(f"/api/runs/{run_id}").json()["run"]["config"]
+    assert config == {
+        "job_settings.strategy.name": "fedadam",
+        "job_settings.strategy.options.eta": 0.03,
+        "job_settings.train.lr": 0.05,
+        "seed": 1,
+    }

@@ -101,12 +101,12 @@ def shortened_setting(value: Any) -> Any:
     return f"{text[: _LONGEST_SHOWN - 40]}... ({len(text)} characters)"
 
 
-def _dotted(values: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+def dotted_settings(values: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
     """Nested settings as ``a.b.c`` keys (a job's ``job_settings``), leaves as they are."""
     for key in sorted(values):
         value = values[key]
         if isinstance(value, dict) and value:
-            yield from _dotted(value, f"{prefix}{key}.")
+            yield from dotted_settings(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
 
@@ -115,7 +115,7 @@ def _mapping_table(title: str, values: dict[str, Any]) -> Table:
     table = Table(title=title, show_header=False, title_justify="left", expand=False)
     table.add_column("key", style="bold", overflow="fold")
     table.add_column("value", overflow="fold")
-    for key, value in _dotted(values):
+    for key, value in dotted_settings(values):
         shown = shortened_setting(value)
         table.add_row(key, shown if isinstance(shown, str) else json.dumps(shown, default=str))
     return table
