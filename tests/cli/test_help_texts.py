@@ -61,3 +61,23 @@ def test_python_dash_m_rengo_is_the_rengo_command(capsys: Any) -> None:
     out = capsys.readouterr().out
     assert "Usage: rengo tournament" in out
     assert "leaderboard" in out
+
+
+def test_help_breaks_lines_only_where_the_terminal_ends() -> None:
+    """Typer's rich help kept a docstring's line breaks in a group's command list and in
+    every paragraph but a page's first, so text wrapped at the source's width broke
+    mid-sentence ("align rows by" / "PSI, train, score.") however wide the terminal."""
+    root = typer.main.get_command(app)
+    wrapped = {
+        path: text
+        for path, command in _commands(root)
+        if path != "rengo"
+        for text in (command.help or "", command.short_help or "")
+        if any("\n" in p for p in text.split("\n\n") if not p.startswith("\b"))
+    }
+    assert wrapped == {}
+    from typer.testing import CliRunner
+
+    shown = CliRunner().invoke(app, ["vfl", "--help"], env={"COLUMNS": "300"}).output
+    party = next(line for line in shown.splitlines() if "Join a vertical run" in line)
+    assert "align rows by PSI, train, score." in party, shown

@@ -281,8 +281,10 @@ def coordinator(
         typer.Option("--set", help="Override a job setting, SECTION.KEY=VALUE (repeatable)."),
     ] = None,
 ) -> None:
-    """Serve a horizontal job to parties that connect to this coordinator: it prints who
-    joins and leaves and one line per round (who reported, the loss, the traffic)."""
+    """Serve a horizontal job to the parties that connect to this coordinator.
+
+    It prints who joins and leaves, and one line per round: who reported, the loss, traffic.
+    """
     from rengo.deploy import load_app, serve_coordinator
     from rengo.jobs import HflJob, build_hfl_job, load_job
     from rengo.jobs.build import ServedJob, build_served_job

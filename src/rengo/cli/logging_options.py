@@ -11,6 +11,7 @@ group's class, so a command module never declares them.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from enum import Enum
 from typing import Annotated, Any
@@ -110,9 +111,29 @@ def add_logging_options(command: Any) -> None:
         add_logging_options(sub)
 
 
+def unwrapped_help(command: Any) -> None:
+    """Join the line breaks inside each paragraph of every command's help under ``command``
+    (a paragraph that starts with a backspace character keeps them), and give each command a
+    ``short_help``: its first paragraph. Typer's rich help keeps a docstring's line breaks in
+    every paragraph but a help page's first, so help wrapped at the source's width broke
+    mid-sentence in ``rengo --help`` and on the commands' own pages (idempotent)."""
+    for sub in getattr(command, "commands", {}).values():
+        if sub.help:
+            paragraphs = [
+                p if p.startswith("\b") else " ".join(p.split())
+                for p in inspect.cleandoc(sub.help).split("\n\n")
+            ]
+            sub.help = "\n\n".join(paragraphs)
+            if sub.short_help is None:
+                sub.short_help = paragraphs[0]
+        unwrapped_help(sub)
+
+
 class LoggingGroup(TyperGroup):
-    """The top-level group: adds the logging options to every command under it."""
+    """The top-level group: adds the logging options to every command under it and unwraps
+    their help text (:func:`unwrapped_help`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         add_logging_options(self)
+        unwrapped_help(self)
