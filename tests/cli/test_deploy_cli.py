@@ -175,6 +175,26 @@ def test_a_party_app_that_fails_to_import_is_one_line_naming_its_file_and_line(
     assert "raising_app.py, line 2" in _flat(result.output)
 
 
+def test_a_party_name_outside_the_jobs_clients_is_refused_naming_them_and_the_app_route(
+    tmp_path: Path,
+):
+    """A job's [deploy] parties (bank, card) are not its partition's client ids: `rengo party
+    --job` under such a name listed every client id and left the --app route unsaid."""
+    job = tmp_path / "job.toml"
+    job.write_text(JOB)
+    result = CliRunner().invoke(
+        app,
+        [
+            *("party", "--coordinator", "127.0.0.1:1", "--name", "bank", "--insecure"),
+            *("--job", str(job)),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    flat = _flat(result.output)
+    assert "--name 'bank' is not a client of" in flat and "clients (client-0, client-1" in flat
+    assert "--app MODULE:CALLABLE instead of --job" in flat
+
+
 def test_coordinator_requires_tls_material_or_insecure(tmp_path: Path):
     job = tmp_path / "job.toml"
     job.write_text(JOB)

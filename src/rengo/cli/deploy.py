@@ -420,7 +420,13 @@ def party(
 
             built = build_hfl_job(load_job(job))
             if name not in built.client_ids:
-                raise ConfigError(f"--name {name!r} is not a client of {job}: {built.client_ids}")
+                ids = list(built.client_ids)
+                named = ", ".join(ids if len(ids) <= 6 else [*ids[:3], "...", ids[-1]])
+                raise ConfigError(
+                    f"--name {name!r} is not a client of {job}, whose data makes {len(ids)} "
+                    f"clients ({named}): join as one of them, or serve this party's own data "
+                    "with --app MODULE:CALLABLE instead of --job"
+                )
             client_fn = built.client_fn
         else:
             assert app is not None
