@@ -102,3 +102,12 @@ def test_nested_settings_show_as_dotted_keys_and_long_number_lists_as_a_count(
     ):
         assert shown in text, shown
     assert "characters)" not in text
+
+
+def test_a_runs_summary_shows_floats_to_four_digits_as_its_rounds_do(store: RunStore) -> None:
+    """The summary printed ``wall_time_s 5.2020013090004795`` beside rounds at 4 digits."""
+    run_id = store.start_run("hfl", {"lr": 0.123456789})
+    store.finish_run(run_id, "completed", {"wall_time_s": 5.2020013090004795, "rows": 397})
+    text = " ".join(_render(run_detail(store, run_id)).split())
+    assert "wall_time_s │ 5.202 │" in text and "rows │ 397 │" in text
+    assert "lr │ 0.123456789 │" in text  # settings show as they were given

@@ -111,11 +111,16 @@ def dotted_settings(values: dict[str, Any], prefix: str = "") -> Iterator[tuple[
             yield f"{prefix}{key}", value
 
 
-def _mapping_table(title: str, values: dict[str, Any]) -> Table:
+def _mapping_table(title: str, values: dict[str, Any], *, rounded: bool = False) -> Table:
+    """Key-value rows; ``rounded``: floats to 4 significant digits, as the rounds table shows
+    metrics (a run's summary; its settings show as they were given)."""
     table = Table(title=title, show_header=False, title_justify="left", expand=False)
     table.add_column("key", style="bold", overflow="fold")
     table.add_column("value", overflow="fold")
     for key, value in dotted_settings(values):
+        if rounded and isinstance(value, float):
+            table.add_row(key, _number(value))
+            continue
         shown = shortened_setting(value)
         table.add_row(key, shown if isinstance(shown, str) else json.dumps(shown, default=str))
     return table
@@ -428,7 +433,7 @@ def run_detail(
             currency or DEFAULT_CURRENCY,
             decimals if isinstance(decimals, int) else None,
         )
-        parts.append(_mapping_table("summary", shown))
+        parts.append(_mapping_table("summary", shown, rounded=True))
     for table in (
         _rounds_table(store, run, max_rounds),
         _clients_table(store, run.run_id),
