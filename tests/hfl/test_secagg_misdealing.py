@@ -323,3 +323,17 @@ def test_a_share_its_owner_committed_to_that_is_no_share_convicts_the_owner(
     assert set(workflow.last.excluded) == {"2"} and workflow.last.starts == 2
     for a, b in zip(history.parameters, _without(logistic_client_fn, "2"), strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+
+
+def test_a_convicted_client_is_told_it_is_left_out_and_why(logistic_client_fn: Any) -> None:
+    """A party that secure aggregation convicted was dropped from every later round without a
+    word to it (a deployed hub can tell a party about its own results: GrpcHub.notify)."""
+    told: list[tuple[str, str]] = []
+    pool = make_pool(logistic_client_fn, IDS, mods=[Misdeal("2")])
+    pool.notify = lambda name, text: told.append((name, text)) or True  # type: ignore[attr-defined]
+    workflow = SecAggPlus(quantisation_bits=20)
+    Coordinator(FedAvg(min_fit_clients=3), pool, INIT, seed=3, workflow=workflow).run(2)
+    assert [name for name, _ in told] == ["2"], told
+    text = told[0][1]
+    assert text.startswith("round 1: you are left out of the rest of this run: secure aggregation")
+    assert "self-mask seed that do not rebuild it" in text

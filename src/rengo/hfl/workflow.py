@@ -330,10 +330,12 @@ class FitRound:
     def exclude(self, client_id: str, reason: str, *, drop: bool = True) -> None:
         """Drop ``client_id`` from this round and have the coordinator leave it out of the
         run's later rounds (see :attr:`excluded`); ``drop=False`` when a reply check dropped
-        it already."""
+        it already. The party is told, with the reason: a conviction is about its own
+        replies (the counterparts it names are the ones it dealt with)."""
         self.excluded[client_id] = reason
         if drop:
             self.drop(client_id, reason)
+        self._tell(client_id, f"you are left out of the rest of this run: {reason}")
 
     # -- pieces -------------------------------------------------------------------------------
     def _decode(self, reply: Reply) -> Any:
