@@ -19,6 +19,8 @@ runs ``--repeats`` times (medians and ranges printed); load average noted.
 Run:  .venv/bin/python benchmarks/robust.py --setup        (Flower's bench venv, once)
       .venv/bin/python benchmarks/robust.py                 (rengo and Flower)
       .venv/bin/python benchmarks/robust.py --systems rengo --rounds 10 --repeats 1
+      .venv/bin/python benchmarks/robust.py --systems rengo --repeats 1 --splits 5
+                                                            (five data splits: seeds 0-4)
 """
 
 from __future__ import annotations
@@ -175,6 +177,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rules", default=",".join(rengo_rules(4)))
+    parser.add_argument(
+        "--splits",
+        type=int,
+        default=1,
+        help="data splits (seed k: train/test split, Dirichlet partition, initial weights and "
+        "client seeds); accuracies are then medians [ranges] over the splits and repeats",
+    )
     args = parser.parse_args()
     from hfl_vs_flower import FLOWER_VENV, setup_flower_venv, write_task
 
@@ -185,31 +194,36 @@ def main() -> None:
     rules = [("rengo", r) for r in args.rules.split(",")] if "rengo" in systems else []
     rules += [("flower", r) for r in FLOWER_RULES] if "flower" in systems else []
     results: dict[tuple[str, str, bool], dict[str, list[float]]] = {}
+    ceilings: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        task = Path(tmp) / "task.npz"
-        write_task(task, NUM_CLIENTS, args.rounds, 0)
-        ceiling = run_rengo(task, "fedavg", False, honest_only=True)["accuracy"]
-        for repeat in range(args.repeats):
-            for system, rule in rules:  # interleaved: every rule once per repeat
-                for attack in (False, True):
-                    start = time.perf_counter()
-                    run = (
-                        run_rengo(task, rule, attack)
-                        if system == "rengo"
-                        else run_flower(task, rule, attack, FLOWER_VENV)
-                    )
-                    slot = results.setdefault((system, rule, attack), {"acc": [], "round": []})
-                    slot["acc"].append(float(run["accuracy"]))
-                    if run.get("round_s") is not None:
-                        slot["round"].append(float(run["round_s"]))
-                    print(f"  repeat {repeat + 1} {system:6} {rule:24} attack={attack!s:5} "
-                          f"acc {run['accuracy']:.3f} ({time.perf_counter() - start:.1f} s, "
-                          f"load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
+        for split in range(args.splits):
+            task = Path(tmp) / f"task-{split}.npz"
+            write_task(task, NUM_CLIENTS, args.rounds, split)
+            ceilings.append(run_rengo(task, "fedavg", False, honest_only=True)["accuracy"])
+            for repeat in range(args.repeats):
+                for system, rule in rules:  # interleaved: every rule once per repeat
+                    for attack in (False, True):
+                        start = time.perf_counter()
+                        run = (
+                            run_rengo(task, rule, attack)
+                            if system == "rengo"
+                            else run_flower(task, rule, attack, FLOWER_VENV)
+                        )
+                        slot = results.setdefault((system, rule, attack), {"acc": [], "round": []})
+                        slot["acc"].append(float(run["accuracy"]))
+                        if run.get("round_s") is not None:
+                            slot["round"].append(float(run["round_s"]))
+                        print(f"  split {split} repeat {repeat + 1} {system:6} {rule:24} "
+                              f"attack={attack!s:5} acc {run['accuracy']:.3f} "
+                              f"({time.perf_counter() - start:.1f} s, "
+                              f"load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
     base = {s: statistics.median(results[(s, "fedavg" if s == "rengo" else "FedAvg", False)]
                                  ["round"] or [np.nan]) for s in systems}  # fmt: skip
     print(f"\n== {NUM_CLIENTS} clients, attackers {', '.join(ATTACKERS)} send -{SCALE:g} x "
-          f"their update, {args.rounds} rounds, {args.repeats} repeats ==")  # fmt: skip
-    print(f"ceiling (FedAvg over the 16 honest clients alone): {ceiling:.3f}")
+          f"their update, {args.rounds} rounds, {args.splits} split(s) x {args.repeats} "
+          "repeat(s) ==")  # fmt: skip
+    print(f"ceiling (FedAvg over the 16 honest clients alone): {_fmt(ceilings)}; per split: "
+          + ", ".join(f"{c:.3f}" for c in ceilings))  # fmt: skip
     print(f"{'system':7} {'rule':24} {'clean acc':>22} {'attacked acc':>22} "
           f"{'round s (clean)':>24} {'vs fedavg':>9}")  # fmt: skip
     for system, rule in rules:
