@@ -20,6 +20,7 @@ The encoders need PyTorch (the ``torch`` extra); importing this package does not
 from rengo.ftl.algorithm import FTL, make_source_keypair
 from rengo.ftl.config import Objective, Security, TransferConfig
 from rengo.ftl.estimator import TransferClassifier
+from rengo.ftl.exposure import GradientExposureWarning, gradient_exposure
 from rengo.ftl.math import class_probabilities, label_names, taylor_loss, translator
 from rengo.ftl.predict import ftl_predict_source, ftl_predict_target
 from rengo.ftl.roles import (
@@ -35,6 +36,7 @@ from rengo.ftl.roles import (
 __all__ = [
     "FTL",
     "EncoderSpec",
+    "GradientExposureWarning",
     "Objective",
     "Security",
     "SourceModel",
@@ -48,6 +50,7 @@ __all__ = [
     "ftl_predict_target",
     "ftl_source",
     "ftl_target",
+    "gradient_exposure",
     "label_names",
     "make_source_keypair",
     "taylor_loss",

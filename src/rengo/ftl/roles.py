@@ -31,7 +31,10 @@ gradient, its own gradient and the loss; B sees ciphertexts under A's key, the m
 residues of A's gradient and its own gradient. As in the paper, a party's gradient is a sum
 over the batch of its Jacobians times the other's terms; a party whose encoder has more
 parameters than ``batch_size * dim`` could solve that sum for the per-row terms, so keep
-``batch_size * dim`` above the encoders' sizes where that matters. The coordinator learns
+``batch_size * dim`` above the encoders' sizes where that matters: each party tells the other
+its encoder's size at set-up, and each warns (:class:`~rengo.ftl.exposure.GradientExposureWarning`)
+when the other's encoder is that large for its smallest batch (the defaults are: a 32-wide
+hidden layer over 10 columns has 616 parameters, more than 64 rows x dim 8). The coordinator learns
 the loss per epoch. No raw feature, label or representation leaves a party in the clear
 (``security = "plaintext"`` sends the same components unencrypted: parties that trust each
 other see each other's representations of the shared rows and label-weighted sums).
@@ -44,6 +47,7 @@ Messages sit in the ``"ftl"`` scope of each role's channel:
 from __future__ import annotations
 
 import secrets
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -59,6 +63,7 @@ from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.randomness import random_source
 from rengo.ftl.assembly import Terms, source_gradient, source_loss, target_gradient
 from rengo.ftl.config import TransferConfig, parse_hidden
+from rengo.ftl.exposure import GradientExposureWarning, gradient_exposure, mlp_parameter_count
 from rengo.ftl.math import (
     LossWeights,
     class_order,
@@ -83,7 +88,7 @@ from rengo.vfl.common import batch_order
 from rengo.vfl.progress import ProgressFn, TrainingReporter, batches_per_epoch
 
 SCOPE = "ftl"
-SETUP = "setup"  # A -> B and B -> A: classes / labelled flag, rows, public key, seed
+SETUP = "setup"  # A -> B and B -> A: classes / labelled flag, rows, public key, seed, encoder size
 SOURCE_TERMS = "source-terms"  # (per batch) A -> B: [[c]], [[M]], [[Phi]]
 TARGET_TERMS = "target-terms"  # (per batch) B -> A: [[U_B]], [[W]], [[R]], [[q]]
 MASKED = "masked"  # (per local step) each -> the other: its masked gradient (A: and loss)
@@ -380,6 +385,38 @@ def _setup(
     return theirs, key
 
 
+def _encoder_spec(x: np.ndarray, hidden: str, config: TransferConfig, custom: bool) -> EncoderSpec:
+    """How a party's encoder is built: the config's MLP, or the module it brought."""
+    return EncoderSpec(
+        x.shape[1],
+        () if custom else parse_hidden(hidden),
+        CUSTOM if custom else config.activation,
+        config.dim,
+    )
+
+
+def _encoder_parameters(spec: EncoderSpec, encoder: Any, who: str) -> int:
+    """Trainable scalars of the encoder ``spec`` describes (or of the module brought)."""
+    if encoder is None:
+        return mlp_parameter_count(spec.in_features, spec.hidden, spec.dim)
+    from rengo.ftl import encoders as enc
+
+    return enc.parameter_count(enc.check_encoder(encoder, spec.in_features, spec.dim, who))
+
+
+def _warn_exposure(
+    party: str, peer: str, theirs: Mapping[str, Any], rows: int, config: TransferConfig
+) -> None:
+    """Warn when the peer's encoder (its set-up's ``parameters``) could solve the gradient it
+    decrypts for this party's per-row terms (:func:`rengo.ftl.exposure.gradient_exposure`)."""
+    size = theirs.get("parameters")
+    if isinstance(size, bool) or not isinstance(size, int):
+        return
+    problem = gradient_exposure(party, peer, size, rows, config)
+    if problem is not None:
+        warnings.warn(f"{party}: {problem}", GradientExposureWarning, stacklevel=2)
+
+
 def batch_weights(config: TransferConfig, n: int, m: int) -> LossWeights:
     """The loss's weights for a batch of ``n`` shared and ``m`` target-labelled rows."""
     return LossWeights(
@@ -486,6 +523,7 @@ def ftl_source(
     batch_seed = secrets.randbits(63) if seed is None else int(seed)
     if resumed is not None:
         batch_seed = resumed.seed
+    spec = _encoder_spec(x, config.source_hidden, config, encoder is not None)
     ftl = channel.scope(SCOPE)
     mine = {
         "rows": len(rows),
@@ -493,16 +531,12 @@ def ftl_source(
         "objective": config.objective,
         "seed": batch_seed,
         "public_key": None if keys is None else keys[0],
+        "parameters": _encoder_parameters(spec, encoder, channel.name),
     }
     theirs, peer_key = _setup(ftl, target, mine, homomorphic)
     labelled = bool(theirs.get("labelled", False))
+    _warn_exposure(channel.name, target, theirs, len(rows), config)
 
-    spec = EncoderSpec(
-        x.shape[1],
-        () if encoder is not None else parse_hidden(config.source_hidden),
-        CUSTOM if encoder is not None else config.activation,
-        config.dim,
-    )
     module = (
         enc.build_encoder(
             spec.in_features, spec.hidden, spec.dim, spec.activation, [batch_seed, SOURCE_SEED]
@@ -655,13 +689,16 @@ def ftl_target(
     use_labels = len(labelled_rows) > 0 and config.target_label_weight > 0
     homomorphic = config.homomorphic
     keys = generate_paillier_keypair(config.key_bits) if homomorphic else None
+    spec = _encoder_spec(x, config.target_hidden, config, encoder is not None)
     ftl = channel.scope(SCOPE)
     mine = {
         "rows": len(rows),
         "labelled": use_labels,
         "public_key": None if keys is None else keys[0],
+        "parameters": _encoder_parameters(spec, encoder, channel.name),
     }
     theirs, peer_key = _setup(ftl, source, mine, homomorphic)
+    _warn_exposure(channel.name, source, theirs, len(rows), config)
     classes = tuple(str(c) for c in theirs.get("classes", []))
     binary = theirs.get("objective") == "binary"
     if theirs.get("objective") != config.objective or len(classes) < 2:
@@ -672,12 +709,6 @@ def ftl_target(
     codes_all = label_codes([names[i] for i in labelled_rows], classes, binary)
     width = codes_all.shape[1]
 
-    spec = EncoderSpec(
-        x.shape[1],
-        () if encoder is not None else parse_hidden(config.target_hidden),
-        CUSTOM if encoder is not None else config.activation,
-        config.dim,
-    )
     module = (
         enc.build_encoder(
             spec.in_features, spec.hidden, spec.dim, spec.activation, [batch_seed, TARGET_SEED]

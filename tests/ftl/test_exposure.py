@@ -1,0 +1,99 @@
+"""A party is warned when its peer's encoder can solve the gradient the peer decrypts for the
+party's per-row terms (a batch's ``n x dim`` unknowns against the encoder's parameters), and
+that danger is real: with enough parameters a least-squares solve recovers the source's
+per-row terms ``c`` from the target's gradient alone."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from rengo.ftl import GradientExposureWarning, TransferClassifier
+from rengo.ftl import encoders as enc
+from rengo.ftl.exposure import mlp_parameter_count, smallest_batch
+from rengo.ftl.math import LossWeights, source_terms, target_gradient_matrices, translator
+
+ROWS = 200
+
+
+def _fit(**options: object) -> list[str]:
+    """Train on 200 shared rows (bank: 5 columns, shop: 4), return the exposure warnings."""
+    rng = np.random.default_rng(0)
+    ids = np.array([f"customer-{i:04d}" for i in range(ROWS)])
+    x_bank, x_shop = rng.normal(size=(ROWS, 5)), rng.normal(size=(ROWS, 4))
+    y = (x_bank[:, 0] + x_shop[:, 0] > 0).astype(int)
+    settings = {"dim": 4, "source_hidden": "8", "target_hidden": "8", "epochs": 1}
+    model = TransferClassifier(security="plaintext", seed=0, **{**settings, **options})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit({"bank": (ids, x_bank), "shop": (ids, x_shop)}, source="bank", y=y)
+    return [str(w.message) for w in caught if issubclass(w.category, GradientExposureWarning)]
+
+
+def test_a_peer_encoder_that_can_solve_the_gradient_for_a_partys_terms_is_warned() -> None:
+    # bank's encoder 5 -> 8 -> 4 has 84 parameters >= 20 rows x dim 4; shop's has 76 < 80
+    assert mlp_parameter_count(5, (8,), 4) == 84 and mlp_parameter_count(4, (8,), 4) == 76
+    found = _fit(batch_size=20)
+    assert len(found) == 1
+    assert found[0].startswith("shop: bank's encoder has 84 parameters")
+    assert "20 x 4 = 80" in found[0] and "more than 21 rows" in found[0]
+
+
+def test_the_smallest_batch_decides() -> None:
+    # 200 rows in batches of 45: the last holds 20 rows, 20 x 4 = 80 <= 84
+    assert smallest_batch(ROWS, 45) == 20
+    assert len(_fit(batch_size=45)) == 1
+
+
+def test_encoders_smaller_than_every_batchs_terms_are_not_warned() -> None:
+    assert _fit(batch_size=40) == []  # 40 x 4 = 160 > 84 and > 76
+
+
+def _solve_for_c(hidden: tuple[int, ...], n: int = 6, dim: int = 2) -> float:
+    """Relative error of the source's per-row terms recovered by least squares from the
+    target's plaintext gradient and its own Jacobians (no labels at the target)."""
+    rng = np.random.default_rng(1)
+    f_a = enc.build_encoder(3, (4,), dim, "tanh", [1, 1])
+    f_b = enc.build_encoder(3, hidden, dim, "tanh", [1, 2])
+    x_a, x_b = rng.normal(size=(40, 3)), rng.normal(size=(n, 3))
+    codes = np.where(rng.random((40, 1)) < 0.5, 1.0, -1.0)
+    rows = rng.choice(40, n, replace=False)
+    w = LossWeights(1.0, 1.0, 0.1, 1e-4, n, 0, True)
+    u_all = enc.represent(f_a, x_a)
+    phi = translator(codes, u_all)
+    c, m = source_terms(phi, codes[rows], u_all[rows], w)
+    u_b = enc.represent(f_b, x_b)
+    theta = enc.flat_parameters(f_b)
+    empty = np.empty((0, 3))
+    mats = target_gradient_matrices(
+        u_b,
+        enc.row_jacobians(f_b, x_b),
+        u_b[:0],
+        enc.row_jacobians(f_b, empty),
+        codes[:0],
+        theta,
+        w,
+    )
+    gradient = c.ravel() @ mats["jac_c"] + m.ravel() @ mats["k_m"] + mats["plain"]
+    # the gradient is sum_j (c_j + alpha/n M u_j) . J_j: n x dim unknowns, the per-row
+    # gradient of the loss at the target's representations (c_j carries the source's label)
+    per_row = c + (w.alpha / n) * u_b @ m
+    solution, *_ = np.linalg.lstsq(mats["jac_c"].T, gradient - mats["plain"], rcond=None)
+    recovered = solution.reshape(n, dim)
+    return float(np.abs(recovered - per_row).max() / np.abs(per_row).max())
+
+
+def test_an_encoder_with_enough_parameters_recovers_the_sources_per_row_terms() -> None:
+    n, dim = 6, 2
+    large, small = (12,), ()
+    assert mlp_parameter_count(3, large, dim) >= n * dim  # 74 >= 12
+    assert mlp_parameter_count(3, small, dim) < n * dim  # 8 < 12
+    assert _solve_for_c(large) < 1e-6
+    assert _solve_for_c(small) > 0.05
+
+
+@pytest.mark.parametrize(("rows", "batch", "smallest"), [(5, 64, 5), (128, 64, 64), (130, 64, 2)])
+def test_smallest_batch(rows: int, batch: int, smallest: int) -> None:
+    assert smallest_batch(rows, batch) == smallest
