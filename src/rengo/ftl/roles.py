@@ -57,6 +57,7 @@ import numpy as np
 from rengo.core.errors import DataError, ProtocolError
 from rengo.core.roles import COORDINATOR
 from rengo.crypto.encrypted_array import EncryptedArray, encrypt_array
+from rengo.crypto.fixed_point import FixedPointOverflowError
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey, generate_paillier_keypair
 from rengo.crypto.masking import decrypt_masked, mask_encrypted, unmask
 from rengo.crypto.obfuscators import ObfuscatorPool
@@ -85,6 +86,7 @@ from rengo.ftl.resume import (
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints, require_same_seed
 from rengo.vfl.common import batch_order
+from rengo.vfl.divergence import diverged, require_finite
 from rengo.vfl.progress import ProgressFn, TrainingReporter, batches_per_epoch
 
 SCOPE = "ftl"
@@ -417,6 +419,17 @@ def _warn_exposure(
         warnings.warn(f"{party}: {problem}", GradientExposureWarning, stacklevel=2)
 
 
+def _overflowed(
+    party: str, epoch: int, batch: int, config: TransferConfig, exc: FixedPointOverflowError
+) -> Exception:
+    """A fixed-point overflow in training, named as the divergence it almost always is."""
+    what = (
+        f"values outgrew the fixed-point range of the ciphertexts ({exc}); if the learning "
+        f"rate is modest, lower precision_bits (now {config.precision_bits}) instead"
+    )
+    return diverged(party, what, epoch, batch, config.learning_rate)
+
+
 def batch_weights(config: TransferConfig, n: int, m: int) -> LossWeights:
     """The loss's weights for a batch of ``n`` shared and ``m`` target-labelled rows."""
     return LossWeights(
@@ -555,6 +568,7 @@ def ftl_source(
         keys, peer_key, config, len(rows), parameters, left, loss=True
     )
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
+    lr = config.learning_rate
     dim, width = config.dim, codes.shape[1]
     reporter = TrainingReporter(
         progress, channel.name, config.epochs, batches_per_epoch(len(rows), config.batch_size)
@@ -574,6 +588,7 @@ def ftl_source(
                     phi, batch_codes, u_all[rows[batch]], batch_weights(config, n, 0)
                 )
                 sent = {"c": c, "m": m} | ({"phi": phi} if labelled else {})
+                require_finite(sent.values(), channel.name, "terms", epoch, b, lr)
                 step.send(target, SOURCE_TERMS, _seal(sent, keys, p_bits, own_pool))
                 last_batch = epoch + 1 == config.epochs and b + 1 == len(batches)
                 _refill(own_pool, not last_batch)
@@ -603,6 +618,7 @@ def ftl_source(
                         theta,
                         w,
                     )
+                    require_finite(mats.values(), channel.name, "gradient factors", epoch, b, lr)
                     own = {"gradient": source_gradient(u_b, w_b, r_b, mats, j_bits)}
                     if local == 0:
                         own["loss"] = source_loss(u_b, w_b, r_b, q_b, mats, j_bits)
@@ -616,6 +632,8 @@ def ftl_source(
             reporter.epoch_end(epoch, losses[-1], epoch + 1 == config.epochs)
             this_epoch.send(coordinator, LOSS, losses[-1])
             save_party(checkpoints, epoch + 1, module, optimizer, seed=batch_seed, losses=losses)
+    except FixedPointOverflowError as exc:
+        raise _overflowed(channel.name, epoch, b, config, exc) from exc
     finally:
         _close(own_pool, peer_pool)
     phi = translator(codes, enc.represent(module, x))
@@ -726,6 +744,7 @@ def ftl_target(
         keys, peer_key, config, len(rows), parameters, left, loss=False
     )
     p_bits, j_bits = config.precision_bits, config.jacobian_precision_bits
+    lr = config.learning_rate
     dim = config.dim
     empty = np.empty((0, x.shape[1]))
     reporter = TrainingReporter(
@@ -751,6 +770,7 @@ def ftl_target(
                 theta = enc.flat_parameters(module)
                 wmat, r, q = target_terms(u_b, u_t.reshape(-1, dim), codes_t, theta, w)
                 sent = {"u": u_b, "w": wmat, "q": q} | ({"r": r} if w.labelled else {})
+                require_finite(sent.values(), channel.name, "terms", epoch, b, lr)
                 step.send(source, TARGET_TERMS, _seal(sent, keys, p_bits, own_pool))
                 last_batch = epoch + 1 == config.epochs and b + 1 == len(batches)
                 _refill(own_pool, not last_batch)
@@ -773,6 +793,7 @@ def ftl_target(
                         theta,
                         w,
                     )
+                    require_finite(mats.values(), channel.name, "gradient factors", epoch, b, lr)
                     label_terms = phi if w.labelled else None
                     own = {"gradient": target_gradient(c, m, label_terms, mats, j_bits)}
                     plain = _open(step.scope(local=local), source, own, keys, peer_pool)
@@ -781,6 +802,8 @@ def ftl_target(
                 reporter.batch(epoch, b)
             reporter.epoch_end(epoch, None, epoch + 1 == config.epochs)
             save_party(checkpoints, epoch + 1, module, optimizer, seed=batch_seed)
+    except FixedPointOverflowError as exc:
+        raise _overflowed(channel.name, epoch, b, config, exc) from exc
     finally:
         _close(own_pool, peer_pool)
     model = TargetModel(

@@ -118,3 +118,25 @@ def test_scoring_with_other_columns_or_before_fit_is_refused(cancer: dict[str, A
         model.predict(data)
     with pytest.raises(DataError, match="one entry per row of the label party"):
         model.score(small(cancer), cancer["labels"][:10])
+
+
+@pytest.mark.parametrize(
+    ("learning_rate", "party", "what"),
+    [(1e3, "card", "loss"), (1e30, "(bank|telecom)", "embeddings")],  # feature parties race
+)
+def test_divergence_names_the_party_what_stopped_being_finite_and_the_learning_rate(
+    cancer: dict[str, Any], learning_rate: float, party: str, what: str
+) -> None:
+    model = SplitNNClassifier(
+        epochs=3, batch_size=32, seed=0, optimizer="sgd", learning_rate=learning_rate
+    )
+    with pytest.raises(ConfigError, match=rf"^{party}: training diverged in epoch 1") as info:
+        model.fit(cancer["parties"], "card", cancer["labels"])
+    message = str(info.value)
+    assert f"its {what} stopped being finite" in message
+    assert f"learning_rate={learning_rate:g} is too high" in message
+
+
+def test_a_learning_rate_float32_cannot_hold_is_refused_before_training() -> None:
+    with pytest.raises(ConfigError, match="learning_rate must be in"):
+        SplitNNClassifier(learning_rate=1e300)

@@ -17,6 +17,10 @@ Task = Literal["binary", "multiclass"]
 Defense = Literal["none", "gaussian", "max_norm", "marvell"]
 OptimizerName = Literal["adam", "sgd"]
 
+MAX_LEARNING_RATE = 3.4028234663852886e38
+"""float32's largest value: the networks train in float32, whose optimizers cannot take a
+larger step size (PyTorch refuses it mid-training)."""
+
 
 @dataclass(frozen=True)
 class SplitNNConfig:
@@ -52,7 +56,9 @@ class SplitNNConfig:
 
     epochs: int = option(10, "Training epochs.", ge=1)
     batch_size: int = option(64, "Rows per mini-batch.", ge=1)
-    learning_rate: float = option(0.01, "Step size of every party's optimizer.", gt=0)
+    learning_rate: float = option(
+        0.01, "Step size of every party's optimizer.", gt=0, le=MAX_LEARNING_RATE
+    )
     optimizer: OptimizerName = option("adam", "Every party's optimizer.")
     task: Task = option("binary", "binary (one logit, P(y=1)) or multiclass (softmax).")
     bottom_hidden: int = option(32, "Hidden width of each bottom model (0: none).", ge=0)
@@ -77,8 +83,12 @@ class SplitNNConfig:
         for name in ("bottom_hidden", "top_hidden"):
             if getattr(self, name) < 0:
                 raise OptionError(name, f"must be >= 0, got {getattr(self, name)!r}")
-        if not self.learning_rate > 0:
-            raise OptionError("learning_rate", f"must be > 0, got {self.learning_rate!r}")
+        if not 0 < self.learning_rate <= MAX_LEARNING_RATE:
+            raise OptionError(
+                "learning_rate",
+                f"must be > 0 and at most {MAX_LEARNING_RATE:g} (float32's largest value), "
+                f"got {self.learning_rate!r}",
+            )
         if not self.noise_scale >= 0:
             raise OptionError("noise_scale", f"must be >= 0, got {self.noise_scale!r}")
         if self.defense == "marvell" and self.task != "binary":

@@ -49,6 +49,7 @@ from rengo.core.errors import DataError, ProtocolError
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints, require_same_seed, restore_optimizer
 from rengo.vfl.common import PartyTable, batch_order
+from rengo.vfl.divergence import require_finite
 from rengo.vfl.progress import ProgressFn, TrainingReporter, batches_per_epoch
 from rengo.vfl.splitnn.config import SplitNNConfig
 from rengo.vfl.splitnn.leakage import defend_gradients
@@ -348,8 +349,11 @@ def splitnn_label_party(
             loss = loss_fn(logits, yt[index_t])
             optimizer.zero_grad()
             loss.backward()
+            lr = config.learning_rate
+            require_finite([loss.detach().numpy()], name, "loss", epoch, batch, lr)
             for host, leaf in zip(hosts, leaves, strict=True):
                 exact = leaf.grad.detach().numpy()
+                require_finite([exact], name, "cut-layer gradients", epoch, batch, lr)
                 sent = defend_gradients(
                     exact, config.defense, config.noise_scale, noise, positive=positive[rows]
                 )
@@ -453,7 +457,9 @@ def splitnn_feature_party(
         for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), config.batch_size)):
             step = this_epoch.scope(batch=batch)
             embedding = bottom(xt[torch.from_numpy(rows)])
-            step.send(label_party, EMBEDDING, embedding.detach().numpy().copy())
+            sent = embedding.detach().numpy().copy()
+            require_finite([sent], name, "embeddings", epoch, batch, config.learning_rate)
+            step.send(label_party, EMBEDDING, sent)
             gradient = received_array(
                 step.recv(label_party, GRADIENT), label_party, len(rows), width, "gradient"
             )
