@@ -527,6 +527,14 @@ def ftl_source(
         )
     codes = label_codes(names, classes, binary)
     rows = np.asarray(rows, dtype=np.int64)
+    shared = sorted({names[i] for i in rows.tolist() if names[i] is not None})
+    if len(rows) and len(shared) < 2:
+        raise DataError(
+            f"{channel.name}: the {len(rows)} customer(s) it shares with {target} all have "
+            f"label {shared[0]!r}: the shared rows tie its labels to {target}'s "
+            "representations, so they need at least two classes; share more customers, or "
+            "check that both parties' IDs are written alike"
+        )
     homomorphic = config.homomorphic
     if homomorphic and keys is None:
         keys = generate_paillier_keypair(config.key_bits)

@@ -140,3 +140,20 @@ def test_divergence_names_the_party_what_stopped_being_finite_and_the_learning_r
 def test_a_learning_rate_float32_cannot_hold_is_refused_before_training() -> None:
     with pytest.raises(ConfigError, match="learning_rate must be in"):
         SplitNNClassifier(learning_rate=1e300)
+
+
+def test_shared_rows_of_one_class_are_named_as_too_small_an_overlap() -> None:
+    """One shared row: its label is one class. The message said 'set task=multiclass'."""
+    rng = np.random.default_rng(0)
+    card = np.array([f"c{i:03d}" for i in range(60)])
+    bank = np.array([f"b{i:03d}" for i in range(60)])
+    bank[0] = card[0]
+    y = np.tile([0, 1], 30)
+    model = SplitNNClassifier(epochs=1, seed=0)
+    parties = {"card": (card, rng.normal(size=(60, 3))), "bank": (bank, rng.normal(size=(60, 3)))}
+    with pytest.raises(DataError) as info:
+        model.fit(parties, "card", y)
+    message = str(info.value)
+    assert message.startswith("card: all 1 labels are 0, a single class")
+    assert "rows card shares with bank (after PSI)" in message
+    assert "multiclass" not in message

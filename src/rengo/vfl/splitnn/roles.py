@@ -168,14 +168,27 @@ def as_features(features: np.ndarray, party: str, *, allow_empty: bool = False) 
     return out
 
 
-def encode_labels(labels: np.ndarray, task: str, party: str) -> tuple[np.ndarray, np.ndarray]:
+def encode_labels(
+    labels: np.ndarray, task: str, party: str, single_class_fix: str = ""
+) -> tuple[np.ndarray, np.ndarray]:
     """``(classes, class index per row)`` of the label party's labels.
+
+    Parameters
+    ----------
+    labels
+        One label per row.
+    task
+        ``"binary"`` or ``"multiclass"``.
+    party
+        Who holds them (for messages).
+    single_class_fix
+        What the message for labels of one class suggests (e.g. sharing more rows).
 
     Raises
     ------
     DataError
-        Naming the party: missing labels, a binary task without exactly two classes, or a
-        single class.
+        Naming the party: missing labels, a single class (naming it), or a binary task
+        without exactly two classes.
     """
     y = np.asarray(labels)
     if y.ndim != 1:
@@ -194,13 +207,17 @@ def encode_labels(labels: np.ndarray, task: str, party: str) -> tuple[np.ndarray
             f"{party}: labels mix kinds ({', '.join(kinds)}); give every label as text or "
             "every label as a number"
         ) from None
+    if len(classes) < 2:
+        only = classes[0].item() if isinstance(classes[0], np.generic) else classes[0]
+        raise DataError(
+            f"{party}: all {len(y)} labels are {only!r}, a single class; nothing to learn"
+            f"{single_class_fix}"
+        )
     if task == "binary" and len(classes) != 2:
         raise DataError(
             f"{party}: task='binary' needs labels of exactly two classes, found "
             f"{len(classes)}; set task='multiclass' for more"
         )
-    if len(classes) < 2:
-        raise DataError(f"{party}: labels hold a single class; nothing to learn")
     return classes, index.astype(np.int64)
 
 
@@ -290,7 +307,11 @@ def splitnn_label_party(
     torch = require_torch()
     name = channel.name
     x = as_features(features, name, allow_empty=True)
-    classes, index = encode_labels(labels, config.task, name)
+    shared = (
+        f": these are the labels of the rows {name} shares with {', '.join(hosts)} (after "
+        "PSI); share more rows, or check that every party's IDs are written alike"
+    )
+    classes, index = encode_labels(labels, config.task, name, shared)
     if len(index) != len(x):
         raise DataError(f"{name}: {len(index)} labels for {len(x)} aligned rows")
     width = config.embedding_dim

@@ -1,0 +1,40 @@
+"""A tiny overlap whose shared customers carry one class of the source's labels is refused,
+naming the source, the target, the count and the class; two shared customers of both classes
+train (the overlap is the user's to judge)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rengo.core.errors import DataError
+from rengo.ftl import TransferClassifier
+
+ROWS = 120
+
+
+def _fit(shared: int) -> TransferClassifier:
+    """The bank's 120 customers; the shop's first ``shared`` are the bank's first ones."""
+    rng = np.random.default_rng(0)
+    bank = np.array([f"bank-{i:04d}" for i in range(ROWS)])
+    shop = np.array([f"shop-{i:04d}" for i in range(ROWS)])
+    shop[:shared] = bank[:shared]
+    y = np.tile([0, 1], ROWS // 2)  # the first shared customer has label 0, the second 1
+    model = TransferClassifier(
+        security="plaintext", seed=0, dim=2, source_hidden="", target_hidden="", epochs=1
+    )
+    return model.fit(
+        {"bank": (bank, rng.normal(size=(ROWS, 3))), "shop": (shop, rng.normal(size=(ROWS, 3)))},
+        source="bank",
+        y=y,
+    )
+
+
+def test_one_shared_customer_is_refused_naming_both_parties_and_the_class() -> None:
+    with pytest.raises(DataError, match=r"^bank: the 1 customer\(s\) it shares with shop all "):
+        _fit(shared=1)
+
+
+def test_two_shared_customers_of_both_classes_train() -> None:
+    model = _fit(shared=2)
+    assert len(model.losses_) == 1 and np.isfinite(model.losses_).all()
