@@ -1,6 +1,7 @@
 """A tiny overlap whose shared customers carry one class of the source's labels is refused,
-naming the source, the target, the count and the class; two shared customers of both classes
-train (the overlap is the user's to judge)."""
+naming the source, the target, the count and the class (two shared customers of both
+classes train: the overlap is the user's to judge), and so is a party without feature
+columns, by name."""
 
 from __future__ import annotations
 
@@ -38,3 +39,15 @@ def test_one_shared_customer_is_refused_naming_both_parties_and_the_class() -> N
 def test_two_shared_customers_of_both_classes_train() -> None:
     model = _fit(shared=2)
     assert len(model.losses_) == 1 and np.isfinite(model.losses_).all()
+
+
+@pytest.mark.parametrize("party", ["bank", "shop"])
+def test_a_party_without_feature_columns_is_named(party: str) -> None:
+    """It said 'an encoder needs >= 1 input and output, got 0 -> 2', naming no party."""
+    rng = np.random.default_rng(0)
+    ids = np.array([f"customer-{i:04d}" for i in range(40)])
+    tables = {name: (ids, rng.normal(size=(40, 3))) for name in ("bank", "shop")}
+    tables[party] = (ids, np.empty((40, 0)))
+    model = TransferClassifier(security="plaintext", seed=0, dim=2, epochs=1)
+    with pytest.raises(DataError, match=rf"^{party}: its table has no feature column"):
+        model.fit(tables, source="bank", y=np.tile([0, 1], 20))

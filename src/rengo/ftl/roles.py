@@ -189,6 +189,10 @@ def _features(features: np.ndarray, who: str) -> np.ndarray:
     matrix = np.asarray(features, dtype=np.float64)
     if matrix.ndim != 2 or not np.isfinite(matrix).all():
         raise DataError(f"{who}: features must be a finite 2-D array, got shape {matrix.shape}")
+    if matrix.shape[1] == 0:
+        raise DataError(
+            f"{who}: its table has no feature column; each party's encoder needs at least one"
+        )
     return matrix
 
 
