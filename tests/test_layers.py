@@ -42,6 +42,7 @@ LAYERS: tuple[str, ...] = (
     "showcase",
     "ui",
     "cli",
+    "__main__",  # python -m rengo: the cli's entry point, above it
 )
 """Bottom to top: each package may import only the ones before it (and ``rengo`` itself,
 which holds only ``__version__``)."""
