@@ -1,17 +1,21 @@
 """Training that diverges (too high a learning rate) is named as divergence by the party
 whose values stopped being finite or representable, with the epoch, batch and learning
-rate - not as a malformed message from its peer or as a precision problem."""
+rate - not as a malformed message from its peer or as a precision problem; a loss that rose
+while staying finite is warned about."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from rengo.core.errors import ConfigError
 from rengo.ftl import TransferClassifier
 
 
-def _fit(security: str, learning_rate: float) -> None:
+def _fit(security: str, learning_rate: float, optimizer: str = "sgd") -> None:
     rng = np.random.default_rng(0)
     ids = np.array([f"customer-{i:04d}" for i in range(200)])
     x_bank, x_shop = rng.normal(size=(200, 5)), rng.normal(size=(200, 4))
@@ -25,7 +29,7 @@ def _fit(security: str, learning_rate: float) -> None:
         epochs=3,
         batch_size=32,
         key_bits=512,
-        optimizer="sgd",
+        optimizer=optimizer,
         learning_rate=learning_rate,
     )
     model.fit({"bank": (ids, x_bank), "shop": (ids, x_shop)}, source="bank", y=y)
@@ -49,3 +53,23 @@ def test_homomorphic_divergence_is_named_as_divergence_not_as_precision(
     with pytest.raises(ConfigError, match=r"^(bank|shop): training diverged in epoch 1") as info:
         _fit("homomorphic", learning_rate)
     assert f"learning_rate={learning_rate:g} is too high" in str(info.value)
+
+
+def _convergence_warnings(learning_rate: float) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _fit("plaintext", learning_rate, optimizer="adam")
+    return [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+def test_a_loss_that_rose_finite_is_warned_naming_the_learning_rate() -> None:
+    """learning_rate=1e6 (Adam) stayed finite: the loss went 6.6e22 -> 2.5e23, the
+    predictions all 1.0, and nothing said so."""
+    found = _convergence_warnings(1e6)
+    assert len(found) == 1
+    assert found[0].startswith("TransferClassifier: the loss rose from")
+    assert "learning_rate=1e+06 is too high" in found[0]
+
+
+def test_a_loss_that_fell_is_not_warned() -> None:
+    assert _convergence_warnings(0.01) == []

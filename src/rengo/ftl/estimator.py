@@ -14,6 +14,7 @@ parties' IDs, then :mod:`rengo.ftl.roles`) on an in-process bus that records eve
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from rengo.ftl.algorithm import FTL
 from rengo.ftl.math import label_names
 from rengo.ftl.roles import SourceModel, TargetModel, TransferReport
 from rengo.vfl.common import PartyInput, PartyTable, VerticalDataset, as_vertical_dataset
+from rengo.vfl.divergence import loss_rose
 from rengo.vfl.estimator import VerticalEstimator
 
 TargetRows = PartyTable | tuple[Sequence[Any] | np.ndarray, np.ndarray] | Mapping[str, Any]
@@ -83,9 +85,14 @@ class TransferClassifier(VerticalEstimator):
         Raises
         ------
         ConfigError
-            Unless there are exactly two parties.
+            Unless there are exactly two parties, or when training diverged.
         DataError
             Without source labels, or when the parties share no IDs.
+
+        Warns
+        -----
+        ConvergenceWarning
+            When the loss ended higher than it began (too high a ``learning_rate``).
         """
         dataset = as_vertical_dataset(data, source, y)
         if len(dataset.parties) != 2:
@@ -104,6 +111,12 @@ class TransferClassifier(VerticalEstimator):
             raise ConfigError(f"encoders= names {unknown}, not parties {sorted(dataset.parties)}")
         super().fit(dataset, labels=given)
         self._label_values = _label_values(dataset.labels, given.get(target))
+        problem = loss_rose(self.losses_, self.config.learning_rate)
+        if problem is not None:
+            # imported here: scikit-learn costs ~2 s to import (see not_fitted_error)
+            from sklearn.exceptions import ConvergenceWarning
+
+            warnings.warn(f"{type(self).__name__}: {problem}", ConvergenceWarning, stacklevel=2)
         return self
 
     def _starts(self) -> dict[str, Any]:

@@ -4,12 +4,15 @@ A vertical party whose own values (representations, embeddings, losses) stop bei
 or outgrow the fixed-point range its ciphertexts hold, says so itself, before sending them,
 naming the epoch, the batch and the learning rate: otherwise its peer reports a malformed
 message (a ``ProtocolError`` that blames the sender) or a fixed-point overflow that suggests
-lowering the precision, neither of which points at the step size.
+lowering the precision, neither of which points at the step size. After training, an
+estimator warns (scikit-learn's ``ConvergenceWarning``) when the losses say the step size was
+wrong though every value stayed finite: :func:`loss_rose`, :func:`no_better_than_frequencies`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -44,3 +47,39 @@ def require_finite(
     for value in values:
         if not np.isfinite(value).all():
             raise diverged(party, f"its {what} stopped being finite", epoch, batch, learning_rate)
+
+
+def loss_rose(losses: Sequence[float], learning_rate: float) -> str | None:
+    """Why the losses say training diverged: one is not finite, or the last epoch's is higher
+    than the first's; ``None`` otherwise."""
+    if not losses:
+        return None
+    if not all(math.isfinite(v) for v in losses) or (len(losses) > 1 and losses[-1] > losses[0]):
+        return (
+            f"the loss rose from {losses[0]:.6g} to {losses[-1]:.6g} over "
+            f"{len(losses)} epochs: learning_rate={learning_rate:g} is too high for "
+            "this data; lower it"
+        )
+    return None
+
+
+def no_better_than_frequencies(
+    losses: Sequence[float], labels: np.ndarray, learning_rate: float
+) -> str | None:
+    """Why a classifier's cross-entropy losses say it learned nothing usable: the last
+    epoch's mean loss is not below the loss of predicting every row's class frequencies
+    (the entropy of ``labels``); ``None`` otherwise."""
+    if not losses:
+        return None
+    _, counts = np.unique(np.asarray(labels), return_counts=True)
+    shares = counts / counts.sum()
+    baseline = float(-(shares * np.log(shares)).sum())
+    last = losses[-1]
+    if math.isfinite(last) and last < baseline:
+        return None
+    return (
+        f"the last epoch's training loss {last:.6g} is not below {baseline:.6g}, the loss of "
+        f"predicting every row's class frequencies: adjust learning_rate={learning_rate:g} "
+        f"(too high diverges, too low learns slowly) or epochs={len(losses)}, or the columns "
+        "carry no signal"
+    )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.options import OptionError
@@ -157,3 +159,24 @@ def test_shared_rows_of_one_class_are_named_as_too_small_an_overlap() -> None:
     assert message.startswith("card: all 1 labels are 0, a single class")
     assert "rows card shares with bank (after PSI)" in message
     assert "multiclass" not in message
+
+
+def _convergence_warnings(cancer: dict[str, Any], learning_rate: float) -> list[str]:
+    model = SplitNNClassifier(epochs=2, batch_size=32, seed=0, learning_rate=learning_rate)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(cancer["parties"], "card", cancer["labels"])
+    return [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+def test_a_loss_no_better_than_the_class_frequencies_is_warned(cancer: dict[str, Any]) -> None:
+    """learning_rate=1e6 (Adam) stayed finite: losses of about 1e25 and nothing said so."""
+    found = _convergence_warnings(cancer, 1e6)
+    assert len(found) == 1
+    assert found[0].startswith("SplitNNClassifier: the last epoch's training loss")
+    assert "the loss of predicting every row's class frequencies" in found[0]
+    assert "learning_rate=1e+06" in found[0]
+
+
+def test_a_model_that_learned_is_not_warned(cancer: dict[str, Any]) -> None:
+    assert _convergence_warnings(cancer, 0.01) == []

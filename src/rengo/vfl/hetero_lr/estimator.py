@@ -14,7 +14,6 @@ inspect exactly what each role sent. Its keyword arguments are
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -24,6 +23,7 @@ import numpy as np
 from rengo.core.roles import COORDINATOR
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
 from rengo.vfl.common import PartyInput, VerticalDataset
+from rengo.vfl.divergence import loss_rose
 from rengo.vfl.estimator import VerticalEstimator
 from rengo.vfl.hetero_lr.algorithm import HETERO_LR
 from rengo.vfl.hetero_lr.config import LinearModelConfig
@@ -47,12 +47,9 @@ def convergence_problem(model: GuestModel, config: LinearModelConfig) -> str | N
     losses = model.losses
     if not losses or not config.compute_loss:
         return None
-    if not all(math.isfinite(v) for v in losses) or (len(losses) > 1 and losses[-1] > losses[0]):
-        return (
-            f"the loss rose from {losses[0]:.6g} to {losses[-1]:.6g} over "
-            f"{len(losses)} epochs: learning_rate={config.learning_rate:g} is too high for "
-            "this data; lower it"
-        )
+    rose = loss_rose(losses, config.learning_rate)
+    if rose is not None:
+        return rose
     if config.tol > 0 and not model.converged and model.epochs_run >= config.epochs:
         return (
             f"the loss had not converged after epochs={config.epochs} (it still improved by "

@@ -16,6 +16,7 @@ inspect exactly what each party received. Its keyword arguments are
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ from rengo.core.codec import decode
 from rengo.core.envelope import envelope_from_bytes
 from rengo.core.errors import ConfigError, DataError
 from rengo.vfl.common import PartyInput, VerticalDataset, as_vertical_dataset, batch_order
+from rengo.vfl.divergence import no_better_than_frequencies
 from rengo.vfl.estimator import VerticalEstimator
 from rengo.vfl.predictions import VerticalPredictions
 from rengo.vfl.runner import TRAIN
@@ -104,6 +106,12 @@ class SplitNNClassifier(VerticalEstimator):
         DataError
             Without labels, for bad columns or labels (naming the party), or when the
             parties share no IDs.
+
+        Warns
+        -----
+        ConvergenceWarning
+            When the last epoch's training loss is not below the loss of predicting every
+            row's class frequencies (too high a ``learning_rate``, or no signal).
         """
         require_torch()
         if labels:
@@ -119,6 +127,14 @@ class SplitNNClassifier(VerticalEstimator):
         rows = self.fit_run_.parties[dataset.label_party].train_rows
         assert rows is not None
         self.train_labels_ = np.asarray(dataset.labels)[rows]
+        problem = no_better_than_frequencies(
+            self.losses_, self.train_labels_, self.config.learning_rate
+        )
+        if problem is not None:
+            # imported here: scikit-learn costs ~2 s to import (see not_fitted_error)
+            from sklearn.exceptions import ConvergenceWarning
+
+            warnings.warn(f"{type(self).__name__}: {problem}", ConvergenceWarning, stacklevel=2)
         return self
 
     # -- fitted state ---------------------------------------------------------------------
