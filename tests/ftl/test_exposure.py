@@ -1,7 +1,8 @@
 """A party is warned when its peer's encoder can solve the gradient the peer decrypts for the
 party's per-row terms (a batch's ``n x dim`` unknowns against the encoder's parameters), and
 that danger is real: with enough parameters a least-squares solve recovers the source's
-per-row terms ``c`` from the target's gradient alone."""
+per-row terms from the target's gradient alone. Scoring, too, tells the target the source's
+translator."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from rengo.ftl import GradientExposureWarning, TransferClassifier
 from rengo.ftl import encoders as enc
 from rengo.ftl.exposure import mlp_parameter_count, smallest_batch
 from rengo.ftl.math import LossWeights, source_terms, target_gradient_matrices, translator
+from rengo.ftl.roles import encoder_module
 
 ROWS = 200
 
@@ -97,3 +99,20 @@ def test_an_encoder_with_enough_parameters_recovers_the_sources_per_row_terms() 
 @pytest.mark.parametrize(("rows", "batch", "smallest"), [(5, 64, 5), (128, 64, 64), (130, 64, 2)])
 def test_smallest_batch(rows: int, batch: int, smallest: int) -> None:
     assert smallest_batch(rows, batch) == smallest
+
+
+def test_the_target_computes_the_translator_from_dim_of_its_scored_rows() -> None:
+    """What scoring tells the target (documented in rengo.ftl.predict): Phi is never sent,
+    but the scores are Phi u for representations u the target knows."""
+    rng = np.random.default_rng(0)
+    ids = np.array([f"customer-{i:04d}" for i in range(ROWS)])
+    x_bank, x_shop = rng.normal(size=(ROWS, 5)), rng.normal(size=(ROWS, 4))
+    y = (x_bank[:, 0] + x_shop[:, 1] > 0).astype(int)
+    model = TransferClassifier(
+        seed=0, dim=3, source_hidden="4", target_hidden="4", epochs=2, batch_size=50, key_bits=512
+    )
+    model.fit({"bank": (ids, x_bank), "shop": (ids, x_shop)}, source="bank", y=y)
+    p = model.predict_proba((ids[:3], x_shop[:3]))[:, 1]  # homomorphic scoring of 3 rows
+    u = enc.represent(encoder_module(model.target_model_), x_shop[:3])
+    phi = np.linalg.solve(u, np.log(p / (1 - p)))
+    np.testing.assert_allclose(phi, model.source_model_.phi[0], atol=1e-6)

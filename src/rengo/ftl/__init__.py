@@ -7,7 +7,8 @@ own PyTorch encoder into a common space; the source's translator ``Phi`` turns t
 representations into predictions, so the target can score rows the source never saw.
 Homomorphic mode exchanges only Paillier-encrypted terms and masked values; plaintext mode is
 for parties that trust each other. Binary and multiclass objectives; several local steps per
-exchange (communication-efficient); federated prediction that keeps ``Phi`` at the source.
+exchange (communication-efficient); federated prediction that never sends ``Phi`` (the
+target can compute it from ``dim`` of its scores: see :mod:`rengo.ftl.predict`).
 
 It is a vertical algorithm (``"ftl"``), so it runs in simulation (:class:`TransferClassifier`),
 from a job file (``rengo run`` with ``[vfl] algorithm = "ftl"``) and deployed (``rengo vfl

@@ -1,4 +1,4 @@
-"""Federated prediction for the target's new rows: the translator never leaves the source.
+"""Federated prediction for the target's new rows: the translator is never sent.
 
 The target encodes its rows, ``u = f_B(x)``; the scores ``Phi u`` need the source's
 translator. Per chunk of rows:
@@ -8,10 +8,13 @@ translator. Per chunk of rows:
   (uniform noise to it) and returns them; B removes the mask and has the scores;
 * plaintext (trusted parties): B -> A ``u``; A -> B ``Phi u^T``.
 
-What each party learns: the target learns the scores of the rows it scored (like any
-prediction service, a target choosing its inputs could reconstruct ``Phi`` from enough of
-them); the source learns how many rows were scored, and in plaintext mode their
-representations. No feature of either party and no label leaves it.
+What each party learns: the target learns the scores of the rows it scored, and with them
+``Phi`` itself: it knows its own representations ``u``, and the scores are ``Phi u`` (binary:
+the logit of ``P(y = 1)``), so any ``dim`` scored rows with independent representations give
+``Phi`` by solving a linear system - no chosen inputs needed. ``Phi`` is not sent, but treat
+it as known to the target once it has scored ``dim`` rows. The source learns how many rows
+were scored, and in plaintext mode their representations. No feature of either party and no
+label leaves it.
 """
 
 from __future__ import annotations

@@ -120,7 +120,8 @@ class EncoderSpec:
 @dataclass(frozen=True)
 class SourceModel:
     """What the source keeps: its encoder's weights, the translator ``Phi`` (C x d) and the
-    class names, with the loss of every epoch. None of it ever leaves the source."""
+    class names, with the loss of every epoch. None of it is ever sent; the target can compute
+    ``Phi`` from ``dim`` of its own scored rows (see :mod:`rengo.ftl.predict`)."""
 
     encoder: EncoderSpec
     weights: list[np.ndarray]

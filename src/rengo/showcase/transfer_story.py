@@ -7,7 +7,8 @@ few of them default or not. Some customers are clients of both. The shop wants t
 customers' default risk; neither firm may hand over its data. Federated transfer learning
 (Liu et al. 2020, :mod:`rengo.ftl`) finds the shared customers by PSI, trains an encoder at
 each firm into a common space under Paillier encryption, and lets the shop score every one of
-its customers through the bank's translator, which never leaves the bank.
+its customers through the bank's translator, which the bank never sends (the shop can
+compute it from a few of its scores: see :mod:`rengo.ftl.predict`).
 
 Data: the credit-default table of the shared data folder (FATE's split: the bank's 13 bill
 and payment columns with the label, the shop's 10 profile and repayment-status columns; a
