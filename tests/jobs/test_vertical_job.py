@@ -406,3 +406,23 @@ def test_one_class_held_out_is_reported_by_class_name_not_code() -> None:
     assert spec.vfl is not None
     with pytest.raises(DataError, match=r"known 'y' are all benign: the held-out AUC"):
         require_evaluable(np.array([0, 0]), "hospital", spec.vfl, ("benign", "malignant"))
+
+
+@pytest.mark.parametrize("algorithm", ["ftl", "hetero_lr"])
+def test_a_label_of_one_class_is_named_without_a_multiclass_hint(
+    tmp_path: Path, algorithm: str
+) -> None:
+    """It said '... found 1: give a label column with two classes (or set objective =
+    'multiclass' in [vfl])', which cannot help a column of one class."""
+    _write(tmp_path / "bank.csv", ["id", "a", "y"], [[f"p{i}", float(i), 0] for i in range(40)])
+    _write(tmp_path / "shop.csv", ["id", "b"], [[f"p{i}", float(-i)] for i in range(40)])
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f'[job]\nkind = "vfl"\n[vfl]\nalgorithm = "{algorithm}"\nlabel_party = "bank"\n'
+        '[vfl.parties]\nbank = "bank.csv"\nshop = "shop.csv"\n'
+    )
+    with pytest.raises(DataError) as info:
+        build_vertical_job(load_job(job))
+    message = str(info.value)
+    assert message.startswith("bank: label 'y' holds one class ('0') on every row")
+    assert "multiclass" not in message

@@ -204,6 +204,12 @@ def party_data(vfl: VflSection, name: str, seed: int) -> PartyData:
         if y is None:
             raise DataError(f"label party {name!r} holds no labels")
         binary = vfl.spec.output_of(vfl.options) == "probability"
+        if binary and classes is not None and len(classes) < 2:
+            only = f" ({classes[0]!r})" if classes else ""
+            raise DataError(
+                f"{name}: label {vfl.label!r} holds one class{only} on every row: a model "
+                "needs rows of two classes; give a label column with both"
+            )
         if binary and classes is not None and len(classes) != 2:
             hint = (
                 " (or set objective = 'multiclass' in [vfl])"
