@@ -20,14 +20,16 @@ from rengo.ftl.roles import encoder_module
 ROWS = 200
 
 
-def _fit(**options: object) -> list[str]:
+def _fit(security: str = "homomorphic", **options: object) -> list[str]:
     """Train on 200 shared rows (bank: 5 columns, shop: 4), return the exposure warnings."""
     rng = np.random.default_rng(0)
     ids = np.array([f"customer-{i:04d}" for i in range(ROWS)])
     x_bank, x_shop = rng.normal(size=(ROWS, 5)), rng.normal(size=(ROWS, 4))
     y = (x_bank[:, 0] + x_shop[:, 0] > 0).astype(int)
     settings = {"dim": 4, "source_hidden": "8", "target_hidden": "8", "epochs": 1}
-    model = TransferClassifier(security="plaintext", seed=0, **{**settings, **options})
+    if security == "homomorphic":
+        settings["key_bits"] = 512
+    model = TransferClassifier(security=security, seed=0, **{**settings, **options})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit({"bank": (ids, x_bank), "shop": (ids, x_shop)}, source="bank", y=y)
@@ -51,6 +53,12 @@ def test_the_smallest_batch_decides() -> None:
 
 def test_encoders_smaller_than_every_batchs_terms_are_not_warned() -> None:
     assert _fit(batch_size=40) == []  # 40 x 4 = 160 > 84 and > 76
+
+
+def test_plaintext_parties_are_not_warned_they_see_each_others_terms_anyway() -> None:
+    """Plaintext mode is for parties that trust each other: the warning there (the demo's
+    transfer story) told them of a leak their own setting is."""
+    assert _fit(security="plaintext", batch_size=20) == []
 
 
 def _solve_for_c(hidden: tuple[int, ...], n: int = 6, dim: int = 2) -> float:

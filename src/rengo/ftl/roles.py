@@ -561,7 +561,8 @@ def ftl_source(
     }
     theirs, peer_key = _setup(ftl, target, mine, homomorphic)
     labelled = bool(theirs.get("labelled", False))
-    _warn_exposure(channel.name, target, theirs, len(rows), config)
+    if homomorphic:  # in the clear the parties see each other's terms anyway
+        _warn_exposure(channel.name, target, theirs, len(rows), config)
 
     module = (
         enc.build_encoder(
@@ -729,7 +730,8 @@ def ftl_target(
         "parameters": _encoder_parameters(spec, encoder, channel.name),
     }
     theirs, peer_key = _setup(ftl, source, mine, homomorphic)
-    _warn_exposure(channel.name, source, theirs, len(rows), config)
+    if homomorphic:  # in the clear the parties see each other's terms anyway
+        _warn_exposure(channel.name, source, theirs, len(rows), config)
     classes = tuple(str(c) for c in theirs.get("classes", []))
     binary = theirs.get("objective") == "binary"
     if theirs.get("objective") != config.objective or len(classes) < 2:
