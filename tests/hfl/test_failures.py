@@ -248,3 +248,29 @@ def test_many_failures_alike_are_summarised_once_in_the_round_failure() -> None:
     summary = r"\(40 failed: 40 client\(s\) \(raise\d+, raise\d+, raise\d+, \.\.\.\): raised"
     assert re.search(summary, message)
     assert len(message) < 300 and message.count("no such file") == 1
+
+
+def test_failures_that_differ_only_by_naming_their_client_are_one_kind_in_the_summary() -> None:
+    """Each client raising about its own data file made 40 'reasons' (1 client each)."""
+    ids = [f"client-{i}" for i in range(40)]
+
+    class MissingFile(FaultyClient):
+        def fit(self, parameters: Parameters, config: Config) -> FitResult:
+            raise FileNotFoundError(f"no data file /data/{self.cid}.csv")
+
+    with pytest.raises(RoundFailure) as caught:
+        simulate(MissingFile, ids, FedAvg(), MODEL, 1)
+    message = str(caught.value)
+    assert re.search(
+        r"\(40 failed: 40 client\(s\) \(client-\d+, client-\d+, client-\d+, \.\.\.\)", message
+    )
+    assert message.count("no data file /data/<client>.csv") == 1
+
+
+def test_failure_kind_takes_out_only_the_clients_own_id() -> None:
+    from rengo.hfl.failure_log import failure_kind
+
+    assert failure_kind("client-1", "KeyError: 'client-1' (see client-10)") == (
+        "KeyError: '<client>' (see client-10)"
+    )
+    assert failure_kind("7", "array 7 of client 17") == "array <client> of client 17"

@@ -7,17 +7,50 @@ warning per round drowns everything else; the traceback, which says where, is wh
 needs, and they need it once. :class:`ClientFailureLog` logs the first occurrence of each
 (client, reason) as a warning and its traceback at debug level (``rengo -v``), hands it to a
 recorder once (the run store's events), and logs repeats at debug level only.
+
+At scale many clients fail alike, each naming itself (its own data file, a ``KeyError`` on
+its id): :func:`failure_kind` takes the client's id out of a reason or traceback, so such
+failures count as one kind in :func:`failures_summary` and a traceback is kept once per kind.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 
 log = logging.getLogger("rengo.hfl")
 
 FirstFailure = Callable[[int, str, str, "str | None"], None]
-"""``(server_round, client_id, reason, traceback)`` of a failure seen for the first time."""
+"""``(server_round, client_id, reason, traceback)`` of a failure seen for the first time; the
+traceback is the text the first time a kind of traceback is seen, after that a line naming
+the client whose traceback it repeats."""
+
+CLIENT_PLACEHOLDER = "<client>"
+"""What :func:`failure_kind` writes where a failure named its own client."""
+
+
+def failure_kind(client_id: str, text: str) -> str:
+    """``text`` (a reason or a traceback) with ``client_id``, where it stands as a whole
+    word, replaced by :data:`CLIENT_PLACEHOLDER`: the failures of clients that differ only
+    in naming themselves are then one kind.
+
+    Parameters
+    ----------
+    client_id
+        The client that failed.
+    text
+        Its reason or traceback.
+
+    Returns
+    -------
+    str
+        ``text`` without the client's own id (unchanged for an empty id).
+    """
+    if not client_id:
+        return text
+    own_id = rf"(?<![A-Za-z0-9_]){re.escape(client_id)}(?![A-Za-z0-9_])"
+    return re.sub(own_id, CLIENT_PLACEHOLDER, text)
 
 
 class ClientFailureLog:
@@ -28,7 +61,9 @@ class ClientFailureLog:
     on_first
         Called with the first occurrence of each (client, reason): the round, the client,
         the one-line reason and the traceback when the client ran in this federation's
-        processes (a deployed party keeps its traceback and shows it in its own log).
+        processes (a deployed party keeps its traceback and shows it in its own log); a
+        traceback of a kind seen before (:func:`failure_kind`) is a line naming the client
+        that showed it instead.
     """
 
     WARNINGS_PER_ROUND = 10
@@ -38,7 +73,7 @@ class ClientFailureLog:
     def __init__(self, on_first: FirstFailure | None = None) -> None:
         self._on_first = on_first
         self._seen: dict[tuple[str, str], int] = {}
-        self._tracebacks: set[str] = set()
+        self._tracebacks: dict[str, tuple[str, int]] = {}  # kind -> (first client, round)
         self._warned: dict[int, int] = {}
 
     def report(
@@ -72,11 +107,21 @@ class ClientFailureLog:
                     server_round,
                 )
             log.debug("round %d: dropped client %s: %s", server_round, client_id, reason)
-        if traceback is not None and traceback not in self._tracebacks:
-            self._tracebacks.add(traceback)
-            log.debug("client %s raised in round %d:\n%s", client_id, server_round, traceback)
+        if traceback is not None:
+            traceback = self._traceback_once(server_round, client_id, traceback)
         if self._on_first is not None:
             self._on_first(server_round, client_id, reason, traceback)
+
+    def _traceback_once(self, server_round: int, client_id: str, traceback: str) -> str:
+        """``traceback`` the first time its kind is seen (logged at debug level), else a line
+        naming the client that showed it (1,000 clients failing alike kept 1,000 copies)."""
+        kind = failure_kind(client_id, traceback)
+        first = self._tracebacks.get(kind)
+        if first is None:
+            self._tracebacks[kind] = (client_id, server_round)
+            log.debug("client %s raised in round %d:\n%s", client_id, server_round, traceback)
+            return traceback
+        return f"(the same traceback as client {first[0]}'s in round {first[1]})"
 
     def count(self, client_id: str, reason: str) -> int:
         """How many times ``client_id`` failed with ``reason``."""
@@ -85,8 +130,9 @@ class ClientFailureLog:
 
 def failures_summary(failures: Mapping[str, str], most: int = 10) -> str:
     """A round's failures for its error message: every ``client: reason`` when there are at
-    most ``most``, else each distinct reason once with how many clients gave it and the
-    first few of them (1,000 clients failing alike made a 53 KB message).
+    most ``most``, else each kind of reason (:func:`failure_kind`: the same but for the
+    client's own id) once with how many clients gave it and the first few of them (1,000
+    clients failing alike made a 53 KB message).
 
     Parameters
     ----------
@@ -104,14 +150,17 @@ def failures_summary(failures: Mapping[str, str], most: int = 10) -> str:
         return "none failed"
     if len(failures) <= most:
         return "; ".join(f"{c}: {r}" for c, r in failures.items())
-    by_reason: dict[str, list[str]] = {}
+    by_kind: dict[str, list[str]] = {}
     for client, reason in failures.items():
-        by_reason.setdefault(reason, []).append(client)
-    ranked = sorted(by_reason.items(), key=lambda item: -len(item[1]))
+        by_kind.setdefault(failure_kind(client, reason), []).append(client)
+    ranked = sorted(by_kind.items(), key=lambda item: -len(item[1]))
     parts = []
-    for reason, clients in ranked[:most]:
+    for kind, clients in ranked[:most]:
         named = ", ".join(clients[:3]) + (", ..." if len(clients) > 3 else "")
-        parts.append(f"{len(clients)} client(s) ({named}): {reason}")
+        alike = len({failures[c] for c in clients}) == 1
+        parts.append(
+            f"{len(clients)} client(s) ({named}): {failures[clients[0]] if alike else kind}"
+        )
     if len(ranked) > most:
         rest = sum(len(clients) for _, clients in ranked[most:])
         parts.append(f"{rest} more client(s) with {len(ranked) - most} other reason(s)")
