@@ -111,3 +111,22 @@ def test_a_runs_summary_shows_floats_to_four_digits_as_its_rounds_do(store: RunS
     text = " ".join(_render(run_detail(store, run_id)).split())
     assert "wall_time_s │ 5.202 │" in text and "rows │ 397 │" in text
     assert "lr │ 0.123456789 │" in text  # settings show as they were given
+
+
+def test_a_run_of_many_clients_lists_a_few_the_failing_first_and_counts_the_rest(
+    store: RunStore,
+) -> None:
+    """A 1,000-client run's `rengo runs show` listed every client that took part: 923 lines
+    for 407 clients at 80 columns."""
+    run_id = store.start_run("hfl", {})
+    for i in range(300):
+        failed = i in (7, 250)
+        status, reason = ("failed", f"raised KeyError: 'c{i:03d}'") if failed else ("ok", None)
+        store.log_client(run_id, 1, f"c{i:03d}", "fit", status, 5, 10, 10, 0.1, reason, None)
+    text = _render(run_detail(store, run_id))
+    assert "clients (20 of 300, most failures first; 2 failed at least once" in text
+    listed = sorted((text.index(f"│ c{i:03d} "), i) for i in range(300) if f"│ c{i:03d} " in text)
+    assert len(listed) == 20 and [i for _, i in listed[:2]] == [7, 250]
+    assert len(text.splitlines()) < 80
+    every = _render(run_detail(store, run_id, max_clients=None))
+    assert all(f"c{i:03d} " in every for i in range(300))

@@ -40,12 +40,18 @@ def list_runs(
 def show(
     run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
     store: StoreOption = None,
+    max_clients: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Clients listed at most, the most failures first (0: every client)."
+        ),
+    ] = 20,
 ) -> None:
     """Config, summary, per-round metrics, per-client statistics and events of one run."""
     from rengo.tracking import run_detail
 
     with friendly_errors(console), open_existing_store(store) as s:
-        console.print(run_detail(s, run_id))
+        console.print(run_detail(s, run_id, max_clients=max_clients or None))
 
 
 @runs_app.command("plot")

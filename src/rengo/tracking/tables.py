@@ -17,7 +17,7 @@ from rich.text import Text
 from rengo.rewards import DEFAULT_CURRENCY, currency_decimals, format_minor
 from rengo.tournament import LeaderboardEntry
 from rengo.tracking.client_spread import client_metric_summary
-from rengo.tracking.records import RunInfo
+from rengo.tracking.records import ClientStats, RunInfo
 from rengo.tracking.store import RunStore
 
 _STATUS_STYLES = {
@@ -200,23 +200,41 @@ def _rounds_table(store: RunStore, run: RunInfo, max_rounds: int | None) -> Tabl
     return table
 
 
-def _clients_table(store: RunStore, run_id: str) -> Table | None:
+MAX_CLIENTS_SHOWN = 20
+"""Clients a run's detail lists by default (a 1,000-client run listed each: 923 lines)."""
+
+
+def _clients_worth_showing(stats: list[ClientStats], limit: int) -> list[ClientStats]:
+    """The ``limit`` clients a person looks at first: the most failures, then those with a
+    note on a kept result, then in the store's (id) order."""
+    order = sorted(
+        range(len(stats)),
+        key=lambda i: (-stats[i].failures, stats[i].last_note is None, i),
+    )
+    return [stats[i] for i in order[: max(limit, 0)]]
+
+
+def _clients_table(store: RunStore, run_id: str, max_clients: int | None) -> Table | None:
     stats = store.client_stats(run_id)
     if not stats:
         return None
-    table = Table(title="clients", title_justify="left")
-    table.add_column("client", style="bold")
-    table.add_column("rounds", justify="right")
-    table.add_column("failures", justify="right")
-    table.add_column("examples", justify="right")
-    table.add_column("sent", justify="right")
-    table.add_column("received", justify="right")
-    table.add_column("time", justify="right")
+    shown, title = stats, "clients"
+    if max_clients is not None and len(stats) > max_clients:
+        shown = _clients_worth_showing(stats, max_clients)
+        failed = sum(1 for client in stats if client.failures)
+        title = (
+            f"clients ({len(shown)} of {len(stats)}, most failures first; {failed} failed at "
+            "least once; --max-clients 0 lists all)"
+        )
+    table = Table(title=title, title_justify="left")
+    table.add_column("client", style="bold", no_wrap=True)
+    for numeric in ("rounds", "failures", "examples", "sent", "received", "time"):
+        table.add_column(numeric, justify="right", no_wrap=True)
     table.add_column("last failure", overflow="fold")
-    notes = any(client.last_note for client in stats)
+    notes = any(client.last_note for client in shown)
     if notes:  # results kept with a note: a claim the result checks capped
         table.add_column("last note", overflow="fold")
-    for client in stats:
+    for client in shown:
         table.add_row(
             client.client_id,
             str(client.rounds_participated),
@@ -394,11 +412,29 @@ def _local_epsilon(store: RunStore, run_id: str) -> str | None:
 
 
 def run_detail(
-    store: RunStore, run_id: str, max_rounds: int | None = 50, max_events: int | None = 20
+    store: RunStore,
+    run_id: str,
+    max_rounds: int | None = 50,
+    max_events: int | None = 20,
+    max_clients: int | None = MAX_CLIENTS_SHOWN,
 ) -> RenderableType:
     """Everything recorded for one run: header, config, summary, rounds, clients, events.
 
-    Long runs show their last ``max_rounds`` rounds and ``max_events`` events (None: all).
+    Long runs show their last ``max_rounds`` rounds and ``max_events`` events, and a run
+    of many clients ``max_clients`` of them, those with the most failures first, with how
+    many there were and how many failed (None: all of each).
+
+    Parameters
+    ----------
+    store, run_id
+        The store and the run (an id or a unique prefix of one).
+    max_rounds, max_events, max_clients
+        How many rounds, events and clients to list at most (None: every one).
+
+    Returns
+    -------
+    RenderableType
+        The detail, for a :class:`rich.console.Console`.
     """
     run = store.get_run(run_id)
     header = Table.grid(padding=(0, 2))
@@ -436,7 +472,7 @@ def run_detail(
         parts.append(_mapping_table("summary", shown, rounded=True))
     for table in (
         _rounds_table(store, run, max_rounds),
-        _clients_table(store, run.run_id),
+        _clients_table(store, run.run_id, max_clients),
         _client_metrics_table(store, run.run_id),
         _contributions_table(store, run.run_id),
         _ledger_table(store, run.run_id),
