@@ -368,7 +368,9 @@ class Coordinator:
 
         A strategy that raises :class:`~rengo.core.errors.StopTraining` before a round (a spent
         privacy budget) ends the run there: the reason is logged, recorded as an event and
-        kept in :attr:`History.stopped`, and the rounds before it stand.
+        kept in :attr:`History.stopped`, and the rounds before it stand. ``progress`` may
+        raise it too (early stopping on a round's metrics): the run ends the same way after
+        that round, which stands.
         """
         history = History(run_id=self.run_id, parameters=self.parameters)
         for server_round in range(self.start_round, rounds + 1):
@@ -377,17 +379,26 @@ class Coordinator:
             try:
                 record = self._run_round_retrying(server_round, retry_round)
             except StopTraining as exc:
-                history.stopped = str(exc)
-                log.warning("round %d not run: %s", server_round, exc)
-                if self.store is not None and self.run_id is not None:
-                    self.store.log_event(self.run_id, "warning", str(exc), server_round)
+                self._stop(history, exc, server_round, f"round {server_round} not run")
                 break
             history.rounds.append(record)
             history.parameters = self.parameters
             if progress is not None:
-                progress(record)
+                try:
+                    progress(record)
+                except StopTraining as exc:
+                    self._stop(history, exc, server_round, f"stopped after round {server_round}")
+                    break
         history.parameters = self.parameters
         return history
+
+    def _stop(self, history: History, exc: StopTraining, server_round: int, what: str) -> None:
+        """End the run early and cleanly: the reason kept in ``history``, logged and recorded
+        as an event of ``server_round``."""
+        history.stopped = str(exc)
+        log.warning("%s: %s", what, exc)
+        if self.store is not None and self.run_id is not None:
+            self.store.log_event(self.run_id, "warning", str(exc), server_round)
 
     def _run_round_retrying(self, server_round: int, retry: RetryRoundFn | None) -> RoundRecord:
         """:meth:`run_round`, run again from the strategy's state before it while ``retry``

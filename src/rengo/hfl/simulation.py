@@ -159,7 +159,10 @@ def simulate(
         not average like FedAvg or that personalises (FedPer, FedRep, FedBN, Ditto,
         FedAvgFineTune: the global model it values is not what the clients use).
     progress
-        True for a progress bar over rounds, or a callback per completed round.
+        True for a progress bar over rounds, or a callback per completed round; a callback
+        that raises :class:`~rengo.core.errors.StopTraining` (early stopping) ends the run
+        after that round, cleanly: the run completes, with the reason in
+        :attr:`History.stopped <rengo.hfl.History>`.
     client_mods
         Extra client mods on every client, inside the strategy's (attack simulators,
         personal layers, local privacy).
