@@ -193,6 +193,26 @@ def test_bad_run_settings_are_refused_before_a_run_is_recorded(tmp_path) -> None
         assert store.list_runs() == []
 
 
+def test_a_minimum_above_the_federations_size_is_refused_before_any_client_trains(
+    tmp_path,
+) -> None:
+    """FedAvg(min_fit_clients=300) over 200 clients trained all 200, then failed round 1."""
+    from rengo.tracking import RunStore
+
+    built: list[str] = []
+
+    def client_fn(cid: str) -> Client:
+        built.append(cid)
+        return FaultyClient(cid)
+
+    with RunStore(tmp_path / "runs.db") as store:
+        for minimum in ({"min_fit_clients": 4}, {"min_available_clients": 4}):
+            name = next(iter(minimum))
+            with pytest.raises(ConfigError, match=rf"FedAvg: {name}=4, but the federation has 3"):
+                simulate(client_fn, 3, FedAvg(**minimum), MODEL, 1, store=store)
+        assert store.list_runs() == [] and built == []
+
+
 def test_a_round_timeout_the_serial_executor_cannot_enforce_is_said() -> None:
     with pytest.warns(UserWarning, match="executor='process' or 'ray' stops a client"):
         simulate(FaultyClient, 2, FedAvg(), MODEL, 1, round_timeout=30.0)

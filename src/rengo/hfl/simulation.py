@@ -200,10 +200,11 @@ def simulate(
     Raises
     ------
     ConfigError
-        For ``rounds < 1``, a seed that is not an integer >= 0, client ids given twice or
-        an unknown executor (before a run is recorded); for a ``resume`` without a store,
-        of a run that is not an interrupted horizontal simulation, or with other settings
-        (the run stays interrupted).
+        For ``rounds < 1``, a seed that is not an integer >= 0, client ids given twice, a
+        strategy's ``min_fit_clients`` or ``min_available_clients`` above the number of
+        clients, or an unknown executor (before a run is recorded); for a ``resume``
+        without a store, of a run that is not an interrupted horizontal simulation, or with
+        other settings (the run stays interrupted).
     RoundFailure
         If a round gets too few valid results (the run is recorded as failed).
     """
@@ -227,6 +228,7 @@ def simulate(
             UserWarning,
             stacklevel=2,
         )
+    _check_enough_clients(strategy, len(ids))
     check_privacy_fits(strategy, workflow, initial_parameters)  # before a run is recorded
     check_observers_fit(strategy, workflow, observers)
     options = {} if device is None else {"device": device}
@@ -270,6 +272,24 @@ def simulate(
                 return coordinator.run(rounds, progress=report)
     finally:
         pool.close()
+
+
+def _check_enough_clients(strategy: Strategy, num_clients: int) -> None:
+    """Refuse a strategy whose minimum per round exceeds the whole federation: every round
+    would fail, and the first only after all its clients trained.
+
+    Raises
+    ------
+    ConfigError
+        Naming the minimum and the number of clients.
+    """
+    for name in ("min_available_clients", "min_fit_clients"):
+        needed = getattr(strategy, name, 0)
+        if needed > num_clients:
+            raise ConfigError(
+                f"{strategy.name}: {name}={needed}, but the federation has {num_clients} "
+                f"client(s), so no round can succeed; lower {name} or simulate more clients"
+            )
 
 
 def _resumed(
