@@ -150,3 +150,18 @@ def test_resuming_a_scaffold_simulation_warns_that_its_clients_start_again(
     run_id = _interrupted(monkeypatch, console, job, store_path, 2)
     with pytest.warns(UserWarning, match="SCAFFOLD's control variates are not in the round"):
         run_job(console, job, store_path=store_path, progress=False, resume=run_id)
+
+
+def test_an_interrupted_rengo_run_names_the_command_that_resumes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said `rengo run JOB --resume RUN`, leaving the run id to be looked up."""
+    job, store_path, _ = _job(tmp_path, "fedavg")
+    monkeypatch.setattr(run_job_module, "simulate", _interrupting_at(2))
+    result = runner.invoke(app, ["run", str(job), "--store", str(store_path), "--no-progress"])
+    assert result.exit_code == 130, result.output
+    with RunStore(store_path) as store:
+        [run] = store.list_runs()
+    assert run.status == "interrupted"
+    command = f"rengo run {job} --store {store_path} --resume {run.run_id}"
+    assert command in " ".join(result.output.split())

@@ -8,7 +8,7 @@ import logging
 import signal
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import TextIO
@@ -72,12 +72,12 @@ def show_warnings_as_lines() -> None:
 
 
 @contextmanager
-def friendly_errors(console: Console, kept: str = "") -> Iterator[None]:
+def friendly_errors(console: Console, kept: str | Callable[[], str] = "") -> Iterator[None]:
     """Exit 2 on configuration or data errors, 1 on other rengo errors, with the message on
     stderr (and, at debug level, where it was raised); 130 after Ctrl-C and 143 after
     SIGTERM (both recorded as an interruption), followed on ``console`` by ``kept`` (what
-    a command that records rounds keeps; a command that keeps nothing says nothing about
-    it)."""
+    a command that records rounds keeps, or a function that says it once the run is
+    interrupted; a command that keeps nothing says nothing about it)."""
     try:
         with terminate_as_interrupt():
             yield
@@ -95,7 +95,8 @@ def friendly_errors(console: Console, kept: str = "") -> Iterator[None]:
         raise typer.Exit(1) from None
     except KeyboardInterrupt as exc:
         how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        console.print(f"[yellow]{how}{'; ' + kept if kept else ''}")
+        said = kept() if callable(kept) else kept
+        console.print(f"[yellow]{how}{'; ' + said if said else ''}")
         raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
 
 

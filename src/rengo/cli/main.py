@@ -131,9 +131,11 @@ def run(
     ] = None,
 ) -> None:
     """Run a job file in simulation and record it in the run store."""
-    from rengo.cli.run_job import run_job
+    from rengo.cli.run_job import resume_command, run_job
 
-    kept = ROUNDS_KEPT + f"; continue with `rengo run {job} --resume RUN`"
+    def kept() -> str:
+        return f"{ROUNDS_KEPT}; continue with `{resume_command(job, store)}`"
+
     with friendly_errors(console, kept):
         run_job(
             console,

@@ -121,6 +121,47 @@ def run_job(
         return history.run_id
 
 
+def resume_command(job_path: Path, store_path: Path | None) -> str:
+    """The command that continues the run this process left interrupted:
+    ``rengo run JOB [--store STORE] --resume RUN_ID``, with ``RUN`` in place of the id when
+    the store holds no interrupted run of this process (it was stopped before its run
+    started).
+
+    Parameters
+    ----------
+    job_path, store_path
+        The job file and the ``--store`` given (None: the default store).
+
+    Returns
+    -------
+    str
+        The command, as one line to copy.
+    """
+    store = f" --store {store_path}" if store_path is not None else ""
+    return f"rengo run {job_path}{store} --resume {_interrupted_here(store_path) or 'RUN'}"
+
+
+def _interrupted_here(store_path: Path | None) -> str | None:
+    """The newest interrupted run this process owned, or None (also for no store yet, and
+    for a store that cannot be read: the hint must not hide the interruption)."""
+    import os
+
+    from rengo.tracking.liveness import this_host
+
+    try:
+        path = resolve_store_path(store_path)
+        if not path.exists():
+            return None
+        with RunStore(path) as store:
+            for run in store.list_runs(limit=20):
+                mine = run.owner_pid == os.getpid() and run.hostname == this_host()
+                if mine and run.status == "interrupted":
+                    return run.run_id
+    except Exception:  # a hint only: the interruption is reported anyway
+        return None
+    return None
+
+
 def open_store(store_path: Path | None, mirrors: Sequence[str], spec: JobSpec) -> RunStore:
     """The run store, mirroring into ``mirrors`` (names the model as the job built it)."""
     if not mirrors:
