@@ -125,3 +125,16 @@ def test_central_dp_with_contribution_is_refused_unless_accepted_then_warned(tmp
     warned = " ".join(accepted.stderr.split())
     assert "warning: contribution values rebuild each coalition's model" in warned
     assert "(ValuedAsFedAvgWarning)" in warned and ".py:" not in warned
+
+
+def test_a_run_of_many_participants_prints_the_most_valuable_and_counts_the_rest(tmp_path: Path):
+    """A 300-client job printed a row per participant when it ended (1,000 clients: 1,000)."""
+    many = HFL.replace("num_clients = 4", "num_clients = 26").replace('"gtg"', '"loo"')
+    many = many.replace("rounds = 3", "rounds = 1")
+    store, run_id, output = _run(tmp_path, many)
+    ended = output.split("Contribution (")[1]
+    assert len([line for line in ended.splitlines() if "│ client-" in line]) == 20
+    words = " ".join(ended.split())
+    assert f"... and 6 more participants: `rengo rewards show {run_id}` lists every one" in words
+    with RunStore(store) as s:  # all 26 are still recorded
+        assert len({r.participant for r in s.contributions(run_id) if r.round is None}) == 26

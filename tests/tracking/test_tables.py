@@ -130,3 +130,26 @@ def test_a_run_of_many_clients_lists_a_few_the_failing_first_and_counts_the_rest
     assert len(text.splitlines()) < 80
     every = _render(run_detail(store, run_id, max_clients=None))
     assert all(f"c{i:03d} " in every for i in range(300))
+
+
+def test_a_run_of_many_participants_shows_their_top_contributions_and_last_ledger_lines(
+    store: RunStore,
+) -> None:
+    """300 clients valued over 5 rounds and paid printed 1,500 + 300 contribution rows and
+    300 ledger lines in `rengo runs show` (1,242 lines for 125 participants)."""
+    run_id = store.start_run("hfl", {})
+    for i in range(300):
+        for round_ in range(1, 6):
+            store.log_contribution(run_id, round_, f"p{i:03d}", "loo", i / 1000)
+        store.log_contribution(run_id, None, f"p{i:03d}", "loo", (i * 37 % 300) / 100)
+        store.append_ledger(run_id, None, f"p{i:03d}", "reward", f"{i}.00", "share", "EUR")
+    text = _render(run_detail(store, run_id))
+    words = " ".join(text.split())
+    assert "contributions (20 of 300 participants' run totals, highest first" in words
+    assert "ledger (last 20 of 300; rengo rewards show RUN lists every one)" in words
+    best = max(range(300), key=lambda i: i * 37 % 300)
+    assert f"│   run │ p{best:03d} " in text
+    assert text.count("│ loo ") == 20 and "│     1 │" not in text  # no per-round rows
+    assert "p299" in text.split("ledger (")[1] and "p000" not in text.split("ledger (")[1]
+    every = _render(run_detail(store, run_id, max_clients=None))
+    assert every.count("│ loo ") == 1800

@@ -23,6 +23,9 @@ from rengo.tracking import RunStore, plot_run, resolve_store_path
 from rengo.valuation import ContributionReport
 from rengo.vfl import VerticalDataset
 
+CONTRIBUTIONS_SHOWN = 20
+"""Participants a finished run's contribution table lists (a 1,000-client run listed each)."""
+
 
 def run_job(
     console: Console,
@@ -236,7 +239,8 @@ def print_contribution(
     payouts: Sequence[Payout],
     settings: ContributionSettings,
 ) -> None:
-    """Each participant's contribution and, with a budget, its payout (major units)."""
+    """Each participant's contribution and, with a budget, its payout (major units): the
+    :data:`CONTRIBUTIONS_SHOWN` most valuable, and how many more `rengo rewards show` lists."""
     from rich.table import Table
 
     paid = {p.participant: p.amount_minor for p in payouts}
@@ -248,12 +252,18 @@ def print_contribution(
     table.add_column("contribution", justify="right")
     if payouts:
         table.add_column("payout", justify="right")
-    for name, value in report.ranking():
+    ranking = report.ranking()
+    for name, value in ranking[:CONTRIBUTIONS_SHOWN]:
         row = [name, f"{value:+.4f}"]
         if payouts:
             row.append(format_amount(paid.get(name, 0), settings.currency))
         table.add_row(*row)
     console.print(table)
+    if len(ranking) > CONTRIBUTIONS_SHOWN:
+        console.print(
+            f"... and {len(ranking) - CONTRIBUTIONS_SHOWN} more participants: "
+            f"`rengo rewards show {run_id}` lists every one"
+        )
     if not payouts:
         console.print(
             f"recorded; pay with `rengo rewards pay {run_id} --budget 1000.00` "

@@ -306,11 +306,24 @@ def _events_table(store: RunStore, run_id: str, max_events: int | None) -> Table
     return table
 
 
-def _contributions_table(store: RunStore, run_id: str) -> Table | None:
+def _contributions_table(store: RunStore, run_id: str, limit: int | None) -> Table | None:
+    """The contribution values; past ``limit`` the run's totals, highest first (else the
+    last rounds' values), with how many there are and where to see them all."""
     records = store.contributions(run_id)
     if not records:
         return None
-    table = Table(title="contributions", title_justify="left")
+    title = "contributions"
+    if limit is not None and len(records) > limit:
+        totals = [r for r in records if r.round is None]
+        if totals:
+            shown = sorted(totals, key=lambda r: (-r.value, r.participant))[: max(limit, 0)]
+            what = f"{len(shown)} of {len(totals)} participants' run totals, highest first"
+        else:
+            shown = records[len(records) - max(limit, 0) :]
+            what = f"the last {len(shown)} of {len(records)} values"
+        title = f"contributions ({what}; rengo rewards show RUN lists every one)"
+        records = shown
+    table = Table(title=title, title_justify="left")
     table.add_column("round", justify="right")
     table.add_column("participant", style="bold")
     table.add_column("method")
@@ -325,11 +338,14 @@ def _contributions_table(store: RunStore, run_id: str) -> Table | None:
     return table
 
 
-def _ledger_table(store: RunStore, run_id: str) -> Table | None:
+def _ledger_table(store: RunStore, run_id: str, limit: int | None) -> Table | None:
     entries = store.ledger(run_id)
     if not entries:
         return None
-    table = Table(title="ledger", title_justify="left")
+    entries, title = _tail(entries, limit, "ledger")
+    if title != "ledger":
+        title = title[:-1] + "; rengo rewards show RUN lists every one)"
+    table = Table(title=title, title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("round", justify="right")
     table.add_column("participant", style="bold")
@@ -422,14 +438,16 @@ def run_detail(
 
     Long runs show their last ``max_rounds`` rounds and ``max_events`` events, and a run
     of many clients ``max_clients`` of them, those with the most failures first, with how
-    many there were and how many failed (None: all of each).
+    many there were and how many failed; as many contribution values (the run's totals,
+    highest first) and ledger lines (the last) (None: all of each).
 
     Parameters
     ----------
     store, run_id
         The store and the run (an id or a unique prefix of one).
     max_rounds, max_events, max_clients
-        How many rounds, events and clients to list at most (None: every one).
+        How many rounds, events and clients (contribution values, ledger lines) to list at
+        most (None: every one).
 
     Returns
     -------
@@ -474,8 +492,8 @@ def run_detail(
         _rounds_table(store, run, max_rounds),
         _clients_table(store, run.run_id, max_clients),
         _client_metrics_table(store, run.run_id),
-        _contributions_table(store, run.run_id),
-        _ledger_table(store, run.run_id),
+        _contributions_table(store, run.run_id, max_clients),
+        _ledger_table(store, run.run_id, max_clients),
         _events_table(store, run.run_id, max_events),
     ):
         if table is not None:
