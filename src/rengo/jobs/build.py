@@ -269,11 +269,21 @@ def hold_out_per_client(fed: FederatedDataset, share: float, seed: int) -> Feder
     ConfigError
         If a client has too few rows to hold any out.
     """
+    small = [cid for cid in fed.client_ids if len(fed.clients[cid]) < 2]
+    if small:
+        first, others = small[0], small[1:]
+        more = ""
+        if others:
+            named = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            more = f", and {len(others)} more of the {len(fed.client_ids)} clients ({named})"
+        raise ConfigError(
+            f"client {first} has {len(fed.clients[first])} row(s){more}: too few for a test "
+            "split; give each client 2 rows ([partition] min_size = 2 with dirichlet or "
+            "quantity), or fewer clients"
+        )
     clients, tests = {}, {}
     for k, cid in enumerate(fed.client_ids):
         data = fed.clients[cid]
-        if len(data) < 2:
-            raise ConfigError(f"client {cid} has {len(data)} row(s): too few for a test split")
         count = min(max(1, round(share * len(data))), len(data) - 1)
         rng = np.random.default_rng([seed, k, 0xC7])
         clients[cid], tests[cid] = train_test_split(data, count, rng)
