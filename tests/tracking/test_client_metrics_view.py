@@ -94,3 +94,19 @@ def test_a_bytes_metric_is_kept_as_hex_text(store: RunStore) -> None:
     store.log_client(run_id, 1, "c0", "fit", "ok", 5, 0, 0, 0.1, None, {"tag": b"\x01\xff"})
     (record,) = store.client_records(run_id)
     assert record.metrics == {"tag": "01ff"}
+
+
+def test_runs_show_names_the_three_worst_clients_of_a_large_round_and_counts_the_rest(
+    store: RunStore,
+) -> None:
+    """A round of 1,000 clients put its whole worst decile, 100 names, in one cell."""
+    run_id = store.start_run("hfl", {})
+    for k in range(1000):
+        store.log_client(
+            run_id, 1, f"c{k:04d}", "fit", "ok", 5, 0, 0, 0.1, None, {"loss": float(k)}
+        )
+    [loss] = client_metric_summary(store.client_records(run_id))
+    assert len(loss.worst_clients) == 100  # the summary keeps the whole decile
+    text = " ".join(_render(run_detail(store, run_id)).split())
+    assert "c0999, c0998, c0997 (+97 more)" in text
+    assert "c0996" not in text

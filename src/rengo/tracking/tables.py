@@ -281,9 +281,20 @@ def _client_metrics_table(store: RunStore, run_id: str) -> Table | None:
             _number(last.minimum),
             _number(last.maximum),
             _number(s.first_worst_decile),
-            ", ".join(s.worst_clients),
+            _worst_clients(s.worst_clients),
         )
     return table
+
+
+WORST_CLIENTS_NAMED = 3
+"""Clients of a metric's worst decile a run's detail names (a 1,000-client round: 100)."""
+
+
+def _worst_clients(ranked: Sequence[str]) -> str:
+    """The worst decile's first clients, worst first, and how many more it holds."""
+    named = ", ".join(ranked[:WORST_CLIENTS_NAMED])
+    more = len(ranked) - WORST_CLIENTS_NAMED
+    return f"{named} (+{more} more)" if more > 0 else named
 
 
 def _events_table(store: RunStore, run_id: str, max_events: int | None) -> Table | None:
