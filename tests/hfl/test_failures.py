@@ -294,3 +294,31 @@ def test_failure_kind_takes_out_only_the_clients_own_id() -> None:
         "KeyError: '<client>' (see client-10)"
     )
     assert failure_kind("7", "array 7 of client 17") == "array <client> of client 17"
+
+
+def test_a_flower_style_tuple_from_fit_or_evaluate_is_answered_with_the_result_to_return() -> None:
+    """A Flower NumPyClient returns (parameters, num_examples, metrics); the reason said only
+    'fit() returned tuple, not FitResult' and 'evaluate() returned tuple'."""
+
+    class FlowerStyle(FaultyClient):
+        def fit(self, parameters: Parameters, config: Config) -> FitResult:
+            if self.cid == "flower-fit":
+                return ([p + 1.0 for p in parameters], 10, {})  # type: ignore[return-value]
+            return super().fit(parameters, config)
+
+        def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+            if self.cid == "flower-evaluate":
+                return (0.5, 10, {})  # type: ignore[return-value]
+            return super().evaluate(parameters, config)
+
+    ids = ["a", "b", "flower-fit", "flower-evaluate"]
+    history = simulate(FlowerStyle, ids, FedAvg(fraction_evaluate=1.0), MODEL, 1)
+    failures = history.rounds[0].failures
+    assert failures["flower-fit"] == (
+        "raised TypeError: fit() returned tuple, not FitResult: return FitResult(parameters, "
+        "num_examples, metrics), not the tuple a Flower NumPyClient returns"
+    )
+    assert failures["flower-evaluate"] == (
+        "evaluate: raised TypeError: evaluate() returned tuple, not EvaluateResult: return "
+        "EvaluateResult(loss, num_examples, metrics), not the tuple a Flower NumPyClient returns"
+    )

@@ -67,6 +67,17 @@ ClientFn = Callable[[str], Client]
 """Builds the client with a given id (simulation calls it on demand, in any process)."""
 
 
+_AS_A_RESULT = {
+    tuple: (
+        ": return FitResult(parameters, num_examples, metrics), not the tuple a Flower "
+        "NumPyClient returns",
+        ", not EvaluateResult: return EvaluateResult(loss, num_examples, metrics), not the "
+        "tuple a Flower NumPyClient returns",
+    )
+}
+"""What to say to a client whose fit / evaluate returned this type instead of a result."""
+
+
 def call_client(client: Client, call: ClientCall) -> FitResult | EvaluateResult:
     """Deliver a fit or evaluate ``call`` to ``client`` (the innermost step of every chain).
 
@@ -85,14 +96,20 @@ def call_client(client: Client, call: ClientCall) -> FitResult | EvaluateResult:
                 raise ProtocolError(f"'fit' carried {type(call.message).__name__}, not FitIns")
             result: Any = client.fit(call.message.parameters, call.message.config)
             if not isinstance(result, FitResult):
-                raise TypeError(f"fit() returned {type(result).__name__}, not FitResult")
+                raise TypeError(
+                    f"fit() returned {type(result).__name__}, not FitResult"
+                    + _AS_A_RESULT.get(type(result), ("", ""))[0]
+                )
             return result
         if call.key == EVALUATE:
             if not isinstance(call.message, EvaluateIns):
                 raise ProtocolError(f"'evaluate' carried {type(call.message).__name__}")
             result = client.evaluate(call.message.parameters, call.message.config)
             if not isinstance(result, EvaluateResult):
-                raise TypeError(f"evaluate() returned {type(result).__name__}")
+                raise TypeError(
+                    f"evaluate() returned {type(result).__name__}"
+                    + _AS_A_RESULT.get(type(result), ("", ""))[1]
+                )
             return result
         raise ProtocolError(f"unknown message key {call.key!r}")
     finally:
