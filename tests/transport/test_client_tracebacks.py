@@ -132,3 +132,43 @@ def test_a_traceback_many_clients_share_is_kept_once_among_the_events(tmp_path: 
         for e in events
         if e not in with_traceback
     )
+
+
+def test_clients_failing_as_another_did_are_one_warning_a_round(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """1,000 clients, 1 in 7 raising about its own file, gave 132 warning lines in 30
+    rounds, ten a round; the first failure of a kind is warned about, and each round counts
+    the clients that failed alike after it in one line."""
+    failures = ClientFailureLog()
+    with caplog.at_level(logging.WARNING, logger="rengo.hfl"):
+        for server_round, clients in ((1, range(0, 25)), (2, range(25, 30))):
+            for k in clients:
+                failures.report(server_round, f"c{k}", f"raised OSError: no file /data/c{k}.csv")
+            failures.end_round(server_round)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings == [
+        "round 1: dropped client c0: raised OSError: no file /data/c0.csv",
+        "round 1: 24 more client(s) dropped as client c0 was (c1, c2, c3, ...): "
+        "raised OSError: no file /data/<client>.csv",
+        "round 2: 5 more client(s) dropped as client c0 was (c25, c26, c27, ...): "
+        "raised OSError: no file /data/<client>.csv",
+    ]
+    assert failures.count("c7", "raised OSError: no file /data/c7.csv") == 1
+
+
+def test_a_simulated_round_of_many_clients_failing_alike_warns_twice(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class MissingFile(BrokenClient):
+        def fit(self, parameters: Parameters, config: Config) -> FitResult:
+            if self.cid.startswith("broken"):
+                raise FileNotFoundError(f"/data/{self.cid}.csv")
+            return super().fit(parameters, config)
+
+    ids = ["a", "b", *(f"broken-{i}" for i in range(30))]
+    with caplog.at_level(logging.WARNING, logger="rengo.hfl"):
+        simulate(MissingFile, ids, FedAvg(min_fit_clients=2), MODEL, 1)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2, warnings  # it was 11: ten clients, then 'more clients dropped'
+    assert warnings[1].startswith("round 1: 29 more client(s) dropped as client broken-")

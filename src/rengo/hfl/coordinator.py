@@ -447,6 +447,7 @@ class Coordinator:
                 skip=ended,
             )
             raise
+        self._failure_log.end_round(server_round)
         if record is None:
             self._abandon_attempt(server_round, "the round is run again")
         return record
