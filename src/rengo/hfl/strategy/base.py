@@ -253,7 +253,9 @@ class Strategy:
         Clients sampled per round: the fraction of those available, at least the minimum;
         a round fails with fewer than ``min_fit_clients`` valid results.
     fraction_evaluate, min_evaluate_clients
-        The same for federated evaluation (``fraction_evaluate=0`` turns it off).
+        Clients sampled for federated evaluation the same way (``fraction_evaluate=0``
+        turns it off); evaluation never fails a round: the round keeps the evaluations
+        that succeed, however few (the others are among its failures).
     min_available_clients
         A round does not start with fewer clients available.
     on_fit_config, on_evaluate_config
