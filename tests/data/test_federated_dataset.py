@@ -36,3 +36,17 @@ def test_client_access_by_index_and_name_and_histograms() -> None:
         fed.client("client-9")
     with pytest.raises(ConfigError, match="out of range"):
         fed.client(2)
+
+
+def test_a_client_name_that_is_none_says_what_the_names_are_and_spots_an_index() -> None:
+    """simulate(client_fn, 300, ...) passes ids "0".."299"; every fed.client(cid) failed
+    with "no client '0'" and no word on what the ids are."""
+    fed = from_partition(_table(), [np.array([0, 1]), np.array([2, 3]), np.array([4, 5])])
+    with pytest.raises(ConfigError) as caught:
+        fed.client("1")
+    assert str(caught.value) == (
+        "toy: no client '1' (its 3 clients: client-0, client-1, ..., client-2; '1' looks like "
+        "an index: pass fed.client_ids to simulate, or use fed.client(int(cid)))"
+    )
+    with pytest.raises(ConfigError, match=r"no client 'bank' \(its 3 clients: client-0, .*\)$"):
+        fed.client("bank")

@@ -81,13 +81,27 @@ class FederatedDataset:
         """A client's table by position or by name."""
         if isinstance(key, str):
             if key not in self.clients:
-                raise ConfigError(f"{self.name}: no client {key!r}")
+                raise ConfigError(f"{self.name}: no client {key!r}{self._which_ids(key)}")
             return self.clients[key]
         if not -self.num_clients <= key < self.num_clients:
             raise ConfigError(
                 f"{self.name}: client index {key} out of range 0..{self.num_clients - 1}"
             )
         return self.clients[self.client_ids[key]]
+
+    def _which_ids(self, key: str) -> str:
+        """What the ids are, for a name that is none of them; for the index a bare number
+        is, the client it names (``simulate(client_fn, 300, ...)`` passes "0".."299", and
+        every client of a federated dataset failed with "no client '0'")."""
+        ids = self.client_ids
+        shown = ", ".join(ids[:2]) + (f", ..., {ids[-1]}" if len(ids) > 2 else "")
+        hint = f" (its {len(ids)} clients: {shown}"
+        if key.isdigit() and int(key) < len(ids):
+            hint += (
+                f"; '{key}' looks like an index: pass fed.client_ids to simulate, or use "
+                "fed.client(int(cid))"
+            )
+        return hint + ")"
 
     def sizes(self) -> np.ndarray:
         """Rows per client, in client order."""
