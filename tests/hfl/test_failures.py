@@ -296,6 +296,16 @@ def test_failure_kind_takes_out_only_the_clients_own_id() -> None:
     assert failure_kind("7", "array 7 of client 17") == "array <client> of client 17"
 
 
+def test_a_numeric_client_id_inside_another_name_is_left_there() -> None:
+    """Clients '0' and '1' listed in a message naming client-0 and client-1 were two more
+    kinds ('client-<client>'), split from the 28 clients that failed alike."""
+    from rengo.hfl.failure_log import failure_kind
+
+    text = "no client '{}' (its 300 clients: client-0, client-1, ..., client-299)"
+    kinds = {failure_kind(str(k), text.format(k)) for k in (0, 1, 5, 299)}
+    assert kinds == {"no client '<client>' (its 300 clients: client-0, client-1, ..., client-299)"}
+
+
 def test_a_flower_style_tuple_from_fit_or_evaluate_is_answered_with_the_result_to_return() -> None:
     """A Flower NumPyClient returns (parameters, num_examples, metrics); the reason said only
     'fit() returned tuple, not FitResult' and 'evaluate() returned tuple'."""

@@ -32,8 +32,9 @@ CLIENT_PLACEHOLDER = "<client>"
 
 def failure_kind(client_id: str, text: str) -> str:
     """``text`` (a reason or a traceback) with ``client_id``, where it stands as a whole
-    word, replaced by :data:`CLIENT_PLACEHOLDER`: the failures of clients that differ only
-    in naming themselves are then one kind.
+    word (not inside another name: client ``0`` is not in ``client-0``), replaced by
+    :data:`CLIENT_PLACEHOLDER`: the failures of clients that differ only in naming
+    themselves are then one kind.
 
     Parameters
     ----------
@@ -49,7 +50,7 @@ def failure_kind(client_id: str, text: str) -> str:
     """
     if not client_id:
         return text
-    own_id = rf"(?<![A-Za-z0-9_]){re.escape(client_id)}(?![A-Za-z0-9_])"
+    own_id = rf"(?<![A-Za-z0-9_-]){re.escape(client_id)}(?![A-Za-z0-9_-])"
     return re.sub(own_id, CLIENT_PLACEHOLDER, text)
 
 
