@@ -27,6 +27,7 @@ from rengo.hfl.privacy_record import privacy_settings
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Strategy, wrapped_strategies
 from rengo.hfl.strategy.personalised import personalised_valuation_caveat
+from rengo.hfl.strategy_record import strategy_settings
 from rengo.hfl.workflow import FitWorkflow
 from rengo.transport.executors import executor_names, make_executor
 from rengo.transport.pool import ClientPool
@@ -186,7 +187,8 @@ def simulate(
     resume
         An interrupted run in ``store`` (id or unique prefix) to continue after its latest
         round checkpoint, given the arguments it started with (refused when its recorded
-        settings differ; the executor may change). The model, the strategy's state, the
+        settings differ, the strategy's own among them - its sampling fractions and
+        minimums, learning rates...; the executor may change). The model, the strategy's state, the
         excluded clients and stateful observers come back from the checkpoint; per-round
         randomness is the seed's, so a strategy without client state ends bit-identical to
         an uninterrupted run. Simulated clients keep nothing across a resume: SCAFFOLD's
@@ -235,6 +237,7 @@ def simulate(
     pool = make_pool(client_fn, ids, executor, workers, mods=client_mods, **options)
     config = {
         "strategy": strategy.name,
+        "strategy_settings": strategy_settings(strategy),
         "num_clients": len(ids),
         "rounds": rounds,
         "executor": executor,
