@@ -16,6 +16,7 @@ from rengo.ftl import encoders as enc
 from rengo.ftl.exposure import mlp_parameter_count, smallest_batch
 from rengo.ftl.math import LossWeights, source_terms, target_gradient_matrices, translator
 from rengo.ftl.roles import encoder_module
+from rengo.vfl.common import batch_order
 
 ROWS = 200
 
@@ -45,10 +46,13 @@ def test_a_peer_encoder_that_can_solve_the_gradient_for_a_partys_terms_is_warned
     assert "20 x 4 = 80" in found[0] and "more than 21 rows" in found[0]
 
 
-def test_the_smallest_batch_decides() -> None:
-    # 200 rows in batches of 45: the last holds 20 rows, 20 x 4 = 80 <= 84
-    assert smallest_batch(ROWS, 45) == 20
-    assert len(_fit(batch_size=45)) == 1
+def test_whole_batches_leave_no_small_remainder_to_expose() -> None:
+    """200 rows in batches of 45 left a last batch of 20 rows (20 x 4 = 80 <= 84: bank's
+    encoder could solve it); training cuts whole batches now, the remainder joining the last
+    (45, 45, 45, 65), so the smallest holds 45 rows (180 > 84) and nobody is warned."""
+    assert smallest_batch(ROWS, 45) == 45
+    assert [len(b) for b in batch_order(0, 0, ROWS, 45, whole=True)] == [45, 45, 45, 65]
+    assert _fit(batch_size=45) == []
 
 
 def test_encoders_smaller_than_every_batchs_terms_are_not_warned() -> None:
@@ -104,7 +108,9 @@ def test_an_encoder_with_enough_parameters_recovers_the_sources_per_row_terms() 
     assert _solve_for_c(small) > 0.05
 
 
-@pytest.mark.parametrize(("rows", "batch", "smallest"), [(5, 64, 5), (128, 64, 64), (130, 64, 2)])
+@pytest.mark.parametrize(
+    ("rows", "batch", "smallest"), [(5, 64, 5), (128, 64, 64), (130, 64, 64), (127, 64, 64)]
+)
 def test_smallest_batch(rows: int, batch: int, smallest: int) -> None:
     assert smallest_batch(rows, batch) == smallest
 
@@ -124,3 +130,20 @@ def test_the_target_computes_the_translator_from_dim_of_its_scored_rows() -> Non
     u = enc.represent(encoder_module(model.target_model_), x_shop[:3])
     phi = np.linalg.solve(u, np.log(p / (1 - p)))
     np.testing.assert_allclose(phi, model.source_model_.phi[0], atol=1e-6)
+
+
+def test_the_default_settings_are_not_warned_with_13_and_10_columns() -> None:
+    """The defaults (32-wide encoders, dim 8, batches of 64 and a remainder) let the target
+    solve for the source's per-row terms, carrying its labels: every default run warned.
+    Batches of 128, whole: 1,024 terms a batch against 712 and 616 parameters."""
+    rng = np.random.default_rng(1)
+    rows = 300  # two whole batches: 128 and 172
+    ids = np.array([f"customer-{i:04d}" for i in range(rows)])
+    x_bank, x_shop = rng.normal(size=(rows, 13)), rng.normal(size=(rows, 10))
+    y = (x_bank[:, 0] + x_shop[:, 0] > 0).astype(int)
+    assert mlp_parameter_count(13, (32,), 8) == 712 and mlp_parameter_count(10, (32,), 8) == 616
+    model = TransferClassifier(key_bits=512, epochs=1, seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit({"bank": (ids, x_bank), "shop": (ids, x_shop)}, source="bank", y=y)
+    assert [w for w in caught if issubclass(w.category, GradientExposureWarning)] == []

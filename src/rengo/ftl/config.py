@@ -88,7 +88,13 @@ class TransferConfig:
     target_hidden: str = option("32", "The target encoder's hidden widths ('' = linear).")
     activation: Activation = option("tanh", "Hidden-layer activation of both encoders.")
     epochs: int = option(10, "Passes over the shared rows.", ge=1, le=10_000)
-    batch_size: int = option(64, "Shared rows per exchange.", ge=1, le=2**20)
+    batch_size: int = option(
+        128,
+        "Shared rows per exchange (at least: the remainder joins the last batch). Keep "
+        "batch_size x dim above each encoder's parameter count (GradientExposureWarning).",
+        ge=1,
+        le=2**20,
+    )
     local_steps: int = option(
         1, "Local updates per exchange (> 1: communication-efficient).", ge=1, le=1000
     )

@@ -33,11 +33,11 @@ def mlp_parameter_count(in_features: int, hidden: Sequence[int], dim: int) -> in
 
 
 def smallest_batch(rows: int, batch_size: int) -> int:
-    """Rows of the smallest batch of an epoch over ``rows`` shared rows (the last one,
-    when ``batch_size`` does not divide ``rows``)."""
-    if rows <= batch_size:
-        return rows
-    return rows % batch_size or batch_size
+    """Rows of the smallest batch of an epoch over ``rows`` shared rows: ``batch_size``, as
+    training cuts whole batches (the remainder joins the last,
+    :func:`~rengo.vfl.common.batch_order` with ``whole=True``), or every row when there are
+    fewer."""
+    return min(rows, batch_size)
 
 
 def gradient_exposure(

@@ -33,8 +33,10 @@ over the batch of its Jacobians times the other's terms; a party whose encoder h
 parameters than ``batch_size * dim`` could solve that sum for the per-row terms, so keep
 ``batch_size * dim`` above the encoders' sizes where that matters: each party tells the other
 its encoder's size at set-up, and each warns (:class:`~rengo.ftl.exposure.GradientExposureWarning`)
-when the other's encoder is that large for its smallest batch (the defaults are: a 32-wide
-hidden layer over 10 columns has 616 parameters, more than 64 rows x dim 8). The coordinator learns
+when the other's encoder is that large for its smallest batch. Training cuts whole batches
+(the remainder joins the last), so no batch is smaller than ``batch_size``; the defaults,
+``batch_size`` 128 and ``dim`` 8, give 1,024 terms a batch, more than the 616 and 712
+parameters of the default 32-wide encoders over 10 and 13 columns. The coordinator learns
 the loss per epoch. No raw feature, label or representation leaves a party in the clear
 (``security = "plaintext"`` sends the same components unencrypted: parties that trust each
 other see each other's representations of the shared rows and label-weighted sums).
@@ -85,9 +87,9 @@ from rengo.ftl.resume import (
 )
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints, require_same_seed
-from rengo.vfl.common import batch_order
+from rengo.vfl.common import batch_order, whole_batches
 from rengo.vfl.divergence import diverged, require_finite
-from rengo.vfl.progress import ProgressFn, TrainingReporter, batches_per_epoch
+from rengo.vfl.progress import ProgressFn, TrainingReporter
 
 SCOPE = "ftl"
 SETUP = "setup"  # A -> B and B -> A: classes / labelled flag, rows, public key, seed, encoder size
@@ -237,7 +239,7 @@ def expected_masks(
     ``rows`` shared rows (it sizes the pool's fixed-base table): in every batch the peer
     opens the party's gradient (one mask per encoder parameter) after each of
     ``local_steps`` steps and, for the source (``loss``), the batch's loss once."""
-    batches = -(-rows // config.batch_size)
+    batches = whole_batches(rows, config.batch_size)
     return max(0, epochs) * batches * (config.local_steps * parameters + (1 if loss else 0))
 
 
@@ -246,7 +248,7 @@ def expected_seals(config: TransferConfig, rows: int, epochs: int) -> int:
     ``rows`` shared rows (it sizes its own pool's fixed-base table): per batch its
     representations of the batch's rows (``rows x dim`` over the epoch) and a few
     ``dim x dim`` terms."""
-    batches = -(-rows // config.batch_size)
+    batches = whole_batches(rows, config.batch_size)
     return max(0, epochs) * (rows * config.dim + batches * (config.dim + 2) * config.dim)
 
 
@@ -298,7 +300,7 @@ def _primed_pools(
     masks = expected_masks(config, rows, parameters, epochs, loss=loss)
     seals = expected_seals(config, rows, epochs)
     own_pool, peer_pool = _pools(keys, peer_key, config, masks, seals)
-    uses = epochs * -(-rows // config.batch_size)  # batches still to run
+    uses = epochs * whole_batches(rows, config.batch_size)  # batches still to run
     _prime(own_pool, seals, uses)
     _prime(peer_pool, masks, uses * config.local_steps)
     return own_pool, peer_pool
@@ -585,12 +587,12 @@ def ftl_source(
     lr = config.learning_rate
     dim, width = config.dim, codes.shape[1]
     reporter = TrainingReporter(
-        progress, channel.name, config.epochs, batches_per_epoch(len(rows), config.batch_size)
+        progress, channel.name, config.epochs, whole_batches(len(rows), config.batch_size)
     )
     try:
         for epoch in range(len(losses), config.epochs):
             this_epoch = ftl.scope(epoch=epoch)
-            batches = batch_order(batch_seed, epoch, len(rows), config.batch_size)
+            batches = batch_order(batch_seed, epoch, len(rows), config.batch_size, whole=True)
             epoch_loss = 0.0
             for b, batch in enumerate(batches):
                 step = this_epoch.scope(batch=b)
@@ -763,12 +765,12 @@ def ftl_target(
     dim = config.dim
     empty = np.empty((0, x.shape[1]))
     reporter = TrainingReporter(
-        progress, channel.name, config.epochs, batches_per_epoch(len(rows), config.batch_size)
+        progress, channel.name, config.epochs, whole_batches(len(rows), config.batch_size)
     )
     try:
         for epoch in range(first_epoch, config.epochs):
             this_epoch = ftl.scope(epoch=epoch)
-            batches = batch_order(batch_seed, epoch, len(rows), config.batch_size)
+            batches = batch_order(batch_seed, epoch, len(rows), config.batch_size, whole=True)
             parts = (
                 target_label_batches(batch_seed, epoch, len(labelled_rows), len(batches))
                 if use_labels

@@ -288,8 +288,22 @@ def scaled(table: PartyTable, mean: np.ndarray, scale: np.ndarray) -> PartyTable
     return PartyTable(table.ids, (table.features - mean) / scale)
 
 
-def batch_order(seed: int, epoch: int, rows: int, batch_size: int) -> list[np.ndarray]:
+def batch_order(
+    seed: int, epoch: int, rows: int, batch_size: int, *, whole: bool = False
+) -> list[np.ndarray]:
     """The row indices of each mini-batch of ``epoch``: a permutation every party derives
-    from the seed agreed at set-up, cut into ``ceil(rows / batch_size)`` batches."""
+    from the seed agreed at set-up, cut into ``ceil(rows / batch_size)`` batches; ``whole``:
+    into :func:`whole_batches` of them, the remainder joining the last, so that no batch
+    holds fewer than ``batch_size`` rows (all of them when there are fewer)."""
     order = np.random.default_rng([seed, epoch]).permutation(rows)
+    if whole:
+        count = whole_batches(rows, batch_size)
+        return [order[k * batch_size : (k + 1) * batch_size if k + 1 < count else rows]
+                for k in range(count)]  # fmt: skip
     return [order[s : s + batch_size] for s in range(0, rows, batch_size)]
+
+
+def whole_batches(rows: int, batch_size: int) -> int:
+    """Batches of an epoch over ``rows`` rows cut with ``whole=True`` (:func:`batch_order`):
+    ``rows // batch_size``, and 1 when there are fewer rows than one batch (0 without rows)."""
+    return max(1, rows // batch_size) if rows > 0 else 0
