@@ -32,6 +32,7 @@ from rengo.hfl.coordinator import (
     RoundObserver,
     RoundRecord,
     RoundShortOfClients,
+    round_summary,
 )
 from rengo.hfl.observer_fit import check_observers_fit
 from rengo.hfl.privacy_fit import check_privacy_fits
@@ -160,19 +161,9 @@ class _RoundTraffic:
     def after_round(self, record: RoundRecord) -> None:
         """Log and record the round, then report progress."""
         received, sent = self._hub.traffic()
-        reported = len(record.clients) - len(record.failures)
-        shown = [
-            f"{key} {record.metrics[key]:.4f}"
-            for key in ("train_loss", "central_accuracy", "eval_accuracy")
-            if key in record.metrics
-        ]
-        dropped = f"; dropped {', '.join(sorted(record.failures))}" if record.failures else ""
         text = (
-            f"round {record.server_round}/{self._rounds}: {reported} of "
-            f"{len(record.clients)} parties reported in {record.duration_s:.2f}s"
-            + (f", {', '.join(shown)}" if shown else "")
-            + f"{dropped}; sent {_size(sent - self._before[1])}, "
-            f"received {_size(received - self._before[0])}"
+            f"{round_summary(record, self._rounds, 'parties')}; "
+            f"sent {_size(sent - self._before[1])}, received {_size(received - self._before[0])}"
         )
         log.info(text)
         self._record_event("info", text)

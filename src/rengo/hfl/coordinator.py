@@ -231,6 +231,26 @@ class History:
 ProgressFn = Callable[[RoundRecord], None]
 RoundStartFn = Callable[[int], None]
 
+HEADLINE_METRICS = ("train_loss", "central_accuracy", "eval_accuracy")
+"""The metrics a round's one-line summary shows, when the round has them."""
+
+
+def round_summary(record: RoundRecord, rounds: int, clients: str = "clients") -> str:
+    """One line about a completed round, as a log shows it: ``round 3/20: 9 of 10 clients
+    reported in 0.21s, train_loss 0.4012, central_accuracy 0.8123; dropped client-4``
+    (``clients``: what the participants are called, e.g. ``"parties"`` deployed)."""
+    reported = len(record.clients) - len(record.failures)
+    shown = [
+        f"{key} {record.metrics[key]:.4f}" for key in HEADLINE_METRICS if key in record.metrics
+    ]
+    dropped = f"; dropped {', '.join(sorted(record.failures))}" if record.failures else ""
+    return (
+        f"round {record.server_round}/{rounds}: {reported} of {len(record.clients)} {clients} "
+        f"reported in {record.duration_s:.2f}s"
+        + (f", {', '.join(shown)}" if shown else "")
+        + dropped
+    )
+
 
 class RoundShortOfClients(RoundFailure):
     """A round failed because too few clients were available or reported (nothing of it

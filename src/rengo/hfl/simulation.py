@@ -7,6 +7,7 @@ under differential privacy, whose noise and sampling come from OS entropy, never
 
 from __future__ import annotations
 
+import logging
 import numbers
 import warnings
 from collections import Counter
@@ -19,7 +20,15 @@ from rengo.core.errors import ConfigError
 from rengo.core.parameters import Parameters
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import ClientFn, client_handler
-from rengo.hfl.coordinator import Coordinator, History, ProgressFn, RoundObserver, RunRecorder
+from rengo.hfl.coordinator import (
+    Coordinator,
+    History,
+    ProgressFn,
+    RoundObserver,
+    RoundRecord,
+    RunRecorder,
+    round_summary,
+)
 from rengo.hfl.mods.chain import Mod
 from rengo.hfl.observer_fit import check_observers_fit
 from rengo.hfl.privacy_fit import check_privacy_fits
@@ -31,6 +40,8 @@ from rengo.hfl.strategy_record import strategy_settings
 from rengo.hfl.workflow import FitWorkflow
 from rengo.transport.executors import executor_names, make_executor
 from rengo.transport.pool import ClientPool
+
+log = logging.getLogger("rengo.hfl")
 
 RUN_KIND = "hfl"
 RESUME_MAY_CHANGE = frozenset({"executor"})
@@ -272,7 +283,13 @@ def simulate(
                 done = _restore_latest(store, run, coordinator)
             label = run_name or strategy.name
             with _ProgressBar(progress, rounds, label, done=done) as report:
-                return coordinator.run(rounds, progress=report)
+
+                def logged(record: RoundRecord) -> None:
+                    log.info(round_summary(record, rounds))  # rengo -v, logging at INFO
+                    if report is not None:
+                        report(record)
+
+                return coordinator.run(rounds, progress=logged)
     finally:
         pool.close()
 
