@@ -207,14 +207,16 @@ class _PendingRound:
     updates: list[Parameters] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
     extras: list[Parameters] = field(default_factory=list)  # arrays after the model's
-    counts: list[int] = field(default_factory=list)  # each result's num_examples
     aggregation: CoalitionAggregation | None = None
     copies: dict[str, list[str]] = field(default_factory=dict)  # merged player -> clients
 
     def results(self, indices: Sequence[int]) -> list[tuple[str, FitResult]]:
         """The results of the clients at ``indices`` as the strategy received them."""
         return [
-            (self.client_ids[i], FitResult([*self.updates[i], *self.extras[i]], self.counts[i]))
+            (
+                self.client_ids[i],
+                FitResult([*self.updates[i], *self.extras[i]], int(self.weights[i])),
+            )
             for i in indices
         ]
 
@@ -349,7 +351,6 @@ class ContributionTracker:
         pending.updates.append(update)
         pending.weights.append(float(result.num_examples))
         pending.extras.append(extra)
-        pending.counts.append(int(result.num_examples))
 
     def note_caveat(self, message: str) -> None:
         """Keep what :func:`rengo.hfl.observer_fit.check_observers_fit` warned about the
@@ -665,16 +666,6 @@ class ContributionTracker:
     def _grouped(self, server_round: int, pending: _PendingRound) -> RoundUpdates:
         """The round's updates, merged per identity group (FedAvg of the members' updates,
         weighted by their example counts, with the members' total count)."""
-        if not self.entity_of and not pending.copies:
-            return RoundUpdates(
-                server_round,
-                pending.global_params,
-                tuple(pending.client_ids),
-                tuple(pending.updates),
-                tuple(pending.weights),
-            )
-        members = self._members(pending)
-        names = tuple(sorted(members))
         merged = RoundUpdates(
             server_round,
             pending.global_params,
@@ -682,6 +673,10 @@ class ContributionTracker:
             tuple(pending.updates),
             tuple(pending.weights),
         )
+        if not self.entity_of and not pending.copies:
+            return merged
+        members = self._members(pending)
+        names = tuple(sorted(members))
         updates = tuple(
             coalition_round_model(merged, frozenset(pending.client_ids[i] for i in members[e]))
             for e in names
