@@ -100,7 +100,9 @@ def test_homomorphic_mode_trains_the_same_models_as_plaintext_mode(
     small: Scenario, runs: dict[str, Any]
 ) -> None:
     plain, secure = runs["plain"], runs["secure"]
-    np.testing.assert_allclose(secure.losses_, plain.losses_, rtol=1e-6)
+    # the Jacobian multipliers carry jacobian_precision_bits = 20 fractional bits (2^-20 is
+    # about 1e-6 per term, a few terms a row): 2.7e-6 was seen on the bundled fallback data
+    np.testing.assert_allclose(secure.losses_, plain.losses_, rtol=1e-5)
     np.testing.assert_allclose(secure.source_model_.phi, plain.source_model_.phi, atol=1e-5)
     for a, b in zip(secure.target_model_.weights, plain.target_model_.weights, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
