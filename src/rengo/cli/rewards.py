@@ -100,12 +100,13 @@ def ledger_table(run_id: str, entries: Sequence[LedgerEntry], decimals: int | No
 
 
 def print_contribution_notes(store: RunStore, run_id: str) -> None:
-    """Print what the run recorded about its values (warning events of its contribution:
-    FedAvg rebuilt for the strategy, identical updates valued as one player, rounds valued
-    at group level), so whoever reads or pays them later sees it too."""
-    for event in store.events(run_id, "warning"):
-        if event.message.startswith("contribution ("):
-            console.print(f"[bold yellow]note:[/] {event.message}")
+    """Print what the run recorded about its values
+    (:func:`~rengo.tracking.contrib_records.contribution_notes`), so whoever reads or pays
+    them later sees it too."""
+    from rengo.tracking.contrib_records import contribution_notes
+
+    for message in contribution_notes(store, run_id):
+        console.print(f"[bold yellow]note:[/] {message}")
 
 
 @rewards_app.command("show")

@@ -67,15 +67,12 @@ ClientFn = Callable[[str], Client]
 """Builds the client with a given id (simulation calls it on demand, in any process)."""
 
 
-_AS_A_RESULT = {
-    tuple: (
-        ": return FitResult(parameters, num_examples, metrics), not the tuple a Flower "
-        "NumPyClient returns",
-        ", not EvaluateResult: return EvaluateResult(loss, num_examples, metrics), not the "
-        "tuple a Flower NumPyClient returns",
-    )
-}
-"""What to say to a client whose fit / evaluate returned this type instead of a result."""
+def _flower_tuple_hint(result: Any, expected: str) -> str:
+    """What to return instead, for a client that returned the tuple a Flower NumPyClient
+    returns (``expected``: the result it should build); empty for anything else."""
+    if type(result) is not tuple:
+        return ""
+    return f"{expected}, not the tuple a Flower NumPyClient returns"
 
 
 def call_client(client: Client, call: ClientCall) -> FitResult | EvaluateResult:
@@ -98,7 +95,9 @@ def call_client(client: Client, call: ClientCall) -> FitResult | EvaluateResult:
             if not isinstance(result, FitResult):
                 raise TypeError(
                     f"fit() returned {type(result).__name__}, not FitResult"
-                    + _AS_A_RESULT.get(type(result), ("", ""))[0]
+                    + _flower_tuple_hint(
+                        result, ": return FitResult(parameters, num_examples, metrics)"
+                    )
                 )
             return result
         if call.key == EVALUATE:
@@ -108,7 +107,10 @@ def call_client(client: Client, call: ClientCall) -> FitResult | EvaluateResult:
             if not isinstance(result, EvaluateResult):
                 raise TypeError(
                     f"evaluate() returned {type(result).__name__}"
-                    + _AS_A_RESULT.get(type(result), ("", ""))[1]
+                    + _flower_tuple_hint(
+                        result,
+                        ", not EvaluateResult: return EvaluateResult(loss, num_examples, metrics)",
+                    )
                 )
             return result
         raise ProtocolError(f"unknown message key {call.key!r}")

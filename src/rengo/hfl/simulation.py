@@ -285,7 +285,8 @@ def simulate(
             with _ProgressBar(progress, rounds, label, done=done) as report:
 
                 def logged(record: RoundRecord) -> None:
-                    log.info(round_summary(record, rounds))  # rengo -v, logging at INFO
+                    if log.isEnabledFor(logging.INFO):  # rengo -v, logging at INFO
+                        log.info(round_summary(record, rounds))
                     if report is not None:
                         report(record)
 

@@ -31,7 +31,7 @@ from rengo.tracking.model_export import vertical_parts_blob
 from rengo.tracking.run import open_run
 from rengo.vfl import PartyData, PartyTable, ProgressFn, VerticalDataset, VerticalEstimator
 from rengo.vfl.common import column_scaling, scaled
-from rengo.vfl.progress import EpochClock, progress_display
+from rengo.vfl.progress import epoch_clock
 from rengo.vfl.psi.ids import normalise_ids
 from rengo.vfl.registry import RoleKind, VerticalAlgorithm
 from rengo.vfl.runner import VerticalPlan, check_party_columns
@@ -468,12 +468,9 @@ def run_vertical_job(
     with open_run(store, RUN_KIND, config, name=spec.job.name, seed=spec.job.seed) as run:
         run_id = run.run_id
         start = time.perf_counter()
-        with progress_display(progress) as show:
-            clock = EpochClock(vfl.label_party, forward=show)
-            job.model.set_params(progress=clock)
+        with epoch_clock(job.model, vfl.label_party, progress) as clock:
             job.model.fit(job.train, labels=job.other_labels or None)
         train_s = time.perf_counter() - start
-        job.model.set_params(progress=progress)
         ids, predictions = job.model.predict_raw(job.test)
         scored = scoring_party(vfl)
         scored_ids = map(str, job.test.parties[scored].ids)

@@ -39,7 +39,7 @@ from rengo.data import load_credit_default
 from rengo.data.bundled import CREDIT_ATTRIBUTION
 from rengo.metrics import ks_statistic, roc_auc
 from rengo.vfl import HeteroLogisticRegression, PartyTable, VerticalDataset
-from rengo.vfl.progress import EpochClock, progress_display
+from rengo.vfl.progress import epoch_clock
 from rengo.vfl.secureboost import HeteroSecureBoost
 
 LABEL_PARTY = "card_issuer"
@@ -243,12 +243,9 @@ def run_credit_default(
     log(f"1. coordinator creates a {key_bits}-bit Paillier key pair and hands out the public key")
     log("2. private set intersection finds the customers every party holds")
     started = time.perf_counter()
-    with fixed_epochs(), progress_display(progress) as show:
-        clock = EpochClock(LABEL_PARTY, forward=show)
-        model.set_params(progress=clock)
+    with fixed_epochs(), epoch_clock(model, LABEL_PARTY, progress) as clock:
         model.fit(train)
     trained = time.perf_counter() - started
-    model.set_params(progress=progress)
     common = 0 if model.psi_ is None else model.psi_.size
     log(f"   {common} common customers")
     log(

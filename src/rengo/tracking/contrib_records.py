@@ -64,23 +64,32 @@ class RunContributions:
     confidence: float | None = None
 
 
+NOTE_PREFIX = "contribution ("
+"""How a warning event about a run's contribution values starts (then the method)."""
+
+
+def contribution_notes(store: RunStore, run_id: str) -> list[str]:
+    """What :func:`record_contributions` recorded about a run's values (warning events:
+    FedAvg rebuilt for the strategy, identical updates valued as one player, rounds valued
+    at group level), oldest first, for whoever reads or pays them later."""
+    return [e.message for e in store.events(run_id, "warning") if e.message.startswith(NOTE_PREFIX)]
+
+
 def record_contributions(store: RunStore, run_id: str, report: ContributionReport) -> int:
     """Log each round's and the whole run's values under ``report.method``, each with its
     standard error and 95 % confidence interval where the report has them, and the report's
     notes and group-level rounds as warning events (``rengo rewards show`` prints them);
     returns the number of lines logged."""
     lines = 0
-    for note in report.notes:  # what the values mean, for whoever reads or pays them later
-        store.log_event(run_id, "warning", f"contribution ({report.method}): {note}")
+    notes = list(report.notes)  # what the values mean, for whoever reads or pays them later
     fell_back = report.group_level_rounds
     if fell_back:  # the values of these rounds are not per client: the record says so
-        store.log_event(
-            run_id,
-            "warning",
-            f"contribution ({report.method}): rounds {list(fell_back)} were valued at group "
-            "level (secure aggregation shows only their sum: each round's score change is "
-            "shared equally by its clients)",
+        notes.append(
+            f"rounds {list(fell_back)} were valued at group level (secure aggregation shows "
+            "only their sum: each round's score change is shared equally by its clients)"
         )
+    for note in notes:
+        store.log_event(run_id, "warning", f"{NOTE_PREFIX}{report.method}): {note}")
     for r in report.rounds:
         intervals = _round_intervals(r)
         for participant, value in sorted(r.values.items()):

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
@@ -172,6 +173,35 @@ class EpochClock:
             seconds.append(max(0.0, self._ends[epoch] - last))
             last = self._ends[epoch]
         return seconds
+
+
+@contextmanager
+def epoch_clock(estimator: Any, party: str, progress: bool | ProgressFn) -> Iterator[EpochClock]:
+    """Fit ``estimator`` inside this block with an :class:`EpochClock` on ``party`` in front
+    of ``progress``'s display; the estimator gets ``progress`` back on leaving (its later
+    calls, such as scoring, draw as before).
+
+    Parameters
+    ----------
+    estimator
+        A vertical estimator (``set_params(progress=...)``).
+    party
+        Whose epochs to time.
+    progress
+        What the caller asked for (True: rich bars, a callback, or False).
+
+    Yields
+    ------
+    EpochClock
+        Read its :meth:`EpochClock.epoch_seconds` after the fit.
+    """
+    with progress_display(progress) as show:
+        clock = EpochClock(party, forward=show)
+        estimator.set_params(progress=clock)
+        try:
+            yield clock
+        finally:
+            estimator.set_params(progress=progress)
 
 
 def batches_per_epoch(rows: int, batch_size: int) -> int:
