@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import PoissonRegressor
 
-from rengo.core.errors import ConfigError, DataError
+from rengo.core.errors import ConfigError, DataError, ProtocolError
 from rengo.metrics import poisson_deviance
 from rengo.vfl import HeteroPoissonConfig, HeteroPoissonRegression, batch_order
 from rengo.vfl.hetero_lr.math import init_optimizer, learning_rate, optimizer_step
@@ -163,3 +163,25 @@ def test_counts_that_are_all_zero_are_refused_naming_the_party() -> None:
     model = HeteroPoissonRegression(key_bits=512, epochs=1, use_psi=False, seed=SEED)
     with pytest.raises(DataError, match=r"insurer: every one of the 160 aligned counts is 0"):
         model.fit({"insurer": (ids, x[:, :2]), "bank": (ids, x[:, 2:4])}, "insurer", 0 * x[:, 0])
+
+
+def test_a_guest_that_sends_a_malformed_inverse_scale_is_refused_by_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With L2 each host takes Enc(1/mean count) from the guest once, at the residual's
+    exponent: one sent at another scale (or vector-shaped) would silently rescale the host's
+    L2 gradient, so the host refuses it, naming what it expected."""
+    from rengo.vfl.hetero_poisson import roles
+
+    honest = roles.encrypt_array
+
+    def lying(values: object, public: object, **options: object) -> object:
+        if np.shape(values) == (1,) and options.get("precision_bits", 0) >= 64:
+            options["precision_bits"] = 16  # the inverse scale, at the wrong exponent
+        return honest(values, public, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(roles, "encrypt_array", lying)
+    ids, x, y = _data()
+    model = HeteroPoissonRegression(key_bits=512, epochs=1, l2=0.1, use_psi=False, seed=SEED)
+    with pytest.raises(ProtocolError, match=r"inverse scale: expected shape \(1,\) at exponent"):
+        model.fit({"insurer": (ids, x[:, :2]), "bank": (ids, x[:, 2:4])}, "insurer", y)
