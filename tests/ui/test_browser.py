@@ -301,11 +301,19 @@ def test_an_event_keeps_the_lines_of_a_clients_traceback(page: Any, tmp_path: Pa
     run_id = _failed_in_round_one(path)
     with DashboardServer(path, "127.0.0.1:0") as ui:
         page.goto(f"{ui.url}#/run/{run_id}")
-        page.wait_for_selector("[data-testid=events] li")
-        dropped = page.locator("[data-testid=events] li", has_text="Traceback").first
-        message = dropped.locator("span", has_text="Traceback").last
-        assert message.evaluate("e => getComputedStyle(e).whiteSpace") == "pre-wrap"
-        assert "\nTraceback (most recent call last):\n" in message.inner_text()
+        # One script reads the span and its style: the view re-renders on each store change,
+        # and a span found in one step could be detached (style '') by the next.
+        found = page.wait_for_function(
+            """() => {
+                const spans = [...document.querySelectorAll('[data-testid=events] li span')]
+                    .filter((s) => s.textContent.includes('Traceback'));
+                const s = spans[spans.length - 1];
+                return s && [getComputedStyle(s).whiteSpace, s.innerText];
+            }"""
+        ).json_value()
+        white_space, text = found
+        assert white_space == "pre-wrap"
+        assert "\nTraceback (most recent call last):\n" in text
     assert page.errors == []
 
 
