@@ -29,7 +29,16 @@ def test_worst_decile_is_the_mean_of_the_worst_tenth() -> None:
 
 @pytest.mark.parametrize(
     ("name", "smaller"),
-    [("loss", True), ("eval_loss", True), ("val-rmse", True), ("accuracy", False), ("auc", False)],
+    [
+        ("loss", True),
+        ("eval_loss", True),
+        ("val-rmse", True),
+        ("accuracy", False),
+        ("auc", False),
+        ("update_norm", True),  # the largest updates are the ones to look at
+        ("fit_seconds", True),
+        ("bytes_sent", True),
+    ],
 )
 def test_direction_follows_the_metric(name: str, smaller: bool) -> None:
     assert lower_is_better(name) is smaller

@@ -4,8 +4,8 @@ A federated model can look good on average and fail a tenth of its clients. Foll
 (Li, Sanjabi, Beirami and Smith, "Fair Resource Allocation in Federated Learning", ICLR
 2020), each round reports the mean over clients and the mean over the *worst decile* -
 the worst 10 % of clients (at least one) for that metric - beside the best decile.
-"Worst" follows the metric: the highest values of a loss or error, the lowest of anything
-else (accuracy, AUC).
+"Worst" follows the metric: the highest values of a loss or error, an update's norm, a
+time or a byte count, the lowest of anything else (accuracy, AUC).
 """
 
 from __future__ import annotations
@@ -18,8 +18,21 @@ import numpy as np
 
 from rengo.tracking.records import ClientRecord
 
-LOWER_IS_BETTER = ("loss", "error", "rmse", "mse", "mae", "epsilon")
-"""Tokens of metric names for which a smaller value is better."""
+LOWER_IS_BETTER = (
+    "loss",
+    "error",
+    "rmse",
+    "mse",
+    "mae",
+    "epsilon",
+    "norm",
+    "seconds",
+    "time",
+    "bytes",
+)
+"""Tokens of metric names for which a smaller value is better. A norm counts as one: the
+coordinator's ``update_norm`` is a diagnostic, and its "worst" clients are the largest
+updates - the ones a robust rule clips and an operator looks at first."""
 
 DECILE = 0.1
 
