@@ -401,6 +401,22 @@ def test_progress_reports_training_batches_with_the_running_loss(small: Scenario
     assert not [e for e in events if e.stage == "keys"]  # plaintext mode makes no keys
 
 
+def test_scoring_progress_counts_the_targets_rows_and_no_empty_bar_for_the_source(
+    small: Scenario,
+) -> None:
+    """The source serves the target's scoring with no rows of its own: it drew
+    "bank scoring 0/0", and the target's scoring, the one with rows, drew nothing."""
+    model = fit(small, security="plaintext", epochs=1)
+    events: list[Any] = []
+    model.progress = events.append
+    test = small.split.test
+    model.predict_scores((test.ids, test.X))
+    scoring = [e for e in events if e.stage == "score"]
+    assert {e.party for e in scoring} == {"shop"}
+    assert scoring[-1].finished and scoring[-1].done == scoring[-1].total == len(test.ids)
+    assert not [e for e in events if e.stage == "train"]
+
+
 def test_scoring_no_rows_returns_no_predictions(small: Scenario) -> None:
     """A batch-scoring loop over an empty day: a reshape of zero rows failed with numpy's
     ValueError."""

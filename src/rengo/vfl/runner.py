@@ -629,10 +629,15 @@ def vertical_party(
         rows = _align(phase, plan, algorithm.predict, table, SCORE, alignments, pool, progress)
         role = algorithm.predict.of(kind)
         assert role is not None
-        report(progress, VerticalProgress(name, "score", total=len(rows)))
+        # a party that brings no rows to scoring (transfer learning's source) serves the
+        # scoring party's requests: it has no rows of its own to count
+        own_rows = kind in algorithm.predict.tables
+        if own_rows:
+            report(progress, VerticalProgress(name, "score", total=len(rows)))
         predictions = role(phase, context, AlignedData(table, rows), RoleState(keys, model))
         scored = len(rows)
-        report(progress, VerticalProgress(name, "score", len(rows), len(rows), finished=True))
+        if own_rows:
+            report(progress, VerticalProgress(name, "score", len(rows), len(rows), finished=True))
         if predictions is not None:
             # PSI's agreed order is a secret shuffle: give the party its own row order back.
             order = np.argsort(rows, kind="stable")
@@ -904,7 +909,7 @@ def simulate_vertical(
                 keys=keys.get(name),
                 model=models.get(name),
                 pool=pool,
-                progress=progress if name == plan.label_party else None,
+                progress=_simulated_progress(plan, name, progress),
                 checkpoint_dir=checkpoint_dir,
             )
 
@@ -923,6 +928,24 @@ def simulate_vertical(
     return SimulatedRun(
         plan, results[COORDINATOR], {name: results[name] for name in plan.parties}, bus
     )
+
+
+def _simulated_progress(
+    plan: VerticalPlan, name: str, progress: ProgressFn | None
+) -> ProgressFn | None:
+    """Where party ``name`` of a simulation reports: the label party reports everything (one
+    training bar for the run); a feature party that receives the predictions (transfer
+    learning's target) reports its scoring; the others report nothing."""
+    if progress is None or name == plan.label_party:
+        return progress
+    if plan.kind_of(name) != plan.spec.scored_by:
+        return None
+
+    def scoring_only(event: VerticalProgress) -> None:
+        if event.stage == "score":
+            progress(event)
+
+    return scoring_only
 
 
 class WaitsWithoutLimit(ScopeMixin):
