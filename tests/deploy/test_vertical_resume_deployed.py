@@ -207,6 +207,8 @@ def test_a_killed_party_and_a_resumed_run_end_with_the_uninterrupted_model(
         done = reader.get_run(run.run_id)
         assert done.status == "completed" and done.summary is not None
         assert 1 <= done.summary["resumed_after_epoch"] < EPOCHS
+        # every epoch in the record, those before the interruption and those after it
+        assert [r.round for r in reader.rounds(run.run_id)] == list(range(1, EPOCHS + 1))
     refused = cli.start(
         "coordinator",
         "--listen", "127.0.0.1:0",

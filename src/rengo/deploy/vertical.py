@@ -40,6 +40,7 @@ from rengo.crypto.sealing import passphrase_bytes
 from rengo.crypto.x25519 import BlindingPool
 from rengo.deploy.coordinator import recorded_hub
 from rengo.deploy.roles import run_hub_role, run_role
+from rengo.deploy.vertical_epochs import EpochRows
 from rengo.tracking.run import open_run
 from rengo.transport.grpc_hub import GrpcHub, check_can_listen
 from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
@@ -191,7 +192,8 @@ def serve_vertical_coordinator(
         Seconds between heartbeats.
     store
         A :class:`rengo.tracking.RunStore` (run kind ``"vfl-deployed"``: joins, refusals,
-        the outcome, traffic).
+        each training epoch as it ends with its duration, when the coordinator serves
+        training (see :mod:`rengo.deploy.vertical_epochs`), the outcome, traffic).
     run_name
         The run's name in the store.
     on_listening
@@ -288,6 +290,8 @@ def serve_vertical_coordinator(
         if checkpoint_dir is not None:
             run.resumable_errors = RESUMABLE_ERRORS
         hub, record = recorded_hub(listen, security, heartbeat_interval, store, run_id)
+        if store is not None and run_id is not None:
+            progress = EpochRows(store, run_id, len(plan.parties), progress)
         background = ThreadPoolExecutor(1, thread_name_prefix="rengo-keys")
         hub.start()
         try:

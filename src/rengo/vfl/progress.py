@@ -95,6 +95,20 @@ class TrainingReporter:
         self._epochs = epochs
         self._batches = max(1, batches)
 
+    def begin(self, epochs_done: int = 0) -> None:
+        """Training starts (or resumes after ``epochs_done`` epochs): an event without an
+        epoch, from which an :class:`EpochClock` times the first epoch."""
+        if self._progress is not None:
+            self._progress(
+                VerticalProgress(
+                    self._party,
+                    "train",
+                    done=epochs_done * self._batches,
+                    total=self._epochs * self._batches,
+                    epochs=self._epochs,
+                )
+            )
+
     def batch(self, epoch: int, batch: int, loss: float | None = None) -> None:
         """Batch ``batch`` (0-based) of ``epoch`` (0-based) is done; ``loss`` is the running
         mean loss of the epoch so far (label party)."""
@@ -164,15 +178,21 @@ class EpochClock:
             self.forward(event)
 
     def epoch_seconds(self) -> list[float]:
-        """Each timed epoch's duration in seconds, epoch 1 first (empty before any)."""
+        """Each timed epoch's duration in seconds, the first timed epoch first (empty before
+        any)."""
+        return list(self.epoch_durations().values())
+
+    def epoch_durations(self) -> dict[int, float]:
+        """Each timed epoch's duration in seconds, by epoch number (1-based), in order; the
+        latest epoch's runs to its latest event so far."""
         if not self._ends:
-            return []
+            return {}
         last = self._start if self._start is not None else min(self._ends.values())
-        seconds = []
+        durations = {}
         for epoch in sorted(self._ends):
-            seconds.append(max(0.0, self._ends[epoch] - last))
+            durations[epoch] = max(0.0, self._ends[epoch] - last)
             last = self._ends[epoch]
-        return seconds
+        return durations
 
 
 @contextmanager

@@ -227,6 +227,7 @@ def hetero_lr_coordinator(
     resumed = start_coordinator(checkpoints)
     decrypted, epochs_run = resumed.decrypted, resumed.epochs_run
     reporter = TrainingReporter(progress, channel.name, config.epochs, len(sizes))
+    reporter.begin(epochs_run)
     with ThreadPoolExecutor(1) as background:
         ahead: Future[None] | None = None
         for epoch in range(epochs_run, epochs_run if resumed.stopped else config.epochs):

@@ -1,0 +1,63 @@
+"""A deployed vertical run's epochs in its record, each as it ends.
+
+A simulated run records its epochs after training, with the label party's losses
+(:func:`rengo.jobs.vertical.log_vertical_epochs`). A deployed coordinator has no loss - the
+label party keeps it - but it serves every batch and hears the label party's decision at each
+epoch's end, so it knows when each epoch ended: it records each one as a round of the run
+(its own duration, the parties that took part), and ``rengo runs show`` and the dashboard
+follow a live run epoch by epoch. Algorithms whose coordinator takes no part in training
+(split learning, transfer learning, SecureBoost) report no epochs and record none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from rengo.core.roles import COORDINATOR
+from rengo.tracking.errors import StoreClosedError
+from rengo.tracking.store import RunStore
+from rengo.vfl.progress import EpochClock, ProgressFn, VerticalProgress
+
+
+class EpochRows:
+    """A :data:`~rengo.vfl.progress.ProgressFn` that passes every event on to ``forward``
+    and records each of the coordinator's training epochs in ``store`` once it has ended.
+
+    Parameters
+    ----------
+    store, run_id
+        Where the run is recorded.
+    parties
+        How many parties take part (each row's client count).
+    forward
+        The coordinator's display, or None.
+    """
+
+    def __init__(
+        self, store: RunStore, run_id: str, parties: int, forward: ProgressFn | None
+    ) -> None:
+        self._store = store
+        self._run_id = run_id
+        self._parties = parties
+        self._clock = EpochClock(COORDINATOR, forward)
+        self._recorded: set[int] = set()
+
+    def __call__(self, event: VerticalProgress) -> None:
+        """Time ``event``, pass it on, and record the epoch it ends (the epoch's last batch
+        records it, and the label party's decision after it updates its duration)."""
+        self._clock(event)
+        if event.party != COORDINATOR or event.stage != "train" or event.epoch is None:
+            return
+        if not (event.finished or _ends_an_epoch(event)):
+            return
+        seconds = self._clock.epoch_durations()[event.epoch]
+        # the command may close the store as a failed run ends: nothing to record then
+        with contextlib.suppress(StoreClosedError):
+            self._store.log_round(self._run_id, event.epoch, {}, seconds, self._parties, 0)
+
+
+def _ends_an_epoch(event: VerticalProgress) -> bool:
+    """Whether a training event's count is a whole number of its epochs' batches."""
+    if event.total is None or not event.epochs or event.epoch is None:
+        return False
+    return event.done == event.epoch * (event.total // event.epochs)
