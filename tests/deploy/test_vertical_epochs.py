@@ -55,3 +55,14 @@ def test_other_parties_and_stages_record_nothing(tmp_path: Path) -> None:
         rows(VerticalProgress(COORDINATOR, "keys", 1, 1, finished=True))
         rows(VerticalProgress(COORDINATOR, "score", 10, 10, finished=True))
         assert store.rounds(run) == []
+
+
+def test_a_loss_the_coordinator_is_told_is_recorded_with_its_epoch(tmp_path: Path) -> None:
+    """Transfer learning's source tells the coordinator each epoch's loss."""
+    with RunStore(tmp_path / "runs.db") as store:
+        run = store.start_run("vfl-deployed", {"algorithm": "ftl"}, "deployed", 2)
+        reporter = TrainingReporter(EpochRows(store, run, 2, None), COORDINATOR, 2, 1)
+        reporter.begin()
+        for epoch, loss in enumerate((0.9, 0.7)):
+            reporter.epoch_end(epoch, loss, stop=epoch == 1)
+        assert store.round_metrics(run) == {"train_loss": [(1, 0.9), (2, 0.7)]}

@@ -21,6 +21,7 @@ from rengo.deploy import run_vertical_party, serve_vertical_coordinator
 from rengo.ftl import TargetModel, TransferConfig
 from rengo.jobs import build_vertical_job, load_job, run_vertical_job
 from rengo.jobs.vertical import held_out
+from rengo.tracking import RunStore
 from rengo.transport.certs import init_certificates
 from rengo.transport.grpc_party import Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
@@ -60,10 +61,14 @@ def party_data(s: Scenario) -> dict[str, PartyData]:
 
 
 @pytest.mark.timeout(300)
-def test_deployed_over_the_hub_equals_the_simulation(small: Scenario, certs: Path) -> None:
+def test_deployed_over_the_hub_equals_the_simulation(
+    small: Scenario, certs: Path, tmp_path: Path
+) -> None:
     data = party_data(small)
     plan = VerticalPlan("bank", ("shop",), CONFIG, SEED, algorithm="ftl")
-    simulated = simulate_vertical(plan, data).parties["shop"]
+    simulation = simulate_vertical(plan, data)
+    simulated = simulation.parties["shop"]
+    store = RunStore(tmp_path / "runs.db")
 
     ready, address, results = threading.Event(), [], {}
 
@@ -84,6 +89,7 @@ def test_deployed_over_the_hub_equals_the_simulation(small: Scenario, certs: Pat
                 join_timeout=60.0,
                 heartbeat_interval=0.5,
                 on_listening=listening,
+                store=store,
             )
         except BaseException as exc:
             results["coordinator"] = exc
@@ -121,6 +127,10 @@ def test_deployed_over_the_hub_equals_the_simulation(small: Scenario, certs: Pat
         np.testing.assert_array_equal(a, b)
     report = results["coordinator"]
     assert report.plan.algorithm == "ftl" and "trained 2 epochs" in report.describe()
+    # the run's record holds each epoch with the loss the source reported
+    losses = store.round_metrics(report.run_id)["train_loss"]
+    store.close()
+    assert losses == list(enumerate(simulation.coordinator.training.losses, start=1))
 
 
 JOB = """

@@ -1,12 +1,13 @@
 """A deployed vertical run's epochs in its record, each as it ends.
 
 A simulated run records its epochs after training, with the label party's losses
-(:func:`rengo.jobs.vertical.log_vertical_epochs`). A deployed coordinator has no loss - the
-label party keeps it - but it serves every batch and hears the label party's decision at each
-epoch's end, so it knows when each epoch ended: it records each one as a round of the run
-(its own duration, the parties that took part), and ``rengo runs show`` and the dashboard
-follow a live run epoch by epoch. Algorithms whose coordinator takes no part in training
-(split learning, transfer learning, SecureBoost) report no epochs and record none.
+(:func:`rengo.jobs.vertical.log_vertical_epochs`). A deployed coordinator records what it
+knows, each epoch as it ends, as a round of the run: the epoch's own duration, the parties
+that took part, and the training loss where the protocol tells it the loss (transfer
+learning's source reports it; the hetero linear models' coordinator serves every batch and
+hears only the label party's decision to go on, so their epochs carry no loss). ``rengo runs
+show`` and the dashboard follow a live run epoch by epoch. Algorithms whose coordinator takes
+no part in training (split learning, SecureBoost) report no epochs and record none.
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ class EpochRows:
         if not (event.finished or _ends_an_epoch(event)):
             return
         seconds = self._clock.epoch_durations()[event.epoch]
+        metrics = {} if event.loss is None else {"train_loss": event.loss}
         # the command may close the store as a failed run ends: nothing to record then
         with contextlib.suppress(StoreClosedError):
-            self._store.log_round(self._run_id, event.epoch, {}, seconds, self._parties, 0)
+            self._store.log_round(self._run_id, event.epoch, metrics, seconds, self._parties, 0)
 
 
 def _ends_an_epoch(event: VerticalProgress) -> bool:

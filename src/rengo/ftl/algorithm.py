@@ -81,7 +81,7 @@ def _train_coordinator(
     channel: Channel, ctx: RoleContext[TransferConfig], data: AlignedData | None, state: RoleState
 ) -> TransferReport:
     _only_target(ctx)
-    return ftl_coordinator(channel, ctx.label_party, ctx.config, ctx.checkpoints)
+    return ftl_coordinator(channel, ctx.label_party, ctx.config, ctx.checkpoints, ctx.progress)
 
 
 def _train_source(

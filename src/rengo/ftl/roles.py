@@ -842,8 +842,11 @@ def ftl_coordinator(
     source: str,
     config: TransferConfig,
     checkpoints: EpochCheckpoints | None = None,
+    progress: ProgressFn | None = None,
 ) -> TransferReport:
-    """The organiser's part of training: it records the loss the source reports per epoch.
+    """The organiser's part of training: it records the loss the source reports per epoch,
+    and reports each epoch's end with that loss to ``progress`` (a deployed coordinator's
+    display and its run record).
 
     In a resumable run it checkpoints the losses after every epoch.
 
@@ -854,10 +857,13 @@ def ftl_coordinator(
     """
     ftl = channel.scope(SCOPE)
     losses = start_losses(checkpoints)
+    reporter = TrainingReporter(progress, channel.name, config.epochs, 1)
+    reporter.begin(len(losses))
     for epoch in range(len(losses), config.epochs):
         value = ftl.scope(epoch=epoch).recv(source, LOSS)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ProtocolError(f"{source} reported a loss that is not a number: {value!r}")
         losses.append(float(value))
         save_losses(checkpoints, losses)
+        reporter.epoch_end(epoch, losses[-1], stop=epoch + 1 == config.epochs)
     return TransferReport(losses, len(losses))
