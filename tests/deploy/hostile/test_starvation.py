@@ -184,15 +184,16 @@ def test_256_idle_streams_from_one_certificate_do_not_lock_other_parties_out(
 ) -> None:
     coordinator, address, run_id = fleet.coordinator(2, ["p0", "p1"], "--join-timeout", "240")
     idle = [RawStream(address, fleet.certs, "mallory", []) for _ in range(256)]
-    time.sleep(3)
-    refused = [s for s in idle if s.ended.is_set()]
+    # every stream ends: refused at once, or (let in, no hello) at the handshake deadline;
+    # told apart by their codes, not by a sleep that a loaded machine can outlast
+    assert all(s.ended.wait(60) for s in idle)
+    refused = [
+        s
+        for s in idle
+        if s.error is not None and s.error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    ]
     assert len(refused) >= 252  # at most 4 streams per certificate stay open
-    assert all(
-        s.error is not None and s.error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        for s in refused
-    )
-    # The four that were let in never said hello: closed at the handshake deadline.
-    assert all(s.ended.wait(30) for s in idle)
+    # The ones that were let in never said hello: closed at the handshake deadline.
     admitted = [s for s in idle if s not in refused]
     reasons = [s.error.details() if s.error is not None else None for s in admitted]
     assert reasons and all("no hello within 10s" in (r or "") for r in reasons), reasons
