@@ -33,6 +33,7 @@ from rengo.hfl.mods.chain import Mod
 from rengo.hfl.observer_fit import check_observers_fit
 from rengo.hfl.privacy_fit import check_privacy_fits
 from rengo.hfl.privacy_record import privacy_settings
+from rengo.hfl.reply_count import RepliesCounted
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Strategy, wrapped_strategies
 from rengo.hfl.strategy.personalised import personalised_valuation_caveat
@@ -245,7 +246,7 @@ def simulate(
     check_privacy_fits(strategy, workflow, initial_parameters)  # before a run is recorded
     check_observers_fit(strategy, workflow, observers)
     options = {} if device is None else {"device": device}
-    pool = make_pool(client_fn, ids, executor, workers, mods=client_mods, **options)
+    pool = RepliesCounted(make_pool(client_fn, ids, executor, workers, mods=client_mods, **options))
     config = {
         "strategy": strategy.name,
         "strategy_settings": strategy_settings(strategy),
@@ -282,7 +283,9 @@ def simulate(
             if resume is not None:
                 done = _restore_latest(store, run, coordinator)
             label = run_name or strategy.name
-            with _ProgressBar(progress, rounds, label, done=done) as report:
+            bar = _ProgressBar(progress, rounds, label, done=done)
+            with bar as report:
+                pool.listener = bar.replies
 
                 def logged(record: RoundRecord) -> None:
                     if log.isEnabledFor(logging.INFO):  # rengo -v, logging at INFO
@@ -426,6 +429,7 @@ class _ProgressBar:
         self._label = label
         self._bar: Any = None
         self._task: Any = None
+        self._round = done + 1
 
     def __enter__(self) -> ProgressFn | None:
         if self._user is not None:
@@ -447,12 +451,13 @@ class _ProgressBar:
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(compact=True, elapsed_when_finished=False),
+            TextColumn("{task.fields[step]}"),
             TextColumn("{task.fields[status]}"),
             transient=False,
         )
         self._bar.start()
         self._task = self._bar.add_task(
-            self._label, total=self._rounds, completed=self._done, status=""
+            self._label, total=self._rounds, completed=self._done, status="", step=""
         )
 
         def report(record: Any) -> None:
@@ -464,9 +469,17 @@ class _ProgressBar:
             text = "  ".join(f"{k}={v:.4f}" for k, v in shown.items())
             if record.failures:
                 text += f"  [yellow]{len(record.failures)} dropped"
-            self._bar.update(self._task, advance=1, status=text)
+            self._round = record.server_round + 1
+            self._bar.update(self._task, advance=1, status=text, step="")
 
         return report
+
+    def replies(self, key: str, done: int, total: int) -> None:
+        """Show how far the current round's exchange under ``key`` has come (the rich bar
+        only: a user's callback hears of whole rounds)."""
+        if self._bar is not None and total > 1:
+            step = f"round {self._round}: {key} {done}/{total}" if done < total else ""
+            self._bar.update(self._task, step=step)
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:

@@ -1,0 +1,77 @@
+"""Progress inside a round: the bar over rounds moved only when a round ended (a round of
+hundreds of slow clients showed nothing for minutes)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rengo.core.messages import Config, EvaluateResult, FitResult
+from rengo.core.parameters import Parameters
+from rengo.hfl import FedAvg, simulate
+from rengo.hfl.reply_count import RepliesCounted
+from rengo.hfl.simulation import _ProgressBar
+from rengo.transport.pool import Request
+from rengo.transport.simulation import SerialPool
+
+
+def _echo(client_id: str, key: str, payload: bytes, state: bytes | None) -> tuple[bytes, None]:
+    return client_id.encode() + payload, None
+
+
+def test_every_reply_is_counted_in_order_and_passed_on_unchanged() -> None:
+    heard: list[tuple[str, int, int]] = []
+    pool = RepliesCounted(SerialPool(_echo, ["a", "b", "c"]), lambda *e: heard.append(e))
+    replies = list(pool.request([Request(c, "fit", b"!") for c in ("a", "b", "c")]))
+    pool.close()
+    assert [r.payload for r in replies] == [b"a!", b"b!", b"c!"]
+    assert heard == [("fit", 1, 3), ("fit", 2, 3), ("fit", 3, 3)]
+
+
+class Watching:
+    """A client whose fit reads what the bar shows at that moment."""
+
+    seen: ClassVar[list[str]] = []
+    bar: ClassVar[Any] = None
+
+    def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        task = Watching.bar._bar.tasks[0]
+        Watching.seen.append(task.fields["step"])
+        return FitResult([p + 1 for p in parameters], 10, {})
+
+    def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        return EvaluateResult(0.0, 1)
+
+
+def test_the_bar_shows_how_many_of_the_rounds_clients_replied(monkeypatch: Any) -> None:
+    made: list[_ProgressBar] = []
+    original = _ProgressBar.__init__
+
+    def keep(self: _ProgressBar, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
+        Watching.bar = self
+
+    monkeypatch.setattr(_ProgressBar, "__init__", keep)
+    Watching.seen = []
+    simulate(
+        lambda cid: Watching(),
+        3,
+        FedAvg(fraction_evaluate=0.0),
+        [np.zeros(2)],
+        2,
+        executor="serial",
+        progress=True,
+    )
+    # each client sees the replies before it: none, one, two of three; a new round starts
+    # from none again (the finished round's count is cleared)
+    assert Watching.seen == [
+        "",
+        "round 1: fit 1/3",
+        "round 1: fit 2/3",
+        "",
+        "round 2: fit 1/3",
+        "round 2: fit 2/3",
+    ]
+    assert made[0]._bar.tasks[0].fields["step"] == ""
