@@ -29,6 +29,20 @@ def test_every_reply_is_counted_in_order_and_passed_on_unchanged() -> None:
     assert heard == [("fit", 1, 3), ("fit", 2, 3), ("fit", 3, 3)]
 
 
+def test_what_a_pool_offers_beyond_the_protocol_stays_reachable() -> None:
+    """The round loop tells a deployed party why its result was not counted through the
+    hub pool's ``notify``, found with getattr: a wrapper that hid it would silence that."""
+
+    class Notifying(SerialPool):
+        def notify(self, name: str, text: str) -> bool:
+            return name == "a"
+
+    pool = RepliesCounted(Notifying(_echo, ["a"]))
+    assert getattr(pool, "notify", None) is not None and pool.notify("a", "hi")
+    assert getattr(pool, "missing", None) is None
+    pool.close()
+
+
 class Watching:
     """A client whose fit reads what the bar shows at that moment."""
 

@@ -10,6 +10,7 @@ Pools yield replies in request order, so the count is the replies handed to the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from rengo.transport.pool import ClientPool, Reply, Request
 
@@ -42,3 +43,10 @@ class RepliesCounted:
     def close(self) -> None:
         """See :meth:`~rengo.transport.pool.ClientPool.close`."""
         self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # what a pool offers beyond the protocol (a hub's ``notify``) stays reachable; no
+        # ``inner`` yet (a copy under construction) is a plain missing attribute
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
