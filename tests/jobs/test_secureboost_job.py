@@ -62,3 +62,20 @@ def test_unknown_and_bad_options_are_refused_in_job_vocabulary() -> None:
         parse_job(tomllib.loads(job("wine", "n_tree = 4")))
     with pytest.raises(ConfigError, match=r"vfl\.max_bin must lie in"):
         parse_job(tomllib.loads(job("wine", "max_bin = 1")))
+
+
+def test_a_job_that_stops_early_records_the_validation_loss_it_stopped_on(
+    tmp_path: Path,
+) -> None:
+    extra = "learning_rate = 0.5\nvalidation_fraction = 0.3\nn_iter_no_change = 2"
+    text = job("breast_cancer", extra).replace("n_trees = 3", "n_trees = 40")
+    built = build_vertical_job(parse_job(tomllib.loads(text)))
+    with RunStore(tmp_path / "r.db") as store:
+        result = run_vertical_job(built, store, log=lambda _m: None)
+        metrics = store.round_metrics(result["run_id"])
+    model = built.model
+    assert isinstance(model, HeteroSecureBoost)
+    assert model.n_trees_ < 40  # it stopped early, on the held-out loss
+    recorded = [value for _round, value in metrics["validation_loss"]]
+    assert recorded == pytest.approx(model.validation_losses_)
+    assert [r for r, _value in metrics["validation_loss"]] == list(range(1, model.n_trees_ + 1))

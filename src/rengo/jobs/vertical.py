@@ -503,6 +503,7 @@ def run_vertical_job(
                 {f"test_{k}": v for k, v in metrics.items()},
                 len(vfl.party_names),
                 train_s,
+                validation_losses=list(getattr(label_model, "validation_losses", [])),
             )
             coefficients = getattr(job.model, "coefficients", None)
             if callable(coefficients):
@@ -535,17 +536,23 @@ def log_vertical_epochs(
     test_metrics: dict[str, float],
     parties: int,
     train_seconds: float,
+    validation_losses: Sequence[float] = (),
 ) -> None:
     """Record a simulated vertical run's epochs as the run's rounds: each epoch's training
-    loss and its own duration (from an :class:`~rengo.vfl.progress.EpochClock`; 0 where
-    none was timed), and the held-out metrics on the last epoch. A model that keeps no
-    losses is one round of ``train_seconds``."""
+    loss, its loss on the label party's held-out share where it keeps one (SecureBoost's
+    ``validation_fraction``: the loss early stopping watches) and its own duration (from an
+    :class:`~rengo.vfl.progress.EpochClock`; 0 where none was timed), and the held-out
+    metrics on the last epoch. A model that keeps no losses is one round of
+    ``train_seconds``."""
     if not losses:
         store.log_round(run_id, 1, test_metrics, train_seconds, parties, 0)
         return
     seconds = [*epoch_seconds[: len(losses)], *[0.0] * (len(losses) - len(epoch_seconds))]
     for epoch, loss in enumerate(losses, start=1):
-        store.log_round(run_id, epoch, {"train_loss": loss}, seconds[epoch - 1], parties, 0)
+        metrics = {"train_loss": loss}
+        if epoch <= len(validation_losses):
+            metrics["validation_loss"] = validation_losses[epoch - 1]
+        store.log_round(run_id, epoch, metrics, seconds[epoch - 1], parties, 0)
     store.log_round(run_id, len(losses), test_metrics, seconds[-1], parties, 0)
 
 
