@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from sklearn.datasets import load_breast_cancer
 
 from rengo.core import ConfigError
 from rengo.core.errors import DataError
@@ -43,6 +44,16 @@ def test_a_secureboost_job_trains_scores_and_records_per_round_losses(tmp_path: 
         metrics = store.round_metrics(result["run_id"])
     assert result["auc"] > 0.95 and len(result["losses"]) == 3
     assert "train_loss" in metrics and "test_auc" in metrics
+
+
+def test_a_jobs_feature_importance_names_the_label_partys_columns_by_their_header() -> None:
+    built = build_vertical_job(parse_job(tomllib.loads(job("breast_cancer"))))
+    run_vertical_job(built, log=lambda _m: None)
+    model = built.model
+    assert isinstance(model, HeteroSecureBoost)
+    names = set(load_breast_cancer().feature_names)
+    own = [i.label for i in model.feature_importances_ if i.label.startswith("label:")]
+    assert own and all(label.removeprefix("label:") in names for label in own)
 
 
 def test_a_multiclass_job_reports_accuracy() -> None:

@@ -284,7 +284,12 @@ def build_vertical_job(spec: JobSpec) -> VerticalJob:
     }
     return VerticalJob(
         spec,
-        VerticalDataset(train, vfl.label_party, label.labels),
+        VerticalDataset(
+            train,
+            vfl.label_party,
+            label.labels,
+            {name: d.feature_names for name, d in data.items() if d.feature_names},
+        ),
         VerticalDataset(test, vfl.label_party),
         truth,
         model,

@@ -10,7 +10,7 @@ seed agreed at set-up (:func:`batch_order`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -139,7 +139,9 @@ def require_trained_columns(matrix: np.ndarray, columns: int | None, party: str)
 @dataclass(frozen=True)
 class VerticalDataset:
     """Vertically split data: each party's table, who holds the labels, and the labels
-    (aligned with the label party's rows; ``None`` when only scoring).
+    (aligned with the label party's rows; ``None`` when only scoring); ``feature_names``
+    names a party's columns where they have names (e.g. a job file's CSV header; parties
+    not in it have none), for what the party reports about its own columns.
 
     Raises
     ------
@@ -155,6 +157,7 @@ class VerticalDataset:
     parties: Mapping[str, PartyTable]
     label_party: str
     labels: np.ndarray | None = None
+    feature_names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in self.parties:
@@ -225,6 +228,19 @@ def as_vertical_dataset(
         except DataError as exc:
             raise DataError(f"{name}: {exc}") from None
     return VerticalDataset(tables, label_party, None if labels is None else np.asarray(labels))
+
+
+def column_names(data: VerticalDataset | PartyInput, party: str) -> tuple[str, ...]:
+    """The names of ``party``'s columns where they are known (a :class:`VerticalDataset`'s
+    ``feature_names``, a pandas DataFrame's ``columns``), else ``()`` (a
+    :class:`PartyTable` or a plain array names none)."""
+    if isinstance(data, VerticalDataset):
+        return tuple(data.feature_names.get(party, ()))
+    table = data[party]
+    if isinstance(table, PartyTable):
+        return ()
+    columns = getattr(table[1], "columns", None)
+    return () if columns is None else tuple(str(c) for c in columns)
 
 
 def require_identical_ids(dataset: VerticalDataset) -> None:

@@ -44,6 +44,7 @@ from rengo.vfl.common import (
     PartyInput,
     VerticalDataset,
     as_vertical_dataset,
+    column_names,
     require_identical_ids,
 )
 from rengo.vfl.predictions import VerticalPredictions
@@ -386,6 +387,7 @@ class VerticalEstimator:
                 np.asarray(dataset.labels)
                 if name == dataset.label_party
                 else (None if name not in extra else np.asarray(extra[name], dtype=object)),
+                feature_names=column_names(data, name),
             )
             for name, table in dataset.parties.items()
         }

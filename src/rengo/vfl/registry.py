@@ -86,12 +86,14 @@ class AlignedData:
 
     ``rows`` are its rows of the set every party holds, in the agreed order (``rows[k]`` of
     every party is the same customer); ``labels`` has one per row of ``table`` (label
-    holders only).
+    holders only); ``feature_names`` names the table's columns where the party knows them
+    (empty otherwise), for what it reports about its own columns.
     """
 
     table: PartyTable
     rows: np.ndarray
     labels: np.ndarray | None = None
+    feature_names: tuple[str, ...] = ()
 
     @property
     def features(self) -> np.ndarray:

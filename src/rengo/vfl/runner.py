@@ -617,7 +617,9 @@ def vertical_party(
         assert role is not None
         # a model brought to training is the party's starting point (e.g. its own encoder)
         start = RoleState(keys, model)
-        model = role(phase, context, AlignedData(data.table, train_rows, labels), start)
+        model = role(
+            phase, context, AlignedData(data.table, train_rows, labels, data.feature_names), start
+        )
         _check_type(model, algorithm.models.of(kind), algorithm, kind)
 
     scored, score_ids, scores = 0, None, None

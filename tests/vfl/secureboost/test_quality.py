@@ -89,6 +89,22 @@ def test_feature_importance_names_host_columns_only_by_party_and_anonymous_id(
     assert splits == inner
 
 
+def test_feature_importance_names_the_label_partys_dataframe_columns_and_no_host_column() -> None:
+    pd = pytest.importorskip("pandas")
+    frame = load_breast_cancer(as_frame=True)
+    x, y = frame.data, frame.target.to_numpy()
+    ids = np.array([f"c{i:04d}" for i in range(len(y))])
+    model = HeteroSecureBoost(key_bits=512, seed=0, key_seed=1, n_trees=3, max_depth=3)
+    model.fit({"bank": (ids, x.iloc[:, 10:]), "card": (ids, x.iloc[:, :10])}, "card", y)
+    labels = {i.label for i in model.feature_importances_}
+    own = {label for label in labels if label.startswith("card:")}
+    assert own and own <= {f"card:{name}" for name in x.columns[:10]}
+    host = labels - own
+    assert host and all(label.startswith("bank#") for label in host)
+    assert not any(name in label for label in host for name in x.columns)
+    assert isinstance(x, pd.DataFrame)
+
+
 def test_tables_with_empty_cells_train_and_score_without_imputation() -> None:
     x, y = load_breast_cancer(return_X_y=True)
     rng = np.random.default_rng(1)

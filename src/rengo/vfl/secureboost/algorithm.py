@@ -94,6 +94,7 @@ def _train_guest(
         seed=ctx.seed,
         progress=ctx.progress,
         checkpoints=ctx.checkpoints,
+        feature_names=data.feature_names,
     )
 
 

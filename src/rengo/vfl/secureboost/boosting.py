@@ -192,6 +192,7 @@ def grow_tree(
     active: np.ndarray,
     g: np.ndarray,
     h: np.ndarray,
+    feature_names: Sequence[str] = (),
 ) -> tuple[tuple[TreeNode, ...], np.ndarray]:
     """Grow one tree level by level with the feature parties behind ``link``.
 
@@ -210,6 +211,9 @@ def grow_tree(
         The rows this tree is grown on (ascending), whose sums count.
     g, h
         Their quantised gradients and hessians, rows x outputs.
+    feature_names
+        The label party's column names, labelling its own splits (see
+        :func:`own_column_label`).
 
     Returns
     -------
@@ -278,7 +282,7 @@ def grow_tree(
                 node.owner, node.feature = name, candidate.feature
                 node.threshold = bins.threshold(candidate.feature, candidate.bin)
                 node.missing_left = candidate.missing_left
-                node.label = f"{name}:x{candidate.feature}"
+                node.label = own_column_label(name, candidate.feature, feature_names)
             else:
                 host = link.hosts[best.party - 1]
                 reply = replies[host][n]
@@ -308,6 +312,15 @@ def grow_tree(
             next_level += [left_id, right_id]
         level = next_level
     return tuple(_tree_node(nodes[n], config) for n in sorted(nodes)), positions
+
+
+def own_column_label(party: str, column: int, feature_names: Sequence[str] = ()) -> str:
+    """How the label party's column ``column`` is named in its trees and feature
+    importance: ``party:<name>`` where its table names its columns (a job file's CSV header,
+    a DataFrame's columns), else ``party:x<column>``."""
+    if len(feature_names) > column and feature_names[column]:
+        return f"{party}:{feature_names[column]}"
+    return f"{party}:x{column}"
 
 
 def _sibling(nodes: dict[int, _Node], node: int) -> int:
@@ -373,6 +386,7 @@ def boost(
     progress: ProgressFn | None = None,
     resume: BoostProgress | None = None,
     after_tree: Callable[[BoostProgress], None] | None = None,
+    feature_names: Sequence[str] = (),
 ) -> SecureBoostGuestModel:
     """The label party's boosting rounds with the feature parties behind ``link``.
 
@@ -397,6 +411,9 @@ def boost(
     after_tree
         Called with the state after every completed round, once every feature party knows
         whether another tree follows (a resumable run checkpoints it).
+    feature_names
+        The label party's column names (empty: none), naming its own columns in the trees
+        and in feature importance; a feature party's columns keep their anonymous ids.
 
     Returns
     -------
@@ -415,6 +432,10 @@ def boost(
     y = check_labels(labels, config.objective, name)
     if len(y) != len(x):
         raise DataError(f"{name}: {len(y)} labels for {len(x)} aligned rows")
+    if feature_names and len(feature_names) != x.shape[1]:
+        raise DataError(
+            f"{name}: {len(feature_names)} column names for {x.shape[1]} feature columns"
+        )
     held_out = validation_mask(seed, len(x), config.validation_fraction)
     training = ~held_out
     if not training.any():
@@ -447,7 +468,9 @@ def boost(
         g_int = quantize(g, config.precision_bits)
         h_int = quantize(h, config.precision_bits)
         link.start_tree(t, active, g_int, h_int, outputs)
-        nodes, leaves = grow_tree(link, name, config, bins, binned, active, g_int, h_int)
+        nodes, leaves = grow_tree(
+            link, name, config, bins, binned, active, g_int, h_int, feature_names
+        )
         trees.append(nodes)
         raw += config.learning_rate * leaf_table(nodes, outputs)[leaves]
         train_losses.append(loss(config.objective, y[training], raw[training]))

@@ -302,6 +302,7 @@ def secureboost_guest(
     seed: int | None = None,
     progress: ProgressFn | None = None,
     checkpoints: EpochCheckpoints | None = None,
+    feature_names: Sequence[str] = (),
 ) -> SecureBoostGuestModel:
     """The label party: gradients encrypted and packed, histograms decrypted, best splits.
 
@@ -327,6 +328,9 @@ def secureboost_guest(
     checkpoints
         A resumable run's checkpoints: continue after their last tree, save every tree
         (see :mod:`rengo.vfl.secureboost.resume`).
+    feature_names
+        Its column names (empty: none), naming its own columns in the trees and in feature
+        importance (they never leave it).
 
     Returns
     -------
@@ -386,6 +390,7 @@ def secureboost_guest(
             progress=progress,
             resume=None if resumed is None else resumed.boosting,
             after_tree=after_tree,
+            feature_names=feature_names,
         )
     finally:
         link.close()

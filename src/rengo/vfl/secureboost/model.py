@@ -48,8 +48,9 @@ class TreeNode:
 
 @dataclass(frozen=True)
 class FeatureImportance:
-    """Splits and total gain of one column over every tree (``label``: ``party:x<j>`` for
-    the label party's columns, ``party#<anonymous id>`` for a feature party's)."""
+    """Splits and total gain of one column over every tree (``label``: ``party:<name>`` for
+    the label party's columns that have names, a job file's CSV header or a DataFrame's
+    columns, else ``party:x<j>``; ``party#<anonymous id>`` for a feature party's)."""
 
     label: str
     splits: int
