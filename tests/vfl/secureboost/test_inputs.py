@@ -113,3 +113,18 @@ def test_bad_settings_name_the_option() -> None:
         HeteroSecureBoost(subsample=0.0)
     with pytest.raises(ConfigError, match="not probabilities"):
         HeteroSecureBoost(objective="regression").predict_proba(data())
+
+
+@pytest.mark.parametrize("scale", [1e6, 1e9])
+def test_a_regression_target_too_large_for_exact_sums_names_the_precision_that_fits(
+    scale: float,
+) -> None:
+    amounts = X[:100, 3] * scale  # "mean area" in the thousands, times scale
+    with pytest.raises(DataError, match=r"^card: .*precision_bits = (\d+)") as caught:
+        model(objective="regression").fit(data(), "card", amounts)
+    message = str(caught.value)
+    fits = int(message.split("set precision_bits = ")[1].split(" ")[0])
+    factor = float(message.split("divide the target by ")[1].split(" ")[0])
+    for advised, target in (({"precision_bits": fits}, amounts), ({}, amounts / factor)):
+        fitted = model(objective="regression", **advised).fit(data(), "card", target)
+        assert fitted.n_trees_ == 1

@@ -24,7 +24,7 @@ from rengo.core.errors import DataError, ProtocolError
 from rengo.vfl.progress import ProgressFn, TrainingReporter
 from rengo.vfl.secureboost.binning import FeatureBins, fit_bins
 from rengo.vfl.secureboost.config import SecureBoostConfig
-from rengo.vfl.secureboost.encoding import quantize
+from rengo.vfl.secureboost.encoding import quantize, require_exact_sums
 from rengo.vfl.secureboost.model import SecureBoostGuestModel, TreeNode
 from rengo.vfl.secureboost.objectives import (
     check_labels,
@@ -465,6 +465,8 @@ def boost(
         started = time.perf_counter()
         active = tree_rows(seed, t, training, config.subsample)
         g, h = gradients(config.objective, y[active], raw[active])
+        if config.objective == "regression":
+            require_exact_sums(name, g, len(active), config.precision_bits)
         g_int = quantize(g, config.precision_bits)
         h_int = quantize(h, config.precision_bits)
         link.start_tree(t, active, g_int, h_int, outputs)

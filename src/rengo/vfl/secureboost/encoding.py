@@ -25,6 +25,53 @@ from rengo.crypto.keys import PaillierPublicKey
 from rengo.crypto.signed_slots import capacity, pack_signed, unpack_signed
 
 MAX_QUANTIZED_BITS = 62
+MAX_SUM_BITS = 63
+"""Widest signed slot of a gradient or hessian sum: sums are int64 wherever they are added
+(the label party's own histograms, its check of a feature party's split)."""
+
+
+def slot_width(rows: int, bound: int) -> int:
+    """Bits of a signed slot that holds the sum of ``rows`` quantised values of magnitude at
+    most ``bound`` exactly."""
+    return (max(1, rows) * max(1, bound)).bit_length() + 1
+
+
+def require_exact_sums(party: str, gradients: np.ndarray, rows: int, precision_bits: int) -> None:
+    """Refuse regression gradients whose exact sums over ``rows`` rows would not fit
+    :data:`MAX_SUM_BITS` at ``precision_bits``, saying which ``precision_bits`` or which
+    scaling of the target fits.
+
+    Raises
+    ------
+    DataError
+        Naming the party, the largest gradient, the bits needed and the fix.
+    """
+    g = np.abs(np.asarray(gradients, dtype=np.float64))
+    if not g.size or not np.isfinite(g).all():
+        return  # quantize names the non-finite value
+    largest = float(g.max())
+
+    def width(bits: int, scale: float = 1.0) -> int:
+        return slot_width(rows, max(1 << bits, int(np.rint(np.ldexp(largest / scale, bits)))))
+
+    needed = width(precision_bits)
+    if needed <= MAX_SUM_BITS:
+        return
+    fixes = []
+    fits = next((b for b in range(precision_bits - 1, 7, -1) if width(b) <= MAX_SUM_BITS), None)
+    if fits is not None:
+        fixes.append(f"set precision_bits = {fits} (or less)")
+    if width(precision_bits, largest) <= MAX_SUM_BITS:  # scaling can help at this precision
+        scale = 10.0
+        while width(precision_bits, scale) > MAX_SUM_BITS:
+            scale *= 10.0
+        fixes.append(f"divide the target by {scale:g} (and multiply the predictions back)")
+    raise DataError(
+        f"{party}: regression gradients (residuals) reach {largest:.3g} on {rows} rows: "
+        f"their exact sums at precision_bits = {precision_bits} need {needed} bits, more "
+        f"than the {MAX_SUM_BITS} the protocol sums in; "
+        + (" or ".join(fixes) if fixes else "train on fewer rows or lower precision_bits")
+    )
 
 
 def quantize(values: np.ndarray, precision_bits: int) -> np.ndarray:
@@ -91,7 +138,7 @@ class GradientLayout:
             If one (g, h) pair does not fit the key (lower precision_bits or use a larger
             key).
         """
-        width = (max(1, rows) * max(1, bound)).bit_length() + 1
+        width = slot_width(rows, bound)
         per = capacity(public_key, width) // 2
         if per < 1:
             raise DataError(

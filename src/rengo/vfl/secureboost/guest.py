@@ -37,7 +37,7 @@ from rengo.vfl.secureboost.boosting import (
     boost,
 )
 from rengo.vfl.secureboost.config import SecureBoostConfig
-from rengo.vfl.secureboost.encoding import GradientLayout
+from rengo.vfl.secureboost.encoding import MAX_SUM_BITS, GradientLayout
 from rengo.vfl.secureboost.model import SecureBoostGuestModel
 from rengo.vfl.secureboost.protocol import (
     CHOSEN,
@@ -137,7 +137,7 @@ class FederatedHosts:
         if self.config.objective == "regression":
             bound = max(bound, int(np.abs(g).max(initial=0)))
         layout = GradientLayout.choose(outputs, bound, len(active), p_bits, self.public)
-        if layout.width > 63:
+        if layout.width > MAX_SUM_BITS:
             raise DataError(
                 f"{self.channel.name}: gradients are too large for exact sums; scale the "
                 "regression target down or lower precision_bits"
