@@ -53,7 +53,10 @@ class VerticalProgress:
     finished
         The stage has ended.
     detail
-        A short description (``"2048-bit Paillier key pair"``).
+        A short description (``"2048-bit Paillier key pair"``; in training, where the
+        epoch stands, e.g. SecureBoost's ``"depth 2/3"``).
+    unit
+        What one epoch is called in displays (``"tree"`` for SecureBoost).
     """
 
     party: str
@@ -67,6 +70,7 @@ class VerticalProgress:
     phase: str | None = None
     finished: bool = False
     detail: str = ""
+    unit: str = "epoch"
 
 
 ProgressFn = Callable[[VerticalProgress], None]
@@ -87,13 +91,28 @@ class TrainingReporter:
         The most epochs training will run.
     batches
         Batches per epoch.
+    unit
+        What an epoch is called in displays (:attr:`VerticalProgress.unit`).
+    batch_unit
+        What a batch is called, to show ``"<batch_unit> b/batches"`` in each batch's event
+        (SecureBoost: ``"depth"``, a tree's levels); empty: nothing.
     """
 
-    def __init__(self, progress: ProgressFn | None, party: str, epochs: int, batches: int) -> None:
+    def __init__(
+        self,
+        progress: ProgressFn | None,
+        party: str,
+        epochs: int,
+        batches: int,
+        unit: str = "epoch",
+        batch_unit: str = "",
+    ) -> None:
         self._progress = progress
         self._party = party
         self._epochs = epochs
         self._batches = max(1, batches)
+        self._unit = unit
+        self._batch_unit = batch_unit
 
     def begin(self, epochs_done: int = 0) -> None:
         """Training starts (or resumes after ``epochs_done`` epochs): an event without an
@@ -122,6 +141,10 @@ class TrainingReporter:
                     epoch=epoch + 1,
                     epochs=self._epochs,
                     loss=loss,
+                    detail=f"{self._batch_unit} {batch + 1}/{self._batches}"
+                    if self._batch_unit
+                    else "",
+                    unit=self._unit,
                 )
             )
 
@@ -140,6 +163,7 @@ class TrainingReporter:
                 epochs=self._epochs,
                 loss=loss,
                 finished=stop,
+                unit=self._unit,
             )
         )
 
@@ -332,12 +356,12 @@ class RichVerticalProgress:
     @staticmethod
     def _status(event: VerticalProgress) -> str:
         parts = []
+        if event.epoch is not None and event.epochs is not None:
+            parts.append(f"{event.unit} {event.epoch}/{event.epochs}")
         if event.detail:
             parts.append(event.detail)
         if event.matched is not None:
             parts.append(f"{event.matched:,} matched")
-        if event.epoch is not None and event.epochs is not None:
-            parts.append(f"epoch {event.epoch}/{event.epochs}")
         if event.loss is not None:
             parts.append(f"loss {event.loss:.4f}")
         return "  ".join(parts)

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -193,6 +194,7 @@ def grow_tree(
     g: np.ndarray,
     h: np.ndarray,
     feature_names: Sequence[str] = (),
+    level_done: Callable[[int], None] | None = None,
 ) -> tuple[tuple[TreeNode, ...], np.ndarray]:
     """Grow one tree level by level with the feature parties behind ``link``.
 
@@ -214,6 +216,8 @@ def grow_tree(
     feature_names
         The label party's column names, labelling its own splits (see
         :func:`own_column_label`).
+    level_done
+        Called with each depth (0-based) once its nodes are split (a progress display).
 
     Returns
     -------
@@ -311,6 +315,8 @@ def grow_tree(
             nodes[right_id] = _Node(right_id, n, node.g - g_l, node.h - h_l, node.rows - left_rows)
             next_level += [left_id, right_id]
         level = next_level
+        if level_done is not None:
+            level_done(depth)
     return tuple(_tree_node(nodes[n], config) for n in sorted(nodes)), positions
 
 
@@ -403,8 +409,9 @@ def boost(
     seed
         Fixes the held-out rows and each tree's subsample (every party derives them).
     progress
-        Told after each tree, with its training loss: a tree is one "epoch" of one batch
-        (see :mod:`rengo.vfl.progress`).
+        Told after each depth level of a tree (``"depth d/max_depth"``) and after each
+        tree, with the training loss: a tree is an epoch (shown as ``"tree t/n_trees"``)
+        of ``max_depth`` batches (see :mod:`rengo.vfl.progress`).
     resume
         The state after the rounds an interrupted run completed: boosting continues with the
         next tree, exactly as if it had never stopped (``None``: from the first tree).
@@ -460,7 +467,9 @@ def boost(
         train_losses = list(resume.train_losses)
         validation_losses = list(resume.validation_losses)
         stopped = resume.stopped
-    reporter = TrainingReporter(progress, name, config.n_trees, 1)
+    reporter = TrainingReporter(
+        progress, name, config.n_trees, config.max_depth, unit="tree", batch_unit="depth"
+    )
     for t in range(len(trees), len(trees) if stopped else config.n_trees):
         started = time.perf_counter()
         active = tree_rows(seed, t, training, config.subsample)
@@ -470,8 +479,18 @@ def boost(
         g_int = quantize(g, config.precision_bits)
         h_int = quantize(h, config.precision_bits)
         link.start_tree(t, active, g_int, h_int, outputs)
+        last_loss = train_losses[-1] if train_losses else None
         nodes, leaves = grow_tree(
-            link, name, config, bins, binned, active, g_int, h_int, feature_names
+            link,
+            name,
+            config,
+            bins,
+            binned,
+            active,
+            g_int,
+            h_int,
+            feature_names,
+            partial(reporter.batch, t, loss=last_loss),
         )
         trees.append(nodes)
         raw += config.learning_rate * leaf_table(nodes, outputs)[leaves]
