@@ -13,6 +13,7 @@ from rengo.core import ConfigError
 from rengo.core.errors import DataError
 from rengo.jobs import build_vertical_job, parse_job, run_vertical_job
 from rengo.tracking import RunStore
+from rengo.tracking.model_export import load_vertical_parts
 from rengo.vfl.secureboost import HeteroSecureBoost
 
 JOB = """
@@ -54,6 +55,19 @@ def test_a_jobs_feature_importance_names_the_label_partys_columns_by_their_heade
     names = set(load_breast_cancer().feature_names)
     own = [i.label for i in model.feature_importances_ if i.label.startswith("label:")]
     assert own and all(label.removeprefix("label:") in names for label in own)
+
+
+def test_exporting_a_secureboost_run_says_its_trees_are_not_kept_and_how_to_keep_them(
+    tmp_path: Path,
+) -> None:
+    """Before, it said the run was made by an older rengo and to run the job again, which
+    exported nothing either."""
+    built = build_vertical_job(parse_job(tomllib.loads(job("breast_cancer"))))
+    with RunStore(tmp_path / "r.db") as store:
+        run_id = run_vertical_job(built, store, log=lambda _m: None)["run_id"]
+        with pytest.raises(DataError, match=r"trained 'secureboost'.*pickle") as caught:
+            load_vertical_parts(store, run_id)
+    assert "run the job again" not in str(caught.value)
 
 
 def test_a_multiclass_job_reports_accuracy() -> None:

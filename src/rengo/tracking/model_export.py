@@ -153,7 +153,7 @@ def _checkpoint(store: RunStore, run_id: str, round: int | None) -> tuple[str, i
     if round is None:
         latest = store.latest_checkpoint(run.run_id)
         if latest is None:
-            raise DataError(_no_checkpoint(run.run_id, run.kind))
+            raise DataError(_no_checkpoint(run.run_id, run.kind, run.config.get("algorithm")))
         number, blob = latest
     else:
         available = store.checkpoint_rounds(run.run_id)
@@ -172,11 +172,26 @@ def _checkpoint(store: RunStore, run_id: str, round: int | None) -> tuple[str, i
     return run.run_id, number, state
 
 
-def _no_checkpoint(run_id: str, kind: str) -> str:
+LINEAR_VERTICAL_ALGORITHMS = ("hetero_lr", "hetero_linear", "hetero_poisson")
+"""The vertical algorithms whose simulated runs store their parts (weights per party) for
+``rengo runs export``; other vertical models (SecureBoost's trees, SplitNN's networks,
+transfer learning's encoders) stay with their estimator."""
+
+
+def _no_checkpoint(run_id: str, kind: str, algorithm: Any = None) -> str:
     if kind.startswith("vfl") and kind != "vfl":
         return (
             f"run {run_id} is a deployed vertical run: each party's weights stay at that party "
             "and the coordinator never sees them, so the run store holds no model to export"
+        )
+    if kind == "vfl" and isinstance(algorithm, str) and algorithm not in LINEAR_VERTICAL_ALGORITHMS:
+        return (
+            f"run {run_id} trained {algorithm!r}, whose model the run store does not keep: "
+            "export writes the weights of linear vertical models ("
+            + ", ".join(LINEAR_VERTICAL_ALGORITHMS)
+            + f") only; to keep a {algorithm} model, fit its estimator in Python and pickle "
+            "it (the pickle holds every party's model and keys: keep it private), or "
+            "score new rows in the run itself (deployed: rengo vfl party --score-csv)"
         )
     if kind == "vfl":
         return (
