@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
@@ -128,3 +130,11 @@ def test_a_regression_target_too_large_for_exact_sums_names_the_precision_that_f
     for advised, target in (({"precision_bits": fits}, amounts), ({}, amounts / factor)):
         fitted = model(objective="regression", **advised).fit(data(), "card", target)
         assert fitted.n_trees_ == 1
+
+
+def test_a_validation_share_without_early_stopping_warns_that_its_rows_are_lost() -> None:
+    with pytest.warns(UserWarning, match=r"^card: validation_fraction = 0.3 holds out \d+ of"):
+        model(validation_fraction=0.3).fit(data(), "card", Y[:100])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model(validation_fraction=0.3, n_iter_no_change=2).fit(data(), "card", Y[:100])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -432,6 +433,12 @@ def boost(
     DataError
         For labels the objective cannot use, an entirely empty column, no training row, or
         a ``resume`` state that does not fit the rows.
+
+    Warns
+    -----
+    UserWarning
+        When ``validation_fraction`` holds rows out but ``n_iter_no_change`` is 0: they
+        are lost to training without ever stopping it.
     """
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2:
@@ -447,6 +454,16 @@ def boost(
     training = ~held_out
     if not training.any():
         raise DataError(f"{name}: no training rows are left after the validation share")
+    if held_out.any() and config.n_iter_no_change == 0 and resume is None:
+        warnings.warn(
+            f"{name}: validation_fraction = {config.validation_fraction} holds out "
+            f"{int(held_out.sum())} of the {len(x)} aligned rows, but n_iter_no_change = 0 "
+            "never stops early on them (they only give validation_losses_); set "
+            "n_iter_no_change >= 1 to stop early, or validation_fraction = 0 to train on "
+            "every row",
+            UserWarning,
+            stacklevel=2,
+        )
     bins = fit_bins(x[training], config.max_bin, party=name)
     binned = bins.transform(x)
     outputs = n_outputs(config.objective, y[training])
