@@ -85,6 +85,17 @@ def test_a_vertical_runs_rounds_show_as_epochs_of_parties_without_a_failed_colum
     assert "epochs" in text.split()
 
 
+def test_a_secureboost_runs_rounds_show_as_trees(store: RunStore) -> None:
+    """SecureBoost's epochs are boosting rounds: the table said "epochs" and "epoch"."""
+    run_id = store.start_run("vfl", {"algorithm": "secureboost"}, name="sbt")
+    for tree in (1, 2):
+        store.log_round(run_id, tree, {"train_loss": 0.6 / tree}, 0.5, 2, 0)
+    text = _render(run_detail(store, run_id))
+    header = next(line for line in text.splitlines() if "train_loss" in line)
+    assert header.split()[1:4] == ["tree", "┃", "time"], header
+    assert "trees" in text.split() and "epochs" not in text.split()
+
+
 def test_nested_settings_show_as_dotted_keys_and_long_number_lists_as_a_count(
     store: RunStore,
 ) -> None:

@@ -19,6 +19,7 @@ from rengo.tournament import LeaderboardEntry
 from rengo.tracking.client_spread import client_metric_summary
 from rengo.tracking.records import ClientStats, RunInfo
 from rengo.tracking.store import RunStore
+from rengo.vfl.registry import algorithms
 
 _STATUS_STYLES = {
     "running": "bold cyan",
@@ -171,6 +172,14 @@ def _ago(now: datetime, moment: datetime | None) -> str:
     return f"{int(seconds)}s ago"
 
 
+def _epoch_unit(run: RunInfo) -> str:
+    """What a vertical run's epochs are called: its algorithm's ``epoch_unit`` (SecureBoost:
+    ``"tree"``), ``"epoch"`` for an algorithm this rengo does not know."""
+    name = run.config.get("algorithm")
+    known = algorithms()
+    return known[name].epoch_unit if isinstance(name, str) and name in known else "epoch"
+
+
 def _rounds_table(store: RunStore, run: RunInfo, max_rounds: int | None) -> Table | None:
     """The run's rounds; a vertical run's are its epochs, every party in each, none failing
     (a party that fails ends the run), as the dashboard shows them."""
@@ -178,10 +187,11 @@ def _rounds_table(store: RunStore, run: RunInfo, max_rounds: int | None) -> Tabl
     if not rounds:
         return None
     vertical = run.kind.startswith("vfl")
-    shown, title = _tail(rounds, max_rounds, "epochs" if vertical else "rounds")
+    unit = _epoch_unit(run) if vertical else "round"
+    shown, title = _tail(rounds, max_rounds, f"{unit}s")
     keys = sorted({key for record in rounds for key in record.metrics})
     table = Table(title=title, title_justify="left")
-    table.add_column("epoch" if vertical else "round", justify="right")
+    table.add_column(unit, justify="right")
     table.add_column("time", justify="right")
     table.add_column("parties" if vertical else "clients", justify="right")
     if not vertical:

@@ -239,6 +239,9 @@ class VerticalAlgorithm(Generic[ConfigT]):
         Whether its training roles checkpoint every completed epoch and continue from
         ``RoleContext.checkpoints.start`` (see :mod:`rengo.vfl.checkpoints`), so that an
         interrupted run can be resumed.
+    epoch_unit
+        What one of its training epochs is called where runs are shown (``"tree"`` for
+        SecureBoost, whose epochs are boosting rounds).
     """
 
     name: str
@@ -259,6 +262,7 @@ class VerticalAlgorithm(Generic[ConfigT]):
     alone: TrainAlone | None = None
     metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None
     resumable: bool = False
+    epoch_unit: str = "epoch"
 
     def __post_init__(self) -> None:
         scalar_option_specs(self.config_type)  # fails now, not at a user's first job file

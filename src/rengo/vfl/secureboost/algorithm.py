@@ -168,5 +168,6 @@ SECUREBOOST: VerticalAlgorithm[SecureBoostConfig] = register(
         missing_values=True,
         alone=train_alone,
         resumable=True,
+        epoch_unit="tree",
     )
 )
