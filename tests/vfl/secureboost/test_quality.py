@@ -157,3 +157,16 @@ def test_regression_and_multiclass_predict_values_and_class_probabilities() -> N
     assert proba.shape == (len(y), 3)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     assert np.mean(proba.argmax(axis=1) == classes) > 0.7
+
+
+def test_the_best_round_is_where_the_held_out_loss_was_lowest() -> None:
+    x, y = load_breast_cancer(return_X_y=True)
+    ids = np.array([f"c{i:04d}" for i in range(len(y))])
+    model = HeteroSecureBoost(
+        key_bits=512, seed=0, key_seed=1, n_trees=40, learning_rate=0.5,
+        validation_fraction=0.3, n_iter_no_change=3,
+    )  # fmt: skip
+    model.fit({"card": (ids, x[:, :10]), "bank": (ids, x[:, 10:])}, "card", y)
+    losses = model.validation_losses_
+    assert model.n_trees_ < 40 and len(losses) == model.n_trees_
+    assert model.best_round_ == int(np.argmin(losses)) + 1 < model.n_trees_

@@ -96,6 +96,14 @@ class HeteroSecureBoost(VerticalEstimator):
         return list(self.guest_model_.validation_losses)
 
     @property
+    def best_round_(self) -> int:
+        """The round (1-based) with the lowest held-out loss, or the lowest training loss
+        without ``validation_fraction`` (XGBoost's ``best_iteration + 1``). Early stopping
+        keeps the ``n_iter_no_change`` trees grown after it, as scikit-learn's
+        HistGradientBoosting does."""
+        return self.guest_model_.best_round
+
+    @property
     def feature_importances_(self) -> list[FeatureImportance]:
         """Split count and total gain per column, as the label party sees them (a feature
         party's columns by party and anonymous id)."""
