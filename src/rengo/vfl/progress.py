@@ -125,6 +125,7 @@ class TrainingReporter:
                     done=epochs_done * self._batches,
                     total=self._epochs * self._batches,
                     epochs=self._epochs,
+                    unit=self._unit,
                 )
             )
 
