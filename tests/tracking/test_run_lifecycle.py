@@ -30,11 +30,29 @@ def test_an_exception_fails_the_run_and_is_recorded_as_an_event(store: RunStore)
     assert event.message == "run failed: RoundFailure: round 3 failed: only 1 of 4 clients reported"
 
 
-def test_keyboard_interrupt_marks_the_run_interrupted(store: RunStore) -> None:
+def test_keyboard_interrupt_marks_the_run_interrupted_and_records_why(store: RunStore) -> None:
+    """An operator reading the run later (``rengo runs show``, the dashboard) sees why it
+    stopped and how to continue it, not a bare ``interrupted`` with no event."""
     with pytest.raises(KeyboardInterrupt), store.run("hfl-deployed", {}) as run:
         raise KeyboardInterrupt
     assert store.get_run(run.run_id).status == "interrupted"
-    assert store.events(run.run_id) == []
+    (event,) = store.events(run.run_id)
+    assert event.level == "warning"
+    assert event.message == (
+        f"run interrupted: KeyboardInterrupt; resume it from its checkpoints "
+        f"(--resume {run.run_id})"
+    )
+
+
+class _Signalled(KeyboardInterrupt):
+    """What the CLI raises on SIGTERM (``rengo.cli.errors.Terminated``), from below the CLI."""
+
+
+def test_a_signal_turned_interrupt_is_recorded_with_its_signal(store: RunStore) -> None:
+    with pytest.raises(KeyboardInterrupt), store.run("hfl", {}) as run:
+        raise _Signalled("signal 15")
+    (event,) = store.events(run.run_id, level="warning")
+    assert event.message.startswith("run interrupted: _Signalled: signal 15; ")
 
 
 def test_a_resumed_run_is_recorded_the_same_way(store: RunStore) -> None:

@@ -83,8 +83,9 @@ def run_lifecycle(run: Run) -> Iterator[Run]:
     beating = _Heartbeat(run)
     try:
         yield run
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, and SIGTERM where the CLI turns it into one
         run.status = INTERRUPTED
+        _record_failure(run, exc)
         raise
     except BaseException as exc:
         resumable = bool(run.resumable_errors) and isinstance(exc, run.resumable_errors)
@@ -128,16 +129,22 @@ class _Heartbeat:
             self._thread.join(2.0)
 
 
+def _described(exc: BaseException) -> str:
+    """``Name: message``, or the bare name of an exception without one (Ctrl-C's)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _record_failure(run: Run, exc: BaseException) -> None:
     try:
         if run.status == INTERRUPTED:
             run.log_event(
                 "warning",
-                f"run interrupted: {type(exc).__name__}: {exc}; resume it from its checkpoints "
+                f"run interrupted: {_described(exc)}; resume it from its checkpoints "
                 f"(--resume {run.run_id})",
             )
         else:
-            run.log_event("error", f"run failed: {type(exc).__name__}: {exc}")
+            run.log_event("error", f"run failed: {_described(exc)}")
     except Exception:  # the store must not hide the error that ended the run
         log.exception("could not record the failure of run %s", run.run_id)
 
