@@ -4,6 +4,7 @@ an uninterrupted run trains; other settings are refused and the run stays interr
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -166,3 +167,29 @@ def test_an_interrupted_rengo_run_names_the_command_that_resumes_it(
     command = f"rengo run {job} --store {store_path} --resume {run.run_id}"
     # rich folds a long temporary path anywhere, spaces included: compare without whitespace
     assert "".join(command.split()) in "".join(result.output.split()), result.output
+
+
+def test_the_resume_command_a_stopped_run_names_repeats_its_set_overrides_and_resumes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It named `rengo run JOB --resume RUN` without the run's `--set` overrides, and that
+    command, followed as written, was refused (`started with other settings`)."""
+    job, store_path, _ = _job(tmp_path, "fedavg")
+    overrides = ["--set", "job.rounds=3", "--set", "train.lr=0.1"]
+    with monkeypatch.context() as patched:
+        patched.setattr(run_job_module, "simulate", _interrupting_at(2))
+        args = ["run", str(job), "--store", str(store_path), "--no-progress", *overrides]
+        stopped = runner.invoke(app, args)
+    assert stopped.exit_code == 130, stopped.output
+    with RunStore(store_path) as store:
+        [run] = store.list_runs()
+    command = (
+        f"rengo run {job} --store {store_path} --set job.rounds=3 --set train.lr=0.1 "
+        f"--resume {run.run_id}"
+    )
+    assert "".join(command.split()) in "".join(stopped.output.split()), stopped.output
+    resumed = runner.invoke(app, [*shlex.split(command)[1:], "--no-progress"])
+    assert resumed.exit_code == 0, resumed.output
+    with RunStore(store_path) as store:
+        assert store.get_run(run.run_id).status == "completed"
+        assert [r.round for r in store.rounds(run.run_id)] == [1, 2, 3]

@@ -134,7 +134,7 @@ def run(
     from rengo.cli.run_job import resume_command, run_job
 
     def kept() -> str:
-        return f"{ROUNDS_KEPT}; continue with `{resume_command(job, store)}`"
+        return f"{ROUNDS_KEPT}; continue with `{resume_command(job, store, set_ or ())}`"
 
     with friendly_errors(console, kept):
         run_job(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -124,24 +125,33 @@ def run_job(
         return history.run_id
 
 
-def resume_command(job_path: Path, store_path: Path | None) -> str:
+def resume_command(job_path: Path, store_path: Path | None, overrides: Sequence[str] = ()) -> str:
     """The command that continues the run this process left interrupted:
-    ``rengo run JOB [--store STORE] --resume RUN_ID``, with ``RUN`` in place of the id when
-    the store holds no interrupted run of this process (it was stopped before its run
-    started).
+    ``rengo run JOB [--store STORE] [--set KEY=VALUE ...] --resume RUN_ID``, with ``RUN`` in
+    place of the id when the store holds no interrupted run of this process (it was stopped
+    before its run started). A resume must repeat the run's ``--set`` overrides (its
+    settings are checked against the recorded ones), so they are part of the command.
 
     Parameters
     ----------
     job_path, store_path
         The job file and the ``--store`` given (None: the default store).
+    overrides
+        The ``--set`` overrides the run started with, in their order.
 
     Returns
     -------
     str
-        The command, as one line to copy.
+        The command, as one line to copy into a POSIX shell (each argument quoted where
+        it needs to be).
     """
-    store = f" --store {store_path}" if store_path is not None else ""
-    return f"rengo run {job_path}{store} --resume {_interrupted_here(store_path) or 'RUN'}"
+    words = ["rengo", "run", str(job_path)]
+    if store_path is not None:
+        words += ["--store", str(store_path)]
+    for override in overrides:
+        words += ["--set", override]
+    words += ["--resume", _interrupted_here(store_path) or "RUN"]
+    return shlex.join(words)
 
 
 def _interrupted_here(store_path: Path | None) -> str | None:
