@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ from typer.testing import CliRunner
 
 from rengo.cli.main import app
 from rengo.tracking import RunStore, resolve_store_path
+from rengo.tracking.liveness import STALE_S
 
 runner = CliRunner(env={"COLUMNS": "200"})
 
@@ -176,3 +179,62 @@ def test_runs_list_of_a_kind_with_no_runs_names_the_kinds_there(tmp_path: Path) 
     listed = runner.invoke(app, ["runs", "list", "--kind", "hlf", "--store", str(store)])
     assert listed.exit_code == 0, listed.output
     assert "no runs of kind 'hlf'; kinds in this store: hfl" in listed.output
+
+
+def _runs_of_every_status(path: Path) -> dict[str, str]:
+    """Runs named after how they ended, one of them left `running` by an owner on another
+    host that stopped beating long ago (read as `interrupted`, though its row says running)."""
+    with RunStore(path) as store:
+        ids = {}
+        for status in ("completed", "failed", "interrupted"):
+            ids[status] = store.start_run("hfl", {}, name=f"ended-{status}")
+            store.finish_run(ids[status], status)
+        ids["gone"] = store.start_run("vfl", {}, name="owner-gone")
+        ids["running"] = store.start_run("hfl", {}, name="still-running")
+    stale = (datetime.now(timezone.utc) - timedelta(seconds=STALE_S + 60)).isoformat()
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "UPDATE runs SET hostname = 'elsewhere', heartbeat_at = ? WHERE run_id = ?",
+            (stale, ids["gone"]),
+        )
+    return ids
+
+
+def _listed(path: Path, *options: str) -> set[str]:
+    result = runner.invoke(app, ["runs", "list", "--store", str(path), *options])
+    assert result.exit_code == 0, result.output
+    with RunStore(path, read_only=True) as store:
+        return {r.run_id for r in store.list_runs(limit=None) if r.run_id in result.output}
+
+
+def test_runs_list_filters_by_status_as_read_name_and_day(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    ids = _runs_of_every_status(path)
+    assert _listed(path, "--status", "interrupted") == {ids["interrupted"], ids["gone"]}
+    assert _listed(path, "--status", "running") == {ids["running"]}
+    assert _listed(path, "--status", "failed") == {ids["failed"]}
+    assert _listed(path, "--name", "ENDED", "--kind", "hfl") == {
+        ids["completed"],
+        ids["failed"],
+        ids["interrupted"],
+    }
+    today = datetime.now().date()
+    assert _listed(path, "--since", str(today)) == set(ids.values())
+    assert _listed(path, "--until", str(today - timedelta(days=1))) == set()
+    assert _listed(path, "--status", "failed", "--limit", "1") == {ids["failed"]}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--status", "runing"], "--status 'runing': choose one of completed, failed,"),
+        (["--since", "yesterday"], "--since must be a date like 2026-11-30, got 'yesterday'"),
+    ],
+)
+def test_runs_list_refuses_a_filter_value_it_cannot_match(
+    tmp_path: Path, options: list[str], message: str
+) -> None:
+    path = tmp_path / "runs.db"
+    _runs_of_every_status(path)
+    result = runner.invoke(app, ["runs", "list", "--store", str(path), *options])
+    assert result.exit_code == 2 and message in result.output, result.output

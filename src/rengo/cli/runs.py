@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from rengo.cli.errors import friendly_errors
 from rengo.cli.store_option import StoreOption, open_existing_store
+
+if TYPE_CHECKING:
+    from rengo.tracking import RunFilter, RunInfo
 
 runs_app = typer.Typer(
     help="List, inspect, plot, export, mirror and delete recorded runs.", no_args_is_help=True
@@ -22,18 +25,45 @@ def list_runs(
     store: StoreOption = None,
     limit: Annotated[int, typer.Option(min=1, help="Most recent runs to show.")] = 20,
     kind: Annotated[str | None, typer.Option(help="Only runs of this kind (hfl, vfl...).")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="Only runs with this status: running, completed, failed, interrupted."),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="Only runs whose name or id contains this text (any case)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only runs started on or after this day (YYYY-MM-DD).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only runs started on or before this day (YYYY-MM-DD).")
+    ] = None,
 ) -> None:
-    """The most recent runs, newest first."""
-    from rengo.tracking import runs_table
+    """The most recent runs, newest first (the filters as the dashboard's runs list).
 
-    with friendly_errors(console), open_existing_store(store) as s:
-        runs = s.list_runs(limit=limit, kind=kind)
-        console.print(runs_table(runs))
-        if kind is not None and not runs:  # a typo of a kind reads as an empty store
-            kinds = sorted({r.kind for r in s.list_runs(limit=None)})
-            console.print(
-                f"no runs of kind {kind!r}; kinds in this store: {', '.join(kinds) or 'none'}"
-            )
+    Example: rengo runs list --status interrupted --since 2026-11-01
+    """
+    from rengo.tracking import RunFilter, runs_table
+
+    with friendly_errors(console):
+        wanted = RunFilter.from_text(
+            kind, status, name, since, until, option_names=("--status", "--since", "--until")
+        )
+        with open_existing_store(store) as s:
+            everything = s.list_runs(limit=None)
+            runs = [run for run in everything if wanted.matches(run)][:limit]
+            console.print(runs_table(runs))
+            if not runs and everything:  # a typo of a kind or status reads as an empty store
+                console.print(_why_none(everything, wanted))
+
+
+def _why_none(everything: list[RunInfo], wanted: RunFilter) -> str:
+    """What the store holds, for a filter that matched nothing."""
+    kinds = ", ".join(sorted({r.kind for r in everything}))
+    if wanted.kind is not None and wanted.kind not in kinds.split(", "):
+        return f"no runs of kind {wanted.kind!r}; kinds in this store: {kinds}"
+    return f"no run matches these filters; the store holds {len(everything)} runs"
 
 
 @runs_app.command("show")

@@ -37,6 +37,7 @@ from rengo.tracking.records import (
     RunInfo,
 )
 from rengo.tracking.run import Run, open_run
+from rengo.tracking.run_filter import RunFilter
 from rengo.tracking.schema import SCHEMA_VERSION
 from rengo.tracking.store import RunStore
 from rengo.tracking.tables import leaderboard_table, run_detail, runs_table
@@ -56,6 +57,7 @@ __all__ = [
     "PartyPresence",
     "RoundRecord",
     "Run",
+    "RunFilter",
     "RunInfo",
     "RunStore",
     "StoreClosedError",

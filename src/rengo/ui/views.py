@@ -12,12 +12,12 @@ import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.rewards.money import currency_decimals, format_minor
-from rengo.tracking import RunInfo, RunStore, metric_family
+from rengo.tracking import RunFilter, RunInfo, RunStore, metric_family
 from rengo.tracking.client_spread import client_metric_spread, lower_is_better
 from rengo.tracking.records import ClientRecord, LedgerEntry, PartyPresence
 from rengo.tracking.tables import dotted_settings, shortened_setting
@@ -94,15 +94,6 @@ def run_header(run: RunInfo) -> dict[str, Any]:
     }
 
 
-def _day(text: str | None, what: str) -> date | None:
-    if text is None or not text.strip():
-        return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise ConfigError(f"{what} must be a date like 2026-11-30, got {text!r}") from None
-
-
 def runs_overview(
     store: RunStore,
     *,
@@ -116,23 +107,11 @@ def runs_overview(
     """The runs list: newest first, filtered by kind, status, name/id text and start date
     (``since``/``until`` inclusive, local calendar days as ``YYYY-MM-DD``), each with its
     round count and a short series of its headline metric for a sparkline."""
-    first, last = _day(since, "since"), _day(until, "until")
+    wanted = RunFilter.from_text(kind, status, query, since, until)
     everything = store.list_runs(limit=None)
     kinds = sorted({r.kind for r in everything})
     statuses = sorted({r.status for r in everything})
-    text = (query or "").strip().lower()
-    chosen = []
-    for run in everything:
-        if kind and run.kind != kind:
-            continue
-        if status and run.status != status:
-            continue
-        if text and text not in run.run_id.lower() and text not in (run.name or "").lower():
-            continue
-        started = run.started_at.astimezone().date()
-        if (first and started < first) or (last and started > last):
-            continue
-        chosen.append(run)
+    chosen = [run for run in everything if wanted.matches(run)]
     rows = []
     for run in chosen[: max(1, limit)]:
         key = headline_metric(store.metric_keys(run.run_id))

@@ -1,0 +1,123 @@
+"""Which runs a list shows: by kind, status, name or id text and start day.
+
+One definition for ``rengo runs list`` and the dashboard's runs list, so the two agree on
+what a filter means. Status is matched as read (a run whose process is gone reads
+``interrupted``, whatever the row says), so it is applied to :class:`RunInfo` records, not
+in SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from rengo.core.errors import ConfigError
+from rengo.tracking.records import RunInfo
+from rengo.tracking.store import FINISHED_STATUSES, RUNNING
+
+STATUSES = tuple(sorted({RUNNING, *FINISHED_STATUSES}))
+"""Every status a run can be read with."""
+
+
+def _day(text: str | None, what: str) -> date | None:
+    """A calendar day given as ``YYYY-MM-DD`` (None or blank: no bound).
+
+    Parameters
+    ----------
+    text
+        The day as typed.
+    what
+        The option or field it came from, named in the error.
+
+    Returns
+    -------
+    date or None
+        The day, or None for no text.
+
+    Raises
+    ------
+    ConfigError
+        If ``text`` is not such a day.
+    """
+    if text is None or not text.strip():
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"{what} must be a date like 2026-11-30, got {text!r}") from None
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """What a run must have to be listed; an empty field does not filter.
+
+    Attributes
+    ----------
+    kind
+        The run's kind, exactly (``hfl``, ``vfl`` ...).
+    status
+        The status as read (``running``, ``completed``, ``failed``, ``interrupted``).
+    text
+        Text found, ignoring case, in the run's name or id.
+    since, until
+        First and last local calendar day the run may have started on (inclusive).
+    """
+
+    kind: str | None = None
+    status: str | None = None
+    text: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+    @classmethod
+    def from_text(
+        cls,
+        kind: str | None = None,
+        status: str | None = None,
+        text: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        *,
+        option_names: tuple[str, str, str] = ("status", "since", "until"),
+    ) -> RunFilter:
+        """The filter as typed on a command line or in a query string.
+
+        Parameters
+        ----------
+        kind, status, text
+            As the attributes; blank means no filter.
+        since, until
+            Days as ``YYYY-MM-DD`` (blank: no bound).
+        option_names
+            What ``status``, ``since`` and ``until`` are called where they were typed
+            (``--since`` on a command line), for the errors.
+
+        Returns
+        -------
+        RunFilter
+            The filter.
+
+        Raises
+        ------
+        ConfigError
+            If ``status`` is none of :data:`STATUSES`, or ``since`` or ``until`` is not a day.
+        """
+        status_name, since_name, until_name = option_names
+        if status and status not in STATUSES:
+            raise ConfigError(f"{status_name} {status!r}: choose one of {', '.join(STATUSES)}")
+        first, last = _day(since, since_name), _day(until, until_name)
+        return cls(kind or None, status or None, text or None, first, last)
+
+    def matches(self, run: RunInfo) -> bool:
+        """Whether ``run`` passes every field of this filter."""
+        if self.kind and run.kind != self.kind:
+            return False
+        if self.status and run.status != self.status:
+            return False
+        needle = (self.text or "").strip().lower()
+        if needle and needle not in run.run_id.lower() and needle not in (run.name or "").lower():
+            return False
+        started = run.started_at.astimezone().date()
+        if self.since and started < self.since:
+            return False
+        return not (self.until and started > self.until)
