@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -238,3 +240,76 @@ def test_runs_list_refuses_a_filter_value_it_cannot_match(
     _runs_of_every_status(path)
     result = runner.invoke(app, ["runs", "list", "--store", str(path), *options])
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def _two_runs_with_metrics(path: Path) -> tuple[str, str]:
+    with RunStore(path) as store:
+        first = store.start_run("hfl", {"lr": 0.1}, name="first")
+        store.log_round(first, 1, {"accuracy": 0.5, "loss": 1.25}, 0.5, 3, 0)
+        store.log_round(first, 2, {"accuracy": 0.75, "loss": float("nan")}, 0.25, 3, 1)
+        store.log_event(first, "error", "round 3 failed: client c2 raised", 3)
+        store.finish_run(first, "failed")
+        second = store.start_run("vfl", {}, name="second")
+        store.log_round(second, 1, {"auc": 0.625}, 2.0, 2, 0)
+        store.finish_run(second, "completed")
+    return first, second
+
+
+def test_runs_metrics_writes_every_rounds_metrics_as_csv_with_nan_left_empty(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    first, second = _two_runs_with_metrics(path)
+    out = tmp_path / "rounds.csv"
+    args = ["runs", "metrics", first, second, "--store", str(path), "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0 and "3 rounds of 2 runs" in result.output, result.output
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+        columns = list(rows[0])
+    fixed = ["run_id", "run_name", "round", "duration_s", "num_clients", "num_failures"]
+    assert columns[:6] == fixed
+    assert sorted(columns[6:]) == ["accuracy", "auc", "loss"]
+    assert [(r["run_id"], r["round"], r["accuracy"], r["loss"], r["auc"]) for r in rows] == [
+        (first, "1", "0.5", "1.25", ""),
+        (first, "2", "0.75", "", ""),  # NaN: an empty cell
+        (second, "1", "", "", "0.625"),
+    ]
+    assert rows[1]["num_failures"] == "1" and rows[2]["run_name"] == "second"
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2 and "give --overwrite" in again.output, again.output
+
+
+def test_runs_metrics_writes_a_whole_run_as_json_with_why_it_failed(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    first, _ = _two_runs_with_metrics(path)
+    out = tmp_path / "run.json"
+    result = runner.invoke(app, ["runs", "metrics", first, "--store", str(path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(out.read_text())
+    assert record["run"]["status"] == "failed" and record["config"] == {"lr": 0.1}
+    assert [r["metrics"] for r in record["rounds"]] == [
+        {"accuracy": 0.5, "loss": 1.25},
+        {"accuracy": 0.75, "loss": None},
+    ]
+    assert record["events"][-1]["message"] == "round 3 failed: client c2 raised"
+
+
+@pytest.mark.parametrize(
+    ("out", "extra", "message"),
+    [
+        ("rounds.txt", [], "rounds.txt': choose --format csv or json"),
+        ("rounds.csv", ["--format", "xlsx"], "--format 'xlsx'"),
+        ("runs.db", ["--format", "csv", "--overwrite"], "would destroy it"),
+    ],
+)
+def test_runs_metrics_refuses_a_format_it_cannot_write_or_the_store_itself(
+    tmp_path: Path, out: str, extra: list[str], message: str
+) -> None:
+    path = tmp_path / "runs.db"
+    first, _ = _two_runs_with_metrics(path)
+    size = path.stat().st_size
+    args = ["runs", "metrics", first, "--store", str(path), "--out", str(tmp_path / out)]
+    result = runner.invoke(app, [*args, *extra])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert path.stat().st_size == size and RunStore(path, read_only=True).get_run(first)

@@ -1,4 +1,5 @@
-"""``rengo runs list | show | plot | delete``: look at (and tidy) what the run store recorded."""
+"""``rengo runs list | show | plot | delete``: look at (and tidy) what the run store recorded
+(``mirror``, ``export`` and ``metrics`` are in their own modules)."""
 
 from __future__ import annotations
 
@@ -162,9 +163,11 @@ def delete(
         console.print(f"deleted {described}")
 
 
-# ``rengo runs mirror`` and ``rengo runs export`` live in their own module.
+# ``rengo runs mirror``, ``export`` and ``metrics`` live in their own modules.
 from rengo.cli.runs_export import export as _export  # noqa: E402
 from rengo.cli.runs_export import mirror as _mirror  # noqa: E402
+from rengo.cli.runs_metrics import metrics as _metrics  # noqa: E402
 
 runs_app.command("mirror")(_mirror)
 runs_app.command("export")(_export)
+runs_app.command("metrics")(_metrics)

@@ -402,7 +402,7 @@ def write_ledger_csv(
         ``path`` is the run store's file.
     """
     target = Path(path)
-    _refuse_store_file(store, target)
+    refuse_store_file(store, target)
     rows = ledger_csv_rows(store, run_ids, decimals)
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("w", newline="", encoding="utf-8") as handle:
@@ -412,7 +412,7 @@ def write_ledger_csv(
     return len(rows)
 
 
-def _refuse_store_file(store: RunStore, target: Path) -> None:
+def refuse_store_file(store: RunStore, target: Path) -> None:
     """A ConfigError when ``target`` is the store's file or one of SQLite's companions."""
     if str(store.path) == MEMORY:
         return
@@ -420,6 +420,6 @@ def _refuse_store_file(store: RunStore, target: Path) -> None:
     files = [own] + [own.with_name(own.name + end) for end in ("-wal", "-shm", "-journal")]
     if target.resolve() in files:
         raise ConfigError(
-            f"{target} is the run store {store.path}; writing the CSV there would destroy it "
+            f"{target} is the run store {store.path}; writing there would destroy it "
             "(nothing was written)"
         )
