@@ -313,3 +313,29 @@ def test_runs_metrics_refuses_a_format_it_cannot_write_or_the_store_itself(
     result = runner.invoke(app, [*args, *extra])
     assert result.exit_code == 2 and message in result.output, result.output
     assert path.stat().st_size == size and RunStore(path, read_only=True).get_run(first)
+
+
+def _why(path: Path, run_id: str) -> str:
+    result = runner.invoke(app, ["runs", "show", run_id, "--store", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if "│ why " in line]
+    return " ".join(" ".join(line.strip("│ ").split()) for line in lines)
+
+
+def test_runs_show_says_why_a_run_did_not_complete_at_the_top(tmp_path: Path) -> None:
+    """The reason was only in the events table at the end of a long listing, and a run whose
+    process was killed (or stopped by Ctrl-C) had no reason at all."""
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        with pytest.raises(RuntimeError), store.run("hfl", {}, name="failed") as failed:
+            raise RuntimeError("disk full")
+        with pytest.raises(KeyboardInterrupt), store.run("hfl", {}, name="stopped") as stopped:
+            raise KeyboardInterrupt
+        done = store.start_run("hfl", {}, name="done")
+        store.finish_run(done, "completed")
+    gone = _runs_of_every_status(path)["gone"]
+    assert _why(path, failed.run_id) == "why run failed: RuntimeError: disk full"
+    assert _why(path, stopped.run_id).startswith("why run interrupted: KeyboardInterrupt;")
+    assert _why(path, gone).startswith("why its process (pid ")
+    assert "ended without recording how" in _why(path, gone)
+    assert _why(path, done) == ""

@@ -307,3 +307,22 @@ def test_a_runs_nested_settings_reach_the_dashboard_as_dotted_keys(tmp_path: Pat
         "job_settings.train.lr": 0.05,
         "seed": 1,
     }
+
+
+def test_a_run_that_did_not_complete_says_why_and_a_completed_one_does_not(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        with pytest.raises(RuntimeError), store.run("hfl", {}, name="failed") as failed:
+            raise RuntimeError("disk full\nTraceback (most recent call last): ...")
+        with pytest.raises(KeyboardInterrupt), store.run("hfl", {}, name="stopped") as stopped:
+            raise KeyboardInterrupt
+        done = store.start_run("hfl", {}, name="done")
+        store.finish_run(done, "completed")
+    with TestClient(create_app(path)) as reader:
+        failed_why = reader.get(f"/api/runs/{failed.run_id}").json()["run"]["why"]
+        assert failed_why == "run failed: RuntimeError: disk full"  # the event's first line
+        stopped_why = reader.get(f"/api/runs/{stopped.run_id}").json()["run"]["why"]
+        assert stopped_why.startswith("run interrupted: KeyboardInterrupt; resume it from")
+        assert reader.get(f"/api/runs/{done}").json()["run"]["why"] is None

@@ -296,6 +296,26 @@ def test_a_run_that_failed_before_any_round_shows_its_failures(page: Any, tmp_pa
     assert page.errors == []
 
 
+def test_a_failed_runs_page_says_why_under_its_title(page: Any, tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    run_id = _failed_in_round_one(path)
+    with DashboardServer(path, "127.0.0.1:0") as ui:
+        page.goto(f"{ui.url}#/run/{run_id}")
+        # One script reads the line and the run's status: a re-render between protocol
+        # steps could detach the first element found.
+        why, status = page.wait_for_function(
+            """() => {
+                const why = document.querySelector('[data-testid=run-why]');
+                const status = document.querySelector('[data-testid=status]');
+                return why && status && [why.textContent, status.textContent];
+            }"""
+        ).json_value()
+        assert status == "failed"
+        assert why.startswith("run failed: RoundShortOfClients: round 1 failed")
+        assert "Traceback" not in why  # the first line; the events keep the rest
+    assert page.errors == []
+
+
 def test_an_event_keeps_the_lines_of_a_clients_traceback(page: Any, tmp_path: Path) -> None:
     path = tmp_path / "runs.db"
     run_id = _failed_in_round_one(path)

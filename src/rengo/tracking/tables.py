@@ -448,6 +448,41 @@ def _local_epsilon(store: RunStore, run_id: str) -> str | None:
     )
 
 
+def why_it_ended(store: RunStore, run: RunInfo) -> str | None:
+    """Why a run that did not complete ended, in one line: the error a failed run recorded,
+    the interruption a stopped one recorded, or that the process of a run still marked
+    running is gone (it could record nothing); None for a completed or running run.
+
+    Parameters
+    ----------
+    store, run
+        The store and the run, as read from it.
+
+    Returns
+    -------
+    str or None
+        The reason (the first line of the recorded event), or None.
+    """
+    if run.status == "failed":
+        events = store.events(run.run_id, level="error")
+        chosen = [e for e in events if e.message.startswith("run failed:")] or events
+        return chosen[-1].message.splitlines()[0] if chosen else None
+    if run.status != "interrupted":
+        return None
+    if run.owner_gone:
+        since = "" if run.heartbeat_at is None else f"; last heartbeat {_when(run.heartbeat_at)}"
+        return (
+            f"its process (pid {run.owner_pid} on {run.hostname}) ended without recording "
+            f"how{since}"
+        )
+    stopped = [
+        e
+        for e in store.events(run.run_id, level="warning")
+        if e.message.startswith("run interrupted")
+    ]
+    return stopped[-1].message.splitlines()[0] if stopped else None
+
+
 def run_detail(
     store: RunStore,
     run_id: str,
@@ -483,6 +518,9 @@ def run_detail(
     header.add_row("kind", run.kind)
     header.add_row("name", run.name or "-")
     header.add_row("status", _status(run.status))
+    ending = why_it_ended(store, run)
+    if ending is not None:
+        header.add_row("why", ending)
     header.add_row("started", _when(run.started_at))
     header.add_row("finished", _when(run.finished_at))
     header.add_row("duration", _duration(run.duration_s))

@@ -20,7 +20,7 @@ from rengo.rewards.money import currency_decimals, format_minor
 from rengo.tracking import RunFilter, RunInfo, RunStore, metric_family
 from rengo.tracking.client_spread import client_metric_spread, lower_is_better
 from rengo.tracking.records import ClientRecord, LedgerEntry, PartyPresence
-from rengo.tracking.tables import dotted_settings, shortened_setting
+from rengo.tracking.tables import dotted_settings, shortened_setting, why_it_ended
 
 HEADLINE_METRICS = (
     "central_accuracy",
@@ -189,6 +189,7 @@ def run_overview(store: RunStore, run_id: str) -> dict[str, Any]:
     return {
         "run": {
             **run_header(run),
+            "why": why_it_ended(store, run),
             "config": {
                 key: shortened_setting(_plain(value, spelled=True))
                 for key, value in dotted_settings(run.config)

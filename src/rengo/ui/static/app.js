@@ -397,6 +397,7 @@
       replace(this.head,
         h("div", { class: "crumbs" }, h("a", { href: "#/" }, "← All runs")),
         h("div", { class: "run-title" }, h("h1", { "data-testid": "run-title" }, r.label), h("span", { class: "pill" }, r.kind), statusBadge(r.status)),
+        r.why ? h("div", { class: "why", "data-testid": "run-why" }, r.why) : null,
         h("div", { class: "meta" },
           h("span", {}, h("b", {}, "run"), h("span", { class: "mono", "data-testid": "run-id" }, r.run_id)),
           h("span", {}, h("b", {}, "started"), fmtTime(r.started_at)),
