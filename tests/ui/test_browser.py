@@ -151,11 +151,13 @@ def test_run_page_shows_the_runs_curves_and_tables(page: Any, tmp_path: Path) ->
         page.goto(f"{ui.url}#/run/{run_id}")
         page.wait_for_selector("[data-testid=rounds-table] tbody tr")
         assert page.text_content("[data-testid=run-title]") == "browser-check"
-        table_rows = page.locator("[data-testid=rounds-table] tbody tr")
-        # cell by cell: a row's innerText has tabs between cells only once it is laid out
-        rows = [
-            table_rows.nth(i).locator("td").all_inner_texts() for i in range(table_rows.count())
-        ]
+        # Cell by cell (a row's innerText has tabs between cells only once it is laid out),
+        # and every row in one script: counting the rows and reading each in its own
+        # protocol step could straddle a re-render (the view refreshes on store changes).
+        rows = page.evaluate(
+            """() => [...document.querySelectorAll('[data-testid=rounds-table] tbody tr')]
+                .map((tr) => [...tr.querySelectorAll('td')].map((td) => td.innerText))"""
+        )
         assert len(rows) == 3
         for (number, value), cells in zip(reversed(accuracy), rows, strict=True):
             assert cells[0].strip() == str(number)
@@ -194,9 +196,10 @@ def test_live_run_advances_without_reload(page: Any, tmp_path: Path) -> None:
             first = int(page.text_content("[data-testid=round-value]"))
             assert first < 12, "the run finished before the page opened"
             page.evaluate("() => { window.__sameDocument = true; }")
-            page.wait_for_function(
-                f"() => Number(document.querySelector('[data-testid=round-value]').textContent)"
-                f" >= {first + 2}",
+            page.wait_for_function(  # null-safe: a refresh may briefly show an error box
+                "(n) => { const e = document.querySelector('[data-testid=round-value]');"
+                " return e !== null && Number(e.textContent) >= n; }",
+                arg=first + 2,
                 timeout=60_000,
             )
             page.wait_for_function("() => document.getElementById('live').dataset.state === 'live'")
@@ -206,7 +209,7 @@ def test_live_run_advances_without_reload(page: Any, tmp_path: Path) -> None:
             data = page.evaluate("() => window.rengo.charts['metric-accuracy'].data[0]")
             assert len(data) >= first + 2
             page.wait_for_function(
-                "() => document.querySelector('[data-testid=status]').textContent === 'completed'",
+                "() => document.querySelector('[data-testid=status]')?.textContent === 'completed'",
                 timeout=60_000,
             )
             assert int(page.text_content("[data-testid=round-value]")) == 12
