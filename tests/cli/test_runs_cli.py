@@ -339,3 +339,29 @@ def test_runs_show_says_why_a_run_did_not_complete_at_the_top(tmp_path: Path) ->
     assert _why(path, gone).startswith("why its process (pid ")
     assert "ended without recording how" in _why(path, gone)
     assert _why(path, done) == ""
+
+
+def test_runs_delete_by_filter_prunes_the_matching_runs_and_keeps_paid_and_running_ones(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    ids = _runs_of_every_status(path)
+    with RunStore(path) as store:
+        paid = store.start_run("hfl", {}, name="paid-failure")
+        store.append_ledger(paid, None, "a", "reward", 100, "test", "credits")
+        store.finish_run(paid, "failed")
+    base = ["runs", "delete", "--store", str(path)]
+    nothing = runner.invoke(app, [*base, "-y"])
+    assert nothing.exit_code == 2 and "name the runs to delete, or select" in nothing.output
+    declined = runner.invoke(app, [*base, "--status", "interrupted"], input="n\n")
+    assert declined.exit_code == 1 and "delete 2 run(s)" in declined.output
+    pruned = runner.invoke(app, [*base, "--status", "interrupted", "-y"])
+    assert pruned.exit_code == 0, pruned.output
+    failed = runner.invoke(app, [*base, "--status", "failed", "--yes"])
+    assert failed.exit_code == 0 and "keeping 1 matching run(s)" in failed.output
+    assert paid in failed.output, failed.output
+    running = runner.invoke(app, [*base, "--name", "still", "--yes"])
+    assert running.exit_code == 0 and "no run to delete" in running.output
+    with RunStore(path, read_only=True) as store:
+        left = {r.run_id for r in store.list_runs(limit=None)}
+    assert left == {ids["completed"], ids["running"], paid}

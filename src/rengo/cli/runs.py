@@ -13,7 +13,7 @@ from rengo.cli.errors import friendly_errors
 from rengo.cli.store_option import StoreOption, open_existing_store
 
 if TYPE_CHECKING:
-    from rengo.tracking import RunFilter, RunInfo
+    from rengo.tracking import RunFilter, RunInfo, RunStore
 
 runs_app = typer.Typer(
     help="List, inspect, plot, export, mirror and delete recorded runs.", no_args_is_help=True
@@ -126,7 +126,10 @@ def plot(
 
 @runs_app.command("delete")
 def delete(
-    run_ids: Annotated[list[str], typer.Argument(help="Run ids (or unique prefixes) to delete.")],
+    run_ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Run ids (or unique prefixes) to delete; or select by the filters."),
+    ] = None,
     store: StoreOption = None,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Delete without asking for confirmation.")
@@ -134,33 +137,79 @@ def delete(
     force: Annotated[
         bool, typer.Option(help="Also delete runs still marked running (e.g. a killed process).")
     ] = False,
+    status: Annotated[
+        str | None, typer.Option(help="Every run with this status (failed, interrupted...).")
+    ] = None,
+    kind: Annotated[str | None, typer.Option(help="Every run of this kind.")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Every run whose name or id contains this text.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Every run started on or before this day (YYYY-MM-DD).")
+    ] = None,
 ) -> None:
     """Delete runs and everything recorded for them (rounds, clients, checkpoints...).
 
-    Runs with ledger lines are kept: the ledger is append-only.
+    Name the runs, or select them with filters (all of them must match; the same filters as
+    rengo runs list). Runs with ledger lines are kept: the ledger is append-only; with
+    filters they are left out and counted, named ones are refused.
+
+    Example: rengo runs delete --status interrupted --until 2026-11-30
     """
     from rengo.core.errors import ConfigError
+    from rengo.tracking import RunFilter
 
-    with friendly_errors(console), open_existing_store(store) as s:
-        runs = [s.get_run(run_id) for run_id in dict.fromkeys(run_ids)]
-        for run in runs:
-            if run.status == "running" and not force:
-                raise ConfigError(
-                    f"run {run.run_id} is still marked running (a live coordinator may be "
-                    "writing to it); pass --force to delete it anyway"
+    with friendly_errors(console):
+        wanted = RunFilter.from_text(
+            kind, status, name, None, until, option_names=("--status", "--since", "--until")
+        )
+        if not run_ids and wanted == RunFilter():
+            raise ConfigError(
+                "name the runs to delete, or select them with --status, --kind, --name or "
+                "--until (see rengo runs list)"
+            )
+        with open_existing_store(store) as s:
+            if run_ids:
+                runs = [s.get_run(run_id) for run_id in dict.fromkeys(run_ids)]
+                runs = [run for run in runs if wanted.matches(run)]
+                for run in runs:
+                    refusal = _kept(s, run, force)
+                    if refusal is not None:
+                        raise ConfigError(f"run {run.run_id} {refusal}")
+                kept: list[str] = []
+            else:
+                chosen = [run for run in s.list_runs(limit=None) if wanted.matches(run)]
+                runs = [run for run in chosen if _kept(s, run, force) is None]
+                kept = [run.run_id for run in chosen if _kept(s, run, force) is not None]
+            if kept:
+                console.print(
+                    f"keeping {len(kept)} matching run(s) still running (--force deletes them) "
+                    f"or paid (the ledger is append-only): {', '.join(kept)}"
                 )
-            if s.ledger(run.run_id):
-                raise ConfigError(
-                    f"run {run.run_id} has ledger entries, which are append-only; "
-                    "it cannot be deleted"
-                )
-        described = ", ".join(f"{r.run_id} ({r.label}, {r.kind}, {r.status})" for r in runs)
-        if not yes and not typer.confirm(f"delete {described}?", default=False):
-            console.print("nothing deleted")
-            raise typer.Exit(1)
-        for run in runs:
-            s.delete_run(run.run_id)
-        console.print(f"deleted {described}")
+            if not runs:
+                console.print("no run to delete")
+                return
+            described = ", ".join(f"{r.run_id} ({r.label}, {r.kind}, {r.status})" for r in runs)
+            if not yes and not typer.confirm(
+                f"delete {len(runs)} run(s): {described}?", default=False
+            ):
+                console.print("nothing deleted")
+                raise typer.Exit(1)
+            for run in runs:
+                s.delete_run(run.run_id)
+            console.print(f"deleted {described}")
+
+
+def _kept(store: RunStore, run: RunInfo, force: bool) -> str | None:
+    """Why ``run`` may not be deleted, or None."""
+    if run.status == "running" and not force:
+        return (
+            "is still marked running (a live coordinator may be writing to it); pass --force "
+            "to delete it anyway"
+        )
+    if store.ledger(run.run_id):
+        return "has ledger entries, which are append-only; it cannot be deleted"
+    return None
 
 
 # ``rengo runs mirror``, ``export`` and ``metrics`` live in their own modules.
