@@ -20,12 +20,14 @@ the pages and writes ``DIR/ui-*.png``; otherwise the dashboard serves until Ctrl
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rengo.core.errors import ConfigError
 from rengo.core.messages import FitResult
 from rengo.deploy import serve_coordinator
 from rengo.hfl import Client, History, simulate
@@ -43,6 +45,7 @@ from rengo.tracking.tournament_records import (
 from rengo.transport.grpc_hub import GrpcHub
 from rengo.transport.grpc_party import Backoff, PartyConnection
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+from rengo.ui import require_ui
 
 FLAKY = "hospital-5"
 FLAKY_ROUNDS = (3, 7)
@@ -249,6 +252,10 @@ def main() -> None:
     parser.add_argument("--listen", default="127.0.0.1:8080")
     parser.add_argument("--screenshots", type=Path, default=None, help="write DIR/ui-*.png")
     args = parser.parse_args()
+    try:  # before minutes of recording, and as one line rather than a traceback
+        require_ui()
+    except ConfigError as exc:
+        sys.exit(f"error: {exc}")
 
     from rengo.ui import DashboardServer
 
