@@ -52,11 +52,15 @@ def list_runs(
             kind, status, name, since, until, option_names=("--status", "--since", "--until")
         )
         with open_existing_store(store) as s:
-            everything = s.list_runs(limit=None)
-            runs = [run for run in everything if wanted.matches(run)][:limit]
+            if wanted == RunFilter(kind=wanted.kind):  # SQL picks the newest `limit` runs
+                runs = s.list_runs(limit=limit, kind=wanted.kind)
+            else:  # status is matched as read, so every run is read
+                runs = [run for run in s.list_runs(limit=None) if wanted.matches(run)][:limit]
             console.print(runs_table(runs))
-            if not runs and everything:  # a typo of a kind or status reads as an empty store
-                console.print(_why_none(everything, wanted))
+            if not runs:  # a typo of a kind or status reads as an empty store
+                everything = s.list_runs(limit=None)
+                if everything:
+                    console.print(_why_none(everything, wanted))
 
 
 def _why_none(everything: list[RunInfo], wanted: RunFilter) -> str:
