@@ -183,8 +183,9 @@ def delete(
                 kept: list[str] = []
             else:
                 chosen = [run for run in s.list_runs(limit=None) if wanted.matches(run)]
-                runs = [run for run in chosen if _kept(s, run, force) is None]
-                kept = [run.run_id for run in chosen if _kept(s, run, force) is not None]
+                refusals = {run.run_id: _kept(s, run, force) for run in chosen}
+                runs = [run for run in chosen if refusals[run.run_id] is None]
+                kept = [run_id for run_id, refusal in refusals.items() if refusal is not None]
             if kept:
                 console.print(
                     f"keeping {len(kept)} matching run(s) still running (--force deletes them) "
