@@ -1285,6 +1285,22 @@ class RunStore:
             ) in rows
         ]
 
+    def running_run_ids(self) -> frozenset[str]:
+        """The runs that read ``running`` now: recorded running, their process alive.
+
+        A run whose process dies without a word commits nothing, so :meth:`data_version`
+        does not change when it starts to read ``interrupted``; a reader that follows the
+        store (the dashboard) compares this set between polls to notice. Only the rows
+        recorded ``running`` are read, so it stays cheap on a store of many runs.
+        """
+        with self._reading() as conn:
+            now = _now()
+            rows = conn.execute(
+                f"SELECT {self._run_columns} FROM runs WHERE status = ?", (RUNNING,)
+            ).fetchall()
+        infos = (_run_info(row, now) for row in rows)
+        return frozenset(info.run_id for info in infos if info.status == RUNNING)
+
     def data_version(self) -> int:
         """A number that changes whenever another connection commits to the store.
 

@@ -3,7 +3,10 @@
 SQLite's ``PRAGMA data_version`` changes whenever another connection commits; one thread
 polls it on its own read-only connection a few times a second and bumps :attr:`version`.
 Each server-sent event stream only compares integers, so a hundred open pages cost one
-query per poll, and a coordinator writing the store is never blocked.
+query per poll, and a coordinator writing the store is never blocked. A run whose process
+dies without a word commits nothing, yet from then on reads ``interrupted``: the watcher
+also compares which runs read ``running`` (every :data:`LIVENESS_EVERY` polls) and counts a
+change there as a change of the store.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from rengo.tracking import RunStore
 
 log = logging.getLogger("rengo.ui")
 
+LIVENESS_EVERY = 4
+"""Polls between two reads of which runs read ``running`` (once a second by default)."""
+
 
 class ChangeWatcher:
     """Counts the commits other processes make to the store at ``path`` (lazily started)."""
@@ -24,6 +30,8 @@ class ChangeWatcher:
         self.path = path
         self.interval_s = interval_s
         self.version = 0
+        self.running: frozenset[str] | None = None
+        """The runs that read ``running`` at the last liveness check (None before the first)."""
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -45,13 +53,20 @@ class ChangeWatcher:
             return
         with store:
             last = store.data_version()
+            self.running = store.running_run_ids()
+            ticks = 0
             while not self._stop.wait(self.interval_s):
+                ticks += 1
                 try:
                     current = store.data_version()
+                    running = store.running_run_ids() if ticks % LIVENESS_EVERY == 0 else None
                 except Exception:  # a transient lock or I/O error: try again next tick
                     log.debug("data_version poll failed", exc_info=True)
                     continue
-                if current != last:
+                changed = current != last
+                if running is not None and running != self.running:
+                    self.running, changed = running, True
+                if changed:
                     last = current
                     self.version += 1
 
