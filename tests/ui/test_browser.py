@@ -385,3 +385,31 @@ def test_only_the_connection_status_is_announced_not_every_refresh(
         )
         assert regions == ["live"]
     assert page.errors == []
+
+
+def test_a_run_page_left_before_its_data_arrived_leaves_the_next_view_alone(
+    page: Any, recorded: Recorded
+) -> None:
+    """The run view's refresh is asynchronous: one whose data came back after the user had
+    gone back to the runs list renamed the tab after the run (the list showing under
+    'alpha · rengo') and, had the request failed, replaced the list with its error box."""
+    with DashboardServer(recorded.path, "127.0.0.1:0") as ui:
+        page.goto(ui.url)
+        page.wait_for_selector("[data-testid=runs-table] tbody tr")
+        held: list[Any] = []
+        page.route(f"**/api/runs/{recorded.alpha}", lambda route: held.append(route))  # it waits
+        page.click(f"a[href='#/run/{recorded.alpha}']")
+        page.wait_for_function("() => document.title.startsWith('Run ')")
+        deadline = time.monotonic() + 30
+        while not held:
+            assert time.monotonic() < deadline, "the run page never asked for its run"
+            page.wait_for_timeout(50)
+        page.evaluate("() => { location.hash = '#/'; }")  # back to the list
+        page.wait_for_function("() => document.title === 'Runs · rengo'")
+        page.wait_for_selector("[data-testid=runs-table] tbody tr")
+        with page.expect_response(f"**/api/runs/{recorded.alpha}"):
+            held[0].continue_()
+        page.wait_for_timeout(500)  # the late data's handling: JSON decode, then render
+        assert page.title() == "Runs · rengo"
+        assert page.locator("[data-testid=runs-table] tbody tr").count() == 4
+    assert page.errors == []

@@ -307,7 +307,8 @@
     async refresh() {
       let data;
       try { data = await api("/api/runs" + qs(this.filters)); }
-      catch (e) { replace(this.body, showError(e)); return; }
+      catch (e) { if (rengo.view === this) replace(this.body, showError(e)); return; }
+      if (rengo.view !== this) return;  // left while the data was on its way
       this.options(this.kindSelect, data.kinds, this.filters.kind, "all kinds");
       this.options(this.statusSelect, data.statuses, this.filters.status, "any status");
       this.count.textContent = data.total === data.runs.length ? fmtCount(data.total, "run") : `${data.runs.length} of ${fmtCount(data.total, "run")}`;
@@ -371,7 +372,9 @@
           api(base), api(base + "/clients"), api(base + "/presence"), api(base + "/rewards"), api(base + "/events?limit=300"),
         ]);
         if (run.run.kind === "tournament") tournament = await api(base + "/tournament");
-      } catch (e) { replace(app, showError(e)); return; }
+      } catch (e) { if (rengo.view === this) replace(app, showError(e)); return; }
+      // left while the data was on its way: the page (and its title) is another view's now
+      if (rengo.view !== this) return;
       this.data = { run, clients, presence, rewards, events, tournament };
       document.title = `${run.run.label} · rengo`;
       this.renderHead(run.run);
@@ -657,7 +660,8 @@
     async refresh() {
       let data;
       try { data = await api("/api/compare" + qs({ ids: this.ids.join(",") })); }
-      catch (e) { replace(this.body, showError(e)); return; }
+      catch (e) { if (rengo.view === this) replace(this.body, showError(e)); return; }
+      if (rengo.view !== this) return;  // left while the data was on its way
       const color = new Map(data.runs.map((r, i) => [r.run_id, PALETTE[i % PALETTE.length]]));
       const label = new Map(data.runs.map((r) => [r.run_id, r.label]));
       const head = [h("h1", {}, `Comparing ${data.runs.length} runs`), h("div", { class: "chips" }, data.runs.map((r) =>
