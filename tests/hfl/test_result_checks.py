@@ -256,3 +256,29 @@ def test_a_party_is_told_why_its_results_were_not_counted_without_the_others_fig
         ),
         ("nan", "round 1: your evaluation result was not counted: evaluation loss is NaN or Inf"),
     ]
+
+
+def test_a_finite_metric_too_large_to_average_is_dropped_and_the_round_mean_stays_finite(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """1.5e308 is finite, but weighted by 10 examples the round's mean of it was ``inf``
+    (the deployed audit saw ``train_loss inf`` every round from one party's metric)."""
+    honest = Reporting({"loss": 0.5}, {"auc": 0.7})
+    lying = Reporting({"loss": 1.5e308}, {"auc": -1e200})
+    store = RunStore(tmp_path / "runs.db")
+    history = simulate(
+        lambda cid: lying if cid == "c" else honest,
+        ["a", "b", "c"],
+        FedAvg(fraction_evaluate=1.0),
+        [np.zeros(4)],
+        2,
+        store=store,
+    )
+    for record in history.rounds:
+        assert record.metrics["train_loss"] == 0.5  # c's loss is dropped, not inf
+        assert record.metrics["eval_auc"] == pytest.approx(0.7)
+        assert not record.failures  # c's update and evaluation loss still count
+    (fit, evaluation) = [r for r in store.client_records(history.run_id, "c") if r.round == 1]
+    assert fit.reason is not None and fit.reason.startswith("metric 'loss' is 1.5e+308, beyond")
+    assert evaluation.reason is not None and "metric 'auc' is -1e+200" in evaluation.reason
+    assert any("client c: metric 'loss' is 1.5e+308" in r.getMessage() for r in caplog.records)

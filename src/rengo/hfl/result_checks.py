@@ -19,13 +19,13 @@ do to the model by what it *claims*:
   the aggregate is finite before it replaces the model (see
   :class:`~rengo.hfl.Coordinator`).
 
-Whatever the options, a result's metrics are screened too (:func:`screen_metrics`): a
-NaN or infinite metric is dropped, with a warning naming the party and a note in its
-round record, so one party cannot turn the round's mean ``train_loss`` into NaN. A metric
-is a number or a short string: at most :data:`MAX_METRICS` of them per result, names of at
-most :data:`MAX_METRIC_NAME` characters, strings of at most :data:`MAX_METRIC_TEXT`; the
-rest (bytes, arrays, a 2 MB string) is dropped the same way, so one party cannot fill the
-run store through its metrics.
+Whatever the options, a result's metrics are screened too (:func:`screen_metrics`): a NaN or
+infinite metric, or one beyond +-1e150 (its weighted mean would overflow), is dropped, with
+a warning naming the party and a note in its round record, so one party cannot turn the
+round's mean ``train_loss`` into NaN or ``inf``. A metric is a number or a short string: at
+most :data:`MAX_METRICS` of them per result, names of at most :data:`MAX_METRIC_NAME`
+characters, strings of at most :data:`MAX_METRIC_TEXT`; the rest (bytes, arrays, a 2 MB
+string) is dropped the same way, so one party cannot fill the run store through its metrics.
 
 The two median rules need every result of the round before the first is folded, so they
 hold the round's results (a deployed hub holds them anyway); they are on by default in
@@ -133,16 +133,21 @@ MAX_METRIC_NAME = 64
 """Longest metric name, in characters."""
 MAX_METRIC_TEXT = 256
 """Longest string metric, in characters."""
+MAX_METRIC_MAGNITUDE = 1e150
+"""Largest ``|value|`` of a numeric metric: times any claim up to 2^53 examples, summed over
+a million results, it stays far inside float64, so a round's weighted mean is finite."""
 
 
 def screen_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """A result's metrics without the entries the coordinator refuses, and why each went.
 
-    A float metric that is NaN or infinite is refused: folded into the round's weighted
-    mean it would make that mean NaN for every party's result. So is anything but a number
-    (bool, int, float) or a string of at most :data:`MAX_METRIC_TEXT` characters, a name
-    longer than :data:`MAX_METRIC_NAME` characters, and every metric after the first
-    :data:`MAX_METRICS`: they would be stored with the round, every round.
+    A float metric that is NaN or infinite is refused: folded into the round's weighted mean
+    it would make that mean NaN for every party's result; so is one beyond
+    :data:`MAX_METRIC_MAGNITUDE` (1e300 times a weight overflows that mean to ``inf``). So
+    is anything but a number (bool, int, float) or a string of at most
+    :data:`MAX_METRIC_TEXT` characters, a name longer than :data:`MAX_METRIC_NAME`
+    characters, and every metric after the first :data:`MAX_METRICS`: they would be stored
+    with the round, every round.
 
     Parameters
     ----------
@@ -190,7 +195,14 @@ def _metric_problem(name: Any, value: Any) -> str | None:
     except OverflowError:
         finite = False
     shown = str(value) if len(str(value)) <= 40 else f"{str(value)[:37]}..."
-    return None if finite else f"metric {name!r} is {shown}"
+    if not finite:
+        return f"metric {name!r} is {shown}"
+    if abs(float(value)) > MAX_METRIC_MAGNITUDE:
+        return (
+            f"metric {name!r} is {shown}, beyond +-{MAX_METRIC_MAGNITUDE:g} (the round's "
+            "weighted mean of it would overflow)"
+        )
+    return None
 
 
 def low_median(values: Sequence[float]) -> float:
