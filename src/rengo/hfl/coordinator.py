@@ -33,6 +33,7 @@ from rengo.core.parameters import Parameters, copy_parameters
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import EVALUATE, client_seed
 from rengo.hfl.coalition_aggregation import CoalitionAggregation, offers_coalition_aggregation
+from rengo.hfl.evaluation_checks import screen_evaluations
 from rengo.hfl.failure_log import ClientFailureLog, failures_summary
 from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
 from rengo.hfl.privacy_fit import checks_under_dp
@@ -786,7 +787,9 @@ class Coordinator:
             return {}
         for _, ins in instructions:
             _request_mods(ins.config, mods)
-        results: list[tuple[str, EvaluateResult]] = []
+        screened: list[tuple[str, EvaluateResult]] = []
+        kept_traffic: dict[str, tuple[int, int, float]] = {}
+        notes: dict[str, str] = {}
         checks = self.checks or ResultChecks()
         requests = EncodeOnDemand([(cid, EVALUATE, ins) for cid, ins in instructions], encode)
         for reply in self.pool.request(requests, timeout=self.round_timeout):
@@ -806,41 +809,52 @@ class Coordinator:
                     else:  # its count weighs the federated loss
                         reason = checks.claim_problem(result.num_examples, "evaluation examples")
             if reason is not None:
-                failures.setdefault(reply.client_id, f"evaluate: {reason}")
-                tell_party(
-                    self.pool,
-                    reply.client_id,
-                    server_round,
-                    f"your evaluation result was not counted: {reason}",
-                )
-                self._failure_log.report(
+                self._refuse_evaluation(
                     server_round,
                     reply.client_id,
-                    f"evaluate: {reason}",
+                    reason,
+                    failures,
+                    traffic,
                     None if reply.ok else reply.traceback,
-                )
-                self._log_client(
-                    server_round, reply.client_id, "evaluate", "failed", 0, traffic, reason, None
                 )
                 continue
             metrics, refused = screen_metrics(result.metrics)
-            note = None
             if refused:  # the loss counts; the metrics it lied about do not
-                note = f"{'; '.join(refused)}: dropped"
+                notes[reply.client_id] = f"{'; '.join(refused)}: dropped"
                 log.warning(
-                    "round %d: client %s: evaluate: %s", server_round, reply.client_id, note
+                    "round %d: client %s: evaluate: %s",
+                    server_round,
+                    reply.client_id,
+                    notes[reply.client_id],
                 )
                 result = EvaluateResult(result.loss, result.num_examples, metrics)
-            results.append((reply.client_id, result))
+            screened.append((reply.client_id, result))
+            kept_traffic[reply.client_id] = traffic
+        # the whole round's claims are in: cap them by its median, refuse what would overflow
+        ratio = self.checks.max_weight_ratio if self.checks is not None else None
+        results: list[tuple[str, EvaluateResult]] = []
+        for verdict in screen_evaluations(screened, ratio):
+            cid, traffic = verdict.client_id, kept_traffic[verdict.client_id]
+            if verdict.result is None:
+                assert verdict.note is not None
+                self._refuse_evaluation(server_round, cid, verdict.note, failures, traffic, None)
+                continue
+            note = notes.get(cid)
+            if verdict.note is not None:
+                log.warning("round %d: client %s: evaluate: %s", server_round, cid, verdict.note)
+                note = "; ".join(filter(None, (note, verdict.note)))
+            if verdict.told is not None:
+                tell_party(self.pool, cid, server_round, verdict.told)
+            results.append((cid, verdict.result))
             self._log_client(
                 server_round,
-                reply.client_id,
+                cid,
                 "evaluate",
                 "ok",
-                result.num_examples,
+                verdict.result.num_examples,
                 traffic,
                 note,
-                result.metrics,
+                verdict.result.metrics,
             )
         if not results:
             return {}
@@ -848,6 +862,24 @@ class Coordinator:
         out = {"eval_loss": float(loss)}
         out.update({f"eval_{k}": float(v) for k, v in metrics.items()})
         return out
+
+    def _refuse_evaluation(
+        self,
+        server_round: int,
+        client_id: str,
+        reason: str,
+        failures: dict[str, str],
+        traffic: tuple[int, int, float],
+        traceback: str | None,
+    ) -> None:
+        """Leave one evaluation result out of the round: recorded with ``reason``, the
+        party told, the failure logged once."""
+        failures.setdefault(client_id, f"evaluate: {reason}")
+        tell_party(
+            self.pool, client_id, server_round, f"your evaluation result was not counted: {reason}"
+        )
+        self._failure_log.report(server_round, client_id, f"evaluate: {reason}", traceback)
+        self._log_client(server_round, client_id, "evaluate", "failed", 0, traffic, reason, None)
 
     def checkpoint_blob(
         self, server_round: int, strategy_state: dict[str, Any] | None = None

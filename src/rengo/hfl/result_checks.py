@@ -10,7 +10,8 @@ do to the model by what it *claims*:
   refused (an evaluation result's too: its count weighs the federated loss); with
   ``max_weight_ratio`` every claim is also capped at that multiple of the round's median
   claim, so a party reporting 10^18 examples counts as, say, 3 median parties, not as the
-  whole federation.
+  whole federation; evaluation claims are capped the same way, over the round's evaluation
+  results (:mod:`rengo.hfl.evaluation_checks`).
 * **update norm** - with ``max_update_norm_ratio`` a result whose update ``||x_i - w||`` is
   more than that multiple of the round's median update norm is refused (values x 1e300,
   int64 2^62 ...), with its norm reported.

@@ -15,6 +15,7 @@ import argparse
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,9 @@ class Liar:
       direction) claiming ``claim`` examples;
     * ``count``: trains honestly but claims ``claim`` examples;
     * ``cycle``: round 1 values x 1e300, round 2 int64 arrays of 2**62, round 3 booleans,
-      then honest; each claiming ``claim`` examples.
+      then honest; each claiming ``claim`` examples;
+    * ``evaluation``: trains honestly, but evaluates at loss 1e6 and accuracy 0 claiming
+      ``claim`` evaluation examples.
     """
 
     def __init__(self, name: str, mode: str, claim: int) -> None:
@@ -52,6 +55,8 @@ class Liar:
 
     def fit(self, parameters: Parameters, config: Config) -> FitResult:
         honest = self.inner.fit(parameters, config)
+        if self.mode == "evaluation":
+            return honest
         if self.mode == "claim":
             return FitResult([np.array(p, copy=True) for p in parameters], self.claim, {})
         if self.mode == "count":
@@ -70,6 +75,8 @@ class Liar:
         return FitResult(arrays, self.claim, honest.metrics)
 
     def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        if self.mode == "evaluation":
+            return EvaluateResult(1e6, self.claim, {"accuracy": 0.0})
         return self.inner.evaluate(parameters, config)
 
 
@@ -129,9 +136,12 @@ def coordinator(args: argparse.Namespace) -> None:
         print(f"PORT {hub.port}", flush=True)
         print(f"RUN {hub.run_id}", flush=True)
 
+    served = strategy(len(names))
+    if args.evaluate:  # every party also evaluates each round's model
+        served = replace(served, fraction_evaluate=1.0)
     with RunStore(args.store) as store:
         history = serve_coordinator(
-            strategy(len(names)),
+            served,
             initial_parameters(),
             args.rounds,
             "127.0.0.1:0",
@@ -186,7 +196,7 @@ def main() -> None:
     p.add_argument("address")
     p.add_argument("name")
     p.add_argument("certs")
-    p.add_argument("--lie", choices=["claim", "count", "flip", "cycle"])
+    p.add_argument("--lie", choices=["claim", "count", "flip", "cycle", "evaluation"])
     p.add_argument("--claim", type=int, default=1)
     p.add_argument("--sleep", type=float, default=0.0)
     p.add_argument("--give-up", type=float, default=60.0)
@@ -204,6 +214,7 @@ def main() -> None:
     c.add_argument("--slow-rounds", type=int, default=5)
     c.add_argument("--farewell", type=float, default=10.0)
     c.add_argument("--no-median-rules", action="store_true")
+    c.add_argument("--evaluate", action="store_true")
     c.add_argument("--out")
     h = sub.add_parser("hub")
     h.add_argument("certs")

@@ -42,11 +42,14 @@ def simulated(mode: str, claim: int, checks: ResultChecks, rounds: int) -> list[
 
 
 def run_with_liar(
-    fleet: Fleet, rounds: int, mode: str, claim: int
+    fleet: Fleet, rounds: int, mode: str, claim: int, *options: str
 ) -> tuple[list[np.ndarray], str, Path, list[str]]:
-    """The final model, the run id, the store, and what the coordinator told the liar."""
+    """The final model, the run id, the store, and what the coordinator told the liar;
+    ``options`` go to the coordinator (``--evaluate``)."""
     out = fleet.tmp_path / "final.bin"
-    coordinator, address, run_id = fleet.coordinator(rounds, [*HONEST, LIAR], "--out", str(out))
+    coordinator, address, run_id = fleet.coordinator(
+        rounds, [*HONEST, LIAR], "--out", str(out), *options
+    )
     for name in HONEST:
         fleet.party(address, name)
     liar = fleet.party(address, LIAR, "--lie", mode, "--claim", str(claim))
@@ -156,3 +159,38 @@ def test_values_far_outside_the_models_scale_are_refused_and_the_model_stays_fin
         assert reasons[3] == ("failed", "array 0 has dtype bool, the model's array is float64")
         assert reasons[4][0] == "ok" and reasons[4][1].startswith("weight capped")
         assert all(r.status == "ok" for r in store.client_records(run_id) if r.client_id in HONEST)
+
+
+@pytest.mark.timeout(300)
+def test_a_party_claiming_a_trillion_evaluation_examples_counts_as_three_median_parties(
+    fleet: Fleet,
+) -> None:
+    """Before, its claim held all but 3e-9 of the weight: every round's eval_accuracy was
+    its 0.0 and eval_loss its 1e6, whatever the honest parties measured."""
+    rounds, claim = 2, 10**12
+    _, run_id, store_path, told = run_with_liar(fleet, rounds, "evaluation", claim, "--evaluate")
+    assert told == [
+        f"round {r}: your claim of {claim} evaluation examples was counted as fewer: "
+        "result_checks.max_weight_ratio = 3 caps a claim at that many times the round's "
+        "median claim"
+        for r in range(1, rounds + 1)
+    ]
+    with RunStore(store_path, read_only=True) as store:
+        assert store.get_run(run_id).status == "completed"
+        for record in store.rounds(run_id):
+            evaluations = [
+                r
+                for r in store.client_records(run_id)
+                if r.round == record.round and r.phase == "evaluate"
+            ]
+            honest = [r for r in evaluations if r.client_id in HONEST]
+            (liar,) = [r for r in evaluations if r.client_id == LIAR]
+            assert liar.status == "ok" and liar.num_examples == 1080  # 3 x the median 360
+            assert liar.reason == (
+                f"weight capped: claimed {claim} evaluation examples, counted as 1080 (3x the "
+                "round's median claim 360; result_checks.max_weight_ratio)"
+            )
+            weight = sum(r.num_examples for r in honest)
+            correct = sum(r.num_examples * (r.metrics or {})["accuracy"] for r in honest)
+            assert record.metrics["eval_accuracy"] == pytest.approx(correct / (weight + 1080))
+            assert record.metrics["eval_accuracy"] > 0.4  # the honest parties' ~0.9, diluted
