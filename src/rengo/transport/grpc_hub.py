@@ -31,7 +31,11 @@ No authenticated party can starve the hub:
   ``party_memory_budget``, past which that party is disconnected with the reason;
 * a hub that does not route (``routing=False``: a horizontal run's parties talk only to the
   round loop) drops and logs every other message, and a party that left for good has its
-  queues freed.
+  queues freed;
+* events a party can repeat at will (its joins and leaves, refused streams and connections)
+  are recorded the first 20 times, then at the 100th, 1000th and every 10000th, saying how
+  many (:mod:`rengo.transport.repeated_events`), so reconnecting in a loop cannot flood the
+  operator's console or the run store.
 """
 
 from __future__ import annotations
@@ -94,6 +98,7 @@ from rengo.transport.grpc_wire import (
     rpc_key,
 )
 from rengo.transport.pool import TIMED_OUT, Reply, Request
+from rengo.transport.repeated_events import RepeatedEvents, repeat_note, worth_recording
 from rengo.transport.straggler import StragglerWait
 
 log = logging.getLogger("rengo.transport")
@@ -165,6 +170,7 @@ class _Session:
         self.receiving = 0  # payload bytes of the message being reassembled
         self.unsent = 0  # bytes queued in the outbox, not yet on the wire
         self.said_bye = False
+        self.join_number = 0  # which of its party's joins this session is (from 1)
 
     def send(self, message: OutgoingMessage) -> bool:
         if self.closed.is_set():
@@ -329,6 +335,7 @@ class GrpcHub:
         self._departed: dict[str, HubParty] = {}
         self._revoked: set[str] = set()  # dropped for a revoked certificate: not coming back
         self._joins: dict[str, int] = defaultdict(int)
+        self._repeats = RepeatedEvents()  # refusals a party can repeat at will
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> int:
@@ -740,7 +747,11 @@ class GrpcHub:
         try:
             name = self.security.authenticate(context)
         except AuthenticationError as exc:
-            self._event("warning", f"refused connection from {peer}: {exc}")
+            self._event_repeated(
+                "warning",
+                f"refused connection from {peer}: {exc}",
+                self._repeats.count("refused", peer_host(peer)),
+            )
             context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
         if self._stopping.is_set() and not self._goodbye:
             context.abort(grpc.StatusCode.UNAVAILABLE, "coordinator is shutting down")
@@ -757,7 +768,11 @@ class GrpcHub:
                 f"party {name} already has {open_streams} open streams (the limit per party "
                 f"is {self.max_streams_per_party})"
             )
-            self._event("warning", f"refused a stream from {peer}: {reason}")
+            self._event_repeated(
+                "warning",
+                f"refused a stream from {peer}: {reason}",
+                self._repeats.count("streams", name),
+            )
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, reason)
         reader = threading.Thread(
             target=self._read, args=(session, frames), name=f"rengo-hub-read-{name}", daemon=True
@@ -942,6 +957,7 @@ class GrpcHub:
             self._sessions[session.name] = session
             session.registered = True
             self._joins[session.name] += 1
+            session.join_number = self._joins[session.name]
             session.joined_at = time.time()
             self._departed.pop(session.name, None)
             self._revoked.discard(session.name)  # a new certificate was issued
@@ -957,17 +973,20 @@ class GrpcHub:
             )
             self._fail_calls(old, "replaced by a new connection")
             old.stop(grpc.StatusCode.ALREADY_EXISTS, reason)
-            self._event(
+            self._event_repeated(
                 "warning",
                 f"party {session.name} connected again from {session.peer} while connected "
                 f"from {old.peer}: the new connection replaces the old one, which is told to stop",
+                session.join_number,
             )
         session.send(
             OutgoingMessage(COORDINATOR, session.name, WELCOME, self.run_id.encode(), self.run_id)
         )
         for message in backlog:
             session.send(message)
-        self._event("info", f"party {session.name} joined from {session.peer}")
+        self._event_repeated(
+            "info", f"party {session.name} joined from {session.peer}", session.join_number
+        )
         if restarted:
             self.fail(
                 session.name,
@@ -995,13 +1014,18 @@ class GrpcHub:
         session.stop(code, reason)
         if was_current and not self._stopping.is_set():
             level = "warning" if code is not None else "info"
-            self._event(
+            self._event_repeated(
                 level,
                 f"party {session.name} left: {reason} "
                 f"(received {session.bytes_in} B, sent {session.bytes_out} B)",
+                session.join_number,
             )
         elif code is not None and not session.registered:
-            self._event("warning", f"dropped connection from {session.peer}: {reason}")
+            self._event_repeated(
+                "warning",
+                f"dropped connection from {session.peer}: {reason}",
+                self._repeats.count("dropped", session.name),
+            )
 
     def _fail_calls(self, session: _Session, reason: str) -> None:
         with self._lock:
@@ -1054,6 +1078,15 @@ class GrpcHub:
                         grpc.StatusCode.DEADLINE_EXCEEDED,
                         f"no hello within {self.handshake_timeout:g}s of connecting",
                     )
+
+    def _event_repeated(self, level: str, message: str, count: int) -> None:
+        """An event a party can repeat at will, this its ``count``-th: recorded as
+        :meth:`_event` when :func:`worth_recording`, with how many there were; otherwise
+        only logged at debug level (see :mod:`rengo.transport.repeated_events`)."""
+        if worth_recording(count):
+            self._event(level, message + repeat_note(count))
+        else:
+            log.debug("%s", message)
 
     def _event(self, level: str, message: str, *, log_level: str | None = None) -> None:
         getattr(log, log_level or level)(message)
@@ -1198,6 +1231,11 @@ def check_can_listen(listen: str) -> None:
 
 LOST_LINK = ("connection lost", "disconnected", "not connected", "left", "replaced by a new")
 """How the hub's failure reasons for a party that lost its link (or restarted) begin."""
+
+
+def peer_host(peer: str) -> str:
+    """A gRPC peer string without its port (``ipv4:10.0.0.5:51234`` -> ``ipv4:10.0.0.5``)."""
+    return peer.rsplit(":", 1)[0] if peer.count(":") > 1 else peer
 
 
 def lost_link(reason: str) -> bool:

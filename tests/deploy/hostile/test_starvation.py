@@ -266,3 +266,38 @@ def test_a_party_that_never_answers_holds_no_round_without_a_round_timeout(
         )
         assert any(m.startswith(slow) for m in events)
         assert [r.num_clients for r in store.rounds(run_id)] == [4, 4, 3, 3]
+
+
+def reconnect(address: str, certs: Path, name: str, times: int) -> None:
+    """Join as ``name`` and leave again, ``times`` times, as fast as the hub welcomes."""
+    credentials = PartyCredentials.from_directory(certs, name).channel_credentials()
+    assert credentials is not None
+    with grpc.secure_channel(address, credentials, options=CHANNEL_OPTIONS) as channel:
+        stub = channel.stream_stream(FULL_METHOD)
+        for _ in range(times):
+            call = stub(iter([hello(name)]), metadata=[(NAME_HEADER, name)])
+            next(iter(call))  # the welcome: the hub registered this session
+            call.cancel()
+
+
+@pytest.mark.timeout(300)
+def test_a_party_reconnecting_in_a_loop_cannot_flood_the_run_store_with_join_events(
+    fleet: Fleet,
+) -> None:
+    """Before, every join and leave was one more console line and store row (one party
+    reconnecting for 30 s wrote 19,836 events); now a party's first 20 joins are recorded,
+    then the 100th, 1000th and every 10000th, saying how many."""
+    coordinator, address, run_id = fleet.coordinator(1, ["p0", "p1"], "--join-timeout", "240")
+    reconnect(address, fleet.certs, "p0", 150)
+    for name in ("p0", "p1"):
+        fleet.party(address, name)
+    assert coordinator.wait(240) == 0, coordinator.output[-3000:]
+    with RunStore(fleet.tmp_path / "runs.db", read_only=True) as store:
+        assert store.get_run(run_id).status == "completed"
+        events = [e.message for e in store.events(run_id)]
+    joins = [m for m in events if m.startswith("party p0 joined")]
+    assert len(joins) == 21, joins[-3:]  # of 151: the first 20 and the 100th
+    (hundredth,) = [m for m in joins if "(the 100th time;" in m]
+    assert "past the 20th only the 100th, 1000th and every 10000th are recorded" in hundredth
+    assert len([m for m in events if m.startswith("party p0 ")]) <= 3 * 21
+    assert len(coordinator.output.splitlines()) < 300  # the console was not flooded either
