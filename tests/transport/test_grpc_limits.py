@@ -4,6 +4,7 @@ a party that leaves for good leaves no queue behind."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -279,3 +280,31 @@ def test_messages_read_as_they_come_never_reach_the_inbox_budget(hub: GrpcHub, c
     assert bob._inbox_bytes["alice"] == 0 and not bob._inbox  # nothing left, no stale keys
     alice.close()
     bob.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_party_cut_off_for_a_message_over_the_limit_logs_the_hubs_reason(
+    hub: GrpcHub, certs: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, the party logged only ``connection lost: StatusCode.INVALID_ARGUMENT``: its
+    operator could not tell that its result was too large for the coordinator."""
+    caplog.set_level(logging.WARNING, logger="rengo.transport")
+    alice = connect(hub, certs, "alice")
+    alice.channel().send(COORDINATOR, "result", b"\1" * (BUDGET // 2 + 1))
+
+    def said() -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.getMessage().startswith("party alice: connection lost")
+        ]
+
+    deadline = time.monotonic() + 20
+    while not said() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alice.close()
+    (line,) = said()
+    assert line.startswith(
+        "party alice: connection lost: StatusCode.INVALID_ARGUMENT (malformed frame: payload of "
+    )
+    assert line.endswith(f" bytes exceeds the limit of {BUDGET // 2})"), line

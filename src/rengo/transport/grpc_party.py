@@ -369,8 +369,9 @@ class PartyConnection:
                         raise HandshakeError(f"party {self.name}: {why}") from exc
                 if self._stop.is_set():
                     pass
-                elif welcomed:
-                    log.warning("party %s: connection lost: %s", self.name, code)
+                elif welcomed:  # with the hub's reason: a message over its limit ...
+                    said = f" ({details[:300]})" if details else ""
+                    log.warning("party %s: connection lost: %s%s", self.name, code, said)
                 else:
                     self._unreachable(code)
             except CodecError as exc:
