@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -188,3 +189,55 @@ def test_the_request_timeout_still_applies_when_it_comes_first(
     (carol, alice) = hub.request(ask(["carol", "alice"]), timeout=0.5)
     assert alice.ok
     assert carol.error == "timed out (limit 0.5s)"
+
+
+@pytest.mark.timeout(60)
+def test_a_wait_nothing_bounds_names_the_silent_party_and_what_would_bound_it(
+    certs: Path, release: threading.Event
+) -> None:
+    """carol alone takes the request and never answers: no timeout, and the straggler
+    rule's clock needs 1 answer of 1. Before, the hub waited without a word (a deployed
+    round with half its parties silent hung with nothing on the operator's console)."""
+    security = HubSecurity.from_directory(certs, parties=PARTIES)
+    events: list[tuple[str, str]] = []
+    with GrpcHub(
+        "127.0.0.1:0",
+        security,
+        heartbeat_interval=0.2,
+        stragglers=StragglerWait(factor=2.0, grace=1.0),
+        waiting_notice=0.5,
+        on_event=lambda level, message: events.append((level, message)),
+    ) as hub:
+
+        def silent(cid: str, key: str, payload: bytes, state: bytes | None) -> tuple[bytes, None]:
+            release.wait(120)
+            return payload, None
+
+        carol = PartyConnection(
+            hub.address,
+            "carol",
+            PartyCredentials.from_directory(certs, "carol"),
+            handler=silent,
+            heartbeat_interval=0.2,
+            backoff=FAST,
+        ).start()
+        carol.wait_connected(10)
+        replies: list[Any] = []
+        asking = threading.Thread(target=lambda: replies.extend(hub.request(ask(["carol"]))))
+        asking.start()
+
+        def notices() -> list[str]:
+            return [m for level, m in events if level == "warning" and m.startswith("waiting ")]
+
+        deadline = time.monotonic() + 30
+        while not notices() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        release.set()  # carol answers: the request ends
+        asking.join(30)
+        carol.close()
+    assert notices(), events
+    assert notices()[0].endswith(
+        "for 1 of 1 parties to answer request 'x': carol (0 answered; nothing bounds this wait "
+        "until 1 of 1 answered (the straggler rule): set job.round_timeout to bound it)"
+    )
+    assert [r.ok for r in replies] == [True]

@@ -194,6 +194,22 @@ class _Session:
             self.context.cancel()
 
 
+class _WaitingNotice:
+    """When an exchange next names the parties it waits for: ``after`` seconds from its
+    start, then each time the wait doubles (so a day's wait says so about a dozen times)."""
+
+    def __init__(self, after: float | None, begun: float) -> None:
+        self.begun = begun
+        self.at = None if after is None else begun + after
+
+    def due(self, now: float) -> bool:
+        """Whether a notice is due at ``now``; if so, the next is set at twice the wait."""
+        if self.at is None or now < self.at:
+            return False
+        self.at = self.begun + 2 * (now - self.begun)
+        return True
+
+
 class _Call:
     """A request in flight to one party."""
 
@@ -237,6 +253,7 @@ class GrpcHub:
         run_id: str = "",
         on_event: EventFn | None = None,
         stragglers: StragglerWait | None = None,
+        waiting_notice: float | None = 60.0,
     ) -> None:
         """
         Parameters
@@ -272,6 +289,11 @@ class GrpcHub:
             How long :meth:`request` waits for the parties that have not answered once most
             have (default: no such bound, only the request's timeout; a deployed coordinator
             passes :class:`~rengo.transport.straggler.StragglerWait`).
+        waiting_notice
+            Seconds an exchange waits before the hub names (a warning event) the parties
+            that have not answered, then again each time the wait doubles; a wait nothing
+            bounds (no timeout, too few answers for the straggler rule) is then not silent.
+            None: never.
 
         Raises
         ------
@@ -310,6 +332,9 @@ class GrpcHub:
         self.run_id = run_id
         self.on_event = on_event
         self.stragglers = stragglers
+        if waiting_notice is not None and not waiting_notice > 0:
+            raise ConfigError(f"waiting_notice must be > 0 or None, got {waiting_notice}")
+        self.waiting_notice = waiting_notice
         self.port: int | None = None
         self._max_parties = max_parties
         self._server: grpc.Server | None = None
@@ -547,8 +572,9 @@ class GrpcHub:
             calls.append(call)
         try:
             begun = min((call.started for call in calls), default=0.0)
+            notice = _WaitingNotice(self.waiting_notice, begun)
             for call in calls:
-                self._await(call, calls, begun, timeout)
+                self._await(call, calls, begun, timeout, notice)
                 yield self._reply(call)
         finally:
             with self._lock:
@@ -556,12 +582,20 @@ class GrpcHub:
                     del self._calls[call_id]
 
     def _await(
-        self, call: _Call, calls: Sequence[_Call], begun: float, timeout: float | None
+        self,
+        call: _Call,
+        calls: Sequence[_Call],
+        begun: float,
+        timeout: float | None,
+        notice: _WaitingNotice | None = None,
     ) -> None:
         """Wait for ``call``'s answer until its ``timeout`` or, once most of ``calls`` have
-        answered, the hub's straggler deadline (see :class:`StragglerWait`)."""
+        answered, the hub's straggler deadline (see :class:`StragglerWait`); at ``notice``'s
+        times, name the parties that have not answered."""
         limit = None if timeout is None else call.started + timeout
         while not call.done.is_set():
+            if notice is not None and notice.due(time.perf_counter()):
+                self._name_the_waited_for(calls, begun, timeout)
             cut: float | None = None
             answered: list[float] = []
             if self.stragglers is not None:
@@ -577,11 +611,42 @@ class GrpcHub:
                 assert self.stragglers is not None
                 call.finish(None, self.stragglers.reason(answered, len(calls)))
             else:
-                ends = [t for t in (limit, cut) if t is not None]
+                next_notice = None if notice is None else notice.at
+                ends = [t for t in (limit, cut, next_notice) if t is not None]
                 # while the stragglers' clock has not started, look again as answers come
                 poll = _STRAGGLER_POLL_S if self.stragglers is not None and cut is None else None
                 waits = [t - now for t in ends] + ([poll] if poll is not None else [])
                 call.done.wait(min(waits) if waits else None)
+
+    def _name_the_waited_for(
+        self, calls: Sequence[_Call], begun: float, timeout: float | None
+    ) -> None:
+        """A warning event naming the parties an exchange still waits for, and what bounds
+        the wait."""
+        pending = [c.request.client_id for c in calls if not c.done.is_set()]
+        if not pending:
+            return
+        answered = sum(1 for c in calls if c.done.is_set() and c.payload is not None)
+        named = ", ".join(pending[:10]) + (
+            f" and {len(pending) - 10} more" if len(pending) > 10 else ""
+        )
+        if timeout is not None:
+            bound = f"each is timed out after {timeout:g}s"
+        elif self.stragglers is not None and answered < self.stragglers.needed(len(calls)):
+            bound = (
+                f"nothing bounds this wait until {self.stragglers.needed(len(calls))} of "
+                f"{len(calls)} answered (the straggler rule): set job.round_timeout to bound it"
+            )
+        elif self.stragglers is not None:
+            bound = "the straggler rule cuts them off"
+        else:
+            bound = "nothing bounds this wait: set job.round_timeout to bound it"
+        elapsed = time.perf_counter() - begun
+        self._event(
+            "warning",
+            f"waiting {elapsed:.0f}s for {len(pending)} of {len(calls)} parties to answer "
+            f"request {calls[0].request.key!r}: {named} ({answered} answered; {bound})",
+        )
 
     @staticmethod
     def _reply(call: _Call) -> Reply:
