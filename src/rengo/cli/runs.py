@@ -65,9 +65,9 @@ def list_runs(
 
 def _why_none(everything: list[RunInfo], wanted: RunFilter) -> str:
     """What the store holds, for a filter that matched nothing."""
-    kinds = ", ".join(sorted({r.kind for r in everything}))
-    if wanted.kind is not None and wanted.kind not in kinds.split(", "):
-        return f"no runs of kind {wanted.kind!r}; kinds in this store: {kinds}"
+    kinds = sorted({r.kind for r in everything})
+    if wanted.kind is not None and wanted.kind not in kinds:
+        return f"no runs of kind {wanted.kind!r}; kinds in this store: {', '.join(kinds)}"
     return f"no run matches these filters; the store holds {len(everything)} runs"
 
 
