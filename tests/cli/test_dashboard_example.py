@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rengo.core.install_hint import install_hint
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "dashboard" / "run.py"
 
 WITHOUT_FASTAPI = """
@@ -31,7 +33,6 @@ def test_the_dashboard_example_without_the_ui_extra_says_what_to_install_in_one_
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     assert done.stderr.strip().splitlines() == [
-        "error: the dashboard needs FastAPI and uvicorn (fastapi is missing): "
-        "pip install 'rengo[ui]'"
+        "error: the dashboard needs FastAPI and uvicorn (fastapi is missing): " + install_hint("ui")
     ]
     assert not (out / "runs.db").exists()  # refused before recording anything

@@ -16,6 +16,7 @@ torch = pytest.importorskip("torch")
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from rengo.core.errors import ConfigError  # noqa: E402
+from rengo.core.install_hint import install_hint  # noqa: E402
 from rengo.hfl import (  # noqa: E402
     FedAvg,
     TorchClient,
@@ -39,7 +40,7 @@ def test_torch_names_load_on_first_use_and_say_what_is_missing() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert "pip install 'rengo[torch]'" in out.stdout
+    assert install_hint("torch") in out.stdout
 
 
 @pytest.fixture

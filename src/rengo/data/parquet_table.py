@@ -9,13 +9,14 @@ from types import ModuleType
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
+from rengo.core.install_hint import install_hint
 from rengo.data.cells import check_ids, to_feature_dtype
 from rengo.data.dataset import Dataset
 from rengo.data.labels import Task, encode_labels
 
 TASK_METADATA_KEY = b"rengo.task"
 """Schema metadata key where save_parquet records the table's task for load_parquet."""
-_INSTALL_HINT = "reading or writing Parquet needs pyarrow: pip install 'rengo[parquet]'"
+_INSTALL_HINT = f"reading or writing Parquet needs pyarrow: {install_hint('parquet')}"
 
 
 def _pyarrow() -> tuple[ModuleType, ModuleType]:

@@ -19,12 +19,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rengo.core.install_hint import install_hint
+
 try:
     import torch
     from torch import nn
     from torch.func import functional_call, jacrev, vmap
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("rengo.ftl's encoders need PyTorch: pip install 'rengo[torch]'") from exc
+    raise ImportError(f"rengo.ftl's encoders need PyTorch: {install_hint('torch')}") from exc
 
 from rengo.core.errors import ConfigError, DataError
 

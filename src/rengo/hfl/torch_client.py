@@ -26,11 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from rengo.core.install_hint import install_hint
+
 try:
     import torch
     from torch import nn
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("rengo.hfl.torch_client needs PyTorch: pip install 'rengo[torch]'") from exc
+    raise ImportError(f"rengo.hfl.torch_client needs PyTorch: {install_hint('torch')}") from exc
 
 from rengo.core.errors import ConfigError
 from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from rengo.core.errors import ConfigError
+from rengo.core.install_hint import install_hint
 from rengo.hfl.dp_sgd_history import longer_history, read_history, write_history
 from rengo.hfl.local_training import LocalTraining
 from rengo.privacy import LocalDP, PrivacyBudgetExhausted
@@ -44,7 +45,7 @@ def _opacus() -> Any:
     try:
         import opacus
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        raise ConfigError("local DP-SGD needs Opacus: pip install 'rengo[opacus]'") from exc
+        raise ConfigError(f"local DP-SGD needs Opacus: {install_hint('opacus')}") from exc
     return opacus
 
 

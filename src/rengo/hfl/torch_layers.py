@@ -8,10 +8,12 @@ FedPer / FedRep head).
 
 from __future__ import annotations
 
+from rengo.core.install_hint import install_hint
+
 try:
     from torch import nn
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("rengo.hfl.torch_layers needs PyTorch: pip install 'rengo[torch]'") from exc
+    raise ImportError(f"rengo.hfl.torch_layers needs PyTorch: {install_hint('torch')}") from exc
 
 from rengo.core.errors import ConfigError
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import ConfigError
+from rengo.core.install_hint import install_hint
 from rengo.core.messages import Metrics
 from rengo.core.options import options_from_mapping
 from rengo.core.parameters import Parameters
@@ -558,7 +559,7 @@ def _mlp(
         )
     except ImportError as exc:
         raise ConfigError(
-            f"{spec.source}: model.type = 'mlp' needs PyTorch (pip install 'rengo[torch]'); "
+            f"{spec.source}: model.type = 'mlp' needs PyTorch ({install_hint('torch')}); "
             "or use model.type = 'logistic'"
         ) from exc
     from torch.utils.data import DataLoader, TensorDataset

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rengo.core.errors import ConfigError
+from rengo.core.install_hint import install_hint
 
 AccountantName = Literal["pld", "rdp"]
 ACCOUNTANTS: tuple[str, ...] = ("pld", "rdp")
@@ -80,7 +81,7 @@ def _dp_accounting() -> Any:
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
         raise ConfigError(
             "differential-privacy accounting needs Google's dp-accounting: "
-            "pip install 'rengo[privacy]'"
+            f"{install_hint('privacy')}"
         ) from exc
     absl = logging.getLogger("absl")
     if _QUIET not in absl.filters:

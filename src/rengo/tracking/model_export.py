@@ -23,6 +23,7 @@ import numpy as np
 
 from rengo.core.codec import decode, encode
 from rengo.core.errors import CodecError, ConfigError, DataError
+from rengo.core.install_hint import install_hint
 from rengo.data import Standardization
 from rengo.tracking.store import RunStore
 
@@ -292,7 +293,7 @@ def write_model(
         import torch
     except ImportError as exc:
         raise ConfigError(
-            "--format torch needs PyTorch (pip install 'rengo[torch]'); or use --format npz"
+            f"--format torch needs PyTorch ({install_hint('torch')}); or use --format npz"
         ) from exc
     tensors = {name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in state.items()}
     torch.save(tensors, target)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rengo.core.errors import ConfigError
+from rengo.core.install_hint import install_hint
 from rengo.transport.pool import ClientPool, Handler
 from rengo.transport.simulation import ProcessPool, SerialPool
 
@@ -111,7 +112,7 @@ def _ray(
     try:
         from rengo.transport.ray_pool import RayPool
     except ImportError as exc:
-        raise ConfigError("executor 'ray' needs Ray: pip install 'rengo[ray]'") from exc
+        raise ConfigError(f"executor 'ray' needs Ray: {install_hint('ray')}") from exc
     if device is not None and str(device).startswith("cuda"):
         options.setdefault("num_gpus_per_client", 1.0)
     return RayPool(handler, client_ids, workers=workers, **options)

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rengo.core.errors import ConfigError
+from rengo.core.install_hint import install_hint
 from rengo.transport.pool import Handler, Reply, Request, Sent
 from rengo.transport.simulation import HandlerOutcome, batch_size, run_handler
 
@@ -23,7 +24,7 @@ try:
     import ray
     from ray.exceptions import GetTimeoutError, RayError
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("RayPool needs Ray: pip install 'rengo[ray]'") from exc
+    raise ImportError(f"RayPool needs Ray: {install_hint('ray')}") from exc
 
 log = logging.getLogger("rengo.transport")
 

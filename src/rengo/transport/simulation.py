@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 from threadpoolctl import ThreadpoolController
 
 from rengo.core.errors import ConfigError
+from rengo.core.install_hint import install_hint
 from rengo.transport.pool import Handler, Reply, Request, Sent
 
 
@@ -242,9 +243,7 @@ def worker_gpus(device: str | None) -> list[int]:
         except ImportError:
             if name == "auto":
                 return []
-            raise ConfigError(
-                f"device {device!r} needs PyTorch: pip install 'rengo[torch]'"
-            ) from None
+            raise ConfigError(f"device {device!r} needs PyTorch: {install_hint('torch')}") from None
     count = int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
     if name == "auto":
         return list(range(count))

@@ -10,6 +10,7 @@ import importlib
 from typing import Any
 
 from rengo.core.errors import ConfigError
+from rengo.core.install_hint import install_hint
 from rengo.ui.access import (
     TOKEN_ENV,
     Listen,
@@ -34,8 +35,7 @@ def require_ui() -> None:
         importlib.import_module("uvicorn")
     except ImportError as exc:
         raise ConfigError(
-            f"the dashboard needs FastAPI and uvicorn ({exc.name} is missing): "
-            "pip install 'rengo[ui]'"
+            f"the dashboard needs FastAPI and uvicorn ({exc.name} is missing): {install_hint('ui')}"
         ) from exc
 
 

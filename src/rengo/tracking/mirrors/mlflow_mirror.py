@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rengo.core.errors import ConfigError, DataError
+from rengo.core.install_hint import install_hint
 from rengo.tracking.mirrors.base import StateDictFn, flat_params, round_scalars
 from rengo.tracking.model_export import load_model, named_parameters, write_model
 from rengo.tracking.records import ClientRecord, RoundRecord, RunInfo
@@ -46,7 +47,7 @@ def _client() -> Any:
     try:
         from mlflow.tracking import MlflowClient
     except ImportError as exc:
-        raise ConfigError("mirroring to MLflow needs it: pip install 'rengo[mlflow]'") from exc
+        raise ConfigError(f"mirroring to MLflow needs it: {install_hint('mlflow')}") from exc
     for name in _CHATTY_LOGGERS:
         chatty = logging.getLogger(name)
         if chatty.level == logging.NOTSET:  # a level the user set stays

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rengo.core.errors import ConfigError, DataError
+from rengo.core.install_hint import install_hint
 from rengo.tracking.mirrors.base import flat_params, round_scalars
 from rengo.tracking.records import ClientRecord, RoundRecord, RunInfo
 from rengo.tracking.store import RunStore
@@ -34,7 +35,7 @@ def _modules() -> tuple[Any, Any, Any, Any]:
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
     except ImportError as exc:
         raise ConfigError(
-            "mirroring to TensorBoard needs it: pip install 'rengo[tensorboard]'"
+            f"mirroring to TensorBoard needs it: {install_hint('tensorboard')}"
         ) from exc
     return EventFileWriter, event_pb2, summary_pb2, (hparams, text)
 

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rengo.core.install_hint import install_hint
+
 if TYPE_CHECKING:
     import torch
 
@@ -39,7 +41,7 @@ def require_torch() -> Any:
         import torch
     except ImportError as exc:  # pragma: no cover - the test environment has torch
         raise ImportError(
-            "SplitNN needs PyTorch: install rengo with the torch extra, pip install 'rengo[torch]'"
+            f"SplitNN needs PyTorch: install rengo with the torch extra, {install_hint('torch')}"
         ) from exc
     return torch
 
