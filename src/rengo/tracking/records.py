@@ -43,6 +43,22 @@ class RunInfo:
             return None
         return (self.finished_at - self.started_at).total_seconds() - self.paused_s
 
+    def identity(self) -> dict[str, Any]:
+        """Who the run is and how its life went, JSON-ready (times as ISO 8601 text):
+        the header every export and view of a run starts from."""
+        return {
+            "run_id": self.run_id,
+            "kind": self.kind,
+            "name": self.name,
+            "status": self.status,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
+            "duration_s": self.duration_s,
+            "seed": self.seed,
+            "hostname": self.hostname,
+            "rengo_version": self.rengo_version,
+        }
+
 
 @dataclass(frozen=True)
 class RoundRecord:

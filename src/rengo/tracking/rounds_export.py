@@ -19,7 +19,6 @@ from typing import Any
 from rengo.core.errors import ConfigError
 from rengo.tracking.contrib_records import refuse_store_file
 from rengo.tracking.json_text import dumps_json
-from rengo.tracking.records import RunInfo
 from rengo.tracking.store import RunStore
 
 ROUND_COLUMNS = ("run_id", "run_name", "round", "duration_s", "num_clients", "num_failures")
@@ -91,7 +90,7 @@ def run_record(store: RunStore, run_id: str) -> dict[str, Any]:
     """
     run = store.get_run(run_id)
     return {
-        "run": _header(run),
+        "run": run.identity(),
         "config": run.config,
         "summary": run.summary,
         "rounds": [
@@ -113,21 +112,6 @@ def run_record(store: RunStore, run_id: str) -> dict[str, Any]:
             }
             for e in store.events(run.run_id)
         ],
-    }
-
-
-def _header(run: RunInfo) -> dict[str, Any]:
-    return {
-        "run_id": run.run_id,
-        "kind": run.kind,
-        "name": run.name,
-        "status": run.status,
-        "started_at": run.started_at.isoformat(),
-        "finished_at": None if run.finished_at is None else run.finished_at.isoformat(),
-        "duration_s": run.duration_s,
-        "seed": run.seed,
-        "hostname": run.hostname,
-        "rengo_version": run.rengo_version,
     }
 
 

@@ -78,18 +78,9 @@ def planned_rounds(run: RunInfo) -> int | None:
 def run_header(run: RunInfo) -> dict[str, Any]:
     """A run's identity and lifecycle, without config."""
     return {
-        "run_id": run.run_id,
-        "name": run.name,
+        **run.identity(),
         "label": run.label,
-        "kind": run.kind,
-        "status": run.status,
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(run.finished_at),
-        "duration_s": run.duration_s,
         "paused_s": run.paused_s,
-        "seed": run.seed,
-        "hostname": run.hostname,
-        "rengo_version": run.rengo_version,
         "planned_rounds": planned_rounds(run),
     }
 
