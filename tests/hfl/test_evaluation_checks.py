@@ -91,14 +91,14 @@ def test_a_trillion_claimed_evaluation_examples_count_as_three_median_parties(
     assert record.status == "ok" and record.num_examples == 30
     assert record.reason == (
         f"weight capped: claimed {CLAIM} evaluation examples, counted as 30 (3x the round's "
-        "median claim 10; result_checks.max_weight_ratio)"
+        "median claim 10; result_checks.max_evaluation_weight_ratio)"
     )
     assert pool.told == [
         (
             LIAR,
             f"round 1: your claim of {CLAIM} evaluation examples was counted as fewer: "
-            "result_checks.max_weight_ratio = 3 caps a claim at that many times the round's "
-            "median claim",
+            "result_checks.max_evaluation_weight_ratio = 3 caps a claim at that many times the "
+            "round's median claim",
         )
     ]
 
@@ -124,3 +124,33 @@ def test_results_within_the_cap_and_far_from_overflow_count_as_sent() -> None:
     assert [(v.client_id, v.result, v.note, v.told) for v in verdicts] == [
         (cid, result, None, None) for cid, result in results
     ]
+
+
+def test_the_evaluation_cap_stays_where_the_fit_median_rules_go() -> None:
+    """Secure aggregation hides each update and central DP forbids the median rules on fit
+    results, so both drop them; evaluation results still arrive one by one, uncovered by DP,
+    so their cap stays (it went with max_weight_ratio, and one party could again make a
+    SecAgg or DP deployment's eval_accuracy its own)."""
+    from rengo.hfl import DifferentialPrivacy, SecAggPlus
+    from rengo.hfl.privacy_fit import checks_under_dp
+    from rengo.hfl.workflow import default_checks
+
+    under_secagg = default_checks(SecAggPlus())
+    assert under_secagg.max_weight_ratio is None and under_secagg.max_update_norm_ratio is None
+    assert under_secagg.max_evaluation_weight_ratio == 3.0
+    under_dp = checks_under_dp(DifferentialPrivacy(FedAvg()), ResultChecks())
+    assert under_dp.max_weight_ratio is None
+    assert under_dp.max_evaluation_weight_ratio == 3.0
+    assert ResultChecks.streaming().max_evaluation_weight_ratio is None  # simulation default
+
+
+def test_checks_without_the_median_rules_still_cap_a_lying_evaluation_claim(
+    tmp_path: Any,
+) -> None:
+    """What a secure-aggregation or central-DP deployment runs with."""
+    capped, _, record = run_one_round(ResultChecks().without_median_rules(), tmp_path)
+    assert record.num_examples == 30  # 3 x the median claim of 10
+    honest_weight = 10 * len(HONEST)
+    assert capped.metrics["eval_accuracy"] == pytest.approx(
+        0.9 * honest_weight / (honest_weight + 30)
+    )

@@ -831,7 +831,7 @@ class Coordinator:
             screened.append((reply.client_id, result))
             kept_traffic[reply.client_id] = traffic
         # the whole round's claims are in: cap them by its median, refuse what would overflow
-        ratio = self.checks.max_weight_ratio if self.checks is not None else None
+        ratio = self.checks.max_evaluation_weight_ratio if self.checks is not None else None
         results: list[tuple[str, EvaluateResult]] = []
         for verdict in screen_evaluations(screened, ratio):
             cid, traffic = verdict.client_id, kept_traffic[verdict.client_id]

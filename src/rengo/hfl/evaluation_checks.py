@@ -7,9 +7,11 @@ evaluated. A party that claims 10^12 of them (under
 times its loss overflows float64 turns ``eval_loss`` into ``inf``. So, over a round's
 evaluation results (all held before they are averaged):
 
-* with :attr:`~rengo.hfl.ResultChecks.max_weight_ratio` every claim is counted at most at
-  that multiple of the round's lower median claim (:func:`~rengo.hfl.result_checks.claim_cap`,
-  the rule fit results follow), so a liar counts as a few median parties;
+* with :attr:`~rengo.hfl.ResultChecks.max_evaluation_weight_ratio` every claim is counted
+  at most at that multiple of the round's lower median claim
+  (:func:`~rengo.hfl.result_checks.claim_cap`, the rule fit results follow), so a liar counts
+  as a few median parties; unlike the fit rules it stays under secure aggregation (evaluation
+  results arrive one by one) and central DP (which does not cover them);
 * a result whose (capped) count times its largest value - the loss or a numeric metric -
   could overflow the weighted sum (:func:`~rengo.hfl.result_checks.overflow_limit`) is
   refused, so the round's means stay finite.
@@ -51,7 +53,7 @@ def largest_evaluated_value(result: EvaluateResult) -> float:
 
 
 def screen_evaluations(
-    results: Sequence[tuple[str, EvaluateResult]], max_weight_ratio: float | None
+    results: Sequence[tuple[str, EvaluateResult]], weight_ratio: float | None
 ) -> list[EvaluationVerdict]:
     """One verdict per evaluation result of a round, in order (see the module docstring).
 
@@ -60,7 +62,7 @@ def screen_evaluations(
     results
         The round's evaluation results that passed the per-result checks (finite loss, a
         claim within ``max_claimed_examples``, screened metrics), as ``(client, result)``.
-    max_weight_ratio
+    weight_ratio
         Cap each claim at this multiple of the round's lower median claim; None: no cap.
 
     Returns
@@ -70,9 +72,9 @@ def screen_evaluations(
     """
     cap = None
     median = 0.0
-    if max_weight_ratio is not None and results:
+    if weight_ratio is not None and results:
         claims = [r.num_examples for _, r in results]
-        median, cap = low_median(claims), claim_cap(claims, max_weight_ratio)
+        median, cap = low_median(claims), claim_cap(claims, weight_ratio)
     limit = overflow_limit(len(results))
     verdicts = []
     for client_id, result in results:
@@ -80,13 +82,13 @@ def screen_evaluations(
         if cap is not None and result.num_examples > cap:
             note = (
                 f"weight capped: claimed {result.num_examples} evaluation examples, counted "
-                f"as {cap} ({max_weight_ratio:g}x the round's median claim {median:g}; "
-                "result_checks.max_weight_ratio)"
+                f"as {cap} ({weight_ratio:g}x the round's median claim {median:g}; "
+                "result_checks.max_evaluation_weight_ratio)"
             )
             told = (
                 f"your claim of {result.num_examples} evaluation examples was counted as "
-                f"fewer: result_checks.max_weight_ratio = {max_weight_ratio:g} caps a claim "
-                "at that many times the round's median claim"
+                "fewer: result_checks.max_evaluation_weight_ratio = "
+                f"{weight_ratio:g} caps a claim at that many times the round's median claim"
             )
             result = EvaluateResult(result.loss, cap, result.metrics)
         largest = largest_evaluated_value(result)

@@ -69,6 +69,11 @@ class ResultChecks:
     max_update_norm_ratio
         Refuse a result whose update norm ``||x_i - w||`` exceeds this multiple of the
         round's median update norm; None: no bound.
+    max_evaluation_weight_ratio
+        Cap every evaluation result's weight at this multiple of the round's median
+        evaluation claim; None: no cap. Evaluation results reach the coordinator one by
+        one under secure aggregation too, and central DP does not cover them, so this cap
+        stays where the two median rules on fit results go.
 
     Raises
     ------
@@ -88,12 +93,20 @@ class ResultChecks:
         ge=1,
         le=1e12,
     )
+    max_evaluation_weight_ratio: float | None = option(
+        3.0,
+        "Cap each evaluation weight at this multiple of the round's median evaluation claim.",
+        ge=1,
+        le=1e9,
+    )
 
     @classmethod
     def streaming(cls) -> ResultChecks:
         """The checks that keep aggregation streaming (simulation's default): the absolute
         claim bound and the overflow guard, no median rule."""
-        return cls(max_weight_ratio=None, max_update_norm_ratio=None)
+        return cls(
+            max_weight_ratio=None, max_update_norm_ratio=None, max_evaluation_weight_ratio=None
+        )
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any], where: str = "") -> ResultChecks:
@@ -124,7 +137,9 @@ class ResultChecks:
         return self.max_weight_ratio is not None or self.max_update_norm_ratio is not None
 
     def without_median_rules(self) -> ResultChecks:
-        """These checks with both median rules off."""
+        """These checks with both median rules on fit results off (the evaluation cap,
+        :attr:`max_evaluation_weight_ratio`, stays: evaluation results are seen one by one
+        under secure aggregation, and central DP does not cover them)."""
         return replace(self, max_weight_ratio=None, max_update_norm_ratio=None)
 
 

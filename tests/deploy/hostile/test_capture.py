@@ -171,8 +171,8 @@ def test_a_party_claiming_a_trillion_evaluation_examples_counts_as_three_median_
     _, run_id, store_path, told = run_with_liar(fleet, rounds, "evaluation", claim, "--evaluate")
     assert told == [
         f"round {r}: your claim of {claim} evaluation examples was counted as fewer: "
-        "result_checks.max_weight_ratio = 3 caps a claim at that many times the round's "
-        "median claim"
+        "result_checks.max_evaluation_weight_ratio = 3 caps a claim at that many times the "
+        "round's median claim"
         for r in range(1, rounds + 1)
     ]
     with RunStore(store_path, read_only=True) as store:
@@ -188,7 +188,7 @@ def test_a_party_claiming_a_trillion_evaluation_examples_counts_as_three_median_
             assert liar.status == "ok" and liar.num_examples == 1080  # 3 x the median 360
             assert liar.reason == (
                 f"weight capped: claimed {claim} evaluation examples, counted as 1080 (3x the "
-                "round's median claim 360; result_checks.max_weight_ratio)"
+                "round's median claim 360; result_checks.max_evaluation_weight_ratio)"
             )
             weight = sum(r.num_examples for r in honest)
             correct = sum(r.num_examples * (r.metrics or {})["accuracy"] for r in honest)
