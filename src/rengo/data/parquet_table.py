@@ -16,7 +16,6 @@ from rengo.data.labels import Task, encode_labels
 
 TASK_METADATA_KEY = b"rengo.task"
 """Schema metadata key where save_parquet records the table's task for load_parquet."""
-_INSTALL_HINT = f"reading or writing Parquet needs pyarrow: {install_hint('parquet')}"
 
 
 def _pyarrow() -> tuple[ModuleType, ModuleType]:
@@ -24,7 +23,9 @@ def _pyarrow() -> tuple[ModuleType, ModuleType]:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as exc:
-        raise ImportError(_INSTALL_HINT) from exc
+        raise ImportError(
+            f"reading or writing Parquet needs pyarrow: {install_hint('parquet')}"
+        ) from exc
     return pa, pq
 
 

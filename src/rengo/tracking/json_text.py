@@ -5,12 +5,21 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import math
 from pathlib import PurePath
 from typing import Any
 
 import numpy as np
 
 from rengo.core.errors import ConfigError
+
+
+def finite(value: Any) -> float | None:
+    """A float for JSON, which has no NaN: NaN and infinities (and None) become None."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def _plain(value: Any) -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,15 +17,11 @@ from typing import Any
 
 from rengo.core.errors import ConfigError
 from rengo.tracking.contrib_records import refuse_store_file
-from rengo.tracking.json_text import dumps_json
+from rengo.tracking.json_text import dumps_json, finite
 from rengo.tracking.store import RunStore
 
 ROUND_COLUMNS = ("run_id", "run_name", "round", "duration_s", "num_clients", "num_failures")
 """The CSV's first columns; each metric any of the runs logged follows, sorted by name."""
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 def rounds_rows(store: RunStore, run_ids: Sequence[str]) -> tuple[list[str], list[dict[str, Any]]]:
@@ -63,7 +58,7 @@ def rounds_rows(store: RunStore, run_ids: Sequence[str]) -> tuple[list[str], lis
                     "duration_s": record.duration_s,
                     "num_clients": record.num_clients,
                     "num_failures": record.num_failures,
-                    **{k: _finite(v) for k, v in record.metrics.items()},
+                    **{k: finite(v) for k, v in record.metrics.items()},
                 }
             )
     taken = [key for key in sorted(keys) if key in ROUND_COLUMNS]
@@ -99,7 +94,7 @@ def run_record(store: RunStore, run_id: str) -> dict[str, Any]:
                 "duration_s": r.duration_s,
                 "num_clients": r.num_clients,
                 "num_failures": r.num_failures,
-                "metrics": {k: _finite(v) for k, v in r.metrics.items()},
+                "metrics": {k: finite(v) for k, v in r.metrics.items()},
             }
             for r in store.rounds(run.run_id)
         ],

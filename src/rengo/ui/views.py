@@ -19,6 +19,7 @@ from rengo.core.errors import ConfigError, DataError
 from rengo.rewards.money import currency_decimals, format_minor
 from rengo.tracking import RunFilter, RunInfo, RunStore, metric_family
 from rengo.tracking.client_spread import client_metric_spread, lower_is_better
+from rengo.tracking.json_text import finite
 from rengo.tracking.records import ClientRecord, LedgerEntry, PartyPresence
 from rengo.tracking.tables import dotted_settings, shortened_setting, why_it_ended
 
@@ -42,14 +43,6 @@ coordinator that kept it current has stopped writing (crashed, or lost its store
 
 MAX_COMPARE = 8
 SPARK_POINTS = 40
-
-
-def finite(value: Any) -> float | None:
-    """A float for JSON: NaN and infinities become None."""
-    if value is None:
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
 
 
 def _iso(moment: datetime | None) -> str | None:

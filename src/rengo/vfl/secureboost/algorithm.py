@@ -28,6 +28,7 @@ from rengo.vfl.registry import (
     VerticalAlgorithm,
     register,
 )
+from rengo.vfl.secureboost.boosting import EPOCH_UNIT
 from rengo.vfl.secureboost.config import SecureBoostConfig
 from rengo.vfl.secureboost.coordinator import secureboost_coordinator
 from rengo.vfl.secureboost.guest import secureboost_guest
@@ -168,6 +169,6 @@ SECUREBOOST: VerticalAlgorithm[SecureBoostConfig] = register(
         missing_values=True,
         alone=train_alone,
         resumable=True,
-        epoch_unit="tree",
+        epoch_unit=EPOCH_UNIT,
     )
 )

@@ -50,6 +50,10 @@ from rengo.vfl.secureboost.splits import (
 log = logging.getLogger("rengo.vfl.secureboost")
 
 
+EPOCH_UNIT = "tree"
+"""What one of boosting's epochs (a boosting round) is called in progress and run records."""
+
+
 @dataclass(frozen=True)
 class CandidateSums:
     """One feature party's candidates of one node as the label party sees them: integer
@@ -485,7 +489,7 @@ def boost(
         validation_losses = list(resume.validation_losses)
         stopped = resume.stopped
     reporter = TrainingReporter(
-        progress, name, config.n_trees, config.max_depth, unit="tree", batch_unit="depth"
+        progress, name, config.n_trees, config.max_depth, unit=EPOCH_UNIT, batch_unit="depth"
     )
     for t in range(len(trees), len(trees) if stopped else config.n_trees):
         started = time.perf_counter()
