@@ -41,25 +41,15 @@ class EpochRows:
         self._run_id = run_id
         self._parties = parties
         self._clock = EpochClock(COORDINATOR, forward)
-        self._recorded: set[int] = set()
 
     def __call__(self, event: VerticalProgress) -> None:
-        """Time ``event``, pass it on, and record the epoch it ends (the epoch's last batch
-        records it, and the label party's decision after it updates its duration)."""
+        """Time ``event``, pass it on, and record the epoch it ends (the coordinator's
+        end-of-epoch event, once the label party has decided whether training goes on)."""
         self._clock(event)
-        if event.party != COORDINATOR or event.stage != "train" or event.epoch is None:
-            return
-        if not (event.finished or _ends_an_epoch(event)):
+        if event.party != COORDINATOR or not event.ends_epoch or event.epoch is None:
             return
         seconds = self._clock.epoch_durations()[event.epoch]
         metrics = {} if event.loss is None else {"train_loss": event.loss}
         # the command may close the store as a failed run ends: nothing to record then
         with contextlib.suppress(StoreClosedError):
             self._store.log_round(self._run_id, event.epoch, metrics, seconds, self._parties, 0)
-
-
-def _ends_an_epoch(event: VerticalProgress) -> bool:
-    """Whether a training event's count is a whole number of its epochs' batches."""
-    if event.total is None or not event.epochs or event.epoch is None:
-        return False
-    return event.done == event.epoch * (event.total // event.epochs)

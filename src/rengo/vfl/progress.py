@@ -57,6 +57,8 @@ class VerticalProgress:
         epoch stands, e.g. SecureBoost's ``"depth 2/3"``).
     unit
         What one epoch is called in displays (``"tree"`` for SecureBoost).
+    ends_epoch
+        The event is the end of ``epoch`` (:meth:`TrainingReporter.epoch_end`).
     """
 
     party: str
@@ -71,6 +73,7 @@ class VerticalProgress:
     finished: bool = False
     detail: str = ""
     unit: str = "epoch"
+    ends_epoch: bool = False
 
 
 ProgressFn = Callable[[VerticalProgress], None]
@@ -164,6 +167,7 @@ class TrainingReporter:
                 epochs=self._epochs,
                 loss=loss,
                 finished=stop,
+                ends_epoch=True,
                 unit=self._unit,
             )
         )
