@@ -2,8 +2,8 @@
 
 The label party holds labels and (by default) the Paillier key pair; feature parties hold
 columns, sum encrypted gradients into histograms and keep their own splits. Settings,
-binning, split rule, the three roles, federated prediction, the estimator, and its
-description for the vertical runner (registered as ``"secureboost"``).
+binning, split rule, the three roles, federated prediction, the estimator, the per-party
+model files, and its description for the vertical runner (registered as ``"secureboost"``).
 """
 
 from rengo.vfl.secureboost.algorithm import SECUREBOOST
@@ -24,6 +24,14 @@ from rengo.vfl.secureboost.model import (
     SecureBoostReport,
     TreeNode,
 )
+from rengo.vfl.secureboost.model_file import (
+    StoredPartyModel,
+    party_document,
+    read_document,
+    read_party_model,
+    write_document,
+    write_party_model,
+)
 from rengo.vfl.secureboost.predict import (
     predict_local,
     secureboost_predict_guest,
@@ -43,16 +51,22 @@ __all__ = [
     "SecureBoostGuestModel",
     "SecureBoostHostModel",
     "SecureBoostReport",
+    "StoredPartyModel",
     "TreeNode",
     "boost",
     "fit_bins",
     "grow_tree",
+    "party_document",
     "predict_local",
     "quantize",
+    "read_document",
+    "read_party_model",
     "secureboost_coordinator",
     "secureboost_guest",
     "secureboost_host",
     "secureboost_predict_guest",
     "secureboost_predict_host",
     "train_alone",
+    "write_document",
+    "write_party_model",
 ]

@@ -12,8 +12,12 @@ fields, with the same defaults.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import numpy as np
 
+from rengo.core.errors import DataError
 from rengo.core.roles import COORDINATOR
 from rengo.vfl.estimator import VerticalEstimator
 from rengo.vfl.secureboost.algorithm import SECUREBOOST
@@ -23,6 +27,7 @@ from rengo.vfl.secureboost.model import (
     SecureBoostHostModel,
     SecureBoostReport,
 )
+from rengo.vfl.secureboost.model_file import StoredPartyModel
 
 
 class HeteroSecureBoost(VerticalEstimator):
@@ -42,6 +47,97 @@ class HeteroSecureBoost(VerticalEstimator):
     """
 
     spec = SECUREBOOST
+
+    @classmethod
+    def from_party_models(
+        cls, models: Iterable[StoredPartyModel], **params: Any
+    ) -> HeteroSecureBoost:
+        """A fitted estimator from every party's stored model (as
+        :func:`~rengo.vfl.secureboost.read_party_model` or
+        :func:`~rengo.tracking.load_secureboost` give them), which scores new rows with
+        ``predict`` / ``predict_proba`` exactly as the estimator that trained them did:
+        both parties are needed, as in training, and each routes rows through its own
+        splits only.
+
+        Parameters
+        ----------
+        models
+            One stored model per party: the label party's trees and each feature party's
+            splits, all of the same run.
+        **params
+            Run settings (``use_psi``, ``seed``, ``progress``...).
+
+        Returns
+        -------
+        HeteroSecureBoost
+            Fitted with those models (no keys: scoring needs none).
+
+        Raises
+        ------
+        DataError
+            If no or two models hold trees, the models name different label parties or
+            tree counts, a party is given twice, or a tree has a node of a party whose
+            splits do not hold it.
+        """
+        by_party: dict[str, StoredPartyModel] = {}
+        for stored in models:
+            if stored.party in by_party:
+                raise DataError(f"the model of party {stored.party!r} is given twice")
+            by_party[stored.party] = stored
+        guests = [m for m in by_party.values() if isinstance(m.model, SecureBoostGuestModel)]
+        if len(guests) != 1:
+            raise DataError(
+                f"scoring needs the label party's trees exactly once, got {len(guests)} "
+                f"among the models of {sorted(by_party)}"
+            )
+        guest = guests[0]
+        assert isinstance(guest.model, SecureBoostGuestModel)
+        others = {m.label_party for m in by_party.values()} - {guest.party}
+        if others:
+            raise DataError(
+                f"these models come from different runs: the label party holds the trees "
+                f"of {guest.party!r}, other files name the label party {sorted(others)}"
+            )
+        hosts = {name: m.model for name, m in by_party.items() if name != guest.party}
+        _check_hosts_own_their_nodes(guest.party, guest.model, hosts)
+        model = guest.model
+        estimator = cls(
+            objective=model.objective,
+            learning_rate=model.learning_rate,
+            max_depth=model.max_depth,
+            n_trees=max(1, model.n_trees),
+            **params,
+        )
+        estimator.label_party_, estimator.hosts_ = guest.party, sorted(hosts)
+        estimator._models = {guest.party: model, **hosts}
+        return estimator
+
+    def first_trees(self, n_trees: int) -> HeteroSecureBoost:
+        """A fitted copy that predicts with the first ``n_trees`` trees only (XGBoost's
+        ``iteration_range=(0, n_trees)``): ``model.first_trees(model.best_round_)`` scores
+        with the best round's ensemble after early stopping, which keeps the
+        ``n_iter_no_change`` trees grown after it. ``self`` is left as it is.
+
+        Returns
+        -------
+        HeteroSecureBoost
+            The copy (its ``n_trees_`` is ``n_trees``).
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        ConfigError
+            Unless ``1 <= n_trees <= n_trees_``.
+        """
+        self._require_fitted()
+        models: dict[str, Any] = {self.label_party_: self.guest_model_.first_trees(n_trees)}
+        models.update({name: m.first_trees(n_trees) for name, m in self.host_models_.items()})
+        copy = type(self)(**self.get_params())
+        copy.label_party_, copy.hosts_ = self.label_party_, list(self.hosts_)
+        copy._models = models
+        copy._keys = dict(self._keys)
+        return copy
 
     @property
     def guest_model_(self) -> SecureBoostGuestModel:
@@ -100,7 +196,8 @@ class HeteroSecureBoost(VerticalEstimator):
         """The round (1-based) with the lowest held-out loss, or the lowest training loss
         without ``validation_fraction`` (XGBoost's ``best_iteration + 1``). Early stopping
         keeps the ``n_iter_no_change`` trees grown after it, as scikit-learn's
-        HistGradientBoosting does."""
+        HistGradientBoosting does, and ``predict`` uses every tree kept;
+        ``first_trees(best_round_)`` is the best round's ensemble."""
         return self.guest_model_.best_round
 
     @property
@@ -108,3 +205,38 @@ class HeteroSecureBoost(VerticalEstimator):
         """Split count and total gain per column, as the label party sees them (a feature
         party's columns by party and anonymous id)."""
         return self.guest_model_.feature_importances()
+
+
+def _check_hosts_own_their_nodes(
+    label_party: str, guest: SecureBoostGuestModel, hosts: dict[str, Any]
+) -> None:
+    """Every feature party's node of the trees is in that party's splits, and the parties
+    grew as many trees (models of other runs would route rows by wrong columns).
+
+    Raises
+    ------
+    DataError
+        Naming the party, tree and node at fault.
+    """
+    for name, host in hosts.items():
+        if not isinstance(host, SecureBoostHostModel):
+            raise DataError(f"{name}: a feature party's model holds splits, not trees")
+        if host.n_trees != guest.n_trees:
+            raise DataError(
+                f"{name}'s splits are of {host.n_trees} trees, the label party's model has "
+                f"{guest.n_trees}: these models come from different runs"
+            )
+    lookups = {name: host.lookup() for name, host in hosts.items()}
+    for t, tree in enumerate(guest.trees):
+        for node in tree:
+            if node.is_leaf or node.owner == label_party:
+                continue
+            if node.owner not in lookups:
+                raise DataError(
+                    f"tree {t} has a node of party {node.owner!r}, whose model was not given"
+                )
+            if (t, node.node) not in lookups[node.owner]:
+                raise DataError(
+                    f"tree {t}, node {node.node} is {node.owner!r}'s, but its splits do not "
+                    "hold it: these models come from different runs"
+                )

@@ -10,11 +10,11 @@ direction of missing values, which never leave it (Cheng et al. 2021, Section 4)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from rengo.core.errors import DataError
+from rengo.core.errors import ConfigError, DataError
 from rengo.vfl.common import require_trained_columns
 from rengo.vfl.secureboost.config import Objective
 
@@ -91,6 +91,19 @@ class SecureBoostGuestModel:
         """The training loss after each round (what vertical jobs log per round)."""
         return list(self.train_losses)
 
+    def first_trees(self, n_trees: int) -> SecureBoostGuestModel:
+        """This model with its first ``n_trees`` trees only (XGBoost's ``iteration_range=(0,
+        n_trees)``): ``first_trees(best_round)`` scores with the best round's ensemble after
+        early stopping, which keeps the trees grown after it. The losses stay whole.
+
+        Raises
+        ------
+        ConfigError
+            Unless ``1 <= n_trees <= self.n_trees``.
+        """
+        _check_tree_count(n_trees, self.n_trees)
+        return replace(self, trees=self.trees[:n_trees])
+
     def feature_importances(self) -> list[FeatureImportance]:
         """Split count and total gain per column, most gain first."""
         splits: dict[str, int] = {}
@@ -128,9 +141,29 @@ class SecureBoostHostModel:
     feature_ids: tuple[int, ...]
     n_trees: int
 
+    def first_trees(self, n_trees: int) -> SecureBoostHostModel:
+        """This party's splits in the first ``n_trees`` trees only (see
+        :meth:`SecureBoostGuestModel.first_trees`).
+
+        Raises
+        ------
+        ConfigError
+            Unless ``1 <= n_trees <= self.n_trees``.
+        """
+        _check_tree_count(n_trees, self.n_trees)
+        kept = tuple(s for s in self.splits if s.tree < n_trees)
+        return replace(self, splits=kept, n_trees=n_trees)
+
     def lookup(self) -> Mapping[tuple[int, int], HostSplit]:
         """Splits by ``(tree, node)``."""
         return {(s.tree, s.node): s for s in self.splits}
+
+
+def _check_tree_count(n_trees: int, grown: int) -> None:
+    if isinstance(n_trees, bool) or not isinstance(n_trees, (int, np.integer)):
+        raise ConfigError(f"n_trees must be an integer, got {n_trees!r}")
+    if not 1 <= n_trees <= grown:
+        raise ConfigError(f"n_trees must be in [1, {grown}] (the trees grown), got {n_trees}")
 
 
 def scoring_matrix(features: np.ndarray, trained_columns: int | None, party: str) -> np.ndarray:

@@ -1,0 +1,287 @@
+"""A trained SecureBoost model as versioned JSON, one document per party: what each party
+keeps to score new rows later, and never another party's secrets.
+
+* The label party's document holds every tree's shape, its own splits (column, threshold,
+  direction of missing values), every leaf value, the starting score and the training
+  history; of a feature party's node it holds only the owner and the anonymous column id,
+  as in memory (:class:`~rengo.vfl.secureboost.model.SecureBoostGuestModel`).
+* A feature party's document holds its own split lookup table, ``(tree, node) -> (column,
+  threshold, missing goes left)``, and the anonymous ids of its columns.
+
+Every float is written as ``repr`` writes it, so a model read back predicts bit for bit
+what the one written did; a non-finite float is the string ``"nan"``/``"inf"`` (JSON has
+none). The document names its ``format``, ``version``, ``party``, ``role`` and the run's
+label party; reading one checks each, and an error names the source and what is wrong.
+Nothing here is pickled: a document is data, never code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from rengo.core.errors import DataError
+from rengo.vfl.secureboost.model import HostSplit, SecureBoostGuestModel, SecureBoostHostModel
+from rengo.vfl.secureboost.resume import tree_from_wire, tree_to_wire
+
+FORMAT = "rengo-secureboost-party-model"
+"""The ``format`` every party document names."""
+
+VERSION = 1
+"""The document version this rengo writes and reads."""
+
+Role = Literal["label_party", "feature_party"]
+PartyModel = SecureBoostGuestModel | SecureBoostHostModel
+
+_OBJECTIVES = ("binary", "multiclass", "regression")
+
+
+@dataclass(frozen=True)
+class StoredPartyModel:
+    """One party's model read back from its document: whose it is, the run's label party,
+    and the model (the label party's trees, or a feature party's splits)."""
+
+    party: str
+    label_party: str
+    model: PartyModel
+
+    @property
+    def role(self) -> Role:
+        """``"label_party"`` or ``"feature_party"``."""
+        return "label_party" if isinstance(self.model, SecureBoostGuestModel) else "feature_party"
+
+
+def _exact(value: float) -> Any:
+    return float(value) if math.isfinite(value) else repr(float(value))
+
+
+def party_document(model: PartyModel, party: str, label_party: str) -> dict[str, Any]:
+    """One party's model as a JSON-ready document (every float exact).
+
+    Parameters
+    ----------
+    model
+        The label party's :class:`SecureBoostGuestModel` or a feature party's
+        :class:`SecureBoostHostModel`.
+    party
+        Whose model it is.
+    label_party
+        The run's label party.
+
+    Returns
+    -------
+    dict
+        The document; ``json.dumps`` writes it as strict JSON.
+
+    Raises
+    ------
+    DataError
+        If ``model`` is not a SecureBoost party model, or its role contradicts ``party``.
+    """
+    head: dict[str, Any] = {"format": FORMAT, "version": VERSION, "party": party}
+    head["label_party"] = label_party
+    if isinstance(model, SecureBoostGuestModel):
+        if party != label_party:
+            raise DataError(f"{party}: holds the trees, but the label party is {label_party}")
+        return {
+            **head,
+            "role": "label_party",
+            "objective": model.objective,
+            "outputs": model.outputs,
+            "initial_score": [_exact(v) for v in np.asarray(model.initial_score).ravel()],
+            "learning_rate": _exact(model.learning_rate),
+            "max_depth": model.max_depth,
+            "n_features": model.n_features,
+            "best_round": model.best_round,
+            "train_losses": [_exact(v) for v in model.train_losses],
+            "validation_losses": [_exact(v) for v in model.validation_losses],
+            "decrypted_values": model.decrypted_values,
+            "trees": [tree_to_wire(tree) for tree in model.trees],
+        }
+    if isinstance(model, SecureBoostHostModel):
+        if party == label_party:
+            raise DataError(f"{party}: the label party's model holds trees, not splits")
+        return {
+            **head,
+            "role": "feature_party",
+            "n_trees": model.n_trees,
+            "feature_ids": list(model.feature_ids),
+            "splits": [
+                {
+                    "tree": s.tree,
+                    "node": s.node,
+                    "feature": s.feature,
+                    "threshold": _exact(s.threshold),
+                    "missing_left": s.missing_left,
+                }
+                for s in model.splits
+            ],
+        }
+    raise DataError(f"{party}: not a SecureBoost party model: {type(model).__name__}")
+
+
+def read_document(document: Any, source: str, party: str | None = None) -> StoredPartyModel:
+    """The model a :func:`party_document` holds, checked.
+
+    Parameters
+    ----------
+    document
+        The parsed JSON.
+    source
+        Where it came from (a file, a run), for error messages.
+    party
+        The party it must belong to (``None``: any).
+
+    Returns
+    -------
+    StoredPartyModel
+        The party, the label party and the model.
+
+    Raises
+    ------
+    DataError
+        Naming ``source``, if it is not a SecureBoost party model, has another version,
+        belongs to another party, or is malformed.
+    """
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        found = document.get("format") if isinstance(document, dict) else type(document).__name__
+        raise DataError(
+            f"{source}: not a SecureBoost party model (format {found!r}, want {FORMAT!r})"
+        )
+    if document.get("version") != VERSION:
+        raise DataError(
+            f"{source}: SecureBoost model version {document.get('version')!r}; this rengo "
+            f"reads version {VERSION} (export it again with this rengo's `rengo runs export`)"
+        )
+    owner, label_party = document.get("party"), document.get("label_party")
+    if not isinstance(owner, str) or not isinstance(label_party, str):
+        raise DataError(f"{source}: the document names no party or label party")
+    if party is not None and owner != party:
+        raise DataError(f"{source}: the model of party {owner!r}, not of {party!r}")
+    role = document.get("role")
+    expected = "label_party" if owner == label_party else "feature_party"
+    if role != expected:
+        raise DataError(f"{source}: party {owner!r} is a {expected}, but the file says {role!r}")
+    try:
+        model = _guest(document) if role == "label_party" else _host(document)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise DataError(f"{source}: the {role} model of {owner!r} is malformed: {exc}") from exc
+    return StoredPartyModel(owner, label_party, model)
+
+
+def _guest(document: dict[str, Any]) -> SecureBoostGuestModel:
+    objective = document["objective"]
+    if objective not in _OBJECTIVES:
+        raise ValueError(f"objective {objective!r}")
+    trees = tuple(tree_from_wire(tree) for tree in document["trees"])
+    outputs = int(document["outputs"])
+    for t, tree in enumerate(trees):
+        for node in tree:
+            children = (node.left, node.right)
+            if not node.is_leaf and not all(node.node < c < len(tree) for c in children):
+                raise ValueError(f"tree {t}, node {node.node}: children {children}")
+            if node.is_leaf and len(node.value) != outputs:
+                raise ValueError(f"tree {t}, leaf {node.node}: {len(node.value)} values")
+    features = document["n_features"]
+    return SecureBoostGuestModel(
+        objective=objective,
+        outputs=outputs,
+        initial_score=np.array([float(v) for v in document["initial_score"]], dtype=np.float64),
+        learning_rate=float(document["learning_rate"]),
+        max_depth=int(document["max_depth"]),
+        trees=trees,
+        train_losses=[float(v) for v in document["train_losses"]],
+        validation_losses=[float(v) for v in document["validation_losses"]],
+        best_round=int(document["best_round"]),
+        decrypted_values=int(document["decrypted_values"]),
+        n_features=None if features is None else int(features),
+    )
+
+
+def _host(document: dict[str, Any]) -> SecureBoostHostModel:
+    feature_ids = tuple(int(i) for i in document["feature_ids"])
+    splits = tuple(
+        HostSplit(
+            int(s["tree"]),
+            int(s["node"]),
+            int(s["feature"]),
+            float(s["threshold"]),
+            bool(s["missing_left"]),
+        )
+        for s in document["splits"]
+    )
+    for s in splits:
+        if not 0 <= s.feature < len(feature_ids):
+            raise ValueError(f"tree {s.tree}, node {s.node}: column {s.feature}")
+    return SecureBoostHostModel(splits, feature_ids, int(document["n_trees"]))
+
+
+def write_party_model(
+    path: str | Path, model: PartyModel, party: str, label_party: str, **extra: Any
+) -> Path:
+    """Write one party's model as a JSON file (``extra``: more top-level fields, e.g. how
+    its columns were prepared).
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    DataError
+        As :func:`party_document`.
+    """
+    return write_document(path, {**extra, **party_document(model, party, label_party)})
+
+
+def write_document(path: str | Path, document: dict[str, Any]) -> Path:
+    """Write a party document (:func:`party_document`) as strict JSON.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    target = Path(path)
+    target.write_text(json.dumps(document, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    return target
+
+
+def read_party_model(path: str | Path, party: str | None = None) -> StoredPartyModel:
+    """One party's model from the JSON file :func:`write_party_model` (or ``rengo runs
+    export``) wrote.
+
+    Parameters
+    ----------
+    path
+        The file.
+    party
+        The party it must belong to (``None``: any).
+
+    Returns
+    -------
+    StoredPartyModel
+        The party, the label party and the model.
+
+    Raises
+    ------
+    DataError
+        Naming the file, if it cannot be read, is not JSON, or :func:`read_document`
+        refuses it.
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{source}: cannot read: {exc}") from exc
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{source}: not JSON (corrupt or truncated?): {exc}") from exc
+    return read_document(document, source, party)
