@@ -5,16 +5,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tomllib
+from rich.console import Console
 from sklearn.datasets import load_breast_cancer
+from typer.testing import CliRunner
 
+from rengo.cli.main import app
 from rengo.core import ConfigError
 from rengo.core.errors import DataError
 from rengo.jobs import build_vertical_job, parse_job, run_vertical_job
 from rengo.tracking import RunStore
-from rengo.tracking.model_export import load_vertical_parts
-from rengo.vfl.secureboost import HeteroSecureBoost
+from rengo.tracking.model_export import load_secureboost
+from rengo.tracking.tables import run_detail
+from rengo.vfl.secureboost import HeteroSecureBoost, read_party_model
 
 JOB = """
 [job]
@@ -57,17 +62,41 @@ def test_a_jobs_feature_importance_names_the_label_partys_columns_by_their_heade
     assert own and all(label.removeprefix("label:") in names for label in own)
 
 
-def test_exporting_a_secureboost_run_says_its_trees_are_not_kept_and_how_to_keep_them(
+def test_a_secureboost_runs_stored_model_scores_bit_for_bit_as_the_trained_one(
     tmp_path: Path,
 ) -> None:
-    """Before, it said the run was made by an older rengo and to run the job again, which
-    exported nothing either."""
+    """Before, the store kept no trees: loading said to pickle the estimator instead."""
     built = build_vertical_job(parse_job(tomllib.loads(job("breast_cancer"))))
     with RunStore(tmp_path / "r.db") as store:
         run_id = run_vertical_job(built, store, log=lambda _m: None)["run_id"]
-        with pytest.raises(DataError, match=r"trained 'secureboost'.*pickle") as caught:
-            load_vertical_parts(store, run_id)
-    assert "run the job again" not in str(caught.value)
+        stored = load_secureboost(store, run_id)
+        shown = Console(width=300, record=True)
+        shown.print(run_detail(store, run_id))
+    assert "model     SecureBoost, 3 trees: the label party label's trees" in shown.export_text()
+    assert sorted(stored.documents) == sorted(built.test.parties) and stored.trees == 3
+    assert set(stored.scalers) == set(built.test.parties)  # each party's own z-scoring
+    ids, expected = built.model.predict_raw(built.test)
+    loaded_ids, got = stored.estimator().predict_raw(built.test)
+    assert np.array_equal(loaded_ids, ids) and np.array_equal(got, expected)
+
+
+def test_rengo_runs_export_writes_each_partys_secureboost_model_and_scaling(
+    tmp_path: Path,
+) -> None:
+    built = build_vertical_job(parse_job(tomllib.loads(job("breast_cancer"))))
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = run_vertical_job(built, store, log=lambda _m: None)["run_id"]
+    out = tmp_path / "model"
+    store_args = ["--store", str(tmp_path / "runs.db"), "--out", str(out)]
+    result = CliRunner().invoke(app, ["runs", "export", run_id, *store_args])
+    assert result.exit_code == 0, result.output
+    parties = sorted(built.test.parties)
+    assert sorted(p.name for p in out.glob("*.json")) == [f"{p}.json" for p in parties]
+    models = [read_party_model(out / f"{p}.json", party=p) for p in parties]
+    loaded = HeteroSecureBoost.from_party_models(models)
+    assert np.array_equal(loaded.predict_raw(built.test)[1], built.model.predict_raw(built.test)[1])
+    with np.load(out / "label.json.inputs.npz") as scaling:
+        assert np.array_equal(scaling["mean"], built.scalers["label"].mean)
 
 
 def test_a_multiclass_job_reports_accuracy() -> None:

@@ -138,6 +138,9 @@ def export(
         if run.kind.startswith("vfl"):
             if round is not None:
                 raise ConfigError("a vertical run stores its parts once, after training")
+            if run.kind == "vfl" and run.config.get("algorithm") == "secureboost":
+                _export_secureboost(s, run.run_id, out, format, overwrite)
+                return
             parts = load_vertical_parts(s, run.run_id)
             states = parts.state_dicts()
             targets = {party: out / f"{party}{suffix}" for party in states}
@@ -186,3 +189,36 @@ def export(
                 "standardised features; score raw rows as (X - mean) / scale"
                 + (DEPLOYED_SCALING if run.kind == "hfl-deployed" else "")
             )
+
+
+def _export_secureboost(store: Any, run_id: str, out: Path, format: str, overwrite: bool) -> None:
+    """Write a SecureBoost run's model as one JSON file per party (OUT/PARTY.json, and
+    OUT/PARTY.json.inputs.npz where its columns were z-scored)."""
+    from rengo.tracking.model_export import input_scaling_file, load_secureboost
+    from rengo.tracking.model_export import write_input_scaling as write_scaling
+    from rengo.vfl.secureboost import write_document
+
+    if format == "torch":
+        raise ConfigError("a SecureBoost model is trees, not tensors: export it with --format npz "
+                          "(the default), which writes each party's model as JSON")  # fmt: skip
+    stored = load_secureboost(store, run_id)
+    targets = {party: out / f"{party}.json" for party in stored.documents}
+    files = [*targets.values(), *(input_scaling_file(targets[p]) for p in stored.scalers)]
+    refuse_to_replace(files, overwrite)
+    writable_folder(out)
+    for party, document in sorted(stored.documents.items()):
+        path = write_document(targets[party], document)
+        what = (
+            f"{len(document['trees'])} trees, no feature party's threshold"
+            if party == stored.label_party
+            else f"its own {len(document['splits'])} splits"
+        )
+        console.print(f"wrote {path} ({what})")
+        if party in stored.scalers:
+            console.print(f"wrote {write_scaling(path, stored.scalers[party])}")
+    console.print(
+        f"label party {stored.label_party}; each party keeps its own file and scores new rows "
+        "with the others: HeteroSecureBoost.from_party_models(read_party_model(f) for f in "
+        "files).predict_proba({party: (ids, (X - mean) / scale)}), mean and scale from each "
+        "party's .inputs.npz"
+    )

@@ -27,7 +27,7 @@ from rengo.data.csv_table import CsvRows, dataset_from_rows, read_csv_rows
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import VflSection
 from rengo.metrics import ks_statistic, mae, r2_score, rmse, roc_auc
-from rengo.tracking.model_export import vertical_parts_blob
+from rengo.tracking.model_export import secureboost_blob, vertical_parts_blob
 from rengo.tracking.run import open_run
 from rengo.vfl import PartyData, PartyTable, ProgressFn, VerticalDataset, VerticalEstimator
 from rengo.vfl.common import column_scaling, scaled
@@ -35,6 +35,7 @@ from rengo.vfl.progress import epoch_clock
 from rengo.vfl.psi.ids import normalise_ids
 from rengo.vfl.registry import RoleKind, VerticalAlgorithm
 from rengo.vfl.runner import VerticalPlan, check_party_columns
+from rengo.vfl.secureboost import HeteroSecureBoost
 
 RUN_KIND = "vfl"
 
@@ -529,6 +530,13 @@ def run_vertical_job(
                     job.scalers,
                 )
                 store.save_checkpoint(run_id, epochs, parts)
+            elif isinstance(job.model, HeteroSecureBoost):
+                # each party's own document: the label party's trees, each feature party's
+                # split lookup table (a deployment keeps each at its party: --model)
+                sbt = job.model
+                models = {sbt.label_party_: sbt.guest_model_, **sbt.host_models_}
+                blob = secureboost_blob(sbt.n_trees_, sbt.label_party_, models, job.scalers)
+                store.save_checkpoint(run_id, max(1, sbt.n_trees_), blob)
         run.summary.update({k: v for k, v in metrics.items()}, train_seconds=train_s)
         return result
 

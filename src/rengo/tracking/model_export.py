@@ -8,11 +8,15 @@ or ``param_0, param_1, ...`` when no names are known.
 A vertical model has no single owner: each party's weights live at that party. A simulated
 vertical run (``rengo run`` on a vertical job) gathers every part in one process and stores
 them, so :func:`load_vertical_parts` can return each party's part; a *deployed* vertical run's
-coordinator never sees any party's weights, so its store holds none of them.
+coordinator never sees any party's weights, so its store holds none of them. A simulated
+SecureBoost run stores each party's model as its own versioned JSON document
+(:mod:`rengo.vfl.secureboost.model_file`: the label party's trees, each feature party's own
+split lookup table), and :func:`load_secureboost` reads them back.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,12 +30,16 @@ from rengo.core.errors import CodecError, ConfigError, DataError
 from rengo.core.install_hint import install_hint
 from rengo.data import Standardization
 from rengo.tracking.store import RunStore
+from rengo.vfl.secureboost.model_file import StoredPartyModel, party_document, read_document
 
 FORMATS = ("npz", "torch")
 """Export formats: a numpy ``.npz`` archive, or a PyTorch ``state_dict`` saved by torch.save."""
 
 VERTICAL_KIND = "vertical-parts"
 """The ``kind`` of a checkpoint that holds a vertical model's parts, one per party."""
+
+SECUREBOOST_KIND = "secureboost-party-models"
+"""The ``kind`` of a checkpoint that holds a SecureBoost model: one JSON document per party."""
 
 
 @dataclass(frozen=True)
@@ -92,12 +100,129 @@ def vertical_parts_blob(
             "parts": {str(name): np.asarray(w) for name, w in parts.items()},
             "intercept": float(intercept),
             "fills": {str(name): np.asarray(f) for name, f in (fills or {}).items()},
-            "scalers": {
-                str(name): [np.asarray(s.mean), np.asarray(s.scale)]
-                for name, s in (scalers or {}).items()
-            },
+            "scalers": _scalers_value(scalers),
         }
     )
+
+
+def _scalers_value(scalers: Mapping[str, Standardization] | None) -> dict[str, list[np.ndarray]]:
+    return {
+        str(name): [np.asarray(s.mean), np.asarray(s.scale)] for name, s in (scalers or {}).items()
+    }
+
+
+def _scalers_read(run_id: str, value: Any) -> dict[str, Standardization]:
+    scalers: dict[str, Standardization] = {}
+    if not isinstance(value, dict):
+        raise DataError(f"run {run_id}: the stored column scaling is malformed")
+    for name, pair in value.items():
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise DataError(f"run {run_id}: the stored column scaling of {name!r} is malformed")
+        scalers[name] = Standardization(mean=np.asarray(pair[0]), scale=np.asarray(pair[1]))
+    return scalers
+
+
+def secureboost_blob(
+    trees: int,
+    label_party: str,
+    models: Mapping[str, Any],
+    scalers: Mapping[str, Standardization] | None = None,
+) -> bytes:
+    """Checkpoint bytes of a simulated SecureBoost run's model: each party's own document
+    (:func:`~rengo.vfl.secureboost.party_document`, as JSON text) and its column scaling.
+
+    Parameters
+    ----------
+    trees
+        Trees grown (the checkpoint's round).
+    label_party
+        The run's label party.
+    models
+        Each party's model: the label party's trees, each feature party's splits.
+    scalers
+        Each party's column scaling, where its columns were z-scored.
+
+    Raises
+    ------
+    DataError
+        If a model is not a SecureBoost party model of its party's role.
+    """
+    documents = {
+        str(name): json.dumps(party_document(model, name, label_party), allow_nan=False)
+        for name, model in models.items()
+    }
+    return encode(
+        {
+            "kind": SECUREBOOST_KIND,
+            "round": int(trees),
+            "label_party": label_party,
+            "documents": documents,
+            "scalers": _scalers_value(scalers),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class StoredSecureBoost:
+    """A simulated SecureBoost run's model as the store keeps it: each party's JSON
+    document (the label party's trees with no feature party's thresholds; each feature
+    party's own splits) and, where a party's columns were z-scored, its scaling: score raw
+    columns as ``(X - mean) / scale`` (:meth:`scaled_rows`)."""
+
+    run_id: str
+    trees: int
+    label_party: str
+    documents: dict[str, dict[str, Any]]
+    scalers: dict[str, Standardization] = field(default_factory=dict)
+
+    def models(self) -> list[StoredPartyModel]:
+        """Every party's model, read from its document."""
+        return [
+            read_document(doc, f"run {self.run_id}'s stored model of {name!r}", name)
+            for name, doc in sorted(self.documents.items())
+        ]
+
+    def scaled_rows(self, party: str, features: np.ndarray) -> np.ndarray:
+        """A party's raw rows as its model scores them: ``(X - mean) / scale`` with its
+        training scaling (unchanged for a party whose columns were not scaled).
+
+        Raises
+        ------
+        DataError
+            If the column count differs from training's.
+        """
+        x = np.asarray(features, dtype=np.float64)
+        scaler = self.scalers.get(party)
+        if scaler is None:
+            return x
+        if x.ndim != 2 or x.shape[1] != len(scaler.mean):
+            raise DataError(
+                f"{party}: rows of shape {x.shape}, but it trained on {len(scaler.mean)} columns"
+            )
+        return np.asarray((x - scaler.mean) / scaler.scale)
+
+    def estimator(self, n_trees: int | None = None, **params: Any) -> Any:
+        """A fitted :class:`~rengo.vfl.HeteroSecureBoost` that scores as the run's model
+        did (its ``predict_proba`` / ``predict`` take every party's rows, scaled with
+        :meth:`scaled_rows`).
+
+        Parameters
+        ----------
+        n_trees
+            Score with the first ``n_trees`` trees (e.g. the run's best round, which
+            ``best_round_`` names); ``None``: every tree kept.
+        **params
+            Run settings for the estimator (``progress``, ``seed``...).
+
+        Raises
+        ------
+        DataError
+            If a stored document is malformed.
+        """
+        from rengo.vfl.secureboost.estimator import HeteroSecureBoost
+
+        model = HeteroSecureBoost.from_party_models(self.models(), **params)
+        return model if n_trees is None else model.first_trees(n_trees)
 
 
 INPUT_SCALING = "input_standardization"
@@ -175,22 +300,27 @@ def _checkpoint(store: RunStore, run_id: str, round: int | None) -> tuple[str, i
 
 LINEAR_VERTICAL_ALGORITHMS = ("hetero_lr", "hetero_linear", "hetero_poisson")
 """The vertical algorithms whose simulated runs store their parts (weights per party) for
-``rengo runs export``; other vertical models (SecureBoost's trees, SplitNN's networks,
-transfer learning's encoders) stay with their estimator."""
+``rengo runs export``."""
+
+STORED_VERTICAL_ALGORITHMS = (*LINEAR_VERTICAL_ALGORITHMS, "secureboost")
+"""The vertical algorithms whose simulated runs store their model (SecureBoost: one JSON
+document per party); other vertical models (SplitNN's networks, transfer learning's
+encoders) stay with their estimator."""
 
 
 def _no_checkpoint(run_id: str, kind: str, algorithm: Any = None) -> str:
     if kind.startswith("vfl") and kind != "vfl":
         return (
             f"run {run_id} is a deployed vertical run: each party's weights stay at that party "
-            "and the coordinator never sees them, so the run store holds no model to export"
+            "and the coordinator never sees them, so the run store holds no model to export; "
+            "each party saves its own with `rengo vfl party --model FILE`"
         )
-    if kind == "vfl" and isinstance(algorithm, str) and algorithm not in LINEAR_VERTICAL_ALGORITHMS:
+    if kind == "vfl" and isinstance(algorithm, str) and algorithm not in STORED_VERTICAL_ALGORITHMS:
         return (
             f"run {run_id} trained {algorithm!r}, whose model the run store does not keep: "
-            "export writes the weights of linear vertical models ("
-            + ", ".join(LINEAR_VERTICAL_ALGORITHMS)
-            + f") only; to keep a {algorithm} model, fit its estimator in Python and pickle "
+            "export writes the models of "
+            + ", ".join(STORED_VERTICAL_ALGORITHMS)
+            + f" only; to keep a {algorithm} model, fit its estimator in Python and pickle "
             "it (the pickle holds every party's model and keys: keep it private), or "
             "score new rows in the run itself (deployed: rengo vfl party --score-csv)"
         )
@@ -233,6 +363,8 @@ def load_vertical_parts(store: RunStore, run_id: str) -> VerticalParts:
         only at the parties.
     """
     full, number, state = _checkpoint(store, run_id, None)
+    if state.get("kind") == SECUREBOOST_KIND:
+        raise DataError(f"run {full} holds SecureBoost trees, not weights: use load_secureboost")
     if state.get("kind") != VERTICAL_KIND:
         raise DataError(f"run {full} holds a horizontal model, not a vertical model's parts")
     parts = state.get("parts")
@@ -245,12 +377,66 @@ def load_vertical_parts(store: RunStore, run_id: str) -> VerticalParts:
     if not isinstance(fills, dict) or not all(isinstance(f, np.ndarray) for f in fills.values()):
         raise DataError(f"run {full}: the stored fill values are malformed")
     intercept = float(state.get("intercept", 0.0))
-    scalers: dict[str, Standardization] = {}
-    for name, pair in (state.get("scalers") or {}).items():  # none in older stores
-        if not (isinstance(pair, list) and len(pair) == 2):
-            raise DataError(f"run {full}: the stored column scaling of {name!r} is malformed")
-        scalers[name] = Standardization(mean=np.asarray(pair[0]), scale=np.asarray(pair[1]))
+    scalers = _scalers_read(full, state.get("scalers") or {})  # none in older stores
     return VerticalParts(full, number, label, dict(parts), intercept, dict(fills), scalers)
+
+
+def load_secureboost(store: RunStore, run_id: str) -> StoredSecureBoost:
+    """A simulated SecureBoost run's model: each party's document and column scaling.
+
+    ``load_secureboost(store, run).estimator()`` is a fitted
+    :class:`~rengo.vfl.HeteroSecureBoost` that scores new rows (every party's, scaled with
+    :meth:`StoredSecureBoost.scaled_rows`) exactly as the run's model did.
+
+    Raises
+    ------
+    DataError
+        The run holds no SecureBoost model (another algorithm's, a deployed run's, a run of
+        a rengo that did not store one) or a malformed one.
+    """
+    full, number, state = _checkpoint(store, run_id, None)
+    if state.get("kind") != SECUREBOOST_KIND:
+        raise DataError(f"run {full} holds no SecureBoost model (it holds {state.get('kind')!r})")
+    texts, label = state.get("documents"), state.get("label_party")
+    if not isinstance(texts, dict) or not isinstance(label, str) or label not in texts:
+        raise DataError(f"run {full}: the stored SecureBoost model is malformed")
+    documents: dict[str, dict[str, Any]] = {}
+    for name, text in texts.items():
+        try:
+            document = json.loads(text)
+        except (TypeError, json.JSONDecodeError) as exc:
+            raise DataError(f"run {full}: the stored model of {name!r} is corrupt: {exc}") from exc
+        read_document(document, f"run {full}'s stored model of {name!r}", name)
+        documents[name] = document
+    scalers = _scalers_read(full, state.get("scalers") or {})
+    return StoredSecureBoost(full, number, label, documents, scalers)
+
+
+def stored_model(store: RunStore, run_id: str) -> str | None:
+    """What model a simulated vertical run's store keeps, in words (``None``: none): a
+    linear model's weights per party or a SecureBoost model's trees and splits per party,
+    with the command that exports it."""
+    latest = store.latest_checkpoint(run_id)
+    if latest is None:
+        return None
+    number, blob = latest
+    try:
+        state = decode(bytearray(blob))
+    except CodecError:
+        return f"round {number}'s checkpoint (unreadable)"
+    kind = state.get("kind") if isinstance(state, dict) else None
+    if kind == SECUREBOOST_KIND:
+        label = state.get("label_party")
+        others = sorted(set(state.get("documents") or {}) - {label})
+        return (
+            f"SecureBoost, {number} trees: the label party {label}'s trees and the splits of "
+            f"{', '.join(map(str, others)) or 'no feature party'}, one JSON per party "
+            f"(rengo runs export {run_id} --out DIR)"
+        )
+    if kind == VERTICAL_KIND:
+        parts = ", ".join(sorted(state.get("parts") or {}))
+        return f"vertical weights of {parts} (rengo runs export {run_id} --out DIR)"
+    return None
 
 
 def named_parameters(

@@ -17,6 +17,7 @@ from rich.text import Text
 from rengo.rewards import DEFAULT_CURRENCY, currency_decimals, format_minor
 from rengo.tournament import LeaderboardEntry
 from rengo.tracking.client_spread import client_metric_summary
+from rengo.tracking.model_export import stored_model
 from rengo.tracking.records import ClientStats, RunInfo
 from rengo.tracking.store import RunStore
 from rengo.vfl.registry import algorithms
@@ -533,7 +534,10 @@ def run_detail(
     if privacy is not None:
         header.add_row("privacy", privacy)
     checkpoints = store.checkpoint_rounds(run.run_id)
-    if checkpoints:
+    if run.kind == "vfl":  # a simulated vertical run stores its model once, after training
+        kept = stored_model(store, run.run_id)
+        header.add_row("model", kept or "none kept (`rengo runs export` says why)")
+    elif checkpoints:
         header.add_row("checkpoints", f"{len(checkpoints)} (latest round {checkpoints[-1]})")
     parts: list[RenderableType] = [Panel(header, title=run.label, expand=False)]
     parts.append(_mapping_table("config", run.config))
