@@ -1,6 +1,7 @@
 """SecureBoost deployed: ``rengo vfl coordinator`` and ``rengo vfl party`` processes over the
 gRPC hub with mTLS grow exactly the trees the simulator grows and score exactly alike, from
-CSV tables with empty cells; a job file deployed equals ``rengo run`` of it."""
+CSV tables with empty cells, and each party's saved model scores alike again once read back;
+a job file deployed equals ``rengo run`` of it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from sklearn.datasets import load_breast_cancer
 from rengo.deploy.vertical_data import PartyData, load_party_data
 from rengo.jobs import build_vertical_job, load_job, run_vertical_job
 from rengo.transport.certs import init_certificates
-from rengo.vfl.secureboost import HeteroSecureBoost
+from rengo.vfl.secureboost import HeteroSecureBoost, read_party_model
 
 LABEL_PARTY = "card"
 HOSTS = ["bank", "telecom"]
@@ -171,6 +172,11 @@ def test_deployed_secureboost_grows_the_simulated_trees_and_scores_alike(
             for s in model.host_models_[host].splits
         ]
         assert "trees" not in saved  # a feature party never holds the tree shapes or leaves
+    # each party's file reads back (versioned, strict JSON) and the three score alike again
+    files = [read_party_model(tmp_path / f"{name}.json", name) for name in [LABEL_PARTY, *HOSTS]]
+    again = HeteroSecureBoost.from_party_models(files, seed=SEED)
+    rescored = again.predict_raw({n: d.score_table for n, d in data.items()})  # type: ignore[misc]
+    np.testing.assert_array_equal(rescored[1], scores)
     assert "AUC" in outputs[LABEL_PARTY]
     assert f"trained {SETTINGS['n_trees']} trees on {len(model.train_ids_)} common rows" in summary
 

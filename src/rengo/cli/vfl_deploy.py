@@ -388,8 +388,23 @@ def _plain(value: Any) -> Any:
 
 
 def _write_model(path: Path, name: str, result: Any, data: Any) -> None:
-    """The party's model (its dataclass fields) and how its columns were prepared."""
+    """The party's model (its dataclass fields; SecureBoost's: its versioned party
+    document, which ``rengo.vfl.secureboost.read_party_model`` reads back) and how its
+    columns were prepared."""
+    from rengo.vfl.secureboost import SecureBoostGuestModel, SecureBoostHostModel, write_party_model
+
     model = result.model
+    if isinstance(model, (SecureBoostGuestModel, SecureBoostHostModel)):
+        prepared = {
+            "algorithm": result.plan.algorithm,
+            "features": list(data.feature_names),
+            "mean": _plain(data.mean),
+            "scale": _plain(data.scale),
+        }
+        if result.is_label_party:
+            prepared["classes"] = _plain(data.classes)
+        write_party_model(path, model, name, result.plan.label_party, **prepared)
+        return
     fields = (
         {f.name: _plain(getattr(model, f.name)) for f in dataclasses.fields(model)}
         if dataclasses.is_dataclass(model)
