@@ -133,3 +133,31 @@ def test_a_job_that_stops_early_records_the_validation_loss_it_stopped_on(
     recorded = [value for _round, value in metrics["validation_loss"]]
     assert recorded == pytest.approx(model.validation_losses_)
     assert [r for r, _value in metrics["validation_loss"]] == list(range(1, model.n_trees_ + 1))
+
+
+def test_runs_export_trees_best_writes_the_best_rounds_ensemble_of_a_run_that_stopped_early(
+    tmp_path: Path,
+) -> None:
+    """Early stopping keeps the trees grown after the best round; before, no export or load
+    could leave them out."""
+    extra = "learning_rate = 0.9\nvalidation_fraction = 0.3\nn_iter_no_change = 2"
+    text = job("breast_cancer", extra).replace("n_trees = 3", "n_trees = 40")
+    built = build_vertical_job(parse_job(tomllib.loads(text)))
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = run_vertical_job(built, store, log=lambda _m: None)["run_id"]
+        stored = load_secureboost(store, run_id)
+    model = built.model
+    assert isinstance(model, HeteroSecureBoost)
+    assert stored.best_round == model.best_round_ < model.n_trees_ == stored.trees
+    out = tmp_path / "best"
+    args = ["--store", str(tmp_path / "runs.db"), "--out", str(out), "--trees", "best"]
+    result = CliRunner().invoke(app, ["runs", "export", run_id, *args])
+    assert result.exit_code == 0, result.output
+    files = [read_party_model(path) for path in sorted(out.glob("*.json"))]
+    loaded = HeteroSecureBoost.from_party_models(files)
+    assert loaded.n_trees_ == model.best_round_
+    best = model.first_trees(model.best_round_).predict_raw(built.test)[1]
+    assert np.array_equal(loaded.predict_raw(built.test)[1], best)
+    assert np.array_equal(
+        stored.estimator(n_trees=stored.best_round).predict_raw(built.test)[1], best
+    )

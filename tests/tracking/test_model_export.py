@@ -21,7 +21,7 @@ from rengo.jobs import (
     parse_job,
     run_vertical_job,
 )
-from rengo.tracking import RunStore
+from rengo.tracking import RunStore, run_detail
 from rengo.tracking.model_export import (
     load_model,
     load_vertical_parts,
@@ -273,7 +273,20 @@ def test_a_deployed_vertical_run_says_its_parts_live_at_the_parties(tmp_path: Pa
         app, ["runs", "export", run, "--store", str(tmp_path / "runs.db"), "--out", str(tmp_path)]
     )
     assert result.exit_code == 2
-    assert "each party's weights stay at that party" in " ".join(result.output.split())
+    said = " ".join(result.output.split())
+    assert "each party's weights stay at that party" in said
+    assert "rengo vfl party --model FILE" in said  # where each party keeps its own
+
+
+def test_runs_show_of_a_deployed_vertical_run_says_its_model_is_kept_at_each_party(
+    tmp_path: Path,
+) -> None:
+    with RunStore(tmp_path / "runs.db") as store:
+        run = store.start_run("vfl-deployed", {})
+        store.finish_run(run, "completed")
+        console = Console(width=200, record=True)
+        console.print(run_detail(store, run))
+    assert "model     kept at each party (`rengo vfl party --model FILE`)" in console.export_text()
 
 
 def test_a_standardised_horizontal_jobs_export_hands_over_its_input_scaling(

@@ -112,6 +112,13 @@ def export(
     overwrite: Annotated[
         bool, typer.Option(help="Replace files already there (else refuse, writing nothing).")
     ] = False,
+    trees: Annotated[
+        str | None,
+        typer.Option(
+            help="SecureBoost: export the first N trees, or 'best' for the best round's "
+            "(default: every tree kept, as the run scored)."
+        ),
+    ] = None,
 ) -> None:
     """Write a run's trained model as a PyTorch state_dict (.pt) or numpy .npz.
 
@@ -135,11 +142,14 @@ def export(
             raise ConfigError(f"--format {format!r}: choose one of {', '.join(FORMATS)}")
         run = s.get_run(run_id)
         suffix = ".pt" if format == "torch" else ".npz"
+        boosted = run.kind == "vfl" and run.config.get("algorithm") == "secureboost"
+        if trees is not None and not boosted:
+            raise ConfigError("--trees picks a SecureBoost run's trees; this run has none")
         if run.kind.startswith("vfl"):
             if round is not None:
                 raise ConfigError("a vertical run stores its parts once, after training")
-            if run.kind == "vfl" and run.config.get("algorithm") == "secureboost":
-                _export_secureboost(s, run.run_id, out, format, overwrite)
+            if boosted:
+                _export_secureboost(s, run.run_id, out, format, overwrite, trees)
                 return
             parts = load_vertical_parts(s, run.run_id)
             states = parts.state_dicts()
@@ -191,9 +201,12 @@ def export(
             )
 
 
-def _export_secureboost(store: Any, run_id: str, out: Path, format: str, overwrite: bool) -> None:
+def _export_secureboost(
+    store: Any, run_id: str, out: Path, format: str, overwrite: bool, trees: str | None
+) -> None:
     """Write a SecureBoost run's model as one JSON file per party (OUT/PARTY.json, and
-    OUT/PARTY.json.inputs.npz where its columns were z-scored)."""
+    OUT/PARTY.json.inputs.npz where its columns were z-scored); ``trees``: its first N
+    trees, or ``"best"`` for the best round's."""
     from rengo.tracking.model_export import input_scaling_file, load_secureboost
     from rengo.tracking.model_export import write_input_scaling as write_scaling
     from rengo.vfl.secureboost import write_document
@@ -202,6 +215,15 @@ def _export_secureboost(store: Any, run_id: str, out: Path, format: str, overwri
         raise ConfigError("a SecureBoost model is trees, not tensors: export it with --format npz "
                           "(the default), which writes each party's model as JSON")  # fmt: skip
     stored = load_secureboost(store, run_id)
+    if trees is not None:
+        if trees != "best" and not trees.isdigit():
+            raise ConfigError(f"--trees {trees!r}: give a number of trees or 'best'")
+        kept = stored.trees
+        stored = stored.first_trees(stored.best_round if trees == "best" else int(trees))
+        console.print(
+            f"the first {stored.trees} of the {kept} trees kept"
+            + (" (the best round)" if trees == "best" else "")
+        )
     targets = {party: out / f"{party}.json" for party in stored.documents}
     files = [*targets.values(), *(input_scaling_file(targets[p]) for p in stored.scalers)]
     refuse_to_replace(files, overwrite)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -175,12 +175,33 @@ class StoredSecureBoost:
     documents: dict[str, dict[str, Any]]
     scalers: dict[str, Standardization] = field(default_factory=dict)
 
+    @property
+    def best_round(self) -> int:
+        """The label party's best round (1-based): lowest held-out loss, or lowest training
+        loss without a held-out share; early stopping kept the trees after it."""
+        return int(self.documents[self.label_party]["best_round"])
+
     def models(self) -> list[StoredPartyModel]:
         """Every party's model, read from its document."""
         return [
             read_document(doc, f"run {self.run_id}'s stored model of {name!r}", name)
             for name, doc in sorted(self.documents.items())
         ]
+
+    def first_trees(self, n_trees: int) -> StoredSecureBoost:
+        """The model with its first ``n_trees`` trees only (each party's document cut
+        alike; ``first_trees(best_round)``: the best round's ensemble).
+
+        Raises
+        ------
+        ConfigError
+            Unless ``1 <= n_trees <= trees``.
+        """
+        documents = {
+            m.party: party_document(m.model.first_trees(n_trees), m.party, self.label_party)
+            for m in self.models()
+        }
+        return replace(self, trees=n_trees, documents=documents)
 
     def scaled_rows(self, party: str, features: np.ndarray) -> np.ndarray:
         """A party's raw rows as its model scores them: ``(X - mean) / scale`` with its
@@ -209,8 +230,8 @@ class StoredSecureBoost:
         Parameters
         ----------
         n_trees
-            Score with the first ``n_trees`` trees (e.g. the run's best round, which
-            ``best_round_`` names); ``None``: every tree kept.
+            Score with the first ``n_trees`` trees (e.g. :attr:`best_round`, the best
+            round's ensemble); ``None``: every tree kept.
         **params
             Run settings for the estimator (``progress``, ``seed``...).
 
@@ -218,6 +239,8 @@ class StoredSecureBoost:
         ------
         DataError
             If a stored document is malformed.
+        ConfigError
+            Unless ``1 <= n_trees <=`` the trees kept.
         """
         from rengo.vfl.secureboost.estimator import HeteroSecureBoost
 

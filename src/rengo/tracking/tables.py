@@ -537,6 +537,8 @@ def run_detail(
     if run.kind == "vfl":  # a simulated vertical run stores its model once, after training
         kept = stored_model(store, run.run_id)
         header.add_row("model", kept or "none kept (`rengo runs export` says why)")
+    elif run.kind == "vfl-deployed":
+        header.add_row("model", "kept at each party (`rengo vfl party --model FILE`), not here")
     elif checkpoints:
         header.add_row("checkpoints", f"{len(checkpoints)} (latest round {checkpoints[-1]})")
     parts: list[RenderableType] = [Panel(header, title=run.label, expand=False)]
