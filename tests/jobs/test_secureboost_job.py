@@ -75,6 +75,10 @@ def test_a_secureboost_runs_stored_model_scores_bit_for_bit_as_the_trained_one(
     assert "model     SecureBoost, 3 trees: the label party label's trees" in shown.export_text()
     assert sorted(stored.documents) == sorted(built.test.parties) and stored.trees == 3
     assert set(stored.scalers) == set(built.test.parties)  # each party's own z-scoring
+    guest_entry = stored.documents["label"]  # the label party's store entry
+    theirs = [n for tree in guest_entry["trees"] for n in tree if n["owner"] != "label"]
+    assert theirs and all(n["threshold"] == "nan" and n["feature"] == -1 for n in theirs)
+    assert all("trees" not in d for p, d in stored.documents.items() if p != "label")
     ids, expected = built.model.predict_raw(built.test)
     loaded_ids, got = stored.estimator().predict_raw(built.test)
     assert np.array_equal(loaded_ids, ids) and np.array_equal(got, expected)

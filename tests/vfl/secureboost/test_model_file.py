@@ -58,6 +58,8 @@ def test_a_model_read_back_from_its_party_files_predicts_bit_for_bit(
     assert np.array_equal(ids, loaded_ids)
     assert np.array_equal(got, expected)  # bit for bit, not approximately
     assert loaded.n_trees_ == fitted.n_trees_ == 4
+    with pytest.raises(AttributeError, match="set by fit, not by from_party_models"):
+        _ = loaded.coordinator_report_  # no coordinator took part: said, not a KeyError
 
 
 def test_the_label_partys_file_holds_no_feature_partys_threshold(

@@ -154,7 +154,9 @@ class HeteroSecureBoost(VerticalEstimator):
     @property
     def coordinator_report_(self) -> SecureBoostReport:
         """Trees grown and values the coordinator decrypted (masked, if it holds the key)."""
-        report = self.models_[COORDINATOR]
+        report = self.models_.get(COORDINATOR)
+        if report is None:  # built from stored party models: no coordinator took part
+            raise AttributeError("coordinator_report_ is set by fit, not by from_party_models")
         assert isinstance(report, SecureBoostReport)
         return report
 
