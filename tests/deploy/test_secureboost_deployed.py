@@ -177,6 +177,39 @@ def test_deployed_secureboost_grows_the_simulated_trees_and_scores_alike(
     again = HeteroSecureBoost.from_party_models(files, seed=SEED)
     rescored = again.predict_raw({n: d.score_table for n, d in data.items()})  # type: ignore[misc]
     np.testing.assert_array_equal(rescored[1], scores)
+
+    # next month: a scoring-only deployed run, each party with the model file it kept and
+    # no training table, scores the new rows as the training run did
+    coordinator = cli.start(
+        "coordinator",
+        "--listen", "127.0.0.1:0",
+        "--certs", str(certs),
+        "--parties", ",".join([LABEL_PARTY, *HOSTS]),
+        "--label-party", LABEL_PARTY,
+        "--algorithm", "secureboost",
+        *flags,
+        "--no-train",
+        "--join-timeout", "120",
+    )  # fmt: skip
+    port, early = wait_for_port(coordinator)
+    scorers = {}
+    for name in [LABEL_PARTY, *HOSTS]:
+        scorers[name] = cli.start(
+            "party",
+            "--coordinator", f"127.0.0.1:{port}",
+            "--name", name,
+            "--load-model", str(tmp_path / f"{name}.json"),
+            "--score-csv", str(tables[name]["score"]),
+            "--predictions", str(tmp_path / "next.csv"),
+            "--certs", str(certs),
+        )  # fmt: skip
+    said = {name: finish(proc) for name, proc in scorers.items()}
+    finish(coordinator, early)
+    with (tmp_path / "next.csv").open(newline="") as handle:
+        again_rows = list(csv.DictReader(handle))
+    np.testing.assert_array_equal([r["id"] for r in again_rows], ids)
+    np.testing.assert_array_equal([float(r["score"]) for r in again_rows], scores)
+    assert f"scored with its model from {tmp_path / 'card.json'}" in said[LABEL_PARTY]
     assert "AUC" in outputs[LABEL_PARTY]
     assert f"trained {SETTINGS['n_trees']} trees on {len(model.train_ids_)} common rows" in summary
 

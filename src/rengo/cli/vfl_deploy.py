@@ -79,6 +79,13 @@ def vfl_coordinator(
         Path | None, typer.Option(help="TOML file of name = token (weaker than mTLS).")
     ] = None,
     score: Annotated[bool, typer.Option(help="Score the parties' new rows after training.")] = True,
+    train: Annotated[
+        bool,
+        typer.Option(
+            help="Train (--no-train: only score, every party with the model it kept from an "
+            "earlier run: SecureBoost's `rengo vfl party --load-model FILE`)."
+        ),
+    ] = True,
     seed: Annotated[
         int | None, typer.Option(help="Fixes PSI's row order and the batch order.")
     ] = None,
@@ -172,6 +179,7 @@ def vfl_coordinator(
                 config=config,
                 seed=run_seed,
                 score=score,
+                train=train,
                 join_timeout=join_timeout,
                 rejoin_wait=rejoin_wait,
                 store=run_store,
@@ -211,6 +219,13 @@ def vfl_party(
         typer.Option(help="Where the scored party (label party; FTL: target) writes them."),
     ] = Path("scores.csv"),
     model: Annotated[Path | None, typer.Option(help="Save this party's model (JSON).")] = None,
+    load_model: Annotated[
+        Path | None,
+        typer.Option(
+            help="Score only, with this party's model saved by an earlier run's --model "
+            "(SecureBoost; the coordinator runs with --no-train; give --score-csv)."
+        ),
+    ] = None,
     certs: Annotated[Path | None, typer.Option(help="Certs folder (ca.pem, parties/).")] = None,
     token: Annotated[
         str | None, typer.Option(envvar="RENGO_TOKEN", help="Token (weaker than mTLS).")
@@ -264,7 +279,10 @@ def vfl_party(
     from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
 
     with friendly_errors(console):
-        if (job is None) == (csv_path is None):
+        if load_model is not None and (job is not None or csv_path is not None):
+            raise ConfigError("--load-model scores with a kept model: give --score-csv, not "
+                              "--csv or --job (no training table is read)")  # fmt: skip
+        if load_model is None and (job is None) == (csv_path is None):
             raise ConfigError("give this party's table with --csv PATH or --job JOB.toml")
         creds = party_credentials(name, certs, token, ca, insecure)
         backoff = Backoff(
@@ -275,7 +293,10 @@ def vfl_party(
             give_up_after,
         )
         try:
-            if job is not None:
+            kept: Any = None
+            if load_model is not None:
+                kept, data = _scoring_inputs(load_model, name, id_column, score_csv)
+            elif job is not None:
                 spec = load_job(job)
                 if spec.vfl is None:
                     raise ConfigError(f"{job}: not a vertical job (job.kind must be 'vfl')")
@@ -312,12 +333,16 @@ def vfl_party(
                     progress=shown,
                     checkpoint_dir=checkpoints,
                     timeout=message_timeout or None,
+                    model=kept,
                 )
         except ConnectionError as exc:
             raise RengoError(str(exc)) from exc
         role = "label party" if result.is_label_party else "feature party"
         rows = 0 if result.train_rows is None else len(result.train_rows)
-        console.print(f"{name}: trained on {rows} common rows as the {role}")
+        if kept is None:
+            console.print(f"{name}: trained on {rows} common rows as the {role}")
+        else:
+            console.print(f"{name}: scored with its model from {load_model} as the {role}")
         output = result.plan.spec.output_of(result.plan.config)
         if result.scores is not None and result.score_ids is not None:
             target, kept = output_target(predictions, overwrite)
@@ -339,6 +364,34 @@ def vfl_party(
             target, kept = output_target(model, overwrite)
             _write_model(target, name, result, data)
             console.print(f"{name}: model -> {target}{kept}")
+
+
+def _scoring_inputs(
+    path: Path, name: str, id_column: str, score_csv: Path | None
+) -> tuple[Any, Any]:
+    """A scoring-only party's kept model (read from ``path``, which must be its own) and
+    its new rows, prepared as its training rows were (the file's columns and scaling)."""
+    from rengo.deploy.vertical_data import load_scoring_data
+    from rengo.vfl.secureboost import read_party_model
+
+    if score_csv is None:
+        raise ConfigError("--load-model scores new rows: give them with --score-csv NEW.csv")
+    kept = read_party_model(path, party=name)
+    features = kept.prepared.get("features")
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise DataError(
+            f"{path}: names no training columns ('features'); save the model with "
+            "`rengo vfl party --model FILE`, which writes them"
+        )
+    mean, scale = kept.prepared.get("mean"), kept.prepared.get("scale")
+    data = load_scoring_data(
+        score_csv,
+        id_column,
+        features,
+        None if mean is None else np.asarray(mean, dtype=np.float64),
+        None if scale is None else np.asarray(scale, dtype=np.float64),
+    )
+    return kept.model, data
 
 
 def _abort_the_run(

@@ -143,6 +143,7 @@ def serve_vertical_coordinator(
     keys: Any = None,
     seed: int | None = None,
     score: bool = True,
+    train: bool = True,
     join_timeout: float = 300.0,
     rejoin_wait: float = 30.0,
     timeout: float | None = None,
@@ -181,6 +182,9 @@ def serve_vertical_coordinator(
         Fixes PSI's agreed order and the batch order (``None``: drawn by the label party).
     score
         Have the parties score their new rows after training.
+    train
+        Train (False: a scoring-only run, in which every party scores with the model it
+        kept from an earlier run, e.g. SecureBoost's ``rengo vfl party --load-model``).
     join_timeout
         Seconds to wait for every party.
     rejoin_wait
@@ -249,6 +253,7 @@ def serve_vertical_coordinator(
         config,
         seed,
         score=score,
+        train=train,
         algorithm=algorithm,
     )
     spec = plan.spec
@@ -434,6 +439,7 @@ def run_vertical_party(
     psi_workers: int | None = None,
     progress: ProgressFn | None = None,
     checkpoint_dir: str | Path | None = None,
+    model: Any = None,
 ) -> VerticalPartyResult:
     """Take part in the vertical run served at ``coordinator`` (``host:port``) as ``name``.
 
@@ -469,6 +475,9 @@ def run_vertical_party(
         Where this party keeps its checkpoints of a resumable run (its alignment and every
         completed epoch, under the run's id); started again with the same folder, it
         continues where the run stopped. Required when the coordinator keeps checkpoints.
+    model
+        Its model from an earlier run, for a scoring-only run (the coordinator's
+        ``train=False``).
 
     Returns
     -------
@@ -497,7 +506,12 @@ def run_vertical_party(
             coordinator,
             name,
             lambda channel: vertical_party(
-                channel, data, pool=pool, progress=progress, checkpoint_dir=checkpoint_dir
+                channel,
+                data,
+                model=model,
+                pool=pool,
+                progress=progress,
+                checkpoint_dir=checkpoint_dir,
             ),
             credentials,
             connect_timeout=connect_timeout,

@@ -19,7 +19,7 @@ from rengo.data import load_csv
 from rengo.data.csv_table import dataset_from_rows, read_csv_rows
 from rengo.vfl.common import PartyData, PartyTable, column_scaling, scaled
 
-__all__ = ["PartyData", "column_scaling", "load_party_data", "scaled"]
+__all__ = ["PartyData", "column_scaling", "load_party_data", "load_scoring_data", "scaled"]
 
 
 def load_party_data(
@@ -125,3 +125,49 @@ def load_party_data(
     return PartyData(
         table, labels, score_table, score_labels, classes, tuple(train.feature_names), mean, scale
     )
+
+
+def load_scoring_data(
+    score_csv: str | Path,
+    id_column: str,
+    features: list[str],
+    mean: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
+    delimiter: str = ",",
+) -> PartyData:
+    """A party's new rows to score with a model it kept (a scoring-only run): the columns
+    it trained on, z-scored with its training ``mean`` and ``scale`` when it kept them.
+
+    Parameters
+    ----------
+    score_csv
+        The new rows (other columns, a label among them, are ignored).
+    id_column
+        The ID column.
+    features
+        The columns the model was trained on, in training's order.
+    mean, scale
+        The training scaling (``None``: rows are scored as they are).
+    delimiter
+        The CSV delimiter.
+
+    Returns
+    -------
+    PartyData
+        No training table; the scoring table, feature names and scaling.
+
+    Raises
+    ------
+    DataError
+        For an unreadable file or a missing column (named).
+    """
+    rows = read_csv_rows(Path(score_csv), delimiter)
+    scoring = dataset_from_rows(
+        rows, label=None, id_column=id_column, features=list(features), missing_values=("",)
+    )
+    assert scoring.ids is not None
+    table = PartyTable(scoring.ids, scoring.X)
+    if mean is not None and scale is not None:
+        mean, scale = np.asarray(mean, dtype=np.float64), np.asarray(scale, dtype=np.float64)
+        table = scaled(table, mean, scale)
+    return PartyData(None, None, table, feature_names=tuple(features), mean=mean, scale=scale)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,6 +49,9 @@ class StoredPartyModel:
     party: str
     label_party: str
     model: PartyModel
+    prepared: dict[str, Any] = field(default_factory=dict)
+    """The file's other top-level fields: how a deployed party's columns were prepared
+    (``features``, ``mean``, ``scale``; ``rengo vfl party --model`` writes them)."""
 
     @property
     def role(self) -> Role:
@@ -171,7 +174,9 @@ def read_document(document: Any, source: str, party: str | None = None) -> Store
         model = _guest(document) if role == "label_party" else _host(document)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise DataError(f"{source}: the {role} model of {owner!r} is malformed: {exc}") from exc
-    return StoredPartyModel(owner, label_party, model)
+    known = set(party_document(model, owner, label_party))
+    prepared = {k: v for k, v in document.items() if k not in known}
+    return StoredPartyModel(owner, label_party, model, prepared)
 
 
 def _guest(document: dict[str, Any]) -> SecureBoostGuestModel:
