@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.vfl import HeteroSecureBoost
@@ -150,3 +150,23 @@ def test_the_best_rounds_ensemble_is_the_first_best_round_trees() -> None:
     assert best.guest_model_.trees == model.guest_model_.trees[: model.best_round_]
     new = _parties(slice(400, None))
     assert not np.array_equal(best.predict_proba(new)[1], model.predict_proba(new)[1])
+
+
+@pytest.mark.parametrize("objective", ["multiclass", "regression"])
+def test_multiclass_and_regression_models_read_back_predict_bit_for_bit(
+    objective: str, tmp_path: Path
+) -> None:
+    loader = load_wine if objective == "multiclass" else load_diabetes
+    x, y = loader(return_X_y=True)
+    ids = np.array([f"c{i}" for i in range(len(x))])
+    half = x.shape[1] // 2
+    parties = {"bank": (ids, x[:, :half]), "telecom": (ids, x[:, half:])}
+    model = HeteroSecureBoost(
+        key_bits=512, key_seed=1, seed=0, n_trees=3, max_depth=2, objective=objective
+    )
+    model.fit(parties, label_party="bank", y=y)
+    loaded = HeteroSecureBoost.from_party_models(
+        read_party_model(path) for path in _write_all(model, tmp_path).values()
+    )
+    assert np.array_equal(loaded.predict_raw(parties)[1], model.predict_raw(parties)[1])
+    assert np.array_equal(loaded.predict(parties)[1], model.predict(parties)[1])
