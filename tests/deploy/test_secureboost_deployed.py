@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -194,10 +195,12 @@ def test_deployed_secureboost_grows_the_simulated_trees_and_scores_alike(
     port, early = wait_for_port(coordinator)
     scorers = {}
     for name in [LABEL_PARTY, *HOSTS]:
+        label = ["--label", "y"] if name == LABEL_PARTY else []
         scorers[name] = cli.start(
             "party",
             "--coordinator", f"127.0.0.1:{port}",
             "--name", name,
+            *label,
             "--load-model", str(tmp_path / f"{name}.json"),
             "--score-csv", str(tables[name]["score"]),
             "--predictions", str(tmp_path / "next.csv"),
@@ -210,6 +213,9 @@ def test_deployed_secureboost_grows_the_simulated_trees_and_scores_alike(
     np.testing.assert_array_equal([r["id"] for r in again_rows], ids)
     np.testing.assert_array_equal([float(r["score"]) for r in again_rows], scores)
     assert f"scored with its model from {tmp_path / 'card.json'}" in said[LABEL_PARTY]
+    # the new rows' known labels evaluate the kept model as the training run evaluated it
+    auc = re.search(r"AUC \d\.\d{4}", outputs[LABEL_PARTY])
+    assert auc is not None and auc.group(0) in said[LABEL_PARTY]
     assert "AUC" in outputs[LABEL_PARTY]
     assert f"trained {SETTINGS['n_trees']} trees on {len(model.train_ids_)} common rows" in summary
 

@@ -295,7 +295,7 @@ def vfl_party(
         try:
             kept: Any = None
             if load_model is not None:
-                kept, data = _scoring_inputs(load_model, name, id_column, score_csv)
+                kept, data = _scoring_inputs(load_model, name, id_column, score_csv, label)
             elif job is not None:
                 spec = load_job(job)
                 if spec.vfl is None:
@@ -367,10 +367,11 @@ def vfl_party(
 
 
 def _scoring_inputs(
-    path: Path, name: str, id_column: str, score_csv: Path | None
+    path: Path, name: str, id_column: str, score_csv: Path | None, label: str | None
 ) -> tuple[Any, Any]:
     """A scoring-only party's kept model (read from ``path``, which must be its own) and
-    its new rows, prepared as its training rows were (the file's columns and scaling)."""
+    its new rows, prepared as its training rows were (the file's columns and scaling),
+    with their labels (``label``: the label party's column) when the file has them."""
     from rengo.deploy.vertical_data import load_scoring_data
     from rengo.vfl.secureboost import read_party_model
 
@@ -384,12 +385,17 @@ def _scoring_inputs(
             "`rengo vfl party --model FILE`, which writes them"
         )
     mean, scale = kept.prepared.get("mean"), kept.prepared.get("scale")
+    classes = kept.prepared.get("classes")
+    if kept.party != kept.label_party and label is not None:
+        raise ConfigError(f"{name} is a feature party of this model: --label is the label party's")
     data = load_scoring_data(
         score_csv,
         id_column,
         features,
         None if mean is None else np.asarray(mean, dtype=np.float64),
         None if scale is None else np.asarray(scale, dtype=np.float64),
+        label=label,
+        classes=[str(c) for c in classes] if isinstance(classes, list) else None,
     )
     return kept.model, data
 

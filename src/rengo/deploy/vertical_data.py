@@ -9,6 +9,7 @@ about its data leaves it and the scoring rows get the same transform.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -134,9 +135,14 @@ def load_scoring_data(
     mean: np.ndarray | None = None,
     scale: np.ndarray | None = None,
     delimiter: str = ",",
+    *,
+    label: str | None = None,
+    classes: Sequence[str] | None = None,
 ) -> PartyData:
     """A party's new rows to score with a model it kept (a scoring-only run): the columns
-    it trained on, z-scored with its training ``mean`` and ``scale`` when it kept them.
+    it trained on, z-scored with its training ``mean`` and ``scale`` when it kept them, and
+    (the label party, when the file has the ``label`` column) their true labels, so that
+    it can evaluate the kept model on them.
 
     Parameters
     ----------
@@ -150,24 +156,61 @@ def load_scoring_data(
         The training scaling (``None``: rows are scored as they are).
     delimiter
         The CSV delimiter.
+    label
+        The label column (the label party only); rows are scored without labels when the
+        file lacks it.
+    classes
+        Training's two class names, the second the positive one (``None``: the label holds
+        numbers, for regression).
 
     Returns
     -------
     PartyData
-        No training table; the scoring table, feature names and scaling.
+        No training table; the scoring table, its labels when known, feature names,
+        classes and scaling.
 
     Raises
     ------
     DataError
-        For an unreadable file or a missing column (named).
+        For an unreadable file, a missing column (named), or labels of classes training
+        did not have.
     """
-    rows = read_csv_rows(Path(score_csv), delimiter)
+    score_path = Path(score_csv)
+    rows = read_csv_rows(score_path, delimiter)
+    known = label if label is not None and label in rows.header else None
+    task: Literal["classification", "regression"] = (
+        "regression" if classes is None else "classification"
+    )
     scoring = dataset_from_rows(
-        rows, label=None, id_column=id_column, features=list(features), missing_values=("",)
+        rows,
+        label=known,
+        id_column=id_column,
+        features=list(features),
+        missing_values=("",),
+        task=task,
     )
     assert scoring.ids is not None
+    score_labels = None
+    if known is not None and classes is None:
+        score_labels = np.asarray(scoring.y, dtype=np.float64)
+    elif known is not None:
+        assert classes is not None and scoring.classes is not None
+        unknown = sorted(set(scoring.classes) - set(classes))
+        if unknown:
+            raise DataError(f"{score_path}: label classes {unknown} not seen in training")
+        names = np.asarray(scoring.classes)[scoring.labels()]
+        score_labels = (names == classes[-1]).astype(np.int64)
     table = PartyTable(scoring.ids, scoring.X)
     if mean is not None and scale is not None:
         mean, scale = np.asarray(mean, dtype=np.float64), np.asarray(scale, dtype=np.float64)
         table = scaled(table, mean, scale)
-    return PartyData(None, None, table, feature_names=tuple(features), mean=mean, scale=scale)
+    return PartyData(
+        None,
+        None,
+        table,
+        score_labels,
+        None if classes is None else tuple(classes),
+        tuple(features),
+        mean,
+        scale,
+    )
