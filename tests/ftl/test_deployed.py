@@ -32,6 +32,16 @@ DEPLOY = HERE.parent / "deploy"
 CONFIG = TransferConfig(
     dim=4, source_hidden="8", target_hidden="6", epochs=2, batch_size=40, key_bits=512
 )
+EARLY_STOPPING = TransferConfig(
+    dim=4,
+    source_hidden="8",
+    target_hidden="6",
+    epochs=4,
+    batch_size=40,
+    key_bits=512,
+    validation_fraction=0.3,
+    n_iter_no_change=1,
+)
 SEED = 3
 FAST = Backoff(initial=0.05, maximum=0.2, give_up_after=2.0)
 
@@ -61,11 +71,12 @@ def party_data(s: Scenario) -> dict[str, PartyData]:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("config", [CONFIG, EARLY_STOPPING], ids=["plain", "early-stopping"])
 def test_deployed_over_the_hub_equals_the_simulation(
-    small: Scenario, certs: Path, tmp_path: Path
+    small: Scenario, certs: Path, tmp_path: Path, config: TransferConfig
 ) -> None:
     data = party_data(small)
-    plan = VerticalPlan("bank", ("shop",), CONFIG, SEED, algorithm="ftl")
+    plan = VerticalPlan("bank", ("shop",), config, SEED, algorithm="ftl")
     simulation = simulate_vertical(plan, data)
     simulated = simulation.parties["shop"]
     store = RunStore(tmp_path / "runs.db")
@@ -84,7 +95,7 @@ def test_deployed_over_the_hub_equals_the_simulation(
                 ["bank", "shop"],
                 "bank",
                 algorithm="ftl",
-                config=CONFIG,
+                config=config,
                 seed=SEED,
                 join_timeout=60.0,
                 heartbeat_interval=0.5,
@@ -125,12 +136,21 @@ def test_deployed_over_the_hub_equals_the_simulation(
     np.testing.assert_array_equal(deployed.scores, simulated.scores)
     for a, b in zip(deployed.model.weights, simulated.model.weights, strict=True):
         np.testing.assert_array_equal(a, b)
+    assert deployed.model.validation == simulated.model.validation
+    assert deployed.model.best_epoch == simulated.model.best_epoch
     report = results["coordinator"]
-    assert report.plan.algorithm == "ftl" and "trained 2 epochs" in report.describe()
-    # the run's record holds each epoch with the loss the source reported
-    losses = store.round_metrics(report.run_id)["train_loss"]
+    training = simulation.coordinator.training
+    assert report.plan.algorithm == "ftl"
+    assert f"trained {training.epochs_run} epochs" in report.describe()
+    # the run's record holds each epoch with the loss the source reported, and the
+    # held-out loss the target reported
+    recorded = store.round_metrics(report.run_id)
     store.close()
-    assert losses == list(enumerate(simulation.coordinator.training.losses, start=1))
+    assert recorded["train_loss"] == list(enumerate(training.losses, start=1))
+    held = list(enumerate(training.validation_losses, start=1))
+    assert recorded.get("validation_loss", []) == held
+    if config.validation_fraction:
+        assert len(held) == training.epochs_run > 0
 
 
 JOB = """

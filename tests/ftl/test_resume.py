@@ -122,3 +122,36 @@ def test_a_checkpoint_that_does_not_fit_the_encoder_is_refused_with_the_reason(
     with pytest.raises(DataError, match="resume with the table and settings"):
         restore_party(resumed, wider, make_optimizer(wider, "adam", 0.01), TARGET)
     assert np.isfinite(resumed.encoder[0]).all()
+
+
+@pytest.mark.timeout(300)
+def test_a_run_interrupted_between_its_best_epoch_and_its_stop_keeps_the_best_encoders(
+    small: Scenario, tmp_path: Path, crash_after: Any
+) -> None:
+    """Early stopping's state (the held-out history, the best epoch's encoders) survives a
+    restart: resumed after the epoch following the best, the run stops where an
+    uninterrupted one does, with the same encoders and held-out losses."""
+    config = replace(
+        CONFIG,
+        security="plaintext",
+        epochs=10,
+        learning_rate=0.05,
+        validation_fraction=0.3,
+        n_iter_no_change=2,
+        tol=0.0,
+    )
+    data = party_data(small)
+    whole = simulate_vertical(plan_of(config, run=None), data, timeout=240)
+    target = whole.parties[TARGET].model
+    best, ran = target.best_epoch, target.epochs_run
+    assert best >= 1 and ran == best + 2 < config.epochs  # it stopped early
+    crash_after(TARGET, best + 1)
+    with pytest.raises(crash_after.error):
+        simulate_vertical(plan_of(config), data, checkpoint_dir=tmp_path, timeout=240)
+    crash_after("nobody", 0)
+    resumed = simulate_vertical(plan_of(config), data, checkpoint_dir=tmp_path, timeout=240)
+    assert final_model(resumed) == final_model(whole)
+    again = resumed.parties[TARGET].model
+    assert (again.best_epoch, again.epochs_run) == (best, ran)
+    assert again.validation == target.validation
+    assert resumed.coordinator.training.validation == whole.coordinator.training.validation

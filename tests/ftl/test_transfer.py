@@ -31,6 +31,10 @@ SMALL: dict[str, Any] = dict(
     dim=4, source_hidden="8", target_hidden="8", epochs=4, batch_size=40, key_bits=512
 )
 
+# the privacy runs hold out target labels and score them every epoch, with early stopping's
+# decisions on the wire (it never stops before the last of SMALL's 4 epochs)
+VALIDATED: dict[str, Any] = dict(validation_fraction=0.3, n_iter_no_change=3)
+
 
 @pytest.fixture(scope="module")
 def small() -> Scenario:
@@ -49,7 +53,7 @@ def fit(s: Scenario, **options: Any) -> TransferClassifier:
 def runs(small: Scenario) -> dict[str, Any]:
     """The same scenario in plaintext and in homomorphic mode, the latter with every
     decryption and every mask recorded."""
-    plain = fit(small, security="plaintext")
+    plain = fit(small, security="plaintext", **VALIDATED)
     decrypted: list[tuple[np.ndarray, np.ndarray]] = []
     masks: list[tuple[EncryptedArray, EncryptedArray, Any]] = []
     lock = threading.Lock()
@@ -77,7 +81,7 @@ def runs(small: Scenario) -> dict[str, Any]:
     for module in (ftl_roles, ftl_predict):
         patch.setattr(module, "mask_encrypted", recording_mask(module))
     try:
-        secure = fit(small, security="homomorphic")
+        secure = fit(small, security="homomorphic", **VALIDATED)
         ids, proba = secure.predict_scores((small.split.test.ids, small.split.test.X))
     finally:
         patch.undo()
@@ -103,6 +107,8 @@ def test_homomorphic_mode_trains_the_same_models_as_plaintext_mode(
     # the Jacobian multipliers carry jacobian_precision_bits = 20 fractional bits (2^-20 is
     # about 1e-6 per term, a few terms a row): 2.7e-6 was seen on the bundled fallback data
     np.testing.assert_allclose(secure.losses_, plain.losses_, rtol=1e-5)
+    np.testing.assert_allclose(secure.validation_losses_, plain.validation_losses_, rtol=1e-4)
+    assert secure.best_epoch_ == plain.best_epoch_
     np.testing.assert_allclose(secure.source_model_.phi, plain.source_model_.phi, atol=1e-5)
     for a, b in zip(secure.target_model_.weights, plain.target_model_.weights, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
@@ -134,6 +140,13 @@ def _decoded(entry: TranscriptEntry) -> Any:
 def test_no_raw_feature_label_or_id_leaves_a_party(small: Scenario, runs: dict[str, Any]) -> None:
     entries: list[TranscriptEntry] = runs["entries"]
     assert {e.sender for e in entries} == {"bank", "shop", "coordinator"}
+    # the held-out rows are scored every epoch by the prediction protocol's own messages,
+    # and the source hears of them only two booleans an epoch
+    validation = [e for e in entries if "/validation/" in e.key]
+    assert {e.key.split("/validation/")[1].split("/")[0] for e in validation} == {"ftl-predict"}
+    decisions = [_decoded(e) for e in entries if e.key.endswith("/decision")]
+    assert len(decisions) == 4 and all(set(d) == {"best", "stop"} for d in decisions)
+    assert all(isinstance(v, bool) for d in decisions for v in d.values())
     wire = b"".join(e.payload for e in entries)
     plain = np.concatenate([a for e in entries for a in _plain_values(_decoded(e))])
     split = small.split

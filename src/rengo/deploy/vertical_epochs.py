@@ -50,6 +50,8 @@ class EpochRows:
             return
         seconds = self._clock.epoch_durations()[event.epoch]
         metrics = {} if event.loss is None else {"train_loss": event.loss}
+        if event.validation_loss is not None:
+            metrics["validation_loss"] = event.validation_loss
         # the command may close the store as a failed run ends: nothing to record then
         with contextlib.suppress(StoreClosedError):
             self._store.log_round(self._run_id, event.epoch, metrics, seconds, self._parties, 0)

@@ -80,8 +80,9 @@ def _initial_encoder(state: RoleState) -> Any:
 def _train_coordinator(
     channel: Channel, ctx: RoleContext[TransferConfig], data: AlignedData | None, state: RoleState
 ) -> TransferReport:
-    _only_target(ctx)
-    return ftl_coordinator(channel, ctx.label_party, ctx.config, ctx.checkpoints, ctx.progress)
+    return ftl_coordinator(
+        channel, ctx.label_party, ctx.config, ctx.checkpoints, ctx.progress, _only_target(ctx)
+    )
 
 
 def _train_source(
@@ -115,6 +116,7 @@ def _train_target(
         data.rows,
         ctx.config,
         ctx.label_party,
+        coordinator=ctx.coordinator,
         encoder=_initial_encoder(state),
         checkpoints=ctx.checkpoints,
         progress=ctx.progress,
@@ -144,13 +146,24 @@ def _output(config: TransferConfig) -> Output:
 
 def _describe(report: Any) -> str:
     if isinstance(report, TransferReport) and report.losses:
-        return f"trained {report.epochs_run} epochs (loss {report.losses[-1]:.4f})"
+        held = report.validation_losses
+        best = (
+            f"; best validation loss {min(held):.4f} at epoch {report.best_epoch}" if held else ""
+        )
+        return f"trained {report.epochs_run} epochs (loss {report.losses[-1]:.4f}{best})"
     return "trained"
 
 
 def _summary(training: Any, scoring: Any) -> dict[str, Scalar]:
     if isinstance(training, TransferReport) and training.losses:
-        return {"epochs_run": training.epochs_run, "final_loss": training.losses[-1]}
+        out: dict[str, Scalar] = {
+            "epochs_run": training.epochs_run,
+            "final_loss": training.losses[-1],
+        }
+        if training.validation_losses:
+            out["best_epoch"] = training.best_epoch
+            out["best_validation_loss"] = min(training.validation_losses)
+        return out
     return {}
 
 

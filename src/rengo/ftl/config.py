@@ -73,6 +73,15 @@ class TransferConfig:
     ``obfuscator_processes`` worker processes (0: in its own process). ``key_bits`` below
     2048 are for tests and benchmarks only.
 
+    With ``validation_fraction`` > 0 that share of the target's labelled rows (drawn from the
+    run's seed) is held out of training, and after every epoch the target scores them through
+    the prediction protocol (:mod:`rengo.ftl.predict`) and computes their loss. Early stopping
+    (``n_iter_no_change`` >= 1) ends training once that loss has not improved by ``tol`` for
+    ``n_iter_no_change`` epochs and keeps both encoders as they were after the best epoch
+    (Keras' ``restore_best_weights``); without a validation share the training loss decides.
+    ``n_iter_no_change`` = 0 never stops early (the held-out rows then only give the
+    validation losses).
+
     Raises
     ------
     OptionError
@@ -104,6 +113,16 @@ class TransferConfig:
     target_label_weight: float = option(1.0, "beta: weight of the target's own labels' loss.")
     alignment_weight: float = option(0.1, "gamma: weight of the alignment loss.")
     l2: float = option(1e-4, "lambda: L2 penalty on both encoders' weights.")
+    validation_fraction: float = option(
+        0.0, "Share of the target's labelled rows held out, scored every epoch (0: none)."
+    )
+    n_iter_no_change: int = option(
+        0,
+        "Stop after this many epochs without a tol improvement, keeping the best (0: never).",
+        ge=0,
+        le=10_000,
+    )
+    tol: float = option(1e-4, "Smallest loss improvement that counts for early stopping.")
     precision_bits: int = option(32, "Fractional bits of encrypted components.")
     jacobian_precision_bits: int = option(20, "Fractional bits of plaintext multipliers.")
     key_bits: int = option(2048, "Paillier key size (512 and 1024: tests only).")
@@ -121,7 +140,7 @@ class TransferConfig:
 
     def __post_init__(self) -> None:
         for spec in fields(self):  # the declared ranges, also for direct construction
-            if spec.name in ("dim", "epochs", "batch_size", "local_steps"):
+            if spec.name in ("dim", "epochs", "batch_size", "local_steps", "n_iter_no_change"):
                 problem = spec.metadata["bounds"].problem(getattr(self, spec.name))
                 if problem is not None:
                     raise OptionError(spec.name, problem)
@@ -134,6 +153,12 @@ class TransferConfig:
             raise OptionError(
                 "prediction_weight", "and target_label_weight cannot both be 0: nothing to learn"
             )
+        if not 0 <= self.validation_fraction < 1:
+            raise OptionError(
+                "validation_fraction", f"must lie in [0, 1), got {self.validation_fraction!r}"
+            )
+        if not self.tol >= 0:
+            raise OptionError("tol", f"must be >= 0, got {self.tol!r}")
         parse_hidden(self.source_hidden, "source_hidden")
         parse_hidden(self.target_hidden, "target_hidden")
         if not 8 <= self.precision_bits <= 64:
@@ -151,6 +176,11 @@ class TransferConfig:
             raise OptionError(
                 "obfuscator_processes", f"must lie in [0, {MAX_OBFUSCATOR_PROCESSES}]"
             )
+
+    @property
+    def early_stopping(self) -> bool:
+        """Whether training may stop before ``epochs`` (``n_iter_no_change`` >= 1)."""
+        return self.n_iter_no_change >= 1
 
     @property
     def homomorphic(self) -> bool:

@@ -150,6 +150,31 @@ class TransferClassifier(VerticalEstimator):
         return list(self.source_model_.losses)
 
     @property
+    def validation_losses_(self) -> list[float]:
+        """The held-out loss after each epoch (empty without ``validation_fraction``): the
+        mean log loss (binary) or cross-entropy of the target's held-out labelled rows."""
+        return self.target_model_.validation_losses
+
+    @property
+    def validation_scores_(self) -> list[dict[str, float]]:
+        """The held-out ``loss``, ``accuracy`` and (binary, both classes held out) ``auc``
+        after each epoch (empty without ``validation_fraction``)."""
+        return [dict(scores) for scores in self.target_model_.validation]
+
+    @property
+    def best_epoch_(self) -> int:
+        """The epoch (1-based) whose encoders the model keeps under early stopping
+        (``n_iter_no_change`` >= 1: the lowest held-out loss, else training loss), or the
+        epoch of the lowest held-out loss without it (the model then keeps the last); 0
+        without either. SecureBoost's ``best_round_``, in epochs."""
+        return self.target_model_.best_epoch
+
+    @property
+    def n_epochs_(self) -> int:
+        """The epochs training ran (fewer than ``epochs`` when it stopped early)."""
+        return self.source_model_.epochs_run
+
+    @property
     def classes_(self) -> np.ndarray:
         """The class labels, in the order of :meth:`predict_proba`'s columns."""
         names = self.source_model_.classes

@@ -3,8 +3,11 @@
 After every epoch, in its own folder (:mod:`rengo.vfl.checkpoints`):
 
 * each party keeps its encoder's ``state_dict`` arrays, its optimizer's state (Adam's
-  step and moments) and the batch seed; the source also the epoch losses;
-* the coordinator keeps the losses the source reported.
+  step and moments) and the batch seed; the source also the epoch losses; the target its
+  held-out scores per epoch; with early stopping each also the best epoch, its encoder as
+  it was then, and whether training has stopped;
+* the coordinator keeps the losses the source reported, the held-out scores the target
+  reported and whether training has stopped.
 
 Nothing of it crosses the network, and nothing is pickled: arrays in ``.npz`` and JSON.
 Restored, a party continues with the next epoch exactly as if it had never stopped: the
@@ -17,6 +20,7 @@ afresh, so a restarted party may use a new key pair.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +45,32 @@ class TransferResume:
     optimizer: dict[str, np.ndarray]
     seed: int
     losses: list[float] = field(default_factory=list)
+    validation: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best: list[np.ndarray] = field(default_factory=list)
+    stopped: bool = False
+
+
+@dataclass(frozen=True)
+class CoordinatorResume:
+    """The coordinator's record after ``len(losses)`` epochs."""
+
+    losses: list[float] = field(default_factory=list)
+    validation: list[dict[str, float]] = field(default_factory=list)
+    stopped: bool = False
+
+
+def _arrays(arrays: Mapping[str, Any], prefix: str) -> list[np.ndarray]:
+    """``prefix.0``, ``prefix.1``, ... of a checkpoint's arrays, in order."""
+    out: list[np.ndarray] = []
+    while f"{prefix}.{len(out)}" in arrays:
+        out.append(np.asarray(arrays[f"{prefix}.{len(out)}"]))
+    return out
+
+
+def _scores(values: Mapping[str, Any]) -> list[dict[str, float]]:
+    """The held-out scores per epoch of a checkpoint (none in one without validation)."""
+    return [{str(k): float(v) for k, v in epoch.items()} for epoch in values.get("validation", [])]
 
 
 def start_party(checkpoints: EpochCheckpoints | None, who: str) -> TransferResume | None:
@@ -55,18 +85,19 @@ def start_party(checkpoints: EpochCheckpoints | None, who: str) -> TransferResum
     if start is None:
         return None
     arrays, values = start.arrays, start.values
-    encoder: list[np.ndarray] = []
-    while f"encoder.{len(encoder)}" in arrays:
-        encoder.append(np.asarray(arrays[f"encoder.{len(encoder)}"]))
     try:
         return TransferResume(
             start.epoch,
-            encoder,
+            _arrays(arrays, "encoder"),
             {k: v for k, v in arrays.items() if k.startswith("optimizer.")},
             int(values["seed"]),
             [float(v) for v in values["losses"]],
+            _scores(values),
+            int(values.get("best_epoch", 0)),
+            _arrays(arrays, "best"),
+            bool(values.get("stopped", False)),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{who}'s checkpoint of epoch {start.epoch} is incomplete: {exc}") from exc
 
 
@@ -98,20 +129,34 @@ def save_party(
     *,
     seed: int,
     losses: list[float] | None = None,
+    validation: list[dict[str, float]] | None = None,
+    best_epoch: int = 0,
+    best: list[np.ndarray] | None = None,
+    stopped: bool = False,
 ) -> None:
-    """Checkpoint a party after ``epochs_run`` epochs (nothing without checkpoints)."""
+    """Checkpoint a party after ``epochs_run`` epochs (nothing without checkpoints): its
+    encoder and optimizer, the seed, the source's ``losses``, the target's held-out
+    ``validation`` scores, and with early stopping the ``best`` epoch's encoder arrays and
+    whether training has ``stopped``."""
     if checkpoints is None:
         return
     from rengo.ftl.encoders import parameter_arrays
 
     arrays = {f"encoder.{k}": a for k, a in enumerate(parameter_arrays(module))}
+    arrays.update({f"best.{k}": a for k, a in enumerate(best or [])})
     arrays.update(optimizer_arrays(optimizer))
-    values = {"seed": seed, "losses": list(losses or [])}
+    values: dict[str, Any] = {
+        "seed": seed,
+        "losses": list(losses or []),
+        "validation": list(validation or []),
+        "best_epoch": best_epoch,
+        "stopped": stopped,
+    }
     checkpoints.save(EpochState(epochs_run, arrays, values))
 
 
-def start_losses(checkpoints: EpochCheckpoints | None) -> list[float]:
-    """The coordinator's losses of the epochs completed before (none: from the start).
+def start_record(checkpoints: EpochCheckpoints | None) -> CoordinatorResume:
+    """The coordinator's record of the epochs completed before (empty: from the start).
 
     Raises
     ------
@@ -120,17 +165,27 @@ def start_losses(checkpoints: EpochCheckpoints | None) -> list[float]:
     """
     start = resume_state(checkpoints)
     if start is None:
-        return []
+        return CoordinatorResume()
+    values = start.values
     try:
-        losses = [float(v) for v in start.values["losses"]]
-    except (KeyError, TypeError, ValueError) as exc:
+        record = CoordinatorResume(
+            [float(v) for v in values["losses"]],
+            _scores(values),
+            bool(values.get("stopped", False)),
+        )
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise DataError(f"the coordinator's checkpoint of epoch {start.epoch}: {exc}") from exc
-    if len(losses) != start.epoch:
+    if len(record.losses) != start.epoch:
         raise DataError(f"the coordinator's checkpoint of epoch {start.epoch} is inconsistent")
-    return losses
+    return record
 
 
-def save_losses(checkpoints: EpochCheckpoints | None, losses: list[float]) -> None:
-    """Checkpoint the coordinator after ``len(losses)`` epochs."""
+def save_record(checkpoints: EpochCheckpoints | None, record: CoordinatorResume) -> None:
+    """Checkpoint the coordinator after ``len(record.losses)`` epochs."""
     if checkpoints is not None:
-        checkpoints.save(EpochState(len(losses), {}, {"losses": list(losses)}))
+        values = {
+            "losses": list(record.losses),
+            "validation": list(record.validation),
+            "stopped": record.stopped,
+        }
+        checkpoints.save(EpochState(len(record.losses), {}, values))

@@ -23,23 +23,31 @@ labels ride along):
    communication-efficient variant) steps 3-5 repeat on the components of steps 1-2, each
    party recomputing its own terms from its updated encoder.
 
-After each epoch A tells the coordinator the epoch's loss (for the run record). At the end
-A keeps its encoder and the translator ``Phi``; B keeps its encoder.
+After each epoch A tells the coordinator the epoch's loss (for the run record). With
+``validation_fraction`` > 0, B then scores its held-out labelled rows through the prediction
+protocol and tells the coordinator their loss, AUC and accuracy; with early stopping the
+deciding party (B on the held-out loss, else A on the training loss) tells the other whether
+the epoch is the best so far and whether training stops (:mod:`rengo.ftl.validation`). At the
+end A keeps its encoder and the translator ``Phi``; B keeps its encoder (with early stopping,
+both as they were after the best epoch).
 
 What each party learns: A sees ciphertexts under B's key, the masked residues of B's
 gradient, its own gradient and the loss; B sees ciphertexts under A's key, the masked
-residues of A's gradient and its own gradient. As in the paper, a party's gradient is a sum
-over the batch of its Jacobians times the other's terms; a party whose encoder has more
-parameters than ``batch_size * dim`` could solve that sum for the per-row terms, so keep
-``batch_size * dim`` above the encoders' sizes where that matters: each party tells the other
-its encoder's size at set-up, and each warns (:class:`~rengo.ftl.exposure.GradientExposureWarning`)
-when the other's encoder is that large for its smallest batch. Training cuts whole batches
-(the remainder joins the last), so no batch is smaller than ``batch_size``; the defaults,
-``batch_size`` 128 and ``dim`` 8, give 1,024 terms a batch, more than the 616 and 712
-parameters of the default 32-wide encoders over 10 and 13 columns. The coordinator learns
-the loss per epoch. No raw feature, label or representation leaves a party in the clear
-(``security = "plaintext"`` sends the same components unencrypted: parties that trust each
-other see each other's representations of the shared rows and label-weighted sums).
+residues of A's gradient and its own gradient; with a validation share B also learns the
+scores of its held-out rows (as scoring them would tell it), and with early stopping each
+party learns per epoch whether it was the best and whether training stops. As in the paper,
+a party's gradient is a sum over the batch of its Jacobians times the other's terms; a party
+whose encoder has more parameters than ``batch_size * dim`` could solve that sum for the
+per-row terms, so keep ``batch_size * dim`` above the encoders' sizes where that matters:
+each party tells the other its encoder's size at set-up, and each warns
+(:class:`~rengo.ftl.exposure.GradientExposureWarning`) when the other's encoder is that
+large for its smallest batch. Training cuts whole batches (the remainder joins the last), so
+no batch is smaller than ``batch_size``; the defaults, ``batch_size`` 128 and ``dim`` 8,
+give 1,024 terms a batch, more than the 616 and 712 parameters of the default 32-wide
+encoders over 10 and 13 columns. The coordinator learns the loss per epoch. No raw feature,
+label or representation leaves a party in the clear (``security = "plaintext"`` sends the
+same components unencrypted: parties that trust each other see each other's representations
+of the shared rows and label-weighted sums).
 Every ciphertext sent is fresh (a new encryption or a masked one).
 
 Messages sit in the ``"ftl"`` scope of each role's channel:
@@ -56,7 +64,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from rengo.core.errors import DataError, ProtocolError
+from rengo.core.errors import ConfigError, DataError, ProtocolError
 from rengo.core.roles import COORDINATOR
 from rengo.crypto.encrypted_array import EncryptedArray, encrypt_array
 from rengo.crypto.fixed_point import FixedPointOverflowError
@@ -79,16 +87,28 @@ from rengo.ftl.math import (
     translator,
 )
 from rengo.ftl.resume import (
+    CoordinatorResume,
     restore_party,
-    save_losses,
     save_party,
-    start_losses,
+    save_record,
     start_party,
+    start_record,
+)
+from rengo.ftl.validation import (
+    DECISION,
+    SCORES,
+    VALIDATION,
+    Decision,
+    decide,
+    held_out,
+    scores_from_wire,
+    validation_scores,
 )
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints, require_same_seed
 from rengo.vfl.common import batch_order, whole_batches
 from rengo.vfl.divergence import diverged, require_finite
+from rengo.vfl.early_stopping import best_epoch, should_stop
 from rengo.vfl.progress import ProgressFn, TrainingReporter
 
 SCOPE = "ftl"
@@ -132,12 +152,15 @@ class SourceModel:
     objective: str
     losses: list[float] = field(default_factory=list)
     epochs_run: int = 0
+    best_epoch: int = 0
 
 
 @dataclass(frozen=True)
 class TargetModel:
-    """What the target keeps: its encoder's weights and the class names the source named.
-    Scoring new rows needs the source's translator, through the prediction protocol."""
+    """What the target keeps: its encoder's weights and the class names the source named,
+    with its held-out rows' scores per epoch (``validation_fraction`` > 0) and the best
+    epoch (1-based; 0 without validation or early stopping). Scoring new rows needs the
+    source's translator, through the prediction protocol."""
 
     encoder: EncoderSpec
     weights: list[np.ndarray]
@@ -145,14 +168,34 @@ class TargetModel:
     objective: str
     labelled_rows: int = 0
     epochs_run: int = 0
+    validation: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+
+    @property
+    def validation_losses(self) -> list[float]:
+        """The held-out loss after each epoch (empty without a validation share)."""
+        return [scores["loss"] for scores in self.validation]
 
 
 @dataclass(frozen=True)
 class TransferReport:
-    """What the coordinator saw: the loss of every epoch."""
+    """What the coordinator saw: the loss of every epoch, and the held-out scores the target
+    reported (``validation_fraction`` > 0)."""
 
     losses: list[float]
     epochs_run: int
+    validation: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def validation_losses(self) -> list[float]:
+        """The held-out loss after each epoch (empty without a validation share)."""
+        return [scores["loss"] for scores in self.validation]
+
+    @property
+    def best_epoch(self) -> int:
+        """The epoch (1-based) of the lowest held-out loss, else of the lowest training
+        loss (0: no epoch)."""
+        return best_epoch(self.validation_losses or self.losses)
 
 
 def encoder_module(model: SourceModel | TargetModel) -> Any:
@@ -517,6 +560,7 @@ def ftl_source(
         If the target sends something malformed.
     """
     from rengo.ftl import encoders as enc
+    from rengo.ftl.predict import ftl_predict_source
 
     x = _features(features, channel.name)
     names = label_names(labels)
@@ -575,9 +619,13 @@ def ftl_source(
     )
     optimizer = enc.make_optimizer(module, config.optimizer, config.learning_rate)
     losses: list[float] = []
+    best: list[np.ndarray] = []
+    best_at, stopped = 0, False
     if resumed is not None:
         restore_party(resumed, module, optimizer, channel.name)
         losses = list(resumed.losses)
+        best, best_at, stopped = resumed.best, resumed.best_epoch, resumed.stopped
+    validating = config.validation_fraction > 0
     parameters = enc.flat_parameters(module).size
     left = config.epochs - len(losses)
     own_pool, peer_pool = _primed_pools(
@@ -590,7 +638,7 @@ def ftl_source(
         progress, channel.name, config.epochs, whole_batches(len(rows), config.batch_size)
     )
     try:
-        for epoch in range(len(losses), config.epochs):
+        for epoch in range(len(losses), len(losses) if stopped else config.epochs):
             this_epoch = ftl.scope(epoch=epoch)
             batches = batch_order(batch_seed, epoch, len(rows), config.batch_size, whole=True)
             epoch_loss = 0.0
@@ -645,16 +693,52 @@ def ftl_source(
                     enc.apply_gradient(module, optimizer, plain["gradient"])
                 reporter.batch(epoch, b, epoch_loss / (b + 1))
             losses.append(epoch_loss / len(batches))
-            reporter.epoch_end(epoch, losses[-1], epoch + 1 == config.epochs)
             this_epoch.send(coordinator, LOSS, losses[-1])
-            save_party(checkpoints, epoch + 1, module, optimizer, seed=batch_seed, losses=losses)
+            last = epoch + 1 == config.epochs
+            if validating:  # the target scores its held-out rows with this epoch's Phi
+                phi = translator(codes, enc.represent(module, x))
+                scoring = SourceModel(spec, [], phi, classes, config.objective)
+                ftl_predict_source(this_epoch.scope(VALIDATION), scoring, target, config, keys)
+            stopped = last
+            if config.early_stopping:
+                if validating:
+                    decision = Decision.from_wire(this_epoch.recv(target, DECISION), target)
+                else:
+                    decision = decide(losses, config, last)
+                    this_epoch.send(target, DECISION, decision.to_wire())
+                if decision.best:
+                    best, best_at = enc.parameter_arrays(module), epoch + 1
+                stopped = decision.stop
+            reporter.epoch_end(epoch, losses[-1], stopped)
+            save_party(
+                checkpoints,
+                epoch + 1,
+                module,
+                optimizer,
+                seed=batch_seed,
+                losses=losses,
+                best_epoch=best_at,
+                best=best,
+                stopped=stopped,
+            )
+            if stopped:
+                break
     except FixedPointOverflowError as exc:
         raise _overflowed(channel.name, epoch, b, config, exc) from exc
     finally:
         _close(own_pool, peer_pool)
+    if config.early_stopping and best:  # restore the best epoch's encoder
+        enc.load_parameter_arrays(module, best)
     phi = translator(codes, enc.represent(module, x))
     model = SourceModel(
-        spec, enc.parameter_arrays(module), phi, classes, config.objective, losses, config.epochs
+        spec,
+        enc.parameter_arrays(module),
+        phi,
+        classes,
+        config.objective,
+        losses,
+        len(losses),
+        best_at,
     )
     return _keep_module(model, module, encoder is not None)
 
@@ -670,6 +754,7 @@ def ftl_target(
     config: TransferConfig,
     source: str,
     *,
+    coordinator: str = COORDINATOR,
     encoder: Any = None,
     checkpoints: EpochCheckpoints | None = None,
     progress: ProgressFn | None = None,
@@ -691,6 +776,8 @@ def ftl_target(
         The training settings (the plan's).
     source
         The source party's name.
+    coordinator
+        The coordinator's role name (told the held-out scores with ``validation_fraction``).
     encoder
         A torch module to train instead of the MLP the config describes.
     checkpoints
@@ -707,20 +794,24 @@ def ftl_target(
     Raises
     ------
     DataError
-        For labels of classes the source does not have, or a row count the source does not
-        share.
+        For labels of classes the source does not have, a row count the source does not
+        share, or a ``validation_fraction`` that holds out none of its labelled rows.
     ProtocolError
         If the source sends something malformed.
     """
     from rengo.ftl import encoders as enc
+    from rengo.ftl.predict import ftl_predict_target
 
     x = _features(features, channel.name)
     rows = np.asarray(rows, dtype=np.int64)
     names = [None] * len(x) if labels is None else label_names(labels)
     if len(names) != len(x):
         raise DataError(f"{channel.name}: {len(names)} labels for {len(x)} rows")
-    labelled_rows = np.flatnonzero([n is not None for n in names])
-    use_labels = len(labelled_rows) > 0 and config.target_label_weight > 0
+    all_labelled = np.flatnonzero([n is not None for n in names])
+    validating = config.validation_fraction > 0
+    # how many are held out does not depend on the seed: it is known before set-up
+    training_labels = len(all_labelled) - int(held_out(0, all_labelled, config, channel.name).sum())
+    use_labels = training_labels > 0 and config.target_label_weight > 0
     homomorphic = config.homomorphic
     keys = generate_paillier_keypair(config.key_bits) if homomorphic else None
     spec = _encoder_spec(x, config.target_hidden, config, encoder is not None)
@@ -741,7 +832,12 @@ def ftl_target(
     batch_seed = int(theirs["seed"])
     resumed = start_party(checkpoints, channel.name)
     require_same_seed(None if resumed is None else resumed.seed, batch_seed, channel.name, source)
+    validation_mask = held_out(batch_seed, all_labelled, config, channel.name)
+    labelled_rows, validation_rows = all_labelled[~validation_mask], all_labelled[validation_mask]
     codes_all = label_codes([names[i] for i in labelled_rows], classes, binary)
+    class_index = {name: k for k, name in enumerate(classes)}
+    label_codes([names[i] for i in validation_rows], classes, binary)  # names a foreign class
+    truth = np.array([class_index[str(names[i])] for i in validation_rows], dtype=np.int64)
     width = codes_all.shape[1]
 
     module = (
@@ -752,9 +848,15 @@ def ftl_target(
         else enc.check_encoder(encoder, spec.in_features, spec.dim, channel.name)
     )
     optimizer = enc.make_optimizer(module, config.optimizer, config.learning_rate)
+    validation: list[dict[str, float]] = []
+    best: list[np.ndarray] = []
+    best_at, stopped = 0, False
     if resumed is not None:
         restore_party(resumed, module, optimizer, channel.name)
+        validation = list(resumed.validation)
+        best, best_at, stopped = resumed.best, resumed.best_epoch, resumed.stopped
     first_epoch = 0 if resumed is None else resumed.epochs_run
+    epochs_run = first_epoch
     parameters = enc.flat_parameters(module).size
     left = config.epochs - first_epoch
     own_pool, peer_pool = _primed_pools(
@@ -768,7 +870,7 @@ def ftl_target(
         progress, channel.name, config.epochs, whole_batches(len(rows), config.batch_size)
     )
     try:
-        for epoch in range(first_epoch, config.epochs):
+        for epoch in range(first_epoch, first_epoch if stopped else config.epochs):
             this_epoch = ftl.scope(epoch=epoch)
             batches = batch_order(batch_seed, epoch, len(rows), config.batch_size, whole=True)
             parts = (
@@ -817,19 +919,61 @@ def ftl_target(
                     _refill(peer_pool, not (last_batch and local + 1 == config.local_steps))
                     enc.apply_gradient(module, optimizer, plain["gradient"])
                 reporter.batch(epoch, b)
-            reporter.epoch_end(epoch, None, epoch + 1 == config.epochs)
-            save_party(checkpoints, epoch + 1, module, optimizer, seed=batch_seed)
+            last = epoch + 1 == config.epochs
+            if validating:  # scored as any of its rows would be
+                weights = enc.parameter_arrays(module)
+                scoring = TargetModel(spec, weights, classes, config.objective)
+                probabilities = ftl_predict_target(
+                    this_epoch.scope(VALIDATION),
+                    x[validation_rows],
+                    _keep_module(scoring, module, True),
+                    source,
+                    config,
+                )
+                validation.append(validation_scores(probabilities, truth, binary))
+                this_epoch.send(coordinator, SCORES, validation[-1])
+            stopped = last
+            if config.early_stopping:
+                if validating:
+                    decision = decide([v["loss"] for v in validation], config, last)
+                    this_epoch.send(source, DECISION, decision.to_wire())
+                else:
+                    decision = Decision.from_wire(this_epoch.recv(source, DECISION), source)
+                if decision.best:
+                    best, best_at = enc.parameter_arrays(module), epoch + 1
+                stopped = decision.stop
+            reporter.epoch_end(epoch, None, stopped)
+            save_party(
+                checkpoints,
+                epoch + 1,
+                module,
+                optimizer,
+                seed=batch_seed,
+                validation=validation,
+                best_epoch=best_at,
+                best=best,
+                stopped=stopped,
+            )
+            epochs_run = epoch + 1
+            if stopped:
+                break
     except FixedPointOverflowError as exc:
         raise _overflowed(channel.name, epoch, b, config, exc) from exc
     finally:
         _close(own_pool, peer_pool)
+    if config.early_stopping and best:  # restore the best epoch's encoder
+        enc.load_parameter_arrays(module, best)
+    if validating and not config.early_stopping:
+        best_at = best_epoch([v["loss"] for v in validation])
     model = TargetModel(
         spec,
         enc.parameter_arrays(module),
         classes,
         config.objective,
-        len(labelled_rows),
-        config.epochs,
+        len(all_labelled),
+        epochs_run,
+        validation,
+        best_at,
     )
     return _keep_module(model, module, encoder is not None)
 
@@ -843,27 +987,51 @@ def ftl_coordinator(
     config: TransferConfig,
     checkpoints: EpochCheckpoints | None = None,
     progress: ProgressFn | None = None,
+    target: str | None = None,
 ) -> TransferReport:
-    """The organiser's part of training: it records the loss the source reports per epoch,
-    and reports each epoch's end with that loss to ``progress`` (a deployed coordinator's
-    display and its run record).
+    """The organiser's part of training: it records the loss the source reports per epoch
+    (and the held-out scores the target reports, with ``validation_fraction`` > 0), and
+    reports each epoch's end with them to ``progress`` (a deployed coordinator's display and
+    its run record). With early stopping it stops when the parties do, by the same rule on
+    the same losses.
 
-    In a resumable run it checkpoints the losses after every epoch.
+    In a resumable run it checkpoints its record after every epoch.
 
     Raises
     ------
+    ConfigError
+        With a validation share but no ``target`` named.
     ProtocolError
-        If the source reports something that is not a finite number.
+        If the source or target reports something that is not a finite number.
     """
+    validating = config.validation_fraction > 0
+    if validating and target is None:
+        raise ConfigError("the coordinator of a run with validation_fraction > 0 needs target")
     ftl = channel.scope(SCOPE)
-    losses = start_losses(checkpoints)
+    record = start_record(checkpoints)
+    losses, validation = list(record.losses), list(record.validation)
     reporter = TrainingReporter(progress, channel.name, config.epochs, 1)
     reporter.begin(len(losses))
-    for epoch in range(len(losses), config.epochs):
-        value = ftl.scope(epoch=epoch).recv(source, LOSS)
+    for epoch in range(len(losses), len(losses) if record.stopped else config.epochs):
+        this_epoch = ftl.scope(epoch=epoch)
+        value = this_epoch.recv(source, LOSS)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ProtocolError(f"{source} reported a loss that is not a number: {value!r}")
         losses.append(float(value))
-        save_losses(checkpoints, losses)
-        reporter.epoch_end(epoch, losses[-1], stop=epoch + 1 == config.epochs)
-    return TransferReport(losses, len(losses))
+        if validating:
+            assert target is not None
+            validation.append(scores_from_wire(this_epoch.recv(target, SCORES), target))
+        history = [v["loss"] for v in validation] if validating else losses
+        stop = epoch + 1 == config.epochs or should_stop(
+            history, config.n_iter_no_change, config.tol
+        )
+        save_record(checkpoints, CoordinatorResume(losses, validation, stop))
+        reporter.epoch_end(
+            epoch,
+            losses[-1],
+            stop=stop,
+            validation_loss=validation[-1]["loss"] if validating else None,
+        )
+        if stop:
+            break
+    return TransferReport(losses, len(losses), validation)

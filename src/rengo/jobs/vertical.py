@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -509,7 +509,7 @@ def run_vertical_job(
                 {f"test_{k}": v for k, v in metrics.items()},
                 len(vfl.party_names),
                 train_s,
-                validation_losses=list(getattr(label_model, "validation_losses", [])),
+                validation_losses=recorded_validation_losses(job.model.models_, vfl.label_party),
             )
             coefficients = getattr(job.model, "coefficients", None)
             if callable(coefficients):
@@ -539,6 +539,17 @@ def run_vertical_job(
                 store.save_checkpoint(run_id, max(1, sbt.n_trees_), blob)
         run.summary.update({k: v for k, v in metrics.items()}, train_seconds=train_s)
         return result
+
+
+def recorded_validation_losses(models: Mapping[str, Any], label_party: str) -> list[float]:
+    """The held-out loss per epoch a simulated run's models kept: the label party's
+    (SecureBoost holds its validation share there), else the coordinator's record (transfer
+    learning's target reports its held-out loss to the coordinator, not to the source)."""
+    for name in (label_party, COORDINATOR):
+        losses = list(getattr(models.get(name), "validation_losses", []))
+        if losses:
+            return losses
+    return []
 
 
 def log_vertical_epochs(

@@ -46,6 +46,9 @@ class VerticalProgress:
         The current epoch (1-based) and the most the run will take (training).
     loss
         The label party's running mean loss over the epoch's batches so far (training).
+    validation_loss
+        The loss on held-out rows at the end of an epoch, where the role knows it (transfer
+        learning's coordinator, with ``validation_fraction``).
     matched
         Rows every party holds (PSI), once known.
     phase
@@ -68,6 +71,7 @@ class VerticalProgress:
     epoch: int | None = None
     epochs: int | None = None
     loss: float | None = None
+    validation_loss: float | None = None
     matched: int | None = None
     phase: str | None = None
     finished: bool = False
@@ -152,8 +156,11 @@ class TrainingReporter:
                 )
             )
 
-    def epoch_end(self, epoch: int, loss: float | None, stop: bool) -> None:
-        """Epoch ``epoch`` (0-based) ended with mean ``loss``; ``stop``: training ends."""
+    def epoch_end(
+        self, epoch: int, loss: float | None, stop: bool, validation_loss: float | None = None
+    ) -> None:
+        """Epoch ``epoch`` (0-based) ended with mean ``loss`` (and ``validation_loss`` on
+        held-out rows, where the role knows it); ``stop``: training ends."""
         if self._progress is None:
             return
         done = (epoch + 1) * self._batches
@@ -166,6 +173,7 @@ class TrainingReporter:
                 epoch=epoch + 1,
                 epochs=self._epochs,
                 loss=loss,
+                validation_loss=validation_loss,
                 finished=stop,
                 ends_epoch=True,
                 unit=self._unit,

@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from rengo.core.errors import DataError, ProtocolError
+from rengo.vfl.early_stopping import best_epoch, should_stop, validation_mask
 from rengo.vfl.progress import ProgressFn, TrainingReporter
 from rengo.vfl.secureboost.binning import FeatureBins, fit_bins
 from rengo.vfl.secureboost.config import SecureBoostConfig
@@ -35,7 +36,7 @@ from rengo.vfl.secureboost.objectives import (
     loss,
     n_outputs,
 )
-from rengo.vfl.secureboost.rows import tree_rows, validation_mask
+from rengo.vfl.secureboost.rows import tree_rows
 from rengo.vfl.secureboost.splits import (
     BestSplit,
     Candidate,
@@ -123,15 +124,6 @@ class NoHosts:
 
     def end_tree(self, more: bool) -> None:
         """Nothing to send."""
-
-
-def should_stop(history: Sequence[float], rounds: int, tol: float) -> bool:
-    """Early stopping: none of the last ``rounds`` losses beat the best loss before them by
-    more than ``tol`` (``rounds`` = 0 never stops)."""
-    if rounds < 1 or len(history) <= rounds:
-        return False
-    reference = min(history[:-rounds])
-    return all(value > reference - tol for value in history[-rounds:])
 
 
 def plain_histograms(
@@ -550,6 +542,6 @@ def boost(
         tuple(trees),
         train_losses,
         validation_losses,
-        int(np.argmin(history)) + 1 if history else 0,
+        best_epoch(history),
         n_features=x.shape[1],
     )

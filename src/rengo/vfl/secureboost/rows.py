@@ -11,15 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from rengo.core.errors import ProtocolError
+from rengo.vfl.early_stopping import validation_mask
 
-
-def validation_mask(seed: int, rows: int, fraction: float) -> np.ndarray:
-    """True for the aligned rows held out for early stopping."""
-    mask = np.zeros(rows, dtype=bool)
-    held = round(fraction * rows)
-    if held:
-        mask[np.random.default_rng([seed, 0x5B01]).permutation(rows)[:held]] = True
-    return mask
+__all__ = ["pack_rows", "tree_row_count", "tree_rows", "unpack_rows", "validation_mask"]
 
 
 def tree_row_count(training_rows: int, subsample: float) -> int:
