@@ -12,9 +12,11 @@ from ftl_scenarios import Scenario, parties, scenario
 
 from rengo.core.errors import DataError
 from rengo.core.options import OptionError
+from rengo.core.roles import COORDINATOR
 from rengo.ftl import TransferClassifier, TransferConfig
 from rengo.metrics import log_loss
 from rengo.vfl.early_stopping import validation_mask
+from rengo.vfl.progress import RichVerticalProgress, VerticalProgress
 
 FAST: dict[str, Any] = dict(
     security="plaintext", dim=4, source_hidden="8", target_hidden="8", batch_size=40
@@ -65,6 +67,17 @@ def test_the_held_out_loss_is_the_log_loss_scoring_gives(small: Scenario) -> Non
     assert model.report_.validation_losses == model.validation_losses_
     last = model.validation_scores_[-1]
     assert last["accuracy"] == pytest.approx(float(np.mean((p >= 0.5) == y)))
+
+
+def test_the_display_shows_an_epochs_held_out_loss() -> None:
+    """A deployed coordinator's end-of-epoch event carries the held-out loss the target
+    reported (its run record is checked in test_deployed); the display shows it."""
+    event = VerticalProgress(
+        COORDINATOR, "train", 4, 4, epoch=2, epochs=2, loss=1.25, validation_loss=0.5,
+        ends_epoch=True,
+    )  # fmt: skip
+    shown = RichVerticalProgress._status(event)
+    assert "loss 1.2500" in shown and "validation loss 0.5000" in shown
 
 
 def test_early_stopping_keeps_the_best_epochs_encoders(small: Scenario) -> None:

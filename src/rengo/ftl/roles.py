@@ -942,7 +942,8 @@ def ftl_target(
                 if decision.best:
                     best, best_at = enc.parameter_arrays(module), epoch + 1
                 stopped = decision.stop
-            reporter.epoch_end(epoch, None, stopped)
+            held = validation[-1]["loss"] if validating else None
+            reporter.epoch_end(epoch, None, stopped, validation_loss=held)
             save_party(
                 checkpoints,
                 epoch + 1,

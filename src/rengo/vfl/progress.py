@@ -377,6 +377,8 @@ class RichVerticalProgress:
             parts.append(f"{event.matched:,} matched")
         if event.loss is not None:
             parts.append(f"loss {event.loss:.4f}")
+        if event.validation_loss is not None:
+            parts.append(f"validation loss {event.validation_loss:.4f}")
         return "  ".join(parts)
 
 
