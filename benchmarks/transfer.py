@@ -16,6 +16,12 @@ and step). One torch thread.
 
     .venv/bin/python benchmarks/transfer.py                # full settings
     .venv/bin/python benchmarks/transfer.py --quick        # seconds: to validate
+    .venv/bin/python benchmarks/transfer.py --early-stopping   # held-out share vs defaults
+
+``--early-stopping`` runs the target alone, FTL plaintext with its defaults and FTL plaintext
+holding ``--validation-fraction`` of the target's labels out and stopping early
+(``n_iter_no_change`` ``--patience``, up to ``--max-epochs``, best epoch kept), and reports
+the epochs each ran.
 """
 
 from __future__ import annotations
@@ -76,11 +82,11 @@ def transfer(split: TransferSplit, seed: int, **options: Any) -> dict[str, float
         y=split.source.labels,
         target_labels=split.target.labels,
     )
-    epochs = model.config.epochs
+    epochs = model.n_epochs_
     wall, cpu = (time.perf_counter() - wall) / epochs, (time.process_time() - cpu) / epochs
     truth = np.array([int(v) for v in split.test.labels])
     p = model.predict_proba((split.test.ids, split.test.X))[:, 1]
-    return {**scores(truth, p), "wall": wall, "cpu": cpu}
+    return {**scores(truth, p), "wall": wall, "cpu": cpu, "epochs": float(epochs)}
 
 
 def _cell(values: list[float], scale: float = 1.0, digits: int = 3) -> str:
@@ -106,6 +112,14 @@ def main() -> None:
         action="store_true",
         help="run the homomorphic configuration alone (its time per epoch, e.g. before/after)",
     )
+    parser.add_argument(
+        "--early-stopping",
+        action="store_true",
+        help="compare held-out validation with early stopping against the defaults",
+    )
+    parser.add_argument("--validation-fraction", type=float, default=0.2)
+    parser.add_argument("--patience", type=int, default=3, help="n_iter_no_change")
+    parser.add_argument("--max-epochs", type=int, default=30)
     args = parser.parse_args()
     if args.quick:
         args.rows, args.he_rows, args.epochs, args.he_epochs = 2000, 600, 2, 1
@@ -131,9 +145,22 @@ def main() -> None:
             security="homomorphic", epochs=args.he_epochs, key_bits=args.key_bits, **light
         ),
     }
+    if args.early_stopping:
+        stopping = dict(
+            security="plaintext",
+            epochs=args.max_epochs,
+            validation_fraction=args.validation_fraction,
+            n_iter_no_change=args.patience,
+        )
+        configurations = {
+            f"target alone ({labels} labels)": None,
+            "FTL plaintext": dict(security="plaintext", epochs=args.epochs),
+            f"FTL plaintext, early stopping ({args.validation_fraction:g} of labels held "
+            f"out, patience {args.patience}, at most {args.max_epochs} epochs)": stopping,
+        }
     if args.homomorphic_only:
         configurations = {k: v for k, v in configurations.items() if v and "homomorphic" in k}
-    transfer(split(600, 99), 99, security="plaintext", epochs=1)  # warm-up, untimed
+    transfer(split(max(600, 12 * labels), 99), 99, security="plaintext", epochs=1)  # warm-up
     results: dict[str, list[dict[str, float]]] = {}
     sizes: dict[str, int] = {}
     for repeat in range(args.repeats):  # interleaved
@@ -143,13 +170,14 @@ def main() -> None:
             sizes[label] = len(s.shared)
             outcome = target_alone(s) if options is None else transfer(s, repeat, **options)
             results.setdefault(label, []).append(outcome)
-    print("| configuration | shared rows | AUC | accuracy | s / epoch | CPU s / epoch |")
-    print("|---|---|---|---|---|---|")
+    print("| configuration | shared rows | AUC | accuracy | epochs | s / epoch | CPU s / epoch |")
+    print("|---|---|---|---|---|---|---|")
     for label, runs in results.items():
         timed = "wall" in runs[0]
         print(
             f"| {label} | {sizes[label]} | {_cell([r['auc'] for r in runs])} | "
             f"{_cell([r['accuracy'] for r in runs])} | "
+            f"{_cell([r['epochs'] for r in runs], digits=0) if timed else '-'} | "
             f"{_cell([r['wall'] for r in runs], digits=2) if timed else '-'} | "
             f"{_cell([r['cpu'] for r in runs], digits=2) if timed else '-'} |"
         )

@@ -44,10 +44,11 @@ each party tells the other its encoder's size at set-up, and each warns
 large for its smallest batch. Training cuts whole batches (the remainder joins the last), so
 no batch is smaller than ``batch_size``; the defaults, ``batch_size`` 128 and ``dim`` 8,
 give 1,024 terms a batch, more than the 616 and 712 parameters of the default 32-wide
-encoders over 10 and 13 columns. The coordinator learns the loss per epoch. No raw feature,
-label or representation leaves a party in the clear (``security = "plaintext"`` sends the
-same components unencrypted: parties that trust each other see each other's representations
-of the shared rows and label-weighted sums).
+encoders over 10 and 13 columns. The coordinator learns the loss per epoch (and, with a
+validation share, the held-out rows' loss, accuracy and AUC). No raw feature, label or
+representation leaves a party in the clear (``security = "plaintext"`` sends the same
+components unencrypted: parties that trust each other see each other's representations of
+the shared rows and label-weighted sums).
 Every ciphertext sent is fresh (a new encryption or a masked one).
 
 Messages sit in the ``"ftl"`` scope of each role's channel:
