@@ -299,3 +299,26 @@ def test_the_coordinator_reports_the_rows_the_target_scored() -> None:
     }
     outcome = VerticalCoordinatorOutcome(TransferReport([1.4], 2), None, done)
     assert describe_run(plan, outcome).endswith("on 77 common rows; scored 37 rows")
+
+
+@pytest.mark.timeout(300)
+def test_a_transfer_jobs_run_record_holds_each_epochs_held_out_loss(
+    small: Scenario, tmp_path: Path
+) -> None:
+    """``rengo run`` of a job file with ``validation_fraction``: the record's epochs carry the
+    held-out loss the target reported (it reaches the coordinator, not the source)."""
+    paths = write_tables(small, tmp_path, SEED)
+    job = tmp_path / "job.toml"
+    text = JOB.format(seed=SEED, **paths).replace(
+        "[vfl.parties]", 'security = "plaintext"\nvalidation_fraction = 0.3\n\n[vfl.parties]'
+    )
+    job.write_text(text)
+    built = build_vertical_job(load_job(job))
+    store = RunStore(tmp_path / "runs.db")
+    result = run_vertical_job(built, store=store, log=lambda _: None)
+    recorded = store.round_metrics(result["run_id"])
+    store.close()
+    report = built.model.report_
+    assert len(report.validation_losses) == 2
+    assert recorded["validation_loss"] == list(enumerate(report.validation_losses, start=1))
+    assert built.model.models_["bank"].best_epoch == 0  # the source never hears the losses
