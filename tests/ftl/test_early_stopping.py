@@ -80,6 +80,17 @@ def test_the_display_shows_an_epochs_held_out_loss() -> None:
     assert "loss 1.2500" in shown and "validation loss 0.5000" in shown
 
 
+def test_a_simulation_reports_each_epochs_held_out_loss(small: Scenario) -> None:
+    """progress= receives the target's end of every epoch with the held-out loss it
+    computed (the label party's training events carry none: the source never hears it)."""
+    events: list[VerticalProgress] = []
+    model = fit(small, epochs=2, validation_fraction=0.25, progress=events.append)
+    ends = [e for e in events if e.party == "shop" and e.stage == "train"]
+    assert [e.validation_loss for e in ends] == model.validation_losses_
+    assert all(e.ends_epoch for e in ends) and ends[-1].finished
+    assert all(e.validation_loss is None for e in events if e.party == "bank")
+
+
 def test_early_stopping_keeps_the_best_epochs_encoders(small: Scenario) -> None:
     """A learning rate that overfits the few labels: training stops n_iter_no_change epochs
     after the best held-out loss, and the model is the one trained for best_epoch_ epochs."""

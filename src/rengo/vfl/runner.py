@@ -937,14 +937,15 @@ def _simulated_progress(
 ) -> ProgressFn | None:
     """Where party ``name`` of a simulation reports: the label party reports everything (one
     training bar for the run); a feature party that receives the predictions (transfer
-    learning's target) reports its scoring; the others report nothing."""
+    learning's target) reports its scoring and the ends of epochs whose held-out loss it
+    computed (its ``validation_fraction``); the others report nothing."""
     if progress is None or name == plan.label_party:
         return progress
     if plan.kind_of(name) != plan.spec.scored_by:
         return None
 
     def scoring_only(event: VerticalProgress) -> None:
-        if event.stage == "score":
+        if event.stage == "score" or event.validation_loss is not None:
             progress(event)
 
     return scoring_only
