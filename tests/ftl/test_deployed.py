@@ -145,7 +145,11 @@ def test_deployed_over_the_hub_equals_the_simulation(
     # the run's record holds each epoch with the loss the source reported, and the
     # held-out loss the target reported
     recorded = store.round_metrics(report.run_id)
+    summary = store.get_run(report.run_id).summary
     store.close()
+    assert summary["epochs_run"] == training.epochs_run
+    best = training.best_epoch if config.validation_fraction else None
+    assert summary.get("best_epoch") == best
     assert recorded["train_loss"] == list(enumerate(training.losses, start=1))
     held = list(enumerate(training.validation_losses, start=1))
     assert recorded.get("validation_loss", []) == held
