@@ -106,6 +106,8 @@ def validation_scores(
     dict
         ``loss``, ``accuracy`` and, where defined, ``auc``.
     """
+    # Not rengo.metrics.log_loss / binary_accuracy: they refuse a one-class set, and a small
+    # held-out share may have one class; its loss still guides early stopping.
     p = np.asarray(probabilities, dtype=np.float64)
     y = np.asarray(truth, dtype=np.int64)
     eps = 1e-12
