@@ -41,6 +41,18 @@ def test_bundled_vertical_job_trains_scores_and_records(tmp_path: Path):
         assert "test_auc" in store.round_metrics(run.run_id)
 
 
+def test_a_simulated_job_records_the_summary_a_deployed_run_of_it_records(tmp_path: Path):
+    """A deployed run recorded the algorithm's summary (epochs run, values decrypted in
+    training and in scoring) and ``rengo run`` of the same job did not."""
+    spec = parse_job(__import__("tomllib").loads(BUNDLED))
+    with RunStore(tmp_path / "r.db") as store:
+        result = run_vertical_job(build_vertical_job(spec), store, log=lambda _m: None)
+        summary = store.get_run(result["run_id"]).summary
+    assert summary is not None
+    assert summary["epochs_run"] == 2 and summary["decrypted_values"] > 0
+    assert summary["scored_values"] == result["scored_customers"]
+
+
 def test_each_recorded_epoch_has_its_own_duration_and_together_no_more_than_training(
     tmp_path: Path,
 ) -> None:

@@ -538,6 +538,10 @@ def run_vertical_job(
                 blob = secureboost_blob(sbt.n_trees_, sbt.label_party_, models, job.scalers)
                 store.save_checkpoint(run_id, max(1, sbt.n_trees_), blob)
         run.summary.update({k: v for k, v in metrics.items()}, train_seconds=train_s)
+        # what a deployed run of the job records too (epochs run, best epoch, values
+        # decrypted...), from the same coordinator reports
+        scoring = job.model.predict_run_.coordinator.scoring
+        run.summary.update(vfl.spec.summary(job.model.models_.get(COORDINATOR), scoring))
         return result
 
 
