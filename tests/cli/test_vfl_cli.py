@@ -69,10 +69,26 @@ def test_a_flag_several_algorithms_share_gives_each_ones_choices_and_default():
 
     _, panel, hidden, text = _flags()["optimizer"]
     assert panel == SHARED_PANEL and not hidden
-    assert "hetero_lr: one of auto, sgd, adam, newton, default auto" in text
-    assert "ftl: one of adam, sgd, default adam" in text
+    assert "hetero_poisson: auto (Newton-CG" in text
+    assert "(one of auto, sgd, adam, newton, default auto)" in text
+    assert "ftl: Each party's optimizer. (one of adam, sgd, default adam)" in text
+    _, _, _, text = _flags()["key_bits"]  # worded and defaulted alike: said once
+    assert "(ftl, hetero_linear, hetero_lr, hetero_poisson, secureboost: default 2048)" in text
     _, panel, _, text = _flags()["n_trees"]  # one algorithm's own flag keeps its heading
     assert "secureboost" in panel and "(default" in text
+
+
+def test_a_shared_flag_gives_each_algorithm_its_own_words():
+    """--n-iter-no-change showed hetero LR's "epochs in a row" to SecureBoost users, whose
+    unit is the boosting round, and --tol hetero LR's meaning to transfer learning's."""
+    from rengo.cli.algorithm_options import _flags
+
+    text = _flags()["n_iter_no_change"][3]
+    assert "secureboost: Stop after this many rounds without improvement" in text
+    assert "hetero_linear, hetero_lr, hetero_poisson: Epochs in a row" in text
+    tol = _flags()["tol"][3]
+    assert "ftl, secureboost: Smallest loss improvement" in tol
+    assert "(ftl: default 0.0001; secureboost: default 1e-07)" in tol
 
 
 def test_bad_option_values_are_refused_naming_the_flag(tmp_path: Path):

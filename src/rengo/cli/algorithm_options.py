@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections import Counter
 from collections.abc import Callable
 from typing import Annotated, Any, Optional, TypeVar
 
@@ -59,12 +58,34 @@ def _flags() -> dict[str, tuple[OptionSpec, str, bool, str]]:
         if len(held) == 1:
             found[name] = (spec, panel, hidden, _help(spec))
             continue
-        per_algorithm = "; ".join(f"{owner}: {_values(each)}" for owner, each, _, _ in held)
-        # the words most of its algorithms use (one algorithm's may name its own model)
-        common = Counter(each.help for _, each, _, _ in held).most_common(1)[0][0]
-        text = f"{common} ({per_algorithm})"
+        text = _shared_help([(owner, each) for owner, each, _, _ in held])
         found[name] = (spec, SHARED_PANEL, all(h for *_, h in held), text)
     return found
+
+
+def _shared_help(held: list[tuple[str, OptionSpec]]) -> str:
+    """A shared flag's help: each wording once, with the algorithms whose it is and their
+    choices and default (``--n-iter-no-change`` counts SecureBoost's rounds, not epochs;
+    ``--tol`` means something else to hetero LR than to transfer learning)."""
+    by_words: dict[str, list[tuple[str, OptionSpec]]] = {}
+    for owner, each in held:
+        by_words.setdefault(each.help, []).append((owner, each))
+    if len(by_words) == 1:
+        return f"{held[0][1].help} ({_group_values(held, name_all=True)})"
+    return " | ".join(
+        ", ".join(owner for owner, _ in members) + f": {words} ({_group_values(members)})"
+        for words, members in by_words.items()
+    )
+
+
+def _group_values(members: list[tuple[str, OptionSpec]], name_all: bool = False) -> str:
+    """The choices and default of algorithms that word a flag alike: once if they agree
+    (after their names, with ``name_all``), else each algorithm's."""
+    values = [(owner, _values(each)) for owner, each in members]
+    if len({v for _, v in values}) > 1:
+        return "; ".join(f"{owner}: {v}" for owner, v in values)
+    agreed = values[0][1]
+    return f"{', '.join(owner for owner, _ in values)}: {agreed}" if name_all else agreed
 
 
 def _values(spec: OptionSpec) -> str:
