@@ -15,7 +15,7 @@ import numpy as np
 from rengo.core.errors import DataError
 from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import LinearModelConfig
-from rengo.vfl.hetero_lr.math import init_optimizer, sigmoid
+from rengo.vfl.hetero_lr.math import init_optimizer, row_scores, sigmoid
 from rengo.vfl.hetero_lr.missing import scoring_matrix, training_matrix
 from rengo.vfl.hetero_lr.newton import (
     CGState,
@@ -149,7 +149,7 @@ def guest_alone_scores(
     """``P(y = 1)`` of the label party's own model on its rows (or, with another
     ``inverse_link``, that model's prediction: the value, the expected count)."""
     rows = scoring_matrix(features, len(model.weights), model.fill, "label party")
-    return inverse_link(rows @ model.weights + model.intercept)
+    return inverse_link(row_scores(rows, model.weights) + model.intercept)
 
 
 def alone_hook(

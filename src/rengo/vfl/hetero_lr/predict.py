@@ -38,7 +38,7 @@ from rengo.crypto.obfuscators import (
 from rengo.crypto.randomness import random_source
 from rengo.transport.channel import Channel
 from rengo.vfl.hetero_lr.config import PredictMode
-from rengo.vfl.hetero_lr.math import sigmoid
+from rengo.vfl.hetero_lr.math import row_scores, sigmoid
 from rengo.vfl.hetero_lr.missing import scoring_matrix
 from rengo.vfl.hetero_lr.roles import GuestModel, HostModel
 
@@ -112,7 +112,7 @@ def hetero_lr_predict_host(
     setup = scope.recv(guest, PREDICT_SETUP)
     if int(setup["rows"]) != len(x):
         raise DataError(f"{channel.name} holds {len(x)} rows to score, guest {setup['rows']}")
-    partial = x @ model.weights
+    partial = row_scores(x, model.weights)
     if setup["mode"] == "plain":
         scope.send(guest, PARTIAL, partial)
         return
@@ -197,7 +197,7 @@ def hetero_lr_predict_guest(
     setup = {"mode": mode, "rows": len(x), "obfuscator_scheme": obfuscator_scheme}
     for role in [*hosts, coordinator]:
         scope.send(role, PREDICT_SETUP, setup)
-    score = x @ model.weights + model.intercept
+    score = row_scores(x, model.weights) + model.intercept
     if mode == "plain":
         for host in hosts:
             partial = scope.recv(host, PARTIAL)
