@@ -83,7 +83,7 @@ def vfl_coordinator(
         bool,
         typer.Option(
             help="Train (--no-train: only score, every party with the model it kept from an "
-            "earlier run: SecureBoost's `rengo vfl party --load-model FILE`)."
+            "earlier run: `rengo vfl party --load-model FILE`; SecureBoost and linear models)."
         ),
     ] = True,
     seed: Annotated[
@@ -223,7 +223,8 @@ def vfl_party(
         Path | None,
         typer.Option(
             help="Score only, with this party's model saved by an earlier run's --model "
-            "(SecureBoost; the coordinator runs with --no-train; give --score-csv)."
+            "(SecureBoost, hetero LR, linear and Poisson regression; the coordinator runs "
+            "with --no-train; give --score-csv)."
         ),
     ] = None,
     certs: Annotated[Path | None, typer.Option(help="Certs folder (ca.pem, parties/).")] = None,
@@ -294,8 +295,9 @@ def vfl_party(
         )
         try:
             kept: Any = None
+            origin: Any = None
             if load_model is not None:
-                kept, data = _scoring_inputs(load_model, name, id_column, score_csv, label)
+                kept, origin, data = _scoring_inputs(load_model, name, id_column, score_csv, label)
             elif job is not None:
                 spec = load_job(job)
                 if spec.vfl is None:
@@ -334,6 +336,7 @@ def vfl_party(
                     checkpoint_dir=checkpoints,
                     timeout=message_timeout or None,
                     model=kept,
+                    origin=origin,
                 )
         except ConnectionError as exc:
             raise RengoError(str(exc)) from exc
@@ -368,16 +371,17 @@ def vfl_party(
 
 def _scoring_inputs(
     path: Path, name: str, id_column: str, score_csv: Path | None, label: str | None
-) -> tuple[Any, Any]:
-    """A scoring-only party's kept model (read from ``path``, which must be its own) and
-    its new rows, prepared as its training rows were (the file's columns and scaling),
-    with their labels (``label``: the label party's column) when the file has them."""
+) -> tuple[Any, Any, Any]:
+    """A scoring-only party's kept model (read from ``path``, which must be its own; a
+    SecureBoost or linear party document), where it came from, and its new rows, prepared
+    as its training rows were (the file's columns and scaling), with their labels
+    (``label``: the label party's column) when the file has them."""
+    from rengo.deploy.kept_model import read_kept_model
     from rengo.deploy.vertical_data import load_scoring_data
-    from rengo.vfl.secureboost import read_party_model
 
     if score_csv is None:
         raise ConfigError("--load-model scores new rows: give them with --score-csv NEW.csv")
-    kept = read_party_model(path, party=name)
+    kept = read_kept_model(path, party=name)
     features = kept.prepared.get("features")
     if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
         raise DataError(
@@ -397,7 +401,7 @@ def _scoring_inputs(
         label=label,
         classes=[str(c) for c in classes] if isinstance(classes, list) else None,
     )
-    return kept.model, data
+    return kept.model, kept.origin, data
 
 
 def _abort_the_run(
@@ -447,22 +451,30 @@ def _plain(value: Any) -> Any:
 
 
 def _write_model(path: Path, name: str, result: Any, data: Any) -> None:
-    """The party's model (its dataclass fields; SecureBoost's: its versioned party
-    document, which ``rengo.vfl.secureboost.read_party_model`` reads back) and how its
-    columns were prepared."""
+    """The party's model and how its columns were prepared: SecureBoost's and the linear
+    models' versioned party documents (``rengo vfl party --load-model`` reads them back,
+    see :mod:`rengo.deploy.kept_model`); another algorithm's dataclass fields."""
+    from rengo.vfl.hetero_lr import GuestModel, HostModel
+    from rengo.vfl.hetero_lr import model_file as linear_file
     from rengo.vfl.secureboost import SecureBoostGuestModel, SecureBoostHostModel, write_party_model
 
     model = result.model
+    prepared: dict[str, Any] = {
+        "features": list(data.feature_names),
+        "mean": _plain(data.mean),
+        "scale": _plain(data.scale),
+    }
+    if result.is_label_party:
+        prepared["classes"] = _plain(data.classes)
+    plan = result.plan
     if isinstance(model, (SecureBoostGuestModel, SecureBoostHostModel)):
-        prepared = {
-            "algorithm": result.plan.algorithm,
-            "features": list(data.feature_names),
-            "mean": _plain(data.mean),
-            "scale": _plain(data.scale),
-        }
-        if result.is_label_party:
-            prepared["classes"] = _plain(data.classes)
-        write_party_model(path, model, name, result.plan.label_party, **prepared)
+        prepared = {"algorithm": plan.algorithm, **prepared}
+        write_party_model(path, model, name, plan.label_party, **prepared)
+        return
+    if isinstance(model, (GuestModel, HostModel)):
+        linear_file.write_party_model(
+            path, model, name, plan.label_party, plan.algorithm, plan.parties, **prepared
+        )
         return
     fields = (
         {f.name: _plain(getattr(model, f.name)) for f in dataclasses.fields(model)}

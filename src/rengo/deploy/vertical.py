@@ -47,6 +47,7 @@ from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 from rengo.vfl.checkpoints import PASSPHRASE_ENV, CheckpointFolder, MissingCheckpoint
 from rengo.vfl.common import PartyData, PartyTable
+from rengo.vfl.party_model_file import ModelOrigin
 from rengo.vfl.progress import ProgressFn
 from rengo.vfl.registry import get_algorithm
 from rengo.vfl.runner import (
@@ -440,6 +441,7 @@ def run_vertical_party(
     progress: ProgressFn | None = None,
     checkpoint_dir: str | Path | None = None,
     model: Any = None,
+    origin: ModelOrigin | None = None,
 ) -> VerticalPartyResult:
     """Take part in the vertical run served at ``coordinator`` (``host:port``) as ``name``.
 
@@ -478,6 +480,9 @@ def run_vertical_party(
     model
         Its model from an earlier run, for a scoring-only run (the coordinator's
         ``train=False``).
+    origin
+        Where ``model`` came from (see :func:`~rengo.vfl.runner.vertical_party`): a run of
+        another algorithm, label party or parties is refused, naming the file.
 
     Returns
     -------
@@ -509,6 +514,7 @@ def run_vertical_party(
                 channel,
                 data,
                 model=model,
+                origin=origin,
                 pool=pool,
                 progress=progress,
                 checkpoint_dir=checkpoint_dir,

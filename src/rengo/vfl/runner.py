@@ -62,6 +62,7 @@ from rengo.transport.channel import (
 )
 from rengo.vfl.checkpoints import CheckpointFolder, EpochCheckpoints, MissingCheckpoint
 from rengo.vfl.common import PartyData, PartyTable, check_columns
+from rengo.vfl.party_model_file import ModelOrigin
 from rengo.vfl.progress import ProgressFn, VerticalProgress, report
 from rengo.vfl.psi import SCOPE as PSI_SCOPE
 from rengo.vfl.psi import PSIAlignment, PSIResult, psi_follower, psi_leader, require_nonempty
@@ -538,6 +539,7 @@ def vertical_party(
     pool: BlindingPool | None = None,
     progress: ProgressFn | None = None,
     checkpoint_dir: str | Path | None = None,
+    origin: ModelOrigin | None = None,
 ) -> VerticalPartyResult:
     """One party's whole run: the plan, PSI, training, PSI, scoring, ``done``.
 
@@ -566,6 +568,9 @@ def vertical_party(
     checkpoint_dir
         Where it keeps its checkpoints when the plan makes the run resumable: its alignment
         and every completed epoch (a restarted party given the same folder continues).
+    origin
+        Where ``model`` came from (its file, the algorithm and parties of the run that
+        trained it): a plan of another algorithm, label party or parties is refused.
 
     Returns
     -------
@@ -576,7 +581,8 @@ def vertical_party(
     ------
     ConfigError
         If its inputs do not fit the plan (labels at a party that must not hold them, no
-        table for a phase), or the run is resumable and it has no checkpoint folder.
+        table for a phase, a model of another run than ``origin`` says), or the run is
+        resumable and it has no checkpoint folder.
     DataError
         If labels and rows do not match, the parties share no IDs, or its checkpoint does
         not fit its table.
@@ -585,6 +591,8 @@ def vertical_party(
     algorithm = plan.spec
     name = channel.name
     kind = plan.kind_of(name)
+    if origin is not None:
+        origin.check(plan.algorithm, plan.label_party, plan.parties)
     labels = _check_inputs(plan, algorithm, kind, name, data, model)
     if keys is None and algorithm.key_holder(plan.config) == kind:
         keys = make_keys(algorithm, plan.config, name, progress)

@@ -6,6 +6,7 @@ binning, split rule, the three roles, federated prediction, the estimator, the p
 model files, and its description for the vertical runner (registered as ``"secureboost"``).
 """
 
+from rengo.vfl.party_model_file import write_document
 from rengo.vfl.secureboost.algorithm import SECUREBOOST
 from rengo.vfl.secureboost.binning import FeatureBins, fit_bins
 from rengo.vfl.secureboost.boosting import boost, grow_tree
@@ -29,7 +30,6 @@ from rengo.vfl.secureboost.model_file import (
     party_document,
     read_document,
     read_party_model,
-    write_document,
     write_party_model,
 )
 from rengo.vfl.secureboost.predict import (

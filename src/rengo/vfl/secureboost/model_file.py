@@ -17,15 +17,22 @@ Nothing here is pickled: a document is data, never code.
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from rengo.core.errors import DataError
+from rengo.vfl.party_model_file import (
+    DocumentKind,
+    Role,
+    check_header,
+    header,
+    read_json,
+    write_document,
+)
+from rengo.vfl.party_model_file import exact as _exact
 from rengo.vfl.secureboost.model import HostSplit, SecureBoostGuestModel, SecureBoostHostModel
 from rengo.vfl.secureboost.resume import tree_from_wire, tree_to_wire
 
@@ -35,7 +42,10 @@ FORMAT = "rengo-secureboost-party-model"
 VERSION = 1
 """The document version this rengo writes and reads."""
 
-Role = Literal["label_party", "feature_party"]
+KIND = DocumentKind(
+    FORMAT, VERSION, "SecureBoost", "export it again with this rengo's `rengo runs export`"
+)
+"""The SecureBoost party document (:mod:`rengo.vfl.party_model_file`'s header)."""
 PartyModel = SecureBoostGuestModel | SecureBoostHostModel
 
 _OBJECTIVES = ("binary", "multiclass", "regression")
@@ -57,10 +67,6 @@ class StoredPartyModel:
     def role(self) -> Role:
         """``"label_party"`` or ``"feature_party"``."""
         return "label_party" if isinstance(self.model, SecureBoostGuestModel) else "feature_party"
-
-
-def _exact(value: float) -> Any:
-    return float(value) if math.isfinite(value) else repr(float(value))
 
 
 def party_document(model: PartyModel, party: str, label_party: str) -> dict[str, Any]:
@@ -86,14 +92,12 @@ def party_document(model: PartyModel, party: str, label_party: str) -> dict[str,
     DataError
         If ``model`` is not a SecureBoost party model, or its role contradicts ``party``.
     """
-    head: dict[str, Any] = {"format": FORMAT, "version": VERSION, "party": party}
-    head["label_party"] = label_party
+    head = header(KIND, party, label_party)
     if isinstance(model, SecureBoostGuestModel):
         if party != label_party:
             raise DataError(f"{party}: holds the trees, but the label party is {label_party}")
         return {
             **head,
-            "role": "label_party",
             "objective": model.objective,
             "outputs": model.outputs,
             "initial_score": [_exact(v) for v in np.asarray(model.initial_score).ravel()],
@@ -111,7 +115,6 @@ def party_document(model: PartyModel, party: str, label_party: str) -> dict[str,
             raise DataError(f"{party}: the label party's model holds trees, not splits")
         return {
             **head,
-            "role": "feature_party",
             "n_trees": model.n_trees,
             "feature_ids": list(model.feature_ids),
             "splits": [
@@ -151,25 +154,8 @@ def read_document(document: Any, source: str, party: str | None = None) -> Store
         Naming ``source``, if it is not a SecureBoost party model, has another version,
         belongs to another party, or is malformed.
     """
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        found = document.get("format") if isinstance(document, dict) else type(document).__name__
-        raise DataError(
-            f"{source}: not a SecureBoost party model (format {found!r}, want {FORMAT!r})"
-        )
-    if document.get("version") != VERSION:
-        raise DataError(
-            f"{source}: SecureBoost model version {document.get('version')!r}; this rengo "
-            f"reads version {VERSION} (export it again with this rengo's `rengo runs export`)"
-        )
-    owner, label_party = document.get("party"), document.get("label_party")
-    if not isinstance(owner, str) or not isinstance(label_party, str):
-        raise DataError(f"{source}: the document names no party or label party")
-    if party is not None and owner != party:
-        raise DataError(f"{source}: the model of party {owner!r}, not of {party!r}")
-    role = document.get("role")
-    expected = "label_party" if owner == label_party else "feature_party"
-    if role != expected:
-        raise DataError(f"{source}: party {owner!r} is a {expected}, but the file says {role!r}")
+    checked = check_header(document, source, KIND, party)
+    owner, label_party, role = checked.party, checked.label_party, checked.role
     try:
         model = _guest(document) if role == "label_party" else _host(document)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -245,19 +231,6 @@ def write_party_model(
     return write_document(path, {**extra, **party_document(model, party, label_party)})
 
 
-def write_document(path: str | Path, document: dict[str, Any]) -> Path:
-    """Write a party document (:func:`party_document`) as strict JSON.
-
-    Returns
-    -------
-    Path
-        The file written.
-    """
-    target = Path(path)
-    target.write_text(json.dumps(document, indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    return target
-
-
 def read_party_model(path: str | Path, party: str | None = None) -> StoredPartyModel:
     """One party's model from the JSON file :func:`write_party_model` (or ``rengo runs
     export``) wrote.
@@ -280,13 +253,4 @@ def read_party_model(path: str | Path, party: str | None = None) -> StoredPartyM
         Naming the file, if it cannot be read, is not JSON, or :func:`read_document`
         refuses it.
     """
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{source}: cannot read: {exc}") from exc
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{source}: not JSON (corrupt or truncated?): {exc}") from exc
-    return read_document(document, source, party)
+    return read_document(read_json(path), str(path), party)

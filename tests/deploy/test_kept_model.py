@@ -1,0 +1,57 @@
+"""A deployed party's kept model file (``rengo vfl party --load-model``) is refused with
+the file and the fault named: corrupt, another version, role or party, an unversioned file
+of an older rengo, a run of another algorithm or other parties."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rengo.core.errors import ConfigError, DataError
+from rengo.deploy.kept_model import read_kept_model
+from rengo.vfl.hetero_lr import GuestModel
+from rengo.vfl.hetero_lr.model_file import read_party_model, write_party_model
+
+PARTIES = ("bank", "telecom")
+
+
+def _guest() -> GuestModel:
+    return GuestModel(np.array([0.25, -1 / 3, 0.1, 2.0]), 0.125, [0.69], 1)
+
+
+def test_a_linear_model_file_is_refused_naming_the_file_and_the_fault(tmp_path: Path) -> None:
+    guest = _guest()
+    path = write_party_model(tmp_path / "bank.json", guest, "bank", "bank", "hetero_lr", PARTIES)
+    document = json.loads(path.read_text())
+    with pytest.raises(DataError, match=r"bank\.json: the model of party 'bank', not of 'tel"):
+        read_party_model(path, party="telecom")
+    cases = {
+        "corrupt": (path.read_text()[:40], r"bank2\.json: not JSON \(corrupt"),
+        "version": (json.dumps({**document, "version": 2}), r"bank2\.json: linear model version 2"),
+        "role": (json.dumps({**document, "role": "feature_party"}), r"is a label_party"),
+        "weights": (json.dumps({**document, "fill": [0.0]}), r"1 fill values for 4 weights"),
+        "older rengo": (
+            json.dumps({k: v for k, v in document.items() if k not in ("format", "version")}),
+            r"bank2\.json: a linear model file without format or version .* train again",
+        ),
+    }
+    for text, message in cases.values():
+        (tmp_path / "bank2.json").write_text(text)
+        with pytest.raises(DataError, match=message):
+            read_kept_model(tmp_path / "bank2.json", party="bank")
+
+
+def test_a_kept_linear_model_refuses_a_run_of_another_algorithm_or_parties(
+    tmp_path: Path,
+) -> None:
+    guest = _guest()
+    path = write_party_model(tmp_path / "bank.json", guest, "bank", "bank", "hetero_lr", PARTIES)
+    origin = read_kept_model(path, party="bank").origin
+    origin.check("hetero_lr", "bank", ["telecom", "bank"])
+    with pytest.raises(ConfigError, match=r"bank\.json: a hetero_lr model, but .* hetero_poisson"):
+        origin.check("hetero_poisson", "bank", PARTIES)
+    with pytest.raises(ConfigError, match=r"bank\.json: a model of a run of parties"):
+        origin.check("hetero_lr", "bank", ["bank", "shop"])
