@@ -258,7 +258,8 @@ def serve_vertical_coordinator(
         algorithm=algorithm,
     )
     spec = plan.spec
-    holds_keys = spec.keys is not None and spec.key_holder(config) == "coordinator"
+    # a scoring-only run makes key material only when scoring itself needs it
+    holds_keys = spec.key_holder(config, train=train) == "coordinator"
     if checkpoint_dir is not None and not spec.resumable:
         raise ConfigError(f"{spec.name} keeps no epoch checkpoints: run it without checkpoints")
     if checkpoint_dir is not None and holds_keys and passphrase is None:
@@ -305,12 +306,7 @@ def serve_vertical_coordinator(
                 on_listening(hub)
             pending: Future[Any] | None = None
             saved = checkpoint_dir is not None and _has_keys(plan, checkpoint_dir)
-            if (
-                keys is None
-                and not saved
-                and spec.keys is not None
-                and spec.key_holder(config) == "coordinator"
-            ):
+            if keys is None and not saved and holds_keys:
                 # made while parties join
                 pending = background.submit(make_keys, spec, config, COORDINATOR, progress)
 

@@ -166,11 +166,14 @@ class KeySpec(Generic[ConfigT]):
     ``holder(config)`` may depend on the config (SecureBoost: the label party by default,
     the coordinator as an option; ``None``: this config needs no keys, e.g. transfer
     learning in plaintext mode); ``make(config, seed)`` makes it (``seed`` only for
-    reproducible tests).
+    reproducible tests); ``scoring(config)`` says whether scoring needs it too (a
+    scoring-only run, which scores with models kept from an earlier run, makes no key
+    material when it does not: SecureBoost's scoring, or linear models scored in plain).
     """
 
     make: Callable[[ConfigT, int | None], Any]
     holder: Callable[[ConfigT], RoleKind | None] = field(default=lambda config: "coordinator")
+    scoring: Callable[[ConfigT], bool] = field(default=lambda config: True)
 
 
 @dataclass(frozen=True)
@@ -288,9 +291,12 @@ class VerticalAlgorithm(Generic[ConfigT]):
             return bool(self.missing_values(config))
         return self.missing_values
 
-    def key_holder(self, config: ConfigT) -> RoleKind | None:
-        """Who makes and holds the key material under ``config`` (``None``: no keys)."""
-        return None if self.keys is None else self.keys.holder(config)
+    def key_holder(self, config: ConfigT, *, train: bool = True) -> RoleKind | None:
+        """Who makes and holds the key material under ``config`` (``None``: no keys); with
+        ``train=False``, in a run that only scores (``None`` when scoring needs none)."""
+        if self.keys is None or not (train or self.keys.scoring(config)):
+            return None
+        return self.keys.holder(config)
 
 
 _REGISTRY: dict[str, VerticalAlgorithm[Any]] = {}

@@ -372,7 +372,7 @@ def vertical_coordinator(
     for party in plan.parties:
         run.send(party, PLAN, plan.to_wire())
     folder = _folder(plan, COORDINATOR, checkpoint_dir)
-    holds_keys = algorithm.key_holder(plan.config) == "coordinator"
+    holds_keys = algorithm.key_holder(plan.config, train=plan.train) == "coordinator"
     saved_keys = None
     if folder is not None:
         _keep_plan(folder, plan)
@@ -594,7 +594,7 @@ def vertical_party(
     if origin is not None:
         origin.check(plan.algorithm, plan.label_party, plan.parties)
     labels = _check_inputs(plan, algorithm, kind, name, data, model)
-    if keys is None and algorithm.key_holder(plan.config) == kind:
+    if keys is None and algorithm.key_holder(plan.config, train=plan.train) == kind:
         keys = make_keys(algorithm, plan.config, name, progress)
     folder = _folder(plan, name, checkpoint_dir)
     checkpoints, saved_rows = None, None

@@ -14,10 +14,10 @@ import numpy as np
 
 from rengo.vfl.hetero_linear.config import HeteroLinearConfig
 from rengo.vfl.hetero_lr.algorithm import (
+    LINEAR_KEYS,
     MISSING_OPTION_FIX,
     describe,
     fills_missing,
-    make_keypair,
     prediction_roles,
     summary,
     training_roles,
@@ -25,7 +25,7 @@ from rengo.vfl.hetero_lr.algorithm import (
 from rengo.vfl.hetero_lr.local import alone_hook
 from rengo.vfl.hetero_lr.objective import SQUARED
 from rengo.vfl.hetero_lr.roles import CoordinatorReport, GuestModel, HostModel
-from rengo.vfl.registry import KeySpec, Models, VerticalAlgorithm, register
+from rengo.vfl.registry import Models, VerticalAlgorithm, register
 
 
 def identity(u: np.ndarray) -> np.ndarray:
@@ -43,7 +43,7 @@ HETERO_LINEAR: VerticalAlgorithm[HeteroLinearConfig] = register(
         models=Models(
             label_party=GuestModel, feature_party=HostModel, coordinator=CoordinatorReport
         ),
-        keys=KeySpec(make=make_keypair, holder=lambda config: "coordinator"),
+        keys=LINEAR_KEYS,
         output="values",
         describe=describe,
         summary=summary,

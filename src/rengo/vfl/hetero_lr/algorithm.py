@@ -52,6 +52,23 @@ def make_keypair(config: LinearModelConfig, seed: int | None) -> Keypair:
     return generate_paillier_keypair(config.key_bits, seed=seed)
 
 
+def scores_encrypted(config: LinearModelConfig) -> bool:
+    """Whether scoring needs the coordinator's key pair: in ``predict_mode="encrypted"``
+    each feature party sends its partial scores under the coordinator's key, so that the
+    label party learns only their sum (with two or more feature parties it cannot tell
+    one party's partial scores from another's; with one, the sum is that party's partial
+    score, which the predictions reveal anyway). ``"plain"`` scoring needs no key, and a
+    scoring-only run then makes none (see :mod:`rengo.vfl.hetero_lr.predict`)."""
+    return config.predict_mode == "encrypted"
+
+
+LINEAR_KEYS: KeySpec[Any] = KeySpec(
+    make=make_keypair, holder=lambda config: "coordinator", scoring=scores_encrypted
+)
+"""The coordinated linear models' key material: the coordinator's Paillier key pair, made
+for training and, in encrypted mode, for scoring (a scoring-only run makes a fresh one)."""
+
+
 def coordinator_training_role(dealt: Callable[[Any, str, str, int], int] | None = None) -> Role:
     """The coordinator's training role of the coordinated hetero linear models.
 
@@ -226,7 +243,7 @@ HETERO_LR: VerticalAlgorithm[HeteroLRConfig] = register(
         models=Models(
             label_party=GuestModel, feature_party=HostModel, coordinator=CoordinatorReport
         ),
-        keys=KeySpec(make=make_keypair, holder=lambda config: "coordinator"),
+        keys=LINEAR_KEYS,
         output="probability",
         option_aliases={"obfuscators": "obfuscator_source"},
         describe=describe,

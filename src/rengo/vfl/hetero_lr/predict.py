@@ -55,9 +55,15 @@ def hetero_lr_predict_coordinator(
     channel: Channel,
     parties: Sequence[str],
     guest: str,
-    keypair: tuple[PaillierPublicKey, PaillierPrivateKey],
+    keypair: tuple[PaillierPublicKey, PaillierPrivateKey] | None,
 ) -> int:
     """Decrypt the guest's masked sum of host scores (encrypted mode); returns values seen.
+
+    Only encrypted mode needs a key pair: with two or more hosts the guest then learns the
+    sum of their partial scores, never one host's (with a single host the sum is its
+    partial score, which the prediction reveals anyway); the coordinator decrypts only
+    masked values. Any key pair of the coordinator's serves, not only training's: a
+    scoring-only run makes a fresh one, or none when the guest scores in plain mode.
 
     Parameters
     ----------
@@ -68,18 +74,29 @@ def hetero_lr_predict_coordinator(
     guest
         The label party.
     keypair
-        The key pair training used.
+        The coordinator's key pair (``None`` in plain mode).
 
     Returns
     -------
     int
         How many masked values it decrypted (0 in plain mode).
+
+    Raises
+    ------
+    ProtocolError
+        If the guest asks for encrypted scoring from a coordinator without a key pair, or
+        sends values under another key.
     """
-    public, private = keypair
     scope = channel.scope(SCOPE)
     setup = scope.recv(guest, PREDICT_SETUP)
     if setup["mode"] != "encrypted":
         return 0
+    if keypair is None:
+        raise ProtocolError(
+            f"{guest} asks for encrypted scoring, but the coordinator holds no key pair "
+            "(its plan scores in plain mode)"
+        )
+    public, private = keypair
     for party in parties:
         scope.send(party, PREDICT_KEY, public)
     masked = scope.recv(guest, MASKED)

@@ -16,11 +16,11 @@ import numpy as np
 from rengo.metrics import mae, poisson_deviance, rmse
 from rengo.transport.channel import Channel
 from rengo.vfl.hetero_lr.algorithm import (
+    LINEAR_KEYS,
     MISSING_OPTION_FIX,
     coordinator_training_role,
     describe,
     fills_missing,
-    make_keypair,
     prediction_roles,
     summary,
 )
@@ -36,7 +36,6 @@ from rengo.vfl.hetero_poisson.roles import (
 )
 from rengo.vfl.registry import (
     AlignedData,
-    KeySpec,
     Models,
     RoleContext,
     Roles,
@@ -100,7 +99,7 @@ HETERO_POISSON: VerticalAlgorithm[HeteroPoissonConfig] = register(
         models=Models(
             label_party=GuestModel, feature_party=HostModel, coordinator=CoordinatorReport
         ),
-        keys=KeySpec(make=make_keypair, holder=lambda config: "coordinator"),
+        keys=LINEAR_KEYS,
         output="values",
         describe=describe,
         summary=summary,

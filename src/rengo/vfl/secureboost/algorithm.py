@@ -162,7 +162,9 @@ SECUREBOOST: VerticalAlgorithm[SecureBoostConfig] = register(
             feature_party=SecureBoostHostModel,
             coordinator=SecureBoostReport,
         ),
-        keys=KeySpec(make=make_keypair, holder=key_holder),
+        # scoring walks the trees: each feature party answers which way its own splits send
+        # a row, in the clear (no ciphertext), so a scoring-only run makes no key pair
+        keys=KeySpec(make=make_keypair, holder=key_holder, scoring=lambda config: False),
         output=output,
         describe=_describe,
         summary=_summary,
