@@ -148,7 +148,7 @@ def test_a_deployed_linear_model_kept_in_its_files_scores_next_month_bit_for_bit
     assert all("intercept" not in kept[host] for host in HOSTS)
 
     # next month: no training table, another PSI order (no seed), the kept files
-    _, again = _run(
+    summary, again = _run(
         cli, certs, algorithm, ["--no-train"],
         {
             name: [
@@ -164,3 +164,6 @@ def test_a_deployed_linear_model_kept_in_its_files_scores_next_month_bit_for_bit
     assert len(first) > 40 and _scores(tmp_path / "next.csv") == first
     assert _metrics(again[LABEL_PARTY]) == _metrics(said[LABEL_PARTY])
     assert f"scored with its model from {tmp_path / 'telecom.json'}" in again["telecom"]
+    # the coordinator said 'trained on 0 common rows; scored N rows' of a run that trained not
+    assert f"scored {len(first)} rows with the models the parties kept" in summary
+    assert "trained" not in summary

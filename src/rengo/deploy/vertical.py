@@ -104,7 +104,10 @@ class VerticalRunReport:
 
 def describe_run(plan: VerticalPlan, outcome: VerticalCoordinatorOutcome) -> str:
     """One line: what was trained on how many common rows, and how many rows the party that
-    receives the predictions (the label party; in transfer learning the target) scored."""
+    receives the predictions (the label party; in transfer learning the target) scored; a
+    scoring-only run says that it scored with the models the parties kept."""
+    if not plan.train:
+        return f"scored {scored_rows(plan, outcome)} rows with the models the parties kept"
     done = outcome.parties[plan.label_party]
     text = f"{plan.spec.describe(outcome.training)} on {done['train_rows']} common rows"
     return text + (f"; scored {scored_rows(plan, outcome)} rows" if plan.score else "")
