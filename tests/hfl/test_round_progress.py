@@ -10,8 +10,8 @@ import numpy as np
 from rengo.core.messages import Config, EvaluateResult, FitResult
 from rengo.core.parameters import Parameters
 from rengo.hfl import FedAvg, simulate
+from rengo.hfl.progress_bar import RoundProgressBar
 from rengo.hfl.reply_count import RepliesCounted
-from rengo.hfl.simulation import _ProgressBar
 from rengo.transport.pool import Request
 from rengo.transport.simulation import SerialPool
 
@@ -59,15 +59,15 @@ class Watching:
 
 
 def test_the_bar_shows_how_many_of_the_rounds_clients_replied(monkeypatch: Any) -> None:
-    made: list[_ProgressBar] = []
-    original = _ProgressBar.__init__
+    made: list[RoundProgressBar] = []
+    original = RoundProgressBar.__init__
 
-    def keep(self: _ProgressBar, *args: Any, **kwargs: Any) -> None:
+    def keep(self: RoundProgressBar, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         made.append(self)
         Watching.bar = self
 
-    monkeypatch.setattr(_ProgressBar, "__init__", keep)
+    monkeypatch.setattr(RoundProgressBar, "__init__", keep)
     Watching.seen = []
     simulate(
         lambda cid: Watching(),

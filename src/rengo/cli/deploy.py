@@ -280,10 +280,16 @@ def coordinator(
         list[str] | None,
         typer.Option("--set", help="Override a job setting, SECTION.KEY=VALUE (repeatable)."),
     ] = None,
+    progress: Annotated[
+        bool,
+        typer.Option(help="Show a progress bar that counts the parties' replies in a round."),
+    ] = True,
 ) -> None:
     """Serve a horizontal job to the parties that connect to this coordinator.
 
-    It prints who joins and leaves, and one line per round: who reported, the loss, traffic.
+    It prints who joins and leaves, and one line per round: who reported, the loss, traffic;
+    below them a progress bar shows how many parties answered the round so far
+    ("round 2: fit 2/3").
     """
     from rengo.deploy import load_app, serve_coordinator
     from rengo.jobs import HflJob, build_hfl_job, load_job
@@ -364,6 +370,7 @@ def coordinator(
                 ),
                 resume=resume,
                 on_listening=listening,
+                progress=progress,
                 checks=spec.result_checks,
                 workflow=built.workflow,
                 slow_after=deploy.slow_after,

@@ -37,6 +37,8 @@ from rengo.hfl.coordinator import (
 from rengo.hfl.observer_fit import check_observers_fit
 from rengo.hfl.privacy_fit import check_privacy_fits
 from rengo.hfl.privacy_record import privacy_settings
+from rengo.hfl.progress_bar import RoundProgressBar
+from rengo.hfl.reply_count import RepliesCounted
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.secagg.workflow import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
@@ -248,7 +250,7 @@ def serve_coordinator(
     resume: str | None = None,
     heartbeat_interval: float = 2.0,
     observers: Sequence[RoundObserver] = (),
-    progress: ProgressFn | None = None,
+    progress: bool | ProgressFn | None = None,
     on_listening: Callable[[GrpcHub], None] | None = None,
     workflow: FitWorkflow | None = None,
     checks: ResultChecks | None = None,
@@ -304,8 +306,12 @@ def serve_coordinator(
         ``run_config``; only ``listen`` may differ).
     heartbeat_interval
         Seconds between the hub's liveness checks.
-    observers, progress
+    observers
         As for :func:`rengo.hfl.simulate`.
+    progress
+        As for :func:`rengo.hfl.simulate`: True shows a progress bar over the rounds that
+        also counts the parties' replies inside a round (``round 2: fit 2/3``); a callable
+        is called with each round's record; None or False: nothing.
     on_listening
         Called with the hub once it listens (tests read its port).
     workflow
@@ -406,9 +412,10 @@ def serve_coordinator(
         checkpoint = None
         if store is not None and run.run_id is not None and resume is not None:
             checkpoint = store.latest_checkpoint(run.run_id)
+        pool = RepliesCounted(hub)  # the replies of a round so far, for the progress bar
         coordinator = Coordinator(
             strategy,
-            hub,
+            pool,
             initial_parameters,
             seed=seed,
             round_timeout=round_timeout,
@@ -429,55 +436,61 @@ def serve_coordinator(
             run.resumable_errors = ()
             log.info("resuming run %s after round %d", run.run_id, checkpoint[0])
             record_event("info", f"resumed after round {checkpoint[0]}")
-        hooks = _RoundTraffic(
-            hub, rounds, record_event, expected, rejoin_wait, coordinator.start_round, progress
+        bar = RoundProgressBar(
+            progress or False, rounds, run_name or strategy.name, done=coordinator.start_round - 1
         )
         interrupted, outcome = False, "finished"
-        hub.start()
-        try:
-            if on_listening is not None:
-                on_listening(hub)
-            if coordinator.start_round <= rounds:
-                wait_to_start(hub, expected, quorum, join_timeout, record_event)
-            history = coordinator.run(
-                rounds,
-                progress=hooks.after_round,
-                before_round=hooks.before_round,
-                retry_round=hooks.retry_round,
+        with bar as report:
+            pool.listener = bar.replies
+            hooks = _RoundTraffic(
+                hub, rounds, record_event, expected, rejoin_wait, coordinator.start_round, report
             )
-            outcome = "completed"
-            return history
-        except KeyboardInterrupt:
-            interrupted = True
-            raise
-        except RoundShortOfClients as exc:
-            departed = [c for c, why in exc.failures.items() if lost_link(why)]
-            if not exc.failures:  # too few to start it: who of the expected is not here
-                departed = sorted(set(expected or ()) - set(hub.client_ids()))
-            if not departed:  # refused results, a client that raises, parties sitting out
-                outcome = told_parties(exc)
+            hub.start()
+            try:
+                if on_listening is not None:
+                    on_listening(hub)
+                if coordinator.start_round <= rounds:
+                    wait_to_start(hub, expected, quorum, join_timeout, record_event)
+                history = coordinator.run(
+                    rounds,
+                    progress=hooks.after_round,
+                    before_round=hooks.before_round,
+                    retry_round=hooks.retry_round,
+                )
+                outcome = "completed"
+                return history
+            except KeyboardInterrupt:
+                interrupted = True
                 raise
-            # parties lost their link: the checkpoints stand, the run resumes once they are
-            # back (they keep retrying: no goodbye, as for Ctrl-C)
-            interrupted = True
-            run.resumable_errors = (PartiesLost,)
-            resume_hint = f" (--resume {run.run_id})" if run.run_id else ""
-            raise PartiesLost(
-                f"{exc}; the run is interrupted: resume it once the parties are back{resume_hint}"
-            ) from exc
-        except Exception as exc:
-            outcome = told_parties(exc)  # the parties end with it, not with "finished"
-            raise
-        finally:
-            # Interrupted runs are meant to be resumed: parties keep retrying. Else they leave
-            # told how it ended.
-            hub.close(
-                goodbye=not interrupted,
-                linger=0.0 if interrupted else farewell,
-                outcome=outcome,
-            )
-            received, sent = hub.traffic()
-            run.summary.update(bytes_sent=sent, bytes_received=received)
+            except RoundShortOfClients as exc:
+                departed = [c for c, why in exc.failures.items() if lost_link(why)]
+                if not exc.failures:  # too few to start it: who of the expected is not here
+                    departed = sorted(set(expected or ()) - set(hub.client_ids()))
+                if not departed:  # refused results, a client that raises, parties sitting out
+                    outcome = told_parties(exc)
+                    raise
+                # parties lost their link: the checkpoints stand, the run resumes once they are
+                # back (they keep retrying: no goodbye, as for Ctrl-C)
+                interrupted = True
+                run.resumable_errors = (PartiesLost,)
+                resume_hint = f" (--resume {run.run_id})" if run.run_id else ""
+                raise PartiesLost(
+                    f"{exc}; the run is interrupted: resume it once the parties are back"
+                    f"{resume_hint}"
+                ) from exc
+            except Exception as exc:
+                outcome = told_parties(exc)  # the parties end with it, not with "finished"
+                raise
+            finally:
+                # Interrupted runs are meant to be resumed: parties keep retrying. Else they
+                # leave told how it ended.
+                hub.close(
+                    goodbye=not interrupted,
+                    linger=0.0 if interrupted else farewell,
+                    outcome=outcome,
+                )
+                received, sent = hub.traffic()
+                run.summary.update(bytes_sent=sent, bytes_received=received)
 
 
 def told_parties(failure: BaseException) -> str:

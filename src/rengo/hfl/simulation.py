@@ -11,7 +11,7 @@ import logging
 import numbers
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -33,6 +33,7 @@ from rengo.hfl.mods.chain import Mod
 from rengo.hfl.observer_fit import check_observers_fit
 from rengo.hfl.privacy_fit import check_privacy_fits
 from rengo.hfl.privacy_record import privacy_settings
+from rengo.hfl.progress_bar import RoundProgressBar
 from rengo.hfl.reply_count import RepliesCounted
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Strategy, wrapped_strategies
@@ -283,7 +284,7 @@ def simulate(
             if resume is not None:
                 done = _restore_latest(store, run, coordinator)
             label = run_name or strategy.name
-            bar = _ProgressBar(progress, rounds, label, done=done)
+            bar = RoundProgressBar(progress, rounds, label, done=done)
             with bar as report:
                 pool.listener = bar.replies
 
@@ -416,71 +417,3 @@ def __getattr__(name: str) -> Any:
         )
         return executor_names()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class _ProgressBar:
-    """A rich progress bar over rounds (or a user callback, or nothing)."""
-
-    def __init__(self, progress: bool | ProgressFn, rounds: int, label: str, done: int = 0) -> None:
-        self._user: Callable[..., None] | None = progress if callable(progress) else None
-        self._enabled = progress is True
-        self._rounds = rounds
-        self._done = done  # rounds a resumed run completed before
-        self._label = label
-        self._bar: Any = None
-        self._task: Any = None
-        self._round = done + 1
-
-    def __enter__(self) -> ProgressFn | None:
-        if self._user is not None:
-            return self._user
-        if not self._enabled:
-            return None
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(bar_width=16),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(compact=True, elapsed_when_finished=False),
-            TextColumn("{task.fields[step]}"),
-            TextColumn("{task.fields[status]}"),
-            transient=False,
-        )
-        self._bar.start()
-        self._task = self._bar.add_task(
-            self._label, total=self._rounds, completed=self._done, status="", step=""
-        )
-
-        def report(record: Any) -> None:
-            shown = {
-                k: v
-                for k, v in record.metrics.items()
-                if k in ("central_accuracy", "central_loss", "eval_accuracy", "train_loss")
-            }
-            text = "  ".join(f"{k}={v:.4f}" for k, v in shown.items())
-            if record.failures:
-                text += f"  [yellow]{len(record.failures)} dropped"
-            self._round = record.server_round + 1
-            self._bar.update(self._task, advance=1, status=text, step="")
-
-        return report
-
-    def replies(self, key: str, done: int, total: int) -> None:
-        """Show how far the current round's exchange under ``key`` has come (the rich bar
-        only: a user's callback hears of whole rounds)."""
-        if self._bar is not None and total > 1:
-            step = f"round {self._round}: {key} {done}/{total}" if done < total else ""
-            self._bar.update(self._task, step=step)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()

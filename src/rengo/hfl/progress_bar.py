@@ -1,0 +1,94 @@
+"""The progress bar over a run's rounds, shared by simulation and the deployed coordinator.
+
+The bar moves once per round and, fed by :class:`~rengo.hfl.reply_count.RepliesCounted`,
+shows how far the current round has come (``round 2: fit 65/200``), so a round of slow
+clients or parties is not minutes of nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rengo.hfl.coordinator import ProgressFn
+
+
+class RoundProgressBar:
+    """A rich progress bar over rounds (or a user callback, or nothing): ``with bar as
+    report`` gives the function to call with each round's record, and :meth:`replies` (a
+    :data:`~rengo.hfl.reply_count.ReplyListener`) shows how far the current round's exchange
+    has come.
+
+    Parameters
+    ----------
+    progress
+        True: the bar; a callable: called with each round's record instead; False: nothing.
+    rounds, label
+        The run's round count and the bar's label.
+    done
+        Rounds a resumed run completed before.
+    """
+
+    def __init__(self, progress: bool | ProgressFn, rounds: int, label: str, done: int = 0) -> None:
+        self._user: Callable[..., None] | None = progress if callable(progress) else None
+        self._enabled = progress is True
+        self._rounds = rounds
+        self._done = done  # rounds a resumed run completed before
+        self._label = label
+        self._bar: Any = None
+        self._task: Any = None
+        self._round = done + 1
+
+    def __enter__(self) -> ProgressFn | None:
+        if self._user is not None:
+            return self._user
+        if not self._enabled:
+            return None
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(bar_width=16),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(compact=True, elapsed_when_finished=False),
+            TextColumn("{task.fields[step]}"),
+            TextColumn("{task.fields[status]}"),
+            transient=False,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(
+            self._label, total=self._rounds, completed=self._done, status="", step=""
+        )
+
+        def report(record: Any) -> None:
+            shown = {
+                k: v
+                for k, v in record.metrics.items()
+                if k in ("central_accuracy", "central_loss", "eval_accuracy", "train_loss")
+            }
+            text = "  ".join(f"{k}={v:.4f}" for k, v in shown.items())
+            if record.failures:
+                text += f"  [yellow]{len(record.failures)} dropped"
+            self._round = record.server_round + 1
+            self._bar.update(self._task, advance=1, status=text, step="")
+
+        return report
+
+    def replies(self, key: str, done: int, total: int) -> None:
+        """Show how far the current round's exchange under ``key`` has come (the rich bar
+        only: a user's callback hears of whole rounds)."""
+        if self._bar is not None and total > 1:
+            step = f"round {self._round}: {key} {done}/{total}" if done < total else ""
+            self._bar.update(self._task, step=step)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
