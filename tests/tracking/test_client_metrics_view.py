@@ -50,6 +50,8 @@ def _run_with_client_accuracy(store: RunStore) -> str:
                 {"loss": float(k)},
             )
     store.log_client(run_id, 2, "client-x", "evaluate", "failed", 0, 0, 0, 0.1, "down", None)
+    for number in (1, 2):  # both rounds completed
+        store.log_round(run_id, number, {}, 0.1, 10, 0)
     return run_id
 
 
@@ -105,6 +107,7 @@ def test_runs_show_names_the_three_worst_clients_of_a_large_round_and_counts_the
         store.log_client(
             run_id, 1, f"c{k:04d}", "fit", "ok", 5, 0, 0, 0.1, None, {"loss": float(k)}
         )
+    store.log_round(run_id, 1, {}, 1.0, 1000, 0)
     [loss] = client_metric_summary(store.client_records(run_id))
     assert len(loss.worst_clients) == 100  # the summary keeps the whole decile
     text = " ".join(_render(run_detail(store, run_id)).split())

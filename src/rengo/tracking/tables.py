@@ -16,9 +16,10 @@ from rich.text import Text
 
 from rengo.rewards import DEFAULT_CURRENCY, currency_decimals, format_minor
 from rengo.tournament import LeaderboardEntry
-from rengo.tracking.client_spread import client_metric_summary
+from rengo.tracking.client_spread import ClientMetricSummary, client_metric_summary
 from rengo.tracking.model_export import stored_model
-from rengo.tracking.records import ClientStats, RunInfo
+from rengo.tracking.records import ClientRecord, ClientStats, RunInfo
+from rengo.tracking.round_coverage import PhaseCoverage, phase_coverage, round_coverage
 from rengo.tracking.store import RunStore
 from rengo.vfl.registry import algorithms
 
@@ -260,14 +261,24 @@ def _clients_table(store: RunStore, run_id: str, max_clients: int | None) -> Tab
     return table
 
 
-def _client_metrics_table(store: RunStore, run_id: str) -> Table | None:
+def _client_metrics_table(store: RunStore, run: RunInfo) -> RenderableType | None:
     """How evenly the model serves its clients: each client metric's distribution over the
-    clients in the last round that reported it (mean, worst and best 10 %, extremes)."""
-    summaries = client_metric_summary(store.client_records(run_id))
+    clients in the last completed round that reported it (mean, worst and best 10 %,
+    extremes), with who did not report in that round, and what a round cut short holds
+    (kept out of the table: a few clients' figures are not the round's)."""
+    coverage = round_coverage(
+        store.client_records(run.run_id),
+        [r.round for r in store.rounds(run.run_id, metrics=False)],
+    )
+    summaries = client_metric_summary(coverage.completed)
+    notes = [
+        *_partial_round_notes(coverage.completed, summaries),
+        *(_cut_short_note(c, run.status) for c in coverage.cut_short if c.reported),
+    ]
     if not summaries:
-        return None
+        return Text("\n".join(notes), style="yellow") if notes else None
     table = Table(
-        title="client metrics (distribution over clients, last round reported)",
+        title="client metrics (distribution over clients, last completed round)",
         title_justify="left",
     )
     table.add_column("metric", style="bold")
@@ -294,7 +305,58 @@ def _client_metrics_table(store: RunStore, run_id: str) -> Table | None:
             _number(s.first_worst_decile),
             _worst_clients(s.worst_clients),
         )
-    return table
+    if not notes:
+        return table
+    return Group(table, Text("\n".join(notes), style="yellow"))
+
+
+CLIENTS_NAMED = 5
+"""Clients a note on a round's coverage names before it counts the rest."""
+
+
+def _named(clients: Sequence[str]) -> str:
+    more = len(clients) - CLIENTS_NAMED
+    return ", ".join(clients[:CLIENTS_NAMED]) + (f" (+{more} more)" if more > 0 else "")
+
+
+def _partial_round_notes(
+    records: Sequence[ClientRecord], summaries: Sequence[ClientMetricSummary]
+) -> list[str]:
+    """For each phase of a round the table shows that some clients did not answer: whose
+    metrics it holds and why the others are missing."""
+    coverage = phase_coverage(records)
+    notes = []
+    for key in sorted({(s.last.round, s.metric.split(" ", 1)[0]) for s in summaries}):
+        phase = coverage.get(key)
+        if phase is None or not phase.failed:
+            continue
+        why = "; ".join(f"{c}: {reason}" for c, reason in list(phase.failed.items())[:3])
+        notes.append(
+            f"round {key[0]} {key[1]}: metrics of {len(phase.reported)} of {phase.asked} "
+            f"clients ({_named(phase.reported)}); no result from {_named(list(phase.failed))} "
+            f"({why})"
+        )
+    return notes
+
+
+_CUT_SHORT_BY = {
+    "interrupted": "the run was interrupted during it",
+    "failed": "the run failed in it",
+    "running": "it is still running",
+}
+
+
+def _cut_short_note(phase: PhaseCoverage, status: str) -> str:
+    """A round without a round record: whose metrics it holds, and that the table leaves
+    them out."""
+    how = _CUT_SHORT_BY.get(status, "it did not complete")
+    count = len(phase.reported)
+    missing = f"; no result from {_named(list(phase.failed))}" if phase.failed else ""
+    return (
+        f"round {phase.round} was cut short ({how}): its {phase.phase} metrics, of "
+        f"{_named(phase.reported)} ({count} client{'s' if count != 1 else ''}{missing}), are "
+        "not shown as that round's"
+    )
 
 
 WORST_CLIENTS_NAMED = 3
@@ -556,7 +618,7 @@ def run_detail(
     for table in (
         _rounds_table(store, run, max_rounds),
         _clients_table(store, run.run_id, max_clients),
-        _client_metrics_table(store, run.run_id),
+        _client_metrics_table(store, run),
         _contributions_table(store, run.run_id, max_clients),
         _ledger_table(store, run.run_id, max_clients),
         _events_table(store, run.run_id, max_events),
