@@ -236,8 +236,13 @@ def test_a_wait_nothing_bounds_names_the_silent_party_and_what_would_bound_it(
         asking.join(30)
         carol.close()
     assert notices(), events
-    assert notices()[0].endswith(
+    assert (
         "for 1 of 1 parties to answer request 'x': carol (0 answered; nothing bounds this wait "
-        "until 1 of 1 answered (the straggler rule): set job.round_timeout to bound it)"
-    )
+        "until 1 of 1 answered (the straggler rule); to bound it, set a round timeout"
+    ) in notices()[0]
+    # the operator is told the exact setting and flag, and what a round timeout does
+    assert "`round_timeout = SECONDS` under [job] in the job file" in notices()[0]
+    assert "`--set job.round_timeout=SECONDS`" in notices()[0]
+    assert "restarted with `--resume RUN`" in notices()[0]
+    assert "within that many seconds is then left out of the round" in notices()[0]
     assert [r.ok for r in replies] == [True]

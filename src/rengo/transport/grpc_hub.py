@@ -194,6 +194,18 @@ class _Session:
             self.context.cancel()
 
 
+ROUND_TIMEOUT_HINT = (
+    "to bound it, set a round timeout: `round_timeout = SECONDS` under [job] in the job file "
+    "or `--set job.round_timeout=SECONDS` (serve_coordinator's round_timeout); a run waiting "
+    "now takes one when stopped and restarted with `--resume RUN`. A party that has not "
+    "answered an exchange within that many seconds is then left out of the round, which "
+    "goes on with the parties that answered (and fails if fewer than min_fit_clients did)"
+)
+"""What a waiting notice says when nothing bounds the wait: the setting, the flag, and what
+a round timeout does (a deployed run has none unless told: a party's training time is the
+operator's to judge)."""
+
+
 class _WaitingNotice:
     """When an exchange next names the parties it waits for: ``after`` seconds from its
     start, then each time the wait doubles (so a day's wait says so about a dozen times)."""
@@ -635,12 +647,12 @@ class GrpcHub:
         elif self.stragglers is not None and answered < self.stragglers.needed(len(calls)):
             bound = (
                 f"nothing bounds this wait until {self.stragglers.needed(len(calls))} of "
-                f"{len(calls)} answered (the straggler rule): set job.round_timeout to bound it"
+                f"{len(calls)} answered (the straggler rule); {ROUND_TIMEOUT_HINT}"
             )
         elif self.stragglers is not None:
             bound = "the straggler rule cuts them off"
         else:
-            bound = "nothing bounds this wait: set job.round_timeout to bound it"
+            bound = f"nothing bounds this wait; {ROUND_TIMEOUT_HINT}"
         elapsed = time.perf_counter() - begun
         self._event(
             "warning",
