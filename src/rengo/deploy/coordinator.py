@@ -222,7 +222,8 @@ ROUND_RETRIES = 3
 
 
 class PartiesLost(RoundFailure):
-    """A deployed round fell short because parties lost their link: the run ends
+    """A deployed run lacks parties it needs - a round fell short because parties lost their
+    link, or a resumed run's parties did not rejoin before the start deadline: the run ends
     ``interrupted``, resumable from its last checkpoint (``--resume RUN``)."""
 
 
@@ -355,13 +356,14 @@ def serve_coordinator(
         of a run that is not an interrupted ``hfl-deployed`` run, or of one recorded with
         other settings (each entry but :data:`RESUME_MAY_CHANGE`; the run stays interrupted).
     RoundFailure
-        If too few parties join before the deadline, or a round fails; the run is then
-        recorded ``failed``.
+        If too few parties join a new run before the deadline, or a round fails; the run
+        is then recorded ``failed``.
     PartiesLost
         (A RoundFailure.) If a round fell short because parties lost their link and they
-        did not rejoin within ``rejoin_wait``: the run is recorded ``interrupted``, the
-        parties are not told goodbye (they keep retrying), and ``resume`` continues it
-        after its last checkpoint.
+        did not rejoin within ``rejoin_wait``, or too few parties joined a resumed run
+        before the deadline: the run is recorded ``interrupted``, the parties are not told
+        goodbye (they keep retrying), and ``resume`` continues it after its last
+        checkpoint.
     """
     if rounds < 1:
         raise ConfigError(f"rounds must be >= 1, got {rounds}")
@@ -450,7 +452,19 @@ def serve_coordinator(
                 if on_listening is not None:
                     on_listening(hub)
                 if coordinator.start_round <= rounds:
-                    wait_to_start(hub, expected, quorum, join_timeout, record_event)
+                    try:
+                        wait_to_start(hub, expected, quorum, join_timeout, record_event)
+                    except RoundFailure as exc:
+                        if resume is None:  # a new run that never started: nothing to keep
+                            raise
+                        # a resumed run keeps its checkpoints: it stays interrupted, to be
+                        # resumed again once the parties are back
+                        interrupted = True
+                        run.resumable_errors = (PartiesLost,)
+                        raise PartiesLost(
+                            f"{exc}; the run stays interrupted: resume it again once the "
+                            f"parties are back (--resume {run.run_id})"
+                        ) from exc
                 history = coordinator.run(
                     rounds,
                     progress=hooks.after_round,
