@@ -4,6 +4,7 @@ interrupted: before, it was recorded ``failed``, and `--resume` then refused it 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rengo.core.errors import RoundFailure
+from rengo.core.errors import CoordinatorUnreachable, RoundFailure
 from rengo.core.messages import Config, EvaluateResult, FitResult
 from rengo.core.parameters import Parameters
 from rengo.deploy import run_party, serve_coordinator
@@ -21,6 +22,13 @@ from rengo.transport.grpc_party import Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 
 NAMES = ["a", "b"]
+
+
+def party_until_gone(*args: Any, **kwargs: Any) -> None:
+    """A party's process: it serves until the run ends, or gives up on a coordinator that
+    was stopped and not restarted where it looks."""
+    with contextlib.suppress(CoordinatorUnreachable):
+        run_party(*args, **kwargs)
 
 
 class Answering(Client):
@@ -65,7 +73,7 @@ def serve(
         backoff = Backoff(initial=0.05, maximum=0.3, give_up_after=5.0)
         for name in NAMES:
             threading.Thread(
-                target=run_party,
+                target=party_until_gone,
                 args=(
                     found["address"],
                     name,

@@ -296,7 +296,28 @@ def coordinator(
     from rengo.jobs.build import ServedJob, build_served_job
     from rengo.tracking import RunStore, resolve_store_path
 
-    with friendly_errors(console, ROUNDS_KEPT):
+    def kept() -> str:
+        from rengo.cli.run_job import with_resume
+
+        words = ["rengo", "coordinator", "--job", str(job), "--listen", listen]
+        for flag, value in (
+            ("--certs", certs),
+            ("--tokens", tokens),
+            ("--parties", parties),
+            ("--quorum", quorum),
+            ("--join-timeout", join_timeout),
+            ("--store", store),
+            ("--ui", ui),
+        ):
+            if value is not None:
+                words += [flag, str(value)]
+        words += ["--rejoin-wait", f"{rejoin_wait:g}"] if rejoin_wait else []
+        words += ["--insecure"] if insecure else []
+        for override in set_ or ():
+            words += ["--set", override]
+        return f"{ROUNDS_KEPT}; continue with `{with_resume(words, store)}`"
+
+    with friendly_errors(console, kept):
         spec = load_job(job, set_ or ())
         if spec.vfl is not None:
             raise ConfigError(f"{job} is a vertical job: serve it with `rengo vfl coordinator`")

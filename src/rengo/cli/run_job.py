@@ -150,8 +150,14 @@ def resume_command(job_path: Path, store_path: Path | None, overrides: Sequence[
         words += ["--store", str(store_path)]
     for override in overrides:
         words += ["--set", override]
-    words += ["--resume", _interrupted_here(store_path) or "RUN"]
-    return shlex.join(words)
+    return with_resume(words, store_path)
+
+
+def with_resume(words: Sequence[str], store_path: Path | None) -> str:
+    """``words`` (a command that started a run, ``--store`` among them where one was given)
+    followed by ``--resume RUN_ID`` for the run this process left interrupted (``RUN`` when
+    there is none), as one line to copy into a POSIX shell."""
+    return shlex.join([*words, "--resume", _interrupted_here(store_path) or "RUN"])
 
 
 def _interrupted_here(store_path: Path | None) -> str | None:
