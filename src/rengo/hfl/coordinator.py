@@ -342,6 +342,7 @@ class Coordinator:
     def __post_init__(self) -> None:
         self.parameters = copy_parameters(self.parameters)
         self._failure_log = ClientFailureLog(self._record_first_failure)
+        self._shortfall_may_retry = False  # a round's retry hook decides whether it failed
         self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5EED]))
         if self.workflow is None:
             self.workflow = SingleExchange()
@@ -423,16 +424,22 @@ class Coordinator:
 
     def _run_round_retrying(self, server_round: int, retry: RetryRoundFn | None) -> RoundRecord:
         """:meth:`run_round`, run again from the strategy's state before it while ``retry``
-        says so after it fell short of clients."""
+        says so after it fell short of clients. A shortfall is logged and recorded as the
+        round's failure only once ``retry`` declined: a round that runs again did not fail."""
         while True:
             state = self.strategy.state_dict() if retry is not None else None
+            self._shortfall_may_retry = retry is not None
             try:
                 return self.run_round(server_round)
             except RoundShortOfClients as exc:
                 if retry is None or not retry(server_round, exc):
+                    if retry is not None:
+                        self._announce_failure(server_round, str(exc))
                     raise
                 assert state is not None
                 self.strategy.load_state_dict(state)
+            finally:
+                self._shortfall_may_retry = False
 
     def run_round(self, server_round: int) -> RoundRecord:
         """Run one round: sample, fit (through the workflow), aggregate, evaluate, record.
@@ -1047,12 +1054,18 @@ class Coordinator:
         """The round's failure, logged and recorded; with ``failures`` (the clients that
         failed it, possibly none) a :class:`RoundShortOfClients`."""
         text = f"round {server_round} failed: {message}"
+        if failures is not None:
+            if not self._shortfall_may_retry:  # else said once the retry hook declined
+                self._announce_failure(server_round, text)
+            return RoundShortOfClients(text, failures)
+        self._announce_failure(server_round, text)
+        return RoundFailure(text)
+
+    def _announce_failure(self, server_round: int, text: str) -> None:
+        """Log a round's failure and record it as an error event."""
         log.error(text)
         if self.store is not None and self.run_id is not None:
             self.store.log_event(self.run_id, "error", text, server_round)
-        if failures is not None:
-            return RoundShortOfClients(text, failures)
-        return RoundFailure(text)
 
 
 def _not_finite(parameters: Parameters) -> str | None:
