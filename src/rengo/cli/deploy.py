@@ -433,10 +433,21 @@ def party(
             "certificate): a coordinator cannot downgrade this party."
         ),
     ] = False,
+    retry_for: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Seconds to keep reconnecting while no coordinator answers (one stopped to "
+            "be resumed, say) before giving up (default 600); 0: until the run ends.",
+        ),
+    ] = None,
 ) -> None:
     """Join a coordinator and serve this party's client until the run ends."""
+    from dataclasses import replace
+
     from rengo.core.roles import validate_party_name
     from rengo.deploy import load_app, run_party
+    from rengo.transport.grpc_party import DEFAULT_BACKOFF
 
     with friendly_errors(console):
         validate_party_name(name, "--name")
@@ -459,12 +470,20 @@ def party(
         else:
             assert app is not None
             client_fn = load_app(app)
-        console.print(f"{name}: serving {coordinator} (reconnecting until the run ends)")
+        backoff = DEFAULT_BACKOFF
+        if retry_for is not None:
+            backoff = replace(backoff, give_up_after=retry_for or None)
+        limit = backoff.give_up_after
+        reconnecting = "reconnecting until the run ends" + (
+            f", for up to {limit:g}s without a coordinator" if limit else ""
+        )
+        console.print(f"{name}: serving {coordinator} ({reconnecting})")
         sessions = run_party(
             coordinator,
             name,
             client_fn,
             creds,
+            backoff=backoff,
             mods=[PartyReport(name)],
             on_finished=lambda text: console.print(f"{name}: {text}", highlight=False),
             require_signed_secagg=require_signed_secagg,

@@ -1,0 +1,51 @@
+"""How long `rengo party` keeps reconnecting to a coordinator that is gone: it said
+"reconnecting until the run ends" and gave up after 600 s regardless, so parties waiting
+for an interrupted run's coordinator to be resumed after a longer stop had exited. The
+limit is now said and set with --retry-for (0: until the run ends)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rengo.cli.main import app
+
+runner = CliRunner()
+
+APP = """
+from rengo.hfl import LogisticRegressionClient
+import numpy as np
+
+def client_fn(cid):
+    return LogisticRegressionClient(np.zeros((4, 2)), np.array([0, 1, 0, 1]))
+"""
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed again when the block ends: nobody listens
+
+
+@pytest.mark.timeout(60)
+def test_a_party_gives_up_after_its_retry_for_and_says_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "toy_party.py").write_text(APP)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    address = f"127.0.0.1:{_closed_port()}"
+    args = ["party", "--coordinator", address, "--name", "a", "--insecure"]
+    result = runner.invoke(app, [*args, "--app", "toy_party:client_fn", "--retry-for", "1"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert f"a: serving {address} (reconnecting until the run ends, for up to 1s without a" in said
+    assert f"no coordinator at {address} for 1s" in said
+
+
+def test_the_party_help_names_the_retry_limit_and_how_to_lift_it() -> None:
+    result = runner.invoke(app, ["party", "--help"], env={"COLUMNS": "200"})
+    said = " ".join(result.output.replace("│", " ").split())
+    assert "--retry-for" in said and "0: until the run ends" in said
