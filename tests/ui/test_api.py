@@ -326,3 +326,23 @@ def test_a_run_that_did_not_complete_says_why_and_a_completed_one_does_not(
         stopped_why = reader.get(f"/api/runs/{stopped.run_id}").json()["run"]["why"]
         assert stopped_why.startswith("run interrupted: KeyboardInterrupt; resume it from")
         assert reader.get(f"/api/runs/{done}").json()["run"]["why"] is None
+
+
+def test_a_round_cut_short_is_not_in_the_spread_and_says_whose_metrics_it_holds(
+    tmp_path: Path,
+) -> None:
+    """A deployed run interrupted while round 2 waited for two silent parties of three
+    showed round 2's spread from party a alone, as round 2's."""
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = store.start_run("hfl-deployed", {"rounds": 3}, "cut")
+        for client, loss in (("a", 1.0), ("b", 2.0), ("c", 3.0)):
+            store.log_client(run_id, 1, client, "fit", "ok", 5, 10, 10, 0.1, None, {"loss": loss})
+        store.log_round(run_id, 1, {"train_loss": 2.0}, 0.3, 3, 0)
+        store.log_client(run_id, 2, "a", "fit", "ok", 5, 10, 10, 0.1, None, {"loss": 0.5})
+        store.finish_run(run_id, "interrupted")
+    with TestClient(create_app(tmp_path / "runs.db")) as client:
+        body = client.get(f"/api/runs/{run_id}/clients").json()
+    loss = body["spread"]["fit loss"]["rounds"]
+    assert [(r["round"], r["clients"], r["mean"]) for r in loss] == [(1, 3, 2.0)]
+    assert body["cut_short"] == [{"round": 2, "phase": "fit", "reported": ["a"], "failed": {}}]
+    assert body["participation"] == {"a": "oo", "b": "o.", "c": "o."}  # who answered, as before

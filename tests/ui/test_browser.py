@@ -413,3 +413,33 @@ def test_a_run_page_left_before_its_data_arrived_leaves_the_next_view_alone(
         assert page.title() == "Runs · rengo"
         assert page.locator("[data-testid=runs-table] tbody tr").count() == 4
     assert page.errors == []
+
+
+def test_a_round_cut_short_is_named_under_the_spread_charts_not_charted(
+    page: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        run_id = store.start_run("hfl-deployed", {"rounds": 3}, "cut")
+        for client, loss in (("a", 1.0), ("b", 2.0), ("c", 3.0)):
+            store.log_client(run_id, 1, client, "fit", "ok", 5, 10, 10, 0.1, None, {"loss": loss})
+        store.log_round(run_id, 1, {"train_loss": 2.0}, 0.3, 3, 0)
+        store.log_client(run_id, 2, "a", "fit", "ok", 5, 10, 10, 0.1, None, {"loss": 0.5})
+        store.finish_run(run_id, "interrupted")
+    with DashboardServer(path, "127.0.0.1:0") as ui:
+        page.goto(f"{ui.url}#/run/{run_id}")
+        # one script reads the note and the chart's rounds: a re-render between protocol
+        # steps could detach what the first found
+        note, rounds = page.wait_for_function(
+            """() => {
+                const note = document.querySelector('[data-testid=spread-cut-short]');
+                const chart = window.rengo.charts['spread-fit-loss'];
+                return note && chart && chart.data &&
+                    [note.textContent, chart.data[0]];
+            }"""
+        ).json_value()
+    assert note == (
+        "round 2 did not complete: its fit metrics, of a, are not charted as that round's"
+    )
+    assert rounds == [1]
+    assert page.errors == []

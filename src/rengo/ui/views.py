@@ -21,6 +21,7 @@ from rengo.tracking import RunFilter, RunInfo, RunStore, metric_family
 from rengo.tracking.client_spread import client_metric_spread, lower_is_better
 from rengo.tracking.json_text import finite
 from rengo.tracking.records import ClientRecord, LedgerEntry, PartyPresence
+from rengo.tracking.round_coverage import round_coverage
 from rengo.tracking.tables import dotted_settings, shortened_setting, why_it_ended
 
 HEADLINE_METRICS = (
@@ -232,7 +233,8 @@ def _participation(records: Sequence[ClientRecord], rounds: list[int]) -> dict[s
 
 def clients_overview(store: RunStore, run_id: str) -> dict[str, Any]:
     """A run's clients: totals per client, who took part in which round, every failure
-    with its reason, traffic and time per round, and each client metric's spread."""
+    with its reason, traffic and time per round, each client metric's spread over the
+    completed rounds, and whose metrics each round cut short holds (``cut_short``)."""
     full = store.resolve_run_id(run_id)
     since, total = window_start(store, full)
     records = store.client_records(full, since=since)
@@ -263,7 +265,11 @@ def clients_overview(store: RunStore, run_id: str) -> dict[str, Any]:
         row["mean_fit_s"] = sum(durations) / len(durations) if durations else None
         row["max_fit_s"] = max(durations) if durations else None
         per_round.append(row)
-    spread = client_metric_spread(records)
+    # a round cut short (interrupted, failed, or still running) holds the metrics of the
+    # clients that answered before: not the round's, so its spread waits for its end
+    completed = [r.round for r in store.rounds(full, since=since, metrics=False)]
+    coverage = round_coverage(records, completed)
+    spread = client_metric_spread(coverage.completed)
     return {
         "clients": [asdict(s) for s in stats],
         "rounds": rounds,
@@ -282,6 +288,7 @@ def clients_overview(store: RunStore, run_id: str) -> dict[str, Any]:
             }
             for name, spreads in spread.items()
         },
+        "cut_short": [asdict(phase) for phase in coverage.cut_short],
     }
 
 

@@ -555,7 +555,10 @@
           { label: "best 10 %", points: rs.map((s) => [s.round, s.best_decile]), color: "#17a398", dash: [4, 3] },
         ]));
       }
-      replace(body, grid);
+      // a round cut short holds only the metrics of the clients that answered before: named, not charted
+      const cut = (clients.cut_short || []).filter((c) => c.reported.length).map((c) =>
+        `round ${c.round} did not complete: its ${c.phase} metrics, of ${c.reported.join(", ")}, are not charted as that round's`);
+      replace(body, grid, cut.length ? h("p", { class: "muted", "data-testid": "spread-cut-short" }, cut.join("; ")) : null);
     }
     failures(body, clients) {
       const columns = [
