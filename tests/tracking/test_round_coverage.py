@@ -4,8 +4,14 @@ that answered before a deployed run was interrupted in round 2 (one party of thr
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
 from rich.console import Console
 
+from rengo.core.errors import DataError
 from rengo.tracking import RunStore, run_detail
 
 
@@ -102,3 +108,37 @@ def test_coverage_splits_records_by_whether_their_round_completed(store: RunStor
     [cut] = coverage.cut_short
     assert (cut.round, cut.phase, cut.reported) == (2, "fit", ("b",))
     assert cut.failed == {"c": "timed out (limit 5s)"} and cut.asked == 2
+
+
+def test_the_clients_plot_draws_completed_rounds_only(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rengo.tracking import plot_client_metrics, plots
+
+    run_id = _round_one_complete(store)
+    _fit(store, run_id, 2, "a", 0.5)  # round 2 cut short: a alone
+    store.finish_run(run_id, "interrupted")
+    figures: list[Any] = []
+    drawn = plots._new_figure
+
+    def kept(*args: Any) -> Any:
+        figures.append(drawn(*args))
+        return figures[-1]
+
+    monkeypatch.setattr(plots, "_new_figure", kept)
+    plot_client_metrics(store, run_id, tmp_path / "clients.png")
+    assert figures[0].axes[0].get_title() == "fit loss (3 clients in round 1)"
+
+
+def test_a_run_cut_short_in_its_first_round_has_no_client_plot_and_says_why(
+    store: RunStore, tmp_path: Path
+) -> None:
+    from rengo.tracking import plot_client_metrics
+
+    run_id = store.start_run("hfl-deployed", {}, name="early")
+    _fit(store, run_id, 1, "a", 0.5)
+    store.finish_run(run_id, "interrupted")
+    with pytest.raises(
+        DataError, match=re.escape("its only client metrics are of round(s) cut short: 1")
+    ):
+        plot_client_metrics(store, run_id, tmp_path / "clients.png")

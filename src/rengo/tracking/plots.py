@@ -149,7 +149,8 @@ def plot_runs(
 def plot_client_metrics(store: RunStore, run_id: str, path: str | os.PathLike[str]) -> Path:
     """Write a PNG of how each client metric spreads over the clients, round by round: the
     mean over clients, the worst and best 10 % (q-FFL's fairness view) and the min-max band,
-    one subplot per ``"<phase> <metric>"``.
+    one subplot per ``"<phase> <metric>"``, over the completed rounds (a round cut short
+    holds a few clients' figures, not the round's).
 
     Parameters
     ----------
@@ -168,17 +169,27 @@ def plot_client_metrics(store: RunStore, run_id: str, path: str | os.PathLike[st
     Raises
     ------
     DataError
-        If no client of the run reported a numeric metric (a vertical run, or clients
-        that return none).
+        If no client of the run reported a numeric metric in a completed round (a vertical
+        run, clients that return none, or a run cut short in its first round).
     """
     from rengo.tracking.client_spread import client_metric_spread
+    from rengo.tracking.round_coverage import round_coverage
 
     run = store.get_run(run_id)
-    spread = client_metric_spread(store.client_records(run.run_id))
+    # a round cut short holds the metrics of the clients that answered before: not its own
+    coverage = round_coverage(
+        store.client_records(run.run_id),
+        [r.round for r in store.rounds(run.run_id, metrics=False)],
+    )
+    spread = client_metric_spread(coverage.completed)
     if not spread:
-        raise DataError(
-            f"run {run.run_id!r} has no per-client metrics to plot (clients reported none)"
+        cut = sorted({c.round for c in coverage.cut_short if c.reported})
+        why = (
+            f"its only client metrics are of round(s) cut short: {', '.join(map(str, cut))}"
+            if cut
+            else "clients reported none"
         )
+        raise DataError(f"run {run.run_id!r} has no per-client metrics to plot ({why})")
     columns = min(len(spread), 2)
     rows = math.ceil(len(spread) / columns)
     figure = _new_figure(_SUBPLOT_WIDTH_IN * columns, _SUBPLOT_HEIGHT_IN * rows + 0.4)
