@@ -5,7 +5,7 @@ the round ends."""
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -29,12 +29,27 @@ class Answering(Client):
         return EvaluateResult(0.5, 5)
 
 
-def deployed_run(progress: Any, rounds: int) -> None:
+HUB: dict[str, Any] = {}
+"""The hub of the run being served (its parties run in this process)."""
+
+
+class Asking(Answering):
+    """Notes what the hub says its exchanges belong to while this party trains."""
+
+    contexts: ClassVar[list[str]] = []
+
+    def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        Asking.contexts.append(HUB["hub"].exchange_context)
+        return super().fit(parameters, config)
+
+
+def deployed_run(progress: Any, rounds: int, client: type[Client] = Answering) -> None:
     """Serve ``rounds`` rounds to three in-process parties over plain-text gRPC."""
     ready, address = threading.Event(), {}
 
     def listening(hub: Any) -> None:
         address["at"] = f"127.0.0.1:{hub.port}"
+        HUB["hub"] = hub
         ready.set()
 
     def coordinator() -> None:
@@ -51,7 +66,7 @@ def deployed_run(progress: Any, rounds: int) -> None:
     parties = [
         threading.Thread(
             target=run_party,
-            args=(address["at"], name, lambda cid: Answering(), PartyCredentials(insecure=True)),
+            args=(address["at"], name, lambda cid: client(), PartyCredentials(insecure=True)),
             kwargs={"heartbeat_interval": 0.5, "backoff": backoff},
             daemon=True,
         )
@@ -81,3 +96,12 @@ def test_the_deployed_bar_counts_the_parties_replies_inside_each_round(monkeypat
     expected = [f"round {n}: fit {i}/3" if i < 3 else "" for n in (1, 2) for i in (1, 2, 3)]
     assert shown == expected
     assert bars[0]._bar.tasks[0].completed == 2  # and the bar moved once per round
+
+
+@pytest.mark.timeout(90)
+def test_the_hub_names_the_round_its_exchanges_belong_to_for_waiting_notices() -> None:
+    """A waiting notice said "request 'fit'" without the round: the coordinator now tells
+    the hub the round before it starts (see test_stragglers for the notice's text)."""
+    Asking.contexts = []
+    deployed_run(progress=None, rounds=2, client=Asking)
+    assert sorted(Asking.contexts) == ["round 1"] * 3 + ["round 2"] * 3

@@ -222,6 +222,7 @@ def test_a_wait_nothing_bounds_names_the_silent_party_and_what_would_bound_it(
             backoff=FAST,
         ).start()
         carol.wait_connected(10)
+        hub.exchange_context = "round 2"  # as a deployed coordinator sets it
         replies: list[Any] = []
         asking = threading.Thread(target=lambda: replies.extend(hub.request(ask(["carol"]))))
         asking.start()
@@ -237,7 +238,8 @@ def test_a_wait_nothing_bounds_names_the_silent_party_and_what_would_bound_it(
         carol.close()
     assert notices(), events
     assert (
-        "for 1 of 1 parties to answer request 'x': carol (0 answered; nothing bounds this wait "
+        "for 1 of 1 parties to answer request 'x' of round 2: carol (0 answered; nothing bounds "
+        "this wait "
         "until 1 of 1 answered (the straggler rule); to bound it, set a round timeout"
     ) in notices()[0]
     # the operator is told the exact setting and flag, and what a round timeout does

@@ -158,6 +158,7 @@ class _RoundTraffic:
         """Give dropped parties ``rejoin_wait`` seconds to return, then note the traffic."""
         if server_round > self._first_round and self._expected and self._rejoin_wait > 0:
             self._hub.wait_for_parties(self._expected, None, self._rejoin_wait)
+        self._hub.exchange_context = f"round {server_round}"  # named by a waiting notice
         self._before = self._hub.traffic()
 
     def after_round(self, record: RoundRecord) -> None:

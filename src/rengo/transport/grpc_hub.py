@@ -347,6 +347,9 @@ class GrpcHub:
         if waiting_notice is not None and not waiting_notice > 0:
             raise ConfigError(f"waiting_notice must be > 0 or None, got {waiting_notice}")
         self.waiting_notice = waiting_notice
+        self.exchange_context = ""
+        """What the current exchanges belong to, said in waiting notices (a deployed
+        coordinator sets ``"round N"`` before each round); empty: nothing is added."""
         self.port: int | None = None
         self._max_parties = max_parties
         self._server: grpc.Server | None = None
@@ -654,10 +657,11 @@ class GrpcHub:
         else:
             bound = f"nothing bounds this wait; {ROUND_TIMEOUT_HINT}"
         elapsed = time.perf_counter() - begun
+        of = f" of {self.exchange_context}" if self.exchange_context else ""
         self._event(
             "warning",
             f"waiting {elapsed:.0f}s for {len(pending)} of {len(calls)} parties to answer "
-            f"request {calls[0].request.key!r}: {named} ({answered} answered; {bound})",
+            f"request {calls[0].request.key!r}{of}: {named} ({answered} answered; {bound})",
         )
 
     @staticmethod
