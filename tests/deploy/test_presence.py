@@ -92,3 +92,35 @@ def test_no_store_means_no_presence_bookkeeping() -> None:
         party.close()
         hub.close()
     assert not hub.parties()[0].connected and hub.closing
+
+
+@pytest.mark.parametrize(
+    ("goodbye", "said"),
+    [
+        (True, "coordinator stopped serving: told bank, clinic the run completed"),
+        (
+            False,
+            "coordinator stopped serving: bank, clinic not told the run ended (it can be "
+            "resumed): they keep reconnecting",
+        ),
+    ],
+)
+def test_the_closing_line_says_whether_the_parties_were_told_the_end(
+    tmp_path: Path, goodbye: bool, said: str
+) -> None:
+    """It read "coordinator stopped serving (disconnected parties: a, b, c)" at the end of a
+    completed run as of an interrupted one, like a fault, and named a party twice when a
+    second instance had replaced the first."""
+    with RunStore(tmp_path / "runs.db") as store:
+        run = store.start_run("hfl-deployed", {})
+        hub, _ = recorded_hub("127.0.0.1:0", HubSecurity(insecure=True), 0.2, store, run)
+        port = hub.start()
+        bank, clinic = _party(port, "bank"), _party(port, "clinic")
+        try:
+            _until(lambda: set(hub.client_ids()) == {"bank", "clinic"}, "both connected")
+            hub.close(goodbye=goodbye, outcome="completed")
+            assert [e.message for e in store.events(run)][-1] == said
+        finally:
+            bank.close()
+            clinic.close()
+            hub.close()

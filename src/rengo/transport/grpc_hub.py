@@ -206,6 +206,20 @@ a round timeout does (a deployed run has none unless told: a party's training ti
 operator's to judge)."""
 
 
+def _closing_line(connected: Sequence[str], goodbye: bool, outcome: str) -> str:
+    """What the hub says as it stops: which parties were still connected and whether they
+    were told the run's end (they leave) or not (an interrupted run: they keep retrying)."""
+    if not connected:
+        return "coordinator stopped serving (no party was connected)"
+    names = ", ".join(connected)
+    if goodbye:
+        return f"coordinator stopped serving: told {names} the run {outcome}"
+    return (
+        f"coordinator stopped serving: {names} not told the run ended (it can be resumed): "
+        "they keep reconnecting"
+    )
+
+
 class _WaitingNotice:
     """When an exchange next names the parties it waits for: ``after`` seconds from its
     start, then each time the wait doubles (so a day's wait says so about a dozen times)."""
@@ -475,8 +489,8 @@ class GrpcHub:
                 time.sleep(0.01)
             self._server.stop(grace).wait()
             self._server = None
-            names = ", ".join(sorted(s.name for s in sessions if s.registered)) or "none"
-            self._event("info", f"coordinator stopped serving (disconnected parties: {names})")
+            connected = sorted({s.name for s in sessions if s.registered})
+            self._event("info", _closing_line(connected, goodbye, self._outcome))
         with self._lock:  # nothing waits for these any more
             self._undelivered.clear()
             self._inbox.clear()
