@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
-from rengo.data import load_csv
+from rengo.data import Dataset, load_csv
 from rengo.data.csv_table import dataset_from_rows, read_csv_rows
 from rengo.vfl.common import PartyData, PartyTable, column_scaling, scaled
 
@@ -109,15 +109,8 @@ def load_party_data(
         )
         assert scoring.ids is not None
         score_table = PartyTable(scoring.ids, scoring.X)
-        if score_label is not None and regression:
-            score_labels = np.asarray(scoring.y, dtype=np.float64)
-        elif score_label is not None:
-            assert classes is not None and scoring.classes is not None
-            unknown = sorted(set(scoring.classes) - set(classes))
-            if unknown:
-                raise DataError(f"{score_path}: label classes {unknown} not seen in training")
-            names = np.asarray(scoring.classes)[scoring.labels()]
-            score_labels = (names == classes[1]).astype(np.int64)
+        if score_label is not None:
+            score_labels = _scoring_labels(scoring, None if regression else classes, score_path)
     mean = scale = None
     if standardize:
         mean, scale = column_scaling(table.features)
@@ -190,16 +183,7 @@ def load_scoring_data(
         task=task,
     )
     assert scoring.ids is not None
-    score_labels = None
-    if known is not None and classes is None:
-        score_labels = np.asarray(scoring.y, dtype=np.float64)
-    elif known is not None:
-        assert classes is not None and scoring.classes is not None
-        unknown = sorted(set(scoring.classes) - set(classes))
-        if unknown:
-            raise DataError(f"{score_path}: label classes {unknown} not seen in training")
-        names = np.asarray(scoring.classes)[scoring.labels()]
-        score_labels = (names == classes[-1]).astype(np.int64)
+    score_labels = None if known is None else _scoring_labels(scoring, classes, score_path)
     table = PartyTable(scoring.ids, scoring.X)
     if mean is not None and scale is not None:
         mean, scale = np.asarray(mean, dtype=np.float64), np.asarray(scale, dtype=np.float64)
@@ -214,3 +198,23 @@ def load_scoring_data(
         mean,
         scale,
     )
+
+
+def _scoring_labels(scoring: Dataset, classes: Sequence[str] | None, source: Path) -> np.ndarray:
+    """The labels of rows to score: numbers (``classes`` None: regression), or 1 for
+    training's positive class (the last of its two) and 0 for the other.
+
+    Raises
+    ------
+    DataError
+        For classes training did not have.
+    """
+    if classes is None:
+        return np.asarray(scoring.y, dtype=np.float64)
+    assert scoring.classes is not None
+    unknown = sorted(set(scoring.classes) - set(classes))
+    if unknown:
+        raise DataError(f"{source}: label classes {unknown} not seen in training")
+    names = np.asarray(scoring.classes)[scoring.labels()]
+    positive: np.ndarray = (names == classes[-1]).astype(np.int64)
+    return positive
