@@ -55,3 +55,39 @@ def test_a_kept_linear_model_refuses_a_run_of_another_algorithm_or_parties(
         origin.check("hetero_poisson", "bank", PARTIES)
     with pytest.raises(ConfigError, match=r"bank\.json: a model of a run of parties"):
         origin.check("hetero_lr", "bank", ["bank", "shop"])
+
+
+def test_a_kept_models_training_run_reads_back_and_another_partys_other_run_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Before, a kept file named no training run, so nothing could tell last month's bank
+    file from this month's telecom file."""
+    guest, token = _guest(), "a" * 32
+    path = write_party_model(
+        tmp_path / "bank.json", guest, "bank", "bank", "hetero_lr", PARTIES, token
+    )
+    origin = read_kept_model(path, party="bank").origin
+    assert origin.training_run == token
+    origin.check_same_training_run("bank", {"bank": token, "telecom": token})
+    refused = r"bank\.json: bank's model is from training run a{8}, but telecom \(run b{8}\)"
+    with pytest.raises(ConfigError, match=refused):
+        origin.check_same_training_run("bank", {"bank": token, "telecom": "b" * 32})
+    document = json.loads(path.read_text())
+    (tmp_path / "bad.json").write_text(json.dumps({**document, "training_run": 5}))
+    with pytest.raises(DataError, match=r"bad\.json: training_run 5 is not a run token"):
+        read_kept_model(tmp_path / "bad.json", party="bank")
+
+
+def test_a_kept_model_file_naming_no_training_run_scores_only_beside_files_naming_none(
+    tmp_path: Path,
+) -> None:
+    """A version-1 file written before files named their training run is still read (its
+    token is None); it passes beside files naming none, and is refused beside a file that
+    names one."""
+    path = write_party_model(tmp_path / "bank.json", _guest(), "bank", "bank", "hetero_lr", PARTIES)
+    assert "training_run" not in json.loads(path.read_text())
+    origin = read_kept_model(path, party="bank").origin
+    assert origin.training_run is None
+    origin.check_same_training_run("bank", {"bank": None, "telecom": None})
+    with pytest.raises(ConfigError, match=r"from training run none, but telecom \(run c{8}\)"):
+        origin.check_same_training_run("bank", {"bank": None, "telecom": "c" * 32})

@@ -2,7 +2,8 @@
 ``rengo vfl party --model FILE`` is strict, versioned JSON, and next month a scoring-only
 run (``rengo vfl coordinator --no-train``, ``rengo vfl party --load-model FILE --score-csv
 NEW.csv``), with no training table and another PSI order, scores the new rows bit for bit
-as the training run did and, with ``--label``, prints the same held-out metrics."""
+as the training run did and, with ``--label``, prints the same held-out metrics; files of
+two training runs mixed are refused before any row is scored."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from child_processes import Processes
-from vertical_cli import finish, wait_for_port
+from vertical_cli import finish, finish_refused, wait_for_port
 
 from rengo.transport.certs import init_certificates
 
@@ -83,8 +84,10 @@ def cli() -> Iterator[Processes]:
 
 def _run(
     cli: Processes, certs: Path, algorithm: str, coordinator_flags: list[str],
-    party_flags: dict[str, list[str]],
+    party_flags: dict[str, list[str]], refused: bool = False,
 ) -> tuple[str, dict[str, str]]:  # fmt: skip
+    """Every process's output once each ended (``refused``: each with an error)."""
+    ended = finish_refused if refused else finish
     coordinator = cli.start(
         "coordinator", "--listen", "127.0.0.1:0", "--certs", str(certs),
         "--parties", ",".join([LABEL_PARTY, *HOSTS]), "--label-party", LABEL_PARTY,
@@ -106,8 +109,8 @@ def _run(
         )
         for name, flags in party_flags.items()
     }
-    said = {name: finish(proc) for name, proc in parties.items()}
-    return finish(coordinator, early), said
+    said = {name: ended(proc) for name, proc in parties.items()}
+    return ended(coordinator, early), said
 
 
 def _scores(path: Path) -> list[tuple[str, str]]:
@@ -167,3 +170,62 @@ def test_a_deployed_linear_model_kept_in_its_files_scores_next_month_bit_for_bit
     # the coordinator said 'trained on 0 common rows; scored N rows' of a run that trained not
     assert f"scored {len(first)} rows with the models the parties kept" in summary
     assert "trained" not in summary
+
+
+def _train(
+    cli: Processes, certs: Path, tables: dict[str, dict[str, Path]], folder: Path, seed: str
+) -> None:
+    """One deployed hetero LR training run keeping every party's model in ``folder``."""
+    folder.mkdir()
+    _run(
+        cli, certs, "hetero_lr", ["--epochs", "1", "--seed", seed, "--no-score"],
+        {
+            name: [
+                "--csv", str(tables[name]["train"]), "--model", str(folder / f"{name}.json"),
+                *(["--label", "y"] if name == LABEL_PARTY else []),
+            ]
+            for name in [LABEL_PARTY, *HOSTS]
+        },
+    )  # fmt: skip
+
+
+@pytest.mark.timeout(240)
+def test_kept_models_of_two_training_runs_mixed_are_refused_naming_the_files_before_scoring(
+    certs: Path, cli: Processes, tmp_path: Path
+) -> None:
+    """Before, last month's bank and shop files scored beside this month's telecom file
+    without a word: 51 rows written, each score off (0.10492 for 0.10449 of the bank and
+    shop run), as the files named no training run."""
+    tables = _tables(tmp_path, "hetero_lr")
+    _train(cli, certs, tables, tmp_path / "last", "3")
+    _train(cli, certs, tables, tmp_path / "this", "4")
+    kept = {"bank": "last", "telecom": "this", "shop": "last"}
+    summary, said = _run(
+        cli, certs, "hetero_lr", ["--no-train"],
+        {
+            name: [
+                "--load-model", str(tmp_path / kept[name] / f"{name}.json"),
+                "--score-csv", str(tables[name]["next"]),
+                "--predictions", str(tmp_path / "next.csv"),
+                *(["--label", "y"] if name == LABEL_PARTY else []),
+            ]
+            for name in [LABEL_PARTY, *HOSTS]
+        },
+        refused=True,
+    )  # fmt: skip
+    assert not (tmp_path / "next.csv").exists()  # no row scored
+    # every party's file of one training run names its token, another run's another
+    runs = {
+        folder: {json.loads((tmp_path / folder / f"{n}.json").read_text())["training_run"]
+                 for n in [LABEL_PARTY, *HOSTS]}
+        for folder in ("last", "this")
+    }  # fmt: skip
+    assert all(len(tokens) == 1 for tokens in runs.values()) and runs["last"] != runs["this"]
+    last, this = (next(iter(runs[f]))[:8] for f in ("last", "this"))
+    telecom_file = str(tmp_path / "this" / "telecom.json")
+    assert f"{telecom_file}: telecom's model is from training run {this}" in said["telecom"]
+    assert f"bank (run {last}), shop (run {last})" in said["telecom"]
+    for name in ("bank", "shop"):
+        assert f"{tmp_path / 'last' / name}.json: {name}'s model is from training run" in said[name]
+        assert f"telecom (run {this})" in said[name]
+    assert f"different training runs (bank, shop: run {last}; telecom: run {this})" in summary

@@ -1,5 +1,6 @@
 """Reading the ``rengo vfl`` processes a deployment test started: the coordinator's port
-from its 'listening on HOST:PORT' line, and a process's whole output once it ended well."""
+from its 'listening on HOST:PORT' line, and a process's whole output once it ended (well,
+or with an error where the test expects one)."""
 
 from __future__ import annotations
 
@@ -24,4 +25,15 @@ def finish(
     out, _ = proc.communicate(timeout=timeout)
     text = "".join(earlier or []) + out
     assert proc.returncode == 0, text
+    return text
+
+
+def finish_refused(
+    proc: subprocess.Popen[str], earlier: list[str] | None = None, timeout: float = 120
+) -> str:
+    """The process's whole output (``earlier``: lines already read), once it exited with an
+    error."""
+    out, _ = proc.communicate(timeout=timeout)
+    text = "".join(earlier or []) + out
+    assert proc.returncode != 0, text
     return text

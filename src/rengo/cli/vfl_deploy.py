@@ -382,6 +382,12 @@ def _scoring_inputs(
     if score_csv is None:
         raise ConfigError("--load-model scores new rows: give them with --score-csv NEW.csv")
     kept = read_kept_model(path, party=name)
+    if kept.origin.training_run is None:
+        console.print(
+            f"[yellow]note:[/] {path} names no training run (written before model files "
+            "carried one): it is scored only beside files that name none either, and "
+            "rengo cannot check that they come from one training run"
+        )
     features = kept.prepared.get("features")
     if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
         raise DataError(
@@ -469,11 +475,18 @@ def _write_model(path: Path, name: str, result: Any, data: Any) -> None:
     plan = result.plan
     if isinstance(model, (SecureBoostGuestModel, SecureBoostHostModel)):
         prepared = {"algorithm": plan.algorithm, **prepared}
-        write_party_model(path, model, name, plan.label_party, **prepared)
+        write_party_model(path, model, name, plan.label_party, plan.training_run, **prepared)
         return
     if isinstance(model, (GuestModel, HostModel)):
         linear_file.write_party_model(
-            path, model, name, plan.label_party, plan.algorithm, plan.parties, **prepared
+            path,
+            model,
+            name,
+            plan.label_party,
+            plan.algorithm,
+            plan.parties,
+            plan.training_run,
+            **prepared,
         )
         return
     fields = (

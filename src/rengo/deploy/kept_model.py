@@ -40,8 +40,9 @@ def read_kept_model(path: str | Path, party: str) -> KeptModel:
     Returns
     -------
     KeptModel
-        The model, its column preparation and its origin (the file, algorithm, label party
-        and, for a linear model, every party of its run).
+        The model, its column preparation and its origin (the file, algorithm, label party,
+        the training-run token when the file names one and, for a linear model, every party
+        of its run).
 
     Raises
     ------
@@ -58,13 +59,17 @@ def read_kept_model(path: str | Path, party: str) -> KeptModel:
     if found == secureboost_file.FORMAT:
         boosted = secureboost_file.read_document(document, source, party)
         algorithm = boosted.prepared.get("algorithm", "secureboost")
-        origin = ModelOrigin(source, str(algorithm), boosted.label_party)
+        origin = ModelOrigin(
+            source, str(algorithm), boosted.label_party, training_run=boosted.training_run
+        )
         return KeptModel(
             boosted.party, boosted.label_party, boosted.model, boosted.prepared, origin
         )
     if found == linear_file.FORMAT or unversioned:
         linear = linear_file.read_document(document, source, party)
-        origin = ModelOrigin(source, linear.algorithm, linear.label_party, linear.parties)
+        origin = ModelOrigin(
+            source, linear.algorithm, linear.label_party, linear.parties, linear.training_run
+        )
         return KeptModel(linear.party, linear.label_party, linear.model, linear.prepared, origin)
     formats = (secureboost_file.FORMAT, linear_file.FORMAT)
     raise DataError(f"{source}: not a party model file (format {found!r}, want one of {formats})")

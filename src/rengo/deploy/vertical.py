@@ -47,7 +47,7 @@ from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 from rengo.vfl.checkpoints import PASSPHRASE_ENV, CheckpointFolder, MissingCheckpoint
 from rengo.vfl.common import PartyData, PartyTable
-from rengo.vfl.party_model_file import ModelOrigin
+from rengo.vfl.party_model_file import ModelOrigin, new_training_run
 from rengo.vfl.progress import ProgressFn
 from rengo.vfl.registry import get_algorithm
 from rengo.vfl.runner import (
@@ -188,7 +188,10 @@ def serve_vertical_coordinator(
         Have the parties score their new rows after training.
     train
         Train (False: a scoring-only run, in which every party scores with the model it
-        kept from an earlier run, e.g. SecureBoost's ``rengo vfl party --load-model``).
+        kept from an earlier run, e.g. SecureBoost's ``rengo vfl party --load-model``). A
+        training run's plan names a fresh training-run token that each party writes into
+        its kept model file; a scoring-only run refuses, before scoring, kept models whose
+        tokens differ.
     join_timeout
         Seconds to wait for every party.
     rejoin_wait
@@ -259,6 +262,8 @@ def serve_vertical_coordinator(
         score=score,
         train=train,
         algorithm=algorithm,
+        # every party's kept model file of this run names it (a scoring-only run compares)
+        training_run=new_training_run() if train else None,
     )
     spec = plan.spec
     # a scoring-only run makes key material only when scoring itself needs it
@@ -277,6 +282,10 @@ def serve_vertical_coordinator(
         full, checkpointed = _run_to_resume(store, resume, checkpoint_dir)
         plan = replace(plan, checkpoint_run=full)
         if checkpointed:  # else the store refuses it below, with its reason
+            assert checkpoint_dir is not None
+            # the resumed run is the same training run: its model files name the same token
+            first = checkpointed_plan(checkpoint_dir, full)
+            plan = replace(plan, training_run=first.training_run)
             _same_plan(plan, checkpoint_dir)
             if holds_keys and keys is None:  # a wrong passphrase fails now, not mid-run
                 assert checkpoint_dir is not None
@@ -481,7 +490,8 @@ def run_vertical_party(
         ``train=False``).
     origin
         Where ``model`` came from (see :func:`~rengo.vfl.runner.vertical_party`): a run of
-        another algorithm, label party or parties is refused, naming the file.
+        another algorithm, label party or parties is refused, naming the file, and so is a
+        scoring-only run in which another party's kept model is of another training run.
 
     Returns
     -------

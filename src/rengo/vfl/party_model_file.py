@@ -1,5 +1,15 @@
 """What every vertical party's model document shares: strict JSON with exact floats, and a
-header naming its ``format``, ``version``, ``party``, ``role`` and the run's label party.
+header naming its ``format``, ``version``, ``party``, ``role``, the run's label party and,
+for a file a deployed training run wrote, its ``training_run``.
+
+``training_run`` is a random token (:func:`new_training_run`) the coordinator of a deployed
+training run draws and hands every party in the plan: every party's file of that run names
+the same one, and a scoring-only run refuses files whose tokens differ (last month's bank
+file with this month's telecom file) before any row is scored. It reveals nothing about
+any party's data: it is drawn from the OS CSPRNG, independent of tables, labels and model.
+A file without one (written before version 1 carried it, or exported from a simulated run)
+is read, and scored only beside files that name none either, with a note that the check
+could not be made.
 
 An algorithm's model file (:mod:`rengo.vfl.secureboost.model_file`,
 :mod:`rengo.vfl.hetero_lr.model_file`) writes its own body under this header; reading one
@@ -11,7 +21,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -35,22 +46,67 @@ class DocumentKind:
 
 @dataclass(frozen=True)
 class DocumentHeader:
-    """A checked header: whose model it is, the run's label party and the party's role."""
+    """A checked header: whose model it is, the run's label party, the party's role and the
+    training run that wrote it (``None``: the file names none)."""
 
     party: str
     label_party: str
     role: Role
+    training_run: str | None = None
+
+
+def new_training_run() -> str:
+    """A fresh training-run token: 32 hex digits from the OS CSPRNG (nothing about data).
+
+    Returns
+    -------
+    str
+        The token every party's model file of one training run names.
+    """
+    return secrets.token_hex(16)
+
+
+def short_run(training_run: str | None) -> str:
+    """A training-run token as messages show it (its first 8 digits), or ``'none'``."""
+    return "none" if training_run is None else training_run[:8]
 
 
 @dataclass(frozen=True)
 class ModelOrigin:
     """Where a kept party model came from: its file, and the algorithm, label party and
-    (when the file names them) parties of the run that trained it."""
+    (when the file names them) parties and training-run token of the run that trained it."""
 
     source: str
     algorithm: str | None
     label_party: str
     parties: tuple[str, ...] | None = None
+    training_run: str | None = None
+
+    def check_same_training_run(self, party: str, runs: Mapping[str, str | None]) -> None:
+        """Refuse to score beside parties whose kept models another training run wrote.
+
+        Parameters
+        ----------
+        party
+            This model's party.
+        runs
+            Every party's training-run token (the coordinator's collection; ``None``: the
+            party's file names none).
+
+        Raises
+        ------
+        ConfigError
+            Naming this file, its token, and each party whose token differs.
+        """
+        others = {p: r for p, r in runs.items() if p != party and r != self.training_run}
+        if not others:
+            return
+        differ = ", ".join(f"{p} (run {short_run(r)})" for p, r in sorted(others.items()))
+        raise ConfigError(
+            f"{self.source}: {party}'s model is from training run "
+            f"{short_run(self.training_run)}, but {differ} kept models of another training "
+            "run: score with the model files one training run wrote (train again to renew them)"
+        )
 
     def check(self, algorithm: str, label_party: str, parties: Sequence[str]) -> None:
         """Refuse a run that is not the one this model was trained for.
@@ -88,17 +144,47 @@ def exact(value: float) -> Any:
     return float(value) if math.isfinite(value) else repr(float(value))
 
 
-def header(kind: DocumentKind, party: str, label_party: str) -> dict[str, Any]:
+def training_runs_differ(runs: Mapping[str, str | None]) -> str | None:
+    """Which parties' kept models come from which training run, when they are not all one.
+
+    Parameters
+    ----------
+    runs
+        Every party's training-run token (``None``: its file names none).
+
+    Returns
+    -------
+    str or None
+        ``None`` when every party names the same token; else one line grouping the parties
+        by token, e.g. ``"bank, shop: run 3f2a9c01; telecom: run 9c1b0d44"``.
+    """
+    if len(set(runs.values())) <= 1:
+        return None
+    groups: dict[str | None, list[str]] = {}
+    for party, run in runs.items():
+        groups.setdefault(run, []).append(party)
+    return "; ".join(
+        f"{', '.join(sorted(parties))}: run {short_run(run)}"
+        for run, parties in sorted(groups.items(), key=lambda item: sorted(item[1]))
+    )
+
+
+def header(
+    kind: DocumentKind, party: str, label_party: str, training_run: str | None = None
+) -> dict[str, Any]:
     """The header fields of ``party``'s document (``role`` from whether it is the label
-    party)."""
+    party; ``training_run`` only when known)."""
     role: Role = "label_party" if party == label_party else "feature_party"
-    return {
+    fields: dict[str, Any] = {
         "format": kind.format,
         "version": kind.version,
         "party": party,
         "label_party": label_party,
         "role": role,
     }
+    if training_run is not None:
+        fields["training_run"] = training_run
+    return fields
 
 
 def check_header(
@@ -120,13 +206,14 @@ def check_header(
     Returns
     -------
     DocumentHeader
-        Its party, label party and role.
+        Its party, label party, role and training-run token (``None``: it names none).
 
     Raises
     ------
     DataError
         Naming ``source``, if it is not a document of ``kind``, has another version,
-        belongs to another party, or names a role its party does not have.
+        belongs to another party, names a role its party does not have, or a training run
+        that is not a non-empty string.
     """
     if not isinstance(document, dict) or document.get("format") != kind.format:
         found = document.get("format") if isinstance(document, dict) else type(document).__name__
@@ -147,7 +234,10 @@ def check_header(
     expected: Role = "label_party" if owner == label_party else "feature_party"
     if role != expected:
         raise DataError(f"{source}: party {owner!r} is a {expected}, but the file says {role!r}")
-    return DocumentHeader(owner, label_party, expected)
+    training_run = document.get("training_run")
+    if training_run is not None and (not isinstance(training_run, str) or not training_run):
+        raise DataError(f"{source}: training_run {training_run!r} is not a run token")
+    return DocumentHeader(owner, label_party, expected, training_run)
 
 
 def write_document(path: str | Path, document: dict[str, Any]) -> Path:

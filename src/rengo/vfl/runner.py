@@ -19,6 +19,16 @@ Order of a run (keys in brackets)::
     every role: the algorithm's prediction roles                          [score/...]
     every party -> coordinator: row counts                                 [run/done]
 
+A scoring-only run (``train=False``) adds a handshake before PSI, so that no row is scored
+with kept models of different training runs::
+
+    every party -> coordinator: its kept model's training-run token        [run/model-run]
+    coordinator -> every party: every party's token                        [run/model-runs]
+
+Every party then checks that all tokens are its own (naming its file and the parties whose
+token differs) and the coordinator that they are all one (naming the parties); a token is a
+random nonce (:func:`~rengo.vfl.party_model_file.new_training_run`), nothing about data.
+
 A resumable run (the plan names a ``checkpoint_run``; algorithms marked ``resumable``) adds a
 handshake before PSI, and every role checkpoints each completed epoch in its own folder
 (:mod:`rengo.vfl.checkpoints`)::
@@ -32,8 +42,10 @@ role rolls back to it. ``None`` (some party has no alignment saved) starts over 
 otherwise the parties reuse their saved alignment and the training roles continue after the
 agreed epoch, so the final model equals an uninterrupted run's.
 
-What the organiser learns beyond the algorithm's own protocol: the plan it made and each
-party's row counts. Parties learn the plan (who takes part, the settings, the seed).
+What the organiser learns beyond the algorithm's own protocol: the plan it made, each
+party's row counts and, in a scoring-only run, each party's training-run token. Parties
+learn the plan (who takes part, the settings, the seed, a training run's token) and, in a
+scoring-only run, every party's training-run token.
 """
 
 from __future__ import annotations
@@ -48,7 +60,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from rengo.core.differences import value_differences
-from rengo.core.errors import ConfigError, DataError, ProtocolError
+from rengo.core.errors import ConfigError, DataError, PeerFailure, ProtocolError
 from rengo.core.options import options_from_wire, options_to_wire
 from rengo.core.roles import COORDINATOR
 from rengo.crypto.x25519 import BlindingPool
@@ -62,7 +74,7 @@ from rengo.transport.channel import (
 )
 from rengo.vfl.checkpoints import CheckpointFolder, EpochCheckpoints, MissingCheckpoint
 from rengo.vfl.common import PartyData, PartyTable, check_columns
-from rengo.vfl.party_model_file import ModelOrigin
+from rengo.vfl.party_model_file import ModelOrigin, training_runs_differ
 from rengo.vfl.progress import ProgressFn, VerticalProgress, report
 from rengo.vfl.psi import SCOPE as PSI_SCOPE
 from rengo.vfl.psi import PSIAlignment, PSIResult, psi_follower, psi_leader, require_nonempty
@@ -82,6 +94,8 @@ DONE = "done"  # every party -> coordinator: row counts
 TRAIN, SCORE = "train", "score"  # the phases' scopes
 CHECKPOINT = "checkpoint"  # (resumable runs) every party -> coordinator: its last epoch
 RESUME_FROM = "resume-from"  # (resumable runs) coordinator -> every party: the agreed epoch
+MODEL_RUN = "model-run"  # (scoring-only runs) every party -> coordinator: its training run
+MODEL_RUNS = "model-runs"  # (scoring-only runs) coordinator -> every party: every party's
 Alignment = Literal["psi", "given"]
 """``"psi"``: rows are aligned by private set intersection in the run; ``"given"``: every
 party's table is already aligned (e.g. by ``rengo vfl align``), row k is the same customer."""
@@ -115,6 +129,9 @@ class VerticalPlan:
     checkpoint_run
         Makes the run resumable: every role checkpoints its alignment and each completed
         epoch under this run id (see :mod:`rengo.vfl.checkpoints`); ``None``: no checkpoints.
+    training_run
+        A training run's token (:func:`~rengo.vfl.party_model_file.new_training_run`): every
+        party writes it into its kept model file; ``None``: none (a simulation).
 
     Raises
     ------
@@ -133,6 +150,7 @@ class VerticalPlan:
     algorithm: str = "hetero_lr"
     align: Alignment = "psi"
     checkpoint_run: str | None = None
+    training_run: str | None = None
 
     def __post_init__(self) -> None:
         names = [self.label_party, *self.hosts]
@@ -213,7 +231,8 @@ class VerticalPlan:
         )
 
     def to_wire(self) -> dict[str, Any]:
-        """A codec-friendly dict (``checkpoint_run`` only when the run is resumable)."""
+        """A codec-friendly dict (``checkpoint_run`` only when the run is resumable,
+        ``training_run`` only when it names one)."""
         wire = {
             "algorithm": self.algorithm,
             "label_party": self.label_party,
@@ -226,6 +245,8 @@ class VerticalPlan:
         }
         if self.checkpoint_run is not None:
             wire["checkpoint_run"] = self.checkpoint_run
+        if self.training_run is not None:
+            wire["training_run"] = self.training_run
         return wire
 
     @classmethod
@@ -240,11 +261,14 @@ class VerticalPlan:
             If it names an unknown algorithm or settings this party refuses.
         """
         fields = {"algorithm", "label_party", "hosts", "config", "seed", "score", "train", "align"}
-        if not isinstance(tree, dict) or set(tree) - {"checkpoint_run"} != fields:
+        optional = {"checkpoint_run", "training_run"}
+        if not isinstance(tree, dict) or set(tree) - optional != fields:
             raise ProtocolError("the coordinator sent a malformed vertical plan")
-        checkpoint_run = tree.get("checkpoint_run")
+        checkpoint_run, training_run = tree.get("checkpoint_run"), tree.get("training_run")
         if checkpoint_run is not None and not isinstance(checkpoint_run, str):
             raise ProtocolError("the coordinator's plan names a checkpoint run that is not a name")
+        if training_run is not None and not isinstance(training_run, str):
+            raise ProtocolError("the coordinator's plan names a training run that is not a token")
         hosts = tree["hosts"]
         if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
             raise ProtocolError("the coordinator's plan lists hosts that are not names")
@@ -259,6 +283,7 @@ class VerticalPlan:
             algorithm=algorithm.name,
             align=tree["align"],
             checkpoint_run=checkpoint_run,
+            training_run=training_run,
         )
 
 
@@ -366,11 +391,16 @@ def vertical_coordinator(
     MissingCheckpoint
         When ``resuming`` and a party kept no checkpoint of the run while a role completed
         epochs (no role has rolled back then).
+    ConfigError
+        In a scoring-only run, when the parties' kept models come from different training
+        runs (naming which party's is from which), before any row is scored.
     """
     algorithm = plan.spec
     run = channel.scope(RUN)
     for party in plan.parties:
         run.send(party, PLAN, plan.to_wire())
+    if not plan.train:
+        _collect_training_runs(run, plan)
     folder = _folder(plan, COORDINATOR, checkpoint_dir)
     holds_keys = algorithm.key_holder(plan.config, train=plan.train) == "coordinator"
     saved_keys = None
@@ -405,6 +435,36 @@ def vertical_coordinator(
         )
     done = {party: _done_counts(run.recv(party, DONE), party) for party in plan.parties}
     return VerticalCoordinatorOutcome(training, scoring, done, keys, resumed_after)
+
+
+def _collect_training_runs(run: Channel, plan: VerticalPlan) -> None:
+    """A scoring-only run's handshake at the coordinator: every party's kept-model token
+    in, all of them out to every party; refuse tokens that are not all one.
+
+    Every party checks them as well and fails first (naming its file); the coordinator then
+    stops the run naming which party's model is from which training run.
+    """
+    runs: dict[str, str | None] = {}
+    for party in plan.parties:
+        token = run.recv(party, MODEL_RUN)
+        if token is not None and not isinstance(token, str):
+            raise ProtocolError(f"{party} sent a malformed training-run token")
+        runs[party] = token
+    for party in plan.parties:
+        run.send(party, MODEL_RUNS, runs)
+    differ = training_runs_differ(runs)
+    if differ is None:
+        return
+    refusal = ConfigError(
+        f"the parties' kept models come from different training runs ({differ}): nothing "
+        "was scored; give every party its model file of one training run"
+    )
+    try:  # every party refuses too: wait for it, so that each one names its own file
+        for party in plan.parties:
+            run.recv(party, DONE)
+    except PeerFailure as exc:
+        raise refusal from exc
+    raise refusal
 
 
 def _folder(plan: VerticalPlan, role: str, root: str | Path | None) -> CheckpointFolder | None:
@@ -594,6 +654,8 @@ def vertical_party(
     if origin is not None:
         origin.check(plan.algorithm, plan.label_party, plan.parties)
     labels = _check_inputs(plan, algorithm, kind, name, data, model)
+    if not plan.train:
+        _check_training_runs(channel.scope(RUN), coordinator, origin)
     if keys is None and algorithm.key_holder(plan.config, train=plan.train) == kind:
         keys = make_keys(algorithm, plan.config, name, progress)
     folder = _folder(plan, name, checkpoint_dir)
@@ -658,6 +720,27 @@ def vertical_party(
     return VerticalPartyResult(
         name, plan, train_rows, model, scored, score_ids, scores, alignments, keys
     )
+
+
+def _check_training_runs(run: Channel, coordinator: str, origin: ModelOrigin | None) -> None:
+    """A scoring-only run's handshake at a party: send its kept model's training-run token
+    (``None`` without an origin or when its file names none), and refuse to score unless
+    every party's token is its own."""
+    own = None if origin is None else origin.training_run
+    run.send(coordinator, MODEL_RUN, own)
+    runs = run.recv(coordinator, MODEL_RUNS)
+    if not isinstance(runs, dict) or not all(
+        isinstance(token, (str, type(None))) for token in runs.values()
+    ):
+        raise ProtocolError("the coordinator sent malformed training-run tokens")
+    if origin is None:
+        if training_runs_differ(runs) is not None:
+            raise ConfigError(
+                f"{run.name}: the parties' kept models come from different training runs "
+                f"({training_runs_differ(runs)}); nothing was scored"
+            )
+        return
+    origin.check_same_training_run(run.name, runs)
 
 
 def _agreed_reply(value: Any, reported: int | None) -> int | None:

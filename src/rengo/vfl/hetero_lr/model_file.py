@@ -8,11 +8,12 @@ versioned JSON, one document per party: what each party keeps to score new rows 
 
 Every float is written as ``repr`` writes it, so a model read back scores bit for bit what
 the one written did (a non-finite float is the string ``"nan"``/``"inf"``). The header
-(:mod:`rengo.vfl.party_model_file`) names the ``format``, ``version``, ``party``, ``role`` and
-the run's label party; the body names the ``algorithm`` and every party of the run, so a
-file of another algorithm or run is refused, naming the file. The rest of the top level
-(a deployed party's ``features``, ``mean``, ``scale``, ``classes``: how its columns were
-prepared) is kept as :attr:`StoredLinearModel.prepared`. Nothing is pickled.
+(:mod:`rengo.vfl.party_model_file`) names the ``format``, ``version``, ``party``, ``role``,
+the run's label party and (a deployed training run's file) its ``training_run`` token; the
+body names the ``algorithm`` and every party of the run, so a file of another algorithm or
+run is refused, naming the file. The rest of the top level (a deployed party's
+``features``, ``mean``, ``scale``, ``classes``: how its columns were prepared) is kept as
+:attr:`StoredLinearModel.prepared`. Nothing is pickled.
 
 Files written before this format (no ``format`` field, by ``rengo vfl party --model``
 before version 1) are refused with a message saying how to write a current one: they named
@@ -74,6 +75,8 @@ class StoredLinearModel:
     """The file's other top-level fields: how a deployed party's columns were prepared
     (``features``, ``mean``, ``scale``, ``classes``; ``rengo vfl party --model`` writes
     them)."""
+    training_run: str | None = None
+    """The token every party's file of its training run names (``None``: it names none)."""
 
     @property
     def role(self) -> Role:
@@ -91,6 +94,7 @@ def party_document(
     label_party: str,
     algorithm: str,
     parties: tuple[str, ...] | list[str],
+    training_run: str | None = None,
 ) -> dict[str, Any]:
     """One party's linear model as a JSON-ready document (every float exact).
 
@@ -106,6 +110,9 @@ def party_document(
         ``"hetero_lr"``, ``"hetero_linear"`` or ``"hetero_poisson"``.
     parties
         Every party of the run.
+    training_run
+        The run's token (:func:`~rengo.vfl.party_model_file.new_training_run`), written
+        when given.
 
     Returns
     -------
@@ -123,7 +130,7 @@ def party_document(
     if party not in parties or label_party not in parties:
         raise DataError(f"{party}: party or label party {label_party!r} not among {parties}")
     body: dict[str, Any] = {
-        **header(KIND, party, label_party),
+        **header(KIND, party, label_party, training_run),
         "algorithm": algorithm,
         "parties": list(parties),
     }
@@ -166,7 +173,7 @@ def read_document(document: Any, source: str, party: str | None = None) -> Store
     Returns
     -------
     StoredLinearModel
-        The party, label party, algorithm, parties and model.
+        The party, label party, algorithm, parties, model and training-run token.
 
     Raises
     ------
@@ -191,9 +198,10 @@ def read_document(document: Any, source: str, party: str | None = None) -> Store
         model = _guest(document) if role == "label_party" else _host(document)
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{source}: the {role} model of {owner!r} is malformed: {exc}") from exc
-    known = set(party_document(model, owner, label_party, algorithm, parties))
+    run = checked.training_run
+    known = set(party_document(model, owner, label_party, algorithm, parties, run))
     prepared = {k: v for k, v in document.items() if k not in known}
-    return StoredLinearModel(owner, label_party, algorithm, parties, model, prepared)
+    return StoredLinearModel(owner, label_party, algorithm, parties, model, prepared, run)
 
 
 def _vector(values: Any, what: str) -> np.ndarray:
@@ -235,10 +243,11 @@ def write_party_model(
     label_party: str,
     algorithm: str,
     parties: tuple[str, ...] | list[str],
+    training_run: str | None = None,
     **extra: Any,
 ) -> Path:
-    """Write one party's linear model as a JSON file (``extra``: more top-level fields,
-    e.g. how its columns were prepared).
+    """Write one party's linear model as a JSON file (``training_run``: the run's token;
+    ``extra``: more top-level fields, e.g. how its columns were prepared).
 
     Returns
     -------
@@ -250,7 +259,7 @@ def write_party_model(
     DataError
         As :func:`party_document`.
     """
-    document = party_document(model, party, label_party, algorithm, parties)
+    document = party_document(model, party, label_party, algorithm, parties, training_run)
     return write_document(path, {**extra, **document})
 
 

@@ -10,9 +10,10 @@ keeps to score new rows later, and never another party's secrets.
 
 Every float is written as ``repr`` writes it, so a model read back predicts bit for bit
 what the one written did; a non-finite float is the string ``"nan"``/``"inf"`` (JSON has
-none). The document names its ``format``, ``version``, ``party``, ``role`` and the run's
-label party; reading one checks each, and an error names the source and what is wrong.
-Nothing here is pickled: a document is data, never code.
+none). The document names its ``format``, ``version``, ``party``, ``role``, the run's
+label party and (a deployed training run's file) its ``training_run`` token; reading one
+checks each, and an error names the source and what is wrong. Nothing here is pickled: a
+document is data, never code.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class StoredPartyModel:
     prepared: dict[str, Any] = field(default_factory=dict)
     """The file's other top-level fields: how a deployed party's columns were prepared
     (``features``, ``mean``, ``scale``; ``rengo vfl party --model`` writes them)."""
+    training_run: str | None = None
+    """The token every party's file of its training run names (``None``: it names none)."""
 
     @property
     def role(self) -> Role:
@@ -69,7 +72,9 @@ class StoredPartyModel:
         return "label_party" if isinstance(self.model, SecureBoostGuestModel) else "feature_party"
 
 
-def party_document(model: PartyModel, party: str, label_party: str) -> dict[str, Any]:
+def party_document(
+    model: PartyModel, party: str, label_party: str, training_run: str | None = None
+) -> dict[str, Any]:
     """One party's model as a JSON-ready document (every float exact).
 
     Parameters
@@ -81,6 +86,9 @@ def party_document(model: PartyModel, party: str, label_party: str) -> dict[str,
         Whose model it is.
     label_party
         The run's label party.
+    training_run
+        The run's token (:func:`~rengo.vfl.party_model_file.new_training_run`), written
+        when given.
 
     Returns
     -------
@@ -92,7 +100,7 @@ def party_document(model: PartyModel, party: str, label_party: str) -> dict[str,
     DataError
         If ``model`` is not a SecureBoost party model, or its role contradicts ``party``.
     """
-    head = header(KIND, party, label_party)
+    head = header(KIND, party, label_party, training_run)
     if isinstance(model, SecureBoostGuestModel):
         if party != label_party:
             raise DataError(f"{party}: holds the trees, but the label party is {label_party}")
@@ -146,7 +154,7 @@ def read_document(document: Any, source: str, party: str | None = None) -> Store
     Returns
     -------
     StoredPartyModel
-        The party, the label party and the model.
+        The party, the label party, the model and the training-run token.
 
     Raises
     ------
@@ -160,9 +168,10 @@ def read_document(document: Any, source: str, party: str | None = None) -> Store
         model = _guest(document) if role == "label_party" else _host(document)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise DataError(f"{source}: the {role} model of {owner!r} is malformed: {exc}") from exc
-    known = set(party_document(model, owner, label_party))
+    run = checked.training_run
+    known = set(party_document(model, owner, label_party, run))
     prepared = {k: v for k, v in document.items() if k not in known}
-    return StoredPartyModel(owner, label_party, model, prepared)
+    return StoredPartyModel(owner, label_party, model, prepared, run)
 
 
 def _guest(document: dict[str, Any]) -> SecureBoostGuestModel:
@@ -213,10 +222,15 @@ def _host(document: dict[str, Any]) -> SecureBoostHostModel:
 
 
 def write_party_model(
-    path: str | Path, model: PartyModel, party: str, label_party: str, **extra: Any
+    path: str | Path,
+    model: PartyModel,
+    party: str,
+    label_party: str,
+    training_run: str | None = None,
+    **extra: Any,
 ) -> Path:
-    """Write one party's model as a JSON file (``extra``: more top-level fields, e.g. how
-    its columns were prepared).
+    """Write one party's model as a JSON file (``training_run``: the run's token;
+    ``extra``: more top-level fields, e.g. how its columns were prepared).
 
     Returns
     -------
@@ -228,7 +242,8 @@ def write_party_model(
     DataError
         As :func:`party_document`.
     """
-    return write_document(path, {**extra, **party_document(model, party, label_party)})
+    document = party_document(model, party, label_party, training_run)
+    return write_document(path, {**extra, **document})
 
 
 def read_party_model(path: str | Path, party: str | None = None) -> StoredPartyModel:
