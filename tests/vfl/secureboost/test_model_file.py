@@ -1,7 +1,8 @@
 """A SecureBoost model kept as one versioned JSON file per party: read back, the parties
 score new rows bit for bit as the fitted model did; the label party's file holds no feature
-party's threshold; a corrupt, foreign or other-version file is refused naming the file; and
-the first trees of a model (the best round's ensemble) predict as a model grown that far."""
+party's threshold; a corrupt, foreign or other-version file, or files of different training
+runs, are refused naming the file or the runs; and the first trees of a model (the best
+round's ensemble) predict as a model grown that far."""
 
 from __future__ import annotations
 
@@ -130,6 +131,23 @@ def test_party_files_of_two_different_runs_are_refused(
         HeteroSecureBoost.from_party_models(
             [read_party_model(first["bank"]), read_party_model(second["telecom"])]
         )
+
+
+def test_party_files_naming_different_training_runs_are_refused_even_with_trees_alike(
+    fitted: HeteroSecureBoost, tmp_path: Path
+) -> None:
+    """Before, only the trees' shape told two runs apart: files of two training runs whose
+    trees had the same nodes scored together, each party routing rows through splits the
+    other party's run never learned with them."""
+    paths = {}
+    for party, part, token in (
+        ("bank", fitted.guest_model_, "a" * 32),
+        ("telecom", fitted.host_models_["telecom"], "b" * 32),
+    ):
+        path = tmp_path / f"{party}.json"
+        paths[party] = write_party_model(path, part, party, "bank", training_run=token)
+    with pytest.raises(DataError, match=r"different training runs \(bank: run a{8}; telecom: "):
+        HeteroSecureBoost.from_party_models(read_party_model(p) for p in paths.values())
 
 
 def test_the_first_trees_predict_as_a_model_grown_that_far(fitted: HeteroSecureBoost) -> None:

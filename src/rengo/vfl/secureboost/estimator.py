@@ -20,6 +20,7 @@ import numpy as np
 from rengo.core.errors import DataError
 from rengo.core.roles import COORDINATOR
 from rengo.vfl.estimator import VerticalEstimator
+from rengo.vfl.party_model_file import training_runs_differ
 from rengo.vfl.secureboost.algorithm import SECUREBOOST
 from rengo.vfl.secureboost.model import (
     FeatureImportance,
@@ -75,9 +76,9 @@ class HeteroSecureBoost(VerticalEstimator):
         Raises
         ------
         DataError
-            If no or two models hold trees, the models name different label parties or
-            tree counts, a party is given twice, or a tree has a node of a party whose
-            splits do not hold it.
+            If no or two models hold trees, the models name different label parties,
+            training runs (the token a deployed run's files name) or tree counts, a party
+            is given twice, or a tree has a node of a party whose splits do not hold it.
         """
         by_party: dict[str, StoredPartyModel] = {}
         for stored in models:
@@ -98,6 +99,9 @@ class HeteroSecureBoost(VerticalEstimator):
                 f"these models come from different runs: the label party holds the trees "
                 f"of {guest.party!r}, other files name the label party {sorted(others)}"
             )
+        runs = training_runs_differ({name: m.training_run for name, m in by_party.items()})
+        if runs is not None:  # trees of the same shape would route rows through others' splits
+            raise DataError(f"these models come from different training runs ({runs})")
         hosts = {name: m.model for name, m in by_party.items() if name != guest.party}
         _check_hosts_own_their_nodes(guest.party, guest.model, hosts)
         model = guest.model
