@@ -174,10 +174,11 @@ def test_a_deployed_linear_model_kept_in_its_files_scores_next_month_bit_for_bit
 
 def _train(
     cli: Processes, certs: Path, tables: dict[str, dict[str, Path]], folder: Path, seed: str
-) -> None:
-    """One deployed hetero LR training run keeping every party's model in ``folder``."""
+) -> dict[str, str]:
+    """One deployed hetero LR training run keeping every party's model in ``folder``; what
+    each party said."""
     folder.mkdir()
-    _run(
+    _, said = _run(
         cli, certs, "hetero_lr", ["--epochs", "1", "--seed", seed, "--no-score"],
         {
             name: [
@@ -187,6 +188,7 @@ def _train(
             for name in [LABEL_PARTY, *HOSTS]
         },
     )  # fmt: skip
+    return said
 
 
 @pytest.mark.timeout(240)
@@ -197,7 +199,7 @@ def test_kept_models_of_two_training_runs_mixed_are_refused_naming_the_files_bef
     without a word: 51 rows written, each score off (0.10492 for 0.10449 of the bank and
     shop run), as the files named no training run."""
     tables = _tables(tmp_path, "hetero_lr")
-    _train(cli, certs, tables, tmp_path / "last", "3")
+    trained = _train(cli, certs, tables, tmp_path / "last", "3")
     _train(cli, certs, tables, tmp_path / "this", "4")
     kept = {"bank": "last", "telecom": "this", "shop": "last"}
     summary, said = _run(
@@ -222,6 +224,11 @@ def test_kept_models_of_two_training_runs_mixed_are_refused_naming_the_files_bef
     }  # fmt: skip
     assert all(len(tokens) == 1 for tokens in runs.values()) and runs["last"] != runs["this"]
     last, this = (next(iter(runs[f]))[:8] for f in ("last", "this"))
+    # each party says which training run its kept file is of
+    assert (
+        f"telecom: model -> {tmp_path / 'last' / 'telecom.json'} (training run {last})"
+        in (trained["telecom"])
+    )
     telecom_file = str(tmp_path / "this" / "telecom.json")
     assert f"{telecom_file}: telecom's model is from training run {this}" in said["telecom"]
     assert f"bank (run {last}), shop (run {last})" in said["telecom"]

@@ -325,6 +325,16 @@ def test_plan_survives_the_wire_and_rejects_bad_ones() -> None:
         VerticalPlan.from_wire({**plan.to_wire(), "algorithm": "hetero_l"})
 
 
+def test_a_plans_training_run_token_survives_the_wire_and_a_malformed_one_is_refused() -> None:
+    """The token every party writes into its kept model file reaches each party as the
+    coordinator drew it; a plan without one (a simulation) puts none on the wire."""
+    plan = VerticalPlan("card", ("bank",), training_run="9" * 32)
+    assert VerticalPlan.from_wire(plan.to_wire()).training_run == "9" * 32
+    assert "training_run" not in VerticalPlan("card", ("bank",)).to_wire()
+    with pytest.raises(ProtocolError, match="names a training run that is not a token"):
+        VerticalPlan.from_wire({**plan.to_wire(), "training_run": 7})
+
+
 JOB = """
 [job]
 kind = "vfl"

@@ -40,6 +40,7 @@ from rengo.cli.output_paths import output_target, writable_folder
 from rengo.cli.store_option import StoreOption
 from rengo.core.errors import ConfigError, DataError, RengoError
 from rengo.core.options import options_from_mapping, options_to_wire
+from rengo.vfl.party_model_file import short_run
 from rengo.vfl.progress import progress_display
 
 console = Console()
@@ -366,7 +367,9 @@ def vfl_party(
         if model is not None:
             target, kept = output_target(model, overwrite)
             _write_model(target, name, result, data)
-            console.print(f"{name}: model -> {target}{kept}")
+            run = result.plan.training_run
+            of_run = "" if run is None else f" (training run {short_run(run)})"
+            console.print(f"{name}: model -> {target}{kept}{of_run}")
 
 
 def _scoring_inputs(
