@@ -103,6 +103,30 @@ def test_rengo_runs_export_writes_each_partys_secureboost_model_and_scaling(
         assert np.array_equal(scaling["mean"], built.scalers["label"].mean)
 
 
+def test_files_exported_from_two_runs_are_refused_together(tmp_path: Path) -> None:
+    """Exported files named no training run, so one run's label party file and another's
+    feature party file were taken together whenever their tree shapes agreed."""
+    text = job("breast_cancer")
+    runs = []
+    with RunStore(tmp_path / "runs.db") as store:
+        for seed in (3, 4):
+            built = build_vertical_job(
+                parse_job(tomllib.loads(text.replace("seed = 3", f"seed = {seed}")))
+            )
+            runs.append(run_vertical_job(built, store, log=lambda _m: None)["run_id"])
+    for k, run_id in enumerate(runs):
+        args = ["--store", str(tmp_path / "runs.db"), "--out", str(tmp_path / f"m{k}")]
+        assert CliRunner().invoke(app, ["runs", "export", run_id, *args]).exit_code == 0
+    parties = sorted(built.test.parties)
+    folders = [tmp_path / f"m{k % 2}" for k in range(len(parties))]  # the runs alternate
+    mixed = [
+        read_party_model(f / f"{p}.json", party=p) for f, p in zip(folders, parties, strict=True)
+    ]
+    assert [m.training_run for m in mixed] == [runs[k % 2] for k in range(len(parties))]
+    with pytest.raises(DataError, match="different training runs"):
+        HeteroSecureBoost.from_party_models(mixed)
+
+
 def test_a_multiclass_job_reports_accuracy() -> None:
     built = build_vertical_job(parse_job(tomllib.loads(job("wine", 'objective = "multiclass"'))))
     result = run_vertical_job(built, log=lambda _m: None)

@@ -535,7 +535,9 @@ def run_vertical_job(
                 # split lookup table (a deployment keeps each at its party: --model)
                 sbt = job.model
                 models = {sbt.label_party_: sbt.guest_model_, **sbt.host_models_}
-                blob = secureboost_blob(sbt.n_trees_, sbt.label_party_, models, job.scalers)
+                blob = secureboost_blob(
+                    sbt.n_trees_, sbt.label_party_, models, job.scalers, training_run=run_id
+                )
                 store.save_checkpoint(run_id, max(1, sbt.n_trees_), blob)
         run.summary.update({k: v for k, v in metrics.items()}, train_seconds=train_s)
         # what a deployed run of the job records too (epochs run, best epoch, values

@@ -127,6 +127,7 @@ def secureboost_blob(
     label_party: str,
     models: Mapping[str, Any],
     scalers: Mapping[str, Standardization] | None = None,
+    training_run: str | None = None,
 ) -> bytes:
     """Checkpoint bytes of a simulated SecureBoost run's model: each party's own document
     (:func:`~rengo.vfl.secureboost.party_document`, as JSON text) and its column scaling.
@@ -141,6 +142,9 @@ def secureboost_blob(
         Each party's model: the label party's trees, each feature party's splits.
     scalers
         Each party's column scaling, where its columns were z-scored.
+    training_run
+        The token every party's document names (the run's id: exported files of two runs
+        are then refused together, as a deployed run's are).
 
     Raises
     ------
@@ -148,7 +152,9 @@ def secureboost_blob(
         If a model is not a SecureBoost party model of its party's role.
     """
     documents = {
-        str(name): json.dumps(party_document(model, name, label_party), allow_nan=False)
+        str(name): json.dumps(
+            party_document(model, name, label_party, training_run), allow_nan=False
+        )
         for name, model in models.items()
     }
     return encode(
@@ -198,7 +204,9 @@ class StoredSecureBoost:
             Unless ``1 <= n_trees <= trees``.
         """
         documents = {
-            m.party: party_document(m.model.first_trees(n_trees), m.party, self.label_party)
+            m.party: party_document(
+                m.model.first_trees(n_trees), m.party, self.label_party, m.training_run
+            )
             for m in self.models()
         }
         return replace(self, trees=n_trees, documents=documents)
