@@ -189,3 +189,27 @@ def test_runs_export_trees_best_writes_the_best_rounds_ensemble_of_a_run_that_st
     assert np.array_equal(
         stored.estimator(n_trees=stored.best_round).predict_raw(built.test)[1], best
     )
+
+
+def test_runs_show_names_the_best_round_of_a_run_that_stopped_early_and_export_trees_checks_n(
+    tmp_path: Path,
+) -> None:
+    """Before, `runs show` said only '16 trees' of a run whose best round was 14, so nothing
+    shown told what --trees best keeps, and `runs export --trees 99` answered 'n_trees must be
+    in [1, 16]', naming no flag."""
+    extra = "learning_rate = 0.9\nvalidation_fraction = 0.3\nn_iter_no_change = 2"
+    text = job("breast_cancer", extra).replace("n_trees = 3", "n_trees = 40")
+    built = build_vertical_job(parse_job(tomllib.loads(text)))
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = run_vertical_job(built, store, log=lambda _m: None)["run_id"]
+        shown = Console(width=400, record=True)
+        shown.print(run_detail(store, run_id))
+    model = built.model
+    assert isinstance(model, HeteroSecureBoost) and model.best_round_ < model.n_trees_
+    assert f"best round is tree {model.best_round_} " in " ".join(shown.export_text().split())
+    too_many = str(model.n_trees_ + 1)
+    args = ["--store", str(tmp_path / "runs.db"), "--out", str(tmp_path / "o"), "--trees"]
+    result = CliRunner().invoke(app, ["runs", "export", run_id, *args, too_many])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and f"--trees {too_many}: run {run_id} kept" in said
+    assert f"best round {model.best_round_})" in said and not (tmp_path / "o").exists()

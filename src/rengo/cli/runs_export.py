@@ -219,6 +219,11 @@ def _export_secureboost(
         if trees != "best" and not trees.isdigit():
             raise ConfigError(f"--trees {trees!r}: give a number of trees or 'best'")
         kept = stored.trees
+        if trees != "best" and not 1 <= int(trees) <= kept:
+            raise ConfigError(
+                f"--trees {trees}: run {stored.run_id} kept {kept} trees (best round "
+                f"{stored.best_round}); give 1 to {kept}, or 'best'"
+            )
         stored = stored.first_trees(stored.best_round if trees == "best" else int(trees))
         console.print(
             f"the first {stored.trees} of the {kept} trees kept"

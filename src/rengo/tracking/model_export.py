@@ -459,15 +459,33 @@ def stored_model(store: RunStore, run_id: str) -> str | None:
     if kind == SECUREBOOST_KIND:
         label = state.get("label_party")
         others = sorted(set(state.get("documents") or {}) - {label})
+        best = _best_round(state.get("documents"), label)
+        best_round = (
+            f"; early stopping's best round is tree {best} (--trees best exports the first {best})"
+            if best is not None and best < number
+            else ""
+        )
         return (
             f"SecureBoost, {number} trees: the label party {label}'s trees and the splits of "
             f"{', '.join(map(str, others)) or 'no feature party'}, one JSON per party "
-            f"(rengo runs export {run_id} --out DIR)"
+            f"(rengo runs export {run_id} --out DIR){best_round}"
         )
     if kind == VERTICAL_KIND:
         parts = ", ".join(sorted(state.get("parts") or {}))
         return f"vertical weights of {parts} (rengo runs export {run_id} --out DIR)"
     return None
+
+
+def _best_round(documents: object, label: object) -> int | None:
+    """The best round a stored SecureBoost model's label party document names (``None``:
+    the document is missing or names none)."""
+    if not isinstance(documents, dict) or not isinstance(documents.get(label), str):
+        return None
+    try:
+        best = json.loads(documents[label]).get("best_round")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return best if isinstance(best, int) and not isinstance(best, bool) else None
 
 
 def named_parameters(
