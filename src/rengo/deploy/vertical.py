@@ -47,7 +47,7 @@ from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 from rengo.vfl.checkpoints import PASSPHRASE_ENV, CheckpointFolder, MissingCheckpoint
 from rengo.vfl.common import PartyData, PartyTable
-from rengo.vfl.party_model_file import ModelOrigin, new_training_run
+from rengo.vfl.party_model_file import ModelOrigin, new_training_run, short_run
 from rengo.vfl.progress import ProgressFn
 from rengo.vfl.registry import get_algorithm
 from rengo.vfl.runner import (
@@ -107,7 +107,10 @@ def describe_run(plan: VerticalPlan, outcome: VerticalCoordinatorOutcome) -> str
     receives the predictions (the label party; in transfer learning the target) scored; a
     scoring-only run says that it scored with the models the parties kept."""
     if not plan.train:
-        return f"scored {scored_rows(plan, outcome)} rows with the models the parties kept"
+        of_run = (
+            f" (training run {short_run(outcome.training_run)})" if outcome.training_run else ""
+        )
+        return f"scored {scored_rows(plan, outcome)} rows with the models the parties kept{of_run}"
     done = outcome.parties[plan.label_party]
     text = f"{plan.spec.describe(outcome.training)} on {done['train_rows']} common rows"
     return text + (f"; scored {scored_rows(plan, outcome)} rows" if plan.score else "")
@@ -355,7 +358,12 @@ def serve_vertical_coordinator(
             run.summary.update(bytes_sent=sent, bytes_received=received)
             if outcome is not None:
                 run.summary.update(spec.summary(outcome.training, outcome.scoring))
-                run.summary["common_rows"] = outcome.parties[label_party]["train_rows"]
+                if plan.train:
+                    run.summary["common_rows"] = outcome.parties[label_party]["train_rows"]
+                else:  # no rows were aligned for training: say what was scored, with what
+                    run.summary["scored_rows"] = scored_rows(plan, outcome)
+                    if outcome.training_run is not None:
+                        run.summary["training_run"] = outcome.training_run
                 if outcome.resumed_after is not None:
                     run.summary["resumed_after_epoch"] = outcome.resumed_after
     assert outcome is not None

@@ -303,6 +303,9 @@ class VerticalCoordinatorOutcome:
     resumed_after: int | None = None
     """In a resumable run: the epoch every role continued after (0: training started over
     on the saved alignment); ``None``: the run started from the beginning."""
+    training_run: str | None = None
+    """In a scoring-only run: the training-run token every party's kept model names
+    (``None``: a training run, or kept files that name none)."""
 
     @property
     def scored_values(self) -> int:
@@ -399,8 +402,7 @@ def vertical_coordinator(
     run = channel.scope(RUN)
     for party in plan.parties:
         run.send(party, PLAN, plan.to_wire())
-    if not plan.train:
-        _collect_training_runs(run, plan)
+    kept_from = _collect_training_runs(run, plan) if not plan.train else None
     folder = _folder(plan, COORDINATOR, checkpoint_dir)
     holds_keys = algorithm.key_holder(plan.config, train=plan.train) == "coordinator"
     saved_keys = None
@@ -434,12 +436,13 @@ def vertical_coordinator(
             channel.scope(SCORE), context, None, RoleState(keys, training)
         )
     done = {party: _done_counts(run.recv(party, DONE), party) for party in plan.parties}
-    return VerticalCoordinatorOutcome(training, scoring, done, keys, resumed_after)
+    return VerticalCoordinatorOutcome(training, scoring, done, keys, resumed_after, kept_from)
 
 
-def _collect_training_runs(run: Channel, plan: VerticalPlan) -> None:
+def _collect_training_runs(run: Channel, plan: VerticalPlan) -> str | None:
     """A scoring-only run's handshake at the coordinator: every party's kept-model token
-    in, all of them out to every party; refuse tokens that are not all one.
+    in, all of them out to every party; refuse tokens that are not all one, else return it
+    (``None``: the files name none).
 
     Every party checks them as well and fails first (naming its file); the coordinator then
     stops the run naming which party's model is from which training run.
@@ -454,7 +457,7 @@ def _collect_training_runs(run: Channel, plan: VerticalPlan) -> None:
         run.send(party, MODEL_RUNS, runs)
     differ = training_runs_differ(runs)
     if differ is None:
-        return
+        return next(iter(runs.values()), None)
     refusal = ConfigError(
         f"the parties' kept models come from different training runs ({differ}): nothing "
         "was scored; give every party its model file of one training run"
