@@ -91,6 +91,16 @@ def test_a_shared_flag_gives_each_algorithm_its_own_words():
     assert "(ftl: default 0.0001; secureboost: default 1e-07)" in tol
 
 
+def test_a_shared_flags_wording_names_its_algorithm_once():
+    """--validation-fraction read 'ftl: Share of labelled rows held out, scored every epoch
+    (ftl: the target's; 0: none)': the algorithm named twice, whose rows left to a note."""
+    from rengo.cli.algorithm_options import _flags
+
+    text = _flags()["validation_fraction"][3]
+    assert "ftl: Share of the target's labelled rows held out and scored every epoch" in text
+    assert text.count("ftl") == 1
+
+
 def test_bad_option_values_are_refused_naming_the_flag(tmp_path: Path):
     base = ["vfl", "coordinator", "--parties", "a,b", "--label-party", "a", "--insecure"]
     runner = CliRunner()

@@ -114,7 +114,7 @@ class TransferConfig:
     alignment_weight: float = option(0.1, "gamma: weight of the alignment loss.")
     l2: float = option(1e-4, "lambda: L2 penalty on both encoders' weights.")
     validation_fraction: float = option(
-        0.0, "Share of labelled rows held out, scored every epoch (ftl: the target's; 0: none)."
+        0.0, "Share of the target's labelled rows held out and scored every epoch (0: none)."
     )
     n_iter_no_change: int = option(
         0,
