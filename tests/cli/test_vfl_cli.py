@@ -134,3 +134,23 @@ def test_align_keeps_existing_output_files_unless_overwrite(tmp_path: Path):
     replaced = CliRunner().invoke(app, [*args, "--overwrite"])
     assert replaced.exit_code == 0, replaced.output
     assert (tmp_path / "out" / "bank.csv").read_text().startswith("id,")
+
+
+def test_a_vertical_party_takes_retry_for_as_rengo_party_does(tmp_path: Path):
+    """`rengo party` reconnects for --retry-for seconds (0: until the run ends) while `rengo
+    vfl party` only knew --give-up-after, which took -5 and then gave up at once."""
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    table = tmp_path / "bank.csv"
+    table.write_text("id,x\na,1.0\nb,2.0\n")
+    base = ["vfl", "party", "--coordinator", f"127.0.0.1:{port}", "--name", "bank"]
+    base += ["--insecure", "--csv", str(table), "--no-progress"]
+    runner = CliRunner()
+    result = runner.invoke(app, [*base, "--retry-for", "1"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1 and f"no coordinator at 127.0.0.1:{port} for 1s" in said
+    refused = runner.invoke(app, [*base, "--give-up-after", "-5"])
+    assert refused.exit_code == 2 and "--retry-for" in refused.output

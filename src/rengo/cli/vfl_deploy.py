@@ -234,7 +234,15 @@ def vfl_party(
     ] = None,
     ca: Annotated[Path | None, typer.Option(help="CA certificate, with --token.")] = None,
     give_up_after: Annotated[
-        float, typer.Option(help="Stop retrying after this many seconds unconnected.")
+        float,
+        typer.Option(
+            "--retry-for",
+            "--give-up-after",
+            min=0.0,
+            help="Seconds to keep reconnecting while no coordinator answers before giving "
+            "up; 0: until the run ends (as `rengo party --retry-for`; --give-up-after is its "
+            "older name).",
+        ),
     ] = 600.0,
     message_timeout: Annotated[
         float,
@@ -292,7 +300,7 @@ def vfl_party(
             DEFAULT_BACKOFF.factor,
             DEFAULT_BACKOFF.maximum,
             DEFAULT_BACKOFF.jitter,
-            give_up_after,
+            give_up_after or None,  # 0: until the run ends
         )
         try:
             kept: Any = None
