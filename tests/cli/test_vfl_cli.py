@@ -154,3 +154,27 @@ def test_a_vertical_party_takes_retry_for_as_rengo_party_does(tmp_path: Path):
     assert result.exit_code == 1 and f"no coordinator at 127.0.0.1:{port} for 1s" in said
     refused = runner.invoke(app, [*base, "--give-up-after", "-5"])
     assert refused.exit_code == 2 and "--retry-for" in refused.output
+
+
+def test_a_party_that_cannot_take_part_says_it_is_stopping_the_run(
+    tmp_path: Path,
+):
+    """A corrupt --load-model file was reported only after 'cannot reach ... retrying for up
+    to Ns' (this party joining to stop the run), which read as a network problem."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "bank.json").write_text('{"x": 1')
+    (tmp_path / "new.csv").write_text("id,x\na,1.0\n")
+    args = ["vfl", "party", "--coordinator", f"127.0.0.1:{port}", "--name", "bank"]
+    args += ["--insecure", "--give-up-after", "1", "--no-progress"]
+    args += ["--load-model", str(tmp_path / "bank.json"), "--score-csv", str(tmp_path / "new.csv")]
+    result = CliRunner().invoke(app, args)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "not JSON" in said
+    assert (
+        f"bank: cannot take part (the error follows); telling the coordinator at 127.0.0.1:{port}"
+        in said
+    )

@@ -330,6 +330,10 @@ def vfl_party(
         except (ConfigError, DataError) as exc:
             # the run waits for this party: tell it, so that every role stops now, naming
             # this party, instead of at the join deadline with this party "missing"
+            console.print(
+                f"{name}: cannot take part (the error follows); telling the coordinator at "
+                f"{coordinator} to stop the run"
+            )
             _abort_the_run(coordinator, name, creds, backoff, exc)
             raise
         console.print(f"{name}: connecting to {coordinator}")
