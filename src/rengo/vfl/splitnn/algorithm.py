@@ -70,14 +70,18 @@ def _predict_label(
     channel: Channel, ctx: RoleContext[SplitNNConfig], data: AlignedData | None, state: RoleState
 ) -> np.ndarray:
     assert data is not None
-    return splitnn_predict_label_party(channel, data.features, state.model, ctx.hosts)
+    return splitnn_predict_label_party(
+        channel, data.features, state.model, ctx.hosts, rows=data.rows
+    )
 
 
 def _predict_feature(
     channel: Channel, ctx: RoleContext[SplitNNConfig], data: AlignedData | None, state: RoleState
 ) -> None:
     assert data is not None
-    splitnn_predict_feature_party(channel, data.features, state.model, ctx.label_party)
+    splitnn_predict_feature_party(
+        channel, data.features, state.model, ctx.label_party, rows=data.rows
+    )
 
 
 def _output(config: SplitNNConfig) -> Output:

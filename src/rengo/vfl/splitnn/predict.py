@@ -4,11 +4,19 @@ Every feature party sends the embeddings of its aligned rows to score; the label
 concatenates them with its own and runs its top model. The label party learns the feature
 parties' embeddings of the scored rows (as in training); feature parties learn nothing but
 the number of rows. Messages sit in the ``"splitnn-predict"`` scope.
+
+Given each aligned row's index in its own table (``rows``), a party runs its networks over
+its rows in its table's order, the sigmoid or softmax too, and then puts them back in the
+agreed order: PSI's order is a fresh shuffle every run, and a vectorised sigmoid rounds a
+row differently at another position in the array (one score in 60 moved in its last digit
+between two runs), so without it the same rows scored twice with one model could differ in
+their last bits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,11 +36,22 @@ PREDICT_SETUP = "setup"  # label party -> feature parties: rows to score
 EMBEDDING = "embedding"  # feature party -> label party: e_k of every row
 
 
+def _in_table_order(network: Callable[[Any], Any], x: Any, rows: np.ndarray | None) -> Any:
+    """``network(x)``, run over the rows sorted by their index in the party's table
+    (``rows``; ``None``: as given), returned in the given order."""
+    if rows is None:
+        return network(x)
+    order = np.argsort(rows, kind="stable")
+    return network(x[order])[np.argsort(order, kind="stable")]
+
+
 def splitnn_predict_label_party(
     channel: Channel,
     features: np.ndarray,
     model: SplitNNLabelModel,
     hosts: Sequence[str],
+    *,
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """Gather every feature party's embeddings and return the top model's prediction.
 
@@ -46,6 +65,10 @@ def splitnn_predict_label_party(
         Its trained model.
     hosts
         The feature parties (the same as in training).
+    rows
+        Each feature row's index in its table (``None``: the networks run over the rows as
+        given): the networks run in table order, so a row's score does not depend on the
+        order PSI agreed.
 
     Returns
     -------
@@ -78,22 +101,32 @@ def splitnn_predict_label_party(
         received_array(scope.recv(h, EMBEDDING), h, len(x), width, "embedding") for h in hosts
     ]
     top = build_mlp(model.top, final_relu=False)
+
+    def probabilities(stacked: Any) -> Any:
+        logits = top(stacked).double()
+        if model.task == "binary":
+            return torch.sigmoid(logits[:, 0])
+        return torch.softmax(logits, dim=1)
+
     with torch.no_grad():
         parts = [torch.from_numpy(e.copy()) for e in received]
         if model.bottom is not None:
-            parts.insert(0, build_mlp(model.bottom, final_relu=True)(torch.from_numpy(x)))
-        logits = top(torch.cat(parts, dim=1)).double()
-        if model.task == "binary":
-            out: np.ndarray = torch.sigmoid(logits[:, 0]).numpy()
-        else:
-            out = torch.softmax(logits, dim=1).numpy()
+            bottom = build_mlp(model.bottom, final_relu=True)
+            parts.insert(0, _in_table_order(bottom, torch.from_numpy(x), rows))
+        out: np.ndarray = _in_table_order(probabilities, torch.cat(parts, dim=1), rows).numpy()
     return out
 
 
 def splitnn_predict_feature_party(
-    channel: Channel, features: np.ndarray, model: SplitNNFeatureModel, label_party: str
+    channel: Channel,
+    features: np.ndarray,
+    model: SplitNNFeatureModel,
+    label_party: str,
+    *,
+    rows: np.ndarray | None = None,
 ) -> None:
-    """Send this party's embeddings of its aligned rows to score.
+    """Send this party's embeddings of its aligned rows to score (``rows``: each row's
+    index in its table, the order its bottom model runs in; ``None``: as given).
 
     Raises
     ------
@@ -115,5 +148,6 @@ def splitnn_predict_feature_party(
             f"{channel.name} holds {len(x)} rows to score, {label_party} {setup['rows']}"
         )
     with torch.no_grad():
-        embedding = build_mlp(model.bottom, final_relu=True)(torch.from_numpy(x))
+        bottom = build_mlp(model.bottom, final_relu=True)
+        embedding = _in_table_order(bottom, torch.from_numpy(x), rows)
     scope.send(label_party, EMBEDDING, embedding.numpy().astype(np.float32))
