@@ -5,7 +5,6 @@ exactly the simulation's models and predictions - the same FTL role code runs ev
 from __future__ import annotations
 
 import csv
-import json
 import os
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from ftl_scenarios import Scenario, scenario
 
 from rengo.deploy import run_vertical_party, serve_vertical_coordinator
 from rengo.ftl import TargetModel, TransferConfig
+from rengo.ftl.model_file import read_party_model
 from rengo.jobs import build_vertical_job, load_job, run_vertical_job
 from rengo.jobs.vertical import held_out
 from rengo.tracking import RunStore
@@ -281,10 +281,10 @@ def test_a_transfer_job_deployed_equals_rengo_run_of_the_same_file(
     np.testing.assert_array_equal([r["id"] for r in rows], shop.score_ids)
     np.testing.assert_array_equal([float(r["score"]) for r in rows], shop.scores)
     assert not (tmp_path / "bank-scores.csv").exists()  # the source gets no predictions
-    saved = json.loads((tmp_path / "shop.json").read_text())
-    assert saved["algorithm"] == "ftl" and saved["encoder"]["dim"] == 4
-    for a, b in zip(saved["weights"], simulated.model.target_model_.weights, strict=True):  # type: ignore[attr-defined]
-        np.testing.assert_array_equal(np.array(a), b)
+    saved = read_party_model(tmp_path / "shop.json", "shop").model
+    assert isinstance(saved, TargetModel) and saved.encoder.dim == 4
+    for a, b in zip(saved.weights, simulated.model.target_model_.weights, strict=True):  # type: ignore[attr-defined]
+        np.testing.assert_array_equal(a, b)
     assert f"AUC {result['auc']:.4f}" in outputs["shop"]
     assert "trained 2 epochs" in summary
 

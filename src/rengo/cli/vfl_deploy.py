@@ -84,7 +84,8 @@ def vfl_coordinator(
         bool,
         typer.Option(
             help="Train (--no-train: only score, every party with the model it kept from an "
-            "earlier run: `rengo vfl party --load-model FILE`; SecureBoost and linear models)."
+            "earlier run: `rengo vfl party --load-model FILE`; SecureBoost, linear models, "
+            "SplitNN and transfer learning)."
         ),
     ] = True,
     seed: Annotated[
@@ -224,8 +225,9 @@ def vfl_party(
         Path | None,
         typer.Option(
             help="Score only, with this party's model saved by an earlier run's --model "
-            "(SecureBoost, hetero LR, linear and Poisson regression; the coordinator runs "
-            "with --no-train; give --score-csv)."
+            "(SecureBoost, hetero LR, linear and Poisson regression, SplitNN, transfer "
+            "learning; the coordinator runs with --no-train; give --score-csv, except "
+            "transfer learning's source)."
         ),
     ] = None,
     certs: Annotated[Path | None, typer.Option(help="Certs folder (ca.pem, parties/).")] = None,
@@ -388,15 +390,24 @@ def _scoring_inputs(
     path: Path, name: str, id_column: str, score_csv: Path | None, label: str | None
 ) -> tuple[Any, Any, Any]:
     """A scoring-only party's kept model (read from ``path``, which must be its own; a
-    SecureBoost or linear party document), where it came from, and its new rows, prepared
-    as its training rows were (the file's columns and scaling), with their labels
-    (``label``: the label party's column) when the file has them."""
+    SecureBoost, linear, SplitNN or transfer-learning party document), where it came from,
+    and its new rows, prepared as its training rows were (the file's columns and scaling),
+    with their labels (``label``: the column of the party the scores go to) when the file
+    has them. A party that brings no rows to scoring (transfer learning's source) needs no
+    ``score_csv``."""
     from rengo.deploy.kept_model import read_kept_model
     from rengo.deploy.vertical_data import load_scoring_data
+    from rengo.vfl.common import PartyData
+    from rengo.vfl.registry import algorithms
 
-    if score_csv is None:
-        raise ConfigError("--load-model scores new rows: give them with --score-csv NEW.csv")
     kept = read_kept_model(path, party=name)
+    # None: a file that names no algorithm, or one this rengo lacks (the plan refuses it)
+    algorithm = algorithms().get(kept.origin.algorithm or "")
+    kind = "label_party" if kept.party == kept.label_party else "feature_party"
+    if score_csv is None:
+        if algorithm is None or kind in algorithm.predict.tables:
+            raise ConfigError("--load-model scores new rows: give them with --score-csv NEW.csv")
+        return kept.model, kept.origin, PartyData()
     if kept.origin.training_run is None:
         console.print(
             f"[yellow]note:[/] {path} names no training run (written before model files "
@@ -411,8 +422,10 @@ def _scoring_inputs(
         )
     mean, scale = kept.prepared.get("mean"), kept.prepared.get("scale")
     classes = kept.prepared.get("classes")
-    if kept.party != kept.label_party and label is not None:
-        raise ConfigError(f"{name} is a feature party of this model: --label is the label party's")
+    scored_by = "label_party" if algorithm is None else algorithm.scored_by
+    if kind != scored_by and label is not None:
+        role, scored = (r.replace("_", " ") for r in (kind, scored_by))
+        raise ConfigError(f"{name} is a {role} of this model: --label is the {scored}'s")
     data = load_scoring_data(
         score_csv,
         id_column,
@@ -472,12 +485,17 @@ def _plain(value: Any) -> Any:
 
 
 def _write_model(path: Path, name: str, result: Any, data: Any) -> None:
-    """The party's model and how its columns were prepared: SecureBoost's and the linear
-    models' versioned party documents (``rengo vfl party --load-model`` reads them back,
-    see :mod:`rengo.deploy.kept_model`); another algorithm's dataclass fields."""
+    """The party's model and how its columns were prepared: SecureBoost's, the linear
+    models', SplitNN's and transfer learning's versioned party documents (``rengo vfl party
+    --load-model`` reads them back, see :mod:`rengo.deploy.kept_model`); another
+    algorithm's dataclass fields."""
+    from rengo.ftl import SourceModel, TargetModel
+    from rengo.ftl import model_file as transfer_file
     from rengo.vfl.hetero_lr import GuestModel, HostModel
     from rengo.vfl.hetero_lr import model_file as linear_file
     from rengo.vfl.secureboost import SecureBoostGuestModel, SecureBoostHostModel, write_party_model
+    from rengo.vfl.splitnn import SplitNNFeatureModel, SplitNNLabelModel
+    from rengo.vfl.splitnn import model_file as splitnn_file
 
     model = result.model
     prepared: dict[str, Any] = {
@@ -502,6 +520,18 @@ def _write_model(path: Path, name: str, result: Any, data: Any) -> None:
             plan.parties,
             plan.training_run,
             **prepared,
+        )
+        return
+    if isinstance(model, (SplitNNLabelModel, SplitNNFeatureModel)):
+        splitnn_file.write_party_model(
+            path, model, name, plan.label_party, plan.training_run, **prepared
+        )
+        return
+    if isinstance(model, (SourceModel, TargetModel)):
+        if isinstance(model, TargetModel):  # the scores go to the target: its classes
+            prepared["classes"] = _plain(data.classes) or list(model.classes)
+        transfer_file.write_party_model(
+            path, model, name, plan.label_party, plan.training_run, **prepared
         )
         return
     fields = (

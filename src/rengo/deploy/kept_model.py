@@ -1,5 +1,6 @@
 """A deployed party's kept model file, whichever algorithm wrote it: the party document
-that ``rengo vfl party --model FILE`` saved (SecureBoost's or a linear model's), read back
+that ``rengo vfl party --model FILE`` saved (SecureBoost's, a linear model's, SplitNN's or
+transfer learning's), read back
 for a scoring-only run (``rengo vfl party --load-model FILE``)."""
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from rengo.core.errors import DataError
+from rengo.ftl import model_file as transfer_file
 from rengo.vfl.hetero_lr import model_file as linear_file
 from rengo.vfl.party_model_file import ModelOrigin, read_json
 from rengo.vfl.secureboost import model_file as secureboost_file
+from rengo.vfl.splitnn import model_file as splitnn_file
 
 
 @dataclass(frozen=True)
@@ -71,5 +74,17 @@ def read_kept_model(path: str | Path, party: str) -> KeptModel:
             source, linear.algorithm, linear.label_party, linear.parties, linear.training_run
         )
         return KeptModel(linear.party, linear.label_party, linear.model, linear.prepared, origin)
-    formats = (secureboost_file.FORMAT, linear_file.FORMAT)
-    raise DataError(f"{source}: not a party model file (format {found!r}, want one of {formats})")
+    network: splitnn_file.StoredSplitNNModel | transfer_file.StoredTransferModel
+    if found == splitnn_file.FORMAT:
+        network, algorithm = splitnn_file.read_document(document, source, party), "splitnn"
+    elif found == transfer_file.FORMAT:
+        network, algorithm = transfer_file.read_document(document, source, party), "ftl"
+    else:
+        formats = (secureboost_file.FORMAT, linear_file.FORMAT)
+        formats_too = (splitnn_file.FORMAT, transfer_file.FORMAT)
+        raise DataError(
+            f"{source}: not a party model file (format {found!r}, want one of "
+            f"{formats + formats_too})"
+        )
+    origin = ModelOrigin(source, algorithm, network.label_party, training_run=network.training_run)
+    return KeptModel(network.party, network.label_party, network.model, network.prepared, origin)

@@ -6,8 +6,9 @@ above :mod:`rengo.vfl`). The source is the runner's label party, the target its 
 party. Training aligns the shared rows by PSI and runs :mod:`rengo.ftl.roles`; scoring does
 not align (the source brings no rows: the target scores its own) and runs
 :mod:`rengo.ftl.predict`, whose predictions the target receives. The source's Paillier key
-pair is the runner's key material (it serves scoring too); the target makes its own for
-training. Importing this module does not import PyTorch; the roles do, when they run.
+pair is the runner's key material (it serves scoring too: a scoring-only run in homomorphic
+mode makes the source a fresh one); the target makes its own for training. Importing this
+module does not import PyTorch; the roles do, when they run.
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ def _key_holder(config: TransferConfig) -> RoleKind | None:
     """The source makes a key pair in homomorphic mode; plaintext mode makes none (so
     progress shows no key stage)."""
     return "label_party" if config.homomorphic else None
+
+
+def _scoring_needs_keys(config: TransferConfig) -> bool:
+    """Homomorphic scoring sends the target ``[[Phi]]`` under the source's key and has the
+    source decrypt the masked scores, so a scoring-only run makes the source a key pair
+    (any fresh one: it is no part of the kept model); plaintext scoring needs none."""
+    return config.homomorphic
 
 
 def _only_target(ctx: RoleContext[TransferConfig]) -> str:
@@ -184,7 +192,7 @@ FTL: VerticalAlgorithm[TransferConfig] = register(
         models=Models(
             label_party=SourceModel, feature_party=TargetModel, coordinator=TransferReport
         ),
-        keys=KeySpec(make=make_source_keypair, holder=_key_holder),
+        keys=KeySpec(make=make_source_keypair, holder=_key_holder, scoring=_scoring_needs_keys),
         output=_output,
         labels_at=("label_party", "feature_party"),
         scored_by="feature_party",

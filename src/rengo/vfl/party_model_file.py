@@ -12,13 +12,17 @@ is read, and scored only beside files that name none either, with a note that th
 could not be made.
 
 An algorithm's model file (:mod:`rengo.vfl.secureboost.model_file`,
-:mod:`rengo.vfl.hetero_lr.model_file`) writes its own body under this header; reading one
-back checks the header here first, and every error names the source and what is wrong.
+:mod:`rengo.vfl.hetero_lr.model_file`, :mod:`rengo.vfl.splitnn.model_file`,
+:mod:`rengo.ftl.model_file`) writes its own body under this header; reading one back checks
+the header here first, and every error names the source and what is wrong. A network's
+weights are written by :func:`exact_array` (dtype, shape, exact values) and read back by
+:func:`read_exact_array` against the shapes its architecture gives (:func:`layer_shapes`).
 Nothing is pickled: a document is data, never code.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import secrets
@@ -26,6 +30,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
 
@@ -142,6 +148,77 @@ def exact(value: float) -> Any:
     """``value`` as JSON writes it exactly: a finite float (``repr`` round-trips), or the
     string ``"nan"``/``"inf"``/``"-inf"`` (strict JSON has no such numbers)."""
     return float(value) if math.isfinite(value) else repr(float(value))
+
+
+ARRAY_DTYPES = ("float32", "float64")
+"""The dtypes :func:`exact_array` writes (a network's weights: float32 or float64)."""
+
+
+def exact_array(values: np.ndarray) -> dict[str, Any]:
+    """A float array as JSON writes it exactly: its ``dtype``, ``shape`` and every value
+    (row-major) as :func:`exact` writes it (a float32 widens to float64 exactly, so its
+    ``repr`` round-trips too).
+
+    Raises
+    ------
+    DataError
+        If the array is not float32 or float64.
+    """
+    array = np.asarray(values)
+    if array.dtype.name not in ARRAY_DTYPES:
+        raise DataError(f"an array of dtype {array.dtype} (a model file keeps {ARRAY_DTYPES})")
+    return {
+        "dtype": array.dtype.name,
+        "shape": list(array.shape),
+        "values": [exact(v) for v in array.astype(np.float64).ravel()],
+    }
+
+
+def read_exact_array(value: Any, what: str, dtype: str, shape: Sequence[int]) -> np.ndarray:
+    """The array an :func:`exact_array` field holds, checked.
+
+    Parameters
+    ----------
+    value
+        The parsed field.
+    what
+        What it is (``"top layer 2"``), for messages.
+    dtype, shape
+        The dtype and shape it must have (the architecture's).
+
+    Returns
+    -------
+    numpy.ndarray
+        The array, of ``dtype``, bit for bit the one written.
+
+    Raises
+    ------
+    ValueError
+        Naming ``what``: not such a field, another dtype or shape, values that are not
+        floats of that dtype.
+    """
+    if not isinstance(value, dict) or set(value) != {"dtype", "shape", "values"}:
+        raise ValueError(f"{what} is not an array of dtype, shape and values")
+    if value["dtype"] != dtype:
+        raise ValueError(f"{what} is {value['dtype']!r}, the network's weights are {dtype}")
+    if value["shape"] != list(shape):
+        raise ValueError(f"{what} has shape {value['shape']}, the architecture gives {list(shape)}")
+    values = value["values"]
+    if not isinstance(values, list) or len(values) != math.prod(shape):
+        raise ValueError(f"{what} holds no {math.prod(shape)} values")
+    if any(isinstance(v, bool) or not isinstance(v, (int, float, str)) for v in values):
+        raise ValueError(f"{what} holds a value that is not a number")
+    wide = np.array([float(v) for v in values], dtype=np.float64)
+    array = wide.astype(dtype).reshape(tuple(shape))
+    if not np.array_equal(array.astype(np.float64).ravel(), wide, equal_nan=True):
+        raise ValueError(f"{what} holds values that are not {dtype}")
+    return array
+
+
+def layer_shapes(widths: Sequence[int]) -> list[tuple[int, ...]]:
+    """The weight ``(out, in)`` and bias ``(out,)`` shapes of a multi-layer perceptron of
+    layer ``widths``, in ``state_dict`` order (what a network's document must hold)."""
+    return [s for a, b in itertools.pairwise(widths) for s in ((b, a), (b,))]
 
 
 def training_runs_differ(runs: Mapping[str, str | None]) -> str | None:

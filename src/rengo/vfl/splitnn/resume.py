@@ -14,7 +14,6 @@ no epochs.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 
 from rengo.core.errors import DataError
 from rengo.vfl.checkpoints import EpochCheckpoints, EpochState, optimizer_arrays, resume_state
+from rengo.vfl.party_model_file import layer_shapes
 from rengo.vfl.splitnn.network import Weights
 
 
@@ -53,9 +53,7 @@ class SplitNNResume:
 
 def _layer_shapes(widths: list[int] | None) -> list[tuple[int, ...]]:
     """The weight and bias shapes of an MLP of ``widths`` (none: no network)."""
-    if widths is None:
-        return []
-    return [s for a, b in itertools.pairwise(widths) for s in ((b, a), (b,))]
+    return [] if widths is None else layer_shapes(widths)
 
 
 def start_party(

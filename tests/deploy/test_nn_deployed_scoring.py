@@ -1,0 +1,186 @@
+"""Deployed SplitNN and federated transfer learning keep their models: each party's
+``rengo vfl party --model FILE`` is strict, versioned JSON (its networks' architecture and
+every weight, exact), and next month a scoring-only run (``rengo vfl coordinator
+--no-train``, ``rengo vfl party --load-model FILE [--score-csv NEW.csv]``), with no
+training table and another PSI order, scores the new rows bit for bit as the training run
+did and, with ``--label``, prints the same held-out metrics; files of two training runs
+mixed are refused before any row is scored."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from child_processes import Processes
+from vertical_cli import finish, finish_refused, wait_for_port
+
+from rengo.transport.certs import init_certificates
+
+pytest.importorskip("torch", reason="SplitNN and transfer learning need the torch extra")
+
+SOURCE, TARGET = "bank", "shop"  # the label party (FTL's source) and the feature party
+SCORED = {"splitnn": SOURCE, "ftl": TARGET}  # who receives the scores
+OPTIONS = {
+    "splitnn": ["--epochs", "2"],
+    "ftl": ["--epochs", "1", "--key-bits", "512", "--batch-size", "64"],
+}
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("nn-certs")
+    init_certificates(directory, [SOURCE, TARGET])
+    return directory
+
+
+def _tables(folder: Path, algorithm: str) -> dict[str, dict[str, Path]]:
+    """Six columns over two parties, the labels at the label party (and, in transfer
+    learning, at the target too: it learns from its own labels and is scored); 60 of 300
+    customers are next month's, each party listing its rows in its own order."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 6))
+    y = (x @ np.array([1.0, -1.0, 0.5, 0.5, -0.5, 1.0]) + rng.logistic(size=300) > 0).astype(int)
+    ids = np.array([f"cust-{i:03d}" for i in range(300)])
+    paths: dict[str, dict[str, Path]] = {}
+    for name, cols in ((SOURCE, [0, 1, 2]), (TARGET, [3, 4, 5])):
+        paths[name] = {}
+        for part, rows in (("train", np.arange(240)), ("next", np.arange(240, 300))):
+            order = rng.permutation(rows)
+            path = folder / part / f"{name}.csv"
+            path.parent.mkdir(exist_ok=True)
+            with path.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                label = name == SOURCE or algorithm == "ftl"
+                writer.writerow(["id", *(f"{name}{j}" for j in range(3)), *["y"][:label]])
+                for i in order:
+                    cells = (repr(float(v)) for v in x[i, cols])
+                    writer.writerow([ids[i], *cells, *[y[i]][:label]])
+            paths[name][part] = path
+    return paths
+
+
+@pytest.fixture
+def cli() -> Iterator[Processes]:
+    procs = Processes("vertical_procs.py", env={"COLUMNS": "200"})
+    yield procs
+    procs.cleanup()
+
+
+def _run(
+    cli: Processes, certs: Path, algorithm: str, coordinator_flags: list[str],
+    party_flags: dict[str, list[str]], refused: bool = False,
+) -> tuple[str, dict[str, str]]:  # fmt: skip
+    """Every process's output once each ended (``refused``: each with an error)."""
+    ended = finish_refused if refused else finish
+    coordinator = cli.start(
+        "coordinator", "--listen", "127.0.0.1:0", "--certs", str(certs),
+        "--parties", f"{SOURCE},{TARGET}", "--label-party", SOURCE, "--algorithm", algorithm,
+        "--join-timeout", "60", "--no-progress", *OPTIONS[algorithm], *coordinator_flags,
+    )  # fmt: skip
+    port, early = wait_for_port(coordinator)
+    parties = {}
+    for name, flags in party_flags.items():
+        parties[name] = cli.start(
+            "party", "--coordinator", f"127.0.0.1:{port}", "--name", name,
+            "--certs", str(certs), "--no-progress", *flags,
+        )  # fmt: skip
+    said = {name: ended(proc) for name, proc in parties.items()}
+    return ended(coordinator, early), said
+
+
+def _train(
+    cli: Processes, certs: Path, algorithm: str, tables: dict[str, dict[str, Path]],
+    folder: Path, seed: str,
+) -> dict[str, str]:  # fmt: skip
+    """One deployed training run keeping each party's model in ``folder`` and scoring next
+    month's rows into ``folder/scores.csv``; what each party said."""
+    folder.mkdir()
+    scored = SCORED[algorithm]
+    _, said = _run(
+        cli, certs, algorithm, ["--seed", seed],
+        {
+            name: [
+                "--csv", str(tables[name]["train"]),
+                *(["--label", "y"] if name in (SOURCE, scored) else []),
+                "--model", str(folder / f"{name}.json"),
+                *(["--score-csv", str(tables[name]["next"])]
+                  if algorithm == "splitnn" or name == scored else []),
+                *(["--predictions", str(folder / "scores.csv")] if name == scored else []),
+            ]
+            for name in (SOURCE, TARGET)
+        },
+    )  # fmt: skip
+    return said
+
+
+def _scoring_flags(algorithm: str, tables: dict[str, dict[str, Path]], kept: dict[str, Path],
+                   predictions: Path) -> dict[str, list[str]]:  # fmt: skip
+    """Each party's flags of a scoring-only run with its kept file (FTL's source brings
+    no rows to score: no --score-csv)."""
+    scored = SCORED[algorithm]
+    return {
+        name: [
+            "--load-model", str(kept[name]),
+            *(["--score-csv", str(tables[name]["next"])]
+              if algorithm == "splitnn" or name == scored else []),
+            *(["--label", "y", "--predictions", str(predictions)] if name == scored else []),
+        ]
+        for name in (SOURCE, TARGET)
+    }  # fmt: skip
+
+
+def _scores(path: Path) -> list[tuple[str, str]]:
+    with path.open(newline="") as handle:
+        return [(row[0], row[1]) for row in list(csv.reader(handle))[1:]]
+
+
+def _metrics(output: str) -> str:
+    found = re.search(r"scored \d+ rows -> \S+; (.*)", output)
+    assert found is not None, output
+    return found.group(1)
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("algorithm", ["splitnn", "ftl"])
+def test_a_deployed_network_kept_in_its_files_scores_next_month_bit_for_bit(
+    algorithm: str, certs: Path, cli: Processes, tmp_path: Path
+) -> None:
+    """Before, a SplitNN or FTL party's --model file was an unversioned dump of its model's
+    fields, naming no training run, and --load-model refused it ('not a party model file
+    (format None, ...)'): scoring new customers meant training again."""
+    tables = _tables(tmp_path, algorithm)
+    said = _train(cli, certs, algorithm, tables, tmp_path / "trained", "3")
+    files = {name: tmp_path / "trained" / f"{name}.json" for name in (SOURCE, TARGET)}
+    kept = {name: json.loads(path.read_text()) for name, path in files.items()}
+    assert {d["format"] for d in kept.values()} == {f"rengo-{algorithm}-party-model"}
+    assert len({d["training_run"] for d in kept.values()}) == 1
+    # each party keeps only what it holds: the top model and Phi stay with the label party
+    assert "top" not in kept[TARGET] and "phi" not in kept[TARGET]
+
+    # next month: no training table, another PSI order (no seed), the kept files
+    summary, again = _run(
+        cli, certs, algorithm, ["--no-train"],
+        _scoring_flags(algorithm, tables, files, tmp_path / "next.csv"),
+    )  # fmt: skip
+    first = _scores(tmp_path / "trained" / "scores.csv")
+    assert len(first) == 60 and _scores(tmp_path / "next.csv") == first
+    scored = SCORED[algorithm]
+    assert _metrics(again[scored]) == _metrics(said[scored])
+    assert "scored 60 rows with the models the parties kept" in summary
+
+    # the target's file of another training run (its token is what names the run)
+    other = tmp_path / f"{TARGET}-other.json"
+    other.write_text(json.dumps({**kept[TARGET], "training_run": "9c1b0d44" * 4}))
+    summary, said = _run(
+        cli, certs, algorithm, ["--no-train"],
+        _scoring_flags(algorithm, tables, {**files, TARGET: other}, tmp_path / "mixed.csv"),
+        refused=True,
+    )  # fmt: skip
+    assert not (tmp_path / "mixed.csv").exists()  # no row scored
+    assert f"{other}: {TARGET}'s model is from training run 9c1b0d44" in said[TARGET]
+    assert "different training runs" in summary
