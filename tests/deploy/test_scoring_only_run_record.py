@@ -82,3 +82,6 @@ def test_a_scoring_only_run_records_its_scored_rows_and_the_kept_models_training
     assert run.summary is not None
     assert run.summary["scored_rows"] == 40 and run.summary["training_run"] == token
     assert "common_rows" not in run.summary
+    # the settings this run was given, not defaults that would read as the kept model's
+    assert run.config["train"] is False and run.config["key_bits"] == 512
+    assert "epochs" not in run.config and "learning_rate" not in run.config

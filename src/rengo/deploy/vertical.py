@@ -294,11 +294,17 @@ def serve_vertical_coordinator(
                 assert checkpoint_dir is not None
                 folder = CheckpointFolder(checkpoint_dir, full, COORDINATOR, spec.name)
                 keys = folder.load_keys(passphrase)
+    options = options_to_wire(plan.config)
+    if not train:
+        # the kept models carry their training's settings: a default recorded here (5
+        # trees, 100 epochs) would read as the model's; keep what this run was given
+        defaults = options_to_wire(type(plan.config)())
+        options = {k: v for k, v in options.items() if v != defaults[k]}
     run_config = {
         "executor": "grpc",
         "listen": listen,
         **{k: v for k, v in plan.to_wire().items() if k != "config"},
-        **options_to_wire(plan.config),
+        **options,
     }
     check_can_listen(listen)  # a port in use records no run
     started = time.perf_counter()
