@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from child_processes import Processes
-from vertical_cli import finish, finish_refused, wait_for_port
+from vertical_cli import run_processes
 
 from rengo.transport.certs import init_certificates
 
@@ -76,21 +76,14 @@ def _run(
     party_flags: dict[str, list[str]], refused: bool = False,
 ) -> tuple[str, dict[str, str]]:  # fmt: skip
     """Every process's output once each ended (``refused``: each with an error)."""
-    ended = finish_refused if refused else finish
-    coordinator = cli.start(
-        "coordinator", "--listen", "127.0.0.1:0", "--certs", str(certs),
-        "--parties", f"{SOURCE},{TARGET}", "--label-party", SOURCE, "--algorithm", algorithm,
-        "--join-timeout", "60", "--no-progress", *OPTIONS[algorithm], *coordinator_flags,
+    return run_processes(
+        cli, certs,
+        [
+            "--parties", f"{SOURCE},{TARGET}", "--label-party", SOURCE, "--algorithm", algorithm,
+            *OPTIONS[algorithm], *coordinator_flags,
+        ],
+        party_flags, refused,
     )  # fmt: skip
-    port, early = wait_for_port(coordinator)
-    parties = {}
-    for name, flags in party_flags.items():
-        parties[name] = cli.start(
-            "party", "--coordinator", f"127.0.0.1:{port}", "--name", name,
-            "--certs", str(certs), "--no-progress", *flags,
-        )  # fmt: skip
-    said = {name: ended(proc) for name, proc in parties.items()}
-    return ended(coordinator, early), said
 
 
 def _train(
