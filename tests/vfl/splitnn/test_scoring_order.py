@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from rengo.vfl import PartyData, VerticalPlan, as_vertical_dataset, simulate_vertical
 from rengo.vfl.splitnn import SplitNNClassifier
 
 
@@ -27,3 +28,24 @@ def test_the_same_rows_score_bit_for_bit_alike_in_every_psi_order(cancer: dict[s
     for ids, probabilities in scored[1:]:
         assert ids == first_ids
         np.testing.assert_array_equal(probabilities, first)
+
+
+def test_scoring_lists_the_feature_parties_in_any_order(cancer: dict[str, Any]) -> None:
+    """The top model stacks the feature parties' embeddings in training's order: a
+    scoring-only run whose coordinator lists them in another order (``--parties
+    card,telecom,bank`` after training with ``card,bank,telecom``) scores the same. Before,
+    it refused ("the model was trained with feature parties ['bank', 'telecom'], scoring
+    names ['telecom', 'bank']") though the parties were the same."""
+    parties = cancer["parties"]
+    model = SplitNNClassifier(epochs=1, seed=0).fit(parties, "card", cancer["labels"])
+    dataset = as_vertical_dataset(parties, "card")
+    inputs = {name: PartyData(score_table=table) for name, table in dataset.parties.items()}
+    scored = {}
+    for hosts in (tuple(model.hosts_), tuple(reversed(model.hosts_))):
+        plan = VerticalPlan("card", hosts, model.config, 0, train=False, algorithm="splitnn")
+        run = simulate_vertical(plan, inputs, models=model.models_)
+        result = run.parties["card"]
+        scored[hosts] = (list(result.score_ids), np.asarray(result.scores))
+    (first_ids, first), (ids, again) = scored.values()
+    assert ids == first_ids
+    np.testing.assert_array_equal(again, first)

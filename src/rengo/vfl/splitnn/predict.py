@@ -64,7 +64,8 @@ def splitnn_predict_label_party(
     model
         Its trained model.
     hosts
-        The feature parties (the same as in training).
+        The feature parties: the same as in training, in any order (the embeddings are
+        stacked in the order the top model was trained with).
     rows
         Each feature row's index in its table (``None``: the networks run over the rows as
         given): the networks run in table order, so a row's score does not depend on the
@@ -85,11 +86,13 @@ def splitnn_predict_label_party(
         If a feature party sends a malformed embedding.
     """
     torch = require_torch()
-    if tuple(hosts) != model.hosts:
+    if sorted(hosts) != sorted(model.hosts):
         raise ConfigError(
-            f"the model was trained with feature parties {list(model.hosts)}, "
-            f"scoring names {list(hosts)}"
+            f"the model was trained with feature parties {sorted(model.hosts)}, "
+            f"scoring names {sorted(hosts)}"
         )
+    # The top model's input columns follow training's order, whatever order scoring lists.
+    hosts = model.hosts
     x = as_features(features, channel.name, allow_empty=True)
     expected = 0 if model.bottom is None else model.bottom[0].shape[1]
     require_trained_columns(x, expected, channel.name)
