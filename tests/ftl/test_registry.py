@@ -11,7 +11,7 @@ import pytest
 
 from rengo.core.errors import ConfigError
 from rengo.core.options import option_specs
-from rengo.ftl import FTL, TransferClassifier, TransferConfig
+from rengo.ftl import FTL, TransferClassifier, TransferConfig, TransferReport
 from rengo.vfl import VerticalEstimator, VerticalPlan, algorithms, get_algorithm
 
 
@@ -54,3 +54,19 @@ def test_the_package_imports_and_registers_without_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_the_closing_line_says_which_loss_is_the_last_epochs_and_which_the_best() -> None:
+    """Before, ``trained 3 epochs (loss 0.6000; best validation loss 0.5000 at epoch 2)``
+    put the last epoch's training loss beside the best held-out one, which read as the kept
+    model's loss though early stopping keeps the best epoch's encoders."""
+    report = TransferReport(
+        losses=[0.9, 0.7, 0.6], epochs_run=3, validation=[{"loss": v} for v in (0.8, 0.5, 0.55)]
+    )
+    assert FTL.describe(report) == (
+        "trained 3 epochs (last epoch's training loss 0.6000; "
+        "lowest validation loss 0.5000 after epoch 2)"
+    )
+    assert FTL.describe(TransferReport(losses=[0.9, 0.7], epochs_run=2)) == (
+        "trained 2 epochs (last epoch's training loss 0.7000)"
+    )

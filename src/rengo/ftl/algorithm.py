@@ -156,9 +156,12 @@ def _describe(report: Any) -> str:
     if isinstance(report, TransferReport) and report.losses:
         held = report.validation_losses
         best = (
-            f"; best validation loss {min(held):.4f} at epoch {report.best_epoch}" if held else ""
+            f"; lowest validation loss {min(held):.4f} after epoch {report.best_epoch}"
+            if held
+            else ""
         )
-        return f"trained {report.epochs_run} epochs (loss {report.losses[-1]:.4f}{best})"
+        last = f"last epoch's training loss {report.losses[-1]:.4f}"
+        return f"trained {report.epochs_run} epochs ({last}{best})"
     return "trained"
 
 
