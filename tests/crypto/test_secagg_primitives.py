@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from rengo.crypto import (
@@ -211,6 +211,29 @@ def test_quantising_into_a_vector_in_chunks_equals_quantising_then_multiplying(
     single = np.zeros(size, dtype=np.uint64)  # float32 values are quantised as float64
     quantise_into(x.astype(np.float32), quantisation, single)
     assert np.array_equal(single, quantise(x.astype(np.float32), quantisation)[0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    clip=st.floats(1e-6, 1e6),
+    bits=st.integers(1, 48),
+    multiplier=st.sampled_from([1, 2, 255, 1 << 20]),
+    seed=st.integers(0, 9),
+)
+def test_values_within_the_range_quantise_to_levels_within_the_range_at_any_multiplier(
+    clip: float, bits: int, multiplier: int, seed: int
+) -> None:
+    # quantise_into clips only chunks with a value outside [-c, c], and multiplies in floats
+    # when the product stays below 2^53: neither may change a level, down to the range's ends
+    quantisation = Quantisation(clip, bits)
+    ends = np.array([-clip, clip, np.nextafter(clip, 0.0), np.nextafter(-clip, 0.0), 0.0])
+    x = np.r_[ends, np.random.default_rng(seed).uniform(-clip, clip, 200)]
+    reference = np.clip(np.rint((x + clip) * quantisation.scale), 0, quantisation.top)
+    assume(multiplier * quantisation.top < 1 << 64)  # what a uint64 holds
+    out = np.zeros(x.size, np.uint64)
+    assert quantise_into(x, quantisation, out, multiplier) == 0
+    expected = [int(level) * multiplier for level in reference]
+    assert out.tolist() == expected and max(expected) <= multiplier * quantisation.top
 
 
 def test_quantising_into_a_vector_checks_its_room() -> None:

@@ -145,20 +145,35 @@ def quantise_into(
     clipped = 0
     scratch = np.empty(min(CHUNK_VALUES, x.size), dtype=np.float64)
     factor = out.dtype.type(multiplier)
+    # multiplier * level below 2^53 is exact in float64: it is taken there, before the cast,
+    # instead of as a pass over the integers; and what is written is cast through the signed
+    # type of out's width when it fits (numpy's float -> signed cast is about twice as fast
+    # as float -> unsigned; the bits are the same for values below 2^(width - 1))
+    in_floats = multiplier * quantisation.top < 1 << 53
+    written = multiplier * quantisation.top if in_floats else quantisation.top
+    signed = written < 1 << (8 * out.dtype.itemsize - 1)
+    sink_dtype = np.dtype(f"i{out.dtype.itemsize}") if signed else out.dtype
     for start in range(0, x.size, CHUNK_VALUES):
         chunk, target = x[start : start + CHUNK_VALUES], out[start : start + CHUNK_VALUES]
         levels = scratch[: chunk.size]
         low, high = float(chunk.min()), float(chunk.max())  # NaN and infinities show here
         if not (math.isfinite(low) and math.isfinite(high)):
             raise ValueError("cannot quantise NaN or infinity")
-        if low < -c or high > c:
+        outside = low < -c or high > c
+        if outside:
             clipped += int(np.count_nonzero(chunk < -c)) + int(np.count_nonzero(chunk > c))
         np.add(chunk, c, out=levels)
         levels *= scale
         np.rint(levels, out=levels)
-        np.clip(levels, 0.0, top, out=levels)
-        target[...] = levels  # exact: integers below 2^48
-        if multiplier != 1:  # the caller's dtype holds multiplier * top: no wrap
+        if outside:
+            np.clip(levels, 0.0, top, out=levels)
+        # else the clip would change nothing: rounding is monotone, so x in [-c, c] gives
+        # x + c in [0, 2c] and (x + c) * s in [0, top * (1 + 2^-52)] (s itself is rounded),
+        # which rint takes into [0, top] (top < 2^48: the excess is below 1/2)
+        if in_floats and multiplier != 1:
+            levels *= multiplier
+        target.view(sink_dtype)[...] = levels  # exact: integers below 2^53
+        if not in_floats:  # the caller's dtype holds multiplier * top: no wrap
             target *= factor
     return clipped
 
