@@ -496,7 +496,7 @@ def test_a_client_that_did_not_complain_reveals_nothing() -> None:
 def test_a_share_that_misses_its_dealers_digest_is_complained_about() -> None:
     states, shared = _three_clients_through_share_keys()
     message = _delivery(shared, "a")
-    message["digests"]["c"] = [bytes(32), message["digests"]["c"][1]]
+    message["digests"]["c"] = bytes(32) + message["digests"]["c"][32:]  # the key share's
     reply = SecAggMod()(ClientCall("a", DELIVER, message, states["a"]), _no_client)
     assert reply["complaints"] == ["c"]
 

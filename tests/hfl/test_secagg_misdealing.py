@@ -27,6 +27,7 @@ from rengo.hfl.secagg.protocol import (
     MASKED_INPUT,
     SHARE_KEYS,
     UNMASK,
+    dealt_digests,
     seed_commitment,
     share_context,
     share_digest,
@@ -82,10 +83,7 @@ class Misdeal(SecAggMod):
             share = Share.from_bytes(pair[index])
             pair[index] = Share(share.x, (share.y + 1) % PRIME).to_bytes()
             reply["sealed"][v] = seal(key, pair[0] + pair[1], context)
-            reply["digests"][v] = [
-                share_digest(r, u, v, "key", pair[0]),
-                share_digest(r, u, v, "seed", pair[1]),
-            ]
+            reply["digests"][v] = dealt_digests(r, u, v, pair[0], pair[1])
 
 
 def _run(client_fn: Any, workflow: Any, mod: SecAggMod | None, rounds: int = 1) -> Any:
@@ -301,14 +299,12 @@ class MalformedShare(SecAggMod):
             state = call.state[STATE_KEY]  # 3 ignores 2's committed digests
             r, key = state["round"], state["enc"]["2"]
             plain = open_sealed(key, call.message["sealed"]["2"], share_context(r, "2", "3"))
-            call.message["digests"]["2"] = [
-                share_digest(r, "2", "3", "key", plain[:70]),
-                share_digest(r, "2", "3", "seed", plain[70:]),
-            ]
+            call.message["digests"]["2"] = dealt_digests(r, "2", "3", plain[:70], plain[70:])
         reply = super().__call__(call, call_next)
         if call.key == SHARE_KEYS and call.client_id == "2":
             r = call.state[STATE_KEY]["round"]
-            reply["digests"]["3"][1] = share_digest(r, "2", "3", "seed", MALFORMED)
+            key_digest = reply["digests"]["3"][:32]
+            reply["digests"]["3"] = key_digest + share_digest(r, "2", "3", "seed", MALFORMED)
         if call.key == UNMASK and call.client_id == "3" and "2" in reply["seed_shares"]:
             reply["seed_shares"]["2"] = MALFORMED
         return reply

@@ -50,6 +50,7 @@ from rengo.hfl.secagg.protocol import (
     UNMASK,
     WEIGHT_SCALE,
     consistency_quorum,
+    dealt_digests,
     is_fresh,
     keys_statement,
     mask_sign,
@@ -61,7 +62,6 @@ from rengo.hfl.secagg.protocol import (
     roster_digest,
     seed_commitment,
     share_context,
-    share_digest,
     survivors_statement,
     wire_dtype,
 )
@@ -245,7 +245,7 @@ class SecAggMod(ClientMod):
                 self._check_keys_signed(identity, state, v, keys[v])
         sealing_key = X25519PrivateKey.from_private_bytes(state["c_sk"])  # loaded once
         sealed: dict[str, bytes] = {}
-        digests: dict[str, list[bytes]] = {}
+        digests: dict[str, bytes] = {}
         enc_keys: dict[str, bytes] = {}
         for v, key_share, seed_share in zip(holders, key_shares, seed_shares, strict=True):
             k, b = key_share.to_bytes(), seed_share.to_bytes()
@@ -254,7 +254,7 @@ class SecAggMod(ClientMod):
             except ValueError as exc:
                 raise ProtocolError(f"client {v!r}'s sealing key is unusable ({exc})") from None
             sealed[v] = seal(enc_keys[v], k + b, share_context(r, u, v))
-            digests[v] = [share_digest(r, u, v, "key", k), share_digest(r, u, v, "seed", b)]
+            digests[v] = dealt_digests(r, u, v, k, b)
         state["seed"] = seed
         state["s_pk"] = {v: keys[v]["s_pk"] for v in holders}
         # The pair's sealing key is symmetric: the same key opens v's shares for u in the next

@@ -98,11 +98,36 @@ def share_digest(server_round: int, owner: str, holder: str, kind: str, share: b
     return hashlib.sha256(label + share).digest()
 
 
+DIGEST_BYTES = 32
+SHARE_KINDS = ("key", "seed")
+"""The two shares an owner deals each holder, in this order: of its masking key, of its
+self-mask seed."""
+
+
+def dealt_digests(
+    server_round: int, owner: str, holder: str, key_share: bytes, seed_share: bytes
+) -> bytes:
+    """What an owner commits to for the pair of shares it deals ``holder``: the
+    :func:`share_digest` of the key share, then of the seed share, as one 64-byte value (so
+    an owner's digests for its holders travel as one map of bytes, which the codec carries
+    as a single node)."""
+    return share_digest(server_round, owner, holder, "key", key_share) + share_digest(
+        server_round, owner, holder, "seed", seed_share
+    )
+
+
+def committed_digest(digests: bytes, kind: str) -> bytes:
+    """The digest of the ``kind`` share ("key" or "seed") in a :func:`dealt_digests` value."""
+    start = DIGEST_BYTES * SHARE_KINDS.index(kind)
+    return digests[start : start + DIGEST_BYTES]
+
+
 def open_dealt_shares(
     key: bytes, sealed: object, digests: object, server_round: int, owner: str, holder: str
 ) -> list[bytes]:
     """The pair of shares (masking key, self-mask seed) ``owner`` sealed for ``holder`` under
-    their pair's sealing ``key``, checked against the two digests ``owner`` committed to.
+    their pair's sealing ``key``, checked against the digests ``owner`` committed to
+    (:func:`dealt_digests`).
 
     The holder runs it on delivery; the coordinator runs it again, with the key a
     complaining holder lets it derive, to tell a dealer that sealed garbage from a holder
@@ -127,11 +152,7 @@ def open_dealt_shares(
         Share.from_bytes(pair[0]), Share.from_bytes(pair[1])
     except ValueError as exc:
         raise ValueError(f"are no shares ({exc})") from None
-    expected = [
-        share_digest(server_round, owner, holder, "key", pair[0]),
-        share_digest(server_round, owner, holder, "seed", pair[1]),
-    ]
-    if digests != expected:
+    if digests != dealt_digests(server_round, owner, holder, pair[0], pair[1]):
         raise ValueError("are not the shares it committed to (their digests differ)")
     return pair
 

@@ -70,6 +70,7 @@ from rengo.hfl.secagg.protocol import (
     ADVERTISE,
     CONSISTENCY,
     DELIVER,
+    DIGEST_BYTES,
     EXTRA,
     FRESHNESS_S,
     MASKED_INPUT,
@@ -77,8 +78,10 @@ from rengo.hfl.secagg.protocol import (
     MODE_EXAMPLES,
     REVEAL,
     SHARE_KEYS,
+    SHARE_KINDS,
     UNMASK,
     WEIGHT_SCALE,
+    committed_digest,
     consistency_quorum,
     is_fresh,
     keys_statement,
@@ -803,8 +806,7 @@ class _Rebuild:
         """
         fit_round, report = self.fit_round, self.report
         field_name = "key_shares" if kind == "key" else "seed_shares"
-        index = 0 if kind == "key" else 1
-        digests: Mapping[str, list[bytes]] = self.shared[owner]["digests"]
+        digests: Mapping[str, bytes] = self.shared[owner]["digests"]
         what = "masking key" if kind == "key" else "self-mask seed"
         valid: list[Share] = []
         holders: list[str] = []
@@ -814,7 +816,7 @@ class _Rebuild:
                 continue
             expected = digests.get(holder)
             digest = share_digest(fit_round.server_round, owner, holder, kind, share)
-            if expected is None or digest != expected[index]:
+            if expected is None or digest != committed_digest(expected, kind):
                 note = f"{holder} -> {owner} ({kind})"
                 report.rejected_shares.append(note)
                 log.warning(
@@ -963,12 +965,10 @@ def _share_checker(
             if not isinstance(sealed[v], bytes):
                 raise ClientFailure(client_id, f"the shares for {v} are not bytes")
             pair = digests[v]
-            if (
-                not isinstance(pair, list)
-                or len(pair) != 2
-                or not all(isinstance(d, bytes) and len(d) == 32 for d in pair)
-            ):
-                raise ClientFailure(client_id, f"malformed share digests for {v}")
+            if not isinstance(pair, bytes) or len(pair) != DIGEST_BYTES * len(SHARE_KINDS):
+                raise ClientFailure(
+                    client_id, f"malformed share digests for {v} (not the two 32-byte digests)"
+                )
         commitment = reply.get("seed_commitment")
         if not isinstance(commitment, bytes) or len(commitment) != 32:
             raise ClientFailure(client_id, "sent no 32-byte commitment to its self-mask seed")
