@@ -292,6 +292,39 @@ def test_a_client_that_withholds_or_garbles_its_shares_is_excluded_and_the_round
     assert "2" not in second.clients and not second.failures
 
 
+class MalformedDigests(SecAggMod):
+    """The secagg mod, installed in its place: client ``bad`` sends the digests of one
+    holder's pair of shares in another form (``form`` of the two 32-byte digests)."""
+
+    def __init__(self, bad: str, form: Any) -> None:
+        self.bad, self.form = bad, form
+
+    def __call__(self, call: ClientCall, call_next: Any) -> Any:
+        reply = super().__call__(call, call_next)
+        if call.key == SHARE_KEYS and call.client_id == self.bad:
+            holder = min(reply["digests"])
+            pair = reply["digests"][holder]
+            reply["digests"][holder] = self.form(pair[:32], pair[32:])
+        return reply
+
+
+@pytest.mark.parametrize(
+    "form",
+    [lambda key, seed: [key, seed], lambda key, seed: key + seed[:-1], lambda key, seed: key],
+    ids=["a list of two", "63 bytes", "one digest"],
+)
+def test_a_client_whose_share_digests_are_malformed_drops_at_share_keys_naming_them(
+    logistic_client_fn, form: Any
+) -> None:
+    workflow = SecAggPlus(quantisation_bits=20)
+    history = simulate(
+        logistic_client_fn, N, FedAvg(min_fit_clients=N - 1), INIT, 1,
+        seed=3, workflow=workflow, client_mods=[MalformedDigests("2", form)],
+    )  # fmt: skip
+    assert workflow.last.dropped == {SHARE_KEYS: ["2"]}
+    assert "malformed share digests" in history.rounds[0].failures["2"]
+
+
 def test_too_many_wrong_shares_fail_naming_the_senders(logistic_client_fn) -> None:
     with pytest.raises(RoundFailure) as caught:
         simulate(
