@@ -810,13 +810,16 @@ class _Rebuild:
         what = "masking key" if kind == "key" else "self-mask seed"
         valid: list[Share] = []
         holders: list[str] = []
-        for holder in sorted(self.revealed):
-            share = self.revealed[holder][field_name].get(owner)
+        # only the owner's holders can have returned its shares (the unmasking check takes
+        # exactly the shares each holder was asked for, of owners that dealt it shares): k
+        # lookups an owner, not one per client of the round
+        for holder in sorted(digests):
+            reply = self.revealed.get(holder)
+            share = None if reply is None else reply[field_name].get(owner)
             if share is None:
                 continue
-            expected = digests.get(holder)
             digest = share_digest(fit_round.server_round, owner, holder, kind, share)
-            if expected is None or digest != committed_digest(expected, kind):
+            if digest != committed_digest(digests[holder], kind):
                 note = f"{holder} -> {owner} ({kind})"
                 report.rejected_shares.append(note)
                 log.warning(
