@@ -147,8 +147,8 @@ def quantise_into(
     factor = out.dtype.type(multiplier)
     # multiplier * level below 2^53 is exact in float64: it is taken there, before the cast,
     # instead of as a pass over the integers; and what is written is cast through the signed
-    # type of out's width when it fits (numpy's float -> signed cast is about twice as fast
-    # as float -> unsigned; the bits are the same for values below 2^(width - 1))
+    # type of out's width when it fits (numpy's float -> signed cast is the faster loop; the
+    # bits are the same for values below 2^(width - 1))
     in_floats = multiplier * quantisation.top < 1 << 53
     written = multiplier * quantisation.top if in_floats else quantisation.top
     signed = written < 1 << (8 * out.dtype.itemsize - 1)
