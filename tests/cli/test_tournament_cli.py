@@ -336,7 +336,8 @@ def test_a_later_open_refuses_settings_that_differ_from_the_stored_ones(tmp_path
     one (it used to be ignored silently); the same value, or none, opens the next round."""
     s = ["--state", str(tmp_path / "tournament.json"), "--store", str(tmp_path / "r.db")]
     first = ["tournament", "open", "--dataset", "diabetes", *s]
-    opened = runner.invoke(app, [*first, "--budget", "100", "--clip", "0.1"])
+    # every round all live: no training set publishes targets of another round's live rows
+    opened = runner.invoke(app, [*first, "--train-share", "0", "--budget", "100", "--clip", "0.1"])
     assert opened.exit_code == 0, opened.output
     for option, value, stored in (
         ("--budget", "1.00", "100.00"),
@@ -527,3 +528,48 @@ def test_a_tournament_kept_where_earlier_releases_put_its_state_is_still_found(
     said = " ".join(shown.output.split())
     assert "note: using the tournament state rengo-runs/tournament.json" in said
     assert "no scored round yet" in said
+
+
+def test_a_round_whose_live_rows_had_their_targets_published_is_refused(tmp_path: Path):
+    """Round 2 on the same dataset with another --seed made about half of its live rows
+    rows whose targets round 1's training set had published: a participant submitted them
+    and was paid the whole clip. Such an open is refused and writes nothing; the earlier
+    round's --seed keeps the same rows live and is accepted."""
+    s, _ = _opened_diabetes(tmp_path)
+    before = json.loads((tmp_path / "tournament.json").read_text())
+    reseeded = runner.invoke(
+        app, ["tournament", "open", "--dataset", "diabetes", "--seed", "1", *s]
+    )
+    assert reseeded.exit_code == 2
+    _one_line_error(reseeded.output, "live rows", "published in an earlier round's training set")
+    assert not list(tmp_path.glob("tournament-round2-*"))
+    assert json.loads((tmp_path / "tournament.json").read_text()) == before
+    same = runner.invoke(app, ["tournament", "open", "--dataset", "diabetes", *s])
+    assert same.exit_code == 0, same.output
+    published = {r["id"] for r in _read(tmp_path / "tournament-round1-train.csv")}
+    assert not published & {r["id"] for r in _read(tmp_path / "tournament-round2-live.csv")}
+
+
+def test_a_training_set_holding_targets_of_an_open_rounds_live_rows_is_refused(
+    tmp_path: Path,
+):
+    """Round 1 all live (--train-share 0); round 2 opened with a training set would publish
+    the targets of round 1's live rows while round 1 still takes submissions. Refused until
+    round 1 is scored."""
+    s = ["--state", str(tmp_path / "tournament.json"), "--store", str(tmp_path / "r.db")]
+    opening = ["tournament", "open", "--dataset", "diabetes"]
+    first = runner.invoke(app, [*opening, "--train-share", "0", *s])
+    assert first.exit_code == 0, first.output
+    refused = runner.invoke(app, [*opening, *s])
+    assert refused.exit_code == 2
+    _one_line_error(refused.output, "live in open round 1", "score round 1 first")
+    assert not list(tmp_path.glob("tournament-round2-*"))
+    targets = tmp_path / "tournament-round1-targets.csv"
+    ids = [r["id"] for r in _read(targets)]
+    predictions = _predictions(tmp_path / "p.csv", ids, np.linspace(0, 1, len(ids)))
+    submit = ["tournament", "submit", "--participant", "x", "--predictions", str(predictions)]
+    assert runner.invoke(app, [*submit, "--stake", "1", *s[:2]]).exit_code == 0
+    scored = runner.invoke(app, ["tournament", "score", "--targets", str(targets), *s])
+    assert scored.exit_code == 0, scored.output
+    second = runner.invoke(app, [*opening, *s])
+    assert second.exit_code == 0, second.output

@@ -426,6 +426,44 @@ def _same_settings(
             )
 
 
+PUBLISHED_TARGETS = "published_targets"
+"""State key: the ids of every row whose target a round's training set published."""
+
+
+def _shown_ids(ids: set[str]) -> str:
+    """A few of ``ids``, sorted, for an error message."""
+    few = sorted(ids)[:3]
+    return f"{few}{' ...' if len(ids) > 3 else ''}"
+
+
+def _refuse_target_leaks(
+    state: dict[str, Any], tournament: Any, live_ids: list[str], train_ids: list[str]
+) -> None:
+    """A ``ConfigError`` when the new round would let participants copy targets: live rows
+    whose targets an earlier round's training set published, or a training set holding the
+    targets of rows still live in an open round (a participant could submit them there and
+    be paid the most the clip allows)."""
+    published = set(state.get(PUBLISHED_TARGETS, ()))
+    known = published.intersection(live_ids)
+    if known:
+        raise ConfigError(
+            f"{len(known)} of this round's {len(live_ids)} live rows {_shown_ids(known)} had "
+            "their targets published in an earlier round's training set, so participants "
+            "could submit the targets; publish rows whose targets were never published "
+            "(another --csv), or open with the earlier round's --seed and --train-share, "
+            "which keep the same rows live (nothing was written)"
+        )
+    for number in tournament.open_round_ids():
+        exposed = set(tournament.published(number).row_ids).intersection(train_ids)
+        if exposed:
+            raise ConfigError(
+                f"the training set would publish the targets of {len(exposed)} rows "
+                f"{_shown_ids(exposed)} that are live in open round {number}, so participants "
+                f"could submit them there; score round {number} first, or open with "
+                "--train-share 0 (nothing was written)"
+            )
+
+
 def _check_round_files(files: dict[str, Path], state_path: Path) -> None:
     """A ``ConfigError`` when two of a round's files (or one and the state) are the same
     path: with ``--targets-out`` equal to ``--publish`` the file handed to participants
@@ -583,6 +621,8 @@ def open_round(
         if len(live) < 2:
             raise ConfigError(f"--train-share {train_share} leaves {len(live)} live rows; lower it")
         live_ids = [str(i) for i in ids[live]]
+        train_ids = [str(i) for i in ids[train]] if y is not None else []
+        _refuse_target_leaks(state, tournament, live_ids, train_ids)
         number = tournament.open_round(live_ids, [str(e) for e in era_of[live]])
         default = state_path.parent / f"{state_path.stem}-round{number}"
         live_rows = [
@@ -613,6 +653,9 @@ def open_round(
                 written.append(path)
             with tournament_run(store, state, state_path) as run:
                 state["tournament"] = tournament.to_dict()
+                state[PUBLISHED_TARGETS] = sorted(
+                    set(state.get(PUBLISHED_TARGETS, ())).union(train_ids)
+                )
                 run.log_event(
                     "info",
                     f"opened round {number}: {len(live)} live rows, {len(train)} training rows",
