@@ -99,6 +99,16 @@ def test_pay_per_round_equal_policy_writes_rounds(store_path: Path):
     assert sum(int(e.amount) for e in ledger) == 1000
 
 
+def test_pay_per_round_counts_each_paid_participant_once(store_path: Path):
+    """Paid in two rounds, alice and bob are 2 participants, not 4 ledger lines."""
+    run = _run_id(store_path)
+    paid = runner.invoke(
+        app, ["rewards", "pay", run, "--budget", "10", "--per-round", "--store", str(store_path)]
+    )
+    assert paid.exit_code == 0, paid.output
+    assert "paid 10.00 of 10.00 credits to 2 participants" in paid.output
+
+
 def test_errors_exit_2_with_one_line(store_path: Path, tmp_path: Path):
     run = _run_id(store_path)
     args = ["--store", str(store_path)]

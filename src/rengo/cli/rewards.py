@@ -206,7 +206,8 @@ def pay(
         print_contribution_notes(s, full)
         console.print(
             f"paid {format_minor(paid, places)} of {format_minor(budget_minor, places)} "
-            f"{currency} to {sum(p.amount_minor > 0 for p in payouts)} participants"
+            f"{currency} to {len({p.participant for p in payouts if p.amount_minor > 0})} "
+            "participants"
         )
         if paid < budget_minor:  # say why the rest stays with the operator
             why = (
