@@ -212,6 +212,25 @@ def test_stake_policy_with_a_clip_over_one_or_not_a_number_is_one_error_line(
         assert store.ledger(run) == []
 
 
+def test_stakes_that_would_not_be_paid_on_are_refused_not_recorded(store_path: Path) -> None:
+    """--stake under policy equal was written into the ledger's reasons as if it counted,
+    and a stake for a misspelled name was dropped without a word; both are refused, and
+    nothing is paid."""
+    run = _run_id(store_path)
+    base = ["rewards", "pay", run, "--budget", "5", "--store", str(store_path)]
+    stakes = ["--stake", "alice=10", "--stake", "bob=10", "--stake", "mallory=10"]
+    for extra, message in (
+        (["--policy", "equal", "--stake", "alice=10"], "policy 'stake' only, not 'equal'"),
+        (["--policy", "stake", *stakes, "--stake", "alcie=10"], "--stake for ['alcie']"),
+        (["--policy", "stake", *stakes, "--stake", "bob=20"], "--stake names 'bob' twice"),
+    ):
+        result = runner.invoke(app, [*base, *extra])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().startswith("error:") and message in result.output
+    with RunStore(store_path) as store:
+        assert store.ledger(run) == []
+
+
 def test_error_lines_go_to_stderr_and_leave_stdout_empty(store_path: Path) -> None:
     """friendly_errors printed `error: ...` on stdout, unlike typer's usage errors."""
     result = runner.invoke(app, ["rewards", "show", "19990101", "--store", str(store_path)])

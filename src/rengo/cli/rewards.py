@@ -174,7 +174,7 @@ def pay(
     """Pay the run's participants from a budget and append the payouts to the ledger."""
     from rengo.core.errors import ConfigError
     from rengo.rewards import currency_decimals, format_minor, to_minor_units
-    from rengo.tracking.contrib_records import pay_rewards
+    from rengo.tracking.contrib_records import pay_rewards, run_contributions
 
     with friendly_errors(console), open_existing_store(store) as s:
         places = currency_decimals(currency, decimals)
@@ -186,7 +186,16 @@ def pay(
                 name, sep, amount = item.partition("=")
                 if not sep or not name:
                     raise ConfigError(f"--stake takes NAME=AMOUNT, got {item!r}")
+                if name in stakes:
+                    raise ConfigError(f"--stake names {name!r} twice")
                 stakes[name] = to_minor_units(amount, places)
+            participants = run_contributions(s, run_id, method).totals
+            unknown = sorted(set(stakes) - set(participants))
+            if unknown:  # a typo would otherwise be ignored
+                raise ConfigError(
+                    f"--stake for {unknown}, who have no contribution in run "
+                    f"{s.resolve_run_id(run_id)}; its participants are {sorted(participants)}"
+                )
         payouts = pay_rewards(
             s,
             run_id,

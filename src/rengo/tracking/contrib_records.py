@@ -267,7 +267,8 @@ def pay_rewards(
     Raises
     ------
     ConfigError
-        An unknown policy, a bad budget, stake, factor or clip, or a run already paid.
+        An unknown policy, a bad budget, stake, factor or clip, stakes under a policy
+        other than "stake", or a run already paid.
     DataError
         The run has no contributions (or none per round with ``per_round``).
     """
@@ -275,6 +276,11 @@ def pay_rewards(
         raise ConfigError(f"unknown reward policy {policy!r}; choose one of {POLICIES}")
     if isinstance(budget_minor, bool) or not isinstance(budget_minor, int) or budget_minor < 0:
         raise ConfigError(f"budget must be an int of minor units >= 0, got {budget_minor!r}")
+    if stakes_minor is not None and policy != "stake":
+        raise ConfigError(
+            f"stakes are paid on by policy 'stake' only, not {policy!r}; drop the stakes or "
+            "choose policy 'stake'"
+        )
     contributions = run_contributions(store, run_id, method)
     full = contributions.run_id
     paid = [e for e in store.ledger(full) if e.kind in PAYMENT_KINDS]
