@@ -289,3 +289,33 @@ def test_score_round_refuses_a_prediction_outside_0_1_naming_its_participant(bad
             dict(zip(ROWS, ERAS, strict=True)),
             dict(zip(ROWS, target, strict=True)),
         )
+
+
+def test_targets_constant_in_every_era_are_refused_and_the_round_stays_open() -> None:
+    """A placeholder targets file (all 1.0) scored every submission 0 with every score
+    undefined and closed the round for good; it is refused and the round can be resolved
+    with the real targets."""
+    target, good, noise = make_round()
+    tournament = Tournament()
+    number = tournament.open_round(ROWS, ERAS)
+    tournament.submit("good", dict(zip(ROWS, good, strict=True)), 1000)
+    tournament.submit("noise", dict(zip(ROWS, noise, strict=True)), 1000)
+    with pytest.raises(DataError, match="constant within every era"):
+        tournament.resolve(dict.fromkeys(ROWS, 1.0))
+    assert tournament.open_round_ids() == [number]
+    result = tournament.resolve(dict(zip(ROWS, target, strict=True)))
+    assert result.scores["good"].corr > 0
+
+
+def test_a_target_constant_in_one_era_only_is_scored() -> None:
+    target, good, _ = make_round()
+    one_flat = target.copy()
+    one_flat[:30] = 1.0
+    result = score_round(
+        {"good": dict(zip(ROWS, good, strict=True))},
+        {"good": 10},
+        dict(zip(ROWS, ERAS, strict=True)),
+        dict(zip(ROWS, one_flat, strict=True)),
+    )
+    assert result.scores["good"].eras[0].undefined == ("corr",)  # CORR of a flat target
+    assert result.scores["good"].eras[1].undefined == ()

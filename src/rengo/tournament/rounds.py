@@ -194,6 +194,26 @@ def _check_era_sizes(eras: Sequence[str]) -> None:
         )
 
 
+def _check_target_varies(target: np.ndarray, era_of_row: np.ndarray) -> None:
+    """A target constant within every era leaves every score undefined (CORR and MMC are
+    0 / 0): the round would close with nothing earned or burned, which is a wrong targets
+    file (a placeholder, the wrong column) far more often than a real outcome."""
+    if not np.all(np.isfinite(target)):
+        return  # the scoring functions name NaN and Inf
+    for era in set(era_of_row.tolist()):
+        if np.ptp(target[era_of_row == era]) > 0:
+            return
+    raise DataError(
+        f"the target is constant within every era ({_shown(target)}): every score would be "
+        "undefined and the round would close paying nobody; check the targets"
+    )
+
+
+def _shown(values: np.ndarray) -> str:
+    distinct = sorted(set(values.tolist()))
+    return ", ".join(f"{v:g}" for v in distinct[:3]) + (" ..." if len(distinct) > 3 else "")
+
+
 def score_round(
     submissions: Mapping[str, Mapping[str, float]],
     stakes_minor: Mapping[str, int],
@@ -248,8 +268,9 @@ def score_round(
     ------
     DataError
         No submissions, row ids that differ between submissions, eras and target, an era
-        of one row, features of another number of rows, a prediction outside [0, 1] (or
-        NaN), or a submission whose stake is missing, not an int, negative or over
+        of one row, a target constant within every era (nothing could be scored),
+        features of another number of rows, a prediction outside [0, 1] (or NaN), or a
+        submission whose stake is missing, not an int, negative or over
         :data:`MAX_STAKE_MINOR`.
     ConfigError
         The rule pays on FNC but no features were given.
@@ -290,6 +311,7 @@ def score_round(
     stakes = [_checked_stake(p, stakes_minor[p]) for p in names]
     target_vector = np.array([target[r] for r in row_ids], dtype=np.float64)
     era_of_row = np.array([eras[r] for r in row_ids], dtype=object)
+    _check_target_varies(target_vector, era_of_row)
     per_era: dict[str, list[EraScore]] = {p: [] for p in names}
     for era in sorted(set(era_of_row.tolist())):
         rows = np.flatnonzero(era_of_row == era)
@@ -535,7 +557,8 @@ class Tournament:
         ProtocolError
             No such open round, or a round without submissions.
         DataError
-            Targets that do not cover the round's rows.
+            Targets that do not cover the round's rows, or are constant within every era
+            (the round stays open).
         ConfigError
             The payouts would overspend the budget.
         """
