@@ -573,3 +573,33 @@ def test_a_training_set_holding_targets_of_an_open_rounds_live_rows_is_refused(
     assert scored.exit_code == 0, scored.output
     second = runner.invoke(app, [*opening, *s])
     assert second.exit_code == 0, second.output
+
+
+def _targets_file(path: Path, values: dict[str, float]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "target"])
+        writer.writerows(values.items())
+    return path
+
+
+def test_score_refuses_targets_outside_0_1_and_names_undefined_era_scores(tmp_path: Path):
+    """Targets x100 made MMC 25x larger (only [0, 1] targets are scaled) and closed the
+    round; they are refused and the round stays open. An era whose targets are flat scores
+    +0.0000 in the table; a note says those scores are undefined, not measured zeros."""
+    s, ids = _opened_diabetes(tmp_path)
+    truth = {r["id"]: float(r["target"]) for r in _read(tmp_path / "tournament-round1-targets.csv")}
+    predictions = _predictions(tmp_path / "p.csv", ids, np.array([truth[i] for i in ids]))
+    submit = ["tournament", "submit", "--participant", "x", "--predictions", str(predictions)]
+    assert runner.invoke(app, [*submit, "--stake", "1", *s]).exit_code == 0
+    scaled = _targets_file(tmp_path / "x100.csv", {i: 100 * v for i, v in truth.items()})
+    refused = runner.invoke(app, ["tournament", "score", "--targets", str(scaled), *s])
+    assert refused.exit_code == 2
+    _one_line_error(refused.output, "targets lie in [0, 1]")
+    era_of = {r["id"]: r["era"] for r in _read(tmp_path / "tournament-round1-live.csv")}
+    flat = {i: 0.5 if era_of[i] == "era1" else v for i, v in truth.items()}
+    scored = runner.invoke(
+        app, ["tournament", "score", "--targets", str(_targets_file(tmp_path / "f.csv", flat)), *s]
+    )
+    assert scored.exit_code == 0, scored.output
+    assert "1 era score(s) are undefined" in scored.output and "x era1 corr" in scored.output

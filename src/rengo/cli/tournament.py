@@ -729,7 +729,7 @@ def score(
         with updated_state(state_path) as (state, tournament):
             tournament_store(store, state)
             _require_open(tournament, round_id, "score")
-            result = tournament.resolve(read_id_values(targets, "target"), round_id)
+            result = tournament.resolve(_live_targets(targets), round_id)
             state["tournament"] = tournament.to_dict()
             with tournament_run(store, state, state_path) as run:
                 run.log_event(
@@ -750,6 +750,18 @@ def score(
                 format_minor(due.get(name, 0), places),
             )
         console.print(table)
+        undefined = [
+            f"{name} {era.era} {'/'.join(era.undefined)}"
+            for name, s in sorted(result.scores.items())
+            for era in s.eras
+            if era.undefined
+        ]
+        if undefined:  # shown as +0.0000 above: say these are not measured zeros
+            console.print(
+                f"[bold yellow]note:[/] {len(undefined)} era score(s) are undefined (a "
+                "constant prediction, target or meta model in the era) and count as 0: "
+                f"{'; '.join(undefined[:5])}{' ...' if len(undefined) > 5 else ''}"
+            )
         console.print(
             f"payouts in {state['currency']} are due; `rengo tournament pay` writes them to "
             "the ledger"
@@ -825,6 +837,21 @@ def pay(state_path: StateOption = None, store: StoreOption = None) -> None:
                 f"rounds {found} were already in the ledger (an interrupted pay wrote them); "
                 "they are marked paid, not paid again"
             )
+
+
+def _live_targets(path: Path) -> dict[str, float]:
+    """The ``--targets`` file's values, refused outside [0, 1], where every round ``open``
+    publishes lies (a target of another scale moves MMC, which scales only [0, 1] targets:
+    x100 targets made it 25x larger)."""
+    values = read_id_values(path, "target")
+    outside = [(row, v) for row, v in values.items() if not 0 <= v <= 1]
+    if outside:
+        shown = ", ".join(f"{row!r}: {v:g}" for row, v in outside[:3])
+        raise DataError(
+            f"{path}: targets lie in [0, 1], as `rengo tournament open` publishes them; "
+            f"{len(outside)} row(s) do not ({shown})"
+        )
+    return values
 
 
 def _stake_minor(stake: str, decimals: int, currency: str) -> int:
