@@ -603,3 +603,22 @@ def test_score_refuses_targets_outside_0_1_and_names_undefined_era_scores(tmp_pa
     )
     assert scored.exit_code == 0, scored.output
     assert "1 era score(s) are undefined" in scored.output and "x era1 corr" in scored.output
+
+
+def test_submit_and_leaderboard_find_the_state_beside_the_store_they_are_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Their --state help says the default lies beside --store, but they had no --store:
+    a tournament opened with --store was not found by them without --state."""
+    monkeypatch.chdir(tmp_path)
+    store = ["--store", str(tmp_path / "elsewhere" / "runs.db")]
+    assert (
+        runner.invoke(app, ["tournament", "open", "--dataset", "diabetes", *store]).exit_code == 0
+    )
+    ids = [r["id"] for r in _read(tmp_path / "elsewhere" / "tournament-round1-live.csv")]
+    predictions = str(_predictions(tmp_path / "p.csv", ids, np.linspace(0, 1, len(ids))))
+    submit = ["tournament", "submit", "--participant", "x", "--predictions", predictions]
+    submitted = runner.invoke(app, [*submit, "--stake", "1", *store])
+    assert submitted.exit_code == 0, submitted.output
+    shown = runner.invoke(app, ["tournament", "leaderboard", *store])
+    assert shown.exit_code == 0 and "no scored round yet" in shown.output, shown.output

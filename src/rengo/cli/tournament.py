@@ -694,6 +694,7 @@ def submit(
     ],
     state_path: StateOption = None,
     round_id: RoundOption = None,
+    store: StoreOption = None,
 ) -> None:
     """Step 2: record a participant's predictions for the live rows and their stake (a
     resubmission replaces the first)."""
@@ -702,6 +703,7 @@ def submit(
 
     with friendly_errors(console):
         with updated_state(state_path) as (state, tournament):
+            tournament_store(store, state)  # another --store than the tournament's is refused
             _require_open(tournament, round_id, "submit to")
             values = read_id_values(predictions, "prediction")
             stake_minor = _stake_minor(stake, int(state["decimals"]), str(state["currency"]))
@@ -891,11 +893,12 @@ def _require_open(tournament: Any, round_id: int | None, action: str) -> None:
 
 
 @tournament_app.command("leaderboard")
-def leaderboard(state_path: StateOption = None) -> None:
+def leaderboard(state_path: StateOption = None, store: StoreOption = None) -> None:
     """Participants by mean combined score over scored rounds, with their net payouts over
     paid rounds (any time); rounds scored but not paid yet are named below the table."""
     with friendly_errors(console):
-        state = load_state(state_file(state_path))
+        state = load_state(state_file(state_path, store))
+        tournament_store(store, state)
         tournament = _tournament(state)
         paid = {int(r) for r in state["paid_rounds"]}
         entries = tournament.leaderboard(paid)
