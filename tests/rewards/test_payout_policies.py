@@ -161,3 +161,12 @@ def test_proportional_payouts_of_a_non_numeric_contribution_is_a_config_error() 
     """float('x') raised a bare ValueError, not the documented ConfigError."""
     with pytest.raises(ConfigError, match="the value of 'a' is not a number"):
         proportional_payouts({"a": "x"}, 100)  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "-inf"])
+def test_a_contribution_that_is_not_finite_is_refused_naming_the_participant(value) -> None:
+    """A diverged value read 'amount nan is not finite': which participant's was it?"""
+    with pytest.raises(ConfigError, match="the value of 'mallory' is not finite"):
+        proportional_payouts({"alice": 0.1, "mallory": value}, 100)
+    with pytest.raises(ConfigError, match="the value of 'mallory' is not finite"):
+        stake_clipped_payouts({"alice": 0.1, "mallory": value}, {"alice": 1, "mallory": 1}, 10)

@@ -84,6 +84,8 @@ def _score(participant: str, value: object) -> Fraction:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ConfigError(f"the value of {participant!r} is not a number: {value!r}") from None
+    if not math.isfinite(number):  # exact() would name an "amount", not the participant
+        raise ConfigError(f"the value of {participant!r} is not finite: {number}")
     return exact(number)
 
 
