@@ -102,6 +102,21 @@ def test_submissions_are_validated() -> None:
         t.submit("a", np.full(60, 0.5), 1)  # Numerai refuses a zero-deviation submission
 
 
+def test_a_submission_missing_rows_says_how_many_beside_the_first_few() -> None:
+    """Five rows missing read 'missing: [three ids]', as if three were."""
+    t = Tournament()
+    t.open_round(ROWS, ERAS)
+    _, good, _ = make_round()
+    short = {**dict(zip(ROWS[:-5], good[:-5], strict=True)), "x": 0.5}
+    with pytest.raises(DataError) as refused:
+        t.submit("a", short, 10)
+    message = str(refused.value)
+    assert "(1 unknown: ['x'], 5 missing: ['r55', 'r56', 'r57'] ...)" in message
+    exact = dict(zip(ROWS[:-1], good[:-1], strict=True))
+    with pytest.raises(DataError, match=r"\(0 unknown, 1 missing: \['r59'\]\)"):
+        t.submit("a", exact, 10)
+
+
 def test_an_era_of_one_row_is_refused_when_the_round_opens_and_when_scored() -> None:
     """A one-row era can never be scored (correlation of one row; numerai-tools refuses it
     too): before, the round opened, took stakes, and failed at resolve with an error that

@@ -766,14 +766,20 @@ def _result_from_dict(d: Mapping[str, Any]) -> RoundResult:
     )
 
 
+def _counted(ids: set[str], what: str) -> str:
+    """``"5 missing: ['a', 'b', 'c'] ..."``: how many, and the first few by name."""
+    few = sorted(ids)[:3]
+    return f"{len(ids)} {what}" + (f": {few}{' ...' if len(ids) > 3 else ''}" if ids else "")
+
+
 def _by_row_id(values: Predictions, row_ids: tuple[str, ...], what: str) -> dict[str, float]:
     if isinstance(values, Mapping):
         if set(values) != set(row_ids) or len(values) != len(row_ids):
-            extra = sorted(set(values) - set(row_ids))[:3]
-            missing = sorted(set(row_ids) - set(values))[:3]
+            extra = set(values) - set(row_ids)
+            missing = set(row_ids) - set(values)
             raise DataError(
                 f"{what} row ids differ from the published ones "
-                f"(unknown: {extra}, missing: {missing})"
+                f"({_counted(extra, 'unknown')}, {_counted(missing, 'missing')})"
             )
         by_row = {r: float(values[r]) for r in row_ids}
     else:
