@@ -150,3 +150,18 @@ def test_participants_tied_in_every_round_are_paid_at_most_one_unit_apart(
         totals[entry.participant] += entry.amount
     assert sum(totals.values()) == 100_000
     assert max(totals.values()) - min(totals.values()) <= 1
+
+
+def test_per_round_stake_burns_never_add_up_to_more_than_the_stake(store: RunStore) -> None:
+    """30 rounds each burning 5 % of one stake burned 150.00 of a 100.00 stake; each round
+    now stakes what earlier burns left of it, and the ledger says so."""
+    rounds = {t: {"alice": 0.1, "mallory": -0.1} for t in range(1, 31)}
+    run = _contributions(store, rounds)
+    stakes = {"alice": 10_000, "mallory": 10_000}
+    payouts = pay_rewards(store, run, "stake", 100_000, per_round=True, stakes_minor=stakes)
+    burned = -sum(p.amount_minor for p in payouts if p.participant == "mallory")
+    assert 0 < burned <= 10_000
+    reasons = [e.reason or "" for e in store.ledger(run) if e.participant == "mallory"]
+    assert reasons[0].endswith("(stake 100.00 credits)")
+    assert reasons[1].endswith("(stake 95.00 credits)")
+    assert sum(p.amount_minor for p in payouts if p.participant == "alice") == 30 * 500

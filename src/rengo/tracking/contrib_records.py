@@ -228,6 +228,9 @@ def pay_rewards(
     participants who contributed, not kept because one round made the model worse. The units
     left over among tied values go to them in turn, round after round (not to the first
     name every round), so participants tied in every round end at most one unit apart.
+    Under "stake" each round puts at risk what earlier rounds' burns left of the stake, so
+    a participant's burns never add up to more than its stake (30 rounds of 5 % burned
+    150 % of it).
     Positive payouts never exceed the budget and, for "proportional" and "equal", sum to it
     exactly (unless nobody contributed positively in any round); under "stake" the budget
     is a cap. A run is paid once: a second payment, or one of a run a tournament already
@@ -295,7 +298,7 @@ def pay_rewards(
         f"policy={policy} method={contributions.method} "
         f"budget={format_amount(budget_minor, currency, decimals)}"
     )
-    batches: list[tuple[int | None, list[Payout]]] = []
+    batches: list[tuple[int | None, list[Payout], Mapping[str, int] | None]] = []
     if per_round:
         if not contributions.per_round:
             raise DataError(f"run {full} has no per-round contributions to pay per round")
@@ -306,31 +309,38 @@ def pay_rewards(
         ]
         pools = largest_remainder(budget_minor, [int(e) for e in earning])
         handed = 0  # units split so far: tied shares leave pool mod n units over each round
+        # what earlier rounds' burns left of each stake: burns never add up to more than it
+        at_risk = None if stakes_minor is None else dict(stakes_minor)
         for number, pool in zip(rounds, pools, strict=True):
             values = contributions.per_round[number]
+            staked = None if at_risk is None else dict(at_risk)
             # the units left over among tied values go round-robin, round after round: the
             # next round's first goes to whoever follows the last one served
             payouts = _policy_payouts(
-                policy, values, pool, label, stakes_minor, factor, clip, tie_start=handed
+                policy, values, pool, label, staked, factor, clip, tie_start=handed
             )
             handed += pool
-            batches.append((number, payouts))
+            for p in payouts:
+                if at_risk is not None and p.amount_minor < 0:
+                    at_risk[p.participant] += p.amount_minor
+            batches.append((number, payouts, staked))
     else:
         payouts = _policy_payouts(
             policy, contributions.totals, budget_minor, label, stakes_minor, factor, clip
         )
-        batches.append((None, payouts))
-    positive = sum(p.amount_minor for _, batch in batches for p in batch if p.amount_minor > 0)
+        batches.append((None, payouts, stakes_minor))
+    positive = sum(p.amount_minor for _, batch, _ in batches for p in batch if p.amount_minor > 0)
     if positive > budget_minor:  # the policies guarantee this; the ledger must never show it
         raise ConfigError(f"payouts of {positive} would exceed the budget {budget_minor}")
     out: list[Payout] = []
     lines: list[LedgerLine] = []
-    for paid_round, batch in batches:
+    for paid_round, batch, round_stakes in batches:
         for p in batch:
             kind = "burn" if p.amount_minor < 0 else "reward"
             stake = ""
-            if stakes_minor is not None and p.participant in stakes_minor:
-                stake = f" (stake {format_amount(stakes_minor[p.participant], currency, decimals)})"
+            if round_stakes is not None and p.participant in round_stakes:
+                at_stake = format_amount(round_stakes[p.participant], currency, decimals)
+                stake = f" (stake {at_stake})"
             reason = f"{prefix}: {p.reason}{stake}"
             lines.append(
                 LedgerLine(paid_round, p.participant, kind, p.amount_minor, reason, currency)
