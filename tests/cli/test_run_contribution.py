@@ -104,6 +104,45 @@ def test_a_vertical_run_values_each_feature_party_and_pays_its_budget(tmp_path: 
     assert again.exit_code == 2 and "already paid" in again.output
 
 
+VFL_REGRESSION = """
+[job]
+kind = "vfl"
+name = "valued-regression"
+seed = 0
+[vfl]
+algorithm = "hetero_linear"
+dataset = "diabetes"
+num_parties = 3
+label_party = "clinic"
+key_bits = 512
+epochs = 2
+batch_size = 128
+learning_rate = 0.3
+optimizer = "sgd"
+[contribution]
+method = "shapley"
+"""
+
+
+def test_a_vertical_regression_run_is_valued_on_a_regression_metric(tmp_path: Path):
+    """The metric defaulted to AUC, refused only after training ('unknown metric auc for
+    hetero_linear'), and r2 was refused by the job file: a regression job could not be
+    valued. It takes R^2 by default and any regression metric; AUC is refused before the
+    run starts."""
+    store, run_id, output = _run(tmp_path, VFL_REGRESSION)
+    assert "label party alone: r2" in " ".join(output.split())
+    with RunStore(store) as s:
+        valued = {c.participant for c in s.contributions(run_id) if c.round is None}
+    assert valued == {"party1", "party2"}
+    job = tmp_path / "auc.toml"
+    job.write_text(VFL_REGRESSION + 'metric = "auc"\n')
+    refused = runner.invoke(app, ["run", str(job), "--store", str(tmp_path / "other.db")])
+    assert refused.exit_code == 2
+    flat = " ".join(refused.output.split())
+    assert "contribution.metric = 'auc'" in flat and "r2" in flat
+    assert not (tmp_path / "other.db").exists()
+
+
 DP = '[privacy]\ndp = "central"\nnoise_multiplier = 1.0\nclip_norm = 0.1\n'
 
 

@@ -3,7 +3,7 @@
 ```toml
 [contribution]
 method = "gtg"            # horizontal: gtg, mr, tmc, loo, or; vertical: shapley (auto: either)
-metric = "accuracy"       # horizontal: accuracy, neg_loss; vertical: auc, ks, accuracy, ...
+metric = "accuracy"       # horizontal: accuracy, neg_loss; vertical: auc, ks, ... or r2, ...
 budget = "1000.00"        # pay this pool when the run ends (major units); empty: record only
 currency = "credits"
 policy = "proportional"   # proportional (to clipped-positive contribution) or equal
@@ -28,7 +28,6 @@ from typing import Any, Literal
 from rengo.core.errors import ConfigError
 from rengo.core.options import OptionError, option, options_from_mapping
 from rengo.core.parameters import Parameters
-from rengo.metrics import BINARY_SCORERS
 from rengo.rewards import DEFAULT_CURRENCY, Payout, currency_decimals, to_minor_units
 from rengo.tracking.contrib_records import pay_rewards, record_contributions
 from rengo.transport.simulation import client_threads
@@ -44,6 +43,8 @@ from rengo.valuation import (
     vertical_party_contribution,
 )
 from rengo.valuation.tracker import SECAGG_METHODS
+from rengo.vfl.hetero_contribution import SCORERS_BY_OUTPUT
+from rengo.vfl.registry import Output
 
 VERTICAL_METHODS = ("shapley",)
 """Vertical runs: exact Shapley over the feature parties (Monte Carlo above four)."""
@@ -86,8 +87,12 @@ class ContributionSettings:
             return None
         return to_minor_units(self.budget, currency_decimals(self.currency))
 
-    def for_kind(self, kind: str, where: str = "") -> ContributionSettings:
-        """These settings with ``auto`` resolved for a ``"hfl"`` or ``"vfl"`` job, checked.
+    def for_kind(
+        self, kind: str, where: str = "", output: Output = "probability"
+    ) -> ContributionSettings:
+        """These settings with ``auto`` resolved for a ``"hfl"`` or ``"vfl"`` job, checked;
+        a vertical job's metrics are those of what its algorithm predicts (``output``:
+        AUC first for P(y = 1), R^2 first for values).
 
         Raises
         ------
@@ -96,7 +101,7 @@ class ContributionSettings:
         """
         vertical = kind == "vfl"
         methods = VERTICAL_METHODS if vertical else METHODS
-        metrics = tuple(BINARY_SCORERS) if vertical else HORIZONTAL_METRICS
+        metrics = tuple(SCORERS_BY_OUTPUT[output]) if vertical else HORIZONTAL_METRICS
         method = self.method if self.method != "auto" else methods[0]
         metric = self.metric if self.metric != "auto" else metrics[0]
         if method not in methods:
@@ -112,8 +117,11 @@ class ContributionSettings:
         return replace(self, method=method, metric=metric)
 
 
-def parse_contribution(raw: Any, kind: str, source: str) -> ContributionSettings:
-    """Validate a ``[contribution]`` table for a job of ``kind`` (``"hfl"`` or ``"vfl"``).
+def parse_contribution(
+    raw: Any, kind: str, source: str, output: Output = "probability"
+) -> ContributionSettings:
+    """Validate a ``[contribution]`` table for a job of ``kind`` (``"hfl"`` or ``"vfl"``;
+    a vertical job's algorithm predicts ``output``, which decides its metrics).
 
     A numeric ``budget`` (``budget = 1000``) is read as the amount it writes.
 
@@ -134,7 +142,7 @@ def parse_contribution(raw: Any, kind: str, source: str) -> ContributionSettings
         label=lambda name: f"contribution.{name}",
         where=f"{source}: ",
     )
-    return settings.for_kind(kind, f"{source}: ")
+    return settings.for_kind(kind, f"{source}: ", output)
 
 
 def check_secagg(settings: ContributionSettings, where: str = "") -> None:
@@ -195,10 +203,16 @@ def vertical_contribution(
     seed: int,
 ) -> VerticalContribution:
     """Each feature party's Shapley value on the held-out customers (see the module
-    docstring); ``make_model`` makes the fresh estimator each coalition retrains."""
-    settings = settings.for_kind("vfl")
+    docstring); ``make_model`` makes the fresh estimator each coalition retrains, and what
+    it predicts decides the metrics (``auto``: AUC for P(y = 1), R^2 for values)."""
+    if settings.method not in ("auto", *VERTICAL_METHODS):
+        raise ConfigError(
+            f"contribution.method = {settings.method!r}; a vfl job takes one of "
+            f"{', '.join(VERTICAL_METHODS)}"
+        )
+    metric = None if settings.metric == "auto" else settings.metric
     return vertical_party_contribution(
-        train, validation, make_model=make_model, metric=settings.metric, seed=seed
+        train, validation, make_model=make_model, metric=metric, seed=seed
     )
 
 

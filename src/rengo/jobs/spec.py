@@ -324,17 +324,20 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     job = parse_section(source, "job", raw.get("job", {}), JobSection)
     if not job.name.strip():  # refused by the run store only after the run banner
         raise ConfigError(f"{source}: job.name must be a non-empty string (the run's name)")
-    contribution = (
-        parse_contribution(raw["contribution"], job.kind, source) if "contribution" in raw else None
-    )
     if job.kind == "vfl":
         from rengo.jobs.vertical_spec import parse_vertical_job
 
         vertical = parse_vertical_job(
             {k: v for k, v in raw.items() if k != "contribution"}, job, source
         )
-        vertical.contribution = contribution
+        if "contribution" in raw:  # its metrics are those of what the algorithm predicts
+            assert vertical.vfl is not None
+            output = vertical.vfl.spec.output_of(vertical.vfl.options)
+            vertical.contribution = parse_contribution(raw["contribution"], "vfl", source, output)
         return vertical
+    contribution = (
+        parse_contribution(raw["contribution"], job.kind, source) if "contribution" in raw else None
+    )
     if "vfl" in raw:
         raise ConfigError(f'{source}: [vfl] needs job.kind = "vfl"')
     data = parse_section(source, "data", raw.get("data", {}), DataSection)
