@@ -177,3 +177,23 @@ def test_a_run_of_many_participants_prints_the_most_valuable_and_counts_the_rest
     assert f"... and 6 more participants: `rengo rewards show {run_id}` lists every one" in words
     with RunStore(store) as s:  # all 26 are still recorded
         assert len({r.participant for r in s.contributions(run_id) if r.round is None}) == 26
+
+
+def test_exact_per_round_values_of_too_many_clients_are_refused_before_training(
+    tmp_path: Path,
+):
+    """Method 'mr' with 14 clients a round trained round 1, then failed the run ('14
+    clients is too many'); the job is refused before anything trains."""
+    job = tmp_path / "job.toml"
+    job.write_text(HFL.replace("num_clients = 4", "num_clients = 14").replace('"gtg"', '"mr"'))
+    store = tmp_path / "runs.db"
+    refused = runner.invoke(app, ["run", str(job), "--store", str(store), "--no-progress"])
+    assert refused.exit_code == 2, refused.output
+    flat = " ".join(refused.output.split())
+    assert "values at most 12 clients a round exactly" in flat and "up to 14" in flat
+    assert not store.exists()
+    half = runner.invoke(
+        app, ["run", str(job), "--store", str(store), "--no-progress",
+              "--set", "strategy.fraction_fit=0.5"],
+    )  # fmt: skip
+    assert half.exit_code == 0, half.output

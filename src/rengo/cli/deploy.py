@@ -352,7 +352,8 @@ def coordinator(
             from rengo.jobs.contribution import contribution_tracker
 
             assert isinstance(built, HflJob)  # a served job refuses [contribution]
-            tracker = contribution_tracker(spec.contribution, built.evaluate, spec.job.seed)
+            most = built.strategy.num_fit_clients(len(names))
+            tracker = contribution_tracker(spec.contribution, built.evaluate, spec.job.seed, most)
 
         def listening(hub: Any) -> None:
             need = f"; starts with {wanted} of them after {deadline:g}s" if wanted else ""

@@ -76,7 +76,8 @@ def run_job(
     )
     tracker = None
     if spec.contribution is not None:
-        tracker = contribution_tracker(spec.contribution, job.evaluate, spec.job.seed)
+        most = job.strategy.num_fit_clients(len(job.client_ids))
+        tracker = contribution_tracker(spec.contribution, job.evaluate, spec.job.seed, most)
     with open_store(store_path, mirrors, spec) as store:
         history = simulate(
             job.client_fn,

@@ -42,7 +42,7 @@ from rengo.valuation import (
     validation_score,
     vertical_party_contribution,
 )
-from rengo.valuation.tracker import SECAGG_METHODS
+from rengo.valuation.tracker import MAX_EXACT_ROUND_PLAYERS, SECAGG_METHODS
 from rengo.vfl.hetero_contribution import SCORERS_BY_OUTPUT
 from rengo.vfl.registry import Output
 
@@ -176,15 +176,28 @@ def single_threaded(score: Evaluate) -> Evaluate:
 
 
 def contribution_tracker(
-    settings: ContributionSettings, evaluate: Any, seed: int
+    settings: ContributionSettings, evaluate: Any, seed: int, clients_per_round: int = 0
 ) -> ContributionTracker:
     """The round observer that values a horizontal run's clients on the held-out
     ``settings.metric`` (GTG-Shapley by default). Each round samples two stratified blocks
     of permutations (each of the round's clients twice in every position: the fewest that
     give a standard error), so 10 clients x 20 rounds add seconds, not minutes; the standard
     errors it reports say what that bought. The run checks what its values can mean under
-    its strategy (:func:`rengo.hfl.observer_fit.check_observers_fit`)."""
+    its strategy (:func:`rengo.hfl.observer_fit.check_observers_fit`).
+
+    Raises
+    ------
+    ConfigError
+        Method "mr" (exact per round) with more ``clients_per_round`` (the most a round
+        samples) than it values: refused before the run, not after its first round trained.
+    """
     settings = settings.for_kind("hfl")
+    if settings.method == "mr" and clients_per_round > MAX_EXACT_ROUND_PLAYERS:
+        raise ConfigError(
+            f"contribution.method = 'mr' values at most {MAX_EXACT_ROUND_PLAYERS} clients a "
+            f"round exactly, and this job's rounds take up to {clients_per_round}; use method "
+            "'gtg', or sample fewer clients a round (strategy.fraction_fit)"
+        )
     return ContributionTracker(
         single_threaded(validation_score(evaluate, settings.metric)),
         settings.method,
