@@ -622,3 +622,17 @@ def test_submit_and_leaderboard_find_the_state_beside_the_store_they_are_given(
     assert submitted.exit_code == 0, submitted.output
     shown = runner.invoke(app, ["tournament", "leaderboard", *store])
     assert shown.exit_code == 0 and "no scored round yet" in shown.output, shown.output
+
+
+def test_open_without_a_budget_says_that_declared_stakes_are_the_only_cap(tmp_path: Path):
+    """Without --budget a round's gains were capped by the stakes participants type at
+    submit, which rengo does not hold, and nothing said so."""
+    opening = ["tournament", "open", "--dataset", "diabetes", "--train-share", "0"]
+    s = ["--state", str(tmp_path / "t.json"), "--store", str(tmp_path / "r.db")]
+    unbounded = runner.invoke(app, [*opening, *s])
+    assert unbounded.exit_code == 0, unbounded.output
+    flat = " ".join(unbounded.output.split())
+    assert "no --budget" in flat and "0.05 x each stake" in flat and "holds none" in flat
+    b = ["--state", str(tmp_path / "b.json"), "--store", str(tmp_path / "r.db")]
+    bounded = runner.invoke(app, [*opening, "--budget", "100", *b])
+    assert bounded.exit_code == 0 and "no --budget" not in bounded.output, bounded.output

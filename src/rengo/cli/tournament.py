@@ -675,6 +675,14 @@ def open_round(
             )
         if "--targets-out" in paths:
             console.print(f"live targets kept by the coordinator in {paths['--targets-out']}")
+        if tournament.budget is None:  # the stakes participants type are the only cap
+            console.print(
+                "[bold yellow]note:[/] no --budget: a round pays up to "
+                f"{tournament.rule.clip:g} x each stake, and stakes are what participants "
+                "declare at submit (rengo holds none); set --budget on a new tournament to "
+                "cap what it pays",
+                highlight=False,
+            )
         console.print(
             "next: participants `rengo tournament submit --predictions P.csv --stake 10.00 "
             "--participant NAME`, then `rengo tournament score --targets ...`"
