@@ -352,3 +352,16 @@ def test_export_keeps_a_participant_named_like_a_formula_as_text(tmp_path: Path)
     assert [r["participant"] for r in rows] == [f"'{formula}", "bob"]
     assert [r["reason"] for r in rows] == ["'@SUM(1+1)", "'-stake"]
     assert [r["amount"] for r in rows] == ["1.50", "-0.25"]
+
+
+def test_an_amount_refused_names_the_option_it_was_typed_into(store_path: Path) -> None:
+    """'amount '0.001' has more than 2 decimals' did not say whether the budget or which
+    stake was wrong."""
+    run = _run_id(store_path)
+    base = ["rewards", "pay", run, "--store", str(store_path)]
+    for extra, option in (
+        (["--budget", "0.001"], "--budget: amount '0.001'"),
+        (["--budget", "5", "--policy", "stake", "--stake", "alice=-1"], "--stake alice: amount"),
+    ):
+        result = runner.invoke(app, [*base, *extra])
+        assert result.exit_code == 2 and option in result.output, result.output

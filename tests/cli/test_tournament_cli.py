@@ -636,3 +636,17 @@ def test_open_without_a_budget_says_that_declared_stakes_are_the_only_cap(tmp_pa
     b = ["--state", str(tmp_path / "b.json"), "--store", str(tmp_path / "r.db")]
     bounded = runner.invoke(app, [*opening, "--budget", "100", *b])
     assert bounded.exit_code == 0 and "no --budget" not in bounded.output, bounded.output
+
+
+def test_an_amount_refused_names_the_option_it_was_typed_into(tmp_path: Path):
+    s, ids = _opened_diabetes(tmp_path)
+    predictions = str(_predictions(tmp_path / "p.csv", ids, np.linspace(0, 1, len(ids))))
+    submit = ["tournament", "submit", "--participant", "x", "--predictions", predictions, *s]
+    refused = runner.invoke(app, [*submit, "--stake", "1.001"])
+    assert refused.exit_code == 2
+    _one_line_error(refused.output, "--stake: amount '1.001' has more than 2 decimals")
+    other = ["--state", str(tmp_path / "o.json"), "--store", str(tmp_path / "r.db")]
+    opened = runner.invoke(app, ["tournament", "open", "--dataset", "diabetes", *other,
+                                 "--budget", "ten"])  # fmt: skip
+    assert opened.exit_code == 2
+    _one_line_error(opened.output, "--budget: 'ten' is not an amount")

@@ -172,13 +172,14 @@ def pay(
     clip: Annotated[str, typer.Option(help="Clip as a fraction of stake (policy stake).")] = "0.05",
 ) -> None:
     """Pay the run's participants from a budget and append the payouts to the ledger."""
+    from rengo.cli.amount_option import option_minor_units
     from rengo.core.errors import ConfigError
-    from rengo.rewards import currency_decimals, format_minor, to_minor_units
+    from rengo.rewards import currency_decimals, format_minor
     from rengo.tracking.contrib_records import pay_rewards, run_contributions
 
     with friendly_errors(console), open_existing_store(store) as s:
         places = currency_decimals(currency, decimals)
-        budget_minor = to_minor_units(budget, places)
+        budget_minor = option_minor_units("--budget", budget, places)
         stakes: dict[str, int] | None = None
         if stake:
             stakes = {}
@@ -188,7 +189,7 @@ def pay(
                     raise ConfigError(f"--stake takes NAME=AMOUNT, got {item!r}")
                 if name in stakes:
                     raise ConfigError(f"--stake names {name!r} twice")
-                stakes[name] = to_minor_units(amount, places)
+                stakes[name] = option_minor_units(f"--stake {name}", amount, places)
             participants = run_contributions(s, run_id, method).totals
             unknown = sorted(set(stakes) - set(participants))
             if unknown:  # a typo would otherwise be ignored

@@ -32,6 +32,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from rengo.cli.amount_option import option_minor_units
 from rengo.cli.errors import friendly_errors
 from rengo.cli.output_paths import refuse_to_replace
 from rengo.cli.store_option import StoreOption
@@ -404,7 +405,7 @@ def _same_settings(
     """A ``ConfigError`` naming the stored value when a later ``open`` is given a setting
     that differs from the one its tournament started with (before, the option was silently
     ignored: an operator's new ``--budget`` capped nothing); an equal value or none is fine."""
-    from rengo.rewards import format_minor, to_minor_units
+    from rengo.rewards import format_minor
 
     places = int(state["decimals"])
     kept = tournament.budget
@@ -414,7 +415,9 @@ def _same_settings(
         "clip": (clip, tournament.rule.clip),
         "payout-factor": (payout_factor, tournament.rule.payout_factor),
         "budget": (
-            None if budget is None else format_minor(to_minor_units(budget, places), places),
+            None
+            if budget is None
+            else format_minor(option_minor_units("--budget", budget, places), places),
             "none" if kept is None else format_minor(kept.total_minor, places),
         ),
     }
@@ -558,7 +561,7 @@ def open_round(
     """Step 1: publish a new round - a training set with targets and a live set without
     (only the live rows are scored); the live targets stay here."""
     assert state_path is not None  # the state file one_at_a_time resolved
-    from rengo.rewards import Budget, currency_decimals, to_minor_units
+    from rengo.rewards import Budget, currency_decimals
     from rengo.tournament import PayoutRule, Tournament
 
     with friendly_errors(console):
@@ -571,7 +574,9 @@ def open_round(
         else:
             currency = currency or DEFAULT_CURRENCY
             places = currency_decimals(currency, decimals)
-            total = None if budget is None else Budget(to_minor_units(budget, places))
+            total = (
+                None if budget is None else Budget(option_minor_units("--budget", budget, places))
+            )
             rule = PayoutRule(
                 payout_factor=1.0 if payout_factor is None else payout_factor,
                 clip=0.05 if clip is None else clip,
@@ -868,20 +873,20 @@ def _stake_minor(stake: str, decimals: int, currency: str) -> int:
     """The ``--stake`` text in minor units, refused past
     :data:`~rengo.tournament.MAX_STAKE_MINOR` (one huge stake made the round unscorable or
     broke ``pay``)."""
-    from rengo.rewards import format_minor, to_minor_units
+    from rengo.rewards import format_minor
     from rengo.tournament import MAX_STAKE_MINOR
 
     try:  # compared as text first, so any larger stake gets this limit's message
         value = Decimal(stake.strip()).scaleb(decimals)
         too_large = value.is_finite() and value > MAX_STAKE_MINOR
     except InvalidOperation:
-        too_large = False  # to_minor_units says what is wrong with the text
+        too_large = False  # option_minor_units says what is wrong with the text
     if too_large:
         raise ConfigError(
             f"stake {stake} is over the largest a tournament takes, "
             f"{format_minor(MAX_STAKE_MINOR, decimals)} {currency}"
         )
-    return to_minor_units(stake, decimals)
+    return option_minor_units("--stake", stake, decimals)
 
 
 def _require_open(tournament: Any, round_id: int | None, action: str) -> None:
