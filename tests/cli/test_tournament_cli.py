@@ -650,3 +650,30 @@ def test_an_amount_refused_names_the_option_it_was_typed_into(tmp_path: Path):
                                  "--budget", "ten"])  # fmt: skip
     assert opened.exit_code == 2
     _one_line_error(opened.output, "--budget: 'ten' is not an amount")
+
+
+def test_names_that_look_like_console_markup_are_shown_as_typed(tmp_path: Path):
+    """A participant named '[/bold]' crashed submit (after it was recorded), score (after
+    the round was scored) and every leaderboard with a rich MarkupError; '[red]mallory'
+    showed as 'mallory'. Every table shows a name as typed."""
+    from rengo.cli.main import app as rengo
+
+    s, ids = _opened_diabetes(tmp_path)
+    predictions = str(_predictions(tmp_path / "p.csv", ids, np.linspace(0, 1, len(ids))))
+    for name in ("[/bold]", "[red]mallory"):
+        submitted = runner.invoke(
+            app,
+            ["tournament", "submit", "--participant", name, "--predictions", predictions,
+             "--stake", "1", *s],
+        )  # fmt: skip
+        assert submitted.exit_code == 0 and f"{name}: " in submitted.output, submitted.output
+    targets = str(tmp_path / "tournament-round1-targets.csv")
+    steps = (["score", "--targets", targets], ["pay"], ["leaderboard"])
+    for step in steps:
+        shown = runner.invoke(app, ["tournament", *step, *s])
+        assert shown.exit_code == 0, shown.output
+    assert "[/bold]" in shown.output and "[red]mallory" in shown.output
+    run = json.loads((tmp_path / "tournament.json").read_text())["run_id"]
+    rewards = runner.invoke(rengo, ["rewards", "show", run, "--store", str(tmp_path / "r.db")])
+    assert rewards.exit_code == 0, rewards.output
+    assert rewards.output.count("[red]mallory") == 2  # contribution and ledger tables

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rengo.cli.errors import friendly_errors
@@ -61,7 +62,7 @@ def contribution_table(
     ranked = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
     for rank, (participant, value) in enumerate(ranked, start=1):
         share = f"{100 * max(value, 0.0) / positive:.1f}%" if positive > 0 else "-"
-        row = [str(rank), participant, f"{value:+.5f}"]
+        row = [str(rank), escape(participant), f"{value:+.5f}"]
         if stderr:
             error = stderr.get(participant)
             interval = intervals.get(participant)
@@ -90,11 +91,11 @@ def ledger_table(run_id: str, entries: Sequence[LedgerEntry], decimals: int | No
         table.add_row(
             str(e.seq),
             "" if e.round is None else str(e.round),
-            e.participant,
-            e.kind,
+            escape(e.participant),  # text from the ledger, never console markup
+            escape(e.kind),
             amount,
-            e.currency,
-            e.reason or "",
+            escape(e.currency),
+            escape(e.reason or ""),
         )
     return table
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from sklearn.base import clone
 
 from rengo.cli.output_paths import plot_target, writable_folder
@@ -271,7 +272,7 @@ def print_contribution(
         table.add_column("payout", justify="right")
     ranking = report.ranking()
     for name, value in ranking[:CONTRIBUTIONS_SHOWN]:
-        row = [name, f"{value:+.4f}"]
+        row = [escape(name), f"{value:+.4f}"]
         if payouts:
             row.append(format_amount(paid.get(name, 0), settings.currency))
         table.add_row(*row)

@@ -30,6 +30,7 @@ from typing import Annotated, Any, ParamSpec
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rengo.cli.amount_option import option_minor_units
@@ -723,7 +724,7 @@ def submit(
             tournament.submit(participant, values, stake_minor, round_id)
         staked = format_minor(stake_minor, int(state["decimals"]))  # as typed: 5 -> 5.00
         console.print(
-            f"{participant}: {len(values)} predictions, stake {staked} {state['currency']}"
+            f"{escape(participant)}: {len(values)} predictions, stake {staked} {state['currency']}"
         )
 
 
@@ -757,7 +758,7 @@ def score(
             table.add_column(column, justify="left" if column == "participant" else "right")
         for name, s in sorted(result.scores.items(), key=lambda kv: -kv[1].score):
             table.add_row(
-                name,
+                escape(name),  # a name is the participant's text, never console markup
                 format_minor(s.stake_minor, places),
                 f"{s.corr:+.4f}",
                 f"{s.mmc:+.4f}",
@@ -766,7 +767,7 @@ def score(
             )
         console.print(table)
         undefined = [
-            f"{name} {era.era} {'/'.join(era.undefined)}"
+            f"{escape(name)} {escape(era.era)} {'/'.join(era.undefined)}"
             for name, s in sorted(result.scores.items())
             for era in s.eras
             if era.undefined

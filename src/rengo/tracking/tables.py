@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from rich import box
 from rich.console import Group, RenderableType
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -653,7 +654,7 @@ def leaderboard_table(
     for rank, e in enumerate(entries, start=1):
         table.add_row(
             str(rank),
-            e.participant,
+            escape(e.participant),  # the participant's own text, never console markup
             str(e.rounds),
             f"{e.mean_corr:+.4f}",
             f"{e.mean_mmc:+.4f}",
