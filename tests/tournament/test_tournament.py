@@ -334,3 +334,17 @@ def test_a_target_constant_in_one_era_only_is_scored() -> None:
     )
     assert result.scores["good"].eras[0].undefined == ("corr",)  # CORR of a flat target
     assert result.scores["good"].eras[1].undefined == ()
+
+
+@pytest.mark.parametrize(
+    "name", ["alice ", " alice", "\x1b[2Jalice", "ali\u200bce", "al\nice", "", "   "]
+)
+def test_a_participant_name_others_could_not_tell_apart_is_refused(name: str) -> None:
+    """'alice ' beside 'alice', a zero-width space or a terminal escape in a name let one
+    participant pass for another on the leaderboard (or clear the operator's screen)."""
+    t = Tournament()
+    t.open_round(ROWS, ERAS)
+    _, good, _ = make_round()
+    with pytest.raises(DataError, match="participant"):
+        t.submit(name, good, 10)
+    t.submit("[red]alice", good, 10)  # brackets are text: displays escape them

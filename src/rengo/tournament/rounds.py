@@ -11,6 +11,7 @@ round from its submissions to audit it.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -178,6 +179,22 @@ def _defined(value: float, name: str, undefined: list[str]) -> float:
         undefined.append(name)
         return 0.0
     return value
+
+
+def _check_participant(participant: object) -> None:
+    """A ``DataError`` unless ``participant`` is a name others can tell apart: non-empty,
+    no spaces around it ("alice " shown beside "alice") and no control or format characters
+    (a terminal escape in a name rewrote the operator's leaderboard)."""
+    if not isinstance(participant, str) or not participant.strip():
+        raise DataError(f"participant must be a non-empty name, got {participant!r}")
+    if participant != participant.strip():
+        raise DataError(f"participant {participant!r} has spaces around it; drop them")
+    hidden = sorted({c for c in participant if unicodedata.category(c).startswith("C")})
+    if hidden:
+        raise DataError(
+            f"participant {participant!r} holds control or format characters {hidden}: a "
+            "name is shown on every leaderboard and ledger, so it must be plain text"
+        )
 
 
 def _check_era_sizes(eras: Sequence[str]) -> None:
@@ -512,12 +529,12 @@ class Tournament:
         Raises
         ------
         DataError
-            Bad name, stake (not an int, negative or too large), row ids or values.
+            Bad name (empty, with spaces around it or a control character), stake (not an
+            int, negative or too large), row ids or values.
         ProtocolError
             No such open round.
         """
-        if not isinstance(participant, str) or not participant:
-            raise DataError("participant must be a non-empty name")
+        _check_participant(participant)
         stake_minor = _checked_stake(participant, stake_minor)
         number = self._open_round_id(round_id)
         r = self._rounds[number]
