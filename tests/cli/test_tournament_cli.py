@@ -677,3 +677,18 @@ def test_names_that_look_like_console_markup_are_shown_as_typed(tmp_path: Path):
     rewards = runner.invoke(rengo, ["rewards", "show", run, "--store", str(tmp_path / "r.db")])
     assert rewards.exit_code == 0, rewards.output
     assert rewards.output.count("[red]mallory") == 2  # contribution and ledger tables
+
+
+def test_a_csv_naming_one_id_on_two_rows_is_refused_naming_it(tmp_path: Path):
+    """A repeated id could put one copy in the training set, target and all, and the other
+    live; with both live the open said only 'a round needs at least 2 distinct row ids'."""
+    rows = tmp_path / "rows.csv"
+    lines = [f"r{i},{i % 7},{i % 2}" for i in range(40)] + ["r3,1,1"]
+    rows.write_text("id,x,y\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    s = ["--state", str(tmp_path / "t.json"), "--store", str(tmp_path / "r.db")]
+    refused = runner.invoke(
+        app, ["tournament", "open", "--csv", str(rows), "--target-column", "y", *s]
+    )
+    assert refused.exit_code == 2
+    _one_line_error(refused.output, "1 id(s) name more than one row (['r3'])")
+    assert not list(tmp_path.glob("t-round1-*"))

@@ -21,6 +21,7 @@ import functools
 import json
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
@@ -346,6 +347,12 @@ def _rows_from_csv(
     except (TypeError, ValueError) as exc:  # TypeError: a row shorter than the header
         raise DataError(f"{path}: non-numeric or missing feature or target: {exc}") from exc
     ids = [r[id_column] for r in rows]
+    repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
+    if repeated:  # one copy could land in the training set, with its target, one live
+        raise DataError(
+            f"{path}: {len(repeated)} id(s) name more than one row ({repeated[:3]}"
+            f"{' ...' if len(repeated) > 3 else ''}); give each row its own {id_column!r}"
+        )
     if era_column is not None:
         era_list = [r[era_column] for r in rows]
     else:
