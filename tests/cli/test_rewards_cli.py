@@ -365,3 +365,25 @@ def test_an_amount_refused_names_the_option_it_was_typed_into(store_path: Path) 
     ):
         result = runner.invoke(app, [*base, *extra])
         assert result.exit_code == 2 and option in result.output, result.output
+
+
+def test_a_payment_made_with_decimals_reads_back_as_paid(store_path: Path, tmp_path: Path):
+    """Paid 1.2345 tokens with --decimals 4; show and export then read its minor units with
+    the currency's 2 decimals, so alice's 0.8230 became 82.30 tokens in the accountant's
+    CSV. Each line records its decimals."""
+    run = _run_id(store_path)
+    args = ["--store", str(store_path)]
+    paid = runner.invoke(
+        app, ["rewards", "pay", run, "--budget", "1.2345", "--decimals", "4",
+              "--currency", "tokens", *args],
+    )  # fmt: skip
+    assert paid.exit_code == 0, paid.output
+    shown = runner.invoke(app, ["rewards", "show", run, *args])
+    assert shown.exit_code == 0 and "0.8230" in shown.output and "82.30" not in shown.output
+    out = tmp_path / "ledger.csv"
+    exported = runner.invoke(app, ["rewards", "export", run, "--csv", str(out), *args])
+    assert exported.exit_code == 0, exported.output
+    with out.open(newline="", encoding="utf-8") as handle:
+        amounts = {r["participant"]: r["amount"] for r in csv.DictReader(handle)}
+    assert amounts == {"alice": "0.8230", "bob": "0.4115", "mallory": "0.0000"}
+    assert sum(Decimal(a) for a in amounts.values()) == Decimal("1.2345")

@@ -129,3 +129,34 @@ def test_pay_refuses_rounds_of_a_run_paid_as_a_whole_and_keeps_the_run_resumable
     with RunStore(tmp_path / "runs.db") as store:
         assert [e.kind for e in store.ledger(run_id)] == ["reward"]
         assert store.get_run(run_id).status != "failed"
+
+
+def test_a_tournament_with_its_own_decimals_reads_back_its_payouts_as_paid(tmp_path: Path):
+    """A tournament opened with --decimals 4 paid 5.0000 tokens on a 100.0000 stake;
+    `rengo rewards export` read the 50000 minor units with 2 decimals: 500.00."""
+    from rengo.cli.main import app as rengo
+
+    state = ["--state", str(tmp_path / "t.json")]
+    store = ["--store", str(tmp_path / "runs.db")]
+    opened = runner.invoke(
+        app, ["tournament", "open", "--dataset", "breast_cancer", "--currency", "tokens",
+              "--decimals", "4", *store, *state],
+    )  # fmt: skip
+    assert opened.exit_code == 0, opened.output
+    with (tmp_path / "t-round1-targets.csv").open(newline="", encoding="utf-8") as f:
+        truth = {r["id"]: float(r["target"]) for r in csv.DictReader(f)}
+    predictions = tmp_path / "p.csv"
+    predictions.write_text(
+        "id,prediction\n" + "".join(f"{i},{0.1 + 0.8 * t}\n" for i, t in truth.items())
+    )
+    submit = ["tournament", "submit", "--participant", "a", "--predictions", str(predictions)]
+    assert runner.invoke(app, [*submit, "--stake", "100", *state]).exit_code == 0
+    targets = ["--targets", str(tmp_path / "t-round1-targets.csv")]
+    assert runner.invoke(app, ["tournament", "score", *targets, *state]).exit_code == 0
+    assert runner.invoke(app, ["tournament", "pay", *state]).exit_code == 0
+    run = json.loads((tmp_path / "t.json").read_text())["run_id"]
+    out = tmp_path / "ledger.csv"
+    exported = runner.invoke(rengo, ["rewards", "export", run, "--csv", str(out), *store])
+    assert exported.exit_code == 0, exported.output
+    with out.open(newline="", encoding="utf-8") as f:
+        assert [r["amount"] for r in csv.DictReader(f)] == ["5.0000"]

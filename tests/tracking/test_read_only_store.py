@@ -180,3 +180,21 @@ def test_read_only_store_reads_a_schema_3_store_written_before_run_owners(
         conn.execute("UPDATE schema_version SET version = 3")
     with RunStore(path, read_only=True) as reader:
         assert reader.get_run(run).kind == "hfl"
+
+
+def test_read_only_store_reads_the_ledger_of_a_schema_5_store_written_before_decimals(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        run = store.start_run("hfl", {})
+        store.append_ledger(run, None, "a", "reward", 150, currency="EUR")
+    with sqlite3.connect(path) as conn:  # as a store written before lines had decimals (v6)
+        conn.execute("ALTER TABLE ledger DROP COLUMN decimals")
+        conn.execute("UPDATE schema_version SET version = 5")
+    with RunStore(path, read_only=True) as reader:
+        [line] = reader.ledger(run)
+    assert (line.amount, line.currency, line.decimals) == (150, "EUR", None)
+    with RunStore(path) as writer:  # migrated: the old line keeps no decimals, new ones do
+        writer.append_ledger(run, 1, "b", "reward", 7, currency="EUR", decimals=3)
+        assert [e.decimals for e in writer.ledger(run)] == [None, 3]

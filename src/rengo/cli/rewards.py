@@ -30,7 +30,10 @@ console = Console()
 RunArgument = Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")]
 DecimalsOption = Annotated[
     int | None,
-    typer.Option(help="Decimals of the currency's minor unit (default: ISO 4217, else 2)."),
+    typer.Option(
+        help="Decimals of the currency's minor unit (default: ISO 4217, else 2); a ledger "
+        "line written with its own is read with those."
+    ),
 ]
 
 
@@ -73,8 +76,8 @@ def contribution_table(
 
 
 def ledger_table(run_id: str, entries: Sequence[LedgerEntry], decimals: int | None = None) -> Table:
-    """Every ledger line of a run, amounts in major units."""
-    from rengo.rewards import currency_decimals, format_minor
+    """Every ledger line of a run, amounts in major units (:func:`ledger_amount`)."""
+    from rengo.tracking.contrib_records import ledger_amount
 
     table = Table(title=f"Ledger - run {run_id}", title_justify="left")
     for column in ("entry", "round", "participant", "kind"):
@@ -83,11 +86,7 @@ def ledger_table(run_id: str, entries: Sequence[LedgerEntry], decimals: int | No
     table.add_column("currency")
     table.add_column("reason", overflow="fold")
     for e in entries:
-        amount = (
-            e.amount
-            if isinstance(e.amount, str)
-            else format_minor(e.amount, currency_decimals(e.currency, decimals))
-        )
+        amount = ledger_amount(e, decimals)
         table.add_row(
             str(e.seq),
             "" if e.round is None else str(e.round),

@@ -237,7 +237,8 @@ def pay_rewards(
     paid (any :data:`~rengo.tracking.records.PAYMENT_KINDS` line), is refused. All the
     lines are one transaction, so an interrupted payment writes nothing and can be rerun.
     Ledger reasons name the budget (and stakes) in major units of ``currency``
-    (``decimals`` overrides its ISO 4217 exponent).
+    (``decimals`` overrides its ISO 4217 exponent), and each line records the decimals its
+    minor units count in, so it reads back as paid whatever a later reader assumes.
 
     Parameters
     ----------
@@ -294,6 +295,7 @@ def pay_rewards(
             "append-only"
         )
     label = f"{contributions.method} contribution"
+    places = currency_decimals(currency, decimals)  # recorded with each line
     prefix = (
         f"policy={policy} method={contributions.method} "
         f"budget={format_amount(budget_minor, currency, decimals)}"
@@ -343,11 +345,36 @@ def pay_rewards(
                 stake = f" (stake {at_stake})"
             reason = f"{prefix}: {p.reason}{stake}"
             lines.append(
-                LedgerLine(paid_round, p.participant, kind, p.amount_minor, reason, currency)
+                LedgerLine(
+                    paid_round, p.participant, kind, p.amount_minor, reason, currency, places
+                )
             )
             out.append(p)
     store.append_ledger_lines(full, lines, once=PAYMENT_KINDS)
     return out
+
+
+def ledger_amount(entry: LedgerEntry, decimals: int | None = None) -> str:
+    """A ledger line's amount in major units: minor units counted in the decimals recorded
+    with the line, else ``decimals``, else the currency's ISO 4217 exponent (a decimal
+    string line as written).
+
+    Parameters
+    ----------
+    entry:
+        The ledger line.
+    decimals:
+        The decimals of lines that recorded none (written before rengo recorded them).
+
+    Returns
+    -------
+    str
+        The amount, e.g. ``"0.5217"`` for 5217 minor units at 4 decimals.
+    """
+    if isinstance(entry.amount, str):
+        return entry.amount
+    places = entry.decimals if entry.decimals is not None else decimals
+    return format_minor(entry.amount, currency_decimals(entry.currency, places))
 
 
 def ledger_totals(entries: Sequence[LedgerEntry]) -> dict[str, int]:
@@ -379,8 +406,7 @@ def ledger_csv_rows(
     for run_id in run_ids:
         full = store.resolve_run_id(run_id)
         for e in store.ledger(full):
-            places = currency_decimals(e.currency, decimals)
-            amount = e.amount if isinstance(e.amount, str) else format_minor(e.amount, places)
+            amount = ledger_amount(e, decimals)
             rows.append(
                 {
                     "run": full,

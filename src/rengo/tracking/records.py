@@ -128,7 +128,8 @@ class LedgerLine:
     """One ledger line to append with :meth:`~rengo.tracking.RunStore.append_ledger_lines`:
     what :class:`LedgerEntry` reads back, less the sequence number and time the store gives.
 
-    ``round`` None is the whole run; ``amount`` is an int (minor units) or a decimal string.
+    ``round`` None is the whole run; ``amount`` is an int (minor units) or a decimal string;
+    ``decimals`` is how many decimals the minor units count in (None: the currency's).
     """
 
     round: int | None
@@ -137,11 +138,14 @@ class LedgerLine:
     amount: int | str
     reason: str | None = None
     currency: str = "credits"
+    decimals: int | None = None
 
 
 @dataclass(frozen=True)
 class LedgerEntry:
-    """One append-only ledger line; ``amount`` is an int (minor units) or a decimal string."""
+    """One append-only ledger line; ``amount`` is an int (minor units) or a decimal string;
+    ``decimals`` is how many decimals the minor units count in, as recorded with the line
+    (None for lines written before rengo recorded it: the currency's)."""
 
     seq: int
     created_at: datetime
@@ -151,6 +155,7 @@ class LedgerEntry:
     amount: int | str
     currency: str
     reason: str | None
+    decimals: int | None = None
 
 
 @dataclass(frozen=True)

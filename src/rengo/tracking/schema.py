@@ -173,12 +173,18 @@ _V4_OWNER: tuple[str, ...] = (
 # duration counts the time it ran, not the time the coordinator was down.
 _V5_PAUSED: tuple[str, ...] = ("ALTER TABLE runs ADD COLUMN paused_s REAL NOT NULL DEFAULT 0",)
 
+# V6: the decimals a ledger line's minor units count in (NULL: lines written before, read
+# with the currency's ISO 4217 exponent), so a payment made with --decimals 4 reads back as
+# paid, not 100 times larger.
+_V6_LEDGER_DECIMALS: tuple[str, ...] = ("ALTER TABLE ledger ADD COLUMN decimals INTEGER",)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V1,
     _V2_PRESENCE,
     _V3_CONTRIBUTION_ERRORS,
     _V4_OWNER,
     _V5_PAUSED,
+    _V6_LEDGER_DECIMALS,
 )
 """``MIGRATIONS[i]`` takes a store from schema version ``i`` to ``i + 1``."""
 

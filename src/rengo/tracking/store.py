@@ -67,6 +67,8 @@ _OWNER_SCHEMA = 4
 _PAUSED_COLUMN = ", paused_s"
 _PAUSED_SCHEMA = 5
 """The schema version from which runs record how long they lay interrupted."""
+_LEDGER_DECIMALS_SCHEMA = 6
+"""The schema version from which ledger lines record the decimals of their minor units."""
 _INTERRUPTED = "interrupted"
 _COMPLETED = "completed"
 _CORRUPTION = ("file is not a database", "malformed", "disk image", "file is encrypted")
@@ -150,6 +152,15 @@ def _amount(value: Any) -> int | str:
     raise DataError(
         f"ledger amount must be an int (minor units) or a decimal string, got {value!r}"
     )
+
+
+def _decimals(value: Any) -> int | None:
+    """A ledger line's decimals: None (the currency's) or an int in 0..18."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 18:
+        raise DataError(f"ledger decimals must be an int in 0..18 or None, got {value!r}")
+    return value
 
 
 def _blob(value: Any) -> bytes:
@@ -1042,9 +1053,10 @@ class RunStore:
         amount: int | str,
         reason: str | None = None,
         currency: str = "credits",
+        decimals: int | None = None,
     ) -> int:
         """Append one ledger line and return its sequence number. There is no update/delete."""
-        line = LedgerLine(round, participant, kind, amount, reason, currency)
+        line = LedgerLine(round, participant, kind, amount, reason, currency, decimals)
         return self.append_ledger_lines(run_id, [line])[0]
 
     def append_ledger_lines(
@@ -1079,7 +1091,7 @@ class RunStore:
             The run is already paid in a round of ``lines`` (see ``once``).
         DataError
             An amount that is not exact (a float) or not a number, an empty participant,
-            kind or currency, or an unknown run; nothing is written.
+            kind or currency, decimals outside 0..18, or an unknown run; nothing is written.
         """
         with self._transaction() as conn:
             self._require_run(conn, run_id)
@@ -1097,10 +1109,11 @@ class RunStore:
                     _amount(line.amount),
                     _text(line.currency, "currency"),
                     line.reason,
+                    _decimals(line.decimals),
                 )
                 cursor = conn.execute(
                     "INSERT INTO ledger (run_id, created_at, round, participant, kind, amount, "
-                    "currency, reason) VALUES (?,?,?,?,?,?,?,?)",
+                    "currency, reason, decimals) VALUES (?,?,?,?,?,?,?,?,?)",
                     row,
                 )
                 numbers.append(int(cursor.lastrowid or 0))
@@ -1133,10 +1146,11 @@ class RunStore:
 
     def ledger(self, run_id: str) -> list[LedgerEntry]:
         """A run's ledger lines in the order appended."""
+        decimals = ", decimals" if self._schema >= _LEDGER_DECIMALS_SCHEMA else ""
         with self._reading() as conn:
             rows = conn.execute(
-                "SELECT seq, created_at, round, participant, kind, amount, currency, reason "
-                "FROM ledger WHERE run_id = ? ORDER BY seq",
+                "SELECT seq, created_at, round, participant, kind, amount, currency, reason"
+                f"{decimals} FROM ledger WHERE run_id = ? ORDER BY seq",
                 (self._resolve(conn, run_id),),
             ).fetchall()
         return [LedgerEntry(seq, _stamp(at), *rest) for seq, at, *rest in rows]

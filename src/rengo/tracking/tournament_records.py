@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from rengo.rewards import format_amount
+from rengo.rewards import currency_decimals, format_amount
 from rengo.tournament import RoundResult
 from rengo.tracking.records import PAYMENT_KINDS, LedgerLine
 from rengo.tracking.store import RunStore
@@ -68,7 +68,13 @@ def record_tournament_round(
             reason = f"round {result.round}, stake {stake}: {payout.reason}"
         lines.append(
             LedgerLine(
-                result.round, payout.participant, kind, payout.amount_minor, reason, currency
+                result.round,
+                payout.participant,
+                kind,
+                payout.amount_minor,
+                reason,
+                currency,
+                currency_decimals(currency, decimals),
             )
         )
     return len(store.append_ledger_lines(run_id, lines, once=PAYMENT_KINDS))

@@ -20,7 +20,7 @@ from rengo.rewards.money import currency_decimals, format_minor
 from rengo.tracking import RunFilter, RunInfo, RunStore, metric_family
 from rengo.tracking.client_spread import client_metric_spread, lower_is_better
 from rengo.tracking.json_text import finite
-from rengo.tracking.records import ClientRecord, LedgerEntry, PartyPresence
+from rengo.tracking.records import ClientRecord, PartyPresence
 from rengo.tracking.round_coverage import round_coverage
 from rengo.tracking.tables import dotted_settings, shortened_setting, why_it_ended
 
@@ -353,18 +353,12 @@ def presence_view(store: RunStore, run_id: str, now: datetime | None = None) -> 
     }
 
 
-def _amount_text(entry: LedgerEntry, decimals: int | None) -> str:
-    if isinstance(entry.amount, str):
-        return entry.amount
-    return format_minor(entry.amount, currency_decimals(entry.currency, decimals))
-
-
 def rewards_view(
     store: RunStore, run_id: str, method: str | None = None, decimals: int | None = None
 ) -> dict[str, Any]:
     """Contribution per participant (by ``method``, default the last logged) and per round,
     and the run's ledger with each participant's net amount per currency."""
-    from rengo.tracking.contrib_records import run_contributions
+    from rengo.tracking.contrib_records import ledger_amount, run_contributions
 
     full = store.resolve_run_id(run_id)
     records = store.contributions(full)
@@ -384,12 +378,12 @@ def rewards_view(
             },
         }
     entries = store.ledger(full)
-    totals: dict[tuple[str, str], int] = {}
+    totals: dict[tuple[str, str, int], int] = {}  # minor units of one scale add up
     for e in entries:
         if isinstance(e.amount, int):
-            totals[(e.participant, e.currency)] = (
-                totals.get((e.participant, e.currency), 0) + e.amount
-            )
+            places = e.decimals if e.decimals is not None else decimals
+            key = (e.participant, e.currency, currency_decimals(e.currency, places))
+            totals[key] = totals.get(key, 0) + e.amount
     return {
         "methods": methods,
         "contributions": contributions,
@@ -401,7 +395,7 @@ def rewards_view(
                 "participant": e.participant,
                 "kind": e.kind,
                 "amount_minor": e.amount if isinstance(e.amount, int) else None,
-                "amount": _amount_text(e, decimals),
+                "amount": ledger_amount(e, decimals),
                 "currency": e.currency,
                 "reason": e.reason,
             }
@@ -412,9 +406,9 @@ def rewards_view(
                 "participant": who,
                 "currency": currency,
                 "amount_minor": minor,
-                "amount": format_minor(minor, currency_decimals(currency, decimals)),
+                "amount": format_minor(minor, places),
             }
-            for (who, currency), minor in sorted(totals.items())
+            for (who, currency, places), minor in sorted(totals.items())
         ],
     }
 
