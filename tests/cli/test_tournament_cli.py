@@ -692,3 +692,14 @@ def test_a_csv_naming_one_id_on_two_rows_is_refused_naming_it(tmp_path: Path):
     assert refused.exit_code == 2
     _one_line_error(refused.output, "1 id(s) name more than one row (['r3'])")
     assert not list(tmp_path.glob("t-round1-*"))
+
+
+def test_scoring_a_round_without_submissions_is_a_usage_error_saying_what_to_do(
+    tmp_path: Path,
+):
+    """It exited 1, the code of a failure of rengo's, not 2 as every usage error."""
+    s, _ = _opened_diabetes(tmp_path)
+    targets = str(tmp_path / "tournament-round1-targets.csv")
+    refused = runner.invoke(app, ["tournament", "score", "--targets", targets, *s])
+    assert refused.exit_code == 2
+    _one_line_error(refused.output, "round 1 has no submissions yet", "tournament submit")

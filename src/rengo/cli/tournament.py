@@ -752,7 +752,9 @@ def score(
         with updated_state(state_path) as (state, tournament):
             tournament_store(store, state)
             _require_open(tournament, round_id, "score")
-            result = tournament.resolve(_live_targets(targets), round_id)
+            values = _live_targets(targets)
+            _require_submissions(state, tournament, round_id)
+            result = tournament.resolve(values, round_id)
             state["tournament"] = tournament.to_dict()
             with tournament_run(store, state, state_path) as run:
                 run.log_event(
@@ -910,6 +912,19 @@ def _require_open(tournament: Any, round_id: int | None, action: str) -> None:
         raise ConfigError(
             f"round {max(scored)} is already scored and no round is open; open the next "
             f"with `rengo tournament open` before you {action} it"
+        )
+
+
+def _require_submissions(state: dict[str, Any], tournament: Any, round_id: int | None) -> None:
+    """A ``ConfigError`` (exit 2, as every usage error) when the round to score has no
+    submission; the library's ``ProtocolError`` exited 1, as a failure of rengo's."""
+    open_ids: list[int] = tournament.open_round_ids()
+    number = round_id if round_id is not None else max(open_ids, default=0)
+    rounds = {int(r["round"]): r for r in state["tournament"]["rounds"]}
+    if number in open_ids and not rounds[number]["submissions"]:
+        raise ConfigError(
+            f"round {number} has no submissions yet: participants submit first with "
+            "`rengo tournament submit --participant NAME --predictions P.csv --stake 10.00`"
         )
 
 
