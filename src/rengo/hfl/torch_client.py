@@ -39,6 +39,7 @@ from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
 from rengo.core.parameters import Parameters
 from rengo.hfl.client import Client
 from rengo.hfl.local_training import LocalTraining
+from rengo.hfl.torch_loader import loader_rows
 from rengo.privacy import LocalDP
 from rengo.privacy.config import check_delta
 
@@ -231,7 +232,9 @@ class TorchClient(Client):
         The module to train; its ``state_dict`` order is the parameter order on the wire.
     train_loader, test_loader
         Local data; evaluation uses ``train_loader`` when ``test_loader`` is None. Batches
-        are ``(inputs, labels)`` and are moved to ``device``.
+        are ``(inputs, labels)`` and are moved to ``device``. The client's example count
+        (its FedAvg weight) is the rows ``train_loader``'s sampler draws from (a
+        ``SubsetRandomSampler``'s indices), else its dataset's length.
     lr, local_epochs
         Defaults for the round config's ``lr`` and ``local_epochs``.
     loss_fn
@@ -281,7 +284,7 @@ class TorchClient(Client):
         self.loss_fn = loss_fn or nn.CrossEntropyLoss()
         self.optimizer = optimizer
         if dp is not None:
-            check_delta(dp, len(train_loader.dataset))  # type: ignore[arg-type]
+            check_delta(dp, loader_rows(train_loader))
         self.dp = dp
         self.dp_history = Path(dp_history) if dp_history is not None else None
 
@@ -302,7 +305,7 @@ class TorchClient(Client):
             if p.requires_grad and index[name] not in training.frozen
         ]
         opt = self.optimizer([p for _, p in trained], lr)
-        num_examples = len(self.train_loader.dataset)  # type: ignore[arg-type]
+        num_examples = loader_rows(self.train_loader)
         if self.dp is not None:
             from rengo.hfl.torch_dp import private_epochs
 
