@@ -1,5 +1,6 @@
 """A client's DataLoader restricted by a sampler (one shared ``Dataset``, each client or split
-its own indices, a common PyTorch habit): the client counts only the rows the sampler picks."""
+its own indices, a common PyTorch habit): the client counts, and DP-SGD reads, only the rows
+the sampler picks."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from torch import nn  # noqa: E402
 from torch.utils.data import (  # noqa: E402
     BatchSampler,
     DataLoader,
+    Dataset,
     SequentialSampler,
     SubsetRandomSampler,
     TensorDataset,
@@ -52,3 +54,46 @@ def test_loader_rows_fall_back_to_the_dataset_for_a_custom_batch_sampler() -> No
 
     loader = DataLoader(SHARED, batch_sampler=[[0, 1], [2, 3]])
     assert loader_rows(loader) == len(SHARED)
+
+
+class _Recorded(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """The shared table, noting every row read."""
+
+    def __init__(self) -> None:
+        self.read: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(Y)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        self.read.add(int(i))
+        return X[i], Y[i]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_dp_sgd_refuses_a_sampler_its_poisson_batches_would_not_keep_to() -> None:
+    """Opacus draws Poisson batches over all of ``loader.dataset``: a DP client of rows 0..19
+    read 150 of the table's 100+ rows, others' among them, silently."""
+    pytest.importorskip("opacus")
+    from rengo.core.errors import ConfigError
+    from rengo.privacy import LocalDP
+
+    loader = DataLoader(_Recorded(), batch_size=10, sampler=SubsetRandomSampler(range(20)))
+    with pytest.raises(ConfigError, match=r"SubsetRandomSampler.*Subset\(dataset, indices\)"):
+        TorchClient(nn.Linear(4, 2), loader, dp=LocalDP(delta=1e-3))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_dp_sgd_over_a_subset_reads_only_the_clients_rows() -> None:
+    pytest.importorskip("opacus")
+    from torch.utils.data import Subset
+
+    from rengo.privacy import LocalDP
+
+    table = _Recorded()
+    loader = DataLoader(Subset(table, range(20)), batch_size=10, shuffle=True)
+    model = nn.Linear(4, 2)
+    client = TorchClient(model, loader, dp=LocalDP(delta=1e-3, seeded_noise=True))
+    result = client.fit(get_parameters(model), {"seed": 0})
+    assert table.read and table.read <= set(range(20))
+    assert result.num_examples == 20

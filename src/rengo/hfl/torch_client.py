@@ -39,7 +39,7 @@ from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
 from rengo.core.parameters import Parameters
 from rengo.hfl.client import Client
 from rengo.hfl.local_training import LocalTraining
-from rengo.hfl.torch_loader import loader_rows
+from rengo.hfl.torch_loader import check_private_loader, loader_rows
 from rengo.privacy import LocalDP
 from rengo.privacy.config import check_delta
 
@@ -256,8 +256,9 @@ class TorchClient(Client):
     Raises
     ------
     ConfigError
-        For a device this machine cannot use, or a ``dp.delta`` not below one over the
-        training rows.
+        For a device this machine cannot use, a ``dp.delta`` not below one over the
+        training rows, or (with ``dp``) a ``train_loader`` restricted by a sampler, which
+        DP-SGD's Poisson batches would not keep to.
     """
 
     def __init__(
@@ -284,6 +285,7 @@ class TorchClient(Client):
         self.loss_fn = loss_fn or nn.CrossEntropyLoss()
         self.optimizer = optimizer
         if dp is not None:
+            check_private_loader(train_loader, dp)
             check_delta(dp, loader_rows(train_loader))
         self.dp = dp
         self.dp_history = Path(dp_history) if dp_history is not None else None

@@ -1,16 +1,21 @@
-"""What a client's PyTorch DataLoader reads: how many rows a pass draws from.
+"""What a client's PyTorch DataLoader reads: how many rows a pass draws from, and whether
+DP-SGD (Opacus) keeps to them.
 
 A common PyTorch habit gives every client (or the train/validation split) one shared
 ``Dataset`` and a sampler over its own indices (``SubsetRandomSampler``). The loader's
 ``dataset`` is then the whole table, not the client's rows, so its length must not be the
-client's example count.
+client's example count; and Opacus's Poisson batches are drawn over ``loader.dataset``,
+ignoring the sampler, so DP-SGD would read rows that are not the client's.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from torch.utils.data import BatchSampler
+from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
+
+from rengo.core.errors import ConfigError
+from rengo.privacy import LocalDP
 
 
 def _row_sampler(loader: Any) -> Any:
@@ -45,3 +50,39 @@ def loader_rows(loader: Any) -> int:
         except TypeError:  # a sampler without a length: the dataset's is all we know
             pass
     return len(loader.dataset)
+
+
+def check_private_loader(loader: Any, dp: LocalDP) -> None:
+    """Refuse a loader whose rows DP-SGD's Poisson batches would not keep to.
+
+    Opacus replaces the loader's sampler by Poisson sampling over all of ``loader.dataset``
+    (at rate one over the loader's batch count), so a loader restricted by a sampler or a
+    batch sampler would train on rows outside it, under a sampling rate the accountant did
+    not assume.
+
+    Parameters
+    ----------
+    loader
+        The client's training DataLoader.
+    dp
+        Its DP-SGD settings.
+
+    Raises
+    ------
+    ConfigError
+        With Poisson sampling, for a loader whose sampler is not a plain sequential or
+        random pass over its whole dataset, naming the sampler and the fix.
+    """
+    if not dp.poisson_sampling:  # Opacus keeps the loader's own batches then
+        return
+    sampler = _row_sampler(loader)
+    if isinstance(sampler, (SequentialSampler, RandomSampler)):
+        return
+    what = type(sampler if sampler is not None else loader.batch_sampler).__name__
+    raise ConfigError(
+        f"TorchClient(dp=LocalDP(...)): the train loader reads its rows through a {what}, "
+        f"but DP-SGD's Poisson batches are drawn over the whole loader.dataset "
+        f"({len(loader.dataset)} rows), not the rows the {what} picks; give the client a "
+        "loader over its own rows only, e.g. DataLoader(Subset(dataset, indices), "
+        "batch_size=..., shuffle=True)"
+    )
