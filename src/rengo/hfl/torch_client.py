@@ -339,11 +339,13 @@ class TorchClient(Client):
         )
 
     def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
-        """Loss and accuracy on ``test_loader`` (``train_loader`` when there is none)."""
+        """Loss and accuracy on ``test_loader`` (``train_loader`` when there is none); no
+        accuracy where the model's outputs are not class scores (:func:`evaluate_model`)."""
         loader = self.test_loader or self.train_loader
         set_parameters(self.model, parameters)
         loss, accuracy, n = evaluate_model(self.model, loader, self.loss_fn, self.device)
-        return EvaluateResult(loss, n, {"accuracy": accuracy})
+        metrics: Metrics = {} if np.isnan(accuracy) else {"accuracy": accuracy}
+        return EvaluateResult(loss, n, metrics)
 
 
 @torch.no_grad()
@@ -361,6 +363,26 @@ def _apply_corrections(
         p.grad.copy_(torch.from_numpy(np.asarray(corrected, dtype=grad.dtype)))
 
 
+def _correct(outputs: torch.Tensor, labels: torch.Tensor, loss_fn: Any) -> int | None:
+    """Correct predictions in one batch, or None where accuracy is not defined for it.
+
+    Class logits ``(N, C)`` with ``C >= 2`` are scored by argmax against integer labels
+    ``(N,)``; one logit (or probability) per row under ``BCEWithLogitsLoss`` (``BCELoss``)
+    by the sign of the logit (a probability above 0.5) against 0/1 labels of any shape with
+    ``N`` elements. Anything else (regression, soft labels, several outputs) has no accuracy.
+    """
+    if outputs.dim() == 2 and outputs.shape[1] >= 2:
+        if labels.dim() == 1 and not labels.is_floating_point():
+            return int((outputs.argmax(dim=1) == labels).sum())
+        return None
+    threshold = {nn.BCEWithLogitsLoss: 0.0, nn.BCELoss: 0.5}.get(type(loss_fn))
+    rows = len(labels)
+    if threshold is None or outputs.numel() != rows or labels.numel() != rows:
+        return None
+    predicted = outputs.reshape(-1) > threshold
+    return int((predicted == (labels.reshape(-1) > 0.5)).sum())
+
+
 @torch.no_grad()
 def evaluate_model(
     model: nn.Module,
@@ -368,12 +390,13 @@ def evaluate_model(
     loss_fn: nn.Module | None = None,
     device: torch.device | None = None,
 ) -> tuple[float, float, int]:
-    """Mean loss, accuracy and example count of a classifier over ``loader``.
+    """Mean loss, accuracy and example count of a model over ``loader``.
 
     Parameters
     ----------
     model
-        A classifier returning one logit per class.
+        A classifier returning one logit per class (or, with ``BCEWithLogitsLoss`` /
+        ``BCELoss``, one logit / probability per row), or any other model (a regression).
     loader
         ``(inputs, labels)`` batches.
     loss_fn
@@ -384,16 +407,21 @@ def evaluate_model(
     Returns
     -------
     tuple of (float, float, int)
-        Mean loss, accuracy and the number of examples.
+        Mean loss, accuracy (NaN where the outputs are not class scores that labels can be
+        compared with: a regression's, soft labels) and the number of examples.
     """
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     model.eval()
     total, correct, n = 0.0, 0, 0
+    scored = True
     for xb, yb in loader:
         if device is not None:
             xb, yb = xb.to(device), yb.to(device)
         out = model(xb)
         total += float(loss_fn(out, yb)) * len(yb)
-        correct += int((out.argmax(dim=1) == yb).sum())
+        right = _correct(out, yb, loss_fn) if scored else None
+        scored = right is not None
+        correct += right or 0
         n += len(yb)
-    return total / max(n, 1), correct / max(n, 1), n
+    accuracy = correct / max(n, 1) if scored else float("nan")
+    return total / max(n, 1), accuracy, n

@@ -1,0 +1,74 @@
+"""What TorchClient's evaluation reports for models other than a multi-class classifier:
+a single-logit binary classifier gets its real accuracy, a regression its loss and no
+accuracy (never a made-up one)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch import nn  # noqa: E402
+from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+
+from rengo.hfl.torch_client import TorchClient, evaluate_model, get_parameters  # noqa: E402
+
+X = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
+TARGET = X @ torch.tensor([1.0, 2.0, -1.0, 0.5])
+
+
+def _evaluated(model: nn.Module, labels: torch.Tensor, loss_fn: nn.Module) -> dict[str, float]:
+    loader = DataLoader(TensorDataset(X, labels), batch_size=8)
+    result = TorchClient(model, loader, loss_fn=loss_fn).evaluate(get_parameters(model), {})
+    assert result.num_examples == len(X) and math.isfinite(result.loss)
+    return dict(result.metrics)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("loss_fn", "squash", "shape"),
+    [
+        (nn.BCEWithLogitsLoss(), False, (-1, 1)),
+        (nn.BCEWithLogitsLoss(), False, (-1,)),
+        (nn.BCELoss(), True, (-1, 1)),
+    ],
+)
+def test_a_single_logit_binary_classifiers_accuracy_is_its_share_of_right_signs(
+    loss_fn: nn.Module, squash: bool, shape: tuple[int, ...]
+) -> None:
+    """Its (N, 1) logits were argmax-ed over one column (always class 0) and compared with
+    (N, 1) labels by broadcasting into N x N: an 'accuracy' of 4.875."""
+    torch.manual_seed(0)
+    linear = nn.Linear(4, 1)
+    layers: list[nn.Module] = [linear, nn.Sigmoid()] if squash else [linear]
+    model = nn.Sequential(*layers, nn.Flatten(0) if shape == (-1,) else nn.Identity())
+    labels = (TARGET > 0).float().reshape(shape)
+    with torch.no_grad():
+        expected = float(((linear(X).reshape(-1) > 0) == (TARGET > 0)).float().mean())
+    assert _evaluated(model, labels, loss_fn)["accuracy"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("flat", [False, True])
+def test_a_regression_reports_its_loss_and_no_accuracy(flat: bool) -> None:
+    """A one-output regression got 'accuracy' 0.0, and one whose output is (N,) crashed
+    federated evaluation with an IndexError from argmax(dim=1)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 1), nn.Flatten(0)) if flat else nn.Linear(4, 1)
+    labels = TARGET if flat else TARGET.unsqueeze(1)
+    assert _evaluated(model, labels, nn.MSELoss()) == {}
+
+
+def test_evaluate_model_gives_nan_accuracy_where_outputs_are_not_class_scores() -> None:
+    loader = DataLoader(TensorDataset(X, TARGET.unsqueeze(1)), batch_size=8)
+    loss, accuracy, n = evaluate_model(nn.Linear(4, 1), loader, nn.MSELoss())
+    assert math.isnan(accuracy) and math.isfinite(loss) and n == len(X)
+
+
+def test_a_multiclass_classifiers_accuracy_is_unchanged() -> None:
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    labels = (TARGET > 0).long() + (TARGET > 2).long()
+    with torch.no_grad():
+        expected = float((model(X).argmax(dim=1) == labels).float().mean())
+    assert _evaluated(model, labels, nn.CrossEntropyLoss())["accuracy"] == pytest.approx(expected)
