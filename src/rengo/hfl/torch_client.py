@@ -121,9 +121,29 @@ def get_parameters(model: nn.Module) -> Parameters:
     Returns
     -------
     list of numpy.ndarray
-        One array per ``state_dict`` entry (parameters and buffers).
+        One array per ``state_dict`` entry (parameters and buffers). Floating-point dtypes
+        numpy lacks (``bfloat16``, the ``float8`` types) travel as float32, which holds
+        them exactly; :func:`set_parameters` casts them back into the module's dtype.
+
+    Raises
+    ------
+    TypeError
+        For a tensor of another dtype numpy cannot hold, naming it.
     """
-    return [t.detach().cpu().numpy().copy() for t in model.state_dict().values()]
+    return [_as_array(key, t.detach().cpu()) for key, t in model.state_dict().items()]
+
+
+def _as_array(key: str, tensor: torch.Tensor) -> np.ndarray:
+    """A copy of ``tensor`` (on the CPU) as a numpy array (see :func:`get_parameters`)."""
+    try:
+        return tensor.numpy().copy()
+    except TypeError:
+        if tensor.is_floating_point():
+            return tensor.float().numpy()
+        raise TypeError(
+            f"state_dict entry {key!r} is a {tensor.dtype} tensor, which numpy cannot hold; "
+            "keep it out of the state_dict or register it in a dtype numpy has"
+        ) from None
 
 
 def set_parameters(model: nn.Module, parameters: Sequence[np.ndarray]) -> None:
