@@ -97,3 +97,35 @@ def test_dp_sgd_over_a_subset_reads_only_the_clients_rows() -> None:
     result = client.fit(get_parameters(model), {"seed": 0})
     assert table.read and table.read <= set(range(20))
     assert result.num_examples == 20
+
+
+class _Dicts(Dataset[dict[str, torch.Tensor]]):
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"x": X[i], "y": Y[i]}
+
+
+class _Triples(Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        return X[i], Y[i], i
+
+
+@pytest.mark.parametrize(
+    ("dataset", "what"),
+    [(_Dicts(), r"a dict with keys \['x', 'y'\]"), (_Triples(), "a list of 3 items")],
+)
+@pytest.mark.parametrize("stage", ["fit", "evaluate"])
+def test_batches_that_are_not_input_label_pairs_are_named(
+    dataset: Dataset[object], what: str, stage: str
+) -> None:
+    """A dict batch failed inside the model ('linear(): argument 'input' must be Tensor, not
+    str'), a triple with 'too many values to unpack'."""
+    model = nn.Linear(4, 2)
+    client = TorchClient(model, DataLoader(dataset, batch_size=4))
+    with pytest.raises(TypeError, match=rf"\(inputs, labels\) batches.*yielded {what}"):
+        getattr(client, stage)(get_parameters(model), {})

@@ -39,7 +39,7 @@ from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
 from rengo.core.parameters import Parameters
 from rengo.hfl.client import Client
 from rengo.hfl.local_training import LocalTraining
-from rengo.hfl.torch_loader import check_private_loader, loader_rows
+from rengo.hfl.torch_loader import check_private_loader, inputs_and_labels, loader_rows
 from rengo.privacy import LocalDP
 from rengo.privacy.config import check_delta
 
@@ -340,7 +340,8 @@ class TorchClient(Client):
         self.model.train()
         total_loss, seen = 0.0, 0
         for _ in range(epochs):
-            for xb, yb in self.train_loader:
+            for batch in self.train_loader:
+                xb, yb = inputs_and_labels(batch)
                 if training.batch_transforms:
                     xb, yb = training.transform_batch(xb, yb)
                 if self.device is not None:
@@ -434,7 +435,8 @@ def evaluate_model(
     model.eval()
     total, correct, n = 0.0, 0, 0
     scored = True
-    for xb, yb in loader:
+    for batch in loader:
+        xb, yb = inputs_and_labels(batch)
         if device is not None:
             xb, yb = xb.to(device), yb.to(device)
         out = model(xb)

@@ -35,6 +35,7 @@ from rengo.core.errors import ConfigError
 from rengo.core.install_hint import install_hint
 from rengo.hfl.dp_sgd_history import longer_history, read_history, write_history
 from rengo.hfl.local_training import LocalTraining
+from rengo.hfl.torch_loader import inputs_and_labels
 from rengo.privacy import LocalDP, PrivacyBudgetExhausted
 
 STATE_KEY = "dp_sgd_history"
@@ -107,7 +108,8 @@ def private_epochs(
     try:
         module.train()
         for _ in range(epochs):
-            for xb, yb in private_loader:
+            for batch in private_loader:
+                xb, yb = inputs_and_labels(batch)
                 # A Poisson batch may be empty: it is still a step, of noise only, and the
                 # accountant counts it (Opacus's own loop does both; skipping it reported
                 # about (1-q)^n fewer steps, so a lower epsilon than the mechanism spent)

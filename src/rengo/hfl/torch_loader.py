@@ -1,5 +1,5 @@
-"""What a client's PyTorch DataLoader reads: how many rows a pass draws from, and whether
-DP-SGD (Opacus) keeps to them.
+"""What a client's PyTorch DataLoader reads: ``(inputs, labels)`` batches, how many rows a
+pass draws from, and whether DP-SGD (Opacus) keeps to them.
 
 A common PyTorch habit gives every client (or the train/validation split) one shared
 ``Dataset`` and a sampler over its own indices (``SubsetRandomSampler``). The loader's
@@ -16,6 +16,39 @@ from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
 
 from rengo.core.errors import ConfigError
 from rengo.privacy import LocalDP
+
+
+def inputs_and_labels(batch: Any) -> tuple[Any, Any]:
+    """A batch's ``(inputs, labels)``, or an error that says what the loader yielded instead.
+
+    Parameters
+    ----------
+    batch
+        What the DataLoader yielded.
+
+    Returns
+    -------
+    tuple
+        Its two items.
+
+    Raises
+    ------
+    TypeError
+        For anything but a pair (a dict, a tensor, a triple), naming what it was.
+    """
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch[0], batch[1]
+    if isinstance(batch, dict):
+        what = f"a dict with keys {sorted(map(str, batch))}"
+    elif isinstance(batch, (tuple, list)):
+        what = f"a {type(batch).__name__} of {len(batch)} items"
+    else:
+        what = f"a {type(batch).__name__}"
+    raise TypeError(
+        f"TorchClient trains and evaluates on (inputs, labels) batches, but the loader "
+        f"yielded {what}; have the Dataset's __getitem__ return (inputs, label), or wrap "
+        "it in one that does (loss_fn gets the model's outputs and the labels)"
+    )
 
 
 def _row_sampler(loader: Any) -> Any:
