@@ -72,3 +72,29 @@ def test_a_multiclass_classifiers_accuracy_is_unchanged() -> None:
     with torch.no_grad():
         expected = float((model(X).argmax(dim=1) == labels).float().mean())
     assert _evaluated(model, labels, nn.CrossEntropyLoss())["accuracy"] == pytest.approx(expected)
+
+
+class _WithAuxiliary(nn.Module):
+    """Returns (logits, auxiliary output), as many models do; only its loss reads both."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.linear(x)
+        return logits, logits.pow(2).mean(dim=1)
+
+
+class _MainAndAuxiliaryLoss(nn.Module):
+    def forward(
+        self, outputs: tuple[torch.Tensor, torch.Tensor], labels: torch.Tensor
+    ) -> torch.Tensor:
+        logits, auxiliary = outputs
+        return nn.functional.cross_entropy(logits, labels) + 0.1 * auxiliary.mean()
+
+
+def test_a_model_with_several_outputs_evaluates_with_its_own_loss() -> None:
+    """Its tuple of outputs crashed evaluation: AttributeError, a tuple has no argmax."""
+    torch.manual_seed(0)
+    assert _evaluated(_WithAuxiliary(), (TARGET > 0).long(), _MainAndAuxiliaryLoss()) == {}

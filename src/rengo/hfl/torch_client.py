@@ -384,14 +384,17 @@ def _apply_corrections(
         p.grad.copy_(torch.from_numpy(np.asarray(corrected, dtype=grad.dtype)))
 
 
-def _correct(outputs: torch.Tensor, labels: torch.Tensor, loss_fn: Any) -> int | None:
+def _correct(outputs: Any, labels: torch.Tensor, loss_fn: Any) -> int | None:
     """Correct predictions in one batch, or None where accuracy is not defined for it.
 
     Class logits ``(N, C)`` with ``C >= 2`` are scored by argmax against integer labels
     ``(N,)``; one logit (or probability) per row under ``BCEWithLogitsLoss`` (``BCELoss``)
     by the sign of the logit (a probability above 0.5) against 0/1 labels of any shape with
-    ``N`` elements. Anything else (regression, soft labels, several outputs) has no accuracy.
+    ``N`` elements. Anything else (regression, soft labels, several outputs, outputs that
+    are not one tensor) has no accuracy.
     """
+    if not isinstance(outputs, torch.Tensor):  # a tuple or dict only the user's loss reads
+        return None
     if outputs.dim() == 2 and outputs.shape[1] >= 2:
         if labels.dim() == 1 and not labels.is_floating_point():
             return int((outputs.argmax(dim=1) == labels).sum())
