@@ -98,3 +98,31 @@ def test_a_model_with_several_outputs_evaluates_with_its_own_loss() -> None:
     """Its tuple of outputs crashed evaluation: AttributeError, a tuple has no argmax."""
     torch.manual_seed(0)
     assert _evaluated(_WithAuxiliary(), (TARGET > 0).long(), _MainAndAuxiliaryLoss()) == {}
+
+
+def _losses(loss_fn: nn.Module, lr: float, train: bool) -> tuple[float, float]:
+    """The evaluation loss of a fixed model, and (``train``) the loss one epoch reports."""
+    loader = DataLoader(TensorDataset(X, (TARGET > 0).long()), batch_size=8, shuffle=True)
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    client = TorchClient(model, loader, loss_fn=loss_fn)
+    start = get_parameters(model)
+    evaluated = client.evaluate(start, {}).loss
+    if not train:
+        return evaluated, float("nan")
+    return evaluated, float(client.fit(start, {"seed": 0, "lr": lr}).metrics["loss"])
+
+
+def test_a_summing_losss_reported_losses_are_means_over_examples() -> None:
+    """Its fit and evaluation losses came out multiplied by the batch size (8x here)."""
+    evaluated, trained = _losses(nn.CrossEntropyLoss(), 0.1, train=True)
+    # full batches of 8: a sum's gradient is 8 means', so lr / 8 takes the same steps
+    summed = _losses(nn.CrossEntropyLoss(reduction="sum"), 0.1 / 8, train=True)
+    assert summed == pytest.approx((evaluated, trained), rel=1e-5)
+
+
+def test_a_per_row_evaluation_losss_reported_loss_is_the_mean_over_examples() -> None:
+    """A loss with reduction="none" crashed evaluation (8 losses are no float)."""
+    evaluated, _ = _losses(nn.CrossEntropyLoss(), 0.1, train=False)
+    per_row, _ = _losses(nn.CrossEntropyLoss(reduction="none"), 0.1, train=False)
+    assert per_row == pytest.approx(evaluated, rel=1e-6)

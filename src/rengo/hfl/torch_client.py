@@ -40,6 +40,7 @@ from rengo.core.parameters import Parameters
 from rengo.hfl.client import Client
 from rengo.hfl.local_training import LocalTraining
 from rengo.hfl.torch_loader import check_private_loader, inputs_and_labels, loader_rows
+from rengo.hfl.torch_loss import batch_loss_sum
 from rengo.privacy import LocalDP
 from rengo.privacy.config import check_delta
 
@@ -258,7 +259,8 @@ class TorchClient(Client):
     lr, local_epochs
         Defaults for the round config's ``lr`` and ``local_epochs``.
     loss_fn
-        The training and evaluation loss (cross-entropy by default).
+        The training and evaluation loss (cross-entropy by default); whatever its
+        ``reduction``, the losses the client reports are means over examples.
     optimizer
         ``optimizer(params, lr)`` builds the optimiser for each fit call (SGD by default).
     dp
@@ -353,7 +355,7 @@ class TorchClient(Client):
                     _apply_corrections(training, trained)
                 opt.step()
                 training.record_step(lr)
-                total_loss += float(loss.detach()) * len(yb)
+                total_loss += batch_loss_sum(loss, len(yb), self.loss_fn)
                 seen += len(yb)
         return FitResult(
             get_parameters(self.model), num_examples, {"loss": total_loss / max(seen, 1)}
@@ -443,7 +445,7 @@ def evaluate_model(
         if device is not None:
             xb, yb = xb.to(device), yb.to(device)
         out = model(xb)
-        total += float(loss_fn(out, yb)) * len(yb)
+        total += batch_loss_sum(loss_fn(out, yb), len(yb), loss_fn)
         right = _correct(out, yb, loss_fn) if scored else None
         scored = right is not None
         correct += right or 0

@@ -36,6 +36,7 @@ from rengo.core.install_hint import install_hint
 from rengo.hfl.dp_sgd_history import longer_history, read_history, write_history
 from rengo.hfl.local_training import LocalTraining
 from rengo.hfl.torch_loader import inputs_and_labels
+from rengo.hfl.torch_loss import batch_loss_sum
 from rengo.privacy import LocalDP, PrivacyBudgetExhausted
 
 STATE_KEY = "dp_sgd_history"
@@ -125,7 +126,7 @@ def private_epochs(
                     private_opt.original_optimizer.step()
                     training.record_step(lr)
                 if not empty:  # the mean loss of no examples is NaN
-                    total_loss += float(loss.detach()) * len(yb)
+                    total_loss += batch_loss_sum(loss, len(yb), loss_fn)
                     seen += len(yb)
     finally:
         module._close()  # remove Opacus's hooks from the client's model
