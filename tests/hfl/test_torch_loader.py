@@ -129,3 +129,26 @@ def test_batches_that_are_not_input_label_pairs_are_named(
     client = TorchClient(model, DataLoader(dataset, batch_size=4))
     with pytest.raises(TypeError, match=rf"\(inputs, labels\) batches.*yielded {what}"):
         getattr(client, stage)(get_parameters(model), {})
+
+
+def _loader_with_workers(cid: str) -> TorchClient:
+    rows = slice(int(cid) * 16, (int(cid) + 1) * 16)
+    loader = DataLoader(TensorDataset(X[rows], Y[rows]), batch_size=4, shuffle=True, num_workers=1)
+    torch.manual_seed(0)
+    return TorchClient(nn.Linear(4, 2), loader, lr=0.1)
+
+
+def test_a_loader_with_worker_processes_trains_on_the_process_executor_as_on_serial() -> None:
+    """The process executor's workers were daemonic, so every client whose DataLoader has
+    num_workers > 0 failed: 'daemonic processes are not allowed to have children'."""
+    import numpy as np
+
+    from rengo.hfl import FedAvg, simulate
+
+    torch.manual_seed(0)
+    start = get_parameters(nn.Linear(4, 2))
+    models = [
+        simulate(_loader_with_workers, 2, FedAvg(), start, 2, seed=1, executor=ex).parameters
+        for ex in ("serial", "process")
+    ]
+    assert all(np.array_equal(a, b) for a, b in zip(*models, strict=True))

@@ -140,6 +140,11 @@ def _worker_init(threads: int, gpu: int | None = None) -> None:
     if torch is not None:
         torch.set_num_threads(threads)
     _blas_pools().limit(limits=threads)
+    # A client may start processes of its own (a PyTorch DataLoader's num_workers), which
+    # multiprocessing refuses to a daemonic process. The worker stays daemonic to its parent
+    # (started so, killed with the pool); only its own children see it as an ordinary one
+    # (DataLoader workers watch their parent and end with it).
+    mp.current_process().daemon = False
 
 
 def _worker_batch(items: list[tuple[str, str, bytes, bytes | None]]) -> list[HandlerOutcome]:
