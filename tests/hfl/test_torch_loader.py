@@ -4,6 +4,8 @@ the sampler picks."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -152,3 +154,18 @@ def test_a_loader_with_worker_processes_trains_on_the_process_executor_as_on_ser
         for ex in ("serial", "process")
     ]
     assert all(np.array_equal(a, b) for a, b in zip(*models, strict=True))
+
+
+class _Stream(torch.utils.data.IterableDataset[tuple[torch.Tensor, torch.Tensor]]):
+    """30 rows, streamed without a length."""
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for i in range(30):
+            yield X[i], Y[i]
+
+
+def test_a_stream_without_a_length_trains_and_counts_the_rows_an_epoch_read() -> None:
+    """An IterableDataset client failed to train: "object of type '_Stream' has no len()"."""
+    model = nn.Linear(4, 2)
+    client = TorchClient(model, DataLoader(_Stream(), batch_size=8), local_epochs=2)
+    assert client.fit(get_parameters(model), {"seed": 0}).num_examples == 30

@@ -255,7 +255,8 @@ class TorchClient(Client):
         Local data; evaluation uses ``train_loader`` when ``test_loader`` is None. Batches
         are ``(inputs, labels)`` and are moved to ``device``. The client's example count
         (its FedAvg weight) is the rows ``train_loader``'s sampler draws from (a
-        ``SubsetRandomSampler``'s indices), else its dataset's length.
+        ``SubsetRandomSampler``'s indices), else its dataset's length, else (an
+        ``IterableDataset``) the rows an epoch reads.
     lr, local_epochs
         Defaults for the round config's ``lr`` and ``local_epochs``.
     loss_fn
@@ -308,7 +309,9 @@ class TorchClient(Client):
         self.optimizer = optimizer
         if dp is not None:
             check_private_loader(train_loader, dp)
-            check_delta(dp, loader_rows(train_loader))
+            rows = loader_rows(train_loader)
+            if rows is not None:  # a plain pass over a dataset: it has a length
+                check_delta(dp, rows)
         self.dp = dp
         self.dp_history = Path(dp_history) if dp_history is not None else None
 
@@ -329,7 +332,7 @@ class TorchClient(Client):
             if p.requires_grad and index[name] not in training.frozen
         ]
         opt = self.optimizer([p for _, p in trained], lr)
-        num_examples = loader_rows(self.train_loader)
+        rows = loader_rows(self.train_loader)  # None for a stream: the rows an epoch read
         if self.dp is not None:
             from rengo.hfl.torch_dp import private_epochs
 
@@ -338,6 +341,7 @@ class TorchClient(Client):
                 training, self.state, _apply_corrections, self.dp_history,
             )  # fmt: skip
             metrics: Metrics = {"loss": total_loss / max(seen, 1), "dp_epsilon": epsilon}
+            num_examples = rows if rows is not None else seen // max(epochs, 1)
             return FitResult(get_parameters(self.model), num_examples, metrics)
         self.model.train()
         total_loss, seen = 0.0, 0
@@ -357,6 +361,7 @@ class TorchClient(Client):
                 training.record_step(lr)
                 total_loss += batch_loss_sum(loss, len(yb), self.loss_fn)
                 seen += len(yb)
+        num_examples = rows if rows is not None else seen // max(epochs, 1)
         return FitResult(
             get_parameters(self.model), num_examples, {"loss": total_loss / max(seen, 1)}
         )

@@ -61,7 +61,7 @@ def _row_sampler(loader: Any) -> Any:
     return None
 
 
-def loader_rows(loader: Any) -> int:
+def loader_rows(loader: Any) -> int | None:
     """The number of rows one pass over ``loader`` draws from (a client's example count).
 
     Parameters
@@ -71,10 +71,11 @@ def loader_rows(loader: Any) -> int:
 
     Returns
     -------
-    int
+    int or None
         The length of the loader's sampler (``SubsetRandomSampler(indices)``: the indices),
         or of its dataset when the sampler has no length or batches come from a custom
-        batch sampler.
+        batch sampler; None when neither has one (an ``IterableDataset`` stream: count the
+        rows as they are read).
     """
     sampler = _row_sampler(loader)
     if sampler is not None:
@@ -82,7 +83,10 @@ def loader_rows(loader: Any) -> int:
             return len(sampler)
         except TypeError:  # a sampler without a length: the dataset's is all we know
             pass
-    return len(loader.dataset)
+    try:
+        return len(loader.dataset)
+    except TypeError:  # a stream that does not say how long it is
+        return None
 
 
 def check_private_loader(loader: Any, dp: LocalDP) -> None:
