@@ -169,3 +169,14 @@ def test_a_stream_without_a_length_trains_and_counts_the_rows_an_epoch_read() ->
     model = nn.Linear(4, 2)
     client = TorchClient(model, DataLoader(_Stream(), batch_size=8), local_epochs=2)
     assert client.fit(get_parameters(model), {"seed": 0}).num_examples == 30
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_dp_sgd_refuses_a_stream_saying_it_needs_rows_by_index() -> None:
+    """Refusing it raised a TypeError from its own message (len() of the stream)."""
+    pytest.importorskip("opacus")
+    from rengo.core.errors import ConfigError
+    from rengo.privacy import LocalDP
+
+    with pytest.raises(ConfigError, match=r"IterableDataset.*map-style Dataset"):
+        TorchClient(nn.Linear(4, 2), DataLoader(_Stream(), batch_size=8), dp=LocalDP(delta=1e-3))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, IterableDataset, RandomSampler, SequentialSampler
 
 from rengo.core.errors import ConfigError
 from rengo.privacy import LocalDP
@@ -115,6 +115,12 @@ def check_private_loader(loader: Any, dp: LocalDP) -> None:
     sampler = _row_sampler(loader)
     if isinstance(sampler, (SequentialSampler, RandomSampler)):
         return
+    if isinstance(loader.dataset, IterableDataset):
+        raise ConfigError(
+            "TorchClient(dp=LocalDP(...)): the train loader streams an IterableDataset, but "
+            "DP-SGD's Poisson batches pick rows by index; give the client a map-style "
+            "Dataset (one with __len__ and __getitem__)"
+        )
     what = type(sampler if sampler is not None else loader.batch_sampler).__name__
     raise ConfigError(
         f"TorchClient(dp=LocalDP(...)): the train loader reads its rows through a {what}, "
