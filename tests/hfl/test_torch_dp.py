@@ -255,3 +255,21 @@ def test_a_local_delta_not_below_one_over_the_rows_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"delta = 0\.05 is not below 1/n = 0\.025"):
         TorchClient(make_mlp(6, 2, (8,)), rows, dp=LocalDP(delta=0.05))
     TorchClient(make_mlp(6, 2, (8,)), rows, dp=LocalDP(delta=0.02))
+
+
+def test_dp_sgd_with_a_summing_loss_takes_the_steps_of_the_mean_loss_at_lr_over_batch() -> None:
+    """Opacus was told every loss is a mean, so a reduction='sum' loss's per-example gradients
+    were multiplied by the batch size before clipping (and the step went the wrong length)."""
+    dp = LocalDP(noise_multiplier=1e-4, max_grad_norm=1e3, delta=1e-3, seeded_noise=True)
+    loader = DataLoader(DATA["0"], batch_size=10, shuffle=True)  # expected Poisson batch: 10
+
+    def trained(loss_fn: torch.nn.Module, lr: float) -> list[np.ndarray]:
+        torch.manual_seed(0)
+        model = make_mlp(6, 2, (8,))
+        client = TorchClient(model, loader, lr=lr, loss_fn=loss_fn, dp=dp)
+        return client.fit(get_parameters(model), {"seed": 3}).parameters
+
+    mean = trained(torch.nn.CrossEntropyLoss(), 0.5)
+    summed = trained(torch.nn.CrossEntropyLoss(reduction="sum"), 0.05)
+    for a, b in zip(mean, summed, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)

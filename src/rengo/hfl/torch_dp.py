@@ -101,6 +101,9 @@ def private_epochs(
         max_grad_norm=dp.max_grad_norm,
         poisson_sampling=dp.poisson_sampling,
         noise_generator=noise,
+        # Opacus rescales per-example gradients by the loss's reduction: told "mean" for a
+        # summing loss, it multiplied them by the batch size before clipping
+        loss_reduction="sum" if getattr(loss_fn, "reduction", "mean") == "sum" else "mean",
     )
     sampler = private_loader.batch_sampler
     if sampling is not None and hasattr(sampler, "generator"):  # Opacus's Poisson sampler
