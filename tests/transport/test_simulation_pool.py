@@ -80,6 +80,16 @@ def test_a_crashing_handler_yields_an_error_reply(make) -> None:
     assert _texts(list(pool.request([Request("a", "k", b"2")]))) == ["a:k:2:2"]
 
 
+def test_replies_a_caller_stopped_reading_never_reach_the_next_call(make) -> None:
+    pool = make(["a", "slow"])
+    first = pool.request([Request("a", "k", b"1"), Request("slow", "k", b"2")])
+    assert next(first).payload == b"a:k:1:1"
+    first.close()  # the caller stops reading while "slow" still trains (a break, an error)
+    second = list(pool.request([Request("slow", "k", b"0"), Request("a", "k", b"2")]))
+    # before: the process pool handed slow's late reply of the first call to "a"
+    assert _texts(second) == ["slow:k:0:1", "a:k:2:2"]
+
+
 @pytest.mark.parametrize(("pool_index", "sleep_s"), [(0, "0.4"), (1, "5")], ids=POOL_IDS)
 def test_a_client_past_the_timeout_yields_a_timeout_reply(pool_index, sleep_s) -> None:
     pool = POOLS[pool_index](counting_handler, ["a", "slow", "b", "c"])

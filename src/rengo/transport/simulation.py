@@ -324,24 +324,40 @@ class ProcessPool:
         return list(self._ids)
 
     def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
-        """Serve ``requests`` on the worker processes, yielding each reply as it arrives."""
+        """Serve ``requests`` on the worker processes, yielding each reply as it arrives.
+
+        A caller may stop reading early: the batches still in flight are dropped with
+        their workers, so the next call's replies are its own."""
         # Small clients cost less than a hand-off to a worker, so without a timeout several
         # go in one batch; with one, each client is its own batch so a hang costs only itself.
         size = 1 if timeout is not None else batch_size(len(requests), self._size)
         round_ = _Round(requests, size)
-        for index in range(round_.num_batches):
-            while index not in round_.results:
-                self._feed(round_, ahead_of=index)
-                self._collect(round_, timeout)
-            outcome = round_.results.pop(index)
-            sent = round_.sent.pop(index)
-            lost = [index in round_.lost] * len(sent)
-            if index in round_.died and len(sent) > 1:
-                outcome, lost = self._each_alone(round_, index, timeout)
-            for one, handled, gone in zip(sent, outcome, lost, strict=True):
-                if not gone:
-                    self._state[one.client_id] = handled.state
-                yield handled.reply_to(one)
+        try:
+            for index in range(round_.num_batches):
+                while index not in round_.results:
+                    self._feed(round_, ahead_of=index)
+                    self._collect(round_, timeout)
+                outcome = round_.results.pop(index)
+                sent = round_.sent.pop(index)
+                lost = [index in round_.lost] * len(sent)
+                if index in round_.died and len(sent) > 1:
+                    outcome, lost = self._each_alone(round_, index, timeout)
+                for one, handled, gone in zip(sent, outcome, lost, strict=True):
+                    if not gone:
+                        self._state[one.client_id] = handled.state
+                    yield handled.reply_to(one)
+        finally:
+            self._drop_unread(round_)
+
+    def _drop_unread(self, round_: _Round) -> None:
+        """Replace the workers still busy with ``round_``'s batches: a caller that stopped
+        reading its replies early (a ``break``, an exception, Ctrl-C) left them running,
+        and the next call would have read their late replies as its own (another round's
+        reply, and state, filed under another client). Their clients' state stays as it
+        was, as for a lost batch."""
+        for w in list(round_.busy):
+            self._replace(w)
+            del round_.busy[w]
 
     def _each_alone(
         self, round_: _Round, index: int, timeout: float | None
@@ -354,12 +370,15 @@ class ProcessPool:
         alone = _Round(round_.requests[index * round_.size : (index + 1) * round_.size], 1)
         outcomes: list[HandlerOutcome] = []
         lost: list[bool] = []
-        for k in range(alone.num_batches):
-            while k not in alone.results:
-                self._feed(alone, ahead_of=k)
-                self._collect(alone, timeout)
-            outcomes.extend(alone.results.pop(k))
-            lost.append(k in alone.lost)
+        try:
+            for k in range(alone.num_batches):
+                while k not in alone.results:
+                    self._feed(alone, ahead_of=k)
+                    self._collect(alone, timeout)
+                outcomes.extend(alone.results.pop(k))
+                lost.append(k in alone.lost)
+        finally:
+            self._drop_unread(alone)
         return outcomes, lost
 
     def _feed(self, round_: _Round, ahead_of: int) -> None:
