@@ -24,6 +24,21 @@ def test_fit_sample_is_a_fraction_with_a_minimum(fraction, minimum, expected) ->
     assert len(set(cids)) == expected and set(cids) <= set(ids)
 
 
+@pytest.mark.parametrize(
+    ("fraction", "clients", "expected"),
+    [(0.55, 100, 55), (0.07, 100, 7), (0.14, 50, 7), (0.1, 1000, 100), (0.001, 400, 1)],
+)
+def test_a_fraction_samples_its_share_as_written_in_decimal(fraction, clients, expected) -> None:
+    # 0.55 * 100 is 55.000000000000007 in floating point: rounded up, 56 clients were sampled
+    strategy = FedAvg(
+        fraction_fit=fraction, min_fit_clients=1, fraction_evaluate=fraction, min_evaluate_clients=1
+    )
+    ids = [f"c{i}" for i in range(clients)]
+    rng = np.random.default_rng(0)
+    assert len(strategy.configure_fit(1, [np.zeros(1)], ids, rng)) == expected
+    assert len(strategy.configure_evaluate(1, [np.zeros(1)], ids, rng)) == expected
+
+
 def test_sample_clients_is_deterministic_for_a_generator_seed() -> None:
     ids = [str(i) for i in range(20)]
     a = sample_clients(ids, 6, np.random.default_rng(42))

@@ -17,6 +17,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from fractions import Fraction
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -353,7 +354,7 @@ class Strategy:
     # -- fit ----------------------------------------------------------------------------------
     def num_fit_clients(self, available: int) -> int:
         """Clients to sample from ``available``."""
-        return max(math.ceil(self.fraction_fit * available), self.min_fit_clients)
+        return max(sample_size(self.fraction_fit, available), self.min_fit_clients)
 
     def fit_config(self, server_round: int) -> Config:
         """The config every sampled client gets this round."""
@@ -426,7 +427,7 @@ class Strategy:
         """Sample clients for federated evaluation (none when ``fraction_evaluate`` is 0)."""
         if self.fraction_evaluate <= 0.0:
             return []
-        k = max(math.ceil(self.fraction_evaluate * len(client_ids)), self.min_evaluate_clients)
+        k = max(sample_size(self.fraction_evaluate, len(client_ids)), self.min_evaluate_clients)
         config = dict(self.on_evaluate_config(server_round)) if self.on_evaluate_config else {}
         return [
             (cid, EvaluateIns(parameters, dict(config)))
@@ -464,6 +465,27 @@ def wrapped_strategies(strategy: object) -> Iterator[object]:
             return
         yield inner
         inner = getattr(inner, "strategy", None)
+
+
+def sample_size(fraction: float, available: int) -> int:
+    """How many of ``available`` clients a sampling ``fraction`` picks: the fraction as it is
+    written in decimal times ``available``, rounded up (so any positive fraction picks
+    someone). In binary floating point ``0.55 * 100`` is ``55.000000000000007``, which
+    rounded up picked 56 clients where 55 were asked for (``0.07`` of 100: 8).
+
+    Parameters
+    ----------
+    fraction
+        The share of the clients, in [0, 1].
+    available
+        How many clients there are to pick from.
+
+    Returns
+    -------
+    int
+        ``ceil(fraction * available)``, computed exactly.
+    """
+    return math.ceil(Fraction(repr(float(fraction))) * available)
 
 
 def sample_clients(client_ids: Sequence[str], k: int, rng: np.random.Generator) -> list[str]:
