@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rengo.core import ConfigError
@@ -229,3 +230,26 @@ def test_clients_too_small_for_their_own_test_split_are_counted_with_the_fix(
         r"client-2, client-3, \.\.\.\): too few .*\[partition\] min_size = 2",
     ):
         build_hfl_job(load_job(_write(tmp_path, text)))
+
+
+def test_a_min_available_clients_above_the_job_clients_is_refused_not_lowered(
+    tmp_path: Path,
+) -> None:
+    """It was lowered to the 3 clients silently (recorded as 4, run with 3)."""
+    text = JOB.replace("eta = 0.05", "eta = 0.05\nmin_available_clients = 4")
+    with pytest.raises(ConfigError, match=r"needs 4 clients available per round .* this job has 3"):
+        build_hfl_job(load_job(_write(tmp_path, text)))
+
+
+def test_a_served_job_keeps_its_min_available_clients_for_its_parties() -> None:
+    """It was lowered to partition.num_clients (10 by default), which such a job never uses:
+    20 parties and min_available_clients = 15 started rounds with 10 of them."""
+    from rengo.jobs.build import build_served_job
+
+    spec = parse_job(
+        {"model": {"app": "m:init"}, "strategy": {"min_available_clients": 15}}, "served.toml"
+    )
+    served = build_served_job(spec, [np.zeros(3)], [f"p{i}" for i in range(20)])
+    assert served.strategy.min_available_clients == 15
+    one = parse_job({"model": {"app": "m:init"}, "strategy": {"min_fit_clients": 1}}, "one.toml")
+    assert build_served_job(one, [np.zeros(3)], ["p0"]).strategy.min_available_clients == 1

@@ -50,7 +50,7 @@ from rengo.hfl import (
     strategy_registry,
 )
 from rengo.hfl.privacy_fit import check_privacy_fits
-from rengo.jobs.spec import JobSpec, evaluation_options
+from rengo.jobs.spec import DEFAULT_MIN_AVAILABLE_CLIENTS, JobSpec, evaluation_options
 from rengo.tracking.model_export import INPUT_SCALING, input_scaling_config
 
 
@@ -313,15 +313,42 @@ def _concat(parts: list[Dataset], name: str) -> Dataset:
     return Dataset(X, y, first.feature_names, first.classes, name=name)
 
 
-def build_strategy(spec: JobSpec, evaluate_fn: Any = None) -> Strategy:
-    """The job's strategy with its sampling options and the round's training config."""
+def build_strategy(
+    spec: JobSpec, evaluate_fn: Any = None, *, clients: int | None = None
+) -> Strategy:
+    """The job's strategy with its sampling options and the round's training config.
+
+    Parameters
+    ----------
+    spec
+        The job.
+    evaluate_fn
+        The coordinator's evaluation of each round's model, if any.
+    clients
+        How many clients (deployed: parties) the job has; default
+        ``partition.num_clients``. The default ``min_available_clients`` is lowered to it;
+        a value the job sets is kept, for the caller to refuse if there are fewer.
+
+    Returns
+    -------
+    Strategy
+        The strategy (wrapped in central DP when ``[privacy]`` asks for it).
+
+    Raises
+    ------
+    ConfigError
+        If the strategy refuses its options or privacy settings.
+    """
     s = spec.strategy
     cls = get_strategy(s.name).cls
+    available = s.min_available_clients
+    if available == DEFAULT_MIN_AVAILABLE_CLIENTS:  # a one-client job still runs
+        available = min(available, spec.partition.num_clients if clients is None else clients)
     try:
         strategy = cls(
             fraction_fit=s.fraction_fit,
             min_fit_clients=s.min_fit_clients,
-            min_available_clients=min(s.min_available_clients, spec.partition.num_clients),
+            min_available_clients=available,
             evaluate_fn=evaluate_fn,
             **evaluation_options(s),
             **s.options,
@@ -400,7 +427,7 @@ def build_served_job(spec: JobSpec, initial_model: Any, parties: Sequence[str]) 
             "job whose model is the user's own has no data at the coordinator: remove it"
         )
     initial = _initial_parameters(initial_model, where)
-    strategy = build_strategy(spec)
+    strategy = build_strategy(spec, clients=len(parties))
     if len(parties) < strategy.min_available_clients:
         raise ConfigError(
             f"{spec.source}: [strategy] {strategy.name} needs {strategy.min_available_clients} "

@@ -82,6 +82,9 @@ COMMON_STRATEGY_KEYS = {"name", *strategy_options(Strategy)}
 """Keys every [strategy] takes: its name and the base Strategy's sampling options."""
 MAX_ROUNDS = 1_000_000
 MAX_CLIENTS = 100_000
+DEFAULT_MIN_AVAILABLE_CLIENTS = 2
+"""``[strategy] min_available_clients`` left out: lowered to a job of one client, where a
+value the job sets is kept (and refused if the job has fewer clients or parties)."""
 WEEK_S = 7 * 24 * 3600.0
 SectionT = TypeVar("SectionT")
 
@@ -172,7 +175,10 @@ class StrategySection:
         None, "Fewest clients evaluating (default: the strategy's own).", ge=0, le=MAX_CLIENTS
     )
     min_available_clients: int = option(
-        2, "A round needs this many clients available.", ge=1, le=MAX_CLIENTS
+        DEFAULT_MIN_AVAILABLE_CLIENTS,
+        "A round needs this many clients available (the default: at most the job's clients).",
+        ge=1,
+        le=MAX_CLIENTS,
     )
     options: dict[str, Any] = passed_on("The strategy's own options.")
 
