@@ -253,3 +253,16 @@ def test_a_served_job_keeps_its_min_available_clients_for_its_parties() -> None:
     assert served.strategy.min_available_clients == 15
     one = parse_job({"model": {"app": "m:init"}, "strategy": {"min_fit_clients": 1}}, "one.toml")
     assert build_served_job(one, [np.zeros(3)], ["p0"]).strategy.min_available_clients == 1
+
+
+def test_a_served_job_checks_min_fit_clients_against_its_parties() -> None:
+    """It was checked against partition.num_clients (10 by default), which a served job never
+    uses: 20 parties and min_fit_clients = 15 were refused ('exceeds
+    partition.num_clients=10')."""
+    from rengo.jobs.build import build_served_job
+
+    spec = parse_job({"model": {"app": "m:init"}, "strategy": {"min_fit_clients": 15}}, "s.toml")
+    served = build_served_job(spec, [np.zeros(3)], [f"p{i}" for i in range(20)])
+    assert served.strategy.min_fit_clients == 15
+    with pytest.raises(ConfigError, match=r"needs 15 parties to report .*serves 3"):
+        build_served_job(spec, [np.zeros(3)], ["p0", "p1", "p2"])

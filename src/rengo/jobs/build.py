@@ -428,12 +428,15 @@ def build_served_job(spec: JobSpec, initial_model: Any, parties: Sequence[str]) 
         )
     initial = _initial_parameters(initial_model, where)
     strategy = build_strategy(spec, clients=len(parties))
-    if len(parties) < strategy.min_available_clients:
-        raise ConfigError(
-            f"{spec.source}: [strategy] {strategy.name} needs {strategy.min_available_clients} "
-            f"parties available per round (min_available_clients), this job serves "
-            f"{len(parties)}: add parties or lower the minimum"
-        )
+    for minimum, what in (
+        (strategy.min_available_clients, "available per round (min_available_clients)"),
+        (strategy.min_fit_clients, "to report per round (min_fit_clients)"),
+    ):
+        if len(parties) < minimum:
+            raise ConfigError(
+                f"{spec.source}: [strategy] {strategy.name} needs {minimum} parties {what}, "
+                f"this job serves {len(parties)}: add parties or lower the minimum"
+            )
     workflow = build_workflow(spec)
     try:
         check_privacy_fits(strategy, workflow, initial)

@@ -361,7 +361,7 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     checks = None
     if "result_checks" in raw:
         checks = parse_section(source, "result_checks", raw["result_checks"], ResultChecks)
-    _check(source, job, data, partition, strategy, deploy)
+    _check(source, job, data, partition, strategy, deploy, model)
     _warn_unused_keys(source, raw, data, model)
     checkpoints = parse_section(
         source, "checkpoints", raw.get("checkpoints", {}), CheckpointRetention
@@ -509,6 +509,7 @@ def _check(
     partition: PartitionSection,
     strategy: StrategySection,
     deploy: DeploySection,
+    model: ModelSection,
 ) -> None:
     """What single fields cannot say: choices from registries, keys that need each other."""
     check_choice(source, "job.executor", job.executor, executor_names())
@@ -522,7 +523,8 @@ def _check(
         )
     if data.dataset == "idx" and not (data.images and data.labels):
         raise ConfigError(f"{source}: data.dataset = 'idx' needs data.images and data.labels")
-    if strategy.min_fit_clients > partition.num_clients:
+    # a served job ([model] app) has parties, not partition.num_clients: checked when built
+    if model.app is None and strategy.min_fit_clients > partition.num_clients:
         raise ConfigError(
             f"{source}: strategy.min_fit_clients={strategy.min_fit_clients} exceeds "
             f"partition.num_clients={partition.num_clients}"
