@@ -31,6 +31,13 @@ def test_an_unknown_executor_names_the_closest() -> None:
         make_executor("proces", lambda *a: (b"", None), ["a"])
 
 
+@pytest.mark.parametrize("workers", [0, -3, 1.5, True])
+def test_workers_that_are_no_count_of_workers_are_refused(workers: Any) -> None:
+    # the process pool ran 0 workers as one per core and -3 as one, without a word
+    with pytest.raises(ConfigError, match=rf"workers must be a whole number >= 1.*got {workers}"):
+        make_executor("process", lambda *a: (b"", None), ["a"], workers)
+
+
 class CountingPool(SerialPool):
     """A serial pool that counts requests (a stand-in for a new executor)."""
 

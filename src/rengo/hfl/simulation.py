@@ -217,7 +217,8 @@ def simulate(
     ConfigError
         For ``rounds < 1``, a seed that is not an integer >= 0, client ids given twice, a
         strategy's ``min_fit_clients`` or ``min_available_clients`` above the number of
-        clients, or an unknown executor (before a run is recorded); for a ``resume``
+        clients, an unknown executor or ``workers`` below 1 (before a run is recorded); for
+        a ``resume``
         without a store, of a run that is not an interrupted horizontal simulation, or with
         other settings (the run stays interrupted).
     RoundFailure

@@ -8,6 +8,7 @@ the CLI and :func:`rengo.hfl.simulate` read the names from this registry.
 from __future__ import annotations
 
 import difflib
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -70,9 +71,16 @@ def make_executor(
     Raises
     ------
     ConfigError
-        For an unknown name (naming the closest one) or an executor that cannot start here
+        For an unknown name (naming the closest one), ``workers`` that is not a whole
+        number >= 1 (None: the executor's default), or an executor that cannot start here
         (a missing optional dependency).
     """
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1
+    ):  # the process pool took 0 for every core and -3 for one, without a word
+        raise ConfigError(
+            f"workers must be a whole number >= 1 (None: the executor's default), got {workers!r}"
+        )
     executor = _EXECUTORS.get(name)
     if executor is None:
         close = difflib.get_close_matches(name, list(_EXECUTORS), n=1)
