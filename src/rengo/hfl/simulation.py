@@ -218,9 +218,8 @@ def simulate(
         For ``rounds < 1``, a seed that is not an integer >= 0, client ids given twice, a
         strategy's ``min_fit_clients`` or ``min_available_clients`` above the number of
         clients, an unknown executor or ``workers`` below 1 (before a run is recorded); for
-        a ``resume``
-        without a store, of a run that is not an interrupted horizontal simulation, or with
-        other settings (the run stays interrupted).
+        a ``resume`` without a store, of a run that is not an interrupted horizontal
+        simulation, or with other settings (the run stays interrupted).
     RoundFailure
         If a round gets too few valid results (the run is recorded as failed).
     """
