@@ -80,6 +80,8 @@ def test_too_few_available_clients_fails_the_round(logistic_client_fn) -> None:
         {"fraction_fit": 1.5},
         {"fraction_evaluate": -0.1},
         {"min_fit_clients": 0},
+        {"min_evaluate_clients": -1},
+        {"min_available_clients": -2},
     ],
 )
 def test_invalid_sampling_options_are_rejected(kwargs) -> None:

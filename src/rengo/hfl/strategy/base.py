@@ -289,6 +289,9 @@ class Strategy:
             raise ValueError(f"fraction_evaluate must be in [0, 1], got {self.fraction_evaluate}")
         if self.min_fit_clients < 1:
             raise ValueError("min_fit_clients must be >= 1")
+        for name in ("min_evaluate_clients", "min_available_clients"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         self.name = type(self).__name__
 
     def accepts_empty_sample(self) -> bool:
