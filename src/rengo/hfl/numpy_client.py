@@ -69,7 +69,9 @@ class LogisticRegressionClient(Client):
         super().__init__()
 
     def fit(self, parameters: Parameters, config: Config) -> FitResult:
-        """Minibatch SGD from ``parameters`` for the configured epochs."""
+        """Minibatch SGD from ``parameters`` for the configured epochs; metric ``loss`` is
+        the mean loss over every batch trained (each before its step), as
+        :class:`~rengo.hfl.TorchClient` reports it."""
         lr = float(config.get("lr", self.lr))  # type: ignore[arg-type]
         epochs = int(config.get("local_epochs", self.local_epochs))  # type: ignore[arg-type]
         batch = config.get("batch_size", self.batch_size)
@@ -78,7 +80,7 @@ class LogisticRegressionClient(Client):
         params = [np.array(p, dtype=np.float64) for p in parameters]
         n = len(self.y)
         size = n if batch in (None, 0) else min(int(batch), n)  # type: ignore[arg-type]
-        loss = 0.0
+        total_loss, seen = 0.0, 0
         for _ in range(epochs):
             order = rng.permutation(n)
             for start in range(0, n, size):
@@ -87,6 +89,8 @@ class LogisticRegressionClient(Client):
                 if training.batch_transforms:
                     X, y = training.transform_batch(X, y)
                 loss, grads = softmax_loss_grad(params, X, y, self.l2)
+                total_loss += loss * len(y)
+                seen += len(y)
                 if training.corrections:
                     grads = [
                         training.correct(i, p, g)
@@ -97,7 +101,7 @@ class LogisticRegressionClient(Client):
                     for i, (p, g) in enumerate(zip(params, grads, strict=True))
                 ]
                 training.record_step(lr)
-        return FitResult(params, n, {"loss": loss})
+        return FitResult(params, n, {"loss": total_loss / max(seen, 1)})
 
     def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
         """Loss and accuracy on the test split (the training data when there is none)."""
