@@ -164,3 +164,15 @@ def test_a_run_of_many_participants_shows_their_top_contributions_and_last_ledge
     assert "p299" in text.split("ledger (")[1] and "p000" not in text.split("ledger (")[1]
     every = _render(run_detail(store, run_id, max_clients=None))
     assert every.count("│ loo ") == 1800
+
+
+def test_rounds_shorter_than_a_tenth_of_a_second_show_their_milliseconds(
+    store: RunStore,
+) -> None:
+    """500 simulated rounds of 15 ms each all read '0.0s' in `runs show`."""
+    run_id = store.start_run("hfl", {})
+    store.log_round(run_id, 1, {"train_loss": 0.5}, 0.0152, 30, 0)
+    store.log_round(run_id, 2, {"train_loss": 0.4}, 2.43, 30, 0)
+    store.finish_run(run_id, "completed")
+    text = _render(run_detail(store, run_id))
+    assert "15ms" in text and "2.4s" in text and "0.0s" not in text
