@@ -74,3 +74,36 @@ def test_the_pool_starts_ray_quietly_without_its_start_up_banner_or_gpu_tip(
     (options,) = started
     assert options["logging_level"] == logging.WARNING  # not "Started a local Ray instance."
     assert options["log_to_driver"] is False and options["include_dashboard"] is False
+
+
+def test_tasks_a_caller_stopped_reading_are_cancelled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """They ran on, holding the cluster's CPUs, and the next round's clients waited behind
+    them (Ray is stood in for: tasks run when their result is asked for)."""
+    import rengo.transport.ray_pool as ray_pool
+    from rengo.transport.pool import Request
+
+    cancelled: list[object] = []
+
+    class Task:
+        def options(self, **options: object) -> Task:
+            return self
+
+        def remote(self, handler: object, items: list[tuple[str, str, bytes, None]]) -> object:
+            return ("ref", tuple(cid for cid, *_ in items))
+
+    def get(ref: tuple[str, tuple[str, ...]], timeout: float | None = None) -> list[object]:
+        return ray_pool._call_batch(lambda cid, key, payload, state: (cid.encode(), None), [
+            (cid, "k", b"", None) for cid in ref[1]
+        ])  # fmt: skip
+
+    monkeypatch.setattr(ray_pool.ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray_pool.ray, "put", lambda value: "handler-ref")
+    monkeypatch.setattr(ray_pool.ray, "get", get)
+    monkeypatch.setattr(ray_pool.ray, "cancel", lambda ref, force=False: cancelled.append(ref))
+    monkeypatch.setattr(ray_pool, "_remote_batch", Task())
+    ids = [f"c{i}" for i in range(6)]
+    pool = ray_pool.RayPool(lambda *args: None, ids, workers=2)  # type: ignore[arg-type]
+    replies = pool.request([Request(cid, "k", b"") for cid in ids])
+    assert next(replies).payload == b"c0"
+    replies.close()  # three more tasks were submitted (a window of 2 x 2 workers)
+    assert cancelled == [("ref", ("c1",)), ("ref", ("c2",)), ("ref", ("c3",))]

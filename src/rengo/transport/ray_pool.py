@@ -123,25 +123,32 @@ class RayPool:
         size = 1 if timeout is not None else batch_size(len(requests), max(1, window // 2))
         starts = deque(range(0, len(requests), size))
         pending: deque[tuple[int, list[Sent], Any]] = deque()
-        while starts or pending:
-            while starts and len(pending) < window:
-                start = starts.popleft()
-                batch = list(requests[start : start + size])
-                pending.append((start, [Sent.of(r) for r in batch], self._submit(task, batch)))
-            start, sent, ref = pending.popleft()
-            results, failed = self._outcomes(ref, len(sent), timeout)
-            lost = [failed is not None] * len(sent)
-            if failed == "died" and len(sent) > 1:
-                # a task of several clients failed (a worker died): each runs again alone, so
-                # only the client that kills its worker is dropped, not its batch-mates
-                alone = [self._submit(task, [r]) for r in requests[start : start + len(sent)]]
-                again = [self._outcomes(each, 1, timeout) for each in alone]
-                results = [outcome for outcomes, _ in again for outcome in outcomes]
-                lost = [why is not None for _, why in again]
-            for record, handled, gone in zip(sent, results, lost, strict=True):
-                if not gone:
-                    self._state[record.client_id] = handled.state
-                yield handled.reply_to(record)
+        try:
+            while starts or pending:
+                while starts and len(pending) < window:
+                    start = starts.popleft()
+                    batch = list(requests[start : start + size])
+                    pending.append((start, [Sent.of(r) for r in batch], self._submit(task, batch)))
+                start, sent, ref = pending.popleft()
+                results, failed = self._outcomes(ref, len(sent), timeout)
+                lost = [failed is not None] * len(sent)
+                if failed == "died" and len(sent) > 1:
+                    # a task of several clients failed (a worker died): each runs again alone, so
+                    # only the client that kills its worker is dropped, not its batch-mates
+                    alone = [self._submit(task, [r]) for r in requests[start : start + len(sent)]]
+                    again = [self._outcomes(each, 1, timeout) for each in alone]
+                    results = [outcome for outcomes, _ in again for outcome in outcomes]
+                    lost = [why is not None for _, why in again]
+                for record, handled, gone in zip(sent, results, lost, strict=True):
+                    if not gone:
+                        self._state[record.client_id] = handled.state
+                    yield handled.reply_to(record)
+        finally:
+            # a caller that stopped reading early (a break, an exception) left tasks queued
+            # or running: they would hold the cluster's CPUs, and the next call's clients
+            # would wait behind them (past a round timeout)
+            for _start, _sent, ref in pending:
+                ray.cancel(ref, force=True)
 
     def _submit(self, task: Any, batch: list[Request]) -> Any:
         """A Ray task serving ``batch`` (each client with its state)."""
