@@ -113,3 +113,37 @@ def test_runs_show_names_the_three_worst_clients_of_a_large_round_and_counts_the
     text = " ".join(_render(run_detail(store, run_id)).split())
     assert "c0999, c0998, c0997 (+97 more)" in text
     assert "c0996" not in text
+
+
+def test_runs_show_reads_only_the_rounds_its_client_summary_shows(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It read every client record of the run (200,000 for 2,000 rounds of 100 clients:
+    8 s and every record in memory) to show two rounds of each metric."""
+    from rengo.tracking.round_coverage import round_coverage
+
+    run_id = store.start_run("hfl", {}, name="long")
+    for number in range(1, 31):
+        for k in range(6):
+            metrics = {"loss": (k + number) / 7}
+            if number >= 11:  # reported from round 11 on
+                metrics["accuracy"] = ((k * number) % 5) / 5
+            store.log_client(run_id, number, f"c{k}", "fit", "ok", 5, 0, 0, 0.1, None, metrics)
+        if number < 30:  # round 30 is cut short: client records, no round record
+            store.log_round(run_id, number, {"train_loss": 0.5}, 0.1, 6, 0)
+    every = round_coverage(store.client_records(run_id), range(1, 30)).completed
+    expected = client_metric_summary(every)
+    read: list[int] = []
+    client_records = store.client_records
+
+    def counted(*args: object, **kwargs: object) -> list[object]:
+        records = client_records(*args, **kwargs)  # type: ignore[arg-type]
+        read.extend(record.round for record in records)
+        return records  # type: ignore[return-value]
+
+    monkeypatch.setattr(store, "client_records", counted)
+    text = _render(run_detail(store, run_id))
+    assert sorted(set(read)) == [1, 11, 29, 30]  # first and last of each metric, cut short
+    for summary in expected:
+        assert summary.metric in text and f"{summary.first_worst_decile:.4g}" in text
+    assert "round 30" in text  # the cut-short round is still named

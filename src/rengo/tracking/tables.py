@@ -272,7 +272,7 @@ def _client_metrics_table(store: RunStore, run: RunInfo) -> RenderableType | Non
     extremes), with who did not report in that round, and what a round cut short holds
     (kept out of the table: a few clients' figures are not the round's)."""
     coverage = round_coverage(
-        store.client_records(run.run_id),
+        store.client_records(run.run_id, rounds=store.client_summary_rounds(run.run_id)),
         [r.round for r in store.rounds(run.run_id, metrics=False)],
     )
     summaries = client_metric_summary(coverage.completed)
