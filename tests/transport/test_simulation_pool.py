@@ -90,6 +90,15 @@ def test_replies_a_caller_stopped_reading_never_reach_the_next_call(make) -> Non
     assert _texts(second) == ["slow:k:0:1", "a:k:2:2"]
 
 
+def test_a_call_left_unfinished_ends_quietly_after_the_pool_closed(make) -> None:
+    pool = make(["a", "slow"])
+    first = pool.request([Request("a", "k", b"1"), Request("slow", "k", b"2")])
+    assert next(first).payload == b"a:k:1:1"
+    pool.close()  # an error ended the run: the pool closes before the call is let go
+    first.close()  # once let go, it has no workers of its own left to replace
+    assert _texts(list(pool.request([Request("a", "k", b"2")]))) == ["a:k:2:1"]
+
+
 @pytest.mark.parametrize(("pool_index", "sleep_s"), [(0, "0.4"), (1, "5")], ids=POOL_IDS)
 def test_a_client_past_the_timeout_yields_a_timeout_reply(pool_index, sleep_s) -> None:
     pool = POOLS[pool_index](counting_handler, ["a", "slow", "b", "c"])

@@ -205,6 +205,7 @@ class _Round:
     sent: dict[int, list[Sent]] = field(default_factory=dict)
     results: dict[int, list[Any]] = field(default_factory=dict)
     busy: dict[int, tuple[int, float]] = field(default_factory=dict)  # worker -> (batch, start)
+    taken_by: dict[int, Any] = field(default_factory=dict)  # worker slot -> the _Worker busy
     lost: set[int] = field(default_factory=set)  # batches whose worker was lost
     died: set[int] = field(default_factory=set)  # ... because it died (not timed out)
     next_batch: int = 0
@@ -354,10 +355,12 @@ class ProcessPool:
         reading its replies early (a ``break``, an exception, Ctrl-C) left them running,
         and the next call would have read their late replies as its own (another round's
         reply, and state, filed under another client). Their clients' state stays as it
-        was, as for a lost batch."""
+        was, as for a lost batch. A worker the pool no longer has (closed, or replaced
+        since) is left alone: it is no longer this round's."""
         for w in list(round_.busy):
-            self._replace(w)
             del round_.busy[w]
+            if w < len(self._workers) and self._workers[w] is round_.taken_by.get(w):
+                self._replace(w)
 
     def _each_alone(
         self, round_: _Round, index: int, timeout: float | None
@@ -394,6 +397,7 @@ class ProcessPool:
                 [(r.client_id, r.key, r.payload, self._state.get(r.client_id)) for r in batch]
             )
             round_.busy[w] = (round_.next_batch, time.monotonic())
+            round_.taken_by[w] = worker
             round_.next_batch += 1
 
     def _collect(self, round_: _Round, timeout: float | None) -> None:
