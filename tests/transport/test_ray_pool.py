@@ -107,3 +107,8 @@ def test_tasks_a_caller_stopped_reading_are_cancelled(monkeypatch: pytest.Monkey
     assert next(replies).payload == b"c0"
     replies.close()  # three more tasks were submitted (a window of 2 x 2 workers)
     assert cancelled == [("ref", ("c1",)), ("ref", ("c2",)), ("ref", ("c3",))]
+    later = pool.request([Request(cid, "k", b"") for cid in ids])
+    assert next(later).payload == b"c0"
+    monkeypatch.setattr(ray_pool.ray, "is_initialized", lambda: False)  # closed: Ray is down
+    later.close()  # nothing to cancel then (cancelling raised 'Ray has not been started')
+    assert len(cancelled) == 3

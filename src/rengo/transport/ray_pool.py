@@ -147,8 +147,9 @@ class RayPool:
             # a caller that stopped reading early (a break, an exception) left tasks queued
             # or running: they would hold the cluster's CPUs, and the next call's clients
             # would wait behind them (past a round timeout)
-            for _start, _sent, ref in pending:
-                ray.cancel(ref, force=True)
+            if ray.is_initialized():  # not after close() shut Ray down: nothing runs then
+                for _start, _sent, ref in pending:
+                    ray.cancel(ref, force=True)
 
     def _submit(self, task: Any, batch: list[Request]) -> Any:
         """A Ray task serving ``batch`` (each client with its state)."""
