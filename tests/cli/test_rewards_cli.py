@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import typer
+from rich.console import Console
 from typer.testing import CliRunner
 
-from rengo.cli.rewards import rewards_app
+from rengo.cli.rewards import contribution_table, rewards_app
 from rengo.tracking import RunStore
 
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -387,3 +388,17 @@ def test_a_payment_made_with_decimals_reads_back_as_paid(store_path: Path, tmp_p
         amounts = {r["participant"]: r["amount"] for r in csv.DictReader(handle)}
     assert amounts == {"alice": "0.8230", "bob": "0.4115", "mallory": "0.0000"}
     assert sum(Decimal(a) for a in amounts.values()) == Decimal("1.2345")
+
+
+def test_participants_whose_values_read_the_same_share_a_rank() -> None:
+    """Before, two participants with equal contributions were ranked 2 and 3 by name."""
+    totals = {"alice": 0.3, "bob": 0.1, "carol": 0.1, "dave": 0.1 + 1e-12, "erin": -0.05}
+    console = Console(width=200, record=True)
+    console.print(contribution_table("run-1", "exact", totals, rounds=0))
+    ranks = {
+        cells[1]: cells[0]
+        for line in console.export_text().splitlines()
+        if len(cells := [c.strip() for c in line.split("│") if c.strip()]) >= 3
+        and cells[1] in totals
+    }
+    assert ranks == {"alice": "1", "bob": "2", "carol": "2", "dave": "2", "erin": "5"}

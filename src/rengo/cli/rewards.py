@@ -49,7 +49,8 @@ def contribution_table(
     """Participants by decreasing contribution, with their share of the positive total and,
     where recorded, each value's standard error and confidence interval ("exact" where the
     error is 0, "-" where none was recorded); ``rounds`` 0 for values of the whole run only
-    (method "or", a vertical run's retrained coalitions)."""
+    (method "or", a vertical run's retrained coalitions). Participants whose values read
+    the same to the shown five decimals share a rank (1, 2, 2, 4)."""
     span = f"summed over {rounds} round{'s' if rounds != 1 else ''}" if rounds else "whole run"
     table = Table(title=f"Contribution ({method}, {span}) - run {run_id}", title_justify="left")
     stderr = stderr or {}
@@ -63,9 +64,11 @@ def contribution_table(
     table.add_column("share of positive", justify="right")
     positive = sum(max(v, 0.0) for v in totals.values())
     ranked = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
-    for rank, (participant, value) in enumerate(ranked, start=1):
+    shown = [f"{value:+.5f}" for _, value in ranked]
+    for (participant, value), text in zip(ranked, shown, strict=True):
         share = f"{100 * max(value, 0.0) / positive:.1f}%" if positive > 0 else "-"
-        row = [str(rank), escape(participant), f"{value:+.5f}"]
+        rank = shown.index(text) + 1  # values that read the same share a rank (1, 2, 2, 4)
+        row = [str(rank), escape(participant), text]
         if stderr:
             error = stderr.get(participant)
             interval = intervals.get(participant)
