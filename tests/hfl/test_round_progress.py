@@ -3,9 +3,12 @@ hundreds of slow clients showed nothing for minutes)."""
 
 from __future__ import annotations
 
+import io
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
+from rich.console import Console
 
 from rengo.core.messages import Config, EvaluateResult, FitResult
 from rengo.core.parameters import Parameters
@@ -89,3 +92,22 @@ def test_the_bar_shows_how_many_of_the_rounds_clients_replied(monkeypatch: Any) 
         "round 2: fit 2/3",
     ]
     assert made[0]._bar.tasks[0].fields["step"] == ""
+
+
+def test_a_narrow_terminal_cuts_the_metrics_not_the_count_and_times() -> None:
+    """Before, at 100 columns the round's metrics beside the in-round step squashed the
+    label, the bar, the rounds count and the times to "…"."""
+    console = Console(file=io.StringIO(), width=100, force_terminal=True)
+    bar = RoundProgressBar(True, 10, "hfl simulation 'digits-fedavg'", console=console)
+    with bar as report:
+        assert report is not None
+        metrics = {"central_accuracy": 0.91234, "central_loss": 0.3456, "train_loss": 0.41}
+        report(SimpleNamespace(metrics=metrics, failures=[], server_round=1))
+        bar.replies("fit", 136, 400)
+        shown = Console(file=io.StringIO(), width=100)  # the bar's line, as drawn at 100
+        with shown.capture() as capture:
+            shown.print(bar._bar.make_tasks_table(bar._bar.tasks))
+        line = capture.get().splitlines()[0]
+    assert "hfl simulation 'digits-fedavg'" in line
+    assert "1/10" in line and "round 2: fit 136/400" in line
+    assert "central_ac" in line and line.rstrip().endswith("…")  # the metrics, cut

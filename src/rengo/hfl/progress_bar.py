@@ -27,9 +27,18 @@ class RoundProgressBar:
         The run's round count and the bar's label.
     done
         Rounds a resumed run completed before.
+    console
+        The rich console to draw on (default: rich's, on standard output).
     """
 
-    def __init__(self, progress: bool | ProgressFn, rounds: int, label: str, done: int = 0) -> None:
+    def __init__(
+        self,
+        progress: bool | ProgressFn,
+        rounds: int,
+        label: str,
+        done: int = 0,
+        console: Any = None,
+    ) -> None:
         self._user: Callable[..., None] | None = progress if callable(progress) else None
         self._enabled = progress is True
         self._rounds = rounds
@@ -38,6 +47,7 @@ class RoundProgressBar:
         self._bar: Any = None
         self._task: Any = None
         self._round = done + 1
+        self._console = console
 
     def __enter__(self) -> ProgressFn | None:
         if self._user is not None:
@@ -52,16 +62,26 @@ class RoundProgressBar:
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
+        from rich.table import Column
+
+        def kept() -> Column:  # never squashed to "…"
+            return Column(no_wrap=True)
 
         self._bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(bar_width=16),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(compact=True, elapsed_when_finished=False),
-            TextColumn("{task.fields[step]}"),
-            TextColumn("{task.fields[status]}"),
+            TextColumn("[bold]{task.description}", table_column=kept()),
+            BarColumn(bar_width=16, table_column=kept()),
+            MofNCompleteColumn(table_column=kept()),
+            TimeElapsedColumn(table_column=kept()),
+            TimeRemainingColumn(compact=True, elapsed_when_finished=False, table_column=kept()),
+            TextColumn("{task.fields[step]}", table_column=kept()),
+            # the round's metrics take what is left of a narrow terminal, cut at its edge
+            TextColumn(
+                "{task.fields[status]}",
+                table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1),
+            ),
+            expand=True,
             transient=False,
+            console=self._console,
         )
         self._bar.start()
         self._task = self._bar.add_task(
