@@ -210,7 +210,9 @@ def simulate(
     Returns
     -------
     History
-        Every round's record, the final model and the run id (None without a store).
+        The record of every round this call ran, the final model and the run id (None
+        without a store). A resumed run's history starts after its checkpoint; the store
+        holds every round (``store.rounds(history.run_id)``, ``rengo runs show``).
 
     Raises
     ------
