@@ -273,3 +273,42 @@ def test_dp_sgd_with_a_summing_loss_takes_the_steps_of_the_mean_loss_at_lr_over_
     summed = trained(torch.nn.CrossEntropyLoss(reduction="sum"), 0.05)
     for a, b in zip(mean, summed, strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+
+def _epsilon_of(accountant: str, entries: list[tuple[float, float, int]]) -> float:
+    from opacus.accountants import create_accountant
+
+    reference = create_accountant(accountant)
+    reference.history = entries
+    return float(reference.get_epsilon(1e-5))
+
+
+@pytest.mark.parametrize("accountant", ["rdp", "prv", "gdp"])
+def test_a_budget_that_fits_one_round_stops_the_second_with_every_accountant(accountant) -> None:
+    """The budget check composed the round onto the history by appending an entry, and
+    Opacus's GDP accountant reads only the last entry: with accountant = 'gdp' it saw the
+    new round alone, so a client with a budget for one round trained on (epsilon 2.38, then
+    3.53 and 4.46 over a target of 2.95)."""
+    from rengo.privacy import PrivacyBudgetExhausted
+
+    one, two = (_epsilon_of(accountant, [(1.0, 1 / 5, n)]) for n in (5, 10))
+    dp = LocalDP(noise_multiplier=1.0, target_epsilon=(one + two) / 2, accountant=accountant)
+    client = TorchClient(make_mlp(6, 2, (8,)), DataLoader(DATA["0"], batch_size=10), dp=dp)
+    first = client.fit(_init(), {"seed": 0})
+    assert first.metrics["dp_epsilon"] == pytest.approx(one, rel=1e-6)
+    with pytest.raises(PrivacyBudgetExhausted):
+        client.fit(_init(), {"seed": 1})
+
+
+def test_a_gdp_history_file_left_by_a_crash_keeps_both_rounds(tmp_path) -> None:
+    """A client writes its planned steps before training; a crash left them as a second entry
+    beside the first round's, and the GDP accountant's first step kept only the last: the
+    restarted client reported the epsilon of 2 rounds where it had taken steps for 3."""
+    path = tmp_path / "dp_history.json"
+    path.write_text("[[1.0, 0.2, 5], [1.0, 0.2, 5]]")  # round 1, then round 2 cut short
+    dp = LocalDP(noise_multiplier=1.0, accountant="gdp")
+    loader = DataLoader(DATA["0"], batch_size=10)
+    client = TorchClient(make_mlp(6, 2, (8,)), loader, dp=dp, dp_history=path)
+    result = client.fit(_init(), {"seed": 0})
+    expected = _epsilon_of("gdp", [(1.0, 1 / 5, 15)])
+    assert result.metrics["dp_epsilon"] == pytest.approx(expected, rel=1e-9)

@@ -77,6 +77,31 @@ def write_history(path: Path, history: Sequence[Entry]) -> None:
     write_atomically(path, json.dumps([[z, q, n] for z, q, n in history]).encode("utf-8"))
 
 
+def with_steps(history: Sequence[Entry], entry: Entry) -> list[Entry]:
+    """``history`` with ``entry``'s steps composed on, as Opacus's accountants record a step:
+    added to the last entry when it has the same noise multiplier and sample rate, else a new
+    entry. Opacus's GDP accountant reads only the last entry (and its ``step`` keeps only the
+    last), so a history built by appending ``entry`` counted just that round there.
+
+    Parameters
+    ----------
+    history
+        The entries so far.
+    entry
+        The steps to add: noise multiplier, sample rate, steps.
+
+    Returns
+    -------
+    list of (float, float, int)
+        The composed history (a new list).
+    """
+    z, q, n = entry
+    if history and history[-1][:2] == (z, q):
+        *before, (_, _, spent) = history
+        return [*before, (z, q, spent + n)]
+    return [*history, (z, q, n)]
+
+
 def longer_history(kept: Sequence[Entry], held: Sequence[Entry]) -> list[Entry]:
     """Of the file's history and the state's, the one with more steps (ties: the file's)."""
     return list(held) if steps_in(held) > steps_in(kept) else list(kept)

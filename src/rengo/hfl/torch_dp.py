@@ -33,7 +33,13 @@ import torch
 
 from rengo.core.errors import ConfigError
 from rengo.core.install_hint import install_hint
-from rengo.hfl.dp_sgd_history import longer_history, read_history, write_history
+from rengo.hfl.dp_sgd_history import (
+    Entry,
+    longer_history,
+    read_history,
+    with_steps,
+    write_history,
+)
 from rengo.hfl.local_training import LocalTraining
 from rengo.hfl.torch_loader import inputs_and_labels
 from rengo.hfl.torch_loss import batch_loss_sum
@@ -81,17 +87,25 @@ def private_epochs(
     """
     opacus = _opacus()
     engine = opacus.PrivacyEngine(accountant=dp.accountant)
-    history = [(float(z), float(q), int(n)) for z, q, n in state.get(STATE_KEY, [])]
+    held = [(float(z), float(q), int(n)) for z, q, n in state.get(STATE_KEY, [])]
     if history_file is not None:
-        history = longer_history(read_history(history_file), history)
+        held = longer_history(read_history(history_file), held)
+    history: list[Entry] = []
+    for entry in held:  # merged as the accountant records steps (older files were not)
+        history = with_steps(history, entry)
     engine.accountant.history = list(history)
     batches = max(len(loader), 1)
-    if dp.target_epsilon > 0:
-        _check_budget(opacus, dp, history, 1.0 / batches, epochs * batches)
-    if history_file is not None:  # counted before any step runs (a crash keeps them counted)
-        write_history(
-            history_file, [*history, (dp.noise_multiplier, 1.0 / batches, epochs * batches)]
+    planned = with_steps(history, (dp.noise_multiplier, 1.0 / batches, epochs * batches))
+    if dp.accountant == "gdp" and len(planned) > 1:
+        raise ConfigError(
+            "LocalDP(accountant='gdp'): Opacus's GDP accountant composes only steps with one "
+            "noise multiplier and sample rate, and this client's history has "
+            f"{[(z, q) for z, q, _ in planned]}; use accountant = 'rdp' or 'prv'"
         )
+    if dp.target_epsilon > 0:
+        _check_budget(dp, history, planned)
+    if history_file is not None:  # counted before any step runs (a crash keeps them counted)
+        write_history(history_file, planned)
     noise, sampling = (None, None) if dp.seeded_noise else secret_generators(model)
     module, private_opt, private_loader = engine.make_private(
         module=model,
@@ -163,21 +177,20 @@ def secret_generators(model: torch.nn.Module) -> tuple[torch.Generator, torch.Ge
     return noise, batches
 
 
-def _check_budget(
-    opacus: Any, dp: LocalDP, history: list[tuple[Any, ...]], sample_rate: float, steps: int
-) -> None:
+def _check_budget(dp: LocalDP, history: list[Entry], planned: list[Entry]) -> None:
+    """Raise :class:`PrivacyBudgetExhausted` if ``planned`` (``history`` with this round's
+    steps composed on, :func:`~rengo.hfl.dp_sgd_history.with_steps`) would take the client's
+    epsilon past ``dp.target_epsilon``."""
     from opacus.accountants import create_accountant
 
-    def epsilon(entries: list[tuple[float, float, int]]) -> float:
+    def epsilon(entries: list[Entry]) -> float:
         if not entries:
             return 0.0
         acc = create_accountant(dp.accountant)
         acc.history = list(entries)
         return float(acc.get_epsilon(dp.delta))
 
-    past = [(float(z), float(q), int(n)) for z, q, n in history]
-    spent = epsilon(past)
-    following = epsilon([*past, (dp.noise_multiplier, sample_rate, steps)])
+    spent = epsilon(history)
+    following = epsilon(planned)
     if following > dp.target_epsilon:
-        rounds = sum(1 for _ in past)
-        raise PrivacyBudgetExhausted(spent, following, dp.target_epsilon, rounds)
+        raise PrivacyBudgetExhausted(spent, following, dp.target_epsilon, len(history))
