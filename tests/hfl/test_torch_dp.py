@@ -312,3 +312,21 @@ def test_a_gdp_history_file_left_by_a_crash_keeps_both_rounds(tmp_path) -> None:
     result = client.fit(_init(), {"seed": 0})
     expected = _epsilon_of("gdp", [(1.0, 1 / 5, 15)])
     assert result.metrics["dp_epsilon"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_runs_show_gives_the_delta_of_the_local_epsilon(tmp_path) -> None:
+    """The local-DP privacy line gave an epsilon without its delta ("epsilon up to 3.18 (client
+    3, the worst of 4)"), and the run records no LocalDP settings to read it from: each
+    client now reports the delta its epsilon is at."""
+    from rich.console import Console
+
+    from rengo.tracking import RunStore, run_detail
+
+    dp = LocalDP(noise_multiplier=1.0, delta=1e-4)
+    with RunStore(tmp_path / "runs.db") as store:
+        history = simulate(_client_fn(dp), 2, FedAvg(min_fit_clients=2), _init(), 1, store=store)
+        assert history.run_id is not None
+        console = Console(width=200, record=True, color_system=None)
+        console.print(run_detail(store, history.run_id))
+    worst = history.last("train_dp_epsilon")  # the two clients' epsilons are equal
+    assert f"local DP: epsilon up to {worst:.4g} at delta 0.0001 (client" in console.export_text()

@@ -267,7 +267,7 @@ class TorchClient(Client):
     dp
         Local DP-SGD settings (:class:`~rengo.privacy.LocalDP`, via Opacus): per-example
         clipping and noise in every step; the client's epsilon so far is the ``dp_epsilon``
-        fit metric. None trains without DP.
+        fit metric, at the ``dp_delta`` one. None trains without DP.
     dp_history
         A file where the client keeps its DP-SGD accountant history, so that its spent budget
         (``dp.target_epsilon``) survives a restart of its process; without it the history
@@ -340,7 +340,11 @@ class TorchClient(Client):
                 self.model, self.train_loader, opt, self.loss_fn, trained, epochs, lr, self.dp,
                 training, self.state, _apply_corrections, self.dp_history,
             )  # fmt: skip
-            metrics: Metrics = {"loss": total_loss / max(seen, 1), "dp_epsilon": epsilon}
+            metrics: Metrics = {
+                "loss": total_loss / max(seen, 1),
+                "dp_epsilon": epsilon,
+                "dp_delta": self.dp.delta,  # an epsilon means nothing without it
+            }
             num_examples = rows if rows is not None else seen // max(epochs, 1)
             return FitResult(get_parameters(self.model), num_examples, metrics)
         self.model.train()

@@ -502,17 +502,20 @@ def _privacy_spent(store: RunStore, run_id: str) -> str | None:
 
 
 def _local_epsilon(store: RunStore, run_id: str) -> str | None:
-    """``"local DP: epsilon up to 7.41 (client 1, the worst of 3) after 2 rounds"`` from the
-    clients' own ``dp_epsilon`` fit metrics (each only grows), or None without any."""
+    """``"local DP: epsilon up to 7.41 at delta 1e-05 (client 1, the worst of 3) after 2
+    rounds"`` from the clients' own ``dp_epsilon`` and ``dp_delta`` fit metrics (epsilon only
+    grows; clients of older releases sent no delta), or None without any."""
     peaks = store.client_metric_peaks(run_id, "dp_epsilon")
     worst = {client: value for client, (value, _) in peaks.items()}
     last_round = max((last for _, last in peaks.values()), default=0)
     if not worst:
         return None
     client = max(worst, key=lambda c: (worst[c], c))
+    delta = store.client_metric_peaks(run_id, "dp_delta").get(client)
+    at = f" at delta {delta[0]:.3g}" if delta is not None else ""
     return (
-        f"local DP: epsilon up to {_number(worst[client])} (client {client}, the worst of "
-        f"{len(worst)}) after {last_round} rounds"
+        f"local DP: epsilon up to {_number(worst[client])}{at} (client {client}, the worst "
+        f"of {len(worst)}) after {last_round} rounds"
     )
 
 
