@@ -346,3 +346,32 @@ def test_a_round_cut_short_is_not_in_the_spread_and_says_whose_metrics_it_holds(
     assert [(r["round"], r["clients"], r["mean"]) for r in loss] == [(1, 3, 2.0)]
     assert body["cut_short"] == [{"round": 2, "phase": "fit", "reported": ["a"], "failed": {}}]
     assert body["participation"] == {"a": "oo", "b": "o.", "c": "o."}  # who answered, as before
+
+
+def test_the_run_page_gives_the_privacy_spent_and_the_worst_local_epsilon(
+    tmp_path: Path,
+) -> None:
+    """The dashboard showed a local-DP run's epsilon only as the round's train_dp_epsilon, the
+    clients' mean (2.0 here, where client b spent 3.0), and no delta: the run page now has
+    the privacy line of ``rengo runs show``."""
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        local = store.start_run("hfl", {}, name="local")
+        for client, epsilon in (("a", 1.0), ("b", 3.0)):
+            metrics = {"loss": 0.5, "dp_epsilon": epsilon, "dp_delta": 1e-5}
+            store.log_client(local, 1, client, "fit", "ok", 10, 1, 1, 0.1, None, metrics)
+        store.log_round(local, 1, {"train_dp_epsilon": 2.0}, 1.0, 2, 0)
+        central = store.start_run("hfl", {}, name="central")
+        store.log_round(central, 1, {"dp_epsilon": 1.5, "dp_delta": 1e-5}, 1.0, 2, 0)
+        plain = store.start_run("hfl", {}, name="plain")
+        store.log_round(plain, 1, {"train_loss": 0.5}, 1.0, 2, 0)
+    with TestClient(create_app(path)) as reader:
+        privacy = {
+            run: reader.get(f"/api/runs/{run}").json()["run"]["privacy"]
+            for run in (local, central, plain)
+        }
+    assert privacy == {
+        local: "local DP: epsilon up to 3 at delta 1e-05 (client b, the worst of 2) after 1 rounds",
+        central: "epsilon 1.5 at delta 1e-05 after 1 rounds",
+        plain: None,
+    }

@@ -443,3 +443,21 @@ def test_a_round_cut_short_is_named_under_the_spread_charts_not_charted(
     )
     assert rounds == [1]
     assert page.errors == []
+
+
+def test_run_page_heads_a_private_run_with_its_epsilon_and_delta(page: Any, tmp_path: Path) -> None:
+    """The run page had no privacy line: a local-DP run's only epsilon on it was the
+    clients' mean (train_dp_epsilon), below the worst client's, and without its delta."""
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        run_id = store.start_run("hfl", {}, name="local-dp")
+        for client, epsilon in (("a", 1.0), ("b", 3.0)):
+            metrics = {"dp_epsilon": epsilon, "dp_delta": 1e-5}
+            store.log_client(run_id, 1, client, "fit", "ok", 10, 1, 1, 0.1, None, metrics)
+        store.log_round(run_id, 1, {"train_dp_epsilon": 2.0}, 1.0, 2, 0)
+    with DashboardServer(path, "127.0.0.1:0") as ui:
+        page.goto(f"{ui.url}#/run/{run_id}")
+        page.wait_for_selector("[data-testid=run-privacy]")
+        assert page.text_content("[data-testid=run-privacy]") == (
+            "local DP: epsilon up to 3 at delta 1e-05 (client b, the worst of 2) after 1 rounds"
+        )

@@ -481,11 +481,22 @@ def _in_major_units(value: Any, currency: str, decimals: int | None) -> Any:
     return value
 
 
-def _privacy_spent(store: RunStore, run_id: str) -> str | None:
-    """``"epsilon 3.21 at delta 1e-05 after 20 rounds"`` for a run with central differential
-    privacy (its last recorded ``dp_epsilon`` and ``dp_delta``); for local DP, the largest
-    epsilon a client reported (the round's ``train_dp_epsilon`` is the clients' weighted
-    mean, below the worst client's); else None."""
+def privacy_spent(store: RunStore, run_id: str) -> str | None:
+    """The privacy a run spent, in one line (``rengo runs show`` and the dashboard).
+
+    Parameters
+    ----------
+    store, run_id
+        The store and the run (full id).
+
+    Returns
+    -------
+    str or None
+        ``"epsilon 3.21 at delta 1e-05 after 20 rounds"`` for a run with central
+        differential privacy (its last recorded ``dp_epsilon`` and ``dp_delta``); for local
+        DP, the largest epsilon a client reported (the round's ``train_dp_epsilon`` is the
+        clients' weighted mean, below the worst client's); else None.
+    """
     series = store.round_metrics(run_id)
     spent = series.get("dp_epsilon")
     if not spent:
@@ -600,7 +611,7 @@ def run_detail(
     header.add_row("seed", "-" if run.seed is None else str(run.seed))
     header.add_row("rengo", run.rengo_version)
     header.add_row("host", run.hostname)
-    privacy = _privacy_spent(store, run.run_id)
+    privacy = privacy_spent(store, run.run_id)
     if privacy is not None:
         header.add_row("privacy", privacy)
     checkpoints = store.checkpoint_rounds(run.run_id)

@@ -22,7 +22,12 @@ from rengo.tracking.client_spread import client_metric_spread, lower_is_better
 from rengo.tracking.json_text import finite
 from rengo.tracking.records import ClientRecord, PartyPresence
 from rengo.tracking.round_coverage import round_coverage
-from rengo.tracking.tables import dotted_settings, shortened_setting, why_it_ended
+from rengo.tracking.tables import (
+    dotted_settings,
+    privacy_spent,
+    shortened_setting,
+    why_it_ended,
+)
 
 HEADLINE_METRICS = (
     "central_accuracy",
@@ -175,6 +180,9 @@ def run_overview(store: RunStore, run_id: str) -> dict[str, Any]:
         "run": {
             **run_header(run),
             "why": why_it_ended(store, run),
+            # the privacy spent, as runs show gives it (a local-DP run's rounds show only the
+            # clients' mean epsilon, below the worst client's)
+            "privacy": privacy_spent(store, run.run_id),
             "config": {
                 key: shortened_setting(_plain(value, spelled=True))
                 for key, value in dotted_settings(run.config)

@@ -402,6 +402,7 @@
         h("div", { class: "run-title" }, h("h1", { "data-testid": "run-title" }, r.label), h("span", { class: "pill" }, r.kind), statusBadge(r.status)),
         r.why ? h("div", { class: "why", "data-testid": "run-why" }, r.why) : null,
         h("div", { class: "meta" },
+          r.privacy ? h("span", {}, h("b", {}, "privacy"), h("span", { "data-testid": "run-privacy" }, r.privacy)) : null,
           h("span", {}, h("b", {}, "run"), h("span", { class: "mono", "data-testid": "run-id" }, r.run_id)),
           h("span", {}, h("b", {}, "started"), fmtTime(r.started_at)),
           h("span", {}, h("b", {}, r.finished_at ? "took" : "running for"), fmtDuration(elapsed(r))),
