@@ -330,3 +330,40 @@ def test_runs_show_gives_the_delta_of_the_local_epsilon(tmp_path) -> None:
         console.print(run_detail(store, history.run_id))
     worst = history.last("train_dp_epsilon")  # the two clients' epsilons are equal
     assert f"local DP: epsilon up to {worst:.4g} at delta 0.0001 (client" in console.export_text()
+
+
+def _interrupted_after_round_1(store, client_fn) -> str:
+    def stop(record) -> None:
+        if record.server_round == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        simulate(client_fn, 2, FedAvg(), _init(), 3, store=store, progress=stop)
+    (run,) = store.list_runs()
+    return run.run_id
+
+
+def test_a_resumed_simulation_does_not_forget_its_clients_local_budgets(tmp_path) -> None:
+    """A simulated client's DP-SGD accountant lives in its state, which a resume does not
+    bring back: a run whose budget allowed 2 rounds trained 4 after an interruption, each
+    client's epsilon starting again from 0. The resume is refused (the run stays
+    interrupted) unless the clients keep their history in files, and then epsilon goes on."""
+    from rengo.tracking import RunStore
+
+    dp = LocalDP(noise_multiplier=1.0)
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = _interrupted_after_round_1(store, _client_fn(dp))
+        with pytest.raises(ConfigError, match="start again from epsilon 0"):
+            simulate(_client_fn(dp), 2, FedAvg(), _init(), 3, store=store, resume=run_id)
+        assert store.get_run(run_id).status == "interrupted"
+
+    def kept(cid: str) -> TorchClient:
+        loader = DataLoader(DATA[cid], batch_size=10)
+        history = tmp_path / f"dp_history_{cid}.json"
+        return TorchClient(make_mlp(6, 2, (8,)), loader, lr=0.5, dp=dp, dp_history=history)
+
+    with RunStore(tmp_path / "kept.db") as store:
+        run_id = _interrupted_after_round_1(store, kept)
+        resumed = simulate(kept, 2, FedAvg(), _init(), 3, store=store, resume=run_id)
+    reference = _epsilon_of("rdp", [(1.0, 1 / 5, 15)])  # all three rounds' steps
+    assert resumed.last("train_dp_epsilon") == pytest.approx(reference, rel=1e-9)

@@ -29,6 +29,7 @@ from rengo.hfl.coordinator import (
     RunRecorder,
     round_summary,
 )
+from rengo.hfl.local_dp_resume import refuse_lost_local_budgets
 from rengo.hfl.mods.chain import Mod
 from rengo.hfl.observer_fit import check_observers_fit
 from rengo.hfl.privacy_fit import check_privacy_fits
@@ -205,7 +206,9 @@ def simulate(
         excluded clients and stateful observers come back from the checkpoint; per-round
         randomness is the seed's, so a strategy without client state ends bit-identical to
         an uninterrupted run. Simulated clients keep nothing across a resume: SCAFFOLD's
-        control variates and personal layers or models start again (it warns).
+        control variates and personal layers or models start again (it warns), and a run
+        whose clients spent local DP budget is refused unless they keep it in a file
+        (``TorchClient(..., dp_history=PATH)``).
 
     Returns
     -------
@@ -284,7 +287,7 @@ def simulate(
             )
             done = 0
             if resume is not None:
-                done = _restore_latest(store, run, coordinator)
+                done = _restore_latest(store, run, coordinator, client_fn)
             label = run_name or strategy.name
             bar = RoundProgressBar(progress, rounds, label, done=done)
             with bar as report:
@@ -337,16 +340,21 @@ def _resumed(
     return opened
 
 
-def _restore_latest(store: Any, run: OpenRun, coordinator: Coordinator) -> int:
+def _restore_latest(store: Any, run: OpenRun, coordinator: Coordinator, client_fn: ClientFn) -> int:
     """Load the run's latest checkpoint into ``coordinator``; the rounds it holds (0: none,
-    the run restarts from the initial model)."""
-    checkpoint = store.latest_checkpoint(run.run_id)
-    if checkpoint is None:
-        return 0
+    the run restarts from the initial model). Refused, the run left interrupted, when its
+    clients would forget the local DP budget they spent (:mod:`rengo.hfl.local_dp_resume`)."""
     # a checkpoint this run cannot take leaves it interrupted, as it was
     previous = getattr(run, "resumable_errors", None)
     if previous is not None:
         run.resumable_errors = (Exception,)  # type: ignore[attr-defined]
+    assert run.run_id is not None  # a resumed run has one
+    refuse_lost_local_budgets(store, run.run_id, client_fn)
+    checkpoint = store.latest_checkpoint(run.run_id)
+    if checkpoint is None:
+        if previous is not None:
+            run.resumable_errors = previous  # type: ignore[attr-defined]
+        return 0
     coordinator.restore(checkpoint[1])
     if previous is not None:
         run.resumable_errors = previous  # type: ignore[attr-defined]
