@@ -3,6 +3,8 @@ tracks the target quantile of unclipped norms."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -189,3 +191,14 @@ def test_epsilon_after_takes_whole_rounds_only(rounds: object) -> None:
     with pytest.raises(ConfigError, match="rounds must be a whole number"):
         epsilon_after(rounds, 1.0, 1e-5)  # type: ignore[arg-type]
     assert epsilon_after(np.int64(3), 1.0, 1e-5) == epsilon_after(3, 1.0, 1e-5)
+
+
+def test_the_gdp_local_accountant_is_flagged_as_no_guarantee() -> None:
+    """LocalDP(accountant='gdp') was offered beside rdp and prv as one more accountant, yet
+    Opacus's GDP accountant is a central-limit approximation that can underestimate epsilon:
+    its budget and reported epsilon are no guarantee, and the settings say so."""
+    with pytest.warns(UserWarning, match="can underestimate it"):
+        LocalDP(accountant="gdp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LocalDP(accountant="prv")

@@ -189,7 +189,11 @@ class LocalDP:
     target_epsilon: float = option(
         0.0, "A client's budget: it refuses a round that would exceed it (0: no budget)."
     )
-    accountant: Literal["rdp", "prv", "gdp"] = option("rdp", "Opacus's privacy accountant.")
+    accountant: Literal["rdp", "prv", "gdp"] = option(
+        "rdp",
+        "Opacus's privacy accountant: rdp or prv (upper bounds), or gdp (an approximation "
+        "that can underestimate epsilon; it warns).",
+    )
     poisson_sampling: bool = option(
         True, "Poisson-sampled batches (what the accountant's guarantee assumes)."
     )
@@ -218,6 +222,15 @@ class LocalDP:
             warnings.warn(
                 "LocalDP(poisson_sampling=False): the epsilon the accountant reports assumes "
                 "Poisson-sampled batches and does not hold for these (for tests only)",
+                UserWarning,
+                stacklevel=3,
+            )
+        if self.accountant == "gdp":
+            warnings.warn(
+                "LocalDP(accountant='gdp'): Opacus's GDP accountant approximates epsilon by a "
+                "central limit theorem and can underestimate it (Gopi et al. 2021), so the "
+                "epsilon reported and the target_epsilon enforced are no guarantee; use rdp "
+                "or prv to sign one off",
                 UserWarning,
                 stacklevel=3,
             )
