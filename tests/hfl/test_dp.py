@@ -364,3 +364,21 @@ def test_a_delta_not_below_one_over_the_clients_is_refused_before_anyone_trains(
     assert trained == []
     history = simulate(lambda cid: Tell(), 4, DifferentialPrivacy(delta=0.2), [np.zeros(2)], 1)
     assert len(history.rounds) == 1 and trained
+
+
+def test_a_dp_run_is_checkpointed_every_round_or_not_at_all() -> None:
+    """Coordinator(checkpoint_every=3) under central DP was accepted: a run stopped in round 5
+    resumed from round 3's checkpoint ran rounds 4 and 5 again with fresh noise, and the
+    restored accountant counted them once, though their first models were released."""
+    dp = CentralDP(noise_multiplier=1.0, accountant="rdp")
+    pool = make_pool(lambda cid: Step(0.2), ["0", "1", "2"])
+    try:
+        with pytest.raises(ConfigError, match="checkpoint_every=3"):
+            Coordinator(DifferentialPrivacy(FedAvg(), dp), pool, [np.zeros(4)], checkpoint_every=3)
+        for every in (0, 1):
+            Coordinator(
+                DifferentialPrivacy(FedAvg(), dp), pool, [np.zeros(4)], checkpoint_every=every
+            )
+        Coordinator(FedAvg(), pool, [np.zeros(4)], checkpoint_every=3)  # no DP: any interval
+    finally:
+        pool.close()

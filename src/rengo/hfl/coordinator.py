@@ -36,7 +36,7 @@ from rengo.hfl.coalition_aggregation import CoalitionAggregation, offers_coaliti
 from rengo.hfl.evaluation_checks import screen_evaluations
 from rengo.hfl.failure_log import ClientFailureLog, failures_summary
 from rengo.hfl.mods.chain import MODS_KEY, mods_config_value
-from rengo.hfl.privacy_fit import checks_under_dp
+from rengo.hfl.privacy_fit import check_checkpoint_interval, checks_under_dp
 from rengo.hfl.result_checks import ResultChecks, screen_metrics
 from rengo.hfl.strategy.aggregate_call import aggregate_with_rng, warn_if_old_aggregate_fit
 from rengo.hfl.strategy.base import Aggregate, Strategy, WeightedSum
@@ -295,7 +295,9 @@ class Coordinator:
     observers
         See every fit result in the clear and every completed round.
     checkpoint_every
-        Checkpoint every N rounds (0: never).
+        Checkpoint every N rounds (0: never; under central DP 0 or 1, else refused with a
+        ConfigError: a resume would re-run released rounds that the accountant then counts
+        once).
     checkpoints
         Which checkpoints stay in the store (default: the latest only, what resume needs).
     start_round
@@ -350,6 +352,7 @@ class Coordinator:
             self.checks = applicable_checks(self.workflow, self.checks)
             self.checks = checks_under_dp(self.strategy, self.checks)
         warn_if_old_aggregate_fit(self.strategy)
+        check_checkpoint_interval(self.strategy, self.checkpoint_every)
         if self.start_round == 1:
             self.strategy.initialize(self.parameters)
 

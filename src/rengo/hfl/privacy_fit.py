@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from rengo.core.errors import ConfigError
 from rengo.core.parameters import Parameters
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.secagg import SecAggPlus
@@ -40,6 +41,34 @@ def check_privacy_fits(strategy: Strategy, workflow: object | None, parameters: 
         strategy.check_wrapped(parameters)
     if isinstance(workflow, SecAggPlus):
         workflow.check_strategy(strategy, parameters)
+
+
+def check_checkpoint_interval(strategy: Strategy, checkpoint_every: int) -> None:
+    """Refuse to checkpoint a central-DP run less often than every round.
+
+    Every round releases a noised model (to the next round's clients, the run store,
+    federated evaluation). A resume from a checkpoint ``k`` rounds old runs those rounds
+    again with fresh noise, and the restored accountant counts each once more: ``k - 1``
+    released rounds would be missing from the epsilon the run reports.
+
+    Parameters
+    ----------
+    strategy
+        The run's strategy (central DP is :class:`DifferentialPrivacy` around another).
+    checkpoint_every
+        Rounds between checkpoints (0: none, so no resume).
+
+    Raises
+    ------
+    ConfigError
+        If ``strategy`` is central DP and ``checkpoint_every`` is above 1.
+    """
+    if isinstance(strategy, DifferentialPrivacy) and checkpoint_every > 1:
+        raise ConfigError(
+            f"{strategy.name}: checkpoint_every={checkpoint_every}, but a resume would run the "
+            "rounds after the last checkpoint again and account for their first, released "
+            "run nowhere: checkpoint every round (checkpoint_every=1) or not at all (0)"
+        )
 
 
 def checks_under_dp(strategy: Strategy, checks: ResultChecks) -> ResultChecks:
