@@ -367,3 +367,17 @@ def test_a_resumed_simulation_does_not_forget_its_clients_local_budgets(tmp_path
         resumed = simulate(kept, 2, FedAvg(), _init(), 3, store=store, resume=run_id)
     reference = _epsilon_of("rdp", [(1.0, 1 / 5, 15)])  # all three rounds' steps
     assert resumed.last("train_dp_epsilon") == pytest.approx(reference, rel=1e-9)
+
+
+def test_a_spent_local_budget_says_how_many_steps_spent_it() -> None:
+    """Opacus merges a client's rounds into one accountant entry, and the refusal counted
+    entries as rounds: after three rounds it said "1 rounds spent epsilon = ..."."""
+    from rengo.privacy import PrivacyBudgetExhausted
+
+    budget = (_epsilon_of("rdp", [(1.0, 1 / 5, 15)]) + _epsilon_of("rdp", [(1.0, 1 / 5, 20)])) / 2
+    dp = LocalDP(noise_multiplier=1.0, target_epsilon=budget)
+    client = TorchClient(make_mlp(6, 2, (8,)), DataLoader(DATA["0"], batch_size=10), dp=dp)
+    for seed in range(3):
+        client.fit(_init(), {"seed": seed})
+    with pytest.raises(PrivacyBudgetExhausted, match="budget reached: 15 DP-SGD steps spent"):
+        client.fit(_init(), {"seed": 3})

@@ -37,6 +37,7 @@ from rengo.hfl.dp_sgd_history import (
     Entry,
     longer_history,
     read_history,
+    steps_in,
     with_steps,
     write_history,
 )
@@ -193,4 +194,11 @@ def _check_budget(dp: LocalDP, history: list[Entry], planned: list[Entry]) -> No
     spent = epsilon(history)
     following = epsilon(planned)
     if following > dp.target_epsilon:
-        raise PrivacyBudgetExhausted(spent, following, dp.target_epsilon, len(history))
+        # Opacus merges a client's rounds into one entry: its steps say what was spent
+        raise PrivacyBudgetExhausted(
+            spent,
+            following,
+            dp.target_epsilon,
+            len(history),
+            spent_in=f"{steps_in(history)} DP-SGD steps",
+        )

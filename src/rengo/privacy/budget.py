@@ -19,11 +19,28 @@ class PrivacyBudgetExhausted(StopTraining):
         epsilon the next round would have reached.
     target
         The budget.
+    rounds
+        Rounds already run: the count the message gives unless ``spent_in`` says otherwise.
+
+    Parameters
+    ----------
+    spent_in
+        What spent ``spent``, when rounds do not say it: a client's DP-SGD accountant
+        merges its rounds, so local DP gives its steps (``"150 DP-SGD steps"``).
     """
 
-    def __init__(self, spent: float, next_epsilon: float, target: float, rounds: int) -> None:
+    def __init__(
+        self,
+        spent: float,
+        next_epsilon: float,
+        target: float,
+        rounds: int,
+        *,
+        spent_in: str | None = None,
+    ) -> None:
+        spent_in = spent_in if spent_in is not None else f"{rounds} rounds"
         super().__init__(
-            f"privacy budget reached: {rounds} rounds spent epsilon = {spent:.4g}; another "
+            f"privacy budget reached: {spent_in} spent epsilon = {spent:.4g}; another "
             f"round would reach {next_epsilon:.4g} > target_epsilon = {target:g}, so training "
             "stops here (raise target_epsilon or noise_multiplier to train longer)"
         )
