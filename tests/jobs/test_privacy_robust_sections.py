@@ -3,6 +3,8 @@ registry, errors name the key and the fix, and the built job is private / attack
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from rengo.core.errors import ConfigError
@@ -146,3 +148,18 @@ def test_median_result_checks_are_refused_under_central_dp_and_off_by_default() 
     assert parse_job(kept).result_checks == ResultChecks(
         max_claimed_examples=9, max_weight_ratio=None, max_update_norm_ratio=None
     )
+
+
+@pytest.mark.parametrize("dp", ["central", "local"])
+def test_pooled_feature_scaling_under_dp_is_flagged_as_outside_epsilon(dp: str) -> None:
+    """A DP job with data.standardize (the default) scaled every client's features by the
+    mean and spread of all clients' training rows - un-noised, recorded in the run config and
+    shaping every released model - and said nothing: epsilon does not cover them."""
+    model = {"type": "mlp"} if dp == "local" else BASE["model"]
+    job = {**BASE, "model": model, "privacy": {"dp": dp}}
+    with pytest.warns(UserWarning, match="the reported epsilon does not cover them"):
+        build_hfl_job(parse_job(job))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_hfl_job(parse_job({**job, "data": {**BASE["data"], "standardize": False}}))
+        build_hfl_job(parse_job(BASE))  # no DP: nothing to cover

@@ -244,6 +244,7 @@ def build_federation(spec: JobSpec) -> FederatedDataset:
             ) from None
     if not spec.data.standardize:
         return fed
+    _warn_pooled_scaling_under_dp(spec)
     ids = list(fed.clients)
     train = _concat([fed.clients[c] for c in ids], name=f"{where} (clients' training rows)")
     scaler = fit_standardization(train)
@@ -258,6 +259,25 @@ def build_federation(spec: JobSpec) -> FederatedDataset:
         name=fed.name,
         client_tests=client_tests,
         standardization=scaler,
+    )
+
+
+def _warn_pooled_scaling_under_dp(spec: JobSpec) -> None:
+    """Warn that ``data.standardize`` under differential privacy scales every client's
+    features with the mean and spread of all clients' training rows: statistics computed
+    without noise, recorded with the run and shaping every released model, which the
+    reported epsilon does not cover."""
+    privacy = spec.privacy
+    if privacy is None or (privacy.central is None and privacy.local is None):
+        return
+    warnings.warn(
+        f"{spec.source}: data.standardize = true with privacy.dp = {privacy.dp!r}: features "
+        "are scaled by the mean and spread of all clients' training rows, computed without "
+        "noise, recorded with the run and shaping every released model, and the reported "
+        "epsilon does not cover them; set data.standardize = false (and scale with public "
+        "constants) for a guarantee that covers the whole run",
+        UserWarning,
+        stacklevel=2,
     )
 
 
