@@ -375,3 +375,28 @@ def test_the_run_page_gives_the_privacy_spent_and_the_worst_local_epsilon(
         central: "epsilon 1.5 at delta 1e-05 after 1 rounds",
         plain: None,
     }
+
+
+def test_compare_names_the_nested_setting_that_differs_not_its_whole_section(
+    tmp_path: Path,
+) -> None:
+    """Two job runs that differ in train.lr were compared as two whole ``job_settings``
+    blobs (every section, every key), and a 500-number input scaling would be shown whole."""
+    base = {"train": {"lr": 0.2, "batch_size": 32}, "strategy": {"name": "fedavg"}}
+    other = {"train": {"lr": 0.05, "batch_size": 32}, "strategy": {"name": "fedavg"}}
+    with RunStore(tmp_path / "runs.db") as store:
+        first = store.start_run("hfl", {"job_settings": base, "scaling": list(range(500))})
+        second = store.start_run(
+            "hfl", {"job_settings": other, "scaling": [*range(499), -1], "extra": 1}
+        )
+    with TestClient(create_app(tmp_path / "runs.db")) as client:
+        body = client.get(f"/api/compare?ids={first},{second}").json()
+    differences = {d["key"]: d["values"] for d in body["config_differences"]}
+    assert differences == {
+        "job_settings.train.lr": {first: 0.2, second: 0.05},
+        "scaling": {
+            first: "500 numbers: 0, 1, 2, 3, 4, 5, ...",
+            second: "500 numbers: 0, 1, 2, 3, 4, 5, ...",
+        },
+        "extra": {second: 1},  # the first run has no such setting: no value, not null
+    }

@@ -183,10 +183,7 @@ def run_overview(store: RunStore, run_id: str) -> dict[str, Any]:
             # the privacy spent, as runs show gives it (a local-DP run's rounds show only the
             # clients' mean epsilon, below the worst client's)
             "privacy": privacy_spent(store, run.run_id),
-            "config": {
-                key: shortened_setting(_plain(value, spelled=True))
-                for key, value in dotted_settings(run.config)
-            },
+            "config": {key: shortened_setting(value) for key, value in settings(run).items()},
             "summary": _plain(run.summary),
         },
         "rounds": [
@@ -205,6 +202,12 @@ def run_overview(store: RunStore, run_id: str) -> dict[str, Any]:
         "headline": None if headline is None else {"metric": headline, "best": best},
         "checkpoints": store.checkpoint_rounds(run.run_id),
     }
+
+
+def settings(run: RunInfo) -> dict[str, Any]:
+    """A run's settings as the dashboard shows them: nested ones as dotted keys
+    (``job_settings.train.lr``), NaN and infinities spelled out, values whole."""
+    return {key: _plain(value, spelled=True) for key, value in dotted_settings(run.config)}
 
 
 def _plain(value: Any, spelled: bool = False) -> Any:
@@ -489,7 +492,9 @@ def _leaderboard_order(entry: dict[str, Any]) -> tuple[float, str]:
 
 def compare_view(store: RunStore, run_ids: Sequence[str]) -> dict[str, Any]:
     """Two or more runs side by side: each metric's series per run, the last value of
-    every metric per run, and the config keys whose values differ."""
+    every metric per run, and the settings that differ, as dotted keys (a job's
+    ``job_settings.train.lr``, not its whole ``job_settings``) shown as a run's page shows
+    them; a run without the setting has no value under it."""
     if len(run_ids) < 2:
         raise ConfigError("compare needs at least two run ids (ids=a,b)")
     if len(run_ids) > MAX_COMPARE:
@@ -508,11 +513,12 @@ def compare_view(store: RunStore, run_ids: Sequence[str]) -> dict[str, Any]:
         final[run.run_id] = {k: finite(points[-1][1]) for k, points in series.items() if points}
         for key, points in series.items():
             metrics.setdefault(key, {})[run.run_id] = [[r, finite(v)] for r, v in points]
-    keys = sorted({k for run in unique for k in run.config})
+    configs = {run.run_id: settings(run) for run in unique}
     differences = []
-    for key in keys:
-        values = {run.run_id: _plain(run.config.get(key), spelled=True) for run in unique}
-        if len({repr(v) for v in values.values()}) > 1:
+    for key in sorted({k for config in configs.values() for k in config}):
+        held = {rid: config[key] for rid, config in configs.items() if key in config}
+        if len(held) < len(unique) or len({repr(v) for v in held.values()}) > 1:
+            values = {rid: shortened_setting(value) for rid, value in held.items()}
             differences.append({"key": key, "values": values})
     common = sorted(k for k, by_run in metrics.items() if len(by_run) == len(unique))
     return {
