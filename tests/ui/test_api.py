@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sqlite3
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -400,3 +401,29 @@ def test_compare_names_the_nested_setting_that_differs_not_its_whole_section(
         },
         "extra": {second: 1},  # the first run has no such setting: no value, not null
     }
+
+
+def test_the_start_day_filter_reads_days_in_the_viewers_time_zone(tmp_path: Path) -> None:
+    """The page shows start times in the browser's time zone but the From/To days were
+    read in the server's: a run started 20:30 UTC, shown as the next morning in Tokyo, was
+    left out of that next day's list for a viewer there (and in it for one in New York)."""
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        run_id = store.start_run("hfl", {}, name="evening")
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "UPDATE runs SET started_at = ? WHERE run_id = ?",
+            ("2026-12-05T20:30:00.000000+00:00", run_id),
+        )
+    with TestClient(create_app(path)) as client:
+
+        def listed(day: str, zone: str) -> int:
+            body = client.get(f"/api/runs?since={day}&until={day}&tz={zone}").json()
+            return int(body["total"])
+
+        assert listed("2026-12-06", "Asia/Tokyo") == 1  # 05:30 on the 6th there
+        assert listed("2026-12-05", "Asia/Tokyo") == 0
+        assert listed("2026-12-05", "America/New_York") == 1  # 15:30 on the 5th there
+        assert listed("2026-12-06", "America/New_York") == 0
+        bad = client.get("/api/runs?since=2026-12-05&tz=Mars/Olympus")
+    assert bad.status_code == 400 and "tz must be a time zone name" in bad.json()["detail"]

@@ -9,7 +9,8 @@ in SQL.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rengo.core.errors import ConfigError
 from rengo.tracking.records import RunInfo
@@ -47,6 +48,19 @@ def _day(text: str | None, what: str) -> date | None:
         raise ConfigError(f"{what} must be a date like 2026-11-30, got {text!r}") from None
 
 
+def _zone(name: str | None) -> tzinfo | None:
+    """The time zone named ``name`` (IANA, e.g. ``Europe/Berlin``; None or blank: this
+    machine's). Raises ConfigError for a name the time zone database does not know."""
+    if name is None or not name.strip():
+        return None
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"tz must be a time zone name like Europe/Berlin or UTC, got {name!r}"
+        ) from None
+
+
 @dataclass(frozen=True)
 class RunFilter:
     """What a run must have to be listed; an empty field does not filter.
@@ -60,7 +74,10 @@ class RunFilter:
     text
         Text found, ignoring case, in the run's name or id.
     since, until
-        First and last local calendar day the run may have started on (inclusive).
+        First and last calendar day the run may have started on (inclusive), in ``zone``.
+    zone
+        The time zone those days are in; None: this machine's (a dashboard's viewer sends
+        their browser's, so a day reads as the start times the page shows).
     """
 
     kind: str | None = None
@@ -68,6 +85,7 @@ class RunFilter:
     text: str | None = None
     since: date | None = None
     until: date | None = None
+    zone: tzinfo | None = None
 
     @classmethod
     def from_text(
@@ -79,6 +97,7 @@ class RunFilter:
         until: str | None = None,
         *,
         option_names: tuple[str, str, str] = ("status", "since", "until"),
+        zone: str | None = None,
     ) -> RunFilter:
         """The filter as typed on a command line or in a query string.
 
@@ -91,6 +110,8 @@ class RunFilter:
         option_names
             What ``status``, ``since`` and ``until`` are called where they were typed
             (``--since`` on a command line), for the errors.
+        zone
+            The IANA time zone ``since`` and ``until`` are days in (blank: this machine's).
 
         Returns
         -------
@@ -100,13 +121,14 @@ class RunFilter:
         Raises
         ------
         ConfigError
-            If ``status`` is none of :data:`STATUSES`, or ``since`` or ``until`` is not a day.
+            If ``status`` is none of :data:`STATUSES`, ``since`` or ``until`` is not a day,
+            or ``zone`` is not a time zone's name.
         """
         status_name, since_name, until_name = option_names
         if status and status not in STATUSES:
             raise ConfigError(f"{status_name} {status!r}: choose one of {', '.join(STATUSES)}")
         first, last = _day(since, since_name), _day(until, until_name)
-        return cls(kind or None, status or None, text or None, first, last)
+        return cls(kind or None, status or None, text or None, first, last, _zone(zone))
 
     def matches(self, run: RunInfo) -> bool:
         """Whether ``run`` passes every field of this filter."""
@@ -117,7 +139,7 @@ class RunFilter:
         needle = (self.text or "").strip().lower()
         if needle and needle not in run.run_id.lower() and needle not in (run.name or "").lower():
             return False
-        started = run.started_at.astimezone().date()
+        started = run.started_at.astimezone(self.zone).date()
         if self.since and started < self.since:
             return False
         return not (self.until and started > self.until)

@@ -103,10 +103,19 @@ def build_api(store_path: str | os.PathLike[str], *, poll_interval_s: float = 0.
         since: str | None = None,
         until: str | None = None,
         limit: Annotated[int, Query(ge=1, le=5000)] = 200,
+        tz: str | None = None,
     ) -> dict[str, Any]:
-        """Runs, newest first, filtered by kind, status, name or id text, and start date."""
+        """Runs, newest first, filtered by kind, status, name or id text, and start date
+        (days in the time zone ``tz``: the page sends its browser's)."""
         return views.runs_overview(
-            store, kind=kind, status=status, query=q, since=since, until=until, limit=limit
+            store,
+            kind=kind,
+            status=status,
+            query=q,
+            since=since,
+            until=until,
+            limit=limit,
+            tz=tz,
         )
 
     @api.get("/api/runs/{run_id}")

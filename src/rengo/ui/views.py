@@ -93,11 +93,13 @@ def runs_overview(
     since: str | None = None,
     until: str | None = None,
     limit: int = 200,
+    tz: str | None = None,
 ) -> dict[str, Any]:
     """The runs list: newest first, filtered by kind, status, name/id text and start date
-    (``since``/``until`` inclusive, local calendar days as ``YYYY-MM-DD``), each with its
+    (``since``/``until`` inclusive, calendar days as ``YYYY-MM-DD`` in the time zone ``tz``,
+    the viewer's, else the server's), each with its
     round count and a short series of its headline metric for a sparkline."""
-    wanted = RunFilter.from_text(kind, status, query, since, until)
+    wanted = RunFilter.from_text(kind, status, query, since, until, zone=tz)
     everything = store.list_runs(limit=None)
     kinds = sorted({r.kind for r in everything})
     statuses = sorted({r.status for r in everything})

@@ -306,7 +306,9 @@
     }
     async refresh() {
       let data;
-      try { data = await api("/api/runs" + qs(this.filters)); }
+      // From/To are days as this page shows start times: in the browser's time zone
+      const zone = (window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone) || "";
+      try { data = await api("/api/runs" + qs(Object.assign({ tz: zone }, this.filters))); }
       catch (e) { if (rengo.view === this) replace(this.body, showError(e)); return; }
       if (rengo.view !== this) return;  // left while the data was on its way
       this.options(this.kindSelect, data.kinds, this.filters.kind, "all kinds");
