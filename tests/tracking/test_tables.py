@@ -176,3 +176,24 @@ def test_rounds_shorter_than_a_tenth_of_a_second_show_their_milliseconds(
     store.finish_run(run_id, "completed")
     text = _render(run_detail(store, run_id))
     assert "15ms" in text and "2.4s" in text and "0.0s" not in text
+
+
+def test_a_run_whose_client_reported_a_nan_or_infinite_metric_shows_its_local_epsilon(
+    store: RunStore,
+) -> None:
+    """A client's diverged loss (NaN, or inf) made `rengo runs show` (and the dashboard's
+    run page) call the whole store damaged: SQLite's JSON functions refuse NaN and
+    Infinity, and the local-privacy line read every fit record's metrics with them."""
+    run_id = store.start_run("horizontal", {})
+    store.log_client(run_id, 1, "a", "fit", "ok", 5, 1, 1, 0.1, None, {"dp_epsilon": 2.0})
+    store.log_client(
+        run_id, 2, "a", "fit", "ok", 5, 1, 1, 0.1, None, {"dp_epsilon": 3.0, "loss": float("nan")}
+    )
+    store.log_client(
+        run_id, 2, "b", "fit", "ok", 5, 1, 1, 0.1, None, {"dp_epsilon": 1.0, "loss": float("inf")}
+    )
+    store.log_client(run_id, 3, "c", "fit", "ok", 5, 1, 1, 0.1, None, {"dp_epsilon": float("nan")})
+    store.log_round(run_id, 1, {"loss": 1.0}, 1.0, 3, 0)
+    assert store.client_metric_peaks(run_id, "dp_epsilon") == {"a": (3.0, 2), "b": (1.0, 2)}
+    text = _render(run_detail(store, run_id))
+    assert "local DP: epsilon up to 3 (client a, the worst of 2) after 2 rounds" in text

@@ -427,3 +427,16 @@ def test_the_start_day_filter_reads_days_in_the_viewers_time_zone(tmp_path: Path
         assert listed("2026-12-06", "America/New_York") == 0
         bad = client.get("/api/runs?since=2026-12-05&tz=Mars/Olympus")
     assert bad.status_code == 400 and "tz must be a time zone name" in bad.json()["detail"]
+
+
+def test_a_run_page_opens_when_a_clients_metric_diverged(tmp_path: Path) -> None:
+    """A client's NaN loss made the privacy line's query call the store damaged (400)."""
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = store.start_run("hfl", {})
+        store.log_client(
+            run_id, 1, "a", "fit", "ok", 5, 1, 1, 0.1, None, {"loss": math.nan, "dp_epsilon": 4.0}
+        )
+    with TestClient(create_app(tmp_path / "runs.db")) as client:
+        response = client.get(f"/api/runs/{run_id}")
+    assert response.status_code == 200
+    assert response.json()["run"]["privacy"].startswith("local DP: epsilon up to 4 (client a,")

@@ -918,20 +918,41 @@ class RunStore:
         """Each client's largest fit metric ``metric`` over a run, with the last round it
         reported one: ``{client: (largest value, last round)}``, only clients that reported
         it as a number (a local privacy budget, which only grows). One query: a run's detail
-        reads it without loading every client record."""
+        reads it without loading every client record.
+
+        Records whose metrics hold NaN or an infinity (a diverged client's loss), which
+        SQLite's JSON functions refuse as malformed, are read here in Python: an infinite
+        value is the peak it is, NaN is no value.
+        """
         path = "$." + json.dumps(metric)  # a quoted JSON path: any metric name
         with self._reading() as conn:
+            full = self._resolve(conn, run_id)
             rows = conn.execute(
                 """
                 SELECT client_id, MAX(json_extract(metrics, ?)), MAX(round)
                 FROM client_rounds
                 WHERE run_id = ? AND phase = 'fit'
-                  AND json_type(metrics, ?) IN ('integer', 'real')
+                  AND CASE WHEN json_valid(metrics)
+                           THEN json_type(metrics, ?) IN ('integer', 'real') END
                 GROUP BY client_id
                 """,
-                (path, self._resolve(conn, run_id), path),
+                (path, full, path),
             ).fetchall()
-        return {client: (float(value), int(last)) for client, value, last in rows}
+            not_strict = conn.execute(
+                "SELECT client_id, metrics, round FROM client_rounds WHERE run_id = ? "
+                "AND phase = 'fit' AND metrics IS NOT NULL AND NOT json_valid(metrics)",
+                (full,),
+            ).fetchall()
+        peaks = {client: (float(value), int(last)) for client, value, last in rows}
+        for client, text, number in not_strict:
+            value = loads_json(text).get(metric)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if math.isnan(value):
+                continue
+            best, last = peaks.get(client, (-math.inf, number))
+            peaks[client] = (max(best, float(value)), max(last, int(number)))
+        return peaks
 
     def client_stats(self, run_id: str) -> list[ClientStats]:
         """Per-client totals over a run, sorted by client id."""
