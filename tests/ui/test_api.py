@@ -440,3 +440,25 @@ def test_a_run_page_opens_when_a_clients_metric_diverged(tmp_path: Path) -> None
         response = client.get(f"/api/runs/{run_id}")
     assert response.status_code == 200
     assert response.json()["run"]["privacy"].startswith("local DP: epsilon up to 4 (client a,")
+
+
+def test_a_long_ledger_is_shown_by_its_latest_lines_with_payouts_over_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every ledger line went to the page: a tournament of 500 rounds of 100 participants
+    sent 9 MB and a 50,000-row table on every refresh."""
+    monkeypatch.setattr(views, "LEDGER_SHOWN", 3, raising=False)
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = store.start_run("tournament", {})
+        for number in range(1, 6):
+            for who in ("a", "b"):
+                store.append_ledger(run_id, number, who, "payout", number, f"round {number}")
+    with TestClient(create_app(tmp_path / "runs.db")) as client:
+        body = client.get(f"/api/runs/{run_id}/rewards").json()
+    assert body["ledger_total"] == 10
+    assert [(e["round"], e["participant"]) for e in body["ledger"]] == [
+        (4, "b"),
+        (5, "a"),
+        (5, "b"),
+    ]
+    assert {p["participant"]: p["amount_minor"] for p in body["payouts"]} == {"a": 15, "b": 15}

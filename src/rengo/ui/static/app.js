@@ -593,7 +593,9 @@
         { label: "Amount", num: true, render: (e) => `${e.amount} ${e.currency}` },
         { label: "Reason", render: (e) => h("span", { class: "muted" }, e.reason || "") },
       ], rewards.ledger, { "data-testid": "ledger-table" })) : null;
-      replace(body, grid, ledger);
+      const cut = rewards.ledger_total > rewards.ledger.length ? h("p", { class: "muted", "data-testid": "ledger-shown" },
+        `the latest ${fmtInt(rewards.ledger.length)} of ${fmtInt(rewards.ledger_total)} ledger lines (payouts add up every one; rengo rewards show RUN lists them all)`) : null;
+      replace(body, grid, ledger, cut);
     }
     tournament(body, t, used) {
       const cur = t.currency || "";
