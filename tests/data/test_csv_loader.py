@@ -170,3 +170,18 @@ def test_saving_a_whole_number_regression_target_warns_how_to_read_it_back(
         save_csv(diabetes, path)
     back = load_csv(path, task="regression")
     np.testing.assert_array_equal(back.y, diabetes.y)
+
+
+def test_non_utf8_error_names_the_line_and_the_byte_offset_in_the_whole_file(
+    tmp_path: Path,
+) -> None:
+    # the csv reader decodes in chunks: a bad byte far into the file must still be placed
+    rows = "".join(f"{i},{i % 2}\n" for i in range(20_000))
+    head = ("a,y\n" + rows).encode()
+    path = tmp_path / "latin.csv"
+    path.write_bytes(head + b"\xe9,1\n")
+    line = head.count(b"\n") + 1
+    with pytest.raises(
+        DataError, match=rf"latin.csv:{line}: not UTF-8 text \(.* at byte {len(head)} of the file\)"
+    ):
+        load_csv(path)

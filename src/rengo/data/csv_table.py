@@ -192,7 +192,7 @@ def _read_rows(
     except csv.Error as exc:
         raise DataError(f"{path}: not valid CSV: {exc}") from exc
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        raise DataError(_not_utf8(path, exc)) from exc
     if header is None:
         raise DataError(f"{path}: file is empty (no header row)")
     if column_names is not None:
@@ -200,6 +200,27 @@ def _read_rows(
     if not rows:
         raise DataError(f"{path}: header found but no data rows")
     return header, rows, lines
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+    """Where ``path`` stops being UTF-8: its line and byte offset in the whole file.
+
+    The csv reader decodes the file in chunks, so ``exc.start`` counts from the chunk's
+    start, not the file's; the file is decoded again as a whole to name the right place.
+    """
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as whole:
+        exc = whole
+        line = data.count(b"\n", 0, whole.start) + 1
+        where = f"{path}:{line}"
+    else:  # pragma: no cover - the file changed since it was read
+        where = str(path)
+    return (
+        f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start} of the file); save it "
+        "as UTF-8 (was it exported as Latin-1 or Windows-1252?)"
+    )
 
 
 def _check_header(path: Path, line: int, header: list[str]) -> None:
