@@ -336,7 +336,7 @@ def test_a_party_file_that_is_not_utf8_csv_is_a_one_line_error_naming_it(
     if kind == "latin1":
         bank = tmp_path / "bank.csv"
         bank.write_bytes("id,longitud sépalo\nx,1\ny,2\n".encode("latin-1"))
-        said = "bank.csv: not UTF-8 text"
+        said = "bank.csv:1: not UTF-8 text"
     else:
         bank = tmp_path / "bank.parquet"
         bank.write_bytes(b"PAR1" + bytes(range(200, 256)) + b"PAR1")
