@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -438,3 +439,46 @@ def test_a_label_of_one_class_is_named_without_a_multiclass_hint(
     message = str(info.value)
     assert message.startswith("bank: label 'y' holds one class ('0') on every row")
     assert "multiclass" not in message
+
+
+def test_a_party_whose_ids_mostly_match_nothing_is_warned_with_the_counts(tmp_path: Path) -> None:
+    """A feature party that wrote two thirds of its IDs in capitals ('C7' for 'c7') shared
+    only a third of the customers: the job trained on those 100 of 300 without a word."""
+    rng = np.random.default_rng(0)
+    n = 300
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    y = ((a + b) > 0).astype(int)
+    _write(tmp_path / "card.csv", ["id", "a", "default"], [[f"c{i}", a[i], y[i]] for i in range(n)])
+    bank_ids = [f"C{i}" if i < 200 else f"c{i}" for i in range(n)]
+    _write(tmp_path / "bank.csv", ["id", "b"], [[bank_ids[i], b[i]] for i in range(n)])
+    (tmp_path / "job.toml").write_text(
+        '[job]\nkind = "vfl"\nname = "padded"\n[vfl]\nlabel_party = "card"\n'
+        'label = "default"\nkey_bits = 512\nepochs = 1\n'
+        '[vfl.parties]\ncard = "card.csv"\nbank = "bank.csv"\n'
+    )
+    job = build_vertical_job(load_job(tmp_path / "job.toml"))
+    with RunStore(tmp_path / "r.db") as store, pytest.warns(UserWarning) as caught:
+        run_vertical_job(job, store, log=lambda _m: None)
+    few = [str(w.message) for w in caught if "PSI matched only" in str(w.message)]
+    assert any(m.startswith("card: PSI matched only ") for m in few), few
+    assert any(m.startswith("bank: PSI matched only ") for m in few), few
+    assert all("'C1' and 'c1' are different customers" in m for m in few)
+
+
+def test_parties_whose_ids_all_match_are_not_warned(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    n = 120
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    y = ((a + b) > 0).astype(int)
+    _write(tmp_path / "card.csv", ["id", "a", "default"], [[f"c{i}", a[i], y[i]] for i in range(n)])
+    _write(tmp_path / "bank.csv", ["id", "b"], [[f"c{i}", b[i]] for i in range(n)])
+    (tmp_path / "job.toml").write_text(
+        '[job]\nkind = "vfl"\nname = "same"\n[vfl]\nlabel_party = "card"\n'
+        'label = "default"\nkey_bits = 512\nepochs = 1\n'
+        '[vfl.parties]\ncard = "card.csv"\nbank = "bank.csv"\n'
+    )
+    job = build_vertical_job(load_job(tmp_path / "job.toml"))
+    with RunStore(tmp_path / "r.db") as store, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_vertical_job(job, store, log=lambda _m: None)
+    assert not [w for w in caught if "PSI matched only" in str(w.message)]

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -861,6 +862,7 @@ def _align(
     # the training rows may be shared and the new rows to score not: say which were empty
     alignments[phase] = require_nonempty(alignment, "" if phase == TRAIN else "their rows to score")
     matched = len(alignment.rows)
+    _warn_few_matched(channel.name, len(table.ids), matched, scoring=phase != TRAIN)
     report(
         progress,
         VerticalProgress(
@@ -868,6 +870,28 @@ def _align(
         ),
     )
     return alignment.rows
+
+
+FEW_MATCHED_SHARE = 0.5
+"""Below this share of a party's rows matched by PSI, the party is warned: the rest are left
+out of the run, and a share that low is more often IDs written two ways than customers the
+other parties lack."""
+
+
+def _warn_few_matched(party: str, rows: int, matched: int, *, scoring: bool) -> None:
+    """Warn ``party`` when PSI matched under :data:`FEW_MATCHED_SHARE` of its ``rows`` (a
+    party learns the intersection's size from PSI anyway, so this tells it nothing new)."""
+    if matched >= FEW_MATCHED_SHARE * rows:
+        return
+    which = " to score" if scoring else ""
+    warnings.warn(
+        f"{party}: PSI matched only {matched} of its {rows} rows{which} "
+        f"({matched / rows:.0%}); the other {rows - matched} take no part in the run. If more "
+        "should match, check that every party writes its IDs the same way: IDs are matched as "
+        "exact text, so '007' and '7', 'C1' and 'c1' are different customers",
+        UserWarning,
+        stacklevel=2,
+    )
 
 
 def make_keys(
