@@ -185,3 +185,17 @@ def test_non_utf8_error_names_the_line_and_the_byte_offset_in_the_whole_file(
         DataError, match=rf"latin.csv:{line}: not UTF-8 text \(.* at byte {len(head)} of the file\)"
     ):
         load_csv(path)
+
+
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_a_file_with_another_separator_is_named_as_such(tmp_path: Path, separator: str) -> None:
+    """A ';'-separated export read as one column said only "no label column 'y'", or, with
+    decimal commas, that its rows were ragged."""
+    looks = rf"looks {re.escape(repr(separator))}-separated"
+    path = _write(tmp_path, f"id{separator}a{separator}y\nc1{separator}1.5{separator}0\n")
+    with pytest.raises(DataError, match=rf"no label column 'y'.*{looks}"):
+        load_csv(path, id_column="id")
+    path = _write(tmp_path, f"id{separator}a{separator}y\nc1{separator}1,5{separator}0\n")
+    with pytest.raises(DataError, match=rf":2: row has 2 fields.*{looks}"):
+        load_csv(path, id_column="id")
+    assert load_csv(_write(tmp_path, "a;b\n1\n2\n", "one.csv"), label=None).X.shape == (2, 1)

@@ -77,9 +77,17 @@ class CsvRows:
     def column(self, name: str) -> list[str]:
         """The cells of column ``name``, one per data row (a DataError if there is none)."""
         if name not in self.header:
-            raise DataError(f"{self.path}: no column {name!r}; columns are {self.header}")
+            raise self.missing_column(name)
         j = self.header.index(name)
         return [row[j] for row in self.rows]
+
+    def missing_column(self, name: str, role: str = "") -> DataError:
+        """The error for a column ``name`` the header lacks (``role``: "label", "id", ...),
+        saying so when the header reads as one column that holds another separator."""
+        what = f"{role} column" if role else "column"
+        message = f"{self.path}: no {what} {name!r}; columns are {self.header}"
+        message += _other_separator(self.header)
+        return DataError(message)
 
 
 def read_csv_rows(
@@ -127,7 +135,7 @@ def dataset_from_rows(
 
     def column(col: str, role: str) -> int:
         if col not in columns:
-            raise DataError(f"{path}: no {role} column {col!r}; columns are {list(header)}")
+            raise table.missing_column(col, role)
         return columns[col]
 
     label_j = None if label is None else column(label, "label")
@@ -186,6 +194,7 @@ def _read_rows(
                     raise DataError(
                         f"{path}:{reader.line_num}: row has {len(cells)} fields but the header "
                         f"has {len(header)} ({', '.join(header)}); ragged rows are not allowed"
+                        + _other_separator(header)
                     )
                 rows.append(cells)
                 lines.append(reader.line_num)
@@ -221,6 +230,21 @@ def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
         f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start} of the file); save it "
         "as UTF-8 (was it exported as Latin-1 or Windows-1252?)"
     )
+
+
+def _other_separator(header: list[str]) -> str:
+    """A hint for a header that reads as one column holding another separator (a file
+    exported with ';' or tabs), else ``""``."""
+    if len(header) != 1:
+        return ""
+    for sep in (";", "\t", "|"):
+        if sep in header[0]:
+            return (
+                f"; the header reads as one column holding {sep!r}: the file looks "
+                f"{sep!r}-separated (a job reads ',' between fields: re-export it with "
+                f"commas; load_csv takes delimiter={sep!r})"
+            )
+    return ""
 
 
 def _check_header(path: Path, line: int, header: list[str]) -> None:

@@ -39,7 +39,7 @@ def read_id_table(
     table = read_csv_rows(path, delimiter)
     header, rows = table.header, table.rows
     if id_column not in header:  # the reader refuses a column named twice
-        raise DataError(f"{path}: no ID column {id_column!r}; columns are {header}")
+        raise table.missing_column(id_column, "ID")
     return header, rows, header.index(id_column)
 
 
