@@ -103,6 +103,36 @@ def test_csv_job_resolves_path_relative_to_job_file(tmp_path):
     assert job.federation.num_classes == 2
 
 
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ('[data]\ndataset = "csv"\npath = "{p}"\n', "data.path"),
+        (
+            '[job]\nkind = "vfl"\n[vfl]\nlabel_party = "card"\n'
+            '[vfl.parties]\ncard = "{p}"\nbank = "b.csv"\n',
+            "vfl.parties.card",
+        ),
+    ],
+)
+def test_a_relative_path_found_only_in_the_working_folder_is_refused_naming_both_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, section: str, key: str
+) -> None:
+    """A path written relative to where the user ran the job, not to the job file, stopped
+    the run with a bare "no such file" naming a path the user never wrote."""
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "data.csv").write_text("a,y\n1,0\n2,1\n")
+    job = tmp_path / "jobs" / "job.toml"
+    job.write_text(section.format(p="data.csv"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        ConfigError,
+        match=rf"{key} = 'data.csv' is read from the job file's folder \(.*jobs\)",
+    ):
+        load_job(job)
+    job.write_text(section.format(p="../data.csv"))
+    assert str(tmp_path / "data.csv") in str(load_job(job))
+
+
 def test_parse_job_defaults_are_a_runnable_job():
     spec = parse_job({"job": {"rounds": 1}, "model": {"type": "logistic"}})
     assert spec.data.dataset == "digits" and spec.strategy.name == "fedavg"

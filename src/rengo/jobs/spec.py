@@ -282,12 +282,29 @@ def load_job(path: str | Path, overrides: Sequence[str] = ()) -> JobSpec:
     raw = apply_overrides(raw, overrides)
     spec = parse_job(raw, source=str(p) + describe_overrides(overrides))
     if spec.vfl is not None:
+        for name, value in spec.vfl.parties.items():
+            _check_job_relative(p, f"vfl.parties.{name}", value)
         spec.vfl.resolve_paths(p.parent)
     for attr in ("path", "images", "labels"):
         value = getattr(spec.data, attr)
         if value is not None and not Path(value).is_absolute():
+            _check_job_relative(p, f"data.{attr}", value)
             setattr(spec.data, attr, str((p.parent / value).resolve()))
     return spec
+
+
+def _check_job_relative(job_file: Path, key: str, value: str) -> None:
+    """Refuse a relative path ``value`` that names no file beside ``job_file`` but one in the
+    working folder: it is read from the job file's folder, and running the job there would
+    stop with a bare "no such file" naming a path the user never wrote."""
+    if Path(value).is_absolute() or (job_file.parent / value).exists() or not Path(value).exists():
+        return
+    raise ConfigError(
+        f"{job_file}: {key} = {value!r} is read from the job file's folder "
+        f"({job_file.parent.resolve()}), where there is no such file; the {value!r} in the "
+        f"working folder is not read: give its path from the job file's folder, or an absolute "
+        f"path ({Path(value).resolve()})"
+    )
 
 
 SECTIONS = (
