@@ -199,3 +199,14 @@ def test_a_file_with_another_separator_is_named_as_such(tmp_path: Path, separato
     with pytest.raises(DataError, match=rf":2: row has 2 fields.*{looks}"):
         load_csv(path, id_column="id")
     assert load_csv(_write(tmp_path, "a;b\n1\n2\n", "one.csv"), label=None).X.shape == (2, 1)
+
+
+def test_a_text_feature_column_names_the_job_key_that_keeps_it_out(tmp_path: Path) -> None:
+    """A job's table with a text ID column it did not name was told to use features=[...],
+    which no job file takes; the job's key is id_column."""
+    path = _write(tmp_path, "customer,a,y\nc1,1,0\nc2,2,1\n")
+    with pytest.raises(
+        DataError, match=r":2: column 'customer' .* a job's \[data\] or \[vfl\] id_column"
+    ):
+        load_csv(path)
+    assert load_csv(path, id_column="customer").feature_names == ("a",)

@@ -317,8 +317,9 @@ def _parse_features(
                 hint = (
                     " (pass missing_values=('',) to read empty cells as NaN)"
                     if value == ""
-                    else " (feature columns must be numeric; encode categories first or exclude "
-                    "the column with features=[...])"
+                    else " (feature columns must be numeric: encode categories as numbers first; "
+                    "an ID column is named as one with id_column, a job's [data] or [vfl] "
+                    "id_column; load_csv leaves other columns out with features=[...])"
                 )
                 raise DataError(
                     f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) {what}{hint}"
