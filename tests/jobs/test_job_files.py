@@ -296,3 +296,18 @@ def test_a_served_job_checks_min_fit_clients_against_its_parties() -> None:
     assert served.strategy.min_fit_clients == 15
     with pytest.raises(ConfigError, match=r"needs 15 parties to report .*serves 3"):
         build_served_job(spec, [np.zeros(3)], ["p0", "p1", "p2"])
+
+
+@pytest.mark.parametrize(
+    ("key", "typo", "meant"),
+    [("strategy.name", "fedavgg", "fedavg"), ("job.executor", "proces", "process")],
+)
+def test_a_misspelt_strategy_or_executor_name_is_refused_with_the_closest_one(
+    key: str, typo: str, meant: str
+) -> None:
+    """An unknown key got 'did you mean', a misspelt value only the whole list."""
+    section, field = key.split(".")
+    with pytest.raises(
+        ConfigError, match=rf"{key} = '{typo}'; did you mean '{meant}'\? choose one of"
+    ):
+        parse_job({section: {field: typo}, "model": {"type": "logistic"}})

@@ -277,6 +277,6 @@ def test_an_unknown_mirror_is_refused_before_the_run_is_announced_or_trained(
     )
     assert result.exit_code == 2, result.output
     said = " ".join(result.output.split())
-    assert "--mirror: mirror = 'tensorbord'; choose one of mlflow, tensorboard" in said
+    assert "--mirror: mirror = 'tensorbord'; did you mean 'tensorboard'? choose one of" in said
     assert "typo:" not in said  # no job banner
     assert not store.exists()  # no run recorded

@@ -37,6 +37,7 @@ range from :func:`rengo.core.options.option` next to it, and one function,
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -612,9 +613,12 @@ def _no_unknown(source: str, where: str, raw: Mapping[str, Any], known: set[str]
 
 
 def check_choice(source: str, key: str, value: str, allowed: tuple[str, ...]) -> None:
-    """ConfigError naming ``key`` and the allowed values unless ``value`` is one of them."""
+    """ConfigError naming ``key``, the closest allowed value and all of them unless ``value``
+    is one of them."""
     if value not in allowed:
-        raise ConfigError(f"{source}: {key} = {value!r}; choose one of {', '.join(allowed)}")
+        close = difflib.get_close_matches(value, allowed, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"{source}: {key} = {value!r}; {hint}choose one of {', '.join(allowed)}")
 
 
 _DEPRECATED = {
