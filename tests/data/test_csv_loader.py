@@ -86,7 +86,7 @@ def test_header_only_quoted_fields_and_bom(tmp_path: Path) -> None:
         ("a,b,y\n1,2,0\n3,0\n", {}, r"t\.csv:3: row has 2 fields but the header has 3"),
         ("a,b,y\n1,2,0\n3,4,5,0\n", {}, r":3: row has 4 fields"),
         ("a,b,y\n1,2,0\n1,abc,1\n", {}, r"t\.csv:3: column 'b' \(column 2\) 'abc' is not a number"),
-        ("a,b,y\n1,,0\n", {}, r":2: column 'b' \(column 2\) is empty \(pass missing_values"),
+        ("a,b,y\n1,,0\n", {}, r":2: column 'b' \(column 2\) is empty \(a horizontal job takes"),
         # numpy parses these as floats: they poisoned every training round later
         ("a,b,y\n1,2,0\n1,nan,1\n", {}, r":3: column 'b' \(column 2\) is 'nan', not a finite"),
         ("a,b,y\n1,2,0\ninf,1,1\n", {}, r":3: column 'a' \(column 1\) is 'inf', not a finite"),
@@ -210,3 +210,11 @@ def test_a_text_feature_column_names_the_job_key_that_keeps_it_out(tmp_path: Pat
     ):
         load_csv(path)
     assert load_csv(path, id_column="customer").feature_names == ("a",)
+
+
+def test_an_empty_feature_cell_tells_a_job_user_what_to_do(tmp_path: Path) -> None:
+    """A horizontal job's user was told to pass missing_values=('',), which no job file takes."""
+    path = _write(tmp_path, "a,b,y\n1,,0\n2,3,1\n")
+    with pytest.raises(DataError, match=r":2: column 'b' .*a horizontal job takes no empty"):
+        load_csv(path)
+    assert np.isnan(load_csv(path, missing_values=("",)).X[0, 1])

@@ -315,7 +315,8 @@ def _parse_features(
                 j = feature_js[k]
                 what = "is empty" if value == "" else f"{value!r} is not a number"
                 hint = (
-                    " (pass missing_values=('',) to read empty cells as NaN)"
+                    " (a horizontal job takes no empty feature cells: fill or drop them first; "
+                    "load_csv reads them as NaN with missing_values=('',))"
                     if value == ""
                     else " (feature columns must be numeric: encode categories as numbers first; "
                     "an ID column is named as one with id_column, a job's [data] or [vfl] "
