@@ -218,3 +218,13 @@ def test_an_empty_feature_cell_tells_a_job_user_what_to_do(tmp_path: Path) -> No
     with pytest.raises(DataError, match=r":2: column 'b' .*a horizontal job takes no empty"):
         load_csv(path)
     assert np.isnan(load_csv(path, missing_values=("",)).X[0, 1])
+
+
+def test_a_trailing_separator_on_every_line_is_named_as_such(tmp_path: Path) -> None:
+    """A spreadsheet export with a ',' at the end of every line read 'header column 3 has no
+    name', which does not say what to remove."""
+    path = _write(tmp_path, "a,y,\n1,0,\n2,1,\n")
+    with pytest.raises(DataError, match=r":1: header column 3 has no name \(the line ends with"):
+        load_csv(path)
+    with pytest.raises(DataError, match=r":1: header column 1 has no name$"):
+        load_csv(_write(tmp_path, ",a,y\n1,1,0\n", "lead.csv"))

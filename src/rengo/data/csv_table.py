@@ -251,7 +251,12 @@ def _check_header(path: Path, line: int, header: list[str]) -> None:
     seen: set[str] = set()
     for j, name in enumerate(header):
         if not name:
-            raise DataError(f"{path}:{line}: header column {j + 1} has no name")
+            trailing = (
+                " (the line ends with a separator: remove the trailing one from every line)"
+                if j == len(header) - 1 and j > 0
+                else ""
+            )
+            raise DataError(f"{path}:{line}: header column {j + 1} has no name{trailing}")
         if name in seen:
             raise DataError(f"{path}:{line}: header names column {name!r} twice")
         seen.add(name)
