@@ -5,6 +5,8 @@ columns, by name."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -51,3 +53,13 @@ def test_a_party_without_feature_columns_is_named(party: str) -> None:
     model = TransferClassifier(security="plaintext", seed=0, dim=2, epochs=1)
     with pytest.raises(DataError, match=rf"^{party}: its table has no feature column"):
         model.fit(tables, source="bank", y=np.tile([0, 1], 20))
+
+
+def test_a_small_overlap_is_not_warned_as_ids_written_two_ways() -> None:
+    """Transfer learning learns from each party's rows beyond the few shared ones: PSI's
+    warning for parties that match under half their rows ("the other N take no part in the
+    run") is for algorithms that train on the intersection only."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _fit(shared=10)
+    assert not [w for w in caught if "PSI matched only" in str(w.message)]

@@ -184,7 +184,10 @@ FTL: VerticalAlgorithm[TransferConfig] = register(
         title="secure federated transfer learning (Liu et al. 2020)",
         config_type=TransferConfig,
         train=Roles(
-            coordinator=_train_coordinator, label_party=_train_source, feature_party=_train_target
+            coordinator=_train_coordinator,
+            label_party=_train_source,
+            feature_party=_train_target,
+            unmatched_rows=True,  # each party learns from its own rows beyond the overlap
         ),
         predict=Roles(
             label_party=_predict_source,

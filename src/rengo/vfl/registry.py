@@ -143,7 +143,9 @@ class Roles:
     ``coordinator`` is ``None`` when the protocol needs no third party (the hub still
     organises the run). ``aligned=False`` skips private set intersection for the phase: each
     party gets its whole table (e.g. scoring the target's own rows in transfer learning).
-    ``tables`` says which kinds of party bring a table to the phase.
+    ``tables`` says which kinds of party bring a table to the phase. ``unmatched_rows``:
+    the roles also use the rows PSI did not match (transfer learning's parties learn from
+    their own rows beyond the few shared ones), so a small intersection is expected.
     """
 
     label_party: Role
@@ -151,6 +153,7 @@ class Roles:
     coordinator: Role | None = None
     aligned: bool = True
     tables: tuple[RoleKind, ...] = ("label_party", "feature_party")
+    unmatched_rows: bool = False
 
     def of(self, kind: RoleKind) -> Role | None:
         """The role function for ``kind``."""

@@ -862,7 +862,8 @@ def _align(
     # the training rows may be shared and the new rows to score not: say which were empty
     alignments[phase] = require_nonempty(alignment, "" if phase == TRAIN else "their rows to score")
     matched = len(alignment.rows)
-    _warn_few_matched(channel.name, len(table.ids), matched, scoring=phase != TRAIN)
+    if not roles.unmatched_rows:  # else the rows PSI left out still take part
+        _warn_few_matched(channel.name, len(table.ids), matched, scoring=phase != TRAIN)
     report(
         progress,
         VerticalProgress(
