@@ -147,3 +147,24 @@ def test_runs_show_reads_only_the_rounds_its_client_summary_shows(
     for summary in expected:
         assert summary.metric in text and f"{summary.first_worst_decile:.4g}" in text
     assert "round 30" in text  # the cut-short round is still named
+
+
+def test_a_round_whose_records_hold_nan_is_read_for_the_summary(store: RunStore) -> None:
+    """Rounds are picked in SQL, whose JSON functions refuse NaN: a last round where every
+    client's loss diverged to NaN was left out, and the table showed round 2's accuracy as
+    the last though every client reported one in round 3."""
+    from rengo.tracking.round_coverage import round_coverage
+
+    run_id = store.start_run("hfl", {}, name="diverged")
+    for number in (1, 2, 3):
+        for k in range(4):
+            loss = float("nan") if number == 3 else (k + 1) / number
+            metrics = {"loss": loss, "accuracy": (k + number) / 10}
+            store.log_client(run_id, number, f"c{k}", "fit", "ok", 5, 0, 0, 0.1, None, metrics)
+        store.log_round(run_id, number, {"train_loss": 0.5}, 0.1, 4, 0)
+    every = round_coverage(store.client_records(run_id), [1, 2, 3]).completed
+    summaries = {s.metric: s for s in client_metric_summary(every)}
+    assert summaries["fit accuracy"].last.round == 3
+    text = _render(run_detail(store, run_id))
+    assert f"{summaries['fit accuracy'].last.mean:.4g}" in text
+    assert 3 in store.client_summary_rounds(run_id)

@@ -885,8 +885,9 @@ class RunStore:
         (:func:`rengo.tracking.client_metric_summary` behind ``rengo runs show``): for each
         phase and metric, the first and the last completed round (one with a round record)
         in which a client reported it as a number, and every round with client records but
-        no round record (cut short). One query each: a run of 1,000 rounds of 1,000 clients
-        is read as a few rounds, not a million records.
+        no round record (cut short), and every round with a record whose metrics hold NaN or
+        an infinity (SQLite's JSON functions cannot read them). One query each: a run of
+        1,000 rounds of 1,000 clients is read as a few rounds, not a million records.
         """
         with self._reading() as conn:
             full = self._resolve(conn, run_id)
@@ -911,7 +912,15 @@ class RunStore:
                 """,
                 (full,),
             ).fetchall()
-        found = {int(r) for span in spans for r in span} | {int(r) for (r,) in cut_short}
+            # NaN or an infinity in a record's metrics (a diverged client) is not JSON to
+            # SQLite: those rounds are read whole, and the summary sorts them out
+            not_strict = conn.execute(
+                "SELECT DISTINCT round FROM client_rounds WHERE run_id = ? "
+                "AND metrics IS NOT NULL AND NOT json_valid(metrics)",
+                (full,),
+            ).fetchall()
+        found = {int(r) for span in spans for r in span}
+        found |= {int(r) for (r,) in (*cut_short, *not_strict)}
         return sorted(found)
 
     def client_metric_peaks(self, run_id: str, metric: str) -> dict[str, tuple[float, int]]:
