@@ -101,7 +101,7 @@ def test_a_scoring_csv_that_is_not_utf8_is_a_data_error_naming_it(tmp_path: Path
     table.write_text("id,x,y\n" + "".join(f"c{i},{i},{i % 2}\n" for i in range(10)))
     scoring = tmp_path / "new.csv"
     scoring.write_bytes("id,x,y\nné1,1,0\n".encode("latin-1"))
-    with pytest.raises(DataError, match=r"new.csv: not UTF-8 text"):
+    with pytest.raises(DataError, match=r"new.csv:2: not UTF-8 text"):  # its line too
         load_party_data(table, "id", label="y", score_csv=scoring)
 
 
