@@ -212,6 +212,23 @@ def test_log_client_rejects_unknown_phase_and_status(store: RunStore) -> None:
         store.log_client(run_id, 1, "a", "fit", "error", 1, 1, 1, 0.0, None, None)
 
 
+def test_log_clients_writes_every_record_or_none_when_one_is_malformed(store: RunStore) -> None:
+    run_id = store.start_run("horizontal", {})
+    good = ClientRecord(1, "a", "fit", "ok", 5, 10, 20, 0.1, None, {"loss": 0.5})
+    with pytest.raises(ConfigError, match="phase"):
+        store.log_clients(
+            run_id, [good, ClientRecord(1, "b", "train", "ok", 5, 1, 1, 0.1, None, None)]
+        )
+    with pytest.raises(ConfigError, match="num_examples"):
+        store.log_clients(
+            run_id, [good, ClientRecord(1, "b", "fit", "ok", -1, 1, 1, 0.1, None, None)]
+        )
+    assert store.client_records(run_id) == []
+    failed = ClientRecord(1, "b", "fit", "failed", 0, 0, 0, 0.2, "timeout", None)
+    store.log_clients(run_id, [good, failed])
+    assert store.client_records(run_id) == [good, failed]
+
+
 def test_events_round_trip_in_order_and_filter_by_level(store: RunStore) -> None:
     run_id = store.start_run("deployment", {})
     store.log_event(run_id, "info", "client a joined")

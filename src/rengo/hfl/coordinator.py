@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rengo.core.client_record import ClientRecord
 from rengo.core.codec import decode, encode
 from rengo.core.errors import CodecError, ConfigError, DataError, RoundFailure, StopTraining
 from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
@@ -74,21 +75,8 @@ class RunRecorder(Protocol):
         """Record one completed round."""
         ...
 
-    def log_client(
-        self,
-        run_id: str,
-        round: int,
-        client_id: str,
-        phase: str,
-        status: str,
-        num_examples: int,
-        bytes_sent: int,
-        bytes_received: int,
-        duration_s: float,
-        reason: str | None,
-        metrics: dict[str, Any] | None,
-    ) -> None:
-        """Record one client's fit or evaluate outcome in a round."""
+    def log_clients(self, run_id: str, records: Sequence[ClientRecord]) -> None:
+        """Record clients' fit or evaluate outcomes in a round, in one write."""
         ...
 
     def log_event(self, run_id: str, level: str, message: str, round: int | None = None) -> None:
@@ -161,16 +149,19 @@ class AbandonedAttemptObserver(Protocol):
 
 
 class _ClientRecords:
-    """One round attempt's client fit outcomes, held until the coordinator knows whether the
-    attempt counts: written to the run store then, or - for an attempt that runs again -
-    only the outcomes that still stand (the spent clients' declines, the workflow's
-    exclusions). ``sink(server_round, client_id, "fit", ...)`` writes one
-    (:meth:`Coordinator._log_client`)."""
+    """One round attempt's client outcomes in one phase, held until they are written
+    together (one store transaction a round, not one a client). Fit outcomes wait until the
+    coordinator knows whether the attempt counts: all are written then, or - for an attempt
+    that runs again - only those that still stand (the spent clients' declines, the
+    workflow's exclusions). ``sink(records)`` writes them (:meth:`Coordinator._log_clients`)."""
 
-    def __init__(self, server_round: int, sink: Callable[..., None]) -> None:
+    def __init__(
+        self, server_round: int, phase: str, sink: Callable[[list[ClientRecord]], None]
+    ) -> None:
         self._server_round = server_round
+        self._phase = phase
         self._sink = sink
-        self._held: list[tuple[Any, ...]] = []
+        self._held: list[ClientRecord] = []
 
     def add(
         self,
@@ -181,14 +172,28 @@ class _ClientRecords:
         reason: str | None,
         metrics: Metrics | None,
     ) -> None:
-        self._held.append((client_id, status, num_examples, traffic, reason, metrics))
+        sent, received, seconds = traffic
+        self._held.append(
+            ClientRecord(
+                self._server_round,
+                client_id,
+                self._phase,
+                status,
+                num_examples,
+                sent,
+                received,
+                seconds,
+                reason,
+                None if metrics is None else dict(metrics),
+            )
+        )
 
     def flush(self, only: Collection[str] | None = None) -> None:
         """Write the held outcomes (of ``only`` these clients, if given) and forget all."""
         held, self._held = self._held, []
-        for record in held:
-            if only is None or record[0] in only:
-                self._sink(self._server_round, record[0], "fit", *record[1:])
+        kept = [r for r in held if only is None or r.client_id in only]
+        if kept:
+            self._sink(kept)
 
 
 @dataclass
@@ -465,7 +470,7 @@ class Coordinator:
         again (the attempt is then abandoned). An attempt that raises keeps its client
         records (they explain the failure), and the observers not yet given the round's end
         are told it was abandoned."""
-        client_records = _ClientRecords(server_round, self._log_client)
+        client_records = _ClientRecords(server_round, "fit", self._log_clients)
         ended: list[RoundObserver] = []  # observers given this attempt's on_round_end
         try:
             record = self._attempt(server_round, start, client_records, ended)
@@ -790,6 +795,23 @@ class Coordinator:
         failures: dict[str, str],
         mods: tuple[str, ...] = (),
     ) -> dict[str, float]:
+        """The round's federated evaluation: its aggregated metrics; every client's outcome
+        is recorded (in one write, also when the evaluation raises)."""
+        records = _ClientRecords(server_round, "evaluate", self._log_clients)
+        try:
+            return self._evaluate_clients(server_round, available, rng, failures, mods, records)
+        finally:
+            records.flush()
+
+    def _evaluate_clients(
+        self,
+        server_round: int,
+        available: list[str],
+        rng: np.random.Generator,
+        failures: dict[str, str],
+        mods: tuple[str, ...],
+        records: _ClientRecords,
+    ) -> dict[str, float]:
         instructions = self.strategy.configure_evaluate(
             server_round, self.parameters, available, rng
         )
@@ -826,6 +848,7 @@ class Coordinator:
                     failures,
                     traffic,
                     None if reply.ok else reply.traceback,
+                    records,
                 )
                 continue
             metrics, refused = screen_metrics(result.metrics)
@@ -847,7 +870,9 @@ class Coordinator:
             cid, traffic = verdict.client_id, kept_traffic[verdict.client_id]
             if verdict.result is None:
                 assert verdict.note is not None
-                self._refuse_evaluation(server_round, cid, verdict.note, failures, traffic, None)
+                self._refuse_evaluation(
+                    server_round, cid, verdict.note, failures, traffic, None, records
+                )
                 continue
             note = notes.get(cid)
             if verdict.note is not None:
@@ -856,15 +881,8 @@ class Coordinator:
             if verdict.told is not None:
                 tell_party(self.pool, cid, server_round, verdict.told)
             results.append((cid, verdict.result))
-            self._log_client(
-                server_round,
-                cid,
-                "evaluate",
-                "ok",
-                verdict.result.num_examples,
-                traffic,
-                note,
-                verdict.result.metrics,
+            records.add(
+                cid, "ok", verdict.result.num_examples, traffic, note, verdict.result.metrics
             )
         if not results:
             return {}
@@ -881,6 +899,7 @@ class Coordinator:
         failures: dict[str, str],
         traffic: tuple[int, int, float],
         traceback: str | None,
+        records: _ClientRecords,
     ) -> None:
         """Leave one evaluation result out of the round: recorded with ``reason``, the
         party told, the failure logged once."""
@@ -889,7 +908,7 @@ class Coordinator:
             self.pool, client_id, server_round, f"your evaluation result was not counted: {reason}"
         )
         self._failure_log.report(server_round, client_id, f"evaluate: {reason}", traceback)
-        self._log_client(server_round, client_id, "evaluate", "failed", 0, traffic, reason, None)
+        records.add(client_id, "failed", 0, traffic, reason, None)
 
     def checkpoint_blob(
         self, server_round: int, strategy_state: dict[str, Any] | None = None
@@ -1011,33 +1030,9 @@ class Coordinator:
             if stale:
                 self.store.delete_checkpoints(self.run_id, stale)
 
-    def _log_client(
-        self,
-        server_round: int,
-        client_id: str,
-        phase: str,
-        status: str,
-        num_examples: int,
-        traffic: tuple[int, int, float],
-        reason: str | None,
-        metrics: dict[str, Any] | None,
-    ) -> None:
-        if self.store is None or self.run_id is None:
-            return
-        sent, received, seconds = traffic
-        self.store.log_client(
-            self.run_id,
-            server_round,
-            client_id,
-            phase,
-            status,
-            num_examples,
-            sent,
-            received,
-            seconds,
-            reason,
-            metrics,
-        )
+    def _log_clients(self, records: list[ClientRecord]) -> None:
+        if self.store is not None and self.run_id is not None:
+            self.store.log_clients(self.run_id, records)
 
     def _record_first_failure(
         self, server_round: int, client_id: str, reason: str, traceback: str | None

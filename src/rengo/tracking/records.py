@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+# defined below the round loop (hfl) that writes it; read from here as before
+from rengo.core.client_record import ClientRecord as ClientRecord
+
 
 @dataclass(frozen=True)
 class RunInfo:
@@ -69,22 +72,6 @@ class RoundRecord:
     num_clients: int
     num_failures: int
     metrics: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ClientRecord:
-    """One client's part in one phase of one round."""
-
-    round: int
-    client_id: str
-    phase: str
-    status: str
-    num_examples: int
-    bytes_sent: int
-    bytes_received: int
-    duration_s: float
-    reason: str | None
-    metrics: dict[str, Any] | None
 
 
 @dataclass(frozen=True)

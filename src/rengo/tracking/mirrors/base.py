@@ -166,48 +166,25 @@ class MirroringStore(RunStore):
             _safely(mirror, "reopen a run", functools.partial(mirror.open, self, run))
         return run
 
-    def log_client(
-        self,
-        run_id: str,
-        round: int,
-        client_id: str,
-        phase: str,
-        status: str,
-        num_examples: int,
-        bytes_sent: int,
-        bytes_received: int,
-        duration_s: float,
-        reason: str | None = None,
-        metrics: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Record a client's round in the store (mirrored with the round)."""
-        super().log_client(
-            run_id,
-            round,
-            client_id,
-            phase,
-            status,
-            num_examples,
-            bytes_sent,
-            bytes_received,
-            duration_s,
-            reason,
-            metrics,
-        )
-        self._clients.setdefault((run_id, int(round)), []).append(
-            ClientRecord(
-                int(round),
-                client_id,
-                phase,
-                status,
-                int(num_examples),
-                int(bytes_sent),
-                int(bytes_received),
-                float(duration_s),
-                reason,
-                None if metrics is None else dict(metrics),
+    def log_clients(self, run_id: str, records: Sequence[ClientRecord]) -> None:
+        """Record clients' rounds in the store (each mirrored with its round); a single
+        :meth:`log_client` comes here too."""
+        super().log_clients(run_id, records)  # checks every field first
+        for r in records:
+            self._clients.setdefault((run_id, int(r.round)), []).append(
+                ClientRecord(
+                    int(r.round),
+                    r.client_id,
+                    r.phase,
+                    r.status,
+                    int(r.num_examples),
+                    int(r.bytes_sent),
+                    int(r.bytes_received),
+                    float(r.duration_s),
+                    r.reason,
+                    None if r.metrics is None else dict(r.metrics),
+                )
             )
-        )
 
     def log_round(
         self,
