@@ -20,13 +20,16 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from child_timing import child_json
+from fate_bench import spread
+
 HERE = Path(__file__).resolve().parent
+FMT = "{:.3f}"
 
 
 def run_one(clients: int, rounds: int, with_store: bool) -> None:
@@ -59,24 +62,6 @@ def run_one(clients: int, rounds: int, with_store: bool) -> None:
     print(json.dumps({"wall": wall, "cpu": cpu, "client_rows": rows}), flush=True)
 
 
-def measure(src: str, clients: int, rounds: int, with_store: bool) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", str(clients), str(rounds), str(int(with_store))],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": src},
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"run failed (exit {out.returncode}): {out.stderr[-2000:]}")
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
-
-
-def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):.3f} [{min(values):.3f}-{max(values):.3f}]"
-
-
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         run_one(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1")
@@ -96,9 +81,8 @@ def main() -> None:
     for _ in range(args.repeats):
         for src in srcs:
             for with_store in (False, True):
-                runs.setdefault((src, with_store), []).append(
-                    measure(src, args.clients, args.rounds, with_store)
-                )
+                child = [str(args.clients), str(args.rounds), str(int(with_store))]
+                runs.setdefault((src, with_store), []).append(child_json(__file__, child, src))
     print(f"load average at end {os.getloadavg()}")
     print("| sources | store | wall s | CPU s | client rows | store's wall overhead |")
     print("|---|---|---|---|---|---|")
@@ -109,8 +93,8 @@ def main() -> None:
             walls = [r["wall"] for r in got]
             extra = f"{statistics.median(walls) / bare - 1:+.0%}" if with_store else ""
             print(
-                f"| {src} | {'on disk' if with_store else 'none'} | {spread(walls)} | "
-                f"{spread([r['cpu'] for r in got])} | {int(got[0]['client_rows'])} | {extra} |"
+                f"| {src} | {'on disk' if with_store else 'none'} | {spread(walls, FMT)} | "
+                f"{spread([r['cpu'] for r in got], FMT)} | {int(got[0]['client_rows'])} | {extra} |"
             )
 
 

@@ -183,7 +183,7 @@ def _read_rows(
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f, delimiter=delimiter)
             for row in reader:
-                cells = [c.strip() for c in row]
+                cells = list(map(str.strip, row))
                 if not any(cells):
                     continue  # blank line
                 if header is None:
@@ -279,58 +279,78 @@ def _parse_features(
     dtype: type,
 ) -> np.ndarray:
     raw = [r[j] for r in rows for j in feature_js]  # kept: numpy's str cells lose trailing NULs
-    cells = np.array(raw, dtype=str).reshape(len(rows), len(feature_js))
-    if missing:
-        cells = np.where(np.isin(cells, list(missing)), "nan", cells)
+    width = len(feature_js)
+    # Python's float reads each cell as numpy's str-to-float cast does, without first copying
+    # every cell into a fixed-width str array (most of the parse time of a wide table)
+    text = [c if c not in missing else "nan" for c in raw] if missing else raw
     try:
-        values: np.ndarray = cells.astype(np.float64)
+        values = np.fromiter(map(float, text), np.float64, len(text)).reshape(len(rows), width)
     except ValueError:
-        pass
-    else:
-        odd = first_unplain_number([c if c not in missing else "" for c in raw] if missing else raw)
-        if odd is not None:
-            i, k = divmod(odd, len(feature_js))
+        raise _first_unreadable(path, lines, header, feature_js, raw, text) from None
+    odd = first_unplain_number([c if c not in missing else "" for c in raw] if missing else raw)
+    if odd is not None:
+        raise _not_plain(path, lines, header, feature_js, raw, odd)
+    # float reads "nan", "inf", "-Infinity": a NaN is a missing cell, allowed only when the
+    # caller reads missing cells (missing_values); see cells.to_feature_dtype
+    X, bad = to_feature_dtype(values, dtype, allow_nan=bool(missing))
+    if bad is not None:
+        i, k, problem = bad
+        j = feature_js[k]
+        hint = (
+            " (pass missing_values=(...) to read a missing-value marker as NaN)"
+            if problem == "not a finite number"
+            else ""
+        )
+        raise DataError(
+            f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) is "
+            f"{text[i * width + k]!r}, {problem}{hint}"
+        )
+    return X
+
+
+def _not_plain(
+    path: Path, lines: list[int], header: list[str], feature_js: list[int], raw: list[str], at: int
+) -> DataError:
+    """The error for feature cell ``at`` (row-major), a number only to Python's float."""
+    i, k = divmod(at, len(feature_js))
+    j = feature_js[k]
+    return DataError(
+        f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) is {raw[at]!r}, "
+        "not a plain number (a number is written in ASCII digits, without '_' or "
+        "control characters; is the file damaged or exported with another locale?)"
+    )
+
+
+def _first_unreadable(
+    path: Path,
+    lines: list[int],
+    header: list[str],
+    feature_js: list[int],
+    raw: list[str],
+    text: list[str],
+) -> DataError:
+    """The error for the first feature cell (row-major) that is not a number."""
+    for at, value in enumerate(text):
+        try:
+            float(value)
+        except ValueError:
+            if first_unplain_number([raw[at]]) is not None:  # "2\x00": damaged, not text
+                return _not_plain(path, lines, header, feature_js, raw, at)
+            i, k = divmod(at, len(feature_js))
             j = feature_js[k]
-            raise DataError(
-                f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) is {raw[odd]!r}, "
-                "not a plain number (a number is written in ASCII digits, without '_' or "
-                "control characters; is the file damaged or exported with another locale?)"
-            )
-        # numpy reads "nan", "inf", "-Infinity" as floats: a NaN is a missing cell, allowed
-        # only when the caller reads missing cells (missing_values); see cells.to_feature_dtype
-        X, bad = to_feature_dtype(values, dtype, allow_nan=bool(missing))
-        if bad is not None:
-            i, k, problem = bad
-            j = feature_js[k]
+            what = "is empty" if value == "" else f"{value!r} is not a number"
             hint = (
-                " (pass missing_values=(...) to read a missing-value marker as NaN)"
-                if problem == "not a finite number"
-                else ""
+                " (a horizontal job takes no empty feature cells: fill or drop them first; "
+                "load_csv reads them as NaN with missing_values=('',))"
+                if value == ""
+                else " (feature columns must be numeric: encode categories as numbers first; "
+                "an ID column is named as one with id_column, a job's [data] or [vfl] "
+                "id_column; load_csv leaves other columns out with features=[...])"
             )
-            raise DataError(
-                f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) is "
-                f"{str(cells[i, k])!r}, {problem}{hint}"
+            return DataError(
+                f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) {what}{hint}"
             )
-        return X
-    for i, row in enumerate(cells):
-        for k, value in enumerate(row.tolist()):
-            try:
-                float(value)
-            except ValueError:
-                j = feature_js[k]
-                what = "is empty" if value == "" else f"{value!r} is not a number"
-                hint = (
-                    " (a horizontal job takes no empty feature cells: fill or drop them first; "
-                    "load_csv reads them as NaN with missing_values=('',))"
-                    if value == ""
-                    else " (feature columns must be numeric: encode categories as numbers first; "
-                    "an ID column is named as one with id_column, a job's [data] or [vfl] "
-                    "id_column; load_csv leaves other columns out with features=[...])"
-                )
-                raise DataError(
-                    f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) {what}{hint}"
-                ) from None
-    raise DataError(f"{path}: feature cells could not be read as numbers")
+    return DataError(f"{path}: feature cells could not be read as numbers")
 
 
 def save_csv(dataset: Dataset, path: str | Path, label: str = "y", id_column: str = "id") -> None:

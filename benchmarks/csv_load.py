@@ -1,0 +1,97 @@
+"""Loading a numeric CSV table: rengo's ``load_csv`` beside numpy's C reader
+(``numpy.loadtxt``), a wide table and a tall one, interleaved, each load in its own process.
+
+``load_csv`` checks every cell (a name for each malformed one, plain ASCII numbers only,
+finite values) and ``numpy.loadtxt`` checks almost nothing, so numpy is the floor, not a
+competitor. ``--src`` adds source trees to compare (e.g. an older checkout unpacked with
+``git archive``); every repeat loads each table with each tree and with numpy in turn.
+
+    .venv/bin/python benchmarks/csv_load.py
+    .venv/bin/python benchmarks/csv_load.py --src /tmp/old/src src --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from child_timing import child_json
+from fate_bench import spread
+
+HERE = Path(__file__).resolve().parent
+FMT = "{:.2f}"
+TABLES = {"wide": (1_000, 5_000), "tall": (100_000, 20)}
+
+
+def write_table(path: Path, rows: int, columns: int) -> None:
+    """A label column ``y`` (0/1) and ``columns`` features with 6 significant digits."""
+    rng = np.random.default_rng(0)
+    with path.open("w") as f:
+        f.write(",".join(["y", *(f"f{j}" for j in range(columns))]) + "\n")
+        for start in range(0, rows, 1000):
+            block = rng.normal(size=(min(1000, rows - start), columns))
+            for i, row in enumerate(block):
+                f.write(f"{(start + i) % 2}," + ",".join(f"{v:.6g}" for v in row) + "\n")
+
+
+def load_one(reader: str, path: str) -> None:
+    """Child process: one load; prints its wall and CPU seconds as JSON."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    if reader == "numpy":
+        table = np.loadtxt(path, delimiter=",", skiprows=1)
+        shape = (table.shape[0], table.shape[1] - 1)
+    else:
+        from rengo.data import load_csv
+
+        shape = load_csv(path).X.shape
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(json.dumps({"wall": wall, "cpu": cpu, "shape": list(shape)}), flush=True)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        load_one(sys.argv[2], sys.argv[3])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--src", nargs="+", default=[str(HERE.parent / "src")])
+    args = parser.parse_args()
+    readers = [(f"rengo load_csv ({Path(s).resolve()})", str(Path(s).resolve())) for s in args.src]
+    readers.append(("numpy.loadtxt", readers[0][1]))
+    print(f"load average at start {os.getloadavg()}; {args.repeats} repeats")
+    with tempfile.TemporaryDirectory() as folder:
+        paths = {}
+        for name, (rows, columns) in TABLES.items():
+            paths[name] = Path(folder) / f"{name}.csv"
+            write_table(paths[name], rows, columns)
+        runs: dict[tuple[str, str], list[dict[str, float]]] = {}
+        for _ in range(args.repeats):
+            for name, path in paths.items():
+                for label, src in readers:
+                    reader = "numpy" if label == "numpy.loadtxt" else "rengo"
+                    got = child_json(__file__, [reader, str(path)], src)
+                    runs.setdefault((name, label), []).append(got)
+    print(f"load average at end {os.getloadavg()}")
+    print("| table | reader | wall s | CPU s | vs numpy (wall) |")
+    print("|---|---|---|---|---|")
+    for name, (rows, columns) in TABLES.items():
+        floor = statistics.median(r["wall"] for r in runs[(name, "numpy.loadtxt")])
+        for label, _ in readers:
+            got = runs[(name, label)]
+            walls = [r["wall"] for r in got]
+            print(
+                f"| {name} {rows:,} x {columns:,} | {label} | {spread(walls, FMT)} | "
+                f"{spread([r['cpu'] for r in got], FMT)} | "
+                f"{statistics.median(walls) / floor:.2f}x |"
+            )
+
+
+if __name__ == "__main__":
+    main()
