@@ -441,6 +441,27 @@ def test_a_label_of_one_class_is_named_without_a_multiclass_hint(
     assert "multiclass" not in message
 
 
+def test_a_feature_party_with_a_column_named_like_the_label_is_warned_before_training(
+    tmp_path: Path,
+) -> None:
+    """A feature party whose file kept a copy of the label ('default') trained with it as a
+    feature without a word: the held-out AUC looked perfect and meant nothing."""
+    _write(tmp_path / "card.csv", ["id", "a", "default"], [[f"c{i}", i, i % 2] for i in range(40)])
+    _write(tmp_path / "bank.csv", ["id", "b", "default"], [[f"c{i}", -i, i % 2] for i in range(40)])
+    _write(tmp_path / "shop.csv", ["id", "c"], [[f"c{i}", 2 * i] for i in range(40)])
+    (tmp_path / "job.toml").write_text(
+        '[job]\nkind = "vfl"\n[vfl]\nlabel_party = "card"\nlabel = "default"\n'
+        '[vfl.parties]\ncard = "card.csv"\nbank = "bank.csv"\nshop = "shop.csv"\n'
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        job = build_vertical_job(load_job(tmp_path / "job.toml"))
+    named = [str(w.message) for w in caught if "the job's label name" in str(w.message)]
+    assert len(named) == 1 and named[0].startswith("bank: "), named
+    assert "remove it from bank's file" in named[0]
+    assert "default" in job.train.feature_names["bank"]  # it is a feature, as warned
+
+
 def test_a_party_whose_ids_mostly_match_nothing_is_warned_with_the_counts(tmp_path: Path) -> None:
     """A feature party that wrote two thirds of its IDs in capitals ('C7' for 'c7') shared
     only a third of the customers: the job trained on those 100 of 300 without a word."""

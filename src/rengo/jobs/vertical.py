@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,6 +133,8 @@ def _own_table(
                 raise DataError(f"{path}: needs the id column {vfl.id_column!r}")
             return np.asarray(table.ids), table.X, own, tuple(known), tuple(table.feature_names)
         label = vfl.label if is_label_party else None
+        if label is None and vfl.label in rows.header:
+            _warn_label_named_feature(name, path, vfl.label)
         table = dataset_from_rows(
             rows,
             label=label,
@@ -171,6 +174,19 @@ def _own_table(
         )
     y = None if party.y is None else np.asarray(party.y)
     return np.asarray(party.ids), party.X, y, dataset.classes, tuple(party.feature_names)
+
+
+def _warn_label_named_feature(party: str, path: str, label: str) -> None:
+    """Warn a feature party whose table has a column named like the job's label: every
+    column of a feature party but the ID is a feature, so it trains as one - and a copy of
+    the label among the features makes the model look perfect and predict nothing."""
+    warnings.warn(
+        f"{party}: {path} has a column {label!r}, the job's label name, and trains with it as a "
+        f"feature (a feature party's columns are all features). If it holds the label or a "
+        f"copy of it, remove it from {party}'s file; if it is another quantity, rename it",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def party_data(vfl: VflSection, name: str, seed: int) -> PartyData:
