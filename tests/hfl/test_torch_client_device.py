@@ -102,6 +102,37 @@ def test_an_explicit_cpu_device_trains_exactly_like_leaving_the_model_alone() ->
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_model_moved_beforehand_takes_its_batches_to_its_own_device() -> None:
+    """With device=None the batches stayed on the CPU: a model the user had moved to a GPU
+    failed on its first batch. (The meta device stands in for a GPU here.)"""
+    from rengo.hfl.torch_loader import batch_device
+
+    moved = make_mlp(5, 2, (8,)).to("meta")
+    assert batch_device(moved, None) == torch.device("meta")
+    assert batch_device(moved, torch.device("cpu")) == torch.device("cpu")  # named: it wins
+    assert batch_device(torch.nn.ReLU(), None) is None  # no parameters: batches as they come
+
+
+def test_dp_sgd_moves_every_batch_to_the_clients_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DP-SGD's loop never moved its batches: on a GPU its first step failed."""
+    pytest.importorskip("opacus")
+    import rengo.hfl.torch_dp as torch_dp
+    from rengo.privacy import LocalDP
+
+    seen: list[object] = []
+    real = torch_dp.on_device
+
+    def recording(xb: object, yb: object, device: object) -> tuple[object, object]:
+        seen.append(device)
+        return real(xb, yb, device)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(torch_dp, "on_device", recording)
+    dp = LocalDP(noise_multiplier=1.0, max_grad_norm=1.0, seeded_noise=True)
+    client = TorchClient(make_mlp(5, 2, (8,)), _data(0), dp=dp, device="cpu")
+    client.fit(get_parameters(client.model), {"seed": 0})
+    assert seen and set(seen) == {torch.device("cpu")}
+
+
 def test_worker_gpus_spread_workers_over_every_visible_gpu(gpus: None) -> None:
     assert worker_gpus("cuda") == [0, 1]
     assert worker_gpus("cuda:1") == [1]

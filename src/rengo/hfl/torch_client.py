@@ -39,7 +39,13 @@ from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
 from rengo.core.parameters import Parameters
 from rengo.hfl.client import Client
 from rengo.hfl.local_training import LocalTraining
-from rengo.hfl.torch_loader import check_private_loader, inputs_and_labels, loader_rows
+from rengo.hfl.torch_loader import (
+    batch_device,
+    check_private_loader,
+    inputs_and_labels,
+    loader_rows,
+    on_device,
+)
 from rengo.hfl.torch_loss import batch_loss_sum
 from rengo.privacy import LocalDP
 from rengo.privacy.config import check_delta
@@ -274,7 +280,9 @@ class TorchClient(Client):
         lives in the client's state, in memory, and a restarted party starts from zero.
     device
         Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (see
-        :func:`resolve_device`), or None to leave the model where it is.
+        :func:`resolve_device`), or None to leave the model where it is (batches then go
+        to the device of the model's parameters: a model moved to a GPU beforehand trains
+        there).
 
     Raises
     ------
@@ -318,8 +326,9 @@ class TorchClient(Client):
     def fit(self, parameters: Parameters, config: Config) -> FitResult:
         """Train for the configured epochs; returns the module's new ``state_dict`` arrays."""
         set_parameters(self.model, parameters)
+        device = batch_device(self.model, self.device)
         if "seed" in config:
-            accelerated = self.device is not None and self.device.type != "cpu"
+            accelerated = device is not None and device.type != "cpu"
             seed_torch(int(config["seed"]), accelerated)  # type: ignore[arg-type]
             seed_loader(self.train_loader, int(config["seed"]))  # type: ignore[arg-type]
         lr = float(config.get("lr", self.lr))  # type: ignore[arg-type]
@@ -338,7 +347,7 @@ class TorchClient(Client):
 
             total_loss, seen, epsilon = private_epochs(
                 self.model, self.train_loader, opt, self.loss_fn, trained, epochs, lr, self.dp,
-                training, self.state, _apply_corrections, self.dp_history,
+                training, self.state, _apply_corrections, self.dp_history, device,
             )  # fmt: skip
             metrics: Metrics = {
                 "loss": total_loss / max(seen, 1),
@@ -354,8 +363,7 @@ class TorchClient(Client):
                 xb, yb = inputs_and_labels(batch)
                 if training.batch_transforms:
                     xb, yb = training.transform_batch(xb, yb)
-                if self.device is not None:
-                    xb, yb = xb.to(self.device), yb.to(self.device)
+                xb, yb = on_device(xb, yb, device)
                 opt.zero_grad(set_to_none=True)
                 loss = self.loss_fn(self.model(xb), yb)
                 loss.backward()
@@ -375,7 +383,8 @@ class TorchClient(Client):
         accuracy where the model's outputs are not class scores (:func:`evaluate_model`)."""
         loader = self.test_loader or self.train_loader
         set_parameters(self.model, parameters)
-        loss, accuracy, n = evaluate_model(self.model, loader, self.loss_fn, self.device)
+        device = batch_device(self.model, self.device)
+        loss, accuracy, n = evaluate_model(self.model, loader, self.loss_fn, device)
         metrics: Metrics = {} if np.isnan(accuracy) else {"accuracy": accuracy}
         return EvaluateResult(loss, n, metrics)
 
@@ -450,9 +459,7 @@ def evaluate_model(
     total, correct, n = 0.0, 0, 0
     scored = True
     for batch in loader:
-        xb, yb = inputs_and_labels(batch)
-        if device is not None:
-            xb, yb = xb.to(device), yb.to(device)
+        xb, yb = on_device(*inputs_and_labels(batch), device)
         out = model(xb)
         total += batch_loss_sum(loss_fn(out, yb), len(yb), loss_fn)
         right = _correct(out, yb, loss_fn) if scored else None

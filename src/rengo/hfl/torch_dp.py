@@ -42,7 +42,7 @@ from rengo.hfl.dp_sgd_history import (
     write_history,
 )
 from rengo.hfl.local_training import LocalTraining
-from rengo.hfl.torch_loader import inputs_and_labels
+from rengo.hfl.torch_loader import inputs_and_labels, on_device
 from rengo.hfl.torch_loss import batch_loss_sum
 from rengo.privacy import LocalDP, PrivacyBudgetExhausted
 
@@ -71,12 +71,13 @@ def private_epochs(
     state: dict[str, Any],
     apply_corrections: Callable[[LocalTraining, Sequence[tuple[int, torch.nn.Parameter]]], None],
     history_file: Path | None = None,
+    device: torch.device | None = None,
 ) -> tuple[float, int, float]:
     """Train ``epochs`` epochs with DP-SGD; returns (summed loss, examples seen, epsilon).
 
     ``history_file`` keeps the accountant's history on disk (:mod:`rengo.hfl.dp_sgd_history`),
     so a client that restarts keeps its spent budget; without it the history lives in
-    ``state`` only.
+    ``state`` only. Batches go to ``device`` (the model's; None leaves them as they come).
 
     Raises
     ------
@@ -135,6 +136,7 @@ def private_epochs(
                 empty = len(yb) == 0
                 if training.batch_transforms and not empty:
                     xb, yb = training.transform_batch(xb, yb)
+                xb, yb = on_device(xb, yb, device)
                 private_opt.zero_grad(set_to_none=True)
                 loss = loss_fn(module(xb), yb)
                 loss.backward()

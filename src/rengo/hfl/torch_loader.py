@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch.utils.data import BatchSampler, IterableDataset, RandomSampler, SequentialSampler
 
 from rengo.core.errors import ConfigError
@@ -49,6 +50,23 @@ def inputs_and_labels(batch: Any) -> tuple[Any, Any]:
         f"yielded {what}; have the Dataset's __getitem__ return (inputs, label), or wrap "
         "it in one that does (loss_fn gets the model's outputs and the labels)"
     )
+
+
+def batch_device(model: torch.nn.Module, device: torch.device | None) -> torch.device | None:
+    """Where a batch goes: ``device``, else the model's (its first parameter's), so that a
+    model the caller moved to a GPU itself gets its batches there; None for a model without
+    parameters (its batches stay where the loader put them)."""
+    if device is not None:
+        return device
+    first = next(iter(model.parameters()), None)
+    return None if first is None else first.device
+
+
+def on_device(xb: Any, yb: Any, device: torch.device | None) -> tuple[Any, Any]:
+    """A batch's inputs and labels moved to ``device`` (as they are for None)."""
+    if device is None:
+        return xb, yb
+    return xb.to(device), yb.to(device)
 
 
 def _row_sampler(loader: Any) -> Any:
