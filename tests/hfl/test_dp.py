@@ -382,3 +382,42 @@ def test_a_dp_run_is_checkpointed_every_round_or_not_at_all() -> None:
         Coordinator(FedAvg(), pool, [np.zeros(4)], checkpoint_every=3)  # no DP: any interval
     finally:
         pool.close()
+
+
+class StopsInEvaluation(DifferentialPrivacy):
+    """DP-FedAvg whose coordinator is stopped (Ctrl-C) while it aggregates round 2's
+    federated evaluation: after the clients were shown round 2's model, before its
+    checkpoint."""
+
+    def aggregate_evaluate(self, server_round: int, results: list) -> tuple[float, dict]:
+        if server_round == 2:
+            raise KeyboardInterrupt
+        return super().aggregate_evaluate(server_round, results)
+
+
+def test_a_round_shown_to_clients_before_a_stop_stays_counted_after_the_resume(
+    tmp_path: Path,
+) -> None:
+    """The coordinator checkpointed round 2 after its federated evaluation; stopped in
+    between, the resumed run ran round 2 again from round 1's checkpoint and its accountant
+    counted one release of round 2 where clients had been shown two."""
+    from rengo.tracking import RunStore
+
+    dp = CentralDP(noise_multiplier=1.0, accountant="rdp")
+    inner = {"fraction_evaluate": 1.0, "min_fit_clients": 3, "min_available_clients": 3}
+    model = [np.zeros(4)]
+    with RunStore(tmp_path / "runs.db") as store:
+        with pytest.raises(KeyboardInterrupt):
+            simulate(
+                lambda cid: Step(0.2), 3, StopsInEvaluation(FedAvg(**inner), dp), model, 3,
+                store=store, seed=0,
+            )  # fmt: skip
+        (run,) = store.list_runs()
+        assert store.latest_checkpoint(run.run_id)[0] == 1
+        history = simulate(
+            lambda cid: Step(0.2), 3, DifferentialPrivacy(FedAvg(**inner), dp), model, 3,
+            store=store, seed=0, resume=run.run_id,
+        )  # fmt: skip
+    assert [r.server_round for r in history.rounds] == [2, 3]
+    # rounds 1, 2 (shown, then stopped), 2 again and 3: four releases
+    assert history.last("dp_epsilon") == pytest.approx(epsilon_after(4, 1.0, 1e-5, 1.0, "rdp"))

@@ -18,6 +18,7 @@ of the run (:attr:`Coordinator.excluded`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -604,7 +605,10 @@ class Coordinator:
             loss, central_metrics = central
             metrics["central_loss"] = float(loss)
             metrics.update({f"central_{k}": float(v) for k, v in central_metrics.items()})
-        metrics.update(self._federated_evaluate(server_round, available, rng, failures, mods))
+        release = functools.partial(self._keep_release_spent, server_round, old, state_before)
+        metrics.update(
+            self._federated_evaluate(server_round, available, rng, failures, mods, release)
+        )
         duration = time.perf_counter() - start
         record = RoundRecord(
             server_round, [c for c, _ in instructions], failures, metrics, duration
@@ -717,6 +721,23 @@ class Coordinator:
             self.store.save_checkpoint(self.run_id, last, blob)
         return list(new)
 
+    def _keep_release_spent(
+        self, server_round: int, old: Parameters, state_before: dict[str, Any]
+    ) -> None:
+        """Before this round's model is shown to clients (federated evaluation), checkpoint
+        the last round again - its model ``old`` - with the strategy's state after the
+        release (:meth:`~rengo.hfl.Strategy.released_state`: a DP strategy's spend counted).
+        A run stopped before this round's own checkpoint then resumes with the spend kept;
+        without it, the resumed run ran the round again and counted the privacy cost of
+        two releases once."""
+        if self.store is None or self.run_id is None or not self.checkpoint_every:
+            return
+        state = self.strategy.released_state(state_before)
+        if state is not None:
+            last = server_round - 1
+            blob = self.checkpoint_blob(last, strategy_state=state, parameters=old)
+            self.store.save_checkpoint(self.run_id, last, blob)
+
     def _stop_if_budgets_spent(self, server_round: int) -> None:
         """Raise StopTraining when local privacy budgets end the run: the clients still
         eligible (connected, not excluded) are too few for a round, and would be enough with
@@ -794,12 +815,16 @@ class Coordinator:
         rng: np.random.Generator,
         failures: dict[str, str],
         mods: tuple[str, ...] = (),
+        release: Callable[[], None] | None = None,
     ) -> dict[str, float]:
         """The round's federated evaluation: its aggregated metrics; every client's outcome
-        is recorded (in one write, also when the evaluation raises)."""
+        is recorded (in one write, also when the evaluation raises). ``release`` runs before
+        the new model is sent to any client."""
         records = _ClientRecords(server_round, "evaluate", self._log_clients)
         try:
-            return self._evaluate_clients(server_round, available, rng, failures, mods, records)
+            return self._evaluate_clients(
+                server_round, available, rng, failures, mods, records, release
+            )
         finally:
             records.flush()
 
@@ -811,12 +836,15 @@ class Coordinator:
         failures: dict[str, str],
         mods: tuple[str, ...],
         records: _ClientRecords,
+        release: Callable[[], None] | None,
     ) -> dict[str, float]:
         instructions = self.strategy.configure_evaluate(
             server_round, self.parameters, available, rng
         )
         if not instructions:
             return {}
+        if release is not None:
+            release()
         for _, ins in instructions:
             _request_mods(ins.config, mods)
         screened: list[tuple[str, EvaluateResult]] = []
@@ -911,19 +939,24 @@ class Coordinator:
         records.add(client_id, "failed", 0, traffic, reason, None)
 
     def checkpoint_blob(
-        self, server_round: int, strategy_state: dict[str, Any] | None = None
+        self,
+        server_round: int,
+        strategy_state: dict[str, Any] | None = None,
+        *,
+        parameters: Parameters | None = None,
     ) -> bytes:
         """Model and strategy state after ``server_round``, as codec bytes, with the clients
         excluded so far (a resumed run keeps them out) and the state of each observer that
         keeps one (:class:`StatefulObserver`: a contribution tracker's values of the rounds
         so far). ``strategy_state``: the strategy's :meth:`~rengo.hfl.Strategy.state_dict` to
-        store instead of its current one."""
+        store instead of its current one; ``parameters``: the model to store instead of the
+        current one (that of the round before, while a round is under way)."""
         state = self.strategy.state_dict() if strategy_state is None else strategy_state
         return encode(
             {
                 "format": CHECKPOINT_FORMAT,
                 "round": server_round,
-                "parameters": self.parameters,
+                "parameters": self.parameters if parameters is None else parameters,
                 "strategy": state,
                 "strategy_name": self.strategy.name,
                 "excluded": dict(self._excluded),

@@ -332,6 +332,18 @@ class Strategy:
             return self.server_state.to_dict()
         return {}
 
+    def released_state(self, before: dict[str, Any]) -> dict[str, Any] | None:
+        """The state a resume of this round should start from once the round's new model has
+        left the coordinator, where it is not ``before`` (the :meth:`state_dict` the round
+        started from); None for a strategy whose release spends nothing.
+
+        A differentially private strategy returns ``before`` with the round's privacy spend
+        counted: the coordinator checkpoints the last round with it before federated
+        evaluation shows the new model to clients, so a run stopped before the round's own
+        checkpoint runs the round again with its first release counted, not forgotten.
+        """
+        return None
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned.
 

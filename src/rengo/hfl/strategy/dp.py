@@ -214,6 +214,11 @@ class DifferentialPrivacy(Strategy):
             "strategy": self.strategy.state_dict(),
         }
 
+    def released_state(self, before: dict[str, Any]) -> dict[str, Any]:
+        """``before`` with the rounds the accountant has composed now (this round's
+        included): a round run again after a stop is then counted twice, never once."""
+        return {**before, "dp_rounds": int(self.accountant.rounds)}
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s output (the accountant resumes where it stopped).
 
