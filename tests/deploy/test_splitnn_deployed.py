@@ -78,6 +78,7 @@ def deploy(certs: Path, data: dict[str, PartyData]) -> dict[str, Any]:
             heartbeat_interval=0.5,
             backoff=FAST,
             linger=5.0,
+            own_seed=SEED,  # the simulation's initial weights (each party's own, unsent)
         )
 
     outcome = run_all({name: (lambda n=name: join(n)) for name in PARTIES}, timeout=120.0)

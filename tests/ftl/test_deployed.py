@@ -116,6 +116,7 @@ def test_deployed_over_the_hub_equals_the_simulation(
                 heartbeat_interval=0.5,
                 backoff=FAST,
                 linger=5.0,
+                own_seed=SEED,  # the simulation's initial encoders (each party's own, unsent)
             )
         except BaseException as exc:
             results[name] = exc
@@ -268,6 +269,8 @@ def test_a_transfer_job_deployed_equals_rengo_run_of_the_same_file(
                     str(tmp_path / f"{name}.json"),
                     "--certs",
                     str(certs),
+                    "--own-seed",  # rengo run's initial encoders (each party's own, unsent)
+                    str(SEED),
                 )
             )
         outputs = {name: finish(p) for name, p in zip(("bank", "shop"), procs[1:], strict=True)}

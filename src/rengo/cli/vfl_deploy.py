@@ -281,6 +281,16 @@ def vfl_party(
             "the new ones written beside them, as NAME.1.csv ...)."
         ),
     ] = False,
+    own_seed: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="This party's own seed for its initial weights and noise (split and "
+            "transfer learning), never sent; only to repeat a run, such as `rengo run` of "
+            "the job (give the job's seed). Default: drawn from the OS; the coordinator's "
+            "seed, which every party learns, never makes them.",
+        ),
+    ] = None,
 ) -> None:
     """Join a vertical run with this party's table (--job or --csv): align rows by
     PSI, train, score."""
@@ -352,6 +362,7 @@ def vfl_party(
                     timeout=message_timeout or None,
                     model=kept,
                     origin=origin,
+                    own_seed=own_seed,
                 )
         except ConnectionError as exc:
             raise RengoError(str(exc)) from exc

@@ -464,6 +464,7 @@ def run_vertical_party(
     checkpoint_dir: str | Path | None = None,
     model: Any = None,
     origin: ModelOrigin | None = None,
+    own_seed: int | None = None,
 ) -> VerticalPartyResult:
     """Take part in the vertical run served at ``coordinator`` (``host:port``) as ``name``.
 
@@ -506,6 +507,11 @@ def run_vertical_party(
         Where ``model`` came from (see :func:`~rengo.vfl.runner.vertical_party`): a run of
         another algorithm, label party or parties is refused, naming the file, and so is a
         scoring-only run in which another party's kept model is of another training run.
+    own_seed
+        This party's own seed for its initial weights and defence noise (split learning,
+        transfer learning): never sent. None (the default): drawn from the OS, which a
+        deployment should keep; give one only to repeat a run (the simulation of the plan
+        uses the plan's seed, which every party knows).
 
     Returns
     -------
@@ -541,6 +547,7 @@ def run_vertical_party(
                 pool=pool,
                 progress=progress,
                 checkpoint_dir=checkpoint_dir,
+                own_seed=own_seed,
             ),
             credentials,
             connect_timeout=connect_timeout,

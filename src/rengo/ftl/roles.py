@@ -49,7 +49,10 @@ validation share, the held-out rows' loss, accuracy and AUC). No raw feature, la
 representation leaves a party in the clear (``security = "plaintext"`` sends the same
 components unencrypted: parties that trust each other see each other's representations of
 the shared rows and label-weighted sums).
-Every ciphertext sent is fresh (a new encryption or a masked one).
+Every ciphertext sent is fresh (a new encryption or a masked one). The seed in the set-up
+fixes only public choices (batch order, held-out rows); each encoder's initial weights come
+from its party's own seed, which the peer never learns (by default drawn from the OS), so
+neither party knows the other's encoder at any step.
 
 Messages sit in the ``"ftl"`` scope of each role's channel:
 ``ftl/epoch=2/batch=0/source-terms`` is A -> B's components of batch 0 of epoch 2.
@@ -494,6 +497,13 @@ def batch_weights(config: TransferConfig, n: int, m: int) -> LossWeights:
     )
 
 
+def _own(own_seed: int | None, salt: int) -> list[int]:
+    """The seed of a party's encoder's initial weights: its own seed (never the run's, which
+    the set-up sends the peer: with the peer's initial weights, a party could invert the
+    representations, or solve its gradient for them), else fresh from the OS."""
+    return [secrets.randbits(63) if own_seed is None else int(own_seed), salt]
+
+
 def target_label_batches(seed: int, epoch: int, labelled: int, batches: int) -> list[np.ndarray]:
     """The target's labelled rows of each batch of ``epoch``: a permutation (from the run's
     seed) cut into as many parts as there are batches of shared rows."""
@@ -515,6 +525,7 @@ def ftl_source(
     keys: Keypair | None = None,
     coordinator: str = COORDINATOR,
     seed: int | None = None,
+    own_seed: int | None = None,
     encoder: Any = None,
     checkpoints: EpochCheckpoints | None = None,
     progress: ProgressFn | None = None,
@@ -538,7 +549,11 @@ def ftl_source(
     coordinator
         The coordinator's role name.
     seed
-        Fixes the batch order and both encoders' initial weights (else drawn here).
+        The run seed, which every party knows: fixes the batch order (else drawn here) and
+        which target rows are held out, and goes to the target at set-up.
+    own_seed
+        Its own seed, which the target never learns: its encoder's initial weights (else
+        drawn from the OS).
     encoder
         A torch module to train instead of the MLP the config describes.
     checkpoints
@@ -613,7 +628,7 @@ def ftl_source(
 
     module = (
         enc.build_encoder(
-            spec.in_features, spec.hidden, spec.dim, spec.activation, [batch_seed, SOURCE_SEED]
+            spec.in_features, spec.hidden, spec.dim, spec.activation, _own(own_seed, SOURCE_SEED)
         )
         if encoder is None
         else enc.check_encoder(encoder, spec.in_features, spec.dim, channel.name)
@@ -756,6 +771,7 @@ def ftl_target(
     source: str,
     *,
     coordinator: str = COORDINATOR,
+    own_seed: int | None = None,
     encoder: Any = None,
     checkpoints: EpochCheckpoints | None = None,
     progress: ProgressFn | None = None,
@@ -779,6 +795,9 @@ def ftl_target(
         The source party's name.
     coordinator
         The coordinator's role name (told the held-out scores with ``validation_fraction``).
+    own_seed
+        Its own seed, which the source never learns: its encoder's initial weights (else
+        drawn from the OS).
     encoder
         A torch module to train instead of the MLP the config describes.
     checkpoints
@@ -843,7 +862,7 @@ def ftl_target(
 
     module = (
         enc.build_encoder(
-            spec.in_features, spec.hidden, spec.dim, spec.activation, [batch_seed, TARGET_SEED]
+            spec.in_features, spec.hidden, spec.dim, spec.activation, _own(own_seed, TARGET_SEED)
         )
         if encoder is None
         else enc.check_encoder(encoder, spec.in_features, spec.dim, channel.name)

@@ -58,7 +58,8 @@ Output = Literal["probability", "probabilities", "classes", "values"]
 
 @dataclass(frozen=True)
 class RoleContext(Generic[ConfigT]):
-    """The run's public facts, as every role of one phase knows them."""
+    """The run's public facts, as every role of one phase knows them, and the role's own
+    seed (:attr:`own_seed`, which only it knows)."""
 
     name: str
     kind: RoleKind
@@ -73,6 +74,11 @@ class RoleContext(Generic[ConfigT]):
     """A resumable run's checkpoints of this role (training roles of algorithms marked
     ``resumable``): where to continue from and where to save each completed epoch; None:
     the run keeps no checkpoints (see :mod:`rengo.vfl.checkpoints`)."""
+    own_seed: int | None = field(default=None, repr=False, compare=False)
+    """This role's own seed, for randomness no other party may predict (a party's initial
+    weights, its defence noise): never sent, and not the run's ``seed``, which every party
+    learns from the plan. None: drawn from the OS. A simulation, one process holding every
+    party, gives every role the run's seed here, so that a seeded simulation repeats."""
 
     @property
     def parties(self) -> list[str]:

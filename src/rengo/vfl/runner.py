@@ -8,7 +8,12 @@ training role, PSI on the rows to score, its prediction role). The estimators ru
 the in-process :class:`~rengo.transport.channel.LocalBus` (:func:`simulate_vertical`);
 ``rengo vfl coordinator`` / ``rengo vfl party`` run the very same functions over the gRPC
 hub, so a deployed run equals the simulated one by construction: PSI's agreed order and
-the batch order come from the plan's seed, and masks and key choice cancel out.
+the batch order come from the plan's seed, and masks and key choice cancel out. The plan's
+seed is public (every party receives it), so it makes nothing another party must not
+predict: a party's initial weights and defence noise come from its own seed
+(``vertical_party(own_seed=...)``, never sent; by default drawn from the OS). A simulation
+gives every party the plan's seed as its own, so a seeded simulation repeats; a deployed
+run equals it when each party is given that seed as its own.
 
 Order of a run (keys in brackets)::
 
@@ -107,7 +112,8 @@ class VerticalPlan:
     """What every role agrees on before a run: parties, algorithm, settings, seed, phases.
 
     The seed fixes PSI's agreed order and the batch order (``None``: drawn from the OS
-    CSPRNG by the label party).
+    CSPRNG by the label party). Every party learns it, so it fixes nothing private: a
+    party's initial weights and noise come from its own seed (see :func:`vertical_party`).
 
     Parameters
     ----------
@@ -217,9 +223,11 @@ class VerticalPlan:
         name: str,
         progress: ProgressFn | None = None,
         checkpoints: EpochCheckpoints | None = None,
+        own_seed: int | None = None,
     ) -> RoleContext[Any]:
-        """What role ``name`` knows of the run (where it reports its progress, and its
-        checkpoints in a resumable run)."""
+        """What role ``name`` knows of the run (where it reports its progress, its
+        checkpoints in a resumable run, and its own seed, see
+        :attr:`~rengo.vfl.registry.RoleContext.own_seed`)."""
         return RoleContext(
             name,
             self.kind_of(name),
@@ -229,6 +237,7 @@ class VerticalPlan:
             self.seed,
             progress=progress,
             checkpoints=checkpoints,
+            own_seed=own_seed,
         )
 
     def to_wire(self) -> dict[str, Any]:
@@ -604,6 +613,7 @@ def vertical_party(
     progress: ProgressFn | None = None,
     checkpoint_dir: str | Path | None = None,
     origin: ModelOrigin | None = None,
+    own_seed: int | None = None,
 ) -> VerticalPartyResult:
     """One party's whole run: the plan, PSI, training, PSI, scoring, ``done``.
 
@@ -635,6 +645,10 @@ def vertical_party(
     origin
         Where ``model`` came from (its file, the algorithm and parties of the run that
         trained it): a plan of another algorithm, label party or parties is refused.
+    own_seed
+        Its own seed for the randomness no other party may predict: its initial weights and
+        defence noise (split learning, transfer learning). Never sent; None (the default):
+        drawn from the OS. The plan's seed, which every party learns, never makes them.
 
     Returns
     -------
@@ -672,7 +686,7 @@ def vertical_party(
         agreed = _agreed_reply(channel.scope(RUN).recv(coordinator, RESUME_FROM), report_epoch)
         checkpoints = _continue_after(folder, agreed)
         saved_rows = None if agreed is None else saved_rows
-    context = plan.context(name, progress, checkpoints)
+    context = plan.context(name, progress, checkpoints, own_seed)
     alignments: dict[str, PSIAlignment] = {}
 
     train_rows = None
@@ -1001,6 +1015,10 @@ def simulate_vertical(
     passphrase
         Seals the key holder's key material in its checkpoint.
 
+    Every party gets the plan's seed as its own seed (``own_seed`` of
+    :func:`vertical_party`): one process holds every party, and a seeded simulation
+    repeats.
+
     Returns
     -------
     SimulatedRun
@@ -1032,6 +1050,7 @@ def simulate_vertical(
                 pool=pool,
                 progress=_simulated_progress(plan, name, progress),
                 checkpoint_dir=checkpoint_dir,
+                own_seed=plan.seed,  # one process: a seeded simulation repeats
             )
 
         roles = {

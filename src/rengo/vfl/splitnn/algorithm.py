@@ -45,6 +45,7 @@ def _train_label(
         ctx.hosts,
         ctx.config,
         seed=ctx.seed,
+        own_seed=ctx.own_seed,
         table=data.table,
         checkpoints=ctx.checkpoints,
         progress=ctx.progress,
@@ -60,7 +61,7 @@ def _train_feature(
         data.features,
         ctx.label_party,
         ctx.config,
-        seed=ctx.seed,
+        own_seed=ctx.own_seed,
         checkpoints=ctx.checkpoints,
         progress=ctx.progress,
     )

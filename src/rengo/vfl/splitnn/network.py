@@ -100,9 +100,10 @@ def make_optimizer(params: Any, name: str, learning_rate: float) -> Any:
 
 
 def party_rng(seed: int | None, party: str, what: str) -> np.random.Generator:
-    """A generator for one party's ``what`` (``"init"``, ``"noise"``): derived from the run
-    seed and the party's name when the run has a seed (reproducible: every party could
-    derive it too), else from the OS's entropy."""
+    """A generator for one party's ``what`` (``"init"``, ``"noise"``): derived from ``seed``
+    and the party's name when given (reproducible), else from the OS's entropy. Pass the
+    party's own seed, never the run's, which every party knows (see
+    :attr:`~rengo.vfl.registry.RoleContext.own_seed`)."""
     if seed is None:
         return np.random.default_rng()
     digest = hashlib.blake2b(f"rengo-splitnn/{party}/{what}".encode(), digest_size=16).digest()

@@ -24,9 +24,12 @@ What each party learns (no cryptography: embeddings and gradients travel in the 
   embedding**, which leaks the label (Li et al., ICLR 2022: leak AUC near 1.0 undefended;
   measure it with :func:`rengo.vfl.splitnn.leakage.leak_auc`); it never sees labels, the
   other parties' embeddings or the top model;
-* every party learns the number of aligned rows, the batch order and the settings. With a
-  run seed, initial weights and defence noise are derived from it (reproducible runs):
-  every party could recompute them, so production runs should leave the seed unset.
+* every party learns the number of aligned rows, the batch order and the settings (the run
+  seed, which fixes the batch order, comes with the plan to every party). A party's initial
+  weights and the label party's defence noise come from that party's own seed, which no
+  other party learns (:attr:`~rengo.vfl.registry.RoleContext.own_seed`; by default drawn
+  from the OS): with them, the label party could invert the first batch's embeddings of a
+  feature party into its raw columns, and a feature party could subtract the noise.
 
 Messages sit in the ``"splitnn"`` scope of each role's channel, per epoch and batch:
 ``splitnn/epoch=2/batch=5/embedding`` is feature party -> label party ``e_k``.
@@ -264,6 +267,7 @@ def splitnn_label_party(
     config: SplitNNConfig,
     *,
     seed: int | None = None,
+    own_seed: int | None = None,
     table: PartyTable | None = None,
     checkpoints: EpochCheckpoints | None = None,
     progress: ProgressFn | None = None,
@@ -282,7 +286,10 @@ def splitnn_label_party(
     config
         The settings (every party has them from the plan).
     seed
-        The run seed: batch order, initial weights and defence noise (else drawn fresh).
+        The run seed, which every party knows: the batch order (else drawn fresh).
+    own_seed
+        Its own seed, which no other party knows: its initial weights and defence noise
+        (else drawn fresh from the OS).
     table
         The table ``features`` came from (for in-process progress listeners only).
     checkpoints
@@ -326,8 +333,8 @@ def splitnn_label_party(
     scope = channel.scope(SCOPE)
     for host in hosts:
         scope.send(host, SETUP, {"rows": len(x), "seed": batch_seed})
-    init = party_rng(seed, name, "init")
-    noise = party_rng(seed, name, "noise")
+    init = party_rng(own_seed, name, "init")
+    noise = party_rng(own_seed, name, "noise")
     bottom = None
     if sizes is not None:
         start = init_mlp(sizes, init) if resumed is None else resumed.bottom
@@ -414,7 +421,7 @@ def splitnn_feature_party(
     label_party: str,
     config: SplitNNConfig,
     *,
-    seed: int | None = None,
+    own_seed: int | None = None,
     checkpoints: EpochCheckpoints | None = None,
     progress: ProgressFn | None = None,
 ) -> SplitNNFeatureModel:
@@ -430,8 +437,9 @@ def splitnn_feature_party(
         The label party.
     config
         The settings (from the plan).
-    seed
-        The run seed: its initial weights (else drawn fresh).
+    own_seed
+        Its own seed, which no other party knows: its initial weights (else drawn fresh
+        from the OS).
     checkpoints
         A resumable run's checkpoints: continue after their last epoch, save every epoch
         (see :mod:`rengo.vfl.splitnn.resume`).
@@ -464,7 +472,9 @@ def splitnn_feature_party(
     resumed = start_party(checkpoints, name, sizes)
     batch_seed = int(setup["seed"])
     require_same_seed(None if resumed is None else resumed.seed, batch_seed, name, label_party)
-    start = init_mlp(sizes, party_rng(seed, name, "init")) if resumed is None else resumed.bottom
+    start = (
+        init_mlp(sizes, party_rng(own_seed, name, "init")) if resumed is None else resumed.bottom
+    )
     bottom = build_mlp(start, final_relu=True)
     optimizer = make_optimizer(bottom.parameters(), config.optimizer, config.learning_rate)
     if resumed is not None:
