@@ -143,6 +143,60 @@ def test_hetero_lr_newton_rounds_send_only_fresh_unshared_randomness() -> None:
     check(model, {"u", "peer-u", "d", "masked", "rz"})  # rz: sent in Newton rounds only
 
 
+@pytest.mark.parametrize("source", ["local", "coordinator"], ids=["djn", "dealt"])
+def test_scoring_twice_with_one_key_pair_never_reuses_randomness(source: str) -> None:
+    """Two scoring runs of one fitted model share its key pair: no ciphertext of the second
+    (this month's rows: other values) reuses the randomness of the first (or of
+    training)."""
+    ids, x, y = table()
+    data = {"g": (ids, x[:, :4]), "h1": (ids, x[:, 4:7])}
+    model = HeteroLinearRegression(
+        key_bits=512, epochs=1, batch_size=60, seed=1, key_seed=2, obfuscator_source=source
+    )
+    model.fit(data, "g", y)
+    scorings = []
+    for month in range(2):
+        model.predict({name: (i, features + month) for name, (i, features) in data.items()})
+        scorings.append(list(model.predict_bus_.transcript))
+    sent = list(sent_arrays(list(model.transcript_) + scorings[0] + scorings[1]))
+    assert sum(array.size for key, array in sent if "score/" in key) >= 2 * ROWS
+    assert randomness_problems(sent, private_keys(model)) == []
+
+
+def test_a_scoring_only_run_with_a_fresh_key_pair_sends_fresh_randomness_and_no_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A scoring-only run (models kept from an earlier run, as ``rengo vfl coordinator
+    --no-train`` scores them) makes the coordinator a fresh key pair: its ciphertexts are
+    randomised, and no feature value or ID crosses."""
+    from rengo.vfl import HeteroLRConfig, PartyData, PartyTable, VerticalPlan, simulate_vertical
+    from rengo.vfl.hetero_lr import GuestModel, HostModel
+
+    ids, x, _ = table()
+    rng = np.random.default_rng(0)
+    models = {"g": GuestModel(rng.normal(size=4), 0.5), "h1": HostModel(rng.normal(size=3), 1)}
+    data = {
+        "g": PartyData(score_table=PartyTable(ids[:100], x[:100, :4])),
+        "h1": PartyData(score_table=PartyTable(ids[10:], x[10:, 4:7])),
+    }
+    keys: dict[Any, PaillierPrivateKey] = {}
+    decrypt = PaillierPrivateKey.raw_decrypt_array
+
+    def recording(key: PaillierPrivateKey, ciphertexts: np.ndarray) -> np.ndarray:
+        keys[key.public_key.n] = key
+        return decrypt(key, ciphertexts)
+
+    monkeypatch.setattr(PaillierPrivateKey, "raw_decrypt_array", recording)
+    plan = VerticalPlan("g", ("h1",), HeteroLRConfig(key_bits=512), 0, train=False)
+    run = simulate_vertical(plan, data, models=models)
+    sent = list(sent_arrays(run.transcript))
+    assert sum(array.size for _, array in sent) >= 90 and len(keys) == 1
+    assert randomness_problems(sent, list(keys.values())) == []
+    wire = b"".join(e.payload for e in run.transcript)
+    assert not [v for v in x[:, :7].ravel() if np.float64(v).tobytes() in wire]
+    assert not [i for i in ids if i.encode() in wire]
+
+
 @pytest.mark.parametrize(
     ("source", "scheme"),
     [("local", "djn-short"), ("local", "full"), ("coordinator", "djn")],

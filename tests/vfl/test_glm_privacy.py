@@ -31,12 +31,14 @@ def _labels(kind: str, x: np.ndarray) -> np.ndarray:
     return rng.poisson(np.exp(0.3 * x[:, 0] - 0.2 * x[:, 5])).astype(float)
 
 
-@pytest.fixture(scope="module", params=["linear", "poisson"])
+@pytest.fixture(scope="module", params=["linear", "linear-newton", "poisson"])
 def run(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Train and score with every decryption and every mask recorded."""
+    """Train and score with every decryption and every mask recorded (``linear-newton``:
+    Newton-CG, the default on a one-batch table, with its extra rounds)."""
+    kind, newton = request.param.split("-")[0], request.param.endswith("-newton")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(ROWS, 18))
-    y = _labels(request.param, x)
+    y = _labels(kind, x)
     ids = np.array([f"customer-{i:06d}-{i * 7919 % 1000:03d}" for i in range(ROWS)])
     bank_rows, card_rows = np.arange(0, ROWS - 6), np.arange(4, ROWS)
     data = {
@@ -71,10 +73,11 @@ def run(request: pytest.FixtureRequest) -> dict[str, Any]:
     patch.setattr(PaillierPrivateKey, "raw_decrypt_array", recording_decrypt)
     for module in (hetero_lr_roles, hetero_lr_predict):
         patch.setattr(module, "mask_encrypted", recording_mask(module))
-    estimator = HeteroLinearRegression if request.param == "linear" else HeteroPoissonRegression
+    estimator = HeteroLinearRegression if kind == "linear" else HeteroPoissonRegression
+    batches = {"batch_size": ROWS, "optimizer": "newton"} if newton else {"batch_size": 32}
     try:
         model: CoordinatedLinearModel = estimator(
-            key_bits=512, epochs=2, batch_size=32, learning_rate=0.05, seed=3, key_seed=8
+            key_bits=512, epochs=2, learning_rate=0.05, seed=3, key_seed=8, **batches
         )
         model.fit(data, label_party="card", y=labels)
         scored_ids, _ = model.predict_raw(data)
@@ -87,7 +90,8 @@ def run(request: pytest.FixtureRequest) -> dict[str, Any]:
         model.predict_bus_.transcript,
     ]
     return {
-        "kind": request.param,
+        "kind": kind,
+        "newton": newton,
         "model": model,
         "data": data,
         "labels": labels,
@@ -132,6 +136,8 @@ def test_every_role_and_phase_is_recorded(run: dict[str, Any]) -> None:
     keys = {e.key for e in run["entries"]}
     if run["kind"] == "poisson":
         assert any(k.endswith("/chain") for k in keys)  # the exp chain crossed the bus
+    if run["newton"]:  # Newton-CG's rounds crossed the bus
+        assert {k.rsplit("/", 1)[-1] for k in keys if "newton=" in k} >= {"rz", "alpha", "beta"}
 
 
 def test_no_feature_value_crosses_the_bus(run: dict[str, Any]) -> None:
