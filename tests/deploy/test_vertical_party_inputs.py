@@ -129,3 +129,46 @@ def test_scored_rows_that_cannot_be_evaluated_are_explained_as_the_rows_every_pa
     spec = get_algorithm("hetero_lr")
     with pytest.raises(DataError, match=r"the 2 scored rows .*every party holds.*IDs"):
         held_out_metrics(spec, spec.default_config(), np.array([1, 1]), np.array([0.2, 0.9]), None)
+
+
+@pytest.mark.timeout(120)
+def test_a_scoring_csv_given_with_a_job_is_refused_not_silently_replaced_by_held_out_rows(
+    tmp_path: Path,
+) -> None:
+    """`rengo vfl party --job JOB --score-csv new.csv` dropped --score-csv without a word:
+    the party scored the job's held-out customers and wrote them to scores.csv, as if they
+    were the new ones. It is refused now, naming the flag and how to score new customers,
+    and the other roles are told at once (as for any party that cannot take part)."""
+    certs = tmp_path / "certs"
+    init_certificates(certs, ["card", "bank"])
+    (tmp_path / "card.csv").write_text(
+        "id,x,y\n" + "".join(f"c{i},{i},{i % 2}\n" for i in range(10))
+    )
+    (tmp_path / "new.csv").write_text("id,x\nn1,1\n")
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[job]\nkind = "vfl"\n[vfl]\nlabel_party = "card"\nlabel = "y"\n'
+        '[vfl.parties]\ncard = "card.csv"\nbank = "bank.csv"\n'
+    )
+    with GrpcHub("127.0.0.1:0", HubSecurity.from_directory(certs), heartbeat_interval=0.2) as hub:
+        waiter = threading.Thread(target=lambda: hub.wait_for_parties(["card", "bank"], None, 60))
+        waiter.start()
+        result = CliRunner().invoke(
+            app,
+            [
+                "vfl", "party", "--coordinator", hub.address, "--name", "card",
+                "--job", str(job), "--score-csv", str(tmp_path / "new.csv"),
+                "--certs", str(certs), "--no-progress",
+            ],
+        )  # fmt: skip
+        assert result.exit_code == 2, result.output
+        output = " ".join(result.output.split())
+        assert "--score-csv: read only with --csv" in output
+        assert "--load-model FILE --score-csv NEW.csv" in output
+        assert not (tmp_path / "scores.csv").exists()
+        deadline = time.monotonic() + 30
+        while hub.failure is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert hub.failure is not None and hub.failure.role == "card"
+        hub.close()
+        waiter.join(30)

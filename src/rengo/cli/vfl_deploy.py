@@ -320,6 +320,14 @@ def vfl_party(
             if load_model is not None:
                 kept, origin, data = _scoring_inputs(load_model, name, id_column, score_csv, label)
             elif job is not None:
+                _refuse_flags_the_job_replaces(
+                    score_csv=score_csv,
+                    label=label,
+                    features=features,
+                    standardize=standardize,
+                    task=task,
+                    id_column=id_column,
+                )
                 spec = load_job(job)
                 if spec.vfl is None:
                     raise ConfigError(f"{job}: not a vertical job (job.kind must be 'vfl')")
@@ -395,6 +403,51 @@ def vfl_party(
             run = result.plan.training_run
             of_run = "" if run is None else f" (training run {short_run(run)})"
             console.print(f"{name}: model -> {target}{kept}{of_run}")
+
+
+def _refuse_flags_the_job_replaces(
+    *,
+    score_csv: Path | None,
+    label: str | None,
+    features: str | None,
+    standardize: bool,
+    task: str,
+    id_column: str,
+) -> None:
+    """Refuse the table flags that only ``--csv`` reads: with ``--job`` the job file names
+    the table, label, ID column and held-out rows, and these flags were silently dropped
+    (``--score-csv new.csv`` scored the job's held-out rows instead of the new customers).
+
+    Raises
+    ------
+    ConfigError
+        Naming each such flag given, and how to score new customers.
+    """
+    given = [
+        flag
+        for flag, set_ in (
+            ("--score-csv", score_csv is not None),
+            ("--label", label is not None),
+            ("--features", features is not None),
+            ("--no-standardize", not standardize),
+            ("--task", task != "classification"),
+            ("--id-column", id_column != "id"),
+        )
+        if set_
+    ]
+    if not given:
+        return
+    hint = (
+        "; to score new customers, keep the model (--model FILE) and score afterwards with "
+        "`rengo vfl party --load-model FILE --score-csv NEW.csv` (the coordinator with "
+        "--no-train), or give the tables with --csv"
+        if score_csv is not None
+        else ""
+    )
+    raise ConfigError(
+        f"{', '.join(given)}: read only with --csv; with --job the job file gives this "
+        f"party's table, label, ID column and held-out rows (scored after training){hint}"
+    )
 
 
 def _scoring_inputs(
