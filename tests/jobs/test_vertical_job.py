@@ -212,6 +212,18 @@ def test_every_party_picks_the_same_held_out_customers_alone():
     np.testing.assert_allclose(table.features.mean(axis=0), 0.0, atol=1e-9)  # own statistics
 
 
+def test_a_partys_job_data_names_the_rule_that_held_its_customers_out():
+    """A deployed coordinator compares it with its own job's (see
+    tests/deploy/test_vertical_deployed.py): a rule another job file would differ in."""
+    from rengo.jobs import party_data
+    from rengo.vfl import HeldOutRule
+
+    spec = parse_job(__import__("tomllib").loads(BUNDLED))
+    assert spec.vfl is not None
+    data = party_data(spec.vfl, "party1", 11)
+    assert data.held_out == HeldOutRule(11, spec.vfl.test_size)
+
+
 def test_a_job_with_empty_cells_trains_with_missing_mean_and_names_the_option_without(
     tmp_path: Path,
 ):

@@ -124,7 +124,7 @@ def vfl_coordinator(
     from rengo.deploy.vertical import checkpointed_plan, serve_vertical_coordinator
     from rengo.jobs import load_job
     from rengo.tracking import RunStore, resolve_store_path
-    from rengo.vfl import get_algorithm
+    from rengo.vfl import HeldOutRule, get_algorithm
     from rengo.vfl.checkpoints import PASSPHRASE_ENV
 
     with friendly_errors(console), warnings.catch_warnings(record=True) as caught:
@@ -132,6 +132,7 @@ def vfl_coordinator(
         warnings.simplefilter("always", FutureWarning)
         names = _names(parties) if parties else None
         label, chosen, base, run_seed = label_party, algorithm, {}, seed
+        held_out = None
         if resume is not None and job is None and names is None:
             if checkpoints is None:
                 raise ConfigError("--resume needs the run's --checkpoints folder")
@@ -141,6 +142,7 @@ def vfl_coordinator(
             names, label, chosen = saved.parties, saved.label_party, saved.algorithm
             base = options_to_wire(saved.config)
             run_seed, score = saved.seed if seed is None else seed, saved.score
+            held_out = saved.held_out
         if job is not None:
             spec = load_job(job)
             if spec.vfl is None:
@@ -152,6 +154,7 @@ def vfl_coordinator(
             if chosen == spec.vfl.algorithm:
                 base = options_to_wire(spec.vfl.options)
             run_seed = spec.job.seed if seed is None else seed
+            held_out = HeldOutRule(spec.job.seed, spec.vfl.test_size)
         if names is None or label is None:
             raise ConfigError("give --parties and --label-party, or --job JOB.toml")
         spec_algorithm = get_algorithm(chosen or "hetero_lr")
@@ -191,6 +194,7 @@ def vfl_coordinator(
                 checkpoint_dir=checkpoints,
                 passphrase=os.environ.get(PASSPHRASE_ENV) if checkpoints is not None else None,
                 resume=resume,
+                held_out=held_out,
             )
         console.print(f"run {report.run_id}: {report.describe()} in {report.wall_time_s:.1f}s")
 

@@ -46,7 +46,7 @@ from rengo.transport.grpc_hub import GrpcHub, check_can_listen
 from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 from rengo.vfl.checkpoints import PASSPHRASE_ENV, CheckpointFolder, MissingCheckpoint
-from rengo.vfl.common import PartyData, PartyTable
+from rengo.vfl.common import HeldOutRule, PartyData, PartyTable
 from rengo.vfl.party_model_file import ModelOrigin, new_training_run, short_run
 from rengo.vfl.progress import ProgressFn
 from rengo.vfl.registry import get_algorithm
@@ -165,6 +165,7 @@ def serve_vertical_coordinator(
     checkpoint_dir: str | Path | None = None,
     passphrase: str | bytes | None = None,
     resume: str | None = None,
+    held_out: HeldOutRule | None = None,
 ) -> VerticalRunReport:
     """Serve one vertical run of ``algorithm`` to ``parties`` connecting to ``listen``.
 
@@ -226,6 +227,10 @@ def serve_vertical_coordinator(
         Id (or unique prefix) of an interrupted ``vfl-deployed`` run in ``store`` to
         continue after the last epoch every role completed; the plan must be the one it
         started with (see :func:`checkpointed_plan`).
+    held_out
+        The job's rule for the customers held out to score (``rengo vfl coordinator
+        --job``): sent in the plan, so that a party whose job file holds out others is
+        refused before PSI, naming both rules (``None``: no job, nothing checked).
 
     Returns
     -------
@@ -267,6 +272,7 @@ def serve_vertical_coordinator(
         algorithm=algorithm,
         # every party's kept model file of this run names it (a scoring-only run compares)
         training_run=new_training_run() if train else None,
+        held_out=held_out,
     )
     spec = plan.spec
     # a scoring-only run makes key material only when scoring itself needs it

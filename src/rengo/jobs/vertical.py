@@ -30,7 +30,14 @@ from rengo.jobs.vertical_spec import VflSection
 from rengo.metrics import ks_statistic, mae, r2_score, rmse, roc_auc
 from rengo.tracking.model_export import secureboost_blob, vertical_parts_blob
 from rengo.tracking.run import open_run
-from rengo.vfl import PartyData, PartyTable, ProgressFn, VerticalDataset, VerticalEstimator
+from rengo.vfl import (
+    HeldOutRule,
+    PartyData,
+    PartyTable,
+    ProgressFn,
+    VerticalDataset,
+    VerticalEstimator,
+)
 from rengo.vfl.common import column_scaling, scaled
 from rengo.vfl.progress import epoch_clock
 from rengo.vfl.psi.ids import normalise_ids
@@ -248,7 +255,8 @@ def party_data(vfl: VflSection, name: str, seed: int) -> PartyData:
     score = scaled(PartyTable(ids[test], x[test]), mean, scale)
     labels = None if y is None else y[~test]
     score_labels = None if y is None else y[test]
-    return PartyData(train, labels, score, score_labels, classes, feature_names, mean, scale)
+    rule = HeldOutRule(seed, vfl.test_size)
+    return PartyData(train, labels, score, score_labels, classes, feature_names, mean, scale, rule)
 
 
 def job_plan(spec: JobSpec, *, score: bool = True) -> VerticalPlan:

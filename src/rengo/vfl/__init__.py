@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rengo.vfl import legacy as _legacy  # noqa: F401  (old module paths, with a warning)
 from rengo.vfl.checkpoints import CheckpointFolder, EpochCheckpoints, EpochState
 from rengo.vfl.common import (
+    HeldOutRule,
     PartyData,
     PartyTable,
     VerticalDataset,
@@ -121,6 +122,7 @@ __all__ = [
     "EpochCheckpoints",
     "EpochState",
     "GuestModel",
+    "HeldOutRule",
     "HeteroLRConfig",
     "HeteroLinearConfig",
     "HeteroLinearRegression",

@@ -183,14 +183,52 @@ class VerticalDataset:
 
 
 @dataclass(frozen=True)
+class HeldOutRule:
+    """Which customers a vertical job holds out to score after training: each party hashes
+    its own IDs with the job's ``seed`` and holds out those below ``test_size``
+    (:func:`rengo.jobs.vertical.held_out`), so that every party holds out the same customers
+    only if every party's job file has the same ``seed`` and ``test_size``.
+
+    A deployed coordinator started from a job sends its rule in the plan, and a party whose
+    own job file has another is refused before PSI: with different rules the parties train
+    and score on different customers, and PSI then joins only those both happen to keep.
+    """
+
+    seed: int
+    test_size: float
+
+    def describe(self) -> str:
+        """The rule as a job file writes it: ``job.seed = 1, vfl.test_size = 0.2``."""
+        return f"job.seed = {self.seed}, vfl.test_size = {self.test_size:g}"
+
+    def to_wire(self) -> dict[str, Any]:
+        """A codec-friendly dict."""
+        return {"seed": self.seed, "test_size": self.test_size}
+
+    @classmethod
+    def from_wire(cls, tree: Any) -> HeldOutRule | None:
+        """The rule a plan carries, or ``None`` if ``tree`` is not one (the caller names
+        what is malformed)."""
+        if not isinstance(tree, dict) or set(tree) != {"seed", "test_size"}:
+            return None
+        seed, size = tree["seed"], tree["test_size"]
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            return None
+        if isinstance(size, bool) or not isinstance(size, (int, float)) or not 0 < size < 1:
+            return None
+        return cls(seed, float(size))
+
+
+@dataclass(frozen=True)
 class PartyData:
     """One party's inputs to a vertical run, as it holds them.
 
     ``table`` is what it trains on (``None`` when it only scores), ``labels`` (the label
     party only: one per row of ``table``) never leave it, ``score_table`` holds new rows to
     score after training. The
-    rest says how the columns were prepared (kept with the party's model) and, for the label
-    party, the true labels of the scored rows when it has them (for its own evaluation).
+    rest says how the columns were prepared (kept with the party's model), for the label
+    party, the true labels of the scored rows when it has them (for its own evaluation), and
+    the job's rule that held those rows out (checked against the coordinator's).
     """
 
     table: PartyTable | None = None
@@ -201,6 +239,8 @@ class PartyData:
     feature_names: tuple[str, ...] = ()
     mean: np.ndarray | None = None
     scale: np.ndarray | None = None
+    held_out: HeldOutRule | None = None
+    """How a job chose the scored rows (``None``: they were given, not held out)."""
 
 
 PartyInput = Mapping[str, "PartyTable | tuple[Sequence[Any] | np.ndarray, np.ndarray]"]

@@ -79,7 +79,7 @@ from rengo.transport.channel import (
     run_roles,
 )
 from rengo.vfl.checkpoints import CheckpointFolder, EpochCheckpoints, MissingCheckpoint
-from rengo.vfl.common import PartyData, PartyTable, check_columns
+from rengo.vfl.common import HeldOutRule, PartyData, PartyTable, check_columns
 from rengo.vfl.party_model_file import ModelOrigin, training_runs_differ
 from rengo.vfl.progress import ProgressFn, VerticalProgress, report
 from rengo.vfl.psi import SCOPE as PSI_SCOPE
@@ -139,6 +139,10 @@ class VerticalPlan:
     training_run
         A training run's token (:func:`~rengo.vfl.party_model_file.new_training_run`): every
         party writes it into its kept model file; ``None``: none (a simulation).
+    held_out
+        The rule by which the coordinator's job holds customers out to score
+        (:class:`~rengo.vfl.common.HeldOutRule`): a party whose own job holds out by
+        another rule is refused before PSI; ``None``: the coordinator read no job.
 
     Raises
     ------
@@ -158,6 +162,7 @@ class VerticalPlan:
     align: Alignment = "psi"
     checkpoint_run: str | None = None
     training_run: str | None = None
+    held_out: HeldOutRule | None = None
 
     def __post_init__(self) -> None:
         names = [self.label_party, *self.hosts]
@@ -242,7 +247,7 @@ class VerticalPlan:
 
     def to_wire(self) -> dict[str, Any]:
         """A codec-friendly dict (``checkpoint_run`` only when the run is resumable,
-        ``training_run`` only when it names one)."""
+        ``training_run`` and ``held_out`` only when it names one)."""
         wire = {
             "algorithm": self.algorithm,
             "label_party": self.label_party,
@@ -257,6 +262,8 @@ class VerticalPlan:
             wire["checkpoint_run"] = self.checkpoint_run
         if self.training_run is not None:
             wire["training_run"] = self.training_run
+        if self.held_out is not None:
+            wire["held_out"] = self.held_out.to_wire()
         return wire
 
     @classmethod
@@ -271,7 +278,7 @@ class VerticalPlan:
             If it names an unknown algorithm or settings this party refuses.
         """
         fields = {"algorithm", "label_party", "hosts", "config", "seed", "score", "train", "align"}
-        optional = {"checkpoint_run", "training_run"}
+        optional = {"checkpoint_run", "training_run", "held_out"}
         if not isinstance(tree, dict) or set(tree) - optional != fields:
             raise ProtocolError("the coordinator sent a malformed vertical plan")
         checkpoint_run, training_run = tree.get("checkpoint_run"), tree.get("training_run")
@@ -279,6 +286,11 @@ class VerticalPlan:
             raise ProtocolError("the coordinator's plan names a checkpoint run that is not a name")
         if training_run is not None and not isinstance(training_run, str):
             raise ProtocolError("the coordinator's plan names a training run that is not a token")
+        held_out = None
+        if "held_out" in tree:
+            held_out = HeldOutRule.from_wire(tree["held_out"])
+            if held_out is None:
+                raise ProtocolError("the coordinator's plan holds a malformed held-out rule")
         hosts = tree["hosts"]
         if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
             raise ProtocolError("the coordinator's plan lists hosts that are not names")
@@ -294,6 +306,7 @@ class VerticalPlan:
             align=tree["align"],
             checkpoint_run=checkpoint_run,
             training_run=training_run,
+            held_out=held_out,
         )
 
 
@@ -672,6 +685,7 @@ def vertical_party(
     if origin is not None:
         origin.check(plan.algorithm, plan.label_party, plan.parties)
     labels = _check_inputs(plan, algorithm, kind, name, data, model)
+    _check_held_out(plan, name, data)
     if not plan.train:
         _check_training_runs(channel.scope(RUN), coordinator, origin)
     if keys is None and algorithm.key_holder(plan.config, train=plan.train) == kind:
@@ -771,6 +785,20 @@ def _agreed_reply(value: Any, reported: int | None) -> int | None:
             )
         return value
     raise ProtocolError("the coordinator sent a malformed resume message")
+
+
+def _check_held_out(plan: VerticalPlan, name: str, data: PartyData) -> None:
+    """Refuse a party whose job holds out other customers than the coordinator's job: PSI
+    would join only the rows both happened to keep, and the run would train and score on a
+    fraction of its customers with nothing but a low-match warning."""
+    mine, theirs = data.held_out, plan.held_out
+    if mine is None or theirs is None or mine == theirs:
+        return
+    raise ConfigError(
+        f"{name}: its job file holds customers out by {mine.describe()}, the coordinator's "
+        f"by {theirs.describe()}: every party must hold out the same customers, so give "
+        "every party's job file the coordinator's job.seed and vfl.test_size"
+    )
 
 
 def _check_inputs(
