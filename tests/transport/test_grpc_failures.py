@@ -22,6 +22,7 @@ from rengo.core.errors import (
     CoordinatorUnreachable,
     HandshakeError,
     PeerFailure,
+    ProtocolError,
 )
 from rengo.transport.certs import init_certificates
 from rengo.transport.channel import Channel
@@ -406,5 +407,56 @@ def test_a_party_whose_coordinator_came_back_mid_run_is_told_to_restart_for_the_
         failure = outcome["alice"]
         assert isinstance(failure, ProtocolError), failure
         assert "start this party again" in str(failure) and "--resume" in str(failure)
+    finally:
+        alice.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_party_process_of_a_stopped_coordinator_cannot_abort_the_resumed_run(
+    certs: Path,
+) -> None:
+    """Parties keep retrying while their coordinator is down; restarted with --resume, it
+    admitted them, each found its session gone and aborted the resumed run ("telecom
+    aborted the run (ProtocolError)"), leaving it interrupted again before the parties
+    could be started again. The hub now refuses such a process before it joins (it says a
+    coordinator welcomed it, and this one never saw it), the process stops with the
+    remedy, and the party started again joins the run."""
+    from rengo.core.errors import StalePartyError
+
+    security = HubSecurity.from_directory(certs, parties=PARTIES)
+    patient = Backoff(initial=0.05, maximum=0.2, give_up_after=30)
+    credentials = PartyCredentials.from_directory(certs, "alice")
+    with GrpcHub("127.0.0.1:0", security, heartbeat_interval=0.2) as first:
+        address = first.address
+        alice = PartyConnection(
+            address, "alice", credentials, heartbeat_interval=0.2, backoff=patient
+        ).start()
+        alice.wait_connected(10)
+        channel = alice.channel()
+        outcome = in_threads({"first": lambda: channel.recv("coordinator", "x", timeout=0.5)})
+        assert isinstance(outcome["first"], ChannelTimeout)  # the run's session is now known
+        first.close(goodbye=False)
+
+    def stale_role() -> None:  # a role whose wait fails aborts the run, as run_role does
+        try:
+            channel.recv("coordinator", "x", timeout=30)
+        except Exception as exc:
+            channel.abort(exc)
+            raise
+
+    try:
+        with GrpcHub(address, security, heartbeat_interval=0.2) as resumed:
+            failure = in_threads({"alice": stale_role})["alice"]
+            assert isinstance(failure, ProtocolError), failure
+            assert "start this party again" in str(failure) and "--resume" in str(failure)
+            assert isinstance(alice.error, StalePartyError)
+            time.sleep(0.5)  # an abort, had one been sent, would have arrived by now
+            assert resumed.failure is None and "alice" not in resumed.client_ids()
+            again = PartyConnection(
+                address, "alice", credentials, heartbeat_interval=0.2, backoff=FAST
+            ).start()
+            again.wait_connected(10)
+            assert resumed.client_ids() == ["alice"] and resumed.failure is None
+            again.close()
     finally:
         alice.close()

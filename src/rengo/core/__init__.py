@@ -16,6 +16,7 @@ from rengo.core.errors import (
     ProtocolError,
     RengoError,
     RoundFailure,
+    StalePartyError,
     StopTraining,
 )
 from rengo.core.messages import (
@@ -63,6 +64,7 @@ __all__ = [
     "RengoError",
     "RoundFailure",
     "Scalar",
+    "StalePartyError",
     "StopTraining",
     "copy_parameters",
     "decode",

@@ -80,5 +80,12 @@ class DuplicatePartyError(ProtocolError):
     (the same party started twice); this instance stops instead of taking the link back."""
 
 
+class StalePartyError(ProtocolError):
+    """A party process that was in a vertical run with a coordinator process that has since
+    stopped came back to a new coordinator process (the run resumed): it holds the old
+    process's run state, so the hub refuses it before it joins; the party is started again
+    to take part (its checkpoints, not its memory, carry the run on)."""
+
+
 class CoordinatorUnreachable(RengoError, ConnectionError):
     """A party found no coordinator to talk to for longer than it was told to wait."""

@@ -63,6 +63,7 @@ from rengo.core.errors import (
     ConfigError,
     PeerFailure,
     ProtocolError,
+    StalePartyError,
 )
 from rengo.core.roles import COORDINATOR
 from rengo.transport.addresses import host_port
@@ -94,6 +95,7 @@ from rengo.transport.grpc_wire import (
     SERVICE,
     WELCOME,
     check_protocol_key,
+    parse_hello,
     parse_rpc_key,
     rpc_key,
 )
@@ -920,6 +922,8 @@ class GrpcHub:
             code, reason = grpc.StatusCode.INVALID_ARGUMENT, f"malformed frame: {exc}"
         except AuthenticationError as exc:
             code, reason = grpc.StatusCode.PERMISSION_DENIED, str(exc)
+        except StalePartyError as exc:  # the party stops: retrying cannot help
+            code, reason = grpc.StatusCode.ABORTED, str(exc)
         except _OverBudget as exc:
             code, reason = grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
             self._purge_from(session.name)
@@ -961,7 +965,9 @@ class GrpcHub:
         if not session.registered:
             if env.key != HELLO:
                 raise ProtocolError(f"expected {HELLO!r} first, got {env.key!r}")
-            self._register(session, bytes(env.payload[:64]))
+            instance, rejoining = parse_hello(bytes(env.payload[:64]))
+            self._refuse_a_stale_process(session.name, rejoining)
+            self._register(session, instance)
             return
         if env.key.startswith(RPC_PREFIX):
             self._on_reply(session, env)
@@ -1022,6 +1028,31 @@ class GrpcHub:
         else:
             call.finish(None, f"malformed reply (outcome {outcome[:40]!r})")
             raise ProtocolError(f"unknown reply outcome {outcome[:40]!r}")
+
+    def _refuse_a_stale_process(self, name: str, rejoining: bool) -> None:
+        """Refuse a vertical run's party process that says a coordinator welcomed it before
+        although this hub never saw it: it was in the run with a coordinator process that
+        has stopped (this one was started to resume the run). It holds that process's run
+        state and messages, so it could only abort the resumed run; a party started again
+        joins it from its checkpoints.
+
+        Raises
+        ------
+        StalePartyError
+            Naming the party and what to do.
+        """
+        if not (self.routing and rejoining) or self._stopping.is_set():
+            return
+        with self._lock:
+            seen = name in self._instances
+        if seen:  # the link to this hub came back: the run's own rules apply
+            return
+        raise StalePartyError(
+            f"this coordinator was started again (to resume the run: --resume RUN) and party "
+            f"{name}'s process holds the stopped coordinator's run state, so it cannot take "
+            "part: start this party again (with the same --checkpoints folder, if the run "
+            "keeps them) to join the resumed run"
+        )
 
     def _register(self, session: _Session, instance: bytes = b"") -> None:
         """Admit a party that said hello; a second instance of it replaces the first, which

@@ -15,8 +15,11 @@ hanging.
 Failures that retrying cannot mend end the connection at once with one clear error: the hub
 refused this party (:class:`AuthenticationError`), TLS cannot be set up - a certificate
 from another CA, or TLS against ``--insecure`` - (:class:`HandshakeError`, saying which
-side), or another instance of this party took its place (:class:`DuplicatePartyError`). A
-party that comes back after the run ended is told so (``run RUN finished``) and returns.
+side), another instance of this party took its place (:class:`DuplicatePartyError`), or
+the link came back to a new coordinator process of a vertical run (the coordinator was
+restarted to resume it) that holds none of this process's run state
+(:class:`StalePartyError`). A party that comes back after the run ended is told so
+(``run RUN finished``) and returns.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from rengo.core.errors import (
     HandshakeError,
     PeerFailure,
     ProtocolError,
+    StalePartyError,
 )
 from rengo.core.roles import COORDINATOR, validate_party_name
 from rengo.transport.addresses import host_port
@@ -75,6 +79,7 @@ from rengo.transport.grpc_wire import (
     RPC_PREFIX,
     WELCOME,
     check_protocol_key,
+    hello_payload,
     parse_rpc_key,
     rpc_key,
 )
@@ -213,6 +218,9 @@ class PartyConnection:
             TLS against plain text), naming which side is wrong.
         DuplicatePartyError
             If another instance of this party connected and replaced this one.
+        StalePartyError
+            If the link came back to a new coordinator process of a vertical run (it was
+            restarted to resume the run): this process holds the old one's run state.
         CoordinatorUnreachable
             After ``backoff.give_up_after`` seconds without a session.
         """
@@ -321,7 +329,8 @@ class PartyConnection:
     def _session(self) -> bool:
         """One connection attempt; True if the hub welcomed us before it ended."""
         outbox: queue.SimpleQueue[OutgoingMessage | None] = queue.SimpleQueue()
-        outbox.put(OutgoingMessage(self.name, COORDINATOR, HELLO, self.instance.encode()))
+        hello = hello_payload(self.instance, welcomed_before=self.sessions > 0)
+        outbox.put(OutgoingMessage(self.name, COORDINATOR, HELLO, hello))
         welcomed = False
         last_seen = [time.monotonic()]
         done = threading.Event()
@@ -363,6 +372,8 @@ class PartyConnection:
                     ) from exc
                 if code == grpc.StatusCode.ALREADY_EXISTS:
                     raise DuplicatePartyError(f"party {self.name}: {details}") from exc
+                if code == grpc.StatusCode.ABORTED and not welcomed:
+                    raise StalePartyError(f"party {self.name}: {details}") from exc
                 if code == grpc.StatusCode.UNAVAILABLE and not welcomed:
                     why = diagnose_handshake(self.address, self.credentials, details)
                     if why is not None:

@@ -42,6 +42,25 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
 ]
 
 
+REJOINING = b" rejoining"
+"""Ends a hello from a party process that a coordinator process welcomed before."""
+
+
+def hello_payload(instance: str, welcomed_before: bool) -> bytes:
+    """A party's hello: its process's ``instance``, and whether a coordinator process
+    already welcomed it (the link came back), so that a vertical run's hub can refuse a
+    process that was in the run with another coordinator process (see
+    :func:`parse_hello`)."""
+    return instance.encode() + (REJOINING if welcomed_before else b"")
+
+
+def parse_hello(payload: bytes) -> tuple[bytes, bool]:
+    """The party process's instance and whether it says it was welcomed before."""
+    if payload.endswith(REJOINING):
+        return payload[: -len(REJOINING)], True
+    return payload, False
+
+
 def rpc_key(call_id: int, key: str) -> str:
     """The envelope key of request ``call_id`` carrying handler key ``key``."""
     return f"{RPC_PREFIX}{call_id}/{key}"
