@@ -309,6 +309,45 @@ def test_a_party_failing_aborts_every_role_instead_of_hanging(
         assert isinstance(results[name], ProtocolError), results[name]
 
 
+@pytest.mark.timeout(90)
+def test_a_party_that_comes_after_another_failed_the_run_is_told_why_not_left_retrying(
+    tables: dict[str, dict[str, Path]], certs: Path
+) -> None:
+    """A telecom whose table could not be read ended the run at once, before the bank
+    connected; the coordinator stopped serving, and the bank retried against no coordinator
+    for 600 s ("cannot reach ... retrying"), never told the run had ended. The coordinator
+    now keeps answering the parties that never joined for a while, telling each why."""
+    from rengo.deploy.roles import run_role
+
+    def unreadable(_: Any) -> None:
+        raise ConfigError("telecom.csv cannot be read")
+
+    coordinator = CoordinatorThread(certs)
+    with pytest.raises(ConfigError):  # as `rengo vfl party` aborts a run it cannot join
+        run_role(
+            coordinator.address,
+            "telecom",
+            unreadable,
+            PartyCredentials.from_directory(certs, "telecom"),
+            linger=0.0,
+            backoff=FAST,
+        )
+    for late in ("bank", LABEL_PARTY):
+        with pytest.raises(ProtocolError) as told:
+            run_vertical_party(
+                coordinator.address,
+                late,
+                party_data(tables, late),
+                PartyCredentials.from_directory(certs, late),
+                heartbeat_interval=0.5,
+                backoff=FAST,  # gives up after 1 s without a coordinator
+            )
+        assert "the coordinator ended the run" in str(told.value)
+        assert "ended: telecom aborted the run (ConfigError)" in str(told.value)
+    failed = coordinator.outcome()  # every party told: it stops at once
+    assert isinstance(failed, ProtocolError) and "telecom aborted the run" in str(failed)
+
+
 def test_plan_survives_the_wire_and_rejects_bad_ones() -> None:
     config = HeteroLRConfig(epochs=3, predict_mode="plain")
     plan = VerticalPlan("card", ("bank", "telecom"), config, 5, score=False)

@@ -77,6 +77,11 @@ RESUMABLE_ERRORS: tuple[type[BaseException], ...] = (
 lost, a party that did not join in time, a party resumed without its checkpoint folder; the
 run continues with ``resume``."""
 
+LATE_PARTY_WAIT_S = 30.0
+"""Seconds a coordinator whose run a party failed before every party joined keeps
+answering the parties that never joined, telling each the run ended and why (the failing
+party and its error's kind), instead of leaving them to retry for minutes."""
+
 MESSAGE_TIMEOUT_S = 600.0
 """Longest a deployed party waits for one message of the run from another role, as every
 party of a simulated run does (:func:`~rengo.vfl.runner.simulate_vertical`): a party that
@@ -362,9 +367,18 @@ def serve_vertical_coordinator(
             log.info(describe_run(plan, outcome))
             record("info", describe_run(plan, outcome))
         finally:
-            # whatever happened, the parties are told to stop (a resumed run starts them again)
+            # whatever happened, the parties are told to stop (a resumed run starts them
+            # again); a party that failed the run before the others joined would leave them
+            # retrying against no coordinator: each that comes within a while is told
             background.shutdown(wait=False, cancel_futures=True)
-            hub.close(goodbye=True)
+            failure = hub.failure
+            late = hub.never_joined(plan.parties) if failure is not None else []
+            hub.close(
+                goodbye=True,
+                linger=LATE_PARTY_WAIT_S if late else 0.0,
+                outcome="finished" if failure is None else f"ended: {failure}",
+                expected=late,
+            )
             received, sent = hub.traffic()
             wall = time.perf_counter() - started
             run.summary.update(bytes_sent=sent, bytes_received=received)

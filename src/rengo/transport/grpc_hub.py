@@ -447,6 +447,7 @@ class GrpcHub:
         grace: float = 2.0,
         linger: float = 0.0,
         outcome: str = "finished",
+        expected: Collection[str] = (),
     ) -> None:
         """Tell parties the run is over (``goodbye``), then stop serving.
 
@@ -469,6 +470,11 @@ class GrpcHub:
             characters, which every party reads: the deployed coordinator sends the round
             and the kind of failure, never another party's error) or the neutral default
             ``"finished"``.
+        expected
+            With ``linger``: parties to wait for too if they never joined (a party that
+            failed before the others connected ended the run): each that connects within
+            ``linger`` is told the run's end instead of retrying for minutes against no
+            coordinator.
         """
         self._goodbye = goodbye
         self._outcome = " ".join(outcome.split())[:400] or "finished"
@@ -485,7 +491,7 @@ class GrpcHub:
             s.stop(None, "coordinator shut down")
         if self._server is not None:
             if goodbye and linger > 0:
-                self._linger(linger)
+                self._linger(linger, expected)
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline and any(not s.outbox.empty() for s in sessions):
                 time.sleep(0.01)
@@ -499,6 +505,11 @@ class GrpcHub:
             self._queued_from.clear()
             self._queued_for.clear()
 
+    def never_joined(self, names: Collection[str]) -> list[str]:
+        """Those of ``names`` that never joined this hub, in the order given."""
+        with self._lock:
+            return [name for name in names if not self._joins.get(name)]
+
     def _farewell(self, session: _Session) -> None:
         """Tell one party the run is over."""
         text = f"run {self.run_id} {self._outcome}" if self.run_id else f"the run {self._outcome}"
@@ -506,9 +517,10 @@ class GrpcHub:
         with self._lock:
             self._farewelled.add(session.name)
 
-    def _linger(self, seconds: float) -> None:
+    def _linger(self, seconds: float, expected: Collection[str] = ()) -> None:
         """Keep serving (every hello is answered with the run's end) until each party that
-        lost its link before the end has been told, or ``seconds`` passed."""
+        lost its link before the end, or of ``expected`` never joined, has been told, or
+        ``seconds`` passed."""
         deadline = time.monotonic() + seconds
         with self._lock:
             while True:
@@ -518,6 +530,10 @@ class GrpcHub:
                     if party.reason != "left"
                     and name not in self._farewelled
                     and name not in self._revoked
+                } | {
+                    name
+                    for name in expected
+                    if not self._joins.get(name) and name not in self._farewelled
                 }
                 remaining = deadline - time.monotonic()
                 if not missing or remaining <= 0:

@@ -259,6 +259,7 @@ class PartyConnection:
                 self.run()
             except BaseException as exc:
                 self.error = exc
+            finally:  # a run that ended before a welcome (told so at hello) wakes waiters
                 self._connected.set()
 
         self._thread = threading.Thread(target=target, name=f"rengo-party-{self.name}", daemon=True)
@@ -266,7 +267,8 @@ class PartyConnection:
         return self
 
     def wait_connected(self, timeout: float | None = None) -> None:
-        """Block until the hub welcomed this party; re-raises a refusal."""
+        """Block until the hub welcomed this party or the connection ended (the run was
+        over when it said hello: see :attr:`ended`); re-raises a refusal."""
         if not self._connected.wait(timeout):
             raise ChannelTimeout(f"party {self.name} not connected after {timeout}s")
         if self.error is not None:
@@ -589,7 +591,8 @@ class GrpcChannel(ScopeMixin):
         was re-established after this channel first used it (messages may be lost)."""
         conn = self._conn
         if conn.ended:
-            raise ProtocolError(f"{self.name}: the coordinator ended the run")
+            said = f": {conn.farewell}" if conn.farewell else ""
+            raise ProtocolError(f"{self.name}: the coordinator ended the run{said}")
         if self._session == 0:
             self._session = conn.sessions
         elif conn.sessions != self._session:
