@@ -305,6 +305,31 @@ def test_a_party_restarted_mid_run_fails_the_run_for_every_role_naming_it(
 
 
 @pytest.mark.timeout(40)
+def test_a_restarted_party_of_a_run_without_checkpoints_is_not_told_to_resume_it(
+    certs: Path,
+) -> None:
+    """A vertical run without checkpoints was told "resume the run to continue it" when a
+    party was restarted mid-run, but it is recorded failed and cannot be resumed."""
+    security = HubSecurity.from_directory(certs, parties=PARTIES)
+    with GrpcHub("127.0.0.1:0", security, heartbeat_interval=0.2, resumable=False) as hub:
+        first = start_party(hub, certs, "bob")
+        first.wait_connected(10)
+        hub.channel(watch=["bob"])  # a protocol runs: the party holds its state
+        first.close()
+        again = start_party(hub, certs, "bob")
+        try:
+            again.wait_connected(10)
+            deadline = time.monotonic() + 10
+            while hub.failure is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            reason = str(hub.failure)
+            assert "restarted mid-run" in reason and "keeps no checkpoints" in reason
+            assert "resume the run" not in reason
+        finally:
+            again.close()
+
+
+@pytest.mark.timeout(40)
 def test_a_party_restarted_before_the_protocol_starts_simply_joins(
     hub: GrpcHub, connections: dict[str, PartyConnection], certs: Path
 ) -> None:

@@ -328,7 +328,14 @@ def serve_vertical_coordinator(
             plan = replace(plan, checkpoint_run=run_id or f"run-{secrets.token_hex(8)}")
         if checkpoint_dir is not None:
             run.resumable_errors = RESUMABLE_ERRORS
-        hub, record = recorded_hub(listen, security, heartbeat_interval, store, run_id)
+        hub, record = recorded_hub(
+            listen,
+            security,
+            heartbeat_interval,
+            store,
+            run_id,
+            resumable=checkpoint_dir is not None,
+        )
         if store is not None and run_id is not None:
             progress = EpochRows(store, run_id, len(plan.parties), progress)
         background = ThreadPoolExecutor(1, thread_name_prefix="rengo-keys")

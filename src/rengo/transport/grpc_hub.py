@@ -282,6 +282,7 @@ class GrpcHub:
         on_event: EventFn | None = None,
         stragglers: StragglerWait | None = None,
         waiting_notice: float | None = 60.0,
+        resumable: bool = True,
     ) -> None:
         """
         Parameters
@@ -322,6 +323,9 @@ class GrpcHub:
             that have not answered, then again each time the wait doubles; a wait nothing
             bounds (no timeout, too few answers for the straggler rule) is then not silent.
             None: never.
+        resumable
+            Whether the run keeps checkpoints to resume it from: the failure a party
+            restarted mid-run causes says to resume the run, or (False) to start a new one.
 
         Raises
         ------
@@ -357,6 +361,7 @@ class GrpcHub:
         self.max_streams_per_party = max_streams_per_party
         self.handshake_timeout = handshake_timeout
         self.routing = routing
+        self.resumable = resumable
         self.run_id = run_id
         self.on_event = on_event
         self.stragglers = stragglers
@@ -1132,8 +1137,13 @@ class GrpcHub:
         if restarted:
             self.fail(
                 session.name,
-                "restarted mid-run: its new process has none of the run's state (resume the "
-                "run to continue it)",
+                "restarted mid-run: its new process has none of the run's state "
+                + (
+                    "(resume the run to continue it)"
+                    if self.resumable
+                    else "and the run keeps no checkpoints (start a new run; --checkpoints on "
+                    "every role makes runs resumable)"
+                ),
             )
 
     def _end(self, session: _Session, code: grpc.StatusCode | None, reason: str) -> None:
