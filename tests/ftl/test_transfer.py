@@ -239,7 +239,7 @@ def test_multiclass_targets_beat_the_target_alone() -> None:
         security="plaintext",
         objective="multiclass",
         dim=12,
-        epochs=15,
+        epochs=30,  # at 15 the accuracy hung on the batch order: 0.68-0.79 over 5 seeds
         batch_size=32,
         learning_rate=0.05,
         prediction_weight=10.0,  # the softmax expansion's curvature is 1/C of the binary one
@@ -262,7 +262,8 @@ def test_multiclass_targets_beat_the_target_alone() -> None:
         split.target.X[rows], [int(v) for v in split.target.labels[rows]]
     )
     baseline = float(np.mean(alone.predict(split.test.X) == y))
-    assert ftl > baseline + 0.15, (ftl, baseline)  # measured: 0.81 against 0.58
+    # measured: 0.83 against 0.58 (0.82-0.86 over 5 seeds)
+    assert ftl > baseline + 0.15, (ftl, baseline)
 
 
 def test_a_party_may_bring_its_own_torch_encoder(small: Scenario) -> None:

@@ -145,6 +145,26 @@ def test_seed_fixes_agreed_order_and_no_seed_shuffles_it() -> None:
     assert not np.array_equal(rows[0], np.arange(200))
 
 
+def test_the_agreed_order_says_nothing_of_the_leaders_row_order() -> None:
+    """The agreed order was a seeded shuffle of the leader's rows as they lay: a follower
+    knowing the seed (a job's run seed, sent to every party) replayed it and read the rank
+    of each shared customer in the label party's table - all their labels, were it sorted
+    by label. Now the same ID set and seed give the same agreed order however the leader's
+    rows lie, so the order tells a follower nothing it did not know."""
+    rng = np.random.default_rng(3)
+    pool = random_ids(rng, 300)
+    leader, follower = split_sets(rng, pool, [200, 150])
+    orders = []
+    for _ in range(3):
+        shuffled = list(rng.permutation(leader))
+        result = private_set_intersection(
+            {"card": shuffled, "bank": follower}, leader="card", seed=0
+        )
+        orders.append(aligned(follower, result.rows("bank")))
+        assert aligned(shuffled, result.rows("card")) == orders[-1]
+    assert orders[0] == orders[1] == orders[2] and len(orders[0]) > 50
+
+
 @pytest.mark.parametrize(
     ("ids", "match"),
     [

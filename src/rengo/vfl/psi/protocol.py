@@ -21,9 +21,9 @@ of its IDs the leader holds. The leader additionally learns, for each follower, 
 own IDs that follower holds (the pairwise intersection; with one follower that is the
 intersection itself). No party ever sees an ID, or an unblinded hash of one, that it did not
 hold. Every value sent is shuffled with a fresh CSPRNG permutation, so message order says
-nothing about input order; the agreed order is a random shuffle too, so followers do not
-learn the leader's row order (pass ``seed`` only to make it reproducible in tests and
-experiments: who knows the seed can undo that shuffle). Secrets never come from ``seed``.
+nothing about input order; the agreed order is a shuffle of the shared IDs sorted by value,
+so it says nothing of any party's row order either, even to a party that knows ``seed``
+(which only makes the shuffle reproducible). Secrets never come from ``seed``.
 
 A malicious party can always add IDs it does not hold (true of any PSI); beyond that, every
 received value is checked: sizes as announced, no low-order points, no repeated points. A
@@ -255,8 +255,13 @@ def _lead(
     held_by_all = np.ones(len(mine), dtype=bool)
     for match in matches.values():
         held_by_all &= match >= 0
+    # the agreed order is a shuffle of the shared IDs sorted by value, never of this
+    # party's rows as they lie: then a follower that knows ``seed`` (a job's run seed, which
+    # every party receives) learns only what it knows already, not the leader's row order
+    # (a table sorted by label gave every shared customer's label away)
+    shared = np.array(sorted(np.flatnonzero(held_by_all), key=mine.values.__getitem__))
     rng = np.random.default_rng(seed) if seed is not None else _secure_generator()
-    rows = rng.permutation(np.flatnonzero(held_by_all)).astype(np.int64)
+    rows = shared[rng.permutation(len(shared))].astype(np.int64)
     for peer in followers:
         channel.send(peer, RESULT, {"positions": matches[peer][rows]})
     return PSIAlignment(channel.name, rows, sizes)
