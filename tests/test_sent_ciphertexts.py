@@ -179,14 +179,7 @@ def test_a_scoring_only_run_with_a_fresh_key_pair_sends_fresh_randomness_and_no_
         "g": PartyData(score_table=PartyTable(ids[:100], x[:100, :4])),
         "h1": PartyData(score_table=PartyTable(ids[10:], x[10:, 4:7])),
     }
-    keys: dict[Any, PaillierPrivateKey] = {}
-    decrypt = PaillierPrivateKey.raw_decrypt_array
-
-    def recording(key: PaillierPrivateKey, ciphertexts: np.ndarray) -> np.ndarray:
-        keys[key.public_key.n] = key
-        return decrypt(key, ciphertexts)
-
-    monkeypatch.setattr(PaillierPrivateKey, "raw_decrypt_array", recording)
+    keys = record_decryption_keys(monkeypatch)
     plan = VerticalPlan("g", ("h1",), HeteroLRConfig(key_bits=512), 0, train=False)
     run = simulate_vertical(plan, data, models=models)
     sent = list(sent_arrays(run.transcript))
@@ -277,14 +270,7 @@ def test_transfer_learning_sends_only_fresh_unshared_randomness(
     }
     # each party holds its own key pair; the target's is not kept, so record both keys as
     # their holders decrypt
-    keys: dict[Any, PaillierPrivateKey] = {}
-    decrypt = PaillierPrivateKey.raw_decrypt_array
-
-    def recording(key: PaillierPrivateKey, ciphertexts: np.ndarray) -> np.ndarray:
-        keys[key.public_key.n] = key
-        return decrypt(key, ciphertexts)
-
-    monkeypatch.setattr(PaillierPrivateKey, "raw_decrypt_array", recording)
+    keys = record_decryption_keys(monkeypatch)
     model.fit(parties, source="bank", y=split.source.labels, target_labels=split.target.labels)
     model.predict_proba((split.test.ids, split.test.X))
     sent = list(sent_arrays(transcript(model)))
@@ -310,3 +296,17 @@ def test_the_check_finds_plain_g_to_the_m_and_reused_randomness() -> None:
         "second reuses the randomness of first",
         "second reuses the randomness of first",
     ]
+
+
+def record_decryption_keys(monkeypatch: pytest.MonkeyPatch) -> dict[Any, PaillierPrivateKey]:
+    """Every private key that decrypts from now on, by modulus: a run keeps no party's key
+    pair, so the keys are caught as their holders use them."""
+    keys: dict[Any, PaillierPrivateKey] = {}
+    decrypt = PaillierPrivateKey.raw_decrypt_array
+
+    def recording(key: PaillierPrivateKey, ciphertexts: np.ndarray) -> np.ndarray:
+        keys[key.public_key.n] = key
+        return decrypt(key, ciphertexts)
+
+    monkeypatch.setattr(PaillierPrivateKey, "raw_decrypt_array", recording)
+    return keys

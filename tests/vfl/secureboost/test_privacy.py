@@ -5,16 +5,14 @@ coordinator holding the key decrypts only masked values."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import gmpy2
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
+from transcript_search import decoded_leaves, plain_numbers
 
-from rengo.core.codec import decode
-from rengo.core.envelope import envelope_from_bytes
 from rengo.crypto import EncryptedArray, PaillierPrivateKey, UnrandomizedCiphertextError
 from rengo.transport.channel import TranscriptEntry
 from rengo.vfl.secureboost import HeteroSecureBoost, boosting
@@ -86,33 +84,6 @@ def coordinator_keys() -> dict[str, Any]:
     return run("coordinator")
 
 
-def _decoded(entry: TranscriptEntry) -> Any:
-    return decode(envelope_from_bytes(entry.payload).payload)
-
-
-def _values(value: Any) -> Iterator[Any]:
-    """Every leaf value inside a decoded payload."""
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from _values(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _values(v)
-    else:
-        yield value
-
-
-def _plain_numbers(entries: list[TranscriptEntry]) -> np.ndarray:
-    out = [np.array([0.0])]
-    for entry in entries:
-        for v in _values(_decoded(entry)):
-            if isinstance(v, np.ndarray):
-                out.append(v.astype(np.float64).ravel())
-            elif isinstance(v, (bool, int, float)):
-                out.append(np.array([float(v)]))
-    return np.concatenate(out)
-
-
 def _received_by(run_: dict[str, Any], names: set[str]) -> list[TranscriptEntry]:
     return [e for e in run_["entries"] if e.receiver in names]
 
@@ -129,7 +100,7 @@ def test_no_host_sees_a_label_gradient_or_hessian_in_clear(
     for dtype in (np.float64, np.int64, np.uint8, np.bool_, np.float32, np.int32):
         assert labels.astype(dtype).tobytes() not in wire
     assert np.packbits(labels.astype(bool)).tobytes() not in wire
-    numbers = set(_plain_numbers(entries).tolist())
+    numbers = set(plain_numbers(entries).tolist())
     secrets_ = r["gradients"]
     for value in secrets_[np.abs(secrets_) > 1e-6]:
         assert float(value) not in numbers
@@ -137,7 +108,7 @@ def test_no_host_sees_a_label_gradient_or_hessian_in_clear(
         fixed = int(np.rint(value * 2**32))
         assert fixed.to_bytes(8, "little", signed=True) not in wire
     for entry in entries:
-        for v in _values(_decoded(entry)):
+        for v in decoded_leaves(entry):
             if isinstance(v, np.ndarray) and v.shape == labels.shape and v.std() > 0:
                 assert abs(np.corrcoef(v.astype(float), labels)[0, 1]) < 0.999, entry.key
 
@@ -149,7 +120,7 @@ def test_the_label_party_sees_no_host_value_or_threshold(
     r = request.getfixturevalue(which)
     entries = _received_by(r, {"card"})
     wire = b"".join(e.payload for e in entries)
-    numbers = set(_plain_numbers(entries).tolist())
+    numbers = set(plain_numbers(entries).tolist())
     model: HeteroSecureBoost = r["model"]
     for host in HOSTS:
         _, x = r["data"][host]
@@ -171,7 +142,7 @@ def test_every_ciphertext_sent_is_fresh(guest_keys: dict[str, Any]) -> None:
     (a host's histogram is re-randomised, so it is not the product the guest could form)."""
     seen: dict[int, str] = {}
     for entry in guest_keys["entries"]:
-        for v in _values(_decoded(entry)):
+        for v in decoded_leaves(entry):
             if isinstance(v, EncryptedArray):
                 n = v.public_key.n
                 for c in v.ciphertexts.ravel().tolist():
@@ -218,5 +189,5 @@ def test_the_guest_holds_the_key_and_the_coordinator_decrypts_nothing(
     assert model._keys.keys() == {"card"}
     assert model.coordinator_report_.decrypted_values == 0
     to_coordinator = [e for e in guest_keys["entries"] if e.receiver == "coordinator"]
-    sent = [v for e in to_coordinator for v in _values(_decoded(e))]
+    sent = [v for e in to_coordinator for v in decoded_leaves(e)]
     assert sent and not any(isinstance(v, EncryptedArray) for v in sent)
