@@ -72,3 +72,31 @@ def test_the_run_seed_does_not_give_the_label_partys_defence_noise(
     run_as_deployed(_plan(defense="gaussian", noise_scale=1.0), _data(cancer))
     guessed = party_rng(SEED, "card", "noise").random()
     assert first_draws and first_draws[0] != guessed
+
+
+def test_a_feature_party_given_seed_keeps_working_with_a_deprecation_warning() -> None:
+    """``splitnn_feature_party(seed=...)`` (its initial weights' seed before ``own_seed``)
+    still trains, taking the value as ``own_seed``, and says so."""
+    from rengo.transport.channel import LocalBus, run_roles
+
+    rng = np.random.default_rng(0)
+    x_card, x_bank = rng.normal(size=(40, 3)), rng.normal(size=(40, 2))
+    labels = (x_card[:, 0] + x_bank[:, 0] > 0).astype(float)
+    config = SplitNNConfig(epochs=1, batch_size=20, bottom_hidden=0)
+
+    def bank_weights(**bank_seed: int) -> list[np.ndarray]:
+        roles = {
+            "card": lambda ch: splitnn_roles.splitnn_label_party(
+                ch, x_card, labels, ["bank"], config, seed=1, own_seed=2
+            ),
+            "bank": lambda ch: splitnn_roles.splitnn_feature_party(
+                ch, x_bank, "card", config, **bank_seed
+            ),
+        }
+        bus = LocalBus(["card", "bank"])
+        return [np.asarray(w) for w in run_roles(bus, roles)["bank"].bottom]
+
+    with pytest.warns(DeprecationWarning, match=r"seed=\.\.\.\) is deprecated.*own_seed"):
+        old_style = bank_weights(seed=7)
+    for got, want in zip(old_style, bank_weights(own_seed=7), strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -41,6 +41,7 @@ import logging
 import math
 import secrets
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from rengo.core.deprecation import REMOVED_IN
 from rengo.core.errors import DataError, ProtocolError
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints, require_same_seed, restore_optimizer
@@ -424,6 +426,7 @@ def splitnn_feature_party(
     own_seed: int | None = None,
     checkpoints: EpochCheckpoints | None = None,
     progress: ProgressFn | None = None,
+    seed: int | None = None,
 ) -> SplitNNFeatureModel:
     """A feature party: sends its embeddings, back-propagates the gradients it gets back.
 
@@ -445,6 +448,9 @@ def splitnn_feature_party(
         (see :mod:`rengo.vfl.splitnn.resume`).
     progress
         Told after every batch (see :mod:`rengo.vfl.progress`).
+    seed
+        Deprecated (removed in 0.3): it made the initial weights, which must not come from
+        the run seed every party knows; taken as ``own_seed``, with a DeprecationWarning.
 
     Returns
     -------
@@ -458,6 +464,16 @@ def splitnn_feature_party(
     ProtocolError
         If the label party sends a malformed set-up or gradient.
     """
+    if seed is not None:
+        warnings.warn(
+            f"splitnn_feature_party(seed=...) is deprecated and removed in {REMOVED_IN}: "
+            "pass your own seed as own_seed=... (this call takes seed as own_seed); never "
+            "the run seed, which every party knows and which would give the label party "
+            "this party's initial weights",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        own_seed = seed if own_seed is None else own_seed
     torch = require_torch()
     name = channel.name
     x = as_features(features, name)
