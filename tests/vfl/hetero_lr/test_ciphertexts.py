@@ -4,16 +4,10 @@ other is checked for every algorithm and obfuscator scheme in tests/test_sent_ci
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import numpy as np
 from sklearn.datasets import load_breast_cancer
+from transcript_search import sent_arrays
 
-from rengo.core.codec import decode
-from rengo.core.envelope import envelope_from_bytes
-from rengo.crypto import EncryptedArray
-from rengo.transport.channel import TranscriptEntry
 from rengo.vfl import HeteroLogisticRegression
 
 ROWS, BATCH, EPOCHS = 150, 64, 2
@@ -39,24 +33,6 @@ def fitted(source: str) -> HeteroLogisticRegression:
     return model
 
 
-def ciphertexts(entries: list[TranscriptEntry]) -> Iterator[tuple[str, EncryptedArray]]:
-    """Every encrypted array in the transcript, with the key it was sent under."""
-
-    def walk(value: Any) -> Iterator[EncryptedArray]:
-        if isinstance(value, EncryptedArray):
-            yield value
-        elif isinstance(value, dict):
-            for item in value.values():
-                yield from walk(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                yield from walk(item)
-
-    for entry in entries:
-        for array in walk(decode(envelope_from_bytes(entry.payload).payload)):
-            yield entry.key, array
-
-
 def test_ciphertexts_per_epoch_are_exactly_the_protocols_count() -> None:
     """Per batch of b rows with hosts h1, h2 (features 3, 2) and a guest with 4 features
     plus the intercept: Enc(u_k) and the loss terms (b + 1 + k cross terms per host),
@@ -65,7 +41,7 @@ def test_ciphertexts_per_epoch_are_exactly_the_protocols_count() -> None:
     model = fitted("coordinator")
     batches = [BATCH, BATCH, ROWS - 2 * BATCH]
     per_epoch = sum((2 * b + 3) + b + 2 * b + (6 + 3 + 2) for b in batches)
-    training = sum(a.size for _, a in ciphertexts(model.transcript_))
-    scoring = sum(a.size for _, a in ciphertexts(model.predict_bus_.transcript))
+    training = sum(a.size for _, a in sent_arrays(model.transcript_))
+    scoring = sum(a.size for _, a in sent_arrays(model.predict_bus_.transcript))
     assert training == EPOCHS * per_epoch == 1584
     assert scoring == 3 * ROWS
