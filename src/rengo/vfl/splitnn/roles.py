@@ -449,8 +449,8 @@ def splitnn_feature_party(
     progress
         Told after every batch (see :mod:`rengo.vfl.progress`).
     seed
-        Deprecated (removed in 0.3): it made the initial weights, which must not come from
-        the run seed every party knows; taken as ``own_seed``, with a DeprecationWarning.
+        Deprecated (removed in 0.3) and ignored, with a DeprecationWarning: it made the
+        initial weights, which must not come from the run seed every party knows.
 
     Returns
     -------
@@ -466,14 +466,13 @@ def splitnn_feature_party(
     """
     if seed is not None:
         warnings.warn(
-            f"splitnn_feature_party(seed=...) is deprecated and removed in {REMOVED_IN}: "
-            "pass your own seed as own_seed=... (this call takes seed as own_seed); never "
-            "the run seed, which every party knows and which would give the label party "
-            "this party's initial weights",
+            f"splitnn_feature_party(seed=...) is deprecated and removed in {REMOVED_IN}, and "
+            "no longer makes this party's initial weights: the run seed, which every party "
+            "knows, would give them to the label party. They come from own_seed=... (this "
+            "party's own, never sent), else the OS",
             DeprecationWarning,
             stacklevel=2,
         )
-        own_seed = seed if own_seed is None else own_seed
     torch = require_torch()
     name = channel.name
     x = as_features(features, name)
