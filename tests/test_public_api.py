@@ -16,6 +16,7 @@ import types
 from pathlib import Path
 
 import pytest
+from public_signatures import PINS, broken_calls, parse_pin, pins_broken, render_pins
 
 from rengo.core.deprecation import REMOVED_IN, deprecated_paths
 
@@ -130,6 +131,48 @@ def test_api_doc_matches_the_exports():
     )
 
 
+def test_every_pinned_signature_still_takes_the_calls_it_took():
+    """No public function, constructor or method loses a parameter, moves a positional one,
+    gains a required one or changes a literal default without a deprecation path (see
+    tests/public_signatures.py)."""
+    assert pins_broken(PINS.read_text(encoding="utf-8")) == [], (
+        "a public signature broke its callers: keep the old spelling working with a "
+        "DeprecationWarning (rengo.core.deprecation.REMOVED_IN), and re-pin "
+        "(`python tests/test_public_api.py --write-signatures`) only when a release drops it"
+    )
+
+
+def test_the_signature_check_flags_each_kind_of_break_and_passes_additions():
+    _, old = parse_pin("m:f(a, b=1, *, c=None, d=Ellipsis)")
+
+    def added(a, b=1, e=None, *, c=None, d=print, f=2): ...
+    def renamed(a, bee=1, *, c=None, d=print): ...
+    def moved(b=1, a=0, *, c=None, d=print): ...
+    def keyword_lost(a, b=1, *, d=print): ...
+    def now_required(a, b, *, c=None, d=print, g): ...
+    def new_default(a, b=2, *, c=None, d=print): ...
+
+    assert broken_calls(old, inspect.signature(added)) == []
+    assert broken_calls(old, inspect.signature(renamed)) == [
+        "positional argument 2 was 'b' and is now 'bee'",
+        "keyword 'b' is no longer accepted",
+    ]
+    assert broken_calls(old, inspect.signature(moved))[:2] == [
+        "positional argument 1 was 'a' and is now 'b'",
+        "positional argument 2 was 'b' and is now 'a'",
+    ]
+    assert broken_calls(old, inspect.signature(keyword_lost)) == [
+        "keyword 'c' is no longer accepted"
+    ]
+    assert broken_calls(old, inspect.signature(now_required)) == [
+        "'b' had a default (1) and is now required",
+        "'g' is a new required parameter",
+    ]
+    assert broken_calls(old, inspect.signature(new_default)) == [
+        "the default of 'b' changed from 1 to 2"
+    ]
+
+
 def test_numpy_only_install_works_without_torch():
     code = (
         "import sys; sys.modules['torch'] = None\n"
@@ -151,3 +194,6 @@ if __name__ == "__main__":
     if "--write" in sys.argv:
         API_DOC.write_text(render_api(), encoding="utf-8")
         print(f"wrote {API_DOC}")
+    if "--write-signatures" in sys.argv:
+        PINS.write_text(render_pins(AREAS), encoding="utf-8")
+        print(f"wrote {PINS}")
