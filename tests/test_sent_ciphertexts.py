@@ -9,16 +9,13 @@ randomness and a coordinator holding the key."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import gmpy2
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
+from transcript_search import randomness_problems, sent_arrays
 
-from rengo.core.codec import decode
-from rengo.core.envelope import envelope_from_bytes
 from rengo.crypto import EncryptedArray, PaillierPrivateKey, encrypt_array
 from rengo.transport.channel import TranscriptEntry
 from rengo.vfl import HeteroLinearRegression, HeteroLogisticRegression, HeteroPoissonRegression
@@ -32,50 +29,6 @@ def table(rows: int = ROWS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     x = ((x - x.mean(0)) / x.std(0))[:rows]
     ids = np.array([f"customer-{i:05d}" for i in range(rows)])
     return ids, x, y[:rows]
-
-
-def sent_arrays(entries: list[TranscriptEntry]) -> Iterator[tuple[str, EncryptedArray]]:
-    """Every encrypted array in the transcript, with the key it was sent under."""
-
-    def walk(value: Any) -> Iterator[EncryptedArray]:
-        if isinstance(value, EncryptedArray):
-            yield value
-        elif isinstance(value, dict):
-            for item in value.values():
-                yield from walk(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                yield from walk(item)
-
-    for entry in entries:
-        for array in walk(decode(envelope_from_bytes(entry.payload).payload)):
-            yield entry.key, array
-
-
-def randomness(ciphertext: gmpy2.mpz, private: PaillierPrivateKey) -> gmpy2.mpz:
-    """``r^n mod n^2`` of ``c = (1 + m*n) r^n``: divide out ``g^m``, ``(1 + m n)^-1 = 1 - m n``."""
-    n, nsquare = private.public_key.n, private.public_key.nsquare
-    return ciphertext * (1 - private.raw_decrypt(ciphertext) * n) % nsquare
-
-
-def randomness_problems(
-    sent: list[tuple[str, EncryptedArray]], private_keys: list[PaillierPrivateKey]
-) -> list[str]:
-    """Ciphertexts sent without randomness (r^n = 1), or two different ciphertexts with the
-    same randomness. The same ciphertext sent twice (to two parties) is one ciphertext."""
-    by_modulus = {key.public_key.n: key for key in private_keys}
-    problems, owner = [], {}
-    for key, array in sent:
-        private = by_modulus[array.public_key.n]
-        for c in set(array.ciphertexts.ravel().tolist()):
-            r = randomness(c, private)
-            if r == 1:
-                problems.append(f"{key}: a ciphertext of the form 1 + m*n")
-            elif owner.setdefault((private.public_key.n, r), (key, c))[1] != c:
-                problems.append(
-                    f"{key} reuses the randomness of {owner[(private.public_key.n, r)][0]}"
-                )
-    return problems
 
 
 def private_keys(model: Any) -> list[PaillierPrivateKey]:

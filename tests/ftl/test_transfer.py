@@ -6,7 +6,6 @@ and bad inputs are refused with errors that name the fix."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import gmpy2
@@ -16,9 +15,8 @@ import torch
 from ftl_scenarios import Scenario, parties, scenario, scores, truth
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
+from transcript_search import decoded, plain_arrays
 
-from rengo.core.codec import decode
-from rengo.core.envelope import envelope_from_bytes
 from rengo.core.errors import ConfigError, DataError
 from rengo.crypto import EncryptedArray, PaillierPrivateKey
 from rengo.data import Dataset, transfer_split
@@ -120,23 +118,6 @@ def test_homomorphic_mode_trains_the_same_models_as_plaintext_mode(
     assert abs(scores(y, runs["proba"])["accuracy"] - scores(y, p_plain)["accuracy"]) <= 0.01
 
 
-def _plain_values(value: Any) -> Iterator[np.ndarray]:
-    if isinstance(value, np.ndarray):
-        yield value.ravel().astype(np.float64)
-    elif isinstance(value, (bool, int, float)):
-        yield np.array([value], dtype=np.float64)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _plain_values(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _plain_values(v)
-
-
-def _decoded(entry: TranscriptEntry) -> Any:
-    return decode(envelope_from_bytes(entry.payload).payload)
-
-
 def test_no_raw_feature_label_or_id_leaves_a_party(small: Scenario, runs: dict[str, Any]) -> None:
     entries: list[TranscriptEntry] = runs["entries"]
     assert {e.sender for e in entries} == {"bank", "shop", "coordinator"}
@@ -144,11 +125,11 @@ def test_no_raw_feature_label_or_id_leaves_a_party(small: Scenario, runs: dict[s
     # and the source hears of them only two booleans an epoch
     validation = [e for e in entries if "/validation/" in e.key]
     assert {e.key.split("/validation/")[1].split("/")[0] for e in validation} == {"ftl-predict"}
-    decisions = [_decoded(e) for e in entries if e.key.endswith("/decision")]
+    decisions = [decoded(e) for e in entries if e.key.endswith("/decision")]
     assert len(decisions) == 4 and all(set(d) == {"best", "stop"} for d in decisions)
     assert all(isinstance(v, bool) for d in decisions for v in d.values())
     wire = b"".join(e.payload for e in entries)
-    plain = np.concatenate([a for e in entries for a in _plain_values(_decoded(e))])
+    plain = np.concatenate([a for e in entries for a in plain_arrays(decoded(e))])
     split = small.split
     for features in (split.source.X, split.target.X, split.test.X):
         for value in features.ravel()[:4000]:
@@ -160,7 +141,7 @@ def test_no_raw_feature_label_or_id_leaves_a_party(small: Scenario, runs: dict[s
     for dtype in (np.float64, np.int64, np.uint8, np.bool_):
         assert source_labels.astype(dtype).tobytes()[:64] not in wire
     for entry in entries:
-        for values in _plain_values(_decoded(entry)):
+        for values in plain_arrays(decoded(entry)):
             if len(values) >= 8 and not entry.key.startswith("train/psi"):
                 assert not np.isin(values, (0, 1, -1)).all(), f"label-like array in {entry.key}"
     # the only plaintext numbers the parties exchange are set-up facts and the losses
@@ -168,7 +149,7 @@ def test_no_raw_feature_label_or_id_leaves_a_party(small: Scenario, runs: dict[s
         e.key
         for e in entries
         if e.sender == "shop" and "psi" not in e.key
-        for v in _plain_values(_decoded(e))
+        for v in plain_arrays(decoded(e))
         if len(v) > 2
     ]
     assert shop_plain == [], shop_plain
@@ -203,7 +184,7 @@ def test_plaintext_mode_is_named_for_what_it_shows(small: Scenario) -> None:
         v
         for e in model.transcript_
         if e.sender == "shop" and e.key.endswith("target-terms")
-        for v in _plain_values(_decoded(e))
+        for v in plain_arrays(decoded(e))
     ]
     assert sent and max(len(v) for v in sent) >= SMALL["batch_size"] * SMALL["dim"]
 

@@ -11,11 +11,9 @@ from typing import Any
 import gmpy2
 import numpy as np
 import pytest
+from transcript_search import decoded, plain_arrays
 
-from rengo.core.codec import decode
-from rengo.core.envelope import envelope_from_bytes
 from rengo.crypto import EncryptedArray, PaillierPrivateKey
-from rengo.transport.channel import TranscriptEntry
 from rengo.vfl import HeteroLinearRegression, HeteroPoissonRegression
 from rengo.vfl.hetero_lr import predict as hetero_lr_predict
 from rengo.vfl.hetero_lr import roles as hetero_lr_roles
@@ -103,23 +101,6 @@ def run(request: pytest.FixtureRequest) -> dict[str, Any]:
     }
 
 
-def _plain_values(value: Any) -> Iterator[np.ndarray]:
-    if isinstance(value, np.ndarray):
-        yield value.ravel()
-    elif isinstance(value, (bool, int, float)):
-        yield np.array([value], dtype=float)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _plain_values(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _plain_values(v)
-
-
-def _decoded(entry: TranscriptEntry) -> Any:
-    return decode(envelope_from_bytes(entry.payload).payload)
-
-
 def _encrypted(value: Any) -> Iterator[EncryptedArray]:
     if isinstance(value, EncryptedArray):
         yield value
@@ -142,7 +123,7 @@ def test_every_role_and_phase_is_recorded(run: dict[str, Any]) -> None:
 
 def test_no_feature_value_crosses_the_bus(run: dict[str, Any]) -> None:
     wire = b"".join(e.payload for e in run["entries"])
-    plain = np.concatenate([a for e in run["entries"] for a in _plain_values(_decoded(e))])
+    plain = np.concatenate([a for e in run["entries"] for a in plain_arrays(decoded(e))])
     plain64 = set(plain.astype(np.float64).tolist())
     for _, features in run["data"].values():
         for value in features.ravel():
@@ -160,7 +141,7 @@ def test_no_label_crosses_the_bus(run: dict[str, Any]) -> None:
     wire = b"".join(e.payload for e in run["entries"])
     for dtype in (np.float64, np.int64, np.float32):
         assert labels.astype(dtype).tobytes() not in wire
-    plain = [v for e in run["entries"] for v in _plain_values(_decoded(e)) if len(v) >= 8]
+    plain = [v for e in run["entries"] for v in plain_arrays(decoded(e)) if len(v) >= 8]
     for values in plain:
         assert not np.isin(values, np.unique(labels)).all(), "an array of label values"
     if run["kind"] == "linear":  # continuous targets: no single one is on the wire
@@ -183,7 +164,7 @@ def test_every_ciphertext_sent_is_freshly_randomised(run: dict[str, Any]) -> Non
     owner: dict[Any, Any] = {}
     count = 0
     for entry in run["entries"]:
-        for array in _encrypted(_decoded(entry)):
+        for array in _encrypted(decoded(entry)):
             for c in set(array.ciphertexts.ravel().tolist()):
                 r = c * (1 - private.raw_decrypt(c) * n) % nsquare
                 assert r != 1, f"{entry.key}: a ciphertext without randomness"

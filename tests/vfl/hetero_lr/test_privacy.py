@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import gmpy2
@@ -12,11 +11,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
+from transcript_search import decoded, plain_arrays
 
-from rengo.core.codec import decode
-from rengo.core.envelope import envelope_from_bytes
 from rengo.crypto import EncryptedArray, PaillierPrivateKey
-from rengo.transport.channel import TranscriptEntry
 from rengo.vfl import HeteroLogisticRegression
 from rengo.vfl.hetero_lr import predict as hetero_lr_predict
 from rengo.vfl.hetero_lr import roles as hetero_lr_roles
@@ -99,24 +96,6 @@ def run(request: pytest.FixtureRequest) -> dict[str, Any]:
     }
 
 
-def _plain_values(value: Any) -> Iterator[np.ndarray]:
-    """Every plaintext numeric array or scalar inside a decoded payload (not ciphertexts)."""
-    if isinstance(value, np.ndarray):
-        yield value.ravel()
-    elif isinstance(value, (bool, int, float)):
-        yield np.array([value], dtype=float)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _plain_values(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _plain_values(v)
-
-
-def _decoded(entry: TranscriptEntry) -> Any:
-    return decode(envelope_from_bytes(entry.payload).payload)
-
-
 def test_transcripts_cover_psi_training_and_scoring(run: dict[str, Any]) -> None:
     senders = {e.sender for e in run["entries"]}
     assert senders == {"bank", "card", "telco", "coordinator"}
@@ -125,7 +104,7 @@ def test_transcripts_cover_psi_training_and_scoring(run: dict[str, Any]) -> None
 
 def test_no_feature_value_crosses_the_bus(run: dict[str, Any]) -> None:
     wire = b"".join(e.payload for e in run["entries"])
-    plain = np.concatenate([a for e in run["entries"] for a in _plain_values(_decoded(e))])
+    plain = np.concatenate([a for e in run["entries"] for a in plain_arrays(decoded(e))])
     plain64 = set(plain.astype(np.float64).tolist())
     plain32 = set(plain.astype(np.float32).tolist())
     for _, features in run["data"].values():
@@ -147,7 +126,7 @@ def test_no_label_pattern_crosses_the_bus(run: dict[str, Any]) -> None:
     for dtype in (np.float64, np.int64, np.uint8, np.bool_, np.float32):
         assert labels.astype(dtype).tobytes() not in wire
     for entry in run["entries"]:
-        for values in _plain_values(_decoded(entry)):
+        for values in plain_arrays(decoded(entry)):
             if len(values) >= 8:
                 assert not np.isin(values, (0, 1)).all(), f"0/1 array in {entry.key}"
 
@@ -207,7 +186,7 @@ def test_plain_scoring_shows_host_partial_scores_which_the_byte_search_finds(
         v
         for e in model.predict_bus_.transcript
         if e.sender == "bank"
-        for v in _plain_values(_decoded(e))
+        for v in plain_arrays(decoded(e))
         if len(v) == len(ids)
     ]
     assert len(sent) == 1
@@ -229,7 +208,7 @@ def test_newton_rounds_send_only_ciphertexts_from_hosts_and_two_scalars_to_them(
         return
     assert {e.key.rsplit("/", 1)[-1] for e in newton} >= {"rz", "beta", "u", "alpha", "masked"}
     for entry in newton:
-        payload = _decoded(entry)
+        payload = decoded(entry)
         if entry.sender in ("bank", "telco"):
             leaves = list(payload.values()) if isinstance(payload, dict) else [payload]
             flat = [

@@ -3,33 +3,13 @@ an ID; and the byte search that says so can find a leaked feature (positive cont
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
+from transcript_search import decoded, plain_arrays
 
-from rengo.core.codec import decode
-from rengo.core.envelope import envelope_from_bytes
-from rengo.transport.channel import TranscriptEntry
 from rengo.vfl import SplitNNClassifier
-
-
-def _decoded(entry: TranscriptEntry) -> Any:
-    return decode(envelope_from_bytes(entry.payload).payload)
-
-
-def _plain_values(value: Any) -> Iterator[np.ndarray]:
-    if isinstance(value, np.ndarray):
-        yield value.ravel()
-    elif isinstance(value, (bool, int, float)):
-        yield np.array([value], dtype=float)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _plain_values(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _plain_values(v)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +40,7 @@ def test_the_transcript_covers_training_and_scoring(run: dict[str, Any]) -> None
 
 def test_no_raw_feature_crosses_the_bus(run: dict[str, Any], cancer: dict[str, Any]) -> None:
     wire = b"".join(e.payload for e in run["entries"])
-    plain = np.concatenate([a for e in run["entries"] for a in _plain_values(_decoded(e))])
+    plain = np.concatenate([a for e in run["entries"] for a in plain_arrays(decoded(e))])
     plain64 = set(plain.astype(np.float64).tolist())
     for _, features in cancer["parties"].values():
         for value in features.ravel():
@@ -79,7 +59,7 @@ def test_no_column_sent_is_a_feature_column_even_in_float32(
         for j in range(features.shape[1])
     ]
     for entry in run["entries"]:
-        value = _decoded(entry)
+        value = decoded(entry)
         if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.ndim != 2:
             continue
         for sent in value.T:
@@ -95,7 +75,7 @@ def test_no_label_crosses_the_bus(run: dict[str, Any], cancer: dict[str, Any]) -
         for dtype in (np.float64, np.int64, np.uint8, np.bool_, np.float32):
             assert np.asarray(rows).astype(dtype).tobytes() not in wire
     for entry in run["entries"]:
-        for values in _plain_values(_decoded(entry)):
+        for values in plain_arrays(decoded(entry)):
             if len(values) >= 8:
                 assert not np.isin(values, (0, 1)).all(), f"0/1 array in {entry.key}"
 
@@ -127,7 +107,7 @@ def test_the_search_finds_what_does_cross_the_bus(
     wire = b"".join(e.payload for e in run["entries"] if e.sender == "bank")
     assert embeddings.tobytes() in wire
     plain = np.concatenate(
-        [a for e in run["entries"] if e.sender == "bank" for a in _plain_values(_decoded(e))]
+        [a for e in run["entries"] if e.sender == "bank" for a in plain_arrays(decoded(e))]
     )
     assert set(embeddings[embeddings > 0].astype(np.float32).tolist()) <= set(
         plain.astype(np.float32).tolist()
