@@ -5,13 +5,12 @@ values (as for hetero LR, tests/vfl/hetero_lr/test_privacy.py)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import gmpy2
 import numpy as np
 import pytest
-from transcript_search import decoded, plain_arrays
+from transcript_search import decoded, plain_arrays, sent_arrays
 
 from rengo.crypto import EncryptedArray, PaillierPrivateKey
 from rengo.vfl import HeteroLinearRegression, HeteroPoissonRegression
@@ -101,17 +100,6 @@ def run(request: pytest.FixtureRequest) -> dict[str, Any]:
     }
 
 
-def _encrypted(value: Any) -> Iterator[EncryptedArray]:
-    if isinstance(value, EncryptedArray):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _encrypted(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _encrypted(item)
-
-
 def test_every_role_and_phase_is_recorded(run: dict[str, Any]) -> None:
     assert {e.sender for e in run["entries"]} == {"bank", "card", "telco", "coordinator"}
     keys = {e.key for e in run["entries"]}
@@ -164,7 +152,7 @@ def test_every_ciphertext_sent_is_freshly_randomised(run: dict[str, Any]) -> Non
     owner: dict[Any, Any] = {}
     count = 0
     for entry in run["entries"]:
-        for array in _encrypted(decoded(entry)):
+        for _, array in sent_arrays([entry]):
             for c in set(array.ciphertexts.ravel().tolist()):
                 r = c * (1 - private.raw_decrypt(c) * n) % nsquare
                 assert r != 1, f"{entry.key}: a ciphertext without randomness"
