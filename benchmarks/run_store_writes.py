@@ -35,24 +35,14 @@ FMT = "{:.3f}"
 def run_one(clients: int, rounds: int, with_store: bool) -> None:
     """Child process: one serial simulation; prints its wall and CPU seconds as JSON."""
     sys.path.insert(0, str(HERE))
-    from scale import CLASSES, FEATURES, client_fn
+    from scale import simulate_clients
 
-    from rengo.hfl import FedAvg, simulate, softmax_init
     from rengo.tracking import RunStore
 
     with tempfile.TemporaryDirectory() as folder:
         store = RunStore(Path(folder) / "runs.db") if with_store else None
         wall, cpu = time.perf_counter(), time.process_time()
-        simulate(
-            client_fn,
-            clients,
-            FedAvg(min_fit_clients=2, min_available_clients=2),
-            softmax_init(FEATURES, CLASSES),
-            rounds,
-            seed=0,
-            store=store,
-            progress=False,
-        )
+        simulate_clients(clients, rounds, store=store, progress=False)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         rows = 0
         if store is not None:

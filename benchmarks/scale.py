@@ -21,10 +21,11 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from rengo.hfl import FedAvg, LogisticRegressionClient, simulate, softmax_init
+from rengo.hfl import FedAvg, History, LogisticRegressionClient, simulate, softmax_init
 
 FEATURES, CLASSES, ROWS = 20, 4, 32
 
@@ -76,19 +77,24 @@ def _proc_tree_rss(pid: int) -> int:
     return total
 
 
-def run_one(executor: str, clients: int, rounds: int, workers: int) -> None:
-    """Child process: one simulation, reports wall time on stdout."""
-    start = time.perf_counter()
-    history = simulate(
+def simulate_clients(clients: int, rounds: int, **options: Any) -> History:
+    """The benchmark's federation: ``clients`` tiny softmax clients, FedAvg, seed 0
+    (``options`` go to :func:`simulate`: executor, workers, store, ...)."""
+    return simulate(
         client_fn,
         clients,
         FedAvg(min_fit_clients=2, min_available_clients=2),
         softmax_init(FEATURES, CLASSES),
         rounds,
         seed=0,
-        executor=executor,
-        workers=workers,
+        **options,
     )
+
+
+def run_one(executor: str, clients: int, rounds: int, workers: int) -> None:
+    """Child process: one simulation, reports wall time on stdout."""
+    start = time.perf_counter()
+    history = simulate_clients(clients, rounds, executor=executor, workers=workers)
     wall = time.perf_counter() - start
     checksum = float(sum(np.abs(p).sum() for p in history.parameters))
     print(f"RESULT {wall:.3f} {checksum:.12g}", flush=True)
