@@ -124,6 +124,25 @@ def test_every_export_exists_and_is_documented(area):
             assert inspect.getdoc(obj), f"{area}.{name} has no docstring"
 
 
+def test_examples_import_only_public_names():
+    """Users copy the examples: every ``from rengo... import`` in them names an area's export,
+    never a private module (which may change without a deprecation path)."""
+    import ast
+
+    private = []
+    for path in sorted((API_DOC.parents[1] / "examples").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rengo")):
+                continue
+            exported = set(getattr(importlib.import_module(node.module), "__all__", ()))
+            private += [
+                f"{path.name}: from {node.module} import {alias.name}"
+                for alias in node.names
+                if node.module not in AREAS or alias.name not in exported
+            ]
+    assert not private, "examples import private names:\n" + "\n".join(private)
+
+
 def test_api_doc_matches_the_exports():
     assert API_DOC.read_text(encoding="utf-8") == render_api(), (
         "docs/API.md is out of date: run `python tests/test_public_api.py --write`, and if a "

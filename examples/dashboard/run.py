@@ -27,24 +27,29 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rengo.core.errors import ConfigError
-from rengo.core.messages import FitResult
+from rengo.core import ConfigError, FitResult
 from rengo.deploy import serve_coordinator
-from rengo.hfl import Client, History, simulate
-from rengo.hfl.client import client_handler
-from rengo.jobs import HflJob, build_hfl_job, build_vertical_job, parse_job, run_vertical_job
+from rengo.hfl import Client, History, client_handler, simulate
+from rengo.jobs import (
+    ContributionSettings,
+    HflJob,
+    build_hfl_job,
+    build_vertical_job,
+    contribution_tracker,
+    parse_job,
+    run_vertical_job,
+)
 from rengo.showcase import FIVE_PARTICIPANTS
 from rengo.tournament import simulate_tournament
-from rengo.tracking import RunStore
-from rengo.tracking.contrib_records import pay_rewards, record_contributions
-from rengo.tracking.tournament_records import (
-    RUN_KIND,
+from rengo.tracking import (
+    TOURNAMENT_RUN_KIND,
+    RunStore,
+    pay_rewards,
+    record_contributions,
     record_tournament_round,
     tournament_summary,
 )
-from rengo.transport.grpc_hub import GrpcHub
-from rengo.transport.grpc_party import Backoff, PartyConnection
-from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+from rengo.transport import Backoff, GrpcHub, HubSecurity, PartyConnection, PartyCredentials
 from rengo.ui import require_ui
 
 FLAKY = "hospital-5"
@@ -99,13 +104,17 @@ def hospital_clients(job: HflJob) -> Callable[[str], Client]:
 
 def record_hospitals(store: RunStore, rounds: int, seed: int) -> list[str]:
     """FedAvg (with contributions and payouts) and FedAdam, recorded in ``store``."""
-    from rengo.showcase.demo_contribution import demo_tracker
-
     run_ids = []
     for strategy in ({"name": "fedavg"}, {"name": "fedadam", "eta": 0.03}):
         job = hospital_job(strategy, rounds, seed)
         client_fn = hospital_clients(job)
-        tracker = demo_tracker(job, seed) if strategy["name"] == "fedavg" else None
+        tracker = (
+            contribution_tracker(
+                ContributionSettings(method="gtg", metric="accuracy"), job.evaluate, seed
+            )
+            if strategy["name"] == "fedavg"
+            else None
+        )
         history: History = simulate(
             client_fn,
             client_fn.names,  # type: ignore[attr-defined]
@@ -141,7 +150,9 @@ def record_vertical(store: RunStore, seed: int) -> str:
 def record_tournament(store: RunStore, seed: int) -> str:
     """Six rounds of a Numerai-style tournament among five participants."""
     sim = simulate_tournament(FIVE_PARTICIPANTS, rounds=6, seed=seed)
-    run_id = store.start_run(RUN_KIND, {"rounds": 6, "participants": 5}, name="signals-tournament")
+    run_id = store.start_run(
+        TOURNAMENT_RUN_KIND, {"rounds": 6, "participants": 5}, name="signals-tournament"
+    )
     for result in sim.results:
         record_tournament_round(store, run_id, result, "NMR")
     summary = tournament_summary(sim.results, [r.round for r in sim.results], "NMR", 2)

@@ -33,13 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # run.py beside this f
 
 from run import SmallCNN, load_images, sgd_momentum, tensors
 
-from rengo.core.roles import validate_party_name
+from rengo.core import validate_party_name
 from rengo.data import FederatedDataset, federate
 from rengo.deploy import serve_coordinator
-from rengo.hfl import FedAvg, TorchClient, get_parameters
-from rengo.hfl.coordinator import RoundRecord
+from rengo.hfl import FedAvg, RoundRecord, TorchClient, get_parameters
 from rengo.tracking import RunStore
-from rengo.transport.grpc_security import HubSecurity
+from rengo.transport import HubSecurity
 
 PARTIES = 3
 SAMPLES = 1500

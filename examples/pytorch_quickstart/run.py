@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from rengo.core.errors import DataError
+from rengo.core import DataError
 from rengo.data import Dataset, federate, load_digits, load_mnist_test
 from rengo.hfl import FedAvg, TorchClient, evaluate_model, get_parameters, set_parameters, simulate
 from rengo.tracking import RunStore

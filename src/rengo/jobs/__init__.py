@@ -9,7 +9,7 @@ from rengo.jobs.build import (
     build_strategy,
     load_job_dataset,
 )
-from rengo.jobs.contribution import ContributionSettings
+from rengo.jobs.contribution import ContributionSettings, contribution_tracker
 from rengo.jobs.overrides import apply_overrides
 from rengo.jobs.spec import JobSpec, load_job, parse_job
 from rengo.jobs.state_dict import model_state_dict
@@ -33,6 +33,7 @@ __all__ = [
     "build_hfl_job",
     "build_strategy",
     "build_vertical_job",
+    "contribution_tracker",
     "job_plan",
     "load_job",
     "load_job_dataset",

@@ -41,10 +41,13 @@ from rengo.tracking.run_filter import RunFilter
 from rengo.tracking.schema import SCHEMA_VERSION
 from rengo.tracking.store import RunStore
 from rengo.tracking.tables import leaderboard_table, run_detail, runs_table
+from rengo.tracking.tournament_records import RUN_KIND as TOURNAMENT_RUN_KIND
+from rengo.tracking.tournament_records import record_tournament_round, tournament_summary
 
 __all__ = [
     "ENV_VAR",
     "SCHEMA_VERSION",
+    "TOURNAMENT_RUN_KIND",
     "AmbiguousRunError",
     "ClientMetricSummary",
     "ClientRecord",
@@ -74,9 +77,11 @@ __all__ = [
     "plot_run",
     "plot_runs",
     "record_contributions",
+    "record_tournament_round",
     "resolve_store_path",
     "run_contributions",
     "run_detail",
     "runs_table",
+    "tournament_summary",
     "write_ledger_csv",
 ]

@@ -21,6 +21,7 @@ SCORE_METHOD = "tournament_score"
 """Contribution method of a participant's combined (paid-on) score in one round."""
 
 RUN_KIND = "tournament"
+"""The run kind a tournament is recorded under (``rengo.tracking.TOURNAMENT_RUN_KIND``)."""
 
 
 def record_tournament_round(
@@ -104,7 +105,27 @@ def tournament_summary(
     results: Iterable[RoundResult], paid_rounds: Iterable[int], currency: str, decimals: int
 ) -> dict[str, Any]:
     """The run summary of a tournament: paid rounds, the currency's decimals, and every
-    paid round's per-era CORR and MMC and stake per participant."""
+    paid round's per-era CORR and MMC and stake per participant.
+
+    Pass it to :meth:`RunStore.finish_run <rengo.tracking.RunStore.finish_run>` so a dashboard
+    draws stakes and scores without the tournament's state file.
+
+    Parameters
+    ----------
+    results:
+        The resolved rounds (:class:`rengo.tournament.RoundResult`), in any order.
+    paid_rounds:
+        The rounds whose payouts the ledger holds; only these are summarised.
+    currency:
+        The currency code the stakes are in.
+    decimals:
+        The currency's minor-unit digits (:func:`rengo.rewards.currency_decimals`).
+
+    Returns
+    -------
+    dict
+        ``{"paid_rounds", "currency", "decimals", "rounds"}``, JSON-serialisable.
+    """
     paid = sorted({int(r) for r in paid_rounds})
     rounds = [
         {

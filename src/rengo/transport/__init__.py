@@ -31,6 +31,7 @@ from rengo.transport.straggler import StragglerWait
 _LAZY = {
     "GrpcHub": "rengo.transport.grpc_hub",
     "HubParty": "rengo.transport.grpc_hub",
+    "Backoff": "rengo.transport.grpc_party",
     "GrpcChannel": "rengo.transport.grpc_party",
     "PartyConnection": "rengo.transport.grpc_party",
     "HubSecurity": "rengo.transport.grpc_security",
@@ -46,6 +47,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Backoff",
     "Channel",
     "ClientPool",
     "Executor",
