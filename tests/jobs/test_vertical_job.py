@@ -498,6 +498,45 @@ def test_a_party_whose_ids_mostly_match_nothing_is_warned_with_the_counts(tmp_pa
     assert all("'C1' and 'c1' are different customers" in m for m in few)
 
 
+def test_a_party_with_many_more_customers_is_not_warned_when_the_smaller_table_all_matched(
+    tmp_path: Path,
+) -> None:
+    """A telecom with three times the card issuer's customers, every one of the issuer's among
+    them: the telecom was warned that PSI "matched only 120 of its 360 rows", though no
+    issuer could match more. The smallest table bounds the intersection."""
+    rng = np.random.default_rng(0)
+    n = 120
+    a, b = rng.normal(size=3 * n), rng.normal(size=3 * n)
+    y = ((a + b) > 0).astype(int)
+    _write(tmp_path / "card.csv", ["id", "a", "default"], [[f"c{i}", a[i], y[i]] for i in range(n)])
+    _write(tmp_path / "tel.csv", ["id", "b"], [[f"c{i}", b[i]] for i in range(3 * n)])
+    (tmp_path / "job.toml").write_text(
+        '[job]\nkind = "vfl"\nname = "telecom"\n[vfl]\nlabel_party = "card"\n'
+        'label = "default"\nkey_bits = 512\nepochs = 1\n'
+        '[vfl.parties]\ncard = "card.csv"\ntel = "tel.csv"\n'
+    )
+    job = build_vertical_job(load_job(tmp_path / "job.toml"))
+    with RunStore(tmp_path / "r.db") as store, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_vertical_job(job, store, log=lambda _m: None)
+    assert not [str(w.message) for w in caught if "PSI matched only" in str(w.message)]
+
+    # the telecom writes two thirds of the issuer's customers in capitals: both are warned
+    # (of the 93 training rows the job keeps of 120), the telecom with the smaller table's share
+    _write(
+        tmp_path / "tel.csv",
+        ["id", "b"],
+        [[f"C{i}" if i < 80 else f"c{i}", b[i]] for i in range(3 * n)],
+    )
+    job = build_vertical_job(load_job(tmp_path / "job.toml"))
+    with RunStore(tmp_path / "r2.db") as store, pytest.warns(UserWarning) as caught:
+        run_vertical_job(job, store, log=lambda _m: None)
+    few = [str(w.message) for w in caught if "PSI matched only" in str(w.message)]
+    assert any(m.startswith("card: PSI matched only 34 of its 93 rows (37%)") for m in few), few
+    telecom = [m for m in few if m.startswith("tel: ")]
+    assert telecom and "37% of the 93 rows of the run's smallest table" in telecom[0], few
+
+
 def test_parties_whose_ids_all_match_are_not_warned(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     n = 120

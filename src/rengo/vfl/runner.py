@@ -905,7 +905,9 @@ def _align(
     alignments[phase] = require_nonempty(alignment, "" if phase == TRAIN else "their rows to score")
     matched = len(alignment.rows)
     if not roles.unmatched_rows:  # else the rows PSI left out still take part
-        _warn_few_matched(channel.name, len(table.ids), matched, scoring=phase != TRAIN)
+        _warn_few_matched(
+            channel.name, len(table.ids), alignment.peer_sizes, matched, scoring=phase != TRAIN
+        )
     report(
         progress,
         VerticalProgress(
@@ -916,22 +918,32 @@ def _align(
 
 
 FEW_MATCHED_SHARE = 0.5
-"""Below this share of a party's rows matched by PSI, the party is warned: the rest are left
-out of the run, and a share that low is more often IDs written two ways than customers the
-other parties lack."""
+"""Below this share of the smallest table in the run matched by PSI, a party is warned: a
+share that low is more often IDs written two ways than customers the other parties lack. The
+smallest table bounds the intersection, so a telecom with ten times a bank's customers is not
+warned for the nine tenths no bank could match."""
 
 
-def _warn_few_matched(party: str, rows: int, matched: int, *, scoring: bool) -> None:
-    """Warn ``party`` when PSI matched under :data:`FEW_MATCHED_SHARE` of its ``rows`` (a
-    party learns the intersection's size from PSI anyway, so this tells it nothing new)."""
-    if matched >= FEW_MATCHED_SHARE * rows:
+def _warn_few_matched(
+    party: str, rows: int, peer_sizes: Mapping[str, int], matched: int, *, scoring: bool
+) -> None:
+    """Warn ``party`` when PSI matched under :data:`FEW_MATCHED_SHARE` of the smallest table
+    it knows of: its own ``rows`` or a peer's size from ``peer_sizes`` (a party learns these
+    sizes and the intersection's from PSI anyway, so the warning tells it nothing new)."""
+    smallest = min([rows, *peer_sizes.values()])
+    if matched >= FEW_MATCHED_SHARE * smallest:
         return
     which = " to score" if scoring else ""
+    bound = (
+        ""
+        if smallest == rows
+        else f", and {matched / smallest:.0%} of the {smallest} rows of the run's smallest table"
+    )
     warnings.warn(
         f"{party}: PSI matched only {matched} of its {rows} rows{which} "
-        f"({matched / rows:.0%}); the other {rows - matched} take no part in the run. If more "
-        "should match, check that every party writes its IDs the same way: IDs are matched as "
-        "exact text, so '007' and '7', 'C1' and 'c1' are different customers",
+        f"({matched / rows:.0%}{bound}); the other {rows - matched} take no part in the run. "
+        "If more should match, check that every party writes its IDs the same way: IDs are "
+        "matched as exact text, so '007' and '7', 'C1' and 'c1' are different customers",
         UserWarning,
         stacklevel=2,
     )
