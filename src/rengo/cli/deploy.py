@@ -442,6 +442,13 @@ def party(
             "be resumed, say) before giving up (default 600); 0: until the run ends.",
         ),
     ] = None,
+    dp_history: Annotated[
+        Path | None,
+        typer.Option(
+            help="File that keeps this party's local-DP accountant history, so a restarted "
+            "party remembers the privacy budget it spent (its client must train with local DP)."
+        ),
+    ] = None,
 ) -> None:
     """Join a coordinator and serve this party's client until the run ends."""
     from dataclasses import replace
@@ -471,6 +478,10 @@ def party(
         else:
             assert app is not None
             client_fn = load_app(app)
+        if dp_history is not None:
+            from rengo.deploy.local_dp_history import with_dp_history
+
+            client_fn = with_dp_history(client_fn, name, dp_history)
         backoff = DEFAULT_BACKOFF
         if retry_for is not None:
             backoff = replace(backoff, give_up_after=retry_for or None)

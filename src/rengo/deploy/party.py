@@ -9,6 +9,7 @@ from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError, PeerFailure
 from rengo.core.roles import COORDINATOR
 from rengo.crypto.signatures import SigningIdentity
+from rengo.deploy.local_dp_history import warn_unkept_dp_history
 from rengo.hfl.client import ClientFn, client_handler
 from rengo.hfl.mods.chain import Mod
 from rengo.hfl.secagg.client_mod import SecAggMod
@@ -77,7 +78,14 @@ def run_party(
     PeerFailure
         If the coordinator ended the run as failed (``run RUN failed: REASON``; its role
         is ``"coordinator"``): ``rengo party`` then exits 1 with that line.
+
+    Warns
+    -----
+    UserWarning
+        If the party's client trains with local DP and keeps its accountant history only in
+        memory (:mod:`rengo.deploy.local_dp_history`): a restart would forget the budget spent.
     """
+    warn_unkept_dp_history(client_fn, name)
     connection = PartyConnection(
         coordinator,
         name,
