@@ -36,6 +36,7 @@ from rich.console import Console
 from rengo.cli.algorithm_options import flag, options_for, with_algorithm_options
 from rengo.cli.deploy import hub_security, party_credentials
 from rengo.cli.errors import friendly_errors
+from rengo.cli.message_size_option import MaxMessageOption, max_message_bytes
 from rengo.cli.output_paths import output_target, writable_folder
 from rengo.cli.store_option import StoreOption
 from rengo.core.errors import ConfigError, DataError, RengoError
@@ -116,6 +117,7 @@ def vfl_coordinator(
             "(needs --checkpoints; without --job/--parties its settings come from there)."
         ),
     ] = None,
+    max_message_mb: MaxMessageOption = None,
     options: dict[str, Any] | None = None,
 ) -> None:
     """Serve one vertical run: hand out the plan (and the public key when the coordinator
@@ -133,6 +135,7 @@ def vfl_coordinator(
         names = _names(parties) if parties else None
         label, chosen, base, run_seed = label_party, algorithm, {}, seed
         held_out = None
+        job_limit: float | None = None
         if resume is not None and job is None and names is None:
             if checkpoints is None:
                 raise ConfigError("--resume needs the run's --checkpoints folder")
@@ -155,6 +158,7 @@ def vfl_coordinator(
                 base = options_to_wire(spec.vfl.options)
             run_seed = spec.job.seed if seed is None else seed
             held_out = HeldOutRule(spec.job.seed, spec.vfl.test_size)
+            job_limit = spec.vfl.max_message_mb
         if names is None or label is None:
             raise ConfigError("give --parties and --label-party, or --job JOB.toml")
         spec_algorithm = get_algorithm(chosen or "hetero_lr")
@@ -195,6 +199,7 @@ def vfl_coordinator(
                 passphrase=os.environ.get(PASSPHRASE_ENV) if checkpoints is not None else None,
                 resume=resume,
                 held_out=held_out,
+                max_message_bytes=max_message_bytes(max_message_mb, job_limit),
             )
         console.print(f"run {report.run_id}: {report.describe()} in {report.wall_time_s:.1f}s")
 
@@ -295,6 +300,7 @@ def vfl_party(
             "seed, which every party learns, never makes them.",
         ),
     ] = None,
+    max_message_mb: MaxMessageOption = None,
 ) -> None:
     """Join a vertical run with this party's table (--job or --csv): align rows by
     PSI, train, score."""
@@ -318,6 +324,7 @@ def vfl_party(
             DEFAULT_BACKOFF.jitter,
             give_up_after or None,  # 0: until the run ends
         )
+        job_limit: float | None = None
         try:
             kept: Any = None
             origin: Any = None
@@ -337,6 +344,7 @@ def vfl_party(
                     raise ConfigError(f"{job}: not a vertical job (job.kind must be 'vfl')")
                 data = party_data(spec.vfl, name, spec.job.seed)
                 id_column = spec.vfl.id_column
+                job_limit = spec.vfl.max_message_mb
             else:
                 assert csv_path is not None
                 data = load_party_data(
@@ -375,6 +383,7 @@ def vfl_party(
                     model=kept,
                     origin=origin,
                     own_seed=own_seed,
+                    max_message_bytes=max_message_bytes(max_message_mb, job_limit),
                 )
         except ConnectionError as exc:
             raise RengoError(str(exc)) from exc

@@ -12,6 +12,7 @@ from rengo.deploy.coordinator import RUN_KIND, message_limit, serve_coordinator
 from rengo.deploy.party import run_party
 from rengo.deploy.roles import run_role, serve_role
 from rengo.deploy.vertical import (
+    VERTICAL_MAX_MESSAGE_BYTES,
     VerticalRunReport,
     checkpointed_plan,
     run_vertical_party,
@@ -22,6 +23,7 @@ from rengo.vfl.runner import VerticalPartyResult, VerticalPlan
 
 __all__ = [
     "RUN_KIND",
+    "VERTICAL_MAX_MESSAGE_BYTES",
     "VerticalPartyResult",
     "VerticalPlan",
     "VerticalRunReport",

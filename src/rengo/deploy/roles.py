@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from rengo.core.errors import RoundFailure
 from rengo.transport.channel import Channel
+from rengo.transport.grpc_frames import DEFAULT_MAX_MESSAGE
 from rengo.transport.grpc_hub import GrpcHub
 from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff, PartyConnection
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
@@ -129,6 +130,7 @@ def run_role(
     linger: float = 30.0,
     heartbeat_interval: float = 2.0,
     backoff: Backoff = DEFAULT_BACKOFF,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE,
 ) -> T:
     """Run one party's role of a multi-party protocol (PSI, vertical learning) over gRPC;
     the same role function runs on the in-process bus in simulation.
@@ -154,6 +156,10 @@ def run_role(
         Seconds between heartbeats.
     backoff
         Reconnection schedule.
+    max_message_bytes
+        Largest message this party accepts; what one sender has waiting unread in its
+        inbox is capped at this plus 64 MiB (see
+        :class:`~rengo.transport.grpc_party.PartyConnection`).
 
     Returns
     -------
@@ -168,7 +174,12 @@ def run_role(
         If another role failed or left.
     """
     with PartyConnection(
-        coordinator, name, credentials, heartbeat_interval=heartbeat_interval, backoff=backoff
+        coordinator,
+        name,
+        credentials,
+        heartbeat_interval=heartbeat_interval,
+        backoff=backoff,
+        max_message_bytes=max_message_bytes,
     ) as connection:
         connection.wait_connected(connect_timeout)
         result = run_failing_fast(connection.channel(timeout=timeout), role)

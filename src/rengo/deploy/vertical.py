@@ -90,6 +90,17 @@ stays connected but never answers then ends the run instead of holding every rol
 for (the silent party, or a party that was itself waiting for it). The wait for the plan,
 which lasts until every party joined, is not capped."""
 
+VERTICAL_MAX_MESSAGE_BYTES = 256 * 1024**2
+"""Largest message a party of a deployed vertical run may send, and a party accepts, unless
+the operator sets another (``rengo vfl coordinator --max-message-mb``, the same on every
+``rengo vfl party``, or ``[vfl] max_message_mb`` in the job file both read). The coordinator
+holds at most this plus 64 MiB for each party at once, and a party at most that for each
+sender (the default transport limit, 2 GiB a party, let a few authenticated parties make
+the coordinator hold several GiB). An honest run's largest message is SecureBoost's
+encrypted gradients, about 470 bytes a row at 2048-bit keys (14 MB for 30,000 rows, so
+about 550,000 rows fit); PSI's blinded IDs take about 31 bytes a row and a hetero LR batch
+of 1,024 rows about 0.5 MB (measured: ``benchmarks/vertical_message_sizes.py``)."""
+
 
 @dataclass(frozen=True)
 class VerticalRunReport:
@@ -171,6 +182,7 @@ def serve_vertical_coordinator(
     passphrase: str | bytes | None = None,
     resume: str | None = None,
     held_out: HeldOutRule | None = None,
+    max_message_bytes: int = VERTICAL_MAX_MESSAGE_BYTES,
 ) -> VerticalRunReport:
     """Serve one vertical run of ``algorithm`` to ``parties`` connecting to ``listen``.
 
@@ -236,6 +248,10 @@ def serve_vertical_coordinator(
         The job's rule for the customers held out to score (``rengo vfl coordinator
         --job``): sent in the plan, so that a party whose job file holds out others is
         refused before PSI, naming both rules (``None``: no job, nothing checked).
+    max_message_bytes
+        Largest message a party may send (default :data:`VERTICAL_MAX_MESSAGE_BYTES`); a party
+        that sends or declares more is cut off, naming the limit, and the run fails
+        naming it. Give every party the same (:func:`run_vertical_party`).
 
     Returns
     -------
@@ -245,7 +261,8 @@ def serve_vertical_coordinator(
     Raises
     ------
     ConfigError
-        For a label party not among the parties, settings the algorithm refuses, a
+        For a label party not among the parties, a ``max_message_bytes`` that is not
+        positive, settings the algorithm refuses, a
         ``listen`` that is not ``HOST:PORT`` or cannot be bound, or a ``resume`` of a run
         that is not an interrupted, checkpointed ``vfl-deployed`` run of this plan (the
         store is left as it was).
@@ -259,6 +276,7 @@ def serve_vertical_coordinator(
     """
     if label_party not in parties:
         raise ConfigError(f"label party {label_party!r} is not one of {list(parties)}")
+    _check_message_limit(max_message_bytes)
     if keypair is not None:
         warnings.warn(
             "serve_vertical_coordinator(keypair=...) is deprecated; pass keys=...",
@@ -335,6 +353,7 @@ def serve_vertical_coordinator(
             store,
             run_id,
             resumable=checkpoint_dir is not None,
+            max_message_bytes=max_message_bytes,
         )
         if store is not None and run_id is not None:
             progress = EpochRows(store, run_id, len(plan.parties), progress)
@@ -492,6 +511,7 @@ def run_vertical_party(
     model: Any = None,
     origin: ModelOrigin | None = None,
     own_seed: int | None = None,
+    max_message_bytes: int = VERTICAL_MAX_MESSAGE_BYTES,
 ) -> VerticalPartyResult:
     """Take part in the vertical run served at ``coordinator`` (``host:port``) as ``name``.
 
@@ -539,6 +559,10 @@ def run_vertical_party(
         transfer learning): never sent. None (the default): drawn from the OS, which a
         deployment should keep; give one only to repeat a run (the simulation of the plan
         uses the plan's seed, which every party knows).
+    max_message_bytes
+        Largest message this party accepts (default :data:`VERTICAL_MAX_MESSAGE_BYTES`; the
+        coordinator's limit); what one other party has waiting unread for it is capped at
+        this plus 64 MiB, past which the run stops naming that party.
 
     Returns
     -------
@@ -550,13 +574,15 @@ def run_vertical_party(
     AuthenticationError
         If the coordinator refuses this party.
     ConfigError
-        If its inputs do not fit the coordinator's plan (told to every other role).
+        If its inputs do not fit the coordinator's plan (told to every other role), or
+        ``max_message_bytes`` is not positive.
     PeerFailure
         If another role failed or left.
     ChannelTimeout
         If a message it waited for did not come within ``timeout`` (the run ends for every
         role).
     """
+    _check_message_limit(max_message_bytes)
     data = table if isinstance(table, PartyData) else PartyData(table, labels, score_table)
     tables = [t for t in (data.table, data.score_table) if t is not None]
     size = max((len(t.ids) for t in tables), default=0)
@@ -582,4 +608,21 @@ def run_vertical_party(
             linger=linger,
             heartbeat_interval=heartbeat_interval,
             backoff=backoff,
+            max_message_bytes=max_message_bytes,
         )
+
+
+def _check_message_limit(max_message_bytes: int) -> None:
+    """Refuse a message limit that is not a positive whole number of bytes.
+
+    Raises
+    ------
+    ConfigError
+        Naming the value.
+    """
+    if isinstance(max_message_bytes, bool) or not isinstance(max_message_bytes, int):
+        raise ConfigError(
+            f"max_message_bytes must be a whole number of bytes, got {max_message_bytes!r}"
+        )
+    if max_message_bytes <= 0:
+        raise ConfigError(f"max_message_bytes must be > 0, got {max_message_bytes}")

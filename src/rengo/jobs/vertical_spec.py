@@ -11,6 +11,7 @@ label_party = "card"
 label = "default"            # the label column (label party's table)
 id_column = "id"
 test_size = 0.2              # share of customers held out and scored after training
+max_message_mb = 256         # deployed: largest message a party may send (the default)
 epochs = 5                   # ... and any option of the algorithm's config dataclass
 
 [vfl.parties]                # each party's own table (or: dataset = "breast_cancer")
@@ -64,6 +65,13 @@ class VflSection:
     test_size: float = option(0.2, "Share of customers held out and scored.", gt=0, lt=1)
     algorithm: str = option(DEFAULT_ALGORITHM, "Any registered vertical algorithm.")
     options: Any = field(default=None, metadata={"option": False})
+    # after options: a field added last keeps every positional call working
+    max_message_mb: float | None = option(
+        None,
+        "Deployed: largest message a party may send or accept, in MiB (default 256).",
+        gt=0,
+        le=2048,
+    )
 
     def __post_init__(self) -> None:
         if self.options is None:
