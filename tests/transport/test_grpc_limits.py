@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rengo.core.envelope import Envelope
-from rengo.core.errors import CodecError, PeerFailure, ProtocolError
+from rengo.core.errors import CodecError, ConfigError, PeerFailure, ProtocolError
 from rengo.core.proto import envelope_pb2
 from rengo.core.roles import COORDINATOR
 from rengo.transport.certs import init_certificates
@@ -27,7 +27,7 @@ from rengo.transport.grpc_frames import (
     OutgoingMessage,
     envelope_frames,
 )
-from rengo.transport.grpc_hub import GrpcHub
+from rengo.transport.grpc_hub import GrpcHub, HubParty
 from rengo.transport.grpc_party import Backoff, PartyConnection
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 from rengo.transport.grpc_wire import REPLY_OK, parse_rpc_key, rpc_key
@@ -308,3 +308,35 @@ def test_a_party_cut_off_for_a_message_over_the_limit_logs_the_hubs_reason(
         "party alice: connection lost: StatusCode.INVALID_ARGUMENT (malformed frame: payload of "
     )
     assert line.endswith(f" bytes exceeds the limit of {BUDGET // 2})"), line
+
+
+@pytest.mark.timeout(60)
+def test_a_message_over_the_partys_own_limit_is_refused_at_send_naming_the_limit_and_its_flag(
+    hub: GrpcHub, certs: Path
+) -> None:
+    """Before, it went out and the hub (same limit) cut the party off: its role then failed
+    saying the link dropped mid-run, to be started again for a resumed run, which would
+    fail the same way."""
+    alice = PartyConnection(
+        hub.address,
+        "alice",
+        PartyCredentials.from_directory(certs, "alice"),
+        heartbeat_interval=0.2,
+        backoff=FAST,
+        max_message_bytes=BUDGET // 2,
+    ).start()
+    alice.wait_connected(10)
+    channel = alice.channel()
+    with pytest.raises(ConfigError, match=f"over the run's message limit of {BUDGET // 2} b") as e:
+        channel.send("bob", "gh", b"\1" * (BUDGET // 2 + 1))
+    assert "'gh' to bob" in str(e.value) and "--max-message-mb" in str(e.value)
+    channel.send("bob", "gh", b"\1" * (BUDGET // 2 - 1024))  # within the limit: sent
+
+    def seen() -> HubParty:
+        (party,) = hub.parties()
+        return party
+
+    while seen().bytes_in < BUDGET // 2 - 1024:  # the hub took it whole (pytest's timeout)
+        time.sleep(0.05)
+    assert seen().connected and alice.error is None  # and did not cut alice off
+    alice.close()

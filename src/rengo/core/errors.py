@@ -39,6 +39,11 @@ class PeerFailure(ProtocolError):
         self.reason = reason
 
 
+class MessageTooLarge(ConfigError):
+    """A role's message is larger than the run's message limit, so the coordinator would cut
+    its sender off; the message names the limit and the setting that raises it."""
+
+
 class AuthenticationError(RengoError):
     """A peer could not prove who it is, or claimed someone else's name."""
 

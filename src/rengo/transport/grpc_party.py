@@ -49,6 +49,7 @@ from rengo.core.errors import (
     CoordinatorUnreachable,
     DuplicatePartyError,
     HandshakeError,
+    MessageTooLarge,
     PeerFailure,
     ProtocolError,
     StalePartyError,
@@ -134,6 +135,11 @@ class PartyConnection:
     with messages its role never asks for: the rest of that sender's messages are dropped and
     the role's next wait fails with a :class:`ProtocolError` naming it, so the run stops
     with a clear error instead of this process running out of memory.
+
+    ``max_message_bytes`` is the largest message it accepts, and sends: a role's message
+    over it raises :class:`~rengo.core.errors.MessageTooLarge` at ``send``, naming the
+    limit and how to raise it, instead of reaching a hub with the same limit, which would
+    cut this party off mid-run (its operator then saw only that the link dropped).
 
     Raises
     ------
@@ -518,6 +524,14 @@ class PartyConnection:
 
     # -- channel plumbing -----------------------------------------------------------------
     def _post(self, to: str, key: str, payload: bytes) -> None:
+        size = memoryview(payload).nbytes
+        if size > self.max_message_bytes:  # the hub would cut this party off mid-run
+            raise MessageTooLarge(
+                f"party {self.name}: message {key!r} to {to} is {size} bytes, over the run's "
+                f"message limit of {self.max_message_bytes} bytes: raise it alike on the "
+                "coordinator and every party (rengo vfl coordinator and party "
+                "--max-message-mb, or [vfl] max_message_mb in the job file)"
+            )
         message = OutgoingMessage(self.name, to, key, payload)
         with self._lock:
             if self._outbox is None:
