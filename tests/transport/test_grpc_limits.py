@@ -340,3 +340,25 @@ def test_a_message_over_the_partys_own_limit_is_refused_at_send_naming_the_limit
         time.sleep(0.05)
     assert seen().connected and alice.error is None  # and did not cut alice off
     alice.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_flooded_party_that_stops_the_run_names_the_flooder_to_the_coordinator(
+    hub: GrpcHub, certs: Path
+) -> None:
+    """Before, the run's record read 'bob aborted the run (InboxFlooded)': the operator
+    could not tell which party flooded it (only bob's own console said)."""
+    bob = connect(hub, certs, "bob")
+    alice = connect(hub, certs, "alice")
+    bob.inbox_budget = 1024**2
+    for i in range(20):  # 4 MB under keys bob's role never asks for
+        alice.channel().send("bob", f"junk{i}", b"\1" * 200_000)
+    bobs = bob.channel()
+    with pytest.raises(ProtocolError) as flooded:
+        bobs.recv("alice", "the-key-bob-waits-for", timeout=20)
+    bobs.abort(flooded.value)  # what a deployed role does with its error
+    while hub.failure is None:  # pytest's timeout bounds it
+        time.sleep(0.05)
+    assert str(hub.failure) == "bob aborted the run (InboxFlooded by alice)"
+    alice.close()
+    bob.close()

@@ -541,13 +541,17 @@ class PartyConnection:
 
     def _announce_failure(self, exc: BaseException) -> None:
         """Tell the hub (which tells every other party) that this party's role failed; only
-        the error's kind leaves: its message may name IDs or values."""
+        the error's kind leaves (its message may name IDs or values), and for a flooded
+        inbox the party that flooded it, so the coordinator's record names the culprit."""
         if isinstance(exc, PeerFailure):
             return  # the others already know who failed first
+        reason = type(exc).__name__
+        if isinstance(exc, InboxFlooded):
+            reason = f"{reason} by {exc.sender}"
         with self._lock:
             if self.failure is None:
-                self.failure = PeerFailure(self.name, type(exc).__name__)
-        self._post(COORDINATOR, ABORT, type(exc).__name__.encode())
+                self.failure = PeerFailure(self.name, reason)
+        self._post(COORDINATOR, ABORT, reason.encode())
 
     def _take(self, frm: str, key: str, timeout: float | None, check: Callable[[], None]) -> bytes:
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -93,7 +93,7 @@ def test_a_party_flooding_the_label_party_is_cut_off_within_the_jobs_message_lim
 ) -> None:
     """The job's ``max_message_mb`` bounds both ends: the coordinator routes no message
     over it, and holds at most it plus 64 MiB waiting for the label party, which itself
-    keeps at most that unread from one sender."""
+    keeps at most that unread from one sender; the run's record names the flooder."""
     job = vertical_job(fleet.tmp_path, ["p0", "p1", "mallory"], 4)
     _, address, run_id = vertical_coordinator(fleet, job)
     label_party = fleet.rengo(
@@ -119,3 +119,6 @@ def test_a_party_flooding_the_label_party_is_cut_off_within_the_jobs_message_lim
     flood.close()
     assert label_party.wait(60) == 1
     assert "error: party p0: mallory sent more than 71303168 bytes" in label_party.output
+    recorded_event(  # the run's record names the culprit, not only the party that stopped
+        fleet.tmp_path / "runs.db", run_id, "p0 aborted the run (InboxFlooded by mallory)"
+    )
