@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
 
 from rengo.core.errors import ChannelTimeout, DataError, ProtocolError
-from rengo.crypto import generate_paillier_keypair
+from rengo.crypto import EncryptedArray, generate_paillier_keypair
 from rengo.transport.channel import LocalBus, run_roles
+from rengo.vfl.hetero_lr import roles
 from rengo.vfl.hetero_lr.config import HeteroLRConfig
 from rengo.vfl.hetero_lr.local import train_guest_alone
 from rengo.vfl.hetero_lr.math import (
@@ -216,3 +219,44 @@ def test_guest_rejects_a_host_message_under_another_key() -> None:
                 "host1": lambda c: hetero_lr_host(c, parts[1], "guest"),
             },
         )
+
+
+@pytest.mark.parametrize("lie", ["beside its gradient", "as its gradient"])
+def test_the_coordinator_decrypts_no_residuals_a_host_asks_for(
+    lie: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host that has the coordinator decrypt the guest's encrypted residuals ``d`` (which
+    it receives every batch) reads the guest's labels off their signs. Before, the
+    coordinator decrypted whatever names and lengths a party sent: with ``d`` beside its
+    gradient, a host read all 120 labels and the run ended as if nothing happened."""
+    captured: dict[int, EncryptedArray] = {}
+    stolen: list[np.ndarray] = []
+    expect, round_trip = roles.expect_encrypted, roles.masked_round_trip
+
+    def receiving(value, public, shape, exponent, what):  # type: ignore[no-untyped-def]
+        checked = expect(value, public, shape, exponent, what)
+        if what == "d":
+            captured[threading.get_ident()] = checked
+        return checked
+
+    def asking(step, coordinator, values, pool):  # type: ignore[no-untyped-def]
+        d = captured.pop(threading.get_ident(), None)
+        if d is None or step.name != "host1":
+            return round_trip(step, coordinator, values, pool)
+        if lie == "beside its gradient":
+            plain = round_trip(step, coordinator, {**values, "d": d}, pool)
+            stolen.append(plain.pop("d"))
+            return plain
+        if stolen:  # the first batch's honest gradient set its length; d is longer
+            stolen.append(round_trip(step, coordinator, {"gradient": d}, pool)["gradient"])
+            return {"gradient": np.zeros(values["gradient"].size)}  # it trains nothing
+        stolen.append(np.zeros(0))
+        return round_trip(step, coordinator, values, pool)
+
+    monkeypatch.setattr(roles, "expect_encrypted", receiving)
+    monkeypatch.setattr(roles, "masked_round_trip", asking)
+    parts, y = _data()
+    with pytest.raises(ProtocolError, match="host1") as refused:
+        _run(parts[:2], y, HeteroLRConfig(epochs=1, batch_size=40))
+    assert "decrypt" in str(refused.value)
+    assert not any(s.size for s in stolen)  # nothing the host kept holds a residual

@@ -12,7 +12,9 @@ Labels are y in {0, 1}; the residual is ``d = u/4 + 0.5 - y`` (see
 2. guest: ``Enc(4d) = sum_k Enc(u_k) + (X_g[B] w_g + 2 - 4y)``, re-randomised; guest -> hosts;
 3. every party: ``Enc(g_k) = Enc(d)^T X_k[B]``, masked ``Enc(g_k + r_k)`` -> coordinator
    (the guest adds its masked encrypted Taylor loss of the batch);
-4. coordinator: decrypts ``g_k + r_k mod n`` (uniform noise to it) and returns it;
+4. coordinator: decrypts ``g_k + r_k mod n`` (uniform noise to it) and returns it - only
+   that (and the guest's loss), of the length of the party's first batch, so no party
+   can have it decrypt the residuals ``Enc(d)`` it was sent;
 5. every party removes r_k, divides by |B|, adds ``l2 * w_k`` and takes an SGD/Adam step.
 
 After each epoch the guest decides (loss change below ``tol``) whether to go on, and at which
@@ -223,6 +225,11 @@ def hetero_lr_coordinator(
     batch_size = epoch_batch_size(optimizer, config.batch_size, rows)
     sizes = [min(batch_size, rows - s) for s in range(0, rows, batch_size)]
     dealing = config.obfuscator_source == "coordinator"
+    # what each party may have decrypted: its gradient (the guest: and its batch loss)
+    asked = {party: frozenset({"gradient"}) for party in parties}
+    if config.compute_loss:
+        asked[guest] = frozenset({"gradient", "loss"})
+    lengths: dict[tuple[str, str], int] = {}  # each party's gradient length, from batch 0
     dealer = ObfuscatorPool(public, private_key=private, workers=workers)
     resumed = start_coordinator(checkpoints)
     decrypted, epochs_run = resumed.decrypted, resumed.epochs_run
@@ -244,10 +251,12 @@ def hetero_lr_coordinator(
                         upcoming = sizes[(batch + 1) % len(sizes)]
                         needed = sum(dealt(party, upcoming) for party in parties)
                         ahead = background.submit(dealer.fill, needed)
-                decrypted += _serve_decryptions(step, parties, private, workers)
+                decrypted += _serve_decryptions(step, asked, private, workers, lengths)
                 if optimizer == "newton":  # the guest's r^T z, then curvature and slope
-                    for sub in (NEWTON_RZ, NEWTON_CURVATURE):
-                        decrypted += _serve_decryptions(step.scope(sub), [guest], private, workers)
+                    for sub, names in NEWTON_DECRYPTIONS.items():
+                        decrypted += _serve_decryptions(
+                            step.scope(sub), {guest: names}, private, workers, lengths
+                        )
                 reporter.batch(epoch, batch)
             epochs_run = epoch + 1
             go_on, _ = receive_continue(this_epoch, guest)
@@ -258,19 +267,54 @@ def hetero_lr_coordinator(
     return CoordinatorReport(decrypted, epochs_run)
 
 
+NEWTON_DECRYPTIONS = {
+    NEWTON_RZ: frozenset({"rz"}),
+    NEWTON_CURVATURE: frozenset({"curvature", "slope"}),
+}
+"""What the guest has decrypted in each Newton-CG sub-step: one number each."""
+
+
 def _serve_decryptions(
-    step: Channel, parties: Sequence[str], private: PaillierPrivateKey, workers: int | None
+    step: Channel,
+    asked: dict[str, frozenset[str]],
+    private: PaillierPrivateKey,
+    workers: int | None,
+    lengths: dict[tuple[str, str], int],
 ) -> int:
-    """Decrypt every party's masked values of one batch and send each its residues back."""
+    """Decrypt every party's masked values of one batch and send each its residues back.
+
+    A party may have decrypted only the values this step computes (``asked``: names by
+    party), each a vector whose length stays what it was in the first batch (``lengths``,
+    updated; a loss or Newton value: one number). Anything else would let a party have
+    the coordinator decrypt ciphertexts it was given, such as the guest's residuals ``d``
+    (a host that added them beside its gradient read the guest's labels off them, and the
+    run went on as if nothing happened).
+
+    Raises
+    ------
+    ProtocolError
+        Naming the party, for other names, another key, or another length.
+    """
     decrypted = 0
-    for party in parties:
+    for party, names in asked.items():
         masked = step.recv(party, MASKED)
         if not isinstance(masked, dict):
             raise ProtocolError(f"{party}: masked values must come as a mapping")
+        if set(masked) != names:
+            raise ProtocolError(
+                f"{party} asked the coordinator to decrypt {sorted(map(str, masked))}; this "
+                f"step decrypts its {sorted(names)} only"
+            )
         reply = {}
         for name, values in masked.items():
             if not isinstance(values, EncryptedArray) or values.public_key != private.public_key:
                 raise ProtocolError(f"{party}: {name!r} is not under this key")
+            length = lengths.setdefault((party, name), 1 if name != "gradient" else values.size)
+            if values.shape != (length,):
+                raise ProtocolError(
+                    f"{party}: {name!r} to decrypt has shape {values.shape}, expected "
+                    f"({length},) as in the first batch"
+                )
             reply[name] = decrypt_masked(values, private, workers)
             decrypted += values.size
         step.send(party, UNMASKED, reply)
