@@ -15,14 +15,28 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rengo import __version__
 from rengo.core.codec import decode, encode
-from rengo.core.errors import AuthenticationError, ConfigError, HandshakeError
+from rengo.core.errors import (
+    AuthenticationError,
+    ConfigError,
+    HandshakeError,
+    ReleaseMismatchError,
+)
 from rengo.transport.certs import init_certificates
 from rengo.transport.grpc_frames import CHUNK, STREAMED, WHOLE, OutgoingMessage, envelope_frames
 from rengo.transport.grpc_hub import GrpcHub
 from rengo.transport.grpc_party import Backoff, PartyConnection
 from rengo.transport.grpc_security import NAME_HEADER, HubSecurity, PartyCredentials
-from rengo.transport.grpc_wire import CHANNEL_OPTIONS, FULL_METHOD, HELLO
+from rengo.transport.grpc_wire import (
+    CHANNEL_OPTIONS,
+    FULL_METHOD,
+    HELLO,
+    HELLO_LIMIT,
+    REJOINING,
+    hello_payload,
+    parse_hello,
+)
 from rengo.transport.pool import Request
 from rengo.vfl.psi import psi_follower, psi_leader
 
@@ -163,7 +177,9 @@ def raw_stream(hub: GrpcHub, certs: Path, name: str, frames: list[bytes]) -> grp
 
 
 def hello(sender: str) -> bytes:
-    (frame,) = envelope_frames(OutgoingMessage(sender, "coordinator", HELLO, b""))
+    (frame,) = envelope_frames(
+        OutgoingMessage(sender, "coordinator", HELLO, hello_payload("raw", False))
+    )
     return frame
 
 
@@ -299,3 +315,45 @@ def test_a_party_key_of_another_certificate_is_one_config_error_at_loading(
     shutil.copy(mixed / "parties" / "bob.key", mixed / "coordinator.key")
     with pytest.raises(ConfigError, match=r"coordinator\.key is not the private key"):
         HubSecurity.from_directory(mixed)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("hello", "named"),
+    [
+        (lambda instance, welcomed_before: hello_payload(instance, welcomed_before, "0.0.9"),
+         "runs rengo 0.0.9 and this coordinator rengo"),
+        (lambda instance, welcomed_before: instance.encode(),  # a release before the tag
+         "runs a rengo release before 0.1.0"),
+    ],
+    ids=["another-release", "untagged-hello"],
+)  # fmt: skip
+def test_a_party_of_another_rengo_release_is_refused_at_hello_naming_both(
+    hub: GrpcHub, certs: Path, monkeypatch: pytest.MonkeyPatch, hello: object, named: str
+) -> None:
+    """Coordinator and parties of different releases met mid-protocol: a party whose roles'
+    messages had changed failed the run with a decoding error, or waited for a message that
+    never came."""
+    import rengo.transport.grpc_party as grpc_party
+
+    monkeypatch.setattr(grpc_party, "hello_payload", hello)
+    conn = PartyConnection(
+        hub.address, "alice", PartyCredentials.from_directory(certs, "alice"), backoff=FAST
+    )
+    with pytest.raises(ReleaseMismatchError, match=named) as refused:
+        conn.run()
+    assert f"rengo {__version__}" in str(refused.value)
+    assert hub.client_ids() == []
+
+
+@pytest.mark.parametrize("rejoining", [False, True])
+@pytest.mark.parametrize("release", ["0.1.0", "2.3.4.dev5+g1a2b3c"])
+def test_a_hello_gives_back_its_instance_release_and_rejoining_flag(
+    release: str, rejoining: bool
+) -> None:
+    payload = hello_payload("0123456789abcdef", rejoining, release)
+    assert len(payload) <= HELLO_LIMIT
+    assert parse_hello(payload) == (b"0123456789abcdef", rejoining, release)
+    assert parse_hello(b"0123456789abcdef" + REJOINING * rejoining) == (
+        b"0123456789abcdef", rejoining, None,
+    )  # fmt: skip

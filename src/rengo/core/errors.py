@@ -48,6 +48,12 @@ class AuthenticationError(RengoError):
     """A peer could not prove who it is, or claimed someone else's name."""
 
 
+class ReleaseMismatchError(AuthenticationError):
+    """A party runs another rengo release than the coordinator: the coordinator refuses it
+    when it says hello, before it takes part (the roles' messages change between releases,
+    so a mixed run would fail mid-protocol, or worse, not fail)."""
+
+
 class KeyMismatchError(RengoError, ValueError):
     """A ciphertext or key belongs to a different key pair than the one in use."""
 

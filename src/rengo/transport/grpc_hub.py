@@ -85,6 +85,7 @@ from rengo.transport.grpc_wire import (
     ABORT,
     BYE,
     HELLO,
+    HELLO_LIMIT,
     METHOD,
     NOTICE,
     NOTICE_LIMIT,
@@ -95,6 +96,7 @@ from rengo.transport.grpc_wire import (
     SERVICE,
     WELCOME,
     check_protocol_key,
+    check_release,
     parse_hello,
     parse_rpc_key,
     rpc_key,
@@ -986,7 +988,8 @@ class GrpcHub:
         if not session.registered:
             if env.key != HELLO:
                 raise ProtocolError(f"expected {HELLO!r} first, got {env.key!r}")
-            instance, rejoining = parse_hello(bytes(env.payload[:64]))
+            instance, rejoining, release = parse_hello(bytes(env.payload[:HELLO_LIMIT]))
+            check_release(session.name, release)
             self._refuse_a_stale_process(session.name, rejoining)
             self._register(session, instance)
             return

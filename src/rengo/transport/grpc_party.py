@@ -52,6 +52,7 @@ from rengo.core.errors import (
     MessageTooLarge,
     PeerFailure,
     ProtocolError,
+    ReleaseMismatchError,
     StalePartyError,
 )
 from rengo.core.roles import COORDINATOR, validate_party_name
@@ -75,6 +76,7 @@ from rengo.transport.grpc_wire import (
     HELLO,
     NOTICE,
     NOTICE_LIMIT,
+    RELEASE_REFUSAL,
     REPLY_ERROR,
     REPLY_OK,
     RPC_PREFIX,
@@ -375,7 +377,8 @@ class PartyConnection:
                 code = exc.code() if hasattr(exc, "code") else None
                 details = str(exc.details() if hasattr(exc, "details") else exc)
                 if code in _REFUSED:
-                    raise AuthenticationError(
+                    refused = ReleaseMismatchError if RELEASE_REFUSAL in details else None
+                    raise (refused or AuthenticationError)(
                         f"coordinator refused party {self.name}: {details}"
                     ) from exc
                 if code == grpc.StatusCode.ALREADY_EXISTS:

@@ -7,7 +7,8 @@ Keys starting with ``$`` are the transport's own; protocol roles may not use the
 
 from __future__ import annotations
 
-from rengo.core.errors import ProtocolError
+from rengo import __version__
+from rengo.core.errors import ProtocolError, ReleaseMismatchError
 from rengo.transport.grpc_frames import GRPC_MESSAGE_LIMIT
 
 SERVICE = "rengo.v1.Hub"
@@ -45,20 +46,54 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
 REJOINING = b" rejoining"
 """Ends a hello from a party process that a coordinator process welcomed before."""
 
+RELEASE_TAG = b" rengo/"
+"""Precedes the party's rengo release in its hello (after its instance, before
+:data:`REJOINING`): releases before 0.1.0's tagged hello sent none."""
 
-def hello_payload(instance: str, welcomed_before: bool) -> bytes:
-    """A party's hello: its process's ``instance``, and whether a coordinator process
-    already welcomed it (the link came back), so that a vertical run's hub can refuse a
-    process that was in the run with another coordinator process (see
-    :func:`parse_hello`)."""
-    return instance.encode() + (REJOINING if welcomed_before else b"")
+RELEASE_REFUSAL = "must run the same release"
+"""In the hub's refusal of a party of another release (:func:`check_release`), so that the
+party raises :class:`~rengo.core.errors.ReleaseMismatchError`."""
+
+HELLO_LIMIT = 128
+"""Bytes of a hello the hub reads: an instance (16 hex digits), a release, :data:`REJOINING`."""
 
 
-def parse_hello(payload: bytes) -> tuple[bytes, bool]:
-    """The party process's instance and whether it says it was welcomed before."""
-    if payload.endswith(REJOINING):
-        return payload[: -len(REJOINING)], True
-    return payload, False
+def hello_payload(instance: str, welcomed_before: bool, release: str = __version__) -> bytes:
+    """A party's hello: its process's ``instance``, its rengo ``release``, and whether a
+    coordinator process already welcomed it (the link came back), so that a vertical run's hub
+    can refuse a process that was in the run with another coordinator process (see
+    :func:`parse_hello`). A hub of an earlier release read the release as part of the
+    instance, which it only compares with the same party's later hellos."""
+    tagged = instance.encode() + RELEASE_TAG + release.encode("ascii", "replace")
+    return tagged + (REJOINING if welcomed_before else b"")
+
+
+def parse_hello(payload: bytes) -> tuple[bytes, bool, str | None]:
+    """The party process's instance, whether it says it was welcomed before, and its rengo
+    release (None: a party of a release whose hello named none)."""
+    rejoining = payload.endswith(REJOINING)
+    if rejoining:
+        payload = payload[: -len(REJOINING)]
+    instance, tag, release = payload.partition(RELEASE_TAG)
+    return instance, rejoining, release.decode("ascii", "replace") if tag else None
+
+
+def check_release(party: str, release: str | None, ours: str = __version__) -> None:
+    """Refuse a party that runs another rengo release than this coordinator.
+
+    Raises
+    ------
+    ReleaseMismatchError
+        Naming both releases and what to do.
+    """
+    if release == ours:
+        return
+    theirs = f"rengo {release}" if release is not None else "a rengo release before 0.1.0"
+    raise ReleaseMismatchError(
+        f"party {party} runs {theirs} and this coordinator rengo {ours}: every party and the "
+        f"coordinator {RELEASE_REFUSAL} (the roles' messages change between releases); "
+        f"install rengo {ours} for party {party}, or run the coordinator on its release"
+    )
 
 
 def rpc_key(call_id: int, key: str) -> str:

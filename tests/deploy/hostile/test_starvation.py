@@ -23,13 +23,15 @@ from rengo.transport.grpc_frames import (
     envelope_frames,
 )
 from rengo.transport.grpc_security import NAME_HEADER, PartyCredentials
-from rengo.transport.grpc_wire import CHANNEL_OPTIONS, FULL_METHOD, HELLO
+from rengo.transport.grpc_wire import CHANNEL_OPTIONS, FULL_METHOD, HELLO, hello_payload
 
 GIB = 1024**3
 
 
 def hello(name: str) -> bytes:
-    (frame,) = envelope_frames(OutgoingMessage(name, "coordinator", HELLO, b""))
+    (frame,) = envelope_frames(
+        OutgoingMessage(name, "coordinator", HELLO, hello_payload("raw", False))
+    )
     return frame
 
 
