@@ -12,6 +12,9 @@ from rengo.hfl import LogisticRegressionClient, Scaffold, simulate, softmax_init
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'rengo[ray]'")
 
+TWO_CPU_NODE = {"Alive": True, "Resources": {"CPU": 2.0, "memory": 4e9}}
+"""One live node of a stood-in cluster (what ``ray.nodes()`` lists)."""
+
 
 def _client_fn(cid: str) -> LogisticRegressionClient:
     rng = np.random.default_rng(int(cid))
@@ -66,6 +69,7 @@ def test_the_pool_starts_ray_quietly_without_its_start_up_banner_or_gpu_tip(
 
     monkeypatch.setattr(ray_pool.ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray_pool.ray, "init", init)
+    monkeypatch.setattr(ray_pool.ray, "nodes", lambda: [TWO_CPU_NODE])
     monkeypatch.setattr(ray_pool.ray, "put", lambda value: "handler-ref")
     pool = ray_pool.RayPool(lambda *args: None, ["a", "b"], workers=2)  # type: ignore[arg-type]
     with warnings.catch_warnings():
@@ -97,6 +101,7 @@ def test_tasks_a_caller_stopped_reading_are_cancelled(monkeypatch: pytest.Monkey
         ])  # fmt: skip
 
     monkeypatch.setattr(ray_pool.ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray_pool.ray, "nodes", lambda: [TWO_CPU_NODE])
     monkeypatch.setattr(ray_pool.ray, "put", lambda value: "handler-ref")
     monkeypatch.setattr(ray_pool.ray, "get", get)
     monkeypatch.setattr(ray_pool.ray, "cancel", lambda ref, force=False: cancelled.append(ref))
@@ -112,3 +117,93 @@ def test_tasks_a_caller_stopped_reading_are_cancelled(monkeypatch: pytest.Monkey
     monkeypatch.setattr(ray_pool.ray, "is_initialized", lambda: False)  # closed: Ray is down
     later.close()  # nothing to cancel then (cancelling raised 'Ray has not been started')
     assert len(cancelled) == 3
+
+
+def _stand_in_for_ray_start(
+    monkeypatch: pytest.MonkeyPatch, nodes: list[dict[str, object]], running: bool = False
+) -> list[str]:
+    """Ray's start stood in for (``running``: the user's Ray is up already) on a cluster of
+    ``nodes``; returns the calls to ``ray.shutdown``."""
+    import rengo.transport.ray_pool as ray_pool
+
+    shutdowns: list[str] = []
+    monkeypatch.setattr(ray_pool.ray, "is_initialized", lambda: running)
+    monkeypatch.setattr(ray_pool.ray, "init", lambda address=None, **options: None)
+    monkeypatch.setattr(ray_pool.ray, "nodes", lambda: nodes)
+    monkeypatch.setattr(ray_pool.ray, "put", lambda value: "handler-ref")
+    monkeypatch.setattr(ray_pool.ray, "shutdown", lambda: shutdowns.append("shutdown"))
+    return shutdowns
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"num_gpus_per_client": 1.0}, "num_gpus_per_client=1 (the largest node has 0 GPU)"),
+        ({"num_cpus_per_client": 4}, "num_cpus_per_client=4 (the largest node has 2 CPU)"),
+        ({"memory_per_client": 8 * 10**9}, "memory_per_client=8e+09"),
+    ],
+)
+def test_a_client_task_no_node_can_run_is_refused_instead_of_waiting_forever(
+    monkeypatch: pytest.MonkeyPatch, options: dict[str, float], says: str
+) -> None:
+    """Ray queued such a task without end: device='cuda' on a machine without a GPU held
+    simulate at round 1 with no word (seen: killed after 2 minutes at 0/1 rounds)."""
+    import rengo.transport.ray_pool as ray_pool
+    from rengo.core.errors import ConfigError
+
+    shutdowns = _stand_in_for_ray_start(monkeypatch, [TWO_CPU_NODE])
+    pool = ray_pool.RayPool(lambda *args: None, ["a"], workers=1, **options)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="would wait forever") as refused:
+        pool._ensure_ray()
+    assert says in str(refused.value)
+    assert shutdowns == ["shutdown"]  # the Ray it started is not left running
+
+
+def test_a_joined_cluster_that_cannot_run_a_client_task_is_warned_about(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # an autoscaler may still add a GPU node to a cluster the pool joined: warned, not refused
+    import rengo.transport.ray_pool as ray_pool
+
+    shutdowns = _stand_in_for_ray_start(monkeypatch, [TWO_CPU_NODE], running=True)
+    pool = ray_pool.RayPool(lambda *args: None, ["a"], num_gpus_per_client=0.5)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="rengo.transport"):
+        assert pool._ensure_ray() == "handler-ref"
+    assert "num_gpus_per_client=0.5 (the largest node has 0 GPU)" in caplog.text
+    assert shutdowns == []  # the user's Ray stays up
+
+
+def test_a_task_fits_only_on_one_node_holding_all_it_asks_for() -> None:
+    from rengo.transport.ray_resources import ClientTaskResources
+
+    cpu_node = {"Alive": True, "Resources": {"CPU": 8.0}}
+    gpu_node = {"Alive": True, "Resources": {"CPU": 1.0, "GPU": 1.0}}
+    dead_big = {"Alive": False, "Resources": {"CPU": 64.0, "GPU": 8.0}}
+    wants = ClientTaskResources(num_cpus_per_client=2, num_gpus_per_client=1)
+    assert wants.unmet_on([cpu_node, gpu_node, dead_big]) == (
+        "no single node has num_cpus_per_client=2, num_gpus_per_client=1 together (2 live nodes)"
+    )
+    assert wants.unmet_on([{"Alive": True, "Resources": {"CPU": 2.0, "GPU": 1.0}}]) is None
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"num_cpus_per_client": float("nan")}, "num_cpus_per_client must be finite"),
+        ({"num_cpus_per_client": "2"}, "num_cpus_per_client must be a number, got '2'"),
+        ({"num_gpus_per_client": float("nan")}, "num_gpus_per_client must be finite"),
+        ({"num_gpus_per_client": True}, "num_gpus_per_client must be a number, got True"),
+        ({"memory_per_client": -1}, "memory_per_client must be a whole number of bytes"),
+        ({"memory_per_client": 1.5e9}, "memory_per_client must be a whole number of bytes"),
+    ],
+)
+def test_resource_requests_that_ray_would_misread_are_refused_by_name(
+    options: dict[str, object], says: str
+) -> None:
+    """NaN GPUs and a negative memory passed the old checks and reached Ray's own error
+    (NaN CPUs: 'nan <= 0' is false); a string CPU count failed with a bare TypeError."""
+    import rengo.transport.ray_pool as ray_pool
+    from rengo.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=says):
+        ray_pool.RayPool(lambda *args: None, ["a"], **options)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from typing import Any
 from rengo.core.errors import ConfigError
 from rengo.core.install_hint import install_hint
 from rengo.transport.pool import Handler, Reply, Request, Sent
+from rengo.transport.ray_resources import ClientTaskResources
 from rengo.transport.simulation import HandlerOutcome, batch_size, run_handler
 
 try:
@@ -62,20 +63,15 @@ class RayPool:
         init_options: dict[str, Any] | None = None,
         num_gpus_per_client: float = 0.0,
     ) -> None:
-        if num_cpus_per_client <= 0:
-            raise ConfigError(f"num_cpus_per_client must be > 0, got {num_cpus_per_client}")
+        self._resources = ClientTaskResources(
+            num_cpus_per_client, num_gpus_per_client, memory_per_client
+        )
         self._handler = handler
         self._ids = list(client_ids)
         self._workers = workers
         self._address = address
         self._init_options = dict(init_options or {})
-        self._task_options: dict[str, Any] = {"num_cpus": num_cpus_per_client}
-        if memory_per_client is not None:
-            self._task_options["memory"] = int(memory_per_client)
-        if num_gpus_per_client < 0:
-            raise ConfigError(f"num_gpus_per_client must be >= 0, got {num_gpus_per_client}")
-        if num_gpus_per_client:
-            self._task_options["num_gpus"] = num_gpus_per_client
+        self._task_options = self._resources.task_options()
         self._state: dict[str, bytes | None] = {}
         self._handler_ref: Any = None
         self._started_ray = False
@@ -100,8 +96,36 @@ class RayPool:
                     )
                     ray.init(address=self._address, **options)
                 self._started_ray = True
+            self._check_resources()
             self._handler_ref = ray.put(self._handler)
         return self._handler_ref
+
+    def _check_resources(self) -> None:
+        """Refuse (a Ray this pool started) or warn about (a cluster it joined, which an
+        autoscaler may grow) a client task no live node can run: Ray would queue every
+        task, and the run would wait at round 1 without end or a word."""
+        unmet = self._resources.unmet_on(ray.nodes())  # type: ignore[no-untyped-call]
+        if unmet is None:
+            return
+        gpu = (
+            "; device='cuda' reserves a GPU per client task (num_gpus_per_client=1)"
+            if "GPU" in unmet
+            else ""
+        )
+        if self._started_ray:
+            ray.shutdown()
+            self._started_ray = False
+            raise ConfigError(
+                f"no node of the local Ray instance can run a client task, so every task "
+                f"would wait forever: it asks for {unmet}{gpu}; ask for less, or join a "
+                "cluster that has it (address=...)"
+            )
+        log.warning(
+            "no live node of the Ray cluster can run a client task (it asks for %s%s): the "
+            "tasks wait until a node that has it joins",
+            unmet,
+            gpu,
+        )
 
     def _window(self) -> int:
         if self._workers is not None:
