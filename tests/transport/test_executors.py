@@ -79,3 +79,11 @@ def test_the_old_executor_constants_warn_and_follow_the_registry() -> None:
         assert executor_names() == rengo.hfl.EXECUTORS
     with pytest.warns(DeprecationWarning, match="executor_names"):
         assert executor_names() == rengo.jobs.spec.EXECUTORS
+
+
+def test_an_option_the_executors_pool_does_not_take_is_refused_by_name() -> None:
+    # it was a bare TypeError from the pool's constructor
+    with pytest.raises(ConfigError, match="'serial' takes no option 'thread_per_client'; did you"):
+        make_executor("serial", lambda *a: (b"", None), ["a"], thread_per_client=2)
+    with pytest.raises(ConfigError, match="'process' takes no option 'address'"):
+        make_executor("process", lambda *a: (b"", None), ["a"], address="auto")

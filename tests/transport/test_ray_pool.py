@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -207,3 +208,25 @@ def test_resource_requests_that_ray_would_misread_are_refused_by_name(
 
     with pytest.raises(ConfigError, match=says):
         ray_pool.RayPool(lambda *args: None, ["a"], **options)  # type: ignore[arg-type]
+
+
+def test_simulate_passes_the_executors_own_options_to_its_pool(tmp_path: Path) -> None:
+    """simulate had no way to reach Ray's address or per-client resources: a cluster was
+    only usable through the user's own ray.init, and a client needing 2 CPUs or a GPU share
+    not at all. Checked without starting Ray: the options are refused or kept by the pool
+    before a run is recorded."""
+    from rengo.core.errors import ConfigError
+    from rengo.hfl import FedAvg
+    from rengo.tracking import RunStore
+
+    store = RunStore(tmp_path / "runs")
+    run = {"seed": 0, "executor": "ray", "store": store}
+    with pytest.raises(ConfigError, match="num_gpus_per_client must be finite"):
+        simulate(_client_fn, 2, FedAvg(), softmax_init(5, 2), 1, **run,  # type: ignore[arg-type]
+                 executor_options={"num_gpus_per_client": float("nan")})  # fmt: skip
+    with pytest.raises(
+        ConfigError, match="no option 'num_cpu_per_client'; did you mean 'num_cpus_per_client'"
+    ):
+        simulate(_client_fn, 2, FedAvg(), softmax_init(5, 2), 1, **run,  # type: ignore[arg-type]
+                 executor_options={"num_cpu_per_client": 2})  # fmt: skip
+    assert store.list_runs() == []

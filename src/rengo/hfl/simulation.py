@@ -136,6 +136,7 @@ def simulate(
     checkpoints: CheckpointRetention | None = None,
     device: str | None = None,
     resume: str | None = None,
+    executor_options: Mapping[str, Any] | None = None,
 ) -> History:
     """Simulate ``rounds`` rounds of horizontal FL on this machine.
 
@@ -209,6 +210,12 @@ def simulate(
         control variates and personal layers or models start again (it warns), and a run
         whose clients spent local DP budget is refused unless they keep it in a file
         (``TorchClient(..., dp_history=PATH)``).
+    executor_options
+        The executor's own settings, passed to its pool: for ``"ray"``, ``address`` (join a
+        cluster: ``"auto"``, ``"ray://host:10001"``), ``num_cpus_per_client``,
+        ``num_gpus_per_client``, ``memory_per_client`` (bytes) and ``init_options`` (for
+        the local Ray it starts); see :class:`~rengo.transport.ray_pool.RayPool`. Not
+        recorded with the run: a resume may change them.
 
     Returns
     -------
@@ -222,9 +229,10 @@ def simulate(
     ConfigError
         For ``rounds < 1``, a seed that is not an integer >= 0, client ids given twice, a
         strategy's ``min_fit_clients`` or ``min_available_clients`` above the number of
-        clients, an unknown executor or ``workers`` below 1 (before a run is recorded); for
-        a ``resume`` without a store, of a run that is not an interrupted horizontal
-        simulation, or with other settings (the run stays interrupted).
+        clients, an unknown executor, an option it does not take or ``workers`` below 1
+        (before a run is recorded); for a ``resume`` without a store, of a run that is not
+        an interrupted horizontal simulation, or with other settings (the run stays
+        interrupted).
     RoundFailure
         If a round gets too few valid results (the run is recorded as failed).
     """
@@ -251,7 +259,9 @@ def simulate(
     _check_enough_clients(strategy, len(ids))
     check_privacy_fits(strategy, workflow, initial_parameters)  # before a run is recorded
     check_observers_fit(strategy, workflow, observers)
-    options = {} if device is None else {"device": device}
+    options = dict(executor_options or {})
+    if device is not None:
+        options["device"] = device
     pool = RepliesCounted(make_pool(client_fn, ids, executor, workers, mods=client_mods, **options))
     config = {
         "strategy": strategy.name,

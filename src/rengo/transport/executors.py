@@ -8,6 +8,7 @@ the CLI and :func:`rengo.hfl.simulate` read the names from this registry.
 from __future__ import annotations
 
 import difflib
+import inspect
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -89,6 +90,32 @@ def make_executor(
     return executor.factory(handler, client_ids, workers=workers, **options)
 
 
+def _check_pool_options(executor: str, pool: Callable[..., Any], options: dict[str, Any]) -> None:
+    """Refuse an option ``pool`` (a pool class) does not take, naming the closest one and
+    those it takes (a misspelt ``num_cpus_per_client`` was a bare ``TypeError``, and a pool
+    that took ``**kwargs`` would have dropped it).
+
+    Raises
+    ------
+    ConfigError
+        For each option ``pool``'s constructor has no parameter for.
+    """
+    taken = [
+        name
+        for name, parameter in inspect.signature(pool).parameters.items()
+        if parameter.kind is not inspect.Parameter.VAR_KEYWORD
+        and name not in ("handler", "client_ids", "workers")
+    ]
+    for name in options:
+        if name not in taken:
+            close = difflib.get_close_matches(name, taken, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(
+                f"executor {executor!r} takes no option {name!r}; {hint}it takes "
+                f"{', '.join(taken) or 'none'}"
+            )
+
+
 def _serial(
     handler: Handler,
     client_ids: Sequence[str],
@@ -97,6 +124,7 @@ def _serial(
     **options: Any,
 ) -> ClientPool:
     # one process: each client puts its model on its own device
+    _check_pool_options("serial", SerialPool, options)
     return SerialPool(handler, client_ids, **options)
 
 
@@ -107,6 +135,7 @@ def _process(
     device: str | None = None,
     **options: Any,
 ) -> ClientPool:
+    _check_pool_options("process", ProcessPool, options)
     return ProcessPool(handler, client_ids, workers=workers, device=device, **options)
 
 
@@ -121,6 +150,7 @@ def _ray(
         from rengo.transport.ray_pool import RayPool
     except ImportError as exc:
         raise ConfigError(f"executor 'ray' needs Ray: {install_hint('ray')}") from exc
+    _check_pool_options("ray", RayPool, options)
     if device is not None and str(device).startswith("cuda"):
         options.setdefault("num_gpus_per_client", 1.0)
     return RayPool(handler, client_ids, workers=workers, **options)
