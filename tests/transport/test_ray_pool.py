@@ -230,3 +230,45 @@ def test_simulate_passes_the_executors_own_options_to_its_pool(tmp_path: Path) -
         simulate(_client_fn, 2, FedAvg(), softmax_init(5, 2), 1, **run,  # type: ignore[arg-type]
                  executor_options={"num_cpu_per_client": 2})  # fmt: skip
     assert store.list_runs() == []
+
+
+@pytest.mark.timeout(180)
+def test_a_ray_worker_unpickles_the_federation_once_not_every_task(
+    start_ray: Callable[..., None], tmp_path: Path
+) -> None:
+    """Every task unpickled the whole handler - client_fn and the federation's data it
+    holds - each round: with 400 MB of PyTorch tensors (copied when unpickled) a round of
+    16 trivial clients took 1.3-1.9 s instead of 0.05 s (benchmarks/ray_handler_shipping.py).
+    A stamp drawn each time the data is unpickled tells the copies apart."""
+    import os
+
+    from rengo.core.messages import EvaluateResult, FitResult
+    from rengo.hfl import Client, FedAvg
+    from rengo.tracking import RunStore
+
+    class Data:  # defined here, so Ray's workers get it by value
+        def __init__(self) -> None:
+            self.stamp = 0.0
+
+        def __setstate__(self, state: dict[str, float]) -> None:
+            self.stamp = float(int.from_bytes(os.urandom(6), "big"))  # a new copy
+
+    data = Data()
+
+    class Stamping(Client):
+        def fit(self, parameters: list[np.ndarray], config: object) -> FitResult:
+            return FitResult(parameters, 1, {"pid": float(os.getpid()), "copy": data.stamp})
+
+        def evaluate(self, parameters: list[np.ndarray], config: object) -> EvaluateResult:
+            return EvaluateResult(0.0, 1, {})
+
+    start_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    store = RunStore(tmp_path / "runs")
+    history = simulate(lambda cid: Stamping(), 4, FedAvg(min_fit_clients=4), [np.zeros(2)], 3,
+                       executor="ray", workers=2, store=store)  # fmt: skip
+    records = store.client_records(str(history.run_id))
+    copies: dict[float, set[float]] = {}
+    for record in records:
+        copies.setdefault(record.metrics["pid"], set()).add(record.metrics["copy"])
+    assert len(records) == 12  # 3 rounds of 4 clients, in tasks of one client (4 a round)
+    assert all(len(stamps) == 1 for stamps in copies.values()), copies

@@ -1,10 +1,13 @@
 """Scale-out simulation on Ray: clients run in Ray tasks, anywhere on a Ray cluster.
 
 The handler (local simulation code) reaches the Ray workers once through Ray's object store
-(cloudpickled - acceptable because it is the user's own code on the user's own cluster);
-everything per call - requests, replies and client state - crosses as codec bytes, as on
-every other executor. Replies come back in request order and client state is kept on the
-driver between rounds, so the final model equals :class:`~rengo.transport.simulation.SerialPool`'s.
+(cloudpickled - acceptable because it is the user's own code on the user's own cluster) and
+is unpickled once per worker process, which keeps it for the pool's later tasks: a handler
+whose ``client_fn`` holds the federation's data (PyTorch tensors are copied when unpickled)
+was unpickled by every task, each round. Everything per call - requests, replies and client
+state - crosses as codec bytes, as on every other executor. Replies come back in request
+order and client state is kept on the driver between rounds, so the final model equals
+:class:`~rengo.transport.simulation.SerialPool`'s.
 """
 
 from __future__ import annotations
@@ -39,7 +42,26 @@ def _call_batch(
     ]
 
 
-_remote_batch = ray.remote(max_retries=0)(_call_batch)
+_WORKER_HANDLER: dict[str, Handler] = {}
+"""In a Ray worker: the handler of the pool it serves, by its object id (one at a time, so a
+finished pool's handler goes once the worker serves the next; Ray's shutdown ends it)."""
+
+
+def _serve_batch(
+    handler_box: list[Any], items: list[tuple[str, str, bytes, bytes | None]]
+) -> list[HandlerOutcome]:
+    """A Ray task: ``items`` served by the handler in ``handler_box`` (its object ref, boxed
+    so Ray hands the task the ref, not a fresh unpickled copy), unpickled once per worker."""
+    (ref,) = handler_box
+    key = ref.hex()
+    handler = _WORKER_HANDLER.get(key)
+    if handler is None:
+        _WORKER_HANDLER.clear()
+        handler = _WORKER_HANDLER[key] = ray.get(ref)
+    return _call_batch(handler, items)
+
+
+_remote_batch = ray.remote(max_retries=0)(_serve_batch)
 
 
 class RayPool:
@@ -178,7 +200,7 @@ class RayPool:
     def _submit(self, task: Any, batch: list[Request]) -> Any:
         """A Ray task serving ``batch`` (each client with its state)."""
         items = [(r.client_id, r.key, r.payload, self._state.get(r.client_id)) for r in batch]
-        return task.remote(self._ensure_ray(), items)
+        return task.remote([self._ensure_ray()], items)
 
     @staticmethod
     def _outcomes(
