@@ -272,3 +272,22 @@ def test_a_ray_worker_unpickles_the_federation_once_not_every_task(
         copies.setdefault(record.metrics["pid"], set()).add(record.metrics["copy"])
     assert len(records) == 12  # 3 rounds of 4 clients, in tasks of one client (4 a round)
     assert all(len(stamps) == 1 for stamps in copies.values()), copies
+
+
+def test_a_client_writing_into_its_read_only_data_is_told_why_on_ray() -> None:
+    """numpy arrays a Ray task unpickles are mapped read-only from the object store: a
+    client that shuffles or normalises its data in place ran on serial and process, and on
+    Ray every fit failed with numpy's bare 'array is read-only' (seen: round 1 failed)."""
+    import rengo.transport.ray_pool as ray_pool
+
+    data = np.arange(4.0)
+    data.flags.writeable = False  # as Ray maps it
+
+    def shuffles(cid: str, key: str, payload: bytes, state: bytes | None) -> tuple[bytes, None]:
+        np.random.default_rng(0).shuffle(data)
+        return b"", None
+
+    (outcome,) = ray_pool._call_batch(shuffles, [("c0", "fit", b"", None)])
+    assert outcome.error is not None
+    assert outcome.error.startswith("raised ValueError: array is read-only (on Ray the arrays")
+    assert "copy what a client changes in place, e.g. X = X.copy()" in outcome.error

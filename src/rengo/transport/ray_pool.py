@@ -33,12 +33,25 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 log = logging.getLogger("rengo.transport")
 
 
+READ_ONLY_HINT = (
+    " (on Ray the arrays client_fn holds are mapped read-only from Ray's object store, shared "
+    "by every task: copy what a client changes in place, e.g. X = X.copy())"
+)
+"""What a client's "read-only" error gains on Ray, where it alone raises it."""
+
+
 def _call_batch(
     handler: Handler, items: list[tuple[str, str, bytes, bytes | None]]
 ) -> list[HandlerOutcome]:
-    return [
+    outcomes = [
         run_handler(handler, Request(cid, key, payload), state)
         for cid, key, payload, state in items
+    ]
+    return [
+        outcome._replace(error=outcome.error + READ_ONLY_HINT)
+        if outcome.error is not None and "read-only" in outcome.error
+        else outcome
+        for outcome in outcomes
     ]
 
 
