@@ -15,6 +15,7 @@ from rengo.core.parameters import Parameters
 from rengo.hfl import FedAvg, simulate
 from rengo.hfl.progress_bar import RoundProgressBar
 from rengo.hfl.reply_count import RepliesCounted
+from rengo.transport import register_executor
 from rengo.transport.pool import Request
 from rengo.transport.simulation import SerialPool
 
@@ -111,3 +112,34 @@ def test_a_narrow_terminal_cuts_the_metrics_not_the_count_and_times() -> None:
     assert "hfl simulation 'digits-fedavg'" in line
     assert "1/10" in line and "round 2: fit 136/400" in line
     assert "central_ac" in line and line.rstrip().endswith("…")  # the metrics, cut
+
+
+class _Starting(SerialPool):
+    """A pool that takes a while to start (as Ray's does), noting what the bar shows then."""
+
+    bar_during_start: ClassVar[list[str]] = []
+
+    def start(self) -> None:
+        _Starting.bar_during_start.append(Watching.bar._bar.tasks[0].fields["step"])
+
+
+register_executor("test_starting", lambda handler, ids, workers=None, **o: _Starting(handler, ids))
+
+
+def test_the_bar_says_the_executor_is_starting_before_round_1(monkeypatch: Any) -> None:
+    """Ray's local start (about 20 s on this machine) happened inside round 1's first
+    request, the bar at 0 rounds with nothing said; now it starts before round 1 and the
+    bar says so, then clears it."""
+    original = RoundProgressBar.__init__
+
+    def keep(self: RoundProgressBar, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        Watching.bar = self
+
+    monkeypatch.setattr(RoundProgressBar, "__init__", keep)
+    Watching.seen = []
+    _Starting.bar_during_start = []
+    simulate(lambda cid: Watching(), 2, FedAvg(fraction_evaluate=0.0), [np.zeros(2)], 1,
+             executor="test_starting", progress=True)  # fmt: skip
+    assert _Starting.bar_during_start == ["starting the test_starting executor"]
+    assert Watching.seen == ["", "round 1: fit 1/2"]  # cleared before round 1

@@ -71,6 +71,7 @@ def test_the_pool_starts_ray_quietly_without_its_start_up_banner_or_gpu_tip(
     monkeypatch.setattr(ray_pool.ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray_pool.ray, "init", init)
     monkeypatch.setattr(ray_pool.ray, "nodes", lambda: [TWO_CPU_NODE])
+    monkeypatch.setattr(ray_pool.ray, "cluster_resources", lambda: {"CPU": 2.0})
     monkeypatch.setattr(ray_pool.ray, "put", lambda value: "handler-ref")
     pool = ray_pool.RayPool(lambda *args: None, ["a", "b"], workers=2)  # type: ignore[arg-type]
     with warnings.catch_warnings():
@@ -103,6 +104,7 @@ def test_tasks_a_caller_stopped_reading_are_cancelled(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(ray_pool.ray, "is_initialized", lambda: True)
     monkeypatch.setattr(ray_pool.ray, "nodes", lambda: [TWO_CPU_NODE])
+    monkeypatch.setattr(ray_pool.ray, "cluster_resources", lambda: {"CPU": 2.0})
     monkeypatch.setattr(ray_pool.ray, "put", lambda value: "handler-ref")
     monkeypatch.setattr(ray_pool.ray, "get", get)
     monkeypatch.setattr(ray_pool.ray, "cancel", lambda ref, force=False: cancelled.append(ref))
@@ -131,6 +133,7 @@ def _stand_in_for_ray_start(
     monkeypatch.setattr(ray_pool.ray, "is_initialized", lambda: running)
     monkeypatch.setattr(ray_pool.ray, "init", lambda address=None, **options: None)
     monkeypatch.setattr(ray_pool.ray, "nodes", lambda: nodes)
+    monkeypatch.setattr(ray_pool.ray, "cluster_resources", lambda: {"CPU": 2.0})
     monkeypatch.setattr(ray_pool.ray, "put", lambda value: "handler-ref")
     monkeypatch.setattr(ray_pool.ray, "shutdown", lambda: shutdowns.append("shutdown"))
     return shutdowns

@@ -109,6 +109,12 @@ class RoundProgressBar:
             step = f"round {self._round}: {key} {done}/{total}" if done < total else ""
             self._bar.update(self._task, step=step)
 
+    def note(self, text: str) -> None:
+        """Show ``text`` where the round's reply count goes (what the run is doing before its
+        first round, "starting the ray executor"); an empty text clears it."""
+        if self._bar is not None:
+            self._bar.update(self._task, step=text)
+
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()

@@ -302,6 +302,7 @@ def simulate(
             bar = RoundProgressBar(progress, rounds, label, done=done)
             with bar as report:
                 pool.listener = bar.replies
+                _start_executor(pool, executor, bar)
 
                 def logged(record: RoundRecord) -> None:
                     if log.isEnabledFor(logging.INFO):  # rengo -v, logging at INFO
@@ -312,6 +313,20 @@ def simulate(
                 return coordinator.run(rounds, progress=logged)
     finally:
         pool.close()
+
+
+def _start_executor(pool: ClientPool, executor: str, bar: RoundProgressBar) -> None:
+    """Start a pool that offers ``start()`` (Ray's: about 20 s for a local instance on a
+    small machine) before round 1, the bar saying so: it started inside round 1, the bar at
+    0 rounds with nothing said. Other pools start on first use."""
+    start = getattr(pool, "start", None)
+    if not callable(start):
+        return
+    bar.note(f"starting the {executor} executor")
+    try:
+        start()
+    finally:
+        bar.note("")
 
 
 def _check_enough_clients(strategy: Strategy, num_clients: int) -> None:
