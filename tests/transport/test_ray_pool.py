@@ -294,3 +294,25 @@ def test_a_client_writing_into_its_read_only_data_is_told_why_on_ray() -> None:
     assert outcome.error is not None
     assert outcome.error.startswith("raised ValueError: array is read-only (on Ray the arrays")
     assert "copy what a client changes in place, e.g. X = X.copy()" in outcome.error
+
+
+def test_settings_for_a_ray_already_running_are_named_as_not_applied(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under the user's own ray.init, address= and init_options= were dropped without a
+    word (seen: init_options={'num_cpus': 2} ran on the user's 1-CPU Ray)."""
+    import rengo.transport.ray_pool as ray_pool
+
+    _stand_in_for_ray_start(monkeypatch, [TWO_CPU_NODE], running=True)
+    pool = ray_pool.RayPool(
+        lambda *args: None,  # type: ignore[arg-type]
+        ["a"],
+        address="ray://head:10001",
+        init_options={"num_cpus": 2, "runtime_env": {}},
+    )
+    with caplog.at_level(logging.WARNING, logger="rengo.transport"):
+        assert pool._ensure_ray() == "handler-ref"
+    assert (
+        "address='ray://head:10001', init_options['num_cpus'], init_options['runtime_env'] "
+        "not applied (ray.shutdown() first" in caplog.text
+    )

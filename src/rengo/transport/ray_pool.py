@@ -147,6 +147,15 @@ class RayPool:
                     )
                     ray.init(address=self._address, **options)
                 self._started_ray = True
+            elif self._address is not None or self._init_options:
+                log.warning(
+                    "Ray is already running in this process, so the pool uses it as it is: "
+                    "%s not applied (ray.shutdown() first to have them applied)",
+                    ", ".join(
+                        ([f"address={self._address!r}"] if self._address is not None else [])
+                        + [f"init_options[{k!r}]" for k in sorted(self._init_options)]
+                    ),
+                )
             self._check_resources()
             self._handler_ref = ray.put(self._handler)
             cpus = ray.cluster_resources().get("CPU", 0.0)  # type: ignore[no-untyped-call]
