@@ -316,3 +316,27 @@ def test_settings_for_a_ray_already_running_are_named_as_not_applied(
         "address='ray://head:10001', init_options['num_cpus'], init_options['runtime_env'] "
         "not applied (ray.shutdown() first" in caplog.text
     )
+
+
+def test_a_cluster_named_by_ray_address_is_joined_without_a_local_instances_settings(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ray joins the cluster at RAY_ADDRESS (set for a script `ray job submit` runs) when no
+    address is given, and refuses num_cpus then: with workers= the pool passed num_cpus
+    and every such run failed with Ray's 'When connecting to an existing cluster, num_cpus
+    and num_gpus must not be provided'; and a task the cluster's current nodes cannot run
+    is warned about there (an autoscaler may add one), not refused."""
+    import rengo.transport.ray_pool as ray_pool
+
+    _stand_in_for_ray_start(monkeypatch, [TWO_CPU_NODE])
+    started: list[dict[str, object]] = []
+    monkeypatch.setattr(
+        ray_pool.ray, "init", lambda address=None, **options: started.append(options)
+    )
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    pool = ray_pool.RayPool(lambda *args: None, ["a"], workers=4, num_gpus_per_client=1)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="rengo.transport"):
+        assert pool._ensure_ray() == "handler-ref"
+    (options,) = started
+    assert "num_cpus" not in options
+    assert "num_gpus_per_client=1 (the largest node has 0 GPU)" in caplog.text

@@ -13,6 +13,7 @@ order and client state is kept on the driver between rounds, so the final model 
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from collections import deque
@@ -111,6 +112,7 @@ class RayPool:
         self._state: dict[str, bytes | None] = {}
         self._handler_ref: Any = None
         self._started_ray = False
+        self._started_local = False  # ... as a local instance, not joining a cluster
 
     def start(self) -> None:
         """Start a local Ray (or join the cluster) and put the handler in its object store
@@ -128,15 +130,17 @@ class RayPool:
         if self._handler_ref is None:
             began = time.perf_counter()
             if not ray.is_initialized():
-                where = "a local Ray instance" if self._address is None else self._address
-                log.info("starting Ray: %s", where)
+                # Ray joins the cluster at RAY_ADDRESS when no address is given (a script
+                # run by `ray job submit` has it set): a local instance's settings would fail
+                cluster = self._address or os.environ.get("RAY_ADDRESS") or None
+                log.info("starting Ray: %s", cluster or "a local Ray instance")
                 options: dict[str, Any] = {
                     "include_dashboard": False,
                     "log_to_driver": False,
                     "logging_level": logging.WARNING,  # not "Started a local Ray instance."
                 }
                 options.update(self._init_options)
-                if self._address is None and self._workers is not None:
+                if cluster is None and self._workers is not None:
                     cpus = self._workers * self._task_options["num_cpus"]
                     options.setdefault("num_cpus", max(1, int(cpus + 0.999)))
                 with warnings.catch_warnings():
@@ -147,6 +151,7 @@ class RayPool:
                     )
                     ray.init(address=self._address, **options)
                 self._started_ray = True
+                self._started_local = cluster is None
             elif self._address is not None or self._init_options:
                 log.warning(
                     "Ray is already running in this process, so the pool uses it as it is: "
@@ -163,7 +168,7 @@ class RayPool:
         return self._handler_ref
 
     def _check_resources(self) -> None:
-        """Refuse (a Ray this pool started) or warn about (a cluster it joined, which an
+        """Refuse (a local Ray this pool started) or warn about (a cluster, which an
         autoscaler may grow) a client task no live node can run: Ray would queue every
         task, and the run would wait at round 1 without end or a word."""
         unmet = self._resources.unmet_on(ray.nodes())  # type: ignore[no-untyped-call]
@@ -174,9 +179,9 @@ class RayPool:
             if "GPU" in unmet
             else ""
         )
-        if self._started_ray:
+        if self._started_local:
             ray.shutdown()
-            self._started_ray = False
+            self._started_ray = self._started_local = False
             raise ConfigError(
                 f"no node of the local Ray instance can run a client task, so every task "
                 f"would wait forever: it asks for {unmet}{gpu}; ask for less, or join a "
@@ -267,4 +272,4 @@ class RayPool:
         self._handler_ref = None
         if self._started_ray and ray.is_initialized():
             ray.shutdown()
-        self._started_ray = False
+        self._started_ray = self._started_local = False
