@@ -94,7 +94,9 @@ def test_tasks_a_caller_stopped_reading_are_cancelled(monkeypatch: pytest.Monkey
         def options(self, **options: object) -> Task:
             return self
 
-        def remote(self, handler: object, items: list[tuple[str, str, bytes, None]]) -> object:
+        def remote(
+            self, handler: object, items: list[tuple[str, str, bytes, None]], threads: int
+        ) -> object:
             return ("ref", tuple(cid for cid, *_ in items))
 
     def get(ref: tuple[str, tuple[str, ...]], timeout: float | None = None) -> list[object]:
@@ -236,14 +238,19 @@ def test_simulate_passes_the_executors_own_options_to_its_pool(tmp_path: Path) -
 
 
 @pytest.mark.timeout(180)
-def test_a_ray_worker_unpickles_the_federation_once_not_every_task(
+def test_a_ray_worker_unpickles_the_federation_once_and_runs_clients_on_one_thread(
     start_ray: Callable[..., None], tmp_path: Path
 ) -> None:
     """Every task unpickled the whole handler - client_fn and the federation's data it
     holds - each round: with 400 MB of PyTorch tensors (copied when unpickled) a round of
     16 trivial clients took 1.3-1.9 s instead of 0.05 s (benchmarks/ray_handler_shipping.py).
-    A stamp drawn each time the data is unpickled tells the copies apart."""
+    A stamp drawn each time the data is unpickled tells the copies apart. And a client ran
+    with the BLAS threads its worker's environment set (OMP_NUM_THREADS exported in the
+    user's shell reaches Ray's workers), where the serial and process executors run it on
+    one: two such clients on two cores oversubscribed them."""
     import os
+
+    from threadpoolctl import threadpool_info
 
     from rengo.core.messages import EvaluateResult, FitResult
     from rengo.hfl import Client, FedAvg
@@ -260,12 +267,16 @@ def test_a_ray_worker_unpickles_the_federation_once_not_every_task(
 
     class Stamping(Client):
         def fit(self, parameters: list[np.ndarray], config: object) -> FitResult:
-            return FitResult(parameters, 1, {"pid": float(os.getpid()), "copy": data.stamp})
+            blas = max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+            metrics = {"pid": float(os.getpid()), "copy": data.stamp, "blas": float(blas)}
+            return FitResult(parameters, 1, metrics)
 
         def evaluate(self, parameters: list[np.ndarray], config: object) -> EvaluateResult:
             return EvaluateResult(0.0, 1, {})
 
-    start_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    threads = {"OMP_NUM_THREADS": "3", "OPENBLAS_NUM_THREADS": "3"}
+    start_ray(num_cpus=2, include_dashboard=False, log_to_driver=False,
+              runtime_env={"env_vars": threads})  # fmt: skip
     store = RunStore(tmp_path / "runs")
     history = simulate(lambda cid: Stamping(), 4, FedAvg(min_fit_clients=4), [np.zeros(2)], 3,
                        executor="ray", workers=2, store=store)  # fmt: skip
@@ -275,6 +286,7 @@ def test_a_ray_worker_unpickles_the_federation_once_not_every_task(
         copies.setdefault(record.metrics["pid"], set()).add(record.metrics["copy"])
     assert len(records) == 12  # 3 rounds of 4 clients, in tasks of one client (4 a round)
     assert all(len(stamps) == 1 for stamps in copies.values()), copies
+    assert {record.metrics["blas"] for record in records} == {1.0}
 
 
 def test_a_client_writing_into_its_read_only_data_is_told_why_on_ray() -> None:

@@ -24,7 +24,7 @@ from rengo.core.errors import ConfigError
 from rengo.core.install_hint import install_hint
 from rengo.transport.pool import Handler, Reply, Request, Sent
 from rengo.transport.ray_resources import ClientTaskResources
-from rengo.transport.simulation import HandlerOutcome, batch_size, run_handler
+from rengo.transport.simulation import HandlerOutcome, batch_size, client_threads, run_handler
 
 try:
     import ray
@@ -63,17 +63,21 @@ finished pool's handler goes once the worker serves the next; Ray's shutdown end
 
 
 def _serve_batch(
-    handler_box: list[Any], items: list[tuple[str, str, bytes, bytes | None]]
+    handler_box: list[Any], items: list[tuple[str, str, bytes, bytes | None]], threads: int
 ) -> list[HandlerOutcome]:
     """A Ray task: ``items`` served by the handler in ``handler_box`` (its object ref, boxed
-    so Ray hands the task the ref, not a fresh unpickled copy), unpickled once per worker."""
+    so Ray hands the task the ref, not a fresh unpickled copy), unpickled once per worker,
+    with ``threads`` BLAS/OpenMP and PyTorch threads (as the other executors' clients: a
+    worker otherwise took the count its environment set, ``OMP_NUM_THREADS`` exported in
+    the user's shell among them)."""
     (ref,) = handler_box
     key = ref.hex()
     handler = _WORKER_HANDLER.get(key)
     if handler is None:
         _WORKER_HANDLER.clear()
         handler = _WORKER_HANDLER[key] = ray.get(ref)
-    return _call_batch(handler, items)
+    with client_threads(threads):
+        return _call_batch(handler, items)
 
 
 _remote_batch = ray.remote(max_retries=0)(_serve_batch)
@@ -87,6 +91,8 @@ class RayPool:
     Ray instance is started on first use and shut down by :meth:`close`. ``memory_per_client``
     (bytes) is reserved per task so Ray schedules big clients without overcommitting;
     ``num_gpus_per_client`` GPUs likewise (Ray then makes them the task's visible devices).
+    A client runs with as many BLAS/OpenMP and PyTorch threads as whole CPUs it reserves (one
+    by default, as on the serial and process executors).
     """
 
     def __init__(
@@ -109,6 +115,7 @@ class RayPool:
         self._address = address
         self._init_options = dict(init_options or {})
         self._task_options = self._resources.task_options()
+        self._threads = max(1, int(num_cpus_per_client))  # a client's share of its CPUs
         self._state: dict[str, bytes | None] = {}
         self._handler_ref: Any = None
         self._started_ray = False
@@ -245,7 +252,7 @@ class RayPool:
     def _submit(self, task: Any, batch: list[Request]) -> Any:
         """A Ray task serving ``batch`` (each client with its state)."""
         items = [(r.client_id, r.key, r.payload, self._state.get(r.client_id)) for r in batch]
-        return task.remote([self._ensure_ray()], items)
+        return task.remote([self._ensure_ray()], items, self._threads)
 
     @staticmethod
     def _outcomes(
