@@ -311,3 +311,30 @@ def test_a_misspelt_strategy_or_executor_name_is_refused_with_the_closest_one(
         ConfigError, match=rf"{key} = '{typo}'; did you mean '{meant}'\? choose one of"
     ):
         parse_job({section: {field: typo}, "model": {"type": "logistic"}})
+
+
+def test_an_executors_own_options_reach_its_pool_from_the_job_file(tmp_path: Path) -> None:
+    """A job file had no way to give Ray's address or per-client resources ([job] holds the
+    executor's name and workers only). [executor.NAME] tables go to that executor's pool
+    when the job runs on it, so --executor may change without dropping them; checked
+    without Ray: the serial pool refuses a misspelt option before a run is recorded."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from rengo.cli.run_job import run_job
+    from rengo.tracking import RunStore
+
+    extra = "\n[executor.ray]\nnum_cpus_per_client = 2\n[executor.serial]\nthread_per_client = 1\n"
+    job = _write(tmp_path, JOB + extra)
+    spec = load_job(job)
+    assert spec.executor_options == {
+        "ray": {"num_cpus_per_client": 2},
+        "serial": {"thread_per_client": 1},
+    }
+    console, store = Console(file=StringIO()), tmp_path / "runs"
+    with pytest.raises(ConfigError, match="'serial' takes no option 'thread_per_client'"):
+        run_job(console, job, store_path=store, progress=False)
+    assert RunStore(store).list_runs() == []
+    with pytest.raises(ConfigError, match=r"\[executor.NAME\] = 'rya'; did you mean 'ray'"):
+        parse_job({"model": {"type": "logistic"}, "executor": {"rya": {}}})

@@ -89,6 +89,7 @@ def run_job(
             seed=spec.job.seed,
             executor=spec.job.executor,
             workers=spec.job.workers,
+            executor_options=spec.executor_options.get(spec.job.executor),
             round_timeout=spec.job.round_timeout,
             store=store,
             run_name=spec.job.name,

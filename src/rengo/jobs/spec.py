@@ -21,6 +21,9 @@
             of evaluation results' claimed examples (:class:`rengo.hfl.ResultChecks`)
 [deploy]    parties, quorum, start_deadline, slow_after, slow_rounds: how a deployed
             coordinator (``rengo coordinator``) starts and whom it stops waiting for
+[executor.NAME]  executor NAME's own options, passed to its pool when the job runs on it
+            (``[executor.ray]``: address, num_cpus_per_client, num_gpus_per_client,
+            memory_per_client, init_options), checked by the pool when it is made
 
 Every key of every section is a field of one of the dataclasses below (or of the strategy,
 partition scheme or vertical algorithm it names): its type comes from the annotation and its
@@ -246,6 +249,11 @@ class JobSpec:
     robust: RobustSection | None = None
     checkpoints: CheckpointRetention = field(default_factory=CheckpointRetention)
     contribution: ContributionSettings | None = None
+    executor_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``[executor.NAME]``: each executor's own options, passed to its pool when the job
+    runs on it (``[executor.ray]``: ``address``, ``num_cpus_per_client``...); the pool
+    checks their names and values when it is made. Keyed by executor, so ``--executor``
+    may change without dropping the section."""
 
 
 def load_job(path: str | Path, overrides: Sequence[str] = ()) -> JobSpec:
@@ -321,6 +329,7 @@ SECTIONS = (
     "robust",
     "checkpoints",
     "contribution",
+    "executor",
 )
 
 
@@ -397,6 +406,7 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
         checks,
         checkpoints=checkpoints,
         contribution=contribution,
+        executor_options=_executor_options(source, raw.get("executor", {})),
     )
     if "privacy" in raw:
         from rengo.jobs.privacy_spec import parse_privacy
@@ -445,6 +455,22 @@ def parse_section(source: str, name: str, raw: Any, cls: type[SectionT]) -> Sect
         raise ConfigError(f"{source}: [{name}] must be a table, got {type(raw).__name__}")
     _no_unknown(source, name, raw, {spec.name for spec in option_specs(cls)})
     return options_from_mapping(cls, raw, label=lambda key: f"{name}.{key}", where=f"{source}: ")
+
+
+def _executor_options(source: str, raw: Any) -> dict[str, dict[str, Any]]:
+    """[executor.NAME]: a table of executor NAME's own options, passed on to its pool."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: [executor] must be a table, got {type(raw).__name__}")
+    options: dict[str, dict[str, Any]] = {}
+    for name, table in raw.items():
+        check_choice(source, "[executor.NAME]", name, executor_names())
+        if not isinstance(table, Mapping):
+            raise ConfigError(
+                f"{source}: [executor.{name}] must be a table of {name}'s options (e.g. "
+                f"[executor.ray] num_cpus_per_client = 2), got {type(table).__name__}"
+            )
+        options[name] = dict(table)
+    return options
 
 
 def _partition_section(source: str, raw: Any) -> PartitionSection:
