@@ -352,3 +352,25 @@ def test_a_cluster_named_by_ray_address_is_joined_without_a_local_instances_sett
     (options,) = started
     assert "num_cpus" not in options
     assert "num_gpus_per_client=1 (the largest node has 0 GPU)" in caplog.text
+
+
+def test_device_auto_beside_the_clusters_gpus_is_warned_about(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """device='auto' gives the process executor's workers the GPUs; on Ray a task that
+    reserves no GPU sees none, so the clients trained on the CPU beside idle GPUs, unsaid."""
+    import rengo.transport.ray_pool as ray_pool
+    from rengo.transport import make_executor
+
+    gpu_node = {"Alive": True, "Resources": {"CPU": 2.0, "GPU": 1.0}}
+    _stand_in_for_ray_start(monkeypatch, [gpu_node], running=True)
+    monkeypatch.setattr(ray_pool.ray, "cluster_resources", lambda: {"CPU": 2.0, "GPU": 1.0})
+    pool = make_executor("ray", lambda *args: (b"", None), ["a"], device="auto")
+    with caplog.at_level(logging.WARNING, logger="rengo.transport"):
+        pool._ensure_ray()  # type: ignore[attr-defined]
+    assert "device='auto' on Ray reserves no GPU" in caplog.text
+    caplog.clear()
+    cuda = make_executor("ray", lambda *args: (b"", None), ["a"], device="cuda")
+    with caplog.at_level(logging.WARNING, logger="rengo.transport"):
+        cuda._ensure_ray()  # type: ignore[attr-defined]
+    assert caplog.text == ""  # 'cuda' reserves a GPU a task

@@ -197,8 +197,9 @@ def simulate(
     device
         Where the clients train, for the executor: ``"cuda"`` spreads the process
         executor's workers over the GPUs (one visible GPU each) and reserves a GPU per Ray
-        task; the clients themselves choose their device (e.g.
-        ``TorchClient(device="cuda")``). None: the executor does nothing about devices.
+        task; ``"auto"`` does the first where there are GPUs, but reserves none on Ray
+        (whose tasks then see none: it warns); the clients themselves choose their device
+        (e.g. ``TorchClient(device="cuda")``). None: the executor does nothing about devices.
     resume
         An interrupted run in ``store`` (id or unique prefix) to continue after its latest
         round checkpoint, given the arguments it started with (refused when its recorded

@@ -153,7 +153,7 @@ def _ray(
     _check_pool_options("ray", RayPool, options)
     if device is not None and str(device).startswith("cuda"):
         options.setdefault("num_gpus_per_client", 1.0)
-    return RayPool(handler, client_ids, workers=workers, **options)
+    return RayPool(handler, client_ids, workers=workers, device=device, **options)
 
 
 register_executor("serial", _serial, "one client after another in this process")

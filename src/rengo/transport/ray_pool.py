@@ -92,7 +92,8 @@ class RayPool:
     (bytes) is reserved per task so Ray schedules big clients without overcommitting;
     ``num_gpus_per_client`` GPUs likewise (Ray then makes them the task's visible devices).
     A client runs with as many BLAS/OpenMP and PyTorch threads as whole CPUs it reserves (one
-    by default, as on the serial and process executors).
+    by default, as on the serial and process executors). ``device`` is where the clients
+    train: ``"auto"`` reserves no GPU, and the pool warns when the cluster has some.
     """
 
     def __init__(
@@ -105,6 +106,7 @@ class RayPool:
         memory_per_client: int | None = None,
         init_options: dict[str, Any] | None = None,
         num_gpus_per_client: float = 0.0,
+        device: str | None = None,
     ) -> None:
         self._resources = ClientTaskResources(
             num_cpus_per_client, num_gpus_per_client, memory_per_client
@@ -116,6 +118,7 @@ class RayPool:
         self._init_options = dict(init_options or {})
         self._task_options = self._resources.task_options()
         self._threads = max(1, int(num_cpus_per_client))  # a client's share of its CPUs
+        self._device = device
         self._state: dict[str, bytes | None] = {}
         self._handler_ref: Any = None
         self._started_ray = False
@@ -169,6 +172,7 @@ class RayPool:
                     ),
                 )
             self._check_resources()
+            self._warn_gpus_unused()
             self._handler_ref = ray.put(self._handler)
             cpus = ray.cluster_resources().get("CPU", 0.0)  # type: ignore[no-untyped-call]
             log.info("Ray ready in %.1f s (%g CPUs)", time.perf_counter() - began, cpus)
@@ -200,6 +204,21 @@ class RayPool:
             unmet,
             gpu,
         )
+
+    def _warn_gpus_unused(self) -> None:
+        """Warn when ``device="auto"`` will train on the CPU beside GPUs: a task that reserves
+        no GPU sees none (Ray hides them), where the process executor gives its workers the
+        machine's GPUs for "auto"."""
+        if self._device != "auto" or "num_gpus" in self._task_options:
+            return
+        gpus = ray.cluster_resources().get("GPU", 0.0)  # type: ignore[no-untyped-call]
+        if gpus:
+            log.warning(
+                "device='auto' on Ray reserves no GPU, so the clients see none and train on "
+                "the CPU beside the cluster's %g GPUs; device='cuda' (or num_gpus_per_client) "
+                "reserves GPUs for them",
+                gpus,
+            )
 
     def _window(self) -> int:
         if self._workers is not None:
