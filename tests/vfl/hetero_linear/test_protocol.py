@@ -34,6 +34,8 @@ def plaintext_training(
     blocks = [np.hstack([blocks[0], np.ones((len(y), 1))]), *blocks[1:]]
     weights = [np.zeros(b.shape[1]) for b in blocks]
     states = [init_optimizer(b.shape[1]) for b in blocks]
+    # each party steps in units of its own columns' root mean square
+    scales = [np.sqrt(np.mean(b * b, axis=0)) for b in blocks]
     penalties = [np.ones(b.shape[1]) for b in blocks]
     penalties[0][-1] = 0.0
     losses = []
@@ -46,9 +48,10 @@ def plaintext_training(
             lr = learning_rate(config.learning_rate, config.lr_schedule, epoch)
             for k, block in enumerate(blocks):
                 grad = block[rows].T @ d / len(rows) + config.l2 * weights[k] * penalties[k]
-                weights[k], states[k] = optimizer_step(
-                    weights[k], grad, states[k], lr, config.optimizer
+                moved, states[k] = optimizer_step(
+                    weights[k] * scales[k], grad / scales[k], states[k], lr, config.optimizer
                 )
+                weights[k] = moved / scales[k]
         losses.append(total / len(y))
     return weights, losses
 

@@ -63,6 +63,8 @@ def _plaintext_reference(
     blocks = [np.hstack([parts[0], np.ones((len(y), 1))]), *parts[1:]]
     weights = [np.zeros(b.shape[1]) for b in blocks]
     states = [init_optimizer(b.shape[1]) for b in blocks]
+    # each party steps in units of its own columns' root mean square
+    scales = [np.sqrt(np.mean(b * b, axis=0)) for b in blocks]
     penalties = [np.ones(b.shape[1]) for b in blocks]
     penalties[0][-1] = 0.0
     losses = []
@@ -75,9 +77,10 @@ def _plaintext_reference(
             lr = learning_rate(config.learning_rate, config.lr_schedule, epoch)
             for k, block in enumerate(blocks):
                 grad = block[rows].T @ d / len(rows) + config.l2 * weights[k] * penalties[k]
-                weights[k], states[k] = optimizer_step(
-                    weights[k], grad, states[k], lr, config.optimizer
+                moved, states[k] = optimizer_step(
+                    weights[k] * scales[k], grad / scales[k], states[k], lr, config.optimizer
                 )
+                weights[k] = moved / scales[k]
         losses.append(LOG2 + total / len(y))
     return weights, losses
 

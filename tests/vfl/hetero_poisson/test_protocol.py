@@ -37,6 +37,8 @@ def plaintext_training(
     weights = [np.zeros(b.shape[1]) for b in blocks]
     weights[0][-1] = np.log(scale)
     states = [init_optimizer(b.shape[1]) for b in blocks]
+    # each party steps in units of its own columns' root mean square
+    scales = [np.sqrt(np.mean(b * b, axis=0)) for b in blocks]
     penalties = [np.ones(b.shape[1]) for b in blocks]
     penalties[0][-1] = 0.0
     losses = []
@@ -50,9 +52,10 @@ def plaintext_training(
             for k, block in enumerate(blocks):
                 penalty = config.l2 * weights[k] * penalties[k] / scale
                 grad = block[rows].T @ d / len(rows) + penalty
-                weights[k], states[k] = optimizer_step(
-                    weights[k], grad, states[k], lr, config.optimizer
+                moved, states[k] = optimizer_step(
+                    weights[k] * scales[k], grad / scales[k], states[k], lr, config.optimizer
                 )
+                weights[k] = moved / scales[k]
         losses.append(total / len(y))
     return weights, losses
 

@@ -15,7 +15,7 @@ import numpy as np
 from rengo.core.errors import DataError
 from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import LinearModelConfig
-from rengo.vfl.hetero_lr.math import init_optimizer, row_scores, sigmoid
+from rengo.vfl.hetero_lr.math import column_scales, init_optimizer, row_scores, sigmoid
 from rengo.vfl.hetero_lr.missing import scoring_matrix, training_matrix
 from rengo.vfl.hetero_lr.newton import (
     CGState,
@@ -92,6 +92,7 @@ def train_guest_alone(
         weights[-1] = objective.start_intercept(y)
     scale = objective.gradient_scale(y)  # the residual's and L2's divisor, as the guest's
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
+    column_scale = column_scales(x)
     state = init_optimizer(x.shape[1])
     quadratic = isinstance(objective, QuadraticObjective)
     optimizer = resolve_optimizer(
@@ -130,6 +131,7 @@ def train_guest_alone(
                     epoch,
                     penalised / scale,
                     lr_scale,
+                    column_scale=column_scale,
                     optimizer=optimizer,
                 )
         epochs_run = epoch + 1

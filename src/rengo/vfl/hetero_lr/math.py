@@ -160,6 +160,22 @@ def init_optimizer(size: int) -> OptimizerState:
     return OptimizerState(0, np.zeros(size), np.zeros(size))
 
 
+def column_scales(features: np.ndarray) -> np.ndarray:
+    """Each column's root mean square over a party's training rows (1 for a column of
+    zeros): the unit in which first-order steps move that column's weight.
+
+    Adam moves every weight by about ``learning_rate`` a step whatever its column's scale,
+    and SGD by the gradient, which grows with it: on a column of amounts in the thousands
+    either moves the scores by thousands and the loss diverges. Stepping in units of the
+    column's scale is training on ``x / scale`` - what z-scored columns give - with the
+    weights and the L2 penalty still those of the raw columns, so the optimum and the
+    model are unchanged; the scales never leave the party.
+    """
+    rms = np.sqrt(np.mean(np.square(np.asarray(features, dtype=np.float64)), axis=0))
+    scales: np.ndarray = np.where(rms > 0, rms, 1.0)
+    return scales
+
+
 def optimizer_step(
     weights: np.ndarray,
     gradient: np.ndarray,

@@ -58,7 +58,12 @@ from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints
 from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import LinearModelConfig
-from rengo.vfl.hetero_lr.math import adaptive_lr_scale, learning_rate, optimizer_step
+from rengo.vfl.hetero_lr.math import (
+    adaptive_lr_scale,
+    column_scales,
+    learning_rate,
+    optimizer_step,
+)
 from rengo.vfl.hetero_lr.missing import checked_matrix, training_matrix
 from rengo.vfl.hetero_lr.newton import (
     CGState,
@@ -416,12 +421,19 @@ def gradient_step(
     penalised: np.ndarray,
     lr_scale: float = 1.0,
     *,
+    column_scale: np.ndarray,
     optimizer: Resolved | None = None,
 ) -> tuple[np.ndarray, Any]:
     """Mean gradient plus L2 on the penalised coordinates, then one optimizer step at the
     epoch's learning rate (shared by every role and by local training; ``lr_scale`` is the
     adaptive schedule's factor, :func:`training_plateau`; ``optimizer`` is the one the
-    guest resolved, default ``config.optimizer``, whose ``"auto"`` steps are Adam's)."""
+    guest resolved, default ``config.optimizer``, whose ``"auto"`` steps are Adam's).
+
+    The step is taken in units of each column's scale (``column_scale``, the party's
+    :func:`~rengo.vfl.hetero_lr.math.column_scales`): on the weights ``w * scale`` of the
+    columns ``x / scale``, whose gradient is ``gradient / scale``, so that a column of
+    amounts in the thousands does not move the scores by thousands a step; the optimizer
+    state lives in those units."""
     gradient = gradient_sum / rows + config.l2 * weights * penalised
     lr = learning_rate(
         config.learning_rate,
@@ -431,7 +443,11 @@ def gradient_step(
         step_epochs=config.lr_step_epochs,
         scale=lr_scale,
     )
-    return optimizer_step(weights, gradient, state, lr, optimizer or config.optimizer)
+    moved, state = optimizer_step(
+        weights * column_scale, gradient / column_scale, state, lr, optimizer or config.optimizer
+    )
+    stepped: np.ndarray = moved / column_scale
+    return stepped, state
 
 
 def batch_sizes(rows: int, batch_size: int) -> list[int]:
@@ -580,6 +596,7 @@ def hetero_lr_guest(
     )
     weights, state = resumed.weights, resumed.optimizer
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
+    column_scale = column_scales(x)
     newton = _NewtonParty(x, objective, config, penalised) if optimizer == "newton" else None
     losses, converged, epochs_run = list(resumed.losses), resumed.converged, resumed.epochs_run
     reporter = TrainingReporter(
@@ -620,7 +637,15 @@ def hetero_lr_guest(
                 )
             else:
                 weights, state = gradient_step(
-                    weights, plain["gradient"], len(rows), state, config, epoch, penalised, lr_scale
+                    weights,
+                    plain["gradient"],
+                    len(rows),
+                    state,
+                    config,
+                    epoch,
+                    penalised,
+                    lr_scale,
+                    column_scale=column_scale,
                 )
             seen += len(rows)
             reporter.batch(
@@ -945,6 +970,7 @@ def hetero_lr_host(
     weights, state, epochs_run = resumed.weights, resumed.optimizer, resumed.epochs_run
     lr_scale = setup_lr_scale(setup, guest)
     penalised = penalty_mask(x.shape[1], fit_intercept=False)  # hosts have no intercept
+    column_scale = column_scales(x)
     newton = _NewtonParty(x, objective, config, penalised) if optimizer == "newton" else None
     reporter = TrainingReporter(
         progress, channel.name, config.epochs, batches_per_epoch(len(x), batch_size)
@@ -987,7 +1013,15 @@ def hetero_lr_host(
                 )
             else:
                 weights, state = gradient_step(
-                    weights, plain["gradient"], len(rows), state, config, epoch, penalised, lr_scale
+                    weights,
+                    plain["gradient"],
+                    len(rows),
+                    state,
+                    config,
+                    epoch,
+                    penalised,
+                    lr_scale,
+                    column_scale=column_scale,
                 )
             reporter.batch(epoch, batch)
         epochs_run = epoch + 1

@@ -62,6 +62,7 @@ from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints
 from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import LinearModelConfig
+from rengo.vfl.hetero_lr.math import column_scales
 from rengo.vfl.hetero_lr.missing import checked_matrix, training_matrix
 from rengo.vfl.hetero_lr.newton import resolve_optimizer
 from rengo.vfl.hetero_lr.objective import LabelKind, check_labels
@@ -236,6 +237,7 @@ def hetero_poisson_guest(
         for h in hosts:
             hlr.send(h, INVERSE_SCALE, enc_inverse)
     penalised = penalty_mask(x.shape[1], config.fit_intercept) / scale
+    column_scale = column_scales(x)
     losses, converged, epochs_run = list(resumed.losses), resumed.converged, resumed.epochs_run
     reporter = TrainingReporter(progress, channel.name, config.epochs, len(sizes))
     last_epoch = epochs_run if resumed.stopped else config.epochs
@@ -276,6 +278,7 @@ def hetero_poisson_guest(
                 epoch,
                 penalised,
                 lr_scale,
+                column_scale=column_scale,
                 optimizer=optimizer,
             )
             seen += len(rows)
@@ -394,6 +397,7 @@ def hetero_poisson_host(
     weights, state, epochs_run = resumed.weights, resumed.optimizer, resumed.epochs_run
     lr_scale = setup_lr_scale(setup, guest)
     optimizer = setup_optimizer(setup, config, len(x))
+    column_scale = column_scales(x)
     # Enc(d) is the residual divided by the guest's mean count: the L2 term follows it,
     # added under encryption as Enc(1/scale) * (rows l2 w) (the host never learns the scale)
     inverse_scale = (
@@ -453,6 +457,7 @@ def hetero_poisson_host(
                 epoch,
                 no_plain_penalty,
                 lr_scale,
+                column_scale=column_scale,
                 optimizer=optimizer,
             )
             reporter.batch(epoch, batch)
