@@ -140,7 +140,8 @@ def train_guest_alone(
             converged, lr_scale = training_plateau(config, optimizer, losses)
             if converged:
                 break
-    return guest_model(weights, config, losses, epochs_run, converged, fill)
+    shift = objective.intercept_shift(y)
+    return guest_model(weights, config, losses, epochs_run, converged, fill, shift)
 
 
 def guest_alone_scores(

@@ -87,6 +87,32 @@ def taylor_loss(u: np.ndarray, y: np.ndarray) -> float:
     return float(LOG2 + np.mean((0.5 - y) * u + 0.125 * u * u))
 
 
+def base_rate_shift(y: np.ndarray) -> float:
+    """What the label party adds to the intercept trained on the Taylor loss at ``u = 0``
+    to make it the model of the logistic loss's quadratic bound at the base-rate logit.
+
+    At ``u0 = log(r / (1 - r))``, ``r = mean(y)``, that bound is the first-order term
+    ``(r - y)(u - u0)`` plus Böhning's curvature ``(u - u0)^2 / 8``: it equals the loss at
+    ``u = 0`` evaluated at ``u + delta``, ``delta = 4 r - 2 - u0``, plus a constant. So both
+    have the same weights (the intercept is not penalised, and every step is
+    translation-invariant), and their intercepts differ by ``-delta``. The expansion at 0
+    puts the best constant model at ``4 r - 2`` (P = 0.12 at a 5% rate), the one at ``u0``
+    at ``u0`` itself: the base rate. At ``r = 1/2`` the two coincide (``delta = 0``).
+
+    Parameters
+    ----------
+    y
+        The label party's 0/1 training labels (both classes present).
+
+    Returns
+    -------
+    float
+        ``-delta = u0 - 4 r + 2``.
+    """
+    rate = float(np.mean(y))
+    return float(np.log(rate / (1.0 - rate)) - 4.0 * rate + 2.0)
+
+
 def logistic_loss(u: np.ndarray, y: np.ndarray) -> float:
     """Mean exact logistic loss ``log(1 + e^u) - y u`` (for plaintext reference checks)."""
     return float(np.mean(np.logaddexp(0.0, u) - y * u))

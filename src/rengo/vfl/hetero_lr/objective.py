@@ -27,6 +27,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from rengo.core.errors import DataError
+from rengo.vfl.hetero_lr.math import base_rate_shift
 
 LOG2 = float(np.log(2.0))
 LabelKind = Literal["binary", "real", "count"]
@@ -74,6 +75,10 @@ class LocalObjective(Protocol):
         """Where the intercept starts (the best constant model's linear predictor)."""
         ...
 
+    def intercept_shift(self, y: np.ndarray) -> float:
+        """What the label party adds to the intercept once training ends."""
+        ...
+
 
 @dataclass(frozen=True)
 class QuadraticObjective:
@@ -100,6 +105,9 @@ class QuadraticObjective:
         Added to the mean loss (``log 2`` for the Taylor logistic loss).
     plain_residual
         ``d(u, y)`` in plaintext, written as the reference math writes it.
+    recentre
+        ``shift(y)``: what the label party adds to the trained intercept, from its training
+        labels (``None``: nothing).
     """
 
     name: str
@@ -111,6 +119,7 @@ class QuadraticObjective:
     plain: Callable[[np.ndarray], np.ndarray] | None = None
     constant: float = 0.0
     plain_residual: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    recentre: Callable[[np.ndarray], float] | None = None
 
     def residual(self, u: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``d`` in plaintext (local training and reference checks)."""
@@ -136,6 +145,10 @@ class QuadraticObjective:
     def start_intercept(self, y: np.ndarray) -> float:
         """0: the quadratic losses start from the zero model."""
         return 0.0
+
+    def intercept_shift(self, y: np.ndarray) -> float:
+        """What the label party adds to the intercept once training ends (``recentre``)."""
+        return 0.0 if self.recentre is None else self.recentre(y)
 
 
 def _taylor_offset(u_guest: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -178,8 +191,11 @@ LOGISTIC_TAYLOR = QuadraticObjective(
     None,
     LOG2,
     _taylor_residual,
+    base_rate_shift,
 )
-"""Hetero LR's loss: ``d = u/4 + 0.5 - y``, ``l = log 2 + (0.5 - y) u + u^2/8``."""
+"""Hetero LR's loss: ``d = u/4 + 0.5 - y``, ``l = log 2 + (0.5 - y) u + u^2/8``; the trained
+intercept then moves by :func:`~rengo.vfl.hetero_lr.math.base_rate_shift`, which makes the
+model that of the same bound expanded at the base-rate logit (calibrated at any rate)."""
 
 SQUARED = QuadraticObjective(
     "squared", "real", 0, _squared_offset, 0.5, _squared_linear, _squared_plain

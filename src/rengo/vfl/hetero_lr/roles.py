@@ -404,9 +404,12 @@ def guest_model(
     epochs_run: int,
     converged: bool,
     fill: np.ndarray | None = None,
+    intercept_shift: float = 0.0,
 ) -> GuestModel:
-    """Split the trained weights into coefficients and intercept."""
-    intercept = float(weights[-1]) if config.fit_intercept else 0.0
+    """Split the trained weights into coefficients and intercept, the intercept moved by
+    ``intercept_shift`` (the objective's, :meth:`QuadraticObjective.intercept_shift`; not
+    applied without an intercept)."""
+    intercept = float(weights[-1]) + intercept_shift if config.fit_intercept else 0.0
     coefs = weights[:-1] if config.fit_intercept else weights
     return GuestModel(coefs.copy(), intercept, losses, epochs_run, converged, fill)
 
@@ -673,7 +676,8 @@ def hetero_lr_guest(
         if not go_on:
             break
         pool.fill(obfuscators_needed(config, sizes[0], per_batch))  # the next epoch's first
-    return guest_model(weights, config, losses, epochs_run, converged, fill)
+    shift = objective.intercept_shift(y)
+    return guest_model(weights, config, losses, epochs_run, converged, fill, shift)
 
 
 def end_guest_epoch(

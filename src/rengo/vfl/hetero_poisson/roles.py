@@ -526,6 +526,10 @@ class PoissonObjective:
         """``log(mean y)``: the best constant model."""
         return float(np.log(count_scale(y, "label party")))
 
+    def intercept_shift(self, y: np.ndarray) -> float:
+        """0: the Poisson loss is exact, its intercept needs no move."""
+        return 0.0
+
 
 def count_scale(counts: np.ndarray, who: str) -> float:
     """The mean count: the label party's private divisor of the Poisson residual.
