@@ -10,6 +10,7 @@ from sklearn.datasets import load_breast_cancer
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.vfl import HeteroLogisticRegression, PartyData, PartyTable, VerticalPlan
+from rengo.vfl.early_stopping import validation_mask
 from rengo.vfl.runner import simulate_vertical
 from rengo.vfl.secureboost import HeteroSecureBoost, SecureBoostConfig
 
@@ -138,3 +139,20 @@ def test_a_validation_share_without_early_stopping_warns_that_its_rows_are_lost(
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         model(validation_fraction=0.3, n_iter_no_change=2).fit(data(), "card", Y[:100])
+
+
+def test_a_class_whose_rows_are_all_held_out_trains_warns_and_keeps_its_column() -> None:
+    """A rare class can land entirely in the validation share: the model still has one
+    output per class code (its probability column in ``predict_proba``), says that it never
+    learned it, and the validation loss counts its rows."""
+    held_out = validation_mask(1, 100, 0.2)  # the rows model(seed=1) holds out, in IDS order
+    labels = (X[:100, 0] > np.median(X[:100, 0])).astype(float)  # classes 0 and 1
+    labels[np.flatnonzero(held_out)[0]] = 2.0  # one row of class 2, held out
+    with pytest.warns(UserWarning, match=r"^card: multiclass codes 2 have rows only in the"):
+        fitted = model(
+            objective="multiclass", validation_fraction=0.2, n_iter_no_change=1, use_psi=False
+        )
+        fitted.fit(data(), "card", labels)
+    np.testing.assert_array_equal(fitted.classes_, [0, 1, 2])
+    _, proba = fitted.predict_raw(data())
+    assert proba.shape == (100, 3) and np.isfinite(fitted.validation_losses_).all()

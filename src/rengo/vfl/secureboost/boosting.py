@@ -378,6 +378,27 @@ class BoostProgress:
     stopped: bool = False
 
 
+def _warn_of_classes_held_out_only(
+    name: str, config: SecureBoostConfig, y: np.ndarray, training: np.ndarray
+) -> None:
+    """Warn when a multiclass code has rows in the validation share but none in training:
+    the model keeps an output for it (scored, and counted in the validation loss) but never
+    learns it."""
+    if config.objective != "multiclass":
+        return
+    held_only = sorted(set(np.unique(y[~training]).tolist()) - set(np.unique(y[training]).tolist()))
+    if held_only:
+        codes = ", ".join(str(int(c)) for c in held_only)
+        warnings.warn(
+            f"{name}: multiclass codes {codes} have rows only in the held-out share "
+            f"(validation_fraction = {config.validation_fraction}): the model never learns "
+            "them and gives them a near-zero probability; lower validation_fraction or "
+            "gather more rows of those classes",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def boost(
     link: HostLink,
     name: str,
@@ -462,7 +483,8 @@ def boost(
         )
     bins = fit_bins(x[training], config.max_bin, party=name)
     binned = bins.transform(x)
-    outputs = n_outputs(config.objective, y[training])
+    outputs = n_outputs(config.objective, y)  # a class may have held-out rows only
+    _warn_of_classes_held_out_only(name, config, y, training)
     start = initial_scores(config.objective, y[training], outputs)
     raw = np.tile(start, (len(x), 1))
     trees: list[tuple[TreeNode, ...]] = []
