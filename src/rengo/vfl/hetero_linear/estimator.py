@@ -33,10 +33,12 @@ class HeteroLinearRegression(CoordinatedLinearModel):
     :class:`~rengo.vfl.hetero_linear.config.HeteroLinearConfig` is a keyword argument.
 
     Training stops once the loss stops improving by ``tol``, after ``epochs`` at most;
-    ``optimizer="auto"`` (default) solves a one-batch table with full-batch Newton-CG (the
-    squared loss is quadratic, so it reaches least squares in a few epochs), larger ones
-    with mini-batch Adam. ``missing="zero"|"mean"`` fills each party's own empty cells
-    locally, the same at scoring; the default refuses them.
+    ``optimizer="auto"`` (default) solves the table with full-batch Newton-CG whatever its
+    size (the squared loss is quadratic, so it reaches least squares in a few epochs,
+    whatever the target's scale; Adam's steps of ``learning_rate`` do not follow that
+    scale); ``optimizer="adam"`` or ``"sgd"`` trains in mini-batches.
+    ``missing="zero"|"mean"`` fills each party's own empty cells locally, the same at
+    scoring; the default refuses them.
     """
 
     spec = HETERO_LINEAR

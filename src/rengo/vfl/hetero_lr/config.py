@@ -40,7 +40,9 @@ class LinearModelConfig:
     (``rows <= batch_size``) with full-batch Newton-CG when the loss is quadratic (LR's
     Taylor loss, linear regression's squared loss; see :mod:`rengo.vfl.hetero_lr.newton`),
     which converges in a few epochs where ten gradient steps do not, and larger tables with
-    mini-batch Adam. First-order steps follow ``lr_schedule``: ``"adaptive"`` (default) keeps
+    mini-batch Adam - except linear regression, solved with Newton-CG on any table (its
+    optimum has the target's scale, which Adam's steps do not follow). First-order steps
+    follow ``lr_schedule``: ``"adaptive"`` (default) keeps
     ``learning_rate`` while the epoch loss improves and multiplies it by ``lr_decay`` each
     time ``n_iter_no_change`` epochs in a row did not improve it by ``tol``, and stops once
     such a plateau comes at 1/100 of ``learning_rate`` or less (scikit-learn's adaptive
@@ -88,7 +90,9 @@ class LinearModelConfig:
     lr_decay: float = option(0.5, "Decay factor of the adaptive and step schedules.")
     lr_step_epochs: int = option(10, "Epochs between decays of the step schedule.")
     optimizer: OptimizerName = option(
-        "auto", "auto (Newton-CG for one-batch tables, else adam), adam, sgd or newton."
+        "auto",
+        "auto (Newton-CG for one-batch tables and linear regression, else adam), adam, sgd "
+        "or newton.",
     )
     missing: MissingPolicy = option(
         "refuse", "Empty (NaN) cells: refuse, or fill with zero or the column mean."

@@ -96,7 +96,12 @@ def train_guest_alone(
     state = init_optimizer(x.shape[1])
     quadratic = isinstance(objective, QuadraticObjective)
     optimizer = resolve_optimizer(
-        config, len(x), quadratic=quadratic, first_order=objective.first_order
+        config,
+        len(x),
+        quadratic=quadratic,
+        first_order=objective.first_order,
+        newton_on_any_table=isinstance(objective, QuadraticObjective)
+        and objective.newton_on_any_table,
     )
     batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
     newton = None

@@ -50,13 +50,16 @@ def resolve_optimizer(
     *,
     quadratic: bool = True,
     first_order: Literal["sgd", "adam"] = "adam",
+    newton_on_any_table: bool = False,
 ) -> Resolved:
     """The optimizer ``config.optimizer`` means for a table of ``rows`` aligned rows.
 
     ``"auto"`` is Newton-CG when the loss is ``quadratic`` (hetero LR, linear regression)
     and the whole table fits in one batch (``rows <= batch_size``: full-batch gradient
-    steps converge slowly there), else the loss's ``first_order`` optimizer (Adam, or
-    gradient descent for Poisson regression's scaled loss).
+    steps converge slowly there) or the loss asks for it on any table
+    (``newton_on_any_table``: linear regression, whose targets have any scale), else the
+    loss's ``first_order`` optimizer (Adam, or gradient descent for Poisson regression's
+    scaled loss).
 
     Parameters
     ----------
@@ -68,6 +71,8 @@ def resolve_optimizer(
         Whether the loss is quadratic in the weights (Poisson's is not).
     first_order
         What ``"auto"`` is when Newton-CG is not.
+    newton_on_any_table
+        Whether ``"auto"`` takes Newton-CG for a quadratic loss beyond one batch too.
 
     Returns
     -------
@@ -76,7 +81,8 @@ def resolve_optimizer(
     """
     chosen = str(config.optimizer)
     if chosen == "auto":
-        return "newton" if quadratic and rows <= config.batch_size else first_order
+        one_batch = rows <= config.batch_size
+        return "newton" if quadratic and (one_batch or newton_on_any_table) else first_order
     if chosen not in ("sgd", "adam", "newton"):
         raise ProtocolError(f"unknown optimizer {chosen!r}")
     return chosen  # type: ignore[return-value]

@@ -569,7 +569,7 @@ def hetero_lr_guest(
         raise ProtocolError("the coordinator sent no Paillier public key")
     resumed = start_training(checkpoints, x.shape[1], channel.name)
     batch_seed = resumed.seed if resumed.seed is not None else _batch_seed(seed)
-    optimizer = resolve_optimizer(config, len(x))
+    optimizer = resolve_optimizer(config, len(x), newton_on_any_table=objective.newton_on_any_table)
     batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
     _, lr_scale = training_plateau(config, optimizer, resumed.losses)  # a resumed run's
     setup = {
