@@ -440,3 +440,30 @@ def test_a_resume_with_other_options_names_each_option_that_differs(tmp_path: Pa
         simulate_vertical(other, data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE)
     assert f"config.epochs {EPOCHS}, now {EPOCHS + 1}" in str(refused.value)
     assert "config.l2 0.0, now 0.5" in str(refused.value)
+
+
+@pytest.mark.timeout(120)
+def test_a_newton_cg_run_resumes_with_its_conjugate_directions_bit_for_bit(
+    tmp_path: Path, crash_after: Any
+) -> None:
+    """Newton-CG carries a search direction and ``r^T z`` from epoch to epoch: a resumed
+    run that lost them restarted CG and trained another model."""
+    config = replace(CONFIGS["hetero_lr"], optimizer="newton")
+    data = make_data("hetero_lr")
+    expected = final_model(
+        simulate_vertical(plan_of("hetero_lr", run=None, config=config), data, timeout=60)
+    )
+    crash_after("telecom", 2)
+    with pytest.raises(crash_after.error):
+        simulate_vertical(
+            plan_of("hetero_lr", config=config),
+            data,
+            checkpoint_dir=tmp_path,
+            passphrase=PASSPHRASE,
+        )
+    crash_after("nobody", 0)  # disarmed
+    resumed = simulate_vertical(
+        plan_of("hetero_lr", config=config), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+    )
+    assert resumed.coordinator.resumed_after >= 1
+    assert final_model(resumed) == expected

@@ -1,7 +1,8 @@
 """What a coordinated linear model's roles checkpoint after each epoch, and how they continue.
 
-Each party keeps its weights, its optimizer state (step count, Adam's moments), the epoch
-losses (the guest), the batch seed and whether training stopped; the coordinator keeps how
+Each party keeps its weights, its optimizer state (step count, Adam's moments; Newton-CG:
+its block of the last search direction and the last ``r^T z``), the epoch losses (the
+guest), the batch seed and whether training stopped; the coordinator keeps how
 many values it decrypted. Restored, a role continues with the next epoch exactly as if it
 had never stopped: the batch order is ``batch_order(seed, epoch)`` and every gradient is an
 exact fixed-point value, so the final weights equal an uninterrupted run's bit for bit.
@@ -17,6 +18,7 @@ import numpy as np
 from rengo.core.errors import DataError
 from rengo.vfl.checkpoints import EpochCheckpoints, EpochState, require_same_seed, resume_state
 from rengo.vfl.hetero_lr.math import OptimizerState, init_optimizer
+from rengo.vfl.hetero_lr.newton import CGState
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,10 @@ class LinearTraining:
     """A party's training state between two epochs.
 
     ``stopped`` says the last epoch's ``continue`` message ended training (early stopping
-    or the last epoch); ``seed`` is the batch seed (``None`` before the guest chose it).
+    or the last epoch); ``seed`` is the batch seed (``None`` before the guest chose it);
+    ``cg`` is Newton-CG's memory (empty for first-order runs and before the first
+    iteration), without which a resumed Newton-CG run would restart its conjugate
+    directions and leave the uninterrupted run's path.
     """
 
     weights: np.ndarray
@@ -34,6 +39,7 @@ class LinearTraining:
     converged: bool = False
     stopped: bool = False
     seed: int | None = None
+    cg: CGState = field(default_factory=CGState)
 
 
 def start_training(checkpoints: EpochCheckpoints | None, columns: int, who: str) -> LinearTraining:
@@ -55,6 +61,11 @@ def start_training(checkpoints: EpochCheckpoints | None, columns: int, who: str)
         step = int(values["optimizer_step"])
         losses = [float(v) for v in values["losses"]]
         seed = values["seed"]
+        direction = arrays.get("cg_direction")
+        cg = CGState(
+            None if direction is None else np.asarray(direction, dtype=np.float64),
+            float(values.get("cg_rz", 0.0)),
+        )
         training = LinearTraining(
             weights,
             OptimizerState(step, first, second),
@@ -63,10 +74,14 @@ def start_training(checkpoints: EpochCheckpoints | None, columns: int, who: str)
             bool(values["converged"]),
             bool(values["stopped"]),
             None if seed is None else int(seed),
+            cg,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{who}'s checkpoint of epoch {start.epoch} is incomplete: {exc}") from exc
-    if any(a.shape != (columns,) for a in (weights, first, second)):
+    shaped = (
+        (weights, first, second) if cg.direction is None else (weights, first, second, cg.direction)
+    )
+    if any(a.shape != (columns,) for a in shaped):
         raise DataError(
             f"{who}'s checkpoint of epoch {start.epoch} holds {weights.shape[0]} weights, its "
             f"table gives {columns}: resume with the table the run started with"
@@ -84,9 +99,10 @@ def save_epoch(
     seed: int | None,
     losses: list[float] | None = None,
     converged: bool = False,
+    cg: CGState | None = None,
 ) -> None:
     """Checkpoint a party's state after ``epochs_run`` completed epochs (nothing without
-    checkpoints)."""
+    checkpoints); ``cg``: Newton-CG's memory, kept when it holds a direction."""
     if checkpoints is None:
         return
     arrays = {"weights": weights, "adam_first": optimizer.first, "adam_second": optimizer.second}
@@ -97,6 +113,9 @@ def save_epoch(
         "stopped": stopped,
         "seed": seed,
     }
+    if cg is not None and cg.direction is not None:
+        arrays["cg_direction"] = cg.direction
+        values["cg_rz"] = cg.rz
     checkpoints.save(EpochState(epochs_run, arrays, values))
 
 

@@ -601,6 +601,8 @@ def hetero_lr_guest(
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
     column_scale = column_scales(x)
     newton = _NewtonParty(x, objective, config, penalised) if optimizer == "newton" else None
+    if newton is not None:
+        newton.state = resumed.cg  # a resumed run continues its conjugate directions
     losses, converged, epochs_run = list(resumed.losses), resumed.converged, resumed.epochs_run
     reporter = TrainingReporter(
         progress, channel.name, config.epochs, batches_per_epoch(len(x), batch_size)
@@ -671,6 +673,7 @@ def hetero_lr_guest(
             weights=weights,
             state=state,
             seed=batch_seed,
+            cg=None if newton is None else newton.state,
         )
         reporter.epoch_end(epoch, losses[-1] if losses else None, stop=not go_on)
         if not go_on:
@@ -694,6 +697,7 @@ def end_guest_epoch(
     weights: np.ndarray | None = None,
     state: Any = None,
     seed: int | None = None,
+    cg: CGState | None = None,
 ) -> tuple[bool, bool, float]:
     """The label party's end of an epoch: record its loss, decide whether training goes on
     (not converged, epochs left) and at which learning-rate factor
@@ -726,6 +730,7 @@ def end_guest_epoch(
             seed=seed,
             losses=losses,
             converged=converged,
+            cg=cg,
         )
     return go_on, converged, lr_scale
 
@@ -783,6 +788,7 @@ def end_host_epoch(
     state: Any,
     epochs_run: int,
     seed: int,
+    cg: CGState | None = None,
 ) -> tuple[bool, float]:
     """A feature party's end of an epoch: the label party's verdict
     (:func:`receive_continue`), then its own checkpoint (a resumed run's rate factor comes
@@ -794,7 +800,7 @@ def end_host_epoch(
         Whether training goes on, and the next epoch's learning-rate factor.
     """
     go_on, lr_scale = receive_continue(epoch_scope, guest)
-    save_epoch(checkpoints, weights, state, epochs_run, stopped=not go_on, seed=seed)
+    save_epoch(checkpoints, weights, state, epochs_run, stopped=not go_on, seed=seed, cg=cg)
     return go_on, lr_scale
 
 
@@ -976,6 +982,8 @@ def hetero_lr_host(
     penalised = penalty_mask(x.shape[1], fit_intercept=False)  # hosts have no intercept
     column_scale = column_scales(x)
     newton = _NewtonParty(x, objective, config, penalised) if optimizer == "newton" else None
+    if newton is not None:
+        newton.state = resumed.cg  # a resumed run continues its conjugate directions
     reporter = TrainingReporter(
         progress, channel.name, config.epochs, batches_per_epoch(len(x), batch_size)
     )
@@ -1030,7 +1038,14 @@ def hetero_lr_host(
             reporter.batch(epoch, batch)
         epochs_run = epoch + 1
         go_on, lr_scale = end_host_epoch(
-            this_epoch, guest, checkpoints, weights, state, epochs_run, int(setup["seed"])
+            this_epoch,
+            guest,
+            checkpoints,
+            weights,
+            state,
+            epochs_run,
+            int(setup["seed"]),
+            cg=None if newton is None else newton.state,
         )
         reporter.epoch_end(epoch, None, stop=not go_on or epochs_run == config.epochs)
         if not go_on:
