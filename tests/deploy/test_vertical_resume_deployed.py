@@ -181,9 +181,11 @@ def test_a_killed_party_and_a_resumed_run_end_with_the_uninterrupted_model(
         "--learning-rate", str(SETTINGS["learning_rate"]),
         "--l2", str(SETTINGS["l2"]),
         "--tol", "0",
+        "--max-message-mb", "8",  # recorded, and read back by the resume (no flag there)
     ]  # fmt: skip
     run = interrupted_run(cli, tables, certs, tmp_path, lr_flags, epoch=1, restart=restart)
     with RunStore(store, read_only=True) as reader:
+        assert reader.get_run(run.run_id).config["max_message_bytes"] == 8 * 1024**2
         warnings = [e.message for e in reader.events(run.run_id, level="warning")]
         assert any(f"--resume {run.run_id}" in m for m in warnings)
     coordinator_key = checkpoints / run.run_id / "coordinator" / "keys.sealed"

@@ -1,7 +1,8 @@
 """The ``--max-message-mb`` option of ``rengo vfl coordinator`` and ``rengo vfl party``: the
 largest message a party of a deployed vertical run may send, and a party accepts.
 
-The flag wins, then the job file's ``[vfl] max_message_mb``, then
+The flag wins, then the job file's ``[vfl] max_message_mb`` (a ``--resume`` without the job:
+the limit the run recorded), then
 :data:`rengo.deploy.VERTICAL_MAX_MESSAGE_BYTES` (256 MiB). The coordinator holds at most this
 plus 64 MiB for each party; give the coordinator and every party the same (a job file that
 both read does it).

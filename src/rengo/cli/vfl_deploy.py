@@ -36,7 +36,7 @@ from rich.console import Console
 from rengo.cli.algorithm_options import flag, options_for, with_algorithm_options
 from rengo.cli.deploy import hub_security, party_credentials
 from rengo.cli.errors import friendly_errors
-from rengo.cli.message_size_option import MaxMessageOption, max_message_bytes
+from rengo.cli.message_size_option import MIB, MaxMessageOption, max_message_bytes
 from rengo.cli.output_paths import output_target, writable_folder
 from rengo.cli.store_option import StoreOption
 from rengo.core.errors import ConfigError, DataError, RengoError
@@ -140,7 +140,10 @@ def vfl_coordinator(
             if checkpoints is None:
                 raise ConfigError("--resume needs the run's --checkpoints folder")
             with RunStore(resolve_store_path(store), read_only=True) as reader:
-                full = reader.get_run(resume).run_id
+                recorded = reader.get_run(resume)
+            full = recorded.run_id
+            limit = recorded.config.get("max_message_bytes")  # the run's, unless flagged
+            job_limit = limit / MIB if isinstance(limit, int) and limit > 0 else None
             saved = checkpointed_plan(checkpoints, full)
             names, label, chosen = saved.parties, saved.label_party, saved.algorithm
             base = options_to_wire(saved.config)

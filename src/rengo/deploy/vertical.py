@@ -332,6 +332,7 @@ def serve_vertical_coordinator(
     run_config = {
         "executor": "grpc",
         "listen": listen,
+        "max_message_bytes": max_message_bytes,  # read back by a resume without the job
         **{k: v for k, v in plan.to_wire().items() if k != "config"},
         **options,
     }
