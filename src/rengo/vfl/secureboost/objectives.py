@@ -72,9 +72,10 @@ def check_labels(labels: np.ndarray, objective: Objective, party: str) -> np.nda
             absent = sorted(set(range(int(values.max()) + 1)) - set(present.astype(int).tolist()))
             shown = ", ".join(map(str, absent[:6])) + (" ..." if len(absent) > 6 else "")
             warnings.warn(
-                f"{party}: multiclass codes {shown} have no training rows: the model gives "
-                f"them {int(values.max()) + 1} outputs all the same; if the classes are not "
-                "coded 0..K-1, recode them (np.unique(y, return_inverse=True))",
+                f"{party}: multiclass codes {shown} have no training rows: the model keeps "
+                f"an output for each of the {int(values.max()) + 1} codes, but theirs never "
+                "leave their start (a near-zero probability for every row); if the classes "
+                "are not coded 0..K-1, recode them (np.unique(y, return_inverse=True))",
                 UserWarning,
                 stacklevel=2,
             )
