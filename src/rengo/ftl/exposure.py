@@ -19,6 +19,7 @@ import itertools
 from collections.abc import Sequence
 
 from rengo.ftl.config import TransferConfig
+from rengo.vfl.common import smallest_batch
 
 
 class GradientExposureWarning(UserWarning):
@@ -30,14 +31,6 @@ def mlp_parameter_count(in_features: int, hidden: Sequence[int], dim: int) -> in
     """Weights and biases of the MLP ``in_features -> hidden... -> dim``."""
     widths = [in_features, *hidden, dim]
     return sum(a * b + b for a, b in itertools.pairwise(widths))
-
-
-def smallest_batch(rows: int, batch_size: int) -> int:
-    """Rows of the smallest batch of an epoch over ``rows`` shared rows: ``batch_size``, as
-    training cuts whole batches (the remainder joins the last,
-    :func:`~rengo.vfl.common.batch_order` with ``whole=True``), or every row when there are
-    fewer."""
-    return min(rows, batch_size)
 
 
 def gradient_exposure(

@@ -363,3 +363,12 @@ def whole_batches(rows: int, batch_size: int) -> int:
     """Batches of an epoch over ``rows`` rows cut with ``whole=True`` (:func:`batch_order`):
     ``rows // batch_size``, and 1 when there are fewer rows than one batch (0 without rows)."""
     return max(1, rows // batch_size) if rows > 0 else 0
+
+
+def smallest_batch(rows: int, batch_size: int) -> int:
+    """Rows of the smallest batch of an epoch over ``rows`` rows cut with ``whole=True``
+    (:func:`batch_order`): ``batch_size``, as the remainder joins the last batch, or every
+    row when there are fewer. A party whose gradient of a batch has at least as many
+    entries as this batch has unknowns could solve it for them (see
+    :mod:`rengo.ftl.exposure`, :mod:`rengo.vfl.hetero_lr.exposure`)."""
+    return min(rows, batch_size)
