@@ -134,7 +134,8 @@ def test_score_refuses_labels_it_would_misread(fitted: HeteroLogisticRegression)
 def test_progress_reports_psi_count_batches_and_loss_only_when_asked() -> None:
     events: list[VerticalProgress] = []
     rows = np.arange(100)
-    model = HeteroLogisticRegression(learning_rate=0.3, progress=events.append, **SMALL)
+    options = {**SMALL, "batch_size": 30}  # whole batches of 30, 30 and 40
+    model = HeteroLogisticRegression(learning_rate=0.3, progress=events.append, **options)
     model.fit(_data(rows), "card", Y[rows])
     psi = [e for e in events if e.stage == "psi" and e.finished]
     assert [e.matched for e in psi] == [100]
@@ -186,11 +187,12 @@ def test_regression_estimators_report_batches_and_loss_too(estimator: type) -> N
     events: list[VerticalProgress] = []
     rows = np.arange(100)
     counts = np.round(np.exp(0.3 * X[rows, 0]) * 2)
-    # mini-batches: linear regression's "auto" is full-batch Newton-CG on any table
+    # mini-batches (whole: 30, 30 and 40): linear regression's "auto" is full-batch
+    # Newton-CG on any table
     options = (
-        {**SMALL, "key_bits": 1024}
+        {**SMALL, "batch_size": 30, "key_bits": 1024}
         if estimator is HeteroPoissonRegression
-        else {**SMALL, "optimizer": "adam"}
+        else {**SMALL, "batch_size": 30, "optimizer": "adam"}
     )
     model = estimator(learning_rate=0.05, progress=events.append, **options)
     model.fit(_data(rows), "card", counts)

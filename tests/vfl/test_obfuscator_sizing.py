@@ -40,7 +40,7 @@ def test_poisson_parties_take_exactly_what_they_sized_for_and_make_none_on_deman
     sized_pools: Sized, parties: int, source: str
 ) -> None:
     rng = np.random.default_rng(4)
-    rows = 130  # batches of 50, 50, 30
+    rows = 130  # whole batches of 50 and 80
     x = rng.normal(size=(rows, 6))
     y = rng.poisson(np.exp(x @ np.array([0.3, -0.2, 0.1, 0.25, -0.15, 0.2]))).astype(float)
     ids = np.array([f"p{i:03d}" for i in range(rows)])

@@ -149,7 +149,7 @@ def test_a_run_interrupted_after_epoch_k_resumes_to_the_uninterrupted_model_bit_
 
 
 ADAPTIVE = HeteroLRConfig(
-    epochs=6, batch_size=32, key_bits=512, learning_rate=3.0, tol=1e-3, n_iter_no_change=1
+    epochs=6, batch_size=25, key_bits=512, learning_rate=3.0, tol=1e-3, n_iter_no_change=1
 )
 """A step so large that the loss goes up in epoch 2: the adaptive schedule halves the rate
 there (and again later), before the crash below."""

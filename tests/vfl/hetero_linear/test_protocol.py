@@ -41,7 +41,7 @@ def plaintext_training(
     losses = []
     for epoch in range(config.epochs):
         total = 0.0
-        for rows in batch_order(seed, epoch, len(y), config.batch_size):
+        for rows in batch_order(seed, epoch, len(y), config.batch_size, whole=True):
             u = sum(b[rows] @ w for b, w in zip(blocks, weights, strict=True))
             total += float(np.sum(0.5 * (u - y[rows]) ** 2))
             d = SQUARED.residual(u, y[rows])
@@ -87,7 +87,7 @@ def test_encrypted_training_equals_plaintext_training_to_1e6(
     for k, name in enumerate(names[1:], start=1):
         np.testing.assert_allclose(coefficients[name], weights[k], atol=1e-6)
     np.testing.assert_allclose(model.losses_, losses, atol=1e-6)
-    batches = len(batch_order(SEED, 0, ROWS, 40))
+    batches = len(batch_order(SEED, 0, ROWS, 40, whole=True))
     columns = sum(x[:, COLUMNS[n]].shape[1] for n in names) + 1
     assert model.coordinator_report_.decrypted_values == 3 * batches * (columns + 1)
 

@@ -39,9 +39,9 @@ def test_ciphertexts_per_epoch_are_exactly_the_protocols_count() -> None:
     Enc(u_1) to the later host (b), Enc(d) to each host (2b), masked gradients and loss
     (4 + 1 + 1, 3, 2). Scoring: Enc(u_k) per host and one masked sum (3m)."""
     model = fitted("coordinator")
-    batches = [BATCH, BATCH, ROWS - 2 * BATCH]
+    batches = [BATCH, ROWS - BATCH]  # whole batches: the remainder joins the last
     per_epoch = sum((2 * b + 3) + b + 2 * b + (6 + 3 + 2) for b in batches)
     training = sum(a.size for _, a in sent_arrays(model.transcript_))
     scoring = sum(a.size for _, a in sent_arrays(model.predict_bus_.transcript))
-    assert training == EPOCHS * per_epoch == 1584
+    assert training == EPOCHS * per_epoch == 1556
     assert scoring == 3 * ROWS

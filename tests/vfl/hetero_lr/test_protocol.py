@@ -71,7 +71,7 @@ def _plaintext_reference(
     losses = []
     for epoch in range(config.epochs):
         total = 0.0
-        for rows in batch_order(SEED, epoch, len(y), config.batch_size):
+        for rows in batch_order(SEED, epoch, len(y), config.batch_size, whole=True):
             u = sum(b[rows] @ w for b, w in zip(blocks, weights, strict=True))
             total += float(np.sum((0.5 - y[rows]) * u + 0.125 * u * u))
             d = taylor_residual(u, y[rows])
@@ -110,7 +110,7 @@ def test_encrypted_training_matches_plaintext_taylor_sgd(hosts: int, source: str
     for k in range(1, hosts + 1):
         np.testing.assert_allclose(results[f"host{k}"].weights, weights[k], atol=1e-8)
     np.testing.assert_allclose(guest.losses, losses, atol=1e-9)
-    batches = len(batch_order(SEED, 0, len(y), 50))
+    batches = len(batch_order(SEED, 0, len(y), 50, whole=True))
     features = sum(p.shape[1] for p in parts) + 1
     assert results["coordinator"].decrypted_values == 3 * batches * (features + 1)
 

@@ -44,7 +44,7 @@ def plaintext_training(
     losses = []
     for epoch in range(config.epochs):
         total = 0.0
-        for rows in batch_order(seed, epoch, len(y), config.batch_size):
+        for rows in batch_order(seed, epoch, len(y), config.batch_size, whole=True):
             u = sum(b[rows] @ w for b, w in zip(blocks, weights, strict=True))
             total += poisson_batch_loss(u, y[rows])
             d = (np.exp(u) - y[rows]) / scale

@@ -116,7 +116,7 @@ def train_guest_alone(
     epochs_run = 0
     for epoch in range(config.epochs):
         loss_sum = 0.0
-        for rows in batch_order(seed, epoch, len(x), batch_size):
+        for rows in batch_order(seed, epoch, len(x), batch_size, whole=True):
             xb, yb = x[rows], y[rows]
             u = xb @ weights
             loss_sum += objective.batch_loss(u, yb)

@@ -26,6 +26,21 @@ residues and the same per-epoch verdicts. Hosts'
 plaintext weights never leave them; every party learns the agreed batch order. Every
 ciphertext sent is freshly randomised (a new encryption, re-randomised or masked).
 
+Each host also learns its own gradient of every batch, ``X_k[B]^T d``: one sum over the
+batch's rows per column, so F equations (F: its columns) in the batch's |B| residuals. With
+``F >= |B|`` it could solve them for ``d``, and ``d`` carries the labels (``0.5 - y`` in
+the first epoch). So every epoch is cut into whole batches
+(:func:`~rengo.vfl.common.batch_order` with ``whole=True``: the remainder joins the last
+batch, none is smaller than ``batch_size``; Newton-CG's one batch is every row), and a host
+with at least as many columns as the smallest batch has rows is refused with a
+:class:`~rengo.core.errors.ConfigError` naming it, its columns, the batch and the fix (a
+larger ``batch_size``) before anything is decrypted: by the host itself at set-up, and by
+the coordinator when the host's first gradient arrives
+(:mod:`rengo.vfl.hetero_lr.exposure`). With ``F < |B|`` the gradient leaves ``|B| - F``
+dimensions of ``d`` open; where that is only a few, the first epoch's ``0.5 - y`` (two
+values a row) might be found among ``2^(|B| - F)`` candidates, so keep ``batch_size`` well
+above the widest host's columns.
+
 The guest and hosts take the loss as a parameter (``objective``, see
 :mod:`rengo.vfl.hetero_lr.objective`): with :data:`~rengo.vfl.hetero_lr.objective.SQUARED`
 the same messages train hetero linear regression, ``Enc(d) = sum_k Enc(u_k) + u_guest - y``
@@ -56,8 +71,9 @@ from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.randomness import random_source
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints
-from rengo.vfl.common import batch_order
+from rengo.vfl.common import batch_order, whole_batches
 from rengo.vfl.hetero_lr.config import LinearModelConfig
+from rengo.vfl.hetero_lr.exposure import require_no_residual_exposure
 from rengo.vfl.hetero_lr.math import (
     adaptive_lr_scale,
     column_scales,
@@ -85,7 +101,7 @@ from rengo.vfl.hetero_lr.resume import (
     start_coordinator,
     start_training,
 )
-from rengo.vfl.progress import ProgressFn, TrainingReporter, batches_per_epoch
+from rengo.vfl.progress import ProgressFn, TrainingReporter
 
 SCOPE = "hlr"  # every key below sits in this scope of the role's channel
 PUBLIC_KEY = "public-key"  # coordinator -> every party
@@ -228,7 +244,12 @@ def hetero_lr_coordinator(
         dealt = lambda party, size: size if party == guest else size + 1  # noqa: E731
     optimizer = setup_optimizer(setup, config, rows)
     batch_size = epoch_batch_size(optimizer, config.batch_size, rows)
-    sizes = [min(batch_size, rows - s) for s in range(0, rows, batch_size)]
+    sizes = batch_sizes(rows, batch_size)
+
+    def refuse_exposure(party: str, columns: int) -> None:
+        if party != guest:  # the label party's gradient tells it nothing it lacks
+            require_no_residual_exposure(party, columns, rows, batch_size)
+
     dealing = config.obfuscator_source == "coordinator"
     # what each party may have decrypted: its gradient (the guest: and its batch loss)
     asked = {party: frozenset({"gradient"}) for party in parties}
@@ -256,7 +277,9 @@ def hetero_lr_coordinator(
                         upcoming = sizes[(batch + 1) % len(sizes)]
                         needed = sum(dealt(party, upcoming) for party in parties)
                         ahead = background.submit(dealer.fill, needed)
-                decrypted += _serve_decryptions(step, asked, private, workers, lengths)
+                decrypted += _serve_decryptions(
+                    step, asked, private, workers, lengths, refuse_exposure
+                )
                 if optimizer == "newton":  # the guest's r^T z, then curvature and slope
                     for sub, names in NEWTON_DECRYPTIONS.items():
                         decrypted += _serve_decryptions(
@@ -285,6 +308,7 @@ def _serve_decryptions(
     private: PaillierPrivateKey,
     workers: int | None,
     lengths: dict[tuple[str, str], int],
+    first_gradient: Callable[[str, int], None] | None = None,
 ) -> int:
     """Decrypt every party's masked values of one batch and send each its residues back.
 
@@ -293,12 +317,16 @@ def _serve_decryptions(
     updated; a loss or Newton value: one number). Anything else would let a party have
     the coordinator decrypt ciphertexts it was given, such as the guest's residuals ``d``
     (a host that added them beside its gradient read the guest's labels off them, and the
-    run went on as if nothing happened).
+    run went on as if nothing happened). ``first_gradient(party, length)`` sees a party's
+    gradient length when its first batch sets it, before any of it is decrypted (and
+    may refuse it: :func:`~rengo.vfl.hetero_lr.exposure.require_no_residual_exposure`).
 
     Raises
     ------
     ProtocolError
         Naming the party, for other names, another key, or another length.
+    ConfigError
+        From ``first_gradient``.
     """
     decrypted = 0
     for party, names in asked.items():
@@ -314,7 +342,11 @@ def _serve_decryptions(
         for name, values in masked.items():
             if not isinstance(values, EncryptedArray) or values.public_key != private.public_key:
                 raise ProtocolError(f"{party}: {name!r} is not under this key")
-            length = lengths.setdefault((party, name), 1 if name != "gradient" else values.size)
+            if (party, name) not in lengths:
+                lengths[party, name] = 1 if name != "gradient" else values.size
+                if name == "gradient" and first_gradient is not None:
+                    first_gradient(party, values.size)
+            length = lengths[party, name]
             if values.shape != (length,):
                 raise ProtocolError(
                     f"{party}: {name!r} to decrypt has shape {values.shape}, expected "
@@ -454,9 +486,11 @@ def gradient_step(
 
 
 def batch_sizes(rows: int, batch_size: int) -> list[int]:
-    """The size of each mini-batch of an epoch (as :func:`~rengo.vfl.common.batch_order`
-    cuts them)."""
-    return [min(batch_size, rows - start) for start in range(0, rows, batch_size)]
+    """The size of each mini-batch of an epoch, as training cuts them
+    (:func:`~rengo.vfl.common.batch_order` with ``whole=True``: ``batch_size`` rows each,
+    the remainder joining the last, so that no batch is smaller than ``batch_size``)."""
+    count = whole_batches(rows, batch_size)
+    return [batch_size] * (count - 1) + [rows - batch_size * (count - 1)] if count else []
 
 
 def next_batch_size(sizes: Sequence[int], epoch: int, batch: int, last_epoch: int) -> int:
@@ -604,16 +638,16 @@ def hetero_lr_guest(
     if newton is not None:
         newton.state = resumed.cg  # a resumed run continues its conjugate directions
     losses, converged, epochs_run = list(resumed.losses), resumed.converged, resumed.epochs_run
-    reporter = TrainingReporter(
-        progress, channel.name, config.epochs, batches_per_epoch(len(x), batch_size)
-    )
+    reporter = TrainingReporter(progress, channel.name, config.epochs, len(sizes))
     last_epoch = epochs_run if resumed.stopped else config.epochs
     if epochs_run < last_epoch:  # made while the hosts encrypt their first batch
         pool.fill(obfuscators_needed(config, sizes[0], per_batch))
     for epoch in range(epochs_run, last_epoch):
         this_epoch = hlr.scope(epoch=epoch)
         loss_sum, seen = 0.0, 0
-        for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), batch_size)):
+        for batch, rows in enumerate(
+            batch_order(batch_seed, epoch, len(x), batch_size, whole=True)
+        ):
             step = this_epoch.scope(batch=batch)
             xb, yb = x[rows], y[rows]
             u_guest = xb @ weights
@@ -967,6 +1001,7 @@ def hetero_lr_host(
     own = (0 if config.obfuscator_source == "coordinator" else 1) + x.shape[1]
     per_batch = own + hosts.index(channel.name)
     sizes = batch_sizes(len(x), batch_size)
+    require_no_residual_exposure(channel.name, x.shape[1], len(x), batch_size)
     resumed = start_training(checkpoints, x.shape[1], channel.name)
     pool = ObfuscatorPool.for_encryptor(
         public,
@@ -984,15 +1019,15 @@ def hetero_lr_host(
     newton = _NewtonParty(x, objective, config, penalised) if optimizer == "newton" else None
     if newton is not None:
         newton.state = resumed.cg  # a resumed run continues its conjugate directions
-    reporter = TrainingReporter(
-        progress, channel.name, config.epochs, batches_per_epoch(len(x), batch_size)
-    )
+    reporter = TrainingReporter(progress, channel.name, config.epochs, len(sizes))
     last_epoch = epochs_run if resumed.stopped else config.epochs
     if epochs_run < last_epoch:
         pool.fill(obfuscators_needed(config, sizes[0], per_batch))
     for epoch in range(epochs_run, last_epoch):
         this_epoch = hlr.scope(epoch=epoch)
-        for batch, rows in enumerate(batch_order(int(setup["seed"]), epoch, len(x), batch_size)):
+        for batch, rows in enumerate(
+            batch_order(int(setup["seed"]), epoch, len(x), batch_size, whole=True)
+        ):
             step = this_epoch.scope(batch=batch)
             xb = x[rows]
             u = xb @ weights

@@ -62,6 +62,7 @@ from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints
 from rengo.vfl.common import batch_order
 from rengo.vfl.hetero_lr.config import LinearModelConfig
+from rengo.vfl.hetero_lr.exposure import require_no_residual_exposure
 from rengo.vfl.hetero_lr.math import column_scales
 from rengo.vfl.hetero_lr.missing import checked_matrix, training_matrix
 from rengo.vfl.hetero_lr.newton import resolve_optimizer
@@ -246,7 +247,9 @@ def hetero_poisson_guest(
     for epoch in range(epochs_run, last_epoch):
         this_epoch = hlr.scope(epoch=epoch)
         loss_sum, seen = 0.0, 0
-        for batch, rows in enumerate(batch_order(batch_seed, epoch, len(x), config.batch_size)):
+        for batch, rows in enumerate(
+            batch_order(batch_seed, epoch, len(x), config.batch_size, whole=True)
+        ):
             step = this_epoch.scope(batch=batch)
             xb, yb = x[rows], y[rows]
             u_guest = xb @ weights
@@ -381,6 +384,7 @@ def hetero_poisson_host(
     p_bits = config.residual_precision_bits
     d_exp = residual_exponent(config, len(hosts))
     sizes = batch_sizes(len(x), config.batch_size)
+    require_no_residual_exposure(channel.name, x.shape[1], len(x), config.batch_size)
     # what one batch of b rows takes from the pool: the chain hop and, with the loss, Enc(u)
     # (per_row x b, or dealt), one mask per gradient column
     per_row = obfuscators_per_batch(config, guest, channel.name, 1)
@@ -413,7 +417,7 @@ def hetero_poisson_host(
     for epoch in range(epochs_run, last_epoch):
         this_epoch = hlr.scope(epoch=epoch)
         for batch, rows in enumerate(
-            batch_order(int(setup["seed"]), epoch, len(x), config.batch_size)
+            batch_order(int(setup["seed"]), epoch, len(x), config.batch_size, whole=True)
         ):
             step = this_epoch.scope(batch=batch)
             xb = x[rows]
