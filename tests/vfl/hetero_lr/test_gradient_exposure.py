@@ -142,8 +142,10 @@ def test_the_coordinator_refuses_a_host_that_skips_its_own_check(
 
 
 def _run_plainly(rows: int, batch_size: int, host_columns: int) -> dict[str, Any]:
+    """Hetero linear regression (the squared loss) in mini-batches (its "auto" optimizer is
+    full-batch Newton-CG)."""
     x_guest, x_host, y = _table(rows, 3, host_columns)
-    config = HeteroLRConfig(epochs=1, batch_size=batch_size)
+    config = HeteroLRConfig(epochs=1, batch_size=batch_size, optimizer="adam")
     return run_roles(
         LocalBus(["coordinator", "guest", "host1"]),
         {
