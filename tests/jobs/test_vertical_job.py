@@ -474,6 +474,24 @@ def test_a_feature_party_with_a_column_named_like_the_label_is_warned_before_tra
     assert "default" in job.train.feature_names["bank"]  # it is a feature, as warned
 
 
+def _psi_warnings(tmp_path: Path, other: str, name: str) -> list[str]:
+    """Run the job of ``card.csv`` (the label party) and ``{other}.csv`` at 512-bit keys for
+    one epoch (a new store each time); the PSI few-matched warnings it gave."""
+    (tmp_path / "job.toml").write_text(
+        f'[job]\nkind = "vfl"\nname = "{name}"\n[vfl]\nlabel_party = "card"\n'
+        'label = "default"\nkey_bits = 512\nepochs = 1\n'
+        f'[vfl.parties]\ncard = "card.csv"\n{other} = "{other}.csv"\n'
+    )
+    job = build_vertical_job(load_job(tmp_path / "job.toml"))
+    with (
+        RunStore(tmp_path / f"{name}.db") as store,
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always")
+        run_vertical_job(job, store, log=lambda _m: None)
+    return [str(w.message) for w in caught if "PSI matched only" in str(w.message)]
+
+
 def test_a_party_whose_ids_mostly_match_nothing_is_warned_with_the_counts(tmp_path: Path) -> None:
     """A feature party that wrote two thirds of its IDs in capitals ('C7' for 'c7') shared
     only a third of the customers: the job trained on those 100 of 300 without a word."""
@@ -484,15 +502,7 @@ def test_a_party_whose_ids_mostly_match_nothing_is_warned_with_the_counts(tmp_pa
     _write(tmp_path / "card.csv", ["id", "a", "default"], [[f"c{i}", a[i], y[i]] for i in range(n)])
     bank_ids = [f"C{i}" if i < 200 else f"c{i}" for i in range(n)]
     _write(tmp_path / "bank.csv", ["id", "b"], [[bank_ids[i], b[i]] for i in range(n)])
-    (tmp_path / "job.toml").write_text(
-        '[job]\nkind = "vfl"\nname = "padded"\n[vfl]\nlabel_party = "card"\n'
-        'label = "default"\nkey_bits = 512\nepochs = 1\n'
-        '[vfl.parties]\ncard = "card.csv"\nbank = "bank.csv"\n'
-    )
-    job = build_vertical_job(load_job(tmp_path / "job.toml"))
-    with RunStore(tmp_path / "r.db") as store, pytest.warns(UserWarning) as caught:
-        run_vertical_job(job, store, log=lambda _m: None)
-    few = [str(w.message) for w in caught if "PSI matched only" in str(w.message)]
+    few = _psi_warnings(tmp_path, "bank", "padded")
     assert any(m.startswith("card: PSI matched only ") for m in few), few
     assert any(m.startswith("bank: PSI matched only ") for m in few), few
     assert all("'C1' and 'c1' are different customers" in m for m in few)
@@ -510,16 +520,7 @@ def test_a_party_with_many_more_customers_is_not_warned_when_the_smaller_table_a
     y = ((a + b) > 0).astype(int)
     _write(tmp_path / "card.csv", ["id", "a", "default"], [[f"c{i}", a[i], y[i]] for i in range(n)])
     _write(tmp_path / "tel.csv", ["id", "b"], [[f"c{i}", b[i]] for i in range(3 * n)])
-    (tmp_path / "job.toml").write_text(
-        '[job]\nkind = "vfl"\nname = "telecom"\n[vfl]\nlabel_party = "card"\n'
-        'label = "default"\nkey_bits = 512\nepochs = 1\n'
-        '[vfl.parties]\ncard = "card.csv"\ntel = "tel.csv"\n'
-    )
-    job = build_vertical_job(load_job(tmp_path / "job.toml"))
-    with RunStore(tmp_path / "r.db") as store, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        run_vertical_job(job, store, log=lambda _m: None)
-    assert not [str(w.message) for w in caught if "PSI matched only" in str(w.message)]
+    assert not _psi_warnings(tmp_path, "tel", "telecom")
 
     # the telecom writes two thirds of the issuer's customers in capitals: both are warned
     # (of the 93 training rows the job keeps of 120), the telecom with the smaller table's share
@@ -528,10 +529,7 @@ def test_a_party_with_many_more_customers_is_not_warned_when_the_smaller_table_a
         ["id", "b"],
         [[f"C{i}" if i < 80 else f"c{i}", b[i]] for i in range(3 * n)],
     )
-    job = build_vertical_job(load_job(tmp_path / "job.toml"))
-    with RunStore(tmp_path / "r2.db") as store, pytest.warns(UserWarning) as caught:
-        run_vertical_job(job, store, log=lambda _m: None)
-    few = [str(w.message) for w in caught if "PSI matched only" in str(w.message)]
+    few = _psi_warnings(tmp_path, "tel", "capitals")
     assert any(m.startswith("card: PSI matched only 34 of its 93 rows (37%)") for m in few), few
     telecom = [m for m in few if m.startswith("tel: ")]
     assert telecom and "37% of the 93 rows of the run's smallest table" in telecom[0], few
@@ -544,13 +542,4 @@ def test_parties_whose_ids_all_match_are_not_warned(tmp_path: Path) -> None:
     y = ((a + b) > 0).astype(int)
     _write(tmp_path / "card.csv", ["id", "a", "default"], [[f"c{i}", a[i], y[i]] for i in range(n)])
     _write(tmp_path / "bank.csv", ["id", "b"], [[f"c{i}", b[i]] for i in range(n)])
-    (tmp_path / "job.toml").write_text(
-        '[job]\nkind = "vfl"\nname = "same"\n[vfl]\nlabel_party = "card"\n'
-        'label = "default"\nkey_bits = 512\nepochs = 1\n'
-        '[vfl.parties]\ncard = "card.csv"\nbank = "bank.csv"\n'
-    )
-    job = build_vertical_job(load_job(tmp_path / "job.toml"))
-    with RunStore(tmp_path / "r.db") as store, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        run_vertical_job(job, store, log=lambda _m: None)
-    assert not [w for w in caught if "PSI matched only" in str(w.message)]
+    assert not _psi_warnings(tmp_path, "bank", "same")
