@@ -42,6 +42,7 @@ from rengo.deploy.coordinator import recorded_hub
 from rengo.deploy.roles import run_hub_role, run_role
 from rengo.deploy.vertical_epochs import EpochRows
 from rengo.tracking.run import open_run
+from rengo.transport.grpc_frames import check_message_limit
 from rengo.transport.grpc_hub import GrpcHub, check_can_listen
 from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
@@ -276,7 +277,7 @@ def serve_vertical_coordinator(
     """
     if label_party not in parties:
         raise ConfigError(f"label party {label_party!r} is not one of {list(parties)}")
-    _check_message_limit(max_message_bytes)
+    check_message_limit(max_message_bytes)
     if keypair is not None:
         warnings.warn(
             "serve_vertical_coordinator(keypair=...) is deprecated; pass keys=...",
@@ -583,7 +584,7 @@ def run_vertical_party(
         If a message it waited for did not come within ``timeout`` (the run ends for every
         role).
     """
-    _check_message_limit(max_message_bytes)
+    check_message_limit(max_message_bytes)
     data = table if isinstance(table, PartyData) else PartyData(table, labels, score_table)
     tables = [t for t in (data.table, data.score_table) if t is not None]
     size = max((len(t.ids) for t in tables), default=0)
@@ -611,19 +612,3 @@ def run_vertical_party(
             backoff=backoff,
             max_message_bytes=max_message_bytes,
         )
-
-
-def _check_message_limit(max_message_bytes: int) -> None:
-    """Refuse a message limit that is not a positive whole number of bytes.
-
-    Raises
-    ------
-    ConfigError
-        Naming the value.
-    """
-    if isinstance(max_message_bytes, bool) or not isinstance(max_message_bytes, int):
-        raise ConfigError(
-            f"max_message_bytes must be a whole number of bytes, got {max_message_bytes!r}"
-        )
-    if max_message_bytes <= 0:
-        raise ConfigError(f"max_message_bytes must be > 0, got {max_message_bytes}")

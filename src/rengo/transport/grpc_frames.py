@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from google.protobuf.message import DecodeError
 
 from rengo.core.envelope import Envelope, envelope_to_bytes
-from rengo.core.errors import CodecError
+from rengo.core.errors import CodecError, ConfigError
 from rengo.core.proto import envelope_pb2
 
 CHUNK_SIZE = 1024 * 1024
@@ -29,6 +29,25 @@ INLINE_LIMIT = 64 * 1024
 MAX_HEADER = 64 * 1024
 DEFAULT_MAX_MESSAGE = 2 * 1024**3
 GRPC_MESSAGE_LIMIT = 4 * 1024 * 1024
+
+
+def check_message_limit(max_message_bytes: int) -> None:
+    """Refuse a message limit that is not a positive whole number of bytes (the hub's, a
+    party connection's, a deployed run's).
+
+    Raises
+    ------
+    ConfigError
+        Naming the value.
+    """
+    if isinstance(max_message_bytes, bool) or not isinstance(max_message_bytes, int):
+        raise ConfigError(
+            f"max_message_bytes must be a whole number of bytes, got {max_message_bytes!r}"
+        )
+    if max_message_bytes <= 0:
+        raise ConfigError(f"max_message_bytes must be > 0, got {max_message_bytes}")
+
+
 _QUEUED_OVERHEAD = 64  # a queued message's own objects, roughly, whatever it carries
 
 WHOLE = b"E"
