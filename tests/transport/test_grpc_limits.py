@@ -362,3 +362,30 @@ def test_a_flooded_party_that_stops_the_run_names_the_flooder_to_the_coordinator
     assert str(hub.failure) == "bob aborted the run (InboxFlooded by alice)"
     alice.close()
     bob.close()
+
+
+@pytest.mark.parametrize("limit", [0, -1, 1.5e6, True, "256"])
+def test_a_message_limit_that_is_not_a_positive_whole_number_is_refused_before_anything_starts(
+    limit: object, certs: Path, tmp_path: Path
+) -> None:
+    """run_vertical_party(max_message_bytes=0) refused every message the role sent, each as
+    too large; every entry point now refuses the limit itself, naming it."""
+    from rengo.deploy import run_vertical_party, serve_vertical_coordinator
+
+    named = "max_message_bytes must be"
+    credentials = PartyCredentials.from_directory(certs, "alice")
+    with pytest.raises(ConfigError, match=named):
+        PartyConnection("127.0.0.1:1", "alice", credentials, max_message_bytes=limit)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=named):
+        GrpcHub("127.0.0.1:0", HubSecurity(insecure=True), max_message_bytes=limit)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=named):
+        serve_vertical_coordinator(
+            "127.0.0.1:0", HubSecurity(insecure=True), ["p0", "p1"], "p0",
+            max_message_bytes=limit,  # type: ignore[arg-type]
+        )  # fmt: skip
+    with pytest.raises(ConfigError, match=named):
+        run_vertical_party(
+            "127.0.0.1:1", "p1", None, credentials,  # type: ignore[arg-type]
+            max_message_bytes=limit,  # type: ignore[arg-type]
+        )  # fmt: skip
+    assert not list(tmp_path.iterdir())  # nothing recorded or written

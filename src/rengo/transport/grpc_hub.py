@@ -77,6 +77,7 @@ from rengo.transport.grpc_frames import (
     WHOLE,
     FrameAssembler,
     OutgoingMessage,
+    check_message_limit,
     envelope_frames,
     queued_size,
 )
@@ -336,8 +337,8 @@ class GrpcHub:
         """
         if heartbeat_interval <= 0:
             raise ConfigError(f"heartbeat_interval must be > 0, got {heartbeat_interval}")
+        check_message_limit(max_message_bytes)
         for label, value in (
-            ("max_message_bytes", max_message_bytes),
             ("max_parties", max_parties),
             ("max_streams_per_party", max_streams_per_party),
             ("handshake_timeout", handshake_timeout),

@@ -64,6 +64,7 @@ from rengo.transport.grpc_frames import (
     PING_FRAME,
     FrameAssembler,
     OutgoingMessage,
+    check_message_limit,
     envelope_frames,
     queued_size,
 )
@@ -146,8 +147,9 @@ class PartyConnection:
     Raises
     ------
     ConfigError
-        If ``address`` is not ``HOST:PORT`` (gRPC would dial port 443 for a bare host), or
-        ``inbox_budget`` cannot hold one message of ``max_message_bytes``.
+        If ``address`` is not ``HOST:PORT`` (gRPC would dial port 443 for a bare host),
+        ``max_message_bytes`` is not a positive whole number, or ``inbox_budget`` cannot
+        hold one message of ``max_message_bytes``.
     """
 
     def __init__(
@@ -184,6 +186,7 @@ class PartyConnection:
         self._outbox: queue.SimpleQueue[OutgoingMessage | None] | None = None
         self._unsent: deque[OutgoingMessage] = deque()
         self._inbox: dict[tuple[str, str], deque[bytes]] = defaultdict(deque)
+        check_message_limit(max_message_bytes)
         self.inbox_budget = (
             inbox_budget if inbox_budget is not None else max_message_bytes + 64 * 1024**2
         )
