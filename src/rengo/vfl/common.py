@@ -353,10 +353,18 @@ def batch_order(
     holds fewer than ``batch_size`` rows (all of them when there are fewer)."""
     order = np.random.default_rng([seed, epoch]).permutation(rows)
     if whole:
-        count = whole_batches(rows, batch_size)
-        return [order[k * batch_size : (k + 1) * batch_size if k + 1 < count else rows]
-                for k in range(count)]  # fmt: skip
+        sizes = batch_sizes(rows, batch_size)
+        starts = np.cumsum([0, *sizes])[:-1]
+        return [order[start : start + size] for start, size in zip(starts, sizes, strict=True)]
     return [order[s : s + batch_size] for s in range(0, rows, batch_size)]
+
+
+def batch_sizes(rows: int, batch_size: int) -> list[int]:
+    """The size of each batch of an epoch cut with ``whole=True`` (:func:`batch_order`):
+    ``batch_size`` rows each, the remainder joining the last, so that no batch is smaller
+    than ``batch_size`` (one batch of every row when there are fewer)."""
+    count = whole_batches(rows, batch_size)
+    return [batch_size] * (count - 1) + [rows - batch_size * (count - 1)] if count else []
 
 
 def whole_batches(rows: int, batch_size: int) -> int:

@@ -71,7 +71,7 @@ from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.randomness import random_source
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints
-from rengo.vfl.common import batch_order, whole_batches
+from rengo.vfl.common import batch_order, batch_sizes
 from rengo.vfl.hetero_lr.config import LinearModelConfig
 from rengo.vfl.hetero_lr.exposure import require_no_residual_exposure
 from rengo.vfl.hetero_lr.math import (
@@ -483,14 +483,6 @@ def gradient_step(
     )
     stepped: np.ndarray = moved / column_scale
     return stepped, state
-
-
-def batch_sizes(rows: int, batch_size: int) -> list[int]:
-    """The size of each mini-batch of an epoch, as training cuts them
-    (:func:`~rengo.vfl.common.batch_order` with ``whole=True``: ``batch_size`` rows each,
-    the remainder joining the last, so that no batch is smaller than ``batch_size``)."""
-    count = whole_batches(rows, batch_size)
-    return [batch_size] * (count - 1) + [rows - batch_size * (count - 1)] if count else []
 
 
 def next_batch_size(sizes: Sequence[int], epoch: int, batch: int, last_epoch: int) -> int:

@@ -60,7 +60,7 @@ from rengo.crypto.keys import PaillierPublicKey
 from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints
-from rengo.vfl.common import batch_order
+from rengo.vfl.common import batch_order, batch_sizes
 from rengo.vfl.hetero_lr.config import LinearModelConfig
 from rengo.vfl.hetero_lr.exposure import require_no_residual_exposure
 from rengo.vfl.hetero_lr.math import column_scales
@@ -76,7 +76,6 @@ from rengo.vfl.hetero_lr.roles import (
     GuestModel,
     HostModel,
     U,
-    batch_sizes,
     end_guest_epoch,
     end_host_epoch,
     epoch_obfuscators,
