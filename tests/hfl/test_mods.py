@@ -143,6 +143,51 @@ def test_with_mods_shares_the_clients_state() -> None:
     assert client.state == {"fits": 2} and modded.state is client.state
 
 
+def test_a_client_fn_returning_with_mods_trains_with_the_coordinators_proximal_term(
+    client_data,
+) -> None:
+    """``with_mods`` inside a ``client_fn`` wraps the client the coordinator's FedProx mod
+    wraps: its proximal term reaches the training loop (it stopped at the wrapper)."""
+    from rengo.hfl import FedProx, softmax_init
+
+    def plain(cid: str) -> Client:
+        X, y = client_data[cid]
+        return LogisticRegressionClient(X, y, lr=0.1, local_epochs=3, batch_size=None)
+
+    def wrapped(cid: str) -> Client:
+        return with_mods(plain(cid), [Tracer("own")], cid)
+
+    ids = sorted(client_data)
+    start = softmax_init(4, 3)
+    free = simulate(plain, ids, FedAvg(), start, rounds=1).parameters
+    expected = simulate(plain, ids, FedProx(proximal_mu=5.0), start, rounds=1).parameters
+    got = simulate(wrapped, ids, FedProx(proximal_mu=5.0), start, rounds=1).parameters
+    assert any(not np.array_equal(a, b) for a, b in zip(free, expected, strict=True))
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+class CountingMod:
+    """Counts the fits it saw in the client's persisted state."""
+
+    def __call__(self, call: ClientCall, call_next: CallNext) -> Any:
+        call.state["seen"] = int(call.state.get("seen", 0)) + 1
+        reply = call_next(call)
+        reply.metrics["seen"] = call.state["seen"]
+        return reply
+
+
+def test_mods_inside_with_mods_see_the_state_the_runtime_persisted() -> None:
+    """A ``client_fn`` builds a fresh client each call; the state the handler restores must
+    reach the mods ``with_mods`` installed (they saw the new client's empty dict)."""
+    handler = client_handler(lambda cid: with_mods(EchoClient(cid), [CountingMod()], cid))
+    state = None
+    for expected in (1, 2, 3):
+        result, state = _fit(handler, {}, state)
+        assert result.metrics["seen"] == expected
+    assert decode(state) == {"seen": 3, "fits": 3}
+
+
 # -- frozen arrays: the seam FedRep's alternating training needs --------------------------------
 
 

@@ -194,19 +194,26 @@ class _ModdedClient(Client):
         return reply
 
     def _run(self, key: str, message: FitIns | EvaluateIns) -> Any:
-        call = ClientCall(self._client_id, key, message, self._client.state)
+        # Whatever runs this client (a handler, an outer chain) hands it the call's persisted
+        # state and local training through call_client: the wrapped mods and client must see
+        # those very objects, or the coordinator's FedProx term never reaches the training
+        # loop and the state of earlier rounds never reaches the mods.
+        call = ClientCall(self._client_id, key, message, self.state, self.local_training)
         try:
             return self._chain.run(call, lambda c: call_client(self._client, c))
         finally:
             self._client.state = self.state = call.state
-            self.local_training = call.local_training
+            self.local_training = LocalTraining()  # this call's corrections end with it
 
 
 def with_mods(client: Client, mods: Sequence[Mod], client_id: str = "local") -> Client:
     """``client`` with ``mods`` around its fit and evaluate, in this process.
 
     What :func:`client_handler` does for a transport, for direct calls: handy to test a mod
-    or to train one client by hand. The returned client shares ``client``'s state.
+    or to train one client by hand. The returned client shares ``client``'s state. Returned
+    from a ``client_fn`` it is a client like any other: the mods the coordinator asks for
+    (FedProx, SCAFFOLD) wrap these, their gradient corrections reach ``client``'s training,
+    and the client's persisted state reaches these mods.
 
     Parameters
     ----------
