@@ -174,13 +174,14 @@ def test_state_of_another_strategy_is_refused() -> None:
 def test_every_builtin_strategy_is_registered_with_its_own_options() -> None:
     registry = strategy_registry()
     assert {"fedavg", "fedprox", "fedadagrad", "fedadam", "fedyogi", "scaffold"} <= set(registry)
-    assert {"fedmedian", "fedtrimmedavg", "krum"} <= set(registry)
+    assert {"fedmedian", "fedtrimmedavg", "krum", "fedavgm"} <= set(registry)
     krum = registry["krum"].options
     assert {k: (o.type, o.default) for k, o in krum.items()} == {
         "num_byzantine": (int, 1),
         "num_selected": (int, 1),
     }
     assert set(registry["fedadam"].options) == {"eta", "beta_1", "beta_2", "tau"}
+    assert set(registry["fedavgm"].options) == {"server_learning_rate", "server_momentum"}
     assert "fedopt" not in registry  # an abstract base is not a choice
 
 

@@ -8,9 +8,18 @@ import pytest
 
 from rengo.core.codec import decode, encode
 from rengo.core.messages import FitResult
-from rengo.hfl import FedAdagrad, FedAdam, FedAvg, FedProx, FedYogi, Scaffold, Strategy
+from rengo.hfl import (
+    FedAdagrad,
+    FedAdam,
+    FedAvg,
+    FedAvgM,
+    FedProx,
+    FedYogi,
+    Scaffold,
+    Strategy,
+)
 
-STRATEGIES = [FedAvg, FedProx, FedAdagrad, FedAdam, FedYogi, Scaffold]
+STRATEGIES = [FedAvg, FedProx, FedAdagrad, FedAdam, FedYogi, FedAvgM, Scaffold]
 
 
 def _step(strategy: Strategy, server_round: int, x: list[np.ndarray], seed: int) -> list:
@@ -55,7 +64,9 @@ def test_strategy_state_round_trips_through_the_codec(cls: type[Strategy]) -> No
             assert state[key] == again[key]
 
 
-@pytest.mark.parametrize("cls", [FedAdagrad, FedAdam, FedYogi, Scaffold], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "cls", [FedAdagrad, FedAdam, FedYogi, FedAvgM, Scaffold], ids=lambda c: c.__name__
+)
 def test_stateful_strategies_lose_information_without_their_state(cls: type[Strategy]) -> None:
     """The round trip above is not vacuous: a fresh instance continues differently."""
     x0 = [np.linspace(-1, 1, 6).reshape(2, 3), np.array([0.5, -0.5], dtype=np.float32)]

@@ -19,6 +19,7 @@ from rengo.hfl.strategy.centred_clipping import (
 )
 from rengo.hfl.strategy.dp import ClippedDeltaSum, DifferentialPrivacy
 from rengo.hfl.strategy.fedavg import FedAvg, FedProx
+from rengo.hfl.strategy.fedavgm import FedAvgM, FedAvgMState, fedavgm_step
 from rengo.hfl.strategy.fedopt import (
     FedAdagrad,
     FedAdam,
@@ -61,6 +62,8 @@ __all__ = [
     "FedAdam",
     "FedAvg",
     "FedAvgFineTune",
+    "FedAvgM",
+    "FedAvgMState",
     "FedBN",
     "FedMedian",
     "FedOpt",
@@ -84,6 +87,7 @@ __all__ = [
     "bulyan",
     "cast_like",
     "centred_clip",
+    "fedavgm_step",
     "fedopt_step",
     "get_strategy",
     "krum_scores",
