@@ -231,3 +231,19 @@ def test_rengo_strategies_lists_every_registered_strategy() -> None:
         assert name in result.output
     assert "num_byzantine (int) = 1" in result.output
     assert "serial" in result.output and "process" in result.output
+
+
+def test_a_flower_style_evaluate_fn_is_refused_when_the_strategy_is_built() -> None:
+    """Flower's ``evaluate_fn(server_round, parameters, config)`` failed only after the first
+    round had trained, with Python's bare "missing 1 required positional argument"."""
+
+    def flower_evaluate(server_round: int, parameters: list, config: dict) -> tuple:
+        return 0.0, {}
+
+    with pytest.raises(TypeError, match=r"evaluate_fn\(server_round, parameters\).*Flower's"):
+        FedAvg(evaluate_fn=flower_evaluate)
+    with pytest.raises(TypeError, match=r"on_fit_config is called as on_fit_config\(server"):
+        FedAvg(on_fit_config=lambda: {})
+    with pytest.raises(TypeError, match="must be a callable"):
+        FedAvg(evaluate_fn=3)  # type: ignore[arg-type]
+    FedAvg(evaluate_fn=lambda server_round, parameters, config=None: (0.0, {}))  # a default

@@ -13,6 +13,7 @@ model and replaced - never mutated - by the strategy's pure update functions. It
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -292,6 +293,9 @@ class Strategy:
         for name in ("min_evaluate_clients", "min_available_clients"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_callback("on_fit_config", self.on_fit_config, ("server_round",))
+        check_callback("on_evaluate_config", self.on_evaluate_config, ("server_round",))
+        check_callback("evaluate_fn", self.evaluate_fn, ("server_round", "parameters"))
         self.name = type(self).__name__
 
     def accepts_empty_sample(self) -> bool:
@@ -461,6 +465,51 @@ class Strategy:
         for _, r in results:
             acc.add([], float(r.num_examples), r.metrics)
         return loss, acc.metrics()
+
+
+def check_callback(name: str, callback: Callable[..., Any] | None, args: Sequence[str]) -> None:
+    """Refuse, when the strategy is built, a ``callback`` that cannot be called with ``args``
+    (positionally), rather than after the first round's training.
+
+    Flower's ``evaluate_fn(server_round, parameters, config)`` takes a third argument that
+    rengo's does not pass; the message says so.
+
+    Parameters
+    ----------
+    name
+        The strategy field holding it (for the message).
+    callback
+        The callable, or None (nothing to check).
+    args
+        The names of the arguments the strategy passes, in order.
+
+    Raises
+    ------
+    TypeError
+        If ``callback`` is not callable or its signature does not take ``args``.
+    """
+    if callback is None:
+        return
+    expected = f"{name}({', '.join(args)})"
+    if not callable(callback):
+        raise TypeError(f"{name} must be a callable {expected}, got {type(callback).__name__}")
+    try:
+        signature = inspect.signature(callback)
+    except (TypeError, ValueError):  # a builtin or extension callable: nothing to read
+        return
+    try:
+        signature.bind(*args)
+    except TypeError as exc:
+        flower = (
+            "; Flower's evaluate_fn also takes a config, which rengo does not pass: drop that "
+            "parameter or give it a default"
+            if name == "evaluate_fn" and len(signature.parameters) == len(args) + 1
+            else ""
+        )
+        raise TypeError(
+            f"{name} is called as {expected}, and {getattr(callback, '__qualname__', callback)}"
+            f"{signature} cannot take that ({exc}){flower}"
+        ) from None
 
 
 def _uninitialised(state: Mapping[str, Any]) -> bool:
