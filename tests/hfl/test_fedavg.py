@@ -149,3 +149,29 @@ def test_torch_client_with_large_mu_stays_closer_to_the_global_model() -> None:
     free = client.fit(g0, {"proximal_mu": 0.0, "seed": 1}).parameters
     held = client.fit(g0, {"proximal_mu": 10.0, "seed": 1}).parameters
     assert _distance(held, g0) < 0.5 * _distance(free, g0)
+
+
+class OwnLoopClient(LogisticRegressionClient):
+    """A ported Flower client: trains in its own loop, outside LocalTraining (no steps)."""
+
+    def fit(self, parameters, config):
+        return FitResult([p * 0.5 for p in parameters], 4)
+
+
+def test_fedprox_warns_when_the_client_took_no_step_through_the_seam(local_problem) -> None:
+    """A client whose own loop ignores LocalTraining runs FedAvg under FedProx unless it reads
+    proximal_mu itself: the mod says so instead of staying silent."""
+    X, y, g0 = local_problem
+    own = with_mods(OwnLoopClient(X, y), [FedProxMod()])
+    with pytest.warns(UserWarning, match=r"FedProx: the client took no local step"):
+        own.fit(g0, {"proximal_mu": 0.1})
+
+
+def test_fedprox_is_silent_for_clients_that_train_through_the_seam_or_without_mu(
+    local_problem, recwarn
+) -> None:
+    X, y, g0 = local_problem
+    seam = with_mods(LogisticRegressionClient(X, y, batch_size=8), [FedProxMod()])
+    seam.fit(g0, {"proximal_mu": 0.1, "seed": 1})
+    with_mods(OwnLoopClient(X, y), [FedProxMod()]).fit(g0, {"proximal_mu": 0.0})
+    assert not [w for w in recwarn if "FedProx" in str(w.message)]

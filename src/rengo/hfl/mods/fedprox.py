@@ -9,6 +9,7 @@ proximal term as a gradient correction for the call, so every local step adds
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -18,6 +19,15 @@ from rengo.hfl.local_training import ProximalTerm
 from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, register_mod
 
 MU_KEY = "proximal_mu"
+NOT_APPLIED = (
+    "FedProx: the client took no local step through rengo.hfl.LocalTraining, so the "
+    "proximal term reached its training only if its own fit reads config['proximal_mu'] "
+    "(as a Flower client does): else this is FedAvg. A client's own loop applies it with "
+    "self.local_training.correct(index, parameter, gradient) on each gradient and "
+    "self.local_training.record_step(lr) after each step (TorchClient and "
+    "LogisticRegressionClient do both)"
+)
+"""Warned when a fit under ``proximal_mu > 0`` reported no local steps."""
 
 
 @register_mod
@@ -26,19 +36,26 @@ class FedProxMod(ClientMod):
 
     A client that does not train through :class:`~rengo.hfl.local_training.LocalTraining`
     (it reports no steps) still receives ``proximal_mu`` in its config and may apply the term
-    itself, as clients did before mods existed.
+    itself, as clients did before mods existed (and Flower's do); the mod warns
+    (:data:`NOT_APPLIED`), since it cannot tell such a client from one that trains without the
+    term.
     """
 
     name: ClassVar[str] = "fedprox"
 
     def __call__(self, call: ClientCall, call_next: CallNext) -> Any:
-        """Install ``mu (w - w_global)`` for a fit call, then run the client."""
-        if call.key == FIT:
-            mu = proximal_mu(call)
-            if mu > 0:
-                anchor = [np.array(p, dtype=np.float64) for p in call.parameters]
-                call.local_training.corrections.append(ProximalTerm(mu, anchor))
-        return call_next(call)
+        """Install ``mu (w - w_global)`` for a fit call, then run the client; warn when the
+        client took no step through the seam, so the term may never have been applied."""
+        if call.key != FIT:
+            return call_next(call)
+        mu = proximal_mu(call)
+        if mu > 0:
+            anchor = [np.array(p, dtype=np.float64) for p in call.parameters]
+            call.local_training.corrections.append(ProximalTerm(mu, anchor))
+        reply = call_next(call)
+        if mu > 0 and call.local_training.steps == 0:
+            warnings.warn(NOT_APPLIED, UserWarning, stacklevel=2)
+        return reply
 
 
 def proximal_mu(call: ClientCall) -> float:
