@@ -5,6 +5,7 @@ the deployed run records the same model quality, and values and pays its parties
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -308,7 +309,7 @@ def test_certs_list_shows_each_partys_serial_and_what_was_revoked(tmp_path: Path
 
 SERVED_MODEL = '''
 import numpy as np
-from rengo.hfl import LogisticRegressionClient, softmax_init
+from rengo.hfl import ClipUpdateMod, LogisticRegressionClient, softmax_init
 
 
 def initial():
@@ -322,6 +323,19 @@ def client_fn(name):
     X = rng.normal(size=(60, 4))
     y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5).astype(int)
     return LogisticRegressionClient(X, y, X_test=X, y_test=y)
+
+
+tiny_clip = ClipUpdateMod(max_norm=0.01)  # a party's own mod, for `--mod served:tiny_clip`
+
+
+class Tagged:
+    """A mod class (`--mod served:Tagged` builds it): marks each fit reply's metrics."""
+
+    def __call__(self, call, call_next):
+        reply = call_next(call)
+        if call.key == "fit":
+            reply.metrics["tagged"] = 1
+        return reply
 '''
 
 SERVED_JOB = """
@@ -335,10 +349,10 @@ parties = ["client-0", "client-1"]
 """
 
 
-@pytest.mark.timeout(120)
-def test_a_job_naming_its_own_model_is_served_with_no_data_at_the_coordinator(
-    tmp_path: Path,
-) -> None:
+def _serve_own_model(tmp_path: Path, *party_options: str) -> tuple[Path, list[str]]:
+    """Run SERVED_JOB with `rengo coordinator` and two `rengo party --app served:client_fn`
+    processes (each also given ``party_options``) on loopback; the run store and the parties'
+    outputs."""
     (tmp_path / "served.py").write_text(SERVED_MODEL)
     job = tmp_path / "job.toml"
     job.write_text(SERVED_JOB)
@@ -366,21 +380,31 @@ def test_a_job_naming_its_own_model_is_served_with_no_data_at_the_coordinator(
     parties = [
         start(
             *("party", "--coordinator", address, "--name", name, "--insecure"),
-            *("--app", "served:client_fn"),
+            *("--app", "served:client_fn", *party_options),
             cwd=tmp_path,
         )
         for name in ("client-0", "client-1")
     ]
+    outputs = []
     try:
         out, _ = coordinator.communicate(timeout=90)
         assert coordinator.returncode == 0, out
         for p in parties:
             p_out, _ = p.communicate(timeout=30)
             assert p.returncode == 0, p_out
+            outputs.append(p_out)
     finally:
         for p in [coordinator, *parties]:
             if p.poll() is None:
                 p.kill()
+    return store, outputs
+
+
+@pytest.mark.timeout(120)
+def test_a_job_naming_its_own_model_is_served_with_no_data_at_the_coordinator(
+    tmp_path: Path,
+) -> None:
+    store, _ = _serve_own_model(tmp_path)
     with RunStore(store) as s:
         run = s.list_runs()[0]
         assert run.status == "completed"
@@ -389,6 +413,22 @@ def test_a_job_naming_its_own_model_is_served_with_no_data_at_the_coordinator(
         assert all(np.isfinite(r.metrics["train_loss"]) for r in s.rounds(run.run_id))
     assert "dataset" not in run.config  # nothing was loaded at the coordinator
     assert {"data", "partition"}.isdisjoint(run.config["job_settings"])  # nor recorded
+
+
+@pytest.mark.timeout(120)
+def test_a_party_installs_its_own_client_mods_named_on_the_command_line(tmp_path: Path) -> None:
+    """`rengo party --mod module:attribute` (Flower's ClientApp mods): every update the
+    coordinator receives went through the party's own clipping mod, and a class is built."""
+    store, outputs = _serve_own_model(
+        tmp_path, "--mod", "served:tiny_clip", "--mod", "served:Tagged"
+    )
+    with RunStore(store) as s:
+        run = s.list_runs()[0]
+        fits = [r for r in s.client_records(run.run_id) if r.phase == "fit"]
+    assert len(fits) == 4 and all(r.status == "ok" for r in fits)
+    assert all(0 < r.metrics["update_norm"] <= 0.01 * (1 + 1e-9) for r in fits)
+    assert all(r.metrics["tagged"] == 1 for r in fits)
+    assert all(re.search(r"run \S+ completed", _flat(out)) for out in outputs), outputs
 
 
 def test_a_job_naming_its_own_model_is_refused_where_clients_or_parties_are_missing(

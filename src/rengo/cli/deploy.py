@@ -449,6 +449,14 @@ def party(
             "party remembers the privacy budget it spent (its client must train with local DP)."
         ),
     ] = None,
+    mod: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="module:attribute of a client mod this party installs around its client "
+            "(repeatable, outermost first; a class is built with no arguments): its own "
+            "middleware, as Flower's ClientApp(mods=[...]); the coordinator's mods wrap these.",
+        ),
+    ] = None,
 ) -> None:
     """Join a coordinator and serve this party's client until the run ends."""
     from dataclasses import replace
@@ -478,6 +486,7 @@ def party(
         else:
             assert app is not None
             client_fn = load_app(app)
+        own_mods = [_party_mod(spec) for spec in mod or ()]
         if dp_history is not None:
             from rengo.deploy.local_dp_history import with_dp_history
 
@@ -496,11 +505,34 @@ def party(
             client_fn,
             creds,
             backoff=backoff,
-            mods=[PartyReport(name)],
+            mods=[PartyReport(name), *own_mods],
             on_finished=lambda text: console.print(f"{name}: {text}", highlight=False),
             require_signed_secagg=require_signed_secagg,
         )
         console.print(f"{name}: the run ended ({sessions} session{'s' * (sessions != 1)})")
+
+
+def _party_mod(spec: str) -> Any:
+    """The client mod ``--mod module:attribute`` names: the attribute itself, or an instance of
+    it built with no arguments when it is a class (``rengo.hfl:ClipUpdateMod``).
+
+    Raises
+    ------
+    ConfigError
+        What :func:`rengo.deploy.load_app` raises, or a class that needs arguments.
+    """
+    from rengo.deploy import load_app
+
+    target = load_app(spec)
+    if not isinstance(target, type):
+        return target
+    try:
+        return target()
+    except TypeError as exc:
+        raise ConfigError(
+            f"--mod {spec}: the class {target.__name__} cannot be built with no arguments "
+            f"({exc}); name an instance made in your module instead"
+        ) from exc
 
 
 class PartyReport:
