@@ -119,6 +119,44 @@ def test_a_non_finite_new_model_is_never_kept_or_checkpointed_and_its_cause_is_n
     assert run.status == "failed" and store.checkpoint_rounds(run.run_id) == []
 
 
+class Misshaping(FedAvg):
+    """A custom strategy whose aggregate drops an array, or reshapes one, or is no array."""
+
+    change: ClassVar[str] = "drop"
+
+    def aggregate_fit(self, server_round, parameters, acc, rng=None):  # type: ignore[no-untyped-def]
+        mean = [np.asarray(m) for m in acc.mean()]
+        if self.change == "drop":
+            return mean[:-1]
+        if self.change == "reshape":
+            return [mean[0].reshape(2, 2), *mean[1:]]
+        return [mean[0].tolist(), *mean[1:]]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ("drop", "(1 arrays, the model has 2)"),
+        ("reshape", "(array 0 has shape (2, 2), the model's is (4,))"),
+        ("list", "(array 0 is a list, not a numpy array)"),
+    ],
+)
+def test_a_strategy_returning_a_model_of_other_shapes_fails_its_round_naming_itself(
+    tmp_path: Any, change: str, named: str
+) -> None:
+    """Kept, the model failed every client at the next round ("model has 6 tensors, got 5
+    arrays", as if the clients were at fault); the round fails instead, naming the strategy."""
+    store = RunStore(tmp_path / "runs.db")
+    strategy = type("Custom", (Misshaping,), {"change": change})()
+    with pytest.raises(RoundFailure) as failure:
+        simulate(clients(), ["a", "b", "c"], strategy, [np.zeros(4), np.zeros(2)], 2, store=store)
+    message = str(failure.value)
+    assert message.startswith("round 1 failed: Custom.aggregate_fit returned a model unlike")
+    assert named in message and "nothing was checkpointed" in message
+    (run,) = store.list_runs()
+    assert run.status == "failed" and store.checkpoint_rounds(run.run_id) == []
+
+
 def test_a_client_that_keeps_missing_the_timeout_sits_out_then_is_tried_again() -> None:
     ids = ["a", "b", "c"]
     pool = make_pool(clients(c=Scripted(10, delay=0.3)), ids, "serial")

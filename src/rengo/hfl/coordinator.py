@@ -590,6 +590,14 @@ class Coordinator:
         client_records.flush()
         self._offer_coalition_aggregation(server_round, old)
         aggregate = self._aggregate(server_round, old, acc)
+        unlike = _unlike(aggregate.parameters, old)
+        if unlike is not None:  # every client would fail to load it, next round
+            raise self._fail(
+                server_round,
+                f"{self.strategy.name}.aggregate_fit returned a model unlike the one the round "
+                f"started from ({unlike}); the model of round {server_round - 1} is kept and "
+                "nothing was checkpointed",
+            )
         problem = _not_finite(aggregate.parameters)
         if problem is not None:
             raise self._fail(
@@ -1097,6 +1105,19 @@ class Coordinator:
         log.error(text)
         if self.store is not None and self.run_id is not None:
             self.store.log_event(self.run_id, "error", text, server_round)
+
+
+def _unlike(new: Parameters, old: Parameters) -> str | None:
+    """How an aggregated model differs from the model its round started from in what clients
+    load (the number of arrays, each one's type and shape), or None."""
+    if len(new) != len(old):
+        return f"{len(new)} arrays, the model has {len(old)}"
+    for i, (array, before) in enumerate(zip(new, old, strict=True)):
+        if not isinstance(array, np.ndarray):
+            return f"array {i} is a {type(array).__name__}, not a numpy array"
+        if array.shape != np.shape(before):
+            return f"array {i} has shape {array.shape}, the model's is {np.shape(before)}"
+    return None
 
 
 def _not_finite(parameters: Parameters) -> str | None:
