@@ -4,6 +4,7 @@ on known arrays, and end to end on a pathologically non-IID (label-sharded) conv
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from rengo.core.messages import FitResult
 from rengo.hfl import (
@@ -165,3 +166,21 @@ def test_scaffold_beats_fedavg_on_label_sharded_data() -> None:
     # FedAvg stalls at a drift-biased fixed point (gap ~2.7e-3); SCAFFOLD keeps converging.
     assert 0 <= gaps["Scaffold"] < 1e-3
     assert gaps["Scaffold"] < 0.2 * gaps["FedAvg"]
+
+
+def test_a_client_that_ran_neither_half_of_scaffold_is_told_how_to_take_part() -> None:
+    """A ported client with its own loop (no steps) that returns only the model: the round
+    said "sent 6 arrays, the model has 12"; the mod now says what is missing and why."""
+    from rengo.core.messages import FitResult as Result
+    from rengo.hfl import Client
+
+    class OwnLoop(Client):
+        def fit(self, parameters, config):
+            return Result([p + 1.0 for p in parameters], 3)
+
+        def evaluate(self, parameters, config):
+            raise NotImplementedError
+
+    x = [np.zeros(2)]
+    with pytest.raises(ValueError, match=r"SCAFFOLD: the client took no local step.*record_step"):
+        with_mods(OwnLoop(), [ScaffoldMod()]).fit(x, {CONTROL_KEY: [np.zeros(2)]})

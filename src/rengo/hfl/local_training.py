@@ -23,6 +23,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+TRAIN_THROUGH_THE_SEAM = (
+    "apply self.local_training.correct(index, parameter, gradient) to each gradient (index: "
+    "the array's place in the parameters) and call self.local_training.record_step(lr) after "
+    "each step, as TorchClient and LogisticRegressionClient do"
+)
+"""How a client's own training loop takes part in the mods' local training (for messages)."""
+
 
 class GradientCorrection(Protocol):
     """A term added to the local objective, as its effect on one gradient step.

@@ -15,17 +15,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rengo.core.errors import ProtocolError
-from rengo.hfl.local_training import ProximalTerm
+from rengo.hfl.local_training import TRAIN_THROUGH_THE_SEAM, ProximalTerm
 from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, register_mod
 
 MU_KEY = "proximal_mu"
 NOT_APPLIED = (
     "FedProx: the client took no local step through rengo.hfl.LocalTraining, so the "
     "proximal term reached its training only if its own fit reads config['proximal_mu'] "
-    "(as a Flower client does): else this is FedAvg. A client's own loop applies it with "
-    "self.local_training.correct(index, parameter, gradient) on each gradient and "
-    "self.local_training.record_step(lr) after each step (TorchClient and "
-    "LogisticRegressionClient do both)"
+    "(as a Flower client does): else this is FedAvg. For the mod to apply it, the client's "
+    f"own loop must {TRAIN_THROUGH_THE_SEAM}"
 )
 """Warned when a fit under ``proximal_mu > 0`` reported no local steps."""
 

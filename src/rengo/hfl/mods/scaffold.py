@@ -20,6 +20,7 @@ import numpy as np
 
 from rengo.core.messages import Config, FitResult
 from rengo.core.parameters import Parameters
+from rengo.hfl.local_training import TRAIN_THROUGH_THE_SEAM
 from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, register_mod
 
 CONTROL_KEY = "scaffold_c"
@@ -88,6 +89,7 @@ class ScaffoldMod(ClientMod):
     Acts only on fit calls whose config carries ``scaffold_c``. A client that does not train
     through :class:`~rengo.hfl.local_training.LocalTraining` (it reports no steps) gets its
     reply passed through unchanged: it still sees ``scaffold_c`` and may run SCAFFOLD itself.
+    One that did neither (no steps, and only the model in its reply) is an error saying so.
     """
 
     name: ClassVar[str] = "scaffold"
@@ -103,7 +105,16 @@ class ScaffoldMod(ClientMod):
         call.local_training.corrections.append(control)
         result = call_next(call)
         training = call.local_training
-        if not isinstance(result, FitResult) or training.steps == 0:
+        if not isinstance(result, FitResult):
+            return result
+        if training.steps == 0:
+            if len(result.parameters) == len(global_model):  # neither half of SCAFFOLD ran
+                raise ValueError(
+                    "SCAFFOLD: the client took no local step through rengo.hfl.LocalTraining "
+                    "and returned only the model, so there is no control-variate change to "
+                    f"send: {TRAIN_THROUGH_THE_SEAM}; or run SCAFFOLD in the client and "
+                    "return the model followed by its control-variate change"
+                )
             return result
         if training.learning_rate is None or training.learning_rate <= 0:
             raise ValueError("SCAFFOLD needs the client to report a positive learning rate")
