@@ -332,3 +332,30 @@ def test_a_flower_style_tuple_from_fit_or_evaluate_is_answered_with_the_result_t
         "evaluate: raised TypeError: evaluate() returned tuple, not EvaluateResult: return "
         "EvaluateResult(loss, num_examples, metrics), not the tuple a Flower NumPyClient returns"
     )
+
+
+class Unsendable:
+    """A value the wire cannot carry, as a torch tensor is (no torch needed here)."""
+
+
+def test_a_result_holding_a_value_the_wire_cannot_carry_names_where_it_is() -> None:
+    """A client returning a tensor among its parameters or as a metric (common in a ported
+    PyTorch loop) was dropped with 'cannot encode values of type Tensor', naming neither."""
+
+    class Leaky(FaultyClient):
+        def fit(self, parameters: Parameters, config: Config) -> FitResult:
+            result = super().fit(parameters, config)
+            if self.cid == "param":
+                return FitResult([Unsendable()], 10)  # type: ignore[list-item]
+            if self.cid == "metric":
+                return FitResult(result.parameters, 10, {"loss": Unsendable()})  # type: ignore[dict-item]
+            return result
+
+    ids = ["a", "b", "param", "metric"]
+    failures = simulate(Leaky, ids, FedAvg(), MODEL, 1).rounds[0].failures
+    assert failures["param"].startswith(
+        "raised rengo.core.errors.CodecError: FitResult.parameters[0] is a Unsendable, which "
+        "cannot be sent: parameters are numpy arrays"
+    )
+    assert "FitResult.metrics['loss'] is a Unsendable" in failures["metric"]
+    assert "(tensor.item())" in failures["metric"]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.codec import decode, encode
-from rengo.core.errors import ProtocolError
+from rengo.core.errors import CodecError, ProtocolError
 from rengo.core.messages import Config, EvaluateIns, EvaluateResult, FitIns, FitResult
 from rengo.core.parameters import Parameters
 from rengo.hfl.local_training import LocalTraining
@@ -146,9 +146,43 @@ def client_handler(client_fn: ClientFn, mods: Sequence[Mod] = ()) -> Handler:
         persisted = dict(decode(bytearray(state))) if state else {}
         call = ClientCall(client_id, key, decode(bytearray(payload)), persisted)
         reply = chain.run(call, lambda c: call_client(built_client(client_fn, c.client_id), c))
-        return encode(reply), (encode(call.state) if call.state else None)
+        return encoded_reply(reply), (encode(call.state) if call.state else None)
 
     return handle
+
+
+def encoded_reply(reply: Any) -> bytes:
+    """``reply`` as codec bytes; a fit or evaluate result holding a value the wire cannot
+    carry (a torch tensor among the parameters or metrics) names where it is.
+
+    Raises
+    ------
+    CodecError
+        Naming the result's part (``parameters[2]``, ``metrics['loss']``, ``loss``) and what to
+        send instead.
+    """
+    try:
+        return encode(reply)
+    except CodecError as exc:
+        if not isinstance(reply, (FitResult, EvaluateResult)):
+            raise
+        parts: list[tuple[str, Any]] = [("num_examples", reply.num_examples)]
+        if isinstance(reply, FitResult):
+            parts += [(f"parameters[{i}]", p) for i, p in enumerate(reply.parameters)]
+        else:
+            parts.append(("loss", reply.loss))
+        parts += [(f"metrics[{k!r}]", v) for k, v in reply.metrics.items()]
+        for where, value in parts:
+            try:
+                encode(value)
+            except CodecError:
+                raise CodecError(
+                    f"{type(reply).__name__}.{where} is a {type(value).__qualname__}, which "
+                    "cannot be sent: parameters are numpy arrays (get_parameters(model), or "
+                    "tensor.detach().cpu().numpy()), metrics numbers or strings "
+                    "(tensor.item())"
+                ) from exc
+        raise
 
 
 def built_client(client_fn: ClientFn, client_id: str) -> Client:
