@@ -247,3 +247,17 @@ def test_a_flower_style_evaluate_fn_is_refused_when_the_strategy_is_built() -> N
     with pytest.raises(TypeError, match="must be a callable"):
         FedAvg(evaluate_fn=3)  # type: ignore[arg-type]
     FedAvg(evaluate_fn=lambda server_round, parameters, config=None: (0.0, {}))  # a default
+
+
+def test_a_strategy_without_aggregate_fit_is_refused_when_built_saying_what_to_subclass() -> None:
+    """A Flower-style subclass of the base Strategy that overrides only configure_fit failed
+    at round 1 with a bare NotImplementedError, after the clients had trained."""
+    from rengo.hfl import Strategy
+
+    @dataclass
+    class OnlyConfigures(Strategy):
+        def fit_config(self, server_round: int) -> dict:
+            return {"lr": 0.1}
+
+    with pytest.raises(TypeError, match=r"OnlyConfigures subclasses Strategy without aggregate"):
+        OnlyConfigures()

@@ -181,6 +181,12 @@ def cast_like(mean: np.ndarray, like: np.ndarray) -> np.ndarray:
     return np.asarray(mean.astype(dtype, copy=False))
 
 
+NO_AGGREGATION = (
+    "{name} subclasses Strategy without aggregate_fit: subclass FedAvg (the example-weighted "
+    "mean) or another strategy and override what differs, or implement "
+    "aggregate_fit(server_round, parameters, acc, rng)"
+)
+
 StateT = TypeVar("StateT", bound="ServerState")
 
 
@@ -297,6 +303,8 @@ class Strategy:
         check_callback("on_evaluate_config", self.on_evaluate_config, ("server_round",))
         check_callback("evaluate_fn", self.evaluate_fn, ("server_round", "parameters"))
         self.name = type(self).__name__
+        if type(self).aggregate_fit is Strategy.aggregate_fit:
+            raise TypeError(NO_AGGREGATION.format(name=self.name))
 
     def accepts_empty_sample(self) -> bool:
         """Whether a round whose sample holds no client is still a round (the coordinator
@@ -429,7 +437,7 @@ class Strategy:
         Parameters or Aggregate
             The new model, or an :class:`Aggregate` with round metrics as well.
         """
-        raise NotImplementedError
+        raise NotImplementedError(NO_AGGREGATION.format(name=self.name))
 
     # -- evaluation ---------------------------------------------------------------------------
     def evaluate(self, server_round: int, parameters: Parameters) -> tuple[float, Metrics] | None:
