@@ -261,3 +261,23 @@ def test_a_strategy_without_aggregate_fit_is_refused_when_built_saying_what_to_s
 
     with pytest.raises(TypeError, match=r"OnlyConfigures subclasses Strategy without aggregate"):
         OnlyConfigures()
+
+
+class Unsendable:
+    """A value the wire cannot carry, as a torch tensor is."""
+
+
+def test_a_round_config_the_wire_cannot_carry_is_refused_naming_the_key() -> None:
+    """on_fit_config returning None failed with "'NoneType' object is not iterable", and one
+    holding a tensor with "cannot encode values of type Tensor" (which key?)."""
+    with pytest.raises(TypeError, match=r"on_fit_config\(3\) returned NoneType, not a dict"):
+        FedAvg(on_fit_config=lambda r: None).fit_config(3)  # type: ignore[arg-type,return-value]
+    strategy = FedAvg(
+        fraction_evaluate=1.0, on_evaluate_config=lambda r: {"lr": 0.1, "step": Unsendable()}
+    )  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match=r"on_evaluate_config\(2\) returned 'step' as a Unsend"):
+        strategy.configure_evaluate(2, [np.zeros(2)], ["a", "b"], np.random.default_rng(0))
+    assert FedAvg(on_fit_config=lambda r: {"lr": 0.1 * r, "tag": "x"}).fit_config(2) == {
+        "lr": 0.2,
+        "tag": "x",
+    }

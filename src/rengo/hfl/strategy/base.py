@@ -23,7 +23,8 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from rengo.core.errors import DataError
+from rengo.core.codec import encode
+from rengo.core.errors import CodecError, DataError
 from rengo.core.messages import Config, EvaluateIns, EvaluateResult, FitIns, FitResult, Metrics
 from rengo.core.parameters import Parameters
 
@@ -385,7 +386,7 @@ class Strategy:
 
     def fit_config(self, server_round: int) -> Config:
         """The config every sampled client gets this round."""
-        return dict(self.on_fit_config(server_round)) if self.on_fit_config else {}
+        return round_config("on_fit_config", self.on_fit_config, server_round)
 
     def configure_fit(
         self,
@@ -455,7 +456,7 @@ class Strategy:
         if self.fraction_evaluate <= 0.0:
             return []
         k = max(sample_size(self.fraction_evaluate, len(client_ids)), self.min_evaluate_clients)
-        config = dict(self.on_evaluate_config(server_round)) if self.on_evaluate_config else {}
+        config = round_config("on_evaluate_config", self.on_evaluate_config, server_round)
         return [
             (cid, EvaluateIns(parameters, dict(config)))
             for cid in sample_clients(client_ids, k, rng)
@@ -518,6 +519,55 @@ def check_callback(name: str, callback: Callable[..., Any] | None, args: Sequenc
             f"{name} is called as {expected}, and {getattr(callback, '__qualname__', callback)}"
             f"{signature} cannot take that ({exc}){flower}"
         ) from None
+
+
+def round_config(name: str, callback: ConfigFn | None, server_round: int) -> Config:
+    """What ``callback(server_round)`` returned, as a new dict, checked to be one the wire
+    carries, before it goes to any client.
+
+    Parameters
+    ----------
+    name
+        The strategy field holding ``callback`` (for the message).
+    callback
+        ``on_fit_config`` or ``on_evaluate_config``; None gives an empty config.
+    server_round
+        The round it is called for.
+
+    Returns
+    -------
+    dict
+        A copy of the returned mapping.
+
+    Raises
+    ------
+    TypeError
+        If it returned something other than a mapping with string keys, or a value the codec
+        cannot encode (a torch tensor: send ``tensor.item()``), naming the key.
+    """
+    if callback is None:
+        return {}
+    returned = callback(server_round)
+    if not isinstance(returned, Mapping) or not all(isinstance(k, str) for k in returned):
+        raise TypeError(
+            f"{name}({server_round}) returned {type(returned).__name__}, not a dict of config "
+            "values by name"
+        )
+    config = dict(returned)
+    try:
+        encode(config)
+    except CodecError:
+        for key, value in config.items():
+            try:
+                encode(value)
+            except CodecError:
+                raise TypeError(
+                    f"{name}({server_round}) returned {key!r} as a {type(value).__qualname__}, "
+                    "which cannot be sent: numbers, strings, bytes and numpy arrays can (a "
+                    "torch tensor: tensor.item())"
+                ) from None
+        raise
+    return config
 
 
 def _uninitialised(state: Mapping[str, Any]) -> bool:
