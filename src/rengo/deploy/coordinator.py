@@ -43,7 +43,7 @@ from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.secagg.workflow import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.workflow import FitWorkflow, default_checks
-from rengo.tracking.errors import StoreClosedError
+from rengo.tracking.errors import StoreClosedError, StoreUnwritableError
 from rengo.tracking.run import open_run
 from rengo.tracking.store import RunStore
 from rengo.transport.grpc_hub import GrpcHub, check_can_listen, lost_link
@@ -83,6 +83,7 @@ def recorded_hub(
     ``hub_options`` go to :class:`~rengo.transport.grpc_hub.GrpcHub` (message limit, memory
     budget, routing)."""
     presence: PresenceRecorder | None = None
+    unwritable: list[StoreUnwritableError] = []  # said once: the round loop stops on it
 
     def record_event(level: str, message: str) -> None:
         if on_event is not None:
@@ -90,8 +91,13 @@ def recorded_hub(
         if store is not None and run_id is not None:
             # a party's last words may come as the command closes the store: they are the
             # operator's console line then, not a traceback
-            with contextlib.suppress(StoreClosedError):
-                store.log_event(run_id, level, message)
+            try:
+                with contextlib.suppress(StoreClosedError):
+                    store.log_event(run_id, level, message)
+            except StoreUnwritableError as exc:
+                if not unwritable:
+                    log.warning("events of run %s are not recorded: %s", run_id, exc)
+                unwritable.append(exc)
         if presence is not None:  # joins, leaves and the final close: who is online now
             presence.refresh()
 
@@ -365,6 +371,10 @@ def serve_coordinator(
         before the deadline: the run is recorded ``interrupted``, the parties are not told
         goodbye (they keep retrying), and ``resume`` continues it after its last
         checkpoint.
+    StoreUnwritableError
+        If the run store cannot be written mid-run (its disk full, read-only): the run
+        stays ``interrupted`` with the rounds and checkpoints written before, the parties
+        keep retrying, and ``resume`` continues it once the store can be written.
     """
     if rounds < 1:
         raise ConfigError(f"rounds must be >= 1, got {rounds}")
@@ -493,6 +503,16 @@ def serve_coordinator(
                     f"{exc}; the run is interrupted: resume it once the parties are back"
                     f"{resume_hint}"
                 ) from exc
+            except StoreUnwritableError as exc:
+                # the store keeps every round and checkpoint written before (what a resume
+                # needs): the run is interrupted, and the parties keep retrying, as for Ctrl-C
+                interrupted = True
+                run.resumable_errors = (StoreUnwritableError,)
+                resume_hint = f" (--resume {run.run_id})" if run.run_id else ""
+                raise StoreUnwritableError(
+                    f"{exc}; the run is interrupted: resume it once the store can be written"
+                    f"{resume_hint}"
+                ) from None
             except Exception as exc:
                 outcome = told_parties(exc)  # the parties end with it, not with "finished"
                 raise

@@ -21,6 +21,7 @@ from rengo.tracking.errors import (
     StoreClosedError,
     StoreCorruptError,
     StoreReadOnlyError,
+    StoreUnwritableError,
     UnknownRunError,
 )
 from rengo.tracking.location import ENV_VAR, resolve_store_path
@@ -66,6 +67,7 @@ __all__ = [
     "StoreClosedError",
     "StoreCorruptError",
     "StoreReadOnlyError",
+    "StoreUnwritableError",
     "UnknownRunError",
     "client_metric_spread",
     "client_metric_summary",

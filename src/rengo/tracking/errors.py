@@ -1,4 +1,5 @@
-"""Errors of the run store: a run id that matches nothing or several runs, a closed store."""
+"""Errors of the run store: a run id that matches nothing or several runs, a closed store, a
+damaged file, a file that cannot be written."""
 
 from __future__ import annotations
 
@@ -24,3 +25,9 @@ class StoreReadOnlyError(RengoError):
 class StoreCorruptError(ConfigError):
     """The run store's file is not a readable SQLite database (truncated, overwritten,
     emptied); the message names the file and how to recover."""
+
+
+class StoreUnwritableError(RengoError):
+    """The run store's file cannot be written: its disk is full, or the file or its folder
+    is read-only; the message names the file, what SQLite said and the fix. What was written
+    before stands (a run's completed rounds and checkpoints)."""

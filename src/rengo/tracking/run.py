@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rengo.core.errors import ConfigError
+from rengo.tracking.errors import StoreUnwritableError
 from rengo.tracking.liveness import HEARTBEAT_S
 
 if TYPE_CHECKING:
@@ -145,6 +146,8 @@ def _record_failure(run: Run, exc: BaseException) -> None:
             )
         else:
             run.log_event("error", f"run failed: {_described(exc)}")
+    except StoreUnwritableError as unwritable:  # said once, by the error that ended the run
+        log.debug("could not record the end of run %s: %s", run.run_id, unwritable)
     except Exception:  # the store must not hide the error that ended the run
         log.exception("could not record the failure of run %s", run.run_id)
 
@@ -154,6 +157,11 @@ def _finish(run: Run) -> None:
         return
     try:
         run.store.finish_run(run.run_id, run.status, run.summary)
+    except StoreUnwritableError as exc:
+        if run.status == COMPLETED:
+            raise
+        # its process ends: readers then take the run left running for interrupted
+        log.warning("run %s is not recorded as %s: %s", run.run_id, run.status, exc)
     except Exception:
         if run.status == COMPLETED:
             raise

@@ -27,6 +27,7 @@ from rengo.tracking.errors import (
     StoreClosedError,
     StoreCorruptError,
     StoreReadOnlyError,
+    StoreUnwritableError,
     UnknownRunError,
 )
 from rengo.tracking.json_text import dumps_json, loads_json
@@ -214,6 +215,53 @@ def corrupt_store_error(path: Path | str, exc: BaseException | str) -> StoreCorr
     )
 
 
+_UNWRITABLE = {
+    # SQLite's primary result code (Python 3.11+: sqlite_errorname), else its message: the fix
+    "SQLITE_FULL": (
+        "database or disk is full",
+        "free space on its disk (or move the store elsewhere and point --store or "
+        "$RENGO_STORE at it)",
+    ),
+    "SQLITE_READONLY": (
+        "readonly database",
+        "make the file and its folder writable by this user (or point --store or "
+        "$RENGO_STORE at a writable folder)",
+    ),
+    "SQLITE_CANTOPEN": (
+        "unable to open database file",
+        "make its folder exist and be writable by this user (or point --store or "
+        "$RENGO_STORE at a writable folder)",
+    ),
+    "SQLITE_IOERR": ("disk i/o error", "check the disk it is on"),
+}
+
+
+def unwritable_store_error(path: Path | str, exc: sqlite3.Error) -> StoreUnwritableError | None:
+    """The error for a store file SQLite cannot write (disk full, read-only file or folder,
+    an I/O error): which file, what SQLite said, and the fix; None for any other error.
+
+    Parameters
+    ----------
+    path
+        The store's file.
+    exc
+        What SQLite raised.
+
+    Returns
+    -------
+    StoreUnwritableError or None
+        The error to raise instead of ``exc``, or None when ``exc`` is not about writing.
+    """
+    name = str(getattr(exc, "sqlite_errorname", ""))
+    text = str(exc).lower()
+    for code, (said, fix) in _UNWRITABLE.items():
+        if name == code or name.startswith(f"{code}_") or said in text:
+            return StoreUnwritableError(
+                f"run store {path} cannot be written ({exc}): {fix}; what it recorded before stands"
+            )
+    return None
+
+
 def _refuse_empty_file(path: Path) -> None:
     """A 0-byte store file is a truncated store, never a new one: SQLite would silently
     write a fresh schema over it."""
@@ -350,14 +398,23 @@ class RunStore:
             self._schema = stored_version(self._conn)
             return
         if str(self.path) != MEMORY:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnwritableError(
+                    f"run store {self.path}: cannot make its folder ({exc}); point --store or "
+                    "$RENGO_STORE at a writable folder"
+                ) from None
             _refuse_empty_file(self.path)
-        conn = sqlite3.connect(
-            str(self.path),
-            timeout=_BUSY_TIMEOUT_S,
-            isolation_level=None,
-            check_same_thread=False,
-        )
+        try:
+            conn = sqlite3.connect(
+                str(self.path),
+                timeout=_BUSY_TIMEOUT_S,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise unwritable_store_error(self.path, exc) or exc from None
         try:
             _refuse_foreign_database(conn, self.path, stored_version(conn))  # before any write
             conn.execute("PRAGMA foreign_keys = ON")
@@ -368,6 +425,9 @@ class RunStore:
             conn.close()
             if _is_corruption(exc):
                 raise corrupt_store_error(self.path, exc) from None
+            unwritable = unwritable_store_error(self.path, exc)
+            if unwritable is not None:
+                raise unwritable from None
             raise
         except BaseException:
             conn.close()
@@ -428,12 +488,16 @@ class RunStore:
 
     @contextmanager
     def _damage_reported(self) -> Iterator[None]:
-        """Turn SQLite's "malformed"/"not a database" into :class:`StoreCorruptError`."""
+        """Turn SQLite's "malformed"/"not a database" into :class:`StoreCorruptError`, and
+        "disk is full"/"readonly database" into :class:`StoreUnwritableError`."""
         try:
             yield
         except sqlite3.DatabaseError as exc:
             if _is_corruption(exc):
                 raise corrupt_store_error(self.path, exc) from None
+            unwritable = unwritable_store_error(self.path, exc)
+            if unwritable is not None:
+                raise unwritable from None
             raise
 
     @property

@@ -1,0 +1,42 @@
+"""A run store SQLite cannot write (its disk full, the file read-only) is named with the fix in
+a :class:`StoreUnwritableError`, not SQLite's bare ``OperationalError``, and what it recorded
+before stands."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from rengo.tracking import RunStore, StoreUnwritableError
+
+
+def test_a_full_disk_is_named_with_the_store_and_what_to_free(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        run_id = store.start_run("hfl", {"rounds": 3})
+        store.save_checkpoint(run_id, 1, b"round one")
+        assert store._conn is not None
+        pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+        store._conn.execute(f"PRAGMA max_page_count = {pages}")  # the disk holds no more
+        with pytest.raises(StoreUnwritableError) as caught:
+            store.save_checkpoint(run_id, 2, bytes(200_000))
+    assert str(path) in str(caught.value)
+    assert "database or disk is full" in str(caught.value)
+    assert "free space on its disk" in str(caught.value)
+    with RunStore(path) as store:
+        assert store.checkpoint_rounds(run_id) == [1]
+
+
+def test_a_read_only_store_is_named_with_the_store_and_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        run_id = store.start_run("hfl", {"rounds": 3})
+        assert store._conn is not None
+        store._conn.execute("PRAGMA query_only = ON")  # as SQLite answers a read-only file
+        with pytest.raises(StoreUnwritableError) as caught:
+            store.log_event(run_id, "info", "a party joined")
+    assert str(path) in str(caught.value)
+    assert "readonly database" in str(caught.value) and "writable" in str(caught.value)
+    assert not isinstance(caught.value, sqlite3.Error)
