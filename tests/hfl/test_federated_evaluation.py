@@ -93,3 +93,28 @@ def test_an_evaluation_example_count_above_the_claim_limit_is_left_out_with_its_
         "(result_checks.max_claimed_examples)"
     }
     assert record.metrics["eval_loss"] == _expected(["0", "1", "2"])[0]
+
+
+SEEN: list[tuple[str, object]] = []
+"""The round each request's config named, as RoundReportingClient saw it."""
+
+
+class RoundReportingClient(FixedEvaluationClient):
+    """Keeps the round each request's config names (a deployed party prints it)."""
+
+    def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        SEEN.append(("fit", config.get("server_round")))
+        return super().fit(parameters, config)
+
+    def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        SEEN.append(("evaluate", config.get("server_round")))
+        return super().evaluate(parameters, config)
+
+
+def test_an_evaluation_request_names_its_round_as_a_fit_request_does() -> None:
+    SEEN.clear()
+    strategy = FedAvg(fraction_evaluate=1.0, min_available_clients=2)
+    simulate(RoundReportingClient, 2, strategy, [np.zeros(2)], 2, seed=0)
+    assert sorted(SEEN, key=str) == sorted(
+        [(phase, r) for r in (1, 2) for phase in ("fit", "evaluate") for _ in range(2)], key=str
+    )

@@ -854,6 +854,7 @@ class Coordinator:
         if release is not None:
             release()
         for _, ins in instructions:
+            ins.config.setdefault("server_round", server_round)  # as a fit's config has it
             _request_mods(ins.config, mods)
         screened: list[tuple[str, EvaluateResult]] = []
         kept_traffic: dict[str, tuple[int, int, float]] = {}
