@@ -3,11 +3,14 @@ example-weighted means, and a client that fails evaluation is dropped with its r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from rengo.core.messages import Config, EvaluateResult, FitResult
 from rengo.core.parameters import Parameters
 from rengo.hfl import Client, FedAvg, RoundRecord, simulate
+from rengo.tracking import RunStore
 
 # client id -> (examples, evaluation loss, accuracy); dyadic values keep the means exact.
 EVALS = {"0": (10, 1.0, 0.5), "1": (30, 0.5, 0.75), "2": (20, 2.0, 0.25), "3": (4, 0.0, 1.0)}
@@ -118,3 +121,14 @@ def test_an_evaluation_request_names_its_round_as_a_fit_request_does() -> None:
     assert sorted(SEEN, key=str) == sorted(
         [(phase, r) for r in (1, 2) for phase in ("fit", "evaluate") for _ in range(2)], key=str
     )
+
+
+def test_each_clients_evaluation_loss_is_kept_with_its_record(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.db") as store:
+        strategy = FedAvg(fraction_evaluate=1.0, min_evaluate_clients=2)
+        history = simulate(FixedEvaluationClient, 4, strategy, [np.zeros(2)], 1, store=store)
+        assert history.run_id is not None
+        evaluated = [r for r in store.client_records(history.run_id) if r.phase == "evaluate"]
+    assert {r.client_id: (r.metrics or {}).get("loss") for r in evaluated} == {
+        cid: loss for cid, (_, loss, _) in EVALS.items()
+    }

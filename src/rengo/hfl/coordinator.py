@@ -918,9 +918,9 @@ class Coordinator:
             if verdict.told is not None:
                 tell_party(self.pool, cid, server_round, verdict.told)
             results.append((cid, verdict.result))
-            records.add(
-                cid, "ok", verdict.result.num_examples, traffic, note, verdict.result.metrics
-            )
+            # with the loss it reported, so the run names whose loss moved eval_loss
+            reported = {**verdict.result.metrics, "loss": verdict.result.loss}
+            records.add(cid, "ok", verdict.result.num_examples, traffic, note, reported)
         if not results:
             return {}
         loss, metrics = self.strategy.aggregate_evaluate(server_round, results)
