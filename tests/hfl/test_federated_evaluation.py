@@ -132,3 +132,21 @@ def test_each_clients_evaluation_loss_is_kept_with_its_record(tmp_path: Path) ->
     assert {r.client_id: (r.metrics or {}).get("loss") for r in evaluated} == {
         cid: loss for cid, (_, loss, _) in EVALS.items()
     }
+
+
+class LossMetricClient(FixedEvaluationClient):
+    """Client "3" also reports a metric named "loss", far from its evaluation loss."""
+
+    def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        result = super().evaluate(parameters, config)
+        if self.cid == "3":
+            result.metrics["loss"] = -1e100
+        return result
+
+
+def test_a_metric_named_loss_cannot_stand_in_for_the_federated_evaluation_loss() -> None:
+    strategy = FedAvg(fraction_evaluate=1.0, min_evaluate_clients=2)
+    history = simulate(LossMetricClient, 4, strategy, [np.zeros(2)], 1, seed=0)
+    loss, accuracy = _expected(["0", "1", "2", "3"])
+    assert history.rounds[0].metrics["eval_loss"] == loss
+    assert history.rounds[0].metrics["eval_accuracy"] == accuracy

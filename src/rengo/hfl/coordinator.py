@@ -924,8 +924,9 @@ class Coordinator:
         if not results:
             return {}
         loss, metrics = self.strategy.aggregate_evaluate(server_round, results)
-        out = {"eval_loss": float(loss)}
-        out.update({f"eval_{k}": float(v) for k, v in metrics.items()})
+        out = {f"eval_{k}": float(v) for k, v in metrics.items()}
+        # the mean of every result's loss: never a metric some parties named "loss"
+        out["eval_loss"] = float(loss)
         return out
 
     def _refuse_evaluation(
