@@ -408,7 +408,20 @@ def coordinator(
                 report = tracker.report()
                 payouts = record_and_pay(run_store, history.run_id, report, spec.contribution)
                 print_contribution(console, history.run_id, report, payouts, spec.contribution)
-        console.print(f"run {history.run_id} completed {len(history.rounds)} rounds")
+        console.print(completed_line(history, resumed=resume is not None), highlight=False)
+
+
+def completed_line(history: Any, resumed: bool) -> str:
+    """The coordinator's last line: the rounds the run completed in all, and of a resumed
+    run how many of them since it resumed (its history holds only those)."""
+    done = len(history.rounds)
+    first = history.rounds[0].server_round if history.rounds else 1
+    if not resumed or first == 1:  # a run resumed before its first round ended: all here
+        return f"run {history.run_id} completed {done} rounds"
+    return (
+        f"run {history.run_id} completed {first - 1 + done} rounds ({done} since it resumed "
+        f"after round {first - 1})"
+    )
 
 
 def party(

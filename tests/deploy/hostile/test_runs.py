@@ -129,3 +129,33 @@ def test_a_damaged_or_empty_store_is_named_with_the_way_to_recover(
         assert str(path) in listed.output and says in listed.output
         assert "Traceback" not in listed.output
         assert path.read_bytes() == before  # never recreated over
+
+
+@pytest.mark.timeout(300)
+def test_a_run_resumed_after_some_rounds_says_it_completed_all_of_them(
+    fleet: Fleet, setup: tuple[Path, Path, Path]
+) -> None:
+    job, certs, store_path = setup
+    rounds = ("--set", "job.rounds=300")
+
+    def parties(address: str) -> None:
+        for name in ("client-0", "client-1"):
+            fleet.rengo(
+                "party", "--coordinator", address, "--name", name, "--job", str(job),
+                "--certs", str(certs), "--retry-for", "5",
+            )  # fmt: skip
+
+    first, address = coordinator(fleet, job, certs, store_path, *rounds)
+    parties(address)
+    first.expect(r"round 3/300")
+    first.popen.send_signal(signal.SIGTERM)
+    assert first.wait(60) == 143
+    with RunStore(store_path, read_only=True) as store:
+        (run,) = store.list_runs()
+        kept = store.checkpoint_rounds(run.run_id)[-1]
+    again, address = coordinator(fleet, job, certs, store_path, *rounds, "--resume", run.run_id)
+    parties(address)
+    assert again.wait(240) == 0, again.output[-3000:]
+    assert (
+        f"run {run.run_id} completed 300 rounds ({300 - kept} since it resumed after round {kept})"
+    ) in again.output
