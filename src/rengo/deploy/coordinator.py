@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -83,7 +84,7 @@ def recorded_hub(
     ``hub_options`` go to :class:`~rengo.transport.grpc_hub.GrpcHub` (message limit, memory
     budget, routing)."""
     presence: PresenceRecorder | None = None
-    unwritable: list[StoreUnwritableError] = []  # said once: the round loop stops on it
+    unwritable_said = threading.Event()  # said once: the round loop stops on it
 
     def record_event(level: str, message: str) -> None:
         if on_event is not None:
@@ -95,9 +96,9 @@ def recorded_hub(
                 with contextlib.suppress(StoreClosedError):
                     store.log_event(run_id, level, message)
             except StoreUnwritableError as exc:
-                if not unwritable:
+                if not unwritable_said.is_set():
+                    unwritable_said.set()
                     log.warning("events of run %s are not recorded: %s", run_id, exc)
-                unwritable.append(exc)
         if presence is not None:  # joins, leaves and the final close: who is online now
             presence.refresh()
 
