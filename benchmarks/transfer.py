@@ -17,6 +17,7 @@ and step). One torch thread.
     .venv/bin/python benchmarks/transfer.py                # full settings
     .venv/bin/python benchmarks/transfer.py --quick        # seconds: to validate
     .venv/bin/python benchmarks/transfer.py --early-stopping   # held-out share vs defaults
+    .venv/bin/python benchmarks/transfer.py --raw-columns      # unstandardised columns
 
 ``--early-stopping`` runs the target alone, FTL plaintext with its defaults and FTL plaintext
 holding ``--validation-fraction`` of the target's labels out and stopping early
@@ -42,15 +43,23 @@ from rengo.ftl import TransferClassifier
 from rengo.metrics import roc_auc
 
 
+def breast_cancer(raw: bool) -> tuple[Dataset, int, str]:
+    """scikit-learn's bundled breast-cancer table: 10 columns to the source, 20 to the target;
+    ``raw``: its measurements as they are (areas in the thousands, smoothness ~0.1)."""
+    x, y = load_breast_cancer(return_X_y=True)
+    if not raw:
+        x = (x - x.mean(0)) / x.std(0)
+    names = [f"x{j}" for j in range(x.shape[1])]
+    name = "breast_cancer_raw" if raw else "breast_cancer"
+    return Dataset(x, y, names, classes=("0", "1"), name="breast"), 10, name
+
+
 def table() -> tuple[Dataset, int, str]:
     try:
         guest = load_fate_table("default_credit_hetero_guest")
         host = load_fate_table("default_credit_hetero_host")
     except DataError:
-        x, y = load_breast_cancer(return_X_y=True)
-        x = (x - x.mean(0)) / x.std(0)
-        names = [f"x{j}" for j in range(x.shape[1])]
-        return Dataset(x, y, names, classes=("0", "1"), name="breast"), 10, "breast_cancer"
+        return breast_cancer(raw=False)
     data = Dataset(
         np.hstack([guest.X, host.X]),
         guest.y,
@@ -117,6 +126,11 @@ def main() -> None:
         action="store_true",
         help="compare held-out validation with early stopping against the defaults",
     )
+    parser.add_argument(
+        "--raw-columns",
+        action="store_true",
+        help="scikit-learn's breast-cancer table with its raw, unstandardised measurements",
+    )
     parser.add_argument("--validation-fraction", type=float, default=0.2)
     parser.add_argument("--patience", type=int, default=3, help="n_iter_no_change")
     parser.add_argument("--max-epochs", type=int, default=30)
@@ -125,7 +139,7 @@ def main() -> None:
         args.rows, args.he_rows, args.epochs, args.he_epochs = 2000, 600, 2, 1
         args.key_bits, args.repeats = 1024, 1
     torch.set_num_threads(1)
-    data, source_columns, name = table()
+    data, source_columns, name = breast_cancer(raw=True) if args.raw_columns else table()
     labels = args.labels if name == "default_credit" else min(args.labels, 6)
     print(f"{name}; load average {os.getloadavg()[0]:.2f}; repeats {args.repeats}")
 

@@ -15,7 +15,7 @@ from rengo.ftl import GradientExposureWarning, TransferClassifier
 from rengo.ftl import encoders as enc
 from rengo.ftl.exposure import mlp_parameter_count
 from rengo.ftl.math import LossWeights, source_terms, target_gradient_matrices, translator
-from rengo.ftl.roles import encoder_module
+from rengo.ftl.roles import encoder_module, standardised
 from rengo.vfl.common import batch_order, smallest_batch
 
 ROWS = 200
@@ -127,7 +127,8 @@ def test_the_target_computes_the_translator_from_dim_of_its_scored_rows() -> Non
     )
     model.fit({"bank": (ids, x_bank), "shop": (ids, x_shop)}, source="bank", y=y)
     p = model.predict_proba((ids[:3], x_shop[:3]))[:, 1]  # homomorphic scoring of 3 rows
-    u = enc.represent(encoder_module(model.target_model_), x_shop[:3])
+    target = model.target_model_  # its encoder reads its columns z-scored (its own scaling)
+    u = enc.represent(encoder_module(target), standardised(x_shop[:3], target.inputs))
     phi = np.linalg.solve(u, np.log(p / (1 - p)))
     np.testing.assert_allclose(phi, model.source_model_.phi[0], atol=1e-6)
 

@@ -43,6 +43,9 @@ class TransferClassifier(VerticalEstimator):
     Paillier-encrypted terms and masked values; ``"plaintext"`` is for parties that trust
     each other. Every option of :class:`~rengo.ftl.config.TransferConfig` is a keyword
     argument; ``seed`` fixes PSI's order, the batch order and both encoders' initial weights.
+    Columns need not be standardised first: each party's encoder reads its columns z-scored
+    with the mean and spread of its own rows (``target_model_.inputs``; a module given in
+    ``encoders`` reads them as given), and scoring applies the target's to new rows.
     """
 
     spec = FTL

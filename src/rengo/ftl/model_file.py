@@ -2,10 +2,12 @@
 keeps to score new rows.
 
 * The source's (the label party's) document holds its encoder (the architecture:
-  input columns, hidden widths, activation and representation size; and every weight),
+  input columns, hidden widths, activation and representation size; every weight; and the
+  mean and spread of each input column, with which it reads them z-scored),
   the translator ``Phi`` that scoring needs, the class names, the objective, the epoch
   losses and the best epoch.
-* The target's (the feature party's) document holds its encoder, the class names the
+* The target's (the feature party's) document holds its encoder (with its input columns'
+  mean and spread, which scoring applies to new rows), the class names the
   source named, the objective, how many labelled rows it had, its held-out scores per
   epoch and the best epoch. Never ``Phi``: scoring asks the source for it, through the
   prediction protocol (:mod:`rengo.ftl.predict`).
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import DataError
+from rengo.data import Standardization
 from rengo.ftl.roles import CUSTOM, EncoderSpec, SourceModel, TargetModel
 from rengo.vfl.party_model_file import (
     DocumentKind,
@@ -44,8 +47,9 @@ from rengo.vfl.party_model_file import (
 FORMAT = "rengo-ftl-party-model"
 """The ``format`` every transfer-learning party document names."""
 
-VERSION = 1
-"""The document version this rengo writes and reads."""
+VERSION = 2
+"""The document version this rengo writes and reads (2: the encoder's input scaling; a
+version-1 encoder read its columns as given, so it cannot score as a version-2 one)."""
 
 KIND = DocumentKind(
     FORMAT,
@@ -93,6 +97,28 @@ def _encoder(spec: EncoderSpec, weights: list[np.ndarray], party: str) -> dict[s
     }
 
 
+def _inputs(inputs: Standardization | None) -> dict[str, Any]:
+    """The encoder's input scaling as document fields (none for a module's raw columns)."""
+    if inputs is None:
+        return {}
+    mean, scale = (np.asarray(a, dtype=np.float64) for a in (inputs.mean, inputs.scale))
+    return {"inputs": {"mean": exact_array(mean), "scale": exact_array(scale)}}
+
+
+def _read_inputs(document: dict[str, Any], spec: EncoderSpec) -> Standardization | None:
+    if "inputs" not in document:
+        return None
+    value = document["inputs"]
+    if not isinstance(value, dict) or set(value) != {"mean", "scale"}:
+        raise ValueError("the encoder's inputs are not a mean and a scale")
+    shape = (spec.in_features,)
+    mean = read_exact_array(value["mean"], "inputs mean", DTYPE, shape)
+    scale = read_exact_array(value["scale"], "inputs scale", DTYPE, shape)
+    if not (np.isfinite(mean).all() and np.isfinite(scale).all() and (scale > 0).all()):
+        raise ValueError("the encoder's input scale is not finite and positive")
+    return Standardization(mean, scale)
+
+
 def party_document(
     model: TransferPartyModel, party: str, label_party: str, training_run: str | None = None
 ) -> dict[str, Any]:
@@ -134,6 +160,7 @@ def party_document(
             "losses": [exact(v) for v in model.losses],
             "epochs_run": int(model.epochs_run),
             "best_epoch": int(model.best_epoch),
+            **_inputs(model.inputs),
         }
     if isinstance(model, TargetModel):
         if party == label_party:
@@ -147,6 +174,7 @@ def party_document(
             "epochs_run": int(model.epochs_run),
             "validation": [{k: exact(v) for k, v in s.items()} for s in model.validation],
             "best_epoch": int(model.best_epoch),
+            **_inputs(model.inputs),
         }
     raise DataError(f"{party}: not a transfer-learning party model: {type(model).__name__}")
 
@@ -238,6 +266,7 @@ def read_document(document: Any, source: str, party: str | None = None) -> Store
                 [float(v) for v in document["losses"]],
                 int(document["epochs_run"]),
                 int(document["best_epoch"]),
+                _read_inputs(document, spec),
             )
         else:
             validation = [
@@ -252,6 +281,7 @@ def read_document(document: Any, source: str, party: str | None = None) -> Store
                 int(document["epochs_run"]),
                 validation,
                 int(document["best_epoch"]),
+                _read_inputs(document, spec),
             )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(f"{source}: the {role} model of {owner!r} is malformed: {exc}") from exc

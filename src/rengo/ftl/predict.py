@@ -29,7 +29,7 @@ from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.randomness import random_source
 from rengo.ftl.config import TransferConfig
 from rengo.ftl.math import class_probabilities
-from rengo.ftl.roles import Keypair, SourceModel, TargetModel, encoder_module
+from rengo.ftl.roles import Keypair, SourceModel, TargetModel, encoder_module, standardised
 from rengo.transport.channel import Channel
 from rengo.vfl.common import require_trained_columns
 
@@ -105,6 +105,7 @@ def ftl_predict_target(
     given = np.asarray(features, dtype=np.float64)
     x = given.reshape(len(given), int(np.prod(given.shape[1:])))  # (n, ...) -> (n, columns)
     require_trained_columns(x, model.encoder.in_features, channel.name)
+    x = standardised(x, model.inputs)
     u = enc.represent(module, x) if len(x) else np.empty((0, model.encoder.dim))
     starts = list(range(0, len(u), CHUNK_ROWS))
     scope = channel.scope(SCOPE)

@@ -23,6 +23,10 @@ labels ride along):
    communication-efficient variant) steps 3-5 repeat on the components of steps 1-2, each
    party recomputing its own terms from its updated encoder.
 
+Each party's encoder reads its columns z-scored with the mean and spread of its own rows
+(kept in its model, applied to the rows it scores; never sent); a module the party brought
+reads them as given.
+
 After each epoch A tells the coordinator the epoch's loss (for the run record). With
 ``validation_fraction`` > 0, B then scores its held-out labelled rows through the prediction
 protocol and tells the coordinator their loss, AUC and accuracy; with early stopping the
@@ -76,6 +80,7 @@ from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey, generate_pa
 from rengo.crypto.masking import decrypt_masked, mask_encrypted, unmask
 from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.randomness import random_source
+from rengo.data import Standardization
 from rengo.ftl.assembly import Terms, source_gradient, source_loss, target_gradient
 from rengo.ftl.config import TransferConfig, parse_hidden
 from rengo.ftl.exposure import GradientExposureWarning, gradient_exposure, mlp_parameter_count
@@ -110,7 +115,7 @@ from rengo.ftl.validation import (
 )
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints, require_same_seed
-from rengo.vfl.common import batch_order, whole_batches
+from rengo.vfl.common import batch_order, column_scaling, whole_batches
 from rengo.vfl.divergence import diverged, require_finite
 from rengo.vfl.early_stopping import best_epoch, should_stop
 from rengo.vfl.progress import ProgressFn, TrainingReporter
@@ -157,6 +162,9 @@ class SourceModel:
     losses: list[float] = field(default_factory=list)
     epochs_run: int = 0
     best_epoch: int = 0
+    inputs: Standardization | None = None
+    """The mean and spread of each of its columns over its rows, with which its encoder
+    reads them z-scored (``None``: as given: a module the party brought)."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +182,10 @@ class TargetModel:
     epochs_run: int = 0
     validation: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
+    inputs: Standardization | None = None
+    """The mean and spread of each of its columns over its training rows, with which its
+    encoder reads them z-scored, new rows too (``None``: as given: a module the party
+    brought)."""
 
     @property
     def validation_losses(self) -> list[float]:
@@ -244,6 +256,22 @@ def _features(features: np.ndarray, who: str) -> np.ndarray:
             f"{who}: its table has no feature column; each party's encoder needs at least one"
         )
     return matrix
+
+
+def _encoder_inputs(x: np.ndarray, custom: bool) -> tuple[np.ndarray, Standardization | None]:
+    """The columns the encoder reads and their scaling: the MLPs rengo builds read each
+    column z-scored with this party's own rows (tanh saturates on raw columns in the
+    thousands); a module the party brought reads them as given."""
+    if custom:
+        return x, None
+    mean, scale = column_scaling(x)
+    return standardised(x, Standardization(mean, scale)), Standardization(mean, scale)
+
+
+def standardised(x: np.ndarray, inputs: Standardization | None) -> np.ndarray:
+    """``x`` as a party's encoder reads it: ``(x - mean) / scale`` with the model's
+    ``inputs`` scaling, or as given without one."""
+    return x if inputs is None else (x - inputs.mean) / inputs.scale
 
 
 def _mapping(value: Any, sender: str, what: str) -> dict[str, Any]:
@@ -537,7 +565,8 @@ def ftl_source(
     channel
         The source's channel.
     features, labels
-        Every row of its table (all of them form the translator) and one label per row.
+        Every row of its table (all of them form the translator) and one label per row;
+        raw columns (the built encoder reads them z-scored over these rows).
     rows
         Its rows of the overlap, in PSI's agreed order (row k is the target's row k).
     config
@@ -612,6 +641,7 @@ def ftl_source(
     if resumed is not None:
         batch_seed = resumed.seed
     spec = _encoder_spec(x, config.source_hidden, config, encoder is not None)
+    x, inputs = _encoder_inputs(x, encoder is not None)
     ftl = channel.scope(SCOPE)
     mine = {
         "rows": len(rows),
@@ -755,6 +785,7 @@ def ftl_source(
         losses,
         len(losses),
         best_at,
+        inputs,
     )
     return _keep_module(model, module, encoder is not None)
 
@@ -783,7 +814,8 @@ def ftl_target(
     channel
         The target's channel.
     features
-        Every row of its table.
+        Every row of its table, raw columns (the built encoder reads them z-scored over
+        these rows).
     labels
         One label per row, ``None`` (or NaN or empty text) where it has none; or ``None``
         when it has no labels at all.
@@ -835,6 +867,7 @@ def ftl_target(
     homomorphic = config.homomorphic
     keys = generate_paillier_keypair(config.key_bits) if homomorphic else None
     spec = _encoder_spec(x, config.target_hidden, config, encoder is not None)
+    x, inputs = _encoder_inputs(x, encoder is not None)
     ftl = channel.scope(SCOPE)
     mine = {
         "rows": len(rows),
@@ -940,7 +973,7 @@ def ftl_target(
                     enc.apply_gradient(module, optimizer, plain["gradient"])
                 reporter.batch(epoch, b)
             last = epoch + 1 == config.epochs
-            if validating:  # scored as any of its rows would be
+            if validating:  # scored as any of its rows would be (x is read z-scored already)
                 weights = enc.parameter_arrays(module)
                 scoring = TargetModel(spec, weights, classes, config.objective)
                 probabilities = ftl_predict_target(
@@ -995,6 +1028,7 @@ def ftl_target(
         epochs_run,
         validation,
         best_at,
+        inputs,
     )
     return _keep_module(model, module, encoder is not None)
 
