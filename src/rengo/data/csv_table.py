@@ -166,6 +166,19 @@ def dataset_from_rows(
     )
 
 
+def partial_labels(table: CsvRows, label: str) -> np.ndarray:
+    """Column ``label`` as class names, ``None`` where a cell is blank: the few labels a
+    party holds of its own rows (a transfer-learning target's), aligned with the table
+    :func:`dataset_from_rows` builds from the same rows.
+
+    Raises
+    ------
+    DataError
+        If the file has no such column.
+    """
+    return np.array([cell or None for cell in table.column(label)], dtype=object)
+
+
 def _check_dtype(dtype: type) -> None:
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise ConfigError(f"dtype must be float32 or float64, got {dtype}")

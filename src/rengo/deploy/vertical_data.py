@@ -16,8 +16,8 @@ from typing import Literal
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
-from rengo.data import Dataset, load_csv
-from rengo.data.csv_table import dataset_from_rows, read_csv_rows
+from rengo.data import Dataset
+from rengo.data.csv_table import CsvRows, dataset_from_rows, partial_labels, read_csv_rows
 from rengo.vfl.common import PartyData, PartyTable, column_scaling, scaled
 
 __all__ = ["PartyData", "column_scaling", "load_party_data", "load_scoring_data", "scaled"]
@@ -43,8 +43,10 @@ def load_party_data(
     id_column
         The ID column (matched by PSI; IDs stay the exact strings in the file).
     label
-        The label column (label party only; the scoring CSV may have it too, for
-        evaluation, or not).
+        The label column (the label party's; the scoring CSV may have it too, for
+        evaluation, or not). A transfer-learning target's few labels go here too, blank
+        where it has none: a column with blank cells is read as class names (``None`` where
+        blank), and a label party's blank label is refused when the run starts.
     score_csv
         New rows to score, with the same feature columns.
     features
@@ -73,19 +75,26 @@ def load_party_data(
     regression = task == "regression"
     kind: Literal["classification", "regression"] = "regression" if regression else "classification"
     train_path = Path(csv_path)
-    train = load_csv(
-        train_path,
-        label=label,
+    rows = read_csv_rows(train_path, delimiter)  # read once, as load_csv reads it
+    few = _few_labels(rows, label, regression)
+    train = dataset_from_rows(
+        rows,
+        label=None if few is not None else label,
         id_column=id_column,
-        features=features,
-        delimiter=delimiter,
+        features=features
+        if features is not None or few is None
+        else [c for c in rows.header if c not in (label, id_column)],
         missing_values=("",),
         task=kind,
     )
     assert train.ids is not None
     classes: tuple[str, str] | None = None
     labels = None
-    if label is not None and regression:
+    if few is not None:
+        labels = few
+        known = sorted({name for name in few.tolist() if name is not None})
+        classes = (known[0], known[1]) if len(known) == 2 else None
+    elif label is not None and regression:
         labels = np.asarray(train.y, dtype=np.float64)
     elif label is not None:
         if train.classes is None or len(train.classes) != 2:
@@ -99,6 +108,8 @@ def load_party_data(
         score_path = Path(score_csv)
         score_rows = read_csv_rows(score_path, delimiter)  # read once, as load_csv reads it
         score_label = label if label is not None and label in score_rows.header else None
+        if few is not None and classes is None:
+            score_label = None  # its few labels name no two classes to evaluate against
         scoring = dataset_from_rows(
             score_rows,
             label=score_label,
@@ -119,6 +130,17 @@ def load_party_data(
     return PartyData(
         table, labels, score_table, score_labels, classes, tuple(train.feature_names), mean, scale
     )
+
+
+def _few_labels(rows: CsvRows, label: str | None, regression: bool) -> np.ndarray | None:
+    """The label column as class names, ``None`` where blank, when some cells are blank:
+    a party's few labels of its own rows (transfer learning's target; a label party's blank
+    label is refused once the run names it the label party). ``None`` when every row is
+    labelled, or without a (class) label."""
+    if label is None or regression or label not in rows.header:
+        return None
+    names = partial_labels(rows, label)
+    return names if any(name is None for name in names.tolist()) else None
 
 
 def load_scoring_data(

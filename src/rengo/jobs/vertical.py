@@ -24,7 +24,7 @@ from rengo.core.errors import ConfigError, DataError
 from rengo.core.options import options_to_wire
 from rengo.core.roles import COORDINATOR
 from rengo.data import Dataset, Standardization, load_dataset, vertical_split
-from rengo.data.csv_table import CsvRows, dataset_from_rows, read_csv_rows
+from rengo.data.csv_table import CsvRows, dataset_from_rows, partial_labels, read_csv_rows
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import VflSection
 from rengo.metrics import ks_statistic, mae, r2_score, rmse, roc_auc
@@ -134,7 +134,7 @@ def _own_table(
                 name=name,
                 features=features,
             )
-            own = np.array([c or None for c in rows.column(vfl.label)], dtype=object)
+            own = partial_labels(rows, vfl.label)
             known = sorted({n for n in own.tolist() if n is not None})
             if table.ids is None:
                 raise DataError(f"{path}: needs the id column {vfl.id_column!r}")

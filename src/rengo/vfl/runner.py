@@ -822,9 +822,7 @@ def _check_inputs(
         if kind == "label_party" and labels is None:
             raise ConfigError(f"{name} is the label party of this run but was given no labels")
         if labels is not None:
-            labels = np.asarray(labels)
-            if labels.shape[:1] != (len(data.table.ids),):
-                raise DataError(f"{name}: {labels.shape[0]} labels for {len(data.table.ids)} rows")
+            labels = _labels_for(algorithm, kind, name, data)
     elif model is None:
         raise ConfigError(f"{name} has no trained model to score with")
     if plan.score and kind in algorithm.predict.tables and data.score_table is None:
@@ -834,6 +832,37 @@ def _check_inputs(
             "--no-score to train only)"
         )
     check_party_columns(algorithm, plan.config, kind, name, data, plan.train, plan.score)
+    return labels
+
+
+def _labels_for(
+    algorithm: VerticalAlgorithm[Any], kind: RoleKind, name: str, data: PartyData
+) -> np.ndarray:
+    """The party's training labels as its role takes them: one per row; by class name when
+    feature parties hold labels too (transfer learning: a CSV party's class codes become its
+    class names, so that source and target name a class alike); every one present at the
+    label party.
+
+    Raises
+    ------
+    DataError
+        For a count other than the rows', or a label party's row without a label.
+    """
+    assert data.table is not None and data.labels is not None
+    labels = np.asarray(data.labels)
+    ids = data.table.ids
+    if labels.shape[:1] != (len(ids),):
+        raise DataError(f"{name}: {labels.shape[0]} labels for {len(ids)} rows")
+    by_name = "feature_party" in algorithm.labels_at
+    if by_name and data.classes is not None and labels.dtype.kind in "iu":
+        labels = np.asarray(data.classes, dtype=object)[labels]
+    if kind == "label_party" and labels.dtype == object:
+        blank = [i for i, v in enumerate(labels.tolist()) if v is None]
+        if blank:
+            raise DataError(
+                f"{name}: {len(blank)} of its {len(ids)} rows have no label (the first at ID "
+                f"{ids[blank[0]]!s}); the label party needs a label on every row"
+            )
     return labels
 
 
