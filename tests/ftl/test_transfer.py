@@ -298,7 +298,7 @@ def test_bad_inputs_are_refused_naming_the_fix(small: Scenario) -> None:
     with pytest.raises(DataError, match="label on every row"):
         fit(small, security="plaintext").fit(data, source="bank", y=missing)
     three = np.array([str(i % 3) for i in range(len(split.source))], dtype=object)
-    with pytest.raises(DataError, match="exactly 2 classes"):
+    with pytest.raises(DataError, match=r"exactly 2 classes.*set objective='multiclass'"):
         fit(small, security="plaintext").fit(data, source="bank", y=three)
     with pytest.raises(ConfigError, match="alignment_weight must be >= 0"):
         TransferClassifier(alignment_weight=-1.0)

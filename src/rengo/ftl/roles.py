@@ -617,9 +617,14 @@ def ftl_source(
     binary = config.objective == "binary"
     if len(classes) < 2 or (binary and len(classes) != 2):
         want = "exactly 2" if binary else "at least 2"
+        fix = (
+            "; set objective='multiclass' for more"
+            if len(classes) > 2
+            else "; its labels must name two classes or more"
+        )
         raise DataError(
             f"{channel.name}: objective {config.objective!r} needs {want} classes, "
-            f"found {list(classes)}"
+            f"found {list(classes)}{fix}"
         )
     codes = label_codes(names, classes, binary)
     rows = np.asarray(rows, dtype=np.int64)
