@@ -381,6 +381,10 @@ def test_scoring_a_table_of_other_columns_is_refused_naming_the_target(small: Sc
     wider = np.hstack([test.X, test.X[:, :1]])
     with pytest.raises(DataError, match=rf"shop: {wider.shape[1]} columns to score, trained on"):
         model.predict_scores((test.ids, wider))
+    text = test.X.astype(object)
+    text[3, 1] = "abc"  # named with the party, as fit names it (scoring named no party)
+    with pytest.raises(DataError, match=r"^shop: column 1 holds 'abc' \(row 3\)"):
+        model.predict_scores((test.ids, text))
 
 
 def test_progress_reports_training_batches_with_the_running_loss(small: Scenario) -> None:

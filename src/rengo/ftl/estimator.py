@@ -205,7 +205,10 @@ class TransferClassifier(VerticalEstimator):
             if set(rows) != {target}:
                 raise ConfigError(f"scoring takes the target's rows only: {{{target!r}: ...}}")
             rows = rows[target]
-        table = rows if isinstance(rows, PartyTable) else PartyTable(*rows)
+        try:
+            table = rows if isinstance(rows, PartyTable) else PartyTable(*rows)
+        except DataError as exc:
+            raise DataError(f"{target}: {exc}") from None
         nothing = PartyTable(np.empty(0, dtype=object), np.empty((0, 0)))
         dataset = VerticalDataset({self.label_party_: nothing, target: table}, self.label_party_)
         return self.predict_raw(dataset)
