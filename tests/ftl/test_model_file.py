@@ -82,3 +82,23 @@ def test_an_encoder_the_party_brought_is_not_written_as_code(tmp_path: Path) -> 
     with pytest.raises(DataError, match="a module of its own"):
         write_party_model(tmp_path / "bank.json", brought, "bank", "bank")
     assert not (tmp_path / "bank.json").exists()
+
+
+def test_a_version_1_file_still_loads_and_scores_as_it_did() -> None:
+    """Files written before the encoders read z-scored columns (version 1) hold encoders that
+    read their columns as given: they load as such (no input scaling) and score the rows
+    exactly as the release that wrote them did (``data/v1``)."""
+    from tests.ftl.test_raw_columns import _fit, _tables
+
+    folder = Path(__file__).parent / "data" / "v1"
+    bank = read_party_model(folder / "bank.json", "bank")
+    shop = read_party_model(folder / "shop.json", "shop")
+    assert isinstance(bank.model, SourceModel) and isinstance(shop.model, TargetModel)
+    assert bank.model.inputs is None and shop.model.inputs is None
+    expected = json.loads((folder / "shop_scores.json").read_text())
+    tables, y, own = _tables(1.0, 0.0, 1.0, 0.0)
+    model = _fit(tables, y, own)  # an estimator of the same parties, the old models in place
+    model._models = {**model.models_, "bank": bank.model, "shop": shop.model}
+    ids, x = tables["shop"]
+    assert [str(i) for i in ids] == expected["ids"]
+    np.testing.assert_allclose(model.predict_proba((ids, x)), expected["proba"], rtol=0, atol=1e-12)

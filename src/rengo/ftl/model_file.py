@@ -48,14 +48,16 @@ FORMAT = "rengo-ftl-party-model"
 """The ``format`` every transfer-learning party document names."""
 
 VERSION = 2
-"""The document version this rengo writes and reads (2: the encoder's input scaling; a
-version-1 encoder read its columns as given, so it cannot score as a version-2 one)."""
+"""The document version this rengo writes (2: the built encoder's input scaling). It reads
+version 1 too: a version-1 encoder read its columns as given, which is what a document
+without input scaling means, so it scores as it did."""
 
 KIND = DocumentKind(
     FORMAT,
     VERSION,
     "transfer learning",
     "train again with this rengo's `rengo vfl party --model FILE` to save a current one",
+    older=(1,),
 )
 """The transfer-learning party document (:mod:`rengo.vfl.party_model_file`'s header)."""
 

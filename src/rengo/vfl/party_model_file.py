@@ -48,6 +48,8 @@ class DocumentKind:
     title: str
     renew: str
     """How to write the file again with this rengo (told when the version differs)."""
+    older: tuple[int, ...] = ()
+    """Earlier versions this rengo still reads (their reader fills in what they lack)."""
 
 
 @dataclass(frozen=True)
@@ -297,10 +299,12 @@ def check_header(
         raise DataError(
             f"{source}: not a {kind.title} party model (format {found!r}, want {kind.format!r})"
         )
-    if document.get("version") != kind.version:
+    readable = (*kind.older, kind.version)
+    if document.get("version") not in readable:
+        versions = " and ".join(str(v) for v in readable)
         raise DataError(
             f"{source}: {kind.title} model version {document.get('version')!r}; this rengo "
-            f"reads version {kind.version} ({kind.renew})"
+            f"reads version{'s' * (len(readable) > 1)} {versions} ({kind.renew})"
         )
     owner, label_party = document.get("party"), document.get("label_party")
     if not isinstance(owner, str) or not isinstance(label_party, str):
