@@ -67,7 +67,7 @@ def test_a_kept_target_model_scores_raw_rows_as_its_training_run_did(tmp_path: P
     # the model that was read back, in the estimator's place, scores bit for bit as before
     ids, x = tables["shop"]
     before = model.predict_proba((ids, x))
-    model.models_["shop"] = kept
+    model._models = {**model.models_, "shop": kept}  # models_ is a copy
     np.testing.assert_array_equal(model.predict_proba((ids, x)), before)
 
 
