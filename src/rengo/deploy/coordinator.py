@@ -19,7 +19,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError, RoundFailure
@@ -45,7 +45,7 @@ from rengo.hfl.secagg.workflow import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.workflow import FitWorkflow, default_checks
 from rengo.tracking.errors import StoreClosedError, StoreUnwritableError
-from rengo.tracking.run import open_run
+from rengo.tracking.run import Run, open_run
 from rengo.tracking.store import RunStore
 from rengo.transport.grpc_hub import GrpcHub, check_can_listen, lost_link
 from rengo.transport.grpc_security import HubSecurity
@@ -237,6 +237,24 @@ class PartiesLost(RoundFailure):
 
 def _size(count: int) -> str:
     return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count / 1e3:.1f} kB"
+
+
+InterruptionT = TypeVar("InterruptionT", bound=Exception)
+
+
+def _interruption(
+    run: Run, error: type[InterruptionT], cause: BaseException, until: str, *, again: bool = False
+) -> InterruptionT:
+    """The error that leaves ``run`` interrupted, to be resumed once ``until``: the run
+    record takes it as resumable (its checkpoints stand) and the message says how to resume."""
+    run.resumable_errors = (error,)
+    if again:  # a resumed run that could not start
+        return error(
+            f"{cause}; the run stays interrupted: resume it again once {until} "
+            f"(--resume {run.run_id})"
+        )
+    hint = f" (--resume {run.run_id})" if run.run_id else ""
+    return error(f"{cause}; the run is interrupted: resume it once {until}{hint}")
 
 
 def serve_coordinator(
@@ -472,10 +490,8 @@ def serve_coordinator(
                         # a resumed run keeps its checkpoints: it stays interrupted, to be
                         # resumed again once the parties are back
                         interrupted = True
-                        run.resumable_errors = (PartiesLost,)
-                        raise PartiesLost(
-                            f"{exc}; the run stays interrupted: resume it again once the "
-                            f"parties are back (--resume {run.run_id})"
+                        raise _interruption(
+                            run, PartiesLost, exc, "the parties are back", again=True
                         ) from exc
                 history = coordinator.run(
                     rounds,
@@ -498,21 +514,13 @@ def serve_coordinator(
                 # parties lost their link: the checkpoints stand, the run resumes once they are
                 # back (they keep retrying: no goodbye, as for Ctrl-C)
                 interrupted = True
-                run.resumable_errors = (PartiesLost,)
-                resume_hint = f" (--resume {run.run_id})" if run.run_id else ""
-                raise PartiesLost(
-                    f"{exc}; the run is interrupted: resume it once the parties are back"
-                    f"{resume_hint}"
-                ) from exc
+                raise _interruption(run, PartiesLost, exc, "the parties are back") from exc
             except StoreUnwritableError as exc:
                 # the store keeps every round and checkpoint written before (what a resume
                 # needs): the run is interrupted, and the parties keep retrying, as for Ctrl-C
                 interrupted = True
-                run.resumable_errors = (StoreUnwritableError,)
-                resume_hint = f" (--resume {run.run_id})" if run.run_id else ""
-                raise StoreUnwritableError(
-                    f"{exc}; the run is interrupted: resume it once the store can be written"
-                    f"{resume_hint}"
+                raise _interruption(
+                    run, StoreUnwritableError, exc, "the store can be written"
                 ) from None
             except Exception as exc:
                 outcome = told_parties(exc)  # the parties end with it, not with "finished"
