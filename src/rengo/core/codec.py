@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,6 +169,17 @@ def encode_chunks(value: Any) -> list[memoryview | bytes]:
 def encode(value: Any) -> bytes:
     """Encode ``value`` to one ``bytes`` object."""
     return b"".join(encode_chunks(value))
+
+
+def unencodable_part(parts: Iterable[tuple[str, Any]]) -> tuple[str, Any] | None:
+    """The first ``(where, value)`` of ``parts`` that :func:`encode` refuses, or None: for
+    naming, after a whole message failed to encode, the part that made it fail."""
+    for where, value in parts:
+        try:
+            encode(value)
+        except CodecError:
+            return where, value
+    return None
 
 
 class _Decoder:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rengo.core.codec import decode, encode
+from rengo.core.codec import decode, encode, unencodable_part
 from rengo.core.errors import CodecError, ProtocolError
 from rengo.core.messages import Config, EvaluateIns, EvaluateResult, FitIns, FitResult
 from rengo.core.parameters import Parameters
@@ -172,17 +172,16 @@ def encoded_reply(reply: Any) -> bytes:
         else:
             parts.append(("loss", reply.loss))
         parts += [(f"metrics[{k!r}]", v) for k, v in reply.metrics.items()]
-        for where, value in parts:
-            try:
-                encode(value)
-            except CodecError:
-                raise CodecError(
-                    f"{type(reply).__name__}.{where} is a {type(value).__qualname__}, which "
-                    "cannot be sent: parameters are numpy arrays (get_parameters(model), or "
-                    "tensor.detach().cpu().numpy()), metrics numbers or strings "
-                    "(tensor.item())"
-                ) from exc
-        raise
+        culprit = unencodable_part(parts)
+        if culprit is None:
+            raise
+        where, value = culprit
+        raise CodecError(
+            f"{type(reply).__name__}.{where} is a {type(value).__qualname__}, which "
+            "cannot be sent: parameters are numpy arrays (get_parameters(model), or "
+            "tensor.detach().cpu().numpy()), metrics numbers or strings "
+            "(tensor.item())"
+        ) from exc
 
 
 def built_client(client_fn: ClientFn, client_id: str) -> Client:

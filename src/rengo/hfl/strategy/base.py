@@ -23,7 +23,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from rengo.core.codec import encode
+from rengo.core.codec import encode, unencodable_part
 from rengo.core.errors import CodecError, DataError
 from rengo.core.messages import Config, EvaluateIns, EvaluateResult, FitIns, FitResult, Metrics
 from rengo.core.parameters import Parameters
@@ -557,16 +557,15 @@ def round_config(name: str, callback: ConfigFn | None, server_round: int) -> Con
     try:
         encode(config)
     except CodecError:
-        for key, value in config.items():
-            try:
-                encode(value)
-            except CodecError:
-                raise TypeError(
-                    f"{name}({server_round}) returned {key!r} as a {type(value).__qualname__}, "
-                    "which cannot be sent: numbers, strings, bytes and numpy arrays can (a "
-                    "torch tensor: tensor.item())"
-                ) from None
-        raise
+        culprit = unencodable_part(config.items())
+        if culprit is None:
+            raise
+        key, value = culprit
+        raise TypeError(
+            f"{name}({server_round}) returned {key!r} as a {type(value).__qualname__}, "
+            "which cannot be sent: numbers, strings, bytes and numpy arrays can (a "
+            "torch tensor: tensor.item())"
+        ) from None
     return config
 
 
