@@ -132,6 +132,29 @@ def test_certified_party_outside_the_allow_list_is_refused(hub: GrpcHub, certs: 
 
 
 @pytest.mark.timeout(30)
+def test_a_misspelt_allow_list_is_named_to_the_operator_not_to_the_party(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """With 'clinet-1' in the allow-list, the certified party client-1 was refused as unknown
+    each time it connected and nothing pointed at the typo; the coordinator's log now names
+    the close allow-listed name, and the party is told only that it is unknown."""
+    directory = tmp_path_factory.mktemp("typo-certs")
+    init_certificates(directory, ["client-1"])
+    events: list[tuple[str, str]] = []
+    security = HubSecurity.from_directory(directory, parties=["clinet-1"])
+    with GrpcHub(
+        "127.0.0.1:0", security, heartbeat_interval=0.5, on_event=lambda *e: events.append(e)
+    ) as hub:
+        credentials = PartyCredentials.from_directory(directory, "client-1")
+        conn = PartyConnection(hub.address, "client-1", credentials, backoff=FAST)
+        with pytest.raises(AuthenticationError, match="unknown party 'client-1'") as told:
+            conn.run()
+    assert "clinet-1" not in str(told.value)  # another admitted party's name stays here
+    refused = [text for level, text in events if "refused connection" in text]
+    assert refused and "the allow-list names 'clinet-1'" in refused[0], events
+
+
+@pytest.mark.timeout(30)
 def test_certificate_used_under_another_name_is_refused(hub: GrpcHub, certs: Path) -> None:
     bobs = PartyCredentials.from_directory(certs, "bob")
     conn = PartyConnection(hub.address, "alice", bobs, backoff=FAST)

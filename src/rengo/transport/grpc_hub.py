@@ -868,9 +868,10 @@ class GrpcHub:
         try:
             name = self.security.authenticate(context)
         except AuthenticationError as exc:
+            note = getattr(exc, "operator_note", "")  # for this log only, never the peer
             self._event_repeated(
                 "warning",
-                f"refused connection from {peer}: {exc}",
+                f"refused connection from {peer}: {exc}{note}",
                 self._repeats.count("refused", peer_host(peer)),
             )
             context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))

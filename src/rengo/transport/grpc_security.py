@@ -14,6 +14,7 @@ unless tokens are also given.
 
 from __future__ import annotations
 
+import difflib
 import hmac
 import logging
 import os
@@ -40,6 +41,22 @@ def _read(path: str | os.PathLike[str] | None, what: str) -> bytes | None:
     if path is None:
         return None
     return read_certificate_file(Path(path), what, "check the path")
+
+
+class UnknownPartyError(AuthenticationError):
+    """A party the allow-list does not name. Its message (what the party is told) says only
+    that; :attr:`operator_note` (for the coordinator's log alone, since it names another
+    admitted party) points at an allow-listed name it was probably meant to be."""
+
+    def __init__(self, message: str, name: str, allowed: Sequence[str] | frozenset[str]) -> None:
+        super().__init__(message)
+        close = difflib.get_close_matches(name, sorted(allowed), n=1)
+        self.operator_note = (
+            f"; the allow-list names {close[0]!r}: is one of the two names misspelt (the "
+            "job's [deploy] parties, --parties, or the party's certificate)?"
+            if close
+            else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -149,7 +166,7 @@ class HubSecurity:
             if not claimed or claimed == COORDINATOR:
                 raise AuthenticationError("no party name given")
             if self.parties is not None and claimed not in self.parties:
-                raise AuthenticationError(f"unknown party {claimed!r}")
+                raise UnknownPartyError(f"unknown party {claimed!r}", claimed, self.parties)
             return claimed
         auth = context.auth_context()
         names = auth.get("x509_common_name") or []
@@ -159,7 +176,9 @@ class HubSecurity:
         if name == COORDINATOR:
             raise AuthenticationError("the coordinator's certificate cannot join as a party")
         if self.parties is not None and name not in self.parties:
-            raise AuthenticationError(f"unknown party {name!r} (not in the allow-list)")
+            raise UnknownPartyError(
+                f"unknown party {name!r} (not in the allow-list)", name, self.parties
+            )
         if claimed and claimed != name:
             raise AuthenticationError(f"certificate is for {name!r}, not {claimed!r}")
         serial = self.peer_serial(context)
