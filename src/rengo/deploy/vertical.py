@@ -41,6 +41,7 @@ from rengo.crypto.x25519 import BlindingPool
 from rengo.deploy.coordinator import recorded_hub
 from rengo.deploy.roles import run_hub_role, run_role
 from rengo.deploy.vertical_epochs import EpochRows
+from rengo.tracking.errors import StoreUnwritableError
 from rengo.tracking.run import open_run
 from rengo.transport.grpc_frames import check_message_limit
 from rengo.transport.grpc_hub import GrpcHub, check_can_listen
@@ -73,10 +74,12 @@ RESUMABLE_ERRORS: tuple[type[BaseException], ...] = (
     ChannelTimeout,
     ConnectionError,
     MissingCheckpoint,
+    StoreUnwritableError,
 )
 """What ends a checkpointed run ``interrupted`` rather than ``failed``: a party or the link
-lost, a party that did not join in time, a party resumed without its checkpoint folder; the
-run continues with ``resume``."""
+lost, a party that did not join in time, a party resumed without its checkpoint folder, a
+run store that cannot be written (its disk full or read-only: the epochs and checkpoints
+written before stand); the run continues with ``resume``."""
 
 LATE_PARTY_WAIT_S = 30.0
 """Seconds a coordinator whose run a party failed before every party joined keeps
