@@ -301,13 +301,38 @@ def _coerce(spec: OptionSpec, value: Any) -> Any:
     return _scalar(spec, spec.type, value)
 
 
+def names_elsewhere(config_type: type) -> Mapping[str, str]:
+    """What other libraries call the settings of ``config_type``: ``{their name: advice}``.
+
+    A config dataclass lists them in its ``names_elsewhere`` class variable (FATE's
+    ``max_iter`` -> ``"FATE's max_iter is 'epochs' here ..."``), so that a setting carried
+    over from another library is refused naming its counterpart and any difference in
+    meaning, rather than the closest name by spelling. They are never accepted: a name
+    whose meaning differs (FATE's ``min_impurity_split`` is twice SecureBoost's ``gamma``)
+    must not pass silently.
+    """
+    found = getattr(config_type, "names_elsewhere", None)
+    return found if isinstance(found, Mapping) else {}
+
+
 def unknown_key_error(
-    key: str, known: typing.Iterable[str], where: str = "", what: str = "key"
+    key: str,
+    known: typing.Iterable[str],
+    where: str = "",
+    what: str = "key",
+    elsewhere: Mapping[str, str] | None = None,
 ) -> ConfigError:
-    """The error for an unknown key: the closest known one, or the list of valid keys."""
+    """The error for an unknown key: the advice for a name another library uses
+    (``elsewhere``, see :func:`names_elsewhere`), else the closest known one, or the list
+    of valid keys."""
     names = sorted(known)
     close = difflib.get_close_matches(key, names, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; valid: {', '.join(names)}"
+    if elsewhere and key in elsewhere:
+        hint = f"; {elsewhere[key]}"
+    elif close:
+        hint = f"; did you mean {close[0]!r}?"
+    else:
+        hint = f"; valid: {', '.join(names)}"
     return ConfigError(f"{where}unknown {what} {key!r}{hint}")
 
 
@@ -359,7 +384,7 @@ def options_from_mapping(
                 stacklevel=3,
             )
         if name not in specs:
-            raise unknown_key_error(key, specs, where)
+            raise unknown_key_error(key, specs, where, elsewhere=names_elsewhere(config_type))
         try:
             values[name] = _coerce(specs[name], value)
         except OptionError as exc:

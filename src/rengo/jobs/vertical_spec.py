@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from rengo.core.errors import ConfigError
 from rengo.core.options import (
+    names_elsewhere,
     option,
     option_specs,
     options_from_mapping,
@@ -141,7 +142,12 @@ def parse_vfl_section(raw: Any, source: str) -> VflSection:
     for key in raw:
         if key not in section_keys and key not in option_names:
             text = key if isinstance(key, str) else repr(key)
-            raise unknown_key_error(text, section_keys | option_names, f"{source}: [vfl] ")
+            raise unknown_key_error(
+                text,
+                section_keys | option_names,
+                f"{source}: [vfl] ",
+                elsewhere=names_elsewhere(algorithm.config_type),
+            )
     vfl = options_from_mapping(
         VflSection,
         {k: v for k, v in raw.items() if k in section_keys},

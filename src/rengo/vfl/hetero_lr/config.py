@@ -8,7 +8,9 @@ epochs, batches and precision).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal, TypeVar
 
 from rengo.core.options import OptionError, option, options_from_wire, options_to_wire
@@ -120,6 +122,31 @@ class LinearModelConfig:
     )
     key_bits: int = option(2048, "Paillier key size (512 and 1024: tests only).")
     what: ClassVar[str] = "hetero linear model config"  # how errors name it
+    names_elsewhere: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {  # FATE 2.x CoordinatedLR / CoordinatedLinR; see docs/coming-from-fate.md
+            "max_iter": "FATE's max_iter is 'epochs' here (the most epochs: training stops "
+            "earlier once the loss stops improving by 'tol')",
+            "alpha": "FATE's alpha (with penalty='l2') is 'l2' here, with the same meaning "
+            "(l2 * w added to the mean loss's gradient; the intercept is not penalised)",
+            "penalty": "FATE's penalty='l2' is set by 'l2' here (FATE's alpha; 0: none); "
+            "there is no L1 penalty",
+            "early_stop": "FATE's early_stop='diff' is 'tol' with 'n_iter_no_change' here "
+            "(stop once the loss improved by less than tol for n_iter_no_change epochs in a "
+            "row; 1 is FATE's rule); 'weight_diff' and 'abs' have no counterpart",
+            "learning_rate_scheduler": "FATE's learning_rate_scheduler is 'lr_schedule' here "
+            "(constant, step with 'lr_decay' and 'lr_step_epochs', adaptive, inverse_sqrt); "
+            "FATE's 'linear' has no counterpart",
+            "optimizer_params": "FATE's optimizer_params lr is 'learning_rate' here, "
+            "and its method is 'optimizer' (sgd or adam)",
+            "lr": "FATE's optimizer lr is 'learning_rate' here",
+            "encrypt_param": "FATE's encrypt_param key_length is 'key_bits' here",
+            "key_length": "FATE's key_length is 'key_bits' here",
+            "floating_point_precision": "FATE's floating_point_precision is "
+            "'residual_precision_bits' and 'feature_precision_bits' here",
+            "threshold": "FATE's threshold has no counterpart: predict cuts probabilities "
+            "at 0.5; cut predict_proba's yourself for another threshold",
+        }
+    )
 
     def __post_init__(self) -> None:
         if self.key_bits not in SUPPORTED_KEY_BITS:

@@ -8,8 +8,10 @@ every party grows the same number of trees of the same depth from the same bins.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal
 
 from rengo.core.options import OptionError, option, options_from_wire, options_to_wire
 from rengo.crypto.keys import SUPPORTED_KEY_BITS
@@ -84,6 +86,21 @@ class SecureBoostConfig:
         le=MAX_OBFUSCATOR_PROCESSES,
     )
     key_bits: int = option(2048, "Paillier key size (512 and 1024: tests only).")
+    names_elsewhere: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {  # FATE 2.x HeteroSecureBoost; see docs/coming-from-fate.md
+            "num_trees": "FATE's num_trees is 'n_trees' here",
+            "min_impurity_split": "FATE's min_impurity_split is 'gamma' here, halved: FATE "
+            "compares the gain without XGBoost's 1/2, so gamma = min_impurity_split / 2 "
+            "(FATE's default 0.01 is gamma=0.005)",
+            "min_leaf_node": "FATE's min_leaf_node is 'min_samples_leaf' here",
+            "min_sample_split": "FATE's min_sample_split has no counterpart: a node splits "
+            "when each child keeps 'min_samples_leaf' rows",
+            "l1": "FATE's l1 has no counterpart: leaves are penalised by 'l2' only",
+            "encrypt_key_length": "FATE's encrypt_key_length is 'key_bits' here",
+            "num_class": "FATE's num_class has no counterpart: objective='multiclass' takes "
+            "the classes 0..K-1 from the labels",
+        }
+    )
 
     def __post_init__(self) -> None:
         if self.key_bits not in SUPPORTED_KEY_BITS:

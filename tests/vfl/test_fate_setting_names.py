@@ -1,0 +1,89 @@
+"""A FATE user's settings: FATE's names are refused naming rengo's counterpart and any
+difference in meaning (job files, estimators), never accepted as they are."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import tomllib
+
+from rengo.core import ConfigError
+from rengo.core.options import names_elsewhere, option_specs
+from rengo.jobs import parse_job
+from rengo.vfl import HeteroLogisticRegression, HeteroSecureBoost
+from rengo.vfl.hetero_lr.config import LinearModelConfig
+from rengo.vfl.secureboost.config import SecureBoostConfig
+
+JOB = """
+[job]
+kind = "vfl"
+name = "from-fate"
+[vfl]
+algorithm = "{algorithm}"
+dataset = "breast_cancer"
+num_parties = 2
+label_party = "guest"
+key_bits = 512
+{key} = {value}
+"""
+
+
+def _job_error(algorithm: str, key: str, value: str) -> str:
+    text = JOB.format(algorithm=algorithm, key=key, value=value)
+    with pytest.raises(ConfigError) as caught:
+        parse_job(tomllib.loads(text))
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "fate_key", "value", "counterpart"),
+    [
+        ("hetero_lr", "max_iter", "10", "epochs"),
+        ("hetero_lr", "alpha", "0.01", "l2"),
+        ("hetero_lr", "early_stop", '"diff"', "n_iter_no_change"),
+        ("hetero_linear", "max_iter", "10", "epochs"),
+        ("secureboost", "min_impurity_split", "0.01", "gamma"),
+        ("secureboost", "min_leaf_node", "1", "min_samples_leaf"),
+        ("secureboost", "encrypt_key_length", "1024", "key_bits"),
+    ],
+)
+def test_a_job_file_with_a_fate_setting_names_the_counterpart(
+    algorithm: str, fate_key: str, value: str, counterpart: str
+) -> None:
+    """'max_iter' and 'alpha' were refused with a list of every valid key, and
+    'min_leaf_node' with "did you mean 'min_samples_leaf'" but nothing on FATE's meaning."""
+    message = _job_error(algorithm, fate_key, value)
+    assert f"unknown key {fate_key!r}" in message
+    assert f"FATE's {fate_key}" in message
+    assert repr(counterpart) in message
+
+
+def test_fate_min_impurity_split_says_gamma_is_half_of_it() -> None:
+    """FATE's split gain has no 1/2, so its threshold is twice rengo's gamma: the advice
+    must say so, or a ported 0.01 becomes a threshold twice as high."""
+    message = _job_error("secureboost", "min_impurity_split", "0.01")
+    assert "gamma = min_impurity_split / 2" in message
+
+
+def test_an_estimator_given_a_fate_keyword_names_the_counterpart() -> None:
+    with pytest.raises(ConfigError, match=r"FATE's max_iter is 'epochs'"):
+        HeteroLogisticRegression(max_iter=10)
+    with pytest.raises(ConfigError, match=r"FATE's num_trees is 'n_trees'"):
+        HeteroSecureBoost(num_trees=3)
+
+
+@pytest.mark.parametrize("config_type", [LinearModelConfig, SecureBoostConfig])
+def test_every_fate_name_points_at_options_that_exist_and_is_not_one(
+    config_type: type,
+) -> None:
+    """Advice that names a rengo option by a misspelt or renamed name would mislead; a
+    FATE name that is also an option would never reach the advice."""
+    options = {spec.name for spec in option_specs(config_type)}
+    advice = names_elsewhere(config_type)
+    assert advice
+    for fate_name, text in advice.items():
+        assert fate_name not in options
+        named = set(re.findall(r"'([a-z_0-9]+)'", text))
+        fate_values = {"l2", "diff", "weight_diff", "abs", "linear", "multiclass"}
+        assert named - fate_values <= options, (fate_name, named - options)
