@@ -132,10 +132,11 @@ class LinearModelConfig:
             "there is no L1 penalty",
             "early_stop": "FATE's early_stop='diff' is 'tol' with 'n_iter_no_change' here "
             "(stop once the loss improved by less than tol for n_iter_no_change epochs in a "
-            "row; 1 is FATE's rule); 'weight_diff' and 'abs' have no counterpart",
+            "row; 1 is closest to FATE's rule); 'weight_diff' and 'abs' have no counterpart",
             "learning_rate_scheduler": "FATE's learning_rate_scheduler is 'lr_schedule' here "
             "(constant, step with 'lr_decay' and 'lr_step_epochs', adaptive, inverse_sqrt); "
-            "FATE's 'linear' has no counterpart",
+            "FATE's default, linear with start_factor 1.0, keeps the rate constant: "
+            'lr_schedule="constant"',
             "optimizer_params": "FATE's optimizer_params lr is 'learning_rate' here, "
             "and its method is 'optimizer' (sgd or adam)",
             "lr": "FATE's optimizer lr is 'learning_rate' here",
