@@ -4,6 +4,7 @@ difference in meaning (job files, estimators), never accepted as they are."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import tomllib
@@ -87,3 +88,24 @@ def test_every_fate_name_points_at_options_that_exist_and_is_not_one(
         named = set(re.findall(r"'([a-z_0-9]+)'", text))
         fate_values = {"l2", "diff", "weight_diff", "abs", "linear", "multiclass"}
         assert named - fate_values <= options, (fate_name, named - options)
+
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "coming-from-fate.md"
+
+
+def test_the_guides_ported_job_file_is_a_valid_job_with_fates_settings() -> None:
+    text = GUIDE.read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(.*?)```", text, re.S)
+    assert block is not None
+    spec = parse_job(tomllib.loads(block.group(1)))
+    assert spec.vfl is not None
+    options = spec.vfl.options
+    assert (options.epochs, options.batch_size, options.optimizer) == (20, 100, "sgd")
+    assert (options.learning_rate, options.l2, options.lr_schedule) == (0.01, 1.0, "constant")
+
+
+@pytest.mark.parametrize("config_type", [LinearModelConfig, SecureBoostConfig])
+def test_the_guide_maps_every_fate_name_the_errors_advise_on(config_type: type) -> None:
+    text = GUIDE.read_text(encoding="utf-8")
+    missing = [name for name in names_elsewhere(config_type) if f"`{name}" not in text]
+    assert not missing
