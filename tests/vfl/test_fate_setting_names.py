@@ -109,3 +109,11 @@ def test_the_guide_maps_every_fate_name_the_errors_advise_on(config_type: type) 
     text = GUIDE.read_text(encoding="utf-8")
     missing = [name for name in names_elsewhere(config_type) if f"`{name}" not in text]
     assert not missing
+
+
+def test_a_fate_full_batch_size_says_how_to_ask_for_one_batch() -> None:
+    """FATE reads batch_size -1 (or 0) as one batch of every row; rengo said only
+    'must be >= 1, got -1'."""
+    message = _job_error("hetero_lr", "batch_size", "-1")
+    assert "must be >= 1, got -1" in message
+    assert "at least the row count" in message

@@ -157,7 +157,13 @@ class LinearModelConfig:
         for name in ("epochs", "batch_size", "lr_step_epochs", "n_iter_no_change"):
             value = getattr(self, name)
             if value < 1:
-                raise OptionError(name, f"must be >= 1, got {value!r}")
+                full_batch = (
+                    " (one batch of every row, FATE's batch_size <= 0: a batch_size of at "
+                    "least the row count)"
+                    if name == "batch_size"
+                    else ""
+                )
+                raise OptionError(name, f"must be >= 1, got {value!r}{full_batch}")
         if not self.learning_rate > 0:
             raise OptionError("learning_rate", f"must be > 0, got {self.learning_rate!r}")
         for name in ("l2", "tol"):
