@@ -117,3 +117,16 @@ def test_a_fate_full_batch_size_says_how_to_ask_for_one_batch() -> None:
     message = _job_error("hetero_lr", "batch_size", "-1")
     assert "must be >= 1, got -1" in message
     assert "at least the row count" in message
+
+
+def test_a_fate_flag_on_the_coordinator_names_the_counterpart(tmp_path: Path) -> None:
+    """--max-iter was refused by the flag parser with 'Possible options: --max-bin,
+    --max-depth' (SecureBoost's flags, for a hetero LR run)."""
+    from typer.testing import CliRunner
+
+    from rengo.cli.main import app
+
+    base = ["vfl", "coordinator", "--parties", "a,b", "--label-party", "a", "--insecure"]
+    result = CliRunner().invoke(app, [*base, "--max-iter", "5", "--store", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert "FATE's max_iter is 'epochs'" in result.output

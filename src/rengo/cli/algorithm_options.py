@@ -3,7 +3,9 @@
 Every option of every registered algorithm becomes a flag (``learning_rate`` ->
 ``--learning-rate``), with the dataclass field's help, grouped in ``--help`` under the
 algorithm's title, defaulting to "not given" so that the config's own default applies: the
-defaults live in the dataclass and nowhere else. Deprecated option names become hidden flags.
+defaults live in the dataclass and nowhere else. Deprecated option names become hidden flags,
+and so do other libraries' names for an option (FATE's ``--max-iter``), which are refused
+naming the counterpart.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 
 from rengo.core.errors import ConfigError
-from rengo.core.options import OptionSpec, option_specs
+from rengo.core.options import OptionSpec, names_elsewhere, option_specs
 from rengo.vfl.registry import VerticalAlgorithm, algorithms
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,6 +62,11 @@ def _flags() -> dict[str, tuple[OptionSpec, str, bool, str]]:
             continue
         text = _shared_help([(owner, each) for owner, each, _, _ in held])
         found[name] = (spec, SHARED_PANEL, all(h for *_, h in held), text)
+    for algorithm in algorithms().values():
+        for name in names_elsewhere(algorithm.config_type):
+            if name not in found:  # hidden: given, it is refused with its counterpart
+                spec = OptionSpec(name, str, None, "Another library's name for an option.")
+                found[name] = (spec, SHARED_PANEL, True, spec.help)
     return found
 
 
@@ -137,6 +144,7 @@ def with_algorithm_options(command: F) -> F:
 def options_for(algorithm: VerticalAlgorithm[Any], options: dict[str, Any]) -> dict[str, Any]:
     """The given flags that belong to ``algorithm``; a flag of another algorithm is an error."""
     own = {o.name for o in option_specs(algorithm.config_type)} | set(algorithm.option_aliases)
+    own |= set(names_elsewhere(algorithm.config_type))  # refused with their counterpart
     foreign = sorted(flag(name) for name in options if name not in own)
     if foreign:
         verb = "is not an option" if len(foreign) == 1 else "are not options"
