@@ -840,8 +840,9 @@ def _labels_for(
 ) -> np.ndarray:
     """The party's training labels as its role takes them: one per row; by class name when
     feature parties hold labels too (transfer learning: a CSV party's class codes become its
-    class names, so that source and target name a class alike); every one present at the
-    label party.
+    class names, so that source and target name a class alike), and then every one present
+    at the label party (where only the label party holds labels, its algorithm's role names
+    a missing one, NaN as well as None).
 
     Raises
     ------
@@ -856,7 +857,7 @@ def _labels_for(
     by_name = "feature_party" in algorithm.labels_at
     if by_name and data.classes is not None and labels.dtype.kind in "iu":
         labels = np.asarray(data.classes, dtype=object)[labels]
-    if kind == "label_party" and labels.dtype == object:
+    if by_name and kind == "label_party" and labels.dtype == object:
         blank = [i for i, v in enumerate(labels.tolist()) if v is None]
         if blank:
             raise DataError(
