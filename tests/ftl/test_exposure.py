@@ -15,8 +15,8 @@ from rengo.ftl import GradientExposureWarning, TransferClassifier
 from rengo.ftl import encoders as enc
 from rengo.ftl.exposure import mlp_parameter_count
 from rengo.ftl.math import LossWeights, source_terms, target_gradient_matrices, translator
-from rengo.ftl.roles import encoder_module, standardised
-from rengo.vfl.common import batch_order, smallest_batch
+from rengo.ftl.roles import encoder_module
+from rengo.vfl.common import batch_order, smallest_batch, standardised
 
 ROWS = 200
 

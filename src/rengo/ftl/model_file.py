@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import DataError
-from rengo.data import Standardization
 from rengo.ftl.roles import CUSTOM, EncoderSpec, SourceModel, TargetModel
 from rengo.vfl.party_model_file import (
     DocumentKind,
@@ -38,8 +37,10 @@ from rengo.vfl.party_model_file import (
     exact,
     exact_array,
     header,
+    input_scaling,
     layer_shapes,
     read_exact_array,
+    read_input_scaling,
     read_json,
     write_document,
 )
@@ -99,28 +100,6 @@ def _encoder(spec: EncoderSpec, weights: list[np.ndarray], party: str) -> dict[s
     }
 
 
-def _inputs(inputs: Standardization | None) -> dict[str, Any]:
-    """The encoder's input scaling as document fields (none for a module's raw columns)."""
-    if inputs is None:
-        return {}
-    mean, scale = (np.asarray(a, dtype=np.float64) for a in (inputs.mean, inputs.scale))
-    return {"inputs": {"mean": exact_array(mean), "scale": exact_array(scale)}}
-
-
-def _read_inputs(document: dict[str, Any], spec: EncoderSpec) -> Standardization | None:
-    if "inputs" not in document:
-        return None
-    value = document["inputs"]
-    if not isinstance(value, dict) or set(value) != {"mean", "scale"}:
-        raise ValueError("the encoder's inputs are not a mean and a scale")
-    shape = (spec.in_features,)
-    mean = read_exact_array(value["mean"], "inputs mean", DTYPE, shape)
-    scale = read_exact_array(value["scale"], "inputs scale", DTYPE, shape)
-    if not (np.isfinite(mean).all() and np.isfinite(scale).all() and (scale > 0).all()):
-        raise ValueError("the encoder's input scale is not finite and positive")
-    return Standardization(mean, scale)
-
-
 def party_document(
     model: TransferPartyModel, party: str, label_party: str, training_run: str | None = None
 ) -> dict[str, Any]:
@@ -162,7 +141,7 @@ def party_document(
             "losses": [exact(v) for v in model.losses],
             "epochs_run": int(model.epochs_run),
             "best_epoch": int(model.best_epoch),
-            **_inputs(model.inputs),
+            **input_scaling(model.inputs),
         }
     if isinstance(model, TargetModel):
         if party == label_party:
@@ -176,7 +155,7 @@ def party_document(
             "epochs_run": int(model.epochs_run),
             "validation": [{k: exact(v) for k, v in s.items()} for s in model.validation],
             "best_epoch": int(model.best_epoch),
-            **_inputs(model.inputs),
+            **input_scaling(model.inputs),
         }
     raise DataError(f"{party}: not a transfer-learning party model: {type(model).__name__}")
 
@@ -268,7 +247,7 @@ def read_document(document: Any, source: str, party: str | None = None) -> Store
                 [float(v) for v in document["losses"]],
                 int(document["epochs_run"]),
                 int(document["best_epoch"]),
-                _read_inputs(document, spec),
+                read_input_scaling(document, spec.in_features, "encoder"),
             )
         else:
             validation = [
@@ -283,7 +262,7 @@ def read_document(document: Any, source: str, party: str | None = None) -> Store
                 int(document["epochs_run"]),
                 validation,
                 int(document["best_epoch"]),
-                _read_inputs(document, spec),
+                read_input_scaling(document, spec.in_features, "encoder"),
             )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(f"{source}: the {role} model of {owner!r} is malformed: {exc}") from exc

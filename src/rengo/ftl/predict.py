@@ -29,9 +29,9 @@ from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.randomness import random_source
 from rengo.ftl.config import TransferConfig
 from rengo.ftl.math import class_probabilities
-from rengo.ftl.roles import Keypair, SourceModel, TargetModel, encoder_module, standardised
+from rengo.ftl.roles import Keypair, SourceModel, TargetModel, encoder_module
 from rengo.transport.channel import Channel
-from rengo.vfl.common import require_trained_columns
+from rengo.vfl.common import require_trained_columns, standardised
 
 SCOPE = "ftl-predict"
 REQUEST = "request"  # B -> A: how many rows, in how many chunks

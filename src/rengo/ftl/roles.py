@@ -115,7 +115,7 @@ from rengo.ftl.validation import (
 )
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints, require_same_seed
-from rengo.vfl.common import batch_order, column_scaling, whole_batches
+from rengo.vfl.common import batch_order, whole_batches, z_scored
 from rengo.vfl.divergence import diverged, require_finite
 from rengo.vfl.early_stopping import best_epoch, should_stop
 from rengo.vfl.progress import ProgressFn, TrainingReporter
@@ -264,14 +264,7 @@ def _encoder_inputs(x: np.ndarray, custom: bool) -> tuple[np.ndarray, Standardiz
     thousands); a module the party brought reads them as given."""
     if custom:
         return x, None
-    mean, scale = column_scaling(x)
-    return standardised(x, Standardization(mean, scale)), Standardization(mean, scale)
-
-
-def standardised(x: np.ndarray, inputs: Standardization | None) -> np.ndarray:
-    """``x`` as a party's encoder reads it: ``(x - mean) / scale`` with the model's
-    ``inputs`` scaling, or as given without one."""
-    return x if inputs is None else (x - inputs.mean) / inputs.scale
+    return z_scored(x)
 
 
 def _mapping(value: Any, sender: str, what: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.roles import validate_party_name
+from rengo.data import Standardization
 from rengo.vfl.psi import PSIResult, private_set_intersection, require_nonempty
 
 
@@ -349,6 +350,24 @@ def _constant(features: np.ndarray) -> np.ndarray:
     smallest = np.where(np.isnan(features), np.inf, features).min(axis=0, initial=np.inf)
     constant: np.ndarray = ~(largest > smallest)
     return constant
+
+
+def z_scored(features: np.ndarray) -> tuple[np.ndarray, Standardization]:
+    """``features`` z-scored with their own columns' mean and spread
+    (:func:`column_scaling`: a constant column is only centred), and that scaling: how the
+    networks rengo builds for a party read its columns (a raw column in the thousands
+    saturates tanh and ReLU units alike). The scaling stays with the party's model, which
+    applies it to the rows it scores (:func:`standardised`); it is never sent."""
+    mean, scale = column_scaling(features)
+    inputs = Standardization(mean, scale)
+    return standardised(features, inputs), inputs
+
+
+def standardised(features: np.ndarray, inputs: Standardization | None) -> np.ndarray:
+    """``features`` as a party's network reads them: ``(x - mean) / scale`` with its
+    model's ``inputs`` scaling, or as given without one (a module the party brought, or a
+    model written before rengo scaled its inputs)."""
+    return features if inputs is None else (features - inputs.mean) / inputs.scale
 
 
 def scaled(table: PartyTable, mean: np.ndarray, scale: np.ndarray) -> PartyTable:

@@ -34,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
+from rengo.data import Standardization
 
 Role = Literal["label_party", "feature_party"]
 
@@ -215,6 +216,41 @@ def read_exact_array(value: Any, what: str, dtype: str, shape: Sequence[int]) ->
     if not np.array_equal(array.astype(np.float64).ravel(), wide, equal_nan=True):
         raise ValueError(f"{what} holds values that are not {dtype}")
     return array
+
+
+def input_scaling(inputs: Standardization | None) -> dict[str, Any]:
+    """A network's input scaling (:func:`rengo.vfl.common.z_scored`) as document fields:
+    ``{"inputs": {"mean": ..., "scale": ...}}``, every value exact float64; none for a
+    network that reads its columns as given."""
+    if inputs is None:
+        return {}
+    mean, scale = (np.asarray(a, dtype=np.float64) for a in (inputs.mean, inputs.scale))
+    return {"inputs": {"mean": exact_array(mean), "scale": exact_array(scale)}}
+
+
+def read_input_scaling(
+    document: Mapping[str, Any], columns: int, network: str
+) -> Standardization | None:
+    """The input scaling :func:`input_scaling` wrote for a ``network`` of ``columns``
+    inputs, or ``None`` (as given) when the document holds none.
+
+    Raises
+    ------
+    ValueError
+        Naming the network: not a mean and a scale of ``columns`` float64 values each, or a
+        scale that is not finite and positive.
+    """
+    if "inputs" not in document:
+        return None
+    value = document["inputs"]
+    if not isinstance(value, dict) or set(value) != {"mean", "scale"}:
+        raise ValueError(f"the {network}'s inputs are not a mean and a scale")
+    shape = (columns,)
+    mean = read_exact_array(value["mean"], "inputs mean", "float64", shape)
+    scale = read_exact_array(value["scale"], "inputs scale", "float64", shape)
+    if not (np.isfinite(mean).all() and np.isfinite(scale).all() and (scale > 0).all()):
+        raise ValueError(f"the {network}'s input scale is not finite and positive")
+    return Standardization(mean, scale)
 
 
 def layer_shapes(widths: Sequence[int]) -> list[tuple[int, ...]]:
