@@ -53,7 +53,7 @@ def test_a_feature_party_file_holds_its_bottom_model_only(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda d: d.update(version=2), "SplitNN model version 2"),
+        (lambda d: d.update(version=3), "SplitNN model version 3"),
         (lambda d: d.update(format="rengo-ftl-party-model"), "not a SplitNN party model"),
         (lambda d: d.update(role="feature_party"), "is a label_party"),
         (lambda d: d["top"].update(widths=[8, 7, 1]), "top array 0 has shape [6, 8]"),
@@ -81,3 +81,24 @@ def test_another_partys_file_and_a_truncated_file_are_refused(tmp_path: Path) ->
     path.write_text(path.read_text()[:200])
     with pytest.raises(DataError, match="corrupt or truncated"):
         read_party_model(path, "bank")
+
+
+def test_a_version_1_file_still_loads_and_scores_as_it_did() -> None:
+    """Files written before the bottom models read z-scored columns (version 1) hold bottom
+    models that read their columns as given: they load as such (no input scaling) and score
+    the rows exactly as the release that wrote them did (``data/v1``)."""
+    from tests.vfl.splitnn.test_raw_columns import _fit, _tables
+
+    folder = Path(__file__).parent / "data" / "v1"
+    bank = read_party_model(folder / "bank.json", "bank")
+    shop = read_party_model(folder / "shop.json", "shop")
+    assert isinstance(bank.model, SplitNNLabelModel) and isinstance(shop.model, SplitNNFeatureModel)
+    assert bank.model.inputs is None and shop.model.inputs is None
+    assert bank.training_run == shop.training_run == "ab" * 16
+    expected = json.loads((folder / "bank_scores.json").read_text())
+    tables, y = _tables(1.0, 0.0, 1.0, 0.0)
+    model = _fit(tables, y)  # an estimator of the same parties, the old models in place
+    model._models = {**model.models_, "bank": bank.model, "shop": shop.model}
+    ids, proba = model.predict_proba(tables)
+    assert [str(i) for i in ids] == expected["ids"]
+    np.testing.assert_allclose(proba, expected["proba"], rtol=0, atol=1e-12)

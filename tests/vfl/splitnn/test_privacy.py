@@ -92,17 +92,19 @@ def test_the_search_finds_what_does_cross_the_bus(
     run: dict[str, Any], cancer: dict[str, Any]
 ) -> None:
     """Positive control: the bank's scoring embeddings (its bottom model applied to its rows
-    in PSI's order) are on the wire, and the same searches find them, so the checks above
-    can fail."""
+    in PSI's order, z-scored as it reads them) are on the wire, and the same searches find
+    them, so the checks above can fail."""
     import torch
 
+    from rengo.vfl.common import standardised
     from rengo.vfl.splitnn.network import build_mlp
 
     model = run["model"]
     rows = model.predict_psi_.rows("bank")
-    features = cancer["parties"]["bank"][1][rows].astype(np.float32)
+    kept = model.feature_models_["bank"]
+    features = standardised(cancer["parties"]["bank"][1][rows], kept.inputs).astype(np.float32)
     with torch.no_grad():
-        bottom = build_mlp(model.feature_models_["bank"].bottom, final_relu=True)
+        bottom = build_mlp(kept.bottom, final_relu=True)
         embeddings = bottom(torch.from_numpy(features)).numpy()
     wire = b"".join(e.payload for e in run["entries"] if e.sender == "bank")
     assert embeddings.tobytes() in wire

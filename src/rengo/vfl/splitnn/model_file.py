@@ -1,11 +1,12 @@
 """A trained SplitNN party model as versioned JSON: what each party keeps to score new rows.
 
 * A feature party's document holds its bottom model: the layer widths (the architecture:
-  ``Linear`` layers with ReLU between and after them) and every weight.
-* The label party's document holds its bottom model (``null`` when it brought no columns),
-  the top model (ReLU between its layers, none after the last), the classes
-  (``model_classes``: the top model's outputs), the task, the
-  feature parties in the top model's input order, the epoch losses and the batch seed.
+  ``Linear`` layers with ReLU between and after them), every weight, and the mean and
+  spread of each input column (``inputs``), with which it reads them z-scored.
+* The label party's document holds its bottom model (``null`` when it brought no columns)
+  with its inputs' mean and spread, the top model (ReLU between its layers, none after the
+  last), the classes (``model_classes``: the top model's outputs), the task, the feature
+  parties in the top model's input order, the epoch losses and the batch seed.
 
 Every weight is written with its dtype (float32) and shape, each value as ``repr`` writes
 it (a float32 widens to float64 exactly), so a model read back scores bit for bit what the
@@ -31,8 +32,10 @@ from rengo.vfl.party_model_file import (
     exact,
     exact_array,
     header,
+    input_scaling,
     layer_shapes,
     read_exact_array,
+    read_input_scaling,
     read_json,
     write_document,
 )
@@ -42,14 +45,17 @@ from rengo.vfl.splitnn.roles import SplitNNFeatureModel, SplitNNLabelModel
 FORMAT = "rengo-splitnn-party-model"
 """The ``format`` every SplitNN party document names."""
 
-VERSION = 1
-"""The document version this rengo writes and reads."""
+VERSION = 2
+"""The document version this rengo writes (2: the bottom models' input scaling). It reads
+version 1 too: a version-1 bottom model read its columns as given, which is what a
+document without input scaling means, so it scores as it did."""
 
 KIND = DocumentKind(
     FORMAT,
     VERSION,
     "SplitNN",
     "train again with this rengo's `rengo vfl party --model FILE` to save a current one",
+    older=(1,),
 )
 """The SplitNN party document (:mod:`rengo.vfl.party_model_file`'s header)."""
 
@@ -130,11 +136,17 @@ def party_document(
             "losses": [exact(v) for v in model.losses],
             "epochs_run": int(model.epochs_run),
             "batch_seed": int(model.batch_seed),
+            **input_scaling(model.inputs),
         }
     if isinstance(model, SplitNNFeatureModel):
         if party == label_party:
             raise DataError(f"{party}: the label party's model holds the top model")
-        return {**body, "bottom": _network(model.bottom), "epochs_run": int(model.epochs_run)}
+        return {
+            **body,
+            "bottom": _network(model.bottom),
+            "epochs_run": int(model.epochs_run),
+            **input_scaling(model.inputs),
+        }
     raise DataError(f"{party}: not a SplitNN party model: {type(model).__name__}")
 
 
@@ -192,9 +204,13 @@ def read_document(document: Any, source: str, party: str | None = None) -> Store
         epochs_run = int(document["epochs_run"])
         if role == "label_party":
             bottom = document["bottom"]
+            bottom = None if bottom is None else _read_network(bottom, "bottom")
             top = _read_network(document["top"], "top")
+            inputs = None
+            if bottom is not None:
+                inputs = read_input_scaling(document, int(bottom[0].shape[1]), "bottom model")
             model = SplitNNLabelModel(
-                None if bottom is None else _read_network(bottom, "bottom"),
+                bottom,
                 top,
                 np.asarray(document["model_classes"]),
                 str(document["task"]),
@@ -202,11 +218,14 @@ def read_document(document: Any, source: str, party: str | None = None) -> Store
                 [float(v) for v in document["losses"]],
                 epochs_run,
                 int(document["batch_seed"]),
+                inputs,
             )
             if model.task not in ("binary", "multiclass"):
                 raise ValueError(f"task {model.task!r}")
         else:
-            model = SplitNNFeatureModel(_read_network(document["bottom"], "bottom"), epochs_run)
+            bottom = _read_network(document["bottom"], "bottom")
+            inputs = read_input_scaling(document, int(bottom[0].shape[1]), "bottom model")
+            model = SplitNNFeatureModel(bottom, epochs_run, inputs)
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{source}: the {role} model of {owner!r} is malformed: {exc}") from exc
     known = set(party_document(model, owner, label_party, checked.training_run))

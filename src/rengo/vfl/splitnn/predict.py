@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError, ProtocolError
+from rengo.data import Standardization
 from rengo.transport.channel import Channel
-from rengo.vfl.common import require_trained_columns
+from rengo.vfl.common import require_trained_columns, standardised
 from rengo.vfl.splitnn.network import build_mlp, require_torch
 from rengo.vfl.splitnn.roles import (
     SplitNNFeatureModel,
@@ -45,6 +46,25 @@ def _in_table_order(network: Callable[[Any], Any], x: Any, rows: np.ndarray | No
     return network(x[order])[np.argsort(order, kind="stable")]
 
 
+def _scoring_features(
+    features: np.ndarray,
+    party: str,
+    columns: int,
+    inputs: Standardization | None,
+    *,
+    allow_empty: bool = False,
+) -> np.ndarray:
+    """The rows to score as the party's bottom model reads them: checked, the columns it
+    trained on, z-scored with its training rows' scaling (``inputs``; ``None``: as given),
+    as float32 (the same rows as in training give the same values, bit for bit)."""
+    checked = as_features(features, party, allow_empty=allow_empty)
+    require_trained_columns(checked, columns, party)
+    if inputs is None:
+        return checked
+    out: np.ndarray = standardised(np.asarray(features, dtype=np.float64), inputs)
+    return out.astype(np.float32)
+
+
 def splitnn_predict_label_party(
     channel: Channel,
     features: np.ndarray,
@@ -60,7 +80,8 @@ def splitnn_predict_label_party(
     channel
         The label party's channel.
     features
-        Its aligned rows to score.
+        Its aligned rows to score, raw columns (its bottom model reads them z-scored with
+        its training rows' scaling, ``model.inputs``).
     model
         Its trained model.
     hosts
@@ -93,9 +114,8 @@ def splitnn_predict_label_party(
         )
     # The top model's input columns follow training's order, whatever order scoring lists.
     hosts = model.hosts
-    x = as_features(features, channel.name, allow_empty=True)
     expected = 0 if model.bottom is None else model.bottom[0].shape[1]
-    require_trained_columns(x, expected, channel.name)
+    x = _scoring_features(features, channel.name, expected, model.inputs, allow_empty=True)
     scope = channel.scope(SCOPE)
     for host in hosts:
         scope.send(host, PREDICT_SETUP, {"rows": len(x)})
@@ -139,9 +159,7 @@ def splitnn_predict_feature_party(
         If the label party sends a malformed set-up.
     """
     torch = require_torch()
-    x = require_trained_columns(
-        as_features(features, channel.name), model.bottom[0].shape[1], channel.name
-    )
+    x = _scoring_features(features, channel.name, model.bottom[0].shape[1], model.inputs)
     scope = channel.scope(SCOPE)
     setup = scope.recv(label_party, PREDICT_SETUP)
     if not isinstance(setup, dict) or set(setup) != {"rows"}:

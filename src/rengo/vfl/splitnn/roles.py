@@ -31,6 +31,9 @@ What each party learns (no cryptography: embeddings and gradients travel in the 
   from the OS): with them, the label party could invert the first batch's embeddings of a
   feature party into its raw columns, and a feature party could subtract the noise.
 
+Each bottom model reads its party's columns z-scored with the mean and spread of that
+party's own training rows (kept in its model, applied to the rows it scores; never sent).
+
 Messages sit in the ``"splitnn"`` scope of each role's channel, per epoch and batch:
 ``splitnn/epoch=2/batch=5/embedding`` is feature party -> label party ``e_k``.
 """
@@ -51,9 +54,10 @@ import numpy as np
 
 from rengo.core.deprecation import REMOVED_IN
 from rengo.core.errors import DataError, ProtocolError
+from rengo.data import Standardization
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints, require_same_seed, restore_optimizer
-from rengo.vfl.common import PartyTable, batch_order
+from rengo.vfl.common import PartyTable, batch_order, z_scored
 from rengo.vfl.divergence import require_finite
 from rengo.vfl.progress import ProgressFn, TrainingReporter, batches_per_epoch
 from rengo.vfl.splitnn.config import SplitNNConfig
@@ -81,17 +85,23 @@ _LOG = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SplitNNFeatureModel:
-    """What a feature party keeps: its bottom model's weights (never sent anywhere)."""
+    """What a feature party keeps: its bottom model's weights and the scaling with which it
+    reads its columns (never sent anywhere)."""
 
     bottom: Weights
     epochs_run: int
+    inputs: Standardization | None = None
+    """The mean and spread of each of its columns over its training rows, with which its
+    bottom model reads them z-scored, new rows too (``None``: as given: a model written
+    before rengo scaled the inputs)."""
 
 
 @dataclass(frozen=True)
 class SplitNNLabelModel:
     """What the label party keeps: its bottom model (``None`` when it brings no columns),
-    the top model, the classes, the feature parties in the top model's input order, and the
-    mean training loss of every epoch."""
+    the top model, the classes, the feature parties in the top model's input order, the
+    mean training loss of every epoch, and the scaling with which its bottom model reads its
+    columns."""
 
     bottom: Weights | None
     top: Weights
@@ -101,6 +111,10 @@ class SplitNNLabelModel:
     losses: list[float] = field(default_factory=list)
     epochs_run: int = 0
     batch_seed: int = 0
+    inputs: Standardization | None = None
+    """The mean and spread of each of its columns over its training rows, with which its
+    bottom model reads them z-scored, new rows too (``None``: no bottom model, or as given:
+    a model written before rengo scaled the inputs)."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +185,26 @@ def as_features(features: np.ndarray, party: str, *, allow_empty: bool = False) 
         )
     out: np.ndarray = matrix.astype(np.float32)
     return out
+
+
+def scaled_features(
+    features: np.ndarray, party: str, *, allow_empty: bool = False
+) -> tuple[np.ndarray, Standardization | None]:
+    """``features`` checked (:func:`as_features`) and z-scored with their own columns' mean
+    and spread (:func:`rengo.vfl.common.z_scored`), as float32, and that scaling (``None``
+    without columns): how a party's bottom model reads its training rows.
+
+    Raises
+    ------
+    DataError
+        As :func:`as_features`.
+    """
+    checked = as_features(features, party, allow_empty=allow_empty)
+    if checked.shape[1] == 0:
+        return checked, None
+    x, inputs = z_scored(np.asarray(features, dtype=np.float64))
+    out: np.ndarray = x.astype(np.float32)
+    return out, inputs
 
 
 def encode_labels(
@@ -282,7 +316,8 @@ def splitnn_label_party(
         The label party's channel.
     features, labels
         Its aligned rows (row k of every party is the same customer) and their labels; it
-        may bring no columns (``features`` of shape ``(rows, 0)``).
+        may bring no columns (``features`` of shape ``(rows, 0)``). Raw columns: its
+        bottom model reads them z-scored over these rows.
     hosts
         The feature parties, in the order every role uses.
     config
@@ -315,7 +350,7 @@ def splitnn_label_party(
     """
     torch = require_torch()
     name = channel.name
-    x = as_features(features, name, allow_empty=True)
+    x, scaling = scaled_features(features, name, allow_empty=True)
     shared = (
         f": these are the labels of the rows {name} shares with {', '.join(hosts)} (after "
         "PSI); share more rows, or check that every party's IDs are written alike"
@@ -414,6 +449,7 @@ def splitnn_label_party(
         losses,
         config.epochs,
         batch_seed,
+        scaling,
     )
 
 
@@ -435,7 +471,8 @@ def splitnn_feature_party(
     channel
         Its channel.
     features
-        Its aligned rows (row k is the label party's row k).
+        Its aligned rows (row k is the label party's row k); raw columns: its bottom model
+        reads them z-scored over these rows.
     label_party
         The label party.
     config
@@ -475,7 +512,7 @@ def splitnn_feature_party(
         )
     torch = require_torch()
     name = channel.name
-    x = as_features(features, name)
+    x, scaling = scaled_features(features, name)
     scope = channel.scope(SCOPE)
     setup = scope.recv(label_party, SETUP)
     if not isinstance(setup, dict) or set(setup) != {"rows", "seed"}:
@@ -515,4 +552,4 @@ def splitnn_feature_party(
             reporter.batch(epoch, batch)
         save_party(checkpoints, epoch + 1, optimizer, bottom=mlp_weights(bottom), seed=batch_seed)
         reporter.epoch_end(epoch, None, stop=epoch + 1 == config.epochs)
-    return SplitNNFeatureModel(mlp_weights(bottom), config.epochs)
+    return SplitNNFeatureModel(mlp_weights(bottom), config.epochs, scaling)
