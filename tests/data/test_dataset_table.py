@@ -80,6 +80,19 @@ def test_standardize_fits_on_train_only() -> None:
     np.testing.assert_array_equal(scaler.scale, [1.0, 1.0])
 
 
+def test_a_constant_column_keeps_scale_1_when_its_mean_rounds() -> None:
+    """The mean of 7 cells of -59.98 rounds away from -59.98, so the column's spread came
+    out ~1e-14, not 0, and a test row of -59.97 was standardised to ~1e12 (the same defect
+    as the vertical parties' column scaling had)."""
+    x = np.column_stack([np.full(7, -59.98), np.arange(7.0)])
+    train = Dataset(X=x, y=None, feature_names=("a", "b"))
+    scaler = fit_standardization(train)
+    assert scaler.scale[0] == 1.0
+    test = Dataset(X=np.array([[-59.97, 3.0]]), y=None, feature_names=("a", "b"))
+    (_, scaled_test) = standardize(train, test)
+    assert abs(scaled_test.X[0, 0] - 0.01) < 1e-9
+
+
 def test_standardize_keeps_float32() -> None:
     data = Dataset(X=np.ones((3, 2), np.float32), y=None, feature_names=("a", "b"))
     assert standardize(data)[0].X.dtype == np.float32

@@ -1,4 +1,4 @@
-"""Each party's column scaling (:func:`rengo.vfl.common.column_scaling`): a column that
+"""Each party's column scaling (:func:`rengo.data.dataset.column_scaling`): a column that
 holds one value is only centred (scale 1), also when its mean rounds away from that value,
 so a row to score a little off the training value stays a little off."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rengo.vfl.common import column_scaling
+from rengo.data.dataset import column_scaling
 
 
 @pytest.mark.parametrize("value", [-59.98, 0.1, 2.0, 1e6 / 3])

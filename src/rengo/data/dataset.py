@@ -198,6 +198,36 @@ class Standardization:
         return replace(dataset, X=X)
 
 
+def column_scaling(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations of the present (non-empty) cells (1 for
+    constant columns, which are only centred; 0 and 1 for entirely empty ones). A vertical
+    party scales its own columns with its own training rows, so nothing leaves it.
+
+    A column is constant when its present cells are all equal, not when its computed
+    spread is 0: the mean of a constant -59.98 rounds, so its spread came out 3e-13, and a
+    row to score of -59.97 read 3e10 spreads from the mean."""
+    present = ~np.isnan(features)
+    if present.all():
+        mean, scale = features.mean(axis=0), features.std(axis=0)
+        scale[_constant(features) | (scale == 0)] = 1.0
+        return mean, scale
+    counts = present.sum(axis=0)
+    filled = np.where(present, features, 0.0)
+    mean = filled.sum(axis=0) / np.maximum(counts, 1)
+    spread = np.where(present, features - mean, 0.0)
+    scale = np.sqrt((spread**2).sum(axis=0) / np.maximum(counts, 1))
+    scale[_constant(features) | (scale == 0)] = 1.0
+    return mean, scale
+
+
+def _constant(features: np.ndarray) -> np.ndarray:
+    """Which columns hold one value in every present cell (an empty column too)."""
+    largest = np.where(np.isnan(features), -np.inf, features).max(axis=0, initial=-np.inf)
+    smallest = np.where(np.isnan(features), np.inf, features).min(axis=0, initial=np.inf)
+    constant: np.ndarray = ~(largest > smallest)
+    return constant
+
+
 def fit_standardization(dataset: Dataset) -> Standardization:
     """Fit column means and standard deviations (ignoring NaN) on one table.
 
@@ -212,8 +242,7 @@ def fit_standardization(dataset: Dataset) -> Standardization:
         raise DataError(f"{dataset.name}: cannot fit a scaler on zero rows")
     X = dataset.X.astype(np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
-        mean = np.nanmean(X, axis=0)
-        scale = np.nanstd(X, axis=0)
+        mean, scale = column_scaling(X)
     has_values = np.isfinite(X).any(axis=0)
     overflow = np.flatnonzero(has_values & ~(np.isfinite(mean) & np.isfinite(scale)))
     if overflow.size:

@@ -18,7 +18,8 @@ import numpy as np
 from rengo.core.errors import ConfigError, DataError
 from rengo.data import Dataset
 from rengo.data.csv_table import CsvRows, dataset_from_rows, partial_labels, read_csv_rows
-from rengo.vfl.common import PartyData, PartyTable, column_scaling, scaled
+from rengo.data.dataset import column_scaling
+from rengo.vfl.common import PartyData, PartyTable, scaled
 
 __all__ = ["PartyData", "column_scaling", "load_party_data", "load_scoring_data", "scaled"]
 

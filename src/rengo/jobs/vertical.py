@@ -25,6 +25,7 @@ from rengo.core.options import options_to_wire
 from rengo.core.roles import COORDINATOR
 from rengo.data import Dataset, Standardization, load_dataset, vertical_split
 from rengo.data.csv_table import CsvRows, dataset_from_rows, partial_labels, read_csv_rows
+from rengo.data.dataset import column_scaling
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import VflSection
 from rengo.metrics import ks_statistic, mae, r2_score, rmse, roc_auc
@@ -38,7 +39,7 @@ from rengo.vfl import (
     VerticalDataset,
     VerticalEstimator,
 )
-from rengo.vfl.common import column_scaling, scaled
+from rengo.vfl.common import scaled
 from rengo.vfl.progress import epoch_clock
 from rengo.vfl.psi.ids import normalise_ids
 from rengo.vfl.registry import RoleKind, VerticalAlgorithm

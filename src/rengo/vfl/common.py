@@ -18,6 +18,7 @@ import numpy as np
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.roles import validate_party_name
 from rengo.data import Standardization
+from rengo.data.dataset import column_scaling
 from rengo.vfl.psi import PSIResult, private_set_intersection, require_nonempty
 
 
@@ -319,37 +320,6 @@ def align_rows(
     require_identical_ids(dataset)
     rows = np.arange(len(dataset.parties[dataset.label_party].ids))
     return dict.fromkeys(dataset.parties, rows), None
-
-
-def column_scaling(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations of the present (non-empty) cells (1 for
-    constant columns, which are only centred; 0 and 1 for entirely empty ones); each party
-    scales its own columns with its own training rows, so nothing leaves it. Empty cells
-    stay empty.
-
-    A column is constant when its present cells are all equal, not when its computed
-    spread is 0: the mean of a constant -59.98 rounds, so its spread came out 3e-13, and a
-    row to score of -59.97 read 3e10 spreads from the mean."""
-    present = ~np.isnan(features)
-    if present.all():
-        mean, scale = features.mean(axis=0), features.std(axis=0)
-        scale[_constant(features) | (scale == 0)] = 1.0
-        return mean, scale
-    counts = present.sum(axis=0)
-    filled = np.where(present, features, 0.0)
-    mean = filled.sum(axis=0) / np.maximum(counts, 1)
-    spread = np.where(present, features - mean, 0.0)
-    scale = np.sqrt((spread**2).sum(axis=0) / np.maximum(counts, 1))
-    scale[_constant(features) | (scale == 0)] = 1.0
-    return mean, scale
-
-
-def _constant(features: np.ndarray) -> np.ndarray:
-    """Which columns hold one value in every present cell (an empty column too)."""
-    largest = np.where(np.isnan(features), -np.inf, features).max(axis=0, initial=-np.inf)
-    smallest = np.where(np.isnan(features), np.inf, features).min(axis=0, initial=np.inf)
-    constant: np.ndarray = ~(largest > smallest)
-    return constant
 
 
 def z_scored(features: np.ndarray) -> tuple[np.ndarray, Standardization]:
