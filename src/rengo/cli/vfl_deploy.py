@@ -226,7 +226,11 @@ def vfl_party(
         Path | None, typer.Option(help="New rows to score after training (same columns).")
     ] = None,
     standardize: Annotated[
-        bool, typer.Option(help="Z-score columns with this party's training statistics.")
+        bool,
+        typer.Option(
+            help="Z-score columns with this party's training statistics (SplitNN's and "
+            "transfer learning's networks read their columns z-scored either way)."
+        ),
     ] = True,
     predictions: Annotated[
         Path,
