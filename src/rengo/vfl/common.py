@@ -341,8 +341,8 @@ def standardised(features: np.ndarray, inputs: Standardization | None) -> np.nda
 
 
 def scaled(table: PartyTable, mean: np.ndarray, scale: np.ndarray) -> PartyTable:
-    """``table`` with every column z-scored: ``(x - mean) / scale``."""
-    return PartyTable(table.ids, (table.features - mean) / scale)
+    """``table`` with every column z-scored: ``(x - mean) / scale`` (:func:`standardised`)."""
+    return PartyTable(table.ids, standardised(table.features, Standardization(mean, scale)))
 
 
 def batch_order(
