@@ -2,10 +2,11 @@
 
 An algorithm's settings are a frozen dataclass whose fields are scalars (``int``, ``float``,
 ``bool``, ``str`` or a ``Literal`` of choices) with defaults, a ``help`` text in the field's
-metadata, and checks in ``__post_init__`` that raise :class:`OptionError`. Everything a user
-touches is generated from it: job-file keys, command-line flags, the dict every party
-receives on the wire. A bad value is reported in the vocabulary of where it came from
-(``job.toml: vfl.epochs must be >= 1, got 0`` or ``--epochs must be >= 1, got 0``).
+metadata, and checks in ``__post_init__`` that raise :class:`OptionError` (it calls
+:func:`check_options` first, which checks each value's type, choices and declared range).
+Everything a user touches is generated from it: job-file keys, command-line flags, the dict
+every party receives on the wire. A bad value is reported in the vocabulary of where it came
+from (``job.toml: vfl.epochs must be >= 1, got 0`` or ``--epochs must be >= 1, got 0``).
 
 >>> @dataclass(frozen=True)
 ... class Settings:
@@ -299,6 +300,35 @@ def _coerce(spec: OptionSpec, value: Any) -> Any:
                 raise OptionError(spec.name, f"entry {key!r} {exc.problem}") from None
         return mapped
     return _scalar(spec, spec.type, value)
+
+
+_CHECKED_SPECS: dict[type, tuple[OptionSpec, ...]] = {}
+""":func:`option_specs` of each config type :func:`check_options` has seen, worked out once
+per type (a config is built for every message that carries one; only the names, types,
+choices and bounds are read)."""
+
+
+def check_options(config: Any) -> None:
+    """Hold a config built in Python to what a job file or a flag is held to.
+
+    A config's ``__post_init__`` calls this first: every option's value must be of its type
+    (an int is a valid float, numpy scalars count as Python ones, floats are finite), among
+    its ``Literal`` choices and within the bounds :func:`option` declared. Without it,
+    ``SecureBoostConfig(objective="binary:bce")`` ran as a regression and
+    ``CentralDP(clip_at="clients")`` clipped at the coordinator: the fields' branches compare
+    against the choices and take the last one for anything else.
+
+    Raises
+    ------
+    OptionError
+        Naming the first option whose value is refused and why.
+    """
+    kind = type(config)
+    specs = _CHECKED_SPECS.get(kind)
+    if specs is None:
+        specs = _CHECKED_SPECS[kind] = option_specs(kind)
+    for spec in specs:
+        _coerce(spec, getattr(config, spec.name))
 
 
 def names_elsewhere(config_type: type) -> Mapping[str, str]:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
-from rengo.core.options import option, option_specs, options_from_mapping
+from rengo.core.options import check_options, option, option_specs, options_from_mapping
 from rengo.data.dataset import Dataset
 from rengo.data.seeding import Seed, as_generator
 
@@ -266,12 +266,18 @@ class DirichletOptions:
         100, "Draws before repairing the closest one.", ge=1, le=MAX_DIRICHLET_RETRIES
     )
 
+    def __post_init__(self) -> None:
+        check_options(self)
+
 
 @dataclass(frozen=True)
 class ShardOptions:
     """Options of the ``shards`` scheme (pathological non-IID)."""
 
     shards_per_client: int = option(2, "Shards (label runs) per client.", ge=1)
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
 
 @dataclass(frozen=True)
@@ -280,6 +286,9 @@ class QuantityOptions:
 
     alpha: float = option(0.5, "Dirichlet concentration of client sizes.", gt=0)
     min_size: int = option(1, "Rows every client gets at least.", ge=1)
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
 
 _SCHEMES: dict[str, tuple[Callable[..., list[np.ndarray]], type, frozenset[str]]] = {

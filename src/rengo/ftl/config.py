@@ -8,10 +8,10 @@ run the same epochs, batches, weights and precision).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Literal
 
-from rengo.core.options import OptionError, option
+from rengo.core.options import OptionError, check_options, option
 from rengo.crypto.keys import SUPPORTED_KEY_BITS
 from rengo.crypto.obfuscators import MAX_OBFUSCATOR_PROCESSES, LocalObfuscatorScheme
 
@@ -139,11 +139,7 @@ class TransferConfig:
     )
 
     def __post_init__(self) -> None:
-        for spec in fields(self):  # the declared ranges, also for direct construction
-            if spec.name in ("dim", "epochs", "batch_size", "local_steps", "n_iter_no_change"):
-                problem = spec.metadata["bounds"].problem(getattr(self, spec.name))
-                if problem is not None:
-                    raise OptionError(spec.name, problem)
+        check_options(self)
         if not self.learning_rate > 0:
             raise OptionError("learning_rate", f"must be > 0, got {self.learning_rate!r}")
         for name in ("prediction_weight", "target_label_weight", "alignment_weight", "l2"):
@@ -171,10 +167,6 @@ class TransferConfig:
         if self.key_bits not in SUPPORTED_KEY_BITS:
             raise OptionError(
                 "key_bits", f"must be one of {SUPPORTED_KEY_BITS}, got {self.key_bits}"
-            )
-        if not 0 <= self.obfuscator_processes <= MAX_OBFUSCATOR_PROCESSES:
-            raise OptionError(
-                "obfuscator_processes", f"must lie in [0, {MAX_OBFUSCATOR_PROCESSES}]"
             )
 
     @property

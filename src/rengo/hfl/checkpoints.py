@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rengo.core.options import OptionError, option
+from rengo.core.options import OptionError, check_options, option
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,10 @@ class CheckpointRetention:
     every: int = option(0, "Also keep every K-th round's checkpoint for good (0: none).")
 
     def __post_init__(self) -> None:
-        if isinstance(self.keep_last, bool) or self.keep_last < 1:
+        check_options(self)
+        if self.keep_last < 1:
             raise OptionError("keep_last", f"must be >= 1, got {self.keep_last!r}")
-        if isinstance(self.every, bool) or self.every < 0:
+        if self.every < 0:
             raise OptionError("every", f"must be >= 0, got {self.every!r}")
 
     def keeps(self, server_round: int, rounds: Iterable[int]) -> bool:

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from rengo.core.options import option, options_from_mapping
+from rengo.core.options import check_options, option, options_from_mapping
 
 MAX_SQLITE_INTEGER = 2**63 - 1
 
@@ -99,6 +99,9 @@ class ResultChecks:
         ge=1,
         le=1e9,
     )
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
     @classmethod
     def streaming(cls) -> ResultChecks:

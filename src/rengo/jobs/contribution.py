@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from rengo.core.errors import ConfigError
-from rengo.core.options import OptionError, option, options_from_mapping
+from rengo.core.options import OptionError, check_options, option, options_from_mapping
 from rengo.core.parameters import Parameters
 from rengo.rewards import DEFAULT_CURRENCY, Payout, currency_decimals, to_minor_units
 from rengo.tracking.contrib_records import pay_rewards, record_contributions
@@ -74,6 +74,7 @@ class ContributionSettings:
     )
 
     def __post_init__(self) -> None:
+        check_options(self)
         if self.budget:
             try:
                 to_minor_units(self.budget, currency_decimals(self.currency))

@@ -13,28 +13,16 @@ all read these two classes (:mod:`rengo.core.options`); defaults live here and n
 
 from __future__ import annotations
 
-import math
 import warnings
-from dataclasses import dataclass, fields
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 from rengo.core.errors import ConfigError
-from rengo.core.options import OptionError, option
-from rengo.privacy.accountant import ACCOUNTANTS
+from rengo.core.options import OptionError, check_options, option
 from rengo.privacy.entropy import SEEDED_NOISE_WARNING
 
 DP_KINDS: tuple[str, ...] = ("none", "central", "local")
 """Values of a job file's ``[privacy] dp``."""
-
-
-def require_finite(settings: Any) -> None:
-    """An :class:`OptionError` for the first float setting that is NaN or infinite: NaN
-    compares false with every bound (a NaN budget turned the budget off), and an infinite
-    clip norm or multiplier voids the guarantee the accountant reports."""
-    for spec in fields(settings):
-        value = getattr(settings, spec.name)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise OptionError(spec.name, f"must be a finite number, got {value}")
 
 
 def check_delta(settings: CentralDP | LocalDP, individuals: int) -> None:
@@ -133,7 +121,7 @@ class CentralDP:
     )
 
     def __post_init__(self) -> None:
-        require_finite(self)
+        check_options(self)
         positive = ("noise_multiplier", "clip_norm", "clip_learning_rate")
         for name in positive:
             if not getattr(self, name) > 0:
@@ -148,8 +136,6 @@ class CentralDP:
             raise OptionError("delta", f"must be in (0, 1), got {self.delta}")
         if self.target_epsilon < 0:
             raise OptionError("target_epsilon", "must be >= 0 (0: no budget)")
-        if self.accountant not in ACCOUNTANTS:
-            raise OptionError("accountant", f"= {self.accountant!r}; choose pld or rdp")
         if self.weighting == "bounded" and self.weight_cap < 1:
             raise OptionError("weight_cap", "must be >= 1 with weighting = 'bounded'")
         if self.weight_cap < 0:
@@ -204,7 +190,7 @@ class LocalDP:
     )
 
     def __post_init__(self) -> None:
-        require_finite(self)
+        check_options(self)
         for name in ("noise_multiplier", "max_grad_norm"):
             if not getattr(self, name) > 0:
                 raise OptionError(name, f"must be > 0, got {getattr(self, name)}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from rengo.core.options import OptionError, option
+from rengo.core.options import OptionError, check_options, option
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class SecAgg:
     )
 
     def __post_init__(self) -> None:
+        check_options(self)
         if not (math.isfinite(self.clip_range) and self.clip_range > 0):
             raise OptionError("clip_range", f"must be finite and > 0, got {self.clip_range}")
         if self.quantisation_bits > 32:

@@ -101,7 +101,7 @@ def test_a_label_party_without_columns_trains_on_the_others(cancer: dict[str, An
 def test_bad_options_name_the_option() -> None:
     with pytest.raises(OptionError, match="embedding_dim must be >= 1"):
         SplitNNConfig(embedding_dim=0)
-    with pytest.raises(OptionError, match="defense must be one of"):
+    with pytest.raises(OptionError, match="defense = 'laplace'; choose one of"):
         SplitNNConfig(defense="laplace")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="did you mean 'epochs'"):
         SplitNNClassifier(epoch=3)

@@ -30,7 +30,7 @@ import numpy as np
 
 from rengo.core.errors import ConfigError
 from rengo.core.messages import FitResult
-from rengo.core.options import OptionError, option
+from rengo.core.options import OptionError, check_options, option
 from rengo.core.parameters import Parameters
 from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, Mod
 
@@ -171,6 +171,9 @@ class ScaledUpdateAttack(_UpdateAttack):
     factor: float = option(10.0, "Multiplier of the honest update (negative: reversed).")
     name: ClassVar[str] = "scaled_update"
 
+    def __post_init__(self) -> None:
+        check_options(self)
+
     def poison(self, deltas: list[np.ndarray], call: ClientCall) -> list[np.ndarray]:
         """``factor * delta``."""
         return [self.factor * d for d in deltas]
@@ -186,6 +189,7 @@ class SignFlipAttack(_UpdateAttack):
     name: ClassVar[str] = "sign_flip"
 
     def __post_init__(self) -> None:
+        check_options(self)
         if not self.scale > 0:
             raise OptionError("scale", f"must be > 0, got {self.scale}")
 
@@ -204,6 +208,7 @@ class GaussianAttack(_UpdateAttack):
     name: ClassVar[str] = "gaussian"
 
     def __post_init__(self) -> None:
+        check_options(self)
         if not self.stddev > 0:
             raise OptionError("stddev", f"must be > 0, got {self.stddev}")
 
@@ -224,6 +229,7 @@ class LabelFlipAttack:
     stages: ClassVar[frozenset[str]] = frozenset()
 
     def __post_init__(self) -> None:
+        check_options(self)
         if self.num_classes < 2:
             raise OptionError("num_classes", f"must be >= 2, got {self.num_classes}")
 
@@ -252,6 +258,7 @@ class BackdoorAttack(_UpdateAttack):
     name: ClassVar[str] = "backdoor"
 
     def __post_init__(self) -> None:
+        check_options(self)
         if self.target_label < 0:  # -1 indexed the last class silently
             raise OptionError("target_label", f"must be a class, >= 0, got {self.target_label}")
         if self.trigger_size < 1:

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, TypeVar
 
-from rengo.core.options import OptionError, option, options_from_wire, options_to_wire
+from rengo.core.options import (
+    OptionError,
+    check_options,
+    option,
+    options_from_wire,
+    options_to_wire,
+)
 from rengo.crypto.dealing import ObfuscatorSource
 from rengo.crypto.keys import SUPPORTED_KEY_BITS
 from rengo.crypto.obfuscators import MAX_OBFUSCATOR_PROCESSES, LocalObfuscatorScheme
@@ -150,6 +156,7 @@ class LinearModelConfig:
     )
 
     def __post_init__(self) -> None:
+        check_options(self)
         if self.key_bits not in SUPPORTED_KEY_BITS:
             raise OptionError(
                 "key_bits", f"must be one of {SUPPORTED_KEY_BITS}, got {self.key_bits}"
@@ -179,10 +186,6 @@ class LinearModelConfig:
             raise OptionError("residual_precision_bits", "must lie in [8, 64]")
         if not 4 <= self.feature_precision_bits <= 40:
             raise OptionError("feature_precision_bits", "must lie in [4, 40]")
-        if not 0 <= self.obfuscator_processes <= MAX_OBFUSCATOR_PROCESSES:
-            raise OptionError(
-                "obfuscator_processes", f"must lie in [0, {MAX_OBFUSCATOR_PROCESSES}]"
-            )
 
     def to_wire(self) -> dict[str, Any]:
         """A codec-friendly dict of every field."""

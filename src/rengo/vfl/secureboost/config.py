@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
-from rengo.core.options import OptionError, option, options_from_wire, options_to_wire
+from rengo.core.options import (
+    OptionError,
+    check_options,
+    option,
+    options_from_wire,
+    options_to_wire,
+)
 from rengo.crypto.keys import SUPPORTED_KEY_BITS
 from rengo.crypto.obfuscators import MAX_OBFUSCATOR_PROCESSES, LocalObfuscatorScheme
 
@@ -103,6 +109,7 @@ class SecureBoostConfig:
     )
 
     def __post_init__(self) -> None:
+        check_options(self)
         if self.key_bits not in SUPPORTED_KEY_BITS:
             raise OptionError(
                 "key_bits", f"must be one of {SUPPORTED_KEY_BITS}, got {self.key_bits}"
@@ -129,10 +136,6 @@ class SecureBoostConfig:
             raise OptionError("n_iter_no_change", f"must be >= 0, got {self.n_iter_no_change}")
         if not 8 <= self.precision_bits <= 48:
             raise OptionError("precision_bits", f"must lie in [8, 48], got {self.precision_bits!r}")
-        if not 0 <= self.obfuscator_processes <= MAX_OBFUSCATOR_PROCESSES:
-            raise OptionError(
-                "obfuscator_processes", f"must lie in [0, {MAX_OBFUSCATOR_PROCESSES}]"
-            )
 
     def to_wire(self) -> dict[str, Any]:
         """A codec-friendly dict of every field."""

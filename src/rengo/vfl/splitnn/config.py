@@ -9,9 +9,9 @@ the same shapes and runs the same epochs and batches).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal
 
-from rengo.core.options import OptionError, option
+from rengo.core.options import OptionError, check_options, option
 
 Task = Literal["binary", "multiclass"]
 Defense = Literal["none", "gaussian", "max_norm", "marvell"]
@@ -72,25 +72,7 @@ class SplitNNConfig:
     )
 
     def __post_init__(self) -> None:
-        for name, kind in (("optimizer", OptimizerName), ("task", Task), ("defense", Defense)):
-            if getattr(self, name) not in get_args(kind):
-                raise OptionError(
-                    name, f"must be one of {get_args(kind)}, got {getattr(self, name)!r}"
-                )
-        for name in ("epochs", "batch_size", "embedding_dim"):
-            if getattr(self, name) < 1:
-                raise OptionError(name, f"must be >= 1, got {getattr(self, name)!r}")
-        for name in ("bottom_hidden", "top_hidden"):
-            if getattr(self, name) < 0:
-                raise OptionError(name, f"must be >= 0, got {getattr(self, name)!r}")
-        if not 0 < self.learning_rate <= MAX_LEARNING_RATE:
-            raise OptionError(
-                "learning_rate",
-                f"must be > 0 and at most {MAX_LEARNING_RATE:g} (float32's largest value), "
-                f"got {self.learning_rate!r}",
-            )
-        if not self.noise_scale >= 0:
-            raise OptionError("noise_scale", f"must be >= 0, got {self.noise_scale!r}")
+        check_options(self)
         if self.defense == "marvell" and self.task != "binary":
             raise OptionError(
                 "defense",
