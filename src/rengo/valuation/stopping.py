@@ -5,9 +5,10 @@ its history, and its cost, in the manner of pyDVL's ``StoppingCriterion``
 A sampler draws independent samples of every player's marginal contribution (one sample is
 one permutation, or one block of n stratified permutations) and after each sample shows the
 criterion a :class:`SamplingProgress`: the running values, their standard errors, how many
-samples, permutations and coalition evaluations it took, and how long. A criterion answers
-why it would stop (:meth:`StoppingCriterion.reason`), or None to go on. Criteria combine
-with ``&`` (both), ``|`` (either) and ``~`` (not)::
+samples, permutations and coalition evaluations it took, and how long (inside a block it
+shows one after each permutation too, only the cost moved, so a budget stops it there).
+A criterion answers why it would stop (:meth:`StoppingCriterion.reason`), or None to go on.
+Criteria combine with ``&`` (both), ``|`` (either) and ``~`` (not)::
 
     rule = (RelativeStandardError(0.05) & MinUpdates(100)) | MaxUpdates(5000) | MaxTime(60)
 
@@ -191,7 +192,8 @@ class HistoryDeviation(StoppingCriterion):
 
 @dataclass(frozen=True)
 class MaxUpdates(StoppingCriterion):
-    """Stop after ``n`` permutations."""
+    """Stop after ``n`` permutations (checked after every permutation, also inside a
+    stratified block)."""
 
     n: int
 
@@ -243,7 +245,9 @@ class MinUpdates(StoppingCriterion):
 
 @dataclass(frozen=True)
 class MaxEvaluations(StoppingCriterion):
-    """Stop once ``n`` distinct coalitions were evaluated (a budget of model evaluations)."""
+    """Stop once ``n`` distinct coalitions were evaluated (a budget of model evaluations).
+    Samplers check it after every permutation, so they stop within one permutation's scan
+    (fewer than n_players evaluations) past it, also inside a stratified block."""
 
     n: int
 
@@ -261,7 +265,7 @@ class MaxEvaluations(StoppingCriterion):
 
 @dataclass(frozen=True)
 class MaxTime(StoppingCriterion):
-    """Stop once sampling has run for ``seconds``."""
+    """Stop once sampling has run for ``seconds`` (checked after every permutation)."""
 
     seconds: float
 
