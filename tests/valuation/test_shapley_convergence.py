@@ -21,8 +21,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rengo.core.errors import ConfigError
 from rengo.valuation import (
     AbsoluteStandardError,
+    ContributionTracker,
     GTGConfig,
     HistoryDeviation,
     MaxEvaluations,
@@ -407,3 +409,18 @@ def test_a_first_block_cut_short_by_a_budget_is_unbiased() -> None:
         value, 8, np.random.default_rng(0), rule=MaxUpdates(3), exact_when_cheaper=False
     )
     assert single.permutations == 3
+
+
+@pytest.mark.parametrize("truncation", [1.0, 2.0, float("nan"), -0.1])
+def test_a_truncation_outside_zero_to_one_is_refused_naming_it(truncation: float) -> None:
+    """The cut tolerance is a fraction of |v(N) - v(empty)|: from 1 on it cut every
+    permutation before its first player, and tmc_shapley(truncation=2.0,
+    tail_probability=0) returned 0 for every player of an additive 8-player game (values
+    up to 1.3) with standard errors 0: is_exact True, stopped_by 'standard errors 0'."""
+    _, value = random_game(6, 3)
+    with pytest.raises(ConfigError, match=r"truncation must lie in \[0, 1\)"):
+        tmc_shapley(value, 6, np.random.default_rng(0), truncation=truncation, tail_probability=0)
+    with pytest.raises(ConfigError, match=r"within_round_eps must lie in \[0, 1\)"):
+        GTGConfig(within_round_eps=truncation)
+    with pytest.raises(ConfigError, match=r"tmc_truncation must lie in \[0, 1\)"):
+        ContributionTracker(lambda params: 0.0, "tmc", tmc_truncation=truncation)

@@ -35,6 +35,7 @@ from rengo.valuation.shapley import (
     CountingValue,
     ShapleyResult,
     ValueFunction,
+    check_truncation,
     combine_estimates,
     sample_shapley,
 )
@@ -47,7 +48,7 @@ class GTGConfig:
 
     ``between_round_eps`` is an absolute score difference: a round is skipped when its
     global model moved the score by less and no client's solo or leave-one-out marginal
-    reaches it either. ``within_round_eps`` is a fraction of the round's gain
+    reaches it either. ``within_round_eps`` is a fraction in [0, 1) of the round's gain
     |v(w_{t+1}) - v(w_t)|: a permutation stops being scanned once its prefix is that close
     to v(w_{t+1}) (scale-free, so one default fits accuracy and log loss alike), except
     with probability ``tail_probability`` (then weighted, keeping the estimate unbiased).
@@ -76,8 +77,9 @@ class GTGConfig:
     exact_when_cheaper: bool = True
 
     def __post_init__(self) -> None:
-        if self.within_round_eps < 0 or self.between_round_eps < 0:
-            raise ConfigError("GTG truncation thresholds must be >= 0")
+        if self.between_round_eps < 0:
+            raise ConfigError(f"between_round_eps must be >= 0, got {self.between_round_eps}")
+        check_truncation(self.within_round_eps, "within_round_eps")
         if not 0 <= self.tail_probability <= 1:
             raise ConfigError(f"tail_probability must lie in [0, 1], got {self.tail_probability}")
 

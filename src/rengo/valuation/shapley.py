@@ -75,6 +75,7 @@ __all__ = [
     "CountingValue",
     "ShapleyResult",
     "ValueFunction",
+    "check_truncation",
     "combine_estimates",
     "exact_shapley",
     "leave_one_out",
@@ -199,6 +200,23 @@ class CountingValue:
 def _check_players(n_players: int) -> None:
     if n_players < 1:
         raise ConfigError(f"n_players must be at least 1, got {n_players}")
+
+
+def check_truncation(truncation: float, name: str = "truncation") -> None:
+    """Refuse a cut tolerance outside [0, 1): it is a fraction of |v(N) - v(empty)|, and
+    from 1 on it cuts every permutation at or before its first player (values all 0 with
+    standard error 0 under the biased cut, from the rare scanned tails alone otherwise).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``name`` and the value.
+    """
+    if not 0 <= truncation < 1:
+        raise ConfigError(
+            f"{name} must lie in [0, 1), a fraction of |v(N) - v(empty)|, got {truncation}: "
+            "from 1 on every permutation is cut at or before its first player"
+        )
 
 
 def exact_shapley(value: ValueFunction, n_players: int) -> ShapleyResult:
@@ -394,7 +412,7 @@ def sample_shapley(
     order
         "stratified", "guided" or "iid".
     truncation
-        Cut tolerance, a fraction of |v(N) - v(empty)| (0: never cut).
+        Cut tolerance, a fraction of |v(N) - v(empty)| in [0, 1) (0: never cut).
     tail_probability
         Probability of scanning a cut tail anyway (0: the biased cut).
     rule
@@ -412,13 +430,14 @@ def sample_shapley(
     Raises
     ------
     ConfigError
-        Bad player count, order, truncation or tail probability.
+        Bad player count, order, truncation (outside [0, 1)) or tail probability.
     """
     _check_players(n_players)
     if order not in ("stratified", "guided", "iid"):
         raise ConfigError(f"order must be 'stratified', 'guided' or 'iid', got {order!r}")
-    if truncation < 0 or not 0 <= tail_probability <= 1:
-        raise ConfigError("truncation must be >= 0 and tail_probability in [0, 1]")
+    check_truncation(truncation)
+    if not 0 <= tail_probability <= 1:
+        raise ConfigError(f"tail_probability must lie in [0, 1], got {tail_probability}")
     rule = rule or default_stopping()
     counted = value if isinstance(value, CountingValue) else CountingValue(value)
     total = counted(frozenset(range(n_players)))
@@ -562,7 +581,7 @@ def tmc_shapley(
     rng
         Draws the permutations; the same seed gives the same values.
     truncation
-        Cut tolerance, a fraction of |v(N) - v(empty)|.
+        Cut tolerance, a fraction of |v(N) - v(empty)| in [0, 1).
     rule
         When to stop (default :func:`~rengo.valuation.stopping.default_stopping`: standard
         errors below 5 % of the largest |value|, at most 2,000 permutations).

@@ -43,6 +43,7 @@ from rengo.valuation.shapley import (
     CONFIDENCE,
     NonFiniteValueError,
     ShapleyResult,
+    check_truncation,
     combine_estimates,
     exact_shapley,
     leave_one_out,
@@ -274,7 +275,7 @@ class ContributionTracker:
     Raises
     ------
     ConfigError
-        Unknown method or ``max_stored_values < 1``.
+        Unknown method, ``max_stored_values < 1`` or ``tmc_truncation`` outside [0, 1).
     """
 
     values_each_update = True
@@ -306,6 +307,7 @@ class ContributionTracker:
             raise ConfigError(f"unknown contribution method {method!r}; choose one of {METHODS}")
         if max_stored_values < 1:
             raise ConfigError(f"max_stored_values must be >= 1, got {max_stored_values}")
+        check_truncation(tmc_truncation, "tmc_truncation")
         self.evaluate = evaluate
         self.method = method
         self.gtg = gtg or GTGConfig()
