@@ -34,6 +34,7 @@ values) keeps both, at more evaluations.
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -76,6 +77,7 @@ __all__ = [
     "ShapleyResult",
     "ValueFunction",
     "check_truncation",
+    "coalition_mask",
     "combine_estimates",
     "exact_shapley",
     "leave_one_out",
@@ -176,23 +178,37 @@ class NonFiniteValueError(ValueError):
         self.value = value
 
 
+def coalition_mask(coalition: frozenset[int]) -> int:
+    """A coalition as the bitmask of its players (bit i set for player i)."""
+    return sum(map((1).__lshift__, map(operator.index, coalition)))
+
+
 @dataclass
 class CountingValue:
-    """Memoised wrapper of a value function that counts distinct evaluations."""
+    """Memoised wrapper of a value function that counts distinct evaluations.
+
+    Coalitions are remembered by their bitmask (:func:`coalition_mask`), a few dozen bytes
+    each: remembered as frozensets they took about 4.7 KB each at 200 players, 1.7 GB for
+    one default TMC run."""
 
     value: ValueFunction
     evaluations: int = 0
-    _cache: dict[frozenset[int], float] = field(default_factory=dict, repr=False)
+    _cache: dict[int, float] = field(default_factory=dict, repr=False)
 
     def __call__(self, coalition: frozenset[int]) -> float:
         """The coalition's value, computed once and then remembered."""
-        cached = self._cache.get(coalition)
+        return self.value_of(coalition, coalition_mask(coalition))
+
+    def value_of(self, coalition: frozenset[int], mask: int) -> float:
+        """The value of ``coalition`` whose bitmask ``mask`` the caller already holds (a
+        sampler growing a permutation's prefix, exact enumeration), computed once."""
+        cached = self._cache.get(mask)
         if cached is not None:
             return cached
         result = float(self.value(coalition))
         if not np.isfinite(result):
             raise NonFiniteValueError(coalition, result)
-        self._cache[coalition] = result
+        self._cache[mask] = result
         self.evaluations += 1
         return result
 
@@ -253,7 +269,8 @@ def exact_shapley(value: ValueFunction, n_players: int) -> ShapleyResult:
     masks = np.arange(1 << n_players)
     table = np.empty(masks.size, dtype=np.float64)
     for mask in range(masks.size):
-        table[mask] = counted(frozenset(i for i in range(n_players) if mask >> i & 1))
+        members = frozenset(i for i in range(n_players) if mask >> i & 1)
+        table[mask] = counted.value_of(members, mask)
     sizes = np.zeros(masks.size, dtype=np.int64)
     for i in range(n_players):
         sizes += (masks >> i) & 1
@@ -333,6 +350,7 @@ def _scan(
     weight 1 / tail_probability: unbiased either way (Russian roulette)."""
     marginals = np.zeros(order.size)
     prefix: frozenset[int] = frozenset()
+    mask = 0
     previous, weight = empty, 1.0
     for player in order.tolist():
         if weight == 1.0 and tolerance > 0 and abs(total - previous) < tolerance:
@@ -340,7 +358,8 @@ def _scan(
                 break
             weight = 1.0 / tail_probability
         prefix = prefix | {player}
-        current = counted(prefix)
+        mask |= 1 << player
+        current = counted.value_of(prefix, mask)
         marginals[player] = weight * (current - previous)
         previous = current
     return marginals
