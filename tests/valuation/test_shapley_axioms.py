@@ -167,3 +167,21 @@ def test_vfl_party_shapley_exact_and_sampled_agree() -> None:
     np.testing.assert_allclose(sampled.values, exact.values, atol=0.1)
     with pytest.raises(ConfigError):
         party_shapley(retrain_score, parties, None, exact_max_parties=2)
+
+
+def test_an_error_of_the_value_function_names_the_coalition_it_was_valuing() -> None:
+    """A model that fails on one coalition of many clients raised its own error alone, so
+    nothing said which coalition to look at."""
+
+    def fails_on_a_pair(s: frozenset[int]) -> float:
+        if s == {1, 3}:
+            raise RuntimeError("model diverged")
+        return float(len(s))
+
+    with pytest.raises(RuntimeError, match="model diverged") as raised:
+        exact_shapley(fails_on_a_pair, 4)
+    assert "while valuing the coalition of players [1, 3]" in raised.value.__notes__
+
+    with pytest.raises(TypeError) as not_a_number:
+        leave_one_out(lambda s: None, 2)  # type: ignore[arg-type,return-value]
+    assert "while valuing the coalition of players [0, 1]" in not_a_number.value.__notes__

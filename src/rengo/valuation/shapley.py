@@ -201,11 +201,17 @@ class CountingValue:
 
     def value_of(self, coalition: frozenset[int], mask: int) -> float:
         """The value of ``coalition`` whose bitmask ``mask`` the caller already holds (a
-        sampler growing a permutation's prefix, exact enumeration), computed once."""
+        sampler growing a permutation's prefix, exact enumeration), computed once. An error
+        the value function raises (or its result not being a number) carries a note naming
+        the coalition."""
         cached = self._cache.get(mask)
         if cached is not None:
             return cached
-        result = float(self.value(coalition))
+        try:
+            result = float(self.value(coalition))
+        except Exception as exc:
+            exc.add_note(f"while valuing the coalition of players {sorted(coalition)}")
+            raise
         if not np.isfinite(result):
             raise NonFiniteValueError(coalition, result)
         self._cache[mask] = result
