@@ -14,6 +14,7 @@ values computed by brute force here, on random games with N = 6..10 players:
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 
 import numpy as np
@@ -41,6 +42,7 @@ from rengo.valuation import (
     permutation_shapley,
     tmc_shapley,
 )
+from rengo.valuation import shapley as shapley_module
 from rengo.valuation.stopping import DEFAULT_MIN_SAMPLES
 
 
@@ -424,3 +426,24 @@ def test_a_truncation_outside_zero_to_one_is_refused_naming_it(truncation: float
         GTGConfig(within_round_eps=truncation)
     with pytest.raises(ConfigError, match=r"tmc_truncation must lie in \[0, 1\)"):
         ContributionTracker(lambda params: 0.0, "tmc", tmc_truncation=truncation)
+
+
+def test_a_long_sampling_run_logs_its_progress(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """200 clients took a silent minute a round (1 s an evaluation would be hours): now a
+    sampler logs its samples, cost and largest standard error every PROGRESS_SECONDS,
+    inside a block too (here every check, with the interval set to 0)."""
+    monkeypatch.setattr(shapley_module, "PROGRESS_SECONDS", 0.0, raising=False)
+    _, value = random_game(6, 1)
+    with caplog.at_level(logging.INFO, logger="rengo.valuation"):
+        tmc_shapley(
+            value, 6, np.random.default_rng(0), rule=MaxUpdates(13), exact_when_cheaper=False
+        )
+    lines = [r.getMessage() for r in caplog.records if r.name == "rengo.valuation"]
+    assert len(lines) == 13  # after each of the 13 permutations, block ends (6, 12) included
+    assert lines[0].startswith("tmc Shapley of 6 players: 0 samples (1 permutations), ")
+    assert lines[5].startswith("tmc Shapley of 6 players: 1 samples (6 permutations), ")
+    assert lines[5].endswith("largest standard error inf; stops on MaxUpdates(13)")
+    assert lines[11].startswith("tmc Shapley of 6 players: 2 samples (12 permutations), ")
+    assert lines[11].endswith("% of the largest |value|); stops on MaxUpdates(13)")

@@ -34,6 +34,7 @@ values) keeps both, at more evaluations.
 
 from __future__ import annotations
 
+import logging
 import operator
 import time
 from collections.abc import Callable, Iterator
@@ -68,10 +69,17 @@ DEFAULT_TAIL_PROBABILITY = 0.2
 CONFIDENCE = 0.95
 """Level of the confidence intervals reported with estimates."""
 
+PROGRESS_SECONDS = 10.0
+"""A sampler running longer logs its progress (INFO on ``rengo.valuation``, ``rengo -v``)
+every this many seconds: samples, permutations, evaluations, time, largest standard error."""
+
+log = logging.getLogger("rengo.valuation")
+
 __all__ = [
     "CONFIDENCE",
     "EXACT_SWITCH_COVERAGE",
     "MAX_EXACT_PLAYERS",
+    "PROGRESS_SECONDS",
     "ConvergenceRule",
     "CountingValue",
     "ShapleyResult",
@@ -392,6 +400,33 @@ class _Running:
         return error
 
 
+def _log_progress(
+    method: str, progress: SamplingProgress, rule: StoppingCriterion, logged: float
+) -> float:
+    """Log ``progress`` (INFO) if :data:`PROGRESS_SECONDS` passed since the last line at
+    ``logged`` seconds; returns when the last line was logged."""
+    if progress.seconds - logged < PROGRESS_SECONDS:
+        return logged
+    largest, scale = float(np.max(progress.stderr)), float(np.max(np.abs(progress.values)))
+    relative = ""
+    if scale > 0 and np.isfinite(largest):
+        relative = f" ({largest / scale:.1%} of the largest |value|)"
+    log.info(
+        "%s Shapley of %d players: %d samples (%d permutations), %d coalitions evaluated in "
+        "%.0f s, largest standard error %.3g%s; stops on %s",
+        method,
+        progress.values.size,
+        progress.samples,
+        progress.permutations,
+        progress.evaluations,
+        progress.seconds,
+        largest,
+        relative,
+        rule,
+    )
+    return progress.seconds
+
+
 def sample_shapley(
     value: ValueFunction,
     n_players: int,
@@ -422,7 +457,8 @@ def sample_shapley(
     and their standard errors are those of the whole blocks), or, inside the first block,
     the values are the mean of its scanned permutations with an infinite standard error
     (unbiased for "stratified", whose every shift is a uniform random permutation; under
-    "guided" the players put first so far are over-weighted).
+    "guided" the players put first so far are over-weighted). A run longer than
+    :data:`PROGRESS_SECONDS` logs its progress (INFO on ``rengo.valuation``) that often.
 
     Parameters
     ----------
@@ -480,6 +516,7 @@ def sample_shapley(
     progress = SamplingProgress(
         np.zeros(n_players), np.full(n_players, np.inf), 0, 0, counted.evaluations, 0.0
     )
+    logged = 0.0
 
     def exact_values(reason: str, permutations: int) -> ShapleyResult:
         exact = exact_shapley(counted, n_players)
@@ -516,14 +553,14 @@ def sample_shapley(
             permutations = running.count * block + scanned
             if can_switch and counted.evaluations >= coalitions:
                 return exact_values(all_evaluated, permutations)
-            why = rule.reason(
-                replace(
-                    progress,
-                    permutations=permutations,
-                    evaluations=counted.evaluations,
-                    seconds=time.monotonic() - started,
-                )
+            now = replace(
+                progress,
+                permutations=permutations,
+                evaluations=counted.evaluations,
+                seconds=time.monotonic() - started,
             )
+            logged = _log_progress(method, now, rule, logged)
+            why = rule.reason(now)
             if why is None:
                 continue
             if running.count:
@@ -553,6 +590,7 @@ def sample_shapley(
             time.monotonic() - started,
             tuple(history),
         )
+        logged = _log_progress(method, progress, rule, logged)
         complete = can_switch and counted.evaluations >= coalitions
         why = None if complete else rule.reason(progress)
         if why is not None:
