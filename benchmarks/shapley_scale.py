@@ -1,6 +1,7 @@
 """Sampled Shapley at 50 to 200 players: coalition evaluations, wall time and peak memory of
-the default TMC and GTG estimators on a cheap game (no FL training), so what is measured is
-the estimator itself: its sampling, its cache of evaluated coalitions and its bookkeeping.
+the default TMC, GTG and permutation estimators on a cheap game (no FL training), so what is
+measured is the estimator itself: its sampling, its cache of evaluated coalitions and its
+bookkeeping.
 
     .venv/bin/python benchmarks/shapley_scale.py
     .venv/bin/python benchmarks/shapley_scale.py --src /tmp/old/src src --players 50 100 200
@@ -31,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 
 def run_one(method: str, n: int) -> None:
     """Child process: one default estimate; prints its figures as JSON."""
-    from rengo.valuation import gtg_round_shapley, tmc_shapley
+    from rengo.valuation import gtg_round_shapley, permutation_shapley, tmc_shapley
 
     weights = np.random.default_rng(n).uniform(1, 10, n)
 
@@ -40,7 +41,8 @@ def run_one(method: str, n: int) -> None:
 
     started = time.perf_counter()
     rng = np.random.default_rng(0)
-    result = tmc_shapley(value, n, rng) if method == "tmc" else gtg_round_shapley(value, n, rng)
+    estimators = {"tmc": tmc_shapley, "gtg": gtg_round_shapley, "permutation": permutation_shapley}
+    result = estimators[method](value, n, rng)
     wall = time.perf_counter() - started
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures = {"evaluations": result.evaluations, "wall": wall, "peak_mib": peak_mib}
@@ -54,7 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--players", type=int, nargs="+", default=[50, 100, 200])
-    parser.add_argument("--methods", nargs="+", default=["tmc", "gtg"])
+    parser.add_argument("--methods", nargs="+", default=["tmc", "gtg", "permutation"])
     parser.add_argument("--src", nargs="+", default=[str(HERE.parent / "src")])
     args = parser.parse_args()
     trees = [str(Path(s).resolve()) for s in args.src]

@@ -47,7 +47,8 @@ from rengo.vfl.hetero_contribution import SCORERS_BY_OUTPUT
 from rengo.vfl.registry import Output
 
 VERTICAL_METHODS = ("shapley",)
-"""Vertical runs: exact Shapley over the feature parties (Monte Carlo above four)."""
+"""Vertical runs: exact Shapley over the feature parties (truncated Monte Carlo above
+:data:`rengo.valuation.vertical.EXACT_MAX_HOSTS`, six)."""
 HORIZONTAL_METRICS = ("accuracy", "neg_loss")
 
 

@@ -253,7 +253,8 @@ def exact_shapley(value: ValueFunction, n_players: int) -> ShapleyResult:
     """Exact Shapley values by enumerating all 2^n coalitions (Shapley 1953).
 
     phi_i = sum_{S not containing i} |S|!(n-|S|-1)!/n! (v(S+i) - v(S)). Feasible up to about
-    14 players (16384 evaluations). A :class:`CountingValue` passed in is reused, so
+    14 players (16384 evaluations); refused above :data:`MAX_EXACT_PLAYERS` (16). A
+    :class:`CountingValue` passed in is reused, so
     coalitions it already evaluated are not evaluated again.
 
     Parameters
@@ -635,6 +636,14 @@ def tmc_shapley(
     :func:`sample_permutations`), which cuts the variance for the same number of
     evaluations; ``stratified=False`` is the paper's i.i.d. sampling.
 
+    Cost: a permutation evaluates at most n new coalitions (fewer once cut, or cached).
+    The default rule trusts a standard error from 16 samples, and a stratified sample is a
+    block of n permutations, so it scans at least 16 n permutations (up to its cap of
+    2,000): on ``benchmarks/shapley_scale.py``'s learning-curve game 35,654 / 144,720 /
+    364,603 evaluations at 50 / 100 / 200 players, where ``stratified=False`` needs 16
+    permutations before the rule can stop it. Cap the cost with ``rule`` (e.g.
+    ``default_stopping() | MaxEvaluations(10_000)``).
+
     Parameters
     ----------
     value
@@ -684,6 +693,10 @@ def permutation_shapley(
 ) -> ShapleyResult:
     """Monte Carlo permutation sampling (Castro et al. 2009): i.i.d. permutations, no
     truncation; unbiased, with standard errors from the per-permutation marginals.
+
+    Cost: n evaluations a permutation at most (fewer where a prefix is cached), at least 16
+    permutations under the default rule: 6,098 / 13,725 / 29,175 evaluations at 50 / 100 /
+    200 players on ``benchmarks/shapley_scale.py``'s learning-curve game.
 
     Parameters
     ----------
