@@ -447,3 +447,29 @@ def test_a_long_sampling_run_logs_its_progress(
     assert lines[5].endswith("largest standard error inf; stops on MaxUpdates(13)")
     assert lines[11].startswith("tmc Shapley of 6 players: 2 samples (12 permutations), ")
     assert lines[11].endswith("% of the largest |value|); stops on MaxUpdates(13)")
+
+
+@pytest.mark.parametrize("method", sorted(ESTIMATORS))
+def test_the_exact_switch_keeps_within_a_budget_of_evaluations(method: str) -> None:
+    """Sampling that had evaluated 75 % of a 10-player game's 1,024 coalitions evaluated
+    the rest to return exact values, also under MaxEvaluations(800): 1,024 evaluations.
+    The switch now waits for a budget that covers every coalition."""
+    _, value = smooth_game(10, seed=0)
+    kw = {"between_round_eps": 0.0} if method == "gtg" else {}
+    budget = ESTIMATORS[method](
+        value,
+        10,
+        np.random.default_rng(1),
+        rule=AbsoluteStandardError(1e-6) | MaxEvaluations(800),
+        **kw,
+    )
+    assert budget.evaluations < 800 + 10 and budget.stopped_by.startswith("800 coalition")
+    enough = ESTIMATORS[method](
+        value,
+        10,
+        np.random.default_rng(1),
+        rule=AbsoluteStandardError(1e-6) | MaxEvaluations(1024),
+        **kw,
+    )
+    assert enough.evaluations == 1024 and enough.is_exact
+    assert enough.stopped_by.startswith("exact: sampling had evaluated")

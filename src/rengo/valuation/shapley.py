@@ -14,9 +14,12 @@ value comes with a standard error and a Student-t confidence interval
 * never more evaluations than brute force: once sampling has evaluated
   :data:`EXACT_SWITCH_COVERAGE` of all 2^n coalitions without meeting its rule, the few
   missing ones are evaluated and the exact values returned (standard error 0, and
-  ``stopped_by`` says so). Small games are therefore exact by default, and once every
-  coalition's value is known the exact values are returned whatever the stopping rule
-  says (a rule such as ``MaxSamples(2)`` met on the same sample gets no sampled estimate).
+  ``stopped_by`` says so), unless the rule caps evaluations below 2^n
+  (:class:`~rengo.valuation.MaxEvaluations`): sampling then goes on to that budget, which
+  the missing coalitions would overrun. Small games are therefore exact by default, and
+  once every coalition's value is known the exact values are returned whatever the
+  stopping rule says (a rule such as ``MaxSamples(2)`` met on the same sample gets no
+  sampled estimate).
 * truncation without bias: a permutation whose prefix already scores within the tolerance
   of v(N) is cut (Ghorbani & Zou 2019) - but its tail is still scanned with probability
   ``tail_probability`` and weighted by its inverse (Russian roulette, Kahn 1955), so the
@@ -481,8 +484,10 @@ def sample_shapley(
         When to stop (default :func:`~rengo.valuation.stopping.default_stopping`).
     exact_when_cheaper
         Switch to exact values once :data:`EXACT_SWITCH_COVERAGE` of the coalitions were
-        evaluated (at most :data:`MAX_EXACT_PLAYERS` players), and return them whenever
-        sampling has evaluated every coalition, even on the sample that meets ``rule``.
+        evaluated (at most :data:`MAX_EXACT_PLAYERS` players) unless ``rule`` caps the
+        evaluations below 2^n (:class:`~rengo.valuation.MaxEvaluations`), and return them
+        whenever sampling has evaluated every coalition, even on the sample that meets
+        ``rule``.
 
     Returns
     -------
@@ -596,7 +601,12 @@ def sample_shapley(
         why = None if complete else rule.reason(progress)
         if why is not None:
             return sampled_values(why, running.count * block)
-        if can_switch and counted.evaluations >= EXACT_SWITCH_COVERAGE * coalitions:
+        if (
+            can_switch
+            and counted.evaluations >= EXACT_SWITCH_COVERAGE * coalitions
+            # evaluating the rest must not overrun a budget of evaluations the rule sets
+            and (complete or rule.reason(replace(progress, evaluations=coalitions - 1)) is None)
+        ):
             sampled = counted.evaluations
             return exact_values(
                 all_evaluated
