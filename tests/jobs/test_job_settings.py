@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rengo.core.errors import ConfigError
+from rengo.core.messages import FitResult
 from rengo.hfl import CheckpointRetention
-from rengo.jobs import ContributionSettings, apply_overrides, load_job, parse_job
+from rengo.jobs import (
+    ContributionSettings,
+    apply_overrides,
+    contribution_tracker,
+    load_job,
+    parse_job,
+)
 
 JOB = """
 [job]
@@ -91,3 +99,31 @@ def test_train_device_is_a_device_kind_and_logistic_stays_on_the_cpu() -> None:
         parse_job({**base, "train": {"device": "gpu"}})
     with pytest.raises(ConfigError, match="trains with numpy on the CPU"):
         parse_job({**base, "model": {"type": "logistic"}, "train": {"device": "cuda"}})
+
+
+def test_a_job_caps_the_coalition_evaluations_of_its_sampled_valuation() -> None:
+    """A researcher valuing 200 clients a round through a job file had no way to bound the
+    cost: method "tmc" ran up to 2,000 permutations a round (364,603 evaluations on a
+    cheap 200-player game). ``[contribution] max_evaluations`` caps each round."""
+    base = {"data": {"dataset": "wine"}, "model": {"type": "logistic"}}
+    spec = parse_job({**base, "contribution": {"method": "tmc", "max_evaluations": 300}})
+    assert spec.contribution is not None and spec.contribution.max_evaluations == 300
+    with pytest.raises(ConfigError, match=r"contribution.max_evaluations must be >= 0"):
+        parse_job({**base, "contribution": {"max_evaluations": -1}})
+    with pytest.raises(ConfigError, match=r"max_evaluations caps a sampled valuation"):
+        parse_job({**base, "contribution": {"method": "mr", "max_evaluations": 300}})
+    clients = [f"c{i}" for i in range(30)]
+    weights = np.random.default_rng(0).uniform(1, 10, len(clients))
+
+    def evaluate(params: list[np.ndarray]) -> tuple[float, dict[str, float]]:
+        return 0.0, {"accuracy": float(np.log1p(params[0].sum()))}
+
+    for method in ("tmc", "gtg"):
+        settings = ContributionSettings(method=method, max_evaluations=300)
+        tracker = contribution_tracker(settings, evaluate, seed=0)
+        start = [np.zeros(1)]
+        for cid, w in zip(clients, weights, strict=True):
+            tracker.on_fit_result(1, start, cid, FitResult([np.full(1, w)], 1))
+        tracker.on_round_end(1, start, [np.full(1, weights.mean())], {})
+        assert 300 <= tracker.rounds[0].evaluations < 300 + len(clients)
+        assert tracker.rounds[0].stopped_by.startswith("300 coalition evaluations")

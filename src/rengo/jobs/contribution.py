@@ -8,6 +8,7 @@ budget = "1000.00"        # pay this pool when the run ends (major units); empty
 currency = "credits"
 policy = "proportional"   # proportional (to clipped-positive contribution) or equal
 outside_dp = false        # with [privacy] dp = "central": accept values of raw updates
+max_evaluations = 0       # cap on a sampled valuation's coalition evaluations (0: none)
 ```
 
 A horizontal run values each client's updates round by round on the coordinator's held-out
@@ -37,12 +38,16 @@ from rengo.valuation import (
     ContributionTracker,
     Evaluate,
     GTGConfig,
+    MaxEvaluations,
     MaxSamples,
+    StoppingCriterion,
     VerticalContribution,
+    default_stopping,
     validation_score,
     vertical_party_contribution,
 )
 from rengo.valuation.tracker import MAX_EXACT_ROUND_PLAYERS, SECAGG_METHODS
+from rengo.valuation.vertical import DEFAULT_TMC_RULE
 from rengo.vfl.hetero_contribution import SCORERS_BY_OUTPUT
 from rengo.vfl.registry import Output
 
@@ -50,6 +55,8 @@ VERTICAL_METHODS = ("shapley",)
 """Vertical runs: exact Shapley over the feature parties (truncated Monte Carlo above
 :data:`rengo.valuation.vertical.EXACT_MAX_HOSTS`, six)."""
 HORIZONTAL_METRICS = ("accuracy", "neg_loss")
+SAMPLED_METHODS = ("gtg", "tmc")
+"""The horizontal methods that sample coalitions, so ``max_evaluations`` can cap them."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,12 @@ class ContributionSettings:
     outside_dp: bool = option(
         False,
         "Accept per-client values beside central DP (they use raw updates, outside epsilon).",
+    )
+    max_evaluations: int = option(
+        0,
+        "Most coalitions a sampled valuation evaluates (gtg or tmc: each round; a vertical "
+        "job: above six feature parties, each a retraining); 0: no cap.",
+        ge=0,
     )
 
     def __post_init__(self) -> None:
@@ -116,7 +129,17 @@ class ContributionSettings:
                 f"{where}contribution.metric = {metric!r}; a {kind} job takes one of "
                 f"{', '.join(metrics)}"
             )
+        if self.max_evaluations and not vertical and method not in SAMPLED_METHODS:
+            raise ConfigError(
+                f"{where}contribution.max_evaluations caps a sampled valuation "
+                f"({', '.join(SAMPLED_METHODS)}); method {method!r} evaluates every coalition "
+                "it needs, so set the cap to 0 or choose a sampled method"
+            )
         return replace(self, method=method, metric=metric)
+
+    def budget_rule(self, rule: StoppingCriterion) -> StoppingCriterion:
+        """``rule``, or ``rule | MaxEvaluations(max_evaluations)`` where a cap is set."""
+        return rule | MaxEvaluations(self.max_evaluations) if self.max_evaluations else rule
 
 
 def parse_contribution(
@@ -184,8 +207,9 @@ def contribution_tracker(
     ``settings.metric`` (GTG-Shapley by default). Each round samples two stratified blocks
     of permutations (each of the round's clients twice in every position: the fewest that
     give a standard error), so 10 clients x 20 rounds add seconds, not minutes; the standard
-    errors it reports say what that bought. The run checks what its values can mean under
-    its strategy (:func:`rengo.hfl.observer_fit.check_observers_fit`).
+    errors it reports say what that bought. ``settings.max_evaluations`` caps each round's
+    coalition evaluations (gtg, tmc). The run checks what its values can mean under its
+    strategy (:func:`rengo.hfl.observer_fit.check_observers_fit`).
 
     Raises
     ------
@@ -204,7 +228,8 @@ def contribution_tracker(
         single_threaded(validation_score(evaluate, settings.metric)),
         settings.method,
         seed=seed,
-        gtg=GTGConfig(rule=MaxSamples(2)),
+        gtg=GTGConfig(rule=settings.budget_rule(MaxSamples(2))),
+        tmc_rule=settings.budget_rule(default_stopping()),
         score_name=f"test {settings.metric}",
         outside_dp=settings.outside_dp,
     )
@@ -227,7 +252,12 @@ def vertical_contribution(
         )
     metric = None if settings.metric == "auto" else settings.metric
     return vertical_party_contribution(
-        train, validation, make_model=make_model, metric=metric, seed=seed
+        train,
+        validation,
+        make_model=make_model,
+        metric=metric,
+        seed=seed,
+        rule=settings.budget_rule(DEFAULT_TMC_RULE),
     )
 
 
