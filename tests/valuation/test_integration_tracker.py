@@ -19,12 +19,13 @@ from rengo.hfl.numpy_client import softmax_loss_grad
 from rengo.rewards import format_minor, to_minor_units
 from rengo.tracking import RunStore
 from rengo.tracking.contrib_records import (
+    contribution_notes,
     pay_rewards,
     record_contributions,
     run_contributions,
     write_ledger_csv,
 )
-from rengo.valuation import ContributionTracker, GTGConfig
+from rengo.valuation import ContributionTracker, GTGConfig, MaxEvaluations, MaxSamples
 
 ROWS = 60
 """Rows of a normal-size client; "big" holds twice as many."""
@@ -396,3 +397,30 @@ def test_a_resumed_run_values_every_round_as_an_uninterrupted_one(
     coordinator.run(3)
     assert [r.round for r in resumed.report().rounds] == [r.round for r in whole.report().rounds]
     assert resumed.report().values == whole.report().values
+
+
+def test_values_without_a_standard_error_carry_a_note_to_whoever_reads_them(store: RunStore):
+    """A round whose sampling stopped on its budget before a second sample has no standard
+    error; the run store keeps that as unknown, and ``rengo rewards show`` printed such
+    values without any error column, as it prints values never given one."""
+    weights = np.random.default_rng(0).uniform(1, 10, 30)
+
+    def score(params: Parameters) -> float:
+        return float(np.log1p(params[0].sum()))
+
+    def one_round(rule: object) -> ContributionTracker:
+        tracker = ContributionTracker(score, "tmc", tmc_rule=rule)  # type: ignore[arg-type]
+        start = [np.zeros(1)]
+        for i, w in enumerate(weights):
+            tracker.on_fit_result(1, start, f"c{i}", FitResult([np.full(1, w)], 1))
+        tracker.on_round_end(1, start, [np.full(1, weights.mean())], {})
+        return tracker
+
+    capped = one_round(MaxEvaluations(100)).report()
+    assert all(np.isinf(e) for e in capped.stderr.values())
+    (note,) = capped.notes
+    assert note.startswith("rounds [1] have values without a standard error: their sampling")
+    run_id = store.start_run("capped", {})
+    record_contributions(store, run_id, capped)
+    assert any(note in line for line in contribution_notes(store, run_id))
+    assert one_round(MaxSamples(2)).report().notes == ()  # two samples: an error exists

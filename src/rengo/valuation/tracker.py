@@ -581,7 +581,7 @@ class ContributionTracker:
             score_name=self.score_name,
             stderr={p: float(v) for p, v in zip(names, stderr, strict=True)},
             dof={p: float(v) for p, v in zip(names, dof, strict=True)},
-            notes=(*self.caveats, *self.identical),
+            notes=(*self.caveats, *self.identical, *_without_error(self._rounds)),
         )
 
     # -- pieces -------------------------------------------------------------------------------
@@ -719,6 +719,20 @@ class ContributionTracker:
             {p: float(v) for p, v in zip(players, result.dof, strict=True)},
             result.stopped_by,
         )
+
+
+def _without_error(rounds: Sequence[RoundContribution]) -> tuple[str, ...]:
+    """A note naming the rounds whose values have no standard error (sampling stopped, on
+    its budget, before a second sample), as the run store keeps such an error as unknown
+    and ``rengo rewards show`` would print those values without one."""
+    unknown = [r for r in rounds if any(np.isinf(e) for e in r.stderr.values())]
+    if not unknown:
+        return ()
+    return (
+        f"rounds {[r.round for r in unknown]} have values without a standard error: their "
+        f"sampling stopped before a second sample ({unknown[0].stopped_by}); their error is "
+        "unknown, and so is that of the totals",
+    )
 
 
 def _split_copies(valued: RoundContribution, copies: Mapping[str, list[str]]) -> RoundContribution:
