@@ -320,3 +320,18 @@ def test_every_relative_link_resolves() -> None:
             elif anchor and resolved.suffix == ".md" and anchor not in section_anchors(resolved):
                 broken.append(f"{path.relative_to(ROOT)}: {target} (no such section)")
     assert not broken, "\n".join(broken)
+
+
+@pytest.mark.parametrize(
+    "path", [ROOT / "README.md", ROOT / "examples/pytorch_quickstart/README.md"], ids=str
+)
+def test_the_torchclient_signature_the_docs_spell_out_is_the_codes(path: Path) -> None:
+    pytest.importorskip("torch")
+    import inspect
+
+    from rengo.hfl import TorchClient
+
+    text = " ".join(path.read_text(encoding="utf-8").split())
+    (spelled,) = re.findall(r"`TorchClient\((model, train_loader[^`]*)\)`", text)
+    documented = [p.split("=")[0].strip() for p in spelled.split(",") if p.strip() != "*"]
+    assert documented == list(inspect.signature(TorchClient).parameters)
