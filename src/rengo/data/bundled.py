@@ -40,7 +40,14 @@ def _from_bunch(bunch: object, name: str, classification: bool = True) -> Datase
 
 
 def load_digits() -> Dataset:
-    """UCI optical digits: 1,797 8×8 images (values 0-16), 10 classes."""
+    """UCI optical digits: 1,797 8×8 images (values 0-16), 10 classes.
+
+    Returns
+    -------
+    Dataset
+        64 pixel columns (``sample_shape`` (8, 8)) and the digit of each image, from
+        scikit-learn's bundled copy (no download).
+    """
     data = _from_bunch(_sklearn_datasets().load_digits(), "digits")
     return Dataset(
         X=data.X,

@@ -156,7 +156,38 @@ def federate(
 ) -> FederatedDataset:
     """Hold out a stratified test set, then partition the rest among clients by ``scheme``.
 
-    ``test_size=None`` keeps every row for the clients. Options go to :func:`partition`.
+    Parameters
+    ----------
+    dataset
+        The whole table (e.g. :func:`~rengo.data.load_digits`).
+    scheme
+        How the rows are dealt to clients: ``"iid"``, ``"dirichlet"`` (label skew; needs
+        ``alpha``), ``"shards"`` or ``"quantity"``
+        (:data:`~rengo.data.partition.PARTITION_SCHEMES`).
+    num_clients
+        How many clients; their ids are ``client-0`` .. ``client-<num_clients - 1>``.
+    seed
+        Fixes the held-out rows and the partition.
+    test_size
+        The held-out share (a fraction in (0, 1)) or row count, stratified by label;
+        ``None`` keeps every row for the clients.
+    **options
+        The scheme's options (``alpha=0.5`` for ``"dirichlet"``), checked by
+        :func:`~rengo.data.partition.partition_options` and passed to
+        :func:`~rengo.data.partition.partition`.
+
+    Returns
+    -------
+    FederatedDataset
+        Each client's rows (``fed.client(cid)`` for an id of ``fed.client_ids``) and the
+        held-out rows (``fed.test``; None with ``test_size=None``).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown scheme or option, a required option left out, a value out of range,
+        or a ``test_size`` that is neither a fraction in (0, 1) nor a count leaving rows on
+        both sides.
     """
     rng = as_generator(seed)
     if test_size is None:

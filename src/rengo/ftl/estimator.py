@@ -198,6 +198,16 @@ class TransferClassifier(VerticalEstimator):
         -------
         tuple of numpy.ndarray
             The IDs and their predictions.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        ConfigError
+            Given a mapping that names another party than the target.
+        DataError
+            For rows that are not a table: IDs and rows of other lengths, a column count
+            other than the target trained on (naming the target).
         """
         self._require_fitted()
         target = self.hosts_[0]
@@ -216,14 +226,57 @@ class TransferClassifier(VerticalEstimator):
     # Scoring reads the target's rows alone and scores every one of them, in the order
     # given, so these return bare arrays, as scikit-learn's do (no IDs to realign).
     def predict_proba(self, rows: TargetRows) -> np.ndarray:  # type: ignore[override]
-        """Class probabilities of the target's rows, one column per class (``classes_``)."""
+        """Class probabilities of the target's rows, one column per class (``classes_``).
+
+        Parameters
+        ----------
+        rows
+            The target's rows: ``(ids, X)``, a :class:`PartyTable`, or ``{target: ...}``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(rows, classes)`` probabilities, in the given row order (binary: column 1 is
+            ``P(y = 1)``).
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        ConfigError
+            Given a mapping that names another party than the target.
+        DataError
+            For rows that are not a table: IDs and rows of other lengths, a column count
+            other than the target trained on (naming the target).
+        """
         _, scores = self.predict_scores(rows)
         if scores.ndim == 1:
             return np.column_stack([1.0 - scores, scores])
         return scores
 
     def predict(self, rows: TargetRows) -> np.ndarray:  # type: ignore[override]
-        """The most probable class of each of the target's rows (values of ``classes_``)."""
+        """The most probable class of each of the target's rows (values of ``classes_``).
+
+        Parameters
+        ----------
+        rows
+            The target's rows, as :meth:`predict_proba` takes them.
+
+        Returns
+        -------
+        numpy.ndarray
+            One class a row, in the given row order.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        ConfigError
+            Given a mapping that names another party than the target.
+        DataError
+            For rows that are not a table: IDs and rows of other lengths, a column count
+            other than the target trained on (naming the target).
+        """
         proba = self.predict_proba(rows)
         labels: np.ndarray = self.classes_[np.argmax(proba, axis=1)]
         return labels

@@ -18,7 +18,19 @@ from rengo.hfl.client import Client
 
 
 def softmax_init(num_features: int, num_classes: int) -> Parameters:
-    """Zero-initialised softmax-regression parameters (a convex problem: the start is moot)."""
+    """Zero-initialised softmax-regression parameters (a convex problem: the start is moot).
+
+    Parameters
+    ----------
+    num_features, num_classes
+        The model's input columns and classes (64 and 10 for the digits).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``[W, b]``: float64 zeros of shapes ``(num_features, num_classes)`` and
+        ``(num_classes,)``, as :class:`LogisticRegressionClient` trains them.
+    """
     return [
         np.zeros((num_features, num_classes), dtype=np.float64),
         np.zeros(num_classes, dtype=np.float64),
@@ -54,6 +66,17 @@ class LogisticRegressionClient(Client):
     Config keys read: ``lr``, ``local_epochs``, ``batch_size``, ``seed``. Every step applies
     the batch transforms and gradient corrections client mods installed in
     ``local_training`` and leaves its frozen arrays unchanged.
+
+    Parameters
+    ----------
+    X, y
+        The client's training rows and their class indices (0 .. classes - 1).
+    X_test, y_test
+        Rows :meth:`evaluate` scores (None: it scores the training rows).
+    lr, local_epochs, batch_size
+        Defaults for the round config's keys of the same names.
+    l2
+        Weight of ``(l2 / 2) ||W||^2`` in the loss.
     """
 
     X: np.ndarray

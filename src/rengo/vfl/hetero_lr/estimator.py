@@ -85,6 +85,34 @@ class CoordinatedLinearModel(VerticalEstimator):
         """Train as :meth:`VerticalEstimator.fit` does, then warn, as scikit-learn's solvers
         do, when the loss had not converged by the last epoch.
 
+        Parameters
+        ----------
+        data
+            A :class:`~rengo.vfl.common.VerticalDataset`, or ``{name: (ids, X)}``: each
+            party's row IDs and its own columns.
+        label_party
+            The party holding the labels (needed with a mapping).
+        y
+            Labels, one per row of the label party, in its rows' order (needed with a
+            mapping).
+        labels
+            Labels of other parties: refused, these models train on the label party's.
+
+        Returns
+        -------
+        CoordinatedLinearModel
+            ``self``, fitted.
+
+        Raises
+        ------
+        DataError
+            Without labels, when the parties share no IDs, or for an empty cell under
+            ``missing="refuse"`` (naming the party and column).
+        ConfigError
+            For other parties' ``labels``, a feature party with at least as many columns as
+            the smallest batch has rows, ``resume`` without ``checkpoints``, a run id that
+            is not there, or a checkpointed run of other settings.
+
         Warns
         -----
         ConvergenceWarning
