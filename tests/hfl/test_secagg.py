@@ -134,6 +134,26 @@ def test_dropouts_above_the_threshold_fail_naming_who_and_when(logistic_client_f
     assert "gone at" in message
 
 
+def test_many_clients_dropping_alike_are_one_kind_in_the_round_failure() -> None:
+    """The README promises a failed round's message names clients failing alike as one kind
+    (as without secure aggregation): it listed every dropped client with its reason, so 40
+    clients raising the same error repeated it 40 times."""
+
+    class Raising(LogisticRegressionClient):
+        def fit(self, parameters: Any, config: Any) -> FitResult:
+            raise RuntimeError("no such file")
+
+    def build(cid: str) -> Raising:
+        return Raising(np.zeros((4, 4)), np.zeros(4, dtype=int))
+
+    ids = [f"client-{i}" for i in range(40)]
+    with pytest.raises(RoundFailure) as caught:
+        simulate(build, ids, FedAvg(), INIT, 1, workflow=SecAggPlus(neighbours=4))
+    message = str(caught.value)
+    assert f"at {MASKED_INPUT!r}: 40 failed: 40 client(s) (client-" in message
+    assert message.count("no such file") == 1 and len(message) < 400
+
+
 def test_too_few_clients_left_after_advertising_fails_naming_them(logistic_client_fn) -> None:
     drops = {c: ADVERTISE for c in "1234"}
     with pytest.raises(RoundFailure, match=r"2 clients left after stage 'secagg.advertise'"):

@@ -160,7 +160,11 @@ class ClientFailureLog:
         return self._seen.get((client_id, reason), 0)
 
 
-def failures_summary(failures: Mapping[str, str], most: int = 10) -> str:
+LISTED_ONE_BY_ONE = 10
+"""Failures a round's error message lists one by one; more are summarised by kind."""
+
+
+def failures_summary(failures: Mapping[str, str], most: int = LISTED_ONE_BY_ONE) -> str:
     """A round's failures for its error message: every ``client: reason`` when there are at
     most ``most``, else each kind of reason (:func:`failure_kind`: the same but for the
     client's own id) once with how many clients gave it and the first few of them (1,000

@@ -65,6 +65,7 @@ from rengo.crypto.prg import add_masks
 from rengo.crypto.quantisation import Quantisation, dequantise_sum, ring_bits_for
 from rengo.crypto.shamir import Share, combine_shares
 from rengo.crypto.signatures import SignatureError, verify_signed
+from rengo.hfl.failure_log import LISTED_ONE_BY_ONE, failures_summary
 from rengo.hfl.secagg.client_mod import SecAggMod
 from rengo.hfl.secagg.protocol import (
     ADVERTISE,
@@ -678,10 +679,14 @@ class SecAggPlus:
 
     @staticmethod
     def _failure(fit_round: FitRound, report: SecAggReport, reason: str) -> RoundFailure:
+        def dropped(clients: Sequence[str]) -> str:
+            reasons = {c: fit_round.failures.get(c, "no reply") for c in clients}
+            if len(reasons) > LISTED_ONE_BY_ONE:  # each kind once (failures_summary)
+                return failures_summary(reasons)
+            return ", ".join(f"{c} ({r})" for c, r in reasons.items())
+
         stages = "; ".join(
-            f"at {stage!r}: "
-            + ", ".join(f"{c} ({fit_round.failures.get(c, 'no reply')})" for c in clients)
-            for stage, clients in report.dropped.items()
+            f"at {stage!r}: {dropped(clients)}" for stage, clients in report.dropped.items()
         )
         return RoundFailure(
             f"secure aggregation cannot unmask round {fit_round.server_round}: {reason}. "
