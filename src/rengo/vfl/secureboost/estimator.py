@@ -122,6 +122,11 @@ class HeteroSecureBoost(VerticalEstimator):
         with the best round's ensemble after early stopping, which keeps the
         ``n_iter_no_change`` trees grown after it. ``self`` is left as it is.
 
+        Parameters
+        ----------
+        n_trees
+            How many of the first trees the copy keeps, at most every tree fitted.
+
         Returns
         -------
         HeteroSecureBoost

@@ -232,6 +232,22 @@ def write_party_model(
     """Write one party's model as a JSON file (``training_run``: the run's token;
     ``extra``: more top-level fields, e.g. how its columns were prepared).
 
+    Parameters
+    ----------
+    path
+        The file to write (replaced if it exists).
+    model
+        The party's part of a fitted :class:`~rengo.vfl.HeteroSecureBoost`: the label
+        party's ``guest_model_``, a feature party's ``host_models_[party]``.
+    party
+        The party the model belongs to (:func:`read_party_model` checks it).
+    label_party
+        The run's label party.
+    training_run
+        The training run's token, named by every party's file of that run (None: none).
+    **extra
+        More top-level fields.
+
     Returns
     -------
     Path
