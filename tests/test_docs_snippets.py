@@ -1,5 +1,6 @@
-"""What a new user copies from the docs works: every Python block of README.md and docs/*.md
-runs as written (or is named below with the reason it does not run here), every TOML block
+"""What a new user copies from the docs works: every Python block of README.md, docs/*.md and
+the examples' READMEs runs as written (or is named below with the reason it does not run
+here), every TOML block
 is a valid job, every ``rengo`` command names sub-commands and options the CLI has, every
 ``make`` target exists, and every relative link resolves.
 
@@ -81,7 +82,7 @@ def run(code: str, scope: dict[str, Any], *replacements: tuple[str, str]) -> dic
 
 
 def only_block(marker: str) -> Block:
-    (block,) = [b for b in blocks_of("python") if marker in b.code]
+    (block,) = [b for b in blocks_of("python", LINKING) if marker in b.code]
     return block
 
 
@@ -198,6 +199,22 @@ def secure_aggregation(block: Block, api: dict[str, Any]) -> None:
     assert len(scope["history"].rounds) == 10
 
 
+def split_learning(block: Block, api: dict[str, Any]) -> None:
+    pytest.importorskip("torch")
+    from rengo.data import load_digits
+
+    digits = load_digits()
+    x, y = digits.X, digits.labels()
+    ids = np.array([f"r{i}" for i in range(len(y))])
+    scope = {
+        "ids": ids[:600], "x_left": x[:600, :32], "x_right": x[:600, 32:], "y": y[:600],
+        "new_ids": ids[600:800], "new_left": x[600:800, :32], "new_right": x[600:800, 32:],
+        "new_y": y[600:800],
+    }  # fmt: skip
+    run(block.code, scope, ("epochs=12", "epochs=2"))
+    assert 0.5 <= scope["model"].leak_auc("right", attack="direction") <= 1.0
+
+
 def covered_elsewhere(test: str) -> Snippet:
     def skip(block: Block, api: dict[str, Any]) -> None:
         pytest.skip(f"{block.where} is run by {test}")
@@ -217,11 +234,15 @@ SNIPPETS: dict[str, Snippet] = {
     "dp = CentralDP(": central_dp,
     "def clip_mod(call, call_next):": flower_port,
     "workflow=SecAggPlus(": secure_aggregation,
+    "model = SplitNNClassifier(": split_learning,
+    "loader = DataLoader(tensors(fed.client(cid))": covered_elsewhere(  # a piece of run.py
+        "tests/showcase/test_pytorch_quickstart.py, which runs examples/pytorch_quickstart"
+    ),
 }
 
 
 def test_every_python_block_is_run_here_or_skipped_with_a_reason() -> None:
-    blocks = blocks_of("python")
+    blocks = blocks_of("python", LINKING)
     for block in blocks:
         markers = [m for m in SNIPPETS if m in block.code]
         assert len(markers) == 1, f"{block.where}: add its marker to SNIPPETS ({markers})"
