@@ -356,3 +356,40 @@ def test_the_torchclient_signature_the_docs_spell_out_is_the_codes(path: Path) -
     (spelled,) = re.findall(r"`TorchClient\((model, train_loader[^`]*)\)`", text)
     documented = [p.split("=")[0].strip() for p in spelled.split(",") if p.strip() != "*"]
     assert documented == list(inspect.signature(TorchClient).parameters)
+
+
+def test_every_dotted_rengo_name_in_the_docs_exists_and_is_not_deprecated() -> None:
+    import importlib
+
+    from rengo.core.deprecation import deprecated_paths
+
+    def resolves(dotted: str) -> bool:
+        parts = dotted.split(".")
+        for split in range(len(parts), 0, -1):  # the longest importable module, then attributes
+            try:
+                found: Any = importlib.import_module(".".join(parts[:split]))
+            except ImportError:
+                continue
+            for attribute in parts[split:]:
+                if not hasattr(found, attribute):
+                    return False
+                found = getattr(found, attribute)
+            return True
+        return False
+
+    named = {
+        (path.relative_to(ROOT), dotted)
+        for path in LINKING
+        if path.name != "API.md"
+        for dotted in re.findall(r"\brengo(?:\.[A-Za-z_]\w*)+", path.read_text(encoding="utf-8"))
+    }
+    missing = sorted(f"{where}: {dotted}" for where, dotted in named if not resolves(dotted))
+    assert len(named) > 30 and not missing, "\n".join(missing)
+    moved = deprecated_paths()  # registered as their packages were imported above
+    old = sorted(
+        f"{where}: {dotted} is deprecated, name {moved[path]}"
+        for where, dotted in named
+        for path in moved
+        if dotted == path or dotted.startswith(path + ".")
+    )
+    assert not old, "\n".join(old)
