@@ -344,7 +344,9 @@ def test_every_relative_link_resolves() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", [ROOT / "README.md", ROOT / "examples/pytorch_quickstart/README.md"], ids=str
+    "path",
+    [ROOT / "README.md", ROOT / "examples/pytorch_quickstart/README.md"],
+    ids=lambda path: str(path.relative_to(ROOT)),
 )
 def test_the_torchclient_signature_the_docs_spell_out_is_the_codes(path: Path) -> None:
     pytest.importorskip("torch")
