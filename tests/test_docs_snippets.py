@@ -395,3 +395,17 @@ def test_every_dotted_rengo_name_in_the_docs_exists_and_is_not_deprecated() -> N
         if dotted == path or dotted.startswith(path + ".")
     )
     assert not old, "\n".join(old)
+
+
+def test_every_rengo_call_the_docs_show_is_a_public_export() -> None:
+    """A call the docs teach (``rengo.data.federate(...)``) names a function of an area's
+    ``__all__`` (listed in docs/API.md), not one of a private module."""
+    import importlib
+
+    private = []
+    for path in LINKING:
+        for dotted in re.findall(r"\b(rengo(?:\.\w+)+)\(", path.read_text(encoding="utf-8")):
+            area, _, name = dotted.rpartition(".")
+            if name not in getattr(importlib.import_module(area), "__all__", ()):
+                private.append(f"{path.relative_to(ROOT)}: {dotted}")
+    assert not private, "\n".join(private)

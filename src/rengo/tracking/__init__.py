@@ -25,6 +25,12 @@ from rengo.tracking.errors import (
     UnknownRunError,
 )
 from rengo.tracking.location import ENV_VAR, resolve_store_path
+from rengo.tracking.model_export import (
+    StoredSecureBoost,
+    VerticalParts,
+    load_secureboost,
+    load_vertical_parts,
+)
 from rengo.tracking.plots import metric_family, plot_client_metrics, plot_run, plot_runs
 from rengo.tracking.records import (
     ClientRecord,
@@ -68,10 +74,14 @@ __all__ = [
     "StoreCorruptError",
     "StoreReadOnlyError",
     "StoreUnwritableError",
+    "StoredSecureBoost",
     "UnknownRunError",
+    "VerticalParts",
     "client_metric_spread",
     "client_metric_summary",
     "leaderboard_table",
+    "load_secureboost",
+    "load_vertical_parts",
     "metric_family",
     "open_run",
     "pay_rewards",
