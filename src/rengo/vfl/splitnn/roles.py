@@ -319,7 +319,9 @@ def splitnn_label_party(
         may bring no columns (``features`` of shape ``(rows, 0)``). Raw columns: its
         bottom model reads them z-scored over these rows.
     hosts
-        The feature parties, in the order every role uses.
+        The feature parties, in any order: their embeddings are stacked into the top
+        model's input, and their gradients' defence noise drawn, in sorted name order, so
+        the same seed trains the same model however the plan lists them.
     config
         The settings (every party has them from the plan).
     seed
@@ -350,6 +352,7 @@ def splitnn_label_party(
     """
     torch = require_torch()
     name = channel.name
+    hosts = sorted(hosts)  # the top model's input order: the plan's order must not matter
     x, scaling = scaled_features(features, name, allow_empty=True)
     shared = (
         f": these are the labels of the rows {name} shares with {', '.join(hosts)} (after "
