@@ -853,8 +853,11 @@ class Coordinator:
             return {}
         if release is not None:
             release()
-        for _, ins in instructions:
-            ins.config.setdefault("server_round", server_round)  # as a fit's config has it
+        for cid, ins in instructions:
+            # as a fit's config has them: the seed fixes what a client draws to evaluate (a
+            # shuffled loader's batches), which otherwise varied with the executor
+            ins.config.setdefault("seed", client_seed(self.seed, server_round, cid))
+            ins.config.setdefault("server_round", server_round)
             _request_mods(ins.config, mods)
         screened: list[tuple[str, EvaluateResult]] = []
         kept_traffic: dict[str, tuple[int, int, float]] = {}

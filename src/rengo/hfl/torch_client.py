@@ -251,7 +251,8 @@ def _sgd(params: Sequence[torch.nn.Parameter], lr: float) -> torch.optim.Optimiz
 class TorchClient(Client):
     """Trains ``model`` on ``train_loader`` for ``local_epochs`` per round.
 
-    Config keys read: ``lr``, ``local_epochs``, ``seed``.
+    Config keys read: ``lr``, ``local_epochs``, ``seed`` (a fit's and an evaluation's: it seeds
+    torch and the loader, so a shuffled loader draws the same batches on every executor).
 
     Parameters
     ----------
@@ -327,10 +328,7 @@ class TorchClient(Client):
         """Train for the configured epochs; returns the module's new ``state_dict`` arrays."""
         set_parameters(self.model, parameters)
         device = batch_device(self.model, self.device)
-        if "seed" in config:
-            accelerated = device is not None and device.type != "cpu"
-            seed_torch(int(config["seed"]), accelerated)  # type: ignore[arg-type]
-            seed_loader(self.train_loader, int(config["seed"]))  # type: ignore[arg-type]
+        self._seed(config, device, self.train_loader)
         lr = float(config.get("lr", self.lr))  # type: ignore[arg-type]
         epochs = int(config.get("local_epochs", self.local_epochs))  # type: ignore[arg-type]
         training = self.local_training
@@ -378,12 +376,22 @@ class TorchClient(Client):
             get_parameters(self.model), num_examples, {"loss": total_loss / max(seen, 1)}
         )
 
+    @staticmethod
+    def _seed(config: Config, device: torch.device | None, loader: Any) -> None:
+        """Seed torch and ``loader``'s own generator from the round's ``seed``, when the
+        config has one (every executor then draws the same batches)."""
+        if "seed" in config:
+            accelerated = device is not None and device.type != "cpu"
+            seed_torch(int(config["seed"]), accelerated)  # type: ignore[arg-type]
+            seed_loader(loader, int(config["seed"]))  # type: ignore[arg-type]
+
     def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
         """Loss and accuracy on ``test_loader`` (``train_loader`` when there is none); no
         accuracy where the model's outputs are not class scores (:func:`evaluate_model`)."""
         loader = self.test_loader or self.train_loader
         set_parameters(self.model, parameters)
         device = batch_device(self.model, self.device)
+        self._seed(config, device, loader)  # a shuffled loader's batch order, hence the loss
         loss, accuracy, n = evaluate_model(self.model, loader, self.loss_fn, device)
         metrics: Metrics = {} if np.isnan(accuracy) else {"accuracy": accuracy}
         return EvaluateResult(loss, n, metrics)
