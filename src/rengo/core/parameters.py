@@ -32,6 +32,33 @@ def num_bytes(parameters: Sequence[np.ndarray]) -> int:
     return int(sum(p.nbytes for p in parameters))
 
 
+def sum_of_squares(parameters: Sequence[np.ndarray]) -> float:
+    """The sum of every value squared, in float64, rounded alike on every machine and
+    executor (the square of an L2 norm).
+
+    ``np.dot`` and ``np.vdot`` go through BLAS, whose multithreaded dot product (OpenBLAS's,
+    from about 20,000 values) splits the sum among its threads, so its last digits followed
+    the BLAS thread count: the serial pool runs clients and the coordinator's per-update
+    checks with one thread, the process and Ray pools and a deployed coordinator with the
+    machine's. ``np.einsum`` sums in numpy's own loop, whatever the thread count.
+
+    Parameters
+    ----------
+    parameters
+        The arrays (any real dtype; each is summed in float64).
+
+    Returns
+    -------
+    float
+        ``sum(x**2)`` over every value (``inf`` when it overflows).
+    """
+    total = 0.0
+    for p in parameters:
+        flat = np.asarray(p, dtype=np.float64).ravel()
+        total += float(np.einsum("i,i->", flat, flat))
+    return total
+
+
 def flatten(parameters: Sequence[np.ndarray]) -> np.ndarray:
     """All parameters as one float64 vector (for distances, Shapley, robust aggregators)."""
     if not parameters:

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.options import check_options, option, options_from_mapping
+from rengo.core.parameters import sum_of_squares
 
 MAX_SQLITE_INTEGER = 2**63 - 1
 
@@ -242,8 +243,7 @@ def update_norm(update: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -
     total = 0.0
     with np.errstate(over="ignore", invalid="ignore"):
         for u, r in zip(update, reference, strict=True):
-            diff = np.subtract(u, r, dtype=np.float64)
-            total += float(np.vdot(diff.ravel(), diff.ravel()))
+            total += sum_of_squares([np.subtract(u, r, dtype=np.float64)])
     return math.sqrt(total) if math.isfinite(total) else math.inf
 
 

@@ -15,14 +15,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rengo.core.parameters import sum_of_squares
+
 
 def l2_norm(arrays: Sequence[np.ndarray]) -> float:
-    """The L2 norm of ``arrays`` seen as one flat vector (float64)."""
-    total = 0.0
-    for a in arrays:
-        flat = np.asarray(a, dtype=np.float64).ravel()
-        total += float(np.dot(flat, flat))
-    return float(np.sqrt(total))
+    """The L2 norm of ``arrays`` seen as one flat vector (float64; the same on any BLAS
+    thread count, :func:`~rengo.core.parameters.sum_of_squares`)."""
+    return float(np.sqrt(sum_of_squares(arrays)))
 
 
 def clip_by_l2_norm(

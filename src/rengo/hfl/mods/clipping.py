@@ -20,7 +20,7 @@ import numpy as np
 
 from rengo.core.errors import ProtocolError
 from rengo.core.messages import FitResult
-from rengo.core.parameters import Parameters
+from rengo.core.parameters import Parameters, sum_of_squares
 from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, register_mod
 
 CLIP_KEY = "clip_norm"
@@ -38,7 +38,7 @@ def clip_update(
         np.asarray(m, np.float64) - np.asarray(r, np.float64)
         for m, r in zip(model, reference, strict=True)
     ]
-    norm = float(np.sqrt(sum(float(np.vdot(d, d)) for d in deltas)))
+    norm = float(np.sqrt(sum_of_squares(deltas)))
     if norm <= max_norm:
         return [np.asarray(m) for m in model], norm
     scale = max_norm / norm

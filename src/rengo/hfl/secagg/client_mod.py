@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from rengo.core.errors import ProtocolError
 from rengo.core.messages import FitIns, FitResult
+from rengo.core.parameters import sum_of_squares
 from rengo.crypto.pairwise import agree, new_key_pair, seal
 from rengo.crypto.prg import SEED_BYTES, add_masks
 from rengo.crypto.quantisation import CHUNK_VALUES, Quantisation, quantise_into
@@ -782,8 +783,8 @@ def rounding_room(
             "alone could exceed the DP clip norm; raise secagg_quantisation_bits"
         )
     squares = 0.0
-    for _, update in _update_chunks(reference, trained):
-        squares += float(update @ update)
+    for _, update in _update_chunks(reference, trained):  # one reused buffer: sum each chunk
+        squares += sum_of_squares([update])
     limit = quantisation.clip_range * (1.0 - margin)
     norm = weight * math.sqrt(squares)
     return min(1.0, limit / norm) if norm > 0 else 1.0
