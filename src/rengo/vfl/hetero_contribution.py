@@ -181,8 +181,10 @@ class CoalitionValue:
 
     @property
     def hosts(self) -> list[str]:
-        """The feature parties, the players of the game, in a fixed order."""
-        return self.train.hosts
+        """The feature parties, the players of the game, in name order (not the tables'
+        order: sampled permutations are drawn over it, so the same seed gives the same
+        estimate however the tables list the parties)."""
+        return sorted(self.train.hosts)
 
     def _common(self, dataset: VerticalDataset, what: str) -> VerticalDataset:
         """Cut the label party to the customers every party holds (the PSI it leads)."""
