@@ -336,10 +336,11 @@ def check_header(
             f"{source}: not a {kind.title} party model (format {found!r}, want {kind.format!r})"
         )
     readable = (*kind.older, kind.version)
-    if document.get("version") not in readable:
+    version = document.get("version")
+    if type(version) is not int or version not in readable:  # JSON true and 1.0 are not 1
         versions = " and ".join(str(v) for v in readable)
         raise DataError(
-            f"{source}: {kind.title} model version {document.get('version')!r}; this rengo "
+            f"{source}: {kind.title} model version {version!r}; this rengo "
             f"reads version{'s' * (len(readable) > 1)} {versions} ({kind.renew})"
         )
     owner, label_party = document.get("party"), document.get("label_party")
