@@ -7,14 +7,16 @@ The coordinator holds the Paillier key pair and decrypts only masked values; the
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, Protocol
 
 import numpy as np
 
 from rengo.core.options import Scalar
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey, generate_paillier_keypair
 from rengo.transport.channel import Channel
+from rengo.vfl.checkpoints import EpochCheckpoints
 from rengo.vfl.hetero_lr.config import HeteroLRConfig, LinearModelConfig
 from rengo.vfl.hetero_lr.local import train_alone
 from rengo.vfl.hetero_lr.math import sigmoid
@@ -32,6 +34,7 @@ from rengo.vfl.hetero_lr.roles import (
     hetero_lr_guest,
     hetero_lr_host,
 )
+from rengo.vfl.progress import ProgressFn
 from rengo.vfl.registry import (
     AlignedData,
     KeySpec,
@@ -104,6 +107,100 @@ def coordinator_training_role(dealt: Callable[[Any, str, str, int], int] | None 
     return train_coordinator
 
 
+class GuestTraining(Protocol):
+    """A coordinated linear model's label-party role function, as
+    :func:`~rengo.vfl.hetero_lr.roles.hetero_lr_guest`."""
+
+    def __call__(
+        self,
+        channel: Channel,
+        features: np.ndarray,
+        labels: np.ndarray,
+        hosts: Sequence[str],
+        config: Any,
+        *,
+        coordinator: str,
+        seed: int | None,
+        progress: ProgressFn | None,
+        checkpoints: EpochCheckpoints | None,
+    ) -> GuestModel:
+        """Train the label party's side; return its model."""
+
+
+class HostTraining(Protocol):
+    """A coordinated linear model's feature-party role function, as
+    :func:`~rengo.vfl.hetero_lr.roles.hetero_lr_host`."""
+
+    def __call__(
+        self,
+        channel: Channel,
+        features: np.ndarray,
+        guest: str,
+        *,
+        coordinator: str,
+        progress: ProgressFn | None,
+        checkpoints: EpochCheckpoints | None,
+    ) -> HostModel:
+        """Train a feature party's side; return its model."""
+
+
+def linear_training_roles(
+    guest: GuestTraining,
+    host: HostTraining,
+    dealt: Callable[[Any, str, str, int], int] | None = None,
+) -> Roles:
+    """The training roles of a coordinated linear model: hetero LR's coordinator with the
+    model's label-party and feature-party role functions.
+
+    Parameters
+    ----------
+    guest, host
+        The label party's and the feature parties' role functions.
+    dealt
+        Obfuscators the coordinator deals per batch (see :func:`coordinator_training_role`).
+
+    Returns
+    -------
+    Roles
+        Coordinator, label party and feature party roles.
+    """
+
+    def train_guest(
+        channel: Channel, ctx: RoleContext[Any], data: AlignedData | None, state: RoleState
+    ) -> GuestModel:
+        assert data is not None and data.aligned_labels is not None
+        return guest(
+            channel,
+            data.features,
+            data.aligned_labels,
+            ctx.hosts,
+            ctx.config,
+            coordinator=ctx.coordinator,
+            seed=ctx.seed,
+            progress=ctx.progress,
+            checkpoints=ctx.checkpoints,
+        )
+
+    def train_host(
+        channel: Channel, ctx: RoleContext[Any], data: AlignedData | None, state: RoleState
+    ) -> HostModel:
+        assert data is not None
+        return host(
+            channel,
+            data.features,
+            ctx.label_party,
+            coordinator=ctx.coordinator,
+            progress=ctx.progress,
+            checkpoints=ctx.checkpoints,
+        )
+
+    return Roles(
+        coordinator=coordinator_training_role(dealt),
+        label_party=train_guest,
+        feature_party=train_host,
+    )
+
+
 def training_roles(objective: QuadraticObjective) -> Roles:
     """The training roles of hetero LR's protocol with the loss ``objective``.
 
@@ -117,40 +214,8 @@ def training_roles(objective: QuadraticObjective) -> Roles:
     Roles
         Coordinator, label party and feature party roles.
     """
-
-    def train_guest(
-        channel: Channel, ctx: RoleContext[Any], data: AlignedData | None, state: RoleState
-    ) -> GuestModel:
-        assert data is not None and data.aligned_labels is not None
-        return hetero_lr_guest(
-            channel,
-            data.features,
-            data.aligned_labels,
-            ctx.hosts,
-            ctx.config,
-            coordinator=ctx.coordinator,
-            seed=ctx.seed,
-            objective=objective,
-            progress=ctx.progress,
-            checkpoints=ctx.checkpoints,
-        )
-
-    def train_host(
-        channel: Channel, ctx: RoleContext[Any], data: AlignedData | None, state: RoleState
-    ) -> HostModel:
-        assert data is not None
-        return hetero_lr_host(
-            channel,
-            data.features,
-            ctx.label_party,
-            coordinator=ctx.coordinator,
-            objective=objective,
-            progress=ctx.progress,
-            checkpoints=ctx.checkpoints,
-        )
-
-    return Roles(
-        coordinator=coordinator_training_role(), label_party=train_guest, feature_party=train_host
+    return linear_training_roles(
+        partial(hetero_lr_guest, objective=objective), partial(hetero_lr_host, objective=objective)
     )
 
 

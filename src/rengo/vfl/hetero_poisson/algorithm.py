@@ -9,18 +9,15 @@ the predicted mean count per row.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from rengo.metrics import mae, poisson_deviance, rmse
-from rengo.transport.channel import Channel
 from rengo.vfl.hetero_lr.algorithm import (
     LINEAR_KEYS,
     MISSING_OPTION_FIX,
-    coordinator_training_role,
     describe,
     fills_missing,
+    linear_training_roles,
     prediction_roles,
     summary,
 )
@@ -34,46 +31,7 @@ from rengo.vfl.hetero_poisson.roles import (
     obfuscators_per_batch,
     poisson_forward,
 )
-from rengo.vfl.registry import (
-    AlignedData,
-    Models,
-    RoleContext,
-    Roles,
-    RoleState,
-    VerticalAlgorithm,
-    register,
-)
-
-
-def _train_guest(
-    channel: Channel, ctx: RoleContext[Any], data: AlignedData | None, state: RoleState
-) -> GuestModel:
-    assert data is not None and data.aligned_labels is not None
-    return hetero_poisson_guest(
-        channel,
-        data.features,
-        data.aligned_labels,
-        ctx.hosts,
-        ctx.config,
-        coordinator=ctx.coordinator,
-        seed=ctx.seed,
-        progress=ctx.progress,
-        checkpoints=ctx.checkpoints,
-    )
-
-
-def _train_host(
-    channel: Channel, ctx: RoleContext[Any], data: AlignedData | None, state: RoleState
-) -> HostModel:
-    assert data is not None
-    return hetero_poisson_host(
-        channel,
-        data.features,
-        ctx.label_party,
-        coordinator=ctx.coordinator,
-        progress=ctx.progress,
-        checkpoints=ctx.checkpoints,
-    )
+from rengo.vfl.registry import Models, VerticalAlgorithm, register
 
 
 def held_out_metrics(truth: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
@@ -90,10 +48,8 @@ HETERO_POISSON: VerticalAlgorithm[HeteroPoissonConfig] = register(
         name="hetero_poisson",
         title="coordinated hetero Poisson regression",
         config_type=HeteroPoissonConfig,
-        train=Roles(
-            coordinator=coordinator_training_role(obfuscators_per_batch),
-            label_party=_train_guest,
-            feature_party=_train_host,
+        train=linear_training_roles(
+            hetero_poisson_guest, hetero_poisson_host, obfuscators_per_batch
         ),
         predict=prediction_roles(poisson_forward),
         models=Models(
