@@ -45,7 +45,11 @@ The guest and hosts take the loss as a parameter (``objective``, see
 :mod:`rengo.vfl.hetero_lr.objective`): with :data:`~rengo.vfl.hetero_lr.objective.SQUARED`
 the same messages train hetero linear regression, ``Enc(d) = sum_k Enc(u_k) + u_guest - y``
 exactly and the loss ``(u - y)^2 / 2``; hetero Poisson regression
-(:mod:`rengo.vfl.hetero_poisson`) shares the coordinator and the helpers below.
+(:mod:`rengo.vfl.hetero_poisson`) shares the coordinator and the helpers below. Every
+model runs the same epochs (:func:`guest_epochs`, :func:`host_epochs`: the batch order,
+steps 2 to 5 and each epoch's verdict); what differs is passed in as :class:`GuestSteps`
+and :class:`HostSteps` (how a host's partial predictor reaches the guest, how the guest
+forms ``Enc(d)`` and the loss, the weight step).
 
 Messages sit in the ``"hlr"`` scope of each role's channel, per epoch and batch:
 ``hlr/epoch=3/batch=0/u`` is host -> guest ``Enc(u_k)`` of batch 0 of epoch 3.
@@ -57,6 +61,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -92,7 +97,12 @@ from rengo.vfl.hetero_lr.newton import (
     search_direction,
     step_length,
 )
-from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR, QuadraticObjective, check_labels
+from rengo.vfl.hetero_lr.objective import (
+    LOGISTIC_TAYLOR,
+    LabelKind,
+    QuadraticObjective,
+    check_labels,
+)
 from rengo.vfl.hetero_lr.resume import (
     LinearTraining,
     check_seed,
@@ -522,14 +532,380 @@ def expected_obfuscators(
     per_batch: int,
     epochs: int,
     optimizer: Resolved,
+    *,
+    per_row: int = 1,
 ) -> int:
     """About how many obfuscators a party's pool makes in ``epochs`` epochs of batches of
     ``sizes`` rows (it sizes the pool's fixed-base table): :func:`obfuscators_needed` per
     batch, and with Newton-CG one more encryption of every row and a few scalars per epoch."""
-    per_epoch = epoch_obfuscators(config, sizes, per_batch)
+    per_epoch = epoch_obfuscators(config, sizes, per_batch, per_row=per_row)
     if optimizer == "newton":
         per_epoch += sum(sizes) + 4
     return max(0, epochs) * per_epoch
+
+
+NewtonStep = Callable[[Channel, np.ndarray, np.ndarray], np.ndarray]
+"""``newton_step(step, weights, gradient_sum)``: a party's Newton-CG iteration (its new
+weights) from its decrypted full-batch gradient sum."""
+
+WeightStep = Callable[
+    [Channel, np.ndarray, np.ndarray, int, Any, int, float], tuple[np.ndarray, Any]
+]
+"""``update(step, weights, gradient_sum, rows, state, epoch, lr_scale)``: a party's new
+weights and optimizer state from its decrypted gradient sum over a batch of ``rows`` rows."""
+
+ResidualStep = Callable[
+    [Channel, np.ndarray, np.ndarray], tuple[EncryptedArray, Callable[[], EncryptedArray]]
+]
+"""``residual(step, yb, u_guest)``: the label party's ``Enc(d)`` of a batch (its labels
+``yb``, its partial predictor ``u_guest``) from what the hosts sent in ``step``, and how to
+make the batch's encrypted loss (called after ``Enc(d)`` went out, with ``compute_loss``)."""
+
+
+def weight_update(
+    config: LinearModelConfig,
+    x: np.ndarray,
+    penalised: np.ndarray,
+    *,
+    optimizer: Resolved | None = None,
+    newton_step: NewtonStep | None = None,
+) -> WeightStep:
+    """A party's weight step after each batch: ``newton_step`` where Newton-CG trains, else
+    :func:`gradient_step` with L2 on ``penalised`` in units of the column scales of ``x``
+    (its training columns), by ``optimizer`` (default ``config.optimizer``)."""
+    column_scale = column_scales(x)
+
+    def update(
+        step: Channel,
+        weights: np.ndarray,
+        gradient_sum: np.ndarray,
+        rows: int,
+        state: Any,
+        epoch: int,
+        lr_scale: float,
+    ) -> tuple[np.ndarray, Any]:
+        if newton_step is not None:
+            return newton_step(step, weights, gradient_sum), state
+        return gradient_step(
+            weights,
+            gradient_sum,
+            rows,
+            state,
+            config,
+            epoch,
+            penalised,
+            lr_scale,
+            column_scale=column_scale,
+            optimizer=optimizer,
+        )
+
+    return update
+
+
+def _no_cg() -> CGState | None:
+    return None
+
+
+@dataclass(frozen=True)
+class GuestSteps:
+    """What one coordinated linear model's label party does its own way in the epochs every
+    such model shares (:func:`guest_epochs`): forming ``Enc(d)`` and the encrypted loss
+    (``residual``), stepping its weights (``update``), turning the decrypted batch losses
+    into the reported one (``loss_constant + sum(loss_scale * loss) / rows``) and its
+    Newton-CG memory to checkpoint (``cg``)."""
+
+    residual: ResidualStep
+    update: WeightStep
+    loss_scale: float = 1.0
+    loss_constant: float = 0.0
+    cg: Callable[[], CGState | None] = _no_cg
+
+
+@dataclass(frozen=True)
+class HostSteps:
+    """What one coordinated linear model's feature party does its own way in the epochs
+    every such model shares (:func:`host_epochs`): what it sends from its partial predictor
+    ``u_k`` (``forward(step, u)``), the exponent of the ``Enc(d)`` it gets back, its weight
+    step (``update``), an encrypted L2 term added to its encrypted gradient where the
+    residual carries a factor only the guest knows (``penalty(weights, rows)``) and its
+    Newton-CG memory to checkpoint (``cg``)."""
+
+    forward: Callable[[Channel, np.ndarray], None]
+    d_exponent: int
+    update: WeightStep
+    penalty: Callable[[np.ndarray, int], EncryptedArray] | None = None
+    cg: Callable[[], CGState | None] = _no_cg
+
+
+@dataclass(frozen=True)
+class PartyRun:
+    """One party's training of a coordinated linear model as set up: its channel in the
+    protocol's scope, the key, the config, the coordinator, its training columns ``x``, the
+    optimizer the guest resolved, the batch seed and size, where training resumes, and its
+    obfuscator pool: ``per_row`` a row (unless the coordinator deals them) and
+    ``per_batch`` more a batch."""
+
+    hlr: Channel
+    public: PaillierPublicKey
+    config: LinearModelConfig
+    coordinator: str
+    x: np.ndarray
+    optimizer: Resolved
+    batch_seed: int
+    batch_size: int
+    resumed: LinearTraining
+    pool: ObfuscatorPool
+    per_batch: int
+    per_row: int = 1
+
+    def obfuscators(self, rows: int) -> int:
+        """What a batch of ``rows`` rows takes from the pool."""
+        return obfuscators_needed(self.config, rows, self.per_batch, per_row=self.per_row)
+
+
+def start_party_run(
+    hlr: Channel,
+    public: PaillierPublicKey,
+    config: LinearModelConfig,
+    coordinator: str,
+    x: np.ndarray,
+    optimizer: Resolved,
+    batch_seed: int,
+    batch_size: int,
+    resumed: LinearTraining,
+    per_batch: int,
+    per_row: int = 1,
+) -> PartyRun:
+    """A :class:`PartyRun` with its obfuscator pool, sized for the epochs left."""
+    sizes = batch_sizes(len(x), batch_size)
+    expected = expected_obfuscators(
+        config, sizes, per_batch, epochs_left(config, resumed), optimizer, per_row=per_row
+    )
+    pool = ObfuscatorPool.for_encryptor(
+        public,
+        config.obfuscator_scheme,
+        processes=config.obfuscator_processes,
+        expected_count=expected,
+    )
+    return PartyRun(
+        hlr, public, config, coordinator, x, optimizer, batch_seed, batch_size, resumed, pool,
+        per_batch, per_row,
+    )  # fmt: skip
+
+
+def guest_epochs(
+    run: PartyRun,
+    y: np.ndarray,
+    hosts: Sequence[str],
+    steps: GuestSteps,
+    lr_scale: float,
+    progress: ProgressFn | None,
+    checkpoints: EpochCheckpoints | None,
+) -> tuple[np.ndarray, list[float], int, bool]:
+    """The label party's epochs of a coordinated linear model, from where ``run`` resumes.
+    Per batch: ``Enc(d)`` (``steps.residual``), re-randomised to every host; its own
+    gradient and the batch loss decrypted masked; its weight step (``steps.update``). Per
+    epoch: the verdict to every role (:func:`end_guest_epoch`).
+
+    Returns
+    -------
+    tuple
+        The weights, the per-epoch losses, the epochs run and whether the loss converged.
+    """
+    config, x, pool, coordinator = run.config, run.x, run.pool, run.coordinator
+    weights, state = run.resumed.weights, run.resumed.optimizer
+    losses, converged = list(run.resumed.losses), run.resumed.converged
+    epochs_run = run.resumed.epochs_run
+    sizes = batch_sizes(len(x), run.batch_size)
+    reporter = TrainingReporter(progress, run.hlr.name, config.epochs, len(sizes))
+    last_epoch = epochs_run if run.resumed.stopped else config.epochs
+    if epochs_run < last_epoch:  # made while the hosts start their first batch
+        pool.fill(run.obfuscators(sizes[0]))
+    for epoch in range(epochs_run, last_epoch):
+        this_epoch = run.hlr.scope(epoch=epoch)
+        loss_sum, seen = 0.0, 0
+        for batch, rows in enumerate(
+            batch_order(run.batch_seed, epoch, len(x), run.batch_size, whole=True)
+        ):
+            step = this_epoch.scope(batch=batch)
+            xb, yb = x[rows], y[rows]
+            enc_d, batch_loss = steps.residual(step, yb, xb @ weights)
+            fresh_d = enc_d.rerandomize(
+                batch_obfuscators(config.obfuscator_source, step, coordinator, pool, len(rows))
+            )
+            for h in hosts:
+                step.send(h, D, fresh_d)
+            to_decrypt = {"gradient": enc_d.matmul(xb, config.feature_precision_bits)}
+            if config.compute_loss:
+                to_decrypt["loss"] = batch_loss()
+            plain = masked_round_trip(step, coordinator, to_decrypt, pool)
+            if config.compute_loss:
+                loss_sum += steps.loss_scale * float(plain["loss"][0])
+            weights, state = steps.update(
+                step, weights, plain["gradient"], len(rows), state, epoch, lr_scale
+            )
+            seen += len(rows)
+            running = steps.loss_constant + loss_sum / seen if config.compute_loss else None
+            reporter.batch(epoch, batch, running)
+            if batch + 1 < len(sizes):  # the next batch's, made while the hosts work
+                pool.fill(run.obfuscators(sizes[batch + 1]))
+        epochs_run = epoch + 1
+        epoch_loss = steps.loss_constant + loss_sum / len(x) if config.compute_loss else None
+        go_on, converged, lr_scale = end_guest_epoch(
+            this_epoch,
+            [*hosts, coordinator],
+            config,
+            run.optimizer,
+            epochs_run,
+            losses,
+            epoch_loss,
+            converged,
+            checkpoints=checkpoints,
+            weights=weights,
+            state=state,
+            seed=run.batch_seed,
+            cg=steps.cg(),
+        )
+        reporter.epoch_end(epoch, losses[-1] if losses else None, stop=not go_on)
+        if not go_on:
+            break
+        pool.fill(run.obfuscators(sizes[0]))  # the next epoch's first
+    return weights, losses, epochs_run, converged
+
+
+def host_epochs(
+    run: PartyRun,
+    guest: str,
+    steps: HostSteps,
+    lr_scale: float,
+    progress: ProgressFn | None,
+    checkpoints: EpochCheckpoints | None,
+) -> tuple[np.ndarray, int]:
+    """A feature party's epochs of a coordinated linear model, from where ``run`` resumes.
+    Per batch: what it sends from its partial predictor (``steps.forward``); ``Enc(d)``
+    back from the guest; its masked gradient decrypted; its weight step (``steps.update``).
+    Per epoch: the guest's verdict (:func:`end_host_epoch`).
+
+    Returns
+    -------
+    tuple
+        The weights and the epochs run.
+    """
+    config, x, pool = run.config, run.x, run.pool
+    weights, state, epochs_run = run.resumed.weights, run.resumed.optimizer, run.resumed.epochs_run
+    sizes = batch_sizes(len(x), run.batch_size)
+    reporter = TrainingReporter(progress, run.hlr.name, config.epochs, len(sizes))
+    last_epoch = epochs_run if run.resumed.stopped else config.epochs
+    if epochs_run < last_epoch:
+        pool.fill(run.obfuscators(sizes[0]))
+    for epoch in range(epochs_run, last_epoch):
+        this_epoch = run.hlr.scope(epoch=epoch)
+        for batch, rows in enumerate(
+            batch_order(run.batch_seed, epoch, len(x), run.batch_size, whole=True)
+        ):
+            step = this_epoch.scope(batch=batch)
+            xb = x[rows]
+            steps.forward(step, xb @ weights)
+            upcoming = next_batch_size(sizes, epoch, batch, last_epoch)
+            if upcoming:  # the next batch's obfuscators, made while the guest works
+                pool.fill(run.obfuscators(upcoming))
+            enc_d = expect_encrypted(
+                step.recv(guest, D), run.public, (len(rows),), steps.d_exponent, "d"
+            )
+            gradient = enc_d.matmul(xb, config.feature_precision_bits)
+            if steps.penalty is not None:
+                gradient = gradient + steps.penalty(weights, len(rows))
+            plain = masked_round_trip(step, run.coordinator, {"gradient": gradient}, pool)
+            weights, state = steps.update(
+                step, weights, plain["gradient"], len(rows), state, epoch, lr_scale
+            )
+            reporter.batch(epoch, batch)
+        epochs_run = epoch + 1
+        go_on, lr_scale = end_host_epoch(
+            this_epoch, guest, checkpoints, weights, state, epochs_run, run.batch_seed, steps.cg()
+        )
+        reporter.epoch_end(epoch, None, stop=not go_on or epochs_run == config.epochs)
+        if not go_on:
+            break
+    return weights, epochs_run
+
+
+def open_guest_training(
+    channel: Channel,
+    features: np.ndarray,
+    labels: np.ndarray,
+    kind: LabelKind,
+    config: LinearModelConfig,
+    coordinator: str,
+) -> tuple[Channel, PaillierPublicKey, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The label party's checked table and the coordinator's public key: the protocol's
+    scope of ``channel``, the key, the features (with the intercept's column of ones last,
+    with ``fit_intercept``), the labels of ``kind`` and the fill of empty cells.
+
+    Raises
+    ------
+    DataError
+        If the features or labels are not usable (naming the party).
+    ProtocolError
+        If the coordinator sends no Paillier public key.
+    """
+    x, fill = training_matrix(features, config.missing, channel.name)
+    y = check_labels(labels, kind, len(x), channel.name)
+    if config.fit_intercept:
+        x = np.hstack([x, np.ones((len(x), 1))])
+    hlr = channel.scope(SCOPE)
+    public = hlr.recv(coordinator, PUBLIC_KEY)
+    if not isinstance(public, PaillierPublicKey):
+        raise ProtocolError("the coordinator sent no Paillier public key")
+    return hlr, public, x, y, fill
+
+
+def send_setup(
+    hlr: Channel,
+    recipients: Sequence[str],
+    config: LinearModelConfig,
+    rows: int,
+    batch_seed: int,
+    hosts: Sequence[str],
+    optimizer: Resolved,
+    lr_scale: float,
+) -> None:
+    """The label party's SETUP to every other role: the config, its row count, the batch
+    seed, the hosts in order, the optimizer it resolved and the first epoch's rate factor."""
+    setup = {
+        "config": config.to_wire(),
+        "rows": rows,
+        "seed": batch_seed,
+        "hosts": list(hosts),
+        "optimizer": optimizer,
+        "lr_scale": lr_scale,
+    }
+    for role in recipients:
+        hlr.send(role, SETUP, setup)
+
+
+def open_host_training(
+    channel: Channel, features: np.ndarray, guest: str, coordinator: str
+) -> tuple[
+    Channel, PaillierPublicKey, dict[str, Any], LinearModelConfig, np.ndarray, np.ndarray | None
+]:
+    """A feature party's set-up (:func:`join_as_host`) and its checked table: the
+    protocol's scope of ``channel``, the public key, the guest's set-up, its config, the
+    features with empty cells filled as it says and the fill.
+
+    Raises
+    ------
+    DataError
+        If the features are not usable or their row count differs from the guest's.
+    ProtocolError
+        Without a public key, or when the guest's host list does not name this host.
+    """
+    matrix = checked_matrix(features, channel.name)
+    hlr = channel.scope(SCOPE)
+    public, setup = join_as_host(hlr, len(matrix), guest, coordinator)
+    config = LinearModelConfig.from_wire(setup["config"])
+    x, fill = training_matrix(matrix, config.missing, channel.name)
+    return hlr, public, setup, config, x, fill
 
 
 def hetero_lr_guest(
@@ -585,126 +961,56 @@ def hetero_lr_guest(
     """
     if not hosts:
         raise ConfigError("hetero LR needs at least one host (feature party)")
-    x, fill = training_matrix(features, config.missing, channel.name)
-    y = check_labels(labels, objective.labels, len(x), channel.name)
-    if config.fit_intercept:
-        x = np.hstack([x, np.ones((len(x), 1))])
-    hlr = channel.scope(SCOPE)
-    public = hlr.recv(coordinator, PUBLIC_KEY)
-    if not isinstance(public, PaillierPublicKey):
-        raise ProtocolError("the coordinator sent no Paillier public key")
+    hlr, public, x, y, fill = open_guest_training(
+        channel, features, labels, objective.labels, config, coordinator
+    )
     resumed = start_training(checkpoints, x.shape[1], channel.name)
-    batch_seed = resumed.seed if resumed.seed is not None else _batch_seed(seed)
+    batch_seed = run_batch_seed(resumed, seed)
     optimizer = resolve_optimizer(config, len(x), newton_on_any_table=objective.newton_on_any_table)
     batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
     _, lr_scale = training_plateau(config, optimizer, resumed.losses)  # a resumed run's
-    setup = {
-        "config": config.to_wire(),
-        "rows": len(x),
-        "seed": batch_seed,
-        "hosts": list(hosts),
-        "optimizer": optimizer,
-        "lr_scale": lr_scale,
-    }
-    for role in [*hosts, coordinator]:
-        hlr.send(role, SETUP, setup)
+    send_setup(hlr, [*hosts, coordinator], config, len(x), batch_seed, hosts, optimizer, lr_scale)
 
     p_bits = config.residual_precision_bits
     loss_exp = _loss_exponent(config)
-    sizes = batch_sizes(len(x), batch_size)
     # what one batch takes from the pool: Enc(d) re-randomised (or dealt), one mask per
     # gradient column and one for the loss
     per_batch = x.shape[1] + (1 if config.compute_loss else 0)
-    pool = ObfuscatorPool.for_encryptor(
-        public,
-        config.obfuscator_scheme,
-        processes=config.obfuscator_processes,
-        expected_count=expected_obfuscators(
-            config, sizes, per_batch, epochs_left(config, resumed), optimizer
-        ),
+    run = start_party_run(
+        hlr, public, config, coordinator, x, optimizer, batch_seed, batch_size, resumed, per_batch
     )
-    weights, state = resumed.weights, resumed.optimizer
     penalised = penalty_mask(x.shape[1], config.fit_intercept)
-    column_scale = column_scales(x)
     newton = _NewtonParty(x, objective, config, penalised) if optimizer == "newton" else None
+    newton_step = None
     if newton is not None:
         newton.state = resumed.cg  # a resumed run continues its conjugate directions
-    losses, converged, epochs_run = list(resumed.losses), resumed.converged, resumed.epochs_run
-    reporter = TrainingReporter(progress, channel.name, config.epochs, len(sizes))
-    last_epoch = epochs_run if resumed.stopped else config.epochs
-    if epochs_run < last_epoch:  # made while the hosts encrypt their first batch
-        pool.fill(obfuscators_needed(config, sizes[0], per_batch))
-    for epoch in range(epochs_run, last_epoch):
-        this_epoch = hlr.scope(epoch=epoch)
-        loss_sum, seen = 0.0, 0
-        for batch, rows in enumerate(
-            batch_order(batch_seed, epoch, len(x), batch_size, whole=True)
-        ):
-            step = this_epoch.scope(batch=batch)
-            xb, yb = x[rows], y[rows]
-            u_guest = xb @ weights
-            received = [expect_mapping(step.recv(h, U), h) for h in hosts]
-            enc_u = _sum_host_predictors(hosts, received, public, len(rows), p_bits)
-            # LR: Enc(u + 4(0.5 - y)) at exponent P is Enc(d) at exponent P + 2,
-            # d = u/4 + 0.5 - y; linear regression: Enc(u - y) = Enc(d) at exponent P
-            scaled_d = enc_u + objective.offset(u_guest, yb)
-            enc_d = EncryptedArray(public, scaled_d.ciphertexts, p_bits + objective.shift)
-            fresh_d = enc_d.rerandomize(
-                batch_obfuscators(config.obfuscator_source, step, coordinator, pool, len(rows))
-            )
-            for h in hosts:
-                step.send(h, D, fresh_d)
-            to_decrypt = {"gradient": enc_d.matmul(xb, config.feature_precision_bits)}
-            if config.compute_loss:
-                to_decrypt["loss"] = _guest_batch_loss(
-                    enc_u, u_guest, yb, hosts, received, public, loss_exp, config, objective
-                )
-            plain = masked_round_trip(step, coordinator, to_decrypt, pool)
-            if config.compute_loss:
-                loss_sum += float(plain["loss"][0])
-            if newton is not None:
-                weights = newton.guest_step(
-                    step, weights, plain["gradient"], hosts, coordinator, public, pool
-                )
-            else:
-                weights, state = gradient_step(
-                    weights,
-                    plain["gradient"],
-                    len(rows),
-                    state,
-                    config,
-                    epoch,
-                    penalised,
-                    lr_scale,
-                    column_scale=column_scale,
-                )
-            seen += len(rows)
-            reporter.batch(
-                epoch, batch, objective.constant + loss_sum / seen if config.compute_loss else None
-            )
-            if batch + 1 < len(sizes):  # the next batch's, made while the hosts work
-                pool.fill(obfuscators_needed(config, sizes[batch + 1], per_batch))
-        epochs_run = epoch + 1
-        epoch_loss = objective.constant + loss_sum / len(x) if config.compute_loss else None
-        go_on, converged, lr_scale = end_guest_epoch(
-            this_epoch,
-            [*hosts, coordinator],
-            config,
-            optimizer,
-            epochs_run,
-            losses,
-            epoch_loss,
-            converged,
-            checkpoints=checkpoints,
-            weights=weights,
-            state=state,
-            seed=batch_seed,
-            cg=None if newton is None else newton.state,
+        newton_step = partial(
+            newton.guest_step, hosts=hosts, coordinator=coordinator, public=public, pool=run.pool
         )
-        reporter.epoch_end(epoch, losses[-1] if losses else None, stop=not go_on)
-        if not go_on:
-            break
-        pool.fill(obfuscators_needed(config, sizes[0], per_batch))  # the next epoch's first
+
+    def residual(
+        step: Channel, yb: np.ndarray, u_guest: np.ndarray
+    ) -> tuple[EncryptedArray, Callable[[], EncryptedArray]]:
+        """Steps 1-2: the hosts' ``Enc(u_k)`` summed into ``Enc(d)``."""
+        received = [expect_mapping(step.recv(h, U), h) for h in hosts]
+        enc_u = _sum_host_predictors(hosts, received, public, len(yb), p_bits)
+        # LR: Enc(u + 4(0.5 - y)) at exponent P is Enc(d) at exponent P + 2,
+        # d = u/4 + 0.5 - y; linear regression: Enc(u - y) = Enc(d) at exponent P
+        scaled_d = enc_u + objective.offset(u_guest, yb)
+        enc_d = EncryptedArray(public, scaled_d.ciphertexts, p_bits + objective.shift)
+        return enc_d, lambda: _guest_batch_loss(
+            enc_u, u_guest, yb, hosts, received, public, loss_exp, config, objective
+        )
+
+    steps = GuestSteps(
+        residual,
+        weight_update(config, x, penalised, newton_step=newton_step),
+        loss_constant=objective.constant,
+        cg=lambda: None if newton is None else newton.state,
+    )
+    weights, losses, epochs_run, converged = guest_epochs(
+        run, y, hosts, steps, lr_scale, progress, checkpoints
+    )
     shift = objective.intercept_shift(y)
     return guest_model(weights, config, losses, epochs_run, converged, fill, shift)
 
@@ -830,8 +1136,11 @@ def end_host_epoch(
     return go_on, lr_scale
 
 
-def _batch_seed(seed: int | None) -> int:
-    """The run's batch seed (drawn from the OS CSPRNG without one)."""
+def run_batch_seed(resumed: LinearTraining, seed: int | None) -> int:
+    """The batch seed of a (possibly resumed) run: a resumed run's own, else ``seed``, else
+    one drawn from the OS CSPRNG."""
+    if resumed.seed is not None:
+        return resumed.seed
     return secrets.randbits(63) if seed is None else int(seed)
 
 
@@ -979,11 +1288,7 @@ def hetero_lr_host(
     ProtocolError
         If another role sends something malformed.
     """
-    matrix = checked_matrix(features, channel.name)
-    hlr = channel.scope(SCOPE)
-    public, setup = join_as_host(hlr, len(matrix), guest, coordinator)
-    config = LinearModelConfig.from_wire(setup["config"])
-    x, fill = training_matrix(matrix, config.missing, channel.name)
+    hlr, public, setup, config, x, fill = open_host_training(channel, features, guest, coordinator)
     hosts = [str(h) for h in setup["hosts"]]
     optimizer = setup_optimizer(setup, config, len(x))
     batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
@@ -992,91 +1297,48 @@ def hetero_lr_host(
     # or dealt), one mask per gradient column, one re-randomisation per earlier host
     own = (0 if config.obfuscator_source == "coordinator" else 1) + x.shape[1]
     per_batch = own + hosts.index(channel.name)
-    sizes = batch_sizes(len(x), batch_size)
     require_no_residual_exposure(channel.name, x.shape[1], len(x), batch_size)
     resumed = start_training(checkpoints, x.shape[1], channel.name)
-    pool = ObfuscatorPool.for_encryptor(
-        public,
-        config.obfuscator_scheme,
-        processes=config.obfuscator_processes,
-        expected_count=expected_obfuscators(
-            config, sizes, per_batch, epochs_left(config, resumed), optimizer
-        ),
-    )
+    run = start_party_run(
+        hlr, public, config, coordinator, x, optimizer, int(setup["seed"]), batch_size, resumed,
+        per_batch,
+    )  # fmt: skip
     check_seed(resumed, int(setup["seed"]), channel.name)
-    weights, state, epochs_run = resumed.weights, resumed.optimizer, resumed.epochs_run
     lr_scale = setup_lr_scale(setup, guest)
     penalised = penalty_mask(x.shape[1], fit_intercept=False)  # hosts have no intercept
-    column_scale = column_scales(x)
     newton = _NewtonParty(x, objective, config, penalised) if optimizer == "newton" else None
+    newton_step = None
     if newton is not None:
         newton.state = resumed.cg  # a resumed run continues its conjugate directions
-    reporter = TrainingReporter(progress, channel.name, config.epochs, len(sizes))
-    last_epoch = epochs_run if resumed.stopped else config.epochs
-    if epochs_run < last_epoch:
-        pool.fill(obfuscators_needed(config, sizes[0], per_batch))
-    for epoch in range(epochs_run, last_epoch):
-        this_epoch = hlr.scope(epoch=epoch)
-        for batch, rows in enumerate(
-            batch_order(int(setup["seed"]), epoch, len(x), batch_size, whole=True)
-        ):
-            step = this_epoch.scope(batch=batch)
-            xb = x[rows]
-            u = xb @ weights
-            obfuscators = batch_obfuscators(
-                config.obfuscator_source, step, coordinator, pool, len(rows) + 1
-            )
-            enc_u = encrypt_array(u, public, precision_bits=p_bits, obfuscators=obfuscators[:-1])
-            message: dict[str, Any] = {"u": enc_u}
-            if config.compute_loss:
-                square = np.array([objective.square * float(u @ u)])
-                message["square"] = encrypt_array(
-                    square,
-                    public,
-                    precision_bits=_loss_exponent(config),
-                    obfuscators=obfuscators[-1:],
-                )
-                message["cross"] = _host_cross_terms(step, u, enc_u, hosts, config, pool, objective)
-            step.send(guest, U, message)
-            upcoming = next_batch_size(sizes, epoch, batch, last_epoch)
-            if upcoming:  # the next batch's obfuscators, made while the guest works
-                pool.fill(obfuscators_needed(config, upcoming, per_batch))
-            enc_d = expect_encrypted(
-                step.recv(guest, D), public, (len(rows),), p_bits + objective.shift, "d"
-            )
-            gradient = enc_d.matmul(xb, config.feature_precision_bits)
-            plain = masked_round_trip(step, coordinator, {"gradient": gradient}, pool)
-            if newton is not None:
-                weights = newton.host_step(
-                    step, weights, plain["gradient"], guest, hosts, public, pool
-                )
-            else:
-                weights, state = gradient_step(
-                    weights,
-                    plain["gradient"],
-                    len(rows),
-                    state,
-                    config,
-                    epoch,
-                    penalised,
-                    lr_scale,
-                    column_scale=column_scale,
-                )
-            reporter.batch(epoch, batch)
-        epochs_run = epoch + 1
-        go_on, lr_scale = end_host_epoch(
-            this_epoch,
-            guest,
-            checkpoints,
-            weights,
-            state,
-            epochs_run,
-            int(setup["seed"]),
-            cg=None if newton is None else newton.state,
+        newton_step = partial(
+            newton.host_step, guest=guest, hosts=hosts, public=public, pool=run.pool
         )
-        reporter.epoch_end(epoch, None, stop=not go_on or epochs_run == config.epochs)
-        if not go_on:
-            break
+
+    def forward(step: Channel, u: np.ndarray) -> None:
+        """Step 1: ``Enc(u_k)`` (and, for the loss, its square and cross terms) -> guest."""
+        obfuscators = batch_obfuscators(
+            config.obfuscator_source, step, coordinator, run.pool, len(u) + 1
+        )
+        enc_u = encrypt_array(u, public, precision_bits=p_bits, obfuscators=obfuscators[:-1])
+        message: dict[str, Any] = {"u": enc_u}
+        if config.compute_loss:
+            square = np.array([objective.square * float(u @ u)])
+            message["square"] = encrypt_array(
+                square,
+                public,
+                precision_bits=_loss_exponent(config),
+                obfuscators=obfuscators[-1:],
+            )
+            message["cross"] = _host_cross_terms(step, u, enc_u, hosts, config, run.pool, objective)
+        step.send(guest, U, message)
+
+    steps = HostSteps(
+        forward,
+        p_bits + objective.shift,
+        weight_update(config, x, penalised, newton_step=newton_step),
+        cg=lambda: None if newton is None else newton.state,
+    )
+    weights, epochs_run = host_epochs(run, guest, steps, lr_scale, progress, checkpoints)
     return HostModel(weights.copy(), epochs_run, fill)
 
 

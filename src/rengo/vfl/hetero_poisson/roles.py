@@ -1,5 +1,7 @@
 """Coordinated hetero Poisson regression: guest and host roles (the coordinator is hetero
-LR's, :func:`~rengo.vfl.hetero_lr.roles.hetero_lr_coordinator`).
+LR's, :func:`~rengo.vfl.hetero_lr.roles.hetero_lr_coordinator`, and so are the epochs,
+:func:`~rengo.vfl.hetero_lr.roles.guest_epochs` and
+:func:`~rengo.vfl.hetero_lr.roles.host_epochs`: this module gives them the chain below).
 
 Poisson regression with the log link: ``mu = exp(u)``, ``u = X_g w_g + b + sum_k X_k w_k``,
 loss ``mean(mu - y u)`` (the negative log-likelihood without its ``log y!`` constant),
@@ -45,55 +47,47 @@ is freshly randomised.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from rengo.core.errors import ConfigError, DataError, ProtocolError
+from rengo.core.errors import ConfigError, DataError
 from rengo.core.roles import COORDINATOR
 from rengo.crypto.dealing import batch_obfuscators
 from rengo.crypto.encrypted_array import EncryptedArray, encrypt_array
 from rengo.crypto.keys import PaillierPublicKey
-from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints
-from rengo.vfl.common import batch_order, batch_sizes
 from rengo.vfl.hetero_lr.config import LinearModelConfig
 from rengo.vfl.hetero_lr.exposure import require_no_residual_exposure
-from rengo.vfl.hetero_lr.math import column_scales
-from rengo.vfl.hetero_lr.missing import checked_matrix, training_matrix
 from rengo.vfl.hetero_lr.newton import resolve_optimizer
-from rengo.vfl.hetero_lr.objective import LabelKind, check_labels
+from rengo.vfl.hetero_lr.objective import LabelKind
 from rengo.vfl.hetero_lr.resume import check_seed, start_training
 from rengo.vfl.hetero_lr.roles import (
-    PUBLIC_KEY,
-    SCOPE,
-    SETUP,
-    D,
     GuestModel,
+    GuestSteps,
     HostModel,
+    HostSteps,
     U,
-    end_guest_epoch,
-    end_host_epoch,
-    epoch_obfuscators,
-    epochs_left,
     expect_encrypted,
     expect_mapping,
-    gradient_step,
+    guest_epochs,
     guest_model,
-    join_as_host,
-    masked_round_trip,
-    next_batch_size,
-    obfuscators_needed,
+    host_epochs,
+    open_guest_training,
+    open_host_training,
     penalty_mask,
+    run_batch_seed,
+    send_setup,
     setup_lr_scale,
     setup_optimizer,
+    start_party_run,
     training_plateau,
+    weight_update,
 )
-from rengo.vfl.progress import ProgressFn, TrainingReporter
+from rengo.vfl.progress import ProgressFn
 
 INVERSE_SCALE = "inverse_scale"  # (with l2 > 0, once) guest -> hosts: Enc(1 / mean count)
 CHAIN = "chain"  # (per batch) host k -> host k+1 (the last: -> guest): Enc(prod exp(u_j))
@@ -186,126 +180,61 @@ def hetero_poisson_guest(
     """
     if not hosts:
         raise ConfigError("hetero Poisson regression needs at least one host (feature party)")
-    x, fill = training_matrix(features, config.missing, channel.name)
-    y = check_labels(labels, "count", len(x), channel.name)
+    hlr, public, x, y, fill = open_guest_training(
+        channel, features, labels, "count", config, coordinator
+    )
     scale = count_scale(y, channel.name)  # private: hosts see only Enc(1/scale)
-    if config.fit_intercept:
-        x = np.hstack([x, np.ones((len(x), 1))])
-    hlr = channel.scope(SCOPE)
-    public = hlr.recv(coordinator, PUBLIC_KEY)
-    if not isinstance(public, PaillierPublicKey):
-        raise ProtocolError("the coordinator sent no Paillier public key")
     _check_headroom(public, config, len(hosts))
     resumed = start_training(checkpoints, x.shape[1], channel.name)
-    batch_seed = resumed.seed
-    if batch_seed is None:
-        batch_seed = secrets.randbits(63) if seed is None else int(seed)
+    batch_seed = run_batch_seed(resumed, seed)
     optimizer = resolve_optimizer(config, len(x), quadratic=False, first_order=POISSON.first_order)
     _, lr_scale = training_plateau(config, optimizer, resumed.losses)  # a resumed run's
-    setup = {
-        "config": config.to_wire(),
-        "rows": len(x),
-        "seed": batch_seed,
-        "hosts": list(hosts),
-        "optimizer": optimizer,
-        "lr_scale": lr_scale,
-    }
-    for role in [*hosts, coordinator]:
-        hlr.send(role, SETUP, setup)
+    send_setup(hlr, [*hosts, coordinator], config, len(x), batch_seed, hosts, optimizer, lr_scale)
     p_bits = config.residual_precision_bits
     chain_exp = len(hosts) * p_bits
-    sizes = batch_sizes(len(x), config.batch_size)
     # what one batch takes from the pool: Enc(d) re-randomised (or dealt), one mask per
     # gradient column and one for the loss
     per_batch = x.shape[1] + (1 if config.compute_loss else 0)
-    pool = ObfuscatorPool.for_encryptor(
-        public,
-        config.obfuscator_scheme,
-        processes=config.obfuscator_processes,
-        expected_count=epochs_left(config, resumed) * epoch_obfuscators(config, sizes, per_batch),
-    )
-    weights, state = resumed.weights, resumed.optimizer
+    run = start_party_run(
+        hlr, public, config, coordinator, x, optimizer, batch_seed, config.batch_size, resumed,
+        per_batch,
+    )  # fmt: skip
     if config.fit_intercept and resumed.epochs_run == 0:
-        weights[-1] = np.log(scale)  # the best constant model (a resumed run has its own)
+        resumed.weights[-1] = np.log(scale)  # the best constant model (a resumed run: its own)
     if config.l2 > 0:  # the hosts scale their L2 gradient by 1/scale without learning it
         enc_inverse = encrypt_array(
             np.array([1.0 / scale]),
             public,
             precision_bits=residual_exponent(config, len(hosts)),
-            obfuscators=pool.take(1),
+            obfuscators=run.pool.take(1),
         )
         for h in hosts:
             hlr.send(h, INVERSE_SCALE, enc_inverse)
     penalised = penalty_mask(x.shape[1], config.fit_intercept) / scale
-    column_scale = column_scales(x)
-    losses, converged, epochs_run = list(resumed.losses), resumed.converged, resumed.epochs_run
-    reporter = TrainingReporter(progress, channel.name, config.epochs, len(sizes))
-    last_epoch = epochs_run if resumed.stopped else config.epochs
-    if epochs_run < last_epoch:  # made while the hosts run the first batch's chain
-        pool.fill(obfuscators_needed(config, sizes[0], per_batch))
-    for epoch in range(epochs_run, last_epoch):
-        this_epoch = hlr.scope(epoch=epoch)
-        loss_sum, seen = 0.0, 0
-        for batch, rows in enumerate(
-            batch_order(batch_seed, epoch, len(x), config.batch_size, whole=True)
-        ):
-            step = this_epoch.scope(batch=batch)
-            xb, yb = x[rows], y[rows]
-            u_guest = xb @ weights
-            chain = expect_encrypted(
-                step.recv(hosts[-1], CHAIN), public, (len(rows),), chain_exp, f"{hosts[-1]} chain"
-            )
-            # Enc(mu / scale) and Enc(d / scale): the residual of the loss divided by scale
-            enc_mu = chain.multiply(_exp_partial(u_guest, channel.name) / scale, p_bits)
-            enc_d = enc_mu - yb / scale
-            fresh_d = enc_d.rerandomize(
-                batch_obfuscators(config.obfuscator_source, step, coordinator, pool, len(rows))
-            )
-            for h in hosts:
-                step.send(h, D, fresh_d)
-            to_decrypt = {"gradient": enc_d.matmul(xb, config.feature_precision_bits)}
-            if config.compute_loss:
-                to_decrypt["loss"] = _batch_loss(
-                    step, hosts, enc_mu, u_guest, yb / scale, public, p_bits
-                )
-            plain = masked_round_trip(step, coordinator, to_decrypt, pool)
-            if config.compute_loss:
-                loss_sum += scale * float(plain["loss"][0])
-            weights, state = gradient_step(
-                weights,
-                plain["gradient"],
-                len(rows),
-                state,
-                config,
-                epoch,
-                penalised,
-                lr_scale,
-                column_scale=column_scale,
-                optimizer=optimizer,
-            )
-            seen += len(rows)
-            reporter.batch(epoch, batch, loss_sum / seen if config.compute_loss else None)
-            if batch + 1 < len(sizes):  # the next batch's, made while the hosts work
-                pool.fill(obfuscators_needed(config, sizes[batch + 1], per_batch))
-        epochs_run = epoch + 1
-        go_on, converged, lr_scale = end_guest_epoch(
-            this_epoch,
-            [*hosts, coordinator],
-            config,
-            optimizer,
-            epochs_run,
-            losses,
-            loss_sum / len(x) if config.compute_loss else None,
-            converged,
-            checkpoints=checkpoints,
-            weights=weights,
-            state=state,
-            seed=batch_seed,
+
+    def residual(
+        step: Channel, yb: np.ndarray, u_guest: np.ndarray
+    ) -> tuple[EncryptedArray, Callable[[], EncryptedArray]]:
+        """Step 2: ``Enc(d / s)`` from the last host's chain, closed by ``exp(u_g) / s``."""
+        chain = expect_encrypted(
+            step.recv(hosts[-1], CHAIN), public, (len(yb),), chain_exp, f"{hosts[-1]} chain"
         )
-        reporter.epoch_end(epoch, losses[-1] if losses else None, stop=not go_on)
-        if not go_on:
-            break
-        pool.fill(obfuscators_needed(config, sizes[0], per_batch))  # the next epoch's first
+        # Enc(mu / scale) and Enc(d / scale): the residual of the loss divided by scale
+        enc_mu = chain.multiply(_exp_partial(u_guest, channel.name) / scale, p_bits)
+        return enc_mu - yb / scale, lambda: _batch_loss(
+            step, hosts, enc_mu, u_guest, yb / scale, public, p_bits
+        )
+
+    update = weight_update(config, x, penalised, optimizer=optimizer)
+    weights, losses, epochs_run, converged = guest_epochs(
+        run,
+        y,
+        hosts,
+        GuestSteps(residual, update, loss_scale=scale),
+        lr_scale,
+        progress,
+        checkpoints,
+    )
     return guest_model(weights, config, losses, epochs_run, converged, fill)
 
 
@@ -371,36 +300,26 @@ def hetero_poisson_host(
     ProtocolError
         If another role sends something malformed.
     """
-    matrix = checked_matrix(features, channel.name)
-    hlr = channel.scope(SCOPE)
-    public, setup = join_as_host(hlr, len(matrix), guest, coordinator)
-    config = LinearModelConfig.from_wire(setup["config"])
-    x, fill = training_matrix(matrix, config.missing, channel.name)
+    hlr, public, setup, config, x, fill = open_host_training(channel, features, guest, coordinator)
     hosts = [str(h) for h in setup["hosts"]]
     place = hosts.index(channel.name)
     before = hosts[place - 1] if place else None
     after = hosts[place + 1] if place + 1 < len(hosts) else guest
     p_bits = config.residual_precision_bits
     d_exp = residual_exponent(config, len(hosts))
-    sizes = batch_sizes(len(x), config.batch_size)
     require_no_residual_exposure(channel.name, x.shape[1], len(x), config.batch_size)
+    optimizer = setup_optimizer(setup, config, len(x))
     # what one batch of b rows takes from the pool: the chain hop and, with the loss, Enc(u)
     # (per_row x b, or dealt), one mask per gradient column
     per_row = obfuscators_per_batch(config, guest, channel.name, 1)
     per_batch = x.shape[1]
     resumed = start_training(checkpoints, x.shape[1], channel.name)
-    pool = ObfuscatorPool.for_encryptor(
-        public,
-        config.obfuscator_scheme,
-        processes=config.obfuscator_processes,
-        expected_count=epochs_left(config, resumed)
-        * epoch_obfuscators(config, sizes, per_batch, per_row=per_row),
-    )
+    run = start_party_run(
+        hlr, public, config, coordinator, x, optimizer, int(setup["seed"]), config.batch_size,
+        resumed, per_batch, per_row,
+    )  # fmt: skip
     check_seed(resumed, int(setup["seed"]), channel.name)
-    weights, state, epochs_run = resumed.weights, resumed.optimizer, resumed.epochs_run
     lr_scale = setup_lr_scale(setup, guest)
-    optimizer = setup_optimizer(setup, config, len(x))
-    column_scale = column_scales(x)
     # Enc(d) is the residual divided by the guest's mean count: the L2 term follows it,
     # added under encryption as Enc(1/scale) * (rows l2 w) (the host never learns the scale)
     inverse_scale = (
@@ -408,69 +327,43 @@ def hetero_poisson_host(
         if config.l2 > 0
         else None
     )
-    no_plain_penalty = np.zeros(x.shape[1])
-    reporter = TrainingReporter(progress, channel.name, config.epochs, len(sizes))
-    last_epoch = epochs_run if resumed.stopped else config.epochs
-    if epochs_run < last_epoch:
-        pool.fill(obfuscators_needed(config, sizes[0], per_batch, per_row=per_row))
-    for epoch in range(epochs_run, last_epoch):
-        this_epoch = hlr.scope(epoch=epoch)
-        for batch, rows in enumerate(
-            batch_order(int(setup["seed"]), epoch, len(x), config.batch_size, whole=True)
-        ):
-            step = this_epoch.scope(batch=batch)
-            xb = x[rows]
-            u = xb @ weights
-            factor = _exp_partial(u, channel.name)
-            count = obfuscators_per_batch(config, guest, channel.name, len(rows))
-            obfuscators = batch_obfuscators(
-                config.obfuscator_source, step, coordinator, pool, count
-            )
-            if before is None:
-                chain = encrypt_array(
-                    factor, public, precision_bits=p_bits, obfuscators=obfuscators[: len(rows)]
-                )
-            else:
-                received = expect_encrypted(
-                    step.recv(before, CHAIN), public, (len(rows),), place * p_bits, "chain"
-                )
-                chain = received.multiply(factor, p_bits).rerandomize(obfuscators[: len(rows)])
-            step.send(after, CHAIN, chain)
-            if config.compute_loss:
-                enc_u = encrypt_array(
-                    u, public, precision_bits=p_bits, obfuscators=obfuscators[len(rows) :]
-                )
-                step.send(guest, U, {"u": enc_u})
-            upcoming = next_batch_size(sizes, epoch, batch, last_epoch)
-            if upcoming:  # the next batch's obfuscators, made while the guest works
-                pool.fill(obfuscators_needed(config, upcoming, per_batch, per_row=per_row))
-            enc_d = expect_encrypted(step.recv(guest, D), public, (len(rows),), d_exp, "d")
-            gradient = enc_d.matmul(xb, config.feature_precision_bits)
-            if inverse_scale is not None:
-                gradient = gradient + inverse_scale.multiply(
-                    len(rows) * config.l2 * weights, config.feature_precision_bits
-                )
-            plain = masked_round_trip(step, coordinator, {"gradient": gradient}, pool)
-            weights, state = gradient_step(
-                weights,
-                plain["gradient"],
-                len(rows),
-                state,
-                config,
-                epoch,
-                no_plain_penalty,
-                lr_scale,
-                column_scale=column_scale,
-                optimizer=optimizer,
-            )
-            reporter.batch(epoch, batch)
-        epochs_run = epoch + 1
-        go_on, lr_scale = end_host_epoch(
-            this_epoch, guest, checkpoints, weights, state, epochs_run, int(setup["seed"])
+
+    def forward(step: Channel, u: np.ndarray) -> None:
+        """Step 1: one hop of the chain and, for the loss, ``Enc(u_k)`` -> guest."""
+        factor = _exp_partial(u, channel.name)
+        count = obfuscators_per_batch(config, guest, channel.name, len(u))
+        obfuscators = batch_obfuscators(
+            config.obfuscator_source, step, coordinator, run.pool, count
         )
-        reporter.epoch_end(epoch, None, stop=not go_on or epochs_run == config.epochs)
-        if not go_on:
-            break
+        if before is None:
+            chain = encrypt_array(
+                factor, public, precision_bits=p_bits, obfuscators=obfuscators[: len(u)]
+            )
+        else:
+            received = expect_encrypted(
+                step.recv(before, CHAIN), public, (len(u),), place * p_bits, "chain"
+            )
+            chain = received.multiply(factor, p_bits).rerandomize(obfuscators[: len(u)])
+        step.send(after, CHAIN, chain)
+        if config.compute_loss:
+            enc_u = encrypt_array(
+                u, public, precision_bits=p_bits, obfuscators=obfuscators[len(u) :]
+            )
+            step.send(guest, U, {"u": enc_u})
+
+    def l2_term(weights: np.ndarray, rows: int) -> EncryptedArray:
+        """``Enc(1/s) * (rows l2 w_k)``: the L2 gradient at the residual's scale."""
+        assert inverse_scale is not None
+        return inverse_scale.multiply(rows * config.l2 * weights, config.feature_precision_bits)
+
+    no_plain_penalty = np.zeros(x.shape[1])
+    steps = HostSteps(
+        forward,
+        d_exp,
+        weight_update(config, x, no_plain_penalty, optimizer=optimizer),
+        penalty=None if inverse_scale is None else l2_term,
+    )
+    weights, epochs_run = host_epochs(run, guest, steps, lr_scale, progress, checkpoints)
     return HostModel(weights.copy(), epochs_run, fill)
 
 
