@@ -56,7 +56,7 @@ DEPRECATING_MODULES = [
 API_DOC = Path(__file__).resolve().parents[1] / "docs" / "API.md"
 
 
-_SENTENCE_END = re.compile(r"(?<!e\.g)(?<!i\.e)(?<!\bvs)\.(?=\s|$)")
+_SENTENCE_END = re.compile(r"(?<!e\.g)(?<!i\.e)(?<!\bvs)(?<!\bet al)\.(?=\s|$)")
 
 
 def _summary(obj: object) -> str:
