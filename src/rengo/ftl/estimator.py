@@ -241,13 +241,8 @@ class TransferClassifier(VerticalEstimator):
 
         Raises
         ------
-        NotFittedError
-            Before :meth:`fit`.
-        ConfigError
-            Given a mapping that names another party than the target.
-        DataError
-            For rows that are not a table: IDs and rows of other lengths, a column count
-            other than the target trained on (naming the target).
+        NotFittedError, ConfigError, DataError
+            As :meth:`predict_scores` raises them.
         """
         _, scores = self.predict_scores(rows)
         if scores.ndim == 1:
@@ -269,13 +264,8 @@ class TransferClassifier(VerticalEstimator):
 
         Raises
         ------
-        NotFittedError
-            Before :meth:`fit`.
-        ConfigError
-            Given a mapping that names another party than the target.
-        DataError
-            For rows that are not a table: IDs and rows of other lengths, a column count
-            other than the target trained on (naming the target).
+        NotFittedError, ConfigError, DataError
+            As :meth:`predict_scores` raises them.
         """
         proba = self.predict_proba(rows)
         labels: np.ndarray = self.classes_[np.argmax(proba, axis=1)]
