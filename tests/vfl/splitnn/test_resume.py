@@ -100,3 +100,47 @@ def test_a_checkpoint_of_other_settings_is_refused_with_the_reason(
     bank = CheckpointFolder(tmp_path, "run-1", "bank", "splitnn")
     with pytest.raises(DataError, match="resume with the table and settings"):
         start_party(EpochCheckpoints(bank, bank.load_epoch(1)), "bank", [2, 16, 4])
+
+
+@pytest.mark.timeout(120)
+def test_a_resumed_run_stacks_the_embeddings_in_the_order_its_checkpoint_was_trained_in(
+    tmp_path: Path, crash_after: Any
+) -> None:
+    """New runs stack the feature parties' embeddings in name order whatever the plan's
+    order; a checkpoint keeps that order, and one written before rengo kept it (then the
+    plan's order) resumes in the plan's order, as its top model was trained: resumed in
+    name order it would read each party's embedding where another's was learnt."""
+    listed = ("telecom", "bank")  # not name order
+    plan = VerticalPlan(
+        GUEST, listed, replace(CONFIG, epochs=3), seed=11, algorithm="splitnn",
+        checkpoint_run="run-1",
+    )  # fmt: skip
+
+    def crashed(folder: Path) -> CheckpointFolder:
+        crash_after(GUEST, 1)
+        with pytest.raises(crash_after.error):
+            simulate_vertical(plan, make_data(), checkpoint_dir=folder)
+        crash_after("nobody", 0)
+        return CheckpointFolder(folder, "run-1", GUEST, "splitnn")
+
+    kept = crashed(tmp_path / "kept").load_epoch(1)
+    assert kept.values["hosts"] == ["bank", "telecom"]
+    resumed = simulate_vertical(plan, make_data(), checkpoint_dir=tmp_path / "kept")
+    assert resumed.parties[GUEST].model.hosts == ("bank", "telecom")
+
+    guest = crashed(tmp_path / "older")
+    state = guest.load_epoch(1)
+    older = {k: v for k, v in state.values.items() if k != "hosts"}  # as rengo wrote it before
+    guest.save_epoch(replace(state, values=older))
+    resumed = simulate_vertical(plan, make_data(), checkpoint_dir=tmp_path / "older")
+    assert resumed.parties[GUEST].model.hosts == listed
+
+
+def test_a_checkpoint_of_other_feature_parties_is_refused() -> None:
+    from rengo.vfl.splitnn.resume import SplitNNResume, top_input_order
+
+    old = SplitNNResume(1, [], [], {}, 0, hosts=("bank", "shop"))
+    with pytest.raises(DataError, match="resume with the parties the run started with"):
+        top_input_order(old, ["bank", "telecom"])
+    assert top_input_order(None, ["telecom", "bank"]) == ["bank", "telecom"]
+    assert top_input_order(replace(old, hosts=None), ["telecom", "bank"]) == ["telecom", "bank"]

@@ -14,6 +14,7 @@ no epochs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,9 @@ class SplitNNResume:
     seed: int
     losses: list[float] = field(default_factory=list)
     noise: dict[str, Any] | None = None
+    hosts: tuple[str, ...] | None = None
+    """The label party's order of the feature parties' embeddings in its top model's input
+    (None: a checkpoint written before rengo kept it; see :func:`top_input_order`)."""
 
 
 def _layer_shapes(widths: list[int] | None) -> list[tuple[int, ...]]:
@@ -78,7 +82,11 @@ def start_party(
         return None
     arrays, values = dict(start.arrays), start.values
     try:
-        noise = values.get("noise")
+        noise, hosts = values.get("noise"), values.get("hosts")
+        if hosts is not None and not (
+            isinstance(hosts, list) and all(isinstance(h, str) for h in hosts)
+        ):
+            raise TypeError(f"its feature parties' order is {hosts!r}, not a list of names")
         resumed = SplitNNResume(
             start.epoch,
             _weights(arrays, "bottom"),
@@ -87,6 +95,7 @@ def start_party(
             int(values["seed"]),
             [float(v) for v in values["losses"]],
             noise if isinstance(noise, dict) else None,
+            None if hosts is None else tuple(hosts),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{who}'s checkpoint of epoch {start.epoch} is incomplete: {exc}") from exc
@@ -111,8 +120,10 @@ def save_party(
     top: Weights | None = None,
     losses: list[float] | None = None,
     noise: np.random.Generator | None = None,
+    hosts: Sequence[str] | None = None,
 ) -> None:
-    """Checkpoint a party after ``epochs_run`` epochs (nothing without checkpoints)."""
+    """Checkpoint a party after ``epochs_run`` epochs (nothing without checkpoints;
+    ``hosts``: the label party's :func:`top_input_order`)."""
     if checkpoints is None:
         return
     arrays = {**_named(bottom or [], "bottom"), **_named(top or [], "top")}
@@ -120,7 +131,32 @@ def save_party(
     values: dict[str, Any] = {"seed": seed, "losses": list(losses or [])}
     if noise is not None:
         values["noise"] = noise.bit_generator.state
+    if hosts is not None:
+        values["hosts"] = list(hosts)
     checkpoints.save(EpochState(epochs_run, arrays, values))
+
+
+def top_input_order(resumed: SplitNNResume | None, given: Sequence[str]) -> list[str]:
+    """The order the label party stacks the feature parties' embeddings in, its top model's
+    input: name order, so the plan's order does not change the model; a resumed run keeps
+    the order its checkpoint was trained in (the plan's, for a checkpoint written before
+    rengo kept the order, as its code then stacked them).
+
+    Raises
+    ------
+    DataError
+        If the checkpoint names other feature parties than the plan.
+    """
+    if resumed is None:
+        return sorted(given)
+    if resumed.hosts is None:
+        return list(given)
+    if sorted(resumed.hosts) != sorted(given):
+        raise DataError(
+            f"the checkpoint was trained with feature parties {sorted(resumed.hosts)}, the "
+            f"plan names {sorted(given)}: resume with the parties the run started with"
+        )
+    return list(resumed.hosts)
 
 
 def restore_noise(generator: np.random.Generator, state: dict[str, Any] | None) -> None:

@@ -73,7 +73,7 @@ from rengo.vfl.splitnn.network import (
     require_torch,
     top_sizes,
 )
-from rengo.vfl.splitnn.resume import restore_noise, save_party, start_party
+from rengo.vfl.splitnn.resume import restore_noise, save_party, start_party, top_input_order
 
 SCOPE = "splitnn"  # every key below sits in this scope of the role's channel
 SETUP = "setup"  # label party -> feature parties: aligned rows, batch seed
@@ -321,7 +321,8 @@ def splitnn_label_party(
     hosts
         The feature parties, in any order: their embeddings are stacked into the top
         model's input, and their gradients' defence noise drawn, in sorted name order, so
-        the same seed trains the same model however the plan lists them.
+        the same seed trains the same model however the plan lists them (a resumed run:
+        in its checkpoint's order, :func:`~rengo.vfl.splitnn.resume.top_input_order`).
     config
         The settings (every party has them from the plan).
     seed
@@ -352,11 +353,11 @@ def splitnn_label_party(
     """
     torch = require_torch()
     name = channel.name
-    hosts = sorted(hosts)  # the top model's input order: the plan's order must not matter
+    given = list(hosts)
     x, scaling = scaled_features(features, name, allow_empty=True)
     shared = (
-        f": these are the labels of the rows {name} shares with {', '.join(hosts)} (after "
-        "PSI); share more rows, or check that every party's IDs are written alike"
+        f": these are the labels of the rows {name} shares with {', '.join(sorted(given))} "
+        "(after PSI); share more rows, or check that every party's IDs are written alike"
     )
     classes, index = encode_labels(labels, config.task, name, shared)
     if len(index) != len(x):
@@ -367,6 +368,7 @@ def splitnn_label_party(
     outputs = 1 if config.task == "binary" else len(classes)
     widths = top_sizes(inputs, config.top_hidden, outputs)
     resumed = start_party(checkpoints, name, sizes, widths)
+    hosts = top_input_order(resumed, given)  # not the plan's order: it must not matter
     batch_seed = secrets.randbits(63) if seed is None else int(seed)
     if resumed is not None:
         batch_seed = resumed.seed
@@ -440,6 +442,7 @@ def splitnn_label_party(
             seed=batch_seed,
             losses=losses,
             noise=noise,
+            hosts=hosts,
         )
         _report(table, EpochRecord(epoch + 1, config.epochs, losses[-1]), name)
         reporter.epoch_end(epoch, losses[-1], stop=epoch + 1 == config.epochs)
