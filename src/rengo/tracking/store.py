@@ -376,6 +376,27 @@ class RunStore:
     per run (None keeps every round's). Read methods accept a unique run id prefix, like git;
     write methods take the full id returned by :meth:`start_run`. ``read_only=True`` opens an
     existing store for viewing (a dashboard beside a live run): see :func:`_connect_read_only`.
+
+    Parameters
+    ----------
+    path
+        The database file, or a folder to hold ``runs.db``; None: ``$RENGO_STORE``, else
+        ``./rengo-runs/runs.db`` (``":memory:"``: a store that lives as long as the object).
+    keep_checkpoints
+        Keep only the newest this many checkpoints of each run; None keeps every round's.
+    read_only
+        Open an existing store for viewing only: writes raise :class:`StoreReadOnlyError`.
+
+    Raises
+    ------
+    ConfigError
+        If ``keep_checkpoints`` is not None or >= 1, the file is a SQLite database of
+        something else, its schema is newer than this rengo knows (opened to write), or
+        (``read_only``) no store exists there or ``path`` is in memory.
+    StoreCorruptError
+        If the file is empty or not a readable SQLite database.
+    StoreUnwritableError
+        If the store's folder or file cannot be created or written.
     """
 
     def __init__(
@@ -535,7 +556,25 @@ class RunStore:
         return str(rows[0][0])
 
     def resolve_run_id(self, run_id: str) -> str:
-        """Return the full id for a full id or unique prefix."""
+        """Return the full id for a full id or unique prefix.
+
+        Parameters
+        ----------
+        run_id
+            A run's full id or a prefix of it that matches no other run.
+
+        Returns
+        -------
+        str
+            The full id.
+
+        Raises
+        ------
+        UnknownRunError
+            If no run's id starts with ``run_id``.
+        AmbiguousRunError
+            If several do.
+        """
         with self._reading() as conn:
             return self._resolve(conn, run_id)
 
@@ -592,7 +631,32 @@ class RunStore:
     def start_run(
         self, kind: str, config: Mapping[str, Any], name: str | None = None, seed: int | None = None
     ) -> str:
-        """Record a new run as ``running`` and return its id (``YYYYMMDD-HHMMSS-xxxxxx``)."""
+        """Record a new run as ``running`` and return its id (``YYYYMMDD-HHMMSS-xxxxxx``).
+
+        Prefer :meth:`run`, which also records how the run ends.
+
+        Parameters
+        ----------
+        kind
+            What runs (``"hfl"``, ``"vfl"`` ...).
+        config
+            The run's settings (JSON-encodable).
+        name, seed
+            Optional label and integer seed, shown by ``rengo runs``.
+
+        Returns
+        -------
+        str
+            The new run's full id.
+
+        Raises
+        ------
+        ConfigError
+            If ``kind`` or ``name`` is not a non-empty string, ``config`` is not a mapping or
+            not JSON-encodable, or ``seed`` is not an integer.
+        StoreReadOnlyError
+            If the store was opened read-only.
+        """
         kind = _text(kind, "run kind")
         if not isinstance(config, Mapping):
             raise ConfigError(f"run config must be a mapping, got {type(config).__name__}")
@@ -635,7 +699,24 @@ class RunStore:
     def finish_run(
         self, run_id: str, status: str, summary: Mapping[str, Any] | None = None
     ) -> None:
-        """Mark a run ``completed``, ``failed`` or ``interrupted``, with an optional summary."""
+        """Mark a run ``completed``, ``failed`` or ``interrupted``, with an optional summary.
+
+        Parameters
+        ----------
+        run_id
+            The run's full id (as :meth:`start_run` returned it).
+        status
+            ``"completed"``, ``"failed"`` or ``"interrupted"``.
+        summary
+            What the run reached (JSON-encodable), shown by ``rengo show``; None: none.
+
+        Raises
+        ------
+        ConfigError
+            If ``status`` is none of those or ``summary`` is not JSON-encodable.
+        UnknownRunError
+            If no run has that id.
+        """
         if status not in FINISHED_STATUSES:
             raise ConfigError(
                 f"finish status must be one of {sorted(FINISHED_STATUSES)}, got {status!r}"
@@ -730,7 +811,23 @@ class RunStore:
             )
 
     def get_run(self, run_id: str) -> RunInfo:
-        """Return one run by full id or unique prefix."""
+        """Return one run by full id or unique prefix.
+
+        Parameters
+        ----------
+        run_id
+            A full id or a prefix that matches one run.
+
+        Returns
+        -------
+        RunInfo
+            The run's record (kind, status, times, config, summary).
+
+        Raises
+        ------
+        UnknownRunError, AmbiguousRunError
+            If the prefix matches no run, or several.
+        """
         with self._reading() as conn:
             return self._get(conn, self._resolve(conn, run_id))
 
@@ -741,7 +838,25 @@ class RunStore:
         return _run_info(row)
 
     def list_runs(self, limit: int | None = 20, kind: str | None = None) -> list[RunInfo]:
-        """Newest runs first, at most ``limit`` (None for all), optionally of one kind."""
+        """Newest runs first, at most ``limit`` (None for all), optionally of one kind.
+
+        Parameters
+        ----------
+        limit
+            The most runs returned; None: every run.
+        kind
+            Only runs of this kind (``"hfl"``, ``"vfl"`` ...); None: every kind.
+
+        Returns
+        -------
+        list[RunInfo]
+            The runs, newest first.
+
+        Raises
+        ------
+        ConfigError
+            If ``limit`` is not an integer >= 0.
+        """
         sql = f"SELECT {self._run_columns} FROM runs"
         args: list[Any] = []
         if kind is not None:
@@ -756,7 +871,19 @@ class RunStore:
             return [_run_info(row, now) for row in conn.execute(sql, args)]
 
     def delete_run(self, run_id: str) -> None:
-        """Delete a run and everything logged for it, unless it has ledger entries."""
+        """Delete a run and everything logged for it, unless it has ledger entries.
+
+        Parameters
+        ----------
+        run_id
+            A full id or a prefix that matches one run.
+
+        Raises
+        ------
+        ConfigError
+            If the run has ledger entries (append-only), or (as :class:`UnknownRunError`,
+            :class:`AmbiguousRunError`) the prefix matches no run or several.
+        """
         with self._transaction() as conn:
             full = self._resolve(conn, run_id)
             if conn.execute("SELECT 1 FROM ledger WHERE run_id = ?", (full,)).fetchone():
@@ -776,7 +903,31 @@ class RunStore:
         num_clients: int,
         num_failures: int,
     ) -> None:
-        """Record one round. Logging a round again updates it and adds/overwrites metrics."""
+        """Record one round. Logging a round again updates it and adds/overwrites metrics.
+
+        Parameters
+        ----------
+        run_id
+            The run's full id.
+        round
+            The round number (>= 0).
+        metrics
+            Metric name -> number (NaN is kept as missing).
+        duration_s
+            The round's wall time in seconds.
+        num_clients, num_failures
+            Clients whose results counted, and clients that failed.
+
+        Raises
+        ------
+        ConfigError
+            If a count or the duration is negative or not a number, or a metric name is
+            empty.
+        DataError
+            If a metric value is not a number, or a count does not fit the store.
+        UnknownRunError
+            If no run has that id.
+        """
         number = _count(round, "round")
         values = [(_text(key, "metric name"), _metric_value(key, v)) for key, v in metrics.items()]
         row = (
