@@ -268,6 +268,11 @@ class VerticalEstimator:
         """Every constructor argument: the algorithm's options and the run settings
         (scikit-learn's ``get_params``; ``deep`` changes nothing, nothing is nested).
 
+        Parameters
+        ----------
+        deep
+            Accepted for scikit-learn; nothing is nested, so it changes nothing.
+
         Returns
         -------
         dict
@@ -278,6 +283,11 @@ class VerticalEstimator:
     def set_params(self, **params: Any) -> VerticalEstimator:
         """Change options or run settings (scikit-learn's ``set_params``), each checked as
         the constructor checks it.
+
+        Parameters
+        ----------
+        **params
+            Option or run-setting name -> new value (see :meth:`get_params`).
 
         Returns
         -------

@@ -69,7 +69,20 @@ class Bulyan(_RobustStrategy):
     """Krum selection, then a coordinate-wise trimmed mean around the median
     (El Mhamdi et al. 2018); needs ``n >= 4 f + 3`` clients per round, so
     ``min_fit_clients`` and ``min_available_clients`` are raised to ``4 f + 3`` at least (a
-    round with fewer is refused before anyone trains)."""
+    round with fewer is refused before anyone trains).
+
+    Parameters
+    ----------
+    num_byzantine
+        ``f``: how many attacking clients to tolerate (>= 0); the other parameters are
+        :class:`~rengo.hfl.Strategy`'s.
+
+    Raises
+    ------
+    ValueError
+        If ``num_byzantine < 0``, or (as :class:`~rengo.hfl.Strategy`) a fraction or
+        minimum is out of range.
+    """
 
     num_byzantine: int = 1
 

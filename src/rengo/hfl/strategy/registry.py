@@ -118,12 +118,28 @@ def _qualified(cls: type) -> str:
 
 
 def strategy_registry() -> dict[str, RegisteredStrategy]:
-    """Every registered strategy by job-file name, in registration order."""
+    """Every registered strategy by job-file name, in registration order.
+
+    Returns
+    -------
+    dict[str, RegisteredStrategy]
+        Lower-case job-file name -> the strategy class and its options.
+    """
     return {key: RegisteredStrategy(key, cls) for key, cls in _REGISTRY.items()}
 
 
 def get_strategy(name: str) -> RegisteredStrategy:
     """The registered strategy called ``name`` (case-insensitive).
+
+    Parameters
+    ----------
+    name
+        A job-file strategy name (``"fedavg"``, ``"FedAdam"`` ...).
+
+    Returns
+    -------
+    RegisteredStrategy
+        The strategy class and its options.
 
     Raises
     ------

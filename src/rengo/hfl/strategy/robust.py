@@ -88,7 +88,20 @@ class FedMedian(_RobustStrategy):
 @dataclass
 class FedTrimmedAvg(_RobustStrategy):
     """Coordinate-wise mean after dropping the ``beta`` fraction of largest and smallest
-    values in each coordinate (Yin et al. 2018)."""
+    values in each coordinate (Yin et al. 2018).
+
+    Parameters
+    ----------
+    beta
+        The fraction cut from each end of every coordinate, in [0, 0.5); the other
+        parameters are :class:`~rengo.hfl.Strategy`'s.
+
+    Raises
+    ------
+    ValueError
+        If ``beta`` is outside [0, 0.5), or (as :class:`~rengo.hfl.Strategy`) a fraction or
+        minimum is out of range.
+    """
 
     beta: float = 0.1
 
@@ -110,7 +123,22 @@ class Krum(_RobustStrategy):
     Krum's guarantee needs ``n > 2 f + 2`` updates, so ``min_fit_clients`` and
     ``min_available_clients`` are raised to ``2 f + 3`` at least (a round with fewer is
     refused before anyone trains, and one left with fewer fails: with ``f`` colluding
-    attackers among fewer, Krum picks theirs), and Multi-Krum keeps at most ``n - f``."""
+    attackers among fewer, Krum picks theirs), and Multi-Krum keeps at most ``n - f``.
+
+    Parameters
+    ----------
+    num_byzantine
+        ``f``: how many attacking clients to tolerate (>= 0).
+    num_selected
+        How many lowest-scoring updates to average (>= 1; 1 is Krum); the other parameters
+        are :class:`~rengo.hfl.Strategy`'s.
+
+    Raises
+    ------
+    ValueError
+        If ``num_byzantine < 0`` or ``num_selected < 1``, or (as
+        :class:`~rengo.hfl.Strategy`) a fraction or minimum is out of range.
+    """
 
     num_byzantine: int = 1
     num_selected: int = 1

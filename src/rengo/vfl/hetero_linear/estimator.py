@@ -45,7 +45,18 @@ class HeteroLinearRegression(CoordinatedLinearModel):
     local_objective = SQUARED
 
     def inverse_link(self, u: np.ndarray) -> np.ndarray:
-        """The prediction from the federated linear predictor ``u``."""
+        """The prediction from the federated linear predictor ``u``.
+
+        Parameters
+        ----------
+        u
+            The linear predictor of each row (the parties' partial scores summed).
+
+        Returns
+        -------
+        numpy.ndarray
+            The prediction of each row (``u`` itself: the link is the identity).
+        """
         return identity(u)
 
     def _score_metric(self, truth: np.ndarray, predictions: np.ndarray) -> float:

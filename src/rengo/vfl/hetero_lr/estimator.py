@@ -71,7 +71,18 @@ class CoordinatedLinearModel(VerticalEstimator):
     local_objective: ClassVar[LocalObjective]
 
     def inverse_link(self, u: np.ndarray) -> np.ndarray:
-        """The prediction from the federated linear predictor ``u`` (``sigmoid`` for LR)."""
+        """The prediction from the federated linear predictor ``u`` (``sigmoid`` for LR).
+
+        Parameters
+        ----------
+        u
+            The linear predictor of each row (the parties' partial scores summed).
+
+        Returns
+        -------
+        numpy.ndarray
+            The prediction of each row (the model's inverse link of ``u``).
+        """
         raise NotImplementedError
 
     def fit(
@@ -164,7 +175,18 @@ class CoordinatedLinearModel(VerticalEstimator):
         return keys
 
     def coefficients(self) -> dict[str, np.ndarray]:
-        """Every party's weights (only a simulation can gather them in one place)."""
+        """Every party's weights (only a simulation can gather them in one place).
+
+        Returns
+        -------
+        dict[str, numpy.ndarray]
+            Party name -> its weights, one per column it holds (the label party first).
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        """
         return {
             self.label_party_: self.guest_model_.weights,
             **{name: m.weights for name, m in self.host_models_.items()},
@@ -197,7 +219,18 @@ class HeteroLogisticRegression(CoordinatedLinearModel):
     local_objective = LOGISTIC_TAYLOR
 
     def inverse_link(self, u: np.ndarray) -> np.ndarray:
-        """The prediction from the federated linear predictor ``u``."""
+        """The prediction from the federated linear predictor ``u``.
+
+        Parameters
+        ----------
+        u
+            The linear predictor of each row (the parties' partial scores summed).
+
+        Returns
+        -------
+        numpy.ndarray
+            The prediction of each row (P(y = 1): ``sigmoid(u)``).
+        """
         return sigmoid(u)
 
     @property

@@ -41,7 +41,18 @@ class HeteroPoissonRegression(CoordinatedLinearModel):
     local_objective = POISSON
 
     def inverse_link(self, u: np.ndarray) -> np.ndarray:
-        """The prediction from the federated linear predictor ``u``."""
+        """The prediction from the federated linear predictor ``u``.
+
+        Parameters
+        ----------
+        u
+            The linear predictor of each row (the parties' partial scores summed).
+
+        Returns
+        -------
+        numpy.ndarray
+            The prediction of each row (the expected count: ``exp(u)``).
+        """
         return poisson_forward(u)
 
     def _score_metric(self, truth: np.ndarray, predictions: np.ndarray) -> float:

@@ -271,6 +271,16 @@ class SplitNNClassifier(VerticalEstimator):
         -------
         float
             The attack's ROC AUC against the true labels (1.0: every label leaks).
+
+        Raises
+        ------
+        ConfigError
+            Before :meth:`fit` (:class:`~rengo.vfl.NotFittedError`), for a party that is not
+            a feature party, an epoch out of range, or an unknown ``attack``.
+        DataError
+            If the scored rows hold one class only (``positive`` is not among the labels, or
+            every label is), the ``"direction"`` attack finds no positive row in any batch,
+            or a gradient is not finite.
         """
         gradients, labels, batches = self.received_gradients(party, epoch)
         target = self.classes_[1] if positive is None else positive
