@@ -22,7 +22,15 @@ Metrics = dict[str, Scalar]
 
 @dataclass
 class FitIns:
-    """What the coordinator sends a client to train: the global model and the round's config."""
+    """What the coordinator sends a client to train: the global model and the round's config.
+
+    Parameters
+    ----------
+    parameters
+        The global model, one array per layer.
+    config
+        The round's settings for the client (the strategy's ``on_fit_config``).
+    """
 
     parameters: Parameters
     config: Config = field(default_factory=dict)
@@ -31,7 +39,17 @@ class FitIns:
 @dataclass
 class FitResult:
     """A client's answer to :class:`FitIns`: its new parameters, how many examples it used and
-    any metrics (train loss...). ``num_examples`` weights the client in FedAvg."""
+    any metrics (train loss...). ``num_examples`` weights the client in FedAvg.
+
+    Parameters
+    ----------
+    parameters
+        The client's trained model, arrays of the global model's count and shapes.
+    num_examples
+        How many examples it trained on (its weight in the average).
+    metrics
+        Scalar metrics of its training (``loss``...), reported as ``train_*``.
+    """
 
     parameters: Parameters
     num_examples: int
@@ -40,7 +58,15 @@ class FitResult:
 
 @dataclass
 class EvaluateIns:
-    """What the coordinator sends a client to evaluate."""
+    """What the coordinator sends a client to evaluate.
+
+    Parameters
+    ----------
+    parameters
+        The global model to evaluate.
+    config
+        The round's settings for the client (the strategy's ``on_evaluate_config``).
+    """
 
     parameters: Parameters
     config: Config = field(default_factory=dict)
@@ -48,7 +74,17 @@ class EvaluateIns:
 
 @dataclass
 class EvaluateResult:
-    """A client's evaluation of the global model on its local data."""
+    """A client's evaluation of the global model on its local data.
+
+    Parameters
+    ----------
+    loss
+        The global model's loss on its evaluation rows.
+    num_examples
+        How many rows it evaluated (its weight in the federated mean).
+    metrics
+        Other scalar metrics (``accuracy``...).
+    """
 
     loss: float
     num_examples: int

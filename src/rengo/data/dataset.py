@@ -18,6 +18,32 @@ class Dataset:
     values, as strings); regression labels are ``float64`` and ``classes`` is ``None``. ``ids``
     (strings, unique) name the rows, which vertical FL needs to align parties. ``sample_shape``
     is the shape of one row before flattening (e.g. ``(28, 28)`` for an image).
+
+    Parameters
+    ----------
+    X
+        The features, a 2-D float32 or float64 array (rows, columns).
+    y
+        One label per row (integer codes when ``classes`` is given, else finite regression
+        targets), or None for a table without labels.
+    feature_names
+        One name per column of ``X``.
+    classes
+        The original label values, one per code; None for regression or no labels.
+    name
+        What the table is called in error messages and reports.
+    ids
+        One unique ID per row (stored as strings), or None.
+    sample_shape
+        The shape of one row before flattening (its product must be the column count), or
+        None.
+
+    Raises
+    ------
+    DataError
+        If ``X`` is not a 2-D float array, the names, labels or IDs do not match its rows or
+        columns, a label code is outside ``0..len(classes) - 1``, a regression label is NaN
+        or infinite, IDs repeat, or ``classes`` is given without labels.
     """
 
     X: np.ndarray

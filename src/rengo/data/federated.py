@@ -41,6 +41,25 @@ class FederatedDataset:
     ``client_tests`` optionally gives each client its own test rows (natural splits such as
     FEMNIST writers), for personalised evaluation. ``standardization`` is the scaler every
     table was z-scored with, if any: a model trained on them needs it to score raw rows.
+
+    Parameters
+    ----------
+    clients
+        Client name -> its rows, in client order (at least one client).
+    test
+        Held-out rows for centralised evaluation, or None.
+    name
+        What the federation is called in error messages and reports.
+    client_tests
+        Client name -> its own test rows (a subset of the clients), or None.
+    standardization
+        The scaler every table was z-scored with, or None.
+
+    Raises
+    ------
+    DataError
+        If there is no client, the tables disagree on their feature count, or
+        ``client_tests`` names a client that is not in ``clients``.
     """
 
     clients: dict[str, Dataset]

@@ -40,7 +40,25 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read one IDX file (``.gz`` detected by content) into a native-endian array."""
+    """Read one IDX file (``.gz`` detected by content) into a native-endian array.
+
+    Parameters
+    ----------
+    path
+        The IDX file, gzipped or not.
+
+    Returns
+    -------
+    numpy.ndarray
+        The values in the file's dtype and declared shape.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, its gzip data is corrupt, or its header is short, has a
+        bad magic number, an unknown value type or no dimension, or declares another size
+        than the data that follows.
+    """
     path = Path(path)
     data = _read_bytes(path)
     if len(data) < 4:
@@ -104,6 +122,26 @@ def load_idx(
 
     Images become float32 rows (divided by 255 when ``scale``, so pixels lie in [0, 1]) with
     ``sample_shape`` set to the image shape; labels become class codes ``0..K-1``.
+
+    Parameters
+    ----------
+    images_path, labels_path
+        The IDX image file (first dimension: images) and its IDX label file (1-D).
+    scale
+        Divide pixels by 255 (True) or keep their raw values.
+    name
+        The dataset's name; None: taken from the image file's name.
+
+    Returns
+    -------
+    Dataset
+        One flattened float32 row per image, its label a class code.
+
+    Raises
+    ------
+    DataError
+        If a file is missing or not valid IDX (see :func:`read_idx`), the labels are not
+        1-D non-negative integers, or the files hold different counts.
     """
     images = read_idx(images_path)
     labels = read_idx(labels_path)

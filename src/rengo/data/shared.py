@@ -83,7 +83,25 @@ def shared_data_dir(subfolder: str | None = None) -> Path:
 
 
 def load_mnist_test(root: str | Path | None = None) -> Dataset:
-    """The official MNIST 10k test split (IDX), pixels scaled to [0, 1]."""
+    """The official MNIST 10k test split (IDX), pixels scaled to [0, 1].
+
+    Parameters
+    ----------
+    root
+        The folder holding ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz``;
+        None: ``mnist_test`` under the shared data folder (see :func:`shared_data_dir`).
+
+    Returns
+    -------
+    Dataset
+        10,000 flattened 28x28 images (``sample_shape`` ``(28, 28)``) with labels 0-9.
+
+    Raises
+    ------
+    DataError
+        If ``root`` is None and the shared data folder has no ``mnist_test``, a file is
+        missing or not a valid (gzipped) IDX file, or the images and labels disagree.
+    """
     folder = Path(root) if root else shared_data_dir("mnist_test")
     return load_idx(
         folder / "t10k-images-idx3-ubyte.gz",

@@ -199,7 +199,21 @@ class _ClientRecords:
 
 @dataclass
 class RoundRecord:
-    """What happened in one round."""
+    """What happened in one round.
+
+    Attributes
+    ----------
+    server_round
+        The round's number (1-based).
+    clients
+        The clients sent fit instructions this round (those in ``failures`` among them).
+    failures
+        Client -> why it failed this round (an error, a timeout, a refused update).
+    metrics
+        Metric name -> value: training, centralised and federated evaluation metrics.
+    duration_s
+        The round's wall time in seconds.
+    """
 
     server_round: int
     clients: list[str]
@@ -212,7 +226,19 @@ class RoundRecord:
 class History:
     """Everything a run produced: per-round records, the final model, the run id, and why it
     stopped early (``stopped``: a strategy's :class:`~rengo.core.errors.StopTraining`, such as
-    a spent privacy budget; None when every round ran)."""
+    a spent privacy budget; None when every round ran).
+
+    Attributes
+    ----------
+    rounds
+        One :class:`RoundRecord` per round that ran, in order.
+    parameters
+        The final global model.
+    run_id
+        The run's id in the run store, or None when it was not recorded.
+    stopped
+        Why the run stopped before its last round, or None.
+    """
 
     rounds: list[RoundRecord] = field(default_factory=list)
     parameters: Parameters = field(default_factory=list)
