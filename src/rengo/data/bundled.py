@@ -157,12 +157,34 @@ DATASETS: dict[str, Callable[[], Dataset]] = {
 
 
 def dataset_names() -> tuple[str, ...]:
-    """Names :func:`load_dataset` accepts."""
+    """Names :func:`load_dataset` accepts.
+
+    Returns
+    -------
+    tuple[str, ...]
+        The bundled datasets' names, in registration order.
+    """
     return tuple(DATASETS)
 
 
 def load_dataset(name: str) -> Dataset:
-    """Load a named dataset (``digits``, ``breast_cancer``, ``wine``, ``iris``, ...)."""
+    """Load a named dataset (``digits``, ``breast_cancer``, ``wine``, ``iris``, ...).
+
+    Parameters
+    ----------
+    name
+        One of :func:`dataset_names` (case-insensitive; ``-`` reads as ``_``).
+
+    Returns
+    -------
+    Dataset
+        The dataset, loaded as its own loader (e.g. :func:`load_digits`) loads it.
+
+    Raises
+    ------
+    ConfigError
+        If no bundled dataset has that name (the message lists them).
+    """
     key = str(name).strip().lower().replace("-", "_")
     loader = DATASETS.get(key)
     if loader is None:

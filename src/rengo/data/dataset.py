@@ -175,6 +175,28 @@ def train_test_split(
 
     ``test_size`` is a fraction in (0, 1) or a row count. Regression and unlabeled tables, and
     label sets too thin to stratify, are split uniformly at random.
+
+    Parameters
+    ----------
+    dataset
+        The rows to split.
+    test_size
+        The test share: a float fraction in (0, 1) (rounded up to whole rows) or an int row
+        count.
+    seed
+        An int seed or a Generator (the split is reproducible with an int).
+
+    Returns
+    -------
+    tuple[Dataset, Dataset]
+        ``(train, test)``: the rows of each in their original order, named
+        ``<name>-train`` and ``<name>-test``.
+
+    Raises
+    ------
+    ConfigError
+        If ``test_size`` is neither a float nor an int, a fraction outside (0, 1), or
+        leaves no row on one side; or ``seed`` is not a valid seed.
     """
     n = len(dataset)
     if isinstance(test_size, float):

@@ -49,7 +49,28 @@ def _finish(parts: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def iid_partition(n_rows: int, num_clients: int, seed: Seed) -> list[np.ndarray]:
-    """Shuffle rows and deal them into ``num_clients`` near-equal parts (sizes differ by <= 1)."""
+    """Shuffle rows and deal them into ``num_clients`` near-equal parts (sizes differ by <= 1).
+
+    Parameters
+    ----------
+    n_rows
+        How many rows to deal.
+    num_clients
+        How many parts (>= 1, at most ``n_rows``).
+    seed
+        An int seed or a Generator.
+
+    Returns
+    -------
+    list[numpy.ndarray]
+        One sorted int64 array of row positions per client; together they hold each row
+        once.
+
+    Raises
+    ------
+    ConfigError
+        If ``num_clients`` is not an int >= 1, exceeds ``n_rows``, or ``seed`` is invalid.
+    """
     _check_clients(n_rows, num_clients)
     order = as_generator(seed).permutation(n_rows)
     return _finish(np.array_split(order, num_clients))
@@ -76,11 +97,32 @@ def dirichlet_partition(
     dozens short (Dir(0.5) over 30,000 rows of two classes: about 26), so more draws would
     not help there.
 
+    Parameters
+    ----------
+    labels
+        One class code per row (1-D integers).
+    num_clients
+        How many parts (>= 1).
+    alpha
+        The Dirichlet concentration (> 0): small gives each client few classes.
+    seed
+        An int seed or a Generator.
+    min_size
+        The fewest rows a client may get (>= 1).
+    max_retries
+        Draws tried before the closest one is repaired, in [1, MAX_DIRICHLET_RETRIES].
+
+    Returns
+    -------
+    list[numpy.ndarray]
+        One sorted int64 array of row positions per client; together they hold each row
+        once.
+
     Raises
     ------
     ConfigError
-        For too few rows, a non-positive ``alpha`` or ``max_retries`` outside
-        [1, MAX_DIRICHLET_RETRIES].
+        For too few rows, a ``num_clients`` or ``min_size`` below 1, a non-positive
+        ``alpha`` or ``max_retries`` outside [1, MAX_DIRICHLET_RETRIES].
     DataError
         For labels that are not 1-D class codes.
     """
@@ -356,6 +398,34 @@ def partition(
     dataset: Dataset, scheme: str, num_clients: int, seed: Seed, **options: Any
 ) -> list[np.ndarray]:
     """Partition ``dataset``'s rows by scheme name (``iid``, ``dirichlet``, ``shards``,
-    ``quantity``), as a job file names it; options go to the partitioner."""
+    ``quantity``), as a job file names it; options go to the partitioner.
+
+    Parameters
+    ----------
+    dataset
+        The rows to partition (``dirichlet`` and ``shards`` need class labels).
+    scheme
+        One of :data:`PARTITION_SCHEMES`.
+    num_clients
+        How many parts (>= 1).
+    seed
+        An int seed or a Generator.
+    **options
+        The scheme's options (``alpha`` for ``dirichlet``, ...; see
+        :func:`partition_options`).
+
+    Returns
+    -------
+    list[numpy.ndarray]
+        One sorted int64 array of row positions per client.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown scheme or option, a bad option value, too few rows for the clients,
+        or a label-skew scheme on a table without class labels.
+    DataError
+        If a label-skew scheme's labels are not 1-D class codes.
+    """
     checked = partition_options(scheme, options)
     return _SCHEMES[scheme][0](dataset, num_clients, seed, **checked)

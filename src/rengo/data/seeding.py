@@ -10,7 +10,23 @@ Seed = int | np.random.Generator
 
 
 def as_generator(seed: Seed) -> np.random.Generator:
-    """Return ``seed`` itself if it is a Generator, else a fresh PCG64 Generator seeded with it."""
+    """Return ``seed`` itself if it is a Generator, else a fresh PCG64 Generator seeded with it.
+
+    Parameters
+    ----------
+    seed
+        A non-negative integer, or a Generator to use as it is.
+
+    Returns
+    -------
+    numpy.random.Generator
+        ``seed`` itself, or a new Generator seeded with it.
+
+    Raises
+    ------
+    ConfigError
+        If ``seed`` is neither an integer nor a Generator (a bool is refused), or negative.
+    """
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
