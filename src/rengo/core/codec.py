@@ -79,6 +79,22 @@ def register_type(
     ``to_tree(obj)`` must return a value the codec already supports; ``from_tree(tree)`` must
     rebuild the object and validate it (raise ``ValueError``/``TypeError`` on bad input, which
     the codec turns into :class:`CodecError`). Names are global: one name, one class.
+
+    Parameters
+    ----------
+    name
+        The type's name on the wire (global: one name, one class).
+    cls
+        The class whose instances ``to_tree`` encodes.
+    to_tree
+        ``obj -> tree``: a value the codec already supports.
+    from_tree
+        ``tree -> obj``: rebuilds and validates an instance.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is already registered for another class.
     """
     existing = _BY_NAME.get(name)
     if existing is not None and existing.cls is not cls:
@@ -159,7 +175,26 @@ class _Encoder:
 
 
 def encode_chunks(value: Any) -> list[memoryview | bytes]:
-    """Encode ``value`` as a list of byte chunks (header first, then raw buffers, no copies)."""
+    """Encode ``value`` as a list of byte chunks (header first, then raw buffers, no copies).
+
+    Parameters
+    ----------
+    value
+        A supported value (see the module docstring).
+
+    Returns
+    -------
+    list[memoryview | bytes]
+        The magic, header length and JSON header as one chunk, then each raw buffer (views
+        of the arrays' own memory); joined, they are :func:`encode`'s bytes.
+
+    Raises
+    ------
+    CodecError
+        If ``value`` holds a type the codec does not support (see the module docstring), a
+        dict key that is not a string, an array of a non-numeric dtype, or nests too
+        deeply.
+    """
     enc = _Encoder()
     tree = enc.tree(value)
     header = _HEADER_JSON.encode({"tree": tree, "bufs": [b.nbytes for b in enc.buffers]}).encode()
@@ -167,7 +202,25 @@ def encode_chunks(value: Any) -> list[memoryview | bytes]:
 
 
 def encode(value: Any) -> bytes:
-    """Encode ``value`` to one ``bytes`` object."""
+    """Encode ``value`` to one ``bytes`` object.
+
+    Parameters
+    ----------
+    value
+        A supported value (see the module docstring).
+
+    Returns
+    -------
+    bytes
+        The payload, for :func:`decode`.
+
+    Raises
+    ------
+    CodecError
+        If ``value`` holds a type the codec does not support (see the module docstring), a
+        dict key that is not a string, an array of a non-numeric dtype, or nests too
+        deeply.
+    """
     return b"".join(encode_chunks(value))
 
 
@@ -292,7 +345,25 @@ class _Decoder:
 
 def decode(data: bytes | bytearray | memoryview) -> Any:
     """Decode bytes made by :func:`encode`. Arrays are writable: they share memory with a
-    writable input (``bytearray``) and are copied out of a read-only one (``bytes``)."""
+    writable input (``bytearray``) and are copied out of a read-only one (``bytes``).
+
+    Parameters
+    ----------
+    data
+        A payload made by :func:`encode` (or the joined chunks of :func:`encode_chunks`).
+
+    Returns
+    -------
+    Any
+        The value that was encoded (tuples come back as tuples, registered types rebuilt).
+
+    Raises
+    ------
+    CodecError
+        If the payload is malformed, truncated, hostile (a header too large or too dense, a
+        buffer referenced twice) or names an unknown type or a non-numeric dtype; nothing
+        else is raised.
+    """
     view = memoryview(data).cast("B") if not isinstance(data, memoryview) else data.cast("B")
     if view.nbytes < len(MAGIC) + _HEADER_LEN.size or bytes(view[: len(MAGIC)]) != MAGIC:
         raise CodecError("not a rengo payload (bad magic or too short)")

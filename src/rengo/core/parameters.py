@@ -13,22 +13,68 @@ Parameters = list[np.ndarray]
 
 
 def zeros_like(parameters: Sequence[np.ndarray], dtype: type | None = np.float64) -> Parameters:
-    """Arrays of zeros with the shapes of ``parameters`` (float64 by default, for accumulators)."""
+    """Arrays of zeros with the shapes of ``parameters`` (float64 by default, for accumulators).
+
+    Parameters
+    ----------
+    parameters
+        The arrays whose shapes to copy.
+    dtype
+        The zeros' dtype; None: each array's own.
+
+    Returns
+    -------
+    list[numpy.ndarray]
+        One array of zeros per array of ``parameters``.
+    """
     return [np.zeros(p.shape, dtype=dtype or p.dtype) for p in parameters]
 
 
 def copy_parameters(parameters: Sequence[np.ndarray]) -> Parameters:
-    """A deep copy, so that callers may mutate the result freely."""
+    """A deep copy, so that callers may mutate the result freely.
+
+    Parameters
+    ----------
+    parameters
+        The arrays to copy.
+
+    Returns
+    -------
+    list[numpy.ndarray]
+        New arrays, equal to the given ones and sharing no memory with them.
+    """
     return [np.array(p, copy=True) for p in parameters]
 
 
 def num_values(parameters: Sequence[np.ndarray]) -> int:
-    """Total number of scalars across all arrays."""
+    """Total number of scalars across all arrays.
+
+    Parameters
+    ----------
+    parameters
+        The arrays.
+
+    Returns
+    -------
+    int
+        The sum of their sizes.
+    """
     return int(sum(p.size for p in parameters))
 
 
 def num_bytes(parameters: Sequence[np.ndarray]) -> int:
-    """Total size in bytes of the raw array data."""
+    """Total size in bytes of the raw array data.
+
+    Parameters
+    ----------
+    parameters
+        The arrays.
+
+    Returns
+    -------
+    int
+        The sum of their ``nbytes``.
+    """
     return int(sum(p.nbytes for p in parameters))
 
 
@@ -60,14 +106,43 @@ def sum_of_squares(parameters: Sequence[np.ndarray]) -> float:
 
 
 def flatten(parameters: Sequence[np.ndarray]) -> np.ndarray:
-    """All parameters as one float64 vector (for distances, Shapley, robust aggregators)."""
+    """All parameters as one float64 vector (for distances, Shapley, robust aggregators).
+
+    Parameters
+    ----------
+    parameters
+        The arrays, in order.
+
+    Returns
+    -------
+    numpy.ndarray
+        Every value of every array (each raveled in C order), as float64; empty for no arrays.
+    """
     if not parameters:
         return np.zeros(0)
     return np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in parameters])
 
 
 def unflatten(vector: np.ndarray, like: Sequence[np.ndarray]) -> Parameters:
-    """Inverse of :func:`flatten`: split ``vector`` into arrays shaped and typed like ``like``."""
+    """Inverse of :func:`flatten`: split ``vector`` into arrays shaped and typed like ``like``.
+
+    Parameters
+    ----------
+    vector
+        A 1-D array of exactly as many values as ``like`` holds.
+    like
+        The arrays whose shapes and dtypes the result takes.
+
+    Returns
+    -------
+    list[numpy.ndarray]
+        One array per array of ``like``.
+
+    Raises
+    ------
+    ValueError
+        If ``vector`` holds more or fewer values than ``like``.
+    """
     out: Parameters = []
     offset = 0
     for p in like:
@@ -82,7 +157,23 @@ def validate_update(
     cid: str, update: Sequence[np.ndarray], reference: Sequence[np.ndarray]
 ) -> None:
     """Raise :class:`ClientFailure` unless ``update`` matches ``reference`` in count, shape and
-    is finite everywhere. Called on every client result before it touches the aggregate."""
+    is finite everywhere. Called on every client result before it touches the aggregate.
+
+    Parameters
+    ----------
+    cid
+        The client's id (named in the error).
+    update
+        The arrays the client sent.
+    reference
+        The global model they must match.
+
+    Raises
+    ------
+    ClientFailure
+        If the array count or a shape differs, an array is not a numeric numpy array, or a
+        float array holds NaN or infinity.
+    """
     if len(update) != len(reference):
         raise ClientFailure(cid, f"sent {len(update)} arrays, the model has {len(reference)}")
     for i, (u, r) in enumerate(zip(update, reference, strict=True)):
