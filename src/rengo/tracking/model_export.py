@@ -387,11 +387,26 @@ def load_model(store: RunStore, run_id: str, round: int | None = None) -> ModelS
 def load_vertical_parts(store: RunStore, run_id: str) -> VerticalParts:
     """Each party's weights of a simulated vertical run, as the store holds them.
 
+    Parameters
+    ----------
+    store
+        The run store that recorded the run.
+    run_id
+        The run's full id or a unique prefix.
+
+    Returns
+    -------
+    VerticalParts
+        The latest checkpoint's parts: each party's weights and fill values, the
+        intercept, the label party and the column scaling.
+
     Raises
     ------
     DataError
         The run holds no vertical parts - e.g. a deployed vertical run, whose parts live
-        only at the parties.
+        only at the parties - or no checkpoint, or a corrupt or malformed one.
+    UnknownRunError, AmbiguousRunError
+        If ``run_id`` matches no run, or several.
     """
     full, number, state = _checkpoint(store, run_id, None)
     if state.get("kind") == SECUREBOOST_KIND:
@@ -419,11 +434,26 @@ def load_secureboost(store: RunStore, run_id: str) -> StoredSecureBoost:
     :class:`~rengo.vfl.HeteroSecureBoost` that scores new rows (every party's, scaled with
     :meth:`StoredSecureBoost.scaled_rows`) exactly as the run's model did.
 
+    Parameters
+    ----------
+    store
+        The run store that recorded the run.
+    run_id
+        The run's full id or a unique prefix.
+
+    Returns
+    -------
+    StoredSecureBoost
+        The latest checkpoint's model: every party's document (trees, splits) and column
+        scaling.
+
     Raises
     ------
     DataError
         The run holds no SecureBoost model (another algorithm's, a deployed run's, a run of
-        a rengo that did not store one) or a malformed one.
+        a rengo that did not store one), no checkpoint, or a corrupt or malformed one.
+    UnknownRunError, AmbiguousRunError
+        If ``run_id`` matches no run, or several.
     """
     full, number, state = _checkpoint(store, run_id, None)
     if state.get("kind") != SECUREBOOST_KIND:

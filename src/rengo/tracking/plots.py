@@ -80,7 +80,29 @@ def _xy(points: list[tuple[int, float]]) -> tuple[list[int], list[float]]:
 
 
 def plot_run(store: RunStore, run_id: str, path: str | os.PathLike[str]) -> Path:
-    """Write a PNG of every per-round metric of one run, one subplot per metric family."""
+    """Write a PNG of every per-round metric of one run, one subplot per metric family.
+
+    Parameters
+    ----------
+    store
+        The run store that recorded the run.
+    run_id
+        The run's full id or a unique prefix.
+    path
+        Where to write the PNG (missing folders are made).
+
+    Returns
+    -------
+    Path
+        ``path``, written.
+
+    Raises
+    ------
+    DataError
+        If the run logged no per-round metric.
+    UnknownRunError, AmbiguousRunError
+        If ``run_id`` matches no run, or several.
+    """
     run = store.get_run(run_id)
     series = store.round_metrics(run.run_id)
     if not series:
@@ -119,6 +141,31 @@ def plot_runs(
     it does have, rather than a comparison silently missing a line. ``baselines`` draws
     labelled horizontal lines (e.g. ``{"centralised, all rows pooled": 0.975}``), what the
     runs are measured against.
+
+    Parameters
+    ----------
+    store
+        The run store that recorded the runs.
+    run_ids
+        The runs to compare (full ids or unique prefixes), one line each.
+    metric
+        The per-round metric to draw (``"central_accuracy"``...).
+    path
+        Where to write the PNG (missing folders are made).
+    baselines
+        Label -> value of horizontal reference lines; None: none.
+
+    Returns
+    -------
+    Path
+        ``path``, written.
+
+    Raises
+    ------
+    DataError
+        If ``run_ids`` is empty or a run did not log ``metric``.
+    UnknownRunError, AmbiguousRunError
+        If a run id matches no run, or several.
     """
     if not run_ids:
         raise DataError("plot_runs needs at least one run id")
