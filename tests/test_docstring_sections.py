@@ -7,7 +7,11 @@ numpydoc style as the code base writes it:
   (``*args``/``**kwargs`` may be named by any starred entry, e.g. ``**options``), and, when
   its return annotation is not None, a ``Returns`` (or ``Yields``) section;
 - each public class has a ``Parameters`` section (in the class docstring or in its
-  ``__init__``'s) naming every constructor parameter;
+  ``__init__``'s) naming every constructor parameter; a subclass need not repeat what a
+  rengo base class documents (FedAvg's sampling fields are :class:`~rengo.hfl.Strategy`'s), a
+  dataclass may name its fields under ``Attributes`` instead, and an estimator's options
+  (its config dataclass's fields, each with a help text) are covered by its ``**options``
+  entry;
 - the public methods of the estimators (the classes with a ``fit`` method exported by
   ``rengo.vfl``, ``rengo.vfl.secureboost``, ``rengo.vfl.splitnn`` and ``rengo.ftl``) and of
   what the README's snippets call on an object (:class:`rengo.tracking.RunStore`) pass the
