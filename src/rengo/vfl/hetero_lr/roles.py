@@ -183,19 +183,6 @@ def expect_encrypted(
     return value
 
 
-def feature_matrix(features: np.ndarray, who: str) -> np.ndarray:
-    """``features`` as a finite 2-D float array.
-
-    Raises
-    ------
-    DataError
-        Naming the party (and, for empty cells, the column, the count and the ``missing``
-        option), if they are not.
-    """
-    matrix, _ = training_matrix(features, "refuse", who)
-    return matrix
-
-
 def _loss_exponent(config: LinearModelConfig) -> int:
     """Fixed-point exponent of encrypted loss terms: products of two predictors times 1/8."""
     return 2 * config.residual_precision_bits + 3
