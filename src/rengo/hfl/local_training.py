@@ -9,7 +9,7 @@ of frozen parameters and batch transforms in a :class:`LocalTraining`; an adapte
 by gradient steps (:class:`~rengo.hfl.LogisticRegressionClient`,
 :class:`~rengo.hfl.torch_client.TorchClient`, or a user's own) applies them at every step and
 reports how many steps it took at which learning rate, which is what SCAFFOLD's control-variate
-update needs afterwards.
+update needs afterwards, and, when asked, its loss at the model it received (q-FedAvg's weight).
 
 Arrays are indexed as the model travels on the wire (``Parameters`` order, for torch the
 ``state_dict`` order, buffers included); an adapter only corrects arrays it trains.
@@ -80,6 +80,12 @@ class LocalTraining:
         client does not train through this seam, and mods fall back to today's behaviour.
     learning_rate
         The step size of the last step (SCAFFOLD's control-variate update divides by it).
+    measure_initial_loss
+        Set by a mod (q-FedAvg's) that needs the client's loss on its training data at the
+        parameters it received, before any step.
+    initial_loss
+        That loss, set by the adapter when ``measure_initial_loss`` is true (None: not
+        measured).
     """
 
     corrections: list[GradientCorrection] = field(default_factory=list)
@@ -87,6 +93,8 @@ class LocalTraining:
     batch_transforms: list[BatchTransform] = field(default_factory=list)
     steps: int = 0
     learning_rate: float | None = None
+    measure_initial_loss: bool = False
+    initial_loss: float | None = None
 
     def correct(self, index: int, parameter: np.ndarray, gradient: np.ndarray) -> np.ndarray:
         """``gradient`` after every installed correction, in installation order."""

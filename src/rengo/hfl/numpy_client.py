@@ -94,13 +94,17 @@ class LogisticRegressionClient(Client):
     def fit(self, parameters: Parameters, config: Config) -> FitResult:
         """Minibatch SGD from ``parameters`` for the configured epochs; metric ``loss`` is
         the mean loss over every batch trained (each before its step), as
-        :class:`~rengo.hfl.TorchClient` reports it."""
+        :class:`~rengo.hfl.TorchClient` reports it. When a mod asks
+        (``local_training.measure_initial_loss``), the loss on all training rows at
+        ``parameters`` is measured first."""
         lr = float(config.get("lr", self.lr))  # type: ignore[arg-type]
         epochs = int(config.get("local_epochs", self.local_epochs))  # type: ignore[arg-type]
         batch = config.get("batch_size", self.batch_size)
         rng = np.random.default_rng(int(config.get("seed", 0)))  # type: ignore[arg-type]
         training = self.local_training
         params = [np.array(p, dtype=np.float64) for p in parameters]
+        if training.measure_initial_loss:
+            training.initial_loss, _ = softmax_loss_grad(params, self.X, self.y, self.l2)
         n = len(self.y)
         size = n if batch in (None, 0) else min(int(batch), n)  # type: ignore[arg-type]
         total_loss, seen = 0.0, 0

@@ -325,13 +325,29 @@ class TorchClient(Client):
         self.dp_history = Path(dp_history) if dp_history is not None else None
 
     def fit(self, parameters: Parameters, config: Config) -> FitResult:
-        """Train for the configured epochs; returns the module's new ``state_dict`` arrays."""
+        """Train for the configured epochs; returns the module's new ``state_dict`` arrays.
+
+        When a mod asks (``local_training.measure_initial_loss``), the mean loss over
+        ``train_loader`` at ``parameters`` is measured first, in evaluation mode.
+        """
         set_parameters(self.model, parameters)
         device = batch_device(self.model, self.device)
+        training = self.local_training
+        if training.measure_initial_loss:
+            if self.dp is not None:
+                raise ConfigError(
+                    "a mod asked for this client's loss at the model it received (q-FedAvg "
+                    "weights each update by it), which DP-SGD's accounting does not cover: "
+                    "run q-FedAvg without local DP"
+                )
+            # before the seed: the pass may draw from the loader's generator, which the seed
+            # then resets, so training takes the same batches as without it
+            training.initial_loss, _, _ = evaluate_model(
+                self.model, self.train_loader, self.loss_fn, device
+            )
         self._seed(config, device, self.train_loader)
         lr = float(config.get("lr", self.lr))  # type: ignore[arg-type]
         epochs = int(config.get("local_epochs", self.local_epochs))  # type: ignore[arg-type]
-        training = self.local_training
         index = {key: i for i, key in enumerate(self.model.state_dict().keys())}
         trained = [
             (index[name], p)

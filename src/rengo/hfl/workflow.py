@@ -360,6 +360,9 @@ class FitRound:
         claimed = self.checks.claim_problem(value.num_examples)
         if claimed is not None:
             raise ClientFailure(client_id, claimed)
+        problem = self.strategy.result_problem(value)
+        if problem is not None:
+            raise ClientFailure(client_id, problem)
         self._norms[client_id] = update_norm(value.parameters, self.reference)
         metrics, refused = screen_metrics(value.metrics)
         if refused:  # the update counts; the metrics it lied about do not

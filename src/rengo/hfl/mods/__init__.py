@@ -33,6 +33,7 @@ from rengo.hfl.mods.fedprox import FedProxMod
 from rengo.hfl.mods.fedrep import FedRepMod
 from rengo.hfl.mods.finetune import FineTuneMod
 from rengo.hfl.mods.local_layers import LocalLayersMod
+from rengo.hfl.mods.qffl import QFFLMod, qffl_terms
 from rengo.hfl.mods.scaffold import CONTROL_KEY, ScaffoldCorrection, ScaffoldMod
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "LocalLayersMod",
     "Mod",
     "ModChain",
+    "QFFLMod",
     "ScaffoldCorrection",
     "ScaffoldMod",
     "ScaledUpdateAttack",
@@ -64,6 +66,7 @@ __all__ = [
     "attack_registry",
     "clip_update",
     "for_clients",
+    "qffl_terms",
     "register_attack",
     "register_mod",
     "registered_mods",

@@ -30,6 +30,7 @@ from rengo.hfl.strategy.fedopt import (
 )
 from rengo.hfl.strategy.norm_bounding import NormBoundedAvg
 from rengo.hfl.strategy.personalised import Ditto, FedAvgFineTune, FedBN, FedPer, FedRep
+from rengo.hfl.strategy.qfedavg import QFedAvg, qffl_step
 from rengo.hfl.strategy.registry import (
     RegisteredStrategy,
     StrategyOption,
@@ -75,6 +76,7 @@ __all__ = [
     "FedYogi",
     "Krum",
     "NormBoundedAvg",
+    "QFedAvg",
     "RegisteredStrategy",
     "Scaffold",
     "ScaffoldState",
@@ -91,6 +93,7 @@ __all__ = [
     "fedopt_step",
     "get_strategy",
     "krum_scores",
+    "qffl_step",
     "register_strategy",
     "sample_clients",
     "scaffold_step",

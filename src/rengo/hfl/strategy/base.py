@@ -404,6 +404,12 @@ class Strategy:
         """Arrays a FitResult must match in count and shape (the model, by default)."""
         return parameters
 
+    def result_problem(self, result: FitResult) -> str | None:
+        """Why this strategy cannot fold ``result``, or None; checked with the reply checks
+        (after its arrays matched :meth:`result_reference`), so a result refused here is
+        its client's failure, not the round's."""
+        return None
+
     def accumulator(self, server_round: int, parameters: Parameters) -> WeightedSum:
         """A fresh streaming accumulator for the round's results."""
         return WeightedSum(self.result_reference(parameters))
