@@ -10,6 +10,10 @@ difference. ``docs/coming-from-flower.md`` quotes this table.
 Updates: a model of a (4, 3) and a (3,) array drawn from N(0, 1) (seed 0); each round, six
 clients return the round's global model plus N(0, (0.1 (c + 1))^2) noise (a spread of update
 sizes), with 5-49 examples each; every strategy gets the same three rounds of them.
+QFedAvg (q 0.2, qffl_learning_rate 0.1) runs twice: with one loss for every client (what
+Flower's legacy ``flwr.server.strategy.QFedAvg`` takes, from its ``evaluate_fn``) and with
+each client's own loss (through ``flwr.serverapp.strategy``'s ``compute_delta_and_h``, summed
+as its ``aggregate_train`` does); rengo's side folds the replies its ``qffl`` mod would send.
 
 Setup (once): the Flower venv of ``hfl_vs_flower.py`` (``.bench-venv-flower``):
     .venv/bin/python benchmarks/flower_strategy_parity.py --setup
@@ -28,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rengo.core.messages import FitResult
 from rengo.hfl import (
     FedAdagrad,
     FedAdam,
@@ -37,8 +42,10 @@ from rengo.hfl import (
     FedTrimmedAvg,
     FedYogi,
     Krum,
+    QFedAvg,
     Strategy,
 )
+from rengo.hfl.mods.qffl import qffl_terms
 from rengo.hfl.strategy.base import as_aggregate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -84,6 +91,36 @@ strategies = {
     "Multi-Krum": Krum(num_malicious_clients=1, num_clients_to_keep=3),
 }
 out = {f"{k}/{i}": a for k, s in strategies.items() for i, a in enumerate(run(s))}
+
+# QFedAvg, legacy: one loss for every client, the strategy's evaluate_fn (here the round's
+# central_loss); pre_weights is what configure_fit would have stored.
+from flwr.server.strategy import QFedAvg
+losses = data["losses"]
+qffl = QFedAvg(q_param=0.2, qffl_learning_rate=0.1,
+               evaluate_fn=lambda r, p, c: (float(data["central_loss"][r - 1]), {}))
+x = [a.copy() for a in x0]
+for r in range(1, rounds + 1):
+    qffl.pre_weights = [a.copy() for a in x]
+    results = [(None, FitRes(Status(Code.OK, ""), ndarrays_to_parameters(
+        [a + data[f"off_{r}_{c}_{i}"] for i, a in enumerate(x)]), counts[c], {}))
+        for c in range(clients)]
+    x = parameters_to_ndarrays(qffl.aggregate_fit(r, results, [])[0])
+out.update({f"QFedAvg-one-loss/{i}": a for i, a in enumerate(x)})
+
+# QFedAvg, Message API: each client's own loss through its compute_delta_and_h, summed and
+# stepped as its aggregate_train does.
+from flwr.serverapp.strategy.qfedavg import compute_delta_and_h
+x = [a.copy() for a in x0]
+for r in range(1, rounds + 1):
+    sum_delta, sum_h = None, 0.0
+    for c in range(clients):
+        model = [a + data[f"off_{r}_{c}_{i}"] for i, a in enumerate(x)]
+        delta, h = compute_delta_and_h([a.copy() for a in x], model, 0.2, 10.0,
+                                       float(losses[r - 1, c]))
+        sum_delta = delta if sum_delta is None else [a + b for a, b in zip(sum_delta, delta)]
+        sum_h += h
+    x = [np.asarray(g - d / sum_h) for g, d in zip(x, sum_delta)]
+out.update({f"QFedAvg-own-losses/{i}": a for i, a in enumerate(x)})
 np.savez(sys.argv[2], **out)
 """
 
@@ -100,6 +137,8 @@ def seeded_updates() -> dict[str, np.ndarray]:
             for i, a in enumerate(x0):
                 data[f"off_{r}_{c}_{i}"] = rng.normal(scale=0.1 * (c + 1), size=a.shape)
     data["counts"] = rng.integers(5, 50, size=CLIENTS)
+    data["losses"] = rng.uniform(0.2, 2.0, size=(ROUNDS, CLIENTS))
+    data["central_loss"] = rng.uniform(0.2, 2.0, size=ROUNDS)
     return data
 
 
@@ -114,6 +153,22 @@ def run_rengo(strategy: Strategy, data: dict[str, np.ndarray]) -> list[np.ndarra
         acc = strategy.accumulator(r, x)
         for model, n in zip(client_models(data, r, x), data["counts"], strict=True):
             acc.add(model, float(n), {})
+        x = as_aggregate(strategy.aggregate_fit(r, x, acc, np.random.default_rng(0))).parameters
+    return x
+
+
+def run_rengo_qffl(data: dict[str, np.ndarray], losses: np.ndarray) -> list[np.ndarray]:
+    """rengo's QFedAvg (q 0.2, qffl_learning_rate 0.1) where client c of round r measured
+    ``losses[r - 1, c]``: the replies its ``qffl`` mod would send, folded by the strategy."""
+    strategy = QFedAvg(q_param=0.2, qffl_learning_rate=0.1)
+    x = [data["x0_0"], data["x0_1"]]
+    strategy.initialize(x)
+    for r in range(1, ROUNDS + 1):
+        acc = strategy.accumulator(r, x)
+        for c, model in enumerate(client_models(data, r, x)):
+            delta, h = qffl_terms(x, model, float(losses[r - 1, c]), 0.2, 10.0)
+            reply = FitResult([*delta, np.asarray(h)], int(data["counts"][c]))
+            strategy.add_result(acc, str(c), reply)
         x = as_aggregate(strategy.aggregate_fit(r, x, acc, np.random.default_rng(0))).parameters
     return x
 
@@ -212,9 +267,12 @@ def main() -> None:
     )
     print("|---|---|---|---|")
     start = [data["x0_0"], data["x0_1"]]
-    for name, build in RENGO.items():
+    one_loss = np.repeat(data["central_loss"][:, None], CLIENTS, axis=1)
+    ours_by_name = {name: run_rengo(build(), data) for name, build in RENGO.items()}
+    ours_by_name["QFedAvg-one-loss"] = run_rengo_qffl(data, one_loss)
+    ours_by_name["QFedAvg-own-losses"] = run_rengo_qffl(data, data["losses"])
+    for name, ours in ours_by_name.items():
         theirs = [flower[f"{name}/{i}"] for i in (0, 1)]
-        ours = run_rengo(build(), data)
         replay = FLOWER_FORMULA.get(name)
         replayed = f"{largest_difference(replay(data), theirs):.2g}" if replay else "-"
         moved = largest_difference(theirs, start)
