@@ -21,6 +21,7 @@ from rengo.hfl import (
     FedRep,
     History,
     LogisticRegressionClient,
+    QFedAvg,
     Scaffold,
     Strategy,
     simulate,
@@ -113,9 +114,14 @@ def simulated(strategy: Strategy, workflow: Any = None) -> list[np.ndarray]:
 
 
 @pytest.mark.timeout(90)
-def test_scaffold_reaches_parties_that_only_serve_a_client(certs: Path) -> None:
-    got = deployed(certs, Scaffold(min_fit_clients=3))
-    want = simulated(Scaffold(min_fit_clients=3))
+@pytest.mark.parametrize("strategy", [Scaffold, QFedAvg])
+def test_a_strategys_client_half_reaches_parties_that_only_serve_a_client(
+    certs: Path, strategy: type
+) -> None:
+    """SCAFFOLD's control variates and q-FedAvg's loss-scaled replies come from mods the
+    parties install on the coordinator's request."""
+    got = deployed(certs, strategy(min_fit_clients=3))
+    want = simulated(strategy(min_fit_clients=3))
     plain = simulated(FedAvg(min_fit_clients=3))
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
