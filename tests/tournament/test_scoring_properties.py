@@ -11,7 +11,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rengo.tournament import mmc, numerai_corr, score_round, stake_weighted_meta_model
+from rengo.tournament import (
+    PayoutRule,
+    mmc,
+    numerai_corr,
+    score_round,
+    stake_weighted_meta_model,
+)
 
 ROWS = 24
 LEVELS = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -103,3 +109,37 @@ def test_corr_is_a_rank_statistic_in_the_unit_interval(predictions, t) -> None: 
     assert -1.0 <= value <= 1.0
     assert numerai_corr(2.0 * p, t) == value  # an exact monotone map keeps every rank
     assert abs(numerai_corr(-p, t) + value) < 1e-12  # reversed order, opposite sign
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    tournaments(),
+    st.lists(st.integers(1, 2**53), min_size=5, max_size=5),
+    st.randoms(use_true_random=False),
+)
+def test_publishing_the_rows_in_another_order_changes_no_score_and_no_payout(  # type: ignore[no-untyped-def]
+    case, large_stakes, random
+) -> None:
+    """Rows are scored in the order of their ids (numerai-tools sorts its index), so the
+    order a round published its rows in changes no bit of any score and no minor unit of
+    any payout, even on stakes near the maximum where a last-bit change of a score moved a
+    payout by one unit (clip 1: no payout is capped)."""
+    submissions, _, t = case
+    stakes = {name: large_stakes[k] for k, name in enumerate(submissions)}
+    rows = [f"r{i:03d}" for i in range(ROWS)]
+    shuffled = rows[:]
+    random.shuffle(shuffled)
+    rule = PayoutRule(clip=1.0)
+
+    def scored_in(order: list[str]):  # type: ignore[no-untyped-def]
+        return score_round(
+            {p: {r: v[int(r[1:])] for r in order} for p, v in submissions.items()},
+            stakes,
+            {r: ("a" if int(r[1:]) < ROWS // 2 else "b") for r in order},
+            {r: t[int(r[1:])] for r in order},
+            rule,
+        )
+
+    before, after = scored_in(rows), scored_in(shuffled)
+    assert after.scores == before.scores
+    assert after.payouts == before.payouts

@@ -251,8 +251,10 @@ def score_round(
     constant meta model, no staked submission) counts as 0 - neither earned nor burned - and
     is named in :attr:`EraScore.undefined`. The result does not depend on the order of the
     submissions (the meta model adds them sorted by name; numerai-tools' ``stake_weight``
-    given them in that order builds the same meta model bit for bit), and a zero-stake
-    submission changes nobody else's scores.
+    given them in that order builds the same meta model bit for bit) nor on the order of the
+    rows (scored in the order of their ids, as numerai-tools sorts its index: in the order
+    published, a last-bit change of a score moved a payout on a large stake by one minor
+    unit), and a zero-stake submission changes nobody else's scores.
 
     Parameters
     ----------
@@ -295,7 +297,8 @@ def score_round(
     rule = rule or PayoutRule()
     if not submissions:
         raise DataError("no submissions to score")
-    row_ids = list(eras)
+    published = list(eras)
+    row_ids = sorted(published)  # numerai-tools sorts by id: the publishing order is moot
     _check_era_sizes([str(e) for e in eras.values()])
     if set(target) != set(row_ids):
         raise DataError("target row ids differ from the round's row ids")
@@ -303,6 +306,8 @@ def score_round(
         features = np.asarray(features, dtype=np.float64)
         if features.ndim != 2 or features.shape[0] != len(row_ids):
             raise DataError(f"features of shape {features.shape} for {len(row_ids)} rows")
+        position = {r: i for i, r in enumerate(published)}
+        features = features[[position[r] for r in row_ids]]
     elif rule.fnc_multiplier:
         raise ConfigError(
             "the payout rule pays on FNC (fnc_multiplier != 0), which needs the round's "
