@@ -703,3 +703,22 @@ def test_scoring_a_round_without_submissions_is_a_usage_error_saying_what_to_do(
     refused = runner.invoke(app, ["tournament", "score", "--targets", targets, *s])
     assert refused.exit_code == 2
     _one_line_error(refused.output, "round 1 has no submissions yet", "tournament submit")
+
+
+def test_a_round_number_that_names_no_round_is_a_usage_error(tmp_path: Path) -> None:
+    """``--round 7`` in a tournament of one round exits 2 (a usage error, as a scored round
+    does) naming the open rounds, for ``submit`` and ``score`` alike; it exited 1, as a
+    failure of rengo's."""
+    s = ["--state", str(tmp_path / "tournament.json"), "--store", str(tmp_path / "runs.db")]
+    opened = runner.invoke(app, ["tournament", "open", "--dataset", "breast_cancer", *s])
+    assert opened.exit_code == 0, opened.output
+    ids = [r["id"] for r in _read(tmp_path / "tournament-round1-live.csv")]
+    predictions = _predictions(tmp_path / "p.csv", ids, np.linspace(0, 1, len(ids)))
+    targets = str(tmp_path / "tournament-round1-targets.csv")
+    for command in (
+        ["submit", "--participant", "a", "--predictions", str(predictions), "--stake", "1"],
+        ["score", "--targets", targets],
+    ):
+        result = runner.invoke(app, ["tournament", *command, "--round", "7", *s])
+        assert result.exit_code == 2, result.output
+        assert "no round 7" in result.output and "open round(s): [1]" in result.output

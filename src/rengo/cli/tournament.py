@@ -900,10 +900,16 @@ def _stake_minor(stake: str, decimals: int, currency: str) -> int:
 
 
 def _require_open(tournament: Any, round_id: int | None, action: str) -> None:
-    """A clear error when there is no open round to ``action`` (the library says only
-    that none is open)."""
+    """A clear ``ConfigError`` (exit 2, as every usage error) when there is no open round to
+    ``action``: ``--round`` names no round or a scored one, or none is open (the library
+    says only that none is open)."""
     open_ids = tournament.open_round_ids()
     scored = [r.round for r in tournament.results()]
+    if round_id is not None and round_id not in open_ids and round_id not in scored:
+        raise ConfigError(  # the library's ProtocolError exited 1, as a failure of rengo's
+            f"there is no round {round_id}; "
+            + (f"open round(s): {open_ids}" if open_ids else "no round is open")
+        )
     if round_id is not None and round_id in scored:
         raise ConfigError(
             f"round {round_id} is already scored; open the next with `rengo tournament open`"
