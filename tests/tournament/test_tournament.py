@@ -348,3 +348,25 @@ def test_a_participant_name_others_could_not_tell_apart_is_refused(name: str) ->
     with pytest.raises(DataError, match="participant"):
         t.submit(name, good, 10)
     t.submit("[red]alice", good, 10)  # brackets are text: displays escape them
+
+
+def test_a_name_in_another_unicode_form_is_the_same_participant() -> None:
+    """'José' typed with a combining accent (as macOS writes it) looks like 'José' in one
+    code point: a resubmission so typed replaces the first instead of entering a second
+    participant with a second stake, and score_round refuses both names side by side."""
+    composed, decomposed = "Jos\u00e9", "Jose\u0301"
+    t = Tournament()
+    t.open_round(ROWS, ERAS)
+    target, good, noise = make_round()
+    t.submit(decomposed, noise, 10)
+    t.submit(composed, good, 20)
+    result = t.resolve(target)
+    assert list(result.scores) == [composed]
+    assert result.scores[composed].stake_minor == 20
+    with pytest.raises(DataError, match="two Unicode forms"):
+        score_round(
+            {n: dict(zip(ROWS, good, strict=True)) for n in (composed, decomposed)},
+            {composed: 10, decomposed: 10},
+            dict(zip(ROWS, ERAS, strict=True)),
+            dict(zip(ROWS, target, strict=True)),
+        )

@@ -181,10 +181,16 @@ def _defined(value: float, name: str, undefined: list[str]) -> float:
     return value
 
 
-def _check_participant(participant: object) -> None:
-    """A ``DataError`` unless ``participant`` is a name others can tell apart: non-empty,
-    no spaces around it ("alice " shown beside "alice") and no control or format characters
-    (a terminal escape in a name rewrote the operator's leaderboard)."""
+def _checked_participant(participant: object) -> str:
+    """``participant`` in Unicode normal form C, or a ``DataError`` unless it is a name
+    others can tell apart: non-empty, no spaces around it ("alice " shown beside "alice")
+    and no control or format characters (a terminal escape in a name rewrote the
+    operator's leaderboard).
+
+    Names that differ only in how an accent is encoded ("José" as one code point or as "e"
+    and a combining accent, as macOS writes it) look the same everywhere, so they are one
+    name: a resubmission typed on another keyboard replaces the first instead of entering a
+    second participant with a second stake."""
     if not isinstance(participant, str) or not participant.strip():
         raise DataError(f"participant must be a non-empty name, got {participant!r}")
     if participant != participant.strip():
@@ -195,6 +201,7 @@ def _check_participant(participant: object) -> None:
             f"participant {participant!r} holds control or format characters {hidden}: a "
             "name is shown on every leaderboard and ledger, so it must be plain text"
         )
+    return unicodedata.normalize("NFC", participant)
 
 
 def _check_era_sizes(eras: Sequence[str]) -> None:
@@ -224,6 +231,19 @@ def _check_target_varies(target: np.ndarray, era_of_row: np.ndarray) -> None:
         f"the target is constant within every era ({_shown(target)}): every score would be "
         "undefined and the round would close paying nobody; check the targets"
     )
+
+
+def _refuse_equivalent_names(names: Sequence[str]) -> None:
+    """A ``DataError`` when two names differ only in their Unicode form (see
+    :func:`_checked_participant`): shown alike, they would be told apart only by rengo."""
+    forms: dict[str, str] = {}
+    for name in names:
+        other = forms.setdefault(unicodedata.normalize("NFC", name), name)
+        if other != name:
+            raise DataError(
+                f"participants {other!r} and {name!r} are the same name in two Unicode "
+                "forms; submit each participant under one name"
+            )
 
 
 def _shown(values: np.ndarray) -> str:
@@ -288,9 +308,10 @@ def score_round(
     DataError
         No submissions, row ids that differ between submissions, eras and target, an era
         of one row, a target constant within every era (nothing could be scored),
-        features of another number of rows, a prediction outside [0, 1] (or NaN), or a
+        features of another number of rows, a prediction outside [0, 1] (or NaN), a
         submission whose stake is missing, not an int, negative or over
-        :data:`MAX_STAKE_MINOR`.
+        :data:`MAX_STAKE_MINOR`, or two participants whose names differ only in their
+        Unicode form.
     ConfigError
         The rule pays on FNC but no features were given.
     """
@@ -314,6 +335,7 @@ def score_round(
             "published features; open the round with features or set fnc_multiplier=0"
         )
     names = sorted(submissions)
+    _refuse_equivalent_names(names)
     matrix = np.empty((len(names), len(row_ids)))
     for k, p in enumerate(names):
         if set(submissions[p]) != set(row_ids):
@@ -523,7 +545,8 @@ class Tournament:
         Parameters
         ----------
         participant:
-            A non-empty name.
+            A non-empty name, kept in Unicode normal form C (a name that differs only in
+            how its accents are encoded is the same participant).
         predictions:
             Values in [0, 1], by row id or in the published row order.
         stake_minor:
@@ -539,7 +562,7 @@ class Tournament:
         ProtocolError
             No such open round.
         """
-        _check_participant(participant)
+        participant = _checked_participant(participant)
         stake_minor = _checked_stake(participant, stake_minor)
         number = self._open_round_id(round_id)
         r = self._rounds[number]
