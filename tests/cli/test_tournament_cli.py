@@ -722,3 +722,24 @@ def test_a_round_number_that_names_no_round_is_a_usage_error(tmp_path: Path) -> 
         result = runner.invoke(app, ["tournament", *command, "--round", "7", *s])
         assert result.exit_code == 2, result.output
         assert "no round 7" in result.output and "open round(s): [1]" in result.output
+
+
+def test_more_eras_than_live_rows_can_fill_names_the_eras_that_fit(tmp_path: Path) -> None:
+    """Three live rows in the default four eras made eras of one row, refused without
+    saying which option to change; the error names --eras and the most that fit."""
+    rows = tmp_path / "rows.csv"
+    rows.write_text(
+        "id,f1,target\n" + "".join(f"r{i},{i},0.{i}\n" for i in range(1, 8)), encoding="utf-8"
+    )
+    s = ["--state", str(tmp_path / "tournament.json"), "--store", str(tmp_path / "runs.db")]
+    opened = runner.invoke(
+        app, ["tournament", "open", "--csv", str(rows), "--target-column", "target", *s]
+    )
+    assert opened.exit_code == 2, opened.output
+    assert "--eras 1 or fewer" in opened.output
+    assert not (tmp_path / "tournament.json").exists()  # nothing was written
+    fitting = runner.invoke(
+        app,
+        ["tournament", "open", "--csv", str(rows), "--target-column", "target", "--eras", "1", *s],
+    )
+    assert fitting.exit_code == 0, fitting.output

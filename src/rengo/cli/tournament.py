@@ -633,6 +633,11 @@ def open_round(
             era_of = np.array(given_eras, dtype=object)
         if len(live) < 2:
             raise ConfigError(f"--train-share {train_share} leaves {len(live)} live rows; lower it")
+        if given_eras is None and len(live) < 2 * min(eras, len(live)):
+            raise ConfigError(  # an era of one row cannot be scored (open_round refuses it)
+                f"--eras {eras} splits the {len(live)} live rows into eras of one row, which "
+                f"cannot be scored; give --eras {len(live) // 2} or fewer (or publish more rows)"
+            )
         live_ids = [str(i) for i in ids[live]]
         train_ids = [str(i) for i in ids[train]] if y is not None else []
         _refuse_target_leaks(state, tournament, live_ids, train_ids)
