@@ -217,7 +217,10 @@ def test_feature_neutral_corr_equals_numerai_tools(seed: int) -> None:
         assert same(ours, theirs), (name, ours, theirs)
 
 
-def test_a_whole_round_scores_each_era_as_numerai_tools_does() -> None:
+@pytest.mark.parametrize("published", ["sorted", "shuffled"])
+def test_a_whole_round_scores_each_era_as_numerai_tools_does(published: str) -> None:
+    """Per era, as numerai-tools scores it; a round that publishes its rows (and their
+    features) out of id order scores them as numerai-tools does, sorted by id."""
     eras = [era(seed, rows=120) for seed in (10, 11, 12)]
     row_ids = [f"e{k}-{i:04d}" for k, e in enumerate(eras) for i in range(120)]
     names = list(eras[0]["submissions"])
@@ -231,7 +234,17 @@ def test_a_whole_round_scores_each_era_as_numerai_tools_does() -> None:
     era_of = {r: r.split("-")[0] for r in row_ids}
     stakes = eras[0]["stakes"]
     features = np.concatenate([e["features"] for e in eras])
-    result = score_round(submissions, stakes, era_of, target, features=features)
+    order = np.arange(len(row_ids))
+    if published == "shuffled":
+        order = np.random.default_rng(5).permutation(len(row_ids))
+    in_order = [row_ids[i] for i in order]
+    result = score_round(
+        submissions,
+        stakes,
+        {r: era_of[r] for r in in_order},
+        target,
+        features=features[order],
+    )
     for k, e in enumerate(eras):
         staked = {n: float(s) for n, s in stakes.items() if s > 0}
         frame = pd.DataFrame(
