@@ -22,9 +22,13 @@ from rengo.core.errors import ConfigError, DataError, ProtocolError
 from rengo.rewards import Budget, Payout, stake_clipped_payouts
 from rengo.tournament.scoring import (
     SCORING_VERSION,
+    _corr_of_gaussianized,
+    _corr_target,
+    _mmc_of_gaussianized,
+    _mmc_target,
+    _vector,
     feature_neutral_corr,
-    mmc,
-    numerai_corr,
+    gaussianize,
     stake_weighted_meta_model,
 )
 
@@ -222,8 +226,6 @@ def _check_target_varies(target: np.ndarray, era_of_row: np.ndarray) -> None:
     """A target constant within every era leaves every score undefined (CORR and MMC are
     0 / 0): the round would close with nothing earned or burned, which is a wrong targets
     file (a placeholder, the wrong column) far more often than a real outcome."""
-    if not np.all(np.isfinite(target)):
-        return  # the scoring functions name NaN and Inf
     for era in set(era_of_row.tolist()):
         if np.ptp(target[era_of_row == era]) > 0:
             return
@@ -353,7 +355,7 @@ def score_round(
     if missing:
         raise DataError(f"no stake for {missing[:3]}{' ...' if len(missing) > 3 else ''}")
     stakes = [_checked_stake(p, stakes_minor[p]) for p in names]
-    target_vector = np.array([target[r] for r in row_ids], dtype=np.float64)
+    target_vector = _vector("target", np.array([target[r] for r in row_ids], dtype=np.float64))
     era_of_row = np.array([eras[r] for r in row_ids], dtype=object)
     _check_target_varies(target_vector, era_of_row)
     per_era: dict[str, list[EraScore]] = {p: [] for p in names}
@@ -364,13 +366,19 @@ def score_round(
             if any(s > 0 for s in stakes)
             else None
         )
+        # each input of CORR and MMC once per era (numerai_corr and mmc, called per
+        # submission, ranked the meta model and transformed the target for every one)
+        corr_target = _corr_target(target_vector[rows], rule.target_pow15)
+        mmc_target = _mmc_target(target_vector[rows])
+        gaussianized_meta = None if meta is None else gaussianize(meta)
         for k, p in enumerate(names):
             undefined: list[str] = []
-            corr = numerai_corr(
-                matrix[k, rows], target_vector[rows], target_pow15=rule.target_pow15
-            )
+            gaussianized = gaussianize(matrix[k, rows])
+            corr = _corr_of_gaussianized(gaussianized, corr_target)
             contribution = (
-                math.nan if meta is None else mmc(matrix[k, rows], meta, target_vector[rows])
+                math.nan
+                if gaussianized_meta is None
+                else _mmc_of_gaussianized(gaussianized, gaussianized_meta, mmc_target)
             )
             fnc = None
             if features is not None:

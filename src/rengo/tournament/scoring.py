@@ -137,10 +137,20 @@ def numerai_corr(
     p = _vector("predictions", predictions)
     t = _vector("target", target)
     _same_length(predictions=p, targets=t)
-    centred = t - t.mean()
-    if target_pow15:
-        centred = signed_power(centred)
-    return _pearson(signed_power(gaussianize(p)), centred)
+    return _corr_of_gaussianized(gaussianize(p), _corr_target(t, target_pow15))
+
+
+def _corr_target(target: np.ndarray, target_pow15: bool) -> np.ndarray:
+    """What CORR correlates the predictions with: the centred target, raised to the 1.5
+    power (sign kept) when ``target_pow15``."""
+    centred = target - target.mean()
+    return signed_power(centred) if target_pow15 else centred
+
+
+def _corr_of_gaussianized(gaussianized: np.ndarray, corr_target: np.ndarray) -> float:
+    """CORR from gaussianized predictions and :func:`_corr_target` (a round computes each
+    once per era and submission, not once per score)."""
+    return _pearson(signed_power(gaussianized), corr_target)
 
 
 def stake_weighted_meta_model(
@@ -232,14 +242,29 @@ def mmc(
     m = gaussianize(meta_model)
     t = _vector("target", target)
     _same_length(predictions=p, meta_model_rows=m, targets=t)
-    mm = float(np.dot(m, m))
+    return _mmc_of_gaussianized(p, m, _mmc_target(t))
+
+
+def _mmc_target(target: np.ndarray) -> np.ndarray:
+    """What MMC takes the covariance with: the target, x4 when it lies in [0, 1], centred."""
+    if np.all((target >= 0) & (target <= 1)):
+        target = target * 4
+    centred: np.ndarray = target - target.mean()
+    return centred
+
+
+def _mmc_of_gaussianized(
+    gaussianized: np.ndarray, gaussianized_meta: np.ndarray, mmc_target: np.ndarray
+) -> float:
+    """MMC from gaussianized predictions and meta model and :func:`_mmc_target`; NaN
+    when the meta model is constant (a round computes each input once per era)."""
+    mm = float(np.dot(gaussianized_meta, gaussianized_meta))
     if mm == 0.0:
         return math.nan
-    neutral = p - m * (float(np.dot(p, m)) / mm)
-    if np.all((t >= 0) & (t <= 1)):
-        t = t * 4
-    centred = t - t.mean()
-    return float(np.dot(centred, neutral) / t.size)
+    neutral = gaussianized - gaussianized_meta * (
+        float(np.dot(gaussianized, gaussianized_meta)) / mm
+    )
+    return float(np.dot(mmc_target, neutral) / mmc_target.size)
 
 
 def neutralize(
