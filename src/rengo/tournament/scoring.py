@@ -96,13 +96,20 @@ def signed_power(values: np.ndarray, power: float = 1.5) -> np.ndarray:
     return np.asarray(np.sign(values) * np.abs(values) ** power, dtype=np.float64)
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """The dot product of two vectors in numpy's own loop (``einsum``), never BLAS's: BLAS
+    splits a long sum among its threads and rounds it otherwise, so a score (and a payout on
+    a large stake) followed the machine's thread count."""
+    return float(np.einsum("i,i->", a, b))
+
+
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation; NaN when either side is constant (as pandas' ``Series.corr``)."""
     a = a - a.mean()
     b = b - b.mean()
     if not np.any(a) or not np.any(b):
         return math.nan
-    r = float(np.dot(a, b) / math.sqrt(float(np.dot(a, a)) * float(np.dot(b, b))))
+    r = _dot(a, b) / math.sqrt(_dot(a, a) * _dot(b, b))
     return min(1.0, max(-1.0, r))
 
 
@@ -258,13 +265,11 @@ def _mmc_of_gaussianized(
 ) -> float:
     """MMC from gaussianized predictions and meta model and :func:`_mmc_target`; NaN
     when the meta model is constant (a round computes each input once per era)."""
-    mm = float(np.dot(gaussianized_meta, gaussianized_meta))
+    mm = _dot(gaussianized_meta, gaussianized_meta)
     if mm == 0.0:
         return math.nan
-    neutral = gaussianized - gaussianized_meta * (
-        float(np.dot(gaussianized, gaussianized_meta)) / mm
-    )
-    return float(np.dot(mmc_target, neutral) / mmc_target.size)
+    neutral = gaussianized - gaussianized_meta * (_dot(gaussianized, gaussianized_meta) / mm)
+    return _dot(mmc_target, neutral) / mmc_target.size
 
 
 def neutralize(
