@@ -6,6 +6,7 @@ statistic in [-1, 1]."""
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 from hypothesis import given, settings
@@ -143,3 +144,37 @@ def test_publishing_the_rows_in_another_order_changes_no_score_and_no_payout(  #
     before, after = scored_in(rows), scored_in(shuffled)
     assert after.scores == before.scores
     assert after.payouts == before.payouts
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(tournaments(), min_size=1, max_size=3),
+    st.integers(0, 2_000),
+    st.sampled_from([0.05, 0.5, 1.0]),
+)
+def test_a_budget_pays_each_round_at_most_what_is_left_and_all_of_it_when_gains_exceed_it(  # type: ignore[no-untyped-def]
+    rounds, total, clip
+) -> None:
+    """Over rounds, gains never exceed the budget left; a round whose uncapped gains
+    (floor of stake x rate) exceed it pays exactly what is left, to the minor unit."""
+    from rengo.rewards import Budget
+    from rengo.tournament import Tournament
+
+    tournament = Tournament(PayoutRule(clip=clip), Budget(total))
+    rows = [f"r{i:03d}" for i in range(ROWS)]
+    for submissions, stakes, t in rounds:
+        number = tournament.open_round(rows, ["a" if i < ROWS // 2 else "b" for i in range(ROWS)])
+        for name, values in submissions.items():
+            tournament.submit(name, values, stakes[name], number)
+        assert tournament.budget is not None
+        left = tournament.budget.remaining_minor
+        result = tournament.resolve(t, number)
+        paid = sum(p.amount_minor for p in result.payouts if p.amount_minor > 0)
+        c = Fraction(repr(clip))  # money is exact: floats through their repr
+        uncapped = sum(
+            math.floor(s.stake_minor * min(Fraction(repr(s.score)), c))
+            for s in result.scores.values()
+            if s.score > 0
+        )
+        assert paid == min(left, uncapped)
+    assert tournament.budget.paid_minor <= total
