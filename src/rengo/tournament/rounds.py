@@ -22,13 +22,13 @@ from rengo.core.errors import ConfigError, DataError, ProtocolError
 from rengo.rewards import Budget, Payout, stake_clipped_payouts
 from rengo.tournament.scoring import (
     SCORING_VERSION,
-    _corr_of_gaussianized,
-    _corr_target,
-    _mmc_of_gaussianized,
-    _mmc_target,
-    _vector,
+    checked_vector,
+    corr_of_gaussianized,
+    corr_target,
     feature_neutral_corr,
     gaussianize,
+    mmc_of_gaussianized,
+    mmc_target,
     stake_weighted_meta_model,
 )
 
@@ -355,7 +355,9 @@ def score_round(
     if missing:
         raise DataError(f"no stake for {missing[:3]}{' ...' if len(missing) > 3 else ''}")
     stakes = [_checked_stake(p, stakes_minor[p]) for p in names]
-    target_vector = _vector("target", np.array([target[r] for r in row_ids], dtype=np.float64))
+    target_vector = checked_vector(
+        "target", np.array([target[r] for r in row_ids], dtype=np.float64)
+    )
     era_of_row = np.array([eras[r] for r in row_ids], dtype=object)
     _check_target_varies(target_vector, era_of_row)
     per_era: dict[str, list[EraScore]] = {p: [] for p in names}
@@ -368,17 +370,17 @@ def score_round(
         )
         # each input of CORR and MMC once per era (numerai_corr and mmc, called per
         # submission, ranked the meta model and transformed the target for every one)
-        corr_target = _corr_target(target_vector[rows], rule.target_pow15)
-        mmc_target = _mmc_target(target_vector[rows])
+        era_corr_target = corr_target(target_vector[rows], rule.target_pow15)
+        era_mmc_target = mmc_target(target_vector[rows])
         gaussianized_meta = None if meta is None else gaussianize(meta)
         for k, p in enumerate(names):
             undefined: list[str] = []
             gaussianized = gaussianize(matrix[k, rows])
-            corr = _corr_of_gaussianized(gaussianized, corr_target)
+            corr = corr_of_gaussianized(gaussianized, era_corr_target)
             contribution = (
                 math.nan
                 if gaussianized_meta is None
-                else _mmc_of_gaussianized(gaussianized, gaussianized_meta, mmc_target)
+                else mmc_of_gaussianized(gaussianized, gaussianized_meta, era_mmc_target)
             )
             fnc = None
             if features is not None:

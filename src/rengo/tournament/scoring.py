@@ -37,7 +37,9 @@ LSTSQ_RCOND = 1e-6
 (numerai-tools' ``rcond``): collinear or constant features do not blow the projection up."""
 
 
-def _vector(name: str, values: Sequence[float] | np.ndarray) -> np.ndarray:
+def checked_vector(name: str, values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """``values`` as a float64 vector of at least 2 finite values, or a ``DataError`` naming
+    ``name``."""
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1 or array.size < 2:
         raise DataError(f"{name} must be a 1-D array of at least 2 rows, got shape {array.shape}")
@@ -68,7 +70,7 @@ def tie_kept_rank(values: Sequence[float] | np.ndarray) -> np.ndarray:
     """
     from scipy.stats import rankdata  # scipy.stats takes ~0.5 s to import: on first use
 
-    array = _vector("values", values)
+    array = checked_vector("values", values)
     ranks = np.asarray(rankdata(array, method="average"), dtype=np.float64)
     return (ranks - 0.5) / array.size
 
@@ -141,23 +143,23 @@ def numerai_corr(
     DataError
         Fewer than 2 rows, rows of different lengths, or NaN/Inf values.
     """
-    p = _vector("predictions", predictions)
-    t = _vector("target", target)
+    p = checked_vector("predictions", predictions)
+    t = checked_vector("target", target)
     _same_length(predictions=p, targets=t)
-    return _corr_of_gaussianized(gaussianize(p), _corr_target(t, target_pow15))
+    return corr_of_gaussianized(gaussianize(p), corr_target(t, target_pow15))
 
 
-def _corr_target(target: np.ndarray, target_pow15: bool) -> np.ndarray:
+def corr_target(target: np.ndarray, target_pow15: bool) -> np.ndarray:
     """What CORR correlates the predictions with: the centred target, raised to the 1.5
     power (sign kept) when ``target_pow15``."""
     centred = target - target.mean()
     return signed_power(centred) if target_pow15 else centred
 
 
-def _corr_of_gaussianized(gaussianized: np.ndarray, corr_target: np.ndarray) -> float:
-    """CORR from gaussianized predictions and :func:`_corr_target` (a round computes each
-    once per era and submission, not once per score)."""
-    return _pearson(signed_power(gaussianized), corr_target)
+def corr_of_gaussianized(gaussianized: np.ndarray, centred_target: np.ndarray) -> float:
+    """CORR from gaussianized predictions and ``centred_target`` (:func:`corr_target`'s);
+    a round computes each once per era and submission, not once per score."""
+    return _pearson(signed_power(gaussianized), centred_target)
 
 
 def stake_weighted_meta_model(
@@ -205,7 +207,7 @@ def stake_weighted_meta_model(
             "no submission is staked: the meta model (stake-weighted mean of staked "
             "submissions) is undefined"
         )
-    rows = [_vector(f"predictions of submission {k}", predictions[int(k)]) for k in staked]
+    rows = [checked_vector(f"predictions of submission {k}", predictions[int(k)]) for k in staked]
     if len({r.size for r in rows}) != 1:
         raise DataError("every submission must cover the same rows")
     products = np.stack(rows) * weights[staked][:, None]
@@ -247,12 +249,12 @@ def mmc(
     """
     p = gaussianize(predictions)
     m = gaussianize(meta_model)
-    t = _vector("target", target)
+    t = checked_vector("target", target)
     _same_length(predictions=p, meta_model_rows=m, targets=t)
-    return _mmc_of_gaussianized(p, m, _mmc_target(t))
+    return mmc_of_gaussianized(p, m, mmc_target(t))
 
 
-def _mmc_target(target: np.ndarray) -> np.ndarray:
+def mmc_target(target: np.ndarray) -> np.ndarray:
     """What MMC takes the covariance with: the target, x4 when it lies in [0, 1], centred."""
     if np.all((target >= 0) & (target <= 1)):
         target = target * 4
@@ -260,16 +262,17 @@ def _mmc_target(target: np.ndarray) -> np.ndarray:
     return centred
 
 
-def _mmc_of_gaussianized(
-    gaussianized: np.ndarray, gaussianized_meta: np.ndarray, mmc_target: np.ndarray
+def mmc_of_gaussianized(
+    gaussianized: np.ndarray, gaussianized_meta: np.ndarray, centred_target: np.ndarray
 ) -> float:
-    """MMC from gaussianized predictions and meta model and :func:`_mmc_target`; NaN
-    when the meta model is constant (a round computes each input once per era)."""
+    """MMC from gaussianized predictions and meta model and ``centred_target``
+    (:func:`mmc_target`'s); NaN when the meta model is constant (a round computes each
+    input once per era)."""
     mm = _dot(gaussianized_meta, gaussianized_meta)
     if mm == 0.0:
         return math.nan
     neutral = gaussianized - gaussianized_meta * (_dot(gaussianized, gaussianized_meta) / mm)
-    return _dot(mmc_target, neutral) / mmc_target.size
+    return _dot(centred_target, neutral) / centred_target.size
 
 
 def neutralize(
@@ -363,8 +366,8 @@ def feature_neutral_corr(
     DataError
         Mismatched rows or NaN/Inf values.
     """
-    p = _vector("predictions", predictions)
-    t = _vector("target", target)
+    p = checked_vector("predictions", predictions)
+    t = checked_vector("target", target)
     _same_length(predictions=p, targets=t)
     neutral = neutralize(gaussianize(p), features)
     if not np.all(np.isfinite(neutral)):
