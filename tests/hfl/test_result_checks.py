@@ -255,6 +255,65 @@ def test_client_metrics_are_bounded_to_numbers_and_short_strings_and_the_rest_re
     assert ok.reason is None and (ok.metrics or {})["note"] == "ok"  # short strings stay
 
 
+def test_one_party_cannot_add_metric_names_to_the_rounds_record(tmp_path: Any) -> None:
+    """A party that reports 32 new names a round (the most a result may carry) added them
+    all to every round's record: 40 rounds made 2,560 series, and ``rengo runs plot`` ran
+    out of minutes and memory drawing them. Its own record keeps what it reported."""
+    honest = Reporting({"loss": 0.5}, {"accuracy": 0.9})
+    inventing = Reporting(
+        {"loss": 0.5, **{f"fit{i}": 1.0 for i in range(31)}},
+        {"accuracy": 0.9, **{f"eval{i}": 1.0 for i in range(31)}},
+    )
+    store = RunStore(tmp_path / "runs.db")
+    history = simulate(
+        lambda cid: inventing if cid == "c" else honest,
+        ["a", "b", "c"],
+        FedAvg(fraction_evaluate=1.0),
+        [np.zeros(4)],
+        2,
+        store=store,
+    )
+    assert history.run_id is not None
+    for record in history.rounds:
+        assert set(record.metrics) == {"train_loss", "eval_loss", "eval_accuracy"}
+    assert set(store.round_metrics(history.run_id)) == {
+        "train_loss",
+        "eval_loss",
+        "eval_accuracy",
+    }
+    evaluated = [r for r in store.client_records(history.run_id, "c") if r.phase == "evaluate"]
+    assert all("eval30" in (r.metrics or {}) for r in evaluated)  # c's own record keeps them
+
+
+def test_metric_names_with_control_characters_are_refused_naming_the_party(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    forged = "accuracy\n\x1b[2Jround 9: 5 of 5 clients reported"
+    honest = Reporting({"loss": 0.5}, {"accuracy": 0.9})
+    forging = Reporting({"loss": 0.5, forged: 1.0, "": 2.0}, {"accuracy": 0.9, forged: 1.0})
+    store = RunStore(tmp_path / "runs.db")
+    history = simulate(
+        lambda cid: forging if cid != "c" else honest,  # a majority reports them
+        ["a", "b", "c"],
+        FedAvg(fraction_evaluate=1.0),
+        [np.zeros(4)],
+        1,
+        store=store,
+    )
+    assert history.run_id is not None
+    assert set(store.round_metrics(history.run_id)) == {
+        "train_loss",
+        "eval_loss",
+        "eval_accuracy",
+    }
+    (fit,) = [r for r in store.client_records(history.run_id, "a") if r.phase == "fit"]
+    assert fit.reason is not None and "has control characters" in fit.reason
+    assert "metric name '' is not a name of 1 to 64 characters" in fit.reason
+    assert forged not in (fit.metrics or {})
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(m.startswith("round 1: client a: evaluate: metric name") for m in warned)
+
+
 def test_a_party_is_told_why_its_results_were_not_counted_without_the_others_figures() -> None:
     class Reporter(Client):
         """Trains honestly; ``"nan"`` reports a NaN evaluation loss, ``"big"`` a far-off update."""

@@ -53,3 +53,19 @@ def test_weighted_sum_retains_only_the_sums_of_200_results() -> None:
 def test_weighted_sum_mean_of_nothing_is_an_error() -> None:
     with pytest.raises(ValueError, match="no weight"):
         WeightedSum([np.zeros(2)]).mean()
+
+
+def test_a_metric_fewer_than_half_the_results_report_is_no_mean_of_the_round() -> None:
+    acc = WeightedSum([])
+    acc.add([], 10.0, {"loss": 0.5, "accuracy": 0.9})
+    acc.add([], 10.0, {"loss": 0.7, "accuracy": 0.8})
+    acc.add([], 10.0, {"loss": 0.9, "invented": 1e6})  # one party's own name
+    acc.add([], 10.0, {"loss": 1.1})
+    assert acc.metrics() == pytest.approx({"loss": 0.8, "accuracy": 0.85})  # 2 of 4: kept
+
+
+def test_one_of_two_parties_cannot_remove_a_metric_by_leaving_it_out() -> None:
+    acc = WeightedSum([])
+    acc.add([], 10.0, {"accuracy": 0.9})
+    acc.add([], 30.0, {})
+    assert acc.metrics() == {"accuracy": 0.9}

@@ -24,9 +24,13 @@ Whatever the options, a result's metrics are screened too (:func:`screen_metrics
 infinite metric, or one beyond +-1e150 (its weighted mean would overflow), is dropped, with
 a warning naming the party and a note in its round record, so one party cannot turn the
 round's mean ``train_loss`` into NaN or ``inf``. A metric is a number or a short string: at
-most :data:`MAX_METRICS` of them per result, names of at most :data:`MAX_METRIC_NAME`
-characters, strings of at most :data:`MAX_METRIC_TEXT`; the rest (bytes, arrays, a 2 MB
-string) is dropped the same way, so one party cannot fill the run store through its metrics.
+most :data:`MAX_METRICS` of them per result, names of 1 to :data:`MAX_METRIC_NAME` printable
+characters (no newline or terminal escape to forge what ``rengo runs show`` prints), strings
+of at most :data:`MAX_METRIC_TEXT`; the rest (bytes, arrays, a 2 MB string) is dropped the
+same way, so one party cannot fill the run store through its metrics. A round's mean of
+a metric counts only when at least half of its results report it
+(:meth:`~rengo.hfl.WeightedSum.metrics`), so one party cannot add names of its own to every
+round's record either.
 
 The two median rules need every result of the round before the first is folded, so they
 hold the round's results (a deployed hub holds them anyway); they are on by default in
@@ -165,9 +169,10 @@ def screen_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], list[str
     it would make that mean NaN for every party's result; so is one beyond
     :data:`MAX_METRIC_MAGNITUDE` (1e300 times a weight overflows that mean to ``inf``). So
     is anything but a number (bool, int, float) or a string of at most
-    :data:`MAX_METRIC_TEXT` characters, a name longer than :data:`MAX_METRIC_NAME`
-    characters, and every metric after the first :data:`MAX_METRICS`: they would be stored
-    with the round, every round.
+    :data:`MAX_METRIC_TEXT` characters, a name that is empty, longer than
+    :data:`MAX_METRIC_NAME` characters or holds a control character (a newline, a terminal
+    escape), and every metric after the first :data:`MAX_METRICS`: they would be stored
+    with the round, every round, and printed by ``rengo runs show``.
 
     Parameters
     ----------
@@ -198,9 +203,12 @@ def screen_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], list[str
 
 def _metric_problem(name: Any, value: Any) -> str | None:
     """Why one metric is refused (see :func:`screen_metrics`), or None."""
-    if not isinstance(name, str) or len(name) > MAX_METRIC_NAME:
+    if not isinstance(name, str) or not name or len(name) > MAX_METRIC_NAME:
         shown = repr(name)[:40] + ("..." if len(repr(name)) > 40 else "")
-        return f"metric name {shown} is not a name of at most {MAX_METRIC_NAME} characters"
+        return f"metric name {shown} is not a name of 1 to {MAX_METRIC_NAME} characters"
+    if not name.isprintable():  # a newline or terminal escape would forge what runs show
+        shown = repr(name)[:40] + ("..." if len(repr(name)) > 40 else "")
+        return f"metric name {shown} has control characters"
     if isinstance(value, str):
         if len(value) > MAX_METRIC_TEXT:
             return (

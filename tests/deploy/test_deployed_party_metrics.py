@@ -1,0 +1,102 @@
+"""What one deployed party reports around its update cannot become the federation's record:
+over gRPC, with the coordinator's deployment defaults, a party that invents metric names
+every round adds none of them to the rounds' record (its own client records keep them), and
+the run's status is true."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rengo.core.messages import Config, EvaluateResult, FitResult
+from rengo.core.parameters import Parameters
+from rengo.deploy import run_party, serve_coordinator
+from rengo.hfl import Client, FedAvg
+from rengo.tracking import RunStore
+from rengo.transport.grpc_party import Backoff
+from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+
+HONEST = ["a", "b", "c"]
+LIAR = "mallory"
+
+
+class Party(Client):
+    """Trains one step and evaluates at loss 0.5, accuracy 0.9; the liar adds 31 names of
+    its own to each result, new every round."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def invented(self, config: Config, what: str) -> dict[str, float]:
+        if self.name != LIAR:
+            return {}
+        return {f"r{config['server_round']}_{what}{i}": 1.0 for i in range(31)}
+
+    def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        metrics = {"loss": 0.3, **self.invented(config, "fit")}
+        return FitResult([p + 1 for p in parameters], 5, metrics)
+
+    def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        return EvaluateResult(0.5, 5, {"accuracy": 0.9, **self.invented(config, "eval")})
+
+
+def deployed_run(store_path: Path, rounds: int) -> None:
+    """Serve ``rounds`` rounds to the four parties, in this process, over plain-text gRPC."""
+    ready, address = threading.Event(), {}
+
+    def listening(hub: Any) -> None:
+        address["at"] = f"127.0.0.1:{hub.port}"
+        ready.set()
+
+    def coordinator() -> None:
+        with RunStore(store_path) as store:
+            serve_coordinator(
+                FedAvg(min_fit_clients=4, fraction_evaluate=1.0), [np.zeros(2)], rounds,
+                "127.0.0.1:0", HubSecurity(insecure=True), parties=[*HONEST, LIAR],
+                join_timeout=30.0, round_timeout=20.0, heartbeat_interval=0.5,
+                on_listening=listening, farewell=0.0, store=store,
+            )  # fmt: skip
+
+    serving = threading.Thread(target=coordinator, daemon=True)
+    serving.start()
+    assert ready.wait(30)
+    backoff = Backoff(initial=0.05, maximum=0.3, give_up_after=30.0)
+    parties = [
+        threading.Thread(
+            target=run_party,
+            args=(
+                address["at"],
+                name,
+                lambda cid, name=name: Party(name),
+                PartyCredentials(insecure=True),
+            ),
+            kwargs={"heartbeat_interval": 0.5, "backoff": backoff},
+            daemon=True,
+        )
+        for name in [*HONEST, LIAR]
+    ]
+    for party in parties:
+        party.start()
+    for thread in [*parties, serving]:
+        thread.join(60)
+    assert not serving.is_alive()
+
+
+@pytest.mark.timeout(90)
+def test_a_deployed_party_inventing_metric_names_adds_none_to_the_rounds_record(
+    tmp_path: Path,
+) -> None:
+    deployed_run(tmp_path / "runs.db", rounds=2)
+    with RunStore(tmp_path / "runs.db") as store:
+        (run,) = store.list_runs()
+        series = store.round_metrics(run.run_id)
+        liar = store.client_records(run.run_id, LIAR)
+    assert run.status == "completed"
+    assert set(series) == {"train_loss", "eval_loss", "eval_accuracy"}  # was 127 series
+    assert series["eval_accuracy"] == [(1, pytest.approx(0.9)), (2, pytest.approx(0.9))]
+    assert any("r2_eval30" in (r.metrics or {}) for r in liar)  # its own record keeps them
