@@ -20,7 +20,7 @@ from rengo.core.messages import Config, EvaluateResult, FitResult
 from rengo.core.parameters import Parameters
 from rengo.hfl import Client, Coordinator, FedAvg, ResultChecks, make_pool, simulate
 from rengo.hfl.client import client_handler
-from rengo.hfl.result_checks import low_median, update_norm
+from rengo.hfl.result_checks import low_median, screen_metrics, update_norm
 from rengo.tracking import RunStore
 from rengo.transport.simulation import SerialPool
 
@@ -312,6 +312,44 @@ def test_metric_names_with_control_characters_are_refused_naming_the_party(
     assert forged not in (fit.metrics or {})
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any(m.startswith("round 1: client a: evaluate: metric name") for m in warned)
+
+
+@pytest.mark.parametrize("lie", [7.0, -1.0, 1e149])
+def test_a_rate_outside_zero_to_one_is_refused_and_cannot_make_the_rounds_accuracy(
+    tmp_path: Any, lie: float
+) -> None:
+    """One party of three saying accuracy 7.0 made the round's ``eval_accuracy`` 2.1 (and
+    1e149 made it 4e148), the run's best round by its headline metric; its loss still
+    counts, its accuracy does not."""
+    honest = Reporting({"loss": 0.5, "accuracy": 0.8}, {"accuracy": 0.9})
+    lying = Reporting({"loss": 0.5, "accuracy": lie}, {"accuracy": lie, "val_auc": -0.5})
+    store = RunStore(tmp_path / "runs.db")
+    history = simulate(
+        lambda cid: lying if cid == "c" else honest,
+        ["a", "b", "c"],
+        FedAvg(fraction_evaluate=1.0),
+        [np.zeros(4)],
+        1,
+        store=store,
+        checks=ResultChecks(),  # deployment's defaults
+    )
+    (record,) = history.rounds
+    assert record.metrics["eval_accuracy"] == pytest.approx(0.9)
+    assert record.metrics["train_accuracy"] == pytest.approx(0.8)
+    assert record.metrics["eval_loss"] == pytest.approx(0.25)  # c's loss still counts
+    assert not record.failures
+    assert history.run_id is not None
+    reasons = [r.reason for r in store.client_records(history.run_id, "c")]
+    assert all(f"metric 'accuracy' is {lie:g}" in (why or "") for why in reasons)
+    assert all("outside [0, 1] (a rate)" in (why or "") for why in reasons)
+    assert "metric 'val_auc' is -0.5, outside [0, 1] (a rate)" in (reasons[-1] or "")
+
+
+def test_rates_are_named_by_their_last_token_and_kept_inside_zero_to_one() -> None:
+    reported = {"accuracy": 1.0, "top5_acc": 0.0, "F1": 0.5, "auc_gain": 3.0, "accuracy_pct": 91}
+    kept, refused = screen_metrics({**reported, "val_precision": 1.5})
+    assert kept == reported  # a percentage under a name that is no rate stays
+    assert refused == ["metric 'val_precision' is 1.5, outside [0, 1] (a rate)"]
 
 
 def test_a_party_is_told_why_its_results_were_not_counted_without_the_others_figures() -> None:

@@ -27,8 +27,11 @@ round's mean ``train_loss`` into NaN or ``inf``. A metric is a number or a short
 most :data:`MAX_METRICS` of them per result, names of 1 to :data:`MAX_METRIC_NAME` printable
 characters (no newline or terminal escape to forge what ``rengo runs show`` prints), strings
 of at most :data:`MAX_METRIC_TEXT`; the rest (bytes, arrays, a 2 MB string) is dropped the
-same way, so one party cannot fill the run store through its metrics. A round's mean of
-a metric counts only when at least half of its results report it
+same way, so one party cannot fill the run store through its metrics. A rate (a name
+ending in ``accuracy``, ``acc``, ``auc``, ``precision``, ``recall`` or ``f1``,
+:data:`RATE_METRICS`) outside [0, 1] is dropped too: one party saying 7.0 made the round's
+``eval_accuracy`` 2.1, its best round by that metric (report percentages under another
+name). A round's mean of a metric counts only when at least half of its results report it
 (:meth:`~rengo.hfl.WeightedSum.metrics`), so one party cannot add names of its own to every
 round's record either.
 
@@ -160,6 +163,11 @@ MAX_METRIC_TEXT = 256
 MAX_METRIC_MAGNITUDE = 1e150
 """Largest ``|value|`` of a numeric metric: times any claim up to 2^53 examples, summed over
 a million results, it stays far inside float64, so a round's weighted mean is finite."""
+RATE_METRICS = frozenset({"accuracy", "acc", "auc", "precision", "recall", "f1"})
+"""Last ``_``-separated tokens of metric names that are rates, within [0, 1]
+(``accuracy``, ``top5_acc``, ``val_auc``): a value outside is refused, so one party cannot
+make the round's mean ``eval_accuracy`` 2.1 (by saying 7.0) or 4e148 - the figure a run's
+best round is picked by."""
 
 
 def screen_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -168,7 +176,8 @@ def screen_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], list[str
     A float metric that is NaN or infinite is refused: folded into the round's weighted mean
     it would make that mean NaN for every party's result; so is one beyond
     :data:`MAX_METRIC_MAGNITUDE` (1e300 times a weight overflows that mean to ``inf``). So
-    is anything but a number (bool, int, float) or a string of at most
+    is a rate (:func:`is_rate`: ``accuracy``, ``auc``...) outside [0, 1], and so is
+    anything but a number (bool, int, float) or a string of at most
     :data:`MAX_METRIC_TEXT` characters, a name that is empty, longer than
     :data:`MAX_METRIC_NAME` characters or holds a control character (a newline, a terminal
     escape), and every metric after the first :data:`MAX_METRICS`: they would be stored
@@ -230,7 +239,15 @@ def _metric_problem(name: Any, value: Any) -> str | None:
             f"metric {name!r} is {shown}, beyond +-{MAX_METRIC_MAGNITUDE:g} (the round's "
             "weighted mean of it would overflow)"
         )
+    if is_rate(name) and not 0.0 <= float(value) <= 1.0:
+        return f"metric {name!r} is {shown}, outside [0, 1] (a rate)"
     return None
+
+
+def is_rate(name: str) -> bool:
+    """Whether metric ``name`` is a rate in [0, 1]: its last ``_``-separated token is one of
+    :data:`RATE_METRICS`."""
+    return name.lower().rsplit("_", 1)[-1] in RATE_METRICS
 
 
 def low_median(values: Sequence[float]) -> float:
