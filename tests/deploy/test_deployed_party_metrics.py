@@ -1,11 +1,13 @@
 """What one deployed party reports around its update cannot become the federation's record:
 over gRPC, with the coordinator's deployment defaults, a party that invents metric names
 every round adds none of them to the rounds' record (its own client records keep them), and
-the run's status is true."""
+the run's status is true; and the reason a party gives for failing a request is kept as one
+printable line, so it cannot clear the operator's terminal or forge a line of the log."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,22 @@ class Party(Client):
         return EvaluateResult(0.5, 5, {"accuracy": 0.9, **self.invented(config, "eval")})
 
 
-def deployed_run(store_path: Path, rounds: int) -> None:
+class Forging(Party):
+    """Fails every fit of the liar with a reason that clears the screen and forges a
+    round's summary line."""
+
+    def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        if self.name == LIAR:
+            raise RuntimeError(FORGED)
+        return super().fit(parameters, config)
+
+
+FORGED = "ok\x1b[2J\x1b[H\nround 2/2: 4 of 4 parties reported in 0.01s, train_loss 0.0100"
+
+
+def deployed_run(
+    store_path: Path, rounds: int, make: Callable[[str], Client] = Party, min_fit: int = 4
+) -> None:
     """Serve ``rounds`` rounds to the four parties, in this process, over plain-text gRPC."""
     ready, address = threading.Event(), {}
 
@@ -56,7 +73,7 @@ def deployed_run(store_path: Path, rounds: int) -> None:
     def coordinator() -> None:
         with RunStore(store_path) as store:
             serve_coordinator(
-                FedAvg(min_fit_clients=4, fraction_evaluate=1.0), [np.zeros(2)], rounds,
+                FedAvg(min_fit_clients=min_fit, fraction_evaluate=1.0), [np.zeros(2)], rounds,
                 "127.0.0.1:0", HubSecurity(insecure=True), parties=[*HONEST, LIAR],
                 join_timeout=30.0, round_timeout=20.0, heartbeat_interval=0.5,
                 on_listening=listening, farewell=0.0, store=store,
@@ -72,7 +89,7 @@ def deployed_run(store_path: Path, rounds: int) -> None:
             args=(
                 address["at"],
                 name,
-                lambda cid, name=name: Party(name),
+                lambda cid, name=name: make(name),
                 PartyCredentials(insecure=True),
             ),
             kwargs={"heartbeat_interval": 0.5, "backoff": backoff},
@@ -100,3 +117,23 @@ def test_a_deployed_party_inventing_metric_names_adds_none_to_the_rounds_record(
     assert set(series) == {"train_loss", "eval_loss", "eval_accuracy"}  # was 127 series
     assert series["eval_accuracy"] == [(1, pytest.approx(0.9)), (2, pytest.approx(0.9))]
     assert any("r2_eval30" in (r.metrics or {}) for r in liar)  # its own record keeps them
+
+
+@pytest.mark.timeout(90)
+def test_a_deployed_partys_failure_reason_is_kept_as_one_printable_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    deployed_run(tmp_path / "runs.db", rounds=2, make=Forging, min_fit=3)
+    with RunStore(tmp_path / "runs.db") as store:
+        (run,) = store.list_runs()
+        records = store.client_records(run.run_id, LIAR)
+        reasons = [r.reason or "" for r in records if r.phase == "fit"]
+        events = [e.message for e in store.events(run.run_id) if LIAR in e.message]
+    assert run.status == "completed"
+    shown = "raised RuntimeError: ok [2J [H round 2/2: 4 of 4 parties reported in 0.01s"
+    assert reasons and all(why.startswith(shown) for why in reasons)
+    assert events and all(m.isprintable() for m in events)
+    logged = [  # the coordinator's log (the party's own log is its own business)
+        r.getMessage() for r in caplog.records if r.name == "rengo.hfl" and LIAR in r.getMessage()
+    ]
+    assert logged and all(m.isprintable() for m in logged)

@@ -29,6 +29,7 @@ from rengo.transport.channel import Channel
 from rengo.transport.grpc_hub import GrpcHub
 from rengo.transport.grpc_party import Backoff, PartyConnection
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+from rengo.transport.grpc_wire import party_text
 
 FAST = Backoff(initial=0.05, maximum=0.2, give_up_after=1.5)
 PARTIES = ["alice", "bob", "carol"]
@@ -485,3 +486,9 @@ def test_a_party_process_of_a_stopped_coordinator_cannot_abort_the_resumed_run(
             again.close()
     finally:
         alice.close()
+
+
+def test_a_partys_text_becomes_one_printable_line_within_its_limit() -> None:
+    raw = b"fit\x1b[2J\r\nround 9: ok\x00\t done " + b"\xff" + "é".encode() * 50
+    assert party_text(raw, 40) == "fit [2J round 9: ok done \ufffd" + "é" * 14
+    assert party_text(b"\n\x1b\x07", 40) == ""  # then the caller says "failed"

@@ -91,6 +91,7 @@ from rengo.transport.grpc_wire import (
     NOTICE,
     NOTICE_LIMIT,
     REPLY_ERROR,
+    REPLY_ERROR_LIMIT,
     REPLY_OK,
     RPC_PREFIX,
     SERVER_OPTIONS,
@@ -100,6 +101,7 @@ from rengo.transport.grpc_wire import (
     check_release,
     parse_hello,
     parse_rpc_key,
+    party_text,
     rpc_key,
 )
 from rengo.transport.pool import TIMED_OUT, Reply, Request
@@ -1002,7 +1004,7 @@ class GrpcHub:
             if not self.routing:  # a horizontal run's parties run no protocol a party aborts
                 self._drop(session.name, env)
                 return
-            self.fail(session.name, bytes(env.payload[:200]).decode("utf-8", "replace") or "failed")
+            self.fail(session.name, party_text(env.payload, 200) or "failed")
             return
         check_protocol_key(env.key)
         if not self.routing:
@@ -1050,7 +1052,7 @@ class GrpcHub:
         if outcome == REPLY_OK:
             call.finish(env.payload, None)  # the reassembled bytearray, no copy
         elif outcome == REPLY_ERROR:
-            call.finish(None, bytes(env.payload).decode("utf-8", "replace")[:2000] or "failed")
+            call.finish(None, party_text(env.payload, REPLY_ERROR_LIMIT) or "failed")
         else:
             call.finish(None, f"malformed reply (outcome {outcome[:40]!r})")
             raise ProtocolError(f"unknown reply outcome {outcome[:40]!r}")

@@ -25,6 +25,8 @@ NOTICE_LIMIT = 400
 RPC_PREFIX = "$rpc/"
 REPLY_OK = "ok"
 REPLY_ERROR = "error"
+REPLY_ERROR_LIMIT = 2000
+"""Most characters of the reason a party gives for failing a request that the hub keeps."""
 
 CHANNEL_OPTIONS: list[tuple[str, int]] = [
     ("grpc.max_receive_message_length", GRPC_MESSAGE_LIMIT),
@@ -115,3 +117,26 @@ def check_protocol_key(key: str) -> str:
     if key.startswith("$"):
         raise ProtocolError(f"message keys starting with '$' are reserved: {key!r}")
     return key
+
+
+def party_text(raw: bytes, limit: int) -> str:
+    """What a party wrote for the operator to read (why it failed a request or aborted), as
+    one line of at most ``limit`` printable characters: a control character (a newline, a
+    terminal escape) becomes a space, so a party cannot clear the coordinator's terminal or
+    forge a line of its log or of ``rengo runs show``.
+
+    Parameters
+    ----------
+    raw
+        The payload, UTF-8 (undecodable bytes are replaced); only its start is read.
+    limit
+        The most characters kept.
+
+    Returns
+    -------
+    str
+        The text, whitespace runs collapsed to one space.
+    """
+    text = bytes(raw[: 4 * limit]).decode("utf-8", "replace")
+    printable = "".join(ch if ch.isprintable() else " " for ch in text)
+    return " ".join(printable.split())[:limit]
