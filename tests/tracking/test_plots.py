@@ -8,6 +8,7 @@ import pytest
 
 from rengo.core.errors import DataError
 from rengo.tracking import RunStore, metric_family, plot_run, plot_runs
+from rengo.tracking.plots import MAX_PANELS, drawn_panels
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -93,3 +94,28 @@ def test_a_comparison_draws_its_baselines(store: RunStore, tmp_path: Path) -> No
     )
     _assert_png(marked)
     assert marked.read_bytes() != plain.read_bytes()
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` in pixels, from the PNG's header."""
+    data = path.read_bytes()
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_a_run_with_hundreds_of_metric_families_plots_the_known_ones_first_within_a_bound(
+    store: RunStore, tmp_path: Path
+) -> None:
+    """A run recorded with 2,563 families (one party's invented metric names) kept
+    ``rengo runs plot`` busy past five minutes at 5.4 GB: one subplot each."""
+    run_id = store.start_run("horizontal", {}, name="many")
+    for number in (1, 2):
+        metrics = {f"train_m{i:03d}": float(i) for i in range(100)}
+        store.log_round(run_id, number, {**metrics, "zeta_loss": 0.5}, 0.1, 3, 0)
+    written = plot_run(store, run_id, tmp_path / "many.png")
+    width, height = _png_size(written)
+    assert width <= 2 * 5.0 * 110 + 1  # two columns
+    assert height <= (MAX_PANELS // 2) * 3.6 * 110 + 0.4 * 110 + 1  # MAX_PANELS subplots
+    drawn, left_out = drawn_panels(["train_m000", "zeta_loss", "fit accuracy", "b"])
+    assert drawn == ["zeta_loss", "fit accuracy", "train_m000", "b"] and left_out == 0
+    many, left_out = drawn_panels([f"m{i}" for i in range(30)] + ["loss"])
+    assert many[0] == "loss" and len(many) == MAX_PANELS and left_out == 31 - MAX_PANELS

@@ -36,6 +36,11 @@ _FAMILIES = (
 _SUBPLOT_WIDTH_IN = 5.0
 _SUBPLOT_HEIGHT_IN = 3.6
 _DPI = 110
+MAX_PANELS = 24
+"""Most subplots one PNG draws (those of known measures first, :func:`drawn_panels`): a
+run recorded with 2,563 metric families (one party naming 32 new metrics a round, before
+rengo counted a round's metric only when half its results report it) kept
+``rengo runs plot`` busy past five minutes at 5.4 GB."""
 
 
 def metric_family(key: str) -> str:
@@ -48,6 +53,24 @@ def metric_family(key: str) -> str:
         if token in _FAMILIES:
             return "accuracy" if token == "acc" else token
     return key
+
+
+def drawn_panels(panels: list[str]) -> tuple[list[str], int]:
+    """The first :data:`MAX_PANELS` of ``panels`` (names of metric families or client
+    metrics) to draw, those of a known measure (loss, accuracy, ...) first, each group in
+    its order; and how many are left out."""
+    known = [p for p in panels if metric_family(p.rsplit(" ", 1)[-1]) in _FAMILIES]
+    seen = set(known)
+    drawn = (known + [p for p in panels if p not in seen])[:MAX_PANELS]
+    return drawn, len(panels) - len(drawn)
+
+
+def _left_out(count: int, listed_by: str) -> str:
+    """The title's note of panels not drawn, naming the command that lists them all (empty
+    for none)."""
+    if not count:
+        return ""
+    return f" ({count} more not drawn; {listed_by} lists them all)"
 
 
 def _new_figure(width_in: float, height_in: float) -> Figure:
@@ -110,21 +133,25 @@ def plot_run(store: RunStore, run_id: str, path: str | os.PathLike[str]) -> Path
     families: dict[str, list[str]] = {}
     for key in sorted(series):
         families.setdefault(metric_family(key), []).append(key)
-    columns = min(len(families), 2)
-    rows = math.ceil(len(families) / columns)
+    drawn, left_out = drawn_panels(list(families))
+    columns = min(len(drawn), 2)
+    rows = math.ceil(len(drawn) / columns)
     figure = _new_figure(_SUBPLOT_WIDTH_IN * columns, _SUBPLOT_HEIGHT_IN * rows + 0.4)
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
-    for ax, (family, keys) in zip(axes, families.items(), strict=False):
+    for ax, family in zip(axes, drawn, strict=False):
+        keys = families[family]
         for key in keys:
             rounds, values = _xy(series[key])
             ax.plot(rounds, values, marker="o", markersize=3, label=key)
         ax.set_title(family)
         _round_axis(ax)
         ax.legend(fontsize="small")
-    for ax in axes[len(families) :]:
+    for ax in axes[len(drawn) :]:
         ax.set_visible(False)
     title = run.run_id if run.name is None else f"{run.name} ({run.run_id})"
-    figure.suptitle(f"{title} - {run.kind}, {run.status}")
+    figure.suptitle(
+        f"{title} - {run.kind}, {run.status}{_left_out(left_out, 'rengo runs metrics')}"
+    )
     return _save(figure, path)
 
 
@@ -237,11 +264,13 @@ def plot_client_metrics(store: RunStore, run_id: str, path: str | os.PathLike[st
             else "clients reported none"
         )
         raise DataError(f"run {run.run_id!r} has no per-client metrics to plot ({why})")
-    columns = min(len(spread), 2)
-    rows = math.ceil(len(spread) / columns)
+    drawn, left_out = drawn_panels(list(spread))
+    columns = min(len(drawn), 2)
+    rows = math.ceil(len(drawn) / columns)
     figure = _new_figure(_SUBPLOT_WIDTH_IN * columns, _SUBPLOT_HEIGHT_IN * rows + 0.4)
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
-    for ax, (name, per_round) in zip(axes, spread.items(), strict=False):
+    for ax, name in zip(axes, drawn, strict=False):
+        per_round = spread[name]
         rounds = [s.round for s in per_round]
         ax.fill_between(
             rounds,
@@ -257,8 +286,8 @@ def plot_client_metrics(store: RunStore, run_id: str, path: str | os.PathLike[st
         ax.set_title(f"{name} ({per_round[-1].clients} clients in round {rounds[-1]})")
         _round_axis(ax)
         ax.legend(fontsize="small")
-    for ax in axes[len(spread) :]:
+    for ax in axes[len(drawn) :]:
         ax.set_visible(False)
     title = run.run_id if run.name is None else f"{run.name} ({run.run_id})"
-    figure.suptitle(f"{title} - per-client metrics")
+    figure.suptitle(f"{title} - per-client metrics{_left_out(left_out, 'rengo runs show')}")
     return _save(figure, path)
