@@ -338,3 +338,31 @@ def test_an_executors_own_options_reach_its_pool_from_the_job_file(tmp_path: Pat
     assert RunStore(store).list_runs() == []
     with pytest.raises(ConfigError, match=r"\[executor.NAME\] = 'rya'; did you mean 'ray'"):
         parse_job({"model": {"type": "logistic"}, "executor": {"rya": {}}})
+
+
+@pytest.mark.parametrize("column", ["id", "customer_id", "CustomerID"])
+def test_an_id_column_is_refused_as_a_feature_until_data_id_column_names_it(
+    tmp_path: Path, column: str
+) -> None:
+    """Without data.id_column a CSV's ID column ("000123"...) trained as a feature, the
+    number 123, and the run was recorded completed."""
+    from rengo.jobs.build import build_federation
+
+    rows = [f"{column},a,y"] + [f"{i:06d},{i % 7}.5,{i % 2}" for i in range(40)]
+    (tmp_path / "bank.csv").write_text("\n".join(rows) + "\n")
+    text = JOB.replace('dataset = "iris"', 'dataset = "csv"\npath = "bank.csv"')
+    with pytest.raises(ConfigError, match=rf"column '{column}' of \S*bank.csv is named like an ID"):
+        build_federation(load_job(_write(tmp_path, text)))
+    named = text.replace('path = "bank.csv"', f'path = "bank.csv"\nid_column = "{column}"')
+    assert build_federation(load_job(_write(tmp_path, named))).client(0).feature_names == ("a",)
+
+
+def test_a_feature_named_like_an_id_that_repeats_values_still_trains(tmp_path: Path) -> None:
+    """A code shared by many rows (a region_id) is a feature the user may mean to keep."""
+    from rengo.jobs.build import build_federation
+
+    rows = ["region_id,a,y"] + [f"{i % 4},{i % 7}.5,{i % 2}" for i in range(40)]
+    (tmp_path / "bank.csv").write_text("\n".join(rows) + "\n")
+    text = JOB.replace('dataset = "iris"', 'dataset = "csv"\npath = "bank.csv"')
+    fed = build_federation(load_job(_write(tmp_path, text)))
+    assert fed.client(0).feature_names == ("region_id", "a")

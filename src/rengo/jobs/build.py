@@ -6,6 +6,7 @@ The same :class:`HflJob` serves ``rengo run`` (simulation) and ``rengo coordinat
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -220,6 +221,7 @@ def build_federation(spec: JobSpec) -> FederatedDataset:
         )
     if spec.data.task == "auto":
         _refuse_continuous_target(spec, dataset)
+    _refuse_id_column_as_feature(spec, dataset)
     where = spec.data.path or dataset.name
     try:
         fed = federate(
@@ -309,6 +311,33 @@ def hold_out_per_client(fed: FederatedDataset, share: float, seed: int) -> Feder
         rng = np.random.default_rng([seed, k, 0xC7])
         clients[cid], tests[cid] = train_test_split(data, count, rng)
     return FederatedDataset(clients=clients, test=fed.test, name=fed.name, client_tests=tests)
+
+
+_ID_NAME = re.compile(r"(?i:(?:^|[_\s.-])id)$|[a-z](?:ID|Id)$")
+"""A column name that reads as an identifier: ``id``, ``customer_id``, ``Client ID``,
+``customerID`` (not ``paid`` or ``grid``)."""
+
+
+def _refuse_id_column_as_feature(spec: JobSpec, dataset: Dataset) -> None:
+    """ConfigError for a user table whose column named like an ID, with a different value
+    on every row, would train as a feature because ``data.id_column`` is not set.
+
+    Every column but the label is a feature unless ``data.id_column`` names it, so a
+    ``customer_id`` column of ``000123``-style IDs trained as the number 123 without a
+    word: the model learnt from row numbers, and the run was recorded completed.
+    """
+    if spec.data.dataset not in ("csv", "parquet") or spec.data.id_column is not None:
+        return
+    for j, name in enumerate(dataset.feature_names):
+        if not _ID_NAME.search(name.strip()):
+            continue
+        if np.unique(dataset.X[:, j]).size == len(dataset):
+            raise ConfigError(
+                f"{spec.source}: column {name!r} of {spec.data.path} is named like an ID and "
+                "holds a different value on every row, but data.id_column is not set, so it "
+                f'would train as a feature; set data.id_column = "{name}" (the column is then '
+                "left out of the features), or rename the column if it is a real feature"
+            )
 
 
 def _why_not_classes(dataset: Dataset) -> str:
