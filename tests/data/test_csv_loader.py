@@ -228,3 +228,16 @@ def test_a_trailing_separator_on_every_line_is_named_as_such(tmp_path: Path) -> 
         load_csv(path)
     with pytest.raises(DataError, match=r":1: header column 1 has no name$"):
         load_csv(_write(tmp_path, ",a,y\n1,1,0\n", "lead.csv"))
+
+
+def test_labels_that_differ_only_in_letter_case_are_refused_naming_both_lines(
+    tmp_path: Path,
+) -> None:
+    """An export with "Yes" and "yes" trained as a 3-class model without a word."""
+    path = _write(tmp_path, "id,a,y\n1,1,Yes\n2,3,no\n3,3,yes\n4,2,no\n")
+    with pytest.raises(
+        DataError,
+        match=r"t.csv:4: label 'yes' differs only in letter case from 'Yes' at \S*t.csv:2",
+    ):
+        load_csv(path, id_column="id")
+    assert load_csv(_write(tmp_path, "a,y\n1,Yes\n2,No\n"), "y").classes == ("No", "Yes")

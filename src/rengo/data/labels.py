@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -22,7 +22,8 @@ def encode_labels(
 
     ``task="auto"`` treats text and whole numbers as classes and fractional numbers as a
     regression target. ``where(i)`` names row ``i`` (file and line) for error messages.
-    Missing labels (empty, NaN, ``?``...) are an error: a training row needs a label.
+    Missing labels (empty, NaN, ``?``...) are an error: a training row needs a label. So
+    are two text class names that differ only in letter case (``Yes`` and ``yes``).
     """
     if task not in TASKS:
         raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
@@ -49,6 +50,7 @@ def encode_labels(
                 i = _first_non_number(text)
                 raise DataError(f"{where(i)}: regression label {str(text[i])!r} is not a number")
             classes, codes = np.unique(text, return_inverse=True)
+            _refuse_case_variants(classes, codes, where)
             return codes.astype(np.int64), tuple(str(c) for c in classes)
         numbers = parsed
         bad = np.flatnonzero(~np.isfinite(numbers))
@@ -60,6 +62,34 @@ def encode_labels(
     uniq, codes = np.unique(numbers, return_inverse=True)
     names = tuple(str(int(v)) if v == int(v) else repr(float(v)) for v in uniq)
     return codes.astype(np.int64), names
+
+
+def class_list(classes: Sequence[str], shown: int = 5, *, count: bool = False) -> str:
+    """Up to ``shown`` class names for a message (``'a', 'b', ...`` beyond them), after
+    their number when ``count`` (``4 ('No', 'Yes', 'no', 'yes')``)."""
+    names = ", ".join(repr(c) for c in classes[:shown]) + (", ..." if len(classes) > shown else "")
+    return f"{len(classes)} ({names})" if count else names
+
+
+def _refuse_case_variants(
+    classes: np.ndarray, codes: np.ndarray, where: Callable[[int], str]
+) -> None:
+    """A DataError for two class names that differ only in letter case (``Yes`` and
+    ``yes``): an export that spelled one answer two ways, which trained as two classes (a
+    horizontal job's 4-class "yes/no" model; a vertical party's "found 4 classes")."""
+    folded = [str(c).casefold() for c in classes.tolist()]
+    seen: dict[str, int] = {}
+    for k, name in enumerate(folded):
+        if name in seen:
+            first, second = (int(np.flatnonzero(codes == c)[0]) for c in (seen[name], k))
+            first, second = sorted((first, second))
+            raise DataError(
+                f"{where(second)}: label {str(classes[codes[second]])!r} differs only in letter "
+                f"case from {str(classes[codes[first]])!r} at {where(first)}, so the two would "
+                "be different classes; write each class one way (or, if they are different "
+                "classes, rename one)"
+            )
+        seen[name] = k
 
 
 def _parse_numbers(text: np.ndarray) -> np.ndarray | None:
