@@ -69,7 +69,9 @@ def test_regression_labels_are_read_as_numbers_with_task_regression(tmp_path: Pa
     table.write_text("id,x,claims\n" + "".join(f"c{i},{i % 7},{i % 6}\n" for i in range(30)))
     scoring = tmp_path / "new.csv"
     scoring.write_text("id,x,claims\nn1,1,4\nn2,2,0\n")
-    with pytest.raises(Exception, match="must have two classes, found 6"):
+    with pytest.raises(
+        Exception, match=r"must have two classes, found 6 \('0', '1', '2', '3', '4', \.\.\.\)"
+    ):
         load_party_data(table, "id", label="claims")
     data = load_party_data(table, "id", label="claims", score_csv=scoring, task="regression")
     assert data.labels is not None and data.labels.dtype == np.float64

@@ -19,6 +19,7 @@ from rengo.core.errors import ConfigError, DataError
 from rengo.data import Dataset
 from rengo.data.csv_table import CsvRows, dataset_from_rows, partial_labels, read_csv_rows
 from rengo.data.dataset import column_scaling
+from rengo.data.labels import class_list
 from rengo.vfl.common import PartyData, PartyTable, scaled
 
 __all__ = ["PartyData", "column_scaling", "load_party_data", "load_scoring_data", "scaled"]
@@ -99,7 +100,7 @@ def load_party_data(
         labels = np.asarray(train.y, dtype=np.float64)
     elif label is not None:
         if train.classes is None or len(train.classes) != 2:
-            found = 0 if train.classes is None else len(train.classes)
+            found = "none" if train.classes is None else class_list(train.classes, count=True)
             raise DataError(f"{train_path}: label {label!r} must have two classes, found {found}")
         classes = (train.classes[0], train.classes[1])
         labels = train.labels()

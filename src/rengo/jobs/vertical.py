@@ -26,6 +26,7 @@ from rengo.core.roles import COORDINATOR
 from rengo.data import Dataset, Standardization, load_dataset, vertical_split
 from rengo.data.csv_table import CsvRows, dataset_from_rows, partial_labels, read_csv_rows
 from rengo.data.dataset import column_scaling
+from rengo.data.labels import class_list
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import VflSection
 from rengo.metrics import ks_statistic, mae, r2_score, rmse, roc_auc
@@ -243,7 +244,7 @@ def party_data(vfl: VflSection, name: str, seed: int) -> PartyData:
             )
             raise DataError(
                 f"{name}: label {vfl.label!r} must have two classes for a binary model, found "
-                f"{len(classes)}: give a label column with two classes{hint}"
+                f"{class_list(classes, count=True)}: give a label column with two classes{hint}"
             )
     test = held_out(ids, seed, vfl.test_size)
     if test.all():
