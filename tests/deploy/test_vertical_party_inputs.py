@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rengo.cli.main import app
+from rengo.core.errors import DataError
 from rengo.deploy.vertical_data import load_party_data
 from rengo.transport.certs import init_certificates
 from rengo.transport.grpc_hub import GrpcHub
@@ -79,6 +80,32 @@ def test_regression_labels_are_read_as_numbers_with_task_regression(tmp_path: Pa
     assert data.score_labels is not None
     np.testing.assert_array_equal(data.score_labels, [4.0, 0.0])
     assert data.classes is None
+
+
+def test_a_targets_few_labels_written_as_floats_name_the_label_partys_classes(
+    tmp_path: Path,
+) -> None:
+    """A transfer-learning target whose few labels read 1.0/0.0 named classes '1.0'/'0.0',
+    so the run failed after PSI: "labels ['0.0', '1.0'] are not among the source's classes
+    ['0', '1']" - the same classes, written the way a spreadsheet exports them."""
+    source = tmp_path / "bank.csv"
+    source.write_text("id,x,y\n" + "".join(f"c{i},{i},{i % 2}\n" for i in range(6)))
+    target = tmp_path / "shop.csv"
+    target.write_text("id,z,y\nc1,1,1.0\nc2,2,\nc3,3,0.0\nc4,4,\n")
+    bank = load_party_data(source, "id", label="y")
+    shop = load_party_data(target, "id", label="y")
+    assert shop.classes == bank.classes == ("0", "1")
+    assert shop.labels is not None and shop.labels.tolist() == ["1", None, "0", None]
+
+
+def test_a_missing_label_marker_among_a_targets_few_labels_is_refused_naming_the_line(
+    tmp_path: Path,
+) -> None:
+    """'NA' was a class name: the run failed after PSI, its labels not the source's."""
+    target = tmp_path / "shop.csv"
+    target.write_text("id,z,y\nc1,1,1\nc2,2,\nc3,3,0\nc4,4,NA\n")
+    with pytest.raises(DataError, match=r"shop.csv:5: label 'y' is 'NA'; leave the label"):
+        load_party_data(target, "id", label="y")
 
 
 def test_a_result_already_on_disk_is_kept_and_the_new_one_written_beside_it(

@@ -17,7 +17,7 @@ import numpy as np
 from rengo.core.errors import ConfigError, DataError
 from rengo.data.cells import check_ids, first_unplain_number, to_feature_dtype
 from rengo.data.dataset import Dataset
-from rengo.data.labels import Task, encode_labels
+from rengo.data.labels import MISSING_LABEL_TEXT, Task, encode_labels
 
 
 def load_csv(
@@ -171,12 +171,36 @@ def partial_labels(table: CsvRows, label: str) -> np.ndarray:
     party holds of its own rows (a transfer-learning target's), aligned with the table
     :func:`dataset_from_rows` builds from the same rows.
 
+    The names are those :func:`dataset_from_rows` gives a fully labelled column's classes
+    (:func:`~rengo.data.labels.encode_labels`): ``1.0`` and ``1`` both name class ``"1"``,
+    so a party whose few labels read ``1.0``/``0.0`` names the classes a label party's
+    ``1``/``0`` column does.
+
     Raises
     ------
     DataError
-        If the file has no such column.
+        If the file has no such column, or a cell holds a missing-label marker (``NA``,
+        ``null``...) rather than being blank, or two labels differ only in letter case.
     """
-    return np.array([cell or None for cell in table.column(label)], dtype=object)
+    cells = table.column(label)
+    names = np.full(len(cells), None, dtype=object)
+    known = [i for i, cell in enumerate(cells) if cell]
+    marked = [i for i in known if cells[i].lower() in MISSING_LABEL_TEXT]
+    if marked:
+        i = marked[0]
+        raise DataError(
+            f"{table.path}:{table.lines[i]}: label {label!r} is {cells[i]!r}; leave the label "
+            f"of a row without one blank ({len(marked)} row(s) affected)"
+        )
+    if known:
+        codes, classes = encode_labels(
+            np.array([cells[i] for i in known], dtype=str),
+            "classification",
+            lambda k: f"{table.path}:{table.lines[known[k]]}",
+        )
+        assert classes is not None  # task="classification" always names classes
+        names[known] = np.asarray(classes, dtype=object)[codes]
+    return names
 
 
 def _check_dtype(dtype: type) -> None:
