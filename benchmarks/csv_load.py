@@ -1,5 +1,7 @@
 """Loading a numeric CSV table: rengo's ``load_csv`` beside numpy's C reader
-(``numpy.loadtxt``), a wide table and a tall one, interleaved, each load in its own process.
+(``numpy.loadtxt``) and, when installed, ``pandas.read_csv``, a wide table and a tall one
+(``--million``: also 1,000,000 rows x 20), interleaved, each load in its own process, its
+wall and CPU seconds and its peak memory (the process's maximum resident set) reported.
 
 ``load_csv`` checks every cell (a name for each malformed one, plain ASCII numbers only,
 finite values) and ``numpy.loadtxt`` checks almost nothing, so numpy is the floor, not a
@@ -8,13 +10,16 @@ competitor. ``--src`` adds source trees to compare (e.g. an older checkout unpac
 
     .venv/bin/python benchmarks/csv_load.py
     .venv/bin/python benchmarks/csv_load.py --src /tmp/old/src src --repeats 5
+    .venv/bin/python benchmarks/csv_load.py --src /tmp/old/src src --million
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -28,6 +33,7 @@ from fate_bench import spread
 HERE = Path(__file__).resolve().parent
 FMT = "{:.2f}"
 TABLES = {"wide": (1_000, 5_000), "tall": (100_000, 20)}
+MILLION = {"million": (1_000_000, 20)}
 
 
 def write_table(path: Path, rows: int, columns: int) -> None:
@@ -47,12 +53,18 @@ def load_one(reader: str, path: str) -> None:
     if reader == "numpy":
         table = np.loadtxt(path, delimiter=",", skiprows=1)
         shape = (table.shape[0], table.shape[1] - 1)
+    elif reader == "pandas":
+        import pandas
+
+        frame = pandas.read_csv(path)
+        shape = (frame.shape[0], frame.shape[1] - 1)
     else:
         from rengo.data import load_csv
 
         shape = load_csv(path).X.shape
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    print(json.dumps({"wall": wall, "cpu": cpu, "shape": list(shape)}), flush=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(json.dumps({"wall": wall, "cpu": cpu, "mib": peak, "shape": list(shape)}), flush=True)
 
 
 def main() -> None:
@@ -62,26 +74,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--src", nargs="+", default=[str(HERE.parent / "src")])
+    parser.add_argument("--million", action="store_true", help="also a 1,000,000-row table")
     args = parser.parse_args()
+    tables = {**TABLES, **(MILLION if args.million else {})}
     readers = [(f"rengo load_csv ({Path(s).resolve()})", str(Path(s).resolve())) for s in args.src]
     readers.append(("numpy.loadtxt", readers[0][1]))
+    if importlib.util.find_spec("pandas") is not None:
+        readers.append(("pandas.read_csv", readers[0][1]))
+    kinds = {"numpy.loadtxt": "numpy", "pandas.read_csv": "pandas"}
     print(f"load average at start {os.getloadavg()}; {args.repeats} repeats")
     with tempfile.TemporaryDirectory() as folder:
         paths = {}
-        for name, (rows, columns) in TABLES.items():
+        for name, (rows, columns) in tables.items():
             paths[name] = Path(folder) / f"{name}.csv"
             write_table(paths[name], rows, columns)
         runs: dict[tuple[str, str], list[dict[str, float]]] = {}
         for _ in range(args.repeats):
             for name, path in paths.items():
                 for label, src in readers:
-                    reader = "numpy" if label == "numpy.loadtxt" else "rengo"
-                    got = child_json(__file__, [reader, str(path)], src)
+                    got = child_json(__file__, [kinds.get(label, "rengo"), str(path)], src)
                     runs.setdefault((name, label), []).append(got)
     print(f"load average at end {os.getloadavg()}")
-    print("| table | reader | wall s | CPU s | vs numpy (wall) |")
-    print("|---|---|---|---|---|")
-    for name, (rows, columns) in TABLES.items():
+    print("| table | reader | wall s | CPU s | peak MiB | vs numpy (wall) |")
+    print("|---|---|---|---|---|---|")
+    for name, (rows, columns) in tables.items():
         floor = statistics.median(r["wall"] for r in runs[(name, "numpy.loadtxt")])
         for label, _ in readers:
             got = runs[(name, label)]
@@ -89,6 +105,7 @@ def main() -> None:
             print(
                 f"| {name} {rows:,} x {columns:,} | {label} | {spread(walls, FMT)} | "
                 f"{spread([r['cpu'] for r in got], FMT)} | "
+                f"{spread([r['mib'] for r in got], '{:.0f}')} | "
                 f"{statistics.median(walls) / floor:.2f}x |"
             )
 

@@ -6,9 +6,11 @@ and the column, so a user can fix the file without guessing.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import itertools
 import warnings
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,16 +54,30 @@ def load_csv(
     """
     path = Path(path)
     _check_dtype(dtype)
-    return dataset_from_rows(
-        read_csv_rows(path, delimiter, column_names),
-        label,
-        id_column,
-        features=features,
-        missing_values=missing_values,
-        task=task,
-        dtype=dtype,
-        name=name,
-    )
+    with contextlib.closing(_records(path, delimiter, column_names)) as records:
+        header = next(records)[1]
+        try:
+            columns = _Columns.pick(CsvRows(path, header, [], []), label, id_column, features)
+        except (ConfigError, DataError):
+            for _ in records:  # a malformed file is named first, as read_csv_rows names it
+                pass
+            raise
+        return _dataset(
+            path,
+            header,
+            _chunks(records, max(1, CHUNK_CELLS // len(header))),
+            columns,
+            missing_values=missing_values,
+            task=task,
+            dtype=dtype,
+            name=name,
+        )
+
+
+CHUNK_CELLS = 1 << 16
+"""Cells :func:`load_csv` holds as text at once: it parses a file's rows in chunks of this
+many cells into numbers, so a tall file's text is never all in memory at once (only its id
+and label cells are kept as text, for the checks that need the whole column)."""
 
 
 @dataclass(frozen=True)
@@ -130,39 +146,100 @@ def dataset_from_rows(
         As :func:`load_csv`.
     """
     _check_dtype(dtype)
-    path, header, rows, lines = table.path, table.header, table.rows, table.lines
-    columns = {c: j for j, c in enumerate(header)}
+    columns = _Columns.pick(table, label, id_column, features)
+    records = list(zip(table.lines, table.rows, strict=True))
+    return _dataset(
+        table.path,
+        table.header,
+        [records],
+        columns,
+        missing_values=missing_values,
+        task=task,
+        dtype=dtype,
+        name=name,
+    )
 
-    def column(col: str, role: str) -> int:
-        if col not in columns:
-            raise table.missing_column(col, role)
-        return columns[col]
 
-    label_j = None if label is None else column(label, "label")
-    id_j = None if id_column is None else column(id_column, "id")
-    if features is None:
-        feature_js = [j for j in range(len(header)) if j not in (label_j, id_j)]
-    else:
+@dataclass(frozen=True)
+class _Columns:
+    """Which columns of a header are the label, the ids and the features."""
+
+    label: int | None
+    ids: int | None
+    features: list[int]
+
+    @staticmethod
+    def pick(
+        table: CsvRows, label: str | None, id_column: str | None, features: Sequence[str] | None
+    ) -> _Columns:
+        """The columns named, a DataError for one the header lacks."""
+        header = table.header
+        index = {c: j for j, c in enumerate(header)}
+
+        def column(col: str, role: str) -> int:
+            if col not in index:
+                raise table.missing_column(col, role)
+            return index[col]
+
+        label_j = None if label is None else column(label, "label")
+        id_j = None if id_column is None else column(id_column, "id")
+        if features is None:
+            return _Columns(
+                label_j, id_j, [j for j in range(len(header)) if j not in (label_j, id_j)]
+            )
         feature_js = [column(f, "feature") for f in features]
         if label_j in feature_js or (id_j is not None and id_j in feature_js):
-            raise ConfigError(f"{path}: the label/id column cannot also be a feature")
-    where = _locator(path, lines)
+            raise ConfigError(f"{table.path}: the label/id column cannot also be a feature")
+        return _Columns(label_j, id_j, feature_js)
 
-    X = _parse_features(path, rows, lines, header, feature_js, set(missing_values), dtype)
-    ids = None
-    if id_j is not None:
-        ids = np.array([r[id_j] for r in rows], dtype=str)
-        check_ids(ids, where, header[id_j])
+
+def _dataset(
+    path: Path,
+    header: list[str],
+    chunks: Iterable[list[tuple[int, list[str]]]],
+    columns: _Columns,
+    *,
+    missing_values: Collection[str],
+    task: Task,
+    dtype: type,
+    name: str | None,
+) -> Dataset:
+    """The :class:`Dataset` of data rows ``(line, cells)`` that come in ``chunks``: each
+    chunk's features are parsed into numbers before the next is read; the id and label
+    cells are kept as text for the checks that need the whole column."""
+    parts: list[np.ndarray] = []
+    lines: list[int] = []
+    ids: list[str] = []
+    labels: list[str] = []
+    missing = set(missing_values)
+    for chunk in chunks:
+        rows = [cells for _, cells in chunk]
+        at = [line for line, _ in chunk]
+        parts.append(_parse_features(path, rows, at, header, columns.features, missing, dtype))
+        lines.extend(at)
+        if columns.ids is not None:
+            ids.extend(r[columns.ids] for r in rows)
+        if columns.label is not None:
+            labels.extend(r[columns.label] for r in rows)
+    if not lines:
+        raise DataError(f"{path}: header found but no data rows")
+    X = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    del parts
+    where = _locator(path, lines)
+    id_array = None
+    if columns.ids is not None:
+        id_array = np.array(ids, dtype=str)
+        check_ids(id_array, where, header[columns.ids])
     y, classes = None, None
-    if label_j is not None:
-        y, classes = encode_labels(np.array([r[label_j] for r in rows], dtype=str), task, where)
+    if columns.label is not None:
+        y, classes = encode_labels(np.array(labels, dtype=str), task, where)
     return Dataset(
         X=X,
         y=y,
-        feature_names=tuple(header[j] for j in feature_js),
+        feature_names=tuple(header[j] for j in columns.features),
         classes=classes,
         name=name or path.stem,
-        ids=ids,
+        ids=id_array,
     )
 
 
@@ -211,11 +288,39 @@ def _check_dtype(dtype: type) -> None:
 def _read_rows(
     path: Path, delimiter: str, column_names: Sequence[str] | None
 ) -> tuple[list[str], list[list[str]], list[int]]:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    records = _records(path, delimiter, column_names)
+    header = next(records)[1]
     rows: list[list[str]] = []
     lines: list[int] = []
-    header: list[str] | None = None if column_names is None else [str(c) for c in column_names]
+    for line, cells in records:
+        rows.append(cells)
+        lines.append(line)
+    if not rows:
+        raise DataError(f"{path}: header found but no data rows")
+    return header, rows, lines
+
+
+def _chunks(
+    records: Iterator[tuple[int, list[str]]], size: int
+) -> Iterator[list[tuple[int, list[str]]]]:
+    """``records`` in lists of ``size`` (the last one shorter)."""
+    while chunk := list(itertools.islice(records, size)):
+        yield chunk
+
+
+def _records(
+    path: Path, delimiter: str, column_names: Sequence[str] | None
+) -> Generator[tuple[int, list[str]], None, None]:
+    """The file's header, then each data row, as ``(line, cells)``: cells stripped, blank
+    lines skipped, a DataError for a malformed file, a bad header or a ragged row (the
+    header's line is 0 when ``column_names`` gives it)."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    header: list[str] | None = None
+    if column_names is not None:
+        header = [str(c) for c in column_names]
+        _check_header(path, 0, header)
+        yield 0, header
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f, delimiter=delimiter)
@@ -226,6 +331,7 @@ def _read_rows(
                 if header is None:
                     header = cells
                     _check_header(path, reader.line_num, header)
+                    yield reader.line_num, header
                     continue
                 if len(cells) != len(header):
                     raise DataError(
@@ -233,19 +339,13 @@ def _read_rows(
                         f"has {len(header)} ({', '.join(header)}); ragged rows are not allowed"
                         + _other_separator(header)
                     )
-                rows.append(cells)
-                lines.append(reader.line_num)
+                yield reader.line_num, cells
     except csv.Error as exc:
         raise DataError(f"{path}: not valid CSV: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise DataError(_not_utf8(path, exc)) from exc
     if header is None:
         raise DataError(f"{path}: file is empty (no header row)")
-    if column_names is not None:
-        _check_header(path, 0, header)
-    if not rows:
-        raise DataError(f"{path}: header found but no data rows")
-    return header, rows, lines
 
 
 def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
