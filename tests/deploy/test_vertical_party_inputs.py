@@ -108,6 +108,17 @@ def test_a_missing_label_marker_among_a_targets_few_labels_is_refused_naming_the
         load_party_data(target, "id", label="y")
 
 
+def test_a_label_partys_missing_label_marker_says_every_row_needs_a_label(
+    tmp_path: Path,
+) -> None:
+    """Only a table with blank labels holds a target's few labels; a label party's 'NA'
+    is a missing label, not a blank to leave."""
+    table = tmp_path / "card.csv"
+    table.write_text("id,x,y\nc1,1,1\nc2,2,0\nc3,3,NA\nc4,4,1\n")
+    with pytest.raises(DataError, match=r"card.csv:4: label is missing \('NA'\); every row"):
+        load_party_data(table, "id", label="y")
+
+
 def test_a_result_already_on_disk_is_kept_and_the_new_one_written_beside_it(
     tmp_path: Path,
 ) -> None:

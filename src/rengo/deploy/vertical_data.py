@@ -141,8 +141,9 @@ def _few_labels(rows: CsvRows, label: str | None, regression: bool) -> np.ndarra
     labelled, or without a (class) label."""
     if label is None or regression or label not in rows.header:
         return None
-    names = partial_labels(rows, label)
-    return names if any(name is None for name in names.tolist()) else None
+    if all(rows.column(label)):  # every row labelled: the label party's column
+        return None
+    return partial_labels(rows, label)
 
 
 def load_scoring_data(
