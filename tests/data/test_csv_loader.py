@@ -293,3 +293,25 @@ def test_a_tall_table_is_loaded_without_holding_every_cell_as_text(
         tracemalloc.stop()
     assert data.X.shape == (20_000, 20)
     assert peak < 5 * data.X.nbytes  # the cells as text alone were over 12x the floats
+
+
+def test_a_spreadsheets_separator_line_is_named_as_such_not_as_a_nameless_column(
+    tmp_path: Path,
+) -> None:
+    """'sep=,' (a line some spreadsheet exports start with) was reported as a header whose
+    line "ends with a separator"."""
+    with pytest.raises(DataError, match=r"t.csv:1: 'sep=,' is a spreadsheet's separator line"):
+        load_csv(_write(tmp_path, "sep=,\nid,a,y\n1,2,0\n"), id_column="id")
+
+
+def test_a_file_without_its_header_row_is_named_as_such(tmp_path: Path) -> None:
+    """Its first data row was read as column names: "no label column 'y'" said nothing of it."""
+    lacks = r"the header holds only numbers: does the file lack its header row\?"
+    with pytest.raises(DataError, match=rf"no label column 'y'; .*{lacks}"):
+        load_csv(_write(tmp_path, "1,2.5,0\n2,3.5,1\n"))
+    with pytest.raises(DataError, match=rf"names column '1' twice; {lacks}"):
+        load_csv(_write(tmp_path, "1,1.5,1\n2,3.5,0\n"))
+    assert load_csv(_write(tmp_path, "1,2.5,0\n"), column_names=["id", "a", "y"]).X.shape == (
+        1,
+        2,
+    )

@@ -102,7 +102,7 @@ class CsvRows:
         saying so when the header reads as one column that holds another separator."""
         what = f"{role} column" if role else "column"
         message = f"{self.path}: no {what} {name!r}; columns are {self.header}"
-        message += _other_separator(self.header)
+        message += _other_separator(self.header) + _no_header(self.header)
         return DataError(message)
 
 
@@ -384,7 +384,25 @@ def _other_separator(header: list[str]) -> str:
     return ""
 
 
+def _no_header(header: list[str]) -> str:
+    """A hint for a header of numbers only (a file exported without its header row, whose
+    first data row was read as the column names), else ``""``."""
+    try:
+        [float(name) for name in header]
+    except ValueError:
+        return ""
+    return (
+        "; the header holds only numbers: does the file lack its header row? (add one "
+        "naming the columns; load_csv takes column_names=[...])"
+    )
+
+
 def _check_header(path: Path, line: int, header: list[str]) -> None:
+    if header and header[0].lower().startswith("sep=") and not any(header[1:]):
+        raise DataError(
+            f"{path}:{line}: {','.join(header)!r} is a spreadsheet's separator line, not a "
+            "header; delete that line (the header must be the first line)"
+        )
     seen: set[str] = set()
     for j, name in enumerate(header):
         if not name:
@@ -395,7 +413,9 @@ def _check_header(path: Path, line: int, header: list[str]) -> None:
             )
             raise DataError(f"{path}:{line}: header column {j + 1} has no name{trailing}")
         if name in seen:
-            raise DataError(f"{path}:{line}: header names column {name!r} twice")
+            raise DataError(
+                f"{path}:{line}: header names column {name!r} twice" + _no_header(header)
+            )
         seen.add(name)
 
 
