@@ -433,6 +433,17 @@ def test_one_class_held_out_is_reported_by_class_name_not_code() -> None:
         require_evaluable(np.array([0, 0]), "hospital", spec.vfl, ("benign", "malignant"))
 
 
+def test_a_table_with_no_held_out_row_says_so_not_that_its_labels_are_unknown() -> None:
+    """Two customers, none held out: it said 'scores the 0 held-out rows, but none of them
+    has a known y: label more of its rows' of a label party whose every row has a label."""
+    from rengo.jobs.vertical import require_evaluable
+
+    spec = parse_job(__import__("tomllib").loads(BUNDLED))
+    assert spec.vfl is not None
+    with pytest.raises(DataError, match=r"hospital holds out none of its rows to score"):
+        require_evaluable(np.array([], dtype=np.int64), "hospital", spec.vfl)
+
+
 @pytest.mark.parametrize("algorithm", ["ftl", "hetero_lr"])
 def test_a_label_of_one_class_is_named_without_a_multiclass_hint(
     tmp_path: Path, algorithm: str

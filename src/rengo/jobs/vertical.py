@@ -341,6 +341,12 @@ def require_evaluable(
     DataError
         Naming the scoring party, its held-out row count and the fix.
     """
+    if not len(truth):  # a small table: the ID hash held out none of its rows
+        raise DataError(
+            f"{scored} holds out none of its rows to score: [vfl] test_size = "
+            f"{vfl.test_size} picks a row by a hash of its ID, and picked none of this table's; "
+            "give the parties more rows, or raise test_size"
+        )
     known = {str(t) for t in truth.tolist() if t is not None}
     fix = f"label more of its rows, or raise [vfl] test_size (now {vfl.test_size})"
     if not known:
