@@ -52,12 +52,106 @@ def load_csv(
     ConfigError
         For a ``dtype`` other than float32 or float64, or a label/id column among ``features``.
     """
-    path = Path(path)
+    dataset, _ = _load(
+        Path(path),
+        delimiter,
+        column_names,
+        _Names(label, id_column, features),
+        missing_values=missing_values,
+        task=task,
+        dtype=dtype,
+        name=name,
+    )
+    return dataset
+
+
+@dataclass(frozen=True)
+class TextColumn:
+    """One column of a CSV file as text, a cell per data row, and ``where(i)``: the
+    ``file:line`` of data row ``i`` (for messages)."""
+
+    name: str
+    cells: list[str]
+    where: Callable[[int], str]
+
+
+def load_csv_and_column(
+    path: str | Path,
+    column: str,
+    id_column: str,
+    *,
+    features: Sequence[str] | None = None,
+    delimiter: str = ",",
+    missing_values: Collection[str] = (),
+    name: str | None = None,
+) -> tuple[Dataset, TextColumn]:
+    """:func:`load_csv` of a table without a label, and its column ``column`` as text, read
+    in the same pass (so they align row for row): a label that is decoded once the whole
+    column is known, e.g. a transfer-learning target's few labels, blank where it has none.
+
+    ``features`` default to every column but ``id_column`` and ``column``.
+
+    Raises
+    ------
+    DataError
+        As :func:`load_csv`, and for a file without ``column``.
+    ConfigError
+        As :func:`load_csv`, and for ``column`` among ``features``.
+    """
+    dataset, text = _load(
+        Path(path),
+        delimiter,
+        None,
+        _Names(None, id_column, features, text=column),
+        missing_values=missing_values,
+        task="auto",
+        dtype=np.float64,
+        name=name,
+    )
+    assert text is not None  # _Names.text was given
+    return dataset, text
+
+
+def csv_header(path: str | Path, delimiter: str = ",") -> list[str]:
+    """The column names of a CSV file, read from its header row alone.
+
+    Raises
+    ------
+    DataError
+        For a missing, empty, non-UTF-8 or malformed file, or a bad header.
+    """
+    with contextlib.closing(_records(Path(path), delimiter, None)) as records:
+        return next(records)[1]
+
+
+@dataclass(frozen=True)
+class _Names:
+    """The columns a caller names: the label, the ids, the features (``None``: all others)
+    and one more kept as text."""
+
+    label: str | None
+    ids: str | None
+    features: Sequence[str] | None
+    text: str | None = None
+
+
+def _load(
+    path: Path,
+    delimiter: str,
+    column_names: Sequence[str] | None,
+    names: _Names,
+    *,
+    missing_values: Collection[str],
+    task: Task,
+    dtype: type,
+    name: str | None,
+) -> tuple[Dataset, TextColumn | None]:
+    """Read ``path`` in one streaming pass (see :data:`CHUNK_CELLS`) into a table."""
     _check_dtype(dtype)
     with contextlib.closing(_records(path, delimiter, column_names)) as records:
         header = next(records)[1]
         try:
-            columns = _Columns.pick(CsvRows(path, header, [], []), label, id_column, features)
+            columns = _Columns.pick(CsvRows(path, header, [], []), names)
         except (ConfigError, DataError):
             for _ in records:  # a malformed file is named first, as read_csv_rows names it
                 pass
@@ -109,11 +203,9 @@ class CsvRows:
 def read_csv_rows(
     path: str | Path, delimiter: str = ",", column_names: Sequence[str] | None = None
 ) -> CsvRows:
-    """Read a CSV file's cells, the one reader behind :func:`load_csv`.
-
-    Code that needs a column load_csv does not return (e.g. a partial label column) reads
-    the file once with this and builds the table with :func:`dataset_from_rows`, so that its
-    rows always align with the table's.
+    """Read a CSV file's cells as :func:`load_csv` reads them (one reader behind both),
+    all at once: for code that writes the rows back out (``rengo vfl align``). Code that
+    needs a column as text beside the table reads both with :func:`load_csv_and_column`.
 
     Raises
     ------
@@ -125,53 +217,18 @@ def read_csv_rows(
     return CsvRows(path, header, rows, lines)
 
 
-def dataset_from_rows(
-    table: CsvRows,
-    label: str | None = "y",
-    id_column: str | None = None,
-    *,
-    features: Sequence[str] | None = None,
-    missing_values: Collection[str] = (),
-    task: Task = "auto",
-    dtype: type = np.float64,
-    name: str | None = None,
-) -> Dataset:
-    """The :class:`Dataset` of rows read by :func:`read_csv_rows` (arguments as :func:`load_csv`).
-
-    Raises
-    ------
-    DataError
-        As :func:`load_csv`, for the cells.
-    ConfigError
-        As :func:`load_csv`.
-    """
-    _check_dtype(dtype)
-    columns = _Columns.pick(table, label, id_column, features)
-    records = list(zip(table.lines, table.rows, strict=True))
-    return _dataset(
-        table.path,
-        table.header,
-        [records],
-        columns,
-        missing_values=missing_values,
-        task=task,
-        dtype=dtype,
-        name=name,
-    )
-
-
 @dataclass(frozen=True)
 class _Columns:
-    """Which columns of a header are the label, the ids and the features."""
+    """Which columns of a header are the label, the ids, the features and the one kept as
+    text."""
 
     label: int | None
     ids: int | None
     features: list[int]
+    text: int | None
 
     @staticmethod
-    def pick(
-        table: CsvRows, label: str | None, id_column: str | None, features: Sequence[str] | None
-    ) -> _Columns:
+    def pick(table: CsvRows, names: _Names) -> _Columns:
         """The columns named, a DataError for one the header lacks."""
         header = table.header
         index = {c: j for j, c in enumerate(header)}
@@ -181,16 +238,22 @@ class _Columns:
                 raise table.missing_column(col, role)
             return index[col]
 
-        label_j = None if label is None else column(label, "label")
-        id_j = None if id_column is None else column(id_column, "id")
-        if features is None:
-            return _Columns(
-                label_j, id_j, [j for j in range(len(header)) if j not in (label_j, id_j)]
-            )
-        feature_js = [column(f, "feature") for f in features]
-        if label_j in feature_js or (id_j is not None and id_j in feature_js):
-            raise ConfigError(f"{table.path}: the label/id column cannot also be a feature")
-        return _Columns(label_j, id_j, feature_js)
+        def optional(col: str | None, role: str) -> int | None:
+            return None if col is None else column(col, role)
+
+        label, ids, text = (
+            optional(names.label, "label"),
+            optional(names.ids, "id"),
+            optional(names.text, ""),
+        )
+        others = (label, ids, text)
+        if names.features is None:
+            features = [j for j in range(len(header)) if j not in others]
+        else:
+            features = [column(f, "feature") for f in names.features]
+            if any(j is not None and j in features for j in others):
+                raise ConfigError(f"{table.path}: the label/id column cannot also be a feature")
+        return _Columns(label, ids, features, text)
 
 
 def _dataset(
@@ -203,14 +266,15 @@ def _dataset(
     task: Task,
     dtype: type,
     name: str | None,
-) -> Dataset:
-    """The :class:`Dataset` of data rows ``(line, cells)`` that come in ``chunks``: each
-    chunk's features are parsed into numbers before the next is read; the id and label
-    cells are kept as text for the checks that need the whole column."""
+) -> tuple[Dataset, TextColumn | None]:
+    """The :class:`Dataset` of data rows ``(line, cells)`` that come in ``chunks``, and the
+    column kept as text: each chunk's features are parsed into numbers before the next is
+    read; the id, label and text cells are kept as text for what needs the whole column."""
     parts: list[np.ndarray] = []
     lines: list[int] = []
     ids: list[str] = []
     labels: list[str] = []
+    texts: list[str] = []
     missing = set(missing_values)
     for chunk in chunks:
         rows = [cells for _, cells in chunk]
@@ -221,6 +285,8 @@ def _dataset(
             ids.extend(r[columns.ids] for r in rows)
         if columns.label is not None:
             labels.extend(r[columns.label] for r in rows)
+        if columns.text is not None:
+            texts.extend(r[columns.text] for r in rows)
     if not lines:
         raise DataError(f"{path}: header found but no data rows")
     X = parts[0] if len(parts) == 1 else np.concatenate(parts)
@@ -233,7 +299,7 @@ def _dataset(
     y, classes = None, None
     if columns.label is not None:
         y, classes = encode_labels(np.array(labels, dtype=str), task, where)
-    return Dataset(
+    dataset = Dataset(
         X=X,
         y=y,
         feature_names=tuple(header[j] for j in columns.features),
@@ -241,14 +307,16 @@ def _dataset(
         name=name or path.stem,
         ids=id_array,
     )
+    text = None if columns.text is None else TextColumn(header[columns.text], texts, where)
+    return dataset, text
 
 
-def partial_labels(table: CsvRows, label: str) -> np.ndarray:
-    """Column ``label`` as class names, ``None`` where a cell is blank: the few labels a
-    party holds of its own rows (a transfer-learning target's), aligned with the table
-    :func:`dataset_from_rows` builds from the same rows.
+def partial_labels(column: TextColumn) -> np.ndarray:
+    """A label ``column`` (read by :func:`load_csv_and_column`) as class names, ``None``
+    where a cell is blank: the few labels a party holds of its own rows (a
+    transfer-learning target's).
 
-    The names are those :func:`dataset_from_rows` gives a fully labelled column's classes
+    The names are those :func:`load_csv` gives a fully labelled column's classes
     (:func:`~rengo.data.labels.encode_labels`): ``1.0`` and ``1`` both name class ``"1"``,
     so a party whose few labels read ``1.0``/``0.0`` names the classes a label party's
     ``1``/``0`` column does.
@@ -256,24 +324,24 @@ def partial_labels(table: CsvRows, label: str) -> np.ndarray:
     Raises
     ------
     DataError
-        If the file has no such column, or a cell holds a missing-label marker (``NA``,
-        ``null``...) rather than being blank, or two labels differ only in letter case.
+        If a cell holds a missing-label marker (``NA``, ``null``...) rather than being
+        blank, or two labels differ only in letter case.
     """
-    cells = table.column(label)
+    cells = column.cells
     names = np.full(len(cells), None, dtype=object)
     known = [i for i, cell in enumerate(cells) if cell]
     marked = [i for i in known if cells[i].lower() in MISSING_LABEL_TEXT]
     if marked:
         i = marked[0]
         raise DataError(
-            f"{table.path}:{table.lines[i]}: label {label!r} is {cells[i]!r}; leave the label "
-            f"of a row without one blank ({len(marked)} row(s) affected)"
+            f"{column.where(i)}: label {column.name!r} is {cells[i]!r}; leave the label of a "
+            f"row without one blank ({len(marked)} row(s) affected)"
         )
     if known:
         codes, classes = encode_labels(
             np.array([cells[i] for i in known], dtype=str),
             "classification",
-            lambda k: f"{table.path}:{table.lines[known[k]]}",
+            lambda k: column.where(known[k]),
         )
         assert classes is not None  # task="classification" always names classes
         names[known] = np.asarray(classes, dtype=object)[codes]

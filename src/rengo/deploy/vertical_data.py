@@ -10,6 +10,7 @@ about its data leaves it and the scoring rows get the same transform.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -17,9 +18,9 @@ import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.data import Dataset
-from rengo.data.csv_table import CsvRows, dataset_from_rows, partial_labels, read_csv_rows
+from rengo.data.csv_table import csv_header, load_csv, load_csv_and_column, partial_labels
 from rengo.data.dataset import column_scaling
-from rengo.data.labels import class_list
+from rengo.data.labels import class_list, encode_labels
 from rengo.vfl.common import PartyData, PartyTable, scaled
 
 __all__ = ["PartyData", "column_scaling", "load_party_data", "load_scoring_data", "scaled"]
@@ -77,18 +78,7 @@ def load_party_data(
     regression = task == "regression"
     kind: Literal["classification", "regression"] = "regression" if regression else "classification"
     train_path = Path(csv_path)
-    rows = read_csv_rows(train_path, delimiter)  # read once, as load_csv reads it
-    few = _few_labels(rows, label, regression)
-    train = dataset_from_rows(
-        rows,
-        label=None if few is not None else label,
-        id_column=id_column,
-        features=features
-        if features is not None or few is None
-        else [c for c in rows.header if c not in (label, id_column)],
-        missing_values=("",),
-        task=kind,
-    )
+    train, few = _training_table(train_path, id_column, label, kind, features, delimiter)
     assert train.ids is not None
     classes: tuple[str, str] | None = None
     labels = None
@@ -108,13 +98,15 @@ def load_party_data(
     score_table = score_labels = None
     if score_csv is not None:
         score_path = Path(score_csv)
-        score_rows = read_csv_rows(score_path, delimiter)  # read once, as load_csv reads it
-        score_label = label if label is not None and label in score_rows.header else None
+        score_label = (
+            label if label is not None and label in csv_header(score_path, delimiter) else None
+        )
         if few is not None and classes is None:
             score_label = None  # its few labels name no two classes to evaluate against
-        scoring = dataset_from_rows(
-            score_rows,
+        scoring = load_csv(
+            score_path,
             label=score_label,
+            delimiter=delimiter,
             id_column=id_column,
             features=list(train.feature_names),
             missing_values=("",),
@@ -134,16 +126,36 @@ def load_party_data(
     )
 
 
-def _few_labels(rows: CsvRows, label: str | None, regression: bool) -> np.ndarray | None:
-    """The label column as class names, ``None`` where blank, when some cells are blank:
-    a party's few labels of its own rows (transfer learning's target; a label party's blank
-    label is refused once the run names it the label party). ``None`` when every row is
-    labelled, or without a (class) label."""
-    if label is None or regression or label not in rows.header:
-        return None
-    if all(rows.column(label)):  # every row labelled: the label party's column
-        return None
-    return partial_labels(rows, label)
+def _training_table(
+    path: Path,
+    id_column: str,
+    label: str | None,
+    task: Literal["classification", "regression"],
+    features: list[str] | None,
+    delimiter: str,
+) -> tuple[Dataset, np.ndarray | None]:
+    """A party's training table and, when its class label column has blank cells, those
+    few labels as class names (``None`` where blank: transfer learning's target; a label
+    party's blank label is refused once the run names it the label party), read in one
+    pass; the labels are in the table when every row has one."""
+    if label is None or task == "regression" or label not in csv_header(path, delimiter):
+        table = load_csv(  # a label column the header lacks is named by load_csv
+            path,
+            label=label,
+            id_column=id_column,
+            features=features,
+            delimiter=delimiter,
+            missing_values=("",),
+            task=task,
+        )
+        return table, None
+    table, column = load_csv_and_column(
+        path, label, id_column, features=features, delimiter=delimiter, missing_values=("",)
+    )
+    if not all(column.cells):
+        return table, partial_labels(column)
+    y, classes = encode_labels(np.array(column.cells, dtype=str), task, column.where)
+    return replace(table, y=y, classes=classes), None
 
 
 def load_scoring_data(
@@ -194,14 +206,14 @@ def load_scoring_data(
         did not have.
     """
     score_path = Path(score_csv)
-    rows = read_csv_rows(score_path, delimiter)
-    known = label if label is not None and label in rows.header else None
+    known = label if label is not None and label in csv_header(score_path, delimiter) else None
     task: Literal["classification", "regression"] = (
         "regression" if classes is None else "classification"
     )
-    scoring = dataset_from_rows(
-        rows,
+    scoring = load_csv(
+        score_path,
         label=known,
+        delimiter=delimiter,
         id_column=id_column,
         features=list(features),
         missing_values=("",),

@@ -24,7 +24,7 @@ from rengo.core.errors import ConfigError, DataError
 from rengo.core.options import options_to_wire
 from rengo.core.roles import COORDINATOR
 from rengo.data import Dataset, Standardization, load_dataset, vertical_split
-from rengo.data.csv_table import CsvRows, dataset_from_rows, partial_labels, read_csv_rows
+from rengo.data.csv_table import csv_header, load_csv, load_csv_and_column, partial_labels
 from rengo.data.dataset import column_scaling
 from rengo.data.labels import class_list
 from rengo.jobs.spec import JobSpec
@@ -94,9 +94,9 @@ def labels_by_name(vfl: VflSection) -> bool:
     return "feature_party" in vfl.spec.labels_at
 
 
-def _party_rows(path: str) -> CsvRows:
-    """A party's CSV, read once by load_csv's reader (a DataError naming the file if the file
-    is Parquet, not UTF-8 or malformed: vertical parties read CSV)."""
+def _party_header(path: str) -> list[str]:
+    """A party's CSV's column names (a DataError naming the file if the file is Parquet,
+    not UTF-8 or malformed: vertical parties read CSV)."""
     try:
         with open(path, "rb") as handle:
             magic = handle.read(4)
@@ -108,7 +108,7 @@ def _party_rows(path: str) -> CsvRows:
             "(rengo.data.save_csv(rengo.data.load_parquet(...), 'party.csv'))"
         )
     try:
-        return read_csv_rows(path)
+        return csv_header(path)
     except DataError as exc:
         raise DataError(f"{exc} (vertical parties read UTF-8 CSV)") from None
 
@@ -123,29 +123,23 @@ def _own_table(
         if name not in vfl.parties:
             raise ConfigError(f"{name!r} is not one of the job's parties {sorted(vfl.parties)}")
         path = vfl.parties[name]
-        rows = _party_rows(path)
-        if not is_label_party and labels_by_name(vfl) and vfl.label in rows.header:
-            # a feature party's own few labels, blank where it has none: read by name, from
-            # the same rows as its features (one reader, so labels and rows always align)
-            features = [c for c in rows.header if c not in (vfl.label, vfl.id_column)]
-            table = dataset_from_rows(
-                rows,
-                label=None,
-                id_column=vfl.id_column,
-                missing_values=("",),
-                name=name,
-                features=features,
+        header = _party_header(path)
+        if not is_label_party and labels_by_name(vfl) and vfl.label in header:
+            # a feature party's own few labels, blank where it has none: read by name, in
+            # the same pass as its features (so labels and rows always align)
+            table, column = load_csv_and_column(
+                path, vfl.label, vfl.id_column, missing_values=("",), name=name
             )
-            own = partial_labels(rows, vfl.label)
+            own = partial_labels(column)
             known = sorted({n for n in own.tolist() if n is not None})
             if table.ids is None:
                 raise DataError(f"{path}: needs the id column {vfl.id_column!r}")
             return np.asarray(table.ids), table.X, own, tuple(known), tuple(table.feature_names)
         label = vfl.label if is_label_party else None
-        if label is None and vfl.label in rows.header:
+        if label is None and vfl.label in header:
             _warn_label_named_feature(name, path, vfl.label)
-        table = dataset_from_rows(
-            rows,
+        table = load_csv(
+            path,
             label=label,
             id_column=vfl.id_column,
             missing_values=("",),
