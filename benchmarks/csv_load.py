@@ -1,6 +1,7 @@
 """Loading a numeric CSV table: rengo's ``load_csv`` beside numpy's C reader
 (``numpy.loadtxt``) and, when installed, ``pandas.read_csv``, a wide table and a tall one
-(``--million``: also 1,000,000 rows x 20), interleaved, each load in its own process, its
+(``--million``: also 1,000,000 rows x 20; ``--party``: also a vertical party's
+``load_party_data``), interleaved, each load in its own process, its
 wall and CPU seconds and its peak memory (the process's maximum resident set) reported.
 
 ``load_csv`` checks every cell (a name for each malformed one, plain ASCII numbers only,
@@ -10,7 +11,7 @@ competitor. ``--src`` adds source trees to compare (e.g. an older checkout unpac
 
     .venv/bin/python benchmarks/csv_load.py
     .venv/bin/python benchmarks/csv_load.py --src /tmp/old/src src --repeats 5
-    .venv/bin/python benchmarks/csv_load.py --src /tmp/old/src src --million
+    .venv/bin/python benchmarks/csv_load.py --src /tmp/old/src src --million --party
 """
 
 from __future__ import annotations
@@ -37,31 +38,41 @@ MILLION = {"million": (1_000_000, 20)}
 
 
 def write_table(path: Path, rows: int, columns: int) -> None:
-    """A label column ``y`` (0/1) and ``columns`` features with 6 significant digits."""
+    """An ID column ``id`` (``c0000000``...), a label column ``y`` (0/1) and ``columns``
+    features with 6 significant digits."""
     rng = np.random.default_rng(0)
     with path.open("w") as f:
-        f.write(",".join(["y", *(f"f{j}" for j in range(columns))]) + "\n")
+        f.write(",".join(["id", "y", *(f"f{j}" for j in range(columns))]) + "\n")
         for start in range(0, rows, 1000):
             block = rng.normal(size=(min(1000, rows - start), columns))
             for i, row in enumerate(block):
-                f.write(f"{(start + i) % 2}," + ",".join(f"{v:.6g}" for v in row) + "\n")
+                n = start + i
+                f.write(f"c{n:07d},{n % 2}," + ",".join(f"{v:.6g}" for v in row) + "\n")
 
 
 def load_one(reader: str, path: str) -> None:
     """Child process: one load; prints its wall and CPU seconds as JSON."""
     wall, cpu = time.perf_counter(), time.process_time()
     if reader == "numpy":
-        table = np.loadtxt(path, delimiter=",", skiprows=1)
+        with open(path) as f:
+            width = len(f.readline().split(","))
+        table = np.loadtxt(path, delimiter=",", skiprows=1, usecols=range(1, width))
         shape = (table.shape[0], table.shape[1] - 1)
     elif reader == "pandas":
         import pandas
 
-        frame = pandas.read_csv(path)
-        shape = (frame.shape[0], frame.shape[1] - 1)
+        frame = pandas.read_csv(path, dtype={"id": str})
+        shape = (frame.shape[0], frame.shape[1] - 2)
+    elif reader == "party":
+        from rengo.deploy.vertical_data import load_party_data
+
+        party = load_party_data(path, "id", label="y", standardize=False)
+        assert party.table is not None
+        shape = party.table.features.shape
     else:
         from rengo.data import load_csv
 
-        shape = load_csv(path).X.shape
+        shape = load_csv(path, id_column="id").X.shape
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(json.dumps({"wall": wall, "cpu": cpu, "mib": peak, "shape": list(shape)}), flush=True)
@@ -75,13 +86,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--src", nargs="+", default=[str(HERE.parent / "src")])
     parser.add_argument("--million", action="store_true", help="also a 1,000,000-row table")
+    parser.add_argument(
+        "--party", action="store_true", help="also a vertical party's load_party_data"
+    )
     args = parser.parse_args()
     tables = {**TABLES, **(MILLION if args.million else {})}
     readers = [(f"rengo load_csv ({Path(s).resolve()})", str(Path(s).resolve())) for s in args.src]
+    if args.party:
+        readers += [
+            (f"rengo load_party_data ({Path(s).resolve()})", str(Path(s).resolve()))
+            for s in args.src
+        ]
     readers.append(("numpy.loadtxt", readers[0][1]))
     if importlib.util.find_spec("pandas") is not None:
         readers.append(("pandas.read_csv", readers[0][1]))
     kinds = {"numpy.loadtxt": "numpy", "pandas.read_csv": "pandas"}
+    kinds.update({label: "party" for label, _ in readers if "load_party_data" in label})
     print(f"load average at start {os.getloadavg()}; {args.repeats} repeats")
     with tempfile.TemporaryDirectory() as folder:
         paths = {}
