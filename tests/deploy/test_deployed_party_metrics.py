@@ -6,13 +6,13 @@ printable line, so it cannot clear the operator's terminal or forge a line of th
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from background import run_all, serve
 
 from rengo.core.messages import Config, EvaluateResult, FitResult
 from rengo.core.parameters import Parameters
@@ -64,13 +64,8 @@ def deployed_run(
     store_path: Path, rounds: int, make: Callable[[str], Client] = Party, min_fit: int = 4
 ) -> None:
     """Serve ``rounds`` rounds to the four parties, in this process, over plain-text gRPC."""
-    ready, address = threading.Event(), {}
 
-    def listening(hub: Any) -> None:
-        address["at"] = f"127.0.0.1:{hub.port}"
-        ready.set()
-
-    def coordinator() -> None:
+    def coordinator(listening: Callable[[Any], None]) -> None:
         with RunStore(store_path) as store:
             serve_coordinator(
                 FedAvg(min_fit_clients=min_fit, fraction_evaluate=1.0), [np.zeros(2)], rounds,
@@ -79,29 +74,18 @@ def deployed_run(
                 on_listening=listening, farewell=0.0, store=store,
             )  # fmt: skip
 
-    serving = threading.Thread(target=coordinator, daemon=True)
-    serving.start()
-    assert ready.wait(30)
+    serving, address = serve(coordinator, wait=30.0)
     backoff = Backoff(initial=0.05, maximum=0.3, give_up_after=30.0)
-    parties = [
-        threading.Thread(
-            target=run_party,
-            args=(
-                address["at"],
-                name,
-                lambda cid, name=name: make(name),
-                PartyCredentials(insecure=True),
-            ),
-            kwargs={"heartbeat_interval": 0.5, "backoff": backoff},
-            daemon=True,
-        )
-        for name in [*HONEST, LIAR]
-    ]
-    for party in parties:
-        party.start()
-    for thread in [*parties, serving]:
-        thread.join(60)
-    assert not serving.is_alive()
+
+    def party(name: str) -> Callable[[], Any]:
+        return lambda: run_party(
+            address, name, lambda cid: make(name), PartyCredentials(insecure=True),
+            heartbeat_interval=0.5, backoff=backoff,
+        )  # fmt: skip
+
+    run_all({name: party(name) for name in [*HONEST, LIAR]})
+    outcome = serving.outcome()
+    assert not isinstance(outcome, BaseException), outcome
 
 
 @pytest.mark.timeout(90)

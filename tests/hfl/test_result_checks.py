@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from rengo.core.errors import RoundFailure
 from rengo.core.messages import Config, EvaluateResult, FitResult
 from rengo.core.parameters import Parameters
-from rengo.hfl import Client, Coordinator, FedAvg, ResultChecks, make_pool, simulate
+from rengo.hfl import Client, Coordinator, FedAvg, History, ResultChecks, make_pool, simulate
 from rengo.hfl.client import client_handler
 from rengo.hfl.result_checks import low_median, screen_metrics, update_norm
 from rengo.tracking import RunStore
@@ -185,20 +185,28 @@ class Reporting:
         return EvaluateResult(0.25, 10, dict(self.eval_metrics))
 
 
+def with_party_c(
+    party_c: Reporting, honest: Reporting, store: RunStore, evaluate: bool = False
+) -> History:
+    """Two rounds of FedAvg over parties a and b (``honest``) and c (``party_c``), recorded
+    in ``store``; every party evaluates too when ``evaluate``."""
+    return simulate(
+        lambda cid: party_c if cid == "c" else honest,
+        ["a", "b", "c"],
+        FedAvg(fraction_evaluate=1.0 if evaluate else 0.0),
+        [np.zeros(4)],
+        2,
+        store=store,
+    )
+
+
 def test_a_non_finite_client_metric_is_dropped_with_a_warning_and_never_poisons_the_mean(
     tmp_path: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     honest = Reporting({"loss": 0.5, "accuracy": 0.8}, {"auc": 0.7})
     lying = Reporting({"loss": float("nan"), "accuracy": 0.6}, {"auc": float("inf")})
     store = RunStore(tmp_path / "runs.db")
-    history = simulate(
-        lambda cid: lying if cid == "c" else honest,
-        ["a", "b", "c"],
-        FedAvg(fraction_evaluate=1.0),
-        [np.zeros(4)],
-        2,
-        store=store,
-    )
+    history = with_party_c(lying, honest, store, evaluate=True)
     for record in history.rounds:
         assert record.metrics["train_loss"] == 0.5  # not nan: c's loss is dropped
         assert record.metrics["train_accuracy"] == pytest.approx((0.8 + 0.8 + 0.6) / 3)
@@ -231,14 +239,7 @@ def test_client_metrics_are_bounded_to_numbers_and_short_strings_and_the_rest_re
         {},
     )
     store = RunStore(tmp_path / "runs.db")
-    history = simulate(
-        lambda cid: flooding if cid == "c" else honest,
-        ["a", "b", "c"],
-        FedAvg(),
-        [np.zeros(4)],
-        2,
-        store=store,
-    )
+    history = with_party_c(flooding, honest, store)
     assert history.rounds[0].metrics["train_loss"] == pytest.approx((0.5 + 0.5 + 0.25) / 3)
     assert not history.rounds[0].failures  # the update counts; the flood does not
     (record,) = [r for r in store.client_records(history.run_id, "c") if r.round == 1]
@@ -265,14 +266,7 @@ def test_one_party_cannot_add_metric_names_to_the_rounds_record(tmp_path: Any) -
         {"accuracy": 0.9, **{f"eval{i}": 1.0 for i in range(31)}},
     )
     store = RunStore(tmp_path / "runs.db")
-    history = simulate(
-        lambda cid: inventing if cid == "c" else honest,
-        ["a", "b", "c"],
-        FedAvg(fraction_evaluate=1.0),
-        [np.zeros(4)],
-        2,
-        store=store,
-    )
+    history = with_party_c(inventing, honest, store, evaluate=True)
     assert history.run_id is not None
     for record in history.rounds:
         assert set(record.metrics) == {"train_loss", "eval_loss", "eval_accuracy"}
@@ -401,14 +395,7 @@ def test_a_finite_metric_too_large_to_average_is_dropped_and_the_round_mean_stay
     honest = Reporting({"loss": 0.5}, {"auc": 0.7})
     lying = Reporting({"loss": 1.5e308}, {"auc": -1e200})
     store = RunStore(tmp_path / "runs.db")
-    history = simulate(
-        lambda cid: lying if cid == "c" else honest,
-        ["a", "b", "c"],
-        FedAvg(fraction_evaluate=1.0),
-        [np.zeros(4)],
-        2,
-        store=store,
-    )
+    history = with_party_c(lying, honest, store, evaluate=True)
     for record in history.rounds:
         assert record.metrics["train_loss"] == 0.5  # c's loss is dropped, not inf
         assert record.metrics["eval_auc"] == pytest.approx(0.7)
