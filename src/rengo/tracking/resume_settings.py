@@ -5,10 +5,16 @@ question than its first ones under the same run id."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from pathlib import PurePath
 from typing import Any
 
 from rengo.core.differences import value_differences
 from rengo.tracking.json_text import dumps_json, loads_json
+
+PATH_ENTRIES = frozenset({"job_file"})
+"""Config entries holding a file's path. Releases up to 2026-12-04 recorded the job file as
+given on the command line (``job.toml``, relative to the folder the run started in); later
+ones record its absolute path, which a recorded relative path matches when it ends with it."""
 
 
 def settings_differences(
@@ -19,11 +25,25 @@ def settings_differences(
     values are long), in key order.
 
     ``now`` is compared as the store would record it (JSON). An entry the run did not record
-    (an older release's run) is not compared, nor those in ``may_change``; each entry as
-    :func:`rengo.core.differences.value_differences` names it.
+    (an older release's run) is not compared, nor those in ``may_change``; a path an older
+    release recorded relative (:data:`PATH_ENTRIES`) agrees with the absolute path that ends
+    with it; each other entry as :func:`rengo.core.differences.value_differences` names it.
     """
     recorded = loads_json(dumps_json(dict(now), "run config"))
     differs: list[str] = []
     for key in sorted(set(saved) & set(recorded) - set(may_change)):
+        if key in PATH_ENTRIES and _same_file(saved[key], recorded[key]):
+            continue
         differs.extend(value_differences(key, saved[key], recorded[key]))
     return differs
+
+
+def _same_file(saved: Any, now: Any) -> bool:
+    """Whether a path recorded relative (``saved``) names the file at absolute path ``now``:
+    ``now`` ends with it (``job.toml`` or ``jobs/job.toml`` for ``/srv/jobs/job.toml``)."""
+    if not (isinstance(saved, str) and isinstance(now, str)):
+        return False
+    before, after = PurePath(saved), PurePath(now)
+    if before.is_absolute() or not after.is_absolute() or ".." in before.parts:
+        return False
+    return bool(before.parts) and after.parts[-len(before.parts) :] == before.parts
