@@ -36,6 +36,8 @@ from rengo.transport.grpc_wire import (
     REJOINING,
     hello_payload,
     parse_hello,
+    parse_welcome,
+    welcome_payload,
 )
 from rengo.transport.pool import Request
 from rengo.vfl.psi import psi_follower, psi_leader
@@ -367,6 +369,41 @@ def test_a_party_of_another_rengo_release_is_refused_at_hello_naming_both(
         conn.run()
     assert f"rengo {__version__}" in str(refused.value)
     assert hub.client_ids() == []
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("welcome", "named"),
+    [
+        (lambda run_id: welcome_payload(run_id, "0.0.9"), "the coordinator runs rengo 0.0.9"),
+        (lambda run_id: run_id.encode(),  # a release whose welcome named none
+         "the coordinator runs an earlier rengo build whose welcome names no release"),
+    ],
+    ids=["another-release", "untagged-welcome"],
+)  # fmt: skip
+def test_a_coordinator_of_another_rengo_release_is_refused_by_the_party_at_welcome(
+    hub: GrpcHub, certs: Path, monkeypatch: pytest.MonkeyPatch, welcome: object, named: str
+) -> None:
+    """A coordinator of an earlier release admitted a party of this one (it reads no
+    release in a hello), and the run failed mid-protocol: ``unknown node tag 'bmap'`` after
+    PSI in a vertical run."""
+    import rengo.transport.grpc_hub as grpc_hub
+
+    monkeypatch.setattr(grpc_hub, "welcome_payload", welcome)
+    conn = PartyConnection(
+        hub.address, "alice", PartyCredentials.from_directory(certs, "alice"), backoff=FAST
+    )
+    with pytest.raises(ReleaseMismatchError, match=named) as refused:
+        conn.run()
+    assert f"party alice rengo {__version__}" in str(refused.value)
+
+
+@pytest.mark.parametrize("release", ["0.1.0", "2.3.4.dev5+g1a2b3c"])
+def test_a_welcome_gives_back_its_run_id_and_release(release: str) -> None:
+    run_id = "20261205-233354-bde225"
+    assert parse_welcome(welcome_payload(run_id, release)) == (run_id, release)
+    assert parse_welcome(run_id.encode()) == (run_id, None)
+    assert parse_welcome(b"") == (None, None)
 
 
 @pytest.mark.parametrize("rejoining", [False, True])

@@ -103,6 +103,7 @@ from rengo.transport.grpc_wire import (
     parse_rpc_key,
     party_text,
     rpc_key,
+    welcome_payload,
 )
 from rengo.transport.pool import TIMED_OUT, Reply, Request
 from rengo.transport.repeated_events import RepeatedEvents, repeat_note, worth_recording
@@ -1134,7 +1135,9 @@ class GrpcHub:
                 session.join_number,
             )
         session.send(
-            OutgoingMessage(COORDINATOR, session.name, WELCOME, self.run_id.encode(), self.run_id)
+            OutgoingMessage(
+                COORDINATOR, session.name, WELCOME, welcome_payload(self.run_id), self.run_id
+            )
         )
         for message in backlog:
             session.send(message)

@@ -82,9 +82,11 @@ from rengo.transport.grpc_wire import (
     REPLY_OK,
     RPC_PREFIX,
     WELCOME,
+    check_coordinator_release,
     check_protocol_key,
     hello_payload,
     parse_rpc_key,
+    parse_welcome,
     rpc_key,
 )
 from rengo.transport.pool import Handler
@@ -227,6 +229,9 @@ class PartyConnection:
             If the hub refuses this party (retrying would not help); its subclass
             :class:`HandshakeError` if TLS cannot be set up between the two (another CA,
             TLS against plain text), naming which side is wrong.
+        ReleaseMismatchError
+            (An AuthenticationError.) If the hub refuses this party's rengo release, or this
+            party refuses the hub's (its welcome names another release, or none).
         DuplicatePartyError
             If another instance of this party connected and replaced this one.
         StalePartyError
@@ -364,8 +369,9 @@ class PartyConnection:
                         continue
                     assert isinstance(item, Envelope)
                     if item.key == WELCOME:
+                        self.run_id, release = parse_welcome(bytes(item.payload))
+                        check_coordinator_release(self.name, release)
                         welcomed = True
-                        self.run_id = bytes(item.payload).decode("utf-8", "replace") or None
                         self._on_welcome(outbox)
                     elif item.key == BYE:
                         self.farewell = (

@@ -98,6 +98,47 @@ def check_release(party: str, release: str | None, ours: str = __version__) -> N
     )
 
 
+def welcome_payload(run_id: str, release: str = __version__) -> bytes:
+    """The hub's welcome: the ``run_id`` and the coordinator's rengo ``release``, so that a
+    party can refuse a coordinator of another release as the coordinator refuses it (see
+    :func:`check_coordinator_release`). A party of an earlier release read all of it as the
+    run id, which it only names in messages."""
+    return run_id.encode() + RELEASE_TAG + release.encode("ascii", "replace")
+
+
+def parse_welcome(payload: bytes) -> tuple[str | None, str | None]:
+    """The run id a welcome names (None: none) and the coordinator's rengo release (None: a
+    coordinator of a release whose welcome named none)."""
+    run_id, tag, release = payload.partition(RELEASE_TAG)
+    named = run_id.decode("utf-8", "replace") or None
+    return named, release.decode("ascii", "replace") if tag else None
+
+
+def check_coordinator_release(party: str, release: str | None, ours: str = __version__) -> None:
+    """Refuse, at party ``party``, a coordinator that runs another rengo release: a
+    coordinator of a release before its welcome named one admits a party of this release,
+    whose roles' messages it then cannot read mid-run (``unknown node tag``).
+
+    Raises
+    ------
+    ReleaseMismatchError
+        Naming both releases and what to do.
+    """
+    if release == ours:
+        return
+    theirs = (
+        f"rengo {release}"
+        if release is not None
+        else "an earlier rengo build whose welcome names no release"
+    )
+    raise ReleaseMismatchError(
+        f"the coordinator runs {theirs} and party {party} rengo {ours}: every party and the "
+        f"coordinator {RELEASE_REFUSAL} (the roles' messages change between releases); "
+        f"upgrade the coordinator to this party's rengo, or run party {party} on the "
+        "coordinator's release"
+    )
+
+
 def rpc_key(call_id: int, key: str) -> str:
     """The envelope key of request ``call_id`` carrying handler key ``key``."""
     return f"{RPC_PREFIX}{call_id}/{key}"
