@@ -90,11 +90,14 @@ def check_release(party: str, release: str | None, ours: str = __version__) -> N
     """
     if release == ours:
         return
-    theirs = f"rengo {release}" if release is not None else "a rengo release before 0.1.0"
+    if release is None:  # builds before the tagged hello also called themselves 0.1.0
+        theirs, install = "an earlier rengo build whose hello names no release", "this build of "
+    else:
+        theirs, install = f"rengo {release}", ""
     raise ReleaseMismatchError(
         f"party {party} runs {theirs} and this coordinator rengo {ours}: every party and the "
         f"coordinator {RELEASE_REFUSAL} (the roles' messages change between releases); "
-        f"install rengo {ours} for party {party}, or run the coordinator on its release"
+        f"install {install}rengo {ours} for party {party}, or run the coordinator on its release"
     )
 
 
