@@ -44,7 +44,13 @@ from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
 from rengo.crypto.sealing import seal, unseal
 from rengo.vfl.common import PartyTable
 
-FORMAT = "rengo-vfl-checkpoint/1"
+FORMAT = "rengo-vfl-checkpoint/2"
+"""The checkpoint format this rengo writes and resumes. Version 2 (2026-12-05): the linear
+models' epochs changed (whole batches, steps in units of each column's root mean square, the
+calibrated intercept, Newton-CG's direction kept), so an epoch a version-1 checkpoint holds
+cannot be continued to the model any one release trains."""
+EARLIER_FORMATS = frozenset({"rengo-vfl-checkpoint/1"})
+"""Formats of earlier releases: refused with the advice to finish the run with its release."""
 PASSPHRASE_ENV = "RENGO_CHECKPOINT_PASSPHRASE"
 """The environment variable ``rengo vfl coordinator`` reads the sealing passphrase from."""
 _META = "__meta__"
@@ -171,6 +177,14 @@ class CheckpointFolder:
         wanted = self._header(**expected)
         if not isinstance(meta, dict):
             raise DataError(f"checkpoint {path} has no header")
+        if meta.get("format") in EARLIER_FORMATS:
+            raise DataError(
+                f"checkpoint {path} was written by an earlier rengo release (format "
+                f"{meta['format']!r}; this rengo resumes {FORMAT!r}): training changed between "
+                f"them, so this rengo cannot continue run {self.run} to the model either "
+                "release trains; finish the run with the rengo release that started it, or "
+                f"start a new run (and delete {self.path})"
+            )
         for key, value in wanted.items():
             if meta.get(key) != value:
                 raise DataError(
