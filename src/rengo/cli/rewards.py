@@ -124,7 +124,7 @@ def show(
     """Contribution of each participant and the payouts recorded for the run."""
     from rengo.tracking.contrib_records import run_contributions
 
-    with friendly_errors(console), open_existing_store(store) as s:
+    with friendly_errors(console), open_existing_store(store, read_only=True) as s:
         found = run_contributions(s, run_id, method)
         console.print(
             contribution_table(
@@ -251,7 +251,7 @@ def export(
     from rengo.cli.output_paths import refuse_to_replace, writable_folder
     from rengo.tracking.contrib_records import write_ledger_csv
 
-    with friendly_errors(console), open_existing_store(store) as s:
+    with friendly_errors(console), open_existing_store(store, read_only=True) as s:
         for run_id in run_ids:  # an unknown run is refused before any file is touched
             s.resolve_run_id(run_id)
         refuse_to_replace([csv_path], overwrite, option="--csv")

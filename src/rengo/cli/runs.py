@@ -51,7 +51,7 @@ def list_runs(
         wanted = RunFilter.from_text(
             kind, status, name, since, until, option_names=("--status", "--since", "--until")
         )
-        with open_existing_store(store) as s:
+        with open_existing_store(store, read_only=True) as s:
             if wanted == RunFilter(kind=wanted.kind):  # SQL picks the newest `limit` runs
                 runs = s.list_runs(limit=limit, kind=wanted.kind)
             else:  # status is matched as read, so every run is read
@@ -85,7 +85,7 @@ def show(
     """Config, summary, per-round metrics, per-client statistics and events of one run."""
     from rengo.tracking import run_detail
 
-    with friendly_errors(console), open_existing_store(store) as s:
+    with friendly_errors(console), open_existing_store(store, read_only=True) as s:
         console.print(run_detail(s, run_id, max_clients=max_clients or None))
 
 
@@ -114,7 +114,7 @@ def plot(
     from rengo.core.errors import ConfigError
     from rengo.tracking import plot_client_metrics, plot_run, plot_runs
 
-    with friendly_errors(console), open_existing_store(store) as s:
+    with friendly_errors(console), open_existing_store(store, read_only=True) as s:
         if clients:
             if len(run_ids) != 1:
                 raise ConfigError("--clients plots one run; give exactly one run id")

@@ -51,7 +51,7 @@ def metrics(
             raise ConfigError(f"{given}: choose --format csv or json (or a .csv / .json --out)")
         refuse_to_replace([out], overwrite)
         writable_folder(out.parent)
-        with open_existing_store(store) as s:
+        with open_existing_store(store, read_only=True) as s:
             if chosen == "csv":
                 rows = write_rounds_csv(s, run_ids, out)
             else:

@@ -21,8 +21,17 @@ STORE_HELP = "Run store (SQLite file or folder). Default: $RENGO_STORE, else ./r
 StoreOption = Annotated[Path | None, typer.Option("--store", help=STORE_HELP)]
 
 
-def open_existing_store(store: Path | None) -> RunStore:
+def open_existing_store(store: Path | None, *, read_only: bool = False) -> RunStore:
     """The run store at ``store`` (or the default), which must already exist.
+
+    Parameters
+    ----------
+    store
+        ``--store`` as given (None: ``$RENGO_STORE``, else the default).
+    read_only
+        Open it only to read: a store of an earlier schema is read as it is, not migrated,
+        so that looking at it (``rengo runs list``) leaves it usable by the release that
+        still writes it (a coordinator not upgraded yet).
 
     Raises
     ------
@@ -34,4 +43,4 @@ def open_existing_store(store: Path | None) -> RunStore:
     path = resolve_store_path(store)
     if not path.exists():
         raise ConfigError(f"no run store at {path}; run `rengo demo` or `rengo run JOB.toml` first")
-    return RunStore(path)
+    return RunStore(path, read_only=read_only)
