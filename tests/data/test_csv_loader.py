@@ -266,7 +266,7 @@ def test_a_table_read_in_chunks_equals_the_table_read_at_once_and_names_a_late_b
     lines = path.read_text().splitlines()
     lines[250] = "0000249,NA,1.5,2.5,1"  # line 251 of the file
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError, match=r"tall.csv:251: column 'x0' \(column 2\) 'NA' is not"):
+    with pytest.raises(DataError, match=r"tall.csv:251: column 'x0' \(column 2\) 'NA' "):
         load_csv(path, id_column="id")
     lines[250] = "0000006,1.5,2.5,3.5,1"  # the id of line 8
     path.write_text("\n".join(lines) + "\n")
@@ -315,3 +315,21 @@ def test_a_file_without_its_header_row_is_named_as_such(tmp_path: Path) -> None:
         1,
         2,
     )
+
+
+@pytest.mark.parametrize("marker", ["NA", "null", "N/A", "?"])
+def test_a_missing_value_marker_in_a_feature_column_is_named_as_one_with_how_to_write_it(
+    tmp_path: Path, marker: str
+) -> None:
+    """R's, a database's and UCI's markers of a missing value were called 'not a number'
+    and sent the user to encode categories; a table that reads empty cells as missing (a
+    vertical party's) says to leave the cell empty, one that reads none says to fill it."""
+    path = tmp_path / "t.csv"
+    path.write_text(f"id,a,y\n1,1.5,0\n2,{marker},1\n3,2.5,0\n")
+    marked = rf"t.csv:3: column 'a' \(column 2\) '{re.escape(marker)}' marks a missing value"
+    with pytest.raises(DataError, match=marked + r" \(this table reads an empty cell as missing"):
+        load_csv(path, id_column="id", missing_values=("",))
+    with pytest.raises(DataError, match=marked + r" \(a horizontal job takes no missing feature"):
+        load_csv(path, id_column="id")
+    loaded = load_csv(path, id_column="id", missing_values=(marker,))
+    assert np.isnan(loaded.X[1, 0])

@@ -511,7 +511,7 @@ def _parse_features(
     try:
         values = np.fromiter(map(float, text), np.float64, len(text)).reshape(len(rows), width)
     except ValueError:
-        raise _first_unreadable(path, lines, header, feature_js, raw, text) from None
+        raise _first_unreadable(path, lines, header, feature_js, raw, text, missing) from None
     odd = first_unplain_number([c if c not in missing else "" for c in raw] if missing else raw)
     if odd is not None:
         raise _not_plain(path, lines, header, feature_js, raw, odd)
@@ -553,8 +553,11 @@ def _first_unreadable(
     feature_js: list[int],
     raw: list[str],
     text: list[str],
+    missing: Collection[str] = (),
 ) -> DataError:
-    """The error for the first feature cell (row-major) that is not a number."""
+    """The error for the first feature cell (row-major) that is not a number; a marker of a
+    missing value (``NA``, ``null``...) is named as one, with how this table reads a missing
+    value (``missing``: the cells read as NaN)."""
     for at, value in enumerate(text):
         try:
             float(value)
@@ -563,15 +566,30 @@ def _first_unreadable(
                 return _not_plain(path, lines, header, feature_js, raw, at)
             i, k = divmod(at, len(feature_js))
             j = feature_js[k]
-            what = "is empty" if value == "" else f"{value!r} is not a number"
-            hint = (
-                " (a horizontal job takes no empty feature cells: fill or drop them first; "
-                "load_csv reads them as NaN with missing_values=('',))"
-                if value == ""
-                else " (feature columns must be numeric: encode categories as numbers first; "
-                "an ID column is named as one with id_column, a job's [data] or [vfl] "
-                "id_column; load_csv leaves other columns out with features=[...])"
-            )
+            if value.lower() in MISSING_LABEL_TEXT - {""}:
+                what = f"{value!r} marks a missing value"
+                hint = (
+                    " (this table reads an empty cell as missing: leave the cell empty; "
+                    f"load_csv also reads {value!r} as missing with missing_values=("
+                    f"'', {value!r}))"
+                    if "" in missing
+                    else " (a horizontal job takes no missing feature values: fill or drop "
+                    f"them first; load_csv reads {value!r} as NaN with missing_values=("
+                    f"{value!r},))"
+                )
+            elif value == "":
+                what = "is empty"
+                hint = (
+                    " (a horizontal job takes no empty feature cells: fill or drop them first; "
+                    "load_csv reads them as NaN with missing_values=('',))"
+                )
+            else:
+                what = f"{value!r} is not a number"
+                hint = (
+                    " (feature columns must be numeric: encode categories as numbers first; "
+                    "an ID column is named as one with id_column, a job's [data] or [vfl] "
+                    "id_column; load_csv leaves other columns out with features=[...])"
+                )
             return DataError(
                 f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) {what}{hint}"
             )
