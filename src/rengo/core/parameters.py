@@ -101,8 +101,27 @@ def sum_of_squares(parameters: Sequence[np.ndarray]) -> float:
     total = 0.0
     for p in parameters:
         flat = np.asarray(p, dtype=np.float64).ravel()
-        total += float(np.einsum("i,i->", flat, flat))
+        total += reproducible_dot(flat, flat)
     return total
+
+
+def reproducible_dot(a: np.ndarray, b: np.ndarray) -> float:
+    """The dot product of two vectors, summed in numpy's own loop (``np.einsum``), never
+    BLAS's: rounded alike whatever the machine's BLAS thread count (see
+    :func:`sum_of_squares`), for figures that must reproduce to the last bit (update norms,
+    tournament scores and the payouts they set).
+
+    Parameters
+    ----------
+    a, b
+        1-D arrays of one length.
+
+    Returns
+    -------
+    float
+        ``sum(a * b)``.
+    """
+    return float(np.einsum("i,i->", a, b))
 
 
 def flatten(parameters: Sequence[np.ndarray]) -> np.ndarray:

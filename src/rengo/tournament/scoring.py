@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rengo.core.errors import DataError
+from rengo.core.parameters import reproducible_dot
 
 SCORING_VERSION = "numerai-tools-0.7.2"
 """The reference whose definitions these functions reproduce (recorded with every round)."""
@@ -98,20 +99,13 @@ def signed_power(values: np.ndarray, power: float = 1.5) -> np.ndarray:
     return np.asarray(np.sign(values) * np.abs(values) ** power, dtype=np.float64)
 
 
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    """The dot product of two vectors in numpy's own loop (``einsum``), never BLAS's: BLAS
-    splits a long sum among its threads and rounds it otherwise, so a score (and a payout on
-    a large stake) followed the machine's thread count."""
-    return float(np.einsum("i,i->", a, b))
-
-
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation; NaN when either side is constant (as pandas' ``Series.corr``)."""
     a = a - a.mean()
     b = b - b.mean()
     if not np.any(a) or not np.any(b):
         return math.nan
-    r = _dot(a, b) / math.sqrt(_dot(a, a) * _dot(b, b))
+    r = reproducible_dot(a, b) / math.sqrt(reproducible_dot(a, a) * reproducible_dot(b, b))
     return min(1.0, max(-1.0, r))
 
 
@@ -268,11 +262,13 @@ def mmc_of_gaussianized(
     """MMC from gaussianized predictions and meta model and ``centred_target``
     (:func:`mmc_target`'s); NaN when the meta model is constant (a round computes each
     input once per era)."""
-    mm = _dot(gaussianized_meta, gaussianized_meta)
+    mm = reproducible_dot(gaussianized_meta, gaussianized_meta)
     if mm == 0.0:
         return math.nan
-    neutral = gaussianized - gaussianized_meta * (_dot(gaussianized, gaussianized_meta) / mm)
-    return _dot(centred_target, neutral) / centred_target.size
+    neutral = gaussianized - gaussianized_meta * (
+        reproducible_dot(gaussianized, gaussianized_meta) / mm
+    )
+    return reproducible_dot(centred_target, neutral) / centred_target.size
 
 
 def neutralize(
