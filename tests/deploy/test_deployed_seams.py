@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from digits_app import PARTIES, SEED, initial_parameters, shards
 
+from rengo.core.messages import FitResult
 from rengo.deploy import run_party, serve_coordinator
 from rengo.hfl import (
     Ditto,
@@ -22,6 +23,7 @@ from rengo.hfl import (
     History,
     LogisticRegressionClient,
     QFedAvg,
+    QFFLMod,
     Scaffold,
     Strategy,
     simulate,
@@ -191,6 +193,46 @@ def _assert_ends_where_a_simulation_without_it_ends(
     ).parameters  # fmt: skip
     for g, w in zip(history.parameters, want, strict=True):
         np.testing.assert_array_equal(g, w)
+
+
+class LyingQFFL(QFFLMod):
+    """q-FedAvg's client half, installed by the party itself in place of the one the
+    coordinator asks for, replying ``h_k = -1e6``: with it, the honest parties' ``sum h``
+    would turn negative and the step would run away."""
+
+    def __call__(self, call: Any, call_next: Any) -> Any:
+        reply = super().__call__(call, call_next)
+        if isinstance(reply, FitResult):
+            return FitResult([*reply.parameters[:-1], np.asarray(-1e6)], reply.num_examples)
+        return reply
+
+
+@pytest.mark.timeout(120)
+def test_a_deployed_party_lying_about_its_qfedavg_h_fails_alone_and_the_run_is_true(
+    certs: Path, tmp_path: Path
+) -> None:
+    """The coordinator refuses a reply whose ``h_k`` is not a finite number > 0 as that
+    party's failure (Strategy.result_problem); every round goes on over the others, ends
+    where a run of the others alone ends, and the run is recorded completed."""
+    from rengo.tracking import RunStore
+
+    liar = NAMES[2]
+    with RunStore(tmp_path / "runs.db") as store:
+        history = deployed_history(
+            certs, QFedAvg(min_fit_clients=2), party_mods={liar: [LyingQFFL()]}, store=store
+        )
+        (run,) = store.list_runs()
+        assert run.status == "completed"
+        assert [r.round for r in store.rounds(run.run_id)] == [1, 2]
+    for record in history.rounds:
+        assert set(record.failures) == {liar}
+        assert "q-FedAvg's h_k is a finite number > 0" in record.failures[liar]
+    want = simulate(
+        client_fn, NAMES[:2], QFedAvg(min_fit_clients=2), initial_parameters(), ROUNDS,
+        seed=SEED,
+    ).parameters  # fmt: skip
+    for g, w in zip(history.parameters, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.timeout(120)
