@@ -5,8 +5,10 @@ from) and a live set (row ids grouped in eras with the feature columns the coord
 chooses to share; its targets stay with the coordinator); ``submit`` takes a participant's
 predictions in [0, 1] for the live rows with a stake; ``score`` resolves the round (CORR and
 MMC per era) once the live targets are known; ``pay`` writes the payouts to the ledger.
-State lives in one inspectable JSON file (default ``tournament.json`` beside the run store:
-``./rengo-runs/tournament.json`` unless ``--store`` or ``$RENGO_STORE`` names another). The
+State lives in an inspectable JSON file (default ``tournament.json`` beside the run store:
+``./rengo-runs/tournament.json`` unless ``--store`` or ``$RENGO_STORE`` names another) with
+its arrays (row ids, features, predictions) as ``.npy`` files in ``tournament.json.arrays/``
+beside it (:mod:`rengo.cli.tournament_state`). The
 whole tournament is one run of kind "tournament" in the run store, continued by every
 ``open``, ``score`` and ``pay`` (the run lifecycle's ``resume``): its events say what each
 step did, its summary holds the scored rounds and its ledger the payouts. Register with
@@ -16,11 +18,7 @@ step did, its summary holds the scored rounds and its ledger the payouts. Regist
 from __future__ import annotations
 
 import csv
-import fcntl
 import functools
-import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,6 +36,7 @@ from rengo.cli.amount_option import option_minor_units
 from rengo.cli.errors import friendly_errors
 from rengo.cli.output_paths import refuse_to_replace
 from rengo.cli.store_option import StoreOption
+from rengo.cli.tournament_state import STATE_FORMAT, load_state, save_state, state_lock
 from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError, DataError
 from rengo.rewards import DEFAULT_CURRENCY
@@ -52,7 +51,6 @@ tournament_app = typer.Typer(
 )
 console = Console()
 
-STATE_FORMAT = "rengo-tournament/1"
 DEFAULT_STATE = Path("rengo-runs") / "tournament.json"
 """Where the state is kept without --store or $RENGO_STORE (beside the default run store);
 earlier releases kept it here whatever the store, so it is still found here."""
@@ -62,8 +60,9 @@ StateOption = Annotated[
     Path | None,
     typer.Option(
         "--state",
-        help="Tournament state (JSON file). Default: tournament.json beside the run store "
-        "(--store, else $RENGO_STORE, else ./rengo-runs/).",
+        help="Tournament state (a JSON file, with its arrays in the folder NAME.arrays beside "
+        "it). Default: tournament.json beside the run store (--store, else $RENGO_STORE, "
+        "else ./rengo-runs/).",
         show_default=False,
     ),
 ]
@@ -74,70 +73,6 @@ P = ParamSpec("P")
 
 
 # -- state file ---------------------------------------------------------------------------
-
-
-def load_state(path: Path) -> dict[str, Any]:
-    """Read a state file written by :func:`save_state`."""
-    if not path.exists():
-        raise ConfigError(f"no tournament state at {path}; start one with `rengo tournament open`")
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"cannot read tournament state {path}: {exc}") from exc
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise DataError(f"{path} is not a rengo tournament state ({STATE_FORMAT})")
-    return state
-
-
-def save_state(path: Path, state: dict[str, Any]) -> None:
-    """Write the state atomically: a temporary file of this writer's own (a shared name let
-    one writer rename or miss another's half-written file) renamed over the old one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(json.dumps(state, indent=1, sort_keys=True))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-@contextmanager
-def state_lock(path: Path, create: bool = False) -> Iterator[None]:
-    """Hold the exclusive lock of the state ``path`` (an OS lock on the sibling file
-    ``NAME.lock``) until the block ends, so that commands run at once (participants who
-    submit together) take turns at read -> change -> write instead of each saving a state
-    without the others' changes.
-
-    Parameters
-    ----------
-    path:
-        The tournament state file.
-    create:
-        Make the state's folder if it is missing (``open`` starts a tournament there).
-
-    Raises
-    ------
-    ConfigError
-        No state folder (and not ``create``), or a lock file that cannot be opened.
-    """
-    if not create and not path.parent.is_dir():
-        raise ConfigError(f"no tournament state at {path}; start one with `rengo tournament open`")
-    lock = path.with_name(path.name + ".lock")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = lock.open("a")
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot lock the tournament state {path}: {exc.strerror or exc}"
-        ) from exc
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def state_file(state_path: Path | None, store: Path | None = None) -> Path:
@@ -197,7 +132,7 @@ def updated_state(path: Path) -> Iterator[tuple[dict[str, Any], Any]]:
     state = load_state(path)
     tournament = _tournament(state)
     yield state, tournament
-    state["tournament"] = tournament.to_dict()
+    state["tournament"] = tournament.to_dict(arrays=True)
     save_state(path, state)
 
 
@@ -454,7 +389,7 @@ def _refuse_target_leaks(
     whose targets an earlier round's training set published, or a training set holding the
     targets of rows still live in an open round (a participant could submit them there and
     be paid the most the clip allows)."""
-    published = set(state.get(PUBLISHED_TARGETS, ()))
+    published = {str(i) for i in state.get(PUBLISHED_TARGETS, ())}  # np.str_ from the array
     known = published.intersection(live_ids)
     if known:
         raise ConfigError(
@@ -670,9 +605,10 @@ def open_round(
                 _write_csv(path, header, table)
                 written.append(path)
             with tournament_run(store, state, state_path) as run:
-                state["tournament"] = tournament.to_dict()
-                state[PUBLISHED_TARGETS] = sorted(
-                    set(state.get(PUBLISHED_TARGETS, ())).union(train_ids)
+                state["tournament"] = tournament.to_dict(arrays=True)
+                state[PUBLISHED_TARGETS] = np.array(  # an array: stored apart from the JSON
+                    sorted({str(i) for i in state.get(PUBLISHED_TARGETS, ())}.union(train_ids)),
+                    dtype=str,
                 )
                 run.log_event(
                     "info",
@@ -760,7 +696,7 @@ def score(
             values = _live_targets(targets)
             _require_submissions(state, tournament, round_id)
             result = tournament.resolve(values, round_id)
-            state["tournament"] = tournament.to_dict()
+            state["tournament"] = tournament.to_dict(arrays=True)
             with tournament_run(store, state, state_path) as run:
                 run.log_event(
                     "info", f"scored round {result.round}: {len(result.scores)} participants"
@@ -944,7 +880,9 @@ def leaderboard(state_path: StateOption = None, store: StoreOption = None) -> No
     """Participants by mean combined score over scored rounds, with their net payouts over
     paid rounds (any time); rounds scored but not paid yet are named below the table."""
     with friendly_errors(console):
-        state = load_state(state_file(state_path, store))
+        path = state_file(state_path, store)
+        with state_lock(path):  # a writer removes the array files its new state no longer names
+            state = load_state(path)
         tournament_store(store, state)
         tournament = _tournament(state)
         paid = {int(r) for r in state["paid_rounds"]}

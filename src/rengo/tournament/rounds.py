@@ -4,8 +4,8 @@ each submission is scored per era (CORR, MMC, and feature-neutral CORR where fea
 published) and paid or burned from its stake.
 
 Persistence is left to the caller: :meth:`Tournament.to_dict` / :meth:`Tournament.from_dict`
-give plain dicts for the run store, and :meth:`Tournament.rescore` recomputes a stored
-round from its submissions to audit it.
+give plain dicts (with ``arrays=True``, numpy arrays for the bulk) for the run store, and
+:meth:`Tournament.rescore` recomputes a stored round from its submissions to audit it.
 """
 
 from __future__ import annotations
@@ -317,11 +317,37 @@ def score_round(
     ConfigError
         The rule pays on FNC but no features were given.
     """
-    rule = rule or PayoutRule()
     if not submissions:
         raise DataError("no submissions to score")
+    row_ids = sorted(eras)  # numerai-tools sorts by id: the publishing order is moot
+    names = sorted(submissions)
+    matrix = np.empty((len(names), len(row_ids)))
+    for k, p in enumerate(names):
+        if set(submissions[p]) != set(row_ids):
+            raise DataError(f"submission of {p!r} does not cover exactly the round's row ids")
+        matrix[k] = [submissions[p][r] for r in row_ids]
+    return _scored(
+        names, matrix, stakes_minor, eras, target, rule, budget_minor, round_id, features
+    )
+
+
+def _scored(
+    names: list[str],
+    matrix: np.ndarray,
+    stakes_minor: Mapping[str, int],
+    eras: Mapping[str, str],
+    target: Mapping[str, float],
+    rule: PayoutRule | None,
+    budget_minor: int | None,
+    round_id: int,
+    features: np.ndarray | None,
+) -> RoundResult:
+    """:func:`score_round` of the submissions of ``names`` (sorted), row ``k`` of ``matrix``
+    each, over the round's row ids in sorted order (the columns): the tournament keeps a
+    round's submissions as arrays and scores them without a dict per submission."""
+    rule = rule or PayoutRule()
     published = list(eras)
-    row_ids = sorted(published)  # numerai-tools sorts by id: the publishing order is moot
+    row_ids = sorted(published)
     _check_era_sizes([str(e) for e in eras.values()])
     if set(target) != set(row_ids):
         raise DataError("target row ids differ from the round's row ids")
@@ -336,13 +362,8 @@ def score_round(
             "the payout rule pays on FNC (fnc_multiplier != 0), which needs the round's "
             "published features; open the round with features or set fnc_multiplier=0"
         )
-    names = sorted(submissions)
     _refuse_equivalent_names(names)
-    matrix = np.empty((len(names), len(row_ids)))
     for k, p in enumerate(names):
-        if set(submissions[p]) != set(row_ids):
-            raise DataError(f"submission of {p!r} does not cover exactly the round's row ids")
-        matrix[k] = [submissions[p][r] for r in row_ids]
         outside = ~((matrix[k] >= 0) & (matrix[k] <= 1))  # NaN is outside too
         if outside.any():
             first = int(np.argmax(outside))
@@ -427,9 +448,25 @@ class _Round:
     row_ids: tuple[str, ...]
     eras: tuple[str, ...]
     features: np.ndarray | None
-    submissions: dict[str, dict[str, float]] = field(default_factory=dict)
+    submissions: dict[str, np.ndarray] = field(default_factory=dict)
+    """Participant -> predictions in the order of :attr:`row_ids` (a dict of row id ->
+    value per submission made a 100-participant round of 100,000 rows cost 10 million
+    dict entries to keep, store and load)."""
     stakes: dict[str, int] = field(default_factory=dict)
     result: RoundResult | None = None
+
+    def scored(
+        self, target: Mapping[str, float], rule: PayoutRule, budget_minor: int | None, number: int
+    ) -> RoundResult:
+        """:func:`score_round` of this round's submissions and stakes against ``target``."""
+        position = {r: i for i, r in enumerate(self.row_ids)}
+        columns = [position[r] for r in sorted(self.row_ids)]
+        names = sorted(self.submissions)
+        matrix = np.stack([np.asarray(self.submissions[p])[columns] for p in names])
+        eras = dict(zip(self.row_ids, self.eras, strict=True))
+        return _scored(
+            names, matrix, self.stakes, eras, target, rule, budget_minor, number, self.features
+        )
 
 
 @dataclass(frozen=True)
@@ -589,7 +626,8 @@ class Tournament:
                 f"{float(np.std(values, ddof=1)):.3g}): a constant submission ranks nothing "
                 "and Numerai refuses it; submit predictions that order the rows"
             )
-        r.submissions[participant] = by_row
+        values.flags.writeable = False  # kept, and stored as it is
+        r.submissions[participant] = values
         r.stakes[participant] = stake_minor
 
     def resolve(self, targets: Predictions, round_id: int | None = None) -> RoundResult:
@@ -622,16 +660,8 @@ class Tournament:
         if not r.submissions:
             raise ProtocolError(f"round {number} has no submissions")
         target = _by_row_id(targets, r.row_ids, "targets")
-        result = score_round(
-            r.submissions,
-            r.stakes,
-            dict(zip(r.row_ids, r.eras, strict=True)),
-            target,
-            self.rule,
-            None if self.budget is None else self.budget.remaining_minor,
-            number,
-            r.features,
-        )
+        budget = None if self.budget is None else self.budget.remaining_minor
+        result = r.scored(target, self.rule, budget, number)
         if self.budget is not None:
             self.budget.charge(result.payouts)
         r.result = result
@@ -667,16 +697,8 @@ class Tournament:
         r = self._round(round_id)
         if r.result is None:
             raise ProtocolError(f"round {round_id} is not resolved; resolve it instead")
-        return score_round(
-            r.submissions,
-            r.stakes,
-            dict(zip(r.row_ids, r.eras, strict=True)),
-            _by_row_id(targets, r.row_ids, "targets"),
-            self.rule,
-            r.result.budget_minor,
-            round_id,
-            r.features,
-        )
+        target = _by_row_id(targets, r.row_ids, "targets")
+        return r.scored(target, self.rule, r.result.budget_minor, round_id)
 
     def results(self) -> list[RoundResult]:
         """Every resolved round, oldest first."""
@@ -735,18 +757,40 @@ class Tournament:
             key=lambda e: (-self.rule.combined(e.mean_corr, e.mean_mmc, e.mean_fnc), e.participant),
         )
 
-    def to_dict(self) -> dict[str, object]:
-        """The whole state as plain dicts, lists, str, int and float."""
+    def to_dict(self, *, arrays: bool = False) -> dict[str, object]:
+        """The whole state as plain dicts, lists, str, int and float.
+
+        Parameters
+        ----------
+        arrays:
+            Give each round's row ids, eras, features and submissions as numpy arrays in
+            the published row order (a submission: its predictions, a float64 vector)
+            instead of lists and row id -> value dicts, for a caller that stores the bulk
+            apart from the rest (``rengo tournament`` writes them as ``.npy`` files beside
+            its JSON state). :meth:`from_dict` reads either form.
+
+        Returns
+        -------
+        dict
+            The rule, the budget and every round with its submissions, stakes and result.
+        """
         return {
             "rule": asdict(self.rule),
             "budget": None if self.budget is None else self.budget.as_dict(),
             "rounds": [
                 {
                     "round": number,
-                    "row_ids": list(r.row_ids),
-                    "eras": list(r.eras),
-                    "features": None if r.features is None else r.features.tolist(),
-                    "submissions": {p: dict(v) for p, v in r.submissions.items()},
+                    "row_ids": np.array(r.row_ids, dtype=str) if arrays else list(r.row_ids),
+                    "eras": np.array(r.eras, dtype=str) if arrays else list(r.eras),
+                    "features": (
+                        None
+                        if r.features is None
+                        else (r.features if arrays else r.features.tolist())
+                    ),
+                    "submissions": {
+                        p: v if arrays else dict(zip(r.row_ids, v.tolist(), strict=True))
+                        for p, v in r.submissions.items()
+                    },
                     "stakes": dict(r.stakes),
                     "result": None if r.result is None else r.result.as_dict(),
                 }
@@ -756,7 +800,14 @@ class Tournament:
 
     @classmethod
     def from_dict(cls, state: Mapping[str, Any]) -> Tournament:
-        """Rebuild a tournament saved with :meth:`to_dict`."""
+        """Rebuild a tournament saved with :meth:`to_dict` (in either form).
+
+        Raises
+        ------
+        DataError
+            A state that is not one :meth:`to_dict` wrote: a missing or mistyped part, or a
+            submission that does not cover exactly its round's rows with finite values.
+        """
         try:
             rule = PayoutRule(**state["rule"])
             budget_state = state["budget"]
@@ -768,12 +819,13 @@ class Tournament:
             tournament = cls(rule, budget)
             for item in state["rounds"]:
                 features = item["features"]
+                row_ids = tuple(str(r) for r in item["row_ids"])
                 r = _Round(
-                    tuple(item["row_ids"]),
-                    tuple(item["eras"]),
+                    row_ids,
+                    tuple(str(e) for e in item["eras"]),
                     None if features is None else np.asarray(features, dtype=np.float64),
                     {
-                        p: {k: float(x) for k, x in v.items()}
+                        p: _kept_submission(v, row_ids, f"stored predictions of {p!r}")
                         for p, v in item["submissions"].items()
                     },
                     {p: int(s) for p, s in item["stakes"].items()},
@@ -784,6 +836,23 @@ class Tournament:
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"invalid tournament state: {exc}") from exc
         return tournament
+
+
+def _kept_submission(values: Any, row_ids: tuple[str, ...], what: str) -> np.ndarray:
+    """A stored submission (row id -> value, or values in the order of ``row_ids``) as the
+    read-only float64 vector a round keeps."""
+    if isinstance(values, np.ndarray):
+        kept = np.asarray(values, dtype=np.float64)
+        if kept.flags.writeable:  # the caller's array stays the caller's to change
+            kept = kept.copy()
+        if kept.shape != (len(row_ids),):
+            raise DataError(f"{what} have shape {kept.shape}, expected ({len(row_ids)},)")
+        if not np.isfinite(kept).all():
+            raise DataError(f"{what} contain NaN or Inf")
+    else:
+        kept = np.fromiter(_by_row_id(values, row_ids, what).values(), dtype=np.float64)
+    kept.flags.writeable = False
+    return kept
 
 
 def _result_from_dict(d: Mapping[str, Any]) -> RoundResult:
