@@ -743,3 +743,33 @@ def test_more_eras_than_live_rows_can_fill_names_the_eras_that_fit(tmp_path: Pat
         ["tournament", "open", "--csv", str(rows), "--target-column", "target", "--eras", "1", *s],
     )
     assert fitting.exit_code == 0, fitting.output
+
+
+def test_a_round_opened_by_mistake_is_cancelled_and_the_next_one_opens(tmp_path: Path):
+    """`cancel` withdraws the open round with its reason: a later submit to it is a one-line
+    usage error naming the reason, the run's events and summary record it, and the next
+    `open` is round 2."""
+    s, ids = _opened_diabetes(tmp_path)
+    values = _predictions(tmp_path / "p.csv", ids, np.linspace(0, 1, len(ids)))
+    submit = ["tournament", "submit", "--participant", "a", "--predictions", str(values),
+              "--stake", "1", *s]  # fmt: skip
+    assert runner.invoke(app, submit).exit_code == 0
+    cancelled = runner.invoke(
+        app, ["tournament", "cancel", "--round", "1", "--reason", "wrong eras", *s]
+    )
+    assert cancelled.exit_code == 0, cancelled.output
+    assert "cancelled round 1: its 1 submission(s) will not be scored" in cancelled.output
+    late = runner.invoke(app, [*submit, "--round", "1"])
+    assert late.exit_code == 2
+    _one_line_error(late.output, "round 1 was cancelled (wrong eras)")
+    again = runner.invoke(app, ["tournament", "cancel", "--round", "1", "--reason", "x", *s])
+    assert again.exit_code == 2
+    _one_line_error(again.output, "round 1 was cancelled (wrong eras)")
+    run_id = json.loads((tmp_path / "tournament.json").read_text())["run_id"]
+    with RunStore(tmp_path / "r.db") as store:
+        events = [e.message for e in store.events(run_id)]
+        summary = store.get_run(run_id).summary
+    assert any("cancelled round 1 (wrong eras)" in e for e in events), events
+    assert summary["cancelled_rounds"] == {"1": "wrong eras"} and summary["open_rounds"] == []
+    reopened = runner.invoke(app, ["tournament", "open", "--dataset", "diabetes", *s])
+    assert reopened.exit_code == 0 and "opened round 2" in reopened.output, reopened.output

@@ -370,3 +370,50 @@ def test_a_name_in_another_unicode_form_is_the_same_participant() -> None:
             dict(zip(ROWS, ERAS, strict=True)),
             dict(zip(ROWS, target, strict=True)),
         )
+
+
+def test_a_cancelled_round_is_never_scored_and_its_number_is_not_reused() -> None:
+    """A round opened by mistake is withdrawn: it refuses submissions and resolution naming
+    why, is in no result or leaderboard, keeps its submissions for the record, survives
+    to_dict/from_dict, and the next round gets the next number."""
+    target, good, noise = make_round()
+    t = Tournament()
+    first = t.open_round(ROWS, ERAS)
+    t.submit("good", good, 10)
+    t.cancel_round(first, "  eras were shuffled ")
+    assert t.open_round_ids() == [] and t.cancelled_rounds() == {first: "eras were shuffled"}
+    with pytest.raises(ProtocolError, match=r"round 1 was cancelled \(eras were shuffled\)"):
+        t.submit("noise", noise, 10, round_id=first)
+    with pytest.raises(ProtocolError, match="was cancelled"):
+        t.resolve(target, round_id=first)
+    with pytest.raises(ProtocolError, match=r"round 1 was cancelled \(eras were shuffled\)"):
+        t.cancel_round(first, "again")
+    assert t.stakes(first) == {"good": 10}
+    restored = Tournament.from_dict(json.loads(json.dumps(t.to_dict())))
+    assert restored.cancelled_rounds() == {first: "eras were shuffled"}
+    second = restored.open_round(ROWS, ERAS)
+    assert second == first + 1
+    restored.submit("good", good, 10)
+    restored.submit("noise", noise, 10)
+    restored.resolve(target)
+    assert [r.round for r in restored.results()] == [second]
+    with pytest.raises(ProtocolError, match="already scored"):
+        restored.cancel_round(second, "too late")
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "two\nlines", None])
+def test_a_round_is_cancelled_only_with_a_printable_reason(reason: object) -> None:
+    t = Tournament()
+    number = t.open_round(ROWS, ERAS)
+    with pytest.raises(DataError, match="needs its reason"):
+        t.cancel_round(number, reason)  # type: ignore[arg-type]
+    assert t.open_round_ids() == [number]
+
+
+def test_a_state_saved_before_rounds_could_be_cancelled_has_none_cancelled() -> None:
+    t = Tournament()
+    t.open_round(ROWS, ERAS)
+    state = t.to_dict()
+    for item in state["rounds"]:  # type: ignore[attr-defined]
+        del item["cancelled"]
+    assert Tournament.from_dict(state).open_round_ids() == [1]

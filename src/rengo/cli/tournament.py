@@ -1,17 +1,19 @@
-"""``rengo tournament open | submit | score | pay | leaderboard``: a prediction tournament.
+"""``rengo tournament open | submit | score | pay | leaderboard | cancel``: a prediction
+tournament.
 
 In this order: ``open`` publishes a round - a training set (features and targets, to learn
 from) and a live set (row ids grouped in eras with the feature columns the coordinator
 chooses to share; its targets stay with the coordinator); ``submit`` takes a participant's
 predictions in [0, 1] for the live rows with a stake; ``score`` resolves the round (CORR and
-MMC per era) once the live targets are known; ``pay`` writes the payouts to the ledger.
-State lives in an inspectable JSON file (default ``tournament.json`` beside the run store:
-``./rengo-runs/tournament.json`` unless ``--store`` or ``$RENGO_STORE`` names another) with
-its arrays (row ids, features, predictions) as ``.npy`` files in ``tournament.json.arrays/``
-beside it (:mod:`rengo.cli.tournament_state`). The
-whole tournament is one run of kind "tournament" in the run store, continued by every
-``open``, ``score`` and ``pay`` (the run lifecycle's ``resume``): its events say what each
-step did, its summary holds the scored rounds and its ledger the payouts. Register with
+MMC per era) once the live targets are known; ``pay`` writes the payouts to the ledger;
+``cancel`` withdraws an open round published by mistake. State lives in an inspectable JSON
+file (default ``tournament.json`` beside the run store: ``./rengo-runs/tournament.json``
+unless ``--store`` or ``$RENGO_STORE`` names another) with its arrays (row ids, features,
+predictions) as ``.npy`` files in ``tournament.json.arrays/`` beside it
+(:mod:`rengo.cli.tournament_state`). The whole tournament is one run of kind "tournament" in
+the run store, continued by every ``open``, ``score``, ``cancel`` and ``pay`` (the run
+lifecycle's ``resume``): its events say what each step did, its summary holds the scored
+rounds and its ledger the payouts. Register with
 ``app.add_typer(tournament_app, name="tournament")``.
 """
 
@@ -187,6 +189,7 @@ def _summary(state: dict[str, Any]) -> dict[str, Any]:
         tournament.results(), state["paid_rounds"], state["currency"], int(state["decimals"])
     )
     summary["open_rounds"] = tournament.open_round_ids()
+    summary["cancelled_rounds"] = {str(k): why for k, why in tournament.cancelled_rounds().items()}
     return summary
 
 
@@ -694,7 +697,7 @@ def score(
             tournament_store(store, state)
             _require_open(tournament, round_id, "score")
             values = _live_targets(targets)
-            _require_submissions(state, tournament, round_id)
+            _require_submissions(tournament, round_id)
             result = tournament.resolve(values, round_id)
             state["tournament"] = tournament.to_dict(arrays=True)
             with tournament_run(store, state, state_path) as run:
@@ -731,6 +734,37 @@ def score(
         console.print(
             f"payouts in {state['currency']} are due; `rengo tournament pay` writes them to "
             "the ledger"
+        )
+
+
+@tournament_app.command("cancel")
+@one_at_a_time()
+def cancel(
+    round_id: Annotated[int, typer.Option("--round", help="The open round to cancel.")],
+    reason: Annotated[str, typer.Option(help="Why, for the record (one line).")],
+    state_path: StateOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Withdraw an open round published by mistake: it takes no more submissions and is
+    never scored or paid; its number is not reused, and its rows and submissions are kept
+    for the record."""
+    assert state_path is not None  # the state file one_at_a_time resolved
+    with friendly_errors(console):
+        with updated_state(state_path) as (state, tournament):
+            tournament_store(store, state)
+            _require_open(tournament, round_id, "cancel")
+            submitted = len(tournament.stakes(round_id))
+            tournament.cancel_round(round_id, reason)
+            state["tournament"] = tournament.to_dict(arrays=True)
+            with tournament_run(store, state, state_path) as run:
+                run.log_event(
+                    "warning",
+                    f"cancelled round {round_id} ({reason.strip()}): its {submitted} "
+                    "submission(s) are not scored",
+                )
+        console.print(
+            f"cancelled round {round_id}: its {submitted} submission(s) will not be scored or "
+            "paid; tell its participants, and open the next round with `rengo tournament open`"
         )
 
 
@@ -846,6 +880,12 @@ def _require_open(tournament: Any, round_id: int | None, action: str) -> None:
     says only that none is open)."""
     open_ids = tournament.open_round_ids()
     scored = [r.round for r in tournament.results()]
+    cancelled: dict[int, str] = tournament.cancelled_rounds()
+    if round_id is not None and round_id in cancelled:
+        raise ConfigError(
+            f"round {round_id} was cancelled ({cancelled[round_id]}); "
+            + (f"open round(s): {open_ids}" if open_ids else "no round is open")
+        )
     if round_id is not None and round_id not in open_ids and round_id not in scored:
         raise ConfigError(  # the library's ProtocolError exited 1, as a failure of rengo's
             f"there is no round {round_id}; "
@@ -862,13 +902,12 @@ def _require_open(tournament: Any, round_id: int | None, action: str) -> None:
         )
 
 
-def _require_submissions(state: dict[str, Any], tournament: Any, round_id: int | None) -> None:
+def _require_submissions(tournament: Any, round_id: int | None) -> None:
     """A ``ConfigError`` (exit 2, as every usage error) when the round to score has no
     submission; the library's ``ProtocolError`` exited 1, as a failure of rengo's."""
     open_ids: list[int] = tournament.open_round_ids()
     number = round_id if round_id is not None else max(open_ids, default=0)
-    rounds = {int(r["round"]): r for r in state["tournament"]["rounds"]}
-    if number in open_ids and not rounds[number]["submissions"]:
+    if number in open_ids and not tournament.stakes(number):
         raise ConfigError(
             f"round {number} has no submissions yet: participants submit first with "
             "`rengo tournament submit --participant NAME --predictions P.csv --stake 10.00`"

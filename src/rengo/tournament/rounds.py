@@ -454,6 +454,8 @@ class _Round:
     dict entries to keep, store and load)."""
     stakes: dict[str, int] = field(default_factory=dict)
     result: RoundResult | None = None
+    cancelled: str | None = None
+    """Why the round was cancelled (:meth:`Tournament.cancel_round`), or None."""
 
     def scored(
         self, target: Mapping[str, float], rule: PayoutRule, budget_minor: int | None, number: int
@@ -560,8 +562,48 @@ class Tournament:
         return self._rounds[round_id]
 
     def open_round_ids(self) -> list[int]:
-        """Rounds published and not yet scored, ascending."""
-        return sorted(k for k, r in self._rounds.items() if r.result is None)
+        """Rounds published and neither scored nor cancelled, ascending."""
+        return sorted(
+            k for k, r in self._rounds.items() if r.result is None and r.cancelled is None
+        )
+
+    def stakes(self, round_id: int) -> dict[str, int]:
+        """Participant -> stake (minor units) of each submission to round ``round_id``.
+
+        Raises
+        ------
+        ProtocolError
+            No such round.
+        """
+        return dict(self._round(round_id).stakes)
+
+    def cancelled_rounds(self) -> dict[int, str]:
+        """Round -> why it was cancelled, for every cancelled round."""
+        return {k: r.cancelled for k, r in sorted(self._rounds.items()) if r.cancelled is not None}
+
+    def cancel_round(self, round_id: int, reason: str) -> None:
+        """Withdraw an open round (published by mistake, with wrong rows or eras): it takes no
+        more submissions and is never scored or paid. Its number is not reused and its
+        published rows and submissions are kept, for the record.
+
+        Parameters
+        ----------
+        round_id:
+            An open round.
+        reason:
+            Why, for the record: one line of printable text.
+
+        Raises
+        ------
+        ProtocolError
+            No such round, or one already scored or cancelled.
+        DataError
+            An empty reason, or one with a control character.
+        """
+        reason = reason.strip() if isinstance(reason, str) else reason
+        if not isinstance(reason, str) or not reason or not reason.isprintable():
+            raise DataError("a cancelled round needs its reason: one line of printable text")
+        self._rounds[self._open_round_id(round_id)].cancelled = reason
 
     def _open_round_id(self, round_id: int | None) -> int:
         open_ids = self.open_round_ids()
@@ -575,6 +617,9 @@ class Tournament:
                 raise ProtocolError("no round is open")
             return max(open_ids)
         if round_id not in open_ids:
+            cancelled = self._rounds[round_id].cancelled if round_id in self._rounds else None
+            if cancelled is not None:
+                raise ProtocolError(f"round {round_id} was cancelled ({cancelled})")
             if round_id in self._rounds:
                 raise ProtocolError(f"round {round_id} is already scored")
             raise ProtocolError(f"round {round_id} is not open")
@@ -793,6 +838,7 @@ class Tournament:
                     },
                     "stakes": dict(r.stakes),
                     "result": None if r.result is None else r.result.as_dict(),
+                    "cancelled": r.cancelled,
                 }
                 for number, r in sorted(self._rounds.items())
             ],
@@ -832,6 +878,8 @@ class Tournament:
                 )
                 if item["result"] is not None:
                     r.result = _result_from_dict(item["result"])
+                cancelled = item.get("cancelled")  # None in states before rounds were cancelled
+                r.cancelled = None if cancelled is None else str(cancelled)
                 tournament._rounds[int(item["round"])] = r
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"invalid tournament state: {exc}") from exc
