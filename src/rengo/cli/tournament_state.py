@@ -9,9 +9,10 @@ as ``{"npy": "<sha256>.npy"}``. A save writes only the arrays not already there,
 JSON file atomically, then removes the arrays the JSON no longer names (a replaced
 submission): a ``submit`` writes one participant's predictions and a small JSON file,
 whatever the size of the tournament. Format 1 kept everything in the JSON file, a dict of
-row id -> value per submission, and every ``submit`` rewrote all of it (375 MB and 29 s for
-100 participants of one 100,000-row round, measured by ``benchmarks/tournament_state.py``);
-it is still read, and written as format 2 by the next command that changes the state.
+row id -> value per submission, and every ``submit`` read and rewrote all of it: with 100
+participants in one 100,000-row round, 27 CPU seconds a submit against 2.1 now
+(``benchmarks/tournament_state.py``, in ``benchmarks/RESULTS.md``). It is still read, and
+written as format 2 by the next command that changes the state.
 
 Arrays are read memory-mapped and without pickle (``allow_pickle=False``): a state file
 names its arrays only by a content hash, never by a path.
