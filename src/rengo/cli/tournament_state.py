@@ -211,7 +211,7 @@ def _stored_array(array: np.ndarray, folder: Path) -> str:
         isinstance(mapped, np.memmap)
         and mapped.mode == "r"
         and mapped.filename is not None
-        and Path(mapped.filename).parent == folder.resolve()
+        and Path(mapped.filename).parent.resolve() == folder.resolve()
         and (mapped.shape, mapped.dtype, mapped.strides)
         == (array.shape, array.dtype, array.strides)
         and mapped.ctypes.data == array.ctypes.data
