@@ -773,3 +773,37 @@ def test_a_round_opened_by_mistake_is_cancelled_and_the_next_one_opens(tmp_path:
     assert summary["cancelled_rounds"] == {"1": "wrong eras"} and summary["open_rounds"] == []
     reopened = runner.invoke(app, ["tournament", "open", "--dataset", "diabetes", *s])
     assert reopened.exit_code == 0 and "opened round 2" in reopened.output, reopened.output
+
+
+def test_a_round_that_scores_rows_already_scored_says_so(tmp_path: Path):
+    """Opening the same dataset again with the same --seed (the only way that publishes no
+    live target) makes the scored round's live rows live again: participants who saw round
+    1's scores can fit them. The open goes ahead with a note naming the rounds and how to
+    avoid it; the first open has no such note."""
+    s, ids = _opened_diabetes(tmp_path)
+    rng = np.random.default_rng(0)
+    for who in ("a", "b"):
+        values = _predictions(tmp_path / f"{who}.csv", ids, rng.random(len(ids)))
+        submitted = runner.invoke(
+            app,
+            ["tournament", "submit", "--participant", who, "--predictions", str(values),
+             "--stake", "1", *s],
+        )  # fmt: skip
+        assert submitted.exit_code == 0, submitted.output
+    targets = str(tmp_path / "tournament-round1-targets.csv")
+    scored = runner.invoke(app, ["tournament", "score", "--targets", targets, *s])
+    assert scored.exit_code == 0, scored.output
+    again = runner.invoke(app, ["tournament", "open", "--dataset", "diabetes", *s])
+    assert again.exit_code == 0, again.output
+    said = " ".join(again.output.split())
+    assert (
+        f"note: {len(ids)} of this round's {len(ids)} live rows were scored in round(s) [1]" in said
+    )
+    assert "publish new rows (--csv)" in said
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    first = runner.invoke(
+        app, ["tournament", "open", "--dataset", "diabetes", "--state", str(fresh / "t.json"),
+              "--store", str(fresh / "r.db")],
+    )  # fmt: skip
+    assert first.exit_code == 0 and "were scored in round" not in first.output

@@ -413,6 +413,21 @@ def _refuse_target_leaks(
             )
 
 
+def _rows_scored_before(tournament: Any, number: int) -> tuple[int, list[int]] | None:
+    """How many of round ``number``'s live rows a scored round had live too, and which
+    rounds (None: none): the same dataset opened again with the same ``--seed`` (the one way
+    it can open without publishing live targets) scores the same rows again."""
+    live = set(tournament.published(number).row_ids)
+    seen: set[str] = set()
+    rounds: list[int] = []
+    for result in tournament.results():
+        again = live.intersection(tournament.published(result.round).row_ids)
+        if again:
+            seen |= again
+            rounds.append(result.round)
+    return (len(seen), rounds) if seen else None
+
+
 def _check_round_files(files: dict[str, Path], state_path: Path) -> None:
     """A ``ConfigError`` when two of a round's files (or one and the state) are the same
     path: with ``--targets-out`` equal to ``--publish`` the file handed to participants
@@ -632,6 +647,16 @@ def open_round(
             )
         if "--targets-out" in paths:
             console.print(f"live targets kept by the coordinator in {paths['--targets-out']}")
+        rescored = _rows_scored_before(tournament, number)
+        if rescored:
+            rows, rounds = rescored
+            console.print(
+                f"[bold yellow]note:[/] {rows} of this round's {len(live_ids)} live rows were "
+                f"scored in round(s) {rounds}: participants who saw those scores can fit "
+                "these rows rather than predict them; publish new rows (--csv) for a round "
+                "that measures prediction",
+                highlight=False,
+            )
         if tournament.budget is None:  # the stakes participants type are the only cap
             console.print(
                 "[bold yellow]note:[/] no --budget: a round pays up to "
