@@ -417,3 +417,36 @@ def test_a_state_saved_before_rounds_could_be_cancelled_has_none_cancelled() -> 
     for item in state["rounds"]:  # type: ignore[attr-defined]
         del item["cancelled"]
     assert Tournament.from_dict(state).open_round_ids() == [1]
+
+
+@pytest.mark.parametrize(
+    ("name", "scripts"),
+    [
+        ("\u0430lice", "Cyrillic and Latin"),
+        ("p\u0430ypal", "Cyrillic and Latin"),
+        ("\u03a9mega", "Greek and Latin"),
+    ],
+)
+def test_a_name_mixing_look_alike_alphabets_is_refused(name: str, scripts: str) -> None:
+    """'аlice' with a Cyrillic 'а' is shown exactly like 'alice': refused, naming the
+    alphabets, so one participant cannot pass for another on the leaderboard."""
+    t = Tournament()
+    t.open_round(ROWS, ERAS)
+    _, good, _ = make_round()
+    with pytest.raises(DataError, match=f"mixes {scripts} letters"):
+        t.submit(name, good, 10)
+    assert t.stakes(1) == {}
+
+
+@pytest.mark.parametrize(
+    "name", ["alice", "\u0430\u043b\u0456\u0441\u0430", "\u5c71\u7530\u305f\u308d\u3046",
+             "team\u6771\u4eac", "Jos\u00e9", "\u03b1\u03b8\u03b7\u03bd\u03ac", "r2-d2_x"],
+)  # fmt: skip
+def test_a_name_in_one_alphabet_or_beside_cjk_is_taken(name: str) -> None:
+    """All-Cyrillic, all-Greek, Japanese (Han and Hiragana) and Latin beside Han are names
+    (Unicode TS #39's highly restrictive level)."""
+    t = Tournament()
+    t.open_round(ROWS, ERAS)
+    _, good, _ = make_round()
+    t.submit(name, good, 10)
+    assert list(t.stakes(1)) == [name]

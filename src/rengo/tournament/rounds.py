@@ -205,7 +205,31 @@ def _checked_participant(participant: object) -> str:
             f"participant {participant!r} holds control or format characters {hidden}: a "
             "name is shown on every leaderboard and ledger, so it must be plain text"
         )
+    mixed = _look_alike_scripts(participant)
+    if len(mixed) > 1:
+        raise DataError(
+            f"participant {participant!r} mixes {' and '.join(mixed)} letters, several of "
+            "which look alike (Cyrillic 'а', Latin 'a'): such a name can pass for another "
+            "participant's on the leaderboard; write it in one of these alphabets"
+        )
     return unicodedata.normalize("NFC", participant)
+
+
+LOOK_ALIKE_SCRIPTS = ("Latin", "Greek", "Cyrillic")
+"""Alphabets with letters that look alike, which one participant name may not mix (the
+"highly restrictive" level of Unicode TS #39, Unicode Security Mechanisms, section 5.2, which
+also allows Latin beside Han, Hiragana, Katakana, Bopomofo and Hangul)."""
+
+
+def _look_alike_scripts(name: str) -> list[str]:
+    """The alphabets of :data:`LOOK_ALIKE_SCRIPTS` whose letters ``name`` holds, sorted (a
+    letter's script is the first word of its Unicode name)."""
+    found = {
+        unicodedata.name(c, "").split(" ")[0].title()
+        for c in name
+        if unicodedata.category(c).startswith("L")
+    }
+    return sorted(found.intersection(LOOK_ALIKE_SCRIPTS))
 
 
 def _check_era_sizes(eras: Sequence[str]) -> None:
