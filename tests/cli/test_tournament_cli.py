@@ -807,3 +807,45 @@ def test_a_round_that_scores_rows_already_scored_says_so(tmp_path: Path):
               "--store", str(fresh / "r.db")],
     )  # fmt: skip
     assert first.exit_code == 0 and "were scored in round" not in first.output
+
+
+def test_the_dashboard_leaderboard_equals_the_cli_leaderboard_before_and_after_pay(
+    tmp_path: Path,
+):
+    """A scored round not yet paid counts in `rengo tournament leaderboard`'s means (every
+    scored round) but not in its payouts; the dashboard's leaderboard, built from the run
+    store alone, shows the same rounds and means and names the unpaid round, before and
+    after `pay` (it averaged paid rounds only, and showed no one before the first pay)."""
+    from rengo.cli.tournament_state import load_state
+    from rengo.tournament import Tournament
+    from rengo.ui.views import tournament_view
+
+    s, ids = _opened_diabetes(tmp_path)
+    rng = np.random.default_rng(1)
+    for who in ("a", "b", "c"):
+        values = _predictions(tmp_path / f"{who}.csv", ids, rng.random(len(ids)))
+        submitted = runner.invoke(
+            app,
+            ["tournament", "submit", "--participant", who, "--predictions", str(values),
+             "--stake", "2", *s],
+        )  # fmt: skip
+        assert submitted.exit_code == 0, submitted.output
+    targets = str(tmp_path / "tournament-round1-targets.csv")
+    assert runner.invoke(app, ["tournament", "score", "--targets", targets, *s]).exit_code == 0
+    for step in ("scored", "paid"):
+        if step == "paid":
+            assert runner.invoke(app, ["tournament", "pay", *s]).exit_code == 0
+        state = load_state(tmp_path / "tournament.json")
+        paid = set(state["paid_rounds"])
+        cli = Tournament.from_dict(state["tournament"]).leaderboard(paid)
+        with RunStore(tmp_path / "r.db") as store:
+            view = tournament_view(store, state["run_id"])
+        board = {e["participant"]: e for e in view["leaderboard"]}
+        assert set(board) == {e.participant for e in cli}, step
+        for entry in cli:
+            mine = board[entry.participant]
+            assert mine["rounds"] == entry.rounds == 1
+            assert mine["mean_corr"] == pytest.approx(entry.mean_corr, abs=1e-12)
+            assert mine["mean_mmc"] == pytest.approx(entry.mean_mmc, abs=1e-12)
+            assert mine["net_payout_minor"] == entry.total_payout_minor
+        assert view["unpaid_rounds"] == ([1] if step == "scored" else [])

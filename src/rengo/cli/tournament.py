@@ -186,7 +186,11 @@ def _summary(state: dict[str, Any]) -> dict[str, Any]:
 
     tournament = _tournament(state)
     summary = tournament_summary(
-        tournament.results(), state["paid_rounds"], state["currency"], int(state["decimals"])
+        tournament.results(),
+        state["paid_rounds"],
+        state["currency"],
+        int(state["decimals"]),
+        unpaid=True,
     )
     summary["open_rounds"] = tournament.open_round_ids()
     summary["cancelled_rounds"] = {str(k): why for k, why in tournament.cancelled_rounds().items()}

@@ -102,10 +102,16 @@ def ledger_paid_rounds(store: RunStore, run_id: str) -> set[int | None]:
 
 
 def tournament_summary(
-    results: Iterable[RoundResult], paid_rounds: Iterable[int], currency: str, decimals: int
+    results: Iterable[RoundResult],
+    paid_rounds: Iterable[int],
+    currency: str,
+    decimals: int,
+    *,
+    unpaid: bool = False,
 ) -> dict[str, Any]:
     """The run summary of a tournament: paid rounds, the currency's decimals, and every
-    paid round's per-era CORR and MMC and stake per participant.
+    paid round's (with ``unpaid``, every scored round's) per-era CORR and MMC and stake per
+    participant, each round marked ``paid`` or not.
 
     Pass it to :meth:`RunStore.finish_run <rengo.tracking.RunStore.finish_run>` so a dashboard
     draws stakes and scores without the tournament's state file.
@@ -115,11 +121,16 @@ def tournament_summary(
     results:
         The resolved rounds (:class:`rengo.tournament.RoundResult`), in any order.
     paid_rounds:
-        The rounds whose payouts the ledger holds; only these are summarised.
+        The rounds whose payouts the ledger holds; only these are summarised unless
+        ``unpaid``.
     currency:
         The currency code the stakes are in.
     decimals:
         The currency's minor-unit digits (:func:`rengo.rewards.currency_decimals`).
+    unpaid:
+        Summarise the rounds scored but not paid yet too, so that a dashboard's leaderboard
+        averages the rounds ``rengo tournament leaderboard`` averages (every scored round)
+        while its payouts count the paid ones.
 
     Returns
     -------
@@ -130,6 +141,7 @@ def tournament_summary(
     rounds = [
         {
             "round": r.round,
+            "paid": r.round in paid,
             "scores": {
                 name: {
                     "stake_minor": s.stake_minor,
@@ -142,6 +154,6 @@ def tournament_summary(
             },
         }
         for r in results
-        if r.round in paid
+        if unpaid or r.round in paid
     ]
     return {"paid_rounds": paid, "currency": currency, "decimals": decimals, "rounds": rounds}

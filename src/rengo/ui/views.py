@@ -436,7 +436,9 @@ def rewards_view(
 
 def tournament_view(store: RunStore, run_id: str) -> dict[str, Any]:
     """A tournament run's leaderboard (mean combined score, rounds, net payout), each
-    participant's score per round and, where the run recorded them, per-era CORR and MMC."""
+    participant's score per round and, where the run recorded them, per-era CORR and MMC.
+    As ``rengo tournament leaderboard``, the means cover every scored round the summary
+    holds and the net payout the paid ones; ``unpaid_rounds`` names the rest."""
     from rengo.tracking.tournament_records import SCORE_METHOD
 
     run = store.get_run(run_id)
@@ -453,9 +455,14 @@ def tournament_view(store: RunStore, run_id: str) -> dict[str, Any]:
             paid[e.participant] = paid.get(e.participant, 0) + e.amount
             currency = currency or e.currency
     details: dict[str, dict[int, dict[str, Any]]] = {}
+    unpaid: set[int] = set()
     for item in summary.get("rounds", []) if isinstance(summary.get("rounds"), list) else []:
+        if item.get("paid") is False:  # scored, not paid yet: scores count, payouts do not
+            unpaid.add(int(item["round"]))
         for who, s in item.get("scores", {}).items():
             details.setdefault(who, {})[int(item["round"])] = s
+            if "score" in s:  # the contributions hold the paid rounds' scores only
+                scores.setdefault(who, {}).setdefault(int(item["round"]), float(s["score"]))
     places = currency_decimals(currency or "credits", decimals)
     board = []
     for who in sorted(set(scores) | set(paid)):
@@ -491,6 +498,7 @@ def tournament_view(store: RunStore, run_id: str) -> dict[str, Any]:
             for who, by_round in sorted(scores.items())
         },
         "eras": eras,
+        "unpaid_rounds": sorted(unpaid),
     }
 
 

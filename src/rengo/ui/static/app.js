@@ -607,7 +607,9 @@
         { label: "Mean CORR", num: true, render: (e) => fmtMetric(e.mean_corr) },
         { label: "Mean MMC", num: true, render: (e) => fmtMetric(e.mean_mmc) },
         { label: "Net payout", num: true, render: (e) => `${e.net_payout} ${cur}`.trim() },
-      ], t.leaderboard, { "data-testid": "leaderboard-table" }));
+      ], t.leaderboard, { "data-testid": "leaderboard-table" }),
+        (t.unpaid_rounds || []).length ? h("p", { class: "muted", "data-testid": "unpaid-rounds" },
+          `round(s) ${t.unpaid_rounds.join(", ")} scored but not paid: their payouts are not in the net payout until rengo tournament pay writes them to the ledger`) : null);
       const grid = h("div", { class: "charts", style: "margin-top:14px" });
       const scores = this.charts.card("tournament-scores", "Combined score per round", {});
       used.add("tournament-scores"); grid.append(scores.card);
