@@ -386,6 +386,8 @@ def test_a_cancelled_round_is_never_scored_and_its_number_is_not_reused() -> Non
         t.submit("noise", noise, 10, round_id=first)
     with pytest.raises(ProtocolError, match="was cancelled"):
         t.resolve(target, round_id=first)
+    with pytest.raises(ProtocolError, match="was cancelled"):
+        t.rescore(target, round_id=first)
     with pytest.raises(ProtocolError, match=r"round 1 was cancelled \(eras were shuffled\)"):
         t.cancel_round(first, "again")
     assert t.stakes(first) == {"good": 10}

@@ -764,6 +764,8 @@ class Tournament:
             Targets that do not cover the round's rows.
         """
         r = self._round(round_id)
+        if r.cancelled is not None:
+            raise ProtocolError(f"round {round_id} was cancelled ({r.cancelled}): no result")
         if r.result is None:
             raise ProtocolError(f"round {round_id} is not resolved; resolve it instead")
         target = _by_row_id(targets, r.row_ids, "targets")
