@@ -775,14 +775,13 @@ def test_a_round_opened_by_mistake_is_cancelled_and_the_next_one_opens(tmp_path:
     assert reopened.exit_code == 0 and "opened round 2" in reopened.output, reopened.output
 
 
-def test_a_round_that_scores_rows_already_scored_says_so(tmp_path: Path):
-    """Opening the same dataset again with the same --seed (the only way that publishes no
-    live target) makes the scored round's live rows live again: participants who saw round
-    1's scores can fit them. The open goes ahead with a note naming the rounds and how to
-    avoid it; the first open has no such note."""
-    s, ids = _opened_diabetes(tmp_path)
-    rng = np.random.default_rng(0)
-    for who in ("a", "b"):
+def _scored_round_one(
+    tmp_path: Path, s: list[str], ids: list[str], names: tuple[str, ...], seed: int
+) -> None:
+    """Round 1 of :func:`_opened_diabetes` with a seeded random submission (stake 1) from each
+    of ``names``, scored against its targets file."""
+    rng = np.random.default_rng(seed)
+    for who in names:
         values = _predictions(tmp_path / f"{who}.csv", ids, rng.random(len(ids)))
         submitted = runner.invoke(
             app,
@@ -793,6 +792,15 @@ def test_a_round_that_scores_rows_already_scored_says_so(tmp_path: Path):
     targets = str(tmp_path / "tournament-round1-targets.csv")
     scored = runner.invoke(app, ["tournament", "score", "--targets", targets, *s])
     assert scored.exit_code == 0, scored.output
+
+
+def test_a_round_that_scores_rows_already_scored_says_so(tmp_path: Path):
+    """Opening the same dataset again with the same --seed (the only way that publishes no
+    live target) makes the scored round's live rows live again: participants who saw round
+    1's scores can fit them. The open goes ahead with a note naming the rounds and how to
+    avoid it; the first open has no such note."""
+    s, ids = _opened_diabetes(tmp_path)
+    _scored_round_one(tmp_path, s, ids, ("a", "b"), seed=0)
     again = runner.invoke(app, ["tournament", "open", "--dataset", "diabetes", *s])
     assert again.exit_code == 0, again.output
     said = " ".join(again.output.split())
@@ -821,17 +829,7 @@ def test_the_dashboard_leaderboard_equals_the_cli_leaderboard_before_and_after_p
     from rengo.ui.views import tournament_view
 
     s, ids = _opened_diabetes(tmp_path)
-    rng = np.random.default_rng(1)
-    for who in ("a", "b", "c"):
-        values = _predictions(tmp_path / f"{who}.csv", ids, rng.random(len(ids)))
-        submitted = runner.invoke(
-            app,
-            ["tournament", "submit", "--participant", who, "--predictions", str(values),
-             "--stake", "2", *s],
-        )  # fmt: skip
-        assert submitted.exit_code == 0, submitted.output
-    targets = str(tmp_path / "tournament-round1-targets.csv")
-    assert runner.invoke(app, ["tournament", "score", "--targets", targets, *s]).exit_code == 0
+    _scored_round_one(tmp_path, s, ids, ("a", "b", "c"), seed=1)
     for step in ("scored", "paid"):
         if step == "paid":
             assert runner.invoke(app, ["tournament", "pay", *s]).exit_code == 0
