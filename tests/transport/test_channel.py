@@ -202,3 +202,48 @@ def test_a_scope_forwards_abort_to_its_channel() -> None:
     bus = LocalBus(["a", "b"])
     bus.channel("a").scope("x", y=1).abort(KeyError("k"))
     assert bus.failure is not None and bus.failure.role == "a"
+
+
+def test_interrupting_the_caller_stops_every_role_instead_of_leaving_it_running() -> None:
+    """A notebook's "interrupt the kernel" raises KeyboardInterrupt in the thread that waits
+    in run_roles; the roles (a vertical fit's parties) must stop too, not train on unseen."""
+    import signal
+
+    bus = LocalBus(["alice", "bob"], timeout=600.0)
+    exchanged = threading.Event()
+    ended = {"alice": threading.Event(), "bob": threading.Event()}
+    stopped_by: dict[str, BaseException] = {}
+
+    def player(me: str, other: str, first: bool) -> Callable[[Channel], None]:
+        def role(ch: Channel) -> None:
+            try:
+                if first:
+                    ch.send(other, ("ball", 0), 0)
+                for k in range(1 if first else 0, 200_000, 2):  # a long fit: ping-pong
+                    ch.recv(other, ("ball", k))
+                    if k >= 20:
+                        exchanged.set()
+                    ch.send(other, ("ball", k + 1), k + 1)
+            except BaseException as exc:
+                stopped_by[me] = exc
+                raise
+            finally:  # (a thread whose join was interrupted may claim it is dead: ask it)
+                ended[me].set()
+
+        return role
+
+    def interrupt_once_playing() -> None:
+        if exchanged.wait(60):  # as Ctrl-C or a kernel interrupt does:
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_playing, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_roles(
+            bus, {"alice": player("alice", "bob", True), "bob": player("bob", "alice", False)}
+        )
+    # generous: they stop at their next recv, within milliseconds; the whole game takes seconds
+    assert all(e.wait(60) for e in ended.values())
+    assert set(stopped_by) == {"alice", "bob"}, "a role played on after the interrupt"
+    for failure in stopped_by.values():
+        assert isinstance(failure, PeerFailure)
+        assert (failure.role, failure.reason) == ("the caller", "KeyboardInterrupt")

@@ -253,6 +253,11 @@ def run_roles(bus: LocalBus, roles: Mapping[str, Callable[[Channel], Any]]) -> d
     others fail fast with :class:`~rengo.core.errors.PeerFailure` instead of waiting for
     messages that will never come; once every thread stopped, the first failure (the root
     cause, not the peers' reactions to it) is re-raised here.
+
+    When the caller is interrupted while it waits (a ``KeyboardInterrupt``: Ctrl-C, or a
+    notebook's "interrupt the kernel"), the interruption is announced on the bus the same
+    way and re-raised at once: every role stops at its next ``recv`` instead of training on
+    in the background after the caller has given up.
     """
     results: dict[str, Any] = {}
     errors: dict[str, BaseException] = {}
@@ -269,10 +274,14 @@ def run_roles(bus: LocalBus, roles: Mapping[str, Callable[[Channel], Any]]) -> d
         threading.Thread(target=target, args=(n, f), name=f"role-{n}", daemon=True)
         for n, f in roles.items()
     ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    except BaseException as exc:  # the caller was interrupted: stop the roles too
+        bus.fail(exc, "the caller")
+        raise
     if errors:
         root = bus.failure.error if bus.failure is not None else None
         if not any(e is root for e in errors.values()):
