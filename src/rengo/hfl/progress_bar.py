@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rengo.core.notebook_progress import live_progress
 from rengo.hfl.coordinator import ProgressFn
 
 
@@ -57,7 +58,6 @@ class RoundProgressBar:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
-            Progress,
             TextColumn,
             TimeElapsedColumn,
             TimeRemainingColumn,
@@ -67,7 +67,7 @@ class RoundProgressBar:
         def kept() -> Column:  # never squashed to "…"
             return Column(no_wrap=True)
 
-        self._bar = Progress(
+        self._bar = live_progress(
             TextColumn("[bold]{task.description}", table_column=kept()),
             BarColumn(bar_width=16, table_column=kept()),
             MofNCompleteColumn(table_column=kept()),

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
 
+from rengo.core.notebook_progress import live_progress
+
 Stage = Literal["keys", "psi", "train", "score"]
 
 
@@ -298,14 +300,13 @@ class RichVerticalProgress:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
-            Progress,
             SpinnerColumn,
             TextColumn,
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
 
-        self._bar = Progress(
+        self._bar = live_progress(
             SpinnerColumn(finished_text="[green]✓"),
             TextColumn("[bold]{task.description}"),
             BarColumn(bar_width=16),

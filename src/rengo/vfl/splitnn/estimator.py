@@ -25,6 +25,7 @@ import numpy as np
 from rengo.core.codec import decode
 from rengo.core.envelope import envelope_from_bytes
 from rengo.core.errors import ConfigError, DataError
+from rengo.core.notebook_progress import live_progress
 from rengo.vfl.common import PartyInput, VerticalDataset, as_vertical_dataset, batch_order
 from rengo.vfl.divergence import no_better_than_frequencies
 from rengo.vfl.estimator import VerticalEstimator
@@ -301,9 +302,9 @@ class _ProgressBar:
             return self._user
         if not self._enabled:
             return lambda record: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 
-        self._bar = Progress(
+        self._bar = live_progress(
             TextColumn("[bold]SplitNN"),
             BarColumn(),
             MofNCompleteColumn(),
