@@ -31,7 +31,7 @@ from rengo.core.client_record import ClientRecord
 from rengo.core.codec import decode, encode
 from rengo.core.errors import CodecError, ConfigError, DataError, RoundFailure, StopTraining
 from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
-from rengo.core.parameters import Parameters, copy_parameters
+from rengo.core.parameters import Parameters, copy_parameters, num_values
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import EVALUATE, client_seed
 from rengo.hfl.coalition_aggregation import CoalitionAggregation, offers_coalition_aggregation
@@ -197,6 +197,10 @@ class _ClientRecords:
             self._sink(kept)
 
 
+HISTORY_REPR_METRICS = 6
+"""How many of the last round's metrics a :class:`History`'s repr names (alphabetically)."""
+
+
 @dataclass
 class RoundRecord:
     """What happened in one round.
@@ -222,7 +226,7 @@ class RoundRecord:
     duration_s: float
 
 
-@dataclass
+@dataclass(repr=False)
 class History:
     """Everything a run produced: per-round records, the final model, the run id, and why it
     stopped early (``stopped``: a strategy's :class:`~rengo.core.errors.StopTraining`, such as
@@ -259,6 +263,27 @@ class History:
     def metric_names(self) -> set[str]:
         """Every metric name recorded in some round."""
         return {k for r in self.rounds for k in r.metrics}
+
+    def __repr__(self) -> str:
+        """One line a notebook can show: the rounds, the last round's metrics and the model's
+        size, not every round's client list and every weight (``rounds`` and ``parameters``
+        hold those)."""
+        if not self.rounds:
+            return f"History(no rounds, run_id={self.run_id!r})"
+        last = self.rounds[-1]
+        shown = sorted(last.metrics.items())[:HISTORY_REPR_METRICS]
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in shown)
+        if len(last.metrics) > len(shown):
+            metrics += f", ... ({len(last.metrics)} metrics)"
+        parts = [
+            f"rounds={len(self.rounds)} ({self.rounds[0].server_round}-{last.server_round})",
+            f"last round: {metrics}" if metrics else "last round: no metrics",
+            f"parameters={len(self.parameters)} arrays of {num_values(self.parameters)} values",
+            f"run_id={self.run_id!r}",
+        ]
+        if self.stopped is not None:
+            parts.append(f"stopped={self.stopped!r}")
+        return f"History({'; '.join(parts)})"
 
 
 ProgressFn = Callable[[RoundRecord], None]
