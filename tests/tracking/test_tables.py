@@ -197,3 +197,15 @@ def test_a_run_whose_client_reported_a_nan_or_infinite_metric_shows_its_local_ep
     assert store.client_metric_peaks(run_id, "dp_epsilon") == {"a": (3.0, 2), "b": (1.0, 2)}
     text = _render(run_detail(store, run_id))
     assert "local DP: epsilon up to 3 (client a, the worst of 2) after 2 rounds" in text
+
+
+def test_a_run_s_detail_displays_in_a_notebook_as_a_runs_table_does(store: RunStore) -> None:
+    """A notebook shows a cell's last value through ``_repr_mimebundle_``: rich's Table has
+    one, its Group did not, so ``run_detail(store, run)`` showed ``<rich.console.Group at
+    0x...>``."""
+    run_id = store.start_run("horizontal", {"strategy": "fedadam"}, name="adam")
+    store.log_round(run_id, 1, {"eval_accuracy": 0.5}, 1.0, 2, 0)
+    store.finish_run(run_id, "completed")
+    for shown in (run_detail(store, run_id), runs_table(store.list_runs())):
+        bundle = shown._repr_mimebundle_(include=[], exclude=[])  # type: ignore[union-attr]
+        assert run_id in bundle["text/plain"] and run_id in bundle["text/html"]

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from rich import box
 from rich.console import Group, RenderableType
+from rich.jupyter import JupyterMixin
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
@@ -23,6 +24,13 @@ from rengo.tracking.records import ClientRecord, ClientStats, RunInfo
 from rengo.tracking.round_coverage import PhaseCoverage, phase_coverage, round_coverage
 from rengo.tracking.store import RunStore
 from rengo.vfl.registry import algorithms
+
+
+class ShownGroup(Group, JupyterMixin):
+    """rich's ``Group`` of renderables, which a Jupyter notebook also displays (as it does a
+    rich ``Table``): a bare ``Group`` at the end of a cell showed as
+    ``<rich.console.Group at 0x...>``."""
+
 
 _STATUS_STYLES = {
     "running": "bold cyan",
@@ -312,7 +320,7 @@ def _client_metrics_table(store: RunStore, run: RunInfo) -> RenderableType | Non
         )
     if not notes:
         return table
-    return Group(table, Text("\n".join(notes), style="yellow"))
+    return ShownGroup(table, Text("\n".join(notes), style="yellow"))
 
 
 CLIENTS_NAMED = 5
@@ -644,7 +652,7 @@ def run_detail(
     ):
         if table is not None:
             parts.append(table)
-    return Group(*parts)
+    return ShownGroup(*parts)
 
 
 def leaderboard_table(
