@@ -43,13 +43,23 @@ class SimulatedParticipant:
             raise ConfigError(f"features must be in 1..{NUM_FEATURES}, got {self.features}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SimulatedTournament:
     """The tournament after all rounds, and each round's result."""
 
     tournament: Tournament
     results: tuple[RoundResult, ...]
     participants: tuple[SimulatedParticipant, ...]
+
+    def __repr__(self) -> str:
+        """A few lines a notebook can show: each participant's behaviour, stake and mean
+        score over the rounds; not every era of every round (``results`` holds them)."""
+        lines = [f"SimulatedTournament({len(self.results)} rounds)"]
+        for p in self.participants:
+            scores = [r.scores[p.name].score for r in self.results if p.name in r.scores]
+            mean = f"mean score {sum(scores) / len(scores):.4g}" if scores else "no scores"
+            lines.append(f"  {p.name}: {p.behaviour}, stake {p.stake_minor}, {mean}")
+        return "\n".join(lines)
 
 
 class _World:

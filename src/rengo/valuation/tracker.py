@@ -96,7 +96,11 @@ def _intervals(
     }
 
 
-@dataclass(frozen=True)
+REPORT_REPR_PLAYERS = 10
+"""How many players (the most valuable first) a :class:`ContributionReport`'s repr names."""
+
+
+@dataclass(frozen=True, repr=False)
 class ContributionReport:
     """A run's contribution: totals per player (sum over rounds) with standard errors
     (combined over the independent rounds), each round's values, and what computing them
@@ -138,6 +142,24 @@ class ContributionReport:
     def ranking(self) -> list[tuple[str, float]]:
         """Players from most to least valuable (ties by name)."""
         return sorted(self.values.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def __repr__(self) -> str:
+        """A few lines a notebook can show: the most valuable players' totals with their
+        standard errors, and what the valuation cost; not every round's values (``rounds``
+        holds them)."""
+        ranked = self.ranking()
+        shown = [
+            f"  {p}: {v:.4g}" + (f" +- {self.stderr[p]:.2g}" if self.stderr.get(p) else "")
+            for p, v in ranked[:REPORT_REPR_PLAYERS]
+        ]
+        if len(ranked) > len(shown):
+            shown.append(f"  ... {len(ranked) - len(shown)} more (values, ranking())")
+        head = (
+            f"ContributionReport({self.method_label}, {self.score_name}; {len(ranked)} players, "
+            f"{len(self.rounds)} rounds, {self.evaluations} evaluations"
+        )
+        notes = [f"  note: {n}" for n in self.notes]
+        return "\n".join([head + ")", *shown, *notes])
 
     def intervals(self, level: float = CONFIDENCE) -> dict[str, tuple[float, float]]:
         """Each total's two-sided Student-t confidence interval at ``level`` (a point where

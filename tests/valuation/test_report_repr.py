@@ -1,0 +1,41 @@
+"""A notebook shows a cell's last value by its repr: a ContributionReport printed every
+round's values of every client (and a SimulatedTournament every era of every round: 12,560
+characters for 8 rounds of 2 participants). They now show the totals a reader looks for."""
+
+from __future__ import annotations
+
+from rengo.tournament import SimulatedParticipant, simulate_tournament
+from rengo.valuation import ContributionReport, RoundContribution
+
+
+def test_a_report_s_repr_ranks_the_players_and_leaves_the_rounds_out() -> None:
+    values = {f"client-{i:03d}": float(i) for i in range(200)}
+    rounds = tuple(RoundContribution(r, values, 10) for r in range(1, 51))
+    report = ContributionReport(
+        "gtg", values, rounds, 500, 0, "accuracy", {"client-199": 0.5}, notes=("as FedAvg",)
+    )
+    text = repr(report)
+    assert text.splitlines()[0] == (
+        "ContributionReport(gtg, accuracy; 200 players, 50 rounds, 500 evaluations)"
+    )
+    assert text.splitlines()[1] == "  client-199: 199 +- 0.5"  # most valuable first
+    assert "client-189" not in text and "190 more" in text
+    assert "note: as FedAvg" in text
+    assert len(text) < 1000
+
+
+def test_a_simulated_tournament_s_repr_is_one_line_per_participant() -> None:
+    sim = simulate_tournament(
+        [
+            SimulatedParticipant("a", "model", 1000, train_rows=200),
+            SimulatedParticipant("b", "noise", 500),
+        ],
+        rounds=3,
+        rows_per_era=50,
+    )
+    lines = repr(sim).splitlines()
+    assert lines[0] == "SimulatedTournament(3 rounds)"
+    mean_a = sum(r.scores["a"].score for r in sim.results) / 3
+    assert lines[1] == f"  a: model, stake 1000, mean score {mean_a:.4g}"
+    assert lines[2].startswith("  b: noise, stake 500, mean score ")
+    assert len(lines) == 3
