@@ -32,3 +32,12 @@ def test_a_history_s_repr_names_why_it_stopped_and_caps_the_metrics_named() -> N
     assert "m00=0" in text and "m39" not in text and "(40 metrics)" in text
     assert "stopped='budget spent'" in text and "run_id='run-1'" in text
     assert repr(History()) == "History(no rounds, run_id=None)"
+
+
+def test_a_history_s_repr_shows_a_text_metric_instead_of_failing() -> None:
+    """A strategy may record text or a flag as a round metric; the repr names it as its
+    repr (cut short), where formatting every metric as a number raised ValueError."""
+    metrics = {"phase": "warm-up " * 10, "flag": True, "loss": 0.25}
+    text = repr(History([RoundRecord(1, ["a"], {}, metrics, 0.1)], [], "run-2", None))
+    assert "loss=0.25" in text and "flag=True" in text and "phase='warm-up warm-up" in text
+    assert "warm-up " * 10 not in text

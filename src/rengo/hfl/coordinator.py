@@ -272,7 +272,7 @@ class History:
             return f"History(no rounds, run_id={self.run_id!r})"
         last = self.rounds[-1]
         shown = sorted(last.metrics.items())[:HISTORY_REPR_METRICS]
-        metrics = ", ".join(f"{k}={v:.4g}" for k, v in shown)
+        metrics = ", ".join(f"{k}={_shown_metric(v)}" for k, v in shown)
         if len(last.metrics) > len(shown):
             metrics += f", ... ({len(last.metrics)} metrics)"
         parts = [
@@ -284,6 +284,15 @@ class History:
         if self.stopped is not None:
             parts.append(f"stopped={self.stopped!r}")
         return f"History({'; '.join(parts)})"
+
+
+def _shown_metric(value: object) -> str:
+    """A metric as a repr names it: a number to 4 significant digits, other values (a
+    strategy may record text) as their repr, cut to 20 characters."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:.4g}"
+    shown = repr(value)
+    return shown if len(shown) <= 20 else shown[:19] + "…"
 
 
 ProgressFn = Callable[[RoundRecord], None]
