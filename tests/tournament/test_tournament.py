@@ -452,3 +452,23 @@ def test_a_name_in_one_alphabet_or_beside_cjk_is_taken(name: str) -> None:
     _, good, _ = make_round()
     t.submit(name, good, 10)
     assert list(t.stakes(1)) == [name]
+
+
+def test_a_round_result_s_repr_is_a_short_ranking_not_every_era() -> None:
+    """A notebook shows a cell's last value by its repr: a resolved round printed every era
+    score of every participant. It names the ten best with score and payout, and the
+    totals paid and burned."""
+    target, good, _ = make_round()
+    t = Tournament()
+    t.open_round(ROWS, ERAS)
+    rng = np.random.default_rng(3)
+    for k in range(15):
+        t.submit(f"p{k:02d}", np.clip(good + rng.normal(scale=0.1 * k, size=60), 0, 1), 100)
+    result = t.resolve(target)
+    text = repr(result)
+    lines = text.splitlines()
+    assert len(lines) == 12 and "EraScore" not in text and "... 5 more" in lines[-1]
+    best = max(result.scores.values(), key=lambda s: s.score)
+    assert lines[1].startswith(f"  {best.participant}: score {best.score:+.4f}")
+    paid = sum(p.amount_minor for p in result.payouts if p.amount_minor > 0)
+    assert lines[0].startswith(f"RoundResult(round 1, 15 participants, paid {paid} and burned")

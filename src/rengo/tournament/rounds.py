@@ -144,7 +144,11 @@ class ParticipantRoundScore:
     fnc: float | None = None
 
 
-@dataclass(frozen=True)
+REPR_PARTICIPANTS = 10
+"""How many participants (the best first) a :class:`RoundResult`'s repr names."""
+
+
+@dataclass(frozen=True, repr=False)
 class RoundResult:
     """Scores and payouts of a resolved round, with the scoring definitions used
     (``scoring``) and the gains budget the payouts were capped by (``budget_minor``)."""
@@ -154,6 +158,25 @@ class RoundResult:
     payouts: tuple[Payout, ...]
     scoring: str = SCORING_VERSION
     budget_minor: int | None = None
+
+    def __repr__(self) -> str:
+        """A few lines a notebook can show: the best participants' combined scores and
+        payouts (minor units) and the round's totals; not every era of every participant
+        (``scores`` and ``payouts`` hold them)."""
+        due = {p.participant: p.amount_minor for p in self.payouts}
+        ranked = sorted(self.scores.values(), key=lambda s: (-s.score, s.participant))
+        lines = [
+            f"RoundResult(round {self.round}, {len(ranked)} participants, paid "
+            f"{sum(a for a in due.values() if a > 0)} and burned "
+            f"{-sum(a for a in due.values() if a < 0)} minor units, scoring {self.scoring})"
+        ]
+        lines += [
+            f"  {s.participant}: score {s.score:+.4f}, payout {due.get(s.participant, 0)}"
+            for s in ranked[:REPR_PARTICIPANTS]
+        ]
+        if len(ranked) > REPR_PARTICIPANTS:
+            lines.append(f"  ... {len(ranked) - REPR_PARTICIPANTS} more (scores, payouts)")
+        return "\n".join(lines)
 
     def as_dict(self) -> dict[str, object]:
         """Plain types only."""
