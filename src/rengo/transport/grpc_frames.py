@@ -8,9 +8,17 @@ Every gRPC message on the hub's stream is one frame, a tag byte then a body:
 * ``P`` - a heartbeat with no body.
 
 Tensors never pass through a protobuf ``bytes`` field (15x a memcpy for 40 MB), and no frame
-comes near gRPC's 4 MiB default message limit. :class:`FrameAssembler` turns frames back into
-envelopes and raises :class:`~rengo.core.errors.CodecError` for anything out of order,
-oversized or malformed.
+comes near gRPC's 4 MiB default message limit.
+
+Each side counts its peer alive while whole frames keep arriving within the heartbeat timeout
+(10 s by default), and a heartbeat waits behind the chunks already queued, so a chunk must
+cross the slowest link a party sits on in less than that: 256 KiB takes 2.1 s at 1 Mbit/s and
+8.4 s at 250 kbit/s (1 MiB chunks dropped every party under 0.84 Mbit/s that was sent a model
+over 1 MiB, each round). ``benchmarks/transport_chunk_size.py`` measured no loss on loopback
+against 1 MiB, and 64 KiB about 1.5x as slow at 40 MB.
+
+:class:`FrameAssembler` turns frames back into envelopes and raises
+:class:`~rengo.core.errors.CodecError` for anything out of order, oversized or malformed.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from rengo.core.envelope import Envelope, envelope_to_bytes
 from rengo.core.errors import CodecError, ConfigError
 from rengo.core.proto import envelope_pb2
 
-CHUNK_SIZE = 1024 * 1024
+CHUNK_SIZE = 256 * 1024
 INLINE_LIMIT = 64 * 1024
 MAX_HEADER = 64 * 1024
 DEFAULT_MAX_MESSAGE = 2 * 1024**3

@@ -1,0 +1,75 @@
+"""A slow but healthy link keeps its party: liveness is judged by whole frames arriving
+within the heartbeat timeout, so no frame may take longer than that to cross a thin link."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rengo.transport.certs import init_certificates
+from rengo.transport.grpc_frames import OutgoingMessage, envelope_frames
+from rengo.transport.grpc_hub import GrpcHub
+from rengo.transport.grpc_party import Backoff, PartyConnection
+from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+from rengo.transport.pool import Request
+
+from .throttled_link import ThrottledLink
+
+SLOW_LINK_BITS_PER_S = 250_000  # a phone's uplink on a bad day
+
+
+def test_every_frame_of_a_large_message_crosses_a_250_kbit_link_within_the_heartbeat_timeout() -> (
+    None
+):
+    """With 1 MiB chunks a party on a link under 0.84 Mbit/s never got a model over 1 MiB
+    across: each side heard nothing whole for 10 s and dropped the other, every round."""
+    hub = GrpcHub("127.0.0.1:0", HubSecurity(insecure=True))
+    party = PartyConnection("127.0.0.1:1", "alice", PartyCredentials(insecure=True))
+    timeout = min(hub.heartbeat_timeout, party.heartbeat_timeout)
+    message = OutgoingMessage("alice", "coordinator", "fit", bytes(4 * 1024**2))
+    longest = max(len(frame) for frame in envelope_frames(message))
+    assert longest * 8 / SLOW_LINK_BITS_PER_S < timeout
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("certs")
+    init_certificates(directory, ["alice"])
+    return directory
+
+
+@pytest.fixture
+def hub(certs: Path) -> Iterator[GrpcHub]:
+    with GrpcHub("127.0.0.1:0", HubSecurity.from_directory(certs), heartbeat_interval=0.2) as h:
+        yield h
+
+
+def echo(cid: str, key: str, payload: bytes, state: bytes | None) -> tuple[bytes, None]:
+    return bytes(1536 * 1024), None  # a 1.5 MiB update
+
+
+@pytest.mark.timeout(60)
+def test_a_party_on_a_slow_link_delivers_an_update_larger_than_a_chunk(
+    hub: GrpcHub, certs: Path
+) -> None:
+    """At 600 kB/s a 1 MiB frame takes 1.7 s, past the 1 s heartbeat timeout of this hub:
+    the hub dropped the party mid-update ("no heartbeat for 1s") and the request failed."""
+    link = ThrottledLink(hub.address, bytes_per_second=600_000)
+    party = PartyConnection(
+        link.address,
+        "alice",
+        PartyCredentials.from_directory(certs, "alice"),
+        handler=echo,
+        heartbeat_interval=0.2,
+        backoff=Backoff(initial=0.05, maximum=0.2, give_up_after=5.0),
+    ).start()
+    try:
+        party.wait_connected(10)
+        (reply,) = hub.request([Request("alice", "fit", b"go")], timeout=30)
+        assert reply.error is None and reply.payload is not None
+        assert len(reply.payload) == 1536 * 1024
+    finally:
+        party.close()
+        link.close()
