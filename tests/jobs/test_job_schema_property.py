@@ -168,5 +168,9 @@ def test_the_deploy_section_names_the_straggler_rule_or_turns_it_off() -> None:
     assert parse_job(copy.deepcopy(raw)).deploy.stragglers() == StragglerWait()
     raw["deploy"].update(straggler_factor=4.0, straggler_grace=5.0)
     assert parse_job(copy.deepcopy(raw)).deploy.stragglers() == StragglerWait(factor=4, grace=5)
+    raw["deploy"]["straggler_link_kbps"] = 1000.0  # 1 Mbit/s: 125 kB/s
+    assert parse_job(copy.deepcopy(raw)).deploy.stragglers() == StragglerWait(
+        factor=4, grace=5, slowest_link=125_000
+    )
     raw["deploy"]["straggler_factor"] = 0
     assert parse_job(raw).deploy.stragglers() is None

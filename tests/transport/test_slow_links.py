@@ -14,6 +14,7 @@ from rengo.transport.grpc_hub import GrpcHub
 from rengo.transport.grpc_party import Backoff, PartyConnection
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 from rengo.transport.pool import Request
+from rengo.transport.straggler import StragglerWait
 
 from .throttled_link import ThrottledLink
 
@@ -36,7 +37,7 @@ def test_every_frame_of_a_large_message_crosses_a_250_kbit_link_within_the_heart
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("certs")
-    init_certificates(directory, ["alice"])
+    init_certificates(directory, ["alice", "bob"])
     return directory
 
 
@@ -73,3 +74,41 @@ def test_a_party_on_a_slow_link_delivers_an_update_larger_than_a_chunk(
     finally:
         party.close()
         link.close()
+
+
+def party(address: str, name: str, certs: Path) -> PartyConnection:
+    return PartyConnection(
+        address,
+        name,
+        PartyCredentials.from_directory(certs, name),
+        handler=echo,
+        heartbeat_interval=0.5,
+        backoff=Backoff(initial=0.05, maximum=0.2, give_up_after=5.0),
+    ).start()
+
+
+@pytest.mark.timeout(60)
+def test_the_straggler_rule_does_not_cut_off_a_party_whose_reply_is_still_arriving(
+    certs: Path,
+) -> None:
+    """bob's update takes 2.2 s to cross his link after alice answered at once; the rule
+    (1x the quorum's time, at least 1 s more) cut him off mid-transfer, every round ("timed
+    out: no answer within 1.0s"): a healthy party on a thin link was judged a straggler."""
+    rule = StragglerWait(factor=1.0, grace=1.0)
+    security = HubSecurity.from_directory(certs)
+    with GrpcHub("127.0.0.1:0", security, heartbeat_interval=0.5, stragglers=rule) as hub:
+        link = ThrottledLink(hub.address, bytes_per_second=700_000)
+        alice = party(hub.address, "alice", certs)
+        bob = party(link.address, "bob", certs)
+        try:
+            alice.wait_connected(10)
+            bob.wait_connected(10)
+            requests = [Request(name, "fit", b"go") for name in ("alice", "bob")]
+            replies = {r.client_id: r for r in hub.request(requests, timeout=30)}
+            assert replies["alice"].error is None
+            assert replies["bob"].error is None, replies["bob"].error
+            assert len(replies["bob"].payload or b"") == 1536 * 1024
+        finally:
+            alice.close()
+            bob.close()
+            link.close()

@@ -83,11 +83,20 @@ def test_half_of_the_parties_rounded_up_start_the_clock() -> None:
         ({"factor": float("nan")}, "factor must be >= 1"),
         ({"grace": -1.0}, "grace must be >= 0"),
         ({"grace": float("inf")}, "grace must be >= 0"),
+        ({"slowest_link": 0.0}, "slowest_link must be > 0"),
+        ({"slowest_link": float("nan")}, "slowest_link must be > 0"),
     ],
 )
 def test_nonsense_settings_are_refused(options: dict[str, float], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         StragglerWait(**options)
+
+
+def test_a_transfer_counts_in_full_at_the_slowest_link_rate_and_a_trickle_gains_little() -> None:
+    rule = StragglerWait(slowest_link=16_000.0)
+    assert rule.transfer_allowance(300.0, 40_000_000) == 300.0  # 40 MB over 1 Mbit/s
+    assert rule.transfer_allowance(300.0, 1_600) == pytest.approx(0.1)  # a byte at a time
+    assert rule.transfer_allowance(-1.0, 10) == 0.0
 
 
 # -- over a real hub --------------------------------------------------------------------------

@@ -224,11 +224,23 @@ class DeploySection:
         le=WEEK_S,
     )
 
+    straggler_link_kbps: float = option(
+        128.0,
+        "A party's own transfer time (its request arriving, its reply leaving) is added to "
+        "its straggler wait while its bytes move at least this many kbit/s.",
+        gt=0,
+        le=100_000_000,
+    )
+
     def stragglers(self) -> StragglerWait | None:
         """The deployed rounds' straggler rule (``None`` with ``straggler_factor = 0``)."""
         if self.straggler_factor == 0:
             return None
-        return StragglerWait(factor=self.straggler_factor, grace=self.straggler_grace)
+        return StragglerWait(
+            factor=self.straggler_factor,
+            grace=self.straggler_grace,
+            slowest_link=self.straggler_link_kbps * 1000 / 8,
+        )
 
 
 @dataclass

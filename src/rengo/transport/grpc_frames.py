@@ -153,6 +153,11 @@ class FrameAssembler:
         return self._header is not None
 
     @property
+    def key(self) -> str | None:
+        """The key of the message being reassembled (None between messages)."""
+        return None if self._header is None else self._header.key
+
+    @property
     def buffered(self) -> int:
         """Payload bytes received so far of the message being reassembled."""
         return 0 if self._buffer is None else len(self._buffer)

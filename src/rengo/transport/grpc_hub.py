@@ -255,6 +255,17 @@ class _Call:
         self.payload: bytes | None = None
         self.error: str | None = None
         self.finished = self.started
+        self.sent: float | None = None  # when the request's last frame left the hub
+        self.reply_begun: float | None = None  # when its streamed reply's header arrived
+        self.reply_bytes = 0  # of the streamed reply, arrived so far
+
+    def transfer_allowance(self, rule: StragglerWait, now: float) -> float:
+        """What ``rule`` adds to this party's wait for moving its own request and reply."""
+        reaching = (now if self.sent is None else self.sent) - self.started
+        allowance = rule.transfer_allowance(reaching, len(self.request.payload))
+        if self.reply_begun is not None:
+            allowance += rule.transfer_allowance(now - self.reply_begun, self.reply_bytes)
+        return allowance
 
     def finish(self, payload: bytes | None, error: str | None) -> None:
         if self.done.is_set():
@@ -663,11 +674,15 @@ class GrpcHub:
                 after = self.stragglers.deadline(answered, len(calls))
                 cut = None if after is None else begun + after
             now = time.perf_counter()
+            if cut is not None and self.stragglers is not None:
+                # the party's own transfer time is on top (a thin link is not a straggler)
+                cut += call.transfer_allowance(self.stragglers, now)
             if limit is not None and now >= limit and (cut is None or limit <= cut):
                 call.finish(None, f"{TIMED_OUT} (limit {timeout:g}s)")
             elif cut is not None and now >= cut:
                 assert self.stragglers is not None
-                call.finish(None, self.stragglers.reason(answered, len(calls)))
+                moving = call.transfer_allowance(self.stragglers, now)
+                call.finish(None, self.stragglers.reason(answered, len(calls), moving))
             else:
                 next_notice = None if notice is None else notice.at
                 ends = [t for t in (limit, cut, next_notice) if t is not None]
@@ -919,6 +934,8 @@ class GrpcHub:
                     session.bytes_out += len(frame)
                     yield frame
                 session.unsent -= item.size
+                if item.key.startswith(RPC_PREFIX):
+                    self._request_sent(item.key)
         finally:
             session.served.set()
 
@@ -936,6 +953,7 @@ class GrpcHub:
                 if assembler.in_progress:
                     session.receiving = assembler.buffered
                     self._check_budget(session.name)
+                    self._reply_arriving(session, assembler.key, assembler.buffered)
                     continue
                 session.receiving = 0
                 if item is None or item == PING:
@@ -1035,6 +1053,28 @@ class GrpcHub:
                 f"dropped message {env.key!r} from party {name} to {env.receiver!r}: this run "
                 f"routes no messages between parties ({count} dropped from {name} so far)",
             )
+
+    def _request_sent(self, key: str) -> None:
+        """The last frame of request ``key`` left for its party: its transfer ended."""
+        call = self._calls.get(parse_rpc_key(key)[0])
+        if call is not None and call.sent is None:
+            call.sent = time.perf_counter()
+
+    def _reply_arriving(self, session: _Session, key: str | None, arrived: int) -> None:
+        """``arrived`` bytes of the streamed message ``key`` came from ``session``'s party:
+        if it answers that party's request, its reply is moving (see :class:`_Call`)."""
+        if key is None or not key.startswith(RPC_PREFIX):
+            return
+        try:
+            call_id = parse_rpc_key(key)[0]
+        except ProtocolError:
+            return  # refused when the message is complete
+        call = self._calls.get(call_id)
+        if call is None or call.request.client_id != session.name:
+            return
+        if call.reply_begun is None:
+            call.reply_begun = time.perf_counter()
+        call.reply_bytes = arrived
 
     def _on_reply(self, session: _Session, env: Envelope) -> None:
         call_id, outcome = parse_rpc_key(env.key)
