@@ -139,6 +139,11 @@ def test_cli_deployment_matches_simulation(tmp_path: Path):
     # the coordinator says what it waits for and how each round went; parties their side
     flat = " ".join(out.split())
     assert f"listening on {address}, waiting for client-0, client-1" in flat
+    # before the first round, the run id a killed coordinator is restarted with
+    assert (
+        f"(run {run.run_id}: `--resume {run.run_id}` if this process dies)"
+        in flat.split("joined")[0]
+    )
     assert "party client-0 joined" in flat
     assert all(f"round {k}/3: 2 of 2 parties reported" in flat for k in (1, 2, 3))
     assert "train_loss" in flat

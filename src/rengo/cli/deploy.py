@@ -357,9 +357,11 @@ def coordinator(
 
         def listening(hub: Any) -> None:
             need = f"; starts with {wanted} of them after {deadline:g}s" if wanted else ""
+            run = f" (run {hub.run_id}: `--resume {hub.run_id}` if this process dies)"
             console.print(
-                f"{spec.job.name}: {spec.strategy.name}, {spec.job.rounds} rounds; listening "
-                f"on {hub.address}, waiting for {', '.join(names)}{need}",
+                f"{spec.job.name}: {spec.strategy.name}, {spec.job.rounds} rounds"
+                f"{run if hub.run_id else ''}; listening on {hub.address}, waiting for "
+                f"{', '.join(names)}{need}",
                 highlight=False,
             )
 

@@ -176,7 +176,8 @@ def vfl_coordinator(
         security = hub_security(certs, tokens, names, insecure)
 
         def listening(hub: Any) -> None:
-            console.print(f"listening on {hub.address}; waiting for {', '.join(names)}")
+            run = f" (run {hub.run_id})" if hub.run_id else ""
+            console.print(f"listening on {hub.address}; waiting for {', '.join(names)}{run}")
 
         with (
             RunStore(resolve_store_path(store)) as run_store,
