@@ -31,6 +31,7 @@ from rengo.hfl import (
     client_seed,
     simulate,
 )
+from rengo.hfl.coordinator import RoundShortOfClients
 from rengo.hfl.mods.chain import ClientCall
 from rengo.hfl.secagg.protocol import (
     ADVERTISE,
@@ -756,3 +757,23 @@ def test_an_unmasked_sum_no_honest_inputs_can_make_fails_the_round_by_name(
             workflow=SecAggPlus(quantisation_bits=16, clip_range=1.0),
             client_mods=[InflateMaskedInput(index, amount)],
         )  # fmt: skip
+
+
+def test_a_dropout_that_leaves_a_secret_with_too_few_holders_ends_the_round_short_unmasked(
+    logistic_client_fn,
+) -> None:
+    """Three clients, t = 2 of 2 neighbours: one dropping at the masked input leaves each
+    survivor's self-mask seed with one holder. The round went on to unmask (releasing the
+    survivors' shares) and failed there ('only 1 valid shares ... came back'), a failure no
+    deployment retries: a 5 s link blip failed a deployed SecAgg run for good. It is now
+    short before unmasking, naming who dropped, so a deployment runs it again once the
+    party is back (or the run is left interrupted)."""
+    workflow = SecAggPlus(quantisation_bits=20)
+    with pytest.raises(RoundShortOfClients) as caught:
+        simulate(
+            logistic_client_fn, 3, FedAvg(min_fit_clients=2), INIT, 1, seed=3,
+            workflow=workflow, client_mods=[DropAt({"2": MASKED_INPUT})],
+        )  # fmt: skip
+    assert set(caught.value.failures) == {"2"}
+    assert "fewer than 2 survivors hold shares of 0, 1," in str(caught.value)
+    assert not workflow.last.unmasked

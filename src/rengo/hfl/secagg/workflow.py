@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -346,6 +347,16 @@ class SecAggPlus:
             failure = self._failure(fit_round, report, why)
             if report.unmasked:  # an earlier start reached unmasking: never run it again
                 raise failure
+            raise ShortRound(str(failure), len(u3), max(threshold, min_fit))
+        # a secret fewer than t survivors hold shares of can never be rebuilt (3 clients, t = 2
+        # of 2 neighbours: one dropout): short before unmasking, so the round may run again
+        unholdable = _unholdable_secrets(dealers, u2, u3, threshold)
+        if unholdable and not report.unmasked:
+            why = (
+                f"fewer than {threshold} survivors hold shares of {', '.join(unholdable)}, so "
+                "they cannot be unmasked"
+            )
+            failure = self._failure(fit_round, report, why)
             raise ShortRound(str(failure), len(u3), max(threshold, min_fit))
 
         # stage 4 (signed rounds): consistency check - every survivor signs U3
@@ -692,6 +703,24 @@ class SecAggPlus:
             f"secure aggregation cannot unmask round {fit_round.server_round}: {reason}. "
             f"Dropped {stages or 'nobody'}"
         )
+
+
+def _unholdable_secrets(
+    dealers: Mapping[str, Sequence[str]],
+    u2: Sequence[str],
+    u3: Sequence[str],
+    threshold: int,
+) -> list[str]:
+    """The clients whose secret unmasking needs (a survivor's self-mask seed, the masking key
+    of a client that dropped after sharing) while fewer than ``threshold`` survivors hold
+    shares of it: ``dealers`` maps each holder to the clients whose shares it kept."""
+    survivors = set(u3)
+    holders: dict[str, int] = defaultdict(int)
+    for holder in u3:
+        for owner in dealers.get(holder, ()):
+            holders[owner] += 1
+    needed = [*u3, *(v for v in u2 if v not in survivors)]  # as unmasking rebuilds them
+    return sorted(owner for owner in needed if holders[owner] < threshold)
 
 
 class _Restart(Exception):
