@@ -10,7 +10,7 @@ import pytest
 
 from rengo.transport.certs import init_certificates
 from rengo.transport.grpc_frames import OutgoingMessage, envelope_frames
-from rengo.transport.grpc_hub import GrpcHub
+from rengo.transport.grpc_hub import GrpcHub, lost_link
 from rengo.transport.grpc_party import Backoff, PartyConnection
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 from rengo.transport.pool import Request
@@ -112,3 +112,22 @@ def test_the_straggler_rule_does_not_cut_off_a_party_whose_reply_is_still_arrivi
             alice.close()
             bob.close()
             link.close()
+
+
+@pytest.mark.parametrize(
+    ("reason", "lost"),
+    [
+        ("connection lost (RpcError)", True),
+        ("evaluate: disconnected", True),
+        ("secagg.masked_input: connection lost (RpcError)", True),
+        ("no heartbeat for 10s", True),
+        ("secagg.unmask: no heartbeat for 10s", True),
+        ("secagg.masked_input: raised ConnectionError: gone", False),
+        ("timed out: no answer within 60.2s", False),
+    ],
+)
+def test_a_link_lost_at_any_stage_of_a_round_reads_as_lost(reason: str, lost: bool) -> None:
+    """A secure-aggregation stage prefixes the hub's reason with its name: a party whose link
+    dropped at the masked input read as one that answered wrongly, so the deployed round was
+    not run again once it was back, and the run failed instead of staying interrupted."""
+    assert lost_link(reason) is lost

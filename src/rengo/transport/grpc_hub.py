@@ -1431,7 +1431,14 @@ def check_can_listen(listen: str) -> None:
             ) from None
 
 
-LOST_LINK = ("connection lost", "disconnected", "not connected", "left", "replaced by a new")
+LOST_LINK = (
+    "connection lost",
+    "disconnected",
+    "not connected",
+    "left",
+    "replaced by a new",
+    "no heartbeat",  # the link went dead without closing (a NAT forgot it, a VPN dropped)
+)
 """How the hub's failure reasons for a party that lost its link (or restarted) begin."""
 
 
@@ -1441,6 +1448,10 @@ def peer_host(peer: str) -> str:
 
 
 def lost_link(reason: str) -> bool:
-    """Whether a party's failure ``reason`` (as the hub gives it, a round may prefix it
-    with ``"evaluate: "``) says it lost its link rather than answered wrongly."""
-    return reason.removeprefix("evaluate: ").startswith(LOST_LINK)
+    """Whether a party's failure ``reason`` (as the hub gives it; a round may prefix it with
+    the exchange it failed, ``"evaluate: "``, ``"secagg.masked_input: "``) says it lost its
+    link rather than answered wrongly."""
+    stage, said, rest = reason.partition(": ")
+    if said and stage and not any(c.isspace() for c in stage):
+        reason = rest
+    return reason.startswith(LOST_LINK)
