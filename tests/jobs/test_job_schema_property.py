@@ -152,6 +152,7 @@ def test_the_unedited_jobs_are_valid() -> None:
         ("result_checks", "max_weight_ratio", 0.5, "result_checks.max_weight_ratio must be in"),
         ("deploy", "straggler_factor", 0.5, "deploy.straggler_factor must be 0 .off. or >= 1"),
         ("deploy", "straggler_grace", -1.0, "deploy.straggler_grace must be in"),
+        ("deploy", "heartbeat_timeout", 2.0, r"deploy.heartbeat_timeout must be in \(2, "),
     ],
 )
 def test_the_values_the_readme_says_are_refused_are_refused(

@@ -7,7 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from rengo.cli.main import app
+from rengo.core.errors import ConfigError
+from rengo.jobs import parse_job
 from rengo.transport.certs import init_certificates
 from rengo.transport.grpc_frames import OutgoingMessage, envelope_frames
 from rengo.transport.grpc_hub import GrpcHub, lost_link
@@ -131,3 +135,33 @@ def test_a_link_lost_at_any_stage_of_a_round_reads_as_lost(reason: str, lost: bo
     dropped at the masked input read as one that answered wrongly, so the deployed round was
     not run again once it was back, and the run failed instead of staying interrupted."""
     assert lost_link(reason) is lost
+
+
+def test_a_deployer_sets_the_heartbeat_timeout_for_a_thin_link_in_the_job_and_on_the_party(
+    tmp_path: Path,
+) -> None:
+    """A link under about 210 kbit/s needs more than 10 s per 256 KiB chunk; the timeout was
+    fixed at five 2 s heartbeats, with no job key or flag to raise it."""
+    raw = {
+        "job": {"name": "t", "rounds": 1},
+        "data": {"dataset": "iris"},
+        "deploy": {"heartbeat_timeout": 30.0},
+    }
+    assert parse_job(raw).deploy.heartbeat_timeout == 30.0
+    result = CliRunner().invoke(
+        app,
+        ["party", "--coordinator", "127.0.0.1:1", "--name", "x", "--app", "m:f", "--insecure",
+         "--heartbeat-timeout", "1"],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "heartbeat_timeout must be more than the heartbeat interval (2s)" in result.output
+
+
+@pytest.mark.parametrize("timeout", [0.5, 2.0])
+def test_a_heartbeat_timeout_not_longer_than_the_interval_is_refused(timeout: float) -> None:
+    with pytest.raises(ConfigError, match="must be more than the heartbeat interval"):
+        GrpcHub("127.0.0.1:0", HubSecurity(insecure=True), heartbeat_timeout=timeout)
+    with pytest.raises(ConfigError, match="must be more than the heartbeat interval"):
+        PartyConnection(
+            "127.0.0.1:1", "alice", PartyCredentials(insecure=True), heartbeat_timeout=timeout
+        )

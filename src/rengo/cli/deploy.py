@@ -386,6 +386,7 @@ def coordinator(
                 rejoin_wait=rejoin_wait,
                 round_timeout=spec.job.round_timeout,
                 stragglers=spec.deploy.stragglers(),
+                heartbeat_timeout=spec.deploy.heartbeat_timeout,
                 seed=spec.job.seed,
                 store=run_store,
                 run_name=spec.job.name,
@@ -457,6 +458,15 @@ def party(
             "be resumed, say) before giving up (default 600); 0: until the run ends.",
         ),
     ] = None,
+    heartbeat_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds without a whole frame from the coordinator before this party "
+            "reconnects (a heartbeat every 2 s): a 256 KiB chunk must cross this party's link "
+            "within it, so raise it for links under about 210 kbit/s (the coordinator's: "
+            "[deploy] heartbeat_timeout).",
+        ),
+    ] = 10.0,
     dp_history: Annotated[
         Path | None,
         typer.Option(
@@ -479,9 +489,11 @@ def party(
     from rengo.core.roles import validate_party_name
     from rengo.deploy import load_app, run_party
     from rengo.transport.grpc_party import DEFAULT_BACKOFF
+    from rengo.transport.grpc_wire import check_heartbeat
 
     with friendly_errors(console):
         validate_party_name(name, "--name")
+        check_heartbeat(2.0, heartbeat_timeout)  # run_party's heartbeat interval
         creds = party_credentials(name, certs, token, ca, insecure)
         if (app is None) == (job is None):
             raise ConfigError("give exactly one of --app module:callable or --job JOB.toml")
@@ -520,6 +532,7 @@ def party(
             client_fn,
             creds,
             backoff=backoff,
+            heartbeat_timeout=heartbeat_timeout,
             mods=[PartyReport(name), *own_mods],
             on_finished=lambda text: console.print(f"{name}: {text}", highlight=False),
             require_signed_secagg=require_signed_secagg,

@@ -276,6 +276,7 @@ def serve_coordinator(
     run_config: Mapping[str, Any] | None = None,
     resume: str | None = None,
     heartbeat_interval: float = 2.0,
+    heartbeat_timeout: float | None = None,
     observers: Sequence[RoundObserver] = (),
     progress: bool | ProgressFn | None = None,
     on_listening: Callable[[GrpcHub], None] | None = None,
@@ -333,6 +334,9 @@ def serve_coordinator(
         ``run_config``; only ``listen`` may differ).
     heartbeat_interval
         Seconds between the hub's liveness checks.
+    heartbeat_timeout
+        Seconds without a whole frame from a party before it is dropped (default: five
+        heartbeat intervals); a payload chunk (256 KiB) must cross its link within it.
     observers
         As for :func:`rengo.hfl.simulate`.
     progress
@@ -438,6 +442,7 @@ def serve_coordinator(
             on_event,
             max_message_bytes=limit,
             party_memory_budget=party_memory_budget,
+            heartbeat_timeout=heartbeat_timeout,
             stragglers=stragglers,
             routing=False,
         )

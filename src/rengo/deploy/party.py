@@ -26,6 +26,7 @@ def run_party(
     credentials: PartyCredentials,
     *,
     heartbeat_interval: float = 2.0,
+    heartbeat_timeout: float | None = None,
     backoff: Backoff = DEFAULT_BACKOFF,
     mods: Sequence[Mod] = (),
     on_finished: Callable[[str], None] | None = None,
@@ -45,8 +46,10 @@ def run_party(
         Builds this party's client.
     credentials
         mTLS certificate, token or plain text.
-    heartbeat_interval, backoff
-        Liveness checks and reconnection schedule.
+    heartbeat_interval, heartbeat_timeout, backoff
+        Liveness checks (seconds between heartbeats; without a whole frame from the
+        coordinator before this party reconnects, default five intervals) and reconnection
+        schedule.
     mods
         Client mods this party installs around its client (the mods the coordinator's
         strategy needs are added by name, from this installation's registry). A party with
@@ -94,6 +97,7 @@ def run_party(
             client_fn, [*mods, *_signing_mods(name, credentials, mods, require_signed_secagg)]
         ),
         heartbeat_interval=heartbeat_interval,
+        heartbeat_timeout=heartbeat_timeout,
         backoff=backoff,
     )
     connection.run()

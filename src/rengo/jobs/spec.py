@@ -224,6 +224,14 @@ class DeploySection:
         le=WEEK_S,
     )
 
+    heartbeat_timeout: float = option(
+        10.0,
+        "Seconds without a whole frame from a party before it is dropped (a heartbeat every "
+        "2 s): a 256 KiB chunk must cross the party's link within it, so raise it for links "
+        "under about 210 kbit/s; a lower one notices a dead link sooner.",
+        gt=2.0,
+        le=WEEK_S,
+    )
     straggler_link_kbps: float = option(
         128.0,
         "A party's own transfer time (its request arriving, its reply leaving) is added to "

@@ -97,6 +97,7 @@ from rengo.transport.grpc_wire import (
     SERVER_OPTIONS,
     SERVICE,
     WELCOME,
+    check_heartbeat,
     check_protocol_key,
     check_release,
     parse_hello,
@@ -309,8 +310,8 @@ class GrpcHub:
         security
             How parties authenticate (mTLS certificates or tokens).
         heartbeat_interval, heartbeat_timeout
-            Seconds between heartbeats, and of silence before a party is dropped
-            (default 5 intervals).
+            Seconds between heartbeats, and without a whole frame from a party before it is
+            dropped (default 5 intervals; more than one interval).
         max_message_bytes
             Largest message a party may send (a deployed coordinator sizes it from the
             model).
@@ -349,8 +350,7 @@ class GrpcHub:
         ConfigError
             For a non-positive interval, limit or budget.
         """
-        if heartbeat_interval <= 0:
-            raise ConfigError(f"heartbeat_interval must be > 0, got {heartbeat_interval}")
+        check_heartbeat(heartbeat_interval, heartbeat_timeout)
         check_message_limit(max_message_bytes)
         for label, value in (
             ("max_parties", max_parties),

@@ -83,6 +83,7 @@ from rengo.transport.grpc_wire import (
     RPC_PREFIX,
     WELCOME,
     check_coordinator_release,
+    check_heartbeat,
     check_protocol_key,
     hello_payload,
     parse_rpc_key,
@@ -150,8 +151,9 @@ class PartyConnection:
     ------
     ConfigError
         If ``address`` is not ``HOST:PORT`` (gRPC would dial port 443 for a bare host),
-        ``max_message_bytes`` is not a positive whole number, or ``inbox_budget`` cannot
-        hold one message of ``max_message_bytes``.
+        ``max_message_bytes`` is not a positive whole number, ``inbox_budget`` cannot
+        hold one message of ``max_message_bytes``, or ``heartbeat_timeout`` is not longer
+        than ``heartbeat_interval``.
     """
 
     def __init__(
@@ -169,6 +171,7 @@ class PartyConnection:
         inbox_budget: int | None = None,
     ) -> None:
         host_port(address, "coordinator address", "coordinator.example.org:7443", 1)
+        check_heartbeat(heartbeat_interval, heartbeat_timeout)
         self.address = address
         self.name = validate_party_name(name)
         self.credentials = credentials

@@ -8,7 +8,7 @@ Keys starting with ``$`` are the transport's own; protocol roles may not use the
 from __future__ import annotations
 
 from rengo import __version__
-from rengo.core.errors import ProtocolError, ReleaseMismatchError
+from rengo.core.errors import ConfigError, ProtocolError, ReleaseMismatchError
 from rengo.transport.grpc_frames import GRPC_MESSAGE_LIMIT
 
 SERVICE = "rengo.v1.Hub"
@@ -43,6 +43,24 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
 ]
+
+
+def check_heartbeat(interval: float, timeout: float | None) -> None:
+    """Refuse a heartbeat ``interval`` that is not positive, and a ``timeout`` (None: the
+    default, five intervals) that is not longer than one interval.
+
+    Raises
+    ------
+    ConfigError
+        Naming the value.
+    """
+    if not interval > 0:
+        raise ConfigError(f"heartbeat_interval must be > 0, got {interval}")
+    if timeout is not None and not timeout > interval:
+        raise ConfigError(
+            f"heartbeat_timeout must be more than the heartbeat interval ({interval:g}s), "
+            f"got {timeout:g}"
+        )
 
 
 REJOINING = b" rejoining"
