@@ -65,7 +65,8 @@ class HubSecurity:
 
     ``tokens`` maps party name -> secret and switches the hub to token authentication;
     without it, parties must present a certificate signed by ``ca_cert`` (mTLS).
-    ``parties`` restricts mTLS to the listed names (None: any name the CA certified).
+    ``parties`` restricts either to the listed names (None: any name the CA certified, or
+    any name with a token).
     ``revocations``: the CA's revocation list; a certificate on it is refused (mTLS).
     """
 
@@ -161,6 +162,11 @@ class HubSecurity:
             expected = self.tokens.get(claimed)
             if expected is None or not hmac.compare_digest(token.encode(), expected.encode()):
                 raise AuthenticationError(f"bad or missing token for party {claimed!r}")
+            # the tokens file may name more parties than this run admits (--parties)
+            if self.parties is not None and claimed not in self.parties:
+                raise UnknownPartyError(
+                    f"unknown party {claimed!r} (not in the allow-list)", claimed, self.parties
+                )
             return claimed
         if self.insecure:
             if not claimed or claimed == COORDINATOR:
