@@ -167,17 +167,17 @@ def test_certificate_used_under_another_name_is_refused(hub: GrpcHub, certs: Pat
 
 @pytest.mark.timeout(30)
 def test_token_mode_refuses_wrong_token_and_admits_right_one(certs: Path) -> None:
-    tokens = {"alice": "s3cret-alice", "bob": "s3cret-bob"}
+    tokens = {"alice": "s3cret-token-of-alice", "bob": "s3cret-token-of-bob"}
     security = HubSecurity.from_directory(certs, tokens=tokens)
     ca = security.ca_cert
     with GrpcHub("127.0.0.1:0", security, heartbeat_interval=0.5) as hub:
-        wrong = PartyCredentials(ca_cert=ca, token="s3cret-bob")
+        wrong = PartyCredentials(ca_cert=ca, token="s3cret-token-of-bob")
         with pytest.raises(AuthenticationError, match="bad or missing token"):
             PartyConnection(hub.address, "alice", wrong, backoff=FAST).run()
         right = PartyConnection(
             hub.address,
             "alice",
-            PartyCredentials(ca_cert=ca, token="s3cret-alice"),
+            PartyCredentials(ca_cert=ca, token="s3cret-token-of-alice"),
             handler=doubling,
             backoff=FAST,
         ).start()

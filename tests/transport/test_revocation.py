@@ -186,7 +186,7 @@ def test_removing_the_list_or_putting_an_older_one_back_lifts_no_revocation(
 
 def test_a_hub_on_tokens_has_no_revocation_list_to_follow(certs: Path) -> None:
     (certs / REVOKED_FILE).write_bytes(b"garbage")  # not read at all on tokens
-    security = HubSecurity.from_directory(certs, tokens={"alice": "secret"})
+    security = HubSecurity.from_directory(certs, tokens={"alice": "secret-of-alice-0123"})
     assert security.revocations is None and security.revoked_serials() == frozenset()
     with pytest.raises(ConfigError, match="is not a PEM CRL"):
         HubSecurity.from_directory(certs)

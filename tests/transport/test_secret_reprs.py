@@ -21,11 +21,15 @@ def test_credentials_and_identities_print_without_their_secrets(tmp_path: Path) 
     )
     party = PartyCredentials.from_directory(tmp_path, "bank")
     hub = HubSecurity.from_directory(tmp_path)
-    token_hub = HubSecurity.from_directory(tmp_path, tokens={"bank": "s3cret-token"})
-    token_party = PartyCredentials(ca_cert=(tmp_path / "ca.pem").read_bytes(), token="s3cret-token")
+    token_hub = HubSecurity.from_directory(tmp_path, tokens={"bank": "s3cret-token-of-bank"})
+    token_party = PartyCredentials(
+        ca_cert=(tmp_path / "ca.pem").read_bytes(), token="s3cret-token-of-bank"
+    )
     for holder in (identity, party, hub, token_hub, token_party, create_ca()):
         text = repr(holder)
-        assert "PRIVATE KEY" not in text and "s3cret-token" not in text, type(holder).__name__
+        assert "PRIVATE KEY" not in text and "s3cret-token-of-bank" not in text, type(
+            holder
+        ).__name__
     assert "bank" in repr(identity)  # still says whose it is
     pair = new_key_pair()
     assert pair.secret.hex() not in repr(pair) and str(pair.secret) not in repr(pair)

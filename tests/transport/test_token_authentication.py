@@ -1,5 +1,5 @@
 """The coordinator on tokens admits only the parties of its allow-list, each with its own
-token, as it does on certificates."""
+token, as it does on certificates, and takes no token short enough to guess."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rengo.core.errors import AuthenticationError
+from rengo.core.errors import AuthenticationError, ConfigError
 from rengo.transport.certs import init_certificates
 from rengo.transport.grpc_security import NAME_HEADER, TOKEN_HEADER, HubSecurity
 
@@ -50,3 +50,13 @@ def test_without_an_allow_list_every_token_holder_is_admitted_by_their_own_token
     assert security.authenticate(CallMetadata("bob", BOB_TOKEN)) == "bob"  # type: ignore[arg-type]
     with pytest.raises(AuthenticationError, match="bad or missing token for party 'alice'"):
         security.authenticate(CallMetadata("alice", BOB_TOKEN))  # type: ignore[arg-type]
+
+
+def test_a_token_short_enough_to_guess_is_refused_naming_its_party_not_the_token(
+    certs: Path,
+) -> None:
+    with pytest.raises(ConfigError, match="the token of 'bob' is shorter than 16") as refused:
+        HubSecurity.from_directory(certs, tokens={"alice": ALICE_TOKEN, "bob": "b0b"})
+    assert "b0b" not in str(refused.value) and "secrets.token_urlsafe" in str(refused.value)
+    with pytest.raises(ConfigError, match="shorter than 16"):  # plain text takes no less
+        HubSecurity(insecure=True, tokens={"alice": "a"})

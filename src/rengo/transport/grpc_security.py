@@ -30,6 +30,7 @@ from rengo.core.errors import AuthenticationError, ConfigError
 from rengo.core.roles import COORDINATOR, validate_party_name
 from rengo.transport.certs import REVOKED_FILE, party_paths, read_certificate_file
 from rengo.transport.revocation import RevocationList, revoked_serials
+from rengo.transport.tokens import MAKE_A_TOKEN, MIN_TOKEN_CHARS
 
 log = logging.getLogger("rengo.transport")
 
@@ -79,6 +80,12 @@ class HubSecurity:
     revocations: RevocationList | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        short = sorted(n for n, t in (self.tokens or {}).items() if len(t) < MIN_TOKEN_CHARS)
+        if short:
+            raise ConfigError(
+                f"the token of {', '.join(map(repr, short))} is shorter than "
+                f"{MIN_TOKEN_CHARS} characters, short enough to guess; {MAKE_A_TOKEN}"
+            )
         if self.insecure:
             return
         if self.server_cert is None or self.server_key is None:

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from rengo.core.errors import ConfigError
 from rengo.transport.addresses import host_port
+from rengo.transport.tokens import MAKE_A_TOKEN, MIN_TOKEN_CHARS
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 TOKEN_ENV = "RENGO_UI_TOKEN"
 """Environment variable the CLI reads a token from (keeps it out of ``ps`` listings)."""
-MIN_TOKEN_CHARS = 16
 TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9._~-]+")
 """What a dashboard token may hold: what a cookie value and an address carry unchanged."""
 
@@ -119,7 +119,7 @@ def check_exposure(listen: Listen, token: str | None, tls: TlsFiles | None) -> N
     ConfigError
         A non-loopback address with neither, or a token too short to be a secret.
     """
-    make_one = "make one with `python -c 'import secrets; print(secrets.token_urlsafe(24))'`"
+    make_one = MAKE_A_TOKEN
     if token is not None and len(token) < MIN_TOKEN_CHARS:
         raise ConfigError(
             f"the dashboard token must have at least {MIN_TOKEN_CHARS} characters; {make_one}"
