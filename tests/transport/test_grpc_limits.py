@@ -5,6 +5,7 @@ a party that leaves for good leaves no queue behind."""
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -389,3 +390,22 @@ def test_a_message_limit_that_is_not_a_positive_whole_number_is_refused_before_a
             max_message_bytes=limit,  # type: ignore[arg-type]
         )  # fmt: skip
     assert not list(tmp_path.iterdir())  # nothing recorded or written
+
+
+@pytest.mark.timeout(30)
+def test_a_connection_that_never_starts_its_tls_handshake_is_closed_after_the_handshake_timeout(
+    certs: Path,
+) -> None:
+    """Anyone who can reach the port may open a socket and say nothing: gRPC's own default
+    kept such a socket 120 s, so unauthenticated peers could hold the hub's file descriptors."""
+    with GrpcHub("127.0.0.1:0", HubSecurity.from_directory(certs), handshake_timeout=0.5) as hub:
+        assert hub.port is not None
+        with socket.create_connection(("127.0.0.1", hub.port)) as silent:
+            silent.settimeout(5)  # ten times the handshake timeout: the old hub still held it
+            try:
+                closed = silent.recv(1) == b""
+            except TimeoutError:
+                closed = False
+            except ConnectionResetError:
+                closed = True
+        assert closed
