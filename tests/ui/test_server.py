@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import ssl
 import time
 import urllib.error
@@ -52,6 +53,18 @@ def test_all_interfaces_with_token(recorded: Recorded) -> None:
         assert status == 401
         status, body = _get(ui.url + "api/runs", {"Authorization": f"Bearer {TOKEN}"})
         assert status == 200 and body["total"] == 4
+
+
+def test_a_token_served_beyond_this_machine_without_tls_is_said_to_cross_in_plain_text(
+    recorded: Recorded, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="rengo.ui"):
+        DashboardServer(recorded.path, "127.0.0.1:0", token=TOKEN)  # stays on this machine
+        assert not caplog.records
+        DashboardServer(recorded.path, "0.0.0.0:0", token=TOKEN)
+    (warning,) = caplog.records
+    assert "serves plain HTTP" in warning.getMessage() and "--certs DIR" in warning.getMessage()
+    assert TOKEN not in warning.getMessage()
 
 
 def test_mutual_tls_admits_only_certificates_from_the_federation_ca(

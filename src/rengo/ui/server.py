@@ -24,7 +24,8 @@ class DashboardServer:
     """The dashboard for one run store, on ``listen`` (``"127.0.0.1:8080"`` by default).
 
     A non-loopback ``listen`` needs a ``token`` or ``tls`` (the deployment's certificates:
-    HTTPS, and only browsers with a client certificate from the federation's CA get in).
+    HTTPS, and only browsers with a client certificate from the federation's CA get in); a
+    token without ``tls`` is served over plain HTTP, which it warns about.
 
     >>> with DashboardServer("rengo-runs", "127.0.0.1:0") as ui:  # doctest: +SKIP
     ...     print(ui.url)
@@ -41,6 +42,14 @@ class DashboardServer:
     ) -> None:
         self.listen = parse_listen(listen) if isinstance(listen, str) else listen
         check_exposure(self.listen, token, tls)
+        if token is not None and tls is None and not self.listen.loopback:
+            log.warning(
+                "the dashboard on %s serves plain HTTP: its token and every page (who is in "
+                "the federation, what each party is paid) cross the network unencrypted; "
+                "serve it with the deployment's certificates (--certs DIR: HTTPS), or on "
+                "127.0.0.1 reached through an SSH tunnel",
+                self.listen.address,
+            )
         self.token = token
         self.tls = tls
         # Loopback without a token (check_exposure allows nothing else): refuse foreign Host
