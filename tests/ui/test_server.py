@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import socket
 import ssl
 import time
 import urllib.error
@@ -126,3 +127,48 @@ def test_a_revoked_certificate_is_refused_and_an_open_view_is_closed(
 def test_a_missing_store_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no run store at"):
         DashboardServer(tmp_path / "nothing.db", "127.0.0.1:0")
+
+
+def _closed_by_server(sock: socket.socket, wait_s: float) -> bool:
+    """Whether the server closes ``sock`` within ``wait_s`` seconds (it sends nothing)."""
+    sock.settimeout(wait_s)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def _still_open(sock: socket.socket) -> bool:
+    sock.setblocking(False)
+    try:
+        return sock.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError:
+        return True  # nothing to read, not closed
+
+
+def test_connections_that_ask_for_nothing_are_closed_and_a_live_event_stream_is_not(
+    recorded: Recorded,
+) -> None:
+    """uvicorn kept a connection that sent nothing, or one header line and no more
+    (slowloris), open for good, before any token was read: anyone reaching the port could
+    hold the process's sockets (beside `rengo coordinator --ui`, the coordinator's)."""
+    with DashboardServer(recorded.path, "127.0.0.1:0", request_head_timeout_s=0.2) as ui:
+        assert ui.port is not None
+        address = ("127.0.0.1", ui.port)
+        viewer = http.client.HTTPConnection(*address, timeout=10)
+        viewer.request("GET", "/api/stream")
+        stream = viewer.getresponse()
+        assert stream.status == 200 and stream.readline() == b"retry: 2000\n"
+        with (
+            socket.create_connection(address) as silent,
+            socket.create_connection(address) as slow,
+        ):
+            slow.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never ends
+            # 25 times the deadline: the old dashboard still held both
+            assert _closed_by_server(silent, 5.0) and _closed_by_server(slow, 5.0)
+        assert viewer.sock is not None and _still_open(viewer.sock)  # a request in progress
+        viewer.close()
+        status, body = _get(ui.url + "api/health")
+        assert status == 200 and body["read_only"] is True

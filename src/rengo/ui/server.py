@@ -15,6 +15,7 @@ from rengo.core.errors import ConfigError
 from rengo.ui.access import Listen, TlsFiles, check_exposure, parse_listen
 from rengo.ui.app import create_app
 from rengo.ui.revoked_viewers import RevokedViewerGuard, http_protocol
+from rengo.ui.slow_viewers import REQUEST_HEAD_TIMEOUT_S, request_head_deadline
 
 log = logging.getLogger("rengo.ui")
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
@@ -25,7 +26,9 @@ class DashboardServer:
 
     A non-loopback ``listen`` needs a ``token`` or ``tls`` (the deployment's certificates:
     HTTPS, and only browsers with a client certificate from the federation's CA get in); a
-    token without ``tls`` is served over plain HTTP, which it warns about.
+    token without ``tls`` is served over plain HTTP, which it warns about. A connection that
+    starts no request within ``request_head_timeout_s`` to twice that is closed (see
+    :mod:`rengo.ui.slow_viewers`).
 
     >>> with DashboardServer("rengo-runs", "127.0.0.1:0") as ui:  # doctest: +SKIP
     ...     print(ui.url)
@@ -39,7 +42,13 @@ class DashboardServer:
         token: str | None = None,
         tls: TlsFiles | None = None,
         poll_interval_s: float = 0.25,
+        request_head_timeout_s: float = REQUEST_HEAD_TIMEOUT_S,
     ) -> None:
+        if not request_head_timeout_s > 0:
+            raise ConfigError(
+                f"request_head_timeout_s must be > 0 seconds, got {request_head_timeout_s}"
+            )
+        self.request_head_timeout_s = request_head_timeout_s
         self.listen = parse_listen(listen) if isinstance(listen, str) else listen
         check_exposure(self.listen, token, tls)
         if token is not None and tls is None and not self.listen.loopback:
@@ -84,9 +93,12 @@ class DashboardServer:
                 "ssl_ca_certs": str(self.tls.client_ca),
                 "ssl_cert_reqs": ssl.CERT_REQUIRED,
             }
+        # a connection that asks for nothing in time is closed, before any token is read
+        protocol = request_head_deadline(http_protocol(), self.request_head_timeout_s)
         if self._guard is not None:
-            options["http"] = self._guard.protocol(http_protocol())
+            protocol = self._guard.protocol(protocol)
             self._guard.start()
+        options["http"] = protocol
         config = uvicorn.Config(
             self.app,
             host=self.listen.host,
