@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from rengo.cli.errors import ROUNDS_KEPT, friendly_errors
+from rengo.cli.secret_options import warn_if_on_command_line
 from rengo.cli.store_option import StoreOption
 from rengo.core.errors import ConfigError
 
@@ -234,6 +235,7 @@ def party_names(text: str, flag: str) -> list[str]:
 
 
 def coordinator(
+    ctx: typer.Context,
     job: Annotated[Path, typer.Option(help="Job file (TOML) with strategy, model and rounds.")],
     listen: Annotated[str, typer.Option(help="HOST:PORT to listen on.")] = "0.0.0.0:7443",
     certs: Annotated[Path | None, typer.Option(help="Folder made by `rengo certs init`.")] = None,
@@ -318,6 +320,7 @@ def coordinator(
         return f"{ROUNDS_KEPT}; continue with `{with_resume(words, store)}`"
 
     with friendly_errors(console, kept):
+        warn_if_on_command_line(ctx, "ui_token", "--ui-token", "RENGO_UI_TOKEN")
         spec = load_job(job, set_ or ())
         if spec.vfl is not None:
             raise ConfigError(f"{job} is a vertical job: serve it with `rengo vfl coordinator`")
@@ -428,6 +431,7 @@ def completed_line(history: Any, resumed: bool) -> str:
 
 
 def party(
+    ctx: typer.Context,
     coordinator: Annotated[str, typer.Option(help="Coordinator HOST:PORT.")],
     name: Annotated[str, typer.Option(help="This party's name (as in its certificate).")],
     app: Annotated[
@@ -439,7 +443,10 @@ def party(
     ] = None,
     certs: Annotated[Path | None, typer.Option(help="Certs folder (ca.pem, parties/).")] = None,
     token: Annotated[
-        str | None, typer.Option(envvar="RENGO_TOKEN", help="Token (weaker than mTLS).")
+        str | None,
+        typer.Option(
+            envvar="RENGO_TOKEN", help="Token (weaker than mTLS); give it in $RENGO_TOKEN."
+        ),
     ] = None,
     ca: Annotated[Path | None, typer.Option(help="CA certificate, with --token.")] = None,
     insecure: Annotated[bool, typer.Option(help="Plain text, no TLS (testing only).")] = False,
@@ -492,6 +499,7 @@ def party(
     from rengo.transport.grpc_wire import check_heartbeat
 
     with friendly_errors(console):
+        warn_if_on_command_line(ctx, "token", "--token", "RENGO_TOKEN")
         validate_party_name(name, "--name")
         check_heartbeat(2.0, heartbeat_timeout)  # run_party's heartbeat interval
         creds = party_credentials(name, certs, token, ca, insecure)

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from rengo.cli.errors import friendly_errors
+from rengo.cli.secret_options import warn_if_on_command_line
 from rengo.cli.store_option import StoreOption
 
 console = Console()
@@ -63,6 +64,7 @@ def start_dashboard(
 
 
 def ui(
+    ctx: typer.Context,
     store: StoreOption = None,
     listen: Annotated[
         str, typer.Option(help="HOST:PORT; anything but loopback needs --token or --certs.")
@@ -78,4 +80,5 @@ def ui(
 ) -> None:
     """Serve the live dashboard: runs, curves, clients, who is online, payouts. Read-only."""
     with friendly_errors(console):
+        warn_if_on_command_line(ctx, "token", "--token", "RENGO_UI_TOKEN")
         start_dashboard(store, listen, token, certs, foreground=True)

@@ -38,6 +38,7 @@ from rengo.cli.deploy import hub_security, party_credentials
 from rengo.cli.errors import friendly_errors
 from rengo.cli.message_size_option import MIB, MaxMessageOption, max_message_bytes
 from rengo.cli.output_paths import output_target, writable_folder
+from rengo.cli.secret_options import warn_if_on_command_line
 from rengo.cli.store_option import StoreOption
 from rengo.core.errors import ConfigError, DataError, RengoError
 from rengo.core.options import options_from_mapping, options_to_wire
@@ -209,6 +210,7 @@ def vfl_coordinator(
 
 
 def vfl_party(
+    ctx: typer.Context,
     coordinator: Annotated[str, typer.Option(help="Coordinator HOST:PORT.")],
     name: Annotated[str, typer.Option(help="This party's name (as in its certificate).")],
     csv_path: Annotated[
@@ -249,7 +251,10 @@ def vfl_party(
     ] = None,
     certs: Annotated[Path | None, typer.Option(help="Certs folder (ca.pem, parties/).")] = None,
     token: Annotated[
-        str | None, typer.Option(envvar="RENGO_TOKEN", help="Token (weaker than mTLS).")
+        str | None,
+        typer.Option(
+            envvar="RENGO_TOKEN", help="Token (weaker than mTLS); give it in $RENGO_TOKEN."
+        ),
     ] = None,
     ca: Annotated[Path | None, typer.Option(help="CA certificate, with --token.")] = None,
     give_up_after: Annotated[
@@ -319,6 +324,7 @@ def vfl_party(
     from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
 
     with friendly_errors(console):
+        warn_if_on_command_line(ctx, "token", "--token", "RENGO_TOKEN")
         if load_model is not None and (job is not None or csv_path is not None):
             raise ConfigError("--load-model scores with a kept model: give --score-csv, not "
                               "--csv or --job (no training table is read)")  # fmt: skip
