@@ -15,10 +15,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from rengo.cli.errors import ROUNDS_KEPT, friendly_errors
+from rengo.cli.errors import ROUNDS_KEPT, error_console, friendly_errors
 from rengo.cli.secret_options import warn_if_on_command_line
 from rengo.cli.store_option import StoreOption
 from rengo.core.errors import ConfigError
+from rengo.core.files import owner_only_note, readable_by_others
 
 certs_app = typer.Typer(help="Create the federation's CA and certificates.", no_args_is_help=True)
 console = Console()
@@ -157,6 +158,12 @@ def read_tokens(path: Path | None) -> dict[str, str] | None:
         raise ConfigError(f"--tokens {path}: {exc}") from exc
     if not all(isinstance(v, str) and v for v in raw.values()):
         raise ConfigError(f'--tokens {path}: every entry must be name = "token"')
+    if readable_by_others(path):
+        error_console.print(
+            f"[yellow]warning:[/] {owner_only_note('the tokens file', path)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     return dict(raw)
 
 

@@ -35,3 +35,24 @@ def write_atomically(path: str | Path, data: bytes, mode: int = 0o600) -> None:
         os.fsync(folder)
     finally:
         os.close(folder)
+
+
+def readable_by_others(path: str | Path) -> bool:
+    """Whether users other than its owner may read the file at ``path`` (its group or
+    everyone has the read bit). Always False where files carry no POSIX modes (Windows) or
+    the file cannot be looked at."""
+    if os.name != "posix":
+        return False
+    try:
+        return bool(Path(path).stat().st_mode & 0o044)
+    except OSError:
+        return False
+
+
+def owner_only_note(what: str, path: str | Path) -> str:
+    """The warning for a secret file others may read: what it is, its mode, the fix."""
+    mode = Path(path).stat().st_mode & 0o777
+    return (
+        f"{what} {path} can be read by other users of this machine (mode {mode:03o}): "
+        f"make it its owner's only with `chmod 600 {path}`"
+    )

@@ -27,6 +27,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from rengo.core.errors import AuthenticationError, ConfigError
+from rengo.core.files import owner_only_note, readable_by_others
 from rengo.core.roles import COORDINATOR, validate_party_name
 from rengo.transport.certs import REVOKED_FILE, party_paths, read_certificate_file
 from rengo.transport.revocation import RevocationList, revoked_serials
@@ -123,6 +124,8 @@ class HubSecurity:
         server_cert = read_certificate_file(cert, "the coordinator's certificate", fix)
         server_key = read_certificate_file(key, "the coordinator's key", fix)
         _check_key_pair(server_cert, server_key, cert, key)
+        if readable_by_others(key):
+            log.warning("%s", owner_only_note("the coordinator's private key", key))
         return cls(
             server_cert=server_cert,
             server_key=server_key,
@@ -275,6 +278,8 @@ class PartyCredentials:
         cert_pem = read_certificate_file(cert, f"party {name}'s certificate", fix)
         key_pem = read_certificate_file(key, f"party {name}'s key", fix)
         certificate = _check_key_pair(cert_pem, key_pem, cert, key)
+        if readable_by_others(key):
+            log.warning("%s", owner_only_note(f"party {name}'s private key", key))
         # The coordinator knows a party by its certificate's name: another party's certificate
         # would be refused there as "unknown party" (or taken for that party), so say it here.
         owners = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
