@@ -273,6 +273,18 @@ def _refuse_empty_file(path: Path) -> None:
         )
 
 
+def _create_owner_only(path: Path) -> None:
+    """Make a new store file readable by its owner only (0600): it holds who took part, from
+    which addresses, and what each party is paid. SQLite gives the ``-wal`` and ``-shm``
+    files it adds the database file's mode. An existing store keeps the mode it has; a file
+    that cannot be made is left to SQLite, whose error names the reason."""
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:  # it exists (kept as it is), or SQLite will say why it cannot be made
+        return
+    os.close(handle)
+
+
 def _refuse_foreign_database(conn: sqlite3.Connection, path: Path, version: int) -> None:
     """A SQLite file with tables but no rengo schema belongs to something else: opening it as
     a store would add rengo's tables to it and switch its journal (even for a read command).
@@ -427,6 +439,7 @@ class RunStore:
                     "$RENGO_STORE at a writable folder"
                 ) from None
             _refuse_empty_file(self.path)
+            _create_owner_only(self.path)
         try:
             conn = sqlite3.connect(
                 str(self.path),
