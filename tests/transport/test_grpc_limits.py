@@ -5,12 +5,14 @@ a party that leaves for good leaves no queue behind."""
 from __future__ import annotations
 
 import logging
+import queue
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from rengo.core.envelope import Envelope
@@ -409,3 +411,22 @@ def test_a_connection_that_never_starts_its_tls_handshake_is_closed_after_the_ha
             except ConnectionResetError:
                 closed = True
         assert closed
+
+
+@pytest.mark.timeout(30)
+def test_a_connection_that_opens_no_stream_is_closed_after_the_handshake_timeout(
+    certs: Path,
+) -> None:
+    """On tokens, anyone with the public CA certificate finishes the TLS handshake: gRPC kept
+    such a connection for good if it never opened a stream (and so never showed a token)."""
+    security = HubSecurity.from_directory(certs, tokens={"alice": "alice-token-0123456789"})
+    with GrpcHub("127.0.0.1:0", security, handshake_timeout=0.5) as hub:
+        credentials = grpc.ssl_channel_credentials(security.ca_cert)
+        with grpc.secure_channel(hub.address, credentials) as channel:
+            grpc.channel_ready_future(channel).result(timeout=10)
+            states: queue.Queue[grpc.ChannelConnectivity] = queue.Queue()
+            channel.subscribe(states.put)
+            seen = [states.get(timeout=5)]  # READY, as subscribing reports the state now
+            while seen[-1] == grpc.ChannelConnectivity.READY:
+                seen.append(states.get(timeout=5))  # ten times the timeout: the old hub kept it
+            assert seen[-1] == grpc.ChannelConnectivity.IDLE  # closed by the hub, cleanly

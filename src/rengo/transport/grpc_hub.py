@@ -20,8 +20,9 @@ run for everyone. A failure ends every channel of this hub: one hub serves one r
 No authenticated party can starve the hub:
 
 * nothing is allocated for a stream before it authenticated and said hello (until then only
-  small whole frames are read), and a connection that does not finish its TLS handshake, or
-  a stream that does not say hello, within ``handshake_timeout`` is closed;
+  small whole frames are read), and a connection that does not finish its TLS handshake or
+  holds no stream, or a stream that does not say hello, within ``handshake_timeout`` is
+  closed;
 * a party has at most ``max_streams_per_party`` streams open and one live session: a second
   instance of the same party replaces the first, which is told so and stops (it does not
   take the link back, so two instances cannot keep replacing each other);
@@ -324,8 +325,8 @@ class GrpcHub:
         max_streams_per_party
             Streams one party may hold open at once (its live session plus reconnects).
         handshake_timeout
-            Seconds a new connection has to finish its TLS handshake (before it authenticated)
-            and a new stream has to say hello.
+            Seconds a new connection has to finish its TLS handshake (before it authenticated),
+            a connection may stay open without a stream, and a new stream has to say hello.
         routing
             Route messages between parties and to the coordinator's channel; False (a
             horizontal run) drops and logs them.
@@ -425,15 +426,17 @@ class GrpcHub:
         ConfigError
             If it cannot listen there (the port is in use, the host is not this machine's).
         """
-        # gRPC's own default gives a connection 120 s to finish its TLS handshake, so anyone
-        # who can reach the port could hold sockets open without ever authenticating
-        handshake = (
-            "grpc.server_handshake_timeout_ms",
-            max(1, round(self.handshake_timeout * 1000)),
-        )
+        # gRPC's own default gives a connection 120 s to finish its TLS handshake, and keeps
+        # one that opened no stream for good, so anyone who can reach the port (with tokens:
+        # anyone with the public CA certificate) could hold sockets without authenticating
+        handshake_ms = max(1, round(self.handshake_timeout * 1000))
         server = grpc.server(
             ThreadPoolExecutor(max_workers=self._max_parties + 4, thread_name_prefix="rengo-hub"),
-            options=[*SERVER_OPTIONS, handshake],
+            options=[
+                *SERVER_OPTIONS,
+                ("grpc.server_handshake_timeout_ms", handshake_ms),
+                ("grpc.max_connection_idle_ms", handshake_ms),
+            ],
             maximum_concurrent_rpcs=self._max_parties,
         )
         handler = grpc.stream_stream_rpc_method_handler(self._serve)
