@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 
 from rengo.tracking import RunStore, run_detail, runs_table
@@ -209,3 +211,23 @@ def test_a_run_s_detail_displays_in_a_notebook_as_a_runs_table_does(store: RunSt
     for shown in (run_detail(store, run_id), runs_table(store.list_runs())):
         bundle = shown._repr_mimebundle_(include=[], exclude=[])  # type: ignore[union-attr]
         assert run_id in bundle["text/plain"] and run_id in bundle["text/html"]
+
+
+def test_what_parties_wrote_is_shown_as_written_never_read_as_console_markup(
+    tmp_path: Path,
+) -> None:
+    """A deployed party names its own metrics and writes why it failed a request: rich read
+    ``[/x]`` in one as a closing tag and ``rengo runs show`` failed with MarkupError."""
+    store = RunStore(tmp_path / "runs.db")
+    with store.run("hfl-deployed", {}, name="consortium") as run:
+        store.log_round(run.run_id, 1, {"loss": 0.5, "[/x]": 1.0}, 1.0, 2, 1)
+        store.log_client(run.run_id, 1, "bank", "fit", "ok", 10, 1, 1, 0.1, metrics={"[/x]": 1.0})
+        store.log_client(
+            run.run_id, 1, "card", "fit", "failed", 0, 1, 1, 0.1, reason="[bold]no[/bold] [/y]"
+        )
+        store.log_event(run.run_id, "warning", "party card says [link=https://evil.example]hi")
+    console = Console(width=250, record=True, color_system=None)
+    console.print(run_detail(store, run.run_id))
+    text = console.export_text()
+    for written in ("[/x]", "[bold]no[/bold] [/y]", "[link=https://evil.example]hi"):
+        assert written in text

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.jupyter import JupyterMixin
 from rich.markup import escape
 from rich.panel import Panel
@@ -41,6 +41,21 @@ _STATUS_STYLES = {
 T = TypeVar("T")
 
 _EVENT_STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
+
+
+class LiteralText(JupyterMixin):
+    """Renders ``renderable`` with console markup off: every ``[...]`` in the strings it
+    holds is shown as written. A run's detail holds what parties wrote (metric names, why a
+    request failed, event messages), and rich read ``[/x]`` in one as a closing tag and
+    raised ``MarkupError``, so one party's metric name made ``rengo runs show`` fail. A
+    notebook displays it as it does a rich ``Table`` (see :class:`ShownGroup`)."""
+
+    def __init__(self, renderable: RenderableType) -> None:
+        self.renderable = renderable
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """Render the content with markup off (measuring it included)."""
+        yield from console.render(self.renderable, options.update(markup=False))
 
 
 def _when(moment: datetime | None) -> str:
@@ -652,7 +667,7 @@ def run_detail(
     ):
         if table is not None:
             parts.append(table)
-    return ShownGroup(*parts)
+    return LiteralText(Group(*parts))  # what parties wrote is text, never console markup
 
 
 def leaderboard_table(
