@@ -44,6 +44,16 @@ class MessageTooLarge(ConfigError):
     its sender off; the message names the limit and the setting that raises it."""
 
 
+class MissingExtraError(ConfigError, ImportError):
+    """An optional dependency is not installed; the message names the feature that needs it
+    and the command that installs rengo's extra (:func:`rengo.core.install_hint.install_hint`).
+
+    An :class:`ImportError`, as a missing module is, and a :class:`ConfigError`, as choosing
+    a feature the installation lacks is: the CLI says it in one line, as other configuration
+    errors, rather than with a traceback.
+    """
+
+
 class AuthenticationError(RengoError):
     """A peer could not prove who it is, or claimed someone else's name."""
 

@@ -8,7 +8,7 @@ from types import ModuleType
 
 import numpy as np
 
-from rengo.core.errors import ConfigError, DataError
+from rengo.core.errors import ConfigError, DataError, MissingExtraError
 from rengo.core.install_hint import install_hint
 from rengo.data.cells import check_ids, to_feature_dtype
 from rengo.data.dataset import Dataset
@@ -23,7 +23,7 @@ def _pyarrow() -> tuple[ModuleType, ModuleType]:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as exc:
-        raise ImportError(
+        raise MissingExtraError(
             f"reading or writing Parquet needs pyarrow: {install_hint('parquet')}"
         ) from exc
     return pa, pq

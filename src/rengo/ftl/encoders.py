@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rengo.core.errors import ConfigError, DataError, MissingExtraError
 from rengo.core.install_hint import install_hint
 
 try:
@@ -26,9 +27,8 @@ try:
     from torch import nn
     from torch.func import functional_call, jacrev, vmap
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(f"rengo.ftl's encoders need PyTorch: {install_hint('torch')}") from exc
+    raise MissingExtraError(f"rengo.ftl's encoders need PyTorch: {install_hint('torch')}") from exc
 
-from rengo.core.errors import ConfigError, DataError
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid}
 

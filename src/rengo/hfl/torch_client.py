@@ -26,15 +26,17 @@ from typing import Any
 
 import numpy as np
 
+from rengo.core.errors import ConfigError, MissingExtraError
 from rengo.core.install_hint import install_hint
 
 try:
     import torch
     from torch import nn
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(f"rengo.hfl.torch_client needs PyTorch: {install_hint('torch')}") from exc
+    raise MissingExtraError(
+        f"rengo.hfl.torch_client needs PyTorch: {install_hint('torch')}"
+    ) from exc
 
-from rengo.core.errors import ConfigError
 from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
 from rengo.core.parameters import Parameters
 from rengo.hfl.client import Client

@@ -8,14 +8,15 @@ FedPer / FedRep head).
 
 from __future__ import annotations
 
+from rengo.core.errors import ConfigError, MissingExtraError
 from rengo.core.install_hint import install_hint
 
 try:
     from torch import nn
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(f"rengo.hfl.torch_layers needs PyTorch: {install_hint('torch')}") from exc
-
-from rengo.core.errors import ConfigError
+    raise MissingExtraError(
+        f"rengo.hfl.torch_layers needs PyTorch: {install_hint('torch')}"
+    ) from exc
 
 
 def module_arrays(model: nn.Module, prefix: str) -> list[int]:

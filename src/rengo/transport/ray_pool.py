@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from rengo.core.errors import ConfigError
+from rengo.core.errors import ConfigError, MissingExtraError
 from rengo.core.install_hint import install_hint
 from rengo.transport.pool import Handler, Reply, Request, Sent
 from rengo.transport.ray_resources import ClientTaskResources
@@ -30,7 +30,7 @@ try:
     import ray
     from ray.exceptions import GetTimeoutError, RayError
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(f"RayPool needs Ray: {install_hint('ray')}") from exc
+    raise MissingExtraError(f"RayPool needs Ray: {install_hint('ray')}") from exc
 
 log = logging.getLogger("rengo.transport")
 

@@ -100,8 +100,8 @@ class SplitNNClassifier(VerticalEstimator):
 
         Raises
         ------
-        ImportError
-            Without PyTorch (naming the ``torch`` extra).
+        MissingExtraError
+            Without PyTorch (naming the ``torch`` extra; an ImportError).
         ConfigError
             Given other parties' ``labels``.
         DataError

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rengo.core.errors import MissingExtraError
 from rengo.core.install_hint import install_hint
 
 if TYPE_CHECKING:
@@ -34,13 +35,13 @@ def require_torch() -> Any:
 
     Raises
     ------
-    ImportError
-        Naming the ``torch`` extra, when PyTorch is not installed.
+    MissingExtraError
+        Naming the ``torch`` extra, when PyTorch is not installed (an ImportError).
     """
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - the test environment has torch
-        raise ImportError(
+        raise MissingExtraError(
             f"SplitNN needs PyTorch: install rengo with the torch extra, {install_hint('torch')}"
         ) from exc
     return torch
