@@ -31,7 +31,8 @@ def install_hint(extra: str) -> str:
     Parameters
     ----------
     extra
-        The extra's name in ``pyproject.toml``.
+        The extra's name in ``pyproject.toml``, or several, comma-separated
+        (``"torch,privacy"``).
 
     Returns
     -------

@@ -18,6 +18,7 @@ Every part is a run in the store: ``rengo runs list``.
 
 from __future__ import annotations
 
+import importlib
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from rengo.core.errors import MissingExtraError
+from rengo.core.install_hint import install_hint
 from rengo.core.messages import FitResult
 from rengo.core.parameters import Parameters
 from rengo.hfl import History, simulate
@@ -60,6 +63,35 @@ DEMO_TRAIN: dict[str, Any] = {"lr": 0.1, "local_epochs": 2, "batch_size": 32}
 DEMO_DP: dict[str, Any] = {"dp": "central", "noise_multiplier": 0.3, "clip_norm": 1.0}
 """The demo's DP-FedAvg run: every client every round, Gaussian noise of 0.3 x the clip norm
 (a weak guarantee with ten clients - client-level DP needs many clients to be strong)."""
+
+
+DEMO_EXTRAS: dict[str, tuple[str, str]] = {
+    "torch": ("torch", "PyTorch"),
+    "privacy": ("dp_accounting", "Google's dp-accounting"),
+}
+"""The extras the demo needs, each with the module it imports and what that is: its
+horizontal part trains PyTorch MLPs, one of them under central DP with its epsilon."""
+
+
+def check_demo_extras() -> None:
+    """Refuse to start the demo, naming the command that installs what it lacks, before it
+    trains (and records) anything.
+
+    Raises
+    ------
+    MissingExtraError
+        When a module of :data:`DEMO_EXTRAS` is not installed.
+    """
+    missing: dict[str, str] = {}
+    for extra, (module, what) in DEMO_EXTRAS.items():
+        try:
+            importlib.import_module(module)  # the demo imports it anyway
+        except ImportError:
+            missing[extra] = what
+    if missing:
+        raise MissingExtraError(
+            f"rengo demo needs {' and '.join(missing.values())}: {install_hint(','.join(missing))}"
+        )
 
 
 def demo_job(
@@ -159,10 +191,11 @@ def run_demo(
 
     Raises
     ------
-    ConfigError
-        PyTorch is not installed (the horizontal part trains an MLP); the message says how
-        to install it.
+    MissingExtraError
+        PyTorch or dp-accounting is not installed (the horizontal part trains MLPs, one under
+        central DP), before anything runs; the message says how to install them.
     """
+    check_demo_extras()
     out.mkdir(parents=True, exist_ok=True)
     console.rule("[bold]rengo demo - horizontal FL on digits")
     results: dict[str, Any] = {"hfl": {}}
