@@ -1,8 +1,10 @@
 """A job that needs an extra the installation lacks ends with one error line that names the
-command installing it (exit 2, as other configuration errors), not with a traceback."""
+command installing it (exit 2, as other configuration errors), before its run starts: not
+with a traceback, nor with every client failing round 1."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import textwrap
@@ -47,11 +49,40 @@ label = "y"
 """
 
 
+LOCAL_DP_JOB = """\
+[job]
+kind = "hfl"
+name = "dp-sgd"
+rounds = 1
+[data]
+dataset = "digits"
+standardize = false
+[model]
+type = "mlp"
+hidden = [8]
+[partition]
+num_clients = 3
+[privacy]
+dp = "local"
+noise_multiplier = 1.0
+max_grad_norm = 1.0
+"""
+
+
 @pytest.mark.parametrize(
     ("module", "extra", "job"),
     [
         ("torch", "torch", (ROOT / "examples" / "splitnn" / "digits.toml").read_text()),
         ("pyarrow", "parquet", PARQUET_JOB),
+        pytest.param(
+            "opacus",
+            "opacus",
+            LOCAL_DP_JOB,
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("torch") is None,
+                reason="DP-SGD trains a PyTorch MLP: without PyTorch, torch is what is missing",
+            ),
+        ),
     ],
 )
 def test_a_job_needing_a_missing_extra_says_how_to_install_it_in_one_line(
@@ -68,6 +99,6 @@ def test_a_job_needing_a_missing_extra_says_how_to_install_it_in_one_line(
     )
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert done.returncode == 2, done.stderr[-3000:]
-    (line,) = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len([line for line in done.stderr.splitlines() if line.startswith("error:")]) == 1
     assert install_hint(extra) in " ".join(done.stderr.split())
-    assert line.startswith("error:")
+    assert "round 1" not in done.stdout + done.stderr, "the run started before it refused"

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from rengo.core.errors import ConfigError
+from rengo.core.errors import ConfigError, MissingExtraError
 from rengo.core.install_hint import install_hint
 from rengo.hfl.dp_sgd_history import (
     Entry,
@@ -50,11 +50,18 @@ STATE_KEY = "dp_sgd_history"
 """Client-state key of Opacus's accountant history: ``[[noise, sample_rate, steps], ...]``."""
 
 
-def _opacus() -> Any:
+def require_opacus() -> Any:
+    """The ``opacus`` module.
+
+    Raises
+    ------
+    MissingExtraError
+        Naming the ``opacus`` extra, when Opacus is not installed.
+    """
     try:
         import opacus
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        raise ConfigError(f"local DP-SGD needs Opacus: {install_hint('opacus')}") from exc
+        raise MissingExtraError(f"local DP-SGD needs Opacus: {install_hint('opacus')}") from exc
     return opacus
 
 
@@ -87,7 +94,7 @@ def private_epochs(
     ConfigError
         If ``history_file`` exists but holds no accountant history.
     """
-    opacus = _opacus()
+    opacus = require_opacus()
     engine = opacus.PrivacyEngine(accountant=dp.accountant)
     held = [(float(z), float(q), int(n)) for z, q, n in state.get(STATE_KEY, [])]
     if history_file is not None:

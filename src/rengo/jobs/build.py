@@ -643,6 +643,8 @@ def _mlp(
         ) from exc
     from torch.utils.data import DataLoader, TensorDataset
 
+    from rengo.hfl.torch_dp import require_opacus
+
     hidden = tuple(spec.model.hidden)
     lr, epochs, batch = spec.train.lr, spec.train.local_epochs, spec.train.batch_size
     try:
@@ -668,6 +670,8 @@ def _mlp(
         for cid, data in (fed.client_tests or {}).items()
     }
     local_dp = spec.privacy.local if spec.privacy is not None else None
+    if local_dp is not None:
+        require_opacus()  # here, so a missing Opacus fails before round 1, not in every client
 
     def client_fn(cid: str) -> Client:
         loader = DataLoader(tensors[cid], batch_size=batch, shuffle=True)
