@@ -97,13 +97,16 @@ def test_the_wheel_runs_from_anywhere_and_finds_shared_data_by_env_var(tmp_path:
     (shared / "fate" / "tiny_homo.csv").write_text("id,y,x0,x1\n1,0,0.5,1\n2,1,0.1,2\n3,0,0.3,3\n")
     wheel = _build_wheel(build)
     python = _environment(tmp_path / "venv")
+    # without PYTHONPATH: pip, run by the venv's Python, would take a checkout's src/ (with a
+    # rengo.egg-info a build left there) for rengo already installed, and install nothing
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RENGO_SHARED_DATA")}
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q",
          str(wheel)],
         check=True,
         capture_output=True,
+        env=env,
     )  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RENGO_SHARED_DATA")}
     check = subprocess.run(
         [str(python), "-c", CHECK],
         cwd=elsewhere,
