@@ -14,6 +14,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from rich.live import Live
+
 NOTEBOOK_REFRESHES_PER_SECOND = 2.0
 """How often the notebook display is redrawn (each redraw is one message to the front end)."""
 
@@ -71,13 +73,7 @@ def notebook_without_widgets() -> bool:
     return False
 
 
-def _live_base() -> type[Any]:
-    from rich.live import Live
-
-    return Live
-
-
-class _NotebookDisplayLive(_live_base()):  # type: ignore[misc]
+class _NotebookDisplayLive(Live):
     """rich's ``Live`` for a :class:`~rich.progress.Progress`, redrawn into one IPython
     display (plain text and HTML) instead of a terminal or an ipywidgets ``Output``."""
 

@@ -25,13 +25,6 @@ from rengo.tracking.round_coverage import PhaseCoverage, phase_coverage, round_c
 from rengo.tracking.store import RunStore
 from rengo.vfl.registry import algorithms
 
-
-class ShownGroup(Group, JupyterMixin):
-    """rich's ``Group`` of renderables, which a Jupyter notebook also displays (as it does a
-    rich ``Table``): a bare ``Group`` at the end of a cell showed as
-    ``<rich.console.Group at 0x...>``."""
-
-
 _STATUS_STYLES = {
     "running": "bold cyan",
     "completed": "green",
@@ -48,7 +41,8 @@ class LiteralText(JupyterMixin):
     holds is shown as written. A run's detail holds what parties wrote (metric names, why a
     request failed, event messages), and rich read ``[/x]`` in one as a closing tag and
     raised ``MarkupError``, so one party's metric name made ``rengo runs show`` fail. A
-    notebook displays it as it does a rich ``Table`` (see :class:`ShownGroup`)."""
+    notebook displays it as it does a rich ``Table`` (a bare ``Group`` showed as
+    ``<rich.console.Group at 0x...>``)."""
 
     def __init__(self, renderable: RenderableType) -> None:
         self.renderable = renderable
@@ -335,7 +329,7 @@ def _client_metrics_table(store: RunStore, run: RunInfo) -> RenderableType | Non
         )
     if not notes:
         return table
-    return ShownGroup(table, Text("\n".join(notes), style="yellow"))
+    return Group(table, Text("\n".join(notes), style="yellow"))
 
 
 CLIENTS_NAMED = 5

@@ -119,16 +119,15 @@ def check_exposure(listen: Listen, token: str | None, tls: TlsFiles | None) -> N
     ConfigError
         A non-loopback address with neither, or a token too short to be a secret.
     """
-    make_one = MAKE_A_TOKEN
     if token is not None and len(token) < MIN_TOKEN_CHARS:
         raise ConfigError(
-            f"the dashboard token must have at least {MIN_TOKEN_CHARS} characters; {make_one}"
+            f"the dashboard token must have at least {MIN_TOKEN_CHARS} characters; {MAKE_A_TOKEN}"
         )
     if token is not None and not TOKEN_CHARACTERS.fullmatch(token):
         # a browser carries the token in a cookie and an address: a space, ';', a quote or
         # a non-ASCII letter did not survive either, so such a token could never log in
         raise ConfigError(
-            f"the dashboard token may hold only ASCII letters, digits and . _ ~ -; {make_one}"
+            f"the dashboard token may hold only ASCII letters, digits and . _ ~ -; {MAKE_A_TOKEN}"
         )
     if listen.loopback or token is not None or tls is not None:
         return
