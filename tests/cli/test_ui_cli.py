@@ -188,3 +188,28 @@ def test_ui_on_a_port_in_use_says_so_in_one_line_and_announces_no_dashboard(
     assert result.exit_code == 2, result.output
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
     assert "dashboard at" not in result.output
+
+
+def test_ui_max_connections_reaches_the_server_and_its_help_names_the_default(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("uvicorn", reason="the dashboard needs the ui extra")
+    from rich.console import Console
+
+    from rengo.cli.ui import start_dashboard
+    from rengo.tracking import RunStore
+    from rengo.ui.server import MAX_CONNECTIONS
+
+    store = tmp_path / "runs.db"
+    RunStore(store).close()
+    server = start_dashboard(
+        store, "127.0.0.1:0", None, None, foreground=False, out=Console(), max_connections=5
+    )
+    try:
+        assert server.max_connections == 5
+    finally:
+        server.stop()
+    result = CliRunner().invoke(app, ["ui", "--store", str(store), "--max-connections", "0"])
+    assert result.exit_code == 2 and "max-connections" in result.output
+    help_text = CliRunner().invoke(app, ["ui", "--help"], env={"COLUMNS": "200"}).output
+    assert f"(default {MAX_CONNECTIONS})" in help_text

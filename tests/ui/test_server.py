@@ -172,3 +172,47 @@ def test_connections_that_ask_for_nothing_are_closed_and_a_live_event_stream_is_
         viewer.close()
         status, body = _get(ui.url + "api/health")
         assert status == 200 and body["read_only"] is True
+
+
+def test_connections_beyond_the_limit_are_answered_503_and_served_again_once_one_closes(
+    recorded: Recorded,
+) -> None:
+    """uvicorn served any number of event streams and requests at once: a viewer opening
+    thousands of pages held as many streams, each polled five times a second, in the
+    dashboard's process (beside `rengo coordinator --ui`, the coordinator's)."""
+    with DashboardServer(recorded.path, "127.0.0.1:0", max_connections=3) as ui:
+        assert ui.port is not None
+        streams = []
+        for _ in range(2):  # uvicorn counts the connection asking: two streams and it make three
+            viewer = http.client.HTTPConnection("127.0.0.1", ui.port, timeout=10)
+            viewer.request("GET", "/api/stream")
+            response = viewer.getresponse()
+            assert response.status == 200 and response.readline() == b"retry: 2000\n"
+            streams.append(viewer)
+        status, _ = _get_raw(ui.url + "api/health")
+        assert status == 503
+        streams.pop().close()
+        for _ in range(100):  # the server notices the closed stream within a poll or two
+            status, _ = _get_raw(ui.url + "api/health")
+            if status == 200:
+                break
+            time.sleep(0.1)
+        assert status == 200
+        streams.pop().close()
+
+
+def _get_raw(url: str) -> tuple[int, bytes]:
+    """The status and body of a GET (uvicorn's own 503 is plain text, not JSON)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.mark.parametrize("limit", [0, -1, 2.5, True])
+def test_a_connection_limit_that_is_not_a_positive_int_is_refused(
+    recorded: Recorded, limit: object
+) -> None:
+    with pytest.raises(ConfigError, match="max_connections"):
+        DashboardServer(recorded.path, "127.0.0.1:0", max_connections=limit)  # type: ignore[arg-type]

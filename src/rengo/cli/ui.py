@@ -26,11 +26,13 @@ def start_dashboard(
     *,
     foreground: bool,
     out: Console = console,
+    max_connections: int | None = None,
 ) -> Any:
     """Build the dashboard server for a store; serve it here (``foreground``) or on a
     thread, returning the started server. ``certs`` (a ``rengo certs init`` folder) turns on
     HTTPS with the coordinator's certificate and requires browsers to present a client
     certificate from that CA; a non-loopback address needs it or ``token``.
+    ``max_connections`` (None: the dashboard's default) caps the connections served at once.
 
     Raises
     ------
@@ -45,7 +47,10 @@ def start_dashboard(
     from rengo.ui import DashboardServer
 
     tls = None if certs is None else TlsFiles.from_certs_dir(certs)
-    server = DashboardServer(resolve_store_path(store), parse_listen(listen), token=token, tls=tls)
+    limit = {} if max_connections is None else {"max_connections": max_connections}
+    server = DashboardServer(
+        resolve_store_path(store), parse_listen(listen), token=token, tls=tls, **limit
+    )
     access = (
         "client certificate from the federation's CA required"
         if tls is not None
@@ -77,8 +82,18 @@ def ui(
         Path | None,
         typer.Option(help="Serve HTTPS with this `rengo certs init` folder; clients need a cert."),
     ] = None,
+    max_connections: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Most connections served at once (default 256); more are answered 503 and "
+            "open pages poll instead.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the live dashboard: runs, curves, clients, who is online, payouts. Read-only."""
     with friendly_errors(console):
         warn_if_on_command_line(ctx, "token", "--token", "RENGO_UI_TOKEN")
-        start_dashboard(store, listen, token, certs, foreground=True)
+        start_dashboard(
+            store, listen, token, certs, foreground=True, max_connections=max_connections
+        )

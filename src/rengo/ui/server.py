@@ -18,6 +18,11 @@ from rengo.ui.revoked_viewers import RevokedViewerGuard, http_protocol
 from rengo.ui.slow_viewers import REQUEST_HEAD_TIMEOUT_S, request_head_deadline
 
 log = logging.getLogger("rengo.ui")
+MAX_CONNECTIONS = 256
+"""Most connections (and requests in progress) the dashboard serves at once; beyond, uvicorn
+answers 503 at once. Each open page holds an event stream and fetches on a few more, so this
+is dozens of viewers; beside ``rengo coordinator --ui`` it keeps a viewer who opens
+thousands of pages from starving the coordinator's process."""
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
 
 
@@ -28,7 +33,9 @@ class DashboardServer:
     HTTPS, and only browsers with a client certificate from the federation's CA get in); a
     token without ``tls`` is served over plain HTTP, which it warns about. A connection that
     starts no request within ``request_head_timeout_s`` to twice that is closed (see
-    :mod:`rengo.ui.slow_viewers`).
+    :mod:`rengo.ui.slow_viewers`). A request that would make more than ``max_connections``
+    open connections (or requests in progress) is answered 503 at once (an open page then
+    falls back to polling every 3 s).
 
     >>> with DashboardServer("rengo-runs", "127.0.0.1:0") as ui:  # doctest: +SKIP
     ...     print(ui.url)
@@ -43,11 +50,17 @@ class DashboardServer:
         tls: TlsFiles | None = None,
         poll_interval_s: float = 0.25,
         request_head_timeout_s: float = REQUEST_HEAD_TIMEOUT_S,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         if not request_head_timeout_s > 0:
             raise ConfigError(
                 f"request_head_timeout_s must be > 0 seconds, got {request_head_timeout_s}"
             )
+        if isinstance(max_connections, bool) or not (
+            isinstance(max_connections, int) and max_connections >= 1
+        ):
+            raise ConfigError(f"max_connections must be an int >= 1, got {max_connections!r}")
+        self.max_connections = max_connections
         self.request_head_timeout_s = request_head_timeout_s
         self.listen = parse_listen(listen) if isinstance(listen, str) else listen
         check_exposure(self.listen, token, tls)
@@ -107,6 +120,7 @@ class DashboardServer:
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=2,
+            limit_concurrency=self.max_connections,
             **options,
         )
         return uvicorn.Server(config)
