@@ -53,6 +53,7 @@ def start_parties(
     certs: Path,
     folder: Path,
     names: tuple[str, ...] = (LABEL_PARTY, *HOSTS),
+    rejoin_grace: float = 0,
 ) -> dict[str, Any]:
     parties = {}
     for name in names:
@@ -70,6 +71,7 @@ def start_parties(
             "--certs", str(certs),
             "--checkpoints", str(folder / f"{name}-checkpoints"),
             "--give-up-after", "20",
+            "--rejoin-grace", str(rejoin_grace),  # 0: the operator resumes the run
         )  # fmt: skip
     return parties
 
@@ -124,6 +126,7 @@ def interrupted_run(
         "--seed", str(SEED),
         "--join-timeout", "60",
         "--rejoin-wait", "60" if restart else "1",  # the new process comes back in time
+        "--rejoin-grace", "0",  # not taken back: interrupted, for --resume
         "--store", str(store),
         "--checkpoints", str(tmp_path / "coordinator-checkpoints"),
         "--no-progress",

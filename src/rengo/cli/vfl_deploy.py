@@ -13,9 +13,11 @@ every party can save its own model.
 ``--checkpoints DIR`` on the coordinator and on every party makes a run resumable (every
 built-in algorithm; SecureBoost's epoch is a tree): each role keeps its alignment and every
 completed epoch in its own folder, the coordinator its private key sealed under the passphrase in
-``$RENGO_CHECKPOINT_PASSPHRASE``. A run that lost a party or the coordinator is recorded
-``interrupted``; start the parties again with the same folders and the coordinator with
-``--resume RUN``, and training continues after the last epoch every role completed.
+``$RENGO_CHECKPOINT_PASSPHRASE``. A run whose party's link dropped waits ``--rejoin-grace``
+seconds for every party to reconnect and resumes itself; a run that lost the coordinator,
+or a party for longer, is recorded ``interrupted``: start the parties again with the same
+folders and the coordinator with ``--resume RUN``, and training continues after the last
+epoch every role completed.
 """
 
 from __future__ import annotations
@@ -97,6 +99,15 @@ def vfl_coordinator(
     rejoin_wait: Annotated[
         float, typer.Option(help="Seconds a party may be unreachable before the run fails.")
     ] = 30.0,
+    rejoin_grace: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="With --checkpoints: once a party's link dropped, seconds to wait for every "
+            "party to rejoin; the run then resumes itself after the last epoch every role "
+            "completed (0: the run is interrupted at once, for --resume RUN).",
+        ),
+    ] = 60.0,  # rengo.deploy.vertical_rejoin.REJOIN_GRACE_S
     store: StoreOption = None,
     name: Annotated[str | None, typer.Option(help="Run name in the store.")] = None,
     insecure: Annotated[bool, typer.Option(help="Plain text, no TLS (testing only).")] = False,
@@ -196,6 +207,7 @@ def vfl_coordinator(
                 train=train,
                 join_timeout=join_timeout,
                 rejoin_wait=rejoin_wait,
+                rejoin_grace=rejoin_grace,
                 store=run_store,
                 run_name=name,
                 on_listening=listening,
@@ -289,6 +301,14 @@ def vfl_party(
             "resumed run continues (required when the coordinator keeps checkpoints)."
         ),
     ] = None,
+    rejoin_grace: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="With --checkpoints: once the run stopped because a link dropped, seconds "
+            "to keep connecting to join it again from the checkpoints (0: stop at once).",
+        ),
+    ] = 60.0,  # rengo.deploy.vertical_rejoin.REJOIN_GRACE_S
     task: Annotated[
         str,
         typer.Option(
@@ -393,6 +413,7 @@ def vfl_party(
                     backoff=backoff,
                     progress=shown,
                     checkpoint_dir=checkpoints,
+                    rejoin_grace=rejoin_grace,
                     timeout=message_timeout or None,
                     model=kept,
                     origin=origin,

@@ -108,5 +108,13 @@ class StalePartyError(ProtocolError):
     to take part (its checkpoints, not its memory, carry the run on)."""
 
 
+class LinkDropped(ProtocolError):
+    """A party's link to the coordinator dropped mid-run and came back: messages in flight
+    may be lost, so its process cannot go on with the run where it was. A checkpointed run
+    takes it back from its checkpoints (``rengo vfl party --rejoin-grace``); announced to
+    the other roles by this kind, which tells the coordinator that the party's link, not its
+    data or its code, failed."""
+
+
 class CoordinatorUnreachable(RengoError, ConnectionError):
     """A party found no coordinator to talk to for longer than it was told to wait."""

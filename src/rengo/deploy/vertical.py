@@ -11,10 +11,11 @@ and data a deployed run reproduces the simulation exactly.
 
 With checkpoints (``checkpoint_dir`` at the coordinator and at every party) a run of an
 algorithm that checkpoints its epochs (every built-in one; SecureBoost's epoch is a tree)
-is resumable: a run that loses a party or its coordinator is recorded ``interrupted``, and
-``resume=RUN`` (``rengo vfl coordinator --resume RUN``) continues it after the last epoch
-every role completed, to the model an uninterrupted run trains (see
-:mod:`rengo.vfl.checkpoints`).
+is resumable: a run that loses a party's link waits ``rejoin_grace`` for every party to
+come back and resumes itself (see :mod:`rengo.deploy.vertical_rejoin`); a run that loses its
+coordinator, or a party for longer, is recorded ``interrupted``, and ``resume=RUN``
+(``rengo vfl coordinator --resume RUN``) continues it after the last epoch every role
+completed, to the model an uninterrupted run trains (see :mod:`rengo.vfl.checkpoints`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ from rengo.crypto.x25519 import BlindingPool
 from rengo.deploy.coordinator import recorded_hub
 from rengo.deploy.roles import run_hub_role, run_role
 from rengo.deploy.vertical_epochs import EpochRows
+from rengo.deploy.vertical_rejoin import (
+    REJOIN_GRACE_S,
+    RejoinClock,
+    link_failure,
+    wait_for_rejoin,
+)
 from rengo.tracking.errors import StoreUnwritableError
 from rengo.tracking.run import open_run
 from rengo.transport.grpc_frames import check_message_limit
@@ -173,6 +180,7 @@ def serve_vertical_coordinator(
     train: bool = True,
     join_timeout: float = 300.0,
     rejoin_wait: float = 30.0,
+    rejoin_grace: float = REJOIN_GRACE_S,
     timeout: float | None = None,
     heartbeat_interval: float = 2.0,
     store: Any = None,
@@ -222,6 +230,13 @@ def serve_vertical_coordinator(
     rejoin_wait
         Seconds a party may be unreachable mid-run before the run fails for everyone (a
         party whose link dropped and came back aborts itself: messages in flight are lost).
+    rejoin_grace
+        With ``checkpoint_dir``: once a party's link dropped (it left for longer than
+        ``rejoin_wait``, came back mid-run or was restarted), seconds to wait for every
+        party to join again before the run is recorded ``interrupted``; once they have,
+        the run resumes itself from the checkpoints, as ``resume`` would, on the same port
+        (default :data:`~rengo.deploy.vertical_rejoin.REJOIN_GRACE_S`; 0: interrupted at
+        once). A party that failed on its data or settings interrupts the run at once.
     timeout
         Caps any single wait.
     heartbeat_interval
@@ -351,68 +366,91 @@ def serve_vertical_coordinator(
             plan = replace(plan, checkpoint_run=run_id or f"run-{secrets.token_hex(8)}")
         if checkpoint_dir is not None:
             run.resumable_errors = RESUMABLE_ERRORS
-        hub, record = recorded_hub(
-            listen,
-            security,
-            heartbeat_interval,
-            store,
-            run_id,
-            resumable=checkpoint_dir is not None,
-            max_message_bytes=max_message_bytes,
-        )
         if store is not None and run_id is not None:
             progress = EpochRows(store, run_id, len(plan.parties), progress)
         background = ThreadPoolExecutor(1, thread_name_prefix="rengo-keys")
-        hub.start()
-        try:
-            if on_listening is not None:
-                on_listening(hub)
-            pending: Future[Any] | None = None
-            saved = checkpoint_dir is not None and _has_keys(plan, checkpoint_dir)
-            if keys is None and not saved and holds_keys:
-                # made while parties join
-                pending = background.submit(make_keys, spec, config, COORDINATOR, progress)
+        pending: Future[Any] | None = None
+        saved = checkpoint_dir is not None and _has_keys(plan, checkpoint_dir)
+        if keys is None and not saved and holds_keys:
+            # made while parties join
+            pending = background.submit(make_keys, spec, config, COORDINATOR, progress)
+        resuming = resume is not None
 
-            def coordinate(channel: Any) -> VerticalCoordinatorOutcome:
-                made = pending.result() if pending is not None else keys
-                return vertical_coordinator(
-                    channel,
-                    plan,
-                    keys=made,
-                    progress=progress,
-                    checkpoint_dir=checkpoint_dir,
-                    passphrase=passphrase,
-                    resuming=resume is not None,
-                )
-
-            outcome = run_hub_role(
-                hub,
-                coordinate,
-                plan.parties,
-                join_timeout=join_timeout,
-                rejoin_wait=rejoin_wait,
-                timeout=timeout,
+        def coordinate(channel: Any) -> VerticalCoordinatorOutcome:
+            made = pending.result() if pending is not None else keys
+            return vertical_coordinator(
+                channel,
+                plan,
+                keys=made,
+                progress=progress,
+                checkpoint_dir=checkpoint_dir,
+                passphrase=passphrase,
+                resuming=resuming,
             )
+
+        # one hub a stretch of the run: a link that dropped ends the hub's stretch, and a
+        # checkpointed run goes on with a new hub on the same port once every party is back
+        address, stopped, rejoins = listen, None, 0
+        received = sent = 0
+        try:
+            while outcome is None:
+                hub, record = recorded_hub(
+                    address,
+                    security,
+                    heartbeat_interval,
+                    store,
+                    run_id,
+                    resumable=checkpoint_dir is not None,
+                    max_message_bytes=max_message_bytes,
+                )
+                _start_hub(hub, stopped)
+                rejoining, ended = False, None
+                try:
+                    if stopped is None:
+                        if on_listening is not None:
+                            on_listening(hub)
+                    else:
+                        wait_for_rejoin(hub, plan.parties, rejoin_grace, stopped)
+                        rejoins += 1
+                        record("info", "every party rejoined: the run resumes from its checkpoints")
+                    outcome = run_hub_role(
+                        hub,
+                        coordinate,
+                        plan.parties,
+                        join_timeout=join_timeout,
+                        rejoin_wait=rejoin_wait,
+                        timeout=timeout,
+                    )
+                except PeerFailure as exc:
+                    if checkpoint_dir is None or rejoin_grace <= 0 or not link_failure(exc):
+                        ended = exc
+                        raise
+                    rejoining, stopped, resuming = True, exc, True
+                    record(
+                        "warning",
+                        f"the run stopped ({exc}): waiting up to {rejoin_grace:g}s for every "
+                        "party to rejoin, then it continues after the last epoch every role "
+                        "completed",
+                    )
+                finally:
+                    # whatever happened, the parties are told to stop (a resumed run starts
+                    # them again; a run that takes them back says nothing: they rejoin); a
+                    # party that failed the run before the others joined would leave them
+                    # retrying against no coordinator: each that comes within a while is told
+                    _close_hub(hub, plan.parties, rejoining, ended, first=stopped is None)
+                    more_in, more_out = hub.traffic()
+                    received, sent = received + more_in, sent + more_out
+                address = hub.address
             if outcome.resumed_after is not None:
                 record("info", f"resumed after epoch {outcome.resumed_after}")
             log.info(describe_run(plan, outcome))
             record("info", describe_run(plan, outcome))
         finally:
-            # whatever happened, the parties are told to stop (a resumed run starts them
-            # again); a party that failed the run before the others joined would leave them
-            # retrying against no coordinator: each that comes within a while is told
             background.shutdown(wait=False, cancel_futures=True)
-            failure = hub.failure
-            late = hub.never_joined(plan.parties) if failure is not None else []
-            hub.close(
-                goodbye=True,
-                linger=LATE_PARTY_WAIT_S if late else 0.0,
-                outcome="finished" if failure is None else f"ended: {failure}",
-                expected=late,
-            )
-            received, sent = hub.traffic()
             wall = time.perf_counter() - started
             run.summary.update(bytes_sent=sent, bytes_received=received)
+            if rejoins:
+                run.summary["rejoins"] = rejoins
             if outcome is not None:
                 run.summary.update(spec.summary(outcome.training, outcome.scoring))
                 if plan.train:
@@ -425,6 +463,42 @@ def serve_vertical_coordinator(
                     run.summary["resumed_after_epoch"] = outcome.resumed_after
     assert outcome is not None
     return VerticalRunReport(run_id, plan, outcome, wall, sent, received)
+
+
+def _start_hub(hub: GrpcHub, stopped: PeerFailure | None) -> None:
+    """Start ``hub``; a hub that takes the parties back after ``stopped`` cannot fail to
+    listen without ending the run ``interrupted`` for that failure (its port was taken)."""
+    if stopped is None:
+        hub.start()
+        return
+    try:
+        hub.start()
+    except ConfigError as exc:
+        raise stopped from exc
+
+
+def _close_hub(
+    hub: GrpcHub,
+    parties: Sequence[str],
+    rejoining: bool,
+    ended: PeerFailure | None,
+    *,
+    first: bool,
+) -> None:
+    """Close one stretch's hub: silently when the parties rejoin (they keep reconnecting),
+    else telling each how the run ended (the hub's failure, else ``ended``), and lingering
+    for those of the first stretch that never joined."""
+    if rejoining:
+        hub.close(goodbye=False)
+        return
+    failure = hub.failure or ended
+    late = hub.never_joined(parties) if failure is not None and first else []
+    hub.close(
+        goodbye=True,
+        linger=LATE_PARTY_WAIT_S if late else 0.0,
+        outcome="finished" if failure is None else f"ended: {failure}",
+        expected=late,
+    )
 
 
 def _run_to_resume(store: Any, resume: str, checkpoint_dir: str | Path | None) -> tuple[str, bool]:
@@ -517,6 +591,7 @@ def run_vertical_party(
     origin: ModelOrigin | None = None,
     own_seed: int | None = None,
     max_message_bytes: int = VERTICAL_MAX_MESSAGE_BYTES,
+    rejoin_grace: float = REJOIN_GRACE_S,
 ) -> VerticalPartyResult:
     """Take part in the vertical run served at ``coordinator`` (``host:port``) as ``name``.
 
@@ -568,6 +643,11 @@ def run_vertical_party(
         Largest message this party accepts (default :data:`VERTICAL_MAX_MESSAGE_BYTES`; the
         coordinator's limit); what one other party has waiting unread for it is capped at
         this plus 64 MiB, past which the run stops naming that party.
+    rejoin_grace
+        With ``checkpoint_dir``: once the run stopped because a link dropped (this party's
+        or another's), seconds this party keeps connecting again to join the run the
+        coordinator resumes from the checkpoints (default :data:`REJOIN_GRACE_S`; 0: stop
+        at once). A coordinator that ended the run says so, and this party stops then.
 
     Returns
     -------
@@ -591,27 +671,39 @@ def run_vertical_party(
     data = table if isinstance(table, PartyData) else PartyData(table, labels, score_table)
     tables = [t for t in (data.table, data.score_table) if t is not None]
     size = max((len(t.ids) for t in tables), default=0)
+    # a checkpointed run takes this party back after its link dropped (see vertical_rejoin)
+    clock = RejoinClock(name, rejoin_grace if checkpoint_dir is not None else 0.0)
+
+    def role(channel: Any) -> VerticalPartyResult:
+        clock.joined()
+        return vertical_party(
+            channel,
+            data,
+            model=model,
+            origin=origin,
+            pool=pool,
+            progress=progress,
+            checkpoint_dir=checkpoint_dir,
+            own_seed=own_seed,
+        )
+
     with BlindingPool(psi_workers) as pool:
         if size >= pool.min_parallel:
             pool.start()  # before any connection thread exists: cheap fork workers
-        return run_role(
-            coordinator,
-            name,
-            lambda channel: vertical_party(
-                channel,
-                data,
-                model=model,
-                origin=origin,
-                pool=pool,
-                progress=progress,
-                checkpoint_dir=checkpoint_dir,
-                own_seed=own_seed,
-            ),
-            credentials,
-            connect_timeout=connect_timeout,
-            timeout=timeout,
-            linger=linger,
-            heartbeat_interval=heartbeat_interval,
-            backoff=backoff,
-            max_message_bytes=max_message_bytes,
-        )
+        while True:
+            try:
+                return run_role(
+                    coordinator,
+                    name,
+                    role,
+                    credentials,
+                    connect_timeout=clock.remaining(connect_timeout),
+                    timeout=timeout,
+                    linger=linger,
+                    heartbeat_interval=heartbeat_interval,
+                    backoff=backoff,
+                    max_message_bytes=max_message_bytes,
+                )
+            except Exception as exc:
+                if not clock.may_retry(exc):
+                    raise

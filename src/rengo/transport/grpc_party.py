@@ -49,6 +49,7 @@ from rengo.core.errors import (
     CoordinatorUnreachable,
     DuplicatePartyError,
     HandshakeError,
+    LinkDropped,
     MessageTooLarge,
     PeerFailure,
     ProtocolError,
@@ -581,7 +582,7 @@ class PartyConnection:
                 if waited is not None:
                     log.warning("%s", LongWait.notice(f"party {self.name}", key, frm, waited))
                 if self.error is not None:
-                    raise ProtocolError(f"party {self.name} stopped: {self.error}")
+                    raise ProtocolError(f"party {self.name} stopped: {self.error}") from self.error
                 check()
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -629,7 +630,7 @@ class GrpcChannel(ScopeMixin):
         if self._session == 0:
             self._session = conn.sessions
         elif conn.sessions != self._session:
-            raise ProtocolError(
+            raise LinkDropped(
                 f"{self.name}: the link to the coordinator dropped mid-run and messages in "
                 "flight may be lost, so this process cannot go on with the run: start this "
                 "party again (with the same --checkpoints folder, if the run keeps them) for "

@@ -1,0 +1,301 @@
+"""A checkpointed deployed vertical run takes back a party whose link dropped: every role
+rejoins and the run resumes itself from the checkpoints, to the model an uninterrupted run
+trains; a party that does not come back within the grace, or comes back as another party or
+with another table, ends the run ``interrupted``, naming it, every completed epoch kept."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from child_processes import Processes
+from link_proxy import Proxy
+from test_vertical_deployed import (
+    HOSTS,
+    LABEL_PARTY,
+    SEED,
+    certs,
+    finish,
+    party_data,
+    tables,
+    wait_for_port,
+)
+from test_vertical_resume_deployed import cli, kill_after, only_run, start_parties
+
+from rengo.core.errors import AuthenticationError, DataError, PeerFailure, ProtocolError
+from rengo.deploy.vertical import run_vertical_party, serve_vertical_coordinator
+from rengo.deploy.vertical_data import PartyData
+from rengo.tracking import RunStore
+from rengo.transport.grpc_party import Backoff
+from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+from rengo.vfl import HeteroLogisticRegression, HeteroLRConfig
+from rengo.vfl.common import PartyTable
+
+__all__ = ["certs", "cli", "tables"]  # fixtures shared with the deployed vertical tests
+
+EPOCHS = 3
+SETTINGS: dict[str, Any] = {"batch_size": 160, "learning_rate": 0.15, "l2": 0.01, "tol": 0.0}
+PASSPHRASE = "a passphrase kept apart"
+PATIENT = Backoff(initial=0.05, maximum=0.2, give_up_after=5.0)
+NAMES = [LABEL_PARTY, *HOSTS]
+
+
+class Deployed:
+    """A checkpointed hetero LR run served in a thread of the test process, its store and
+    its parties' checkpoint folders under ``folder``."""
+
+    def __init__(self, certs: Path, folder: Path, rejoin_grace: float) -> None:
+        self.certs, self.folder = certs, folder
+        self.store = RunStore(folder / "runs.db")
+        self.result: Any = None
+        self.results: dict[str, Any] = {}
+        self._threads: list[threading.Thread] = []
+        listening = threading.Event()
+        addresses: list[str] = []
+
+        def on_listening(hub: Any) -> None:
+            addresses.append(hub.address)
+            listening.set()
+
+        def serve() -> Any:
+            return serve_vertical_coordinator(
+                "127.0.0.1:0",
+                HubSecurity.from_directory(certs),
+                NAMES,
+                LABEL_PARTY,
+                config=HeteroLRConfig(key_bits=512, epochs=EPOCHS, **SETTINGS),
+                seed=SEED,
+                join_timeout=30.0,
+                rejoin_wait=1.0,
+                rejoin_grace=rejoin_grace,
+                heartbeat_interval=0.5,
+                store=self.store,
+                on_listening=on_listening,
+                checkpoint_dir=folder / "coordinator",
+                passphrase=PASSPHRASE,
+            )
+
+        self._coordinator = self._start(lambda: setattr(self, "result", _outcome(serve)))
+        assert listening.wait(30), "the hub did not listen"
+        self.address = addresses[0]
+
+    def _start(self, fn: Callable[[], None]) -> threading.Thread:
+        thread = threading.Thread(target=fn, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return thread
+
+    def party(
+        self,
+        name: str,
+        data: PartyData,
+        address: str | None = None,
+        credentials: str | None = None,
+        key: str | None = None,
+    ) -> threading.Thread:
+        """``name`` joins (through ``address``, with ``credentials``' certificate); its
+        result or error lands in ``results[key or name]``."""
+
+        def join() -> Any:
+            return run_vertical_party(
+                address or self.address,
+                name,
+                data.table,
+                PartyCredentials.from_directory(self.certs, credentials or name),
+                labels=data.labels,
+                score_table=data.score_table,
+                heartbeat_interval=0.5,
+                backoff=PATIENT,
+                linger=5.0,
+                connect_timeout=30.0,
+                checkpoint_dir=self.folder / name,
+                rejoin_grace=20.0,
+            )
+
+        return self._start(lambda: self.results.__setitem__(key or name, _outcome(join)))
+
+    def checkpoint(self, name: str, epoch: int) -> Path:
+        (run,) = self.store.list_runs()
+        return self.folder / name / run.run_id / name / f"epoch-{epoch:06d}.npz"
+
+    def wait_for(self, path_of: Callable[[], Path]) -> None:
+        deadline = time.monotonic() + 90
+        while not self.store.list_runs() or not path_of().exists():
+            assert time.monotonic() < deadline, f"never written: {path_of()}"
+            time.sleep(0.02)
+
+    def finish(self) -> Any:
+        for thread in self._threads:
+            thread.join(120)
+            assert not thread.is_alive(), "a role did not finish"
+        return self.result
+
+
+def _outcome(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except BaseException as exc:
+        return exc
+
+
+@pytest.fixture
+def deployed(certs: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Deployed]:
+    run = Deployed(certs, tmp_path, rejoin_grace=request.param)
+    yield run
+    run.store.close()
+
+
+@pytest.fixture
+def data(tables: Any) -> dict[str, PartyData]:
+    return {name: party_data(tables, name) for name in NAMES}
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("deployed", [20.0], indirect=True)
+def test_a_party_whose_link_drops_mid_training_rejoins_and_the_run_trains_the_same_model(
+    deployed: Deployed, data: dict[str, PartyData]
+) -> None:
+    """The bank's link is cut once its first epoch is checkpointed: every role rejoins by
+    itself, the run resumes after the last epoch every role completed, and it ends
+    ``completed`` with the uninterrupted run's model (the run was recorded ``interrupted``
+    and every process ended, for the operator to start again with --resume)."""
+    proxy = Proxy(deployed.address)
+    for name in NAMES:
+        deployed.party(name, data[name], proxy.address if name == "bank" else None)
+    deployed.wait_for(lambda: deployed.checkpoint("bank", 1))
+    proxy.cut()
+    proxy.restore()  # the link comes back at once: what was in flight is lost all the same
+    report = deployed.finish()
+    proxy.close()
+
+    assert not isinstance(report, BaseException), report
+    model = HeteroLogisticRegression(key_bits=512, seed=SEED, epochs=EPOCHS, **SETTINGS)
+    model.fit({n: d.table for n, d in data.items()}, LABEL_PARTY, data[LABEL_PARTY].labels)
+    for name, weights in model.coefficients().items():
+        np.testing.assert_array_equal(deployed.results[name].model.weights, weights)
+    assert deployed.results[LABEL_PARTY].model.intercept == model.guest_model_.intercept
+    ids, scores = model.predict_scores({n: d.score_table for n, d in data.items()})  # type: ignore[misc]
+    np.testing.assert_array_equal(deployed.results[LABEL_PARTY].score_ids, ids)
+    np.testing.assert_array_equal(deployed.results[LABEL_PARTY].scores, scores)
+
+    run = deployed.store.get_run(report.run_id)
+    assert run.status == "completed" and run.summary is not None
+    assert run.summary["rejoins"] == 1
+    assert 1 <= run.summary["resumed_after_epoch"] < EPOCHS
+    assert [r.round for r in deployed.store.rounds(run.run_id)] == list(range(1, EPOCHS + 1))
+    said = [e.message for e in deployed.store.events(run.run_id)]
+    assert any("the run stopped" in m and "bank" in m for m in said), said
+    assert any("every party rejoined" in m for m in said), said
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("deployed", [1.5], indirect=True)
+def test_a_party_that_does_not_come_back_within_the_grace_interrupts_the_run_naming_it(
+    deployed: Deployed, data: dict[str, PartyData]
+) -> None:
+    proxy = Proxy(deployed.address)
+    for name in NAMES:
+        deployed.party(name, data[name], proxy.address if name == "bank" else None)
+    deployed.wait_for(lambda: deployed.checkpoint("bank", 1))
+    proxy.cut()  # and never restored
+    failure = deployed.finish()
+    proxy.close()
+
+    assert isinstance(failure, PeerFailure) and failure.role == "bank", failure
+    assert "did not rejoin within 1.5s" in str(failure)
+    (run,) = deployed.store.list_runs()
+    assert run.status == "interrupted"
+    warnings = [e.message for e in deployed.store.events(run.run_id, level="warning")]
+    assert any("bank did not rejoin within 1.5s" in m for m in warnings), warnings
+    for name in (LABEL_PARTY, "telecom"):  # rejoined, then told the run ended
+        told = deployed.results[name]
+        assert isinstance(told, ProtocolError) and "bank" in str(told), told
+    assert deployed.checkpoint("bank", 1).exists()  # every completed epoch kept
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("deployed", [30.0], indirect=True)
+def test_a_party_that_comes_back_as_another_or_with_another_table_is_refused(
+    deployed: Deployed, data: dict[str, PartyData]
+) -> None:
+    """The bank's link is cut for good; the telecom's certificate then claims the bank's
+    name (refused by the hub), and the bank comes back with a changed table (refused by its
+    checkpoint before it reports an epoch): the run ends ``interrupted``, naming the bank,
+    every completed epoch kept."""
+    proxy = Proxy(deployed.address)
+    for name in NAMES:
+        deployed.party(name, data[name], proxy.address if name == "bank" else None)
+    deployed.wait_for(lambda: deployed.checkpoint("bank", 1))
+    proxy.cut()
+    deployed.party("bank", data["bank"], credentials="telecom", key="impostor").join(60)
+    assert isinstance(deployed.results["impostor"], AuthenticationError)
+    bank = data["bank"]
+    assert bank.table is not None
+    changed = PartyTable(bank.table.ids, bank.table.features * 2.0)
+    deployed.party("bank", PartyData(changed, None, bank.score_table), key="changed")
+    failure = deployed.finish()
+    proxy.close()
+
+    assert isinstance(deployed.results["changed"], DataError)
+    assert "training table changed" in str(deployed.results["changed"])
+    assert isinstance(failure, PeerFailure), failure
+    assert (failure.role, failure.reason) == ("bank", "DataError")
+    (run,) = deployed.store.list_runs()
+    assert run.status == "interrupted"
+    assert deployed.checkpoint("bank", 1).exists()
+
+
+@pytest.mark.timeout(240)
+def test_a_party_process_killed_and_started_again_rejoins_and_the_run_completes(
+    tables: Any, certs: Path, cli: Processes, tmp_path: Path, data: dict[str, PartyData]
+) -> None:
+    """``rengo vfl coordinator`` / ``rengo vfl party`` processes: the bank's process is
+    killed once its first epoch is checkpointed and started again with its folder, as a
+    supervisor would; the run takes it back and completes with the uninterrupted model (it
+    was recorded ``interrupted``, every process ended, for the operator's --resume)."""
+    store = tmp_path / "runs.db"
+    coordinator = cli.start(
+        "coordinator",
+        "--listen", "127.0.0.1:0",
+        "--certs", str(certs),
+        "--parties", ",".join(NAMES),
+        "--label-party", LABEL_PARTY,
+        "--key-bits", "512",
+        "--epochs", str(EPOCHS),
+        *(f"--{k.replace('_', '-')}={v}" for k, v in SETTINGS.items()),
+        "--seed", str(SEED),
+        "--join-timeout", "60",
+        "--rejoin-wait", "60",
+        "--rejoin-grace", "60",
+        "--store", str(store),
+        "--checkpoints", str(tmp_path / "coordinator-checkpoints"),
+        "--no-progress",
+    )  # fmt: skip
+    port, early = wait_for_port(coordinator)
+    address = f"127.0.0.1:{port}"
+    parties = start_parties(cli, address, tables, certs, tmp_path, rejoin_grace=60)
+    run = only_run(store)
+    kill_after(parties, coordinator, tmp_path / "bank-checkpoints" / run.run_id / "bank", 1)
+    parties |= start_parties(cli, address, tables, certs, tmp_path, ("bank",), rejoin_grace=60)
+    for proc in parties.values():
+        finish(proc)
+    summary = finish(coordinator, early)
+    assert f"trained {EPOCHS} epochs" in summary
+
+    model = HeteroLogisticRegression(key_bits=512, seed=SEED, epochs=EPOCHS, **SETTINGS)
+    model.fit({n: d.table for n, d in data.items()}, LABEL_PARTY, data[LABEL_PARTY].labels)
+    for name, weights in model.coefficients().items():
+        saved = json.loads((tmp_path / f"{name}.json").read_text())
+        np.testing.assert_array_equal(np.array(saved["weights"]), weights)
+    with RunStore(store, read_only=True) as reader:
+        done = reader.get_run(run.run_id)
+        assert done.status == "completed" and done.summary is not None
+        assert done.summary["rejoins"] == 1
+        warnings = [e.message for e in reader.events(run.run_id, level="warning")]
+        assert any("bank aborted the run (restarted mid-run" in m for m in warnings), warnings
