@@ -6,6 +6,7 @@ with another table, ends the run ``interrupted``, naming it, every completed epo
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -195,7 +196,7 @@ def test_a_party_whose_link_drops_mid_training_rejoins_and_the_run_trains_the_sa
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("deployed", [1.5], indirect=True)
+@pytest.mark.parametrize("deployed", [3.0], indirect=True)
 def test_a_party_that_does_not_come_back_within_the_grace_interrupts_the_run_naming_it(
     deployed: Deployed, data: dict[str, PartyData]
 ) -> None:
@@ -208,11 +209,11 @@ def test_a_party_that_does_not_come_back_within_the_grace_interrupts_the_run_nam
     proxy.close()
 
     assert isinstance(failure, PeerFailure) and failure.role == "bank", failure
-    assert "did not rejoin within 1.5s" in str(failure)
+    assert "did not rejoin within 3s" in str(failure)
     (run,) = deployed.store.list_runs()
     assert run.status == "interrupted"
     warnings = [e.message for e in deployed.store.events(run.run_id, level="warning")]
-    assert any("bank did not rejoin within 1.5s" in m for m in warnings), warnings
+    assert any("did not rejoin within 3s" in m and "bank" in m for m in warnings), warnings
     for name in (LABEL_PARTY, "telecom"):  # rejoined, then told the run ended
         told = deployed.results[name]
         assert isinstance(told, ProtocolError) and "bank" in str(told), told
@@ -299,3 +300,56 @@ def test_a_party_process_killed_and_started_again_rejoins_and_the_run_completes(
         assert done.summary["rejoins"] == 1
         warnings = [e.message for e in reader.events(run.run_id, level="warning")]
         assert any("bank aborted the run (restarted mid-run" in m for m in warnings), warnings
+
+
+@pytest.mark.timeout(240)
+def test_parties_join_their_coordinator_restarted_with_resume_by_themselves(
+    tables: Any, certs: Path, cli: Processes, tmp_path: Path, data: dict[str, PartyData]
+) -> None:
+    """The coordinator's process is killed mid-training and started again with --resume on
+    its address: the party processes, still reconnecting, were refused by it as holding the
+    stopped coordinator's run state and stopped, to be started again by hand; with their
+    checkpoint folders they now join the resumed run by themselves."""
+    store, checkpoints = tmp_path / "runs.db", tmp_path / "coordinator-checkpoints"
+    common = [
+        "--certs", str(certs),
+        "--store", str(store),
+        "--checkpoints", str(checkpoints),
+        "--join-timeout", "60",
+        "--no-progress",
+    ]  # fmt: skip
+    first = cli.start(
+        "coordinator",
+        "--listen", "127.0.0.1:0",
+        "--parties", ",".join(NAMES),
+        "--label-party", LABEL_PARTY,
+        "--key-bits", "512",
+        "--epochs", str(EPOCHS),
+        *(f"--{k.replace('_', '-')}={v}" for k, v in SETTINGS.items()),
+        "--seed", str(SEED),
+        *common,
+    )  # fmt: skip
+    port, _ = wait_for_port(first)
+    parties = start_parties(cli, f"127.0.0.1:{port}", tables, certs, tmp_path, rejoin_grace=60)
+    run = only_run(store)
+    saved = tmp_path / "bank-checkpoints" / run.run_id / "bank" / "epoch-000001.npz"
+    deadline = time.monotonic() + 90
+    while not saved.exists():
+        assert time.monotonic() < deadline and first.poll() is None, "no epoch completed"
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait(30)
+    again = cli.start(
+        "coordinator", "--listen", f"127.0.0.1:{port}", "--resume", run.run_id, *common
+    )
+    for proc in parties.values():
+        finish(proc)
+    assert f"trained {EPOCHS} epochs" in finish(again)
+
+    model = HeteroLogisticRegression(key_bits=512, seed=SEED, epochs=EPOCHS, **SETTINGS)
+    model.fit({n: d.table for n, d in data.items()}, LABEL_PARTY, data[LABEL_PARTY].labels)
+    for name, weights in model.coefficients().items():
+        saved_model = json.loads((tmp_path / f"{name}.json").read_text())
+        np.testing.assert_array_equal(np.array(saved_model["weights"]), weights)
+    with RunStore(store, read_only=True) as reader:
+        assert reader.get_run(run.run_id).status == "completed"

@@ -79,8 +79,10 @@ def wait_for_rejoin(
             raise hub.failure
         return
     missing = [name for name in parties if name not in hub.client_ids()]
+    # the party whose link failed, when it is among them, is the one the record names
+    who = failure.role if failure.role in missing else missing[0]
     reason = f"did not rejoin within {grace:g}s after the run stopped ({failure})"
-    raise PeerFailure(missing[0], reason, f"{', '.join(missing)} {reason}")
+    raise PeerFailure(who, reason, f"{', '.join(missing)} {reason}")
 
 
 def party_may_rejoin(error: BaseException) -> bool:
