@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
 from rengo.cli.main import app
+from rengo.core import ConfigError
 
 
 def _table(path: Path, ids: list[str], column: str) -> None:
@@ -178,3 +180,42 @@ def test_a_party_that_cannot_take_part_says_it_is_stopping_the_run(
         f"bank: cannot take part (the error follows); telling the coordinator at 127.0.0.1:{port}"
         in said
     )
+
+
+def test_the_rejoin_grace_is_the_flags_else_the_jobs_else_the_default(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """``--rejoin-grace`` on the coordinator and a party, else ``[vfl] rejoin_grace`` of the
+    job both read, else :data:`~rengo.deploy.vertical_rejoin.REJOIN_GRACE_S`."""
+    import rengo.deploy.vertical as vertical
+    from rengo.deploy.vertical_rejoin import REJOIN_GRACE_S
+
+    given: list[float] = []
+
+    def served(*args: Any, rejoin_grace: float, **kwargs: Any) -> Any:
+        given.append(rejoin_grace)
+        raise ConfigError("not served in this test")
+
+    monkeypatch.setattr(vertical, "serve_vertical_coordinator", served)
+    monkeypatch.setattr(vertical, "run_vertical_party", served)
+    (tmp_path / "bank.csv").write_text("id,x\na,1.0\nb,2.0\nc,3.0\n")
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[job]\nkind = "vfl"\nseed = 1\n[vfl]\nlabel_party = "card"\nrejoin_grace = 7\n'
+        f'[vfl.parties]\ncard = "card.csv"\nbank = "{tmp_path / "bank.csv"}"\n'
+    )
+    coordinator = ["vfl", "coordinator", "--insecure", "--store", str(tmp_path / "r.db")]
+    party = ["vfl", "party", "--coordinator", "127.0.0.1:1", "--name", "bank", "--insecure"]
+    party += ["--no-progress"]
+    runner = CliRunner()
+    for args in (
+        [*coordinator, "--job", str(job)],
+        [*coordinator, "--job", str(job), "--rejoin-grace", "3"],
+        [*coordinator, "--parties", "card,bank", "--label-party", "card"],
+        [*party, "--job", str(job)],
+        [*party, "--job", str(job), "--rejoin-grace", "3"],
+        [*party, "--csv", str(tmp_path / "bank.csv")],
+    ):
+        result = runner.invoke(app, args)
+        assert "not served in this test" in result.output, result.output
+    assert given == [7.0, 3.0, REJOIN_GRACE_S] * 2

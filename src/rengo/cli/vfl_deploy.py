@@ -57,6 +57,15 @@ def _names(text: str) -> list[str]:
     return names
 
 
+def _rejoin_grace(flag: float | None, job_value: float | None) -> float:
+    """Seconds to wait for a run whose link dropped: the flag's, else the job's, else
+    :data:`~rengo.deploy.vertical_rejoin.REJOIN_GRACE_S`."""
+    from rengo.deploy.vertical_rejoin import REJOIN_GRACE_S
+
+    chosen = flag if flag is not None else job_value
+    return REJOIN_GRACE_S if chosen is None else chosen
+
+
 def _show_deprecations(caught: list[warnings.WarningMessage]) -> None:
     for item in caught:
         if issubclass(item.category, (DeprecationWarning, FutureWarning)):
@@ -100,14 +109,15 @@ def vfl_coordinator(
         float, typer.Option(help="Seconds a party may be unreachable before the run fails.")
     ] = 30.0,
     rejoin_grace: Annotated[
-        float,
+        float | None,
         typer.Option(
             min=0.0,
             help="With --checkpoints: once a party's link dropped, seconds to wait for every "
             "party to rejoin; the run then resumes itself after the last epoch every role "
-            "completed (0: the run is interrupted at once, for --resume RUN).",
+            "completed (default: the job's [vfl] rejoin_grace, else 60; 0: the run is "
+            "interrupted at once, for --resume RUN).",
         ),
-    ] = 60.0,  # rengo.deploy.vertical_rejoin.REJOIN_GRACE_S
+    ] = None,
     store: StoreOption = None,
     name: Annotated[str | None, typer.Option(help="Run name in the store.")] = None,
     insecure: Annotated[bool, typer.Option(help="Plain text, no TLS (testing only).")] = False,
@@ -148,6 +158,7 @@ def vfl_coordinator(
         label, chosen, base, run_seed = label_party, algorithm, {}, seed
         held_out = None
         job_limit: float | None = None
+        job_grace: float | None = None
         if resume is not None and job is None and names is None:
             if checkpoints is None:
                 raise ConfigError("--resume needs the run's --checkpoints folder")
@@ -174,6 +185,7 @@ def vfl_coordinator(
             run_seed = spec.job.seed if seed is None else seed
             held_out = HeldOutRule(spec.job.seed, spec.vfl.test_size)
             job_limit = spec.vfl.max_message_mb
+            job_grace = spec.vfl.rejoin_grace
         if names is None or label is None:
             raise ConfigError("give --parties and --label-party, or --job JOB.toml")
         spec_algorithm = get_algorithm(chosen or "hetero_lr")
@@ -207,7 +219,7 @@ def vfl_coordinator(
                 train=train,
                 join_timeout=join_timeout,
                 rejoin_wait=rejoin_wait,
-                rejoin_grace=rejoin_grace,
+                rejoin_grace=_rejoin_grace(rejoin_grace, job_grace),
                 store=run_store,
                 run_name=name,
                 on_listening=listening,
@@ -302,13 +314,14 @@ def vfl_party(
         ),
     ] = None,
     rejoin_grace: Annotated[
-        float,
+        float | None,
         typer.Option(
             min=0.0,
             help="With --checkpoints: once the run stopped because a link dropped, seconds "
-            "to keep connecting to join it again from the checkpoints (0: stop at once).",
+            "to keep connecting to join it again from the checkpoints (default: the job's "
+            "[vfl] rejoin_grace, else 60; 0: stop at once).",
         ),
-    ] = 60.0,  # rengo.deploy.vertical_rejoin.REJOIN_GRACE_S
+    ] = None,
     task: Annotated[
         str,
         typer.Option(
@@ -359,6 +372,7 @@ def vfl_party(
             give_up_after or None,  # 0: until the run ends
         )
         job_limit: float | None = None
+        job_grace: float | None = None
         try:
             kept: Any = None
             origin: Any = None
@@ -379,6 +393,7 @@ def vfl_party(
                 data = party_data(spec.vfl, name, spec.job.seed)
                 id_column = spec.vfl.id_column
                 job_limit = spec.vfl.max_message_mb
+                job_grace = spec.vfl.rejoin_grace
             else:
                 assert csv_path is not None
                 data = load_party_data(
@@ -413,7 +428,7 @@ def vfl_party(
                     backoff=backoff,
                     progress=shown,
                     checkpoint_dir=checkpoints,
-                    rejoin_grace=rejoin_grace,
+                    rejoin_grace=_rejoin_grace(rejoin_grace, job_grace),
                     timeout=message_timeout or None,
                     model=kept,
                     origin=origin,

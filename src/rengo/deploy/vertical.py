@@ -417,7 +417,7 @@ def serve_vertical_coordinator(
                         hub,
                         coordinate,
                         plan.parties,
-                        join_timeout=join_timeout,
+                        join_timeout=join_timeout if stopped is None else rejoin_grace,
                         rejoin_wait=rejoin_wait,
                         timeout=timeout,
                     )

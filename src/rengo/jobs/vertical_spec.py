@@ -12,6 +12,7 @@ label = "default"            # the label column (label party's table)
 id_column = "id"
 test_size = 0.2              # share of customers held out and scored after training
 max_message_mb = 256         # deployed: largest message a party may send (the default)
+rejoin_grace = 60            # deployed, with checkpoints: seconds to wait for a dropped party
 epochs = 5                   # ... and any option of the algorithm's config dataclass
 
 [vfl.parties]                # each party's own table (or: dataset = "breast_cancer")
@@ -72,6 +73,13 @@ class VflSection:
         "Deployed: largest message a party may send or accept, in MiB (default 256).",
         gt=0,
         le=2048,
+    )
+    rejoin_grace: float | None = option(
+        None,
+        "Deployed, with checkpoints: seconds the coordinator waits for every party to rejoin "
+        "once a party's link dropped, and each party keeps trying (default 60; 0: the run is "
+        "interrupted at once).",
+        ge=0,
     )
 
     def __post_init__(self) -> None:
