@@ -85,6 +85,16 @@ def wait_for_rejoin(
     raise PeerFailure(who, reason, f"{', '.join(missing)} {reason}")
 
 
+def _stopped(error: BaseException) -> str:
+    """Why a party's role stopped, for its log line as it joins again (the errors' own
+    messages tell the operator to start it again, which it does not need then)."""
+    if isinstance(error, LinkDropped):
+        return "its link to the coordinator dropped mid-run"
+    if isinstance(error.__cause__, StalePartyError):
+        return "its link came back to the coordinator's new hub of the run"
+    return str(error)
+
+
 def party_may_rejoin(error: BaseException) -> bool:
     """Whether a party's role, stopped by ``error``, may join the run again from its
     checkpoints: the coordinator resumes a run whose link failed (:func:`link_failure`), so
@@ -149,7 +159,7 @@ class RejoinClock:
                 "party %s: the run stopped (%s); joining it again from the checkpoints "
                 "for up to %gs",
                 self.name,
-                error,
+                _stopped(error),
                 self.grace,
             )
             return True
