@@ -219,3 +219,35 @@ def test_the_rejoin_grace_is_the_flags_else_the_jobs_else_the_default(
         result = runner.invoke(app, args)
         assert "not served in this test" in result.output, result.output
     assert given == [7.0, 3.0, REJOIN_GRACE_S] * 2
+
+
+def test_max_rejoins_is_the_flags_else_the_jobs_else_the_default(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    import rengo.deploy.vertical as vertical
+    from rengo.deploy.vertical_rejoin import MAX_REJOINS
+
+    given: list[int] = []
+
+    def served(*args: Any, max_rejoins: int, **kwargs: Any) -> Any:
+        given.append(max_rejoins)
+        raise ConfigError("not served in this test")
+
+    monkeypatch.setattr(vertical, "serve_vertical_coordinator", served)
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[job]\nkind = "vfl"\nseed = 1\n[vfl]\nlabel_party = "card"\nmax_rejoins = 4\n'
+        '[vfl.parties]\ncard = "card.csv"\nbank = "bank.csv"\n'
+    )
+    coordinator = ["vfl", "coordinator", "--insecure", "--store", str(tmp_path / "r.db")]
+    runner = CliRunner()
+    for args in (
+        [*coordinator, "--job", str(job)],
+        [*coordinator, "--job", str(job), "--max-rejoins", "0"],
+        [*coordinator, "--parties", "card,bank", "--label-party", "card"],
+    ):
+        result = runner.invoke(app, args)
+        assert "not served in this test" in result.output, result.output
+    assert given == [4, 0, MAX_REJOINS]
+    refused = runner.invoke(app, [*coordinator, "--job", str(job), "--max-rejoins", "-1"])
+    assert refused.exit_code == 2 and "max-rejoins" in refused.output

@@ -51,8 +51,16 @@ class Deployed:
     """A checkpointed hetero LR run served in a thread of the test process, its store and
     its parties' checkpoint folders under ``folder``."""
 
-    def __init__(self, certs: Path, folder: Path, rejoin_grace: float) -> None:
+    def __init__(
+        self,
+        certs: Path,
+        folder: Path,
+        rejoin_grace: float,
+        max_rejoins: int = 10,
+        party_grace: float = 20.0,
+    ) -> None:
         self.certs, self.folder = certs, folder
+        self.party_grace = party_grace
         self.store = RunStore(folder / "runs.db")
         self.result: Any = None
         self.results: dict[str, Any] = {}
@@ -75,6 +83,7 @@ class Deployed:
                 join_timeout=30.0,
                 rejoin_wait=1.0,
                 rejoin_grace=rejoin_grace,
+                max_rejoins=max_rejoins,
                 heartbeat_interval=0.5,
                 store=self.store,
                 on_listening=on_listening,
@@ -116,7 +125,7 @@ class Deployed:
                 linger=5.0,
                 connect_timeout=30.0,
                 checkpoint_dir=self.folder / name,
-                rejoin_grace=20.0,
+                rejoin_grace=self.party_grace,
             )
 
         return self._start(lambda: self.results.__setitem__(key or name, _outcome(join)))
@@ -193,6 +202,45 @@ def test_a_party_whose_link_drops_mid_training_rejoins_and_the_run_trains_the_sa
     said = [e.message for e in deployed.store.events(run.run_id)]
     assert any("the run stopped" in m and "bank" in m for m in said), said
     assert any("every party rejoined" in m for m in said), said
+
+
+@pytest.mark.timeout(180)
+def test_a_link_that_drops_again_past_max_rejoins_interrupts_the_run(
+    certs: Path, tmp_path: Path, data: dict[str, PartyData]
+) -> None:
+    """With ``max_rejoins=1`` the bank's link is cut, the run takes every party back, and
+    the link is cut again: the run is not resumed a second time but recorded
+    ``interrupted``, saying it took its parties back the most times it may (a link that
+    kept dropping made the run resume for ever)."""
+    deployed = Deployed(certs, tmp_path, rejoin_grace=20.0, max_rejoins=1, party_grace=3.0)
+    try:
+        proxy = Proxy(deployed.address)
+        for name in NAMES:
+            deployed.party(name, data[name], proxy.address if name == "bank" else None)
+        deployed.wait_for(lambda: deployed.checkpoint("bank", 1))
+        proxy.cut()
+        proxy.restore()
+        (run,) = deployed.store.list_runs()
+        deadline = time.monotonic() + 90
+        while not any(
+            "every party rejoined" in e.message for e in deployed.store.events(run.run_id)
+        ):
+            assert time.monotonic() < deadline, "the parties never rejoined"
+            time.sleep(0.02)
+        proxy.cut()
+        proxy.restore()
+        failure = deployed.finish()
+        proxy.close()
+
+        assert isinstance(failure, PeerFailure) and failure.role == "bank", failure
+        done = deployed.store.get_run(run.run_id)
+        assert done.status == "interrupted" and done.summary is not None
+        assert done.summary["rejoins"] == 1
+        warnings = [e.message for e in deployed.store.events(run.run_id, level="warning")]
+        assert any("the most it may (max_rejoins=1)" in m for m in warnings), warnings
+        assert deployed.checkpoint("bank", 1).exists()  # every completed epoch kept
+    finally:
+        deployed.store.close()
 
 
 @pytest.mark.timeout(180)

@@ -66,6 +66,15 @@ def _rejoin_grace(flag: float | None, job_value: float | None) -> float:
     return REJOIN_GRACE_S if chosen is None else chosen
 
 
+def _max_rejoins(flag: int | None, job_value: int | None) -> int:
+    """Most rejoins of one run: the flag's, else the job's, else
+    :data:`~rengo.deploy.vertical_rejoin.MAX_REJOINS`."""
+    from rengo.deploy.vertical_rejoin import MAX_REJOINS
+
+    chosen = flag if flag is not None else job_value
+    return MAX_REJOINS if chosen is None else chosen
+
+
 def _show_deprecations(caught: list[warnings.WarningMessage]) -> None:
     for item in caught:
         if issubclass(item.category, (DeprecationWarning, FutureWarning)):
@@ -118,6 +127,14 @@ def vfl_coordinator(
             "interrupted at once, for --resume RUN).",
         ),
     ] = None,
+    max_rejoins: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Most times the run takes its parties back after a dropped link; one drop "
+            "more ends it interrupted (default: the job's [vfl] max_rejoins, else 10).",
+        ),
+    ] = None,
     store: StoreOption = None,
     name: Annotated[str | None, typer.Option(help="Run name in the store.")] = None,
     insecure: Annotated[bool, typer.Option(help="Plain text, no TLS (testing only).")] = False,
@@ -159,6 +176,7 @@ def vfl_coordinator(
         held_out = None
         job_limit: float | None = None
         job_grace: float | None = None
+        job_rejoins: int | None = None
         if resume is not None and job is None and names is None:
             if checkpoints is None:
                 raise ConfigError("--resume needs the run's --checkpoints folder")
@@ -186,6 +204,7 @@ def vfl_coordinator(
             held_out = HeldOutRule(spec.job.seed, spec.vfl.test_size)
             job_limit = spec.vfl.max_message_mb
             job_grace = spec.vfl.rejoin_grace
+            job_rejoins = spec.vfl.max_rejoins
         if names is None or label is None:
             raise ConfigError("give --parties and --label-party, or --job JOB.toml")
         spec_algorithm = get_algorithm(chosen or "hetero_lr")
@@ -220,6 +239,7 @@ def vfl_coordinator(
                 join_timeout=join_timeout,
                 rejoin_wait=rejoin_wait,
                 rejoin_grace=_rejoin_grace(rejoin_grace, job_grace),
+                max_rejoins=_max_rejoins(max_rejoins, job_rejoins),
                 store=run_store,
                 run_name=name,
                 on_listening=listening,

@@ -43,6 +43,7 @@ from rengo.deploy.coordinator import recorded_hub
 from rengo.deploy.roles import run_hub_role, run_role
 from rengo.deploy.vertical_epochs import EpochRows
 from rengo.deploy.vertical_rejoin import (
+    MAX_REJOINS,
     REJOIN_GRACE_S,
     RejoinClock,
     link_failure,
@@ -181,6 +182,7 @@ def serve_vertical_coordinator(
     join_timeout: float = 300.0,
     rejoin_wait: float = 30.0,
     rejoin_grace: float = REJOIN_GRACE_S,
+    max_rejoins: int = MAX_REJOINS,
     timeout: float | None = None,
     heartbeat_interval: float = 2.0,
     store: Any = None,
@@ -237,6 +239,10 @@ def serve_vertical_coordinator(
         the run resumes itself from the checkpoints, as ``resume`` would, on the same port
         (default :data:`~rengo.deploy.vertical_rejoin.REJOIN_GRACE_S`; 0: interrupted at
         once). A party that failed on its data or settings interrupts the run at once.
+    max_rejoins
+        Most times the run takes its parties back (default
+        :data:`~rengo.deploy.vertical_rejoin.MAX_REJOINS`); a link that drops once more
+        ends it ``interrupted``.
     timeout
         Caps any single wait.
     heartbeat_interval
@@ -296,6 +302,8 @@ def serve_vertical_coordinator(
     if label_party not in parties:
         raise ConfigError(f"label party {label_party!r} is not one of {list(parties)}")
     check_message_limit(max_message_bytes)
+    if isinstance(max_rejoins, bool) or not (isinstance(max_rejoins, int) and max_rejoins >= 0):
+        raise ConfigError(f"max_rejoins must be an int >= 0, got {max_rejoins!r}")
     if keypair is not None:
         warnings.warn(
             "serve_vertical_coordinator(keypair=...) is deprecated; pass keys=...",
@@ -424,6 +432,15 @@ def serve_vertical_coordinator(
                 except PeerFailure as exc:
                     if checkpoint_dir is None or rejoin_grace <= 0 or not link_failure(exc):
                         ended = exc
+                        raise
+                    if rejoins >= max_rejoins:
+                        ended = exc
+                        record(
+                            "warning",
+                            f"the run stopped ({exc}) after taking its parties back "
+                            f"{rejoins} time(s), the most it may (max_rejoins={max_rejoins}): "
+                            "it is interrupted; resume it with --resume once the links hold",
+                        )
                         raise
                     rejoining, stopped, resuming = True, exc, True
                     record(

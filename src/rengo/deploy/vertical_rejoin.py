@@ -38,6 +38,12 @@ every party to come back before it is recorded ``interrupted`` (``rengo vfl coor
 --rejoin-grace``); a party keeps reconnecting as long (``rengo vfl party --rejoin-grace``).
 0: a dropped link interrupts the run at once (resume it with ``--resume RUN``)."""
 
+MAX_REJOINS = 10
+"""Most times one deployed vertical run takes its parties back (``rengo vfl coordinator
+--max-rejoins``): a link that keeps dropping, or a party that drops it on purpose, then ends
+the run ``interrupted`` as a dropped link did before rejoins, instead of resuming it for ever
+(``--resume RUN`` continues it once the links hold)."""
+
 _RESTARTED = "restarted mid-run"
 """How the hub's failure reason for a party whose process came back as a new one begins."""
 

@@ -13,6 +13,7 @@ id_column = "id"
 test_size = 0.2              # share of customers held out and scored after training
 max_message_mb = 256         # deployed: largest message a party may send (the default)
 rejoin_grace = 60            # deployed, with checkpoints: seconds to wait for a dropped party
+max_rejoins = 10             # ... and the most times one run takes its parties back
 epochs = 5                   # ... and any option of the algorithm's config dataclass
 
 [vfl.parties]                # each party's own table (or: dataset = "breast_cancer")
@@ -79,6 +80,12 @@ class VflSection:
         "Deployed, with checkpoints: seconds the coordinator waits for every party to rejoin "
         "once a party's link dropped, and each party keeps trying (default 60; 0: the run is "
         "interrupted at once).",
+        ge=0,
+    )
+    max_rejoins: int | None = option(
+        None,
+        "Deployed, with checkpoints: the most times one run takes its parties back after a "
+        "dropped link; one drop more ends it interrupted (default 10).",
         ge=0,
     )
 
