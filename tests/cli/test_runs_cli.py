@@ -365,3 +365,26 @@ def test_runs_delete_by_filter_prunes_the_matching_runs_and_keeps_paid_and_runni
     with RunStore(path, read_only=True) as store:
         left = {r.run_id for r in store.list_runs(limit=None)}
     assert left == {ids["completed"], ids["running"], paid}
+
+
+def test_runs_delete_keeps_a_run_resumed_while_it_asked_for_confirmation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run was interrupted when listed, and `rengo run --resume` took it up while the
+    prompt waited: answering yes must not delete it under its live process."""
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        left = store.start_run("hfl", {}, name="left")
+        store.finish_run(left, "interrupted")
+
+    def resumed_meanwhile(*args: object, **kwargs: object) -> bool:
+        with RunStore(path) as store:
+            store.resume_run(left)  # now owned by this (live) process
+        return True
+
+    monkeypatch.setattr("typer.confirm", resumed_meanwhile)
+    result = runner.invoke(app, ["runs", "delete", left, "--store", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "is still running" in result.output
+    with RunStore(path, read_only=True) as store:
+        assert store.get_run(left).status == "running"

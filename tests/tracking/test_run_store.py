@@ -292,6 +292,7 @@ def test_delete_run_removes_everything_logged_for_it(store: RunStore) -> None:
     store.log_event(run_id, "info", "x")
     store.save_checkpoint(run_id, 1, b"x")
     store.log_contribution(run_id, 1, "a", "loo", 0.1)
+    store.finish_run(run_id, "completed")
     store.delete_run(run_id)
     with pytest.raises(UnknownRunError):
         store.get_run(run_id)
@@ -343,3 +344,15 @@ def test_closed_store_raises_store_closed_error(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreClosedError):
         store.list_runs()
+
+
+def test_delete_run_refuses_a_run_still_running_unless_forced(store: RunStore) -> None:
+    live = store.start_run("horizontal", {})  # owned by this process, which is alive
+    with pytest.raises(ConfigError, match=r"is still running.*force"):
+        store.delete_run(live)
+    assert store.get_run(live).status == "running"
+    assert "still running" in (store.deletion_problem(live) or "")
+    assert store.deletion_problem(live, force=True) is None
+    store.delete_run(live, force=True)
+    with pytest.raises(UnknownRunError):
+        store.get_run(live)

@@ -13,7 +13,7 @@ from rengo.cli.errors import friendly_errors
 from rengo.cli.store_option import StoreOption, open_existing_store
 
 if TYPE_CHECKING:
-    from rengo.tracking import RunFilter, RunInfo, RunStore
+    from rengo.tracking import RunFilter, RunInfo
 
 runs_app = typer.Typer(
     help="List, inspect, plot, export, mirror and delete recorded runs.", no_args_is_help=True
@@ -177,13 +177,15 @@ def delete(
                 runs = [s.get_run(run_id) for run_id in dict.fromkeys(run_ids)]
                 runs = [run for run in runs if wanted.matches(run)]
                 for run in runs:
-                    refusal = _kept(s, run, force)
+                    refusal = s.deletion_problem(run.run_id, force=force)
                     if refusal is not None:
                         raise ConfigError(f"run {run.run_id} {refusal}")
                 kept: list[str] = []
             else:
                 chosen = [run for run in s.list_runs(limit=None) if wanted.matches(run)]
-                refusals = {run.run_id: _kept(s, run, force) for run in chosen}
+                refusals = {
+                    run.run_id: s.deletion_problem(run.run_id, force=force) for run in chosen
+                }
                 runs = [run for run in chosen if refusals[run.run_id] is None]
                 kept = [run_id for run_id, refusal in refusals.items() if refusal is not None]
             if kept:
@@ -194,27 +196,30 @@ def delete(
             if not runs:
                 console.print("no run to delete")
                 return
-            described = ", ".join(f"{r.run_id} ({r.label}, {r.kind}, {r.status})" for r in runs)
+            described = _described(runs)
             if not yes and not typer.confirm(
                 f"delete {len(runs)} run(s): {described}?", default=False
             ):
                 console.print("nothing deleted")
                 raise typer.Exit(1)
-            for run in runs:
-                s.delete_run(run.run_id)
-            console.print(f"deleted {described}")
+            deleted: list[RunInfo] = []
+            changed: list[str] = []
+            for run in runs:  # checked again as each is deleted: one resumed since is kept
+                try:
+                    s.delete_run(run.run_id, force=force)
+                except ConfigError as exc:
+                    changed.append(str(exc))
+                else:
+                    deleted.append(run)
+            if deleted:
+                console.print(f"deleted {_described(deleted)}")
+            if changed:
+                raise ConfigError(f"kept what changed since it was listed: {'; '.join(changed)}")
 
 
-def _kept(store: RunStore, run: RunInfo, force: bool) -> str | None:
-    """Why ``run`` may not be deleted, or None."""
-    if run.status == "running" and not force:
-        return (
-            "is still marked running (a live coordinator may be writing to it); pass --force "
-            "to delete it anyway"
-        )
-    if store.ledger(run.run_id):
-        return "has ledger entries, which are append-only; it cannot be deleted"
-    return None
+def _described(runs: list[RunInfo]) -> str:
+    """Runs as the confirmation names them: id, label, kind and status."""
+    return ", ".join(f"{r.run_id} ({r.label}, {r.kind}, {r.status})" for r in runs)
 
 
 # ``rengo runs mirror``, ``export`` and ``metrics`` live in their own modules.

@@ -380,6 +380,18 @@ def _resume_problem(info: RunInfo, kind: str | None, reopen_completed: bool) -> 
     return None
 
 
+def _deletion_problem(info: RunInfo, paid: bool, force: bool) -> str | None:
+    """Why ``info`` may not be deleted (``paid``: it has ledger lines), or None."""
+    if paid:
+        return "has ledger entries, which are append-only; it cannot be deleted"
+    if info.status == RUNNING and not force:
+        return (
+            "is still running (a live process may be writing to it); delete it anyway with "
+            "--force (Python: force=True)"
+        )
+    return None
+
+
 class RunStore:
     """Records runs in an embedded SQLite database (default ``./rengo-runs/runs.db``).
 
@@ -883,26 +895,56 @@ class RunStore:
             now = _now()
             return [_run_info(row, now) for row in conn.execute(sql, args)]
 
-    def delete_run(self, run_id: str) -> None:
-        """Delete a run and everything logged for it, unless it has ledger entries.
+    def deletion_problem(self, run_id: str, *, force: bool = False) -> str | None:
+        """Why :meth:`delete_run` would refuse run ``run_id`` now, or None.
 
         Parameters
         ----------
         run_id
             A full id or a prefix that matches one run.
+        force
+            As :meth:`delete_run`'s: a run still running may be deleted.
+
+        Returns
+        -------
+        str | None
+            The reason (``"is still running ..."``, ``"has ledger entries ..."``), or None.
+        """
+        with self._reading() as conn:
+            full = self._resolve(conn, run_id)
+            return self._deletion_problem(conn, full, force)
+
+    def _deletion_problem(self, conn: sqlite3.Connection, full: str, force: bool) -> str | None:
+        paid = conn.execute("SELECT 1 FROM ledger WHERE run_id = ?", (full,)).fetchone()
+        return _deletion_problem(self._get(conn, full), paid is not None, force)
+
+    def delete_run(self, run_id: str, *, force: bool = False) -> None:
+        """Delete a run and everything logged for it, unless it has ledger entries or is
+        still running.
+
+        The check and the deletion are one transaction: a run resumed since the caller
+        looked at it (``rengo runs delete`` waiting at its confirmation) is not deleted under
+        its live process.
+
+        Parameters
+        ----------
+        run_id
+            A full id or a prefix that matches one run.
+        force
+            Also delete a run still running (its process alive, or its heartbeat fresh).
 
         Raises
         ------
         ConfigError
-            If the run has ledger entries (append-only), or (as :class:`UnknownRunError`,
-            :class:`AmbiguousRunError`) the prefix matches no run or several.
+            If the run has ledger entries (append-only), is still running and ``force`` is
+            False, or (as :class:`UnknownRunError`, :class:`AmbiguousRunError`) the prefix
+            matches no run or several.
         """
         with self._transaction() as conn:
             full = self._resolve(conn, run_id)
-            if conn.execute("SELECT 1 FROM ledger WHERE run_id = ?", (full,)).fetchone():
-                raise ConfigError(
-                    f"run {full!r} has ledger entries, which are append-only; it cannot be deleted"
-                )
+            problem = self._deletion_problem(conn, full, force)
+            if problem is not None:
+                raise ConfigError(f"run {full!r} {problem}")
             conn.execute("DELETE FROM runs WHERE run_id = ?", (full,))
 
     # -- rounds ---------------------------------------------------------------------------
