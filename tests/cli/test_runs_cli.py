@@ -8,6 +8,7 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -388,3 +389,58 @@ def test_runs_delete_keeps_a_run_resumed_while_it_asked_for_confirmation(
     assert "is still running" in result.output
     with RunStore(path, read_only=True) as store:
         assert store.get_run(left).status == "running"
+
+
+def _run_with_checkpoint(store: RunStore, name: str, size: int) -> str:
+    """A completed run holding one checkpoint of ``size`` random (incompressible) bytes."""
+    run_id = store.start_run("hfl", {}, name=name)
+    store.save_checkpoint(run_id, 1, np.random.default_rng(0).bytes(size))
+    store.finish_run(run_id, "completed")
+    return run_id
+
+
+def test_runs_delete_gives_the_deleted_runs_space_back_to_the_disk(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        old = _run_with_checkpoint(store, "old", 4_000_000)
+        kept = _run_with_checkpoint(store, "kept", 10_000)
+    before = path.stat().st_size
+    result = runner.invoke(app, ["runs", "delete", old, "--yes", "--store", str(path)])
+    assert result.exit_code == 0, result.output
+    assert path.stat().st_size < before - 3_000_000
+    assert "given back to the disk" in result.output
+    with RunStore(path, read_only=True) as store:
+        assert [r.run_id for r in store.list_runs()] == [kept]
+        assert len(store.load_checkpoint(kept, 1)) == 10_000
+
+
+def test_runs_delete_dry_run_names_what_it_would_delete_and_deletes_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        old = _run_with_checkpoint(store, "old", 1_000)
+        live = store.start_run("hfl", {}, name="live")
+    dry = runner.invoke(app, ["runs", "delete", "--kind", "hfl", "--dry-run", "--store", str(path)])
+    assert dry.exit_code == 0, dry.output
+    assert f"would delete 1 run(s) (--dry-run: none deleted): {old}" in dry.output
+    assert "keeping 1 matching run(s) still running" in dry.output and live in dry.output
+    with RunStore(path, read_only=True) as store:
+        assert {r.run_id for r in store.list_runs()} == {old, live}
+
+
+def test_runs_compact_waits_for_running_runs_and_delete_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        old = _run_with_checkpoint(store, "old", 2_000_000)
+        live = store.start_run("hfl", {}, name="live")
+        deleted = runner.invoke(app, ["runs", "delete", old, "--yes", "--store", str(path)])
+        assert deleted.exit_code == 0, deleted.output
+        assert "`rengo runs compact` gives it back" in " ".join(deleted.output.split())
+        refused = runner.invoke(app, ["runs", "compact", "--store", str(path)])
+        assert refused.exit_code == 2 and live in refused.output
+        store.finish_run(live, "completed")
+    before = path.stat().st_size
+    compacted = runner.invoke(app, ["runs", "compact", "--store", str(path)])
+    assert compacted.exit_code == 0 and "given back to the disk" in compacted.output
+    assert path.stat().st_size < before - 1_500_000

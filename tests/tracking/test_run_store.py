@@ -356,3 +356,16 @@ def test_delete_run_refuses_a_run_still_running_unless_forced(store: RunStore) -
     store.delete_run(live, force=True)
     with pytest.raises(UnknownRunError):
         store.get_run(live)
+
+
+def test_compact_returns_a_deleted_runs_space_and_keeps_the_rest(store: RunStore) -> None:
+    gone = store.start_run("horizontal", {})
+    store.save_checkpoint(gone, 1, np.random.default_rng(1).bytes(2_000_000))
+    store.finish_run(gone, "completed")
+    kept = store.start_run("horizontal", {})
+    store.save_checkpoint(kept, 1, b"kept")
+    store.finish_run(kept, "completed")
+    store.delete_run(gone)
+    before, after = store.compact()
+    assert before > 2_000_000 > after
+    assert store.load_checkpoint(kept, 1) == b"kept"

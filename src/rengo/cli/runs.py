@@ -13,10 +13,11 @@ from rengo.cli.errors import friendly_errors
 from rengo.cli.store_option import StoreOption, open_existing_store
 
 if TYPE_CHECKING:
-    from rengo.tracking import RunFilter, RunInfo
+    from rengo.tracking import RunFilter, RunInfo, RunStore
 
 runs_app = typer.Typer(
-    help="List, inspect, plot, export, mirror and delete recorded runs.", no_args_is_help=True
+    help="List, inspect, plot, export, mirror, delete and compact recorded runs.",
+    no_args_is_help=True,
 )
 console = Console()
 
@@ -139,7 +140,15 @@ def delete(
         bool, typer.Option("--yes", "-y", help="Delete without asking for confirmation.")
     ] = False,
     force: Annotated[
-        bool, typer.Option(help="Also delete runs still marked running (e.g. a killed process).")
+        bool,
+        typer.Option(
+            help="Also delete runs still running (a killed process's run reads interrupted "
+            "and needs no --force)."
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Only say what would be deleted and kept; delete nothing."),
     ] = False,
     status: Annotated[
         str | None, typer.Option(help="Every run with this status (failed, interrupted...).")
@@ -156,9 +165,11 @@ def delete(
 
     Name the runs, or select them with filters (all of them must match; the same filters as
     rengo runs list). Runs with ledger lines are kept: the ledger is append-only; with
-    filters they are left out and counted, named ones are refused.
+    filters they are left out and counted, named ones are refused. So are runs still
+    running, checked again as each is deleted. Once no run is running the store is then
+    compacted, giving the deleted runs' space back to the disk (else: rengo runs compact).
 
-    Example: rengo runs delete --status interrupted --until 2026-11-30
+    Example: rengo runs delete --status interrupted --until 2026-11-30 --dry-run
     """
     from rengo.core.errors import ConfigError
     from rengo.tracking import RunFilter
@@ -197,6 +208,11 @@ def delete(
                 console.print("no run to delete")
                 return
             described = _described(runs)
+            if dry_run:
+                console.print(
+                    f"would delete {len(runs)} run(s) (--dry-run: none deleted): {described}"
+                )
+                return
             if not yes and not typer.confirm(
                 f"delete {len(runs)} run(s): {described}?", default=False
             ):
@@ -213,8 +229,53 @@ def delete(
                     deleted.append(run)
             if deleted:
                 console.print(f"deleted {_described(deleted)}")
+                _compact_unless_running(s)
             if changed:
                 raise ConfigError(f"kept what changed since it was listed: {'; '.join(changed)}")
+
+
+@runs_app.command("compact")
+def compact(store: StoreOption = None) -> None:
+    """Give the space of deleted runs back to the disk (refused while a run is running).
+
+    The store is rewritten (SQLite VACUUM): the disk needs room for a second copy of it
+    meanwhile. rengo runs delete does this itself when no run is running.
+    """
+    from rengo.core.errors import ConfigError
+
+    with friendly_errors(console), open_existing_store(store) as s:
+        running = sorted(s.running_run_ids())
+        if running:
+            raise ConfigError(
+                f"runs {', '.join(running)} are running: compacting would hold them up; "
+                "compact once they end"
+            )
+        console.print(_compacted(*s.compact()))
+
+
+def _compact_unless_running(store: RunStore) -> None:
+    """Compact ``store`` after a deletion, unless a run is running (or the disk is full)."""
+    from rengo.tracking import StoreUnwritableError
+
+    running = sorted(store.running_run_ids())
+    if running:
+        console.print(
+            f"the deleted runs' space stays in the store (reused by later runs) while "
+            f"{', '.join(running)} runs: `rengo runs compact` gives it back to the disk later"
+        )
+        return
+    try:
+        console.print(_compacted(*store.compact()))
+    except StoreUnwritableError as exc:
+        console.print(f"not compacted: {exc}; its free space is reused by later runs")
+
+
+def _compacted(before: int, after: int) -> str:
+    """What compaction gave back, in MB."""
+    return (
+        f"compacted the store: {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB "
+        f"({max(0, before - after) / 1e6:.1f} MB given back to the disk)"
+    )
 
 
 def _described(runs: list[RunInfo]) -> str:

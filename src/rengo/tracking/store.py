@@ -947,6 +947,43 @@ class RunStore:
                 raise ConfigError(f"run {full!r} {problem}")
             conn.execute("DELETE FROM runs WHERE run_id = ?", (full,))
 
+    def compact(self) -> tuple[int, int]:
+        """Give the space of deleted runs back to the disk (SQLite ``VACUUM``).
+
+        A deleted run's pages stay in the file, reused by later runs but never returned:
+        without this, deleting runs to free a full disk frees nothing. The database is
+        rewritten, so the disk needs room for a second copy of it meanwhile, and every
+        other writer waits (a live run for at most the store's busy timeout): compact
+        when no run is running (``rengo runs compact`` refuses otherwise).
+
+        Returns
+        -------
+        tuple[int, int]
+            The store's size in bytes (its file and write-ahead log) before and after.
+
+        Raises
+        ------
+        StoreReadOnlyError
+            If the store was opened read-only.
+        StoreUnwritableError
+            If the disk has no room for the copy (the store stays as it was).
+        """
+        if self.read_only:
+            raise StoreReadOnlyError(f"run store {str(self.path)!r} was opened read-only")
+        before = self._size()
+        with self._lock, self._damage_reported():
+            conn = self._connection()
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return before, self._size()
+
+    def _size(self) -> int:
+        """Bytes the store takes on disk: its file and write-ahead log (0 in memory)."""
+        if str(self.path) == MEMORY:
+            return 0
+        files = (self.path, self.path.with_name(self.path.name + "-wal"))
+        return sum(f.stat().st_size for f in files if f.exists())
+
     # -- rounds ---------------------------------------------------------------------------
 
     def log_round(
