@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from rengo.tracking import LedgerEntry, RunStore
 
 rewards_app = typer.Typer(
-    help="Contribution scores, reward payments and the payout ledger of a run.",
+    help="Contribution scores, reward payments and the payout ledger of a run; totals over runs.",
     no_args_is_help=True,
 )
 console = Console()
@@ -258,3 +258,71 @@ def export(
         writable_folder(csv_path.parent)
         count = write_ledger_csv(s, run_ids, csv_path, decimals)
         console.print(f"wrote {count} ledger lines to {csv_path}")
+
+
+@rewards_app.command("totals")
+def totals(
+    run_ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Runs to add up (ids or prefixes); default: every run the filters pick."
+        ),
+    ] = None,
+    store: StoreOption = None,
+    kind: Annotated[str | None, typer.Option(help="Only runs of this kind.")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Only runs whose name or id contains this text.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only runs started on or after this day (YYYY-MM-DD).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only runs started on or before this day (YYYY-MM-DD).")
+    ] = None,
+    decimals: DecimalsOption = None,
+) -> None:
+    """What each participant was paid over many runs, from the ledger, exactly.
+
+    Each total is the sum of that participant's ledger lines in the runs added (in minor
+    units, so it equals the sum of what rengo rewards show gives per run); participants are
+    named as the lines name them (a party renamed between runs shows under both names).
+
+    Example: rengo rewards totals --since 2026-01-01 --until 2026-12-31
+    """
+    from rengo.rewards.money import format_minor
+    from rengo.tracking import RunFilter, payout_totals
+
+    with friendly_errors(console), open_existing_store(store, read_only=True) as s:
+        wanted = RunFilter.from_text(
+            kind, None, name, since, until, option_names=("--status", "--since", "--until")
+        )
+        if run_ids:
+            chosen = [s.get_run(run_id) for run_id in dict.fromkeys(run_ids)]
+        else:
+            chosen = list(reversed(s.list_runs(limit=None)))  # oldest first
+        found = payout_totals(s, [run.run_id for run in chosen if wanted.matches(run)], decimals)
+        if not found.totals:
+            console.print(f"no ledger lines in the {len(chosen)} run(s) chosen")
+            return
+        table = Table(title=f"Payouts over {len(found.runs)} paid run(s)", title_justify="left")
+        table.add_column("participant")
+        table.add_column("total", justify="right")
+        table.add_column("currency")
+        table.add_column("runs", justify="right")
+        table.add_column("lines", justify="right")
+        for t in found.totals:
+            table.add_row(
+                escape(t.participant),
+                format_minor(t.amount_minor, t.decimals),
+                escape(t.currency),
+                str(len(t.runs)),
+                str(t.lines),
+            )
+        for currency, minor, places in found.currency_sums():
+            table.add_row("[bold](all)[/]", format_minor(minor, places), escape(currency), "", "")
+        console.print(table)
+        if found.unreadable:
+            console.print(
+                f"[bold yellow]note:[/] {found.unreadable} ledger line(s) left out: an amount "
+                "written as text that is no number"
+            )

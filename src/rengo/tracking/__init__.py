@@ -31,6 +31,7 @@ from rengo.tracking.model_export import (
     load_secureboost,
     load_vertical_parts,
 )
+from rengo.tracking.payout_totals import PayoutTotal, PayoutTotals, payout_totals
 from rengo.tracking.plots import metric_family, plot_client_metrics, plot_run, plot_runs
 from rengo.tracking.records import (
     ClientRecord,
@@ -65,6 +66,8 @@ __all__ = [
     "LedgerLine",
     "MetricSpread",
     "PartyPresence",
+    "PayoutTotal",
+    "PayoutTotals",
     "RoundRecord",
     "Run",
     "RunFilter",
@@ -85,6 +88,7 @@ __all__ = [
     "metric_family",
     "open_run",
     "pay_rewards",
+    "payout_totals",
     "plot_client_metrics",
     "plot_run",
     "plot_runs",

@@ -379,6 +379,7 @@ def rewards_view(
     and the run's latest :data:`LEDGER_SHOWN` ledger lines (``ledger_total``: how many it
     has) with each participant's net amount per currency over every line."""
     from rengo.tracking.contrib_records import ledger_amount, run_contributions
+    from rengo.tracking.payout_totals import add_payouts
 
     full = store.resolve_run_id(run_id)
     records = store.contributions(full)
@@ -398,12 +399,7 @@ def rewards_view(
             },
         }
     entries = store.ledger(full)
-    totals: dict[tuple[str, str, int], int] = {}  # minor units of one scale add up
-    for e in entries:
-        if isinstance(e.amount, int):
-            places = e.decimals if e.decimals is not None else decimals
-            key = (e.participant, e.currency, currency_decimals(e.currency, places))
-            totals[key] = totals.get(key, 0) + e.amount
+    totals = add_payouts([(full, entries)], decimals).totals
     return {
         "methods": methods,
         "contributions": contributions,
@@ -429,7 +425,9 @@ def rewards_view(
                 "amount_minor": minor,
                 "amount": format_minor(minor, places),
             }
-            for (who, currency, places), minor in sorted(totals.items())
+            for who, currency, minor, places in (
+                (t.participant, t.currency, t.amount_minor, t.decimals) for t in totals
+            )
         ],
     }
 
