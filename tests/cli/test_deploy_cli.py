@@ -208,6 +208,31 @@ def test_coordinator_requires_tls_material_or_insecure(tmp_path: Path):
     assert result.exit_code == 2 and "TLS is on by default" in result.output
 
 
+def test_a_coordinator_refuses_at_start_a_party_whose_token_was_taken_back(tmp_path: Path):
+    """A leaked token removed from the tokens file, its party still in --parties: the run
+    waited the whole join timeout for a party that could never join and failed with
+    'parties missing', not saying why."""
+    job = tmp_path / "job.toml"
+    job.write_text(JOB)
+    tokens = tmp_path / "tokens.toml"
+    tokens.write_text('client-0 = "token-of-client-0-abcdef"\n')
+    tokens.chmod(0o600)
+    store = tmp_path / "runs.db"
+    result = CliRunner().invoke(
+        app,
+        [
+            *("coordinator", "--job", str(job), "--listen", f"127.0.0.1:{_free_port()}"),
+            *("--insecure", "--tokens", str(tokens), "--parties", "client-0,client-1"),
+            *("--store", str(store), "--join-timeout", "30"),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "the tokens file holds no token for 'client-1'" in _flat(result.output)
+    if store.exists():
+        with RunStore(store, read_only=True) as runs:
+            assert runs.list_runs() == []
+
+
 def test_a_coordinator_that_cannot_listen_says_so_in_one_line_and_records_no_run(
     tmp_path: Path,
 ):

@@ -60,3 +60,12 @@ def test_a_token_short_enough_to_guess_is_refused_naming_its_party_not_the_token
     assert "b0b" not in str(refused.value) and "secrets.token_urlsafe" in str(refused.value)
     with pytest.raises(ConfigError, match="shorter than 16"):  # plain text takes no less
         HubSecurity(insecure=True, tokens={"alice": "a"})
+
+
+def test_a_party_of_the_allow_list_without_a_token_is_refused_before_anyone_joins(
+    certs: Path,
+) -> None:
+    with pytest.raises(ConfigError, match="holds no token for 'bob', named among the run's"):
+        HubSecurity.from_directory(certs, tokens={"alice": ALICE_TOKEN}, parties=["alice", "bob"])
+    with pytest.raises(ConfigError, match="holds no token for 'bob'"):
+        HubSecurity(insecure=True, tokens={"alice": ALICE_TOKEN}, parties=frozenset({"bob"}))

@@ -68,7 +68,8 @@ class HubSecurity:
     ``tokens`` maps party name -> secret and switches the hub to token authentication;
     without it, parties must present a certificate signed by ``ca_cert`` (mTLS).
     ``parties`` restricts either to the listed names (None: any name the CA certified, or
-    any name with a token).
+    any name with a token); with ``tokens``, each of them must have one (a ConfigError names
+    those without: they could never join).
     ``revocations``: the CA's revocation list; a certificate on it is refused (mTLS).
     """
 
@@ -86,6 +87,14 @@ class HubSecurity:
             raise ConfigError(
                 f"the token of {', '.join(map(repr, short))} is shorter than "
                 f"{MIN_TOKEN_CHARS} characters, short enough to guess; {MAKE_A_TOKEN}"
+            )
+        tokenless = sorted((self.parties or frozenset()) - set(self.tokens or {}))
+        if self.tokens is not None and tokenless:
+            raise ConfigError(
+                f"the tokens file holds no token for {', '.join(map(repr, tokenless))}, named "
+                "among the run's parties (--parties, else [deploy] parties): it could never "
+                "join; give it a token, or leave it out of the run's parties (a party whose "
+                f"token was taken back); {MAKE_A_TOKEN}"
             )
         if self.insecure:
             return
