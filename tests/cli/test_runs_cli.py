@@ -444,3 +444,23 @@ def test_runs_compact_waits_for_running_runs_and_delete_says_so(tmp_path: Path) 
     compacted = runner.invoke(app, ["runs", "compact", "--store", str(path)])
     assert compacted.exit_code == 0 and "given back to the disk" in compacted.output
     assert path.stat().st_size < before - 1_500_000
+
+
+def test_runs_close_takes_a_killed_run_out_of_the_interrupted_ones_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        killed = store.start_run("hfl", {}, name="killed")
+    with sqlite3.connect(path) as conn:  # its process long gone: a pid no process has
+        conn.execute("UPDATE runs SET owner_pid = ? WHERE run_id = ?", (2**22 + 1, killed))
+    before = runner.invoke(app, ["runs", "list", "--status", "interrupted", "--store", str(path)])
+    assert killed in before.output
+    result = runner.invoke(
+        app, ["runs", "close", killed, "--reason", "superseded", "--store", str(path)]
+    )
+    assert result.exit_code == 0, result.output
+    after = runner.invoke(app, ["runs", "list", "--status", "interrupted", "--store", str(path)])
+    assert killed not in after.output
+    shown = runner.invoke(app, ["runs", "show", killed, "--store", str(path)])
+    assert "closed by the operator, not to be resumed: superseded" in " ".join(shown.output.split())

@@ -369,3 +369,24 @@ def test_compact_returns_a_deleted_runs_space_and_keeps_the_rest(store: RunStore
     before, after = store.compact()
     assert before > 2_000_000 > after
     assert store.load_checkpoint(kept, 1) == b"kept"
+
+
+def test_close_run_records_an_interrupted_run_failed_with_the_reason_and_nothing_else(
+    store: RunStore,
+) -> None:
+    left = store.start_run("horizontal", {})
+    store.finish_run(left, "interrupted")
+    closed = store.close_run(left, "party expelled; superseded")
+    assert closed.status == "failed"
+    (event,) = store.events(left, level="error")
+    assert event.message == (
+        "run failed: closed by the operator, not to be resumed: party expelled; superseded"
+    )
+    with pytest.raises(ConfigError, match=r"cannot close run .*: it is failed"):
+        store.close_run(left, "again")
+    live = store.start_run("horizontal", {})
+    with pytest.raises(ConfigError, match="it is running"):
+        store.close_run(live, "not yet")
+    with pytest.raises(ConfigError, match="close reason"):
+        store.close_run(live, "")
+    assert store.get_run(live).status == "running"

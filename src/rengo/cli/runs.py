@@ -234,6 +234,25 @@ def delete(
                 raise ConfigError(f"kept what changed since it was listed: {'; '.join(changed)}")
 
 
+@runs_app.command("close")
+def close(
+    run_ids: Annotated[list[str], typer.Argument(help="Interrupted runs (ids or prefixes).")],
+    reason: Annotated[
+        str, typer.Option(help="Why they will not be resumed (kept among their events).")
+    ],
+    store: StoreOption = None,
+) -> None:
+    """Close interrupted runs that will not be resumed: they are recorded failed, with the
+    reason, and leave the interrupted runs (those waiting for --resume).
+
+    Example: rengo runs close 20261106-0915 --reason "party expelled; superseded by a new run"
+    """
+    with friendly_errors(console), open_existing_store(store) as s:
+        for run_id in dict.fromkeys(run_ids):
+            closed = s.close_run(run_id, reason)
+            console.print(f"closed {closed.run_id} ({closed.label}): failed, {reason}")
+
+
 @runs_app.command("compact")
 def compact(store: StoreOption = None) -> None:
     """Give the space of deleted runs back to the disk (refused while a run is running).

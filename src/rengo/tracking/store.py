@@ -72,6 +72,7 @@ _LEDGER_DECIMALS_SCHEMA = 6
 """The schema version from which ledger lines record the decimals of their minor units."""
 _INTERRUPTED = "interrupted"
 _COMPLETED = "completed"
+_FAILED = "failed"
 _CORRUPTION = ("file is not a database", "malformed", "disk image", "file is encrypted")
 
 
@@ -823,6 +824,59 @@ class RunStore:
                 "UPDATE runs SET status = ?, finished_at = NULL, hostname = ?, owner_pid = ?, "
                 "heartbeat_at = ?, paused_s = paused_s + ? WHERE run_id = ?",
                 (RUNNING, this_host(), os.getpid(), now, paused, full),
+            )
+            return self._get(conn, full)
+
+    def close_run(self, run_id: str, reason: str) -> RunInfo:
+        """Close an interrupted run that will not be resumed: record it ``failed``, ended
+        when it stopped, with ``reason`` among its events (``run failed: closed by the
+        operator ...``, which ``rengo runs show`` gives as why it ended).
+
+        A run killed weeks ago reads ``interrupted`` for ever, among the runs waiting to be
+        resumed; closing it says it never will be. The check and the change are one
+        transaction, so a run resumed meanwhile is not closed.
+
+        Parameters
+        ----------
+        run_id
+            Full id or unique prefix.
+        reason
+            Why it is closed (non-empty).
+
+        Returns
+        -------
+        RunInfo
+            The run, now ``failed``.
+
+        Raises
+        ------
+        ConfigError
+            If ``reason`` is empty, or the run is not interrupted (running, completed or
+            failed).
+        """
+        reason = _text(reason, "close reason")
+        with self._transaction() as conn:
+            full = self._resolve(conn, run_id)
+            info = self._get(conn, full)
+            if info.status != _INTERRUPTED:
+                raise ConfigError(
+                    f"cannot close run {full}: it is {info.status}; only an interrupted run "
+                    "is closed (stop a running one first)"
+                )
+            stopped = info.finished_at or info.heartbeat_at or _now()
+            conn.execute(
+                "UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
+                (_FAILED, _timestamp(stopped), full),
+            )
+            conn.execute(
+                "INSERT INTO events (run_id, created_at, level, message, round) VALUES (?,?,?,?,?)",
+                (
+                    full,
+                    _timestamp(_now()),
+                    "error",
+                    f"run failed: closed by the operator, not to be resumed: {reason}",
+                    None,
+                ),
             )
             return self._get(conn, full)
 
