@@ -190,3 +190,21 @@ def test_a_hub_on_tokens_has_no_revocation_list_to_follow(certs: Path) -> None:
     assert security.revocations is None and security.revoked_serials() == frozenset()
     with pytest.raises(ConfigError, match="is not a PEM CRL"):
         HubSecurity.from_directory(certs)
+
+
+def test_a_coordinator_whose_run_names_a_revoked_party_says_so_at_start(
+    certs: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The run still names an expelled party: it could only be told 'parties missing' once
+    the join timeout passed. A party re-admitted since (`rengo certs add`) is not named."""
+    revoke_party(certs, "bob")
+    with caplog.at_level("WARNING", logger="rengo.transport"):
+        HubSecurity.from_directory(certs, parties=["alice", "bob"])
+    said = [r.getMessage() for r in caplog.records if "revoked certificate" in r.getMessage()]
+    assert len(said) == 1 and "party 'bob', one of the run's parties" in said[0]
+    assert f"rengo certs add {certs} bob" in said[0]
+    caplog.clear()
+    add_party(certs, "bob")
+    with caplog.at_level("WARNING", logger="rengo.transport"):
+        HubSecurity.from_directory(certs, parties=["alice", "bob"])
+    assert not [r for r in caplog.records if "revoked certificate" in r.getMessage()]

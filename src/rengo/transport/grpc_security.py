@@ -45,6 +45,22 @@ def _read(path: str | os.PathLike[str] | None, what: str) -> bytes | None:
     return read_certificate_file(Path(path), what, "check the path")
 
 
+def _revoked_parties(root: Path, parties: Sequence[str], revocations: RevocationList) -> list[str]:
+    """The ``parties`` whose certificate in the federation folder ``root`` is revoked (the
+    folder holds each party's latest: ``rengo certs add`` and ``sign`` replace only a revoked
+    one). A party without one there, or one that cannot be read, is not named."""
+    revoked = []
+    for name in parties:
+        path = party_paths(root, validate_party_name(name))[0]
+        try:
+            cert = x509.load_pem_x509_certificate(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        if revocations.is_revoked(int(cert.serial_number)):
+            revoked.append(name)
+    return revoked
+
+
 class UnknownPartyError(AuthenticationError):
     """A party the allow-list does not name. Its message (what the party is told) says only
     that; :attr:`operator_note` (for the coordinator's log alone, since it names another
@@ -135,6 +151,17 @@ class HubSecurity:
         _check_key_pair(server_cert, server_key, cert, key)
         if readable_by_others(key):
             log.warning("%s", owner_only_note("the coordinator's private key", key))
+        if revocations is not None and parties is not None:
+            for name in _revoked_parties(root, parties, revocations):
+                log.warning(
+                    "party %r, one of the run's parties, holds a revoked certificate "
+                    "(%s): it cannot join; `rengo certs add %s %s` re-admits it, else leave "
+                    "it out of --parties / [deploy] parties",
+                    name,
+                    party_paths(root, name)[0],
+                    root,
+                    name,
+                )
         return cls(
             server_cert=server_cert,
             server_key=server_key,
