@@ -129,6 +129,14 @@ def run(
             "same job and --set; --executor may change)."
         ),
     ] = None,
+    same_as: Annotated[
+        str | None,
+        typer.Option(
+            "--same-as",
+            help="Repeat this recorded run: refuse a job (and --set) whose settings are not "
+            "its own, and say whether the final metrics are its own.",
+        ),
+    ] = None,
 ) -> None:
     """Run a job file in simulation and record it in the run store."""
     from rengo.cli.run_job import resume_command, run_job
@@ -147,6 +155,7 @@ def run(
             mirrors=mirror or (),
             overrides=set_ or (),
             resume=resume,
+            same_as=same_as,
         )
 
 

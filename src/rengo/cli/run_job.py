@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -40,12 +40,17 @@ def run_job(
     mirrors: Sequence[str] = (),
     overrides: Sequence[str] = (),
     resume: str | None = None,
+    same_as: str | None = None,
 ) -> str:
     """Run a job file (horizontal or vertical); returns the run id. ``mirrors``
     ("mlflow", "tensorboard") also copy the run there as it trains; ``overrides``
     (``"train.lr=0.01"``) change the file's settings, validated like the file. A
-    ``[contribution]`` section values the participants and records it (and pays its budget)."""
+    ``[contribution]`` section values the participants and records it (and pays its budget).
+    ``same_as`` (a recorded horizontal run) refuses a job whose settings are not that run's,
+    naming what differs, and says after the run whether its final metrics are that run's."""
     spec = load_job(job_path, overrides)
+    if same_as is not None and resume is not None:
+        raise ConfigError("--same-as starts a new run and --resume continues one: give one")
     if mirrors:  # before anything is printed or trained
         from rengo.jobs.spec import check_choice
         from rengo.tracking.mirrors import TARGETS
@@ -61,6 +66,8 @@ def run_job(
                 "runs; a vertical fit resumes from its checkpoints (Python: fit(..., "
                 "checkpoints=DIR, resume=RUN); deployed: `rengo vfl coordinator --resume`)"
             )
+        if same_as is not None:
+            raise ConfigError(f"{job_path} is a vertical job: --same-as compares horizontal runs")
         return _run_vertical(console, spec, store_path, plot, progress)
     if executor is not None:
         from rengo.jobs.spec import check_choice
@@ -68,6 +75,7 @@ def run_job(
 
         check_choice("--executor", "executor", executor, executor_names())
         spec.job.executor = executor
+    repeated = None if same_as is None else _repeated_run(job_path, spec, store_path, same_as)
     job = build_hfl_job(spec)
     simulation_mods, simulation_workflow = job.for_simulation()
     console.print(
@@ -118,6 +126,8 @@ def run_job(
         last = history.rounds[-1].metrics
         shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(last.items()))
         console.print(f"run [bold]{history.run_id}[/] completed: {shown}")
+        if repeated is not None:
+            console.print(_compared_with(store, repeated, last))
         if tracker is not None and spec.contribution is not None:
             report = tracker.report()
             payouts = record_and_pay(store, history.run_id, report, spec.contribution)
@@ -126,6 +136,52 @@ def run_job(
             target = plot_target(plot, f"{history.run_id}.png")
             console.print(f"wrote {plot_run(store, history.run_id, target)}")
         return history.run_id
+
+
+def _repeated_run(job_path: Path, spec: JobSpec, store_path: Path | None, run_id: str) -> str:
+    """The full id of recorded run ``run_id``, once ``spec`` is found to hold its settings
+    (a ConfigError names each that differs: an edited job file, another ``--set``)."""
+    from rengo.cli.store_option import open_existing_store
+    from rengo.jobs.build import JOB_SETTINGS, job_settings
+    from rengo.tracking.resume_settings import settings_differences
+
+    with open_existing_store(store_path, read_only=True) as store:
+        old = store.get_run(run_id)
+    saved = old.config.get(JOB_SETTINGS) if isinstance(old.config, dict) else None
+    if not isinstance(saved, dict):
+        raise ConfigError(
+            f"run {old.run_id} recorded no job settings to repeat (a {old.kind} run, or one "
+            "recorded before runs kept them)"
+        )
+    differs = settings_differences({JOB_SETTINGS: saved}, {JOB_SETTINGS: job_settings(spec)})
+    if differs:
+        raise ConfigError(
+            f"{job_path} would not repeat run {old.run_id}: {'; '.join(differs)}; give the "
+            "job and --set it ran with (rengo runs show lists them)"
+        )
+    return old.run_id
+
+
+def _compared_with(store: RunStore, run_id: str, last: Mapping[str, float]) -> str:
+    """Whether the final metrics ``last`` are recorded run ``run_id``'s final ones."""
+    rounds = store.rounds(run_id)
+    before = rounds[-1].metrics if rounds else {}
+    differs = [
+        f"{key} {before.get(key)!r}, now {last.get(key)!r}"
+        for key in sorted(set(before) | set(last))
+        if not _same_number(before.get(key), last.get(key))
+    ]
+    if not differs:
+        return f"same final metrics as run {run_id}"
+    return f"[yellow]final metrics differ from run {run_id}:[/] {'; '.join(differs)}"
+
+
+def _same_number(before: float | None, now: float | None) -> bool:
+    """Equal, both missing, or both NaN (a metric a round could not compute)."""
+    both_nan = (
+        isinstance(before, float) and isinstance(now, float) and before != before and now != now
+    )
+    return before == now or both_nan
 
 
 def resume_command(job_path: Path, store_path: Path | None, overrides: Sequence[str] = ()) -> str:

@@ -1,0 +1,67 @@
+"""`rengo run JOB --same-as RUN`: repeat a recorded run, or be told what differs from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from rengo.cli.main import app
+from rengo.tracking import RunStore
+
+runner = CliRunner(env={"COLUMNS": "200"})
+
+JOB = """
+[job]
+name = "again"
+seed = 4
+rounds = 2
+[data]
+dataset = "wine"
+[partition]
+scheme = "iid"
+num_clients = 3
+[model]
+type = "logistic"
+[train]
+lr = {lr}
+[strategy]
+name = "fedavg"
+"""
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_a_job_run_again_with_its_settings_repeats_the_recorded_run(tmp_path: Path) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(lr=0.1))
+    store = tmp_path / "runs.db"
+    base = ["run", str(job), "--store", str(store), "--no-progress"]
+    first = runner.invoke(app, base)
+    assert first.exit_code == 0, first.output
+    with RunStore(store, read_only=True) as s:
+        (old,) = s.list_runs()
+    again = runner.invoke(app, [*base, "--same-as", old.run_id])
+    assert again.exit_code == 0, again.output
+    assert f"same final metrics as run {old.run_id}" in _flat(again.output)
+
+
+def test_an_edited_job_is_refused_naming_what_differs_and_runs_nothing(tmp_path: Path) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(lr=0.1))
+    store = tmp_path / "runs.db"
+    base = ["run", str(job), "--store", str(store), "--no-progress"]
+    assert runner.invoke(app, base).exit_code == 0
+    with RunStore(store, read_only=True) as s:
+        (old,) = s.list_runs()
+    job.write_text(JOB.format(lr=0.3))  # edited since
+    edited = runner.invoke(app, [*base, "--same-as", old.run_id])
+    assert edited.exit_code == 2, edited.output
+    said = _flat(edited.output)
+    assert f"would not repeat run {old.run_id}: job_settings.train.lr 0.1, now 0.3" in said
+    overridden = runner.invoke(app, [*base, "--same-as", old.run_id, "--set", "train.lr=0.1"])
+    assert overridden.exit_code == 0 and "same final metrics" in _flat(overridden.output)
+    with RunStore(store, read_only=True) as s:
+        assert len(s.list_runs()) == 2  # the refused one recorded nothing
