@@ -464,3 +464,18 @@ def test_runs_close_takes_a_killed_run_out_of_the_interrupted_ones_with_the_reas
     assert killed not in after.output
     shown = runner.invoke(app, ["runs", "show", killed, "--store", str(path)])
     assert "closed by the operator, not to be resumed: superseded" in " ".join(shown.output.split())
+
+
+def test_runs_delete_of_many_runs_lists_them_as_a_table_before_it_asks(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        ids = [_run_with_checkpoint(store, f"batch-{i}", 10) for i in range(7)]
+    base = ["runs", "delete", "--name", "batch", "--store", str(path)]
+    declined = runner.invoke(app, base, input="n\n")
+    assert declined.exit_code == 1, declined.output
+    prompt = next(line for line in declined.output.splitlines() if line.startswith("delete "))
+    assert prompt.startswith("delete 7 run(s): the runs listed above?")
+    table = declined.output[: declined.output.index(prompt)]
+    assert all(run_id in table for run_id in ids)
+    confirmed = runner.invoke(app, [*base, "--yes"])
+    assert confirmed.exit_code == 0 and "deleted 7 run(s)" in confirmed.output

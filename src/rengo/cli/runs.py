@@ -129,6 +129,10 @@ def plot(
         console.print(f"wrote {path}")
 
 
+NAMED_INLINE = 5
+"""Runs ``rengo runs delete`` names on its prompt's line; more are shown as a table."""
+
+
 @runs_app.command("delete")
 def delete(
     run_ids: Annotated[
@@ -208,6 +212,11 @@ def delete(
                 console.print("no run to delete")
                 return
             described = _described(runs)
+            if len(runs) > NAMED_INLINE:  # hundreds of runs read as a table, not one line
+                from rengo.tracking import runs_table
+
+                console.print(runs_table(runs))
+                described = "the runs listed above"
             if dry_run:
                 console.print(
                     f"would delete {len(runs)} run(s) (--dry-run: none deleted): {described}"
@@ -228,7 +237,10 @@ def delete(
                 else:
                     deleted.append(run)
             if deleted:
-                console.print(f"deleted {_described(deleted)}")
+                shown = (
+                    _described(deleted) if len(deleted) <= NAMED_INLINE else "the runs listed above"
+                )
+                console.print(f"deleted {len(deleted)} run(s): {shown}")
                 _compact_unless_running(s)
             if changed:
                 raise ConfigError(f"kept what changed since it was listed: {'; '.join(changed)}")
