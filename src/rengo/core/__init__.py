@@ -1,49 +1,55 @@
 """Core types every other layer builds on: parameters, typed messages, the codec, errors."""
 
-from rengo.core.codec import decode, encode, encode_chunks, register_type
-from rengo.core.envelope import Envelope, envelope_from_bytes, envelope_to_bytes, message_key
-from rengo.core.errors import (
-    AuthenticationError,
-    ChannelTimeout,
-    ClientFailure,
-    CodecError,
-    ConfigError,
-    CoordinatorUnreachable,
-    DataError,
-    DuplicatePartyError,
-    HandshakeError,
-    KeyMismatchError,
-    LinkDropped,
-    MessageTooLarge,
-    MissingExtraError,
-    ProtocolError,
-    ReleaseMismatchError,
-    RengoError,
-    RoundFailure,
-    StalePartyError,
-    StopTraining,
-)
-from rengo.core.messages import (
-    Config,
-    EvaluateIns,
-    EvaluateResult,
-    FitIns,
-    FitResult,
-    Metrics,
-    Scalar,
-)
-from rengo.core.parameters import (
-    Parameters,
-    copy_parameters,
-    flatten,
-    num_bytes,
-    num_values,
-    sum_of_squares,
-    unflatten,
-    validate_update,
-    zeros_like,
-)
-from rengo.core.roles import PARTY_NAME_RULE, validate_party_name
+from typing import TYPE_CHECKING
+
+from rengo.core.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from rengo.core.codec import decode, encode, encode_chunks, register_type
+    from rengo.core.envelope import Envelope, envelope_from_bytes, envelope_to_bytes, message_key
+    from rengo.core.errors import (
+        AuthenticationError,
+        ChannelTimeout,
+        ClientFailure,
+        CodecError,
+        ConfigError,
+        CoordinatorUnreachable,
+        DataError,
+        DuplicatePartyError,
+        HandshakeError,
+        KeyMismatchError,
+        LinkDropped,
+        MessageTooLarge,
+        MissingExtraError,
+        ProtocolError,
+        ReleaseMismatchError,
+        RengoError,
+        RoundFailure,
+        StalePartyError,
+        StopTraining,
+    )
+    from rengo.core.messages import (
+        Config,
+        EvaluateIns,
+        EvaluateResult,
+        FitIns,
+        FitResult,
+        Metrics,
+        Scalar,
+    )
+    from rengo.core.parameters import (
+        Parameters,
+        copy_parameters,
+        flatten,
+        num_bytes,
+        num_values,
+        sum_of_squares,
+        unflatten,
+        validate_update,
+        zeros_like,
+    )
+    from rengo.core.roles import PARTY_NAME_RULE, validate_party_name
+
 
 __all__ = [
     "PARTY_NAME_RULE",
@@ -92,3 +98,5 @@ __all__ = [
     "validate_update",
     "zeros_like",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from rengo.core.lazy_exports import resolve_target, split_target
+
 REMOVED_IN = "0.3"
 """The release in which the deprecated paths below stop working."""
 
@@ -56,13 +58,13 @@ class MovedModule:
     hints: Mapping[str, str] = field(default_factory=dict)
 
 
-def _split(target: str, name: str) -> tuple[str, str]:
-    module, _, attribute = target.partition(":")
-    return module, attribute or name
+_OWN_FILES = (__file__, resolve_target.__code__.co_filename)
+"""This module and :mod:`rengo.core.lazy_exports` (whose ``__getattr__`` calls a moved-names
+table as its fallback): frames of either are not the user's."""
 
 
 def _is_import_machinery(filename: str) -> bool:
-    return filename.startswith("<frozen importlib") or filename == __file__
+    return filename.startswith("<frozen importlib") or filename in _OWN_FILES
 
 
 def _skipped_by_warnings(filename: str) -> bool:
@@ -138,7 +140,7 @@ def moved_names(
     table = dict(names)
     advice = dict(hints or {})
     for name, target in table.items():
-        module, attribute = _split(target, name)
+        module, attribute = split_target(target, name)
         _REDIRECTS[f"{package}.{name}"] = advice.get(name) or f"{module}.{attribute}"
 
     def __getattr__(name: str) -> Any:
@@ -147,9 +149,9 @@ def moved_names(
             if fallback is not None:
                 return fallback(name)
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        module, attribute = _split(target, name)
+        module, attribute = split_target(target, name)
         warn_moved(f"{package}.{name}", f"{module}.{attribute}", advice.get(name, ""))
-        return getattr(importlib.import_module(module), attribute)
+        return resolve_target(target, name)
 
     return __getattr__
 
@@ -163,7 +165,7 @@ def _module_advice(moved: MovedModule) -> str:
         return advice
     elsewhere = []
     for name, target in moved.names.items():
-        module, attribute = _split(target, name)
+        module, attribute = split_target(target, name)
         elsewhere.append(f"{name}: {moved.hints.get(name) or f'from {module} import {attribute}'}")
     return f"{advice}, except {'; '.join(elsewhere)}"
 
@@ -193,8 +195,7 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         new = importlib.import_module(moved.new)
         public = {k: v for k, v in vars(new).items() if not k.startswith("_")}
         for name, target in moved.names.items():
-            where, attribute = _split(target, name)
-            public[name] = getattr(importlib.import_module(where), attribute)
+            public[name] = resolve_target(target, name)
         module.__dict__.update(public)
         module.__doc__ = f"Deprecated alias of :mod:`{moved.new}` (removed in rengo {REMOVED_IN})."
         module.__all__ = sorted(  # type: ignore[attr-defined]
@@ -220,7 +221,7 @@ def alias_moved_modules(modules: Mapping[str, str | MovedModule]) -> None:
         _FINDER.moved[old] = moved
         _REDIRECTS[old] = moved.new
         for name, target in moved.names.items():
-            module, attribute = _split(target, name)
+            module, attribute = split_target(target, name)
             _REDIRECTS[f"{old}.{name}"] = moved.hints.get(name) or f"{module}.{attribute}"
     if _FINDER not in sys.meta_path:
         sys.meta_path.insert(0, _FINDER)

@@ -16,108 +16,101 @@ pairwise agreement with authenticated encryption (``pairwise``), and parties' si
 under their federation certificates, checkable through an untrusted relay (``signatures``).
 """
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-from rengo.crypto.dealing import (
-    OBFUSCATOR_SOURCES,
-    ObfuscatorSource,
-    batch_obfuscators,
-    deal_obfuscators,
-)
-from rengo.crypto.encrypted_array import (
-    EncryptedArray,
-    ScaleMismatchError,
-    UnrandomizedCiphertextError,
-    decrypt_array,
-    encrypt_array,
-)
-from rengo.crypto.fixed_base import FixedBaseTable
-from rengo.crypto.fixed_point import (
-    DEFAULT_PRECISION_BITS,
-    FixedPointEncoder,
-    FixedPointOverflowError,
-)
-from rengo.crypto.key_storage import (
-    load_private_key,
-    private_key_from_bytes,
-    private_key_to_bytes,
-    save_private_key,
-)
-from rengo.crypto.keys import (
-    DEFAULT_KEY_BITS,
-    SUPPORTED_KEY_BITS,
-    InvalidCiphertextError,
-    PaillierPrivateKey,
-    PaillierPublicKey,
-    generate_paillier_keypair,
-)
-from rengo.crypto.masking import Mask, decrypt_masked, mask_encrypted, unmask
-from rengo.crypto.obfuscator_processes import ObfuscatorProcesses
-from rengo.crypto.obfuscator_schemes import (
-    FullExponentObfuscators,
-    KeyHolderObfuscators,
-    ObfuscatorAssumption,
-    ObfuscatorScheme,
-    ShortExponentObfuscators,
-    kangaroo_exponent_bits,
-    obfuscator_scheme,
-)
-from rengo.crypto.obfuscators import (
-    DEFAULT_LOCAL_OBFUSCATOR_SCHEME,
-    LOCAL_OBFUSCATOR_SCHEMES,
-    MAX_OBFUSCATOR_PROCESSES,
-    LocalObfuscatorScheme,
-    ObfuscatorPool,
-    PoolStats,
-    djn_default_exponent_bits,
-    local_exponent_bits,
-)
-from rengo.crypto.packing import (
-    PackedEncryptedVector,
-    SlotLayout,
-    decrypt_packed,
-    encrypt_packed,
-    pack,
-    unpack,
-)
-from rengo.crypto.quantisation import (
-    Quantisation,
-    dequantise_sum,
-    quantise,
-    quantise_into,
-    ring_bits_for,
-    rounding_error_bound,
-)
-from rengo.crypto.segment_sums import encrypted_differences, encrypted_segment_sums
-from rengo.crypto.shamir import Share, combine_shares, split_secret
-from rengo.crypto.signed_slots import capacity, combine_ciphertexts, pack_signed, unpack_signed
-from rengo.crypto.wire import ciphertexts_from_bytes, ciphertexts_to_bytes
+from rengo.core.lazy_exports import lazy_exports
 
-# X25519 loads on first use: Paillier users should not pay for it.
-_LAZY = {
-    "BlindingPool": "rengo.crypto.x25519",
-    "hash_to_points": "rengo.crypto.x25519",
-    "new_secret": "rengo.crypto.x25519",
-    "KeyPair": "rengo.crypto.pairwise",
-    "agree": "rengo.crypto.pairwise",
-    "new_key_pair": "rengo.crypto.pairwise",
-    "open_sealed": "rengo.crypto.pairwise",
-    "public_key_of": "rengo.crypto.pairwise",
-    "seal": "rengo.crypto.pairwise",
-    "prg_mask": "rengo.crypto.prg",
-    "add_masks": "rengo.crypto.prg",
-    "SignatureError": "rengo.crypto.signatures",
-    "SigningIdentity": "rengo.crypto.signatures",
-    "simulated_identities": "rengo.crypto.signatures",
-    "verify_signed": "rengo.crypto.signatures",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+if TYPE_CHECKING:
+    from rengo.crypto.dealing import (
+        OBFUSCATOR_SOURCES,
+        ObfuscatorSource,
+        batch_obfuscators,
+        deal_obfuscators,
+    )
+    from rengo.crypto.encrypted_array import (
+        EncryptedArray,
+        ScaleMismatchError,
+        UnrandomizedCiphertextError,
+        decrypt_array,
+        encrypt_array,
+    )
+    from rengo.crypto.fixed_base import FixedBaseTable
+    from rengo.crypto.fixed_point import (
+        DEFAULT_PRECISION_BITS,
+        FixedPointEncoder,
+        FixedPointOverflowError,
+    )
+    from rengo.crypto.key_storage import (
+        load_private_key,
+        private_key_from_bytes,
+        private_key_to_bytes,
+        save_private_key,
+    )
+    from rengo.crypto.keys import (
+        DEFAULT_KEY_BITS,
+        SUPPORTED_KEY_BITS,
+        InvalidCiphertextError,
+        PaillierPrivateKey,
+        PaillierPublicKey,
+        generate_paillier_keypair,
+    )
+    from rengo.crypto.masking import Mask, decrypt_masked, mask_encrypted, unmask
+    from rengo.crypto.obfuscator_processes import ObfuscatorProcesses
+    from rengo.crypto.obfuscator_schemes import (
+        FullExponentObfuscators,
+        KeyHolderObfuscators,
+        ObfuscatorAssumption,
+        ObfuscatorScheme,
+        ShortExponentObfuscators,
+        kangaroo_exponent_bits,
+        obfuscator_scheme,
+    )
+    from rengo.crypto.obfuscators import (
+        DEFAULT_LOCAL_OBFUSCATOR_SCHEME,
+        LOCAL_OBFUSCATOR_SCHEMES,
+        MAX_OBFUSCATOR_PROCESSES,
+        LocalObfuscatorScheme,
+        ObfuscatorPool,
+        PoolStats,
+        djn_default_exponent_bits,
+        local_exponent_bits,
+    )
+    from rengo.crypto.packing import (
+        PackedEncryptedVector,
+        SlotLayout,
+        decrypt_packed,
+        encrypt_packed,
+        pack,
+        unpack,
+    )
+    from rengo.crypto.pairwise import (
+        KeyPair,
+        agree,
+        new_key_pair,
+        open_sealed,
+        public_key_of,
+        seal,
+    )
+    from rengo.crypto.prg import add_masks, prg_mask
+    from rengo.crypto.quantisation import (
+        Quantisation,
+        dequantise_sum,
+        quantise,
+        quantise_into,
+        ring_bits_for,
+        rounding_error_bound,
+    )
+    from rengo.crypto.segment_sums import encrypted_differences, encrypted_segment_sums
+    from rengo.crypto.shamir import Share, combine_shares, split_secret
+    from rengo.crypto.signatures import (
+        SignatureError,
+        SigningIdentity,
+        simulated_identities,
+        verify_signed,
+    )
+    from rengo.crypto.signed_slots import capacity, combine_ciphertexts, pack_signed, unpack_signed
+    from rengo.crypto.wire import ciphertexts_from_bytes, ciphertexts_to_bytes
+    from rengo.crypto.x25519 import BlindingPool, hash_to_points, new_secret
 
 
 __all__ = [
@@ -203,3 +196,5 @@ __all__ = [
     "unpack_signed",
     "verify_signed",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

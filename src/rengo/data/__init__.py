@@ -6,56 +6,65 @@ partitioners return one index array per client; :func:`federate` turns a table i
 :func:`transfer_split` a two-party transfer-learning scenario.
 """
 
-from rengo.data.bundled import (
-    DATASETS,
-    dataset_names,
-    load_breast_cancer,
-    load_credit_default,
-    load_dataset,
-    load_diabetes,
-    load_digits,
-    load_iris,
-    load_wine,
-)
-from rengo.data.csv_table import load_csv, save_csv
-from rengo.data.dataset import (
-    Dataset,
-    Standardization,
-    fit_standardization,
-    standardize,
-    train_test_split,
-)
-from rengo.data.federated import (
-    ClientSummary,
-    FederatedDataset,
-    federate,
-    from_partition,
-    label_entropy,
-)
-from rengo.data.idx import load_idx, read_idx, write_idx
-from rengo.data.labels import encode_labels
-from rengo.data.parquet_table import load_parquet, save_parquet
-from rengo.data.partition import (
-    PARTITION_SCHEMES,
-    check_partition,
-    dirichlet_partition,
-    iid_partition,
-    partition,
-    partition_options,
-    quantity_skew_partition,
-    shard_partition,
-)
-from rengo.data.seeding import Seed, as_generator
-from rengo.data.shared import (
-    fate_table_names,
-    load_fate_table,
-    load_femnist,
-    load_mnist_test,
-    load_uci_adult,
-    shared_data_dir,
-)
-from rengo.data.transfer import TransferParty, TransferSplit, transfer_split
-from rengo.data.vertical import VerticalParty, vertical_split
+from typing import TYPE_CHECKING
+
+from rengo.core.lazy_exports import lazy_exports
+
+# Imported now: a lazy name equal to a submodule's would be replaced by that submodule
+# whenever the submodule is imported first.
+from rengo.data.partition import partition
+
+if TYPE_CHECKING:
+    from rengo.data.bundled import (
+        DATASETS,
+        dataset_names,
+        load_breast_cancer,
+        load_credit_default,
+        load_dataset,
+        load_diabetes,
+        load_digits,
+        load_iris,
+        load_wine,
+    )
+    from rengo.data.csv_table import load_csv, save_csv
+    from rengo.data.dataset import (
+        Dataset,
+        Standardization,
+        fit_standardization,
+        standardize,
+        train_test_split,
+    )
+    from rengo.data.federated import (
+        ClientSummary,
+        FederatedDataset,
+        federate,
+        from_partition,
+        label_entropy,
+    )
+    from rengo.data.idx import load_idx, read_idx, write_idx
+    from rengo.data.labels import encode_labels
+    from rengo.data.parquet_table import load_parquet, save_parquet
+    from rengo.data.partition import (
+        PARTITION_SCHEMES,
+        check_partition,
+        dirichlet_partition,
+        iid_partition,
+        partition_options,
+        quantity_skew_partition,
+        shard_partition,
+    )
+    from rengo.data.seeding import Seed, as_generator
+    from rengo.data.shared import (
+        fate_table_names,
+        load_fate_table,
+        load_femnist,
+        load_mnist_test,
+        load_uci_adult,
+        shared_data_dir,
+    )
+    from rengo.data.transfer import TransferParty, TransferSplit, transfer_split
+    from rengo.data.vertical import VerticalParty, vertical_split
+
 
 __all__ = [
     "DATASETS",
@@ -107,3 +116,5 @@ __all__ = [
     "vertical_split",
     "write_idx",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

@@ -7,19 +7,25 @@ registered vertical algorithm runs through the vertical runner with
 :func:`serve_vertical_coordinator` / :func:`run_vertical_party`.
 """
 
-from rengo.deploy.app_loader import load_app
-from rengo.deploy.coordinator import RUN_KIND, message_limit, serve_coordinator
-from rengo.deploy.party import run_party
-from rengo.deploy.roles import run_role, serve_role
-from rengo.deploy.vertical import (
-    VERTICAL_MAX_MESSAGE_BYTES,
-    VerticalRunReport,
-    checkpointed_plan,
-    run_vertical_party,
-    serve_vertical_coordinator,
-)
-from rengo.deploy.vertical_data import load_party_data
-from rengo.vfl.runner import VerticalPartyResult, VerticalPlan
+from typing import TYPE_CHECKING
+
+from rengo.core.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from rengo.deploy.app_loader import load_app
+    from rengo.deploy.coordinator import RUN_KIND, message_limit, serve_coordinator
+    from rengo.deploy.party import run_party
+    from rengo.deploy.roles import run_role, serve_role
+    from rengo.deploy.vertical import (
+        VERTICAL_MAX_MESSAGE_BYTES,
+        VerticalRunReport,
+        checkpointed_plan,
+        run_vertical_party,
+        serve_vertical_coordinator,
+    )
+    from rengo.deploy.vertical_data import load_party_data
+    from rengo.vfl.runner import VerticalPartyResult, VerticalPlan
+
 
 __all__ = [
     "RUN_KIND",
@@ -38,3 +44,5 @@ __all__ = [
     "serve_role",
     "serve_vertical_coordinator",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

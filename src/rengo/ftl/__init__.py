@@ -18,21 +18,27 @@ horizontal learning (FedPer, FedRep, Ditto, FedBN) lives with :mod:`rengo.hfl`.
 The encoders need PyTorch (the ``torch`` extra); importing this package does not.
 """
 
-from rengo.ftl.algorithm import FTL, make_source_keypair
-from rengo.ftl.config import Objective, Security, TransferConfig
-from rengo.ftl.estimator import TransferClassifier
-from rengo.ftl.exposure import GradientExposureWarning, gradient_exposure
-from rengo.ftl.math import class_probabilities, label_names, taylor_loss, translator
-from rengo.ftl.predict import ftl_predict_source, ftl_predict_target
-from rengo.ftl.roles import (
-    EncoderSpec,
-    SourceModel,
-    TargetModel,
-    TransferReport,
-    ftl_coordinator,
-    ftl_source,
-    ftl_target,
-)
+from typing import TYPE_CHECKING
+
+from rengo.core.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from rengo.ftl.algorithm import FTL, make_source_keypair
+    from rengo.ftl.config import Objective, Security, TransferConfig
+    from rengo.ftl.estimator import TransferClassifier
+    from rengo.ftl.exposure import GradientExposureWarning, gradient_exposure
+    from rengo.ftl.math import class_probabilities, label_names, taylor_loss, translator
+    from rengo.ftl.predict import ftl_predict_source, ftl_predict_target
+    from rengo.ftl.roles import (
+        EncoderSpec,
+        SourceModel,
+        TargetModel,
+        TransferReport,
+        ftl_coordinator,
+        ftl_source,
+        ftl_target,
+    )
+
 
 __all__ = [
     "FTL",
@@ -57,3 +63,5 @@ __all__ = [
     "taylor_loss",
     "translator",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

@@ -11,99 +11,119 @@ They live in :mod:`rengo.hfl.torch_client` and are loaded on first use, so
 the PyTorch names need the ``torch`` extra (``pip install 'rengo[torch]'``).
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rengo.hfl.checkpoints import CheckpointRetention
-from rengo.hfl.client import Client, ClientFn, call_client, client_handler, client_seed, with_mods
-from rengo.hfl.coordinator import (
-    AbandonedAttemptObserver,
-    Coordinator,
-    History,
-    RoundObserver,
-    RoundRecord,
-)
-from rengo.hfl.failure_log import ClientFailureLog
-from rengo.hfl.local_training import (
-    BatchTransform,
-    GradientCorrection,
-    LocalTraining,
-    ProximalTerm,
-)
-from rengo.hfl.mods import (
-    BackdoorAttack,
-    CallNext,
-    ClientCall,
-    ClientMod,
-    ClipUpdateMod,
-    DittoMod,
-    DPClipMod,
-    FedProxMod,
-    FedRepMod,
-    FineTuneMod,
-    ForClients,
-    GaussianAttack,
-    LabelFlipAttack,
-    LocalLayersMod,
-    Mod,
-    QFFLMod,
-    ScaffoldMod,
-    ScaledUpdateAttack,
-    SignFlipAttack,
-    attack_registry,
-    for_clients,
-    register_attack,
-    register_mod,
-    registered_mods,
-)
-from rengo.hfl.numpy_client import (
-    LogisticRegressionClient,
-    softmax_init,
-    softmax_loss_grad,
-    softmax_predict,
-)
-from rengo.hfl.observer_fit import ValuedAsFedAvgWarning
-from rengo.hfl.result_checks import ResultChecks
-from rengo.hfl.secagg import SecAggMod, SecAggPlus, SecAggReport
-from rengo.hfl.simulation import make_pool, simulate
-from rengo.hfl.strategy import (
-    Aggregate,
-    Bulyan,
-    CentredClipping,
-    CentredClippingState,
-    ClippedDeltaSum,
-    DifferentialPrivacy,
-    Ditto,
-    FedAdagrad,
-    FedAdam,
-    FedAvg,
-    FedAvgFineTune,
-    FedAvgM,
-    FedAvgMState,
-    FedBN,
-    FedMedian,
-    FedOpt,
-    FedOptState,
-    FedPer,
-    FedProx,
-    FedRep,
-    FedTrimmedAvg,
-    FedYogi,
-    Krum,
-    NormBoundedAvg,
-    QFedAvg,
-    RegisteredStrategy,
-    Scaffold,
-    ScaffoldState,
-    ServerState,
-    Strategy,
-    StrategyOption,
-    WeightedSum,
-    cast_like,
-    get_strategy,
-    register_strategy,
-    strategy_registry,
-)
-from rengo.hfl.workflow import FitRound, FitWorkflow, ShortRound, SingleExchange
+from rengo.core.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from rengo.hfl.checkpoints import CheckpointRetention
+    from rengo.hfl.client import (
+        Client,
+        ClientFn,
+        call_client,
+        client_handler,
+        client_seed,
+        with_mods,
+    )
+    from rengo.hfl.coordinator import (
+        AbandonedAttemptObserver,
+        Coordinator,
+        History,
+        RoundObserver,
+        RoundRecord,
+    )
+    from rengo.hfl.failure_log import ClientFailureLog
+    from rengo.hfl.local_training import (
+        BatchTransform,
+        GradientCorrection,
+        LocalTraining,
+        ProximalTerm,
+    )
+    from rengo.hfl.mods import (
+        BackdoorAttack,
+        CallNext,
+        ClientCall,
+        ClientMod,
+        ClipUpdateMod,
+        DittoMod,
+        DPClipMod,
+        FedProxMod,
+        FedRepMod,
+        FineTuneMod,
+        ForClients,
+        GaussianAttack,
+        LabelFlipAttack,
+        LocalLayersMod,
+        Mod,
+        QFFLMod,
+        ScaffoldMod,
+        ScaledUpdateAttack,
+        SignFlipAttack,
+        attack_registry,
+        for_clients,
+        register_attack,
+        register_mod,
+        registered_mods,
+    )
+    from rengo.hfl.numpy_client import (
+        LogisticRegressionClient,
+        softmax_init,
+        softmax_loss_grad,
+        softmax_predict,
+    )
+    from rengo.hfl.observer_fit import ValuedAsFedAvgWarning
+    from rengo.hfl.result_checks import ResultChecks
+    from rengo.hfl.secagg import SecAggMod, SecAggPlus, SecAggReport
+    from rengo.hfl.simulation import make_pool, simulate
+    from rengo.hfl.strategy import (
+        Aggregate,
+        Bulyan,
+        CentredClipping,
+        CentredClippingState,
+        ClippedDeltaSum,
+        DifferentialPrivacy,
+        Ditto,
+        FedAdagrad,
+        FedAdam,
+        FedAvg,
+        FedAvgFineTune,
+        FedAvgM,
+        FedAvgMState,
+        FedBN,
+        FedMedian,
+        FedOpt,
+        FedOptState,
+        FedPer,
+        FedProx,
+        FedRep,
+        FedTrimmedAvg,
+        FedYogi,
+        Krum,
+        NormBoundedAvg,
+        QFedAvg,
+        RegisteredStrategy,
+        Scaffold,
+        ScaffoldState,
+        ServerState,
+        Strategy,
+        StrategyOption,
+        WeightedSum,
+        cast_like,
+        get_strategy,
+        register_strategy,
+        strategy_registry,
+    )
+    from rengo.hfl.torch_client import (
+        TorchClient,
+        evaluate_model,
+        get_parameters,
+        make_mlp,
+        resolve_device,
+        seed_torch,
+        set_parameters,
+    )
+    from rengo.hfl.workflow import FitRound, FitWorkflow, ShortRound, SingleExchange
+
 
 __all__ = [
     "AbandonedAttemptObserver",
@@ -208,25 +228,12 @@ __all__ = [
 ]
 
 
-TORCH_NAMES = (
-    "TorchClient",
-    "evaluate_model",
-    "get_parameters",
-    "make_mlp",
-    "resolve_device",
-    "seed_torch",
-    "set_parameters",
-)
-"""Names loaded from :mod:`rengo.hfl.torch_client` on first use (they need PyTorch)."""
-
-
-def __getattr__(name: str) -> Any:
-    if name in TORCH_NAMES:
-        import importlib
-
-        return getattr(importlib.import_module("rengo.hfl.torch_client"), name)
+def _deprecated_name(name: str) -> Any:
     if name == "EXECUTORS":  # deprecated: rengo.transport.executor_names()
         from rengo.hfl import simulation
 
         return simulation.__getattr__(name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__getattr__, __dir__ = lazy_exports(__name__, fallback=_deprecated_name)

@@ -13,24 +13,30 @@ Accounting uses Google's ``dp-accounting`` (``pip install 'rengo[privacy]'``); O
 (``rengo[opacus]``) only for local DP-SGD.
 """
 
-from rengo.privacy.accountant import (
-    ACCOUNTANTS,
-    PrivacyAccountant,
-    calibrate_noise_multiplier,
-    epsilon_after,
-    round_event,
-    rounds_within_budget,
-)
-from rengo.privacy.adaptive import (
-    next_clip_norm,
-    noised_unclipped_fraction,
-    update_noise_multiplier,
-)
-from rengo.privacy.budget import PrivacyBudgetExhausted
-from rengo.privacy.clipping import clip_by_l2_norm, l2_norm
-from rengo.privacy.config import DP_KINDS, CentralDP, LocalDP
-from rengo.privacy.noise import gaussian_noise_like, noised_mean
-from rengo.privacy.secagg_config import SecAgg
+from typing import TYPE_CHECKING
+
+from rengo.core.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from rengo.privacy.accountant import (
+        ACCOUNTANTS,
+        PrivacyAccountant,
+        calibrate_noise_multiplier,
+        epsilon_after,
+        round_event,
+        rounds_within_budget,
+    )
+    from rengo.privacy.adaptive import (
+        next_clip_norm,
+        noised_unclipped_fraction,
+        update_noise_multiplier,
+    )
+    from rengo.privacy.budget import PrivacyBudgetExhausted
+    from rengo.privacy.clipping import clip_by_l2_norm, l2_norm
+    from rengo.privacy.config import DP_KINDS, CentralDP, LocalDP
+    from rengo.privacy.noise import gaussian_noise_like, noised_mean
+    from rengo.privacy.secagg_config import SecAgg
+
 
 __all__ = [
     "ACCOUNTANTS",
@@ -52,3 +58,5 @@ __all__ = [
     "rounds_within_budget",
     "update_noise_multiplier",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

@@ -9,31 +9,37 @@ payout-side (identity groups paid as one entity, leave-one-out payouts). Contrib
 come from :mod:`rengo.valuation`.
 """
 
-from rengo.rewards.money import (
-    DEFAULT_CURRENCY,
-    currency_decimals,
-    format_amount,
-    format_minor,
-    to_minor_units,
-)
-from rengo.rewards.payouts import (
-    Budget,
-    Exact,
-    Payout,
-    equal_share_payouts,
-    largest_remainder,
-    proportional_payouts,
-    stake_clipped_payouts,
-)
-from rengo.rewards.sybil import (
-    SybilReport,
-    grouped_shapley,
-    grouped_value,
-    identity_groups,
-    leave_one_out_payouts,
-    measure_sybil_gain,
-    split_group_payout,
-)
+from typing import TYPE_CHECKING
+
+from rengo.core.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from rengo.rewards.money import (
+        DEFAULT_CURRENCY,
+        currency_decimals,
+        format_amount,
+        format_minor,
+        to_minor_units,
+    )
+    from rengo.rewards.payouts import (
+        Budget,
+        Exact,
+        Payout,
+        equal_share_payouts,
+        largest_remainder,
+        proportional_payouts,
+        stake_clipped_payouts,
+    )
+    from rengo.rewards.sybil import (
+        SybilReport,
+        grouped_shapley,
+        grouped_value,
+        identity_groups,
+        leave_one_out_payouts,
+        measure_sybil_gain,
+        split_group_payout,
+    )
+
 
 __all__ = [
     "DEFAULT_CURRENCY",
@@ -56,3 +62,5 @@ __all__ = [
     "stake_clipped_payouts",
     "to_minor_units",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

@@ -13,11 +13,21 @@ This layer sits beside the CLI: it may import any library layer, and no library 
 imports it.
 """
 
-from rengo.showcase.credit_contribution import CreditContribution, credit_party_contribution
-from rengo.showcase.credit_default import CreditConsortium, credit_consortium, run_credit_default
-from rengo.showcase.demo import run_demo
-from rengo.showcase.tournament_cast import FIVE_PARTICIPANTS
-from rengo.showcase.transfer_story import TransferStory, plot_transfer_story, run_transfer_story
+from typing import TYPE_CHECKING
+
+from rengo.core.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from rengo.showcase.credit_contribution import CreditContribution, credit_party_contribution
+    from rengo.showcase.credit_default import (
+        CreditConsortium,
+        credit_consortium,
+        run_credit_default,
+    )
+    from rengo.showcase.demo import run_demo
+    from rengo.showcase.tournament_cast import FIVE_PARTICIPANTS
+    from rengo.showcase.transfer_story import TransferStory, plot_transfer_story, run_transfer_story
+
 
 __all__ = [
     "FIVE_PARTICIPANTS",
@@ -31,3 +41,5 @@ __all__ = [
     "run_demo",
     "run_transfer_story",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

@@ -11,34 +11,40 @@ stake x clip(a CORR + b MMC + c FNC). The simulation runs rounds with participan
 behaviour (the demo's cast lives in :mod:`rengo.showcase`).
 """
 
-from rengo.tournament.rounds import (
-    LEGACY_SCORING,
-    MAX_STAKE_MINOR,
-    EraScore,
-    LeaderboardEntry,
-    ParticipantRoundScore,
-    PayoutRule,
-    PublishedRound,
-    RoundResult,
-    Tournament,
-    score_round,
-)
-from rengo.tournament.scoring import (
-    SCORING_VERSION,
-    feature_neutral_corr,
-    gaussianize,
-    mmc,
-    neutralize,
-    numerai_corr,
-    signed_power,
-    stake_weighted_meta_model,
-    tie_kept_rank,
-)
-from rengo.tournament.simulation import (
-    SimulatedParticipant,
-    SimulatedTournament,
-    simulate_tournament,
-)
+from typing import TYPE_CHECKING
+
+from rengo.core.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from rengo.tournament.rounds import (
+        LEGACY_SCORING,
+        MAX_STAKE_MINOR,
+        EraScore,
+        LeaderboardEntry,
+        ParticipantRoundScore,
+        PayoutRule,
+        PublishedRound,
+        RoundResult,
+        Tournament,
+        score_round,
+    )
+    from rengo.tournament.scoring import (
+        SCORING_VERSION,
+        feature_neutral_corr,
+        gaussianize,
+        mmc,
+        neutralize,
+        numerai_corr,
+        signed_power,
+        stake_weighted_meta_model,
+        tie_kept_rank,
+    )
+    from rengo.tournament.simulation import (
+        SimulatedParticipant,
+        SimulatedTournament,
+        simulate_tournament,
+    )
+
 
 __all__ = [
     "LEGACY_SCORING",
@@ -64,3 +70,5 @@ __all__ = [
     "stake_weighted_meta_model",
     "tie_kept_rank",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

@@ -4,53 +4,59 @@ line and contribution score in an embedded SQLite file, plus plots and tables of
 The store lives at ``./rengo-runs/runs.db`` unless a path or ``$RENGO_STORE`` says otherwise.
 """
 
-from rengo.tracking.client_spread import (
-    ClientMetricSummary,
-    MetricSpread,
-    client_metric_spread,
-    client_metric_summary,
-)
-from rengo.tracking.contrib_records import (
-    pay_rewards,
-    record_contributions,
-    run_contributions,
-    write_ledger_csv,
-)
-from rengo.tracking.errors import (
-    AmbiguousRunError,
-    StoreClosedError,
-    StoreCorruptError,
-    StoreReadOnlyError,
-    StoreUnwritableError,
-    UnknownRunError,
-)
-from rengo.tracking.location import ENV_VAR, resolve_store_path
-from rengo.tracking.model_export import (
-    StoredSecureBoost,
-    VerticalParts,
-    load_secureboost,
-    load_vertical_parts,
-)
-from rengo.tracking.payout_totals import PayoutTotal, PayoutTotals, payout_totals
-from rengo.tracking.plots import metric_family, plot_client_metrics, plot_run, plot_runs
-from rengo.tracking.records import (
-    ClientRecord,
-    ClientStats,
-    ContributionRecord,
-    EventRecord,
-    LedgerEntry,
-    LedgerLine,
-    PartyPresence,
-    RoundRecord,
-    RunInfo,
-)
-from rengo.tracking.run import Run, open_run
-from rengo.tracking.run_filter import RunFilter
-from rengo.tracking.schema import SCHEMA_VERSION
-from rengo.tracking.store import RunStore
-from rengo.tracking.tables import leaderboard_table, run_detail, runs_table
-from rengo.tracking.tournament_records import RUN_KIND as TOURNAMENT_RUN_KIND
-from rengo.tracking.tournament_records import record_tournament_round, tournament_summary
+from typing import TYPE_CHECKING
+
+from rengo.core.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from rengo.tracking.client_spread import (
+        ClientMetricSummary,
+        MetricSpread,
+        client_metric_spread,
+        client_metric_summary,
+    )
+    from rengo.tracking.contrib_records import (
+        pay_rewards,
+        record_contributions,
+        run_contributions,
+        write_ledger_csv,
+    )
+    from rengo.tracking.errors import (
+        AmbiguousRunError,
+        StoreClosedError,
+        StoreCorruptError,
+        StoreReadOnlyError,
+        StoreUnwritableError,
+        UnknownRunError,
+    )
+    from rengo.tracking.location import ENV_VAR, resolve_store_path
+    from rengo.tracking.model_export import (
+        StoredSecureBoost,
+        VerticalParts,
+        load_secureboost,
+        load_vertical_parts,
+    )
+    from rengo.tracking.payout_totals import PayoutTotal, PayoutTotals, payout_totals
+    from rengo.tracking.plots import metric_family, plot_client_metrics, plot_run, plot_runs
+    from rengo.tracking.records import (
+        ClientRecord,
+        ClientStats,
+        ContributionRecord,
+        EventRecord,
+        LedgerEntry,
+        LedgerLine,
+        PartyPresence,
+        RoundRecord,
+        RunInfo,
+    )
+    from rengo.tracking.run import Run, open_run
+    from rengo.tracking.run_filter import RunFilter
+    from rengo.tracking.schema import SCHEMA_VERSION
+    from rengo.tracking.store import RunStore
+    from rengo.tracking.tables import leaderboard_table, run_detail, runs_table
+    from rengo.tracking.tournament_records import RUN_KIND as TOURNAMENT_RUN_KIND
+    from rengo.tracking.tournament_records import record_tournament_round, tournament_summary
+
 
 __all__ = [
     "ENV_VAR",
@@ -101,3 +107,5 @@ __all__ = [
     "tournament_summary",
     "write_ledger_csv",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

@@ -5,9 +5,8 @@ Algorithms above this layer see only :class:`Channel` (multi-party protocols) an
 and deployed.
 """
 
-import importlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 # gRPC's C core prints its own log lines (``I1204 ... ssl_transport_security.cc ... Handshake
 # failed``) beside the one-line errors rengo raises for the same events. Its level is read once,
@@ -15,35 +14,27 @@ from typing import Any
 # GRPC_VERBOSITY the user set wins, and errors (``E...`` lines) still show.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
-from rengo.transport.channel import Channel, LocalBus, LocalChannel, TranscriptEntry, run_roles
-from rengo.transport.executors import (
-    Executor,
-    executor_names,
-    executors,
-    make_executor,
-    register_executor,
-)
-from rengo.transport.pool import ClientPool, Handler, Reply, Request
-from rengo.transport.simulation import ProcessPool, SerialPool
-from rengo.transport.straggler import StragglerWait
+from rengo.core.lazy_exports import lazy_exports
 
-# The gRPC names load on first use: simulation should not pay for grpc and x509 imports.
-_LAZY = {
-    "GrpcHub": "rengo.transport.grpc_hub",
-    "HubParty": "rengo.transport.grpc_hub",
-    "Backoff": "rengo.transport.grpc_party",
-    "GrpcChannel": "rengo.transport.grpc_party",
-    "PartyConnection": "rengo.transport.grpc_party",
-    "HubSecurity": "rengo.transport.grpc_security",
-    "PartyCredentials": "rengo.transport.grpc_security",
-    "RevocationList": "rengo.transport.revocation",
-}
+# Imported now: a lazy name equal to a submodule's would be replaced by that submodule
+# whenever the submodule is imported first.
+from rengo.transport.executors import executors
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+if TYPE_CHECKING:
+    from rengo.transport.channel import Channel, LocalBus, LocalChannel, TranscriptEntry, run_roles
+    from rengo.transport.executors import (
+        Executor,
+        executor_names,
+        make_executor,
+        register_executor,
+    )
+    from rengo.transport.grpc_hub import GrpcHub, HubParty
+    from rengo.transport.grpc_party import Backoff, GrpcChannel, PartyConnection
+    from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+    from rengo.transport.pool import ClientPool, Handler, Reply, Request
+    from rengo.transport.revocation import RevocationList
+    from rengo.transport.simulation import ProcessPool, SerialPool
+    from rengo.transport.straggler import StragglerWait
 
 
 __all__ = [
@@ -73,3 +64,5 @@ __all__ = [
     "register_executor",
     "run_roles",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

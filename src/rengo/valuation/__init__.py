@@ -14,52 +14,62 @@ runs. Vertical FL: the Shapley value of each feature party by retraining each co
 :mod:`rengo.rewards` turns them into payouts.
 """
 
-from rengo.valuation.gtg import GTGConfig, gtg_round_shapley, gtg_shapley
-from rengo.valuation.party_shapley import RetrainScore, party_shapley
-from rengo.valuation.reconstruction import (
-    Evaluate,
-    RoundUpdates,
-    coalition_round_model,
-    coalition_whole_run_model,
-    fedavg_parameters,
-    mr_shapley,
-    or_shapley,
-    players_of,
-    round_value_function,
-)
-from rengo.valuation.shapley import (
-    CONFIDENCE,
-    CountingValue,
-    NonFiniteValueError,
-    ShapleyResult,
-    ValueFunction,
-    exact_shapley,
-    leave_one_out,
-    permutation_shapley,
-    tmc_shapley,
-)
-from rengo.valuation.stopping import (
-    AbsoluteStandardError,
-    ConvergenceRule,
-    HistoryDeviation,
-    MaxEvaluations,
-    MaxSamples,
-    MaxTime,
-    MaxUpdates,
-    MinUpdates,
-    RelativeStandardError,
-    SamplingProgress,
-    StoppingCriterion,
-    default_stopping,
-)
-from rengo.valuation.tracker import (
-    METHODS,
-    ContributionReport,
-    ContributionTracker,
-    RoundContribution,
-    validation_score,
-)
-from rengo.valuation.vertical import VerticalContribution, vertical_party_contribution
+from typing import TYPE_CHECKING
+
+from rengo.core.lazy_exports import lazy_exports
+
+# Imported now: a lazy name equal to a submodule's would be replaced by that submodule
+# whenever the submodule is imported first.
+from rengo.valuation.party_shapley import party_shapley
+
+if TYPE_CHECKING:
+    from rengo.valuation.gtg import GTGConfig, gtg_round_shapley, gtg_shapley
+    from rengo.valuation.party_shapley import RetrainScore
+    from rengo.valuation.reconstruction import (
+        Evaluate,
+        RoundUpdates,
+        coalition_round_model,
+        coalition_whole_run_model,
+        fedavg_parameters,
+        mr_shapley,
+        or_shapley,
+        players_of,
+        round_value_function,
+    )
+    from rengo.valuation.shapley import (
+        CONFIDENCE,
+        CountingValue,
+        NonFiniteValueError,
+        ShapleyResult,
+        ValueFunction,
+        exact_shapley,
+        leave_one_out,
+        permutation_shapley,
+        tmc_shapley,
+    )
+    from rengo.valuation.stopping import (
+        AbsoluteStandardError,
+        ConvergenceRule,
+        HistoryDeviation,
+        MaxEvaluations,
+        MaxSamples,
+        MaxTime,
+        MaxUpdates,
+        MinUpdates,
+        RelativeStandardError,
+        SamplingProgress,
+        StoppingCriterion,
+        default_stopping,
+    )
+    from rengo.valuation.tracker import (
+        METHODS,
+        ContributionReport,
+        ContributionTracker,
+        RoundContribution,
+        validation_score,
+    )
+    from rengo.valuation.vertical import VerticalContribution, vertical_party_contribution
+
 
 __all__ = [
     "CONFIDENCE",
@@ -105,3 +115,5 @@ __all__ = [
     "validation_score",
     "vertical_party_contribution",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

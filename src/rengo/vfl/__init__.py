@@ -13,99 +13,107 @@ Layout: :mod:`rengo.vfl.common` (party tables, vertical datasets, batch order),
 the ``torch`` extra only to train), the registry, the runner and the generic estimator.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from rengo.core.lazy_exports import lazy_exports
 from rengo.vfl import legacy as _legacy  # noqa: F401  (old module paths, with a warning)
-from rengo.vfl.checkpoints import CheckpointFolder, EpochCheckpoints, EpochState
-from rengo.vfl.common import (
-    HeldOutRule,
-    PartyData,
-    PartyTable,
-    VerticalDataset,
-    align_rows,
-    as_vertical_dataset,
-    batch_order,
-)
-from rengo.vfl.estimator import VerticalEstimator
-from rengo.vfl.hetero_contribution import (
-    CoalitionScore,
-    CoalitionValue,
-    guest_alone_scores,
-    train_guest_alone,
-)
-from rengo.vfl.hetero_linear import HETERO_LINEAR, HeteroLinearConfig, HeteroLinearRegression
-from rengo.vfl.hetero_lr import (
-    HETERO_LR,
-    CoordinatorReport,
-    GuestModel,
-    HeteroLogisticRegression,
-    HeteroLRConfig,
-    HostModel,
-    hetero_lr_coordinator,
-    hetero_lr_guest,
-    hetero_lr_host,
-    hetero_lr_predict_coordinator,
-    hetero_lr_predict_guest,
-    hetero_lr_predict_host,
-)
-from rengo.vfl.hetero_lr.config import LinearModelConfig
-from rengo.vfl.hetero_lr.estimator import CoordinatedLinearModel
-from rengo.vfl.hetero_poisson import HETERO_POISSON, HeteroPoissonConfig, HeteroPoissonRegression
-from rengo.vfl.predictions import VerticalPredictions
-from rengo.vfl.progress import (
-    ProgressFn,
-    RichVerticalProgress,
-    TrainingReporter,
-    VerticalProgress,
-    progress_display,
-)
-from rengo.vfl.psi import (
-    PSIAlignment,
-    PSIResult,
-    align_csv,
-    normalise_ids,
-    private_set_intersection,
-    psi_follower,
-    psi_leader,
-    require_nonempty,
-)
-from rengo.vfl.registry import (
-    AlignedData,
-    KeySpec,
-    Models,
-    RoleContext,
-    Roles,
-    RoleState,
-    VerticalAlgorithm,
-    algorithms,
-    get_algorithm,
-    register,
-    unregister,
-)
-from rengo.vfl.runner import (
-    SimulatedRun,
-    VerticalCoordinatorOutcome,
-    VerticalPartyResult,
-    VerticalPlan,
-    receive_plan,
-    simulate_vertical,
-    vertical_coordinator,
-    vertical_party,
-)
-from rengo.vfl.secureboost import (
-    SECUREBOOST,
-    HeteroSecureBoost,
-    SecureBoostConfig,
-    SecureBoostGuestModel,
-    SecureBoostHostModel,
-)
-from rengo.vfl.splitnn import (
-    SPLITNN,
-    SplitNNClassifier,
-    SplitNNConfig,
-    SplitNNFeatureModel,
-    SplitNNLabelModel,
-)
+
+if TYPE_CHECKING:
+    from rengo.vfl.checkpoints import CheckpointFolder, EpochCheckpoints, EpochState
+    from rengo.vfl.common import (
+        HeldOutRule,
+        PartyData,
+        PartyTable,
+        VerticalDataset,
+        align_rows,
+        as_vertical_dataset,
+        batch_order,
+    )
+    from rengo.vfl.estimator import VerticalEstimator
+    from rengo.vfl.hetero_contribution import (
+        CoalitionScore,
+        CoalitionValue,
+        guest_alone_scores,
+        train_guest_alone,
+    )
+    from rengo.vfl.hetero_linear import HETERO_LINEAR, HeteroLinearConfig, HeteroLinearRegression
+    from rengo.vfl.hetero_lr import (
+        HETERO_LR,
+        CoordinatorReport,
+        GuestModel,
+        HeteroLogisticRegression,
+        HeteroLRConfig,
+        HostModel,
+        hetero_lr_coordinator,
+        hetero_lr_guest,
+        hetero_lr_host,
+        hetero_lr_predict_coordinator,
+        hetero_lr_predict_guest,
+        hetero_lr_predict_host,
+    )
+    from rengo.vfl.hetero_lr.config import LinearModelConfig
+    from rengo.vfl.hetero_lr.estimator import CoordinatedLinearModel
+    from rengo.vfl.hetero_poisson import (
+        HETERO_POISSON,
+        HeteroPoissonConfig,
+        HeteroPoissonRegression,
+    )
+    from rengo.vfl.predictions import VerticalPredictions
+    from rengo.vfl.progress import (
+        ProgressFn,
+        RichVerticalProgress,
+        TrainingReporter,
+        VerticalProgress,
+        progress_display,
+    )
+    from rengo.vfl.psi import (
+        PSIAlignment,
+        PSIResult,
+        align_csv,
+        normalise_ids,
+        private_set_intersection,
+        psi_follower,
+        psi_leader,
+        require_nonempty,
+    )
+    from rengo.vfl.registry import (
+        AlignedData,
+        KeySpec,
+        Models,
+        RoleContext,
+        Roles,
+        RoleState,
+        VerticalAlgorithm,
+        algorithms,
+        get_algorithm,
+        register,
+        unregister,
+    )
+    from rengo.vfl.runner import (
+        SimulatedRun,
+        VerticalCoordinatorOutcome,
+        VerticalPartyResult,
+        VerticalPlan,
+        receive_plan,
+        simulate_vertical,
+        vertical_coordinator,
+        vertical_party,
+    )
+    from rengo.vfl.secureboost import (
+        SECUREBOOST,
+        HeteroSecureBoost,
+        SecureBoostConfig,
+        SecureBoostGuestModel,
+        SecureBoostHostModel,
+    )
+    from rengo.vfl.splitnn import (
+        SPLITNN,
+        SplitNNClassifier,
+        SplitNNConfig,
+        SplitNNFeatureModel,
+        SplitNNLabelModel,
+    )
+
 
 __all__ = [
     "HETERO_LINEAR",
@@ -196,26 +204,17 @@ from rengo.core.deprecation import alias_moved_modules, moved_names
 
 alias_moved_modules({"rengo.vfl.hetero_credit_story": "rengo.showcase.credit_default"})
 
-# --- Not deprecated: NotFittedError is public and made on first use (see below); the
-# deprecated block's __getattr__ falls back to it. ---------------------------------------
+# NotFittedError subclasses scikit-learn's: rengo.vfl.estimator makes it when first asked
+# for, so that importing rengo.vfl does not import scikit-learn (~2 s).
 if TYPE_CHECKING:
     from rengo.vfl.estimator import NotFittedError
 
-
-def _made_on_first_use(name: str) -> Any:
-    """``NotFittedError`` subclasses scikit-learn's: made when first asked for, so that
-    importing rengo.vfl does not import scikit-learn (~2 s)."""
-    if name == "NotFittedError":
-        from rengo.vfl.estimator import not_fitted_error
-
-        return not_fitted_error()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__getattr__ = moved_names(
+__getattr__, __dir__ = lazy_exports(
     __name__,
-    dict.fromkeys(
-        ("CreditConsortium", "credit_consortium", "run_credit_default"), "rengo.showcase"
+    fallback=moved_names(
+        __name__,
+        dict.fromkeys(
+            ("CreditConsortium", "credit_consortium", "run_credit_default"), "rengo.showcase"
+        ),
     ),
-    fallback=_made_on_first_use,
 )
