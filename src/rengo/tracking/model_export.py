@@ -21,7 +21,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,7 +30,12 @@ from rengo.core.errors import CodecError, ConfigError, DataError
 from rengo.core.install_hint import install_hint
 from rengo.data import Standardization
 from rengo.tracking.store import RunStore
-from rengo.vfl.secureboost.model_file import StoredPartyModel, party_document, read_document
+
+# SecureBoost's model files are read only by the functions below that need them: every run
+# store reader (`rengo runs list`) imports this module, and SecureBoost's package brings
+# Paillier and the whole vertical layer with it.
+if TYPE_CHECKING:
+    from rengo.vfl.secureboost.model_file import StoredPartyModel
 
 FORMATS = ("npz", "torch")
 """Export formats: a numpy ``.npz`` archive, or a PyTorch ``state_dict`` saved by torch.save."""
@@ -151,6 +156,8 @@ def secureboost_blob(
     DataError
         If a model is not a SecureBoost party model of its party's role.
     """
+    from rengo.vfl.secureboost.model_file import party_document
+
     documents = {
         str(name): json.dumps(
             party_document(model, name, label_party, training_run), allow_nan=False
@@ -189,6 +196,8 @@ class StoredSecureBoost:
 
     def models(self) -> list[StoredPartyModel]:
         """Every party's model, read from its document."""
+        from rengo.vfl.secureboost.model_file import read_document
+
         return [
             read_document(doc, f"run {self.run_id}'s stored model of {name!r}", name)
             for name, doc in sorted(self.documents.items())
@@ -203,6 +212,8 @@ class StoredSecureBoost:
         ConfigError
             Unless ``1 <= n_trees <= trees``.
         """
+        from rengo.vfl.secureboost.model_file import party_document
+
         documents = {
             m.party: party_document(
                 m.model.first_trees(n_trees), m.party, self.label_party, m.training_run
@@ -455,6 +466,8 @@ def load_secureboost(store: RunStore, run_id: str) -> StoredSecureBoost:
     UnknownRunError, AmbiguousRunError
         If ``run_id`` matches no run, or several.
     """
+    from rengo.vfl.secureboost.model_file import read_document
+
     full, number, state = _checkpoint(store, run_id, None)
     if state.get("kind") != SECUREBOOST_KIND:
         raise DataError(f"run {full} holds no SecureBoost model (it holds {state.get('kind')!r})")

@@ -23,7 +23,6 @@ from rengo.tracking.model_export import stored_model
 from rengo.tracking.records import ClientRecord, ClientStats, RunInfo
 from rengo.tracking.round_coverage import PhaseCoverage, phase_coverage, round_coverage
 from rengo.tracking.store import RunStore
-from rengo.vfl.registry import algorithms
 
 _STATUS_STYLES = {
     "running": "bold cyan",
@@ -198,7 +197,10 @@ def _ago(now: datetime, moment: datetime | None) -> str:
 
 def _epoch_unit(run: RunInfo) -> str:
     """What a vertical run's epochs are called: its algorithm's ``epoch_unit`` (SecureBoost:
-    ``"tree"``), ``"epoch"`` for an algorithm this rengo does not know."""
+    ``"tree"``), ``"epoch"`` for an algorithm this rengo does not know (the registry, which
+    imports every algorithm, only for a vertical run's detail: not for ``rengo runs list``)."""
+    from rengo.vfl.registry import algorithms
+
     name = run.config.get("algorithm")
     known = algorithms()
     return known[name].epoch_unit if isinstance(name, str) and name in known else "epoch"
