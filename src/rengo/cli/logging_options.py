@@ -98,6 +98,12 @@ def logging_options() -> list[Any]:
     return list(typer.main.get_command(template).params)
 
 
+def _held_commands(command: Any) -> list[Any]:
+    """The commands ``command`` holds now: ``dict``'s own ``values`` does not load a deferred
+    group's commands (:mod:`rengo.cli.deferred_groups`, which treats them when it loads them)."""
+    return list(dict.values(getattr(command, "commands", {})))
+
+
 def add_logging_options(command: Any) -> None:
     """Give ``command`` and every command under it the logging options (idempotent)."""
     names = {name for p in command.params for name in getattr(p, "opts", [])}
@@ -107,7 +113,7 @@ def add_logging_options(command: Any) -> None:
             option.opts = [o for o in option.opts if o not in taken]
             if option.opts:
                 command.params.append(option)
-    for sub in getattr(command, "commands", {}).values():
+    for sub in _held_commands(command):
         add_logging_options(sub)
 
 
@@ -117,7 +123,7 @@ def unwrapped_help(command: Any) -> None:
     ``short_help``: its first paragraph. Typer's rich help keeps a docstring's line breaks in
     every paragraph but a help page's first, so help wrapped at the source's width broke
     mid-sentence in ``rengo --help`` and on the commands' own pages (idempotent)."""
-    for sub in getattr(command, "commands", {}).values():
+    for sub in _held_commands(command):
         if sub.help:
             paragraphs = [
                 p if p.startswith("\b") else " ".join(p.split())

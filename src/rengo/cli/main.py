@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from rengo import __version__
+from rengo.cli.deferred_groups import deferred_app
 from rengo.cli.deploy import certs_app
 from rengo.cli.deploy import coordinator as coordinator_command
 from rengo.cli.deploy import party as party_command
@@ -24,7 +25,6 @@ from rengo.cli.runs import runs_app
 from rengo.cli.store_option import StoreOption
 from rengo.cli.tournament import tournament_app
 from rengo.cli.ui import ui as ui_command
-from rengo.cli.vfl import vfl_app
 
 app = typer.Typer(
     name="rengo",
@@ -38,7 +38,10 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(certs_app, name="certs")
 app.add_typer(rewards_app, name="rewards")
 app.add_typer(tournament_app, name="tournament")
-app.add_typer(vfl_app, name="vfl")
+# imported when used: its commands' options come from every registered vertical algorithm
+app.add_typer(
+    deferred_app("rengo.cli.vfl:vfl_app", help="Vertical federated learning."), name="vfl"
+)
 app.command("coordinator")(coordinator_command)
 app.command("party")(party_command)
 app.command("ui")(ui_command)

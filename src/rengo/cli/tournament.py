@@ -26,9 +26,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -42,6 +41,9 @@ from rengo.cli.tournament_state import STATE_FORMAT, load_state, save_state, sta
 from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError, DataError
 from rengo.rewards import DEFAULT_CURRENCY
+
+if TYPE_CHECKING:
+    import numpy as np
 
 tournament_app = typer.Typer(
     help=(
@@ -277,6 +279,8 @@ def _rows_from_csv(
     eras: int,
     seed: int,
 ) -> tuple[list[str], list[str], list[str], np.ndarray, np.ndarray | None]:
+    import numpy as np
+
     fields, rows = read_csv(path)
     needed = [id_column] + [c for c in (era_column, target_column) if c]
     missing = [c for c in needed + (features or []) if c not in fields]
@@ -316,6 +320,8 @@ def _split(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows for training and live sets (a seeded shuffle) and each row's era within its
     set: ``era1``.. for live rows, ``train-era1``.. for training rows."""
+    import numpy as np
+
     order = np.random.default_rng(seed).permutation(count)
     cut = round(train_share * count)
     train, live = np.sort(order[:cut]), np.sort(order[cut:])
@@ -328,6 +334,8 @@ def _split(
 
 
 def _target_values(data_y: np.ndarray, classification: bool, name: str, n_classes: int) -> Any:
+    import numpy as np
+
     from rengo.tournament import tie_kept_rank
 
     if classification:
@@ -525,6 +533,8 @@ def open_round(
 ) -> None:
     """Step 1: publish a new round - a training set with targets and a live set without
     (only the live rows are scored); the live targets stay here."""
+    import numpy as np
+
     assert state_path is not None  # the state file one_at_a_time resolved
     from rengo.rewards import Budget, currency_decimals
     from rengo.tournament import PayoutRule, Tournament

@@ -29,11 +29,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from rengo.core.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 STATE_FORMAT = "rengo-tournament/2"
 """The format :func:`save_state` writes."""
@@ -166,6 +167,8 @@ def state_lock(path: Path, create: bool = False) -> Iterator[None]:
 def _with_references(value: Any, folder: Path, named: set[str]) -> Any:
     """``value`` with each numpy array written to ``folder`` (unless there already) and
     replaced by its reference; the names used are added to ``named``."""
+    import numpy as np
+
     if isinstance(value, np.ndarray):
         name = _stored_array(value, folder)
         named.add(name)
@@ -189,6 +192,8 @@ def _with_arrays(value: Any, folder: Path, path: Path) -> Any:
 
 
 def _read_array(name: str, folder: Path, path: Path) -> np.ndarray:
+    import numpy as np
+
     if not _ARRAY_NAME.fullmatch(name):
         raise DataError(f"{path} names an array {name!r}, which is not a SHA-256 .npy name")
     try:
@@ -206,6 +211,8 @@ def _read_array(name: str, folder: Path, path: Path) -> np.ndarray:
 def _stored_array(array: np.ndarray, folder: Path) -> str:
     """The name of ``array``'s file in ``folder``, written there unless it is already: an
     array read from there (memory-mapped read-only, so unchanged) is not hashed again."""
+    import numpy as np
+
     mapped = array if isinstance(array, np.memmap) else array.base
     if (
         isinstance(mapped, np.memmap)

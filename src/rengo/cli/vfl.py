@@ -13,7 +13,8 @@ from rengo.cli.errors import friendly_errors
 from rengo.cli.vfl_deploy import vfl_coordinator, vfl_party
 from rengo.core.errors import ConfigError
 
-vfl_app = typer.Typer(help="Vertical federated learning.", no_args_is_help=True)
+# mounted under `rengo` as a deferred group, which gives its help (rengo.cli.main)
+vfl_app = typer.Typer(no_args_is_help=True, add_completion=False)
 console = Console()
 vfl_app.command("coordinator")(vfl_coordinator)
 vfl_app.command("party")(vfl_party)
