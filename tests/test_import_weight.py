@@ -114,3 +114,16 @@ def test_reading_a_store_or_a_tournament_loads_no_crypto_wire_or_algorithm(
     args: list[str], tournament_folder: str
 ) -> None:
     assert [m for m in _loaded_by(args, tournament_folder) if m != "numpy"] == []
+
+
+@pytest.mark.parametrize(
+    "module", ["rengo.core", "rengo.hfl", "rengo.vfl", "rengo.tracking", "rengo.tournament"]
+)
+def test_importing_an_area_loads_none_of_its_modules_until_a_name_is_used(module: str) -> None:
+    """An area's exports are imported on first use (rengo.core.lazy_exports)."""
+    names = tuple(m for m in ("numpy", *NOT_FOR_LIGHT_COMMANDS) if m != module)
+    code = f"import sys, {module}\nprint(','.join(m for m in {names!r} if m in sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "", f"{module} imported {done.stdout.strip()}"

@@ -9,16 +9,19 @@ their old one here.
 from __future__ import annotations
 
 import warnings
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from rengo.core.deprecation import REMOVED_IN, MovedModule, alias_moved_modules
-from rengo.crypto import dealing
-from rengo.crypto.dealing import ObfuscatorSource
-from rengo.crypto.encrypted_array import EncryptedArray, encrypt_array
-from rengo.crypto.obfuscators import ObfuscatorPool
-from rengo.transport.channel import Channel, Key
+
+# Imported by the old helpers that use them, not here: `import rengo.vfl` imports this
+# module, and these bring numpy, Paillier and the wire envelope with them.
+if TYPE_CHECKING:
+    import numpy as np
+
+    from rengo.crypto.dealing import ObfuscatorSource
+    from rengo.crypto.encrypted_array import EncryptedArray
+    from rengo.crypto.obfuscators import ObfuscatorPool
+    from rengo.transport.channel import Channel, Key
 
 _OLD_SIGNATURES = "rengo.vfl.legacy"  # the helpers below, with their old signatures
 
@@ -95,6 +98,8 @@ def encrypt_with(
 ) -> EncryptedArray:
     """Deprecated: ``encrypt_array(values, public, precision_bits=exponent,
     obfuscators=obfuscators)``."""
+    from rengo.crypto.encrypted_array import encrypt_array
+
     _warn_old_signature("encrypt_with", "use rengo.crypto.encrypt_array(..., obfuscators=...)")
     return encrypt_array(values, public, precision_bits=exponent, obfuscators=obfuscators)
 
@@ -115,6 +120,8 @@ def deal_obfuscators(
     channel: Channel, party: str, key: Key, pool: ObfuscatorPool, count: int
 ) -> None:
     """Deprecated: ``rengo.crypto.deal_obfuscators(channel.scope(...), party, pool, count)``."""
+    from rengo.crypto import dealing
+
     _warn_old_signature("deal_obfuscators(channel, party, key, ...)", "use crypto.deal_obfuscators")
     dealing.deal_obfuscators(channel, party, pool, count, key=key)
 
@@ -128,6 +135,8 @@ def batch_obfuscators(
     count: int,
 ) -> np.ndarray:
     """Deprecated: ``rengo.crypto.batch_obfuscators(source, channel.scope(...), ...)``."""
+    from rengo.crypto import dealing
+
     _warn_old_signature("batch_obfuscators(..., key, ...)", "use crypto.batch_obfuscators")
     return dealing.batch_obfuscators(source, channel, coordinator, pool, count, key=key)
 
