@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         load_secureboost,
         load_vertical_parts,
     )
-    from rengo.tracking.payout_totals import PayoutTotal, PayoutTotals, payout_totals
+    from rengo.tracking.ledger_totals import PayoutTotal, PayoutTotals, payout_totals
     from rengo.tracking.plots import metric_family, plot_client_metrics, plot_run, plot_runs
     from rengo.tracking.records import (
         ClientRecord,

@@ -379,7 +379,7 @@ def rewards_view(
     and the run's latest :data:`LEDGER_SHOWN` ledger lines (``ledger_total``: how many it
     has) with each participant's net amount per currency over every line."""
     from rengo.tracking.contrib_records import ledger_amount, run_contributions
-    from rengo.tracking.payout_totals import add_payouts
+    from rengo.tracking.ledger_totals import add_payouts
 
     full = store.resolve_run_id(run_id)
     records = store.contributions(full)
