@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         StoreUnwritableError,
         UnknownRunError,
     )
+    from rengo.tracking.ledger_totals import PayoutTotal, PayoutTotals, payout_totals
     from rengo.tracking.location import ENV_VAR, resolve_store_path
     from rengo.tracking.model_export import (
         StoredSecureBoost,
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
         load_secureboost,
         load_vertical_parts,
     )
-    from rengo.tracking.ledger_totals import PayoutTotal, PayoutTotals, payout_totals
     from rengo.tracking.plots import metric_family, plot_client_metrics, plot_run, plot_runs
     from rengo.tracking.records import (
         ClientRecord,
