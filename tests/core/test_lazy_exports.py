@@ -98,3 +98,24 @@ def test_an_unknown_name_still_raises_attribute_error() -> None:
 
     with pytest.raises(AttributeError, match=r"module 'rengo\.core' has no attribute 'NoSuch'"):
         rengo.core.NoSuch  # noqa: B018
+
+
+def test_exports_resolve_when_rengo_is_imported_from_a_zip_archive(tmp_path: Path) -> None:
+    """A zipapp (pex, shiv) or egg imports rengo from inside an archive, where ``__file__``
+    is no path on disk: the exports were read from that path and failed with
+    NotADirectoryError; they come from the loader's source now."""
+    import zipfile
+
+    archive = tmp_path / "rengo.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in (SRC / "rengo").rglob("*.py"):
+            zipped.write(path, path.relative_to(SRC).as_posix())
+    code = (
+        f"import sys; sys.path.insert(0, {str(archive)!r})\n"
+        "import rengo.core, rengo.hfl\n"
+        "assert '.zip' in rengo.core.__file__, rengo.core.__file__\n"
+        "print(rengo.core.ConfigError.__name__, rengo.hfl.FedAvg.__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["ConfigError", "FedAvg"]

@@ -21,7 +21,7 @@ import importlib
 import sys
 from collections.abc import Callable
 from importlib.util import find_spec
-from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 
@@ -84,6 +84,27 @@ def type_checking_imports(source: str) -> dict[str, str]:
     return table
 
 
+def _source(module: ModuleType) -> str:
+    """The source of ``module`` as its loader gives it: from a file, or from inside a zip
+    archive (a zipapp, an egg) where ``__file__`` is no path on disk.
+
+    Raises
+    ------
+    ImportError
+        If the loader holds no source (an install of compiled files only): the exports are
+        read from it.
+    """
+    loader = getattr(module.__spec__, "loader", None)
+    get_source = getattr(loader, "get_source", None)
+    source = get_source(module.__name__) if get_source is not None else None
+    if source is None:
+        raise ImportError(
+            f"{module.__name__} lists its exports in its source, which this installation "
+            f"does not hold ({module.__file__}); install rengo with its .py files"
+        )
+    return str(source)
+
+
 def lazy_exports(
     package: str, *, fallback: Callable[[str], Any] | None = None
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
@@ -105,12 +126,11 @@ def lazy_exports(
         package's own names and every lazy export, as before.
     """
     module = sys.modules[package]
-    source_file = Path(str(module.__file__))
     table: dict[str, str] = {}
 
     def exports() -> dict[str, str]:
         if not table:
-            table.update(type_checking_imports(source_file.read_text(encoding="utf-8")))
+            table.update(type_checking_imports(_source(module)))
         return table
 
     def __getattr__(name: str) -> Any:
