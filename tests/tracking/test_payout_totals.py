@@ -76,3 +76,16 @@ def test_rewards_totals_prints_each_participants_sum_over_the_runs_it_picks(
     one = runner.invoke(app, ["rewards", "totals", first, "--store", str(path)])
     assert one.exit_code == 0 and "Payouts over 1 paid run(s)" in one.output
     assert "insurer" not in one.output and "100.00" in one.output
+
+
+def test_rewards_totals_counts_the_runs_its_filters_picked_when_none_was_paid(
+    tmp_path: Path,
+) -> None:
+    """With filters that pick no run, it counted every run in the store as chosen."""
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        _paid_run(store, [("bank", 100, 2)])
+        _paid_run(store, [("card", 100, 2)])
+    none = runner.invoke(app, ["rewards", "totals", "--kind", "vfl", "--store", str(path)])
+    assert none.exit_code == 0, none.output
+    assert "no ledger lines in the 0 run(s) chosen" in none.output

@@ -300,9 +300,10 @@ def totals(
             chosen = [s.get_run(run_id) for run_id in dict.fromkeys(run_ids)]
         else:
             chosen = list(reversed(s.list_runs(limit=None)))  # oldest first
-        found = payout_totals(s, [run.run_id for run in chosen if wanted.matches(run)], decimals)
+        picked = [run.run_id for run in chosen if wanted.matches(run)]
+        found = payout_totals(s, picked, decimals)
         if not found.totals:
-            console.print(f"no ledger lines in the {len(chosen)} run(s) chosen")
+            console.print(f"no ledger lines in the {len(picked)} run(s) chosen")
             return
         table = Table(title=f"Payouts over {len(found.runs)} paid run(s)", title_justify="left")
         table.add_column("participant")
