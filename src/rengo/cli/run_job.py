@@ -21,7 +21,7 @@ from rengo.jobs.contribution import (
     vertical_contribution,
 )
 from rengo.rewards import Payout, format_amount
-from rengo.tracking import RunStore, plot_run, resolve_store_path
+from rengo.tracking import RunInfo, RunStore, plot_run, resolve_store_path
 from rengo.valuation import ContributionReport
 from rengo.vfl import VerticalDataset
 
@@ -77,6 +77,24 @@ def run_job(
         spec.job.executor = executor
     repeated = None if same_as is None else _repeated_run(job_path, spec, store_path, same_as)
     job = build_hfl_job(spec)
+    if repeated is not None:
+        _check_same_data(
+            console,
+            repeated,
+            job.data_files,
+            refusal=f"{job_path} would not repeat run",
+            way_out="restore the data it trained on to repeat it, or run the job without "
+            "--same-as to train on the data as it is now",
+        )
+    if resume is not None:
+        _check_same_data(
+            console,
+            _recorded(store_path, resume),
+            job.data_files,
+            refusal="cannot resume run",
+            way_out="it would continue on other rows: restore the data it started on (the run "
+            "stays interrupted), or start a new run",
+        )
     simulation_mods, simulation_workflow = job.for_simulation()
     console.print(
         f"[bold]{spec.job.name}[/]: {spec.strategy.name} over {len(job.client_ids)} clients "
@@ -127,7 +145,7 @@ def run_job(
         shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(last.items()))
         console.print(f"run [bold]{history.run_id}[/] completed: {shown}")
         if repeated is not None:
-            console.print(_compared_with(store, repeated, last))
+            console.print(_compared_with(store, repeated.run_id, last))
         if tracker is not None and spec.contribution is not None:
             report = tracker.report()
             payouts = record_and_pay(store, history.run_id, report, spec.contribution)
@@ -138,9 +156,9 @@ def run_job(
         return history.run_id
 
 
-def _repeated_run(job_path: Path, spec: JobSpec, store_path: Path | None, run_id: str) -> str:
-    """The full id of recorded run ``run_id``, once ``spec`` is found to hold its settings
-    (a ConfigError names each that differs: an edited job file, another ``--set``)."""
+def _repeated_run(job_path: Path, spec: JobSpec, store_path: Path | None, run_id: str) -> RunInfo:
+    """Recorded run ``run_id``, once ``spec`` is found to hold its settings (a ConfigError
+    names each that differs: an edited job file, another ``--set``)."""
     from rengo.cli.store_option import open_existing_store
     from rengo.jobs.build import JOB_SETTINGS, job_settings
     from rengo.tracking.resume_settings import settings_differences
@@ -159,7 +177,41 @@ def _repeated_run(job_path: Path, spec: JobSpec, store_path: Path | None, run_id
             f"{job_path} would not repeat run {old.run_id}: {'; '.join(differs)}; give the "
             "job and --set it ran with (rengo runs show lists them)"
         )
-    return old.run_id
+    return old
+
+
+def _recorded(store_path: Path | None, run_id: str) -> RunInfo:
+    """Recorded run ``run_id`` (full id or unique prefix)."""
+    from rengo.cli.store_option import open_existing_store
+
+    with open_existing_store(store_path, read_only=True) as store:
+        return store.get_run(run_id)
+
+
+def _check_same_data(
+    console: Console, old: RunInfo, files: Mapping[str, str], *, refusal: str, way_out: str
+) -> None:
+    """Refuse (ConfigError: ``refusal``, the run, each changed file with both short digests,
+    ``way_out``) a job whose data files ``files`` (their digests) are not those recorded run
+    ``old`` trained on; a note where ``old`` was recorded before runs kept them (not
+    compared)."""
+    from rengo.jobs.data_files import changed_data_files, recorded_data_files
+
+    if not files:
+        return
+    saved = recorded_data_files(old.config)
+    if saved is None:
+        console.print(
+            f"note: run {old.run_id} was recorded before runs kept their data files' digests: "
+            "whether its data changed since is not checked"
+        )
+        return
+    changed = changed_data_files(saved, files)
+    if not changed:
+        return
+    raise ConfigError(
+        f"{refusal} {old.run_id}: its data file changed ({'; '.join(changed)}); {way_out}"
+    )
 
 
 def _compared_with(store: RunStore, run_id: str, last: Mapping[str, float]) -> str:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         from_partition,
         label_entropy,
     )
+    from rengo.data.file_digest import file_sha256
     from rengo.data.idx import load_idx, read_idx, write_idx
     from rengo.data.labels import encode_labels
     from rengo.data.parquet_table import load_parquet, save_parquet
@@ -84,6 +85,7 @@ __all__ = [
     "encode_labels",
     "fate_table_names",
     "federate",
+    "file_sha256",
     "fit_standardization",
     "from_partition",
     "iid_partition",

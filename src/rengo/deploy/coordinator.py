@@ -552,8 +552,9 @@ def told_parties(failure: BaseException) -> str:
     return f"failed ({type(failure).__name__}; the coordinator's operator has the reason)"
 
 
-RESUME_MAY_CHANGE = frozenset({"listen"})
-"""Run config entries a resume may change: the coordinator may listen elsewhere."""
+RESUME_MAY_CHANGE = frozenset({"listen", "bundled_data"})
+"""Run config entries a resume may change: the coordinator may listen elsewhere, and run a
+later rengo release than the one that shipped the bundled dataset its job names."""
 
 
 def _trust_federation_ca(workflow: FitWorkflow | None, security: HubSecurity) -> None:

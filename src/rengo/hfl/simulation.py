@@ -47,9 +47,10 @@ from rengo.transport.pool import ClientPool
 log = logging.getLogger("rengo.hfl")
 
 RUN_KIND = "hfl"
-RESUME_MAY_CHANGE = frozenset({"executor"})
+RESUME_MAY_CHANGE = frozenset({"executor", "bundled_data"})
 """Run config entries a resumed simulation may change: where the clients run (the same seed
-gives the same model on every executor)."""
+gives the same model on every executor), and the rengo release that ships a bundled dataset
+(recorded to say what the run trained on; an upgrade does not stop a resume)."""
 
 
 class OpenRun(Protocol):

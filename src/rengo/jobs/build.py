@@ -51,6 +51,7 @@ from rengo.hfl import (
     strategy_registry,
 )
 from rengo.hfl.privacy_fit import check_privacy_fits
+from rengo.jobs.data_files import BUNDLED_DATA, DATA_FILES, bundled_data, job_data_files
 from rengo.jobs.spec import DEFAULT_MIN_AVAILABLE_CLIENTS, JobSpec, evaluation_options
 from rengo.tracking.model_export import INPUT_SCALING, input_scaling_config
 
@@ -80,6 +81,9 @@ class HflJob:
     """Mods on every client (``[robust]``'s attack simulators), for ``simulate``."""
     workflow: FitWorkflow | None = None
     """The round's fit stage: :class:`~rengo.hfl.SecAggPlus` with ``[privacy] secagg``."""
+    data_files: dict[str, str] = field(default_factory=dict)
+    """The SHA-256 of each data file the job read, by path (empty for a bundled dataset):
+    computed once, when the job is built (:func:`~rengo.jobs.data_files.job_data_files`)."""
 
     @property
     def client_ids(self) -> list[str]:
@@ -87,10 +91,17 @@ class HflJob:
         return list(self.federation.client_ids)
 
     def run_config(self, entries: Mapping[str, Any]) -> dict[str, Any]:
-        """What a run of this job records as its config: ``entries`` and the input scaling
-        the model is trained under (``rengo runs export`` hands it over with the model), on
+        """What a run of this job records as its config: ``entries``, the job's settings, what
+        it trained on (:data:`~rengo.jobs.data_files.DATA_FILES`, or for a bundled dataset
+        :data:`~rengo.jobs.data_files.BUNDLED_DATA`) and the input scaling the model is
+        trained under (``rengo runs export`` hands it over with the model), on
         every path that runs the job (``rengo run``, ``rengo coordinator``, the demo)."""
         settings = {**entries, JOB_SETTINGS: job_settings(self.spec)}
+        if self.data_files:
+            settings[DATA_FILES] = dict(self.data_files)
+        bundled = bundled_data(self.spec)
+        if bundled is not None:
+            settings[BUNDLED_DATA] = bundled
         scaler = self.federation.standardization
         if scaler is None:
             return settings
@@ -591,7 +602,10 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
         check_privacy_fits(strategy, workflow, init)
     except ConfigError as exc:
         raise ConfigError(f"{spec.source}: [strategy] with [privacy]: {exc}") from None
-    return HflJob(spec, fed, client_fn, strategy, init, evaluate, mods, workflow)
+    # Once per run, after the load (whose errors name a bad file best): the file's bytes are
+    # then in the page cache, not read from disk a second time.
+    files = job_data_files(spec)
+    return HflJob(spec, fed, client_fn, strategy, init, evaluate, mods, workflow, files)
 
 
 def _logistic(

@@ -1,0 +1,77 @@
+"""What a horizontal run records of the data it trained on, and how a repeat or a resume is
+checked against it.
+
+A job's settings name its files (``data.path``), not their contents: a file changed in place
+would have a repeat (``--same-as``) train on other data and a resume continue its run on other
+rows, recorded as the same run. So a run records the SHA-256 of each file it read
+(:data:`DATA_FILES`, ``{path: sha256}``, the path as the job resolves it), computed once when
+the job is built; a bundled dataset is part of the package, and its run records the dataset's
+name and rengo's version instead (:data:`BUNDLED_DATA`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rengo.data import file_sha256
+from rengo.jobs.spec import JobSpec
+
+DATA_FILES = "data_files"
+"""The run config entry holding the SHA-256 of each data file the run read, by path."""
+BUNDLED_DATA = "bundled_data"
+"""The run config entry naming a bundled dataset and the rengo release that shipped it."""
+SHOWN_DIGEST = 12
+"""Hex digits of a digest shown in a message (the full ones are in `rengo runs show`)."""
+
+
+def job_data_files(spec: JobSpec) -> dict[str, str]:
+    """The SHA-256 of each file the job's ``[data]`` reads (``data.path``, or ``data.images``
+    and ``data.labels``), by its path; empty for a bundled dataset.
+
+    Parameters
+    ----------
+    spec
+        The job (its paths resolved, as :func:`~rengo.jobs.load_job` leaves them).
+
+    Returns
+    -------
+    dict[str, str]
+        ``{path: hex digest}``, in the job's order.
+
+    Raises
+    ------
+    DataError
+        If a file cannot be read.
+    """
+    paths = [getattr(spec.data, key) for key in ("path", "images", "labels")]
+    return {path: file_sha256(path) for path in paths if path is not None}
+
+
+def bundled_data(spec: JobSpec) -> dict[str, str] | None:
+    """The bundled dataset a job trains on and the rengo release that ships it (None for a
+    job that reads its own files)."""
+    if spec.data.dataset in ("csv", "parquet", "idx"):
+        return None
+    from rengo import __version__
+
+    return {"dataset": spec.data.dataset, "rengo": __version__}
+
+
+def recorded_data_files(config: Any) -> dict[str, str] | None:
+    """The data file digests a run's recorded ``config`` holds; None for a run recorded before
+    runs kept them (or of a job with no file)."""
+    files = config.get(DATA_FILES) if isinstance(config, Mapping) else None
+    if not isinstance(files, Mapping):
+        return None
+    return {str(path): str(digest) for path, digest in files.items()}
+
+
+def changed_data_files(saved: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
+    """Each file both record whose digest differs, as ``"PATH sha256 SAVED…, now NOW…"`` (short
+    digests), in path order. A file only one of them reads is not compared here: the job's
+    settings (``data.path``) already name that difference."""
+    return [
+        f"{path} sha256 {saved[path][:SHOWN_DIGEST]}…, now {now[path][:SHOWN_DIGEST]}…"
+        for path in sorted(set(saved) & set(now))
+        if saved[path] != now[path]
+    ]
