@@ -195,7 +195,8 @@ def _check_same_data(
     ``way_out``) a job whose data files ``files`` (their digests) are not those recorded run
     ``old`` trained on; a note where ``old`` was recorded before runs kept them (not
     compared)."""
-    from rengo.jobs.data_files import changed_data_files, recorded_data_files
+    from rengo.jobs.data_files import recorded_data_files
+    from rengo.tracking.resume_settings import changed_data_files
 
     if not files:
         return

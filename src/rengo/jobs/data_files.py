@@ -15,13 +15,12 @@ from typing import Any
 
 from rengo.data import file_sha256
 from rengo.jobs.spec import JobSpec
+from rengo.tracking.resume_settings import DATA_FILES
 
-DATA_FILES = "data_files"
-"""The run config entry holding the SHA-256 of each data file the run read, by path."""
+__all__ = ["BUNDLED_DATA", "DATA_FILES", "bundled_data", "job_data_files", "recorded_data_files"]
+
 BUNDLED_DATA = "bundled_data"
 """The run config entry naming a bundled dataset and the rengo release that shipped it."""
-SHOWN_DIGEST = 12
-"""Hex digits of a digest shown in a message (the full ones are in `rengo runs show`)."""
 
 
 def job_data_files(spec: JobSpec) -> dict[str, str]:
@@ -64,14 +63,3 @@ def recorded_data_files(config: Any) -> dict[str, str] | None:
     if not isinstance(files, Mapping):
         return None
     return {str(path): str(digest) for path, digest in files.items()}
-
-
-def changed_data_files(saved: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
-    """Each file both record whose digest differs, as ``"PATH sha256 SAVED…, now NOW…"`` (short
-    digests), in path order. A file only one of them reads is not compared here: the job's
-    settings (``data.path``) already name that difference."""
-    return [
-        f"{path} sha256 {saved[path][:SHOWN_DIGEST]}…, now {now[path][:SHOWN_DIGEST]}…"
-        for path in sorted(set(saved) & set(now))
-        if saved[path] != now[path]
-    ]

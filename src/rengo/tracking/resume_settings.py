@@ -16,6 +16,12 @@ PATH_ENTRIES = frozenset({"job_file"})
 given on the command line (``job.toml``, relative to the folder the run started in); later
 ones record its absolute path, which a recorded relative path matches when it ends with it."""
 
+DATA_FILES = "data_files"
+"""The config entry holding the SHA-256 of each data file a run read, by path
+(``{path: hex digest}``): compared file by file (:func:`changed_data_files`)."""
+SHOWN_DIGEST = 12
+"""Hex digits of a digest shown in a message (the full ones are in `rengo runs show`)."""
+
 
 def settings_differences(
     saved: Mapping[str, Any], now: Mapping[str, Any], may_change: Collection[str] = ()
@@ -27,12 +33,17 @@ def settings_differences(
     ``now`` is compared as the store would record it (JSON). An entry the run did not record
     (an older release's run) is not compared, nor those in ``may_change``; a path an older
     release recorded relative (:data:`PATH_ENTRIES`) agrees with the absolute path that ends
-    with it; each other entry as :func:`rengo.core.differences.value_differences` names it.
+    with it; data files (:data:`DATA_FILES`) as :func:`changed_data_files` names them; each
+    other entry as :func:`rengo.core.differences.value_differences` names it.
     """
     recorded = loads_json(dumps_json(dict(now), "run config"))
     differs: list[str] = []
     for key in sorted(set(saved) & set(recorded) - set(may_change)):
         if key in PATH_ENTRIES and _same_file(saved[key], recorded[key]):
+            continue
+        if key == DATA_FILES and isinstance(saved[key], Mapping):
+            changed = changed_data_files(saved[key], recorded[key])
+            differs.extend(f"data file {line}" for line in changed)
             continue
         differs.extend(value_differences(key, saved[key], recorded[key]))
     return differs
@@ -47,3 +58,14 @@ def _same_file(saved: Any, now: Any) -> bool:
     if before.is_absolute() or not after.is_absolute() or ".." in before.parts:
         return False
     return bool(before.parts) and after.parts[-len(before.parts) :] == before.parts
+
+
+def changed_data_files(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """Each file both record whose digest differs, as ``"PATH sha256 SAVED…, now NOW…"``
+    (short digests), in path order. A file only one of them reads is not compared here: the
+    job's settings (``data.path``) already name that difference."""
+    return [
+        f"{path} sha256 {str(saved[path])[:SHOWN_DIGEST]}…, now {str(now[path])[:SHOWN_DIGEST]}…"
+        for path in sorted(set(saved) & set(now))
+        if saved[path] != now[path]
+    ]
