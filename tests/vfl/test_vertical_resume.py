@@ -319,6 +319,34 @@ def test_checkpoints_that_do_not_belong_to_the_run_are_refused_with_the_reason(
     assert final_model(resumed) == uninterrupted("hetero_lr")
 
 
+@pytest.mark.timeout(60)
+def test_a_resume_on_labels_changed_since_is_refused_and_the_run_still_resumes(
+    tmp_path: Path, crash_after: Any
+) -> None:
+    """The alignment pinned the label party's IDs and features, not its labels: a label
+    column changed in place resumed the run on other labels."""
+    data = make_data("hetero_lr")
+    crash_after(GUEST, 1)
+    with pytest.raises(crash_after.error):
+        simulate_vertical(
+            plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+        )
+    crash_after("nobody", 0)
+    guest = data[GUEST]
+    assert guest.labels is not None
+    flipped = np.asarray(guest.labels).copy()
+    flipped[0] = 1 - flipped[0]
+    changed = {**data, GUEST: replace(guest, labels=flipped)}
+    with pytest.raises(DataError, match=f"{GUEST}'s training labels changed since run run-1"):
+        simulate_vertical(
+            plan_of("hetero_lr"), changed, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+        )
+    resumed = simulate_vertical(
+        plan_of("hetero_lr"), data, checkpoint_dir=tmp_path, passphrase=PASSPHRASE
+    )
+    assert final_model(resumed) == uninterrupted("hetero_lr")
+
+
 def test_only_algorithms_that_checkpoint_epochs_make_resumable_plans() -> None:
     assert all(spec.resumable for spec in algorithms().values())  # every built-in does
     # an algorithm registered without epoch checkpoints (a plug-in) is refused them

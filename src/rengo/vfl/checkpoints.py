@@ -98,12 +98,25 @@ def _check_name(value: str, what: str) -> str:
 def table_digest(table: PartyTable) -> str:
     """SHA-256 of a table's IDs and feature values (what an alignment indexes)."""
     digest = hashlib.sha256()
-    for value in np.asarray(table.ids).tolist():
-        text = str(value).encode()
-        digest.update(len(text).to_bytes(4, "big") + text)
+    _add_values(digest, table.ids)
     features = np.ascontiguousarray(np.asarray(table.features, dtype=np.float64))
     digest.update(repr(features.shape).encode() + features.tobytes())
     return digest.hexdigest()
+
+
+def labels_digest(labels: Any) -> str:
+    """SHA-256 of a party's training labels (one per table row, as its role takes them)."""
+    digest = hashlib.sha256()
+    _add_values(digest, labels)
+    return digest.hexdigest()
+
+
+def _add_values(digest: Any, values: Any) -> None:
+    """Feed each value's text to ``digest``, length-prefixed (``"1", "23"`` is not ``"12",
+    "3"``)."""
+    for value in np.asarray(values).tolist():
+        text = str(value).encode()
+        digest.update(len(text).to_bytes(4, "big") + text)
 
 
 class CheckpointFolder:
@@ -274,20 +287,29 @@ class CheckpointFolder:
 
     # -- alignment ------------------------------------------------------------------------
 
-    def save_alignment(self, rows: np.ndarray, table: PartyTable) -> None:
-        """Keep a party's rows of the training intersection (and its table's digest)."""
-        digest = table_digest(table)
+    def save_alignment(
+        self, rows: np.ndarray, table: PartyTable, labels: np.ndarray | None = None
+    ) -> None:
+        """Keep a party's rows of the training intersection (and the digests of its table
+        and, at a party holding them, its labels)."""
+        digests = {"table": table_digest(table)}
+        if labels is not None:
+            digests["labels"] = labels_digest(labels)
         self._write_arrays(
-            "alignment.npz", {"rows": np.asarray(rows, dtype=np.int64)}, self._header(table=digest)
+            "alignment.npz", {"rows": np.asarray(rows, dtype=np.int64)}, self._header(**digests)
         )
 
-    def load_alignment(self, table: PartyTable) -> np.ndarray | None:
+    def load_alignment(
+        self, table: PartyTable, labels: np.ndarray | None = None
+    ) -> np.ndarray | None:
         """The rows saved by :meth:`save_alignment`, or ``None`` if there are none.
 
         Raises
         ------
         DataError
-            If ``table`` is not the table they index, or the file is damaged.
+            If ``table`` is not the table they index, ``labels`` are not the labels saved
+            with them (checked where both are; an alignment saved before labels were kept
+            is not), or the file is damaged.
         """
         path = self.path / "alignment.npz"
         if not path.exists():
@@ -297,6 +319,12 @@ class CheckpointFolder:
             raise DataError(
                 f"{self.role}'s training table changed since run {self.run} was checkpointed "
                 f"({path}): resume with the same table, or start a new run"
+            )
+        saved_labels = meta.get("labels")  # None: saved before alignments kept labels
+        if labels is not None and saved_labels not in (None, labels_digest(labels)):
+            raise DataError(
+                f"{self.role}'s training labels changed since run {self.run} was "
+                f"checkpointed ({path}): resume with the same labels, or start a new run"
             )
         rows: np.ndarray = arrays["rows"]
         if rows.ndim != 1 or (len(rows) and (rows.min() < 0 or rows.max() >= len(table.ids))):
@@ -469,6 +497,7 @@ __all__ = [
     "EpochCheckpoints",
     "EpochState",
     "MissingCheckpoint",
+    "labels_digest",
     "optimizer_arrays",
     "require_same_seed",
     "restore_optimizer",
