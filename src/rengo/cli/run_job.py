@@ -25,6 +25,8 @@ from rengo.tracking import RunInfo, RunStore, plot_run, resolve_store_path
 from rengo.valuation import ContributionReport
 from rengo.vfl import VerticalDataset
 
+RESUMABLE = ("interrupted", "running")
+"""Statuses of a run whose data a resume compares (a running one may have lost its process)."""
 CONTRIBUTIONS_SHOWN = 20
 """Participants a finished run's contribution table lists (a 1,000-client run listed each)."""
 
@@ -86,10 +88,11 @@ def run_job(
             way_out="restore the data it trained on to repeat it, or run the job without "
             "--same-as to train on the data as it is now",
         )
-    if resume is not None:
-        _check_same_data(
+    resumed = None if resume is None else _recorded(store_path, resume)
+    if resumed is not None and resumed.kind == "hfl" and resumed.status in RESUMABLE:
+        _check_same_data(  # another kind or status: simulate's resume says why not
             console,
-            _recorded(store_path, resume),
+            resumed,
             job.data_files,
             refusal="cannot resume run",
             way_out="it would continue on other rows: restore the data it started on (the run "
