@@ -9,7 +9,7 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +48,10 @@ NAMES = [LABEL_PARTY, *HOSTS]
 
 
 class Deployed:
-    """A checkpointed hetero LR run served in a thread of the test process, its store and
-    its parties' checkpoint folders under ``folder``."""
+    """A checkpointed run of ``algorithm`` (default: hetero LR) served in a thread of the
+    test process, its store and its parties' checkpoint folders under ``folder``; each
+    party draws its own initial weights from ``own_seed`` (as the simulation does from the
+    plan's seed, for algorithms whose parties draw them)."""
 
     def __init__(
         self,
@@ -58,9 +60,19 @@ class Deployed:
         rejoin_grace: float,
         max_rejoins: int = 10,
         party_grace: float = 20.0,
+        *,
+        algorithm: str = "hetero_lr",
+        config: Any = None,
+        names: Sequence[str] = tuple(NAMES),
+        label_party: str = LABEL_PARTY,
+        seed: int = SEED,
+        own_seed: int | None = None,
     ) -> None:
         self.certs, self.folder = certs, folder
         self.party_grace = party_grace
+        self.own_seed = own_seed
+        if config is None:
+            config = HeteroLRConfig(key_bits=512, epochs=EPOCHS, **SETTINGS)
         self.store = RunStore(folder / "runs.db")
         self.result: Any = None
         self.results: dict[str, Any] = {}
@@ -76,10 +88,11 @@ class Deployed:
             return serve_vertical_coordinator(
                 "127.0.0.1:0",
                 HubSecurity.from_directory(certs),
-                NAMES,
-                LABEL_PARTY,
-                config=HeteroLRConfig(key_bits=512, epochs=EPOCHS, **SETTINGS),
-                seed=SEED,
+                names,
+                label_party,
+                algorithm=algorithm,
+                config=config,
+                seed=seed,
                 join_timeout=30.0,
                 rejoin_wait=1.0,
                 rejoin_grace=rejoin_grace,
@@ -126,6 +139,7 @@ class Deployed:
                 connect_timeout=30.0,
                 checkpoint_dir=self.folder / name,
                 rejoin_grace=self.party_grace,
+                own_seed=self.own_seed,
             )
 
         return self._start(lambda: self.results.__setitem__(key or name, _outcome(join)))
