@@ -361,7 +361,7 @@ class PartyConnection:
             call = stub(self._frames(outbox), metadata=self.credentials.metadata(self.name))
             self._call = call
             watchdog = threading.Thread(
-                target=self._watch, args=(call, last_seen, done), daemon=True
+                target=self._watch, args=(call, channel, last_seen, done), daemon=True
             )
             watchdog.start()
             assembler = FrameAssembler(self.max_message_bytes)
@@ -450,11 +450,23 @@ class PartyConnection:
                 return
             yield from envelope_frames(item)
 
-    def _watch(self, call: Any, last_seen: list[float], done: threading.Event) -> None:
+    def _watch(
+        self, call: Any, channel: grpc.Channel, last_seen: list[float], done: threading.Event
+    ) -> None:
+        """Cancel a session that heard nothing for ``heartbeat_timeout``; close its channel
+        too if the cancel did not end it within a heartbeat interval. A party whose call was
+        cancelled while its coordinator's server was stopping (a vertical run taking its
+        parties back) was seen to log no reconnection for 20 s after it; a call that stayed
+        blocked after its cancel is the suspected cause, and closing the channel ends one."""
         while not done.wait(self.heartbeat_interval):
             if time.monotonic() - last_seen[0] > self.heartbeat_timeout:
                 log.warning("party %s: no heartbeat from the coordinator; reconnecting", self.name)
                 call.cancel()
+                if not done.wait(self.heartbeat_interval):
+                    log.info(
+                        "party %s: the cancelled call did not end; closing its channel", self.name
+                    )
+                    channel.close()
                 return
 
     def _on_welcome(self, outbox: queue.SimpleQueue[OutgoingMessage | None]) -> None:
