@@ -33,8 +33,8 @@ from rengo.vfl.registry import get_algorithm
 
 __all__ = ["certs"]  # the fixture shared with the deployed vertical tests
 
-# See tests/deploy/test_vertical_rejoin_deployed.py: a rare race in taking the parties back,
-# cause not confirmed; a failing case runs again, at most twice.
+# See tests/deploy/test_vertical_rejoin_deployed.py: a race in taking the parties back, now
+# mended; as insurance, a failing case runs again, at most twice.
 pytestmark = pytest.mark.flaky(reruns=2)
 
 SEED = 11

@@ -454,10 +454,10 @@ class PartyConnection:
         self, call: Any, channel: grpc.Channel, last_seen: list[float], done: threading.Event
     ) -> None:
         """Cancel a session that heard nothing for ``heartbeat_timeout``; close its channel
-        too if the cancel did not end it within a heartbeat interval. A party whose call was
-        cancelled while its coordinator's server was stopping (a vertical run taking its
-        parties back) was seen to log no reconnection for 20 s after it; a call that stayed
-        blocked after its cancel is the suspected cause, and closing the channel ends one."""
+        too if the cancel did not end it within a heartbeat interval: a call made while its
+        coordinator's server was stopping (a vertical run taking its parties back) was seen
+        to stay blocked after its cancel, and the party with it, until its grace ran out;
+        closing the channel ends it, and the party reconnects."""
         while not done.wait(self.heartbeat_interval):
             if time.monotonic() - last_seen[0] > self.heartbeat_timeout:
                 log.warning("party %s: no heartbeat from the coordinator; reconnecting", self.name)
