@@ -5,9 +5,7 @@ the file and both digests, instead of training on other data under the same sett
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -19,8 +17,8 @@ import rengo.jobs.build as build_module
 from rengo import __version__
 from rengo.cli.main import app
 from rengo.cli.run_job import run_job
-from rengo.hfl import simulate
 from rengo.tracking import RunStore
+from tests.cli.test_run_resume import _interrupting_at
 
 runner = CliRunner(env={"COLUMNS": "250"})
 
@@ -132,19 +130,6 @@ def test_a_repeat_on_the_same_file_is_not_refused(tmp_path: Path) -> None:
     repeated = runner.invoke(app, [*base, "--same-as", old.run_id])
     assert repeated.exit_code == 0, repeated.output
     assert f"same final metrics as run {old.run_id}" in _flat(repeated.output)
-
-
-def _interrupting_at(round_: int) -> Callable[..., Any]:
-    """``simulate`` that stops with Ctrl-C once round ``round_`` is recorded."""
-
-    def stop(record: Any) -> None:
-        if record.server_round == round_:
-            raise KeyboardInterrupt
-
-    def interrupted(*args: Any, **kwargs: Any) -> Any:
-        return simulate(*args, **{**kwargs, "progress": stop})
-
-    return interrupted
 
 
 @pytest.mark.parametrize("standardize", ["true", "false"])

@@ -162,12 +162,10 @@ def run_job(
 def _repeated_run(job_path: Path, spec: JobSpec, store_path: Path | None, run_id: str) -> RunInfo:
     """Recorded run ``run_id``, once ``spec`` is found to hold its settings (a ConfigError
     names each that differs: an edited job file, another ``--set``)."""
-    from rengo.cli.store_option import open_existing_store
     from rengo.jobs.build import JOB_SETTINGS, job_settings
     from rengo.tracking.resume_settings import settings_differences
 
-    with open_existing_store(store_path, read_only=True) as store:
-        old = store.get_run(run_id)
+    old = _recorded(store_path, run_id)
     saved = old.config.get(JOB_SETTINGS) if isinstance(old.config, dict) else None
     if not isinstance(saved, dict):
         raise ConfigError(
