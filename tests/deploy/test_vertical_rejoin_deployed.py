@@ -264,6 +264,42 @@ def test_a_link_that_drops_again_past_max_rejoins_interrupts_the_run(
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.parametrize("deployed", [0.0], indirect=True)
+@pytest.mark.parametrize("link_back", ["at once", "after the run ended"])
+def test_a_party_whose_link_dropped_is_told_the_run_ended_when_its_coordinator_takes_none_back(
+    deployed: Deployed, data: dict[str, PartyData], link_back: str
+) -> None:
+    """A coordinator without a ``rejoin_grace`` ends the run ``interrupted`` when the bank's
+    link drops. Every party keeps joining again for its own grace (60 s here) after a
+    dropped link, so each must be told the run ended, naming the bank: those still connected
+    by the goodbye they wait for, the bank, whose link is back only after the run ended, when
+    it comes back to the coordinator, which keeps answering for a while. Before, they tried
+    for their whole grace against no coordinator and then raised their own stop."""
+    deployed.party_grace = 60.0
+    proxy = Proxy(deployed.address)
+    for name in NAMES:
+        deployed.party(name, data[name], proxy.address if name == "bank" else None)
+    deployed.wait_for(lambda: deployed.checkpoint("bank", 1))
+    proxy.cut()
+    if link_back == "after the run ended":  # the others were told: the hub is closing
+        deadline = time.monotonic() + 90
+        while not {LABEL_PARTY, "telecom"} <= deployed.results.keys():
+            assert time.monotonic() < deadline, "the others were never told"
+            time.sleep(0.02)
+    proxy.restore()
+    failure = deployed.finish()
+    proxy.close()
+
+    assert isinstance(failure, PeerFailure) and failure.role == "bank", failure
+    (run,) = deployed.store.list_runs()
+    assert run.status == "interrupted"
+    for name in NAMES:  # the bank too: told when it came back
+        told = deployed.results[name]
+        assert isinstance(told, ProtocolError) and "ended" in str(told), (name, told)
+        assert "bank" in str(told), (name, told)
+
+
+@pytest.mark.timeout(180)
 @pytest.mark.parametrize("deployed", [3.0], indirect=True)
 def test_a_party_that_does_not_come_back_within_the_grace_interrupts_the_run_naming_it(
     deployed: Deployed, data: dict[str, PartyData]

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from rengo.core.errors import RoundFailure
+from rengo.core.errors import ProtocolError, RoundFailure
 from rengo.transport.channel import Channel
 from rengo.transport.grpc_frames import DEFAULT_MAX_MESSAGE
 from rengo.transport.grpc_hub import GrpcHub
@@ -131,6 +131,7 @@ def run_role(
     heartbeat_interval: float = 2.0,
     backoff: Backoff = DEFAULT_BACKOFF,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE,
+    await_verdict: Callable[[BaseException], bool] | None = None,
 ) -> T:
     """Run one party's role of a multi-party protocol (PSI, vertical learning) over gRPC;
     the same role function runs on the in-process bus in simulation.
@@ -160,6 +161,13 @@ def run_role(
         Largest message this party accepts; what one sender has waiting unread in its
         inbox is capped at this plus 64 MiB (see
         :class:`~rengo.transport.grpc_party.PartyConnection`).
+    await_verdict
+        For an error of the role this returns True for (a checkpointed vertical run's
+        party joins the run again after a dropped link), wait up to ``linger`` for the
+        coordinator's verdict before leaving: its goodbye ends the run for good, a session
+        closed without one is a run that takes its parties back. Without the wait, the
+        party left before a goodbye on its way reached it, and kept joining again against
+        no coordinator.
 
     Returns
     -------
@@ -172,6 +180,9 @@ def run_role(
         If the coordinator refuses this party.
     PeerFailure
         If another role failed or left.
+    ProtocolError
+        With ``await_verdict``: if the coordinator ended the run after the role stopped
+        (saying how, chained from the role's error).
     """
     with PartyConnection(
         coordinator,
@@ -182,10 +193,34 @@ def run_role(
         max_message_bytes=max_message_bytes,
     ) as connection:
         connection.wait_connected(connect_timeout)
-        result = run_failing_fast(connection.channel(timeout=timeout), role)
+        try:
+            result = run_failing_fast(connection.channel(timeout=timeout), role)
+        except Exception as exc:
+            if await_verdict is not None and await_verdict(exc):
+                _await_verdict(connection, linger, exc)
+            raise
         deadline = time.monotonic() + linger
         while not connection.ended and connection.error is None:
             if time.monotonic() >= deadline:
                 break
             time.sleep(0.05)
     return result
+
+
+def _await_verdict(connection: PartyConnection, seconds: float, stopped: Exception) -> None:
+    """Wait up to ``seconds`` for the coordinator to end the run (its goodbye) or close the
+    session without one, after this party's role ``stopped``.
+
+    Raises
+    ------
+    ProtocolError
+        If the coordinator ended the run: how it said it did, from ``stopped``.
+    """
+    deadline = time.monotonic() + seconds
+    while not connection.ended and connection.connected and connection.error is None:
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.05)
+    if connection.ended:
+        said = f": {connection.farewell}" if connection.farewell else ""
+        raise ProtocolError(f"{connection.name}: the coordinator ended the run{said}") from stopped

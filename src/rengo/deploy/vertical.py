@@ -47,6 +47,7 @@ from rengo.deploy.vertical_rejoin import (
     REJOIN_GRACE_S,
     RejoinClock,
     link_failure,
+    party_may_rejoin,
     wait_for_rejoin,
 )
 from rengo.tracking.errors import StoreUnwritableError
@@ -92,7 +93,9 @@ written before stand); the run continues with ``resume``."""
 LATE_PARTY_WAIT_S = 30.0
 """Seconds a coordinator whose run a party failed before every party joined keeps
 answering the parties that never joined, telling each the run ended and why (the failing
-party and its error's kind), instead of leaving them to retry for minutes."""
+party and its error's kind), instead of leaving them to retry for minutes; and, in a
+checkpointed run it does not take back, the parties whose link dropped (they keep joining
+again for their ``--rejoin-grace``). It stops earlier once each has been told."""
 
 MESSAGE_TIMEOUT_S = 600.0
 """Longest a deployed party waits for one message of the run from another role, as every
@@ -454,7 +457,14 @@ def serve_vertical_coordinator(
                     # them again; a run that takes them back says nothing: they rejoin); a
                     # party that failed the run before the others joined would leave them
                     # retrying against no coordinator: each that comes within a while is told
-                    _close_hub(hub, plan.parties, rejoining, ended, first=stopped is None)
+                    _close_hub(
+                        hub,
+                        plan.parties,
+                        rejoining,
+                        ended,
+                        first=stopped is None,
+                        checkpointed=checkpoint_dir is not None,
+                    )
                     more_in, more_out = hub.traffic()
                     received, sent = received + more_in, sent + more_out
                 address = hub.address
@@ -501,18 +511,23 @@ def _close_hub(
     ended: PeerFailure | None,
     *,
     first: bool,
+    checkpointed: bool,
 ) -> None:
     """Close one stretch's hub: silently when the parties rejoin (they keep reconnecting),
     else telling each how the run ended (the hub's failure, else ``ended``), and lingering
-    for those of the first stretch that never joined."""
+    for those of the first stretch that never joined, and, in a checkpointed run not taken
+    back after a link dropped (no ``rejoin_grace``, or past ``max_rejoins``), for the
+    parties whose link was lost: each keeps joining again for its own ``--rejoin-grace``
+    (those still connected wait for the goodbye, see ``run_role``'s ``await_verdict``)."""
     if rejoining:
         hub.close(goodbye=False)
         return
     failure = hub.failure or ended
     late = hub.never_joined(parties) if failure is not None and first else []
+    lost = checkpointed and failure is not None and link_failure(failure)
     hub.close(
         goodbye=True,
-        linger=LATE_PARTY_WAIT_S if late else 0.0,
+        linger=LATE_PARTY_WAIT_S if late or lost else 0.0,
         outcome="finished" if failure is None else f"ended: {failure}",
         expected=late,
     )
@@ -720,6 +735,7 @@ def run_vertical_party(
                     heartbeat_interval=heartbeat_interval,
                     backoff=backoff,
                     max_message_bytes=max_message_bytes,
+                    await_verdict=party_may_rejoin if clock.grace > 0 else None,
                 )
             except Exception as exc:
                 if not clock.may_retry(exc):

@@ -321,6 +321,11 @@ class PartyConnection:
         return self._ended.is_set()
 
     @property
+    def connected(self) -> bool:
+        """True while a session with the hub is open (or the run ended)."""
+        return self._connected.is_set()
+
+    @property
     def run_failed(self) -> bool:
         """True if the coordinator's goodbye (:attr:`farewell`) says the run failed
         (``run RUN failed (...)``), not that it completed."""
