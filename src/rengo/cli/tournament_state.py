@@ -20,18 +20,18 @@ names its arrays only by a content hash, never by a path.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import re
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rengo.core.errors import ConfigError, DataError
+from rengo.core.file_lock import exclusive_lock
 
 if TYPE_CHECKING:
     import numpy as np
@@ -149,19 +149,15 @@ def state_lock(path: Path, create: bool = False) -> Iterator[None]:
     if not create and not path.parent.is_dir():
         raise ConfigError(f"no tournament state at {path}; start one with `rengo tournament open`")
     lock = path.with_name(path.name + ".lock")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = lock.open("a")
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot lock the tournament state {path}: {exc.strerror or exc}"
-        ) from exc
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with ExitStack() as held:
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            held.enter_context(exclusive_lock(lock))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot lock the tournament state {path}: {exc.strerror or exc}"
+            ) from exc
+        yield
 
 
 def _with_references(value: Any, folder: Path, named: set[str]) -> Any:

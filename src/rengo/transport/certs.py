@@ -25,7 +25,6 @@ issues b a new certificate (a new serial number), which is not revoked.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import ipaddress
 import os
 from collections.abc import Iterator, Sequence
@@ -41,6 +40,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError
+from rengo.core.file_lock import exclusive_lock
 from rengo.core.files import write_atomically
 from rengo.core.roles import COORDINATOR, validate_party_name
 
@@ -430,12 +430,8 @@ def revoke_party(directory: str | os.PathLike[str], name: str) -> int:
 def _exclusive(root: Path) -> Iterator[None]:
     """Hold the federation folder's lock for changing who is admitted (two revocations at
     once must not each write a list without the other's entry)."""
-    with open(root / f".{REVOKED_FILE}.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive_lock(root / f".{REVOKED_FILE}.lock"):
+        yield
 
 
 def _add_to_list(
