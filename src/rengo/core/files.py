@@ -15,13 +15,14 @@ def write_atomically(path: str | Path, data: bytes, mode: int = 0o600) -> None:
     own, so concurrent writers never share one), are flushed to disk, and the file is renamed
     over ``path``; the folder is then flushed too. A crash leaves the old file intact; an
     existing file's mode does not carry over, and a symbolic link at ``path`` is replaced,
-    not followed.
+    not followed. Where files carry no POSIX modes (Windows), ``mode`` is not applied.
     """
     target = Path(path)
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     temporary = Path(name)
     try:
-        os.fchmod(handle, mode)
+        if hasattr(os, "fchmod"):  # not on Windows before Python 3.13 (no POSIX modes there)
+            os.fchmod(handle, mode)
         with os.fdopen(handle, "wb") as out:
             out.write(data)
             out.flush()
@@ -30,11 +31,20 @@ def write_atomically(path: str | Path, data: bytes, mode: int = 0o600) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    folder = os.open(target.parent, os.O_RDONLY)
+    _flush_folder(target.parent)
+
+
+def _flush_folder(folder: Path) -> None:
+    """Flush ``folder``'s entries (the rename) to disk, where a folder can be opened as a
+    file: POSIX; Windows refuses it (PermissionError), and its rename needs no such step."""
     try:
-        os.fsync(folder)
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
     finally:
-        os.close(folder)
+        os.close(handle)
 
 
 def readable_by_others(path: str | Path) -> bool:
