@@ -232,3 +232,32 @@ def test_a_count_sqlite_cannot_hold_is_a_data_error_not_an_overflow(tmp_path: Pa
             store.log_client(run_id, 1, "c", "fit", "ok", 2**63, 0, 0, 0.0)
         store.log_client(run_id, 1, "c", "fit", "ok", 2**63 - 1, 0, 0, 0.0)
         assert store.client_records(run_id)[0].num_examples == 2**63 - 1
+
+
+def test_on_windows_no_owner_is_signalled_and_its_heartbeat_decides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # signal 0 is CTRL_C_EVENT on Windows: os.kill(pid, 0) is no probe there
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        run_id = store.start_run("hfl-deployed", {})
+        fresh = store.get_run(run_id).heartbeat_at
+        with sqlite3.connect(path) as conn:  # owned by a process that has ended, on this host
+            conn.execute(
+                "UPDATE runs SET owner_pid = ? WHERE run_id = ?", (int(ended.stdout), run_id)
+            )
+        signals: list[tuple[int, int]] = []
+        monkeypatch.setattr(sys, "platform", "win32")
+        monkeypatch.setattr(os, "kill", lambda pid, sig: signals.append((pid, sig)))
+        assert store.get_run(run_id).status == "running"  # its heartbeat is fresh
+        old = (fresh - timedelta(seconds=STALE_S + 1)).isoformat()
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", (old, run_id))
+        assert store.get_run(run_id).status == "interrupted"
+        assert signals == []

@@ -4,14 +4,15 @@ A run records who runs it - host name and process id - and its lifecycle writes 
 heartbeat every :data:`HEARTBEAT_S` seconds while its body runs. A run left ``running`` by a
 process that was killed (``kill -9``, a power cut, ``os._exit``) would say ``running``
 forever; readers instead ask :func:`owner_gone`: on the owner's own host a process id that
-no longer exists settles it at once, anywhere else a heartbeat older than :data:`STALE_S`
-does.
+no longer exists settles it at once (not on Windows), anywhere else a heartbeat older than
+:data:`STALE_S` does.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import sys
 from datetime import datetime
 
 HEARTBEAT_S = 5.0
@@ -27,9 +28,15 @@ def this_host() -> str:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists on this host (it may belong to another user)."""
+    """Whether a process ``pid`` exists on this host (it may belong to another user).
+
+    On Windows this cannot be asked this way, and is answered True (the heartbeat decides,
+    in :func:`owner_gone`): there ``os.kill(pid, 0)`` is no probe but signal 0,
+    ``CTRL_C_EVENT``, sent to the console's processes."""
     if pid <= 0:
         return False
+    if sys.platform == "win32":
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
