@@ -3,6 +3,7 @@ simulate and job files once registered (no list to edit)."""
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +37,15 @@ def test_workers_that_are_no_count_of_workers_are_refused(workers: Any) -> None:
     # the process pool ran 0 workers as one per core and -3 as one, without a word
     with pytest.raises(ConfigError, match=rf"workers must be a whole number >= 1.*got {workers}"):
         make_executor("process", lambda *a: (b"", None), ["a"], workers)
+
+
+def test_the_process_executor_where_fork_is_missing_names_the_serial_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Windows has only 'spawn': a RuntimeError's traceback was all a `rengo run` showed
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    with pytest.raises(ConfigError, match=r"executor 'process'.*fork.*use executor 'serial'"):
+        make_executor("process", lambda *a: (b"", None), ["a"], 2)
 
 
 class CountingPool(SerialPool):

@@ -289,7 +289,10 @@ class ProcessPool:
         device: str | None = None,
     ) -> None:
         if "fork" not in mp.get_all_start_methods():
-            raise RuntimeError("ProcessPool needs the 'fork' start method (Linux, macOS)")
+            raise ConfigError(
+                "executor 'process' hands each worker its clients by fork, which this system "
+                f"({sys.platform}) lacks: use executor 'serial'"
+            )
         self._handler = handler
         self._ids = list(client_ids)
         self._size = max(1, workers or os.cpu_count() or 1)
