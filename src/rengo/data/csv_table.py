@@ -6,9 +6,11 @@ and the column, so a user can fix the file without guessing.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import itertools
+import re
 import warnings
 from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -30,6 +32,8 @@ def load_csv(
     features: Sequence[str] | None = None,
     column_names: Sequence[str] | None = None,
     delimiter: str = ",",
+    encoding: str = "utf-8",
+    decimal: str = ".",
     missing_values: Collection[str] = (),
     task: Task = "auto",
     dtype: type = np.float64,
@@ -43,18 +47,26 @@ def load_csv(
     one of ``missing_values`` become NaN; any other non-numeric feature cell is an error. Text
     labels become class codes with the sorted names in ``Dataset.classes``.
 
+    A spreadsheet's export in a locale that writes ``0,5`` is read with ``delimiter=";"`` and
+    ``decimal=","`` (feature cells and numeric labels; a cell that also holds a ``.`` is
+    refused, as a thousands separator would be misread), one saved in the Windows code page
+    with ``encoding="cp1252"`` (any codec Python knows). A UTF-8 byte-order mark is skipped.
+
     Raises
     ------
     DataError
-        Naming the file, line and column: a malformed or ragged file, a non-numeric or
-        non-finite feature cell (NaN only with ``missing_values``), a value that overflows
-        float32 (``dtype=np.float32``), a missing label, an empty or repeated ID.
+        Naming the file, line and column: a malformed or ragged file, text that is not in
+        ``encoding``, a non-numeric or non-finite feature cell (NaN only with
+        ``missing_values``), a value that overflows float32 (``dtype=np.float32``), a
+        missing label, an empty or repeated ID.
     ConfigError
-        For a ``dtype`` other than float32 or float64, or a label/id column among ``features``.
+        For a ``dtype`` other than float32 or float64, a label/id column among ``features``,
+        a ``delimiter`` that is not one character, an unknown ``encoding``, or a ``decimal``
+        other than ``"."`` or ``","`` (or equal to ``delimiter``).
     """
     dataset, _ = _load(
         Path(path),
-        delimiter,
+        CsvFormat.checked(delimiter, encoding, decimal),
         column_names,
         _Names(label, id_column, features),
         missing_values=missing_values,
@@ -82,6 +94,8 @@ def load_csv_and_column(
     *,
     features: Sequence[str] | None = None,
     delimiter: str = ",",
+    encoding: str = "utf-8",
+    decimal: str = ".",
     missing_values: Collection[str] = (),
     name: str | None = None,
 ) -> tuple[Dataset, TextColumn]:
@@ -100,7 +114,7 @@ def load_csv_and_column(
     """
     dataset, text = _load(
         Path(path),
-        delimiter,
+        CsvFormat.checked(delimiter, encoding, decimal),
         None,
         _Names(None, id_column, features, text=column),
         missing_values=missing_values,
@@ -112,16 +126,67 @@ def load_csv_and_column(
     return dataset, text
 
 
-def csv_header(path: str | Path, delimiter: str = ",") -> list[str]:
+def csv_header(path: str | Path, delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
     """The column names of a CSV file, read from its header row alone.
 
     Raises
     ------
     DataError
-        For a missing, empty, non-UTF-8 or malformed file, or a bad header.
+        For a missing, empty or malformed file, a header not in ``encoding``, or a bad header.
+    ConfigError
+        For a ``delimiter`` that is not one character or an unknown ``encoding``.
     """
-    with contextlib.closing(_records(Path(path), delimiter, None)) as records:
+    form = CsvFormat.checked(delimiter, encoding)
+    with contextlib.closing(_records(Path(path), form, None)) as records:
         return next(records)[1]
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    """How a CSV file is written: the field ``delimiter``, the text ``encoding`` and the
+    ``decimal`` separator of its numbers (a German spreadsheet's export: ``";"``,
+    ``"cp1252"``, ``","``)."""
+
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    decimal: str = "."
+
+    @staticmethod
+    def checked(delimiter: str = ",", encoding: str = "utf-8", decimal: str = ".") -> CsvFormat:
+        """The format, after checking each part.
+
+        Raises
+        ------
+        ConfigError
+            For a ``delimiter`` that is not one character (or is a quote or line end), an
+            ``encoding`` Python does not know, or a ``decimal`` other than ``"."`` or
+            ``","`` or equal to ``delimiter``.
+        """
+        if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
+            raise ConfigError(
+                f"delimiter must be one character such as ',' or ';' (a tab: '\\t'), "
+                f"got {delimiter!r}"
+            )
+        try:
+            codecs.lookup(encoding)
+        except (LookupError, TypeError):
+            raise ConfigError(
+                f"encoding {encoding!r} is not a text encoding Python knows; a spreadsheet "
+                "export is mostly 'utf-8' or 'cp1252' (Windows) or 'latin-1'"
+            ) from None
+        if decimal not in (".", ","):
+            raise ConfigError(f"decimal must be '.' or ',', got {decimal!r}")
+        if decimal == delimiter:
+            raise ConfigError(
+                f"decimal {decimal!r} is also the delimiter: a table whose numbers are "
+                "written 0,5 separates its fields with another character (delimiter=';')"
+            )
+        return CsvFormat(delimiter, encoding, decimal)
+
+    @property
+    def is_utf8(self) -> bool:
+        """Whether the text is UTF-8 (read with any byte-order mark skipped)."""
+        return codecs.lookup(self.encoding).name == "utf-8"
 
 
 @dataclass(frozen=True)
@@ -137,7 +202,7 @@ class _Names:
 
 def _load(
     path: Path,
-    delimiter: str,
+    form: CsvFormat,
     column_names: Sequence[str] | None,
     names: _Names,
     *,
@@ -148,7 +213,7 @@ def _load(
 ) -> tuple[Dataset, TextColumn | None]:
     """Read ``path`` in one streaming pass (see :data:`CHUNK_CELLS`) into a table."""
     _check_dtype(dtype)
-    with contextlib.closing(_records(path, delimiter, column_names)) as records:
+    with contextlib.closing(_records(path, form, column_names)) as records:
         header = next(records)[1]
         try:
             columns = _Columns.pick(CsvRows(path, header, [], []), names)
@@ -161,6 +226,7 @@ def _load(
             header,
             _chunks(records, max(1, CHUNK_CELLS // len(header))),
             columns,
+            decimal=form.decimal,
             missing_values=missing_values,
             task=task,
             dtype=dtype,
@@ -201,7 +267,10 @@ class CsvRows:
 
 
 def read_csv_rows(
-    path: str | Path, delimiter: str = ",", column_names: Sequence[str] | None = None
+    path: str | Path,
+    delimiter: str = ",",
+    column_names: Sequence[str] | None = None,
+    encoding: str = "utf-8",
 ) -> CsvRows:
     """Read a CSV file's cells as :func:`load_csv` reads them (one reader behind both),
     all at once: for code that writes the rows back out (``rengo vfl align``). Code that
@@ -210,10 +279,13 @@ def read_csv_rows(
     Raises
     ------
     DataError
-        For a missing, empty, non-UTF-8 or malformed file, a bad header or a ragged row.
+        For a missing, empty or malformed file, text not in ``encoding``, a bad header or a
+        ragged row.
+    ConfigError
+        For a ``delimiter`` that is not one character or an unknown ``encoding``.
     """
     path = Path(path)
-    header, rows, lines = _read_rows(path, delimiter, column_names)
+    header, rows, lines = _read_rows(path, CsvFormat.checked(delimiter, encoding), column_names)
     return CsvRows(path, header, rows, lines)
 
 
@@ -262,6 +334,7 @@ def _dataset(
     chunks: Iterable[list[tuple[int, list[str]]]],
     columns: _Columns,
     *,
+    decimal: str,
     missing_values: Collection[str],
     task: Task,
     dtype: type,
@@ -279,7 +352,9 @@ def _dataset(
     for chunk in chunks:
         rows = [cells for _, cells in chunk]
         at = [line for line, _ in chunk]
-        parts.append(_parse_features(path, rows, at, header, columns.features, missing, dtype))
+        parts.append(
+            _parse_features(path, rows, at, header, columns.features, missing, dtype, decimal)
+        )
         lines.extend(at)
         if columns.ids is not None:
             ids.extend(r[columns.ids] for r in rows)
@@ -298,7 +373,8 @@ def _dataset(
         check_ids(id_array, where, header[columns.ids])
     y, classes = None, None
     if columns.label is not None:
-        y, classes = encode_labels(np.array(labels, dtype=str), task, where)
+        label_text = _label_numbers(labels, decimal, task, where, header[columns.label])
+        y, classes = encode_labels(np.array(label_text, dtype=str), task, where)
     dataset = Dataset(
         X=X,
         y=y,
@@ -354,9 +430,9 @@ def _check_dtype(dtype: type) -> None:
 
 
 def _read_rows(
-    path: Path, delimiter: str, column_names: Sequence[str] | None
+    path: Path, form: CsvFormat, column_names: Sequence[str] | None
 ) -> tuple[list[str], list[list[str]], list[int]]:
-    records = _records(path, delimiter, column_names)
+    records = _records(path, form, column_names)
     header = next(records)[1]
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -377,11 +453,12 @@ def _chunks(
 
 
 def _records(
-    path: Path, delimiter: str, column_names: Sequence[str] | None
+    path: Path, form: CsvFormat, column_names: Sequence[str] | None
 ) -> Generator[tuple[int, list[str]], None, None]:
     """The file's header, then each data row, as ``(line, cells)``: cells stripped, blank
     lines skipped, a DataError for a malformed file, a bad header or a ragged row (the
     header's line is 0 when ``column_names`` gives it)."""
+    delimiter = form.delimiter
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     header: list[str] | None = None
@@ -390,7 +467,7 @@ def _records(
         _check_header(path, 0, header)
         yield 0, header
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
+        with path.open(newline="", encoding="utf-8-sig" if form.is_utf8 else form.encoding) as f:
             reader = csv.reader(f, delimiter=delimiter)
             for row in reader:
                 cells = list(map(str.strip, row))
@@ -398,6 +475,7 @@ def _records(
                     continue  # blank line
                 if header is None:
                     header = cells
+                    _check_utf8_mark(path, form, header)
                     _check_header(path, reader.line_num, header)
                     yield reader.line_num, header
                     continue
@@ -411,30 +489,52 @@ def _records(
     except csv.Error as exc:
         raise DataError(f"{path}: not valid CSV: {exc}") from exc
     except UnicodeDecodeError as exc:
-        raise DataError(_not_utf8(path, exc)) from exc
+        raise DataError(_undecodable(path, form, exc)) from exc
     if header is None:
         raise DataError(f"{path}: file is empty (no header row)")
 
 
-def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
-    """Where ``path`` stops being UTF-8: its line and byte offset in the whole file.
+def _undecodable(path: Path, form: CsvFormat, exc: UnicodeDecodeError) -> str:
+    """Where ``path`` stops being text in ``form.encoding``: its line and byte offset in the
+    whole file, and the way out.
 
     The csv reader decodes the file in chunks, so ``exc.start`` counts from the chunk's
     start, not the file's; the file is decoded again as a whole to name the right place.
     """
     data = path.read_bytes()
     try:
-        data.decode("utf-8")
+        data.decode(form.encoding)
     except UnicodeDecodeError as whole:
         exc = whole
         line = data.count(b"\n", 0, whole.start) + 1
         where = f"{path}:{line}"
     else:  # pragma: no cover - the file changed since it was read
         where = str(path)
+    if form.is_utf8:
+        return (
+            f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start} of the file); save it "
+            "as UTF-8, or, if it was exported as Windows-1252 or Latin-1, read it as it is "
+            "with encoding='cp1252' (a job's [data] or [vfl] encoding = \"cp1252\", "
+            "rengo vfl's --encoding cp1252)"
+        )
     return (
-        f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start} of the file); save it "
-        "as UTF-8 (was it exported as Latin-1 or Windows-1252?)"
+        f"{where}: not {form.encoding} text ({exc.reason} at byte {exc.start} of the file); "
+        "is it UTF-8? (then leave the encoding out)"
     )
+
+
+def _check_utf8_mark(path: Path, form: CsvFormat, header: list[str]) -> None:
+    """Refuse a header that starts with a UTF-8 byte-order mark read as another encoding's
+    characters (``ï»¿`` in cp1252): the file is UTF-8, and its first column name would
+    carry them."""
+    if form.is_utf8 or not header:
+        return
+    mark = codecs.BOM_UTF8.decode(form.encoding, errors="replace")
+    if header[0].startswith(mark):
+        raise DataError(
+            f"{path}:1: the file starts with a UTF-8 byte-order mark: it is UTF-8 text, not "
+            f"{form.encoding}; leave the encoding out (UTF-8 is the default)"
+        )
 
 
 def _other_separator(header: list[str]) -> str:
@@ -442,12 +542,12 @@ def _other_separator(header: list[str]) -> str:
     exported with ';' or tabs), else ``""``."""
     if len(header) != 1:
         return ""
-    for sep in (";", "\t", "|"):
+    for sep in (";", "\t", "|", ","):
         if sep in header[0]:
             return (
                 f"; the header reads as one column holding {sep!r}: the file looks "
-                f"{sep!r}-separated (a job reads ',' between fields: re-export it with "
-                f"commas; load_csv takes delimiter={sep!r})"
+                f"{sep!r}-separated (read it with delimiter={sep!r}: a job's [data] or "
+                f"[vfl] delimiter = {sep!r}, rengo vfl's --delimiter)"
             )
     return ""
 
@@ -502,16 +602,26 @@ def _parse_features(
     feature_js: list[int],
     missing: set[str],
     dtype: type,
+    decimal: str = ".",
 ) -> np.ndarray:
     raw = [r[j] for r in rows for j in feature_js]  # kept: numpy's str cells lose trailing NULs
     width = len(feature_js)
     # Python's float reads each cell as numpy's str-to-float cast does, without first copying
     # every cell into a fixed-width str array (most of the parse time of a wide table)
     text = [c if c not in missing else "nan" for c in raw] if missing else raw
+    if decimal != ".":
+        # 1.500 beside 0,5: a thousands separator, or a mixed file
+        at = next((a for a, c in enumerate(raw) if "." in c and c not in missing), None)
+        if at is not None:
+            i, k = divmod(at, width)
+            raise _point_in_comma_table(f"{path}:{lines[i]}", header[feature_js[k]], raw[at])
+        text = [c.replace(decimal, ".") for c in text]
     try:
         values = np.fromiter(map(float, text), np.float64, len(text)).reshape(len(rows), width)
     except ValueError:
-        raise _first_unreadable(path, lines, header, feature_js, raw, text, missing) from None
+        raise _first_unreadable(
+            path, lines, header, feature_js, raw, text, missing, decimal
+        ) from None
     odd = first_unplain_number([c if c not in missing else "" for c in raw] if missing else raw)
     if odd is not None:
         raise _not_plain(path, lines, header, feature_js, raw, odd)
@@ -554,6 +664,7 @@ def _first_unreadable(
     raw: list[str],
     text: list[str],
     missing: Collection[str] = (),
+    decimal: str = ".",
 ) -> DataError:
     """The error for the first feature cell (row-major) that is not a number; a marker of a
     missing value (``NA``, ``null``...) is named as one, with how this table reads a missing
@@ -583,8 +694,11 @@ def _first_unreadable(
                     " (a horizontal job takes no empty feature cells: fill or drop them first; "
                     "load_csv reads them as NaN with missing_values=('',))"
                 )
-            else:
+            elif decimal == "." and _DECIMAL_COMMA.fullmatch(value):
                 what = f"{value!r} is not a number"
+                hint = f" ({_comma_hint()})"
+            else:
+                what = f"{raw[at]!r} is not a number"
                 hint = (
                     " (feature columns must be numeric: encode categories as numbers first; "
                     "an ID column is named as one with id_column, a job's [data] or [vfl] "
@@ -594,6 +708,60 @@ def _first_unreadable(
                 f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) {what}{hint}"
             )
     return DataError(f"{path}: feature cells could not be read as numbers")
+
+
+_DECIMAL_COMMA = re.compile(r"[+-]?(\d+,\d*|,\d+)([eE][+-]?\d+)?")
+"""A number written with a decimal comma (``0,5``, ``-1,25e3``)."""
+_DECIMAL_POINT = re.compile(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?")
+"""A number written with a decimal point (``0.5``) or a thousands point (``1.500``)."""
+
+
+def _comma_hint() -> str:
+    return (
+        "a number with a decimal comma: read the table with decimal=',' (a job's [data] or "
+        "[vfl] decimal = ',', rengo vfl's --decimal ,)"
+    )
+
+
+def _point_in_comma_table(where: str, column: str, cell: str) -> DataError:
+    """The error for a cell holding a '.' in a table read with decimal ','."""
+    return DataError(
+        f"{where}: column {column!r} is {cell!r}, which holds a '.', but this table's "
+        "decimal separator is ',' (a thousands separator? write the numbers without one; or "
+        "is the table's decimal separator '.'? then leave decimal out)"
+    )
+
+
+def _label_numbers(
+    cells: list[str], decimal: str, task: Task, where: Callable[[int], str], column: str
+) -> list[str]:
+    """The label ``cells`` with numbers written with a decimal comma read as Python writes
+    them (``decimal=","``: ``2,5`` -> ``2.5``; class names are left as they are); with
+    ``decimal="."`` such a number is refused unless the labels are classes.
+
+    Raises
+    ------
+    DataError
+        For a label written with a decimal comma in a table read with ``decimal="."`` (and
+        ``task`` not ``"classification"``), or one with a decimal point in a table read
+        with ``decimal=","``.
+    """
+    joined = "".join(cells)
+    if "," not in joined and (decimal == "." or "." not in joined):
+        return cells  # one pass over a tall column, most often all there is to do
+    if decimal == ".":
+        if task != "classification":
+            for i, cell in enumerate(cells):
+                if _DECIMAL_COMMA.fullmatch(cell):
+                    raise DataError(
+                        f"{where(i)}: label {column!r} is {cell!r}, {_comma_hint()}; if the "
+                        "labels are class names, read them with task='classification'"
+                    )
+        return cells
+    for i, cell in enumerate(cells):
+        if _DECIMAL_POINT.fullmatch(cell):
+            raise _point_in_comma_table(where(i), column, cell)
+    return [cell.replace(",", ".") if _DECIMAL_COMMA.fullmatch(cell) else cell for cell in cells]
 
 
 def save_csv(dataset: Dataset, path: str | Path, label: str = "y", id_column: str = "id") -> None:
