@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rengo.core import ConfigError
+from rengo.core import ConfigError, DataError
 from rengo.hfl import FedAdam, simulate
-from rengo.jobs import build_hfl_job, load_job, parse_job
+from rengo.jobs import build_hfl_job, load_job, load_job_dataset, parse_job
 
 JOB = """
 [job]
@@ -366,3 +366,44 @@ def test_a_feature_named_like_an_id_that_repeats_values_still_trains(tmp_path: P
     text = JOB.replace('dataset = "iris"', 'dataset = "csv"\npath = "bank.csv"')
     fed = build_federation(load_job(_write(tmp_path, text)))
     assert fed.client(0).feature_names == ("region_id", "a")
+
+
+def test_a_csv_job_reads_a_spreadsheet_export_its_data_section_describes(tmp_path):
+    # a German Excel's "CSV (Trennzeichen-getrennt)": ';', decimal commas, cp1252, CRLF
+    rows = ["Größe;Gewicht;Befund"]
+    rows += [f"{i},5;{(i * 7) % 5},25;{'ja' if i % 2 else 'nein'}" for i in range(40)]
+    folder = tmp_path / "Studie Köln"
+    folder.mkdir()
+    (folder / "Kohorte 1.csv").write_bytes(("\r\n".join(rows) + "\r\n").encode("cp1252"))
+    data = 'dataset = "csv"\npath = "Kohorte 1.csv"\nlabel = "Befund"\n'
+    text = JOB.replace('dataset = "iris"', data).replace('scheme = "dirichlet"', 'scheme = "iid"')
+    job_file = folder / "job.toml"
+    job_file.write_text(text.replace("alpha = 1.0", ""), encoding="utf-8")
+    with pytest.raises(DataError, match=r'Kohorte 1.csv:1: not UTF-8.*encoding = "cp1252"'):
+        build_hfl_job(load_job(job_file))
+    described = ["data.delimiter=;", "data.encoding=cp1252", "data.decimal=,"]
+    table = load_job_dataset(load_job(job_file, described))
+    assert table.feature_names == ("Größe", "Gewicht")
+    np.testing.assert_array_equal(table.X[:2], [[0.5, 0.25], [1.5, 2.25]])
+    assert table.classes == ("ja", "nein")
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ('delimiter = ";;"', "data.delimiter must be one character"),
+        ('encoding = "ansi"', "data.encoding 'ansi' is not a text encoding"),
+        ('decimal = ","', "data.decimal ',' is also the delimiter"),
+    ],
+)
+def test_a_csv_format_no_file_can_have_is_refused_when_the_job_is_read(tmp_path, setting, message):
+    (tmp_path / "t.csv").write_text("a,y\n1,0\n")
+    text = JOB.replace('dataset = "iris"', f'dataset = "csv"\npath = "t.csv"\n{setting}')
+    with pytest.raises(ConfigError, match=rf"job.toml: {message}"):
+        load_job(_write(tmp_path, text))
+
+
+def test_a_csv_format_key_on_a_bundled_dataset_warns_that_it_is_unused(tmp_path):
+    text = JOB.replace('dataset = "iris"', 'dataset = "iris"\ndelimiter = ";"')
+    with pytest.warns(UserWarning, match="data.delimiter is ignored with data.dataset = 'iris'"):
+        load_job(_write(tmp_path, text))

@@ -164,7 +164,15 @@ def load_job_dataset(spec: JobSpec) -> Dataset:
     """
     d = spec.data
     if d.dataset == "csv":
-        return load_csv(d.path, label=d.label, id_column=d.id_column, task=d.task)  # type: ignore[arg-type]
+        return load_csv(
+            d.path,  # type: ignore[arg-type]
+            label=d.label,
+            id_column=d.id_column,
+            task=d.task,
+            delimiter=d.delimiter,
+            encoding=d.encoding,
+            decimal=d.decimal,
+        )
     if d.dataset == "parquet":
         return load_parquet(d.path, label=d.label, id_column=d.id_column, task=d.task)  # type: ignore[arg-type]
     if d.dataset == "idx":

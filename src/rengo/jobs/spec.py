@@ -3,7 +3,8 @@
 [job]       name, kind ("hfl"), seed, rounds, executor, workers, round_timeout
 [data]      dataset (digits | breast_cancer | wine | iris | csv | parquet | idx), path,
             label, id_column, test_size, standardize, images, labels (idx files),
-            client_test_size (each client's own held-out share, for per-client evaluation)
+            client_test_size (each client's own held-out share, for per-client evaluation),
+            delimiter, encoding, decimal (how a csv table is written: ";", "cp1252", ",")
 [partition] scheme (iid | dirichlet | shards | quantity), num_clients, and the scheme's
             options (alpha, min_size, ...)
 [model]     type (mlp | logistic), hidden
@@ -129,6 +130,30 @@ class DataSection:
     client_test_size: float = option(
         0.0, "Each client's own held-out share, for per-client evaluation (0: none).", ge=0, lt=1
     )
+    delimiter: str = option(
+        ",", "Field separator of a csv table (';' for a spreadsheet export that writes 0,5)."
+    )
+    encoding: str = option(
+        "utf-8", "Text encoding of a csv table (cp1252: a Windows spreadsheet's export)."
+    )
+    decimal: Literal[".", ","] = option(".", "Decimal separator of a csv table's numbers.")
+
+
+def check_csv_format(source: str, section: str, table: DataSection | VflSection) -> None:
+    """Refuse a ``delimiter``, ``encoding`` or ``decimal`` a CSV file cannot be read with,
+    naming the job file and the key (``data.delimiter must be one character ...``).
+
+    Raises
+    ------
+    ConfigError
+        As :meth:`rengo.data.csv_table.CsvFormat.checked`, with the key named.
+    """
+    from rengo.data.csv_table import CsvFormat
+
+    try:
+        CsvFormat.checked(table.delimiter, table.encoding, table.decimal)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {section}.{exc}") from None
 
 
 @dataclass
@@ -585,6 +610,8 @@ def _check(
             f"{source}: data.path is set but data.dataset = {data.dataset!r}, which does not "
             f'read it; did you mean dataset = "{guess}"?'
         )
+    if data.dataset == "csv":
+        check_csv_format(source, "data", data)
     if data.dataset == "idx" and not (data.images and data.labels):
         raise ConfigError(f"{source}: data.dataset = 'idx' needs data.images and data.labels")
     # a served job ([model] app) has parties, not partition.num_clients: checked when built
@@ -625,6 +652,10 @@ def _warn_unused_keys(
         "data.label": data.dataset not in ("csv", "parquet") and f"data.dataset = {data.dataset!r}",
         "data.id_column": data.dataset not in ("csv", "parquet")
         and f"data.dataset = {data.dataset!r}",
+        **{
+            f"data.{key}": data.dataset != "csv" and f"data.dataset = {data.dataset!r}"
+            for key in ("delimiter", "encoding", "decimal")
+        },
         "data.images": data.dataset != "idx" and f"data.dataset = {data.dataset!r}",
         "data.labels": data.dataset != "idx" and f"data.dataset = {data.dataset!r}",
     }
