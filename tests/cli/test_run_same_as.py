@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -65,3 +67,29 @@ def test_an_edited_job_is_refused_naming_what_differs_and_runs_nothing(tmp_path:
     assert overridden.exit_code == 0 and "same final metrics" in _flat(overridden.output)
     with RunStore(store, read_only=True) as s:
         assert len(s.list_runs()) == 2  # the refused one recorded nothing
+
+
+def test_a_run_recorded_before_the_csv_format_keys_existed_is_repeated_by_a_job_without_them(
+    tmp_path: Path,
+) -> None:
+    # a release before data.delimiter/encoding/decimal recorded job settings without them
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(lr=0.1))
+    store = tmp_path / "runs.db"
+    base = ["run", str(job), "--store", str(store), "--no-progress"]
+    assert runner.invoke(app, base).exit_code == 0
+    with RunStore(store, read_only=True) as s:
+        (old,) = s.list_runs()
+    with sqlite3.connect(store) as conn:
+        (text,) = conn.execute("SELECT config FROM runs WHERE run_id = ?", (old.run_id,)).fetchone()
+        config = json.loads(text)
+        for key in ("delimiter", "encoding", "decimal"):
+            config["job_settings"]["data"].pop(key, None)
+        conn.execute(
+            "UPDATE runs SET config = ? WHERE run_id = ?", (json.dumps(config), old.run_id)
+        )
+    again = runner.invoke(app, [*base, "--same-as", old.run_id])
+    assert again.exit_code == 0, again.output
+    other = runner.invoke(app, [*base, "--same-as", old.run_id, "--set", "data.decimal=,"])
+    assert other.exit_code == 2, other.output
+    assert "job_settings.data.decimal None, now ','" in _flat(other.output)

@@ -124,6 +124,10 @@ class HflJob:
 
 JOB_SETTINGS = "job_settings"
 """The run config entry holding the job's settings (:func:`job_settings`)."""
+RECORDED_WHEN_SET = {"data": ("delimiter", "encoding", "decimal")}
+"""Settings added after runs began to record theirs: recorded only when a job sets another
+value than its section's default, so a run recorded before they existed still resumes (and
+is repeated by ``--same-as``) with a job that leaves them out."""
 
 
 def job_settings(spec: JobSpec) -> dict[str, Any]:
@@ -131,7 +135,7 @@ def job_settings(spec: JobSpec) -> dict[str, Any]:
     recorded with the run, so a resume with other ones (an edited file, another ``--set``) is
     refused, naming each (``job_settings.train.lr 0.2, now 0.3``). Where the run executes
     (``job.executor``, ``job.workers``), its name, ``[deploy]`` and ``[checkpoints]`` are left
-    out: a resume may change them."""
+    out: a resume may change them; so are the :data:`RECORDED_WHEN_SET` at their defaults."""
     sections: dict[str, Any] = {
         "job": {"rounds": spec.job.rounds, "seed": spec.job.seed},
         "data": spec.data,
@@ -144,11 +148,17 @@ def job_settings(spec: JobSpec) -> dict[str, Any]:
         "result_checks": spec.result_checks,
         "contribution": spec.contribution,
     }
-    return {
+    settings = {
         name: asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
         for name, value in sections.items()
         if value is not None
     }
+    for name, keys in RECORDED_WHEN_SET.items():
+        defaults = type(sections[name])()
+        for key in keys:
+            if settings[name][key] == getattr(defaults, key):
+                del settings[name][key]
+    return settings
 
 
 def load_job_dataset(spec: JobSpec) -> Dataset:
