@@ -251,3 +251,57 @@ def test_max_rejoins_is_the_flags_else_the_jobs_else_the_default(
     assert given == [4, 0, MAX_REJOINS]
     refused = runner.invoke(app, [*coordinator, "--job", str(job), "--max-rejoins", "-1"])
     assert refused.exit_code == 2 and "max-rejoins" in refused.output
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_align_reads_and_writes_a_spreadsheets_export_as_its_format_flags_say(tmp_path: Path):
+    folder = tmp_path / "Verbund Köln"
+    folder.mkdir()
+    for name, ids in (
+        ("Klinik", ["Müller-1", "Özdemir-2", "Weiß-3"]),
+        ("Labor", ["Weiß-3", "Müller-1"]),
+    ):
+        lines = ["id;Größe"] + [f"{i};1,{k}" for k, i in enumerate(ids)]
+        (folder / f"{name}.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+    args = ["vfl", "align", f"klinik={folder / 'Klinik.csv'}", f"labor={folder / 'Labor.csv'}"]
+    args += ["--out", str(folder / "abgeglichen"), "--seed", "1"]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2 and "--encoding cp1252" in " ".join(refused.output.split())
+    result = CliRunner().invoke(app, [*args, "--delimiter", ";", "--encoding", "cp1252"])
+    assert result.exit_code == 0, result.output
+    assert "2 IDs shared by all 2 parties" in result.output
+    out = (folder / "abgeglichen" / "klinik.csv").read_bytes().decode("cp1252")
+    assert out.splitlines()[0] == "id;Größe"
+    assert sorted(line.split(";")[0] for line in out.splitlines()[1:]) == ["Müller-1", "Weiß-3"]
+
+
+def test_a_party_reads_its_csv_as_its_format_flags_say(tmp_path: Path):
+    table = tmp_path / "Labor Süd.csv"
+    table.write_bytes("id;Hämoglobin\r\nk1;13,5\r\nk2;12,25\r\n".encode("cp1252"))
+    port = _free_port()
+    args = ["vfl", "party", "--coordinator", f"127.0.0.1:{port}", "--name", "labor"]
+    args += ["--insecure", "--give-up-after", "1", "--no-progress", "--csv", str(table)]
+    args += ["--delimiter", ";", "--encoding", "cp1252"]
+    without_decimal = CliRunner().invoke(app, args)
+    said = " ".join(without_decimal.output.split())
+    assert without_decimal.exit_code == 2 and "'13,5' is not a number" in said
+    assert "--decimal ," in said
+    read = CliRunner().invoke(app, [*args, "--decimal", ","])
+    assert f"labor: connecting to 127.0.0.1:{port}" in " ".join(read.output.split())
+
+
+def test_a_party_given_its_job_is_told_the_job_says_how_its_table_is_written(tmp_path: Path):
+    (tmp_path / "job.toml").write_text('[job]\nkind = "vfl"\n')
+    args = ["vfl", "party", "--coordinator", "127.0.0.1:1", "--name", "labor", "--insecure"]
+    args += ["--job", str(tmp_path / "job.toml"), "--delimiter", ";"]
+    result = CliRunner().invoke(app, args)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "--delimiter: read only with --csv" in said
+    assert "[vfl] delimiter, encoding and decimal" in said

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from rengo.cli.main import app
 from rengo.core import ConfigError, DataError
-from rengo.jobs import build_vertical_job, load_job, parse_job, run_vertical_job
+from rengo.jobs import build_vertical_job, load_job, parse_job, party_data, run_vertical_job
 from rengo.tracking import RunStore
 
 BUNDLED = """
@@ -363,6 +363,43 @@ def test_a_party_file_that_is_not_utf8_csv_is_a_one_line_error_naming_it(
     )
     assert result.exit_code == 2, result.output
     assert said in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
+def test_a_vertical_job_reads_parties_tables_as_its_vfl_section_says_they_are_written(
+    tmp_path: Path,
+) -> None:
+    # two hospitals' exports from a German Excel: ';', decimal commas, cp1252, CRLF
+    folder = tmp_path / "Verbund Köln"
+    folder.mkdir()
+    ids = [f"Pat-{i:03d}" for i in range(40)]
+    klinik = ["id;Größe;Befund"] + [
+        f"{p};1,{i:02d};{'ja' if i % 2 else 'nein'}" for i, p in enumerate(ids)
+    ]
+    labor = ["id;Hämoglobin"] + [f"{p};{i},5" for i, p in enumerate(ids)]
+    for name, lines in (("Klinik Süd", klinik), ("Labor", labor)):
+        (folder / f"{name}.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+    job = folder / "job.toml"
+    job.write_text(
+        '[job]\nkind = "vfl"\n[vfl]\nlabel_party = "klinik"\nlabel = "Befund"\n'
+        'delimiter = ";"\nencoding = "cp1252"\ndecimal = ","\n'
+        '[vfl.parties]\nklinik = "Klinik Süd.csv"\nlabor = "Labor.csv"\n',
+        encoding="utf-8",
+    )
+    spec = load_job(job)
+    assert spec.vfl is not None
+    klinik_data = party_data(spec.vfl, "klinik", spec.job.seed)
+    labor_data = party_data(spec.vfl, "labor", spec.job.seed)
+    assert klinik_data.feature_names == ("Größe",)
+    assert labor_data.feature_names == ("Hämoglobin",)
+    assert klinik_data.classes == ("ja", "nein")
+    assert labor_data.table is not None and labor_data.score_table is not None
+    assert len(labor_data.table.ids) + len(labor_data.score_table.ids) == 40
+    assert labor_data.mean is not None  # standardised with the means of 0,5 1,5 ... 39,5
+    raw = np.arange(40) + 0.5
+    assert labor_data.mean[0] == pytest.approx(raw[np.isin(ids, labor_data.table.ids)].mean())
+    job.write_text(job.read_text(encoding="utf-8").replace("cp1252", "ansi"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"vfl\.encoding 'ansi' is not a text encoding"):
+        load_job(job)
 
 
 def test_ids_the_psi_joins_are_held_out_together_whatever_their_unicode_form() -> None:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from rengo.cli.csv_format_options import DelimiterOption, EncodingOption
 from rengo.cli.errors import friendly_errors
 from rengo.cli.vfl_deploy import vfl_coordinator, vfl_party
 from rengo.core.errors import ConfigError
@@ -33,12 +34,15 @@ def align(
     seed: Annotated[int | None, typer.Option(help="Seed for the agreed row order.")] = None,
     allow_empty: Annotated[bool, typer.Option(help="Do not fail on an empty overlap.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace existing OUT/PARTY.csv files.")] = False,
+    delimiter: DelimiterOption = ",",
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Find the customers all parties share by private set intersection (ECDH on
     Curve25519) and write each party's shared rows, in one agreed order, to OUT/PARTY.csv
-    (existing files only with --overwrite). IDs and cells are read as `rengo run` reads
-    them: stripped of surrounding whitespace."""
+    (existing files only with --overwrite), with the inputs' delimiter and encoding. IDs and
+    cells are read as `rengo run` reads them: stripped of surrounding whitespace."""
     from rengo.cli.output_paths import refuse_to_replace
+    from rengo.data.csv_table import CsvFormat
     from rengo.vfl import align_csv
 
     with friendly_errors(console):
@@ -56,9 +60,19 @@ def align(
         if chosen not in paths:
             raise ConfigError(f"--leader {chosen!r} is not one of {sorted(paths)}")
         refuse_to_replace([out / f"{party}.csv" for party in paths], overwrite)
-        written = align_csv(paths, id_column, chosen, out, seed=seed, allow_empty=allow_empty)
-        with next(iter(written.values())).open(newline="", encoding="utf-8") as first:
-            shared = sum(1 for _ in csv.reader(first)) - 1  # every output holds the same rows
+        form = CsvFormat.checked(delimiter, encoding)
+        written = align_csv(
+            paths,
+            id_column,
+            chosen,
+            out,
+            seed=seed,
+            allow_empty=allow_empty,
+            delimiter=form.delimiter,
+            encoding=form.encoding,
+        )
+        with next(iter(written.values())).open(newline="", encoding=form.encoding) as first:
+            shared = sum(1 for _ in csv.reader(first, delimiter=form.delimiter)) - 1  # all alike
         console.print(f"{shared} IDs shared by all {len(written)} parties")
         for party, written_path in written.items():
             console.print(f"{party}: {written_path}")

@@ -29,13 +29,14 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
 from rich.console import Console
 
 from rengo.cli.algorithm_options import flag, options_for, with_algorithm_options
+from rengo.cli.csv_format_options import DecimalOption, DelimiterOption, EncodingOption
 from rengo.cli.deploy import hub_security, party_credentials
 from rengo.cli.errors import friendly_errors
 from rengo.cli.message_size_option import MIB, MaxMessageOption, max_message_bytes
@@ -46,6 +47,9 @@ from rengo.core.errors import ConfigError, DataError, RengoError
 from rengo.core.options import options_from_mapping, options_to_wire
 from rengo.vfl.party_model_file import short_run
 from rengo.vfl.progress import progress_display
+
+if TYPE_CHECKING:
+    from rengo.data.csv_table import CsvFormat
 
 console = Console()
 
@@ -279,6 +283,9 @@ def vfl_party(
             "transfer learning's networks read their columns z-scored either way)."
         ),
     ] = True,
+    delimiter: DelimiterOption = ",",
+    encoding: EncodingOption = "utf-8",
+    decimal: DecimalOption = ".",
     predictions: Annotated[
         Path,
         typer.Option(help="Where the scored party (label party; FTL: target) writes them."),
@@ -370,6 +377,7 @@ def vfl_party(
 ) -> None:
     """Join a vertical run with this party's table (--job or --csv): align rows by
     PSI, train, score."""
+    from rengo.data.csv_table import CsvFormat
     from rengo.deploy.vertical import run_vertical_party
     from rengo.deploy.vertical_data import load_party_data
     from rengo.jobs import load_job, party_data
@@ -397,7 +405,10 @@ def vfl_party(
             kept: Any = None
             origin: Any = None
             if load_model is not None:
-                kept, origin, data = _scoring_inputs(load_model, name, id_column, score_csv, label)
+                form = CsvFormat.checked(delimiter, encoding, decimal)
+                kept, origin, data = _scoring_inputs(
+                    load_model, name, id_column, score_csv, label, form
+                )
             elif job is not None:
                 _refuse_flags_the_job_replaces(
                     score_csv=score_csv,
@@ -406,6 +417,7 @@ def vfl_party(
                     standardize=standardize,
                     task=task,
                     id_column=id_column,
+                    form=(delimiter, encoding, decimal),
                 )
                 spec = load_job(job)
                 if spec.vfl is None:
@@ -424,6 +436,9 @@ def vfl_party(
                     features=_names(features) if features else None,
                     standardize=standardize,
                     task=task,
+                    delimiter=delimiter,
+                    encoding=encoding,
+                    decimal=decimal,
                 )
             for written in (predictions, model):  # checked before the run, not after it
                 if written is not None:
@@ -496,6 +511,7 @@ def _refuse_flags_the_job_replaces(
     standardize: bool,
     task: str,
     id_column: str,
+    form: tuple[str, str, str] = (",", "utf-8", "."),
 ) -> None:
     """Refuse the table flags that only ``--csv`` reads: with ``--job`` the job file names
     the table, label, ID column and held-out rows, and these flags were silently dropped
@@ -515,6 +531,9 @@ def _refuse_flags_the_job_replaces(
             ("--no-standardize", not standardize),
             ("--task", task != "classification"),
             ("--id-column", id_column != "id"),
+            ("--delimiter", form[0] != ","),
+            ("--encoding", form[1] != "utf-8"),
+            ("--decimal", form[2] != "."),
         )
         if set_
     ]
@@ -527,6 +546,8 @@ def _refuse_flags_the_job_replaces(
         if score_csv is not None
         else ""
     )
+    if any(flag in given for flag in ("--delimiter", "--encoding", "--decimal")):
+        hint += "; the job's [vfl] delimiter, encoding and decimal say how its tables are written"
     raise ConfigError(
         f"{', '.join(given)}: read only with --csv; with --job the job file gives this "
         f"party's table, label, ID column and held-out rows (scored after training){hint}"
@@ -534,7 +555,12 @@ def _refuse_flags_the_job_replaces(
 
 
 def _scoring_inputs(
-    path: Path, name: str, id_column: str, score_csv: Path | None, label: str | None
+    path: Path,
+    name: str,
+    id_column: str,
+    score_csv: Path | None,
+    label: str | None,
+    form: CsvFormat,
 ) -> tuple[Any, Any, Any]:
     """A scoring-only party's kept model (read from ``path``, which must be its own; a
     SecureBoost, linear, SplitNN or transfer-learning party document), where it came from,
@@ -579,8 +605,11 @@ def _scoring_inputs(
         features,
         None if mean is None else np.asarray(mean, dtype=np.float64),
         None if scale is None else np.asarray(scale, dtype=np.float64),
+        form.delimiter,
         label=label,
         classes=[str(c) for c in classes] if isinstance(classes, list) else None,
+        encoding=form.encoding,
+        decimal=form.decimal,
     )
     return kept.model, kept.origin, data
 

@@ -145,7 +145,8 @@ def csv_header(path: str | Path, delimiter: str = ",", encoding: str = "utf-8") 
 class CsvFormat:
     """How a CSV file is written: the field ``delimiter``, the text ``encoding`` and the
     ``decimal`` separator of its numbers (a German spreadsheet's export: ``";"``,
-    ``"cp1252"``, ``","``)."""
+    ``"cp1252"``, ``","``). :meth:`checked` also takes ``"tab"``, or a backslash and a
+    ``t`` (as a command line gives them), for a tab."""
 
     delimiter: str = ","
     encoding: str = "utf-8"
@@ -162,10 +163,11 @@ class CsvFormat:
             ``encoding`` Python does not know, or a ``decimal`` other than ``"."`` or
             ``","`` or equal to ``delimiter``.
         """
+        if delimiter in ("\\t", "tab"):  # a tab, as typed on a command line
+            delimiter = "\t"
         if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
             raise ConfigError(
-                f"delimiter must be one character such as ',' or ';' (a tab: '\\t'), "
-                f"got {delimiter!r}"
+                f"delimiter must be one character such as ',' or ';' (or tab), got {delimiter!r}"
             )
         try:
             codecs.lookup(encoding)

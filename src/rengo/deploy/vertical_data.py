@@ -18,7 +18,13 @@ import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.data import Dataset
-from rengo.data.csv_table import csv_header, load_csv, load_csv_and_column, partial_labels
+from rengo.data.csv_table import (
+    CsvFormat,
+    csv_header,
+    load_csv,
+    load_csv_and_column,
+    partial_labels,
+)
 from rengo.data.dataset import column_scaling
 from rengo.data.labels import class_list, encode_labels
 from rengo.vfl.common import PartyData, PartyTable, scaled
@@ -36,6 +42,8 @@ def load_party_data(
     standardize: bool = True,
     delimiter: str = ",",
     task: str = "classification",
+    encoding: str = "utf-8",
+    decimal: str = ".",
 ) -> PartyData:
     """Read a party's training CSV (and scoring CSV) into tables.
 
@@ -61,6 +69,9 @@ def load_party_data(
     task
         What the label holds: ``"classification"`` (two classes) or ``"regression"``
         (numbers, for linear and Poisson regression).
+    encoding, decimal
+        The CSVs' text encoding and the decimal separator of their numbers (see
+        :func:`~rengo.data.load_csv`).
 
     Returns
     -------
@@ -75,10 +86,11 @@ def load_party_data(
     """
     if task not in ("classification", "regression"):
         raise ConfigError(f"task {task!r}: choose classification or regression")
+    form = CsvFormat.checked(delimiter, encoding, decimal)
     regression = task == "regression"
     kind: Literal["classification", "regression"] = "regression" if regression else "classification"
     train_path = Path(csv_path)
-    train, few = _training_table(train_path, id_column, label, kind, features, delimiter)
+    train, few = _training_table(train_path, id_column, label, kind, features, form)
     assert train.ids is not None
     classes: tuple[str, str] | None = None
     labels = None
@@ -98,15 +110,16 @@ def load_party_data(
     score_table = score_labels = None
     if score_csv is not None:
         score_path = Path(score_csv)
-        score_label = (
-            label if label is not None and label in csv_header(score_path, delimiter) else None
-        )
+        header = csv_header(score_path, delimiter, encoding)
+        score_label = label if label is not None and label in header else None
         if few is not None and classes is None:
             score_label = None  # its few labels name no two classes to evaluate against
         scoring = load_csv(
             score_path,
             label=score_label,
             delimiter=delimiter,
+            encoding=encoding,
+            decimal=decimal,
             id_column=id_column,
             features=list(train.feature_names),
             missing_values=("",),
@@ -132,25 +145,35 @@ def _training_table(
     label: str | None,
     task: Literal["classification", "regression"],
     features: list[str] | None,
-    delimiter: str,
+    form: CsvFormat,
 ) -> tuple[Dataset, np.ndarray | None]:
     """A party's training table and, when its class label column has blank cells, those
     few labels as class names (``None`` where blank: transfer learning's target; a label
     party's blank label is refused once the run names it the label party), read in one
     pass; the labels are in the table when every row has one."""
-    if label is None or task == "regression" or label not in csv_header(path, delimiter):
+    header = csv_header(path, form.delimiter, form.encoding)
+    if label is None or task == "regression" or label not in header:
         table = load_csv(  # a label column the header lacks is named by load_csv
             path,
             label=label,
             id_column=id_column,
             features=features,
-            delimiter=delimiter,
+            delimiter=form.delimiter,
+            encoding=form.encoding,
+            decimal=form.decimal,
             missing_values=("",),
             task=task,
         )
         return table, None
     table, column = load_csv_and_column(
-        path, label, id_column, features=features, delimiter=delimiter, missing_values=("",)
+        path,
+        label,
+        id_column,
+        features=features,
+        delimiter=form.delimiter,
+        encoding=form.encoding,
+        decimal=form.decimal,
+        missing_values=("",),
     )
     if not all(column.cells):
         return table, partial_labels(column)
@@ -168,6 +191,8 @@ def load_scoring_data(
     *,
     label: str | None = None,
     classes: Sequence[str] | None = None,
+    encoding: str = "utf-8",
+    decimal: str = ".",
 ) -> PartyData:
     """A party's new rows to score with a model it kept (a scoring-only run): the columns
     it trained on, z-scored with its training ``mean`` and ``scale`` when it kept them, and
@@ -192,6 +217,9 @@ def load_scoring_data(
     classes
         Training's two class names, the second the positive one (``None``: the label holds
         numbers, for regression).
+    encoding, decimal
+        The CSV's text encoding and the decimal separator of its numbers (see
+        :func:`~rengo.data.load_csv`).
 
     Returns
     -------
@@ -206,7 +234,8 @@ def load_scoring_data(
         did not have.
     """
     score_path = Path(score_csv)
-    known = label if label is not None and label in csv_header(score_path, delimiter) else None
+    header = csv_header(score_path, delimiter, encoding)
+    known = label if label is not None and label in header else None
     task: Literal["classification", "regression"] = (
         "regression" if classes is None else "classification"
     )
@@ -214,6 +243,8 @@ def load_scoring_data(
         score_path,
         label=known,
         delimiter=delimiter,
+        encoding=encoding,
+        decimal=decimal,
         id_column=id_column,
         features=list(features),
         missing_values=("",),

@@ -94,9 +94,9 @@ def labels_by_name(vfl: VflSection) -> bool:
     return "feature_party" in vfl.spec.labels_at
 
 
-def _party_header(path: str) -> list[str]:
+def _party_header(path: str, vfl: VflSection) -> list[str]:
     """A party's CSV's column names (a DataError naming the file if the file is Parquet,
-    not UTF-8 or malformed: vertical parties read CSV)."""
+    not in the job's encoding or malformed: vertical parties read CSV)."""
     try:
         with open(path, "rb") as handle:
             magic = handle.read(4)
@@ -108,9 +108,9 @@ def _party_header(path: str) -> list[str]:
             "(rengo.data.save_csv(rengo.data.load_parquet(...), 'party.csv'))"
         )
     try:
-        return csv_header(path)
+        return csv_header(path, vfl.delimiter, vfl.encoding)
     except DataError as exc:
-        raise DataError(f"{exc} (vertical parties read UTF-8 CSV)") from None
+        raise DataError(f"{exc} (vertical parties read CSV)") from None
 
 
 def _own_table(
@@ -123,12 +123,19 @@ def _own_table(
         if name not in vfl.parties:
             raise ConfigError(f"{name!r} is not one of the job's parties {sorted(vfl.parties)}")
         path = vfl.parties[name]
-        header = _party_header(path)
+        header = _party_header(path, vfl)
         if not is_label_party and labels_by_name(vfl) and vfl.label in header:
             # a feature party's own few labels, blank where it has none: read by name, in
             # the same pass as its features (so labels and rows always align)
             table, column = load_csv_and_column(
-                path, vfl.label, vfl.id_column, missing_values=("",), name=name
+                path,
+                vfl.label,
+                vfl.id_column,
+                missing_values=("",),
+                name=name,
+                delimiter=vfl.delimiter,
+                encoding=vfl.encoding,
+                decimal=vfl.decimal,
             )
             own = partial_labels(column)
             known = sorted({n for n in own.tolist() if n is not None})
@@ -145,6 +152,9 @@ def _own_table(
             missing_values=("",),
             task="regression" if vfl.spec.output_of(vfl.options) == "values" else "classification",
             name=name,
+            delimiter=vfl.delimiter,
+            encoding=vfl.encoding,
+            decimal=vfl.decimal,
         )
         if table.ids is None:
             raise DataError(f"{path}: needs the id column {vfl.id_column!r}")

@@ -14,6 +14,9 @@ test_size = 0.2              # share of customers held out and scored after trai
 max_message_mb = 256         # deployed: largest message a party may send (the default)
 rejoin_grace = 60            # deployed, with checkpoints: seconds to wait for a dropped party
 max_rejoins = 10             # ... and the most times one run takes its parties back
+delimiter = ","              # how the parties' CSV tables are written (default ",", "utf-8",
+encoding = "utf-8"           # "."; a German spreadsheet's export: ";", "cp1252", ",")
+decimal = "."
 epochs = 5                   # ... and any option of the algorithm's config dataclass
 
 [vfl.parties]                # each party's own table (or: dataset = "breast_cancer")
@@ -30,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from rengo.core.errors import ConfigError
 from rengo.core.options import (
@@ -88,6 +91,13 @@ class VflSection:
         "dropped link; one drop more ends it interrupted (default 10).",
         ge=0,
     )
+    delimiter: str = option(
+        ",", "Field separator of the parties' tables (';' for a spreadsheet export)."
+    )
+    encoding: str = option(
+        "utf-8", "Text encoding of the parties' tables (cp1252: a Windows spreadsheet's)."
+    )
+    decimal: Literal[".", ","] = option(".", "Decimal separator of the tables' numbers.")
 
     def __post_init__(self) -> None:
         if self.options is None:
@@ -184,6 +194,10 @@ def parse_vfl_section(raw: Any, source: str) -> VflSection:
         "drop_fraction": bool(vfl.parties) and "[vfl.parties]",
         "label": bool(vfl.dataset) and f"the bundled vfl.dataset = {vfl.dataset!r}",
         "id_column": bool(vfl.dataset) and f"the bundled vfl.dataset = {vfl.dataset!r}",
+        **{
+            key: bool(vfl.dataset) and f"the bundled vfl.dataset = {vfl.dataset!r}"
+            for key in ("delimiter", "encoding", "decimal")
+        },
     }
     for key, why in unused.items():
         if why and key in raw:
@@ -207,6 +221,10 @@ def _check(vfl: VflSection, source: str) -> None:
         )
     if vfl.parties and len(vfl.parties) < 2:
         raise ConfigError(f"{source}: a vertical job needs at least two parties")
+    if vfl.parties:
+        from rengo.jobs.spec import check_csv_format
+
+        check_csv_format(source, "vfl", vfl)
 
 
 def parse_vertical_job(raw: Mapping[str, Any], job: JobSection, source: str) -> JobSpec:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from rengo.core.errors import ConfigError, DataError
-from rengo.data.csv_table import read_csv_rows
+from rengo.data.csv_table import CsvFormat, read_csv_rows
 from rengo.vfl.psi.ids import normalise_ids
 from rengo.vfl.psi.protocol import private_set_intersection, require_nonempty
 
@@ -25,18 +25,18 @@ _PARTY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def read_id_table(
-    path: Path, id_column: str, delimiter: str = ","
+    path: Path, id_column: str, delimiter: str = ",", encoding: str = "utf-8"
 ) -> tuple[list[str], list[list[str]], int]:
     """Read a CSV file: its header, its data rows, and the index of ``id_column``.
 
     The file is read as ``load_csv`` reads it (:func:`~rengo.data.csv_table.read_csv_rows`:
     cells stripped, blank lines skipped), so the IDs matched here are the IDs a job matches.
 
-    Raises :class:`DataError` for a missing, empty, non-UTF-8 or malformed file, a bad header,
-    a missing ID column, and rows whose field count differs from the header's (naming the
-    line).
+    Raises :class:`DataError` for a missing, empty or malformed file, text not in
+    ``encoding``, a bad header, a missing ID column, and rows whose field count differs from
+    the header's (naming the line).
     """
-    table = read_csv_rows(path, delimiter)
+    table = read_csv_rows(path, delimiter, encoding=encoding)
     header, rows = table.header, table.rows
     if id_column not in header:  # the reader refuses a column named twice
         raise table.missing_column(id_column, "ID")
@@ -52,11 +52,14 @@ def align_csv(
     delimiter: str = ",",
     seed: int | None = None,
     allow_empty: bool = False,
+    encoding: str = "utf-8",
 ) -> dict[str, Path]:
     """Run PSI on the ``id_column`` of each party's CSV and write the aligned rows.
 
-    Returns each party's output path (``out_dir/<party>.csv``). An empty intersection raises
-    :class:`DataError` unless ``allow_empty`` (then the outputs hold only the header).
+    Returns each party's output path (``out_dir/<party>.csv``), written with the inputs'
+    ``delimiter`` and ``encoding`` (so the options that read an input read its output). An
+    empty intersection raises :class:`DataError` unless ``allow_empty`` (then the outputs
+    hold only the header).
     """
     for party in paths:
         if not _PARTY_NAME.match(party):
@@ -68,7 +71,11 @@ def align_csv(
     if clashes:
         raise ConfigError(f"output would overwrite an input file: {clashes}; pick another out_dir")
 
-    tables = {party: read_id_table(path, id_column, delimiter) for party, path in inputs.items()}
+    form = CsvFormat.checked(delimiter, encoding)
+    tables = {
+        party: read_id_table(path, id_column, form.delimiter, form.encoding)
+        for party, path in inputs.items()
+    }
     ids: dict[str, list[str]] = {}
     for party, (_, rows, column) in tables.items():
         ids[party] = [row[column] for row in rows]
@@ -85,8 +92,8 @@ def align_csv(
 
     out.mkdir(parents=True, exist_ok=True)
     for party, (header, rows, _) in tables.items():
-        with targets[party].open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, delimiter=delimiter)
+        with targets[party].open("w", newline="", encoding=form.encoding) as handle:
+            writer = csv.writer(handle, delimiter=form.delimiter)
             writer.writerow(header)
             writer.writerows(rows[i] for i in result.rows(party))
     return targets
