@@ -305,3 +305,12 @@ def test_a_party_given_its_job_is_told_the_job_says_how_its_table_is_written(tmp
     said = " ".join(result.output.split())
     assert result.exit_code == 2 and "--delimiter: read only with --csv" in said
     assert "[vfl] delimiter, encoding and decimal" in said
+
+
+def test_align_names_a_party_name_the_rule_takes_for_one_with_umlauts(tmp_path: Path):
+    _table(tmp_path / "a.csv", ["x"], "balance")
+    _table(tmp_path / "b.csv", ["x"], "usage")
+    args = ["vfl", "align", f"Universitätsklinikum Köln={tmp_path / 'a.csv'}"]
+    result = CliRunner().invoke(app, [*args, f"bank={tmp_path / 'b.csv'}"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "e.g. 'Universitaetsklinikum_Koeln'" in said

@@ -150,7 +150,7 @@ class VerticalDataset:
     ConfigError
         If the label party is not one of the parties, there is no feature party, or a party
         name breaks the one party-name rule (:func:`~rengo.core.roles.validate_party_name`:
-        1-64 letters, digits, '_', '.' or '-', starting with a letter or digit, and not the
+        1-64 ASCII letters, digits, '_', '.' or '-', starting with a letter or digit, and not the
         coordinator's).
     DataError
         If the labels do not match the label party's rows.

@@ -184,7 +184,7 @@ def test_bad_party_names_and_missing_certificates_get_one_clear_line(
         "--certs", str(certs),
     )  # fmt: skip
     assert climb.wait(60) == 2
-    assert "--name '../../etc' must be 1-64 letters, digits" in climb.output
+    assert "--name '../../etc' must be 1-64 ASCII letters (A-Z, a-z), digits" in climb.output
     missing = fleet.rengo(
         "party", "--coordinator", "127.0.0.1:1", "--name", "stranger", "--app", "m:f",
         "--certs", str(certs),
@@ -192,7 +192,7 @@ def test_bad_party_names_and_missing_certificates_get_one_clear_line(
     assert missing.wait(60) == 2
     assert "party stranger's certificate" in missing.output and "does not exist" in missing.output
     add = fleet.rengo("certs", "add", str(certs), "../escape")
-    assert add.wait(60) == 2 and "must be 1-64 letters" in add.output
+    assert add.wait(60) == 2 and "must be 1-64 ASCII letters" in add.output
     for proc in (climb, missing, add):
         assert "Traceback" not in proc.output
     assert not (certs.parent / "escape.pem").exists()

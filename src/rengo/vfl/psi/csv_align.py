@@ -12,16 +12,14 @@ then describes the same entity.
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
 from rengo.core.errors import ConfigError, DataError
+from rengo.core.roles import validate_party_name
 from rengo.data.csv_table import CsvFormat, read_csv_rows
 from rengo.vfl.psi.ids import normalise_ids
 from rengo.vfl.psi.protocol import private_set_intersection, require_nonempty
-
-_PARTY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def read_id_table(
@@ -62,8 +60,7 @@ def align_csv(
     hold only the header).
     """
     for party in paths:
-        if not _PARTY_NAME.match(party):
-            raise ConfigError(f"party name {party!r} must be letters, digits, '.', '_' or '-'")
+        validate_party_name(party)
     out = Path(out_dir)
     inputs = {party: Path(path).resolve() for party, path in paths.items()}
     targets = {party: out / f"{party}.csv" for party in paths}
