@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from rengo.tracking import RunStore, run_detail, runs_table
@@ -231,3 +235,32 @@ def test_what_parties_wrote_is_shown_as_written_never_read_as_console_markup(
     text = console.export_text()
     for written in ("[/x]", "[bold]no[/bold] [/y]", "[link=https://evil.example]hi"):
         assert written in text
+
+
+@pytest.fixture
+def in_berlin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process's local time zone is Europe/Berlin (a coordinator in Köln)."""
+    if not hasattr(time, "tzset"):
+        pytest.skip("time.tzset is POSIX only")
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("in_berlin")
+def test_a_runs_times_show_with_their_utc_offset(store: RunStore) -> None:
+    # local wall-clock times without a zone read as another moment on a machine elsewhere
+    run_id = store.start_run("horizontal", {}, name="Studie Köln")
+    store.log_event(run_id, "info", "Universitätsklinikum Köln joined", None)
+    store.finish_run(run_id, "completed")
+    with sqlite3.connect(store.path) as conn:
+        conn.execute(
+            "UPDATE runs SET started_at = ?, finished_at = ? WHERE run_id = ?",
+            ("2026-12-06T08:00:00+00:00", "2026-07-01T08:00:00+00:00", run_id),
+        )
+    text = _render(run_detail(store, run_id))
+    assert "2026-12-06 09:00:00+01:00" in text  # CET
+    assert "2026-07-01 10:00:00+02:00" in text  # CEST
+    assert "Studie Köln" in text and "Universitätsklinikum Köln joined" in text

@@ -274,10 +274,16 @@ def totals(
         str | None, typer.Option(help="Only runs whose name or id contains this text.")
     ] = None,
     since: Annotated[
-        str | None, typer.Option(help="Only runs started on or after this day (YYYY-MM-DD).")
+        str | None,
+        typer.Option(
+            help="Only runs started on or after this day (YYYY-MM-DD, this machine's time zone)."
+        ),
     ] = None,
     until: Annotated[
-        str | None, typer.Option(help="Only runs started on or before this day (YYYY-MM-DD).")
+        str | None,
+        typer.Option(
+            help="Only runs started on or before this day (YYYY-MM-DD, this machine's time zone)."
+        ),
     ] = None,
     decimals: DecimalsOption = None,
 ) -> None:

@@ -36,10 +36,16 @@ def list_runs(
         typer.Option(help="Only runs whose name or id contains this text (any case)."),
     ] = None,
     since: Annotated[
-        str | None, typer.Option(help="Only runs started on or after this day (YYYY-MM-DD).")
+        str | None,
+        typer.Option(
+            help="Only runs started on or after this day (YYYY-MM-DD, this machine's time zone)."
+        ),
     ] = None,
     until: Annotated[
-        str | None, typer.Option(help="Only runs started on or before this day (YYYY-MM-DD).")
+        str | None,
+        typer.Option(
+            help="Only runs started on or before this day (YYYY-MM-DD, this machine's time zone)."
+        ),
     ] = None,
 ) -> None:
     """The most recent runs, newest first (the filters as the dashboard's runs list).
@@ -162,7 +168,10 @@ def delete(
         str | None, typer.Option(help="Every run whose name or id contains this text.")
     ] = None,
     until: Annotated[
-        str | None, typer.Option(help="Every run started on or before this day (YYYY-MM-DD).")
+        str | None,
+        typer.Option(
+            help="Every run started on or before this day (YYYY-MM-DD, this machine's time zone)."
+        ),
     ] = None,
 ) -> None:
     """Delete runs and everything recorded for them (rounds, clients, checkpoints...).

@@ -52,8 +52,10 @@ class LiteralText(JupyterMixin):
 
 
 def _when(moment: datetime | None) -> str:
-    """Local wall-clock time, to the second, for a UTC timestamp."""
-    return "-" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    """Local wall-clock time, to the second, with its UTC offset, for a UTC timestamp
+    (``2026-12-06 09:00:00+01:00``: a time read on a machine in another zone, or copied
+    into a report, still says which moment it is)."""
+    return "-" if moment is None else moment.astimezone().isoformat(sep=" ", timespec="seconds")
 
 
 def _duration(seconds: float | None) -> str:
