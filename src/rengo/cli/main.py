@@ -7,6 +7,8 @@ for usage and configuration errors, 1 for runtime failures), never a traceback.
 
 from __future__ import annotations
 
+import io
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -64,9 +66,20 @@ def main(
 
     Every command takes -v (-vv for debug) and --log-level.
     """
+    _replace_what_output_cannot_encode()
     configure_logging()
     show_warnings_as_lines()
     _note_deprecated_environment()
+
+
+def _replace_what_output_cannot_encode() -> None:
+    """Let stdout and stderr write ``?`` for a character their encoding lacks: Windows writes
+    a redirected command's output (a file, a pipe, a scheduled task's log) in its code page
+    (cp1252), and a run named ``Zentrum Łódź`` stopped ``rengo run`` with a
+    UnicodeEncodeError traceback at its first line of output."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="replace")
 
 
 def _note_deprecated_environment() -> None:
