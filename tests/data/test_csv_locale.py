@@ -47,10 +47,15 @@ def test_a_german_spreadsheet_export_reads_with_its_delimiter_encoding_and_decim
     assert read_csv_rows(path, ";", encoding="cp1252").column("Größe") == ["1,75", "1,62"]
 
 
-def test_a_utf8_export_with_a_byte_order_mark_needs_no_encoding(folder: Path) -> None:
+@pytest.mark.parametrize("encoding", ["utf-8", "UTF8", "utf-8-sig"])
+def test_a_utf8_export_with_a_byte_order_mark_reads_as_any_spelling_of_utf8(
+    folder: Path, encoding: str
+) -> None:
     path = folder / "mit BOM.csv"
     path.write_bytes(GERMAN_EXPORT.encode("utf-8-sig"))
-    table = load_csv(path, label=None, id_column="id", delimiter=";", decimal=",")
+    table = load_csv(
+        path, label=None, id_column="id", delimiter=";", decimal=",", encoding=encoding
+    )
     assert table.feature_names == ("Größe", "Gewicht in kg", "Blutdruck")
 
 

@@ -188,7 +188,7 @@ class CsvFormat:
     @property
     def is_utf8(self) -> bool:
         """Whether the text is UTF-8 (read with any byte-order mark skipped)."""
-        return codecs.lookup(self.encoding).name == "utf-8"
+        return codecs.lookup(self.encoding).name in ("utf-8", "utf-8-sig")
 
 
 @dataclass(frozen=True)
