@@ -99,6 +99,33 @@ def test_a_resubmission_replaces_the_array_and_removes_the_old_one(tmp_path: Pat
     np.testing.assert_array_equal(kept, np.random.default_rng(3).random(len(ids)))
 
 
+def test_a_resubmission_whose_old_array_cannot_be_removed_yet_is_saved_and_cleaned_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """On Windows a file this process still has memory-mapped (the loaded state's old
+    submission) cannot be removed: the save must stand, and a later one remove it."""
+    ids, s = _opened(tmp_path)
+    _submit(tmp_path, s, ids, "alice", 1)
+    folder = arrays_folder(tmp_path / "t.json")
+    old = set(_files(folder))
+    unlink = Path.unlink
+
+    def mapped_on_windows(self: Path, missing_ok: bool = False) -> None:
+        if self.parent == folder and self.name in old:
+            raise PermissionError(13, "The process cannot access the file", str(self))
+        unlink(self, missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", mapped_on_windows)
+    _submit(tmp_path, s, ids, "alice", 3)
+    state = load_state(tmp_path / "t.json")
+    kept = state["tournament"]["rounds"][0]["submissions"]["alice"]
+    np.testing.assert_array_equal(kept, np.random.default_rng(3).random(len(ids)))
+    monkeypatch.undo()
+    _submit(tmp_path, s, ids, "bob", 2)  # the next save removes what the JSON no longer names
+    named = json.dumps(json.loads((tmp_path / "t.json").read_text()))
+    assert all(name in named for name in _files(folder))
+
+
 def test_the_state_round_trips_through_json_and_arrays(tmp_path: Path):
     """What save_state writes, load_state reads back equal (arrays of numbers and of str,
     nested in dicts and lists, and plain values), and loading then saving writes nothing new."""

@@ -100,7 +100,8 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` as format 2: its arrays not yet in :func:`arrays_folder`, then the JSON
     file atomically (a temporary file of this writer's own, renamed over the old one: a
     shared name let one writer rename or miss another's half-written file), then remove the
-    array files the new JSON no longer names.
+    array files the new JSON no longer names (on Windows, one this process still has mapped
+    cannot be removed: it is left to a later save).
 
     Parameters
     ----------
@@ -124,7 +125,10 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
         raise
     for unnamed in folder.iterdir():
         if _ARRAY_NAME.fullmatch(unnamed.name) and unnamed.name not in named:
-            unnamed.unlink(missing_ok=True)
+            try:
+                unnamed.unlink(missing_ok=True)
+            except PermissionError:  # Windows: still memory-mapped here; a later save removes it
+                continue
 
 
 @contextmanager
