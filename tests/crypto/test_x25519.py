@@ -71,6 +71,19 @@ def test_pool_matches_serial_and_reports_bad_indices_across_chunks(workers: int)
     assert out == serial_out and bad == serial_bad == [17]
 
 
+def test_pool_with_spawned_workers_matches_serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 'spawn' is the only start method on Windows and the default on macOS
+    import rengo.crypto.x25519 as x25519
+
+    monkeypatch.setattr(x25519, "_start_method", lambda: "spawn")
+    points = hash_to_points([f"Müller-{i}".encode() for i in range(23)], b"c")
+    secret = new_secret()
+    with BlindingPool(workers=2, min_parallel=1, chunk=5) as pool:
+        out, bad = pool.exponentiate(secret, points)
+        assert pool.workers == 2  # the spawned workers started (else it fell back to one core)
+    assert (out, bad) == exchange_chunk(secret, points)
+
+
 def test_pool_rejects_ragged_input() -> None:
     with BlindingPool(workers=1) as pool, pytest.raises(ValueError, match="multiple of 32"):
         pool.exponentiate(new_secret(), b"\x01" * 33)
