@@ -1,5 +1,5 @@
 """``rengo runs list | show | plot | delete``: look at (and tidy) what the run store recorded
-(``mirror``, ``export`` and ``metrics`` are in their own modules)."""
+(``mirror``, ``export``, ``metrics`` and ``job`` are in their own modules)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from rengo.tracking import RunFilter, RunInfo, RunStore
 
 runs_app = typer.Typer(
-    help="List, inspect, plot, export, mirror, delete and compact recorded runs.",
+    help="List, inspect, plot, export, mirror, delete and compact recorded runs; write a "
+    "run's job file back.",
     no_args_is_help=True,
 )
 console = Console()
@@ -323,11 +324,13 @@ def _described(runs: list[RunInfo]) -> str:
     return ", ".join(f"{r.run_id} ({r.label}, {r.kind}, {r.status})" for r in runs)
 
 
-# ``rengo runs mirror``, ``export`` and ``metrics`` live in their own modules.
+# ``rengo runs mirror``, ``export``, ``metrics`` and ``job`` live in their own modules.
 from rengo.cli.runs_export import export as _export  # noqa: E402
 from rengo.cli.runs_export import mirror as _mirror  # noqa: E402
+from rengo.cli.runs_job import job as _job  # noqa: E402
 from rengo.cli.runs_metrics import metrics as _metrics  # noqa: E402
 
 runs_app.command("mirror")(_mirror)
 runs_app.command("export")(_export)
 runs_app.command("metrics")(_metrics)
+runs_app.command("job")(_job)

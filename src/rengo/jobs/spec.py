@@ -647,21 +647,27 @@ def _warn_unused_keys(
         if isinstance(raw.get(section), Mapping)
         for key in raw[section]
     }
+    for key, why in ignored_keys(data, model).items():
+        if key in given:
+            warn_unused_key(source, key, why)
+
+
+def ignored_keys(data: DataSection, model: ModelSection) -> dict[str, str]:
+    """The ``[data]`` and ``[model]`` keys these sections' other settings make unused
+    (``"section.key"``), each with the setting that does (``"model.type = 'logistic'"``)."""
+    own_table = f"data.dataset = {data.dataset!r}"
     unused = {
         "model.hidden": model.type == "logistic" and "model.type = 'logistic'",
-        "data.label": data.dataset not in ("csv", "parquet") and f"data.dataset = {data.dataset!r}",
-        "data.id_column": data.dataset not in ("csv", "parquet")
-        and f"data.dataset = {data.dataset!r}",
+        "data.label": data.dataset not in ("csv", "parquet") and own_table,
+        "data.id_column": data.dataset not in ("csv", "parquet") and own_table,
         **{
-            f"data.{key}": data.dataset != "csv" and f"data.dataset = {data.dataset!r}"
+            f"data.{key}": data.dataset != "csv" and own_table
             for key in ("delimiter", "encoding", "decimal")
         },
-        "data.images": data.dataset != "idx" and f"data.dataset = {data.dataset!r}",
-        "data.labels": data.dataset != "idx" and f"data.dataset = {data.dataset!r}",
+        "data.images": data.dataset != "idx" and own_table,
+        "data.labels": data.dataset != "idx" and own_table,
     }
-    for key, why in unused.items():
-        if why and key in given:
-            warn_unused_key(source, key, why)
+    return {key: why for key, why in unused.items() if why}
 
 
 def warn_unused_key(source: str, key: str, why: str) -> None:
