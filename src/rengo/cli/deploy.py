@@ -7,7 +7,7 @@ stolen token is enough to impersonate a party) and plain text needs ``--insecure
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -488,6 +488,14 @@ def party(
             "party remembers the privacy budget it spent (its client must train with local DP)."
         ),
     ] = None,
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="A data file this party's --app trains on (repeatable): its SHA-256 is "
+            "reported to the coordinator at every join, which records it with the run and "
+            "warns when it changed since (this party's word; --job reports the job's files)."
+        ),
+    ] = None,
     mod: Annotated[
         list[str] | None,
         typer.Option(
@@ -512,10 +520,17 @@ def party(
         creds = party_credentials(name, certs, token, ca, insecure)
         if (app is None) == (job is None):
             raise ConfigError("give exactly one of --app module:callable or --job JOB.toml")
+        if job is not None and data:
+            raise ConfigError(
+                "--data names the files an --app trains on; with --job the job's own data "
+                "files are reported"
+            )
+        reported = reported_data_files(data or ())
         if job is not None:
             from rengo.jobs import build_hfl_job, load_job
 
             built = build_hfl_job(load_job(job))
+            reported = dict(built.data_files)
             if name not in built.client_ids:
                 ids = list(built.client_ids)
                 named = ", ".join(ids if len(ids) <= 6 else [*ids[:3], "...", ids[-1]])
@@ -551,8 +566,23 @@ def party(
             mods=[PartyReport(name), *own_mods],
             on_finished=lambda text: console.print(f"{name}: {text}", highlight=False),
             require_signed_secagg=require_signed_secagg,
+            data_files=reported or None,
         )
         console.print(f"{name}: the run ended ({sessions} session{'s' * (sessions != 1)})")
+
+
+def reported_data_files(paths: Sequence[Path]) -> dict[str, str]:
+    """The SHA-256 of each file ``paths`` names, by its absolute path: what a party reports
+    it trains on.
+
+    Raises
+    ------
+    DataError
+        Naming a file that cannot be read.
+    """
+    from rengo.data import file_sha256
+
+    return {str(path.resolve()): file_sha256(path) for path in paths}
 
 
 def _party_mod(spec: str) -> Any:

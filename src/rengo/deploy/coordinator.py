@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError, RoundFailure
 from rengo.core.parameters import Parameters, num_bytes
+from rengo.deploy.party_data import PartyDataRecorder
 from rengo.deploy.presence import PresenceRecorder
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.coordinator import (
@@ -79,7 +80,8 @@ def recorded_hub(
     **hub_options: Any,
 ) -> tuple[GrpcHub, Callable[[str, str], None]]:
     """A hub whose join/leave/refusal events land in ``store`` under ``run_id`` (and go to
-    ``on_event``), with who is online kept current there (see :class:`PresenceRecorder`),
+    ``on_event``), with who is online kept current there (see :class:`PresenceRecorder`)
+    and what each party reports it trains on (see :class:`PartyDataRecorder`),
     and the recorder itself for the caller's own events (a no-op without a store).
     ``hub_options`` go to :class:`~rengo.transport.grpc_hub.GrpcHub` (message limit, memory
     budget, routing)."""
@@ -102,12 +104,16 @@ def recorded_hub(
         if presence is not None:  # joins, leaves and the final close: who is online now
             presence.refresh()
 
+    reports = None
+    if store is not None and run_id is not None:
+        reports = PartyDataRecorder(store, run_id, record_event)
     hub = GrpcHub(
         listen,
         security,
         heartbeat_interval=heartbeat_interval,
         run_id=run_id or "",
         on_event=record_event,
+        on_data_files=reports,
         **hub_options,
     )
     if store is not None and run_id is not None:

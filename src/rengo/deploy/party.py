@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from rengo.core.deprecation import moved_names
 from rengo.core.errors import ConfigError, PeerFailure
@@ -31,6 +31,7 @@ def run_party(
     mods: Sequence[Mod] = (),
     on_finished: Callable[[str], None] | None = None,
     require_signed_secagg: bool = False,
+    data_files: Mapping[str, str] | None = None,
 ) -> int:
     """Serve ``client_fn(name)`` to the coordinator at ``host:port`` until the run ends.
 
@@ -59,6 +60,11 @@ def run_party(
         Refuse secure aggregation rounds that are not signed, so a coordinator cannot
         downgrade this party to the semi-honest protocol (needs an mTLS certificate). To pin
         the degree and threshold too, install ``SecAggMod(identity, min_threshold=...)``.
+    data_files
+        The data files this party trains on, ``{path: sha256 hex}``
+        (:func:`rengo.data.file_sha256`): reported to the coordinator at every join, which
+        keeps the first report with the run and warns when a later one differs. It is this
+        party's word, not checked by anyone; None: nothing reported.
     on_finished
         Called with the coordinator's last word (``"run RUN completed"``) when it ends the
         run - also when this party lost its link before the end and came back after it.
@@ -99,6 +105,7 @@ def run_party(
         heartbeat_interval=heartbeat_interval,
         heartbeat_timeout=heartbeat_timeout,
         backoff=backoff,
+        data_files=data_files,
     )
     connection.run()
     if connection.run_failed:

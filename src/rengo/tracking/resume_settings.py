@@ -19,6 +19,11 @@ ones record its absolute path, which a recorded relative path matches when it en
 DATA_FILES = "data_files"
 """The config entry holding the SHA-256 of each data file a run read, by path
 (``{path: hex digest}``): compared file by file (:func:`changed_data_files`)."""
+PARTY_DATA_FILES = "party_data_files"
+"""The config entry of a deployed run holding the data files each party reported when it
+first joined, by party (``{party: {path: hex digest}}``): the party's word, recorded by the
+coordinator (see :mod:`rengo.transport.data_report`); never compared when a run resumes
+(the resuming process has no report yet), but with each party's reports as it joins."""
 SHOWN_DIGEST = 12
 """Hex digits of a digest shown in a message (the full ones are in `rengo runs show`)."""
 

@@ -44,7 +44,7 @@ from rengo.tracking.records import (
     RoundRecord,
     RunInfo,
 )
-from rengo.tracking.resume_settings import settings_differences
+from rengo.tracking.resume_settings import PARTY_DATA_FILES, settings_differences
 from rengo.tracking.run import Run, resume_run
 from rengo.tracking.run import start_run as _start_run_lifecycle
 from rengo.tracking.run_ids import new_run_id
@@ -1726,6 +1726,50 @@ class RunStore:
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
+
+    def record_party_data(
+        self, run_id: str, party: str, files: Mapping[str, str]
+    ) -> dict[str, str] | None:
+        """Keep the data files ``party`` reports for a deployed run (``{path: sha256}``) in
+        its config, under :data:`~rengo.tracking.resume_settings.PARTY_DATA_FILES`, unless
+        it reported some before: the run keeps what the party first trained on.
+
+        Parameters
+        ----------
+        run_id
+            The run's full id.
+        party
+            The reporting party.
+        files
+            What it reports now.
+
+        Returns
+        -------
+        dict[str, str] | None
+            What the run recorded for ``party`` before (compare it with ``files``); None if
+            this is its first report, now recorded.
+
+        Raises
+        ------
+        UnknownRunError
+            If no run has that id.
+        """
+        with self._transaction() as conn:
+            self._require_run(conn, run_id)
+            (text,) = conn.execute("SELECT config FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            config = loads_json(text) if text else {}
+            reported = config.get(PARTY_DATA_FILES)
+            reported = dict(reported) if isinstance(reported, Mapping) else {}
+            before = reported.get(party)
+            if isinstance(before, Mapping):
+                return {str(path): str(digest) for path, digest in before.items()}
+            reported[_text(party, "party")] = dict(files)
+            config[PARTY_DATA_FILES] = reported
+            conn.execute(
+                "UPDATE runs SET config = ? WHERE run_id = ?",
+                (dumps_json(config, "run config"), run_id),
+            )
+        return None
 
     def presence(self, run_id: str) -> list[PartyPresence]:
         """Every party seen by a deployed run's hub, by name (empty for other runs)."""

@@ -69,6 +69,7 @@ from rengo.core.errors import (
 from rengo.core.roles import COORDINATOR
 from rengo.transport.addresses import host_port
 from rengo.transport.channel import Key, LongWait, ScopeMixin
+from rengo.transport.data_report import parse_data_report
 from rengo.transport.grpc_frames import (
     DEFAULT_MAX_MESSAGE,
     INLINE_LIMIT,
@@ -86,6 +87,7 @@ from rengo.transport.grpc_security import HubSecurity, warn_insecure
 from rengo.transport.grpc_wire import (
     ABORT,
     BYE,
+    DATA_FILES,
     HELLO,
     HELLO_LIMIT,
     METHOD,
@@ -115,6 +117,8 @@ log = logging.getLogger("rengo.transport")
 
 EventFn = Callable[[str, str], None]
 """Receives ``(level, message)`` for joins, leaves and refusals (e.g. a run store's events)."""
+DataFilesFn = Callable[[str, dict[str, str]], None]
+"""Receives ``(party, {path: sha256})`` when a party reports the data it trains on."""
 
 _MAX_UNDELIVERED = 10_000
 _MAX_ABSENT = 1_024
@@ -302,6 +306,7 @@ class GrpcHub:
         stragglers: StragglerWait | None = None,
         waiting_notice: float | None = 60.0,
         resumable: bool = True,
+        on_data_files: DataFilesFn | None = None,
     ) -> None:
         """
         Parameters
@@ -346,6 +351,10 @@ class GrpcHub:
         resumable
             Whether the run keeps checkpoints to resume it from: the failure a party
             restarted mid-run causes says to resume the run, or (False) to start a new one.
+        on_data_files
+            Receives ``(party, {path: sha256})`` each time a party reports the data files it
+            trains on (after each hello; its word, see :mod:`rengo.transport.data_report`);
+            None: reports are read and checked, and dropped.
 
         Raises
         ------
@@ -383,6 +392,7 @@ class GrpcHub:
         self.resumable = resumable
         self.run_id = run_id
         self.on_event = on_event
+        self.on_data_files = on_data_files
         self.stragglers = stragglers
         if waiting_notice is not None and not waiting_notice > 0:
             raise ConfigError(f"waiting_notice must be > 0 or None, got {waiting_notice}")
@@ -1028,6 +1038,11 @@ class GrpcHub:
             return
         if env.key.startswith(RPC_PREFIX):
             self._on_reply(session, env)
+            return
+        if env.key == DATA_FILES:
+            files = parse_data_report(session.name, bytes(env.payload))
+            if self.on_data_files is not None:
+                self.on_data_files(session.name, files)
             return
         if env.key == ABORT:
             if not self.routing:  # a horizontal run's parties run no protocol a party aborts

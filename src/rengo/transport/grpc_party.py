@@ -33,7 +33,7 @@ import threading
 import time
 import traceback
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,7 @@ from rengo.core.errors import (
 from rengo.core.roles import COORDINATOR, validate_party_name
 from rengo.transport.addresses import host_port
 from rengo.transport.channel import Key, LongWait, ScopeMixin
+from rengo.transport.data_report import data_report_payload
 from rengo.transport.grpc_frames import (
     DEFAULT_MAX_MESSAGE,
     PING,
@@ -74,6 +75,7 @@ from rengo.transport.grpc_wire import (
     ABORT,
     BYE,
     CHANNEL_OPTIONS,
+    DATA_FILES,
     FULL_METHOD,
     HELLO,
     NOTICE,
@@ -148,6 +150,9 @@ class PartyConnection:
     limit and how to raise it, instead of reaching a hub with the same limit, which would
     cut this party off mid-run (its operator then saw only that the link dropped).
 
+    ``data_files`` (``{path: sha256 hex}``) are reported to the hub after every hello, so
+    the run records what this party says it trains on (:mod:`rengo.transport.data_report`).
+
     Raises
     ------
     ConfigError
@@ -170,6 +175,7 @@ class PartyConnection:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE,
         seed: int | None = None,
         inbox_budget: int | None = None,
+        data_files: Mapping[str, str] | None = None,
     ) -> None:
         host_port(address, "coordinator address", "coordinator.example.org:7443", 1)
         check_heartbeat(heartbeat_interval, heartbeat_timeout)
@@ -182,6 +188,7 @@ class PartyConnection:
         self.backoff = backoff
         self.max_message_bytes = max_message_bytes
         self.sessions = 0
+        self._data_report = data_report_payload(data_files) if data_files else None
         self.instance = secrets.token_hex(8)
         """This process's connection, told to the hub in every hello: a reconnection says
         the same, a restarted party another (it has none of a running protocol's state)."""
@@ -358,6 +365,8 @@ class PartyConnection:
         outbox: queue.SimpleQueue[OutgoingMessage | None] = queue.SimpleQueue()
         hello = hello_payload(self.instance, welcomed_before=self.sessions > 0)
         outbox.put(OutgoingMessage(self.name, COORDINATOR, HELLO, hello))
+        if self._data_report is not None:  # every session: a rejoin reports its data again
+            outbox.put(OutgoingMessage(self.name, COORDINATOR, DATA_FILES, self._data_report))
         welcomed = False
         last_seen = [time.monotonic()]
         done = threading.Event()

@@ -20,6 +20,9 @@ WELCOME = "$welcome"
 BYE = "$bye"
 ABORT = "$abort"  # a role failed: every other role of the run must stop (payload: why)
 NOTICE = "$notice"  # the coordinator tells one party about its own results (payload: one line)
+DATA_FILES = "$data_files"
+"""A party's word on the data it trains on, sent after each hello (payload: JSON, see
+:mod:`rengo.transport.data_report`); a party that sends none still joins."""
 NOTICE_LIMIT = 400
 """Most characters of a notice a party is sent (and logs)."""
 RPC_PREFIX = "$rpc/"

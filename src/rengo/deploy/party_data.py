@@ -1,0 +1,76 @@
+"""What each party of a deployed run says it trains on, kept with the run.
+
+The coordinator never sees a party's data. A party may report the SHA-256 of each data file
+it trains on when it joins (``rengo party --data FILE``, or ``--job``; ``rengo vfl party``
+reports its table), see :mod:`rengo.transport.data_report`. The run keeps each party's first
+report in its config (``party_data_files``, shown by ``rengo runs show``); a later report
+that differs - the party rejoined, or the run was resumed, with other data - is a warning
+event naming the party, each file and both digests. The run goes on: a report is the party's
+word, which the coordinator cannot check, and only the party's operator can restore its data;
+the warning tells both operators, and the record keeps what the run started on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from rengo.tracking.errors import StoreClosedError, StoreUnwritableError
+from rengo.tracking.resume_settings import SHOWN_DIGEST, changed_data_files
+
+log = logging.getLogger("rengo.deploy")
+
+__all__ = ["PartyDataRecorder", "data_changes"]
+
+
+class PartyDataRecorder:
+    """Keeps each party's data report in ``store`` under ``run_id`` (a hub's
+    ``on_data_files``), and says through ``event`` (``(level, message)``, as the hub's
+    events) what a party reported first and when a later report differs. Recording never
+    raises into the hub: a failed write is logged and skipped."""
+
+    def __init__(self, store: Any, run_id: str, event: Callable[[str, str], None]) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.event = event
+
+    def __call__(self, party: str, files: dict[str, str]) -> None:
+        """Record party ``party``'s report ``files`` (``{path: sha256}``)."""
+        try:
+            before = self.store.record_party_data(self.run_id, party, files)
+        except (StoreClosedError, StoreUnwritableError) as exc:
+            log.warning("data report of party %s not recorded: %s", party, exc)
+            return
+        if before is None:
+            shown = "; ".join(
+                f"{path} sha256 {digest[:SHOWN_DIGEST]}…" for path, digest in files.items()
+            )
+            self._say("info", f"party {party} reports training on {shown} (its word)")
+            return
+        changes = data_changes(before, files)
+        if changes:
+            self._say(
+                "warning",
+                f"party {party}'s data is not what it reported when the run started "
+                f"({'; '.join(changes)}): the run goes on with the party's data as it is now "
+                "(the report is the party's word); to continue on the rows it started on, "
+                "stop the run and have the party restore its data",
+            )
+
+    def _say(self, level: str, message: str) -> None:
+        getattr(log, level)(message)
+        try:
+            self.event(level, message)
+        except Exception:  # recording must never take the hub down
+            log.exception("event callback failed")
+
+
+def data_changes(before: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
+    """How a party's report ``now`` differs from its first one ``before``: each file both
+    name whose digest changed (``PATH sha256 BEFORE…, now NOW…``), each it no longer
+    reports and each it reports now only, in path order."""
+    changed = changed_data_files(before, now)
+    changed += [f"{path} no longer reported" for path in sorted(set(before) - set(now))]
+    changed += [f"{path} reported only now" for path in sorted(set(now) - set(before))]
+    return changed

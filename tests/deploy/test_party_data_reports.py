@@ -1,0 +1,170 @@
+"""Each deployed party may report the SHA-256 of the data files it trains on when it joins:
+the run records each party's first report, `rengo runs show` lists it, and a resumed run
+whose party reports other data warns, naming the party, the file and both digests (the
+report is the party's word: the run goes on). A party that reports nothing still joins."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from rengo.core.errors import CoordinatorUnreachable, ProtocolError
+from rengo.core.messages import Config, EvaluateResult, FitResult
+from rengo.core.parameters import Parameters
+from rengo.deploy import run_party, serve_coordinator
+from rengo.hfl import Client, FedAvg, History, RoundRecord
+from rengo.tracking import RunStore, run_detail
+from rengo.transport.data_report import (
+    MAX_REPORTED_FILES,
+    data_report_payload,
+    parse_data_report,
+)
+from rengo.transport.grpc_party import Backoff
+from rengo.transport.grpc_security import HubSecurity, PartyCredentials
+
+FIRST = hashlib.sha256(b"rows as the run started").hexdigest()
+EDITED = hashlib.sha256(b"rows edited since").hexdigest()
+
+
+class Answering(Client):
+    def fit(self, parameters: Parameters, config: Config) -> FitResult:
+        return FitResult([p + 1 for p in parameters], 5)
+
+    def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
+        return EvaluateResult(0.5, 5)
+
+
+def _party(address: str, name: str, files: Mapping[str, str] | None) -> None:
+    backoff = Backoff(initial=0.05, maximum=0.3, give_up_after=5.0)
+    with contextlib.suppress(CoordinatorUnreachable):
+        run_party(
+            address, name, lambda c: Answering(), PartyCredentials(insecure=True),
+            heartbeat_interval=0.5, backoff=backoff, data_files=files,
+        )  # fmt: skip
+
+
+def _serve(
+    store: RunStore,
+    reports: Mapping[str, Mapping[str, str] | None],
+    resume: str | None = None,
+    progress: Any = None,
+) -> History:
+    """Serve 2 rounds to the parties of ``reports``, each reporting its files (None: none)."""
+    ready, found = threading.Event(), {}
+
+    def listening(hub: Any) -> None:
+        found["address"] = f"127.0.0.1:{hub.port}"
+        ready.set()
+
+    def coordinator() -> None:
+        try:
+            found["history"] = serve_coordinator(
+                FedAvg(min_fit_clients=2), [np.zeros(2)], 2, "127.0.0.1:0",
+                HubSecurity(insecure=True), parties=sorted(reports), join_timeout=30.0,
+                round_timeout=20.0, heartbeat_interval=0.5, on_listening=listening,
+                store=store, resume=resume, progress=progress, farewell=0.0,
+            )  # fmt: skip
+        except BaseException as exc:  # handed to the test's thread
+            found["error"] = exc
+            ready.set()
+
+    serving = threading.Thread(target=coordinator, daemon=True)
+    serving.start()
+    assert ready.wait(30)
+    for name, files in reports.items():
+        threading.Thread(target=_party, args=(found["address"], name, files), daemon=True).start()
+    serving.join(60)
+    assert not serving.is_alive()
+    if "error" in found:
+        raise found["error"]
+    history: History = found["history"]
+    return history
+
+
+def _stop_after_round_one(record: RoundRecord) -> None:
+    if record.server_round == 1:
+        raise KeyboardInterrupt  # the operator's Ctrl-C, after round 1 was checkpointed
+
+
+@pytest.mark.timeout(120)
+def test_each_partys_reported_data_is_recorded_and_shown_and_a_silent_party_still_joins(
+    tmp_path: Any,
+) -> None:
+    with RunStore(tmp_path / "runs") as store:
+        _serve(store, {"a": {"/data/a.csv": FIRST}, "b": None})
+        (run,) = store.list_runs()
+        assert run.status == "completed"  # b reported nothing, as a party before reports
+        assert run.config["party_data_files"] == {"a": {"/data/a.csv": FIRST}}
+        said = [event.message for event in store.events(run.run_id)]
+        assert any(
+            f"party a reports training on /data/a.csv sha256 {FIRST[:12]}" in m for m in said
+        )
+        console = Console(width=300, record=True)
+        console.print(run_detail(store, run.run_id))
+        shown = console.export_text()
+    assert "party_data_files.a./data/a.csv" in shown and FIRST in shown
+
+
+@pytest.mark.timeout(120)
+def test_a_resumed_run_whose_party_reports_other_data_warns_naming_both_digests(
+    tmp_path: Any,
+) -> None:
+    with RunStore(tmp_path / "runs") as store:
+        with pytest.raises(KeyboardInterrupt):
+            _serve(
+                store,
+                {"a": {"/data/a.csv": FIRST}, "b": {"/data/b.csv": FIRST}},
+                progress=_stop_after_round_one,
+            )
+        (run,) = store.list_runs()
+        history = _serve(
+            store, {"a": {"/data/a.csv": EDITED}, "b": {"/data/b.csv": FIRST}}, resume=run.run_id
+        )
+        assert [r.server_round for r in history.rounds] == [2]  # warned, not refused
+        warnings = [e.message for e in store.events(run.run_id) if e.level == "warning"]
+        about_a = [m for m in warnings if m.startswith("party a's data")]
+        assert about_a and f"/data/a.csv sha256 {FIRST[:12]}…, now {EDITED[:12]}…" in about_a[0]
+        assert not any(m.startswith("party b's data") for m in warnings)
+        recorded = store.get_run(run.run_id).config["party_data_files"]
+        assert recorded["a"] == {"/data/a.csv": FIRST}  # what the run started on
+
+
+def test_a_malformed_report_is_refused_naming_what_is_wrong() -> None:
+    good = data_report_payload({"/data/a.csv": FIRST})
+    assert parse_data_report("a", good) == {"/data/a.csv": FIRST}
+    cases = {
+        b"\x80not json": "not JSON",
+        json.dumps({"files": ["x"]}).encode(): "must be",
+        json.dumps({"files": {"/a.csv": "abc"}}).encode(): "not a SHA-256",
+        json.dumps({"files": {"/a.csv": FIRST.upper()}}).encode(): "not a SHA-256",
+        json.dumps({"files": {"/a\x1b[2J.csv": FIRST}}).encode(): "not printable",
+        json.dumps(
+            {"files": {f"/f{i}.csv": FIRST for i in range(MAX_REPORTED_FILES + 1)}}
+        ).encode(): f"more than {MAX_REPORTED_FILES}",
+    }
+    for payload, reason in cases.items():
+        with pytest.raises(ProtocolError, match=reason):
+            parse_data_report("a", payload)
+
+
+def test_rengo_party_refuses_an_unreadable_data_file_before_it_connects(tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from rengo.cli.main import app
+
+    missing = tmp_path / "gone.csv"
+    ran = CliRunner().invoke(
+        app,
+        ["party", "--coordinator", "127.0.0.1:9", "--name", "a", "--insecure",
+         "--app", "tests.deploy.digits_app:client_fn", "--data", str(missing)],
+    )  # fmt: skip
+    assert ran.exit_code != 0
+    assert f"cannot read {missing}" in " ".join(ran.output.split())
