@@ -18,6 +18,7 @@ from child_processes import Processes
 from sklearn.datasets import load_breast_cancer
 
 from rengo.core.errors import AuthenticationError, ConfigError, ProtocolError
+from rengo.data import file_sha256
 from rengo.deploy.vertical import (
     VerticalPlan,
     run_vertical_party,
@@ -212,6 +213,11 @@ def test_deployed_processes_reproduce_the_simulator_exactly(
         assert run.summary["scored_values"] == len(simulated["ids"])
         warnings = [e.message for e in runs.events(run.run_id, level="warning")]
         assert any("refused" in m and "intruder" in m for m in warnings)
+        # each party's word on the table it trained on, kept with a run without checkpoints
+        assert run.config["party_data_files"] == {
+            name: {str(tables[name]["train"].resolve()): file_sha256(tables[name]["train"])}
+            for name in [LABEL_PARTY, *HOSTS]
+        }
 
 
 class CoordinatorThread:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -135,6 +136,12 @@ bank = "bank.csv"
     )
     assert result.exit_code == 0, result.output
     assert "AUC" in result.output
+    with RunStore(tmp_path / "r.db", read_only=True) as store:
+        (run,) = store.list_runs()
+    assert run.config["data_files"] == {  # what each party's table held, for runs show
+        str((tmp_path / name).resolve()): hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
+        for name in ("card.csv", "bank.csv")
+    }
 
 
 def test_missing_label_column_is_a_clear_error(tmp_path: Path):

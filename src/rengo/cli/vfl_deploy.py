@@ -37,7 +37,7 @@ from rich.console import Console
 
 from rengo.cli.algorithm_options import flag, options_for, with_algorithm_options
 from rengo.cli.csv_format_options import DecimalOption, DelimiterOption, EncodingOption
-from rengo.cli.deploy import hub_security, party_credentials
+from rengo.cli.deploy import hub_security, party_credentials, reported_data_files
 from rengo.cli.errors import friendly_errors
 from rengo.cli.message_size_option import MIB, MaxMessageOption, max_message_bytes
 from rengo.cli.output_paths import output_target, writable_folder
@@ -401,6 +401,7 @@ def vfl_party(
         )
         job_limit: float | None = None
         job_grace: float | None = None
+        table_file: Path | None = None  # what this party trains on, reported at join
         try:
             kept: Any = None
             origin: Any = None
@@ -423,11 +424,13 @@ def vfl_party(
                 if spec.vfl is None:
                     raise ConfigError(f"{job}: not a vertical job (job.kind must be 'vfl')")
                 data = party_data(spec.vfl, name, spec.job.seed)
+                table_file = Path(spec.vfl.parties[name]) if name in spec.vfl.parties else None
                 id_column = spec.vfl.id_column
                 job_limit = spec.vfl.max_message_mb
                 job_grace = spec.vfl.rejoin_grace
             else:
                 assert csv_path is not None
+                table_file = csv_path
                 data = load_party_data(
                     csv_path,
                     id_column,
@@ -443,6 +446,7 @@ def vfl_party(
             for written in (predictions, model):  # checked before the run, not after it
                 if written is not None:
                     writable_folder(written.parent)
+            reported = reported_data_files([table_file] if table_file is not None else [])
         except (ConfigError, DataError) as exc:
             # the run waits for this party: tell it, so that every role stops now, naming
             # this party, instead of at the join deadline with this party "missing"
@@ -469,6 +473,7 @@ def vfl_party(
                     origin=origin,
                     own_seed=own_seed,
                     max_message_bytes=max_message_bytes(max_message_mb, job_limit),
+                    data_files=reported or None,
                 )
         except ConnectionError as exc:
             raise RengoError(str(exc)) from exc

@@ -11,7 +11,7 @@ run when a party stays away longer than ``rejoin_wait``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from rengo.core.errors import ProtocolError, RoundFailure
@@ -132,6 +132,7 @@ def run_role(
     backoff: Backoff = DEFAULT_BACKOFF,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE,
     await_verdict: Callable[[BaseException], bool] | None = None,
+    data_files: Mapping[str, str] | None = None,
 ) -> T:
     """Run one party's role of a multi-party protocol (PSI, vertical learning) over gRPC;
     the same role function runs on the in-process bus in simulation.
@@ -168,6 +169,10 @@ def run_role(
         closed without one is a run that takes its parties back. Without the wait, the
         party left before a goodbye on its way reached it, and kept joining again against
         no coordinator.
+    data_files
+        The data files this party trains on, ``{path: sha256 hex}``: reported to the
+        coordinator at every join (this party's word; see
+        :mod:`rengo.transport.data_report`). None: nothing reported.
 
     Returns
     -------
@@ -191,6 +196,7 @@ def run_role(
         heartbeat_interval=heartbeat_interval,
         backoff=backoff,
         max_message_bytes=max_message_bytes,
+        data_files=data_files,
     ) as connection:
         connection.wait_connected(connect_timeout)
         try:

@@ -25,7 +25,7 @@ import logging
 import secrets
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -624,6 +624,7 @@ def run_vertical_party(
     own_seed: int | None = None,
     max_message_bytes: int = VERTICAL_MAX_MESSAGE_BYTES,
     rejoin_grace: float = REJOIN_GRACE_S,
+    data_files: Mapping[str, str] | None = None,
 ) -> VerticalPartyResult:
     """Take part in the vertical run served at ``coordinator`` (``host:port``) as ``name``.
 
@@ -680,6 +681,10 @@ def run_vertical_party(
         or another's), seconds this party keeps connecting again to join the run the
         coordinator resumes from the checkpoints (default :data:`REJOIN_GRACE_S`; 0: stop
         at once). A coordinator that ended the run says so, and this party stops then.
+    data_files
+        The files this party's table was read from, ``{path: sha256 hex}``: reported to the
+        coordinator at every join, which records them with the run (this party's word; see
+        :mod:`rengo.deploy.party_data`). None: nothing reported.
 
     Returns
     -------
@@ -736,6 +741,7 @@ def run_vertical_party(
                     backoff=backoff,
                     max_message_bytes=max_message_bytes,
                     await_verdict=party_may_rejoin if clock.grace > 0 else None,
+                    data_files=data_files,
                 )
             except Exception as exc:
                 if not clock.may_retry(exc):

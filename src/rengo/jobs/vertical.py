@@ -23,7 +23,7 @@ import numpy as np
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.options import options_to_wire
 from rengo.core.roles import COORDINATOR
-from rengo.data import Dataset, Standardization, load_dataset, vertical_split
+from rengo.data import Dataset, Standardization, file_sha256, load_dataset, vertical_split
 from rengo.data.csv_table import csv_header, load_csv, load_csv_and_column, partial_labels
 from rengo.data.dataset import column_scaling
 from rengo.data.labels import class_list
@@ -31,6 +31,7 @@ from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import VflSection
 from rengo.metrics import ks_statistic, mae, r2_score, rmse, roc_auc
 from rengo.tracking.model_export import secureboost_blob, vertical_parts_blob
+from rengo.tracking.resume_settings import DATA_FILES
 from rengo.tracking.run import open_run
 from rengo.vfl import (
     HeldOutRule,
@@ -492,7 +493,8 @@ def run_vertical_job(
     log: Callable[[str], Any] = print,
     progress: bool | ProgressFn = False,
 ) -> dict[str, Any]:
-    """Train, score the held-out customers, and record the run (kind "vfl") in ``store``.
+    """Train, score the held-out customers, and record the run (kind "vfl") in ``store``,
+    with the SHA-256 of each party's table file (``data_files``, by path).
 
     ``progress`` shows the run as it goes (see the estimators' ``progress``): rich bars for
     True, or a callback of :class:`~rengo.vfl.VerticalProgress` events.
@@ -506,7 +508,9 @@ def run_vertical_job(
     """
     spec, vfl = job.spec, job.spec.vfl
     assert vfl is not None
-    config = {"kind": "vfl", **vfl.as_dict()}
+    config: dict[str, Any] = {"kind": "vfl", **vfl.as_dict()}
+    if vfl.parties:  # what each party's table held (a bundled dataset: rengo's own)
+        config[DATA_FILES] = {path: file_sha256(path) for path in vfl.parties.values()}
     with open_run(store, RUN_KIND, config, name=spec.job.name, seed=spec.job.seed) as run:
         run_id = run.run_id
         start = time.perf_counter()
