@@ -168,3 +168,22 @@ def test_rengo_party_refuses_an_unreadable_data_file_before_it_connects(tmp_path
     )  # fmt: skip
     assert ran.exit_code != 0
     assert f"cannot read {missing}" in " ".join(ran.output.split())
+
+
+def test_a_party_rejoining_in_a_loop_with_other_data_cannot_flood_the_record(
+    tmp_path: Any,
+) -> None:
+    from rengo.deploy.party_data import PartyDataRecorder
+    from rengo.transport.repeated_events import RECORDED_FREELY
+
+    said: list[tuple[str, str]] = []
+    with RunStore(tmp_path / "runs") as store:
+        run_id = store.start_run("hfl-deployed", {})
+        recorder = PartyDataRecorder(store, run_id, lambda *event: said.append(event))
+        recorder("a", {"/data/a.csv": FIRST})
+        for _ in range(150):
+            recorder("a", {"/data/a.csv": EDITED})
+        assert store.get_run(run_id).config["party_data_files"] == {"a": {"/data/a.csv": FIRST}}
+    warnings = [message for level, message in said if level == "warning"]
+    assert len(warnings) == RECORDED_FREELY + 1  # the first 20, then the 100th
+    assert "(the 100th time;" in warnings[-1]

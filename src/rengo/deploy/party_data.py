@@ -18,6 +18,7 @@ from typing import Any
 
 from rengo.tracking.errors import StoreClosedError, StoreUnwritableError
 from rengo.tracking.resume_settings import SHOWN_DIGEST, changed_data_files
+from rengo.transport.repeated_events import RepeatedEvents, repeat_note, worth_recording
 
 log = logging.getLogger("rengo.deploy")
 
@@ -27,20 +28,25 @@ __all__ = ["PartyDataRecorder", "data_changes"]
 class PartyDataRecorder:
     """Keeps each party's data report in ``store`` under ``run_id`` (a hub's
     ``on_data_files``), and says through ``event`` (``(level, message)``, as the hub's
-    events) what a party reported first and when a later report differs. Recording never
-    raises into the hub: a failed write is logged and skipped."""
+    events) what a party reported first and when a later report differs (thinned as the
+    hub's repeatable events: a party may rejoin at will). Recording never raises into the
+    hub: a failed write is logged and skipped."""
 
     def __init__(self, store: Any, run_id: str, event: Callable[[str, str], None]) -> None:
         self.store = store
         self.run_id = run_id
         self.event = event
+        self._repeats = RepeatedEvents()
 
     def __call__(self, party: str, files: dict[str, str]) -> None:
         """Record party ``party``'s report ``files`` (``{path: sha256}``)."""
         try:
             before = self.store.record_party_data(self.run_id, party, files)
-        except (StoreClosedError, StoreUnwritableError) as exc:
+        except (StoreClosedError, StoreUnwritableError) as exc:  # the run's records say it
             log.warning("data report of party %s not recorded: %s", party, exc)
+            return
+        except Exception:  # never cut a party off over bookkeeping
+            log.warning("could not record party %s's data report", party, exc_info=True)
             return
         if before is None:
             shown = "; ".join(
@@ -49,14 +55,19 @@ class PartyDataRecorder:
             self._say("info", f"party {party} reports training on {shown} (its word)")
             return
         changes = data_changes(before, files)
-        if changes:
-            self._say(
-                "warning",
-                f"party {party}'s data is not what it reported when the run started "
-                f"({'; '.join(changes)}): the run goes on with the party's data as it is now "
-                "(the report is the party's word); to continue on the rows it started on, "
-                "stop the run and have the party restore its data",
-            )
+        if not changes:
+            return
+        count = self._repeats.count("data changed", party)  # a party may rejoin at will
+        if not worth_recording(count):
+            log.debug("party %s reported changed data again (%d times)", party, count)
+            return
+        self._say(
+            "warning",
+            f"party {party}'s data is not what it reported when the run started "
+            f"({'; '.join(changes)}): the run goes on with the party's data as it is now "
+            "(the report is the party's word); to continue on the rows it started on, "
+            f"stop the run and have the party restore its data{repeat_note(count)}",
+        )
 
     def _say(self, level: str, message: str) -> None:
         getattr(log, level)(message)
