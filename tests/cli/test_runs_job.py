@@ -69,6 +69,22 @@ hidden = [8]
 name = "fedavg"
 """
 
+VERTICAL = """
+[job]
+kind = "vfl"
+name = "columns"
+seed = 9
+[vfl]
+label_party = "card"
+label = "y"
+key_bits = 512
+epochs = 1
+test_size = 0.25
+[vfl.parties]
+card = "card.csv"
+bank = "bank.csv"
+"""
+
 
 def _flat(text: str) -> str:
     return " ".join(text.split())
@@ -148,3 +164,29 @@ def test_an_existing_file_is_kept_unless_overwrite(tmp_path: Path) -> None:
     )
     assert replaced.exit_code == 0, replaced.output
     assert target.read_text().startswith(f"# Job file of run {run_id}")
+
+
+def test_a_simulated_vertical_run_is_repeated_from_its_written_job_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(1)
+    n = 160
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    y = (a + b > 0).astype(int)
+    (tmp_path / "card.csv").write_text(
+        "id,a,y\n" + "".join(f"c{i},{a[i]:.4f},{y[i]}\n" for i in range(n))
+    )
+    (tmp_path / "bank.csv").write_text("id,b\n" + "".join(f"c{i},{b[i]:.4f}\n" for i in range(n)))
+    job, store = tmp_path / "job.toml", tmp_path / "runs.db"
+    job.write_text(VERTICAL)
+    run_id = _recorded(job, store)
+    written = tmp_path / "elsewhere" / "again.toml"
+    wrote = runner.invoke(app, ["runs", "job", run_id, "-o", str(written), "--store", str(store)])
+    assert wrote.exit_code == 0, wrote.output
+    (tmp_path / "another").mkdir()
+    monkeypatch.chdir(tmp_path / "another")
+    again = runner.invoke(app, ["run", str(written), "--store", str(store), "--no-progress"])
+    assert again.exit_code == 0, again.output
+    with RunStore(store, read_only=True) as s:
+        new, old = s.list_runs()  # newest first
+    assert (new.config, new.seed, new.name) == (old.config, old.seed, old.name)

@@ -10,7 +10,9 @@ What a run does not record is not in the file: where it ran (``job.workers``,
 ``[executor.NAME]``), ``job.round_timeout``, ``[deploy]`` and ``[checkpoints]`` (a repeat may
 change them). A deployed vertical run (``rengo vfl coordinator``) records its plan (parties,
 label party, algorithm, options, seed) but not the parties' tables, which never leave them:
-no job file is written for it, and the error says so.
+no job file is written for it, and the error says so. A vertical run ``rengo run``
+simulated records its whole ``[vfl]`` section: its job file is written back by
+:mod:`rengo.jobs.recorded_vertical_job`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rengo.jobs.build import JOB_SETTINGS, job_settings
 from rengo.jobs.data_files import recorded_data_files
 from rengo.jobs.job_file_text import job_file_text
 from rengo.jobs.privacy_spec import SECAGG_PREFIX
+from rengo.jobs.recorded_vertical_job import is_simulated_vertical, vertical_job_document
 from rengo.jobs.spec import SECTIONS, DataSection, ModelSection, ignored_keys, parse_job
 from rengo.tracking.records import RunInfo
 from rengo.tracking.resume_settings import settings_differences
@@ -48,7 +51,9 @@ def recorded_job_text(run: RunInfo) -> str:
     Parameters
     ----------
     run
-        A recorded horizontal run (``rengo run`` or ``rengo coordinator``).
+        A recorded horizontal run (``rengo run`` or ``rengo coordinator``), or a vertical
+        one ``rengo run`` simulated (repeated with ``rengo run FILE``: ``--same-as`` compares
+        horizontal runs).
 
     Returns
     -------
@@ -65,13 +70,21 @@ def recorded_job_text(run: RunInfo) -> str:
     document = recorded_job_document(run)
     comments = [
         f"Job file of run {run.run_id} ({run.label}), written by `rengo runs job` from the "
-        f"settings it recorded (rengo {run.rengo_version or 'of an unknown release'}).",
-        f"Repeat it: rengo run THIS_FILE --same-as {run.run_id}",
-        f"Not recorded, so at their defaults here: {', '.join(NOT_RECORDED)}.",
+        f"settings it recorded (rengo {run.rengo_version or 'of an unknown release'})."
     ]
+    if is_simulated_vertical(run):
+        comments += [
+            "Repeat it: rengo run THIS_FILE (its [vfl] and seed are the run's).",
+            "Not recorded, so not here: [contribution].",
+        ]
+    else:
+        comments += [
+            f"Repeat it: rengo run THIS_FILE --same-as {run.run_id}",
+            f"Not recorded, so at their defaults here: {', '.join(NOT_RECORDED)}.",
+        ]
     files = recorded_data_files(run.config) or {}
     comments += [f"Trained on {path} (sha256 {digest})." for path, digest in files.items()]
-    if "data" not in document:
+    if "data" not in document and "vfl" not in document:
         comments.append(
             "[model] app is found beside this file or in the working folder; the parties "
             "brought their data ([deploy] parties was not recorded)."
@@ -88,6 +101,8 @@ def recorded_job_document(run: RunInfo) -> dict[str, dict[str, Any]]:
     ConfigError
         As :func:`recorded_job_text`.
     """
+    if is_simulated_vertical(run):
+        return vertical_job_document(run)
     saved = run.config.get(JOB_SETTINGS) if isinstance(run.config, Mapping) else None
     if not isinstance(saved, Mapping):
         raise ConfigError(_no_settings(run))
@@ -120,8 +135,8 @@ def _no_settings(run: RunInfo) -> str:
         )
     if run.kind.startswith("vfl"):
         return (
-            f"run {run.run_id} is a vertical run: `rengo runs job` writes horizontal runs' job "
-            "files (a vertical run's recorded [vfl] section is listed by `rengo runs show`)"
+            f"run {run.run_id} is a vertical run that recorded no [vfl] section (a fit in "
+            "Python, not a job file), so no job file can be written for it"
         )
     return (
         f"run {run.run_id} recorded no job settings to write back (a {run.kind} run, or one "

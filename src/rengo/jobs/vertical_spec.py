@@ -189,20 +189,25 @@ def parse_vfl_section(raw: Any, source: str) -> VflSection:
     _check(vfl, source)
     from rengo.jobs.spec import warn_unused_key
 
+    for key, why in ignored_vfl_keys(vfl).items():
+        if key in raw:
+            warn_unused_key(source, f"vfl.{key}", why)
+    return vfl
+
+
+def ignored_vfl_keys(vfl: VflSection) -> dict[str, str]:
+    """The ``[vfl]`` keys the section's data makes unused, each with the setting that does:
+    ``num_parties`` and ``drop_fraction`` with ``[vfl.parties]``, ``label`` and
+    ``id_column`` with a bundled ``vfl.dataset``."""
+    bundled = f"the bundled vfl.dataset = {vfl.dataset!r}"
     unused = {
         "num_parties": bool(vfl.parties) and "[vfl.parties]",
         "drop_fraction": bool(vfl.parties) and "[vfl.parties]",
-        "label": bool(vfl.dataset) and f"the bundled vfl.dataset = {vfl.dataset!r}",
-        "id_column": bool(vfl.dataset) and f"the bundled vfl.dataset = {vfl.dataset!r}",
-        **{
-            key: bool(vfl.dataset) and f"the bundled vfl.dataset = {vfl.dataset!r}"
-            for key in ("delimiter", "encoding", "decimal")
-        },
+        "label": bool(vfl.dataset) and bundled,
+        "id_column": bool(vfl.dataset) and bundled,
+        **{key: bool(vfl.dataset) and bundled for key in ("delimiter", "encoding", "decimal")},
     }
-    for key, why in unused.items():
-        if why and key in raw:
-            warn_unused_key(source, f"vfl.{key}", why)
-    return vfl
+    return {key: why for key, why in unused.items() if why}
 
 
 def _check(vfl: VflSection, source: str) -> None:
