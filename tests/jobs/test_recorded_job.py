@@ -14,7 +14,7 @@ import pytest
 from rengo.core.errors import ConfigError
 from rengo.jobs.job_file_text import job_file_text
 from rengo.jobs.recorded_job import recorded_job_document
-from rengo.jobs.spec import DataSection
+from rengo.jobs.spec import DataSection, parse_job
 from rengo.tracking.records import RunInfo
 
 if sys.version_info >= (3, 11):
@@ -91,3 +91,46 @@ def test_a_written_job_whose_settings_would_differ_is_refused_naming_each() -> N
     settings = {"job": {"rounds": 2, "seed": 0}, "data": data}
     with pytest.raises(ConfigError, match=r"job_settings\.data\.label 'target', now 'y'"):
         recorded_job_document(_run("hfl", {"job_settings": settings}))
+
+
+DEPLOYED = """
+[job]
+name = "served"
+rounds = 3
+[data]
+dataset = "iris"
+[partition]
+num_clients = 2
+[model]
+type = "logistic"
+[strategy]
+name = "fedavg"
+[deploy]
+parties = ["a", "b"]
+"""
+
+
+def test_a_deployed_runs_job_file_repeats_its_settings_without_the_grpc_executor() -> None:
+    from rengo.jobs import build_hfl_job
+    from rengo.jobs.build import JOB_SETTINGS
+
+    spec = parse_job(tomllib.loads(DEPLOYED))
+    config = {"executor": "grpc", **build_hfl_job(spec).run_config({"model": "logistic"})}
+    document = recorded_job_document(_run("hfl-deployed", config))
+    assert "executor" not in document["job"]  # "grpc" is where it ran, not a simulation's
+    again = parse_job(document)
+    assert build_hfl_job(again).run_config({})[JOB_SETTINGS] == config[JOB_SETTINGS]
+
+
+def test_a_served_runs_job_file_keeps_its_app_and_leaves_out_the_data_it_never_read() -> None:
+    import numpy as np
+
+    from rengo.jobs.build import build_served_job
+
+    raw = tomllib.loads(DEPLOYED)
+    raw["model"] = {"app": "mymodel:initial"}
+    del raw["data"], raw["partition"]
+    served = build_served_job(parse_job(raw), [np.zeros((4, 3)), np.zeros(3)], ["a", "b"])
+    document = recorded_job_document(_run("hfl-deployed", served.run_config({})))
+    assert document["model"] == {"type": "mlp", "hidden": [64, 64], "app": "mymodel:initial"}
+    assert "data" not in document and "partition" not in document

@@ -29,6 +29,7 @@ from rengo.jobs.recorded_vertical_job import is_simulated_vertical, vertical_job
 from rengo.jobs.spec import SECTIONS, DataSection, ModelSection, ignored_keys, parse_job
 from rengo.tracking.records import RunInfo
 from rengo.tracking.resume_settings import settings_differences
+from rengo.transport.executors import executor_names
 
 __all__ = ["NOT_RECORDED", "recorded_job_document", "recorded_job_text"]
 
@@ -109,7 +110,7 @@ def recorded_job_document(run: RunInfo) -> dict[str, dict[str, Any]]:
     executor = run.config.get("executor")
     job: dict[str, Any] = {"name": run.name or run.run_id, "kind": "hfl"}
     job.update(_plain_table(saved.get("job", {})))
-    if isinstance(executor, str):
+    if executor in executor_names():  # a simulation's; a deployed run's is "grpc"
         job["executor"] = executor
     document: dict[str, dict[str, Any]] = {"job": job}
     for section in SECTIONS:  # in the order a job file is read
