@@ -86,9 +86,12 @@ def recorded_job_text(run: RunInfo) -> str:
     files = recorded_data_files(run.config) or {}
     comments += [f"Trained on {path} (sha256 {digest})." for path, digest in files.items()]
     if "data" not in document and "vfl" not in document:
+        job_file = run.config.get("job_file")
+        where = f" (the run's job file was {job_file})" if isinstance(job_file, str) else ""
         comments.append(
-            "[model] app is found beside this file or in the working folder; the parties "
-            "brought their data ([deploy] parties was not recorded)."
+            "[model] app is found beside this file or in the working folder, not where the "
+            f"run found it{where}; the parties brought their data ([deploy] parties was not "
+            "recorded)."
         )
     return job_file_text(document, comments)
 
