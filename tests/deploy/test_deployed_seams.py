@@ -29,6 +29,7 @@ from rengo.hfl import (
     simulate,
 )
 from rengo.privacy import PrivacyBudgetExhausted
+from rengo.tracking import RunStore
 from rengo.transport.grpc_party import Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 
@@ -57,10 +58,11 @@ def deployed_history(
     party_mods: dict[str, list[Any]] | None = None,
     store: Any = None,
     observers: tuple[Any, ...] = (),
+    **options: Any,
 ) -> History:
     """Run ``strategy`` over gRPC with a party thread per name (with its ``party_mods``: a
-    party that lies), recorded in ``store`` if given; every round must be free of failures
-    unless some party lies."""
+    party that lies), recorded in ``store`` if given (``options``: more of
+    ``serve_coordinator``'s); every round must be free of failures unless some party lies."""
     ready, result = threading.Event(), {}
 
     def listening(hub: Any) -> None:
@@ -73,7 +75,7 @@ def deployed_history(
                 strategy, initial_parameters(), ROUNDS, "127.0.0.1:0",
                 HubSecurity.from_directory(certs), parties=names, join_timeout=30.0,
                 round_timeout=20.0, seed=SEED, heartbeat_interval=0.5, on_listening=listening,
-                workflow=workflow, store=store, observers=observers,
+                workflow=workflow, store=store, observers=observers, **options,
             )  # fmt: skip
         except BaseException as exc:
             result["error"] = exc
@@ -445,3 +447,17 @@ def test_a_deployed_secagg_round_short_of_a_spent_party_unmasks_nothing_and_runs
     )  # fmt: skip
     for g, w in zip(history.parameters, want.parameters, strict=True):
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.timeout(90)
+def test_a_recorded_deployed_run_holds_its_latest_rounds_and_the_store_every_round(
+    certs: Path,
+) -> None:
+    with RunStore(":memory:") as store:
+        history = deployed_history(
+            certs, FedAvg(min_fit_clients=2), store=store, rounds_in_memory=1
+        )
+        assert [r.server_round for r in history.rounds] == [ROUNDS]
+        assert history.earlier_rounds == ROUNDS - 1
+        assert history.run_id is not None
+        assert [r.round for r in store.rounds(history.run_id)] == list(range(1, ROUNDS + 1))

@@ -426,9 +426,11 @@ def coordinator(
 
 def completed_line(history: Any, resumed: bool) -> str:
     """The coordinator's last line: the rounds the run completed in all, and of a resumed
-    run how many of them since it resumed (its history holds only those)."""
-    done = len(history.rounds)
-    first = history.rounds[0].server_round if history.rounds else 1
+    run how many of them since it resumed (its history holds only those; of a long run only
+    the latest, counting the earlier ones in ``earlier_rounds``)."""
+    earlier = history.earlier_rounds
+    done = earlier + len(history.rounds)
+    first = history.rounds[0].server_round - earlier if history.rounds else 1
     if not resumed or first == 1:  # a run resumed before its first round ended: all here
         return f"run {history.run_id} completed {done} rounds"
     return (

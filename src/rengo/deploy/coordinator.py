@@ -59,6 +59,9 @@ log = logging.getLogger("rengo.deploy")
 
 RUN_KIND = "hfl-deployed"
 
+ROUNDS_IN_MEMORY = 1000
+"""Latest rounds a recorded deployed run's history holds in memory (the store holds all)."""
+
 
 MESSAGE_SLACK = 8 * 1024**2
 """Bytes a party's message may carry beyond its arrays (metrics, codec headers)."""
@@ -295,6 +298,7 @@ def serve_coordinator(
     farewell: float = 10.0,
     on_event: Callable[[str, str], None] | None = None,
     checkpoints: CheckpointRetention | None = None,
+    rounds_in_memory: int = ROUNDS_IN_MEMORY,
 ) -> History:
     """Serve ``rounds`` rounds of ``strategy`` to parties connecting to ``listen``.
 
@@ -378,19 +382,26 @@ def serve_coordinator(
         ones; warnings and errors are logged as well, and shown once by the log handler).
     checkpoints
         Which rounds' checkpoints to keep (default: the latest, all resume needs).
+    rounds_in_memory
+        With a ``store``: how many of the latest rounds the returned history holds (the
+        store keeps every round; :attr:`~rengo.hfl.History.earlier_rounds` counts the
+        others), so a run of weeks holds no memory copy of every round. Without a store the
+        history holds every round (nothing else records them).
 
     Returns
     -------
     History
-        The rounds run here (none when a resumed run was already complete).
+        The rounds run here (none when a resumed run was already complete; with a store,
+        the latest ``rounds_in_memory`` of them).
 
     Raises
     ------
     ConfigError
-        For ``rounds < 1``, a quorum larger than the parties, a ``listen`` that is not
-        ``HOST:PORT`` or cannot be bound (nothing is recorded), or ``resume`` without a store,
-        of a run that is not an interrupted ``hfl-deployed`` run, or of one recorded with
-        other settings (each entry but :data:`RESUME_MAY_CHANGE`; the run stays interrupted).
+        For ``rounds < 1`` or ``rounds_in_memory < 1``, a quorum larger than the parties, a
+        ``listen`` that is not ``HOST:PORT`` or cannot be bound (nothing is recorded), or
+        ``resume`` without a store, of a run that is not an interrupted ``hfl-deployed`` run,
+        or of one recorded with other settings (each entry but :data:`RESUME_MAY_CHANGE`; the
+        run stays interrupted).
     RoundFailure
         If too few parties join a new run before the deadline, or a round fails; the run
         is then recorded ``failed``.
@@ -407,6 +418,8 @@ def serve_coordinator(
     """
     if rounds < 1:
         raise ConfigError(f"rounds must be >= 1, got {rounds}")
+    if rounds_in_memory < 1:
+        raise ConfigError(f"rounds_in_memory must be >= 1, got {rounds_in_memory}")
     expected = sorted(parties) if parties is not None else None
     if expected is not None and not expected:
         raise ConfigError("parties must name at least one party (or be None: any parties)")
@@ -509,6 +522,7 @@ def serve_coordinator(
                     progress=hooks.after_round,
                     before_round=hooks.before_round,
                     retry_round=hooks.retry_round,
+                    keep_rounds=rounds_in_memory if run.run_id is not None else None,
                 )
                 outcome = "completed"
                 return history

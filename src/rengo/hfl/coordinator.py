@@ -242,12 +242,25 @@ class History:
         The run's id in the run store, or None when it was not recorded.
     stopped
         Why the run stopped before its last round, or None.
+    earlier_rounds
+        Rounds that ran here before those in ``rounds`` and are kept only in the run store
+        (a long deployed run holds its latest rounds in memory, see
+        :meth:`Coordinator.run`'s ``keep_rounds``); 0 when ``rounds`` holds every one.
     """
 
     rounds: list[RoundRecord] = field(default_factory=list)
     parameters: Parameters = field(default_factory=list)
     run_id: str | None = None
     stopped: str | None = None
+    earlier_rounds: int = 0
+
+    def keep_latest(self, count: int) -> None:
+        """Hold only the latest ``count`` rounds in :attr:`rounds`; the older ones are
+        counted in :attr:`earlier_rounds`."""
+        extra = len(self.rounds) - count
+        if extra > 0:
+            del self.rounds[:extra]
+            self.earlier_rounds += extra
 
     def metric(self, name: str) -> list[tuple[int, float]]:
         """``(round, value)`` pairs of one metric, in round order."""
@@ -271,12 +284,15 @@ class History:
         if not self.rounds:
             return f"History(no rounds, run_id={self.run_id!r})"
         last = self.rounds[-1]
+        held = f"rounds={len(self.rounds)} ({self.rounds[0].server_round}-{last.server_round})"
+        if self.earlier_rounds:
+            held += f" after {self.earlier_rounds} earlier rounds kept in the run store"
         shown = sorted(last.metrics.items())[:HISTORY_REPR_METRICS]
         metrics = ", ".join(f"{k}={_shown_metric(v)}" for k, v in shown)
         if len(last.metrics) > len(shown):
             metrics += f", ... ({len(last.metrics)} metrics)"
         parts = [
-            f"rounds={len(self.rounds)} ({self.rounds[0].server_round}-{last.server_round})",
+            held,
             f"last round: {metrics}" if metrics else "last round: no metrics",
             f"parameters={len(self.parameters)} arrays of {num_values(self.parameters)} values",
             f"run_id={self.run_id!r}",
@@ -429,6 +445,7 @@ class Coordinator:
         progress: ProgressFn | None = None,
         before_round: RoundStartFn | None = None,
         retry_round: RetryRoundFn | None = None,
+        keep_rounds: int | None = None,
     ) -> History:
         """Run rounds ``start_round .. rounds``.
 
@@ -445,14 +462,20 @@ class Coordinator:
             Called when a round fails short of clients (:class:`RoundShortOfClients`):
             True runs the round again from the strategy's state before it (a deployment
             whose parties lost their link and came back); default: the failure ends the run.
+        keep_rounds
+            Hold at most this many of the latest rounds in the returned history (the run
+            store keeps every one; :attr:`History.earlier_rounds` counts the others), so a
+            run of weeks does not hold every round in memory; None: hold every round.
 
         Returns
         -------
         History
-            The rounds run here and the final model.
+            The rounds run here (the latest ``keep_rounds`` of them) and the final model.
 
         Raises
         ------
+        ConfigError
+            If ``keep_rounds`` is below 1, or given without a run store to keep the rounds.
         RoundFailure
             If a round fails; every completed round before it is already recorded and
             checkpointed.
@@ -463,6 +486,11 @@ class Coordinator:
         raise it too (early stopping on a round's metrics): the run ends the same way after
         that round, which stands.
         """
+        if keep_rounds is not None and (keep_rounds < 1 or self.store is None or not self.run_id):
+            raise ConfigError(
+                f"keep_rounds={keep_rounds}: hold at least 1 round in memory, and only with a "
+                "run store that keeps every round"
+            )
         history = History(run_id=self.run_id, parameters=self.parameters)
         for server_round in range(self.start_round, rounds + 1):
             if before_round is not None:
@@ -473,6 +501,8 @@ class Coordinator:
                 self._stop(history, exc, server_round, f"round {server_round} not run")
                 break
             history.rounds.append(record)
+            if keep_rounds is not None:
+                history.keep_latest(keep_rounds)
             history.parameters = self.parameters
             if progress is not None:
                 try:
