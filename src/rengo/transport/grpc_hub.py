@@ -70,6 +70,7 @@ from rengo.core.roles import COORDINATOR
 from rengo.transport.addresses import host_port
 from rengo.transport.channel import Key, LongWait, ScopeMixin
 from rengo.transport.data_report import parse_data_report
+from rengo.transport.grace_calls import GraceCalls
 from rengo.transport.grpc_frames import (
     DEFAULT_MAX_MESSAGE,
     INLINE_LIMIT,
@@ -126,6 +127,8 @@ DEFAULT_PARTY_BUDGET = 2 * 1024**3 + 64 * 1024**2
 """Default bytes the hub holds for one party at once (one largest message plus slack)."""
 _STOP_GRACE_S = 5.0
 """Seconds a stopped stream may take to send its last status before it is cancelled."""
+_STOP_GRACE = GraceCalls("rengo-hub-stop-grace")
+"""Cancels the stopped streams still stuck after their grace: one thread for them all."""
 _STRAGGLER_POLL_S = 0.2  # how often a waiting request looks whether the quorum answered
 _HELLO_FRAME_LIMIT = 1 + INLINE_LIMIT + MAX_HEADER
 
@@ -197,9 +200,7 @@ class _Session:
         if not self.closed.is_set():
             self.closed.set()
             self.outbox.put(_Stop(code, reason))
-            timer = threading.Timer(_STOP_GRACE_S, self._cancel_if_stuck)
-            timer.daemon = True
-            timer.start()
+            _STOP_GRACE.call_later(_STOP_GRACE_S, self._cancel_if_stuck)
 
     def _cancel_if_stuck(self) -> None:
         """A stream whose writer is blocked (the peer stopped reading) never takes the stop
