@@ -29,6 +29,17 @@ the client whose traceback it repeats."""
 CLIENT_PLACEHOLDER = "<client>"
 """What :func:`failure_kind` writes where a failure named its own client."""
 
+_MEASURED = re.compile(r"\d+(?:\.\d+)?")
+"""Numbers in a reason: what a failure measured (the straggler rule's seconds), which
+:func:`_alike_key` masks."""
+
+
+def _alike_key(kind: str) -> str:
+    """A failure kind with its numbers masked, which tells one client's repeats: the
+    straggler rule's reason names the seconds it waited, so a party cut off every round gave
+    a new reason each round - warned about, recorded and remembered each time, for weeks."""
+    return _MEASURED.sub("#", kind)
+
 
 def failure_kind(client_id: str, text: str) -> str:
     """``text`` (a reason or a traceback) with ``client_id``, where it stands as a whole
@@ -60,7 +71,9 @@ class ClientFailureLog:
     Parameters
     ----------
     on_first
-        Called with the first occurrence of each (client, reason): the round, the client,
+        Called with the first occurrence of each (client, reason) - a client's reasons that
+        differ only in their numbers are one (a straggler's reason names the seconds it was
+        waited for, each round others) - with the round, the client,
         the one-line reason and the traceback when the client ran in this federation's
         processes (a deployed party keeps its traceback and shows it in its own log); a
         traceback of a kind seen before (:func:`failure_kind`) is a line naming the client
@@ -75,7 +88,7 @@ class ClientFailureLog:
         self._on_first = on_first
         self._seen: dict[tuple[str, str], int] = {}
         self._tracebacks: dict[str, tuple[str, int]] = {}  # kind -> (first client, round)
-        self._warned: dict[int, int] = {}
+        self._warned: dict[int, int] = {}  # this round's first failures warned about
         self._kinds: dict[str, str] = {}  # reason kind -> the client that showed it first
         self._alike: dict[int, dict[str, list[str]]] = {}  # round -> kind -> clients since
 
@@ -84,8 +97,11 @@ class ClientFailureLog:
     ) -> None:
         """Log one client's failure in ``server_round``: a warning the first time a kind of
         failure (:func:`failure_kind`) is seen; a client failing as another did before is
-        counted for :meth:`end_round`'s line, a client failing again at debug level only."""
-        key = (client_id, reason)
+        counted for :meth:`end_round`'s line, a client failing again - also with a reason
+        that differs only in its numbers (the seconds a straggler was waited for) - at debug
+        level only."""
+        kind = failure_kind(client_id, reason)
+        key = (client_id, _alike_key(kind))
         repeat = self._seen.get(key, 0)
         self._seen[key] = repeat + 1
         if repeat:
@@ -100,7 +116,6 @@ class ClientFailureLog:
         hint = ""
         if traceback is not None and not log.isEnabledFor(logging.DEBUG):
             hint = " (its traceback: rengo -v, or the run's events in `rengo runs show`)"
-        kind = failure_kind(client_id, reason)
         first = self._kinds.setdefault(kind, client_id)
         warned = self._warned.get(server_round, 0)
         if first != client_id:  # as another client failed before: counted at the round's end
@@ -132,7 +147,9 @@ class ClientFailureLog:
     def end_round(self, server_round: int) -> None:
         """One warning per kind of failure that more clients showed in ``server_round`` after
         the client that showed it first (1,000 clients, 1 in 7 failing alike: 132 warning
-        lines over 30 rounds), with how many and the first few of them."""
+        lines over 30 rounds), with how many and the first few of them. The round's
+        bookkeeping ends with it."""
+        self._warned.pop(server_round, None)
         for kind, clients in self._alike.pop(server_round, {}).items():
             named = ", ".join(clients[:3]) + (", ..." if len(clients) > 3 else "")
             log.warning(
@@ -156,8 +173,8 @@ class ClientFailureLog:
         return f"(the same traceback as client {first[0]}'s in round {first[1]})"
 
     def count(self, client_id: str, reason: str) -> int:
-        """How many times ``client_id`` failed with ``reason``."""
-        return self._seen.get((client_id, reason), 0)
+        """How many times ``client_id`` failed with ``reason`` (or alike: but for numbers)."""
+        return self._seen.get((client_id, _alike_key(failure_kind(client_id, reason))), 0)
 
 
 LISTED_ONE_BY_ONE = 10
