@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import inspect
 import json
 import logging
 import os
@@ -120,6 +121,7 @@ class Sample:
     log_kb: float
     history_rounds: int
     traced_mb: float
+    peak_threads: int
 
 
 class Parties:
@@ -205,6 +207,11 @@ def main() -> None:
     parser.add_argument("--trace", action="store_true", help="tracemalloc's growing sites")
     parser.add_argument("--ui", action="store_true", help="serve and view the dashboard")
     parser.add_argument("--threads", action="store_true", help="name the threads alive")
+    parser.add_argument(
+        "--rounds-in-memory",
+        type=int,
+        help="serve_coordinator's rounds_in_memory (ignored by releases without it)",
+    )
     parser.add_argument("--json", type=Path, help="also write the samples here")
     args = parser.parse_args()
 
@@ -269,6 +276,17 @@ def main() -> None:
     if args.trace:
         tracemalloc.start(14)
     current_run = [0]
+    peak = [threading.active_count()]
+
+    def watch_threads() -> None:  # the most threads alive between two samples
+        while not viewer_stop.wait(0.05):
+            peak[0] = max(peak[0], threading.active_count())
+
+    threading.Thread(target=watch_threads, daemon=True).start()
+    extra: dict[str, Any] = {}
+    accepted = inspect.signature(serve_coordinator).parameters
+    if args.rounds_in_memory is not None and "rounds_in_memory" in accepted:
+        extra["rounds_in_memory"] = args.rounds_in_memory
 
     def sample(server_round: int) -> None:
         alive = _alive({SERVER, CHANNEL, SESSION})
@@ -291,8 +309,10 @@ def main() -> None:
                 _size(log_path) / 1e3,
                 held,
                 traced,
+                peak[0],
             )
         )
+        peak[0] = threading.active_count()
         print(_row(samples[-1]), flush=True)
         if args.threads:
             print("    threads:", _thread_kinds(), flush=True)
@@ -327,6 +347,7 @@ def main() -> None:
                 heartbeat_interval=0.5,
                 progress=on_round,
                 farewell=2.0,
+                **extra,
             )
             histories.append(history)  # what a service serving run after run would hold
         time.sleep(6.0)  # stopped sessions' grace timers end
@@ -348,7 +369,8 @@ def main() -> None:
         f"growth first->last sample: RSS {last.rss_mb - first.rss_mb:+.1f} MB, threads "
         f"{last.threads - first.threads:+d}, fds {last.fds - first.fds:+d}, sessions alive "
         f"{last.sessions - first.sessions:+d}, store {last.store_mb - first.store_mb:+.2f} MB, "
-        f"log {last.log_kb - first.log_kb:+.0f} kB"
+        f"log {last.log_kb - first.log_kb:+.0f} kB; most threads at once "
+        f"{max(x.peak_threads for x in samples)}"
     )
     if args.trace and len(snapshots) == 2:
         print("\ntracemalloc: top growing sites between the first and last sample in a run")
@@ -374,6 +396,7 @@ COLUMNS = (
     ("log_kb", 7, "{:7.0f}"),
     ("history_rounds", 14, "{:14d}"),
     ("traced_mb", 9, "{:9.2f}"),
+    ("peak_threads", 12, "{:12d}"),
 )
 
 

@@ -4,7 +4,9 @@ its session) alive per connection of the last five seconds."""
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 
 import pytest
 
@@ -39,10 +41,15 @@ def test_a_stream_stuck_after_its_grace_is_cancelled_and_one_that_ended_is_not(
     done = grpc_hub._Session("p0", "ipv4:10.0.0.1:1", ended)
     done.served.set()
     done.stop(None, "left")
-    grpc_hub._Session("p1", "ipv4:10.0.0.1:2", stuck).stop(None, "left")
-    grpc_hub._Session("p2", "ipv4:10.0.0.1:3", later).stop(None, "left")  # queued after p0's
+    # a stuck stream's blocked writer holds its session
+    blocked = [
+        grpc_hub._Session(f"p{i}", "ipv4:10.0.0.1:2", c) for i, c in ((1, stuck), (2, later))
+    ]
+    for session in blocked:  # queued after p0's
+        session.stop(None, "left")
     assert stuck.cancelled.wait(30) and later.cancelled.wait(30)
     assert not ended.cancelled.is_set()
+    assert all(not s.served.is_set() for s in blocked)
 
 
 def test_calls_run_in_deadline_order_and_a_failing_call_does_not_stop_the_rest() -> None:
@@ -60,3 +67,13 @@ def test_calls_run_in_deadline_order_and_a_failing_call_does_not_stop_the_rest()
     assert finished.wait(30)
     assert ran == ["fail", "second", "last"]
     assert calls.pending() == 0
+
+
+def test_a_stopped_session_whose_stream_ended_is_freed_before_its_grace() -> None:
+    session = grpc_hub._Session("p0", "ipv4:10.0.0.1:1", _Context())
+    session.served.set()
+    session.stop(None, "left")
+    gone = weakref.ref(session)
+    del session
+    gc.collect()
+    assert gone() is None

@@ -41,6 +41,7 @@ No authenticated party can starve the hub:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import queue
@@ -52,6 +53,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from weakref import ref
 
 import grpc
 
@@ -200,13 +202,17 @@ class _Session:
         if not self.closed.is_set():
             self.closed.set()
             self.outbox.put(_Stop(code, reason))
-            _STOP_GRACE.call_later(_STOP_GRACE_S, self._cancel_if_stuck)
+            # weakly: a session whose stream ended is freed now, not after the grace
+            _STOP_GRACE.call_later(_STOP_GRACE_S, functools.partial(_cancel_if_stuck, ref(self)))
 
-    def _cancel_if_stuck(self) -> None:
-        """A stream whose writer is blocked (the peer stopped reading) never takes the stop
-        from the outbox: cancel it, freeing its thread and what it holds."""
-        if not self.served.is_set() and self.context is not None:
-            self.context.cancel()
+
+def _cancel_if_stuck(session: ref[_Session]) -> None:
+    """A stream whose writer is blocked (the peer stopped reading) never takes the stop from
+    the outbox: cancel it, freeing its thread and what it holds. (Its blocked stream holds
+    the session; one that is gone ended.)"""
+    stopped = session()
+    if stopped is not None and not stopped.served.is_set() and stopped.context is not None:
+        stopped.context.cancel()
 
 
 ROUND_TIMEOUT_HINT = (
