@@ -4,6 +4,7 @@ retention, the [contribution] section, and train.device."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -127,3 +128,69 @@ def test_a_job_caps_the_coalition_evaluations_of_its_sampled_valuation() -> None
         tracker.on_round_end(1, start, [np.full(1, weights.mean())], {})
         assert 300 <= tracker.rounds[0].evaluations < 300 + len(clients)
         assert tracker.rounds[0].stopped_by.startswith("300 coalition evaluations")
+
+
+# Every setting a horizontal run records (job_settings), as of 2026-12-06. A resume or a
+# --same-as of a run recorded before a setting existed compares the job's value with
+# nothing and is refused; a setting added since must be recorded only when set to another
+# value than its default (jobs.build.RECORDED_WHEN_SET), so older runs still compare equal.
+RECORDED_SETTINGS = {
+    "job": "rounds seed",
+    "data": "dataset path label id_column task test_size standardize images labels "
+    "client_test_size",
+    "partition": "scheme num_clients options",
+    "model": "type hidden app",
+    "train": "lr local_epochs batch_size device",
+    "strategy": "name fraction_fit min_fit_clients fraction_evaluate min_evaluate_clients "
+    "min_available_clients options",
+    "privacy": "dp central local secagg",
+    "privacy.central": "noise_multiplier clip_norm adaptive_clipping target_quantile "
+    "clip_learning_rate clipped_count_stddev sampling_rate delta target_epsilon accountant "
+    "weighting weight_cap clip_at seeded_noise",
+    "privacy.local": "noise_multiplier max_grad_norm delta target_epsilon accountant "
+    "poisson_sampling seeded_noise",
+    "privacy.secagg": "neighbours threshold clip_range quantisation_bits max_examples signed",
+    "robust": "attack attackers options",
+    "result_checks": "max_claimed_examples max_weight_ratio max_update_norm_ratio "
+    "max_evaluation_weight_ratio",
+    "contribution": "method metric budget currency policy outside_dp max_evaluations",
+}
+_SECTIONS_WITH_OPEN_OPTIONS = {"options"}  # a scheme's or strategy's own keys, as given
+
+
+def _recorded_keys(settings: dict[str, Any], at: str = "") -> dict[str, set[str]]:
+    """The keys of each recorded mapping, by its dotted path (``privacy.central``)."""
+    found: dict[str, set[str]] = {}
+    for key, value in settings.items():
+        path = f"{at}.{key}" if at else key
+        if isinstance(value, dict) and key not in _SECTIONS_WITH_OPEN_OPTIONS:
+            found[path] = set(value)
+            for sub, keys in _recorded_keys(value, path).items():
+                found[sub] = keys
+    return found
+
+
+def test_a_setting_added_to_a_job_is_recorded_only_when_it_is_not_its_default() -> None:
+    """Fails when a job section gains a setting (or loses one): add it to
+    jobs.build.RECORDED_WHEN_SET, then here, or runs recorded before it cannot be resumed
+    or repeated with --same-as (their record lacks it)."""
+    from rengo.jobs.build import job_settings
+
+    base = {"data": {"dataset": "iris"}, "partition": {"num_clients": 5}}
+    jobs = [
+        {
+            **base,
+            "model": {"type": "logistic"},
+            "privacy": {"dp": "central", "noise_multiplier": 0.7},
+            "robust": {"attack": "sign_flip", "attackers": 1},
+            "result_checks": {"max_claimed_examples": 1000},
+            "contribution": {"method": "loo"},
+        },
+        {**base, "model": {"type": "mlp"}, "privacy": {"dp": "local", "secagg": True}},
+    ]
+    found: dict[str, set[str]] = {}
+    for raw in jobs:
+        for path, keys in _recorded_keys(job_settings(parse_job(raw))).items():
+            found.setdefault(path, set()).update(keys)
+    expected = {path: set(keys.split()) for path, keys in RECORDED_SETTINGS.items()}
+    assert found == expected
