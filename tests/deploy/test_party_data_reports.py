@@ -5,50 +5,26 @@ report is the party's word: the run goes on). A party that reports nothing still
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import threading
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import pytest
 from rich.console import Console
+from test_resume_start_deadline import serve, stop_after_round_one
 
-from rengo.core.errors import CoordinatorUnreachable, ProtocolError
-from rengo.core.messages import Config, EvaluateResult, FitResult
-from rengo.core.parameters import Parameters
-from rengo.deploy import run_party, serve_coordinator
-from rengo.hfl import Client, FedAvg, History, RoundRecord
+from rengo.core.errors import ProtocolError
+from rengo.hfl import History
 from rengo.tracking import RunStore, run_detail
 from rengo.transport.data_report import (
     MAX_REPORTED_FILES,
     data_report_payload,
     parse_data_report,
 )
-from rengo.transport.grpc_party import Backoff
-from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 
 FIRST = hashlib.sha256(b"rows as the run started").hexdigest()
 EDITED = hashlib.sha256(b"rows edited since").hexdigest()
-
-
-class Answering(Client):
-    def fit(self, parameters: Parameters, config: Config) -> FitResult:
-        return FitResult([p + 1 for p in parameters], 5)
-
-    def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
-        return EvaluateResult(0.5, 5)
-
-
-def _party(address: str, name: str, files: Mapping[str, str] | None) -> None:
-    backoff = Backoff(initial=0.05, maximum=0.3, give_up_after=5.0)
-    with contextlib.suppress(CoordinatorUnreachable):
-        run_party(
-            address, name, lambda c: Answering(), PartyCredentials(insecure=True),
-            heartbeat_interval=0.5, backoff=backoff, data_files=files,
-        )  # fmt: skip
 
 
 def _serve(
@@ -58,40 +34,9 @@ def _serve(
     progress: Any = None,
 ) -> History:
     """Serve 2 rounds to the parties of ``reports``, each reporting its files (None: none)."""
-    ready, found = threading.Event(), {}
-
-    def listening(hub: Any) -> None:
-        found["address"] = f"127.0.0.1:{hub.port}"
-        ready.set()
-
-    def coordinator() -> None:
-        try:
-            found["history"] = serve_coordinator(
-                FedAvg(min_fit_clients=2), [np.zeros(2)], 2, "127.0.0.1:0",
-                HubSecurity(insecure=True), parties=sorted(reports), join_timeout=30.0,
-                round_timeout=20.0, heartbeat_interval=0.5, on_listening=listening,
-                store=store, resume=resume, progress=progress, farewell=0.0,
-            )  # fmt: skip
-        except BaseException as exc:  # handed to the test's thread
-            found["error"] = exc
-            ready.set()
-
-    serving = threading.Thread(target=coordinator, daemon=True)
-    serving.start()
-    assert ready.wait(30)
-    for name, files in reports.items():
-        threading.Thread(target=_party, args=(found["address"], name, files), daemon=True).start()
-    serving.join(60)
-    assert not serving.is_alive()
-    if "error" in found:
-        raise found["error"]
-    history: History = found["history"]
-    return history
-
-
-def _stop_after_round_one(record: RoundRecord) -> None:
-    if record.server_round == 1:
-        raise KeyboardInterrupt  # the operator's Ctrl-C, after round 1 was checkpointed
+    return serve(
+        store, with_parties=True, resume=resume, progress=progress, rounds=2, reports=reports
+    )
 
 
 @pytest.mark.timeout(120)
@@ -122,7 +67,7 @@ def test_a_resumed_run_whose_party_reports_other_data_warns_naming_both_digests(
             _serve(
                 store,
                 {"a": {"/data/a.csv": FIRST}, "b": {"/data/b.csv": FIRST}},
-                progress=_stop_after_round_one,
+                progress=stop_after_round_one,
             )
         (run,) = store.list_runs()
         history = _serve(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,12 @@ def serve(
     resume: str | None = None,
     join_timeout: float = 30.0,
     progress: Any = None,
+    rounds: int = 3,
+    reports: Mapping[str, Mapping[str, str] | None] | None = None,
 ) -> History:
-    """Serve 3 rounds to ``NAMES`` (started in threads when ``with_parties``)."""
+    """Serve ``rounds`` rounds to ``NAMES``, or to the parties of ``reports``, each
+    reporting its data files (None: none); started in threads when ``with_parties``."""
+    names = sorted(reports) if reports is not None else NAMES
     ready, found = threading.Event(), {}
 
     def listening(hub: Any) -> None:
@@ -57,8 +62,8 @@ def serve(
     def coordinator() -> None:
         try:
             found["history"] = serve_coordinator(
-                FedAvg(min_fit_clients=2), [np.zeros(2)], 3, "127.0.0.1:0",
-                HubSecurity(insecure=True), parties=NAMES, join_timeout=join_timeout,
+                FedAvg(min_fit_clients=2), [np.zeros(2)], rounds, "127.0.0.1:0",
+                HubSecurity(insecure=True), parties=names, join_timeout=join_timeout,
                 round_timeout=20.0, heartbeat_interval=0.5, on_listening=listening,
                 store=store, resume=resume, progress=progress, farewell=0.0,
             )  # fmt: skip
@@ -71,7 +76,7 @@ def serve(
     assert ready.wait(30)
     if with_parties and "address" in found:
         backoff = Backoff(initial=0.05, maximum=0.3, give_up_after=5.0)
-        for name in NAMES:
+        for name in names:
             threading.Thread(
                 target=party_until_gone,
                 args=(
@@ -80,7 +85,11 @@ def serve(
                     lambda c: Answering(),
                     PartyCredentials(insecure=True),
                 ),
-                kwargs={"heartbeat_interval": 0.5, "backoff": backoff},
+                kwargs={
+                    "heartbeat_interval": 0.5,
+                    "backoff": backoff,
+                    "data_files": (reports or {}).get(name),
+                },
                 daemon=True,
             ).start()
     serving.join(60)
