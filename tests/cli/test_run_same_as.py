@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from rengo.cli.main import app
-from rengo.tracking import RunStore
+from rengo.tracking import RunInfo, RunStore
 
 runner = CliRunner(env={"COLUMNS": "200"})
 
@@ -36,7 +36,8 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def test_a_job_run_again_with_its_settings_repeats_the_recorded_run(tmp_path: Path) -> None:
+def _first_run(tmp_path: Path) -> tuple[Path, Path, list[str], RunInfo]:
+    """The job file (lr 0.1), its store, the command line that runs it, and its first run."""
     job = tmp_path / "job.toml"
     job.write_text(JOB.format(lr=0.1))
     store = tmp_path / "runs.db"
@@ -45,19 +46,18 @@ def test_a_job_run_again_with_its_settings_repeats_the_recorded_run(tmp_path: Pa
     assert first.exit_code == 0, first.output
     with RunStore(store, read_only=True) as s:
         (old,) = s.list_runs()
+    return job, store, base, old
+
+
+def test_a_job_run_again_with_its_settings_repeats_the_recorded_run(tmp_path: Path) -> None:
+    _, _, base, old = _first_run(tmp_path)
     again = runner.invoke(app, [*base, "--same-as", old.run_id])
     assert again.exit_code == 0, again.output
     assert f"same final metrics as run {old.run_id}" in _flat(again.output)
 
 
 def test_an_edited_job_is_refused_naming_what_differs_and_runs_nothing(tmp_path: Path) -> None:
-    job = tmp_path / "job.toml"
-    job.write_text(JOB.format(lr=0.1))
-    store = tmp_path / "runs.db"
-    base = ["run", str(job), "--store", str(store), "--no-progress"]
-    assert runner.invoke(app, base).exit_code == 0
-    with RunStore(store, read_only=True) as s:
-        (old,) = s.list_runs()
+    job, store, base, old = _first_run(tmp_path)
     job.write_text(JOB.format(lr=0.3))  # edited since
     edited = runner.invoke(app, [*base, "--same-as", old.run_id])
     assert edited.exit_code == 2, edited.output
@@ -73,13 +73,7 @@ def test_a_run_recorded_before_the_csv_format_keys_existed_is_repeated_by_a_job_
     tmp_path: Path,
 ) -> None:
     # a release before data.delimiter/encoding/decimal recorded job settings without them
-    job = tmp_path / "job.toml"
-    job.write_text(JOB.format(lr=0.1))
-    store = tmp_path / "runs.db"
-    base = ["run", str(job), "--store", str(store), "--no-progress"]
-    assert runner.invoke(app, base).exit_code == 0
-    with RunStore(store, read_only=True) as s:
-        (old,) = s.list_runs()
+    _, store, base, old = _first_run(tmp_path)
     with sqlite3.connect(store) as conn:
         (text,) = conn.execute("SELECT config FROM runs WHERE run_id = ?", (old.run_id,)).fetchone()
         config = json.loads(text)
