@@ -103,17 +103,19 @@ def test_rengo_help_loads_no_numerics_crypto_wire_or_algorithm(tournament_folder
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "allowed"),
     [
-        ["runs", "list", "--store", "r.db"],
-        ["tournament", "leaderboard", "--state", "t.json", "--store", "r.db"],
+        (["runs", "list", "--store", "r.db"], []),
+        # the tournament state's arrays are numpy's
+        (["tournament", "leaderboard", "--state", "t.json", "--store", "r.db"], ["numpy"]),
     ],
     ids=["runs list", "tournament leaderboard"],
 )
 def test_reading_a_store_or_a_tournament_loads_no_crypto_wire_or_algorithm(
-    args: list[str], tournament_folder: str
+    args: list[str], allowed: list[str], tournament_folder: str
 ) -> None:
-    assert [m for m in _loaded_by(args, tournament_folder) if m != "numpy"] == []
+    """``rengo runs list`` does not load numpy either (~0.1 s; a run's detail does)."""
+    assert [m for m in _loaded_by(args, tournament_folder) if m not in allowed] == []
 
 
 @pytest.mark.parametrize(

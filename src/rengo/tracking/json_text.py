@@ -6,10 +6,9 @@ import dataclasses
 import enum
 import json
 import math
+import sys
 from pathlib import PurePath
 from typing import Any
-
-import numpy as np
 
 from rengo.core.errors import ConfigError
 
@@ -24,10 +23,12 @@ def finite(value: Any) -> float | None:
 
 def _plain(value: Any) -> Any:
     """Turn the few non-JSON types a config commonly holds into JSON values."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
+    np = sys.modules.get("numpy")  # a numpy value exists only once numpy was imported:
+    if np is not None:  # commands that read runs (`rengo runs list`) need not import it
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
     if isinstance(value, PurePath):
         return str(value)
     if isinstance(value, enum.Enum):

@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -17,12 +17,13 @@ from rich.table import Table
 from rich.text import Text
 
 from rengo.rewards import DEFAULT_CURRENCY, currency_decimals, format_minor
-from rengo.tournament import LeaderboardEntry
-from rengo.tracking.client_spread import ClientMetricSummary, client_metric_summary
-from rengo.tracking.model_export import stored_model
 from rengo.tracking.records import ClientRecord, ClientStats, RunInfo
 from rengo.tracking.round_coverage import PhaseCoverage, phase_coverage, round_coverage
 from rengo.tracking.store import RunStore
+
+if TYPE_CHECKING:  # numpy's modules: imported where a run's detail needs them, not to list runs
+    from rengo.tournament import LeaderboardEntry
+    from rengo.tracking.client_spread import ClientMetricSummary
 
 _STATUS_STYLES = {
     "running": "bold cyan",
@@ -296,6 +297,8 @@ def _client_metrics_table(store: RunStore, run: RunInfo) -> RenderableType | Non
         store.client_records(run.run_id, rounds=store.client_summary_rounds(run.run_id)),
         [r.round for r in store.rounds(run.run_id, metrics=False)],
     )
+    from rengo.tracking.client_spread import client_metric_summary
+
     summaries = client_metric_summary(coverage.completed)
     notes = [
         *_partial_round_notes(coverage.completed, summaries),
@@ -637,6 +640,8 @@ def run_detail(
         header.add_row("privacy", privacy)
     checkpoints = store.checkpoint_rounds(run.run_id)
     if run.kind == "vfl":  # a simulated vertical run stores its model once, after training
+        from rengo.tracking.model_export import stored_model
+
         kept = stored_model(store, run.run_id)
         header.add_row("model", kept or "none kept (`rengo runs export` says why)")
     elif run.kind == "vfl-deployed":
