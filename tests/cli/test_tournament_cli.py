@@ -327,7 +327,7 @@ def test_a_csv_naming_a_column_twice_is_refused_naming_the_column(tmp_path: Path
          "--stake", "1", *s],
     )  # fmt: skip
     assert refused.exit_code == 2
-    _one_line_error(refused.output, "twice.csv", "['prediction'] more than once")
+    _one_line_error(refused.output, "twice.csv:1", "names column 'prediction' twice")
 
 
 def test_a_later_open_refuses_settings_that_differ_from_the_stored_ones(tmp_path: Path):
@@ -690,7 +690,7 @@ def test_a_csv_naming_one_id_on_two_rows_is_refused_naming_it(tmp_path: Path):
         app, ["tournament", "open", "--csv", str(rows), "--target-column", "y", *s]
     )
     assert refused.exit_code == 2
-    _one_line_error(refused.output, "1 id(s) name more than one row (['r3'])")
+    _one_line_error(refused.output, "rows.csv:42: id 'r3' in column 'id' repeats", "rows.csv:5")
     assert not list(tmp_path.glob("t-round1-*"))
 
 

@@ -1,8 +1,10 @@
 """The ``--delimiter``, ``--encoding`` and ``--decimal`` options of the ``rengo vfl`` commands
 that read a party's CSV files (``align``, ``party --csv``, ``party --load-model
---score-csv``): how the files are written, as a job's ``[vfl]`` keys of the same names say it
-for ``--job`` (:func:`rengo.data.load_csv`'s arguments). A German spreadsheet's export is
-``--delimiter ";" --encoding cp1252 --decimal ,``."""
+--score-csv``) and of the ``rengo tournament`` commands that read one (``open --csv``,
+``submit --predictions``, ``score --targets``): how the files are written, as a job's
+``[vfl]`` keys of the same names say it for ``--job`` (:func:`rengo.data.load_csv`'s
+arguments). A German spreadsheet's export is ``--delimiter ";" --encoding cp1252
+--decimal ,``."""
 
 from __future__ import annotations
 

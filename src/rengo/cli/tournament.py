@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import functools
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
@@ -34,6 +33,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rengo.cli.amount_option import option_minor_units
+from rengo.cli.csv_format_options import DecimalOption, DelimiterOption, EncodingOption
 from rengo.cli.errors import friendly_errors
 from rengo.cli.output_paths import refuse_to_replace
 from rengo.cli.store_option import StoreOption
@@ -44,6 +44,8 @@ from rengo.rewards import DEFAULT_CURRENCY
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from rengo.data.csv_table import CsvFormat
 
 tournament_app = typer.Typer(
     help=(
@@ -208,58 +210,49 @@ def _tournament(state: dict[str, Any]):  # type: ignore[no-untyped-def]
 # -- CSV helpers --------------------------------------------------------------------------
 
 
-def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    """The header and rows of a UTF-8 CSV (a byte-order mark, as Excel writes, is dropped),
-    refusing what could not be read as meant.
+def read_id_values(path: Path, column: str, form: CsvFormat | None = None) -> dict[str, float]:
+    """``id -> float(column)`` from a CSV with a header row naming ``id`` and ``column``,
+    read by the data layer's reader (:func:`rengo.data.load_csv`), as ``rengo run`` reads a
+    table: cells stripped, a UTF-8 byte-order mark skipped.
 
     Parameters
     ----------
     path:
         The CSV file; its first row names the columns.
+    column:
+        The column of numbers (``prediction``, ``target``).
+    form:
+        How the file is written (delimiter, encoding, decimal separator); default
+        ``,``-separated UTF-8 with decimal points.
 
     Returns
     -------
-    tuple[list[str], list[dict[str, str]]]
-        The column names and one ``column -> text`` dict per row.
+    dict[str, float]
+        Each row's number by its id, in the file's order.
 
     Raises
     ------
     DataError
-        A file that cannot be read, is not UTF-8 or not CSV (a field over the csv module's
-        limit), or a column name given twice (a reader would keep only the last copy).
+        Naming the file and line: a file that cannot be read, is not text in the encoding
+        or not CSV, a column named twice, a missing column, a ragged row, an empty or
+        repeated id, a cell that is not a finite plain number (a decimal comma says which
+        option reads it).
     """
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            fields = list(reader.fieldnames or [])
-            repeated = sorted({c for c in fields if fields.count(c) > 1})
-            if repeated:
-                raise DataError(f"{path} names column(s) {repeated} more than once")
-            return fields, list(reader)
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from exc
-    except csv.Error as exc:
-        raise DataError(f"{path} is not a readable CSV: {exc}") from exc
+    from rengo.data import load_csv
+    from rengo.data.csv_table import CsvFormat
 
-
-def read_id_values(path: Path, column: str) -> dict[str, float]:
-    """``id -> float(column)`` from a CSV with a header row naming ``id`` and ``column``
-    (read by :func:`read_csv`)."""
-    fields, rows = read_csv(path)
-    if "id" not in fields or column not in fields:
-        raise DataError(f"{path} needs columns 'id' and {column!r}; it has {fields}")
-    out: dict[str, float] = {}
-    for line, row in enumerate(rows, start=2):
-        key = row["id"]
-        if key in out:
-            raise DataError(f"{path}:{line}: duplicate id {key!r}")
-        try:
-            out[key] = float(row[column])
-        except (TypeError, ValueError):
-            raise DataError(f"{path}:{line}: {column} {row[column]!r} is not a number") from None
-    return out
+    form = form or CsvFormat()
+    data = load_csv(
+        path,
+        label=None,
+        id_column="id",
+        features=[column],
+        delimiter=form.delimiter,
+        encoding=form.encoding,
+        decimal=form.decimal,
+    )
+    assert data.ids is not None  # id_column was given
+    return dict(zip(data.ids.tolist(), data.X[:, 0].tolist(), strict=True))
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
@@ -278,38 +271,57 @@ def _rows_from_csv(
     features: list[str] | None,
     eras: int,
     seed: int,
+    form: CsvFormat,
 ) -> tuple[list[str], list[str], list[str], np.ndarray, np.ndarray | None]:
+    """The ``--csv`` rows to publish, read by the data layer's reader: ids, eras (the era
+    column's text, else ``eras`` seeded random ones), the feature names, features and
+    targets (DataErrors name the file and line)."""
     import numpy as np
 
-    fields, rows = read_csv(path)
+    from rengo.data import load_csv
+    from rengo.data.csv_table import csv_header, load_csv_and_column
+
+    header = csv_header(path, form.delimiter, form.encoding)
     needed = [id_column] + [c for c in (era_column, target_column) if c]
-    missing = [c for c in needed + (features or []) if c not in fields]
-    if missing:
-        raise DataError(f"{path} has no column(s) {missing}; it has {fields}")
-    chosen = features or [c for c in fields if c not in needed]
-    try:
-        X = np.array([[float(r[c]) for c in chosen] for r in rows], dtype=np.float64)
-        y = None if target_column is None else np.array([float(r[target_column]) for r in rows])
-    except (TypeError, ValueError) as exc:  # TypeError: a row shorter than the header
-        raise DataError(f"{path}: non-numeric or missing feature or target: {exc}") from exc
-    ids = [r[id_column] for r in rows]
-    repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
-    if repeated:  # one copy could land in the training set, with its target, one live
-        raise DataError(
-            f"{path}: {len(repeated)} id(s) name more than one row ({repeated[:3]}"
-            f"{' ...' if len(repeated) > 3 else ''}); give each row its own {id_column!r}"
+    chosen = features or [c for c in header if c not in needed]
+    numeric = chosen + ([target_column] if target_column else [])
+    era_list: list[str] | None = None
+    if era_column is None:
+        data = load_csv(
+            path,
+            label=None,
+            id_column=id_column,
+            features=numeric,
+            delimiter=form.delimiter,
+            encoding=form.encoding,
+            decimal=form.decimal,
         )
-    if era_column is not None:
-        era_list = [r[era_column] for r in rows]
     else:
-        order = np.random.default_rng(seed).permutation(len(rows))
-        era_of = np.empty(len(rows), dtype=object)
+        data, era_text = load_csv_and_column(
+            path,
+            era_column,
+            id_column,
+            features=numeric,
+            delimiter=form.delimiter,
+            encoding=form.encoding,
+            decimal=form.decimal,
+        )
+        era_list = era_text.cells
+    assert data.ids is not None  # id_column was given
+    # an id on two rows is refused by the reader: one copy could land in the training set,
+    # with its target, and the other live
+    ids = [str(i) for i in data.ids]
+    X = data.X[:, : len(chosen)]
+    y = None if target_column is None else data.X[:, len(chosen)]
+    if era_list is None:
+        order = np.random.default_rng(seed).permutation(len(ids))
+        era_of = np.empty(len(ids), dtype=object)
         for k, block in enumerate(np.array_split(order, eras)):
             era_of[block] = f"era{k + 1}"
         era_list = [str(e) for e in era_of]
     if y is not None and (np.any(y < 0) or np.any(y > 1)):
         raise DataError(f"{path}: targets must lie in [0, 1]")
-    return ids, era_list, chosen, X.reshape(len(rows), len(chosen)), y
+    return ids, era_list, chosen, X, y
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -530,18 +542,23 @@ def open_round(
         typer.Option(help="Replace existing round files (the three above or their defaults)."),
     ] = False,
     store: StoreOption = None,
+    delimiter: DelimiterOption = ",",
+    encoding: EncodingOption = "utf-8",
+    decimal: DecimalOption = ".",
 ) -> None:
     """Step 1: publish a new round - a training set with targets and a live set without
     (only the live rows are scored); the live targets stay here."""
     import numpy as np
 
     assert state_path is not None  # the state file one_at_a_time resolved
+    from rengo.data.csv_table import CsvFormat
     from rengo.rewards import Budget, currency_decimals
     from rengo.tournament import PayoutRule, Tournament
 
     with friendly_errors(console):
         if (dataset is None) == (csv_path is None):
             raise ConfigError("give exactly one of --dataset NAME or --csv PATH")
+        form = CsvFormat.checked(delimiter, encoding, decimal)
         if state_path.exists():
             state = load_state(state_path)
             tournament = _tournament(state)
@@ -590,7 +607,7 @@ def open_round(
             assert csv_path is not None
             chosen = [c.strip() for c in features.split(",")] if features else None
             id_list, era_list, names, X, y = _rows_from_csv(
-                csv_path, id_column, era_column, target_column, chosen, eras, seed
+                csv_path, id_column, era_column, target_column, chosen, eras, seed, form
             )
             ids = np.array(id_list)
             given_eras = era_list if era_column is not None else None
@@ -699,17 +716,22 @@ def submit(
     state_path: StateOption = None,
     round_id: RoundOption = None,
     store: StoreOption = None,
+    delimiter: DelimiterOption = ",",
+    encoding: EncodingOption = "utf-8",
+    decimal: DecimalOption = ".",
 ) -> None:
     """Step 2: record a participant's predictions for the live rows and their stake (a
     resubmission replaces the first)."""
     assert state_path is not None  # the state file one_at_a_time resolved
+    from rengo.data.csv_table import CsvFormat
     from rengo.rewards import format_minor
 
     with friendly_errors(console):
+        form = CsvFormat.checked(delimiter, encoding, decimal)
         with updated_state(state_path) as (state, tournament):
             tournament_store(store, state)  # another --store than the tournament's is refused
             _require_open(tournament, round_id, "submit to")
-            values = read_id_values(predictions, "prediction")
+            values = read_id_values(predictions, "prediction", form)
             stake_minor = _stake_minor(stake, int(state["decimals"]), str(state["currency"]))
             tournament.submit(participant, values, stake_minor, round_id)
         staked = format_minor(stake_minor, int(state["decimals"]))  # as typed: 5 -> 5.00
@@ -725,17 +747,22 @@ def score(
     state_path: StateOption = None,
     round_id: RoundOption = None,
     store: StoreOption = None,
+    delimiter: DelimiterOption = ",",
+    encoding: EncodingOption = "utf-8",
+    decimal: DecimalOption = ".",
 ) -> None:
     """Step 3: resolve a round - CORR and MMC per era against the live targets, and the
     payouts due."""
     assert state_path is not None  # the state file one_at_a_time resolved
+    from rengo.data.csv_table import CsvFormat
     from rengo.rewards import format_minor
 
     with friendly_errors(console):
+        form = CsvFormat.checked(delimiter, encoding, decimal)
         with updated_state(state_path) as (state, tournament):
             tournament_store(store, state)
             _require_open(tournament, round_id, "score")
-            values = _live_targets(targets)
+            values = _live_targets(targets, form)
             _require_submissions(tournament, round_id)
             result = tournament.resolve(values, round_id)
             state["tournament"] = tournament.to_dict(arrays=True)
@@ -878,11 +905,11 @@ def pay(state_path: StateOption = None, store: StoreOption = None) -> None:
             )
 
 
-def _live_targets(path: Path) -> dict[str, float]:
+def _live_targets(path: Path, form: CsvFormat) -> dict[str, float]:
     """The ``--targets`` file's values, refused outside [0, 1], where every round ``open``
     publishes lies (a target of another scale moves MMC, which scales only [0, 1] targets:
     x100 targets made it 25x larger)."""
-    values = read_id_values(path, "target")
+    values = read_id_values(path, "target", form)
     outside = [(row, v) for row, v in values.items() if not 0 <= v <= 1]
     if outside:
         shown = ", ".join(f"{row!r}: {v:g}" for row, v in outside[:3])

@@ -517,7 +517,7 @@ def _undecodable(path: Path, form: CsvFormat, exc: UnicodeDecodeError) -> str:
             f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start} of the file); save it "
             "as UTF-8, or, if it was exported as Windows-1252 or Latin-1, read it as it is "
             "with encoding='cp1252' (a job's [data] or [vfl] encoding = \"cp1252\", "
-            "rengo vfl's --encoding cp1252)"
+            "rengo vfl's and rengo tournament's --encoding cp1252)"
         )
     return (
         f"{where}: not {form.encoding} text ({exc.reason} at byte {exc.start} of the file); "
@@ -549,7 +549,7 @@ def _other_separator(header: list[str]) -> str:
             return (
                 f"; the header reads as one column holding {sep!r}: the file looks "
                 f"{sep!r}-separated (read it with delimiter={sep!r}: a job's [data] or "
-                f"[vfl] delimiter = {sep!r}, rengo vfl's --delimiter)"
+                f"[vfl] delimiter = {sep!r}, rengo vfl's and rengo tournament's --delimiter)"
             )
     return ""
 
@@ -721,7 +721,7 @@ _DECIMAL_POINT = re.compile(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?")
 def _comma_hint() -> str:
     return (
         "a number with a decimal comma: read the table with decimal=',' (a job's [data] or "
-        "[vfl] decimal = ',', rengo vfl's --decimal ,)"
+        "[vfl] decimal = ',', rengo vfl's and rengo tournament's --decimal ,)"
     )
 
 
