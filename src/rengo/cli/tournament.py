@@ -19,7 +19,6 @@ rounds and its ledger the payouts. Register with
 
 from __future__ import annotations
 
-import csv
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -253,14 +252,6 @@ def read_id_values(path: Path, column: str, form: CsvFormat | None = None) -> di
     )
     assert data.ids is not None  # id_column was given
     return dict(zip(data.ids.tolist(), data.X[:, 0].tolist(), strict=True))
-
-
-def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
 
 
 def _rows_from_csv(
@@ -551,6 +542,7 @@ def open_round(
     import numpy as np
 
     assert state_path is not None  # the state file one_at_a_time resolved
+    from rengo.data.csv_export import write_csv
     from rengo.data.csv_table import CsvFormat
     from rengo.rewards import Budget, currency_decimals
     from rengo.tournament import PayoutRule, Tournament
@@ -651,7 +643,7 @@ def open_round(
         written: list[Path] = []
         try:  # the files, then the round: a failed open leaves neither behind
             for path, header, table in files.values():
-                _write_csv(path, header, table)
+                write_csv(path, header, table)
                 written.append(path)
             with tournament_run(store, state, state_path) as run:
                 state["tournament"] = tournament.to_dict(arrays=True)

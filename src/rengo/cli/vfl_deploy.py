@@ -23,7 +23,6 @@ epoch every role completed.
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import json
 import os
@@ -645,10 +644,9 @@ def _write_predictions(path: Path, id_column: str, output: str, ids: Any, values
     else:
         header = ["score" if output == "probability" else "prediction"]
         rows = ([repr(v.item()) if output == "classes" else repr(float(v))] for v in table)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([id_column, *header])
-        writer.writerows([i, *row] for i, row in zip(ids, rows, strict=True))
+    from rengo.data.csv_export import write_csv
+
+    write_csv(path, [id_column, *header], ([i, *row] for i, row in zip(ids, rows, strict=True)))
 
 
 def _plain(value: Any) -> Any:

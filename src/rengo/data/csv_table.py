@@ -20,6 +20,7 @@ import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.data.cells import check_ids, first_unplain_number, to_feature_dtype
+from rengo.data.csv_export import write_csv
 from rengo.data.dataset import Dataset
 from rengo.data.labels import MISSING_LABEL_TEXT, Task, encode_labels
 
@@ -800,7 +801,4 @@ def save_csv(dataset: Dataset, path: str | Path, label: str = "y", id_column: st
     header.extend(dataset.feature_names)
     parts.append(np.char.mod("%.17g", dataset.X.astype(np.float64)))
     table = np.concatenate(parts, axis=1) if parts else np.empty((len(dataset), 0), str)
-    with Path(path).open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(table.tolist())
+    write_csv(path, header, table.tolist())

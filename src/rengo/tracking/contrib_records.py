@@ -8,10 +8,10 @@ round); :func:`write_ledger_csv` exports ledger lines for an accountant.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from rengo.core.errors import ConfigError, DataError
@@ -428,8 +428,13 @@ def write_ledger_csv(
     run_ids: Sequence[str],
     path: str | os.PathLike[str],
     decimals: int | None = None,
+    *,
+    delimiter: str = ",",
+    decimal: str = ".",
+    bom: bool = False,
 ) -> int:
-    """Write the runs' ledger lines to a UTF-8 CSV with a header row; returns the row count.
+    """Write the runs' ledger lines to a UTF-8 CSV with a header row (by
+    :func:`rengo.data.csv_export.write_csv`); returns the row count.
 
     The store's own file (and its SQLite companions) is refused: writing the CSV over it
     would destroy the append-only ledger it reads.
@@ -444,6 +449,10 @@ def write_ledger_csv(
         The CSV file (replaced if it exists; ``rengo rewards export`` asks first).
     decimals:
         Overrides each currency's number of decimals.
+    delimiter, decimal, bom:
+        How the file is written for a spreadsheet (``";"``, ``","``, ``True`` for Excel in
+        a locale with decimal commas: the amounts are then written ``5,00``); the defaults
+        are what scripts read.
 
     Returns
     -------
@@ -453,17 +462,26 @@ def write_ledger_csv(
     Raises
     ------
     ConfigError
-        ``path`` is the run store's file.
+        ``path`` is the run store's file, or for a ``delimiter`` or ``decimal``
+        :func:`~rengo.data.csv_export.write_csv` refuses.
     """
+    from rengo.data.csv_export import write_csv
+
     target = Path(path)
     refuse_store_file(store, target)
     rows = ledger_csv_rows(store, run_ids, decimals)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return len(rows)
+    cells = ([_amount(row[c]) if c == "amount" else row[c] for c in CSV_COLUMNS] for row in rows)
+    return write_csv(target, CSV_COLUMNS, cells, delimiter=delimiter, decimal=decimal, bom=bom)
+
+
+def _amount(text: str) -> Decimal | str:
+    """An amount's text as a number (written with the decimal separator asked for), or as
+    it is if it is none (text an early release wrote)."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return text
+    return value if value.is_finite() else text
 
 
 def refuse_store_file(store: RunStore, target: Path) -> None:

@@ -8,7 +8,6 @@ NaN), as the dashboard's API shows them.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Sequence
@@ -110,8 +109,17 @@ def run_record(store: RunStore, run_id: str) -> dict[str, Any]:
     }
 
 
-def write_rounds_csv(store: RunStore, run_ids: Sequence[str], path: str | os.PathLike[str]) -> int:
-    """Write the runs' rounds to a UTF-8 CSV with a header row (see :func:`rounds_rows`).
+def write_rounds_csv(
+    store: RunStore,
+    run_ids: Sequence[str],
+    path: str | os.PathLike[str],
+    *,
+    delimiter: str = ",",
+    decimal: str = ".",
+    bom: bool = False,
+) -> int:
+    """Write the runs' rounds to a UTF-8 CSV with a header row (see :func:`rounds_rows`),
+    by :func:`rengo.data.csv_export.write_csv`.
 
     Parameters
     ----------
@@ -121,6 +129,9 @@ def write_rounds_csv(store: RunStore, run_ids: Sequence[str], path: str | os.Pat
         Run ids or unique prefixes, in the order their rows are written.
     path
         The CSV file (replaced if it exists: the command line asks for ``--overwrite``).
+    delimiter, decimal, bom
+        How the file is written for a spreadsheet (``";"``, ``","``, ``True`` for Excel in
+        a locale with decimal commas); the defaults are what scripts read.
 
     Returns
     -------
@@ -130,17 +141,16 @@ def write_rounds_csv(store: RunStore, run_ids: Sequence[str], path: str | os.Pat
     Raises
     ------
     ConfigError
-        If ``path`` is the run store's own file.
+        If ``path`` is the run store's own file, or for a ``delimiter`` or ``decimal``
+        :func:`~rengo.data.csv_export.write_csv` refuses.
     """
+    from rengo.data.csv_export import write_csv
+
     target = Path(path)
     refuse_store_file(store, target)
     columns, rows = rounds_rows(store, run_ids)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    return len(rows)
+    cells = ([row.get(column) for column in columns] for row in rows)
+    return write_csv(target, columns, cells, delimiter=delimiter, decimal=decimal, bom=bom)
 
 
 def write_runs_json(store: RunStore, run_ids: Sequence[str], path: str | os.PathLike[str]) -> int:
