@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from rengo.cli.csv_export_options import ExcelOption, ExportDecimalOption, ExportDelimiterOption
 from rengo.cli.errors import friendly_errors
 from rengo.cli.store_option import StoreOption, open_existing_store
 from rengo.rewards import DEFAULT_CURRENCY
@@ -243,10 +244,14 @@ def export(
     overwrite: Annotated[
         bool, typer.Option(help="Replace a file already there (else refuse, writing nothing).")
     ] = False,
+    excel: ExcelOption = False,
+    delimiter: ExportDelimiterOption = ",",
+    decimal: ExportDecimalOption = ".",
 ) -> None:
     """Write the runs' ledger lines to a CSV an accountant can open (amounts in major units).
 
     An existing file is kept unless --overwrite; the run store itself is always refused.
+    For Excel: --excel (and --delimiter ';' --decimal , where Excel writes 0,5).
     """
     from rengo.cli.output_paths import refuse_to_replace, writable_folder
     from rengo.tracking.contrib_records import write_ledger_csv
@@ -256,7 +261,9 @@ def export(
             s.resolve_run_id(run_id)
         refuse_to_replace([csv_path], overwrite, option="--csv")
         writable_folder(csv_path.parent)
-        count = write_ledger_csv(s, run_ids, csv_path, decimals)
+        count = write_ledger_csv(
+            s, run_ids, csv_path, decimals, delimiter=delimiter, decimal=decimal, bom=excel
+        )
         console.print(f"wrote {count} ledger lines to {csv_path}")
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from rengo.cli.csv_export_options import ExcelOption, ExportDecimalOption, ExportDelimiterOption
 from rengo.cli.errors import friendly_errors
 from rengo.cli.output_paths import refuse_to_replace, writable_folder
 from rengo.cli.store_option import StoreOption, open_existing_store
@@ -33,12 +34,16 @@ def metrics(
     overwrite: Annotated[
         bool, typer.Option(help="Replace the file if it exists (else refuse, writing nothing).")
     ] = False,
+    excel: ExcelOption = False,
+    delimiter: ExportDelimiterOption = ",",
+    decimal: ExportDecimalOption = ".",
 ) -> None:
     """Write runs' per-round metrics as CSV, or the whole runs as JSON.
 
     CSV: one row per run and round (run_id, run_name, round, duration_s, num_clients,
     num_failures, then every metric); JSON: each run's header, config, summary, rounds and
-    events. Non-finite values are empty cells / null.
+    events. Non-finite values are empty cells / null. For Excel: --excel (and --delimiter ';'
+    --decimal , where Excel writes 0,5).
 
     Example: rengo runs metrics RUN_A RUN_B --out rounds.csv
     """
@@ -49,11 +54,15 @@ def metrics(
         if chosen not in FORMATS:
             given = f"--format {format!r}" if format else f"--out {str(out)!r}"
             raise ConfigError(f"{given}: choose --format csv or json (or a .csv / .json --out)")
+        if chosen == "json" and (excel or delimiter != "," or decimal != "."):
+            raise ConfigError("--excel, --delimiter and --decimal shape a CSV; JSON takes none")
         refuse_to_replace([out], overwrite)
         writable_folder(out.parent)
         with open_existing_store(store, read_only=True) as s:
             if chosen == "csv":
-                rows = write_rounds_csv(s, run_ids, out)
+                rows = write_rounds_csv(
+                    s, run_ids, out, delimiter=delimiter, decimal=decimal, bom=excel
+                )
             else:
                 rows = write_runs_json(s, run_ids, out)
         console.print(f"wrote {out}: {_count(rows, 'round')} of {_count(len(run_ids), 'run')}")
