@@ -91,6 +91,25 @@ def test_open_reads_rows_exported_by_a_spreadsheet_with_their_eras(tmp_path: Pat
     assert all(float(row["Gr\u00f6\u00dfe"]) == int(row["id"][1:]) % 7 + 0.5 for row in live)
 
 
+def test_features_naming_the_target_column_are_refused_and_nothing_is_published(
+    tmp_path: Path,
+):
+    """``--features x,target`` published the targets as a feature of the live rows."""
+    rows = tmp_path / "rows.csv"
+    body = "".join(f"r{k},e{k // 10},{k % 7},{(k % 5) / 4}\n" for k in range(40))
+    rows.write_text("id,era,x,target\n" + body, encoding="utf-8")
+    s = ["--state", str(tmp_path / "t.json"), "--store", str(tmp_path / "r.db")]
+    for named in ("x,target", "id,x", "x,era"):
+        opened = runner.invoke(
+            app,
+            ["tournament", "open", "--csv", str(rows), "--era-column", "era",
+             "--target-column", "target", "--features", named, *s],
+        )  # fmt: skip
+        assert opened.exit_code == 2, opened.output
+        _one_line_error(opened.output, "--features names", "published with the live rows")
+    assert not list(tmp_path.glob("t-round1-*.csv"))
+
+
 def test_a_row_with_an_extra_field_is_refused_naming_its_line(tmp_path: Path):
     """The csv module's DictReader kept a row's extra fields aside, so ``id,0,5`` (a
     decimal comma in a comma-separated file) was scored as 0 without a word."""

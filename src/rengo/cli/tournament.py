@@ -274,6 +274,12 @@ def _rows_from_csv(
 
     header = csv_header(path, form.delimiter, form.encoding)
     needed = [id_column] + [c for c in (era_column, target_column) if c]
+    named = [c for c in features or [] if c in needed]
+    if named:  # the live rows carry every feature: a target among them would be published
+        raise ConfigError(
+            f"--features names {', '.join(map(repr, named))}, the id, era or target column: "
+            "every feature is published with the live rows, so name only feature columns"
+        )
     chosen = features or [c for c in header if c not in needed]
     numeric = chosen + ([target_column] if target_column else [])
     era_list: list[str] | None = None
