@@ -1,6 +1,6 @@
 """Turn rengo's errors into one clear line and an exit code, instead of a traceback, and its
-warnings into one line too; a SIGTERM ends a command the way Ctrl-C does (a run is recorded
-``interrupted``, resumable)."""
+warnings into one line too; a SIGTERM or SIGHUP ends a command the way Ctrl-C does (a run is
+recorded ``interrupted``, resumable)."""
 
 from __future__ import annotations
 
@@ -23,25 +23,49 @@ log = logging.getLogger("rengo.cli")
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM (a service manager, ``kill``, a container stop), raised where Ctrl-C's
-    KeyboardInterrupt would be, so the same clean-up runs."""
+    """SIGTERM (a service manager, ``kill``, a container stop) or SIGHUP (the terminal or SSH
+    session closed), raised where Ctrl-C's KeyboardInterrupt would be, so the same clean-up
+    runs. ``signum`` is the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP) if hasattr(signal, "SIGHUP") else (signal.SIGTERM,)
+"""The signals a command ends on as it does on Ctrl-C (Windows has no SIGHUP)."""
 
 
 @contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """While the body runs (in the main thread), SIGTERM raises :class:`Terminated`."""
+    """While the body runs (in the main thread), SIGTERM and SIGHUP raise
+    :class:`Terminated`. A SIGHUP that was ignored when the command started (``nohup``)
+    stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def raise_terminated(signum: int, frame: FrameType | None) -> None:
-        raise Terminated(f"signal {signum}")
+        raise Terminated(signum)
 
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    previous = {}
+    for stop in STOP_SIGNALS:
+        if signal.getsignal(stop) is not signal.SIG_IGN:
+            previous[stop] = signal.signal(stop, raise_terminated)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
+
+
+def _stopped_by(exc: KeyboardInterrupt) -> tuple[str, int]:
+    """What stopped a command, in words, and its exit code: 128 plus the signal's number
+    (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP), as a shell reports a signal's death."""
+    if not isinstance(exc, Terminated):
+        return "interrupted", 128 + signal.SIGINT
+    name = signal.Signals(exc.signum).name
+    return f"{'hung up' if name == 'SIGHUP' else 'terminated'} ({name})", 128 + exc.signum
 
 
 error_console = Console(stderr=True)
@@ -74,10 +98,10 @@ def show_warnings_as_lines() -> None:
 @contextmanager
 def friendly_errors(console: Console, kept: str | Callable[[], str] = "") -> Iterator[None]:
     """Exit 2 on configuration or data errors, 1 on other rengo errors, with the message on
-    stderr (and, at debug level, where it was raised); 130 after Ctrl-C and 143 after
-    SIGTERM (both recorded as an interruption), followed on ``console`` by ``kept`` (what
-    a command that records rounds keeps, or a function that says it once the run is
-    interrupted; a command that keeps nothing says nothing about it)."""
+    stderr (and, at debug level, where it was raised); 130 after Ctrl-C, 143 after SIGTERM
+    and 129 after SIGHUP (each recorded as an interruption), followed on ``console`` by
+    ``kept`` (what a command that records rounds keeps, or a function that says it once the
+    run is interrupted; a command that keeps nothing says nothing about it)."""
     try:
         with terminate_as_interrupt():
             yield
@@ -94,10 +118,10 @@ def friendly_errors(console: Console, kept: str | Callable[[], str] = "") -> Ite
         )
         raise typer.Exit(1) from None
     except KeyboardInterrupt as exc:
-        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        how, code = _stopped_by(exc)
         said = kept() if callable(kept) else kept
         console.print(f"[yellow]{how}{'; ' + said if said else ''}")
-        raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
+        raise typer.Exit(code) from None
 
 
 ROUNDS_KEPT = "completed rounds are kept in the run store"
