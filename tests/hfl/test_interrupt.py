@@ -82,3 +82,65 @@ def _group_alive(group: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+KILLED_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    import numpy as np
+    from rengo.core.messages import EvaluateResult, FitResult
+    from rengo.hfl import Client, FedAvg, simulate
+
+    folder = Path(sys.argv[1])
+
+    class Sleeper(Client):
+        def __init__(self, cid):
+            super().__init__()
+
+        def fit(self, parameters, config):
+            (folder / f"worker-{os.getpid()}").touch()
+            time.sleep(600)
+            return FitResult(parameters, 1)
+
+        def evaluate(self, parameters, config):
+            return EvaluateResult(0.0, 1)
+
+    simulate(Sleeper, 4, FedAvg(), [np.zeros(2)], 1, executor="process", workers=2,
+             progress=False)
+    """
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_process_workers_end_when_their_simulation_is_killed_outright(tmp_path: Path) -> None:
+    """SIGKILL of the simulation's process alone (a service manager's stop after its grace
+    period, the OOM killer): its workers end too, even while busy in a client. Before, each
+    forked worker waited for ever on a pipe its siblings held open."""
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], start_new_session=True)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2:  # both workers are inside a client
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+            workers = [int(p.name.split("-")[1]) for p in tmp_path.glob("worker-*")]
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, "a worker outlived its killed simulation"
+            time.sleep(0.1)
+    finally:
+        for pid in workers:  # what the old code left running
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

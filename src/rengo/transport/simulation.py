@@ -29,6 +29,7 @@ from threadpoolctl import ThreadpoolController
 
 from rengo.core.errors import ConfigError
 from rengo.core.install_hint import install_hint
+from rengo.transport.parent_watch import end_with_parent
 from rengo.transport.pool import Handler, Reply, Request, Sent
 
 
@@ -177,6 +178,7 @@ class _Worker:
 
 
 def _worker_loop(conn: Any, threads: int, gpu: int | None = None) -> None:
+    end_with_parent()
     try:
         _worker_init(threads, gpu)
         while True:
