@@ -44,10 +44,13 @@ def recorded_rounds(db: Path) -> int:
         return 0
 
 
-def stop_mid_run(tmp_path: Path, sent: signal.Signals) -> tuple[int, str, Path]:
-    """Start `rengo run`, send ``sent`` once a round is recorded; its exit code, output, store."""
+def stop_mid_run(
+    tmp_path: Path, sent: signal.Signals, job_text: str = JOB
+) -> tuple[int, str, Path]:
+    """Start `rengo run` on ``job_text``, send ``sent`` once a round is recorded; its exit
+    code, its output and the store."""
     job = tmp_path / "job.toml"
-    job.write_text(JOB)
+    job.write_text(job_text)
     db = tmp_path / "runs.db"
     proc = subprocess.Popen(
         [sys.executable, "-m", "rengo", "run", str(job), "--store", str(db), "--no-progress"],
@@ -94,3 +97,20 @@ def test_a_stopped_run_exits_with_the_signals_code_and_is_recorded_interrupted(
     assert run.status == "interrupted"
     assert not run.owner_gone  # recorded so by the command, not inferred from its absence
     assert event.message.startswith("run interrupted: ")
+
+
+RAY_JOB = JOB.replace("rounds = 500", 'rounds = 500\nexecutor = "ray"')
+
+
+@pytest.mark.timeout(300)
+def test_a_run_on_ray_stopped_with_sigterm_is_recorded_interrupted_not_failed(
+    tmp_path: Path,
+) -> None:
+    """ray.init replaced the command's SIGTERM handler with one that exits 15: the run was
+    recorded failed (not resumable) and the command exited 15 after Ray's log lines."""
+    pytest.importorskip("ray")
+    returncode, out, db = stop_mid_run(tmp_path, signal.SIGTERM, job_text=RAY_JOB)
+    assert returncode == 143, out
+    with RunStore(db) as store:
+        (run,) = store.list_runs()
+    assert run.status == "interrupted"

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
 import warnings
 from collections import deque
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from rengo.core.errors import ConfigError, MissingExtraError
@@ -81,6 +84,23 @@ def _serve_batch(
 
 
 _remote_batch = ray.remote(max_retries=0)(_serve_batch)
+
+
+@contextmanager
+def _sigterm_handler_kept() -> Iterator[None]:
+    """Keep the SIGTERM handler this process set itself across the body (``ray.init``, which
+    replaces it with one that exits with status 15): ``rengo run`` ends a SIGTERM as it
+    ends Ctrl-C, recording the run ``interrupted`` and exiting 143, where Ray's handler
+    recorded it ``failed`` and not resumable. A process that set none gets Ray's."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    own = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    finally:
+        if callable(own):
+            signal.signal(signal.SIGTERM, own)
 
 
 class RayPool:
@@ -159,7 +179,8 @@ class RayPool:
                     warnings.filterwarnings(
                         "ignore", message="Tip: In future versions of Ray", category=FutureWarning
                     )
-                    ray.init(address=self._address, **options)
+                    with _sigterm_handler_kept():
+                        ray.init(address=self._address, **options)
                 self._started_ray = True
                 self._started_local = cluster is None
             elif self._address is not None or self._init_options:
