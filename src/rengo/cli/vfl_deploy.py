@@ -171,7 +171,24 @@ def vfl_coordinator(
     from rengo.vfl import HeldOutRule, get_algorithm
     from rengo.vfl.checkpoints import PASSPHRASE_ENV
 
-    with friendly_errors(console), warnings.catch_warnings(record=True) as caught:
+    def kept() -> str:
+        """What a stopped run keeps, and the command that continues it (checkpointed only)."""
+        from rengo.cli.run_job import with_resume
+
+        if checkpoints is None:
+            return ""
+        words = ["rengo", "vfl", "coordinator", "--listen", listen]
+        for option, value in (("--certs", certs), ("--tokens", tokens), ("--store", store)):
+            if value is not None:
+                words += [option, str(value)]
+        words += ["--insecure"] if insecure else []
+        words += ["--checkpoints", str(checkpoints)]
+        return (
+            "completed epochs are kept with the checkpoints; continue with "
+            f"`{with_resume(words, store)}` and the parties started again with theirs"
+        )
+
+    with friendly_errors(console, kept), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DeprecationWarning)
         warnings.simplefilter("always", FutureWarning)
         names = _names(parties) if parties else None
