@@ -106,3 +106,29 @@ def test_ids_with_surrounding_whitespace_match_as_rengo_run_reads_them(tmp_path:
     rows = read_csv(out["b"])[1:]
     assert len(rows) == 20 and all(r[0] == r[0].strip() for r in rows)
     assert [r[0] for r in read_csv(out["a"])[1:]] == [r[0] for r in rows]
+
+
+def test_an_align_stopped_while_writing_leaves_the_earlier_outputs_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C or SIGTERM while the outputs are written: before, the parties written so far
+    held this run's rows beside the others' of the earlier run, in another row order, each
+    file whole: misaligned rows nothing would catch."""
+    bank = write_csv(tmp_path / "bank.csv", ["id", "x"], [[f"u{i}", str(i)] for i in range(20)])
+    shop = write_csv(tmp_path / "shop.csv", ["id", "y"], [[f"u{i}", str(i)] for i in range(20)])
+    out = align_csv({"bank": bank, "shop": shop}, "id", "bank", tmp_path / "out", seed=1)
+    before = {party: path.read_bytes() for party, path in out.items()}
+    real_writer = csv.writer
+    written = []
+
+    def stopped_at_the_second_file(handle: object, **options: object) -> object:
+        written.append(handle)
+        if len(written) == 2:
+            raise KeyboardInterrupt
+        return real_writer(handle, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(csv, "writer", stopped_at_the_second_file)
+    with pytest.raises(KeyboardInterrupt):
+        align_csv({"bank": bank, "shop": shop}, "id", "bank", tmp_path / "out", seed=2)
+    assert {party: path.read_bytes() for party, path in out.items()} == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bank.csv", "shop.csv"]

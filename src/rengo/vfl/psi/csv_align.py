@@ -12,6 +12,7 @@ then describes the same entity.
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -57,7 +58,8 @@ def align_csv(
     Returns each party's output path (``out_dir/<party>.csv``), written with the inputs'
     ``delimiter`` and ``encoding`` (so the options that read an input read its output). An
     empty intersection raises :class:`DataError` unless ``allow_empty`` (then the outputs
-    hold only the header).
+    hold only the header). The files replace earlier ones only once all are written, so a
+    stop while writing leaves the earlier outputs as they were.
     """
     for party in paths:
         validate_party_name(party)
@@ -88,9 +90,18 @@ def align_csv(
         require_nonempty(result)
 
     out.mkdir(parents=True, exist_ok=True)
-    for party, (header, rows, _) in tables.items():
-        with targets[party].open("w", newline="", encoding=form.encoding) as handle:
-            writer = csv.writer(handle, delimiter=form.delimiter)
-            writer.writerow(header)
-            writer.writerows(rows[i] for i in result.rows(party))
+    partial = {party: out / f".{party}.csv.partial" for party in paths}
+    try:
+        for party, (header, rows, _) in tables.items():
+            with partial[party].open("w", newline="", encoding=form.encoding) as handle:
+                writer = csv.writer(handle, delimiter=form.delimiter)
+                writer.writerow(header)
+                writer.writerows(rows[i] for i in result.rows(party))
+        # only once every file is whole: a stop (Ctrl-C, SIGTERM) while writing left some
+        # parties' files of this run beside others' of an earlier one, in another row order
+        for party, written in partial.items():
+            os.replace(written, targets[party])
+    finally:
+        for written in partial.values():
+            written.unlink(missing_ok=True)
     return targets
