@@ -88,13 +88,16 @@ def group_members(group: int) -> list[str]:
     for line in out.splitlines():
         pid, pgid, args = line.split(None, 2)
         if int(pgid) == group and "ps -o" not in args:
-            members.append(f"{pid} {args[:80]}")
+            members.append(f"{pid} {args[:160]}")
     return members
 
 
 def rengo(*words: str) -> list[str]:
     return [sys.executable, "-m", "rengo", *words]
 
+
+SETTLE_S = 10.0
+"""Seconds after the command exited before its group is searched for what it left."""
 
 STOPS = {
     "INT": (signal.SIGINT, True),  # Ctrl-C: the terminal signals the foreground group
@@ -133,7 +136,7 @@ def stop_run(folder: Path, executor: str, stop: str) -> Outcome:
         os.killpg(group, signal.SIGKILL)
         out, _ = proc.communicate()
     took = time.monotonic() - started
-    time.sleep(2.0)
+    time.sleep(SETTLE_S)
     left = group_members(group)
     run_id, status, rounds = stored_status(db)
     resumed = "-"
