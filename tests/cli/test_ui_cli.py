@@ -213,3 +213,49 @@ def test_ui_max_connections_reaches_the_server_and_its_help_names_the_default(
     assert result.exit_code == 2 and "max-connections" in result.output
     help_text = CliRunner().invoke(app, ["ui", "--help"], env={"COLUMNS": "200"}).output
     assert f"(default {MAX_CONNECTIONS})" in help_text
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("sent", ["SIGINT", "SIGTERM"])
+def test_ui_stopped_with_pages_open_ends_in_one_line_without_a_traceback(
+    tmp_path: Path, sent: str
+) -> None:
+    """An open page's event stream held uvicorn's graceful shutdown until it gave up and
+    cancelled it, printing a ~110-line CancelledError traceback before `interrupted`."""
+    import http.client
+    import signal
+
+    from rengo.tracking import RunStore
+
+    store = tmp_path / "runs.db"
+    RunStore(store).close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "rengo", "ui", "--store", str(store), "--listen",
+         f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        pages = []
+        while not pages:
+            assert time.monotonic() < deadline and ui.poll() is None, "the dashboard never served"
+            try:
+                page = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                page.request("GET", "/api/stream")
+                response = page.getresponse()
+            except OSError:
+                time.sleep(0.1)
+                continue
+            assert response.status == 200 and response.readline() == b"retry: 2000\n"
+            pages.append((page, response))
+        ui.send_signal(getattr(signal, sent))
+        out, _ = ui.communicate(timeout=60)
+    finally:
+        if ui.poll() is None:
+            ui.kill()
+    assert ui.returncode == {"SIGINT": 130, "SIGTERM": 143}[sent], out
+    assert "Traceback" not in out and "CancelledError" not in out, out
+    assert out.strip().splitlines()[-1] in ("interrupted", "terminated (SIGTERM)"), out

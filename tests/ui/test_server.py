@@ -216,3 +216,22 @@ def test_a_connection_limit_that_is_not_a_positive_int_is_refused(
 ) -> None:
     with pytest.raises(ConfigError, match="max_connections"):
         DashboardServer(recorded.path, "127.0.0.1:0", max_connections=limit)  # type: ignore[arg-type]
+
+
+def test_stopping_with_a_page_open_ends_its_event_stream_instead_of_cancelling_it(
+    recorded: Recorded, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`rengo coordinator --ui` stops its dashboard with stop(): an open page's stream held
+    uvicorn's graceful shutdown until it cancelled it, logging a CancelledError traceback."""
+    ui = DashboardServer(recorded.path, "127.0.0.1:0")
+    ui.start()
+    assert ui.port is not None
+    viewer = http.client.HTTPConnection("127.0.0.1", ui.port, timeout=10)
+    viewer.request("GET", "/api/stream")
+    stream = viewer.getresponse()
+    assert stream.status == 200 and stream.readline() == b"retry: 2000\n"
+    with caplog.at_level(logging.ERROR):
+        ui.stop()
+    assert stream.read() is not None  # ended whole (a cancelled one is cut: IncompleteRead)
+    viewer.close()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

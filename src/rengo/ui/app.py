@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -48,6 +49,7 @@ def build_api(store_path: str | os.PathLike[str], *, poll_interval_s: float = 0.
     (:func:`create_app` adds them). Raises ConfigError if there is no store there."""
     store = RunStore(store_path, read_only=True)
     watcher = ChangeWatcher(store.path, poll_interval_s)
+    stopping = threading.Event()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -162,21 +164,28 @@ def build_api(store_path: str | os.PathLike[str], *, poll_interval_s: float = 0.
         """Server-sent events: ``change`` whenever the store changed (pages then refetch)."""
         watcher.start()
         return StreamingResponse(
-            _changes(request, watcher),
+            _changes(request, watcher, stopping),
             media_type="text/event-stream",
             headers={"cache-control": "no-store", "x-accel-buffering": "no"},
         )
 
+    # set by the server as it begins to stop: open event streams end, so the graceful
+    # shutdown completes instead of cancelling them
+    api.state.stopping = stopping
     return api
 
 
-async def _changes(request: Request, watcher: ChangeWatcher) -> AsyncIterator[str]:
+async def _changes(
+    request: Request, watcher: ChangeWatcher, stopping: threading.Event
+) -> AsyncIterator[str]:
     """``retry``, then one ``change`` event now and one per store change, keep-alive
-    comments between, ending after :data:`STREAM_MAX_S`."""
+    comments between, ending after :data:`STREAM_MAX_S`, or once the server is
+    ``stopping`` (an open page held the server's graceful shutdown until it gave up and
+    cancelled the stream, printing a traceback)."""
     yield "retry: 2000\n\n"
     started = last_sent = time.monotonic()
     seen: int | None = None
-    while time.monotonic() - started < STREAM_MAX_S:
+    while time.monotonic() - started < STREAM_MAX_S and not stopping.is_set():
         if await request.is_disconnected():
             return
         if watcher.version != seen:
@@ -216,7 +225,9 @@ def create_app(
     Returns
     -------
     An ASGI application (FastAPI inside, guards outside); its ``api`` attribute is the
-    FastAPI app, for ``fastapi.testclient.TestClient``-style tests of the routes alone.
+    FastAPI app, for ``fastapi.testclient.TestClient``-style tests of the routes alone,
+    and ``api.state.stopping`` the event that ends every open event stream (set it before
+    stopping the server).
     """
     api = build_api(store_path, poll_interval_s=poll_interval_s)
     app: Any = SecurityHeaders(api)

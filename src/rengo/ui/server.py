@@ -8,7 +8,7 @@ import os
 import ssl
 import threading
 import time
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from rengo.core.errors import ConfigError
@@ -123,7 +123,17 @@ class DashboardServer:
             limit_concurrency=self.max_connections,
             **options,
         )
-        return uvicorn.Server(config)
+        stopping = self.app.api.state.stopping
+        stopping.clear()  # a server started again serves streams again
+
+        class Server(uvicorn.Server):
+            """Ends the open event streams as soon as a signal asks it to stop."""
+
+            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+                stopping.set()
+                super().handle_exit(sig, frame)
+
+        return Server(config)
 
     @property
     def url(self) -> str:
@@ -171,6 +181,7 @@ class DashboardServer:
 
     def stop(self) -> None:
         """Stop serving and wait for the thread (idempotent)."""
+        self.app.api.state.stopping.set()  # open event streams end: nothing to cancel
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
