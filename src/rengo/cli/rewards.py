@@ -16,6 +16,7 @@ from rich.table import Table
 
 from rengo.cli.csv_export_options import ExcelOption, ExportDecimalOption, ExportDelimiterOption
 from rengo.cli.errors import friendly_errors
+from rengo.cli.run_filter_options import NameOption, SinceOption, UntilOption
 from rengo.cli.store_option import StoreOption, open_existing_store
 from rengo.rewards import DEFAULT_CURRENCY
 
@@ -277,21 +278,9 @@ def totals(
     ] = None,
     store: StoreOption = None,
     kind: Annotated[str | None, typer.Option(help="Only runs of this kind.")] = None,
-    name: Annotated[
-        str | None, typer.Option(help="Only runs whose name or id contains this text.")
-    ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(
-            help="Only runs started on or after this day (YYYY-MM-DD, this machine's time zone)."
-        ),
-    ] = None,
-    until: Annotated[
-        str | None,
-        typer.Option(
-            help="Only runs started on or before this day (YYYY-MM-DD, this machine's time zone)."
-        ),
-    ] = None,
+    name: NameOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     decimals: DecimalsOption = None,
 ) -> None:
     """What each participant was paid over many runs, from the ledger, exactly.

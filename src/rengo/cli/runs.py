@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from rengo.cli.errors import friendly_errors
+from rengo.cli.run_filter_options import NameOption, SinceOption, UntilOption
 from rengo.cli.store_option import StoreOption, open_existing_store
 
 if TYPE_CHECKING:
@@ -32,22 +33,9 @@ def list_runs(
         str | None,
         typer.Option(help="Only runs with this status: running, completed, failed, interrupted."),
     ] = None,
-    name: Annotated[
-        str | None,
-        typer.Option(help="Only runs whose name or id contains this text (any case)."),
-    ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(
-            help="Only runs started on or after this day (YYYY-MM-DD, this machine's time zone)."
-        ),
-    ] = None,
-    until: Annotated[
-        str | None,
-        typer.Option(
-            help="Only runs started on or before this day (YYYY-MM-DD, this machine's time zone)."
-        ),
-    ] = None,
+    name: NameOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
 ) -> None:
     """The most recent runs, newest first (the filters as the dashboard's runs list).
 
