@@ -7,6 +7,7 @@ import re
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -390,3 +391,43 @@ def test_close_run_records_an_interrupted_run_failed_with_the_reason_and_nothing
     with pytest.raises(ConfigError, match="close reason"):
         store.close_run(live, "")
     assert store.get_run(live).status == "running"
+
+
+class _InterruptedAfter:
+    """A connection whose ``statement`` takes effect, then a Ctrl-C lands (as a signal
+    handler runs right after the call returns)."""
+
+    def __init__(self, conn: Any, statement: str) -> None:
+        self._conn, self._statement = conn, statement
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        result = self._conn.execute(sql, *args)
+        if sql == self._statement:
+            self._statement = ""  # once
+            raise KeyboardInterrupt
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+@pytest.mark.parametrize("statement", ["BEGIN IMMEDIATE", "BEGIN"])
+def test_a_ctrl_c_just_after_a_transaction_began_leaves_the_store_writable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, statement: str
+) -> None:
+    """Seen in a `rengo run` stopped with Ctrl-C: the interrupt landed just after BEGIN, the
+    connection stayed inside a transaction, and recording the run interrupted failed with
+    "cannot start a transaction within a transaction"."""
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = store.start_run("hfl", {})
+        conn = store._connection()
+        monkeypatch.setattr(store, "_connection", lambda: _InterruptedAfter(conn, statement))
+        with pytest.raises(KeyboardInterrupt):
+            if statement == "BEGIN":
+                store.list_runs()
+            else:
+                store.log_event(run_id, "info", "lost to the interrupt")
+        monkeypatch.undo()
+        assert not conn.in_transaction
+        store.finish_run(run_id, "interrupted")
+        assert store.get_run(run_id).status == "interrupted"

@@ -508,30 +508,36 @@ class RunStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """Hold the lock and one write transaction; commit on success, roll back on error."""
+        """Hold the lock and one write transaction; commit on success, roll back on error.
+
+        BEGIN and COMMIT are inside the rollback's reach: a Ctrl-C or SIGTERM raised just
+        after BEGIN took effect (or a COMMIT that failed) left the connection inside a
+        transaction, and every later write of the store - recording the run interrupted -
+        failed with "cannot start a transaction within a transaction"."""
         if self.read_only:
             raise StoreReadOnlyError(f"run store {str(self.path)!r} was opened read-only")
         with self._lock, self._damage_reported():
             conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
             try:
+                conn.execute("BEGIN IMMEDIATE")
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
         """Hold the lock and one read transaction, so multi-query reads see one snapshot."""
         with self._lock, self._damage_reported():
             conn = self._connection()
-            conn.execute("BEGIN")
             try:
+                conn.execute("BEGIN")
                 yield conn
             finally:
-                conn.execute("COMMIT")
+                if conn.in_transaction:  # also when a signal landed just after BEGIN
+                    conn.execute("COMMIT")
 
     @contextmanager
     def _damage_reported(self) -> Iterator[None]:
