@@ -187,3 +187,29 @@ def test_a_format_option_that_cannot_be_is_a_usage_error_naming_it(tmp_path: Pat
         code, output = _submit(s, plain, *options)
         assert code == 2
         _one_line_error(output, says)
+
+
+def test_a_prediction_that_is_not_a_number_says_what_a_prediction_is_not_how_a_job_reads_one(
+    tmp_path: Path,
+):
+    """A blank, NaN, missing-marker or text prediction was refused with the data layer's hint
+    for a job's feature table ("encode categories as numbers first", "missing_values=...")."""
+    s, ids = _opened(tmp_path)
+    lines = [f"{i},{k / len(ids)}" for k, i in enumerate(ids)]
+    for name, cell, says in (
+        ("blank.csv", "", "column 'prediction' (column 2) is empty"),
+        ("nan.csv", "nan", "is 'nan', not a finite number"),
+        ("na.csv", "NA", "'NA' marks a missing value"),
+        ("text.csv", "high", "'high' is not a number"),
+    ):
+        path = tmp_path / name
+        path.write_text(
+            "id,prediction\n" + "\n".join([f"{ids[0]},{cell}", *lines[1:]]) + "\n",
+            encoding="utf-8",
+        )
+        code, output = _submit(s, path)
+        assert code == 2
+        _one_line_error(
+            output, f"{name}:2: ", says, "(each row's prediction must be a number in [0, 1])"
+        )
+        assert "load_csv" not in output and "job" not in output and "categories" not in output

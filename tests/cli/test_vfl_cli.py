@@ -297,6 +297,25 @@ def test_a_party_reads_its_csv_as_its_format_flags_say(tmp_path: Path):
     assert f"labor: connecting to 127.0.0.1:{port}" in " ".join(read.output.split())
 
 
+def test_a_partys_cell_that_is_not_a_number_is_hinted_in_the_commands_options(tmp_path: Path):
+    """The hint named a job's keys and load_csv's arguments (``missing_values=``,
+    ``features=[...]``), which a party typing ``rengo vfl party --csv`` does not have."""
+    port = _free_port()
+    args = ["vfl", "party", "--coordinator", f"127.0.0.1:{port}", "--name", "labor"]
+    args += ["--insecure", "--give-up-after", "1", "--no-progress"]
+    for cell, says, hint in (
+        ("hoch", "'hoch' is not a number", "--features"),
+        ("NA", "'NA' marks a missing value", "leave missing cells empty"),
+    ):
+        table = tmp_path / f"{cell}.csv"
+        table.write_text(f"id,x,y\nk1,1.5,2\nk2,{cell},3\n", encoding="utf-8")
+        result = CliRunner().invoke(app, [*args, "--csv", str(table)])
+        said = " ".join(result.output.split())
+        assert result.exit_code == 2, said
+        assert f"{table.name}:3: column 'x' (column 2) {says}" in said and hint in said
+        assert "load_csv" not in said and "missing_values" not in said and "[vfl]" not in said
+
+
 def test_a_party_given_its_job_is_told_the_job_says_how_its_table_is_written(tmp_path: Path):
     (tmp_path / "job.toml").write_text('[job]\nkind = "vfl"\n')
     args = ["vfl", "party", "--coordinator", "127.0.0.1:1", "--name", "labor", "--insecure"]

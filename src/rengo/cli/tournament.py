@@ -238,18 +238,21 @@ def read_id_values(path: Path, column: str, form: CsvFormat | None = None) -> di
         option reads it).
     """
     from rengo.data import load_csv
-    from rengo.data.csv_table import CsvFormat
+    from rengo.data.csv_table import CsvFormat, FeatureCellError
 
     form = form or CsvFormat()
-    data = load_csv(
-        path,
-        label=None,
-        id_column="id",
-        features=[column],
-        delimiter=form.delimiter,
-        encoding=form.encoding,
-        decimal=form.decimal,
-    )
+    try:
+        data = load_csv(
+            path,
+            label=None,
+            id_column="id",
+            features=[column],
+            delimiter=form.delimiter,
+            encoding=form.encoding,
+            decimal=form.decimal,
+        )
+    except FeatureCellError as error:  # its hint is for a job's feature table
+        raise DataError(f"{error.fact} (each row's {column} must be a number in [0, 1])") from None
     assert data.ids is not None  # id_column was given
     return dict(zip(data.ids.tolist(), data.X[:, 0].tolist(), strict=True))
 

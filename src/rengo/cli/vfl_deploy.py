@@ -27,6 +27,7 @@ import dataclasses
 import json
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -447,18 +448,21 @@ def vfl_party(
             else:
                 assert csv_path is not None
                 table_file = csv_path
-                data = load_party_data(
-                    csv_path,
-                    id_column,
-                    label=label,
-                    score_csv=score_csv,
-                    features=_names(features) if features else None,
-                    standardize=standardize,
-                    task=task,
-                    delimiter=delimiter,
-                    encoding=encoding,
-                    decimal=decimal,
-                )
+                with _cells_hinted_for_options(
+                    "name the ID column with --id-column and the feature columns with --features"
+                ):
+                    data = load_party_data(
+                        csv_path,
+                        id_column,
+                        label=label,
+                        score_csv=score_csv,
+                        features=_names(features) if features else None,
+                        standardize=standardize,
+                        task=task,
+                        delimiter=delimiter,
+                        encoding=encoding,
+                        decimal=decimal,
+                    )
             for written in (predictions, model):  # checked before the run, not after it
                 if written is not None:
                     writable_folder(written.parent)
@@ -620,19 +624,38 @@ def _scoring_inputs(
     if kind != scored_by and label is not None:
         role, scored = (r.replace("_", " ") for r in (kind, scored_by))
         raise ConfigError(f"{name} is a {role} of this model: --label is the {scored}'s")
-    data = load_scoring_data(
-        score_csv,
-        id_column,
-        features,
-        None if mean is None else np.asarray(mean, dtype=np.float64),
-        None if scale is None else np.asarray(scale, dtype=np.float64),
-        form.delimiter,
-        label=label,
-        classes=[str(c) for c in classes] if isinstance(classes, list) else None,
-        encoding=form.encoding,
-        decimal=form.decimal,
-    )
+    with _cells_hinted_for_options("the model reads the columns it was trained on"):
+        data = load_scoring_data(
+            score_csv,
+            id_column,
+            features,
+            None if mean is None else np.asarray(mean, dtype=np.float64),
+            None if scale is None else np.asarray(scale, dtype=np.float64),
+            form.delimiter,
+            label=label,
+            classes=[str(c) for c in classes] if isinstance(classes, list) else None,
+            encoding=form.encoding,
+            decimal=form.decimal,
+        )
     return kept.model, kept.origin, data
+
+
+@contextlib.contextmanager
+def _cells_hinted_for_options(columns: str) -> Iterator[None]:
+    """A feature cell that is not a number, refused with a hint in this command's terms
+    (its options) instead of the data layer's (a job's keys, ``load_csv``'s arguments);
+    ``columns`` says how this command picks its columns."""
+    from rengo.data.csv_table import FeatureCellError
+
+    try:
+        yield
+    except FeatureCellError as error:
+        hint = (
+            f"feature cells must be numbers: encode categories as numbers first; {columns}"
+            if error.problem == "text"
+            else "a party reads an empty cell as a missing value: leave missing cells empty"
+        )
+        raise DataError(f"{error.fact} ({hint})") from None
 
 
 def _abort_the_run(

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -23,6 +24,24 @@ from rengo.data.cells import check_ids, first_unplain_number, to_feature_dtype
 from rengo.data.csv_export import write_csv
 from rengo.data.dataset import Dataset
 from rengo.data.labels import MISSING_LABEL_TEXT, Task, encode_labels
+
+CellProblem = Literal["text", "empty", "missing", "not finite"]
+"""What is wrong with a feature cell: text, an empty cell, a missing-value marker (``NA``,
+``null``...) or a NaN or infinite number."""
+
+
+class FeatureCellError(DataError):
+    """A feature cell that is not a finite number: its ``fact`` (file, line, column, the cell
+    and what is wrong with it), the ``problem``, and a ``hint`` on how a job or
+    :func:`load_csv` reads such a cell, kept apart so that a caller reading a table through
+    other options (a command line's, a tournament's predictions) gives its own hint.
+    """
+
+    def __init__(self, fact: str, problem: CellProblem, hint: str = "") -> None:
+        super().__init__(f"{fact} ({hint})" if hint else fact)
+        self.fact = fact
+        self.problem = problem
+        self.hint = hint
 
 
 def load_csv(
@@ -634,14 +653,16 @@ def _parse_features(
     if bad is not None:
         i, k, problem = bad
         j = feature_js[k]
-        hint = (
-            " (pass missing_values=(...) to read a missing-value marker as NaN)"
-            if problem == "not a finite number"
-            else ""
-        )
-        raise DataError(
+        fact = (
             f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) is "
-            f"{text[i * width + k]!r}, {problem}{hint}"
+            f"{text[i * width + k]!r}, {problem}"
+        )
+        if problem != "not a finite number":  # overflows float32
+            raise DataError(fact)
+        raise FeatureCellError(
+            fact,
+            "not finite",
+            "pass missing_values=(...) to read a missing-value marker as NaN",
         )
     return X
 
@@ -668,7 +689,7 @@ def _first_unreadable(
     text: list[str],
     missing: Collection[str] = (),
     decimal: str = ".",
-) -> DataError:
+) -> DataError | FeatureCellError:
     """The error for the first feature cell (row-major) that is not a number; a marker of a
     missing value (``NA``, ``null``...) is named as one, with how this table reads a missing
     value (``missing``: the cells read as NaN)."""
@@ -680,35 +701,38 @@ def _first_unreadable(
                 return _not_plain(path, lines, header, feature_js, raw, at)
             i, k = divmod(at, len(feature_js))
             j = feature_js[k]
+            kind: CellProblem = "text"
             if value.lower() in MISSING_LABEL_TEXT - {""}:
-                what = f"{value!r} marks a missing value"
+                kind, what = "missing", f"{value!r} marks a missing value"
                 hint = (
-                    " (this table reads an empty cell as missing: leave the cell empty; "
+                    "this table reads an empty cell as missing: leave the cell empty; "
                     f"load_csv also reads {value!r} as missing with missing_values=("
-                    f"'', {value!r}))"
+                    f"'', {value!r})"
                     if "" in missing
-                    else " (a horizontal job takes no missing feature values: fill or drop "
+                    else "a horizontal job takes no missing feature values: fill or drop "
                     f"them first; load_csv reads {value!r} as NaN with missing_values=("
-                    f"{value!r},))"
+                    f"{value!r},)"
                 )
             elif value == "":
-                what = "is empty"
+                kind, what = "empty", "is empty"
                 hint = (
-                    " (a horizontal job takes no empty feature cells: fill or drop them first; "
-                    "load_csv reads them as NaN with missing_values=('',))"
+                    "a horizontal job takes no empty feature cells: fill or drop them first; "
+                    "load_csv reads them as NaN with missing_values=('',)"
                 )
             elif decimal == "." and _DECIMAL_COMMA.fullmatch(value):
-                what = f"{value!r} is not a number"
-                hint = f" ({_comma_hint()})"
+                return DataError(
+                    f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) {value!r} is "
+                    f"not a number ({_comma_hint()})"
+                )
             else:
                 what = f"{raw[at]!r} is not a number"
                 hint = (
-                    " (feature columns must be numeric: encode categories as numbers first; "
+                    "feature columns must be numeric: encode categories as numbers first; "
                     "an ID column is named as one with id_column, a job's [data] or [vfl] "
-                    "id_column; load_csv leaves other columns out with features=[...])"
+                    "id_column; load_csv leaves other columns out with features=[...]"
                 )
-            return DataError(
-                f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) {what}{hint}"
+            return FeatureCellError(
+                f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) {what}", kind, hint
             )
     return DataError(f"{path}: feature cells could not be read as numbers")
 
