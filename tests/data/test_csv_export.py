@@ -64,12 +64,22 @@ def test_decimal_commas_change_numbers_only_and_read_back_as_written(tmp_path: P
     assert numbers.X.tolist() == [[5.0, 0.25], [-0.5, 0.125], [0.0, 1e-07]]
 
 
+def test_a_file_in_the_windows_code_page_reads_back_in_it(tmp_path: Path):
+    path = tmp_path / "cp1252.csv"
+    write_csv(path, HEADER, ROWS, delimiter=";", decimal=",", encoding="cp1252")
+    assert "J\u00fcrgen".encode("cp1252") in path.read_bytes()
+    read = read_csv_rows(path, ";", encoding="cp1252")
+    assert read.header == HEADER and read.rows[0][:2] == ["a", "J\u00fcrgen"]
+
+
 @pytest.mark.parametrize(
     ("options", "says"),
     [
         ({"decimal": ";"}, "decimal must be '.' or ','"),
         ({"decimal": ","}, "is also the delimiter"),
         ({"delimiter": ";;"}, "delimiter must be one character"),
+        ({"encoding": "klingon"}, "encoding 'klingon'"),
+        ({"encoding": "cp1252", "bom": True}, "byte-order mark is written only in UTF-8"),
     ],
 )
 def test_a_format_that_cannot_be_is_refused_before_the_file_is_opened(

@@ -13,12 +13,15 @@ own readers skip the mark.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import numbers
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from rengo.core.errors import ConfigError
 
 
 def write_csv(
@@ -29,9 +32,10 @@ def write_csv(
     delimiter: str = ",",
     decimal: str = ".",
     bom: bool = False,
+    encoding: str = "utf-8",
 ) -> int:
-    """Write ``header`` and ``rows`` to ``path`` as UTF-8 CSV (its folder made if missing;
-    a file there is replaced).
+    """Write ``header`` and ``rows`` to ``path`` as CSV, UTF-8 unless ``encoding`` says
+    otherwise (its folder made if missing; a file there is replaced).
 
     Parameters
     ----------
@@ -49,6 +53,9 @@ def write_csv(
         ``"."`` or ``","``: the decimal separator of the numbers written.
     bom:
         Start the file with a UTF-8 byte-order mark, which Excel needs to read it as UTF-8.
+    encoding:
+        The text encoding (any codec Python knows; ``"cp1252"`` writes a file as an input
+        read in the Windows code page was written).
 
     Returns
     -------
@@ -59,15 +66,19 @@ def write_csv(
     ------
     ConfigError
         For a ``delimiter`` that is not one character, a ``decimal`` other than ``"."`` or
-        ``","``, or the two equal (checked before the file is opened).
+        ``","``, the two equal, an unknown ``encoding``, or ``bom`` with an encoding other
+        than UTF-8 (checked before the file is opened).
     """
     from rengo.data.csv_table import CsvFormat
 
-    form = CsvFormat.checked(delimiter, "utf-8", decimal)
+    form = CsvFormat.checked(delimiter, encoding, decimal)
+    utf8 = codecs.lookup(form.encoding).name == "utf-8"
+    if bom and not utf8:
+        raise ConfigError(f"a byte-order mark is written only in UTF-8, not {encoding!r}")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     count = 0
-    with target.open("w", newline="", encoding="utf-8-sig" if bom else "utf-8") as handle:
+    with target.open("w", newline="", encoding="utf-8-sig" if bom else form.encoding) as handle:
         writer = csv.writer(handle, delimiter=form.delimiter)
         writer.writerow(header)
         for row in rows:

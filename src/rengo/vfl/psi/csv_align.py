@@ -11,13 +11,13 @@ then describes the same entity.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.roles import validate_party_name
+from rengo.data.csv_export import write_csv
 from rengo.data.csv_table import CsvFormat, read_csv_rows
 from rengo.vfl.psi.ids import normalise_ids
 from rengo.vfl.psi.protocol import private_set_intersection, require_nonempty
@@ -93,10 +93,13 @@ def align_csv(
     partial = {party: out / f".{party}.csv.partial" for party in paths}
     try:
         for party, (header, rows, _) in tables.items():
-            with partial[party].open("w", newline="", encoding=form.encoding) as handle:
-                writer = csv.writer(handle, delimiter=form.delimiter)
-                writer.writerow(header)
-                writer.writerows(rows[i] for i in result.rows(party))
+            write_csv(
+                partial[party],
+                header,
+                (rows[i] for i in result.rows(party)),
+                delimiter=form.delimiter,
+                encoding=form.encoding,
+            )
         # only once every file is whole: a stop (Ctrl-C, SIGTERM) while writing left some
         # parties' files of this run beside others' of an earlier one, in another row order
         for party, written in partial.items():
