@@ -213,3 +213,24 @@ def test_a_prediction_that_is_not_a_number_says_what_a_prediction_is_not_how_a_j
             output, f"{name}:2: ", says, "(each row's prediction must be a number in [0, 1])"
         )
         assert "load_csv" not in output and "job" not in output and "categories" not in output
+
+
+def test_open_refuses_a_feature_that_is_not_a_number_naming_its_own_options(tmp_path: Path):
+    """``open --csv`` hinted with a job's keys and load_csv's arguments (``id_column``,
+    ``missing_values=(...)``), which its user does not have."""
+    s = ["--state", str(tmp_path / "t.json"), "--store", str(tmp_path / "r.db")]
+    for cell, says, hint in (
+        ("high", "'high' is not a number", "--features"),
+        ("NA", "'NA' marks a missing value", "publishes no missing values"),
+    ):
+        rows = tmp_path / f"{cell}.csv"
+        rows.write_text(f"id,era,f1,target\na,1,{cell},0.5\nb,1,0.25,0.75\n", encoding="utf-8")
+        result = runner.invoke(
+            app,
+            ["tournament", "open", "--csv", str(rows), "--era-column", "era",
+             "--target-column", "target", *s],
+        )  # fmt: skip
+        assert result.exit_code == 2
+        _one_line_error(result.output, f"{rows.name}:2: column 'f1' (column 3) {says}", hint)
+        assert "load_csv" not in result.output and "job" not in result.output
+        assert not (tmp_path / "t.json").exists()

@@ -32,6 +32,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rengo.cli.amount_option import option_minor_units
+from rengo.cli.cell_hints import cells_hinted
 from rengo.cli.csv_format_options import DecimalOption, DelimiterOption, EncodingOption
 from rengo.cli.errors import friendly_errors
 from rengo.cli.output_paths import refuse_to_replace
@@ -238,10 +239,11 @@ def read_id_values(path: Path, column: str, form: CsvFormat | None = None) -> di
         option reads it).
     """
     from rengo.data import load_csv
-    from rengo.data.csv_table import CsvFormat, FeatureCellError
+    from rengo.data.csv_table import CsvFormat
 
     form = form or CsvFormat()
-    try:
+    must = f"each row's {column} must be a number in [0, 1]"
+    with cells_hinted(must, must):
         data = load_csv(
             path,
             label=None,
@@ -251,8 +253,6 @@ def read_id_values(path: Path, column: str, form: CsvFormat | None = None) -> di
             encoding=form.encoding,
             decimal=form.decimal,
         )
-    except FeatureCellError as error:  # its hint is for a job's feature table
-        raise DataError(f"{error.fact} (each row's {column} must be a number in [0, 1])") from None
     assert data.ids is not None  # id_column was given
     return dict(zip(data.ids.tolist(), data.X[:, 0].tolist(), strict=True))
 
@@ -286,27 +286,33 @@ def _rows_from_csv(
     chosen = features or [c for c in header if c not in needed]
     numeric = chosen + ([target_column] if target_column else [])
     era_list: list[str] | None = None
-    if era_column is None:
-        data = load_csv(
-            path,
-            label=None,
-            id_column=id_column,
-            features=numeric,
-            delimiter=form.delimiter,
-            encoding=form.encoding,
-            decimal=form.decimal,
-        )
-    else:
-        data, era_text = load_csv_and_column(
-            path,
-            era_column,
-            id_column,
-            features=numeric,
-            delimiter=form.delimiter,
-            encoding=form.encoding,
-            decimal=form.decimal,
-        )
-        era_list = era_text.cells
+    with cells_hinted(
+        "feature cells must be numbers: encode categories as numbers first; name the id, "
+        "era and target columns with --id-column, --era-column and --target-column, and "
+        "publish only some columns with --features",
+        "a tournament publishes no missing values: fill or drop them first",
+    ):
+        if era_column is None:
+            data = load_csv(
+                path,
+                label=None,
+                id_column=id_column,
+                features=numeric,
+                delimiter=form.delimiter,
+                encoding=form.encoding,
+                decimal=form.decimal,
+            )
+        else:
+            data, era_text = load_csv_and_column(
+                path,
+                era_column,
+                id_column,
+                features=numeric,
+                delimiter=form.delimiter,
+                encoding=form.encoding,
+                decimal=form.decimal,
+            )
+            era_list = era_text.cells
     assert data.ids is not None  # id_column was given
     # an id on two rows is refused by the reader: one copy could land in the training set,
     # with its target, and the other live

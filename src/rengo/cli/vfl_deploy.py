@@ -27,7 +27,6 @@ import dataclasses
 import json
 import os
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -36,6 +35,7 @@ import typer
 from rich.console import Console
 
 from rengo.cli.algorithm_options import flag, options_for, with_algorithm_options
+from rengo.cli.cell_hints import cells_hinted
 from rengo.cli.csv_format_options import DecimalOption, DelimiterOption, EncodingOption
 from rengo.cli.deploy import hub_security, party_credentials, reported_data_files
 from rengo.cli.errors import friendly_errors
@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from rengo.data.csv_table import CsvFormat
 
 console = Console()
+_LEAVE_MISSING_EMPTY = "a party reads an empty cell as a missing value: leave missing cells empty"
+"""The hint for a missing-value marker (``NA``) or an infinite number in a party's table."""
 
 
 def _names(text: str) -> list[str]:
@@ -448,8 +450,10 @@ def vfl_party(
             else:
                 assert csv_path is not None
                 table_file = csv_path
-                with _cells_hinted_for_options(
-                    "name the ID column with --id-column and the feature columns with --features"
+                with cells_hinted(
+                    "feature cells must be numbers: encode categories as numbers first; name "
+                    "the ID column with --id-column and the feature columns with --features",
+                    _LEAVE_MISSING_EMPTY,
                 ):
                     data = load_party_data(
                         csv_path,
@@ -624,7 +628,11 @@ def _scoring_inputs(
     if kind != scored_by and label is not None:
         role, scored = (r.replace("_", " ") for r in (kind, scored_by))
         raise ConfigError(f"{name} is a {role} of this model: --label is the {scored}'s")
-    with _cells_hinted_for_options("the model reads the columns it was trained on"):
+    with cells_hinted(
+        "feature cells must be numbers: encode categories as numbers first, as in the "
+        "table the model was trained on",
+        _LEAVE_MISSING_EMPTY,
+    ):
         data = load_scoring_data(
             score_csv,
             id_column,
@@ -638,24 +646,6 @@ def _scoring_inputs(
             decimal=form.decimal,
         )
     return kept.model, kept.origin, data
-
-
-@contextlib.contextmanager
-def _cells_hinted_for_options(columns: str) -> Iterator[None]:
-    """A feature cell that is not a number, refused with a hint in this command's terms
-    (its options) instead of the data layer's (a job's keys, ``load_csv``'s arguments);
-    ``columns`` says how this command picks its columns."""
-    from rengo.data.csv_table import FeatureCellError
-
-    try:
-        yield
-    except FeatureCellError as error:
-        hint = (
-            f"feature cells must be numbers: encode categories as numbers first; {columns}"
-            if error.problem == "text"
-            else "a party reads an empty cell as a missing value: leave missing cells empty"
-        )
-        raise DataError(f"{error.fact} ({hint})") from None
 
 
 def _abort_the_run(
