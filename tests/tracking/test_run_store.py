@@ -81,6 +81,9 @@ def test_a_resumed_runs_duration_leaves_out_the_time_it_lay_interrupted(
     start = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
     clock = [start]
     monkeypatch.setattr("rengo.tracking.store._now", lambda: clock[0])
+    monkeypatch.setattr(
+        "rengo.tracking.store._monotonic", lambda: (clock[0] - start).total_seconds()
+    )
 
     def at(seconds: float) -> None:
         clock[0] = start + timedelta(seconds=seconds)

@@ -32,6 +32,10 @@ class RunInfo:
     reads ``interrupted`` (see :mod:`rengo.tracking.liveness`)."""
     paused_s: float = 0.0
     """Seconds the run lay interrupted between a stop and its resume, over all its resumes."""
+    active_s: float | None = None
+    """Seconds the run's body ran, by the monotonic clock of the process that ran it, over
+    all its resumes (to its last heartbeat while it runs); None for runs recorded before
+    rengo kept it."""
 
     @property
     def label(self) -> str:
@@ -40,11 +44,16 @@ class RunInfo:
 
     @property
     def duration_s(self) -> float | None:
-        """Wall time from start to finish less the time it lay interrupted before a resume
-        (:attr:`paused_s`), or None while the run has not finished."""
+        """How long the run ran, or None while it has not finished: :attr:`active_s`, which a
+        step of the clock (NTP, a clock set by hand) cannot change; for a run recorded
+        without it, the time from start to finish less the time it lay interrupted before a
+        resume (:attr:`paused_s`), never below zero."""
         if self.finished_at is None:
             return None
-        return (self.finished_at - self.started_at).total_seconds() - self.paused_s
+        if self.active_s is not None:
+            return self.active_s
+        wall = (self.finished_at - self.started_at).total_seconds() - self.paused_s
+        return max(0.0, wall)
 
     def identity(self) -> dict[str, Any]:
         """Who the run is and how its life went, JSON-ready (times as ISO 8601 text):

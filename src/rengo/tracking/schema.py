@@ -178,6 +178,11 @@ _V5_PAUSED: tuple[str, ...] = ("ALTER TABLE runs ADD COLUMN paused_s REAL NOT NU
 # paid, not 100 times larger.
 _V6_LEDGER_DECIMALS: tuple[str, ...] = ("ALTER TABLE ledger ADD COLUMN decimals INTEGER",)
 
+# V7: how long a run's body ran, measured by the process that ran it with a monotonic clock
+# and summed over its resumes (NULL: runs recorded before), so its duration neither goes
+# negative nor jumps when the machine's clock is stepped (NTP, a DST-naive clock, by hand).
+_V7_ACTIVE: tuple[str, ...] = ("ALTER TABLE runs ADD COLUMN active_s REAL",)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V1,
     _V2_PRESENCE,
@@ -185,6 +190,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V4_OWNER,
     _V5_PAUSED,
     _V6_LEDGER_DECIMALS,
+    _V7_ACTIVE,
 )
 """``MIGRATIONS[i]`` takes a store from schema version ``i`` to ``i + 1``."""
 

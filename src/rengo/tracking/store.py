@@ -12,6 +12,7 @@ import math
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
@@ -70,6 +71,9 @@ _PAUSED_SCHEMA = 5
 """The schema version from which runs record how long they lay interrupted."""
 _LEDGER_DECIMALS_SCHEMA = 6
 """The schema version from which ledger lines record the decimals of their minor units."""
+_ACTIVE_COLUMN = ", active_s"
+_ACTIVE_SCHEMA = 7
+"""The schema version from which runs record how long their body ran, by a monotonic clock."""
 _INTERRUPTED = "interrupted"
 _COMPLETED = "completed"
 _FAILED = "failed"
@@ -78,6 +82,12 @@ _CORRUPTION = ("file is not a database", "malformed", "disk image", "file is enc
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _monotonic() -> float:
+    """Seconds on a clock that only moves forward, at a steady rate (what run durations are
+    measured with; :func:`_now` is what times are recorded at)."""
+    return time.monotonic()
 
 
 def _timestamp(moment: datetime) -> str:
@@ -177,6 +187,7 @@ def _run_info(row: sqlite3.Row | tuple[Any, ...], now: datetime | None = None) -
     (run_id, kind, name, status, started, finished, config, summary, seed, version, host) = row[:11]
     owner_pid, heartbeat = (row[11], row[12]) if len(row) > 11 else (None, None)
     paused = float(row[13]) if len(row) > 13 else 0.0
+    active = None if len(row) <= 14 or row[14] is None else float(row[14])
     started_at = _moment(started)
     assert started_at is not None  # NOT NULL column
     heartbeat_at = _moment(heartbeat)
@@ -197,6 +208,7 @@ def _run_info(row: sqlite3.Row | tuple[Any, ...], now: datetime | None = None) -
         heartbeat_at=heartbeat_at,
         owner_gone=gone,
         paused_s=paused,
+        active_s=active,
     )
 
 
@@ -438,6 +450,9 @@ class RunStore:
         self.path = resolve_store_path(path)
         self.keep_checkpoints = keep_checkpoints
         self._lock = threading.RLock()
+        self._clocks: dict[str, tuple[float, float]] = {}
+        """Per run this store started or resumed: the seconds it had run before, and
+        :func:`_monotonic` when this process took it up (see :meth:`_active_s`)."""
         self.read_only = read_only
         if read_only:
             self._conn: sqlite3.Connection | None = _connect_read_only(self.path)
@@ -556,7 +571,21 @@ class RunStore:
     @property
     def _run_columns(self) -> str:
         owners = _OWNER_COLUMNS if self._schema >= _OWNER_SCHEMA else ""
-        return _RUN_COLUMNS + owners + (_PAUSED_COLUMN if self._schema >= _PAUSED_SCHEMA else "")
+        paused = _PAUSED_COLUMN if self._schema >= _PAUSED_SCHEMA else ""
+        return (
+            _RUN_COLUMNS
+            + owners
+            + paused
+            + (_ACTIVE_COLUMN if self._schema >= _ACTIVE_SCHEMA else "")
+        )
+
+    def _active_s(self, run_id: str) -> float | None:
+        """Seconds the run ``run_id`` has run, by this process's monotonic clock, or None
+        if this store did not start or resume it. Wall-clock times (``started_at``,
+        ``finished_at``) move when the clock is stepped - NTP correcting a drifting VM, a
+        clock set by hand - so a duration taken from them can jump an hour or go negative."""
+        clock = self._clocks.get(run_id)
+        return None if clock is None else clock[0] + (_monotonic() - clock[1])
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -705,8 +734,8 @@ class RunStore:
             try:
                 with self._transaction() as conn:
                     conn.execute(
-                        f"INSERT INTO runs ({_RUN_COLUMNS}{_OWNER_COLUMNS}) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        f"INSERT INTO runs ({_RUN_COLUMNS}{_OWNER_COLUMNS}{_ACTIVE_COLUMN}) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (
                             run_id,
                             kind,
@@ -721,10 +750,12 @@ class RunStore:
                             this_host(),
                             os.getpid(),
                             _timestamp(started),
+                            0.0,
                         ),
                     )
             except sqlite3.IntegrityError:
                 continue  # random suffix collided with a run started the same second
+            self._clocks[run_id] = (0.0, _monotonic())
             return run_id
         raise RuntimeError(f"could not draw a unique run id in {_ID_ATTEMPTS} attempts")
 
@@ -756,10 +787,20 @@ class RunStore:
         summary_json = None if summary is None else dumps_json(dict(summary), "run summary")
         with self._transaction() as conn:
             self._require_run(conn, run_id)
+            moment = _now()
+            active = self._active_s(run_id)
+            if active is None:  # finished by a store that did not start it
+                # what its process counted to its last heartbeat, and the time since then
+                info = self._get(conn, run_id)
+                beat = info.heartbeat_at or moment
+                since_beat = max(0.0, (moment - beat).total_seconds())
+                active = None if info.active_s is None else info.active_s + since_beat
             conn.execute(
-                "UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE run_id = ?",
-                (status, _timestamp(_now()), summary_json, run_id),
+                "UPDATE runs SET status = ?, finished_at = ?, summary = ?, active_s = ? "
+                "WHERE run_id = ?",
+                (status, _timestamp(moment), summary_json, active, run_id),
             )
+        self._clocks.pop(run_id, None)
 
     def resume_run(
         self,
@@ -825,13 +866,21 @@ class RunStore:
             # heartbeat; from then until now it lay interrupted, and its duration leaves that out.
             stopped = info.finished_at or info.heartbeat_at
             paused = 0.0 if stopped is None else max(0.0, (moment - stopped).total_seconds())
+            # what it ran before: as its processes measured it, else (a run recorded before
+            # rengo kept that) from its wall-clock times
+            ran = info.active_s
+            if ran is None:
+                before = 0.0 if stopped is None else (stopped - info.started_at).total_seconds()
+                ran = max(0.0, before - info.paused_s)
             now = _timestamp(moment)
             conn.execute(
                 "UPDATE runs SET status = ?, finished_at = NULL, hostname = ?, owner_pid = ?, "
-                "heartbeat_at = ?, paused_s = paused_s + ? WHERE run_id = ?",
-                (RUNNING, this_host(), os.getpid(), now, paused, full),
+                "heartbeat_at = ?, paused_s = paused_s + ?, active_s = ? WHERE run_id = ?",
+                (RUNNING, this_host(), os.getpid(), now, paused, ran, full),
             )
-            return self._get(conn, full)
+            resumed = self._get(conn, full)
+        self._clocks[full] = (ran, _monotonic())
+        return resumed
 
     def close_run(self, run_id: str, reason: str) -> RunInfo:
         """Close an interrupted run that will not be resumed: record it ``failed``, ended
@@ -891,8 +940,9 @@ class RunStore:
         this every few seconds; see :mod:`rengo.tracking.liveness`)."""
         with self._transaction() as conn:
             conn.execute(
-                "UPDATE runs SET heartbeat_at = ? WHERE run_id = ? AND status = ?",
-                (_timestamp(_now()), run_id, RUNNING),
+                "UPDATE runs SET heartbeat_at = ?, active_s = COALESCE(?, active_s) "
+                "WHERE run_id = ? AND status = ?",
+                (_timestamp(_now()), self._active_s(run_id), run_id, RUNNING),
             )
 
     def get_run(self, run_id: str) -> RunInfo:

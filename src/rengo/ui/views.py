@@ -74,14 +74,32 @@ def planned_rounds(run: RunInfo) -> int | None:
     return None
 
 
-def run_header(run: RunInfo) -> dict[str, Any]:
-    """A run's identity and lifecycle, without config."""
+def run_header(run: RunInfo, now: datetime | None = None) -> dict[str, Any]:
+    """A run's identity and lifecycle, without config; ``running_s``: how long a run not yet
+    finished has run (:func:`running_s`), so the page need not take it from the viewer's
+    clock."""
     return {
         **run.identity(),
         "label": run.label,
         "paused_s": run.paused_s,
+        "running_s": running_s(run, now or datetime.now(timezone.utc)),
         "planned_rounds": planned_rounds(run),
     }
+
+
+def running_s(run: RunInfo, now: datetime) -> float | None:
+    """Seconds a run not yet finished has run (None once finished: see its duration).
+
+    What its process counted by its monotonic clock up to its last heartbeat, plus the time
+    since that heartbeat, never below zero. Taken on the server, not in the browser: a
+    viewer's laptop whose clock is minutes behind the coordinator's read a negative time
+    ("running for -420000 ms"), one ahead too long a time.
+    """
+    if run.finished_at is not None:
+        return None
+    if run.active_s is not None and run.heartbeat_at is not None:
+        return run.active_s + max(0.0, (now - run.heartbeat_at).total_seconds())
+    return max(0.0, (now - run.started_at).total_seconds() - run.paused_s)
 
 
 def runs_overview(

@@ -83,7 +83,8 @@
   }
   function elapsed(run) {
     if (run.duration_s !== null && run.duration_s !== undefined) return run.duration_s;
-    return run.started_at ? (Date.now() - new Date(run.started_at).getTime()) / 1000 : null;
+    // taken on the server: this browser's clock may disagree with the coordinator's
+    return run.running_s === null || run.running_s === undefined ? null : run.running_s;
   }
   function statusBadge(status) { return h("span", { class: `badge ${status}`, "data-testid": "status" }, status); }
   function qs(params) {
