@@ -33,7 +33,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from rengo.core.errors import ConfigError
 from rengo.core.roles import validate_party_name
-from rengo.transport.certs import create_ca, issue_certificate, issued_by
+from rengo.transport.certs import create_ca, issue_certificate, issued_by, outside_validity
 from rengo.transport.revocation import RevocationList, revoked_serials
 
 
@@ -160,8 +160,9 @@ def verify_certificate(
         raise SignatureError("the certificate is not PEM bytes")
     cert = _issued_by(ca_pem, cert_pem)
     now = dt.datetime.now(dt.timezone.utc)
-    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-        raise SignatureError("the certificate is expired or not yet valid")
+    problem = outside_validity(cert, f"party {name}'s certificate", now)
+    if problem is not None:
+        raise SignatureError(problem)
     try:
         constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:

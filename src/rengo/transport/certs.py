@@ -48,6 +48,15 @@ DEFAULT_HOSTS = ("localhost", "127.0.0.1")
 REVOKED_FILE = "revoked.crl"
 """The federation's certificate revocation list, next to ``ca.pem``."""
 CRL_VALID_DAYS = 825
+BACKDATE = dt.timedelta(hours=1)
+"""How far before the moment it is made a certificate (or revocation list) is valid from.
+
+Each side checks the other's certificate against its own clock: a party whose clock is
+minutes behind the machine that ran ``rengo certs init`` (a hospital VM that drifted, a
+laptop never synchronised) refused the fresh coordinator certificate as "not yet valid", and
+with a 5-minute backdate a VM 7 minutes behind could not join. An hour covers machines that
+keep time badly (not a clock set to another time zone's hours: that is the machine to fix,
+and the handshake error then says so)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,56 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 def _validity(days: int) -> tuple[dt.datetime, dt.datetime]:
     now = dt.datetime.now(dt.timezone.utc)
-    return now - dt.timedelta(minutes=5), now + dt.timedelta(days=days)
+    return now - BACKDATE, now + dt.timedelta(days=days)
+
+
+def utc_text(moment: dt.datetime) -> str:
+    """``2026-12-06 09:57:02 UTC``: a moment as every machine reads it alike."""
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _span(delta: dt.timedelta) -> str:
+    """``7 min``, ``2 h 5 min``, ``3 days``: how far apart two clocks are."""
+    minutes = int(abs(delta.total_seconds()) // 60)
+    if minutes >= 2 * 24 * 60:
+        return f"{minutes // (24 * 60)} days"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{max(minutes, 1)} min"
+
+
+def outside_validity(cert: x509.Certificate, whose: str, now: dt.datetime) -> str | None:
+    """A sentence naming this machine's clock when ``now`` lies outside ``cert``'s validity
+    (``whose`` names the certificate), or None when it lies inside.
+
+    Parameters
+    ----------
+    cert
+        The certificate.
+    whose
+        What it is, to start the sentence (``"the coordinator's certificate at HOST:PORT"``).
+    now
+        This machine's time (timezone-aware).
+
+    Returns
+    -------
+    str or None
+        Why the certificate is not valid now and what to fix, or None.
+    """
+    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+    if now < start:
+        return (
+            f"{whose} is valid only from {utc_text(start)}, but this machine's clock reads "
+            f"{utc_text(now)} ({_span(start - now)} earlier): this machine's clock is behind the "
+            "one that issued the certificate; set it right (NTP)"
+        )
+    if now > end:
+        return (
+            f"{whose} expired at {utc_text(end)} (this machine's clock reads "
+            f"{utc_text(now)}): have the federation's operator issue a new one (rengo certs "
+            "init, or rengo certs add DIR NAME for a party), or, if this machine's clock is "
+            "ahead, set it right (NTP)"
+        )
+    return None
 
 
 def create_ca(common_name: str = "rengo federation CA", valid_days: int = 825) -> KeyPair:
@@ -453,7 +511,7 @@ def _add_to_list(
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(ca_cert.subject)
-        .last_update(now - dt.timedelta(minutes=5))
+        .last_update(now - BACKDATE)
         .next_update(now + dt.timedelta(days=CRL_VALID_DAYS))
     )
     builder = builder.add_extension(x509.CRLNumber(crl_number(previous) + 1), critical=False)

@@ -13,16 +13,25 @@ in a bare "Socket closed", and :func:`diagnose_handshake` then makes one TLS han
 its own with Python's ``ssl`` to find out which. It returns a sentence naming the side and
 the fix, or None when it cannot tell (then the party keeps retrying: the coordinator may
 simply be restarting).
+
+``CERTIFICATE_VERIFY_FAILED`` is also what a party whose clock disagrees with the machine
+that issued the certificates sees: a fresh certificate is "not yet valid" to a clock behind
+the issuer's, an old one expired to a clock far ahead. Before blaming another federation's
+CA, the party reads the coordinator's certificate (unverified) and says so, naming both times.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 import ssl
 import tempfile
 from pathlib import Path
 
+from cryptography import x509
+
+from rengo.transport.certs import issued_by, outside_validity, utc_text
 from rengo.transport.grpc_security import PartyCredentials
 
 _PROBE_TIMEOUT_S = 3.0
@@ -72,6 +81,9 @@ def diagnose_handshake(address: str, credentials: PartyCredentials, details: str
             "but this party does: start both with TLS certificates, or both with --insecure"
         )
     if "certificate_verify_failed" in text or "certificate verify failed" in text:
+        clock = _clock_problem(address, credentials)
+        if clock is not None:
+            return clock
         return (
             f"this party does not trust the coordinator's certificate at {address}: its "
             "ca.pem is not the CA that signed the coordinator's certificate (certificates "
@@ -106,8 +118,69 @@ def diagnose_handshake(address: str, credentials: PartyCredentials, details: str
         )
     return (
         f"the coordinator at {address} refused this party's certificate ({alert}): it was "
-        "not issued by the federation CA the coordinator trusts; get one from the "
-        "coordinator's operator (rengo certs add DIR NAME)"
+        "not issued by the federation CA the coordinator trusts (get one from the "
+        f"coordinator's operator: rengo certs add DIR NAME){_own_validity(credentials)}"
+    )
+
+
+def _clock_problem(address: str, credentials: PartyCredentials) -> str | None:
+    """Why this party's clock refuses a certificate of its own federation: its CA's, or the
+    coordinator's (fetched unverified, and judged only when the party's CA issued it)."""
+    if credentials.ca_cert is None:
+        return None
+    now = dt.datetime.now(dt.timezone.utc)
+    try:
+        ca = x509.load_pem_x509_certificate(credentials.ca_cert)
+    except ValueError:
+        return None
+    problem = outside_validity(ca, "this party's CA certificate (ca.pem)", now)
+    if problem is not None:
+        return problem
+    presented = _coordinator_certificate(address)
+    if presented is None or not issued_by(presented, ca):
+        return None
+    return outside_validity(presented, f"the coordinator's certificate at {address}", now)
+
+
+def _coordinator_certificate(address: str) -> x509.Certificate | None:
+    """The certificate the server at ``address`` presents, unverified (None if none)."""
+    try:
+        der = _unverified_peer(address)
+    except (OSError, ValueError):  # ssl.SSLError is an OSError
+        return None
+    return None if der is None else x509.load_der_x509_certificate(der)
+
+
+def _unverified_peer(address: str) -> bytes | None:
+    """One TLS handshake with the server at ``address``, its certificate unchecked: the
+    certificate it presents (DER), or None. Raises OSError (``ssl.SSLError`` among them) or
+    ValueError when there is no handshake."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["h2"])
+    host, port = _host_port(address)
+    with (
+        socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        return tls.getpeercert(binary_form=True)
+
+
+def _own_validity(credentials: PartyCredentials) -> str:
+    """``, or the coordinator's clock lies outside ...``: the other reason a coordinator of
+    this party's own federation refuses its certificate (its clock behind the machine that
+    issued it, or past its end), with the dates to compare the coordinator's clock with."""
+    if credentials.cert is None:
+        return ""
+    try:
+        cert = x509.load_pem_x509_certificate(credentials.cert)
+    except ValueError:
+        return ""
+    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+    return (
+        f", or the coordinator's clock lies outside this certificate's validity "
+        f"({utc_text(start)} to {utc_text(end)}): check the coordinator machine's clock"
     )
 
 
@@ -118,17 +191,9 @@ def _host_port(address: str) -> tuple[str, int]:
 
 def _speaks_tls(address: str) -> bool:
     """Whether the server at ``address`` completes a TLS handshake (certificate unchecked)."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.set_alpn_protocols(["h2"])
     try:
-        host, port = _host_port(address)
-        with (
-            socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S) as raw,
-            context.wrap_socket(raw, server_hostname=host),
-        ):
-            return True
+        _unverified_peer(address)
+        return True
     except ssl.SSLError as exc:
         # A TLS alert (no certificate given, say) means the server speaks TLS.
         return "alert" in str(exc).lower()
