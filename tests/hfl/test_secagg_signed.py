@@ -381,6 +381,29 @@ def test_a_restarted_client_starts_no_round_from_before_its_restart() -> None:
         hand.call("0", ADVERTISE, hand.advertise_message("0"))
 
 
+def test_a_client_minutes_behind_the_coordinator_is_told_by_how_much_and_the_fix() -> None:
+    """A hospital VM 7 minutes behind the coordinator refuses every signed round: the error
+    says the clocks differ, by how much, and what to do, not only 'not within 120 s'."""
+    hand = HandRound()
+    hand.epoch += 420_000  # the coordinator's clock reads 7 minutes later than this VM's
+    with pytest.raises(ProtocolError) as caught:
+        hand.call("0", ADVERTISE, hand.advertise_message("0"))
+    message = str(caught.value)
+    assert re.search(r"coordinator's clock at the round's start was 4[12]\d s ahead of", message)
+    assert "NTP" in message
+
+
+def test_a_coordinator_behind_a_restarted_party_is_named_as_a_possible_cause() -> None:
+    hand = HandRound()
+    hand.epoch -= 30_000  # a coordinator whose clock is 30 s behind this party's
+    with pytest.raises(ProtocolError) as caught:
+        hand.call("0", ADVERTISE, hand.advertise_message("0"))
+    message = str(caught.value)
+    assert "it started before this client did" in message
+    assert re.search(r"was (29|30|31) s behind this client's now", message)
+    assert "coordinator's clock is behind this machine's" in message and "NTP" in message
+
+
 def test_stale_survivor_set_signatures_do_not_count(monkeypatch: pytest.MonkeyPatch) -> None:
     hand = HandRound()
     hand.through_masked_input()
@@ -414,6 +437,9 @@ def test_a_client_whose_signature_is_stale_is_dropped_naming_why(
     history = _run(logistic_client_fn, workflow, [ClockOff(identities)], 1, min_fit=3)
     assert workflow.last.dropped == {ADVERTISE: ["2"]}
     assert "not within 30 s of this round" in history.rounds[0].failures["2"]
+    # by how much its clock is off, and the fix
+    assert re.search(r"\(360\d s behind the coordinator's clock\)", history.rounds[0].failures["2"])
+    assert "NTP" in history.rounds[0].failures["2"]
 
 
 # -- findings of a review that played the coordinator -----------------------------------------

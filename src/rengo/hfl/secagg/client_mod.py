@@ -38,6 +38,7 @@ from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, ModChain,
 from rengo.hfl.mods.dp_clip import UNCLIPPED_METRIC
 from rengo.hfl.secagg.protocol import (
     ADVERTISE,
+    CLOCK_FIX,
     CONSISTENCY,
     DELIVER,
     EXTRA,
@@ -50,6 +51,7 @@ from rengo.hfl.secagg.protocol import (
     STAGES,
     UNMASK,
     WEIGHT_SCALE,
+    clock_gap,
     consistency_quorum,
     dealt_digests,
     is_fresh,
@@ -281,7 +283,7 @@ class SecAggMod(ClientMod):
             raise ProtocolError(
                 f"refusing the round: the keys relayed for client {owner!r} are dated "
                 f"{signed_at!r}, not within {FRESHNESS_S} s of this round (a replay of old "
-                "keys, or clocks that disagree)"
+                f"keys, or clocks that disagree: {CLOCK_FIX})"
             )
         if not all(isinstance(keys.get(k), bytes) and len(keys[k]) == 32 for k in KEY_NAMES):
             raise ProtocolError(f"refusing the round: malformed keys relayed for {owner!r}")
@@ -645,7 +647,10 @@ def _take_epoch(persisted: dict[str, Any], epoch: int, now: int, floor: int) -> 
     if epoch <= floor:
         raise ProtocolError(
             f"refusing a signed round at epoch {epoch}: it started before this client did "
-            f"(more than {RESTART_SKEW_S} s before, by this client's clock)"
+            f"(more than {RESTART_SKEW_S} s before, by this client's clock; the coordinator's "
+            f"clock at the round's start was {clock_gap(epoch // 1000, now)} this client's "
+            f"now): a round restarted after this party was, or the coordinator's clock is "
+            f"behind this machine's; {CLOCK_FIX}"
         )
     if isinstance(last, int) and epoch <= last:
         raise ProtocolError(
@@ -656,7 +661,8 @@ def _take_epoch(persisted: dict[str, Any], epoch: int, now: int, floor: int) -> 
     if abs(epoch // 1000 - now) > FRESHNESS_S:
         raise ProtocolError(
             f"refusing a signed round whose epoch {epoch} ms is not within {FRESHNESS_S} s of "
-            "this client's clock"
+            f"this client's clock: the coordinator's clock at the round's start was "
+            f"{clock_gap(epoch // 1000, now)} this client's; {CLOCK_FIX}"
         )
     persisted[EPOCH_KEY] = epoch
 

@@ -203,6 +203,21 @@ def now_s() -> int:
     return int(time.time())
 
 
+def clock_gap(theirs: int, ours: int) -> str:
+    """``"420 s ahead of"`` or ``"95 s behind"``: how a time another party stamped (whole
+    seconds since the epoch) stands to this party's clock, for errors that name the clocks
+    (the usual cause of a stale time is a machine whose clock is off, not a replay)."""
+    gap = theirs - ours
+    return f"{abs(gap)} s {'ahead of' if gap > 0 else 'behind'}"
+
+
+CLOCK_FIX = (
+    "signed SecAgg needs every party's clock within "
+    f"{FRESHNESS_S // 4} s of the coordinator's: set the clock that is off right (NTP)"
+)
+"""What an error about a signed time tells its reader to do."""
+
+
 def is_fresh(signed_at: object, since: int, now: int, margin: int = FRESHNESS_S) -> TypeGuard[int]:
     """Whether ``signed_at`` is a time within ``margin`` seconds of ``[since, now]``."""
     return (

@@ -70,6 +70,7 @@ from rengo.hfl.failure_log import LISTED_ONE_BY_ONE, failures_summary
 from rengo.hfl.secagg.client_mod import SecAggMod
 from rengo.hfl.secagg.protocol import (
     ADVERTISE,
+    CLOCK_FIX,
     CONSISTENCY,
     DELIVER,
     DIGEST_BYTES,
@@ -83,6 +84,7 @@ from rengo.hfl.secagg.protocol import (
     SHARE_KINDS,
     UNMASK,
     WEIGHT_SCALE,
+    clock_gap,
     committed_digest,
     consistency_quorum,
     is_fresh,
@@ -955,11 +957,17 @@ def _fresh_time(client_id: str, reply: Mapping[str, Any], started: int) -> int:
     three quarters of the window of the coordinator's."""
     signed_at = reply.get("signed_at")
     margin = FRESHNESS_S // 4
-    if not is_fresh(signed_at, started, now_s(), margin):
+    now = now_s()
+    if not is_fresh(signed_at, started, now, margin):
+        gap = (
+            f" ({clock_gap(signed_at, now)} the coordinator's clock)"
+            if isinstance(signed_at, int) and not isinstance(signed_at, bool)
+            else ""
+        )
         raise ClientFailure(
             client_id,
-            f"its signature is dated {signed_at!r}, not within {margin} s of this round "
-            "(its clock is off, or the reply is replayed)",
+            f"its signature is dated {signed_at!r}{gap}, not within {margin} s of this round: "
+            f"its clock is off, or the reply is replayed; {CLOCK_FIX}",
         )
     return signed_at
 
