@@ -1,6 +1,7 @@
-"""A run's duration does not move with the machine's clock: NTP stepping a drifting VM's
-clock back or forward by an hour while a run runs changes neither how long `rengo runs
-list` and `rengo runs show` say it took nor how long the dashboard says it has run."""
+"""A run's duration and liveness do not move with the machine's clock: NTP stepping a
+drifting VM's clock back or forward by an hour while a run runs changes neither how long
+`rengo runs list` and `rengo runs show` say it took, nor how long the dashboard says it has
+run, nor whether the run reads as running."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from rich.console import Console
 
+from rengo.core.errors import ConfigError
 from rengo.tracking import RunInfo, RunStore, run_detail, runs_table
+from rengo.tracking.liveness import STALE_S
 from rengo.ui.views import run_header
 
 START = datetime(2026, 10, 25, 0, 30, tzinfo=timezone.utc)
@@ -111,3 +114,20 @@ def test_a_run_recorded_without_a_monotonic_count_never_reads_a_negative_duratio
     # start after the clock was set back
     run = RunInfo("r", "hfl", None, "completed", START, START - timedelta(hours=1), {}, None, None)
     assert run.duration_s == 0.0
+
+
+def test_a_wall_clock_step_forward_does_not_make_a_live_run_on_this_host_resumable(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NTP stepping this host's clock an hour forward aged every running run's heartbeat by
+    an hour: until its next heartbeat a live run read `interrupted`, and `--resume` would
+    take it over from the process still running it."""
+    clock = SteppedClock(monkeypatch)
+    run_id = store.start_run("hfl", {})  # owned by this (live) process, on this host
+    clock.advance(2)
+    clock.step(3600)
+    assert store.get_run(run_id).status == "running"
+    with pytest.raises(ConfigError, match="still running"):
+        store.resume_run(run_id)
+    clock.advance(STALE_S + 1)  # silent for longer than a heartbeat may be: hung
+    assert store.get_run(run_id).status == "interrupted"

@@ -192,6 +192,7 @@ def test_read_only_store_reads_the_ledger_of_a_schema_5_store_written_before_dec
     with sqlite3.connect(path) as conn:  # as a store written before lines had decimals (v6)
         conn.execute("ALTER TABLE ledger DROP COLUMN decimals")
         conn.execute("ALTER TABLE runs DROP COLUMN active_s")  # v7
+        conn.execute("ALTER TABLE runs DROP COLUMN heartbeat_mono")
         conn.execute("UPDATE schema_version SET version = 5")
     with RunStore(path, read_only=True) as reader:
         [line] = reader.ledger(run)

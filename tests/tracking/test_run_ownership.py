@@ -258,6 +258,10 @@ def test_on_windows_no_owner_is_signalled_and_its_heartbeat_decides(
         assert store.get_run(run_id).status == "running"  # its heartbeat is fresh
         old = (fresh - timedelta(seconds=STALE_S + 1)).isoformat()
         with sqlite3.connect(path) as conn:
-            conn.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", (old, run_id))
+            conn.execute(
+                "UPDATE runs SET heartbeat_at = ?, heartbeat_mono = heartbeat_mono - ? "
+                "WHERE run_id = ?",
+                (old, STALE_S + 1, run_id),
+            )
         assert store.get_run(run_id).status == "interrupted"
         assert signals == []

@@ -5,7 +5,10 @@ heartbeat every :data:`HEARTBEAT_S` seconds while its body runs. A run left ``ru
 process that was killed (``kill -9``, a power cut, ``os._exit``) would say ``running``
 forever; readers instead ask :func:`owner_gone`: on the owner's own host a process id that
 no longer exists settles it at once (not on Windows), anywhere else a heartbeat older than
-:data:`STALE_S` does.
+:data:`STALE_S` does. On the owner's host that age is read on the host's monotonic clock
+(recorded beside each heartbeat), so NTP stepping the wall clock forward does not make a
+live run read interrupted - and resumable - until its next heartbeat; from another host it
+can only be read on the wall clocks, which must then agree to well within :data:`STALE_S`.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ def owner_gone(
     heartbeat_at: datetime | None,
     now: datetime,
     stale_after: float = STALE_S,
+    steady: tuple[float, float] | None = None,
 ) -> bool:
     """Whether the process that recorded a ``running`` run is gone.
 
@@ -67,6 +71,13 @@ def owner_gone(
         The current time (timezone-aware, like the store's timestamps).
     stale_after
         Seconds after which a silent owner counts as gone.
+    steady
+        ``(beat, now)``: the last heartbeat and the present on the owner's host's
+        monotonic clock (``time.monotonic()``, which every process of a host shares), when
+        this reader is on that host and the heartbeat recorded it; None: judge by
+        ``heartbeat_at`` and ``now``. A step of the wall clock (NTP correcting the time)
+        does not age it; a monotonic heartbeat later than now was made before the host
+        restarted, so its owner is gone.
 
     Returns
     -------
@@ -76,6 +87,10 @@ def owner_gone(
     """
     if heartbeat_at is None:
         return True
-    if pid is not None and hostname == this_host() and not process_alive(pid):
+    here = hostname == this_host()
+    if pid is not None and here and not process_alive(pid):
         return True
+    if steady is not None and here:
+        beat, present = steady
+        return present < beat or present - beat > stale_after
     return (now - heartbeat_at).total_seconds() > stale_after

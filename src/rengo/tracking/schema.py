@@ -180,8 +180,14 @@ _V6_LEDGER_DECIMALS: tuple[str, ...] = ("ALTER TABLE ledger ADD COLUMN decimals 
 
 # V7: how long a run's body ran, measured by the process that ran it with a monotonic clock
 # and summed over its resumes (NULL: runs recorded before), so its duration neither goes
-# negative nor jumps when the machine's clock is stepped (NTP, a DST-naive clock, by hand).
-_V7_ACTIVE: tuple[str, ...] = ("ALTER TABLE runs ADD COLUMN active_s REAL",)
+# negative nor jumps when the machine's clock is stepped (NTP, a DST-naive clock, by hand);
+# and its last heartbeat on that host's monotonic clock, so a reader on the same host judges
+# the heartbeat's age without the wall clock (a step forward made a live run read
+# interrupted, and resumable, until its next heartbeat).
+_V7_ACTIVE: tuple[str, ...] = (
+    "ALTER TABLE runs ADD COLUMN active_s REAL",
+    "ALTER TABLE runs ADD COLUMN heartbeat_mono REAL",
+)
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V1,

@@ -71,9 +71,10 @@ _PAUSED_SCHEMA = 5
 """The schema version from which runs record how long they lay interrupted."""
 _LEDGER_DECIMALS_SCHEMA = 6
 """The schema version from which ledger lines record the decimals of their minor units."""
-_ACTIVE_COLUMN = ", active_s"
+_STEADY_COLUMNS = ", active_s, heartbeat_mono"
 _ACTIVE_SCHEMA = 7
-"""The schema version from which runs record how long their body ran, by a monotonic clock."""
+"""The schema version from which runs record how long their body ran, and their last
+heartbeat, by a monotonic clock."""
 _INTERRUPTED = "interrupted"
 _COMPLETED = "completed"
 _FAILED = "failed"
@@ -188,10 +189,14 @@ def _run_info(row: sqlite3.Row | tuple[Any, ...], now: datetime | None = None) -
     owner_pid, heartbeat = (row[11], row[12]) if len(row) > 11 else (None, None)
     paused = float(row[13]) if len(row) > 13 else 0.0
     active = None if len(row) <= 14 or row[14] is None else float(row[14])
+    beat = None if len(row) <= 15 or row[15] is None else float(row[15])
+    steady = None if beat is None else (beat, _monotonic())
     started_at = _moment(started)
     assert started_at is not None  # NOT NULL column
     heartbeat_at = _moment(heartbeat)
-    gone = status == RUNNING and owner_gone(host, owner_pid, heartbeat_at, now or _now())
+    gone = status == RUNNING and owner_gone(
+        host, owner_pid, heartbeat_at, now or _now(), steady=steady
+    )
     return RunInfo(
         run_id=run_id,
         kind=kind,
@@ -576,7 +581,7 @@ class RunStore:
             _RUN_COLUMNS
             + owners
             + paused
-            + (_ACTIVE_COLUMN if self._schema >= _ACTIVE_SCHEMA else "")
+            + (_STEADY_COLUMNS if self._schema >= _ACTIVE_SCHEMA else "")
         )
 
     def _active_s(self, run_id: str) -> float | None:
@@ -734,8 +739,8 @@ class RunStore:
             try:
                 with self._transaction() as conn:
                     conn.execute(
-                        f"INSERT INTO runs ({_RUN_COLUMNS}{_OWNER_COLUMNS}{_ACTIVE_COLUMN}) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        f"INSERT INTO runs ({_RUN_COLUMNS}{_OWNER_COLUMNS}{_STEADY_COLUMNS}) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (
                             run_id,
                             kind,
@@ -751,6 +756,7 @@ class RunStore:
                             os.getpid(),
                             _timestamp(started),
                             0.0,
+                            _monotonic(),
                         ),
                     )
             except sqlite3.IntegrityError:
@@ -875,8 +881,9 @@ class RunStore:
             now = _timestamp(moment)
             conn.execute(
                 "UPDATE runs SET status = ?, finished_at = NULL, hostname = ?, owner_pid = ?, "
-                "heartbeat_at = ?, paused_s = paused_s + ?, active_s = ? WHERE run_id = ?",
-                (RUNNING, this_host(), os.getpid(), now, paused, ran, full),
+                "heartbeat_at = ?, heartbeat_mono = ?, paused_s = paused_s + ?, active_s = ? "
+                "WHERE run_id = ?",
+                (RUNNING, this_host(), os.getpid(), now, _monotonic(), paused, ran, full),
             )
             resumed = self._get(conn, full)
         self._clocks[full] = (ran, _monotonic())
@@ -940,9 +947,9 @@ class RunStore:
         this every few seconds; see :mod:`rengo.tracking.liveness`)."""
         with self._transaction() as conn:
             conn.execute(
-                "UPDATE runs SET heartbeat_at = ?, active_s = COALESCE(?, active_s) "
-                "WHERE run_id = ? AND status = ?",
-                (_timestamp(_now()), self._active_s(run_id), run_id, RUNNING),
+                "UPDATE runs SET heartbeat_at = ?, heartbeat_mono = ?, "
+                "active_s = COALESCE(?, active_s) WHERE run_id = ? AND status = ?",
+                (_timestamp(_now()), _monotonic(), self._active_s(run_id), run_id, RUNNING),
             )
 
     def get_run(self, run_id: str) -> RunInfo:
