@@ -69,10 +69,14 @@
     return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, "0")}m`;
   }
   function fmtTime(iso) {
+    // the viewer's local time with its UTC offset, as `rengo runs show` prints it: a time
+    // copied from the page into a report for partners in another zone still says which moment
     if (!iso) return "—";
     const d = new Date(iso);
     const pad = (x) => String(x).padStart(2, "0");
-    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    const east = -d.getTimezoneOffset(), away = Math.abs(east);
+    const offset = `${east < 0 ? "-" : "+"}${pad(Math.floor(away / 60))}:${pad(away % 60)}`;
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}${offset}`;
   }
   function fmtAgo(seconds) {
     if (seconds === null || seconds === undefined) return "—";
