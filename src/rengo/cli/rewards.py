@@ -16,7 +16,7 @@ from rich.table import Table
 
 from rengo.cli.csv_export_options import ExcelOption, ExportDecimalOption, ExportDelimiterOption
 from rengo.cli.errors import friendly_errors
-from rengo.cli.run_filter_options import NameOption, SinceOption, UntilOption
+from rengo.cli.run_filter_options import NameOption, SinceOption, TzOption, UntilOption
 from rengo.cli.store_option import StoreOption, open_existing_store
 from rengo.rewards import DEFAULT_CURRENCY
 
@@ -281,6 +281,7 @@ def totals(
     name: NameOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
+    tz: TzOption = None,
     decimals: DecimalsOption = None,
 ) -> None:
     """What each participant was paid over many runs, from the ledger, exactly.
@@ -289,14 +290,20 @@ def totals(
     units, so it equals the sum of what rengo rewards show gives per run); participants are
     named as the lines name them (a party renamed between runs shows under both names).
 
-    Example: rengo rewards totals --since 2026-01-01 --until 2026-12-31
+    Example: rengo rewards totals --since 2026-01-01 --until 2026-12-31 --tz UTC
     """
     from rengo.rewards.money import format_minor
     from rengo.tracking import RunFilter, payout_totals
 
     with friendly_errors(console), open_existing_store(store, read_only=True) as s:
         wanted = RunFilter.from_text(
-            kind, None, name, since, until, option_names=("--status", "--since", "--until")
+            kind,
+            None,
+            name,
+            since,
+            until,
+            option_names=("--status", "--since", "--until"),
+            zone=tz,
         )
         if run_ids:
             chosen = [s.get_run(run_id) for run_id in dict.fromkeys(run_ids)]

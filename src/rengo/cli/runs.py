@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from rengo.cli.errors import friendly_errors
-from rengo.cli.run_filter_options import NameOption, SinceOption, UntilOption
+from rengo.cli.run_filter_options import NameOption, SinceOption, TzOption, UntilOption
 from rengo.cli.store_option import StoreOption, open_existing_store
 
 if TYPE_CHECKING:
@@ -36,16 +36,23 @@ def list_runs(
     name: NameOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
+    tz: TzOption = None,
 ) -> None:
     """The most recent runs, newest first (the filters as the dashboard's runs list).
 
-    Example: rengo runs list --status interrupted --since 2026-11-01
+    Example: rengo runs list --status interrupted --since 2026-11-01 --tz UTC
     """
     from rengo.tracking import RunFilter, runs_table
 
     with friendly_errors(console):
         wanted = RunFilter.from_text(
-            kind, status, name, since, until, option_names=("--status", "--since", "--until")
+            kind,
+            status,
+            name,
+            since,
+            until,
+            option_names=("--status", "--since", "--until"),
+            zone=tz,
         )
         with open_existing_store(store, read_only=True) as s:
             if wanted == RunFilter(kind=wanted.kind):  # SQL picks the newest `limit` runs
