@@ -81,3 +81,29 @@ def test_an_unknown_zone_is_a_one_line_usage_error(store_path: Path) -> None:
     result = runner.invoke(app, ["runs", "list", "--store", str(store_path), "--tz", "Mars/Base"])
     assert result.exit_code == 2
     assert "tz must be a time zone name like Europe/Berlin or UTC, got 'Mars/Base'" in result.output
+
+
+def test_runs_delete_reads_its_day_in_the_zone_given_and_a_zone_alone_selects_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, machine_zone: Callable[[str], None]
+) -> None:
+    """``runs delete --until`` took the day in this machine's zone only; ``--tz`` alone must
+    not read as a filter that every run matches."""
+    path = tmp_path / "runs.db"
+    monkeypatch.setattr(
+        "rengo.tracking.store._now", lambda: datetime(2026, 11, 30, 23, 30, tzinfo=timezone.utc)
+    )
+    with RunStore(path) as store:
+        store.finish_run(store.start_run("hfl", {}, "november-close"), "completed")
+    monkeypatch.undo()
+    machine_zone("UTC")
+    base = ["runs", "delete", "--store", str(path), "--until", "2026-11-30", "--yes"]
+    tokyo = runner.invoke(app, [*base, "--tz", "Asia/Tokyo"])
+    assert tokyo.exit_code == 0 and "no run to delete" in tokyo.output, tokyo.output
+    alone = runner.invoke(app, ["runs", "delete", "--store", str(path), "--tz", "UTC", "--yes"])
+    assert alone.exit_code == 2 and "name the runs to delete" in alone.output, alone.output
+    with RunStore(path, read_only=True) as store:
+        assert [run.name for run in store.list_runs()] == ["november-close"]
+    utc = runner.invoke(app, [*base, "--tz", "UTC"])
+    assert utc.exit_code == 0, utc.output
+    with RunStore(path, read_only=True) as store:
+        assert store.list_runs() == []

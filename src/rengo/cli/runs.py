@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -166,9 +167,11 @@ def delete(
     until: Annotated[
         str | None,
         typer.Option(
-            help="Every run started on or before this day (YYYY-MM-DD, this machine's time zone)."
+            help="Every run started on or before this day (YYYY-MM-DD, in --tz: this machine's "
+            "time zone unless given)."
         ),
     ] = None,
+    tz: TzOption = None,
 ) -> None:
     """Delete runs and everything recorded for them (rounds, clients, checkpoints...).
 
@@ -185,9 +188,15 @@ def delete(
 
     with friendly_errors(console):
         wanted = RunFilter.from_text(
-            kind, status, name, None, until, option_names=("--status", "--since", "--until")
+            kind,
+            status,
+            name,
+            None,
+            until,
+            option_names=("--status", "--since", "--until"),
+            zone=tz,
         )
-        if not run_ids and wanted == RunFilter():
+        if not run_ids and dataclasses.replace(wanted, zone=None) == RunFilter():  # --tz alone
             raise ConfigError(
                 "name the runs to delete, or select them with --status, --kind, --name or "
                 "--until (see rengo runs list)"
