@@ -197,6 +197,32 @@ def _size(*paths: Path) -> int:
     return sum(p.stat().st_size for p in paths if p.exists())
 
 
+def soak_folder(prefix: str, names: list[str]) -> tuple[Path, Path, str, Path, list[Path]]:
+    """A new work folder with certificates for ``names``, rengo's log going to a file in it,
+    a free local address, and the run store's path and files (the database, its WAL).
+
+    Returns
+    -------
+    tuple
+        The folder, the log's path, ``HOST:PORT``, the store's path, the store's files.
+    """
+    from rengo.transport.certs import init_certificates
+
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    init_certificates(work / "certs", names)
+    log_path = work / "coordinator.log"
+    handler = logging.FileHandler(log_path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.getLogger("rengo").addHandler(handler)
+    logging.getLogger("rengo").setLevel(logging.INFO)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store_path = work / "runs.db"
+    store_files = [store_path, Path(f"{store_path}-wal"), Path(f"{store_path}-shm")]
+    return work, log_path, f"127.0.0.1:{port}", store_path, store_files
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=300, help="rounds per run")
@@ -218,23 +244,10 @@ def main() -> None:
     from rengo.deploy import serve_coordinator
     from rengo.hfl import FedAvg, softmax_init
     from rengo.tracking import RunStore
-    from rengo.transport.certs import init_certificates
     from rengo.transport.grpc_security import HubSecurity
 
-    work = Path(tempfile.mkdtemp(prefix="rengo-soak-"))
     names = [f"party{i}" for i in range(args.parties)]
-    init_certificates(work / "certs", names)
-    log_path = work / "coordinator.log"
-    handler = logging.FileHandler(log_path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    logging.getLogger("rengo").addHandler(handler)
-    logging.getLogger("rengo").setLevel(logging.INFO)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    address = f"127.0.0.1:{port}"
-    store_path = work / "runs.db"
-    store_files = [store_path, Path(f"{store_path}-wal"), Path(f"{store_path}-shm")]
+    work, log_path, address, store_path, store_files = soak_folder("rengo-soak-", names)
     store = RunStore(store_path)
     viewer_stop = threading.Event()
     ui = None
@@ -374,11 +387,7 @@ def main() -> None:
     )
     if args.trace and len(snapshots) == 2:
         print("\ntracemalloc: top growing sites between the first and last sample in a run")
-        for stat in snapshots[1].compare_to(snapshots[0], "traceback")[:8]:
-            frames = " <- ".join(
-                f"{Path(f.filename).name}:{f.lineno}" for f in reversed(stat.traceback)
-            )
-            print(f"  {stat.size_diff / 1e3:+9.1f} kB {stat.count_diff:+7d} blocks  {frames}")
+        print_growing_sites(snapshots[0], snapshots[1], 8)
     if args.json is not None:
         args.json.write_text(json.dumps([s.__dict__ for s in samples], indent=1))
 
@@ -400,12 +409,21 @@ COLUMNS = (
 )
 
 
-def _header() -> str:
-    return " ".join(name.rjust(width) for name, width, _ in COLUMNS)
+def print_growing_sites(first: Any, last: Any, most: int) -> None:
+    """Print tracemalloc's ``most`` top growing allocation sites from ``first`` to ``last``."""
+    for stat in last.compare_to(first, "traceback")[:most]:
+        frames = " <- ".join(
+            f"{Path(f.filename).name}:{f.lineno}" for f in reversed(stat.traceback)
+        )
+        print(f"  {stat.size_diff / 1e3:+9.1f} kB {stat.count_diff:+7d} blocks  {frames}")
 
 
-def _row(s: Sample) -> str:
-    return " ".join(fmt.format(getattr(s, name)) for name, _, fmt in COLUMNS)
+def _header(columns: tuple[tuple[str, int, str], ...] = COLUMNS) -> str:
+    return " ".join(name.rjust(width) for name, width, _ in columns)
+
+
+def _row(s: Any, columns: tuple[tuple[str, int, str], ...] = COLUMNS) -> str:
+    return " ".join(fmt.format(getattr(s, name)) for name, _, fmt in columns)
 
 
 if __name__ == "__main__":
