@@ -19,7 +19,8 @@ sessions, hubs and Paillier private keys alive, counted with ``gc``; the run sto
 write-ahead log, the checkpoint folders' files and bytes, the log's lines; with ``--trace``
 tracemalloc's heap and its top growing sites) and so is the label party's process, which is
 never killed (RSS, threads, fds). After each run the driver checks that the run's recorded
-status is ``finished`` (or, past ``max_rejoins``, ``interrupted``), never ``running``.
+status is ``completed`` (or, past ``max_rejoins``, ``interrupted``), never ``running``, and at
+every epoch's end that it is ``running`` (the epochs after each disruption included).
 
     python benchmarks/soak_vertical.py --runs 3 --epochs 30 --churn 6 --sample 10
 
@@ -43,6 +44,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,6 +218,7 @@ class Sample:
     party_threads: int
     party_fds: int
     after_run: bool
+    status: str
 
 
 def _proc_status(pid: int | str) -> tuple[float, int, int]:
@@ -276,6 +279,7 @@ def main() -> None:
         compare(args)
         return
 
+    from rengo.core.errors import PeerFailure
     from rengo.deploy.vertical import serve_vertical_coordinator
     from rengo.tracking import RunStore
     from rengo.transport.grpc_security import HubSecurity
@@ -294,6 +298,7 @@ def main() -> None:
     epochs_done = [0]
     current_run = [0]
     statuses: list[str] = []
+    in_run: Counter[str] = Counter()
     disruptions: list[str] = []
     if args.trace:
         tracemalloc.start(12)
@@ -329,6 +334,7 @@ def main() -> None:
                 pthreads,
                 pfds,
                 after_run,
+                store.list_runs(limit=1)[0].status,  # the current run's, as recorded now
             )
         )
         print(_row(samples[-1], COLUMNS), flush=True)
@@ -337,36 +343,42 @@ def main() -> None:
         if event.party != "coordinator" or not event.ends_epoch:
             return
         epochs_done[0] += 1
+        in_run[store.list_runs(limit=1)[0].status] += 1
         if epochs_done[0] % args.churn == 0:
             disruptions.append(parties.disrupt())
         if epochs_done[0] % args.sample == 0:
             sample()
+
+    def serve_run(run: int) -> None:
+        serve_vertical_coordinator(
+            listen,
+            HubSecurity.from_directory(work / "certs"),
+            names,
+            LABEL,
+            config=config,
+            seed=SEED + run,
+            score=False,
+            join_timeout=120.0,
+            rejoin_wait=2.0,
+            rejoin_grace=30.0,
+            max_rejoins=args.max_rejoins,
+            heartbeat_interval=0.5,
+            store=store,
+            progress=on_progress,
+            checkpoint_dir=work / "checkpoints",
+            passphrase=PASSPHRASE,
+        )
 
     print(_header(COLUMNS), flush=True)
     started = time.perf_counter()
     try:
         for run in range(args.runs):
             current_run[0] = run + 1
-            report = serve_vertical_coordinator(
-                listen,
-                HubSecurity.from_directory(work / "certs"),
-                names,
-                LABEL,
-                config=config,
-                seed=SEED + run,
-                score=False,
-                join_timeout=120.0,
-                rejoin_wait=2.0,
-                rejoin_grace=30.0,
-                max_rejoins=args.max_rejoins,
-                heartbeat_interval=0.5,
-                store=store,
-                progress=on_progress,
-                checkpoint_dir=work / "checkpoints",
-                passphrase=PASSPHRASE,
-            )
-            assert report.run_id is not None
-            statuses.append(store.get_run(report.run_id).status)
+            try:
+                serve_run(run)
+            except PeerFailure as exc:  # past max_rejoins: the run is interrupted
+                print(f"run {run + 1} stopped: {exc}", flush=True)
+            statuses.append(store.list_runs(limit=1)[0].status)
             sample(after_run=True)
         time.sleep(6.0)  # the hubs' and parties' timers end
         sample()
@@ -379,7 +391,9 @@ def main() -> None:
     print(
         f"\n{epochs_done[0]} epochs served in {args.runs} run(s), {seconds:.0f} s; "
         f"disruptions: {', '.join(f'{k} {v}' for k, v in parties.done.items())}; recorded "
-        f"statuses: {', '.join(statuses)}; load average {os.getloadavg()[0]:.2f}; "
+        f"statuses: {', '.join(statuses)} (at epochs' ends: "
+        f"{', '.join(f'{k} {v}' for k, v in sorted(in_run.items()))}); "
+        f"load average {os.getloadavg()[0]:.2f}; "
         f"work dir {work}"
     )
     print(
@@ -396,7 +410,12 @@ def main() -> None:
         print("\ntracemalloc: top growing sites from the end of run 1 to the last sample")
         print_growing_sites(snapshots[0], snapshots[1], 8)
     if args.json is not None:
-        summary = {"statuses": statuses, "disruptions": disruptions, "seconds": seconds}
+        summary = {
+            "statuses": statuses,
+            "in_run": dict(in_run),
+            "disruptions": disruptions,
+            "seconds": seconds,
+        }
         args.json.write_text(
             json.dumps({"samples": [s.__dict__ for s in samples], **summary}, indent=1)
         )
@@ -510,6 +529,7 @@ COLUMNS = (
     ("party_rss_mb", 12, "{:12.1f}"),
     ("party_threads", 13, "{:13d}"),
     ("party_fds", 9, "{:9d}"),
+    ("status", 10, "{:>10}"),
 )
 
 
