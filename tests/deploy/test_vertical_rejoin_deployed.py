@@ -222,6 +222,9 @@ def test_a_party_whose_link_drops_mid_training_rejoins_and_the_run_trains_the_sa
     said = [e.message for e in deployed.store.events(run.run_id)]
     assert any("the run stopped" in m and "bank" in m for m in said), said
     assert any("every party rejoined" in m for m in said), said
+    # completed, the run is never resumed: the coordinator's sealed key and epochs are gone
+    kept = deployed.folder / "coordinator" / run.run_id / "coordinator"
+    assert sorted(p.name for p in kept.iterdir()) == ["plan.json"]
 
 
 @pytest.mark.timeout(180)

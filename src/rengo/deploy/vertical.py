@@ -264,8 +264,9 @@ def serve_vertical_coordinator(
         Told of key generation and of every batch the coordinator serves (see
         :mod:`rengo.vfl.progress`; ``rengo vfl coordinator`` draws them).
     checkpoint_dir
-        Makes the run resumable: the coordinator keeps its sealed key material and every
-        epoch there, under the run's id, and every party must keep checkpoints too.
+        Makes the run resumable: the coordinator keeps its sealed key material and its
+        latest epochs there, under the run's id, and every party must keep checkpoints too;
+        once the run is recorded completed, only its plan stays.
     passphrase
         Seals the coordinator's private key in its checkpoint (scrypt, AES-256-GCM).
     resume
@@ -489,6 +490,11 @@ def serve_vertical_coordinator(
                 if outcome.resumed_after is not None:
                     run.summary["resumed_after_epoch"] = outcome.resumed_after
     assert outcome is not None
+    if checkpoint_dir is not None and plan.checkpoint_run is not None:
+        # recorded completed, the run is never resumed: its sealed private key and epochs
+        # would stay on disk run after run; the plan stays (a --resume of it is refused)
+        folder = CheckpointFolder(checkpoint_dir, plan.checkpoint_run, COORDINATOR, spec.name)
+        folder.discard_resume_state()
     return VerticalRunReport(run_id, plan, outcome, wall, sent, received)
 
 

@@ -392,6 +392,12 @@ class CheckpointFolder:
         if epoch is None:
             (self.path / "alignment.npz").unlink(missing_ok=True)
 
+    def discard_resume_state(self) -> None:
+        """Remove what only a resume reads (the epochs, the alignment, the sealed key
+        material), keeping the plan: for a run that completed, which is never resumed."""
+        self.discard_after(None)
+        (self.path / "keys.sealed").unlink(missing_ok=True)
+
 
 def require_same_seed(saved: int | None, seed: int, who: str, leader: str) -> None:
     """A resumed role's saved seed (``None``: nothing saved) must be the one ``leader``
