@@ -30,6 +30,7 @@ from rengo.vfl import (
     simulate_vertical,
     unregister,
 )
+from rengo.vfl.estimator import VerticalEstimator
 
 
 @dataclass(frozen=True)
@@ -173,3 +174,33 @@ def test_a_simulated_run_that_trains_longer_than_one_message_wait_completes() ->
         unregister(algorithm.name)
     assert run.coordinator.training == {"report": "trained"}
     assert run.coordinator.parties["a"]["train_rows"] == 3
+
+
+def test_every_algorithm_builds_its_own_estimator_in_a_fresh_process() -> None:
+    """A transfer job built a generic estimator unless something had imported
+    rengo.ftl.estimator first (its algorithm registers by entry point, and its package
+    exports lazily): the job's model then lacked TransferClassifier's fit (its divergence
+    warning) and fitted attributes (target_model_), and tests passed only in a whole-suite
+    run where an earlier test imported it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "from rengo.vfl.estimator import VerticalEstimator\n"
+        "from rengo.vfl.registry import algorithms\n"
+        "for name, spec in algorithms().items():\n"
+        "    cls = VerticalEstimator.for_algorithm(spec)\n"
+        "    print(name, cls.__module__, cls.__name__)\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    built = {line.split()[0]: line.split()[1] for line in found if line}
+    assert built["ftl"] == "rengo.ftl.estimator"
+    assert all(module != "rengo.vfl.estimator" for module in built.values()), built
+
+
+def test_an_estimator_named_by_an_algorithm_must_be_its_own() -> None:
+    spec = replace(HETERO_LR, name="hetero_lr_copy", estimator="rengo.vfl:HeteroLogisticRegression")
+    with pytest.raises(ConfigError, match="is not an estimator class of it"):
+        VerticalEstimator.for_algorithm(spec)

@@ -207,5 +207,6 @@ FTL: VerticalAlgorithm[TransferConfig] = register(
         describe=_describe,
         summary=_summary,
         resumable=True,
+        estimator="rengo.ftl.estimator:TransferClassifier",
     )
 )

@@ -21,6 +21,7 @@ only the rows every party holds, in an order the caller did not choose.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import numbers
 import os
@@ -203,13 +204,33 @@ class VerticalEstimator:
     @classmethod
     def for_algorithm(cls, spec: VerticalAlgorithm[Any]) -> type[VerticalEstimator]:
         """The estimator class of ``spec``: its own subclass if one is defined (e.g.
-        :class:`~rengo.vfl.HeteroLogisticRegression`), else a generic one made now."""
+        :class:`~rengo.vfl.HeteroLogisticRegression`; imported from ``spec.estimator``
+        where it names one), else a generic one made now.
+
+        Raises
+        ------
+        ConfigError
+            If ``spec.estimator`` names no estimator class of ``spec``.
+        """
         pending = list(VerticalEstimator.__subclasses__())
         while pending:
             candidate = pending.pop()
             if candidate.__dict__.get("spec") is spec:
                 return candidate
             pending.extend(candidate.__subclasses__())
+        if spec.estimator is not None:
+            module, _, name = spec.estimator.partition(":")
+            found = getattr(importlib.import_module(module), name, None)
+            if not (
+                isinstance(found, type)
+                and issubclass(found, VerticalEstimator)
+                and found.__dict__.get("spec") is spec
+            ):
+                raise ConfigError(
+                    f"vertical algorithm {spec.name!r}: its estimator {spec.estimator!r} is "
+                    "not an estimator class of it"
+                )
+            return found
         name = "".join(part.title() for part in spec.name.split("_")) + "Estimator"
         return type(name, (VerticalEstimator,), {"spec": spec, "__doc__": spec.title})
 

@@ -254,6 +254,13 @@ class VerticalAlgorithm(Generic[ConfigT]):
     epoch_unit
         What one of its training epochs is called where runs are shown (``"tree"`` for
         SecureBoost, whose epochs are boosting rounds).
+    estimator
+        Where its own estimator class is, as ``"module:Class"``, when the module that
+        registers it does not import it (transfer learning's ``TransferClassifier``, with fitted
+        attributes of its own such as ``target_model_``): imported by
+        :meth:`~rengo.vfl.estimator.VerticalEstimator.for_algorithm`, so that a job or a
+        command builds that class, not a generic estimator. None: any subclass already
+        imported, else a generic one.
     """
 
     name: str
@@ -275,6 +282,7 @@ class VerticalAlgorithm(Generic[ConfigT]):
     metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None
     resumable: bool = False
     epoch_unit: str = "epoch"
+    estimator: str | None = None
 
     def __post_init__(self) -> None:
         scalar_option_specs(self.config_type)  # fails now, not at a user's first job file
