@@ -15,7 +15,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from rengo.cli.console_lines import echo, progress_bars_shown, say
 from rengo.cli.errors import ROUNDS_KEPT, error_console, friendly_errors
+from rengo.cli.log_formats import set_log_context
 from rengo.cli.secret_options import warn_if_on_command_line
 from rengo.cli.store_option import StoreOption
 from rengo.core.errors import ConfigError
@@ -368,17 +370,17 @@ def coordinator(
         def listening(hub: Any) -> None:
             need = f"; starts with {wanted} of them after {deadline:g}s" if wanted else ""
             run = f" (run {hub.run_id}: `--resume {hub.run_id}` if this process dies)"
-            console.print(
+            set_log_context(run_id=hub.run_id)
+            say(
+                console,
                 f"{spec.job.name}: {spec.strategy.name}, {spec.job.rounds} rounds"
                 f"{run if hub.run_id else ''}; listening on {hub.address}, waiting for "
                 f"{', '.join(names)}{need}",
-                highlight=False,
             )
 
         def hub_event(level: str, message: str) -> None:
-            if level in ("warning", "error"):
-                return  # logged too: the log handler shows it (once)
-            console.print(message, highlight=False)
+            if level not in ("warning", "error"):  # those the log handler shows (once)
+                echo(console, message)
 
         with (
             RunStore(resolve_store_path(store)) as run_store,
@@ -405,7 +407,7 @@ def coordinator(
                 ),
                 resume=resume,
                 on_listening=listening,
-                progress=progress,
+                progress=progress_bars_shown(progress, console),
                 checks=spec.result_checks,
                 workflow=built.workflow,
                 slow_after=deploy.slow_after,
@@ -421,7 +423,9 @@ def coordinator(
                 report = tracker.report()
                 payouts = record_and_pay(run_store, history.run_id, report, spec.contribution)
                 print_contribution(console, history.run_id, report, payouts, spec.contribution)
-        console.print(completed_line(history, resumed=resume is not None), highlight=False)
+        console.print(
+            completed_line(history, resumed=resume is not None), highlight=False, soft_wrap=True
+        )
 
 
 def completed_line(history: Any, resumed: bool) -> str:
@@ -557,7 +561,8 @@ def party(
         reconnecting = "reconnecting until the run ends" + (
             f", for up to {limit:g}s without a coordinator" if limit else ""
         )
-        console.print(f"{name}: serving {coordinator} ({reconnecting})")
+        set_log_context(party=name)
+        say(console, f"{name}: serving {coordinator} ({reconnecting})")
         sessions = run_party(
             coordinator,
             name,
@@ -566,11 +571,11 @@ def party(
             backoff=backoff,
             heartbeat_timeout=heartbeat_timeout,
             mods=[PartyReport(name), *own_mods],
-            on_finished=lambda text: console.print(f"{name}: {text}", highlight=False),
+            on_finished=lambda text: echo(console, f"{name}: {text}"),
             require_signed_secagg=require_signed_secagg,
             data_files=reported or None,
         )
-        console.print(f"{name}: the run ended ({sessions} session{'s' * (sessions != 1)})")
+        say(console, f"{name}: the run ended ({sessions} session{'s' * (sessions != 1)})")
 
 
 def reported_data_files(paths: Sequence[Path]) -> dict[str, str]:
@@ -630,15 +635,15 @@ class PartyReport:
         if isinstance(reply, FitResult):
             loss = reply.metrics.get("loss")
             shown = f", loss {float(loss):.4f}" if isinstance(loss, (int, float)) else ""
-            console.print(
+            say(
+                console,
                 f"{self.name}: round {server_round}: trained on {reply.num_examples} "
                 f"examples{shown} in {took:.2f}s",
-                highlight=False,
             )
         elif isinstance(reply, EvaluateResult):
-            console.print(
+            say(
+                console,
                 f"{self.name}: round {server_round}: evaluated {reply.num_examples} examples, "
                 f"loss {reply.loss:.4f}",
-                highlight=False,
             )
         return reply

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from rengo.cli.logging_options import structured_logs
 from rengo.core.errors import ConfigError, DataError, RengoError
 
 log = logging.getLogger("rengo.cli")
@@ -73,6 +74,17 @@ error_console = Console(stderr=True)
 and a script reading a command's stdout never reads an error as its result."""
 
 
+def print_error(message: str) -> None:
+    """Say ``message`` as the one ``error: ...`` line on stderr (under ``--log-format
+    text|json``: an error record of ``rengo.cli``)."""
+    if structured_logs():
+        log.error("%s", message)
+    else:
+        error_console.print(
+            f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True
+        )
+
+
 def show_warnings_as_lines() -> None:
     """Print Python warnings as one ``warning:`` line on stderr, as errors print, instead
     of Python's ``path/to/file.py:60: SomeWarning: ...`` followed by the source line (which
@@ -86,6 +98,9 @@ def show_warnings_as_lines() -> None:
         file: TextIO | None = None,
         line: str | None = None,
     ) -> None:
+        if structured_logs():
+            log.warning("%s (%s)", message, category.__name__)
+            return
         error_console.print(
             f"[yellow]warning:[/] {escape(str(message))} ({category.__name__})",
             highlight=False,
@@ -107,20 +122,19 @@ def friendly_errors(console: Console, kept: str | Callable[[], str] = "") -> Ite
             yield
     except (ConfigError, DataError) as exc:
         log.debug("where the error was raised", exc_info=True)
-        error_console.print(
-            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
-        )
+        print_error(str(exc))
         raise typer.Exit(2) from None
     except RengoError as exc:
         log.debug("where the error was raised", exc_info=True)
-        error_console.print(
-            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
-        )
+        print_error(str(exc))
         raise typer.Exit(1) from None
     except KeyboardInterrupt as exc:
         how, code = _stopped_by(exc)
         said = kept() if callable(kept) else kept
-        console.print(f"[yellow]{how}{'; ' + said if said else ''}")
+        if structured_logs():
+            log.warning("%s%s", how, "; " + said if said else "")
+        else:
+            console.print(f"[yellow]{how}{'; ' + said if said else ''}", soft_wrap=True)
         raise typer.Exit(code) from None
 
 

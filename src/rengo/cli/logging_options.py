@@ -1,9 +1,14 @@
-"""``-v`` / ``--log-level`` on every ``rengo`` command, wherever they are typed.
+"""``-v`` / ``--log-level`` / ``--log-format`` on every ``rengo`` command, wherever typed.
 
 ``rengo -v run job.toml`` and ``rengo run job.toml -v`` are the same: each command (and the
 top-level ``rengo``) takes ``-v`` (info; ``-vv`` debug) and ``--log-level LEVEL``. At debug
-level a failing client's traceback is shown (once), with every protocol step. Records go
-through rich's handler to standard error, so they print above live progress bars.
+level a failing client's traceback is shown (once), with every protocol step. By default
+(``--log-format console``) records go through rich's handler to standard error, so they print
+above live progress bars. ``--log-format text`` or ``json`` (or ``$RENGO_LOG_FORMAT``) is for
+a log pipeline: every diagnostic a command prints (its progress lines, warnings and errors,
+and the library's records) becomes one record a line on standard error, with its UTC time,
+level, logger and the run, round and party it concerns (:mod:`rengo.cli.log_formats`), no
+progress bar is drawn, and standard output keeps only the command's results.
 
 The options are added to every command of the tree by :class:`LoggingGroup`, the top-level
 group's class, so a command module never declares them.
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import sys
 from enum import Enum
 from typing import Annotated, Any
 
@@ -22,25 +28,87 @@ from typer.core import TyperGroup
 _HANDLER_NAME = "rengo-cli"
 
 
-def configure_logging(level: int | None = None) -> None:
-    """Send ``rengo.*`` records to standard error (the handler is added once), at ``level``
-    and above (None: leave the level alone; warnings and errors by default)."""
-    logger = logging.getLogger("rengo")
-    if level is not None:
-        logger.setLevel(level)
-    if not any(h.get_name() == _HANDLER_NAME for h in logger.handlers):
-        from rich.console import Console
+class LogFormat(str, Enum):
+    """What ``--log-format`` accepts: rich's console lines (for a person at a terminal), or
+    one timestamped record a line, as text or JSON (for a log pipeline)."""
+
+    console = "console"
+    text = "text"
+    json = "json"
+
+
+_chosen: dict[str, Any] = {"format": LogFormat.console}
+
+EVENTS_LOGGER = "rengo.cli"
+"""The logger a command's own progress lines go to under ``--log-format text|json``."""
+
+
+def log_format() -> LogFormat:
+    """The format chosen for this command (``console`` unless ``--log-format`` or
+    ``$RENGO_LOG_FORMAT`` said otherwise)."""
+    return LogFormat(_chosen["format"])
+
+
+def structured_logs() -> bool:
+    """True under ``--log-format text`` or ``json``: diagnostics are log records, not
+    console lines, and no progress bar is drawn."""
+    return log_format() is not LogFormat.console
+
+
+class _StandardErrorHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the standard error of the moment (a test may swap ``sys.stderr``)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write ``record`` to ``sys.stderr`` as it is now."""
+        self.stream = sys.stderr  # not setStream: it flushes the old one, perhaps closed
+        super().emit(record)
+
+
+def _handler(chosen: LogFormat) -> logging.Handler:
+    """A person at a terminal gets rich's handler; off one (a pipe, a file, a service's
+    journal) one timestamped text line a record: rich wraps at 80 columns there."""
+    from rich.console import Console
+
+    if chosen is LogFormat.console and Console(stderr=True).is_terminal:
         from rich.logging import RichHandler
 
-        handler = RichHandler(
+        handler: logging.Handler = RichHandler(
             console=Console(stderr=True),
             show_time=False,
             show_path=False,
             rich_tracebacks=False,
             markup=False,
         )
-        handler.set_name(_HANDLER_NAME)
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        return handler
+    from rengo.cli.log_formats import JsonLineFormatter, TextLineFormatter
+
+    handler = _StandardErrorHandler()
+    handler.setFormatter(JsonLineFormatter() if chosen is LogFormat.json else TextLineFormatter())
+    return handler
+
+
+def configure_logging(level: int | None = None, chosen: LogFormat | None = None) -> None:
+    """Send ``rengo.*`` records to standard error (one handler, replaced when the format
+    changes), at ``level`` and above (None: leave the level alone; warnings and errors by
+    default, info under ``text`` and ``json``, where a command's progress lines are info
+    records), in the format ``chosen`` (None: leave it alone)."""
+    logger = logging.getLogger("rengo")
+    if level is not None:
+        logger.setLevel(level)
+        _chosen["level_given"] = True
+    if chosen is not None:
+        _chosen["format"] = chosen
+        if structured_logs() and not _chosen.get("level_given"):
+            logger.setLevel(logging.INFO)
+    wanted = log_format()
+    name = f"{_HANDLER_NAME}:{wanted.value}"
+    ours = [h for h in logger.handlers if (h.get_name() or "").startswith(_HANDLER_NAME)]
+    if [h.get_name() for h in ours] != [name]:
+        for old in ours:
+            logger.removeHandler(old)
+        handler = _handler(wanted)
+        handler.set_name(name)
         logger.addHandler(handler)
 
 
@@ -61,6 +129,11 @@ def _verbosity(value: int) -> None:
 def _level(value: LogLevel | None) -> None:
     if value is not None:
         configure_logging(getattr(logging, LogLevel(value).value.upper()))
+
+
+def _format(value: LogFormat | None) -> None:
+    if value is not None:
+        configure_logging(chosen=LogFormat(value))
 
 
 def _template(
@@ -86,13 +159,25 @@ def _template(
             help="Log level: debug (client tracebacks included), info, warning, error.",
         ),
     ] = None,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(
+            envvar="RENGO_LOG_FORMAT",
+            expose_value=False,
+            is_eager=True,
+            case_sensitive=False,
+            callback=_format,
+            help="console (for a terminal), or text / json: one record a line on stderr with "
+            "its UTC time, level, logger, run, round and party, for a log pipeline.",
+        ),
+    ] = None,
 ) -> None:
     """Never run: its parameters become every command's logging options."""
 
 
 def logging_options() -> list[Any]:
-    """``-v/--verbose`` (repeatable) and ``--log-level``, applied as soon as parsed (built by
-    typer from :func:`_template`'s annotations, like any other option)."""
+    """``-v/--verbose`` (repeatable), ``--log-level`` and ``--log-format``, applied as soon
+    as parsed (built by typer from :func:`_template`'s annotations, like any other option)."""
     template = typer.Typer(add_completion=False)
     template.command()(_template)
     return list(typer.main.get_command(template).params)

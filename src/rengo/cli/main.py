@@ -64,7 +64,8 @@ def main(
 ) -> None:
     """Federated learning: horizontal, vertical and transfer, with contribution accounting.
 
-    Every command takes -v (-vv for debug) and --log-level.
+    Every command takes -v (-vv for debug), --log-level and --log-format (json: one record a
+    line on stderr, for a log pipeline).
     """
     _replace_what_output_cannot_encode()
     configure_logging()

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -36,9 +37,11 @@ from rich.console import Console
 
 from rengo.cli.algorithm_options import flag, options_for, with_algorithm_options
 from rengo.cli.cell_hints import cells_hinted
+from rengo.cli.console_lines import progress_bars_shown, say
 from rengo.cli.csv_format_options import DecimalOption, DelimiterOption, EncodingOption
 from rengo.cli.deploy import hub_security, party_credentials, reported_data_files
 from rengo.cli.errors import friendly_errors
+from rengo.cli.log_formats import set_log_context
 from rengo.cli.message_size_option import MIB, MaxMessageOption, max_message_bytes
 from rengo.cli.output_paths import output_target, writable_folder
 from rengo.cli.secret_options import warn_if_on_command_line
@@ -84,7 +87,7 @@ def _max_rejoins(flag: int | None, job_value: int | None) -> int:
 def _show_deprecations(caught: list[warnings.WarningMessage]) -> None:
     for item in caught:
         if issubclass(item.category, (DeprecationWarning, FutureWarning)):
-            console.print(f"[yellow]note:[/] {item.message}")
+            say(console, f"note: {item.message}", level=logging.WARNING, style="yellow")
 
 
 @with_algorithm_options
@@ -243,11 +246,12 @@ def vfl_coordinator(
 
         def listening(hub: Any) -> None:
             run = f" (run {hub.run_id})" if hub.run_id else ""
-            console.print(f"listening on {hub.address}; waiting for {', '.join(names)}{run}")
+            set_log_context(run_id=hub.run_id)
+            say(console, f"listening on {hub.address}; waiting for {', '.join(names)}{run}")
 
         with (
             RunStore(resolve_store_path(store)) as run_store,
-            progress_display(progress, console) as shown,
+            progress_display(progress_bars_shown(progress, console), console) as shown,
         ):
             report = serve_vertical_coordinator(
                 listen,
@@ -273,7 +277,11 @@ def vfl_coordinator(
                 held_out=held_out,
                 max_message_bytes=max_message_bytes(max_message_mb, job_limit),
             )
-        console.print(f"run {report.run_id}: {report.describe()} in {report.wall_time_s:.1f}s")
+        console.print(
+            f"run {report.run_id}: {report.describe()} in {report.wall_time_s:.1f}s",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def vfl_party(
@@ -403,6 +411,7 @@ def vfl_party(
     from rengo.jobs.vertical import held_out_metrics
     from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
 
+    set_log_context(party=name)
     with friendly_errors(console):
         warn_if_on_command_line(ctx, "token", "--token", "RENGO_TOKEN")
         if load_model is not None and (job is not None or csv_path is not None):
@@ -474,15 +483,16 @@ def vfl_party(
         except (ConfigError, DataError) as exc:
             # the run waits for this party: tell it, so that every role stops now, naming
             # this party, instead of at the join deadline with this party "missing"
-            console.print(
+            say(
+                console,
                 f"{name}: cannot take part (the error follows); telling the coordinator at "
-                f"{coordinator} to stop the run"
+                f"{coordinator} to stop the run",
             )
             _abort_the_run(coordinator, name, creds, backoff, exc)
             raise
-        console.print(f"{name}: connecting to {coordinator}")
+        say(console, f"{name}: connecting to {coordinator}")
         try:
-            with progress_display(progress, console) as shown:
+            with progress_display(progress_bars_shown(progress, console), console) as shown:
                 result = run_vertical_party(
                     coordinator,
                     name,
@@ -504,9 +514,13 @@ def vfl_party(
         role = "label party" if result.is_label_party else "feature party"
         rows = 0 if result.train_rows is None else len(result.train_rows)
         if kept is None:
-            console.print(f"{name}: trained on {rows} common rows as the {role}")
+            console.print(f"{name}: trained on {rows} common rows as the {role}", soft_wrap=True)
         else:
-            console.print(f"{name}: scored with its model from {load_model} as the {role}")
+            console.print(
+                f"{name}: scored with its model from {load_model} as the {role}",
+                highlight=False,
+                soft_wrap=True,
+            )
         output = result.plan.spec.output_of(result.plan.config)
         if result.scores is not None and result.score_ids is not None:
             target, kept = output_target(predictions, overwrite)
@@ -523,13 +537,15 @@ def vfl_party(
                     line += "; " + ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
                 except DataError as exc:
                     line += f"; not evaluated: {exc}"
-            console.print(line)
+            console.print(line, highlight=False, soft_wrap=True)
         if model is not None:
             target, kept = output_target(model, overwrite)
             _write_model(target, name, result, data)
             run = result.plan.training_run
             of_run = "" if run is None else f" (training run {short_run(run)})"
-            console.print(f"{name}: model -> {target}{kept}{of_run}")
+            console.print(
+                f"{name}: model -> {target}{kept}{of_run}", highlight=False, soft_wrap=True
+            )
 
 
 def _refuse_flags_the_job_replaces(
@@ -611,10 +627,13 @@ def _scoring_inputs(
             raise ConfigError("--load-model scores new rows: give them with --score-csv NEW.csv")
         return kept.model, kept.origin, PartyData()
     if kept.origin.training_run is None:
-        console.print(
-            f"[yellow]note:[/] {path} names no training run (written before model files "
+        say(
+            console,
+            f"note: {path} names no training run (written before model files "
             "carried one): it is scored only beside files that name none either, and "
-            "rengo cannot check that they come from one training run"
+            "rengo cannot check that they come from one training run",
+            level=logging.WARNING,
+            style="yellow",
         )
     features = kept.prepared.get("features")
     if not isinstance(features, list) or not all(isinstance(f, str) for f in features):

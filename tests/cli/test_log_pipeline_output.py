@@ -1,0 +1,185 @@
+"""What a log pipeline (journald, ``docker logs``, Promtail, Filebeat) reads from a deployed
+horizontal run whose ``rengo coordinator`` and ``rengo party`` processes write to pipes, not
+a terminal: one line per event, no progress bar frames or escape codes, a clean run quiet on
+stderr; under ``--log-format json`` every stderr line one JSON record with its UTC time, level,
+logger and run/round/party, results alone on stdout, and no secret at debug level."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_deploy_cli import JOB  # iris, 2 clients, 3 rounds
+
+PARTIES = ("client-0", "client-1")
+TOKENS = {"client-0": "tok0-Vq3kP9xZr7LmN2sT", "client-1": "tok1-Hc8wY4dJf6QbE1uA"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_until_listening(address: str, coordinator: subprocess.Popen[str]) -> None:
+    """Wait until ``address`` accepts connections, as a service manager's ordering would
+    (a party started before its coordinator warns that it cannot reach it, and retries)."""
+    host, port = address.rsplit(":", 1)
+    while coordinator.poll() is None:
+        try:
+            with socket.create_connection((host, int(port)), timeout=1):
+                return
+        except OSError:
+            threading.Event().wait(0.1)
+    raise AssertionError(f"the coordinator exited {coordinator.returncode} before listening")
+
+
+def _deployed_run(tmp_path: Path, auth: str, *flags: str) -> dict[str, tuple[str, str]]:
+    """Run JOB deployed (``auth``: certs or tokens) with ``flags`` on every command and
+    stdout and stderr piped apart, as a service manager does; each process's (stdout,
+    stderr), by role, once all exited 0."""
+    job = tmp_path / "job.toml"
+    job.write_text(JOB)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TERM": "dumb", "NO_COLOR": "1"}
+    env.pop("COLUMNS", None)
+    if auth == "certs":
+        certs = tmp_path / "certs"
+        made = subprocess.run(
+            [sys.executable, "-m", "rengo.cli.main", "certs", "init", str(certs),
+             "--parties", ",".join(PARTIES)],
+            capture_output=True, text=True, env=env,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        coordinator_auth = ["--certs", str(certs)]
+        party_auth = {name: ["--certs", str(certs)] for name in PARTIES}
+    else:
+        tokens = tmp_path / "tokens.toml"
+        tokens.write_text("".join(f'{n} = "{t}"\n' for n, t in TOKENS.items()))
+        tokens.chmod(0o600)
+        coordinator_auth = ["--insecure", "--tokens", str(tokens)]
+        party_auth = {name: ["--insecure"] for name in PARTIES}
+    address = f"127.0.0.1:{_free_port()}"
+
+    def start(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "rengo.cli.main", *args, *flags],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**env, **(extra_env or {})},
+        )
+
+    coordinator = start(
+        "coordinator", "--job", str(job), "--listen", address, *coordinator_auth,
+        "--parties", ",".join(PARTIES), "--store", str(tmp_path / "runs.db"),
+        "--join-timeout", "60",
+    )  # fmt: skip
+    procs = {"coordinator": coordinator}
+    _wait_until_listening(address, procs["coordinator"])
+    for name in PARTIES:
+        procs[name] = start(
+            "party", "--coordinator", address, "--name", name, "--job", str(job),
+            *party_auth[name], "--retry-for", "60",
+            extra_env={"RENGO_TOKEN": TOKENS[name]} if auth == "tokens" else None,
+        )  # fmt: skip
+    said = {}
+    try:
+        for role, proc in procs.items():
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, f"{role} exited {proc.returncode}:\n{out}\n{err}"
+            said[role] = (out, err)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+    return said
+
+
+def test_piped_output_is_one_line_per_event_with_no_bars_escape_codes_or_warnings(
+    tmp_path: Path,
+) -> None:
+    """Piped, rich wrapped each line at 80 columns (a round's line became two records) and
+    printed the progress bar's last frame (box-drawing characters, cut with '…') into the
+    file."""
+    said = _deployed_run(tmp_path, "certs")
+    for role, (out, err) in said.items():
+        for text in (out, err):
+            assert "\x1b" not in text and "━" not in text and "…" not in text, (role, text)
+        assert err == "", (role, err)  # a clean run says nothing on stderr
+    coordinator = said["coordinator"][0].splitlines()
+    rounds = [line for line in coordinator if line.startswith("round ")]
+    assert len(rounds) == 3
+    assert all("received" in line for line in rounds), coordinator
+    assert coordinator[0].endswith("waiting for client-0, client-1"), coordinator
+    assert coordinator[-1].startswith("run ") and coordinator[-1].endswith("completed 3 rounds")
+    for name in PARTIES:
+        lines = said[name][0].splitlines()
+        assert lines[0].startswith(f"{name}: serving ") and lines[0].endswith("coordinator)")
+        assert all(line.startswith(f"{name}: ") for line in lines), lines
+
+
+def _secrets(tmp_path: Path) -> list[str]:
+    """What must never reach a log: every private key's base64 body lines and the tokens."""
+    found = list(TOKENS.values())
+    for key in (tmp_path / "certs").rglob("*.key"):
+        body = [line for line in key.read_text().splitlines() if not line.startswith("-----")]
+        found += [line for line in body if len(line) >= 16]
+        der = base64.b64decode("".join(body))
+        found.append(der.hex())
+    return found
+
+
+@pytest.mark.parametrize("auth", ["certs", "tokens"])
+def test_json_logs_at_debug_are_one_record_a_line_with_run_round_party_and_no_secrets(
+    tmp_path: Path, auth: str
+) -> None:
+    said = _deployed_run(tmp_path, auth, "--log-format", "json", "--log-level", "debug")
+    records: dict[str, list[dict[str, object]]] = {}
+    for role, (_, err) in said.items():
+        assert err.strip(), role
+        records[role] = [json.loads(line) for line in err.splitlines()]  # each line parses
+        for record in records[role]:
+            assert {"time", "level", "logger", "message"} <= record.keys(), record
+            assert str(record["time"]).endswith("+00:00"), record
+            assert str(record["logger"]).startswith("rengo"), record
+            if record["level"] not in ("DEBUG", "INFO"):  # a clean run: no warnings but
+                assert auth == "tokens" and "plain text" in str(record["message"]), record
+    coordinator_out = said["coordinator"][0].splitlines()
+    assert len(coordinator_out) == 1 and coordinator_out[0].endswith("completed 3 rounds")
+    run_id = coordinator_out[0].split()[1]
+    rounds = [r for r in records["coordinator"] if str(r["message"]).startswith("round ")]
+    assert [r["round"] for r in rounds] == [1, 2, 3], rounds
+    assert all(r["run_id"] == run_id for r in rounds), rounds
+    for name in PARTIES:
+        assert said[name][0] == "", said[name][0]  # a party has no results to print
+        assert all(r.get("party") == name for r in records[name])
+        trained = [r for r in records[name] if "trained on" in str(r["message"])]
+        assert [r["round"] for r in trained] == [1, 2, 3], trained
+
+    everything = "".join(out + err for out, err in said.values())
+    assert "PRIVATE KEY" not in everything
+    if auth == "certs":
+        for secret in _secrets(tmp_path):
+            assert secret not in everything
+    for token in TOKENS.values():
+        assert token not in everything
+
+
+def test_text_log_lines_carry_utc_time_level_logger_and_run(tmp_path: Path) -> None:
+    said = _deployed_run(tmp_path, "certs", "--log-format", "text")
+    lines = said["coordinator"][1].splitlines()
+    run_id = said["coordinator"][0].split()[1]
+    rounds = [line for line in lines if " round=" in line]
+    assert len(rounds) == 3, lines
+    for number, line in enumerate(rounds, 1):
+        time, level, logger, run, round_, *_ = line.split(" ")
+        assert time.endswith("+00:00") and level == "INFO" and logger.startswith("rengo")
+        assert run == f"run_id={run_id}" and round_ == f"round={number}", line
