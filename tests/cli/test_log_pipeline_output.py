@@ -183,3 +183,34 @@ def test_text_log_lines_carry_utc_time_level_logger_and_run(tmp_path: Path) -> N
         time, level, logger, run, round_, *_ = line.split(" ")
         assert time.endswith("+00:00") and level == "INFO" and logger.startswith("rengo")
         assert run == f"run_id={run_id}" and round_ == f"round={number}", line
+
+
+def test_rengo_run_piped_prints_no_bar_and_under_json_only_its_result_on_stdout(
+    tmp_path: Path,
+) -> None:
+    """`rengo run` piped wrote its progress bar's last frame into the file and wrapped its
+    result line at 80 columns."""
+    job = tmp_path / "job.toml"
+    job.write_text(JOB)
+    env = {**os.environ, "TERM": "dumb", "NO_COLOR": "1"}
+    env.pop("COLUMNS", None)
+    command = [sys.executable, "-m", "rengo.cli.main", "run", str(job)]
+    plain = subprocess.run(
+        [*command, "--store", str(tmp_path / "a.db")], capture_output=True, text=True, env=env
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert "━" not in plain.stdout and "\x1b" not in plain.stdout and plain.stderr == ""
+    last = plain.stdout.splitlines()[-1]
+    assert last.startswith("run ") and "central_accuracy=" in last and "train_loss=" in last
+
+    logged = subprocess.run(
+        [*command, "--store", str(tmp_path / "b.db"), "--log-format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert logged.returncode == 0, logged.stderr
+    assert len(logged.stdout.splitlines()) == 1 and logged.stdout.startswith("run ")
+    records = [json.loads(line) for line in logged.stderr.splitlines()]
+    assert [r["round"] for r in records if "round" in r] == [1, 2, 3], records
+    assert all(r["level"] == "INFO" for r in records), records

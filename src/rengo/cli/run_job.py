@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from sklearn.base import clone
 
+from rengo.cli.console_lines import progress_bars_shown, say
 from rengo.cli.output_paths import plot_target, writable_folder
 from rengo.core.errors import ConfigError
 from rengo.hfl import simulate
@@ -51,6 +52,7 @@ def run_job(
     ``same_as`` (a recorded horizontal run) refuses a job whose settings are not that run's,
     naming what differs, and says after the run whether its final metrics are that run's."""
     spec = load_job(job_path, overrides)
+    progress = progress_bars_shown(progress, console)
     if same_as is not None and resume is not None:
         raise ConfigError("--same-as starts a new run and --resume continues one: give one")
     if mirrors:  # before anything is printed or trained
@@ -99,10 +101,11 @@ def run_job(
             "stays interrupted), or start a new run",
         )
     simulation_mods, simulation_workflow = job.for_simulation()
-    console.print(
-        f"[bold]{spec.job.name}[/]: {spec.strategy.name} over {len(job.client_ids)} clients "
+    say(
+        console,
+        f"{spec.job.name}: {spec.strategy.name} over {len(job.client_ids)} clients "
         f"({spec.partition.scheme}) on {spec.data.dataset}, {spec.job.rounds} rounds, "
-        f"executor={spec.job.executor}"
+        f"executor={spec.job.executor}",
     )
     tracker = None
     if spec.contribution is not None:
@@ -141,12 +144,12 @@ def run_job(
         )
         assert history.run_id is not None
         if history.stopped is not None:
-            console.print(f"[yellow]stopped early:[/] {history.stopped}")
+            console.print(f"[yellow]stopped early:[/] {history.stopped}", soft_wrap=True)
         if not history.rounds:
             return history.run_id
         last = history.rounds[-1].metrics
         shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(last.items()))
-        console.print(f"run [bold]{history.run_id}[/] completed: {shown}")
+        console.print(f"run [bold]{history.run_id}[/] completed: {shown}", soft_wrap=True)
         if repeated is not None:
             console.print(_compared_with(store, repeated.run_id, last))
         if tracker is not None and spec.contribution is not None:
@@ -328,15 +331,17 @@ def _run_vertical(
         details.append(f"{options.key_bits}-bit Paillier")
     details += [f"{options.epochs} epochs"] if hasattr(options, "epochs") else []
     settings = f"; {', '.join(details)}" if details else ""
-    console.print(
-        f"[bold]{spec.job.name}[/]: {vfl.spec.title} over {source}; labels at "
-        f"{vfl.label_party}{settings}"
+    say(
+        console,
+        f"{spec.job.name}: {vfl.spec.title} over {source}; labels at {vfl.label_party}{settings}",
     )
     job = build_vertical_job(spec)
     with RunStore(resolve_store_path(store_path)) as store:
-        result = run_vertical_job(job, store, log=console.print, progress=progress)
+        result = run_vertical_job(
+            job, store, log=lambda text: say(console, text), progress=progress
+        )
         run_id = result["run_id"]
-        console.print(f"run [bold]{run_id}[/] completed")
+        console.print(f"run [bold]{run_id}[/] completed", soft_wrap=True)
         if spec.contribution is not None:
             console.print(
                 f"valuing each feature party ({spec.contribution.method} on held-out "
