@@ -214,3 +214,74 @@ def test_rengo_run_piped_prints_no_bar_and_under_json_only_its_result_on_stdout(
     records = [json.loads(line) for line in logged.stderr.splitlines()]
     assert [r["round"] for r in records if "round" in r] == [1, 2, 3], records
     assert all(r["level"] == "INFO" for r in records), records
+
+
+VERTICAL = Path(__file__).resolve().parents[2] / "examples" / "vertical_regression"
+
+
+def test_a_deployed_vertical_run_logs_json_lines_with_each_epoch_and_no_key(
+    tmp_path: Path,
+) -> None:
+    """Piped, `rengo vfl coordinator` and `rengo vfl party` wrote their progress bars' last
+    frames into the file; under --log-format json each epoch a role ends is a record."""
+    text = (VERTICAL / "poisson.toml").read_text()
+    text = text.replace("epochs = 20", "epochs = 2").replace("key_bits = 1024", "key_bits = 512")
+    for name in ("insurer", "bank", "telecom"):
+        text = text.replace(f"data/{name}.csv", str(VERTICAL / "data" / f"{name}.csv"))
+    job = tmp_path / "job.toml"
+    job.write_text(text)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TERM": "dumb", "NO_COLOR": "1"}
+    env.pop("COLUMNS", None)
+    rengo = [sys.executable, "-m", "rengo.cli.main"]
+    certs = tmp_path / "certs"
+    made = subprocess.run(
+        [*rengo, "certs", "init", str(certs), "--parties", "insurer,bank,telecom"],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    address = f"127.0.0.1:{_free_port()}"
+    logs = ["--log-format", "json", "--log-level", "debug"]
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [*rengo, "vfl", *args, "--certs", str(certs), *logs],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        )  # fmt: skip
+
+    coordinator = start(
+        "coordinator", "--job", str(job), "--listen", address, "--join-timeout", "60",
+        "--store", str(tmp_path / "runs.db"),
+    )  # fmt: skip
+    procs = {"coordinator": coordinator}
+    _wait_until_listening(address, coordinator)
+    for name in ("insurer", "bank", "telecom"):
+        procs[name] = start("party", "--coordinator", address, "--name", name, "--job", str(job))
+    said = {}
+    try:
+        for role, proc in procs.items():
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, f"{role} exited {proc.returncode}:\n{out}\n{err}"
+            said[role] = (out, err)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+    for role, (out, err) in said.items():
+        assert "━" not in out + err and "\x1b" not in out + err, role
+        records = [json.loads(line) for line in err.splitlines()]
+        assert all(r["level"] in ("DEBUG", "INFO") for r in records), records
+        assert all(str(r["time"]).endswith("+00:00") for r in records)
+        if role == "insurer":  # the label party: its loss at each epoch's end
+            epochs = [r for r in records if "epoch" in str(r["message"])]
+            assert [str(r["message"]).split(",")[0] for r in epochs] == [
+                "insurer: epoch 1/2 done",
+                "insurer: epoch 2/2 done",
+            ], records
+            assert all(r["party"] == "insurer" for r in records)
+    assert (
+        said["coordinator"][0].startswith("run ") and len(said["coordinator"][0].splitlines()) == 1
+    )
+    everything = "".join(out + err for out, err in said.values())
+    for secret in _secrets(tmp_path):
+        if secret not in TOKENS.values():
+            assert secret not in everything

@@ -65,3 +65,27 @@ def echo(console: Console, message: str) -> None:
     added: the same event twice in a log is noise."""
     if not structured_logs():
         console.print(Text(message), highlight=False, soft_wrap=True)
+
+
+def vertical_progress(wanted: bool, console: Console) -> Any:
+    """What a vertical command passes as ``progress``: rich's bars on a terminal; off one
+    (or under ``--log-format text|json``) a line for each stage and epoch a role ends,
+    so a log shows how a long encrypted run advances; nothing when not ``wanted``."""
+    if progress_bars_shown(wanted, console):
+        return True
+    if not wanted:
+        return False
+    from rengo.vfl import VerticalProgress
+
+    def line(event: VerticalProgress) -> None:
+        if event.ends_epoch and event.epoch is not None:
+            of = f"/{event.epochs}" if event.epochs else ""
+            loss = f", loss {event.loss:.4f}" if event.loss is not None else ""
+            say(console, f"{event.party}: {event.unit} {event.epoch}{of} done{loss}")
+        elif event.finished and event.stage != "train":
+            stage = f"{event.stage} ({event.phase})" if event.phase else event.stage
+            matched = f", {event.matched} matched" if event.matched is not None else ""
+            detail = f", {event.detail}" if event.detail else ""
+            say(console, f"{event.party}: {stage} done{matched}{detail}")
+
+    return line

@@ -37,7 +37,7 @@ from rich.console import Console
 
 from rengo.cli.algorithm_options import flag, options_for, with_algorithm_options
 from rengo.cli.cell_hints import cells_hinted
-from rengo.cli.console_lines import progress_bars_shown, say
+from rengo.cli.console_lines import say, vertical_progress
 from rengo.cli.csv_format_options import DecimalOption, DelimiterOption, EncodingOption
 from rengo.cli.deploy import hub_security, party_credentials, reported_data_files
 from rengo.cli.errors import friendly_errors
@@ -251,7 +251,7 @@ def vfl_coordinator(
 
         with (
             RunStore(resolve_store_path(store)) as run_store,
-            progress_display(progress_bars_shown(progress, console), console) as shown,
+            progress_display(vertical_progress(progress, console), console) as shown,
         ):
             report = serve_vertical_coordinator(
                 listen,
@@ -492,7 +492,7 @@ def vfl_party(
             raise
         say(console, f"{name}: connecting to {coordinator}")
         try:
-            with progress_display(progress_bars_shown(progress, console), console) as shown:
+            with progress_display(vertical_progress(progress, console), console) as shown:
                 result = run_vertical_party(
                     coordinator,
                     name,
