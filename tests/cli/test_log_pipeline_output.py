@@ -285,3 +285,34 @@ def test_a_deployed_vertical_run_logs_json_lines_with_each_epoch_and_no_key(
     for secret in _secrets(tmp_path):
         if secret not in TOKENS.values():
             assert secret not in everything
+
+
+def test_a_stopped_command_says_so_on_stderr_leaving_stdout_to_its_results(
+    tmp_path: Path,
+) -> None:
+    """`systemctl stop` (SIGTERM) on `rengo ui`: its 'terminated (SIGTERM)' line went to
+    stdout, among what a script reads as the command's output."""
+    import signal
+
+    from rengo.tracking import RunStore
+
+    store = tmp_path / "runs.db"
+    RunStore(store).close()
+    address = f"127.0.0.1:{_free_port()}"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TERM": "dumb", "NO_COLOR": "1"}
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "rengo.cli.main", "ui", "--store", str(store), "--listen", address],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        _wait_until_listening(address, ui)
+        ui.send_signal(signal.SIGTERM)
+        out, err = ui.communicate(timeout=60)
+    finally:
+        if ui.poll() is None:
+            ui.kill()
+    assert ui.returncode == 143, (out, err)
+    assert out.splitlines() == [
+        f"dashboard at http://{address}/ (this machine only); Ctrl-C to stop"
+    ]
+    assert err.splitlines() == ["terminated (SIGTERM)"], err

@@ -114,9 +114,10 @@ def show_warnings_as_lines() -> None:
 def friendly_errors(console: Console, kept: str | Callable[[], str] = "") -> Iterator[None]:
     """Exit 2 on configuration or data errors, 1 on other rengo errors, with the message on
     stderr (and, at debug level, where it was raised); 130 after Ctrl-C, 143 after SIGTERM
-    and 129 after SIGHUP (each recorded as an interruption), followed on ``console`` by
-    ``kept`` (what a command that records rounds keeps, or a function that says it once the
-    run is interrupted; a command that keeps nothing says nothing about it)."""
+    and 129 after SIGHUP (each recorded as an interruption), said on stderr with ``kept``
+    (what a command that records rounds keeps, or a function that says it once the run is
+    interrupted; a command that keeps nothing says nothing about it). ``console`` is the
+    command's own console (kept for the callers; the stop line goes to stderr)."""
     try:
         with terminate_as_interrupt():
             yield
@@ -133,8 +134,8 @@ def friendly_errors(console: Console, kept: str | Callable[[], str] = "") -> Ite
         said = kept() if callable(kept) else kept
         if structured_logs():
             log.warning("%s%s", how, "; " + said if said else "")
-        else:
-            console.print(f"[yellow]{how}{'; ' + said if said else ''}", soft_wrap=True)
+        else:  # a diagnostic: stderr, so that stdout holds only what a command produced
+            error_console.print(f"[yellow]{how}{'; ' + said if said else ''}", soft_wrap=True)
         raise typer.Exit(code) from None
 
 
