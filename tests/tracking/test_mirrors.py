@@ -109,8 +109,11 @@ def test_mlflow_mirror_replays_a_run(tmp_path: Path, mlflow_uri: str) -> None:
         assert run.data.metrics["summary.wall_time_s"] == 3.75
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "rengo")}
         assert artifacts == {"rengo/run.json", "rengo/ledger.csv"}
-        with pytest.raises(Exception, match="already in MLflow"):
-            mirror_run(store, alpha, [MlflowMirror(mlflow_uri, "replay")])
+        same = MlflowMirror(mlflow_uri, "replay")
+        mirror_run(store, alpha, [same])  # mirrored again: the same MLflow run, no new points
+        assert same.mlflow_run_id(alpha) == mirror.mlflow_run_id(alpha)
+        history = client.get_metric_history(run.info.run_id, "central_accuracy")
+        assert [m.step for m in history] == [1, 2, 3]
         again = MlflowMirror(mlflow_uri, "replay", replace=True)
         mirror_run(store, alpha, [again])
         assert client.get_run(mirror.mlflow_run_id(alpha)).info.lifecycle_stage == "deleted"

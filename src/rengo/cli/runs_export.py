@@ -77,7 +77,8 @@ def mirror(
     replace: Annotated[bool, typer.Option(help="Overwrite a run mirrored before.")] = False,
     job: JobOption = None,
 ) -> None:
-    """Copy a recorded run into MLflow (params, per-round metrics, model) or TensorBoard."""
+    """Copy a recorded run into MLflow (params, per-round metrics, model) or TensorBoard; a
+    run mirrored there before gets only what it lacks."""
     from rengo.tracking.mirrors import TARGETS, MlflowMirror, TensorBoardMirror, mirror_run
 
     with friendly_errors(console), _open(store) as s:

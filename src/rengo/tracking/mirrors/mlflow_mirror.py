@@ -8,8 +8,12 @@ maintenance mode and refuses to open unless ``MLFLOW_ALLOW_FILE_STORE`` is set);
 ``tracking_uri`` for a tracking server (``http://...``) or any other store. View with
 ``mlflow ui --backend-store-uri sqlite:///rengo-runs/mlflow.db``.
 
-Each rengo run becomes one MLflow run tagged ``rengo.run_id``; mirroring a run that is
-already there is refused unless ``replace=True`` (the old MLflow run is deleted first).
+Each rengo run becomes one MLflow run tagged ``rengo.run_id``. Mirroring a run that is
+already there (a resumed run, ``rengo runs mirror`` after a live mirror, or after one that
+failed part way) carries on in that MLflow run and adds only what it lacks: a metric at a
+step it already has is not logged again, nor a param it already has; ``replace=True``
+deletes the old MLflow run and writes a new one. Keys MLflow would refuse are renamed as
+:func:`~rengo.tracking.mirrors.names.mirror_name` says.
 Needs the ``mlflow`` extra (``pip install 'rengo[mlflow]'``).
 """
 
@@ -26,6 +30,7 @@ from typing import Any
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.install_hint import install_hint
 from rengo.tracking.mirrors.base import StateDictFn, flat_params, round_scalars
+from rengo.tracking.mirrors.names import mirror_names
 from rengo.tracking.model_export import load_model, named_parameters, write_model
 from rengo.tracking.records import ClientRecord, RoundRecord, RunInfo
 from rengo.tracking.store import RunStore
@@ -90,6 +95,7 @@ class MlflowMirror:
         self.replace = replace
         self._mlflow: Any = None
         self._runs: dict[str, str] = {}
+        self._steps: dict[str, set[tuple[str, int]]] = {}  # open runs: (metric, step) logged
 
     # -- plumbing -------------------------------------------------------------------------
     def uri_for(self, store: RunStore) -> str:
@@ -125,81 +131,102 @@ class MlflowMirror:
 
     # -- RunMirror ------------------------------------------------------------------------
     def open(self, store: RunStore, run: RunInfo) -> None:
-        """Create (or, for a resumed run, find) the MLflow run with params and tags."""
+        """Create the MLflow run with params and tags, or carry on in the one already
+        mirrored from ``run`` (resumed, or mirrored again), adding the params it lacks."""
+        if run.run_id in self._steps:  # open already
+            return
         client, experiment_id = self._connect(store)
         existing = client.search_runs(
             [experiment_id], filter_string=f"tags.`{TAG}` = '{run.run_id}'"
         )
-        if existing and run.run_id not in self._runs:
-            if run.status == "running" and not self.replace:  # a resumed run: carry on
-                self._runs[run.run_id] = existing[0].info.run_id
-                client.update_run(existing[0].info.run_id, status="RUNNING")
-                return
-            if not self.replace:
-                raise ConfigError(
-                    f"run {run.run_id} is already in MLflow ({existing[0].info.run_id}); "
-                    "mirror it again with --replace to overwrite it"
-                )
+        if existing and self.replace:
             for old in existing:
                 client.delete_run(old.info.run_id)
-        if run.run_id in self._runs:
-            return
-        tags = {
-            TAG: run.run_id,
-            "rengo.kind": run.kind,
-            "rengo.version": run.rengo_version,
-            "rengo.host": run.hostname,
-            "mlflow.runName": run.label,
-        }
-        created = client.create_run(experiment_id, start_time=_millis(run), tags=tags)
-        self._runs[run.run_id] = created.info.run_id
+            existing = []
+        if existing:
+            found = existing[0]
+            mlflow_id = found.info.run_id
+            have = dict(found.data.params)
+            self._steps[run.run_id] = {
+                (key, m.step)
+                for key in found.data.metrics
+                for m in client.get_metric_history(mlflow_id, key)
+            }
+            if run.status == "running":
+                client.update_run(mlflow_id, status="RUNNING")
+        else:
+            tags = {
+                TAG: run.run_id,
+                "rengo.kind": run.kind,
+                "rengo.version": run.rengo_version,
+                "rengo.host": run.hostname,
+                "mlflow.runName": run.label,
+            }
+            mlflow_id = client.create_run(
+                experiment_id, start_time=_millis(run), tags=tags
+            ).info.run_id
+            have = {}
+            self._steps[run.run_id] = set()
+        self._runs[run.run_id] = mlflow_id
         params = flat_params(run.config)
         if run.seed is not None:
             params.setdefault("seed", str(run.seed))
         from mlflow.entities import Param
 
-        items = [Param(k[:250], v[:_PARAM_VALUE_CHARS]) for k, v in sorted(params.items())]
+        names = mirror_names(params)
+        items = [
+            Param(names[k], v[:_PARAM_VALUE_CHARS])
+            for k, v in sorted(params.items())
+            if names[k] not in have  # MLflow refuses to change a param it has
+        ]
         for start in range(0, len(items), _BATCH):
-            client.log_batch(created.info.run_id, params=items[start : start + _BATCH])
+            client.log_batch(mlflow_id, params=items[start : start + _BATCH])
+
+    def _log_metrics(self, run: RunInfo, values: dict[str, float], step: int) -> None:
+        """Log ``values`` at ``step``, each under its MLflow name, leaving out those the
+        MLflow run already has at that step."""
+        logged = self._steps.get(run.run_id)
+        if logged is None:
+            raise DataError(f"run {run.run_id} was not opened in MLflow")
+        mlflow_id = self._runs[run.run_id]
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)
+        names = mirror_names(values)
+        metrics = [
+            Metric(names[key], value, stamp, step)
+            for key, value in sorted(values.items())
+            if (names[key], step) not in logged
+        ]
+        for start in range(0, len(metrics), _BATCH):
+            batch = metrics[start : start + _BATCH]
+            self._mlflow.log_batch(mlflow_id, metrics=batch)
+            logged.update((m.key, step) for m in batch)
 
     def round(
         self, store: RunStore, run: RunInfo, record: RoundRecord, clients: Sequence[ClientRecord]
     ) -> None:
-        """Log the round's metrics and client aggregates at step = round."""
-        mlflow_id = self._runs.get(run.run_id)
-        if mlflow_id is None:
-            raise DataError(f"run {run.run_id} was not opened in MLflow")
-        from mlflow.entities import Metric
-
-        stamp = int(time.time() * 1000)
-        metrics = [
-            Metric(key.replace(" ", "_"), value, stamp, record.round)
-            for key, value in sorted(round_scalars(record, clients).items())
-        ]
-        for start in range(0, len(metrics), _BATCH):
-            self._mlflow.log_batch(mlflow_id, metrics=metrics[start : start + _BATCH])
+        """Log the round's metrics and client aggregates at step = round (those the MLflow
+        run does not have at that step yet)."""
+        self._log_metrics(run, round_scalars(record, clients), record.round)
 
     def close(self, store: RunStore, run: RunInfo) -> None:
-        """Final model, run summary, contributions and ledger; then the run's status."""
-        mlflow_id = self._runs.get(run.run_id)
-        if mlflow_id is None:
+        """Final model, run summary, contributions and ledger; then the run's status. The
+        summary and contribution totals are metrics at the run's last round, so a resumed
+        run's final ones follow those it had when it was interrupted."""
+        if run.run_id not in self._steps:
             raise DataError(f"run {run.run_id} was not opened in MLflow")
+        mlflow_id = self._runs[run.run_id]
         client = self._mlflow
-        from mlflow.entities import Metric
-
-        stamp = int(time.time() * 1000)
-        finals = [
-            Metric(f"summary.{k}", float(v), stamp, 0)
-            for k, v in sorted((run.summary or {}).items())
+        finals = {
+            f"summary.{k}": float(v)
+            for k, v in (run.summary or {}).items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)
-        ]
-        totals: dict[str, float] = {}
+        }
         for c in store.contributions(run.run_id):
             if c.round is None:
-                totals[f"contribution.{c.method}.{c.participant}"] = c.value
-        finals += [Metric(k, v, stamp, 0) for k, v in sorted(totals.items())]
-        for start in range(0, len(finals), _BATCH):
-            client.log_batch(mlflow_id, metrics=finals[start : start + _BATCH])
+                finals[f"contribution.{c.method}.{c.participant}"] = c.value
+        self._log_metrics(run, finals, store.round_span(run.run_id)[1])
         with tempfile.TemporaryDirectory(prefix="rengo-mlflow-") as tmp:
             folder = Path(tmp)
             (folder / "run.json").write_text(
@@ -220,6 +247,7 @@ class MlflowMirror:
                 client.log_artifact(mlflow_id, str(path), "model")
         end = int((run.finished_at.timestamp() if run.finished_at else time.time()) * 1000)
         client.set_terminated(mlflow_id, _STATUS.get(run.status, "FINISHED"), end_time=end)
+        self._steps.pop(run.run_id, None)
 
     def _model_files(self, store: RunStore, run: RunInfo, folder: Path) -> list[Path]:
         if not store.checkpoint_rounds(run.run_id):

@@ -4,7 +4,10 @@ round), client aggregates, the config as hyperparameters and as text.
 Written with the ``tensorboard`` package's own event-file writer and summary protos (no
 TensorFlow, no PyTorch needed). Each run gets its own folder
 ``<logdir>/<name>-<run id>``, so ``tensorboard --logdir rengo-runs/tensorboard`` lists
-runs by name. Needs the ``tensorboard`` extra (``pip install 'rengo[tensorboard]'``).
+runs by name. A run mirrored again into its folder (resumed, or ``rengo runs mirror`` after
+a live mirror) gets only the values its event files lack: a tag at a step already written
+is not written again, so no chart shows a step twice. Needs the ``tensorboard`` extra
+(``pip install 'rengo[tensorboard]'``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.install_hint import install_hint
 from rengo.tracking.mirrors.base import flat_params, round_scalars
+from rengo.tracking.mirrors.names import mirror_names
 from rengo.tracking.records import ClientRecord, RoundRecord, RunInfo
 from rengo.tracking.store import RunStore
 
@@ -46,6 +50,17 @@ def run_folder_name(run: RunInfo) -> str:
     return f"{label}-{run.run_id}"
 
 
+def written_steps(folder: Path) -> set[tuple[str, int]]:
+    """Every (tag, step) the event files in ``folder`` hold (none if it has none)."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    found: set[tuple[str, int]] = set()
+    for path in sorted(folder.glob("*tfevents*")):
+        for event in EventFileLoader(str(path)).Load():
+            found.update((value.tag, int(event.step)) for value in event.summary.value)
+    return found
+
+
 def _hparam(value: str) -> bool | int | float | str:
     try:
         parsed = json.loads(value)
@@ -68,6 +83,7 @@ class TensorBoardMirror:
         self.logdir = None if logdir is None else Path(logdir)
         self._writers: dict[str, Any] = {}
         self._clock: dict[str, float] = {}
+        self._written: dict[str, set[tuple[str, int]]] = {}
 
     def folder_for(self, store: RunStore, run: RunInfo) -> Path:
         """The event folder of ``run``."""
@@ -79,8 +95,15 @@ class TensorBoardMirror:
         writer = self._writers.get(run_id)
         if writer is None:
             raise DataError(f"run {run_id} was not opened in TensorBoard")
+        written = self._written[run_id]
+        values = [v for v in summary.value if (v.tag, step) not in written]
+        if not values:
+            return
+        del summary.value[:]
+        summary.value.extend(values)
         moment = wall_time if wall_time is not None else time.time()
         writer.add_event(event_pb2.Event(wall_time=moment, step=step, summary=summary))
+        written.update((v.tag, step) for v in values)
 
     # -- RunMirror ------------------------------------------------------------------------
     def open(self, store: RunStore, run: RunInfo) -> None:
@@ -90,6 +113,7 @@ class TensorBoardMirror:
         writer_cls, _, _, (hparams, text) = _modules()
         folder = self.folder_for(store, run)
         folder.mkdir(parents=True, exist_ok=True)
+        self._written[run.run_id] = written_steps(folder)
         self._writers[run.run_id] = writer_cls(str(folder))
         started = run.started_at.timestamp()
         self._clock[run.run_id] = started
@@ -118,9 +142,11 @@ class TensorBoardMirror:
         else:
             moment = self._clock.get(run.run_id, time.time()) + record.duration_s
             self._clock[run.run_id] = moment
+        scalars = round_scalars(record, clients)
+        names = mirror_names(scalars)
         values = [
-            summary_pb2.Summary.Value(tag=tag.replace(" ", "_"), simple_value=value)
-            for tag, value in sorted(round_scalars(record, clients).items())
+            summary_pb2.Summary.Value(tag=names[tag], simple_value=value)
+            for tag, value in sorted(scalars.items())
         ]
         self._event(run.run_id, record.round, summary_pb2.Summary(value=values), moment)
 
@@ -135,3 +161,4 @@ class TensorBoardMirror:
         writer.flush()
         writer.close()
         self._clock.pop(run.run_id, None)
+        self._written.pop(run.run_id, None)

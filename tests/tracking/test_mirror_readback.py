@@ -1,0 +1,200 @@
+"""What a researcher reads back through MLflow's and TensorBoard's own readers after rengo
+mirrored a run: every param (whatever its key), one point per metric and step (vertical
+epochs, resumed runs, a run mirrored again after a live mirror that failed part way)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from rengo.cli.main import app
+from rengo.jobs.vertical import log_vertical_epochs
+from rengo.tracking import RunStore
+from rengo.tracking.mirrors import MirroringStore, MlflowMirror, TensorBoardMirror
+
+pytest.importorskip("mlflow", reason="MLflow mirroring needs: pip install 'rengo[mlflow]'")
+pytest.importorskip("tensorboard", reason="needs: pip install 'rengo[tensorboard]'")
+
+VALID = re.compile(r"[A-Za-z0-9_\-./ ]+")
+
+
+def _client(uri: str) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(uri)
+
+
+def _mlflow_runs(uri: str, rengo_run: str) -> list[Any]:
+    client = _client(uri)
+    experiment = client.get_experiment_by_name("rengo")
+    return list(
+        client.search_runs(
+            [experiment.experiment_id], filter_string=f"tags.`rengo.run_id` = '{rengo_run}'"
+        )
+    )
+
+
+def _steps(uri: str, mlflow_id: str, key: str) -> list[tuple[int, float]]:
+    return sorted((m.step, m.value) for m in _client(uri).get_metric_history(mlflow_id, key))
+
+
+def _board(folder: Path) -> Any:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(folder), size_guidance={"scalars": 0, "tensors": 0})
+    accumulator.Reload()
+    return accumulator
+
+
+def _mirrors(root: Path) -> tuple[MlflowMirror, TensorBoardMirror, str]:
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    return MlflowMirror(uri), TensorBoardMirror(root / "tb"), uri
+
+
+def test_mirror_names_are_valid_stable_and_distinct() -> None:
+    from rengo.tracking.mirrors.names import mirror_name, mirror_names
+
+    assert mirror_name("parties.clinic@north") == "parties.clinic_north"
+    assert mirror_name("auc (test)") == "auc__test_"
+    assert mirror_name("/a//b/../c") == "_/a/_/b/_/c"
+    long = "k" * 300
+    assert len(mirror_name(long)) == 250 and mirror_name(long) == mirror_name(long)
+    assert mirror_name(long) != mirror_name("k" * 299)
+    names = mirror_names(["a b", "a_b", "a@b"])
+    assert names["a_b"] == "a_b"  # a valid key keeps its name
+    assert sorted(names.values()) == ["a_b", "a_b-2", "a_b-3"]
+
+
+def test_every_param_reaches_mlflow_whatever_its_key_value_or_count(tmp_path: Path) -> None:
+    mlflow, _, uri = _mirrors(tmp_path)
+    config = {
+        "vfl": {"parties": {"clinic@north": "north.csv", "lab (east)": "east.csv"}},
+        "note": "x" * 7000,
+        "k" * 300: 1,
+        "./odd": True,
+        "empty": {},
+        "many": {f"p{i}": i for i in range(150)},
+    }
+    with MirroringStore(tmp_path / "runs.db", mirrors=[mlflow]) as store:
+        run_id = store.start_run("vfl", config, name="odd params", seed=7)
+        store.finish_run(run_id, "completed")
+    (run,) = _mlflow_runs(uri, run_id)
+    params = run.data.params
+    assert len(params) == 2 + 1 + 1 + 1 + 1 + 150 + 1  # every entry and the seed
+    assert params["vfl.parties.clinic_north"] == "north.csv"
+    assert params["vfl.parties.lab__east_"] == "east.csv"
+    assert params["note"] == "x" * 6000  # MLflow's longest value
+    assert params["_/odd"] == "true" and params["empty"] == "{}" and params["many.p149"] == "149"
+    assert all(VALID.fullmatch(key) and len(key) <= 250 for key in params)
+    assert run.info.status == "FINISHED"
+
+
+def test_odd_metric_names_reach_both_tools_under_the_same_name(tmp_path: Path) -> None:
+    mlflow, board, uri = _mirrors(tmp_path)
+    with MirroringStore(tmp_path / "runs.db", mirrors=[mlflow, board]) as store:
+        run_id = store.start_run("ftl", {"algorithm": "ftl"}, name="transfer")
+        store.log_round(run_id, 1, {"auc (target)": 0.75, "loss/..": 0.5}, 1.0, 2, 0)
+        store.finish_run(run_id, "completed")
+        folder = board.folder_for(store, store.get_run(run_id))
+    mlflow_id = mlflow.mlflow_run_id(run_id)
+    assert mlflow_id is not None
+    assert _steps(uri, mlflow_id, "auc__target_") == [(1, 0.75)]
+    assert _steps(uri, mlflow_id, "loss/_") == [(1, 0.5)]
+    tags = _board(folder).Tags()["scalars"]
+    assert {"auc__target_", "loss/_"} <= set(tags)
+
+
+def test_vertical_epochs_have_one_point_per_step_in_both_tools(tmp_path: Path) -> None:
+    mlflow, board, uri = _mirrors(tmp_path)
+    with MirroringStore(tmp_path / "runs.db", mirrors=[mlflow, board]) as store:
+        run_id = store.start_run("vfl", {"algorithm": "hetero_lr"}, name="vertical")
+        # the last epoch is logged twice: its loss, then the held-out metrics
+        log_vertical_epochs(store, run_id, [0.7, 0.6, 0.5], [1.0, 1.0, 1.0], {"auc": 0.8}, 3, 3.0)
+        store.finish_run(run_id, "completed")
+        folder = board.folder_for(store, store.get_run(run_id))
+    mlflow_id = mlflow.mlflow_run_id(run_id)
+    assert mlflow_id is not None
+    assert _steps(uri, mlflow_id, "train_loss") == [(1, 0.7), (2, 0.6), (3, 0.5)]
+    assert _steps(uri, mlflow_id, "auc") == [(3, 0.8)]
+    assert _steps(uri, mlflow_id, "clients/ok") == [(1, 3.0), (2, 3.0), (3, 3.0)]
+    accumulator = _board(folder)
+    for tag in accumulator.Tags()["scalars"]:
+        steps = [e.step for e in accumulator.Scalars(tag)]
+        assert steps == sorted(set(steps)), tag
+
+
+def test_a_resumed_run_continues_its_mlflow_run_and_tensorboard_series(tmp_path: Path) -> None:
+    def store() -> MirroringStore:
+        mlflow, board, _ = _mirrors(tmp_path)  # a new process: new mirrors
+        return MirroringStore(tmp_path / "runs.db", mirrors=[mlflow, board])
+
+    with store() as first:
+        run_id = first.start_run("hfl", {"rounds": 4}, name="resumed")
+        for number in (1, 2):
+            first.log_round(run_id, number, {"accuracy": number / 10}, 1.0, 3, 0)
+        first.finish_run(run_id, "interrupted", {"rounds_done": 2})
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    (interrupted,) = _mlflow_runs(uri, run_id)
+    assert interrupted.info.status == "KILLED"
+    with store() as second:
+        second.resume_run(run_id)
+        (running,) = _mlflow_runs(uri, run_id)
+        assert running.info.status == "RUNNING"
+        for number in (2, 3, 4):  # round 2 again: its checkpoint was round 1's
+            second.log_round(run_id, number, {"accuracy": number / 10}, 1.0, 3, 0)
+        second.finish_run(run_id, "completed", {"rounds_done": 4})
+        folder = TensorBoardMirror(tmp_path / "tb").folder_for(second, second.get_run(run_id))
+    (done,) = _mlflow_runs(uri, run_id)
+    assert done.info.run_id == interrupted.info.run_id and done.info.status == "FINISHED"
+    assert [s for s, _ in _steps(uri, done.info.run_id, "accuracy")] == [1, 2, 3, 4]
+    assert done.data.metrics["summary.rounds_done"] == 4
+    assert [e.step for e in _board(folder).Scalars("accuracy")] == [1, 2, 3, 4]
+
+
+def test_runs_mirror_fills_in_what_a_failing_live_mirror_missed_and_adds_nothing_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    mlflow, board, uri = _mirrors(tmp_path)
+    real = MlflowClient.log_batch
+    down = {"now": False}
+
+    def log_batch(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if down["now"]:
+            raise ConnectionError("MLflow server unreachable")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", log_batch)
+    with MirroringStore(tmp_path / "runs.db", mirrors=[mlflow, board]) as store:
+        run_id = store.start_run("hfl", {"rounds": 4}, name="gappy")
+        for number in (1, 2, 3, 4):
+            down["now"] = number in (2, 3)
+            store.log_round(run_id, number, {"accuracy": number / 10}, 1.0, 3, 0)
+        down["now"] = False
+        store.finish_run(run_id, "completed", {"accuracy": 0.4})
+    runner = CliRunner()
+    store = ["--store", str(tmp_path / "runs.db")]
+    for target, location in (("mlflow", uri), ("tensorboard", str(tmp_path / "tb"))):
+        for _ in range(2):  # twice: mirroring again adds nothing
+            result = runner.invoke(
+                app,
+                ["runs", "mirror", run_id, "--to", target, "--uri", location, *store],
+            )
+            assert result.exit_code == 0, result.output
+    (run,) = _mlflow_runs(uri, run_id)
+    assert _steps(uri, run.info.run_id, "accuracy") == [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4)]
+    summary = _client(uri).get_metric_history(run.info.run_id, "summary.accuracy")
+    assert Counter(m.step for m in summary) == {4: 1}
+    assert run.info.status == "FINISHED"
+    with RunStore(tmp_path / "runs.db", read_only=True) as recorded:
+        folder = board.folder_for(recorded, recorded.get_run(run_id))
+    accumulator = _board(folder)
+    for tag in accumulator.Tags()["scalars"]:
+        assert [e.step for e in accumulator.Scalars(tag)] == [1, 2, 3, 4], tag
+    assert len(accumulator.Tensors("rengo/summary")) == 1
