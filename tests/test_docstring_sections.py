@@ -200,7 +200,6 @@ TO_DOCUMENT: frozenset[str] = frozenset(
         "rengo.tracking.client_spread.client_metric_spread",
         "rengo.tracking.contrib_records.record_contributions",
         "rengo.tracking.contrib_records.run_contributions",
-        "rengo.tracking.mirrors.base.MirroringStore",
         "rengo.tracking.mirrors.base.flat_params",
         "rengo.tracking.mirrors.base.mirror_run",
         "rengo.tracking.mirrors.base.round_scalars",

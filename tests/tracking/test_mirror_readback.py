@@ -4,7 +4,10 @@ epochs, resumed runs, a run mirrored again after a live mirror that failed part 
 
 from __future__ import annotations
 
+import logging
 import re
+import socket
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from rengo.cli.main import app
 from rengo.jobs.vertical import log_vertical_epochs
 from rengo.tracking import RunStore
 from rengo.tracking.mirrors import MirroringStore, MlflowMirror, TensorBoardMirror
+from rengo.tracking.mirrors import base as mirrors_base
 
 pytest.importorskip("mlflow", reason="MLflow mirroring needs: pip install 'rengo[mlflow]'")
 pytest.importorskip("tensorboard", reason="needs: pip install 'rengo[tensorboard]'")
@@ -156,12 +160,12 @@ def test_a_resumed_run_continues_its_mlflow_run_and_tensorboard_series(tmp_path:
     assert [e.step for e in _board(folder).Scalars("accuracy")] == [1, 2, 3, 4]
 
 
-def test_runs_mirror_fills_in_what_a_failing_live_mirror_missed_and_adds_nothing_twice(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def mlflow_down(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
+    """``mlflow_down["now"] = True`` makes every MLflow ``log_batch`` fail as an unreachable
+    server does, until it is set back to False."""
     from mlflow.tracking import MlflowClient
 
-    mlflow, board, uri = _mirrors(tmp_path)
     real = MlflowClient.log_batch
     down = {"now": False}
 
@@ -171,13 +175,23 @@ def test_runs_mirror_fills_in_what_a_failing_live_mirror_missed_and_adds_nothing
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(MlflowClient, "log_batch", log_batch)
+    return down
+
+
+def test_runs_mirror_fills_in_what_a_failing_live_mirror_missed_and_adds_nothing_twice(
+    tmp_path: Path, mlflow_down: dict[str, bool]
+) -> None:
+    mlflow, board, uri = _mirrors(tmp_path)
+    down = mlflow_down
     with MirroringStore(tmp_path / "runs.db", mirrors=[mlflow, board]) as store:
         run_id = store.start_run("hfl", {"rounds": 4}, name="gappy")
         for number in (1, 2, 3, 4):
-            down["now"] = number in (2, 3)
+            down["now"] = number >= 2
             store.log_round(run_id, number, {"accuracy": number / 10}, 1.0, 3, 0)
-        down["now"] = False
-        store.finish_run(run_id, "completed", {"accuracy": 0.4})
+        store.finish_run(run_id, "completed", {"accuracy": 0.4})  # still down at the end
+    down["now"] = False
+    (running,) = _mlflow_runs(uri, run_id)
+    assert _steps(uri, running.info.run_id, "accuracy") == [(1, 0.1)]
     runner = CliRunner()
     store = ["--store", str(tmp_path / "runs.db")]
     for target, location in (("mlflow", uri), ("tensorboard", str(tmp_path / "tb"))):
@@ -198,3 +212,81 @@ def test_runs_mirror_fills_in_what_a_failing_live_mirror_missed_and_adds_nothing
     for tag in accumulator.Tags()["scalars"]:
         assert [e.step for e in accumulator.Scalars(tag)] == [1, 2, 3, 4], tag
     assert len(accumulator.Tensors("rengo/summary")) == 1
+
+
+class Hanging:
+    """A mirror whose every call hangs (a tracking server that takes connections and never
+    answers, a hung network disk) until ``release`` is set; counts the calls it got."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+
+    def open(self, *args: Any) -> None:
+        self.calls += 1
+        self.release.wait(5)
+
+    round = close = open
+
+
+def test_a_hanging_mirror_holds_the_run_once_and_says_so_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mirrors_base, "MIRROR_TIMEOUT_S", 0.2, raising=False)
+    hanging = Hanging()
+    try:
+        with (
+            caplog.at_level(logging.INFO, "rengo.tracking"),
+            MirroringStore(tmp_path / "runs.db", mirrors=[hanging]) as store,
+        ):
+            run_id = store.start_run("hfl", {"rounds": 5}, name="held")
+            for number in range(1, 6):
+                store.log_round(run_id, number, {"accuracy": 0.5}, 1.0, 2, 0)
+            store.finish_run(run_id, "completed")
+            assert store.get_run(run_id).status == "completed"
+    finally:
+        hanging.release.set()
+    assert hanging.calls == 1  # not once per round: the run waited for one call only
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 2, said
+    assert said[0].startswith(f"Hanging failed to open run {run_id} (MirrorTimeout: no answer")
+    assert "mirror_run(store" in said[1]
+
+
+def test_an_unreachable_mlflow_server_says_so_once_and_names_the_fill_in(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # each call fails at once
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens there once the socket is closed
+    mirror = MlflowMirror(f"http://127.0.0.1:{port}")
+    with (
+        caplog.at_level(logging.WARNING, "rengo.tracking"),
+        MirroringStore(tmp_path / "runs.db", mirrors=[mirror]) as store,
+    ):
+        run_id = store.start_run("hfl", {"rounds": 3}, name="offline")
+        for number in (1, 2, 3):
+            store.log_round(run_id, number, {"accuracy": 0.5}, 1.0, 2, 0)
+        store.finish_run(run_id, "completed")
+        assert store.get_run(run_id).status == "completed"
+    said = [r.getMessage() for r in caplog.records if r.name == "rengo.tracking"]
+    assert len(said) == 2, said
+    assert said[0].startswith(f"MlflowMirror failed to open run {run_id}")
+    assert f"`rengo runs mirror {run_id} --to mlflow` fills it in later" in said[1]
+
+
+def test_a_mirror_down_for_a_while_is_filled_in_when_the_run_ends(
+    tmp_path: Path, mlflow_down: dict[str, bool]
+) -> None:
+    mlflow, _, uri = _mirrors(tmp_path)
+    down = mlflow_down
+    with MirroringStore(tmp_path / "runs.db", mirrors=[mlflow]) as store:
+        run_id = store.start_run("hfl", {"rounds": 4}, name="blip")
+        for number in (1, 2, 3, 4):
+            down["now"] = number == 2
+            store.log_round(run_id, number, {"accuracy": number / 10}, 1.0, 3, 0)
+        store.finish_run(run_id, "completed", {"accuracy": 0.4})
+    (run,) = _mlflow_runs(uri, run_id)
+    assert _steps(uri, run.info.run_id, "accuracy") == [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4)]
+    assert run.info.status == "FINISHED" and run.data.metrics["summary.accuracy"] == 0.4

@@ -5,7 +5,10 @@ round (with that round's client records), and when it closes. The same calls com
 live :class:`MirroringStore` (a :class:`~rengo.tracking.RunStore` that forwards each run
 as it is written, so ``simulate(..., store=MirroringStore(...))`` shows up in MLflow while
 it trains) and from :func:`mirror_run`, which replays a recorded run after the fact
-(``rengo runs mirror RUN --to mlflow``). A mirror never stops a run: its errors are logged.
+(``rengo runs mirror RUN --to mlflow``). A mirror never stops a run, nor holds it longer
+than a bounded time: the first call that fails or hangs is said once, the mirror is left
+alone for the rest of that run, and at the run's end it is filled in (the mirrors add only
+what they lack) or ``rengo runs mirror`` is named to do it later.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rengo.tracking.client_spread import client_metric_spread
+from rengo.tracking.mirrors.deadline import BoundedCaller
 from rengo.tracking.records import ClientRecord, RoundRecord, RunInfo
 from rengo.tracking.store import RunStore
 
@@ -82,13 +86,18 @@ def round_scalars(record: RoundRecord, clients: Sequence[ClientRecord]) -> dict[
     return values
 
 
-def _safely(mirror: RunMirror, what: str, call: Callable[[], None]) -> None:
-    try:
-        call()
-    except Exception:
-        log.warning(
-            "%s mirror failed to %s; the run goes on", type(mirror).__name__, what, exc_info=True
-        )
+MIRROR_TIMEOUT_S = 30.0
+"""How long a live run waits for one mirror call (MLflow's own retries to a server that is down
+take minutes per call)."""
+
+_TARGETS = {"MlflowMirror": "mlflow", "TensorBoardMirror": "tensorboard"}
+
+
+def _fill_in_hint(mirror: RunMirror, run_id: str) -> str:
+    target = _TARGETS.get(type(mirror).__name__)
+    if target is None:
+        return f"mirror_run(store, {run_id!r}, [mirror]) fills it in later"
+    return f"`rengo runs mirror {run_id} --to {target}` fills it in later"
 
 
 def mirror_run(store: RunStore, run_id: str, mirrors: Iterable[RunMirror]) -> RunInfo:
@@ -121,7 +130,20 @@ class MirroringStore(RunStore):
     >>> simulate(..., store=store)                                       # doctest: +SKIP
 
     Client records are buffered per round so each mirror gets its round's clients without
-    re-reading the store; a mirror that fails is logged and skipped, never fatal.
+    re-reading the store. A mirror call that fails, or runs past ``mirror_timeout_s``, is
+    logged once (one warning line; the traceback at debug level) and that mirror is left
+    alone for the rest of the run; when the run finishes, the store fills it in (mirrors add
+    only what they lack) or, if that fails too, says once more that ``rengo runs mirror``
+    fills it in later.
+
+    Parameters
+    ----------
+    path, keep_checkpoints
+        As for :class:`~rengo.tracking.RunStore`.
+    mirrors
+        Where each run goes.
+    mirror_timeout_s
+        The longest a run waits for one mirror call; None: :data:`MIRROR_TIMEOUT_S`.
     """
 
     def __init__(
@@ -130,10 +152,59 @@ class MirroringStore(RunStore):
         *,
         mirrors: Sequence[RunMirror],
         keep_checkpoints: int | None = None,
+        mirror_timeout_s: float | None = None,
     ) -> None:
+        seconds = MIRROR_TIMEOUT_S if mirror_timeout_s is None else mirror_timeout_s
+        callers = [BoundedCaller(seconds) for _ in mirrors]  # checks the limit first
         super().__init__(path, keep_checkpoints=keep_checkpoints)
         self.mirrors = list(mirrors)
+        self._callers = callers
+        self._stopped: set[tuple[int, str]] = set()  # (mirror, run) left alone after a failure
         self._clients: dict[tuple[str, int], list[ClientRecord]] = {}
+
+    def _mirror(self, index: int, run_id: str, what: str, call: Callable[[], None]) -> None:
+        """Make one mirror call for ``run_id`` unless that mirror stopped for it; the first
+        failure (or time-out) is said once and stops it."""
+        if (index, run_id) in self._stopped:
+            return
+        mirror = self.mirrors[index]
+        try:
+            self._callers[index].call(call)
+        except Exception as exc:
+            self._stopped.add((index, run_id))
+            log.debug("%s failed to %s", type(mirror).__name__, what, exc_info=True)
+            log.warning(
+                "%s failed to %s run %s (%s: %s); the run goes on without it, and rengo "
+                "tries to fill it in when the run ends",
+                type(mirror).__name__,
+                what,
+                run_id,
+                type(exc).__name__,
+                exc,
+            )
+
+    def _fill_in(self, run_id: str) -> None:
+        """Replay the run into each mirror that stopped for it (adding what it lacks)."""
+        for index, mirror in enumerate(self.mirrors):
+            if (index, run_id) not in self._stopped:
+                continue
+            self._stopped.discard((index, run_id))
+            try:
+                self._callers[index].call(functools.partial(mirror_run, self, run_id, [mirror]))
+            except Exception as exc:
+                log.debug(
+                    "%s failed to fill in run %s", type(mirror).__name__, run_id, exc_info=True
+                )
+                log.warning(
+                    "%s could not fill in run %s at its end either (%s: %s); %s",
+                    type(mirror).__name__,
+                    run_id,
+                    type(exc).__name__,
+                    exc,
+                    _fill_in_hint(mirror, run_id),
+                )
+            else:
+                log.info("%s filled in run %s", type(mirror).__name__, run_id)
 
     def start_run(
         self, kind: str, config: Mapping[str, Any], name: str | None = None, seed: int | None = None
@@ -141,8 +212,8 @@ class MirroringStore(RunStore):
         """Start a run in the store and open it in every mirror."""
         run_id = super().start_run(kind, config, name=name, seed=seed)
         run = self.get_run(run_id)
-        for mirror in self.mirrors:
-            _safely(mirror, "open a run", functools.partial(mirror.open, self, run))
+        for index, mirror in enumerate(self.mirrors):
+            self._mirror(index, run_id, "open", functools.partial(mirror.open, self, run))
         return run_id
 
     def resume_run(
@@ -162,8 +233,9 @@ class MirroringStore(RunStore):
             settings=settings,
             may_change=may_change,
         )
-        for mirror in self.mirrors:
-            _safely(mirror, "reopen a run", functools.partial(mirror.open, self, run))
+        for index, mirror in enumerate(self.mirrors):
+            self._stopped.discard((index, run.run_id))  # a resume tries each mirror afresh
+            self._mirror(index, run.run_id, "reopen", functools.partial(mirror.open, self, run))
         return run
 
     def log_clients(self, run_id: str, records: Sequence[ClientRecord]) -> None:
@@ -206,9 +278,12 @@ class MirroringStore(RunStore):
         )
         clients = self._clients.pop((run_id, int(round)), [])
         run = self.get_run(run_id)
-        for mirror in self.mirrors:
-            _safely(
-                mirror, "log a round", functools.partial(mirror.round, self, run, record, clients)
+        for index, mirror in enumerate(self.mirrors):
+            self._mirror(
+                index,
+                run_id,
+                f"log round {record.round} of",
+                functools.partial(mirror.round, self, run, record, clients),
             )
 
     def finish_run(
@@ -219,5 +294,6 @@ class MirroringStore(RunStore):
         run = self.get_run(run_id)
         for key in [k for k in self._clients if k[0] == run_id]:
             del self._clients[key]
-        for mirror in self.mirrors:
-            _safely(mirror, "close a run", functools.partial(mirror.close, self, run))
+        for index, mirror in enumerate(self.mirrors):
+            self._mirror(index, run_id, "close", functools.partial(mirror.close, self, run))
+        self._fill_in(run_id)
