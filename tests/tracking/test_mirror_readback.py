@@ -290,3 +290,33 @@ def test_a_mirror_down_for_a_while_is_filled_in_when_the_run_ends(
     (run,) = _mlflow_runs(uri, run_id)
     assert _steps(uri, run.info.run_id, "accuracy") == [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4)]
     assert run.info.status == "FINISHED" and run.data.metrics["summary.accuracy"] == 0.4
+
+
+MIRRORS = ["--mirror", "mlflow", "--mirror", "tensorboard"]
+
+
+def test_rengo_run_mirrors_a_vertical_job_with_its_epochs(tmp_path: Path) -> None:
+    job = tmp_path / "vertical.toml"
+    job.write_text(
+        '[job]\nkind = "vfl"\nname = "vertical lr"\nseed = 0\n[vfl]\nalgorithm = "hetero_lr"\n'
+        'dataset = "breast_cancer"\nnum_parties = 2\nlabel_party = "clinic"\nkey_bits = 512\n'
+        "epochs = 3\n"
+    )
+    store = tmp_path / "runs.db"
+    result = CliRunner().invoke(
+        app,
+        ["run", str(job), "--store", str(store), "--no-progress", *MIRRORS],
+    )
+    assert result.exit_code == 0, result.output
+    with RunStore(store, read_only=True) as recorded:
+        (run,) = recorded.list_runs()
+        losses = recorded.round_metrics(run.run_id)["train_loss"]
+        folder = TensorBoardMirror(tmp_path / "tensorboard").folder_for(recorded, run)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    (mirrored,) = _mlflow_runs(uri, run.run_id)
+    assert mirrored.info.status == "FINISHED" and mirrored.data.params["algorithm"] == "hetero_lr"
+    got = _steps(uri, mirrored.info.run_id, "train_loss")
+    assert got == [(step, pytest.approx(value)) for step, value in losses]
+    assert [s for s, _ in got] == [1, 2, 3]
+    assert [s for s, _ in _steps(uri, mirrored.info.run_id, "test_auc")] == [3]
+    assert [e.step for e in _board(folder).Scalars("train_loss")] == [1, 2, 3]

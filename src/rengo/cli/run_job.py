@@ -72,7 +72,7 @@ def run_job(
             )
         if same_as is not None:
             raise ConfigError(f"{job_path} is a vertical job: --same-as compares horizontal runs")
-        return _run_vertical(console, spec, store_path, plot, progress)
+        return _run_vertical(console, spec, store_path, plot, progress, mirrors)
     if executor is not None:
         from rengo.jobs.spec import check_choice
         from rengo.transport import executor_names
@@ -307,7 +307,12 @@ def open_store(store_path: Path | None, mirrors: Sequence[str], spec: JobSpec) -
     from rengo.tracking.mirrors import MirroringStore, MlflowMirror, make_mirror
 
     hidden = spec.model.hidden if spec.model.type == "mlp" else None
-    namer = functools.partial(model_state_dict, spec.model.type, hidden=hidden)
+    # a vertical model is exported per party, never as one model the mirror would name
+    namer = (
+        None
+        if spec.vfl is not None
+        else functools.partial(model_state_dict, spec.model.type, hidden=hidden)
+    )
     targets = [
         MlflowMirror(state_dict=namer) if name == "mlflow" else make_mirror(name)
         for name in dict.fromkeys(mirrors)
@@ -316,7 +321,12 @@ def open_store(store_path: Path | None, mirrors: Sequence[str], spec: JobSpec) -
 
 
 def _run_vertical(
-    console: Console, spec: JobSpec, store_path: Path | None, plot: Path | None, progress: bool
+    console: Console,
+    spec: JobSpec,
+    store_path: Path | None,
+    plot: Path | None,
+    progress: bool,
+    mirrors: Sequence[str] = (),
 ) -> str:
     vfl = spec.vfl
     assert vfl is not None
@@ -336,7 +346,7 @@ def _run_vertical(
         f"{spec.job.name}: {vfl.spec.title} over {source}; labels at {vfl.label_party}{settings}",
     )
     job = build_vertical_job(spec)
-    with RunStore(resolve_store_path(store_path)) as store:
+    with open_store(store_path, mirrors, spec) as store:
         result = run_vertical_job(
             job, store, log=lambda text: say(console, text), progress=progress
         )
