@@ -320,3 +320,26 @@ def test_rengo_run_mirrors_a_vertical_job_with_its_epochs(tmp_path: Path) -> Non
     assert [s for s, _ in got] == [1, 2, 3]
     assert [s for s, _ in _steps(uri, mirrored.info.run_id, "test_auc")] == [3]
     assert [e.step for e in _board(folder).Scalars("train_loss")] == [1, 2, 3]
+
+
+def test_contribution_values_per_round_and_totals_reach_both_tools(tmp_path: Path) -> None:
+    mlflow, board, uri = _mirrors(tmp_path)
+    with MirroringStore(tmp_path / "runs.db", mirrors=[mlflow, board]) as store:
+        run_id = store.start_run("hfl", {"contribution": {"method": "loo"}}, name="valued")
+        for number in (1, 2):
+            store.log_round(run_id, number, {"accuracy": 0.5}, 1.0, 2, 0)
+            # a tracker values a round once the round is logged
+            store.log_contribution(run_id, number, "hospital-a", "loo", 0.25 * number)
+            store.log_contribution(run_id, number, "hospital-b", "loo", -0.125)
+        store.log_contribution(run_id, None, "hospital-a", "loo", 0.75)
+        store.finish_run(run_id, "completed")
+        folder = board.folder_for(store, store.get_run(run_id))
+    mlflow_id = mlflow.mlflow_run_id(run_id)
+    assert mlflow_id is not None
+    assert _steps(uri, mlflow_id, "contribution/loo/hospital-a") == [(1, 0.25), (2, 0.5)]
+    assert _steps(uri, mlflow_id, "contribution/loo/hospital-b") == [(1, -0.125), (2, -0.125)]
+    assert _steps(uri, mlflow_id, "contribution.loo.hospital-a") == [(2, 0.75)]
+    accumulator = _board(folder)
+    per_round = accumulator.Scalars("contribution/loo/hospital-a")
+    assert [(e.step, e.value) for e in per_round] == [(1, 0.25), (2, 0.5)]
+    assert [e.step for e in accumulator.Scalars("contribution.loo.hospital-a")] == [2]

@@ -93,6 +93,20 @@ take minutes per call)."""
 _TARGETS = {"MlflowMirror": "mlflow", "TensorBoardMirror": "tensorboard"}
 
 
+def contribution_scalars(store: RunStore, run_id: str) -> dict[int, dict[str, float]]:
+    """A run's contribution values by step: each round's as
+    ``contribution/<method>/<participant>`` at step = round, the run's totals (round None) as
+    ``contribution.<method>.<participant>`` at its last round."""
+    _, last = store.round_span(run_id)
+    steps: dict[int, dict[str, float]] = {}
+    for c in store.contributions(run_id):
+        if c.round is None:
+            steps.setdefault(last, {})[f"contribution.{c.method}.{c.participant}"] = c.value
+        else:
+            steps.setdefault(c.round, {})[f"contribution/{c.method}/{c.participant}"] = c.value
+    return steps
+
+
 def _fill_in_hint(mirror: RunMirror, run_id: str) -> str:
     target = _TARGETS.get(type(mirror).__name__)
     if target is None:

@@ -29,7 +29,12 @@ from typing import Any
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.install_hint import install_hint
-from rengo.tracking.mirrors.base import StateDictFn, flat_params, round_scalars
+from rengo.tracking.mirrors.base import (
+    StateDictFn,
+    contribution_scalars,
+    flat_params,
+    round_scalars,
+)
 from rengo.tracking.mirrors.names import mirror_names
 from rengo.tracking.model_export import load_model, named_parameters, write_model
 from rengo.tracking.records import ClientRecord, RoundRecord, RunInfo
@@ -211,9 +216,10 @@ class MlflowMirror:
         self._log_metrics(run, round_scalars(record, clients), record.round)
 
     def close(self, store: RunStore, run: RunInfo) -> None:
-        """Final model, run summary, contributions and ledger; then the run's status. The
-        summary and contribution totals are metrics at the run's last round, so a resumed
-        run's final ones follow those it had when it was interrupted."""
+        """Final model, run summary, contributions (see
+        :func:`~rengo.tracking.mirrors.base.contribution_scalars`) and ledger; then the run's
+        status. The summary is metrics at the run's last round, so a resumed run's final
+        values follow those it had when it was interrupted."""
         if run.run_id not in self._steps:
             raise DataError(f"run {run.run_id} was not opened in MLflow")
         mlflow_id = self._runs[run.run_id]
@@ -223,10 +229,9 @@ class MlflowMirror:
             for k, v in (run.summary or {}).items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)
         }
-        for c in store.contributions(run.run_id):
-            if c.round is None:
-                finals[f"contribution.{c.method}.{c.participant}"] = c.value
         self._log_metrics(run, finals, store.round_span(run.run_id)[1])
+        for step, values in sorted(contribution_scalars(store, run.run_id).items()):
+            self._log_metrics(run, values, step)
         with tempfile.TemporaryDirectory(prefix="rengo-mlflow-") as tmp:
             folder = Path(tmp)
             (folder / "run.json").write_text(

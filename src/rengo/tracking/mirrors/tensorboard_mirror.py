@@ -22,7 +22,7 @@ from typing import Any
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.install_hint import install_hint
-from rengo.tracking.mirrors.base import flat_params, round_scalars
+from rengo.tracking.mirrors.base import contribution_scalars, flat_params, round_scalars
 from rengo.tracking.mirrors.names import mirror_names
 from rengo.tracking.records import ClientRecord, RoundRecord, RunInfo
 from rengo.tracking.store import RunStore
@@ -135,24 +135,33 @@ class TensorBoardMirror:
         self, store: RunStore, run: RunInfo, record: RoundRecord, clients: Sequence[ClientRecord]
     ) -> None:
         """One scalar per metric and client aggregate, at step = round."""
-        _, _, summary_pb2, _ = _modules()
         # Live runs stamp rounds now; replays spread them over the run from its start.
         if run.status == "running":
             moment = time.time()
         else:
             moment = self._clock.get(run.run_id, time.time()) + record.duration_s
             self._clock[run.run_id] = moment
-        scalars = round_scalars(record, clients)
+        self._scalars(run.run_id, record.round, round_scalars(record, clients), moment)
+
+    def _scalars(
+        self, run_id: str, step: int, scalars: dict[str, float], wall_time: float | None = None
+    ) -> None:
+        """``scalars`` at ``step``, each under its :func:`mirror_names` tag."""
+        _, _, summary_pb2, _ = _modules()
         names = mirror_names(scalars)
         values = [
             summary_pb2.Summary.Value(tag=names[tag], simple_value=value)
             for tag, value in sorted(scalars.items())
         ]
-        self._event(run.run_id, record.round, summary_pb2.Summary(value=values), moment)
+        self._event(run_id, step, summary_pb2.Summary(value=values), wall_time)
 
     def close(self, store: RunStore, run: RunInfo) -> None:
-        """The run's status and summary as text; then flush and close the file."""
+        """Contribution values as scalars (see
+        :func:`~rengo.tracking.mirrors.base.contribution_scalars`), the run's status and
+        summary as text; then flush and close the file."""
         _, _, _, (_, text) = _modules()
+        for step, scalars in sorted(contribution_scalars(store, run.run_id).items()):
+            self._scalars(run.run_id, step, scalars)
         summary = json.dumps(run.summary or {}, indent=1, sort_keys=True, default=str)
         body = f"status: **{run.status}**\n\n```\n{summary}\n```"
         _, last = store.round_span(run.run_id)
