@@ -343,3 +343,32 @@ def test_contribution_values_per_round_and_totals_reach_both_tools(tmp_path: Pat
     per_round = accumulator.Scalars("contribution/loo/hospital-a")
     assert [(e.step, e.value) for e in per_round] == [(1, 0.25), (2, 0.5)]
     assert [e.step for e in accumulator.Scalars("contribution.loo.hospital-a")] == [2]
+
+
+def test_runs_mirror_to_a_bad_location_is_a_one_line_error(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = store.start_run("hfl", {"rounds": 1}, name="nowhere")
+        store.log_round(run_id, 1, {"accuracy": 0.5}, 1.0, 2, 0)
+        store.finish_run(run_id, "completed")
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    runner = CliRunner()
+    for target, location in (("mlflow", "nosuch://x"), ("tensorboard", str(not_a_folder))):
+        result = runner.invoke(
+            app,
+            [
+                "runs",
+                "mirror",
+                run_id,
+                "--to",
+                target,
+                "--uri",
+                location,
+                "--store",
+                str(tmp_path / "runs.db"),
+            ],
+        )
+        assert result.exit_code == 2, result.output
+        said = " ".join(result.output.split())
+        assert said.startswith(f"error: could not mirror run {run_id} to {target} at "), said
+        assert "Traceback" not in said and "check --uri" in said

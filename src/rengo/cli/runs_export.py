@@ -79,14 +79,14 @@ def mirror(
 ) -> None:
     """Copy a recorded run into MLflow (params, per-round metrics, model) or TensorBoard; a
     run mirrored there before gets only what it lacks."""
-    from rengo.tracking.mirrors import TARGETS, MlflowMirror, TensorBoardMirror, mirror_run
+    from rengo.tracking.mirrors import TARGETS, MlflowMirror, TensorBoardMirror
 
     with friendly_errors(console), _open(store) as s:
         run = s.get_run(run_id)
         if to == "mlflow":
             namer, _ = model_namer(run, job)
             target: Any = MlflowMirror(uri, experiment, state_dict=namer, replace=replace)
-            mirror_run(s, run.run_id, [target])
+            _replay(s, run.run_id, target, to, target.uri_for(s))
             console.print(
                 f"run {run.run_id} is MLflow run {target.mlflow_run_id(run.run_id)} in "
                 f"{target.uri_for(s)} (experiment {experiment!r}); view it with "
@@ -94,11 +94,30 @@ def mirror(
             )
         elif to == "tensorboard":
             target = TensorBoardMirror(uri)
-            mirror_run(s, run.run_id, [target])
             folder = target.folder_for(s, run)
+            _replay(s, run.run_id, target, to, str(folder))
             console.print(f"wrote {folder}; view with `tensorboard --logdir {folder.parent}`")
         else:
             raise ConfigError(f"--to {to!r}: choose one of {', '.join(TARGETS)}")
+
+
+def _replay(store: Any, run_id: str, target: Any, to: str, where: str) -> None:
+    """Mirror the run, an error of the mirror's own library (a URI it does not take, a server
+    that does not answer, a folder it cannot write) as one line naming where."""
+    from rengo.core.errors import RengoError
+    from rengo.tracking.mirrors import mirror_run
+
+    try:
+        mirror_run(store, run_id, [target])
+    except RengoError:
+        raise
+    except Exception as exc:
+        said = (str(exc).strip().splitlines() or [""])[0]
+        raise ConfigError(
+            f"could not mirror run {run_id} to {to} at {where} ({type(exc).__name__}: {said}); "
+            "check --uri, and run this again once it is reachable: it adds only what is "
+            "missing there"
+        ) from exc
 
 
 def export(
