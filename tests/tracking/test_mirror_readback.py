@@ -55,6 +55,12 @@ def _board(folder: Path) -> Any:
     return accumulator
 
 
+def _runs_mirror(run_id: str, target: str, location: str, store: Path) -> Any:
+    """``rengo runs mirror RUN --to TARGET --uri LOCATION --store STORE``."""
+    arguments = ["runs", "mirror", run_id, "--to", target, "--uri", location]
+    return CliRunner().invoke(app, [*arguments, "--store", str(store)])
+
+
 def _mirrors(root: Path) -> tuple[MlflowMirror, TensorBoardMirror, str]:
     uri = f"sqlite:///{root / 'mlflow.db'}"
     return MlflowMirror(uri), TensorBoardMirror(root / "tb"), uri
@@ -192,14 +198,9 @@ def test_runs_mirror_fills_in_what_a_failing_live_mirror_missed_and_adds_nothing
     down["now"] = False
     (running,) = _mlflow_runs(uri, run_id)
     assert _steps(uri, running.info.run_id, "accuracy") == [(1, 0.1)]
-    runner = CliRunner()
-    store = ["--store", str(tmp_path / "runs.db")]
     for target, location in (("mlflow", uri), ("tensorboard", str(tmp_path / "tb"))):
         for _ in range(2):  # twice: mirroring again adds nothing
-            result = runner.invoke(
-                app,
-                ["runs", "mirror", run_id, "--to", target, "--uri", location, *store],
-            )
+            result = _runs_mirror(run_id, target, location, tmp_path / "runs.db")
             assert result.exit_code == 0, result.output
     (run,) = _mlflow_runs(uri, run_id)
     assert _steps(uri, run.info.run_id, "accuracy") == [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4)]
@@ -352,22 +353,8 @@ def test_runs_mirror_to_a_bad_location_is_a_one_line_error(tmp_path: Path) -> No
         store.finish_run(run_id, "completed")
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
-    runner = CliRunner()
     for target, location in (("mlflow", "nosuch://x"), ("tensorboard", str(not_a_folder))):
-        result = runner.invoke(
-            app,
-            [
-                "runs",
-                "mirror",
-                run_id,
-                "--to",
-                target,
-                "--uri",
-                location,
-                "--store",
-                str(tmp_path / "runs.db"),
-            ],
-        )
+        result = _runs_mirror(run_id, target, location, tmp_path / "runs.db")
         assert result.exit_code == 2, result.output
         said = " ".join(result.output.split())
         assert said.startswith(f"error: could not mirror run {run_id} to {target} at "), said
