@@ -359,3 +359,26 @@ def test_runs_mirror_to_a_bad_location_is_a_one_line_error(tmp_path: Path) -> No
         said = " ".join(result.output.split())
         assert said.startswith(f"error: could not mirror run {run_id} to {target} at "), said
         assert "Traceback" not in said and "check --uri" in said
+
+
+def test_rengo_run_mirrors_to_the_mlflow_tracking_uri_of_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = f"sqlite:///{tmp_path / 'team' / 'mlflow.db'}"  # stands in for http://mlflow:5000
+    (tmp_path / "team").mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[job]\nname = "shared"\nrounds = 2\n[data]\ndataset = "iris"\n'
+        '[partition]\nnum_clients = 2\n[model]\ntype = "logistic"\n'
+    )
+    store = tmp_path / "runs" / "runs.db"
+    result = CliRunner().invoke(
+        app, ["run", str(job), "--store", str(store), "--no-progress", "--mirror", "mlflow"]
+    )
+    assert result.exit_code == 0, result.output
+    with RunStore(store, read_only=True) as recorded:
+        (run,) = recorded.list_runs()
+    (mirrored,) = _mlflow_runs(server, run.run_id)
+    assert [s for s, _ in _steps(server, mirrored.info.run_id, "central_accuracy")] == [1, 2]
+    assert not (store.parent / "mlflow.db").exists()

@@ -5,7 +5,9 @@ By default the MLflow store is a local SQLite file beside the run store
 (``sqlite:///<store folder>/mlflow.db``, artifacts in ``<store folder>/mlflow-artifacts``),
 which is MLflow's own recommended local backend (its plain-folder ``./mlruns`` store is in
 maintenance mode and refuses to open unless ``MLFLOW_ALLOW_FILE_STORE`` is set); give
-``tracking_uri`` for a tracking server (``http://...``) or any other store. View with
+``tracking_uri`` (or set MLflow's own ``MLFLOW_TRACKING_URI``, which ``rengo run --mirror
+mlflow`` and ``rengo runs mirror`` then use) for a tracking server (``http://...``) or any
+other store. View with
 ``mlflow ui --backend-store-uri sqlite:///rengo-runs/mlflow.db``.
 
 Each rengo run becomes one MLflow run tagged ``rengo.run_id``. Mirroring a run that is
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -75,7 +78,8 @@ class MlflowMirror:
     Parameters
     ----------
     tracking_uri
-        MLflow tracking URI; None: a SQLite file beside the run store.
+        MLflow tracking URI; None: ``$MLFLOW_TRACKING_URI`` where set, else a SQLite file
+        beside the run store.
     experiment
         MLflow experiment name (created if missing).
     state_dict
@@ -104,9 +108,14 @@ class MlflowMirror:
 
     # -- plumbing -------------------------------------------------------------------------
     def uri_for(self, store: RunStore) -> str:
-        """The tracking URI used for runs of ``store``."""
+        """The tracking URI used for runs of ``store``: the one given, else MLflow's own
+        ``MLFLOW_TRACKING_URI`` where set (as every MLflow client honours it), else a SQLite
+        file beside the store."""
         if self.tracking_uri is not None:
             return self.tracking_uri
+        from_environment = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+        if from_environment:
+            return from_environment
         return f"sqlite:///{Path(store.path).resolve().parent / 'mlflow.db'}"
 
     def _connect(self, store: RunStore) -> tuple[Any, str]:
