@@ -8,7 +8,10 @@ system one through ``executable_path``.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -179,8 +182,10 @@ def test_run_page_shows_the_runs_curves_and_tables(page: Any, tmp_path: Path) ->
     assert page.errors == []
 
 
-def test_live_run_advances_without_reload(page: Any, tmp_path: Path) -> None:
-    path = tmp_path / "runs.db"
+@contextlib.contextmanager
+def _live_run(path: Path) -> Iterator[str]:
+    """A 12-round run written into ``path`` by another process, a round every 0.7 s or so;
+    yields its id once its first round is in, and waits for the writer to finish cleanly."""
     RunStore(path).close()
     writer = subprocess.Popen([sys.executable, "-c", LIVE_WRITER, str(path), "0.7"])
     try:
@@ -189,36 +194,40 @@ def test_live_run_advances_without_reload(page: Any, tmp_path: Path) -> None:
             while not (runs := store.list_runs()) or not store.rounds(runs[0].run_id):
                 assert time.monotonic() < deadline and writer.poll() is None, "writer never wrote"
                 time.sleep(0.1)
-            run_id = runs[0].run_id
-        with DashboardServer(path, "127.0.0.1:0") as ui:
-            page.goto(f"{ui.url}#/run/{run_id}")
-            page.wait_for_selector("[data-testid=round-value]")
-            first = int(page.text_content("[data-testid=round-value]"))
-            assert first < 12, "the run finished before the page opened"
-            page.evaluate("() => { window.__sameDocument = true; }")
-            page.wait_for_function(  # null-safe: a refresh may briefly show an error box
-                "(n) => { const e = document.querySelector('[data-testid=round-value]');"
-                " return e !== null && Number(e.textContent) >= n; }",
-                arg=first + 2,
-                timeout=60_000,
-            )
-            page.wait_for_function("() => document.getElementById('live').dataset.state === 'live'")
-            assert page.evaluate("() => window.__sameDocument === true")  # never reloaded
-            rows = page.locator("[data-testid=rounds-table] tbody tr").count()
-            assert rows >= first + 2
-            data = page.evaluate("() => window.rengo.charts['metric-accuracy'].data[0]")
-            assert len(data) >= first + 2
-            page.wait_for_function(
-                "() => document.querySelector('[data-testid=status]')?.textContent === 'completed'",
-                timeout=60_000,
-            )
-            assert int(page.text_content("[data-testid=round-value]")) == 12
-            assert page.evaluate("() => window.__sameDocument === true")
+        yield runs[0].run_id
         assert writer.wait(60) == 0
     finally:
         if writer.poll() is None:
             writer.kill()
             writer.wait()
+
+
+def test_live_run_advances_without_reload(page: Any, tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    with _live_run(path) as run_id, DashboardServer(path, "127.0.0.1:0") as ui:
+        page.goto(f"{ui.url}#/run/{run_id}")
+        page.wait_for_selector("[data-testid=round-value]")
+        first = int(page.text_content("[data-testid=round-value]"))
+        assert first < 12, "the run finished before the page opened"
+        page.evaluate("() => { window.__sameDocument = true; }")
+        page.wait_for_function(  # null-safe: a refresh may briefly show an error box
+            "(n) => { const e = document.querySelector('[data-testid=round-value]');"
+            " return e !== null && Number(e.textContent) >= n; }",
+            arg=first + 2,
+            timeout=60_000,
+        )
+        page.wait_for_function("() => document.getElementById('live').dataset.state === 'live'")
+        assert page.evaluate("() => window.__sameDocument === true")  # never reloaded
+        rows = page.locator("[data-testid=rounds-table] tbody tr").count()
+        assert rows >= first + 2
+        data = page.evaluate("() => window.rengo.charts['metric-accuracy'].data[0]")
+        assert len(data) >= first + 2
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=status]')?.textContent === 'completed'",
+            timeout=60_000,
+        )
+        assert int(page.text_content("[data-testid=round-value]")) == 12
+        assert page.evaluate("() => window.__sameDocument === true")
     assert page.errors == []
 
 
@@ -383,7 +392,10 @@ def test_only_the_connection_status_is_announced_not_every_refresh(
             "() => [...document.querySelectorAll('[aria-live], [role=status], [role=alert]')]"
             ".map((e) => e.id)"
         )
-        assert regions == ["live"]
+        # the connection status, and the announcer: one sentence on a run's status and
+        # round, said only when it changes (test_a_live_runs_progress_is_announced_...)
+        assert regions == ["live", "announcer"]
+        assert page.text_content("#announcer") == ""  # an opened page reads as a page
     assert page.errors == []
 
 
@@ -461,3 +473,280 @@ def test_run_page_heads_a_private_run_with_its_epsilon_and_delta(page: Any, tmp_
         assert page.text_content("[data-testid=run-privacy]") == (
             "local DP: epsilon up to 3 at delta 1e-05 (client b, the worst of 2) after 1 rounds"
         )
+
+
+# -- people who use a keyboard, a screen reader, no colour, or a small screen ---------------
+
+OKABE_ITO = {"#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000"}
+
+FOCUSED = """() => {
+    const e = document.activeElement, style = getComputedStyle(e);
+    return {tag: e.tagName, name: e.getAttribute('aria-label') || e.textContent.trim(),
+            run: e.dataset.run || null, outline: style.outlineStyle, width: style.outlineWidth,
+            inBar: e.closest('header') !== null, own: e.matches(':focus')};
+}"""
+
+
+def _tab_through(page: Any, stops: int) -> list[dict[str, Any]]:
+    seen = []
+    for _ in range(stops):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate(FOCUSED))
+    return seen
+
+
+def test_the_keyboard_alone_skips_to_the_runs_selects_two_and_compares_them(
+    page: Any, recorded: Recorded
+) -> None:
+    """The first Tab offered no way past the top bar, and a focused control in it had the
+    browser's dark ring on the dark bar: a keyboard user could not see where they were."""
+    with DashboardServer(recorded.path, "127.0.0.1:0") as ui:
+        page.goto(ui.url)
+        page.wait_for_selector("[data-testid=runs-table] tbody tr")
+        page.keyboard.press("Tab")
+        assert page.evaluate(FOCUSED)["name"] == "Skip to content"
+        page.keyboard.press("Enter")
+        assert page.evaluate("() => document.activeElement.tagName") == "MAIN"
+        assert page.title() == "Runs · rengo"  # skipped, not routed away
+        seen = _tab_through(page, 40)
+        names = [s["name"] for s in seen]
+        assert not seen[0]["inBar"], names  # the top bar was skipped
+        # no trap: on past the last run, Tab wraps round to the top of the page again
+        assert "Skip to content" in names[names.index("signals") :], names
+        for name in ("alpha", "beta", "live", "signals", "Clear"):
+            assert name in names, f"Tab never reached {name}: {names}"
+        assert {s["run"] for s in seen if s["run"]} == {
+            recorded.alpha,
+            recorded.beta,
+            recorded.deployed,
+            recorded.tournament,
+        }
+        for stop in seen:  # a visible ring on every stop (a date field's picker button, in
+            if not stop["own"]:  # the field's shadow, draws the browser's own)
+                continue
+            assert stop["outline"] == "solid" and stop["width"] == "2px", stop
+        # Space ticks two runs, and Tab then reaches Compare, which Enter follows
+        page.focus(f"input[data-run='{recorded.alpha}']")
+        page.keyboard.press("Space")
+        page.focus(f"input[data-run='{recorded.beta}']")
+        page.keyboard.press("Space")
+        compare = page.get_by_role("link", name="Compare", exact=True).last
+        compare.wait_for()
+        for _ in range(20):
+            page.keyboard.press("Tab")
+            if page.evaluate("() => document.activeElement.dataset.testid") == "compare-selected":
+                break
+        else:
+            raise AssertionError("Tab never reached the Compare button")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("[data-testid=compare-table] tbody tr")
+        page.keyboard.press("Tab")  # the chips, the charts' data tables, ... all reachable
+        assert page.evaluate("() => document.activeElement !== document.body")
+    assert page.errors == []
+
+
+def test_a_screen_reader_finds_landmarks_headings_labels_and_captioned_tables(
+    page: Any, recorded: Recorded
+) -> None:
+    """Two unnamed navigation landmarks, tables with neither caption nor header scope, a
+    search box named by its placeholder only, and a participation matrix of coloured boxes
+    that said nothing: a screen reader user could not tell what any of them was."""
+    with DashboardServer(recorded.path, "127.0.0.1:0") as ui:
+        page.goto(ui.url)
+        page.wait_for_selector("[data-testid=runs-table] tbody tr")
+        assert page.evaluate("() => document.documentElement.lang") == "en"
+        page.get_by_role("main").wait_for()
+        page.get_by_role("navigation", name="Views").wait_for()
+        page.get_by_role("searchbox", name="Search runs by name or run id").wait_for()
+        runs = page.get_by_role("table", name="Runs")
+        assert runs.get_by_role("columnheader").count() == 8
+        assert runs.get_by_role("checkbox", name="select alpha").count() == 1
+        page.goto(f"{ui.url}#/run/{recorded.alpha}")
+        page.wait_for_selector("[data-testid=clients-table] tbody tr")
+        page.wait_for_function("() => window.rengo.charts['metric-accuracy'] !== undefined")
+        page.get_by_role("navigation", name="Sections of this run").wait_for()
+        levels = page.evaluate(
+            "() => [...document.querySelectorAll('main h1, main h2, main h3')]"
+            ".map((e) => Number(e.tagName[1]))"
+        )
+        assert levels[0] == 1 and levels.count(1) == 1
+        assert all(b - a <= 1 for a, b in itertools.pairwise(levels)), levels
+        headers = page.evaluate(
+            "() => [...document.querySelectorAll('main table')]"
+            # a chart's own legend is part of its picture (role img); its data table is not
+            ".filter((t) => !t.closest('[role=img]')).map((t) => ["
+            "t.caption ? t.caption.textContent : null,"
+            "[...t.querySelectorAll('th')].every((th) => th.scope === 'col')])"
+        )
+        assert headers and all(caption and scoped for caption, scoped in headers), headers
+        rounds = page.get_by_role("table", name="Rounds, the latest first")
+        assert rounds.get_by_role("columnheader", name="Round", exact=True).count() == 1
+        page.get_by_role(
+            "region", name="Rounds", exact=True
+        ).wait_for()  # a section is a named region
+        # the participation matrix reads as one sentence per client
+        page.get_by_role("img", name="c3: trained in rounds 1, 3; failed in round 2").wait_for()
+        page.get_by_role("img", name="c1: trained in rounds 1–3").wait_for()
+        # a chart is named, and its numbers are in a table beside it
+        page.get_by_role(
+            "img", name=re.compile(r"^Chart: accuracy, 1 series over rounds 1 to 3")
+        ).wait_for()
+        data = page.get_by_role(
+            "table", name="accuracy: each series' numbers", include_hidden=True, exact=True
+        )
+        assert "0.7500 (round 3)" in data.text_content()
+        # a status is text, not a colour
+        assert page.get_by_test_id("status").first.text_content() == "completed"
+    assert page.errors == []
+
+
+def test_a_jump_link_moves_the_focus_and_escape_closes_a_charts_data_table(
+    page: Any, recorded: Recorded
+) -> None:
+    """A jump link scrolled the page but left the focus on the link: the next Tab, and a
+    screen reader, went on from the top, not from the section jumped to."""
+    with DashboardServer(recorded.path, "127.0.0.1:0") as ui:
+        page.goto(f"{ui.url}#/run/{recorded.alpha}")
+        page.wait_for_selector("[data-testid=clients-table] tbody tr")
+        jump = page.get_by_role("navigation", name="Sections of this run")
+        jump.get_by_role("link", name="Clients", exact=True).focus()
+        page.keyboard.press("Enter")
+        page.wait_for_function(
+            "() => document.activeElement.tagName === 'H2'"
+            " && document.activeElement.textContent === 'Clients'"
+        )
+        page.keyboard.press("Tab")  # on from the section: into its table's scrolling box
+        assert page.evaluate(
+            "() => document.querySelector('#sec-clients').contains(document.activeElement)"
+        ), page.evaluate(
+            "() => [document.activeElement.outerHTML.slice(0, 200), window.rengo.refreshes]"
+        )
+        chart = page.get_by_test_id("chart-metric-accuracy")
+        summary = chart.locator("summary")
+        summary.focus()
+        page.keyboard.press("Enter")
+        assert chart.locator("details").evaluate("(d) => d.open")
+        page.keyboard.press("Tab")  # into the open table's box
+        page.keyboard.press("Escape")
+        assert not chart.locator("details").evaluate("(d) => d.open")
+        assert page.evaluate("() => document.activeElement.tagName") == "SUMMARY"
+    assert page.errors == []
+
+
+def test_every_view_fits_a_320_px_wide_window_without_scrolling_sideways(
+    page: Any, recorded: Recorded
+) -> None:
+    """WCAG 1.4.10 (a 1280 px screen at 400 % zoom): the top bar's fixed height and gaps,
+    the events' fixed columns and the footer pushed the page 60 px past a 320 px window."""
+    page.set_viewport_size({"width": 320, "height": 800})
+    with DashboardServer(recorded.path, "127.0.0.1:0") as ui:
+        pair = f"{recorded.alpha},{recorded.beta}"
+        views = {
+            "#/": "[data-testid=runs-table] tbody tr",
+            f"#/run/{recorded.alpha}": "[data-testid=events] li",
+            f"#/run/{recorded.tournament}": "[data-testid=leaderboard-table] tbody tr",
+            f"#/compare?ids={pair}": "[data-testid=compare-table] tbody tr",
+        }
+        for route, ready in views.items():
+            page.goto(f"{ui.url}{route}")
+            page.wait_for_selector(ready)
+            width = page.evaluate("() => document.documentElement.scrollWidth")
+            assert width <= 320, f"{route} is {width} px wide"
+    assert page.errors == []
+
+
+def test_curves_differ_in_dash_as_well_as_colour_from_a_colour_blind_safe_palette(
+    page: Any, recorded: Recorded
+) -> None:
+    """Series differed by colour alone, from a palette with red beside green (the spread's
+    worst and best decile, 'clients failed' against 'clients trained')."""
+    with DashboardServer(recorded.path, "127.0.0.1:0") as ui:
+        page.goto(f"{ui.url}#/run/{recorded.alpha}")
+        page.wait_for_function("() => window.rengo.charts['spread-fit-loss'] !== undefined")
+        page.wait_for_function("() => window.rengo.charts['round-time'] !== undefined")
+        charts = page.evaluate("() => window.rengo.charts")
+        page.goto(f"{ui.url}#/compare?ids={recorded.alpha},{recorded.beta}")
+        page.wait_for_function(
+            "() => window.rengo.charts['compare-central_accuracy'] !== undefined"
+        )
+        charts.update(page.evaluate("() => window.rengo.charts"))
+    assert {"spread-fit-loss", "round-time", "round-clients", "compare-central_accuracy"} <= set(
+        charts
+    )
+    for name, chart in charts.items():
+        styles = chart["styles"]
+        dashes = [tuple(s["dash"]) for s in styles]
+        assert len(set(dashes)) == len(dashes), f"{name}: two series share a dash {dashes}"
+        assert {s["color"] for s in styles} <= OKABE_ITO, name
+    assert page.errors == []
+
+
+def test_reduced_motion_stops_the_running_badges_pulse(browser: Any, recorded: Recorded) -> None:
+    context = browser.new_context(reduced_motion="reduce")
+    page = context.new_page()
+    try:
+        with DashboardServer(recorded.path, "127.0.0.1:0") as ui:
+            page.goto(ui.url)
+            page.wait_for_selector(".badge.running")
+            animation = page.evaluate(
+                "() => getComputedStyle(document.querySelector('.badge.running'), '::before')"
+                ".animationName"
+            )
+            assert animation == "none"
+    finally:
+        context.close()
+
+
+def test_a_live_runs_progress_is_announced_politely_not_every_round(
+    page: Any, tmp_path: Path
+) -> None:
+    """A live run's page changed round after round in silence: nothing told a screen reader
+    user the run had moved on, or that it had completed."""
+    path = tmp_path / "runs.db"
+    with _live_run(path) as run_id, DashboardServer(path, "127.0.0.1:0") as ui:
+        page.goto(f"{ui.url}#/run/{run_id}")
+        page.wait_for_selector("[data-testid=round-value]")
+        assert page.get_attribute("#announcer", "aria-live") == "polite"
+        page.evaluate(
+            """() => { window.__said = [];
+                    new MutationObserver(() => window.__said.push(
+                        [performance.now(), document.getElementById('announcer').textContent]))
+                    .observe(document.getElementById('announcer'),
+                             {childList: true, characterData: true, subtree: true}); }"""
+        )
+        page.wait_for_function(
+            "() => window.__said.some(([, text]) => text.includes('completed'))",
+            timeout=90_000,
+        )
+        said = page.evaluate("() => window.__said")
+        refreshes = page.evaluate("() => window.rengo.refreshes")
+    texts = [text for _, text in said]
+    assert texts[-1] == "live-check: completed, round 12 of 12", texts
+    assert len(texts) < refreshes  # not once per refresh
+    rounds = [at for at, text in said if "running" in text]
+    assert all(b - a >= 9_990 for a, b in itertools.pairwise(rounds)), said
+    assert page.errors == []
+
+
+def test_a_refresh_leaves_the_keyboard_focus_where_it_was(page: Any, tmp_path: Path) -> None:
+    """Each refresh of a live run rebuilt the list and the run page: a focused run checkbox or
+    jump link was taken out of the page, and the focus fell back to the top, about once a
+    second, so a keyboard user could not stay on a control of a running run."""
+    path = tmp_path / "runs.db"
+    with _live_run(path) as run_id, DashboardServer(path, "127.0.0.1:0") as ui:
+        page.goto(ui.url)
+        page.focus(f"input[data-run='{run_id}']")
+        seen = page.evaluate("() => window.rengo.refreshes")
+        page.wait_for_function("(n) => window.rengo.refreshes >= n", arg=seen + 2)
+        assert page.evaluate("() => document.activeElement.dataset.run") == run_id
+        page.goto(f"{ui.url}#/run/{run_id}")
+        jump = page.get_by_role("navigation", name="Sections of this run")
+        jump.get_by_role("link", name="Rounds", exact=True).focus()
+        seen = page.evaluate("() => window.rengo.refreshes")
+        page.wait_for_function("(n) => window.rengo.refreshes >= n", arg=seen + 2)
+        focused = page.evaluate(
+            "() => [document.activeElement.closest('nav.jump') !== null,"
+            " document.activeElement.textContent]"
+        )
+        assert focused == [True, "Rounds"]
+    assert page.errors == []

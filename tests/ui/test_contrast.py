@@ -86,6 +86,7 @@ TEXT_PAIRS = [
     ("brand subtitle", (".brand-sub", "color"), (".topbar", "background")),
     ("top navigation", (".topnav a", "color"), (".topbar", "background")),
     ("connection status", (".live", "color"), (".topbar", "background")),
+    ("skip link", (".skip-link", "color"), (".skip-link", "background")),
 ] + [(f"{badge} badge", (badge, "color"), (badge, "background")) for badge in BADGES]
 
 FOCUS_PAIRS = [

@@ -8,8 +8,12 @@
 "use strict";
 
 (function () {
-  const PALETTE = ["#4338ca", "#e4572e", "#17a398", "#f2a541", "#8e44ad", "#2e86de",
-                   "#c0392b", "#27ae60", "#d35400", "#7f8c8d"];
+  // Okabe & Ito's colour-blind-safe palette (its yellow left out: too light on white), and a
+  // dash pattern per series, so that two curves differ in more than colour.
+  const PALETTE = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000"];
+  const DASHES = [[], [6, 3], [2, 3], [10, 3, 2, 3], [1, 2], [6, 2, 2, 2, 2, 2], [12, 4]];
+  const styleOf = (i) => ({ color: PALETTE[i % PALETTE.length], dash: DASHES[i % DASHES.length] });
+  const reducedMotion = () => window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
   const app = document.getElementById("app");
   const rengo = (window.rengo = { charts: {}, refreshes: 0, view: null });
 
@@ -96,23 +100,47 @@
     return parts.length ? "?" + parts.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&") : "";
   }
   function section(id, title, hint, ...body) {
-    return h("section", { class: "section", id: `sec-${id}`, "data-section": id },
-      h("div", { class: "section-head" }, h("h2", {}, title), hint ? h("span", { class: "hint" }, hint) : null),
+    return h("section", { class: "section", id: `sec-${id}`, "data-section": id, "aria-labelledby": `head-${id}` },
+      h("div", { class: "section-head" }, h("h2", { id: `head-${id}`, tabindex: "-1" }, title), hint ? h("span", { class: "hint" }, hint) : null),
       ...body);
   }
-  function table(columns, rows, attrs) {
-    const head = h("tr", {}, columns.map((c) => h("th", { class: c.num ? "num" : null }, c.label)));
+  // A data table a screen reader can walk: column headers with scope, a caption naming it (read,
+  // not shown), and its scrolling box reachable with Tab so that a keyboard can scroll it too.
+  function table(columns, rows, attrs, caption) {
+    const head = h("tr", {}, columns.map((c) => h("th", { scope: "col", class: c.num ? "num" : null },
+      c.hidden ? h("span", { class: "sr-only" }, c.label) : c.label)));
     const body = h("tbody", {}, rows.map((row) => h("tr", {}, columns.map((c) => {
       const value = c.render(row);
       return h("td", { class: c.num ? "num" : null }, value);
     }))));
-    return h("div", { class: "table-wrap" }, h("table", Object.assign({ class: "grid" }, attrs || {}), h("thead", {}, head), body));
+    return h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption },
+      h("table", Object.assign({ class: "grid" }, attrs || {}), h("caption", { class: "sr-only" }, caption), h("thead", {}, head), body));
+  }
+  // Numbers as ranges, for reading aloud: [1, 2, 3, 5] -> "1-3, 5".
+  function ranges(numbers) {
+    const out = [];
+    for (const n of numbers) {
+      const last = out[out.length - 1];
+      if (last && n === last[1] + 1) last[1] = n; else out.push([n, n]);
+    }
+    return out.map(([a, b]) => (a === b ? String(a) : `${a}\u2013${b}`)).join(", ");
+  }
+  // A run's line in the compare charts, as a key: its colour and its dash pattern.
+  function lineKey(style) {
+    const svg = document.createElementNS(svgNS, "svg");
+    svg.setAttribute("width", "22"); svg.setAttribute("height", "10"); svg.setAttribute("class", "line-key"); svg.setAttribute("aria-hidden", "true");
+    const line = document.createElementNS(svgNS, "line");
+    for (const [k, v] of Object.entries({ x1: 1, y1: 5, x2: 21, y2: 5, stroke: style.color, "stroke-width": 2.5 })) line.setAttribute(k, v);
+    if (style.dash.length) line.setAttribute("stroke-dasharray", style.dash.join(" "));
+    svg.append(line);
+    return svg;
   }
   function replace(el, ...children) { el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined)); }
 
   function sparkline(values, width = 120, height = 28) {
     const svg = document.createElementNS(svgNS, "svg");
     svg.setAttribute("width", width); svg.setAttribute("height", height); svg.setAttribute("class", "spark");
+    svg.setAttribute("aria-hidden", "true");  // a picture of the numbers beside it
     const pts = values.map((v, i) => [i, v]).filter(([, v]) => v !== null);
     if (pts.length < 2) return svg;
     const ys = pts.map(([, v]) => v), lo = Math.min(...ys), hi = Math.max(...ys);
@@ -150,9 +178,11 @@
       return [xs, ...columns];
     }
     update(series) {
+      series = series.map((s, i) => Object.assign({}, styleOf(i), s));  // a series' own colour or dash wins
       const data = LineChart.align(series);
       const labels = series.map((s) => s.label).join("\u0000");
-      rengo.charts[this.id] = { labels: series.map((s) => s.label), data };
+      rengo.charts[this.id] = { labels: series.map((s) => s.label), data, styles: series.map((s) => ({ color: s.color, dash: s.dash })) };
+      this.describe(series, data);
       if (this.plot && labels === this.labels) { this.plot.setData(data); return; }
       if (this.plot) this.plot.destroy();
       this.labels = labels;
@@ -174,9 +204,9 @@
           { label: this.options.xLabel || "round" },
           ...series.map((s, i) => ({
             label: s.label,
-            stroke: s.color || PALETTE[i % PALETTE.length],
+            stroke: s.color,
             width: s.width || 2,
-            dash: s.dash,
+            dash: s.dash.length ? s.dash : undefined,
             fill: s.fill,
             spanGaps: true,
             points: { show: !many, size: 5 },
@@ -185,6 +215,32 @@
         ],
       };
       this.plot = new uPlot(opts, data, this.container);
+    }
+    // The canvas says nothing to a screen reader: name what it shows, and put each series'
+    // numbers in a table beside it (in a disclosure, so the page looks as before).
+    describe(series, data) {
+      const xs = data[0], unit = this.options.xLabel || "round";
+      const fmt = (v) => (v === null || v === undefined ? "\u2014" : this.options.yFormat ? this.options.yFormat(v) : fmtMetric(v));
+      const span = xs.length ? (xs.length === 1 ? `${unit} ${xs[0]}` : `${unit}s ${xs[0]} to ${xs[xs.length - 1]}`) : "no data yet";
+      this.container.setAttribute("role", "img");
+      this.container.setAttribute("aria-label", `Chart: ${this.options.title || this.id}, ${series.length} series over ${span}; the numbers are in the data table below it`);
+      if (!this.options.dataBox) return;
+      const rows = series.map((s, i) => {
+        const pts = xs.map((x, j) => [x, data[i + 1][j]]).filter(([, v]) => v !== null && v !== undefined);
+        const ys = pts.map(([, v]) => v);
+        const last = pts[pts.length - 1];
+        return { label: s.label, count: pts.length, first: pts.length ? pts[0][1] : null,
+                 latest: last ? last[1] : null, at: last ? last[0] : null,
+                 low: ys.length ? Math.min(...ys) : null, high: ys.length ? Math.max(...ys) : null };
+      });
+      replace(this.options.dataBox, table([
+        { label: "Series", render: (r) => r.label },
+        { label: "Points", num: true, render: (r) => String(r.count) },
+        { label: "First", num: true, render: (r) => fmt(r.first) },
+        { label: "Latest", num: true, render: (r) => r.at === null ? "\u2014" : `${fmt(r.latest)} (${unit} ${r.at})` },
+        { label: "Lowest", num: true, render: (r) => fmt(r.low) },
+        { label: "Highest", num: true, render: (r) => fmt(r.high) },
+      ], rows, { "data-testid": `chart-data-${this.id}` }, `${this.options.title || this.id}: each series' numbers`));
     }
     resize() {
       if (!this.plot) return;
@@ -202,6 +258,15 @@
     return String(Math.round(v * 1e4) / 1e4);
   }
 
+  // Escape closes an open disclosure and gives the focus back to its summary.
+  function closeOnEscape(event) {
+    const details = event.currentTarget;
+    if (event.key !== "Escape" || !details.open) return;
+    details.open = false;
+    details.querySelector("summary").focus();
+    event.stopPropagation();
+  }
+
   // Charts of the current view, by id: created on first update, updated in place after.
   class ChartSet {
     constructor() { this.charts = new Map(); }
@@ -210,8 +275,10 @@
       if (!entry) {
         const latest = h("span", { class: "latest" });
         const holder = h("div", { class: "chart", "data-chart": id });
-        const card = h("div", { class: "card chart-card", "data-testid": `chart-${id}` }, h("h3", {}, h("span", {}, title), latest), holder);
-        entry = { card, latest, chart: new LineChart(id, holder, options || {}) };
+        const dataBox = h("div", { class: "chart-data-body" });
+        const details = h("details", { class: "chart-data", onkeydown: closeOnEscape }, h("summary", {}, "Data table"), dataBox);
+        const card = h("div", { class: "card chart-card", "data-testid": `chart-${id}` }, h("h3", {}, h("span", {}, title), latest), holder, details);
+        entry = { card, latest, chart: new LineChart(id, holder, Object.assign({ title, dataBox }, options || {})) };
         this.charts.set(id, entry);
       }
       return entry;
@@ -220,6 +287,25 @@
       for (const [id, entry] of this.charts) if (!ids.has(id)) { entry.chart.destroy(); this.charts.delete(id); }
     }
     destroy() { this.keep(new Set()); }
+  }
+
+  // A refresh rebuilds the view's tables and lists (every second or so on a live run): a
+  // keyboard user's focus in one of them fell back to the top of the page each time. Put it
+  // back on the same control: the same run's checkbox or link, else the same place.
+  function keepingFocus(root, rebuild) {
+    const before = document.activeElement;
+    if (!before || before === document.body || !root.contains(before)) { rebuild(); return; }
+    const path = [];
+    for (let el = before; el !== root; el = el.parentElement) path.unshift(Array.prototype.indexOf.call(el.parentElement.children, el));
+    const run = before.dataset.run, href = before.getAttribute("href"), text = before.textContent;
+    rebuild();
+    if (document.activeElement === before) return;  // it was never taken out
+    let after = null;
+    if (root.contains(before)) after = before;  // taken out and put back: focus it again
+    else if (run) after = root.querySelector(`${before.tagName}[data-run="${CSS.escape(run)}"]`);
+    else if (href) after = Array.from(root.querySelectorAll("a")).find((a) => a.getAttribute("href") === href && a.textContent === text) || null;
+    else { after = root; for (const i of path) after = after && after.children[i]; }
+    if (after && after.focus) after.focus({ preventScroll: true });
   }
 
   // -- live updates --------------------------------------------------------------------
@@ -263,6 +349,37 @@
     },
   };
 
+  // A jump link moves the focus with the view: a screen reader reads on from the section's
+  // heading, and the next Tab continues from there rather than from the top of the page.
+  function jumpTo(sectionEl) {
+    sectionEl.scrollIntoView({ behavior: reducedMotion() ? "auto" : "smooth" });
+    const heading = sectionEl.querySelector("h2");
+    if (heading) heading.focus({ preventScroll: true });
+  }
+
+  // What a screen reader should hear of a live run: its status (at once) and its round (at
+  // most once every 10 s). The view re-renders on every store change; the region around it
+  // stays silent, and this one says a changed sentence only.
+  const announcer = {
+    el: document.getElementById("announcer"), said: "", pending: null, at: 0, timer: null, gap: 10000,
+    say(text, urgent) {
+      if (text === this.said) { this.quiet(); this.pending = null; return; }
+      this.pending = text;
+      const wait = this.gap - (Date.now() - this.at);
+      if (urgent || wait <= 0) this.flush();
+      else if (this.timer === null) this.timer = setTimeout(() => this.flush(), wait);
+    },
+    flush() {
+      this.quiet();
+      if (this.pending === null) return;
+      this.el.textContent = this.pending; this.said = this.pending; this.pending = null; this.at = Date.now();
+    },
+    // what the page shows now, without saying it (a view just opened reads as a page)
+    settle(text) { this.quiet(); this.pending = null; this.said = text; },
+    quiet() { clearTimeout(this.timer); this.timer = null; },
+  };
+  const unitOf = (run) => (run.kind.startsWith("vfl") ? "epoch" : "round");  // a vertical run logs epochs
+
   function showError(error) {
     return h("div", { class: "error-box", role: "alert" },
       error.status === 404 ? "Not found: " : error.status === 401 ? "Not signed in: " : "Could not load: ",
@@ -277,7 +394,7 @@
       this.selected = new Set();
       this.kindSelect = h("select", { "aria-label": "kind", "data-testid": "filter-kind", onchange: (e) => this.setFilter("kind", e.target.value) });
       this.statusSelect = h("select", { "aria-label": "status", "data-testid": "filter-status", onchange: (e) => this.setFilter("status", e.target.value) });
-      this.search = h("input", { type: "search", placeholder: "Search name or run id", value: this.filters.q, "data-testid": "filter-q",
+      this.search = h("input", { type: "search", placeholder: "Search name or run id", "aria-label": "Search runs by name or run id", value: this.filters.q, "data-testid": "filter-q",
                                  oninput: (e) => { clearTimeout(this.typing); this.typing = setTimeout(() => this.setFilter("q", e.target.value), 250); } });
       this.since = h("input", { type: "date", value: this.filters.since, "aria-label": "started on or after", onchange: (e) => this.setFilter("since", e.target.value) });
       this.until = h("input", { type: "date", value: this.filters.until, "aria-label": "started on or before", onchange: (e) => this.setFilter("until", e.target.value) });
@@ -316,6 +433,9 @@
       try { data = await api("/api/runs" + qs(Object.assign({ tz: zone }, this.filters))); }
       catch (e) { if (rengo.view === this) replace(this.body, showError(e)); return; }
       if (rengo.view !== this) return;  // left while the data was on its way
+      keepingFocus(app, () => this.draw(data));
+    }
+    draw(data) {
       this.options(this.kindSelect, data.kinds, this.filters.kind, "all kinds");
       this.options(this.statusSelect, data.statuses, this.filters.status, "any status");
       this.count.textContent = data.total === data.runs.length ? fmtCount(data.total, "run") : `${data.runs.length} of ${fmtCount(data.total, "run")}`;
@@ -325,7 +445,7 @@
         this.updateCompare(); return;
       }
       const columns = [
-        { label: "", render: (r) => h("input", { type: "checkbox", "aria-label": `select ${r.label}`, "data-run": r.run_id, checked: this.selected.has(r.run_id),
+        { label: "Select", hidden: true, render: (r) => h("input", { type: "checkbox", "aria-label": `select ${r.label}`, "data-run": r.run_id, checked: this.selected.has(r.run_id),
                                                  onchange: (e) => { e.target.checked ? this.selected.add(r.run_id) : this.selected.delete(r.run_id); this.updateCompare(); } }) },
         { label: "Run", render: (r) => h("div", {}, h("a", { class: "run-name", href: `#/run/${encodeURIComponent(r.run_id)}`, "data-testid": "run-link" }, r.label), h("div", { class: "run-id" }, r.run_id)) },
         { label: "Kind", render: (r) => h("span", { class: "pill" }, r.kind) },
@@ -336,7 +456,7 @@
         { label: "Headline metric", num: true, render: (r) => r.headline ? h("div", { class: "headline" },
             h("div", {}, h("div", { class: "metric" }, r.headline.metric), h("div", {}, fmtMetric(r.headline.value))), sparkline(r.headline.spark)) : h("span", { class: "muted" }, "—") },
       ];
-      replace(this.body, table(columns, data.runs, { "data-testid": "runs-table" }));
+      replace(this.body, table(columns, data.runs, { "data-testid": "runs-table" }, "Runs"));
       this.updateCompare();
     }
     updateCompare() {
@@ -356,7 +476,7 @@
       this.sections = {};
       this.head = h("div");
       this.kpis = h("div", { class: "kpis" });
-      this.jump = h("nav", { class: "jump" });
+      this.jump = h("nav", { class: "jump", "aria-label": "Sections of this run" });
       this.main = h("div");
     }
     render() {
@@ -383,9 +503,13 @@
       // left while the data was on its way: the page (and its title) is another view's now
       if (rengo.view !== this) return;
       this.data = { run, clients, presence, rewards, events, tournament };
+      keepingFocus(app, () => this.draw(this.data));
+    }
+    draw({ run, clients, presence, rewards, events, tournament }) {
       document.title = `${run.run.label} · rengo`;
       this.renderHead(run.run);
       this.renderKpis(run, clients, presence);
+      this.announce(run);
       const order = [];
       const add = (id, title, hint, fill) => { const s = this.sectionEl(id, title, hint); if (hint !== undefined && s.hintEl) s.hintEl.textContent = hint; fill(s.body); order.push(s); };
       const used = new Set();
@@ -401,7 +525,14 @@
       add("config", "Configuration", "as recorded when the run started", (b) => this.config(b, run.run));
       this.charts.keep(used);
       replace(this.main, order.map((s) => s.el));
-      replace(this.jump, order.map((s) => h("a", { href: `#/run/${encodeURIComponent(this.runId)}`, onclick: (e) => { e.preventDefault(); s.el.scrollIntoView({ behavior: "smooth" }); } }, s.title)));
+      replace(this.jump, order.map((s) => h("a", { href: `#/run/${encodeURIComponent(this.runId)}`, onclick: (e) => { e.preventDefault(); jumpTo(s.el); } }, s.title)));
+    }
+    announce(run) {
+      const r = run.run, last = run.rounds.length ? run.rounds[run.rounds.length - 1].round : null;
+      const text = `${r.label}: ${r.status}` + (last === null ? "" : `, ${unitOf(r)} ${last}` + (r.planned_rounds ? ` of ${r.planned_rounds}` : ""));
+      if (this.status === undefined) announcer.settle(text);
+      else announcer.say(text, r.status !== this.status);
+      this.status = r.status;
     }
     renderHead(r) {
       replace(this.head,
@@ -422,7 +553,7 @@
       const last = rounds.length ? rounds[rounds.length - 1] : null;
       const cards = [];
       const planned = r.planned_rounds;
-      const unit = r.kind.startsWith("vfl") ? "epoch" : "round";  // a vertical run logs epochs
+      const unit = unitOf(r);
       const roundValue = last ? last.round : 0;
       if (!rounds.length && r.kind === "tournament" && this.data.tournament) {
         const scored = new Set(Object.values(this.data.tournament.scores).flatMap((pts) => pts.map((p) => p[0])));
@@ -476,7 +607,7 @@
       used.add("round-time"); grid.append(time.card);
       const timeSeries = [{ label: "whole round", points: run.rounds.map((r) => [r.round, r.duration_s]) }];
       if (clients.traffic.length) {
-        timeSeries.push({ label: "slowest client fit", points: clients.traffic.filter((t) => t.max_fit_s !== null).map((t) => [t.round, t.max_fit_s]), dash: [4, 3] });
+        timeSeries.push({ label: "slowest client fit", points: clients.traffic.filter((t) => t.max_fit_s !== null).map((t) => [t.round, t.max_fit_s]) });
         timeSeries.push({ label: "mean client fit", points: clients.traffic.filter((t) => t.mean_fit_s !== null).map((t) => [t.round, t.mean_fit_s]) });
       }
       requestAnimationFrame(() => time.chart.update(timeSeries));
@@ -493,7 +624,7 @@
         used.add("round-clients"); grid.append(part.card);
         requestAnimationFrame(() => part.chart.update([
           { label: "clients trained", points: clients.traffic.map((t) => [t.round, t.ok]) },
-          { label: "clients failed", points: clients.traffic.map((t) => [t.round, t.failed]), color: "#e05252" },
+          { label: "clients failed", points: clients.traffic.map((t) => [t.round, t.failed]) },
         ]));
       }
       const keys = Array.from(new Set(run.rounds.flatMap((r) => Object.keys(r.metrics)))).sort();
@@ -508,7 +639,7 @@
       const partial = run.rounds_total > shown.length
         ? h("div", { class: "sub", "data-testid": "rounds-window" }, `the latest ${fmtInt(shown.length)} of ${fmtInt(run.rounds_total)} rounds (charts thin longer series; rengo runs show RUN has every round)`)
         : null;
-      replace(body, grid, h("div", { class: "card", style: "margin-top:14px" }, partial, table(columns, shown, { "data-testid": "rounds-table" })));
+      replace(body, grid, h("div", { class: "card", style: "margin-top:14px" }, partial, table(columns, shown, { "data-testid": "rounds-table" }, "Rounds, the latest first")));
     }
     parties(body, presence) {
       const columns = [
@@ -522,18 +653,24 @@
         { label: "Out", num: true, render: (p) => fmtBytes(p.bytes_out) },
         { label: "Left because", render: (p) => p.reason ? h("span", { class: "reason" }, p.reason) : "" },
       ];
-      replace(body, h("div", { class: "card" }, table(columns, presence.parties, { "data-testid": "parties-table" })));
+      replace(body, h("div", { class: "card" }, table(columns, presence.parties, { "data-testid": "parties-table" }, "Parties")));
     }
     clientsSection(body, clients) {
       const labels = { o: "trained", e: "evaluated only", x: "failed", ".": "not selected" };
+      // Each row is read as one sentence (which rounds it trained, failed, ...); the cells
+      // differ in shape as well as colour: filled, outlined, hatched, blank.
+      const spoken = (who, cells) => `${who}: ` + Object.entries(labels).map(([code, label]) => {
+        const rounds = clients.rounds.filter((_, i) => cells[i] === code);
+        return rounds.length ? `${label} in ${rounds.length === 1 ? "round" : "rounds"} ${ranges(rounds)}` : null;
+      }).filter(Boolean).join("; ");
       const rows = Object.entries(clients.participation).map(([who, cells]) =>
-        h("div", { class: "matrix-row" }, h("div", { class: "who", title: who }, who),
+        h("div", { class: "matrix-row", role: "img", "aria-label": spoken(who, cells) }, h("div", { class: "who", title: who }, who),
           h("div", { class: "cells" }, Array.from(cells).map((c, i) =>
             h("span", { class: `cell ${c === "." ? "" : c}`, title: `${who}, round ${clients.rounds[i]}: ${labels[c]}` })))));
       const first = clients.rounds[0], lastRound = clients.rounds[clients.rounds.length - 1];
       const matrix = h("div", { class: "card section-body" },
-        h("div", { class: "legend" }, h("span", {}, h("i", { style: "background:#34a853" }), "trained"), h("span", {}, h("i", { style: "background:#7aa7e8" }), "evaluated only"),
-          h("span", {}, h("i", { style: "background:#e05252" }), "failed"), h("span", {}, h("i", { style: "background:#eceef2" }), "not selected")),
+        h("div", { class: "legend", "aria-hidden": "true" }, Object.entries(labels).map(([code, label]) =>
+          h("span", {}, h("i", { class: `cell ${code === "." ? "" : code}` }), label))),
         h("div", { class: "matrix", "data-testid": "participation" }, rows,
           h("div", { class: "matrix-axis" }, h("span", { class: "who" }, "round"), h("span", {}, `${first} … ${lastRound}` + (clients.rounds_total > clients.rounds.length ? ` (the latest ${fmtInt(clients.rounds.length)} of ${fmtInt(clients.rounds_total)} rounds; totals cover all)` : "")))));
       const columns = [
@@ -547,7 +684,7 @@
         { label: "Last failure", render: (c) => c.last_failure ? h("span", { class: "reason" }, c.last_failure) : "" },
         { label: "Last note", render: (c) => c.last_note || "" },
       ];
-      replace(body, matrix, h("div", { class: "card", style: "margin-top:14px" }, table(columns, clients.clients, { "data-testid": "clients-table" })));
+      replace(body, matrix, h("div", { class: "card", style: "margin-top:14px" }, table(columns, clients.clients, { "data-testid": "clients-table" }, "Clients")));
     }
     spread(body, clients, used) {
       const grid = h("div", { class: "charts" });
@@ -558,9 +695,9 @@
         entry.latest.textContent = last ? `mean ${fmtMetric(last.mean)} · worst 10% ${fmtMetric(last.worst_decile)}` : "";
         grid.append(entry.card);
         requestAnimationFrame(() => entry.chart.update([
-          { label: "mean", points: rs.map((s) => [s.round, s.mean]), color: "#4338ca" },
-          { label: "worst 10 %", points: rs.map((s) => [s.round, s.worst_decile]), color: "#e05252" },
-          { label: "best 10 %", points: rs.map((s) => [s.round, s.best_decile]), color: "#17a398", dash: [4, 3] },
+          { label: "mean", points: rs.map((s) => [s.round, s.mean]) },
+          { label: "worst 10 %", points: rs.map((s) => [s.round, s.worst_decile]) },
+          { label: "best 10 %", points: rs.map((s) => [s.round, s.best_decile]) },
         ]));
       }
       // a round cut short holds only the metrics of the clients that answered before: named, not charted
@@ -575,7 +712,7 @@
         { label: "Phase", render: (f) => f.phase },
         { label: "Reason", render: (f) => h("span", { class: "reason" }, f.reason || "—") },
       ];
-      replace(body, h("div", { class: "card" }, table(columns, clients.failures.slice().reverse(), { "data-testid": "failures-table" })));
+      replace(body, h("div", { class: "card" }, table(columns, clients.failures.slice().reverse(), { "data-testid": "failures-table" }, "Dropped and failed clients, the latest first")));
     }
     rewards(body, rewards) {
       const parts = [];
@@ -597,7 +734,7 @@
         { label: "Kind", render: (e) => h("span", { class: `badge plain ${e.kind === "burn" ? "failed" : "info"}` }, e.kind) },
         { label: "Amount", num: true, render: (e) => `${e.amount} ${e.currency}` },
         { label: "Reason", render: (e) => h("span", { class: "muted" }, e.reason || "") },
-      ], rewards.ledger, { "data-testid": "ledger-table" })) : null;
+      ], rewards.ledger, { "data-testid": "ledger-table" }, "Ledger")) : null;
       const cut = rewards.ledger_total > rewards.ledger.length ? h("p", { class: "muted", "data-testid": "ledger-shown" },
         `the latest ${fmtInt(rewards.ledger.length)} of ${fmtInt(rewards.ledger_total)} ledger lines (payouts add up every one; rengo rewards show RUN lists them all)`) : null;
       replace(body, grid, ledger, cut);
@@ -612,7 +749,7 @@
         { label: "Mean CORR", num: true, render: (e) => fmtMetric(e.mean_corr) },
         { label: "Mean MMC", num: true, render: (e) => fmtMetric(e.mean_mmc) },
         { label: "Net payout", num: true, render: (e) => `${e.net_payout} ${cur}`.trim() },
-      ], t.leaderboard, { "data-testid": "leaderboard-table" }),
+      ], t.leaderboard, { "data-testid": "leaderboard-table" }, "Leaderboard"),
         (t.unpaid_rounds || []).length ? h("p", { class: "muted", "data-testid": "unpaid-rounds" },
           `round(s) ${t.unpaid_rounds.join(", ")} scored but not paid: their payouts are not in the net payout until rengo tournament pay writes them to the ledger`) : null);
       const grid = h("div", { class: "charts", style: "margin-top:14px" });
@@ -677,10 +814,13 @@
       try { data = await api("/api/compare" + qs({ ids: this.ids.join(",") })); }
       catch (e) { if (rengo.view === this) replace(this.body, showError(e)); return; }
       if (rengo.view !== this) return;  // left while the data was on its way
-      const color = new Map(data.runs.map((r, i) => [r.run_id, PALETTE[i % PALETTE.length]]));
+      keepingFocus(app, () => this.draw(data));
+    }
+    draw(data) {
+      const style = new Map(data.runs.map((r, i) => [r.run_id, styleOf(i)]));
       const label = new Map(data.runs.map((r) => [r.run_id, r.label]));
       const head = [h("h1", {}, `Comparing ${data.runs.length} runs`), h("div", { class: "chips" }, data.runs.map((r) =>
-        h("a", { class: "chip", href: `#/run/${encodeURIComponent(r.run_id)}` }, h("span", { class: "swatch", style: `background:${color.get(r.run_id)}` }), r.label, h("span", { class: "run-id" }, r.run_id), statusBadge(r.status))))];
+        h("a", { class: "chip", href: `#/run/${encodeURIComponent(r.run_id)}` }, lineKey(style.get(r.run_id)), r.label, h("span", { class: "run-id" }, r.run_id), statusBadge(r.status))))];
       const used = new Set();
       const grid = h("div", { class: "charts" });
       const keys = [...data.common, ...Object.keys(data.metrics).filter((k) => !data.common.includes(k))];
@@ -688,7 +828,7 @@
         const id = `compare-${key}`; used.add(id);
         const entry = this.charts.card(id, key, {});
         grid.append(entry.card);
-        const series = Object.entries(data.metrics[key]).map(([rid, pts]) => ({ label: label.get(rid), color: color.get(rid), points: pts.filter((p) => p[1] !== null) }));
+        const series = Object.entries(data.metrics[key]).map(([rid, pts]) => ({ label: label.get(rid), color: style.get(rid).color, dash: style.get(rid).dash, points: pts.filter((p) => p[1] !== null) }));
         requestAnimationFrame(() => entry.chart.update(series));
       }
       this.charts.keep(used);
@@ -699,15 +839,16 @@
           const v = data.final[r.run_id][k];
           if (v === undefined || v === null) return "—";
           const best = data.lower_is_better[k] ? Math.min(...vals) : Math.max(...vals);
-          return h("span", { class: vals.length > 1 && v === best ? "best" : "" }, fmtMetric(v));
+          const isBest = vals.length > 1 && v === best;
+          return h("span", { class: isBest ? "best" : "" }, fmtMetric(v), isBest ? h("span", { class: "sr-only" }, " (best)") : null);
         } })),
-      ], keys, { "data-testid": "compare-table" }));
+      ], keys, { "data-testid": "compare-table" }, "Final values of each run"));
       const diffs = data.config_differences.length ? h("div", { class: "card" }, table([
         { label: "Config key", render: (d) => h("b", {}, d.key) },
         ...data.runs.map((r) => ({ label: r.label, render: (d) => h("span", { class: "mono" }, d.values[r.run_id] === undefined ? "—" : JSON.stringify(d.values[r.run_id])) })),
-      ], data.config_differences)) : h("p", { class: "muted" }, "Same configuration.");
+      ], data.config_differences, {}, "Config keys with different values")) : h("p", { class: "muted" }, "Same configuration.");
       replace(this.body, head, section("compare-curves", "Curves", "each metric, every run"), grid,
-        section("compare-final", "Final values", "best per metric in green"), finals,
+        section("compare-final", "Final values", "best per metric in bold green"), finals,
         section("compare-config", "What differs", "config keys with different values"), diffs);
     }
     destroy() { this.charts.destroy(); }
@@ -719,6 +860,7 @@
     const [path, query] = hash.split("?");
     const params = new URLSearchParams(query || "");
     if (rengo.view && rengo.view.destroy) rengo.view.destroy();
+    announcer.settle("");
     let view, nav = "runs";
     const m = /^\/run\/(.+)$/.exec(path);
     // every view names itself in the tab (a run view puts the run's name once it loaded)
@@ -732,6 +874,8 @@
   }
 
   window.addEventListener("hashchange", route);
+  // "Skip to content" focuses the page's main region (following its #app link would route)
+  document.querySelector(".skip-link").addEventListener("click", (e) => { e.preventDefault(); app.focus(); });
   api("/api/health").then((health) => { document.getElementById("store-name").textContent = `store: ${health.store} · rengo ${health.rengo_version}`; }).catch(() => {});
   route();
   live.connect();
