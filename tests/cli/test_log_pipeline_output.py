@@ -42,6 +42,22 @@ def _wait_until_listening(address: str, coordinator: subprocess.Popen[str]) -> N
     raise AssertionError(f"the coordinator exited {coordinator.returncode} before listening")
 
 
+def _finished(procs: dict[str, subprocess.Popen[str]]) -> dict[str, tuple[str, str]]:
+    """Each role's (stdout, stderr) once it exited 0; every process still running is killed
+    when one fails or times out."""
+    said = {}
+    try:
+        for role, proc in procs.items():
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, f"{role} exited {proc.returncode}:\n{out}\n{err}"
+            said[role] = (out, err)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+    return said
+
+
 def _deployed_run(tmp_path: Path, auth: str, *flags: str) -> dict[str, tuple[str, str]]:
     """Run JOB deployed (``auth``: certs or tokens) with ``flags`` on every command and
     stdout and stderr piped apart, as a service manager does; each process's (stdout,
@@ -90,17 +106,7 @@ def _deployed_run(tmp_path: Path, auth: str, *flags: str) -> dict[str, tuple[str
             *party_auth[name], "--retry-for", "60",
             extra_env={"RENGO_TOKEN": TOKENS[name]} if auth == "tokens" else None,
         )  # fmt: skip
-    said = {}
-    try:
-        for role, proc in procs.items():
-            out, err = proc.communicate(timeout=120)
-            assert proc.returncode == 0, f"{role} exited {proc.returncode}:\n{out}\n{err}"
-            said[role] = (out, err)
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-    return said
+    return _finished(procs)
 
 
 def test_piped_output_is_one_line_per_event_with_no_bars_escape_codes_or_warnings(
@@ -256,16 +262,7 @@ def test_a_deployed_vertical_run_logs_json_lines_with_each_epoch_and_no_key(
     _wait_until_listening(address, coordinator)
     for name in ("insurer", "bank", "telecom"):
         procs[name] = start("party", "--coordinator", address, "--name", name, "--job", str(job))
-    said = {}
-    try:
-        for role, proc in procs.items():
-            out, err = proc.communicate(timeout=120)
-            assert proc.returncode == 0, f"{role} exited {proc.returncode}:\n{out}\n{err}"
-            said[role] = (out, err)
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
+    said = _finished(procs)
     for role, (out, err) in said.items():
         assert "━" not in out + err and "\x1b" not in out + err, role
         records = [json.loads(line) for line in err.splitlines()]
