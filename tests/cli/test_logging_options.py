@@ -61,3 +61,19 @@ def test_the_level_applies_before_the_command_runs(
 def test_a_bad_level_is_refused_with_the_choices() -> None:
     result = runner.invoke(app, ["runs", "list", "--log-level", "loud"])
     assert result.exit_code == 2 and "debug" in result.output
+
+
+def test_a_command_run_in_process_after_another_carries_none_of_its_run_or_party(
+    tmp_path: Any,
+) -> None:
+    """The run and party a command names for its log records (``rengo party`` its name) stayed
+    on every record of the next command run in the same process (a notebook, a test)."""
+    from rengo.cli.log_formats import record_fields, set_log_context
+    from rengo.tracking import RunStore
+
+    RunStore(tmp_path / "r.db").close()
+    set_log_context(party="hospital-a", run_id="20261206-000000-abcdef")
+    result = CliRunner().invoke(app, ["runs", "list", "--store", str(tmp_path / "r.db")])
+    assert result.exit_code == 0, result.output
+    record = logging.LogRecord("rengo.cli", logging.INFO, __file__, 1, "hello", None, None)
+    assert record_fields(record) == {}
