@@ -27,7 +27,7 @@ from test_vertical_deployed import (
     tables,
     wait_for_port,
 )
-from test_vertical_resume_deployed import cli, epoch_saved, kill_after, only_run, start_parties
+from test_vertical_resume_deployed import cli, kill_after, only_run, start_parties
 
 from rengo.core.errors import AuthenticationError, DataError, PeerFailure, ProtocolError
 from rengo.deploy.vertical import run_vertical_party, serve_vertical_coordinator
@@ -156,7 +156,7 @@ class Deployed:
 
     def wait_for(self, path_of: Callable[[], Path]) -> None:
         deadline = time.monotonic() + 90
-        while not self.store.list_runs() or not epoch_saved(path_of()):
+        while not self.store.list_runs() or not path_of().exists():
             assert time.monotonic() < deadline, f"never written: {path_of()}"
             time.sleep(0.02)
 
@@ -441,7 +441,7 @@ def test_parties_join_their_coordinator_restarted_with_resume_by_themselves(
     run = only_run(store)
     saved = tmp_path / "bank-checkpoints" / run.run_id / "bank" / "epoch-000001.npz"
     deadline = time.monotonic() + 90
-    while not epoch_saved(saved):
+    while not saved.exists():
         assert time.monotonic() < deadline and first.poll() is None, "no epoch completed"
         time.sleep(0.02)
     first.send_signal(signal.SIGKILL)

@@ -76,18 +76,11 @@ def start_parties(
     return parties
 
 
-def epoch_saved(path: Path) -> bool:
-    """Whether the epoch checkpoint ``path`` names, or a later one, is on disk (a role's
-    folder keeps only its latest two epochs: a poll may miss an early one)."""
-    epoch = int(path.stem.split("-")[1])
-    return any(int(p.stem.split("-")[1]) >= epoch for p in path.parent.glob("epoch-*.npz"))
-
-
 def kill_after(parties: dict[str, Any], coordinator: Any, folder: Path, epoch: int) -> None:
     """SIGKILL the bank once its checkpoint of ``epoch`` is on disk (its machine dies)."""
     saved = folder / f"epoch-{epoch:06d}.npz"
     deadline = time.monotonic() + 90
-    while not epoch_saved(saved):
+    while not saved.exists():
         if time.monotonic() > deadline or parties["bank"].poll() is not None:
             coordinator.kill()
             for proc in parties.values():

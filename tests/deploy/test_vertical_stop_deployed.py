@@ -14,13 +14,7 @@ from typing import Any
 import pytest
 from child_processes import Processes
 from test_vertical_deployed import HOSTS, LABEL_PARTY, SEED, certs, tables, wait_for_port
-from test_vertical_resume_deployed import (
-    PASSPHRASE,
-    epoch_saved,
-    only_run,
-    resumed_run,
-    start_parties,
-)
+from test_vertical_resume_deployed import PASSPHRASE, only_run, resumed_run, start_parties
 
 from rengo.tracking import RunStore
 
@@ -61,7 +55,7 @@ def test_a_vertical_coordinator_stopped_with_sigterm_interrupts_the_run_and_its_
     run = only_run(store)
     saved = tmp_path / "bank-checkpoints" / run.run_id / "bank" / f"epoch-{1:06d}.npz"
     deadline = time.monotonic() + 90
-    while not epoch_saved(saved):
+    while not saved.exists():
         assert time.monotonic() < deadline and coordinator.poll() is None, "no epoch 1"
         time.sleep(0.02)
     coordinator.send_signal(signal.SIGTERM)

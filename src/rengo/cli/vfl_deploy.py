@@ -153,8 +153,8 @@ def vfl_coordinator(
     checkpoints: Annotated[
         Path | None,
         typer.Option(
-            help="Make the run resumable: keep the coordinator's sealed key and its latest "
-            "two epochs here until the run completes (the passphrase is read from "
+            help="Make the run resumable: keep the coordinator's sealed key and every epoch "
+            "here until the run completes (the passphrase is read from "
             "$RENGO_CHECKPOINT_PASSPHRASE); every party needs --checkpoints too."
         ),
     ] = None,
@@ -363,8 +363,8 @@ def vfl_party(
     checkpoints: Annotated[
         Path | None,
         typer.Option(
-            help="Keep this party's alignment and its latest two completed epochs here, so "
-            "that a resumed run continues (required when the coordinator keeps checkpoints)."
+            help="Keep this party's alignment and every completed epoch here, so that a "
+            "resumed run continues (required when the coordinator keeps checkpoints)."
         ),
     ] = None,
     rejoin_grace: Annotated[

@@ -264,9 +264,9 @@ def serve_vertical_coordinator(
         Told of key generation and of every batch the coordinator serves (see
         :mod:`rengo.vfl.progress`; ``rengo vfl coordinator`` draws them).
     checkpoint_dir
-        Makes the run resumable: the coordinator keeps its sealed key material and its
-        latest epochs there, under the run's id, and every party must keep checkpoints too;
-        once the run is recorded completed, only its plan stays.
+        Makes the run resumable: the coordinator keeps its sealed key material and every
+        epoch there, under the run's id, and every party must keep checkpoints too; once the
+        run is recorded completed, only its plan stays.
     passphrase
         Seals the coordinator's private key in its checkpoint (scrypt, AES-256-GCM).
     resume

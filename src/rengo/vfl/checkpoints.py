@@ -10,8 +10,7 @@ crosses the network. It holds:
 * ``keys.sealed``: the key holder's key material, sealed under a passphrase with scrypt and
   AES-256-GCM (:mod:`rengo.crypto.sealing`), bound to the run and the role;
 * ``epoch-000003.npz``: the role's state after 3 completed epochs (weights, optimizer
-  state, losses, counters: whatever its training role saves), one file per epoch; only the
-  latest two are kept (:data:`KEPT_EPOCHS`).
+  state, losses, counters: whatever its training role saves), one file per epoch.
 
 Files are numpy ``.npz`` archives (arrays, read with ``allow_pickle=False``) with a JSON
 header (format, run, role, algorithm, epoch) checked on every load, or JSON; each is written
@@ -54,11 +53,6 @@ EARLIER_FORMATS = frozenset({"rengo-vfl-checkpoint/1"})
 """Formats of earlier releases: refused with the advice to finish the run with its release."""
 PASSPHRASE_ENV = "RENGO_CHECKPOINT_PASSPHRASE"
 """The environment variable ``rengo vfl coordinator`` reads the sealing passphrase from."""
-KEPT_EPOCHS = 2
-"""Epochs a role's folder keeps: the latest and the one before. A resumed run continues
-after the smallest epoch any role completed, and no role is ever more than one epoch ahead
-of another (a role saves epoch ``k`` once the epoch's ``continue`` message came, and epoch
-``k + 1`` needs every role's part in it), so an older epoch is never read again."""
 _META = "__meta__"
 _EPOCH = re.compile(r"^epoch-(\d{6})\.npz$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -351,16 +345,11 @@ class CheckpointFolder:
         return sorted(int(m.group(1)) for m in found if m)
 
     def save_epoch(self, state: EpochState) -> None:
-        """Keep the role's state after ``state.epoch`` completed epochs, and remove its
-        epochs before the previous one (see :data:`KEPT_EPOCHS`), so that the folder of a
-        long run holds two epochs, not one file for every epoch it ever completed."""
+        """Keep the role's state after ``state.epoch`` completed epochs."""
         if state.epoch < 1:
             raise ValueError(f"an epoch checkpoint follows a completed epoch, got {state.epoch}")
         meta = self._header(epoch=state.epoch, values=dict(state.values))
         self._write_arrays(f"epoch-{state.epoch:06d}.npz", state.arrays, meta)
-        for saved in self.epochs():
-            if saved <= state.epoch - KEPT_EPOCHS:
-                (self.path / f"epoch-{saved:06d}.npz").unlink(missing_ok=True)
 
     def load_epoch(self, epoch: int) -> EpochState:
         """The state saved after ``epoch`` completed epochs.

@@ -654,8 +654,7 @@ def vertical_party(
         known, training batches, scoring (see :mod:`rengo.vfl.progress`).
     checkpoint_dir
         Where it keeps its checkpoints when the plan makes the run resumable: its alignment
-        and its latest two completed epochs (a restarted party given the same folder
-        continues).
+        and every completed epoch (a restarted party given the same folder continues).
     origin
         Where ``model`` came from (its file, the algorithm and parties of the run that
         trained it): a plan of another algorithm, label party or parties is refused.
