@@ -95,8 +95,6 @@ TO_DOCUMENT: frozenset[str] = frozenset(
         "rengo.crypto.signed_slots.combine_ciphertexts",
         "rengo.crypto.signed_slots.pack_signed",
         "rengo.crypto.signed_slots.unpack_signed",
-        "rengo.crypto.wire.ciphertexts_from_bytes",
-        "rengo.crypto.wire.ciphertexts_to_bytes",
         "rengo.crypto.x25519.BlindingPool",
         "rengo.crypto.x25519.hash_to_points",
         "rengo.crypto.x25519.new_secret",

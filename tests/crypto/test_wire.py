@@ -179,3 +179,25 @@ def test_corrupt_private_key_file_is_refused(keypair):
         private_key_from_bytes(json.dumps(record).encode())
     with pytest.raises(DataError):
         private_key_from_bytes(b"not json")
+
+
+def test_a_process_that_imports_only_a_paillier_class_can_send_and_receive_it() -> None:
+    """The codec learned the Paillier types only when rengo.crypto.wire was imported, which
+    `from rengo.crypto import EncryptedArray` does not do: a user's own protocol failed with
+    "cannot encode values of type PaillierPublicKey" (and this file failed run on its own)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "from rengo.core.codec import decode, encode\n"
+        "from rengo.crypto import decrypt_array, encrypt_array, generate_paillier_keypair\n"
+        "import numpy as np\n"
+        "public, private = generate_paillier_keypair(512)\n"
+        "sent = encrypt_array(np.array([1.5, -2.0]), public)\n"
+        "back = decode(encode({'key': public, 'x': sent}))\n"
+        "print(type(back['key']).__name__, decrypt_array(back['x'], private).tolist())\n"
+    )
+    said = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert said.split()[0] == "PaillierPublicKey" and "1.5" in said and "-2.0" in said

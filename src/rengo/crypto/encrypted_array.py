@@ -26,7 +26,9 @@ import gmpy2
 import numpy as np
 from numpy.typing import ArrayLike
 
+from rengo.core.codec import register_type
 from rengo.core.errors import RengoError
+from rengo.crypto import wire_fields
 from rengo.crypto.fixed_point import (
     DEFAULT_PRECISION_BITS,
     FixedPointOverflowError,
@@ -535,3 +537,37 @@ def _object_array(items: list[Any], shape: tuple[int, ...]) -> np.ndarray:
     out = np.empty(len(items), dtype=object)
     out[:] = items
     return out.reshape(shape)
+
+
+# -- on the wire ---------------------------------------------------------------------------
+# Registered here, where the class is defined (see rengo.crypto.wire): encoding refuses a
+# ciphertext that is not freshly randomised; decoding checks every field and ciphertext and
+# builds an array that is not fresh (the receiver cannot vouch for its randomness).
+
+
+def _encrypted_array_to_tree(array: EncryptedArray) -> dict[str, Any]:
+    array.require_sendable()
+    return {
+        "key": array.public_key,
+        "shape": list(array.shape),
+        "exponent": array.exponent,
+        "ct": wire_fields.ciphertexts_to_bytes(array.ciphertexts, array.public_key),
+    }
+
+
+def _encrypted_array_from_tree(tree: Any) -> EncryptedArray:
+    key = wire_fields.field(tree, "key", PaillierPublicKey)
+    shape = wire_fields.shape_field(wire_fields.field(tree, "shape", list))
+    exponent = wire_fields.small_int(tree, "exponent", wire_fields.MAX_WIRE_EXPONENT)
+    ciphertexts = wire_fields.ciphertexts_from_bytes(
+        wire_fields.field(tree, "ct", bytes), key, shape
+    )
+    return EncryptedArray(key, ciphertexts, exponent)
+
+
+register_type(
+    "rengo.paillier.EncryptedArray",
+    EncryptedArray,
+    _encrypted_array_to_tree,
+    _encrypted_array_from_tree,
+)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import gmpy2
 import numpy as np
 from gmpy2 import mpz
 
+from rengo.core.codec import register_type
 from rengo.core.errors import KeyMismatchError, RengoError
+from rengo.crypto import wire_fields
 from rengo.crypto.randomness import RandomSource, random_source
 
 DEFAULT_KEY_BITS = 2048
@@ -290,3 +293,24 @@ def generate_paillier_keypair(
         if p != q and n.bit_length() == bits and gmpy2.gcd(n, (p - 1) * (q - 1)) == 1:
             public_key = PaillierPublicKey(n)
             return public_key, PaillierPrivateKey(public_key, p, q)
+
+
+# -- on the wire ---------------------------------------------------------------------------
+# Registered here, where the class is defined, so that a process that makes or receives a
+# public key can send it through rengo.core.codec without importing anything else first.
+
+
+def _public_key_to_tree(key: PaillierPublicKey) -> dict[str, Any]:
+    return {"n": int(key.n).to_bytes((key.bits + 7) // 8, "big")}
+
+
+def _public_key_from_tree(tree: Any) -> PaillierPublicKey:
+    n = mpz.from_bytes(wire_fields.field(tree, "n", bytes), "big")
+    if not MIN_WIRE_KEY_BITS <= n.bit_length() <= MAX_WIRE_KEY_BITS:
+        raise ValueError(f"modulus of {n.bit_length()} bits is outside the accepted range")
+    return PaillierPublicKey(n)
+
+
+register_type(
+    "rengo.paillier.PublicKey", PaillierPublicKey, _public_key_to_tree, _public_key_from_tree
+)

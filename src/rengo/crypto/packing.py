@@ -20,7 +20,9 @@ import numpy as np
 from gmpy2 import mpz
 from numpy.typing import ArrayLike
 
+from rengo.core.codec import register_type
 from rengo.core.errors import DataError
+from rengo.crypto import wire_fields
 from rengo.crypto.encrypted_array import UnrandomizedCiphertextError
 from rengo.crypto.fixed_point import FixedPointOverflowError, scale_to_integers
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
@@ -212,3 +214,46 @@ def _object_array(items: list[Any]) -> np.ndarray:
     out = np.empty(len(items), dtype=object)
     out[:] = items
     return out
+
+
+# -- on the wire ---------------------------------------------------------------------------
+# Registered here, where the class is defined (see rengo.crypto.wire).
+
+
+def _packed_to_tree(packed: PackedEncryptedVector) -> dict[str, Any]:
+    packed.require_sendable()
+    layout = packed.layout
+    return {
+        "key": packed.public_key,
+        "layout": [layout.precision_bits, layout.value_bits, layout.headroom_bits],
+        "count": packed.count,
+        "terms": packed.terms,
+        "ct": wire_fields.ciphertexts_to_bytes(packed.ciphertexts, packed.public_key),
+    }
+
+
+def _packed_from_tree(tree: Any) -> PackedEncryptedVector:
+    key = wire_fields.field(tree, "key", PaillierPublicKey)
+    raw_layout = wire_fields.field(tree, "layout", list)
+    if len(raw_layout) != 3 or not all(
+        wire_fields.is_int(v) and 0 <= v <= 4096 for v in raw_layout
+    ):
+        raise ValueError("bad slot layout")
+    layout = SlotLayout(*raw_layout)
+    count = wire_fields.small_int(tree, "count", 1 << 40)
+    terms = wire_fields.small_int(tree, "terms", layout.max_terms)
+    if terms < 1:
+        raise ValueError("a packed vector sums at least one packing")
+    slots = layout.slots_per_plaintext(key)
+    ciphertexts = wire_fields.ciphertexts_from_bytes(
+        wire_fields.field(tree, "ct", bytes), key, (-(-count // slots),)
+    )
+    return PackedEncryptedVector(key, ciphertexts, layout, count, terms)
+
+
+register_type(
+    "rengo.paillier.PackedEncryptedVector",
+    PackedEncryptedVector,
+    _packed_to_tree,
+    _packed_from_tree,
+)
