@@ -39,7 +39,7 @@ def certs_init(
     """Create a CA, the coordinator's server certificate and one certificate per party."""
     from rengo.transport.certs import init_certificates
 
-    with friendly_errors(console):
+    with friendly_errors():
         names = [p.strip() for p in parties.split(",") if p.strip()]
         if not names:
             raise ConfigError("--parties needs at least one name")
@@ -58,7 +58,7 @@ def certs_add(
     """Issue a certificate for one more party with the existing CA."""
     from rengo.transport.certs import add_party
 
-    with friendly_errors(console):
+    with friendly_errors():
         cert, _key = add_party(directory, name)
         console.print(f"wrote {cert}")
 
@@ -75,7 +75,7 @@ def certs_request(
     """
     from rengo.transport.certs import request_certificate
 
-    with friendly_errors(console):
+    with friendly_errors():
         csr, key = request_certificate(directory, name)
         console.print(
             f"wrote {key} (keep it here) and {csr}: send the request to the federation's "
@@ -93,7 +93,7 @@ def certs_sign(
     """Issue a party certificate for its signing request: the party keeps its own key."""
     from rengo.transport.certs import sign_request
 
-    with friendly_errors(console):
+    with friendly_errors():
         name, cert = sign_request(directory, request)
         console.print(
             f"wrote {cert}: send it and {directory / 'ca.pem'} (never ca.key) back to party {name}",
@@ -113,7 +113,7 @@ def certs_revoke(
     """
     from rengo.transport.certs import REVOKED_FILE, revoke_party
 
-    with friendly_errors(console):
+    with friendly_errors():
         serial = revoke_party(directory, name)
         console.print(
             f"revoked party {name}'s certificate (serial {serial:x}) in {directory / REVOKED_FILE}"
@@ -129,7 +129,7 @@ def certs_list(
 
     from rengo.transport.certs import list_parties
 
-    with friendly_errors(console):
+    with friendly_errors():
         parties = list_parties(directory)
         table = Table()
         table.add_column("party", no_wrap=True)
@@ -328,7 +328,7 @@ def coordinator(
             words += ["--set", override]
         return f"{ROUNDS_KEPT}; continue with `{with_resume(words, store)}`"
 
-    with friendly_errors(console, kept):
+    with friendly_errors(kept):
         warn_if_on_command_line(ctx, "ui_token", "--ui-token", "RENGO_UI_TOKEN")
         spec = load_job(job, set_ or ())
         if spec.vfl is not None:
@@ -519,7 +519,7 @@ def party(
     from rengo.transport.grpc_party import DEFAULT_BACKOFF
     from rengo.transport.grpc_wire import check_heartbeat
 
-    with friendly_errors(console):
+    with friendly_errors():
         warn_if_on_command_line(ctx, "token", "--token", "RENGO_TOKEN")
         validate_party_name(name, "--name")
         check_heartbeat(2.0, heartbeat_timeout)  # run_party's heartbeat interval

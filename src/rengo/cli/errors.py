@@ -111,13 +111,12 @@ def show_warnings_as_lines() -> None:
 
 
 @contextmanager
-def friendly_errors(console: Console, kept: str | Callable[[], str] = "") -> Iterator[None]:
+def friendly_errors(kept: str | Callable[[], str] = "") -> Iterator[None]:
     """Exit 2 on configuration or data errors, 1 on other rengo errors, with the message on
     stderr (and, at debug level, where it was raised); 130 after Ctrl-C, 143 after SIGTERM
     and 129 after SIGHUP (each recorded as an interruption), said on stderr with ``kept``
     (what a command that records rounds keeps, or a function that says it once the run is
-    interrupted; a command that keeps nothing says nothing about it). ``console`` is the
-    command's own console (kept for the callers; the stop line goes to stderr)."""
+    interrupted; a command that keeps nothing says nothing about it)."""
     try:
         with terminate_as_interrupt():
             yield

@@ -112,7 +112,7 @@ def demo(
     """Bundled-data showcase: HFL with DP, VFL, transfer learning, Shapley payouts, a tournament."""
     from rengo.showcase import run_demo
 
-    with friendly_errors(console, ROUNDS_KEPT):
+    with friendly_errors(ROUNDS_KEPT):
         run_demo(console, out=out, store_path=store, rounds=rounds, clients=clients, seed=seed)
 
 
@@ -163,7 +163,7 @@ def run(
     def kept() -> str:
         return f"{ROUNDS_KEPT}; continue with `{resume_command(job, store, set_ or ())}`"
 
-    with friendly_errors(console, kept):
+    with friendly_errors(kept):
         run_job(
             console,
             job,
@@ -183,7 +183,7 @@ def strategies() -> None:
     """List the strategies job files accept, with their options and defaults."""
     from rengo.cli.strategies import print_strategies
 
-    with friendly_errors(console):
+    with friendly_errors():
         print_strategies(console)
 
 

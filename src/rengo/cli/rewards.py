@@ -126,7 +126,7 @@ def show(
     """Contribution of each participant and the payouts recorded for the run."""
     from rengo.tracking.contrib_records import run_contributions
 
-    with friendly_errors(console), open_existing_store(store, read_only=True) as s:
+    with friendly_errors(), open_existing_store(store, read_only=True) as s:
         found = run_contributions(s, run_id, method)
         console.print(
             contribution_table(
@@ -182,7 +182,7 @@ def pay(
     from rengo.rewards import currency_decimals, format_minor
     from rengo.tracking.contrib_records import pay_rewards, run_contributions
 
-    with friendly_errors(console), open_existing_store(store) as s:
+    with friendly_errors(), open_existing_store(store) as s:
         places = currency_decimals(currency, decimals)
         budget_minor = option_minor_units("--budget", budget, places)
         stakes: dict[str, int] | None = None
@@ -257,7 +257,7 @@ def export(
     from rengo.cli.output_paths import refuse_to_replace, writable_folder
     from rengo.tracking.contrib_records import write_ledger_csv
 
-    with friendly_errors(console), open_existing_store(store, read_only=True) as s:
+    with friendly_errors(), open_existing_store(store, read_only=True) as s:
         for run_id in run_ids:  # an unknown run is refused before any file is touched
             s.resolve_run_id(run_id)
         refuse_to_replace([csv_path], overwrite, option="--csv")
@@ -295,7 +295,7 @@ def totals(
     from rengo.rewards.money import format_minor
     from rengo.tracking import RunFilter, payout_totals
 
-    with friendly_errors(console), open_existing_store(store, read_only=True) as s:
+    with friendly_errors(), open_existing_store(store, read_only=True) as s:
         wanted = RunFilter.from_text(
             kind,
             None,

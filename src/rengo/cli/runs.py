@@ -45,7 +45,7 @@ def list_runs(
     """
     from rengo.tracking import RunFilter, runs_table
 
-    with friendly_errors(console):
+    with friendly_errors():
         wanted = RunFilter.from_text(
             kind,
             status,
@@ -89,7 +89,7 @@ def show(
     """Config, summary, per-round metrics, per-client statistics and events of one run."""
     from rengo.tracking import run_detail
 
-    with friendly_errors(console), open_existing_store(store, read_only=True) as s:
+    with friendly_errors(), open_existing_store(store, read_only=True) as s:
         console.print(run_detail(s, run_id, max_clients=max_clients or None))
 
 
@@ -118,7 +118,7 @@ def plot(
     from rengo.core.errors import ConfigError
     from rengo.tracking import plot_client_metrics, plot_run, plot_runs
 
-    with friendly_errors(console), open_existing_store(store, read_only=True) as s:
+    with friendly_errors(), open_existing_store(store, read_only=True) as s:
         if clients:
             if len(run_ids) != 1:
                 raise ConfigError("--clients plots one run; give exactly one run id")
@@ -186,7 +186,7 @@ def delete(
     from rengo.core.errors import ConfigError
     from rengo.tracking import RunFilter
 
-    with friendly_errors(console):
+    with friendly_errors():
         wanted = RunFilter.from_text(
             kind,
             status,
@@ -273,7 +273,7 @@ def close(
 
     Example: rengo runs close 20261106-0915 --reason "party expelled; superseded by a new run"
     """
-    with friendly_errors(console), open_existing_store(store) as s:
+    with friendly_errors(), open_existing_store(store) as s:
         for run_id in dict.fromkeys(run_ids):
             closed = s.close_run(run_id, reason)
             console.print(f"closed {closed.run_id} ({closed.label}): failed, {reason}")
@@ -288,7 +288,7 @@ def compact(store: StoreOption = None) -> None:
     """
     from rengo.core.errors import ConfigError
 
-    with friendly_errors(console), open_existing_store(store) as s:
+    with friendly_errors(), open_existing_store(store) as s:
         running = sorted(s.running_run_ids())
         if running:
             raise ConfigError(

@@ -81,7 +81,7 @@ def mirror(
     run mirrored there before gets only what it lacks."""
     from rengo.tracking.mirrors import TARGETS, MlflowMirror, TensorBoardMirror
 
-    with friendly_errors(console), _open(store) as s:
+    with friendly_errors(), _open(store) as s:
         run = s.get_run(run_id)
         if to == "mlflow":
             namer, _ = model_namer(run, job)
@@ -157,7 +157,7 @@ def export(
         write_model,
     )
 
-    with friendly_errors(console), _open(store) as s:
+    with friendly_errors(), _open(store) as s:
         if format not in FORMATS:
             raise ConfigError(f"--format {format!r}: choose one of {', '.join(FORMATS)}")
         run = s.get_run(run_id)

@@ -44,7 +44,7 @@ def job(
     """
     from rengo.jobs.recorded_job import recorded_job_text
 
-    with friendly_errors(console), open_existing_store(store, read_only=True) as s:
+    with friendly_errors(), open_existing_store(store, read_only=True) as s:
         run = s.get_run(run_id)
         text = recorded_job_text(run)
         if out is None:

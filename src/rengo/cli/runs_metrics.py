@@ -49,7 +49,7 @@ def metrics(
     """
     from rengo.tracking.rounds_export import write_rounds_csv, write_runs_json
 
-    with friendly_errors(console):
+    with friendly_errors():
         chosen = format or out.suffix.lstrip(".").lower()
         if chosen not in FORMATS:
             given = f"--format {format!r}" if format else f"--out {str(out)!r}"

@@ -117,7 +117,7 @@ def one_at_a_time(create: bool = False) -> Callable[[Callable[P, None]], Callabl
     def decorate(command: Callable[P, None]) -> Callable[P, None]:
         @functools.wraps(command)
         def locked(*args: P.args, **kwargs: P.kwargs) -> None:
-            with friendly_errors(console):
+            with friendly_errors():
                 given, store = kwargs.get("state_path"), kwargs.get("store")
                 path = state_file(
                     None if given is None else Path(str(given)),
@@ -562,7 +562,7 @@ def open_round(
     from rengo.rewards import Budget, currency_decimals
     from rengo.tournament import PayoutRule, Tournament
 
-    with friendly_errors(console):
+    with friendly_errors():
         if (dataset is None) == (csv_path is None):
             raise ConfigError("give exactly one of --dataset NAME or --csv PATH")
         form = CsvFormat.checked(delimiter, encoding, decimal)
@@ -733,7 +733,7 @@ def submit(
     from rengo.data.csv_table import CsvFormat
     from rengo.rewards import format_minor
 
-    with friendly_errors(console):
+    with friendly_errors():
         form = CsvFormat.checked(delimiter, encoding, decimal)
         with updated_state(state_path) as (state, tournament):
             tournament_store(store, state)  # another --store than the tournament's is refused
@@ -764,7 +764,7 @@ def score(
     from rengo.data.csv_table import CsvFormat
     from rengo.rewards import format_minor
 
-    with friendly_errors(console):
+    with friendly_errors():
         form = CsvFormat.checked(delimiter, encoding, decimal)
         with updated_state(state_path) as (state, tournament):
             tournament_store(store, state)
@@ -822,7 +822,7 @@ def cancel(
     never scored or paid; its number is not reused, and its rows and submissions are kept
     for the record."""
     assert state_path is not None  # the state file one_at_a_time resolved
-    with friendly_errors(console):
+    with friendly_errors():
         with updated_state(state_path) as (state, tournament):
             tournament_store(store, state)
             _require_open(tournament, round_id, "cancel")
@@ -851,7 +851,7 @@ def pay(state_path: StateOption = None, store: StoreOption = None) -> None:
     from rengo.tracking import RunStore
     from rengo.tracking.tournament_records import ledger_paid_rounds, record_tournament_round
 
-    with friendly_errors(console):
+    with friendly_errors():
         state = load_state(state_path)
         tournament = _tournament(state)
         path = tournament_store(store, state)
@@ -991,7 +991,7 @@ def _require_submissions(tournament: Any, round_id: int | None) -> None:
 def leaderboard(state_path: StateOption = None, store: StoreOption = None) -> None:
     """Participants by mean combined score over scored rounds, with their net payouts over
     paid rounds (any time); rounds scored but not paid yet are named below the table."""
-    with friendly_errors(console):
+    with friendly_errors():
         path = state_file(state_path, store)
         with state_lock(path):  # a writer removes the array files its new state no longer names
             state = load_state(path)

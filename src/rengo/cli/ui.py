@@ -92,7 +92,7 @@ def ui(
     ] = None,
 ) -> None:
     """Serve the live dashboard: runs, curves, clients, who is online, payouts. Read-only."""
-    with friendly_errors(console):
+    with friendly_errors():
         warn_if_on_command_line(ctx, "token", "--token", "RENGO_UI_TOKEN")
         start_dashboard(
             store, listen, token, certs, foreground=True, max_connections=max_connections

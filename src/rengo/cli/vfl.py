@@ -45,7 +45,7 @@ def align(
     from rengo.data.csv_table import CsvFormat
     from rengo.vfl import align_csv
 
-    with friendly_errors(console):
+    with friendly_errors():
         paths: dict[str, Path] = {}
         for item in tables:
             party, sep, path = item.partition("=")

@@ -194,7 +194,7 @@ def vfl_coordinator(
             f"`{with_resume(words, store)}` and the parties started again with theirs"
         )
 
-    with friendly_errors(console, kept), warnings.catch_warnings(record=True) as caught:
+    with friendly_errors(kept), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DeprecationWarning)
         warnings.simplefilter("always", FutureWarning)
         names = _names(parties) if parties else None
@@ -412,7 +412,7 @@ def vfl_party(
     from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
 
     set_log_context(party=name)
-    with friendly_errors(console):
+    with friendly_errors():
         warn_if_on_command_line(ctx, "token", "--token", "RENGO_TOKEN")
         if load_model is not None and (job is not None or csv_path is not None):
             raise ConfigError("--load-model scores with a kept model: give --score-csv, not "
