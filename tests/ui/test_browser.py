@@ -750,3 +750,55 @@ def test_a_refresh_leaves_the_keyboard_focus_where_it_was(page: Any, tmp_path: P
         )
         assert focused == [True, "Rounds"]
     assert page.errors == []
+
+
+def test_the_keyboard_hides_a_series_and_zooms_a_chart_as_the_mouse_does(
+    page: Any, recorded: Recorded
+) -> None:
+    """A chart's legend (click a series to hide it) and its zoom (drag across the plot) were
+    the mouse's alone. Its disclosure now holds a checkbox per series and the x range, kept in
+    step with what the mouse does."""
+    with DashboardServer(recorded.path, "127.0.0.1:0") as ui:
+        page.goto(f"{ui.url}#/run/{recorded.alpha}")
+        page.wait_for_function("() => (window.rengo.charts['round-bytes'] || {}).shown")
+        chart = page.get_by_test_id("chart-round-bytes")
+        labels = page.evaluate("() => window.rengo.charts['round-bytes'].labels")
+        assert len(labels) >= 2, labels
+        chart.locator("summary").focus()
+        page.keyboard.press("Enter")
+        page.keyboard.press("Tab")
+        first = chart.get_by_role("checkbox", name=labels[0])
+        assert first.evaluate("(e) => e === document.activeElement")
+        page.keyboard.press("Space")
+        shown = "() => window.rengo.charts['round-bytes'].shown"
+        assert page.evaluate(shown) == [False] + [True] * (len(labels) - 1)
+        legend = chart.locator(".u-legend .u-series").nth(1)  # 0 is the x axis
+        assert "u-off" in (legend.get_attribute("class") or "")
+        legend.click()  # the mouse shows it again: the checkbox follows
+        assert first.is_checked() and page.evaluate(shown) == [True] * len(labels)
+
+        group = chart.get_by_role("group", name="Rounds shown")
+        start = group.get_by_role("spinbutton", name="from")
+        end = group.get_by_role("spinbutton", name="to")
+        assert [start.input_value(), end.input_value()] == ["1", "3"]
+        start.focus()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("2")
+        page.keyboard.press("Tab")  # the change applies when the box is left, for "to"
+        assert page.evaluate("() => window.rengo.charts['round-bytes'].range") == [2, 3]
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => document.activeElement.textContent") == "All rounds"
+        page.keyboard.press("Enter")
+        assert page.evaluate("() => window.rengo.charts['round-bytes'].range") == [1, 3]
+        assert [start.input_value(), end.input_value()] == ["1", "3"]
+
+        box = chart.locator(".u-over").bounding_box()  # the mouse's drag-zoom: the boxes follow
+        middle = box["y"] + box["height"] / 2
+        page.mouse.move(box["x"] + box["width"] * 0.55, middle)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.95, middle, steps=5)
+        page.mouse.up()
+        low, high = page.evaluate("() => window.rengo.charts['round-bytes'].range")
+        assert 2 < low < high <= 3, (low, high)
+        assert float(start.input_value()) == pytest.approx(low, abs=0.01)
+    assert page.errors == []

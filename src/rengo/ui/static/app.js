@@ -183,7 +183,7 @@
       const labels = series.map((s) => s.label).join("\u0000");
       rengo.charts[this.id] = { labels: series.map((s) => s.label), data, styles: series.map((s) => ({ color: s.color, dash: s.dash })) };
       this.describe(series, data);
-      if (this.plot && labels === this.labels) { this.plot.setData(data); return; }
+      if (this.plot && labels === this.labels) { this.plot.setData(data); this.showState(); return; }
       if (this.plot) this.plot.destroy();
       this.labels = labels;
       const width = Math.max(this.container.clientWidth, 240);
@@ -194,6 +194,9 @@
         scales: { x: data[0].length === 1 ? { time: false, range: [data[0][0] - 1, data[0][0] + 1] } : { time: false } },
         legend: { live: true },
         cursor: { drag: { x: true, y: false } },
+        // The legend's clicks and the drag-zoom are the mouse's; the keyboard's are the
+        // controls beside the data table, kept in step with them here.
+        hooks: { setSeries: [() => this.showState()], setScale: [(u, key) => { if (key === "x") this.showState(); }] },
         axes: [
           { label: this.options.xLabel || "round", labelSize: 18, size: 34, stroke: "#6b7280", grid: { stroke: "#eef0f3" }, ticks: { stroke: "#e3e6eb" },
             incrs: [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000], space: 36 },
@@ -215,6 +218,50 @@
         ],
       };
       this.plot = new uPlot(opts, data, this.container);
+      this.buildControls(series);
+      this.showState();
+    }
+    // Keyboard controls for what the mouse does on the canvas: a checkbox per series (the
+    // legend's click) and the range of the x axis (the drag-zoom), in the chart's disclosure.
+    // Rebuilt only when the series change, so a live refresh leaves the focus where it was.
+    buildControls(series) {
+      const box = this.options.controlBox;
+      if (!box) return;
+      const unit = this.options.xLabel || "round";
+      this.boxes = series.map((s, i) => h("input", { type: "checkbox", checked: true,
+        onchange: (event) => this.plot.setSeries(i + 1, { show: event.currentTarget.checked }) }));
+      const bound = () => h("input", { type: "number", class: "range-bound", onchange: () => this.zoomTo() });
+      this.from = bound(); this.to = bound();
+      const all = h("button", { type: "button", class: "button", onclick: () => this.zoomTo(true) }, `All ${unit}s`);
+      replace(box,
+        h("fieldset", { class: "chart-controls" }, h("legend", {}, "Series shown"),
+          series.map((s, i) => h("label", {}, this.boxes[i], ` ${s.label}`))),
+        h("fieldset", { class: "chart-controls" }, h("legend", {}, `${unit[0].toUpperCase()}${unit.slice(1)}s shown`),
+          h("label", {}, "from ", this.from), h("label", {}, " to ", this.to), " ", all));
+    }
+    // Show the x axis from the two boxes' values (either left empty: the data's own end), or
+    // all of it.
+    zoomTo(all) {
+      const xs = this.plot.data[0];
+      if (!xs.length) return;
+      const read = (input, fallback) => (all || input.value === "" || !Number.isFinite(Number(input.value)) ? fallback : Number(input.value));
+      let lo = read(this.from, xs[0]), hi = read(this.to, xs[xs.length - 1]);
+      if (lo > hi) [lo, hi] = [hi, lo];
+      if (lo === hi) { lo -= 0.5; hi += 0.5; }
+      this.plot.setScale("x", { min: lo, max: hi });
+    }
+    // What the chart shows now (the controls follow it, and tests read it).
+    showState() {
+      const plot = this.plot, entry = rengo.charts[this.id];
+      if (!plot || !entry) return;
+      entry.shown = plot.series.slice(1).map((s) => s.show);
+      const x = plot.scales.x;
+      entry.range = [x.min, x.max];
+      if (!this.boxes) return;
+      this.boxes.forEach((box, i) => { box.checked = entry.shown[i]; });
+      const round = (v) => (v === null || v === undefined ? "" : String(Math.round(v * 100) / 100));
+      if (document.activeElement !== this.from) this.from.value = round(x.min);
+      if (document.activeElement !== this.to) this.to.value = round(x.max);
     }
     // The canvas says nothing to a screen reader: name what it shows, and put each series'
     // numbers in a table beside it (in a disclosure, so the page looks as before).
@@ -276,9 +323,10 @@
         const latest = h("span", { class: "latest" });
         const holder = h("div", { class: "chart", "data-chart": id });
         const dataBox = h("div", { class: "chart-data-body" });
-        const details = h("details", { class: "chart-data", onkeydown: closeOnEscape }, h("summary", {}, "Data table"), dataBox);
+        const controlBox = h("div", { class: "chart-data-controls" });
+        const details = h("details", { class: "chart-data", onkeydown: closeOnEscape }, h("summary", {}, "Data table"), controlBox, dataBox);
         const card = h("div", { class: "card chart-card", "data-testid": `chart-${id}` }, h("h3", {}, h("span", {}, title), latest), holder, details);
-        entry = { card, latest, chart: new LineChart(id, holder, Object.assign({ title, dataBox }, options || {})) };
+        entry = { card, latest, chart: new LineChart(id, holder, Object.assign({ title, dataBox, controlBox }, options || {})) };
         this.charts.set(id, entry);
       }
       return entry;
