@@ -382,3 +382,66 @@ def test_rengo_run_mirrors_to_the_mlflow_tracking_uri_of_the_environment(
     (mirrored,) = _mlflow_runs(server, run.run_id)
     assert [s for s, _ in _steps(server, mirrored.info.run_id, "central_accuracy")] == [1, 2]
     assert not (store.parent / "mlflow.db").exists()
+
+
+def test_rengo_run_mirrors_where_each_mirror_option_says(tmp_path: Path) -> None:
+    """`rengo run` could mirror only beside the store (or to $MLFLOW_TRACKING_URI): a team's
+    tracking server or a shared TensorBoard folder needed a second command (`runs mirror
+    --uri`). `--mirror NAME=WHERE` names the place."""
+    server = f"sqlite:///{tmp_path / 'team' / 'mlflow.db'}"  # stands in for http://mlflow:5000
+    (tmp_path / "team").mkdir()
+    boards = tmp_path / "shared-boards"
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[job]\nname = "placed"\nrounds = 2\n[data]\ndataset = "iris"\n'
+        '[partition]\nnum_clients = 2\n[model]\ntype = "logistic"\n'
+    )
+    store = tmp_path / "runs" / "runs.db"
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(job),
+            "--store",
+            str(store),
+            "--no-progress",
+            "--mirror",
+            f"mlflow={server}",
+            "--mirror",
+            f"tensorboard={boards}",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    with RunStore(store, read_only=True) as recorded:
+        (run,) = recorded.list_runs()
+        folder = TensorBoardMirror(boards).folder_for(recorded, run)
+    (mirrored,) = _mlflow_runs(server, run.run_id)
+    assert [s for s, _ in _steps(server, mirrored.info.run_id, "central_accuracy")] == [1, 2]
+    assert [e.step for e in _board(folder).Scalars("central_accuracy")] == [1, 2]
+    assert not (store.parent / "mlflow.db").exists()
+    assert not (store.parent / "tensorboard").exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("mlflow=", "--mirror 'mlflow=': give the tracking URI after '=', or no '='"),
+        ("tensorboard= ", "give the log folder after '='"),
+        ("wandb=http://x", "choose one of mlflow, tensorboard"),
+    ],
+)
+def test_a_mirror_option_without_a_place_or_with_an_unknown_name_is_refused_before_training(
+    tmp_path: Path, given: str, said: str
+) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[job]\nname = "refused"\nrounds = 2\n[data]\ndataset = "iris"\n'
+        '[partition]\nnum_clients = 2\n[model]\ntype = "logistic"\n'
+    )
+    store = tmp_path / "runs.db"
+    result = CliRunner().invoke(
+        app, ["run", str(job), "--store", str(store), "--no-progress", "--mirror", given]
+    )
+    assert result.exit_code == 2, result.output
+    assert said in " ".join(result.output.split())
+    assert not store.exists()  # nothing was recorded

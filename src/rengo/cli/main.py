@@ -131,7 +131,11 @@ def run(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     mirror: Annotated[
         list[str] | None,
-        typer.Option(help="Also mirror the run live: mlflow and/or tensorboard (repeatable)."),
+        typer.Option(
+            help="Also mirror the run live: mlflow and/or tensorboard (repeatable), each "
+            "optionally =WHERE: --mirror mlflow=http://mlflow:5000 --mirror tensorboard=tb/ "
+            "(default: $MLFLOW_TRACKING_URI, else beside the store)."
+        ),
     ] = None,
     set_: Annotated[
         list[str] | None,

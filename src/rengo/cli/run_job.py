@@ -46,7 +46,8 @@ def run_job(
     same_as: str | None = None,
 ) -> str:
     """Run a job file (horizontal or vertical); returns the run id. ``mirrors``
-    ("mlflow", "tensorboard") also copy the run there as it trains; ``overrides``
+    ("mlflow", "tensorboard", or either as ``NAME=WHERE``: an MLflow tracking URI, a
+    TensorBoard log folder) also copy the run there as it trains; ``overrides``
     (``"train.lr=0.01"``) change the file's settings, validated like the file. A
     ``[contribution]`` section values the participants and records it (and pays its budget).
     ``same_as`` (a recorded horizontal run) refuses a job whose settings are not that run's,
@@ -55,12 +56,8 @@ def run_job(
     progress = progress_bars_shown(progress, console)
     if same_as is not None and resume is not None:
         raise ConfigError("--same-as starts a new run and --resume continues one: give one")
-    if mirrors:  # before anything is printed or trained
-        from rengo.jobs.spec import check_choice
-        from rengo.tracking.mirrors import TARGETS
-
-        for name in mirrors:
-            check_choice("--mirror", "mirror", name, TARGETS)
+    for given in mirrors:  # before anything is printed or trained
+        mirror_target(given)
     if plot is not None:  # before the run trains, not after it
         writable_folder(plot if plot.is_dir() else plot.parent)
     if spec.vfl is not None:
@@ -297,8 +294,31 @@ def _interrupted_here(store_path: Path | None) -> str | None:
     return None
 
 
+def mirror_target(given: str) -> tuple[str, str | None]:
+    """The mirror and where it writes, from ``--mirror NAME`` or ``--mirror NAME=WHERE``
+    (an MLflow tracking URI, a TensorBoard log folder; without one, MLflow's
+    ``$MLFLOW_TRACKING_URI`` or a place beside the run store).
+
+    Raises
+    ------
+    ConfigError
+        Naming the value, for a mirror rengo does not have or an empty WHERE.
+    """
+    from rengo.jobs.spec import check_choice
+    from rengo.tracking.mirrors import TARGETS
+
+    name, sign, where = given.partition("=")
+    name = name.strip()
+    check_choice("--mirror", "mirror", name, TARGETS)
+    if sign and not where.strip():
+        kind = "tracking URI" if name == "mlflow" else "log folder"
+        raise ConfigError(f"--mirror {given!r}: give the {kind} after '=', or no '='")
+    return name, where.strip() if sign else None
+
+
 def open_store(store_path: Path | None, mirrors: Sequence[str], spec: JobSpec) -> RunStore:
-    """The run store, mirroring into ``mirrors`` (names the model as the job built it)."""
+    """The run store, mirroring into ``mirrors`` (each ``NAME`` or ``NAME=WHERE``, see
+    :func:`mirror_target`; names the model as the job built it)."""
     if not mirrors:
         return RunStore(resolve_store_path(store_path))
     import functools
@@ -314,8 +334,8 @@ def open_store(store_path: Path | None, mirrors: Sequence[str], spec: JobSpec) -
         else functools.partial(model_state_dict, spec.model.type, hidden=hidden)
     )
     targets = [
-        MlflowMirror(state_dict=namer) if name == "mlflow" else make_mirror(name)
-        for name in dict.fromkeys(mirrors)
+        MlflowMirror(where, state_dict=namer) if name == "mlflow" else make_mirror(name, where)
+        for name, where in dict.fromkeys(mirror_target(given) for given in mirrors)
     ]
     return MirroringStore(resolve_store_path(store_path), mirrors=targets)
 
