@@ -402,3 +402,15 @@ def test_participants_whose_values_read_the_same_share_a_rank() -> None:
         and cells[1] in totals
     }
     assert ranks == {"alice": "1", "bob": "2", "carol": "2", "dave": "2", "erin": "5"}
+
+
+def test_a_payout_to_one_participant_says_participant_not_participants(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        run = store.start_run("hfl", {}, name="one payee")
+        for who, value in {"alice": 0.2, "bob": 0.0}.items():
+            store.log_contribution(run, None, who, "loo", value)
+        store.finish_run(run, "completed")
+    paid = runner.invoke(app, ["rewards", "pay", run, "--budget", "10", "--store", str(path)])
+    assert paid.exit_code == 0, paid.output
+    assert "paid 10.00 of 10.00 credits to 1 participant\n" in paid.output

@@ -219,10 +219,10 @@ def pay(
         full = s.resolve_run_id(run_id)
         console.print(ledger_table(full, s.ledger(full)[-len(payouts) :], decimals))
         print_contribution_notes(s, full)
+        payees = len({p.participant for p in payouts if p.amount_minor > 0})
         console.print(
             f"paid {format_minor(paid, places)} of {format_minor(budget_minor, places)} "
-            f"{currency} to {len({p.participant for p in payouts if p.amount_minor > 0})} "
-            "participants"
+            f"{currency} to {payees} participant{'s' * (payees != 1)}"
         )
         if paid < budget_minor:  # say why the rest stays with the operator
             why = (
