@@ -167,6 +167,9 @@ def test_json_logs_at_debug_are_one_record_a_line_with_run_round_party_and_no_se
     for name in PARTIES:
         assert said[name][0] == "", said[name][0]  # a party has no results to print
         assert all(r.get("party") == name for r in records[name])
+        # from the coordinator's welcome on, a party's records name the run it serves
+        joined = next(i for i, r in enumerate(records[name]) if "connected to" in str(r["message"]))
+        assert all(r.get("run_id") == run_id for r in records[name][joined:]), records[name]
         trained = [r for r in records[name] if "trained on" in str(r["message"])]
         assert [r["round"] for r in trained] == [1, 2, 3], trained
 
@@ -263,6 +266,7 @@ def test_a_deployed_vertical_run_logs_json_lines_with_each_epoch_and_no_key(
     for name in ("insurer", "bank", "telecom"):
         procs[name] = start("party", "--coordinator", address, "--name", name, "--job", str(job))
     said = _finished(procs)
+    run_id = said["coordinator"][0].split()[1].rstrip(":")
     for role, (out, err) in said.items():
         assert "━" not in out + err and "\x1b" not in out + err, role
         records = [json.loads(line) for line in err.splitlines()]
@@ -275,6 +279,7 @@ def test_a_deployed_vertical_run_logs_json_lines_with_each_epoch_and_no_key(
                 "insurer: epoch 2/2 done",
             ], records
             assert all(r["party"] == "insurer" for r in records)
+            assert {r.get("run_id") for r in epochs} == {run_id}, epochs
     assert (
         said["coordinator"][0].startswith("run ") and len(said["coordinator"][0].splitlines()) == 1
     )

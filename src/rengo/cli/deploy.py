@@ -574,6 +574,7 @@ def party(
             on_finished=lambda text: echo(console, f"{name}: {text}"),
             require_signed_secagg=require_signed_secagg,
             data_files=reported or None,
+            on_joined=lambda run_id: set_log_context(run_id=run_id),
         )
         say(console, f"{name}: the run ended ({sessions} session{'s' * (sessions != 1)})")
 

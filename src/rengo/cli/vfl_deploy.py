@@ -508,6 +508,7 @@ def vfl_party(
                     own_seed=own_seed,
                     max_message_bytes=max_message_bytes(max_message_mb, job_limit),
                     data_files=reported or None,
+                    on_joined=lambda run_id: set_log_context(run_id=run_id),
                 )
         except ConnectionError as exc:
             raise RengoError(str(exc)) from exc

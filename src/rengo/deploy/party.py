@@ -32,6 +32,7 @@ def run_party(
     on_finished: Callable[[str], None] | None = None,
     require_signed_secagg: bool = False,
     data_files: Mapping[str, str] | None = None,
+    on_joined: Callable[[str | None], None] | None = None,
 ) -> int:
     """Serve ``client_fn(name)`` to the coordinator at ``host:port`` until the run ends.
 
@@ -68,6 +69,9 @@ def run_party(
     on_finished
         Called with the coordinator's last word (``"run RUN completed"``) when it ends the
         run - also when this party lost its link before the end and came back after it.
+    on_joined
+        Called with the run's id (None where the coordinator records no run) each time the
+        coordinator welcomes this party: ``rengo party`` names the run in its log records.
 
     Returns
     -------
@@ -106,6 +110,7 @@ def run_party(
         heartbeat_timeout=heartbeat_timeout,
         backoff=backoff,
         data_files=data_files,
+        on_welcome=on_joined,
     )
     connection.run()
     if connection.run_failed:

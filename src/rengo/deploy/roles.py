@@ -133,6 +133,7 @@ def run_role(
     max_message_bytes: int = DEFAULT_MAX_MESSAGE,
     await_verdict: Callable[[BaseException], bool] | None = None,
     data_files: Mapping[str, str] | None = None,
+    on_joined: Callable[[str | None], None] | None = None,
 ) -> T:
     """Run one party's role of a multi-party protocol (PSI, vertical learning) over gRPC;
     the same role function runs on the in-process bus in simulation.
@@ -173,6 +174,9 @@ def run_role(
         The data files this party trains on, ``{path: sha256 hex}``: reported to the
         coordinator at every join (this party's word; see
         :mod:`rengo.transport.data_report`). None: nothing reported.
+    on_joined
+        Called with the run's id (None where the coordinator records no run) each time the
+        coordinator welcomes this party.
 
     Returns
     -------
@@ -197,6 +201,7 @@ def run_role(
         backoff=backoff,
         max_message_bytes=max_message_bytes,
         data_files=data_files,
+        on_welcome=on_joined,
     ) as connection:
         connection.wait_connected(connect_timeout)
         try:

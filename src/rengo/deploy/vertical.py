@@ -631,6 +631,7 @@ def run_vertical_party(
     max_message_bytes: int = VERTICAL_MAX_MESSAGE_BYTES,
     rejoin_grace: float = REJOIN_GRACE_S,
     data_files: Mapping[str, str] | None = None,
+    on_joined: Callable[[str | None], None] | None = None,
 ) -> VerticalPartyResult:
     """Take part in the vertical run served at ``coordinator`` (``host:port``) as ``name``.
 
@@ -691,6 +692,9 @@ def run_vertical_party(
         The files this party's table was read from, ``{path: sha256 hex}``: reported to the
         coordinator at every join, which records them with the run (this party's word; see
         :mod:`rengo.deploy.party_data`). None: nothing reported.
+    on_joined
+        Called with the run's id (None where the coordinator records no run) each time the
+        coordinator welcomes this party: ``rengo vfl party`` names the run in its log records.
 
     Returns
     -------
@@ -748,6 +752,7 @@ def run_vertical_party(
                     max_message_bytes=max_message_bytes,
                     await_verdict=party_may_rejoin if clock.grace > 0 else None,
                     data_files=data_files,
+                    on_joined=on_joined,
                 )
             except Exception as exc:
                 if not clock.may_retry(exc):

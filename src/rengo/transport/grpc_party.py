@@ -153,6 +153,10 @@ class PartyConnection:
     ``data_files`` (``{path: sha256 hex}``) are reported to the hub after every hello, so
     the run records what this party says it trains on (:mod:`rengo.transport.data_report`).
 
+    ``on_welcome`` is called with the run's id (None where the coordinator records no run)
+    each time the hub welcomes this party, on the connection's thread: so that a party's
+    log records can name the run it serves (an exception it raises is logged, not raised).
+
     Raises
     ------
     ConfigError
@@ -176,6 +180,7 @@ class PartyConnection:
         seed: int | None = None,
         inbox_budget: int | None = None,
         data_files: Mapping[str, str] | None = None,
+        on_welcome: Callable[[str | None], None] | None = None,
     ) -> None:
         host_port(address, "coordinator address", "coordinator.example.org:7443", 1)
         check_heartbeat(heartbeat_interval, heartbeat_timeout)
@@ -189,6 +194,7 @@ class PartyConnection:
         self.max_message_bytes = max_message_bytes
         self.sessions = 0
         self._data_report = data_report_payload(data_files) if data_files else None
+        self._on_welcome_hook = on_welcome
         self.instance = secrets.token_hex(8)
         """This process's connection, told to the hub in every hello: a reconnection says
         the same, a restarted party another (it has none of a running protocol's state)."""
@@ -490,6 +496,11 @@ class PartyConnection:
                 outbox.put(self._unsent.popleft())
         self.sessions += 1
         self._reachable_said = False
+        if self._on_welcome_hook is not None:
+            try:
+                self._on_welcome_hook(self.run_id)
+            except Exception:  # the caller's bookkeeping must not end the session
+                log.exception("party %s: on_welcome failed", self.name)
         self._connected.set()
         log.info("party %s: connected to %s", self.name, self.address)
 
