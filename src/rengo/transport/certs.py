@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -199,6 +200,49 @@ def issue_certificate(
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
 
+_HOST_NAME = re.compile(
+    r"(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?",
+    re.IGNORECASE,
+)
+
+
+def server_alt_names(hosts: Sequence[str]) -> list[x509.GeneralName]:
+    """The subject alternative names of a coordinator's certificate for ``hosts``: an IP
+    address (IPv6 with or without brackets, ``[::1]`` or ``::1``) as an IP address, a host
+    name as a DNS name; spaces around an entry and empty entries are dropped.
+
+    Raises
+    ------
+    ConfigError
+        Naming an entry that is neither (``coordinator.example.org:7443``: a port; a typo),
+        or when no entry is left: a certificate no party could verify.
+    """
+    names: list[x509.GeneralName] = []
+    for given in hosts:
+        host = given.strip()
+        if not host:
+            continue
+        bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(bare.partition("%")[0])))
+            continue
+        except ValueError:
+            pass
+        if not _HOST_NAME.fullmatch(host):
+            raise ConfigError(
+                f"--hosts entry {given!r} is neither a host name nor an IP address: give each "
+                "name or address the parties dial, without a port (coordinator.example.org, "
+                "10.0.0.5, ::1 or [::1])"
+            )
+        names.append(x509.DNSName(host))
+    if not names:
+        raise ConfigError(
+            "--hosts names no host: give the names or addresses the parties dial the "
+            "coordinator at, e.g. coordinator.example.org,10.0.0.5"
+        )
+    return names
+
+
 def _signed_certificate(
     ca: KeyPair,
     name: str,
@@ -211,12 +255,7 @@ def _signed_certificate(
     only the extensions rengo sets (a request's own extensions are never copied)."""
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
     ca_key = _ca_key(ca)
-    sans: list[x509.GeneralName] = []
-    for host in hosts if server else [name]:
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            sans.append(x509.DNSName(host))
+    sans = server_alt_names(hosts) if server else [x509.DNSName(name)]
     start, end = _validity(valid_days)
     usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
     return (
@@ -656,6 +695,7 @@ def init_certificates(
     """Create a CA, the coordinator's server certificate and one certificate per party."""
     for name in parties:
         validate_party_name(name)
+    server_alt_names(hosts)  # before anything is written
     if len(set(parties)) != len(parties):
         raise ConfigError(f"party names must be unique: {list(parties)}")
     root = Path(directory)
