@@ -30,15 +30,21 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])  # closed again when the block ends: nobody listens
 
 
+def _toy_party(address: str, folder: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """`rengo party` arguments of a toy party (its app written to ``folder``) that dials
+    ``address`` and gives up after 1 s."""
+    (folder / "toy_party.py").write_text(APP)
+    monkeypatch.syspath_prepend(str(folder))
+    args = ["party", "--coordinator", address, "--name", "a", "--insecure"]
+    return [*args, "--app", "toy_party:client_fn", "--retry-for", "1"]
+
+
 @pytest.mark.timeout(60)
 def test_a_party_gives_up_after_its_retry_for_and_says_the_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "toy_party.py").write_text(APP)
-    monkeypatch.syspath_prepend(str(tmp_path))
     address = f"127.0.0.1:{_closed_port()}"
-    args = ["party", "--coordinator", address, "--name", "a", "--insecure"]
-    result = runner.invoke(app, [*args, "--app", "toy_party:client_fn", "--retry-for", "1"])
+    result = runner.invoke(app, _toy_party(address, tmp_path, monkeypatch))
     said = " ".join(result.output.split())
     assert result.exit_code == 1, result.output
     assert f"a: serving {address} (reconnecting until the run ends, for up to 1s without a" in said
@@ -49,3 +55,20 @@ def test_the_party_help_names_the_retry_limit_and_how_to_lift_it() -> None:
     result = runner.invoke(app, ["party", "--help"], env={"COLUMNS": "200"})
     said = " ".join(result.output.replace("│", " ").split())
     assert "--retry-for" in said and "0: until the run ends" in said
+
+
+@pytest.mark.timeout(60)
+def test_a_party_says_in_its_first_line_that_it_dials_through_the_environments_proxy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("grpc_proxy", "http_proxy", "no_grpc_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{_closed_port()}")
+    address = f"127.0.0.1:{_closed_port()}"
+    args = _toy_party(address, tmp_path, monkeypatch)
+    proxied = " ".join(runner.invoke(app, args).output.split())
+    assert f"a: serving {address} through the HTTP proxy http://127.0.0.1:" in proxied
+    assert "(from $https_proxy); set no_proxy=HOST or pass --no-proxy" in proxied
+    direct = " ".join(runner.invoke(app, [*args, "--no-proxy"]).output.split())
+    assert f"a: serving {address} (reconnecting" in direct
+    assert "nothing listens on that port (connection refused)" in direct

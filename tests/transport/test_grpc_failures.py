@@ -373,7 +373,11 @@ def test_a_coordinator_never_reached_is_named_once_with_the_retry_limit_not_conn
         with pytest.raises(CoordinatorUnreachable):
             party.run()
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    said = f"party alice: cannot reach {address} (StatusCode.UNAVAILABLE); retrying for up to 1.5s"
+    said = (
+        f"party alice: cannot reach {address}: nothing listens on that port (connection "
+        "refused): is the coordinator running, and is the port the one it listens on?; "
+        "retrying for up to 1.5s"
+    )
     assert [m for m in warned if "alice" in m and "insecure" not in m] == [said]
 
 

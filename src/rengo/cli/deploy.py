@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from rengo.cli.console_lines import echo, progress_bars_shown, say
+from rengo.cli.dial_options import NoProxyOption, ServerNameOption, dialling_note
 from rengo.cli.errors import ROUNDS_KEPT, error_console, friendly_errors
 from rengo.cli.log_formats import set_log_context
 from rengo.cli.secret_options import warn_if_on_command_line
@@ -186,9 +187,31 @@ def hub_security(
 
 
 def party_credentials(
+    name: str,
+    certs: Path | None,
+    token: str | None,
+    ca: Path | None,
+    insecure: bool,
+    *,
+    server_name: str | None = None,
+    no_proxy: bool = False,
+) -> Any:
+    """A party's credentials from the command's options: mTLS, token over TLS, or plain;
+    with the host name the coordinator's certificate must name (``--server-name``) and
+    whether to dial past the environment's HTTP proxy (``--no-proxy``)."""
+    from dataclasses import replace
+
+    return replace(
+        _party_identity(name, certs, token, ca, insecure),
+        server_name=server_name or None,
+        use_http_proxy=not no_proxy,
+    )
+
+
+def _party_identity(
     name: str, certs: Path | None, token: str | None, ca: Path | None, insecure: bool
 ) -> Any:
-    """A party's credentials from the command's options: mTLS, token over TLS, or plain."""
+    """A party's credentials: mTLS, token over TLS, or plain."""
     from rengo.transport.grpc_security import PartyCredentials
 
     if insecure:
@@ -463,6 +486,8 @@ def party(
     ] = None,
     ca: Annotated[Path | None, typer.Option(help="CA certificate, with --token.")] = None,
     insecure: Annotated[bool, typer.Option(help="Plain text, no TLS (testing only).")] = False,
+    server_name: ServerNameOption = None,
+    no_proxy: NoProxyOption = False,
     require_signed_secagg: Annotated[
         bool,
         typer.Option(
@@ -523,7 +548,10 @@ def party(
         warn_if_on_command_line(ctx, "token", "--token", "RENGO_TOKEN")
         validate_party_name(name, "--name")
         check_heartbeat(2.0, heartbeat_timeout)  # run_party's heartbeat interval
-        creds = party_credentials(name, certs, token, ca, insecure)
+        creds = party_credentials(
+            name, certs, token, ca, insecure, server_name=server_name, no_proxy=no_proxy
+        )
+        route = dialling_note(coordinator, creds.use_http_proxy)
         if (app is None) == (job is None):
             raise ConfigError("give exactly one of --app module:callable or --job JOB.toml")
         if job is not None and data:
@@ -562,7 +590,7 @@ def party(
             f", for up to {limit:g}s without a coordinator" if limit else ""
         )
         set_log_context(party=name)
-        say(console, f"{name}: serving {coordinator} ({reconnecting})")
+        say(console, f"{name}: serving {coordinator}{route} ({reconnecting})")
         sessions = run_party(
             coordinator,
             name,

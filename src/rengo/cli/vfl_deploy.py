@@ -40,6 +40,7 @@ from rengo.cli.cell_hints import cells_hinted
 from rengo.cli.console_lines import say, vertical_progress
 from rengo.cli.csv_format_options import DecimalOption, DelimiterOption, EncodingOption
 from rengo.cli.deploy import hub_security, party_credentials, reported_data_files
+from rengo.cli.dial_options import NoProxyOption, ServerNameOption, dialling_note
 from rengo.cli.errors import friendly_errors
 from rengo.cli.log_formats import set_log_context
 from rengo.cli.message_size_option import MIB, MaxMessageOption, max_message_bytes
@@ -335,6 +336,8 @@ def vfl_party(
         ),
     ] = None,
     ca: Annotated[Path | None, typer.Option(help="CA certificate, with --token.")] = None,
+    server_name: ServerNameOption = None,
+    no_proxy: NoProxyOption = False,
     give_up_after: Annotated[
         float,
         typer.Option(
@@ -419,7 +422,10 @@ def vfl_party(
                               "--csv or --job (no training table is read)")  # fmt: skip
         if load_model is None and (job is None) == (csv_path is None):
             raise ConfigError("give this party's table with --csv PATH or --job JOB.toml")
-        creds = party_credentials(name, certs, token, ca, insecure)
+        creds = party_credentials(
+            name, certs, token, ca, insecure, server_name=server_name, no_proxy=no_proxy
+        )
+        route = dialling_note(coordinator, creds.use_http_proxy)
         backoff = Backoff(
             DEFAULT_BACKOFF.initial,
             DEFAULT_BACKOFF.factor,
@@ -490,7 +496,7 @@ def vfl_party(
             )
             _abort_the_run(coordinator, name, creds, backoff, exc)
             raise
-        say(console, f"{name}: connecting to {coordinator}")
+        say(console, f"{name}: connecting to {coordinator}{route}")
         try:
             with progress_display(vertical_progress(progress, console), console) as shown:
                 result = run_vertical_party(

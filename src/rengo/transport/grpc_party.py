@@ -60,6 +60,7 @@ from rengo.core.roles import COORDINATOR, validate_party_name
 from rengo.transport.addresses import host_port
 from rengo.transport.channel import Key, LongWait, ScopeMixin
 from rengo.transport.data_report import data_report_payload
+from rengo.transport.dial_failures import no_answer, why_unreachable
 from rengo.transport.grpc_frames import (
     DEFAULT_MAX_MESSAGE,
     PING,
@@ -94,6 +95,7 @@ from rengo.transport.grpc_wire import (
     rpc_key,
 )
 from rengo.transport.pool import Handler
+from rengo.transport.proxies import ProxyRoute, grpc_proxy_route
 from rengo.transport.tls_probe import diagnose_handshake
 
 log = logging.getLogger("rengo.transport")
@@ -182,9 +184,16 @@ class PartyConnection:
         data_files: Mapping[str, str] | None = None,
         on_welcome: Callable[[str | None], None] | None = None,
     ) -> None:
-        host_port(address, "coordinator address", "coordinator.example.org:7443", 1)
+        host, _ = host_port(address, "coordinator address", "coordinator.example.org:7443", 1)
         check_heartbeat(heartbeat_interval, heartbeat_timeout)
         self.address = address
+        self.host = host
+        self.proxy: ProxyRoute | None = (
+            grpc_proxy_route(host) if credentials.use_http_proxy else None
+        )
+        """The HTTP proxy gRPC dials the coordinator through (from the environment), or None."""
+        self.last_failure: str | None = None
+        """Why the latest attempt to reach the coordinator failed, while none succeeded."""
         self.name = validate_party_name(name)
         self.credentials = credentials
         self.handler = handler
@@ -274,9 +283,14 @@ class PartyConnection:
                 limit = self.backoff.give_up_after
                 if limit is not None and time.monotonic() - unconnected_since > limit:
                     last = f" (its last run: {self.run_id})" if self.run_id else ""
+                    why = (
+                        f": {self.last_failure}"
+                        if self.last_failure
+                        else "; is it running, and is the address right?"
+                    )
                     raise CoordinatorUnreachable(
                         f"party {self.name}: no coordinator at {self.address} for {limit:g}s"
-                        f"{last}; is it running, and is the address right?"
+                        f"{last}{why}"
                     )
                 delay = next(delays)
                 log.info("party %s: reconnecting to %s in %.2fs", self.name, self.address, delay)
@@ -362,6 +376,8 @@ class PartyConnection:
         options: list[tuple[str, Any]] = [*CHANNEL_OPTIONS, *self.credentials.extra_options]
         if self.credentials.server_name:
             options.append(("grpc.ssl_target_name_override", self.credentials.server_name))
+        if not self.credentials.use_http_proxy:
+            options.append(("grpc.enable_http_proxy", 0))
         if credentials is None:
             return grpc.insecure_channel(self.address, options=options)
         return grpc.secure_channel(self.address, credentials, options=options)
@@ -427,8 +443,10 @@ class PartyConnection:
                 elif welcomed:  # with the hub's reason: a message over its limit ...
                     said = f" ({details[:300]})" if details else ""
                     log.warning("party %s: connection lost: %s%s", self.name, code, said)
+                elif code == grpc.StatusCode.CANCELLED and not self._stop.is_set():
+                    self._unreachable(no_answer(self.proxy, self.heartbeat_timeout))
                 else:
-                    self._unreachable(code)
+                    self._unreachable(why_unreachable(self.host, details, self.proxy))
             except CodecError as exc:
                 log.warning("party %s: malformed data from coordinator: %s", self.name, exc)
             finally:
@@ -443,19 +461,22 @@ class PartyConnection:
                 call.cancel()
         return welcomed
 
-    def _unreachable(self, code: Any) -> None:
+    def _unreachable(self, why: str) -> None:
         """Say once per stretch without a session that the coordinator cannot be reached
-        (no connection was lost: none existed), and for how long it is retried."""
+        (no connection was lost: none existed), why, and for how long it is retried; again
+        (a warning) only when the reason changes."""
         limit = self.backoff.give_up_after
-        if self._reachable_said:
-            log.info("party %s: still cannot reach %s (%s)", self.name, self.address, code)
+        repeated = self._reachable_said and why == self.last_failure
+        self.last_failure = why
+        if repeated:
+            log.info("party %s: still cannot reach %s: %s", self.name, self.address, why)
             return
         self._reachable_said = True
         log.warning(
-            "party %s: cannot reach %s (%s); retrying %s",
+            "party %s: cannot reach %s: %s; retrying %s",
             self.name,
             self.address,
-            code,
+            why,
             f"for up to {limit:g}s" if limit is not None else "until stopped",
         )
 
@@ -480,7 +501,10 @@ class PartyConnection:
         closing the channel ends it, and the party reconnects."""
         while not done.wait(self.heartbeat_interval):
             if time.monotonic() - last_seen[0] > self.heartbeat_timeout:
-                log.warning("party %s: no heartbeat from the coordinator; reconnecting", self.name)
+                if self._connected.is_set():  # else no coordinator ever answered: _unreachable
+                    log.warning(
+                        "party %s: no heartbeat from the coordinator; reconnecting", self.name
+                    )
                 call.cancel()
                 if not done.wait(self.heartbeat_interval):
                     log.info(
@@ -496,6 +520,7 @@ class PartyConnection:
                 outbox.put(self._unsent.popleft())
         self.sessions += 1
         self._reachable_said = False
+        self.last_failure = None
         if self._on_welcome_hook is not None:
             try:
                 self._on_welcome_hook(self.run_id)

@@ -277,10 +277,16 @@ class PartyCredentials:
     token: str | None = field(default=None, repr=False)
     insecure: bool = False
     server_name: str | None = None
+    """The host name the coordinator's certificate must name, when it is not the host
+    dialled (an IP address, or a name behind NAT): gRPC's ``grpc.ssl_target_name_override``."""
     extra_options: tuple[tuple[str, object], ...] = field(default_factory=tuple)
     revocations: RevocationList | None = field(default=None, compare=False)
     """The CA's revocation list, if the operator gave the party one (``revoked.crl`` beside
     ``ca.pem``): in signed secure aggregation the party refuses revoked certificates."""
+    use_http_proxy: bool = True
+    """Dial through the HTTP proxy the environment names, as gRPC does (``grpc_proxy``,
+    ``https_proxy``, ``http_proxy``; not for hosts in ``no_grpc_proxy``/``no_proxy``: see
+    :mod:`rengo.transport.proxies`); False: always dial the coordinator directly."""
 
     def __post_init__(self) -> None:
         if self.insecure:

@@ -6,7 +6,8 @@ yet (worth retrying) or the two sides can never agree: a certificate from anothe
 federation's CA, one side in plain text (``--insecure``) and the other on TLS, or a
 coordinator certificate that does not list the host name the party dials. From the
 party's side some of these are plain in gRPC's details (``WRONG_VERSION_NUMBER``: TLS
-spoken to a plain-text server; ``CERTIFICATE_VERIFY_FAILED``: the coordinator's
+spoken to a plain-text server, a coordinator started with ``--insecure`` or another
+service; ``CERTIFICATE_VERIFY_FAILED``: the coordinator's
 certificate is not from this party's CA; "Hostname Verification Check failed": its
 certificate is not for this address, see ``rengo certs init --hosts``); the others end
 in a bare "Socket closed", and :func:`diagnose_handshake` then makes one TLS handshake of
@@ -77,8 +78,9 @@ def diagnose_handshake(address: str, credentials: PartyCredentials, details: str
     text = details.lower()
     if "wrong_version_number" in text or "wrong version number" in text:
         return (
-            f"the coordinator at {address} does not use TLS (it was started with --insecure) "
-            "but this party does: start both with TLS certificates, or both with --insecure"
+            f"the server at {address} does not speak TLS but this party does: a coordinator "
+            "started with --insecure (start both with TLS certificates, or both with "
+            "--insecure), or not a rengo coordinator at all (is the port right?)"
         )
     if "certificate_verify_failed" in text or "certificate verify failed" in text:
         clock = _clock_problem(address, credentials)
@@ -92,8 +94,8 @@ def diagnose_handshake(address: str, credentials: PartyCredentials, details: str
     if _names_other_host(text):
         return (
             f"the coordinator's certificate is not valid for the address {address}: make its "
-            "certificate with that host name (rengo certs init --hosts ...) or connect "
-            "through a name it lists"
+            "certificate with that host name (rengo certs init --hosts ...), connect "
+            "through a name it lists, or name the one to expect (rengo party --server-name)"
         )
     if not any(sign in text for sign in ("socket closed", "handshake", "connection reset", "eof")):
         return None

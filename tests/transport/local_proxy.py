@@ -1,0 +1,40 @@
+"""An HTTP ``CONNECT`` proxy on loopback for the tests of parties behind proxies."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+PROXY_VARIABLES = ("grpc_proxy", "https_proxy", "http_proxy", "no_grpc_proxy", "no_proxy")
+"""The environment variables gRPC reads a proxy (and the hosts to dial directly) from."""
+
+
+class LocalProxy:
+    """An HTTP proxy on loopback that records each ``CONNECT`` line and answers it with
+    ``reply`` (None: never answers, holding the connection)."""
+
+    def __init__(self, reply: bytes | None) -> None:
+        self.reply = reply
+        self.requests: list[bytes] = []
+        self._held: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self.requests.append(conn.recv(4096).split(b"\r\n")[0])
+            if self.reply is None:
+                self._held.append(conn)
+            else:
+                conn.sendall(self.reply)
+                conn.close()
+
+    def close(self) -> None:
+        self._listener.close()
+        for conn in self._held:
+            conn.close()
