@@ -36,13 +36,6 @@ def no_proxy_of_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def refusing_proxy() -> Iterator[LocalProxy]:
-    proxy = LocalProxy(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
-    yield proxy
-    proxy.close()
-
-
-@pytest.fixture
 def holding_proxy() -> Iterator[LocalProxy]:
     proxy = LocalProxy(None)
     yield proxy
@@ -56,20 +49,37 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def test_a_proxy_that_refuses_the_tunnel_is_named_with_its_answer_and_the_way_around(
-    refusing_proxy: LocalProxy, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        (b"403 Forbidden", "refused to open a tunnel to it (HTTP 403)"),
+        (b"407 Proxy Authentication Required", "asks for credentials (HTTP 407)"),
+    ],
+)
+def test_a_proxy_that_refuses_the_tunnel_ends_the_party_at_once_naming_it_and_the_way_around(
+    status: bytes, said: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("https_proxy", refusing_proxy.url)
+    proxy = LocalProxy(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\n\r\n")
+    monkeypatch.setenv("https_proxy", proxy.url)
+    never = Backoff(initial=0.05, maximum=0.2, give_up_after=None)  # retries until stopped
     party = PartyConnection(
-        "127.0.0.1:7443", "alice", PartyCredentials(insecure=True), backoff=FAST
+        "127.0.0.1:7443", "alice", PartyCredentials(insecure=True), backoff=never
     )
-    with pytest.raises(CoordinatorUnreachable) as raised:
-        party.run()
-    said = str(raised.value)
-    assert f"the HTTP proxy {refusing_proxy.url} (from $https_proxy)" in said
-    assert "refused to open a tunnel to it (HTTP 403)" in said
-    assert "--no-proxy" in said and "no_proxy" in said
-    assert refusing_proxy.requests[0] == b"CONNECT 127.0.0.1:7443 HTTP/1.1"
+    party.start()
+    try:
+        party.join(30)  # a refusal by the proxy's rules is final: not retried for ever
+    except CoordinatorUnreachable as exc:
+        error = str(exc)
+    else:
+        error = "still retrying after 30s"
+    finally:
+        party.close()
+        proxy.close()
+    assert f"cannot reach 127.0.0.1:7443: the HTTP proxy {proxy.url} (from $https_proxy)" in error
+    assert said in error
+    assert "--no-proxy" in error and "no_proxy" in error
+    assert proxy.requests[0] == b"CONNECT 127.0.0.1:7443 HTTP/1.1"
 
 
 @pytest.mark.timeout(60)

@@ -2,9 +2,10 @@
 
 gRPC reports a name that does not resolve, a closed port, a proxy that refuses the tunnel
 and a proxy that never answers alike as ``UNAVAILABLE`` (or, for the last, a call the party
-cancels). A party retries them all - the coordinator may not be up yet - but says which it
-is, so an operator behind a proxy or with a mistyped name sees it in the first line instead
-of "is it running?" after ten minutes.
+cancels). A party retries them - the coordinator may not be up yet - except a proxy's
+refusal by its rules or for credentials (:func:`refused_for_good`), and says which it is,
+so that an operator behind a proxy or with a mistyped name sees it in the first line
+instead of "is it running?" after ten minutes.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ def why_unreachable(host: str, details: str, proxy: ProxyRoute | None) -> str:
     text = details.lower()
     via = f" through {proxy.described()}" if proxy is not None else ""
     refused = _PROXY_STATUS.search(text)
+    if refused is not None and proxy is not None and refused.group(1) == "407":
+        return (
+            f"{proxy.described()} asks for credentials (HTTP 407): give them in its URL "
+            f"(http://USER:PASSWORD@HOST:PORT, sent as Basic authentication), or {_DIRECT}"
+        )
     if refused is not None and proxy is not None:
         return (
             f"{proxy.described()} refused to open a tunnel to it (HTTP {refused.group(1)}): "
@@ -65,6 +71,14 @@ def why_unreachable(host: str, details: str, proxy: ProxyRoute | None) -> str:
     if "network is unreachable" in text or "no route to host" in text:
         return f"no route to it{via}: check this machine's network (IPv6 or IPv4 only?)"
     return f"{details.strip()[:200] or 'no details'}{via}"
+
+
+def refused_for_good(details: str) -> bool:
+    """Whether gRPC's ``details`` say an HTTP proxy refused the tunnel by its rules (403
+    Forbidden) or for want of credentials (407): retrying the same way cannot mend either,
+    unlike a proxy that cannot reach the coordinator yet (502, 503)."""
+    refused = _PROXY_STATUS.search(details.lower())
+    return refused is not None and refused.group(1) in ("403", "407")
 
 
 def no_answer(proxy: ProxyRoute | None, waited: float) -> str:

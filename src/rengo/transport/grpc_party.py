@@ -60,7 +60,7 @@ from rengo.core.roles import COORDINATOR, validate_party_name
 from rengo.transport.addresses import host_port
 from rengo.transport.channel import Key, LongWait, ScopeMixin
 from rengo.transport.data_report import data_report_payload
-from rengo.transport.dial_failures import no_answer, why_unreachable
+from rengo.transport.dial_failures import no_answer, refused_for_good, why_unreachable
 from rengo.transport.grpc_frames import (
     DEFAULT_MAX_MESSAGE,
     PING,
@@ -264,7 +264,9 @@ class PartyConnection:
             If the link came back to a new coordinator process of a vertical run (it was
             restarted to resume the run): this process holds the old one's run state.
         CoordinatorUnreachable
-            After ``backoff.give_up_after`` seconds without a session.
+            After ``backoff.give_up_after`` seconds without a session, saying why the last
+            attempt failed; at once if the HTTP proxy it dials through refuses the tunnel
+            by its rules (403) or for want of credentials (407).
         """
         self._worker = threading.Thread(
             target=self._work_loop, name="rengo-party-work", daemon=True
@@ -438,6 +440,11 @@ class PartyConnection:
                     why = diagnose_handshake(self.address, self.credentials, details)
                     if why is not None:
                         raise HandshakeError(f"party {self.name}: {why}") from exc
+                    if self.proxy is not None and refused_for_good(details):
+                        raise CoordinatorUnreachable(
+                            f"party {self.name}: cannot reach {self.address}: "
+                            f"{why_unreachable(self.host, details, self.proxy)}"
+                        ) from exc
                 if self._stop.is_set():
                     pass
                 elif welcomed:  # with the hub's reason: a message over its limit ...
