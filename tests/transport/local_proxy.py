@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import ssl
 import threading
+from pathlib import Path
 
 PROXY_VARIABLES = ("grpc_proxy", "https_proxy", "http_proxy", "no_grpc_proxy", "no_proxy")
 """The environment variables gRPC reads a proxy (and the hosts to dial directly) from."""
@@ -11,10 +14,17 @@ PROXY_VARIABLES = ("grpc_proxy", "https_proxy", "http_proxy", "no_grpc_proxy", "
 
 class LocalProxy:
     """An HTTP proxy on loopback that records each ``CONNECT`` line and answers it with
-    ``reply`` (None: never answers, holding the connection)."""
+    ``reply`` (None: never answers, holding the connection). With ``inspecting`` (a
+    certificate and key file) it answers ``200`` and then speaks TLS itself with that
+    certificate, as a proxy that inspects TLS does."""
 
-    def __init__(self, reply: bytes | None) -> None:
+    def __init__(self, reply: bytes | None, inspecting: tuple[Path, Path] | None = None) -> None:
         self.reply = reply
+        self._tls: ssl.SSLContext | None = None
+        if inspecting is not None:
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(*inspecting)
+            self._tls.set_alpn_protocols(["h2"])
         self.requests: list[bytes] = []
         self._held: list[socket.socket] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -28,7 +38,11 @@ class LocalProxy:
             except OSError:
                 return
             self.requests.append(conn.recv(4096).split(b"\r\n")[0])
-            if self.reply is None:
+            if self._tls is not None:
+                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                with contextlib.suppress(OSError):  # the party refuses the certificate
+                    self._held.append(self._tls.wrap_socket(conn, server_side=True))
+            elif self.reply is None:
                 self._held.append(conn)
             else:
                 conn.sendall(self.reply)

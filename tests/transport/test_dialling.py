@@ -160,3 +160,29 @@ def test_a_plain_http_server_on_the_port_is_not_taken_for_an_insecure_coordinato
     said = " ".join(str(raised.value).split())
     assert f"the server at {address} does not speak TLS but this party does" in said
     assert "or not a rengo coordinator at all (is the port right?)" in said
+
+
+@pytest.mark.timeout(60)
+def test_a_proxy_that_inspects_tls_is_named_beside_the_certificate_it_showed(
+    certs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corporate = init_certificates(tmp_path / "corporate", ["x"], hosts=["127.0.0.1"])
+    proxy = LocalProxy(None, inspecting=(corporate.server_cert, corporate.server_key))
+    monkeypatch.setenv("https_proxy", proxy.url)
+    security = HubSecurity.from_directory(certs, parties=["alice"])
+    credentials = party_credentials(
+        "alice", certs, None, None, False, server_name="coordinator.internal"
+    )
+    try:
+        with GrpcHub("127.0.0.1:0", security) as hub:
+            party = PartyConnection(hub.address, "alice", credentials, backoff=FAST)
+            with pytest.raises(HandshakeError) as raised:
+                party.run()
+    finally:
+        proxy.close()
+    said = " ".join(str(raised.value).split())
+    assert "this party does not trust the coordinator's certificate" in said
+    assert f"or the HTTP proxy {proxy.url} (from $https_proxy), which this party dials" in said
+    assert "inspects TLS and shows its own certificate: set no_proxy=HOST or pass --no-proxy" in (
+        said
+    )

@@ -439,7 +439,9 @@ class PartyConnection:
                 if code == grpc.StatusCode.UNAVAILABLE and not welcomed:
                     why = diagnose_handshake(self.address, self.credentials, details)
                     if why is not None:
-                        raise HandshakeError(f"party {self.name}: {why}") from exc
+                        raise HandshakeError(
+                            f"party {self.name}: {why}{self._inspected()}"
+                        ) from exc
                     if self.proxy is not None and refused_for_good(details):
                         raise CoordinatorUnreachable(
                             f"party {self.name}: cannot reach {self.address}: "
@@ -467,6 +469,18 @@ class PartyConnection:
                 self._call = None
                 call.cancel()
         return welcomed
+
+    def _inspected(self) -> str:
+        """``; or the HTTP proxy ... inspects TLS ...`` for a party that dials through a
+        proxy: one that inspects TLS presents its own certificate, which this party refuses
+        as if the coordinator's were wrong (the handshake probe dials directly)."""
+        if self.proxy is None:
+            return ""
+        return (
+            f"; or {self.proxy.described()}, which this party dials through, inspects TLS and "
+            "shows its own certificate: set no_proxy=HOST or pass --no-proxy, or ask its "
+            "operator to let the coordinator's host through uninspected"
+        )
 
     def _unreachable(self, why: str) -> None:
         """Say once per stretch without a session that the coordinator cannot be reached
