@@ -27,10 +27,18 @@ def host_port(
     Raises
     ------
     ConfigError
-        If it is not ``HOST:PORT`` with a port in ``lowest_port``..65535, or an IPv6 host
-        is not in brackets.
+        If it is not ``HOST:PORT`` with a port in ``lowest_port``..65535 (a URL with a
+        scheme, an IPv6 host without its port), an IPv6 host is not in brackets, or the
+        host holds a space, ``/``, ``@`` or a bracket.
     """
     raw = text.strip()
+    malformed = ConfigError(
+        f"{what} {text!r} must be HOST:PORT with a port {lowest_port}-65535, e.g. {example}"
+    )
+    if "://" in raw:
+        raise ConfigError(f"{what} {text!r}: give HOST:PORT without a scheme, e.g. {example}")
+    if raw.startswith("[") and raw.endswith("]"):  # an IPv6 host without its port
+        raise malformed
     host, sep, port = raw.rpartition(":")
     if not host and sep and default_host is not None:
         host = default_host
@@ -39,7 +47,9 @@ def host_port(
     elif ":" in host:
         raise ConfigError(f"{what} {text!r}: write an IPv6 host in brackets, e.g. [::1]:7443")
     if not sep or not host or not port.isdigit() or not lowest_port <= int(port) <= 65535:
+        raise malformed
+    if any(char.isspace() or char in "/[]@" for char in host):
         raise ConfigError(
-            f"{what} {text!r} must be HOST:PORT with a port {lowest_port}-65535, e.g. {example}"
+            f"{what} {text!r}: {host!r} is not a host name or an IP address, e.g. {example}"
         )
     return host, int(port)
