@@ -72,3 +72,13 @@ def test_a_party_says_in_its_first_line_that_it_dials_through_the_environments_p
     direct = " ".join(runner.invoke(app, [*args, "--no-proxy"]).output.split())
     assert f"a: serving {address} (reconnecting" in direct
     assert "nothing listens on that port (connection refused)" in direct
+
+
+@pytest.mark.parametrize("command", [["party"], ["vfl", "party"]])
+def test_both_party_commands_offer_the_proxy_and_certificate_name_controls(
+    command: list[str],
+) -> None:
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    said = " ".join(result.output.replace("│", " ").split())
+    assert "--no-proxy" in said and "never through the HTTP proxy" in said
+    assert "--server-name" in said and "the coordinator's certificate must name" in said
