@@ -186,3 +186,22 @@ def test_a_proxy_that_inspects_tls_is_named_beside_the_certificate_it_showed(
     assert "inspects TLS and shows its own certificate: set no_proxy=HOST or pass --no-proxy" in (
         said
     )
+
+
+def test_a_plain_http_server_answering_a_plain_text_party_is_named_as_not_grpc() -> None:
+    import http.server
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"127.0.0.1:{server.server_port}"
+    party = PartyConnection(address, "alice", PartyCredentials(insecure=True), backoff=FAST)
+    try:
+        with pytest.raises(CoordinatorUnreachable) as raised:
+            party.run()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (
+        f"no coordinator at {address} for 1.5s: the server there does not speak gRPC (HTTP/2): "
+        "not a rengo coordinator (is the port right?)"
+    ) in str(raised.value)

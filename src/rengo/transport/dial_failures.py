@@ -66,6 +66,11 @@ def why_unreachable(host: str, details: str, proxy: ProxyRoute | None) -> str:
             "nothing listens on that port (connection refused): is the coordinator running, "
             "and is the port the one it listens on?"
         )
+    if "failed parsing http/2" in text or "expected settings frame" in text:
+        return (
+            f"the server there{via} does not speak gRPC (HTTP/2): not a rengo coordinator "
+            "(is the port right?), or a load balancer in front of it that does not pass gRPC"
+        )
     if "timed out" in text or "timeout" in text or "deadline" in text:
         return f"no answer{via} (timed out): a firewall may drop the packets"
     if "network is unreachable" in text or "no route to host" in text:
