@@ -5,6 +5,8 @@ before stands."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,29 @@ def test_a_read_only_store_is_named_with_the_store_and_the_fix(tmp_path: Path) -
     assert str(path) in str(caught.value)
     assert "readonly database" in str(caught.value) and "writable" in str(caught.value)
     assert not isinstance(caught.value, sqlite3.Error)
+
+
+FULL_AT_CREATION = """
+import resource, signal, sys
+from rengo.tracking import RunStore, StoreUnwritableError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    RunStore(sys.argv[1])
+except StoreUnwritableError as exc:
+    print(exc)
+    sys.exit(3)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file size limits")
+def test_a_store_the_disk_had_no_room_to_make_is_made_once_there_is_room(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    made = subprocess.run(
+        [sys.executable, "-c", FULL_AT_CREATION, str(path)], capture_output=True, text=True
+    )
+    assert made.returncode == 3, made.stdout + made.stderr
+    assert str(path) in made.stdout and "cannot be written" in made.stdout
+    assert sorted(f.name for f in tmp_path.iterdir()) == []  # no empty store left behind
+    with RunStore(path) as store:  # room again: a new store, not "a truncated store"
+        assert store.list_runs() == []

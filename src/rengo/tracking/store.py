@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -291,16 +292,58 @@ def _refuse_empty_file(path: Path) -> None:
         )
 
 
-def _create_owner_only(path: Path) -> None:
-    """Make a new store file readable by its owner only (0600): it holds who took part, from
-    which addresses, and what each party is paid. SQLite gives the ``-wal`` and ``-shm``
-    files it adds the database file's mode. An existing store keeps the mode it has; a file
-    that cannot be made is left to SQLite, whose error names the reason."""
+def _prepare(conn: sqlite3.Connection) -> None:
+    """Set a writing connection up (foreign keys, WAL, NORMAL sync) and bring its schema up
+    to :data:`SCHEMA_VERSION`."""
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    migrate(conn)
+
+
+def _create_whole(path: Path) -> None:
+    """Make a new store at ``path`` whole, or leave an existing one as it is.
+
+    The store is built (schema and WAL mode) in a file of its own beside ``path``, readable
+    by its owner only (0600: it holds who took part, from which addresses, and what each
+    party is paid; SQLite gives the ``-wal`` and ``-shm`` files it adds the database file's
+    mode), and then hard-linked to ``path``, which fails if another process made the store
+    first. So ``path`` never exists as an empty file that another process opening the same
+    new store at the same moment (eight ``rengo run`` of a Slurm array) would take for a
+    truncated store. Where the folder cannot be written, or its file system has no hard
+    links, the store is left to :func:`sqlite3.connect` to make (whose error names the
+    reason).
+
+    Raises
+    ------
+    StoreUnwritableError
+        If the new store's file could be made but not written (its disk full); nothing is
+        left behind.
+    """
+    if path.exists():
+        return
+    building = path.with_name(f".{path.name}.new-{os.getpid()}-{secrets.token_hex(4)}")
     try:
-        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError:  # it exists (kept as it is), or SQLite will say why it cannot be made
+        handle = os.open(building, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:  # the folder cannot be written: SQLite will say why
         return
     os.close(handle)
+    try:
+        conn = sqlite3.connect(str(building), isolation_level=None)
+        try:
+            _prepare(conn)
+        finally:
+            conn.close()
+        os.link(building, path)
+    except FileExistsError:  # another process made the store first: it is used as it is
+        pass
+    except sqlite3.Error as exc:
+        raise unwritable_store_error(path, exc) or exc from None
+    except OSError:  # no hard links here: SQLite makes the file where it opens it
+        pass
+    finally:
+        for leftover in (building, *(Path(f"{building}{end}") for end in ("-wal", "-shm"))):
+            leftover.unlink(missing_ok=True)
 
 
 def _refuse_foreign_database(conn: sqlite3.Connection, path: Path, version: int) -> None:
@@ -472,7 +515,7 @@ class RunStore:
                     "$RENGO_STORE at a writable folder"
                 ) from None
             _refuse_empty_file(self.path)
-            _create_owner_only(self.path)
+            _create_whole(self.path)
         try:
             conn = sqlite3.connect(
                 str(self.path),
@@ -484,10 +527,7 @@ class RunStore:
             raise unwritable_store_error(self.path, exc) or exc from None
         try:
             _refuse_foreign_database(conn, self.path, stored_version(conn))  # before any write
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            migrate(conn)
+            _prepare(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
             if _is_corruption(exc):
