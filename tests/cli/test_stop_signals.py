@@ -44,11 +44,9 @@ def recorded_rounds(db: Path) -> int:
         return 0
 
 
-def stop_mid_run(
-    tmp_path: Path, sent: signal.Signals, job_text: str = JOB
-) -> tuple[int, str, Path]:
-    """Start `rengo run` on ``job_text``, send ``sent`` once a round is recorded; its exit
-    code, its output and the store."""
+def start_run_command(tmp_path: Path, job_text: str = JOB) -> tuple[subprocess.Popen[str], Path]:
+    """Start `rengo run` on ``job_text`` in its own session and wait until it has recorded a
+    round; the process and its store."""
     job = tmp_path / "job.toml"
     job.write_text(job_text)
     db = tmp_path / "runs.db"
@@ -66,6 +64,20 @@ def stop_mid_run(
             assert proc.poll() is None, proc.communicate()[0]
             assert time.monotonic() < deadline, "no round recorded in 120 s"
             time.sleep(0.1)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+    return proc, db
+
+
+def stop_mid_run(
+    tmp_path: Path, sent: signal.Signals, job_text: str = JOB
+) -> tuple[int, str, Path]:
+    """Start `rengo run` on ``job_text``, send ``sent`` once a round is recorded; its exit
+    code, its output and the store."""
+    proc, db = start_run_command(tmp_path, job_text)
+    try:
         proc.send_signal(sent)
         out, _ = proc.communicate(timeout=120)
     finally:

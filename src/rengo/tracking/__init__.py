@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     )
     from rengo.tracking.errors import (
         AmbiguousRunError,
+        RunDeletedError,
         StoreClosedError,
         StoreCorruptError,
         StoreReadOnlyError,
@@ -76,6 +77,7 @@ __all__ = [
     "PayoutTotals",
     "RoundRecord",
     "Run",
+    "RunDeletedError",
     "RunFilter",
     "RunInfo",
     "RunStore",

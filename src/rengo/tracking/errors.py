@@ -1,5 +1,5 @@
-"""Errors of the run store: a run id that matches nothing or several runs, a closed store, a
-damaged file, a file that cannot be written."""
+"""Errors of the run store: a run id that matches nothing or several runs, a run deleted while
+it was recorded, a closed store, a damaged file, a file that cannot be written."""
 
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ class UnknownRunError(ConfigError, LookupError):
 
 class AmbiguousRunError(ConfigError, LookupError):
     """An id prefix matches several runs; the message lists them so the user can type more."""
+
+
+class RunDeletedError(RengoError, LookupError):
+    """The run this process is recording was deleted from the store meanwhile (``rengo runs
+    delete --force``): nothing more is recorded for it, and no part of it is written back."""
 
 
 class StoreClosedError(RengoError):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rengo.core.errors import ConfigError
-from rengo.tracking.errors import StoreUnwritableError
+from rengo.tracking.errors import RunDeletedError, StoreUnwritableError
 from rengo.tracking.liveness import HEARTBEAT_S
 
 if TYPE_CHECKING:
@@ -146,8 +146,8 @@ def _record_failure(run: Run, exc: BaseException) -> None:
             )
         else:
             run.log_event("error", f"run failed: {_described(exc)}")
-    except StoreUnwritableError as unwritable:  # said once, by the error that ended the run
-        log.debug("could not record the end of run %s: %s", run.run_id, unwritable)
+    except (StoreUnwritableError, RunDeletedError) as unrecorded:  # said once, by the error
+        log.debug("could not record the end of run %s: %s", run.run_id, unrecorded)
     except Exception:  # the store must not hide the error that ended the run
         log.exception("could not record the failure of run %s", run.run_id)
 
@@ -162,6 +162,10 @@ def _finish(run: Run) -> None:
             raise
         # its process ends: readers then take the run left running for interrupted
         log.warning("run %s is not recorded as %s: %s", run.run_id, run.status, exc)
+    except RunDeletedError as exc:
+        if run.status == COMPLETED:
+            raise
+        log.debug("run %s is not recorded as %s: %s", run.run_id, run.status, exc)  # gone
     except Exception:
         if run.status == COMPLETED:
             raise

@@ -26,6 +26,7 @@ from rengo import __version__
 from rengo.core.errors import ConfigError, DataError
 from rengo.tracking.errors import (
     AmbiguousRunError,
+    RunDeletedError,
     StoreClosedError,
     StoreCorruptError,
     StoreReadOnlyError,
@@ -638,8 +639,22 @@ class RunStore:
         return self._conn
 
     def _require_run(self, conn: sqlite3.Connection, run_id: str) -> None:
-        """Check a full run id exists (writes take full ids, so foreign keys read clearly)."""
+        """Check a full run id exists (writes take full ids, so foreign keys read clearly).
+
+        Raises
+        ------
+        RunDeletedError
+            If this store started or resumed the run, and it was deleted since (``rengo
+            runs delete --force``): nothing of the write is recorded.
+        UnknownRunError
+            If no run has that id.
+        """
         if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+            if run_id in self._clocks:
+                raise RunDeletedError(
+                    f"run {run_id} was deleted from run store {self.path} while it ran "
+                    "(rengo runs delete --force): stopped, and nothing more is recorded for it"
+                )
             raise UnknownRunError(f"no run with id {run_id!r} in {self.path}")
 
     def _resolve(self, conn: sqlite3.Connection, run_id: str) -> str:
