@@ -89,7 +89,7 @@ def show(
     """Config, summary, per-round metrics, per-client statistics and events of one run."""
     from rengo.tracking import run_detail
 
-    with friendly_errors(), open_existing_store(store, read_only=True) as s:
+    with friendly_errors(), open_existing_store(store, read_only=True) as s, s.snapshot():
         console.print(run_detail(s, run_id, max_clients=max_clients or None))
 
 

@@ -502,6 +502,8 @@ class RunStore:
         self._clocks: dict[str, tuple[float, float]] = {}
         """Per run this store started or resumed: the seconds it had run before, and
         :func:`_monotonic` when this process took it up (see :meth:`_active_s`)."""
+        self._held = False
+        """Whether :meth:`snapshot` holds a read transaction open (the lock's holder's)."""
         self.read_only = read_only
         if read_only:
             self._conn: sqlite3.Connection | None = _connect_read_only(self.path)
@@ -579,6 +581,8 @@ class RunStore:
             raise StoreReadOnlyError(f"run store {str(self.path)!r} was opened read-only")
         with self._lock, self._damage_reported():
             conn = self._connection()
+            if self._held:
+                raise RuntimeError("a run store cannot be written inside its snapshot()")
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 yield conn
@@ -589,10 +593,51 @@ class RunStore:
                 raise
 
     @contextmanager
+    def snapshot(self) -> Iterator[RunStore]:
+        """Read the store as it is at the first read of the body, for the whole body.
+
+        Each read method sees one moment of the store, but a view made of several reads
+        (``rengo runs show``, a dashboard page) read while a run was writing could put
+        rounds beside a round count, or a status beside rounds, from different moments: the
+        dashboard showed a metric chart past the last round in its table, and a round count
+        that its rows did not match. Inside ``with store.snapshot():`` every read sees the
+        same moment. Writers in other processes go on meanwhile (SQLite's WAL keeps the
+        snapshot's pages), but this store's other threads wait for the body to end, so keep
+        it to reading, and short.
+
+        Returns
+        -------
+        contextlib.AbstractContextManager[RunStore]
+            This store, for the ``with``'s ``as``; snapshots nest (the outermost counts).
+
+        Raises
+        ------
+        RuntimeError
+            If the body writes through this store.
+        """
+        with self._lock, self._damage_reported():
+            if self._held:  # nested: the outer snapshot's moment holds
+                yield self
+                return
+            conn = self._connection()
+            self._held = True
+            try:
+                conn.execute("BEGIN")
+                yield self
+            finally:
+                self._held = False
+                if conn.in_transaction:  # also when a signal landed just after BEGIN
+                    conn.execute("COMMIT")
+
+    @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
-        """Hold the lock and one read transaction, so multi-query reads see one snapshot."""
+        """Hold the lock and one read transaction, so multi-query reads see one snapshot
+        (that of :meth:`snapshot` inside one)."""
         with self._lock, self._damage_reported():
             conn = self._connection()
+            if self._held:
+                yield conn
+                return
             try:
                 conn.execute("BEGIN")
                 yield conn
@@ -1145,6 +1190,8 @@ class RunStore:
         before = self._size()
         with self._lock, self._damage_reported():
             conn = self._connection()
+            if self._held:
+                raise RuntimeError("a run store cannot be compacted inside its snapshot()")
             conn.execute("VACUUM")
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return before, self._size()

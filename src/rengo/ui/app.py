@@ -12,7 +12,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -81,6 +81,14 @@ def build_api(store_path: str | os.PathLike[str], *, poll_interval_s: float = 0.
     async def bad_data(_: Request, exc: DataError) -> JSONResponse:
         return _error(422, exc, store.path)
 
+    def consistent(
+        view: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        """``view`` over one moment of the store: a page read while a run writes never puts
+        rounds beside a round count or a chart from another moment."""
+        with store.snapshot():
+            return view(store, *args, **kwargs)
+
     @api.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
@@ -109,8 +117,8 @@ def build_api(store_path: str | os.PathLike[str], *, poll_interval_s: float = 0.
     ) -> dict[str, Any]:
         """Runs, newest first, filtered by kind, status, name or id text, and start date
         (days in the time zone ``tz``: the page sends its browser's)."""
-        return views.runs_overview(
-            store,
+        return consistent(
+            views.runs_overview,
             kind=kind,
             status=status,
             query=q,
@@ -123,12 +131,12 @@ def build_api(store_path: str | os.PathLike[str], *, poll_interval_s: float = 0.
     @api.get("/api/runs/{run_id}")
     def run(run_id: str) -> dict[str, Any]:
         """One run's header, config, summary, rounds and metric series."""
-        return views.run_overview(store, run_id)
+        return consistent(views.run_overview, run_id)
 
     @api.get("/api/runs/{run_id}/clients")
     def clients(run_id: str) -> dict[str, Any]:
         """Per-client totals, participation, failures, traffic and metric spread."""
-        return views.clients_overview(store, run_id)
+        return consistent(views.clients_overview, run_id)
 
     @api.get("/api/runs/{run_id}/events")
     def events(
@@ -137,27 +145,27 @@ def build_api(store_path: str | os.PathLike[str], *, poll_interval_s: float = 0.
         limit: Annotated[int, Query(ge=1, le=10000)] = 500,
     ) -> dict[str, Any]:
         """The run's events after sequence number ``after``."""
-        return views.events_view(store, run_id, after, limit)
+        return consistent(views.events_view, run_id, after, limit)
 
     @api.get("/api/runs/{run_id}/presence")
     def presence(run_id: str) -> dict[str, Any]:
         """Who is connected to a deployed run's coordinator."""
-        return views.presence_view(store, run_id)
+        return consistent(views.presence_view, run_id)
 
     @api.get("/api/runs/{run_id}/rewards")
     def rewards(run_id: str, method: str | None = None) -> dict[str, Any]:
         """Contribution per participant and the run's ledger."""
-        return views.rewards_view(store, run_id, method)
+        return consistent(views.rewards_view, run_id, method)
 
     @api.get("/api/runs/{run_id}/tournament")
     def tournament(run_id: str) -> dict[str, Any]:
         """A tournament run's leaderboard, scores per round and per era."""
-        return views.tournament_view(store, run_id)
+        return consistent(views.tournament_view, run_id)
 
     @api.get("/api/compare")
     def compare(ids: str) -> dict[str, Any]:
         """Two or more runs side by side (``ids=a,b,...``)."""
-        return views.compare_view(store, [i for i in ids.split(",") if i.strip()])
+        return consistent(views.compare_view, [i for i in ids.split(",") if i.strip()])
 
     @api.get("/api/stream")
     async def stream(request: Request) -> StreamingResponse:
