@@ -338,8 +338,11 @@ def test_store_written_by_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
     conn.commit()
     conn.close()
-    with pytest.raises(ConfigError, match="schema version"):
-        RunStore(path)
+    for read_only in (False, True):  # rengo run, and rengo runs list
+        with pytest.raises(ConfigError, match="schema version") as caught:
+            RunStore(path, read_only=read_only)
+        assert str(path) in str(caught.value) and "upgrade rengo" in str(caught.value)
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def test_closed_store_raises_store_closed_error(tmp_path: Path) -> None:

@@ -407,11 +407,18 @@ def _connect_read_only(path: os.PathLike[str]) -> sqlite3.Connection:
         raise
     if found > SCHEMA_VERSION:
         conn.close()
-        raise ConfigError(
-            f"run store {file} has schema version {found} but this rengo knows only up to "
-            f"{SCHEMA_VERSION}; upgrade rengo to view it"
-        )
+        raise newer_schema_error(file, found)
     return conn
+
+
+def newer_schema_error(path: Path, found: int) -> ConfigError:
+    """The error for a store written by a newer rengo: which file, both schema versions, and
+    the fix; nothing of it was changed."""
+    return ConfigError(
+        f"run store {path} has schema version {found}, written by a newer rengo, but this "
+        f"rengo ({__version__}) knows only up to {SCHEMA_VERSION}; nothing was changed: "
+        "upgrade rengo to use it, or point --store or $RENGO_STORE at another store"
+    )
 
 
 RESUMABLE_VERTICAL_KINDS = ("vfl-deployed",)
@@ -529,7 +536,10 @@ class RunStore:
         except sqlite3.Error as exc:
             raise unwritable_store_error(self.path, exc) or exc from None
         try:
-            _refuse_foreign_database(conn, self.path, stored_version(conn))  # before any write
+            found = stored_version(conn)
+            _refuse_foreign_database(conn, self.path, found)  # before any write
+            if found > SCHEMA_VERSION:
+                raise newer_schema_error(self.path, found)
             _prepare(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
