@@ -8,6 +8,7 @@ another process can read a run while it is being written.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import secrets
@@ -33,6 +34,7 @@ from rengo.tracking.errors import (
     StoreUnwritableError,
     UnknownRunError,
 )
+from rengo.tracking.file_system import network_file_system
 from rengo.tracking.json_text import dumps_json, loads_json
 from rengo.tracking.liveness import owner_gone, this_host
 from rengo.tracking.location import MEMORY, resolve_store_path
@@ -80,6 +82,7 @@ heartbeat, by a monotonic clock."""
 _INTERRUPTED = "interrupted"
 _COMPLETED = "completed"
 _FAILED = "failed"
+log = logging.getLogger("rengo.tracking")
 _CORRUPTION = ("file is not a database", "malformed", "disk image", "file is encrypted")
 
 
@@ -291,6 +294,28 @@ def _refuse_empty_file(path: Path) -> None:
             f"store; nothing was written to it. Restore it from a backup, or remove it "
             f"(rm {path}) to start a new store there"
         )
+
+
+_WARNED_NETWORK: set[Path] = set()
+"""Stores this process has warned about being on a network file system (once each)."""
+
+
+def _warn_if_shared_between_machines(path: Path) -> None:
+    """Warn once per store that one on a network file system (NFS, SMB, Lustre ...) must be
+    written from one machine at a time: SQLite's WAL index is shared memory, which processes
+    on two machines do not share (see :mod:`rengo.tracking.file_system`)."""
+    kind = network_file_system(path)
+    if kind is None or path in _WARNED_NETWORK:
+        return
+    _WARNED_NETWORK.add(path)
+    log.warning(
+        "run store %s is on a network file system (%s): keep every process that writes it on "
+        "one machine, as SQLite's write-ahead log needs; processes on two machines (a Slurm "
+        "array over several nodes) can corrupt it. Give each node's jobs a store of their own "
+        "(--store runs-$SLURM_ARRAY_TASK_ID.db) or one on a local disk",
+        path,
+        kind,
+    )
 
 
 def _prepare(conn: sqlite3.Connection) -> None:
@@ -525,6 +550,7 @@ class RunStore:
                     "$RENGO_STORE at a writable folder"
                 ) from None
             _refuse_empty_file(self.path)
+            _warn_if_shared_between_machines(self.path)
             _create_whole(self.path)
         try:
             conn = sqlite3.connect(
