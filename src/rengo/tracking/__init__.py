@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from rengo.tracking.errors import (
         AmbiguousRunError,
         RunDeletedError,
+        StoreBusyError,
         StoreClosedError,
         StoreCorruptError,
         StoreReadOnlyError,
@@ -81,6 +82,7 @@ __all__ = [
     "RunFilter",
     "RunInfo",
     "RunStore",
+    "StoreBusyError",
     "StoreClosedError",
     "StoreCorruptError",
     "StoreReadOnlyError",

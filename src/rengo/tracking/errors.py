@@ -1,5 +1,6 @@
 """Errors of the run store: a run id that matches nothing or several runs, a run deleted while
-it was recorded, a closed store, a damaged file, a file that cannot be written."""
+it was recorded, a closed store, a store another process holds too long, a damaged file, a
+file that cannot be written."""
 
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ class StoreReadOnlyError(RengoError):
 class StoreCorruptError(ConfigError):
     """The run store's file is not a readable SQLite database (truncated, overwritten,
     emptied); the message names the file and how to recover."""
+
+
+class StoreBusyError(RengoError):
+    """Another process held the run store's write lock for longer than a write waits (a
+    ``rengo runs compact`` rewriting a large store, a deletion of a long run); the message
+    names the file and what to do. Nothing of the write was recorded; what was before stands."""
 
 
 class StoreUnwritableError(RengoError):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rengo.core.errors import ConfigError
-from rengo.tracking.errors import RunDeletedError, StoreUnwritableError
+from rengo.tracking.errors import RunDeletedError, StoreBusyError, StoreUnwritableError
 from rengo.tracking.liveness import HEARTBEAT_S
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ def _record_failure(run: Run, exc: BaseException) -> None:
             )
         else:
             run.log_event("error", f"run failed: {_described(exc)}")
-    except (StoreUnwritableError, RunDeletedError) as unrecorded:  # said once, by the error
+    except (StoreUnwritableError, StoreBusyError, RunDeletedError) as unrecorded:  # said once
         log.debug("could not record the end of run %s: %s", run.run_id, unrecorded)
     except Exception:  # the store must not hide the error that ended the run
         log.exception("could not record the failure of run %s", run.run_id)
@@ -157,7 +157,7 @@ def _finish(run: Run) -> None:
         return
     try:
         run.store.finish_run(run.run_id, run.status, run.summary)
-    except StoreUnwritableError as exc:
+    except (StoreUnwritableError, StoreBusyError) as exc:
         if run.status == COMPLETED:
             raise
         # its process ends: readers then take the run left running for interrupted

@@ -220,8 +220,13 @@ def migrate(conn: sqlite3.Connection) -> int:
     """Bring the database on ``conn`` (in autocommit mode) up to :data:`SCHEMA_VERSION`.
 
     Returns the version found before migrating. Raises :class:`ConfigError` for a store
-    written by a newer rengo, whose schema this version cannot know.
+    written by a newer rengo, whose schema this version cannot know. A store already at
+    :data:`SCHEMA_VERSION` is only read: opening it takes no write lock, so processes opening
+    it at once do not wait for each other, nor for one holding the lock.
     """
+    found = stored_version(conn)
+    if found == SCHEMA_VERSION:  # versions only go up: nothing to do, now or later
+        return found
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")

@@ -28,6 +28,7 @@ from rengo.core.errors import ConfigError, DataError
 from rengo.tracking.errors import (
     AmbiguousRunError,
     RunDeletedError,
+    StoreBusyError,
     StoreClosedError,
     StoreCorruptError,
     StoreReadOnlyError,
@@ -285,6 +286,26 @@ def unwritable_store_error(path: Path | str, exc: sqlite3.Error) -> StoreUnwrita
     return None
 
 
+def _busy_store_error(path: Path | str, exc: sqlite3.Error) -> StoreBusyError | None:
+    """The error to raise instead of ``exc`` when SQLite says another process held the
+    store's write lock longer than a write waits ("database is locked" after the busy
+    timeout), naming the file and what to do; None for any other error."""
+    name = str(getattr(exc, "sqlite_errorname", ""))
+    if not (name.startswith("SQLITE_BUSY") or "database is locked" in str(exc).lower()):
+        return None
+    return StoreBusyError(
+        f"run store {path} is busy: another process held its write lock for over "
+        f"{_BUSY_TIMEOUT_S:g} s (a rengo runs compact rewriting it, or a deletion of a long "
+        "run); nothing of this write was recorded, what was recorded before stands. Try again "
+        "once that process ends"
+    )
+
+
+def _store_error(path: Path, exc: sqlite3.Error) -> StoreUnwritableError | StoreBusyError | None:
+    """:func:`unwritable_store_error`'s or :func:`_busy_store_error`'s error for ``exc``."""
+    return unwritable_store_error(path, exc) or _busy_store_error(path, exc)
+
+
 def _refuse_empty_file(path: Path) -> None:
     """A 0-byte store file is a truncated store, never a new one: SQLite would silently
     write a fresh schema over it."""
@@ -364,7 +385,7 @@ def _create_whole(path: Path) -> None:
     except FileExistsError:  # another process made the store first: it is used as it is
         pass
     except sqlite3.Error as exc:
-        raise unwritable_store_error(path, exc) or exc from None
+        raise _store_error(path, exc) or exc from None
     except OSError:  # no hard links here: SQLite makes the file where it opens it
         pass
     finally:
@@ -571,10 +592,7 @@ class RunStore:
             conn.close()
             if _is_corruption(exc):
                 raise corrupt_store_error(self.path, exc) from None
-            unwritable = unwritable_store_error(self.path, exc)
-            if unwritable is not None:
-                raise unwritable from None
-            raise
+            raise _store_error(self.path, exc) or exc from None
         except BaseException:
             conn.close()
             raise
@@ -683,17 +701,15 @@ class RunStore:
 
     @contextmanager
     def _damage_reported(self) -> Iterator[None]:
-        """Turn SQLite's "malformed"/"not a database" into :class:`StoreCorruptError`, and
-        "disk is full"/"readonly database" into :class:`StoreUnwritableError`."""
+        """Turn SQLite's "malformed"/"not a database" into :class:`StoreCorruptError`,
+        "disk is full"/"readonly database" into :class:`StoreUnwritableError`, and "database
+        is locked" (past the busy timeout) into :class:`StoreBusyError`."""
         try:
             yield
         except sqlite3.DatabaseError as exc:
             if _is_corruption(exc):
                 raise corrupt_store_error(self.path, exc) from None
-            unwritable = unwritable_store_error(self.path, exc)
-            if unwritable is not None:
-                raise unwritable from None
-            raise
+            raise _store_error(self.path, exc) or exc from None
 
     @property
     def _run_columns(self) -> str:
