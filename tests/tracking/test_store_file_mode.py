@@ -32,3 +32,20 @@ def test_an_existing_store_keeps_the_mode_its_owner_gave_it(tmp_path: Path) -> N
     (tmp_path / "runs.db").chmod(0o640)  # shared with a group on purpose
     RunStore(tmp_path / "runs.db").close()
     assert stat.S_IMODE((tmp_path / "runs.db").stat().st_mode) == 0o640
+
+
+def test_a_new_store_where_hard_links_fail_is_still_its_owners_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(source: object, target: object) -> None:
+        raise PermissionError(1, "Operation not permitted")  # as some SMB and FUSE mounts say
+
+    monkeypatch.setattr(os, "link", no_links)
+    old = os.umask(0o022)
+    try:
+        with RunStore(tmp_path / "runs.db") as store:
+            store.start_run("hfl", {}, name="consortium")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "runs.db").stat().st_mode) == 0o600
+    assert sorted(f.name for f in tmp_path.iterdir() if not f.name.startswith("runs.db")) == []

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -357,9 +357,10 @@ def _create_whole(path: Path) -> None:
     mode), and then hard-linked to ``path``, which fails if another process made the store
     first. So ``path`` never exists as an empty file that another process opening the same
     new store at the same moment (eight ``rengo run`` of a Slurm array) would take for a
-    truncated store. Where the folder cannot be written, or its file system has no hard
-    links, the store is left to :func:`sqlite3.connect` to make (whose error names the
-    reason).
+    truncated store. Where the folder cannot be written the store is left to
+    :func:`sqlite3.connect` to make (whose error names the reason); where its file system has
+    no hard links, it is made an empty 0600 file for SQLite to fill, as before (processes
+    opening it at that moment may then take it for truncated).
 
     Raises
     ------
@@ -386,8 +387,9 @@ def _create_whole(path: Path) -> None:
         pass
     except sqlite3.Error as exc:
         raise _store_error(path, exc) or exc from None
-    except OSError:  # no hard links here: SQLite makes the file where it opens it
-        pass
+    except OSError:  # no hard links here: an empty 0600 file, which SQLite fills
+        with suppress(OSError):  # made meanwhile, or SQLite will say why it cannot be
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     finally:
         for leftover in (building, *(Path(f"{building}{end}") for end in ("-wal", "-shm"))):
             leftover.unlink(missing_ok=True)
