@@ -68,3 +68,32 @@ def test_a_store_the_disk_had_no_room_to_make_is_made_once_there_is_room(tmp_pat
     assert sorted(f.name for f in tmp_path.iterdir()) == []  # no empty store left behind
     with RunStore(path) as store:  # room again: a new store, not "a truncated store"
         assert store.list_runs() == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "recorded"),
+    [("hfl", "interrupted"), ("hfl-deployed", "interrupted"), ("vfl", "failed")],
+)
+def test_a_run_stopped_by_a_full_disk_is_interrupted_to_resume_with_its_rounds(
+    tmp_path: Path, kind: str, recorded: str
+) -> None:
+    """Before, `rengo run` stopped by a full disk was recorded failed: once there was room
+    again, `--resume` refused it ('it failed; only an interrupted run can be resumed'), though
+    its rounds and checkpoints stood. A vertical run resumes from its roles' checkpoints only
+    where its body says so: failed here."""
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        with pytest.raises(StoreUnwritableError), store.run(kind, {"rounds": 3}) as run:
+            assert run.run_id is not None and store._conn is not None
+            store.log_round(run.run_id, 1, {"accuracy": 0.5}, 1.0, 2, 0)
+            store.save_checkpoint(run.run_id, 1, b"round one")
+            pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+            store._conn.execute(f"PRAGMA max_page_count = {pages}")  # the disk holds no more
+            store.save_checkpoint(run.run_id, 2, bytes(200_000))
+        store._conn.execute("PRAGMA max_page_count = 1073741823")  # room again
+        info = store.get_run(run.run_id)
+        assert info.status == recorded and not info.owner_gone  # recorded so, not inferred
+        assert [r.round for r in store.rounds(run.run_id)] == [1]
+        assert store.checkpoint_rounds(run.run_id) == [1]
+        if recorded == "interrupted":
+            assert store.resume_run(run.run_id, kind).status == "running"

@@ -5,8 +5,10 @@ everywhere:
 
 * the body returns: ``completed``;
 * ``KeyboardInterrupt``, or an exception the body declared resumable
-  (``run.resumable_errors``: e.g. a party lost mid-run when every role keeps checkpoints):
-  ``interrupted`` (a run meant to be resumed), the error recorded as an event;
+  (``run.resumable_errors``: e.g. a party lost mid-run when every role keeps checkpoints), or
+  the store refusing a write (its disk full, read-only, held too long by another process) of
+  a horizontal run or a tournament: ``interrupted`` (a run meant to be resumed), the error
+  recorded as an event;
 * any other exception: ``failed``, with the error recorded as an event.
 
 The body fills ``run.summary`` (wall time is added); it is stored with the final status.
@@ -90,7 +92,7 @@ def run_lifecycle(run: Run) -> Iterator[Run]:
         raise
     except BaseException as exc:
         resumable = bool(run.resumable_errors) and isinstance(exc, run.resumable_errors)
-        run.status = INTERRUPTED if resumable else FAILED
+        run.status = INTERRUPTED if resumable or _stopped_by_store(run, exc) else FAILED
         _record_failure(run, exc)
         raise
     else:
@@ -99,6 +101,17 @@ def run_lifecycle(run: Run) -> Iterator[Run]:
         beating.stop()
         run.summary.setdefault("wall_time_s", time.perf_counter() - started)
         _finish(run)
+
+
+def _stopped_by_store(run: Run, exc: BaseException) -> bool:
+    """Whether ``exc`` is the store refusing a write (its disk full, read-only, held by
+    another process) of a horizontal run or a tournament: nothing went wrong with the run
+    itself, and every round and checkpoint written before stands, so once the store can be
+    written ``--resume`` continues it. A vertical run resumes only from its roles'
+    checkpoints, so its body says when it can (``run.resumable_errors``)."""
+    return isinstance(exc, (StoreUnwritableError, StoreBusyError)) and not run.kind.startswith(
+        "vfl"
+    )
 
 
 class _Heartbeat:
