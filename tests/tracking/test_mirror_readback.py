@@ -27,6 +27,16 @@ pytest.importorskip("tensorboard", reason="needs: pip install 'rengo[tensorboard
 VALID = re.compile(r"[A-Za-z0-9_\-./ ]+")
 
 
+def _iris_job(folder: Path, name: str) -> Path:
+    """A two-round horizontal job on iris over two clients, written to ``folder/job.toml``."""
+    job = folder / "job.toml"
+    job.write_text(
+        f'[job]\nname = "{name}"\nrounds = 2\n[data]\ndataset = "iris"\n'
+        '[partition]\nnum_clients = 2\n[model]\ntype = "logistic"\n'
+    )
+    return job
+
+
 def _client(uri: str) -> Any:
     from mlflow.tracking import MlflowClient
 
@@ -367,11 +377,7 @@ def test_rengo_run_mirrors_to_the_mlflow_tracking_uri_of_the_environment(
     server = f"sqlite:///{tmp_path / 'team' / 'mlflow.db'}"  # stands in for http://mlflow:5000
     (tmp_path / "team").mkdir()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
-    job = tmp_path / "job.toml"
-    job.write_text(
-        '[job]\nname = "shared"\nrounds = 2\n[data]\ndataset = "iris"\n'
-        '[partition]\nnum_clients = 2\n[model]\ntype = "logistic"\n'
-    )
+    job = _iris_job(tmp_path, "shared")
     store = tmp_path / "runs" / "runs.db"
     result = CliRunner().invoke(
         app, ["run", str(job), "--store", str(store), "--no-progress", "--mirror", "mlflow"]
@@ -391,11 +397,7 @@ def test_rengo_run_mirrors_where_each_mirror_option_says(tmp_path: Path) -> None
     server = f"sqlite:///{tmp_path / 'team' / 'mlflow.db'}"  # stands in for http://mlflow:5000
     (tmp_path / "team").mkdir()
     boards = tmp_path / "shared-boards"
-    job = tmp_path / "job.toml"
-    job.write_text(
-        '[job]\nname = "placed"\nrounds = 2\n[data]\ndataset = "iris"\n'
-        '[partition]\nnum_clients = 2\n[model]\ntype = "logistic"\n'
-    )
+    job = _iris_job(tmp_path, "placed")
     store = tmp_path / "runs" / "runs.db"
     result = CliRunner().invoke(
         app,
@@ -433,11 +435,7 @@ def test_rengo_run_mirrors_where_each_mirror_option_says(tmp_path: Path) -> None
 def test_a_mirror_option_without_a_place_or_with_an_unknown_name_is_refused_before_training(
     tmp_path: Path, given: str, said: str
 ) -> None:
-    job = tmp_path / "job.toml"
-    job.write_text(
-        '[job]\nname = "refused"\nrounds = 2\n[data]\ndataset = "iris"\n'
-        '[partition]\nnum_clients = 2\n[model]\ntype = "logistic"\n'
-    )
+    job = _iris_job(tmp_path, "refused")
     store = tmp_path / "runs.db"
     result = CliRunner().invoke(
         app, ["run", str(job), "--store", str(store), "--no-progress", "--mirror", given]
