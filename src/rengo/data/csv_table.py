@@ -311,6 +311,33 @@ def read_csv_rows(
     return CsvRows(path, header, rows, lines)
 
 
+def stream_csv_rows(
+    path: str | Path, delimiter: str = ",", encoding: str = "utf-8"
+) -> Generator[list[str], None, None]:
+    """A CSV file's header, then its data rows one at a time, read as :func:`read_csv_rows`
+    reads them (cells stripped, blank lines skipped), so that a tall file can be read
+    without holding all its cells: for code that passes over a file (``rengo vfl align``
+    reads the IDs, then writes the shared rows).
+
+    Raises
+    ------
+    DataError
+        As :func:`read_csv_rows` (when the row that shows it is reached), and for a file
+        with a header but no data rows.
+    ConfigError
+        For a ``delimiter`` that is not one character or an unknown ``encoding``.
+    """
+    path = Path(path)
+    with contextlib.closing(_records(path, CsvFormat.checked(delimiter, encoding), None)) as rows:
+        yield next(rows)[1]
+        empty = True
+        for _, cells in rows:
+            empty = False
+            yield cells
+        if empty:
+            raise DataError(f"{path}: header found but no data rows")
+
+
 @dataclass(frozen=True)
 class _Columns:
     """Which columns of a header are the label, the ids, the features and the one kept as

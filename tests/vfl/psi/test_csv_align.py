@@ -132,3 +132,88 @@ def test_an_align_stopped_while_writing_leaves_the_earlier_outputs_as_they_were(
         align_csv({"bank": bank, "shop": shop}, "id", "bank", tmp_path / "out", seed=2)
     assert {party: path.read_bytes() for party, path in out.items()} == before
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bank.csv", "shop.csv"]
+
+
+def test_aligned_files_are_byte_for_byte_what_the_rows_written_in_the_agreed_order_give(
+    tmp_path: Path,
+) -> None:
+    """The shared rows, streamed from each file, come out as ``write_csv`` writes the rows
+    read whole: quoted cells, a delimiter inside a cell, leading zeros and non-ASCII text
+    kept, in a ';'-separated cp1252 file."""
+    from rengo.data.csv_export import write_csv as rengo_write_csv
+    from rengo.data.csv_table import read_csv_rows
+    from rengo.vfl.psi import private_set_intersection
+
+    def table(path: Path, ids: range, extra: str) -> Path:
+        with path.open("w", newline="", encoding="cp1252") as handle:
+            writer = csv.writer(handle, delimiter=";")
+            writer.writerow(["id", "name", extra])
+            for i in ids:
+                writer.writerow([f"{i:07d}", f'Jürgen "{i}"; Bank', f" {i},5 "])
+        return path
+
+    inputs = {
+        "bank": table(tmp_path / "bank.csv", range(0, 60), "income"),
+        "telco": table(tmp_path / "telco.csv", range(90, 20, -1), "minutes"),
+    }
+    out = align_csv(
+        inputs, "id", "bank", tmp_path / "out", delimiter=";", encoding="cp1252", seed=3
+    )
+    read = {p: read_csv_rows(path, ";", encoding="cp1252") for p, path in inputs.items()}
+    result = private_set_intersection(
+        {p: [row[0] for row in rows.rows] for p, rows in read.items()}, "bank", seed=3
+    )
+    for party, rows in read.items():
+        expected = tmp_path / f"expected-{party}.csv"
+        rengo_write_csv(
+            expected,
+            rows.header,
+            (rows.rows[i] for i in result.rows(party)),
+            delimiter=";",
+            encoding="cp1252",
+        )
+        assert out[party].read_bytes() == expected.read_bytes()
+    assert len(read_csv_rows(out["bank"], ";", encoding="cp1252").rows) == 39
+
+
+def test_align_keeps_the_shared_rows_text_not_every_cell_of_a_tall_file(tmp_path: Path) -> None:
+    """A bank's 3M rows beside a 1M overlap: the rows outside the overlap are read and
+    dropped, never all held as Python strings (about 60 bytes a cell, several times the
+    file's size). Before, every cell of every party's file was held at once."""
+    import tracemalloc
+
+    from rengo.vfl.psi import private_set_intersection
+
+    columns = [f"f{j}" for j in range(40)]
+
+    def table(path: Path, ids: range) -> Path:
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["id", *columns])
+            for i in ids:
+                writer.writerow([f"c{i:08d}", *(f"{(i * j) % 997 / 7:.4f}" for j in range(40))])
+        return path
+
+    bank = table(tmp_path / "bank.csv", range(0, 6_000))
+    telco = table(tmp_path / "telco.csv", range(5_400, 7_000))
+    size = bank.stat().st_size + telco.stat().st_size
+    ids = {
+        "bank": [f"c{i:08d}" for i in range(6_000)],
+        "telco": [f"c{i:08d}" for i in range(5_400, 7_000)],
+    }
+    private_set_intersection(ids, "bank")  # imports done, so only the run is traced
+    tracemalloc.start()
+    try:
+        private_set_intersection(ids, "bank")
+        _, psi_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        out = align_csv({"bank": bank, "telco": telco}, "id", "bank", tmp_path / "out")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(read_csv(out["telco"])) == 1 + 600
+    mib = 2**20
+    assert peak < psi_peak + size, (
+        f"peak {peak / mib:.1f} MiB: the PSI's {psi_peak / mib:.1f} MiB and "
+        f"{(peak - psi_peak) / mib:.1f} MiB more for {size / mib:.1f} MiB of files"
+    )

@@ -11,14 +11,17 @@ then describes the same entity.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.roles import validate_party_name
-from rengo.data.csv_export import write_csv
-from rengo.data.csv_table import CsvFormat, read_csv_rows
+from rengo.data.csv_table import CsvFormat, CsvRows, read_csv_rows, stream_csv_rows
 from rengo.vfl.psi.ids import normalise_ids
 from rengo.vfl.psi.protocol import private_set_intersection, require_nonempty
 
@@ -71,35 +74,29 @@ def align_csv(
         raise ConfigError(f"output would overwrite an input file: {clashes}; pick another out_dir")
 
     form = CsvFormat.checked(delimiter, encoding)
-    tables = {
-        party: read_id_table(path, id_column, form.delimiter, form.encoding)
-        for party, path in inputs.items()
-    }
+    headers: dict[str, list[str]] = {}
     ids: dict[str, list[str]] = {}
-    for party, (_, rows, column) in tables.items():
-        ids[party] = [row[column] for row in rows]
+    for party, path in inputs.items():
+        headers[party], ids[party] = _read_ids(path, id_column, form)
         try:
             normalise_ids(ids[party], party)
         except DataError as exc:
             raise DataError(
                 f"{inputs[party]}: column {id_column!r}: {exc} (rows count data lines from 0)"
             ) from None
-
+    sizes = {party: len(party_ids) for party, party_ids in ids.items()}
     result = private_set_intersection(ids, leader, seed=seed)
+    del ids
     if not allow_empty:
         require_nonempty(result)
 
     out.mkdir(parents=True, exist_ok=True)
     partial = {party: out / f".{party}.csv.partial" for party in paths}
     try:
-        for party, (header, rows, _) in tables.items():
-            write_csv(
-                partial[party],
-                header,
-                (rows[i] for i in result.rows(party)),
-                delimiter=form.delimiter,
-                encoding=form.encoding,
-            )
+        for party, path in inputs.items():
+            lines = _shared_lines(path, result.rows(party), sizes[party], form)
+            _write_lines(partial[party], headers[party], lines, form)
+            del lines
         # only once every file is whole: a stop (Ctrl-C, SIGTERM) while writing left some
         # parties' files of this run beside others' of an earlier one, in another row order
         for party, written in partial.items():
@@ -108,3 +105,59 @@ def align_csv(
         for written in partial.values():
             written.unlink(missing_ok=True)
     return targets
+
+
+def _read_ids(path: Path, id_column: str, form: CsvFormat) -> tuple[list[str], list[str]]:
+    """The header of ``path`` and its ``id_column``'s cells, in one pass that keeps no other
+    cell (a whole malformed file is named before a missing ID column, as
+    :func:`read_id_table` names it)."""
+    rows = stream_csv_rows(path, form.delimiter, form.encoding)
+    header = next(rows)
+    if id_column not in header:  # the reader refuses a column named twice
+        for _ in rows:
+            pass
+        raise CsvRows(path, header, [], []).missing_column(id_column, "ID")
+    column = header.index(id_column)
+    return header, [cells[column] for cells in rows]
+
+
+def _shared_lines(path: Path, order: np.ndarray, size: int, form: CsvFormat) -> list[str]:
+    """The rows of ``path`` at data-row indices ``order``, in that order, each as the CSV line
+    :func:`~rengo.data.csv_export.write_csv` writes for it: one pass over the file that
+    keeps only the shared rows' text (``size``: its data rows, as read for the IDs).
+
+    Raises
+    ------
+    DataError
+        If the file no longer has ``size`` data rows (it changed while being aligned).
+    """
+    at = np.full(size, -1, dtype=np.int64)
+    at[order] = np.arange(len(order))
+    lines: list[str] = [""] * len(order)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=form.delimiter)
+    rows = stream_csv_rows(path, form.delimiter, form.encoding)
+    next(rows)  # the header, kept from the first pass
+    count = 0
+    for i, cells in enumerate(rows):
+        if i < size and at[i] >= 0:
+            writer.writerow(cells)
+            lines[at[i]] = buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+        count = i + 1
+    if count != size:
+        raise DataError(
+            f"{path}: had {size} data rows when its IDs were read and {count} now; the file "
+            "changed while it was being aligned: align it again"
+        )
+    return lines
+
+
+def _write_lines(path: Path, header: list[str], lines: list[str], form: CsvFormat) -> None:
+    """Write ``header`` and the CSV ``lines`` (each ending in its line break) to ``path``,
+    as :func:`~rengo.data.csv_export.write_csv` writes a table."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding=form.encoding) as handle:
+        csv.writer(handle, delimiter=form.delimiter).writerow(header)
+        handle.writelines(lines)
