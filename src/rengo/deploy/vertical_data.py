@@ -132,8 +132,10 @@ def load_party_data(
     mean = scale = None
     if standardize:
         mean, scale = column_scaling(table.features)
-        table = scaled(table, mean, scale)
-        score_table = None if score_table is None else scaled(score_table, mean, scale)
+        table = scaled(table, mean, scale, in_place=True)  # the table just read, held once
+        score_table = (
+            None if score_table is None else scaled(score_table, mean, scale, in_place=True)
+        )
     return PartyData(
         table, labels, score_table, score_labels, classes, tuple(train.feature_names), mean, scale
     )
