@@ -392,7 +392,7 @@ def _dataset(
     """The :class:`Dataset` of data rows ``(line, cells)`` that come in ``chunks``, and the
     column kept as text: each chunk's features are parsed into numbers before the next is
     read; the id, label and text cells are kept as text for what needs the whole column."""
-    parts: list[np.ndarray] = []
+    table = _GrowingTable(np.empty((_rows_at_most(path), len(columns.features)), dtype))
     lines: list[int] = []
     ids: list[str] = []
     labels: list[str] = []
@@ -401,7 +401,7 @@ def _dataset(
     for chunk in chunks:
         rows = [cells for _, cells in chunk]
         at = [line for line, _ in chunk]
-        parts.append(
+        table.append(
             _parse_features(path, rows, at, header, columns.features, missing, dtype, decimal)
         )
         lines.extend(at)
@@ -413,8 +413,8 @@ def _dataset(
             texts.extend(r[columns.text] for r in rows)
     if not lines:
         raise DataError(f"{path}: header found but no data rows")
-    X = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    del parts
+    X = table.rows()
+    del table
     where = _locator(path, lines)
     id_array = None
     if columns.ids is not None:
@@ -434,6 +434,41 @@ def _dataset(
     )
     text = None if columns.text is None else TextColumn(header[columns.text], texts, where)
     return dataset, text
+
+
+def _rows_at_most(path: Path) -> int:
+    """How many data rows ``path`` can hold: its line breaks and one, counted in its bytes
+    (1 MiB at a time) before it is parsed, so that the table is filled in place rather
+    than joined from its parsed chunks (which held the table twice)."""
+    count = 1
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            count += block.count(b"\n")
+    return count
+
+
+@dataclass
+class _GrowingTable:
+    """The parsed rows of a table, filled into ``buffer`` in place (one made for the most
+    rows the file can hold: memory a row never reaches is never touched), and grown by
+    half again should it fill (a file whose lines end in a carriage return alone)."""
+
+    buffer: np.ndarray
+    filled: int = 0
+
+    def append(self, part: np.ndarray) -> None:
+        """Add the rows of ``part``."""
+        end = self.filled + len(part)
+        if end > len(self.buffer):
+            grown = np.empty((max(end, len(self.buffer) * 3 // 2), *part.shape[1:]), part.dtype)
+            grown[: self.filled] = self.buffer[: self.filled]
+            self.buffer = grown
+        self.buffer[self.filled : end] = part
+        self.filled = end
+
+    def rows(self) -> np.ndarray:
+        """The rows added, in order (the buffer itself when it is full, else its start)."""
+        return self.buffer if self.filled == len(self.buffer) else self.buffer[: self.filled]
 
 
 def partial_labels(column: TextColumn) -> np.ndarray:
