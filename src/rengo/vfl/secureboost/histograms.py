@@ -36,6 +36,13 @@ def bin_counts(bins: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, ...]:
     )
 
 
+CELLS_AT_ONCE = 1 << 16
+"""Row-column cells a histogram sums at once. The first round of a segment sum holds a
+product (twice a ciphertext's size) and a new ciphertext for every other cell: summed over
+all of a node's cells at once, a root node of 1M rows x 50 columns held 25M of each
+(about 20 GB with a 1024-bit key) beside the rows' own ciphertexts."""
+
+
 def node_histogram(
     ciphertexts: np.ndarray,
     bins: np.ndarray,
@@ -43,16 +50,42 @@ def node_histogram(
     public_key: PaillierPublicKey,
 ) -> NodeHistogram:
     """The histogram of the rows whose ciphertexts (rows x chunks) and bins (rows x
-    columns) are given: one multiplication per row and column."""
+    columns) are given: one multiplication per row and column, at most
+    :data:`CELLS_AT_ONCE` cells at a time (a block of columns, or of one column's rows;
+    sums mod n^2 do not depend on the order, so the histogram is the same)."""
     offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
-    columns = bins.shape[1]
-    segments = (bins.astype(np.int64) + offsets[:-1][None, :]).T.ravel()
-    repeated = np.tile(ciphertexts, (columns, 1)) if len(ciphertexts) else ciphertexts
-    sums = encrypted_segment_sums(repeated, segments, int(offsets[-1]), public_key)
+    rows, columns = bins.shape
+    width = max(1, CELLS_AT_ONCE // max(rows, 1))
+    blocks = [
+        _block_sums(
+            ciphertexts, bins[:, first : first + width], sizes[first : first + width], public_key
+        )
+        for first in range(0, columns, width)
+    ]
+    sums = np.concatenate(blocks) if blocks else np.empty((0, *ciphertexts.shape[1:]), object)
     return NodeHistogram(
         bin_counts(bins, sizes),
         tuple(sums[offsets[j] : offsets[j + 1]] for j in range(columns)),
     )
+
+
+def _block_sums(
+    ciphertexts: np.ndarray, bins: np.ndarray, sizes: np.ndarray, public_key: PaillierPublicKey
+) -> np.ndarray:
+    """The encrypted per-bin sums of a block of columns (their bins, columns in order),
+    their rows summed :data:`CELLS_AT_ONCE` cells at a time and the parts multiplied."""
+    offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+    columns = bins.shape[1]
+    step = max(1, CELLS_AT_ONCE // max(columns, 1))
+    total: np.ndarray | None = None
+    for start in range(0, max(len(bins), 1), step):
+        part_bins, part = bins[start : start + step], ciphertexts[start : start + step]
+        segments = (part_bins.astype(np.int64) + offsets[:-1][None, :]).T.ravel()
+        repeated = np.tile(part, (columns, 1)) if len(part) else part
+        sums = encrypted_segment_sums(repeated, segments, int(offsets[-1]), public_key)
+        total = sums if total is None else total * sums % public_key.nsquare
+    assert total is not None  # one part at least, empty or not
+    return total
 
 
 def sibling_histogram(
