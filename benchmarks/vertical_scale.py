@@ -1,0 +1,218 @@
+"""A vertical federation at a bank's scale, from the parties' side: time and peak memory of
+each stage on synthetic tables (``rengo vfl align``, reading a party's CSV, PSI, one hetero
+LR epoch, one SecureBoost tree), each run in its own process, at several sizes so that the
+1M-3M-row figures can be extrapolated on a small machine.
+
+Tables: an ID column ``id`` of 12-digit IDs with leading zeros (kept as text), a 0/1 label
+``y`` at the bank, and numeric features with 4 significant digits, about 1 % of cells empty.
+The bank holds rows ``0 .. n``, the telecom ``2n/3 .. 5n/3``: a third of each overlaps.
+
+Stages (``--stages``):
+
+``align``
+    :func:`rengo.vfl.align_csv` (``rengo vfl align``) of the two tables, once per source
+    tree in ``--src`` (e.g. an older checkout unpacked with ``git archive``), interleaved.
+``read``
+    :func:`rengo.deploy.vertical_data.load_party_data` of the bank's table (``rengo vfl
+    party --csv``), its columns standardised as a party's are (``benchmarks/csv_load.py``
+    sets rengo's reader beside ``numpy.loadtxt`` and pandas).
+``psi``
+    :func:`rengo.vfl.private_set_intersection` of the two ID columns: wall, CPU of the
+    process and its worker processes, peak memory, bytes sent per ID.
+``ciphertexts``
+    Bytes a Paillier ciphertext takes held (gmpy2 ``mpz``) and sent, 1024/2048-bit keys.
+``hetero_lr`` / ``secureboost``
+    One epoch (batch 1,024) / one tree (depth 3) of the estimators on the aligned rows
+    (every role in one process: peak memory is the roles' together), 1024-bit keys.
+
+Each child prints wall s, CPU s (its own and its children's) and peak MiB (its own maximum
+resident set; ``children MiB`` the largest of its worker processes).
+
+    .venv/bin/python benchmarks/vertical_scale.py --stages align --rows 20000 60000 120000 \\
+        --src /tmp/old/src src --repeats 3
+    .venv/bin/python benchmarks/vertical_scale.py --stages read psi --rows 100000 300000 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from child_timing import child_json
+from fate_bench import spread
+
+HERE = Path(__file__).resolve().parent
+STAGES = ("align", "read", "psi", "hetero_lr", "secureboost", "ciphertexts")
+
+
+def write_table(path: Path, ids: range, columns: int, label: bool, seed: int) -> None:
+    """``id`` (12 digits, leading zeros), ``y`` when ``label``, and ``columns`` features
+    (4 significant digits, about 1 % empty)."""
+    rng = np.random.default_rng(seed)
+    names = ["id", *(["y"] if label else []), *(f"x{j}" for j in range(columns))]
+    with path.open("w", newline="") as handle:
+        handle.write(",".join(names) + "\r\n")
+        for start in range(ids.start, ids.stop, 10_000):
+            stop = min(start + 10_000, ids.stop)
+            block = np.char.mod("%.4g", rng.normal(size=(stop - start, columns)))
+            block[rng.random(block.shape) < 0.01] = ""
+            lines = []
+            for i, row in zip(range(start, stop), block.tolist(), strict=True):
+                head = f"{i:012d},{i % 2}," if label else f"{i:012d},"
+                lines.append(head + ",".join(row) + "\r\n")
+            handle.writelines(lines)
+
+
+def tables(folder: Path, rows: int, columns: int) -> tuple[Path, Path]:
+    """The bank's and the telecom's tables of ``rows`` rows each (written once)."""
+    bank, telco = folder / f"bank-{rows}.csv", folder / f"telco-{rows}.csv"
+    for path, ids, width, label, seed in (
+        (bank, range(rows), columns, True, 1),
+        (telco, range(2 * rows // 3, 5 * rows // 3), columns // 2, False, 2),
+    ):
+        if not path.exists():  # written whole or not at all (a stopped run leaves none)
+            partial = path.with_suffix(".partial")
+            write_table(partial, ids, width, label, seed)
+            partial.replace(path)
+    return bank, telco
+
+
+def run_stage(stage: str, bank: Path, telco: Path, out: Path) -> dict[str, Any]:
+    """Child process: one stage; its figures (besides time and memory) as a dict."""
+    if stage == "align":
+        from rengo.vfl import align_csv
+
+        written = align_csv({"bank": bank, "telco": telco}, "id", "bank", out, seed=0)
+        return {"out MiB": sum(p.stat().st_size for p in written.values()) / 2**20}
+    if stage == "read":
+        from rengo.deploy.vertical_data import load_party_data
+
+        party = load_party_data(bank, "id", label="y")
+        assert party.table is not None
+        return {"cells": int(party.table.features.size)}
+    if stage == "ciphertexts":
+        return _ciphertext_bytes()
+    ids = {p: _ids(path) for p, path in {"bank": bank, "telco": telco}.items()}
+    if stage == "psi":
+        from rengo.vfl import private_set_intersection
+
+        result = private_set_intersection(ids, "bank")
+        sent = sum(result.bytes_sent.values())
+        return {"shared": result.size, "bytes/ID": sent / sum(map(len, ids.values()))}
+    from rengo.deploy.vertical_data import load_party_data
+
+    data = {
+        p: load_party_data(path, "id", label="y" if p == "bank" else None)
+        for p, path in {"bank": bank, "telco": telco}.items()
+    }
+    parties = {p: (d.table.ids, d.table.features) for p, d in data.items() if d.table is not None}
+    y = data["bank"].labels
+    if stage == "hetero_lr":
+        from rengo.vfl import HeteroLogisticRegression
+
+        HeteroLogisticRegression(
+            epochs=1, batch_size=1024, key_bits=1024, optimizer="adam", missing="zero"
+        ).fit(parties, "bank", y)
+        return {}
+    from rengo.vfl import HeteroSecureBoost
+
+    HeteroSecureBoost(n_trees=1, max_depth=3, key_bits=1024).fit(parties, "bank", y)
+    return {}
+
+
+def _ciphertext_bytes() -> dict[str, Any]:
+    """Bytes a Paillier ciphertext takes in memory (its gmpy2 ``mpz`` and a pointer) and on
+    the wire, against the ``2 x key bits / 8`` of an integer mod n^2, for 1024- and
+    2048-bit keys."""
+    from rengo.core import codec
+    from rengo.crypto import generate_paillier_keypair
+    from rengo.crypto.encrypted_array import encrypt_array
+
+    figures: dict[str, Any] = {}
+    for bits in (1024, 2048):
+        public, _ = generate_paillier_keypair(bits)
+        encrypted = encrypt_array(np.linspace(-1, 1, 1000), public, precision_bits=32)
+        held = sum(sys.getsizeof(c) + 8 for c in encrypted.ciphertexts.tolist()) / 1000
+        figures[f"{bits}-bit minimum B"] = 2 * bits // 8
+        figures[f"{bits}-bit held B"] = held
+        figures[f"{bits}-bit wire B"] = len(codec.encode(encrypted)) / 1000
+    return figures
+
+
+def _ids(path: Path) -> list[str]:
+    with path.open() as handle:
+        next(handle)
+        return [line.split(",", 1)[0] for line in handle]
+
+
+def child(stage: str, bank: str, telco: str, out: str) -> None:
+    wall, cpu = time.perf_counter(), time.process_time()
+    figures = run_stage(stage, Path(bank), Path(telco), Path(out))
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    figures |= {
+        "wall": time.perf_counter() - wall,
+        "cpu": time.process_time() - cpu + kids.ru_utime + kids.ru_stime,
+        "mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "children MiB": kids.ru_maxrss / 1024,
+    }
+    print(json.dumps(figures), flush=True)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(*sys.argv[2:6])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=["align"])
+    parser.add_argument("--rows", nargs="+", type=int, default=[20_000, 60_000, 120_000])
+    parser.add_argument("--columns", type=int, default=100, help="the bank's; telecom half")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--src", nargs="+", default=[str(HERE.parent / "src")])
+    parser.add_argument("--data", type=Path, default=None, help="keep tables here")
+    args = parser.parse_args()
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, "
+        f"load average at start {os.getloadavg()}"
+    )
+    runs: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.data or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        for _ in range(args.repeats):
+            for rows in args.rows:
+                bank, telco = tables(folder, rows, args.columns)
+                for stage in args.stages:
+                    for kind, src in [(stage, s) for s in args.src]:
+                        out = Path(scratch) / "out"
+                        got = child_json(__file__, [kind, str(bank), str(telco), str(out)], src)
+                        label = f"{kind} ({Path(src).resolve()})"
+                        runs.setdefault((label, rows, kind), []).append(got)
+    print(f"load average at end {os.getloadavg()}")
+    print("| stage | rows (bank) | wall s | CPU s | peak MiB | children MiB | other |")
+    print("|---|---|---|---|---|---|---|")
+    for (label, rows, _), got in runs.items():
+        other = {
+            k: v for k, v in got[-1].items() if k not in ("wall", "cpu", "mib", "children MiB")
+        }
+        print(
+            f"| {label} | {rows:,} | {spread([r['wall'] for r in got], '{:.2f}')} | "
+            f"{spread([r['cpu'] for r in got], '{:.2f}')} | "
+            f"{spread([r['mib'] for r in got], '{:.0f}')} | "
+            f"{spread([r['children MiB'] for r in got], '{:.0f}')} | "
+            + ", ".join(
+                f"{k} {v:,.1f}" if isinstance(v, float) else f"{k} {v:,}" for k, v in other.items()
+            )
+            + " |"
+        )
+
+
+if __name__ == "__main__":
+    main()
