@@ -97,12 +97,17 @@ def with_parties(serve: Callable[..., Any], stop_after: int | None) -> Callable[
     return serving
 
 
+def write_served_job(folder: Path) -> Path:
+    """The served job file (and its model's module beside it) in ``folder``."""
+    (folder / "toy_model.py").write_text(MODEL)
+    path = folder / "job.toml"
+    path.write_text(JOB)
+    return path
+
+
 @pytest.fixture
 def job(tmp_path: Path) -> Iterator[Path]:
-    (tmp_path / "toy_model.py").write_text(MODEL)
-    path = tmp_path / "job.toml"
-    path.write_text(JOB)
-    yield path
+    yield write_served_job(tmp_path)
 
 
 @pytest.mark.timeout(120)

@@ -116,7 +116,9 @@ def friendly_errors(kept: str | Callable[[], str] = "") -> Iterator[None]:
     stderr (and, at debug level, where it was raised); 130 after Ctrl-C, 143 after SIGTERM
     and 129 after SIGHUP (each recorded as an interruption), said on stderr with ``kept``
     (what a command that records rounds keeps, or a function that says it once the run is
-    interrupted; a command that keeps nothing says nothing about it)."""
+    interrupted; a command that keeps nothing says nothing about it). A run store's refusal
+    to write that left a run interrupted (:class:`~rengo.tracking.StoreUnwritableError`,
+    :class:`~rengo.tracking.StoreBusyError`) is said with ``kept`` too."""
     try:
         with terminate_as_interrupt():
             yield
@@ -126,7 +128,7 @@ def friendly_errors(kept: str | Callable[[], str] = "") -> Iterator[None]:
         raise typer.Exit(2) from None
     except RengoError as exc:
         log.debug("where the error was raised", exc_info=True)
-        print_error(str(exc))
+        print_error(_with_resume_hint(exc, kept))
         raise typer.Exit(1) from None
     except KeyboardInterrupt as exc:
         how, code = _stopped_by(exc)
@@ -136,6 +138,15 @@ def friendly_errors(kept: str | Callable[[], str] = "") -> Iterator[None]:
         else:  # a diagnostic: stderr, so that stdout holds only what a command produced
             error_console.print(f"[yellow]{how}{'; ' + said if said else ''}", soft_wrap=True)
         raise typer.Exit(code) from None
+
+
+def _with_resume_hint(exc: RengoError, kept: str | Callable[[], str]) -> str:
+    """``exc``'s message, followed by what the run keeps and the command that continues it
+    (``kept``) where the error left a run interrupted: a run store that refused a write (its
+    disk full, read-only, held by another process) stops a run as Ctrl-C does, and the user
+    needs the same ``--resume`` line once the store can be written again."""
+    said = kept() if callable(kept) and getattr(exc, "interrupted_run", None) else ""
+    return f"{exc}; {said}" if said else str(exc)
 
 
 ROUNDS_KEPT = "completed rounds are kept in the run store"

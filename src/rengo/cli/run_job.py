@@ -275,7 +275,9 @@ def with_resume(words: Sequence[str], store_path: Path | None) -> str:
 
 def _interrupted_here(store_path: Path | None) -> str | None:
     """The newest interrupted run this process owned, or None (also for no store yet, and
-    for a store that cannot be read: the hint must not hide the interruption)."""
+    for a store that cannot be read: the hint must not hide the interruption). A run this
+    process still shows running counts too: a store that refused its last writes (disk full,
+    busy) could not record it interrupted, and readers take it so once this process ends."""
     import os
 
     from rengo.tracking.liveness import this_host
@@ -287,7 +289,7 @@ def _interrupted_here(store_path: Path | None) -> str | None:
         with RunStore(path) as store:
             for run in store.list_runs(limit=20):
                 mine = run.owner_pid == os.getpid() and run.hostname == this_host()
-                if mine and run.status == "interrupted":
+                if mine and run.status in ("interrupted", "running"):
                     return run.run_id
     except Exception:  # a hint only: the interruption is reported anyway
         return None

@@ -45,7 +45,7 @@ from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.secagg.workflow import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.workflow import FitWorkflow, default_checks
-from rengo.tracking.errors import StoreClosedError, StoreUnwritableError
+from rengo.tracking.errors import StoreBusyError, StoreClosedError, StoreUnwritableError
 from rengo.tracking.run import Run, open_run
 from rengo.tracking.store import RunStore
 from rengo.transport.grpc_hub import GrpcHub, check_can_listen, lost_link
@@ -100,7 +100,7 @@ def recorded_hub(
             try:
                 with contextlib.suppress(StoreClosedError):
                     store.log_event(run_id, level, message)
-            except StoreUnwritableError as exc:
+            except (StoreUnwritableError, StoreBusyError) as exc:
                 if not unwritable_said.is_set():
                     unwritable_said.set()
                     log.warning("events of run %s are not recorded: %s", run_id, exc)
@@ -411,8 +411,9 @@ def serve_coordinator(
         before the deadline: the run is recorded ``interrupted``, the parties are not told
         goodbye (they keep retrying), and ``resume`` continues it after its last
         checkpoint.
-    StoreUnwritableError
-        If the run store cannot be written mid-run (its disk full, read-only): the run
+    StoreUnwritableError, StoreBusyError
+        If the run store cannot be written mid-run (its disk full, read-only, its write
+        lock held by another process for over 30 s): the run
         stays ``interrupted`` with the rounds and checkpoints written before, the parties
         keep retrying, and ``resume`` continues it once the store can be written.
     """
@@ -540,13 +541,11 @@ def serve_coordinator(
                 # back (they keep retrying: no goodbye, as for Ctrl-C)
                 interrupted = True
                 raise _interruption(run, PartiesLost, exc, "the parties are back") from exc
-            except StoreUnwritableError as exc:
+            except (StoreUnwritableError, StoreBusyError) as exc:
                 # the store keeps every round and checkpoint written before (what a resume
                 # needs): the run is interrupted, and the parties keep retrying, as for Ctrl-C
                 interrupted = True
-                raise _interruption(
-                    run, StoreUnwritableError, exc, "the store can be written"
-                ) from None
+                raise _interruption(run, type(exc), exc, "the store can be written") from None
             except Exception as exc:
                 outcome = told_parties(exc)  # the parties end with it, not with "finished"
                 raise

@@ -50,7 +50,7 @@ from rengo.deploy.vertical_rejoin import (
     party_may_rejoin,
     wait_for_rejoin,
 )
-from rengo.tracking.errors import StoreUnwritableError
+from rengo.tracking.errors import StoreBusyError, StoreUnwritableError
 from rengo.tracking.run import open_run
 from rengo.transport.grpc_frames import check_message_limit
 from rengo.transport.grpc_hub import GrpcHub, check_can_listen
@@ -84,11 +84,13 @@ RESUMABLE_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     MissingCheckpoint,
     StoreUnwritableError,
+    StoreBusyError,
 )
 """What ends a checkpointed run ``interrupted`` rather than ``failed``: a party or the link
 lost, a party that did not join in time, a party resumed without its checkpoint folder, a
-run store that cannot be written (its disk full or read-only: the epochs and checkpoints
-written before stand); the run continues with ``resume``."""
+run store that cannot be written (its disk full or read-only, its write lock held by another
+process: the epochs and checkpoints written before stand); the run continues with
+``resume``."""
 
 LATE_PARTY_WAIT_S = 30.0
 """Seconds a coordinator whose run a party failed before every party joined keeps

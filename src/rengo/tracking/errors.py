@@ -36,10 +36,20 @@ class StoreCorruptError(ConfigError):
 class StoreBusyError(RengoError):
     """Another process held the run store's write lock for longer than a write waits (a
     ``rengo runs compact`` rewriting a large store, a deletion of a long run); the message
-    names the file and what to do. Nothing of the write was recorded; what was before stands."""
+    names the file and what to do. Nothing of the write was recorded; what was before stands.
+
+    ``interrupted_run`` is the id of the run this error left ``interrupted`` (to be continued
+    with ``--resume``), set by the run lifecycle; None where no run was left so."""
+
+    interrupted_run: str | None = None
 
 
 class StoreUnwritableError(RengoError):
     """The run store's file cannot be written: its disk is full, or the file or its folder
     is read-only; the message names the file, what SQLite said and the fix. What was written
-    before stands (a run's completed rounds and checkpoints)."""
+    before stands (a run's completed rounds and checkpoints).
+
+    ``interrupted_run`` is the id of the run this error left ``interrupted`` (to be continued
+    with ``--resume``), set by the run lifecycle; None where no run was left so."""
+
+    interrupted_run: str | None = None

@@ -93,6 +93,8 @@ def run_lifecycle(run: Run) -> Iterator[Run]:
     except BaseException as exc:
         resumable = bool(run.resumable_errors) and isinstance(exc, run.resumable_errors)
         run.status = INTERRUPTED if resumable or _stopped_by_store(run, exc) else FAILED
+        if run.status == INTERRUPTED and isinstance(exc, (StoreUnwritableError, StoreBusyError)):
+            exc.interrupted_run = run.run_id  # the command says how to resume it
         _record_failure(run, exc)
         raise
     else:
