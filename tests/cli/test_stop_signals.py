@@ -71,6 +71,17 @@ def start_run_command(tmp_path: Path, job_text: str = JOB) -> tuple[subprocess.P
     return proc, db
 
 
+def output_at_end(proc: subprocess.Popen[str], timeout_s: float = 240) -> str:
+    """What ``proc`` printed until it ended (killed if it has not ended in ``timeout_s``)."""
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return out
+
+
 def stop_mid_run(
     tmp_path: Path, sent: signal.Signals, job_text: str = JOB
 ) -> tuple[int, str, Path]:

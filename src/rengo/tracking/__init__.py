@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         StoreClosedError,
         StoreCorruptError,
         StoreReadOnlyError,
+        StoreReplacedError,
         StoreUnwritableError,
         UnknownRunError,
     )
@@ -86,6 +87,7 @@ __all__ = [
     "StoreClosedError",
     "StoreCorruptError",
     "StoreReadOnlyError",
+    "StoreReplacedError",
     "StoreUnwritableError",
     "StoredSecureBoost",
     "UnknownRunError",

@@ -28,6 +28,12 @@ class StoreReadOnlyError(RengoError):
     """A write was attempted through a store opened with ``read_only=True`` (a viewer)."""
 
 
+class StoreReplacedError(RengoError):
+    """The run store's file was replaced (a backup restored over it, ``mv``) or deleted
+    since this process opened it: a writer would write, and a reader read, a file that no
+    path names any more; the message names the file and the way on (open it again)."""
+
+
 class StoreCorruptError(ConfigError):
     """The run store's file is not a readable SQLite database (truncated, overwritten,
     emptied); the message names the file and how to recover."""

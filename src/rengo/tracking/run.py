@@ -27,7 +27,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rengo.core.errors import ConfigError
-from rengo.tracking.errors import RunDeletedError, StoreBusyError, StoreUnwritableError
+from rengo.tracking.errors import (
+    RunDeletedError,
+    StoreBusyError,
+    StoreReplacedError,
+    StoreUnwritableError,
+)
 from rengo.tracking.liveness import HEARTBEAT_S
 
 if TYPE_CHECKING:
@@ -161,7 +166,12 @@ def _record_failure(run: Run, exc: BaseException) -> None:
             )
         else:
             run.log_event("error", f"run failed: {_described(exc)}")
-    except (StoreUnwritableError, StoreBusyError, RunDeletedError) as unrecorded:  # said once
+    except (
+        StoreUnwritableError,
+        StoreBusyError,
+        RunDeletedError,
+        StoreReplacedError,
+    ) as unrecorded:  # said once
         log.debug("could not record the end of run %s: %s", run.run_id, unrecorded)
     except Exception:  # the store must not hide the error that ended the run
         log.exception("could not record the failure of run %s", run.run_id)
@@ -177,7 +187,7 @@ def _finish(run: Run) -> None:
             raise
         # its process ends: readers then take the run left running for interrupted
         log.warning("run %s is not recorded as %s: %s", run.run_id, run.status, exc)
-    except RunDeletedError as exc:
+    except (RunDeletedError, StoreReplacedError) as exc:
         if run.status == COMPLETED:
             raise
         log.debug("run %s is not recorded as %s: %s", run.run_id, run.status, exc)  # gone

@@ -35,6 +35,7 @@ from rengo.tracking.errors import (
     StoreUnwritableError,
     UnknownRunError,
 )
+from rengo.tracking.file_identity import FileIdentity, file_identity, replaced_store_error
 from rengo.tracking.file_system import network_file_system
 from rengo.tracking.json_text import dumps_json, loads_json
 from rengo.tracking.liveness import owner_gone, this_host
@@ -560,9 +561,12 @@ class RunStore:
         self._held = False
         """Whether :meth:`snapshot` holds a read transaction open (the lock's holder's)."""
         self.read_only = read_only
+        self._identity: FileIdentity | None = None
+        """The file this store opened (None in memory): see :meth:`_connection`."""
         if read_only:
             self._conn: sqlite3.Connection | None = _connect_read_only(self.path)
             self._schema = stored_version(self._conn)
+            self._identity = file_identity(self.path)
             return
         if str(self.path) != MEMORY:
             try:
@@ -600,6 +604,8 @@ class RunStore:
             raise
         self._conn = conn
         self._schema = SCHEMA_VERSION
+        if str(self.path) != MEMORY:
+            self._identity = file_identity(self.path)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -733,9 +739,34 @@ class RunStore:
         return None if clock is None else clock[0] + (_monotonic() - clock[1])
 
     def _connection(self) -> sqlite3.Connection:
+        """The open connection, to the file now at :attr:`path`.
+
+        A store held for hours (a notebook's, ``rengo ui``'s) may see its file replaced
+        underneath it (a backup restored over it, ``mv``) or deleted; SQLite would go on
+        through its open descriptor, writing into a file no path names. Each read or write
+        (a snapshot's first) checks the path still names the file opened: a read-only store
+        follows the path to the new file (a viewer shows what is there now); a writing one
+        raises :class:`StoreReplacedError`. A replacement in the instant between that check
+        and the write is not seen."""
         if self._conn is None:
             raise StoreClosedError(f"run store {str(self.path)!r} is closed")
+        if self._identity is not None and not self._held:
+            now = file_identity(self.path)
+            if now != self._identity:
+                if not self.read_only or now is None:
+                    raise replaced_store_error(self.path, now)
+                self._reopen_read_only()
+                assert self._conn is not None
         return self._conn
+
+    def _reopen_read_only(self) -> None:
+        """Read the file now at :attr:`path` instead of the replaced one."""
+        assert self._conn is not None
+        self._conn.close()
+        self._conn = None
+        self._conn = _connect_read_only(self.path)
+        self._schema = stored_version(self._conn)
+        self._identity = file_identity(self.path)
 
     def _require_run(self, conn: sqlite3.Connection, run_id: str) -> None:
         """Check a full run id exists (writes take full ids, so foreign keys read clearly).
