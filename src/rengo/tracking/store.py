@@ -437,16 +437,16 @@ def _connect_read_only(path: os.PathLike[str]) -> sqlite3.Connection:
     if not file.is_file():
         raise ConfigError(f"no run store at {file}; run `rengo demo` or `rengo run JOB.toml` first")
     _refuse_empty_file(file)
-    conn = sqlite3.connect(
-        f"{file.resolve().as_uri()}?mode=ro",
-        uri=True,
-        timeout=_BUSY_TIMEOUT_S,
-        isolation_level=None,
-        check_same_thread=False,
-    )
     try:
-        conn.execute("PRAGMA query_only = ON")
-        found = stored_version(conn)
+        conn, found = _open_read_only(file, immutable=False)
+    except sqlite3.DatabaseError as exc:
+        if not _needs_immutable(file, exc):
+            raise corrupt_store_error(file, exc) from None
+        try:
+            conn, found = _open_read_only(file, immutable=True)
+        except sqlite3.DatabaseError as again:
+            raise corrupt_store_error(file, again) from None
+    try:
         _refuse_foreign_database(conn, file, found)
     except sqlite3.DatabaseError as exc:
         conn.close()
@@ -458,6 +458,39 @@ def _connect_read_only(path: os.PathLike[str]) -> sqlite3.Connection:
         conn.close()
         raise newer_schema_error(file, found)
     return conn
+
+
+def _open_read_only(file: Path, *, immutable: bool) -> tuple[sqlite3.Connection, int]:
+    """A read-only connection to ``file`` and its schema version (``immutable``: SQLite
+    neither locks it nor looks for its write-ahead log, see :func:`_needs_immutable`)."""
+    conn = sqlite3.connect(
+        f"{file.resolve().as_uri()}?{'immutable=1' if immutable else 'mode=ro'}",
+        uri=True,
+        timeout=_BUSY_TIMEOUT_S,
+        isolation_level=None,
+        check_same_thread=False,
+    )
+    try:
+        conn.execute("PRAGMA query_only = ON")
+        return conn, stored_version(conn)
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _needs_immutable(file: Path, exc: sqlite3.DatabaseError) -> bool:
+    """Whether ``file`` failed to open read-only only because it is a WAL store copied
+    without its ``-wal`` and ``-shm`` (a clean copy, a backup) into a folder this user cannot
+    write (an auditor's copy, another user's folder): SQLite must make the ``-shm`` file to
+    read it and cannot, and said "attempt to write a readonly database" - which read as a
+    damaged store. With no ``-wal`` there is nothing beside the file to read, and with the
+    folder unwritable to us it is read as it is (SQLite's ``immutable``): a writer elsewhere
+    would make the ``-wal`` it needs, and this reader would not see its writes."""
+    return (
+        "readonly" in str(exc)
+        and not Path(f"{file}-wal").exists()
+        and not os.access(file.parent, os.W_OK)
+    )
 
 
 def newer_schema_error(path: Path, found: int) -> ConfigError:
