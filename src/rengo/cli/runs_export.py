@@ -102,13 +102,15 @@ def mirror(
 
 
 def _replay(store: Any, run_id: str, target: Any, to: str, where: str) -> None:
-    """Mirror the run, an error of the mirror's own library (a URI it does not take, a server
-    that does not answer, a folder it cannot write) as one line naming where."""
+    """Mirror the run as it is at one moment (a live run's writer goes on meanwhile), an
+    error of the mirror's own library (a URI it does not take, a server that does not
+    answer, a folder it cannot write) as one line naming where."""
     from rengo.core.errors import RengoError
     from rengo.tracking.mirrors import mirror_run
 
     try:
-        mirror_run(store, run_id, [target])
+        with store.snapshot():  # one moment: no round mirrored without its clients
+            mirror_run(store, run_id, [target])
     except RengoError:
         raise
     except Exception as exc:
