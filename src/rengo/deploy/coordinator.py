@@ -45,7 +45,7 @@ from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.secagg.workflow import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.workflow import FitWorkflow, default_checks
-from rengo.tracking.errors import StoreBusyError, StoreClosedError, StoreUnwritableError
+from rengo.tracking.errors import StoreClosedError, StoreWriteRefused
 from rengo.tracking.run import Run, open_run
 from rengo.tracking.store import RunStore
 from rengo.transport.grpc_hub import GrpcHub, check_can_listen, lost_link
@@ -100,7 +100,7 @@ def recorded_hub(
             try:
                 with contextlib.suppress(StoreClosedError):
                     store.log_event(run_id, level, message)
-            except (StoreUnwritableError, StoreBusyError) as exc:
+            except StoreWriteRefused as exc:
                 if not unwritable_said.is_set():
                     unwritable_said.set()
                     log.warning("events of run %s are not recorded: %s", run_id, exc)
@@ -541,7 +541,7 @@ def serve_coordinator(
                 # back (they keep retrying: no goodbye, as for Ctrl-C)
                 interrupted = True
                 raise _interruption(run, PartiesLost, exc, "the parties are back") from exc
-            except (StoreUnwritableError, StoreBusyError) as exc:
+            except StoreWriteRefused as exc:
                 # the store keeps every round and checkpoint written before (what a resume
                 # needs): the run is interrupted, and the parties keep retrying, as for Ctrl-C
                 interrupted = True

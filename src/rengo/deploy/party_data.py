@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from rengo.tracking.errors import StoreBusyError, StoreClosedError, StoreUnwritableError
+from rengo.tracking.errors import StoreClosedError, StoreWriteRefused
 from rengo.tracking.resume_settings import SHOWN_DIGEST, changed_data_files
 from rengo.transport.repeated_events import RepeatedEvents, repeat_note, worth_recording
 
@@ -42,11 +42,7 @@ class PartyDataRecorder:
         """Record party ``party``'s report ``files`` (``{path: sha256}``)."""
         try:
             before = self.store.record_party_data(self.run_id, party, files)
-        except (
-            StoreClosedError,
-            StoreUnwritableError,
-            StoreBusyError,
-        ) as exc:  # the run's records say it
+        except (StoreClosedError, StoreWriteRefused) as exc:  # the run's records say it
             log.warning("data report of party %s not recorded: %s", party, exc)
             return
         except Exception:  # never cut a party off over bookkeeping

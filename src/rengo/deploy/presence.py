@@ -15,7 +15,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from rengo.tracking.errors import StoreBusyError, StoreUnwritableError
+from rengo.tracking.errors import StoreWriteRefused
 from rengo.tracking.records import PartyPresence
 from rengo.transport.grpc_hub import GrpcHub, HubParty
 
@@ -64,10 +64,7 @@ class PresenceRecorder:
                 return
             try:
                 self.store.record_presence(self.run_id, [presence_row(p) for p in parties])
-            except (
-                StoreUnwritableError,
-                StoreBusyError,
-            ) as exc:  # the run's own records say it, once
+            except StoreWriteRefused as exc:  # the run's own records say it, once
                 log.debug("presence of run %s not recorded: %s", self.run_id, exc)
                 return
             except Exception:  # never take the hub down over bookkeeping

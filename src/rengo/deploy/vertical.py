@@ -50,7 +50,7 @@ from rengo.deploy.vertical_rejoin import (
     party_may_rejoin,
     wait_for_rejoin,
 )
-from rengo.tracking.errors import StoreBusyError, StoreUnwritableError
+from rengo.tracking.errors import StoreWriteRefused
 from rengo.tracking.run import open_run
 from rengo.transport.grpc_frames import check_message_limit
 from rengo.transport.grpc_hub import GrpcHub, check_can_listen
@@ -83,8 +83,7 @@ RESUMABLE_ERRORS: tuple[type[BaseException], ...] = (
     ChannelTimeout,
     ConnectionError,
     MissingCheckpoint,
-    StoreUnwritableError,
-    StoreBusyError,
+    StoreWriteRefused,
 )
 """What ends a checkpointed run ``interrupted`` rather than ``failed``: a party or the link
 lost, a party that did not join in time, a party resumed without its checkpoint folder, a

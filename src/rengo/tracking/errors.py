@@ -39,23 +39,24 @@ class StoreCorruptError(ConfigError):
     emptied); the message names the file and how to recover."""
 
 
-class StoreBusyError(RengoError):
+class StoreWriteRefused(RengoError):
+    """The run store refused a write while the run itself was fine (:class:`StoreBusyError`,
+    :class:`StoreUnwritableError`): what was written before stands, so a run it stopped is
+    left ``interrupted``, to be continued once the store can be written.
+
+    ``interrupted_run`` is the id of the run this error left ``interrupted`` (to be continued
+    with ``--resume``), set by the run lifecycle; None where no run was left so."""
+
+    interrupted_run: str | None = None
+
+
+class StoreBusyError(StoreWriteRefused):
     """Another process held the run store's write lock for longer than a write waits (a
     ``rengo runs compact`` rewriting a large store, a deletion of a long run); the message
-    names the file and what to do. Nothing of the write was recorded; what was before stands.
-
-    ``interrupted_run`` is the id of the run this error left ``interrupted`` (to be continued
-    with ``--resume``), set by the run lifecycle; None where no run was left so."""
-
-    interrupted_run: str | None = None
+    names the file and what to do. Nothing of the write was recorded; what was before stands."""
 
 
-class StoreUnwritableError(RengoError):
+class StoreUnwritableError(StoreWriteRefused):
     """The run store's file cannot be written: its disk is full, or the file or its folder
     is read-only; the message names the file, what SQLite said and the fix. What was written
-    before stands (a run's completed rounds and checkpoints).
-
-    ``interrupted_run`` is the id of the run this error left ``interrupted`` (to be continued
-    with ``--resume``), set by the run lifecycle; None where no run was left so."""
-
-    interrupted_run: str | None = None
+    before stands (a run's completed rounds and checkpoints)."""

@@ -27,12 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rengo.core.errors import ConfigError
-from rengo.tracking.errors import (
-    RunDeletedError,
-    StoreBusyError,
-    StoreReplacedError,
-    StoreUnwritableError,
-)
+from rengo.tracking.errors import RunDeletedError, StoreReplacedError, StoreWriteRefused
 from rengo.tracking.liveness import HEARTBEAT_S
 
 if TYPE_CHECKING:
@@ -98,7 +93,7 @@ def run_lifecycle(run: Run) -> Iterator[Run]:
     except BaseException as exc:
         resumable = bool(run.resumable_errors) and isinstance(exc, run.resumable_errors)
         run.status = INTERRUPTED if resumable or _stopped_by_store(run, exc) else FAILED
-        if run.status == INTERRUPTED and isinstance(exc, (StoreUnwritableError, StoreBusyError)):
+        if run.status == INTERRUPTED and isinstance(exc, StoreWriteRefused):
             exc.interrupted_run = run.run_id  # the command says how to resume it
         _record_failure(run, exc)
         raise
@@ -116,9 +111,7 @@ def _stopped_by_store(run: Run, exc: BaseException) -> bool:
     itself, and every round and checkpoint written before stands, so once the store can be
     written ``--resume`` continues it. A vertical run resumes only from its roles'
     checkpoints, so its body says when it can (``run.resumable_errors``)."""
-    return isinstance(exc, (StoreUnwritableError, StoreBusyError)) and not run.kind.startswith(
-        "vfl"
-    )
+    return isinstance(exc, StoreWriteRefused) and not run.kind.startswith("vfl")
 
 
 class _Heartbeat:
@@ -166,12 +159,7 @@ def _record_failure(run: Run, exc: BaseException) -> None:
             )
         else:
             run.log_event("error", f"run failed: {_described(exc)}")
-    except (
-        StoreUnwritableError,
-        StoreBusyError,
-        RunDeletedError,
-        StoreReplacedError,
-    ) as unrecorded:  # said once
+    except (StoreWriteRefused, RunDeletedError, StoreReplacedError) as unrecorded:  # said once
         log.debug("could not record the end of run %s: %s", run.run_id, unrecorded)
     except Exception:  # the store must not hide the error that ended the run
         log.exception("could not record the failure of run %s", run.run_id)
@@ -182,7 +170,7 @@ def _finish(run: Run) -> None:
         return
     try:
         run.store.finish_run(run.run_id, run.status, run.summary)
-    except (StoreUnwritableError, StoreBusyError) as exc:
+    except StoreWriteRefused as exc:
         if run.status == COMPLETED:
             raise
         # its process ends: readers then take the run left running for interrupted
