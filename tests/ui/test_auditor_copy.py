@@ -6,6 +6,7 @@ changed or removed, neither a clean copy nor one taken while a run was writing (
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -44,7 +45,28 @@ def _as_auditor(args: list[str]) -> list[str]:
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         pytest.skip("running as root without setpriv: cannot read as another user")
-    return [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *args]
+    auditor = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    unable = _cannot_run_as(tuple(auditor))
+    if unable:
+        pytest.skip(
+            f"user {NOBODY} cannot run this checkout's Python ({unable}): its folder is not "
+            "readable by other users (a `mktemp -d` clone is 0700), so nothing can be read "
+            "as another user here"
+        )
+    return [*auditor, *args]
+
+
+@functools.cache
+def _cannot_run_as(auditor: tuple[str, ...]) -> str:
+    """Why ``auditor`` (a command prefix) cannot import rengo's dashboard with this Python,
+    or "" when it can."""
+    probe = subprocess.run(
+        [*auditor, sys.executable, "-c", "import rengo.ui, fastapi"],
+        capture_output=True,
+        text=True,
+        cwd="/",
+    )
+    return "" if probe.returncode == 0 else (probe.stderr.strip().splitlines() or ["?"])[-1]
 
 
 def _state(folder: Path) -> dict[str, tuple[str, int, float]]:
