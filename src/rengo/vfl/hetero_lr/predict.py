@@ -14,6 +14,14 @@ Every ciphertext is randomised with the obfuscator scheme the guest names at set
 (``obfuscator_scheme``, as in training: DJN short exponents from a fixed-base table by
 default, see :data:`~rengo.crypto.LocalObfuscatorScheme`); each party draws its own base.
 
+Encrypted scores travel in batches of at most ``batch_rows`` rows (the guest names it in
+the set-up; :data:`PREDICT_BATCH_ROWS` by default), each batch in its own ``batch=i`` scope,
+so no message, pool draw or decryption holds every row's ciphertext at once: a million rows
+at 2048 bits would be over 500 MB in one message. A host encrypts its next batch while the
+guest works on the last and sends it only once the guest has taken the one before
+(``taken``), so at most two batches of a host wait at the guest. The predictions are the
+same whatever the batch size (each row's fixed-point sum is exact mod ``n``).
+
 Messages sit in the ``"hlr-predict"`` scope of each role's channel.
 """
 
@@ -48,7 +56,30 @@ PREDICT_KEY = "public-key"  # coordinator -> every party
 PARTIAL = "partial"  # host -> guest: u_k or Enc(u_k)
 MASKED = "masked"  # guest -> coordinator: Enc(sum u_k + r)
 UNMASKED = "unmasked"  # coordinator -> guest: sum u_k + r mod n
+TAKEN = "taken"  # guest -> host: its partial scores of this batch arrived; send the next
 PRECISION_BITS = 32
+PREDICT_BATCH_ROWS = 16_384
+"""Rows per encrypted scoring message by default: 8 MiB of 2048-bit ciphertexts."""
+
+
+def row_batches(rows: int, batch_rows: int) -> list[tuple[int, int]]:
+    """The ``(start, stop)`` of each batch of ``rows`` rows, ``batch_rows`` at most."""
+    return [(start, min(start + batch_rows, rows)) for start in range(0, rows, batch_rows)]
+
+
+def _batch_rows(setup: dict[str, object], guest: str) -> int:
+    """The batch size a guest's set-up names (every row at once from a guest that names
+    none).
+
+    Raises
+    ------
+    ProtocolError
+        For a batch size that is not a positive whole number.
+    """
+    size = setup.get("batch_rows", max(int(str(setup["rows"])), 1))
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ProtocolError(f"{guest} names batch_rows {size!r}; expected a whole number >= 1")
+    return size
 
 
 def hetero_lr_predict_coordinator(
@@ -99,11 +130,24 @@ def hetero_lr_predict_coordinator(
     public, private = keypair
     for party in parties:
         scope.send(party, PREDICT_KEY, public)
-    masked = scope.recv(guest, MASKED)
-    if not isinstance(masked, EncryptedArray) or masked.public_key != public:
-        raise ProtocolError("masked scores are not under the coordinator's key")
-    scope.send(guest, UNMASKED, decrypt_masked(masked, private))
-    return masked.size
+    decrypted = 0
+    for batch, (start, stop) in enumerate(
+        row_batches(int(setup["rows"]), _batch_rows(setup, guest))
+    ):
+        step = scope.scope(batch=batch)
+        masked = step.recv(guest, MASKED)
+        if (
+            not isinstance(masked, EncryptedArray)
+            or masked.public_key != public
+            or masked.shape != (stop - start,)
+        ):
+            raise ProtocolError(
+                f"masked scores of batch {batch} are not {stop - start} values "
+                "under the coordinator's key"
+            )
+        step.send(guest, UNMASKED, decrypt_masked(masked, private))
+        decrypted += masked.size
+    return decrypted
 
 
 def hetero_lr_predict_host(
@@ -143,13 +187,16 @@ def hetero_lr_predict_host(
     if not isinstance(public, PaillierPublicKey):
         raise ProtocolError("the coordinator sent no Paillier public key")
     pool = ObfuscatorPool.for_encryptor(public, scheme, expected_count=len(x))
-    scope.send(
-        guest,
-        PARTIAL,
-        encrypt_array(
-            partial, public, precision_bits=PRECISION_BITS, obfuscators=pool.take(len(x))
-        ),
-    )
+    for batch, (start, stop) in enumerate(row_batches(len(x), _batch_rows(setup, guest))):
+        encrypted = encrypt_array(
+            partial[start:stop],
+            public,
+            precision_bits=PRECISION_BITS,
+            obfuscators=pool.take(stop - start),
+        )
+        if batch:  # encrypted while the guest took the last batch; sent once it has
+            scope.scope(batch=batch - 1).recv(guest, TAKEN)
+        scope.scope(batch=batch).send(guest, PARTIAL, encrypted)
 
 
 def hetero_lr_predict_guest(
@@ -162,6 +209,7 @@ def hetero_lr_predict_guest(
     coordinator: str = COORDINATOR,
     inverse_link: Callable[[np.ndarray], np.ndarray] = sigmoid,
     obfuscator_scheme: LocalObfuscatorScheme = DEFAULT_LOCAL_OBFUSCATOR_SCHEME,
+    batch_rows: int = PREDICT_BATCH_ROWS,
 ) -> np.ndarray:
     """Gather every party's partial score of the aligned rows; return ``P(y = 1)``
     (or, with another ``inverse_link``, that model's prediction: the identity for linear
@@ -187,6 +235,9 @@ def hetero_lr_predict_guest(
         How every party randomises its ciphertexts in encrypted mode (``"djn"``,
         ``"djn-short"`` or ``"full"``; see :data:`~rengo.crypto.LocalObfuscatorScheme`);
         told to the hosts.
+    batch_rows
+        Rows per encrypted message (each host's partial scores, the masked sum and its
+        decryption), told to the hosts and the coordinator.
 
     Returns
     -------
@@ -196,7 +247,7 @@ def hetero_lr_predict_guest(
     Raises
     ------
     ConfigError
-        For an unknown mode or obfuscator scheme, or no hosts.
+        For an unknown mode or obfuscator scheme, no hosts, or a ``batch_rows`` below 1.
     ProtocolError
         If a host or the coordinator sends something malformed.
     """
@@ -209,9 +260,16 @@ def hetero_lr_predict_guest(
             f"obfuscator_scheme must be one of {LOCAL_OBFUSCATOR_SCHEMES}, "
             f"got {obfuscator_scheme!r}"
         )
+    if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
+        raise ConfigError(f"batch_rows must be a whole number >= 1, got {batch_rows!r}")
     x = scoring_matrix(features, len(model.weights), model.fill, channel.name)
     scope = channel.scope(SCOPE)
-    setup = {"mode": mode, "rows": len(x), "obfuscator_scheme": obfuscator_scheme}
+    setup = {
+        "mode": mode,
+        "rows": len(x),
+        "obfuscator_scheme": obfuscator_scheme,
+        "batch_rows": batch_rows,
+    }
     for role in [*hosts, coordinator]:
         scope.send(role, PREDICT_SETUP, setup)
     score = row_scores(x, model.weights) + model.intercept
@@ -223,19 +281,40 @@ def hetero_lr_predict_guest(
             score = score + partial
         return inverse_link(score)
     public = scope.recv(coordinator, PREDICT_KEY)
-    partials = [scope.recv(host, PARTIAL) for host in hosts]
-    for host, partial in zip(hosts, partials, strict=True):
+    pool = ObfuscatorPool.for_encryptor(public, obfuscator_scheme, expected_count=len(x))
+    masks = random_source(None)
+    hosts_sum = np.empty(len(x), dtype=np.float64)
+    for batch, (start, stop) in enumerate(row_batches(len(x), batch_rows)):
+        step = scope.scope(batch=batch)
+        total = _encrypted_sum(step, hosts, public, stop - start)
+        masked, mask = mask_encrypted(total, masks, pool)
+        step.send(coordinator, MASKED, masked)
+        hosts_sum[start:stop] = unmask(step.recv(coordinator, UNMASKED), mask, public)
+    return inverse_link(score + hosts_sum)
+
+
+def _encrypted_sum(
+    step: Channel, hosts: Sequence[str], public: PaillierPublicKey, rows: int
+) -> EncryptedArray:
+    """The sum of the hosts' encrypted partial scores of one batch of ``rows`` rows; each
+    host is told it may send its next batch once its partial scores are in.
+
+    Raises
+    ------
+    ProtocolError
+        If a host sends something other than ``rows`` ciphertexts under ``public``.
+    """
+    total: EncryptedArray | None = None
+    for host in hosts:
+        partial = step.recv(host, PARTIAL)
         if (
             not isinstance(partial, EncryptedArray)
             or partial.public_key != public
-            or partial.shape != (len(x),)
+            or partial.shape != (rows,)
             or partial.exponent != PRECISION_BITS
         ):
             raise ProtocolError(f"{host} sent malformed encrypted partial scores")
-    total = partials[0]
-    for more in partials[1:]:
-        total = total + more
-    pool = ObfuscatorPool.for_encryptor(public, obfuscator_scheme, expected_count=len(x))
-    masked, mask = mask_encrypted(total, random_source(None), pool)
-    scope.send(coordinator, MASKED, masked)
-    return inverse_link(score + unmask(scope.recv(coordinator, UNMASKED), mask, public))
+        step.send(host, TAKEN, True)
+        total = partial if total is None else total + partial
+    assert total is not None  # hosts is never empty
+    return total
