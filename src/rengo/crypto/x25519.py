@@ -58,12 +58,13 @@ def hash_to_points(ids: list[bytes], context: bytes) -> bytes:
     """
     key = hashlib.blake2b(context, digest_size=32, person=_CONTEXT_PERSON).digest()
     blake = hashlib.blake2b
-    joined = b"".join(
-        [blake(v, digest_size=POINT_BYTES, key=key, person=_HASH_PERSON).digest() for v in ids]
-    )
-    points = np.frombuffer(joined, dtype=np.uint8).reshape(-1, POINT_BYTES).copy()
+    joined = bytearray()  # 32 bytes a digest, not a bytes object (~70) and a list slot
+    for v in ids:
+        joined += blake(v, digest_size=POINT_BYTES, key=key, person=_HASH_PERSON).digest()
+    points = np.frombuffer(joined, dtype=np.uint8).reshape(-1, POINT_BYTES)
     points[:, -1] &= 0x7F
-    return points.tobytes()
+    del points  # a view of joined, which is returned
+    return bytes(joined)
 
 
 def exchange_chunk(secret: bytes, points: bytes) -> tuple[bytes, list[int]]:
@@ -74,15 +75,15 @@ def exchange_chunk(secret: bytes, points: bytes) -> tuple[bytes, list[int]]:
     """
     exchange = X25519PrivateKey.from_private_bytes(secret).exchange
     load = X25519PublicKey.from_public_bytes
-    out: list[bytes] = []
+    out = bytearray(len(points))  # 32 bytes a result, not a bytes object (~70) and a slot
     bad: list[int] = []
     for index, start in enumerate(range(0, len(points), POINT_BYTES)):
         try:
-            out.append(exchange(load(points[start : start + POINT_BYTES])))
+            out[start : start + POINT_BYTES] = exchange(load(points[start : start + POINT_BYTES]))
         except ValueError:  # all-zero shared secret: the input was a low-order point
-            out.append(_ZERO)
+            out[start : start + POINT_BYTES] = _ZERO
             bad.append(index)
-    return b"".join(out), bad
+    return bytes(out), bad
 
 
 def split_points(points: bytes) -> list[bytes]:

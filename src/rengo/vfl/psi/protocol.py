@@ -48,7 +48,6 @@ from rengo.crypto.x25519 import (
     BlindingPool,
     hash_to_points,
     new_secret,
-    split_points,
 )
 from rengo.transport.channel import Channel, LocalBus, TranscriptEntry, run_roles
 from rengo.vfl.psi.ids import ID_KINDS, NormalisedIds, normalise_ids
@@ -236,18 +235,17 @@ def _lead(
     for peer in followers:
         secret, order = sessions[peer]
         theirs = _points(channel.recv(peer, FOLLOWER_BLINDED, timeout), sizes[peer], peer)
-        theirs_double = split_points(_exponentiate(pool, secret, theirs, f"points from {peer}"))
-        position_of = dict(zip(theirs_double, range(len(theirs_double)), strict=True))
-        if len(position_of) != len(theirs_double):
+        theirs_double = _sorted_points(_exponentiate(pool, secret, theirs, f"points from {peer}"))
+        del theirs  # held only while blinded again
+        if _repeats(theirs_double[0]):
             raise ProtocolError(f"{peer} sent repeated or equivalent points")
-        mine_double = split_points(
+        mine_double = _point_strings(
             _points(channel.recv(peer, DOUBLE_BLINDED, timeout), len(mine), peer)
         )
-        if len(set(mine_double)) != len(mine_double):
+        if _repeats(np.sort(mine_double)):
             raise ProtocolError(f"{peer} sent repeated double-blinded points")
-        found = np.fromiter(
-            (position_of.get(v, -1) for v in mine_double), dtype=np.int64, count=len(mine_double)
-        )
+        found = _positions_among(mine_double, *theirs_double)
+        del theirs_double, mine_double
         match = np.empty(len(mine), dtype=np.int64)
         match[order] = found
         matches[peer] = match
@@ -368,6 +366,40 @@ def _exponentiate(pool: BlindingPool, secret: bytes, points: bytes, what: str) -
     if bad:
         raise ProtocolError(f"{len(bad)} low-order (invalid) curve points among {what}")
     return blinded
+
+
+def _point_strings(points: bytes) -> np.ndarray:
+    """Concatenated 32-byte points as an array of fixed-width byte strings (no copy).
+
+    Matching on these instead of a list of ``bytes`` and a dict of them holds 32 bytes a
+    point rather than about 180 (a bytes object, its list slot, a dict entry and an int);
+    two different points never compare equal (numpy's trailing-NUL padding cannot make two
+    strings of one width equal).
+    """
+    return np.frombuffer(points, dtype=f"S{POINT_BYTES}")
+
+
+def _sorted_points(points: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenated points sorted as byte strings, and each one's position in ``points``."""
+    values = _point_strings(points)
+    order = np.argsort(values, kind="stable")
+    return values[order], order
+
+
+def _repeats(sorted_points: np.ndarray) -> bool:
+    """Whether sorted points hold any point twice."""
+    return bool(len(sorted_points) > 1 and (sorted_points[1:] == sorted_points[:-1]).any())
+
+
+def _positions_among(
+    points: np.ndarray, sorted_points: np.ndarray, order: np.ndarray
+) -> np.ndarray:
+    """For each of ``points``, its position among the points that sort to ``sorted_points``
+    (their positions ``order``), or -1 where it is not one of them."""
+    if not len(sorted_points):
+        return np.full(len(points), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(sorted_points, points), len(sorted_points) - 1)
+    return np.where(sorted_points[at] == points, order[at], -1).astype(np.int64)
 
 
 def _permute(points: bytes, order: np.ndarray) -> bytes:
