@@ -333,3 +333,37 @@ def test_align_names_a_party_name_the_rule_takes_for_one_with_umlauts(tmp_path: 
     result = CliRunner().invoke(app, [*args, f"bank={tmp_path / 'b.csv'}"])
     said = " ".join(result.output.split())
     assert result.exit_code == 2 and "e.g. 'Universitaetsklinikum_Koeln'" in said
+
+
+def test_a_vertical_party_says_what_it_read_and_in_how_long(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A bank's table of millions of rows takes minutes to read before the party connects;
+    `rengo vfl party` said nothing meanwhile. It now says what it read, with the time, for
+    --csv and --job alike (a spinner beside it on a terminal)."""
+    import re
+
+    import rengo.deploy.vertical as vertical
+
+    def served(*args: Any, **kwargs: Any) -> Any:
+        raise ConfigError("not served in this test")
+
+    monkeypatch.setattr(vertical, "run_vertical_party", served)
+    (tmp_path / "bank.csv").write_text("id,x,z\na,1.0,2\nb,2.0,3\nc,3.0,4\n")
+    (tmp_path / "new.csv").write_text("id,x,z\nd,1.0,2\n")
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[job]\nkind = "vfl"\nseed = 1\n[vfl]\nlabel_party = "card"\n'
+        f'[vfl.parties]\ncard = "card.csv"\nbank = "{tmp_path / "bank.csv"}"\n'
+    )
+    party = ["vfl", "party", "--coordinator", "127.0.0.1:1", "--name", "bank", "--insecure"]
+    party += ["--no-progress"]
+    runner = CliRunner()
+    from_csv = runner.invoke(
+        app, [*party, "--csv", str(tmp_path / "bank.csv"), "--score-csv", str(tmp_path / "new.csv")]
+    )
+    said = " ".join(from_csv.output.split())
+    assert re.search(r"bank: read 3 rows to train, 1 to score x 2 columns \(\d+\.\d s\)", said)
+    from_job = runner.invoke(app, [*party, "--job", str(job)])  # a row held out to score
+    said = " ".join(from_job.output.split())
+    assert re.search(r"bank: read 2 rows to train, 1 to score x 2 columns \(\d+\.\d s\)", said)

@@ -41,6 +41,7 @@ def align(
     Curve25519) and write each party's shared rows, in one agreed order, to OUT/PARTY.csv
     (existing files only with --overwrite), with the inputs' delimiter and encoding. IDs and
     cells are read as `rengo run` reads them: stripped of surrounding whitespace."""
+    from rengo.cli.align_progress import align_progress
     from rengo.cli.output_paths import refuse_to_replace
     from rengo.data.csv_table import CsvFormat
     from rengo.vfl import align_csv
@@ -61,16 +62,18 @@ def align(
             raise ConfigError(f"--leader {chosen!r} is not one of {sorted(paths)}")
         refuse_to_replace([out / f"{party}.csv" for party in paths], overwrite)
         form = CsvFormat.checked(delimiter, encoding)
-        written = align_csv(
-            paths,
-            id_column,
-            chosen,
-            out,
-            seed=seed,
-            allow_empty=allow_empty,
-            delimiter=form.delimiter,
-            encoding=form.encoding,
-        )
+        with align_progress(console, len(paths)) as progress:
+            written = align_csv(
+                paths,
+                id_column,
+                chosen,
+                out,
+                seed=seed,
+                allow_empty=allow_empty,
+                delimiter=form.delimiter,
+                encoding=form.encoding,
+                progress=progress,
+            )
         with next(iter(written.values())).open(newline="", encoding=form.encoding) as first:
             shared = sum(1 for _ in csv.reader(first, delimiter=form.delimiter)) - 1  # all alike
         console.print(f"{shared} IDs shared by all {len(written)} parties")

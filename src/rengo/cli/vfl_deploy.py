@@ -407,6 +407,7 @@ def vfl_party(
 ) -> None:
     """Join a vertical run with this party's table (--job or --csv): align rows by
     PSI, train, score."""
+    from rengo.cli.reading_progress import reading_shown
     from rengo.data.csv_table import CsvFormat
     from rengo.deploy.vertical import run_vertical_party
     from rengo.deploy.vertical_data import load_party_data
@@ -457,7 +458,9 @@ def vfl_party(
                 spec = load_job(job)
                 if spec.vfl is None:
                     raise ConfigError(f"{job}: not a vertical job (job.kind must be 'vfl')")
-                data = party_data(spec.vfl, name, spec.job.seed)
+                with reading_shown(console, name, str(job), spinner=progress) as read:
+                    data = party_data(spec.vfl, name, spec.job.seed)
+                    read.append(data)
                 table_file = Path(spec.vfl.parties[name]) if name in spec.vfl.parties else None
                 id_column = spec.vfl.id_column
                 job_limit = spec.vfl.max_message_mb
@@ -465,10 +468,14 @@ def vfl_party(
             else:
                 assert csv_path is not None
                 table_file = csv_path
-                with cells_hinted(
-                    "feature cells must be numbers: encode categories as numbers first; name "
-                    "the ID column with --id-column and the feature columns with --features",
-                    _LEAVE_MISSING_EMPTY,
+                with (
+                    reading_shown(console, name, str(csv_path), spinner=progress) as read,
+                    cells_hinted(
+                        "feature cells must be numbers: encode categories as numbers first; "
+                        "name the ID column with --id-column and the feature columns with "
+                        "--features",
+                        _LEAVE_MISSING_EMPTY,
+                    ),
                 ):
                     data = load_party_data(
                         csv_path,
@@ -482,6 +489,7 @@ def vfl_party(
                         encoding=encoding,
                         decimal=decimal,
                     )
+                    read.append(data)
             for written in (predictions, model):  # checked before the run, not after it
                 if written is not None:
                     writable_folder(written.parent)

@@ -5,7 +5,7 @@ ECDH-PSI on Curve25519 (:mod:`rengo.vfl.psi.protocol`), ID normalisation rules
 (:mod:`rengo.vfl.psi.csv_align`).
 """
 
-from rengo.vfl.psi.csv_align import align_csv, read_id_table
+from rengo.vfl.psi.csv_align import AlignStep, align_csv, read_id_table
 from rengo.vfl.psi.ids import ID_KINDS, IdKind, NormalisedIds, normalise_ids
 from rengo.vfl.psi.protocol import (
     DOUBLE_BLINDED,
@@ -32,6 +32,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "RESULT",
     "SCOPE",
+    "AlignStep",
     "IdKind",
     "NormalisedIds",
     "PSIAlignment",

@@ -7,6 +7,9 @@ different IDs), the parties run ECDH-PSI on the ID
 column, and each party's rows of the intersection are written, in the one order all parties
 agreed on, to ``out_dir/<party>.csv`` with the original header. Row ``k`` of every output file
 then describes the same entity.
+
+A bank's few million rows take minutes to read, match and write; ``progress`` is told as
+each stage starts and ends (:class:`AlignStep`), so that a command can show it.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -24,6 +30,38 @@ from rengo.core.roles import validate_party_name
 from rengo.data.csv_table import CsvFormat, CsvRows, read_csv_rows, stream_csv_rows
 from rengo.vfl.psi.ids import normalise_ids
 from rengo.vfl.psi.protocol import private_set_intersection, require_nonempty
+
+
+@dataclass(frozen=True)
+class AlignStep:
+    """A stage of :func:`align_csv` as it starts (``seconds`` None) or ends.
+
+    Attributes
+    ----------
+    stage
+        ``"ids"`` (reading a party's ID column), ``"psi"`` (matching every party's IDs) or
+        ``"rows"`` (writing a party's shared rows).
+    party
+        The party whose file it reads or writes (``None`` for PSI).
+    count
+        Once it ended: the IDs read, the IDs every party shares, or the rows written.
+    seconds
+        Once it ended: how long it took.
+    """
+
+    stage: Literal["ids", "psi", "rows"]
+    party: str | None = None
+    count: int | None = None
+    seconds: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the stage has ended."""
+        return self.seconds is not None
+
+
+AlignProgress = Callable[[AlignStep], None]
+"""What :func:`align_csv` tells of its stages to (a command's display)."""
 
 
 def read_id_table(
@@ -55,6 +93,7 @@ def align_csv(
     seed: int | None = None,
     allow_empty: bool = False,
     encoding: str = "utf-8",
+    progress: AlignProgress | None = None,
 ) -> dict[str, Path]:
     """Run PSI on the ``id_column`` of each party's CSV and write the aligned rows.
 
@@ -62,8 +101,10 @@ def align_csv(
     ``delimiter`` and ``encoding`` (so the options that read an input read its output). An
     empty intersection raises :class:`DataError` unless ``allow_empty`` (then the outputs
     hold only the header). The files replace earlier ones only once all are written, so a
-    stop while writing leaves the earlier outputs as they were.
+    stop while writing leaves the earlier outputs as they were. ``progress`` is told as each
+    stage starts and ends (:class:`AlignStep`).
     """
+    tell = progress or _silent
     for party in paths:
         validate_party_name(party)
     out = Path(out_dir)
@@ -77,7 +118,9 @@ def align_csv(
     headers: dict[str, list[str]] = {}
     ids: dict[str, list[str]] = {}
     for party, path in inputs.items():
+        started = _started(tell, "ids", party)
         headers[party], ids[party] = _read_ids(path, id_column, form)
+        tell(AlignStep("ids", party, len(ids[party]), time.perf_counter() - started))
         try:
             normalise_ids(ids[party], party)
         except DataError as exc:
@@ -85,7 +128,9 @@ def align_csv(
                 f"{inputs[party]}: column {id_column!r}: {exc} (rows count data lines from 0)"
             ) from None
     sizes = {party: len(party_ids) for party, party_ids in ids.items()}
+    started = _started(tell, "psi", None)
     result = private_set_intersection(ids, leader, seed=seed)
+    tell(AlignStep("psi", None, result.size, time.perf_counter() - started))
     del ids
     if not allow_empty:
         require_nonempty(result)
@@ -94,8 +139,10 @@ def align_csv(
     partial = {party: out / f".{party}.csv.partial" for party in paths}
     try:
         for party, path in inputs.items():
+            started = _started(tell, "rows", party)
             lines = _shared_lines(path, result.rows(party), sizes[party], form)
             _write_lines(partial[party], headers[party], lines, form)
+            tell(AlignStep("rows", party, len(lines), time.perf_counter() - started))
             del lines
         # only once every file is whole: a stop (Ctrl-C, SIGTERM) while writing left some
         # parties' files of this run beside others' of an earlier one, in another row order
@@ -105,6 +152,16 @@ def align_csv(
         for written in partial.values():
             written.unlink(missing_ok=True)
     return targets
+
+
+def _silent(step: AlignStep) -> None:
+    """Tell no one (no ``progress`` given)."""
+
+
+def _started(tell: AlignProgress, stage: Literal["ids", "psi", "rows"], party: str | None) -> float:
+    """Tell that ``stage`` starts; return the time it started."""
+    tell(AlignStep(stage, party))
+    return time.perf_counter()
 
 
 def _read_ids(path: Path, id_column: str, form: CsvFormat) -> tuple[list[str], list[str]]:
