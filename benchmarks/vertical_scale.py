@@ -21,6 +21,12 @@ Stages (``--stages``):
     process and its worker processes, peak memory, bytes sent per ID.
 ``ciphertexts``
     Bytes a Paillier ciphertext takes held (gmpy2 ``mpz``) and sent, 1024/2048-bit keys.
+``predict``
+    Hetero LR's encrypted scoring (:mod:`rengo.vfl.hetero_lr.predict`) of the bank's row
+    count with a bank guest (100 columns) and a telecom host (50), random weights, every
+    role in one process on a :class:`~rengo.transport.channel.LocalBus`, 1024-bit keys, the
+    guest's default batch (all rows at once before batching): peak memory is the roles'
+    together; ``max message MiB`` the largest message that crossed the bus.
 ``hetero_lr`` / ``secureboost``
     One epoch (batch 1,024) / one tree (depth 3) of the estimators on the aligned rows
     (every role in one process: peak memory is the roles' together), 1024-bit keys.
@@ -31,6 +37,8 @@ resident set; ``children MiB`` the largest of its worker processes).
     .venv/bin/python benchmarks/vertical_scale.py --stages align --rows 20000 60000 120000 \\
         --src /tmp/old/src src --repeats 3
     .venv/bin/python benchmarks/vertical_scale.py --stages read psi --rows 100000 300000 1000000
+    .venv/bin/python benchmarks/vertical_scale.py --stages predict --rows 30000 90000 \\
+        --columns 1 --src /tmp/old/src src --repeats 3
 """
 
 from __future__ import annotations
@@ -50,7 +58,7 @@ from child_timing import child_json
 from fate_bench import spread
 
 HERE = Path(__file__).resolve().parent
-STAGES = ("align", "read", "psi", "hetero_lr", "secureboost", "ciphertexts")
+STAGES = ("align", "read", "psi", "hetero_lr", "secureboost", "ciphertexts", "predict")
 
 
 def write_table(path: Path, ids: range, columns: int, label: bool, seed: int) -> None:
@@ -100,6 +108,8 @@ def run_stage(stage: str, bank: Path, telco: Path, out: Path) -> dict[str, Any]:
         return {"cells": int(party.table.features.size)}
     if stage == "ciphertexts":
         return _ciphertext_bytes()
+    if stage == "predict":
+        return _encrypted_scoring(len(_ids(bank)))
     ids = {p: _ids(path) for p, path in {"bank": bank, "telco": telco}.items()}
     if stage == "psi":
         from rengo.vfl import private_set_intersection
@@ -145,6 +155,45 @@ def _ciphertext_bytes() -> dict[str, Any]:
         figures[f"{bits}-bit held B"] = held
         figures[f"{bits}-bit wire B"] = len(codec.encode(encrypted)) / 1000
     return figures
+
+
+def _encrypted_scoring(rows: int) -> dict[str, Any]:
+    """Score ``rows`` rows with hetero LR's encrypted scoring roles; the largest message."""
+    from rengo.crypto import generate_paillier_keypair
+    from rengo.transport.channel import LocalBus, run_roles
+    from rengo.vfl.hetero_lr.predict import (
+        hetero_lr_predict_coordinator,
+        hetero_lr_predict_guest,
+        hetero_lr_predict_host,
+    )
+    from rengo.vfl.hetero_lr.roles import GuestModel, HostModel
+
+    rng = np.random.default_rng(0)
+    x_guest, x_host = rng.normal(size=(rows, 100)), rng.normal(size=(rows, 50))
+    guest = GuestModel(rng.normal(size=100) / 10, 0.1)
+    host = HostModel(rng.normal(size=50) / 10, 1)
+    keys = generate_paillier_keypair(1024, seed=1)
+    bus = LocalBus(["coordinator", "bank", "telco"])
+    largest = [0]
+    post = bus._post
+
+    def posted(sender: str, to: str, key: str, value: Any) -> None:
+        before = bus.bytes_sent[sender]
+        post(sender, to, key, value)
+        largest[0] = max(largest[0], bus.bytes_sent[sender] - before)
+
+    bus._post = posted  # type: ignore[method-assign]
+    scores = run_roles(
+        bus,
+        {
+            "coordinator": lambda c: hetero_lr_predict_coordinator(
+                c, ["bank", "telco"], "bank", keys
+            ),
+            "bank": lambda c: hetero_lr_predict_guest(c, x_guest, guest, ["telco"]),
+            "telco": lambda c: hetero_lr_predict_host(c, x_host, host, "bank"),
+        },
+    )["bank"]
+    return {"max message MiB": largest[0] / 2**20, "mean score": float(np.mean(scores))}
 
 
 def _ids(path: Path) -> list[str]:
