@@ -91,3 +91,8 @@ def test_a_batch_size_below_one_is_refused() -> None:
     bus = LocalBus(["coordinator", "guest", "host"])
     with pytest.raises(ConfigError, match="batch_rows"):
         hetero_lr_predict_guest(bus.channel("guest"), X_GUEST, GUEST, ["host"], batch_rows=0)
+
+
+def test_every_scoring_message_is_read() -> None:
+    bus = _score(batch_rows=8)[2]
+    assert not any(bus._queues.values())  # no 'taken' (or anything else) left waiting

@@ -187,7 +187,8 @@ def hetero_lr_predict_host(
     if not isinstance(public, PaillierPublicKey):
         raise ProtocolError("the coordinator sent no Paillier public key")
     pool = ObfuscatorPool.for_encryptor(public, scheme, expected_count=len(x))
-    for batch, (start, stop) in enumerate(row_batches(len(x), _batch_rows(setup, guest))):
+    batches = row_batches(len(x), _batch_rows(setup, guest))
+    for batch, (start, stop) in enumerate(batches):
         encrypted = encrypt_array(
             partial[start:stop],
             public,
@@ -197,6 +198,8 @@ def hetero_lr_predict_host(
         if batch:  # encrypted while the guest took the last batch; sent once it has
             scope.scope(batch=batch - 1).recv(guest, TAKEN)
         scope.scope(batch=batch).send(guest, PARTIAL, encrypted)
+    if batches:  # every message the guest sends is read: none is left waiting
+        scope.scope(batch=len(batches) - 1).recv(guest, TAKEN)
 
 
 def hetero_lr_predict_guest(
