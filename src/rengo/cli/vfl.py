@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Annotated
 
@@ -45,6 +44,7 @@ def align(
     from rengo.cli.output_paths import refuse_to_replace
     from rengo.data.csv_table import CsvFormat
     from rengo.vfl import align_csv
+    from rengo.vfl.psi import AlignStep
 
     with friendly_errors():
         paths: dict[str, Path] = {}
@@ -62,7 +62,15 @@ def align(
             raise ConfigError(f"--leader {chosen!r} is not one of {sorted(paths)}")
         refuse_to_replace([out / f"{party}.csv" for party in paths], overwrite)
         form = CsvFormat.checked(delimiter, encoding)
-        with align_progress(console, len(paths)) as progress:
+        counts: dict[str, int | None] = {}  # each finished stage's count, by stage
+
+        with align_progress(console, len(paths)) as shown:
+
+            def progress(step: AlignStep) -> None:
+                if step.finished:
+                    counts[step.stage] = step.count
+                shown(step)
+
             written = align_csv(
                 paths,
                 id_column,
@@ -74,8 +82,6 @@ def align(
                 encoding=form.encoding,
                 progress=progress,
             )
-        with next(iter(written.values())).open(newline="", encoding=form.encoding) as first:
-            shared = sum(1 for _ in csv.reader(first, delimiter=form.delimiter)) - 1  # all alike
-        console.print(f"{shared} IDs shared by all {len(written)} parties")
+        console.print(f"{counts['psi']} IDs shared by all {len(written)} parties")
         for party, written_path in written.items():
             console.print(f"{party}: {written_path}")
