@@ -36,6 +36,7 @@ from typing import Any
 
 from child_timing import child_json
 from fate_bench import spread
+from store_rounds import fit_records
 
 HERE = Path(__file__).resolve().parent
 
@@ -45,19 +46,12 @@ def _writer(path: str, rounds: int, clients: int, barrier: Barrier, out: Queue[A
     time and error (None)."""
     try:
         from rengo.tracking import RunStore
-        from rengo.tracking.records import ClientRecord
 
         barrier.wait()
         with RunStore(path) as store, store.run("hfl", {}, name="bench") as run:
             assert run.run_id is not None
             for number in range(1, rounds + 1):
-                store.log_clients(
-                    run.run_id,
-                    [
-                        ClientRecord(number, f"c{k}", "fit", "ok", 1, 1, 1, 0.0, None, None)
-                        for k in range(clients)
-                    ],
-                )
+                store.log_clients(run.run_id, fit_records(number, clients))
                 store.log_round(run.run_id, number, {"accuracy": number / rounds}, 0.0, 1, 0)
                 store.log_event(run.run_id, "info", f"round {number}", number)
         out.put((time.perf_counter(), None))

@@ -36,6 +36,7 @@ from typing import Any
 
 from child_timing import child_json
 from fate_bench import spread
+from store_rounds import fit_records
 
 HERE = Path(__file__).resolve().parent
 MB = 1e6
@@ -72,7 +73,6 @@ def measure(rounds: int, clients: int, readers: int, every: int, pause_ms: int) 
     import json
 
     from rengo.tracking import RunStore
-    from rengo.tracking.records import ClientRecord
 
     with tempfile.TemporaryDirectory() as folder:
         path = str(Path(folder) / "runs.db")
@@ -92,13 +92,7 @@ def measure(rounds: int, clients: int, readers: int, every: int, pause_ms: int) 
         with RunStore(path) as store, store.run("hfl", {}, name="soak") as run:
             assert run.run_id is not None
             for number in range(1, rounds + 1):
-                store.log_clients(
-                    run.run_id,
-                    [
-                        ClientRecord(number, f"c{k}", "fit", "ok", 1, 1, 1, 0.0, None, None)
-                        for k in range(clients)
-                    ],
-                )
+                store.log_clients(run.run_id, fit_records(number, clients))
                 store.log_round(run.run_id, number, {"accuracy": 0.5, "loss": 1.0}, 0.0, 1, 0)
                 store.save_checkpoint(run.run_id, number, bytes(2000))
                 if pause_ms:
