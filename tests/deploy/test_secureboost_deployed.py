@@ -20,6 +20,7 @@ from sklearn.datasets import load_breast_cancer
 
 from rengo.deploy.vertical_data import PartyData, load_party_data
 from rengo.jobs import build_vertical_job, load_job, run_vertical_job
+from rengo.tracking import RunStore
 from rengo.transport.certs import init_certificates
 from rengo.vfl.secureboost import HeteroSecureBoost, read_party_model
 
@@ -137,6 +138,7 @@ def test_deployed_secureboost_grows_the_simulated_trees_and_scores_alike(
         *flags,
         "--seed", str(SEED),
         "--join-timeout", "120",
+        "--store", str(tmp_path / "runs.db"),
     )  # fmt: skip
     port, early = wait_for_port(coordinator)
     parties = {}
@@ -218,6 +220,13 @@ def test_deployed_secureboost_grows_the_simulated_trees_and_scores_alike(
     assert auc is not None and auc.group(0) in said[LABEL_PARTY]
     assert "AUC" in outputs[LABEL_PARTY]
     assert f"trained {SETTINGS['n_trees']} trees on {len(model.train_ids_)} common rows" in summary
+    # the coordinator recorded each tree as an epoch of the run, as it was grown (before,
+    # a deployed SecureBoost run's record held none: the dashboard showed no progress)
+    with RunStore(tmp_path / "runs.db", read_only=True) as reader:
+        (run,) = reader.list_runs()
+        kept = reader.rounds(run.run_id)
+        assert [r.round for r in kept] == list(range(1, SETTINGS["n_trees"] + 1))
+        assert all(r.num_clients == 3 for r in kept)
 
 
 JOB = """

@@ -13,10 +13,12 @@ from sklearn.datasets import load_breast_cancer
 
 from rengo.core.errors import DataError, PeerFailure
 from rengo.deploy import run_vertical_party, serve_vertical_coordinator
+from rengo.tracking import RunStore
 from rengo.transport.certs import init_certificates
 from rengo.transport.grpc_party import Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 from rengo.vfl import PartyData, PartyTable, SplitNNConfig, VerticalPlan, simulate_vertical
+from rengo.vfl.splitnn import SplitNNReport
 
 pytest.importorskip("torch", reason="SplitNN needs the torch extra")
 
@@ -52,7 +54,9 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def deploy(certs: Path, data: dict[str, PartyData]) -> dict[str, Any]:
+def deploy(
+    certs: Path, data: dict[str, PartyData], store: RunStore | None = None
+) -> dict[str, Any]:
     """The run deployed: a hub and one connection per party, in threads."""
     hub, address = serve(
         lambda listening: serve_vertical_coordinator(
@@ -66,6 +70,7 @@ def deploy(certs: Path, data: dict[str, PartyData]) -> dict[str, Any]:
             join_timeout=20.0,
             heartbeat_interval=0.5,
             on_listening=listening,
+            store=store,
         )
     )
 
@@ -87,11 +92,12 @@ def deploy(certs: Path, data: dict[str, PartyData]) -> dict[str, Any]:
 
 @pytest.mark.timeout(240)
 def test_splitnn_over_the_grpc_hub_equals_the_simulation(
-    data: dict[str, PartyData], certs: Path
+    data: dict[str, PartyData], certs: Path, tmp_path: Path
 ) -> None:
     plan = VerticalPlan("card", ("bank", "telecom"), CONFIG, SEED, algorithm="splitnn")
     simulated = simulate_vertical(plan, data).parties
-    outcome = deploy(certs, data)
+    store = RunStore(tmp_path / "runs.db")
+    outcome = deploy(certs, data, store)
     for name in PARTIES:
         assert not isinstance(outcome[name], BaseException), outcome[name]
     deployed = outcome["card"]
@@ -102,7 +108,15 @@ def test_splitnn_over_the_grpc_hub_equals_the_simulation(
         for a, b in zip(outcome[name].model.bottom, simulated[name].model.bottom, strict=True):
             np.testing.assert_array_equal(a, b)
     report = outcome["coordinator"]
-    assert report.plan.algorithm == "splitnn" and report.outcome.training is None
+    assert report.plan.algorithm == "splitnn"
+    assert report.outcome.training == SplitNNReport(CONFIG.epochs)
+    # the coordinator recorded each epoch as the label party ended it (before, a deployed
+    # split-learning run's record held none: the dashboard showed no progress), no loss
+    with store:
+        kept = store.rounds(report.run_id)
+        assert [r.round for r in kept] == list(range(1, CONFIG.epochs + 1))
+        assert store.round_metrics(report.run_id) == {}
+        assert store.get_run(report.run_id).summary["epochs_run"] == CONFIG.epochs
 
 
 @pytest.mark.timeout(240)

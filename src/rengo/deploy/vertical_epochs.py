@@ -5,9 +5,9 @@ A simulated run records its epochs after training, with the label party's losses
 knows, each epoch as it ends, as a round of the run: the epoch's own duration, the parties
 that took part, and the training loss where the protocol tells it the loss (transfer
 learning's source reports it; the hetero linear models' coordinator serves every batch and
-hears only the label party's decision to go on, so their epochs carry no loss). ``rengo runs
-show`` and the dashboard follow a live run epoch by epoch. Algorithms whose coordinator takes
-no part in training (split learning, SecureBoost) report no epochs and record none.
+hears only the label party's decision to go on, and split learning's and SecureBoost's
+label party tells it only that an epoch or a tree ended, so their epochs carry no loss).
+``rengo runs show`` and the dashboard follow a live run epoch by epoch (tree by tree).
 """
 
 from __future__ import annotations

@@ -160,6 +160,13 @@ class Roles:
     aligned: bool = True
     tables: tuple[RoleKind, ...] = ("label_party", "feature_party")
     unmatched_rows: bool = False
+    coordinator_epochs: bool = True
+    """In a resumable run, the coordinator's training role checkpoints epochs of its own,
+    and a resume continues after the fewest epochs any role kept, the coordinator's among
+    them. False: the role follows the parties' epochs and keeps no state (split learning's
+    coordinator, told when each epoch ended, after the parties had checkpointed it: its
+    count would lag theirs); a resume starts it after the epoch the parties agree on
+    (``ctx.checkpoints.start.epoch``) and nothing is saved in its folder."""
 
     def of(self, kind: RoleKind) -> Role | None:
         """The role function for ``kind``."""

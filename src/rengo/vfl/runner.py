@@ -78,7 +78,12 @@ from rengo.transport.channel import (
     TranscriptEntry,
     run_roles,
 )
-from rengo.vfl.checkpoints import CheckpointFolder, EpochCheckpoints, MissingCheckpoint
+from rengo.vfl.checkpoints import (
+    CheckpointFolder,
+    EpochCheckpoints,
+    EpochState,
+    MissingCheckpoint,
+)
 from rengo.vfl.common import HeldOutRule, PartyData, PartyTable, check_columns
 from rengo.vfl.party_model_file import ModelOrigin, training_runs_differ
 from rengo.vfl.progress import ProgressFn, VerticalProgress, report
@@ -440,15 +445,20 @@ def vertical_coordinator(
     checkpoints, resumed_after = None, None
     if folder is not None:
         reports = [_checkpoint_report(run.recv(party, CHECKPOINT), party) for party in plan.parties]
-        # a coordinator without a training role (split learning) keeps no epochs of its own
-        trains = algorithm.train.coordinator is not None
-        own = [max(folder.epochs(), default=0)] if trains else []
+        # a coordinator without a training role, or one that follows the parties' epochs
+        # (split learning), keeps no epochs of its own
+        keeps = algorithm.train.coordinator is not None and algorithm.train.coordinator_epochs
+        own = [max(folder.epochs(), default=0)] if keeps else []
         if resuming:
             _require_every_checkpoint(plan, dict(zip(plan.parties, reports, strict=True)), own)
         resumed_after = _agreed_epoch([*own, *reports])
         for party in plan.parties:
             run.send(party, RESUME_FROM, resumed_after)
-        checkpoints = _continue_after(folder, resumed_after if trains else None)
+        if keeps:
+            checkpoints = _continue_after(folder, resumed_after)
+        else:  # it continues where the parties do, from no state of its own
+            start = EpochState(resumed_after) if resumed_after else None
+            checkpoints = EpochCheckpoints(folder, start)
     context = plan.context(COORDINATOR, progress, checkpoints)
     scoring = None
     if plan.train and algorithm.train.coordinator is not None:

@@ -18,6 +18,7 @@ from rengo.vfl.checkpoints import CheckpointFolder, EpochCheckpoints
 from rengo.vfl.common import PartyData
 from rengo.vfl.runner import SimulatedRun, VerticalPlan, simulate_vertical
 from rengo.vfl.splitnn.config import SplitNNConfig
+from rengo.vfl.splitnn.coordinator import SplitNNReport
 from rengo.vfl.splitnn.resume import start_party
 
 GUEST, HOSTS = "card", ("bank", "telecom")
@@ -84,6 +85,8 @@ def test_a_run_interrupted_after_epoch_k_resumes_to_the_uninterrupted_networks_b
     assert agreed >= 1
     resumed = simulate_vertical(plan_of(config), data, checkpoint_dir=tmp_path)
     assert resumed.coordinator.resumed_after == agreed
+    # the coordinator, which follows the epochs, counts those before the resume too
+    assert resumed.coordinator.training == SplitNNReport(EPOCHS)
     assert resumed.psi() is None
     assert final_model(resumed) == uninterrupted(config)
     assert CheckpointFolder(tmp_path, "run-1", COORDINATOR, "splitnn").epochs() == []

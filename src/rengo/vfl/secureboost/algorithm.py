@@ -74,6 +74,7 @@ def _train_coordinator(
         ctx.config,
         keys=state.keys,
         checkpoints=ctx.checkpoints,
+        progress=ctx.progress,
     )
 
 

@@ -93,9 +93,10 @@ class Decryptor:
         )
         return from_residues((residues - mask.residues) % self.public.n, self.public)
 
-    def checkpointed(self, trees: int, stopped: bool) -> None:
-        """Tell the coordinator that ``trees`` trees are complete (a resumable run: it
-        checkpoints then too)."""
+    def tree_complete(self, trees: int, stopped: bool) -> None:
+        """Tell the coordinator that ``trees`` trees are complete and whether training
+        stopped: it reports the tree as an epoch of the run (its record and the dashboard
+        follow a deployed run tree by tree) and, in a resumable run, checkpoints."""
         step = self.channel.scope(request=self.requests)
         self.requests += 1
         step.send(self.coordinator, REQUEST, {"checkpoint": {"trees": trees, "stopped": stopped}})
@@ -375,8 +376,7 @@ def secureboost_guest(
 
     def after_tree(state: BoostProgress) -> None:
         save_guest(checkpoints, state, run_seed, decrypt.values)
-        if checkpoints is not None:
-            decrypt.checkpointed(len(state.trees), state.stopped)
+        decrypt.tree_complete(len(state.trees), state.stopped)
 
     link = FederatedHosts(sbt, hosts, config, public, decrypt, pool)
     try:

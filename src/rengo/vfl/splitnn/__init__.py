@@ -6,6 +6,7 @@ as ``"splitnn"``. PyTorch (the ``torch`` extra) is imported only when a network 
 from rengo.vfl.splitnn.algorithm import SPLITNN
 from rengo.vfl.splitnn.central import CentralSplitNN, fit_central
 from rengo.vfl.splitnn.config import SplitNNConfig
+from rengo.vfl.splitnn.coordinator import SplitNNReport, splitnn_coordinator
 from rengo.vfl.splitnn.estimator import SplitNNClassifier
 from rengo.vfl.splitnn.leakage import defend_gradients, leak_auc
 from rengo.vfl.splitnn.marvell import (
@@ -34,6 +35,7 @@ __all__ = [
     "SplitNNConfig",
     "SplitNNFeatureModel",
     "SplitNNLabelModel",
+    "SplitNNReport",
     "defend_gradients",
     "fit_central",
     "leak_auc",
@@ -42,6 +44,7 @@ __all__ = [
     "marvell_objective",
     "marvell_sum_kl",
     "solve_marvell",
+    "splitnn_coordinator",
     "splitnn_feature_party",
     "splitnn_label_party",
     "splitnn_predict_feature_party",

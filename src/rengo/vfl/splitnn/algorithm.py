@@ -1,9 +1,9 @@
 """SplitNN's description for the vertical runner (registered on import as ``"splitnn"``).
 
-No coordinator role and no keys: embeddings and gradients travel in the clear between the
-label party and each feature party (see :mod:`rengo.vfl.splitnn.roles` for what each
-learns). Prediction returns ``P(y = 1)`` per row for ``task="binary"``, a row of class
-probabilities for ``"multiclass"``.
+No keys, and a coordinator that only follows the epochs: embeddings and gradients travel
+in the clear between the label party and each feature party (see
+:mod:`rengo.vfl.splitnn.roles` for what each learns). Prediction returns ``P(y = 1)`` per
+row for ``task="binary"``, a row of class probabilities for ``"multiclass"``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from rengo.vfl.registry import (
     register,
 )
 from rengo.vfl.splitnn.config import SplitNNConfig
+from rengo.vfl.splitnn.coordinator import SplitNNReport, splitnn_coordinator
 from rengo.vfl.splitnn.predict import splitnn_predict_feature_party, splitnn_predict_label_party
 from rengo.vfl.splitnn.roles import (
     SplitNNFeatureModel,
@@ -47,6 +48,19 @@ def _train_label(
         seed=ctx.seed,
         own_seed=ctx.own_seed,
         table=data.table,
+        checkpoints=ctx.checkpoints,
+        progress=ctx.progress,
+        coordinator=ctx.coordinator,
+    )
+
+
+def _train_coordinator(
+    channel: Channel, ctx: RoleContext[SplitNNConfig], data: AlignedData | None, state: RoleState
+) -> SplitNNReport:
+    return splitnn_coordinator(
+        channel,
+        ctx.label_party,
+        ctx.config,
         checkpoints=ctx.checkpoints,
         progress=ctx.progress,
     )
@@ -90,10 +104,14 @@ def _output(config: SplitNNConfig) -> Output:
 
 
 def _describe(report: Any) -> str:
+    if isinstance(report, SplitNNReport):
+        return f"trained {report.epochs_run} epochs (split learning)"
     return "trained (split learning)"
 
 
 def _summary(training: Any, scoring: Any) -> dict[str, Scalar]:
+    if isinstance(training, SplitNNReport):
+        return {"epochs_run": training.epochs_run}
     return {}
 
 
@@ -102,9 +120,18 @@ SPLITNN: VerticalAlgorithm[SplitNNConfig] = register(
         name="splitnn",
         title="split neural network (split learning, plaintext embeddings)",
         config_type=SplitNNConfig,
-        train=Roles(label_party=_train_label, feature_party=_train_feature),
+        train=Roles(
+            coordinator=_train_coordinator,
+            label_party=_train_label,
+            feature_party=_train_feature,
+            coordinator_epochs=False,
+        ),
         predict=Roles(label_party=_predict_label, feature_party=_predict_feature),
-        models=Models(label_party=SplitNNLabelModel, feature_party=SplitNNFeatureModel),
+        models=Models(
+            label_party=SplitNNLabelModel,
+            feature_party=SplitNNFeatureModel,
+            coordinator=SplitNNReport,
+        ),
         keys=None,
         output=_output,
         describe=_describe,

@@ -8,8 +8,9 @@ draws noise from. Nothing of it ever crosses the network. Restored, a party cont
 the next epoch exactly as if it had never stopped: the batch order is
 ``batch_order(seed, epoch)``, the weights and the optimizer state are the very bytes it
 had, and the noise generator resumes its stream, so a seeded run's final model equals an
-uninterrupted run's. The coordinator has no part in split learning's training and keeps
-no epochs.
+uninterrupted run's. The coordinator has no part in split learning's training: it follows
+the label party's epochs (:mod:`rengo.vfl.splitnn.coordinator`), keeps no checkpoints and
+has no say in where a resume continues.
 """
 
 from __future__ import annotations

@@ -34,6 +34,10 @@ What each party learns (no cryptography: embeddings and gradients travel in the 
 Each bottom model reads its party's columns z-scored with the mean and spread of that
 party's own training rows (kept in its model, applied to the rows it scores; never sent).
 
+The coordinator takes no part in training; the label party tells it when each epoch has
+ended and whether training stops (a count and a flag: :mod:`rengo.vfl.splitnn.coordinator`),
+so that a deployed run's record follows the epochs.
+
 Messages sit in the ``"splitnn"`` scope of each role's channel, per epoch and batch:
 ``splitnn/epoch=2/batch=5/embedding`` is feature party -> label party ``e_k``.
 """
@@ -79,6 +83,7 @@ SCOPE = "splitnn"  # every key below sits in this scope of the role's channel
 SETUP = "setup"  # label party -> feature parties: aligned rows, batch seed
 EMBEDDING = "embedding"  # (per batch) feature party -> label party: e_k
 GRADIENT = "gradient"  # (per batch) label party -> feature party: dL/de_k (defended)
+EPOCH_END = "epoch_end"  # (per epoch) label party -> coordinator: epochs done, stopped
 
 _LOG = logging.getLogger(__name__)
 
@@ -307,6 +312,7 @@ def splitnn_label_party(
     table: PartyTable | None = None,
     checkpoints: EpochCheckpoints | None = None,
     progress: ProgressFn | None = None,
+    coordinator: str | None = None,
 ) -> SplitNNLabelModel:
     """The label party: trains its bottom and top models and returns cut-layer gradients.
 
@@ -338,6 +344,10 @@ def splitnn_label_party(
     progress
         Told after every batch, with the epoch's running mean loss (see
         :mod:`rengo.vfl.progress`).
+    coordinator
+        The coordinator to tell when each epoch has ended (the count and whether training
+        stops; :func:`rengo.vfl.splitnn.coordinator.splitnn_coordinator`); None: no one
+        (a run without a coordinator).
 
     Returns
     -------
@@ -446,6 +456,9 @@ def splitnn_label_party(
         )
         _report(table, EpochRecord(epoch + 1, config.epochs, losses[-1]), name)
         reporter.epoch_end(epoch, losses[-1], stop=epoch + 1 == config.epochs)
+        if coordinator is not None:  # after the checkpoint: the coordinator's is never ahead
+            notice = {"epochs": epoch + 1, "stopped": epoch + 1 == config.epochs}
+            this_epoch.send(coordinator, EPOCH_END, notice)
     return SplitNNLabelModel(
         None if bottom is None else mlp_weights(bottom),
         mlp_weights(top),
