@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: a vertical role that dies right after a checkpoint."""
+"""Fixtures shared by every test folder: each test's own default run store, a vertical role
+that dies right after a checkpoint."""
 
 from __future__ import annotations
 
@@ -40,6 +41,21 @@ class CrashAfter:
                 raise RoleCrash(f"{role} killed after epoch {epoch}")
 
         self._monkeypatch.setattr(CheckpointFolder, "save_epoch", save)
+
+
+@pytest.fixture(autouse=True)
+def private_default_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """``$RENGO_STORE`` set to a folder of the test's own (outside ``tmp_path``, which tests
+    list), for the test and the processes it starts: a command run without ``--store`` must
+    not record into ``./rengo-runs`` of the checkout (before, ``make test`` left a dozen
+    deployed test runs there, which ``rengo runs list`` and the dashboard of whoever ran the
+    tests then showed) nor into a store the developer's own ``$RENGO_STORE`` names. A test
+    of the default itself removes the variable (``monkeypatch.delenv``)."""
+    folder = tmp_path_factory.mktemp("default-store")
+    monkeypatch.setenv("RENGO_STORE", str(folder))
+    return folder
 
 
 @pytest.fixture
