@@ -462,3 +462,25 @@ def test_a_long_ledger_is_shown_by_its_latest_lines_with_payouts_over_all(
         (5, "b"),
     ]
     assert {p["participant"]: p["amount_minor"] for p in body["payouts"]} == {"a": 15, "b": 15}
+
+
+def test_a_vertical_runs_rounds_are_called_by_its_algorithms_unit_with_its_planned_count(
+    tmp_path: Path,
+) -> None:
+    """A SecureBoost run's rounds are its trees: the page said "epoch 2" with no planned
+    count (its config holds n_trees, not epochs), where `rengo runs show` says "trees"."""
+    with RunStore(tmp_path / "runs.db") as store:
+        trees = store.start_run("vfl-deployed", {"algorithm": "secureboost", "n_trees": 5})
+        nn = store.start_run("vfl-deployed", {"algorithm": "splitnn", "epochs": 4})
+        hfl = store.start_run("hfl", {"rounds": 3})
+        for run in (trees, nn, hfl):
+            store.log_round(run, 1, {}, 1.0, 2, 0)
+    with TestClient(create_app(tmp_path / "runs.db")) as client:
+        listed = {r["run_id"]: r for r in client.get("/api/runs").json()["runs"]}
+        shown = client.get(f"/api/runs/{trees}").json()["run"]
+    assert [(listed[r]["unit"], listed[r]["planned_rounds"]) for r in (trees, nn, hfl)] == [
+        ("tree", 5),
+        ("epoch", 4),
+        ("round", 3),
+    ]
+    assert (shown["unit"], shown["planned_rounds"]) == ("tree", 5)

@@ -364,10 +364,20 @@ def test_every_view_names_itself_in_the_page_title(page: Any, recorded: Recorded
     assert page.errors == []
 
 
-def test_a_vertical_runs_kpis_count_epochs_not_rounds(page: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("config", "unit"),
+    [
+        ({"algorithm": "hetero_lr"}, "epoch"),
+        # SecureBoost's were called epochs, of no planned count (its config says n_trees)
+        ({"algorithm": "secureboost", "n_trees": 5}, "tree"),
+    ],
+)
+def test_a_vertical_runs_kpis_count_epochs_not_rounds(
+    page: Any, tmp_path: Path, config: dict[str, Any], unit: str
+) -> None:
     path = tmp_path / "runs.db"
     with RunStore(path) as store:
-        run = store.start_run("vfl", {"algorithm": "hetero_lr"}, "scorecard", 2)
+        run = store.start_run("vfl", config, "scorecard", 2)
         for epoch, loss in ((1, 0.6), (2, 0.5)):
             store.log_round(run, epoch, {"train_loss": loss}, 1.0, 2, 0)
         store.finish_run(run, "completed")
@@ -375,8 +385,10 @@ def test_a_vertical_runs_kpis_count_epochs_not_rounds(page: Any, tmp_path: Path)
         page.goto(f"{ui.url}#/run/{run}")
         page.wait_for_selector("[data-testid=headline-value]")
         kpis = page.inner_text(".kpis")
-        assert "EPOCH" in kpis.upper() and "best 0.5000 at epoch 2" in kpis
-        assert "reported in epoch 2" in kpis and "round" not in kpis.lower()
+        assert unit.upper() in kpis.upper() and f"best 0.5000 at {unit} 2" in kpis
+        assert f"reported in {unit} 2" in kpis and "round" not in kpis.lower()
+        if "n_trees" in config:
+            assert "2 / 5" in " ".join(kpis.split())
     assert page.errors == []
 
 

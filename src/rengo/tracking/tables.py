@@ -198,10 +198,14 @@ def _ago(now: datetime, moment: datetime | None) -> str:
     return f"{int(seconds)}s ago"
 
 
-def _epoch_unit(run: RunInfo) -> str:
-    """What a vertical run's epochs are called: its algorithm's ``epoch_unit`` (SecureBoost:
-    ``"tree"``), ``"epoch"`` for an algorithm this rengo does not know (the registry, which
-    imports every algorithm, only for a vertical run's detail: not for ``rengo runs list``)."""
+def round_unit(run: RunInfo) -> str:
+    """What one of the run's recorded rounds is called: ``"round"`` (horizontal runs), a
+    vertical run's algorithm's ``epoch_unit`` (SecureBoost: ``"tree"``), ``"epoch"`` for a
+    vertical algorithm this rengo does not know. The registry, which imports every
+    algorithm, is imported only for a vertical run (``rengo runs show``, the dashboard), not
+    for ``rengo runs list``."""
+    if not run.kind.startswith("vfl"):
+        return "round"
     from rengo.vfl.registry import algorithms
 
     name = run.config.get("algorithm")
@@ -216,7 +220,7 @@ def _rounds_table(store: RunStore, run: RunInfo, max_rounds: int | None) -> Tabl
     if not rounds:
         return None
     vertical = run.kind.startswith("vfl")
-    unit = _epoch_unit(run) if vertical else "round"
+    unit = round_unit(run)
     shown, title = _tail(rounds, max_rounds, f"{unit}s")
     keys = sorted({key for record in rounds for key in record.metrics})
     table = Table(title=title, title_justify="left")

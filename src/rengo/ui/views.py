@@ -25,6 +25,7 @@ from rengo.tracking.round_coverage import round_coverage
 from rengo.tracking.tables import (
     dotted_settings,
     privacy_spent,
+    round_unit,
     shortened_setting,
     why_it_ended,
 )
@@ -66,8 +67,8 @@ def headline_metric(keys: Iterable[str]) -> str | None:
 
 
 def planned_rounds(run: RunInfo) -> int | None:
-    """How many rounds (or epochs) the run was configured for, when its config says."""
-    for key in ("rounds", "epochs"):
+    """How many rounds (epochs, trees) the run was configured for, when its config says."""
+    for key in ("rounds", "epochs", "n_trees"):
         value = run.config.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
@@ -84,6 +85,7 @@ def run_header(run: RunInfo, now: datetime | None = None) -> dict[str, Any]:
         "paused_s": run.paused_s,
         "running_s": running_s(run, now or datetime.now(timezone.utc)),
         "planned_rounds": planned_rounds(run),
+        "unit": round_unit(run),
     }
 
 

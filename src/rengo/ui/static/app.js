@@ -426,7 +426,8 @@
     settle(text) { this.quiet(); this.pending = null; this.said = text; },
     quiet() { clearTimeout(this.timer); this.timer = null; },
   };
-  const unitOf = (run) => (run.kind.startsWith("vfl") ? "epoch" : "round");  // a vertical run logs epochs
+  // what one recorded round is called: "round", a vertical run's "epoch" or SecureBoost's "tree"
+  const unitOf = (run) => run.unit || (run.kind.startsWith("vfl") ? "epoch" : "round");
 
   function showError(error) {
     return h("div", { class: "error-box", role: "alert" },
@@ -607,7 +608,7 @@
         const scored = new Set(Object.values(this.data.tournament.scores).flatMap((pts) => pts.map((p) => p[0])));
         cards.push(h("div", { class: "card kpi" }, h("div", { class: "label" }, "Rounds scored"),
           h("div", { class: "value" }, String(scored.size)), h("div", { class: "sub" }, `${this.data.tournament.leaderboard.length} participants`)));
-      } else if (rounds.length || planned) cards.push(h("div", { class: "card kpi" }, h("div", { class: "label" }, unit === "epoch" ? "Epoch" : "Round"),
+      } else if (rounds.length || planned) cards.push(h("div", { class: "card kpi" }, h("div", { class: "label" }, unit.charAt(0).toUpperCase() + unit.slice(1)),
         h("div", { class: "value" }, h("span", { "data-testid": "round-value" }, String(roundValue)), planned ? h("small", {}, ` / ${planned}`) : null),
         planned ? h("div", { class: "progress" }, h("span", { style: `width:${Math.min(100, (100 * roundValue) / planned).toFixed(1)}%` })) : h("div", { class: "sub" }, `${fmtInt(run.rounds_total ?? rounds.length)} logged`)));
       if (run.headline) {
