@@ -52,3 +52,62 @@ class LocalProxy:
         self._listener.close()
         for conn in self._held:
             conn.close()
+
+
+class ForwardingProxy:
+    """An HTTP ``CONNECT`` proxy on loopback that opens the tunnels it is asked for and
+    forwards bytes both ways, resolving the host names in ``names`` itself (a name the
+    party's own resolver does not know: a coordinator reachable only through the proxy)."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+        self.requests: list[bytes] = []
+        self.heads: list[bytes] = []  # each request's whole head: its headers too
+        self._open: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(conn,), daemon=True).start()
+
+    def _tunnel(self, conn: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = conn.recv(4096)
+            if not chunk:
+                conn.close()
+                return
+            head += chunk
+        line = head.split(b"\r\n")[0]
+        self.requests.append(line)
+        self.heads.append(head)
+        host, _, port = line.split()[1].decode().rpartition(":")
+        try:
+            upstream = socket.create_connection((self.names.get(host, host), int(port)), 5)
+        except OSError:
+            conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            conn.close()
+            return
+        self._open += [conn, upstream]
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        for source, sink in ((conn, upstream), (upstream, conn)):
+            threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._listener.close()
+        for conn in self._open:
+            conn.close()

@@ -24,7 +24,7 @@ from rengo.transport.grpc_hub import GrpcHub
 from rengo.transport.grpc_party import Backoff, PartyConnection
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
 
-from .local_proxy import PROXY_VARIABLES, LocalProxy
+from .local_proxy import PROXY_VARIABLES, ForwardingProxy, LocalProxy
 
 FAST = Backoff(initial=0.05, maximum=0.2, give_up_after=1.5)
 
@@ -205,3 +205,38 @@ def test_a_plain_http_server_answering_a_plain_text_party_is_named_as_not_grpc()
         f"no coordinator at {address} for 1.5s: the server there does not speak gRPC (HTTP/2): "
         "not a rengo coordinator (is the port right?)"
     ) in str(raised.value)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("user", ["", "bank%40ops:s3cret@"])
+def test_a_certificate_refused_behind_a_proxy_is_diagnosed_through_the_proxy(
+    user: str, certs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A party whose certificate the coordinator does not trust, dialling it through its
+    HTTP proxy by a name only the proxy resolves: gRPC says only "Socket closed", and the
+    handshake the party then makes itself to say why dialled the coordinator directly, found
+    nothing and the party retried until it gave up, naming no reason."""
+    other = init_certificates(tmp_path / "other-federation", ["alice"])
+    credentials = PartyCredentials(
+        ca_cert=(certs / "ca.pem").read_bytes(),  # it trusts the coordinator...
+        cert=other.parties["alice"][0].read_bytes(),  # ...which does not trust it
+        key=other.parties["alice"][1].read_bytes(),
+    )
+    security = HubSecurity.from_directory(certs, parties=["alice"])
+    with GrpcHub("127.0.0.1:0", security) as hub:
+        port = hub.address.rpartition(":")[2]
+        proxy = ForwardingProxy({"coordinator.internal": "127.0.0.1"})
+        monkeypatch.setenv("https_proxy", proxy.url.replace("http://", f"http://{user}"))
+        address = f"coordinator.internal:{port}"
+        party = PartyConnection(address, "alice", credentials, backoff=FAST)
+        try:
+            with pytest.raises(HandshakeError) as raised:
+                party.run()
+        finally:
+            proxy.close()
+    said = " ".join(str(raised.value).split())
+    assert f"the coordinator at {address} refused this party's certificate" in said
+    assert proxy.requests[0] == f"CONNECT {address} HTTP/1.1".encode()
+    assert len(proxy.requests) >= 2  # gRPC's tunnel, then the probe's own
+    if user:  # the probe signs in to the proxy as gRPC does (Basic, the URL's user)
+        assert b"Proxy-Authorization: Basic YmFua0BvcHM6czNjcmV0\r\n" in proxy.heads[-1]

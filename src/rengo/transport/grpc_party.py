@@ -437,7 +437,7 @@ class PartyConnection:
                 if code == grpc.StatusCode.ABORTED and not welcomed:
                     raise StalePartyError(f"party {self.name}: {details}") from exc
                 if code == grpc.StatusCode.UNAVAILABLE and not welcomed:
-                    why = diagnose_handshake(self.address, self.credentials, details)
+                    why = diagnose_handshake(self.address, self.credentials, details, self.proxy)
                     if why is not None:
                         raise HandshakeError(
                             f"party {self.name}: {why}{self._inspected()}"

@@ -23,19 +23,23 @@ CA, the party reads the coordinator's certificate (unverified) and says so, nami
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import os
 import socket
 import ssl
 import tempfile
+import urllib.parse
 from pathlib import Path
 
 from cryptography import x509
 
 from rengo.transport.certs import issued_by, outside_validity, utc_text
 from rengo.transport.grpc_security import PartyCredentials
+from rengo.transport.proxies import ProxyRoute
 
 _PROBE_TIMEOUT_S = 3.0
+_MAX_PROXY_REPLY = 64 * 1024  # a proxy's answer to CONNECT: status line and headers
 _CLOSED = "the connection was closed right after the TLS handshake"
 _REFUSED_CERTIFICATE = (
     "unknown ca",
@@ -57,7 +61,9 @@ def _names_other_host(text: str) -> bool:
     )
 
 
-def diagnose_handshake(address: str, credentials: PartyCredentials, details: str) -> str | None:
+def diagnose_handshake(
+    address: str, credentials: PartyCredentials, details: str, proxy: ProxyRoute | None = None
+) -> str | None:
     """Why TLS between this party and the coordinator at ``address`` fails, or None.
 
     Parameters
@@ -68,6 +74,12 @@ def diagnose_handshake(address: str, credentials: PartyCredentials, details: str
         This party's credentials (its mode: mTLS, token over TLS, or plain text).
     details
         gRPC's error details of the failed connection.
+    proxy
+        The HTTP proxy the party dials the coordinator through
+        (:func:`~rengo.transport.proxies.grpc_proxy_route`): the probe's own handshake goes
+        through its ``CONNECT`` tunnel too, as gRPC's does (a party whose network lets it
+        out only through the proxy, or that names the coordinator by a name only the proxy
+        resolves, would otherwise probe nothing).
 
     Returns
     -------
@@ -83,7 +95,7 @@ def diagnose_handshake(address: str, credentials: PartyCredentials, details: str
             "--insecure), or not a rengo coordinator at all (is the port right?)"
         )
     if "certificate_verify_failed" in text or "certificate verify failed" in text:
-        clock = _clock_problem(address, credentials)
+        clock = _clock_problem(address, credentials, proxy)
         if clock is not None:
             return clock
         return (
@@ -100,16 +112,16 @@ def diagnose_handshake(address: str, credentials: PartyCredentials, details: str
     if not any(sign in text for sign in ("socket closed", "handshake", "connection reset", "eof")):
         return None
     if credentials.insecure:
-        if _speaks_tls(address):
+        if _speaks_tls(address, proxy):
             return (
                 f"the coordinator at {address} uses TLS but this party runs with --insecure "
                 "(plain text): give the party its certificates (--certs DIR), or start the "
                 "coordinator with --insecure too (testing only)"
             )
         return None
-    alert = _client_certificate_alert(address, credentials)
+    alert = _client_certificate_alert(address, credentials, proxy)
     if alert is not None and alert == _CLOSED:  # twice, so a restart in between is no verdict
-        alert = _client_certificate_alert(address, credentials)
+        alert = _client_certificate_alert(address, credentials, proxy)
     if alert is None:
         return None
     if credentials.token is not None:
@@ -125,7 +137,9 @@ def diagnose_handshake(address: str, credentials: PartyCredentials, details: str
     )
 
 
-def _clock_problem(address: str, credentials: PartyCredentials) -> str | None:
+def _clock_problem(
+    address: str, credentials: PartyCredentials, proxy: ProxyRoute | None
+) -> str | None:
     """Why this party's clock refuses a certificate of its own federation: its CA's, or the
     coordinator's (fetched unverified, and judged only when the party's CA issued it)."""
     if credentials.ca_cert is None:
@@ -138,22 +152,22 @@ def _clock_problem(address: str, credentials: PartyCredentials) -> str | None:
     problem = outside_validity(ca, "this party's CA certificate (ca.pem)", now)
     if problem is not None:
         return problem
-    presented = _coordinator_certificate(address)
+    presented = _coordinator_certificate(address, proxy)
     if presented is None or not issued_by(presented, ca):
         return None
     return outside_validity(presented, f"the coordinator's certificate at {address}", now)
 
 
-def _coordinator_certificate(address: str) -> x509.Certificate | None:
+def _coordinator_certificate(address: str, proxy: ProxyRoute | None) -> x509.Certificate | None:
     """The certificate the server at ``address`` presents, unverified (None if none)."""
     try:
-        der = _unverified_peer(address)
+        der = _unverified_peer(address, proxy)
     except (OSError, ValueError):  # ssl.SSLError is an OSError
         return None
     return None if der is None else x509.load_der_x509_certificate(der)
 
 
-def _unverified_peer(address: str) -> bytes | None:
+def _unverified_peer(address: str, proxy: ProxyRoute | None) -> bytes | None:
     """One TLS handshake with the server at ``address``, its certificate unchecked: the
     certificate it presents (DER), or None. Raises OSError (``ssl.SSLError`` among them) or
     ValueError when there is no handshake."""
@@ -161,9 +175,9 @@ def _unverified_peer(address: str) -> bytes | None:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     context.set_alpn_protocols(["h2"])
-    host, port = _host_port(address)
+    host, _ = _host_port(address)
     with (
-        socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S) as raw,
+        _connect(address, proxy) as raw,
         context.wrap_socket(raw, server_hostname=host) as tls,
     ):
         return tls.getpeercert(binary_form=True)
@@ -191,10 +205,46 @@ def _host_port(address: str) -> tuple[str, int]:
     return host.strip("[]") or "localhost", int(port)
 
 
-def _speaks_tls(address: str) -> bool:
+def _connect(address: str, proxy: ProxyRoute | None) -> socket.socket:
+    """A TCP connection to the server at ``address``, as gRPC makes it: directly, or
+    through ``proxy``'s HTTP ``CONNECT`` tunnel (with Basic credentials when its URL has a
+    user, as gRPC sends them). Raises OSError when there is none (the proxy's refusal
+    among them) or ValueError for an address or proxy URL without a port."""
+    host, port = _host_port(address)
+    if proxy is None:
+        return socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S)
+    url = urllib.parse.urlsplit(proxy.url)
+    raw = socket.create_connection((url.hostname or "", url.port or 80), timeout=_PROBE_TIMEOUT_S)
+    try:
+        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        request = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
+        if url.username is not None:
+            user = (
+                f"{urllib.parse.unquote(url.username)}:{urllib.parse.unquote(url.password or '')}"
+            )
+            request += f"Proxy-Authorization: Basic {base64.b64encode(user.encode()).decode()}\r\n"
+        raw.sendall(f"{request}\r\n".encode())
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            chunk = raw.recv(4096)
+            if not chunk or len(reply) > _MAX_PROXY_REPLY:
+                raise OSError("the proxy closed the tunnel or answered without end")
+            reply += chunk
+        status = reply.split(b"\r\n", 1)[0].split()
+        if len(status) < 2 or status[1] != b"200":
+            raise OSError(
+                f"the proxy refused the tunnel: {b' '.join(status[1:]).decode(errors='replace')}"
+            )
+    except BaseException:
+        raw.close()
+        raise
+    return raw
+
+
+def _speaks_tls(address: str, proxy: ProxyRoute | None) -> bool:
     """Whether the server at ``address`` completes a TLS handshake (certificate unchecked)."""
     try:
-        _unverified_peer(address)
+        _unverified_peer(address, proxy)
         return True
     except ssl.SSLError as exc:
         # A TLS alert (no certificate given, say) means the server speaks TLS.
@@ -203,7 +253,9 @@ def _speaks_tls(address: str) -> bool:
         return False
 
 
-def _client_certificate_alert(address: str, credentials: PartyCredentials) -> str | None:
+def _client_certificate_alert(
+    address: str, credentials: PartyCredentials, proxy: ProxyRoute | None
+) -> str | None:
     """The TLS alert the server sends after seeing this party's certificate (or its lack),
     e.g. ``"tlsv1 alert unknown ca"``; None if it accepted it or could not be reached."""
     context = ssl.create_default_context(
@@ -220,9 +272,9 @@ def _client_certificate_alert(address: str, credentials: PartyCredentials) -> st
                 handle.write(credentials.key)
             context.load_cert_chain(cert, key)
         try:
-            host, port = _host_port(address)
+            host, _ = _host_port(address)
             with (
-                socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S) as raw,
+                _connect(address, proxy) as raw,
                 context.wrap_socket(raw, server_hostname=host) as tls,
             ):
                 # In TLS 1.3 the server judges the client's certificate after the handshake:
