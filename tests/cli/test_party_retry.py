@@ -24,6 +24,14 @@ def client_fn(cid):
 """
 
 
+def _inherited() -> list[str]:
+    """This process's ``$PYTHONPATH`` entries, for a child ``python -m rengo`` to import the
+    same rengo."""
+    import os
+
+    return [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,3 +90,46 @@ def test_both_party_commands_offer_the_proxy_and_certificate_name_controls(
     said = " ".join(result.output.replace("│", " ").split())
     assert "--no-proxy" in said and "never through the HTTP proxy" in said
     assert "--server-name" in said and "the coordinator's certificate must name" in said
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("extra", "env", "grpc_lines"),
+    [([], {}, False), (["-vv"], {}, True), ([], {"GRPC_VERBOSITY": "ERROR"}, True)],
+)
+def test_grpcs_own_error_lines_stay_out_of_a_partys_output_unless_asked_for(
+    extra: list[str], env: dict[str, str], grpc_lines: bool, tmp_path: Path
+) -> None:
+    """A party refused by its proxy printed gRPC's C-core line ("E1206 ...
+    http_connect_client_handshaker.cc:114] HTTP proxy handshake ... failed", then a source
+    trace) above rengo's own line saying the same in words; it now shows them only at -vv
+    or when $GRPC_VERBOSITY says so. A fresh process: gRPC reads its verbosity once."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.transport.local_proxy import PROXY_VARIABLES, LocalProxy
+
+    proxy = LocalProxy(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+    (tmp_path / "toy_party.py").write_text(APP)
+    clean = {k: v for k, v in os.environ.items() if k not in {*PROXY_VARIABLES, "GRPC_VERBOSITY"}}
+    args = ["party", "--coordinator", "127.0.0.1:7443", "--name", "a", "--insecure"]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "rengo", *args, "--app", "toy_party:client_fn", *extra],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            cwd=tmp_path,
+            env={
+                **clean,
+                "PYTHONPATH": os.pathsep.join([str(tmp_path), *_inherited()]),
+                "https_proxy": proxy.url,
+                **env,
+            },
+        )
+    finally:
+        proxy.close()
+    assert done.returncode == 1, done.stderr
+    assert "refused to open a tunnel to it (HTTP 403)" in done.stderr
+    assert ("http_connect_client_handshaker" in done.stderr) is grpc_lines, done.stderr

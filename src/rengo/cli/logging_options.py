@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import sys
 from enum import Enum
 from typing import Annotated, Any
@@ -88,15 +89,33 @@ def _handler(chosen: LogFormat) -> logging.Handler:
     return handler
 
 
+GRPC_VERBOSITY = "GRPC_VERBOSITY"
+"""The environment variable gRPC's C core reads, once, when ``grpc`` is imported."""
+
+
+def quiet_grpc_core() -> None:
+    """Keep gRPC's C core from writing its own lines to stderr (``E1206 16:21:50.311801 ...
+    http_connect_client_handshaker.cc:114] HTTP proxy handshake ... failed``, then a source
+    trace) above the one line in which rengo says what the same failure means and what to
+    do: a command sets ``$GRPC_VERBOSITY`` to ``NONE`` before anything imports ``grpc``,
+    unless it is set already. ``-vv`` / ``--log-level debug`` give gRPC's lines back."""
+    if GRPC_VERBOSITY not in os.environ:
+        os.environ[GRPC_VERBOSITY] = "NONE"
+        _chosen["grpc_quieted"] = True
+
+
 def configure_logging(level: int | None = None, chosen: LogFormat | None = None) -> None:
     """Send ``rengo.*`` records to standard error (one handler, replaced when the format
     changes), at ``level`` and above (None: leave the level alone; warnings and errors by
     default, info under ``text`` and ``json``, where a command's progress lines are info
-    records), in the format ``chosen`` (None: leave it alone)."""
+    records), in the format ``chosen`` (None: leave it alone). At ``DEBUG`` gRPC's own
+    error lines are shown again where :func:`quiet_grpc_core` hid them."""
     logger = logging.getLogger("rengo")
     if level is not None:
         logger.setLevel(level)
         _chosen["level_given"] = True
+        if level <= logging.DEBUG and _chosen.pop("grpc_quieted", False):
+            os.environ[GRPC_VERBOSITY] = "ERROR"  # gRPC's default
     if chosen is not None:
         _chosen["format"] = chosen
         if structured_logs() and not _chosen.get("level_given"):

@@ -22,7 +22,7 @@ from rengo.cli.deploy import coordinator as coordinator_command
 from rengo.cli.deploy import party as party_command
 from rengo.cli.errors import ROUNDS_KEPT, friendly_errors, show_warnings_as_lines
 from rengo.cli.log_formats import clear_log_context
-from rengo.cli.logging_options import LoggingGroup, configure_logging
+from rengo.cli.logging_options import LoggingGroup, configure_logging, quiet_grpc_core
 from rengo.cli.rewards import rewards_app
 from rengo.cli.runs import runs_app
 from rengo.cli.store_option import StoreOption
@@ -69,6 +69,7 @@ def main(
     line on stderr, for a log pipeline).
     """
     _replace_what_output_cannot_encode()
+    quiet_grpc_core()  # before any command imports grpc
     clear_log_context()  # a command run in-process after another (a notebook, a test)
     configure_logging()
     show_warnings_as_lines()
