@@ -9,19 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from background import run_all, serve
+from checkpointed_lr import checkpointed_run, two_parties
 
-from rengo.deploy import run_vertical_party, serve_vertical_coordinator
 from rengo.tracking import RunStore, StoreUnwritableError
-from rengo.transport.certs import init_certificates
-from rengo.transport.grpc_party import Backoff
-from rengo.transport.grpc_security import HubSecurity, PartyCredentials
-from rengo.vfl import HeteroLRConfig, PartyData, PartyTable
-
-PARTIES = ["card", "bank"]
-FAST = Backoff(initial=0.05, maximum=0.2, give_up_after=5.0)
 
 
 class ReadOnlyAtEpoch(RunStore):
@@ -46,40 +37,10 @@ class ReadOnlyAtEpoch(RunStore):
 
 @pytest.mark.timeout(180)
 def test_an_unwritable_store_interrupts_a_checkpointed_vertical_run(tmp_path: Path) -> None:
-    certs = tmp_path / "certs"
-    init_certificates(certs, PARTIES)
-    rng = np.random.default_rng(0)
-    ids = np.array([f"c{i:02d}" for i in range(60)])
-    x = rng.normal(size=(60, 4))
-    y = (x[:, 0] + x[:, 2] > 0).astype(float)
-    data = {
-        "card": PartyData(PartyTable(ids, x[:, :2]), y),
-        "bank": PartyData(PartyTable(ids, x[:, 2:])),
-    }
+    data = two_parties(tmp_path)
 
     def attempt(store: RunStore, resume: str | None = None) -> Any:
-        hub, address = serve(
-            lambda listening: serve_vertical_coordinator(
-                "127.0.0.1:0", HubSecurity.from_directory(certs), PARTIES, "card",
-                algorithm="hetero_lr",
-                config=HeteroLRConfig(key_bits=512, epochs=4, batch_size=30, tol=0.0),
-                score=False, join_timeout=20.0, heartbeat_interval=0.5,
-                on_listening=listening, store=store, checkpoint_dir=tmp_path / "coordinator",
-                seed=1, passphrase="a passphrase kept apart", resume=resume,
-            )
-        )  # fmt: skip
-        roles = {
-            name: (
-                lambda n=name: run_vertical_party(
-                    address, n, data[n], PartyCredentials.from_directory(certs, n),
-                    heartbeat_interval=0.5, backoff=FAST, linger=2.0,
-                    checkpoint_dir=tmp_path / n,
-                )
-            )
-            for name in PARTIES
-        }  # fmt: skip
-        run_all(roles, timeout=90)
-        return hub.outcome(90)
+        return checkpointed_run(tmp_path, data, store, epochs=4, resume=resume)[0]
 
     path = tmp_path / "runs.db"
     ended = attempt(ReadOnlyAtEpoch(path, at=2))

@@ -1,4 +1,5 @@
-"""``rengo vfl ...``: vertical FL from the command line (align parties' CSVs by PSI)."""
+"""``rengo vfl ...``: vertical FL from the command line (align parties' CSVs by PSI, delete a
+run's checkpoints)."""
 
 from __future__ import annotations
 
@@ -85,3 +86,48 @@ def align(
         console.print(f"{counts['psi']} IDs shared by all {len(written)} parties")
         for party, written_path in written.items():
             console.print(f"{party}: {written_path}")
+
+
+@vfl_app.command("delete-checkpoints")
+def delete_checkpoints(
+    run: Annotated[str, typer.Argument(help="The run's id (as the coordinator named it).")],
+    checkpoints: Annotated[
+        Path, typer.Option(help="This machine's checkpoint folder (--checkpoints of the run).")
+    ],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Delete without asking for confirmation.")
+    ] = False,
+) -> None:
+    """Delete this machine's checkpoints of a vertical run that will not be resumed (its
+    roles' alignments, epochs, sealed keys and plan under CHECKPOINTS/RUN). A run that
+    completed needs none of this: its roles remove theirs as it completes."""
+    from rengo.vfl.checkpoints import remove_run_checkpoints
+
+    with friendly_errors():
+        if Path(run).name != run or run in ("", ".", ".."):
+            raise ConfigError(f"{run!r} is not a run id (a run id names one folder)")
+        folder = checkpoints / run
+        if not folder.is_dir():
+            raise ConfigError(f"no checkpoints of run {run!r} in {checkpoints}")
+        roles = sorted(entry.name for entry in folder.iterdir() if entry.is_dir())
+        shown = ", ".join(roles) or "no role"
+        if not yes and not typer.confirm(
+            f"delete the checkpoints of run {run} in {folder} ({shown})? it cannot be resumed "
+            "after this",
+            default=False,
+        ):
+            console.print("nothing deleted")
+            return
+        removed = remove_run_checkpoints(checkpoints, run)
+        left = [str(entry) for entry in folder.rglob("*")] if folder.exists() else []
+        console.print(
+            f"run {run}: deleted {len(removed)} checkpoint file(s) of {shown} from {folder}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if left:
+            raise ConfigError(
+                f"{folder} still holds files rengo did not write, left as they are: "
+                + ", ".join(left[:5])
+                + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+            )

@@ -610,6 +610,25 @@ def _has_keys(plan: VerticalPlan, checkpoint_dir: str | Path) -> bool:
     return (folder.path / "keys.sealed").exists()
 
 
+def _forget_completed_run(result: VerticalPartyResult, checkpoint_dir: str | Path | None) -> None:
+    """A party's checkpoints of a run that completed: removed, as the run is never resumed,
+    and its alignment (which rows of this party's table every party shares) and epochs would
+    otherwise stay on this machine run after run (the coordinator removes its resume state
+    too, see :func:`serve_vertical_coordinator`)."""
+    run = result.plan.checkpoint_run
+    if checkpoint_dir is None or run is None:
+        return
+    removed = CheckpointFolder(checkpoint_dir, run, result.name, result.plan.algorithm).remove()
+    if removed:
+        log.info(
+            "%s: run %s completed: removed its %d checkpoint file(s) from %s",
+            result.name,
+            run,
+            len(removed),
+            Path(checkpoint_dir) / run / result.name,
+        )
+
+
 def run_vertical_party(
     coordinator: str,
     name: str,
@@ -740,7 +759,7 @@ def run_vertical_party(
             pool.start()  # before any connection thread exists: cheap fork workers
         while True:
             try:
-                return run_role(
+                result: VerticalPartyResult = run_role(
                     coordinator,
                     name,
                     role,
@@ -758,3 +777,6 @@ def run_vertical_party(
             except Exception as exc:
                 if not clock.may_retry(exc):
                     raise
+            else:
+                _forget_completed_run(result, checkpoint_dir)
+                return result

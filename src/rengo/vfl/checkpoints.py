@@ -15,7 +15,15 @@ crosses the network. It holds:
 Files are numpy ``.npz`` archives (arrays, read with ``allow_pickle=False``) with a JSON
 header (format, run, role, algorithm, epoch) checked on every load, or JSON; each is written
 to a temporary file, flushed to disk and renamed over the old one, so a crash mid-write
-leaves the previous checkpoint intact. Every file is readable by its owner only (0600).
+leaves the previous checkpoint intact. Every file is readable by its owner only (0600), and
+the folders this makes are its owner's only (0700).
+
+Retention: a run recorded ``completed`` is never resumed, so its resume state goes as it
+completes (:mod:`rengo.deploy.vertical`): the coordinator removes its sealed key and epochs
+(its ``plan.json`` stays, so that a ``--resume`` of the run is refused with the reason),
+every party its whole folder. An interrupted run's folders stay for its resume;
+:func:`remove_run_checkpoints` (``rengo vfl delete-checkpoints RUN``) removes them once it
+will not be.
 
 On a resumed run each role reports the last epoch it completed, every role rolls back to the
 smallest (see :mod:`rengo.vfl.runner`), and training continues from there: the batch order
@@ -56,6 +64,8 @@ PASSPHRASE_ENV = "RENGO_CHECKPOINT_PASSPHRASE"
 _META = "__meta__"
 _EPOCH = re.compile(r"^epoch-(\d{6})\.npz$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_FILES = frozenset({"plan.json", "alignment.npz", "keys.sealed"})
+"""The files of a role's folder other than its epochs."""
 _ARCHIVE_READS = threading.Lock()
 """One archive read at a time in this process: numpy parses each ``.npy`` header with
 ``ast.literal_eval``, and CPython 3.11's AST construction keeps its recursion depth in
@@ -158,7 +168,10 @@ class CheckpointFolder:
         }
 
     def _write(self, name: str, data: bytes) -> None:
-        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # the checkpoint directory and the run's folder too, where this makes them: their
+        # entries name the run and its roles, which is no business of other users
+        for folder in (self.path.parent.parent, self.path.parent, self.path):
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_atomically(self.path / name, data)
 
     def _write_arrays(self, name: str, arrays: Mapping[str, np.ndarray], meta: Any) -> None:
@@ -387,6 +400,71 @@ class CheckpointFolder:
         self.discard_after(None)
         (self.path / "keys.sealed").unlink(missing_ok=True)
 
+    def remove(self) -> list[Path]:
+        """Remove this role's folder of the run, and the run's folder once no role's is left
+        in it: every file a checkpoint is kept in (plan, alignment, sealed keys, epochs, and
+        temporary files a stopped write left). A file of any other name is left where it is,
+        with its folder (rengo never deletes what it did not write).
+
+        Returns
+        -------
+        list of Path
+            The files removed.
+        """
+        removed: list[Path] = []
+        if self.path.is_dir():
+            for entry in sorted(self.path.iterdir()):
+                if entry.is_file() and _is_checkpoint_file(entry.name):
+                    entry.unlink(missing_ok=True)
+                    removed.append(entry)
+        for folder in (self.path, self.path.parent):
+            try:
+                folder.rmdir()
+            except OSError:  # absent, or something else is still in it
+                break
+        return removed
+
+
+def _is_checkpoint_file(name: str) -> bool:
+    """Whether ``name`` is a file :class:`CheckpointFolder` writes, or the temporary file of
+    one (:func:`rengo.core.files.write_atomically`: ``.NAME.<random>.tmp``)."""
+    if name.startswith(".") and name.endswith(".tmp"):
+        name = name[1:-4].rsplit(".", 1)[0]
+    return name in _FILES or _EPOCH.match(name) is not None
+
+
+def remove_run_checkpoints(root: str | Path, run: str) -> list[Path]:
+    """Remove every role's checkpoints of ``run`` kept under ``root`` on this machine (what
+    ``rengo vfl delete-checkpoints`` does): for a run that will not be resumed, whose
+    parties' alignments (which rows of their tables they share) and epochs would otherwise
+    stay on disk.
+
+    Parameters
+    ----------
+    root
+        The checkpoint directory (``--checkpoints``).
+    run
+        The run's id.
+
+    Returns
+    -------
+    list of Path
+        The files removed (empty: nothing of ``run`` was kept there).
+
+    Raises
+    ------
+    ConfigError
+        If ``run`` cannot name a checkpoint folder (path separators, ``..``).
+    """
+    folder = Path(root) / _check_name(run, "run id")
+    if not folder.is_dir():
+        return []
+    removed: list[Path] = []
+    for role in sorted(entry.name for entry in folder.iterdir() if entry.is_dir()):
+        if _NAME.match(role):
+            removed += CheckpointFolder(root, run, role, "").remove()
+    return removed
+
 
 def require_same_seed(saved: int | None, seed: int, who: str, leader: str) -> None:
     """A resumed role's saved seed (``None``: nothing saved) must be the one ``leader``
@@ -505,6 +583,7 @@ __all__ = [
     "MissingCheckpoint",
     "labels_digest",
     "optimizer_arrays",
+    "remove_run_checkpoints",
     "require_same_seed",
     "restore_optimizer",
     "resume_state",
