@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -89,3 +92,38 @@ def test_a_format_that_cannot_be_is_refused_before_the_file_is_opened(
     with pytest.raises(ConfigError, match=says):
         write_csv(path, HEADER, ROWS, **options)  # type: ignore[arg-type]
     assert not path.exists()
+
+
+def test_a_written_csv_is_its_owners_only_and_never_seen_half_written(tmp_path: Path) -> None:
+    """Scores, payouts and rows are personal or business data: before, the file took the
+    umask's mode (0644 under 022) and existed, readable, while its rows were written."""
+    target = tmp_path / "scores.csv"
+    seen: list[list[tuple[str, int]]] = []
+
+    def rows() -> Iterator[list[object]]:
+        for i in range(3):
+            seen.append([(p.name, stat.S_IMODE(p.stat().st_mode)) for p in tmp_path.iterdir()])
+            yield [f"id{i}", 0.5]
+
+    previous = os.umask(0o022)
+    try:
+        assert write_csv(target, ["id", "score"], rows()) == 3
+    finally:
+        os.umask(previous)
+    assert all(name != "scores.csv" and mode == 0o600 for step in seen for name, mode in step)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert target.read_bytes() == b"id,score\r\nid0,0.5\r\nid1,0.5\r\nid2,0.5\r\n"
+
+
+def test_a_failed_write_leaves_the_earlier_file_as_it_was(tmp_path: Path) -> None:
+    target = tmp_path / "scores.csv"
+    write_csv(target, ["id"], [["a"]])
+
+    def rows() -> Iterator[list[object]]:
+        yield ["b"]
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_csv(target, ["id"], rows())
+    assert target.read_bytes() == b"id\r\na\r\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["scores.csv"]

@@ -48,6 +48,7 @@ from rengo.cli.output_paths import output_target, writable_folder
 from rengo.cli.secret_options import warn_if_on_command_line
 from rengo.cli.store_option import StoreOption
 from rengo.core.errors import ConfigError, DataError, RengoError
+from rengo.core.files import write_atomically
 from rengo.core.options import options_from_mapping, options_to_wire
 from rengo.vfl.party_model_file import short_run
 from rengo.vfl.progress import progress_display
@@ -793,4 +794,4 @@ def _write_model(path: Path, name: str, result: Any, data: Any) -> None:
     }
     if result.is_label_party:
         document["classes"] = _plain(data.classes)
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    write_atomically(path, (json.dumps(document, indent=2) + "\n").encode("utf-8"))

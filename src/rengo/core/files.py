@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
 def write_atomically(path: str | Path, data: bytes, mode: int = 0o600) -> None:
@@ -17,6 +20,32 @@ def write_atomically(path: str | Path, data: bytes, mode: int = 0o600) -> None:
     existing file's mode does not carry over, and a symbolic link at ``path`` is replaced,
     not followed. Where files carry no POSIX modes (Windows), ``mode`` is not applied.
     """
+    with replacing_file(path, mode) as out:
+        out.write(data)
+
+
+@contextmanager
+def replacing_file(path: str | Path, mode: int = 0o600) -> Iterator[BinaryIO]:
+    """A binary file to write ``path``'s new contents to, as :func:`write_atomically` writes
+    them: created 0600 beside ``path``, given ``mode``, flushed to disk and renamed over
+    ``path`` when the ``with`` body ends; removed, leaving ``path`` as it was, if it raises.
+
+    For contents written piece by piece (a CSV of a million scored rows), which
+    :func:`write_atomically` would need whole in memory first. No one but the owner can read
+    the file at any moment, partial or whole, unless ``mode`` says so once it is whole.
+
+    Parameters
+    ----------
+    path
+        The file to replace (or create).
+    mode
+        Its POSIX mode once written (0600 by default).
+
+    Returns
+    -------
+    Iterator[BinaryIO]
+        The open temporary file, for the ``with`` body to write to.
+    """
     target = Path(path)
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     temporary = Path(name)
@@ -24,7 +53,7 @@ def write_atomically(path: str | Path, data: bytes, mode: int = 0o600) -> None:
         if hasattr(os, "fchmod"):  # not on Windows before Python 3.13 (no POSIX modes there)
             os.fchmod(handle, mode)
         with os.fdopen(handle, "wb") as out:
-            out.write(data)
+            yield out
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, target)

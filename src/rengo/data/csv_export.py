@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import numbers
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rengo.core.errors import ConfigError
+from rengo.core.files import replacing_file
 
 
 def write_csv(
@@ -36,6 +38,12 @@ def write_csv(
 ) -> int:
     """Write ``header`` and ``rows`` to ``path`` as CSV, UTF-8 unless ``encoding`` says
     otherwise (its folder made if missing; a file there is replaced).
+
+    The file is its owner's only (mode 0600: scores, payouts and rows are personal or
+    business data; ``chmod`` it to share it) and appears whole or not at all: the rows go to
+    a temporary 0600 file beside it, renamed over ``path`` once written
+    (:func:`rengo.core.files.replacing_file`), so no reader ever sees half a file and a
+    failure leaves any earlier file as it was.
 
     Parameters
     ----------
@@ -78,7 +86,8 @@ def write_csv(
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     count = 0
-    with target.open("w", newline="", encoding="utf-8-sig" if bom else form.encoding) as handle:
+    with replacing_file(target) as raw:
+        handle = io.TextIOWrapper(raw, encoding="utf-8-sig" if bom else form.encoding, newline="")
         writer = csv.writer(handle, delimiter=form.delimiter)
         writer.writerow(header)
         for row in rows:
@@ -86,6 +95,8 @@ def write_csv(
                 row = [_with_decimal(cell, form.decimal) for cell in row]
             writer.writerow(row)
             count += 1
+        handle.flush()
+        handle.detach()  # the file stays open for replacing_file to flush and rename
     return count
 
 

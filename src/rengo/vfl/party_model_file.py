@@ -34,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
+from rengo.core.files import write_atomically
 from rengo.data import Standardization
 
 Role = Literal["label_party", "feature_party"]
@@ -359,7 +360,10 @@ def check_header(
 
 
 def write_document(path: str | Path, document: dict[str, Any]) -> Path:
-    """Write a party document as strict JSON.
+    """Write a party document as strict JSON, readable by its owner only.
+
+    The file is 0600 (a party's model and the statistics of its columns are its own) and
+    appears whole or not at all (:func:`rengo.core.files.write_atomically`).
 
     Returns
     -------
@@ -367,7 +371,8 @@ def write_document(path: str | Path, document: dict[str, Any]) -> Path:
         The file written.
     """
     target = Path(path)
-    target.write_text(json.dumps(document, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    text = json.dumps(document, indent=1, allow_nan=False) + "\n"
+    write_atomically(target, text.encode("utf-8"))
     return target
 
 

@@ -4,6 +4,8 @@ feature party's holding only its own weights."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +63,16 @@ def test_each_partys_linear_model_reads_back_bit_for_bit_from_strict_versioned_j
     # a feature party keeps its own weights and column preparation, never the intercept
     assert "intercept" not in telecom and telecom["role"] == "feature_party"
     assert read_party_model(tmp_path / "telecom.json").prepared == {"mean": [1.5]}
+
+
+def test_a_party_model_file_is_its_owners_only(tmp_path: Path) -> None:
+    """A party's weights and the means and scales of its columns are its own: before, the
+    file took the umask's mode (0644 under 022), readable by every user of the machine."""
+    guest, _ = _models()
+    previous = os.umask(0o022)
+    try:
+        write_party_model(tmp_path / "bank.json", guest, "bank", "bank", "hetero_lr", PARTIES)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "bank.json").stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["bank.json"]  # no temporary file left

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -217,3 +219,29 @@ def test_align_keeps_the_shared_rows_text_not_every_cell_of_a_tall_file(tmp_path
         f"peak {peak / mib:.1f} MiB: the PSI's {psi_peak / mib:.1f} MiB and "
         f"{(peak - psi_peak) / mib:.1f} MiB more for {size / mib:.1f} MiB of files"
     )
+
+
+def test_aligned_files_and_their_new_folder_are_their_owners_only_while_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each output holds shared IDs and their rows: before, it was made with the umask's
+    mode (0644 under 022, every user of the machine could read it), partial file included."""
+    previous = os.umask(0o022)
+    try:
+        bank = write_csv(tmp_path / "bank.csv", ["id", "x"], [[f"u{i}", str(i)] for i in range(9)])
+        shop = write_csv(tmp_path / "shop.csv", ["id", "y"], [[f"u{i}", str(i)] for i in range(9)])
+        real_writer = csv.writer
+        seen: list[tuple[str, int]] = []
+
+        def looking(handle: object, **options: object) -> object:
+            for entry in (tmp_path / "out").iterdir():
+                seen.append((entry.name, stat.S_IMODE(entry.stat().st_mode)))
+            return real_writer(handle, **options)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(csv, "writer", looking)
+        out = align_csv({"bank": bank, "shop": shop}, "id", "bank", tmp_path / "out")
+    finally:
+        os.umask(previous)
+    assert seen and all(mode == 0o600 for _, mode in seen), seen
+    assert {stat.S_IMODE(path.stat().st_mode) for path in out.values()} == {0o600}
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o700

@@ -6,7 +6,8 @@ IDs are otherwise the exact strings in the file: no type guessing, so ``007`` an
 different IDs), the parties run ECDH-PSI on the ID
 column, and each party's rows of the intersection are written, in the one order all parties
 agreed on, to ``out_dir/<party>.csv`` with the original header. Row ``k`` of every output file
-then describes the same entity.
+then describes the same entity. The files hold the shared IDs and their rows: each is its
+owner's only (0600) from the moment it exists, and a folder this makes is too (0700).
 
 A bank's few million rows take minutes to read, match and write; ``progress`` is told as
 each stage starts and ends (:class:`AlignStep`), so that a command can show it.
@@ -135,7 +136,7 @@ def align_csv(
     if not allow_empty:
         require_nonempty(result)
 
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)  # a new folder: its owner's only
     partial = {party: out / f".{party}.csv.partial" for party in paths}
     try:
         for party, path in inputs.items():
@@ -213,8 +214,11 @@ def _shared_lines(path: Path, order: np.ndarray, size: int, form: CsvFormat) -> 
 
 def _write_lines(path: Path, header: list[str], lines: list[str], form: CsvFormat) -> None:
     """Write ``header`` and the CSV ``lines`` (each ending in its line break) to ``path``,
-    as :func:`~rengo.data.csv_export.write_csv` writes a table."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding=form.encoding) as handle:
-        csv.writer(handle, delimiter=form.delimiter).writerow(header)
-        handle.writelines(lines)
+    as :func:`~rengo.data.csv_export.write_csv` writes a table: a new file, its owner's only
+    from the moment it exists (0600: a party's shared IDs and their rows)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.unlink(missing_ok=True)  # a stopped run's partial file: never reopened with its mode
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(handle, "w", newline="", encoding=form.encoding) as out:
+        csv.writer(out, delimiter=form.delimiter).writerow(header)
+        out.writelines(lines)
