@@ -350,9 +350,15 @@ def _warn_if_shared_between_machines(path: Path) -> None:
 
 
 def _prepare(conn: sqlite3.Connection) -> None:
-    """Set a writing connection up (foreign keys, WAL, NORMAL sync) and bring its schema up
-    to :data:`SCHEMA_VERSION`."""
+    """Set a writing connection up (foreign keys, WAL, NORMAL sync, secure delete) and bring
+    its schema up to :data:`SCHEMA_VERSION`.
+
+    ``secure_delete`` overwrites what a deletion frees with zeros, so a deleted run's rows
+    (its config, events, clients' metrics, checkpoints) are not left readable in the file's
+    free pages: SQLite leaves it off unless built with ``SQLITE_SECURE_DELETE`` (Debian's
+    3.40 is), so it is set here rather than left to the build."""
     conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA secure_delete = ON")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute(f"PRAGMA journal_size_limit = {_WAL_LIMIT_BYTES}")
@@ -1306,6 +1312,11 @@ class RunStore:
         """Delete a run and everything logged for it, unless it has ledger entries or is
         still running.
 
+        Its rows' bytes go too: the pages they held are zeroed (SQLite's ``secure_delete``)
+        and the write-ahead log, which still holds them, is emptied into the file where no
+        other process is using it (else :meth:`compact` does it). Files the run wrote
+        outside the store (mirrors, exports, checkpoint folders) are not touched.
+
         The check and the deletion are one transaction: a run resumed since the caller
         looked at it (``rengo runs delete`` waiting at its confirmation) is not deleted under
         its live process.
@@ -1330,6 +1341,26 @@ class RunStore:
             if problem is not None:
                 raise ConfigError(f"run {full!r} {problem}")
             conn.execute("DELETE FROM runs WHERE run_id = ?", (full,))
+        self._empty_wal()
+
+    def _empty_wal(self) -> None:
+        """Copy the write-ahead log into the file and empty it, where no other process is
+        writing or reading an older state (waiting for that at most a second): the log
+        still holds the pages a deleted run's rows were written in, which ``secure_delete``
+        zeroes only in the file. Where the log is in use, its frames are overwritten as it
+        starts again from the top, or at once by :meth:`compact`."""
+        if str(self.path) == MEMORY:
+            return
+        with self._lock:
+            conn = self._connection()
+            if self._held:
+                return
+            conn.execute("PRAGMA busy_timeout = 1000")
+            try:
+                with suppress(sqlite3.OperationalError):  # busy: the log is in use
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
 
     def compact(self) -> tuple[int, int]:
         """Give the space of deleted runs back to the disk (SQLite ``VACUUM``).
