@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from rengo.core.errors import ConfigError
+from rengo.core.files import write_atomically
 from rengo.tracking.contrib_records import refuse_store_file
 from rengo.tracking.json_text import dumps_json, finite
+from rengo.tracking.records import RunInfo
 from rengo.tracking.store import RunStore
 
 ROUND_COLUMNS = ("run_id", "run_name", "round", "duration_s", "num_clients", "num_failures")
@@ -24,7 +26,9 @@ ROUND_COLUMNS = ("run_id", "run_name", "round", "duration_s", "num_clients", "nu
 
 
 def rounds_rows(store: RunStore, run_ids: Sequence[str]) -> tuple[list[str], list[dict[str, Any]]]:
-    """The runs' rounds as CSV rows: the header and one dict per run and round.
+    """The runs' rounds as CSV rows: the header and one dict per run and round, read at
+    one moment of the store (:meth:`~rengo.tracking.RunStore.snapshot`), so a run writing
+    meanwhile never shows a round in one run's rows and not in another's.
 
     Parameters
     ----------
@@ -43,23 +47,24 @@ def rounds_rows(store: RunStore, run_ids: Sequence[str]) -> tuple[list[str], lis
     UnknownRunError, AmbiguousRunError
         If an id names no run or several.
     """
-    runs = [store.get_run(run_id) for run_id in run_ids]
     keys: set[str] = set()
     rows: list[dict[str, Any]] = []
-    for run in runs:
-        for record in store.rounds(run.run_id):
-            keys.update(record.metrics)
-            rows.append(
-                {
-                    "run_id": run.run_id,
-                    "run_name": run.name or "",
-                    "round": record.round,
-                    "duration_s": record.duration_s,
-                    "num_clients": record.num_clients,
-                    "num_failures": record.num_failures,
-                    **{k: finite(v) for k, v in record.metrics.items()},
-                }
-            )
+    with store.snapshot():  # one moment of the store, whatever a running run writes
+        runs = [store.get_run(run_id) for run_id in run_ids]
+        for run in runs:
+            for record in store.rounds(run.run_id):
+                keys.update(record.metrics)
+                rows.append(
+                    {
+                        "run_id": run.run_id,
+                        "run_name": run.name or "",
+                        "round": record.round,
+                        "duration_s": record.duration_s,
+                        "num_clients": record.num_clients,
+                        "num_failures": record.num_failures,
+                        **{k: finite(v) for k, v in record.metrics.items()},
+                    }
+                )
     taken = [key for key in sorted(keys) if key in ROUND_COLUMNS]
     if taken:
         raise ConfigError(f"metric names {taken} clash with the CSV's own columns")
@@ -67,7 +72,8 @@ def rounds_rows(store: RunStore, run_ids: Sequence[str]) -> tuple[list[str], lis
 
 
 def run_record(store: RunStore, run_id: str) -> dict[str, Any]:
-    """One run as a JSON-ready dict: header, config, summary, rounds and events.
+    """One run as a JSON-ready dict: header, config, summary, rounds and events, read at
+    one moment of the store (a round written meanwhile is in all of them or none).
 
     Parameters
     ----------
@@ -82,7 +88,13 @@ def run_record(store: RunStore, run_id: str) -> dict[str, Any]:
         ``run`` (id, kind, name, status as read, times, seed, host, version), ``config``,
         ``summary``, ``rounds`` (each with its metrics) and ``events``.
     """
-    run = store.get_run(run_id)
+    with store.snapshot():  # header, rounds and events of one moment
+        return _record(store, store.get_run(run_id))
+
+
+def _record(store: RunStore, run: RunInfo) -> dict[str, Any]:
+    """:func:`run_record` of ``run`` (a :class:`~rengo.tracking.RunInfo`), read inside the
+    caller's snapshot."""
     return {
         "run": run.identity(),
         "config": run.config,
@@ -154,7 +166,8 @@ def write_rounds_csv(
 
 
 def write_runs_json(store: RunStore, run_ids: Sequence[str], path: str | os.PathLike[str]) -> int:
-    """Write the runs as a JSON list of :func:`run_record` dicts.
+    """Write the runs as a JSON list of :func:`run_record` dicts, all read at one moment
+    of the store, to a file readable by its owner only (0600), whole or not at all.
 
     Parameters
     ----------
@@ -177,8 +190,9 @@ def write_runs_json(store: RunStore, run_ids: Sequence[str], path: str | os.Path
     """
     target = Path(path)
     refuse_store_file(store, target)
-    records = [run_record(store, run_id) for run_id in run_ids]
+    with store.snapshot():  # every run at one moment of the store
+        records = [run_record(store, run_id) for run_id in run_ids]
     dumps_json(records, "the runs")  # a ConfigError naming what JSON cannot hold
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
+    write_atomically(target, (json.dumps(records, indent=2) + "\n").encode("utf-8"))
     return sum(len(r["rounds"]) for r in records)
