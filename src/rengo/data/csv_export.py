@@ -88,15 +88,19 @@ def write_csv(
     count = 0
     with replacing_file(target) as raw:
         handle = io.TextIOWrapper(raw, encoding="utf-8-sig" if bom else form.encoding, newline="")
-        writer = csv.writer(handle, delimiter=form.delimiter)
-        writer.writerow(header)
-        for row in rows:
-            if form.decimal != ".":
-                row = [_with_decimal(cell, form.decimal) for cell in row]
-            writer.writerow(row)
-            count += 1
-        handle.flush()
-        handle.detach()  # the file stays open for replacing_file to flush and rename
+        try:
+            writer = csv.writer(handle, delimiter=form.delimiter)
+            writer.writerow(header)
+            for row in rows:
+                if form.decimal != ".":
+                    row = [_with_decimal(cell, form.decimal) for cell in row]
+                writer.writerow(row)
+                count += 1
+            handle.flush()
+        finally:
+            # the file stays open for replacing_file to flush and rename (or remove, after
+            # a failure: the wrapper must not close it again when it is collected)
+            handle.detach()
     return count
 
 
