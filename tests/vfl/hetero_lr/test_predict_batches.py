@@ -10,11 +10,13 @@ import pytest
 
 from rengo.core.errors import ConfigError
 from rengo.crypto import generate_paillier_keypair
-from rengo.transport.channel import LocalBus, run_roles
-from rengo.vfl.hetero_lr.math import sigmoid
+from rengo.transport.channel import Channel, LocalBus, run_roles
+from rengo.vfl.hetero_lr.math import row_scores, sigmoid
 from rengo.vfl.hetero_lr.predict import (
     MASKED,
     PARTIAL,
+    PREDICT_SETUP,
+    SCOPE,
     UNMASKED,
     hetero_lr_predict_coordinator,
     hetero_lr_predict_guest,
@@ -96,3 +98,52 @@ def test_a_batch_size_below_one_is_refused() -> None:
 def test_every_scoring_message_is_read() -> None:
     bus = _score(batch_rows=8)[2]
     assert not any(bus._queues.values())  # no 'taken' (or anything else) left waiting
+
+
+def _plain_messages(bus: LocalBus) -> list[tuple[str, bytes]]:
+    return [(e.key, e.payload) for e in bus.transcript if e.key.endswith(PARTIAL)]
+
+
+def test_plain_scoring_sends_a_hosts_partial_scores_a_batch_at_a_time() -> None:
+    _, decrypted, bus = _score(batch_rows=8, mode="plain")
+    sent = _plain_messages(bus)
+    assert decrypted == 0
+    # 40 rows in batches of 8: 5 batches of each of the 2 hosts' partial scores
+    assert sorted(key for key, _ in sent) == sorted(
+        f"hlr-predict/batch={b}/{PARTIAL}" for b in range(5) for _ in HOSTS
+    )
+    whole = max(len(p) for _, p in _plain_messages(_score(batch_rows=ROWS, mode="plain")[2]))
+    assert max(len(p) for _, p in sent) < whole / 2  # a fifth of the rows, and headers
+    assert not any(bus._queues.values())  # every 'taken' read
+
+
+@pytest.mark.parametrize("batch_rows", [1, 7, 8, 39, 40, 1000])
+def test_plain_predictions_are_those_of_one_message_bit_for_bit(batch_rows: int) -> None:
+    score = row_scores(X_GUEST, GUEST.weights) + GUEST.intercept
+    for host in HOSTS:  # one message of every row: the hosts' partial scores added in order
+        score = score + row_scores(X_HOSTS[host], HOSTS[host].weights)
+    scores = _score(batch_rows=batch_rows, mode="plain")[0]
+    assert scores.tobytes() == sigmoid(score).tobytes()
+
+
+def test_a_host_answers_a_guest_that_names_no_batch_in_one_plain_message() -> None:
+    bus = LocalBus(["guest", "host-a"], record=True)
+    setup = {"mode": "plain", "rows": ROWS}
+
+    def guest(channel: Channel) -> np.ndarray:
+        scope = channel.scope(SCOPE)
+        scope.send("host-a", PREDICT_SETUP, setup)
+        partial: np.ndarray = scope.recv("host-a", PARTIAL)
+        return partial
+
+    results = run_roles(
+        bus,
+        {
+            "guest": guest,
+            "host-a": lambda c: hetero_lr_predict_host(
+                c, X_HOSTS["host-a"], HOSTS["host-a"], "guest"
+            ),
+        },
+    )
+    expected = row_scores(X_HOSTS["host-a"], HOSTS["host-a"].weights)
+    assert results["guest"].tobytes() == expected.tobytes()

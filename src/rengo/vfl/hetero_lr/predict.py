@@ -14,10 +14,12 @@ Every ciphertext is randomised with the obfuscator scheme the guest names at set
 (``obfuscator_scheme``, as in training: DJN short exponents from a fixed-base table by
 default, see :data:`~rengo.crypto.LocalObfuscatorScheme`); each party draws its own base.
 
-Encrypted scores travel in batches of at most ``batch_rows`` rows (the guest names it in
-the set-up; :data:`PREDICT_BATCH_ROWS` by default), each batch in its own ``batch=i`` scope,
-so no message, pool draw or decryption holds every row's ciphertext at once: a million rows
-at 2048 bits would be over 500 MB in one message. A host encrypts its next batch while the
+Scores travel in batches of at most ``batch_rows`` rows (the guest names it in the set-up;
+:data:`PREDICT_BATCH_ROWS` by default), each batch in its own ``batch=i`` scope, so no
+message, pool draw or decryption holds every row's ciphertext at once: a million rows at
+2048 bits would be over 500 MB in one message. Plain mode's partial scores travel in the
+same batches (8 bytes a row: 32M rows would pass the deployed 256 MiB message limit in one
+message). A host encrypts its next batch while the
 guest works on the last and sends it only once the guest has taken the one before
 (``taken``), so at most two batches of a host wait at the guest. The predictions are the
 same whatever the batch size (each row's fixed-point sum is exact mod ``n``).
@@ -59,7 +61,8 @@ UNMASKED = "unmasked"  # coordinator -> guest: sum u_k + r mod n
 TAKEN = "taken"  # guest -> host: its partial scores of this batch arrived; send the next
 PRECISION_BITS = 32
 PREDICT_BATCH_ROWS = 16_384
-"""Rows per encrypted scoring message by default: 8 MiB of 2048-bit ciphertexts."""
+"""Rows per scoring message by default: 8 MiB of 2048-bit ciphertexts, 128 KiB of plain
+partial scores."""
 
 
 def row_batches(rows: int, batch_rows: int) -> list[tuple[int, int]]:
@@ -174,8 +177,11 @@ def hetero_lr_predict_host(
     if int(setup["rows"]) != len(x):
         raise DataError(f"{channel.name} holds {len(x)} rows to score, guest {setup['rows']}")
     partial = row_scores(x, model.weights)
+    if setup["mode"] == "plain" and "batch_rows" not in setup:
+        scope.send(guest, PARTIAL, partial)  # a guest that takes every row at once
+        return
     if setup["mode"] == "plain":
-        scope.send(guest, PARTIAL, partial)
+        _send_batches(scope, guest, partial, _batch_rows(setup, guest))
         return
     scheme = setup.get("obfuscator_scheme", "full")  # a guest that names none: Paillier's r^n
     if scheme not in LOCAL_OBFUSCATOR_SCHEMES:
@@ -187,17 +193,34 @@ def hetero_lr_predict_host(
     if not isinstance(public, PaillierPublicKey):
         raise ProtocolError("the coordinator sent no Paillier public key")
     pool = ObfuscatorPool.for_encryptor(public, scheme, expected_count=len(x))
-    batches = row_batches(len(x), _batch_rows(setup, guest))
+    _send_batches(
+        scope,
+        guest,
+        partial,
+        _batch_rows(setup, guest),
+        lambda part: encrypt_array(
+            part, public, precision_bits=PRECISION_BITS, obfuscators=pool.take(len(part))
+        ),
+    )
+
+
+def _send_batches(
+    scope: Channel,
+    guest: str,
+    partial: np.ndarray,
+    batch_rows: int,
+    prepared: Callable[[np.ndarray], object] = np.copy,
+) -> None:
+    """Send a host's ``partial`` scores to ``guest`` a batch of rows at a time, each
+    ``prepared`` (encrypted, or copied as it is in plain mode) while the guest takes the
+    batch before, and sent only once it has (``taken``); the last ``taken`` is read too,
+    so that no message is left waiting."""
+    batches = row_batches(len(partial), batch_rows)
     for batch, (start, stop) in enumerate(batches):
-        encrypted = encrypt_array(
-            partial[start:stop],
-            public,
-            precision_bits=PRECISION_BITS,
-            obfuscators=pool.take(stop - start),
-        )
-        if batch:  # encrypted while the guest took the last batch; sent once it has
+        value = prepared(partial[start:stop])
+        if batch:  # prepared while the guest took the last batch; sent once it has
             scope.scope(batch=batch - 1).recv(guest, TAKEN)
-        scope.scope(batch=batch).send(guest, PARTIAL, encrypted)
+        scope.scope(batch=batch).send(guest, PARTIAL, value)
     if batches:  # every message the guest sends is read: none is left waiting
         scope.scope(batch=len(batches) - 1).recv(guest, TAKEN)
 
@@ -239,8 +262,8 @@ def hetero_lr_predict_guest(
         ``"djn-short"`` or ``"full"``; see :data:`~rengo.crypto.LocalObfuscatorScheme`);
         told to the hosts.
     batch_rows
-        Rows per encrypted message (each host's partial scores, the masked sum and its
-        decryption), told to the hosts and the coordinator.
+        Rows per message (each host's partial scores, plain or encrypted, the masked sum
+        and its decryption), told to the hosts and the coordinator.
 
     Returns
     -------
@@ -277,11 +300,8 @@ def hetero_lr_predict_guest(
         scope.send(role, PREDICT_SETUP, setup)
     score = row_scores(x, model.weights) + model.intercept
     if mode == "plain":
-        for host in hosts:
-            partial = scope.recv(host, PARTIAL)
-            if not isinstance(partial, np.ndarray) or partial.shape != (len(x),):
-                raise ProtocolError(f"{host} sent partial scores of the wrong shape")
-            score = score + partial
+        for batch, (start, stop) in enumerate(row_batches(len(x), batch_rows)):
+            _add_plain(scope.scope(batch=batch), hosts, score[start:stop])
         return inverse_link(score)
     public = scope.recv(coordinator, PREDICT_KEY)
     pool = ObfuscatorPool.for_encryptor(public, obfuscator_scheme, expected_count=len(x))
@@ -294,6 +314,24 @@ def hetero_lr_predict_guest(
         step.send(coordinator, MASKED, masked)
         hosts_sum[start:stop] = unmask(step.recv(coordinator, UNMASKED), mask, public)
     return inverse_link(score + hosts_sum)
+
+
+def _add_plain(step: Channel, hosts: Sequence[str], score: np.ndarray) -> None:
+    """Add to ``score`` (one batch's rows) each host's partial scores, sent in the clear
+    (plain mode), in the hosts' order (as one message of every row added them); each host
+    is told it may send its next batch once its partial scores are in.
+
+    Raises
+    ------
+    ProtocolError
+        If a host sends something other than one number per row of the batch.
+    """
+    for host in hosts:
+        partial = step.recv(host, PARTIAL)
+        if not isinstance(partial, np.ndarray) or partial.shape != score.shape:
+            raise ProtocolError(f"{host} sent partial scores of the wrong shape")
+        step.send(host, TAKEN, True)
+        score += partial
 
 
 def _encrypted_sum(
