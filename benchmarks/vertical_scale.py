@@ -16,6 +16,13 @@ Stages (``--stages``):
     :func:`rengo.deploy.vertical_data.load_party_data` of the bank's table (``rengo vfl
     party --csv``), its columns standardised as a party's are (``benchmarks/csv_load.py``
     sets rengo's reader beside ``numpy.loadtxt`` and pandas).
+``party``
+    A deployed party's table (``rengo vfl party --csv``): the bank's table read, standardised,
+    and its ``--shared`` share of rows (every k-th row, in a shuffled order, as PSI's agreed
+    order gives them) taken as the training role sees them. A tree whose
+    ``load_party_data`` reads the shared rows after PSI (``shared_rows_later``) does so:
+    the IDs and every cell checked first, the shared rows' features in a second pass; an
+    older tree reads the whole table and indexes it (``AlignedData.features``).
 ``psi``
     :func:`rengo.vfl.private_set_intersection` of the two ID columns: wall, CPU of the
     process and its worker processes, peak memory, bytes sent per ID.
@@ -39,6 +46,8 @@ resident set; ``children MiB`` the largest of its worker processes).
     .venv/bin/python benchmarks/vertical_scale.py --stages read psi --rows 100000 300000 1000000
     .venv/bin/python benchmarks/vertical_scale.py --stages predict --rows 30000 90000 \\
         --columns 1 --src /tmp/old/src src --repeats 3
+    .venv/bin/python benchmarks/vertical_scale.py --stages party --rows 500000 \\
+        --shared 0.1 0.5 --src /tmp/old/src src --repeats 3
 """
 
 from __future__ import annotations
@@ -58,7 +67,7 @@ from child_timing import child_json
 from fate_bench import spread
 
 HERE = Path(__file__).resolve().parent
-STAGES = ("align", "read", "psi", "hetero_lr", "secureboost", "ciphertexts", "predict")
+STAGES = ("align", "read", "party", "psi", "hetero_lr", "secureboost", "ciphertexts", "predict")
 
 
 def write_table(path: Path, ids: range, columns: int, label: bool, seed: int) -> None:
@@ -93,8 +102,12 @@ def tables(folder: Path, rows: int, columns: int) -> tuple[Path, Path]:
     return bank, telco
 
 
-def run_stage(stage: str, bank: Path, telco: Path, out: Path) -> dict[str, Any]:
+def run_stage(
+    stage: str, bank: Path, telco: Path, out: Path, shared: float = 1 / 3
+) -> dict[str, Any]:
     """Child process: one stage; its figures (besides time and memory) as a dict."""
+    if stage == "party":
+        return _party_rows(bank, shared)
     if stage == "align":
         from rengo.vfl import align_csv
 
@@ -136,6 +149,31 @@ def run_stage(stage: str, bank: Path, telco: Path, out: Path) -> dict[str, Any]:
 
     HeteroSecureBoost(n_trees=1, max_depth=3, key_bits=1024).fit(parties, "bank", y)
     return {}
+
+
+def _party_rows(bank: Path, shared: float) -> dict[str, Any]:
+    """The bank party's training features of its ``shared`` share of rows, in a shuffled
+    order, read as this tree's ``rengo vfl party --csv`` reads them."""
+    import inspect
+
+    from rengo.deploy.vertical_data import load_party_data
+
+    later = "shared_rows_later" in inspect.signature(load_party_data).parameters
+    kwargs = {"shared_rows_later": True} if later else {}
+    data = load_party_data(bank, "id", label="y", **kwargs)  # type: ignore[arg-type]
+    assert data.table is not None
+    n = len(data.table.ids)
+    rows = np.random.default_rng(0).permutation(np.arange(0, n, max(1, round(1 / shared))))
+    if later:
+        assert data.later is not None
+        features = data.later.read(rows)
+    else:  # the training role's AlignedData(table, rows).features
+        features = data.table.features[rows]
+    return {
+        "shared rows": len(rows),
+        "checksum": float(np.nansum(features[:1000])),
+        "two passes": later,
+    }
 
 
 def _ciphertext_bytes() -> dict[str, Any]:
@@ -202,9 +240,9 @@ def _ids(path: Path) -> list[str]:
         return [line.split(",", 1)[0] for line in handle]
 
 
-def child(stage: str, bank: str, telco: str, out: str) -> None:
+def child(stage: str, bank: str, telco: str, out: str, shared: str = "0.3333") -> None:
     wall, cpu = time.perf_counter(), time.process_time()
-    figures = run_stage(stage, Path(bank), Path(telco), Path(out))
+    figures = run_stage(stage, Path(bank), Path(telco), Path(out), float(shared))
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     figures |= {
         "wall": time.perf_counter() - wall,
@@ -217,7 +255,7 @@ def child(stage: str, bank: str, telco: str, out: str) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(*sys.argv[2:6])
+        child(*sys.argv[2:7])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=["align"])
@@ -226,6 +264,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--src", nargs="+", default=[str(HERE.parent / "src")])
     parser.add_argument("--data", type=Path, default=None, help="keep tables here")
+    parser.add_argument(
+        "--shared", nargs="+", type=float, default=[1 / 3], help="party: shares of rows PSI shares"
+    )
     args = parser.parse_args()
     print(
         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, "
@@ -239,11 +280,15 @@ def main() -> None:
             for rows in args.rows:
                 bank, telco = tables(folder, rows, args.columns)
                 for stage in args.stages:
-                    for kind, src in [(stage, s) for s in args.src]:
+                    shares = args.shared if stage == "party" else [1 / 3]
+                    for share, src in [(f, s) for f in shares for s in args.src]:
                         out = Path(scratch) / "out"
-                        got = child_json(__file__, [kind, str(bank), str(telco), str(out)], src)
-                        label = f"{kind} ({Path(src).resolve()})"
-                        runs.setdefault((label, rows, kind), []).append(got)
+                        argv = [stage, str(bank), str(telco), str(out), str(share)]
+                        got = child_json(__file__, argv, src)
+                        label = f"{stage} ({Path(src).resolve()})"
+                        if stage == "party":
+                            label += f", {share:.0%} shared"
+                        runs.setdefault((label, rows, stage), []).append(got)
     print(f"load average at end {os.getloadavg()}")
     print("| stage | rows (bank) | wall s | CPU s | peak MiB | children MiB | other |")
     print("|---|---|---|---|---|---|---|")

@@ -410,6 +410,7 @@ def vfl_party(
     PSI, train, score."""
     from rengo.cli.reading_progress import reading_shown
     from rengo.data.csv_table import CsvFormat
+    from rengo.deploy.shared_rows import SharedRowsFile
     from rengo.deploy.vertical import run_vertical_party
     from rengo.deploy.vertical_data import load_party_data
     from rengo.jobs import load_job, party_data
@@ -489,6 +490,8 @@ def vfl_party(
                         delimiter=delimiter,
                         encoding=encoding,
                         decimal=decimal,
+                        shared_rows_later=True,  # only the rows PSI shares are held
+                        say=lambda line: say(console, f"{name}: {line}"),
                     )
                     read.append(data)
             for written in (predictions, model):  # checked before the run, not after it
@@ -527,6 +530,9 @@ def vfl_party(
                 )
         except ConnectionError as exc:
             raise RengoError(str(exc)) from exc
+        if isinstance(data.later, SharedRowsFile):  # its scaling is known once it was read
+            mean, scale = data.later.scaling()
+            data = dataclasses.replace(data, mean=mean, scale=scale)
         role = "label party" if result.is_label_party else "feature party"
         rows = 0 if result.train_rows is None else len(result.train_rows)
         if kept is None:

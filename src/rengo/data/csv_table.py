@@ -235,18 +235,11 @@ def _load(
 ) -> tuple[Dataset, TextColumn | None]:
     """Read ``path`` in one streaming pass (see :data:`CHUNK_CELLS`) into a table."""
     _check_dtype(dtype)
-    with contextlib.closing(_records(path, form, column_names)) as records:
-        header = next(records)[1]
-        try:
-            columns = _Columns.pick(CsvRows(path, header, [], []), names)
-        except (ConfigError, DataError):
-            for _ in records:  # a malformed file is named first, as read_csv_rows names it
-                pass
-            raise
+    with _opened(path, form, column_names, names) as (header, columns, chunks):
         return _dataset(
             path,
             header,
-            _chunks(records, max(1, CHUNK_CELLS // len(header))),
+            chunks,
             columns,
             decimal=form.decimal,
             missing_values=missing_values,
@@ -254,6 +247,24 @@ def _load(
             dtype=dtype,
             name=name,
         )
+
+
+@contextlib.contextmanager
+def _opened(
+    path: Path, form: CsvFormat, column_names: Sequence[str] | None, names: _Names
+) -> Iterator[tuple[list[str], _Columns, Iterator[list[tuple[int, list[str]]]]]]:
+    """``path``'s header, the columns ``names`` names, and its data rows ``(line, cells)``
+    in chunks of about :data:`CHUNK_CELLS` cells; a malformed file is named before a
+    column the header lacks (as :func:`read_csv_rows` names it)."""
+    with contextlib.closing(_records(path, form, column_names)) as records:
+        header = next(records)[1]
+        try:
+            columns = _Columns.pick(CsvRows(path, header, [], []), names)
+        except (ConfigError, DataError):
+            for _ in records:
+                pass
+            raise
+        yield header, columns, _chunks(records, max(1, CHUNK_CELLS // len(header)))
 
 
 CHUNK_CELLS = 1 << 16
@@ -393,6 +404,119 @@ def _dataset(
     column kept as text: each chunk's features are parsed into numbers before the next is
     read; the id, label and text cells are kept as text for what needs the whole column."""
     table = _GrowingTable(np.empty((_rows_at_most(path), len(columns.features)), dtype))
+    scan = _scan(
+        path,
+        header,
+        chunks,
+        columns,
+        table.append,
+        decimal=decimal,
+        missing_values=missing_values,
+        task=task,
+        dtype=dtype,
+    )
+    X = table.rows()
+    del table
+    dataset = Dataset(
+        X=X,
+        y=scan.y,
+        feature_names=scan.feature_names,
+        classes=scan.classes,
+        name=name or path.stem,
+        ids=scan.ids,
+    )
+    return dataset, scan.text
+
+
+@dataclass(frozen=True)
+class CsvScan:
+    """What a pass over a CSV file keeps when its parsed feature rows go elsewhere
+    (:func:`scan_csv`): the IDs, the encoded labels and their classes, the column kept as
+    text, the feature columns' names and the count of data rows."""
+
+    ids: np.ndarray | None
+    y: np.ndarray | None
+    classes: tuple[str, ...] | None
+    text: TextColumn | None
+    feature_names: tuple[str, ...]
+    rows: int
+
+
+def scan_csv(
+    path: str | Path,
+    each_chunk: Callable[[np.ndarray], None],
+    *,
+    label: str | None = None,
+    id_column: str | None = None,
+    features: Sequence[str] | None = None,
+    text_column: str | None = None,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    decimal: str = ".",
+    missing_values: Collection[str] = (),
+    task: Task = "auto",
+) -> CsvScan:
+    """Read ``path`` as :func:`load_csv` (or, with ``text_column``,
+    :func:`load_csv_and_column`) reads it, every cell checked and named alike when it is
+    wrong, but hand each chunk of parsed float64 feature rows (in file order, a few
+    thousand rows at a time) to ``each_chunk`` instead of keeping them: a party that sums
+    its columns, or keeps only some rows, without holding the whole table.
+
+    Parameters
+    ----------
+    path
+        The CSV file (with a header row).
+    each_chunk
+        Called with each chunk's feature rows, in file order (the array is the caller's).
+    label, id_column, features, delimiter, encoding, decimal, missing_values, task
+        As :func:`load_csv`.
+    text_column
+        A column kept as text, as :func:`load_csv_and_column` keeps it.
+
+    Returns
+    -------
+    CsvScan
+        The IDs, labels, text column, feature names and row count.
+
+    Raises
+    ------
+    DataError
+        As :func:`load_csv`.
+    ConfigError
+        As :func:`load_csv`.
+    """
+    path = Path(path)
+    form = CsvFormat.checked(delimiter, encoding, decimal)
+    names = _Names(label, id_column, features, text_column)
+    with _opened(path, form, None, names) as (header, columns, chunks):
+        return _scan(
+            path,
+            header,
+            chunks,
+            columns,
+            each_chunk,
+            decimal=form.decimal,
+            missing_values=missing_values,
+            task=task,
+            dtype=np.float64,
+        )
+
+
+def _scan(
+    path: Path,
+    header: list[str],
+    chunks: Iterable[list[tuple[int, list[str]]]],
+    columns: _Columns,
+    each_chunk: Callable[[np.ndarray], None],
+    *,
+    decimal: str,
+    missing_values: Collection[str],
+    task: Task,
+    dtype: type,
+) -> CsvScan:
+    """One pass over data rows ``(line, cells)`` in ``chunks``: each chunk's features
+    parsed and handed to ``each_chunk`` before the next is read; the id, label and text
+    cells kept as text, then checked (and the labels encoded) once every row is read."""
     lines: list[int] = []
     ids: list[str] = []
     labels: list[str] = []
@@ -401,7 +525,7 @@ def _dataset(
     for chunk in chunks:
         rows = [cells for _, cells in chunk]
         at = [line for line, _ in chunk]
-        table.append(
+        each_chunk(
             _parse_features(path, rows, at, header, columns.features, missing, dtype, decimal)
         )
         lines.extend(at)
@@ -413,8 +537,6 @@ def _dataset(
             texts.extend(r[columns.text] for r in rows)
     if not lines:
         raise DataError(f"{path}: header found but no data rows")
-    X = table.rows()
-    del table
     where = _locator(path, lines)
     id_array = None
     if columns.ids is not None:
@@ -424,16 +546,9 @@ def _dataset(
     if columns.label is not None:
         label_text = _label_numbers(labels, decimal, task, where, header[columns.label])
         y, classes = encode_labels(np.array(label_text, dtype=str), task, where)
-    dataset = Dataset(
-        X=X,
-        y=y,
-        feature_names=tuple(header[j] for j in columns.features),
-        classes=classes,
-        name=name or path.stem,
-        ids=id_array,
-    )
     text = None if columns.text is None else TextColumn(header[columns.text], texts, where)
-    return dataset, text
+    names = tuple(header[j] for j in columns.features)
+    return CsvScan(id_array, y, classes, text, names, len(lines))
 
 
 def _rows_at_most(path: Path) -> int:

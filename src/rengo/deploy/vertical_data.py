@@ -9,7 +9,7 @@ about its data leaves it and the scoring rows get the same transform.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
@@ -20,6 +20,7 @@ from rengo.core.errors import ConfigError, DataError
 from rengo.data import Dataset
 from rengo.data.csv_table import (
     CsvFormat,
+    CsvScan,
     csv_header,
     load_csv,
     load_csv_and_column,
@@ -27,6 +28,7 @@ from rengo.data.csv_table import (
 )
 from rengo.data.dataset import column_scaling
 from rengo.data.labels import class_list, encode_labels
+from rengo.deploy.shared_rows import SharedRowsFile
 from rengo.vfl.common import PartyData, PartyTable, scaled
 
 __all__ = ["PartyData", "column_scaling", "load_party_data", "load_scoring_data", "scaled"]
@@ -44,6 +46,8 @@ def load_party_data(
     task: str = "classification",
     encoding: str = "utf-8",
     decimal: str = ".",
+    shared_rows_later: bool = False,
+    say: Callable[[str], None] | None = None,
 ) -> PartyData:
     """Read a party's training CSV (and scoring CSV) into tables.
 
@@ -72,6 +76,14 @@ def load_party_data(
     encoding, decimal
         The CSVs' text encoding and the decimal separator of their numbers (see
         :func:`~rengo.data.load_csv`).
+    shared_rows_later
+        Read the training table's features only once PSI has named the shared rows (a
+        deployed party's :mod:`~rengo.deploy.shared_rows`): every cell is checked now, and
+        the IDs and labels kept, but no features are held; ``table`` then holds the IDs,
+        ``later`` reads the shared rows' features, and the scaling (``mean``, ``scale``,
+        the scoring rows' z-scores) is known once it has (``later.scaling()``).
+    say
+        With ``shared_rows_later``: told a line when the shared rows are read.
 
     Returns
     -------
@@ -90,8 +102,19 @@ def load_party_data(
     regression = task == "regression"
     kind: Literal["classification", "regression"] = "regression" if regression else "classification"
     train_path = Path(csv_path)
-    train, few = _training_table(train_path, id_column, label, kind, features, form)
-    assert train.ids is not None
+    later = None
+    if shared_rows_later:
+        later = SharedRowsFile(train_path, id_column, features, form, standardize, say=say)
+        train, few = _training_scan(later, label, kind)
+        assert train.ids is not None
+        table = PartyTable(train.ids, np.empty((len(train.ids), 0)))
+    else:
+        whole, few = _training_table(train_path, id_column, label, kind, features, form)
+        assert whole.ids is not None
+        table = PartyTable(whole.ids, whole.X)
+        train = CsvScan(
+            whole.ids, whole.y, whole.classes, None, whole.feature_names, len(whole.ids)
+        )
     classes: tuple[str, str] | None = None
     labels = None
     if few is not None:
@@ -105,8 +128,7 @@ def load_party_data(
             found = "none" if train.classes is None else class_list(train.classes, count=True)
             raise DataError(f"{train_path}: label {label!r} must have two classes, found {found}")
         classes = (train.classes[0], train.classes[1])
-        labels = train.labels()
-    table = PartyTable(train.ids, train.X)
+        labels = train.y
     score_table = score_labels = None
     if score_csv is not None:
         score_path = Path(score_csv)
@@ -130,6 +152,17 @@ def load_party_data(
         if score_label is not None:
             score_labels = _scoring_labels(scoring, None if regression else classes, score_path)
     mean = scale = None
+    if later is not None:
+        later.score = score_table  # z-scored in place once the shared rows are read
+        return PartyData(
+            table,
+            labels,
+            score_table,
+            score_labels,
+            classes,
+            tuple(train.feature_names),
+            later=later,
+        )
     if standardize:
         mean, scale = column_scaling(table.features)
         table = scaled(table, mean, scale, in_place=True)  # the table just read, held once
@@ -181,6 +214,23 @@ def _training_table(
         return table, partial_labels(column)
     y, classes = encode_labels(np.array(column.cells, dtype=str), task, column.where)
     return replace(table, y=y, classes=classes), None
+
+
+def _training_scan(
+    source: SharedRowsFile, label: str | None, task: Literal["classification", "regression"]
+) -> tuple[CsvScan, np.ndarray | None]:
+    """:func:`_training_table`'s first pass over ``source``: the IDs and labels (the few
+    labels, as class names, when the label column has blank cells), every cell checked."""
+    header = csv_header(source.path, source.form.delimiter, source.form.encoding)
+    if label is None or task == "regression" or label not in header:
+        return source.first_pass(label, None, task), None
+    scan = source.first_pass(None, label, "classification")
+    assert scan.text is not None
+    column = scan.text
+    if not all(column.cells):
+        return scan, partial_labels(column)
+    y, classes = encode_labels(np.array(column.cells, dtype=str), task, column.where)
+    return replace(scan, y=y, classes=classes, text=None), None
 
 
 def load_scoring_data(

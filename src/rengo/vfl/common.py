@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -73,6 +73,40 @@ def _not_numeric(features: Any) -> str:
     return "features must be a 2-D table of numbers"
 
 
+@dataclass(frozen=True)
+class ColumnCells:
+    """What :func:`check_columns` needs to know of a table's columns, so that a table read
+    in chunks (a deployed party's, read whole only after PSI) is checked as a whole one:
+    per column, whether a cell is infinite, how many cells are empty, and the row of the
+    first empty one (-1: none), over ``rows`` rows."""
+
+    infinite: np.ndarray
+    empty: np.ndarray
+    first_empty: np.ndarray
+    rows: int
+
+    @staticmethod
+    def of(features: np.ndarray, start: int = 0) -> ColumnCells:
+        """The cells of ``features``, whose first row is the table's row ``start``."""
+        empty = np.isnan(features)
+        counts = empty.sum(axis=0)
+        first = np.full(features.shape[1], -1, dtype=np.int64)
+        if len(features):
+            first = np.where(counts > 0, empty.argmax(axis=0) + start, -1)
+        return ColumnCells(np.isinf(features).any(axis=0), counts, first, len(features))
+
+    def then(self, later: ColumnCells) -> ColumnCells:
+        """These rows followed by ``later``'s (whose ``first_empty`` count from its own
+        start in the table)."""
+        first = np.where(self.first_empty >= 0, self.first_empty, later.first_empty)
+        return ColumnCells(
+            self.infinite | later.infinite,
+            self.empty + later.empty,
+            first,
+            self.rows + later.rows,
+        )
+
+
 def check_columns(
     party: str,
     table: PartyTable,
@@ -83,8 +117,12 @@ def check_columns(
     what: str = "training table",
     empty_columns_ok: bool = False,
     fix: str = "or train algorithm='secureboost', which learns where missing values go",
+    cells: ColumnCells | None = None,
 ) -> None:
     """Refuse a table the algorithm cannot use, naming the party, the column and the fix.
+
+    ``cells``: what the table's columns hold, when its ``features`` are not read yet (a
+    deployed party reads its shared rows after PSI; ``table`` then holds the IDs).
 
     Raises
     ------
@@ -92,33 +130,34 @@ def check_columns(
         For an entirely empty column (unless ``empty_columns_ok``), infinite values, or
         empty cells when ``missing_ok`` is False.
     """
-    x = table.features
-    if not x.size:
+    if cells is None:
+        if not table.features.size:
+            return
+        cells = ColumnCells.of(table.features)
+    if not cells.rows or not len(cells.empty):
         return
 
     def column(j: int) -> str:
         return repr(names[j]) if j < len(names) else str(j)
 
-    infinite = np.isinf(x).any(axis=0)
-    if infinite.any():
-        j = int(np.flatnonzero(infinite)[0])
+    if cells.infinite.any():
+        j = int(np.flatnonzero(cells.infinite)[0])
         raise DataError(
             f"{party}: column {column(j)} of its {what} holds infinite values; replace them "
             "with finite numbers (or leave the cells empty)"
         )
-    empty = np.isnan(x)
-    whole = empty.all(axis=0)
+    whole = cells.empty == cells.rows
     if whole.any() and not empty_columns_ok:
         j = int(np.flatnonzero(whole)[0])
         raise DataError(
             f"{party}: column {column(j)} of its {what} is entirely empty; drop it from the "
             "party's columns (or fill it) before training"
         )
-    if not missing_ok and empty.any():
-        j = int(np.flatnonzero(empty.any(axis=0))[0])
-        first = int(np.flatnonzero(empty[:, j])[0])  # this error stays with the party
+    if not missing_ok and cells.empty.any():
+        j = int(np.flatnonzero(cells.empty)[0])
+        first = int(cells.first_empty[j])  # this error stays with the party
         raise DataError(
-            f"{party}: column {column(j)} of its {what} has {int(empty[:, j].sum())} empty "
+            f"{party}: column {column(j)} of its {what} has {int(cells.empty[j])} empty "
             f"cells (the first at ID {table.ids[first]!s}, row {first + 1}); {algorithm} "
             f"needs every cell: fill (impute) them first, {fix}"
         )
@@ -243,6 +282,27 @@ class PartyData:
     scale: np.ndarray | None = None
     held_out: HeldOutRule | None = None
     """How a job chose the scored rows (``None``: they were given, not held out)."""
+    later: FeaturesAfterPsi | None = None
+    """Where ``table``'s features come from when they are read only once PSI has named the
+    shared rows (``table`` then holds every row's ID and no columns); ``None``: ``table``
+    holds them."""
+
+
+class FeaturesAfterPsi(Protocol):
+    """A party's training features read after PSI: only the rows every party holds, so
+    that a party of millions of rows, few of them shared, never holds the others' cells.
+    What :func:`check_columns` needs of every row is known before (``cells``)."""
+
+    @property
+    def cells(self) -> ColumnCells:
+        """Every training row's columns, as :func:`check_columns` checks them."""
+        ...
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """The prepared (scaled, where the party scales) feature rows ``rows`` (indices
+        into the table's IDs), in that order; a DataError if the source changed since its
+        IDs were read."""
+        ...
 
 
 PartyInput = Mapping[str, "PartyTable | tuple[Sequence[Any] | np.ndarray, np.ndarray]"]

@@ -701,6 +701,14 @@ def vertical_party(
     if keys is None and algorithm.key_holder(plan.config, train=plan.train) == kind:
         keys = make_keys(algorithm, plan.config, name, progress)
     folder = _folder(plan, name, checkpoint_dir)
+    if (
+        data.later is not None
+        and plan.train
+        and (folder is not None or algorithm.train.unmatched_rows)
+    ):
+        # a checkpoint's digest covers every cell, and transfer learning learns from the
+        # rows PSI leaves out too: both need the whole table
+        data = _whole_table(data)
     checkpoints, saved_rows = None, None
     if folder is not None:
         assert data.table is not None
@@ -729,9 +737,7 @@ def vertical_party(
         assert role is not None
         # a model brought to training is the party's starting point (e.g. its own encoder)
         start = RoleState(keys, model)
-        model = role(
-            phase, context, AlignedData(data.table, train_rows, labels, data.feature_names), start
-        )
+        model = role(phase, context, _aligned(data, train_rows, labels), start)
         _check_type(model, algorithm.models.of(kind), algorithm, kind)
 
     scored, score_ids, scores = 0, None, None
@@ -762,6 +768,25 @@ def vertical_party(
     return VerticalPartyResult(
         name, plan, train_rows, model, scored, score_ids, scores, alignments, keys
     )
+
+
+def _whole_table(data: PartyData) -> PartyData:
+    """``data`` with every training row's features read (its ``later`` ones)."""
+    assert data.table is not None and data.later is not None
+    rows = np.arange(len(data.table.ids))
+    return replace(data, table=PartyTable(data.table.ids, data.later.read(rows)), later=None)
+
+
+def _aligned(data: PartyData, rows: np.ndarray, labels: np.ndarray | None) -> AlignedData:
+    """The training role's rows: where the features are read after PSI (``data.later``),
+    only the shared ``rows``, read now in the agreed order (the role sees the same
+    features, labels and IDs in the same order as from the whole table)."""
+    assert data.table is not None
+    if data.later is None:
+        return AlignedData(data.table, rows, labels, data.feature_names)
+    shared = PartyTable(np.asarray(data.table.ids)[rows], data.later.read(rows))
+    own = None if labels is None else np.asarray(labels)[rows]
+    return AlignedData(shared, np.arange(len(rows)), own, data.feature_names)
 
 
 def _check_training_runs(run: Channel, coordinator: str, origin: ModelOrigin | None) -> None:
@@ -904,6 +929,7 @@ def check_party_columns(
             missing_ok=missing_ok,
             algorithm=algorithm.name,
             fix=fix,
+            cells=None if data.later is None else data.later.cells,
         )
     if score and kind in algorithm.predict.tables and data.score_table is not None:
         check_columns(

@@ -1,0 +1,189 @@
+"""A deployed vertical party's training CSV read in two passes, so that it never holds the
+rows no other party shares: the first (before PSI) checks every cell and keeps the IDs,
+labels and what scaling needs of every row; the second (after PSI) keeps only the shared
+rows' features, in the order PSI agreed.
+
+Both passes parse every cell with the reader of :func:`~rengo.data.load_csv` (the first
+one names any cell that is not a number, as a whole read does), so a bank of 3M rows x 300
+columns, 10 % of them shared, holds 0.7 GB of features rather than 7.2 GB, for a second
+parse of its file. Standardised columns use every training row's mean and spread, as
+before, summed across the chunks in the order a whole table's sums add them
+(:class:`~rengo.data.running_scaling.RunningScaling`): the features, and so the model, are
+bit for bit those of a whole read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from rengo.core.errors import DataError
+from rengo.data.csv_table import CsvFormat, CsvScan, scan_csv
+from rengo.data.running_scaling import RunningScaling
+from rengo.vfl.common import ColumnCells, PartyTable
+
+SLOW_READ_S = 2.0
+"""Seconds the second pass may take before its end is said too (a bank's file)."""
+
+
+@dataclass
+class SharedRowsFile:
+    """One party's training CSV, read in two passes (see the module): :meth:`first_pass`
+    before PSI, :meth:`read` of the shared rows after it. It satisfies
+    :class:`~rengo.vfl.common.FeaturesAfterPsi`.
+
+    Parameters
+    ----------
+    path
+        The training CSV.
+    id_column, features, form
+        Its ID column, feature columns (``None``: all but the ID and label) and format.
+    standardize
+        Z-score each column with every training row's mean and spread.
+    score
+        The party's rows to score, read whole: z-scored in place with the training
+        statistics once the second pass has them.
+    say
+        Told a line when the second pass starts, and when it ends if it took long.
+    """
+
+    path: Path
+    id_column: str
+    features: list[str] | None
+    form: CsvFormat
+    standardize: bool = True
+    score: PartyTable | None = None
+    say: Callable[[str], None] | None = None
+    _scaling: RunningScaling | None = None
+    _cells: ColumnCells | None = None
+    _ids: np.ndarray | None = None
+    _names: list[str] = field(default_factory=list)
+    _squared: bool = False
+    _mean: np.ndarray | None = None
+    _scale: np.ndarray | None = None
+
+    def first_pass(
+        self,
+        label: str | None,
+        text: str | None,
+        task: Literal["classification", "regression"],
+    ) -> CsvScan:
+        """Read every row: check each cell, keep the IDs and labels (``label``, encoded as
+        :func:`~rengo.data.load_csv` does, or ``text``: a label column kept as text) and
+        sum each column, holding one chunk of features at a time.
+
+        Raises
+        ------
+        DataError
+            As :func:`~rengo.data.load_csv` (naming the file, row and column).
+        """
+        start = 0
+
+        def each(chunk: np.ndarray) -> None:
+            nonlocal start
+            if self._scaling is None:
+                self._scaling = RunningScaling(chunk.shape[1])
+                self._cells = ColumnCells.of(chunk[:0])
+            assert self._cells is not None
+            self._cells = self._cells.then(ColumnCells.of(chunk, start))
+            if self.standardize:
+                self._scaling.add_sums(chunk)
+            start += len(chunk)
+
+        scan = self._scan(each, label=label, text_column=text, task=task)
+        self._ids = scan.ids
+        self._names = list(scan.feature_names)
+        return scan
+
+    @property
+    def cells(self) -> ColumnCells:
+        """Every training row's columns, as :func:`~rengo.vfl.common.check_columns` checks
+        them (after :meth:`first_pass`)."""
+        assert self._cells is not None, "first_pass first"
+        return self._cells
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """The features of ``rows`` (indices into the first pass's rows) in that order,
+        z-scored with every training row's statistics (``standardize``).
+
+        Raises
+        ------
+        DataError
+            If the file's IDs changed since the first pass.
+        """
+        assert self._ids is not None and self._scaling is not None, "first_pass first"
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(rows, kind="stable")
+        wanted = rows[order]
+        out = np.empty((len(rows), len(self._names)), dtype=np.float64)
+        squares = self.standardize and not self._squared
+        start = 0
+        began = time.perf_counter()
+        self._tell(f"reading the {len(rows):,} shared rows' columns of {self.path} ...")
+
+        def each(chunk: np.ndarray) -> None:
+            nonlocal start
+            end = start + len(chunk)
+            lo, hi = np.searchsorted(wanted, [start, end])
+            out[order[lo:hi]] = chunk[wanted[lo:hi] - start]
+            if squares:
+                assert self._scaling is not None
+                self._scaling.add_squares(chunk)
+            start = end
+
+        scan = self._scan(each, label=None, text_column=None, task="classification")
+        if scan.ids is None or not np.array_equal(scan.ids, self._ids):
+            raise DataError(
+                f"{self.path}: its rows changed while the run used it (IDs read before PSI "
+                "differ from those read after it); keep the file unchanged during a run"
+            )
+        if squares:
+            self._squared = True
+            self._mean, self._scale = self._scaling.scaling()
+            if self.score is not None:
+                features = self.score.features
+                features -= self._mean
+                features /= self._scale
+        if self._mean is not None and self._scale is not None:
+            out -= self._mean
+            out /= self._scale
+        seconds = time.perf_counter() - began
+        if seconds >= SLOW_READ_S:
+            self._tell(f"read {len(rows):,} shared rows x {out.shape[1]} columns ({seconds:.1f} s)")
+        return out
+
+    def scaling(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The training columns' means and spreads (``None`` before :meth:`read`, or
+        without ``standardize``)."""
+        return self._mean, self._scale
+
+    def _scan(
+        self,
+        each: Callable[[np.ndarray], None],
+        *,
+        label: str | None,
+        text_column: str | None,
+        task: Literal["classification", "regression"],
+    ) -> CsvScan:
+        return scan_csv(
+            self.path,
+            each,
+            label=label,
+            id_column=self.id_column,
+            features=self._names or self.features,  # the second pass: the first's columns
+            text_column=text_column,
+            delimiter=self.form.delimiter,
+            encoding=self.form.encoding,
+            decimal=self.form.decimal,
+            missing_values=("",),
+            task=task,
+        )
+
+    def _tell(self, line: str) -> None:
+        if self.say is not None:
+            self.say(line)
