@@ -222,3 +222,14 @@ def test_a_file_changed_between_the_passes_is_refused_naming_it(tmp_path: Path) 
     assert data.later is not None
     with pytest.raises(DataError, match=r"bank\.csv: its rows changed while the run used it"):
         data.later.read(np.array([0, 2]))
+
+
+def test_the_second_read_is_announced_as_it_starts(tmp_path: Path) -> None:
+    path = tmp_path / "bank.csv"
+    path.write_text("id,a,y\n1,2,0\n2,3,1\n3,4,1\n")
+    said: list[str] = []
+    data = load_party_data(path, "id", label="y", shared_rows_later=True, say=said.append)
+    assert said == []  # the first pass is the read line rengo vfl party already says
+    assert data.later is not None
+    data.later.read(np.array([2, 0]))
+    assert said[0] == f"reading the 2 shared rows' columns of {path} ..."
