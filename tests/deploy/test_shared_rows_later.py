@@ -15,6 +15,8 @@ import pytest
 
 from rengo.core.errors import DataError
 from rengo.deploy.vertical_data import load_party_data
+from rengo.jobs import load_job, party_data
+from rengo.jobs.vertical import job_plan
 from rengo.vfl import HeteroLRConfig, PartyData, VerticalPlan, simulate_vertical
 from rengo.vfl.registry import get_algorithm
 from rengo.vfl.runner import check_party_columns
@@ -233,3 +235,44 @@ def test_the_second_read_is_announced_as_it_starts(tmp_path: Path) -> None:
     assert data.later is not None
     data.later.read(np.array([2, 0]))
     assert said[0] == f"reading the 2 shared rows' columns of {path} ..."
+
+
+def test_a_job_party_that_reads_its_shared_rows_after_psi_trains_and_scores_the_same(
+    tables: dict[str, Path], tmp_path: Path
+) -> None:
+    """``rengo vfl party --job``: the job's held-out customers are its scoring rows, read
+    in the first pass; its training rows' features after PSI; the same model and scores."""
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f"""
+[job]
+kind = "vfl"
+seed = 4
+[vfl]
+label_party = "bank"
+label = "y"
+key_bits = 512
+epochs = 2
+batch_size = 64
+missing = "mean"
+test_size = 0.25
+[vfl.parties]
+bank = "{tables["bank"]}"
+telecom = "{tables["telecom"]}"
+"""
+    )
+    spec = load_job(job)
+    assert spec.vfl is not None
+    vfl = spec.vfl
+    runs = []
+    for later in (False, True):
+        data = {n: party_data(vfl, n, spec.job.seed, shared_rows_later=later) for n in vfl.parties}
+        assert (data["bank"].later is not None) == later
+        runs.append(simulate_vertical(job_plan(spec), data, psi_workers=1))
+    whole, later_run = runs
+    for name in vfl.parties:
+        assert fields(whole.parties[name].model) == fields(later_run.parties[name].model), name
+    bank, again = whole.parties["bank"], later_run.parties["bank"]
+    assert bank.scores is not None and len(bank.scores) > 0
+    np.testing.assert_array_equal(bank.score_ids, again.score_ids)
+    assert bank.scores.tobytes() == again.scores.tobytes()

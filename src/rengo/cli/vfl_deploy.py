@@ -410,12 +410,12 @@ def vfl_party(
     PSI, train, score."""
     from rengo.cli.reading_progress import reading_shown
     from rengo.data.csv_table import CsvFormat
-    from rengo.deploy.shared_rows import SharedRowsFile
     from rengo.deploy.vertical import run_vertical_party
     from rengo.deploy.vertical_data import load_party_data
     from rengo.jobs import load_job, party_data
     from rengo.jobs.vertical import held_out_metrics
     from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
+    from rengo.vfl.shared_rows import SharedRowsFile
 
     set_log_context(party=name)
     with friendly_errors():
@@ -461,7 +461,13 @@ def vfl_party(
                 if spec.vfl is None:
                     raise ConfigError(f"{job}: not a vertical job (job.kind must be 'vfl')")
                 with reading_shown(console, name, str(job), spinner=progress) as read:
-                    data = party_data(spec.vfl, name, spec.job.seed)
+                    data = party_data(
+                        spec.vfl,
+                        name,
+                        spec.job.seed,
+                        shared_rows_later=True,  # only the rows PSI shares are held
+                        say=lambda line: say(console, f"{name}: {line}"),
+                    )
                     read.append(data)
                 table_file = Path(spec.vfl.parties[name]) if name in spec.vfl.parties else None
                 id_column = spec.vfl.id_column

@@ -404,12 +404,13 @@ def _dataset(
     column kept as text: each chunk's features are parsed into numbers before the next is
     read; the id, label and text cells are kept as text for what needs the whole column."""
     table = _GrowingTable(np.empty((_rows_at_most(path), len(columns.features)), dtype))
+    append = table.append
     scan = _scan(
         path,
         header,
         chunks,
         columns,
-        table.append,
+        lambda part, _: append(part),
         decimal=decimal,
         missing_values=missing_values,
         task=task,
@@ -444,7 +445,7 @@ class CsvScan:
 
 def scan_csv(
     path: str | Path,
-    each_chunk: Callable[[np.ndarray], None],
+    each_chunk: Callable[[np.ndarray, list[str]], None],
     *,
     label: str | None = None,
     id_column: str | None = None,
@@ -467,7 +468,8 @@ def scan_csv(
     path
         The CSV file (with a header row).
     each_chunk
-        Called with each chunk's feature rows, in file order (the array is the caller's).
+        Called with each chunk's feature rows, in file order (the array is the caller's),
+        and their ID cells (empty without ``id_column``).
     label, id_column, features, delimiter, encoding, decimal, missing_values, task
         As :func:`load_csv`.
     text_column
@@ -507,7 +509,7 @@ def _scan(
     header: list[str],
     chunks: Iterable[list[tuple[int, list[str]]]],
     columns: _Columns,
-    each_chunk: Callable[[np.ndarray], None],
+    each_chunk: Callable[[np.ndarray, list[str]], None],
     *,
     decimal: str,
     missing_values: Collection[str],
@@ -525,12 +527,13 @@ def _scan(
     for chunk in chunks:
         rows = [cells for _, cells in chunk]
         at = [line for line, _ in chunk]
-        each_chunk(
-            _parse_features(path, rows, at, header, columns.features, missing, dtype, decimal)
+        features = _parse_features(
+            path, rows, at, header, columns.features, missing, dtype, decimal
         )
+        chunk_ids = [] if columns.ids is None else [r[columns.ids] for r in rows]
+        each_chunk(features, chunk_ids)
         lines.extend(at)
-        if columns.ids is not None:
-            ids.extend(r[columns.ids] for r in rows)
+        ids.extend(chunk_ids)
         if columns.label is not None:
             labels.extend(r[columns.label] for r in rows)
         if columns.text is not None:

@@ -28,8 +28,8 @@ from rengo.data.csv_table import (
 )
 from rengo.data.dataset import column_scaling
 from rengo.data.labels import class_list, encode_labels
-from rengo.deploy.shared_rows import SharedRowsFile
 from rengo.vfl.common import PartyData, PartyTable, scaled
+from rengo.vfl.shared_rows import SharedRowsFile
 
 __all__ = ["PartyData", "column_scaling", "load_party_data", "load_scoring_data", "scaled"]
 
@@ -78,7 +78,7 @@ def load_party_data(
         :func:`~rengo.data.load_csv`).
     shared_rows_later
         Read the training table's features only once PSI has named the shared rows (a
-        deployed party's :mod:`~rengo.deploy.shared_rows`): every cell is checked now, and
+        deployed party's :mod:`~rengo.vfl.shared_rows`): every cell is checked now, and
         the IDs and labels kept, but no features are held; ``table`` then holds the IDs,
         ``later`` reads the shared rows' features, and the scaling (``mean``, ``scale``,
         the scoring rows' z-scores) is known once it has (``later.scaling()``).

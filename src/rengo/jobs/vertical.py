@@ -16,6 +16,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,13 @@ from rengo.core.errors import ConfigError, DataError
 from rengo.core.options import options_to_wire
 from rengo.core.roles import COORDINATOR
 from rengo.data import Dataset, Standardization, file_sha256, load_dataset, vertical_split
-from rengo.data.csv_table import csv_header, load_csv, load_csv_and_column, partial_labels
+from rengo.data.csv_table import (
+    CsvFormat,
+    csv_header,
+    load_csv,
+    load_csv_and_column,
+    partial_labels,
+)
 from rengo.data.dataset import column_scaling
 from rengo.data.labels import class_list
 from rengo.jobs.spec import JobSpec
@@ -47,6 +54,7 @@ from rengo.vfl.psi.ids import normalise_ids
 from rengo.vfl.registry import RoleKind, VerticalAlgorithm
 from rengo.vfl.runner import VerticalPlan, check_party_columns
 from rengo.vfl.secureboost import HeteroSecureBoost
+from rengo.vfl.shared_rows import SharedRowsFile
 
 RUN_KIND = "vfl"
 
@@ -203,7 +211,14 @@ def _warn_label_named_feature(party: str, path: str, label: str) -> None:
     )
 
 
-def party_data(vfl: VflSection, name: str, seed: int) -> PartyData:
+def party_data(
+    vfl: VflSection,
+    name: str,
+    seed: int,
+    *,
+    shared_rows_later: bool = False,
+    say: Callable[[str], None] | None = None,
+) -> PartyData:
     """One party's inputs to the job's run: its training and held-out tables (standardised
     with its own training statistics), and its labels if it is the label party.
 
@@ -215,6 +230,14 @@ def party_data(vfl: VflSection, name: str, seed: int) -> PartyData:
         The party.
     seed
         The job's seed (the bundled split and the held-out customers).
+    shared_rows_later
+        A party whose table is a CSV reads its training rows' features only once PSI has
+        named the shared ones (``rengo vfl party --job``; see :mod:`rengo.vfl.shared_rows`):
+        every cell is checked now, and the IDs, labels and held-out rows kept; ``table``
+        then holds the training IDs, ``later`` reads their features, and the scaling is
+        known once it has. A bundled table is read whole either way.
+    say
+        With ``shared_rows_later``: told a line when the shared rows are read.
 
     Returns
     -------
@@ -230,33 +253,11 @@ def party_data(vfl: VflSection, name: str, seed: int) -> PartyData:
         CSV), a missing ID column, a label without two classes, a vfl.drop_fraction that
         leaves the party under 2 rows, or a vfl.test_size that holds out all of them.
     """
+    if shared_rows_later and vfl.parties and name in vfl.parties:
+        return _party_data_later(vfl, name, seed, say)
     ids, x, y, classes, feature_names = _own_table(vfl, name, seed)
-    if name == vfl.label_party:
-        if y is None:
-            raise DataError(f"label party {name!r} holds no labels")
-        binary = vfl.spec.output_of(vfl.options) == "probability"
-        if binary and classes is not None and len(classes) < 2:
-            only = f" ({classes[0]!r})" if classes else ""
-            raise DataError(
-                f"{name}: label {vfl.label!r} holds one class{only} on every row: a model "
-                "needs rows of two classes; give a label column with both"
-            )
-        if binary and classes is not None and len(classes) != 2:
-            hint = (
-                " (or set objective = 'multiclass' in [vfl])"
-                if hasattr(vfl.options, "objective")
-                else ""
-            )
-            raise DataError(
-                f"{name}: label {vfl.label!r} must have two classes for a binary model, found "
-                f"{class_list(classes, count=True)}: give a label column with two classes{hint}"
-            )
-    test = held_out(ids, seed, vfl.test_size)
-    if test.all():
-        raise DataError(
-            f"{name}: vfl.test_size = {vfl.test_size} holds out all {len(ids)} of its rows, "
-            "leaving none to train on; lower vfl.test_size"
-        )
+    _check_label_classes(vfl, name, y, classes)
+    test = _training_split(vfl, name, seed, ids)
     mean, scale = column_scaling(x[~test])
     train = scaled(PartyTable(ids[~test], x[~test]), mean, scale)
     score = scaled(PartyTable(ids[test], x[test]), mean, scale)
@@ -264,6 +265,101 @@ def party_data(vfl: VflSection, name: str, seed: int) -> PartyData:
     score_labels = None if y is None else y[test]
     rule = HeldOutRule(seed, vfl.test_size)
     return PartyData(train, labels, score, score_labels, classes, feature_names, mean, scale, rule)
+
+
+def _check_label_classes(
+    vfl: VflSection, name: str, y: np.ndarray | None, classes: tuple[str, ...] | None
+) -> None:
+    """Refuse a label party without labels, or whose binary label has other than two
+    classes."""
+    if name != vfl.label_party:
+        return
+    if y is None:
+        raise DataError(f"label party {name!r} holds no labels")
+    binary = vfl.spec.output_of(vfl.options) == "probability"
+    if binary and classes is not None and len(classes) < 2:
+        only = f" ({classes[0]!r})" if classes else ""
+        raise DataError(
+            f"{name}: label {vfl.label!r} holds one class{only} on every row: a model "
+            "needs rows of two classes; give a label column with both"
+        )
+    if binary and classes is not None and len(classes) != 2:
+        hint = (
+            " (or set objective = 'multiclass' in [vfl])"
+            if hasattr(vfl.options, "objective")
+            else ""
+        )
+        raise DataError(
+            f"{name}: label {vfl.label!r} must have two classes for a binary model, found "
+            f"{class_list(classes, count=True)}: give a label column with two classes{hint}"
+        )
+
+
+def _training_split(vfl: VflSection, name: str, seed: int, ids: np.ndarray) -> np.ndarray:
+    """Which of the party's rows the job holds out to score (the rest train).
+
+    Raises
+    ------
+    DataError
+        When it holds out every row.
+    """
+    test = held_out(ids, seed, vfl.test_size)
+    if test.all():
+        raise DataError(
+            f"{name}: vfl.test_size = {vfl.test_size} holds out all {len(ids)} of its rows, "
+            "leaving none to train on; lower vfl.test_size"
+        )
+    return test
+
+
+def _party_data_later(
+    vfl: VflSection, name: str, seed: int, say: Callable[[str], None] | None
+) -> PartyData:
+    """:func:`party_data` of a party with a CSV table, its training rows' features read
+    after PSI (:class:`~rengo.vfl.shared_rows.SharedRowsFile`): the same IDs, labels,
+    held-out rows, checks and messages, and (once read) bit for bit the same features."""
+    path = vfl.parties[name]
+    header = _party_header(path, vfl)
+    source = SharedRowsFile(
+        Path(path),
+        vfl.id_column,
+        None,
+        CsvFormat.checked(vfl.delimiter, vfl.encoding, vfl.decimal),
+        say=say,
+        held_out=lambda ids: held_out(ids, seed, vfl.test_size),
+    )
+    y: np.ndarray | None
+    if name != vfl.label_party and labels_by_name(vfl) and vfl.label in header:
+        scan = source.first_pass(None, vfl.label, "classification")  # a target's few labels
+        assert scan.text is not None
+        y = partial_labels(scan.text)
+        classes: tuple[str, ...] | None = tuple(sorted({n for n in y.tolist() if n is not None}))
+    else:
+        label = vfl.label if name == vfl.label_party else None
+        if label is None and vfl.label in header:
+            _warn_label_named_feature(name, path, vfl.label)
+        values = vfl.spec.output_of(vfl.options) == "values"
+        scan = source.first_pass(label, None, "regression" if values else "classification")
+        y, classes = scan.y, scan.classes
+        if y is not None and labels_by_name(vfl):
+            assert classes is not None
+            y = np.asarray(classes, dtype=object)[y]
+    assert scan.ids is not None  # the job names the id column, which the scan requires
+    ids = np.asarray(scan.ids)
+    _check_label_classes(vfl, name, y, classes)
+    test = _training_split(vfl, name, seed, ids)
+    mask = source.held_out_mask()
+    assert mask is not None and np.array_equal(mask, test)  # one rule, chunk by chunk
+    score = PartyTable(ids[test], source.held_out_features())
+    source.score = score  # z-scored in place once the training rows' spread is known
+    train = PartyTable(ids[~test], np.empty((int((~test).sum()), 0)))
+    labels = None if y is None else y[~test]
+    score_labels = None if y is None else y[test]
+    rule = HeldOutRule(seed, vfl.test_size)
+    names = tuple(scan.feature_names)
+    return PartyData(
+        train, labels, score, score_labels, classes, names, held_out=rule, later=source
+    )
 
 
 def job_plan(spec: JobSpec, *, score: bool = True) -> VerticalPlan:

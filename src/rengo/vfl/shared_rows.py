@@ -31,6 +31,12 @@ SLOW_READ_S = 2.0
 """Seconds the second pass may take before its end is said too (a bank's file)."""
 
 
+HeldOut = Callable[[np.ndarray], np.ndarray]
+"""Which of some IDs a job holds out to score (``True``), one ID at a time (a job's
+:func:`~rengo.jobs.vertical.held_out`): those rows are the job's scoring table, not
+training rows."""
+
+
 @dataclass
 class SharedRowsFile:
     """One party's training CSV, read in two passes (see the module): :meth:`first_pass`
@@ -50,6 +56,10 @@ class SharedRowsFile:
         statistics once the second pass has them.
     say
         Told a line when the second pass starts, and when it ends if it took long.
+    held_out
+        The rows a job holds out of training (to score them): they are neither training
+        rows nor in the scaling; the first pass keeps their features
+        (:meth:`held_out_features`). ``None``: every row trains.
     """
 
     path: Path
@@ -59,10 +69,14 @@ class SharedRowsFile:
     standardize: bool = True
     score: PartyTable | None = None
     say: Callable[[str], None] | None = None
+    held_out: HeldOut | None = None
     _scaling: RunningScaling | None = None
     _cells: ColumnCells | None = None
     _ids: np.ndarray | None = None
     _names: list[str] = field(default_factory=list)
+    _kept: list[np.ndarray] = field(default_factory=list)
+    _masks: list[np.ndarray] = field(default_factory=list)
+    _mask: np.ndarray | None = None
     _squared: bool = False
     _mean: np.ndarray | None = None
     _scale: np.ndarray | None = None
@@ -75,7 +89,8 @@ class SharedRowsFile:
     ) -> CsvScan:
         """Read every row: check each cell, keep the IDs and labels (``label``, encoded as
         :func:`~rengo.data.load_csv` does, or ``text``: a label column kept as text) and
-        sum each column, holding one chunk of features at a time.
+        sum each training column, holding one chunk of features at a time (and the
+        held-out rows').
 
         Raises
         ------
@@ -84,21 +99,36 @@ class SharedRowsFile:
         """
         start = 0
 
-        def each(chunk: np.ndarray) -> None:
+        def each(chunk: np.ndarray, ids: list[str]) -> None:
             nonlocal start
             if self._scaling is None:
                 self._scaling = RunningScaling(chunk.shape[1])
                 self._cells = ColumnCells.of(chunk[:0])
             assert self._cells is not None
-            self._cells = self._cells.then(ColumnCells.of(chunk, start))
+            train = self._training_part(chunk, ids)
+            self._cells = self._cells.then(ColumnCells.of(train, start))
             if self.standardize:
-                self._scaling.add_sums(chunk)
-            start += len(chunk)
+                self._scaling.add_sums(train)
+            start += len(train)
 
         scan = self._scan(each, label=label, text_column=text, task=task)
         self._ids = scan.ids
         self._names = list(scan.feature_names)
+        if self.held_out is not None:
+            self._mask = np.concatenate(self._masks) if self._masks else np.zeros(0, bool)
+            self._masks = []
         return scan
+
+    def held_out_mask(self) -> np.ndarray | None:
+        """Which rows the first pass held out (``held_out``), or ``None``."""
+        return self._mask
+
+    def held_out_features(self) -> np.ndarray:
+        """The held-out rows' features, unscaled, in file order (after :meth:`first_pass`)."""
+        width = len(self._names)
+        kept = np.concatenate(self._kept) if self._kept else np.empty((0, width))
+        self._kept = []
+        return kept
 
     @property
     def cells(self) -> ColumnCells:
@@ -108,8 +138,8 @@ class SharedRowsFile:
         return self._cells
 
     def read(self, rows: np.ndarray) -> np.ndarray:
-        """The features of ``rows`` (indices into the first pass's rows) in that order,
-        z-scored with every training row's statistics (``standardize``).
+        """The features of ``rows`` (indices into the first pass's training rows) in that
+        order, z-scored with every training row's statistics (``standardize``).
 
         Raises
         ------
@@ -122,12 +152,16 @@ class SharedRowsFile:
         wanted = rows[order]
         out = np.empty((len(rows), len(self._names)), dtype=np.float64)
         squares = self.standardize and not self._squared
-        start = 0
+        start = at = 0  # training rows and file rows passed
         began = time.perf_counter()
         self._tell(f"reading the {len(rows):,} shared rows' columns of {self.path} ...")
 
-        def each(chunk: np.ndarray) -> None:
-            nonlocal start
+        def each(chunk: np.ndarray, _: list[str]) -> None:
+            nonlocal start, at
+            if self._mask is not None:
+                held = self._mask[at : at + len(chunk)]
+                at += len(chunk)
+                chunk = chunk[~held] if held.any() else chunk
             end = start + len(chunk)
             lo, hi = np.searchsorted(wanted, [start, end])
             out[order[lo:hi]] = chunk[wanted[lo:hi] - start]
@@ -162,9 +196,26 @@ class SharedRowsFile:
         without ``standardize``)."""
         return self._mean, self._scale
 
+    def _training_part(self, chunk: np.ndarray, ids: list[str]) -> np.ndarray:
+        """The chunk's training rows; its held-out rows' features are kept. An ID the
+        held-out rule refuses counts as a training row here: the caller applies the rule
+        to every ID once the pass is done, which names it as a whole table's check does."""
+        if self.held_out is None:
+            return chunk
+        try:
+            held = np.asarray(self.held_out(np.array(ids, dtype=str)), dtype=bool)
+        except DataError:
+            held = np.zeros(len(chunk), dtype=bool)
+        self._masks.append(held)
+        if not held.any():
+            return chunk
+        self._kept.append(chunk[held])
+        train: np.ndarray = chunk[~held]
+        return train
+
     def _scan(
         self,
-        each: Callable[[np.ndarray], None],
+        each: Callable[[np.ndarray, list[str]], None],
         *,
         label: str | None,
         text_column: str | None,
