@@ -18,7 +18,7 @@ Scores travel in batches of at most ``batch_rows`` rows (the guest names it in t
 :data:`PREDICT_BATCH_ROWS` by default), each batch in its own ``batch=i`` scope, so no
 message, pool draw or decryption holds every row's ciphertext at once: a million rows at
 2048 bits would be over 500 MB in one message. Plain mode's partial scores travel in the
-same batches (8 bytes a row: 32M rows would pass the deployed 256 MiB message limit in one
+same batches (8 bytes a row: 34M rows would pass the deployed 256 MiB message limit in one
 message). A host encrypts its next batch while the
 guest works on the last and sends it only once the guest has taken the one before
 (``taken``), so at most two batches of a host wait at the guest. The predictions are the
