@@ -205,7 +205,10 @@ def test_simultaneous_submissions_are_all_kept(tmp_path: Path):
     assert opened.exit_code == 0, opened.output
     ids = [r["id"] for r in _read(tmp_path / "tournament-round1-live.csv")]
     predictions = _predictions(tmp_path / "p.csv", ids, np.linspace(0, 1, len(ids)))
-    context = mp.get_context("fork")
+    # spawned, not forked: a fork of this process (torch's OpenMP threads, gRPC's, when
+    # an earlier test in the same pytest worker loaded them) can hang in the child on a lock
+    # some thread held at the fork, and the test then waited for ever
+    context = mp.get_context("spawn")
     told_recorded: list[str] = []
     for attempt in range(2):
         names = [f"p{attempt}-{k}" for k in range(8)]
@@ -219,7 +222,7 @@ def test_simultaneous_submissions_are_all_kept(tmp_path: Path):
         ]
         for worker in workers:
             worker.start()
-        results = [out.get() for _ in workers]
+        results = [out.get(timeout=120) for _ in workers]
         for worker in workers:
             worker.join()
         assert all(code == 0 for _, code, _ in results), results
