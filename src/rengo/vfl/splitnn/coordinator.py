@@ -26,8 +26,13 @@ from rengo.vfl.splitnn.roles import EPOCH_END, SCOPE
 
 @dataclass(frozen=True)
 class SplitNNReport:
-    """What the coordinator knows of a split-learning training run: how many epochs every
-    role completed."""
+    """What the coordinator knows of a split-learning training run.
+
+    Attributes
+    ----------
+    epochs_run
+        How many epochs every role completed.
+    """
 
     epochs_run: int
 
