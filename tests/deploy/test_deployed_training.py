@@ -13,15 +13,16 @@ from digits_app import PARTIES, SEED, client_fn, initial_parameters, strategy
 
 from rengo.core.codec import decode, encode
 from rengo.deploy import serve_coordinator
-from rengo.hfl import simulate
+from rengo.hfl import CompressedUpdates, simulate
 from rengo.tracking import RunStore
 from rengo.transport.grpc_security import HubSecurity
 
 
-def simulated(parties: list[str], rounds: int) -> list[np.ndarray]:
+def simulated(parties: list[str], rounds: int, workflow: Any = None) -> list[np.ndarray]:
     history = simulate(
-        client_fn, parties, strategy(len(parties)), initial_parameters(), rounds, seed=SEED
-    )
+        client_fn, parties, strategy(len(parties)), initial_parameters(), rounds, seed=SEED,
+        workflow=workflow,
+    )  # fmt: skip
     return history.parameters
 
 
@@ -90,6 +91,32 @@ def test_five_party_processes_reach_the_simulated_model(certs: Path, processes: 
     events = [e.message for e in coordinator.store.events(history.run_id)]
     assert sum("joined" in m for m in events) == 5
     assert any(m.startswith("round 3/3") and "received" in m for m in events)
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(
+    "workflow",
+    [CompressedUpdates("int8", chunk=64), CompressedUpdates("topk", fraction=0.05)],
+    ids=["int8", "topk"],
+)
+def test_compressed_updates_deployed_reach_the_simulated_model(
+    certs: Path, processes: Processes, workflow: CompressedUpdates
+) -> None:
+    """The same seed, the same model: int8's rounding draws from the round's per-client
+    seed, and top-k's error-feedback residual lives in each party's process across rounds
+    as it lives in the simulation pool; the parties' uplink bytes shrink."""
+    rounds, names = 3, PARTIES[:3]
+    coordinator = CoordinatorThread(certs, names, rounds, workflow=workflow)
+    for name in names:
+        processes.party(coordinator.address, name, certs)
+    history = coordinator.history()
+    assert all(not r.failures for r in history.rounds)
+    for got, want in zip(history.parameters, simulated(names, rounds, workflow), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    fits = [r for r in coordinator.store.client_records(history.run_id) if r.phase == "fit"]
+    model_bytes = sum(p.nbytes for p in initial_parameters())
+    assert len(fits) == rounds * len(names)
+    assert all(r.bytes_received < model_bytes / 2 for r in fits)
 
 
 @pytest.mark.timeout(60)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     )
     from rengo.core.messages import (
         Config,
+        EncodedUpdate,
         EvaluateIns,
         EvaluateResult,
         FitIns,
@@ -62,6 +63,7 @@ __all__ = [
     "CoordinatorUnreachable",
     "DataError",
     "DuplicatePartyError",
+    "EncodedUpdate",
     "Envelope",
     "EvaluateIns",
     "EvaluateResult",

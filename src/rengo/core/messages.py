@@ -57,6 +57,32 @@ class FitResult:
 
 
 @dataclass
+class EncodedUpdate:
+    """A fit reply whose update travels compressed (:class:`rengo.hfl.CompressedUpdates`):
+    the coordinator decodes it into a :class:`FitResult` before any check or strategy sees it.
+
+    Parameters
+    ----------
+    codec
+        ``"float16"``, ``"int8"`` or ``"topk"``: how ``parts`` encode the update (each
+        result array minus the global model's, or minus zero for arrays past the model's).
+    parts
+        The codec's typed arrays: float16 arrays of the update's shapes; for int8, each
+        array's int8 values then its float32 scales; for top-k, the ascending indices into
+        the flattened update and their float32 values.
+    num_examples
+        As :attr:`FitResult.num_examples`.
+    metrics
+        As :attr:`FitResult.metrics`.
+    """
+
+    codec: str
+    parts: Parameters
+    num_examples: int
+    metrics: Metrics = field(default_factory=dict)
+
+
+@dataclass
 class EvaluateIns:
     """What the coordinator sends a client to evaluate.
 
@@ -129,6 +155,12 @@ def _metrics(tree: Any) -> Metrics:
     return metrics
 
 
+def _codec_name(value: Any) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= 32:
+        raise ValueError(f"codec must be a short name, got {str(value)[:40]!r}")
+    return value
+
+
 def _count(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"num_examples must be a non-negative int, got {value!r}")
@@ -147,6 +179,22 @@ register_type(
     lambda m: {"parameters": m.parameters, "num_examples": m.num_examples, "metrics": m.metrics},
     lambda t: FitResult(
         _parameters(t["parameters"]), _count(t["num_examples"]), _metrics(t["metrics"])
+    ),
+)
+register_type(
+    "encoded_update",
+    EncodedUpdate,
+    lambda m: {
+        "codec": m.codec,
+        "parts": m.parts,
+        "num_examples": m.num_examples,
+        "metrics": m.metrics,
+    },
+    lambda t: EncodedUpdate(
+        _codec_name(t["codec"]),
+        _parameters(t["parts"]),
+        _count(t["num_examples"]),
+        _metrics(t["metrics"]),
     ),
 )
 register_type(

@@ -27,6 +27,7 @@ from rengo.core.parameters import Parameters, num_bytes
 from rengo.deploy.party_data import PartyDataRecorder
 from rengo.deploy.presence import PresenceRecorder
 from rengo.hfl.checkpoints import CheckpointRetention
+from rengo.hfl.compressed_exchange import compression_settings
 from rengo.hfl.coordinator import (
     Coordinator,
     History,
@@ -440,6 +441,7 @@ def serve_coordinator(
         "seed": seed,
         **({"parties": expected} if expected is not None else {}),
         **(run_config or {}),
+        **compression_settings(workflow),
         **privacy_settings(strategy, workflow),  # last: what ran, whatever a caller named
     }
     check_can_listen(listen)  # a port in use records no run

@@ -1,7 +1,8 @@
 """Horizontal federated learning: clients, client mods, strategies, round workflows, the
 round loop and simulation; personalisation (FedPer, FedRep, FedBN, Ditto, FedAvg +
 fine-tuning) as strategies with client mods; secure aggregation (SecAgg+,
-:class:`SecAggPlus`) is one round workflow.
+:class:`SecAggPlus`) is one round workflow, update compression for slow or metered links
+(:class:`CompressedUpdates`: float16, int8, top-k with error feedback) another.
 
 Bring your own PyTorch model with :class:`TorchClient` (``from rengo.hfl import
 TorchClient``) and its helpers :func:`get_parameters`, :func:`set_parameters`,
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
         client_seed,
         with_mods,
     )
+    from rengo.hfl.compressed_exchange import CompressedUpdates
     from rengo.hfl.coordinator import (
         AbandonedAttemptObserver,
         Coordinator,
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
         ClientCall,
         ClientMod,
         ClipUpdateMod,
+        CompressUpdateMod,
         DittoMod,
         DPClipMod,
         FedProxMod,
@@ -122,6 +125,7 @@ if TYPE_CHECKING:
         seed_torch,
         set_parameters,
     )
+    from rengo.hfl.update_compression import UpdateCompression
     from rengo.hfl.workflow import FitRound, FitWorkflow, ShortRound, SingleExchange
 
 
@@ -142,6 +146,8 @@ __all__ = [
     "ClientMod",
     "ClipUpdateMod",
     "ClippedDeltaSum",
+    "CompressUpdateMod",
+    "CompressedUpdates",
     "Coordinator",
     "DPClipMod",
     "DifferentialPrivacy",
@@ -199,6 +205,7 @@ __all__ = [
     "Strategy",
     "StrategyOption",
     "TorchClient",
+    "UpdateCompression",
     "ValuedAsFedAvgWarning",
     "WeightedSum",
     "attack_registry",

@@ -10,6 +10,7 @@ import logging
 
 from rengo.core.errors import ConfigError
 from rengo.core.parameters import Parameters
+from rengo.hfl.compressed_exchange import CompressedUpdates
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.secagg import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
@@ -26,20 +27,22 @@ def check_privacy_fits(strategy: Strategy, workflow: object | None, parameters: 
     strategy
         The run's strategy (central DP is :class:`DifferentialPrivacy` around another).
     workflow
-        The run's fit workflow (secure aggregation is :class:`SecAggPlus`), or None.
+        The run's fit workflow (secure aggregation is :class:`SecAggPlus`, update
+        compression :class:`CompressedUpdates`), or None.
     parameters
         The initial model.
 
     Raises
     ------
     ConfigError
-        If DP wraps a strategy that keeps each update or returns more than the model, or
+        If DP wraps a strategy that keeps each update or returns more than the model,
         secure aggregation runs one that needs each update or DP that clips at the
-        coordinator.
+        coordinator, or update compression runs one whose clients send no model
+        (q-FedAvg).
     """
     if isinstance(strategy, DifferentialPrivacy):
         strategy.check_wrapped(parameters)
-    if isinstance(workflow, SecAggPlus):
+    if isinstance(workflow, (SecAggPlus, CompressedUpdates)):
         workflow.check_strategy(strategy, parameters)
 
 

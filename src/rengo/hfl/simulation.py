@@ -20,6 +20,7 @@ from rengo.core.errors import ConfigError
 from rengo.core.parameters import Parameters
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import ClientFn, client_handler
+from rengo.hfl.compressed_exchange import compression_settings
 from rengo.hfl.coordinator import (
     Coordinator,
     History,
@@ -273,6 +274,7 @@ def simulate(
         "executor": executor,
         "seed": seed,
         **(run_config or {}),
+        **compression_settings(workflow),
         **privacy_settings(strategy, workflow),  # last: what ran, whatever a caller named
     }
     if resume is not None:

@@ -13,6 +13,7 @@ persisted state between stages.
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -209,9 +210,16 @@ class FitRound:
             yield reply.client_id, value
 
     def fit_results(
-        self, instructions: Sequence[tuple[str, FitIns]] | None = None
+        self,
+        instructions: Sequence[tuple[str, FitIns]] | None = None,
+        decode: Accept | None = None,
     ) -> Iterator[tuple[str, FitResult]]:
         """Send each sampled client its FitIns; yield every valid FitResult as it arrives.
+
+        ``decode(client_id, reply)`` turns each decoded reply into the FitResult it stands
+        for before any check sees it (compressed updates,
+        :class:`~rengo.hfl.CompressedUpdates`); it raises ``ClientFailure``, ``ValueError`` or
+        ``TypeError`` for a reply it cannot read, which drops that client with the reason.
 
         Valid means: a FitResult whose arrays match :attr:`reference` in count, shape and
         kind (no boolean or integer arrays for a floating-point model), all finite, from at
@@ -224,7 +232,10 @@ class FitRound:
         """
         messages = instructions if instructions is not None else self.instructions
         limit = overflow_limit(len(messages))
-        replies = self.exchange(FIT, messages, self._accept)
+        accept: Accept = self._accept
+        if decode is not None:
+            accept = functools.partial(_decoded_then_accepted, decode, self._accept)
+        replies = self.exchange(FIT, messages, accept)
         if self.checks.needs_whole_round:
             replies = iter(self._screen(list(replies)))
         for client_id, result in replies:
@@ -487,6 +498,16 @@ class SingleExchange:
         for client_id, result in fit_round.fit_results():
             strategy.add_result(acc, client_id, result)
         return acc
+
+
+def _decoded_then_accepted(decode: Accept, accept: Accept, client_id: str, value: Any) -> Any:
+    """``accept`` of what ``decode`` makes of a reply, with a reply ``decode`` cannot read
+    (its ``ValueError`` or ``TypeError``) that client's failure, its reason the error's."""
+    try:
+        decoded = decode(client_id, value)
+    except (ValueError, TypeError) as exc:
+        raise ClientFailure(client_id, str(exc)) from exc
+    return accept(client_id, decoded)
 
 
 def _checked(accept: Accept, client_id: str, value: Any) -> Any:

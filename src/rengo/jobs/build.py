@@ -36,6 +36,7 @@ from rengo.hfl import (
     Bulyan,
     Client,
     ClientFn,
+    CompressedUpdates,
     DifferentialPrivacy,
     FitWorkflow,
     Krum,
@@ -147,6 +148,7 @@ def job_settings(spec: JobSpec) -> dict[str, Any]:
         "robust": spec.robust,
         "result_checks": spec.result_checks,
         "contribution": spec.contribution,
+        "compression": spec.compression,
     }
     settings = {
         name: asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
@@ -448,9 +450,12 @@ def build_strategy(
 
 
 def build_workflow(spec: JobSpec) -> FitWorkflow | None:
-    """The job's fit workflow: SecAgg+ with ``[privacy] secagg = true``, else the default."""
+    """The job's fit workflow: SecAgg+ with ``[privacy] secagg = true``, compressed updates
+    with ``[compression] update`` other than ``"none"``, else the default."""
     if spec.privacy is not None and spec.privacy.secagg is not None:
         return SecAggPlus(spec.privacy.secagg)
+    if spec.compression is not None and spec.compression.enabled:
+        return CompressedUpdates(spec.compression)
     return None
 
 

@@ -33,6 +33,9 @@ range from :func:`rengo.core.options.option` next to it, and one function,
 :class:`~rengo.core.errors.ConfigError` naming the key (``job.rounds must be in [1,
 1000000], got 0``), never another exception.
 [checkpoints]  keep_last, every (:class:`rengo.hfl.CheckpointRetention`)
+[compression]  update (none | float16 | int8 | topk), fraction (topk), chunk (int8),
+            error_feedback (topk): how each client's update travels to the coordinator
+            (:class:`rengo.hfl.UpdateCompression`; refused with ``[privacy] secagg = true``)
 [contribution] method, metric, budget, currency, policy
             (:class:`rengo.jobs.ContributionSettings`; horizontal and vertical jobs;
             method "or" is refused with ``[privacy] secagg = true``)
@@ -68,6 +71,7 @@ from rengo.hfl.strategy.registry import (
     strategy_options,
     strategy_registry,
 )
+from rengo.hfl.update_compression import UpdateCompression
 from rengo.jobs.contribution import ContributionSettings, check_secagg, parse_contribution
 from rengo.transport.executors import executor_names
 from rengo.transport.straggler import StragglerWait
@@ -294,6 +298,7 @@ class JobSpec:
     robust: RobustSection | None = None
     checkpoints: CheckpointRetention = field(default_factory=CheckpointRetention)
     contribution: ContributionSettings | None = None
+    compression: UpdateCompression | None = None
     executor_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """``[executor.NAME]``: each executor's own options, passed to its pool when the job
     runs on it (``[executor.ray]``: ``address``, ``num_cpus_per_client``...); the pool
@@ -374,6 +379,7 @@ SECTIONS = (
     "robust",
     "checkpoints",
     "contribution",
+    "compression",
     "executor",
 )
 
@@ -480,11 +486,41 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
         if private and spec.result_checks is not None:
             # the section's other keys hold; its median rules, on by default, cannot
             spec.result_checks = spec.result_checks.without_median_rules()
+    if "compression" in raw:
+        spec.compression = _compression_section(source, raw["compression"], spec)
     if "robust" in raw:
         from rengo.jobs.robust_spec import parse_robust
 
         spec.robust = parse_robust(source, raw["robust"])
     return spec
+
+
+def _compression_section(source: str, raw: Any, spec: JobSpec) -> UpdateCompression:
+    """[compression]: the codec and its options; refused where no update can be decoded
+    (secure aggregation) or where clients send no model (q-FedAvg); a key its codec does not
+    read warns."""
+    section = parse_section(source, "compression", raw, UpdateCompression)
+    if not section.enabled:
+        return section
+    if spec.privacy is not None and spec.privacy.secagg is not None:
+        raise ConfigError(
+            f"{source}: compression.update = {section.update!r} with privacy.secagg = true: "
+            "secure aggregation already quantises every update into its ring (secagg_bits) "
+            "and the coordinator sees only their sum, never an update to decode; remove "
+            "[compression] (or set update = 'none')"
+        )
+    if spec.strategy.name == "qfedavg":
+        raise ConfigError(
+            f"{source}: compression.update = {section.update!r} with strategy.name = "
+            "'qfedavg': compression encodes each client's model minus the global model, and "
+            "q-FedAvg's clients send their step and h_k instead; remove [compression]"
+        )
+    readers = {"fraction": "topk", "error_feedback": "topk", "chunk": "int8"}
+    for key, codec in readers.items():
+        if key in raw and section.update != codec:
+            why = f"compression.update = {section.update!r}"
+            warn_unused_key(source, f"compression.{key}", why)
+    return section
 
 
 def parse_section(source: str, name: str, raw: Any, cls: type[SectionT]) -> SectionT:

@@ -1,7 +1,7 @@
-"""Client mods: middleware around a client (FedProx, SCAFFOLD, update clipping, personal
-layers, FedRep, Ditto, fine-tuning before evaluation), the registry strategies request them
-from, the chain that runs them, and the attack simulators that test a defence (installed on
-chosen clients with :func:`for_clients`)."""
+"""Client mods: middleware around a client (FedProx, SCAFFOLD, update clipping, update
+compression, personal layers, FedRep, Ditto, fine-tuning before evaluation), the registry
+strategies request them from, the chain that runs them, and the attack simulators that test
+a defence (installed on chosen clients with :func:`for_clients`)."""
 
 from rengo.hfl.mods.attacks import (
     BackdoorAttack,
@@ -27,6 +27,7 @@ from rengo.hfl.mods.chain import (
     registered_mods,
 )
 from rengo.hfl.mods.clipping import ClipUpdateMod, clip_update
+from rengo.hfl.mods.compression import CompressUpdateMod
 from rengo.hfl.mods.ditto import DittoMod
 from rengo.hfl.mods.dp_clip import DP_CLIP_KEY, DPClipMod
 from rengo.hfl.mods.fedprox import FedProxMod
@@ -47,6 +48,7 @@ __all__ = [
     "ClientCall",
     "ClientMod",
     "ClipUpdateMod",
+    "CompressUpdateMod",
     "DPClipMod",
     "DittoMod",
     "FedProxMod",

@@ -1,0 +1,65 @@
+"""``[compression]``: a job's clients send their updates compressed through the
+CompressedUpdates workflow; combinations that cannot work are refused naming the fix, and a
+key the chosen codec does not read warns."""
+
+from __future__ import annotations
+
+import pytest
+
+from rengo.core.errors import ConfigError
+from rengo.hfl import CompressedUpdates, UpdateCompression, simulate
+from rengo.jobs import build_hfl_job, parse_job
+from rengo.jobs.build import job_settings
+
+BASE = {
+    "data": {"dataset": "iris"},
+    "partition": {"num_clients": 4},
+    "model": {"type": "logistic"},
+}
+
+
+def test_the_compression_section_builds_the_compressed_workflow_and_runs() -> None:
+    spec = parse_job({**BASE, "compression": {"update": "topk", "fraction": 0.2}})
+    job = build_hfl_job(spec)
+    assert isinstance(job.workflow, CompressedUpdates)
+    assert job.workflow.settings == UpdateCompression(update="topk", fraction=0.2)
+    assert job_settings(spec)["compression"]["update"] == "topk"  # a resume must match it
+    history = simulate(
+        job.client_fn, job.client_ids, job.strategy, job.initial_parameters, 2,
+        workflow=job.workflow,
+    )  # fmt: skip
+    assert not any(r.failures for r in history.rounds)
+
+
+def test_update_none_and_no_section_run_the_default_workflow() -> None:
+    assert build_hfl_job(parse_job({**BASE, "compression": {"update": "none"}})).workflow is None
+    assert "compression" not in job_settings(parse_job(BASE))  # earlier runs' records match
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ({"compression": {"update": "int4"}}, r"compression\.update"),
+        ({"compression": {"update": "topk", "fraction": 0}}, r"compression\.fraction"),
+        ({"compression": {"update": "int8", "chunk": 0}}, r"compression\.chunk"),
+        ({"compression": {"update": "topk", "ratio": 0.1}}, r"ratio"),
+        (
+            {"compression": {"update": "int8"}, "privacy": {"secagg": True}},
+            "secure aggregation already quantises",
+        ),
+        (
+            {"compression": {"update": "float16"}, "strategy": {"name": "qfedavg"}},
+            "q-FedAvg's clients send their step",
+        ),
+    ],
+)
+def test_bad_or_conflicting_compression_settings_are_refused_naming_the_key(
+    extra: dict[str, object], match: str
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        parse_job({**BASE, **extra})
+
+
+def test_a_key_the_codec_does_not_read_warns() -> None:
+    with pytest.warns(UserWarning, match=r"compression\.fraction is ignored with"):
+        parse_job({**BASE, "compression": {"update": "int8", "fraction": 0.1}})
