@@ -153,6 +153,16 @@ def test_resuming_a_scaffold_simulation_warns_that_its_clients_start_again(
         run_job(console, job, store_path=store_path, progress=False, resume=run_id)
 
 
+def test_resuming_a_topk_compressed_simulation_warns_that_its_residuals_start_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job, store_path, console = _job(tmp_path, "fedavg")
+    job.write_text(job.read_text() + '\n[compression]\nupdate = "topk"\nfraction = 0.1\n')
+    run_id = _interrupted(monkeypatch, console, job, store_path, 2)
+    with pytest.warns(UserWarning, match="top-k's error-feedback residuals are not in the round"):
+        run_job(console, job, store_path=store_path, progress=False, resume=run_id)
+
+
 def test_an_interrupted_rengo_run_names_the_command_that_resumes_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

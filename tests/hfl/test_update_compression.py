@@ -376,7 +376,7 @@ def test_compression_saves_uplink_bytes_and_float16_keeps_the_model_close() -> N
         np.testing.assert_allclose(a, b, atol=1e-3)
 
 
-@pytest.mark.filterwarnings("ignore:CentralDP: seeded_noise")
+@pytest.mark.filterwarnings("ignore:CentralDP.*seeded_noise:UserWarning")
 def test_compression_under_central_dp_clips_the_decoded_update() -> None:
     """The coordinator clips what it decoded: the sensitivity bound holds with a codec that
     can raise an update's norm (int8's rounding), and the run completes."""

@@ -97,8 +97,9 @@ class CompressedUpdates:
         if not self.settings.enabled:
             results = fit_round.fit_results()
         else:
+            entries = compression_config(self.settings)
             for _, ins in fit_round.instructions:
-                ins.config.update(compression_config(self.settings))
+                ins.config.update(entries)
             results = fit_round.fit_results(decode=lambda cid, v: self._decoded(fit_round, cid, v))
         for client_id, result in results:
             strategy.add_result(acc, client_id, result)
@@ -123,3 +124,13 @@ def compression_settings(workflow: object | None) -> dict[str, Any]:
     if isinstance(workflow, CompressedUpdates) and workflow.settings.enabled:
         return {"compression": options_to_wire(workflow.settings)}
     return {}
+
+
+def keeps_residuals(workflow: object | None) -> bool:
+    """Whether ``workflow``'s clients keep an error-feedback residual between rounds (top-k
+    with error feedback): client state a resumed simulation does not have."""
+    return (
+        isinstance(workflow, CompressedUpdates)
+        and workflow.settings.update == "topk"
+        and workflow.settings.error_feedback
+    )

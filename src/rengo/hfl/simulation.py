@@ -20,7 +20,7 @@ from rengo.core.errors import ConfigError
 from rengo.core.parameters import Parameters
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.client import ClientFn, client_handler
-from rengo.hfl.compressed_exchange import compression_settings
+from rengo.hfl.compressed_exchange import compression_settings, keeps_residuals
 from rengo.hfl.coordinator import (
     Coordinator,
     History,
@@ -278,7 +278,7 @@ def simulate(
         **privacy_settings(strategy, workflow),  # last: what ran, whatever a caller named
     }
     if resume is not None:
-        _warn_client_state_lost(strategy)
+        _warn_client_state_lost(strategy, workflow)
     try:
         opened = (
             _recorded(store, config, run_name, seed)
@@ -393,13 +393,14 @@ def _restore_latest(store: Any, run: OpenRun, coordinator: Coordinator, client_f
     return int(checkpoint[0])
 
 
-def _warn_client_state_lost(strategy: Strategy) -> None:
+def _warn_client_state_lost(strategy: Strategy, workflow: FitWorkflow | None) -> None:
     """Warn when resuming a simulation whose clients keep state between rounds."""
     kept = [
         what
         for what, found in (
             ("SCAFFOLD's control variates", _is_scaffold(strategy)),
             ("personal layers or models", personalised_valuation_caveat(strategy) is not None),
+            ("top-k's error-feedback residuals", keeps_residuals(workflow)),
         )
         if found
     ]

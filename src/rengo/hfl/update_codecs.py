@@ -124,9 +124,13 @@ def topk_encode(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         Indices (:func:`index_dtype`) and their values (float32).
     """
     flat = np.asarray(values, dtype=np.float64).ravel()
-    # a stable sort by decreasing magnitude: equal magnitudes keep index order
-    order = np.argsort(-np.abs(flat), kind="stable")[:k]
-    indices = np.sort(order)
+    magnitude = np.abs(flat)
+    if k <= 0:
+        return np.zeros(0, index_dtype(flat.size)), np.zeros(0, np.float32)
+    threshold = np.partition(magnitude, flat.size - k)[flat.size - k]  # the k-th largest
+    above = np.flatnonzero(magnitude > threshold)
+    tied = np.flatnonzero(magnitude == threshold)[: k - above.size]  # lowest indices first
+    indices = np.sort(np.concatenate([above, tied]))
     return indices.astype(index_dtype(flat.size)), flat[indices].astype(np.float32)
 
 

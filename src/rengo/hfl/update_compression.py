@@ -14,6 +14,7 @@ arrays together); int8 quantises each array in chunks of ``chunk`` values, one s
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -112,10 +113,24 @@ def compression_from_config(config: Mapping[str, Any]) -> UpdateCompression:
             f"update compression needs config[{CONFIG_PREFIX + 'update'!r}] from the "
             "coordinator (the CompressedUpdates workflow sends it)"
         )
+    items = tuple(sorted(entries.items()))
     try:
-        return options_from_wire(UpdateCompression, entries, "the round's compression settings")
+        hash(items)
+    except TypeError:  # an array among them: refused by the checks, uncached
+        return _checked_settings(items)
+    return _cached_settings(items)
+
+
+def _checked_settings(items: tuple[tuple[str, Any], ...]) -> UpdateCompression:
+    try:
+        return options_from_wire(UpdateCompression, dict(items), "the round's compression settings")
     except ConfigError as exc:
         raise ProtocolError(str(exc)) from None
+
+
+_cached_settings = functools.lru_cache(maxsize=16)(_checked_settings)
+"""The same settings arrive with every fit of a run: checked once (the checks read the
+dataclass's type hints, 0.7 ms a call)."""
 
 
 def _bases(global_model: Sequence[np.ndarray], like: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -171,8 +186,12 @@ def encode_update(
     Raises
     ------
     ValueError
-        If float16 cannot hold a value, or ``residual`` does not match ``update``'s shapes.
+        If the update is not finite, float16 cannot hold a value, or ``residual`` does not
+        match ``update``'s shapes.
     """
+    for i, u in enumerate(update):
+        if not np.all(np.isfinite(u)):
+            raise ValueError(f"the update's array {i} holds NaN or Inf: nothing to compress")
     if settings.update == "float16":
         return [float16_encode(u) for u in update], None
     if settings.update == "int8":
