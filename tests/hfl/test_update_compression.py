@@ -273,6 +273,45 @@ def test_malformed_int8_and_float16_updates_are_refused_saying_what_is_wrong() -
         decode_update(message, UpdateCompression(update="int8"), MODEL, MODEL)
 
 
+wire_dtypes = st.sampled_from(
+    [
+        np.int8,
+        np.uint8,
+        np.int32,
+        np.uint32,
+        np.uint64,
+        np.int64,
+        np.float16,
+        np.float32,
+        np.float64,
+    ]
+)
+
+
+@settings(max_examples=200)
+@given(
+    st.sampled_from(["float16", "int8", "topk"]),
+    st.data(),
+)
+def test_any_replaced_part_decodes_to_the_models_shapes_or_is_refused_with_a_reason(
+    codec: str, data: st.DataObject
+) -> None:
+    """A party may send any typed arrays: whatever replaces one part, decoding yields arrays
+    of the model's shapes and dtypes or a ValueError saying why, never another error."""
+    message, settings_ = encoded(codec, fraction=0.25, chunk=5)
+    index = data.draw(st.integers(0, len(message.parts) - 1))
+    shape = data.draw(st.lists(st.integers(0, 13), max_size=2).map(tuple))
+    dtype = data.draw(wire_dtypes)
+    replacement = data.draw(arrays(dtype, shape))
+    message.parts[index] = replacement
+    try:
+        decoded = decode_update(message, settings_, MODEL, MODEL)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    assert [(a.shape, a.dtype) for a in decoded] == [(m.shape, m.dtype) for m in MODEL]
+
+
 def lying(victim: str, change: Any) -> Any:
     """A client handler whose party ``victim`` alters its encoded update on the wire."""
     honest = client_handler(Steps)

@@ -44,7 +44,8 @@ class CompressedUpdates:
     ----------
     settings
         The codec and its options (:class:`~rengo.hfl.UpdateCompression`), or the codec's
-        name (``"float16"``, ``"int8"``, ``"topk"``).
+        name (``"float16"``, the default; ``"int8"``, ``"topk"``; ``"none"`` runs the
+        default exchange).
     **options
         The other fields of :class:`~rengo.hfl.UpdateCompression` by name (``fraction``,
         ``chunk``, ``error_feedback``).
