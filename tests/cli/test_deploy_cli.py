@@ -48,20 +48,12 @@ def _rengo(*args: str) -> list[str]:
     return [sys.executable, "-m", "rengo.cli.main", *args]
 
 
-@pytest.mark.timeout(120)
-def test_cli_deployment_matches_simulation(tmp_path: Path):
-    runner = CliRunner()
-    job = tmp_path / "job.toml"
-    job.write_text(JOB + '[contribution]\nbudget = "100.00"\n')
-    certs = tmp_path / "certs"
-    result = runner.invoke(app, ["certs", "init", str(certs), "--parties", "client-0,client-1"])
-    assert result.exit_code == 0, result.output
-    sim_store = tmp_path / "sim.db"
-    result = runner.invoke(app, ["run", str(job), "--store", str(sim_store), "--no-progress"])
-    assert result.exit_code == 0, result.output
-
+def _deployed(
+    job: Path, certs: Path, store: Path, names: tuple[str, ...]
+) -> tuple[str, str, list[str]]:
+    """``rengo coordinator --job`` and a ``rengo party`` per name as OS processes until the
+    run ends: the address, the coordinator's output and each party's."""
     address = f"127.0.0.1:{_free_port()}"
-    store = tmp_path / "deployed.db"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     coordinator = subprocess.Popen(
         _rengo(
@@ -73,7 +65,7 @@ def test_cli_deployment_matches_simulation(tmp_path: Path):
             "--certs",
             str(certs),
             "--parties",
-            "client-0,client-1",
+            ",".join(names),
             "--store",
             str(store),
             "--join-timeout",
@@ -102,7 +94,7 @@ def test_cli_deployment_matches_simulation(tmp_path: Path):
             text=True,
             env=env,
         )
-        for name in ("client-0", "client-1")
+        for name in names
     ]
     try:
         out, _ = coordinator.communicate(timeout=90)
@@ -116,6 +108,30 @@ def test_cli_deployment_matches_simulation(tmp_path: Path):
         for p in [coordinator, *parties]:
             if p.poll() is None:
                 p.kill()
+    return address, out, party_out
+
+
+def _simulated_job(tmp_path: Path, extra: str) -> tuple[Path, Path, Path]:
+    """The job (``JOB`` and ``extra``), its federation's certificates for client-0 and
+    client-1, and the store of its `rengo run`."""
+    runner = CliRunner()
+    job = tmp_path / "job.toml"
+    job.write_text(JOB + extra)
+    certs = tmp_path / "certs"
+    result = runner.invoke(app, ["certs", "init", str(certs), "--parties", "client-0,client-1"])
+    assert result.exit_code == 0, result.output
+    sim_store = tmp_path / "sim.db"
+    result = runner.invoke(app, ["run", str(job), "--store", str(sim_store), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    return job, certs, sim_store
+
+
+@pytest.mark.timeout(120)
+def test_cli_deployment_matches_simulation(tmp_path: Path):
+    job, certs, sim_store = _simulated_job(tmp_path, '[contribution]\nbudget = "100.00"\n')
+
+    store = tmp_path / "deployed.db"
+    address, out, party_out = _deployed(job, certs, store, ("client-0", "client-1"))
 
     def valued(s: RunStore, run_id: str) -> dict[str, float]:
         return {c.participant: c.value for c in s.contributions(run_id) if c.round is None}
@@ -148,6 +164,27 @@ def test_cli_deployment_matches_simulation(tmp_path: Path):
     assert all(f"round {k}/3: 2 of 2 parties reported" in flat for k in (1, 2, 3))
     assert "train_loss" in flat
     assert "client-0: round 1: trained on" in " ".join(party_out[0].split())
+
+
+@pytest.mark.timeout(120)
+def test_a_compressed_job_deployed_matches_its_simulation(tmp_path: Path):
+    """``[compression]`` reaches the parties through the round config: `rengo party --job`
+    encodes, the coordinator decodes, and the run equals `rengo run` of the same job."""
+    job, certs, sim_store = _simulated_job(
+        tmp_path, '[compression]\nupdate = "topk"\nfraction = 0.2\n'
+    )
+    store = tmp_path / "deployed.db"
+    _deployed(job, certs, store, ("client-0", "client-1"))
+    with RunStore(sim_store) as s:
+        simulated = s.round_metrics(s.list_runs()[0].run_id)["central_accuracy"]
+    with RunStore(store) as s:
+        run = s.list_runs()[0]
+        assert run.status == "completed"
+        assert run.config["compression"]["update"] == "topk"
+        deployed = s.round_metrics(run.run_id)["central_accuracy"]
+        fits = [r for r in s.client_records(run.run_id) if r.phase == "fit"]
+    assert [v for _, v in deployed] == pytest.approx([v for _, v in simulated], abs=1e-12)
+    assert len(fits) == 6 and all(r.status == "ok" for r in fits)
 
 
 def test_party_refuses_without_credentials(tmp_path: Path):

@@ -5,6 +5,8 @@ moved only when one ended. :class:`RepliesCounted` wraps the run's pool and repo
 ``(key, replies so far, requests)`` after every reply of every exchange (``fit``,
 ``evaluate``, a secure aggregation stage), so the bar can show how far the round has come.
 Pools yield replies in request order, so the count is the replies handed to the round so far.
+It also totals the bytes of every exchange (:attr:`RepliesCounted.bytes_sent`, ``received``),
+which a simulation records in its run's summary as a deployed coordinator does.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ class RepliesCounted:
     def __init__(self, inner: ClientPool, listener: ReplyListener | None = None) -> None:
         self.inner = inner
         self.listener = listener
+        self.bytes_sent = 0
+        """Bytes of every request sent to the clients so far."""
+        self.bytes_received = 0
+        """Bytes of every reply received from them so far."""
 
     def client_ids(self) -> list[str]:
         """See :meth:`~rengo.transport.pool.ClientPool.client_ids`."""
@@ -33,9 +39,11 @@ class RepliesCounted:
 
     def request(self, requests: Sequence[Request], timeout: float | None = None) -> Iterator[Reply]:
         """See :meth:`~rengo.transport.pool.ClientPool.request`; the listener hears of each
-        reply before the caller gets it."""
+        reply before the caller gets it, and its bytes are counted."""
         total = len(requests)
         for done, reply in enumerate(self.inner.request(requests, timeout), start=1):
+            self.bytes_sent += reply.bytes_sent
+            self.bytes_received += reply.bytes_received
             if self.listener is not None:
                 self.listener(reply.key, done, total)
             yield reply

@@ -314,7 +314,12 @@ def simulate(
                     if report is not None:
                         report(record)
 
-                return coordinator.run(rounds, progress=logged)
+                try:
+                    return coordinator.run(rounds, progress=logged)
+                finally:  # every byte to and from the clients, as a deployed run records
+                    run.summary.update(
+                        bytes_sent=pool.bytes_sent, bytes_received=pool.bytes_received
+                    )
     finally:
         pool.close()
 

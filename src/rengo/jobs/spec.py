@@ -505,9 +505,9 @@ def _compression_section(source: str, raw: Any, spec: JobSpec) -> UpdateCompress
     if spec.privacy is not None and spec.privacy.secagg is not None:
         raise ConfigError(
             f"{source}: compression.update = {section.update!r} with privacy.secagg = true: "
-            "secure aggregation already quantises every update into its ring (secagg_bits) "
-            "and the coordinator sees only their sum, never an update to decode; remove "
-            "[compression] (or set update = 'none')"
+            "secure aggregation already quantises every update into its ring "
+            "(privacy.secagg_quantisation_bits) and the coordinator sees only their sum, never "
+            "an update to decode; remove [compression] (or set update = 'none')"
         )
     if spec.strategy.name == "qfedavg":
         raise ConfigError(
