@@ -163,6 +163,23 @@ def test_resuming_a_topk_compressed_simulation_warns_that_its_residuals_start_ag
         run_job(console, job, store_path=store_path, progress=False, resume=run_id)
 
 
+def test_a_resume_with_other_compression_is_refused_naming_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job, store_path, console = _job(tmp_path, "fedavg")
+    job.write_text(job.read_text() + '\n[compression]\nupdate = "topk"\nfraction = 0.1\n')
+    run_id = _interrupted(monkeypatch, console, job, store_path, 1)
+    result = runner.invoke(
+        app,
+        [
+            *("run", str(job), "--store", str(store_path), "--no-progress"),
+            *("--resume", run_id, "--set", "compression.fraction=0.2"),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "job_settings.compression.fraction 0.1, now 0.2" in " ".join(result.output.split())
+
+
 def test_an_interrupted_rengo_run_names_the_command_that_resumes_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
