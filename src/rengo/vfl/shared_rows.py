@@ -80,6 +80,7 @@ class SharedRowsFile:
     _squared: bool = False
     _mean: np.ndarray | None = None
     _scale: np.ndarray | None = None
+    _stamp: tuple[int, int] | None = None
 
     def first_pass(
         self,
@@ -98,6 +99,7 @@ class SharedRowsFile:
             As :func:`~rengo.data.load_csv` (naming the file, row and column).
         """
         start = 0
+        self._stamp = _stamp(self.path)
 
         def each(chunk: np.ndarray, ids: list[str]) -> None:
             nonlocal start
@@ -144,9 +146,11 @@ class SharedRowsFile:
         Raises
         ------
         DataError
-            If the file's IDs changed since the first pass.
+            If the file changed since the first pass began (its size, modification time
+            or IDs): the scaling summed then would not fit the features read now.
         """
         assert self._ids is not None and self._scaling is not None, "first_pass first"
+        self._require_unchanged()
         rows = np.asarray(rows, dtype=np.int64)
         order = np.argsort(rows, kind="stable")
         wanted = rows[order]
@@ -171,6 +175,7 @@ class SharedRowsFile:
             start = end
 
         scan = self._scan(each, label=None, text_column=None, task="classification")
+        self._require_unchanged()
         if scan.ids is None or not np.array_equal(scan.ids, self._ids):
             raise DataError(
                 f"{self.path}: its rows changed while the run used it (IDs read before PSI "
@@ -235,6 +240,22 @@ class SharedRowsFile:
             task=task,
         )
 
+    def _require_unchanged(self) -> None:
+        """Refuse a file written since the first pass began: its cells may differ from
+        those the first pass checked and summed, even where its IDs do not."""
+        if _stamp(self.path) != self._stamp:
+            raise DataError(
+                f"{self.path}: it changed while the run used it (its size or modification "
+                "time is not what it was when it was read before PSI); keep the file "
+                "unchanged during a run"
+            )
+
     def _tell(self, line: str) -> None:
         if self.say is not None:
             self.say(line)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """``path``'s size and modification time (ns): a file written since has others."""
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns
