@@ -22,8 +22,11 @@ How it composes with privacy:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
+
+import numpy as np
 
 from rengo.core.errors import ClientFailure, ConfigError
 from rengo.core.messages import EncodedUpdate, FitResult
@@ -31,7 +34,12 @@ from rengo.core.options import options_to_wire
 from rengo.core.parameters import Parameters
 from rengo.hfl.mods.compression import CompressUpdateMod
 from rengo.hfl.strategy.base import Strategy, WeightedSum, wrapped_strategies
-from rengo.hfl.update_compression import UpdateCompression, compression_config, decode_update
+from rengo.hfl.update_compression import (
+    UpdateCompression,
+    compression_config,
+    decode_update,
+    update_bases,
+)
 from rengo.hfl.workflow import FitRound
 
 
@@ -56,7 +64,7 @@ class CompressedUpdates:
         For an unknown codec or an option out of range.
     """
 
-    settings: UpdateCompression = field(default_factory=UpdateCompression)
+    settings: UpdateCompression
 
     def __init__(self, settings: UpdateCompression | str = "float16", **options: Any) -> None:
         if isinstance(settings, UpdateCompression):
@@ -65,6 +73,8 @@ class CompressedUpdates:
             self.settings = settings
         else:
             self.settings = UpdateCompression(update=settings, **options)  # type: ignore[arg-type]
+        # the round-config entries telling each client how to compress: the same every round
+        self._entries = compression_config(self.settings) if self.settings.enabled else {}
 
     def client_mods(self) -> tuple[str, ...]:
         """The ``compress_update`` client mod (none when compression is off)."""
@@ -95,18 +105,20 @@ class CompressedUpdates:
         passes the result checks."""
         strategy = fit_round.strategy
         acc = strategy.accumulator(fit_round.server_round, fit_round.parameters)
-        if not self.settings.enabled:
-            results = fit_round.fit_results()
-        else:
-            entries = compression_config(self.settings)
+        decode = None
+        if self.settings.enabled:
             for _, ins in fit_round.instructions:
-                ins.config.update(entries)
-            results = fit_round.fit_results(decode=lambda cid, v: self._decoded(fit_round, cid, v))
-        for client_id, result in results:
+                ins.config.update(self._entries)
+            # what every client's update is taken against: made once for the round
+            bases = update_bases(fit_round.parameters, fit_round.reference)
+            decode = partial(self._decoded, fit_round, bases)
+        for client_id, result in fit_round.fit_results(decode=decode):
             strategy.add_result(acc, client_id, result)
         return acc
 
-    def _decoded(self, fit_round: FitRound, client_id: str, value: Any) -> Any:
+    def _decoded(
+        self, fit_round: FitRound, bases: list[np.ndarray], client_id: str, value: Any
+    ) -> Any:
         if isinstance(value, FitResult):
             raise ClientFailure(
                 client_id,
@@ -115,7 +127,9 @@ class CompressedUpdates:
             )
         if not isinstance(value, EncodedUpdate):
             return value  # refused by the result checks, naming its type
-        arrays = decode_update(value, self.settings, fit_round.parameters, fit_round.reference)
+        arrays = decode_update(
+            value, self.settings, fit_round.parameters, fit_round.reference, bases=bases
+        )
         return FitResult(arrays, value.num_examples, value.metrics)
 
 

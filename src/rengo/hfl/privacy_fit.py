@@ -10,9 +10,7 @@ import logging
 
 from rengo.core.errors import ConfigError
 from rengo.core.parameters import Parameters
-from rengo.hfl.compressed_exchange import CompressedUpdates
 from rengo.hfl.result_checks import ResultChecks
-from rengo.hfl.secagg import SecAggPlus
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.strategy.dp import DifferentialPrivacy
 
@@ -27,8 +25,8 @@ def check_privacy_fits(strategy: Strategy, workflow: object | None, parameters: 
     strategy
         The run's strategy (central DP is :class:`DifferentialPrivacy` around another).
     workflow
-        The run's fit workflow (secure aggregation is :class:`SecAggPlus`, update
-        compression :class:`CompressedUpdates`), or None.
+        The run's fit workflow, or None: one that runs only some strategies (secure
+        aggregation, update compression) says so in its ``check_strategy``.
     parameters
         The initial model.
 
@@ -42,8 +40,9 @@ def check_privacy_fits(strategy: Strategy, workflow: object | None, parameters: 
     """
     if isinstance(strategy, DifferentialPrivacy):
         strategy.check_wrapped(parameters)
-    if isinstance(workflow, (SecAggPlus, CompressedUpdates)):
-        workflow.check_strategy(strategy, parameters)
+    check_strategy = getattr(workflow, "check_strategy", None)  # see FitWorkflow
+    if check_strategy is not None:
+        check_strategy(strategy, parameters)
 
 
 def check_checkpoint_interval(strategy: Strategy, checkpoint_every: int) -> None:

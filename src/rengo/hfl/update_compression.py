@@ -14,7 +14,6 @@ arrays together); int8 quantises each array in chunks of ``chunk`` values, one s
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -36,7 +35,6 @@ from rengo.hfl.update_codecs import (
     topk_encode,
 )
 
-CODECS = ("float16", "int8", "topk")
 CONFIG_PREFIX = "compression_"
 """Round-config keys carrying the settings to the clients (``compression_update``...)."""
 RESIDUAL_KEY = "topk_residual"
@@ -113,27 +111,15 @@ def compression_from_config(config: Mapping[str, Any]) -> UpdateCompression:
             f"update compression needs config[{CONFIG_PREFIX + 'update'!r}] from the "
             "coordinator (the CompressedUpdates workflow sends it)"
         )
-    items = tuple(sorted(entries.items()))
     try:
-        hash(items)
-    except TypeError:  # an array among them: refused by the checks, uncached
-        return _checked_settings(items)
-    return _cached_settings(items)
-
-
-def _checked_settings(items: tuple[tuple[str, Any], ...]) -> UpdateCompression:
-    try:
-        return options_from_wire(UpdateCompression, dict(items), "the round's compression settings")
+        return options_from_wire(UpdateCompression, entries, "the round's compression settings")
     except ConfigError as exc:
         raise ProtocolError(str(exc)) from None
 
 
-_cached_settings = functools.lru_cache(maxsize=16)(_checked_settings)
-"""The same settings arrive with every fit of a run: checked once (the checks read the
-dataclass's type hints, 0.7 ms a call)."""
-
-
-def _bases(global_model: Sequence[np.ndarray], like: Sequence[np.ndarray]) -> list[np.ndarray]:
+def update_bases(
+    global_model: Sequence[np.ndarray], like: Sequence[np.ndarray]
+) -> list[np.ndarray]:
     """What each result array's update is taken against: the global model's array, or
     zero past the model's arrays."""
     n = len(global_model)
@@ -147,7 +133,7 @@ def update_of(arrays: Sequence[np.ndarray], global_model: Sequence[np.ndarray]) 
     """Each result array minus its base (float64): what the codecs compress."""
     return [
         np.asarray(a, np.float64) - b
-        for a, b in zip(arrays, _bases(global_model, arrays), strict=True)
+        for a, b in zip(arrays, update_bases(global_model, arrays), strict=True)
     ]
 
 
@@ -233,6 +219,8 @@ def decode_update(
     settings: UpdateCompression,
     global_model: Sequence[np.ndarray],
     reference: Sequence[np.ndarray],
+    *,
+    bases: Sequence[np.ndarray] | None = None,
 ) -> Parameters:
     """The result arrays an encoded update stands for, every part checked first.
 
@@ -247,6 +235,9 @@ def decode_update(
     reference
         The arrays a result must match (the strategy's ``result_reference``): their count,
         shapes and dtypes.
+    bases
+        ``update_bases(global_model, reference)``, made once a round by a caller that
+        decodes every client's update (None: made here).
 
     Returns
     -------
@@ -282,7 +273,12 @@ def decode_update(
         update = _topk_update(parts, settings.fraction, reference)
     return [
         _cast_like(b + u, r)
-        for b, u, r in zip(_bases(global_model, reference), update, reference, strict=True)
+        for b, u, r in zip(
+            update_bases(global_model, reference) if bases is None else bases,
+            update,
+            reference,
+            strict=True,
+        )
     ]
 
 

@@ -414,6 +414,9 @@ class FitWorkflow(Protocol):
     ``sees_each_update = False`` (see :func:`sees_each_update`); a workflow that wraps
     another should pass it on. A sum-only workflow whose round ends short before it released
     anything raises :class:`ShortRound` (the coordinator may then run the round again).
+    A workflow that runs only some strategies defines ``check_strategy(strategy,
+    parameters)``, raising :class:`~rengo.core.errors.ConfigError` before the run is
+    recorded (see :func:`rengo.hfl.privacy_fit.check_privacy_fits`).
     """
 
     def client_mods(self) -> tuple[str, ...]:

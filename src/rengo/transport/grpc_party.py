@@ -452,7 +452,7 @@ class PartyConnection:
                 elif welcomed:  # with the hub's reason: a message over its limit ...
                     said = f" ({details[:300]})" if details else ""
                     log.warning("party %s: connection lost: %s%s", self.name, code, said)
-                elif code == grpc.StatusCode.CANCELLED and not self._stop.is_set():
+                elif code == grpc.StatusCode.CANCELLED:
                     self._unreachable(no_answer(self.proxy, self.heartbeat_timeout))
                 else:
                     self._unreachable(why_unreachable(self.host, details, self.proxy))
@@ -473,7 +473,8 @@ class PartyConnection:
     def _inspected(self) -> str:
         """``; or the HTTP proxy ... inspects TLS ...`` for a party that dials through a
         proxy: one that inspects TLS presents its own certificate, which this party refuses
-        as if the coordinator's were wrong (the handshake probe dials directly)."""
+        as if the coordinator's were wrong (the handshake probe, which goes through the
+        proxy too, sees the proxy's certificate as well)."""
         if self.proxy is None:
             return ""
         return (

@@ -175,11 +175,8 @@ def _unverified_peer(address: str, proxy: ProxyRoute | None) -> bytes | None:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     context.set_alpn_protocols(["h2"])
-    host, _ = _host_port(address)
-    with (
-        _connect(address, proxy) as raw,
-        context.wrap_socket(raw, server_hostname=host) as tls,
-    ):
+    raw, host = _connect(address, proxy)
+    with raw, context.wrap_socket(raw, server_hostname=host) as tls:
         return tls.getpeercert(binary_form=True)
 
 
@@ -205,14 +202,15 @@ def _host_port(address: str) -> tuple[str, int]:
     return host.strip("[]") or "localhost", int(port)
 
 
-def _connect(address: str, proxy: ProxyRoute | None) -> socket.socket:
+def _connect(address: str, proxy: ProxyRoute | None) -> tuple[socket.socket, str]:
     """A TCP connection to the server at ``address``, as gRPC makes it: directly, or
     through ``proxy``'s HTTP ``CONNECT`` tunnel (with Basic credentials when its URL has a
-    user, as gRPC sends them). Raises OSError when there is none (the proxy's refusal
-    among them) or ValueError for an address or proxy URL without a port."""
+    user, as gRPC sends them); and the host dialled, for TLS's server name. Raises OSError
+    when there is none (the proxy's refusal among them) or ValueError for an address or
+    proxy URL without a port."""
     host, port = _host_port(address)
     if proxy is None:
-        return socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S)
+        return socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S), host
     url = urllib.parse.urlsplit(proxy.url)
     raw = socket.create_connection((url.hostname or "", url.port or 80), timeout=_PROBE_TIMEOUT_S)
     try:
@@ -238,7 +236,7 @@ def _connect(address: str, proxy: ProxyRoute | None) -> socket.socket:
     except BaseException:
         raw.close()
         raise
-    return raw
+    return raw, host
 
 
 def _speaks_tls(address: str, proxy: ProxyRoute | None) -> bool:
@@ -272,11 +270,8 @@ def _client_certificate_alert(
                 handle.write(credentials.key)
             context.load_cert_chain(cert, key)
         try:
-            host, _ = _host_port(address)
-            with (
-                _connect(address, proxy) as raw,
-                context.wrap_socket(raw, server_hostname=host) as tls,
-            ):
+            raw, host = _connect(address, proxy)
+            with raw, context.wrap_socket(raw, server_hostname=host) as tls:
                 # In TLS 1.3 the server judges the client's certificate after the handshake:
                 # an accepted party gets HTTP/2 settings, a refused one an alert or EOF.
                 tls.settimeout(_PROBE_TIMEOUT_S)
