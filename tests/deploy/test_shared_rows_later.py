@@ -239,6 +239,21 @@ def test_a_file_changed_between_the_passes_is_refused_naming_it(
         data.later.read(np.array([0, 2]))
 
 
+def test_a_label_party_without_feature_columns_reads_no_columns_after_psi(
+    tmp_path: Path,
+) -> None:
+    """A label party that brings only IDs and labels (split learning's top model alone):
+    the second read took the label column for a feature and failed with numpy's
+    "all the input array dimensions ... must match exactly"; a whole read gave 0 columns."""
+    path = tmp_path / "card.csv"
+    path.write_text("id,y\n" + "".join(f"c{i},{i % 2}\n" for i in range(10)))
+    whole = load_party_data(path, "id", label="y")
+    later = load_party_data(path, "id", label="y", shared_rows_later=True)
+    assert whole.table is not None and whole.table.features.shape == (10, 0)
+    assert later.later is not None
+    assert later.later.read(np.array([3, 0, 7])).shape == (3, 0)
+
+
 def test_the_second_read_is_announced_as_it_starts(tmp_path: Path) -> None:
     path = tmp_path / "bank.csv"
     path.write_text("id,a,y\n1,2,0\n2,3,1\n3,4,1\n")

@@ -73,7 +73,7 @@ class SharedRowsFile:
     _scaling: RunningScaling | None = None
     _cells: ColumnCells | None = None
     _ids: np.ndarray | None = None
-    _names: list[str] = field(default_factory=list)
+    _names: list[str] | None = None  # the first pass's feature columns (none: not run)
     _kept: list[np.ndarray] = field(default_factory=list)
     _masks: list[np.ndarray] = field(default_factory=list)
     _mask: np.ndarray | None = None
@@ -127,6 +127,7 @@ class SharedRowsFile:
 
     def held_out_features(self) -> np.ndarray:
         """The held-out rows' features, unscaled, in file order (after :meth:`first_pass`)."""
+        assert self._names is not None, "first_pass first"
         width = len(self._names)
         kept = np.concatenate(self._kept) if self._kept else np.empty((0, width))
         self._kept = []
@@ -154,6 +155,7 @@ class SharedRowsFile:
         rows = np.asarray(rows, dtype=np.int64)
         order = np.argsort(rows, kind="stable")
         wanted = rows[order]
+        assert self._names is not None
         out = np.empty((len(rows), len(self._names)), dtype=np.float64)
         squares = self.standardize and not self._squared
         start = at = 0  # training rows and file rows passed
@@ -231,7 +233,8 @@ class SharedRowsFile:
             each,
             label=label,
             id_column=self.id_column,
-            features=self._names or self.features,  # the second pass: the first's columns
+            # the second pass reads the first's columns (none, for a party of IDs and labels)
+            features=self.features if self._names is None else self._names,
             text_column=text_column,
             delimiter=self.form.delimiter,
             encoding=self.form.encoding,
