@@ -58,7 +58,7 @@ def metrics(
             raise ConfigError("--excel, --delimiter and --decimal shape a CSV; JSON takes none")
         refuse_to_replace([out], overwrite)
         writable_folder(out.parent)
-        with open_existing_store(store, read_only=True) as s, s.snapshot():
+        with open_existing_store(store, read_only=True) as s:  # each export reads one moment
             if chosen == "csv":
                 rows = write_rounds_csv(
                     s, run_ids, out, delimiter=delimiter, decimal=decimal, bom=excel

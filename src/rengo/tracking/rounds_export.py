@@ -18,7 +18,6 @@ from rengo.core.errors import ConfigError
 from rengo.core.files import write_atomically
 from rengo.tracking.contrib_records import refuse_store_file
 from rengo.tracking.json_text import dumps_json, finite
-from rengo.tracking.records import RunInfo
 from rengo.tracking.store import RunStore
 
 ROUND_COLUMNS = ("run_id", "run_name", "round", "duration_s", "num_clients", "num_failures")
@@ -89,36 +88,31 @@ def run_record(store: RunStore, run_id: str) -> dict[str, Any]:
         ``summary``, ``rounds`` (each with its metrics) and ``events``.
     """
     with store.snapshot():  # header, rounds and events of one moment
-        return _record(store, store.get_run(run_id))
-
-
-def _record(store: RunStore, run: RunInfo) -> dict[str, Any]:
-    """:func:`run_record` of ``run`` (a :class:`~rengo.tracking.RunInfo`), read inside the
-    caller's snapshot."""
-    return {
-        "run": run.identity(),
-        "config": run.config,
-        "summary": run.summary,
-        "rounds": [
-            {
-                "round": r.round,
-                "duration_s": r.duration_s,
-                "num_clients": r.num_clients,
-                "num_failures": r.num_failures,
-                "metrics": {k: finite(v) for k, v in r.metrics.items()},
-            }
-            for r in store.rounds(run.run_id)
-        ],
-        "events": [
-            {
-                "time": e.created_at.isoformat(),
-                "level": e.level,
-                "round": e.round,
-                "message": e.message,
-            }
-            for e in store.events(run.run_id)
-        ],
-    }
+        run = store.get_run(run_id)
+        return {
+            "run": run.identity(),
+            "config": run.config,
+            "summary": run.summary,
+            "rounds": [
+                {
+                    "round": r.round,
+                    "duration_s": r.duration_s,
+                    "num_clients": r.num_clients,
+                    "num_failures": r.num_failures,
+                    "metrics": {k: finite(v) for k, v in r.metrics.items()},
+                }
+                for r in store.rounds(run.run_id)
+            ],
+            "events": [
+                {
+                    "time": e.created_at.isoformat(),
+                    "level": e.level,
+                    "round": e.round,
+                    "message": e.message,
+                }
+                for e in store.events(run.run_id)
+            ],
+        }
 
 
 def write_rounds_csv(

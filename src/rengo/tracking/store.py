@@ -765,19 +765,14 @@ class RunStore:
         RuntimeError
             If the body writes through this store.
         """
-        with self._lock, self._damage_reported():
-            if self._held:  # nested: the outer snapshot's moment holds
-                yield self
-                return
-            conn = self._connection()
+        with self._reading():  # one read transaction (none more, nested: the outer's holds)
+            outermost = not self._held
             self._held = True
             try:
-                conn.execute("BEGIN")
                 yield self
             finally:
-                self._held = False
-                if conn.in_transaction:  # also when a signal landed just after BEGIN
-                    conn.execute("COMMIT")
+                if outermost:
+                    self._held = False
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:

@@ -25,7 +25,7 @@ import numpy as np
 from rengo.core.errors import DataError
 from rengo.data.csv_table import CsvFormat, CsvScan, scan_csv
 from rengo.data.running_scaling import RunningScaling
-from rengo.vfl.common import ColumnCells, PartyTable
+from rengo.vfl.common import ColumnCells, PartyTable, scaled
 
 SLOW_READ_S = 2.0
 """Seconds the second pass may take before its end is said too (a bank's file)."""
@@ -77,7 +77,6 @@ class SharedRowsFile:
     _kept: list[np.ndarray] = field(default_factory=list)
     _masks: list[np.ndarray] = field(default_factory=list)
     _mask: np.ndarray | None = None
-    _squared: bool = False
     _mean: np.ndarray | None = None
     _scale: np.ndarray | None = None
     _stamp: tuple[int, int] | None = None
@@ -157,7 +156,7 @@ class SharedRowsFile:
         wanted = rows[order]
         assert self._names is not None
         out = np.empty((len(rows), len(self._names)), dtype=np.float64)
-        squares = self.standardize and not self._squared
+        squares = self.standardize and self._mean is None  # the spreads: on the first read
         start = at = 0  # training rows and file rows passed
         began = time.perf_counter()
         self._tell(f"reading the {len(rows):,} shared rows' columns of {self.path} ...")
@@ -184,14 +183,11 @@ class SharedRowsFile:
                 "differ from those read after it); keep the file unchanged during a run"
             )
         if squares:
-            self._squared = True
             self._mean, self._scale = self._scaling.scaling()
             if self.score is not None:
-                features = self.score.features
-                features -= self._mean
-                features /= self._scale
+                scaled(self.score, self._mean, self._scale, in_place=True)
         if self._mean is not None and self._scale is not None:
-            out -= self._mean
+            out -= self._mean  # as scaled(in_place=True) z-scores a table
             out /= self._scale
         seconds = time.perf_counter() - began
         if seconds >= SLOW_READ_S:

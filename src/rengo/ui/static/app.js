@@ -427,7 +427,7 @@
     quiet() { clearTimeout(this.timer); this.timer = null; },
   };
   // what one recorded round is called: "round", a vertical run's "epoch" or SecureBoost's "tree"
-  const unitOf = (run) => run.unit || (run.kind.startsWith("vfl") ? "epoch" : "round");
+  const unitOf = (run) => run.unit;
 
   function showError(error) {
     return h("div", { class: "error-box", role: "alert" },
