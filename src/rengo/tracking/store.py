@@ -439,8 +439,9 @@ def _refuse_foreign_database(conn: sqlite3.Connection, path: Path, version: int)
         )
 
 
-def _connect_read_only(path: os.PathLike[str]) -> sqlite3.Connection:
-    """A read-only connection (SQLite URI ``mode=ro``) to an existing store.
+def _connect_read_only(path: os.PathLike[str]) -> tuple[sqlite3.Connection, int]:
+    """A read-only connection (SQLite URI ``mode=ro``) to an existing store, and its schema
+    version.
 
     It never takes a write lock, so a coordinator writing in another process is never
     blocked (in WAL mode readers and one writer proceed together), and nothing done through
@@ -473,7 +474,7 @@ def _connect_read_only(path: os.PathLike[str]) -> sqlite3.Connection:
     if found > SCHEMA_VERSION:
         conn.close()
         raise newer_schema_error(file, found)
-    return conn
+    return conn, found
 
 
 def _open_read_only(file: Path, *, immutable: bool) -> tuple[sqlite3.Connection, int]:
@@ -614,10 +615,9 @@ class RunStore:
         """The file this store opened (None in memory): see :meth:`_connection`."""
         self._next_checkpoint = 0
         """The log's size in bytes below which :meth:`_bound_wal` does not try again."""
+        self._conn: sqlite3.Connection | None = None
         if read_only:
-            self._conn: sqlite3.Connection | None = _connect_read_only(self.path)
-            self._schema = stored_version(self._conn)
-            self._identity = file_identity(self.path)
+            self._read_current_file()
             return
         if str(self.path) != MEMORY:
             try:
@@ -734,10 +734,16 @@ class RunStore:
             return
         self._next_checkpoint = size + _WAL_LIMIT_BYTES
         wait = min(_CHECKPOINT_WAIT_MAX_S, _CHECKPOINT_WAIT_S * (size // _WAL_LIMIT_BYTES))
-        conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+        self._checkpoint(conn, "RESTART", wait)
+
+    def _checkpoint(self, conn: sqlite3.Connection, mode: str, wait_s: float) -> None:
+        """``PRAGMA wal_checkpoint(mode)``, waiting at most ``wait_s`` for the readers and
+        writers in the log (busy past it: left to a later checkpoint), then the store's
+        usual busy timeout again."""
+        conn.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
         try:
-            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
-        except sqlite3.OperationalError:  # busy past the wait: the next try will do
+            conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+        except sqlite3.OperationalError:  # busy past the wait
             log.debug("checkpoint of %s deferred", self.path, exc_info=True)
         finally:
             conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
@@ -838,17 +844,16 @@ class RunStore:
             if now != self._identity:
                 if not self.read_only or now is None:
                     raise replaced_store_error(self.path, now)
-                self._reopen_read_only()
+                self._read_current_file()
                 assert self._conn is not None
         return self._conn
 
-    def _reopen_read_only(self) -> None:
-        """Read the file now at :attr:`path` instead of the replaced one."""
-        assert self._conn is not None
-        self._conn.close()
-        self._conn = None
-        self._conn = _connect_read_only(self.path)
-        self._schema = stored_version(self._conn)
+    def _read_current_file(self) -> None:
+        """Read the file now at :attr:`path` (instead of the replaced one, when reopened)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._conn, self._schema = _connect_read_only(self.path)
         self._identity = file_identity(self.path)
 
     def _require_run(self, conn: sqlite3.Connection, run_id: str) -> None:
@@ -1350,12 +1355,7 @@ class RunStore:
             conn = self._connection()
             if self._held:
                 return
-            conn.execute("PRAGMA busy_timeout = 1000")
-            try:
-                with suppress(sqlite3.OperationalError):  # busy: the log is in use
-                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            finally:
-                conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+            self._checkpoint(conn, "TRUNCATE", 1.0)  # busy: the log is in use
 
     def compact(self) -> tuple[int, int]:
         """Give the space of deleted runs back to the disk (SQLite ``VACUUM``).
