@@ -433,14 +433,13 @@ def _dataset(
 class CsvScan:
     """What a pass over a CSV file keeps when its parsed feature rows go elsewhere
     (:func:`scan_csv`): the IDs, the encoded labels and their classes, the column kept as
-    text, the feature columns' names and the count of data rows."""
+    text and the feature columns' names."""
 
     ids: np.ndarray | None
     y: np.ndarray | None
     classes: tuple[str, ...] | None
     text: TextColumn | None
     feature_names: tuple[str, ...]
-    rows: int
 
 
 def scan_csv(
@@ -478,7 +477,7 @@ def scan_csv(
     Returns
     -------
     CsvScan
-        The IDs, labels, text column, feature names and row count.
+        The IDs, labels, text column and feature names.
 
     Raises
     ------
@@ -551,7 +550,7 @@ def _scan(
         y, classes = encode_labels(np.array(label_text, dtype=str), task, where)
     text = None if columns.text is None else TextColumn(header[columns.text], texts, where)
     names = tuple(header[j] for j in columns.features)
-    return CsvScan(id_array, y, classes, text, names, len(lines))
+    return CsvScan(id_array, y, classes, text, names)
 
 
 def _rows_at_most(path: Path) -> int:

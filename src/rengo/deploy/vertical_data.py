@@ -112,9 +112,7 @@ def load_party_data(
         whole, few = _training_table(train_path, id_column, label, kind, features, form)
         assert whole.ids is not None
         table = PartyTable(whole.ids, whole.X)
-        train = CsvScan(
-            whole.ids, whole.y, whole.classes, None, whole.feature_names, len(whole.ids)
-        )
+        train = CsvScan(whole.ids, whole.y, whole.classes, None, whole.feature_names)
     classes: tuple[str, str] | None = None
     labels = None
     if few is not None:
