@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -25,6 +25,7 @@ from typing import Any
 
 from rengo import __version__
 from rengo.core.errors import ConfigError, DataError
+from rengo.core.held_signals import signals_held
 from rengo.tracking.errors import (
     AmbiguousRunError,
     RunDeletedError,
@@ -689,10 +690,14 @@ class RunStore:
         BEGIN and COMMIT are inside the rollback's reach: a Ctrl-C or SIGTERM raised just
         after BEGIN took effect (or a COMMIT that failed) left the connection inside a
         transaction, and every later write of the store - recording the run interrupted -
-        failed with "cannot start a transaction within a transaction"."""
+        failed with "cannot start a transaction within a transaction".
+
+        Signals are held throughout (:func:`~rengo.core.held_signals.signals_held`): one
+        that landed after the transaction began but before the caller's ``with`` was entered
+        (or as it began to leave) left the transaction open and the lock held for good."""
         if self.read_only:
             raise StoreReadOnlyError(f"run store {str(self.path)!r} was opened read-only")
-        with self._lock, self._damage_reported():
+        with signals_held(), self._lock, self._damage_reported():
             conn = self._connection()
             if self._held:
                 raise RuntimeError("a run store cannot be written inside its snapshot()")
@@ -771,7 +776,8 @@ class RunStore:
         RuntimeError
             If the body writes through this store.
         """
-        with self._reading():  # one read transaction (none more, nested: the outer's holds)
+        # one read transaction (none more, nested: the outer's holds)
+        with self._reading(hold_signals=False):
             outermost = not self._held
             self._held = True
             try:
@@ -781,10 +787,12 @@ class RunStore:
                     self._held = False
 
     @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
+    def _reading(self, hold_signals: bool = True) -> Iterator[sqlite3.Connection]:
         """Hold the lock and one read transaction, so multi-query reads see one snapshot
-        (that of :meth:`snapshot` inside one)."""
-        with self._lock, self._damage_reported():
+        (that of :meth:`snapshot` inside one); with signals held (as :meth:`_transaction`
+        does) unless ``hold_signals`` is false: :meth:`snapshot`'s body is its caller's, and
+        a Ctrl-C there must act."""
+        with signals_held() if hold_signals else nullcontext(), self._lock, self._damage_reported():
             conn = self._connection()
             if self._held:
                 yield conn
