@@ -2,10 +2,17 @@
 bottom is every party's bottom model side by side (each over its own columns), with the same
 initial weights, batch order, loss and optimizer, trained on the joined rows in one place,
 has the same loss curve and the same weights - the protocol adds nothing and loses nothing
-(no defence noise)."""
+(no defence noise).
+
+Both sides run with one PyTorch (and so MKL) thread: a multi-threaded kernel may split a
+sum differently from one call to the next (MKL picks its thread count at run time, fewer when
+the machine is busy or several party threads call it at once), and Adam, which divides each
+step by the gradient's own size, grows a last-bit difference in a near-zero gradient into a
+step of the learning rate: the Adam case failed once under load."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -25,6 +32,19 @@ from rengo.vfl.splitnn.network import (
 )
 
 SEED = 3
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Every kernel of both trainings single-threaded, so sums are added in one order."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 COLUMNS = {"card": slice(0, 10), "bank": slice(10, 20), "telecom": slice(20, 30)}
 
 
