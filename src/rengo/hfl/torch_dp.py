@@ -24,8 +24,11 @@ cost no privacy.
 
 from __future__ import annotations
 
+import re
 import secrets
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +68,28 @@ def require_opacus() -> Any:
     return opacus
 
 
+MOOT_NOTICES = (
+    # Opacus, unless secure_mode (which needs torchcsprng): rengo seeds its own generators
+    # with operating-system entropy instead (secret_generators)
+    "Secure RNG turned off",
+    # PyTorch, for Opacus's per-example hooks on a first layer: its inputs need no gradient
+    "Full backward hook is firing when gradients are computed with respect to module outputs",
+)
+"""The starts of the warnings a DP-SGD fit hides: its user can do nothing about them."""
+
+
+@contextmanager
+def _moot_notices_hidden() -> Iterator[None]:
+    """Hide :data:`MOOT_NOTICES` (each fit printed both); every other warning shows. The
+    filters are the process's (:func:`warnings.catch_warnings`): fits run one at a time in a
+    process (each executor's clients, a deployed party's one client)."""
+    with warnings.catch_warnings():
+        for text in MOOT_NOTICES:
+            warnings.filterwarnings("ignore", message=re.escape(text), category=UserWarning)
+        yield
+
+
+@_moot_notices_hidden()
 def private_epochs(
     model: torch.nn.Module,
     loader: torch.utils.data.DataLoader[Any],
