@@ -60,6 +60,19 @@ def test_runs_show_and_plot_clients_show_the_spread_over_clients(tmp_path: Path)
     assert two.exit_code == 2 and "exactly one run" in two.output
 
 
+def test_runs_show_without_an_id_shows_the_run_started_last(tmp_path: Path) -> None:
+    store, run_id = _recorded_run(tmp_path)
+    shown = runner.invoke(app, ["runs", "show", "--store", str(store)])
+    assert shown.exit_code == 0, shown.output
+    assert run_id in shown.output
+    exported = runner.invoke(
+        app, ["runs", "export", "latest", "--store", str(store), "-o", str(tmp_path / "r.csv")]
+    )
+    assert exported.exit_code == 0, exported.output
+    empty = runner.invoke(app, ["runs", "show", "--store", str(tmp_path / "none.db")])
+    assert empty.exit_code != 0
+
+
 def test_runs_delete_asks_unless_yes_and_keeps_paid_runs(tmp_path: Path) -> None:
     store, run_id = _recorded_run(tmp_path)
     declined = runner.invoke(app, ["runs", "delete", run_id, "--store", str(store)], input="n\n")

@@ -46,3 +46,19 @@ def _common_prefix(a: str, b: str) -> str:
     while length < min(len(a), len(b)) and a[length] == b[length]:
         length += 1
     return a[:length]
+
+
+def test_latest_names_the_run_started_last(store: RunStore) -> None:
+    first = store.start_run("horizontal", {})
+    last = store.start_run("horizontal", {})
+    assert store.resolve_run_id("latest") == last
+    assert store.get_run(" latest ").run_id == last
+    for run_id in (first, last):
+        store.finish_run(run_id, "interrupted", {})
+    store.resume_run(first, "horizontal")  # resumed later, but not started last
+    assert store.resolve_run_id("latest") == last
+
+
+def test_latest_in_an_empty_store_says_there_are_no_runs(store: RunStore) -> None:
+    with pytest.raises(UnknownRunError, match=r"no runs in .*, so no latest one"):
+        store.resolve_run_id("latest")

@@ -17,7 +17,7 @@ from rich.table import Table
 from rengo.cli.csv_export_options import ExcelOption, ExportDecimalOption, ExportDelimiterOption
 from rengo.cli.errors import friendly_errors
 from rengo.cli.run_filter_options import NameOption, SinceOption, TzOption, UntilOption
-from rengo.cli.store_option import StoreOption, open_existing_store
+from rengo.cli.store_option import RunIdArgument, StoreOption, open_existing_store
 from rengo.rewards import DEFAULT_CURRENCY
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ rewards_app = typer.Typer(
 )
 console = Console()
 
-RunArgument = Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")]
 DecimalsOption = Annotated[
     int | None,
     typer.Option(
@@ -116,7 +115,7 @@ def print_contribution_notes(store: RunStore, run_id: str) -> None:
 
 @rewards_app.command("show")
 def show(
-    run_id: RunArgument,
+    run_id: RunIdArgument,
     store: StoreOption = None,
     method: Annotated[
         str | None, typer.Option(help="Contribution method (default: the last recorded).")
@@ -149,7 +148,7 @@ def show(
 
 @rewards_app.command("pay")
 def pay(
-    run_id: RunArgument,
+    run_id: RunIdArgument,
     budget: Annotated[
         str, typer.Option(help="Amount to distribute, in major units (e.g. 1000.00).")
     ],

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from rengo.cli.errors import friendly_errors
 from rengo.cli.run_filter_options import NameOption, SinceOption, TzOption, UntilOption
-from rengo.cli.store_option import StoreOption, open_existing_store
+from rengo.cli.store_option import RunIdArgument, StoreOption, open_existing_store
 
 if TYPE_CHECKING:
     from rengo.tracking import RunFilter, RunInfo, RunStore
@@ -77,7 +77,7 @@ def _why_none(everything: list[RunInfo], wanted: RunFilter) -> str:
 
 @runs_app.command("show")
 def show(
-    run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
+    run_id: RunIdArgument = "latest",
     store: StoreOption = None,
     max_clients: Annotated[
         int,

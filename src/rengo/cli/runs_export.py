@@ -15,7 +15,7 @@ from rich.console import Console
 
 from rengo.cli.errors import friendly_errors
 from rengo.cli.output_paths import refuse_to_replace, writable_folder
-from rengo.cli.store_option import StoreOption
+from rengo.cli.store_option import RunIdArgument, StoreOption
 from rengo.core.errors import ConfigError
 
 console = Console()
@@ -64,7 +64,7 @@ def _open(store: Path | None, read_only: bool = True) -> Any:
 
 
 def mirror(
-    run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
+    run_id: RunIdArgument,
     to: Annotated[str, typer.Option("--to", help="mlflow or tensorboard.")],
     store: StoreOption = None,
     uri: Annotated[
@@ -123,7 +123,7 @@ def _replay(store: Any, run_id: str, target: Any, to: str, where: str) -> None:
 
 
 def export(
-    run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
+    run_id: RunIdArgument,
     out: Annotated[Path, typer.Option("--out", "-o", help="File (or folder, vertical runs).")],
     format: Annotated[str, typer.Option("--format", help="torch (.pt state_dict) or npz.")] = "npz",
     round: Annotated[

@@ -14,13 +14,13 @@ from rich.console import Console
 
 from rengo.cli.errors import friendly_errors
 from rengo.cli.output_paths import file_in_folder, refuse_to_replace, writable_folder
-from rengo.cli.store_option import StoreOption, open_existing_store
+from rengo.cli.store_option import RunIdArgument, StoreOption, open_existing_store
 
 console = Console()
 
 
 def job(
-    run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
+    run_id: RunIdArgument,
     out: Annotated[
         Path | None,
         typer.Option(

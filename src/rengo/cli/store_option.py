@@ -1,4 +1,5 @@
-"""The ``--store`` option every command shares, and opening a store that must exist.
+"""The ``--store`` option every command shares, the run id argument, and opening a store
+that must exist.
 
 The store is ``--store PATH`` when given, else ``$RENGO_STORE`` (one store for every folder),
 else ``./rengo-runs/runs.db`` (see :func:`rengo.tracking.resolve_store_path`).
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
 STORE_HELP = "Run store (SQLite file or folder). Default: $RENGO_STORE, else ./rengo-runs/runs.db."
 
 StoreOption = Annotated[Path | None, typer.Option("--store", help=STORE_HELP)]
+
+RunIdArgument = Annotated[
+    str, typer.Argument(help="Run id, a unique prefix of it, or latest (the run started last).")
+]
+"""The one run a command reads, as every command names it."""
 
 
 def open_existing_store(store: Path | None, *, read_only: bool = False) -> RunStore:

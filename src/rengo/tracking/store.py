@@ -561,14 +561,19 @@ def _deletion_problem(info: RunInfo, paid: bool, force: bool) -> str | None:
     return None
 
 
+LATEST = "latest"
+"""The run id read methods (and every ``rengo runs`` command) take for the run started last."""
+
+
 class RunStore:
     """Records runs in an embedded SQLite database (default ``./rengo-runs/runs.db``).
 
     ``path`` is the database file or its folder (see :func:`resolve_store_path`); None uses
     ``$RENGO_STORE`` or the default. ``keep_checkpoints`` keeps only the newest K checkpoints
-    per run (None keeps every round's). Read methods accept a unique run id prefix, like git;
-    write methods take the full id returned by :meth:`start_run`. ``read_only=True`` opens an
-    existing store for viewing (a dashboard beside a live run): see :func:`_connect_read_only`.
+    per run (None keeps every round's). Read methods accept a unique run id prefix, like git,
+    or ``"latest"`` (:data:`LATEST`: the run started last); write methods take the full id
+    returned by :meth:`start_run`. ``read_only=True`` opens an existing store for viewing (a
+    dashboard beside a live run): see :func:`_connect_read_only`.
 
     Parameters
     ----------
@@ -884,8 +889,14 @@ class RunStore:
             raise UnknownRunError(f"no run with id {run_id!r} in {self.path}")
 
     def _resolve(self, conn: sqlite3.Connection, run_id: str) -> str:
-        """Map a full id or unique prefix to the full id, or raise a clear lookup error."""
+        """Map a full id, unique prefix or :data:`LATEST` to the full id, or raise a clear
+        lookup error."""
         prefix = _text(run_id, "run id").strip()
+        if prefix == LATEST:  # no id is "latest" nor starts with it: ids start with a date
+            row = conn.execute("SELECT run_id FROM runs ORDER BY seq DESC LIMIT 1").fetchone()
+            if row is None:
+                raise UnknownRunError(f"no runs in {self.path}, so no latest one")
+            return str(row[0])
         if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (prefix,)).fetchone():
             return prefix
         rows = conn.execute(
@@ -903,12 +914,13 @@ class RunStore:
         return str(rows[0][0])
 
     def resolve_run_id(self, run_id: str) -> str:
-        """Return the full id for a full id or unique prefix.
+        """Return the full id for a full id, unique prefix or ``"latest"``.
 
         Parameters
         ----------
         run_id
-            A run's full id or a prefix of it that matches no other run.
+            A run's full id, a prefix of it that matches no other run, or ``"latest"``: the
+            run started last.
 
         Returns
         -------
