@@ -85,11 +85,29 @@ def _final_parameters(store: RunStore, run_id: str) -> list[np.ndarray]:
     return list(decode(bytearray(last[1]))["parameters"])
 
 
-@pytest.mark.parametrize("strategy", ["fedavg", "fedadam"])
+TOPK = '\n[compression]\nupdate = "topk"\nfraction = 0.1\n'
+MLP = "mlp"  # personal layers need layers: the model becomes an MLP
+
+
+@pytest.mark.parametrize(
+    ("strategy", "extra"),
+    [
+        ("fedavg", ""),
+        ("fedadam", ""),
+        # clients that keep state between rounds: kept in the checkpoint, given back
+        ("scaffold", ""),
+        ("fedper", MLP),
+        ("fedavg", TOPK),
+    ],
+)
 def test_a_resumed_run_ends_with_the_model_an_uninterrupted_run_trains(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str, extra: str
 ) -> None:
     job, store_path, console = _job(tmp_path, strategy)
+    if extra == MLP:
+        job.write_text(job.read_text().replace('type = "logistic"', 'type = "mlp"\nhidden = [8]'))
+    else:
+        job.write_text(job.read_text() + extra)
     whole = run_job(console, job, store_path=store_path, progress=False)
     stopped = _interrupted(monkeypatch, console, job, store_path, 2)
 
@@ -144,22 +162,27 @@ def test_a_resume_with_other_settings_is_refused_and_the_run_stays_interrupted(
         assert [r.round for r in store.rounds(run_id)] == [1]
 
 
-def test_resuming_a_scaffold_simulation_warns_that_its_clients_start_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("strategy", "extra", "lost"),
+    [("scaffold", "", "SCAFFOLD's control variates"), ("fedavg", TOPK, "top-k's error-feedback")],
+)
+def test_resuming_from_a_checkpoint_without_client_states_warns_that_they_start_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str, extra: str, lost: str
 ) -> None:
-    job, store_path, console = _job(tmp_path, "scaffold")
-    run_id = _interrupted(monkeypatch, console, job, store_path, 2)
-    with pytest.warns(UserWarning, match="SCAFFOLD's control variates are not in the round"):
-        run_job(console, job, store_path=store_path, progress=False, resume=run_id)
+    """A checkpoint written before checkpoints kept clients' states (here: one with them
+    taken out) restarts the simulated clients empty, and says so."""
+    from rengo.core.codec import decode, encode
 
-
-def test_resuming_a_topk_compressed_simulation_warns_that_its_residuals_start_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    job, store_path, console = _job(tmp_path, "fedavg")
-    job.write_text(job.read_text() + '\n[compression]\nupdate = "topk"\nfraction = 0.1\n')
+    job, store_path, console = _job(tmp_path, strategy)
+    job.write_text(job.read_text() + extra)
     run_id = _interrupted(monkeypatch, console, job, store_path, 2)
-    with pytest.warns(UserWarning, match="top-k's error-feedback residuals are not in the round"):
+    with RunStore(store_path) as store:
+        last = store.latest_checkpoint(run_id)
+        assert last is not None
+        checkpoint = decode(bytearray(last[1]))
+        assert checkpoint.pop("client_states")  # every client trained by round 2
+        store.save_checkpoint(run_id, last[0], encode(checkpoint))
+    with pytest.warns(UserWarning, match=f"{lost}.* are not in the round checkpoint"):
         run_job(console, job, store_path=store_path, progress=False, resume=run_id)
 
 

@@ -104,9 +104,10 @@ def test_a_previous_release_fedadam_checkpoint_resumes_the_old_releases_run(
 def test_a_previous_release_scaffold_checkpoint_resumes_like_a_current_one(
     logistic_client_fn,
 ) -> None:
-    """Clients' own state (SCAFFOLD's c_i) lives with the clients, not in the checkpoint, so a
-    resumed run restarts it: what must hold is that the old layout restores the same server
-    state as the current one, and that this release reproduces the old release's run."""
+    """The old layout restores the same server state as the current one; it kept no
+    clients' state (SCAFFOLD's c_i), so resumed from it the clients start again, as from a
+    current checkpoint with them taken out; from a current checkpoint the run ends where an
+    uninterrupted one does; and this release reproduces the old release's run."""
 
     def scaffold() -> Scaffold:
         return Scaffold(fraction_fit=0.5, min_fit_clients=3)
@@ -115,18 +116,30 @@ def test_a_previous_release_scaffold_checkpoint_resumes_like_a_current_one(
     first.run(3)
     current = first.checkpoint_blob(3)
     assert decode(current)["format"] == 2
+    without_clients = decode(current)
+    assert without_clients.pop("client_states")
     finals = []
-    for blob in (_fixture("checkpoint_v1_scaffold_round3.bin"), current):
+    for blob in (_fixture("checkpoint_v1_scaffold_round3.bin"), encode(without_clients), current):
         resumed = Coordinator(scaffold(), make_pool(logistic_client_fn, IDS), INIT, seed=2)
         resumed.restore(blob)
         assert isinstance(resumed.strategy.server_state, ScaffoldState)
         finals.append(resumed.run(6).parameters)
-    for a, b in zip(*finals, strict=True):
-        assert a.tobytes() == b.tobytes()
     straight = Coordinator(scaffold(), make_pool(logistic_client_fn, IDS), INIT, seed=2).run(6)
+    for old_layout, emptied, kept, whole in zip(*finals, straight.parameters, strict=True):
+        assert old_layout.tobytes() == emptied.tobytes()
+        assert kept.tobytes() == whole.tobytes()
+        assert kept.tobytes() != emptied.tobytes()
     old_release = decode(_fixture("final_v1_scaffold_round6.bin"))
     for now, old in zip(straight.parameters, old_release, strict=True):
         _assert_same_run_as_the_old_release(now, old)
+
+
+def test_a_checkpoint_keeping_clients_the_pool_lacks_is_refused(logistic_client_fn) -> None:
+    first = Coordinator(Scaffold(), make_pool(logistic_client_fn, IDS), INIT, seed=2)
+    first.run(1)
+    fewer = Coordinator(Scaffold(), make_pool(logistic_client_fn, IDS[:3]), INIT, seed=2)
+    with pytest.raises(ValueError, match="clients this run lacks: 3, 4, 5"):
+        fewer.restore(first.checkpoint_blob(1))
 
 
 def test_a_checkpoint_of_a_newer_layout_is_refused_clearly(logistic_client_fn) -> None:

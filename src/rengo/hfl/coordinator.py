@@ -602,6 +602,7 @@ class Coordinator:
         # for a round whose workflow excludes clients and which then fails (see _exclude),
         # and restored for a round that runs again
         state_before = self.strategy.state_dict()
+        states_before = self._client_states()
         mods = self._client_mods()
         instructions = self.strategy.configure_fit(server_round, old, available, rng)
         for cid, ins in instructions:
@@ -643,9 +644,9 @@ class Coordinator:
                 verdict = exc
             finally:
                 self._note_slow(server_round, [c for c, _ in instructions], fit_round.timed_out)
-                self._exclude(server_round, fit_round.excluded, state_before)
+                self._exclude(server_round, fit_round.excluded, state_before, states_before)
                 spent = _spent_budgets(fit_round.failures)
-                new_spent = sorted(self._exclude(server_round, spent, state_before))
+                new_spent = sorted(self._exclude(server_round, spent, state_before, states_before))
             self._budgets_ran_out = bool(spent)
             if verdict is not None:
                 if self._budgets_ran_out:
@@ -703,7 +704,9 @@ class Coordinator:
             loss, central_metrics = central
             metrics["central_loss"] = float(loss)
             metrics.update({f"central_{k}": float(v) for k, v in central_metrics.items()})
-        release = functools.partial(self._keep_release_spent, server_round, old, state_before)
+        release = functools.partial(
+            self._keep_release_spent, server_round, old, state_before, states_before
+        )
         metrics.update(
             self._federated_evaluate(server_round, available, rng, failures, mods, release)
         )
@@ -803,24 +806,35 @@ class Coordinator:
         return dict(self._excluded)
 
     def _exclude(
-        self, server_round: int, culprits: dict[str, str], state_before: dict[str, Any] | None
+        self,
+        server_round: int,
+        culprits: dict[str, str],
+        state_before: dict[str, Any] | None,
+        states_before: dict[str, bytes] | None,
     ) -> list[str]:
         """Leave ``culprits`` out of the run's later rounds, and - with checkpoints in a store -
         checkpoint the last round again with them, so a resume keeps them out even if this
-        round then fails (``state_before``: the strategy's state before this round). Returns
-        the culprits that were not excluded before."""
+        round then fails (``state_before``, ``states_before``: the strategy's and the
+        clients' states before this round). Returns the culprits that were not excluded
+        before."""
         new = {cid: reason for cid, reason in culprits.items() if cid not in self._excluded}
         for cid, reason in new.items():
             self._excluded[cid] = reason
             self._warn(f"client {cid} is excluded from the rest of the run: {reason}", server_round)
         if new and self.store is not None and self.checkpoint_every and self.run_id is not None:
             last = server_round - 1
-            blob = self.checkpoint_blob(last, strategy_state=state_before)
+            blob = self.checkpoint_blob(
+                last, strategy_state=state_before, client_states=states_before
+            )
             self.store.save_checkpoint(self.run_id, last, blob)
         return list(new)
 
     def _keep_release_spent(
-        self, server_round: int, old: Parameters, state_before: dict[str, Any]
+        self,
+        server_round: int,
+        old: Parameters,
+        state_before: dict[str, Any],
+        states_before: dict[str, bytes] | None,
     ) -> None:
         """Before this round's model is shown to clients (federated evaluation), checkpoint
         the last round again - its model ``old`` - with the strategy's state after the
@@ -833,7 +847,9 @@ class Coordinator:
         state = self.strategy.released_state(state_before)
         if state is not None:
             last = server_round - 1
-            blob = self.checkpoint_blob(last, strategy_state=state, parameters=old)
+            blob = self.checkpoint_blob(
+                last, strategy_state=state, parameters=old, client_states=states_before
+            )
             self.store.save_checkpoint(self.run_id, last, blob)
 
     def _stop_if_budgets_spent(self, server_round: int) -> None:
@@ -1047,28 +1063,39 @@ class Coordinator:
         strategy_state: dict[str, Any] | None = None,
         *,
         parameters: Parameters | None = None,
+        client_states: Mapping[str, bytes] | None = None,
     ) -> bytes:
         """Model and strategy state after ``server_round``, as codec bytes, with the clients
-        excluded so far (a resumed run keeps them out) and the state of each observer that
+        excluded so far (a resumed run keeps them out), the state of each observer that
         keeps one (:class:`StatefulObserver`: a contribution tracker's values of the rounds
-        so far). ``strategy_state``: the strategy's :meth:`~rengo.hfl.Strategy.state_dict` to
-        store instead of its current one; ``parameters``: the model to store instead of the
-        current one (that of the round before, while a round is under way)."""
+        so far) and, where the pool holds them (a simulation's), what the clients keep
+        between rounds. ``strategy_state``: the strategy's
+        :meth:`~rengo.hfl.Strategy.state_dict` to store instead of its current one;
+        ``parameters`` and ``client_states``: the model and the clients' states to store
+        instead of the current ones (those of the round before, while a round is under way)."""
         state = self.strategy.state_dict() if strategy_state is None else strategy_state
-        return encode(
-            {
-                "format": CHECKPOINT_FORMAT,
-                "round": server_round,
-                "parameters": self.parameters if parameters is None else parameters,
-                "strategy": state,
-                "strategy_name": self.strategy.name,
-                "excluded": dict(self._excluded),
-                "observers": {
-                    key: observer.observer_state()  # type: ignore[attr-defined]
-                    for key, observer in self._stateful_observers().items()
-                },
-            }
-        )
+        checkpoint: dict[str, Any] = {
+            "format": CHECKPOINT_FORMAT,
+            "round": server_round,
+            "parameters": self.parameters if parameters is None else parameters,
+            "strategy": state,
+            "strategy_name": self.strategy.name,
+            "excluded": dict(self._excluded),
+            "observers": {
+                key: observer.observer_state()  # type: ignore[attr-defined]
+                for key, observer in self._stateful_observers().items()
+            },
+        }
+        held = self._client_states() if client_states is None else client_states
+        if held is not None:  # optional: a release before it reads the rest and restarts them
+            checkpoint["client_states"] = dict(held)
+        return encode(checkpoint)
+
+    def _client_states(self) -> dict[str, bytes] | None:
+        """What the clients keep between rounds now, where the pool holds it (None: a
+        deployed federation, whose parties keep their own)."""
+        held = getattr(self.pool, "client_states", None)
+        return held() if callable(held) else None
 
     def _stateful_observers(self) -> dict[str, object]:
         """The observers that keep state across a resume, by position and class name (the
@@ -1085,14 +1112,15 @@ class Coordinator:
         layout); returns its round. Clients the checkpointed run excluded stay excluded
         (checkpoints written before exclusions were kept have none).
 
-        A checkpoint holds the model, the strategy's server state, the exclusions and the
+        A checkpoint holds the model, the strategy's server state, the exclusions, the
         state of observers that keep one (:class:`StatefulObserver`: a contribution tracker
-        resumes with every round valued so far), not what clients keep between rounds
-        (SCAFFOLD's control variates, personal layers, Ditto's personal models): deployed
-        parties keep theirs across a resume, but a simulation's clients start again empty,
-        so a simulation of such a strategy resumed by hand ends elsewhere than an
-        uninterrupted one (strategies without client state, e.g. FedAvg, FedProx or FedAdam,
-        end bit-identical).
+        resumes with every round valued so far) and, from a simulation, what its clients keep
+        between rounds (SCAFFOLD's control variates, personal layers, Ditto's personal
+        models, top-k's residuals), given back to this coordinator's pool where it holds
+        clients' states: a resumed simulation ends bit-identical to an uninterrupted one.
+        Deployed parties keep their own state; a checkpoint without clients' states (from a
+        deployed run, or written before they were kept) leaves a simulation's clients to
+        start again empty, ending elsewhere for strategies with client state.
 
         Raises
         ------
@@ -1102,8 +1130,8 @@ class Coordinator:
             If the checkpoint is not one, of an unknown layout, or its excluded clients or
             observer states are malformed.
         ValueError
-            If its server state does not fit the strategy, or an observer's state does not
-            fit the observer.
+            If its server state does not fit the strategy, an observer's state does not fit
+            the observer, or it keeps the state of a client the pool lacks.
         """
         state = decode(bytearray(blob))
         if not isinstance(state, dict) or "round" not in state or "parameters" not in state:
@@ -1127,6 +1155,15 @@ class Coordinator:
         observed = state.get("observers", {})
         if not isinstance(observed, dict):
             raise DataError("checkpoint's observer states are not a map")
+        kept = state.get("client_states")
+        if kept is not None and not (
+            isinstance(kept, dict)
+            and all(isinstance(c, str) and isinstance(b, bytes) for c, b in kept.items())
+        ):
+            raise DataError("checkpoint's client states are not a map of id to bytes")
+        load_states = getattr(self.pool, "load_client_states", None)
+        if kept is not None and callable(load_states):
+            load_states(kept)
         self.parameters = list(state["parameters"])
         self.strategy.load_state_dict(state["strategy"])
         self.start_round = int(state["round"]) + 1

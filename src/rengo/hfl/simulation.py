@@ -277,8 +277,6 @@ def simulate(
         **compression_settings(workflow),
         **privacy_settings(strategy, workflow),  # last: what ran, whatever a caller named
     }
-    if resume is not None:
-        _warn_client_state_lost(strategy, workflow)
     try:
         opened = (
             _recorded(store, config, run_name, seed)
@@ -302,6 +300,8 @@ def simulate(
             done = 0
             if resume is not None:
                 done = _restore_latest(store, run, coordinator, client_fn)
+                if done and not pool.client_states():
+                    _warn_client_state_lost(strategy, workflow)
             label = run_name or strategy.name
             bar = RoundProgressBar(progress, rounds, label, done=done)
             with bar as report:
@@ -399,7 +399,8 @@ def _restore_latest(store: Any, run: OpenRun, coordinator: Coordinator, client_f
 
 
 def _warn_client_state_lost(strategy: Strategy, workflow: FitWorkflow | None) -> None:
-    """Warn when resuming a simulation whose clients keep state between rounds."""
+    """Warn when a simulation whose clients keep state between rounds resumes from a
+    checkpoint that holds none (written before checkpoints kept it)."""
     kept = [
         what
         for what, found in (
@@ -412,10 +413,11 @@ def _warn_client_state_lost(strategy: Strategy, workflow: FitWorkflow | None) ->
     if kept:
         warnings.warn(
             f"resuming a simulation of {strategy.name}: {' and '.join(kept)} are not in the "
-            "round checkpoint, so the simulated clients start again without them and the run "
-            "ends elsewhere than an uninterrupted one would",
+            "round checkpoint (written by a release that did not keep them), so the simulated "
+            "clients start again without them and the run ends elsewhere than an "
+            "uninterrupted one would",
             UserWarning,
-            stacklevel=3,
+            stacklevel=2,
         )
 
 

@@ -9,7 +9,7 @@ this layer can tell which.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, overload
 
@@ -19,6 +19,42 @@ Handler = Callable[[str, str, bytes, "bytes | None"], "tuple[bytes, bytes | None
 ``state`` is the client's own persisted state (codec bytes or ``None``); a simulation executor
 keeps it between rounds on the client's behalf, a deployed party keeps it in its own process.
 """
+
+
+class HeldClientStates:
+    """What a simulation's clients keep between rounds (SCAFFOLD's control variate, top-k's
+    error-feedback residual, personal layers, a DP-SGD accountant's history), held for them by
+    their pool, and handed to the round checkpoint so that a resumed simulation goes on where
+    an uninterrupted one would (a deployed party keeps its own, in its own process).
+
+    Mixed into the simulation executors' pools, which keep ``_state`` (client id -> its state,
+    codec bytes or None) and ``client_ids()``.
+    """
+
+    _state: dict[str, bytes | None]
+
+    def client_ids(self) -> list[str]:
+        """The pool's clients."""
+        raise NotImplementedError
+
+    def client_states(self) -> dict[str, bytes]:
+        """Each client's kept state now (clients that keep none are left out)."""
+        return {cid: state for cid, state in self._state.items() if state is not None}
+
+    def load_client_states(self, states: Mapping[str, bytes]) -> None:
+        """Give clients the states a checkpoint kept, before the resumed run's first round.
+
+        Raises
+        ------
+        ValueError
+            If ``states`` names a client this pool does not have (a checkpoint of another
+            federation).
+        """
+        unknown = sorted(set(states) - set(self.client_ids()))
+        if unknown:
+            shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+            raise ValueError(f"the checkpoint keeps the state of clients this run lacks: {shown}")
+        self._state.update(states)
 
 
 TIMED_OUT = "timed out"

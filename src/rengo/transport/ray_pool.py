@@ -25,7 +25,7 @@ from typing import Any
 
 from rengo.core.errors import ConfigError, MissingExtraError
 from rengo.core.install_hint import install_hint
-from rengo.transport.pool import Handler, Reply, Request, Sent
+from rengo.transport.pool import Handler, HeldClientStates, Reply, Request, Sent
 from rengo.transport.ray_resources import ClientTaskResources
 from rengo.transport.simulation import HandlerOutcome, batch_size, client_threads, run_handler
 
@@ -103,7 +103,7 @@ def _sigterm_handler_kept() -> Iterator[None]:
             signal.signal(signal.SIGTERM, own)
 
 
-class RayPool:
+class RayPool(HeldClientStates):
     """Clients run as Ray tasks, at most ``workers`` at a time (default: what the cluster's
     CPUs allow at ``num_cpus_per_client`` each).
 

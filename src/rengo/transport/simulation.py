@@ -30,7 +30,7 @@ from threadpoolctl import ThreadpoolController
 from rengo.core.errors import ConfigError
 from rengo.core.install_hint import install_hint
 from rengo.transport.parent_watch import end_with_parent
-from rengo.transport.pool import Handler, Reply, Request, Sent
+from rengo.transport.pool import Handler, HeldClientStates, Reply, Request, Sent
 
 
 class HandlerOutcome(NamedTuple):
@@ -87,7 +87,7 @@ def client_threads(threads: int) -> Iterator[None]:
             torch.set_num_threads(previous)
 
 
-class SerialPool:
+class SerialPool(HeldClientStates):
     """Clients run one at a time in this process, each with ``threads_per_client`` threads.
 
     A client that overruns ``timeout`` cannot be interrupted here (Python threads cannot be
@@ -267,7 +267,7 @@ def worker_gpus(device: str | None) -> list[int]:
     return list(range(count))
 
 
-class ProcessPool:
+class ProcessPool(HeldClientStates):
     """Clients run in ``workers`` forked processes (default: every core).
 
     With ``device`` ``"cuda"`` (or ``"auto"`` on a GPU machine) the workers are spread over
