@@ -184,6 +184,58 @@ def run(
 
 
 @app.command()
+def sweep(
+    job: Annotated[Path, typer.Argument(help="Job file (TOML).", show_default=False)],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="A setting and its values, SECTION.KEY=A,B,... or KEY=0..4 (whole numbers, "
+            "both ends included) or SECTION={k = v, ...},{...} (keys set together); "
+            "repeatable: the grid is every combination, the last --set varying fastest.",
+        ),
+    ] = None,
+    study: Annotated[
+        str | None,
+        typer.Option(help="The study's name, for rengo runs compare --study (default: job.name)."),
+    ] = None,
+    store: StoreOption = None,
+    executor: Annotated[
+        str | None, typer.Option(help="Override job.executor for every cell.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show each run's progress bar.")] = True,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Check every cell and list them with what is recorded."),
+    ] = False,
+) -> None:
+    """Run a horizontal job once per combination of settings (a study), each cell a run.
+
+    Every cell is checked before any runs. Run the same command again after Ctrl-C or a
+    failure: completed cells are not run again, an interrupted one is resumed.
+
+    Example: rengo sweep job.toml --set strategy.name=fedavg,fedprox --set job.seed=0..4
+    """
+    from rengo.cli.sweep import run_sweep, sweep_command
+
+    def kept() -> str:
+        again = sweep_command(job, set_ or (), study, store)
+        return f"completed cells are kept; continue the study with `{again}`"
+
+    with friendly_errors(kept):
+        run_sweep(
+            console,
+            job,
+            set_ or (),
+            study=study,
+            store_path=store,
+            executor=executor,
+            progress=progress,
+            dry_run=dry_run,
+        )
+
+
+@app.command()
 def strategies() -> None:
     """List the strategies job files accept, with their options and defaults."""
     from rengo.cli.strategies import print_strategies

@@ -23,6 +23,7 @@ from rengo.jobs.contribution import (
 )
 from rengo.rewards import Payout, format_amount
 from rengo.tracking import RunInfo, RunStore, plot_run, resolve_store_path
+from rengo.tracking.run_comparison import STUDY
 from rengo.valuation import ContributionReport
 from rengo.vfl import VerticalDataset
 
@@ -44,6 +45,8 @@ def run_job(
     overrides: Sequence[str] = (),
     resume: str | None = None,
     same_as: str | None = None,
+    study: str | None = None,
+    run_name: str | None = None,
 ) -> str:
     """Run a job file (horizontal or vertical); returns the run id. ``mirrors``
     ("mlflow", "tensorboard", or either as ``NAME=WHERE``: an MLflow tracking URI, a
@@ -51,7 +54,9 @@ def run_job(
     (``"train.lr=0.01"``) change the file's settings, validated like the file. A
     ``[contribution]`` section values the participants and records it (and pays its budget).
     ``same_as`` (a recorded horizontal run) refuses a job whose settings are not that run's,
-    naming what differs, and says after the run whether its final metrics are that run's."""
+    naming what differs, and says after the run whether its final metrics are that run's.
+    ``study`` (a horizontal job) records the run as a cell of that study (``rengo sweep``),
+    under ``run_name`` instead of the job's name."""
     spec = load_job(job_path, overrides)
     progress = progress_bars_shown(progress, console)
     if same_as is not None and resume is not None:
@@ -121,13 +126,14 @@ def run_job(
             executor_options=spec.executor_options.get(spec.job.executor),
             round_timeout=spec.job.round_timeout,
             store=store,
-            run_name=spec.job.name,
+            run_name=run_name or spec.job.name,
             run_config=job.run_config(
                 {
                     "job_file": str(job_path.resolve()),  # export finds it from anywhere
                     "dataset": spec.data.dataset,
                     "model": spec.model.type,
                     **({"overrides": list(overrides)} if overrides else {}),
+                    **({STUDY: study} if study is not None else {}),
                 }
             ),
             progress=progress,

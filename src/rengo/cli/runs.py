@@ -1,5 +1,5 @@
 """``rengo runs list | show | plot | delete``: look at (and tidy) what the run store recorded
-(``mirror``, ``export``, ``metrics`` and ``job`` are in their own modules)."""
+(``mirror``, ``export``, ``metrics``, ``job`` and ``compare`` are in their own modules)."""
 
 from __future__ import annotations
 
@@ -328,7 +328,8 @@ def _described(runs: list[RunInfo]) -> str:
     return ", ".join(f"{r.run_id} ({r.label}, {r.kind}, {r.status})" for r in runs)
 
 
-# ``rengo runs mirror``, ``export``, ``metrics`` and ``job`` live in their own modules.
+# ``rengo runs mirror``, ``export``, ``metrics``, ``job`` and ``compare`` live in their own modules.
+from rengo.cli.runs_compare import compare as _compare  # noqa: E402
 from rengo.cli.runs_export import export as _export  # noqa: E402
 from rengo.cli.runs_export import mirror as _mirror  # noqa: E402
 from rengo.cli.runs_job import job as _job  # noqa: E402
@@ -338,3 +339,4 @@ runs_app.command("mirror")(_mirror)
 runs_app.command("export")(_export)
 runs_app.command("metrics")(_metrics)
 runs_app.command("job")(_job)
+runs_app.command("compare")(_compare)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["job_file_text"]
+__all__ = ["job_file_text", "toml_value"]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -46,7 +46,7 @@ def job_file_text(document: Mapping[str, Mapping[str, Any]], comments: Sequence[
             lines.append("")
         lines.append(f"[{_key(section)}]")
         lines += [
-            f"{_key(key)} = {_value(value, f'{section}.{key}')}" for key, value in table.items()
+            f"{_key(key)} = {toml_value(value, f'{section}.{key}')}" for key, value in table.items()
         ]
     return "\n".join(lines) + "\n"
 
@@ -56,8 +56,9 @@ def _key(key: str) -> str:
     return key if _BARE_KEY.fullmatch(key) else json.dumps(key)
 
 
-def _value(value: Any, where: str) -> str:
-    """One value as TOML writes it (``where`` names it in an error)."""
+def toml_value(value: Any, where: str) -> str:
+    """One value as TOML writes it (``where`` names it in an error): what a job file or a
+    ``--set KEY=VALUE`` holds, read back as the same value."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -71,8 +72,10 @@ def _value(value: Any, where: str) -> str:
     if isinstance(value, str):
         return json.dumps(value)  # a JSON string is a TOML basic string
     if isinstance(value, Mapping):
-        inner = ", ".join(f"{_key(str(k))} = {_value(v, f'{where}.{k}')}" for k, v in value.items())
+        inner = ", ".join(
+            f"{_key(str(k))} = {toml_value(v, f'{where}.{k}')}" for k, v in value.items()
+        )
         return f"{{ {inner} }}" if inner else "{}"
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_value(v, f"{where}[{i}]") for i, v in enumerate(value)) + "]"
+        return "[" + ", ".join(toml_value(v, f"{where}[{i}]") for i, v in enumerate(value)) + "]"
     raise TypeError(f"{where} = {value!r}: a TOML job file cannot hold a {type(value).__name__}")

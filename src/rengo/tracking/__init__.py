@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         client_metric_spread,
         client_metric_summary,
     )
+    from rengo.tracking.comparison_output import comparison_table, write_comparison_csv
     from rengo.tracking.contrib_records import (
         pay_rewards,
         record_contributions,
@@ -40,7 +41,13 @@ if TYPE_CHECKING:
         load_secureboost,
         load_vertical_parts,
     )
-    from rengo.tracking.plots import metric_family, plot_client_metrics, plot_run, plot_runs
+    from rengo.tracking.plots import (
+        metric_family,
+        plot_client_metrics,
+        plot_comparison,
+        plot_run,
+        plot_runs,
+    )
     from rengo.tracking.records import (
         ClientRecord,
         ClientStats,
@@ -53,6 +60,13 @@ if TYPE_CHECKING:
         RunInfo,
     )
     from rengo.tracking.run import Run, open_run
+    from rengo.tracking.run_comparison import (
+        ComparedRun,
+        Comparison,
+        SettingGroup,
+        compare_runs,
+        repeat_command,
+    )
     from rengo.tracking.run_filter import RunFilter
     from rengo.tracking.schema import SCHEMA_VERSION
     from rengo.tracking.store import RunStore
@@ -69,6 +83,8 @@ __all__ = [
     "ClientMetricSummary",
     "ClientRecord",
     "ClientStats",
+    "ComparedRun",
+    "Comparison",
     "ContributionRecord",
     "EventRecord",
     "LedgerEntry",
@@ -83,6 +99,7 @@ __all__ = [
     "RunFilter",
     "RunInfo",
     "RunStore",
+    "SettingGroup",
     "StoreBusyError",
     "StoreClosedError",
     "StoreCorruptError",
@@ -94,6 +111,8 @@ __all__ = [
     "VerticalParts",
     "client_metric_spread",
     "client_metric_summary",
+    "compare_runs",
+    "comparison_table",
     "leaderboard_table",
     "load_secureboost",
     "load_vertical_parts",
@@ -102,15 +121,18 @@ __all__ = [
     "pay_rewards",
     "payout_totals",
     "plot_client_metrics",
+    "plot_comparison",
     "plot_run",
     "plot_runs",
     "record_contributions",
     "record_tournament_round",
+    "repeat_command",
     "resolve_store_path",
     "run_contributions",
     "run_detail",
     "runs_table",
     "tournament_summary",
+    "write_comparison_csv",
     "write_ledger_csv",
 ]
 

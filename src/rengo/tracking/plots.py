@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from rengo.tracking.run_comparison import Comparison
+
 _FAMILIES = (
     "loss",
     "accuracy",
@@ -217,6 +219,40 @@ def plot_runs(
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} per round")
     ax.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def plot_comparison(comparison: Comparison, path: str | os.PathLike[str]) -> Path:
+    """Write a PNG of a comparison's metric per round: one line per group, the mean over its
+    runs, in a band of one standard deviation either side (none for a group of one run).
+
+    Parameters
+    ----------
+    comparison
+        What :func:`~rengo.tracking.run_comparison.compare_runs` found.
+    path
+        Where to write the PNG (missing folders are made).
+
+    Returns
+    -------
+    Path
+        ``path``, written.
+    """
+    import numpy as np
+
+    figure = _new_figure(10.5, 4.5)
+    ax = figure.subplots()
+    for group, label in zip(comparison.groups, comparison.labels(), strict=True):
+        rounds, mean, sd = group.band()
+        low, high = np.subtract(mean, sd), np.add(mean, sd)
+        (line,) = ax.plot(
+            rounds, mean, marker="o", markersize=3, label=f"{label} (n={len(group.runs)})"
+        )
+        ax.fill_between(rounds, low, high, alpha=0.2, color=line.get_color(), linewidth=0)
+    _round_axis(ax)
+    ax.set_ylabel(comparison.metric)
+    ax.set_title(f"{comparison.metric} per round: mean ± sd over each group's runs")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(figure, path)
 
 

@@ -1,0 +1,239 @@
+"""``rengo sweep JOB --set KEY=A,B --set job.seed=0..4``: run a horizontal job once per cell
+of a grid of settings, as a study.
+
+Every cell is checked (its job validated as ``rengo run`` would) before any runs. Each cell
+is an ordinary run in the store, named ``STUDY KEY=VALUE ...`` and recorded with its study
+(``rengo runs compare --study STUDY`` sums it up) and its ``--set`` overrides (so ``rengo run
+JOB --set ...`` repeats it). Run the same command again after a stop (Ctrl-C, a crash, a
+failed cell) and it continues: a cell whose run completed with the same settings is not run
+again, an interrupted one is resumed from its last checkpoint, a failed one is run anew.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from rengo.core.errors import ConfigError, RengoError
+from rengo.jobs import JobSpec, load_job
+from rengo.jobs.sweep_grid import SweepCell, sweep_cells
+from rengo.tracking import RunInfo
+
+RESUMABLE = ("interrupted",)
+"""Statuses of a cell's run that the sweep resumes instead of starting anew."""
+
+
+@dataclass(frozen=True)
+class PlannedCell:
+    """A cell of the grid with its validated job and what the store already holds of it.
+
+    Attributes
+    ----------
+    cell
+        The cell's overrides.
+    spec
+        Its job, validated.
+    recorded
+        The newest run of this study with the cell's settings, or None.
+    """
+
+    cell: SweepCell
+    spec: JobSpec
+    recorded: RunInfo | None
+
+
+def sweep_command(
+    job_path: Path, options: Sequence[str], study: str | None, store: Path | None
+) -> str:
+    """The command that continues this sweep: the same command (as one POSIX shell line)."""
+    words = ["rengo", "sweep", str(job_path)]
+    words += ["--store", str(store)] if store is not None else []
+    words += ["--study", study] if study is not None else []
+    for option in options:
+        words += ["--set", option]
+    return shlex.join(words)
+
+
+def plan_sweep(
+    job_path: Path, options: Sequence[str], study: str, store_path: Path | None
+) -> list[PlannedCell]:
+    """Every cell of the grid, validated, with the run of ``study`` that already holds it.
+
+    Parameters
+    ----------
+    job_path
+        The job file.
+    options
+        The sweep's ``--set`` options.
+    study
+        The study's name.
+    store_path
+        ``--store`` (None: the default store); a store not made yet holds no cell.
+
+    Returns
+    -------
+    list of PlannedCell
+        One per cell, in grid order.
+
+    Raises
+    ------
+    ConfigError
+        For a malformed option, a cell whose job is refused (naming the file, the cell's
+        overrides and the fix), a vertical job, or two cells with the same settings.
+    """
+    from rengo.jobs.build import JOB_SETTINGS, job_settings
+    from rengo.tracking import resolve_store_path
+    from rengo.tracking.json_text import dumps_json, loads_json
+    from rengo.tracking.run_comparison import study_of
+
+    cells = sweep_cells(options)
+    specs = [load_job(job_path, cell.overrides) for cell in cells]  # all checked first
+    if specs[0].vfl is not None:
+        raise ConfigError(
+            f"{job_path} is a vertical job: rengo sweep runs horizontal jobs (run each "
+            "vertical setting with rengo run --set)"
+        )
+    settings = [loads_json(dumps_json(job_settings(spec), "job settings")) for spec in specs]
+    seen: dict[str, SweepCell] = {}
+    for cell, value in zip(cells, settings, strict=True):
+        text = dumps_json(value, "job settings")
+        if text in seen:
+            raise ConfigError(
+                f"cells {seen[text].label!r} and {cell.label!r} have the same settings "
+                "(the job file already says so?): each cell would run the same job"
+            )
+        seen[text] = cell
+    recorded: dict[str, RunInfo] = {}
+    path = resolve_store_path(store_path)
+    if path.exists():
+        from rengo.cli.store_option import open_existing_store
+
+        with open_existing_store(store_path, read_only=True) as store:
+            for run in store.list_runs(limit=None):  # newest first: the newest run wins
+                if study_of(run) != study or not isinstance(run.config.get(JOB_SETTINGS), dict):
+                    continue
+                recorded.setdefault(dumps_json(run.config[JOB_SETTINGS], "job settings"), run)
+    return [
+        PlannedCell(cell, spec, recorded.get(dumps_json(value, "job settings")))
+        for cell, spec, value in zip(cells, specs, settings, strict=True)
+    ]
+
+
+def run_sweep(
+    console: Console,
+    job_path: Path,
+    options: Sequence[str],
+    *,
+    study: str | None = None,
+    store_path: Path | None = None,
+    executor: str | None = None,
+    progress: bool = True,
+    dry_run: bool = False,
+) -> list[str]:
+    """Run every cell of the sweep not completed yet (see the module docstring).
+
+    Parameters
+    ----------
+    console
+        Where progress goes.
+    job_path
+        The job file.
+    options
+        The ``--set`` options, each ``KEY=VALUE[,VALUE...]``, ``KEY=A..B`` or a section's
+        tables (:mod:`rengo.jobs.sweep_grid`).
+    study
+        The study's name (None: the job's name).
+    store_path
+        ``--store`` (None: the default store).
+    executor
+        ``--executor`` for every cell (None: the job's).
+    progress
+        Show each run's progress bar.
+    dry_run
+        Only list the cells and what the store holds of them.
+
+    Returns
+    -------
+    list of str
+        The run id of each cell, in grid order (empty for a dry run).
+
+    Raises
+    ------
+    ConfigError
+        Before any cell runs, as :func:`plan_sweep`, or for an unknown ``executor``.
+    RengoError
+        After every other cell ran, naming each cell whose run failed.
+    """
+    from rengo.cli.run_job import run_job
+    from rengo.jobs.spec import check_choice
+    from rengo.transport import executor_names
+
+    if executor is not None:
+        check_choice("--executor", "executor", executor, executor_names())
+    name = study
+    if name is None:
+        name = load_job(job_path).job.name
+    planned = plan_sweep(job_path, options, name, store_path)
+    total = len(planned)
+    done = sum(1 for p in planned if p.recorded is not None and p.recorded.status == "completed")
+    console.print(
+        f"study {escape(name)}: {total} cell(s) of {escape(str(job_path))}"
+        + (f", {done} completed before" if done else ""),
+        soft_wrap=True,
+    )
+    if dry_run:
+        for k, p in enumerate(planned, 1):
+            state = "to run" if p.recorded is None else f"{p.recorded.status} {p.recorded.run_id}"
+            console.print(f"cell {k}/{total} {escape(p.cell.label)}: {state}", soft_wrap=True)
+        return []
+    run_ids: list[str] = []
+    failed: list[str] = []
+    for k, p in enumerate(planned, 1):
+        head = f"cell {k}/{total} {escape(p.cell.label)}"
+        recorded = p.recorded
+        if recorded is not None and recorded.status == "completed":
+            console.print(f"{head}: completed before, run {recorded.run_id}", soft_wrap=True)
+            run_ids.append(recorded.run_id)
+            continue
+        if recorded is not None and recorded.status == "running":
+            failed.append(f"{p.cell.label} (run {recorded.run_id} is running in another process)")
+            console.print(f"{head}: run {recorded.run_id} is still running; left to it")
+            continue
+        resume = recorded.run_id if recorded is not None and recorded.status in RESUMABLE else None
+        console.print(
+            head + (f": resuming run {resume}" if resume else ""), soft_wrap=True, style="bold"
+        )
+        try:
+            run_ids.append(
+                run_job(
+                    console,
+                    job_path,
+                    store_path=store_path,
+                    executor=executor,
+                    progress=progress,
+                    overrides=p.cell.overrides,
+                    resume=resume,
+                    study=name,
+                    run_name=f"{name} {p.cell.label}",
+                )
+            )
+        except RengoError as exc:  # the other cells still run; the sweep then says which failed
+            failed.append(f"{p.cell.label} ({exc})")
+            console.print(f"[red]{head} failed:[/] {escape(str(exc))}", soft_wrap=True)
+    store_words = ["--store", str(store_path)] if store_path is not None else []
+    compare = shlex.join(["rengo", "runs", "compare", "--study", name, *store_words])
+    if failed:
+        raise RengoError(
+            f"{len(failed)} of {total} cells did not complete: {'; '.join(failed)}; the others "
+            f"are kept: run the same rengo sweep again to retry them, `{compare}` sums up the rest"
+        )
+    console.print(
+        f"study {escape(name)}: {total} cell(s) completed; compare them: {compare}",
+        soft_wrap=True,
+    )
+    return run_ids
