@@ -137,13 +137,13 @@ def sweep_axis(text: str) -> SweepAxis:
         if not part:
             raise ConfigError(f"--set {text!r}: an empty value (two commas, or one at an end)")
         span = _RANGE.fullmatch(part)
-        if span is not None:
+        if len(keys) == 1:
+            values.append(_table_value(text, key, part))
+        elif span is not None:
             first, last = int(span[1]), int(span[2])
             if last < first:
                 raise ConfigError(f"--set {text!r}: the range {part} ends below its start")
             values += [(f"{key}={k}",) for k in range(first, last + 1)]
-        elif len(keys) == 1:
-            values.append(_table_value(text, key, part))
         else:
             parse_override(f"{key}={part}")  # the same checks as `rengo run --set`
             values.append((f"{key}={part}",))

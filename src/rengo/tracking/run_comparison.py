@@ -190,10 +190,22 @@ def study_of(run: RunInfo) -> str | None:
 
 def repeat_command(run: RunInfo, store_path: Path | None) -> str:
     """The shell command that runs ``run``'s job again and checks, with ``--same-as``, that
-    it has the run's settings and data (it then says whether the final metrics match): from
-    the job file and ``--set`` overrides the run recorded, else through ``rengo runs job``,
-    which writes the job file back from the run's settings. ``store_path``: the store's
-    file, given as ``--store`` (None: left out)."""
+    it has the run's settings and data (it then says whether the final metrics match).
+
+    Parameters
+    ----------
+    run
+        A recorded run.
+    store_path
+        The store's file, given as ``--store`` (None: left out).
+
+    Returns
+    -------
+    str
+        ``rengo run JOB --set ... --same-as RUN`` from the job file and ``--set`` overrides
+        a horizontal run recorded; else ``rengo runs job RUN -o RUN.toml && rengo run
+        RUN.toml --same-as RUN``, the job file written back from the run's settings.
+    """
     config = run.config if isinstance(run.config, Mapping) else {}
     store = ["--store", str(store_path)] if store_path is not None else []
     job_file, overrides = config.get("job_file"), config.get("overrides", [])
