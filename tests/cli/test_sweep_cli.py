@@ -242,3 +242,29 @@ def test_compare_refuses_to_replace_a_file_and_writes_nothing(tmp_path: Path) ->
     )
     assert "already exists; give --overwrite" in _one_line_error(result)
     assert table.read_text() == "mine\n" and not plot.exists()
+
+
+def test_a_cell_whose_data_file_changed_since_is_run_again(tmp_path: Path) -> None:
+    from sklearn.datasets import load_wine
+
+    table = tmp_path / "wine.csv"
+    frame = load_wine(as_frame=True).frame
+    frame.to_csv(table, index=False)
+    job = tmp_path / "job.toml"
+    job.write_text(
+        JOB.replace('dataset = "wine"', 'dataset = "csv"\npath = "wine.csv"\nlabel = "target"')
+    )
+    store_path = tmp_path / "runs.db"
+    options = ["--set", "job.seed=0..1"]
+    first = runner.invoke(
+        app, ["sweep", str(job), "--store", str(store_path), "--no-progress", *options]
+    )
+    assert first.exit_code == 0, first.output
+    frame.iloc[::-1].to_csv(table, index=False)  # the same rows in another order
+    again = runner.invoke(
+        app, ["sweep", str(job), "--store", str(store_path), "--no-progress", *options]
+    )
+    assert again.exit_code == 0, again.output
+    assert "completed before" not in again.output
+    with RunStore(store_path) as store:
+        assert len(store.list_runs(limit=None)) == 4

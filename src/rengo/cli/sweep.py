@@ -118,10 +118,31 @@ def plan_sweep(
                 if study_of(run) != study or not isinstance(run.config.get(JOB_SETTINGS), dict):
                     continue
                 recorded.setdefault(dumps_json(run.config[JOB_SETTINGS], "job settings"), run)
-    return [
-        PlannedCell(cell, spec, recorded.get(dumps_json(value, "job settings")))
-        for cell, spec, value in zip(cells, specs, settings, strict=True)
-    ]
+    digests: dict[tuple[str | None, ...], dict[str, str]] = {}
+    planned = []
+    for cell, spec, value in zip(cells, specs, settings, strict=True):
+        run = recorded.get(dumps_json(value, "job settings"))
+        if run is not None and not _same_data(run, spec, digests):
+            run = None  # its data file changed since: the cell trains on other rows now
+        planned.append(PlannedCell(cell, spec, run))
+    return planned
+
+
+def _same_data(
+    run: RunInfo, spec: JobSpec, digests: dict[tuple[str | None, ...], dict[str, str]]
+) -> bool:
+    """Whether the data files ``spec`` reads hold what ``run`` recorded it read (a run
+    recorded without digests, or a bundled dataset, counts as the same); ``digests`` keeps
+    each file set's digests, so a grid over one file reads it once."""
+    from rengo.jobs.data_files import job_data_files, recorded_data_files
+
+    saved = recorded_data_files(run.config)
+    if not saved:
+        return True
+    paths = (spec.data.path, spec.data.images, spec.data.labels)
+    if paths not in digests:
+        digests[paths] = job_data_files(spec)
+    return digests[paths] == saved
 
 
 def run_sweep(
