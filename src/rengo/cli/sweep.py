@@ -121,10 +121,10 @@ def plan_sweep(
     digests: dict[tuple[str | None, ...], dict[str, str]] = {}
     planned = []
     for cell, spec, value in zip(cells, specs, settings, strict=True):
-        run = recorded.get(dumps_json(value, "job settings"))
-        if run is not None and not _same_data(run, spec, digests):
-            run = None  # its data file changed since: the cell trains on other rows now
-        planned.append(PlannedCell(cell, spec, run))
+        held = recorded.get(dumps_json(value, "job settings"))
+        if held is not None and not _same_data(held, spec, digests):
+            held = None  # its data file changed since: the cell trains on other rows now
+        planned.append(PlannedCell(cell, spec, held))
     return planned
 
 
