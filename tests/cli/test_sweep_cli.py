@@ -268,3 +268,15 @@ def test_a_cell_whose_data_file_changed_since_is_run_again(tmp_path: Path) -> No
     assert "completed before" not in again.output
     with RunStore(store_path) as store:
         assert len(store.list_runs(limit=None)) == 4
+
+
+def test_the_line_after_a_stop_is_the_command_that_continues_the_study() -> None:
+    from rengo.cli.sweep import sweep_command
+
+    line = sweep_command(
+        Path("my job.toml"), ["job.seed=0..1"], "s 1", Path("runs.db"), executor="process"
+    )
+    assert shlex.split(line) == [
+        *("rengo", "sweep", "my job.toml", "--store", "runs.db", "--study", "s 1"),
+        *("--executor", "process", "--set", "job.seed=0..1"),
+    ]

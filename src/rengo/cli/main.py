@@ -219,7 +219,7 @@ def sweep(
     from rengo.cli.sweep import run_sweep, sweep_command
 
     def kept() -> str:
-        again = sweep_command(job, set_ or (), study, store)
+        again = sweep_command(job, set_ or (), study, store, executor)
         return f"completed cells are kept; continue the study with `{again}`"
 
     with friendly_errors(kept):

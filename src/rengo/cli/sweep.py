@@ -48,12 +48,17 @@ class PlannedCell:
 
 
 def sweep_command(
-    job_path: Path, options: Sequence[str], study: str | None, store: Path | None
+    job_path: Path,
+    options: Sequence[str],
+    study: str | None,
+    store: Path | None,
+    executor: str | None = None,
 ) -> str:
     """The command that continues this sweep: the same command (as one POSIX shell line)."""
     words = ["rengo", "sweep", str(job_path)]
     words += ["--store", str(store)] if store is not None else []
     words += ["--study", study] if study is not None else []
+    words += ["--executor", executor] if executor is not None else []
     for option in options:
         words += ["--set", option]
     return shlex.join(words)
