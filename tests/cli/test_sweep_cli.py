@@ -183,7 +183,7 @@ def test_compare_sums_up_the_study_and_each_row_repeats_its_run(tmp_path: Path) 
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "central_accuracy: mean ± sd" in result.output
+    assert "central_accuracy (best = max)" in result.output
     with open(table, newline="") as file:
         groups = list(csv.DictReader(file))
     with RunStore(store_path) as store:

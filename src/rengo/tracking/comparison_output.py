@@ -72,8 +72,10 @@ def comparison_table(comparison: Comparison) -> Table:
         The table, titled with the metric and which value is best.
     """
     table = Table(
-        title=f"{comparison.metric}: mean ± sd over each group's runs (best = {comparison.goal})",
+        title=f"{comparison.metric} (best = {comparison.goal})",
         title_justify="left",
+        caption="mean ± sd over each group's runs",
+        caption_justify="left",
         box=box.SIMPLE_HEAD,
     )
     for setting in short_names(comparison.varied) or ["runs"]:
