@@ -23,6 +23,18 @@ Stages (``--stages``):
     ``load_party_data`` reads the shared rows after PSI (``shared_rows_later``) does so:
     the IDs and every cell checked first, the shared rows' features in a second pass; an
     older tree reads the whole table and indexes it (``AlignedData.features``).
+``score``
+    A deployed party's rows to score (``rengo vfl party --load-model M --score-csv NEW``,
+    and ``--score-csv`` after training, which reads the file the same way): the bank's
+    table as the scoring CSV, its label kept for evaluation, z-scored with a kept model's
+    scaling, and its ``--shared`` share of rows (every k-th, shuffled, as scoring's PSI
+    gives them) taken as the prediction role sees them. A tree whose
+    ``load_scoring_data`` reads them after PSI (``shared_rows_later``) reads the shared
+    rows' features in a second pass; an older tree reads the whole file and indexes it.
+``run``
+    What ``rengo run JOB.toml`` holds of a vertical job's CSV tables before it trains
+    (:func:`rengo.jobs.vertical.build_vertical_job`): the bank's and the telecom's tables,
+    20 % of the customers held out to score, every party in the one process.
 ``psi``
     :func:`rengo.vfl.private_set_intersection` of the two ID columns: wall, CPU of the
     process and its worker processes, peak memory, bytes sent per ID.
@@ -48,6 +60,8 @@ resident set; ``children MiB`` the largest of its worker processes).
         --columns 1 --src /tmp/old/src src --repeats 3
     .venv/bin/python benchmarks/vertical_scale.py --stages party --rows 500000 \\
         --shared 0.1 0.5 --src /tmp/old/src src --repeats 3
+    .venv/bin/python benchmarks/vertical_scale.py --stages score run --rows 500000 \\
+        --shared 0.1 0.5 --src /tmp/old/src src --repeats 3
 """
 
 from __future__ import annotations
@@ -67,7 +81,18 @@ from child_timing import child_json
 from fate_bench import spread
 
 HERE = Path(__file__).resolve().parent
-STAGES = ("align", "read", "party", "psi", "hetero_lr", "secureboost", "ciphertexts", "predict")
+STAGES = (
+    "align",
+    "read",
+    "party",
+    "score",
+    "run",
+    "psi",
+    "hetero_lr",
+    "secureboost",
+    "ciphertexts",
+    "predict",
+)
 
 
 def write_table(path: Path, ids: range, columns: int, label: bool, seed: int) -> None:
@@ -108,6 +133,10 @@ def run_stage(
     """Child process: one stage; its figures (besides time and memory) as a dict."""
     if stage == "party":
         return _party_rows(bank, shared)
+    if stage == "score":
+        return _scoring_rows(bank, shared)
+    if stage == "run":
+        return _job_tables(bank, telco, out)
     if stage == "align":
         from rengo.vfl import align_csv
 
@@ -174,6 +203,62 @@ def _party_rows(bank: Path, shared: float) -> dict[str, Any]:
         "checksum": float(np.nansum(features[:1000])),
         "two passes": later,
     }
+
+
+def _scoring_rows(bank: Path, shared: float) -> dict[str, Any]:
+    """The bank party's rows to score of its ``shared`` share, in a shuffled order, read as
+    this tree's ``rengo vfl party --load-model --score-csv`` reads them (a kept model's
+    columns and scaling, the label kept for evaluation)."""
+    import inspect
+
+    from rengo.deploy.vertical_data import load_scoring_data
+    from rengo.vfl.registry import AlignedData
+
+    names = [f"x{j}" for j in range(len(_header(bank)) - 2)]
+    mean, scale = np.full(len(names), 0.01), np.full(len(names), 1.1)
+    later = "shared_rows_later" in inspect.signature(load_scoring_data).parameters
+    kwargs = {"shared_rows_later": True} if later else {}
+    data = load_scoring_data(  # type: ignore[call-arg]
+        bank, "id", names, mean, scale, label="y", classes=["0", "1"], **kwargs
+    )
+    assert data.score_table is not None
+    n = len(data.score_table.ids)
+    rows = np.random.default_rng(0).permutation(np.arange(0, n, max(1, round(1 / shared))))
+    if later:
+        later_rows = data.score_later  # type: ignore[attr-defined]
+        assert later_rows is not None
+        features = later_rows.read(rows)
+    else:  # the prediction role's AlignedData(table, rows).features
+        features = AlignedData(data.score_table, rows).features
+    return {
+        "scored rows": len(rows),
+        "checksum": float(np.nansum(features[:1000])),
+        "two passes": later,
+    }
+
+
+def _job_tables(bank: Path, telco: Path, out: Path) -> dict[str, Any]:
+    """What ``rengo run`` of a vertical job over the two tables holds before it trains."""
+    from rengo.jobs import load_job
+    from rengo.jobs.vertical import build_vertical_job
+
+    out.mkdir(parents=True, exist_ok=True)
+    job = out / "job.toml"
+    job.write_text(
+        '[job]\nkind = "vfl"\nname = "bank-scale"\nseed = 0\n\n'
+        '[vfl]\nalgorithm = "hetero_lr"\nlabel_party = "bank"\nlabel = "y"\n'
+        'id_column = "id"\ntest_size = 0.2\nmissing = "mean"\n\n'
+        f'[vfl.parties]\nbank = "{bank}"\ntelco = "{telco}"\n'
+    )
+    built = build_vertical_job(load_job(job))
+    held = sum(t.features.nbytes for t in built.train.parties.values())
+    held += sum(t.features.nbytes for t in built.test.parties.values())
+    return {"feature MiB": held / 2**20, "held out": len(built.test_labels)}
+
+
+def _header(path: Path) -> list[str]:
+    with path.open() as handle:
+        return handle.readline().strip().split(",")
 
 
 def _ciphertext_bytes() -> dict[str, Any]:
@@ -280,13 +365,13 @@ def main() -> None:
             for rows in args.rows:
                 bank, telco = tables(folder, rows, args.columns)
                 for stage in args.stages:
-                    shares = args.shared if stage == "party" else [1 / 3]
+                    shares = args.shared if stage in ("party", "score") else [1 / 3]
                     for share, src in [(f, s) for f in shares for s in args.src]:
                         out = Path(scratch) / "out"
                         argv = [stage, str(bank), str(telco), str(out), str(share)]
                         got = child_json(__file__, argv, src)
                         label = f"{stage} ({Path(src).resolve()})"
-                        if stage == "party":
+                        if stage in ("party", "score"):
                             label += f", {share:.0%} shared"
                         runs.setdefault((label, rows, stage), []).append(got)
     print(f"load average at end {os.getloadavg()}")

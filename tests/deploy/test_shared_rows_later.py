@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from rengo.deploy.vertical_data import load_party_data
 from rengo.jobs import load_job, party_data
 from rengo.jobs.vertical import job_plan
 from rengo.vfl import HeteroLRConfig, PartyData, VerticalPlan, simulate_vertical
+from rengo.vfl.common import FeaturesAfterPsi
 from rengo.vfl.registry import get_algorithm
 from rengo.vfl.runner import check_party_columns
 from rengo.vfl.secureboost import SecureBoostConfig, SecureBoostHostModel
@@ -128,28 +130,27 @@ def test_a_party_that_reads_its_shared_rows_after_psi_trains_the_same_model_bit_
     assert scale.tobytes() == read_whole.scale.tobytes()
 
 
-def test_before_psi_a_party_holds_no_features_and_after_it_only_the_shared_rows(
-    tmp_path: Path,
+def assert_only_the_shared_rows_are_held(
+    path: Path,
+    whole: Callable[[Path], np.ndarray],
+    later: Callable[[Path], FeaturesAfterPsi],
 ) -> None:
-    rng = np.random.default_rng(1)
-    ids = [f"{i:07d}" for i in range(20_000)]
-    path = tmp_path / "bank.csv"
-    write_party(path, ids, 100, rng, label=True)
+    """Write 20,000 rows x 100 columns (a 0/1 ``y``) to ``path``; its features read by
+    ``whole`` (the whole table) and ``later`` (a first pass, then a tenth of the rows in
+    another order) are the same bit for bit, and the first pass holds no features, the
+    second only the rows it reads."""
+    write_party(path, [f"{i:07d}" for i in range(20_000)], 100, np.random.default_rng(1), True)
     cells_bytes = 20_000 * 100 * 8
-    rows = np.arange(0, 20_000, 10)[::-1]  # a tenth shared, in another order
+    rows = np.arange(0, 20_000, 10)[::-1]
     tracemalloc.start()
     try:
-        whole = load_party_data(path, "id", label="y")
+        expected = whole(path)[rows]
         _, whole_peak = tracemalloc.get_traced_memory()
-        assert whole.table is not None
-        expected = whole.table.features[rows]
-        del whole
         tracemalloc.reset_peak()
-        data = load_party_data(path, "id", label="y", shared_rows_later=True)
+        source = later(path)
         _, read_peak = tracemalloc.get_traced_memory()
-        assert data.later is not None
         tracemalloc.reset_peak()
-        shared = data.later.read(rows)
+        shared = source.read(rows)
         _, shared_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -158,6 +159,22 @@ def test_before_psi_a_party_holds_no_features_and_after_it_only_the_shared_rows(
     # chunk of text, the second as much and a tenth of the cells
     assert read_peak < whole_peak - 0.8 * cells_bytes
     assert shared_peak < read_peak + 0.25 * cells_bytes
+
+
+def test_before_psi_a_party_holds_no_features_and_after_it_only_the_shared_rows(
+    tmp_path: Path,
+) -> None:
+    def whole(path: Path) -> np.ndarray:
+        table = load_party_data(path, "id", label="y").table
+        assert table is not None
+        return table.features
+
+    def later(path: Path) -> FeaturesAfterPsi:
+        source = load_party_data(path, "id", label="y", shared_rows_later=True).later
+        assert source is not None
+        return source
+
+    assert_only_the_shared_rows_are_held(tmp_path / "bank.csv", whole, later)
 
 
 @pytest.mark.parametrize(

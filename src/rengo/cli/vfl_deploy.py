@@ -691,6 +691,8 @@ def _scoring_inputs(
             classes=[str(c) for c in classes] if isinstance(classes, list) else None,
             encoding=form.encoding,
             decimal=form.decimal,
+            shared_rows_later=True,  # only the rows scoring's PSI shares are held
+            say=lambda line: say(console, f"{name}: {line}"),
         )
     return kept.model, kept.origin, data
 

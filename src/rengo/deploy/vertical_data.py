@@ -10,7 +10,7 @@ about its data leaves it and the scoring rows get the same transform.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -29,7 +29,7 @@ from rengo.data.csv_table import (
 from rengo.data.dataset import column_scaling
 from rengo.data.labels import class_list, encode_labels
 from rengo.vfl.common import PartyData, PartyTable, scaled
-from rengo.vfl.shared_rows import SharedRowsFile
+from rengo.vfl.shared_rows import Scaling, ScoringRowsFile, SharedRowsFile
 
 __all__ = ["PartyData", "column_scaling", "load_party_data", "load_scoring_data", "scaled"]
 
@@ -127,31 +127,28 @@ def load_party_data(
             raise DataError(f"{train_path}: label {label!r} must have two classes, found {found}")
         classes = (train.classes[0], train.classes[1])
         labels = train.y
-    score_table = score_labels = None
+    score_table = score_labels = score_later = None
     if score_csv is not None:
         score_path = Path(score_csv)
         header = csv_header(score_path, delimiter, encoding)
         score_label = label if label is not None and label in header else None
         if few is not None and classes is None:
             score_label = None  # its few labels name no two classes to evaluate against
-        scoring = load_csv(
+        scoring = _scoring_rows(
             score_path,
-            label=score_label,
-            delimiter=delimiter,
-            encoding=encoding,
-            decimal=decimal,
-            id_column=id_column,
-            features=list(train.feature_names),
-            missing_values=("",),
-            task=kind,
+            id_column,
+            list(train.feature_names),
+            score_label,
+            kind,
+            form,
+            None if later is None else later.scaling,
+            say,
         )
-        assert scoring.ids is not None
-        score_table = PartyTable(scoring.ids, scoring.X)
+        score_table, score_later = scoring.table, scoring.later
         if score_label is not None:
-            score_labels = _scoring_labels(scoring, None if regression else classes, score_path)
+            score_labels = _scoring_labels(scoring.y, scoring.classes, classes, score_path)
     mean = scale = None
     if later is not None:
-        later.score = score_table  # z-scored in place once the shared rows are read
         return PartyData(
             table,
             labels,
@@ -160,6 +157,7 @@ def load_party_data(
             classes,
             tuple(train.feature_names),
             later=later,
+            score_later=score_later,
         )
     if standardize:
         mean, scale = column_scaling(table.features)
@@ -243,6 +241,8 @@ def load_scoring_data(
     classes: Sequence[str] | None = None,
     encoding: str = "utf-8",
     decimal: str = ".",
+    shared_rows_later: bool = False,
+    say: Callable[[str], None] | None = None,
 ) -> PartyData:
     """A party's new rows to score with a model it kept (a scoring-only run): the columns
     it trained on, z-scored with its training ``mean`` and ``scale`` when it kept them, and
@@ -270,6 +270,13 @@ def load_scoring_data(
     encoding, decimal
         The CSV's text encoding and the decimal separator of its numbers (see
         :func:`~rengo.data.load_csv`).
+    shared_rows_later
+        Read the rows' features only once scoring's PSI has named the rows every party
+        holds (:class:`~rengo.vfl.shared_rows.ScoringRowsFile`): every cell is checked
+        now and the IDs and labels kept; ``score_table`` then holds the IDs and
+        ``score_later`` reads the shared rows' features, z-scored.
+    say
+        With ``shared_rows_later``: told a line when the shared rows are read.
 
     Returns
     -------
@@ -289,22 +296,25 @@ def load_scoring_data(
     task: Literal["classification", "regression"] = (
         "regression" if classes is None else "classification"
     )
-    scoring = load_csv(
-        score_path,
-        label=known,
-        delimiter=delimiter,
-        encoding=encoding,
-        decimal=decimal,
-        id_column=id_column,
-        features=list(features),
-        missing_values=("",),
-        task=task,
-    )
-    assert scoring.ids is not None
-    score_labels = None if known is None else _scoring_labels(scoring, classes, score_path)
-    table = PartyTable(scoring.ids, scoring.X)
+    form = CsvFormat.checked(delimiter, encoding, decimal)
     if mean is not None and scale is not None:
         mean, scale = np.asarray(mean, dtype=np.float64), np.asarray(scale, dtype=np.float64)
+    trained: tuple[np.ndarray | None, np.ndarray | None] = (mean, scale)
+    scoring = _scoring_rows(
+        score_path,
+        id_column,
+        list(features),
+        known,
+        task,
+        form,
+        (lambda: trained) if shared_rows_later else None,
+        say,
+    )
+    score_labels = (
+        None if known is None else _scoring_labels(scoring.y, scoring.classes, classes, score_path)
+    )
+    table = scoring.table
+    if scoring.later is None and mean is not None and scale is not None:
         table = scaled(table, mean, scale)
     return PartyData(
         None,
@@ -315,24 +325,80 @@ def load_scoring_data(
         tuple(features),
         mean,
         scale,
+        score_later=scoring.later,
     )
 
 
-def _scoring_labels(scoring: Dataset, classes: Sequence[str] | None, source: Path) -> np.ndarray:
-    """The labels of rows to score: numbers (``classes`` None: regression), or 1 for
-    training's positive class (the last of its two) and 0 for the other.
+@dataclass
+class _ScoringRows:
+    """A scoring CSV as read: its table (IDs only when ``later`` reads the features after
+    PSI), its encoded labels and their classes (``None``: none read)."""
+
+    table: PartyTable
+    y: np.ndarray | None
+    classes: tuple[str, ...] | None
+    later: ScoringRowsFile | None
+
+
+def _scoring_rows(
+    path: Path,
+    id_column: str,
+    features: list[str],
+    label: str | None,
+    task: Literal["classification", "regression"],
+    form: CsvFormat,
+    scaling: Scaling | None,
+    say: Callable[[str], None] | None,
+) -> _ScoringRows:
+    """A scoring CSV's ``features`` (in that order), IDs and ``label``: read whole
+    (``scaling`` None; unscaled), or in two passes, the features of the rows scoring's PSI
+    shares read after it and z-scored with ``scaling()`` (see
+    :class:`~rengo.vfl.shared_rows.ScoringRowsFile`); either way every cell is checked now,
+    with the same messages."""
+    if scaling is None:
+        whole = load_csv(
+            path,
+            label=label,
+            delimiter=form.delimiter,
+            encoding=form.encoding,
+            decimal=form.decimal,
+            id_column=id_column,
+            features=features,
+            missing_values=("",),
+            task=task,
+        )
+        assert whole.ids is not None
+        return _ScoringRows(PartyTable(whole.ids, whole.X), whole.y, whole.classes, None)
+    source = SharedRowsFile(path, id_column, features, form, standardize=False, say=say)
+    scan = source.first_pass(label, None, task)
+    assert scan.ids is not None
+    table = PartyTable(scan.ids, np.empty((len(scan.ids), 0)))
+    return _ScoringRows(table, scan.y, scan.classes, ScoringRowsFile(source, scaling))
+
+
+def _scoring_labels(
+    y: np.ndarray | None,
+    found: Sequence[str] | None,
+    classes: Sequence[str] | None,
+    source: Path,
+) -> np.ndarray:
+    """The labels of rows to score (``y``, encoded over the ``found`` classes): numbers
+    (``classes`` None: regression), or 1 for training's positive class (the last of its
+    two) and 0 for the other.
 
     Raises
     ------
     DataError
         For classes training did not have.
     """
+    if y is None:
+        raise DataError(f"{source}: this table has no label column")
     if classes is None:
-        return np.asarray(scoring.y, dtype=np.float64)
-    assert scoring.classes is not None
-    unknown = sorted(set(scoring.classes) - set(classes))
+        return np.asarray(y, dtype=np.float64)
+    assert found is not None
+    unknown = sorted(set(found) - set(classes))
     if unknown:
         raise DataError(f"{source}: label classes {unknown} not seen in training")
-    names = np.asarray(scoring.classes)[scoring.labels()]
+    names = np.asarray(found)[y]
     positive: np.ndarray = (names == classes[-1]).astype(np.int64)
     return positive

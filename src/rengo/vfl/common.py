@@ -286,16 +286,20 @@ class PartyData:
     """Where ``table``'s features come from when they are read only once PSI has named the
     shared rows (``table`` then holds every row's ID and no columns); ``None``: ``table``
     holds them."""
+    score_later: FeaturesAfterPsi | None = None
+    """Likewise for ``score_table``: its features read once scoring's PSI has named the
+    rows every party holds, z-scored as the table's would be; ``None``: ``score_table``
+    holds them."""
 
 
 class FeaturesAfterPsi(Protocol):
-    """A party's training features read after PSI: only the rows every party holds, so
-    that a party of millions of rows, few of them shared, never holds the others' cells.
-    What :func:`check_columns` needs of every row is known before (``cells``)."""
+    """A party's training (or scoring) features read after PSI: only the rows every party
+    holds, so that a party of millions of rows, few of them shared, never holds the others'
+    cells. What :func:`check_columns` needs of every row is known before (``cells``)."""
 
     @property
     def cells(self) -> ColumnCells:
-        """Every training row's columns, as :func:`check_columns` checks them."""
+        """Every row's columns, as :func:`check_columns` checks them."""
         ...
 
     def read(self, rows: np.ndarray) -> np.ndarray:

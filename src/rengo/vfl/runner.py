@@ -84,7 +84,7 @@ from rengo.vfl.checkpoints import (
     EpochState,
     MissingCheckpoint,
 )
-from rengo.vfl.common import HeldOutRule, PartyData, PartyTable, check_columns
+from rengo.vfl.common import FeaturesAfterPsi, HeldOutRule, PartyData, PartyTable, check_columns
 from rengo.vfl.party_model_file import ModelOrigin, training_runs_differ
 from rengo.vfl.progress import ProgressFn, VerticalProgress, report
 from rengo.vfl.psi import SCOPE as PSI_SCOPE
@@ -754,7 +754,9 @@ def vertical_party(
         own_rows = kind in algorithm.predict.tables
         if own_rows:
             report(progress, VerticalProgress(name, "score", total=len(rows)))
-        predictions = role(phase, context, AlignedData(table, rows), RoleState(keys, model))
+        later = data.score_later if own_rows else None
+        aligned = _read_after_psi(table, rows, None, (), later)
+        predictions = role(phase, context, aligned, RoleState(keys, model))
         scored = len(rows)
         if own_rows:
             report(progress, VerticalProgress(name, "score", len(rows), len(rows), finished=True))
@@ -778,15 +780,26 @@ def _whole_table(data: PartyData) -> PartyData:
 
 
 def _aligned(data: PartyData, rows: np.ndarray, labels: np.ndarray | None) -> AlignedData:
-    """The training role's rows: where the features are read after PSI (``data.later``),
-    only the shared ``rows``, read now in the agreed order (the role sees the same
-    features, labels and IDs in the same order as from the whole table)."""
+    """The training role's rows (see :func:`_read_after_psi`)."""
     assert data.table is not None
-    if data.later is None:
-        return AlignedData(data.table, rows, labels, data.feature_names)
-    shared = PartyTable(np.asarray(data.table.ids)[rows], data.later.read(rows))
+    return _read_after_psi(data.table, rows, labels, data.feature_names, data.later)
+
+
+def _read_after_psi(
+    table: PartyTable,
+    rows: np.ndarray,
+    labels: np.ndarray | None,
+    names: tuple[str, ...],
+    later: FeaturesAfterPsi | None,
+) -> AlignedData:
+    """A role's ``rows`` of ``table``: where the features are read after PSI (``later``),
+    only those rows, read now in the agreed order (the role sees the same features, labels
+    and IDs in the same order as from the whole table)."""
+    if later is None:
+        return AlignedData(table, rows, labels, names)
+    shared = PartyTable(np.asarray(table.ids)[rows], later.read(rows))
     own = None if labels is None else np.asarray(labels)[rows]
-    return AlignedData(shared, np.arange(len(rows)), own, data.feature_names)
+    return AlignedData(shared, np.arange(len(rows)), own, names)
 
 
 def _check_training_runs(run: Channel, coordinator: str, origin: ModelOrigin | None) -> None:
@@ -941,6 +954,7 @@ def check_party_columns(
             fix=fix,
             what="scoring table",
             empty_columns_ok=True,
+            cells=None if data.score_later is None else data.score_later.cells,
         )
 
 

@@ -10,6 +10,10 @@ parse of its file. Standardised columns use every training row's mean and spread
 before, summed across the chunks in the order a whole table's sums add them
 (:class:`~rengo.data.running_scaling.RunningScaling`): the features, and so the model, are
 bit for bit those of a whole read.
+
+A party's CSV of new rows to score is read the same way (:class:`ScoringRowsFile`): before
+scoring's PSI every cell is checked and the IDs (and labels, to evaluate) kept; after it
+only the rows every party holds are read, z-scored with the training statistics.
 """
 
 from __future__ import annotations
@@ -149,7 +153,7 @@ class SharedRowsFile:
             If the file changed since the first pass began (its size, modification time
             or IDs): the scaling summed then would not fit the features read now.
         """
-        assert self._ids is not None and self._scaling is not None, "first_pass first"
+        assert self._ids is not None, "first_pass first"
         self._require_unchanged()
         rows = np.asarray(rows, dtype=np.int64)
         order = np.argsort(rows, kind="stable")
@@ -183,6 +187,7 @@ class SharedRowsFile:
                 "differ from those read after it); keep the file unchanged during a run"
             )
         if squares:
+            assert self._scaling is not None
             self._mean, self._scale = self._scaling.scaling()
             if self.score is not None:
                 scaled(self.score, self._mean, self._scale, in_place=True)
@@ -252,6 +257,52 @@ class SharedRowsFile:
     def _tell(self, line: str) -> None:
         if self.say is not None:
             self.say(line)
+
+
+Scaling = Callable[[], tuple[np.ndarray | None, np.ndarray | None]]
+"""The training columns' means and spreads once they are known (``None``: unscaled)."""
+
+
+@dataclass
+class ScoringRowsFile:
+    """A party's CSV of new rows to score, read in two passes: ``source`` (unscaled, its
+    first pass run) reads the rows scoring's PSI shares, which are z-scored with
+    ``scaling()`` as a whole table's rows are (:func:`~rengo.vfl.common.scaled`), so the
+    scores are bit for bit those of a whole read. It satisfies
+    :class:`~rengo.vfl.common.FeaturesAfterPsi`.
+
+    Parameters
+    ----------
+    source
+        The scoring CSV, its :meth:`SharedRowsFile.first_pass` done, ``standardize``
+        False.
+    scaling
+        The training means and spreads, asked for when the rows are read (a party that
+        read its own training rows after PSI knows them only then).
+    """
+
+    source: SharedRowsFile
+    scaling: Scaling
+
+    @property
+    def cells(self) -> ColumnCells:
+        """Every row's columns, as :func:`~rengo.vfl.common.check_columns` checks them."""
+        return self.source.cells
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """The z-scored features of ``rows`` (indices into the file's rows), in that order.
+
+        Raises
+        ------
+        DataError
+            If the file changed since its first pass began.
+        """
+        out = self.source.read(rows)
+        mean, scale = self.scaling()
+        if mean is not None and scale is not None:
+            out -= mean  # as scaled() z-scores a whole table
+            out /= scale
+        return out
 
 
 def _stamp(path: Path) -> tuple[int, int]:
