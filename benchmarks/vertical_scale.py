@@ -32,9 +32,12 @@ Stages (``--stages``):
     ``load_scoring_data`` reads them after PSI (``shared_rows_later``) reads the shared
     rows' features in a second pass; an older tree reads the whole file and indexes it.
 ``run``
-    What ``rengo run JOB.toml`` holds of a vertical job's CSV tables before it trains
-    (:func:`rengo.jobs.vertical.build_vertical_job`): the bank's and the telecom's tables,
-    20 % of the customers held out to score, every party in the one process.
+    What ``rengo run JOB.toml`` holds of a vertical job's CSV tables once the training roles
+    have their rows (:func:`rengo.jobs.vertical.build_vertical_job`, then each party's
+    shared training rows, shuffled as PSI's agreed order): the bank's and the telecom's
+    tables, 20 % of the customers held out to score, every party in the one process. A tree
+    whose job reads the shared rows after PSI (``VerticalDataset.later``) reads them in a
+    second pass; an older tree reads the tables whole and indexes them.
 ``psi``
     :func:`rengo.vfl.private_set_intersection` of the two ID columns: wall, CPU of the
     process and its worker processes, peak memory, bytes sent per ID.
@@ -238,9 +241,13 @@ def _scoring_rows(bank: Path, shared: float) -> dict[str, Any]:
 
 
 def _job_tables(bank: Path, telco: Path, out: Path) -> dict[str, Any]:
-    """What ``rengo run`` of a vertical job over the two tables holds before it trains."""
+    """What ``rengo run`` of a vertical job over the two tables holds once each party's
+    training role has its shared rows (the IDs both tables hold, shuffled as PSI's agreed
+    order is): a tree whose ``build_vertical_job`` reads them after PSI
+    (``shared_rows_later``) reads them then; an older tree indexes its whole tables."""
     from rengo.jobs import load_job
     from rengo.jobs.vertical import build_vertical_job
+    from rengo.vfl.registry import AlignedData
 
     out.mkdir(parents=True, exist_ok=True)
     job = out / "job.toml"
@@ -251,9 +258,25 @@ def _job_tables(bank: Path, telco: Path, out: Path) -> dict[str, Any]:
         f'[vfl.parties]\nbank = "{bank}"\ntelco = "{telco}"\n'
     )
     built = build_vertical_job(load_job(job))
-    held = sum(t.features.nbytes for t in built.train.parties.values())
-    held += sum(t.features.nbytes for t in built.test.parties.values())
-    return {"feature MiB": held / 2**20, "held out": len(built.test_labels)}
+    later = getattr(built.train, "later", {})
+    tables = built.train.parties
+    shared = np.intersect1d(tables["bank"].ids, tables["telco"].ids)
+    np.random.default_rng(0).shuffle(shared)
+    held = sum(t.features.nbytes for t in (*tables.values(), *built.test.parties.values()))
+    features = {}
+    for name, table in tables.items():
+        rows = np.searchsorted(table.ids, shared, sorter=np.argsort(table.ids))
+        rows = np.argsort(table.ids)[rows]
+        if name in later:
+            features[name] = later[name].read(rows)
+        else:  # the training role's AlignedData(table, rows).features
+            features[name] = AlignedData(table, rows).features
+    return {
+        "shared rows": len(shared),
+        "feature MiB before PSI": held / 2**20,
+        "checksum": float(sum(np.nansum(f[:1000]) for f in features.values())),
+        "two passes": bool(later),
+    }
 
 
 def _header(path: Path) -> list[str]:

@@ -373,7 +373,8 @@ def _run_vertical(
         console,
         f"{spec.job.name}: {vfl.spec.title} over {source}; labels at {vfl.label_party}{settings}",
     )
-    job = build_vertical_job(spec)
+    # valuing contributions retrains on every party's training rows: read them whole
+    job = build_vertical_job(spec, shared_rows_later=spec.contribution is None)
     with open_store(store_path, mirrors, spec) as store:
         result = run_vertical_job(
             job, store, log=lambda text: say(console, text), progress=progress

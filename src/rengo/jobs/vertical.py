@@ -373,8 +373,26 @@ def job_plan(spec: JobSpec, *, score: bool = True) -> VerticalPlan:
     )
 
 
-def build_vertical_job(spec: JobSpec) -> VerticalJob:
+def build_vertical_job(spec: JobSpec, *, shared_rows_later: bool = True) -> VerticalJob:
     """Every party's tables (see :func:`party_data`) and the algorithm's estimator.
+
+    Parameters
+    ----------
+    spec
+        The job.
+    shared_rows_later
+        A party whose table is a CSV reads its training rows' features only once PSI has
+        named the shared ones, as a deployed party does (see :func:`party_data`): the run
+        holds the IDs, labels and held-out rows of every row, and the features of the shared
+        training rows only; its models, scores and metrics are bit for bit those of a whole
+        read. False: every table read whole (``job.train`` then holds every training row's
+        features, as valuing each party's contribution retrains on them).
+
+    Returns
+    -------
+    VerticalJob
+        The parties' data and the estimator (each party's column scaling is known once
+        the run has read its shared rows: :func:`run_vertical_job` fills ``scalers``).
 
     Raises
     ------
@@ -386,7 +404,10 @@ def build_vertical_job(spec: JobSpec) -> VerticalJob:
     vfl = spec.vfl
     if vfl is None:
         raise ConfigError(f"{spec.source}: not a vertical job")
-    data = {name: party_data(vfl, name, spec.job.seed) for name in vfl.party_names}
+    data = {
+        name: party_data(vfl, name, spec.job.seed, shared_rows_later=shared_rows_later)
+        for name in vfl.party_names
+    }
     for name, inputs in data.items():  # here, where the columns' names are known
         kind: RoleKind = "label_party" if name == vfl.label_party else "feature_party"
         check_party_columns(vfl.spec, vfl.options, kind, name, inputs)
@@ -417,6 +438,7 @@ def build_vertical_job(spec: JobSpec) -> VerticalJob:
             vfl.label_party,
             label.labels,
             {name: d.feature_names for name, d in data.items() if d.feature_names},
+            {name: d.later for name, d in data.items() if d.later is not None},
         ),
         VerticalDataset(test, vfl.label_party),
         truth,
@@ -613,6 +635,7 @@ def run_vertical_job(
         with epoch_clock(job.model, vfl.label_party, progress) as clock:
             job.model.fit(job.train, labels=job.other_labels or None)
         train_s = time.perf_counter() - start
+        _known_scalers(job)
         ids, predictions = job.model.predict_raw(job.test)
         scored = scoring_party(vfl)
         scored_ids = map(str, job.test.parties[scored].ids)
@@ -681,6 +704,16 @@ def run_vertical_job(
         scoring = job.model.predict_run_.coordinator.scoring
         run.summary.update(vfl.spec.summary(job.model.models_.get(COORDINATOR), scoring))
         return result
+
+
+def _known_scalers(job: VerticalJob) -> None:
+    """Add to ``job.scalers`` the column scaling of each party that read its training rows
+    after PSI (known once the run has read them)."""
+    for name, source in job.train.later.items():
+        if isinstance(source, SharedRowsFile):
+            mean, scale = source.scaling()
+            if mean is not None and scale is not None:
+                job.scalers[name] = Standardization(mean=mean, scale=scale)
 
 
 def recorded_validation_losses(models: Mapping[str, Any], label_party: str) -> list[float]:

@@ -182,7 +182,8 @@ class VerticalDataset:
     """Vertically split data: each party's table, who holds the labels, and the labels
     (aligned with the label party's rows; ``None`` when only scoring); ``feature_names``
     names a party's columns where they have names (e.g. a job file's CSV header; parties
-    not in it have none), for what the party reports about its own columns.
+    not in it have none), for what the party reports about its own columns; ``later``
+    reads a party's features after PSI where its table holds only IDs.
 
     Raises
     ------
@@ -199,6 +200,9 @@ class VerticalDataset:
     label_party: str
     labels: np.ndarray | None = None
     feature_names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    later: Mapping[str, FeaturesAfterPsi] = field(default_factory=dict)
+    """Where a party's features are read once PSI has named its shared rows (its table
+    then holds every row's ID and no columns): a job's CSV party in ``rengo run``."""
 
     def __post_init__(self) -> None:
         for name in self.parties:

@@ -419,6 +419,7 @@ class VerticalEstimator:
                 if name == dataset.label_party
                 else (None if name not in extra else np.asarray(extra[name], dtype=object)),
                 feature_names=column_names(data, name),
+                later=dataset.later.get(name),
             )
             for name, table in dataset.parties.items()
         }
