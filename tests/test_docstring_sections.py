@@ -166,7 +166,6 @@ TO_DOCUMENT: frozenset[str] = frozenset(
         "rengo.jobs.spec.JobSpec",
         "rengo.jobs.spec.parse_job",
         "rengo.jobs.vertical.VerticalJob",
-        "rengo.jobs.vertical.build_vertical_job",
         "rengo.jobs.vertical.job_plan",
         "rengo.jobs.vertical.run_vertical_job",
         "rengo.jobs.vertical_spec.VflSection",
