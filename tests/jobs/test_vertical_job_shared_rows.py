@@ -114,3 +114,27 @@ def test_a_table_changed_between_the_passes_stops_the_run_naming_it(tmp_path: Pa
     os.utime(bank, ns=(bank.stat().st_atime_ns, bank.stat().st_mtime_ns + 10**9))
     with pytest.raises(DataError, match=r"bank\.csv: it changed while the run used it"):
         run_vertical_job(job, None, log=lambda _line: None)
+
+
+@pytest.mark.parametrize(
+    ("cell", "settings"),
+    [("x", ""), ("NA", ""), ("", 'missing = "refuse"\n'), ("inf", "")],
+    ids=["text", "missing-marker", "empty-cell-refused", "infinite"],
+)
+def test_rengo_run_refuses_a_bad_cell_with_the_whole_reads_message(
+    tmp_path: Path, cell: str, settings: str
+) -> None:
+    job = write_job(tmp_path, "hetero_lr")
+    job.write_text(job.read_text().replace('missing = "mean"\n', settings or 'missing = "mean"\n'))
+    bank = tmp_path / "bank.csv"
+    lines = bank.read_text().splitlines()
+    lines[7] = lines[7].split(",", 1)[0] + f",{cell},1,2"
+    bank.write_text("\n".join(lines) + "\n")
+    messages = []
+    for later in (False, True):
+        with pytest.raises(DataError) as caught:
+            build_vertical_job(load_job(job), shared_rows_later=later)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    named = "card: column 'a0'" if settings else "bank.csv:8: column 'b0'"  # card has blanks
+    assert named in messages[0]
