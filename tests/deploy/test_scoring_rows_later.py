@@ -19,8 +19,9 @@ from rengo.deploy.vertical_data import load_party_data, load_scoring_data
 from rengo.vfl import HeteroLRConfig, PartyData, VerticalPlan, simulate_vertical
 from rengo.vfl.common import FeaturesAfterPsi
 from rengo.vfl.registry import get_algorithm
-from rengo.vfl.runner import SimulatedRun, check_party_columns
+from rengo.vfl.runner import SimulatedRun, _read_after_psi, check_party_columns
 from rengo.vfl.secureboost import SecureBoostConfig
+from rengo.vfl.splitnn import SplitNNConfig
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,37 @@ def trained_inputs(tables: dict[str, Path], later: bool) -> dict[str, PartyData]
 CONFIGS = [
     ("hetero_lr", HeteroLRConfig(epochs=2, batch_size=64, key_bits=512, missing="mean")),
     ("secureboost", SecureBoostConfig(n_trees=2, max_depth=2, key_bits=512)),
+    # split learning runs its networks over the rows in table order: the same batches
+    ("splitnn", SplitNNConfig(epochs=2, batch_size=48)),
 ]
+
+
+@pytest.fixture(scope="module")
+def full_tables(
+    tables: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """The tables with their empty cells filled (split learning takes no empty cell)."""
+    folder = tmp_path_factory.mktemp("scoring-rows-full")
+    out = {}
+    for name, path in tables.items():
+        lines = [
+            ",".join(c or "0.5" for c in line.split(",")) for line in path.read_text().splitlines()
+        ]
+        out[name] = folder / path.name
+        out[name].write_text("\n".join(lines) + "\n")
+    return out
+
+
+Case = tuple[str, Any, dict[str, Path]]
+
+
+@pytest.fixture(params=CONFIGS, ids=[name for name, _ in CONFIGS])
+def case(
+    request: pytest.FixtureRequest, tables: dict[str, Path], full_tables: dict[str, Path]
+) -> Case:
+    """An algorithm, its settings and the tables it trains on."""
+    algorithm, config = request.param
+    return algorithm, config, full_tables if algorithm == "splitnn" else tables
 
 
 def trained(tables: dict[str, Path], algorithm: str, config: Any, later: bool) -> SimulatedRun:
@@ -75,10 +106,8 @@ def assert_same_scores(whole: SimulatedRun, later: SimulatedRun) -> None:
     assert a.scores.tobytes() == b.scores.tobytes()
 
 
-@pytest.mark.parametrize(("algorithm", "config"), CONFIGS, ids=["hetero_lr", "secureboost"])
-def test_scores_after_training_are_bit_for_bit_those_of_a_whole_read(
-    tables: dict[str, Path], algorithm: str, config: Any
-) -> None:
+def test_scores_after_training_are_bit_for_bit_those_of_a_whole_read(case: Case) -> None:
+    algorithm, config, tables = case
     for data in trained_inputs(tables, later=True).values():  # no features held before PSI
         assert data.score_table is not None and data.score_table.features.size == 0
         assert data.score_later is not None
@@ -106,10 +135,8 @@ def scoring_inputs(tables: dict[str, Path], later: bool) -> dict[str, PartyData]
     return out
 
 
-@pytest.mark.parametrize(("algorithm", "config"), CONFIGS, ids=["hetero_lr", "secureboost"])
-def test_a_scoring_only_run_scores_bit_for_bit_as_a_whole_read(
-    tables: dict[str, Path], algorithm: str, config: Any
-) -> None:
+def test_a_scoring_only_run_scores_bit_for_bit_as_a_whole_read(case: Case) -> None:
+    algorithm, config, tables = case
     run = trained(tables, algorithm, config, later=False)
     models = {name: result.model for name, result in run.parties.items()}
     models["coordinator"] = run.coordinator.training
@@ -210,3 +237,24 @@ def test_a_scoring_file_changed_between_the_passes_is_refused_naming_it(tmp_path
     assert data.score_later is not None
     with pytest.raises(DataError, match=r"new\.csv: it.* changed while the run used it"):
         data.score_later.read(np.array([0, 2]))
+
+
+def test_a_role_given_rows_read_after_psi_sees_them_as_from_the_whole_table(
+    tmp_path: Path,
+) -> None:
+    """Split learning scores its rows in their table order (``AlignedData.rows``, so that
+    the same rows give the same batches bit for bit in every PSI order): the rows read after
+    PSI kept only the agreed order (0, 1, 2, ...), and a deployed SplitNN scored the same
+    customers one bit differently in two runs."""
+    path = tmp_path / "new.csv"
+    path.write_text("id,a,b\n" + "".join(f"c{i},{i},{i * i}\n" for i in range(8)))
+    rows = np.array([5, 1, 7, 2])  # PSI's agreed order
+    aligned = []
+    for later in (False, True):
+        data = load_scoring_data(path, "id", ["a", "b"], shared_rows_later=later)
+        assert data.score_table is not None
+        aligned.append(_read_after_psi(data.score_table, rows, None, (), data.score_later))
+    whole, read = aligned
+    assert read.features.tobytes() == whole.features.tobytes()
+    np.testing.assert_array_equal(read.ids, whole.ids)
+    np.testing.assert_array_equal(np.argsort(read.rows), np.argsort(whole.rows))

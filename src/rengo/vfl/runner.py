@@ -793,13 +793,19 @@ def _read_after_psi(
     later: FeaturesAfterPsi | None,
 ) -> AlignedData:
     """A role's ``rows`` of ``table``: where the features are read after PSI (``later``),
-    only those rows, read now in the agreed order (the role sees the same features, labels
-    and IDs in the same order as from the whole table)."""
+    only those rows, read now. The role sees the same features, labels and IDs in the same
+    agreed order as from the whole table, and its ``rows`` keep the rows' order in the
+    table (a role that runs a network over its rows in table order, as split learning's
+    scoring does, gets the same batches bit for bit)."""
     if later is None:
         return AlignedData(table, rows, labels, names)
-    shared = PartyTable(np.asarray(table.ids)[rows], later.read(rows))
-    own = None if labels is None else np.asarray(labels)[rows]
-    return AlignedData(shared, np.arange(len(rows)), own, names)
+    order = np.argsort(rows, kind="stable")
+    in_table_order = rows[order]
+    shared = PartyTable(np.asarray(table.ids)[in_table_order], later.read(in_table_order))
+    own = None if labels is None else np.asarray(labels)[in_table_order]
+    agreed = np.empty(len(rows), dtype=np.int64)
+    agreed[order] = np.arange(len(rows))  # shared row agreed[k] is the agreed k-th row
+    return AlignedData(shared, agreed, own, names)
 
 
 def _check_training_runs(run: Channel, coordinator: str, origin: ModelOrigin | None) -> None:
