@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 
@@ -23,6 +24,7 @@ from rengo.data import (
     partition,
     quantity_skew_partition,
     shard_partition,
+    target_bins,
 )
 
 DIGITS = load_digits()
@@ -152,8 +154,20 @@ def test_dispatcher_rejects_unknown_scheme_and_options() -> None:
         partition(DIGITS, "iid", 5, 0, alpha=0.5)
     with pytest.raises(ConfigError, match="needs option"):
         partition(DIGITS, "dirichlet", 5, 0)
-    with pytest.raises(ConfigError, match="needs class labels"):
-        partition(load_diabetes(), "shards", 5, 0)
+    diabetes = load_diabetes()
+    with pytest.raises(ConfigError, match="needs labels"):
+        partition(dataclasses.replace(diabetes, y=None), "shards", 5, 0)
+
+
+def test_label_skew_deals_a_continuous_target_by_its_quantile_bins() -> None:
+    """A regression target was refused by dirichlet and shards; its deciles are now dealt
+    as classes are, so with 2 shards each a client holds at most 2 deciles' rows."""
+    diabetes = load_diabetes()
+    parts = partition(diabetes, "shards", 5, 0, shards_per_client=2)
+    check_partition(parts, len(diabetes))
+    bins = target_bins(diabetes.labels())
+    assert sorted(np.bincount(bins).tolist())[0] >= len(diabetes) // 10 - 1
+    assert all(np.unique(bins[p]).size <= 2 for p in parts)
 
 
 def test_check_partition_catches_overlap_and_gaps() -> None:

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         partition_options,
         quantity_skew_partition,
         shard_partition,
+        target_bins,
     )
     from rengo.data.seeding import Seed, as_generator
     from rengo.data.shared import (
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
         load_uci_adult,
         shared_data_dir,
     )
+    from rengo.data.target_scaling import TargetMoments, TargetScaling
     from rengo.data.transfer import TransferParty, TransferSplit, transfer_split
     from rengo.data.vertical import VerticalParty, vertical_split
 
@@ -75,6 +77,8 @@ __all__ = [
     "FederatedDataset",
     "Seed",
     "Standardization",
+    "TargetMoments",
+    "TargetScaling",
     "TransferParty",
     "TransferSplit",
     "VerticalParty",
@@ -113,6 +117,7 @@ __all__ = [
     "shard_partition",
     "shared_data_dir",
     "standardize",
+    "target_bins",
     "train_test_split",
     "transfer_split",
     "vertical_split",

@@ -12,6 +12,7 @@ from rengo.core.errors import ConfigError, DataError
 from rengo.data.dataset import Dataset, Standardization, train_test_split
 from rengo.data.partition import check_partition, partition
 from rengo.data.seeding import Seed, as_generator
+from rengo.data.target_scaling import TargetScaling
 
 
 def label_entropy(counts: np.ndarray) -> float:
@@ -54,6 +55,9 @@ class FederatedDataset:
         Client name -> its own test rows (a subset of the clients), or None.
     standardization
         The scaler every table was z-scored with, or None.
+    target_scaling
+        For a regression target trained standardised: the z-score every table's target
+        was put through (a model's predictions are mapped back with it), or None.
 
     Raises
     ------
@@ -67,6 +71,7 @@ class FederatedDataset:
     name: str = "federated"
     client_tests: dict[str, Dataset] | None = None
     standardization: Standardization | None = None
+    target_scaling: TargetScaling | None = None
 
     def __post_init__(self) -> None:
         if not self.clients:

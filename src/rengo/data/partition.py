@@ -287,9 +287,40 @@ def _shards(data: Dataset, k: int, seed: Seed, **kw: Any) -> list[np.ndarray]:
     return shard_partition(_class_labels(data, "shards"), k, seed, **kw)
 
 
+TARGET_BINS = 10
+"""A continuous target is skewed by its deciles: ``dirichlet`` and ``shards`` deal the rows
+of each of :data:`TARGET_BINS` quantile bins as they deal a class's."""
+
+
+def target_bins(targets: np.ndarray, bins: int = TARGET_BINS) -> np.ndarray:
+    """Quantile-bin codes ``0 .. bins - 1`` of a continuous target, so label-skew schemes
+    can deal it: bin ``b`` holds the rows between the ``b/bins`` and ``(b+1)/bins``
+    quantiles (equal values share a bin, so there are fewer bins where values repeat).
+
+    Parameters
+    ----------
+    targets
+        One finite value per row.
+    bins
+        How many bins at most.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 codes, consecutive from 0.
+    """
+    y = np.asarray(targets, dtype=np.float64)
+    edges = np.quantile(y, np.linspace(0.0, 1.0, bins + 1)[1:-1])
+    codes = np.searchsorted(edges, y, side="right")
+    _, dense = np.unique(codes, return_inverse=True)
+    return np.asarray(dense, dtype=np.int64)
+
+
 def _class_labels(data: Dataset, scheme: str) -> np.ndarray:
+    if data.y is None:
+        raise ConfigError(f"scheme {scheme!r} needs labels; {data.name} has none")
     if not data.is_classification:
-        raise ConfigError(f"scheme {scheme!r} needs class labels; {data.name} has none")
+        return target_bins(data.labels())
     return data.labels()
 
 

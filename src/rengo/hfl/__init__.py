@@ -6,8 +6,9 @@ fine-tuning) as strategies with client mods; secure aggregation (SecAgg+,
 
 Bring your own PyTorch model with :class:`TorchClient` (``from rengo.hfl import
 TorchClient``) and its helpers :func:`get_parameters`, :func:`set_parameters`,
-:func:`evaluate_model`, :func:`make_mlp`, :func:`seed_torch` and :func:`resolve_device`.
-They live in :mod:`rengo.hfl.torch_client` and are loaded on first use, so
+:func:`evaluate_model`, :func:`make_mlp`, :func:`seed_torch` and :func:`resolve_device`
+(a regressor: :class:`TorchRegressionClient`, :func:`evaluate_regression`). They live
+in :mod:`rengo.hfl.torch_client` and :mod:`rengo.hfl.torch_regression`, loaded on first use, so
 ``import rengo.hfl`` never imports torch: everything else here works with numpy alone, and
 the PyTorch names need the ``torch`` extra (``pip install 'rengo[torch]'``).
 """
@@ -35,6 +36,12 @@ if TYPE_CHECKING:
         RoundRecord,
     )
     from rengo.hfl.failure_log import ClientFailureLog
+    from rengo.hfl.linear_client import (
+        LinearRegressionClient,
+        linear_init,
+        linear_predict,
+        squared_loss_grad,
+    )
     from rengo.hfl.local_training import (
         BatchTransform,
         GradientCorrection,
@@ -70,11 +77,13 @@ if TYPE_CHECKING:
     )
     from rengo.hfl.numpy_client import (
         LogisticRegressionClient,
+        MinibatchSgdClient,
         softmax_init,
         softmax_loss_grad,
         softmax_predict,
     )
     from rengo.hfl.observer_fit import ValuedAsFedAvgWarning
+    from rengo.hfl.regression_scoring import REGRESSION_METRICS, regression_metrics
     from rengo.hfl.result_checks import ResultChecks
     from rengo.hfl.secagg import SecAggMod, SecAggPlus, SecAggReport
     from rengo.hfl.simulation import make_pool, simulate
@@ -125,11 +134,13 @@ if TYPE_CHECKING:
         seed_torch,
         set_parameters,
     )
+    from rengo.hfl.torch_regression import TorchRegressionClient, evaluate_regression
     from rengo.hfl.update_compression import UpdateCompression
     from rengo.hfl.workflow import FitRound, FitWorkflow, ShortRound, SingleExchange
 
 
 __all__ = [
+    "REGRESSION_METRICS",
     "AbandonedAttemptObserver",
     "Aggregate",
     "BackdoorAttack",
@@ -179,9 +190,11 @@ __all__ = [
     "History",
     "Krum",
     "LabelFlipAttack",
+    "LinearRegressionClient",
     "LocalLayersMod",
     "LocalTraining",
     "LogisticRegressionClient",
+    "MinibatchSgdClient",
     "Mod",
     "NormBoundedAvg",
     "ProximalTerm",
@@ -205,6 +218,7 @@ __all__ = [
     "Strategy",
     "StrategyOption",
     "TorchClient",
+    "TorchRegressionClient",
     "UpdateCompression",
     "ValuedAsFedAvgWarning",
     "WeightedSum",
@@ -214,15 +228,19 @@ __all__ = [
     "client_handler",
     "client_seed",
     "evaluate_model",
+    "evaluate_regression",
     "for_clients",
     "get_parameters",
     "get_strategy",
+    "linear_init",
+    "linear_predict",
     "make_mlp",
     "make_pool",
     "register_attack",
     "register_mod",
     "register_strategy",
     "registered_mods",
+    "regression_metrics",
     "resolve_device",
     "seed_torch",
     "set_parameters",
@@ -230,6 +248,7 @@ __all__ = [
     "softmax_init",
     "softmax_loss_grad",
     "softmax_predict",
+    "squared_loss_grad",
     "strategy_registry",
     "with_mods",
 ]

@@ -1,4 +1,5 @@
-"""A numpy-only client: multinomial logistic (softmax) regression trained by minibatch SGD.
+"""Numpy-only clients trained by minibatch SGD: the shared loop, and multinomial logistic
+(softmax) regression on it (least squares is :mod:`rengo.hfl.linear_client`).
 
 No PyTorch needed. It trains through :class:`~rengo.hfl.local_training.LocalTraining`, so
 every mod that acts inside local training (FedProx's proximal term, SCAFFOLD's correction,
@@ -60,8 +61,11 @@ def softmax_predict(params: Parameters, X: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class LogisticRegressionClient(Client):
-    """Softmax regression on local ``(X, y)``; ``batch_size=None`` means full-batch GD.
+class MinibatchSgdClient(Client):
+    """A numpy model on local ``(X, y)`` trained by minibatch SGD on :meth:`loss_grad`;
+    ``batch_size=None`` means full-batch GD. Subclasses say what the loss is and how the
+    model is scored (:class:`LogisticRegressionClient`,
+    :class:`~rengo.hfl.LinearRegressionClient`).
 
     Config keys read: ``lr``, ``local_epochs``, ``batch_size``, ``seed``. Every step applies
     the batch transforms and gradient corrections client mods installed in
@@ -70,7 +74,7 @@ class LogisticRegressionClient(Client):
     Parameters
     ----------
     X, y
-        The client's training rows and their class indices (0 .. classes - 1).
+        The client's training rows and their labels (class indices or targets).
     X_test, y_test
         Rows :meth:`evaluate` scores (None: it scores the training rows).
     lr, local_epochs, batch_size
@@ -91,6 +95,12 @@ class LogisticRegressionClient(Client):
     def __post_init__(self) -> None:
         super().__init__()
 
+    def loss_grad(
+        self, params: Parameters, X: np.ndarray, y: np.ndarray
+    ) -> tuple[float, Parameters]:
+        """The mean loss over ``(X, y)`` at ``params`` and its gradient."""
+        raise NotImplementedError
+
     def fit(self, parameters: Parameters, config: Config) -> FitResult:
         """Minibatch SGD from ``parameters`` for the configured epochs; metric ``loss`` is
         the mean loss over every batch trained (each before its step), as
@@ -104,7 +114,7 @@ class LogisticRegressionClient(Client):
         training = self.local_training
         params = [np.array(p, dtype=np.float64) for p in parameters]
         if training.measure_initial_loss:
-            training.initial_loss, _ = softmax_loss_grad(params, self.X, self.y, self.l2)
+            training.initial_loss, _ = self.loss_grad(params, self.X, self.y)
         n = len(self.y)
         size = n if batch in (None, 0) else min(int(batch), n)  # type: ignore[arg-type]
         total_loss, seen = 0.0, 0
@@ -115,7 +125,7 @@ class LogisticRegressionClient(Client):
                 X, y = self.X[idx], self.y[idx]
                 if training.batch_transforms:
                     X, y = training.transform_batch(X, y)
-                loss, grads = softmax_loss_grad(params, X, y, self.l2)
+                loss, grads = self.loss_grad(params, X, y)
                 total_loss += loss * len(y)
                 seen += len(y)
                 if training.corrections:
@@ -130,10 +140,27 @@ class LogisticRegressionClient(Client):
                 training.record_step(lr)
         return FitResult(params, n, {"loss": total_loss / max(seen, 1)})
 
+    def evaluation_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows :meth:`evaluate` scores: the test split, else the training rows."""
+        if self.X_test is not None and self.y_test is not None:
+            return self.X_test, self.y_test
+        return self.X, self.y
+
+
+@dataclass
+class LogisticRegressionClient(MinibatchSgdClient):
+    """Softmax regression on local ``(X, y)`` (``y``: class indices 0 .. classes - 1), by
+    :class:`MinibatchSgdClient`'s minibatch SGD; ``batch_size=None`` means full-batch GD."""
+
+    def loss_grad(
+        self, params: Parameters, X: np.ndarray, y: np.ndarray
+    ) -> tuple[float, Parameters]:
+        """Mean cross-entropy + (l2 / 2) ||W||^2 and its gradient."""
+        return softmax_loss_grad(params, X, y, self.l2)
+
     def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
         """Loss and accuracy on the test split (the training data when there is none)."""
-        X, y = (self.X_test, self.y_test) if self.X_test is not None else (self.X, self.y)
-        assert y is not None
+        X, y = self.evaluation_rows()
         loss, _ = softmax_loss_grad(list(parameters), X, y, self.l2)
         acc = float(np.mean(softmax_predict(list(parameters), X) == y))
         return EvaluateResult(loss, len(y), {"accuracy": acc})

@@ -32,6 +32,7 @@ from rengo.data import (
     load_parquet,
     train_test_split,
 )
+from rengo.data.target_scaling import IDENTITY_SCALING
 from rengo.hfl import (
     Bulyan,
     Client,
@@ -53,6 +54,16 @@ from rengo.hfl import (
 )
 from rengo.hfl.privacy_fit import check_privacy_fits
 from rengo.jobs.data_files import BUNDLED_DATA, DATA_FILES, bundled_data, job_data_files
+from rengo.jobs.regression import (
+    TARGET_SCALING,
+    check_classification_settings,
+    check_regression_settings,
+    is_regression,
+    linear_job,
+    regression_labels,
+    scale_target,
+    target_scaling_config,
+)
 from rengo.jobs.spec import DEFAULT_MIN_AVAILABLE_CLIENTS, JobSpec, evaluation_options
 from rengo.tracking.model_export import INPUT_SCALING, input_scaling_config
 
@@ -103,6 +114,9 @@ class HflJob:
         bundled = bundled_data(self.spec)
         if bundled is not None:
             settings[BUNDLED_DATA] = bundled
+        target = self.federation.target_scaling
+        if target is not None:
+            settings[TARGET_SCALING] = target_scaling_config(target)
         scaler = self.federation.standardization
         if scaler is None:
             return settings
@@ -199,59 +213,30 @@ def load_job_dataset(spec: JobSpec) -> Dataset:
         ) from None
 
 
-CONTINUOUS_MIN_CLASSES = 20
-"""With ``data.task = "auto"``, a whole-number label with more classes than this and"""
-CONTINUOUS_ROWS_PER_CLASS = 5
-"""fewer rows than this per class on average is refused as a continuous target."""
-
-
-def _refuse_continuous_target(spec: JobSpec, dataset: Dataset) -> None:
-    """ConfigError for a label of whole numbers that looks like a regression target.
-
-    ``task = "auto"`` reads whole numbers as classes, so a regression target such as the
-    diabetes progression (214 distinct values in 442 rows) became a 214-class classifier
-    that trained to accuracy 0.01, recorded completed. Text labels are always classes.
-    """
-    classes = dataset.classes or ()
-    k, n = len(classes), len(dataset)
-    if k <= CONTINUOUS_MIN_CLASSES or n >= CONTINUOUS_ROWS_PER_CLASS * k:
-        return
-    if not all(c.lstrip("-").isdigit() for c in classes):
-        return
-    where = spec.data.path or dataset.name
-    raise ConfigError(
-        f"{spec.source}: label {spec.data.label!r} of {where} has {k} distinct whole numbers "
-        f"in {n} rows (under {CONTINUOUS_ROWS_PER_CLASS} rows per class): it looks like a "
-        "continuous (regression) target, and horizontal jobs train classifiers; if the "
-        'numbers are class codes, set data.task = "classification"'
-    )
-
-
 def build_federation(spec: JobSpec) -> FederatedDataset:
     """Held-out test split, then the partition among clients (standardised on train only).
+
+    A regression target (:func:`~rengo.jobs.regression.is_regression`) is standardised
+    with the features (``data.standardize``), by the training clients' pooled mean and
+    spread (:func:`~rengo.jobs.regression.scale_target`).
 
     Raises
     ------
     ConfigError
-        If the label is not classes, has fewer than 2, or (``data.task = "auto"``) looks like
-        a continuous target: over 20 distinct whole numbers with under 5 rows each.
+        If the label is classes but fewer than 2, ``data.task`` or ``model.type`` does not
+        fit the table, or (``data.task = "auto"``) the label looks like a continuous target
+        of whole numbers: over 20 distinct ones with under 5 rows each.
     DataError
         For unreadable data, or (``data.standardize``) a column whose standardisation
         overflows, naming the file and column.
     """
     dataset = load_job_dataset(spec)
-    if not dataset.is_classification:
-        raise ConfigError(
-            f"{spec.source}: horizontal jobs train classifiers; {dataset.name} has no class "
-            f"labels{_why_not_classes(dataset)}"
-        )
-    if dataset.num_classes < 2:  # it "trained" to accuracy 1 and loss 0, recorded completed
+    regression = is_regression(spec, dataset)
+    if not regression and dataset.num_classes < 2:  # "trained" to accuracy 1, loss 0
         raise ConfigError(
             f"{spec.source}: a classifier needs at least 2 classes; {dataset.name} has "
             f"{dataset.num_classes} ({', '.join(map(str, dataset.classes or []))})"
         )
-    if spec.data.task == "auto":
-        _refuse_continuous_target(spec, dataset)
     _refuse_id_column_as_feature(spec, dataset)
     where = spec.data.path or dataset.name
     try:
@@ -286,29 +271,31 @@ def build_federation(spec: JobSpec) -> FederatedDataset:
     client_tests = None
     if fed.client_tests is not None:
         client_tests = {c: scaler.apply(d) for c, d in fed.client_tests.items()}
-    return FederatedDataset(
+    scaled = FederatedDataset(
         clients=clients,
         test=test,
         name=fed.name,
         client_tests=client_tests,
         standardization=scaler,
     )
+    return scale_target(scaled) if regression else scaled
 
 
 def _warn_pooled_scaling_under_dp(spec: JobSpec) -> None:
     """Warn that ``data.standardize`` under differential privacy scales every client's
-    features with the mean and spread of all clients' training rows: statistics computed
-    without noise, recorded with the run and shaping every released model, which the
-    reported epsilon does not cover."""
+    features (and a regression target) with the mean and spread of all clients' training
+    rows: statistics computed without noise, recorded with the run and shaping every
+    released model, which the reported epsilon does not cover."""
     privacy = spec.privacy
     if privacy is None or (privacy.central is None and privacy.local is None):
         return
     warnings.warn(
         f"{spec.source}: data.standardize = true with privacy.dp = {privacy.dp!r}: features "
-        "are scaled by the mean and spread of all clients' training rows, computed without "
-        "noise, recorded with the run and shaping every released model, and the reported "
-        "epsilon does not cover them; set data.standardize = false (and scale with public "
-        "constants) for a guarantee that covers the whole run",
+        "(and a regression target) are scaled by the mean and spread of all clients' "
+        "training rows, computed without noise, recorded with the run and shaping every "
+        "released model, and the reported epsilon does not cover them; set "
+        "data.standardize = false (and scale with public constants) for a guarantee that "
+        "covers the whole run",
         UserWarning,
         stacklevel=2,
     )
@@ -369,21 +356,6 @@ def _refuse_id_column_as_feature(spec: JobSpec, dataset: Dataset) -> None:
                 f'would train as a feature; set data.id_column = "{name}" (the column is then '
                 "left out of the features), or rename the column if it is a real feature"
             )
-
-
-def _why_not_classes(dataset: Dataset) -> str:
-    """Why a labelled table reads as a regression target: its first fractional label."""
-    if dataset.y is None:
-        return ""
-    y = np.asarray(dataset.y, dtype=np.float64)
-    fractional = np.flatnonzero(y != np.round(y))
-    if not fractional.size:
-        return ""
-    i = int(fractional[0])
-    return (
-        f": its label column holds {fractional.size} fractional value(s) (first {y[i]:g} in "
-        f"data row {i + 1}), so the whole column reads as a regression target"
-    )
 
 
 def _concat(parts: list[Dataset], name: str) -> Dataset:
@@ -573,9 +545,16 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
     fed = build_federation(spec)
     num_features = fed.client(0).num_features
     num_classes = fed.num_classes
+    regression = not fed.client(0).is_classification
     test = fed.test
+    if regression:
+        check_regression_settings(spec)
+    else:
+        check_classification_settings(spec)
     if spec.model.type == "logistic":
         client_fn, init, evaluate = _logistic(spec, fed, num_features, num_classes)
+    elif spec.model.type == "linear":
+        client_fn, init, evaluate = linear_job(spec, fed, num_features)
     else:
         client_fn, init, evaluate = _mlp(spec, fed, num_features, num_classes)
     evaluate_fn = (lambda _round, params: evaluate(params)) if test is not None else None
@@ -662,6 +641,9 @@ def _logistic(
 def _mlp(
     spec: JobSpec, fed: FederatedDataset, d: int, k: int
 ) -> tuple[ClientFn, Parameters, Callable[[Parameters], tuple[float, Metrics]]]:
+    """The MLP's client factory, initial model and coordinator evaluation: a classifier
+    with one logit per class, or (a continuous target: ``k == 0``) a regressor with one
+    output trained on the mean squared error (:class:`~rengo.hfl.TorchRegressionClient`)."""
     try:
         import torch
 
@@ -681,6 +663,16 @@ def _mlp(
     from torch.utils.data import DataLoader, TensorDataset
 
     from rengo.hfl.torch_dp import require_opacus
+    from rengo.hfl.torch_regression import TorchRegressionClient, evaluate_regression
+
+    regression = k == 0
+    outputs = 1 if regression else k
+    scaling = fed.target_scaling
+
+    def labels(data: Dataset) -> torch.Tensor:
+        if regression:
+            return regression_labels(data.labels())  # type: ignore[no-any-return]
+        return torch.from_numpy(data.labels().astype(np.int64))
 
     hidden = tuple(spec.model.hidden)
     lr, epochs, batch = spec.train.lr, spec.train.local_epochs, spec.train.batch_size
@@ -690,20 +682,16 @@ def _mlp(
         raise ConfigError(f"{spec.source}: train.{exc}") from None
     device = spec.train.device
     torch.manual_seed(spec.job.seed)
-    init = get_parameters(make_mlp(d, k, hidden))
+    init = get_parameters(make_mlp(d, outputs, hidden))
     tensors = {
         cid: TensorDataset(
-            torch.from_numpy(fed.clients[cid].X.astype(np.float32)),
-            torch.from_numpy(fed.clients[cid].labels().astype(np.int64)),
+            torch.from_numpy(fed.clients[cid].X.astype(np.float32)), labels(fed.clients[cid])
         )
         for cid in fed.client_ids
     }
 
     own_tests = {
-        cid: TensorDataset(
-            torch.from_numpy(data.X.astype(np.float32)),
-            torch.from_numpy(data.labels().astype(np.int64)),
-        )
+        cid: TensorDataset(torch.from_numpy(data.X.astype(np.float32)), labels(data))
         for cid, data in (fed.client_tests or {}).items()
     }
     local_dp = spec.privacy.local if spec.privacy is not None else None
@@ -714,30 +702,34 @@ def _mlp(
         loader = DataLoader(tensors[cid], batch_size=batch, shuffle=True)
         own = own_tests.get(cid)
         test = None if own is None else DataLoader(own, batch_size=1024)
-        return TorchClient(
-            make_mlp(d, k, hidden),
-            loader,
-            test,
-            lr=lr,
-            local_epochs=epochs,
-            dp=local_dp,
-            device=device,
-        )
+        options: dict[str, Any] = {
+            "lr": lr,
+            "local_epochs": epochs,
+            "dp": local_dp,
+            "device": device,
+        }
+        model = make_mlp(d, outputs, hidden)
+        if regression:
+            target = scaling or IDENTITY_SCALING
+            return TorchRegressionClient(model, loader, test, target_scaling=target, **options)
+        return TorchClient(model, loader, test, **options)
 
-    eval_model = make_mlp(d, k, hidden)  # the coordinator evaluates on the CPU: a forked
+    eval_model = make_mlp(d, outputs, hidden)  # the coordinator evaluates on the CPU: a forked
     test_loader = None  # worker cannot use CUDA once this process has started it
     if fed.test is not None:
         test_loader = DataLoader(
-            TensorDataset(
-                torch.from_numpy(fed.test.X.astype(np.float32)),
-                torch.from_numpy(fed.test.labels().astype(np.int64)),
-            ),
+            TensorDataset(torch.from_numpy(fed.test.X.astype(np.float32)), labels(fed.test)),
             batch_size=1024,
         )
 
     def evaluate(params: Parameters) -> tuple[float, Metrics]:
         assert test_loader is not None
         set_parameters(eval_model, params)
+        if regression:
+            loss, _, metrics = evaluate_regression(
+                eval_model, test_loader, scaling or IDENTITY_SCALING
+            )
+            return loss, metrics
         loss, acc, _ = evaluate_model(eval_model, test_loader)
         return loss, {"accuracy": acc}
 

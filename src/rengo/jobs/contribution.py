@@ -3,7 +3,8 @@
 ```toml
 [contribution]
 method = "gtg"            # horizontal: gtg, mr, tmc, loo, or; vertical: shapley (auto: either)
-metric = "accuracy"       # horizontal: accuracy, neg_loss; vertical: auc, ks, ... or r2, ...
+metric = "accuracy"       # horizontal: accuracy, neg_loss (classes), r2, neg_rmse (a
+                          # regression target); vertical: auc, ks, ... or r2, ...
 budget = "1000.00"        # pay this pool when the run ends (major units); empty: record only
 currency = "credits"
 policy = "proportional"   # proportional (to clipped-positive contribution) or equal
@@ -54,7 +55,15 @@ from rengo.vfl.registry import Output
 VERTICAL_METHODS = ("shapley",)
 """Vertical runs: exact Shapley over the feature parties (truncated Monte Carlo above
 :data:`rengo.valuation.vertical.EXACT_MAX_HOSTS`, six)."""
-HORIZONTAL_METRICS = ("accuracy", "neg_loss")
+HORIZONTAL_CLASS_METRICS = ("accuracy", "neg_loss")
+"""What a horizontal classifier's clients are valued by (the first: ``metric = "auto"``)."""
+HORIZONTAL_REGRESSION_METRICS = ("r2", "neg_rmse", "neg_loss")
+"""What a horizontal regression's clients are valued by: R^2 by default (unit-free, so one
+valuation reads the same whatever the target's units), or minus the RMSE (in the target's
+units) or minus the loss (the standardised MSE)."""
+HORIZONTAL_METRICS = tuple(dict.fromkeys(HORIZONTAL_CLASS_METRICS + HORIZONTAL_REGRESSION_METRICS))
+"""Every metric a horizontal job may value its clients by (the table decides which fit, when
+the job is built)."""
 SAMPLED_METHODS = ("gtg", "tmc")
 """The horizontal methods that sample coalitions, so ``max_evaluations`` can cap them."""
 
@@ -70,7 +79,9 @@ class ContributionSettings:
     """
 
     method: str = option("auto", "Valuation: gtg, mr, tmc, loo, or (horizontal), shapley.")
-    metric: str = option("auto", "Validation metric (auto: accuracy / auc).")
+    metric: str = option(
+        "auto", "Validation metric (auto: accuracy, or r2 for a regression / auc)."
+    )
     budget: str = option("", "Pool paid when the run ends, in major units (empty: none).")
     currency: str = option(DEFAULT_CURRENCY, "Currency of the budget.")
     policy: Literal["proportional", "equal"] = option(
@@ -107,7 +118,8 @@ class ContributionSettings:
     ) -> ContributionSettings:
         """These settings with ``auto`` resolved for a ``"hfl"`` or ``"vfl"`` job, checked;
         a vertical job's metrics are those of what its algorithm predicts (``output``:
-        AUC first for P(y = 1), R^2 first for values).
+        AUC first for P(y = 1), R^2 first for values); a horizontal job's ``auto`` is R^2
+        for ``output = "values"`` (``data.task = "regression"``), else accuracy.
 
         Raises
         ------
@@ -118,7 +130,11 @@ class ContributionSettings:
         methods = VERTICAL_METHODS if vertical else METHODS
         metrics = tuple(SCORERS_BY_OUTPUT[output]) if vertical else HORIZONTAL_METRICS
         method = self.method if self.method != "auto" else methods[0]
-        metric = self.metric if self.metric != "auto" else metrics[0]
+        metric = self.metric
+        if metric == "auto" and not vertical:
+            metric = HORIZONTAL_REGRESSION_METRICS[0] if output == "values" else metrics[0]
+        elif metric == "auto":
+            metric = metrics[0]
         if method not in methods:
             raise ConfigError(
                 f"{where}contribution.method = {method!r}; a {kind} job takes one of "

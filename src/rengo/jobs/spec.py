@@ -1,13 +1,14 @@
 """Job files: a TOML description of a federated run, validated with errors that name the fix.
 
 [job]       name, kind ("hfl"), seed, rounds, executor, workers, round_timeout
-[data]      dataset (digits | breast_cancer | wine | iris | csv | parquet | idx), path,
-            label, id_column, test_size, standardize, images, labels (idx files),
+[data]      dataset (digits | breast_cancer | wine | iris | diabetes | csv | parquet | idx),
+            path, label, id_column, task (auto | classification | regression), test_size,
+            standardize, images, labels (idx files),
             client_test_size (each client's own held-out share, for per-client evaluation),
             delimiter, encoding, decimal (how a csv table is written: ";", "cp1252", ",")
 [partition] scheme (iid | dirichlet | shards | quantity), num_clients, and the scheme's
             options (alpha, min_size, ...)
-[model]     type (mlp | logistic), hidden
+[model]     type (mlp | logistic | linear: least squares, for data.task = "regression"), hidden
 [train]     lr, local_epochs, batch_size, device (cpu | cuda | cuda:N | mps | auto)
 [strategy]  name (any registered strategy: ``rengo strategies`` lists them), fraction_fit,
             min_fit_clients, fraction_evaluate, min_evaluate_clients (default: the
@@ -80,13 +81,14 @@ if TYPE_CHECKING:
     from rengo.jobs.privacy_spec import PrivacySection
     from rengo.jobs.robust_spec import RobustSection
     from rengo.jobs.vertical_spec import VflSection
+    from rengo.vfl.registry import Output
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-MODELS = ("mlp", "logistic")
+MODELS = ("mlp", "logistic", "linear")
 COMMON_STRATEGY_KEYS = {"name", *strategy_options(Strategy)}
 """Keys every [strategy] takes: its name and the base Strategy's sampling options."""
 MAX_ROUNDS = 1_000_000
@@ -121,14 +123,18 @@ class DataSection:
     path: str | None = option(None, "The csv or parquet file.")
     label: str | None = option("y", "Label column of a csv or parquet table.")
     id_column: str | None = option(None, "ID column of a csv or parquet table (dropped).")
-    task: Literal["auto", "classification"] = option(
+    task: Literal["auto", "classification", "regression"] = option(
         "auto",
-        "auto: text and whole-number labels are classes, but a label that looks like a "
-        "continuous target (over 20 whole numbers, under 5 rows each) is refused; "
-        "classification: the labels are class codes, however many.",
+        "auto: text and whole-number labels are classes and fractional ones a continuous "
+        "target, but whole numbers that look continuous (over 20 of them, under 5 rows "
+        "each) are refused; classification: the labels are class codes, however many; "
+        "regression: the label is a continuous target (model.type linear or mlp).",
     )
     test_size: float = option(0.2, "Held-out share.", gt=0, lt=1)
-    standardize: bool = option(True, "Z-score features with the training rows' statistics.")
+    standardize: bool = option(
+        True,
+        "Z-score features (and a regression target) with the training rows' statistics.",
+    )
     images: str | None = option(None, "IDX images file.")
     labels: str | None = option(None, "IDX labels file.")
     client_test_size: float = option(
@@ -173,7 +179,11 @@ class PartitionSection:
 class ModelSection:
     """``[model]``: the model every client trains."""
 
-    type: Literal["mlp", "logistic"] = option("mlp", "mlp (PyTorch) or logistic (numpy).")
+    type: Literal["mlp", "logistic", "linear"] = option(
+        "mlp",
+        "mlp (PyTorch), logistic (numpy classifier) or linear (numpy least squares, for "
+        "data.task = 'regression').",
+    )
     hidden: list[int] = option([64, 64], "Hidden layer widths of the MLP.", ge=1, le=65_536)
     app: str | None = option(
         None,
@@ -419,22 +429,24 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
             output = vertical.vfl.spec.output_of(vertical.vfl.options)
             vertical.contribution = parse_contribution(raw["contribution"], "vfl", source, output)
         return vertical
-    contribution = (
-        parse_contribution(raw["contribution"], job.kind, source) if "contribution" in raw else None
-    )
     if "vfl" in raw:
         raise ConfigError(f'{source}: [vfl] needs job.kind = "vfl"')
     data = parse_section(source, "data", raw.get("data", {}), DataSection)
+    contribution = None
+    if "contribution" in raw:  # a regression job's metric defaults to R^2
+        target: Output = "values" if data.task == "regression" else "probability"
+        contribution = parse_contribution(raw["contribution"], job.kind, source, target)
     partition = _partition_section(source, raw.get("partition", {}))
     model = parse_section(source, "model", raw.get("model", {}), ModelSection)
     train = parse_section(source, "train", raw.get("train", {}), TrainSection)
     strategy = _strategy_section(source, raw.get("strategy", {}))
     check_device(source, "train.device", train.device)
-    if model.type == "logistic" and train.device not in ("cpu", "auto"):
+    if model.type in ("logistic", "linear") and train.device not in ("cpu", "auto"):
         raise ConfigError(
-            f"{source}: model.type = 'logistic' trains with numpy on the CPU; train.device "
+            f"{source}: model.type = {model.type!r} trains with numpy on the CPU; train.device "
             f"must be 'cpu' (or 'auto'), got {train.device!r}"
         )
+    check_model_fits_task(source, model, data)
     deploy = parse_section(source, "deploy", raw.get("deploy", {}), DeploySection)
     checks = None
     if "result_checks" in raw:
@@ -493,6 +505,31 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
 
         spec.robust = parse_robust(source, raw["robust"])
     return spec
+
+
+def check_model_fits_task(source: str, model: ModelSection, data: DataSection) -> None:
+    """Refuse a model that cannot learn the task the job names: a logistic model of a
+    continuous target, a linear (least-squares) model of classes. With ``task = "auto"``
+    the table decides, when the job is built.
+
+    Raises
+    ------
+    ConfigError
+        Naming model.type, data.task and the models that fit.
+    """
+    if model.app is not None:
+        return
+    if data.task == "regression" and model.type == "logistic":
+        raise ConfigError(
+            f"{source}: model.type = 'logistic' is a classifier and data.task = 'regression' "
+            "a continuous target: use model.type = 'linear' (least squares) or 'mlp'"
+        )
+    if data.task == "classification" and model.type == "linear":
+        raise ConfigError(
+            f"{source}: model.type = 'linear' fits a continuous target (least squares) and "
+            "data.task = 'classification' names classes: use model.type = 'logistic' or "
+            "'mlp', or data.task = 'regression'"
+        )
 
 
 def _compression_section(source: str, raw: Any, spec: JobSpec) -> UpdateCompression:
@@ -693,7 +730,7 @@ def ignored_keys(data: DataSection, model: ModelSection) -> dict[str, str]:
     (``"section.key"``), each with the setting that does (``"model.type = 'logistic'"``)."""
     own_table = f"data.dataset = {data.dataset!r}"
     unused = {
-        "model.hidden": model.type == "logistic" and "model.type = 'logistic'",
+        "model.hidden": model.type in ("logistic", "linear") and f"model.type = {model.type!r}",
         "data.label": data.dataset not in ("csv", "parquet") and own_table,
         "data.id_column": data.dataset not in ("csv", "parquet") and own_table,
         **{

@@ -196,14 +196,16 @@ def validation_score(
     evaluate: Callable[[Parameters], tuple[float, Metrics]], metric: str = "accuracy"
 ) -> Evaluate:
     """Adapt a coordinator evaluation ``params -> (loss, metrics)`` into a score where higher
-    is better: ``metrics[metric]``, or minus the loss for ``metric="neg_loss"``.
+    is better: ``metrics[metric]``, minus the loss for ``metric="neg_loss"``, or minus
+    ``metrics[name]`` for ``metric="neg_<name>"`` the evaluation does not give itself
+    (``neg_rmse``: a regression's RMSE).
 
     Parameters
     ----------
     evaluate:
         The coordinator's evaluation of a model.
     metric:
-        The metric to read, or ``"neg_loss"``.
+        The metric to read, ``"neg_loss"``, or ``"neg_<metric>"``.
 
     Returns
     -------
@@ -216,6 +218,9 @@ def validation_score(
         loss, metrics = evaluate(params)
         if metric == "neg_loss":
             return -float(loss)
+        negated = metric.removeprefix("neg_")
+        if metric not in metrics and negated != metric and negated in metrics:
+            return -float(metrics[negated])
         if metric not in metrics:
             raise ConfigError(f"evaluation has no metric {metric!r}; has {sorted(metrics)}")
         return float(metrics[metric])
