@@ -111,12 +111,12 @@ def _deployed(
     return address, out, party_out
 
 
-def _simulated_job(tmp_path: Path, extra: str) -> tuple[Path, Path, Path]:
-    """The job (``JOB`` and ``extra``), its federation's certificates for client-0 and
+def _simulated_job(tmp_path: Path, extra: str, base: str = JOB) -> tuple[Path, Path, Path]:
+    """The job (``base`` and ``extra``), its federation's certificates for client-0 and
     client-1, and the store of its `rengo run`."""
     runner = CliRunner()
     job = tmp_path / "job.toml"
-    job.write_text(JOB + extra)
+    job.write_text(base + extra)
     certs = tmp_path / "certs"
     result = runner.invoke(app, ["certs", "init", str(certs), "--parties", "client-0,client-1"])
     assert result.exit_code == 0, result.output
@@ -185,6 +185,36 @@ def test_a_compressed_job_deployed_matches_its_simulation(tmp_path: Path):
         fits = [r for r in s.client_records(run.run_id) if r.phase == "fit"]
     assert [v for _, v in deployed] == pytest.approx([v for _, v in simulated], abs=1e-12)
     assert len(fits) == 6 and all(r.status == "ok" for r in fits)
+
+
+@pytest.mark.timeout(120)
+def test_a_regression_job_deployed_matches_its_simulation(tmp_path: Path):
+    """A continuous target (diabetes, least squares): each party standardises it as the
+    simulation does, and the deployed run records the simulated RMSE, MAE and R^2 and
+    values the parties by R^2 alike."""
+    regression = (
+        JOB.replace('dataset = "iris"', 'dataset = "diabetes"\ntask = "regression"')
+        .replace('type = "logistic"', 'type = "linear"')
+        .replace("lr = 0.2", "lr = 0.05")
+    )
+    job, certs, sim_store = _simulated_job(tmp_path, "[contribution]\n", regression)
+    store = tmp_path / "deployed.db"
+    _, out, _ = _deployed(job, certs, store, ("client-0", "client-1"))
+    names = ("central_rmse", "central_mae", "central_r2")
+    with RunStore(sim_store) as s:
+        sim_run = s.list_runs()[0].run_id
+        simulated = {m: s.round_metrics(sim_run)[m] for m in names}
+        sim_values = {c.participant: c.value for c in s.contributions(sim_run) if c.round is None}
+    with RunStore(store) as s:
+        run = s.list_runs()[0]
+        assert run.status == "completed"
+        deployed = {m: s.round_metrics(run.run_id)[m] for m in names}
+        values = {c.participant: c.value for c in s.contributions(run.run_id) if c.round is None}
+        assert run.config["target_standardization"]["scale"] > 1  # diabetes: about 77
+    for m in names:
+        assert [v for _, v in deployed[m]] == pytest.approx([v for _, v in simulated[m]], abs=1e-9)
+    assert values == pytest.approx(sim_values, abs=1e-9) and set(values) == {"client-0", "client-1"}
+    assert "central_r2" in " ".join(out.split())
 
 
 def test_party_refuses_without_credentials(tmp_path: Path):

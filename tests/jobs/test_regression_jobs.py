@@ -227,3 +227,27 @@ def test_strategies_privacy_and_valuation_compose_with_a_regression(
     status, metrics = _run(tmp_path, text)
     assert status == "completed"
     assert np.isfinite(metrics["central_r2"][-1][1])
+
+
+def test_runs_plot_and_the_dashboard_judge_a_regression_by_r2(tmp_path: Path) -> None:
+    """``rengo runs plot A B`` compared central_accuracy, which a regression never logs,
+    and the dashboard summarised it by its loss; both now take R^2, the best round the
+    highest."""
+    from rengo.ui.views import run_overview
+
+    store = tmp_path / "runs.db"
+    for rounds in (2, 3):
+        job = _write(tmp_path, JOB.replace("rounds = 20", f"rounds = {rounds}"))
+        result = CliRunner().invoke(app, ["run", str(job), "--store", str(store), "--no-progress"])
+        assert result.exit_code == 0, result.output
+    with RunStore(store) as s:
+        ids = [r.run_id for r in s.list_runs()]
+        overview = run_overview(s, ids[0])
+        r2 = dict(s.round_metrics(ids[0])["central_r2"])
+    assert overview["headline"]["metric"] == "central_r2"
+    assert overview["headline"]["best"]["value"] == max(r2.values())
+    out = tmp_path / "plots"
+    out.mkdir()
+    result = CliRunner().invoke(app, ["runs", "plot", *ids, "--store", str(store), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "compare-central_r2.png").is_file()

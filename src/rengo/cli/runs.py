@@ -23,6 +23,9 @@ runs_app = typer.Typer(
     no_args_is_help=True,
 )
 console = Console()
+COMPARED_BY_DEFAULT = ("central_accuracy", "central_r2", "central_auc", "central_loss")
+"""What ``rengo runs plot`` compares several runs by without ``--metric``: the first every
+run logged."""
 
 
 @runs_app.command("list")
@@ -102,8 +105,13 @@ def plot(
         typer.Option("--out", "-o", help="PNG path (a folder gets the default name inside)."),
     ] = None,
     metric: Annotated[
-        str, typer.Option(help="Metric compared across several runs.")
-    ] = "central_accuracy",
+        str | None,
+        typer.Option(
+            help="Metric compared across several runs (default: the first of "
+            + ", ".join(COMPARED_BY_DEFAULT)
+            + " every run logged)."
+        ),
+    ] = None,
     clients: Annotated[
         bool,
         typer.Option(
@@ -128,8 +136,20 @@ def plot(
             rid = s.resolve_run_id(run_ids[0])
             path = plot_run(s, rid, plot_target(out, f"{rid}.png"))
         else:
-            path = plot_runs(s, run_ids, metric, plot_target(out, f"compare-{metric}.png"))
+            chosen = metric or compared_metric(s, run_ids)
+            path = plot_runs(s, run_ids, chosen, plot_target(out, f"compare-{chosen}.png"))
         console.print(f"wrote {path}")
+
+
+def compared_metric(store: RunStore, run_ids: list[str]) -> str:
+    """The metric ``rengo runs plot`` compares runs by when ``--metric`` is not given: the
+    first of :data:`COMPARED_BY_DEFAULT` every run logged (a classifier's accuracy, a
+    regression's R^2), else the first of them (``plot_runs`` then names what each has)."""
+    logged = [set(store.round_metrics(store.resolve_run_id(r))) for r in run_ids]
+    for name in COMPARED_BY_DEFAULT:
+        if all(name in keys for keys in logged):
+            return name
+    return COMPARED_BY_DEFAULT[0]
 
 
 NAMED_INLINE = 5

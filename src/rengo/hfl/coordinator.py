@@ -314,8 +314,17 @@ def _shown_metric(value: object) -> str:
 ProgressFn = Callable[[RoundRecord], None]
 RoundStartFn = Callable[[int], None]
 
-HEADLINE_METRICS = ("train_loss", "central_accuracy", "eval_accuracy")
-"""The metrics a round's one-line summary shows, when the round has them."""
+HEADLINE_METRICS = (
+    "train_loss",
+    "central_accuracy",
+    "eval_accuracy",
+    "central_rmse",
+    "central_r2",
+    "eval_rmse",
+    "eval_r2",
+)
+"""The metrics a round's one-line summary shows, when the round has them (a classifier's
+accuracy, a regression's RMSE and R^2)."""
 
 
 def round_summary(record: RoundRecord, rounds: int, clients: str = "clients") -> str:

@@ -13,6 +13,16 @@ from typing import Any
 from rengo.core.notebook_progress import live_progress
 from rengo.hfl.coordinator import ProgressFn
 
+PROGRESS_METRICS = (
+    "central_accuracy",
+    "central_loss",
+    "eval_accuracy",
+    "train_loss",
+    "central_rmse",
+    "central_r2",
+)
+"""The round metrics the progress bar shows, when a round has them."""
+
 
 class RoundProgressBar:
     """A rich progress bar over rounds (or a user callback, or nothing): ``with bar as
@@ -89,11 +99,7 @@ class RoundProgressBar:
         )
 
         def report(record: Any) -> None:
-            shown = {
-                k: v
-                for k, v in record.metrics.items()
-                if k in ("central_accuracy", "central_loss", "eval_accuracy", "train_loss")
-            }
+            shown = {k: v for k, v in record.metrics.items() if k in PROGRESS_METRICS}
             text = "  ".join(f"{k}={v:.4f}" for k, v in shown.items())
             if record.failures:
                 text += f"  [yellow]{len(record.failures)} dropped"

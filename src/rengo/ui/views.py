@@ -34,6 +34,8 @@ HEADLINE_METRICS = (
     "central_accuracy",
     "eval_accuracy",
     "accuracy",
+    "central_r2",
+    "eval_r2",
     "test_auc",
     "auc",
     "central_auc",
