@@ -39,7 +39,20 @@ def linear_init(num_features: int) -> Parameters:
 
 
 def linear_predict(params: Parameters, X: np.ndarray) -> np.ndarray:
-    """``X w + b``, one prediction per row (1-D)."""
+    """The model's (standardised) predictions.
+
+    Parameters
+    ----------
+    params
+        ``[w, b]`` as :func:`linear_init` makes them.
+    X
+        Rows to predict, ``(rows, features)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``X w + b``, one prediction per row (1-D).
+    """
     w, b = params
     return np.asarray((X @ w + b)[:, 0])
 

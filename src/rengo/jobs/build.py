@@ -54,6 +54,7 @@ from rengo.hfl import (
 )
 from rengo.hfl.privacy_fit import check_privacy_fits
 from rengo.jobs.data_files import BUNDLED_DATA, DATA_FILES, bundled_data, job_data_files
+from rengo.jobs.numpy_clients import numpy_client_fn
 from rengo.jobs.regression import (
     TARGET_SCALING,
     check_classification_settings,
@@ -613,21 +614,7 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
 def _logistic(
     spec: JobSpec, fed: FederatedDataset, d: int, k: int
 ) -> tuple[ClientFn, Parameters, Callable[[Parameters], tuple[float, Metrics]]]:
-    lr, epochs, batch = spec.train.lr, spec.train.local_epochs, spec.train.batch_size
-
-    def client_fn(cid: str) -> Client:
-        data = fed.client(cid)
-        X = data.X.astype(np.float64)
-        own = fed.client_tests.get(cid) if fed.client_tests else None
-        return LogisticRegressionClient(
-            X,
-            data.labels(),
-            None if own is None else own.X.astype(np.float64),
-            None if own is None else own.labels(),
-            lr=lr,
-            local_epochs=epochs,
-            batch_size=batch,
-        )
+    client_fn = numpy_client_fn(spec, fed, LogisticRegressionClient)
 
     def evaluate(params: Parameters) -> tuple[float, Metrics]:
         assert fed.test is not None

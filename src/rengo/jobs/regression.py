@@ -25,7 +25,6 @@ from rengo.core.parameters import Parameters
 from rengo.data import Dataset, FederatedDataset, TargetMoments, TargetScaling
 from rengo.data.target_scaling import IDENTITY_SCALING
 from rengo.hfl import (
-    Client,
     ClientFn,
     LinearRegressionClient,
     linear_init,
@@ -34,6 +33,7 @@ from rengo.hfl import (
     squared_loss_grad,
 )
 from rengo.jobs.contribution import HORIZONTAL_CLASS_METRICS, HORIZONTAL_REGRESSION_METRICS
+from rengo.jobs.numpy_clients import numpy_client_fn
 from rengo.jobs.spec import JobSpec
 
 TARGET_SCALING = "target_standardization"
@@ -175,14 +175,7 @@ def check_regression_settings(spec: JobSpec) -> None:
             "and a regression target has none: simulate an attack on the updates "
             "(gaussian, sign_flip, scaled_update) instead"
         )
-    contribution = spec.contribution
-    if contribution is not None and contribution.metric not in HORIZONTAL_REGRESSION_METRICS:
-        raise ConfigError(
-            f"{spec.source}: contribution.metric = {contribution.metric!r} scores classes, "
-            "and this job's target is continuous: set contribution.metric to one of "
-            f"{', '.join(HORIZONTAL_REGRESSION_METRICS)} (r2 is the default with "
-            'data.task = "regression")'
-        )
+    _check_contribution_metric(spec, regression=True)
 
 
 def check_classification_settings(spec: JobSpec) -> None:
@@ -193,13 +186,25 @@ def check_classification_settings(spec: JobSpec) -> None:
     ConfigError
         Naming the metric and those that score classes.
     """
+    _check_contribution_metric(spec, regression=False)
+
+
+def _check_contribution_metric(spec: JobSpec, regression: bool) -> None:
+    """ConfigError for a ``contribution.metric`` of the other kind of target."""
     contribution = spec.contribution
-    if contribution is not None and contribution.metric not in HORIZONTAL_CLASS_METRICS:
-        raise ConfigError(
-            f"{spec.source}: contribution.metric = {contribution.metric!r} scores a "
-            "continuous target, and this job's labels are classes: use one of "
-            f"{', '.join(HORIZONTAL_CLASS_METRICS)}"
-        )
+    allowed = HORIZONTAL_REGRESSION_METRICS if regression else HORIZONTAL_CLASS_METRICS
+    if contribution is None or contribution.metric in allowed:
+        return
+    scored, target = (
+        ("classes", "target is continuous")
+        if regression
+        else ("a continuous target", "labels are classes")
+    )
+    default = ' (r2 is the default with data.task = "regression")' if regression else ""
+    raise ConfigError(
+        f"{spec.source}: contribution.metric = {contribution.metric!r} scores {scored}, and "
+        f"this job's {target}: set contribution.metric to one of {', '.join(allowed)}{default}"
+    )
 
 
 def linear_job(
@@ -207,22 +212,8 @@ def linear_job(
 ) -> tuple[ClientFn, Parameters, Callable[[Parameters], tuple[float, Metrics]]]:
     """The client factory, initial model and coordinator evaluation of
     ``model.type = "linear"``: least squares by minibatch SGD on every client."""
-    lr, epochs, batch = spec.train.lr, spec.train.local_epochs, spec.train.batch_size
     scaling = fed.target_scaling or IDENTITY_SCALING
-
-    def client_fn(cid: str) -> Client:
-        data = fed.client(cid)
-        own = fed.client_tests.get(cid) if fed.client_tests else None
-        return LinearRegressionClient(
-            data.X.astype(np.float64),
-            data.labels(),
-            None if own is None else own.X.astype(np.float64),
-            None if own is None else own.labels(),
-            lr=lr,
-            local_epochs=epochs,
-            batch_size=batch,
-            target_scaling=scaling,
-        )
+    client_fn = numpy_client_fn(spec, fed, LinearRegressionClient, target_scaling=scaling)
 
     def evaluate(params: Parameters) -> tuple[float, Metrics]:
         assert fed.test is not None
