@@ -155,8 +155,11 @@ def export(
         load_model,
         load_vertical_parts,
         named_parameters,
+        target_scaling,
+        target_scaling_file,
         write_input_scaling,
         write_model,
+        write_target_scaling,
     )
 
     with friendly_errors(), _open(store) as s:
@@ -208,7 +211,10 @@ def export(
         else:
             target = out if out.suffix else out.with_suffix(suffix)
         scaling = input_scaling(run.config)
-        refuse_to_replace([target] + ([input_scaling_file(target)] if scaling else []), overwrite)
+        predicts = target_scaling(run.config)
+        beside = [input_scaling_file(target)] if scaling else []
+        beside += [target_scaling_file(target)] if predicts else []
+        refuse_to_replace([target, *beside], overwrite)
         writable_folder(target.parent)
         path = write_model(state, target, format)
         console.print(
@@ -220,6 +226,12 @@ def export(
                 f"wrote {write_input_scaling(path, scaling)}: the model was trained on "
                 "standardised features; score raw rows as (X - mean) / scale"
                 + (DEPLOYED_SCALING if run.kind == "hfl-deployed" else "")
+            )
+        if predicts is not None:
+            console.print(
+                f"wrote {write_target_scaling(path, predicts)}: the model predicts the "
+                f"standardised target; read a prediction z as z * {predicts.scale:.6g} + "
+                f"{predicts.mean:.6g}"
             )
 
 

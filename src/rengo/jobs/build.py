@@ -56,17 +56,20 @@ from rengo.hfl.privacy_fit import check_privacy_fits
 from rengo.jobs.data_files import BUNDLED_DATA, DATA_FILES, bundled_data, job_data_files
 from rengo.jobs.numpy_clients import numpy_client_fn
 from rengo.jobs.regression import (
-    TARGET_SCALING,
     check_classification_settings,
     check_regression_settings,
     is_regression,
     linear_job,
     regression_labels,
     scale_target,
-    target_scaling_config,
 )
 from rengo.jobs.spec import DEFAULT_MIN_AVAILABLE_CLIENTS, JobSpec, evaluation_options
-from rengo.tracking.model_export import INPUT_SCALING, input_scaling_config
+from rengo.tracking.model_export import (
+    INPUT_SCALING,
+    TARGET_SCALING,
+    input_scaling_config,
+    target_scaling_config,
+)
 
 
 def __getattr__(name: str) -> Any:

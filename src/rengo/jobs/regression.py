@@ -36,10 +36,6 @@ from rengo.jobs.contribution import HORIZONTAL_CLASS_METRICS, HORIZONTAL_REGRESS
 from rengo.jobs.numpy_clients import numpy_client_fn
 from rengo.jobs.spec import JobSpec
 
-TARGET_SCALING = "target_standardization"
-"""The run-config key of a regression job's target scaling, ``{"mean": m, "scale": s}``:
-the model predicts ``(y - m) / s``, so a prediction is read as ``z * s + m``."""
-
 CONTINUOUS_MIN_CLASSES = 20
 """With ``data.task = "auto"``, a whole-number label with more classes than this and"""
 CONTINUOUS_ROWS_PER_CLASS = 5
@@ -153,11 +149,6 @@ def scale_target(fed: FederatedDataset) -> FederatedDataset:
         client_tests=client_tests,
         target_scaling=scaling,
     )
-
-
-def target_scaling_config(scaling: TargetScaling) -> dict[str, float]:
-    """The run-config value of :data:`TARGET_SCALING`."""
-    return {"mean": scaling.mean, "scale": scaling.scale}
 
 
 def check_regression_settings(spec: JobSpec) -> None:

@@ -5,7 +5,9 @@ names of the model they came from. For ``model.type = "mlp"`` that is
 :func:`rengo.hfl.torch_client.make_mlp`'s ``nn.Sequential`` (``0.weight``, ``0.bias``,
 ``2.weight``...: Linear layers at even indices, ReLUs between). For ``"logistic"`` (numpy
 softmax regression) it is the ``torch.nn.Linear(num_features, num_classes)`` that computes
-the same logits, so the weight is stored transposed (``num_classes x num_features``).
+the same logits, so the weight is stored transposed (``num_classes x num_features``); for
+``"linear"`` (numpy least squares) the ``torch.nn.Linear(num_features, 1)`` computing the
+same (standardised) prediction.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
 
-MODEL_TYPES = ("mlp", "logistic")
+MODEL_TYPES = ("mlp", "logistic", "linear")
 
 
 def _mlp_state(
@@ -61,7 +63,7 @@ def model_state_dict(
     Parameters
     ----------
     model_type
-        ``"mlp"`` or ``"logistic"`` (a job file's ``model.type``).
+        ``"mlp"``, ``"logistic"`` or ``"linear"`` (a job file's ``model.type``).
     parameters
         The arrays the run stored, in the order the job's clients produce them.
     hidden
@@ -71,7 +73,8 @@ def model_state_dict(
     -------
     dict
         Names as in the PyTorch module that computes the same function; load it with
-        ``make_mlp(...).load_state_dict`` or ``nn.Linear(d, k).load_state_dict``.
+        ``make_mlp(...).load_state_dict`` or ``nn.Linear(d, k).load_state_dict`` (``k = 1``
+        for a linear model).
 
     Raises
     ------
@@ -82,6 +85,6 @@ def model_state_dict(
     """
     if model_type == "mlp":
         return _mlp_state(parameters, hidden)
-    if model_type == "logistic":
+    if model_type in ("logistic", "linear"):  # both X @ W + b: nn.Linear's weight is W.T
         return _logistic_state(parameters)
     raise ConfigError(f"unknown model type {model_type!r}; choose one of {', '.join(MODEL_TYPES)}")

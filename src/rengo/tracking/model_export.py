@@ -28,7 +28,7 @@ import numpy as np
 from rengo.core.codec import decode, encode
 from rengo.core.errors import CodecError, ConfigError, DataError
 from rengo.core.install_hint import install_hint
-from rengo.data import Standardization
+from rengo.data import Standardization, TargetScaling
 from rengo.tracking.store import RunStore
 
 # SecureBoost's model files are read only by the functions below that need them: every run
@@ -280,6 +280,25 @@ def input_scaling_config(scaler: Standardization) -> dict[str, list[float]]:
     }
 
 
+def _recorded_mean_and_scale(
+    config: Mapping[str, Any], key: str, ndim: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A run config's ``{"mean": ..., "scale": ...}`` under ``key`` as float64 arrays of
+    ``ndim`` dimensions and one shape, or None when it has none; DataError naming ``key``
+    when malformed."""
+    value = config.get(key)
+    if value is None:
+        return None
+    try:
+        mean = np.asarray(value["mean"], dtype=np.float64)
+        scale = np.asarray(value["scale"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"the run's recorded {key} is malformed: {exc}") from exc
+    if mean.ndim != ndim or mean.shape != scale.shape:
+        raise DataError(f"the run's recorded {key} is malformed")
+    return mean, scale
+
+
 def input_scaling(config: Mapping[str, Any]) -> Standardization | None:
     """A run config's input scaling, or None when it has none.
 
@@ -288,17 +307,8 @@ def input_scaling(config: Mapping[str, Any]) -> Standardization | None:
     DataError
         If the recorded value is malformed.
     """
-    value = config.get(INPUT_SCALING)
-    if value is None:
-        return None
-    try:
-        mean = np.asarray(value["mean"], dtype=np.float64)
-        scale = np.asarray(value["scale"], dtype=np.float64)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DataError(f"the run's recorded {INPUT_SCALING} is malformed: {exc}") from exc
-    if mean.ndim != 1 or mean.shape != scale.shape:
-        raise DataError(f"the run's recorded {INPUT_SCALING} is malformed")
-    return Standardization(mean=mean, scale=scale)
+    recorded = _recorded_mean_and_scale(config, INPUT_SCALING, ndim=1)
+    return None if recorded is None else Standardization(*recorded)
 
 
 def input_scaling_file(model_path: Path) -> Path:
@@ -310,10 +320,50 @@ def write_input_scaling(model_path: Path, scaler: Standardization) -> Path:
     """Write the ``(X - mean) / scale`` a model's inputs need beside the model file:
     ``<model>.inputs.npz`` with arrays ``mean`` and ``scale`` (the model file itself stays
     loadable as it is, e.g. by ``load_state_dict``)."""
-    target = input_scaling_file(model_path)
+    return _write_mean_and_scale(input_scaling_file(model_path), scaler.mean, scaler.scale)
+
+
+def _write_mean_and_scale(target: Path, mean: Any, scale: Any) -> Path:
+    """``target`` as an ``.npz`` of arrays ``mean`` and ``scale``."""
     with target.open("wb") as handle:
-        np.savez(handle, mean=np.asarray(scaler.mean), scale=np.asarray(scaler.scale))
+        np.savez(handle, mean=np.asarray(mean), scale=np.asarray(scale))
     return target
+
+
+TARGET_SCALING = "target_standardization"
+"""The run-config key of a horizontal regression job's target scaling, ``{"mean": m,
+"scale": s}``: the model predicts ``(y - m) / s``, so a prediction reads as ``z * s + m``."""
+
+
+def target_scaling_config(scaling: TargetScaling) -> dict[str, float]:
+    """The run-config value of :data:`TARGET_SCALING`."""
+    return {"mean": float(scaling.mean), "scale": float(scaling.scale)}
+
+
+def target_scaling(config: Mapping[str, Any]) -> TargetScaling | None:
+    """A run config's target scaling, or None when it has none (a classifier, or a target
+    trained raw).
+
+    Raises
+    ------
+    DataError
+        If the recorded value is malformed.
+    """
+    recorded = _recorded_mean_and_scale(config, TARGET_SCALING, ndim=0)
+    return None if recorded is None else TargetScaling(*map(float, recorded))
+
+
+def target_scaling_file(model_path: Path) -> Path:
+    """Where a regression model's target scaling goes beside it: ``<model>.target.npz``."""
+    return model_path.with_name(model_path.name + ".target.npz")
+
+
+def write_target_scaling(model_path: Path, scaling: TargetScaling) -> Path:
+    """Write the ``z * scale + mean`` a regression model's predictions need beside the model
+    file: ``<model>.target.npz`` with scalars ``mean`` and ``scale``."""
+    return _write_mean_and_scale(
+        target_scaling_file(model_path), np.float64(scaling.mean), np.float64(scaling.scale)
+    )
 
 
 def _checkpoint(store: RunStore, run_id: str, round: int | None) -> tuple[str, int, Any]:
