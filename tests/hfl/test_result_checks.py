@@ -346,6 +346,18 @@ def test_rates_are_named_by_their_last_token_and_kept_inside_zero_to_one() -> No
     assert refused == ["metric 'val_precision' is 1.5, outside [0, 1] (a rate)"]
 
 
+def test_an_r2_above_one_or_a_negative_error_is_refused_and_a_poor_fit_kept() -> None:
+    """A party saying eval_r2 = 40 made the round's mean R^2 (what a regression run's best
+    round is picked by) its own; a negative RMSE lowered the round's mean error."""
+    reported = {"r2": -3.5, "eval_r2": 1.0, "rmse": 0.0, "mae": 12.5, "r2_gain": 4.0}
+    kept, refused = screen_metrics({**reported, "val_r2": 40.0, "eval_rmse": -1.0})
+    assert kept == reported
+    assert refused == [
+        "metric 'val_r2' is 40.0, above 1 (an R^2 is at most 1)",
+        "metric 'eval_rmse' is -1.0, below 0 (an error is never negative)",
+    ]
+
+
 def test_a_party_is_told_why_its_results_were_not_counted_without_the_others_figures() -> None:
     class Reporter(Client):
         """Trains honestly; ``"nan"`` reports a NaN evaluation loss, ``"big"`` a far-off update."""

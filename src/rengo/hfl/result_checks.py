@@ -168,6 +168,12 @@ RATE_METRICS = frozenset({"accuracy", "acc", "auc", "precision", "recall", "f1"}
 (``accuracy``, ``top5_acc``, ``val_auc``): a value outside is refused, so one party cannot
 make the round's mean ``eval_accuracy`` 2.1 (by saying 7.0) or 4e148 - the figure a run's
 best round is picked by."""
+AT_MOST_ONE_METRICS = frozenset({"r2"})
+"""Last tokens of metric names at most 1 (``eval_r2``: a coefficient of determination is
+``1 - SS_res / SS_tot``, 1 for a perfect fit and unbounded below): a party saying 40.0
+would make the round's mean R^2 - what a regression run's best round is picked by - its own."""
+NON_NEGATIVE_METRICS = frozenset({"rmse", "mae", "mse"})
+"""Last tokens of error metrics that are never negative (``eval_rmse``)."""
 
 
 def screen_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -176,7 +182,8 @@ def screen_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], list[str
     A float metric that is NaN or infinite is refused: folded into the round's weighted mean
     it would make that mean NaN for every party's result; so is one beyond
     :data:`MAX_METRIC_MAGNITUDE` (1e300 times a weight overflows that mean to ``inf``). So
-    is a rate (:func:`is_rate`: ``accuracy``, ``auc``...) outside [0, 1], and so is
+    is a rate (:func:`is_rate`: ``accuracy``, ``auc``...) outside [0, 1], an R^2 above 1
+    or a negative error (:data:`AT_MOST_ONE_METRICS`, :data:`NON_NEGATIVE_METRICS`), and so is
     anything but a number (bool, int, float) or a string of at most
     :data:`MAX_METRIC_TEXT` characters, a name that is empty, longer than
     :data:`MAX_METRIC_NAME` characters or holds a control character (a newline, a terminal
@@ -241,6 +248,11 @@ def _metric_problem(name: Any, value: Any) -> str | None:
         )
     if is_rate(name) and not 0.0 <= float(value) <= 1.0:
         return f"metric {name!r} is {shown}, outside [0, 1] (a rate)"
+    token = name.lower().rsplit("_", 1)[-1]
+    if token in AT_MOST_ONE_METRICS and float(value) > 1.0:
+        return f"metric {name!r} is {shown}, above 1 (an R^2 is at most 1)"
+    if token in NON_NEGATIVE_METRICS and float(value) < 0.0:
+        return f"metric {name!r} is {shown}, below 0 (an error is never negative)"
     return None
 
 
