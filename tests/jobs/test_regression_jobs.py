@@ -219,6 +219,8 @@ def test_dirichlet_skews_a_continuous_target_by_its_quantile_bins(tmp_path: Path
         "[privacy]\nsecagg = true\n",
         '[compression]\nupdate = "int8"\n',
         '[contribution]\nmethod = "gtg"\n',
+        '[strategy]\nname = "krum"\nnum_byzantine = 1\n[robust]\nattack = "sign_flip"\n'
+        "attackers = 1\n",
     ],
 )
 def test_strategies_privacy_and_valuation_compose_with_a_regression(
@@ -289,3 +291,23 @@ def test_an_exported_linear_model_scores_raw_rows_in_the_target_units(tmp_path: 
     predicted = z * float(target["scale"]) + float(target["mean"])
     rmse = float(np.sqrt(np.mean((predicted - raw.test.labels()) ** 2)))
     assert rmse == pytest.approx(last_rmse, rel=1e-9)
+
+
+def test_clients_record_regression_metrics_on_their_own_test_rows(tmp_path: Path) -> None:
+    text = JOB.replace("rounds = 20", "rounds = 3").replace(
+        'task = "regression"', 'task = "regression"\nclient_test_size = 0.2'
+    )
+    status, metrics = _run(tmp_path, text + "[strategy]\nfraction_evaluate = 1.0\n")
+    assert status == "completed"
+    for name in ("eval_rmse", "eval_mae", "eval_r2", "eval_loss"):
+        assert [r for r, _ in metrics[name]] == [1, 2, 3], name
+    assert 30 < metrics["eval_rmse"][-1][1] < 80  # the target's units
+
+
+@pytest.mark.timeout(300)
+def test_local_dp_sgd_trains_the_mlp_regressor(tmp_path: Path) -> None:
+    text = JOB.replace("rounds = 20", "rounds = 2").replace('type = "linear"', 'type = "mlp"')
+    extra = '[privacy]\ndp = "local"\nnoise_multiplier = 0.5\nmax_grad_norm = 1.0\ndelta = 1e-4\n'
+    status, metrics = _run(tmp_path, text + extra)
+    assert status == "completed"
+    assert metrics["train_dp_epsilon"][-1][1] > 0 and np.isfinite(metrics["central_r2"][-1][1])
