@@ -60,7 +60,6 @@ from rengo.jobs.regression import (
     check_regression_settings,
     is_regression,
     linear_job,
-    regression_labels,
     scale_target,
 )
 from rengo.jobs.spec import DEFAULT_MIN_AVAILABLE_CLIENTS, JobSpec, evaluation_options
@@ -661,7 +660,7 @@ def _mlp(
 
     def labels(data: Dataset) -> torch.Tensor:
         if regression:
-            return regression_labels(data.labels())  # type: ignore[no-any-return]
+            return torch.from_numpy(data.labels().astype(np.float32).reshape(-1, 1))
         return torch.from_numpy(data.labels().astype(np.int64))
 
     hidden = tuple(spec.model.hidden)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 
@@ -213,10 +212,3 @@ def linear_job(
         return loss, regression_metrics(y, linear_predict(params, X), scaling)
 
     return client_fn, linear_init(d), evaluate
-
-
-def regression_labels(y: np.ndarray) -> Any:
-    """A target column as the MLP regressor's float32 ``(rows, 1)`` tensor."""
-    import torch
-
-    return torch.from_numpy(np.asarray(y, dtype=np.float32).reshape(-1, 1))
