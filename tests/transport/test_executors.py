@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 from rengo.core.errors import ConfigError
 from rengo.hfl import FedAvg, LogisticRegressionClient, simulate, softmax_init
 from rengo.jobs import parse_job
+from rengo.tracking import RunStore
 from rengo.transport import (
     ClientPool,
     Handler,
@@ -97,3 +99,47 @@ def test_an_option_the_executors_pool_does_not_take_is_refused_by_name() -> None
         make_executor("serial", lambda *a: (b"", None), ["a"], thread_per_client=2)
     with pytest.raises(ConfigError, match="'process' takes no option 'address'"):
         make_executor("process", lambda *a: (b"", None), ["a"], address="auto")
+
+
+class _OwnPool:
+    """An executor of a user's own: the ClientPool protocol by delegation, keeping no
+    clients' states for the round checkpoint."""
+
+    def __init__(self, handler: Handler, client_ids: Sequence[str]) -> None:
+        self._inner = SerialPool(handler, client_ids)
+
+    def client_ids(self) -> list[str]:
+        return self._inner.client_ids()
+
+    def request(self, requests: Sequence[Any], timeout: float | None = None) -> Any:
+        return self._inner.request(requests, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+register_executor("test_own", lambda handler, ids, workers=None, **o: _OwnPool(handler, ids))
+
+
+def test_a_simulation_on_an_executor_keeping_no_client_states_resumes(tmp_path: Path) -> None:
+    """It raised AttributeError ('_OwnPool' has no 'client_states') once resumed, and the
+    run was recorded failed, for good."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 4)), rng.integers(0, 3, size=60)
+
+    def client_fn(cid: str) -> LogisticRegressionClient:
+        return LogisticRegressionClient(X[int(cid) :: 3], y[int(cid) :: 3])
+
+    def stop(record: Any) -> None:
+        if record.server_round == 2:
+            raise KeyboardInterrupt
+
+    with RunStore(tmp_path / "runs.db") as store:
+        with pytest.raises(KeyboardInterrupt):
+            simulate(client_fn, 3, FedAvg(min_fit_clients=3), softmax_init(4, 3), 4,
+                     store=store, executor="test_own", progress=stop)  # fmt: skip
+        run_id = store.list_runs()[0].run_id
+        resumed = simulate(client_fn, 3, FedAvg(min_fit_clients=3), softmax_init(4, 3), 4,
+                           store=store, executor="test_own", resume=run_id)  # fmt: skip
+        assert [r.server_round for r in resumed.rounds] == [3, 4]
+        assert store.get_run(run_id).status == "completed"

@@ -52,7 +52,7 @@ from rengo.hfl.workflow import (
     tell_party,
 )
 from rengo.privacy.budget import is_spent_budget
-from rengo.transport.pool import ClientPool, EncodeOnDemand
+from rengo.transport.pool import ClientPool, EncodeOnDemand, KeepsClientStates
 
 CHECKPOINT_FORMAT = 2
 """Version of :meth:`Coordinator.checkpoint_blob`'s layout (1: before it carried one)."""
@@ -430,6 +430,7 @@ class Coordinator:
     _slow_until: dict[str, int] = field(init=False, repr=False, default_factory=dict)
     _excluded: dict[str, str] = field(init=False, repr=False, default_factory=dict)
     _budgets_ran_out: bool = field(init=False, repr=False, default=False)
+    _restored_client_states: bool = field(init=False, repr=False, default=False)
     _failure_log: ClientFailureLog = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -1103,8 +1104,13 @@ class Coordinator:
     def _client_states(self) -> dict[str, bytes] | None:
         """What the clients keep between rounds now, where the pool holds it (None: a
         deployed federation, whose parties keep their own)."""
-        held = getattr(self.pool, "client_states", None)
-        return held() if callable(held) else None
+        return self.pool.client_states() if isinstance(self.pool, KeepsClientStates) else None
+
+    @property
+    def restored_client_states(self) -> bool:
+        """Whether :meth:`restore` gave the pool back what its clients keep between rounds
+        (False: no restore, a checkpoint without them, or a pool that holds none)."""
+        return self._restored_client_states
 
     def _stateful_observers(self) -> dict[str, object]:
         """The observers that keep state across a resume, by position and class name (the
@@ -1170,9 +1176,6 @@ class Coordinator:
             and all(isinstance(c, str) and isinstance(b, bytes) for c, b in kept.items())
         ):
             raise DataError("checkpoint's client states are not a map of id to bytes")
-        load_states = getattr(self.pool, "load_client_states", None)
-        if kept is not None and callable(load_states):
-            load_states(kept)
         self.parameters = list(state["parameters"])
         self.strategy.load_state_dict(state["strategy"])
         self.start_round = int(state["round"]) + 1
@@ -1187,6 +1190,9 @@ class Coordinator:
                     self.start_round - 1,
                     key,
                 )
+        if kept is not None and isinstance(self.pool, KeepsClientStates):  # last: all else fit
+            self.pool.load_client_states(kept)
+            self._restored_client_states = True
         return int(state["round"])
 
     def _record_round(self, record: RoundRecord) -> None:

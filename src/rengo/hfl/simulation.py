@@ -300,7 +300,7 @@ def simulate(
             done = 0
             if resume is not None:
                 done = _restore_latest(store, run, coordinator, client_fn)
-                if done and not pool.client_states():
+                if done and not coordinator.restored_client_states:
                     _warn_client_state_lost(strategy, workflow)
             label = run_name or strategy.name
             bar = RoundProgressBar(progress, rounds, label, done=done)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, overload
+from typing import Any, Protocol, overload, runtime_checkable
 
 Handler = Callable[[str, str, bytes, "bytes | None"], "tuple[bytes, bytes | None]"]
 """Client-side message handler: ``(client_id, key, payload, state) -> (reply, new_state)``.
@@ -21,21 +21,30 @@ keeps it between rounds on the client's behalf, a deployed party keeps it in its
 """
 
 
-class HeldClientStates:
-    """What a simulation's clients keep between rounds (SCAFFOLD's control variate, top-k's
-    error-feedback residual, personal layers, a DP-SGD accountant's history), held for them by
-    their pool, and handed to the round checkpoint so that a resumed simulation goes on where
-    an uninterrupted one would (a deployed party keeps its own, in its own process).
-
-    Mixed into the simulation executors' pools, which keep ``_state`` (client id -> its state,
-    codec bytes or None) and ``client_ids()``.
+@runtime_checkable
+class KeepsClientStates(Protocol):
+    """A pool that holds what its clients keep between rounds (SCAFFOLD's control variate,
+    top-k's error-feedback residual, personal layers, a DP-SGD accountant's history) and
+    hands it to the round checkpoint, so that a resumed simulation goes on where an
+    uninterrupted one would. The simulation executors' pools are; a deployed federation's is
+    not (each party keeps its own, in its own process), nor need a registered executor's be.
     """
 
-    _state: dict[str, bytes | None]
+    def client_states(self) -> dict[str, bytes]:
+        """Each client's kept state now (clients that keep none are left out)."""
+        ...
 
-    def client_ids(self) -> list[str]:
-        """The pool's clients."""
-        raise NotImplementedError
+    def load_client_states(self, states: Mapping[str, bytes]) -> None:
+        """Give clients the states a checkpoint kept, before the resumed run's first round."""
+        ...
+
+
+class HeldClientStates:
+    """:class:`KeepsClientStates` for a pool that keeps ``_state`` (client id -> its state,
+    codec bytes or None) and ``client_ids()``: mixed into the simulation executors' pools."""
+
+    _state: dict[str, bytes | None]
+    _ids: list[str]
 
     def client_states(self) -> dict[str, bytes]:
         """Each client's kept state now (clients that keep none are left out)."""
@@ -50,7 +59,7 @@ class HeldClientStates:
             If ``states`` names a client this pool does not have (a checkpoint of another
             federation).
         """
-        unknown = sorted(set(states) - set(self.client_ids()))
+        unknown = sorted(set(states) - set(self._ids))
         if unknown:
             shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
             raise ValueError(f"the checkpoint keeps the state of clients this run lacks: {shown}")
