@@ -27,8 +27,7 @@ from __future__ import annotations
 import re
 import secrets
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,25 +70,34 @@ def require_opacus() -> Any:
 MOOT_NOTICES = (
     # Opacus, unless secure_mode (which needs torchcsprng): rengo seeds its own generators
     # with operating-system entropy instead (secret_generators)
-    "Secure RNG turned off",
+    ("Secure RNG turned off", r"opacus\.privacy_engine"),
     # PyTorch, for Opacus's per-example hooks on a first layer: its inputs need no gradient
-    "Full backward hook is firing when gradients are computed with respect to module outputs",
+    (
+        "Full backward hook is firing when gradients are computed with respect to module outputs",
+        r"rengo\.hfl\.torch_dp",
+    ),
 )
-"""The starts of the warnings a DP-SGD fit hides: its user can do nothing about them."""
+"""The starts of the warnings a DP-SGD fit hides, and the modules they are raised from: its
+user can do nothing about them."""
 
 
-@contextmanager
-def _moot_notices_hidden() -> Iterator[None]:
-    """Hide :data:`MOOT_NOTICES` (each fit printed both); every other warning shows. The
-    filters are the process's (:func:`warnings.catch_warnings`): fits run one at a time in a
-    process (each executor's clients, a deployed party's one client)."""
-    with warnings.catch_warnings():
-        for text in MOOT_NOTICES:
-            warnings.filterwarnings("ignore", message=re.escape(text), category=UserWarning)
-        yield
+def _hide_moot_notices() -> None:
+    """Put filters hiding :data:`MOOT_NOTICES` at the front of the process's warning filters,
+    unless they are there already (once a process, or again after a caller's filter went in
+    front). Not :func:`warnings.catch_warnings` around each fit: every change of the filters
+    makes Python forget which warnings it has shown once, so each fit showed them again."""
+    wanted = [
+        ("ignore", re.compile(re.escape(text), re.I), UserWarning, re.compile(module), 0)
+        for text, module in MOOT_NOTICES
+    ]
+    if warnings.filters[: len(wanted)] == wanted:
+        return
+    for text, module in reversed(MOOT_NOTICES):
+        warnings.filterwarnings(
+            "ignore", message=re.escape(text), category=UserWarning, module=module
+        )
 
 
-@_moot_notices_hidden()
 def private_epochs(
     model: torch.nn.Module,
     loader: torch.utils.data.DataLoader[Any],
@@ -120,6 +128,7 @@ def private_epochs(
         If ``history_file`` exists but holds no accountant history.
     """
     opacus = require_opacus()
+    _hide_moot_notices()
     engine = opacus.PrivacyEngine(accountant=dp.accountant)
     held = [(float(z), float(q), int(n)) for z, q, n in state.get(STATE_KEY, [])]
     if history_file is not None:
