@@ -65,6 +65,9 @@ def test_commas_inside_brackets_braces_and_quotes_do_not_split() -> None:
         (["job.seed=0..1", "job.seed=2"], "job.seed is set by both"),
         (['partition={scheme = "iid"}', "partition.scheme=shards"], "partition.scheme is set"),
         ([f"job.seed=0..{MAX_CELLS}"], f"a sweep runs at most {MAX_CELLS}"),
+        # a typo's range: refused before its values are spelt out (it hung for minutes)
+        (["job.seed=0..99999999999"], "the range 0..99999999999 holds 100000000000 values"),
+        (["job.seed=0..2,5..10004"], f"a sweep runs at most {MAX_CELLS}"),
     ],
 )
 def test_malformed_options_are_refused_naming_them(options: list[str], message: str) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import re
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -143,11 +144,16 @@ def sweep_axis(text: str) -> SweepAxis:
             first, last = int(span[1]), int(span[2])
             if last < first:
                 raise ConfigError(f"--set {text!r}: the range {part} ends below its start")
+            if len(values) + last - first + 1 > MAX_CELLS:  # refused before it is spelt out
+                raise ConfigError(
+                    f"--set {text!r}: the range {part} holds {last - first + 1} values; a "
+                    f"sweep runs at most {MAX_CELLS} cells"
+                )
             values += [(f"{key}={k}",) for k in range(first, last + 1)]
         else:
             parse_override(f"{key}={part}")  # the same checks as `rengo run --set`
             values.append((f"{key}={part}",))
-    repeated = sorted({" ".join(v) for v in values if values.count(v) > 1})
+    repeated = sorted(" ".join(v) for v, n in Counter(values).items() if n > 1)
     if repeated:
         raise ConfigError(f"--set {text!r}: {', '.join(repeated)} given twice")
     return SweepAxis(key, tuple(values))
