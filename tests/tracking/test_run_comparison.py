@@ -105,6 +105,10 @@ def test_a_loss_is_best_at_its_lowest(study: tuple[RunStore, dict[tuple[str, int
     run = comparison.groups[0].runs[0]
     assert (run.best_round, run.best) == (2, pytest.approx(0.10))
     assert goal_of("central_loss") == "min" and goal_of("central_accuracy") == "max"
+    # as the dashboard ranks them: a smaller epsilon, error, norm or time is better
+    for smaller in ("train_dp_epsilon", "central_error_rate", "update_norm", "fit_seconds"):
+        assert goal_of(smaller) == "min", smaller
+    assert goal_of("central_r2") == "max"
     assert best_point([(1, 0.2), (2, float("nan")), (3, 0.2)], "max") == (1, 0.2)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import DataError
-from rengo.tracking.plots import metric_family
+from rengo.tracking.client_spread import lower_is_better
 from rengo.tracking.records import RunInfo
 from rengo.tracking.run import COMPLETED
 from rengo.tracking.store import RunStore
@@ -34,8 +34,6 @@ SETTINGS = "job_settings"
 """The run config entry holding the job's settings (see ``rengo.jobs.build.job_settings``)."""
 SEED = "job.seed"
 """The setting the runs of one group differ in: their repeats."""
-LOWER_IS_BETTER = frozenset({"loss", "mse", "rmse", "mae"})
-"""Metric families whose best round is their lowest (any other: its highest)."""
 GOALS = ("max", "min")
 
 
@@ -166,9 +164,10 @@ def mean_sd_n(values: Sequence[float]) -> tuple[float, float, int]:
 
 
 def goal_of(metric: str) -> str:
-    """``min`` for a metric whose family is lower-is-better (loss, mse, rmse, mae), else
+    """``min`` for a metric whose smaller value is better (a loss, an error, epsilon...: as
+    the dashboard decides, :func:`~rengo.tracking.client_spread.lower_is_better`), else
     ``max``."""
-    return "min" if metric_family(metric) in LOWER_IS_BETTER else "max"
+    return "min" if lower_is_better(metric) else "max"
 
 
 def best_point(curve: Sequence[tuple[int, float]], goal: str) -> tuple[int, float]:
