@@ -23,9 +23,12 @@ from rengo.core.errors import ConfigError, RengoError
 from rengo.jobs import JobSpec, load_job
 from rengo.jobs.sweep_grid import SweepCell, sweep_cells
 from rengo.tracking import RunInfo
+from rengo.tracking.run import COMPLETED, INTERRUPTED
+from rengo.tracking.store import RUNNING
 
-RESUMABLE = ("interrupted",)
-"""Statuses of a cell's run that the sweep resumes instead of starting anew."""
+RESUMED = (INTERRUPTED,)
+"""Statuses of a cell's run that the sweep resumes instead of starting anew (not a running
+one, as ``rengo run --resume`` may: a sweep leaves it to its process)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def plan_sweep(
     """
     from rengo.jobs.build import JOB_SETTINGS, job_settings
     from rengo.tracking import resolve_store_path
-    from rengo.tracking.json_text import dumps_json, loads_json
+    from rengo.tracking.json_text import dumps_json
     from rengo.tracking.run_comparison import study_of
 
     cells = sweep_cells(options)
@@ -103,10 +106,9 @@ def plan_sweep(
             f"{job_path} is a vertical job: rengo sweep runs horizontal jobs (run each "
             "vertical setting with rengo run --set)"
         )
-    settings = [loads_json(dumps_json(job_settings(spec), "job settings")) for spec in specs]
+    texts = [dumps_json(job_settings(spec), "job settings") for spec in specs]
     seen: dict[str, SweepCell] = {}
-    for cell, value in zip(cells, settings, strict=True):
-        text = dumps_json(value, "job settings")
+    for cell, text in zip(cells, texts, strict=True):
         if text in seen:
             raise ConfigError(
                 f"cells {seen[text].label!r} and {cell.label!r} have the same settings "
@@ -125,8 +127,8 @@ def plan_sweep(
                 recorded.setdefault(dumps_json(run.config[JOB_SETTINGS], "job settings"), run)
     digests: dict[tuple[str | None, ...], dict[str, str]] = {}
     planned = []
-    for cell, spec, value in zip(cells, specs, settings, strict=True):
-        held = recorded.get(dumps_json(value, "job settings"))
+    for cell, spec, text in zip(cells, specs, texts, strict=True):
+        held = recorded.get(text)
         if held is not None and not _same_data(held, spec, digests):
             held = None  # its data file changed since: the cell trains on other rows now
         planned.append(PlannedCell(cell, spec, held))
@@ -206,7 +208,7 @@ def run_sweep(
         name = load_job(job_path).job.name
     planned = plan_sweep(job_path, options, name, store_path)
     total = len(planned)
-    done = sum(1 for p in planned if p.recorded is not None and p.recorded.status == "completed")
+    done = sum(1 for p in planned if p.recorded is not None and p.recorded.status == COMPLETED)
     console.print(
         f"study {escape(name)}: {total} cell(s) of {escape(str(job_path))}"
         + (f", {done} completed before" if done else ""),
@@ -222,15 +224,15 @@ def run_sweep(
     for k, p in enumerate(planned, 1):
         head = f"cell {k}/{total} {escape(p.cell.label)}"
         recorded = p.recorded
-        if recorded is not None and recorded.status == "completed":
+        if recorded is not None and recorded.status == COMPLETED:
             console.print(f"{head}: completed before, run {recorded.run_id}", soft_wrap=True)
             run_ids.append(recorded.run_id)
             continue
-        if recorded is not None and recorded.status == "running":
+        if recorded is not None and recorded.status == RUNNING:
             failed.append(f"{p.cell.label} (run {recorded.run_id} is running in another process)")
             console.print(f"{head}: run {recorded.run_id} is still running; left to it")
             continue
-        resume = recorded.run_id if recorded is not None and recorded.status in RESUMABLE else None
+        resume = recorded.run_id if recorded is not None and recorded.status in RESUMED else None
         console.print(
             head + (f": resuming run {resume}" if resume else ""), soft_wrap=True, style="bold"
         )

@@ -8,7 +8,6 @@ Empty cells in the CSVs are NaN (a standard deviation of one run, a diverged run
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rengo.tracking.json_text import finite
-from rengo.tracking.run_comparison import Comparison, short_names
+from rengo.tracking.run_comparison import Comparison, setting_text, short_names
 
 GROUP_COLUMNS = (
     "n",
@@ -46,15 +45,16 @@ def _mean_sd(stats: tuple[float, float, int]) -> str:
 
 
 def _cell(value: Any) -> Any:
-    """A setting's value as a CSV cell: strings and numbers as they are, the rest as JSON."""
-    if value is None or isinstance(value, (str, int, float)):
+    """A setting's value as a CSV cell: strings and numbers as they are, the rest as the
+    labels show it (:func:`~rengo.tracking.run_comparison.setting_text`: ``true``)."""
+    if value is None or (isinstance(value, (str, int, float)) and not isinstance(value, bool)):
         return value
-    return json.dumps(value, default=str)
+    return setting_text(value)
 
 
 def _shown(value: Any) -> str:
     """A setting's value in the table: ``-`` for a setting the group's runs do not have."""
-    return "-" if value is None else escape(str(_cell(value)))
+    return "-" if value is None else escape(setting_text(value))
 
 
 def comparison_table(comparison: Comparison) -> Table:

@@ -129,7 +129,7 @@ class Comparison:
         names = short_names(self.varied)
         return [
             " ".join(
-                f"{n}={_shown(g.settings[k])}"
+                f"{n}={setting_text(g.settings[k])}"
                 for n, k in zip(names, self.varied, strict=True)
                 if g.settings[k] is not None
             )
@@ -328,6 +328,7 @@ def _key(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _shown(value: Any) -> str:
-    """A setting's value as a label shows it: strings bare, the rest as JSON."""
+def setting_text(value: Any) -> str:
+    """A setting's value as labels, tables and CSV files show it: strings bare, the rest as
+    JSON (``true``, ``0.1``, ``[64, 64]``)."""
     return value if isinstance(value, str) else json.dumps(value, default=str)
