@@ -16,7 +16,13 @@ from rich.table import Table
 
 from rengo.cli.csv_export_options import ExcelOption, ExportDecimalOption, ExportDelimiterOption
 from rengo.cli.errors import friendly_errors
-from rengo.cli.run_filter_options import NameOption, SinceOption, TzOption, UntilOption
+from rengo.cli.run_filter_options import (
+    NameOption,
+    SinceOption,
+    TzOption,
+    UntilOption,
+    chosen_runs,
+)
 from rengo.cli.store_option import RunIdArgument, StoreOption, open_existing_store
 from rengo.rewards import DEFAULT_CURRENCY
 
@@ -304,11 +310,7 @@ def totals(
             option_names=("--status", "--since", "--until"),
             zone=tz,
         )
-        if run_ids:
-            chosen = [s.get_run(run_id) for run_id in dict.fromkeys(run_ids)]
-        else:
-            chosen = list(reversed(s.list_runs(limit=None)))  # oldest first
-        picked = [run.run_id for run in chosen if wanted.matches(run)]
+        picked = [run.run_id for run in chosen_runs(s, run_ids, wanted)]
         found = payout_totals(s, picked, decimals)
         if not found.totals:
             console.print(f"no ledger lines in the {len(picked)} run(s) chosen")

@@ -16,7 +16,13 @@ from rich.console import Console
 from rengo.cli.csv_export_options import ExcelOption, ExportDecimalOption, ExportDelimiterOption
 from rengo.cli.errors import friendly_errors
 from rengo.cli.output_paths import refuse_to_replace, writable_folder
-from rengo.cli.run_filter_options import NameOption, SinceOption, TzOption, UntilOption
+from rengo.cli.run_filter_options import (
+    NameOption,
+    SinceOption,
+    TzOption,
+    UntilOption,
+    chosen_runs,
+)
 from rengo.cli.store_option import StoreOption, open_existing_store
 from rengo.core.errors import ConfigError
 
@@ -99,14 +105,10 @@ def compare(
         for path in outputs:
             writable_folder(path.parent)
         with open_existing_store(store, read_only=True) as s:
-            if run_ids:
-                runs = [s.get_run(run_id) for run_id in dict.fromkeys(run_ids)]
-            else:
-                runs = list(reversed(s.list_runs(limit=None)))
             picked = [
                 run.run_id
-                for run in runs
-                if wanted.matches(run) and (study is None or study_of(run) == study)
+                for run in chosen_runs(s, run_ids, wanted)
+                if study is None or study_of(run) == study
             ]
             if not picked:
                 raise ConfigError(f"no run matches {_what(study, name, since, until)}")
