@@ -291,6 +291,16 @@ def test_an_exported_linear_model_scores_raw_rows_in_the_target_units(tmp_path: 
     predicted = z * float(target["scale"]) + float(target["mean"])
     rmse = float(np.sqrt(np.mean((predicted - raw.test.labels()) ** 2)))
     assert rmse == pytest.approx(last_rmse, rel=1e-9)
+    # with the job file gone, the run's recorded model type names the tensors (it gave
+    # param_0, param_1 for a linear model)
+    job.unlink()
+    again = tmp_path / "again.pt"
+    result = CliRunner().invoke(
+        app,
+        ["runs", "export", run_id, "--store", str(store), "-o", str(again), "--format", "torch"],
+    )
+    assert result.exit_code == 0, result.output
+    assert set(torch.load(again)) == {"weight", "bias"}
 
 
 def test_clients_record_regression_metrics_on_their_own_test_rows(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ def model_namer(run: Any, job: Path | None) -> tuple[Any, str]:
     """How to name a run's parameter arrays, and where the names came from: the job file
     given or recorded with the run, else the run's recorded model type, else generic."""
     from rengo.jobs import load_job, model_state_dict
+    from rengo.jobs.state_dict import MODEL_TYPES
 
     job_path = job
     recorded = run.config.get("job_file")
@@ -52,7 +53,7 @@ def model_namer(run: Any, job: Path | None) -> tuple[Any, str]:
         namer = functools.partial(model_state_dict, spec.model.type, hidden=hidden)
         return namer, f"names from the {spec.model.type} of {job_path}"
     model = run.config.get("model")
-    if model in ("mlp", "logistic"):
+    if model in MODEL_TYPES:
         return functools.partial(model_state_dict, model), f"names from the run's {model} model"
     return None, "generic names param_0, param_1... (give --job to name them)"
 
