@@ -254,6 +254,12 @@ def test_runs_plot_and_the_dashboard_judge_a_regression_by_r2(tmp_path: Path) ->
     result = CliRunner().invoke(app, ["runs", "plot", *ids, "--store", str(store), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert (out / "compare-central_r2.png").is_file()
+    # and `rengo runs compare` (it said: no metric 'central_accuracy')
+    compared = CliRunner(env={"COLUMNS": "200"}).invoke(
+        app, ["runs", "compare", *ids, "--store", str(store)]
+    )
+    assert compared.exit_code == 0, compared.output
+    assert "central_r2 (best = max)" in compared.output
 
 
 def test_an_exported_linear_model_scores_raw_rows_in_the_target_units(tmp_path: Path) -> None:

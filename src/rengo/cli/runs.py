@@ -13,6 +13,7 @@ from rich.console import Console
 from rengo.cli.errors import friendly_errors
 from rengo.cli.run_filter_options import NameOption, SinceOption, TzOption, UntilOption
 from rengo.cli.store_option import RunIdArgument, StoreOption, open_existing_store
+from rengo.tracking.compared_metric import COMPARED_BY_DEFAULT, compared_metric
 
 if TYPE_CHECKING:
     from rengo.tracking import RunFilter, RunInfo, RunStore
@@ -23,9 +24,6 @@ runs_app = typer.Typer(
     no_args_is_help=True,
 )
 console = Console()
-COMPARED_BY_DEFAULT = ("central_accuracy", "central_r2", "central_auc", "central_loss")
-"""What ``rengo runs plot`` compares several runs by without ``--metric``: the first every
-run logged."""
 
 
 @runs_app.command("list")
@@ -139,17 +137,6 @@ def plot(
             chosen = metric or compared_metric(s, run_ids)
             path = plot_runs(s, run_ids, chosen, plot_target(out, f"compare-{chosen}.png"))
         console.print(f"wrote {path}")
-
-
-def compared_metric(store: RunStore, run_ids: list[str]) -> str:
-    """The metric ``rengo runs plot`` compares runs by when ``--metric`` is not given: the
-    first of :data:`COMPARED_BY_DEFAULT` every run logged (a classifier's accuracy, a
-    regression's R^2), else the first of them (``plot_runs`` then names what each has)."""
-    logged = [set(store.round_metrics(store.resolve_run_id(r))) for r in run_ids]
-    for name in COMPARED_BY_DEFAULT:
-        if all(name in keys for keys in logged):
-            return name
-    return COMPARED_BY_DEFAULT[0]
 
 
 NAMED_INLINE = 5

@@ -25,6 +25,7 @@ from rengo.cli.run_filter_options import (
 )
 from rengo.cli.store_option import StoreOption, open_existing_store
 from rengo.core.errors import ConfigError
+from rengo.tracking.compared_metric import COMPARED_BY_DEFAULT, compared_metric
 
 console = Console()
 
@@ -41,9 +42,14 @@ def compare(
     since: SinceOption = None,
     until: UntilOption = None,
     tz: TzOption = None,
-    metric: Annotated[str, typer.Option(help="The per-round metric compared.")] = (
-        "central_accuracy"
-    ),
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            help="The per-round metric compared (default: the first of "
+            + ", ".join(COMPARED_BY_DEFAULT)
+            + " every run logged)."
+        ),
+    ] = None,
     goal: Annotated[
         str | None,
         typer.Option(help="max or min: a run's best round (default: min for losses and errors)."),
@@ -113,7 +119,11 @@ def compare(
             if not picked:
                 raise ConfigError(f"no run matches {_what(study, name, since, until)}")
             comparison = compare_runs(
-                s, picked, metric, goal, store_path=resolve_store_path(store).resolve()
+                s,
+                picked,
+                metric or compared_metric(s, picked),
+                goal,
+                store_path=resolve_store_path(store).resolve(),
             )
         console.print(comparison_table(comparison))
         for line in comparison.left_out:
