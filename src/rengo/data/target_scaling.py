@@ -41,10 +41,15 @@ class TargetMoments:
 
     @classmethod
     def of(cls, targets: np.ndarray) -> TargetMoments:
-        """The moments of one client's training targets (float64)."""
+        """The moments of one client's training targets (float64). Equal targets have no
+        spread, whatever the rounding of their mean (as :func:`~rengo.data.dataset.column_scaling`
+        treats a constant column): a constant -59.98 gave a spread of 5.7e-15, and a
+        held-out -59.97 was scaled to 1.75e12."""
         y = np.asarray(targets, dtype=np.float64)
         if y.size == 0:
             return cls(0, 0.0, 0.0)
+        if y.min() == y.max():
+            return cls(int(y.size), float(y.flat[0]), 0.0)
         mean = float(y.mean())
         return cls(int(y.size), mean, float(np.sum((y - mean) ** 2)))
 
