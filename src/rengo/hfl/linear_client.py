@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rengo.core.messages import Config, EvaluateResult
+from rengo.core.messages import Config, EvaluateResult, Metrics
 from rengo.core.parameters import Parameters
 from rengo.data.target_scaling import IDENTITY_SCALING, TargetScaling
 from rengo.hfl.numpy_client import MinibatchSgdClient
@@ -55,6 +55,20 @@ def linear_predict(params: Parameters, X: np.ndarray) -> np.ndarray:
     """
     w, b = params
     return np.asarray((X @ w + b)[:, 0])
+
+
+def linear_scores(
+    params: Parameters, X: np.ndarray, y: np.ndarray, l2: float, scaling: TargetScaling
+) -> tuple[float, Metrics]:
+    """The loss of :func:`squared_loss_grad` (the same figure, without its gradient) and
+    ``rmse``, ``mae``, ``r2`` in the target's units, from one prediction of ``X``: what a
+    client's and the coordinator's evaluations report each round (and a valuation, for
+    every coalition)."""
+    w, _ = params
+    predicted = linear_predict(params, X)
+    residual = predicted - np.asarray(y, dtype=np.float64)
+    loss = float(np.mean(residual**2) + 0.5 * l2 * np.sum(w * w))
+    return loss, regression_metrics(y, predicted, scaling)
 
 
 def squared_loss_grad(
@@ -110,7 +124,5 @@ class LinearRegressionClient(MinibatchSgdClient):
         """Loss (the MSE on the standardised target), ``rmse``, ``mae`` (target units)
         and ``r2`` on the test split (the training data when there is none)."""
         X, y = self.evaluation_rows()
-        params = list(parameters)
-        loss, _ = squared_loss_grad(params, X, y, self.l2)
-        metrics = regression_metrics(y, linear_predict(params, X), self.target_scaling)
+        loss, metrics = linear_scores(list(parameters), X, y, self.l2, self.target_scaling)
         return EvaluateResult(loss, len(y), metrics)

@@ -27,10 +27,8 @@ from rengo.hfl import (
     ClientFn,
     LinearRegressionClient,
     linear_init,
-    linear_predict,
-    regression_metrics,
-    squared_loss_grad,
 )
+from rengo.hfl.linear_client import linear_scores
 from rengo.jobs.contribution import HORIZONTAL_CLASS_METRICS, HORIZONTAL_REGRESSION_METRICS
 from rengo.jobs.numpy_clients import numpy_client_fn
 from rengo.jobs.spec import JobSpec
@@ -205,10 +203,10 @@ def linear_job(
     scaling = fed.target_scaling or IDENTITY_SCALING
     client_fn = numpy_client_fn(spec, fed, LinearRegressionClient, target_scaling=scaling)
 
+    assert fed.test is not None
+    X, y = fed.test.X.astype(np.float64, copy=False), fed.test.labels()
+
     def evaluate(params: Parameters) -> tuple[float, Metrics]:
-        assert fed.test is not None
-        X, y = fed.test.X.astype(np.float64), fed.test.labels()
-        loss, _ = squared_loss_grad(params, X, y, 0.0)
-        return loss, regression_metrics(y, linear_predict(params, X), scaling)
+        return linear_scores(params, X, y, 0.0, scaling)
 
     return client_fn, linear_init(d), evaluate
