@@ -77,6 +77,17 @@ def test_rengo_run_holds_no_training_features_of_a_csv_party_before_psi(tmp_path
         np.testing.assert_array_equal(table.ids, whole.train.parties[name].ids)
 
 
+def test_a_job_valuing_contributions_reads_its_tables_whole(tmp_path: Path) -> None:
+    """Valuing each party's contribution retrains on every training row: built with the
+    defaults, such a job's training tables had no columns and the valuation failed
+    ('label party: 2 columns to score, trained on 0')."""
+    path = write_job(tmp_path, "hetero_lr")
+    path.write_text(path.read_text() + '[contribution]\nmetric = "auc"\n')
+    job = build_vertical_job(load_job(path))
+    assert not job.train.later
+    assert all(table.features.size > 0 for table in job.train.parties.values())
+
+
 @pytest.mark.parametrize("algorithm", ["hetero_lr", "secureboost"])
 def test_a_job_run_reading_the_shared_rows_after_psi_is_bit_for_bit_a_whole_reads(
     tmp_path: Path, algorithm: str

@@ -373,8 +373,7 @@ def _run_vertical(
         console,
         f"{spec.job.name}: {vfl.spec.title} over {source}; labels at {vfl.label_party}{settings}",
     )
-    # valuing contributions retrains on every party's training rows: read them whole
-    job = build_vertical_job(spec, shared_rows_later=spec.contribution is None)
+    job = build_vertical_job(spec)
     with open_store(store_path, mirrors, spec) as store:
         result = run_vertical_job(
             job, store, log=lambda text: say(console, text), progress=progress

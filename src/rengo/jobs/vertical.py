@@ -385,8 +385,8 @@ def build_vertical_job(spec: JobSpec, *, shared_rows_later: bool = True) -> Vert
         named the shared ones, as a deployed party does (see :func:`party_data`): the run
         holds the IDs, labels and held-out rows of every row, and the features of the shared
         training rows only; its models, scores and metrics are bit for bit those of a whole
-        read. False: every table read whole (``job.train`` then holds every training row's
-        features, as valuing each party's contribution retrains on them).
+        read. False, or a job with ``[contribution]`` (valuing each party's contribution
+        retrains on every training row): every table read whole.
 
     Returns
     -------
@@ -404,8 +404,9 @@ def build_vertical_job(spec: JobSpec, *, shared_rows_later: bool = True) -> Vert
     vfl = spec.vfl
     if vfl is None:
         raise ConfigError(f"{spec.source}: not a vertical job")
+    later = shared_rows_later and spec.contribution is None
     data = {
-        name: party_data(vfl, name, spec.job.seed, shared_rows_later=shared_rows_later)
+        name: party_data(vfl, name, spec.job.seed, shared_rows_later=later)
         for name in vfl.party_names
     }
     for name, inputs in data.items():  # here, where the columns' names are known
