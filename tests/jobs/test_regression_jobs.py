@@ -336,19 +336,3 @@ def test_local_dp_sgd_trains_the_mlp_regressor(tmp_path: Path) -> None:
     status, metrics = _run(tmp_path, text + extra)
     assert status == "completed"
     assert metrics["train_dp_epsilon"][-1][1] > 0 and np.isfinite(metrics["central_r2"][-1][1])
-
-
-@pytest.mark.parametrize(("dataset", "metric"), [("diabetes", "r2"), ("wine", "accuracy")])
-def test_with_task_auto_a_contribution_is_scored_as_the_table_turns_out(
-    tmp_path: Path, dataset: str, metric: str
-) -> None:
-    """With data.task = "auto" a [contribution] without a metric was given accuracy before
-    the table was read, and a regression table was then refused: 'contribution.metric =
-    'accuracy' scores classes', a setting the user never wrote."""
-    model = "linear" if dataset == "diabetes" else "logistic"
-    text = JOB.replace('task = "regression"\n', "").replace('type = "linear"', f'type = "{model}"')
-    text = text.replace('dataset = "diabetes"', f'dataset = "{dataset}"')
-    spec = load_job(_write(tmp_path, text + '[contribution]\nmethod = "loo"\n'))
-    assert spec.data.task == "auto" and spec.contribution is not None
-    build_hfl_job(spec)
-    assert spec.contribution.metric == metric

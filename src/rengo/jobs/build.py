@@ -69,7 +69,6 @@ from rengo.tracking.model_export import (
     input_scaling_config,
     target_scaling_config,
 )
-from rengo.vfl.registry import Output
 
 
 def __getattr__(name: str) -> Any:
@@ -551,9 +550,6 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
     num_classes = fed.num_classes
     regression = not fed.client(0).is_classification
     test = fed.test
-    if spec.contribution is not None and spec.contribution.metric == "auto":  # task "auto"
-        output: Output = "values" if regression else "probability"
-        spec.contribution = spec.contribution.for_kind("hfl", f"{spec.source}: ", output)
     if regression:
         check_regression_settings(spec)
     else:

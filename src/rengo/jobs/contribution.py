@@ -114,14 +114,12 @@ class ContributionSettings:
         return to_minor_units(self.budget, currency_decimals(self.currency))
 
     def for_kind(
-        self, kind: str, where: str = "", output: Output | None = "probability"
+        self, kind: str, where: str = "", output: Output = "probability"
     ) -> ContributionSettings:
         """These settings with ``auto`` resolved for a ``"hfl"`` or ``"vfl"`` job, checked;
         a vertical job's metrics are those of what its algorithm predicts (``output``:
         AUC first for P(y = 1), R^2 first for values); a horizontal job's ``auto`` is R^2
-        for ``output = "values"`` (``data.task = "regression"``), else accuracy, and stays
-        ``auto`` for ``output = None`` (``data.task = "auto"``: resolved again once the table
-        is read).
+        for ``output = "values"`` (``data.task = "regression"``), else accuracy.
 
         Raises
         ------
@@ -130,16 +128,11 @@ class ContributionSettings:
         """
         vertical = kind == "vfl"
         methods = VERTICAL_METHODS if vertical else METHODS
-        metrics = (
-            tuple(SCORERS_BY_OUTPUT[output or "probability"]) if vertical else HORIZONTAL_METRICS
-        )
+        metrics = tuple(SCORERS_BY_OUTPUT[output]) if vertical else HORIZONTAL_METRICS
         method = self.method if self.method != "auto" else methods[0]
         metric = self.metric
         if metric == "auto" and not vertical:
-            if output is None:  # not known yet
-                metrics = (*metrics, "auto")
-            else:
-                metric = HORIZONTAL_REGRESSION_METRICS[0] if output == "values" else metrics[0]
+            metric = HORIZONTAL_REGRESSION_METRICS[0] if output == "values" else metrics[0]
         elif metric == "auto":
             metric = metrics[0]
         if method not in methods:
@@ -166,12 +159,10 @@ class ContributionSettings:
 
 
 def parse_contribution(
-    raw: Any, kind: str, source: str, output: Output | None = "probability"
+    raw: Any, kind: str, source: str, output: Output = "probability"
 ) -> ContributionSettings:
     """Validate a ``[contribution]`` table for a job of ``kind`` (``"hfl"`` or ``"vfl"``;
-    a vertical job's algorithm predicts ``output``, which decides its metrics; a horizontal
-    job's ``output`` None leaves ``metric = "auto"`` to :meth:`ContributionSettings.for_kind`
-    once the table is read).
+    a vertical job's algorithm predicts ``output``, which decides its metrics).
 
     A numeric ``budget`` (``budget = 1000``) is read as the amount it writes.
 

@@ -434,9 +434,7 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     data = parse_section(source, "data", raw.get("data", {}), DataSection)
     contribution = None
     if "contribution" in raw:  # a regression job's metric defaults to R^2
-        # with task "auto" the table says which, once read: build_hfl_job resolves "auto"
-        outputs: dict[str, Output] = {"regression": "values", "classification": "probability"}
-        target = outputs.get(data.task)
+        target: Output = "values" if data.task == "regression" else "probability"
         contribution = parse_contribution(raw["contribution"], job.kind, source, target)
     partition = _partition_section(source, raw.get("partition", {}))
     model = parse_section(source, "model", raw.get("model", {}), ModelSection)
