@@ -336,3 +336,19 @@ def test_local_dp_sgd_trains_the_mlp_regressor(tmp_path: Path) -> None:
     status, metrics = _run(tmp_path, text + extra)
     assert status == "completed"
     assert metrics["train_dp_epsilon"][-1][1] > 0 and np.isfinite(metrics["central_r2"][-1][1])
+
+
+def test_with_task_auto_a_defaulted_contribution_metric_says_how_to_score_a_regression(
+    tmp_path: Path,
+) -> None:
+    """With data.task = "auto" the [contribution] metric is settled (accuracy) when the file
+    is read, before the table is: a regression table is refused, saying why and the fix
+    (the setting keeps one value from reading to building, so --same-as, --resume and a
+    sweep compare it as recorded)."""
+    text = JOB.replace('task = "regression"\n', "")
+    spec = load_job(_write(tmp_path, text + '[contribution]\nmethod = "loo"\n'))
+    assert spec.contribution is not None and spec.contribution.metric == "accuracy"
+    with pytest.raises(ConfigError, match=r'defaults to accuracy.*set data.task = "regression"'):
+        build_hfl_job(spec)
+    spec = load_job(_write(tmp_path, JOB + '[contribution]\nmethod = "loo"\n'))
+    assert spec.contribution is not None and spec.contribution.metric == "r2"

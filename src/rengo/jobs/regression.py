@@ -189,9 +189,16 @@ def _check_contribution_metric(spec: JobSpec, regression: bool) -> None:
         else ("a continuous target", "labels are classes")
     )
     default = ' (r2 is the default with data.task = "regression")' if regression else ""
+    told = ""
+    if regression and spec.data.task == "auto":  # the metric was settled before the table
+        told = (
+            ' (with data.task = "auto" a [contribution] metric defaults to accuracy, before '
+            'the table is read: set data.task = "regression" for r2)'
+        )
     raise ConfigError(
-        f"{spec.source}: contribution.metric = {contribution.metric!r} scores {scored}, and "
-        f"this job's {target}: set contribution.metric to one of {', '.join(allowed)}{default}"
+        f"{spec.source}: contribution.metric = {contribution.metric!r} scores {scored}{told}, "
+        f"and this job's {target}: set contribution.metric to one of {', '.join(allowed)}"
+        f"{default}"
     )
 
 
