@@ -246,17 +246,20 @@ def test_unknown_method_and_empty_report_are_clear_errors():
 
 @pytest.fixture(scope="module")
 def paid_store(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A run valued per round and paid 1000.01 credits, proportionally, once per round:
+    each test that uses it sees it paid, whichever pytest worker runs it (the ledger test
+    found an unpaid run when it ran on another worker than the paying test)."""
     path = tmp_path_factory.mktemp("paid") / "runs.db"
     with RunStore(path) as s:
         tracker, run_id = run_with_tracker("mr", {"rider": "noise"}, s, rounds=3)
         assert run_id is not None
         record_contributions(s, run_id, tracker.report())
-        yield s, run_id
+        payouts = pay_rewards(s, run_id, "proportional", 100_001, per_round=True)
+        yield s, run_id, payouts
 
 
 def test_payouts_sum_exactly_to_the_budget_and_a_second_payment_is_refused(paid_store):
-    store, run_id = paid_store
-    payouts = pay_rewards(store, run_id, "proportional", 100_001, per_round=True)
+    store, run_id, payouts = paid_store
     ledger = store.ledger(run_id)
     assert len(ledger) == 3 * 4  # one line per client per round
     assert sum(int(e.amount) for e in ledger) == 100_001
@@ -269,7 +272,7 @@ def test_payouts_sum_exactly_to_the_budget_and_a_second_payment_is_refused(paid_
 
 
 def test_ledger_csv_opens_with_the_csv_module_and_sums_to_the_budget(paid_store, tmp_path: Path):
-    store, run_id = paid_store
+    store, run_id, _ = paid_store
     out = tmp_path / "ledger.csv"
     assert write_ledger_csv(store, [run_id], out) == 12
     with out.open(newline="", encoding="utf-8") as handle:
