@@ -12,8 +12,9 @@ from rich.console import Console
 
 from rengo.cli.errors import friendly_errors
 from rengo.cli.run_filter_options import NameOption, SinceOption, TzOption, UntilOption
+from rengo.cli.runs_compare import ComparedMetricOption
 from rengo.cli.store_option import RunIdArgument, StoreOption, open_existing_store
-from rengo.tracking.compared_metric import COMPARED_BY_DEFAULT, compared_metric
+from rengo.tracking.compared_metric import compared_metric
 
 if TYPE_CHECKING:
     from rengo.tracking import RunFilter, RunInfo, RunStore
@@ -102,14 +103,7 @@ def plot(
         Path | None,
         typer.Option("--out", "-o", help="PNG path (a folder gets the default name inside)."),
     ] = None,
-    metric: Annotated[
-        str | None,
-        typer.Option(
-            help="Metric compared across several runs (default: the first of "
-            + ", ".join(COMPARED_BY_DEFAULT)
-            + " every run logged)."
-        ),
-    ] = None,
+    metric: ComparedMetricOption = None,
     clients: Annotated[
         bool,
         typer.Option(

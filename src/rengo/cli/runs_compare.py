@@ -29,6 +29,16 @@ from rengo.tracking.compared_metric import COMPARED_BY_DEFAULT, compared_metric
 
 console = Console()
 
+ComparedMetricOption = Annotated[
+    str | None,
+    typer.Option(
+        help="The per-round metric the runs are compared by (default: the first of "
+        + ", ".join(COMPARED_BY_DEFAULT)
+        + " every run logged)."
+    ),
+]
+"""``--metric`` of the commands that compare runs (``rengo runs compare``, ``runs plot``)."""
+
 
 def compare(
     run_ids: Annotated[
@@ -42,14 +52,7 @@ def compare(
     since: SinceOption = None,
     until: UntilOption = None,
     tz: TzOption = None,
-    metric: Annotated[
-        str | None,
-        typer.Option(
-            help="The per-round metric compared (default: the first of "
-            + ", ".join(COMPARED_BY_DEFAULT)
-            + " every run logged)."
-        ),
-    ] = None,
+    metric: ComparedMetricOption = None,
     goal: Annotated[
         str | None,
         typer.Option(help="max or min: a run's best round (default: min for losses and errors)."),
