@@ -1,10 +1,11 @@
 """Whether a simulated run may resume without its clients forgetting the privacy they spent.
 
 A client training with local DP (:class:`~rengo.privacy.LocalDP`) keeps its DP-SGD accountant
-history in its state, and a simulation's clients keep nothing across a resume: resumed, each
-started again from epsilon 0, its ``target_epsilon`` to spend a second time (measured: a run
-whose budget allowed 2 rounds trained 4 after an interruption, and reported the second
-life's epsilon). Only a client that keeps its history in a file
+history in its state. A simulation's round checkpoint holds its clients' states as of the
+last completed round, not what the interrupted round spent: the updates that round already
+released would go unaccounted (and before checkpoints held client states, each client started
+again from epsilon 0, its ``target_epsilon`` to spend a second time: a run whose budget
+allowed 2 rounds trained 4 after an interruption). Only a client that keeps its history in a file
 (``TorchClient(..., dp_history=PATH)``, :mod:`rengo.hfl.dp_sgd_history`) carries it over.
 """
 

@@ -209,10 +209,12 @@ def simulate(
         minimums, learning rates...; the executor may change). The model, the strategy's state, the
         excluded clients and stateful observers come back from the checkpoint; per-round
         randomness is the seed's, so a strategy without client state ends bit-identical to
-        an uninterrupted run. Simulated clients keep nothing across a resume: SCAFFOLD's
-        control variates and personal layers or models start again (it warns), and a run
-        whose clients spent local DP budget is refused unless they keep it in a file
-        (``TorchClient(..., dp_history=PATH)``).
+        an uninterrupted run. What simulated clients keep between rounds (SCAFFOLD's control
+        variates, personal layers or models, top-k's residuals) is in the checkpoint too, so
+        they end as an uninterrupted run does (a checkpoint written without them warns that
+        they start again). A run whose clients spent local DP budget is refused unless they
+        keep it in a file (``TorchClient(..., dp_history=PATH)``): the checkpoint does not
+        hold the interrupted round's spend.
     executor_options
         The executor's own settings, passed to its pool: for ``"ray"``, ``address`` (join a
         cluster: ``"auto"``, ``"ray://host:10001"``), ``num_cpus_per_client``,
