@@ -402,14 +402,59 @@ REGRESSION_SCORERS: Mapping[str, BinaryScorer] = MappingProxyType(
 )
 """Validation scores of predicted values by name, each higher-is-better."""
 
+LOWER_IS_BETTER = (
+    "loss",
+    "error",
+    "rmse",
+    "mse",
+    "mae",
+    "deviance",
+    "epsilon",
+    "norm",
+    "seconds",
+    "time",
+    "bytes",
+)
+"""Tokens of metric names for which a smaller value is better. A norm counts as one: the
+coordinator's ``update_norm`` is a diagnostic, and its "worst" clients are the largest
+updates - the ones a robust rule clips and an operator looks at first."""
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller value of the metric named ``metric`` is better: a loss, an error,
+    ``central_rmse``, ``dp_epsilon``, an update norm, a time or a byte count (one of the
+    :data:`LOWER_IS_BETTER` tokens among its ``_``-separated words), but not a negated one
+    (``neg_rmse``, ``neg_log_loss``: scores made higher-is-better), nor accuracy, AUC or R^2.
+
+    What the dashboard calls a run's best round, what ``rengo runs compare`` ranks by and
+    which way early stopping (:class:`rengo.hfl.EarlyStopping`) watches a metric.
+
+    Parameters
+    ----------
+    metric
+        A metric's name as recorded (``central_loss``, ``eval_r2``, ``bytes_sent``...).
+
+    Returns
+    -------
+    bool
+        True when a smaller value is better.
+    """
+    tokens = metric.lower().replace("-", "_").split("_")
+    if "neg" in tokens:
+        return False
+    return any(token in LOWER_IS_BETTER for token in tokens)
+
+
 __all__ = [
     "BINARY_SCORERS",
+    "LOWER_IS_BETTER",
     "REGRESSION_SCORERS",
     "BinaryScorer",
     "accuracy",
     "binary_accuracy",
     "ks_statistic",
     "log_loss",
+    "lower_is_better",
     "mae",
     "neg_log_loss",
     "neg_poisson_deviance",

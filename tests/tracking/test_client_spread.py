@@ -38,6 +38,10 @@ def test_worst_decile_is_the_mean_of_the_worst_tenth() -> None:
         ("update_norm", True),  # the largest updates are the ones to look at
         ("fit_seconds", True),
         ("bytes_sent", True),
+        ("central_r2", False),
+        ("poisson_deviance", True),
+        ("neg_rmse", False),  # negated: made higher-is-better
+        ("neg_log_loss", False),
     ],
 )
 def test_direction_follows_the_metric(name: str, smaller: bool) -> None:

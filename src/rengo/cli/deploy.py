@@ -327,7 +327,7 @@ def coordinator(
     """
     from rengo.deploy import load_app, serve_coordinator
     from rengo.jobs import HflJob, build_hfl_job, load_job
-    from rengo.jobs.build import ServedJob, build_served_job
+    from rengo.jobs.build import ServedJob, build_served_job, run_observers
     from rengo.tracking import RunStore, resolve_store_path
 
     def kept() -> str:
@@ -436,7 +436,7 @@ def coordinator(
                 slow_after=deploy.slow_after,
                 slow_rounds=deploy.slow_rounds,
                 on_event=hub_event,
-                observers=[tracker] if tracker is not None else (),
+                observers=run_observers(spec, tracker),
                 checkpoints=spec.checkpoints,
             )
             if tracker is not None and spec.contribution is not None and history.run_id:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from rengo.cli.errors import friendly_errors
 from rengo.cli.output_paths import refuse_to_replace, writable_folder
 from rengo.cli.store_option import RunIdArgument, StoreOption
 from rengo.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rengo.tracking import RunInfo, RunStore
 
 console = Console()
 
@@ -123,12 +126,53 @@ def _replay(store: Any, run_id: str, target: Any, to: str, where: str) -> None:
         ) from exc
 
 
+def _checkpoint_round(store: RunStore, run: RunInfo, given: str | None) -> int | None:
+    """The round ``--round`` names: a number, or ``best``, the best round by the run's own
+    ``[early_stopping]`` rule (:func:`rengo.hfl.early_stopping.best_round` over its
+    recorded metrics: the round whose checkpoint the run kept); None for the last."""
+    if given is None:
+        return None
+    if given.strip().lower() != "best":
+        try:
+            return int(given)
+        except ValueError:
+            raise ConfigError(f"--round {given!r}: give a round number or 'best'") from None
+    from rengo.core.options import options_from_mapping
+    from rengo.hfl.early_stopping import EarlyStopping, best_round
+    from rengo.jobs.build import JOB_SETTINGS
+
+    settings = run.config.get(JOB_SETTINGS) if isinstance(run.config, dict) else None
+    rule = settings.get("early_stopping") if isinstance(settings, dict) else None
+    if not isinstance(rule, dict):
+        raise ConfigError(
+            f"--round best: run {run.run_id} has no [early_stopping] to say which round is "
+            "best; give a round number (rengo runs show lists the rounds and their metrics)"
+        )
+    watch = options_from_mapping(EarlyStopping, rule, where=f"run {run.run_id}: ")
+    curve = [
+        (r.round, r.metrics[watch.metric])
+        for r in store.rounds(run.run_id)
+        if watch.metric in r.metrics
+    ]
+    kept = best_round(curve, watch.lower_is_better, watch.min_delta)
+    if kept is None:
+        raise ConfigError(
+            f"--round best: run {run.run_id} recorded no finite {watch.metric}; give a round number"
+        )
+    return kept[0]
+
+
 def export(
     run_id: RunIdArgument,
     out: Annotated[Path, typer.Option("--out", "-o", help="File (or folder, vertical runs).")],
     format: Annotated[str, typer.Option("--format", help="torch (.pt state_dict) or npz.")] = "npz",
     round: Annotated[
-        int | None, typer.Option("--round", help="Checkpoint round (default: the last).")
+        str | None,
+        typer.Option(
+            "--round",
+            help="Checkpoint round, or 'best': the best round of a run with [early_stopping] "
+            "(default: the last).",
+        ),
     ] = None,
     store: StoreOption = None,
     job: JobOption = None,
@@ -200,7 +244,7 @@ def export(
                 f"intercept{where}"
             )
             return
-        snapshot = load_model(s, run.run_id, round)
+        snapshot = load_model(s, run.run_id, _checkpoint_round(s, run, round))
         namer, source = model_namer(run, job)
         state = (
             dict(namer(snapshot.parameters))

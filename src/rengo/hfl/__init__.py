@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         RoundObserver,
         RoundRecord,
     )
+    from rengo.hfl.early_stopping import EarlyStopping
     from rengo.hfl.failure_log import ClientFailureLog
     from rengo.hfl.linear_client import (
         LinearRegressionClient,
@@ -164,6 +165,7 @@ __all__ = [
     "DifferentialPrivacy",
     "Ditto",
     "DittoMod",
+    "EarlyStopping",
     "FedAdagrad",
     "FedAdam",
     "FedAvg",

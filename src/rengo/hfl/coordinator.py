@@ -106,7 +106,10 @@ class RoundObserver(Protocol):
     and before they are aggregated, a
     :class:`~rengo.hfl.coalition_aggregation.CoalitionAggregation` that rebuilds the model
     the strategy makes from any subset of them (only where the strategy aggregates
-    otherwise than FedAvg and can be replayed)."""
+    otherwise than FedAvg and can be replayed). Two more let an observer steer the run
+    (:class:`~rengo.hfl.EarlyStopping` has both): ``stop_reason()``, asked after each round
+    is recorded and checkpointed, ends the run there when it returns a reason, and
+    ``pinned_rounds()`` names round checkpoints the retention must not delete."""
 
     def on_fit_result(
         self, server_round: int, global_parameters: Parameters, client_id: str, result: FitResult
@@ -493,8 +496,9 @@ class Coordinator:
         A strategy that raises :class:`~rengo.core.errors.StopTraining` before a round (a spent
         privacy budget) ends the run there: the reason is logged, recorded as an event and
         kept in :attr:`History.stopped`, and the rounds before it stand. ``progress`` may
-        raise it too (early stopping on a round's metrics): the run ends the same way after
-        that round, which stands.
+        raise it too, and an observer's ``stop_reason()`` may give one
+        (:class:`~rengo.hfl.EarlyStopping`): the run ends the same way after that round,
+        which stands.
         """
         if keep_rounds is not None and (keep_rounds < 1 or self.store is None or not self.run_id):
             raise ConfigError(
@@ -520,8 +524,34 @@ class Coordinator:
                 except StopTraining as exc:
                     self._stop(history, exc, server_round, f"stopped after round {server_round}")
                     break
+            reason = self._observers_stop_reason()
+            if reason is not None:
+                what = f"stopped after round {server_round}"
+                self._stop(history, StopTraining(reason), server_round, what)
+                break
         history.parameters = self.parameters
         return history
+
+    def _observers_stop_reason(self) -> str | None:
+        """The first reason an observer that can end a run (``stop_reason``: early
+        stopping, :class:`~rengo.hfl.EarlyStopping`) gives to end it after the round just
+        recorded, or None."""
+        for observer in self.observers:
+            ask = getattr(observer, "stop_reason", None)
+            reason = ask() if callable(ask) else None
+            if reason is not None:
+                return str(reason)
+        return None
+
+    def _pinned_rounds(self) -> set[int]:
+        """The rounds whose checkpoints observers need kept (``pinned_rounds``: early
+        stopping's best round), whatever the retention prunes."""
+        pinned: set[int] = set()
+        for observer in self.observers:
+            ask = getattr(observer, "pinned_rounds", None)
+            if callable(ask):
+                pinned.update(int(r) for r in ask())
+        return pinned
 
     def _stop(self, history: History, exc: StopTraining, server_round: int, what: str) -> None:
         """End the run early and cleanly: the reason kept in ``history``, logged and recorded
@@ -1214,7 +1244,9 @@ class Coordinator:
             self.store.save_checkpoint(
                 self.run_id, server_round, self.checkpoint_blob(server_round)
             )
-            stale = self.checkpoints.rounds_to_drop(self.store.checkpoint_rounds(self.run_id))
+            stored = self.store.checkpoint_rounds(self.run_id)
+            pinned = self._pinned_rounds()
+            stale = [r for r in self.checkpoints.rounds_to_drop(stored) if r not in pinned]
             if stale:
                 self.store.delete_checkpoints(self.run_id, stale)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,7 @@ from rengo.hfl import (
     Krum,
     LogisticRegressionClient,
     Mod,
+    RoundObserver,
     SecAggMod,
     SecAggPlus,
     Strategy,
@@ -140,6 +141,17 @@ class HflJob:
         return mods, workflow
 
 
+def run_observers(spec: JobSpec, *extra: RoundObserver | None) -> list[RoundObserver]:
+    """The observers one run of ``spec`` reports its rounds to: ``extra`` (a contribution
+    tracker; None for none) and, with ``[early_stopping]``, a fresh
+    :class:`~rengo.hfl.EarlyStopping` (a copy of the settings: each run watches its own
+    rounds, a sweep's cells included)."""
+    observers = [o for o in extra if o is not None]
+    if spec.early_stopping is not None:
+        observers.append(replace(spec.early_stopping))
+    return observers
+
+
 JOB_SETTINGS = "job_settings"
 """The run config entry holding the job's settings (:func:`job_settings`)."""
 RECORDED_WHEN_SET = {"data": ("delimiter", "encoding", "decimal")}
@@ -166,6 +178,7 @@ def job_settings(spec: JobSpec) -> dict[str, Any]:
         "result_checks": spec.result_checks,
         "contribution": spec.contribution,
         "compression": spec.compression,
+        "early_stopping": spec.early_stopping,
     }
     settings = {
         name: asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
@@ -483,6 +496,13 @@ def build_served_job(spec: JobSpec, initial_model: Any, parties: Sequence[str]) 
         raise ConfigError(
             f"{where}: [contribution] values each party on the coordinator's test data, and a "
             "job whose model is the user's own has no data at the coordinator: remove it"
+        )
+    watched = spec.early_stopping.metric if spec.early_stopping is not None else ""
+    if watched.startswith("central_"):
+        raise ConfigError(
+            f"{where}: early_stopping.metric = {watched!r} is measured on the coordinator's "
+            "held-out split, and a job whose model is the user's own has no data at the "
+            "coordinator: watch eval_loss (the parties' own test rows) or another eval_* metric"
         )
     initial = _initial_parameters(initial_model, where)
     strategy = build_strategy(spec, clients=len(parties))

@@ -37,6 +37,9 @@ range from :func:`rengo.core.options.option` next to it, and one function,
 [compression]  update (none | float16 | int8 | topk), fraction (topk), chunk (int8),
             error_feedback (topk): how each client's update travels to the coordinator
             (:class:`rengo.hfl.UpdateCompression`; refused with ``[privacy] secagg = true``)
+[early_stopping] metric, patience, min_delta, mode: end the run once a round metric has not
+            improved for ``patience`` rounds, keeping the best round's checkpoint
+            (:class:`rengo.hfl.EarlyStopping`)
 [contribution] method, metric, budget, currency, policy
             (:class:`rengo.jobs.ContributionSettings`; horizontal and vertical jobs;
             method "or" is refused with ``[privacy] secagg = true``)
@@ -64,6 +67,7 @@ from rengo.core.options import (
 from rengo.core.roles import validate_party_name
 from rengo.data.partition import partition_options
 from rengo.hfl.checkpoints import CheckpointRetention
+from rengo.hfl.early_stopping import EarlyStopping
 from rengo.hfl.result_checks import ResultChecks
 from rengo.hfl.strategy.base import Strategy
 from rengo.hfl.strategy.registry import (
@@ -309,6 +313,9 @@ class JobSpec:
     checkpoints: CheckpointRetention = field(default_factory=CheckpointRetention)
     contribution: ContributionSettings | None = None
     compression: UpdateCompression | None = None
+    early_stopping: EarlyStopping | None = None
+    """``[early_stopping]``: the settings; each run watches with its own copy
+    (:func:`rengo.jobs.build.run_observers`)."""
     executor_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """``[executor.NAME]``: each executor's own options, passed to its pool when the job
     runs on it (``[executor.ray]``: ``address``, ``num_cpus_per_client``...); the pool
@@ -390,6 +397,7 @@ SECTIONS = (
     "checkpoints",
     "contribution",
     "compression",
+    "early_stopping",
     "executor",
 )
 
@@ -504,7 +512,22 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
         from rengo.jobs.robust_spec import parse_robust
 
         spec.robust = parse_robust(source, raw["robust"])
+    if "early_stopping" in raw:
+        spec.early_stopping = _early_stopping_section(source, raw["early_stopping"], strategy)
     return spec
+
+
+def _early_stopping_section(source: str, raw: Any, strategy: StrategySection) -> EarlyStopping:
+    """[early_stopping]: the metric watched and the patience; refused where the metric's
+    family is never recorded (``eval_*`` with federated evaluation off)."""
+    section = parse_section(source, "early_stopping", raw, EarlyStopping)
+    if section.metric.startswith("eval_") and strategy.fraction_evaluate == 0:
+        raise ConfigError(
+            f"{source}: early_stopping.metric = {section.metric!r} is measured by federated "
+            "evaluation, which strategy.fraction_evaluate = 0 turns off: watch a central_* "
+            "metric (the held-out split) or evaluate on the clients"
+        )
+    return section
 
 
 def check_model_fits_task(source: str, model: ModelSection, data: DataSection) -> None:

@@ -16,23 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rengo.metrics import lower_is_better
 from rengo.tracking.records import ClientRecord
-
-LOWER_IS_BETTER = (
-    "loss",
-    "error",
-    "rmse",
-    "mse",
-    "mae",
-    "epsilon",
-    "norm",
-    "seconds",
-    "time",
-    "bytes",
-)
-"""Tokens of metric names for which a smaller value is better. A norm counts as one: the
-coordinator's ``update_norm`` is a diagnostic, and its "worst" clients are the largest
-updates - the ones a robust rule clips and an operator looks at first."""
 
 DECILE = 0.1
 
@@ -48,11 +33,6 @@ class MetricSpread:
     best_decile: float
     minimum: float
     maximum: float
-
-
-def lower_is_better(metric: str) -> bool:
-    """Whether a smaller value of ``metric`` is better (``loss``, ``val_rmse``...)."""
-    return any(token in LOWER_IS_BETTER for token in metric.lower().replace("-", "_").split("_"))
 
 
 def decile_means(values: Iterable[float], smaller_is_better: bool) -> tuple[float, float]:

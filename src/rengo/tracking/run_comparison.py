@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import DataError
-from rengo.tracking.client_spread import lower_is_better
+from rengo.metrics import lower_is_better
 from rengo.tracking.records import RunInfo
 from rengo.tracking.run import COMPLETED
 from rengo.tracking.store import RunStore

@@ -16,9 +16,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from rengo.core.errors import ConfigError, DataError
+from rengo.metrics import lower_is_better
 from rengo.rewards.money import currency_decimals, format_minor
 from rengo.tracking import RunFilter, RunInfo, RunStore, metric_family
-from rengo.tracking.client_spread import client_metric_spread, lower_is_better
+from rengo.tracking.client_spread import client_metric_spread
 from rengo.tracking.json_text import finite
 from rengo.tracking.records import ClientRecord, PartyPresence
 from rengo.tracking.round_coverage import round_coverage
