@@ -204,3 +204,33 @@ def test_a_resumed_run_stops_where_an_uninterrupted_one_does(
     assert rest.stopped == straight.stopped and resumed_stopper.best_round == 3
     for a, b in zip(straight.parameters, rest.parameters, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_run_resumed_after_its_stop_runs_no_more_rounds(
+    logistic_client_fn: Callable[[str], Client],
+) -> None:
+    """Interrupted between the checkpoint of the stopping round and the run's end: the
+    resumed run ends at once, as the uninterrupted one did."""
+
+    def coordinator() -> Coordinator:
+        return Coordinator(
+            _strategy(), make_pool(logistic_client_fn, IDS), softmax_init(4, 3), seed=3,
+            observers=[EarlyStopping(patience=3)],
+        )  # fmt: skip
+
+    first = coordinator()
+    straight = first.run(len(LOSSES))
+    second = coordinator()
+    assert second.restore(first.checkpoint_blob(6)) == 6
+    rest = second.run(len(LOSSES))
+    assert rest.rounds == [] and rest.stopped == straight.stopped is not None
+
+
+def test_the_last_round_ends_the_run_without_a_stop(
+    logistic_client_fn: Callable[[str], Client],
+) -> None:
+    history = Coordinator(
+        _strategy(), make_pool(logistic_client_fn, IDS), softmax_init(4, 3), seed=3,
+        observers=[EarlyStopping(patience=3)],
+    ).run(6)  # fmt: skip
+    assert len(history.rounds) == 6 and history.stopped is None

@@ -506,6 +506,10 @@ class Coordinator:
                 "run store that keeps every round"
             )
         history = History(run_id=self.run_id, parameters=self.parameters)
+        ended = self._observers_stop_reason()  # a resumed run that had met its stop already
+        if ended is not None and self.start_round <= rounds:
+            self._stop(history, StopTraining(ended), self.start_round - 1, "no round run")
+            return history
         for server_round in range(self.start_round, rounds + 1):
             if before_round is not None:
                 before_round(server_round)
@@ -524,7 +528,7 @@ class Coordinator:
                 except StopTraining as exc:
                     self._stop(history, exc, server_round, f"stopped after round {server_round}")
                     break
-            reason = self._observers_stop_reason()
+            reason = self._observers_stop_reason() if server_round < rounds else None
             if reason is not None:
                 what = f"stopped after round {server_round}"
                 self._stop(history, StopTraining(reason), server_round, what)
