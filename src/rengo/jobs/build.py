@@ -6,6 +6,7 @@ The same :class:`HflJob` serves ``rengo run`` (simulation) and ``rengo coordinat
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -63,7 +64,12 @@ from rengo.jobs.regression import (
     linear_job,
     scale_target,
 )
-from rengo.jobs.spec import DEFAULT_MIN_AVAILABLE_CLIENTS, JobSpec, evaluation_options
+from rengo.jobs.spec import (
+    DEFAULT_MIN_AVAILABLE_CLIENTS,
+    JobSpec,
+    TrainSection,
+    evaluation_options,
+)
 from rengo.tracking.model_export import (
     INPUT_SCALING,
     TARGET_SCALING,
@@ -154,7 +160,10 @@ def run_observers(spec: JobSpec, *extra: RoundObserver | None) -> list[RoundObse
 
 JOB_SETTINGS = "job_settings"
 """The run config entry holding the job's settings (:func:`job_settings`)."""
-RECORDED_WHEN_SET = {"data": ("delimiter", "encoding", "decimal")}
+RECORDED_WHEN_SET = {
+    "data": ("delimiter", "encoding", "decimal"),
+    "train": ("lr_decay", "optimizer", "momentum", "weight_decay"),
+}
 """Settings added after runs began to record theirs: recorded only when a job sets another
 value than its section's default, so a run recorded before they existed still resumes (and
 is repeated by ``--same-as``) with a job that leaves them out."""
@@ -423,18 +432,36 @@ def build_strategy(
         )
     except ValueError as exc:  # the strategy's own range checks (e.g. proximal_mu >= 0)
         raise ConfigError(f"{spec.source}: [strategy] {s.name}: {exc}") from exc
-    lr, epochs, batch = spec.train.lr, spec.train.local_epochs, spec.train.batch_size
-    strategy.on_fit_config = lambda _round: {
-        "lr": lr,
-        "local_epochs": epochs,
-        "batch_size": batch,
-    }
+    strategy.on_fit_config = functools.partial(_fit_config, spec.train)
     if spec.privacy is not None and spec.privacy.central is not None:
         try:
             return DifferentialPrivacy(strategy, spec.privacy.central)
         except ConfigError as exc:
             raise ConfigError(f"{spec.source}: [privacy] {exc}") from exc
     return strategy
+
+
+def _fit_config(train: TrainSection, server_round: int) -> dict[str, Any]:
+    """What every client is told for ``server_round``'s fit: the learning rate, decayed by
+    ``lr_decay`` each round after the first, its epochs and batch size."""
+    return {
+        "lr": train.lr * train.lr_decay ** (server_round - 1),
+        "local_epochs": train.local_epochs,
+        "batch_size": train.batch_size,
+    }
+
+
+def torch_optimizer(
+    params: Sequence[Any], lr: float, *, name: str, momentum: float, weight_decay: float
+) -> Any:
+    """The optimiser a job's PyTorch client makes for each fit (``[train] optimizer``,
+    ``momentum``, ``weight_decay``), at that fit's learning rate. A module-level function,
+    so a client factory holding it (through ``functools.partial``) reaches Ray's workers."""
+    import torch
+
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
 def build_workflow(spec: JobSpec) -> FitWorkflow | None:
@@ -703,6 +730,12 @@ def _mlp(
         cid: TensorDataset(torch.from_numpy(data.X.astype(np.float32)), labels(data))
         for cid, data in (fed.client_tests or {}).items()
     }
+    optimizer = functools.partial(
+        torch_optimizer,
+        name=spec.train.optimizer,
+        momentum=spec.train.momentum,
+        weight_decay=spec.train.weight_decay,
+    )
     local_dp = spec.privacy.local if spec.privacy is not None else None
     if local_dp is not None:
         require_opacus()  # here, so a missing Opacus fails before round 1, not in every client
@@ -716,6 +749,7 @@ def _mlp(
             "local_epochs": epochs,
             "dp": local_dp,
             "device": device,
+            "optimizer": optimizer,
         }
         model = make_mlp(d, outputs, hidden)
         if regression:

@@ -9,7 +9,8 @@
 [partition] scheme (iid | dirichlet | shards | quantity), num_clients, and the scheme's
             options (alpha, min_size, ...)
 [model]     type (mlp | logistic | linear: least squares, for data.task = "regression"), hidden
-[train]     lr, local_epochs, batch_size, device (cpu | cuda | cuda:N | mps | auto)
+[train]     lr, local_epochs, batch_size, device (cpu | cuda | cuda:N | mps | auto), lr_decay
+            (per round), optimizer (sgd | adam), momentum, weight_decay (mlp)
 [strategy]  name (any registered strategy: ``rengo strategies`` lists them), fraction_fit,
             min_fit_clients, fraction_evaluate, min_evaluate_clients (default: the
             strategy's own; personalising strategies evaluate every client),
@@ -206,6 +207,37 @@ class TrainSection:
     local_epochs: int = option(1, "Local epochs per round.", ge=1, le=10_000)
     batch_size: int = option(32, "Local mini-batch size.", ge=1, le=2**31 - 1)
     device: str = option("cpu", "Where clients train: cpu, cuda, cuda:N, mps or auto.")
+    lr_decay: float = option(
+        1.0, "Multiply the clients' learning rate by this every round (1: constant).", gt=0, le=1
+    )
+    optimizer: Literal["sgd", "adam"] = option(
+        "sgd", "The clients' optimiser (mlp): sgd or adam, made anew every round."
+    )
+    momentum: float = option(0.0, "SGD's momentum (mlp; 0: none).", ge=0, lt=1)
+    weight_decay: float = option(0.0, "The optimiser's L2 weight decay (mlp).", ge=0, le=1)
+
+    def check(self, source: str, model_type: str) -> None:
+        """Refuse optimiser settings the model cannot train with: momentum with Adam (whose
+        moments are its betas), and any but plain SGD for the numpy models.
+
+        Raises
+        ------
+        ConfigError
+            Naming the key and what to set instead.
+        """
+        if self.optimizer == "adam" and self.momentum:
+            raise ConfigError(
+                f"{source}: train.momentum = {self.momentum} is SGD's; with train.optimizer = "
+                "'adam' remove it (Adam keeps its own moments)"
+            )
+        if model_type in ("logistic", "linear"):
+            for key, default in (("optimizer", "sgd"), ("momentum", 0.0), ("weight_decay", 0.0)):
+                if getattr(self, key) != default:
+                    raise ConfigError(
+                        f"{source}: train.{key} = {getattr(self, key)!r}: model.type = "
+                        f"{model_type!r} trains with numpy minibatch SGD; use model.type = "
+                        "'mlp' for another optimiser, or remove the key"
+                    )
 
 
 @dataclass
@@ -449,6 +481,8 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     train = parse_section(source, "train", raw.get("train", {}), TrainSection)
     strategy = _strategy_section(source, raw.get("strategy", {}))
     check_device(source, "train.device", train.device)
+    if model.app is None:
+        train.check(source, model.type)
     if model.type in ("logistic", "linear") and train.device not in ("cpu", "auto"):
         raise ConfigError(
             f"{source}: model.type = {model.type!r} trains with numpy on the CPU; train.device "
