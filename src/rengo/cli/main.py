@@ -209,12 +209,15 @@ def sweep(
         typer.Option("--dry-run", help="Check every cell and list them with what is recorded."),
     ] = False,
 ) -> None:
-    """Run a horizontal job once per combination of settings (a study), each cell a run.
+    """Run a job once per combination of settings (a study), each cell a run.
 
     Every cell is checked before any runs. Run the same command again after Ctrl-C or a
-    failure: completed cells are not run again, an interrupted one is resumed.
+    failure: completed cells are not run again, an interrupted one is resumed (a vertical
+    one, which rengo run cannot resume part-way, is run anew).
 
     Example: rengo sweep job.toml --set strategy.name=fedavg,fedprox --set job.seed=0..4
+
+    Example (vertical): rengo sweep vfl.toml --set vfl.max_depth=2,3 --set vfl.key_bits=1024,2048
     """
     from rengo.cli.sweep import run_sweep, sweep_command
 

@@ -48,17 +48,21 @@ def run_job(
     same_as: str | None = None,
     study: str | None = None,
     run_name: str | None = None,
+    spec: JobSpec | None = None,
 ) -> str:
     """Run a job file (horizontal or vertical); returns the run id. ``mirrors``
     ("mlflow", "tensorboard", or either as ``NAME=WHERE``: an MLflow tracking URI, a
     TensorBoard log folder) also copy the run there as it trains; ``overrides``
     (``"train.lr=0.01"``) change the file's settings, validated like the file. A
     ``[contribution]`` section values the participants and records it (and pays its budget).
-    ``same_as`` (a recorded horizontal run) refuses a job whose settings are not that run's,
-    naming what differs, and says after the run whether its final metrics are that run's.
-    ``study`` (a horizontal job) records the run as a cell of that study (``rengo sweep``),
-    under ``run_name`` instead of the job's name."""
-    spec = load_job(job_path, overrides)
+    ``same_as`` (a recorded run, horizontal or vertical) refuses a job whose settings or data
+    are not that run's, naming what differs, and says after the run whether its final metrics
+    are that run's.
+    ``study`` records the run as a cell of that study (``rengo sweep``), under ``run_name``
+    instead of the job's name; ``spec`` is the job already loaded from ``job_path`` with
+    ``overrides`` (a sweep loads each cell's before any runs), None: loaded here."""
+    if spec is None:
+        spec = load_job(job_path, overrides)
     progress = progress_bars_shown(progress, console)
     if same_as is not None and resume is not None:
         raise ConfigError("--same-as starts a new run and --resume continues one: give one")
@@ -73,9 +77,15 @@ def run_job(
                 "runs; a vertical fit resumes from its checkpoints (Python: fit(..., "
                 "checkpoints=DIR, resume=RUN); deployed: `rengo vfl coordinator --resume`)"
             )
-        if same_as is not None:
-            raise ConfigError(f"{job_path} is a vertical job: --same-as compares horizontal runs")
-        return _run_vertical(console, spec, store_path, plot, progress, mirrors)
+        repeated = None if same_as is None else _repeated_run(job_path, spec, store_path, same_as)
+        if repeated is not None:
+            from rengo.jobs.data_files import job_data_files
+
+            _check_repeats_data(console, job_path, repeated, job_data_files(spec))
+        entries = origin_entries(job_path, overrides, study)
+        return _run_vertical(
+            console, spec, store_path, plot, progress, mirrors, entries, run_name, repeated
+        )
     if executor is not None:
         from rengo.jobs.spec import check_choice
         from rengo.transport import executor_names
@@ -85,14 +95,7 @@ def run_job(
     repeated = None if same_as is None else _repeated_run(job_path, spec, store_path, same_as)
     job = build_hfl_job(spec)
     if repeated is not None:
-        _check_same_data(
-            console,
-            repeated,
-            job.data_files,
-            refusal=f"{job_path} would not repeat run",
-            way_out="restore the data it trained on to repeat it, or run the job without "
-            "--same-as to train on the data as it is now",
-        )
+        _check_repeats_data(console, job_path, repeated, job.data_files)
     resumed = None if resume is None else _recorded(store_path, resume)
     if resumed is not None and resumed.kind == "hfl" and resumed.status in RESUMABLE:
         _check_same_data(  # another kind or status: simulate's resume says why not
@@ -130,11 +133,9 @@ def run_job(
             run_name=run_name or spec.job.name,
             run_config=job.run_config(
                 {
-                    "job_file": str(job_path.resolve()),  # export finds it from anywhere
                     "dataset": spec.data.dataset,
                     "model": spec.model.type,
-                    **({"overrides": list(overrides)} if overrides else {}),
-                    **({STUDY: study} if study is not None else {}),
+                    **origin_entries(job_path, overrides, study),
                 }
             ),
             progress=progress,
@@ -166,6 +167,19 @@ def run_job(
         return history.run_id
 
 
+def origin_entries(
+    job_path: Path, overrides: Sequence[str], study: str | None
+) -> dict[str, object]:
+    """What a run records of where its job came from: the job file (absolute, so ``rengo
+    runs export`` and the repeat command find it from anywhere), its ``--set`` overrides and
+    the study it is a cell of (each only where given)."""
+    return {
+        "job_file": str(job_path.resolve()),
+        **({"overrides": list(overrides)} if overrides else {}),
+        **({STUDY: study} if study is not None else {}),
+    }
+
+
 def _repeated_run(job_path: Path, spec: JobSpec, store_path: Path | None, run_id: str) -> RunInfo:
     """Recorded run ``run_id``, once ``spec`` is found to hold its settings (a ConfigError
     names each that differs: an edited job file, another ``--set``)."""
@@ -186,6 +200,21 @@ def _repeated_run(job_path: Path, spec: JobSpec, store_path: Path | None, run_id
             "job and --set it ran with (rengo runs show lists them)"
         )
     return old
+
+
+def _check_repeats_data(
+    console: Console, job_path: Path, repeated: RunInfo, files: Mapping[str, str]
+) -> None:
+    """Refuse (``--same-as``) a job whose data files ``files`` are not those ``repeated``
+    trained on (see :func:`_check_same_data`)."""
+    _check_same_data(
+        console,
+        repeated,
+        files,
+        refusal=f"{job_path} would not repeat run",
+        way_out="restore the data it trained on to repeat it, or run the job without "
+        "--same-as to train on the data as it is now",
+    )
 
 
 def _recorded(store_path: Path | None, run_id: str) -> RunInfo:
@@ -356,7 +385,13 @@ def _run_vertical(
     plot: Path | None,
     progress: bool,
     mirrors: Sequence[str] = (),
+    entries: Mapping[str, object] | None = None,
+    run_name: str | None = None,
+    repeated: RunInfo | None = None,
 ) -> str:
+    """Simulate vertical job ``spec`` and record it (with ``entries`` in its config, under
+    ``run_name`` where given); values each party where the job has ``[contribution]``; says
+    whether its final metrics are those of ``repeated`` (``--same-as``) where given."""
     vfl = spec.vfl
     assert vfl is not None
     source = (
@@ -377,10 +412,18 @@ def _run_vertical(
     job = build_vertical_job(spec)
     with open_store(store_path, mirrors, spec) as store:
         result = run_vertical_job(
-            job, store, log=lambda text: say(console, text), progress=progress
+            job,
+            store,
+            log=lambda text: say(console, text),
+            progress=progress,
+            run_name=run_name,
+            entries=entries,
         )
         run_id = result["run_id"]
         console.print(f"run [bold]{run_id}[/] completed", soft_wrap=True)
+        if repeated is not None:
+            rounds = store.rounds(run_id)
+            console.print(_compared_with(store, repeated.run_id, rounds[-1].metrics))
         if spec.contribution is not None:
             console.print(
                 f"valuing each feature party ({spec.contribution.method} on held-out "

@@ -1,5 +1,5 @@
-"""``rengo sweep JOB --set KEY=A,B --set job.seed=0..4``: run a horizontal job once per cell
-of a grid of settings, as a study.
+"""``rengo sweep JOB --set KEY=A,B --set job.seed=0..4``: run a job once per cell of a grid
+of settings, as a study.
 
 Every cell is checked (its job validated as ``rengo run`` would) before any runs. Each cell
 is an ordinary run in the store, named ``STUDY KEY=VALUE ...`` and recorded with its study
@@ -7,6 +7,11 @@ is an ordinary run in the store, named ``STUDY KEY=VALUE ...`` and recorded with
 JOB --set ...`` repeats it). Run the same command again after a stop (Ctrl-C, a crash, a
 failed cell) and it continues: a cell whose run completed with the same settings is not run
 again, an interrupted one is resumed from its last checkpoint, a failed one is run anew.
+
+A vertical job (``job.kind = "vfl"``: hetero LR, SecureBoost...) sweeps the same way, over
+its ``[vfl]`` settings (``--set vfl.max_depth=2,3 --set vfl.key_bits=1024,2048``): each cell
+is simulated as ``rengo run`` simulates it and recorded with its job's settings. ``rengo run``
+cannot resume a vertical simulation part-way, so an interrupted vertical cell is run anew.
 """
 
 from __future__ import annotations
@@ -92,7 +97,7 @@ def plan_sweep(
     ------
     ConfigError
         For a malformed option, a cell whose job is refused (naming the file, the cell's
-        overrides and the fix), a vertical job, or two cells with the same settings.
+        overrides and the fix), or two cells with the same settings.
     """
     from rengo.jobs.build import JOB_SETTINGS, job_settings
     from rengo.tracking import resolve_store_path
@@ -101,11 +106,6 @@ def plan_sweep(
 
     cells = sweep_cells(options)
     specs = [load_job(job_path, cell.overrides) for cell in cells]  # all checked first
-    if specs[0].vfl is not None:
-        raise ConfigError(
-            f"{job_path} is a vertical job: rengo sweep runs horizontal jobs (run each "
-            "vertical setting with rengo run --set)"
-        )
     texts = [dumps_json(job_settings(spec), "job settings") for spec in specs]
     seen: dict[str, SweepCell] = {}
     for cell, text in zip(cells, texts, strict=True):
@@ -125,7 +125,7 @@ def plan_sweep(
                 if study_of(run) != study or not isinstance(run.config.get(JOB_SETTINGS), dict):
                     continue
                 recorded.setdefault(dumps_json(run.config[JOB_SETTINGS], "job settings"), run)
-    digests: dict[tuple[str | None, ...], dict[str, str]] = {}
+    digests: dict[tuple[str, ...], dict[str, str]] = {}
     planned = []
     for cell, spec, text in zip(cells, specs, texts, strict=True):
         held = recorded.get(text)
@@ -135,18 +135,16 @@ def plan_sweep(
     return planned
 
 
-def _same_data(
-    run: RunInfo, spec: JobSpec, digests: dict[tuple[str | None, ...], dict[str, str]]
-) -> bool:
+def _same_data(run: RunInfo, spec: JobSpec, digests: dict[tuple[str, ...], dict[str, str]]) -> bool:
     """Whether the data files ``spec`` reads hold what ``run`` recorded it read (a run
     recorded without digests, or a bundled dataset, counts as the same); ``digests`` keeps
     each file set's digests, so a grid over one file reads it once."""
-    from rengo.jobs.data_files import job_data_files, recorded_data_files
+    from rengo.jobs.data_files import data_file_paths, job_data_files, recorded_data_files
 
     saved = recorded_data_files(run.config)
     if not saved:
         return True
-    paths = (spec.data.path, spec.data.images, spec.data.labels)
+    paths = data_file_paths(spec)
     if paths not in digests:
         digests[paths] = job_data_files(spec)
     return digests[paths] == saved
@@ -193,7 +191,8 @@ def run_sweep(
     Raises
     ------
     ConfigError
-        Before any cell runs, as :func:`plan_sweep`, or for an unknown ``executor``.
+        Before any cell runs, as :func:`plan_sweep`, or for an unknown ``executor`` (or any,
+        for a vertical job: its parties are simulated in this process).
     RengoError
         After every other cell ran, naming each cell whose run failed.
     """
@@ -207,6 +206,12 @@ def run_sweep(
     if name is None:
         name = load_job(job_path).job.name
     planned = plan_sweep(job_path, options, name, store_path)
+    vertical = planned[0].spec.vfl is not None
+    if vertical and executor is not None:
+        raise ConfigError(
+            f"--executor picks where a horizontal job's clients train; {job_path} is a "
+            "vertical job, whose parties are simulated in this process: leave --executor out"
+        )
     total = len(planned)
     done = sum(1 for p in planned if p.recorded is not None and p.recorded.status == COMPLETED)
     console.print(
@@ -233,6 +238,9 @@ def run_sweep(
             console.print(f"{head}: run {recorded.run_id} is still running; left to it")
             continue
         resume = recorded.run_id if recorded is not None and recorded.status in RESUMED else None
+        if resume is not None and vertical:  # rengo run continues horizontal runs only
+            head += f": run {resume} was interrupted; a vertical cell is run anew"
+            resume = None
         console.print(
             head + (f": resuming run {resume}" if resume else ""), soft_wrap=True, style="bold"
         )

@@ -170,11 +170,19 @@ is repeated by ``--same-as``) with a job that leaves them out."""
 
 
 def job_settings(spec: JobSpec) -> dict[str, Any]:
-    """The settings of a horizontal job that decide what its run trains, as plain values:
-    recorded with the run, so a resume with other ones (an edited file, another ``--set``) is
-    refused, naming each (``job_settings.train.lr 0.2, now 0.3``). Where the run executes
+    """The settings of a job that decide what its run trains, as plain values: recorded with
+    the run, so a resume with other ones (an edited file, another ``--set``) is refused,
+    naming each (``job_settings.train.lr 0.2, now 0.3``), and a study's cells are told apart
+    and compared by them (``rengo sweep``, ``rengo runs compare``). Where the run executes
     (``job.executor``, ``job.workers``), its name, ``[deploy]`` and ``[checkpoints]`` are left
-    out: a resume may change them; so are the :data:`RECORDED_WHEN_SET` at their defaults."""
+    out: a resume may change them; so are the :data:`RECORDED_WHEN_SET` at their defaults.
+    A vertical job's are its seed, its ``[vfl]`` section (every option of its algorithm) and
+    its ``[contribution]``."""
+    if spec.vfl is not None:
+        vertical: dict[str, Any] = {"job": {"seed": spec.job.seed}, "vfl": spec.vfl.as_dict()}
+        if spec.contribution is not None:
+            vertical["contribution"] = asdict(spec.contribution)
+        return vertical
     sections: dict[str, Any] = {
         "job": {"rounds": spec.job.rounds, "seed": spec.job.seed},
         "data": spec.data,

@@ -17,15 +17,32 @@ from rengo.data import file_sha256
 from rengo.jobs.spec import JobSpec
 from rengo.tracking.resume_settings import DATA_FILES
 
-__all__ = ["BUNDLED_DATA", "DATA_FILES", "bundled_data", "job_data_files", "recorded_data_files"]
+__all__ = [
+    "BUNDLED_DATA",
+    "DATA_FILES",
+    "bundled_data",
+    "data_file_paths",
+    "job_data_files",
+    "recorded_data_files",
+]
 
 BUNDLED_DATA = "bundled_data"
 """The run config entry naming a bundled dataset and the rengo release that shipped it."""
 
 
+def data_file_paths(spec: JobSpec) -> tuple[str, ...]:
+    """The files a job reads, as it resolved them: its ``[data]``'s ``data.path``, or
+    ``data.images`` and ``data.labels``; a vertical job's ``[vfl.parties]`` tables; none for
+    a bundled dataset."""
+    if spec.vfl is not None:
+        return tuple(spec.vfl.parties.values())
+    paths = (getattr(spec.data, key) for key in ("path", "images", "labels"))
+    return tuple(path for path in paths if path is not None)
+
+
 def job_data_files(spec: JobSpec) -> dict[str, str]:
-    """The SHA-256 of each file the job's ``[data]`` reads (``data.path``, or ``data.images``
-    and ``data.labels``), by its path; empty for a bundled dataset.
+    """The SHA-256 of each file the job reads (:func:`data_file_paths`), by its path; empty
+    for a bundled dataset.
 
     Parameters
     ----------
@@ -42,8 +59,7 @@ def job_data_files(spec: JobSpec) -> dict[str, str]:
     DataError
         If a file cannot be read.
     """
-    paths = [getattr(spec.data, key) for key in ("path", "images", "labels")]
-    return {path: file_sha256(path) for path in paths if path is not None}
+    return {path: file_sha256(path) for path in data_file_paths(spec)}
 
 
 def bundled_data(spec: JobSpec) -> dict[str, str] | None:

@@ -18,11 +18,14 @@ from rengo.jobs.spec import parse_job
 from rengo.jobs.vertical_spec import VflSection, ignored_vfl_keys
 from rengo.tracking.records import RunInfo
 from rengo.tracking.resume_settings import DATA_FILES, settings_differences
+from rengo.tracking.run_comparison import SETTINGS, STUDY
 
 __all__ = ["is_simulated_vertical", "vertical_job_document"]
 
-_NOT_VFL = frozenset({"kind", DATA_FILES})
-"""Entries of a simulated vertical run's config that are not ``[vfl]`` keys."""
+_NOT_VFL = frozenset({"kind", DATA_FILES, SETTINGS, STUDY, "job_file", "overrides"})
+"""Entries of a simulated vertical run's config that are not ``[vfl]`` keys: its kind, data
+files' digests, job settings (its ``[vfl]`` again, with the seed), and where it came from
+(the job file, its ``--set`` overrides, the study it is a cell of)."""
 
 
 def is_simulated_vertical(run: RunInfo) -> bool:

@@ -24,7 +24,7 @@ import numpy as np
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.options import options_to_wire
 from rengo.core.roles import COORDINATOR
-from rengo.data import Dataset, Standardization, file_sha256, load_dataset, vertical_split
+from rengo.data import Dataset, Standardization, load_dataset, vertical_split
 from rengo.data.csv_table import (
     CsvFormat,
     csv_header,
@@ -34,6 +34,8 @@ from rengo.data.csv_table import (
 )
 from rengo.data.dataset import column_scaling
 from rengo.data.labels import class_list
+from rengo.jobs.build import JOB_SETTINGS, job_settings
+from rengo.jobs.data_files import job_data_files
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import VflSection
 from rengo.metrics import ks_statistic, mae, r2_score, rmse, roc_auc
@@ -611,12 +613,19 @@ def run_vertical_job(
     store: Any = None,
     log: Callable[[str], Any] = print,
     progress: bool | ProgressFn = False,
+    *,
+    run_name: str | None = None,
+    entries: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train, score the held-out customers, and record the run (kind "vfl") in ``store``,
-    with the SHA-256 of each party's table file (``data_files``, by path).
+    with the SHA-256 of each party's table file (``data_files``, by path) and the job's
+    settings (``job_settings``, see :func:`~rengo.jobs.build.job_settings`: what a study
+    tells its cells apart and compares them by).
 
     ``progress`` shows the run as it goes (see the estimators' ``progress``): rich bars for
-    True, or a callback of :class:`~rengo.vfl.VerticalProgress` events.
+    True, or a callback of :class:`~rengo.vfl.VerticalProgress` events. ``run_name``
+    records the run under another name than ``job.name`` (a study's cell); ``entries`` are
+    recorded in its config too (the job file, the ``--set`` overrides, the study).
 
     Returns
     -------
@@ -627,10 +636,12 @@ def run_vertical_job(
     """
     spec, vfl = job.spec, job.spec.vfl
     assert vfl is not None
-    config: dict[str, Any] = {"kind": "vfl", **vfl.as_dict()}
+    config: dict[str, Any] = {"kind": "vfl", **vfl.as_dict(), **(entries or {})}
+    config[JOB_SETTINGS] = job_settings(spec)
     if vfl.parties:  # what each party's table held (a bundled dataset: rengo's own)
-        config[DATA_FILES] = {path: file_sha256(path) for path in vfl.parties.values()}
-    with open_run(store, RUN_KIND, config, name=spec.job.name, seed=spec.job.seed) as run:
+        config[DATA_FILES] = job_data_files(spec)
+    name = run_name or spec.job.name
+    with open_run(store, RUN_KIND, config, name=name, seed=spec.job.seed) as run:
         run_id = run.run_id
         start = time.perf_counter()
         with epoch_clock(job.model, vfl.label_party, progress) as clock:

@@ -1,5 +1,6 @@
 """Which metric several runs are compared by when none is named (``rengo runs plot A B``,
-``rengo runs compare``): a classifier's accuracy, a regression's R^2, a scorer's AUC, else
+``rengo runs compare``): a classifier's accuracy, a regression's R^2, a scorer's AUC (a
+horizontal run's on the central test set, a vertical run's on the held-out customers), else
 the loss."""
 
 from __future__ import annotations
@@ -10,7 +11,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rengo.tracking.store import RunStore
 
-COMPARED_BY_DEFAULT = ("central_accuracy", "central_r2", "central_auc", "central_loss")
+COMPARED_BY_DEFAULT = (
+    "central_accuracy",
+    "central_r2",
+    "central_auc",
+    "test_accuracy",
+    "test_r2",
+    "test_auc",
+    "central_loss",
+)
 """The metrics runs are compared by without one named: the first every run logged."""
 
 

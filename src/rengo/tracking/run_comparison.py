@@ -202,13 +202,13 @@ def repeat_command(run: RunInfo, store_path: Path | None) -> str:
     -------
     str
         ``rengo run JOB --set ... --same-as RUN`` from the job file and ``--set`` overrides
-        a horizontal run recorded; else ``rengo runs job RUN -o RUN.toml && rengo run
+        a simulated run recorded; else ``rengo runs job RUN -o RUN.toml && rengo run
         RUN.toml --same-as RUN``, the job file written back from the run's settings.
     """
     config = run.config if isinstance(run.config, Mapping) else {}
     store = ["--store", str(store_path)] if store_path is not None else []
     job_file, overrides = config.get("job_file"), config.get("overrides", [])
-    if isinstance(job_file, str) and run.kind == "hfl" and isinstance(overrides, list):
+    if isinstance(job_file, str) and run.kind in ("hfl", "vfl") and isinstance(overrides, list):
         sets = [word for o in overrides for word in ("--set", str(o))]
         return shlex.join(["rengo", "run", job_file, *store, *sets, "--same-as", run.run_id])
     written = f"{run.run_id}.toml"
