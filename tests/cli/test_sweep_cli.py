@@ -20,7 +20,7 @@ from rengo.cli.main import app
 from rengo.cli.sweep import run_sweep
 from rengo.hfl import simulate
 from rengo.tracking import RunStore
-from rengo.tracking.run_comparison import study_of
+from rengo.tracking.study_tag import study_of
 
 runner = CliRunner(env={"COLUMNS": "250"})
 
@@ -280,3 +280,51 @@ def test_the_line_after_a_stop_is_the_command_that_continues_the_study() -> None
         *("rengo", "sweep", "my job.toml", "--store", "runs.db", "--study", "s 1"),
         *("--executor", "process", "--set", "job.seed=0..1"),
     ]
+
+
+def _listed_rows(output: str) -> dict[str, list[str]]:
+    """The rows of a `rengo runs list` table by run id (each row's words after the id)."""
+    rows = {}
+    for line in output.splitlines():
+        words = line.split()
+        if words and words[0][:8].isdigit() and "-" in words[0]:
+            rows[words[0]] = words[1:]
+    return rows
+
+
+def test_runs_list_study_lists_every_cell_with_its_varied_settings_and_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job, store_path = _files(tmp_path)
+    console = Console(file=(tmp_path / "out.txt").open("w"))
+    with monkeypatch.context() as patched:
+        patched.setattr(run_job_module, "simulate", _interrupting_cell(4))
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(console, job, list(GRID[1::2]), store_path=store_path, progress=False)
+    alone = runner.invoke(app, ["run", str(job), "--store", str(store_path), "--no-progress"])
+    assert alone.exit_code == 0, alone.output  # the same job, but no cell of the study
+    result = runner.invoke(
+        app, ["runs", "list", "--study", "tiny", "--store", str(store_path), "--limit", "100"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "study tiny" in result.output and " name " in result.output
+    rows = _listed_rows(result.output)
+    with RunStore(store_path) as store:
+        cells = [r for r in reversed(store.list_runs(limit=None)) if study_of(r) == "tiny"]
+    assert list(rows) == [r.run_id for r in cells]  # oldest first, the lone run left out
+    for run in cells:
+        status, seed, name = rows[run.run_id][:3]  # the settings in key order
+        assert (status, name, seed) == (
+            run.status,
+            run.config["job_settings"]["strategy"]["name"],
+            str(run.seed),
+        )
+    assert [rows[r.run_id][0] for r in cells] == ["completed"] * 3 + ["interrupted"]
+
+
+def test_runs_list_of_an_unknown_study_names_the_studies_the_store_holds(tmp_path: Path) -> None:
+    job, store_path = _files(tmp_path)
+    assert _sweep(job, store_path).exit_code == 0
+    result = runner.invoke(app, ["runs", "list", "--study", "tin", "--store", str(store_path)])
+    assert result.exit_code == 0, result.output
+    assert "no run of study 'tin'; studies in this store: tiny" in result.output

@@ -21,7 +21,7 @@ from rengo.cli.main import app
 from rengo.cli.sweep import run_sweep
 from rengo.jobs import run_vertical_job
 from rengo.tracking import RunStore
-from rengo.tracking.run_comparison import study_of
+from rengo.tracking.study_tag import study_of
 
 runner = CliRunner(env={"COLUMNS": "250"})
 

@@ -24,7 +24,7 @@ from rengo.jobs.contribution import (
 )
 from rengo.rewards import Payout, format_amount
 from rengo.tracking import RunInfo, RunStore, plot_run, resolve_store_path
-from rengo.tracking.run_comparison import STUDY
+from rengo.tracking.study_tag import STUDY
 from rengo.valuation import ContributionReport
 from rengo.vfl import VerticalDataset
 

@@ -17,6 +17,8 @@ from rengo.cli.store_option import RunIdArgument, StoreOption, open_existing_sto
 from rengo.tracking.compared_metric import compared_metric
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from rengo.tracking import RunFilter, RunInfo, RunStore
 
 runs_app = typer.Typer(
@@ -30,7 +32,10 @@ console = Console()
 @runs_app.command("list")
 def list_runs(
     store: StoreOption = None,
-    limit: Annotated[int, typer.Option(min=1, help="Most recent runs to show.")] = 20,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, help="Most recent runs to show (default 20; every cell of a --study)."),
+    ] = None,
     kind: Annotated[str | None, typer.Option(help="Only runs of this kind (hfl, vfl...).")] = None,
     status: Annotated[
         str | None,
@@ -40,10 +45,20 @@ def list_runs(
     since: SinceOption = None,
     until: UntilOption = None,
     tz: TzOption = None,
+    study: Annotated[
+        str | None,
+        typer.Option(
+            help="Every cell of this study (rengo sweep --study; the sweep prints it), oldest "
+            "first, with the settings that tell them apart."
+        ),
+    ] = None,
 ) -> None:
-    """The most recent runs, newest first (the filters as the dashboard's runs list).
+    """The most recent runs, newest first (the filters as the dashboard's runs list); or a
+    study's cells with their settings and status (--study).
 
     Example: rengo runs list --status interrupted --since 2026-11-01 --tz UTC
+
+    Example: rengo runs list --study digits-study
     """
     from rengo.tracking import RunFilter, runs_table
 
@@ -56,24 +71,54 @@ def list_runs(
             until,
             option_names=("--status", "--since", "--until"),
             zone=tz,
+            study=study,
         )
         with open_existing_store(store, read_only=True) as s:
             if wanted == RunFilter(kind=wanted.kind):  # SQL picks the newest `limit` runs
-                runs = s.list_runs(limit=limit, kind=wanted.kind)
+                runs = s.list_runs(limit=limit or 20, kind=wanted.kind)
             else:  # status is matched as read, so every run is read
-                runs = [run for run in s.list_runs(limit=None) if wanted.matches(run)][:limit]
-            console.print(runs_table(runs))
-            if not runs:  # a typo of a kind or status reads as an empty store
+                runs = [run for run in s.list_runs(limit=None) if wanted.matches(run)]
+                runs = runs[: limit or (None if study else 20)]
+            console.print(runs_table(runs) if study is None else _study_cells(study, runs))
+            if not runs:  # a typo of a kind, status or study reads as an empty store
                 everything = s.list_runs(limit=None)
                 if everything:
                     console.print(_why_none(everything, wanted))
 
 
+def _study_cells(study: str, newest_first: list[RunInfo]) -> Table:
+    """The table of ``study``'s cells, oldest first, a column per setting they differ in
+    (the seed included)."""
+    from rengo.tracking import study_table
+    from rengo.tracking.run_comparison import (
+        recorded_settings,
+        setting_text,
+        short_names,
+        varied_settings,
+    )
+
+    runs = newest_first[::-1]
+    recorded = {run.run_id: recorded_settings(run) for run in runs}
+    settings = {run_id: flat for run_id, flat in recorded.items() if flat is not None}
+    varied = varied_settings(settings)
+    columns = {
+        name: {run_id: setting_text(flat.get(key)) for run_id, flat in settings.items()}
+        for name, key in zip(short_names(varied), varied, strict=True)
+    }
+    return study_table(study, runs, columns)
+
+
 def _why_none(everything: list[RunInfo], wanted: RunFilter) -> str:
     """What the store holds, for a filter that matched nothing."""
+    from rengo.tracking.study_tag import study_of
+
     kinds = sorted({r.kind for r in everything})
     if wanted.kind is not None and wanted.kind not in kinds:
         return f"no runs of kind {wanted.kind!r}; kinds in this store: {', '.join(kinds)}"
+    studies = sorted({s for s in map(study_of, everything) if s is not None})
+    if wanted.study is not None and wanted.study not in studies:
+        held = ", ".join(studies) if studies else "none (rengo sweep makes them)"
+        return f"no run of study {wanted.study!r}; studies in this store: {held}"
     return f"no run matches these filters; the store holds {len(everything)} runs"
 
 

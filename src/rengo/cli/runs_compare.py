@@ -46,7 +46,11 @@ def compare(
         typer.Argument(help="Run ids (or unique prefixes); or pick runs with the filters."),
     ] = None,
     study: Annotated[
-        str | None, typer.Option(help="Every run of this study (rengo sweep --study).")
+        str | None,
+        typer.Option(
+            help="Every run of this study (rengo sweep --study; rengo runs list --study lists "
+            "its cells)."
+        ),
     ] = None,
     name: NameOption = None,
     since: SinceOption = None,
@@ -90,7 +94,7 @@ def compare(
     """
     from rengo.tracking import RunFilter, plot_comparison, resolve_store_path
     from rengo.tracking.comparison_output import comparison_table, write_comparison_csv
-    from rengo.tracking.run_comparison import compare_runs, study_of
+    from rengo.tracking.run_comparison import compare_runs
 
     with friendly_errors():
         wanted = RunFilter.from_text(
@@ -101,8 +105,9 @@ def compare(
             until,
             option_names=("--status", "--since", "--until"),
             zone=tz,
+            study=study,
         )
-        if not run_ids and study is None and wanted == RunFilter(zone=wanted.zone):
+        if not run_ids and wanted == RunFilter(zone=wanted.zone):
             raise ConfigError(
                 "name the runs to compare, or pick them with --study, --name, --since or "
                 "--until (see rengo runs list)"
@@ -114,11 +119,7 @@ def compare(
         for path in outputs:
             writable_folder(path.parent)
         with open_existing_store(store, read_only=True) as s:
-            picked = [
-                run.run_id
-                for run in chosen_runs(s, run_ids, wanted)
-                if study is None or study_of(run) == study
-            ]
+            picked = [run.run_id for run in chosen_runs(s, run_ids, wanted)]
             if not picked:
                 raise ConfigError(f"no run matches {_what(study, name, since, until)}")
             comparison = compare_runs(

@@ -102,7 +102,7 @@ def plan_sweep(
     from rengo.jobs.build import JOB_SETTINGS, job_settings
     from rengo.tracking import resolve_store_path
     from rengo.tracking.json_text import dumps_json
-    from rengo.tracking.run_comparison import study_of
+    from rengo.tracking.study_tag import study_of
 
     cells = sweep_cells(options)
     specs = [load_job(job_path, cell.overrides) for cell in cells]  # all checked first
@@ -268,8 +268,10 @@ def run_sweep(
             f"{len(failed)} of {total} cells did not complete: {'; '.join(failed)}; the others "
             f"are kept: run the same rengo sweep again to retry them, `{compare}` sums up the rest"
         )
+    listed = shlex.join(["rengo", "runs", "list", "--study", name, *store_words])
     console.print(
-        f"study {escape(name)}: {total} cell(s) completed; compare them: {compare}",
+        f"study {escape(name)}: {total} cell(s) completed; list them: {listed}; compare them: "
+        f"{compare}",
         soft_wrap=True,
     )
     return run_ids

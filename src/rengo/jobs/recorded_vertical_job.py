@@ -18,7 +18,8 @@ from rengo.jobs.spec import parse_job
 from rengo.jobs.vertical_spec import VflSection, ignored_vfl_keys
 from rengo.tracking.records import RunInfo
 from rengo.tracking.resume_settings import DATA_FILES, settings_differences
-from rengo.tracking.run_comparison import SETTINGS, STUDY
+from rengo.tracking.run_comparison import SETTINGS
+from rengo.tracking.study_tag import STUDY
 
 __all__ = ["is_simulated_vertical", "vertical_job_document"]
 

@@ -70,7 +70,7 @@ if TYPE_CHECKING:
     from rengo.tracking.run_filter import RunFilter
     from rengo.tracking.schema import SCHEMA_VERSION
     from rengo.tracking.store import RunStore
-    from rengo.tracking.tables import leaderboard_table, run_detail, runs_table
+    from rengo.tracking.tables import leaderboard_table, run_detail, runs_table, study_table
     from rengo.tracking.tournament_records import RUN_KIND as TOURNAMENT_RUN_KIND
     from rengo.tracking.tournament_records import record_tournament_round, tournament_summary
 
@@ -131,6 +131,7 @@ __all__ = [
     "run_contributions",
     "run_detail",
     "runs_table",
+    "study_table",
     "tournament_summary",
     "write_comparison_csv",
     "write_ledger_csv",

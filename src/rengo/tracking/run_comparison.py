@@ -28,8 +28,6 @@ from rengo.tracking.run import COMPLETED
 from rengo.tracking.store import RunStore
 from rengo.tracking.tables import dotted_settings
 
-STUDY = "study"
-"""The run config entry naming the study (``rengo sweep``) a run is a cell of."""
 SETTINGS = "job_settings"
 """The run config entry holding the job's settings (see ``rengo.jobs.build.job_settings``)."""
 SEED = "job.seed"
@@ -181,12 +179,6 @@ def best_point(curve: Sequence[tuple[int, float]], goal: str) -> tuple[int, floa
     return next((r, v) for r, v in finite if v == best)
 
 
-def study_of(run: RunInfo) -> str | None:
-    """The study ``run`` is a cell of (``rengo sweep``), or None."""
-    value = run.config.get(STUDY) if isinstance(run.config, Mapping) else None
-    return value if isinstance(value, str) else None
-
-
 def repeat_command(run: RunInfo, store_path: Path | None) -> str:
     """The shell command that runs ``run``'s job again and checks, with ``--same-as``, that
     it has the run's settings and data (it then says whether the final metrics match).
@@ -271,8 +263,7 @@ def compare_runs(
         series = {run.run_id: store.round_metrics(run.run_id) for run in kept}
     _check_metric(metric, kept, series)
     settings = {run.run_id: flat_settings(run.config[SETTINGS]) for run in kept}
-    keys = sorted({k for s in settings.values() for k in s} - {SEED})
-    varied = tuple(k for k in keys if len({_key(s.get(k)) for s in settings.values()}) > 1)
+    varied = varied_settings(settings, apart=(SEED,))
     grouped: dict[str, tuple[dict[str, Any], list[ComparedRun]]] = {}
     for run in kept:
         values = {k: settings[run.run_id].get(k) for k in varied}
@@ -299,6 +290,36 @@ def flat_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     of an ``iid`` partition) is no setting, so it reads as absent beside another run's
     ``partition.options.alpha``."""
     return {key: value for key, value in dotted_settings(dict(settings)) if value != {}}
+
+
+def varied_settings(
+    settings: Mapping[str, Mapping[str, Any]], apart: Sequence[str] = ()
+) -> tuple[str, ...]:
+    """The settings whose values differ among runs, in key order: what tells a study's
+    cells apart.
+
+    Parameters
+    ----------
+    settings
+        Each run's :func:`flat_settings`, by run id.
+    apart
+        Settings never counted as varied (a comparison groups the seeds: ``job.seed``).
+
+    Returns
+    -------
+    tuple of str
+        The ``section.key`` names with more than one value among the runs (a setting some
+        runs lack counts as one more value).
+    """
+    keys = sorted({k for s in settings.values() for k in s} - set(apart))
+    return tuple(k for k in keys if len({_key(s.get(k)) for s in settings.values()}) > 1)
+
+
+def recorded_settings(run: RunInfo) -> dict[str, Any] | None:
+    """``run``'s :func:`flat_settings`, or None for a run that recorded no job settings."""
+    config = run.config if isinstance(run.config, Mapping) else {}
+    settings = config.get(SETTINGS)
+    return flat_settings(settings) if isinstance(settings, dict) else None
 
 
 def _why_left_out(run: RunInfo) -> str | None:

@@ -1,4 +1,4 @@
-"""Which runs a list shows: by kind, status, name or id text and start day.
+"""Which runs a list shows: by kind, status, name or id text, start day and study.
 
 One definition for ``rengo runs list`` and the dashboard's runs list, so the two agree on
 what a filter means. Status is matched as read (a run whose process is gone reads
@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from rengo.core.errors import ConfigError
 from rengo.tracking.records import RunInfo
 from rengo.tracking.store import FINISHED_STATUSES, RUNNING
+from rengo.tracking.study_tag import study_of
 
 STATUSES = tuple(sorted({RUNNING, *FINISHED_STATUSES}))
 """Every status a run can be read with."""
@@ -78,6 +79,8 @@ class RunFilter:
     zone
         The time zone those days are in; None: this machine's (a dashboard's viewer sends
         their browser's, so a day reads as the start times the page shows).
+    study
+        The study (``rengo sweep --study``) the run is a cell of, exactly.
     """
 
     kind: str | None = None
@@ -86,6 +89,7 @@ class RunFilter:
     since: date | None = None
     until: date | None = None
     zone: tzinfo | None = None
+    study: str | None = None
 
     @classmethod
     def from_text(
@@ -98,6 +102,7 @@ class RunFilter:
         *,
         option_names: tuple[str, str, str] = ("status", "since", "until"),
         zone: str | None = None,
+        study: str | None = None,
     ) -> RunFilter:
         """The filter as typed on a command line or in a query string.
 
@@ -112,6 +117,8 @@ class RunFilter:
             (``--since`` on a command line), for the errors.
         zone
             The IANA time zone ``since`` and ``until`` are days in (blank: this machine's).
+        study
+            As the attribute; blank means no filter.
 
         Returns
         -------
@@ -128,13 +135,18 @@ class RunFilter:
         if status and status not in STATUSES:
             raise ConfigError(f"{status_name} {status!r}: choose one of {', '.join(STATUSES)}")
         first, last = _day(since, since_name), _day(until, until_name)
-        return cls(kind or None, status or None, text or None, first, last, _zone(zone))
+        zone_info = _zone(zone)
+        return cls(
+            kind or None, status or None, text or None, first, last, zone_info, study or None
+        )
 
     def matches(self, run: RunInfo) -> bool:
         """Whether ``run`` passes every field of this filter."""
         if self.kind and run.kind != self.kind:
             return False
         if self.status and run.status != self.status:
+            return False
+        if self.study and study_of(run) != self.study:
             return False
         needle = (self.text or "").strip().lower()
         if needle and needle not in run.run_id.lower() and needle not in (run.name or "").lower():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -161,15 +161,7 @@ def runs_table(runs: Iterable[RunInfo], now: datetime | None = None) -> Table:
     The id holds the UTC start time; ``rengo runs show`` has the exact times and the seed.
     """
     moment = now or datetime.now(timezone.utc)
-    table = Table(
-        title="runs",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        show_edge=False,
-        collapse_padding=True,
-    )
-    table.add_column("run id", style="bold", no_wrap=True)
+    table = _list_table("runs")
     table.add_column("kind", overflow="fold")
     table.add_column("name", overflow="fold")
     table.add_column("status", no_wrap=True)
@@ -184,6 +176,65 @@ def runs_table(runs: Iterable[RunInfo], now: datetime | None = None) -> Table:
             _ago(moment, run.started_at),
             _duration(run.duration_s),
         )
+    return table
+
+
+def study_table(
+    study: str,
+    runs: Iterable[RunInfo],
+    settings: Mapping[str, Mapping[str, str]],
+    now: datetime | None = None,
+) -> Table:
+    """One line per cell of ``study`` (``rengo runs list --study``): its run id, status, the
+    value of each setting that tells the cells apart, when it started and how long it took.
+
+    Parameters
+    ----------
+    study
+        The study's name (the table's title).
+    runs
+        Its runs, in the order to list them.
+    settings
+        Each varied setting's column (its short name) and its value by run id, as text
+        (``-`` where a run has none).
+    now
+        The moment start times are counted back from (None: now).
+
+    Returns
+    -------
+    Table
+        The table.
+    """
+    moment = now or datetime.now(timezone.utc)
+    table = _list_table(f"study {study}")
+    table.add_column("status", no_wrap=True)
+    for name in settings:
+        table.add_column(name, overflow="fold")
+    table.add_column("started", justify="right", no_wrap=True)
+    table.add_column("took", justify="right", no_wrap=True)
+    for run in runs:
+        values = [column.get(run.run_id, "-") for column in settings.values()]
+        table.add_row(
+            run.run_id,
+            _status(run.status),
+            *values,
+            _ago(moment, run.started_at),
+            _duration(run.duration_s),
+        )
+    return table
+
+
+def _list_table(title: str) -> Table:
+    """An empty list of runs as ``rengo runs list`` draws one, its run id column added."""
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("run id", style="bold", no_wrap=True)
     return table
 
 
