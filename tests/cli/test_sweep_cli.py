@@ -140,16 +140,25 @@ def _interrupting_cell(cell: int) -> Callable[..., Any]:
     return interrupted
 
 
+def _sweep_stopped_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cell: int
+) -> tuple[Path, Path, Console]:
+    """The job, store and console of the sweep of ``GRID`` stopped with Ctrl-C after round 1
+    of its ``cell``-th cell."""
+    job, store_path = _files(tmp_path)
+    console = Console(file=(tmp_path / "out.txt").open("w"))
+    with monkeypatch.context() as patched:
+        patched.setattr(run_job_module, "simulate", _interrupting_cell(cell))
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(console, job, list(GRID[1::2]), store_path=store_path, progress=False)
+    return job, store_path, console
+
+
 def test_a_study_stopped_mid_cell_continues_without_rerunning_finished_cells(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    job, store_path = _files(tmp_path)
-    console = Console(file=(tmp_path / "out.txt").open("w"))
+    job, store_path, console = _sweep_stopped_at(tmp_path, monkeypatch, 3)
     options = list(GRID[1::2])
-    with monkeypatch.context() as patched:
-        patched.setattr(run_job_module, "simulate", _interrupting_cell(3))
-        with pytest.raises(KeyboardInterrupt):
-            run_sweep(console, job, options, store_path=store_path, progress=False)
     with RunStore(store_path) as store:
         before = {r.run_id: r.status for r in store.list_runs(limit=None)}
     assert sorted(before.values()) == ["completed", "completed", "interrupted"]
@@ -295,12 +304,7 @@ def _listed_rows(output: str) -> dict[str, list[str]]:
 def test_runs_list_study_lists_every_cell_with_its_varied_settings_and_status(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    job, store_path = _files(tmp_path)
-    console = Console(file=(tmp_path / "out.txt").open("w"))
-    with monkeypatch.context() as patched:
-        patched.setattr(run_job_module, "simulate", _interrupting_cell(4))
-        with pytest.raises(KeyboardInterrupt):
-            run_sweep(console, job, list(GRID[1::2]), store_path=store_path, progress=False)
+    job, store_path, _ = _sweep_stopped_at(tmp_path, monkeypatch, 4)
     alone = runner.invoke(app, ["run", str(job), "--store", str(store_path), "--no-progress"])
     assert alone.exit_code == 0, alone.output  # the same job, but no cell of the study
     result = runner.invoke(
@@ -328,3 +332,40 @@ def test_runs_list_of_an_unknown_study_names_the_studies_the_store_holds(tmp_pat
     result = runner.invoke(app, ["runs", "list", "--study", "tin", "--store", str(store_path)])
     assert result.exit_code == 0, result.output
     assert "no run of study 'tin'; studies in this store: tiny" in result.output
+
+
+def test_a_sweep_reads_its_job_file_once_and_records_each_cell_as_rengo_run_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rengo.jobs import load_job
+    from rengo.jobs.build import job_settings
+
+    job, store_path = _files(tmp_path)
+    reads: list[Path] = []
+    read_text = Path.read_text
+
+    def counted(path: Path, *args: Any, **kwargs: Any) -> str:
+        if path.resolve() == job.resolve():
+            reads.append(path)
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counted)
+    console = Console(file=(tmp_path / "out.txt").open("w"))
+    options = ["strategy.name=fedavg,fedprox", "job.seed=0..1"]
+    ids = run_sweep(console, job, options, store_path=store_path, progress=False)
+    assert reads == [job]
+    monkeypatch.undo()
+    with RunStore(store_path) as store:
+        runs = [store.get_run(run_id) for run_id in ids]
+    for run in runs:  # each as `rengo run JOB --set ...` loads it
+        expected = job_settings(load_job(job, run.config["overrides"]))
+        assert run.config["job_settings"] == json_round_trip(expected)
+    again = run_sweep(console, job, options, store_path=store_path, progress=False)
+    assert again == ids  # every cell found completed with the same settings
+
+
+def json_round_trip(value: Any) -> Any:
+    """``value`` as the run store gives it back (tuples as lists)."""
+    import json
+
+    return json.loads(json.dumps(value))

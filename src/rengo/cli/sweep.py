@@ -17,15 +17,17 @@ cannot resume a vertical simulation part-way, so an interrupted vertical cell is
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from rengo.core.errors import ConfigError, RengoError
-from rengo.jobs import JobSpec, load_job
+from rengo.jobs import JobSpec
+from rengo.jobs.spec import job_from_document, read_job_document
 from rengo.jobs.sweep_grid import SweepCell, sweep_cells
 from rengo.tracking import RunInfo
 from rengo.tracking.run import COMPLETED, INTERRUPTED
@@ -73,7 +75,11 @@ def sweep_command(
 
 
 def plan_sweep(
-    job_path: Path, options: Sequence[str], study: str, store_path: Path | None
+    job_path: Path,
+    options: Sequence[str],
+    study: str,
+    store_path: Path | None,
+    document: Mapping[str, Any] | None = None,
 ) -> list[PlannedCell]:
     """Every cell of the grid, validated, with the run of ``study`` that already holds it.
 
@@ -81,6 +87,10 @@ def plan_sweep(
     ----------
     job_path
         The job file.
+    document
+        Its TOML as :func:`~rengo.jobs.spec.read_job_document` read it (None: read here):
+        the file is read once, and each cell's job is that document with the cell's
+        overrides, exactly as ``rengo run JOB --set ...`` would load it.
     options
         The sweep's ``--set`` options.
     study
@@ -105,7 +115,10 @@ def plan_sweep(
     from rengo.tracking.study_tag import study_of
 
     cells = sweep_cells(options)
-    specs = [load_job(job_path, cell.overrides) for cell in cells]  # all checked first
+    if document is None:
+        document = read_job_document(job_path)
+    # every cell checked before any runs, each from the one reading of the file
+    specs = [job_from_document(job_path, document, cell.overrides) for cell in cells]
     texts = [dumps_json(job_settings(spec), "job settings") for spec in specs]
     seen: dict[str, SweepCell] = {}
     for cell, text in zip(cells, texts, strict=True):
@@ -202,10 +215,11 @@ def run_sweep(
 
     if executor is not None:
         check_choice("--executor", "executor", executor, executor_names())
+    document = read_job_document(job_path)
     name = study
     if name is None:
-        name = load_job(job_path).job.name
-    planned = plan_sweep(job_path, options, name, store_path)
+        name = job_from_document(job_path, document).job.name
+    planned = plan_sweep(job_path, options, name, store_path, document)
     vertical = planned[0].spec.vfl is not None
     if vertical and executor is not None:
         raise ConfigError(
@@ -256,6 +270,7 @@ def run_sweep(
                     resume=resume,
                     study=name,
                     run_name=f"{name} {p.cell.label}",
+                    spec=p.spec,  # loaded by the plan: the job file is not read again
                 )
             )
         except RengoError as exc:  # the other cells still run; the sweep then says which failed

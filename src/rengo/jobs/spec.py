@@ -376,18 +376,45 @@ def load_job(path: str | Path, overrides: Sequence[str] = ()) -> JobSpec:
     ConfigError
         Naming the file (and the overrides), the key and the fix.
     """
-    from rengo.jobs.overrides import apply_overrides, describe_overrides
+    return job_from_document(path, read_job_document(path), overrides)
 
+
+def read_job_document(path: str | Path) -> dict[str, Any]:
+    """A job file's TOML, parsed but not validated: what :func:`job_from_document` turns into
+    a job, once per set of overrides (``rengo sweep`` reads its job file once for every cell).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file: a folder, no such file, or not valid TOML.
+    """
     p = Path(path)
     if p.is_dir():
         raise ConfigError(f"job file {p} is a folder, not a job file (TOML)")
     if not p.is_file():
         raise ConfigError(f"job file {p} does not exist")
     try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        return tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
-    raw = apply_overrides(raw, overrides)
+
+
+def job_from_document(
+    path: str | Path, document: Mapping[str, Any], overrides: Sequence[str] = ()
+) -> JobSpec:
+    """The job that job file ``path``, read as ``document`` (:func:`read_job_document`),
+    describes with ``overrides`` applied: exactly :func:`load_job`'s, without reading the
+    file again (``document`` is not changed).
+
+    Raises
+    ------
+    ConfigError
+        As :func:`load_job`.
+    """
+    from rengo.jobs.overrides import apply_overrides, describe_overrides
+
+    p = Path(path)
+    raw = apply_overrides(document, overrides)
     spec = parse_job(raw, source=str(p) + describe_overrides(overrides))
     if spec.vfl is not None:
         for name, value in spec.vfl.parties.items():
