@@ -34,11 +34,11 @@ def job(
 ) -> None:
     """Write the job file of a recorded run, from the settings it recorded.
 
-    `rengo run FILE --same-as RUN` accepts a horizontal run's from any folder (its data
-    paths are absolute). What a run does not record (job.workers, job.round_timeout,
-    [deploy], [checkpoints], [executor.NAME]) is left at its defaults. A vertical run
-    `rengo run` simulated is written back too (repeat it with `rengo run FILE`); a deployed
-    vertical run records no party's table: its job file cannot be written.
+    `rengo run FILE --same-as RUN` accepts it from any folder (its data paths are
+    absolute). What a run does not record (job.workers, job.round_timeout, [deploy],
+    [checkpoints], [executor.NAME]) is left at its defaults. A vertical run `rengo run`
+    simulated is written back too; a deployed vertical run records no party's table: its
+    job file cannot be written.
 
     Example: rengo runs job 20261206-0915 -o again.toml
     """

@@ -53,8 +53,8 @@ def recorded_job_text(run: RunInfo) -> str:
     ----------
     run
         A recorded horizontal run (``rengo run`` or ``rengo coordinator``), or a vertical
-        one ``rengo run`` simulated (repeated with ``rengo run FILE``: ``--same-as`` compares
-        horizontal runs).
+        one ``rengo run`` simulated (``--same-as`` checks it where the run recorded its job
+        settings, as runs do from the release that sweeps vertical jobs).
 
     Returns
     -------
@@ -75,7 +75,8 @@ def recorded_job_text(run: RunInfo) -> str:
     ]
     if is_simulated_vertical(run):
         comments += [
-            "Repeat it: rengo run THIS_FILE (its [vfl] and seed are the run's).",
+            f"Repeat it: rengo run THIS_FILE --same-as {run.run_id} (its [vfl] and seed are "
+            "the run's).",
             "Not recorded, so not here: [contribution].",
         ]
     else:
