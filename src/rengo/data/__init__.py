@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         load_iris,
         load_wine,
     )
+    from rengo.data.categorical import CategoricalEncoding
     from rengo.data.csv_table import load_csv, save_csv
     from rengo.data.dataset import (
         Dataset,
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DATASETS",
     "PARTITION_SCHEMES",
+    "CategoricalEncoding",
     "ClientSummary",
     "Dataset",
     "FederatedDataset",

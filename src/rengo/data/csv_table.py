@@ -9,10 +9,19 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import dataclasses
 import itertools
 import re
 import warnings
-from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,6 +29,13 @@ from typing import Literal
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
+from rengo.data.categorical import (
+    MAX_CATEGORIES,
+    CategoricalColumns,
+    UnseenCategory,
+    looks_like_text,
+    one_hot_table,
+)
 from rengo.data.cells import check_ids, first_unplain_number, to_feature_dtype
 from rengo.data.csv_export import write_csv
 from rengo.data.dataset import Dataset
@@ -58,6 +74,10 @@ def load_csv(
     task: Task = "auto",
     dtype: type = np.float64,
     name: str | None = None,
+    categorical: Sequence[str] | Literal["auto"] = (),
+    categories: Mapping[str, Sequence[str]] | None = None,
+    unseen: UnseenCategory = "zeros",
+    max_categories: int = MAX_CATEGORIES,
 ) -> Dataset:
     """Load a CSV table with a header row into a :class:`Dataset`.
 
@@ -72,23 +92,38 @@ def load_csv(
     refused, as a thousands separator would be misread), one saved in the Windows code page
     with ``encoding="cp1252"`` (any codec Python knows). A UTF-8 byte-order mark is skipped.
 
+    Text columns are one-hot encoded (see :mod:`rengo.data.categorical`): ``categorical``
+    names them (or ``"auto"``: every feature column holding text), ``categories`` declares
+    some columns' categories (``{"region": ["north", "south"]}``; such a column is
+    categorical too), ``unseen`` says what a cell outside a column's categories becomes
+    (``"zeros"``, counted in a warning, or ``"error"``), ``max_categories`` guards against
+    an ID column declared categorical. Column ``region`` becomes ``region=north``,
+    ``region=south`` in its place; ``Dataset.categories`` records the encoding, and
+    ``load_csv(new, categories=table.categories.categories)`` encodes scoring rows into
+    the same columns.
+
     Raises
     ------
     DataError
         Naming the file, line and column: a malformed or ragged file, text that is not in
         ``encoding``, a non-numeric or non-finite feature cell (NaN only with
         ``missing_values``), a value that overflows float32 (``dtype=np.float32``), a
-        missing label, an empty or repeated ID.
+        missing label, an empty or repeated ID, a categorical column the header lacks, one
+        with more than ``max_categories`` categories, or (``unseen="error"``) a cell outside
+        a column's categories.
     ConfigError
-        For a ``dtype`` other than float32 or float64, a label/id column among ``features``,
-        a ``delimiter`` that is not one character, an unknown ``encoding``, or a ``decimal``
-        other than ``"."`` or ``","`` (or equal to ``delimiter``).
+        For a ``dtype`` other than float32 or float64, a label/id column among ``features``
+        or ``categorical``, a categorical column left out of ``features``, a ``delimiter``
+        that is not one character, an unknown ``encoding``, a ``decimal`` other than ``"."``
+        or ``","`` (or equal to ``delimiter``), or a malformed ``categorical``,
+        ``categories``, ``unseen`` or ``max_categories``.
     """
+    request = CategoricalColumns.checked(categorical, categories, unseen, max_categories)
     dataset, _ = _load(
         Path(path),
         CsvFormat.checked(delimiter, encoding, decimal),
         column_names,
-        _Names(label, id_column, features),
+        _Names(label, id_column, features, categorical=request),
         missing_values=missing_values,
         task=task,
         dtype=dtype,
@@ -118,12 +153,18 @@ def load_csv_and_column(
     decimal: str = ".",
     missing_values: Collection[str] = (),
     name: str | None = None,
+    categorical: Sequence[str] | Literal["auto"] = (),
+    categories: Mapping[str, Sequence[str]] | None = None,
+    unseen: UnseenCategory = "zeros",
+    max_categories: int = MAX_CATEGORIES,
 ) -> tuple[Dataset, TextColumn]:
     """:func:`load_csv` of a table without a label, and its column ``column`` as text, read
     in the same pass (so they align row for row): a label that is decoded once the whole
     column is known, e.g. a transfer-learning target's few labels, blank where it has none.
 
-    ``features`` default to every column but ``id_column`` and ``column``.
+    ``features`` default to every column but ``id_column`` and ``column``; ``categorical``,
+    ``categories``, ``unseen`` and ``max_categories`` encode text columns as
+    :func:`load_csv` does.
 
     Raises
     ------
@@ -132,11 +173,12 @@ def load_csv_and_column(
     ConfigError
         As :func:`load_csv`, and for ``column`` among ``features``.
     """
+    request = CategoricalColumns.checked(categorical, categories, unseen, max_categories)
     dataset, text = _load(
         Path(path),
         CsvFormat.checked(delimiter, encoding, decimal),
         None,
-        _Names(None, id_column, features, text=column),
+        _Names(None, id_column, features, text=column, categorical=request),
         missing_values=missing_values,
         task="auto",
         dtype=np.float64,
@@ -213,13 +255,14 @@ class CsvFormat:
 
 @dataclass(frozen=True)
 class _Names:
-    """The columns a caller names: the label, the ids, the features (``None``: all others)
-    and one more kept as text."""
+    """The columns a caller names: the label, the ids, the features (``None``: all others),
+    one more kept as text, and the categorical features to one-hot encode."""
 
     label: str | None
     ids: str | None
     features: Sequence[str] | None
     text: str | None = None
+    categorical: CategoricalColumns = dataclasses.field(default_factory=CategoricalColumns)
 
 
 def _load(
@@ -352,12 +395,15 @@ def stream_csv_rows(
 @dataclass(frozen=True)
 class _Columns:
     """Which columns of a header are the label, the ids, the features and the one kept as
-    text."""
+    text; which features are categorical (named ones: ``"auto"`` adds those whose cells
+    are text once the first rows are read) and how to encode them."""
 
     label: int | None
     ids: int | None
     features: list[int]
     text: int | None
+    categorical: list[int] = dataclasses.field(default_factory=list)
+    request: CategoricalColumns = dataclasses.field(default_factory=CategoricalColumns)
 
     @staticmethod
     def pick(table: CsvRows, names: _Names) -> _Columns:
@@ -385,7 +431,25 @@ class _Columns:
             features = [column(f, "feature") for f in names.features]
             if any(j is not None and j in features for j in others):
                 raise ConfigError(f"{table.path}: the label/id column cannot also be a feature")
-        return _Columns(label, ids, features, text)
+        categorical = []
+        for col in names.categorical.named():
+            role = next(
+                (r for r, c in (("label", names.label), ("id", names.ids)) if c == col), None
+            )
+            if role is not None:
+                raise ConfigError(
+                    f"{table.path}: column {col!r} is the {role} column and cannot also be "
+                    "categorical; leave it out of the categorical columns"
+                )
+            j = column(col, "categorical")
+            if j not in features:
+                raise ConfigError(
+                    f"{table.path}: categorical column {col!r} is not among the features "
+                    f"{[header[k] for k in features]}; add it to the features or leave it "
+                    "out of the categorical columns"
+                )
+            categorical.append(j)
+        return _Columns(label, ids, features, text, categorical, names.categorical)
 
 
 def _dataset(
@@ -418,13 +482,25 @@ def _dataset(
     )
     X = table.rows()
     del table
+    names, encoding = scan.feature_names, None
+    if scan.categorical:
+        X, names, encoding = one_hot_table(
+            X,
+            scan.feature_names,
+            {column.name: column.cells for column in scan.categorical},
+            columns.request,
+            missing=set(missing_values),
+            where=scan.categorical[0].where,
+            source=str(path),
+        )
     dataset = Dataset(
         X=X,
         y=scan.y,
-        feature_names=scan.feature_names,
+        feature_names=names,
         classes=scan.classes,
         name=name or path.stem,
         ids=scan.ids,
+        categories=encoding,
     )
     return dataset, scan.text
 
@@ -433,13 +509,15 @@ def _dataset(
 class CsvScan:
     """What a pass over a CSV file keeps when its parsed feature rows go elsewhere
     (:func:`scan_csv`): the IDs, the encoded labels and their classes, the column kept as
-    text and the feature columns' names."""
+    text, the feature columns' names and the categorical features' cells (left out of
+    the parsed rows, for :func:`load_csv` to encode once every row is read)."""
 
     ids: np.ndarray | None
     y: np.ndarray | None
     classes: tuple[str, ...] | None
     text: TextColumn | None
     feature_names: tuple[str, ...]
+    categorical: tuple[TextColumn, ...] = ()
 
 
 def scan_csv(
@@ -523,12 +601,19 @@ def _scan(
     labels: list[str] = []
     texts: list[str] = []
     missing = set(missing_values)
+    categorical = list(columns.categorical)
+    numeric = [j for j in columns.features if j not in categorical]
+    category_cells: dict[int, list[str]] = {j: [] for j in categorical}
     for chunk in chunks:
         rows = [cells for _, cells in chunk]
         at = [line for line, _ in chunk]
-        features = _parse_features(
-            path, rows, at, header, columns.features, missing, dtype, decimal
-        )
+        if not lines and columns.request.columns == "auto":  # the first chunk decides
+            categorical += [j for j in numeric if looks_like_text([r[j] for r in rows], missing)]
+            numeric = [j for j in columns.features if j not in categorical]
+            category_cells = {j: [] for j in sorted(categorical)}
+        for j, cells in category_cells.items():
+            cells.extend(r[j] for r in rows)
+        features = _parse_features(path, rows, at, header, numeric, missing, dtype, decimal)
         chunk_ids = [] if columns.ids is None else [r[columns.ids] for r in rows]
         each_chunk(features, chunk_ids)
         lines.extend(at)
@@ -550,7 +635,8 @@ def _scan(
         y, classes = encode_labels(np.array(label_text, dtype=str), task, where)
     text = None if columns.text is None else TextColumn(header[columns.text], texts, where)
     names = tuple(header[j] for j in columns.features)
-    return CsvScan(id_array, y, classes, text, names)
+    encoded = tuple(TextColumn(header[j], cells, where) for j, cells in category_cells.items())
+    return CsvScan(id_array, y, classes, text, names, encoded)
 
 
 def _rows_at_most(path: Path) -> int:
@@ -576,6 +662,9 @@ class _GrowingTable:
     def append(self, part: np.ndarray) -> None:
         """Add the rows of ``part``."""
         end = self.filled + len(part)
+        if not self.filled and part.shape[1:] != self.buffer.shape[1:]:
+            # the categorical columns ("auto": known from the first chunk) are not parsed
+            self.buffer = np.empty((len(self.buffer), *part.shape[1:]), part.dtype)
         if end > len(self.buffer):
             grown = np.empty((max(end, len(self.buffer) * 3 // 2), *part.shape[1:]), part.dtype)
             grown[: self.filled] = self.buffer[: self.filled]
@@ -906,9 +995,10 @@ def _first_unreadable(
             else:
                 what = f"{raw[at]!r} is not a number"
                 hint = (
-                    "feature columns must be numeric: encode categories as numbers first; "
-                    "an ID column is named as one with id_column, a job's [data] or [vfl] "
-                    "id_column; load_csv leaves other columns out with features=[...]"
+                    "a text column is one-hot encoded when declared categorical: load_csv's "
+                    "categorical=[...] (or 'auto'), a job's [data] or [vfl] categorical = "
+                    "[...]; an ID column is named as one with id_column, a job's [data] or "
+                    "[vfl] id_column; load_csv leaves other columns out with features=[...]"
                 )
             return FeatureCellError(
                 f"{path}:{lines[i]}: column {header[j]!r} (column {j + 1}) {what}", kind, hint

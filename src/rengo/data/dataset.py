@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
+from rengo.data.categorical import CategoricalEncoding
 from rengo.data.seeding import Seed, as_generator
 
 
@@ -37,6 +38,10 @@ class Dataset:
     sample_shape
         The shape of one row before flattening (its product must be the column count), or
         None.
+    categories
+        How a loader one-hot encoded the table's categorical columns (``region=north``...;
+        see :mod:`rengo.data.categorical`), or None: pass ``categories.categories`` to
+        :func:`~rengo.data.load_csv` to encode new rows into the same columns.
 
     Raises
     ------
@@ -53,6 +58,7 @@ class Dataset:
     name: str = "dataset"
     ids: np.ndarray | None = None
     sample_shape: tuple[int, ...] | None = field(default=None)
+    categories: CategoricalEncoding | None = None
 
     def __post_init__(self) -> None:
         X = self.X
