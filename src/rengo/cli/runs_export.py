@@ -195,6 +195,8 @@ def export(
     """
     from rengo.tracking.model_export import (
         FORMATS,
+        categorical_encoding,
+        categories_file,
         input_scaling,
         input_scaling_file,
         load_model,
@@ -202,6 +204,7 @@ def export(
         named_parameters,
         target_scaling,
         target_scaling_file,
+        write_categories,
         write_input_scaling,
         write_model,
         write_target_scaling,
@@ -259,6 +262,8 @@ def export(
         predicts = target_scaling(run.config)
         beside = [input_scaling_file(target)] if scaling else []
         beside += [target_scaling_file(target)] if predicts else []
+        encoded = categorical_encoding(run.config)
+        beside += [categories_file(target)] if encoded else []
         refuse_to_replace([target, *beside], overwrite)
         writable_folder(target.parent)
         path = write_model(state, target, format)
@@ -266,6 +271,12 @@ def export(
             f"wrote {path}: the model after round {snapshot.round} of run {run.run_id}, "
             f"{len(state)} tensors ({source})"
         )
+        if encoded is not None:
+            console.print(
+                f"wrote {write_categories(path, encoded)}: the model's text columns were "
+                "one-hot encoded; encode rows to score into the same columns with "
+                'load_csv(NEW.csv, categories=json.load(open(FILE))["categories"])'
+            )
         if scaling is not None:
             console.print(
                 f"wrote {write_input_scaling(path, scaling)}: the model was trained on "

@@ -479,9 +479,10 @@ def vfl_party(
                 with (
                     reading_shown(console, name, str(csv_path), spinner=progress) as read,
                     cells_hinted(
-                        "feature cells must be numbers: encode categories as numbers first; "
-                        "name the ID column with --id-column and the feature columns with "
-                        "--features",
+                        "feature cells must be numbers: encode categories as numbers first, "
+                        "or run the party from a job file that declares its text columns "
+                        "categorical (rengo vfl party --job); name the ID column with "
+                        "--id-column and the feature columns with --features",
                         _LEAVE_MISSING_EMPTY,
                     ),
                 ):
@@ -641,6 +642,7 @@ def _scoring_inputs(
     with their labels (``label``: the column of the party the scores go to) when the file
     has them. A party that brings no rows to scoring (transfer learning's source) needs no
     ``score_csv``."""
+    from rengo.data.categorical import CategoricalEncoding
     from rengo.deploy.kept_model import read_kept_model
     from rengo.deploy.vertical_data import load_scoring_data
     from rengo.vfl.common import PartyData
@@ -671,13 +673,16 @@ def _scoring_inputs(
         )
     mean, scale = kept.prepared.get("mean"), kept.prepared.get("scale")
     classes = kept.prepared.get("classes")
+    encoded = kept.prepared.get("categories")
+    categories = None if encoded is None else CategoricalEncoding.from_json(encoded, str(path))
     scored_by = "label_party" if algorithm is None else algorithm.scored_by
     if kind != scored_by and label is not None:
         role, scored = (r.replace("_", " ") for r in (kind, scored_by))
         raise ConfigError(f"{name} is a {role} of this model: --label is the {scored}'s")
     with cells_hinted(
-        "feature cells must be numbers: encode categories as numbers first, as in the "
-        "table the model was trained on",
+        "feature cells must be numbers, but for the text columns whose categories the "
+        "model file keeps (trained with a job's [vfl] categorical); encode other "
+        "categories as numbers first, as in the table the model was trained on",
         _LEAVE_MISSING_EMPTY,
     ):
         data = load_scoring_data(
@@ -693,6 +698,7 @@ def _scoring_inputs(
             decimal=form.decimal,
             shared_rows_later=True,  # only the rows scoring's PSI shares are held
             say=lambda line: say(console, f"{name}: {line}"),
+            categories=categories,
         )
     return kept.model, kept.origin, data
 
@@ -763,6 +769,9 @@ def _write_model(path: Path, name: str, result: Any, data: Any) -> None:
     }
     if result.is_label_party:
         prepared["classes"] = _plain(data.classes)
+    categories = getattr(data, "categories", None)  # PartyData's; None: no text columns
+    if categories is not None:  # new rows to score are encoded into these columns
+        prepared["categories"] = categories.to_json()
     plan = result.plan
     if isinstance(model, (SecureBoostGuestModel, SecureBoostHostModel)):
         prepared = {"algorithm": plan.algorithm, **prepared}

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
+from rengo.data.categorical import CategoricalEncoding
 from rengo.data.dataset import Dataset, Standardization, train_test_split
 from rengo.data.partition import check_partition, partition
 from rengo.data.seeding import Seed, as_generator
@@ -58,6 +59,9 @@ class FederatedDataset:
     target_scaling
         For a regression target trained standardised: the z-score every table's target
         was put through (a model's predictions are mapped back with it), or None.
+    categories
+        How the table's text columns were one-hot encoded (rows to score are encoded with
+        it: :func:`~rengo.data.load_csv`'s ``categories``), or None.
 
     Raises
     ------
@@ -72,6 +76,7 @@ class FederatedDataset:
     client_tests: dict[str, Dataset] | None = None
     standardization: Standardization | None = None
     target_scaling: TargetScaling | None = None
+    categories: CategoricalEncoding | None = None
 
     def __post_init__(self) -> None:
         if not self.clients:

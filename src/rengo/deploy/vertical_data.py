@@ -18,6 +18,7 @@ import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.data import Dataset
+from rengo.data.categorical import CategoricalEncoding, source_columns
 from rengo.data.csv_table import (
     CsvFormat,
     CsvScan,
@@ -243,6 +244,7 @@ def load_scoring_data(
     decimal: str = ".",
     shared_rows_later: bool = False,
     say: Callable[[str], None] | None = None,
+    categories: CategoricalEncoding | None = None,
 ) -> PartyData:
     """A party's new rows to score with a model it kept (a scoring-only run): the columns
     it trained on, z-scored with its training ``mean`` and ``scale`` when it kept them, and
@@ -277,6 +279,11 @@ def load_scoring_data(
         ``score_later`` reads the shared rows' features, z-scored.
     say
         With ``shared_rows_later``: told a line when the shared rows are read.
+    categories
+        How training one-hot encoded the party's text columns (its model file keeps it):
+        ``features`` then name the one-hot columns (``region=north``), the file holds the
+        text columns, and its rows are read whole and encoded into the same columns (an
+        unseen category as training's policy says).
 
     Returns
     -------
@@ -287,8 +294,9 @@ def load_scoring_data(
     Raises
     ------
     DataError
-        For an unreadable file, a missing column (named), or labels of classes training
-        did not have.
+        For an unreadable file, a missing column (named), labels of classes training
+        did not have, or (``categories``) a text column that does not encode into
+        training's columns or holds an unseen category refused by its policy.
     """
     score_path = Path(score_csv)
     header = csv_header(score_path, delimiter, encoding)
@@ -300,6 +308,7 @@ def load_scoring_data(
     if mean is not None and scale is not None:
         mean, scale = np.asarray(mean, dtype=np.float64), np.asarray(scale, dtype=np.float64)
     trained: tuple[np.ndarray | None, np.ndarray | None] = (mean, scale)
+    later = shared_rows_later and categories is None  # one-hot columns: read whole
     scoring = _scoring_rows(
         score_path,
         id_column,
@@ -307,8 +316,9 @@ def load_scoring_data(
         known,
         task,
         form,
-        (lambda: trained) if shared_rows_later else None,
+        (lambda: trained) if later else None,
         say,
+        categories,
     )
     score_labels = (
         None if known is None else _scoring_labels(scoring.y, scoring.classes, classes, score_path)
@@ -349,6 +359,7 @@ def _scoring_rows(
     form: CsvFormat,
     scaling: Scaling | None,
     say: Callable[[str], None] | None,
+    categories: CategoricalEncoding | None = None,
 ) -> _ScoringRows:
     """A scoring CSV's ``features`` (in that order), IDs and ``label``: read whole
     (``scaling`` None; unscaled), or in two passes, the features of the rows scoring's PSI
@@ -356,6 +367,7 @@ def _scoring_rows(
     :class:`~rengo.vfl.shared_rows.ScoringRowsFile`); either way every cell is checked now,
     with the same messages."""
     if scaling is None:
+        columns = features if categories is None else source_columns(features, categories)
         whole = load_csv(
             path,
             label=label,
@@ -363,10 +375,17 @@ def _scoring_rows(
             encoding=form.encoding,
             decimal=form.decimal,
             id_column=id_column,
-            features=features,
+            features=list(columns),
             missing_values=("",),
             task=task,
+            categories=None if categories is None else categories.categories,
+            unseen="zeros" if categories is None else categories.unseen,
         )
+        if whole.feature_names != tuple(features):  # pragma: no cover - a damaged file
+            raise DataError(
+                f"{path}: encodes into columns {list(whole.feature_names)}, not the "
+                f"model's {features}"
+            )
         assert whole.ids is not None
         return _ScoringRows(PartyTable(whole.ids, whole.X), whole.y, whole.classes, None)
     source = SharedRowsFile(path, id_column, features, form, standardize=False, say=say)

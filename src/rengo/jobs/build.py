@@ -71,6 +71,7 @@ from rengo.jobs.spec import (
     evaluation_options,
 )
 from rengo.tracking.model_export import (
+    CATEGORICAL_ENCODING,
     INPUT_SCALING,
     TARGET_SCALING,
     input_scaling_config,
@@ -115,9 +116,10 @@ class HflJob:
     def run_config(self, entries: Mapping[str, Any]) -> dict[str, Any]:
         """What a run of this job records as its config: ``entries``, the job's settings, what
         it trained on (:data:`~rengo.jobs.data_files.DATA_FILES`, or for a bundled dataset
-        :data:`~rengo.jobs.data_files.BUNDLED_DATA`) and the input scaling the model is
-        trained under (``rengo runs export`` hands it over with the model), on
-        every path that runs the job (``rengo run``, ``rengo coordinator``, the demo)."""
+        :data:`~rengo.jobs.data_files.BUNDLED_DATA`), how its text columns were one-hot
+        encoded and the input scaling the model is trained under (``rengo runs export``
+        hands them over with the model), on every path that runs the job (``rengo run``,
+        ``rengo coordinator``, the demo)."""
         settings = {**entries, JOB_SETTINGS: job_settings(self.spec)}
         if self.data_files:
             settings[DATA_FILES] = dict(self.data_files)
@@ -127,6 +129,8 @@ class HflJob:
         target = self.federation.target_scaling
         if target is not None:
             settings[TARGET_SCALING] = target_scaling_config(target)
+        if self.federation.categories is not None:
+            settings[CATEGORICAL_ENCODING] = self.federation.categories.to_json()
         scaler = self.federation.standardization
         if scaler is None:
             return settings
@@ -161,7 +165,16 @@ def run_observers(spec: JobSpec, *extra: RoundObserver | None) -> list[RoundObse
 JOB_SETTINGS = "job_settings"
 """The run config entry holding the job's settings (:func:`job_settings`)."""
 RECORDED_WHEN_SET = {
-    "data": ("delimiter", "encoding", "decimal"),
+    "data": (
+        "delimiter",
+        "encoding",
+        "decimal",
+        "categorical",
+        "categorical_auto",
+        "unseen_category",
+        "max_categories",
+        "categories",
+    ),
     "train": ("lr_decay", "optimizer", "momentum", "weight_decay"),
 }
 """Settings added after runs began to record theirs: recorded only when a job sets another
@@ -223,6 +236,7 @@ def load_job_dataset(spec: JobSpec) -> Dataset:
     """
     d = spec.data
     if d.dataset == "csv":
+        request = d.categorical_request(spec.source)
         return load_csv(
             d.path,  # type: ignore[arg-type]
             label=d.label,
@@ -231,6 +245,10 @@ def load_job_dataset(spec: JobSpec) -> Dataset:
             delimiter=d.delimiter,
             encoding=d.encoding,
             decimal=d.decimal,
+            categorical=request.columns,
+            categories=request.categories,
+            unseen=request.unseen,
+            max_categories=request.max_categories,
         )
     if d.dataset == "parquet":
         return load_parquet(d.path, label=d.label, id_column=d.id_column, task=d.task)  # type: ignore[arg-type]
@@ -264,6 +282,12 @@ def build_federation(spec: JobSpec) -> FederatedDataset:
         overflows, naming the file and column.
     """
     dataset = load_job_dataset(spec)
+    fed = _federation(spec, dataset)
+    return fed if dataset.categories is None else replace(fed, categories=dataset.categories)
+
+
+def _federation(spec: JobSpec, dataset: Dataset) -> FederatedDataset:
+    """:func:`build_federation` of the job's whole table ``dataset``."""
     regression = is_regression(spec, dataset)
     if not regression and dataset.num_classes < 2:  # "trained" to accuracy 1, loss 0
         raise ConfigError(

@@ -5,7 +5,11 @@
             path, label, id_column, task (auto | classification | regression), test_size,
             standardize, images, labels (idx files),
             client_test_size (each client's own held-out share, for per-client evaluation),
-            delimiter, encoding, decimal (how a csv table is written: ";", "cp1252", ",")
+            delimiter, encoding, decimal (how a csv table is written: ";", "cp1252", ","),
+            categorical (text columns one-hot encoded), categorical_auto, unseen_category,
+            max_categories
+[data.categories]  column = ["a", "b", ...]: a categorical column's declared categories
+            (every client encodes into the same columns; see rengo.data.categorical)
 [partition] scheme (iid | dirichlet | shards | quantity), num_clients, and the scheme's
             options (alpha, min_size, ...)
 [model]     type (mlp | logistic | linear: least squares, for data.task = "regression"), hidden
@@ -66,6 +70,7 @@ from rengo.core.options import (
     unknown_key_error,
 )
 from rengo.core.roles import validate_party_name
+from rengo.data.categorical import CategoricalColumns
 from rengo.data.partition import partition_options
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.early_stopping import EarlyStopping
@@ -152,6 +157,65 @@ class DataSection:
         "utf-8", "Text encoding of a csv table (cp1252: a Windows spreadsheet's export)."
     )
     decimal: Literal[".", ","] = option(".", "Decimal separator of a csv table's numbers.")
+    categorical: list[str] = option(
+        [], "Text feature columns of a csv table, one-hot encoded (region=north, ...)."
+    )
+    categorical_auto: bool = option(
+        False, "One-hot encode every feature column of a csv table whose cells are text."
+    )
+    unseen_category: Literal["zeros", "error"] = option(
+        "zeros",
+        "A cell outside its column's declared categories: all zeros (counted in a warning) "
+        "or an error.",
+    )
+    max_categories: int = option(
+        50, "Most categories a column may learn (an ID column declared by mistake).", ge=1
+    )
+    categories: dict[str, list[str]] = field(
+        default_factory=dict,
+        metadata={
+            "option": False,
+            "help": "[data.categories] column = [names]: declared categories, in order.",
+        },
+    )
+
+    def categorical_request(self, source: str, section: str = "data") -> CategoricalColumns:
+        """What :func:`~rengo.data.load_csv` is to encode, checked.
+
+        Raises
+        ------
+        ConfigError
+            Naming ``source`` and the keys: both ``categorical`` and ``categorical_auto``,
+            or malformed ``[data.categories]``.
+        """
+        return categorical_request(source, section, self)
+
+
+def categorical_request(
+    source: str, section: str, table: DataSection | VflSection
+) -> CategoricalColumns:
+    """The categorical columns a ``[data]`` or ``[vfl]`` section asks for, checked.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``source`` and ``section``: both ``categorical`` and ``categorical_auto``,
+        or malformed declared categories.
+    """
+    if table.categorical and table.categorical_auto:
+        raise ConfigError(
+            f"{source}: {section}.categorical names columns and {section}.categorical_auto "
+            "takes every text column: give one of them"
+        )
+    columns: list[str] | Literal["auto"] = "auto" if table.categorical_auto else table.categorical
+    declared = table.categories if isinstance(table, DataSection) else {}
+    try:
+        return CategoricalColumns.checked(
+            columns, declared, table.unseen_category, table.max_categories
+        )
+    except ConfigError as exc:
+        where = f"[{section}.categories]" if declared else f"[{section}]"
+        raise ConfigError(f"{source}: {where} {exc}") from None
 
 
 def check_csv_format(source: str, section: str, table: DataSection | VflSection) -> None:
@@ -498,7 +562,7 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
         return vertical
     if "vfl" in raw:
         raise ConfigError(f'{source}: [vfl] needs job.kind = "vfl"')
-    data = parse_section(source, "data", raw.get("data", {}), DataSection)
+    data = _data_section(source, raw.get("data", {}))
     contribution = None
     if "contribution" in raw:  # a regression job's metric defaults to R^2
         target: Output = "values" if data.task == "regression" else "probability"
@@ -657,6 +721,25 @@ def parse_section(source: str, name: str, raw: Any, cls: type[SectionT]) -> Sect
         raise ConfigError(f"{source}: [{name}] must be a table, got {type(raw).__name__}")
     _no_unknown(source, name, raw, {spec.name for spec in option_specs(cls)})
     return options_from_mapping(cls, raw, label=lambda key: f"{name}.{key}", where=f"{source}: ")
+
+
+def _data_section(source: str, raw: Any) -> DataSection:
+    """[data] and its [data.categories] table (column = [names]), both checked."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: [data] must be a table, got {type(raw).__name__}")
+    declared = raw.get("categories", {})
+    if not isinstance(declared, Mapping):
+        raise ConfigError(
+            f"{source}: data.categories must be a table of column = [names] "
+            f'([data.categories] region = ["north", "south"]), got {declared!r}'
+        )
+    section = parse_section(
+        source, "data", {k: v for k, v in raw.items() if k != "categories"}, DataSection
+    )
+    section.categories = {str(k): v for k, v in declared.items()}
+    request = section.categorical_request(source)
+    section.categories = {c: list(names) for c, names in request.categories.items()}
+    return section
 
 
 def _executor_options(source: str, raw: Any) -> dict[str, dict[str, Any]]:
@@ -819,7 +902,16 @@ def ignored_keys(data: DataSection, model: ModelSection) -> dict[str, str]:
         "data.id_column": data.dataset not in ("csv", "parquet") and own_table,
         **{
             f"data.{key}": data.dataset != "csv" and own_table
-            for key in ("delimiter", "encoding", "decimal")
+            for key in (
+                "delimiter",
+                "encoding",
+                "decimal",
+                "categorical",
+                "categorical_auto",
+                "unseen_category",
+                "max_categories",
+                "categories",
+            )
         },
         "data.images": data.dataset != "idx" and own_table,
         "data.labels": data.dataset != "idx" and own_table,

@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from rengo.core.errors import ConfigError, DataError
 from rengo.core.options import options_to_wire
 from rengo.core.roles import COORDINATOR
 from rengo.data import Dataset, Standardization, load_dataset, vertical_split
+from rengo.data.categorical import CategoricalColumns, CategoricalEncoding
 from rengo.data.csv_table import (
     CsvFormat,
     csv_header,
@@ -124,17 +125,29 @@ def _party_header(path: str, vfl: VflSection) -> list[str]:
         raise DataError(f"{exc} (vertical parties read CSV)") from None
 
 
-def _own_table(
-    vfl: VflSection, name: str, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[str, ...] | None, tuple[str, ...]]:
-    """``(ids, X, y, classes, feature names)`` of one party, as it holds them; ``y`` holds
-    class names (``None`` where missing) when the algorithm takes labels by name."""
+@dataclass
+class _OwnTable:
+    """One party's table as it holds it: ``y`` holds class names (``None`` where missing)
+    when the algorithm takes labels by name; ``categories``: how it one-hot encoded its
+    text columns."""
+
+    ids: np.ndarray
+    X: np.ndarray
+    y: np.ndarray | None
+    classes: tuple[str, ...] | None
+    feature_names: tuple[str, ...]
+    categories: CategoricalEncoding | None = None
+
+
+def _own_table(vfl: VflSection, name: str, seed: int) -> _OwnTable:
+    """One party's table, as it holds it (see :class:`_OwnTable`)."""
     is_label_party = name == vfl.label_party
     if vfl.parties:
         if name not in vfl.parties:
             raise ConfigError(f"{name!r} is not one of the job's parties {sorted(vfl.parties)}")
         path = vfl.parties[name]
         header = _party_header(path, vfl)
+        encode = party_categorical(vfl, header)
         if not is_label_party and labels_by_name(vfl) and vfl.label in header:
             # a feature party's own few labels, blank where it has none: read by name, in
             # the same pass as its features (so labels and rows always align)
@@ -147,12 +160,22 @@ def _own_table(
                 delimiter=vfl.delimiter,
                 encoding=vfl.encoding,
                 decimal=vfl.decimal,
+                categorical=encode.columns,
+                unseen=encode.unseen,
+                max_categories=encode.max_categories,
             )
             own = partial_labels(column)
             known = sorted({n for n in own.tolist() if n is not None})
             if table.ids is None:
                 raise DataError(f"{path}: needs the id column {vfl.id_column!r}")
-            return np.asarray(table.ids), table.X, own, tuple(known), tuple(table.feature_names)
+            return _OwnTable(
+                np.asarray(table.ids),
+                table.X,
+                own,
+                tuple(known),
+                tuple(table.feature_names),
+                table.categories,
+            )
         label = vfl.label if is_label_party else None
         if label is None and vfl.label in header:
             _warn_label_named_feature(name, path, vfl.label)
@@ -166,6 +189,9 @@ def _own_table(
             delimiter=vfl.delimiter,
             encoding=vfl.encoding,
             decimal=vfl.decimal,
+            categorical=encode.columns,
+            unseen=encode.unseen,
+            max_categories=encode.max_categories,
         )
         if table.ids is None:
             raise DataError(f"{path}: needs the id column {vfl.id_column!r}")
@@ -173,7 +199,14 @@ def _own_table(
         if y is not None and labels_by_name(vfl):
             assert table.classes is not None
             y = np.asarray(table.classes, dtype=object)[y]
-        return np.asarray(table.ids), table.X, y, table.classes, tuple(table.feature_names)
+        return _OwnTable(
+            np.asarray(table.ids),
+            table.X,
+            y,
+            table.classes,
+            tuple(table.feature_names),
+            table.categories,
+        )
     assert vfl.dataset is not None
     if vfl.spec.scored_by != "label_party":
         raise ConfigError(
@@ -197,7 +230,42 @@ def _own_table(
             f"{vfl.dataset}'s {len(dataset)} rows; lower vfl.drop_fraction"
         )
     y = None if party.y is None else np.asarray(party.y)
-    return np.asarray(party.ids), party.X, y, dataset.classes, tuple(party.feature_names)
+    return _OwnTable(np.asarray(party.ids), party.X, y, dataset.classes, tuple(party.feature_names))
+
+
+def party_categorical(vfl: VflSection, header: Sequence[str]) -> CategoricalColumns:
+    """The categorical columns a party encodes: those of ``vfl.categorical`` its table's
+    ``header`` holds (or, with ``vfl.categorical_auto``, its text columns). A party learns
+    its columns' categories from its own rows alone and sends nothing about them: other
+    parties see only the one-hot columns' numbers, as they would any feature's."""
+    own: Sequence[str] | Literal["auto"] = (
+        "auto" if vfl.categorical_auto else [c for c in vfl.categorical if c in header]
+    )
+    return CategoricalColumns.checked(own, None, vfl.unseen_category, vfl.max_categories)
+
+
+def check_categorical_columns(vfl: VflSection, source: str) -> None:
+    """Refuse a ``vfl.categorical`` column no party's table holds (a simulated job, which
+    reads every party's header; a deployed party knows only its own).
+
+    Raises
+    ------
+    ConfigError
+        Naming the column and each party's file and columns.
+    """
+    if not vfl.categorical:
+        return
+    headers = {name: _party_header(path, vfl) for name, path in vfl.parties.items()}
+    held = {c for header in headers.values() for c in header}
+    absent = [c for c in vfl.categorical if c not in held]
+    if absent:
+        tables = "; ".join(
+            f"{name} ({vfl.parties[name]}): {header}" for name, header in headers.items()
+        )
+        raise ConfigError(
+            f"{source}: vfl.categorical names {absent}, which no party's table holds "
+            f"({tables}); fix the column name or leave it out of vfl.categorical"
+        )
 
 
 def _warn_label_named_feature(party: str, path: str, label: str) -> None:
@@ -256,8 +324,11 @@ def party_data(
         leaves the party under 2 rows, or a vfl.test_size that holds out all of them.
     """
     if shared_rows_later and vfl.parties and name in vfl.parties:
-        return _party_data_later(vfl, name, seed, say)
-    ids, x, y, classes, feature_names = _own_table(vfl, name, seed)
+        header = _party_header(vfl.parties[name], vfl)
+        if not party_categorical(vfl, header).wanted:  # one-hot columns need the whole read
+            return _party_data_later(vfl, name, seed, say)
+    own = _own_table(vfl, name, seed)
+    ids, x, y, classes, feature_names = own.ids, own.X, own.y, own.classes, own.feature_names
     _check_label_classes(vfl, name, y, classes)
     test = _training_split(vfl, name, seed, ids)
     mean, scale = column_scaling(x[~test])
@@ -266,7 +337,18 @@ def party_data(
     labels = None if y is None else y[~test]
     score_labels = None if y is None else y[test]
     rule = HeldOutRule(seed, vfl.test_size)
-    return PartyData(train, labels, score, score_labels, classes, feature_names, mean, scale, rule)
+    return PartyData(
+        train,
+        labels,
+        score,
+        score_labels,
+        classes,
+        feature_names,
+        mean,
+        scale,
+        rule,
+        categories=own.categories,
+    )
 
 
 def _check_label_classes(
@@ -407,6 +489,8 @@ def build_vertical_job(spec: JobSpec, *, shared_rows_later: bool = True) -> Vert
     if vfl is None:
         raise ConfigError(f"{spec.source}: not a vertical job")
     later = shared_rows_later and spec.contribution is None
+    if vfl.parties:
+        check_categorical_columns(vfl, spec.source)
     data = {
         name: party_data(vfl, name, spec.job.seed, shared_rows_later=later)
         for name in vfl.party_names

@@ -98,6 +98,22 @@ class VflSection:
         "utf-8", "Text encoding of the parties' tables (cp1252: a Windows spreadsheet's)."
     )
     decimal: Literal[".", ","] = option(".", "Decimal separator of the tables' numbers.")
+    categorical: list[str] = option(
+        [],
+        "Text columns one-hot encoded by the party whose table holds them (region=north, "
+        "...); each party learns its own columns' categories, and none leaves it.",
+    )
+    categorical_auto: bool = option(
+        False, "Each party one-hot encodes every feature column of its table holding text."
+    )
+    unseen_category: Literal["zeros", "error"] = option(
+        "zeros",
+        "A scoring cell outside its column's categories: all zeros (counted in a warning) "
+        "or an error.",
+    )
+    max_categories: int = option(
+        50, "Most categories a column may learn (an ID column declared by mistake).", ge=1
+    )
 
     def __post_init__(self) -> None:
         if self.options is None:
@@ -205,7 +221,18 @@ def ignored_vfl_keys(vfl: VflSection) -> dict[str, str]:
         "drop_fraction": bool(vfl.parties) and "[vfl.parties]",
         "label": bool(vfl.dataset) and bundled,
         "id_column": bool(vfl.dataset) and bundled,
-        **{key: bool(vfl.dataset) and bundled for key in ("delimiter", "encoding", "decimal")},
+        **{
+            key: bool(vfl.dataset) and bundled
+            for key in (
+                "delimiter",
+                "encoding",
+                "decimal",
+                "categorical",
+                "categorical_auto",
+                "unseen_category",
+                "max_categories",
+            )
+        },
     }
     return {key: why for key, why in unused.items() if why}
 
@@ -227,9 +254,10 @@ def _check(vfl: VflSection, source: str) -> None:
     if vfl.parties and len(vfl.parties) < 2:
         raise ConfigError(f"{source}: a vertical job needs at least two parties")
     if vfl.parties:
-        from rengo.jobs.spec import check_csv_format
+        from rengo.jobs.spec import categorical_request, check_csv_format
 
         check_csv_format(source, "vfl", vfl)
+        categorical_request(source, "vfl", vfl)
 
 
 def parse_vertical_job(raw: Mapping[str, Any], job: JobSection, source: str) -> JobSpec:

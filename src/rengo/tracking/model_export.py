@@ -28,7 +28,7 @@ import numpy as np
 from rengo.core.codec import decode, encode
 from rengo.core.errors import CodecError, ConfigError, DataError
 from rengo.core.install_hint import install_hint
-from rengo.data import Standardization, TargetScaling
+from rengo.data import CategoricalEncoding, Standardization, TargetScaling
 from rengo.tracking.store import RunStore
 
 # SecureBoost's model files are read only by the functions below that need them: every run
@@ -327,6 +327,36 @@ def _write_mean_and_scale(target: Path, mean: Any, scale: Any) -> Path:
     """``target`` as an ``.npz`` of arrays ``mean`` and ``scale``."""
     with target.open("wb") as handle:
         np.savez(handle, mean=np.asarray(mean), scale=np.asarray(scale))
+    return target
+
+
+CATEGORICAL_ENCODING = "categorical_encoding"
+"""The run-config key of how a horizontal job one-hot encoded its text columns
+(:meth:`rengo.data.CategoricalEncoding.to_json`): rows to score are encoded with it."""
+
+
+def categorical_encoding(config: Mapping[str, Any]) -> CategoricalEncoding | None:
+    """A run config's categorical encoding, or None when it has none.
+
+    Raises
+    ------
+    DataError
+        If the recorded value is malformed.
+    """
+    value = config.get(CATEGORICAL_ENCODING)
+    return None if value is None else CategoricalEncoding.from_json(value, "the run's record")
+
+
+def categories_file(model_path: Path) -> Path:
+    """Where a model's categorical encoding goes beside it: ``<model>.categories.json``."""
+    return model_path.with_name(model_path.name + ".categories.json")
+
+
+def write_categories(model_path: Path, encoding: CategoricalEncoding) -> Path:
+    """Write how a model's text columns were one-hot encoded beside the model file, as
+    JSON (``{"unseen": ..., "categories": {column: [names]}}``)."""
+    target = categories_file(model_path)
+    target.write_text(json.dumps(encoding.to_json(), indent=2, ensure_ascii=False) + "\n")
     return target
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.roles import validate_party_name
 from rengo.data import Standardization
+from rengo.data.categorical import CategoricalEncoding
 from rengo.data.dataset import column_scaling
 from rengo.vfl.psi import PSIResult, private_set_intersection, require_nonempty
 
@@ -294,6 +295,10 @@ class PartyData:
     """Likewise for ``score_table``: its features read once scoring's PSI has named the
     rows every party holds, z-scored as the table's would be; ``None``: ``score_table``
     holds them."""
+    categories: CategoricalEncoding | None = None
+    """How the party one-hot encoded its text columns (:mod:`rengo.data.categorical`),
+    kept with its model so that new rows to score are encoded into the same columns; it
+    never leaves the party."""
 
 
 class FeaturesAfterPsi(Protocol):
