@@ -222,10 +222,28 @@ def covered_elsewhere(test: str) -> Snippet:
     return skip
 
 
+def text_columns(block: Block, api: dict[str, Any]) -> None:
+    """The README's text columns: a policies table and new policies (another region order,
+    a region training never saw), encoded into the training columns."""
+    header = "policy_id,age,region,product,claim\n"
+    Path("policies.csv").write_text(
+        header + "p1,30,north,gold,1\np2,41,south,silver,0\np3,52,east,gold,1\n"
+    )
+    new_rows = "policy_id,age,region,product\nn1,33,south,gold\nn2,60,west,silver\n"
+    Path("new_policies.csv").write_text(new_rows)  # no claims yet
+    with pytest.warns(UserWarning, match="'region' is 'west'"):
+        scope = run(block.code, {})
+    train, new = scope["train"], scope["new"]
+    assert new.feature_names == train.feature_names
+    assert train.feature_names[1:4] == ("region=east", "region=north", "region=south")
+    assert new.X[:, 1:4].tolist() == [[0, 0, 1], [0, 0, 0]]
+
+
 SECUREBOOST_TEST = "tests/vfl/secureboost/test_readme_snippets.py"
 
 SNIPPETS: dict[str, Snippet] = {
     "fed = federate(load_digits()": python_api_example,
+    "categories=train.categories.categories": text_columns,
     "TorchClient(MyNet()": torch_client,
     "model = HeteroLogisticRegression(": hetero_lr,
     "model = HeteroSecureBoost(": covered_elsewhere(SECUREBOOST_TEST),
