@@ -4,7 +4,6 @@ column."""
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import warnings
@@ -23,15 +22,13 @@ from rengo.data.categorical import (
     one_hot_names,
     source_columns,
 )
+from rengo.data.csv_export import write_csv
 from rengo.data.csv_table import FeatureCellError
 from rengo.data.labels import MISSING_LABEL_TEXT
 
 
 def _write(path: Path, header: list[str], rows: list[list[object]]) -> Path:
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
+    write_csv(path, header, rows)
     return path
 
 

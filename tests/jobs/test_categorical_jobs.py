@@ -5,7 +5,6 @@ its training columns."""
 
 from __future__ import annotations
 
-import csv
 import json
 import warnings
 from pathlib import Path
@@ -18,6 +17,7 @@ from typer.testing import CliRunner
 from rengo.cli.main import app
 from rengo.core import ConfigError, DataError
 from rengo.data import load_csv
+from rengo.data.csv_export import write_csv
 from rengo.data.csv_table import CsvFormat
 from rengo.jobs import build_vertical_job, load_job, party_data, run_vertical_job
 from rengo.tracking import RunStore
@@ -28,10 +28,7 @@ TIERS = ("goldqx", "silverqx")
 
 
 def _write(path: Path, header: list[str], rows: list[list[object]]) -> Path:
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
+    write_csv(path, header, rows)
     return path
 
 

@@ -55,6 +55,7 @@ from rengo.hfl import (
     strategy_registry,
 )
 from rengo.hfl.privacy_fit import check_privacy_fits
+from rengo.jobs.categorical_keys import CSV_TABLE_KEYS
 from rengo.jobs.data_files import BUNDLED_DATA, DATA_FILES, bundled_data, job_data_files
 from rengo.jobs.numpy_clients import numpy_client_fn
 from rengo.jobs.regression import (
@@ -165,16 +166,7 @@ def run_observers(spec: JobSpec, *extra: RoundObserver | None) -> list[RoundObse
 JOB_SETTINGS = "job_settings"
 """The run config entry holding the job's settings (:func:`job_settings`)."""
 RECORDED_WHEN_SET = {
-    "data": (
-        "delimiter",
-        "encoding",
-        "decimal",
-        "categorical",
-        "categorical_auto",
-        "unseen_category",
-        "max_categories",
-        "categories",
-    ),
+    "data": (*CSV_TABLE_KEYS, "categories"),
     "train": ("lr_decay", "optimizer", "momentum", "weight_decay"),
 }
 """Settings added after runs began to record theirs: recorded only when a job sets another

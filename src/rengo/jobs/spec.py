@@ -83,6 +83,12 @@ from rengo.hfl.strategy.registry import (
     strategy_registry,
 )
 from rengo.hfl.update_compression import UpdateCompression
+from rengo.jobs.categorical_keys import (
+    CSV_TABLE_KEYS,
+    categorical_auto_option,
+    max_categories_option,
+    unseen_category_option,
+)
 from rengo.jobs.contribution import ContributionSettings, check_secagg, parse_contribution
 from rengo.transport.executors import executor_names
 from rengo.transport.straggler import StragglerWait
@@ -160,17 +166,9 @@ class DataSection:
     categorical: list[str] = option(
         [], "Text feature columns of a csv table, one-hot encoded (region=north, ...)."
     )
-    categorical_auto: bool = option(
-        False, "One-hot encode every feature column of a csv table whose cells are text."
-    )
-    unseen_category: Literal["zeros", "error"] = option(
-        "zeros",
-        "A cell outside its column's declared categories: all zeros (counted in a warning) "
-        "or an error.",
-    )
-    max_categories: int = option(
-        50, "Most categories a column may learn (an ID column declared by mistake).", ge=1
-    )
+    categorical_auto: bool = categorical_auto_option("a csv table")
+    unseen_category: Literal["zeros", "error"] = unseen_category_option("A cell")
+    max_categories: int = max_categories_option()
     categories: dict[str, list[str]] = field(
         default_factory=dict,
         metadata={
@@ -902,16 +900,7 @@ def ignored_keys(data: DataSection, model: ModelSection) -> dict[str, str]:
         "data.id_column": data.dataset not in ("csv", "parquet") and own_table,
         **{
             f"data.{key}": data.dataset != "csv" and own_table
-            for key in (
-                "delimiter",
-                "encoding",
-                "decimal",
-                "categorical",
-                "categorical_auto",
-                "unseen_category",
-                "max_categories",
-                "categories",
-            )
+            for key in (*CSV_TABLE_KEYS, "categories")
         },
         "data.images": data.dataset != "idx" and own_table,
         "data.labels": data.dataset != "idx" and own_table,

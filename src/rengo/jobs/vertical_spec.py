@@ -45,6 +45,12 @@ from rengo.core.options import (
     unknown_key_error,
 )
 from rengo.core.roles import validate_party_name
+from rengo.jobs.categorical_keys import (
+    CSV_TABLE_KEYS,
+    categorical_auto_option,
+    max_categories_option,
+    unseen_category_option,
+)
 from rengo.vfl.registry import VerticalAlgorithm, algorithms, get_algorithm
 
 if TYPE_CHECKING:
@@ -103,17 +109,9 @@ class VflSection:
         "Text columns one-hot encoded by the party whose table holds them (region=north, "
         "...); each party learns its own columns' categories, and none leaves it.",
     )
-    categorical_auto: bool = option(
-        False, "Each party one-hot encodes every feature column of its table holding text."
-    )
-    unseen_category: Literal["zeros", "error"] = option(
-        "zeros",
-        "A scoring cell outside its column's categories: all zeros (counted in a warning) "
-        "or an error.",
-    )
-    max_categories: int = option(
-        50, "Most categories a column may learn (an ID column declared by mistake).", ge=1
-    )
+    categorical_auto: bool = categorical_auto_option("each party's table")
+    unseen_category: Literal["zeros", "error"] = unseen_category_option("A scoring cell")
+    max_categories: int = max_categories_option()
 
     def __post_init__(self) -> None:
         if self.options is None:
@@ -221,18 +219,7 @@ def ignored_vfl_keys(vfl: VflSection) -> dict[str, str]:
         "drop_fraction": bool(vfl.parties) and "[vfl.parties]",
         "label": bool(vfl.dataset) and bundled,
         "id_column": bool(vfl.dataset) and bundled,
-        **{
-            key: bool(vfl.dataset) and bundled
-            for key in (
-                "delimiter",
-                "encoding",
-                "decimal",
-                "categorical",
-                "categorical_auto",
-                "unseen_category",
-                "max_categories",
-            )
-        },
+        **{key: bool(vfl.dataset) and bundled for key in CSV_TABLE_KEYS},
     }
     return {key: why for key, why in unused.items() if why}
 
