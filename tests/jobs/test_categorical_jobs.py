@@ -98,7 +98,7 @@ def test_clients_cells_outside_the_declared_categories_follow_the_unseen_policy(
         ('categorical = ["a"]\ncategorical_auto = true', "give one of them"),
         ("[data.categories]\nregion = []", "[data.categories] categories of 'region'"),
         ('categories = "north"', "data.categories must be a table"),
-        ('unseen_category = "drop"', "unseen_category"),
+        ('unseen_category = "drop"', "data.unseen_category = 'drop'; choose one of 'zeros'"),
     ],
 )
 def test_malformed_categorical_keys_are_refused_naming_the_key(
