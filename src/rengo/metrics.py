@@ -1,5 +1,7 @@
-"""Evaluation metrics shared by every area: ROC AUC, the Kolmogorov-Smirnov statistic,
-accuracy and log loss; RMSE, MAE, R^2 and Poisson deviance for regression.
+"""Evaluation metrics shared by every area: ROC AUC, average precision (the area under the
+precision-recall curve), the Kolmogorov-Smirnov statistic, accuracy and log loss, and the
+decision threshold reaching a target recall or precision; RMSE, MAE, R^2 and Poisson
+deviance for regression.
 
 One copy of each, layered above ``data`` and below ``hfl``/``vfl``, so that the vertical
 estimator, the job runner, party valuation and the showcase report the same numbers.
@@ -13,6 +15,7 @@ somebody may be paid by.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -85,6 +88,152 @@ def roc_auc(y_true: Any, score: Any) -> float:
     ranks = rankdata(scores)
     u = float(ranks[labels].sum()) - positives * (positives + 1) / 2
     return u / (positives * negatives)
+
+
+def _precision_recall_points(
+    labels: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision, recall and threshold of predicting 1 where ``score >= threshold``, for
+    every distinct score, highest threshold first (rows of tied scores enter together).
+
+    The counts of scikit-learn's ``_binary_clf_curve``: rows sorted by score, highest first
+    (a stable sort), true positives counted up to the last row of each distinct score."""
+    order = np.argsort(scores, kind="mergesort")[::-1]
+    sorted_scores, sorted_labels = scores[order], labels[order]
+    last_of_each = np.r_[np.flatnonzero(np.diff(sorted_scores)), sorted_labels.size - 1]
+    true_positives = np.cumsum(sorted_labels, dtype=np.float64)[last_of_each]
+    predicted_positive = (last_of_each + 1).astype(np.float64)
+    precision = true_positives / predicted_positive
+    recall = true_positives / true_positives[-1]
+    return precision, recall, sorted_scores[last_of_each]
+
+
+def average_precision(y_true: Any, score: Any) -> float:
+    """Average precision: the precision at each threshold weighted by the recall it adds,
+    ``AP = sum_n (R_n - R_{n-1}) P_n`` over the distinct scores from the highest down (no
+    interpolation; the summary of the precision-recall curve that scikit-learn's
+    ``average_precision_score`` computes, equal to it, tied scores included).
+
+    Under rare positives (fraud, a rare disease) ROC AUC can look good while most flagged
+    rows are false alarms; average precision counts those alarms: a random ranking scores
+    the positive rate, not 0.5.
+
+    Parameters
+    ----------
+    y_true:
+        Labels in {0, 1} (or booleans), one per row.
+    score:
+        Scores, one per row; only their order matters.
+
+    Returns
+    -------
+    float
+        In (0, 1]; higher is better.
+
+    Raises
+    ------
+    DataError
+        As :func:`roc_auc`.
+    """
+    labels, scores = _binary_labels_and_scores(y_true, score, "average_precision")
+    precision, recall, _ = _precision_recall_points(labels, scores)
+    gained = np.diff(np.r_[0.0, recall])
+    return float(np.sum(gained * precision))
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """A decision threshold and what predicting 1 at ``score >= threshold`` gives on the
+    rows it was chosen on.
+
+    Attributes
+    ----------
+    threshold:
+        The score from which a row is predicted positive.
+    precision:
+        The share of rows predicted positive that are positive.
+    recall:
+        The share of positive rows predicted positive.
+    """
+
+    threshold: float
+    precision: float
+    recall: float
+
+
+def _target_share(value: float, what: str) -> float:
+    target = float(value)
+    if not 0.0 < target <= 1.0:
+        raise DataError(f"{what} must lie in (0, 1], got {value!r}")
+    return target
+
+
+def threshold_for_recall(y_true: Any, score: Any, recall: float) -> OperatingPoint:
+    """The highest threshold whose recall reaches ``recall``, with the precision it keeps:
+    the operating point a fraud team asks for ("catch 80% of frauds, with as few false
+    alarms as that allows").
+
+    Parameters
+    ----------
+    y_true:
+        Labels in {0, 1} (or booleans), one per row.
+    score:
+        Scores, one per row.
+    recall:
+        The recall to reach, in (0, 1] (always reachable: the lowest score flags every row).
+
+    Returns
+    -------
+    OperatingPoint
+        The threshold and the precision and recall predicting 1 at ``score >= threshold``
+        gives on these rows (the recall may exceed the target where tied scores enter
+        together).
+
+    Raises
+    ------
+    DataError
+        As :func:`roc_auc`, or a target outside (0, 1].
+    """
+    target = _target_share(recall, "threshold_for_recall: recall")
+    labels, scores = _binary_labels_and_scores(y_true, score, "threshold_for_recall")
+    precision, recalls, thresholds = _precision_recall_points(labels, scores)
+    first = int(np.argmax(recalls >= target - 1e-12))  # recall rises as the threshold falls
+    return OperatingPoint(float(thresholds[first]), float(precision[first]), float(recalls[first]))
+
+
+def threshold_for_precision(y_true: Any, score: Any, precision: float) -> OperatingPoint | None:
+    """The lowest threshold whose precision reaches ``precision``, with the recall it gets:
+    the most positives found while at least that share of the flagged rows are positive
+    ("a reviewer's alerts must be right half of the time").
+
+    Parameters
+    ----------
+    y_true:
+        Labels in {0, 1} (or booleans), one per row.
+    score:
+        Scores, one per row.
+    precision:
+        The precision to keep, in (0, 1].
+
+    Returns
+    -------
+    OperatingPoint or None
+        The threshold and the precision and recall it gives on these rows; ``None`` when no
+        threshold reaches that precision.
+
+    Raises
+    ------
+    DataError
+        As :func:`roc_auc`, or a target outside (0, 1].
+    """
+    target = _target_share(precision, "threshold_for_precision: precision")
+    labels, scores = _binary_labels_and_scores(y_true, score, "threshold_for_precision")
+    precisions, recall, thresholds = _precision_recall_points(labels, scores)
+    reaching = np.flatnonzero(precisions >= target - 1e-12)
+    if not reaching.size:
+        return None
+    last = int(reaching[-1])  # the lowest threshold, so the highest recall, that keeps it
+    return OperatingPoint(float(thresholds[last]), float(precisions[last]), float(recall[last]))
 
 
 def ks_statistic(y_true: Any, score: Any) -> float:
@@ -450,7 +599,9 @@ __all__ = [
     "LOWER_IS_BETTER",
     "REGRESSION_SCORERS",
     "BinaryScorer",
+    "OperatingPoint",
     "accuracy",
+    "average_precision",
     "binary_accuracy",
     "ks_statistic",
     "log_loss",
@@ -463,4 +614,6 @@ __all__ = [
     "r2_score",
     "rmse",
     "roc_auc",
+    "threshold_for_precision",
+    "threshold_for_recall",
 ]

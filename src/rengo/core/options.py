@@ -101,7 +101,10 @@ class OptionSpec:
     ``type`` is ``int``, ``float``, ``bool``, ``str``, ``list`` or ``dict``; a ``list``
     option holds items of ``item_type`` and a ``dict`` option maps strings to ``item_type``.
     ``bounds`` apply to a number, or to every item of a list or dict of numbers; floats are
-    always finite. ``optional`` options also take None (absent in a job file).
+    always finite. ``optional`` options also take None (absent in a job file). ``convert``,
+    when given, turns what a user wrote into the option's value first (a ``str`` option
+    that also takes a table, such as ``class_weight = {0 = 1, 1 = 25}``); its
+    ``ValueError`` is reported as the option's problem.
     """
 
     name: str
@@ -112,6 +115,7 @@ class OptionSpec:
     optional: bool = False
     item_type: builtins.type | None = None
     bounds: Bounds = field(default_factory=Bounds)
+    convert: Callable[[Any], Any] | None = None
 
     @property
     def flag(self) -> str:
@@ -210,6 +214,7 @@ def option_specs(config_type: type) -> tuple[OptionSpec, ...]:
                 optional,
                 item_type,
                 item.metadata.get("bounds", Bounds()),
+                item.metadata.get("convert"),
             )
         )
     return tuple(specs)
@@ -267,6 +272,11 @@ def _scalar(spec: OptionSpec, kind: type, value: Any) -> Any:
 def _coerce(spec: OptionSpec, value: Any) -> Any:
     """``value`` as the option's type (an int is a valid float, numpy scalars count as
     Python ones), within its choices and bounds, else :class:`OptionError`."""
+    if spec.convert is not None:
+        try:
+            value = spec.convert(value)
+        except ValueError as exc:
+            raise OptionError(spec.name, f"= {_shown(value)}: {exc}") from None
     if value is None:
         if spec.optional:
             return None
@@ -316,7 +326,8 @@ def check_options(config: Any) -> None:
     its ``Literal`` choices and within the bounds :func:`option` declared. Without it,
     ``SecureBoostConfig(objective="binary:bce")`` ran as a regression and
     ``CentralDP(clip_at="clients")`` clipped at the coordinator: the fields' branches compare
-    against the choices and take the last one for anything else.
+    against the choices and take the last one for anything else. An option with a
+    ``convert`` (see :func:`option`) is set to its converted value.
 
     Raises
     ------
@@ -328,7 +339,9 @@ def check_options(config: Any) -> None:
     if specs is None:
         specs = _CHECKED_SPECS[kind] = option_specs(kind)
     for spec in specs:
-        _coerce(spec, getattr(config, spec.name))
+        value = _coerce(spec, getattr(config, spec.name))
+        if spec.convert is not None:  # frozen configs too: the value is the option's own
+            object.__setattr__(config, spec.name, value)
 
 
 def names_elsewhere(config_type: type) -> Mapping[str, str]:
@@ -451,13 +464,18 @@ def option(
     gt: float | None = None,
     le: float | None = None,
     lt: float | None = None,
+    convert: Callable[[Any], Any] | None = None,
 ) -> Any:
     """A dataclass field with a default, its help text (shown by ``--help``) and its range.
 
     ``ge``/``gt``/``le``/``lt`` bound a number (or every number of a list or dict option);
-    a list or dict default is copied for every instance.
+    a list or dict default is copied for every instance. ``convert`` turns what a user
+    wrote into the option's value before it is checked (raising ``ValueError`` with the
+    problem), e.g. :func:`rengo.data.class_weights.class_weight_text`.
     """
-    metadata = {"help": help, "bounds": Bounds(ge, gt, le, lt)}
+    metadata: dict[str, Any] = {"help": help, "bounds": Bounds(ge, gt, le, lt)}
+    if convert is not None:
+        metadata["convert"] = convert
     if isinstance(default, (list, dict)):
         template = default
         return field(default_factory=lambda: copy.deepcopy(template), metadata=metadata)

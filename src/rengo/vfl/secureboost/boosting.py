@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from rengo.core.errors import DataError, ProtocolError
+from rengo.data.class_weights import class_weights, weigh_rows
 from rengo.vfl.early_stopping import best_epoch, should_stop, validation_mask
 from rengo.vfl.progress import ProgressFn, TrainingReporter
 from rengo.vfl.secureboost.binning import FeatureBins, fit_bins
@@ -399,6 +400,19 @@ def _warn_of_classes_held_out_only(
         )
 
 
+def _row_weights(
+    name: str, config: SecureBoostConfig, y: np.ndarray, training: np.ndarray, outputs: int
+) -> np.ndarray | None:
+    """Each row's class weight (``config.class_weight``; balanced from the training rows'
+    counts), or None unweighted. Worked out and used at the label party only."""
+    weights = class_weights(y[training], config.class_weight, name, max(outputs, 2))
+    return None if weights is None else weigh_rows(y, weights)
+
+
+def _part(weights: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if weights is None else weights[rows]
+
+
 def boost(
     link: HostLink,
     name: str,
@@ -485,7 +499,8 @@ def boost(
     binned = bins.transform(x)
     outputs = n_outputs(config.objective, y)  # a class may have held-out rows only
     _warn_of_classes_held_out_only(name, config, y, training)
-    start = initial_scores(config.objective, y[training], outputs)
+    weights = _row_weights(name, config, y, training, outputs)
+    start = initial_scores(config.objective, y[training], outputs, _part(weights, training))
     raw = np.tile(start, (len(x), 1))
     trees: list[tuple[TreeNode, ...]] = []
     train_losses: list[float] = []
@@ -509,6 +524,8 @@ def boost(
         started = time.perf_counter()
         active = tree_rows(seed, t, training, config.subsample)
         g, h = gradients(config.objective, y[active], raw[active])
+        if weights is not None:  # the label party's class weights: g and h of the weighted loss
+            g, h = g * weights[active, None], h * weights[active, None]
         if config.objective == "regression":
             require_exact_sums(name, g, len(active), config.precision_bits)
         g_int = quantize(g, config.precision_bits)
@@ -529,9 +546,13 @@ def boost(
         )
         trees.append(nodes)
         raw += config.learning_rate * leaf_table(nodes, outputs)[leaves]
-        train_losses.append(loss(config.objective, y[training], raw[training]))
+        train_losses.append(
+            loss(config.objective, y[training], raw[training], _part(weights, training))
+        )
         if held_out.any():
-            validation_losses.append(loss(config.objective, y[held_out], raw[held_out]))
+            validation_losses.append(
+                loss(config.objective, y[held_out], raw[held_out], _part(weights, held_out))
+            )
         history = validation_losses if held_out.any() else train_losses
         more = t + 1 < config.n_trees and not should_stop(
             history, config.n_iter_no_change, config.tol

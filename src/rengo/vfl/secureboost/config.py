@@ -22,6 +22,7 @@ from rengo.core.options import (
 )
 from rengo.crypto.keys import SUPPORTED_KEY_BITS
 from rengo.crypto.obfuscators import MAX_OBFUSCATOR_PROCESSES, LocalObfuscatorScheme
+from rengo.data.class_weights import CLASS_WEIGHT_HELP, NO_CLASS_WEIGHT, class_weight_text
 
 Objective = Literal["binary", "multiclass", "regression"]
 """``"binary"``: logistic loss on 0/1 labels, predicts P(y = 1); ``"multiclass"``: softmax
@@ -56,6 +57,12 @@ class SecureBoostConfig:
     default, ``"djn-short"`` shorter ones, ``"full"`` for DCR alone, computed by CRT when
     the label party holds the key), in ``obfuscator_processes`` worker processes each (0: in
     their own process). ``key_bits`` below 2048 are for tests and benchmarks only.
+    ``class_weight`` weighs each row's gradient and hessian by its class's weight at the
+    label party (``"balanced"``, or per class as ``"0:1,1:25"`` or ``{0: 1, 1: 25}``; see
+    :mod:`rengo.data.class_weights`), as XGBoost's and scikit-learn's sample weights do:
+    the starting score, the leaf values, ``min_child_weight`` and the losses are then those
+    of the weighted loss. The balanced weights come from the label party's training rows
+    and never leave it (the feature parties see encrypted gradients only).
 
     Raises
     ------
@@ -92,6 +99,7 @@ class SecureBoostConfig:
         le=MAX_OBFUSCATOR_PROCESSES,
     )
     key_bits: int = option(2048, "Paillier key size (512 and 1024: tests only).")
+    class_weight: str = option(NO_CLASS_WEIGHT, CLASS_WEIGHT_HELP, convert=class_weight_text)
     names_elsewhere: ClassVar[Mapping[str, str]] = MappingProxyType(
         {  # FATE 2.x HeteroSecureBoost; see docs/coming-from-fate.md
             "num_trees": "FATE's num_trees is 'n_trees' here",
@@ -136,6 +144,12 @@ class SecureBoostConfig:
             raise OptionError("n_iter_no_change", f"must be >= 0, got {self.n_iter_no_change}")
         if not 8 <= self.precision_bits <= 48:
             raise OptionError("precision_bits", f"must lie in [8, 48], got {self.precision_bits!r}")
+        if self.objective == "regression" and self.class_weight != NO_CLASS_WEIGHT:
+            raise OptionError(
+                "class_weight",
+                f"= {self.class_weight!r} weighs classes, but objective 'regression' has "
+                "none; remove class_weight or train objective='binary' or 'multiclass'",
+            )
 
     def to_wire(self) -> dict[str, Any]:
         """A codec-friendly dict of every field."""

@@ -90,15 +90,20 @@ def n_outputs(objective: Objective, labels: np.ndarray) -> int:
     return 1
 
 
-def initial_scores(objective: Objective, labels: np.ndarray, outputs: int) -> np.ndarray:
+def initial_scores(
+    objective: Objective, labels: np.ndarray, outputs: int, weights: np.ndarray | None = None
+) -> np.ndarray:
     """The constant raw score boosting starts from (one per output): log-odds of the base
-    rate, log class priors, or the mean."""
+    rate, log class priors, or the mean; with row ``weights`` (class weights), of the
+    weighted rate and priors (the best constant model of the weighted loss)."""
     y = np.asarray(labels, dtype=np.float64)
     if objective == "binary":
-        p = float(np.clip(y.mean(), _EPS, 1 - _EPS))
+        p = float(np.clip(np.average(y, weights=weights), _EPS, 1 - _EPS))
         return np.array([np.log(p / (1 - p))])
     if objective == "multiclass":
-        counts = np.bincount(y.astype(np.int64), minlength=outputs).astype(np.float64)
+        counts = np.bincount(y.astype(np.int64), weights=weights, minlength=outputs).astype(
+            np.float64
+        )
         prior = np.clip(counts / counts.sum(), _EPS, 1.0)
         logs = np.log(prior)
         return np.asarray(logs - logs.mean())
@@ -133,15 +138,19 @@ def gradients(
     return (raw[:, 0] - y)[:, None], np.ones((len(y), 1))
 
 
-def loss(objective: Objective, labels: np.ndarray, raw: np.ndarray) -> float:
-    """Mean loss: log loss (binary), cross-entropy (multiclass) or squared error."""
+def loss(
+    objective: Objective, labels: np.ndarray, raw: np.ndarray, weights: np.ndarray | None = None
+) -> float:
+    """Mean loss: log loss (binary), cross-entropy (multiclass) or squared error; with row
+    ``weights`` (class weights), their weighted mean."""
     y = np.asarray(labels, dtype=np.float64)
     if not len(y):
         return float("nan")
     if objective == "binary":
         p = np.clip(link(objective, raw), _EPS, 1 - _EPS)
-        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+        return float(-np.average(y * np.log(p) + (1 - y) * np.log(1 - p), weights=weights))
     if objective == "multiclass":
         p = np.clip(link(objective, raw), _EPS, 1.0)
-        return float(-np.mean(np.log(p[np.arange(len(y)), y.astype(np.int64)])))
+        picked = np.log(p[np.arange(len(y)), y.astype(np.int64)])
+        return float(-np.average(picked, weights=weights))
     return float(np.mean((raw[:, 0] - y) ** 2))
