@@ -236,6 +236,52 @@ def threshold_for_precision(y_true: Any, score: Any, precision: float) -> Operat
     return OperatingPoint(float(thresholds[last]), float(precisions[last]), float(recall[last]))
 
 
+def operating_points(
+    y_true: Any,
+    score: Any,
+    *,
+    recall: float | None = None,
+    precision: float | None = None,
+) -> dict[str, float]:
+    """The operating points a run reports beside its ranking metrics, by metric name.
+
+    For a target ``recall``: ``at_recall_threshold`` (:func:`threshold_for_recall`) with the
+    ``at_recall_precision`` and ``at_recall_recall`` it gets; for a target ``precision``:
+    ``at_precision_threshold`` (:func:`threshold_for_precision`) with its
+    ``at_precision_precision`` and ``at_precision_recall`` (left out when no threshold
+    keeps that precision).
+
+    Parameters
+    ----------
+    y_true, score:
+        As :func:`roc_auc`.
+    recall, precision:
+        The targets, each in (0, 1]; ``None``: not asked for.
+
+    Returns
+    -------
+    dict[str, float]
+        The names above to their values (empty when neither target is given).
+
+    Raises
+    ------
+    DataError
+        As :func:`threshold_for_recall`.
+    """
+    points: dict[str, OperatingPoint | None] = {}
+    if recall is not None:
+        points["at_recall"] = threshold_for_recall(y_true, score, recall)
+    if precision is not None:
+        points["at_precision"] = threshold_for_precision(y_true, score, precision)
+    out: dict[str, float] = {}
+    for prefix, point in points.items():
+        if point is not None:
+            out[f"{prefix}_threshold"] = point.threshold
+            out[f"{prefix}_precision"] = point.precision
+            out[f"{prefix}_recall"] = point.recall
+    return out
+
+
 def ks_statistic(y_true: Any, score: Any) -> float:
     """Kolmogorov-Smirnov statistic: the largest gap between the empirical score
     distribution functions of the two classes, ``max_t |F_1(t) - F_0(t)|`` (the credit-
@@ -610,6 +656,7 @@ __all__ = [
     "neg_log_loss",
     "neg_poisson_deviance",
     "neg_rmse",
+    "operating_points",
     "poisson_deviance",
     "r2_score",
     "rmse",

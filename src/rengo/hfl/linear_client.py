@@ -115,9 +115,14 @@ class LinearRegressionClient(MinibatchSgdClient):
     target_scaling: TargetScaling = field(default=IDENTITY_SCALING)
 
     def loss_grad(
-        self, params: Parameters, X: np.ndarray, y: np.ndarray
+        self,
+        params: Parameters,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
     ) -> tuple[float, Parameters]:
-        """The mean squared error + (l2 / 2) ||w||^2 and its gradient."""
+        """The mean squared error + (l2 / 2) ||w||^2 and its gradient (a regression has no
+        classes to weigh: ``sample_weight`` is never passed)."""
         return squared_loss_grad(params, X, y, self.l2)
 
     def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:

@@ -15,6 +15,7 @@ import numpy as np
 
 from rengo.core.messages import Config, EvaluateResult, FitResult
 from rengo.core.parameters import Parameters
+from rengo.data.class_weights import ClassWeight, sample_weights
 from rengo.hfl.client import Client
 
 
@@ -39,19 +40,40 @@ def softmax_init(num_features: int, num_classes: int) -> Parameters:
 
 
 def softmax_loss_grad(
-    params: Parameters, X: np.ndarray, y: np.ndarray, l2: float
+    params: Parameters,
+    X: np.ndarray,
+    y: np.ndarray,
+    l2: float,
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[float, Parameters]:
-    """Mean cross-entropy + (l2 / 2) ||W||^2 and its gradient."""
+    """Mean cross-entropy + (l2 / 2) ||W||^2 and its gradient; with ``sample_weight`` (each
+    row's class weight, :func:`rengo.data.class_weights.sample_weights`) each row's term
+    counts that many times: ``(1/n) sum_i s_i CE_i``, the form of scikit-learn's
+    ``LogisticRegression(class_weight=...)`` with ``C = 1 / (n l2)``."""
     W, b = params
     logits = X @ W + b
     logits -= logits.max(axis=1, keepdims=True)
     exp = np.exp(logits)
     probs = exp / exp.sum(axis=1, keepdims=True)
     n = X.shape[0]
-    loss = float(-np.log(probs[np.arange(n), y] + 1e-300).mean() + 0.5 * l2 * np.sum(W * W))
+    row_loss = -np.log(probs[np.arange(n), y] + 1e-300)
+    if sample_weight is not None:
+        row_loss = row_loss * sample_weight
+    loss = float(row_loss.mean() + 0.5 * l2 * np.sum(W * W))
     probs[np.arange(n), y] -= 1.0
+    if sample_weight is not None:
+        probs *= sample_weight[:, None]
     probs /= n
     return loss, [X.T @ probs + l2 * W, probs.sum(axis=0)]
+
+
+def softmax_probabilities(params: Parameters, X: np.ndarray) -> np.ndarray:
+    """Class probabilities (rows x classes) of softmax-regression parameters."""
+    W, b = params
+    logits = X @ W + b
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
+    return probabilities
 
 
 def softmax_predict(params: Parameters, X: np.ndarray) -> np.ndarray:
@@ -94,12 +116,30 @@ class MinibatchSgdClient(Client):
 
     def __post_init__(self) -> None:
         super().__init__()
+        self.row_weights: np.ndarray | None = None
+        """Each training row's weight in the loss (None: unweighted; see
+        :class:`LogisticRegressionClient`'s ``class_weight``)."""
 
     def loss_grad(
-        self, params: Parameters, X: np.ndarray, y: np.ndarray
+        self,
+        params: Parameters,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
     ) -> tuple[float, Parameters]:
-        """The mean loss over ``(X, y)`` at ``params`` and its gradient."""
+        """The mean loss over ``(X, y)`` at ``params`` (each row's term times its
+        ``sample_weight``, passed only when the client weighs rows) and its gradient."""
         raise NotImplementedError
+
+    def _batch_weights(self, idx: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        """The batch's row weights; None unweighted, or when a mod changed the batch's
+        rows (a mod that flips labels: weights follow the labels it trains on)."""
+        if self.row_weights is None or len(y) != len(idx):
+            return None
+        if not np.array_equal(y, self.y[idx]):
+            return None
+        weights: np.ndarray = self.row_weights[idx]
+        return weights
 
     def fit(self, parameters: Parameters, config: Config) -> FitResult:
         """Minibatch SGD from ``parameters`` for the configured epochs; metric ``loss`` is
@@ -114,7 +154,11 @@ class MinibatchSgdClient(Client):
         training = self.local_training
         params = [np.array(p, dtype=np.float64) for p in parameters]
         if training.measure_initial_loss:
-            training.initial_loss, _ = self.loss_grad(params, self.X, self.y)
+            training.initial_loss, _ = (
+                self.loss_grad(params, self.X, self.y)
+                if self.row_weights is None
+                else self.loss_grad(params, self.X, self.y, self.row_weights)
+            )
         n = len(self.y)
         size = n if batch in (None, 0) else min(int(batch), n)  # type: ignore[arg-type]
         total_loss, seen = 0.0, 0
@@ -125,7 +169,13 @@ class MinibatchSgdClient(Client):
                 X, y = self.X[idx], self.y[idx]
                 if training.batch_transforms:
                     X, y = training.transform_batch(X, y)
-                loss, grads = self.loss_grad(params, X, y)
+                weights = self._batch_weights(idx, y)
+                # without weights, as before: a subclass's loss_grad may take no weights
+                loss, grads = (
+                    self.loss_grad(params, X, y)
+                    if weights is None
+                    else self.loss_grad(params, X, y, weights)
+                )
                 total_loss += loss * len(y)
                 seen += len(y)
                 if training.corrections:
@@ -150,13 +200,52 @@ class MinibatchSgdClient(Client):
 @dataclass
 class LogisticRegressionClient(MinibatchSgdClient):
     """Softmax regression on local ``(X, y)`` (``y``: class indices 0 .. classes - 1), by
-    :class:`MinibatchSgdClient`'s minibatch SGD; ``batch_size=None`` means full-batch GD."""
+    :class:`MinibatchSgdClient`'s minibatch SGD; ``batch_size=None`` means full-batch GD.
+
+    ``class_weight`` weighs each training row's loss by its class's weight, as
+    scikit-learn's ``LogisticRegression(class_weight=...)`` does: ``"balanced"``
+    (``n / (classes n_k)``) or ``{class: weight}`` (see :mod:`rengo.data.class_weights`).
+    ``"balanced"`` counts **this client's own rows**: the weights never leave it and the
+    coordinator learns no class count (balancing by the federation's counts would need
+    them summed at the coordinator, revealing every client's class counts). A client whose
+    rows are all of one class is then refused: give it explicit weights.
+
+    Parameters
+    ----------
+    X, y, X_test, y_test, lr, local_epochs, batch_size, l2
+        As :class:`MinibatchSgdClient`.
+    class_weight
+        ``None`` (unweighted), ``"balanced"`` or ``{class: weight}``.
+    num_classes
+        The model's classes (default: the largest label + 1, at least 2): the classes a
+        weight may name.
+    name
+        The client, as errors name it.
+
+    Raises
+    ------
+    DataError
+        A weighted class that is not one of the model's, or ``"balanced"`` on one class.
+    """
+
+    class_weight: ClassWeight | str = None
+    num_classes: int | None = None
+    name: str = "client"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.row_weights = sample_weights(self.y, self.class_weight, self.name, self.num_classes)
 
     def loss_grad(
-        self, params: Parameters, X: np.ndarray, y: np.ndarray
+        self,
+        params: Parameters,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
     ) -> tuple[float, Parameters]:
-        """Mean cross-entropy + (l2 / 2) ||W||^2 and its gradient."""
-        return softmax_loss_grad(params, X, y, self.l2)
+        """Mean cross-entropy (weighted by ``sample_weight``) + (l2 / 2) ||W||^2 and its
+        gradient."""
+        return softmax_loss_grad(params, X, y, self.l2, sample_weight)
 
     def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
         """Loss and accuracy on the test split (the training data when there is none)."""

@@ -33,6 +33,7 @@ from rengo.data import (
     load_parquet,
     train_test_split,
 )
+from rengo.data.class_weights import class_weights
 from rengo.data.target_scaling import IDENTITY_SCALING
 from rengo.hfl import (
     Bulyan,
@@ -54,6 +55,7 @@ from rengo.hfl import (
     softmax_predict,
     strategy_registry,
 )
+from rengo.hfl.numpy_client import softmax_probabilities
 from rengo.hfl.privacy_fit import check_privacy_fits
 from rengo.jobs.categorical_keys import CSV_TABLE_KEYS
 from rengo.jobs.data_files import BUNDLED_DATA, DATA_FILES, bundled_data, job_data_files
@@ -71,6 +73,7 @@ from rengo.jobs.spec import (
     TrainSection,
     evaluation_options,
 )
+from rengo.metrics import average_precision, roc_auc
 from rengo.tracking.model_export import (
     CATEGORICAL_ENCODING,
     INPUT_SCALING,
@@ -167,7 +170,7 @@ JOB_SETTINGS = "job_settings"
 """The run config entry holding the job's settings (:func:`job_settings`)."""
 RECORDED_WHEN_SET = {
     "data": (*CSV_TABLE_KEYS, "categories"),
-    "train": ("lr_decay", "optimizer", "momentum", "weight_decay"),
+    "train": ("lr_decay", "optimizer", "momentum", "weight_decay", "class_weight"),
 }
 """Settings added after runs began to record theirs: recorded only when a job sets another
 value than its section's default, so a run recorded before they existed still resumes (and
@@ -684,16 +687,46 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
     return HflJob(spec, fed, client_fn, strategy, init, evaluate, mods, workflow, files)
 
 
+def binary_ranking(y: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+    """The coordinator's ranking metrics of a two-class model on its test rows: AUC and
+    average precision (what rare positives are judged by); empty for more classes, or a
+    test split of one class.
+
+    Parameters
+    ----------
+    y
+        The test rows' class codes.
+    probability
+        ``P(class 1)`` per row, or class probabilities (rows x classes).
+
+    Returns
+    -------
+    dict[str, float]
+        ``auc`` and ``average_precision``, or nothing.
+    """
+    p = np.asarray(probability, dtype=np.float64)
+    if p.ndim == 2:
+        if p.shape[1] != 2:
+            return {}
+        p = p[:, 1]
+    if len(np.unique(y)) != 2:
+        return {}
+    return {"auc": roc_auc(y, p), "average_precision": average_precision(y, p)}
+
+
 def _logistic(
     spec: JobSpec, fed: FederatedDataset, d: int, k: int
 ) -> tuple[ClientFn, Parameters, Callable[[Parameters], tuple[float, Metrics]]]:
-    client_fn = numpy_client_fn(spec, fed, LogisticRegressionClient)
+    client_fn = numpy_client_fn(
+        spec, fed, LogisticRegressionClient, class_weight=spec.train.class_weight, num_classes=k
+    )
 
     def evaluate(params: Parameters) -> tuple[float, Metrics]:
         assert fed.test is not None
         X, y = fed.test.X.astype(np.float64), fed.test.labels()
         loss, _ = softmax_loss_grad(params, X, y, 0.0)
-        return loss, {"accuracy": float(np.mean(softmax_predict(params, X) == y))}
+        metrics = {"accuracy": float(np.mean(softmax_predict(params, X) == y))}
+        return loss, {**metrics, **binary_ranking(y, softmax_probabilities(params, X))}
 
     return client_fn, softmax_init(d, k), evaluate
 
@@ -779,6 +812,12 @@ def _mlp(
         if regression:
             target = scaling or IDENTITY_SCALING
             return TorchRegressionClient(model, loader, test, target_scaling=target, **options)
+        weights = class_weights(
+            fed.clients[cid].labels(), spec.train.class_weight, f"client {cid}", k
+        )
+        if weights is not None:  # from this client's own rows; they never leave it
+            weight = torch.tensor([weights[c] for c in range(k)], dtype=torch.float32)
+            options["loss_fn"] = torch.nn.CrossEntropyLoss(weight=weight)
         return TorchClient(model, loader, test, **options)
 
     eval_model = make_mlp(d, outputs, hidden)  # the coordinator evaluates on the CPU: a forked
@@ -798,6 +837,12 @@ def _mlp(
             )
             return loss, metrics
         loss, acc, _ = evaluate_model(eval_model, test_loader)
-        return loss, {"accuracy": acc}
+        if k != 2:
+            return loss, {"accuracy": acc}
+        assert fed.test is not None
+        with torch.no_grad():
+            logits = eval_model(torch.from_numpy(fed.test.X.astype(np.float32)))
+            probability = torch.softmax(logits, dim=1)[:, 1].numpy().astype(np.float64)
+        return loss, {"accuracy": acc, **binary_ranking(fed.test.labels(), probability)}
 
     return client_fn, init, evaluate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,8 @@ def numpy_client_fn(
         :class:`~rengo.hfl.LogisticRegressionClient` or
         :class:`~rengo.hfl.LinearRegressionClient`.
     **options
-        The class's own keyword fields (``target_scaling``).
+        The class's own keyword fields (``target_scaling``, ``class_weight``); a class
+        with a ``name`` field gets ``"client <cid>"``.
 
     Returns
     -------
@@ -36,10 +38,12 @@ def numpy_client_fn(
         The factory every executor and ``rengo party`` calls.
     """
     lr, epochs, batch = spec.train.lr, spec.train.local_epochs, spec.train.batch_size
+    named = "name" in {f.name for f in fields(client_class)}  # errors name the client
 
     def client_fn(cid: str) -> Client:
         data = fed.client(cid)
         own = fed.client_tests.get(cid) if fed.client_tests else None
+        naming: dict[str, Any] = {"name": f"client {cid}"} if named else {}
         return client_class(
             data.X.astype(np.float64),
             data.labels(),
@@ -49,6 +53,7 @@ def numpy_client_fn(
             local_epochs=epochs,
             batch_size=batch,
             **options,
+            **naming,
         )
 
     return client_fn

@@ -22,6 +22,7 @@ from rengo.core.errors import ConfigError
 from rengo.core.messages import Metrics
 from rengo.core.parameters import Parameters
 from rengo.data import Dataset, FederatedDataset, TargetMoments, TargetScaling
+from rengo.data.class_weights import NO_CLASS_WEIGHT
 from rengo.data.target_scaling import IDENTITY_SCALING
 from rengo.hfl import (
     ClientFn,
@@ -154,14 +155,20 @@ def check_regression_settings(spec: JobSpec) -> None:
     Raises
     ------
     ConfigError
-        For a ``[robust]`` attack that rewrites class labels, or a ``[contribution]``
-        metric of classes (naming the regression metrics).
+        For a ``[robust]`` attack that rewrites class labels, ``train.class_weight``, or a
+        ``[contribution]`` metric of classes (naming the regression metrics).
     """
     if spec.robust is not None and spec.robust.attack in CLASS_ONLY_ATTACKS:
         raise ConfigError(
             f"{spec.source}: robust.attack = {spec.robust.attack!r} rewrites class labels, "
             "and a regression target has none: simulate an attack on the updates "
             "(gaussian, sign_flip, scaled_update) instead"
+        )
+    if spec.train.class_weight != NO_CLASS_WEIGHT:
+        raise ConfigError(
+            f"{spec.source}: train.class_weight = {spec.train.class_weight!r} weighs classes, "
+            "and a regression target has none: remove it (or set data.task = "
+            '"classification" if the label is classes)'
         )
     _check_contribution_metric(spec, regression=True)
 

@@ -71,6 +71,7 @@ from rengo.core.options import (
 )
 from rengo.core.roles import validate_party_name
 from rengo.data.categorical import CategoricalColumns
+from rengo.data.class_weights import CLASS_WEIGHT_HELP, NO_CLASS_WEIGHT, class_weight_text
 from rengo.data.partition import partition_options
 from rengo.hfl.checkpoints import CheckpointRetention
 from rengo.hfl.early_stopping import EarlyStopping
@@ -277,6 +278,12 @@ class TrainSection:
     )
     momentum: float = option(0.0, "SGD's momentum (mlp; 0: none).", ge=0, lt=1)
     weight_decay: float = option(0.0, "The optimiser's L2 weight decay (mlp).", ge=0, le=1)
+
+    class_weight: str = option(
+        NO_CLASS_WEIGHT,
+        CLASS_WEIGHT_HELP + " Balanced counts each client's own rows (private).",
+        convert=class_weight_text,
+    )
 
     def check(self, source: str, model_type: str) -> None:
         """Refuse optimiser settings the model cannot train with: momentum with Adam (whose

@@ -38,8 +38,16 @@ from rengo.data.labels import class_list
 from rengo.jobs.build import JOB_SETTINGS, job_settings
 from rengo.jobs.data_files import job_data_files
 from rengo.jobs.spec import JobSpec
-from rengo.jobs.vertical_spec import VflSection
-from rengo.metrics import ks_statistic, mae, r2_score, rmse, roc_auc
+from rengo.jobs.vertical_spec import OperatingTargets, VflSection
+from rengo.metrics import (
+    average_precision,
+    ks_statistic,
+    mae,
+    operating_points,
+    r2_score,
+    rmse,
+    roc_auc,
+)
 from rengo.tracking.model_export import secureboost_blob, vertical_parts_blob
 from rengo.tracking.resume_settings import DATA_FILES
 from rengo.tracking.run import open_run
@@ -611,12 +619,27 @@ def truth_codes(truth: np.ndarray, model: Any) -> np.ndarray:
     return np.array([index[str(v)] for v in values.tolist()], dtype=np.int64)
 
 
-def evaluate(output: str, truth: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
+def evaluate(
+    output: str,
+    truth: np.ndarray,
+    predictions: np.ndarray,
+    targets: OperatingTargets | None = None,
+) -> dict[str, float]:
     """The held-out metrics for an algorithm's kind of prediction (see
-    :data:`rengo.vfl.registry.Output`): AUC and KS for binary probabilities, accuracy for
-    classes and class probabilities, RMSE, MAE and R^2 for values."""
+    :data:`rengo.vfl.registry.Output`): AUC, KS and average precision for binary
+    probabilities, with the operating points of ``targets`` (see
+    :func:`rengo.metrics.operating_points`), accuracy for classes and class probabilities,
+    RMSE, MAE and R^2 for values."""
     if output == "probability":
-        return {"auc": roc_auc(truth, predictions), "ks": ks_statistic(truth, predictions)}
+        wanted = targets or OperatingTargets()
+        return {
+            "auc": roc_auc(truth, predictions),
+            "ks": ks_statistic(truth, predictions),
+            "average_precision": average_precision(truth, predictions),
+            **operating_points(
+                truth, predictions, recall=wanted.recall, precision=wanted.precision
+            ),
+        }
     if output == "probabilities":
         return {"accuracy": float(np.mean(np.argmax(predictions, axis=1) == truth))}
     if output == "classes":
@@ -629,7 +652,11 @@ def evaluate(output: str, truth: np.ndarray, predictions: np.ndarray) -> dict[st
 
 
 def evaluate_known(
-    output: str, truth: np.ndarray, predictions: np.ndarray, model: Any
+    output: str,
+    truth: np.ndarray,
+    predictions: np.ndarray,
+    model: Any,
+    targets: OperatingTargets | None = None,
 ) -> dict[str, float]:
     """:func:`evaluate` on the rows whose true label is known (labels passed by name may be
     ``None``), with names turned into the scoring model's class codes.
@@ -642,7 +669,9 @@ def evaluate_known(
     known = np.array([t is not None for t in truth.tolist()], dtype=bool)
     if not known.any():
         raise DataError("none of the scored rows has a known label to evaluate with")
-    return evaluate(output, truth_codes(truth[known], model), np.asarray(predictions)[known])
+    return evaluate(
+        output, truth_codes(truth[known], model), np.asarray(predictions)[known], targets
+    )
 
 
 def held_out_metrics(
@@ -651,6 +680,7 @@ def held_out_metrics(
     truth: np.ndarray,
     predictions: np.ndarray,
     model: Any,
+    targets: OperatingTargets | None = None,
 ) -> dict[str, float]:
     """The metrics a run reports on its scored rows, the same in simulation (``rengo run``)
     and deployed (``rengo vfl party``): the algorithm's own (Poisson regression: the mean
@@ -668,6 +698,9 @@ def held_out_metrics(
         The predictions, one per scored row.
     model
         The scoring party's model (its classes).
+    targets
+        The recall and precision to report operating points for (binary probabilities;
+        the job's ``[vfl] target_recall`` and ``target_precision``).
 
     Returns
     -------
@@ -683,7 +716,7 @@ def held_out_metrics(
     try:
         if spec.metrics is not None:
             return spec.metrics(truth, predictions)
-        return evaluate_known(spec.output_of(config), truth, predictions, model)
+        return evaluate_known(spec.output_of(config), truth, predictions, model, targets)
     except DataError as exc:
         raise DataError(
             f"cannot evaluate the {len(truth)} scored rows ({exc}): they are the held-out "
@@ -738,7 +771,12 @@ def run_vertical_job(
         truth_by_id = dict(zip(scored_ids, job.test_labels, strict=True))
         truth = np.array([truth_by_id[str(i)] for i in ids], dtype=job.test_labels.dtype)
         metrics = held_out_metrics(
-            vfl.spec, vfl.options, truth, predictions, job.model.models_[scored]
+            vfl.spec,
+            vfl.options,
+            truth,
+            predictions,
+            job.model.models_[scored],
+            OperatingTargets(vfl.target_recall, vfl.target_precision),
         )
         label_model = job.model.models_[vfl.label_party]
         result: dict[str, Any] = {

@@ -59,6 +59,15 @@ if TYPE_CHECKING:
 DEFAULT_ALGORITHM = "hetero_lr"
 
 
+@dataclass(frozen=True)
+class OperatingTargets:
+    """The recall and precision a binary model's evaluation reports operating points for
+    (see :func:`rengo.metrics.operating_points`); ``None``: not asked for."""
+
+    recall: float | None = None
+    precision: float | None = None
+
+
 @dataclass
 class VflSection:
     """A vertical job: the parties' tables, the label, the held-out share and the algorithm.
@@ -112,6 +121,20 @@ class VflSection:
     categorical_auto: bool = categorical_auto_option("each party's table")
     unseen_category: Literal["zeros", "error"] = unseen_category_option("A scoring cell")
     max_categories: int = max_categories_option()
+    target_recall: float | None = option(
+        None,
+        "Binary models: also report the highest threshold reaching this recall on the "
+        "held-out rows, with its precision (at_recall_*).",
+        gt=0,
+        le=1,
+    )
+    target_precision: float | None = option(
+        None,
+        "Binary models: also report the lowest threshold keeping this precision on the "
+        "held-out rows, with its recall (at_precision_*).",
+        gt=0,
+        le=1,
+    )
 
     def __post_init__(self) -> None:
         if self.options is None:
@@ -240,6 +263,13 @@ def _check(vfl: VflSection, source: str) -> None:
         )
     if vfl.parties and len(vfl.parties) < 2:
         raise ConfigError(f"{source}: a vertical job needs at least two parties")
+    asked = [k for k in ("target_recall", "target_precision") if getattr(vfl, k) is not None]
+    output = vfl.spec.output_of(vfl.options)
+    if asked and output != "probability":
+        raise ConfigError(
+            f"{source}: vfl.{asked[0]} picks a threshold on a binary model's probability, "
+            f"but {vfl.algorithm} here predicts {output}; remove it (or train a binary model)"
+        )
     if vfl.parties:
         from rengo.jobs.spec import categorical_request, check_csv_format
 
