@@ -32,6 +32,9 @@ ClassWeight = Literal["balanced"] | Mapping[int, float] | None
 NO_CLASS_WEIGHT = "none"
 """The text of "no class weights" (the options' default)."""
 
+BALANCED = "balanced"
+"""The text of weights balancing the classes' counts."""
+
 CLASS_WEIGHT_HELP = (
     "Class weights of the loss: none, balanced (n / (classes * n_class)) or per class as "
     "'0:1,1:25' (a table {0 = 1, 1 = 25} in a job file)."
@@ -92,8 +95,9 @@ def class_weight_text(value: Any) -> str:
         return NO_CLASS_WEIGHT
     if isinstance(value, str):
         text = value.strip()
-        if text.lower() in (NO_CLASS_WEIGHT, "balanced"):
-            return text.lower()
+        for named in (NO_CLASS_WEIGHT, BALANCED):
+            if text.lower() == named:
+                return named
         pairs: dict[Any, Any] = {}
         for part in text.split(","):
             key, colon, weight = part.partition(":")
@@ -103,7 +107,8 @@ def class_weight_text(value: Any) -> str:
                     "as '0:1,1:25'"
                 )
             pairs[key] = weight
-        return class_weight_text(pairs)
+        canonical = class_weight_text(pairs)
+        return value if value == canonical else canonical  # scikit-learn's clone: the same
     if isinstance(value, Mapping):
         if not value:
             return NO_CLASS_WEIGHT
@@ -131,7 +136,7 @@ def parse_class_weight(text: str) -> ClassWeight:
     canonical = class_weight_text(text)
     if canonical == NO_CLASS_WEIGHT:
         return None
-    if canonical == "balanced":
+    if canonical == BALANCED:
         return "balanced"
     pairs = (part.split(":") for part in canonical.split(","))
     return {int(code): float(weight) for code, weight in pairs}
@@ -228,6 +233,7 @@ def weigh_rows(labels: Any, weights: Mapping[int, float]) -> np.ndarray:
 
 
 __all__ = [
+    "BALANCED",
     "CLASS_WEIGHT_HELP",
     "NO_CLASS_WEIGHT",
     "ClassWeight",

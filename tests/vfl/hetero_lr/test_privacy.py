@@ -1,5 +1,6 @@
 """What crosses the bus in hetero LR: no features, labels or IDs, and only masked decryptions
-(with Adam and with the Newton-CG option, whose extra rounds are checked the same way)."""
+(with Adam, with the Newton-CG option, whose extra rounds are checked the same way, and with
+balanced class weights, which never leave the label party)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from rengo.vfl.hetero_lr import roles as hetero_lr_roles
 ROWS = 90
 
 
-@pytest.fixture(scope="module", params=["adam", "newton"])
+@pytest.fixture(scope="module", params=["adam", "newton", "balanced"])
 def run(request: pytest.FixtureRequest) -> dict[str, Any]:
     """Train and score with every decryption and every mask recorded."""
     x, y = load_breast_cancer(return_X_y=True)
@@ -70,7 +71,8 @@ def run(request: pytest.FixtureRequest) -> dict[str, Any]:
             l2=0.01,
             seed=3,
             key_seed=8,
-            optimizer=request.param,
+            optimizer="adam" if request.param == "balanced" else request.param,
+            class_weight="balanced" if request.param == "balanced" else None,
         )
         model.fit(data, label_party="card", y=labels)
         scored_ids, _ = model.predict_scores(data)
@@ -217,3 +219,27 @@ def test_newton_rounds_send_only_ciphertexts_from_hosts_and_two_scalars_to_them(
             assert all(isinstance(v, EncryptedArray) for v in flat), entry.key
         elif entry.sender == "card" and entry.receiver != "coordinator":
             assert isinstance(payload, float), entry.key
+
+
+def test_class_weights_never_leave_the_label_party(run: dict[str, Any]) -> None:
+    """Balanced weights are counts of the label party's labels: no message carries them (or
+    any row's weight) in clear; the hosts get them only as ciphertexts."""
+    if run["optimizer"] != "balanced":
+        return
+    labels = run["labels"]
+    rate = labels.mean()
+    weights = [1 / (2 * rate), 1 / (2 * (1 - rate))]
+    quantised = [np.rint(w * 2**16) / 2**16 for w in weights]
+    wire = b"".join(e.payload for e in run["entries"])
+    plain = np.concatenate([a for e in run["entries"] for a in plain_arrays(decoded(e))])
+    for weight in [*weights, *quantised]:
+        assert np.float64(weight).tobytes() not in wire
+        assert np.float32(weight).tobytes() not in wire
+        assert not np.isclose(plain, weight, rtol=1e-6, atol=0).any()
+        fixed = int(np.rint(weight * 2**16))
+        assert fixed.to_bytes(8, "little", signed=True) not in wire
+    row_weights = [
+        e for e in run["model"].transcript_ if e.key.endswith("row-weights")
+    ]  # Enc(s) once to each host, for their weighted loss terms
+    assert {e.receiver for e in row_weights} == {"bank", "telco"}
+    assert all(isinstance(decoded(e), EncryptedArray) for e in row_weights)

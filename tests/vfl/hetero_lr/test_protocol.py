@@ -58,9 +58,14 @@ def _run(parts: list[np.ndarray], y: np.ndarray, config: HeteroLRConfig) -> dict
 
 
 def _plaintext_reference(
-    parts: list[np.ndarray], y: np.ndarray, config: HeteroLRConfig
+    parts: list[np.ndarray],
+    y: np.ndarray,
+    config: HeteroLRConfig,
+    row_weights: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray], list[float]]:
-    """The same training on the joined plaintext data, block by block."""
+    """The same training on the joined plaintext data, block by block (each row's loss
+    and residual times its ``row_weights``, when given)."""
+    s = np.ones(len(y)) if row_weights is None else row_weights
     blocks = [np.hstack([parts[0], np.ones((len(y), 1))]), *parts[1:]]
     weights = [np.zeros(b.shape[1]) for b in blocks]
     states = [init_optimizer(b.shape[1]) for b in blocks]
@@ -73,8 +78,8 @@ def _plaintext_reference(
         total = 0.0
         for rows in batch_order(SEED, epoch, len(y), config.batch_size, whole=True):
             u = sum(b[rows] @ w for b, w in zip(blocks, weights, strict=True))
-            total += float(np.sum((0.5 - y[rows]) * u + 0.125 * u * u))
-            d = taylor_residual(u, y[rows])
+            total += float(np.sum(s[rows] * ((0.5 - y[rows]) * u + 0.125 * u * u)))
+            d = s[rows] * taylor_residual(u, y[rows])
             lr = learning_rate(config.learning_rate, config.lr_schedule, epoch)
             for k, block in enumerate(blocks):
                 grad = block[rows].T @ d / len(rows) + config.l2 * weights[k] * penalties[k]
@@ -113,6 +118,40 @@ def test_encrypted_training_matches_plaintext_taylor_sgd(hosts: int, source: str
     batches = len(batch_order(SEED, 0, len(y), 50, whole=True))
     features = sum(p.shape[1] for p in parts) + 1
     assert results["coordinator"].decrypted_values == 3 * batches * (features + 1)
+
+
+@pytest.mark.parametrize(("hosts", "source"), [(1, "local"), (2, "local"), (2, "coordinator")])
+def test_class_weighted_training_matches_the_plaintext_weighted_taylor_sgd(
+    hosts: int, source: str
+) -> None:
+    """Each row's encrypted residual and loss terms (the hosts' squares and cross terms
+    included) are weighted by its class's weight, exactly as in plaintext."""
+    parts, y = _data()
+    parts = parts[: hosts + 1]
+    config = HeteroLRConfig(
+        epochs=3,
+        batch_size=50,
+        learning_rate=0.3,
+        l2=0.05,
+        tol=0.0,
+        optimizer="sgd",
+        lr_schedule="inverse_sqrt",
+        feature_precision_bits=32,
+        obfuscator_source=source,
+        class_weight={0: 2.5, 1: 0.75},
+    )
+    results = _run(parts, y, config)
+    s = np.where(y == 1, 0.75, 2.5)
+    weights, losses = _plaintext_reference(parts, y, config, s)
+    guest = results["guest"]
+    np.testing.assert_allclose(guest.weights, weights[0][:-1], atol=1e-7)
+    # the intercept moves to the expansion at the weighted base rate
+    assert guest.intercept == pytest.approx(weights[0][-1] + base_rate_shift(y, s), abs=1e-7)
+    for k in range(1, hosts + 1):
+        np.testing.assert_allclose(results[f"host{k}"].weights, weights[k], atol=1e-7)
+    np.testing.assert_allclose(guest.losses, losses, atol=1e-6)
+    unweighted, _ = _plaintext_reference(parts, y, config)
+    assert not np.allclose(unweighted[0], weights[0], atol=1e-3)
 
 
 def test_adam_training_matches_plaintext_reference() -> None:

@@ -31,3 +31,4 @@ class HeteroLinearConfig(LinearModelConfig):
     """
 
     what: ClassVar[str] = "hetero linear regression config"
+    classifies: ClassVar[bool] = False

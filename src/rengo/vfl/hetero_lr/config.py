@@ -23,6 +23,7 @@ from rengo.core.options import (
 from rengo.crypto.dealing import ObfuscatorSource
 from rengo.crypto.keys import SUPPORTED_KEY_BITS
 from rengo.crypto.obfuscators import MAX_OBFUSCATOR_PROCESSES, LocalObfuscatorScheme
+from rengo.data.class_weights import CLASS_WEIGHT_HELP, NO_CLASS_WEIGHT, class_weight_text
 from rengo.vfl.hetero_lr.math import OptimizerName, Schedule
 
 PredictMode = Literal["encrypted", "plain"]
@@ -78,7 +79,8 @@ class LinearModelConfig:
     several times slower. ``obfuscator_processes`` runs each party's obfuscator making in that many
     worker processes (0: in the party's own process). ``predict_mode`` picks how scores are gathered
     (see :mod:`rengo.vfl.hetero_lr.predict`). ``key_bits`` below 2048 are for tests and
-    benchmarks only.
+    benchmarks only. ``class_weight`` (hetero LR only, see :class:`HeteroLRConfig`) weighs
+    each row's loss by its class's weight.
 
     Raises
     ------
@@ -127,7 +129,13 @@ class LinearModelConfig:
         "encrypted", "Scoring: encrypted (default) or plain (FATE's way; reveals partials)."
     )
     key_bits: int = option(2048, "Paillier key size (512 and 1024: tests only).")
+    class_weight: str = option(
+        NO_CLASS_WEIGHT,
+        CLASS_WEIGHT_HELP + " Hetero LR only; weighs each row's residual at the label party.",
+        convert=class_weight_text,
+    )
     what: ClassVar[str] = "hetero linear model config"  # how errors name it
+    classifies: ClassVar[bool] = True  # whether class_weight applies (regressions: no)
     names_elsewhere: ClassVar[Mapping[str, str]] = MappingProxyType(
         {  # FATE 2.x CoordinatedLR / CoordinatedLinR; see docs/coming-from-fate.md
             "max_iter": "FATE's max_iter is 'epochs' here (the most epochs: training stops "
@@ -186,6 +194,18 @@ class LinearModelConfig:
             raise OptionError("residual_precision_bits", "must lie in [8, 64]")
         if not 4 <= self.feature_precision_bits <= 40:
             raise OptionError("feature_precision_bits", "must lie in [4, 40]")
+        if self.class_weight != NO_CLASS_WEIGHT and not self.classifies:
+            raise OptionError(
+                "class_weight",
+                f"= {self.class_weight!r} weighs classes, and a {self.what.removesuffix(' config')}"
+                " has none; remove class_weight (or train hetero_lr for 0/1 labels)",
+            )
+        if self.class_weight != NO_CLASS_WEIGHT and self.optimizer == "newton":
+            raise OptionError(
+                "class_weight",
+                f"= {self.class_weight!r} is not trained by optimizer='newton' (its curvature "
+                "rounds are unweighted); use optimizer='adam' or 'auto' (Adam when weighted)",
+            )
 
     def to_wire(self) -> dict[str, Any]:
         """A codec-friendly dict of every field."""
@@ -221,6 +241,17 @@ class HeteroLRConfig(LinearModelConfig):
     each party makes its own (see :class:`LinearModelConfig`). ``predict_mode`` picks how
     scores are gathered (see :mod:`rengo.vfl.hetero_lr.predict`). ``key_bits`` below 2048
     are for tests and benchmarks only.
+
+    ``class_weight`` (``"balanced"``, or per class as ``"0:1,1:25"`` or ``{0: 1, 1: 25}``;
+    see :mod:`rengo.data.class_weights`) weighs each row's Taylor loss by its class's
+    weight, as scikit-learn's ``LogisticRegression(class_weight=...)`` weighs its loss: the
+    label party multiplies each row's encrypted residual by its weight (fixed point, 16
+    fractional bits), weighs its loss terms and recentres the intercept at the weighted
+    base rate. With ``compute_loss`` it sends each host its weights encrypted once (the
+    hosts weigh their squared terms under encryption). Balanced weights come from the label
+    party's own labels; no other role sees a weight or a class count in clear (the setting
+    itself, like every option, is in the plan every role gets). ``optimizer="auto"`` then
+    trains with Adam (Newton-CG's curvature rounds are unweighted; ``"newton"`` is refused).
 
     Raises
     ------

@@ -87,7 +87,7 @@ def taylor_loss(u: np.ndarray, y: np.ndarray) -> float:
     return float(LOG2 + np.mean((0.5 - y) * u + 0.125 * u * u))
 
 
-def base_rate_shift(y: np.ndarray) -> float:
+def base_rate_shift(y: np.ndarray, weights: np.ndarray | None = None) -> float:
     """What the label party adds to the intercept trained on the Taylor loss at ``u = 0``
     to make it the model of the logistic loss's quadratic bound at the base-rate logit.
 
@@ -103,13 +103,16 @@ def base_rate_shift(y: np.ndarray) -> float:
     ----------
     y
         The label party's 0/1 training labels (both classes present).
+    weights
+        Each row's class weight (None: unweighted): ``r`` is then the weighted rate
+        ``sum s y / sum s``, the best constant of the weighted loss (1/2 when balanced).
 
     Returns
     -------
     float
         ``-delta = u0 - 4 r + 2``.
     """
-    rate = float(np.mean(y))
+    rate = float(np.average(y, weights=weights))
     return float(np.log(rate / (1.0 - rate)) - 4.0 * rate + 2.0)
 
 

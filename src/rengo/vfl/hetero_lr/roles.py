@@ -77,10 +77,21 @@ from rengo.crypto.randomness import random_source
 from rengo.transport.channel import Channel
 from rengo.vfl.checkpoints import EpochCheckpoints
 from rengo.vfl.common import batch_order, batch_sizes
+from rengo.vfl.hetero_lr.class_weighting import (
+    ROW_WEIGHTS,
+    WEIGHT_BITS,
+    encrypted_row_weights,
+    guest_weighting,
+    host_weighted_partial,
+    host_weighted_square,
+    weighted,
+    weighted_residual,
+)
 from rengo.vfl.hetero_lr.config import LinearModelConfig
 from rengo.vfl.hetero_lr.exposure import require_no_residual_exposure
 from rengo.vfl.hetero_lr.math import (
     adaptive_lr_scale,
+    base_rate_shift,
     column_scales,
     learning_rate,
     optimizer_step,
@@ -612,12 +623,12 @@ class GuestSteps:
 class HostSteps:
     """What one coordinated linear model's feature party does its own way in the epochs
     every such model shares (:func:`host_epochs`): what it sends from its partial predictor
-    ``u_k`` (``forward(step, u)``), the exponent of the ``Enc(d)`` it gets back, its weight
-    step (``update``), an encrypted L2 term added to its encrypted gradient where the
-    residual carries a factor only the guest knows (``penalty(weights, rows)``) and its
-    Newton-CG memory to checkpoint (``cg``)."""
+    ``u_k`` of the batch's ``rows`` (``forward(step, u, rows)``), the exponent of the
+    ``Enc(d)`` it gets back, its weight step (``update``), an encrypted L2 term added to
+    its encrypted gradient where the residual carries a factor only the guest knows
+    (``penalty(weights, rows)``) and its Newton-CG memory to checkpoint (``cg``)."""
 
-    forward: Callable[[Channel, np.ndarray], None]
+    forward: Callable[[Channel, np.ndarray, np.ndarray], None]
     d_exponent: int
     update: WeightStep
     penalty: Callable[[np.ndarray, int], EncryptedArray] | None = None
@@ -792,7 +803,7 @@ def host_epochs(
         ):
             step = this_epoch.scope(batch=batch)
             xb = x[rows]
-            steps.forward(step, xb @ weights)
+            steps.forward(step, xb @ weights, rows)
             upcoming = next_batch_size(sizes, epoch, batch, last_epoch)
             if upcoming:  # the next batch's obfuscators, made while the guest works
                 pool.fill(run.obfuscators(upcoming))
@@ -951,12 +962,19 @@ def hetero_lr_guest(
     hlr, public, x, y, fill = open_guest_training(
         channel, features, labels, objective.labels, config, coordinator
     )
+    weighting = guest_weighting(config, objective, y, channel.name)  # never leaves the guest
     resumed = start_training(checkpoints, x.shape[1], channel.name)
     batch_seed = run_batch_seed(resumed, seed)
     optimizer = resolve_optimizer(config, len(x), newton_on_any_table=objective.newton_on_any_table)
+    if weighting is not None and optimizer == "newton":  # "auto": its curvature is unweighted
+        optimizer = "adam"
     batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
     _, lr_scale = training_plateau(config, optimizer, resumed.losses)  # a resumed run's
     send_setup(hlr, [*hosts, coordinator], config, len(x), batch_seed, hosts, optimizer, lr_scale)
+    if weighting is not None and config.compute_loss:  # for the hosts' weighted loss terms
+        enc_weights = encrypted_row_weights(weighting, y, public)
+        for host in hosts:
+            hlr.send(host, ROW_WEIGHTS, enc_weights)
 
     p_bits = config.residual_precision_bits
     loss_exp = _loss_exponent(config)
@@ -981,12 +999,18 @@ def hetero_lr_guest(
         """Steps 1-2: the hosts' ``Enc(u_k)`` summed into ``Enc(d)``."""
         received = [expect_mapping(step.recv(h, U), h) for h in hosts]
         enc_u = _sum_host_predictors(hosts, received, public, len(yb), p_bits)
-        # LR: Enc(u + 4(0.5 - y)) at exponent P is Enc(d) at exponent P + 2,
-        # d = u/4 + 0.5 - y; linear regression: Enc(u - y) = Enc(d) at exponent P
-        scaled_d = enc_u + objective.offset(u_guest, yb)
-        enc_d = EncryptedArray(public, scaled_d.ciphertexts, p_bits + objective.shift)
+        row_weights = None if weighting is None else weighting.rows(yb)
+        if row_weights is not None:  # Enc(s (u + offset)): each row's residual times s
+            enc_d = weighted_residual(
+                enc_u, objective.offset(u_guest, yb), row_weights, p_bits + objective.shift
+            )
+        else:
+            # LR: Enc(u + 4(0.5 - y)) at exponent P is Enc(d) at exponent P + 2,
+            # d = u/4 + 0.5 - y; linear regression: Enc(u - y) = Enc(d) at exponent P
+            scaled_d = enc_u + objective.offset(u_guest, yb)
+            enc_d = EncryptedArray(public, scaled_d.ciphertexts, p_bits + objective.shift)
         return enc_d, lambda: _guest_batch_loss(
-            enc_u, u_guest, yb, hosts, received, public, loss_exp, config, objective
+            enc_u, u_guest, yb, hosts, received, public, loss_exp, config, objective, row_weights
         )
 
     steps = GuestSteps(
@@ -998,7 +1022,10 @@ def hetero_lr_guest(
     weights, losses, epochs_run, converged = guest_epochs(
         run, y, hosts, steps, lr_scale, progress, checkpoints
     )
-    shift = objective.intercept_shift(y)
+    if weighting is None:
+        shift = objective.intercept_shift(y)
+    else:  # the weighted loss's base rate
+        shift = base_rate_shift(y, weighting.rows(y))
     return guest_model(weights, config, losses, epochs_run, converged, fill, shift)
 
 
@@ -1171,14 +1198,18 @@ def _guest_batch_loss(
     loss_exp: int,
     config: LinearModelConfig,
     objective: QuadraticObjective,
+    row_weights: np.ndarray | None = None,
 ) -> EncryptedArray:
     """``Enc(sum_i b(y_i) u_i + a u_i^2 [+ c(y_i)])`` for the batch, u = u_guest + sum_k u_k
-    (LR: ``b = 0.5 - y``, ``a = 1/8``; see :mod:`rengo.vfl.hetero_lr.objective`).
+    (LR: ``b = 0.5 - y``, ``a = 1/8``; see :mod:`rengo.vfl.hetero_lr.objective`), each
+    row's term times its class weight when ``row_weights`` are given.
 
     Expanding u^2: the guest adds its plaintext terms, ``sum_i U_i (b(y_i) + 2a u_guest_i)``
-    by one encrypted dot product, and the hosts' ``a sum u_k^2`` and cross terms."""
+    by one encrypted dot product, and the hosts' ``a sum u_k^2`` and cross terms (weighted
+    by the hosts under encryption, :mod:`rengo.vfl.hetero_lr.class_weighting`)."""
     p_bits = config.residual_precision_bits
-    weights_on_u = (objective.linear(yb) + 2 * objective.square * u_guest)[:, None]
+    s = np.ones(len(yb)) if row_weights is None else row_weights
+    weights_on_u = (s * (objective.linear(yb) + 2 * objective.square * u_guest))[:, None]
     total = enc_u.matmul(weights_on_u, p_bits + 3)
     for index, (host, message) in enumerate(zip(hosts, received, strict=True)):
         total = total + expect_encrypted(
@@ -1189,9 +1220,11 @@ def _guest_batch_loss(
             total = total + expect_encrypted(
                 cross, public, (1,), loss_exp, f"{host} cross {earlier}"
             )
-    plain = float(np.sum(objective.linear(yb) * u_guest + objective.square * u_guest * u_guest))
+    plain = float(
+        np.sum(s * (objective.linear(yb) * u_guest + objective.square * u_guest * u_guest))
+    )
     if objective.plain is not None:
-        plain += float(np.sum(objective.plain(yb)))
+        plain += float(np.sum(s * objective.plain(yb)))
     return total + np.array([plain])
 
 
@@ -1280,15 +1313,23 @@ def hetero_lr_host(
     optimizer = setup_optimizer(setup, config, len(x))
     batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
     p_bits = config.residual_precision_bits
+    class_weighted = weighted(config)  # the guest weighs each row's residual by its class
+    enc_weights = None
+    if class_weighted and config.compute_loss:  # Enc(s): the loss terms' row weights
+        enc_weights = expect_encrypted(
+            hlr.recv(guest, ROW_WEIGHTS), public, (len(x),), WEIGHT_BITS, "row weights"
+        )
     # what one batch of b rows takes from the pool: Enc(u) and the squared term (b + 1,
     # or dealt), one mask per gradient column, one re-randomisation per earlier host
+    # (weighted, with later hosts: Enc(s u) for them, one more per row)
     own = (0 if config.obfuscator_source == "coordinator" else 1) + x.shape[1]
     per_batch = own + hosts.index(channel.name)
+    later = enc_weights is not None and hosts.index(channel.name) + 1 < len(hosts)
     require_no_residual_exposure(channel.name, x.shape[1], len(x), batch_size)
     resumed = start_training(checkpoints, x.shape[1], channel.name)
     run = start_party_run(
         hlr, public, config, coordinator, x, optimizer, int(setup["seed"]), batch_size, resumed,
-        per_batch,
+        per_batch, 2 if later else 1,
     )  # fmt: skip
     check_seed(resumed, int(setup["seed"]), channel.name)
     lr_scale = setup_lr_scale(setup, guest)
@@ -1301,7 +1342,7 @@ def hetero_lr_host(
             newton.host_step, guest=guest, hosts=hosts, public=public, pool=run.pool
         )
 
-    def forward(step: Channel, u: np.ndarray) -> None:
+    def forward(step: Channel, u: np.ndarray, rows: np.ndarray) -> None:
         """Step 1: ``Enc(u_k)`` (and, for the loss, its square and cross terms) -> guest."""
         obfuscators = batch_obfuscators(
             config.obfuscator_source, step, coordinator, run.pool, len(u) + 1
@@ -1309,24 +1350,40 @@ def hetero_lr_host(
         enc_u = encrypt_array(u, public, precision_bits=p_bits, obfuscators=obfuscators[:-1])
         message: dict[str, Any] = {"u": enc_u}
         if config.compute_loss:
-            square = np.array([objective.square * float(u @ u)])
-            message["square"] = encrypt_array(
-                square,
-                public,
-                precision_bits=_loss_exponent(config),
-                obfuscators=obfuscators[-1:],
+            batch_weights = None if enc_weights is None else enc_weights[rows]
+            message["square"] = _host_square(
+                u, batch_weights, objective, _loss_exponent(config), public, obfuscators[-1:]
             )
-            message["cross"] = _host_cross_terms(step, u, enc_u, hosts, config, run.pool, objective)
+            message["cross"] = _host_cross_terms(
+                step, u, enc_u, hosts, config, run.pool, objective, batch_weights
+            )
         step.send(guest, U, message)
 
     steps = HostSteps(
         forward,
-        p_bits + objective.shift,
+        p_bits + objective.shift + (WEIGHT_BITS if class_weighted else 0),
         weight_update(config, x, penalised, newton_step=newton_step),
         cg=lambda: None if newton is None else newton.state,
     )
     weights, epochs_run = host_epochs(run, guest, steps, lr_scale, progress, checkpoints)
     return HostModel(weights.copy(), epochs_run, fill)
+
+
+def _host_square(
+    u: np.ndarray,
+    batch_weights: EncryptedArray | None,
+    objective: QuadraticObjective,
+    loss_exponent: int,
+    public: PaillierPublicKey,
+    obfuscators: np.ndarray,
+) -> EncryptedArray:
+    """``Enc(a sum u_k^2)`` of a batch, or with the guest's ``Enc(s)`` of its rows
+    ``Enc(a sum s u_k^2)`` (re-randomised), at the loss's exponent."""
+    if batch_weights is None:
+        square = np.array([objective.square * float(u @ u)])
+        return encrypt_array(square, public, precision_bits=loss_exponent, obfuscators=obfuscators)
+    weighted_square = host_weighted_square(batch_weights, u, objective.square, loss_exponent)
+    return weighted_square.rerandomize(obfuscators)
 
 
 def _host_cross_terms(
@@ -1337,18 +1394,31 @@ def _host_cross_terms(
     config: LinearModelConfig,
     pool: ObfuscatorPool,
     objective: QuadraticObjective,
+    batch_weights: EncryptedArray | None = None,
 ) -> dict[str, EncryptedArray]:
     """With every earlier host k, ``Enc(2a sum u_k u)`` (LR: ``a = 1/8``) from the
     ``Enc(u_k)`` it sent us, re-randomised so the guest cannot test guesses of u; later
-    hosts get our ``Enc(u)`` for theirs (the loss needs every cross term of u^2)."""
+    hosts get our ``Enc(u)`` for theirs (the loss needs every cross term of u^2). Class
+    weighted (``batch_weights``: the guest's ``Enc(s)`` of the batch), later hosts get
+    ``Enc(s u)`` instead, and the cross terms are ``Enc(2a sum s u_k u)``."""
     public, p_bits = enc_u.public_key, config.residual_precision_bits
     place = hosts.index(step.name)
-    for peer in hosts[place + 1 :]:
-        step.send(peer, PEER_U, enc_u)
+    later, earlier = hosts[place + 1 :], hosts[:place]
+    extra = 0 if batch_weights is None else WEIGHT_BITS
+    if later:
+        shared = (
+            enc_u
+            if batch_weights is None
+            else host_weighted_partial(batch_weights, u, p_bits, pool)
+        )
+        for peer in later:
+            step.send(peer, PEER_U, shared)
     cross = {}
-    for peer in hosts[:place]:
-        theirs = expect_encrypted(step.recv(peer, PEER_U), public, (len(u),), p_bits, f"{peer} u")
-        product = theirs.matmul(2 * objective.square * u[:, None], p_bits + 3)
+    for peer in earlier:
+        theirs = expect_encrypted(
+            step.recv(peer, PEER_U), public, (len(u),), p_bits + extra, f"{peer} u"
+        )
+        product = theirs.matmul(2 * objective.square * u[:, None], p_bits + 3 - extra)
         cross[peer] = product.rerandomize(pool.take(1))
     return cross
 

@@ -38,6 +38,7 @@ class HeteroPoissonConfig(LinearModelConfig):
     """
 
     what: ClassVar[str] = "hetero Poisson regression config"
+    classifies: ClassVar[bool] = False
 
     learning_rate: float = option(
         0.5, "Step size on the loss divided by the mean count (first-order optimizers)."

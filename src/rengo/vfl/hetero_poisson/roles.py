@@ -328,7 +328,7 @@ def hetero_poisson_host(
         else None
     )
 
-    def forward(step: Channel, u: np.ndarray) -> None:
+    def forward(step: Channel, u: np.ndarray, rows: np.ndarray) -> None:
         """Step 1: one hop of the chain and, for the loss, ``Enc(u_k)`` -> guest."""
         factor = _exp_partial(u, channel.name)
         count = obfuscators_per_batch(config, guest, channel.name, len(u))
