@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -91,11 +92,9 @@ def _plaintext_reference(
     return weights, losses
 
 
-@pytest.mark.parametrize(("hosts", "source"), [(1, "local"), (2, "local"), (2, "coordinator")])
-def test_encrypted_training_matches_plaintext_taylor_sgd(hosts: int, source: str) -> None:
-    parts, y = _data()
-    parts = parts[: hosts + 1]
-    config = HeteroLRConfig(
+def _sgd_config(source: str, class_weight: Any = None) -> HeteroLRConfig:
+    """Three epochs of SGD steps a plaintext reference replays exactly."""
+    return HeteroLRConfig(
         epochs=3,
         batch_size=50,
         learning_rate=0.3,
@@ -105,7 +104,15 @@ def test_encrypted_training_matches_plaintext_taylor_sgd(hosts: int, source: str
         lr_schedule="inverse_sqrt",
         feature_precision_bits=32,
         obfuscator_source=source,
+        class_weight=class_weight,
     )
+
+
+@pytest.mark.parametrize(("hosts", "source"), [(1, "local"), (2, "local"), (2, "coordinator")])
+def test_encrypted_training_matches_plaintext_taylor_sgd(hosts: int, source: str) -> None:
+    parts, y = _data()
+    parts = parts[: hosts + 1]
+    config = _sgd_config(source)
     results = _run(parts, y, config)
     weights, losses = _plaintext_reference(parts, y, config)
     guest = results["guest"]
@@ -128,18 +135,7 @@ def test_class_weighted_training_matches_the_plaintext_weighted_taylor_sgd(
     included) are weighted by its class's weight, exactly as in plaintext."""
     parts, y = _data()
     parts = parts[: hosts + 1]
-    config = HeteroLRConfig(
-        epochs=3,
-        batch_size=50,
-        learning_rate=0.3,
-        l2=0.05,
-        tol=0.0,
-        optimizer="sgd",
-        lr_schedule="inverse_sqrt",
-        feature_precision_bits=32,
-        obfuscator_source=source,
-        class_weight={0: 2.5, 1: 0.75},
-    )
+    config = _sgd_config(source, class_weight={0: 2.5, 1: 0.75})
     results = _run(parts, y, config)
     s = np.where(y == 1, 0.75, 2.5)
     weights, losses = _plaintext_reference(parts, y, config, s)
