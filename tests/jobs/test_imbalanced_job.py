@@ -16,6 +16,7 @@ from rengo.cli.main import app
 from rengo.core import ConfigError
 from rengo.jobs import parse_job
 from rengo.tracking import RunStore
+from rengo.tracking.client_spread import lower_is_better
 from rengo.tracking.tables import run_detail
 
 JOB = """
@@ -72,6 +73,8 @@ def test_rengo_run_with_class_weight_reports_average_precision_and_the_operating
         shown.print(run_detail(opened, run.run_id))
     text = shown.export_text()
     assert "test_average_precision" in text and "test_at_recall_precision" in text
+    # the dashboard and `rengo runs compare` rank them as higher-is-better
+    assert not any(lower_is_better(name) for name in metrics if "precision" in name)
 
 
 def test_a_target_recall_on_a_regression_is_refused_with_the_fix(tmp_path: Path) -> None:
