@@ -148,6 +148,11 @@ def test_class_weighted_training_matches_the_plaintext_weighted_taylor_sgd(
     np.testing.assert_allclose(guest.losses, losses, atol=1e-6)
     unweighted, _ = _plaintext_reference(parts, y, config)
     assert not np.allclose(unweighted[0], weights[0], atol=1e-3)
+    # the label party's plaintext twin (valuation's coalitions) trains the same weighted loss
+    twin = train_guest_alone(np.hstack(parts), y, config, SEED)
+    np.testing.assert_allclose(twin.weights[: parts[0].shape[1]], guest.weights, atol=1e-7)
+    assert twin.intercept == pytest.approx(guest.intercept, abs=1e-7)
+    np.testing.assert_allclose(twin.losses, guest.losses, atol=1e-6)
 
 
 def test_adam_training_matches_plaintext_reference() -> None:

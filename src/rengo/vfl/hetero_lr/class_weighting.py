@@ -28,7 +28,7 @@ from rengo.crypto.keys import PaillierPublicKey
 from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.data.class_weights import NO_CLASS_WEIGHT, class_weights
 from rengo.vfl.hetero_lr.config import LinearModelConfig
-from rengo.vfl.hetero_lr.objective import QuadraticObjective
+from rengo.vfl.hetero_lr.objective import LocalObjective
 
 WEIGHT_BITS = 16
 """Fractional bits of the class weights in the encrypted residual and squares."""
@@ -55,7 +55,7 @@ def weighted(config: LinearModelConfig) -> bool:
 
 
 def guest_weighting(
-    config: LinearModelConfig, objective: QuadraticObjective, y: np.ndarray, who: str
+    config: LinearModelConfig, objective: LocalObjective, y: np.ndarray, who: str
 ) -> GuestWeighting | None:
     """The label party's class weights from its training labels (None: unweighted).
 

@@ -14,8 +14,15 @@ import numpy as np
 
 from rengo.core.errors import DataError
 from rengo.vfl.common import batch_order
+from rengo.vfl.hetero_lr.class_weighting import guest_weighting
 from rengo.vfl.hetero_lr.config import LinearModelConfig
-from rengo.vfl.hetero_lr.math import column_scales, init_optimizer, row_scores, sigmoid
+from rengo.vfl.hetero_lr.math import (
+    base_rate_shift,
+    column_scales,
+    init_optimizer,
+    row_scores,
+    sigmoid,
+)
 from rengo.vfl.hetero_lr.missing import scoring_matrix, training_matrix
 from rengo.vfl.hetero_lr.newton import (
     CGState,
@@ -50,7 +57,7 @@ def train_guest_alone(
 ) -> GuestModel:
     """The label party's model on its own columns: the plaintext twin of ``hetero_lr_guest``
     (or of the linear / Poisson guest, by ``objective``) with zero hosts (same residual,
-    batch order, L2, optimizer and early stopping).
+    batch order, L2, optimizer, early stopping and class weights).
 
     Parameters
     ----------
@@ -87,6 +94,8 @@ def train_guest_alone(
         y = check_labels(y, objective.labels, len(x), "label party")
     if config.fit_intercept:
         x = np.hstack([x, np.ones((len(x), 1))])
+    weighting = guest_weighting(config, objective, y, "label party")
+    row_weights = None if weighting is None else weighting.rows(y)
     weights = np.zeros(x.shape[1])
     if config.fit_intercept:
         weights[-1] = objective.start_intercept(y)
@@ -103,6 +112,8 @@ def train_guest_alone(
         newton_on_any_table=isinstance(objective, QuadraticObjective)
         and objective.newton_on_any_table,
     )
+    if weighting is not None and optimizer == "newton":  # as the guest: "auto" is then Adam
+        optimizer = "adam"
     batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
     newton = None
     if optimizer == "newton":
@@ -119,8 +130,14 @@ def train_guest_alone(
         for rows in batch_order(seed, epoch, len(x), batch_size, whole=True):
             xb, yb = x[rows], y[rows]
             u = xb @ weights
-            loss_sum += objective.batch_loss(u, yb)
-            gradient_sum = objective.residual(u, yb) @ xb / scale
+            residual = objective.residual(u, yb)
+            if row_weights is None:
+                loss_sum += objective.batch_loss(u, yb)
+            else:  # class weights: only on the Taylor loss (0/1 labels), a QuadraticObjective
+                assert isinstance(objective, QuadraticObjective)
+                loss_sum += objective.batch_loss(u, yb, row_weights[rows])
+                residual = residual * row_weights[rows]
+            gradient_sum = residual @ xb / scale
             if newton is not None:
                 gradient = gradient_sum / len(rows) + config.l2 * weights * penalised
                 weights, newton = plain_newton_cg_step(
@@ -145,7 +162,8 @@ def train_guest_alone(
             converged, lr_scale = training_plateau(config, optimizer, losses)
             if converged:
                 break
-    shift = objective.intercept_shift(y)
+    # weighted: at the weighted loss's base rate, as the guest's
+    shift = objective.intercept_shift(y) if row_weights is None else base_rate_shift(y, row_weights)
     return guest_model(weights, config, losses, epochs_run, converged, fill, shift)
 
 

@@ -135,10 +135,15 @@ class QuadraticObjective:
         residual: np.ndarray = (u + self.offset(np.zeros_like(u), y)) / 2.0**self.shift
         return residual
 
-    def batch_loss(self, u: np.ndarray, y: np.ndarray) -> float:
-        """``sum_i l_i - constant`` over a batch, in plaintext (the protocol's sum)."""
-        total = float(np.sum(self.linear(y) * u + self.square * u * u))
-        return total if self.plain is None else total + float(np.sum(self.plain(y)))
+    def batch_loss(
+        self, u: np.ndarray, y: np.ndarray, row_weights: np.ndarray | None = None
+    ) -> float:
+        """``sum_i l_i - constant`` over a batch, in plaintext (the protocol's sum); each
+        row's term times its ``row_weights`` (class weights) when given."""
+        terms = self.linear(y) * u + self.square * u * u
+        if self.plain is not None:
+            terms = terms + self.plain(y)
+        return float(np.sum(terms if row_weights is None else row_weights * terms))
 
     @property
     def first_order(self) -> Literal["sgd", "adam"]:
