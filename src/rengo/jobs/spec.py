@@ -278,7 +278,6 @@ class TrainSection:
     )
     momentum: float = option(0.0, "SGD's momentum (mlp; 0: none).", ge=0, lt=1)
     weight_decay: float = option(0.0, "The optimiser's L2 weight decay (mlp).", ge=0, le=1)
-
     class_weight: str = option(
         NO_CLASS_WEIGHT,
         CLASS_WEIGHT_HELP + " Balanced counts each client's own rows (private).",
