@@ -263,3 +263,24 @@ def record_decryption_keys(monkeypatch: pytest.MonkeyPatch) -> dict[Any, Paillie
 
     monkeypatch.setattr(PaillierPrivateKey, "raw_decrypt_array", recording)
     return keys
+
+
+@pytest.mark.parametrize("source", ["local", "coordinator"], ids=["djn", "dealt"])
+def test_class_weighted_hetero_lr_sends_only_fresh_unshared_randomness(source: str) -> None:
+    """Class weights add ciphertexts: the row weights each host gets once, the weighted
+    squares and the peers' Enc(s u); every one randomised, none reused."""
+    ids, x, y = table()
+    data = {"g": (ids, x[:, :4]), "h1": (ids, x[:, 4:7]), "h2": (ids, x[:, 7:9])}
+    model = HeteroLogisticRegression(
+        key_bits=512,
+        epochs=2,
+        batch_size=50,
+        tol=0.0,
+        seed=1,
+        key_seed=2,
+        obfuscator_source=source,
+        class_weight={0: 1, 1: 7},
+    )
+    model.fit(data, "g", y)
+    model.predict_scores(data)
+    check(model, {"u", "peer-u", "d", "masked", "partial"})

@@ -15,7 +15,7 @@ import numpy as np
 
 from rengo.core.messages import Config, EvaluateResult, FitResult
 from rengo.core.parameters import Parameters
-from rengo.data.class_weights import ClassWeight, sample_weights
+from rengo.data.class_weights import ClassWeight, class_weights, weigh_rows
 from rengo.hfl.client import Client
 
 
@@ -119,6 +119,9 @@ class MinibatchSgdClient(Client):
         self.row_weights: np.ndarray | None = None
         """Each training row's weight in the loss (None: unweighted; see
         :class:`LogisticRegressionClient`'s ``class_weight``)."""
+        self.class_weights: dict[int, float] | None = None
+        """Each class's weight (None: unweighted): a batch whose labels a mod changed is
+        weighed by the labels it trains on."""
 
     def loss_grad(
         self,
@@ -134,12 +137,14 @@ class MinibatchSgdClient(Client):
     def _batch_weights(self, idx: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         """The batch's row weights; None unweighted, or when a mod changed the batch's
         rows (a mod that flips labels: weights follow the labels it trains on)."""
-        if self.row_weights is None or len(y) != len(idx):
+        if self.row_weights is None:
             return None
-        if not np.array_equal(y, self.y[idx]):
+        if len(y) == len(idx) and np.array_equal(y, self.y[idx]):
+            weights: np.ndarray = self.row_weights[idx]
+            return weights
+        if self.class_weights is None:
             return None
-        weights: np.ndarray = self.row_weights[idx]
-        return weights
+        return weigh_rows(y, self.class_weights)
 
     def fit(self, parameters: Parameters, config: Config) -> FitResult:
         """Minibatch SGD from ``parameters`` for the configured epochs; metric ``loss`` is
@@ -234,7 +239,10 @@ class LogisticRegressionClient(MinibatchSgdClient):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.row_weights = sample_weights(self.y, self.class_weight, self.name, self.num_classes)
+        self.class_weights = class_weights(self.y, self.class_weight, self.name, self.num_classes)
+        self.row_weights = (
+            None if self.class_weights is None else weigh_rows(self.y, self.class_weights)
+        )
 
     def loss_grad(
         self,

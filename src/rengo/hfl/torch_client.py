@@ -271,6 +271,9 @@ class TorchClient(Client):
     loss_fn
         The training and evaluation loss (cross-entropy by default); whatever its
         ``reduction``, the losses the client reports are means over examples.
+    evaluation_loss_fn
+        The loss :meth:`evaluate` reports instead, when it differs from the one trained on
+        (a class-weighted training loss evaluated unweighted, as the numpy clients do).
     optimizer
         ``optimizer(params, lr)`` builds the optimiser for each fit call (SGD by default).
     dp
@@ -308,6 +311,7 @@ class TorchClient(Client):
         dp: LocalDP | None = None,
         device: str | torch.device | None = None,
         dp_history: str | Path | None = None,
+        evaluation_loss_fn: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.device = resolve_device(device)
@@ -317,6 +321,7 @@ class TorchClient(Client):
         self.lr = lr
         self.local_epochs = local_epochs
         self.loss_fn = loss_fn or nn.CrossEntropyLoss()
+        self.evaluation_loss_fn = evaluation_loss_fn or self.loss_fn
         self.optimizer = optimizer
         if dp is not None:
             check_private_loader(train_loader, dp)
@@ -410,7 +415,7 @@ class TorchClient(Client):
         set_parameters(self.model, parameters)
         device = batch_device(self.model, self.device)
         self._seed(config, device, loader)  # a shuffled loader's batch order, hence the loss
-        loss, accuracy, n = evaluate_model(self.model, loader, self.loss_fn, device)
+        loss, accuracy, n = evaluate_model(self.model, loader, self.evaluation_loss_fn, device)
         metrics: Metrics = {} if np.isnan(accuracy) else {"accuracy": accuracy}
         return EvaluateResult(loss, n, metrics)
 

@@ -748,6 +748,7 @@ def _mlp(
             resolve_device,
             set_parameters,
         )
+        from rengo.hfl.torch_loss import ClassWeightedCrossEntropy
     except ImportError as exc:
         raise ConfigError(
             f"{spec.source}: model.type = 'mlp' needs PyTorch ({install_hint('torch')}); "
@@ -817,7 +818,8 @@ def _mlp(
         )
         if weights is not None:  # from this client's own rows; they never leave it
             weight = torch.tensor([weights[c] for c in range(k)], dtype=torch.float32)
-            options["loss_fn"] = torch.nn.CrossEntropyLoss(weight=weight)
+            options["loss_fn"] = ClassWeightedCrossEntropy(weight)
+            options["evaluation_loss_fn"] = torch.nn.CrossEntropyLoss()  # as numpy clients
         return TorchClient(model, loader, test, **options)
 
     eval_model = make_mlp(d, outputs, hidden)  # the coordinator evaluates on the CPU: a forked

@@ -206,6 +206,13 @@ class LinearModelConfig:
                 f"= {self.class_weight!r} is not trained by optimizer='newton' (its curvature "
                 "rounds are unweighted); use optimizer='adam' or 'auto' (Adam when weighted)",
             )
+        if self.class_weight != NO_CLASS_WEIGHT and self.residual_precision_bits < 24:
+            raise OptionError(
+                "residual_precision_bits",
+                f"= {self.residual_precision_bits} leaves a weighted loss's cross terms "
+                f"{self.residual_precision_bits + 3 - 16} fractional bits (16 go to the class "
+                "weights): use at least 24 with class_weight (the default is 32)",
+            )
 
     def to_wire(self) -> dict[str, Any]:
         """A codec-friendly dict of every field."""

@@ -139,11 +139,15 @@ class QuadraticObjective:
         self, u: np.ndarray, y: np.ndarray, row_weights: np.ndarray | None = None
     ) -> float:
         """``sum_i l_i - constant`` over a batch, in plaintext (the protocol's sum); each
-        row's term times its ``row_weights`` (class weights) when given."""
+        row's term times its ``row_weights`` (class weights) when given, its ``constant``
+        too (``sum_i s_i (constant + t_i) - rows * constant``: the reported mean adds
+        ``constant`` per row back)."""
         terms = self.linear(y) * u + self.square * u * u
         if self.plain is not None:
             terms = terms + self.plain(y)
-        return float(np.sum(terms if row_weights is None else row_weights * terms))
+        if row_weights is None:
+            return float(np.sum(terms))
+        return float(np.sum(row_weights * terms) + self.constant * np.sum(row_weights - 1.0))
 
     @property
     def first_order(self) -> Literal["sgd", "adam"]:

@@ -1225,6 +1225,8 @@ def _guest_batch_loss(
     )
     if objective.plain is not None:
         plain += float(np.sum(s * objective.plain(yb)))
+    if row_weights is not None:  # each row's constant weighted too (the mean adds 1 a row)
+        plain += objective.constant * float(np.sum(s - 1.0))
     return total + np.array([plain])
 
 
