@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from rengo.cli.main import app
 from rengo.core.errors import ConfigError
 from rengo.hfl.early_stopping import best_round
-from rengo.jobs import load_job
+from rengo.jobs import build_strategy, load_job
 from rengo.tracking import RunStore
 from rengo.tracking.model_export import load_model
 
@@ -123,22 +123,20 @@ def test_round_best_needs_a_run_with_early_stopping(tmp_path: Path) -> None:
     [
         ("[early_stopping]\npatience = 0\n", "early_stopping.patience"),
         ("[early_stopping]\npatiance = 3\n", "patience"),
-        (
-            '[early_stopping]\nmetric = "eval_loss"\n',
-            "strategy.fraction_evaluate = 0",
-        ),
+        ('[early_stopping]\nmetric = "eval_loss"\n', "does not run"),
+        ('[early_stopping]\nmetric = "eval_loss"\n[strategy]\n', "does not run"),
     ],
 )
 def test_bad_early_stopping_settings_are_refused_naming_the_key(
     tmp_path: Path, section: str, expected: str
 ) -> None:
     job = tmp_path / "job.toml"
-    text = JOB + section
-    if "eval_loss" in section:
+    text = JOB + section.replace("[strategy]\n", "")
+    if section.endswith("[strategy]\n"):  # explicitly off; the other case: fedavg's default
         text = text.replace('name = "fedavg"', 'name = "fedavg"\nfraction_evaluate = 0.0')
     job.write_text(text)
     with pytest.raises(ConfigError, match=expected):
-        load_job(job)
+        build_strategy(load_job(job))
 
 
 def test_the_settings_are_recorded_so_a_repeat_with_others_is_refused(tmp_path: Path) -> None:
@@ -174,6 +172,7 @@ def test_a_served_model_cannot_watch_a_central_metric() -> None:
     with pytest.raises(ConfigError, match="eval_loss"):
         build_served_job(parse_job(served, "served.toml"), [np.zeros(3)], ["p0", "p1"])
     served["early_stopping"] = {"metric": "eval_loss"}
+    served["strategy"] = {"fraction_evaluate": 1.0}
     spec = parse_job(served, "served.toml")
     build_served_job(spec, [np.zeros(3)], ["p0", "p1"])
     first, second = run_observers(spec), run_observers(spec, None)

@@ -234,3 +234,30 @@ def test_the_last_round_ends_the_run_without_a_stop(
         observers=[EarlyStopping(patience=3)],
     ).run(6)  # fmt: skip
     assert len(history.rounds) == 6 and history.stopped is None
+
+
+def test_a_first_round_whose_evaluations_all_failed_is_not_a_misspelt_metric() -> None:
+    """No eval_* metric at all in round 1 (every client's evaluation failed): a round
+    without improvement, not a ConfigError naming the metric."""
+    stopper = EarlyStopping(metric="eval_loss", patience=2)
+    assert _fed(stopper, {"central_loss": 1.0, "train_loss": 1.0}, 1) is None
+    assert _fed(stopper, {"eval_loss": 0.5, "eval_accuracy": 0.7}, 2) is None
+    assert stopper.best_round == 2
+    with pytest.raises(ConfigError, match="eval_los"):
+        EarlyStopping(metric="eval_los").on_round_end(1, [], [], {"eval_loss": 1.0})
+
+
+def test_an_instance_used_for_a_second_run_watches_it_afresh(
+    logistic_client_fn: Callable[[str], Client],
+) -> None:
+    stopper = EarlyStopping(patience=3)
+
+    def run() -> list[int]:
+        history = Coordinator(
+            _strategy(), make_pool(logistic_client_fn, IDS), softmax_init(4, 3), seed=3,
+            observers=[stopper],
+        ).run(len(LOSSES))  # fmt: skip
+        return [r.server_round for r in history.rounds]
+
+    assert run() == [1, 2, 3, 4, 5, 6]
+    assert run() == [1, 2, 3, 4, 5, 6]  # not stopped before round 1 by the first run's watch

@@ -108,3 +108,23 @@ def test_settings_at_their_defaults_are_not_recorded() -> None:
     }
     recorded = job_settings(parse_job(_job(optimizer="adam", lr_decay=0.99), "job.toml"))
     assert recorded["train"]["optimizer"] == "adam" and recorded["train"]["lr_decay"] == 0.99
+
+
+def test_scaffold_refuses_an_optimiser_other_than_plain_sgd() -> None:
+    for train in ({"optimizer": "adam"}, {"momentum": 0.9}):
+        raw = {**_job(**train), "strategy": {"name": "scaffold"}}
+        with pytest.raises(ConfigError, match="scaffold"):
+            parse_job(raw, "job.toml")
+    parse_job({**_job(weight_decay=1e-4), "strategy": {"name": "scaffold"}}, "job.toml")
+
+
+def test_a_served_model_refuses_optimiser_settings_it_would_never_send() -> None:
+    import numpy as np
+
+    from rengo.jobs.build import build_served_job
+
+    served = {"model": {"app": "m:init"}, "train": {"optimizer": "adam"}}
+    with pytest.raises(ConfigError, match=r"train.optimizer is not sent"):
+        build_served_job(parse_job(served, "served.toml"), [np.zeros(3)], ["p0", "p1"])
+    served["train"] = {"lr_decay": 0.9}  # sent every round: fine
+    build_served_job(parse_job(served, "served.toml"), [np.zeros(3)], ["p0", "p1"])

@@ -506,7 +506,8 @@ class Coordinator:
                 "run store that keeps every round"
             )
         history = History(run_id=self.run_id, parameters=self.parameters)
-        ended = self._observers_stop_reason()  # a resumed run that had met its stop already
+        # a resumed run that had met its stop already (its observers' state is the run's)
+        ended = self._observers_stop_reason() if self.start_round > 1 else None
         if ended is not None and self.start_round <= rounds:
             self._stop(history, StopTraining(ended), self.start_round - 1, "no round run")
             return history

@@ -76,6 +76,7 @@ class _Watch:
     best: float | None = None
     since_best: int = 0
     seen: bool = False  # whether any round reported the metric
+    last_round: int = 0  # the last round folded in (a round not after it starts a new run)
 
 
 @dataclass
@@ -165,10 +166,19 @@ class EarlyStopping:
         self, server_round: int, old: Parameters, new: Parameters, metrics: dict[str, float]
     ) -> None:
         """Fold the round's value of :attr:`metric` in; a round without it counts as one
-        without improvement, except before any round had it (a misspelt or unavailable
-        metric: :class:`ConfigError`)."""
+        without improvement, except before any round had it when the round recorded no
+        metric of its family either (``eval_*``: every evaluation failed) - a misspelt or
+        unavailable metric: :class:`ConfigError`. A round not after the last one folded in
+        starts a new run (an instance used again)."""
+        if server_round <= self._watch.last_round:
+            self._watch = _Watch()
         watch = self._watch
+        watch.last_round = server_round
         value = metrics.get(self.metric)
+        family = self.metric.split("_", 1)[0] + "_"
+        if value is None and not watch.seen and not any(k.startswith(family) for k in metrics):
+            watch.since_best += 1  # no figure of its family this round (evaluation failed)
+            return
         if value is None and not watch.seen:
             have = ", ".join(sorted(metrics)) or "none"
             raise ConfigError(
@@ -213,6 +223,7 @@ class EarlyStopping:
             "best": math.nan if watch.best is None else watch.best,
             "since_best": watch.since_best,
             "seen": watch.seen,
+            "last_round": watch.last_round,
         }
 
     def load_observer_state(self, state: Mapping[str, Any]) -> None:
@@ -225,6 +236,7 @@ class EarlyStopping:
                 best=None if best_at < 0 else best,
                 since_best=int(state["since_best"]),
                 seen=bool(state["seen"]),
+                last_round=int(state.get("last_round", 0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"early stopping's checkpointed state is malformed: {exc}") from None

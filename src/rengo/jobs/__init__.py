@@ -11,6 +11,7 @@ if TYPE_CHECKING:
         build_hfl_job,
         build_strategy,
         load_job_dataset,
+        run_observers,
     )
     from rengo.jobs.contribution import ContributionSettings, contribution_tracker
     from rengo.jobs.overrides import apply_overrides
@@ -44,6 +45,7 @@ __all__ = [
     "model_state_dict",
     "parse_job",
     "party_data",
+    "run_observers",
     "run_vertical_job",
 ]
 

@@ -159,7 +159,21 @@ def run_observers(spec: JobSpec, *extra: RoundObserver | None) -> list[RoundObse
     """The observers one run of ``spec`` reports its rounds to: ``extra`` (a contribution
     tracker; None for none) and, with ``[early_stopping]``, a fresh
     :class:`~rengo.hfl.EarlyStopping` (a copy of the settings: each run watches its own
-    rounds, a sweep's cells included)."""
+    rounds, a sweep's cells included). Pass them to ``simulate(..., observers=...)`` when
+    running a job file's job from Python, as ``rengo run`` does.
+
+    Parameters
+    ----------
+    spec
+        The job.
+    *extra
+        Observers of the caller's (None entries are skipped).
+
+    Returns
+    -------
+    list
+        The observers, ``extra`` first.
+    """
     observers = [o for o in extra if o is not None]
     if spec.early_stopping is not None:
         observers.append(replace(spec.early_stopping))
@@ -460,12 +474,30 @@ def build_strategy(
     except ValueError as exc:  # the strategy's own range checks (e.g. proximal_mu >= 0)
         raise ConfigError(f"{spec.source}: [strategy] {s.name}: {exc}") from exc
     strategy.on_fit_config = functools.partial(_fit_config, spec.train)
+    watched = spec.early_stopping.metric if spec.early_stopping is not None else ""
+    if watched.startswith("eval_") and not strategy.fraction_evaluate:
+        raise ConfigError(
+            f"{spec.source}: early_stopping.metric = {watched!r} is measured by federated "
+            f"evaluation, which {strategy.name} does not run (fraction_evaluate "
+            f"{strategy.fraction_evaluate:g}): set strategy.fraction_evaluate, or watch a "
+            "central_* metric (the held-out split)"
+        )
     if spec.privacy is not None and spec.privacy.central is not None:
         try:
             return DifferentialPrivacy(strategy, spec.privacy.central)
         except ConfigError as exc:
             raise ConfigError(f"{spec.source}: [privacy] {exc}") from exc
     return strategy
+
+
+def _set_train_keys(spec: JobSpec) -> list[str]:
+    """The optimiser keys of ``[train]`` the job sets to other than their defaults."""
+    defaults = TrainSection()
+    return [
+        key
+        for key in ("optimizer", "momentum", "weight_decay")
+        if getattr(spec.train, key) != getattr(defaults, key)
+    ]
 
 
 def _fit_config(train: TrainSection, server_round: int) -> dict[str, Any]:
@@ -556,7 +588,15 @@ def build_served_job(spec: JobSpec, initial_model: Any, parties: Sequence[str]) 
         raise ConfigError(
             f"{where}: early_stopping.metric = {watched!r} is measured on the coordinator's "
             "held-out split, and a job whose model is the user's own has no data at the "
-            "coordinator: watch eval_loss (the parties' own test rows) or another eval_* metric"
+            "coordinator: watch eval_loss (the parties' own test rows, with "
+            "strategy.fraction_evaluate) or another eval_* metric"
+        )
+    trainer = _set_train_keys(spec)
+    if trainer:
+        raise ConfigError(
+            f"{where}: train.{trainer[0]} is not sent to the parties: each trains with its own "
+            "client's optimiser (rengo party --app); remove it (lr, local_epochs, batch_size "
+            "and lr_decay are sent every round)"
         )
     initial = _initial_parameters(initial_model, where)
     strategy = build_strategy(spec, clients=len(parties))

@@ -578,6 +578,12 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
     check_device(source, "train.device", train.device)
     if model.app is None:
         train.check(source, model.type)
+    if strategy.name == "scaffold" and (train.optimizer != "sgd" or train.momentum):
+        raise ConfigError(
+            f"{source}: strategy.name = 'scaffold' corrects each client's SGD steps by its "
+            "control variates, which assumes plain SGD: remove train.optimizer and "
+            "train.momentum (or use another strategy)"
+        )
     if model.type in ("logistic", "linear") and train.device not in ("cpu", "auto"):
         raise ConfigError(
             f"{source}: model.type = {model.type!r} trains with numpy on the CPU; train.device "
@@ -642,21 +648,14 @@ def parse_job(raw: Mapping[str, Any], source: str = "<dict>") -> JobSpec:
 
         spec.robust = parse_robust(source, raw["robust"])
     if "early_stopping" in raw:
-        spec.early_stopping = _early_stopping_section(source, raw["early_stopping"], strategy)
+        spec.early_stopping = _early_stopping_section(source, raw["early_stopping"])
     return spec
 
 
-def _early_stopping_section(source: str, raw: Any, strategy: StrategySection) -> EarlyStopping:
-    """[early_stopping]: the metric watched and the patience; refused where the metric's
-    family is never recorded (``eval_*`` with federated evaluation off)."""
-    section = parse_section(source, "early_stopping", raw, EarlyStopping)
-    if section.metric.startswith("eval_") and strategy.fraction_evaluate == 0:
-        raise ConfigError(
-            f"{source}: early_stopping.metric = {section.metric!r} is measured by federated "
-            "evaluation, which strategy.fraction_evaluate = 0 turns off: watch a central_* "
-            "metric (the held-out split) or evaluate on the clients"
-        )
-    return section
+def _early_stopping_section(source: str, raw: Any) -> EarlyStopping:
+    """[early_stopping]: the metric watched and the patience (whether the run records that
+    metric is checked once the strategy is built, :func:`rengo.jobs.build.build_strategy`)."""
+    return parse_section(source, "early_stopping", raw, EarlyStopping)
 
 
 def check_model_fits_task(source: str, model: ModelSection, data: DataSection) -> None:
