@@ -46,7 +46,8 @@ def model_namer(run: Any, job: Path | None) -> tuple[Any, str]:
 
     job_path = job
     recorded = run.config.get("job_file")
-    if job_path is None and isinstance(recorded, str) and Path(recorded).is_file():
+    horizontal = not str(run.kind).startswith("vfl")  # a vertical run's job names no model
+    if job_path is None and horizontal and isinstance(recorded, str) and Path(recorded).is_file():
         job_path = Path(recorded)
     if job_path is not None:
         spec = load_job(job_path)

@@ -135,9 +135,12 @@ def plan_sweep(
 
         with open_existing_store(store_path, read_only=True) as store:
             for run in store.list_runs(limit=None):  # newest first: the newest run wins
-                if study_of(run) != study or not isinstance(run.config.get(JOB_SETTINGS), dict):
+                settings = run.config.get(JOB_SETTINGS)
+                if study_of(run) != study or not isinstance(settings, dict):
                     continue
-                recorded.setdefault(dumps_json(run.config[JOB_SETTINGS], "job settings"), run)
+                if "contribution" in settings and not store.contributions(run.run_id):
+                    continue  # its valuation never finished (a vertical run's comes after it)
+                recorded.setdefault(dumps_json(settings, "job settings"), run)
     digests: dict[tuple[str, ...], dict[str, str]] = {}
     planned = []
     for cell, spec, text in zip(cells, specs, texts, strict=True):

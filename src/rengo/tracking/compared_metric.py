@@ -27,7 +27,8 @@ def compared_metric(store: RunStore, run_ids: Sequence[str]) -> str:
     """The first of :data:`COMPARED_BY_DEFAULT` every run of ``run_ids`` logged, else the
     first of them (the comparison then names what each run has); the metrics' names are
     read, not their values."""
-    logged = [set(store.metric_keys(run_id)) for run_id in run_ids]
+    # a run that logged nothing (interrupted before its first metric) is left out later
+    logged = [keys for keys in (set(store.metric_keys(r)) for r in run_ids) if keys] or [set()]
     for name in COMPARED_BY_DEFAULT:
         if all(name in keys for keys in logged):
             return name

@@ -1,0 +1,55 @@
+"""Found by review of the vertical sweeps: `runs compare --study` chose its default metric
+across runs that logged nothing (an interrupted cell) and failed; a vertical run's recorded
+job file made `runs mirror` / `runs export` refuse it; a cell whose valuation never finished
+counted as completed, so the sweep's advised retry did nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from rengo.cli.runs_export import model_namer
+from rengo.tracking import RunStore
+from rengo.tracking.compared_metric import compared_metric
+
+
+def test_the_default_metric_ignores_runs_that_logged_nothing(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.db") as store:
+        done = store.start_run("vfl", {}, name="cell")
+        store.log_round(done, 1, {"test_auc": 0.8, "test_accuracy": 0.7}, 1.0, 2, 0)
+        store.finish_run(done, "completed")
+        cut = store.start_run("vfl", {}, name="cell")
+        store.finish_run(cut, "interrupted")
+        assert compared_metric(store, [done, cut]) == "test_accuracy"
+
+
+def test_a_vertical_runs_recorded_job_file_is_not_read_for_tensor_names(tmp_path: Path) -> None:
+    job = tmp_path / "vfl.toml"
+    job.write_text('[job]\nkind = "vfl"\nname = "v"\n[vfl]\ndataset = "breast_cancer"\n')
+    run = SimpleNamespace(kind="vfl", config={"job_file": str(job)})
+    _namer, source = model_namer(run, None)  # refused "is a vertical job" before
+    assert "vfl.toml" not in source
+
+
+def test_a_cell_whose_valuation_never_finished_is_run_again(tmp_path: Path) -> None:
+    from rengo.cli.sweep import plan_sweep
+    from rengo.jobs import load_job
+    from rengo.jobs.build import JOB_SETTINGS, job_settings
+    from rengo.tracking.study_tag import STUDY
+
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[job]\nname = "valued"\nrounds = 1\n[data]\ndataset = "wine"\n'
+        '[partition]\nscheme = "iid"\nnum_clients = 3\n[model]\ntype = "logistic"\n'
+        '[contribution]\nmethod = "loo"\n'
+    )
+    config = {JOB_SETTINGS: job_settings(load_job(job)), STUDY: "s"}
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = store.start_run("hfl", config, name="valued")
+        store.finish_run(run_id, "completed")  # closed, its valuation then stopped
+    [cell] = plan_sweep(job, [], "s", tmp_path / "runs.db")
+    assert cell.recorded is None
+    with RunStore(tmp_path / "runs.db") as store:
+        store.log_contribution(run_id, None, "0", "loo", 0.1)
+    [cell] = plan_sweep(job, [], "s", tmp_path / "runs.db")
+    assert cell.recorded is not None and cell.recorded.run_id == run_id
