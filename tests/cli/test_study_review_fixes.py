@@ -53,3 +53,30 @@ def test_a_cell_whose_valuation_never_finished_is_run_again(tmp_path: Path) -> N
         store.log_contribution(run_id, None, "0", "loo", 0.1)
     [cell] = plan_sweep(job, [], "s", tmp_path / "runs.db")
     assert cell.recorded is not None and cell.recorded.run_id == run_id
+
+
+def test_vertical_settings_leave_out_the_keys_only_a_deployed_run_reads() -> None:
+    """A sweep over them would run the same simulation twice, and --same-as would refuse a
+    job differing only in them."""
+    from rengo.jobs.build import job_settings
+    from rengo.jobs.spec import parse_job
+
+    raw = {"job": {"kind": "vfl", "name": "v"}, "vfl": {"dataset": "breast_cancer"}}
+    plain = job_settings(parse_job(raw, "j.toml"))
+    raw["vfl"] = {**raw["vfl"], "max_message_mb": 64.0, "rejoin_grace": 5.0}
+    assert job_settings(parse_job(raw, "j.toml")) == plain
+    assert "max_message_mb" not in plain["vfl"] and plain["vfl"]["key_bits"] == 2048
+
+
+def test_a_vertical_run_recorded_before_new_options_is_written_back() -> None:
+    from rengo.jobs.recorded_vertical_job import vertical_job_document
+    from rengo.jobs.spec import parse_job
+
+    spec = parse_job(
+        {"job": {"kind": "vfl", "name": "v"}, "vfl": {"dataset": "breast_cancer"}}, "j.toml"
+    )
+    assert spec.vfl is not None
+    old = {k: v for k, v in spec.vfl.as_dict().items() if k not in ("class_weight", "categorical")}
+    run = SimpleNamespace(config=old, name="v", run_id="r1", seed=0)
+    document = vertical_job_document(run)  # type: ignore[arg-type]
+    assert document["vfl"]["dataset"] == "breast_cancer"

@@ -73,6 +73,7 @@ from rengo.jobs.spec import (
     TrainSection,
     evaluation_options,
 )
+from rengo.jobs.vertical_spec import VflSection
 from rengo.metrics import average_precision, roc_auc
 from rengo.tracking.model_export import (
     CATEGORICAL_ENCODING,
@@ -191,6 +192,16 @@ value than its section's default, so a run recorded before they existed still re
 is repeated by ``--same-as``) with a job that leaves them out."""
 
 
+DEPLOYED_ONLY_VFL_KEYS = ("max_message_mb", "rejoin_grace", "max_rejoins")
+"""``[vfl]`` keys only a deployed run reads: not settings of what a simulation trains."""
+
+
+def vertical_settings(vfl: VflSection) -> dict[str, Any]:
+    """A vertical job's ``[vfl]`` settings as recorded: every key and option of its
+    algorithm but those only a deployed run reads."""
+    return {k: v for k, v in vfl.as_dict().items() if k not in DEPLOYED_ONLY_VFL_KEYS}
+
+
 def job_settings(spec: JobSpec) -> dict[str, Any]:
     """The settings of a job that decide what its run trains, as plain values: recorded with
     the run, so a resume with other ones (an edited file, another ``--set``) is refused,
@@ -201,7 +212,10 @@ def job_settings(spec: JobSpec) -> dict[str, Any]:
     A vertical job's are its seed, its ``[vfl]`` section (every option of its algorithm) and
     its ``[contribution]``."""
     if spec.vfl is not None:
-        vertical: dict[str, Any] = {"job": {"seed": spec.job.seed}, "vfl": spec.vfl.as_dict()}
+        vertical: dict[str, Any] = {
+            "job": {"seed": spec.job.seed},
+            "vfl": vertical_settings(spec.vfl),
+        }
         if spec.contribution is not None:
             vertical["contribution"] = asdict(spec.contribution)
         return vertical
