@@ -78,6 +78,17 @@ def test_a_horizontal_job_with_text_columns_runs_and_records_its_categories(
         *(f"tier={t}" for t in sorted(TIERS)),
     )
     assert rows.X.tolist() == [[30, 0, 0, 1, 1, 0]]
+    # a scoring file whose columns come in another order is read in the model's order
+    assert written["features"] == ["age", "region", "tier"]
+    shuffled = _write(tmp_path / "new2.csv", ["tier", "region", "age"], [["goldqx", "eastqx", 30]])
+    again = load_csv(
+        shuffled,
+        label=None,
+        features=written["features"],
+        categories=written["categories"],
+        unseen=written["unseen"],
+    )
+    assert again.feature_names == rows.feature_names and again.X.tolist() == rows.X.tolist()
 
 
 def test_clients_cells_outside_the_declared_categories_follow_the_unseen_policy(

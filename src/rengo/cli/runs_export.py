@@ -195,6 +195,7 @@ def export(
     parties, so its store has none). Existing files are kept unless --overwrite.
     """
     from rengo.tracking.model_export import (
+        CATEGORICAL_ENCODING,
         FORMATS,
         categorical_encoding,
         categories_file,
@@ -273,10 +274,14 @@ def export(
             f"{len(state)} tensors ({source})"
         )
         if encoded is not None:
+            features = run.config[CATEGORICAL_ENCODING].get("features")
             console.print(
-                f"wrote {write_categories(path, encoded)}: the model's text columns were "
-                "one-hot encoded; encode rows to score into the same columns with "
-                'load_csv(NEW.csv, categories=json.load(open(FILE))["categories"])'
+                f"wrote {write_categories(path, encoded, features)}: the model's text "
+                "columns were one-hot encoded; encode rows to score into the same columns, "
+                "in the same order, with doc = json.load(open(FILE)); load_csv(NEW.csv, "
+                'label=None, features=doc["features"], categories=doc["categories"], '
+                'unseen=doc["unseen"])',
+                soft_wrap=True,
             )
         if scaling is not None:
             console.print(

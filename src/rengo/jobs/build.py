@@ -33,6 +33,7 @@ from rengo.data import (
     load_parquet,
     train_test_split,
 )
+from rengo.data.categorical import source_columns
 from rengo.data.class_weights import class_weights
 from rengo.data.target_scaling import IDENTITY_SCALING
 from rengo.hfl import (
@@ -134,8 +135,10 @@ class HflJob:
         target = self.federation.target_scaling
         if target is not None:
             settings[TARGET_SCALING] = target_scaling_config(target)
-        if self.federation.categories is not None:
-            settings[CATEGORICAL_ENCODING] = self.federation.categories.to_json()
+        encoding = self.federation.categories
+        if encoding is not None:  # with the table columns the model reads, in order
+            columns = source_columns(self.federation.client(0).feature_names, encoding)
+            settings[CATEGORICAL_ENCODING] = {**encoding.to_json(), "features": list(columns)}
         scaler = self.federation.standardization
         if scaler is None:
             return settings

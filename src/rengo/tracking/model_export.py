@@ -352,11 +352,18 @@ def categories_file(model_path: Path) -> Path:
     return model_path.with_name(model_path.name + ".categories.json")
 
 
-def write_categories(model_path: Path, encoding: CategoricalEncoding) -> Path:
+def write_categories(
+    model_path: Path, encoding: CategoricalEncoding, features: Sequence[str] | None = None
+) -> Path:
     """Write how a model's text columns were one-hot encoded beside the model file, as
-    JSON (``{"unseen": ..., "categories": {column: [names]}}``)."""
+    JSON (``{"unseen": ..., "categories": {column: [names]}, "features": [columns]}``):
+    ``features``, the table columns the model reads in their order, lets rows to score be
+    read in that order whatever their file's (``load_csv(..., features=...)``)."""
     target = categories_file(model_path)
-    target.write_text(json.dumps(encoding.to_json(), indent=2, ensure_ascii=False) + "\n")
+    document = encoding.to_json()
+    if features is not None:
+        document["features"] = list(features)
+    target.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return target
 
 
