@@ -80,3 +80,37 @@ def test_a_vertical_run_recorded_before_new_options_is_written_back() -> None:
     run = SimpleNamespace(config=old, name="v", run_id="r1", seed=0)
     document = vertical_job_document(run)  # type: ignore[arg-type]
     assert document["vfl"]["dataset"] == "breast_cancer"
+
+
+def test_a_valued_vertical_runs_job_file_keeps_its_contribution_section() -> None:
+    """Its comment says --same-as repeats it, and the run records [contribution]: written
+    back without it, --same-as refused the file (job_settings.contribution differed)."""
+    from rengo.jobs.build import JOB_SETTINGS, job_settings
+    from rengo.jobs.recorded_vertical_job import vertical_job_document
+    from rengo.jobs.spec import parse_job
+
+    raw = {
+        "job": {"kind": "vfl", "name": "v"},
+        "vfl": {"dataset": "breast_cancer"},
+        "contribution": {"method": "shapley", "metric": "auc"},
+    }
+    spec = parse_job(raw, "j.toml")
+    assert spec.vfl is not None
+    config = {**spec.vfl.as_dict(), JOB_SETTINGS: job_settings(spec)}
+    run = SimpleNamespace(config=config, name="v", run_id="r1", seed=0)
+    document = vertical_job_document(run)  # type: ignore[arg-type]
+    again = parse_job(document, "back.toml")
+    assert job_settings(again) == job_settings(spec)
+
+
+def test_a_blank_study_is_refused_not_read_as_no_filter(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rengo.cli.main import app
+
+    with RunStore(tmp_path / "runs.db") as store:
+        store.finish_run(store.start_run("hfl", {}, name="x"), "completed")
+    listed = CliRunner().invoke(
+        app, ["runs", "list", "--study", " ", "--store", str(tmp_path / "runs.db")]
+    )
+    assert listed.exit_code != 0 and "--study needs a study's name" in listed.output

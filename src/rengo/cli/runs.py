@@ -60,9 +60,12 @@ def list_runs(
 
     Example: rengo runs list --study digits-study
     """
+    from rengo.core.errors import ConfigError
     from rengo.tracking import RunFilter, runs_table
 
     with friendly_errors():
+        if study is not None and not study.strip():
+            raise ConfigError("--study needs a study's name (rengo sweep printed it)")
         wanted = RunFilter.from_text(
             kind,
             status,

@@ -74,11 +74,13 @@ def recorded_job_text(run: RunInfo) -> str:
         f"settings it recorded (rengo {run.rengo_version or 'of an unknown release'})."
     ]
     if is_simulated_vertical(run):
+        valued = "contribution" in document
         comments += [
-            f"Repeat it: rengo run THIS_FILE --same-as {run.run_id} (its [vfl] and seed are "
-            "the run's).",
-            "Not recorded, so not here: [contribution].",
+            f"Repeat it: rengo run THIS_FILE --same-as {run.run_id} (its [vfl], "
+            f"{'[contribution] ' if valued else ''}and seed are the run's).",
         ]
+        if not valued and JOB_SETTINGS not in run.config:  # recorded before runs kept it
+            comments.append("Not recorded, so not here: [contribution].")
     else:
         comments += [
             f"Repeat it: rengo run THIS_FILE --same-as {run.run_id}",

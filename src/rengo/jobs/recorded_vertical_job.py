@@ -55,6 +55,10 @@ def vertical_job_document(run: RunInfo) -> dict[str, dict[str, Any]]:
     if run.seed is not None:
         job["seed"] = run.seed
     document = {"job": job, "vfl": vfl}
+    settings = run.config.get(SETTINGS)
+    valued = settings.get("contribution") if isinstance(settings, dict) else None
+    if isinstance(valued, dict):  # recorded with the run since runs kept vertical settings
+        document["contribution"] = {k: v for k, v in valued.items() if v is not None}
     try:
         spec = parse_job(document, source=f"the job file of run {run.run_id}")
     except ConfigError as exc:
