@@ -39,6 +39,7 @@ record of what was fitted, written as plain JSON (``{"column": ["a", "b"]}``) by
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -401,7 +402,7 @@ def one_hot_table(
         )
         names.extend(one_hot_names(column, categories[column]))
         warn_unseen(column, count, rows)
-    clash = sorted({n for n in names if names.count(n) > 1})
+    clash = sorted(n for n, k in Counter(names).items() if k > 1)  # one pass: 10,000s of columns
     if clash:
         raise DataError(
             f"{source}: one-hot column name(s) {clash} are also the name of another column; "
