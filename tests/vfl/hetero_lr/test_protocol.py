@@ -88,7 +88,7 @@ def _plaintext_reference(
                     weights[k] * scales[k], grad / scales[k], states[k], lr, config.optimizer
                 )
                 weights[k] = moved / scales[k]
-        losses.append(LOG2 + total / len(y))
+        losses.append(LOG2 * float(np.mean(s)) + total / len(y))  # each row's log 2 weighted too
     return weights, losses
 
 

@@ -101,4 +101,7 @@ def test_a_version_1_file_still_loads_and_scores_as_it_did() -> None:
     model._models = {**model.models_, "bank": bank.model, "shop": shop.model}
     ids, proba = model.predict_proba(tables)
     assert [str(i) for i in ids] == expected["ids"]
-    np.testing.assert_allclose(proba, expected["proba"], rtol=0, atol=1e-12)
+    # the networks compute in float32, whose last bits move with the installed libraries: on
+    # a fresh install of 2026-12-06 the scores moved by up to 4e-8 (at 93a1f5e too, which
+    # passed CI with atol 1e-12 before), so "as it did" is to float32 precision
+    np.testing.assert_allclose(proba, expected["proba"], rtol=0, atol=1e-6)
