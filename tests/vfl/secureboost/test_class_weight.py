@@ -84,3 +84,28 @@ def test_a_weighted_class_the_labels_lack_is_refused_naming_the_party() -> None:
 def test_class_weights_on_a_regression_are_refused() -> None:
     with pytest.raises(ConfigError, match="objective 'regression' has none"):
         HeteroSecureBoost(objective="regression", class_weight="balanced")
+
+
+def test_weighted_gradients_sum_exactly_in_the_slots_the_guest_sizes() -> None:
+    """A weighted class's quantised gradients reach w 2^p: slots sized for |g| <= 1 (the
+    unweighted bound) overflowed into the next slot when its rows' sums passed that bound,
+    silently; the guest sizes them for the largest gradient present."""
+    from rengo.crypto.signed_slots import pack_signed, unpack_signed
+    from rengo.vfl.secureboost.encoding import gradient_bound, slot_width
+
+    p_bits, rows, weight = 16, 400, 50
+    rng = np.random.default_rng(3)
+    y = (rng.random(rows) < 0.3).astype(float)
+    residual = np.where(y == 1, -0.9, 0.1) * np.where(y == 1, weight, 1.0)
+    g = np.rint(np.ldexp(residual, p_bits)).astype(np.int64)
+    h = np.rint(np.ldexp(np.where(y == 1, 0.09 * weight, 0.09), p_bits)).astype(np.int64)
+    slots = np.stack([g, h], axis=1)
+    truth = slots.sum(axis=0).tolist()
+
+    def summed(width: int) -> list[int]:
+        total = sum(int(v) for v in pack_signed(slots, width))
+        return [int(v) for v in unpack_signed(np.array([total], dtype=object), width, 2)[0]]
+
+    assert summed(slot_width(rows, gradient_bound(g, h, p_bits))) == truth
+    with pytest.raises(OverflowError):  # the unweighted bound: the sums spill past the slots
+        summed(slot_width(rows, 1 << p_bits))

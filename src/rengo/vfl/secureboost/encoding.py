@@ -36,6 +36,19 @@ def slot_width(rows: int, bound: int) -> int:
     return (max(1, rows) * max(1, bound)).bit_length() + 1
 
 
+def gradient_bound(g: np.ndarray, h: np.ndarray, precision_bits: int) -> int:
+    """The largest magnitude among a tree's quantised gradients and hessians, at least
+    ``2^precision_bits`` (one: ``|g| <= 1``, ``h <= 1/4`` for the unweighted logistic and
+    softmax losses). Class weights (``w |p - y|``) and a regression's residuals reach past
+    one: sizing the slots for one then let a weighted class's sums overflow into the next
+    slot, silently."""
+    return max(
+        1 << precision_bits,
+        int(np.abs(g).max(initial=0)),
+        int(np.abs(h).max(initial=0)),
+    )
+
+
 def require_exact_sums(party: str, gradients: np.ndarray, rows: int, precision_bits: int) -> None:
     """Refuse regression gradients whose exact sums over ``rows`` rows would not fit
     :data:`MAX_SUM_BITS` at ``precision_bits``, saying which ``precision_bits`` or which

@@ -37,7 +37,7 @@ from rengo.vfl.secureboost.boosting import (
     boost,
 )
 from rengo.vfl.secureboost.config import SecureBoostConfig
-from rengo.vfl.secureboost.encoding import MAX_SUM_BITS, GradientLayout
+from rengo.vfl.secureboost.encoding import MAX_SUM_BITS, GradientLayout, gradient_bound
 from rengo.vfl.secureboost.model import SecureBoostGuestModel
 from rengo.vfl.secureboost.protocol import (
     CHOSEN,
@@ -134,14 +134,12 @@ class FederatedHosts:
     ) -> None:
         """Pack, encrypt and send the tree's gradients and hessians to every host."""
         p_bits = self.config.precision_bits
-        bound = 1 << p_bits  # |g| <= 1 and h <= 1/4 for the logistic and softmax losses
-        if self.config.objective == "regression":
-            bound = max(bound, int(np.abs(g).max(initial=0)))
+        bound = gradient_bound(g, h, p_bits)
         layout = GradientLayout.choose(outputs, bound, len(active), p_bits, self.public)
         if layout.width > MAX_SUM_BITS:
             raise DataError(
                 f"{self.channel.name}: gradients are too large for exact sums; scale the "
-                "regression target down or lower precision_bits"
+                "regression target down, lower the class weights or lower precision_bits"
             )
         self.layout = layout
         if self._filling is not None:
