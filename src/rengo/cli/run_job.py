@@ -78,11 +78,14 @@ def run_job(
                 "checkpoints=DIR, resume=RUN); deployed: `rengo vfl coordinator --resume`)"
             )
         repeated = None if same_as is None else _repeated_run(job_path, spec, store_path, same_as)
-        if repeated is not None:
-            from rengo.jobs.data_files import job_data_files
-
-            _check_repeats_data(console, job_path, repeated, job_data_files(spec))
         entries = origin_entries(job_path, overrides, study)
+        if repeated is not None:
+            from rengo.jobs.data_files import DATA_FILES, job_data_files
+
+            files = job_data_files(spec)
+            _check_repeats_data(console, job_path, repeated, files)
+            if spec.vfl.parties:  # recorded as read here: each table hashed once
+                entries[DATA_FILES] = files
         return _run_vertical(
             console, spec, store_path, plot, progress, mirrors, entries, run_name, repeated
         )

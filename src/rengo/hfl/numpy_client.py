@@ -50,11 +50,8 @@ def softmax_loss_grad(
     row's class weight, :func:`rengo.data.class_weights.sample_weights`) each row's term
     counts that many times: ``(1/n) sum_i s_i CE_i``, the form of scikit-learn's
     ``LogisticRegression(class_weight=...)`` with ``C = 1 / (n l2)``."""
-    W, b = params
-    logits = X @ W + b
-    logits -= logits.max(axis=1, keepdims=True)
-    exp = np.exp(logits)
-    probs = exp / exp.sum(axis=1, keepdims=True)
+    W, _ = params
+    probs = softmax_probabilities(params, X)
     n = X.shape[0]
     row_loss = -np.log(probs[np.arange(n), y] + 1e-300)
     if sample_weight is not None:

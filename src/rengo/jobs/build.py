@@ -72,6 +72,7 @@ from rengo.jobs.spec import (
     DEFAULT_MIN_AVAILABLE_CLIENTS,
     JobSpec,
     TrainSection,
+    categorical_request,
     evaluation_options,
 )
 from rengo.jobs.vertical_spec import VflSection
@@ -262,7 +263,7 @@ def load_job_dataset(spec: JobSpec) -> Dataset:
     """
     d = spec.data
     if d.dataset == "csv":
-        request = d.categorical_request(spec.source)
+        request = categorical_request(spec.source, "data", d)
         return load_csv(
             d.path,  # type: ignore[arg-type]
             label=d.label,
@@ -507,16 +508,6 @@ def build_strategy(
     return strategy
 
 
-def _set_train_keys(spec: JobSpec) -> list[str]:
-    """The optimiser keys of ``[train]`` the job sets to other than their defaults."""
-    defaults = TrainSection()
-    return [
-        key
-        for key in ("optimizer", "momentum", "weight_decay")
-        if getattr(spec.train, key) != getattr(defaults, key)
-    ]
-
-
 def _fit_config(train: TrainSection, server_round: int) -> dict[str, Any]:
     """What every client is told for ``server_round``'s fit: the learning rate, decayed by
     ``lr_decay`` each round after the first, its epochs and batch size."""
@@ -608,7 +599,7 @@ def build_served_job(spec: JobSpec, initial_model: Any, parties: Sequence[str]) 
             "coordinator: watch eval_loss (the parties' own test rows, with "
             "strategy.fraction_evaluate) or another eval_* metric"
         )
-    trainer = _set_train_keys(spec)
+    trainer = spec.train.optimiser_keys_set()
     if trainer:
         raise ConfigError(
             f"{where}: train.{trainer[0]} is not sent to the parties: each trains with its own "

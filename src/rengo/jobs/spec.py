@@ -178,17 +178,6 @@ class DataSection:
         },
     )
 
-    def categorical_request(self, source: str, section: str = "data") -> CategoricalColumns:
-        """What :func:`~rengo.data.load_csv` is to encode, checked.
-
-        Raises
-        ------
-        ConfigError
-            Naming ``source`` and the keys: both ``categorical`` and ``categorical_auto``,
-            or malformed ``[data.categories]``.
-        """
-        return categorical_request(source, section, self)
-
 
 def categorical_request(
     source: str, section: str, table: DataSection | VflSection
@@ -298,14 +287,23 @@ class TrainSection:
                 f"{source}: train.momentum = {self.momentum} is SGD's; with train.optimizer = "
                 "'adam' remove it (Adam keeps its own moments)"
             )
-        if model_type in ("logistic", "linear"):
-            for key, default in (("optimizer", "sgd"), ("momentum", 0.0), ("weight_decay", 0.0)):
-                if getattr(self, key) != default:
-                    raise ConfigError(
-                        f"{source}: train.{key} = {getattr(self, key)!r}: model.type = "
-                        f"{model_type!r} trains with numpy minibatch SGD; use model.type = "
-                        "'mlp' for another optimiser, or remove the key"
-                    )
+        chosen = self.optimiser_keys_set()
+        if model_type in ("logistic", "linear") and chosen:
+            raise ConfigError(
+                f"{source}: train.{chosen[0]} = {getattr(self, chosen[0])!r}: model.type = "
+                f"{model_type!r} trains with numpy minibatch SGD; use model.type = 'mlp' "
+                "for another optimiser, or remove the key"
+            )
+
+    def optimiser_keys_set(self) -> list[str]:
+        """The optimiser keys (``optimizer``, ``momentum``, ``weight_decay``) this section
+        sets to other than their defaults: what only a job's own MLP clients honour."""
+        defaults = TrainSection()
+        return [
+            key
+            for key in ("optimizer", "momentum", "weight_decay")
+            if getattr(self, key) != getattr(defaults, key)
+        ]
 
 
 @dataclass
@@ -740,7 +738,7 @@ def _data_section(source: str, raw: Any) -> DataSection:
         source, "data", {k: v for k, v in raw.items() if k != "categories"}, DataSection
     )
     section.categories = {str(k): v for k, v in declared.items()}
-    request = section.categorical_request(source)
+    request = categorical_request(source, "data", section)
     section.categories = {c: list(names) for c, names in request.categories.items()}
     return section
 

@@ -35,7 +35,6 @@ from rengo.data.csv_table import (
 )
 from rengo.data.dataset import column_scaling
 from rengo.data.labels import class_list
-from rengo.jobs.build import JOB_SETTINGS, job_settings
 from rengo.jobs.data_files import job_data_files
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import OperatingTargets, VflSection
@@ -754,9 +753,11 @@ def run_vertical_job(
     spec, vfl = job.spec, job.spec.vfl
     assert vfl is not None
     config: dict[str, Any] = {"kind": "vfl", **vfl.as_dict(), **(entries or {})}
+    from rengo.jobs.build import JOB_SETTINGS, job_settings  # not at import: party start-up
+
     config[JOB_SETTINGS] = job_settings(spec)
-    if vfl.parties:  # what each party's table held (a bundled dataset: rengo's own)
-        config[DATA_FILES] = job_data_files(spec)
+    if vfl.parties and DATA_FILES not in config:  # what each party's table held (a bundled
+        config[DATA_FILES] = job_data_files(spec)  # dataset: rengo's own); given: as checked
     name = run_name or spec.job.name
     with open_run(store, RUN_KIND, config, name=name, seed=spec.job.seed) as run:
         run_id = run.run_id
