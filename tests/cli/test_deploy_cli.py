@@ -167,24 +167,36 @@ def test_cli_deployment_matches_simulation(tmp_path: Path):
 
 
 @pytest.mark.timeout(120)
-def test_a_compressed_job_deployed_matches_its_simulation(tmp_path: Path):
+@pytest.mark.parametrize(
+    "section",
+    [
+        '[compression]\nupdate = "topk"\nfraction = 0.2\n',
+        '[compression]\nupdate = "topk"\nfraction = 0.2\nmodel = "int8"\nchunk = 4\n',
+    ],
+    ids=["topk update", "topk update and int8 model"],
+)
+def test_a_compressed_job_deployed_matches_its_simulation(tmp_path: Path, section: str):
     """``[compression]`` reaches the parties through the round config: `rengo party --job`
-    encodes, the coordinator decodes, and the run equals `rengo run` of the same job."""
-    job, certs, sim_store = _simulated_job(
-        tmp_path, '[compression]\nupdate = "topk"\nfraction = 0.2\n'
-    )
+    decodes the model and encodes its update, the coordinator re-bases and decodes, and the
+    run equals `rengo run` of the same job (the model's rounding is drawn from the seed)."""
+    job, certs, sim_store = _simulated_job(tmp_path, section)
     store = tmp_path / "deployed.db"
     _deployed(job, certs, store, ("client-0", "client-1"))
     with RunStore(sim_store) as s:
         simulated = s.round_metrics(s.list_runs()[0].run_id)["central_accuracy"]
+        sim_fits = [r for r in s.client_records(s.list_runs()[0].run_id) if r.phase == "fit"]
     with RunStore(store) as s:
         run = s.list_runs()[0]
         assert run.status == "completed"
         assert run.config["compression"]["update"] == "topk"
+        assert run.config["compression"].get("model", "none") == (
+            "int8" if "model" in section else "none"
+        )
         deployed = s.round_metrics(run.run_id)["central_accuracy"]
         fits = [r for r in s.client_records(run.run_id) if r.phase == "fit"]
     assert [v for _, v in deployed] == pytest.approx([v for _, v in simulated], abs=1e-12)
     assert len(fits) == 6 and all(r.status == "ok" for r in fits)
+    assert all(r.bytes_sent > 0 for r in sim_fits)
 
 
 @pytest.mark.timeout(120)

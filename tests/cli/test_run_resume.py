@@ -86,6 +86,7 @@ def _final_parameters(store: RunStore, run_id: str) -> list[np.ndarray]:
 
 
 TOPK = '\n[compression]\nupdate = "topk"\nfraction = 0.1\n'
+INT8_MODEL = '\n[compression]\nupdate = "topk"\nfraction = 0.1\nmodel = "int8"\nchunk = 16\n'
 MLP = "mlp"  # personal layers need layers: the model becomes an MLP
 
 
@@ -98,6 +99,7 @@ MLP = "mlp"  # personal layers need layers: the model becomes an MLP
         ("scaffold", ""),
         ("fedper", MLP),
         ("fedavg", TOPK),
+        ("fedavg", INT8_MODEL),  # the model's rounding is drawn from the seed each round
     ],
 )
 def test_a_resumed_run_ends_with_the_model_an_uninterrupted_run_trains(

@@ -63,3 +63,53 @@ def test_bad_or_conflicting_compression_settings_are_refused_naming_the_key(
 def test_a_key_the_codec_does_not_read_warns() -> None:
     with pytest.warns(UserWarning, match=r"compression\.fraction is ignored with"):
         parse_job({**BASE, "compression": {"update": "int8", "fraction": 0.1}})
+
+
+def test_the_model_key_alone_builds_the_compressed_workflow_and_runs() -> None:
+    spec = parse_job({**BASE, "compression": {"model": "int8", "chunk": 8}})
+    job = build_hfl_job(spec)
+    assert isinstance(job.workflow, CompressedUpdates)
+    assert job.workflow.settings == UpdateCompression(model="int8", chunk=8)
+    assert job.workflow.client_mods() == ("decompress_model",)
+    assert job_settings(spec)["compression"]["model"] == "int8"  # a resume must match it
+    history = simulate(
+        job.client_fn, job.client_ids, job.strategy, job.initial_parameters, 2,
+        workflow=job.workflow,
+    )  # fmt: skip
+    assert not any(r.failures for r in history.rounds)
+
+
+def test_a_job_without_the_model_key_records_none_so_its_older_runs_still_resume() -> None:
+    spec = parse_job({**BASE, "compression": {"update": "topk"}})
+    assert "model" not in job_settings(spec)["compression"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ({"compression": {"model": "topk"}}, r"compression\.model"),
+        (
+            {"compression": {"model": "float16"}, "privacy": {"secagg": True}},
+            "compression.model = 'float16' with privacy.secagg",
+        ),
+        (
+            {"compression": {"model": "int8"}, "strategy": {"name": "qfedavg"}},
+            "compression.model = 'int8' with strategy.name = 'qfedavg'",
+        ),
+    ],
+)
+def test_a_model_codec_that_cannot_work_is_refused_naming_the_key(
+    extra: dict[str, object], match: str
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        parse_job({**BASE, **extra})
+
+
+def test_chunk_is_read_by_an_int8_model_and_ignored_by_a_float16_one() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parse_job({**BASE, "compression": {"update": "topk", "model": "int8", "chunk": 64}})
+    with pytest.warns(UserWarning, match=r"compression\.chunk is ignored with"):
+        parse_job({**BASE, "compression": {"model": "float16", "chunk": 64}})

@@ -1,8 +1,15 @@
-"""Compressed updates as a round workflow: one exchange per client, as
+"""Compressed exchanges as a round workflow: one exchange per client, as
 :class:`~rengo.hfl.workflow.SingleExchange`, with each client's update encoded on its way
 to the coordinator and decoded - every part checked - before any result check or the
 strategy sees it, so every strategy, the result checks, central DP's clipping and
 contribution accounting work on the decoded update unchanged.
+
+The global model can travel compressed too (``model = "float16"`` or ``"int8"``; see
+:mod:`rengo.hfl.model_compression`): the coordinator sends ``Q(w)``, keeps ``w``, and
+re-bases each reply on ``w`` (``w + m_k - Q(w)``) before any check or the strategy sees it;
+with update compression the decoded update is already relative to ``Q(w)`` and decoding it
+on ``w`` is that re-basing. Evaluation instructions carry the same kind of compressed model
+(the clients evaluate what they would train from); central evaluation uses ``w``.
 
 How it composes with privacy:
 
@@ -15,7 +22,10 @@ How it composes with privacy:
   rounds, each of which is clipped and accounted as any round is.
 * **Secure aggregation** (:class:`~rengo.hfl.SecAggPlus`) is another workflow and cannot be
   combined with this one: SecAgg+ quantises every update into its ring already, and the
-  coordinator never sees an update to decode (a job with both is refused).
+  coordinator never sees an update to decode (a job with both is refused). A compressed
+  model would compose in arithmetic (a SecAgg+ client masks its update against the model
+  it received, and the coordinator adds the total weight times ``w``), but the two are
+  separate workflows, so a job with ``model`` and SecAgg+ is refused too.
 * **Local DP** (DP-SGD in the client) is done before the update exists: compression is
   post-processing.
 """
@@ -28,16 +38,18 @@ from typing import Any
 
 import numpy as np
 
-from rengo.core.errors import ClientFailure, ConfigError
-from rengo.core.messages import EncodedUpdate, FitResult
-from rengo.core.options import options_to_wire
+from rengo.core.errors import ClientFailure, ConfigError, RoundFailure
+from rengo.core.messages import EncodedUpdate, EvaluateIns, FitIns, FitResult
 from rengo.core.parameters import Parameters
-from rengo.hfl.mods.compression import CompressUpdateMod
+from rengo.hfl.model_compression import compressed_model, model_codec_config, model_rng, rebase
+from rengo.hfl.mods.chain import EVALUATE, FIT
+from rengo.hfl.mods.compression import CompressUpdateMod, DecompressModelMod
 from rengo.hfl.strategy.base import Strategy, WeightedSum, wrapped_strategies
 from rengo.hfl.update_compression import (
     UpdateCompression,
     compression_config,
     decode_update,
+    recorded_settings,
     update_bases,
 )
 from rengo.hfl.workflow import FitRound
@@ -46,17 +58,20 @@ from rengo.hfl.workflow import FitRound
 @dataclass
 class CompressedUpdates:
     """Clients send their fit update compressed: ``simulate(..., workflow=
-    CompressedUpdates("topk", fraction=0.01))`` or ``[compression] update = "topk"`` in a job.
+    CompressedUpdates("topk", fraction=0.01))`` or ``[compression] update = "topk"`` in a job;
+    with ``model="float16"`` (or ``"int8"``) the global model travels to them compressed
+    too: ``CompressedUpdates("topk", fraction=0.01, model="float16")``, or
+    ``CompressedUpdates("none", model="int8")`` for the model alone.
 
     Parameters
     ----------
     settings
-        The codec and its options (:class:`~rengo.hfl.UpdateCompression`), or the codec's
-        name (``"float16"``, the default; ``"int8"``, ``"topk"``; ``"none"`` runs the
-        default exchange).
+        The update's codec and its options (:class:`~rengo.hfl.UpdateCompression`), or the
+        codec's name (``"float16"``, the default; ``"int8"``, ``"topk"``; ``"none"``: the
+        update travels as it is).
     **options
         The other fields of :class:`~rengo.hfl.UpdateCompression` by name (``fraction``,
-        ``chunk``, ``error_feedback``).
+        ``chunk``, ``error_feedback``, ``model``).
 
     Raises
     ------
@@ -77,8 +92,10 @@ class CompressedUpdates:
         self._entries = compression_config(self.settings) if self.settings.enabled else {}
 
     def client_mods(self) -> tuple[str, ...]:
-        """The ``compress_update`` client mod (none when compression is off)."""
-        return (CompressUpdateMod.name,) if self.settings.enabled else ()
+        """``decompress_model`` (outermost: the update is taken against the model the client
+        received) when the model is compressed, ``compress_update`` when updates are."""
+        names = (DecompressModelMod.name,) if self.settings.compresses_model else ()
+        return names + ((CompressUpdateMod.name,) if self.settings.enabled else ())
 
     def check_strategy(self, strategy: Strategy, parameters: Parameters) -> None:
         """Refuse a strategy whose clients send something other than a model to take the
@@ -91,30 +108,94 @@ class CompressedUpdates:
         """
         from rengo.hfl.strategy.qfedavg import QFedAvg
 
-        if self.settings.enabled and any(
-            isinstance(s, QFedAvg) for s in wrapped_strategies(strategy)
-        ):
+        if not any(isinstance(s, QFedAvg) for s in wrapped_strategies(strategy)):
+            return
+        if self.settings.enabled:
             raise ConfigError(
                 f"update compression ({self.settings.describe()}) encodes each client's model "
                 f"minus the global model, and {strategy.name}'s clients send their step and "
                 "h_k instead of a model: run it without compression"
             )
+        if self.settings.compresses_model:
+            raise ConfigError(
+                f"model compression ({self.settings.model}) re-bases each client's model on "
+                f"the exact global model, and {strategy.name}'s clients send their step and "
+                "h_k instead of a model, computed at the model they received: run it with "
+                'model = "none"'
+            )
 
     def run(self, fit_round: FitRound) -> WeightedSum:
-        """Ask each client for its compressed update; fold every one that decodes and
-        passes the result checks."""
+        """Send each client the (compressed) model and ask for its compressed update; fold
+        every reply that decodes and passes the result checks, re-based on the exact model.
+
+        Raises
+        ------
+        RoundFailure
+            If the global model cannot be encoded (a value beyond float16's range).
+        """
         strategy = fit_round.strategy
         acc = strategy.accumulator(fit_round.server_round, fit_round.parameters)
+        received = None
+        if self.settings.compresses_model:
+            received = self._send_compressed(
+                fit_round.server_round, fit_round.seed, fit_round.parameters, FIT,
+                [ins for _, ins in fit_round.instructions],
+            )  # fmt: skip
         decode = None
         if self.settings.enabled:
             for _, ins in fit_round.instructions:
                 ins.config.update(self._entries)
-            # what every client's update is taken against: made once for the round
+            # what every client's update is taken against: made once for the round (the
+            # exact model: the client's update is against what it received, so this is
+            # the re-basing too)
             bases = update_bases(fit_round.parameters, fit_round.reference)
             decode = partial(self._decoded, fit_round, bases)
+        elif received is not None:
+            decode = partial(_rebased, fit_round.parameters, received)
         for client_id, result in fit_round.fit_results(decode=decode):
             strategy.add_result(acc, client_id, result)
         return acc
+
+    def prepare_evaluate(
+        self,
+        server_round: int,
+        seed: int,
+        parameters: Parameters,
+        instructions: list[tuple[str, EvaluateIns]],
+    ) -> None:
+        """Put the compressed model in every evaluation instruction (the clients evaluate
+        the kind of model they train from; central evaluation uses the exact one).
+
+        Raises
+        ------
+        RoundFailure
+            If the model cannot be encoded (a value beyond float16's range).
+        """
+        if self.settings.compresses_model and instructions:
+            messages = [ins for _, ins in instructions]
+            self._send_compressed(server_round, seed, parameters, EVALUATE, messages)
+
+    def _send_compressed(
+        self,
+        server_round: int,
+        seed: int,
+        parameters: Parameters,
+        phase: str,
+        messages: list[FitIns] | list[EvaluateIns],
+    ) -> Parameters:
+        """Encode ``parameters`` once for the round and phase, put the parts and the codec's
+        config in every message; return what the clients decode (``Q(w)``)."""
+        try:
+            parts, received = compressed_model(
+                parameters, self.settings, model_rng(seed, server_round, phase)
+            )
+        except ValueError as exc:
+            raise RoundFailure(f"round {server_round}: cannot send the model: {exc}") from exc
+        entries = model_codec_config(self.settings, parameters)
+        for message in messages:
+            message.parameters = parts
+            message.config.update(entries)
+        return received
 
     def _decoded(
         self, fit_round: FitRound, bases: list[np.ndarray], client_id: str, value: Any
@@ -133,11 +214,21 @@ class CompressedUpdates:
         return FitResult(arrays, value.num_examples, value.metrics)
 
 
+def _rebased(global_model: Parameters, received: Parameters, client_id: str, value: Any) -> Any:
+    """A plain fit reply trained from ``received`` (``Q(w)``), re-based on the exact model
+    (anything else goes on to the result checks, which name what is wrong with it)."""
+    if not isinstance(value, FitResult):
+        return value
+    arrays = rebase(value.parameters, global_model, received)
+    return FitResult(arrays, value.num_examples, value.metrics)
+
+
 def compression_settings(workflow: object | None) -> dict[str, Any]:
-    """``{"compression": {...}}`` for a run whose workflow compresses updates (empty
-    otherwise): what the run's record says about how updates travelled."""
-    if isinstance(workflow, CompressedUpdates) and workflow.settings.enabled:
-        return {"compression": options_to_wire(workflow.settings)}
+    """``{"compression": {...}}`` for a run whose workflow compresses updates or the model
+    (empty otherwise): what the run's record says about how they travelled (``model`` only
+    when set, so older runs still resume)."""
+    if isinstance(workflow, CompressedUpdates) and workflow.settings.active:
+        return {"compression": recorded_settings(workflow.settings)}
     return {}
 
 

@@ -665,6 +665,7 @@ class Coordinator:
             client_log=client_records.add,
             checks=self.checks,
             failure_log=self._failure_log,
+            seed=self.seed,
         )
         assert self.workflow is not None
         # Poisson sampling may pick nobody: under DP that round still releases (noise only,
@@ -1010,6 +1011,9 @@ class Coordinator:
             ins.config.setdefault("seed", client_seed(self.seed, server_round, cid))
             ins.config.setdefault("server_round", server_round)
             _request_mods(ins.config, mods)
+        prepare = getattr(self.workflow, "prepare_evaluate", None)
+        if callable(prepare):  # the model travels as the workflow sends it (compressed)
+            prepare(server_round, self.seed, self.parameters, instructions)
         screened: list[tuple[str, EvaluateResult]] = []
         kept_traffic: dict[str, tuple[int, int, float]] = {}
         notes: dict[str, str] = {}

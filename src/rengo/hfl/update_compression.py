@@ -58,6 +58,11 @@ class UpdateCompression:
         Int8: values per scale.
     error_feedback
         Top-k: the client keeps what it did not send and adds it to its next update.
+    model
+        How the global model travels *down* to each client: ``"none"`` (as it is),
+        ``"float16"`` or ``"int8"`` (``chunk`` values per scale, stochastic rounding drawn
+        once a round from the run seed). The coordinator keeps the exact model and re-bases
+        every reply on it (see :mod:`rengo.hfl.model_compression`).
 
     Raises
     ------
@@ -73,6 +78,11 @@ class UpdateCompression:
     error_feedback: bool = option(
         True, "topk: carry what was not sent into the client's next update."
     )
+    model: Literal["none", "float16", "int8"] = option(
+        "none",
+        "none | float16 | int8: how the global model travels to each client (the "
+        "coordinator keeps it exact).",
+    )
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -81,6 +91,16 @@ class UpdateCompression:
     def enabled(self) -> bool:
         """Whether updates are compressed at all."""
         return self.update != "none"
+
+    @property
+    def compresses_model(self) -> bool:
+        """Whether the global model travels to the clients compressed."""
+        return self.model != "none"
+
+    @property
+    def active(self) -> bool:
+        """Whether anything travels compressed, either way."""
+        return self.enabled or self.compresses_model
 
     def describe(self) -> str:
         """``topk(fraction=0.1, error feedback)``, ``int8(chunk=1024)``, ``float16``."""
@@ -93,8 +113,18 @@ class UpdateCompression:
 
 
 def compression_config(settings: UpdateCompression) -> Config:
-    """The round-config entries that tell a client how to compress its update."""
-    return {CONFIG_PREFIX + k: v for k, v in options_to_wire(settings).items()}
+    """The round-config entries that tell a client how to compress its update (the model's
+    codec travels apart, see :func:`rengo.hfl.model_compression.model_codec_config`)."""
+    return {CONFIG_PREFIX + k: v for k, v in options_to_wire(settings).items() if k != "model"}
+
+
+def recorded_settings(settings: UpdateCompression) -> dict[str, Any]:
+    """What a run's record says of ``settings``: every option, ``model`` only when set, so
+    a run recorded before the model could travel compressed still resumes."""
+    wire = options_to_wire(settings)
+    if not settings.compresses_model:
+        del wire["model"]
+    return wire
 
 
 def compression_from_config(config: Mapping[str, Any]) -> UpdateCompression:
@@ -258,21 +288,21 @@ def decode_update(
         )
     parts = encoded.parts
     if settings.update == "float16":
-        _expect_count(parts, len(reference), "float16 arrays (one per model array)")
+        expect_part_count(parts, len(reference), "float16 arrays (one per model array)")
         update = [
-            _float_part(p, np.float16, np.shape(r), f"array {i}")
+            checked_float_part(p, np.float16, np.shape(r), f"array {i}")
             for i, (p, r) in enumerate(zip(parts, reference, strict=True))
         ]
     elif settings.update == "int8":
-        _expect_count(parts, 2 * len(reference), "int8 parts (values and scales per array)")
+        expect_part_count(parts, 2 * len(reference), "int8 parts (values and scales per array)")
         update = [
-            _int8_array(parts[2 * i], parts[2 * i + 1], np.shape(r), settings.chunk, i)
+            checked_int8_array(parts[2 * i], parts[2 * i + 1], np.shape(r), settings.chunk, i)
             for i, r in enumerate(reference)
         ]
     else:
         update = _topk_update(parts, settings.fraction, reference)
     return [
-        _cast_like(b + u, r)
+        cast_like(b + u, r)
         for b, u, r in zip(
             update_bases(global_model, reference) if bases is None else bases,
             update,
@@ -282,12 +312,17 @@ def decode_update(
     ]
 
 
-def _expect_count(parts: Sequence[np.ndarray], count: int, what: str) -> None:
+def expect_part_count(parts: Sequence[np.ndarray], count: int, what: str) -> None:
+    """Raise ValueError unless ``parts`` holds ``count`` parts (``what`` says of what)."""
     if len(parts) != count:
         raise ValueError(f"sent {len(parts)} parts, the model needs {count} {what}")
 
 
-def _float_part(part: np.ndarray, dtype: type, shape: tuple[int, ...], what: str) -> np.ndarray:
+def checked_float_part(
+    part: np.ndarray, dtype: type, shape: tuple[int, ...], what: str
+) -> np.ndarray:
+    """``part`` as float64 once checked to be finite, of ``dtype`` and ``shape`` (raises
+    ValueError naming ``what`` otherwise)."""
     if part.dtype != np.dtype(dtype):
         raise ValueError(f"{what} is {part.dtype}, expected {np.dtype(dtype)}")
     if part.shape != shape:
@@ -297,15 +332,18 @@ def _float_part(part: np.ndarray, dtype: type, shape: tuple[int, ...], what: str
     return np.asarray(part, np.float64)
 
 
-def _int8_array(
+def checked_int8_array(
     q: np.ndarray, scales: np.ndarray, shape: tuple[int, ...], chunk: int, i: int
 ) -> np.ndarray:
+    """Array ``i``'s int8 values and scales decoded (float64, ``shape``), once checked: int8
+    of ``shape``, no -128, one finite non-negative float32 scale per ``chunk`` values
+    (raises ValueError saying what is wrong otherwise)."""
     if q.dtype != np.int8 or q.shape != shape:
         raise ValueError(f"array {i}'s values are {q.dtype} {q.shape}, expected int8 {shape}")
     if q.size and int(np.min(q)) < -INT8_LEVELS:
         raise ValueError(f"array {i} holds int8 value {int(np.min(q))}, outside [-127, 127]")
     count = int8_chunks(q.size, chunk)
-    checked = _float_part(scales, np.float32, (count,), f"array {i}'s scales")
+    checked = checked_float_part(scales, np.float32, (count,), f"array {i}'s scales")
     if count and float(np.min(checked)) < 0:
         raise ValueError(f"array {i} has a negative scale {float(np.min(checked)):g}")
     return int8_decode(q, checked, chunk).reshape(shape)
@@ -314,7 +352,7 @@ def _int8_array(
 def _topk_update(
     parts: Sequence[np.ndarray], fraction: float, reference: Sequence[np.ndarray]
 ) -> Parameters:
-    _expect_count(parts, 2, "top-k parts (indices and values)")
+    expect_part_count(parts, 2, "top-k parts (indices and values)")
     indices, values = parts
     size = int(sum(np.size(r) for r in reference))
     k = topk_count(size, fraction)
@@ -333,11 +371,11 @@ def _topk_update(
         raise ValueError(f"top-k index {repeated} appears more than once")
     if np.any(steps < 0):
         raise ValueError("top-k indices are not in ascending order")
-    dense = topk_decode(indices, _float_part(values, np.float32, (k,), "top-k values"), size)
+    dense = topk_decode(indices, checked_float_part(values, np.float32, (k,), "top-k values"), size)
     return _split(dense, reference)
 
 
-def _cast_like(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def cast_like(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """``values`` in ``reference``'s dtype (integer arrays rounded to the nearest)."""
     kind = np.asarray(reference).dtype
     if kind.kind in "iub":

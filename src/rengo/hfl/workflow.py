@@ -134,6 +134,9 @@ class FitRound:
         Client id -> reason, for every client the workflow caught breaking its protocol in a
         way only a faulty or malicious client can: the coordinator leaves it out of the
         run's later rounds.
+    seed
+        The run seed: what a workflow's own draws derive from (a compressed model's
+        rounding), so a run is reproducible on every executor and deployed.
     """
 
     def __init__(
@@ -149,8 +152,10 @@ class FitRound:
         client_log: ClientLog | None = None,
         checks: ResultChecks | None = None,
         failure_log: ClientFailureLog | None = None,
+        seed: int = 0,
     ) -> None:
         self.server_round = server_round
+        self.seed = seed
         self.parameters = parameters
         self.strategy = strategy
         self.instructions = list(instructions)
@@ -416,7 +421,10 @@ class FitWorkflow(Protocol):
     anything raises :class:`ShortRound` (the coordinator may then run the round again).
     A workflow that runs only some strategies defines ``check_strategy(strategy,
     parameters)``, raising :class:`~rengo.core.errors.ConfigError` before the run is
-    recorded (see :func:`rengo.hfl.privacy_fit.check_privacy_fits`).
+    recorded (see :func:`rengo.hfl.privacy_fit.check_privacy_fits`). A workflow that changes
+    how the model travels (:class:`~rengo.hfl.CompressedUpdates` with a compressed model)
+    defines ``prepare_evaluate(server_round, seed, parameters, instructions)``, which the
+    coordinator calls on the round's evaluation instructions before they are sent.
     """
 
     def client_mods(self) -> tuple[str, ...]:

@@ -190,6 +190,7 @@ JOB_SETTINGS = "job_settings"
 RECORDED_WHEN_SET = {
     "data": (*CSV_TABLE_KEYS, "categories"),
     "train": ("lr_decay", "optimizer", "momentum", "weight_decay", "class_weight"),
+    "compression": ("model",),
 }
 """Settings added after runs began to record theirs: recorded only when a job sets another
 value than its section's default, so a run recorded before they existed still resumes (and
@@ -243,6 +244,8 @@ def job_settings(spec: JobSpec) -> dict[str, Any]:
         if value is not None
     }
     for name, keys in RECORDED_WHEN_SET.items():
+        if name not in settings:  # a section the job leaves out
+            continue
         defaults = type(sections[name])()
         for key in keys:
             if settings[name][key] == getattr(defaults, key):
@@ -533,10 +536,10 @@ def torch_optimizer(
 
 def build_workflow(spec: JobSpec) -> FitWorkflow | None:
     """The job's fit workflow: SecAgg+ with ``[privacy] secagg = true``, compressed updates
-    with ``[compression] update`` other than ``"none"``, else the default."""
+    with ``[compression] update`` or ``model`` other than ``"none"``, else the default."""
     if spec.privacy is not None and spec.privacy.secagg is not None:
         return SecAggPlus(spec.privacy.secagg)
-    if spec.compression is not None and spec.compression.enabled:
+    if spec.compression is not None and spec.compression.active:
         return CompressedUpdates(spec.compression)
     return None
 

@@ -40,7 +40,8 @@ range from :func:`rengo.core.options.option` next to it, and one function,
 1000000], got 0``), never another exception.
 [checkpoints]  keep_last, every (:class:`rengo.hfl.CheckpointRetention`)
 [compression]  update (none | float16 | int8 | topk), fraction (topk), chunk (int8),
-            error_feedback (topk): how each client's update travels to the coordinator
+            error_feedback (topk): how each client's update travels to the coordinator;
+            model (none | float16 | int8): how the global model travels to the clients
             (:class:`rengo.hfl.UpdateCompression`; refused with ``[privacy] secagg = true``)
 [early_stopping] metric, patience, min_delta, mode: end the run once a round metric has not
             improved for ``patience`` rounds, keeping the best round's checkpoint
@@ -682,30 +683,35 @@ def check_model_fits_task(source: str, model: ModelSection, data: DataSection) -
 
 
 def _compression_section(source: str, raw: Any, spec: JobSpec) -> UpdateCompression:
-    """[compression]: the codec and its options; refused where no update can be decoded
-    (secure aggregation) or where clients send no model (q-FedAvg); a key its codec does not
-    read warns."""
+    """[compression]: the codecs and their options; refused where no update can be decoded
+    or no reply re-based (secure aggregation) or where clients send no model (q-FedAvg); a
+    key its codec does not read warns."""
     section = parse_section(source, "compression", raw, UpdateCompression)
-    if not section.enabled:
+    if not section.active:
         return section
+    named = " and ".join(
+        f"compression.{key} = {getattr(section, key)!r}"
+        for key in ("update", "model")
+        if getattr(section, key) != "none"
+    )
     if spec.privacy is not None and spec.privacy.secagg is not None:
         raise ConfigError(
-            f"{source}: compression.update = {section.update!r} with privacy.secagg = true: "
-            "secure aggregation already quantises every update into its ring "
-            "(privacy.secagg_quantisation_bits) and the coordinator sees only their sum, never "
-            "an update to decode; remove [compression] (or set update = 'none')"
+            f"{source}: {named} with privacy.secagg = true: secure aggregation already "
+            "quantises every update into its ring (privacy.secagg_quantisation_bits) and the "
+            "coordinator sees only their sum, never an update to decode, and it is a round "
+            "workflow of its own that cannot send a compressed model; remove [compression] "
+            "(or set update = 'none' and model = 'none')"
         )
     if spec.strategy.name == "qfedavg":
         raise ConfigError(
-            f"{source}: compression.update = {section.update!r} with strategy.name = "
-            "'qfedavg': compression encodes each client's model minus the global model, and "
-            "q-FedAvg's clients send their step and h_k instead; remove [compression]"
+            f"{source}: {named} with strategy.name = 'qfedavg': compression encodes (or "
+            "re-bases) each client's model against the global model, and q-FedAvg's "
+            "clients send their step and h_k instead; remove [compression]"
         )
-    readers = {"fraction": "topk", "error_feedback": "topk", "chunk": "int8"}
-    for key, codec in readers.items():
-        if key in raw and section.update != codec:
-            why = f"compression.update = {section.update!r}"
-            warn_unused_key(source, f"compression.{key}", why)
+    readers = {"fraction": ("topk",), "error_feedback": ("topk",), "chunk": ("int8",)}
+    for key, codecs in readers.items():
+        if key in raw and section.update not in codecs and section.model not in codecs:
+            warn_unused_key(source, f"compression.{key}", named)
     return section
 
 

@@ -27,7 +27,7 @@ from rengo.hfl.mods.chain import (
     registered_mods,
 )
 from rengo.hfl.mods.clipping import ClipUpdateMod, clip_update
-from rengo.hfl.mods.compression import CompressUpdateMod
+from rengo.hfl.mods.compression import CompressUpdateMod, DecompressModelMod
 from rengo.hfl.mods.ditto import DittoMod
 from rengo.hfl.mods.dp_clip import DP_CLIP_KEY, DPClipMod
 from rengo.hfl.mods.fedprox import FedProxMod
@@ -50,6 +50,7 @@ __all__ = [
     "ClipUpdateMod",
     "CompressUpdateMod",
     "DPClipMod",
+    "DecompressModelMod",
     "DittoMod",
     "FedProxMod",
     "FedRepMod",

@@ -1,4 +1,6 @@
-"""The client half of update compression: encode the fit reply's update before it leaves.
+"""The client half of compression: decode the model that arrived compressed
+(:class:`DecompressModelMod`) and encode the fit reply's update before it leaves
+(:class:`CompressUpdateMod`).
 
 Requested by :class:`~rengo.hfl.CompressedUpdates` (the settings travel in the round config,
 ``compression_*``) and run outermost, so it encodes what every other mod made of the reply
@@ -16,8 +18,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rengo.core.errors import ProtocolError
-from rengo.core.messages import EncodedUpdate, FitResult
-from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, register_mod
+from rengo.core.messages import EncodedUpdate, EvaluateIns, FitIns, FitResult
+from rengo.hfl.model_compression import (
+    MODEL_CONFIG_PREFIX,
+    decode_model,
+    model_codec_from_config,
+)
+from rengo.hfl.mods.chain import EVALUATE, FIT, CallNext, ClientCall, ClientMod, register_mod
 from rengo.hfl.update_compression import (
     CONFIG_PREFIX,
     RESIDUAL_KEY,
@@ -64,3 +71,40 @@ class CompressUpdateMod(ClientMod):
         if left is not None:
             call.state[RESIDUAL_KEY] = left
         return EncodedUpdate(settings.update, parts, reply.num_examples, dict(reply.metrics))
+
+
+@register_mod
+class DecompressModelMod(ClientMod):
+    """Decodes the global model of a fit or evaluate message that arrived compressed
+    (``[compression] model``; see :mod:`rengo.hfl.model_compression`): the client and every
+    inner mod see the decoded model, in the model's dtypes, and a config without the
+    codec's entries.
+
+    Requested before :class:`CompressUpdateMod`, so an update is taken against the model the
+    client received, which the coordinator re-bases on its exact model.
+
+    Raises
+    ------
+    ProtocolError
+        If the message names no codec or an unknown one, or a part does not decode (a wrong
+        count, dtype or shape, an int8 value of -128, a negative or non-finite scale, a
+        non-finite value): the client's failure, with the reason, never the coordinator's.
+    """
+
+    name: ClassVar[str] = "decompress_model"
+
+    def __call__(self, call: ClientCall, call_next: CallNext) -> Any:
+        """Decode the model, then run the rest of the chain on it."""
+        message = call.message
+        if call.key not in (FIT, EVALUATE) or not isinstance(message, (FitIns, EvaluateIns)):
+            return call_next(call)
+        codec, chunk, dtypes = model_codec_from_config(message.config)
+        for key in [k for k in message.config if k.startswith(MODEL_CONFIG_PREFIX)]:
+            del message.config[key]
+        try:
+            model = decode_model(message.parameters, codec, chunk, dtypes)
+        except ValueError as exc:
+            raise ProtocolError(
+                f"the {codec} model from the coordinator does not decode: {exc}"
+            ) from exc
+        return call_next(call.forward(call.key, type(message)(model, message.config)))
