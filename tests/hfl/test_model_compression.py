@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from test_update_compression import digits_client
 
 from rengo.core.codec import decode, encode
 from rengo.core.errors import ConfigError, ProtocolError, RoundFailure
@@ -20,7 +21,6 @@ from rengo.hfl import (
     CompressedUpdates,
     Coordinator,
     FedAvg,
-    LogisticRegressionClient,
     QFedAvg,
     UpdateCompression,
     simulate,
@@ -256,36 +256,7 @@ def test_a_compressed_model_with_qfedavg_is_refused_before_the_run() -> None:
         )
 
 
-# -- whole runs ----------------------------------------------------------------------------------
-def digits_client(cid: str) -> LogisticRegressionClient:
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    rows = np.arange(len(y))[int(cid) :: 4]
-    return LogisticRegressionClient(X[rows] / 16, y[rows], lr=0.2)
-
-
-@pytest.mark.parametrize(
-    "workflow",
-    [
-        CompressedUpdates("none", model="int8", chunk=100),
-        CompressedUpdates("topk", fraction=0.05, model="float16"),
-    ],
-    ids=["int8 model", "topk update and float16 model"],
-)
-def test_a_run_with_a_compressed_model_is_reproducible_on_every_executor(workflow: Any) -> None:
-    runs = [
-        simulate(
-            digits_client, 4, FedAvg(), softmax_init(64, 10), 3, seed=11, workflow=workflow,
-            executor=executor,
-        ).parameters
-        for executor in ("serial", "serial", "process")
-    ]  # fmt: skip
-    for other in runs[1:]:
-        for a, b in zip(runs[0], other, strict=True):
-            np.testing.assert_array_equal(a, b)
-
-
+# -- whole runs (reproducible on every executor: tests/hfl/test_update_compression.py) -------
 def test_the_bytes_each_client_receives_drop_and_the_run_records_the_codec() -> None:
     """softmax_init is float64 (650 values, 5,200 bytes): float16 sends a quarter of the
     array bytes, int8 an eighth plus a scale, to train and to evaluate (each message also

@@ -375,8 +375,13 @@ def digits_client(cid: str) -> LogisticRegressionClient:
 
 @pytest.mark.parametrize(
     "workflow",
-    [CompressedUpdates("int8", chunk=100), CompressedUpdates("topk", fraction=0.05)],
-    ids=["int8", "topk"],
+    [
+        CompressedUpdates("int8", chunk=100),
+        CompressedUpdates("topk", fraction=0.05),
+        CompressedUpdates("none", model="int8", chunk=100),  # the model compressed
+        CompressedUpdates("topk", fraction=0.05, model="float16"),
+    ],
+    ids=["int8", "topk", "int8 model", "topk update and float16 model"],
 )
 def test_a_compressed_run_is_reproducible_from_its_seed_on_every_executor(workflow: Any) -> None:
     runs = [

@@ -18,12 +18,23 @@ BASE = {
 }
 
 
-def test_the_compression_section_builds_the_compressed_workflow_and_runs() -> None:
-    spec = parse_job({**BASE, "compression": {"update": "topk", "fraction": 0.2}})
+@pytest.mark.parametrize(
+    ("section", "mods"),
+    [
+        ({"update": "topk", "fraction": 0.2}, ("compress_update",)),
+        ({"model": "int8", "chunk": 8}, ("decompress_model",)),  # the model alone
+    ],
+)
+def test_the_compression_section_builds_the_compressed_workflow_and_runs(
+    section: dict[str, object], mods: tuple[str, ...]
+) -> None:
+    spec = parse_job({**BASE, "compression": section})
     job = build_hfl_job(spec)
     assert isinstance(job.workflow, CompressedUpdates)
-    assert job.workflow.settings == UpdateCompression(update="topk", fraction=0.2)
-    assert job_settings(spec)["compression"]["update"] == "topk"  # a resume must match it
+    assert job.workflow.settings == UpdateCompression(**section)  # type: ignore[arg-type]
+    assert job.workflow.client_mods() == mods
+    recorded = job_settings(spec)["compression"]  # a resume must match it
+    assert all(recorded[key] == value for key, value in section.items())
     history = simulate(
         job.client_fn, job.client_ids, job.strategy, job.initial_parameters, 2,
         workflow=job.workflow,
@@ -51,6 +62,15 @@ def test_update_none_and_no_section_run_the_default_workflow() -> None:
             {"compression": {"update": "float16"}, "strategy": {"name": "qfedavg"}},
             "q-FedAvg's clients send their step",
         ),
+        ({"compression": {"model": "topk"}}, r"compression\.model"),  # float16 or int8 only
+        (
+            {"compression": {"model": "float16"}, "privacy": {"secagg": True}},
+            "compression.model = 'float16' with privacy.secagg",
+        ),
+        (
+            {"compression": {"model": "int8"}, "strategy": {"name": "qfedavg"}},
+            "compression.model = 'int8' with strategy.name = 'qfedavg'",
+        ),
     ],
 )
 def test_bad_or_conflicting_compression_settings_are_refused_naming_the_key(
@@ -65,44 +85,9 @@ def test_a_key_the_codec_does_not_read_warns() -> None:
         parse_job({**BASE, "compression": {"update": "int8", "fraction": 0.1}})
 
 
-def test_the_model_key_alone_builds_the_compressed_workflow_and_runs() -> None:
-    spec = parse_job({**BASE, "compression": {"model": "int8", "chunk": 8}})
-    job = build_hfl_job(spec)
-    assert isinstance(job.workflow, CompressedUpdates)
-    assert job.workflow.settings == UpdateCompression(model="int8", chunk=8)
-    assert job.workflow.client_mods() == ("decompress_model",)
-    assert job_settings(spec)["compression"]["model"] == "int8"  # a resume must match it
-    history = simulate(
-        job.client_fn, job.client_ids, job.strategy, job.initial_parameters, 2,
-        workflow=job.workflow,
-    )  # fmt: skip
-    assert not any(r.failures for r in history.rounds)
-
-
 def test_a_job_without_the_model_key_records_none_so_its_older_runs_still_resume() -> None:
     spec = parse_job({**BASE, "compression": {"update": "topk"}})
     assert "model" not in job_settings(spec)["compression"]
-
-
-@pytest.mark.parametrize(
-    ("extra", "match"),
-    [
-        ({"compression": {"model": "topk"}}, r"compression\.model"),
-        (
-            {"compression": {"model": "float16"}, "privacy": {"secagg": True}},
-            "compression.model = 'float16' with privacy.secagg",
-        ),
-        (
-            {"compression": {"model": "int8"}, "strategy": {"name": "qfedavg"}},
-            "compression.model = 'int8' with strategy.name = 'qfedavg'",
-        ),
-    ],
-)
-def test_a_model_codec_that_cannot_work_is_refused_naming_the_key(
-    extra: dict[str, object], match: str
-) -> None:
-    with pytest.raises(ConfigError, match=match):
-        parse_job({**BASE, **extra})
 
 
 def test_chunk_is_read_by_an_int8_model_and_ignored_by_a_float16_one() -> None:
