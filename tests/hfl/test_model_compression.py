@@ -249,6 +249,14 @@ def test_a_model_beyond_float16s_range_fails_the_round_naming_int8() -> None:
         coordinator.run(1)
 
 
+def test_an_initial_model_beyond_float16s_range_is_refused_before_the_run() -> None:
+    with pytest.raises(ConfigError, match=r"initial model cannot be sent.*model = \"int8\""):
+        simulate(
+            Steps, 2, FedAvg(), [np.full(3, 1e5)], 1,
+            workflow=CompressedUpdates("none", model="float16"),
+        )  # fmt: skip
+
+
 def test_a_compressed_model_with_qfedavg_is_refused_before_the_run() -> None:
     with pytest.raises(ConfigError, match="re-bases each client's model"):
         simulate(

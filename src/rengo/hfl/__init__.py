@@ -2,7 +2,8 @@
 round loop and simulation; personalisation (FedPer, FedRep, FedBN, Ditto, FedAvg +
 fine-tuning) as strategies with client mods; secure aggregation (SecAgg+,
 :class:`SecAggPlus`) is one round workflow, update compression for slow or metered links
-(:class:`CompressedUpdates`: float16, int8, top-k with error feedback) another.
+(:class:`CompressedUpdates`: the update as float16, int8 or top-k with error feedback, the
+model on its way down as float16 or int8) another.
 
 Bring your own PyTorch model with :class:`TorchClient` (``from rengo.hfl import
 TorchClient``) and its helpers :func:`get_parameters`, :func:`set_parameters`,

@@ -41,7 +41,13 @@ import numpy as np
 from rengo.core.errors import ClientFailure, ConfigError, RoundFailure
 from rengo.core.messages import EncodedUpdate, EvaluateIns, FitIns, FitResult
 from rengo.core.parameters import Parameters
-from rengo.hfl.model_compression import compressed_model, model_codec_config, model_rng, rebase
+from rengo.hfl.model_compression import (
+    compressed_model,
+    encode_model,
+    model_codec_config,
+    model_rng,
+    rebase,
+)
 from rengo.hfl.mods.chain import EVALUATE, FIT
 from rengo.hfl.mods.compression import CompressUpdateMod, DecompressModelMod
 from rengo.hfl.strategy.base import Strategy, WeightedSum, wrapped_strategies
@@ -99,15 +105,21 @@ class CompressedUpdates:
 
     def check_strategy(self, strategy: Strategy, parameters: Parameters) -> None:
         """Refuse a strategy whose clients send something other than a model to take the
-        update of (q-FedAvg sends its own step and ``h_k``).
+        update of or re-base (q-FedAvg sends its own step and ``h_k``), and an initial model
+        the model codec cannot send (a value beyond float16's range).
 
         Raises
         ------
         ConfigError
-            Naming the strategy.
+            Naming the strategy, or the array and the codec to use instead.
         """
         from rengo.hfl.strategy.qfedavg import QFedAvg
 
+        if self.settings.model == "float16":
+            try:  # before the run is recorded (a model growing past it later fails its round)
+                encode_model(parameters, "float16", self.settings.chunk, np.random.default_rng(0))
+            except ValueError as exc:
+                raise ConfigError(f"the initial model cannot be sent: {exc}") from exc
         if not any(isinstance(s, QFedAvg) for s in wrapped_strategies(strategy)):
             return
         if self.settings.enabled:
