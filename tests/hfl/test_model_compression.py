@@ -33,6 +33,7 @@ from rengo.hfl.model_compression import (
     encode_model,
     model_codec_config,
     model_rng,
+    rebase,
 )
 from rengo.transport.simulation import SerialPool
 
@@ -145,6 +146,43 @@ def test_with_compressed_updates_too_the_update_is_taken_against_what_the_client
     ]
     for plain, compressed in zip(*ends, strict=True):
         np.testing.assert_allclose(compressed, plain, rtol=0, atol=3e-5)
+
+
+def test_rebasing_moves_only_the_models_arrays_of_the_models_shapes() -> None:
+    """SCAFFOLD's control-variate change (past the model's arrays) is not a model and stays
+    as sent; an array of another shape stays too, for the result checks to name."""
+    w = [np.ones(3), np.ones(2)]
+    q = [np.full(3, 0.5), np.full(2, 0.5)]
+    control = np.arange(3.0)
+    moved = rebase([np.full(3, 2.0), np.ones(4), control], w, q)
+    np.testing.assert_array_equal(moved[0], np.full(3, 2.5))
+    np.testing.assert_array_equal(moved[1], np.ones(4))
+    np.testing.assert_array_equal(moved[2], control)
+
+
+@pytest.mark.filterwarnings("ignore:CentralDP.*seeded_noise:UserWarning")
+@pytest.mark.parametrize("strategy", ["scaffold", "central dp"])
+def test_scaffold_and_central_dp_run_on_a_compressed_model_close_to_the_uncompressed_run(
+    strategy: str,
+) -> None:
+    from rengo.hfl import DifferentialPrivacy, Scaffold
+    from rengo.privacy import CentralDP
+
+    def make() -> Any:
+        if strategy == "scaffold":
+            return Scaffold(fraction_evaluate=0.0)
+        dp = CentralDP(noise_multiplier=1e-9, clip_norm=1.0, seeded_noise=True)
+        return DifferentialPrivacy(FedAvg(fraction_evaluate=0.0), dp)
+
+    ends = []
+    for workflow in (None, CompressedUpdates("none", model="float16")):
+        history = simulate(
+            digits_client, 4, make(), softmax_init(64, 10), 3, seed=1, workflow=workflow
+        )
+        assert not any(r.failures for r in history.rounds)
+        ends.append(history.parameters)
+    for plain, compressed in zip(*ends, strict=True):
+        np.testing.assert_allclose(compressed, plain, atol=2e-3)
 
 
 # -- what a client refuses -------------------------------------------------------------------
