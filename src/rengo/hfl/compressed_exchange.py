@@ -45,6 +45,7 @@ from rengo.hfl.model_compression import (
     compressed_model,
     encode_model,
     model_codec_config,
+    model_problem,
     model_rng,
     rebase,
 )
@@ -74,7 +75,8 @@ class CompressedUpdates:
     settings
         The update's codec and its options (:class:`~rengo.hfl.UpdateCompression`), or the
         codec's name (``"float16"``, the default; ``"int8"``, ``"topk"``; ``"none"``: the
-        update travels as it is).
+        update travels as it is). With a compressed ``model`` name it: ``"none"`` for the
+        model alone.
     **options
         The other fields of :class:`~rengo.hfl.UpdateCompression` by name (``fraction``,
         ``chunk``, ``error_feedback``, ``model``).
@@ -83,17 +85,20 @@ class CompressedUpdates:
     ------
     ConfigError
         For an unknown codec or an option out of range.
+    TypeError
+        For options beside an :class:`~rengo.hfl.UpdateCompression`, or a compressed
+        ``model`` without the update's codec.
     """
 
     settings: UpdateCompression
 
-    def __init__(self, settings: UpdateCompression | str = "float16", **options: Any) -> None:
+    def __init__(self, settings: UpdateCompression | str | None = None, **options: Any) -> None:
         if isinstance(settings, UpdateCompression):
             if options:
                 raise TypeError("give either UpdateCompression(...) or its options, not both")
             self.settings = settings
         else:
-            self.settings = UpdateCompression(update=settings, **options)  # type: ignore[arg-type]
+            self.settings = UpdateCompression(update=_update_codec(settings, options), **options)
         # the round-config entries telling each client how to compress: the same every round
         self._entries = compression_config(self.settings) if self.settings.enabled else {}
 
@@ -115,11 +120,9 @@ class CompressedUpdates:
         """
         from rengo.hfl.strategy.qfedavg import QFedAvg
 
-        if self.settings.model == "float16":
-            try:  # before the run is recorded (a model growing past it later fails its round)
-                encode_model(parameters, "float16", self.settings.chunk, np.random.default_rng(0))
-            except ValueError as exc:
-                raise ConfigError(f"the initial model cannot be sent: {exc}") from exc
+        problem = self.model_problem(parameters)  # before the run is recorded
+        if problem is not None:
+            raise ConfigError(f"the initial model cannot be sent: {problem}")
         if not any(isinstance(s, QFedAvg) for s in wrapped_strategies(strategy)):
             return
         if self.settings.enabled:
@@ -135,6 +138,15 @@ class CompressedUpdates:
                 "h_k instead of a model, computed at the model they received: run it with "
                 'model = "none"'
             )
+
+    def model_problem(self, parameters: Parameters) -> str | None:
+        """Why ``parameters`` cannot travel to the clients with the model codec (a value
+        beyond float16's range), or None; the coordinator asks before it adopts a round's
+        new model, so a model growing past the codec fails its round and the last model
+        that can travel is kept (see :class:`~rengo.hfl.workflow.FitWorkflow`)."""
+        if not self.settings.compresses_model:
+            return None
+        return model_problem(parameters, self.settings.model)
 
     def run(self, fit_round: FitRound) -> WeightedSum:
         """Send each client the (compressed) model and ask for its compressed update; fold
@@ -185,7 +197,7 @@ class CompressedUpdates:
         """
         if self.settings.compresses_model and instructions:
             messages = [ins for _, ins in instructions]
-            self._send_compressed(server_round, seed, parameters, EVALUATE, messages)
+            self._send_compressed(server_round, seed, parameters, EVALUATE, messages, decode=False)
 
     def _send_compressed(
         self,
@@ -194,15 +206,20 @@ class CompressedUpdates:
         parameters: Parameters,
         phase: str,
         messages: list[FitIns] | list[EvaluateIns],
-    ) -> Parameters:
+        decode: bool = True,
+    ) -> Parameters | None:
         """Encode ``parameters`` once for the round and phase, put the parts and the codec's
-        config in every message; return what the clients decode (``Q(w)``)."""
+        config in every message; return what the clients decode (``Q(w)``) when ``decode``
+        (a fit's replies are re-based on it; an evaluation's are not)."""
+        rng = model_rng(seed, server_round, phase)
+        received = None
         try:
-            parts, received = compressed_model(
-                parameters, self.settings, model_rng(seed, server_round, phase)
-            )
+            if decode:
+                parts, received = compressed_model(parameters, self.settings, rng)
+            else:
+                parts = encode_model(parameters, self.settings.model, self.settings.chunk, rng)
         except ValueError as exc:
-            raise RoundFailure(f"round {server_round}: cannot send the model: {exc}") from exc
+            raise RoundFailure(f"cannot send the model: {exc}") from exc
         entries = model_codec_config(self.settings, parameters)
         for message in messages:
             message.parameters = parts
@@ -224,6 +241,28 @@ class CompressedUpdates:
             value, self.settings, fit_round.parameters, fit_round.reference, bases=bases
         )
         return FitResult(arrays, value.num_examples, value.metrics)
+
+
+def _update_codec(settings: str | None, options: dict[str, Any]) -> Any:
+    """The update's codec :class:`CompressedUpdates` was given: ``"float16"`` when unsaid,
+    unless a compressed ``model`` is asked for, when "the model alone" and "both" are
+    equally likely readings and the caller must say which.
+
+    Raises
+    ------
+    TypeError
+        For ``CompressedUpdates(model=...)`` without the update's codec.
+    """
+    if settings is not None:
+        return settings
+    model = options.get("model", "none")
+    if model != "none":
+        raise TypeError(
+            f"CompressedUpdates(model={model!r}) leaves the update's codec unsaid: "
+            f'CompressedUpdates("none", model={model!r}) compresses the model alone, '
+            f'CompressedUpdates("float16", model={model!r}) both ways'
+        )
+    return "float16"
 
 
 def _rebased(global_model: Parameters, received: Parameters, client_id: str, value: Any) -> Any:

@@ -742,6 +742,13 @@ class Coordinator:
                 f"the new model is not finite ({problem}){_likely_cause(fit_round.weights)}; "
                 f"the model of round {server_round - 1} is kept and nothing was checkpointed",
             )
+        problem = _cannot_travel(self.workflow, aggregate.parameters)
+        if problem is not None:
+            raise self._fail(
+                server_round,
+                f"the new model cannot be sent to the clients ({problem}); the model of round "
+                f"{server_round - 1} is kept and nothing was checkpointed",
+            )
         self.parameters = aggregate.parameters
         metrics: dict[str, float] = {f"train_{k}": v for k, v in acc.metrics().items()}
         _merge_strategy_metrics(metrics, aggregate.metrics, self.strategy.name)
@@ -1013,7 +1020,14 @@ class Coordinator:
             _request_mods(ins.config, mods)
         prepare = getattr(self.workflow, "prepare_evaluate", None)
         if callable(prepare):  # the model travels as the workflow sends it (compressed)
-            prepare(server_round, self.seed, self.parameters, instructions)
+            try:
+                prepare(server_round, self.seed, self.parameters, instructions)
+            except RoundFailure as exc:
+                raise self._fail(
+                    server_round,
+                    f"{exc}; the model of round {server_round - 1} is kept and nothing was "
+                    "checkpointed",
+                ) from exc
         screened: list[tuple[str, EvaluateResult]] = []
         kept_traffic: dict[str, tuple[int, int, float]] = {}
         notes: dict[str, str] = {}
@@ -1306,6 +1320,13 @@ def _unlike(new: Parameters, old: Parameters) -> str | None:
         if array.shape != np.shape(before):
             return f"array {i} has shape {array.shape}, the model's is {np.shape(before)}"
     return None
+
+
+def _cannot_travel(workflow: object, parameters: Parameters) -> str | None:
+    """Why the workflow cannot send ``parameters`` to the clients (its ``model_problem``:
+    see :class:`~rengo.hfl.workflow.FitWorkflow`), or None."""
+    model_problem = getattr(workflow, "model_problem", None)
+    return model_problem(parameters) if callable(model_problem) else None
 
 
 def _not_finite(parameters: Parameters) -> str | None:

@@ -31,10 +31,9 @@ import numpy as np
 from rengo.core.errors import ProtocolError
 from rengo.core.messages import Config
 from rengo.core.parameters import Parameters
-from rengo.hfl.update_codecs import float16_encode, int8_encode
+from rengo.hfl.update_codecs import float16_overflow, int8_encode
 from rengo.hfl.update_compression import (
     UpdateCompression,
-    cast_like,
     checked_float_part,
     checked_int8_array,
     expect_part_count,
@@ -45,7 +44,6 @@ MODEL_CONFIG_PREFIX = "downlink_"
 ``downlink_chunk``, ``downlink_dtypes``)."""
 MODEL_CODECS = ("float16", "int8")
 _RANDOM_STREAM = 0xD0C0DE
-_FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
 def model_rng(seed: int, server_round: int, phase: str) -> np.random.Generator:
@@ -60,6 +58,26 @@ def _compressible(array: np.ndarray) -> bool:
     return np.asarray(array).dtype.kind == "f"
 
 
+def model_problem(parameters: Sequence[np.ndarray], codec: str) -> str | None:
+    """Why ``parameters`` cannot travel with the model ``codec``, or None: a value that is
+    not finite, or, for float16, one beyond its range (65504), which would arrive as
+    infinity. The coordinator asks before it adopts a round's new model, so a model that
+    grows past the codec fails its round and the last one that can travel is kept."""
+    for i, array in enumerate(parameters):
+        if not _compressible(array):
+            continue
+        values = np.asarray(array)
+        if not np.all(np.isfinite(values)):
+            return f"the global model's array {i} holds NaN or Inf"
+        largest = float16_overflow(values) if codec == "float16" else None
+        if largest is not None:
+            return (
+                f"the global model's array {i} holds a value of magnitude {largest:.4g}, "
+                'beyond float16\'s range (65504): use [compression] model = "int8"'
+            )
+    return None
+
+
 def encode_model(
     parameters: Sequence[np.ndarray], codec: str, chunk: int, rng: np.random.Generator
 ) -> Parameters:
@@ -69,28 +87,21 @@ def encode_model(
     Raises
     ------
     ValueError
-        For an unknown codec, a value float16 cannot hold (beyond 65504) or one that is
-        not finite.
+        For an unknown codec, or a model :func:`model_problem` finds a problem with.
     """
     if codec not in MODEL_CODECS:
         raise ValueError(f"unknown model codec {codec!r} (known: {', '.join(MODEL_CODECS)})")
+    problem = model_problem(parameters, codec)
+    if problem is not None:
+        raise ValueError(problem)
     parts: Parameters = []
-    for i, array in enumerate(parameters):
+    for array in parameters:
         if not _compressible(array):
             parts.append(np.asarray(array))
-            continue
-        values = np.asarray(array, np.float64)
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"the global model's array {i} holds NaN or Inf")
-        if codec == "float16":
-            largest = float(np.max(np.abs(values))) if values.size else 0.0
-            if largest > _FLOAT16_MAX:
-                raise ValueError(
-                    f"the global model's array {i} holds a value of magnitude {largest:.4g}, "
-                    'beyond float16\'s range (65504): use [compression] model = "int8"'
-                )
-            parts.append(float16_encode(values))
+        elif codec == "float16":
+            parts.append(np.asarray(array, np.float16))
         else:
+            values = np.asarray(array, np.float64)
             q, scales = int8_encode(values, chunk, rng)
             parts += [q.reshape(values.shape), scales]
     return parts
@@ -195,16 +206,17 @@ def rebase(
     arrays: Sequence[np.ndarray], global_model: Sequence[np.ndarray], received: Parameters
 ) -> Parameters:
     """A reply trained from ``received`` (``Q(w)``) moved onto the exact model:
-    ``w + (m - Q(w))`` for each of the model's arrays, in the reply's dtype; arrays past the
-    model's (SCAFFOLD's control-variate change) and arrays of another shape are left as they
-    are (the result checks refuse the latter, naming them)."""
+    ``w + (m - Q(w))`` for each of the model's floating-point arrays, in the reply's dtype.
+    Other arrays travelled as they are (``Q(w) = w`` there); arrays past the model's
+    (SCAFFOLD's control-variate change) and arrays of another shape are left as they are
+    (the result checks refuse the latter, naming them)."""
     out: Parameters = list(arrays)
     for i, (w, q) in enumerate(zip(global_model, received, strict=True)):
-        if i >= len(out):
-            break
+        if i >= len(out) or not _compressible(w):
+            continue
         m = np.asarray(out[i])
-        if m.shape != np.shape(w):
+        if m.shape != np.shape(w) or m.dtype.kind != "f":
             continue
         moved = np.asarray(w, np.float64) + (m.astype(np.float64) - np.asarray(q, np.float64))
-        out[i] = cast_like(moved, m)
+        out[i] = moved.astype(m.dtype)
     return out

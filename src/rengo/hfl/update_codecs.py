@@ -41,13 +41,20 @@ def float16_encode(values: np.ndarray) -> np.ndarray:
         If a value is beyond float16's largest finite value (65504): it would arrive as
         infinity.
     """
-    largest = float(np.max(np.abs(values))) if values.size else 0.0
-    if not largest <= float(np.finfo(np.float16).max):
+    largest = float16_overflow(values)
+    if largest is not None:
         raise ValueError(
             f"an update value of magnitude {largest:.4g} exceeds float16's range (65504): "
             'use update = "int8" or "topk" for this model'
         )
     return np.asarray(values, dtype=np.float16)
+
+
+def float16_overflow(values: np.ndarray) -> float | None:
+    """The largest magnitude in ``values`` when float16 cannot hold it (beyond 65504, or
+    not finite: it would arrive as infinity), else None."""
+    largest = float(np.max(np.abs(values))) if np.size(values) else 0.0
+    return None if largest <= float(np.finfo(np.float16).max) else largest
 
 
 def int8_chunks(size: int, chunk: int) -> int:

@@ -44,7 +44,8 @@ _RANDOM_STREAM = 0xC0DEC
 
 @dataclass(frozen=True)
 class UpdateCompression:
-    """How clients compress their fit updates (job section ``[compression]``).
+    """How clients compress their fit updates, and the coordinator the global model it sends
+    them (job section ``[compression]``).
 
     Parameters
     ----------
@@ -55,7 +56,7 @@ class UpdateCompression:
     fraction
         Top-k: the share of the update's values sent each round.
     chunk
-        Int8: values per scale.
+        Int8 (the update's or the model's): values per scale.
     error_feedback
         Top-k: the client keeps what it did not send and adds it to its next update.
     model
@@ -302,7 +303,7 @@ def decode_update(
     else:
         update = _topk_update(parts, settings.fraction, reference)
     return [
-        cast_like(b + u, r)
+        _cast_like(b + u, r)
         for b, u, r in zip(
             update_bases(global_model, reference) if bases is None else bases,
             update,
@@ -375,7 +376,7 @@ def _topk_update(
     return _split(dense, reference)
 
 
-def cast_like(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def _cast_like(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """``values`` in ``reference``'s dtype (integer arrays rounded to the nearest)."""
     kind = np.asarray(reference).dtype
     if kind.kind in "iub":

@@ -424,7 +424,10 @@ class FitWorkflow(Protocol):
     recorded (see :func:`rengo.hfl.privacy_fit.check_privacy_fits`). A workflow that changes
     how the model travels (:class:`~rengo.hfl.CompressedUpdates` with a compressed model)
     defines ``prepare_evaluate(server_round, seed, parameters, instructions)``, which the
-    coordinator calls on the round's evaluation instructions before they are sent.
+    coordinator calls on the round's evaluation instructions before they are sent, and
+    ``model_problem(parameters)``: why a model cannot travel (a value beyond float16's
+    range), or None; the coordinator asks before it adopts a round's new model and fails the
+    round, keeping the last one, when there is a problem.
     """
 
     def client_mods(self) -> tuple[str, ...]:
