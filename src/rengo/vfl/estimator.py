@@ -51,7 +51,7 @@ from rengo.vfl.common import (
 from rengo.vfl.predictions import VerticalPredictions
 from rengo.vfl.progress import ProgressFn, progress_display
 from rengo.vfl.psi import PSIResult
-from rengo.vfl.registry import VerticalAlgorithm
+from rengo.vfl.registry import Output, VerticalAlgorithm
 from rengo.vfl.runner import SCORE, TRAIN, VerticalPlan, make_keys, simulate_vertical
 
 _RUNS_NOT_PICKLED = ("fit_run_", "predict_run_")
@@ -344,6 +344,18 @@ class VerticalEstimator:
         output = type(self).spec.output_of(self.config)
         return "regressor" if output == "values" else "classifier"
 
+    def prediction_output(self) -> Output:
+        """What a prediction is (see :data:`~rengo.vfl.registry.Output`): the algorithm's
+        for this config; an algorithm whose fitted model decides it (hetero LR trained
+        one-vs-rest on labels of more than two classes) overrides this.
+
+        Returns
+        -------
+        Output
+            ``"probability"``, ``"probabilities"``, ``"classes"`` or ``"values"``.
+        """
+        return type(self).spec.output_of(self.config)
+
     def __sklearn_tags__(self) -> Any:
         """scikit-learn's tags: a classifier or regressor (by the algorithm's output) that
         needs labels; ``sklearn.base.is_classifier`` and friends read them."""
@@ -522,7 +534,7 @@ class VerticalEstimator:
             Before :meth:`fit`.
         """
         ids, values = self.predict_raw(data, label_party)
-        output = type(self).spec.output_of(self.config)
+        output = self.prediction_output()
         if output == "probability":
             return VerticalPredictions(ids, (np.asarray(values) >= 0.5).astype(np.int64))
         if output == "probabilities":
@@ -554,7 +566,7 @@ class VerticalEstimator:
         ConfigError
             If the algorithm predicts classes or values, not probabilities.
         """
-        output = type(self).spec.output_of(self.config)
+        output = self.prediction_output()
         if output not in ("probability", "probabilities"):
             raise ConfigError(
                 f"{type(self).__name__} predicts {output}, not probabilities; use predict"

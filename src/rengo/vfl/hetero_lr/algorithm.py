@@ -39,6 +39,7 @@ from rengo.vfl.registry import (
     AlignedData,
     KeySpec,
     Models,
+    Output,
     Role,
     RoleContext,
     Roles,
@@ -282,6 +283,13 @@ def fills_missing(config: Any) -> bool:
     return str(getattr(config, "missing", "refuse")) != "refuse"
 
 
+def output(config: HeteroLRConfig) -> Output:
+    """``P(y = 1)`` per row, or with ``multi_class="ovr"`` a row of class probabilities
+    (``"auto"`` trains one-vs-rest on labels of more than two classes too: the estimator
+    reads that off its fitted model; a job file names ``"ovr"``)."""
+    return "probabilities" if config.multi_class == "ovr" else "probability"
+
+
 def describe(report: Any) -> str:
     """``"trained N epochs"`` from the coordinator's report."""
     if isinstance(report, CoordinatorReport):
@@ -309,7 +317,7 @@ HETERO_LR: VerticalAlgorithm[HeteroLRConfig] = register(
             label_party=GuestModel, feature_party=HostModel, coordinator=CoordinatorReport
         ),
         keys=LINEAR_KEYS,
-        output="probability",
+        output=output,
         option_aliases={"obfuscators": "obfuscator_source"},
         describe=describe,
         summary=summary,

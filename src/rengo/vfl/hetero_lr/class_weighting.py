@@ -14,6 +14,11 @@ row once (:data:`ROW_WEIGHTS`); a host then forms its weighted square as an encr
 product ``Enc(s)[B] . (a u_k^2)`` and sends later hosts ``Enc(s ⊙ u_k)`` (re-randomised)
 for their cross terms instead of ``Enc(u_k)``. Hosts see ciphertexts only, as before; the
 coordinator sees masked values only.
+
+One-vs-rest (K class models, :mod:`rengo.vfl.hetero_lr.one_vs_rest`) weighs as scikit-learn's
+``LogisticRegression(multi_class="ovr", class_weight=...)`` does: ``"balanced"`` on each
+class model's own 0/1 labels (class k's rows ``n / (2 n_k)``, the rest ``n / (2 (n - n_k))``),
+a weight per class on every class row of a row by that row's class.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from rengo.core.errors import ConfigError
 from rengo.crypto.encrypted_array import EncryptedArray, encrypt_array
 from rengo.crypto.keys import PaillierPublicKey
 from rengo.crypto.obfuscators import ObfuscatorPool
-from rengo.data.class_weights import NO_CLASS_WEIGHT, class_weights
+from rengo.data.class_weights import BALANCED, NO_CLASS_WEIGHT, class_weights
 from rengo.vfl.hetero_lr.config import LinearModelConfig
 from rengo.vfl.hetero_lr.objective import LocalObjective
 
@@ -39,14 +44,26 @@ ROW_WEIGHTS = "row-weights"
 
 @dataclass(frozen=True)
 class GuestWeighting:
-    """The label party's class weights: per class (quantised to :data:`WEIGHT_BITS`)."""
+    """The label party's class weights (quantised to :data:`WEIGHT_BITS`): per 0/1 label
+    (``classes`` 1, binary); one-vs-rest (``classes`` K), per class model and 0/1 label
+    (``by_class`` K x 2, balanced) or per class of the row (``by_class`` of K)."""
 
     by_class: np.ndarray
+    classes: int = 1
 
     def rows(self, labels: np.ndarray) -> np.ndarray:
-        """Each row's weight, from its 0/1 label."""
-        weights: np.ndarray = self.by_class[np.asarray(labels, dtype=np.int64)]
-        return weights
+        """Each row's weight, from its 0/1 label (one-vs-rest: of whole rows' K class rows,
+        in order, as every batch holds them)."""
+        y = np.asarray(labels, dtype=np.int64)
+        if self.classes == 1:
+            weights: np.ndarray = self.by_class[y]
+            return weights
+        groups = y.reshape(-1, self.classes)
+        if self.by_class.ndim == 2:
+            per_model: np.ndarray = self.by_class[np.arange(self.classes)[None, :], groups]
+            return per_model.ravel()
+        by_row: np.ndarray = np.repeat(self.by_class[np.argmax(groups, axis=1)], self.classes)
+        return by_row
 
 
 def weighted(config: LinearModelConfig) -> bool:
@@ -55,9 +72,14 @@ def weighted(config: LinearModelConfig) -> bool:
 
 
 def guest_weighting(
-    config: LinearModelConfig, objective: LocalObjective, y: np.ndarray, who: str
+    config: LinearModelConfig,
+    objective: LocalObjective,
+    y: np.ndarray,
+    who: str,
+    classes: int = 1,
 ) -> GuestWeighting | None:
-    """The label party's class weights from its training labels (None: unweighted).
+    """The label party's class weights from its training labels (None: unweighted);
+    one-vs-rest, ``y`` holds the 0/1 labels of the K = ``classes`` class rows of each row.
 
     Raises
     ------
@@ -73,10 +95,26 @@ def guest_weighting(
             f"{who}: class_weight = {config.class_weight!r} weighs classes, and the "
             f"{objective.name} loss has none; remove class_weight"
         )
-    weights = class_weights(y, config.class_weight, who, 2)
-    assert weights is not None
     scale = 2.0**WEIGHT_BITS
-    return GuestWeighting(np.rint(np.array([weights[0], weights[1]]) * scale) / scale)
+    if classes > 1:
+        per_class = y.reshape(-1, classes)
+        if config.class_weight == BALANCED:  # each class model balances its own labels
+            table = np.array(
+                [_binary_weights(per_class[:, k], BALANCED, who) for k in range(classes)]
+            )
+        else:
+            codes = np.argmax(per_class, axis=1)
+            named = class_weights(codes, config.class_weight, who, classes)
+            assert named is not None
+            table = np.array([named[k] for k in range(classes)])
+        return GuestWeighting(np.rint(table * scale) / scale, classes)
+    return GuestWeighting(np.rint(_binary_weights(y, config.class_weight, who) * scale) / scale)
+
+
+def _binary_weights(y: np.ndarray, setting: str, who: str) -> np.ndarray:
+    weights = class_weights(y, setting, who, 2)
+    assert weights is not None
+    return np.array([weights[0], weights[1]])
 
 
 def weighted_residual(

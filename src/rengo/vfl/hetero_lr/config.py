@@ -27,6 +27,10 @@ from rengo.data.class_weights import CLASS_WEIGHT_HELP, NO_CLASS_WEIGHT, class_w
 from rengo.vfl.hetero_lr.math import OptimizerName, Schedule
 
 PredictMode = Literal["encrypted", "plain"]
+MultiClass = Literal["auto", "ovr"]
+"""How hetero LR trains labels of more than two classes: ``"auto"`` (binary for 0/1 labels,
+one-vs-rest for class codes 0..K-1 with K > 2) or ``"ovr"`` (one-vs-rest, also for two
+classes; see :mod:`rengo.vfl.hetero_lr.one_vs_rest`)."""
 MissingPolicy = Literal["refuse", "zero", "mean"]
 """What a party does with empty (NaN) cells of its own columns: refuse them (default), or
 fill them with 0 or with the column's mean over its own training rows."""
@@ -80,7 +84,9 @@ class LinearModelConfig:
     worker processes (0: in the party's own process). ``predict_mode`` picks how scores are gathered
     (see :mod:`rengo.vfl.hetero_lr.predict`). ``key_bits`` below 2048 are for tests and
     benchmarks only. ``class_weight`` (hetero LR only, see :class:`HeteroLRConfig`) weighs
-    each row's loss by its class's weight.
+    each row's loss by its class's weight. ``multi_class`` (hetero LR only, see
+    :mod:`rengo.vfl.hetero_lr.one_vs_rest`) trains labels of K > 2 classes as K binary
+    one-vs-rest models in the same protocol passes.
 
     Raises
     ------
@@ -133,6 +139,11 @@ class LinearModelConfig:
         NO_CLASS_WEIGHT,
         CLASS_WEIGHT_HELP + " Hetero LR only; weighs each row's residual at the label party.",
         convert=class_weight_text,
+    )
+    multi_class: MultiClass = option(
+        "auto",
+        "Labels of 3+ classes: auto (binary for 0/1, else one-vs-rest) or ovr (one model "
+        "per class). Hetero LR only.",
     )
     what: ClassVar[str] = "hetero linear model config"  # how errors name it
     classifies: ClassVar[bool] = True  # whether class_weight applies (regressions: no)
@@ -199,6 +210,13 @@ class LinearModelConfig:
                 "class_weight",
                 f"= {self.class_weight!r} weighs classes, and a {self.what.removesuffix(' config')}"
                 " has none; remove class_weight (or train hetero_lr for 0/1 labels)",
+            )
+        if self.multi_class != "auto" and not self.classifies:
+            raise OptionError(
+                "multi_class",
+                f"= {self.multi_class!r} trains one model per class, and a "
+                f"{self.what.removesuffix(' config')} has none; remove multi_class (or train "
+                "hetero_lr for class labels)",
             )
         if self.class_weight != NO_CLASS_WEIGHT and self.optimizer == "newton":
             raise OptionError(

@@ -31,6 +31,7 @@ from rengo.vfl.hetero_lr.math import sigmoid
 from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR, LocalObjective
 from rengo.vfl.hetero_lr.roles import CoordinatorReport, GuestModel, HostModel
 from rengo.vfl.predictions import VerticalPredictions
+from rengo.vfl.registry import Output
 
 
 def convergence_problem(model: GuestModel, config: LinearModelConfig) -> str | None:
@@ -213,6 +214,12 @@ class HeteroLogisticRegression(CoordinatedLinearModel):
     with mini-batch Adam; ``optimizer="newton"`` forces Newton-CG. ``missing="zero"`` or
     ``"mean"`` fills each party's own empty cells locally (the fill values stay in its
     model and fill its scoring rows); the default refuses them, naming the party and column.
+
+    Labels of K > 2 classes (codes ``0..K-1``) train K one-vs-rest models in the same
+    protocol passes (``multi_class="auto"``, default; ``"ovr"`` also for two classes; see
+    :mod:`rengo.vfl.hetero_lr.one_vs_rest`): ``predict_proba`` then gives K columns,
+    normalised across classes as scikit-learn's ``OneVsRestClassifier``, ``predict`` the
+    most probable class, and ``losses_`` the mean of the K binary Taylor losses.
     """
 
     spec = HETERO_LR
@@ -235,15 +242,30 @@ class HeteroLogisticRegression(CoordinatedLinearModel):
 
     @property
     def classes_(self) -> np.ndarray:
-        """The classes, in the order of :meth:`predict_proba`'s columns: ``[0, 1]`` (fit
-        takes 0/1 labels only)."""
+        """The classes, in the order of :meth:`predict_proba`'s columns: ``[0, 1]`` for a
+        binary model, the class codes ``0..K-1`` for one trained one-vs-rest."""
         self._require_fitted()
-        return np.array([0, 1], dtype=np.int64)
+        return np.arange(max(2, self.guest_model_.classes), dtype=np.int64)
+
+    def prediction_output(self) -> Output:
+        """``"probabilities"`` (a row of class probabilities) once fitted one-vs-rest on
+        labels of K classes (or with ``multi_class="ovr"``), else ``"probability"``
+        (``P(y = 1)``).
+
+        Returns
+        -------
+        Output
+            What :meth:`predict_raw` gives per row.
+        """
+        if self._models is not None and self.guest_model_.classes > 1:
+            return "probabilities"
+        return super().prediction_output()
 
     def predict_scores(
         self, data: VerticalDataset | PartyInput, label_party: str | None = None
     ) -> VerticalPredictions:
-        """``(ids, P(y=1))`` for the rows every party holds, in the label party's row order.
+        """``(ids, P(y=1))`` for the rows every party holds, in the label party's row order
+        (one-vs-rest: a row of K class probabilities per ID).
 
         Parameters
         ----------

@@ -38,8 +38,17 @@ from rengo.vfl.hetero_lr.objective import (
     QuadraticObjective,
     check_labels,
 )
+from rengo.vfl.hetero_lr.one_vs_rest import (
+    class_columns,
+    class_count,
+    class_rows,
+    class_targets,
+    normalised_probabilities,
+)
+from rengo.vfl.hetero_lr.predict import class_scores
 from rengo.vfl.hetero_lr.roles import (
     GuestModel,
+    class_shifts,
     gradient_step,
     guest_model,
     penalty_mask,
@@ -85,28 +94,34 @@ def train_guest_alone(
     fill = None
     if x.ndim == 2:
         x, fill = training_matrix(x, config.missing, "label party")
+    classes = 1
     if objective.labels == "binary":
-        if x.ndim != 2 or y.shape != (len(x),) or not np.isin(y, (0.0, 1.0)).all():
-            raise DataError("need 2-D features and a 0/1 label per row")
+        if x.ndim != 2 or y.shape != (len(x),):
+            raise DataError("need 2-D features and a label per row")
+        classes = class_count(y, config.multi_class, "label party")
+        if classes > 1:  # one-vs-rest: K class rows a row, as the guest's
+            y = class_targets(y, classes)
     elif x.ndim != 2:
         raise DataError(f"need 2-D features, got shape {x.shape}")
     else:
         y = check_labels(y, objective.labels, len(x), "label party")
+    rows = len(x)
     if config.fit_intercept:
         x = np.hstack([x, np.ones((len(x), 1))])
-    weighting = guest_weighting(config, objective, y, "label party")
+    x = class_columns(x, classes)
+    weighting = guest_weighting(config, objective, y, "label party", classes)
     row_weights = None if weighting is None else weighting.rows(y)
     weights = np.zeros(x.shape[1])
-    if config.fit_intercept:
+    if config.fit_intercept and classes == 1:
         weights[-1] = objective.start_intercept(y)
     scale = objective.gradient_scale(y)  # the residual's and L2's divisor, as the guest's
-    penalised = penalty_mask(x.shape[1], config.fit_intercept)
+    penalised = penalty_mask(x.shape[1], config.fit_intercept, classes)
     column_scale = column_scales(x)
     state = init_optimizer(x.shape[1])
     quadratic = isinstance(objective, QuadraticObjective)
     optimizer = resolve_optimizer(
         config,
-        len(x),
+        rows,
         quadratic=quadratic,
         first_order=objective.first_order,
         newton_on_any_table=isinstance(objective, QuadraticObjective)
@@ -114,7 +129,7 @@ def train_guest_alone(
     )
     if weighting is not None and optimizer == "newton":  # as the guest: "auto" is then Adam
         optimizer = "adam"
-    batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
+    batch_size = epoch_batch_size(optimizer, config.batch_size, rows)
     newton = None
     if optimizer == "newton":
         if not isinstance(objective, QuadraticObjective):
@@ -127,19 +142,20 @@ def train_guest_alone(
     epochs_run = 0
     for epoch in range(config.epochs):
         loss_sum = 0.0
-        for rows in batch_order(seed, epoch, len(x), batch_size, whole=True):
-            xb, yb = x[rows], y[rows]
+        for aligned in batch_order(seed, epoch, rows, batch_size, whole=True):
+            batch = class_rows(aligned, classes)
+            xb, yb = x[batch], y[batch]
             u = xb @ weights
             residual = objective.residual(u, yb)
             if row_weights is None:
                 loss_sum += objective.batch_loss(u, yb)
             else:  # class weights: only on the Taylor loss (0/1 labels), a QuadraticObjective
                 assert isinstance(objective, QuadraticObjective)
-                loss_sum += objective.batch_loss(u, yb, row_weights[rows])
-                residual = residual * row_weights[rows]
+                loss_sum += objective.batch_loss(u, yb, row_weights[batch])
+                residual = residual * row_weights[batch]
             gradient_sum = residual @ xb / scale
             if newton is not None:
-                gradient = gradient_sum / len(rows) + config.l2 * weights * penalised
+                gradient = gradient_sum / len(batch) + config.l2 * weights * penalised
                 weights, newton = plain_newton_cg_step(
                     weights, gradient, xb, inverse, square, config.l2, penalised, newton
                 )
@@ -147,7 +163,7 @@ def train_guest_alone(
                 weights, state = gradient_step(
                     weights,
                     gradient_sum,
-                    len(rows),
+                    len(batch),
                     state,
                     config,
                     epoch,
@@ -163,6 +179,10 @@ def train_guest_alone(
             if converged:
                 break
     # weighted: at the weighted loss's base rate, as the guest's
+    if classes > 1:
+        assert isinstance(objective, QuadraticObjective)
+        shifts = class_shifts(objective, y, classes, weighting)
+        return guest_model(weights, config, losses, epochs_run, converged, fill, shifts)
     shift = objective.intercept_shift(y) if row_weights is None else base_rate_shift(y, row_weights)
     return guest_model(weights, config, losses, epochs_run, converged, fill, shift)
 
@@ -173,9 +193,15 @@ def guest_alone_scores(
     inverse_link: Callable[[np.ndarray], np.ndarray] = sigmoid,
 ) -> np.ndarray:
     """``P(y = 1)`` of the label party's own model on its rows (or, with another
-    ``inverse_link``, that model's prediction: the value, the expected count)."""
-    rows = scoring_matrix(features, len(model.weights), model.fill, "label party")
-    return inverse_link(row_scores(rows, model.weights) + model.intercept)
+    ``inverse_link``, that model's prediction: the value, the expected count; one-vs-rest,
+    a row of class probabilities normalised across classes)."""
+    columns = len(model.weights) // model.classes
+    rows = scoring_matrix(features, columns, model.fill, "label party")
+    if model.classes == 1:
+        return inverse_link(row_scores(rows, model.weights) + model.intercept)
+    assert model.intercepts is not None
+    scores = class_scores(rows, model.weights, model.classes) + np.tile(model.intercepts, len(rows))
+    return normalised_probabilities(inverse_link(scores).reshape(-1, model.classes))
 
 
 def alone_hook(

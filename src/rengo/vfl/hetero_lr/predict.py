@@ -50,6 +50,7 @@ from rengo.transport.channel import Channel
 from rengo.vfl.hetero_lr.config import PredictMode
 from rengo.vfl.hetero_lr.math import row_scores, sigmoid
 from rengo.vfl.hetero_lr.missing import scoring_matrix
+from rengo.vfl.hetero_lr.one_vs_rest import class_matrix, normalised_probabilities
 from rengo.vfl.hetero_lr.roles import GuestModel, HostModel
 
 SCOPE = "hlr-predict"  # every key below sits in this scope of the role's channel
@@ -171,12 +172,15 @@ def hetero_lr_predict_host(
         If the coordinator sends no public key or the guest names an unknown obfuscator
         scheme.
     """
-    x = scoring_matrix(features, len(model.weights), model.fill, channel.name)
+    x = scoring_matrix(features, len(model.weights) // model.classes, model.fill, channel.name)
     scope = channel.scope(SCOPE)
     setup = scope.recv(guest, PREDICT_SETUP)
-    if int(setup["rows"]) != len(x):
-        raise DataError(f"{channel.name} holds {len(x)} rows to score, guest {setup['rows']}")
-    partial = row_scores(x, model.weights)
+    if int(setup["rows"]) != len(x) * model.classes:  # one-vs-rest: K scores a row
+        raise DataError(
+            f"{channel.name} holds {len(x)} rows to score ({len(x) * model.classes} class "
+            f"scores), guest {setup['rows']}"
+        )
+    partial = class_scores(x, model.weights, model.classes)
     if setup["mode"] == "plain" and "batch_rows" not in setup:
         scope.send(guest, PARTIAL, partial)  # a guest that takes every row at once
         return
@@ -268,7 +272,9 @@ def hetero_lr_predict_guest(
     Returns
     -------
     numpy.ndarray
-        ``inverse_link(u)`` per aligned row: ``P(y = 1)`` for LR.
+        ``inverse_link(u)`` per aligned row: ``P(y = 1)`` for LR; a one-vs-rest model
+        (``model.classes`` K > 1) gives a row of K class probabilities, normalised across
+        classes (:mod:`rengo.vfl.hetero_lr.one_vs_rest`).
 
     Raises
     ------
@@ -288,32 +294,60 @@ def hetero_lr_predict_guest(
         )
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
         raise ConfigError(f"batch_rows must be a whole number >= 1, got {batch_rows!r}")
-    x = scoring_matrix(features, len(model.weights), model.fill, channel.name)
+    classes = model.classes
+    x = scoring_matrix(features, len(model.weights) // classes, model.fill, channel.name)
     scope = channel.scope(SCOPE)
     setup = {
         "mode": mode,
-        "rows": len(x),
+        "rows": len(x) * classes,  # one-vs-rest: K class scores a row, in row order
         "obfuscator_scheme": obfuscator_scheme,
         "batch_rows": batch_rows,
     }
     for role in [*hosts, coordinator]:
         scope.send(role, PREDICT_SETUP, setup)
-    score = row_scores(x, model.weights) + model.intercept
+    score = class_scores(x, model.weights, classes) + _intercepts(model, len(x))
     if mode == "plain":
-        for batch, (start, stop) in enumerate(row_batches(len(x), batch_rows)):
+        for batch, (start, stop) in enumerate(row_batches(len(score), batch_rows)):
             _add_plain(scope.scope(batch=batch), hosts, score[start:stop])
-        return inverse_link(score)
+        return _predictions(inverse_link(score), classes)
     public = scope.recv(coordinator, PREDICT_KEY)
-    pool = ObfuscatorPool.for_encryptor(public, obfuscator_scheme, expected_count=len(x))
+    pool = ObfuscatorPool.for_encryptor(public, obfuscator_scheme, expected_count=len(score))
     masks = random_source(None)
-    hosts_sum = np.empty(len(x), dtype=np.float64)
-    for batch, (start, stop) in enumerate(row_batches(len(x), batch_rows)):
+    hosts_sum = np.empty(len(score), dtype=np.float64)
+    for batch, (start, stop) in enumerate(row_batches(len(score), batch_rows)):
         step = scope.scope(batch=batch)
         total = _encrypted_sum(step, hosts, public, stop - start)
         masked, mask = mask_encrypted(total, masks, pool)
         step.send(coordinator, MASKED, masked)
         hosts_sum[start:stop] = unmask(step.recv(coordinator, UNMASKED), mask, public)
-    return inverse_link(score + hosts_sum)
+    return _predictions(inverse_link(score + hosts_sum), classes)
+
+
+def class_scores(x: np.ndarray, weights: np.ndarray, classes: int) -> np.ndarray:
+    """Each row's partial score ``x . w`` (:func:`row_scores`), or one-vs-rest (``weights``
+    of K per column, ``w[f K + k]``) its K class scores, row by row (``i K + k``)."""
+    if classes == 1:
+        return row_scores(x, weights)
+    matrix = class_matrix(weights, classes)
+    per_class = [row_scores(x, np.ascontiguousarray(matrix[:, k])) for k in range(classes)]
+    scores: np.ndarray = np.column_stack(per_class).ravel()
+    return scores
+
+
+def _intercepts(model: GuestModel, rows: int) -> np.ndarray | float:
+    """The intercept added to every class score of ``rows`` rows (one-vs-rest: class k's
+    at every ``i K + k``)."""
+    if model.intercepts is None:
+        return model.intercept
+    return np.tile(model.intercepts, rows)
+
+
+def _predictions(linked: np.ndarray, classes: int) -> np.ndarray:
+    """The predictions: ``linked`` per row, or one-vs-rest the class probabilities of each
+    row normalised across classes (:func:`normalised_probabilities`)."""
+    if classes == 1:
+        return linked
+    return normalised_probabilities(linked.reshape(-1, classes))
 
 
 def _add_plain(step: Channel, hosts: Sequence[str], score: np.ndarray) -> None:

@@ -80,6 +80,7 @@ from rengo.vfl.common import batch_order, batch_sizes
 from rengo.vfl.hetero_lr.class_weighting import (
     ROW_WEIGHTS,
     WEIGHT_BITS,
+    GuestWeighting,
     encrypted_row_weights,
     guest_weighting,
     host_weighted_partial,
@@ -114,6 +115,13 @@ from rengo.vfl.hetero_lr.objective import (
     QuadraticObjective,
     check_labels,
 )
+from rengo.vfl.hetero_lr.one_vs_rest import (
+    MAX_CLASSES,
+    class_columns,
+    class_count,
+    class_rows,
+    class_targets,
+)
 from rengo.vfl.hetero_lr.resume import (
     LinearTraining,
     check_seed,
@@ -144,17 +152,23 @@ ALPHA = "alpha"  # guest -> hosts: the step length (a scalar over every party)
 class HostModel:
     """What a host keeps after training: its own weights (never sent anywhere) and, with
     ``missing="zero"|"mean"``, the value each of its columns' empty cells gets (training
-    and scoring alike)."""
+    and scoring alike). One-vs-rest (``classes`` K > 1), ``weights`` holds K per column,
+    ``w[f K + k]`` (:mod:`rengo.vfl.hetero_lr.one_vs_rest`)."""
 
     weights: np.ndarray
     epochs_run: int
     fill: np.ndarray | None = None
+    classes: int = 1
 
 
 @dataclass(frozen=True)
 class GuestModel:
     """The guest's weights and intercept, the Taylor loss of every epoch it ran, and with
-    ``missing="zero"|"mean"`` the value each of its columns' empty cells gets."""
+    ``missing="zero"|"mean"`` the value each of its columns' empty cells gets.
+
+    One-vs-rest (``classes`` K > 1; :mod:`rengo.vfl.hetero_lr.one_vs_rest`): ``weights``
+    holds K per column (``w[f K + k]``), ``intercepts`` one per class (``intercept`` is 0)
+    and ``losses`` the mean of the K binary Taylor losses."""
 
     weights: np.ndarray
     intercept: float
@@ -162,6 +176,8 @@ class GuestModel:
     epochs_run: int = 0
     converged: bool = False
     fill: np.ndarray | None = None
+    classes: int = 1
+    intercepts: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -247,16 +263,16 @@ def hetero_lr_coordinator(
         hlr.send(party, PUBLIC_KEY, public)
     setup = hlr.recv(guest, SETUP)
     config = LinearModelConfig.from_wire(setup["config"])
-    rows = int(setup["rows"])
+    rows, classes = int(setup["rows"]), setup_classes(setup, guest)
     if dealt is None:
         dealt = lambda party, size: size if party == guest else size + 1  # noqa: E731
     optimizer = setup_optimizer(setup, config, rows)
     batch_size = epoch_batch_size(optimizer, config.batch_size, rows)
-    sizes = batch_sizes(rows, batch_size)
+    sizes = class_batch_sizes(rows, batch_size, classes)
 
     def refuse_exposure(party: str, columns: int) -> None:
         if party != guest:  # the label party's gradient tells it nothing it lacks
-            require_no_residual_exposure(party, columns, rows, batch_size)
+            require_no_residual_exposure(party, columns // classes, rows, batch_size)
 
     dealing = config.obfuscator_source == "coordinator"
     # what each party may have decrypted: its gradient (the guest: and its batch loss)
@@ -388,11 +404,12 @@ def masked_round_trip(
     return {name: unmask(reply[name], masks[name], key) for name in values}
 
 
-def penalty_mask(columns: int, fit_intercept: bool) -> np.ndarray:
-    """1 for every coefficient L2 applies to, 0 for the intercept column (the last one)."""
+def penalty_mask(columns: int, fit_intercept: bool, classes: int = 1) -> np.ndarray:
+    """1 for every coefficient L2 applies to, 0 for the intercept column (the last one;
+    one-vs-rest: the last ``classes``, one intercept per class)."""
     mask = np.ones(columns)
     if fit_intercept:
-        mask[-1] = 0.0
+        mask[-classes:] = 0.0
     return mask
 
 
@@ -420,6 +437,29 @@ def training_plateau(
     return loss_converged(losses, config.tol, config.n_iter_no_change), 1.0
 
 
+def setup_classes(setup: dict[str, Any], guest: str) -> int:
+    """How many one-vs-rest models the label party's set-up trains (1: binary; a label
+    party that names none trains one).
+
+    Raises
+    ------
+    ProtocolError
+        If the count is not an integer in ``[1, MAX_CLASSES]``.
+    """
+    classes = setup.get("classes", 1)
+    if isinstance(classes, bool) or not isinstance(classes, int) or not 1 <= classes <= MAX_CLASSES:
+        raise ProtocolError(
+            f"{guest}'s set-up names {classes!r} one-vs-rest models, expected 1 to {MAX_CLASSES}"
+        )
+    return classes
+
+
+def class_batch_sizes(rows: int, batch_size: int, classes: int) -> list[int]:
+    """Class rows in each batch of an epoch over ``rows`` aligned rows (one-vs-rest: K
+    class rows each, :mod:`rengo.vfl.hetero_lr.one_vs_rest`)."""
+    return [classes * size for size in batch_sizes(rows, batch_size)]
+
+
 def setup_optimizer(setup: dict[str, Any], config: LinearModelConfig, rows: int) -> Resolved:
     """The optimizer the guest resolved at set-up (a guest that names none: first-order).
 
@@ -444,11 +484,22 @@ def guest_model(
     epochs_run: int,
     converged: bool,
     fill: np.ndarray | None = None,
-    intercept_shift: float = 0.0,
+    intercept_shift: float | np.ndarray = 0.0,
 ) -> GuestModel:
     """Split the trained weights into coefficients and intercept, the intercept moved by
     ``intercept_shift`` (the objective's, :meth:`QuadraticObjective.intercept_shift`; not
-    applied without an intercept)."""
+    applied without an intercept). One-vs-rest, ``intercept_shift`` holds one shift per
+    class, and the last K weights are the K intercepts."""
+    if isinstance(intercept_shift, np.ndarray):
+        classes = len(intercept_shift)
+        if config.fit_intercept:
+            intercepts = weights[-classes:] + intercept_shift
+            coefficients = weights[:-classes]
+        else:
+            intercepts, coefficients = np.zeros(classes), weights
+        return GuestModel(
+            coefficients.copy(), 0.0, losses, epochs_run, converged, fill, classes, intercepts
+        )
     intercept = float(weights[-1]) + intercept_shift if config.fit_intercept else 0.0
     coefs = weights[:-1] if config.fit_intercept else weights
     return GuestModel(coefs.copy(), intercept, losses, epochs_run, converged, fill)
@@ -655,10 +706,22 @@ class PartyRun:
     pool: ObfuscatorPool
     per_batch: int
     per_row: int = 1
+    classes: int = 1
 
     def obfuscators(self, rows: int) -> int:
         """What a batch of ``rows`` rows takes from the pool."""
         return obfuscators_needed(self.config, rows, self.per_batch, per_row=self.per_row)
+
+    def sizes(self) -> list[int]:
+        """Rows of ``x`` in each batch of an epoch (one-vs-rest: K class rows a row)."""
+        return class_batch_sizes(len(self.x) // self.classes, self.batch_size, self.classes)
+
+    def batches(self, epoch: int) -> list[np.ndarray]:
+        """The rows of ``x`` in each batch of ``epoch``: :func:`batch_order` over the
+        aligned rows, each row's K class rows together (one-vs-rest)."""
+        aligned = len(self.x) // self.classes
+        order = batch_order(self.batch_seed, epoch, aligned, self.batch_size, whole=True)
+        return [class_rows(rows, self.classes) for rows in order]
 
 
 def start_party_run(
@@ -673,9 +736,11 @@ def start_party_run(
     resumed: LinearTraining,
     per_batch: int,
     per_row: int = 1,
+    classes: int = 1,
 ) -> PartyRun:
-    """A :class:`PartyRun` with its obfuscator pool, sized for the epochs left."""
-    sizes = batch_sizes(len(x), batch_size)
+    """A :class:`PartyRun` with its obfuscator pool, sized for the epochs left (``x``:
+    ``classes`` class rows a row, :mod:`rengo.vfl.hetero_lr.one_vs_rest`)."""
+    sizes = class_batch_sizes(len(x) // classes, batch_size, classes)
     expected = expected_obfuscators(
         config, sizes, per_batch, epochs_left(config, resumed), optimizer, per_row=per_row
     )
@@ -687,7 +752,7 @@ def start_party_run(
     )
     return PartyRun(
         hlr, public, config, coordinator, x, optimizer, batch_seed, batch_size, resumed, pool,
-        per_batch, per_row,
+        per_batch, per_row, classes,
     )  # fmt: skip
 
 
@@ -714,7 +779,7 @@ def guest_epochs(
     weights, state = run.resumed.weights, run.resumed.optimizer
     losses, converged = list(run.resumed.losses), run.resumed.converged
     epochs_run = run.resumed.epochs_run
-    sizes = batch_sizes(len(x), run.batch_size)
+    sizes = run.sizes()
     reporter = TrainingReporter(progress, run.hlr.name, config.epochs, len(sizes))
     last_epoch = epochs_run if run.resumed.stopped else config.epochs
     if epochs_run < last_epoch:  # made while the hosts start their first batch
@@ -722,9 +787,7 @@ def guest_epochs(
     for epoch in range(epochs_run, last_epoch):
         this_epoch = run.hlr.scope(epoch=epoch)
         loss_sum, seen = 0.0, 0
-        for batch, rows in enumerate(
-            batch_order(run.batch_seed, epoch, len(x), run.batch_size, whole=True)
-        ):
+        for batch, rows in enumerate(run.batches(epoch)):
             step = this_epoch.scope(batch=batch)
             xb, yb = x[rows], y[rows]
             enc_d, batch_loss = steps.residual(step, yb, xb @ weights)
@@ -791,16 +854,14 @@ def host_epochs(
     """
     config, x, pool = run.config, run.x, run.pool
     weights, state, epochs_run = run.resumed.weights, run.resumed.optimizer, run.resumed.epochs_run
-    sizes = batch_sizes(len(x), run.batch_size)
+    sizes = run.sizes()
     reporter = TrainingReporter(progress, run.hlr.name, config.epochs, len(sizes))
     last_epoch = epochs_run if run.resumed.stopped else config.epochs
     if epochs_run < last_epoch:
         pool.fill(run.obfuscators(sizes[0]))
     for epoch in range(epochs_run, last_epoch):
         this_epoch = run.hlr.scope(epoch=epoch)
-        for batch, rows in enumerate(
-            batch_order(run.batch_seed, epoch, len(x), run.batch_size, whole=True)
-        ):
+        for batch, rows in enumerate(run.batches(epoch)):
             step = this_epoch.scope(batch=batch)
             xb = x[rows]
             steps.forward(step, xb @ weights, rows)
@@ -835,10 +896,14 @@ def open_guest_training(
     kind: LabelKind,
     config: LinearModelConfig,
     coordinator: str,
+    classes: int = 1,
 ) -> tuple[Channel, PaillierPublicKey, np.ndarray, np.ndarray, np.ndarray | None]:
     """The label party's checked table and the coordinator's public key: the protocol's
     scope of ``channel``, the key, the features (with the intercept's column of ones last,
-    with ``fit_intercept``), the labels of ``kind`` and the fill of empty cells.
+    with ``fit_intercept``), the labels of ``kind`` and the fill of empty cells. With
+    ``classes`` K > 1 (one-vs-rest, labels checked by
+    :func:`~rengo.vfl.hetero_lr.one_vs_rest.class_count`), the features and labels of the K
+    class rows of every row (:mod:`rengo.vfl.hetero_lr.one_vs_rest`).
 
     Raises
     ------
@@ -848,9 +913,17 @@ def open_guest_training(
         If the coordinator sends no Paillier public key.
     """
     x, fill = training_matrix(features, config.missing, channel.name)
-    y = check_labels(labels, kind, len(x), channel.name)
+    if classes > 1:
+        if len(labels) != len(x):
+            raise DataError(
+                f"{channel.name}: expected one label per feature row ({len(x)}), got {len(labels)}"
+            )
+        y = class_targets(np.asarray(labels, dtype=np.float64), classes)
+    else:
+        y = check_labels(labels, kind, len(x), channel.name)
     if config.fit_intercept:
         x = np.hstack([x, np.ones((len(x), 1))])
+    x = class_columns(x, classes)
     hlr = channel.scope(SCOPE)
     public = hlr.recv(coordinator, PUBLIC_KEY)
     if not isinstance(public, PaillierPublicKey):
@@ -867,10 +940,12 @@ def send_setup(
     hosts: Sequence[str],
     optimizer: Resolved,
     lr_scale: float,
+    classes: int = 1,
 ) -> None:
     """The label party's SETUP to every other role: the config, its row count, the batch
-    seed, the hosts in order, the optimizer it resolved and the first epoch's rate factor."""
-    setup = {
+    seed, the hosts in order, the optimizer it resolved, the first epoch's rate factor and,
+    one-vs-rest, how many class models it trains (never which classes)."""
+    setup: dict[str, Any] = {
         "config": config.to_wire(),
         "rows": rows,
         "seed": batch_seed,
@@ -878,6 +953,8 @@ def send_setup(
         "optimizer": optimizer,
         "lr_scale": lr_scale,
     }
+    if classes > 1:  # a binary run's set-up stays what it was
+        setup["classes"] = classes
     for role in recipients:
         hlr.send(role, SETUP, setup)
 
@@ -959,18 +1036,24 @@ def hetero_lr_guest(
     """
     if not hosts:
         raise ConfigError("hetero LR needs at least one host (feature party)")
+    classes = 1
+    if objective.labels == "binary":  # 0/1 labels train one model, K classes K (OvR)
+        classes = class_count(labels, config.multi_class, channel.name)
     hlr, public, x, y, fill = open_guest_training(
-        channel, features, labels, objective.labels, config, coordinator
+        channel, features, labels, objective.labels, config, coordinator, classes
     )
-    weighting = guest_weighting(config, objective, y, channel.name)  # never leaves the guest
+    rows = len(x) // classes  # aligned rows (one-vs-rest: x holds K class rows of each)
+    weighting = guest_weighting(config, objective, y, channel.name, classes)  # stays here
     resumed = start_training(checkpoints, x.shape[1], channel.name)
     batch_seed = run_batch_seed(resumed, seed)
-    optimizer = resolve_optimizer(config, len(x), newton_on_any_table=objective.newton_on_any_table)
+    optimizer = resolve_optimizer(config, rows, newton_on_any_table=objective.newton_on_any_table)
     if weighting is not None and optimizer == "newton":  # "auto": its curvature is unweighted
         optimizer = "adam"
-    batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
+    batch_size = epoch_batch_size(optimizer, config.batch_size, rows)
     _, lr_scale = training_plateau(config, optimizer, resumed.losses)  # a resumed run's
-    send_setup(hlr, [*hosts, coordinator], config, len(x), batch_seed, hosts, optimizer, lr_scale)
+    send_setup(
+        hlr, [*hosts, coordinator], config, rows, batch_seed, hosts, optimizer, lr_scale, classes
+    )
     if weighting is not None and config.compute_loss:  # for the hosts' weighted loss terms
         enc_weights = encrypted_row_weights(weighting, y, public)
         for host in hosts:
@@ -982,9 +1065,10 @@ def hetero_lr_guest(
     # gradient column and one for the loss
     per_batch = x.shape[1] + (1 if config.compute_loss else 0)
     run = start_party_run(
-        hlr, public, config, coordinator, x, optimizer, batch_seed, batch_size, resumed, per_batch
-    )
-    penalised = penalty_mask(x.shape[1], config.fit_intercept)
+        hlr, public, config, coordinator, x, optimizer, batch_seed, batch_size, resumed,
+        per_batch, classes=classes,
+    )  # fmt: skip
+    penalised = penalty_mask(x.shape[1], config.fit_intercept, classes)
     newton = _NewtonParty(x, objective, config, penalised) if optimizer == "newton" else None
     newton_step = None
     if newton is not None:
@@ -1022,11 +1106,31 @@ def hetero_lr_guest(
     weights, losses, epochs_run, converged = guest_epochs(
         run, y, hosts, steps, lr_scale, progress, checkpoints
     )
+    if classes > 1:  # each class model's own base rate
+        return guest_model(
+            weights, config, losses, epochs_run, converged, fill,
+            class_shifts(objective, y, classes, weighting),
+        )  # fmt: skip
     if weighting is None:
         shift = objective.intercept_shift(y)
     else:  # the weighted loss's base rate
         shift = base_rate_shift(y, weighting.rows(y))
     return guest_model(weights, config, losses, epochs_run, converged, fill, shift)
+
+
+def class_shifts(
+    objective: QuadraticObjective,
+    y: np.ndarray,
+    classes: int,
+    weighting: GuestWeighting | None,
+) -> np.ndarray:
+    """Each one-vs-rest class model's intercept shift (:func:`base_rate_shift` at its own
+    base rate; weighted: its weighted rate), from the class rows' 0/1 labels ``y``."""
+    per_class = y.reshape(-1, classes)
+    if weighting is None:
+        return np.array([objective.intercept_shift(per_class[:, k]) for k in range(classes)])
+    weights = weighting.rows(y).reshape(-1, classes)
+    return np.array([base_rate_shift(per_class[:, k], weights[:, k]) for k in range(classes)])
 
 
 def end_guest_epoch(
@@ -1312,8 +1416,11 @@ def hetero_lr_host(
     """
     hlr, public, setup, config, x, fill = open_host_training(channel, features, guest, coordinator)
     hosts = [str(h) for h in setup["hosts"]]
+    classes, columns = setup_classes(setup, guest), x.shape[1]
     optimizer = setup_optimizer(setup, config, len(x))
     batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
+    require_no_residual_exposure(channel.name, columns, len(x), batch_size)
+    x = class_columns(x, classes)  # one-vs-rest: K class rows a row, K weights a column
     p_bits = config.residual_precision_bits
     class_weighted = weighted(config)  # the guest weighs each row's residual by its class
     enc_weights = None
@@ -1327,11 +1434,10 @@ def hetero_lr_host(
     own = (0 if config.obfuscator_source == "coordinator" else 1) + x.shape[1]
     per_batch = own + hosts.index(channel.name)
     later = enc_weights is not None and hosts.index(channel.name) + 1 < len(hosts)
-    require_no_residual_exposure(channel.name, x.shape[1], len(x), batch_size)
     resumed = start_training(checkpoints, x.shape[1], channel.name)
     run = start_party_run(
         hlr, public, config, coordinator, x, optimizer, int(setup["seed"]), batch_size, resumed,
-        per_batch, 2 if later else 1,
+        per_batch, 2 if later else 1, classes,
     )  # fmt: skip
     check_seed(resumed, int(setup["seed"]), channel.name)
     lr_scale = setup_lr_scale(setup, guest)
@@ -1368,7 +1474,7 @@ def hetero_lr_host(
         cg=lambda: None if newton is None else newton.state,
     )
     weights, epochs_run = host_epochs(run, guest, steps, lr_scale, progress, checkpoints)
-    return HostModel(weights.copy(), epochs_run, fill)
+    return HostModel(weights.copy(), epochs_run, fill, classes)
 
 
 def _host_square(

@@ -1,0 +1,253 @@
+"""One-vs-rest hetero LR (labels of K > 2 classes): K binary models in the same protocol
+passes. The plaintext twin learns what scikit-learn's one-vs-rest logistic regression
+learns; the encrypted run equals the twin; the cost per class is K times a binary run's
+ciphertexts; no label or one-hot target crosses the bus; class weights apply per class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_class_weight
+from transcript_search import decoded, plain_arrays, sent_arrays
+
+from rengo.core.errors import DataError
+from rengo.core.options import OptionError
+from rengo.crypto import generate_paillier_keypair
+from rengo.transport.channel import LocalBus, run_roles
+from rengo.vfl import HeteroLogisticRegression
+from rengo.vfl.hetero_linear import HeteroLinearConfig
+from rengo.vfl.hetero_lr.class_weighting import guest_weighting
+from rengo.vfl.hetero_lr.config import HeteroLRConfig
+from rengo.vfl.hetero_lr.local import guest_alone_scores, train_guest_alone
+from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR
+from rengo.vfl.hetero_lr.one_vs_rest import class_count, class_targets
+from rengo.vfl.hetero_lr.roles import hetero_lr_coordinator, hetero_lr_guest, hetero_lr_host
+
+SEED, CLASSES = 5, 3
+KEYPAIR = generate_paillier_keypair(512, seed=11)
+
+
+def _table(rows: int = 150, classes: int = CLASSES) -> tuple[np.ndarray, np.ndarray]:
+    x, y = make_classification(
+        n_samples=rows,
+        n_features=9,
+        n_informative=6,
+        n_redundant=0,
+        n_classes=classes,
+        n_clusters_per_class=1,
+        random_state=0,
+    )
+    return StandardScaler().fit_transform(x), y
+
+
+def _parts(x: np.ndarray) -> list[np.ndarray]:
+    return [x[:, :3], x[:, 3:6], x[:, 6:]]  # guest, host1, host2
+
+
+def _run(parts: list[np.ndarray], y: np.ndarray, config: HeteroLRConfig) -> dict[str, Any]:
+    hosts = [f"host{k}" for k in range(1, len(parts))]
+    bus = LocalBus(["coordinator", "guest", *hosts])
+    roles = {
+        "coordinator": lambda c: hetero_lr_coordinator(
+            c, ["guest", *hosts], "guest", keypair=KEYPAIR
+        ),
+        "guest": lambda c: hetero_lr_guest(c, parts[0], y, hosts, config, seed=SEED),
+    }
+    for k, name in enumerate(hosts, start=1):
+        roles[name] = (lambda part: lambda c: hetero_lr_host(c, part, "guest"))(parts[k])
+    return run_roles(bus, roles)
+
+
+def _sgd(**extra: Any) -> HeteroLRConfig:
+    return HeteroLRConfig(
+        epochs=3,
+        batch_size=50,
+        learning_rate=0.3,
+        l2=0.05,
+        tol=0.0,
+        optimizer="sgd",
+        lr_schedule="inverse_sqrt",
+        feature_precision_bits=32,
+        **extra,
+    )
+
+
+def test_the_plaintext_twin_learns_what_sklearn_one_vs_rest_learns() -> None:
+    """After enough epochs the Taylor-loss twin's accuracy and macro one-vs-rest AUC are
+    scikit-learn's OneVsRestClassifier(LogisticRegression) ones (same L2: C = 1/(n l2))."""
+    x, y = _table(rows=400)
+    l2 = 0.01
+    config = HeteroLRConfig(epochs=200, batch_size=64, l2=l2, learning_rate=0.05, tol=1e-6)
+    model = train_guest_alone(x, y, config, SEED)
+    assert model.classes == CLASSES and model.intercepts is not None
+    ours = guest_alone_scores(model, x)
+    reference = OneVsRestClassifier(LogisticRegression(C=1.0 / (len(y) * l2))).fit(x, y)
+    theirs = reference.predict_proba(x)
+    np.testing.assert_allclose(ours.sum(axis=1), 1.0)
+    our_accuracy = float(np.mean(ours.argmax(axis=1) == y))
+    their_accuracy = float(np.mean(theirs.argmax(axis=1) == y))
+    assert our_accuracy == pytest.approx(their_accuracy, abs=0.02)
+    our_auc = roc_auc_score(y, ours, multi_class="ovr", average="macro")
+    their_auc = roc_auc_score(y, theirs, multi_class="ovr", average="macro")
+    assert our_auc == pytest.approx(their_auc, abs=0.01)
+    # the argmax agrees row by row almost everywhere (Taylor loss vs the logistic loss)
+    assert np.mean(ours.argmax(axis=1) == theirs.argmax(axis=1)) >= 0.95
+
+
+@pytest.mark.parametrize("class_weight", [None, "balanced", {0: 2.0, 1: 0.5, 2: 1.25}])
+def test_encrypted_one_vs_rest_equals_the_plaintext_twin(class_weight: Any) -> None:
+    """Guest, two hosts, K = 3: every party's K weights per column, the K intercepts and
+    the mean Taylor loss equal the plaintext twin's on the joined table (class weighted
+    too: balanced per class model, a weight per class by each row's class)."""
+    x, y = _table()
+    parts = _parts(x)
+    config = _sgd(class_weight=class_weight)
+    results = _run(parts, y, config)
+    twin = train_guest_alone(np.hstack(parts), y, config, SEED)
+    guest = results["guest"]
+    assert guest.classes == CLASSES and results["host1"].classes == CLASSES
+    tol = 1e-8 if class_weight is None else 1e-6
+    start = 0
+    for name, part in zip(["guest", "host1", "host2"], parts, strict=True):
+        width = part.shape[1] * CLASSES
+        np.testing.assert_allclose(
+            results[name].weights, twin.weights[start : start + width], atol=tol
+        )
+        start += width
+    assert guest.intercepts is not None and twin.intercepts is not None
+    np.testing.assert_allclose(guest.intercepts, twin.intercepts, atol=tol)
+    np.testing.assert_allclose(guest.losses, twin.losses, atol=tol)
+    # the coordinator decrypted every party's K gradients per column and the loss
+    columns = sum(p.shape[1] for p in parts) + 1
+    batches = len(y) // config.batch_size
+    assert results["coordinator"].decrypted_values == 3 * batches * (CLASSES * columns + 1)
+
+
+def test_balanced_weights_balance_each_class_model_as_sklearn_does() -> None:
+    """``"balanced"`` one-vs-rest weighs class model k's rows by scikit-learn's balanced
+    weights of its own 0/1 labels; a weight per class weighs every class row by the row's
+    class (scikit-learn's ``LogisticRegression(class_weight=dict)`` one-vs-rest)."""
+    _, y = _table()
+    targets = class_targets(y, CLASSES)
+    balanced = guest_weighting(
+        HeteroLRConfig(class_weight="balanced"), LOGISTIC_TAYLOR, targets, "guest", CLASSES
+    )
+    assert balanced is not None
+    weights = balanced.rows(targets).reshape(-1, CLASSES)
+    for k in range(CLASSES):
+        binary = (y == k).astype(int)
+        expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=binary)
+        np.testing.assert_allclose(weights[:, k], expected[binary], atol=2**-16)
+    named = guest_weighting(
+        HeteroLRConfig(class_weight={0: 2.0, 1: 0.5, 2: 1.25}),
+        LOGISTIC_TAYLOR,
+        targets,
+        "guest",
+        CLASSES,
+    )
+    assert named is not None
+    by_row = named.rows(targets).reshape(-1, CLASSES)
+    np.testing.assert_allclose(by_row, np.array([2.0, 0.5, 1.25])[y][:, None] * np.ones(CLASSES))
+
+
+def _fitted(classes: int, epochs: int = 2, **extra: Any) -> tuple[Any, ...]:
+    x, y = _table(rows=150, classes=classes)
+    ids = np.array([f"customer-{i:04d}" for i in range(len(y))])
+    data = {"telco": (ids, x[:, :4]), "bank": (ids, x[:, 4:7]), "shop": (ids, x[:, 7:])}
+    model = HeteroLogisticRegression(
+        key_bits=512,
+        epochs=epochs,
+        batch_size=64,
+        tol=0.0,
+        seed=1,
+        key_seed=2,
+        obfuscator_source="coordinator",
+        **extra,
+    )
+    model.fit(data, "telco", y)
+    return model, data, y, x
+
+
+def test_each_class_costs_one_binary_models_ciphertexts() -> None:
+    """Per batch of b rows, K classes, hosts bank (3 columns) and shop (2), a guest of 4
+    columns and the intercept: Enc(u_k) K b a host plus its square (and shop's cross term),
+    Enc(u_bank) K b to shop, Enc(d) K b to each host, masked gradients K per column and the
+    loss. Scoring: K m encrypted partial scores per host and K m masked sums. A binary run
+    is the same with K = 1 (tests/vfl/hetero_lr/test_ciphertexts.py)."""
+    model, data, _, _ = _fitted(CLASSES)
+    model.predict_proba(data)
+    k, batches = CLASSES, [64, 150 - 64]
+    per_epoch = sum(
+        (2 * k * b + 3) + k * b + 2 * k * b + (k * 5 + 1 + k * 3 + k * 2) for b in batches
+    )
+    training = sum(a.size for _, a in sent_arrays(model.transcript_))
+    scoring = sum(a.size for _, a in sent_arrays(model.predict_bus_.transcript))
+    assert training == 2 * per_epoch
+    assert scoring == 3 * k * 150
+
+
+def test_the_estimator_predicts_normalised_class_probabilities_and_their_argmax() -> None:
+    model, data, y, _ = _fitted(CLASSES, epochs=20)
+    assert model.classes_.tolist() == [0, 1, 2]
+    _, proba = model.predict_proba(data)
+    assert proba.shape == (len(y), CLASSES)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    _, predicted = model.predict(data)
+    np.testing.assert_array_equal(predicted, proba.argmax(axis=1))
+    assert model.score(data, y) > 0.7
+
+
+def test_no_label_or_class_target_reaches_hosts_or_the_coordinator() -> None:
+    """Hosts and the coordinator receive ciphertexts, masked residues and the class count:
+    no plaintext array of the labels, of any class's 0/1 targets or of their one-hot
+    layout crosses the bus in training or scoring."""
+    model, _, y, _ = _fitted(CLASSES)
+    entries = [*model.transcript_, *model.psi_.transcript]
+    wire = b"".join(e.payload for e in entries)
+    onehot = class_targets(y, CLASSES)
+    for dtype in (np.float64, np.int64, np.uint8, np.bool_, np.float32):
+        assert y.astype(dtype).tobytes() not in wire
+        assert onehot.astype(dtype).tobytes() not in wire
+        for k in range(CLASSES):
+            assert (y == k).astype(dtype).tobytes() not in wire
+    for entry in entries:
+        if entry.receiver == "telco":
+            continue
+        for values in plain_arrays(decoded(entry)):
+            if len(values) >= 8:
+                assert not np.isin(values, (0, 1)).all(), f"0/1 array in {entry.key}"
+                assert not np.isin(values, (0, 1, 2)).all(), f"class codes in {entry.key}"
+
+
+def test_auto_trains_binary_labels_as_before_and_ovr_trains_two_class_models() -> None:
+    assert class_count(np.array([0, 1, 1, 0]), "auto", "g") == 1
+    assert class_count(np.array([0, 1, 1, 0]), "ovr", "g") == 2
+    assert class_count(np.array([0, 2, 1, 3]), "auto", "g") == 4
+
+
+@pytest.mark.parametrize(
+    ("labels", "says"),
+    [
+        (np.array([0, 1, 3, 3]), "codes [2] have none"),
+        (np.array([0, 1, 2.5, 2]), "found 2.5 at aligned row 2"),
+        (np.array([0, -1, 2, 1]), "found -1.0 at aligned row 1"),
+    ],
+)
+def test_labels_that_are_not_class_codes_are_refused_naming_the_party(
+    labels: np.ndarray, says: str
+) -> None:
+    with pytest.raises(DataError, match="telco") as caught:
+        class_count(labels, "auto", "telco")
+    assert says in str(caught.value)
+
+
+def test_regressions_refuse_multi_class_naming_the_option() -> None:
+    with pytest.raises(OptionError, match="multi_class"):
+        HeteroLinearConfig(multi_class="ovr")
