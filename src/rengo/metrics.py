@@ -1,7 +1,8 @@
 """Evaluation metrics shared by every area: ROC AUC, average precision (the area under the
 precision-recall curve), the Kolmogorov-Smirnov statistic, accuracy and log loss, and the
-decision threshold reaching a target recall or precision; RMSE, MAE, R^2 and Poisson
-deviance for regression.
+decision threshold reaching a target recall or precision; for class probabilities of K
+classes macro F1, the multi-class log loss and the macro one-vs-rest AUC; RMSE, MAE, R^2 and
+Poisson deviance for regression.
 
 One copy of each, layered above ``data`` and below ``hfl``/``vfl``, so that the vertical
 estimator, the job runner, party valuation and the showcase report the same numbers.
@@ -417,6 +418,120 @@ def neg_log_loss(y_true: Any, probability: Any) -> float:
         As :func:`log_loss`.
     """
     return -log_loss(y_true, probability)
+
+
+def _codes_and_probabilities(y_true: Any, proba: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validated class codes ``0..K-1`` (1-D) and an ``(n, K)`` probability matrix."""
+    codes = np.asarray(y_true)
+    p = np.asarray(proba, dtype=np.float64)
+    if codes.ndim != 1 or p.ndim != 2 or len(codes) != len(p) or len(codes) == 0:
+        raise DataError(
+            f"{what} needs n class codes and an (n, K) probability matrix, got shapes "
+            f"{codes.shape} and {p.shape}; align them by row first"
+        )
+    wrong = ~np.isin(codes, np.arange(p.shape[1]))
+    if wrong.any():
+        raise DataError(
+            f"{what}: labels must be class codes 0..{p.shape[1] - 1} (one per column), found "
+            f"{np.unique(codes[wrong])[:5].tolist()}"
+        )
+    if not np.isfinite(p).all() or p.min() < 0.0 or p.max() > 1.0:
+        raise DataError(f"{what} needs probabilities in [0, 1], one column per class")
+    return codes.astype(np.int64), p
+
+
+def macro_f1(y_true: Any, y_pred: Any) -> float:
+    """The unweighted mean over classes of each class's F1 ``2 tp / (2 tp + fp + fn)``,
+    over every class among the true and predicted labels (scikit-learn's
+    ``f1_score(average="macro")``; a class never predicted scores 0).
+
+    Parameters
+    ----------
+    y_true, y_pred:
+        As :func:`accuracy`: true and predicted labels, one per row.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 1 when every row is predicted right.
+
+    Raises
+    ------
+    DataError
+        As :func:`accuracy` (whose checks it runs).
+    """
+    accuracy(y_true, y_pred)  # the same shape checks
+    truth, predicted = np.asarray(y_true), np.asarray(y_pred)
+    scores = []
+    for label in np.union1d(truth, predicted):
+        tp = float(np.sum((truth == label) & (predicted == label)))
+        fp = float(np.sum((truth != label) & (predicted == label)))
+        fn = float(np.sum((truth == label) & (predicted != label)))
+        scores.append(2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))
+
+
+def multiclass_log_loss(y_true: Any, proba: Any) -> float:
+    """Mean negative log-likelihood of class codes under rows of class probabilities,
+    ``-mean log p[i, y_i]``, each probability clipped to ``[eps, 1 - eps]`` (``eps`` the
+    float64 machine epsilon) and each row divided by its sum, as scikit-learn's
+    ``log_loss(y, proba, labels=range(K))`` does.
+
+    Parameters
+    ----------
+    y_true:
+        Class codes ``0..K-1``, one per row.
+    proba:
+        An ``(n, K)`` matrix of class probabilities.
+
+    Returns
+    -------
+    float
+        ``>= 0``; lower is better.
+
+    Raises
+    ------
+    DataError
+        Misaligned shapes, a code without its column, or probabilities outside [0, 1].
+    """
+    codes, p = _codes_and_probabilities(y_true, proba, "multiclass_log_loss")
+    eps = float(np.finfo(np.float64).eps)
+    clipped = np.clip(p, eps, 1.0 - eps)
+    clipped = clipped / clipped.sum(axis=1, keepdims=True)
+    return float(-np.mean(np.log(clipped[np.arange(len(codes)), codes])))
+
+
+def macro_ovr_auc(y_true: Any, proba: Any) -> float:
+    """The unweighted mean over classes of each class's ROC AUC against the rest
+    (:func:`roc_auc` of ``y == k`` by column k), over the classes the labels hold
+    (scikit-learn's ``roc_auc_score(multi_class="ovr", average="macro")`` when every class
+    is present).
+
+    Parameters
+    ----------
+    y_true:
+        Class codes ``0..K-1``, one per row.
+    proba:
+        An ``(n, K)`` matrix of class probabilities (scores; only their order matters).
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0.5 is a random ranking.
+
+    Raises
+    ------
+    DataError
+        Misaligned shapes, a code without its column, or fewer than two classes present.
+    """
+    codes, p = _codes_and_probabilities(y_true, proba, "macro_ovr_auc")
+    present = np.unique(codes)
+    if len(present) < 2:
+        raise DataError(
+            f"macro_ovr_auc needs rows of at least two classes; all {len(codes)} are "
+            f"class {present.tolist()}"
+        )
+    return float(np.mean([roc_auc(codes == k, p[:, k]) for k in present]))
 
 
 BINARY_SCORERS: Mapping[str, BinaryScorer] = MappingProxyType(

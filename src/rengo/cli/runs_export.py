@@ -243,6 +243,15 @@ def export(
             where = ", each party's mean and scale from its .inputs.npz" if parts.scalers else ""
             if parts.fills:
                 where += "; empty cells then take the part's fill values"
+            if not isinstance(parts.intercept, float):  # one-vs-rest: K class models
+                console.print(
+                    f"label party {parts.label_party}; {len(parts.intercept)} one-vs-rest class "
+                    f"models: class k's score is the sigmoid of the sum of each party's "
+                    f"{columns} @ weight[:, k] + intercept[k]{where}; a row's class "
+                    "probabilities are its K scores divided by their sum",
+                    markup=False,
+                )
+                return
             console.print(
                 f"label party {parts.label_party}; a row's score is the inverse link (sigmoid "
                 f"for logistic regression) of the sum of each party's {columns} @ weight + "

@@ -383,8 +383,8 @@ def vfl_party(
     task: Annotated[
         str,
         typer.Option(
-            help="With --csv: what --label holds, classification (two classes) or "
-            "regression (numbers: linear and Poisson regression)."
+            help="With --csv: what --label holds, classification (two classes), multiclass "
+            "(two or more) or regression (numbers: linear and Poisson regression)."
         ),
     ] = "classification",
     overwrite: Annotated[
@@ -553,7 +553,14 @@ def vfl_party(
         output = result.plan.spec.output_of(result.plan.config)
         if result.scores is not None and result.score_ids is not None:
             target, kept = output_target(predictions, overwrite)
-            _write_predictions(target, id_column, output, result.score_ids, result.scores)
+            _write_predictions(
+                target,
+                id_column,
+                output,
+                result.score_ids,
+                result.scores,
+                getattr(data, "classes", None),
+            )
             line = f"{name}: scored {len(result.scores)} rows -> {target}{kept}"
             if data.score_labels is not None and data.score_table is not None:
                 truth = dict(zip(data.score_table.ids, data.score_labels, strict=True))
@@ -719,12 +726,19 @@ def _abort_the_run(
                  backoff=backoff)  # fmt: skip
 
 
-def _write_predictions(path: Path, id_column: str, output: str, ids: Any, values: Any) -> None:
+def _write_predictions(
+    path: Path, id_column: str, output: str, ids: Any, values: Any, classes: Any = None
+) -> None:
     """One row per scored ID: ``score`` (a probability), ``prediction`` (a class or value),
-    or one ``p<k>`` column per class."""
+    or one column per class: ``p_<class name>`` where the label party knows its classes'
+    names (``classes``, one per column), else ``p<k>``."""
     table = np.asarray(values)
     if table.ndim == 2:
-        header = [f"p{k}" for k in range(table.shape[1])]
+        names = list(classes) if classes is not None else []
+        if len(names) == table.shape[1]:
+            header = [f"p_{name}" for name in names]
+        else:
+            header = [f"p{k}" for k in range(table.shape[1])]
         rows = ([repr(float(v)) for v in row] for row in table)
     else:
         header = ["score" if output == "probability" else "prediction"]

@@ -72,7 +72,8 @@ def load_party_data(
     delimiter
         The CSV delimiter.
     task
-        What the label holds: ``"classification"`` (two classes) or ``"regression"``
+        What the label holds: ``"classification"`` (two classes), ``"multiclass"`` (two
+        or more: one-vs-rest hetero LR, multiclass SecureBoost) or ``"regression"``
         (numbers, for linear and Poisson regression).
     encoding, decimal
         The CSVs' text encoding and the decimal separator of their numbers (see
@@ -97,8 +98,8 @@ def load_party_data(
         For unreadable files, missing columns, a label without two classes, or scoring
         labels unseen in training.
     """
-    if task not in ("classification", "regression"):
-        raise ConfigError(f"task {task!r}: choose classification or regression")
+    if task not in ("classification", "multiclass", "regression"):
+        raise ConfigError(f"task {task!r}: choose classification, multiclass or regression")
     form = CsvFormat.checked(delimiter, encoding, decimal)
     regression = task == "regression"
     kind: Literal["classification", "regression"] = "regression" if regression else "classification"
@@ -114,7 +115,7 @@ def load_party_data(
         assert whole.ids is not None
         table = PartyTable(whole.ids, whole.X)
         train = CsvScan(whole.ids, whole.y, whole.classes, None, whole.feature_names)
-    classes: tuple[str, str] | None = None
+    classes: tuple[str, ...] | None = None
     labels = None
     if few is not None:
         labels = few
@@ -123,10 +124,15 @@ def load_party_data(
     elif label is not None and regression:
         labels = np.asarray(train.y, dtype=np.float64)
     elif label is not None:
-        if train.classes is None or len(train.classes) != 2:
-            found = "none" if train.classes is None else class_list(train.classes, count=True)
-            raise DataError(f"{train_path}: label {label!r} must have two classes, found {found}")
-        classes = (train.classes[0], train.classes[1])
+        wanted = 2 if task == "classification" else None  # multiclass: two or more
+        found_classes = () if train.classes is None else tuple(train.classes)
+        if len(found_classes) < 2 or (wanted is not None and len(found_classes) != wanted):
+            found = "none" if train.classes is None else class_list(found_classes, count=True)
+            more = "" if wanted is None else " (--task multiclass: a label of more classes)"
+            raise DataError(
+                f"{train_path}: label {label!r} must have two classes, found {found}{more}"
+            )
+        classes = found_classes  # more than two: a plan of a binary model refuses them
         labels = train.y
     score_table = score_labels = score_later = None
     if score_csv is not None:

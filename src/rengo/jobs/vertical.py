@@ -41,7 +41,10 @@ from rengo.jobs.vertical_spec import OperatingTargets, VflSection
 from rengo.metrics import (
     average_precision,
     ks_statistic,
+    macro_f1,
+    macro_ovr_auc,
     mae,
+    multiclass_log_loss,
     operating_points,
     r2_score,
     rmse,
@@ -375,11 +378,11 @@ def _check_label_classes(
             "needs rows of two classes; give a label column with both"
         )
     if binary and classes is not None and len(classes) != 2:
-        hint = (
-            " (or set objective = 'multiclass' in [vfl])"
-            if hasattr(vfl.options, "objective")
-            else ""
-        )
+        hint = ""
+        if hasattr(vfl.options, "objective"):
+            hint = " (or set objective = 'multiclass' in [vfl])"
+        elif hasattr(vfl.options, "multi_class"):
+            hint = " (or set multi_class = 'ovr' in [vfl]: one-vs-rest, one model per class)"
         raise DataError(
             f"{name}: label {vfl.label!r} must have two classes for a binary model, found "
             f"{class_list(classes, count=True)}: give a label column with two classes{hint}"
@@ -627,8 +630,9 @@ def evaluate(
     """The held-out metrics for an algorithm's kind of prediction (see
     :data:`rengo.vfl.registry.Output`): AUC, KS and average precision for binary
     probabilities, with the operating points of ``targets`` (see
-    :func:`rengo.metrics.operating_points`), accuracy for classes and class probabilities,
-    RMSE, MAE and R^2 for values."""
+    :func:`rengo.metrics.operating_points`), accuracy for classes, accuracy, macro F1, log
+    loss and macro one-vs-rest AUC for class probabilities
+    (:func:`class_probability_metrics`), RMSE, MAE and R^2 for values."""
     if output == "probability":
         wanted = targets or OperatingTargets()
         return {
@@ -640,7 +644,7 @@ def evaluate(
             ),
         }
     if output == "probabilities":
-        return {"accuracy": float(np.mean(np.argmax(predictions, axis=1) == truth))}
+        return class_probability_metrics(truth, predictions)
     if output == "classes":
         return {"accuracy": float(np.mean(predictions == truth))}
     return {
@@ -648,6 +652,35 @@ def evaluate(
         "mae": mae(truth, predictions),
         "r2": r2_score(truth, predictions),
     }
+
+
+def class_probability_metrics(truth: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """Accuracy and macro F1 of the most probable class, the multi-class log loss and (with
+    rows of two classes or more) the macro one-vs-rest AUC of rows of class probabilities,
+    each as scikit-learn computes it (see :mod:`rengo.metrics`).
+
+    Parameters
+    ----------
+    truth
+        Class codes ``0..K-1``, one per row.
+    proba
+        An ``(n, K)`` matrix of class probabilities.
+
+    Returns
+    -------
+    dict[str, float]
+        ``accuracy``, ``macro_f1``, ``log_loss`` and ``macro_auc_ovr``.
+    """
+    predicted = np.argmax(proba, axis=1)
+    codes = np.asarray(truth).astype(np.int64)
+    metrics = {
+        "accuracy": float(np.mean(predicted == codes)),
+        "macro_f1": macro_f1(codes, predicted),
+        "log_loss": multiclass_log_loss(codes, proba),
+    }
+    if len(np.unique(codes)) >= 2:
+        metrics["macro_auc_ovr"] = macro_ovr_auc(codes, proba)
+    return metrics
 
 
 def evaluate_known(
@@ -819,7 +852,7 @@ def run_vertical_job(
                     epochs,
                     vfl.label_party,
                     coefficients(),
-                    job.model.guest_model_.intercept,
+                    job.model.intercepts(),
                     fills,
                     job.scalers,
                 )

@@ -67,21 +67,24 @@ class VerticalParts:
     its own training statistics) has ``scalers[party]``, the standardisation its raw
     columns go through first: ``(X - mean) / scale``. A party trained with
     ``missing="zero"|"mean"`` has ``fills[party]``: the value each column's empty cells
-    then take (in scaled units: they are filled after scaling)."""
+    then take (in scaled units: they are filled after scaling). A one-vs-rest model (hetero
+    LR on K classes) has a weight matrix per party (one column per class) and K intercepts:
+    class k's score is the inverse link of ``sum X_party @ w_party[:, k] + intercept[k]``,
+    the K scores of a row then divided by their sum."""
 
     run_id: str
     round: int
     label_party: str
     parts: dict[str, np.ndarray]
-    intercept: float
+    intercept: float | np.ndarray
     fills: dict[str, np.ndarray] = field(default_factory=dict)
     scalers: dict[str, Standardization] = field(default_factory=dict)
 
     def state_dicts(self) -> dict[str, dict[str, np.ndarray]]:
         """Per party ``{"weight": w}`` (and ``"fill"`` where it fills empty cells), plus
-        ``"intercept"`` (shape (1,)) at the label party."""
+        ``"intercept"`` (shape (1,); one-vs-rest (K,)) at the label party."""
         out = {name: {"weight": np.asarray(w)} for name, w in self.parts.items()}
-        out[self.label_party]["intercept"] = np.array([self.intercept])
+        out[self.label_party]["intercept"] = np.atleast_1d(np.asarray(self.intercept, float))
         for name, fill in self.fills.items():
             out[name]["fill"] = np.asarray(fill)
         return out
@@ -91,19 +94,24 @@ def vertical_parts_blob(
     round: int,
     label_party: str,
     parts: Mapping[str, np.ndarray],
-    intercept: float,
+    intercept: float | np.ndarray,
     fills: Mapping[str, np.ndarray] | None = None,
     scalers: Mapping[str, Standardization] | None = None,
 ) -> bytes:
     """Checkpoint bytes of a vertical model's parts (for a simulated run's store), with each
-    party's fill values for empty cells and its column scaling where it has them."""
+    party's fill values for empty cells and its column scaling where it has them (a
+    one-vs-rest model: weight matrices and one intercept per class)."""
     return encode(
         {
             "kind": VERTICAL_KIND,
             "round": int(round),
             "label_party": label_party,
             "parts": {str(name): np.asarray(w) for name, w in parts.items()},
-            "intercept": float(intercept),
+            "intercept": (
+                np.asarray(intercept, dtype=np.float64)
+                if isinstance(intercept, np.ndarray)
+                else float(intercept)
+            ),
             "fills": {str(name): np.asarray(f) for name, f in (fills or {}).items()},
             "scalers": _scalers_value(scalers),
         }
@@ -520,7 +528,8 @@ def load_vertical_parts(store: RunStore, run_id: str) -> VerticalParts:
     fills = state.get("fills") or {}
     if not isinstance(fills, dict) or not all(isinstance(f, np.ndarray) for f in fills.values()):
         raise DataError(f"run {full}: the stored fill values are malformed")
-    intercept = float(state.get("intercept", 0.0))
+    stored = state.get("intercept", 0.0)
+    intercept = stored if isinstance(stored, np.ndarray) else float(stored)
     scalers = _scalers_read(full, state.get("scalers") or {})  # none in older stores
     return VerticalParts(full, number, label, dict(parts), intercept, dict(fills), scalers)
 

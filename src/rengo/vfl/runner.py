@@ -877,6 +877,7 @@ def _check_inputs(
             raise ConfigError(f"{name} is the label party of this run but was given no labels")
         if labels is not None:
             labels = _labels_for(algorithm, kind, name, data)
+        _check_binary_classes(algorithm, plan.config, kind, name, data)
     elif model is None:
         raise ConfigError(f"{name} has no trained model to score with")
     if plan.score and kind in algorithm.predict.tables and data.score_table is None:
@@ -887,6 +888,34 @@ def _check_inputs(
         )
     check_party_columns(algorithm, plan.config, kind, name, data, plan.train, plan.score)
     return labels
+
+
+def _check_binary_classes(
+    algorithm: VerticalAlgorithm[Any], config: Any, kind: RoleKind, name: str, data: PartyData
+) -> None:
+    """Refuse a label party whose label holds more than two classes when the plan trains a
+    binary model (``P(y = 1)``), naming the option that trains one model per class.
+
+    Raises
+    ------
+    DataError
+        Naming the party, its classes and the fix.
+    """
+    classes = data.classes
+    if kind != "label_party" or classes is None or len(classes) <= 2:
+        return
+    if algorithm.output_of(config) != "probability":
+        return
+    fix = "give a label column of two classes"
+    if hasattr(config, "multi_class"):
+        fix += " (or start the coordinator with --multi-class ovr: one model per class)"
+    elif hasattr(config, "objective"):
+        fix += " (or start the coordinator with --objective multiclass)"
+    shown = ", ".join(repr(str(c)) for c in list(classes)[:5])
+    raise DataError(
+        f"{name}: its label holds {len(classes)} classes ({shown}), but the coordinator's "
+        f"{algorithm.name} plan trains a binary model; {fix}"
+    )
 
 
 def _labels_for(

@@ -29,6 +29,7 @@ from rengo.vfl.hetero_lr.algorithm import HETERO_LR
 from rengo.vfl.hetero_lr.config import LinearModelConfig
 from rengo.vfl.hetero_lr.math import sigmoid
 from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR, LocalObjective
+from rengo.vfl.hetero_lr.one_vs_rest import class_matrix
 from rengo.vfl.hetero_lr.roles import CoordinatorReport, GuestModel, HostModel
 from rengo.vfl.predictions import VerticalPredictions
 from rengo.vfl.registry import Output
@@ -181,17 +182,38 @@ class CoordinatedLinearModel(VerticalEstimator):
         Returns
         -------
         dict[str, numpy.ndarray]
-            Party name -> its weights, one per column it holds (the label party first).
+            Party name -> its weights, one per column it holds (the label party first);
+            one-vs-rest, a matrix of one row per column and one column per class.
 
         Raises
         ------
         NotFittedError
             Before :meth:`fit`.
         """
-        return {
+        classes = self.guest_model_.classes
+        weights = {
             self.label_party_: self.guest_model_.weights,
             **{name: m.weights for name, m in self.host_models_.items()},
         }
+        if classes == 1:
+            return weights
+        return {name: class_matrix(w, classes) for name, w in weights.items()}
+
+    def intercepts(self) -> float | np.ndarray:
+        """The label party's intercept, or one-vs-rest one per class.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            The intercept (a binary model), or the K class models' intercepts.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        """
+        model = self.guest_model_
+        return model.intercept if model.intercepts is None else model.intercepts.copy()
 
 
 class HeteroLogisticRegression(CoordinatedLinearModel):

@@ -5,6 +5,10 @@ versioned JSON, one document per party: what each party keeps to score new rows 
   empty cells (``missing="zero"|"mean"``) and its training history (losses, epochs run).
 * A feature party's document holds only its own weights and fill values: never another
   party's, nor the intercept.
+* A one-vs-rest model (hetero LR on K > 2 classes, :mod:`rengo.vfl.hetero_lr.one_vs_rest`)
+  adds ``class_models`` (K) to each document, and the label party's ``intercepts`` (one per
+  class); its ``weights`` hold K per column (``w[f K + k]``). A binary model's document
+  has neither field, as before.
 
 Every float is written as ``repr`` writes it, so a model read back scores bit for bit what
 the one written did (a non-finite float is the string ``"nan"``/``"inf"``). The header
@@ -137,7 +141,7 @@ def party_document(
     if isinstance(model, GuestModel):
         if party != label_party:
             raise DataError(f"{party}: holds the intercept, but the label party is {label_party}")
-        return {
+        guest = {
             **body,
             "weights": _floats(model.weights),
             "intercept": exact(model.intercept),
@@ -146,15 +150,21 @@ def party_document(
             "epochs_run": int(model.epochs_run),
             "converged": bool(model.converged),
         }
+        if model.classes > 1:
+            guest.update(class_models=model.classes, intercepts=_floats(model.intercepts))
+        return guest
     if isinstance(model, HostModel):
         if party == label_party:
             raise DataError(f"{party}: the label party's model holds the intercept")
-        return {
+        host = {
             **body,
             "weights": _floats(model.weights),
             "fill": _floats(model.fill),
             "epochs_run": int(model.epochs_run),
         }
+        if model.classes > 1:
+            host["class_models"] = model.classes
+        return host
     raise DataError(f"{party}: not a linear party model: {type(model).__name__}")
 
 
@@ -210,30 +220,52 @@ def _vector(values: Any, what: str) -> np.ndarray:
     return np.array([float(v) for v in values], dtype=np.float64)
 
 
-def _fill(document: dict[str, Any], weights: np.ndarray) -> np.ndarray | None:
+def _class_models(document: dict[str, Any], weights: np.ndarray) -> int:
+    """K of a one-vs-rest document (1 without ``class_models``), checked against its
+    weights (K per column)."""
+    classes = document.get("class_models", 1)
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+        raise ValueError(f"class_models {classes!r} is not a count of class models")
+    if len(weights) % classes:
+        raise ValueError(f"{len(weights)} weights are not {classes} per column")
+    return classes
+
+
+def _fill(document: dict[str, Any], weights: np.ndarray, classes: int = 1) -> np.ndarray | None:
     if document["fill"] is None:
         return None
     fill = _vector(document["fill"], "fill")
-    if fill.shape != weights.shape:
-        raise ValueError(f"{len(fill)} fill values for {len(weights)} weights")
+    if len(fill) * classes != len(weights):
+        raise ValueError(f"{len(fill)} fill values for {len(weights) // classes} columns")
     return fill
 
 
 def _guest(document: dict[str, Any]) -> GuestModel:
     weights = _vector(document["weights"], "weights")
+    classes = _class_models(document, weights)
+    intercepts = None
+    if classes > 1:
+        intercepts = _vector(document["intercepts"], "intercepts")
+        if len(intercepts) != classes:
+            raise ValueError(f"{len(intercepts)} intercepts for {classes} class models")
     return GuestModel(
         weights=weights,
         intercept=float(document["intercept"]),
         losses=[float(v) for v in _vector(document["losses"], "losses")],
         epochs_run=int(document["epochs_run"]),
         converged=bool(document["converged"]),
-        fill=_fill(document, weights),
+        fill=_fill(document, weights, classes),
+        classes=classes,
+        intercepts=intercepts,
     )
 
 
 def _host(document: dict[str, Any]) -> HostModel:
     weights = _vector(document["weights"], "weights")
-    return HostModel(weights, int(document["epochs_run"]), _fill(document, weights))
+    classes = _class_models(document, weights)
+    return HostModel(
+        weights, int(document["epochs_run"]), _fill(document, weights, classes), classes
+    )
 
 
 def write_party_model(

@@ -1,0 +1,100 @@
+"""A telecom (label: churn reason of four classes) and a bank train one-vs-rest hetero LR
+from a vertical job file: ``rengo run`` trains, scores and records the multi-class metrics
+(``rengo runs show`` lists them), ``rengo runs export`` writes each party's K class models,
+(a weight matrix of one column per class and four intercepts), and a job that leaves
+``multi_class`` at ``auto`` is told the option to set."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from rengo.cli.main import app
+from rengo.tracking import RunStore
+
+REASONS = ["stayed", "price", "coverage", "service"]
+
+JOB = """
+[job]
+kind = "vfl"
+name = "churn-reason"
+seed = 4
+[vfl]
+algorithm = "hetero_lr"
+label_party = "telecom"
+label = "reason"
+key_bits = 512
+epochs = 15
+batch_size = 64
+learning_rate = 0.2
+obfuscator_source = "coordinator"
+{extra}
+[vfl.parties]
+telecom = "telecom.csv"
+bank = "bank.csv"
+"""
+
+
+def _tables(folder: Path) -> None:
+    """Each reason driven by one of four directions split over both parties' columns."""
+    rng = np.random.default_rng(3)
+    n = 400
+    telecom, bank = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
+    directions = np.array([[2, 0, 0, 0], [0, 2, 0, 0], [0, 0, 2, 0], [0, 0, 0, 2]], float)
+    logits = np.hstack([telecom, bank]) @ directions.T + rng.gumbel(size=(n, 4))
+    reason = logits.argmax(axis=1)
+    ids = [f"sub-{i:04d}" for i in range(n)]
+    with (folder / "telecom.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "dropped_calls", "data_gb", "reason"])
+        writer.writerows([ids[i], *telecom[i], REASONS[reason[i]]] for i in range(n))
+    with (folder / "bank.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "monthly_spend", "card_payments"])
+        writer.writerows([ids[i], *bank[i]] for i in range(n) if i % 17)
+
+
+def test_rengo_run_trains_one_vs_rest_and_records_the_multiclass_metrics(tmp_path: Path) -> None:
+    _tables(tmp_path)
+    (tmp_path / "job.toml").write_text(JOB.format(extra='multi_class = "ovr"'))
+    store = tmp_path / "r.db"
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "job.toml"), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    with RunStore(store, read_only=True) as runs:
+        (run,) = runs.list_runs()
+        metrics = runs.round_metrics(run.run_id)
+    for name in ("test_accuracy", "test_macro_f1", "test_log_loss", "test_macro_auc_ovr"):
+        assert name in metrics, sorted(metrics)
+    assert metrics["test_accuracy"][-1][1] > 0.5  # four classes: a constant scores ~0.25
+    assert metrics["test_macro_auc_ovr"][-1][1] > 0.75
+    shown = CliRunner().invoke(app, ["runs", "show", run.run_id, "--store", str(store)])
+    assert shown.exit_code == 0, shown.output
+    assert "macro_auc_ovr" in shown.output and "macro_f1" in shown.output
+    exported = CliRunner().invoke(
+        app, ["runs", "export", run.run_id, "--out", str(tmp_path / "out"), "--store", str(store)]
+    )
+    assert exported.exit_code == 0, exported.output
+    assert "intercept[k]" in " ".join(exported.output.split())
+    telecom, bank = (np.load(tmp_path / "out" / f"{party}.npz") for party in ("telecom", "bank"))
+    assert telecom["weight"].shape == (2, 4) and telecom["intercept"].shape == (4,)
+    assert bank["weight"].shape == (2, 4) and "intercept" not in bank.files
+
+
+def test_a_job_of_four_classes_left_at_auto_is_told_to_set_multi_class(tmp_path: Path) -> None:
+    _tables(tmp_path)
+    (tmp_path / "job.toml").write_text(JOB.format(extra=""))
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "job.toml")])
+    assert result.exit_code != 0
+    assert "found 4" in result.output and "multi_class = 'ovr'" in result.output
+
+
+def test_a_recall_target_of_a_multiclass_job_is_refused_naming_it(tmp_path: Path) -> None:
+    _tables(tmp_path)
+    extra = 'multi_class = "ovr"\ntarget_recall = 0.8'
+    (tmp_path / "job.toml").write_text(JOB.format(extra=extra))
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "job.toml")])
+    assert result.exit_code != 0
+    assert "target_recall" in result.output and "binary" in result.output
