@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hetero_lr_run import run_hetero_lr
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -21,7 +22,6 @@ from transcript_search import decoded, plain_arrays, sent_arrays
 from rengo.core.errors import DataError
 from rengo.core.options import OptionError
 from rengo.crypto import generate_paillier_keypair
-from rengo.transport.channel import LocalBus, run_roles
 from rengo.vfl import HeteroLogisticRegression
 from rengo.vfl.hetero_linear import HeteroLinearConfig
 from rengo.vfl.hetero_lr.class_weighting import guest_weighting
@@ -29,7 +29,6 @@ from rengo.vfl.hetero_lr.config import HeteroLRConfig
 from rengo.vfl.hetero_lr.local import guest_alone_scores, train_guest_alone
 from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR
 from rengo.vfl.hetero_lr.one_vs_rest import class_count, class_targets
-from rengo.vfl.hetero_lr.roles import hetero_lr_coordinator, hetero_lr_guest, hetero_lr_host
 
 SEED, CLASSES = 5, 3
 KEYPAIR = generate_paillier_keypair(512, seed=11)
@@ -53,17 +52,7 @@ def _parts(x: np.ndarray) -> list[np.ndarray]:
 
 
 def _run(parts: list[np.ndarray], y: np.ndarray, config: HeteroLRConfig) -> dict[str, Any]:
-    hosts = [f"host{k}" for k in range(1, len(parts))]
-    bus = LocalBus(["coordinator", "guest", *hosts])
-    roles = {
-        "coordinator": lambda c: hetero_lr_coordinator(
-            c, ["guest", *hosts], "guest", keypair=KEYPAIR
-        ),
-        "guest": lambda c: hetero_lr_guest(c, parts[0], y, hosts, config, seed=SEED),
-    }
-    for k, name in enumerate(hosts, start=1):
-        roles[name] = (lambda part: lambda c: hetero_lr_host(c, part, "guest"))(parts[k])
-    return run_roles(bus, roles)
+    return run_hetero_lr(parts, y, config, KEYPAIR, SEED)
 
 
 def _sgd(**extra: Any) -> HeteroLRConfig:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hetero_lr_run import run_hetero_lr
 from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
 
@@ -27,7 +28,6 @@ from rengo.vfl.hetero_lr.math import (
     taylor_residual,
 )
 from rengo.vfl.hetero_lr.roles import (
-    hetero_lr_coordinator,
     hetero_lr_guest,
     hetero_lr_host,
     receive_continue,
@@ -45,17 +45,7 @@ def _data(rows: int = 120) -> tuple[list[np.ndarray], np.ndarray]:
 
 
 def _run(parts: list[np.ndarray], y: np.ndarray, config: HeteroLRConfig) -> dict:
-    hosts = [f"host{k}" for k in range(1, len(parts))]
-    bus = LocalBus(["coordinator", "guest", *hosts])
-    roles = {
-        "coordinator": lambda c: hetero_lr_coordinator(
-            c, ["guest", *hosts], "guest", keypair=KEYPAIR
-        ),
-        "guest": lambda c: hetero_lr_guest(c, parts[0], y, hosts, config, seed=SEED),
-    }
-    for k, name in enumerate(hosts, start=1):
-        roles[name] = (lambda part: lambda c: hetero_lr_host(c, part, "guest"))(parts[k])
-    return run_roles(bus, roles)
+    return run_hetero_lr(parts, y, config, KEYPAIR, SEED)
 
 
 def _plaintext_reference(
