@@ -284,3 +284,33 @@ def test_class_weighted_hetero_lr_sends_only_fresh_unshared_randomness(source: s
     model.fit(data, "g", y)
     model.predict_scores(data)
     check(model, {"u", "peer-u", "d", "masked", "partial"})
+
+
+@pytest.mark.parametrize(
+    ("source", "extra"),
+    [("local", {}), ("coordinator", {}), ("local", {"class_weight": "balanced"})],
+    ids=["djn", "dealt", "balanced"],
+)
+def test_one_vs_rest_hetero_lr_sends_only_fresh_unshared_randomness(
+    source: str, extra: dict[str, Any]
+) -> None:
+    """Labels of three classes: K encrypted partial scores a row, K residuals, masked K
+    gradients per column, and in scoring K partial scores a row; every one randomised,
+    none reused (Adam, and balanced per class model)."""
+    ids, x, _ = table()
+    y = np.digitize(x[:, 0] + x[:, 5], [-0.5, 0.5])  # three classes
+    data = {"g": (ids, x[:, :4]), "h1": (ids, x[:, 4:7]), "h2": (ids, x[:, 7:9])}
+    model = HeteroLogisticRegression(
+        key_bits=512,
+        epochs=2,
+        batch_size=50,
+        tol=0.0,
+        seed=1,
+        key_seed=2,
+        obfuscator_source=source,
+        **extra,
+    )
+    model.fit(data, "g", y)
+    assert model.guest_model_.classes == 3
+    model.predict_scores(data)
+    check(model, {"u", "peer-u", "d", "masked", "partial"})

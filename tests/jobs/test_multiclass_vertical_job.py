@@ -13,7 +13,9 @@ import numpy as np
 from typer.testing import CliRunner
 
 from rengo.cli.main import app
+from rengo.jobs import build_vertical_job, load_job, run_vertical_job
 from rengo.tracking import RunStore
+from rengo.vfl import HeteroLogisticRegression
 
 REASONS = ["stayed", "price", "coverage", "service"]
 
@@ -98,3 +100,28 @@ def test_a_recall_target_of_a_multiclass_job_is_refused_naming_it(tmp_path: Path
     result = CliRunner().invoke(app, ["run", str(tmp_path / "job.toml")])
     assert result.exit_code != 0
     assert "target_recall" in result.output and "binary" in result.output
+
+
+def test_no_class_name_or_label_leaves_the_telecom(tmp_path: Path) -> None:
+    """The job encodes the reasons as class codes at the telecom; what crosses its bus in
+    PSI, training and scoring names no class and carries no label array."""
+    _tables(tmp_path)
+    (tmp_path / "job.toml").write_text(JOB.format(extra='multi_class = "ovr"'))
+    job = build_vertical_job(load_job(tmp_path / "job.toml"))
+    run_vertical_job(job, log=lambda _m: None)
+    model = job.model
+    assert isinstance(model, HeteroLogisticRegression) and model.guest_model_.classes == 4
+    entries = [
+        *model.transcript_,
+        *model.predict_bus_.transcript,
+        *model.psi_.transcript,
+        *model.predict_psi_.transcript,
+    ]
+    assert {e.sender for e in entries} == {"telecom", "bank", "coordinator"}
+    wire = b"".join(e.payload for e in entries)
+    for name in REASONS:
+        assert name.encode() not in wire and name.encode("utf-16-le") not in wire
+    codes = np.asarray(job.train.labels if job.train.labels is not None else [], dtype=np.int64)
+    assert len(codes) > 100
+    for dtype in (np.int64, np.float64, np.uint8):
+        assert codes.astype(dtype).tobytes() not in wire

@@ -6,11 +6,13 @@ ciphertexts; no label or one-hot target crosses the bus; class weights apply per
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from hetero_lr_run import run_hetero_lr
+from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -23,6 +25,7 @@ from rengo.core.errors import DataError
 from rengo.core.options import OptionError
 from rengo.crypto import generate_paillier_keypair
 from rengo.vfl import HeteroLogisticRegression
+from rengo.vfl.checkpoints import PASSPHRASE_ENV
 from rengo.vfl.hetero_linear import HeteroLinearConfig
 from rengo.vfl.hetero_lr.class_weighting import guest_weighting
 from rengo.vfl.hetero_lr.config import HeteroLRConfig
@@ -257,3 +260,30 @@ def test_labels_that_are_not_class_codes_are_refused_naming_the_party(
 def test_regressions_refuse_multi_class_naming_the_option() -> None:
     with pytest.raises(OptionError, match="multi_class"):
         HeteroLinearConfig(multi_class="ovr")
+
+
+@pytest.mark.timeout(180)
+def test_an_interrupted_one_vs_rest_fit_resumes_to_the_uninterrupted_model(
+    tmp_path: Path, crash_after: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The K class models' weights and Adam state are checkpointed every epoch like a
+    binary model's: interrupted after epoch 2 and resumed, the fit ends with the very
+    probabilities an uninterrupted fit gives."""
+    monkeypatch.setenv(PASSPHRASE_ENV, "kept apart from the disk")
+    x, y = _table(rows=90)
+    ids = np.array([f"c{i:03d}" for i in range(len(y))], dtype=object)
+    data = {"telco": (ids, x[:, :4]), "bank": (ids[::-1], x[::-1, 4:])}
+    options: dict[str, Any] = {"epochs": 3, "batch_size": 32, "key_bits": 512, "seed": 5}
+    reference = HeteroLogisticRegression(**options).fit(data, "telco", y)
+    interrupted = HeteroLogisticRegression(checkpoints=tmp_path, **options)
+    crash_after("bank", 2)
+    with pytest.raises(crash_after.error):
+        interrupted.fit(data, "telco", y)
+    crash_after("nobody", 0)
+    again = clone(interrupted).set_params(resume=interrupted.checkpoint_run_)
+    again.fit(data, "telco", y)
+    assert again.fit_run_.coordinator.resumed_after in (1, 2)
+    _, resumed = again.predict_proba(data, "telco")
+    _, uninterrupted = reference.predict_proba(data, "telco")
+    assert resumed.shape == (len(y), CLASSES)
+    assert resumed.tobytes() == uninterrupted.tobytes()
