@@ -1,6 +1,6 @@
 """Hetero LR's three roles run on an in-process bus (the label party ``guest``, feature
 parties ``host1``, ``host2`` ...), for tests that hold the protocol's results against a
-plaintext reference."""
+plaintext reference, and the SGD settings such a reference replays."""
 
 from __future__ import annotations
 
@@ -34,3 +34,19 @@ def run_hetero_lr(
     for k, name in enumerate(hosts, start=1):
         roles[name] = (lambda part: lambda c: hetero_lr_host(c, part, "guest"))(parts[k])
     return run_roles(bus, roles)
+
+
+def replayable_sgd(**options: Any) -> HeteroLRConfig:
+    """Three epochs of SGD steps (batches of 50) a plaintext reference replays exactly,
+    with ``options`` on top."""
+    return HeteroLRConfig(
+        epochs=3,
+        batch_size=50,
+        learning_rate=0.3,
+        l2=0.05,
+        tol=0.0,
+        optimizer="sgd",
+        lr_schedule="inverse_sqrt",
+        feature_precision_bits=32,
+        **options,
+    )

@@ -269,20 +269,8 @@ def record_decryption_keys(monkeypatch: pytest.MonkeyPatch) -> dict[Any, Paillie
 def test_class_weighted_hetero_lr_sends_only_fresh_unshared_randomness(source: str) -> None:
     """Class weights add ciphertexts: the row weights each host gets once, the weighted
     squares and the peers' Enc(s u); every one randomised, none reused."""
-    ids, x, y = table()
-    data = {"g": (ids, x[:, :4]), "h1": (ids, x[:, 4:7]), "h2": (ids, x[:, 7:9])}
-    model = HeteroLogisticRegression(
-        key_bits=512,
-        epochs=2,
-        batch_size=50,
-        tol=0.0,
-        seed=1,
-        key_seed=2,
-        obfuscator_source=source,
-        class_weight={0: 1, 1: 7},
-    )
-    model.fit(data, "g", y)
-    model.predict_scores(data)
+    _, _, y = table()
+    model = fitted_lr(y, obfuscator_source=source, class_weight={0: 1, 1: 7})
     check(model, {"u", "peer-u", "d", "masked", "partial"})
 
 
@@ -297,20 +285,21 @@ def test_one_vs_rest_hetero_lr_sends_only_fresh_unshared_randomness(
     """Labels of three classes: K encrypted partial scores a row, K residuals, masked K
     gradients per column, and in scoring K partial scores a row; every one randomised,
     none reused (Adam, and balanced per class model)."""
+    _, x, _ = table()
+    three_classes = np.digitize(x[:, 0] + x[:, 5], [-0.5, 0.5])
+    model = fitted_lr(three_classes, obfuscator_source=source, **extra)
+    assert model.guest_model_.classes == 3
+    check(model, {"u", "peer-u", "d", "masked", "partial"})
+
+
+def fitted_lr(y: np.ndarray, **options: Any) -> HeteroLogisticRegression:
+    """Hetero LR over g (4 columns), h1 (3) and h2 (2), two epochs of Adam in batches of
+    50, fitted on ``y`` and scored on the same rows."""
     ids, x, _ = table()
-    y = np.digitize(x[:, 0] + x[:, 5], [-0.5, 0.5])  # three classes
     data = {"g": (ids, x[:, :4]), "h1": (ids, x[:, 4:7]), "h2": (ids, x[:, 7:9])}
     model = HeteroLogisticRegression(
-        key_bits=512,
-        epochs=2,
-        batch_size=50,
-        tol=0.0,
-        seed=1,
-        key_seed=2,
-        obfuscator_source=source,
-        **extra,
+        key_bits=512, epochs=2, batch_size=50, tol=0.0, seed=1, key_seed=2, **options
     )
     model.fit(data, "g", y)
-    assert model.guest_model_.classes == 3
     model.predict_scores(data)
-    check(model, {"u", "peer-u", "d", "masked", "partial"})
+    return model

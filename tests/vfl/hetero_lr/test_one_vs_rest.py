@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hetero_lr_run import run_hetero_lr
+from hetero_lr_run import replayable_sgd, run_hetero_lr
 from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
@@ -58,20 +58,6 @@ def _run(parts: list[np.ndarray], y: np.ndarray, config: HeteroLRConfig) -> dict
     return run_hetero_lr(parts, y, config, KEYPAIR, SEED)
 
 
-def _sgd(**extra: Any) -> HeteroLRConfig:
-    return HeteroLRConfig(
-        epochs=3,
-        batch_size=50,
-        learning_rate=0.3,
-        l2=0.05,
-        tol=0.0,
-        optimizer="sgd",
-        lr_schedule="inverse_sqrt",
-        feature_precision_bits=32,
-        **extra,
-    )
-
-
 def test_the_plaintext_twin_learns_what_sklearn_one_vs_rest_learns() -> None:
     """After enough epochs the Taylor-loss twin's accuracy and macro one-vs-rest AUC are
     scikit-learn's OneVsRestClassifier(LogisticRegression) ones (same L2: C = 1/(n l2))."""
@@ -101,7 +87,7 @@ def test_encrypted_one_vs_rest_equals_the_plaintext_twin(class_weight: Any) -> N
     too: balanced per class model, a weight per class by each row's class)."""
     x, y = _table()
     parts = _parts(x)
-    config = _sgd(class_weight=class_weight)
+    config = replayable_sgd(class_weight=class_weight)
     results = _run(parts, y, config)
     twin = train_guest_alone(np.hstack(parts), y, config, SEED)
     guest = results["guest"]

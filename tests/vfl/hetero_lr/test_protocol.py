@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hetero_lr_run import run_hetero_lr
+from hetero_lr_run import replayable_sgd, run_hetero_lr
 from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
 
@@ -84,18 +84,7 @@ def _plaintext_reference(
 
 def _sgd_config(source: str, class_weight: Any = None) -> HeteroLRConfig:
     """Three epochs of SGD steps a plaintext reference replays exactly."""
-    return HeteroLRConfig(
-        epochs=3,
-        batch_size=50,
-        learning_rate=0.3,
-        l2=0.05,
-        tol=0.0,
-        optimizer="sgd",
-        lr_schedule="inverse_sqrt",
-        feature_precision_bits=32,
-        obfuscator_source=source,
-        class_weight=class_weight,
-    )
+    return replayable_sgd(obfuscator_source=source, class_weight=class_weight)
 
 
 @pytest.mark.parametrize(("hosts", "source"), [(1, "local"), (2, "local"), (2, "coordinator")])
