@@ -1,7 +1,8 @@
 """The coordinator's checks of evaluation results, in one process: a party's claimed
 evaluation count is capped at the round's median rule as its fit claims are, so it cannot
-make the federated evaluation its own, and a result whose count times its loss would
-overflow the weighted mean is refused, so ``eval_loss`` stays finite."""
+make the federated evaluation its own; a result whose count times its loss would overflow
+the weighted mean is refused, so ``eval_loss`` stays finite; and so is one whose loss is far
+beyond the round's median, so one party's word cannot make ``eval_loss`` its own."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ class Evaluator(Client):
     """Trains a small step; evaluates on 10 examples at loss 0.5, accuracy 0.9 - except
     the liar, which claims ``CLAIM`` examples at the loss and accuracy of ``lie``."""
 
-    lie: ClassVar[tuple[float, float]] = (1e6, 0.0)
+    lie: ClassVar[tuple[float, float]] = (4.0, 0.0)  # within 10x the median loss 0.5
 
     def __init__(self, cid: str) -> None:
         super().__init__()
@@ -76,7 +77,7 @@ def test_a_trillion_claimed_evaluation_examples_count_as_three_median_parties(
     tmp_path: Any,
 ) -> None:
     # Without the median rule the liar's claim holds all but 5e-11 of the weight: the
-    # federated evaluation is its own (eval_accuracy ~0, eval_loss ~1e6).
+    # federated evaluation is its own (eval_accuracy ~0, eval_loss ~4).
     uncapped, _, _ = run_one_round(ResultChecks.streaming(), tmp_path / "uncapped")
     assert uncapped.metrics["eval_accuracy"] < 1e-9
     # With it (a deployment's default), its claim counts as 3 x the median claim of 10.
@@ -86,7 +87,7 @@ def test_a_trillion_claimed_evaluation_examples_count_as_three_median_parties(
         0.9 * honest_weight / (honest_weight + 30)
     )
     assert capped.metrics["eval_loss"] == pytest.approx(
-        (0.5 * honest_weight + 1e6 * 30) / (honest_weight + 30)
+        (0.5 * honest_weight + 4.0 * 30) / (honest_weight + 30)
     )
     assert record.status == "ok" and record.num_examples == 30
     assert record.reason == (
@@ -142,6 +143,9 @@ def test_the_evaluation_cap_stays_where_the_fit_median_rules_go() -> None:
     assert under_dp.max_weight_ratio is None
     assert under_dp.max_evaluation_weight_ratio == 3.0
     assert ResultChecks.streaming().max_evaluation_weight_ratio is None  # simulation default
+    for checks in (under_secagg, under_dp):  # the loss bound stays with the cap
+        assert checks.max_evaluation_loss_ratio == 10.0
+    assert ResultChecks.streaming().max_evaluation_loss_ratio is None
 
 
 def test_checks_without_the_median_rules_still_cap_a_lying_evaluation_claim(
@@ -154,3 +158,40 @@ def test_checks_without_the_median_rules_still_cap_a_lying_evaluation_claim(
     assert capped.metrics["eval_accuracy"] == pytest.approx(
         0.9 * honest_weight / (honest_weight + 30)
     )
+
+
+@pytest.mark.parametrize("lie", [1e140, -1e140, 5.01])
+def test_an_evaluation_loss_beyond_ten_medians_is_refused_and_eval_loss_is_the_honest_one(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, lie: float
+) -> None:
+    """A deployment's default: one party's loss of 1e140 (or -1e140: "better" than any)
+    made the round's eval_loss its own, and early stopping watching it stopped the run
+    there (or kept that round as the best)."""
+    monkeypatch.setattr(Evaluator, "lie", (lie, 0.5))
+    record_round, pool, record = run_one_round(ResultChecks(), tmp_path)
+    assert record_round.metrics["eval_loss"] == 0.5
+    reason = (
+        f"evaluation loss {lie:.3g} is more than 10x the round's median evaluation loss "
+        "(result_checks.max_evaluation_loss_ratio)"
+    )
+    assert record.status == "failed" and record.reason == reason
+    assert pool.told == [(LIAR, f"round 1: your evaluation result was not counted: {reason}")]
+
+
+def test_a_loss_within_the_bound_or_a_round_of_zero_losses_counts_as_sent() -> None:
+    from rengo.hfl.evaluation_checks import screen_evaluations
+
+    within = [(c, EvaluateResult(0.5, 10, {})) for c in "abc"] + [
+        ("d", EvaluateResult(5.0, 10, {}))
+    ]
+    zeros = [(c, EvaluateResult(0.0, 10, {})) for c in "abc"] + [("d", EvaluateResult(7.0, 10, {}))]
+    for results in (within, zeros):  # a median of 0 bounds nothing
+        assert all(v.result is not None for v in screen_evaluations(results, None, 10.0))
+    beyond = [*within[:3], ("d", EvaluateResult(5.01, 10, {}))]
+    assert [v.result is None for v in screen_evaluations(beyond, None, 10.0)] == [
+        False,
+        False,
+        False,
+        True,
+    ]
+    assert all(v.result is not None for v in screen_evaluations(beyond, None, None))

@@ -152,7 +152,7 @@ RECORDED_SETTINGS = {
     "privacy.secagg": "neighbours threshold clip_range quantisation_bits max_examples signed",
     "robust": "attack attackers options",
     "result_checks": "max_claimed_examples max_weight_ratio max_update_norm_ratio "
-    "max_evaluation_weight_ratio",
+    "max_evaluation_weight_ratio max_evaluation_loss_ratio",
     "contribution": "method metric budget currency policy outside_dp max_evaluations",
 }
 _SECTIONS_WITH_OPEN_OPTIONS = {"options"}  # a scheme's or strategy's own keys, as given
@@ -183,7 +183,7 @@ def test_a_setting_added_to_a_job_is_recorded_only_when_it_is_not_its_default() 
             "model": {"type": "logistic"},
             "privacy": {"dp": "central", "noise_multiplier": 0.7},
             "robust": {"attack": "sign_flip", "attackers": 1},
-            "result_checks": {"max_claimed_examples": 1000},
+            "result_checks": {"max_claimed_examples": 1000, "max_evaluation_loss_ratio": 20.0},
             "contribution": {"method": "loo"},
         },
         {**base, "model": {"type": "mlp"}, "privacy": {"dp": "local", "secagg": True}},
@@ -194,3 +194,15 @@ def test_a_setting_added_to_a_job_is_recorded_only_when_it_is_not_its_default() 
             found.setdefault(path, set()).update(keys)
     expected = {path: set(keys.split()) for path, keys in RECORDED_SETTINGS.items()}
     assert found == expected
+
+
+def test_a_run_recorded_before_the_evaluation_loss_bound_still_compares_equal() -> None:
+    """result_checks.max_evaluation_loss_ratio came later: at its default it is left out of
+    the record, so a run recorded before it resumes with the same job."""
+    from rengo.jobs.build import job_settings
+
+    raw = {"data": {"dataset": "iris"}, "result_checks": {"max_claimed_examples": 1000}}
+    recorded = job_settings(parse_job(raw))["result_checks"]
+    assert "max_evaluation_loss_ratio" not in recorded
+    assert recorded["max_claimed_examples"] == 1000
+    assert "result_checks" not in job_settings(parse_job({"data": {"dataset": "iris"}}))

@@ -446,15 +446,32 @@ def coordinator(
                 report = tracker.report()
                 payouts = record_and_pay(run_store, history.run_id, report, spec.contribution)
                 print_contribution(console, history.run_id, report, payouts, spec.contribution)
+            resumed_after = None
+            if resume is not None and history.run_id and not history.rounds:
+                resumed_after = max(run_store.checkpoint_rounds(history.run_id), default=0)
         console.print(
-            completed_line(history, resumed=resume is not None), highlight=False, soft_wrap=True
+            completed_line(history, resumed=resume is not None, resumed_after=resumed_after),
+            highlight=False,
+            soft_wrap=True,
         )
 
 
-def completed_line(history: Any, resumed: bool) -> str:
+def completed_line(history: Any, resumed: bool, resumed_after: int | None = None) -> str:
     """The coordinator's last line: the rounds the run completed in all, and of a resumed
     run how many of them since it resumed (its history holds only those; of a long run only
-    the latest, counting the earlier ones in ``earlier_rounds``)."""
+    the latest, counting the earlier ones in ``earlier_rounds``); of a resumed run that ran
+    no round (resumed after round ``resumed_after``, its checkpoint's), that it had already
+    stopped (early stopping decided after that round: ``history.stopped``) or run every
+    round."""
+    if resumed and resumed_after and not history.rounds and not history.earlier_rounds:
+        if history.stopped:
+            return (
+                f"run {history.run_id} had already stopped after round {resumed_after} "
+                f"({history.stopped}); no round was run"
+            )
+        return (
+            f"run {history.run_id} had already completed {resumed_after} rounds; no round was run"
+        )
     earlier = history.earlier_rounds
     done = earlier + len(history.rounds)
     first = history.rounds[0].server_round - earlier if history.rounds else 1

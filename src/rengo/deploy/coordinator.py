@@ -392,8 +392,10 @@ def serve_coordinator(
     Returns
     -------
     History
-        The rounds run here (none when a resumed run was already complete; with a store,
-        the latest ``rounds_in_memory`` of them).
+        The rounds run here (none when a resumed run was already complete, or had already
+        stopped early - early stopping decided after its last checkpoint: then
+        :attr:`~rengo.hfl.History.stopped` says why, and no party is waited for; with a
+        store, the latest ``rounds_in_memory`` of them).
 
     Raises
     ------
@@ -508,7 +510,7 @@ def serve_coordinator(
             try:
                 if on_listening is not None:
                     on_listening(hub)
-                if coordinator.start_round <= rounds:
+                if coordinator.start_round <= rounds and coordinator.already_stopped() is None:
                     try:
                         wait_to_start(hub, expected, quorum, join_timeout, record_event)
                     except RoundFailure as exc:

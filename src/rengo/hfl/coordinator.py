@@ -506,8 +506,7 @@ class Coordinator:
                 "run store that keeps every round"
             )
         history = History(run_id=self.run_id, parameters=self.parameters)
-        # a resumed run that had met its stop already (its observers' state is the run's)
-        ended = self._observers_stop_reason() if self.start_round > 1 else None
+        ended = self.already_stopped()
         if ended is not None and self.start_round <= rounds:
             self._stop(history, StopTraining(ended), self.start_round - 1, "no round run")
             return history
@@ -536,6 +535,14 @@ class Coordinator:
                 break
         history.parameters = self.parameters
         return history
+
+    def already_stopped(self) -> str | None:
+        """Why a resumed run had already ended before :attr:`start_round`: an observer's
+        stop reason in the state restored from its checkpoint (early stopping decided after
+        the round it resumes from, and the run was cut off before it was recorded
+        completed), or None; always None for a run starting at round 1. :meth:`run` then
+        runs no round, and a deployment need not wait for its parties."""
+        return self._observers_stop_reason() if self.start_round > 1 else None
 
     def _observers_stop_reason(self) -> str | None:
         """The first reason an observer that can end a run (``stop_reason``: early
@@ -1074,8 +1081,9 @@ class Coordinator:
             kept_traffic[reply.client_id] = traffic
         # the whole round's claims are in: cap them by its median, refuse what would overflow
         ratio = self.checks.max_evaluation_weight_ratio if self.checks is not None else None
+        loss_ratio = self.checks.max_evaluation_loss_ratio if self.checks is not None else None
         results: list[tuple[str, EvaluateResult]] = []
-        for verdict in screen_evaluations(screened, ratio):
+        for verdict in screen_evaluations(screened, ratio, loss_ratio):
             cid, traffic = verdict.client_id, kept_traffic[verdict.client_id]
             if verdict.result is None:
                 assert verdict.note is not None

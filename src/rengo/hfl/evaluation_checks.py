@@ -12,6 +12,11 @@ evaluation results (all held before they are averaged):
   (:func:`~rengo.hfl.result_checks.claim_cap`, the rule fit results follow), so a liar counts
   as a few median parties; unlike the fit rules it stays under secure aggregation (evaluation
   results arrive one by one) and central DP (which does not cover them);
+* with :attr:`~rengo.hfl.ResultChecks.max_evaluation_loss_ratio` a result whose loss is, in
+  magnitude, more than that multiple of the round's lower median loss magnitude is refused:
+  the weighted mean is each party's word, and one party saying 1e140 made the round's
+  ``eval_loss`` about 1e140 / parties, its worst round, so early stopping watching it ended
+  the run there (a lower median of 0, every loss 0 but a few, bounds nothing);
 * a result whose (capped) count times its largest value - the loss or a numeric metric -
   could overflow the weighted sum (:func:`~rengo.hfl.result_checks.overflow_limit`) is
   refused, so the round's means stay finite.
@@ -53,7 +58,9 @@ def largest_evaluated_value(result: EvaluateResult) -> float:
 
 
 def screen_evaluations(
-    results: Sequence[tuple[str, EvaluateResult]], weight_ratio: float | None
+    results: Sequence[tuple[str, EvaluateResult]],
+    weight_ratio: float | None,
+    loss_ratio: float | None = None,
 ) -> list[EvaluationVerdict]:
     """One verdict per evaluation result of a round, in order (see the module docstring).
 
@@ -64,6 +71,9 @@ def screen_evaluations(
         claim within ``max_claimed_examples``, screened metrics), as ``(client, result)``.
     weight_ratio
         Cap each claim at this multiple of the round's lower median claim; None: no cap.
+    loss_ratio
+        Refuse a loss beyond this multiple of the round's lower median loss magnitude;
+        None: no bound.
 
     Returns
     -------
@@ -76,8 +86,19 @@ def screen_evaluations(
         claims = [r.num_examples for _, r in results]
         median, cap = low_median(claims), claim_cap(claims, weight_ratio)
     limit = overflow_limit(len(results))
+    loss_bound = math.inf
+    if loss_ratio is not None and results:
+        typical = low_median([abs(float(r.loss)) for _, r in results])
+        loss_bound = loss_ratio * typical if typical > 0 else math.inf
     verdicts = []
     for client_id, result in results:
+        if abs(float(result.loss)) > loss_bound:
+            reason = (
+                f"evaluation loss {float(result.loss):.3g} is more than {loss_ratio:g}x the "
+                "round's median evaluation loss (result_checks.max_evaluation_loss_ratio)"
+            )
+            verdicts.append(EvaluationVerdict(client_id, None, reason, reason))
+            continue
         note = told = None
         if cap is not None and result.num_examples > cap:
             note = (

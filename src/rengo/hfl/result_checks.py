@@ -15,6 +15,10 @@ do to the model by what it *claims*:
 * **update norm** - with ``max_update_norm_ratio`` a result whose update ``||x_i - w||`` is
   more than that multiple of the round's median update norm is refused (values x 1e300,
   int64 2^62 ...), with its norm reported.
+* **evaluation loss** - with ``max_evaluation_loss_ratio`` an evaluation result whose loss
+  is, in magnitude, more than that multiple of the round's median evaluation loss is refused
+  (a party saying 1e140 or -1e140), so one party cannot make a round's ``eval_loss``, and
+  early stopping's decision on it, its own.
 * **overflow** - a result whose ``weight x max |value|`` could overflow float64 in the sum is
   refused, whatever the options, so the aggregate stays finite; the round loop also checks
   the aggregate is finite before it replaces the model (see
@@ -107,6 +111,12 @@ class ResultChecks:
         ge=1,
         le=1e9,
     )
+    max_evaluation_loss_ratio: float | None = option(
+        10.0,
+        "Refuse evaluation losses beyond this multiple of the round's median evaluation loss.",
+        ge=1,
+        le=1e12,
+    )
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -116,7 +126,10 @@ class ResultChecks:
         """The checks that keep aggregation streaming (simulation's default): the absolute
         claim bound and the overflow guard, no median rule."""
         return cls(
-            max_weight_ratio=None, max_update_norm_ratio=None, max_evaluation_weight_ratio=None
+            max_weight_ratio=None,
+            max_update_norm_ratio=None,
+            max_evaluation_weight_ratio=None,
+            max_evaluation_loss_ratio=None,
         )
 
     @classmethod

@@ -191,6 +191,7 @@ RECORDED_WHEN_SET = {
     "data": (*CSV_TABLE_KEYS, "categories"),
     "train": ("lr_decay", "optimizer", "momentum", "weight_decay", "class_weight"),
     "compression": ("model",),
+    "result_checks": ("max_evaluation_loss_ratio",),
 }
 """Settings added after runs began to record theirs: recorded only when a job sets another
 value than its section's default, so a run recorded before they existed still resumes (and

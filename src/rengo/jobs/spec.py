@@ -24,8 +24,9 @@
             secagg = true and secagg_* (the fields of rengo.privacy.SecAgg)
 [robust]    attack (a registered attack simulator), attackers, and the attack's fields
 [result_checks]  max_claimed_examples, max_weight_ratio, max_update_norm_ratio,
-            max_evaluation_weight_ratio: the coordinator's checks of every fit result, and
-            of evaluation results' claimed examples (:class:`rengo.hfl.ResultChecks`)
+            max_evaluation_weight_ratio, max_evaluation_loss_ratio: the coordinator's checks
+            of every fit result, and of evaluation results' claimed examples and losses
+            (:class:`rengo.hfl.ResultChecks`)
 [deploy]    parties, quorum, start_deadline, slow_after, slow_rounds: how a deployed
             coordinator (``rengo coordinator``) starts and whom it stops waiting for
 [executor.NAME]  executor NAME's own options, passed to its pool when the job runs on it

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
 from dataclasses import replace
@@ -29,7 +30,7 @@ from digits_app import client_fn, initial_parameters, strategy  # noqa: E402
 from rengo.core.codec import encode  # noqa: E402
 from rengo.core.messages import Config, EvaluateResult, FitResult  # noqa: E402
 from rengo.core.parameters import Parameters  # noqa: E402
-from rengo.hfl import CheckpointRetention, ResultChecks  # noqa: E402
+from rengo.hfl import CheckpointRetention, EarlyStopping, ResultChecks  # noqa: E402
 
 SEED = 7
 
@@ -44,18 +45,22 @@ class Liar:
     * ``count``: trains honestly but claims ``claim`` examples;
     * ``cycle``: round 1 values x 1e300, round 2 int64 arrays of 2**62, round 3 booleans,
       then honest; each claiming ``claim`` examples;
-    * ``evaluation``: trains honestly, but evaluates at loss 1e6 and accuracy 0 claiming
-      ``claim`` evaluation examples.
+    * ``evaluation``: trains honestly, but evaluates at loss 3 (within 10x the honest
+      parties' median loss) and accuracy 0 claiming
+      ``claim`` evaluation examples;
+    * ``nan-loss`` / ``huge-loss``: honest but in round ``at_round``'s evaluation, which
+      reports a NaN loss (and metric), or a loss and metric of 1e140.
     """
 
-    def __init__(self, name: str, mode: str, claim: int) -> None:
+    def __init__(self, name: str, mode: str, claim: int, at_round: int = 0) -> None:
         self.inner = client_fn(name)
         self.mode = mode
         self.claim = claim
+        self.at_round = at_round
 
     def fit(self, parameters: Parameters, config: Config) -> FitResult:
         honest = self.inner.fit(parameters, config)
-        if self.mode == "evaluation":
+        if self.mode in ("evaluation", "nan-loss", "huge-loss"):
             return honest
         if self.mode == "claim":
             return FitResult([np.array(p, copy=True) for p in parameters], self.claim, {})
@@ -76,8 +81,12 @@ class Liar:
 
     def evaluate(self, parameters: Parameters, config: Config) -> EvaluateResult:
         if self.mode == "evaluation":
-            return EvaluateResult(1e6, self.claim, {"accuracy": 0.0})
-        return self.inner.evaluate(parameters, config)
+            return EvaluateResult(3.0, self.claim, {"accuracy": 0.0})
+        honest = self.inner.evaluate(parameters, config)
+        if self.mode in ("nan-loss", "huge-loss") and config.get("server_round") == self.at_round:
+            lie = math.nan if self.mode == "nan-loss" else 1e140
+            return EvaluateResult(lie, honest.num_examples, {"accuracy": lie})
+        return honest
 
 
 class Sleepy:
@@ -102,7 +111,7 @@ def party(args: argparse.Namespace) -> None:
 
     def make(name: str) -> Any:
         if args.lie:
-            return Liar(name, args.lie, args.claim)
+            return Liar(name, args.lie, args.claim, args.lie_round)
         if args.sleep:
             return Sleepy(name, args.sleep)
         return client_fn(name)
@@ -139,6 +148,15 @@ def coordinator(args: argparse.Namespace) -> None:
     served = strategy(len(names))
     if args.evaluate:  # every party also evaluates each round's model
         served = replace(served, fraction_evaluate=1.0)
+    observers = []
+    if args.early_stopping:
+        metric, patience, min_delta = args.early_stopping.split(",")
+        observers.append(EarlyStopping(metric, int(patience), float(min_delta)))
+    retention = (  # by default the suite reads every round's model
+        CheckpointRetention(every=1)
+        if args.keep_last is None
+        else CheckpointRetention(keep_last=args.keep_last)
+    )
     with RunStore(args.store) as store:
         history = serve_coordinator(
             served,
@@ -163,11 +181,15 @@ def coordinator(args: argparse.Namespace) -> None:
             slow_after=args.slow_after,
             slow_rounds=args.slow_rounds,
             farewell=args.farewell,
-            checkpoints=CheckpointRetention(every=1),  # the suite reads every round's model
+            checkpoints=retention,
+            observers=observers,
+            rejoin_wait=args.rejoin_wait,
         )
     if args.out:
         Path(args.out).write_bytes(encode(history.parameters))
     print(f"DONE {len(history.rounds)}", flush=True)
+    if history.stopped:
+        print(f"STOPPED {history.stopped}", flush=True)
 
 
 def hub(args: argparse.Namespace) -> None:
@@ -196,8 +218,11 @@ def main() -> None:
     p.add_argument("address")
     p.add_argument("name")
     p.add_argument("certs")
-    p.add_argument("--lie", choices=["claim", "count", "flip", "cycle", "evaluation"])
+    p.add_argument(
+        "--lie", choices=["claim", "count", "flip", "cycle", "evaluation", "nan-loss", "huge-loss"]
+    )
     p.add_argument("--claim", type=int, default=1)
+    p.add_argument("--lie-round", type=int, default=0)
     p.add_argument("--sleep", type=float, default=0.0)
     p.add_argument("--give-up", type=float, default=60.0)
     c = sub.add_parser("coordinator")
@@ -215,6 +240,9 @@ def main() -> None:
     c.add_argument("--farewell", type=float, default=10.0)
     c.add_argument("--no-median-rules", action="store_true")
     c.add_argument("--evaluate", action="store_true")
+    c.add_argument("--early-stopping", help="METRIC,PATIENCE,MIN_DELTA")
+    c.add_argument("--keep-last", type=int)
+    c.add_argument("--rejoin-wait", type=float, default=0.0)
     c.add_argument("--out")
     h = sub.add_parser("hub")
     h.add_argument("certs")

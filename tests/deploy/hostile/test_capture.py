@@ -166,7 +166,7 @@ def test_a_party_claiming_a_trillion_evaluation_examples_counts_as_three_median_
     fleet: Fleet,
 ) -> None:
     """Before, its claim held all but 3e-9 of the weight: every round's eval_accuracy was
-    its 0.0 and eval_loss its 1e6, whatever the honest parties measured."""
+    its 0.0 and eval_loss its 3.0, whatever the honest parties measured."""
     rounds, claim = 2, 10**12
     _, run_id, store_path, told = run_with_liar(fleet, rounds, "evaluation", claim, "--evaluate")
     assert told == [
