@@ -360,13 +360,21 @@ def test_a_party_that_comes_back_as_another_or_with_another_table_is_refused(
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize("class_weight", ["none", "balanced"])
 def test_a_party_process_killed_and_started_again_rejoins_and_the_run_completes(
-    tables: Any, certs: Path, cli: Processes, tmp_path: Path, data: dict[str, PartyData]
+    tables: Any,
+    certs: Path,
+    cli: Processes,
+    tmp_path: Path,
+    data: dict[str, PartyData],
+    class_weight: str,
 ) -> None:
     """``rengo vfl coordinator`` / ``rengo vfl party`` processes: the bank's process is
     killed once its first epoch is checkpointed and started again with its folder, as a
     supervisor would; the run takes it back and completes with the uninterrupted model (it
-    was recorded ``interrupted``, every process ended, for the operator's --resume)."""
+    was recorded ``interrupted``, every process ended, for the operator's --resume). With
+    ``--class-weight balanced`` (breast_cancer's classes are 37% / 63%) the rejoined run
+    trains the weighted model, not the unweighted one."""
     store = tmp_path / "runs.db"
     coordinator = cli.start(
         "coordinator",
@@ -383,6 +391,7 @@ def test_a_party_process_killed_and_started_again_rejoins_and_the_run_completes(
         "--rejoin-grace", "60",
         "--store", str(store),
         "--checkpoints", str(tmp_path / "coordinator-checkpoints"),
+        "--class-weight", class_weight,
         "--no-progress",
     )  # fmt: skip
     port, early = wait_for_port(coordinator)
@@ -396,11 +405,20 @@ def test_a_party_process_killed_and_started_again_rejoins_and_the_run_completes(
     summary = finish(coordinator, early)
     assert f"trained {EPOCHS} epochs" in summary
 
-    model = HeteroLogisticRegression(key_bits=512, seed=SEED, epochs=EPOCHS, **SETTINGS)
-    model.fit({n: d.table for n, d in data.items()}, LABEL_PARTY, data[LABEL_PARTY].labels)
+    def trained(weighting: str) -> HeteroLogisticRegression:
+        model = HeteroLogisticRegression(
+            key_bits=512, seed=SEED, epochs=EPOCHS, class_weight=weighting, **SETTINGS
+        )
+        model.fit({n: d.table for n, d in data.items()}, LABEL_PARTY, data[LABEL_PARTY].labels)
+        return model
+
+    model = trained(class_weight)
     for name, weights in model.coefficients().items():
         saved = json.loads((tmp_path / f"{name}.json").read_text())
         np.testing.assert_array_equal(np.array(saved["weights"]), weights)
+    if class_weight != "none":  # the weighting changes the model: the check above can tell
+        unweighted = trained("none").coefficients()
+        assert not np.allclose(unweighted["bank"], model.coefficients()["bank"])
     with RunStore(store, read_only=True) as reader:
         done = reader.get_run(run.run_id)
         assert done.status == "completed" and done.summary is not None
