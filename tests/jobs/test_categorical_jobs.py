@@ -246,3 +246,50 @@ def test_a_kept_vertical_model_refuses_an_unseen_category_under_the_error_policy
     new = _write(tmp_path / "new.csv", ["id", "region", "b"], [["n1", "westqx", 0.5]])
     with pytest.raises(DataError, match=r"new.csv:2: categorical column 'region' is 'westqx'"):
         _scoring_inputs(tmp_path / "bank.json", "bank", "id", new, None, CsvFormat())
+
+
+@pytest.mark.parametrize("algorithm", [LOGISTIC, SECUREBOOST], ids=["hetero_lr", "secureboost"])
+def test_an_exported_vertical_model_carries_each_partys_own_categories(
+    tmp_path: Path, algorithm: str
+) -> None:
+    """`rengo runs export` of a simulated vertical run writes, beside each party's model
+    file, that party's categories and the table columns its part reads (as a horizontal
+    export does): new rows read with them are encoded into the part's columns, whatever
+    their column order. No file holds another party's category names. Before, the export
+    wrote no categories file: the one-hot columns could not be rebuilt from it."""
+    job = _vertical(tmp_path, algorithm=algorithm)
+    suffix = ".npz" if algorithm == LOGISTIC else ".json"
+    store = tmp_path / "r.db"
+    ran = CliRunner().invoke(app, ["run", str(job), "--store", str(store)])
+    assert ran.exit_code == 0, ran.output
+    with RunStore(store, read_only=True) as runs:
+        (run,) = runs.list_runs()
+    out = tmp_path / "export"
+    out.mkdir()
+    exported = CliRunner(env={"COLUMNS": "300"}).invoke(
+        app, ["runs", "export", run.run_id, "--store", str(store), "--out", str(out)]
+    )
+    assert exported.exit_code == 0, exported.output
+    documents = {
+        party: json.loads((out / f"{party}{suffix}.categories.json").read_text())
+        for party in ("card", "bank")
+    }
+    assert documents["card"] == {
+        "unseen": "zeros", "categories": {"tier": sorted(TIERS)}, "features": ["a", "tier"],
+    }  # fmt: skip
+    assert documents["bank"] == {
+        "unseen": "zeros", "categories": {"region": sorted(REGIONS)}, "features": ["region", "b"],
+    }  # fmt: skip
+    for party, others in (("card", REGIONS), ("bank", TIERS)):
+        for path in out.glob(f"{party}.*"):
+            assert not any(name.encode() in path.read_bytes() for name in others), path
+    new = _write(tmp_path / "new.csv", ["b", "id", "region"], [[0.5, "n1", "southqx"]])
+    doc = documents["bank"]
+    rows = load_csv(
+        new, label=None, features=doc["features"], categories=doc["categories"],
+        unseen=doc["unseen"],
+    )  # fmt: skip
+    np.testing.assert_array_equal(rows.X, [[0, 0, 1, 0.5]])  # eastqx northqx southqx, b
+    if algorithm == LOGISTIC:
+        weight = np.load(out / "bank.npz")["weight"]
+        assert weight.shape == (rows.X.shape[1],)

@@ -19,7 +19,7 @@ from rengo.cli.store_option import RunIdArgument, StoreOption
 from rengo.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from rengo.tracking import RunInfo, RunStore
+    from rengo.tracking import PartyCategories, RunInfo, RunStore
 
 console = Console()
 
@@ -231,6 +231,7 @@ def export(
             targets = {party: out / f"{party}{suffix}" for party in states}
             files = [*targets.values()]
             files += [input_scaling_file(out / f"{party}{suffix}") for party in parts.scalers]
+            files += [categories_file(out / f"{party}{suffix}") for party in parts.categories]
             refuse_to_replace(files, overwrite)
             writable_folder(out)
             for party, state in sorted(states.items()):
@@ -239,6 +240,8 @@ def export(
                 console.print(f"wrote {path} ({shapes})")
                 if party in parts.scalers:
                     console.print(f"wrote {write_input_scaling(path, parts.scalers[party])}")
+                if party in parts.categories:  # each party's own: never in another's file
+                    _write_party_categories(path, party, parts.categories[party])
             columns = "(X - mean) / scale" if parts.scalers else "X"
             where = ", each party's mean and scale from its .inputs.npz" if parts.scalers else ""
             if parts.fills:
@@ -306,13 +309,27 @@ def export(
             )
 
 
+def _write_party_categories(model: Path, party: str, own: PartyCategories) -> None:
+    """Write a vertical party's text-column encoding beside its exported model file (its
+    own only: no other party's file holds it), saying how to read rows to score with it."""
+    from rengo.tracking.model_export import write_categories
+
+    written = write_categories(model, own.encoding, own.features)
+    console.print(
+        f"wrote {written}: {party}'s text columns were one-hot encoded; read {party}'s rows "
+        "to score with doc = json.load(open(FILE)); load_csv(NEW.csv, label=None, features="
+        'doc["features"], categories=doc["categories"], unseen=doc["unseen"])',
+        soft_wrap=True,
+    )
+
+
 def _export_secureboost(
     store: Any, run_id: str, out: Path, format: str, overwrite: bool, trees: str | None
 ) -> None:
     """Write a SecureBoost run's model as one JSON file per party (OUT/PARTY.json, and
     OUT/PARTY.json.inputs.npz where its columns were z-scored); ``trees``: its first N
     trees, or ``"best"`` for the best round's."""
-    from rengo.tracking.model_export import input_scaling_file, load_secureboost
+    from rengo.tracking.model_export import categories_file, input_scaling_file, load_secureboost
     from rengo.tracking.model_export import write_input_scaling as write_scaling
     from rengo.vfl.secureboost import write_document
 
@@ -336,6 +353,7 @@ def _export_secureboost(
         )
     targets = {party: out / f"{party}.json" for party in stored.documents}
     files = [*targets.values(), *(input_scaling_file(targets[p]) for p in stored.scalers)]
+    files += [categories_file(targets[p]) for p in stored.categories]
     refuse_to_replace(files, overwrite)
     writable_folder(out)
     for party, document in sorted(stored.documents.items()):
@@ -348,6 +366,8 @@ def _export_secureboost(
         console.print(f"wrote {path} ({what})")
         if party in stored.scalers:
             console.print(f"wrote {write_scaling(path, stored.scalers[party])}")
+        if party in stored.categories:
+            _write_party_categories(path, party, stored.categories[party])
     console.print(
         f"label party {stored.label_party}; each party keeps its own file and scores new rows "
         "with the others: HeteroSecureBoost.from_party_models(read_party_model(f) for f in "

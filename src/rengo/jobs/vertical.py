@@ -25,7 +25,7 @@ from rengo.core.errors import ConfigError, DataError
 from rengo.core.options import options_to_wire
 from rengo.core.roles import COORDINATOR
 from rengo.data import Dataset, Standardization, load_dataset, vertical_split
-from rengo.data.categorical import CategoricalColumns, CategoricalEncoding
+from rengo.data.categorical import CategoricalColumns, CategoricalEncoding, source_columns
 from rengo.data.csv_table import (
     CsvFormat,
     csv_header,
@@ -50,7 +50,7 @@ from rengo.metrics import (
     rmse,
     roc_auc,
 )
-from rengo.tracking.model_export import secureboost_blob, vertical_parts_blob
+from rengo.tracking.model_export import PartyCategories, secureboost_blob, vertical_parts_blob
 from rengo.tracking.resume_settings import DATA_FILES
 from rengo.tracking.run import open_run
 from rengo.vfl import (
@@ -76,7 +76,8 @@ RUN_KIND = "vfl"
 class VerticalJob:
     """Training and held-out data for every party, the held-out labels (of the party that
     scores them), the model, the labels of feature parties that hold some, and each party's
-    column scaling (its raw columns become ``(X - mean) / scale``)."""
+    column scaling (its raw columns become ``(X - mean) / scale``) and how each party that
+    has text columns one-hot encoded them."""
 
     spec: JobSpec
     train: VerticalDataset
@@ -85,6 +86,17 @@ class VerticalJob:
     model: VerticalEstimator
     other_labels: dict[str, np.ndarray] = field(default_factory=dict)
     scalers: dict[str, Standardization] = field(default_factory=dict)
+    categories: dict[str, CategoricalEncoding] = field(default_factory=dict)
+
+    def party_categories(self) -> dict[str, PartyCategories]:
+        """Each encoding party's encoding with the table columns its part reads, in order
+        (what an export writes beside that party's model file)."""
+        return {
+            name: PartyCategories(
+                encoding, source_columns(self.train.feature_names.get(name, ()), encoding)
+            )
+            for name, encoding in self.categories.items()
+        }
 
 
 def held_out(ids: np.ndarray, seed: int, fraction: float) -> np.ndarray:
@@ -546,6 +558,7 @@ def build_vertical_job(spec: JobSpec, *, shared_rows_later: bool = True) -> Vert
             for name, d in data.items()
             if d.mean is not None and d.scale is not None
         },
+        {name: d.categories for name, d in data.items() if d.categories is not None},
     )
 
 
@@ -855,6 +868,7 @@ def run_vertical_job(
                     job.model.intercepts(),
                     fills,
                     job.scalers,
+                    job.party_categories(),
                 )
                 store.save_checkpoint(run_id, epochs, parts)
             elif isinstance(job.model, HeteroSecureBoost):
@@ -863,7 +877,12 @@ def run_vertical_job(
                 sbt = job.model
                 models = {sbt.label_party_: sbt.guest_model_, **sbt.host_models_}
                 blob = secureboost_blob(
-                    sbt.n_trees_, sbt.label_party_, models, job.scalers, training_run=run_id
+                    sbt.n_trees_,
+                    sbt.label_party_,
+                    models,
+                    job.scalers,
+                    training_run=run_id,
+                    categories=job.party_categories(),
                 )
                 store.save_checkpoint(run_id, max(1, sbt.n_trees_), blob)
         run.summary.update({k: v for k, v in metrics.items()}, train_seconds=train_s)

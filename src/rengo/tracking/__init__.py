@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from rengo.tracking.ledger_totals import PayoutTotal, PayoutTotals, payout_totals
     from rengo.tracking.location import ENV_VAR, resolve_store_path
     from rengo.tracking.model_export import (
+        PartyCategories,
         StoredSecureBoost,
         VerticalParts,
         load_secureboost,
@@ -90,6 +91,7 @@ __all__ = [
     "LedgerEntry",
     "LedgerLine",
     "MetricSpread",
+    "PartyCategories",
     "PartyPresence",
     "PayoutTotal",
     "PayoutTotals",

@@ -58,6 +58,42 @@ class ModelSnapshot:
 
 
 @dataclass(frozen=True)
+class PartyCategories:
+    """How one vertical party one-hot encoded its text columns, and the table columns its
+    part of the model reads, in order (what :func:`write_categories` writes beside it).
+
+    Parameters
+    ----------
+    encoding
+        The party's categories per text column and its unseen-category policy.
+    features
+        The party's table columns its part reads, in order, each text column named once
+        (``load_csv(..., features=...)`` reads rows to score in that order).
+    """
+
+    encoding: CategoricalEncoding
+    features: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The document :func:`write_categories` writes: the encoding and ``features``."""
+        return {**self.encoding.to_json(), "features": list(self.features)}
+
+    @classmethod
+    def from_json(cls, value: Any, where: str) -> PartyCategories:
+        """Read :meth:`to_json`'s document.
+
+        Raises
+        ------
+        DataError
+            Naming ``where``, if it is malformed.
+        """
+        features = value.get("features") if isinstance(value, dict) else None
+        if not isinstance(features, list) or not all(isinstance(c, str) for c in features):
+            raise DataError(f"{where}: the stored categories name no table columns")
+        return cls(CategoricalEncoding.from_json(value, where), tuple(features))
+
+
+@dataclass(frozen=True)
 class VerticalParts:
     """A simulated vertical run's trained weights: one coefficient vector per party (for
     that party's own columns, in its column order) and the label party's intercept; a
@@ -70,7 +106,10 @@ class VerticalParts:
     then take (in scaled units: they are filled after scaling). A one-vs-rest model (hetero
     LR on K classes) has a weight matrix per party (one column per class) and K intercepts:
     class k's score is the inverse link of ``sum X_party @ w_party[:, k] + intercept[k]``,
-    the K scores of a row then divided by their sum."""
+    the K scores of a row then divided by their sum. A party that one-hot encoded text
+    columns (a job's ``[vfl] categorical``) has ``categories[party]``: its encoding and the
+    table columns its part reads, in order (:class:`PartyCategories`), so new rows to score
+    are encoded into the same columns; each party's stays its own."""
 
     run_id: str
     round: int
@@ -79,6 +118,7 @@ class VerticalParts:
     intercept: float | np.ndarray
     fills: dict[str, np.ndarray] = field(default_factory=dict)
     scalers: dict[str, Standardization] = field(default_factory=dict)
+    categories: dict[str, PartyCategories] = field(default_factory=dict)
 
     def state_dicts(self) -> dict[str, dict[str, np.ndarray]]:
         """Per party ``{"weight": w}`` (and ``"fill"`` where it fills empty cells), plus
@@ -97,10 +137,11 @@ def vertical_parts_blob(
     intercept: float | np.ndarray,
     fills: Mapping[str, np.ndarray] | None = None,
     scalers: Mapping[str, Standardization] | None = None,
+    categories: Mapping[str, PartyCategories] | None = None,
 ) -> bytes:
     """Checkpoint bytes of a vertical model's parts (for a simulated run's store), with each
-    party's fill values for empty cells and its column scaling where it has them (a
-    one-vs-rest model: weight matrices and one intercept per class)."""
+    party's fill values for empty cells, its column scaling and its text columns' encoding
+    where it has them (a one-vs-rest model: weight matrices and one intercept per class)."""
     return encode(
         {
             "kind": VERTICAL_KIND,
@@ -114,8 +155,27 @@ def vertical_parts_blob(
             ),
             "fills": {str(name): np.asarray(f) for name, f in (fills or {}).items()},
             "scalers": _scalers_value(scalers),
+            "categories": _categories_value(categories),
         }
     )
+
+
+def _categories_value(categories: Mapping[str, PartyCategories] | None) -> dict[str, str]:
+    return {str(name): json.dumps(c.to_json()) for name, c in (categories or {}).items()}
+
+
+def _categories_read(run_id: str, value: Any) -> dict[str, PartyCategories]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise DataError(f"run {run_id}: the stored categories are malformed")
+    read: dict[str, PartyCategories] = {}
+    for name, text in value.items():
+        where = f"run {run_id}: party {name}'s stored categories"
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
+            raise DataError(f"{where} are malformed: {exc}") from None
+        read[name] = PartyCategories.from_json(document, where)
+    return read
 
 
 def _scalers_value(scalers: Mapping[str, Standardization] | None) -> dict[str, list[np.ndarray]]:
@@ -141,6 +201,7 @@ def secureboost_blob(
     models: Mapping[str, Any],
     scalers: Mapping[str, Standardization] | None = None,
     training_run: str | None = None,
+    categories: Mapping[str, PartyCategories] | None = None,
 ) -> bytes:
     """Checkpoint bytes of a simulated SecureBoost run's model: each party's own document
     (:func:`~rengo.vfl.secureboost.party_document`, as JSON text) and its column scaling.
@@ -158,6 +219,8 @@ def secureboost_blob(
     training_run
         The token every party's document names (the run's id: exported files of two runs
         are then refused together, as a deployed run's are).
+    categories
+        Each party's text columns' encoding, where it one-hot encoded some.
 
     Raises
     ------
@@ -179,6 +242,7 @@ def secureboost_blob(
             "label_party": label_party,
             "documents": documents,
             "scalers": _scalers_value(scalers),
+            "categories": _categories_value(categories),
         }
     )
 
@@ -195,6 +259,9 @@ class StoredSecureBoost:
     label_party: str
     documents: dict[str, dict[str, Any]]
     scalers: dict[str, Standardization] = field(default_factory=dict)
+    categories: dict[str, PartyCategories] = field(default_factory=dict)
+    """Each party's text columns' encoding, where it one-hot encoded some (see
+    :class:`VerticalParts`)."""
 
     @property
     def best_round(self) -> int:
@@ -531,7 +598,10 @@ def load_vertical_parts(store: RunStore, run_id: str) -> VerticalParts:
     stored = state.get("intercept", 0.0)
     intercept = stored if isinstance(stored, np.ndarray) else float(stored)
     scalers = _scalers_read(full, state.get("scalers") or {})  # none in older stores
-    return VerticalParts(full, number, label, dict(parts), intercept, dict(fills), scalers)
+    categories = _categories_read(full, state.get("categories") or {})  # nor these
+    return VerticalParts(
+        full, number, label, dict(parts), intercept, dict(fills), scalers, categories
+    )
 
 
 def load_secureboost(store: RunStore, run_id: str) -> StoredSecureBoost:
@@ -579,7 +649,8 @@ def load_secureboost(store: RunStore, run_id: str) -> StoredSecureBoost:
         read_document(document, f"run {full}'s stored model of {name!r}", name)
         documents[name] = document
     scalers = _scalers_read(full, state.get("scalers") or {})
-    return StoredSecureBoost(full, number, label, documents, scalers)
+    categories = _categories_read(full, state.get("categories") or {})  # none in older stores
+    return StoredSecureBoost(full, number, label, documents, scalers, categories)
 
 
 def stored_model(store: RunStore, run_id: str) -> str | None:
