@@ -40,9 +40,9 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -210,6 +210,73 @@ def one_hot_names(column: str, categories: Sequence[str]) -> tuple[str, ...]:
     return tuple(f"{column}{SEPARATOR}{c}" for c in categories)
 
 
+class CodedCells(Sequence[str]):
+    """A text column's cells held as one code per row into its distinct values: 4 bytes a
+    row rather than a Python string (about 60 bytes) each, so a tall table's text columns
+    cost little more than a numeric column while :func:`~rengo.data.load_csv` reads on to
+    learn their categories. Read as the sequence of cells it stands for.
+
+    Parameters
+    ----------
+    values
+        The distinct cells, in order of first appearance.
+    codes
+        Each row's index into ``values`` (int32).
+    """
+
+    def __init__(self, values: Sequence[str] = (), codes: np.ndarray | None = None) -> None:
+        self._index = {v: k for k, v in enumerate(values)}
+        self._parts: list[np.ndarray] = [] if codes is None else [np.asarray(codes, np.int32)]
+
+    @property
+    def values(self) -> list[str]:
+        """The distinct cells, in order of first appearance (a code's cell)."""
+        return list(self._index)
+
+    @classmethod
+    def of(cls, cells: Sequence[str]) -> CodedCells:
+        """``cells`` as codes (itself when it is already)."""
+        if isinstance(cells, CodedCells):
+            return cells
+        coded = cls()
+        coded.extend(cells)
+        return coded
+
+    def extend(self, cells: Iterable[str]) -> None:
+        """Add the cells of some more rows."""
+        index = self._index
+        # a new cell's code is the count of those before it (setdefault adds it then)
+        codes = [index.setdefault(cell, len(index)) for cell in cells]
+        self._parts.append(np.array(codes, np.int32))
+
+    @property
+    def codes(self) -> np.ndarray:
+        """Every row's code, in row order."""
+        if len(self._parts) != 1:
+            joined = np.concatenate(self._parts) if self._parts else np.empty(0, np.int32)
+            self._parts = [joined]
+        return self._parts[0]
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self._parts)
+
+    def __iter__(self) -> Iterator[str]:
+        values = self.values
+        return (values[c] for c in self.codes.tolist())
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        values = self.values
+        if isinstance(i, slice):
+            return [values[c] for c in self.codes[i].tolist()]
+        return values[int(self.codes[i])]
+
+
 def learn_categories(
     column: str, cells: Sequence[str], missing: Collection[str], max_categories: int, where: str
 ) -> tuple[str, ...]:
@@ -221,8 +288,9 @@ def learn_categories(
         Naming ``where`` (the file) and ``column``, for more than ``max_categories``
         categories, or none at all.
     """
+    distinct = set(CodedCells.of(cells).values)
     found = sorted(
-        c for c in set(cells) - set(missing) if c.lower() not in MISSING_LABEL_TEXT
+        c for c in distinct - set(missing) if c.lower() not in MISSING_LABEL_TEXT
     )  # a marker is refused (or read as missing) by encode_column, never a category
     if len(found) > max_categories:
         shown = ", ".join(repr(c) for c in found[:3])
@@ -262,8 +330,11 @@ def encode_column(
     where: Callable[[int], str],
     dtype: type = np.float64,
     count: UnseenCount | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One-hot ``cells`` of ``column`` into a ``(rows, len(categories))`` block of 0/1.
+    """One-hot ``cells`` of ``column`` into a ``(rows, len(categories))`` block of 0/1
+    (``out``, all zeros, when given: a slice of the table it goes into, so no block is
+    made beside it).
 
     A cell among ``missing`` is a row of zeros; a cell outside ``categories`` too with
     ``unseen="zeros"`` (counted in ``count``).
@@ -275,14 +346,18 @@ def encode_column(
         an empty cell or missing-value marker (``NA``...) that ``missing`` does not hold.
     """
     index = {name: k for k, name in enumerate(categories)}
-    codes = np.fromiter((index.get(c, -1) for c in cells), np.int64, len(cells))
-    block: np.ndarray = np.zeros((len(cells), len(categories)), dtype)
+    coded = CodedCells.of(cells)
+    # each distinct cell looked up once: its category's column, or -1
+    values = coded.values
+    lookup = np.array([index.get(v, -1) for v in values], np.int64)
+    codes = lookup[coded.codes] if len(lookup) else np.empty(0, np.int64)
+    block: np.ndarray = np.zeros((len(coded), len(categories)), dtype) if out is None else out
     hit = np.flatnonzero(codes >= 0)
     block[hit, codes[hit]] = 1
-    for i in np.flatnonzero(codes < 0).tolist():
-        cell = cells[i]
-        if cell in missing:
-            continue
+    # the rows of a cell neither a category nor missing: refused, or counted as unseen
+    outside = [k for k, v in enumerate(values) if lookup[k] < 0 and v not in missing]
+    for i in np.flatnonzero(np.isin(coded.codes, outside)).tolist() if outside else ():
+        cell = values[int(coded.codes[i])]
         if cell.lower() in MISSING_LABEL_TEXT:
             what = "is empty" if cell == "" else f"is {cell!r}, a missing-value marker"
             raise DataError(
@@ -378,35 +453,36 @@ def one_hot_table(
         for c in order
         if c in text
     }
-    parts: list[np.ndarray] = []
     names: list[str] = []
-    k = 0
     for column in order:
-        if column not in text:
-            parts.append(numeric[:, k : k + 1])
-            names.append(column)
-            k += 1
-            continue
-        count = UnseenCount()
-        parts.append(
-            encode_column(
-                column,
-                text[column],
-                categories[column],
-                missing=missing,
-                unseen=request.unseen,
-                where=where,
-                dtype=numeric.dtype.type,
-                count=count,
-            )
-        )
-        names.extend(one_hot_names(column, categories[column]))
-        warn_unseen(column, count, rows)
+        names.extend(one_hot_names(column, categories[column]) if column in text else [column])
     clash = sorted(n for n, k in Counter(names).items() if k > 1)  # one pass: 10,000s of columns
     if clash:
         raise DataError(
             f"{source}: one-hot column name(s) {clash} are also the name of another column; "
             "rename that column"
         )
-    table = np.concatenate(parts, axis=1) if parts else np.empty((rows, 0), numeric.dtype)
+    # every column written into its place in one table: no block beside it
+    table = np.zeros((rows, len(names)), numeric.dtype)
+    k = at = 0
+    for column in order:
+        if column not in text:
+            table[:, at] = numeric[:, k]
+            k, at = k + 1, at + 1
+            continue
+        width = len(categories[column])
+        count = UnseenCount()
+        encode_column(
+            column,
+            text[column],
+            categories[column],
+            missing=missing,
+            unseen=request.unseen,
+            where=where,
+            dtype=numeric.dtype.type,
+            count=count,
+            out=table[:, at : at + width],
+        )
+        at += width
+        warn_unseen(column, count, rows)
     return table, tuple(names), CategoricalEncoding(categories, request.unseen)

@@ -32,6 +32,7 @@ from rengo.core.errors import ConfigError, DataError
 from rengo.data.categorical import (
     MAX_CATEGORIES,
     CategoricalColumns,
+    CodedCells,
     UnseenCategory,
     looks_like_text,
     one_hot_table,
@@ -139,6 +140,17 @@ class TextColumn:
 
     name: str
     cells: list[str]
+    where: Callable[[int], str]
+
+
+@dataclass(frozen=True)
+class CodedColumn:
+    """A categorical feature column of a CSV file as read: its cells as codes
+    (:class:`~rengo.data.categorical.CodedCells`), and ``where(i)`` as for
+    :class:`TextColumn`."""
+
+    name: str
+    cells: CodedCells
     where: Callable[[int], str]
 
 
@@ -517,7 +529,7 @@ class CsvScan:
     classes: tuple[str, ...] | None
     text: TextColumn | None
     feature_names: tuple[str, ...]
-    categorical: tuple[TextColumn, ...] = ()
+    categorical: tuple[CodedColumn, ...] = ()
 
 
 def scan_csv(
@@ -603,14 +615,15 @@ def _scan(
     missing = set(missing_values)
     categorical = list(columns.categorical)
     numeric = [j for j in columns.features if j not in categorical]
-    category_cells: dict[int, list[str]] = {j: [] for j in categorical}
+    # text features held as a code per row (rengo.data.categorical.CodedCells), not strings
+    category_cells: dict[int, CodedCells] = {j: CodedCells() for j in categorical}
     for chunk in chunks:
         rows = [cells for _, cells in chunk]
         at = [line for line, _ in chunk]
         if not lines and columns.request.columns == "auto":  # the first chunk decides
             categorical += [j for j in numeric if looks_like_text([r[j] for r in rows], missing)]
             numeric = [j for j in columns.features if j not in categorical]
-            category_cells = {j: [] for j in sorted(categorical)}
+            category_cells = {j: CodedCells() for j in sorted(categorical)}
         for j, cells in category_cells.items():
             cells.extend(r[j] for r in rows)
         features = _parse_features(path, rows, at, header, numeric, missing, dtype, decimal)
@@ -635,7 +648,7 @@ def _scan(
         y, classes = encode_labels(np.array(label_text, dtype=str), task, where)
     text = None if columns.text is None else TextColumn(header[columns.text], texts, where)
     names = tuple(header[j] for j in columns.features)
-    encoded = tuple(TextColumn(header[j], cells, where) for j, cells in category_cells.items())
+    encoded = tuple(CodedColumn(header[j], cells, where) for j, cells in category_cells.items())
     return CsvScan(id_array, y, classes, text, names, encoded)
 
 
