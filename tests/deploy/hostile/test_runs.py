@@ -159,3 +159,50 @@ def test_a_run_resumed_after_some_rounds_says_it_completed_all_of_them(
     assert (
         f"run {run.run_id} completed 300 rounds ({300 - kept} since it resumed after round {kept})"
     ) in again.output
+
+
+STOPS_EARLY = (
+    JOB.replace("rounds = 2", "rounds = 40")
+    + """
+fraction_evaluate = 1.0
+[early_stopping]
+metric = "eval_loss"
+patience = 1
+min_delta = 0.05
+"""
+)
+
+
+@pytest.mark.timeout(300)
+def test_a_run_resumed_after_its_early_stop_says_it_had_already_stopped_and_exits_0(
+    fleet: Fleet, setup: tuple[Path, Path, Path]
+) -> None:
+    """The coordinator cut off between the checkpoint of the round early stopping ended the
+    run after and the run's completion (its record set back to interrupted, as a SIGKILL
+    then leaves it): `--resume` waits for no party, runs no round and says so, where it
+    waited for every party and said "completed 0 rounds"."""
+    import sqlite3
+
+    job, certs, store_path = setup
+    job.write_text(STOPS_EARLY)
+    first, address = coordinator(fleet, job, certs, store_path)
+    for name in ("client-0", "client-1"):
+        fleet.rengo(
+            "party", "--coordinator", address, "--name", name, "--job", str(job),
+            "--certs", str(certs),
+        )  # fmt: skip
+    assert first.wait(240) == 0, first.output[-3000:]
+    with RunStore(store_path, read_only=True) as store:
+        (run,) = store.list_runs()
+        stopped_after = max(r.round for r in store.rounds(run.run_id))
+        assert stopped_after < 40 and max(store.checkpoint_rounds(run.run_id)) == stopped_after
+    with sqlite3.connect(store_path) as db:
+        db.execute("UPDATE runs SET status = 'interrupted' WHERE run_id = ?", (run.run_id,))
+    again, _ = coordinator(fleet, job, certs, store_path, "--resume", run.run_id)
+    assert again.wait(120) == 0, again.output[-3000:]
+    assert f"run {run.run_id} had already stopped after round {stopped_after} (early " in (
+        again.output
+    )
+    assert "no round was run" in again.output and "completed 0 rounds" not in again.output
+    with RunStore(store_path, read_only=True) as store:
+        assert store.get_run(run.run_id).status == "completed"
