@@ -52,6 +52,15 @@ def coordinator(fleet: Fleet, job: Path, certs: Path, store: Path, *options: str
     return proc, address
 
 
+def start_parties(fleet: Fleet, address: str, job: Path, certs: Path, *options: str) -> None:
+    """`rengo party` for each of the job's two clients."""
+    for name in ("client-0", "client-1"):
+        fleet.rengo(
+            "party", "--coordinator", address, "--name", name, "--job", str(job),
+            "--certs", str(certs), *options,
+        )  # fmt: skip
+
+
 @pytest.mark.timeout(300)
 def test_sigterm_interrupts_the_run_which_then_resumes_and_nothing_else_resumes(
     fleet: Fleet, setup: tuple[Path, Path, Path]
@@ -88,11 +97,7 @@ def test_sigterm_interrupts_the_run_which_then_resumes_and_nothing_else_resumes(
         assert store.get_run(done.run_id).status == "completed"
         assert store.get_run(vertical.run_id).status == "interrupted"
     again, address = coordinator(fleet, job, certs, store_path, "--resume", run.run_id)
-    for name in ("client-0", "client-1"):
-        fleet.rengo(
-            "party", "--coordinator", address, "--name", name, "--job", str(job),
-            "--certs", str(certs),
-        )  # fmt: skip
+    start_parties(fleet, address, job, certs)
     assert again.wait(240) == 0, again.output[-3000:]
     assert f"run {run.run_id} completed 2 rounds" in again.output
     with RunStore(store_path, read_only=True) as store:
@@ -139,11 +144,7 @@ def test_a_run_resumed_after_some_rounds_says_it_completed_all_of_them(
     rounds = ("--set", "job.rounds=300")
 
     def parties(address: str) -> None:
-        for name in ("client-0", "client-1"):
-            fleet.rengo(
-                "party", "--coordinator", address, "--name", name, "--job", str(job),
-                "--certs", str(certs), "--retry-for", "5",
-            )  # fmt: skip
+        start_parties(fleet, address, job, certs, "--retry-for", "5")
 
     first, address = coordinator(fleet, job, certs, store_path, *rounds)
     parties(address)
@@ -186,11 +187,7 @@ def test_a_run_resumed_after_its_early_stop_says_it_had_already_stopped_and_exit
     job, certs, store_path = setup
     job.write_text(STOPS_EARLY)
     first, address = coordinator(fleet, job, certs, store_path)
-    for name in ("client-0", "client-1"):
-        fleet.rengo(
-            "party", "--coordinator", address, "--name", name, "--job", str(job),
-            "--certs", str(certs),
-        )  # fmt: skip
+    start_parties(fleet, address, job, certs)
     assert first.wait(240) == 0, first.output[-3000:]
     with RunStore(store_path, read_only=True) as store:
         (run,) = store.list_runs()
