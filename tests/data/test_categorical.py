@@ -289,6 +289,9 @@ def test_text_columns_add_no_second_copy_of_the_table_to_the_peak(tmp_path: Path
             out.write(
                 f"c{i},{i % 7},{i % 5},r{picks[0][i]},t{picks[1][i]},s{picks[2][i]},{i % 2}\n"
             )
+    warm = tmp_path / "warm.csv"  # imports made on first use are not the table's memory
+    warm.write_text("id,x0,x1,region,tier,shop,y\n" + "c0,1,2,r0,t0,s0,0\nc1,3,4,r1,t1,s1,1\n")
+    load_csv(warm, label="y", id_column="id", categorical=["region", "tier", "shop"])
     tracemalloc.start()
     try:
         table = load_csv(path, label="y", id_column="id", categorical=["region", "tier", "shop"])

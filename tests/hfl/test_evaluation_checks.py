@@ -171,7 +171,7 @@ def test_an_evaluation_loss_beyond_ten_medians_is_refused_and_eval_loss_is_the_h
     record_round, pool, record = run_one_round(ResultChecks(), tmp_path)
     assert record_round.metrics["eval_loss"] == 0.5
     reason = (
-        f"evaluation loss {lie:.3g} is more than 10x the round's median evaluation loss "
+        f"evaluation loss {lie:.3g} is more than 10x the round's median evaluation loss 0.5 "
         "(result_checks.max_evaluation_loss_ratio)"
     )
     assert record.status == "failed" and record.reason == reason
@@ -195,3 +195,27 @@ def test_a_loss_within_the_bound_or_a_round_of_zero_losses_counts_as_sent() -> N
         True,
     ]
     assert all(v.result is not None for v in screen_evaluations(beyond, None, None))
+
+
+def test_a_tiny_lying_loss_cannot_have_the_honest_losses_refused() -> None:
+    """The bound is the upper median over the results with examples, and needs three: one
+    party saying 1e-300 (or two honest parties whose losses differ by more than 10x) has no
+    honest result refused; a party without examples does not count."""
+    from rengo.hfl.evaluation_checks import screen_evaluations, typical_loss
+
+    def refused(losses: list[float], counts: list[int] | None = None) -> list[bool]:
+        counts = counts or [10] * len(losses)
+        results = [
+            (str(i), EvaluateResult(loss, n, {}))
+            for i, (loss, n) in enumerate(zip(losses, counts, strict=True))
+        ]
+        return [v.result is None for v in screen_evaluations(results, None, 10.0)]
+
+    assert refused([1e-300, 0.5]) == [False, False]  # two parties: neither outweighs
+    assert refused([0.04, 0.5]) == [False, False]
+    assert refused([1e-300, 0.1, 0.5]) == [False, False, False]
+    assert refused([1e-300, 0.1, 0.5, 1.2]) == [False, False, False, False]
+    assert refused([0.1, 0.5, 1e140]) == [False, False, True]
+    assert refused([0.1, 0.5, 1e140], [10, 0, 10]) == [False, False, False]  # two count
+    results = [(c, EvaluateResult(v, 10, {})) for c, v in zip("abc", [3.0, 1.0, 2.0], strict=True)]
+    assert typical_loss(results) == 2.0

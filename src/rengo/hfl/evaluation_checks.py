@@ -13,10 +13,14 @@ evaluation results (all held before they are averaged):
   as a few median parties; unlike the fit rules it stays under secure aggregation (evaluation
   results arrive one by one) and central DP (which does not cover them);
 * with :attr:`~rengo.hfl.ResultChecks.max_evaluation_loss_ratio` a result whose loss is, in
-  magnitude, more than that multiple of the round's lower median loss magnitude is refused:
-  the weighted mean is each party's word, and one party saying 1e140 made the round's
-  ``eval_loss`` about 1e140 / parties, its worst round, so early stopping watching it ended
-  the run there (a lower median of 0, every loss 0 but a few, bounds nothing);
+  magnitude, more than that multiple of the round's upper median loss magnitude
+  (:func:`typical_loss`: over the results with examples, with three or more of them) is
+  refused: the weighted mean is each party's word, and one party saying 1e140 made the
+  round's ``eval_loss`` about 1e140 / parties, its worst round, so early stopping watching it
+  ended the run there. The upper median, so that one party saying 1e-300 cannot pull the
+  bound below the honest losses and have them refused; with two parties neither word
+  outweighs the other and nothing is refused (a median of 0, every loss 0 but a few, bounds
+  nothing either);
 * a result whose (capped) count times its largest value - the loss or a numeric metric -
   could overflow the weighted sum (:func:`~rengo.hfl.result_checks.overflow_limit`) is
   refused, so the round's means stay finite.
@@ -72,8 +76,9 @@ def screen_evaluations(
     weight_ratio
         Cap each claim at this multiple of the round's lower median claim; None: no cap.
     loss_ratio
-        Refuse a loss beyond this multiple of the round's lower median loss magnitude;
-        None: no bound.
+        Refuse a loss beyond this multiple of the round's upper median loss magnitude over
+        the results with examples (:func:`typical_loss`), when there are at least three of
+        them; None: no bound.
 
     Returns
     -------
@@ -86,16 +91,17 @@ def screen_evaluations(
         claims = [r.num_examples for _, r in results]
         median, cap = low_median(claims), claim_cap(claims, weight_ratio)
     limit = overflow_limit(len(results))
-    loss_bound = math.inf
-    if loss_ratio is not None and results:
-        typical = low_median([abs(float(r.loss)) for _, r in results])
+    loss_bound = typical = math.inf
+    if loss_ratio is not None:
+        typical = typical_loss(results)
         loss_bound = loss_ratio * typical if typical > 0 else math.inf
     verdicts = []
     for client_id, result in results:
         if abs(float(result.loss)) > loss_bound:
             reason = (
                 f"evaluation loss {float(result.loss):.3g} is more than {loss_ratio:g}x the "
-                "round's median evaluation loss (result_checks.max_evaluation_loss_ratio)"
+                f"round's median evaluation loss {typical:.3g} "
+                "(result_checks.max_evaluation_loss_ratio)"
             )
             verdicts.append(EvaluationVerdict(client_id, None, reason, reason))
             continue
@@ -122,3 +128,19 @@ def screen_evaluations(
             continue
         verdicts.append(EvaluationVerdict(client_id, result, note, told))
     return verdicts
+
+
+def typical_loss(results: Sequence[tuple[str, EvaluateResult]]) -> float:
+    """The loss magnitude ``max_evaluation_loss_ratio`` measures each result against: the
+    upper median of ``|loss|`` over the results with examples, or ``inf`` (no bound) with
+    fewer than three of them.
+
+    The upper median, so that a party reporting a tiny loss cannot lower it below an honest
+    party's and have the others refused (with three or more results a single value cannot
+    move it past its honest neighbours either way); nothing with two, where neither party's
+    word outweighs the other's; results without examples count for nothing in the mean and
+    so not here."""
+    losses = sorted(abs(float(r.loss)) for _, r in results if r.num_examples > 0)
+    if len(losses) < 3:
+        return math.inf
+    return losses[len(losses) // 2]

@@ -16,9 +16,10 @@ do to the model by what it *claims*:
   more than that multiple of the round's median update norm is refused (values x 1e300,
   int64 2^62 ...), with its norm reported.
 * **evaluation loss** - with ``max_evaluation_loss_ratio`` an evaluation result whose loss
-  is, in magnitude, more than that multiple of the round's median evaluation loss is refused
-  (a party saying 1e140 or -1e140), so one party cannot make a round's ``eval_loss``, and
-  early stopping's decision on it, its own.
+  is, in magnitude, more than that multiple of the round's upper median evaluation loss is
+  refused (a party saying 1e140 or -1e140), with three or more evaluations with examples,
+  so one party cannot make a round's ``eval_loss``, and early stopping's decision on it,
+  its own.
 * **overflow** - a result whose ``weight x max |value|`` could overflow float64 in the sum is
   refused, whatever the options, so the aggregate stays finite; the round loop also checks
   the aggregate is finite before it replaces the model (see
@@ -113,7 +114,8 @@ class ResultChecks:
     )
     max_evaluation_loss_ratio: float | None = option(
         10.0,
-        "Refuse evaluation losses beyond this multiple of the round's median evaluation loss.",
+        "Refuse evaluation losses beyond this multiple of the round's upper median "
+        "evaluation loss (with 3 or more evaluations).",
         ge=1,
         le=1e12,
     )
