@@ -64,6 +64,18 @@ def test_a_job_records_the_four_metrics_of_class_probabilities() -> None:
     assert metrics["accuracy"] == pytest.approx(4 / 6)
 
 
+def test_a_held_out_class_the_model_never_trained_on_leaves_out_log_loss_and_auc() -> None:
+    """Every row of class 3 was held out, so the model has 3 columns: those rows count as
+    wrong, and the run keeps its accuracy and macro F1 instead of failing after training."""
+    codes = np.array([0, 1, 2, 3, 0])
+    proba = np.array(
+        [[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.2, 0.3, 0.5], [0.6, 0.2, 0.2]]
+    )
+    metrics = class_probability_metrics(codes, proba)
+    assert set(metrics) == {"accuracy", "macro_f1"}
+    assert metrics["accuracy"] == pytest.approx(4 / 5)
+
+
 @pytest.mark.parametrize(
     ("codes", "proba", "says"),
     [

@@ -474,8 +474,9 @@ def macro_f1(y_true: Any, y_pred: Any) -> float:
 def multiclass_log_loss(y_true: Any, proba: Any) -> float:
     """Mean negative log-likelihood of class codes under rows of class probabilities,
     ``-mean log p[i, y_i]``, each probability clipped to ``[eps, 1 - eps]`` (``eps`` the
-    float64 machine epsilon) and each row divided by its sum, as scikit-learn's
-    ``log_loss(y, proba, labels=range(K))`` does.
+    float64 machine epsilon) and each row divided by its sum: scikit-learn's
+    ``log_loss(y, proba, labels=range(K))`` for rows that sum to 1 (scikit-learn 1.9 no
+    longer divides other rows by their sum, and warns).
 
     Parameters
     ----------
@@ -503,16 +504,17 @@ def multiclass_log_loss(y_true: Any, proba: Any) -> float:
 
 def macro_ovr_auc(y_true: Any, proba: Any) -> float:
     """The unweighted mean over classes of each class's ROC AUC against the rest
-    (:func:`roc_auc` of ``y == k`` by column k), over the classes the labels hold
-    (scikit-learn's ``roc_auc_score(multi_class="ovr", average="macro")`` when every class
-    is present).
+    (:func:`roc_auc` of ``y == k`` by column k), over the classes the labels hold:
+    scikit-learn's ``roc_auc_score(multi_class="ovr", average="macro")`` when every class is
+    present and rows sum to 1 (scikit-learn gives NaN when a class has no row, and refuses
+    rows that do not sum to 1; only each column's order matters here).
 
     Parameters
     ----------
     y_true:
         Class codes ``0..K-1``, one per row.
     proba:
-        An ``(n, K)`` matrix of class probabilities (scores; only their order matters).
+        An ``(n, K)`` matrix of class probabilities, in [0, 1].
 
     Returns
     -------

@@ -551,6 +551,8 @@ def vfl_party(
                 soft_wrap=True,
             )
         output = result.plan.spec.output_of(result.plan.config)
+        if result.scores is not None and np.ndim(result.scores) == 2:
+            output = "probabilities"  # a loaded one-vs-rest model, whatever the plan says
         if result.scores is not None and result.score_ids is not None:
             target, kept = output_target(predictions, overwrite)
             _write_predictions(
@@ -559,7 +561,9 @@ def vfl_party(
                 output,
                 result.score_ids,
                 result.scores,
-                getattr(data, "classes", None),
+                # hetero LR's one-vs-rest columns are named by class; the other algorithms'
+                # class columns keep the p0, p1, ... their score files have always had
+                getattr(data, "classes", None) if result.plan.spec.name == "hetero_lr" else None,
             )
             line = f"{name}: scored {len(result.scores)} rows -> {target}{kept}"
             if data.score_labels is not None and data.score_table is not None:
@@ -730,8 +734,8 @@ def _write_predictions(
     path: Path, id_column: str, output: str, ids: Any, values: Any, classes: Any = None
 ) -> None:
     """One row per scored ID: ``score`` (a probability), ``prediction`` (a class or value),
-    or one column per class: ``p_<class name>`` where the label party knows its classes'
-    names (``classes``, one per column), else ``p<k>``."""
+    or one column per class: ``p_<class name>`` given the classes' names (``classes``, one
+    per column: hetero LR one-vs-rest at the label party), else ``p<k>``."""
     table = np.asarray(values)
     if table.ndim == 2:
         names = list(classes) if classes is not None else []

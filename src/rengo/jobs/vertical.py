@@ -672,6 +672,10 @@ def class_probability_metrics(truth: np.ndarray, proba: np.ndarray) -> dict[str,
     rows of two classes or more) the macro one-vs-rest AUC of rows of class probabilities,
     each as scikit-learn computes it (see :mod:`rengo.metrics`).
 
+    A held-out row of a class the model has no column for (a class whose every row was
+    held out) counts as wrong in the accuracy and macro F1; the log loss and AUC, which need
+    its probability, are then left out rather than failing a run that trained.
+
     Parameters
     ----------
     truth
@@ -689,8 +693,10 @@ def class_probability_metrics(truth: np.ndarray, proba: np.ndarray) -> dict[str,
     metrics = {
         "accuracy": float(np.mean(predicted == codes)),
         "macro_f1": macro_f1(codes, predicted),
-        "log_loss": multiclass_log_loss(codes, proba),
     }
+    if codes.size and int(codes.max()) >= np.shape(proba)[1]:  # a class never trained on
+        return metrics
+    metrics["log_loss"] = multiclass_log_loss(codes, proba)
     if len(np.unique(codes)) >= 2:
         metrics["macro_auc_ovr"] = macro_ovr_auc(codes, proba)
     return metrics

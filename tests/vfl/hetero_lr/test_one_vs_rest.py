@@ -58,6 +58,22 @@ def _run(parts: list[np.ndarray], y: np.ndarray, config: HeteroLRConfig) -> dict
     return run_hetero_lr(parts, y, config, KEYPAIR, SEED)
 
 
+@pytest.mark.parametrize("l2", [0.01, 0.1])
+def test_each_class_model_is_the_binary_fit_of_its_class_with_the_same_l2(l2: float) -> None:
+    """Trained to the optimum (Newton-CG on the quadratic Taylor loss), class k's weights and
+    intercept are those of a binary fit of ``y == k`` with the same ``l2``: one-vs-rest
+    penalises each class model as K separate fits would, not K times as hard."""
+    x, y = _table(rows=200)
+    config = HeteroLRConfig(optimizer="newton", epochs=60, l2=l2, tol=0.0)
+    model = train_guest_alone(x, y, config, SEED)
+    assert model.intercepts is not None
+    weights = model.weights.reshape(-1, CLASSES)
+    for k in range(CLASSES):
+        binary = train_guest_alone(x, (y == k).astype(np.int64), config, SEED)
+        np.testing.assert_allclose(weights[:, k], binary.weights, atol=1e-7)
+        assert model.intercepts[k] == pytest.approx(binary.intercept, abs=1e-7)
+
+
 def test_the_plaintext_twin_learns_what_sklearn_one_vs_rest_learns() -> None:
     """After enough epochs the Taylor-loss twin's accuracy and macro one-vs-rest AUC are
     scikit-learn's OneVsRestClassifier(LogisticRegression) ones (same L2: C = 1/(n l2))."""

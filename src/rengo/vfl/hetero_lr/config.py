@@ -142,8 +142,9 @@ class LinearModelConfig:
     )
     multi_class: MultiClass = option(
         "auto",
-        "Labels of 3+ classes: auto (binary for 0/1, else one-vs-rest) or ovr (one model "
-        "per class). Hetero LR only.",
+        "Labels of 3+ classes: ovr (one model per class); auto is binary for 0/1 labels "
+        "(the Python estimator also takes 3+ classes with auto; job files and deployed runs "
+        "need ovr). Hetero LR only.",
     )
     what: ClassVar[str] = "hetero linear model config"  # how errors name it
     classifies: ClassVar[bool] = True  # whether class_weight applies (regressions: no)

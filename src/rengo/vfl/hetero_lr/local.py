@@ -52,6 +52,7 @@ from rengo.vfl.hetero_lr.roles import (
     gradient_step,
     guest_model,
     penalty_mask,
+    per_class_newton,
     training_plateau,
 )
 from rengo.vfl.registry import TrainAlone
@@ -130,12 +131,15 @@ def train_guest_alone(
     if weighting is not None and optimizer == "newton":  # as the guest: "auto" is then Adam
         optimizer = "adam"
     batch_size = epoch_batch_size(optimizer, config.batch_size, rows)
+    # one-vs-rest: the mean over K class rows a row is 1/K of the K binary objectives, so
+    # Newton-CG keeps each class model's own l2 with l2 / K (as the roles' Newton-CG)
+    newton_l2 = per_class_newton(config, classes).l2
     newton = None
     if optimizer == "newton":
         if not isinstance(objective, QuadraticObjective):
             raise DataError(f"optimizer='newton' needs a quadratic loss, not {objective.name}")
         square = objective.square
-        inverse = preconditioner(local_hessian(x, square, config.l2, penalised))
+        inverse = preconditioner(local_hessian(x, square, newton_l2, penalised))
         newton = CGState()
     losses: list[float] = []
     converged, lr_scale = False, 1.0
@@ -155,15 +159,15 @@ def train_guest_alone(
                 residual = residual * row_weights[batch]
             gradient_sum = residual @ xb / scale
             if newton is not None:
-                gradient = gradient_sum / len(batch) + config.l2 * weights * penalised
+                gradient = gradient_sum / len(batch) + newton_l2 * weights * penalised
                 weights, newton = plain_newton_cg_step(
-                    weights, gradient, xb, inverse, square, config.l2, penalised, newton
+                    weights, gradient, xb, inverse, square, newton_l2, penalised, newton
                 )
             else:
-                weights, state = gradient_step(
+                weights, state = gradient_step(  # per aligned row: each class model's mean
                     weights,
                     gradient_sum,
-                    len(batch),
+                    len(aligned),
                     state,
                     config,
                     epoch,

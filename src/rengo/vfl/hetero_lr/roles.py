@@ -60,7 +60,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -437,6 +437,17 @@ def training_plateau(
     return loss_converged(losses, config.tol, config.n_iter_no_change), 1.0
 
 
+def per_class_newton(config: LinearModelConfig, classes: int) -> LinearModelConfig:
+    """The config Newton-CG runs with over ``classes`` one-vs-rest class rows a row: its
+    objective is the mean over all class rows, ``1/K`` of the sum of the K binary
+    objectives, so L2 is divided by K for each class model to minimise its own binary
+    objective with ``l2`` (as K separate fits would; a Newton step is the same on an
+    objective scaled by ``1/K``). A binary run's config is returned as it is."""
+    if classes == 1:
+        return config
+    return replace(config, l2=config.l2 / classes)
+
+
 def setup_classes(setup: dict[str, Any], guest: str) -> int:
     """How many one-vs-rest models the label party's set-up trains (1: binary; a label
     party that names none trains one).
@@ -802,8 +813,8 @@ def guest_epochs(
             plain = masked_round_trip(step, coordinator, to_decrypt, pool)
             if config.compute_loss:
                 loss_sum += steps.loss_scale * float(plain["loss"][0])
-            weights, state = steps.update(
-                step, weights, plain["gradient"], len(rows), state, epoch, lr_scale
+            weights, state = steps.update(  # per aligned row: each class model's own mean
+                step, weights, plain["gradient"], len(rows) // run.classes, state, epoch, lr_scale
             )
             seen += len(rows)
             running = steps.loss_constant + loss_sum / seen if config.compute_loss else None
@@ -875,8 +886,8 @@ def host_epochs(
             if steps.penalty is not None:
                 gradient = gradient + steps.penalty(weights, len(rows))
             plain = masked_round_trip(step, run.coordinator, {"gradient": gradient}, pool)
-            weights, state = steps.update(
-                step, weights, plain["gradient"], len(rows), state, epoch, lr_scale
+            weights, state = steps.update(  # per aligned row, as the guest's
+                step, weights, plain["gradient"], len(rows) // run.classes, state, epoch, lr_scale
             )
             reporter.batch(epoch, batch)
         epochs_run = epoch + 1
@@ -1069,7 +1080,11 @@ def hetero_lr_guest(
         per_batch, classes=classes,
     )  # fmt: skip
     penalised = penalty_mask(x.shape[1], config.fit_intercept, classes)
-    newton = _NewtonParty(x, objective, config, penalised) if optimizer == "newton" else None
+    newton = (
+        _NewtonParty(x, objective, per_class_newton(config, classes), penalised)
+        if optimizer == "newton"
+        else None
+    )
     newton_step = None
     if newton is not None:
         newton.state = resumed.cg  # a resumed run continues its conjugate directions
@@ -1442,7 +1457,11 @@ def hetero_lr_host(
     check_seed(resumed, int(setup["seed"]), channel.name)
     lr_scale = setup_lr_scale(setup, guest)
     penalised = penalty_mask(x.shape[1], fit_intercept=False)  # hosts have no intercept
-    newton = _NewtonParty(x, objective, config, penalised) if optimizer == "newton" else None
+    newton = (
+        _NewtonParty(x, objective, per_class_newton(config, classes), penalised)
+        if optimizer == "newton"
+        else None
+    )
     newton_step = None
     if newton is not None:
         newton.state = resumed.cg  # a resumed run continues its conjugate directions
