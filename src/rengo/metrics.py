@@ -1,8 +1,9 @@
 """Evaluation metrics shared by every area: ROC AUC, average precision (the area under the
 precision-recall curve), the Kolmogorov-Smirnov statistic, accuracy and log loss, and the
-decision threshold reaching a target recall or precision; for class probabilities of K
-classes macro F1, the multi-class log loss and the macro one-vs-rest AUC; RMSE, MAE, R^2 and
-Poisson deviance for regression.
+decision threshold reaching a target recall or precision, and calibration (the Brier score,
+the expected calibration error and the reliability table behind it); for class probabilities
+of K classes macro F1, the multi-class log loss and the macro one-vs-rest AUC; RMSE, MAE, R^2
+and Poisson deviance for regression.
 
 One copy of each, layered above ``data`` and below ``hfl``/``vfl``, so that the vertical
 estimator, the job runner, party valuation and the showcase report the same numbers.
@@ -28,8 +29,11 @@ BinaryScorer = Callable[[Any, Any], float]
 """``scorer(y_true, probability) -> float``, higher is better."""
 
 
-def _binary_labels_and_scores(y_true: Any, score: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """Validated 1-D boolean labels and float scores of the same length."""
+def _binary_labels_and_scores(
+    y_true: Any, score: Any, what: str, *, both_classes: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validated 1-D boolean labels and float scores of the same length (both classes
+    present unless ``both_classes`` is False; at least one row either way)."""
     labels = np.asarray(y_true)
     scores = np.asarray(score, dtype=np.float64)
     if labels.ndim != 1 or scores.ndim != 1:
@@ -48,7 +52,9 @@ def _binary_labels_and_scores(y_true: Any, score: Any, what: str) -> tuple[np.nd
     if not np.isfinite(scores).all():
         raise DataError(f"{what}: {int((~np.isfinite(scores)).sum())} scores are NaN or infinite")
     positives = int(labels.sum())
-    if positives == 0 or positives == labels.size:
+    if not labels.size and not both_classes:
+        raise DataError(f"{what} needs at least one row; got none")
+    if both_classes and (positives == 0 or positives == labels.size):
         raise DataError(
             f"{what} needs both classes; all {labels.size} labels are {int(labels[0])}"
             if labels.size
@@ -536,6 +542,222 @@ def macro_ovr_auc(y_true: Any, proba: Any) -> float:
     return float(np.mean([roc_auc(codes == k, p[:, k]) for k in present]))
 
 
+def _probabilities(y_true: Any, probability: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validated labels and probabilities in [0, 1] (one class is enough: calibration is
+    defined on a set of rows that are all negatives)."""
+    labels, p = _binary_labels_and_scores(y_true, probability, what, both_classes=False)
+    if p.min() < 0.0 or p.max() > 1.0:
+        raise DataError(
+            f"{what} needs probabilities in [0, 1], found {float(p.min()):.4g}.."
+            f"{float(p.max()):.4g}; pass P(y = 1), e.g. sigmoid(score)"
+        )
+    return labels, p
+
+
+def brier_score(y_true: Any, probability: Any) -> float:
+    """Brier score: the mean squared difference between ``P(y = 1)`` and the outcome,
+    ``mean((p - y)^2)`` (Brier 1950; equals scikit-learn's ``brier_score_loss``). It rewards
+    both ranking and calibration: a model that says 0.3 for a group of which 30% default
+    scores better than one that says 0.9 with the same ranking.
+
+    Parameters
+    ----------
+    y_true:
+        Labels in {0, 1} (or booleans), one per row.
+    probability:
+        ``P(y = 1)`` per row, in [0, 1].
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0 for certain, correct predictions, 0.25 for always saying 0.5; lower is
+        better.
+
+    Raises
+    ------
+    DataError
+        Shapes differ or are not 1-D, no rows, a label is not 0/1, or a probability is
+        NaN, infinite or outside [0, 1].
+    """
+    labels, p = _probabilities(y_true, probability, "brier_score")
+    return float(np.mean((p - labels) ** 2))
+
+
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """One bin of a reliability table: the rows whose predicted probability lies in
+    ``[lower, upper)`` (the last bin includes 1.0).
+
+    Attributes
+    ----------
+    lower, upper:
+        The bin's probability range.
+    rows:
+        How many rows fell in it.
+    mean_probability:
+        Their mean predicted ``P(y = 1)`` (``None`` for an empty bin).
+    observed_rate:
+        The share of them that are positive (``None`` for an empty bin).
+    """
+
+    lower: float
+    upper: float
+    rows: int
+    mean_probability: float | None
+    observed_rate: float | None
+
+    @property
+    def gap(self) -> float | None:
+        """``observed_rate - mean_probability``: positive where the model under-predicts
+        (more defaults than it said), ``None`` for an empty bin."""
+        if self.mean_probability is None or self.observed_rate is None:
+            return None
+        return self.observed_rate - self.mean_probability
+
+
+DEFAULT_CALIBRATION_BINS = 10
+"""Equal-width bins of [0, 1] the calibration error and reliability table use by default."""
+
+
+def reliability_table(
+    y_true: Any, probability: Any, bins: int = DEFAULT_CALIBRATION_BINS
+) -> list[ReliabilityBin]:
+    """The reliability diagram as a table: ``bins`` equal-width bins of [0, 1], each with
+    its row count, mean predicted probability and observed positive rate (DeGroot and
+    Fienberg 1983; Niculescu-Mizil and Caruana 2005). Bin ``b`` holds ``b / bins <= p <
+    (b + 1) / bins``, the last bin ``p = 1`` too; a calibrated model's mean probability
+    equals its observed rate in every bin.
+
+    Parameters
+    ----------
+    y_true:
+        Labels in {0, 1} (or booleans), one per row.
+    probability:
+        ``P(y = 1)`` per row, in [0, 1].
+    bins:
+        The number of bins, at least 1.
+
+    Returns
+    -------
+    list[ReliabilityBin]
+        Every bin, lowest first, empty ones included (``rows == 0``).
+
+    Raises
+    ------
+    DataError
+        As :func:`brier_score`, or ``bins < 1``.
+    """
+    if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or bins < 1:
+        raise DataError(f"reliability_table: bins must be a whole number >= 1, got {bins!r}")
+    labels, p = _probabilities(y_true, probability, "reliability_table")
+    which = np.minimum((p * bins).astype(np.int64), bins - 1)
+    rows = np.bincount(which, minlength=bins)
+    probability_sums = np.bincount(which, weights=p, minlength=bins)
+    positives = np.bincount(which, weights=labels.astype(np.float64), minlength=bins)
+    table = []
+    for b in range(bins):
+        n = int(rows[b])
+        table.append(
+            ReliabilityBin(
+                lower=b / bins,
+                upper=(b + 1) / bins,
+                rows=n,
+                mean_probability=float(probability_sums[b] / n) if n else None,
+                observed_rate=float(positives[b] / n) if n else None,
+            )
+        )
+    return table
+
+
+def expected_calibration_error(
+    y_true: Any, probability: Any, bins: int = DEFAULT_CALIBRATION_BINS
+) -> float:
+    """Expected calibration error: the row-weighted mean gap between predicted probability
+    and observed rate over the bins of :func:`reliability_table`,
+    ``ECE = sum_b (n_b / N) |observed_rate_b - mean_probability_b|`` (Naeini, Cooper and
+    Hauskrecht 2015; Guo et al. 2017). Binning: ``bins`` equal-width bins of [0, 1] (10 by
+    default), a probability of exactly 1 in the last; empty bins weigh nothing. Compare
+    ECEs only at the same ``bins``: the estimate depends on it.
+
+    Parameters
+    ----------
+    y_true:
+        Labels in {0, 1} (or booleans), one per row.
+    probability:
+        ``P(y = 1)`` per row, in [0, 1].
+    bins:
+        The number of equal-width bins, at least 1.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0 when every bin's mean probability equals its observed rate; lower is
+        better.
+
+    Raises
+    ------
+    DataError
+        As :func:`reliability_table`.
+    """
+    table = reliability_table(y_true, probability, bins)
+    gaps = [(b.rows, abs(gap)) for b in table if (gap := b.gap) is not None]
+    return float(sum(rows * gap for rows, gap in gaps) / sum(rows for rows, _ in gaps))
+
+
+def calibration(
+    y_true: Any, probability: Any, bins: int = DEFAULT_CALIBRATION_BINS
+) -> dict[str, float]:
+    """The calibration metrics a run records for a binary model, by name: ``brier``
+    (:func:`brier_score`) and ``ece`` (:func:`expected_calibration_error` over ``bins``
+    equal-width bins), both lower-is-better.
+
+    Parameters
+    ----------
+    y_true, probability, bins:
+        As :func:`expected_calibration_error`.
+
+    Returns
+    -------
+    dict[str, float]
+        ``{"brier": ..., "ece": ...}``.
+
+    Raises
+    ------
+    DataError
+        As :func:`reliability_table`.
+    """
+    return {
+        "brier": brier_score(y_true, probability),
+        "ece": expected_calibration_error(y_true, probability, bins),
+    }
+
+
+def reliability_records(table: list[ReliabilityBin]) -> list[dict[str, float | int | None]]:
+    """A reliability table as JSON-ready rows (what a run store keeps): each bin's
+    ``lower``, ``upper``, ``rows``, ``mean_probability`` and ``observed_rate``.
+
+    Parameters
+    ----------
+    table:
+        From :func:`reliability_table`.
+
+    Returns
+    -------
+    list[dict]
+        One dict per bin, lowest first.
+    """
+    return [
+        {
+            "lower": b.lower,
+            "upper": b.upper,
+            "rows": b.rows,
+            "mean_probability": b.mean_probability,
+            "observed_rate": b.observed_rate,
+        }
+        for b in table
+    ]
+
+
 BINARY_SCORERS: Mapping[str, BinaryScorer] = MappingProxyType(
     {
         "auc": roc_auc,
@@ -726,6 +948,8 @@ LOWER_IS_BETTER = (
     "seconds",
     "time",
     "bytes",
+    "brier",
+    "ece",
 )
 """Tokens of metric names for which a smaller value is better. A norm counts as one: the
 coordinator's ``update_norm`` is a diagnostic, and its "worst" clients are the largest
@@ -734,7 +958,8 @@ updates - the ones a robust rule clips and an operator looks at first."""
 
 def lower_is_better(metric: str) -> bool:
     """Whether a smaller value of the metric named ``metric`` is better: a loss, an error,
-    ``central_rmse``, ``dp_epsilon``, an update norm, a time or a byte count (one of the
+    ``central_rmse``, ``dp_epsilon``, a Brier score or calibration error (``test_brier``,
+    ``central_ece``), an update norm, a time or a byte count (one of the
     :data:`LOWER_IS_BETTER` tokens among its ``_``-separated words), but not a negated one
     (``neg_rmse``, ``neg_log_loss``: scores made higher-is-better), nor accuracy, AUC or R^2.
 
@@ -759,13 +984,18 @@ def lower_is_better(metric: str) -> bool:
 
 __all__ = [
     "BINARY_SCORERS",
+    "DEFAULT_CALIBRATION_BINS",
     "LOWER_IS_BETTER",
     "REGRESSION_SCORERS",
     "BinaryScorer",
     "OperatingPoint",
+    "ReliabilityBin",
     "accuracy",
     "average_precision",
     "binary_accuracy",
+    "brier_score",
+    "calibration",
+    "expected_calibration_error",
     "ks_statistic",
     "log_loss",
     "lower_is_better",
@@ -779,6 +1009,8 @@ __all__ = [
     "operating_points",
     "poisson_deviance",
     "r2_score",
+    "reliability_records",
+    "reliability_table",
     "rmse",
     "roc_auc",
     "threshold_for_precision",

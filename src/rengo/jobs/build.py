@@ -76,7 +76,7 @@ from rengo.jobs.spec import (
     evaluation_options,
 )
 from rengo.jobs.vertical_spec import VflSection
-from rengo.metrics import average_precision, roc_auc
+from rengo.metrics import average_precision, calibration, roc_auc
 from rengo.tracking.model_export import (
     CATEGORICAL_ENCODING,
     INPUT_SCALING,
@@ -740,9 +740,10 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
 
 
 def binary_ranking(y: np.ndarray, probability: np.ndarray) -> dict[str, float]:
-    """The coordinator's ranking metrics of a two-class model on its test rows: AUC and
-    average precision (what rare positives are judged by); empty for more classes, or a
-    test split of one class.
+    """The coordinator's ranking and calibration metrics of a two-class model on its test
+    rows: AUC and average precision (what rare positives are judged by), the Brier score and
+    the expected calibration error (:func:`rengo.metrics.calibration`); empty for more
+    classes, or a test split of one class.
 
     Parameters
     ----------
@@ -754,7 +755,7 @@ def binary_ranking(y: np.ndarray, probability: np.ndarray) -> dict[str, float]:
     Returns
     -------
     dict[str, float]
-        ``auc`` and ``average_precision``, or nothing.
+        ``auc``, ``average_precision``, ``brier`` and ``ece``, or nothing.
     """
     p = np.asarray(probability, dtype=np.float64)
     if p.ndim == 2:
@@ -763,7 +764,11 @@ def binary_ranking(y: np.ndarray, probability: np.ndarray) -> dict[str, float]:
         p = p[:, 1]
     if len(np.unique(y)) != 2:
         return {}
-    return {"auc": roc_auc(y, p), "average_precision": average_precision(y, p)}
+    return {
+        "auc": roc_auc(y, p),
+        "average_precision": average_precision(y, p),
+        **calibration(y, p),
+    }
 
 
 def _logistic(
