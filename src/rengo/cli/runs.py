@@ -377,7 +377,9 @@ def _described(runs: list[RunInfo]) -> str:
     return ", ".join(f"{r.run_id} ({r.label}, {r.kind}, {r.status})" for r in runs)
 
 
-# ``rengo runs mirror``, ``export``, ``metrics``, ``job`` and ``compare`` live in their own modules.
+# ``rengo runs mirror``, ``export``, ``metrics``, ``job``, ``card`` and ``compare`` live in their
+# own modules.
+from rengo.cli.runs_card import card as _card  # noqa: E402
 from rengo.cli.runs_compare import compare as _compare  # noqa: E402
 from rengo.cli.runs_export import export as _export  # noqa: E402
 from rengo.cli.runs_export import mirror as _mirror  # noqa: E402
@@ -388,4 +390,5 @@ runs_app.command("mirror")(_mirror)
 runs_app.command("export")(_export)
 runs_app.command("metrics")(_metrics)
 runs_app.command("job")(_job)
+runs_app.command("card")(_card)
 runs_app.command("compare")(_compare)

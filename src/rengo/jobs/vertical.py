@@ -35,11 +35,12 @@ from rengo.data.csv_table import (
 )
 from rengo.data.dataset import column_scaling
 from rengo.data.labels import class_list
-from rengo.jobs.data_files import job_data_files
+from rengo.jobs.data_files import BUNDLED_DATA, job_data_files
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import OperatingTargets, VflSection
 from rengo.metrics import (
     average_precision,
+    calibration,
     ks_statistic,
     macro_f1,
     macro_ovr_auc,
@@ -47,10 +48,13 @@ from rengo.metrics import (
     multiclass_log_loss,
     operating_points,
     r2_score,
+    reliability_records,
+    reliability_table,
     rmse,
     roc_auc,
 )
 from rengo.tracking.model_export import PartyCategories, secureboost_blob, vertical_parts_blob
+from rengo.tracking.reliability import RELIABILITY
 from rengo.tracking.resume_settings import DATA_FILES
 from rengo.tracking.run import open_run
 from rengo.vfl import (
@@ -642,7 +646,8 @@ def evaluate(
 ) -> dict[str, float]:
     """The held-out metrics for an algorithm's kind of prediction (see
     :data:`rengo.vfl.registry.Output`): AUC, KS and average precision for binary
-    probabilities, with the operating points of ``targets`` (see
+    probabilities, their calibration (``brier`` and ``ece``, see
+    :func:`rengo.metrics.calibration`) and the operating points of ``targets`` (see
     :func:`rengo.metrics.operating_points`), accuracy for classes, accuracy, macro F1, log
     loss and macro one-vs-rest AUC for class probabilities
     (:func:`class_probability_metrics`), RMSE, MAE and R^2 for values."""
@@ -652,6 +657,7 @@ def evaluate(
             "auc": roc_auc(truth, predictions),
             "ks": ks_statistic(truth, predictions),
             "average_precision": average_precision(truth, predictions),
+            **calibration(truth, predictions),
             **operating_points(
                 truth, predictions, recall=wanted.recall, precision=wanted.precision
             ),
@@ -776,6 +782,34 @@ def held_out_metrics(
         ) from None
 
 
+def held_out_reliability(
+    spec: VerticalAlgorithm[Any],
+    config: Any,
+    truth: np.ndarray,
+    predictions: np.ndarray,
+    model: Any,
+) -> list[dict[str, float | int | None]] | None:
+    """The reliability table of a binary model's held-out predictions, as the run store
+    keeps it, computed where the labels are (the scoring party); ``None`` for a model that
+    predicts no single probability or brings its own metrics.
+
+    Parameters
+    ----------
+    spec, config, truth, predictions, model
+        As :func:`held_out_metrics` (which has checked them).
+
+    Returns
+    -------
+    list of dict or None
+        One record per bin of :func:`rengo.metrics.reliability_table` (10 equal-width bins).
+    """
+    if spec.metrics is not None or spec.output_of(config) != "probability":
+        return None
+    known = np.array([t is not None for t in truth.tolist()], dtype=bool)
+    table = reliability_table(truth_codes(truth[known], model), np.asarray(predictions)[known])
+    return reliability_records(table)
+
+
 def run_vertical_job(
     job: VerticalJob,
     store: Any = None,
@@ -810,6 +844,10 @@ def run_vertical_job(
     config[JOB_SETTINGS] = job_settings(spec)
     if vfl.parties and DATA_FILES not in config:  # what each party's table held (a bundled
         config[DATA_FILES] = job_data_files(spec)  # dataset: rengo's own); given: as checked
+    if vfl.dataset is not None:  # a bundled table: its name and the release that ships it
+        from rengo import __version__
+
+        config[BUNDLED_DATA] = {"dataset": vfl.dataset, "rengo": __version__}
     name = run_name or spec.job.name
     with open_run(store, RUN_KIND, config, name=name, seed=spec.job.seed) as run:
         run_id = run.run_id
@@ -891,7 +929,21 @@ def run_vertical_job(
                     categories=job.party_categories(),
                 )
                 store.save_checkpoint(run_id, max(1, sbt.n_trees_), blob)
-        run.summary.update({k: v for k, v in metrics.items()}, train_seconds=train_s)
+        run.summary.update(
+            {k: v for k, v in metrics.items()},
+            train_seconds=train_s,
+            scored_customers=len(ids),
+        )
+        if result["common_customers"] is not None:  # the shared rows PSI found
+            run.summary["common_customers"] = result["common_customers"]
+        # who took part and each party's training rows before PSI (a model card's data)
+        run.summary["parties"] = vfl_names(job)
+        run.summary["party_rows"] = {n: len(t.ids) for n, t in job.train.parties.items()}
+        reliability = held_out_reliability(
+            vfl.spec, vfl.options, truth, predictions, job.model.models_[scored]
+        )
+        if reliability is not None:
+            run.summary[RELIABILITY] = reliability
         # what a deployed run of the job records too (epochs run, best epoch, values
         # decrypted...), from the same coordinator reports
         scoring = job.model.predict_run_.coordinator.scoring

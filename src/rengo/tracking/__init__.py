@@ -61,6 +61,7 @@ if TYPE_CHECKING:
         RunInfo,
     )
     from rengo.tracking.run import Run, open_run
+    from rengo.tracking.run_card import NOT_RECORDED, model_card
     from rengo.tracking.run_comparison import (
         ComparedRun,
         Comparison,
@@ -78,6 +79,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENV_VAR",
+    "NOT_RECORDED",
     "SCHEMA_VERSION",
     "TOURNAMENT_RUN_KIND",
     "AmbiguousRunError",
@@ -119,6 +121,7 @@ __all__ = [
     "load_secureboost",
     "load_vertical_parts",
     "metric_family",
+    "model_card",
     "open_run",
     "pay_rewards",
     "payout_totals",

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from rengo.rewards import DEFAULT_CURRENCY, currency_decimals, format_minor
 from rengo.tracking.records import ClientRecord, ClientStats, RunInfo
+from rengo.tracking.reliability import RELIABILITY, recorded_reliability, reliability_rich_table
 from rengo.tracking.round_coverage import PhaseCoverage, phase_coverage, round_coverage
 from rengo.tracking.store import RunStore
 
@@ -710,11 +711,18 @@ def run_detail(
         currency = str(run.summary.get("currency") or (ledger[0].currency if ledger else ""))
         decimals = run.summary.get("decimals")
         shown = _in_major_units(
-            run.summary,
+            {k: v for k, v in run.summary.items() if k != RELIABILITY},
             currency or DEFAULT_CURRENCY,
             decimals if isinstance(decimals, int) else None,
         )
         parts.append(_mapping_table("summary", shown, rounded=True))
+        try:
+            reliability = recorded_reliability(run.summary, run.run_id)
+        except ValueError as exc:
+            parts.append(Text(str(exc), style="yellow"))
+        else:
+            if reliability is not None:
+                parts.append(reliability_rich_table(reliability))
     for table in (
         _rounds_table(store, run, max_rounds),
         _clients_table(store, run.run_id, max_clients),

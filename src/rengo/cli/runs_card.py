@@ -1,0 +1,58 @@
+"""``rengo runs card RUN``: a recorded run's model card, in Markdown, for the people who
+sign a model off (a bank's model validation, an ethics board).
+
+Registered on ``runs_app`` by :mod:`rengo.cli.runs`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from rengo.cli.errors import friendly_errors
+from rengo.cli.output_paths import file_in_folder, refuse_to_replace, writable_folder
+from rengo.cli.store_option import RunIdArgument, StoreOption, open_existing_store
+
+console = Console()
+
+
+def card(
+    run_id: RunIdArgument,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Markdown file to write (a folder gets RUN.md inside; default: print).",
+        ),
+    ] = None,
+    store: StoreOption = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace a file already there (else refuse, writing nothing).")
+    ] = False,
+) -> None:
+    """Write a run's model card (Markdown) from what the run store recorded.
+
+    Model details (seed, rengo version), training data (file digests, rows per party or
+    client, shared rows), settings, metrics on held-out rows with the reliability table,
+    privacy mechanisms and participants. What the run did not record reads "not recorded":
+    the card never fills a fact in.
+
+    Example: rengo runs card 20261206-0915 -o card.md
+    """
+    from rengo.tracking.run_card import model_card
+
+    with friendly_errors(), open_existing_store(store, read_only=True) as s:
+        run = s.get_run(run_id)
+        text = model_card(s, run.run_id)
+        if output is None:
+            typer.echo(text, nl=False)
+            return
+        target = file_in_folder(output, f"{run.run_id}.md")
+        refuse_to_replace([target], overwrite)
+        writable_folder(target.parent)
+        target.write_text(text, encoding="utf-8")
+        console.print(f"wrote {target}: the model card of run {run.run_id}", highlight=False)

@@ -1,0 +1,379 @@
+"""A model card for one recorded run: what a model-risk validator signs off (SR 11-7's
+"what data, what settings, what code, how it performs, what controls"), as Markdown.
+
+Built only from what the run store holds for the run (its config, job settings, data
+digests, summary, rounds, clients, parties, contribution values), never from the job file
+or the data as they are now; anything the record does not hold is written as
+:data:`NOT_RECORDED`, never guessed. The layout follows Mitchell et al. 2019, "Model Cards
+for Model Reporting" (model details, training data, evaluation data, metrics, ethical
+considerations), narrowed to what a federated run can record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from rengo import __version__
+from rengo.tracking.records import RunInfo
+from rengo.tracking.reliability import RELIABILITY_COLUMNS, recorded_reliability, reliability_rows
+from rengo.tracking.resume_settings import DATA_FILES, PARTY_DATA_FILES
+from rengo.tracking.store import RunStore
+from rengo.tracking.tables import dotted_settings, privacy_spent
+
+NOT_RECORDED = "not recorded"
+"""What the card writes for a fact the run's record does not hold."""
+
+_EVALUATED = ("test_", "central_", "eval_")
+"""Prefixes of the round metrics computed on held-out rows: a vertical run's label party's
+(``test_``), a horizontal run's coordinator's test split (``central_``) and the clients' own
+held-out rows (``eval_``)."""
+
+_WHERE_EVALUATED = {
+    "test_": "the held-out rows every party holds, scored jointly and evaluated by the "
+    "label party (rows picked by a hash of their ID: `test_size` of them)",
+    "central_": "the coordinator's test split (`data.test_size` of the table, never trained on)",
+    "eval_": "each client's own held-out rows, averaged over the clients weighted by rows",
+}
+
+
+def _cell(value: Any) -> str:
+    """A value as one Markdown table cell: pipes escaped, JSON for structures."""
+    if value is None:
+        return NOT_RECORDED
+    if isinstance(value, float):
+        text = f"{value:.6g}"
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, default=str, sort_keys=True)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(headers: Iterable[str], rows: Iterable[Iterable[Any]]) -> list[str]:
+    heads = list(headers)
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def _when(moment: datetime | None) -> str:
+    return NOT_RECORDED if moment is None else moment.astimezone(timezone.utc).isoformat()
+
+
+def _settings(run: RunInfo) -> Mapping[str, Any] | None:
+    value = run.config.get("job_settings")
+    return value if isinstance(value, Mapping) else None
+
+
+def _setting(run: RunInfo, *path: str) -> Any:
+    """A recorded job setting (``"vfl", "key_bits"``), else the flat config's last key."""
+    node: Any = _settings(run)
+    for key in path:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node if node is not None else run.config.get(path[-1])
+
+
+def _details(run: RunInfo) -> list[str]:
+    duration = run.duration_s
+    rows = [
+        ("run id", run.run_id),
+        ("name", run.name),
+        ("kind", run.kind),
+        ("status", run.status),
+        ("started (UTC)", _when(run.started_at)),
+        ("finished (UTC)", _when(run.finished_at)),
+        ("duration", None if duration is None else f"{duration:.1f} s"),
+        ("seed", run.seed),
+        ("rengo version (code)", run.rengo_version or None),
+        ("source commit", None),
+        ("host", run.hostname or None),
+        ("job file (path when run; its text is not kept)", run.config.get("job_file")),
+        ("--set overrides", run.config.get("overrides")),
+        ("study", run.config.get("study")),
+    ]
+    return ["## Model details", "", *_table(("fact", "value"), rows)]
+
+
+def _algorithm(run: RunInfo) -> str | None:
+    if run.kind.startswith("vfl"):
+        value = _setting(run, "vfl", "algorithm")
+        return None if value is None else str(value)
+    model, strategy = _setting(run, "model", "type"), run.config.get("strategy")
+    if model is None and strategy is None:
+        return None
+    return f"{model or NOT_RECORDED} model trained with {strategy or NOT_RECORDED}"
+
+
+def _data(store: RunStore, run: RunInfo) -> list[str]:
+    lines = ["## Training data", ""]
+    files = run.config.get(DATA_FILES)
+    party_files = run.config.get(PARTY_DATA_FILES)
+    bundled = run.config.get("bundled_data")
+    if isinstance(files, Mapping) and files:
+        lines += ["Files read, with their SHA-256 when the run read them:", ""]
+        lines += _table(("file", "sha256"), sorted(files.items()))
+    elif isinstance(bundled, Mapping):
+        lines.append(
+            f"Bundled dataset `{bundled.get('dataset')}` of rengo {bundled.get('rengo')} "
+            "(no file digest: the data ships with that version)."
+        )
+    else:
+        dataset = _setting(run, "vfl", "dataset") or _setting(run, "data", "dataset")
+        lines.append(
+            f"Data files and digests: {NOT_RECORDED}"
+            + (f" (dataset setting: `{dataset}`)." if dataset else ".")
+        )
+    if isinstance(party_files, Mapping) and party_files:
+        lines += ["", "Files each party reported (deployed run):", ""]
+        lines += _table(
+            ("party", "file", "sha256"),
+            (
+                (party, path, digest)
+                for party, reported in sorted(party_files.items())
+                if isinstance(reported, Mapping)
+                for path, digest in sorted(reported.items())
+            ),
+        )
+    lines += ["", *_rows(store, run)]
+    return lines
+
+
+def _rows(store: RunStore, run: RunInfo) -> list[str]:
+    """Row counts: a vertical run's shared and held-out rows, a horizontal run's rows per
+    client (as each reported in its last fit)."""
+    summary = run.summary or {}
+    if run.kind.startswith("vfl"):
+        rows = [
+            ("training rows per party (before PSI)", _per_party(summary.get("party_rows"))),
+            ("shared rows (PSI intersection)", summary.get("common_customers")),
+            ("held-out rows scored", summary.get("scored_customers")),
+            ("held-out share (test_size)", _setting(run, "vfl", "test_size")),
+        ]
+        return _table(("rows", "count"), rows)
+    last: dict[str, int] = {}
+    for record in store.client_records(run.run_id):
+        if record.phase == "fit" and record.status == "ok":
+            last[record.client_id] = record.num_examples
+    lines = _table(
+        ("rows", "count"),
+        [
+            ("coordinator's test split (data.test_size)", _setting(run, "data", "test_size")),
+            ("test rows", summary.get("test_rows")),
+            ("clients", len(last) if last else None),
+        ],
+    )
+    if last:
+        lines += ["", "Rows each client trained on in its last round (as it reported them):", ""]
+        lines += _table(("client", "rows"), sorted(last.items()))
+    return lines
+
+
+def _per_party(value: Any) -> str | None:
+    if not isinstance(value, Mapping) or not value:
+        return None
+    return ", ".join(f"{party}: {count}" for party, count in sorted(value.items()))
+
+
+def _settings_section(run: RunInfo) -> list[str]:
+    lines = ["## Settings", "", f"Algorithm: {_algorithm(run) or NOT_RECORDED}.", ""]
+    settings = _settings(run)
+    if settings is None:
+        return [*lines, f"Job settings: {NOT_RECORDED} (a run recorded before runs kept them)."]
+    lines.append("The job's settings as the run recorded them (what decides what it trained):")
+    rows = (
+        (key, "unset" if value is None else value)  # recorded as unset, not unrecorded
+        for key, value in dotted_settings(dict(settings))
+    )
+    return [*lines, "", *_table(("setting", "value"), rows)]
+
+
+def _final_metrics(store: RunStore, run: RunInfo) -> dict[str, tuple[int, float]]:
+    """Each held-out metric's last recorded value and round."""
+    found: dict[str, tuple[int, float]] = {}
+    for name, series in store.round_metrics(run.run_id).items():
+        if name.startswith(_EVALUATED) and series:
+            found[name] = series[-1]
+    return found
+
+
+def _evaluation(store: RunStore, run: RunInfo) -> list[str]:
+    lines = ["## Evaluation", ""]
+    final = _final_metrics(store, run)
+    if not final:
+        lines.append(f"Metrics on held-out rows: {NOT_RECORDED}.")
+    for prefix, where in _WHERE_EVALUATED.items():
+        chosen = {k: v for k, v in final.items() if k.startswith(prefix)}
+        if chosen:
+            lines += [f"On {where}:", ""]
+            lines += _table(
+                ("metric", "value", "round", "better"),
+                (
+                    (name, value, at, "lower" if _lower(name) else "higher")
+                    for name, (at, value) in sorted(chosen.items())
+                ),
+            )
+            lines.append("")
+    lines += ["### Calibration", ""]
+    try:
+        table = recorded_reliability(run.summary or {}, run.run_id)
+    except ValueError as exc:
+        return [*lines, f"Reliability table: unreadable ({exc})."]
+    if table is None:
+        return [
+            *lines,
+            f"Reliability table: {NOT_RECORDED} (recorded for binary models by this rengo "
+            "version on: a vertical simulation's held-out rows).",
+        ]
+    lines += [
+        "Held-out rows grouped by predicted P(y = 1) in equal-width bins; a calibrated model's "
+        "observed rate equals its mean predicted probability in each bin (gap near 0). The "
+        "expected calibration error (`ece`) is the row-weighted mean absolute gap.",
+        "",
+    ]
+    return [*lines, *_table(RELIABILITY_COLUMNS, reliability_rows(table))]
+
+
+def _lower(name: str) -> bool:
+    from rengo.metrics import lower_is_better
+
+    return lower_is_better(name)
+
+
+def _privacy(store: RunStore, run: RunInfo) -> list[str]:
+    lines = ["## Privacy mechanisms", ""]
+    summary = run.summary or {}
+    if run.kind.startswith("vfl"):
+        rows = [
+            ("Paillier key size (bits)", _setting(run, "vfl", "key_bits")),
+            ("prediction mode", _setting(run, "vfl", "predict_mode")),
+            (
+                "private set intersection",
+                None
+                if summary.get("common_customers") is None
+                else f"run: {summary['common_customers']} shared rows",
+            ),
+            ("values the coordinator decrypted", summary.get("decrypted_values")),
+            ("differential privacy", _vertical_noise(run)),
+        ]
+        return [*lines, *_table(("mechanism", "recorded"), rows)]
+    spent = privacy_spent(store, run.run_id)
+    settings = _settings(run)
+    privacy = settings.get("privacy") if settings is not None else None
+    if spent is None and settings is not None and privacy is None:
+        spent = "none (no [privacy] settings)"
+    rows = [
+        ("differential privacy spent", spent),
+        (
+            "privacy settings",
+            privacy if privacy is not None else ("none set" if settings is not None else None),
+        ),
+    ]
+    return [*lines, *_table(("mechanism", "recorded"), rows)]
+
+
+def _vertical_noise(run: RunInfo) -> str | None:
+    """A vertical run's noise settings (SplitNN's defences, a DP epsilon) as recorded, or
+    that its recorded settings hold none; None where it recorded no settings."""
+    settings = _settings(run)
+    vertical = settings.get("vfl") if settings is not None else None
+    if not isinstance(vertical, Mapping):
+        return None
+    words = ("noise", "epsilon", "dp", "defence", "defense")
+    noisy = {
+        key: value
+        for key, value in vertical.items()
+        if any(word in key.lower().split("_") for word in words)
+        and value not in (None, 0, "none", "")
+    }
+    if not noisy:
+        return "none (no noise or DP setting among the recorded settings)"
+    return ", ".join(f"{key} = {value}" for key, value in sorted(noisy.items()))
+
+
+def _participants(store: RunStore, run: RunInfo) -> list[str]:
+    lines = ["## Participants", ""]
+    summary = run.summary or {}
+    if run.kind.startswith("vfl"):
+        parties = run.config.get("parties")
+        named = sorted(parties) if isinstance(parties, Mapping) and parties else None
+        names = named or summary.get("parties")
+        presence = store.presence(run.run_id)
+        if presence:
+            names = [p.party for p in presence]
+        rows = [
+            ("label party", _setting(run, "vfl", "label_party")),
+            ("label column", _setting(run, "vfl", "label")),
+            ("parties", ", ".join(names) if isinstance(names, list) and names else None),
+        ]
+        lines += _table(("role", "who"), rows)
+    else:
+        stats = store.client_stats(run.run_id)
+        lines += _table(
+            ("client", "rounds", "failures"),
+            ((s.client_id, s.rounds_participated, s.failures) for s in stats),
+        )
+        if not stats:
+            lines.append(f"Clients: {NOT_RECORDED}.")
+    contributions = [c for c in store.contributions(run.run_id) if c.round is None]
+    if contributions:
+        lines += ["", "Contribution values recorded for the run:", ""]
+        lines += _table(
+            ("participant", "method", "value"),
+            ((c.participant, c.method, c.value) for c in contributions),
+        )
+    return lines
+
+
+def model_card(store: RunStore, run_id: str, now: datetime | None = None) -> str:
+    """A Markdown model card for run ``run_id``, built only from what ``store`` recorded
+    for it: model details (run, seed, rengo version), training data (file digests, row
+    counts per party or client, shared rows), settings, evaluation on held-out rows with
+    the reliability table, privacy mechanisms and participants. A fact the record lacks
+    reads :data:`NOT_RECORDED`.
+
+    Parameters
+    ----------
+    store
+        The run store.
+    run_id
+        The run: an id or a unique prefix of one.
+    now
+        When the card is written (UTC now by default; tests pass a fixed time).
+
+    Returns
+    -------
+    str
+        The card, Markdown, ending in a newline.
+
+    Raises
+    ------
+    UnknownRunError
+        If no run has that id.
+    AmbiguousRunError
+        If the prefix names several runs.
+    """
+    run = store.get_run(run_id)
+    written = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    lines = [
+        f"# Model card: {run.label}",
+        "",
+        f"Written {written.isoformat(timespec='seconds')} by rengo {__version__} from the run "
+        f"store `{store.path}`, run `{run.run_id}`. Every fact below is read from the run's "
+        f"record; '{NOT_RECORDED}' marks what the record does not hold.",
+        "",
+        *_details(run),
+        "",
+        *_data(store, run),
+        "",
+        *_settings_section(run),
+        "",
+        *_evaluation(store, run),
+        "",
+        *_privacy(store, run),
+        "",
+        *_participants(store, run),
+    ]
+    return "\n".join(lines) + "\n"

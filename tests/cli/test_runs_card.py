@@ -1,0 +1,96 @@
+"""`rengo runs card RUN`: a simulated vertical run's model card, from what the run
+recorded, with the calibration its label party computed on the held-out rows."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rengo.cli.main import app
+from rengo.tracking import RunStore
+from rengo.tracking.reliability import recorded_reliability
+
+runner = CliRunner(env={"COLUMNS": "250"})
+
+VERTICAL = """
+[job]
+kind = "vfl"
+name = "calibrated"
+seed = 0
+[vfl]
+algorithm = "hetero_lr"
+dataset = "breast_cancer"
+key_bits = 512
+epochs = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    folder = tmp_path_factory.mktemp("card")
+    job, store = folder / "job.toml", folder / "runs.db"
+    job.write_text(VERTICAL)
+    ran = runner.invoke(app, ["run", str(job), "--store", str(store), "--no-progress"])
+    assert ran.exit_code == 0, ran.output
+    with RunStore(store) as s:
+        return store, s.list_runs(limit=1)[0].run_id
+
+
+def test_a_vertical_run_records_calibration_whose_bins_hold_every_scored_row(
+    recorded: tuple[Path, str],
+) -> None:
+    store, run_id = recorded
+    with RunStore(store) as s:
+        run = s.get_run(run_id)
+        assert run.summary is not None
+        table = recorded_reliability(run.summary, run_id)
+        rounds = s.round_metrics(run_id)
+    assert table is not None and len(table) == 10
+    assert sum(b.rows for b in table) == run.summary["scored_customers"]
+    # the ECE recorded is the row-weighted gap of the recorded bins
+    gaps = sum(b.rows * abs(b.gap) for b in table if b.gap is not None)
+    assert run.summary["ece"] == pytest.approx(gaps / run.summary["scored_customers"])
+    assert 0.0 < run.summary["brier"] < 0.25
+    assert rounds["test_brier"][-1][1] == run.summary["brier"]
+    assert run.config["bundled_data"]["dataset"] == "breast_cancer"
+
+
+def test_runs_show_shows_the_reliability_table(recorded: tuple[Path, str]) -> None:
+    store, run_id = recorded
+    shown = runner.invoke(app, ["runs", "show", run_id, "--store", str(store)])
+    assert shown.exit_code == 0, shown.output
+    assert "reliability (held-out rows" in shown.output and "[0.90, 1.00]" in shown.output
+    assert re.search(r"│ brier\s+│ 0\.\d+", shown.output)
+
+
+def test_runs_card_prints_the_card_and_writes_it_only_where_allowed(
+    recorded: tuple[Path, str], tmp_path: Path
+) -> None:
+    store, run_id = recorded
+    printed = runner.invoke(app, ["runs", "card", run_id[:15], "--store", str(store)])
+    assert printed.exit_code == 0, printed.output
+    assert printed.output.startswith("# Model card: calibrated")
+    assert "| test_ece |" in printed.output and "| [0.90, 1.00] |" in printed.output
+    assert "Bundled dataset `breast_cancer`" in printed.output
+    target = tmp_path / "card.md"
+    wrote = runner.invoke(app, ["runs", "card", run_id, "-o", str(target), "--store", str(store)])
+    assert wrote.exit_code == 0, wrote.output
+    assert target.read_text(encoding="utf-8") == printed.output
+    refused = runner.invoke(
+        app, ["runs", "card", run_id, "--output", str(target), "--store", str(store)]
+    )
+    assert refused.exit_code != 0 and "--overwrite" in " ".join(refused.output.split())
+    into_folder = runner.invoke(
+        app, ["runs", "card", run_id, "-o", str(tmp_path), "--store", str(store)]
+    )
+    assert into_folder.exit_code == 0, into_folder.output
+    assert (tmp_path / f"{run_id}.md").exists()
+
+
+def test_runs_card_of_an_unknown_run_exits_2_naming_it(recorded: tuple[Path, str]) -> None:
+    store, _ = recorded
+    missing = runner.invoke(app, ["runs", "card", "19990101-0000", "--store", str(store)])
+    assert missing.exit_code == 2 and "19990101-0000" in missing.output

@@ -1,0 +1,123 @@
+"""A run's model card says what the run store recorded (digests, seed, settings, held-out
+metrics, the reliability table, parties) and "not recorded" for what it did not: it never
+fills a fact in."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from rengo.metrics import reliability_records, reliability_table
+from rengo.tracking import NOT_RECORDED, RunStore, model_card
+
+WRITTEN = datetime(2026, 12, 7, tzinfo=timezone.utc)
+DIGEST = "f50c3fea2373" + "0" * 52
+
+
+def _vertical_run(store: RunStore) -> str:
+    config = {
+        "kind": "vfl",
+        "job_file": "/jobs/credit.toml",
+        "data_files": {"/data/card.csv": DIGEST, "/data/bank.csv": "ab" * 32},
+        "parties": {"card": "/data/card.csv", "bank": "/data/bank.csv"},
+        "job_settings": {
+            "job": {"seed": 7},
+            "vfl": {
+                "algorithm": "hetero_lr",
+                "key_bits": 2048,
+                "label_party": "card",
+                "label": "default",
+                "test_size": 0.2,
+                "target_recall": None,
+            },
+        },
+    }
+    table = reliability_records(reliability_table([0, 0, 1, 1], [0.1, 0.3, 0.6, 0.95], 4))
+    with store.run("vfl", config, name="credit", seed=7) as run:
+        store.log_round(run.run_id, 1, {"train_loss": 0.6}, 0.1, 2, 0)
+        store.log_round(run.run_id, 2, {"test_auc": 0.8125, "test_brier": 0.0956}, 0.1, 2, 0)
+        run.summary.update(
+            auc=0.8125,
+            common_customers=412,
+            scored_customers=4,
+            party_rows={"card": 500, "bank": 480},
+            reliability=table,
+        )
+    return run.run_id
+
+
+def test_the_card_of_a_vertical_run_holds_its_recorded_digests_seed_metrics_and_bins(
+    tmp_path: Path,
+) -> None:
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = _vertical_run(store)
+        card = model_card(store, run_id, now=WRITTEN)
+    assert card.startswith("# Model card: credit\n")
+    assert f"| /data/card.csv | {DIGEST} |" in card
+    assert "| seed | 7 |" in card
+    assert "| vfl.key_bits | 2048 |" in card and "| Paillier key size (bits) | 2048 |" in card
+    assert "| vfl.target_recall | unset |" in card  # recorded as unset: not "not recorded"
+    assert "| shared rows (PSI intersection) | 412 |" in card
+    assert "| training rows per party (before PSI) | bank: 480, card: 500 |" in card
+    assert "| test_auc | 0.8125 | 2 | higher |" in card
+    assert "| test_brier | 0.0956 | 2 | lower |" in card
+    assert "| [0.75, 1.00] | 1 | 0.9500 | 1.0000 | +0.0500 |" in card
+    assert "| label party | card |" in card and "| parties | bank, card |" in card
+    assert "| source commit | not recorded |" in card  # rengo records its version, no commit
+
+
+def test_the_card_of_a_bare_run_says_not_recorded_instead_of_guessing(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.db") as store:
+        with store.run("vfl", {}) as run:
+            pass
+        card = model_card(store, run.run_id, now=WRITTEN)
+    assert f"| seed | {NOT_RECORDED} |" in card
+    assert f"Data files and digests: {NOT_RECORDED}." in card
+    assert f"Job settings: {NOT_RECORDED}" in card
+    assert f"Metrics on held-out rows: {NOT_RECORDED}." in card
+    assert f"Reliability table: {NOT_RECORDED}" in card
+    assert f"| shared rows (PSI intersection) | {NOT_RECORDED} |" in card
+    assert f"| Paillier key size (bits) | {NOT_RECORDED} |" in card
+    assert "2048" not in card and "| test_" not in card
+
+
+def test_a_damaged_reliability_record_is_named_not_shown_as_a_table(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.db") as store:
+        with store.run("vfl", {}) as run:
+            run.summary["reliability"] = [{"lower": 0.0, "upper": "x", "rows": 1}]
+        card = model_card(store, run.run_id, now=WRITTEN)
+    assert "Reliability table: unreadable" in card and "upper = 'x'" in card
+
+
+def test_a_horizontal_card_lists_each_clients_rows_and_the_coordinators_metrics(
+    tmp_path: Path,
+) -> None:
+    settings = {
+        "job": {"seed": 1, "rounds": 1},
+        "data": {"test_size": 0.25},
+        "model": {"type": "logistic"},
+    }
+    with RunStore(tmp_path / "runs.db") as store:
+        config = {
+            "job_settings": settings,
+            "bundled_data": {"dataset": "breast_cancer", "rengo": "9.9"},
+        }
+        with store.run("hfl", {**config, "strategy": "FedAvg"}, seed=1) as run:
+            for client, rows in (("a", 100), ("b", 60)):
+                store.log_client(run.run_id, 1, client, "fit", "ok", rows, 10, 10, 0.1)
+            store.log_round(run.run_id, 1, {"central_auc": 0.9, "central_ece": 0.05}, 0.1, 2, 0)
+        card = model_card(store, run.run_id, now=WRITTEN)
+    assert "Bundled dataset `breast_cancer` of rengo 9.9" in card
+    assert "| a | 100 |" in card and "| b | 60 |" in card
+    assert "| central_ece | 0.05 | 1 | lower |" in card
+    assert "logistic model trained with FedAvg" in card
+    assert "| differential privacy spent | none (no [privacy] settings) |" in card
+
+
+def test_an_unknown_run_is_refused(tmp_path: Path) -> None:
+    from rengo.tracking import UnknownRunError
+
+    with RunStore(tmp_path / "runs.db") as store, pytest.raises(UnknownRunError):
+        model_card(store, "19990101-000000-000000")
