@@ -78,7 +78,11 @@ def test_runs_card_prints_the_card_and_writes_it_only_where_allowed(
     target = tmp_path / "card.md"
     wrote = runner.invoke(app, ["runs", "card", run_id, "-o", str(target), "--store", str(store)])
     assert wrote.exit_code == 0, wrote.output
-    assert target.read_text(encoding="utf-8") == printed.output
+
+    def body(text: str) -> list[str]:  # all but the line saying when it was written
+        return [line for line in text.splitlines() if not line.startswith("Written ")]
+
+    assert body(target.read_text(encoding="utf-8")) == body(printed.output)
     refused = runner.invoke(
         app, ["runs", "card", run_id, "--output", str(target), "--store", str(store)]
     )
@@ -94,3 +98,23 @@ def test_runs_card_of_an_unknown_run_exits_2_naming_it(recorded: tuple[Path, str
     store, _ = recorded
     missing = runner.invoke(app, ["runs", "card", "19990101-0000", "--store", str(store)])
     assert missing.exit_code == 2 and "19990101-0000" in missing.output
+
+
+def test_a_partys_importance_is_in_the_card_only_when_it_shares_it(
+    recorded: tuple[Path, str],
+) -> None:
+    store, run_id = recorded
+    plain = runner.invoke(app, ["runs", "card", run_id, "--store", str(store)])
+    assert plain.exit_code == 0, plain.output
+    assert "## Feature importance" in plain.output
+    assert "worst radius" not in plain.output and "radius error" not in plain.output
+    shared = runner.invoke(
+        app, ["runs", "card", run_id, "--importance", "party2", "--store", str(store)]
+    )
+    assert shared.exit_code == 0, shared.output
+    assert "### party2" in shared.output and "| worst radius |" in shared.output
+    assert "radius error" not in shared.output  # party1 did not share
+    unknown = runner.invoke(
+        app, ["runs", "card", run_id, "--importance", "bank", "--store", str(store)]
+    )
+    assert unknown.exit_code == 2 and "'bank'" in unknown.output

@@ -383,6 +383,7 @@ from rengo.cli.runs_card import card as _card  # noqa: E402
 from rengo.cli.runs_compare import compare as _compare  # noqa: E402
 from rengo.cli.runs_export import export as _export  # noqa: E402
 from rengo.cli.runs_export import mirror as _mirror  # noqa: E402
+from rengo.cli.runs_importance import importance as _importance  # noqa: E402
 from rengo.cli.runs_job import job as _job  # noqa: E402
 from rengo.cli.runs_metrics import metrics as _metrics  # noqa: E402
 
@@ -391,4 +392,5 @@ runs_app.command("export")(_export)
 runs_app.command("metrics")(_metrics)
 runs_app.command("job")(_job)
 runs_app.command("card")(_card)
+runs_app.command("importance")(_importance)
 runs_app.command("compare")(_compare)

@@ -29,6 +29,14 @@ def card(
             help="Markdown file to write (a folder gets RUN.md inside; default: print).",
         ),
     ] = None,
+    importance: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--importance",
+            help="A party that agreed to share its feature importance: its own view is added "
+            "(repeat for several; none by default).",
+        ),
+    ] = None,
     store: StoreOption = None,
     overwrite: Annotated[
         bool, typer.Option(help="Replace a file already there (else refuse, writing nothing).")
@@ -39,7 +47,8 @@ def card(
     Model details (seed, rengo version), training data (file digests, rows per party or
     client, shared rows), settings, metrics on held-out rows with the reliability table,
     privacy mechanisms and participants. What the run did not record reads "not recorded":
-    the card never fills a fact in.
+    the card never fills a fact in. A party's feature importance is added only with
+    --importance PARTY (the party agreed to share it).
 
     Example: rengo runs card 20261206-0915 -o card.md
     """
@@ -47,7 +56,7 @@ def card(
 
     with friendly_errors(), open_existing_store(store, read_only=True) as s:
         run = s.get_run(run_id)
-        text = model_card(s, run.run_id)
+        text = model_card(s, run.run_id, shared_importance=importance or ())
         if output is None:
             typer.echo(text, nl=False)
             return

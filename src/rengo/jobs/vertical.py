@@ -53,6 +53,7 @@ from rengo.metrics import (
     rmse,
     roc_auc,
 )
+from rengo.tracking.column_importance import FEATURE_NAMES
 from rengo.tracking.model_export import PartyCategories, secureboost_blob, vertical_parts_blob
 from rengo.tracking.reliability import RELIABILITY
 from rengo.tracking.resume_settings import DATA_FILES
@@ -939,6 +940,9 @@ def run_vertical_job(
         # who took part and each party's training rows before PSI (a model card's data)
         run.summary["parties"] = vfl_names(job)
         run.summary["party_rows"] = {n: len(t.ids) for n, t in job.train.parties.items()}
+        names = {n: list(f) for n, f in job.train.feature_names.items() if f}
+        if names:  # what `rengo runs importance` names each party's columns by
+            run.summary[FEATURE_NAMES] = names
         reliability = held_out_reliability(
             vfl.spec, vfl.options, truth, predictions, job.model.models_[scored]
         )

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         client_metric_spread,
         client_metric_summary,
     )
+    from rengo.tracking.column_importance import ColumnImportance, PartyImportance, party_importance
     from rengo.tracking.comparison_output import comparison_table, write_comparison_csv
     from rengo.tracking.contrib_records import (
         pay_rewards,
@@ -86,6 +87,7 @@ __all__ = [
     "ClientMetricSummary",
     "ClientRecord",
     "ClientStats",
+    "ColumnImportance",
     "ComparedRun",
     "Comparison",
     "ContributionRecord",
@@ -94,6 +96,7 @@ __all__ = [
     "LedgerLine",
     "MetricSpread",
     "PartyCategories",
+    "PartyImportance",
     "PartyPresence",
     "PayoutTotal",
     "PayoutTotals",
@@ -123,6 +126,7 @@ __all__ = [
     "metric_family",
     "model_card",
     "open_run",
+    "party_importance",
     "pay_rewards",
     "payout_totals",
     "plot_client_metrics",

@@ -12,11 +12,12 @@ considerations), narrowed to what a federated run can record.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from rengo import __version__
+from rengo.tracking.column_importance import party_importance
 from rengo.tracking.records import RunInfo
 from rengo.tracking.reliability import RELIABILITY_COLUMNS, recorded_reliability, reliability_rows
 from rengo.tracking.resume_settings import DATA_FILES, PARTY_DATA_FILES
@@ -327,7 +328,40 @@ def _participants(store: RunStore, run: RunInfo) -> list[str]:
     return lines
 
 
-def model_card(store: RunStore, run_id: str, now: datetime | None = None) -> str:
+def _importance(store: RunStore, run: RunInfo, shared: Sequence[str]) -> list[str]:
+    """The feature importance of the parties that agreed to share theirs (each party's own
+    view, :func:`~rengo.tracking.party_importance`)."""
+    lines = ["## Feature importance", ""]
+    if not run.kind.startswith("vfl"):
+        return [*lines, f"Per-feature importance: {NOT_RECORDED} for a {run.kind} run."]
+    lines.append(
+        "Each party's importance is its own: a party's view appears here only when it agreed "
+        f"to share it (`rengo runs card {run.run_id} --importance PARTY`); each party reads "
+        f"its own with `rengo runs importance {run.run_id} --party PARTY`."
+    )
+    for party in shared:
+        view = party_importance(store, run.run_id, party)
+        lines += ["", f"### {party}", "", f"Measure: {view.measure}.", ""]
+        lines += _table(
+            ("column", "value", "splits"),
+            (
+                (
+                    c.column,
+                    "-" if c.value is None else c.value,
+                    "-" if c.splits is None else c.splits,
+                )
+                for c in view.columns
+            ),
+        )
+    return lines
+
+
+def model_card(
+    store: RunStore,
+    run_id: str,
+    now: datetime | None = None,
+    shared_importance: Sequence[str] = (),
+) -> str:
     """A Markdown model card for run ``run_id``, built only from what ``store`` recorded
     for it: model details (run, seed, rengo version), training data (file digests, row
     counts per party or client, shared rows), settings, evaluation on held-out rows with
@@ -342,6 +376,9 @@ def model_card(store: RunStore, run_id: str, now: datetime | None = None) -> str
         The run: an id or a unique prefix of one.
     now
         When the card is written (UTC now by default; tests pass a fixed time).
+    shared_importance
+        The parties that agreed to share their feature importance: their own views are
+        added (a vertical run's; none by default, as a party's importance is its own).
 
     Returns
     -------
@@ -354,6 +391,9 @@ def model_card(store: RunStore, run_id: str, now: datetime | None = None) -> str
         If no run has that id.
     AmbiguousRunError
         If the prefix names several runs.
+    ConfigError, DataError
+        A party in ``shared_importance`` is not the run's, or the run kept no model to read
+        its importance from (see :func:`~rengo.tracking.party_importance`).
     """
     run = store.get_run(run_id)
     written = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
@@ -375,5 +415,7 @@ def model_card(store: RunStore, run_id: str, now: datetime | None = None) -> str
         *_privacy(store, run),
         "",
         *_participants(store, run),
+        "",
+        *_importance(store, run, shared_importance),
     ]
     return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rengo.rewards import DEFAULT_CURRENCY, currency_decimals, format_minor
+from rengo.tracking.column_importance import FEATURE_NAMES
 from rengo.tracking.records import ClientRecord, ClientStats, RunInfo
 from rengo.tracking.reliability import RELIABILITY, recorded_reliability, reliability_rich_table
 from rengo.tracking.round_coverage import PhaseCoverage, phase_coverage, round_coverage
@@ -711,7 +712,7 @@ def run_detail(
         currency = str(run.summary.get("currency") or (ledger[0].currency if ledger else ""))
         decimals = run.summary.get("decimals")
         shown = _in_major_units(
-            {k: v for k, v in run.summary.items() if k != RELIABILITY},
+            {k: v for k, v in run.summary.items() if k not in (RELIABILITY, FEATURE_NAMES)},
             currency or DEFAULT_CURRENCY,
             decimals if isinstance(decimals, int) else None,
         )

@@ -243,3 +243,24 @@ def test_class_weights_never_leave_the_label_party(run: dict[str, Any]) -> None:
     ]  # Enc(s) once to each host, for their weighted loss terms
     assert {e.receiver for e in row_weights} == {"bank", "telco"}
     assert all(isinstance(decoded(e), EncryptedArray) for e in row_weights)
+
+
+def test_a_feature_partys_coefficients_its_importances_never_reach_the_others(
+    run: dict[str, Any],
+) -> None:
+    """A host's feature importance is its own coefficients (``rengo runs importance RUN
+    --party bank``): no message to the label party or the coordinator carries one, in
+    plaintext or as its raw bytes, in training or scoring."""
+    model = run["model"]
+    for host in ("bank", "telco"):
+        weights = np.asarray(model.host_models_[host].weights, dtype=np.float64)
+        assert weights.size and np.abs(weights).max() > 0
+        for receiver in ("card", "coordinator", *({"bank", "telco"} - {host})):
+            received = [e for e in run["entries"] if e.receiver == receiver]
+            assert received, receiver
+            wire = b"".join(e.payload for e in received)
+            plain = [a for e in received for a in plain_arrays(decoded(e))]
+            values = np.concatenate(plain) if plain else np.zeros(0)
+            for w in weights:
+                assert np.float64(w).tobytes() not in wire, (host, receiver)
+                assert not np.isin(values, [w, -w, abs(w)]).any(), (host, receiver)
