@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import typer
+
 from rengo.core.errors import ConfigError
 
 
@@ -64,3 +66,28 @@ def output_target(path: Path, overwrite: bool) -> tuple[Path, str]:
     moved."""
     target = path if overwrite else free_path(path)
     return target, "" if target == path else f" ({path} exists: kept)"
+
+
+def write_text_output(text: str, out: Path | None, name: str, overwrite: bool) -> Path | None:
+    """Print ``text`` (``out`` None) or write it to ``out`` (a folder gets ``name`` inside),
+    refusing to replace a file unless ``overwrite``: what ``rengo runs job`` and ``rengo
+    runs card`` do with the document they make.
+
+    Returns
+    -------
+    Path or None
+        The file written; None when printed.
+
+    Raises
+    ------
+    ConfigError
+        The file exists and ``overwrite`` is False, or its folder cannot be written.
+    """
+    if out is None:
+        typer.echo(text, nl=False)
+        return None
+    target = file_in_folder(out, name)
+    refuse_to_replace([target], overwrite)
+    writable_folder(target.parent)
+    target.write_text(text, encoding="utf-8")
+    return target

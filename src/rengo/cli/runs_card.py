@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from rengo.cli.errors import friendly_errors
-from rengo.cli.output_paths import file_in_folder, refuse_to_replace, writable_folder
+from rengo.cli.output_paths import write_text_output
 from rengo.cli.store_option import RunIdArgument, StoreOption, open_existing_store
 
 console = Console()
@@ -24,6 +24,7 @@ def card(
     output: Annotated[
         Path | None,
         typer.Option(
+            "--out",
             "--output",
             "-o",
             help="Markdown file to write (a folder gets RUN.md inside; default: print).",
@@ -57,11 +58,7 @@ def card(
     with friendly_errors(), open_existing_store(store, read_only=True) as s:
         run = s.get_run(run_id)
         text = model_card(s, run.run_id, shared_importance=importance or ())
-        if output is None:
-            typer.echo(text, nl=False)
+        target = write_text_output(text, output, f"{run.run_id}.md", overwrite)
+        if target is None:
             return
-        target = file_in_folder(output, f"{run.run_id}.md")
-        refuse_to_replace([target], overwrite)
-        writable_folder(target.parent)
-        target.write_text(text, encoding="utf-8")
         console.print(f"wrote {target}: the model card of run {run.run_id}", highlight=False)

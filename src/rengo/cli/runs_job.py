@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from rengo.cli.errors import friendly_errors
-from rengo.cli.output_paths import file_in_folder, refuse_to_replace, writable_folder
+from rengo.cli.output_paths import write_text_output
 from rengo.cli.store_option import RunIdArgument, StoreOption, open_existing_store
 
 console = Console()
@@ -46,14 +46,9 @@ def job(
 
     with friendly_errors(), open_existing_store(store, read_only=True) as s:
         run = s.get_run(run_id)
-        text = recorded_job_text(run)
-        if out is None:
-            typer.echo(text, nl=False)
+        target = write_text_output(recorded_job_text(run), out, f"{run.run_id}.toml", overwrite)
+        if target is None:
             return
-        target = file_in_folder(out, f"{run.run_id}.toml")
-        refuse_to_replace([target], overwrite)
-        writable_folder(target.parent)
-        target.write_text(text, encoding="utf-8")
         console.print(
             f"wrote {target}: repeat the run with `rengo run {target} --same-as {run.run_id}`",
             highlight=False,
