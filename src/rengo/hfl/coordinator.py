@@ -109,7 +109,9 @@ class RoundObserver(Protocol):
     otherwise than FedAvg and can be replayed). Two more let an observer steer the run
     (:class:`~rengo.hfl.EarlyStopping` has both): ``stop_reason()``, asked after each round
     is recorded and checkpointed, ends the run there when it returns a reason, and
-    ``pinned_rounds()`` names round checkpoints the retention must not delete."""
+    ``pinned_rounds()`` names round checkpoints the retention must not delete. One that
+    has ``run_summary()`` is asked as a simulated run ends for entries to record in the
+    run's summary (:class:`rengo.jobs.build.CentralReliability`: the reliability table)."""
 
     def on_fit_result(
         self, server_round: int, global_parameters: Parameters, client_id: str, result: FitResult

@@ -322,6 +322,10 @@ def simulate(
                     run.summary.update(
                         bytes_sent=pool.bytes_sent, bytes_received=pool.bytes_received
                     )
+                    for observer in observers:  # what an observer adds (a reliability table)
+                        summary = getattr(observer, "run_summary", None)
+                        if callable(summary):
+                            run.summary.update(summary())
     finally:
         pool.close()
 

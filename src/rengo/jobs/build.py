@@ -11,7 +11,7 @@ import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -76,7 +76,13 @@ from rengo.jobs.spec import (
     evaluation_options,
 )
 from rengo.jobs.vertical_spec import VflSection
-from rengo.metrics import average_precision, calibration, roc_auc
+from rengo.metrics import (
+    average_precision,
+    calibration,
+    reliability_records,
+    reliability_table,
+    roc_auc,
+)
 from rengo.tracking.model_export import (
     CATEGORICAL_ENCODING,
     INPUT_SCALING,
@@ -84,6 +90,7 @@ from rengo.tracking.model_export import (
     input_scaling_config,
     target_scaling_config,
 )
+from rengo.tracking.reliability import RELIABILITY
 
 
 def __getattr__(name: str) -> Any:
@@ -95,6 +102,52 @@ def __getattr__(name: str) -> Any:
         )
         return {key: entry.cls for key, entry in strategy_registry().items()}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class CentralReliability:
+    """The reliability table of the coordinator's latest evaluation of the global model on
+    its test split (a two-class model; :func:`rengo.metrics.reliability_table`), recorded
+    in the run's summary when the run ends: a round observer whose ``run_summary()``
+    :func:`~rengo.hfl.simulate` asks for then. Only the strategy's central evaluation feeds
+    it, never a contribution tracker's evaluation of a coalition's model."""
+
+    def __init__(self) -> None:
+        self.table: list[dict[str, float | int | None]] | None = None
+
+    def record(self, y: np.ndarray, probability: np.ndarray) -> None:
+        """Keep the table of ``P(class 1)`` per test row (nothing for other shapes)."""
+        p = np.asarray(probability, dtype=np.float64)
+        if p.ndim == 2:
+            if p.shape[1] != 2:
+                return
+            p = p[:, 1]
+        if len(np.unique(y)) == 2:
+            self.table = reliability_records(reliability_table(y, p))
+
+    def on_fit_result(
+        self, server_round: int, global_parameters: Parameters, client_id: str, result: Any
+    ) -> None:
+        """Nothing: the table comes from the central evaluation."""
+
+    def on_round_end(
+        self, server_round: int, old: Parameters, new: Parameters, metrics: dict[str, float]
+    ) -> None:
+        """Nothing: the table comes from the central evaluation."""
+
+    def run_summary(self) -> dict[str, Any]:
+        """``{"reliability": table}`` once a two-class evaluation ran, else nothing."""
+        return {} if self.table is None else {RELIABILITY: self.table}
+
+
+class CentralEvaluate(Protocol):
+    """The coordinator's evaluation of a model on the test split; ``keep`` (the strategy's
+    evaluation of the global model) also receives the probabilities it computed."""
+
+    def __call__(
+        self, params: Parameters, keep: CentralReliability | None = None
+    ) -> tuple[float, Metrics]:
+        """The loss and metrics of ``params`` on the test split."""
+        ...
 
 
 @dataclass
@@ -114,6 +167,9 @@ class HflJob:
     data_files: dict[str, str] = field(default_factory=dict)
     """The SHA-256 of each data file the job read, by path (empty for a bundled dataset):
     computed once, when the job is built (:func:`~rengo.jobs.data_files.job_data_files`)."""
+    reliability: CentralReliability | None = None
+    """The global model's reliability table on the test split (two-class models), for
+    ``simulate(..., observers=...)``; None for a regression."""
 
     @property
     def client_ids(self) -> list[str]:
@@ -680,13 +736,18 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
         check_regression_settings(spec)
     else:
         check_classification_settings(spec)
-    if spec.model.type == "logistic":
-        client_fn, init, evaluate = _logistic(spec, fed, num_features, num_classes)
-    elif spec.model.type == "linear":
+    reliability = None if regression else CentralReliability()
+    evaluate: Callable[[Parameters], tuple[float, Metrics]]
+    if spec.model.type == "linear":
         client_fn, init, evaluate = linear_job(spec, fed, num_features)
+        evaluate_fn = (lambda _round, params: evaluate(params)) if test is not None else None
     else:
-        client_fn, init, evaluate = _mlp(spec, fed, num_features, num_classes)
-    evaluate_fn = (lambda _round, params: evaluate(params)) if test is not None else None
+        build = _logistic if spec.model.type == "logistic" else _mlp
+        client_fn, init, central = build(spec, fed, num_features, num_classes)
+        evaluate = central  # a contribution tracker's coalitions: no table kept
+        evaluate_fn = (
+            (lambda _round, params: central(params, reliability)) if test is not None else None
+        )
     strategy = build_strategy(spec, evaluate_fn)
     clients = len(fed.client_ids)
     if clients < strategy.min_available_clients:
@@ -736,7 +797,9 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
     # Once per run, after the load (whose errors name a bad file best): the file's bytes are
     # then in the page cache, not read from disk a second time.
     files = job_data_files(spec)
-    return HflJob(spec, fed, client_fn, strategy, init, evaluate, mods, workflow, files)
+    return HflJob(
+        spec, fed, client_fn, strategy, init, evaluate, mods, workflow, files, reliability
+    )
 
 
 def binary_ranking(y: np.ndarray, probability: np.ndarray) -> dict[str, float]:
@@ -773,24 +836,29 @@ def binary_ranking(y: np.ndarray, probability: np.ndarray) -> dict[str, float]:
 
 def _logistic(
     spec: JobSpec, fed: FederatedDataset, d: int, k: int
-) -> tuple[ClientFn, Parameters, Callable[[Parameters], tuple[float, Metrics]]]:
+) -> tuple[ClientFn, Parameters, CentralEvaluate]:
     client_fn = numpy_client_fn(
         spec, fed, LogisticRegressionClient, class_weight=spec.train.class_weight, num_classes=k
     )
 
-    def evaluate(params: Parameters) -> tuple[float, Metrics]:
+    def evaluate(
+        params: Parameters, keep: CentralReliability | None = None
+    ) -> tuple[float, Metrics]:
         assert fed.test is not None
         X, y = fed.test.X.astype(np.float64), fed.test.labels()
         loss, _ = softmax_loss_grad(params, X, y, 0.0)
         metrics = {"accuracy": float(np.mean(softmax_predict(params, X) == y))}
-        return loss, {**metrics, **binary_ranking(y, softmax_probabilities(params, X))}
+        probability = softmax_probabilities(params, X)
+        if keep is not None:
+            keep.record(y, probability)
+        return loss, {**metrics, **binary_ranking(y, probability)}
 
     return client_fn, softmax_init(d, k), evaluate
 
 
 def _mlp(
     spec: JobSpec, fed: FederatedDataset, d: int, k: int
-) -> tuple[ClientFn, Parameters, Callable[[Parameters], tuple[float, Metrics]]]:
+) -> tuple[ClientFn, Parameters, CentralEvaluate]:
     """The MLP's client factory, initial model and coordinator evaluation: a classifier
     with one logit per class, or (a continuous target: ``k == 0``) a regressor with one
     output trained on the mean squared error (:class:`~rengo.hfl.TorchRegressionClient`)."""
@@ -887,7 +955,9 @@ def _mlp(
             batch_size=1024,
         )
 
-    def evaluate(params: Parameters) -> tuple[float, Metrics]:
+    def evaluate(
+        params: Parameters, keep: CentralReliability | None = None
+    ) -> tuple[float, Metrics]:
         assert test_loader is not None
         set_parameters(eval_model, params)
         if regression:
@@ -902,6 +972,8 @@ def _mlp(
         with torch.no_grad():
             logits = eval_model(torch.from_numpy(fed.test.X.astype(np.float32)))
             probability = torch.softmax(logits, dim=1)[:, 1].numpy().astype(np.float64)
+        if keep is not None:
+            keep.record(fed.test.labels(), probability)
         return loss, {"accuracy": acc, **binary_ranking(fed.test.labels(), probability)}
 
     return client_fn, init, evaluate

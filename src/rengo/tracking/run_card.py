@@ -225,8 +225,8 @@ def _evaluation(store: RunStore, run: RunInfo) -> list[str]:
     if table is None:
         return [
             *lines,
-            f"Reliability table: {NOT_RECORDED} (recorded for binary models by this rengo "
-            "version on: a vertical simulation's held-out rows).",
+            f"Reliability table: {NOT_RECORDED} (this rengo records it for two-class models "
+            "in simulations: a vertical run's held-out rows, a horizontal run's test split).",
         ]
     lines += [
         "Held-out rows grouped by predicted P(y = 1) in equal-width bins; a calibrated model's "
