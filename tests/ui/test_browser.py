@@ -814,3 +814,23 @@ def test_the_keyboard_hides_a_series_and_zooms_a_chart_as_the_mouse_does(
         assert 2 < low < high <= 3, (low, high)
         assert float(start.input_value()) == pytest.approx(low, abs=0.01)
     assert page.errors == []
+
+
+def test_a_runs_reliability_table_shows_as_a_table_not_as_json(page: Any, tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    bins = [
+        {"lower": 0.0, "upper": 0.5, "rows": 3, "mean_probability": 0.2, "observed_rate": 0.0},
+        {"lower": 0.5, "upper": 1.0, "rows": 0, "mean_probability": None, "observed_rate": None},
+    ]
+    with RunStore(path) as store, store.run("vfl", {"algorithm": "hetero_lr"}) as run:
+        run.summary.update(auc=0.75, reliability=bins, feature_names={"bank": ["income"]})
+    with DashboardServer(path, "127.0.0.1:0") as ui:
+        page.goto(f"{ui.url}#/run/{run.run_id}")
+        page.wait_for_selector("[data-testid=reliability-table] tbody tr")
+        rows = page.locator("[data-testid=reliability-table] tbody tr").all_inner_texts()
+        assert len(rows) == 2
+        assert "0.2000" in rows[0] and "-0.2000" in rows[0] and "3" in rows[0]
+        assert rows[1].split()[-1] == "-"  # an empty bin has no gap
+        summary = page.locator("#sec-config").inner_text()
+        assert "auc" in summary and "income" not in summary and "mean_probability" not in summary
+    assert page.errors == []

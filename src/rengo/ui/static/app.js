@@ -826,8 +826,21 @@
       }));
       const summary = Object.assign({}, r.summary || {});
       delete summary.rounds;
+      // a binary model's reliability table (rengo runs show renders it too) and the parties'
+      // column names (rengo runs importance reads them) are not one-line values
+      const reliability = Array.isArray(summary.reliability) ? summary.reliability : null;
+      delete summary.reliability;
+      delete summary.feature_names;
       const parts = [h("div", { class: "card section-body" }, h("h3", { style: "margin-bottom:8px" }, "Config"), kv(r.config))];
       if (Object.keys(summary).length) parts.push(h("div", { class: "card section-body" }, h("h3", { style: "margin-bottom:8px" }, "Summary"), kv(summary)));
+      const share = (v) => v === null || v === undefined ? "-" : Number(v).toFixed(4);
+      if (reliability) parts.push(h("div", { class: "card section-body" }, h("h3", { style: "margin-bottom:8px" }, "Reliability (held-out rows; calibrated: gap near 0)"), table([
+        { label: "Predicted", render: (b) => `${Number(b.lower).toFixed(2)}-${Number(b.upper).toFixed(2)}` },
+        { label: "Rows", num: true, render: (b) => String(b.rows) },
+        { label: "Mean predicted", num: true, render: (b) => share(b.mean_probability) },
+        { label: "Observed rate", num: true, render: (b) => share(b.observed_rate) },
+        { label: "Gap", num: true, render: (b) => b.rows ? (b.observed_rate - b.mean_probability >= 0 ? "+" : "") + share(b.observed_rate - b.mean_probability) : "-" },
+      ], reliability, { "data-testid": "reliability-table" }, "Reliability")));
       replace(body, h("div", { class: "two" }, parts));
     }
     destroy() { this.charts.destroy(); }
