@@ -65,7 +65,40 @@ def test_the_card_of_a_vertical_run_holds_its_recorded_digests_seed_metrics_and_
     assert "| test_brier | 0.0956 | 2 | lower |" in card
     assert "| [0.75, 1.00] | 1 | 0.9500 | 1.0000 | +0.0500 |" in card
     assert "| label party | card |" in card and "| parties | bank, card |" in card
-    assert "| source commit | not recorded |" in card  # rengo records its version, no commit
+    recorded_commit = store_commit(tmp_path / "runs.db", run_id)
+    assert f"checkout's; a release is named by its version) | {recorded_commit} |" in card
+
+
+def store_commit(path: Path, run_id: str) -> str:
+    """What the run recorded as its source commit (``not recorded`` for a release)."""
+    with RunStore(path) as store:
+        summary = store.get_run(run_id).summary or {}
+    return str(summary.get("rengo_commit", NOT_RECORDED))
+
+
+def test_a_recorded_run_keeps_the_source_commit_it_ran_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rengo.tracking.run as lifecycle
+
+    for commit in ("0123abcd" * 5 + "+changes", None):
+        monkeypatch.setattr(lifecycle, "source_commit", lambda c=commit: c)
+        with RunStore(tmp_path / "runs.db") as store:
+            with store.run("hfl", {}) as run:
+                pass
+            card = model_card(store, run.run_id, now=WRITTEN)
+            summary = store.get_run(run.run_id).summary or {}
+        assert summary.get("rengo_commit") == commit
+        assert f"by its version) | {commit or NOT_RECORDED} |" in card
+
+
+def test_the_source_commit_is_this_checkouts_or_nothing() -> None:
+    import re
+
+    from rengo.tracking.source_commit import source_commit
+
+    found = source_commit()
+    assert found is None or re.fullmatch(r"[0-9a-f]{40}(\+changes)?", found), found
 
 
 def test_the_card_of_a_bare_run_says_not_recorded_instead_of_guessing(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ everywhere:
   recorded as an event;
 * any other exception: ``failed``, with the error recorded as an event.
 
-The body fills ``run.summary`` (wall time is added); it is stored with the final status.
+The body fills ``run.summary`` (wall time is added, and the git commit of a rengo source
+checkout: :mod:`rengo.tracking.source_commit`); it is stored with the final status.
 :func:`open_run` gives the same context without a store - a null run whose ``run_id`` is
 None - so callers have one code path whether or not they record.
 """
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from rengo.core.errors import ConfigError
 from rengo.tracking.errors import RunDeletedError, StoreReplacedError, StoreWriteRefused
 from rengo.tracking.liveness import HEARTBEAT_S
+from rengo.tracking.source_commit import SOURCE_COMMIT, source_commit
 
 if TYPE_CHECKING:
     from rengo.tracking.store import RunStore
@@ -102,6 +104,9 @@ def run_lifecycle(run: Run) -> Iterator[Run]:
     finally:
         beating.stop()
         run.summary.setdefault("wall_time_s", time.perf_counter() - started)
+        commit = source_commit() if run.recorded else None
+        if commit is not None:  # a source checkout: the version alone does not name the code
+            run.summary.setdefault(SOURCE_COMMIT, commit)
         _finish(run)
 
 

@@ -21,6 +21,7 @@ from rengo.tracking.column_importance import party_importance
 from rengo.tracking.records import RunInfo
 from rengo.tracking.reliability import RELIABILITY_COLUMNS, recorded_reliability, reliability_rows
 from rengo.tracking.resume_settings import DATA_FILES, PARTY_DATA_FILES
+from rengo.tracking.source_commit import SOURCE_COMMIT
 from rengo.tracking.store import RunStore
 from rengo.tracking.tables import dotted_settings, privacy_spent
 
@@ -89,7 +90,10 @@ def _details(run: RunInfo) -> list[str]:
         ("duration", None if duration is None else f"{duration:.1f} s"),
         ("seed", run.seed),
         ("rengo version (code)", run.rengo_version or None),
-        ("source commit", None),
+        (
+            "source commit (a source checkout's; a release is named by its version)",
+            (run.summary or {}).get(SOURCE_COMMIT),
+        ),
         ("host", run.hostname or None),
         ("job file (path when run; its text is not kept)", run.config.get("job_file")),
         ("--set overrides", run.config.get("overrides")),
