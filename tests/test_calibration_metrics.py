@@ -113,3 +113,10 @@ def test_bad_input_is_refused_naming_the_problem(
 ) -> None:
     with pytest.raises(DataError, match=says.replace("[", r"\[").replace("{", r"\{")):
         expected_calibration_error(y, p, bins)
+
+
+def test_a_probability_just_below_an_edge_lands_in_the_bin_below_it() -> None:
+    """0.8999999999999999 * 10 rounds to 9.0; the bin is still [0.8, 0.9), as documented."""
+    table = reliability_table([0, 1], [0.8999999999999999, 0.9], 10)
+    assert (table[8].rows, table[9].rows) == (1, 1)
+    assert table[8].lower <= table[8].mean_probability < table[8].upper

@@ -548,8 +548,8 @@ def _probabilities(y_true: Any, probability: Any, what: str) -> tuple[np.ndarray
     labels, p = _binary_labels_and_scores(y_true, probability, what, both_classes=False)
     if p.min() < 0.0 or p.max() > 1.0:
         raise DataError(
-            f"{what} needs probabilities in [0, 1], found {float(p.min()):.4g}.."
-            f"{float(p.max()):.4g}; pass P(y = 1), e.g. sigmoid(score)"
+            f"{what} needs probabilities in [0, 1], found {float(p.min())!r}.."
+            f"{float(p.max())!r}; pass P(y = 1), e.g. sigmoid(score)"
         )
     return labels, p
 
@@ -650,7 +650,10 @@ def reliability_table(
     if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or bins < 1:
         raise DataError(f"reliability_table: bins must be a whole number >= 1, got {bins!r}")
     labels, p = _probabilities(y_true, probability, "reliability_table")
-    which = np.minimum((p * bins).astype(np.int64), bins - 1)
+    edges = np.arange(bins + 1) / bins  # the bins' lower edges as ReliabilityBin gives them
+    # bin b holds edges[b] <= p < edges[b + 1] (p * bins can round up past an edge: 0.8999...
+    # * 10 is 9.0); p = 1 joins the last bin
+    which = np.minimum(np.searchsorted(edges, p, side="right") - 1, bins - 1)
     rows = np.bincount(which, minlength=bins)
     probability_sums = np.bincount(which, weights=p, minlength=bins)
     positives = np.bincount(which, weights=labels.astype(np.float64), minlength=bins)

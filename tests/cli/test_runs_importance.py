@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from rengo.cli.main import app
 from rengo.tracking import RunStore, load_secureboost, load_vertical_parts, party_importance
+from rengo.tracking.column_importance import FEATURE_NAMES
 
 runner = CliRunner(env={"COLUMNS": "250"})
 
@@ -59,6 +60,30 @@ def test_a_linear_partys_view_is_its_own_coefficients_by_column_name(
     magnitudes = [abs(c.value or 0.0) for c in view.columns]
     assert magnitudes == sorted(magnitudes, reverse=True)
     assert not any(c.column.startswith("mean ") for c in view.columns)  # the guest's
+
+
+def test_a_one_vs_rest_partys_view_names_each_coefficient_by_its_column_and_class(
+    tmp_path: Path,
+) -> None:
+    """Wine's 3 classes: party1 holds a (columns x 3) matrix; each coefficient is one column's
+    for one class model, named so, never a made-up x<j> mixing the two."""
+    job, store = tmp_path / "wine.toml", tmp_path / "runs.db"
+    job.write_text(
+        '[job]\nkind = "vfl"\nname = "wine"\nseed = 0\n[vfl]\ndataset = "wine"\n'
+        'key_bits = 512\nepochs = 2\nmulti_class = "ovr"\n'
+    )
+    ran = runner.invoke(app, ["run", str(job), "--store", str(store), "--no-progress"])
+    assert ran.exit_code == 0, ran.output
+    with RunStore(store) as s:
+        run = s.list_runs(limit=1)[0]
+        matrix = load_vertical_parts(s, run.run_id).parts["party1"]
+        view = party_importance(s, run.run_id, "party1")
+    names = run.summary[FEATURE_NAMES]["party1"]
+    assert matrix.shape == (len(names), 3)
+    weights = {c.column: c.value for c in view.columns}
+    assert weights == {
+        f"{name} (class {k})": matrix[j, k] for j, name in enumerate(names) for k in range(3)
+    }
 
 
 def test_a_feature_partys_split_counts_match_the_label_partys_counts_of_its_ids(

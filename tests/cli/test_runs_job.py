@@ -192,3 +192,21 @@ def test_a_simulated_vertical_run_is_repeated_from_its_written_job_file(
     assert (new.seed, new.name) == (old.seed, old.name)
     moved = {"job_file": str(written.resolve())}  # the settings and data, from another file
     assert new.config == {**old.config, **moved}
+
+
+def test_a_bundled_vertical_run_is_repeated_from_its_written_job_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its config records the bundled dataset (``bundled_data``), which is no [vfl] key."""
+    job, store = tmp_path / "job.toml", tmp_path / "runs.db"
+    job.write_text(
+        '[job]\nkind = "vfl"\nname = "bundled"\nseed = 2\n[vfl]\ndataset = "breast_cancer"\n'
+        'num_parties = 2\nlabel_party = "hospital"\nkey_bits = 512\nepochs = 1\n'
+    )
+    run_id = _recorded(job, store)
+    written = tmp_path / "again.toml"
+    wrote = runner.invoke(app, ["runs", "job", run_id, "-o", str(written), "--store", str(store)])
+    assert wrote.exit_code == 0, wrote.output
+    assert "bundled_data" not in written.read_text()
+    said = _repeat_from(tmp_path, written, store, run_id, monkeypatch)
+    assert f"same final metrics as run {run_id}" in said

@@ -92,6 +92,22 @@ def test_a_recorded_run_keeps_the_source_commit_it_ran_from(
         assert f"by its version) | {commit or NOT_RECORDED} |" in card
 
 
+def test_the_source_commit_is_read_as_the_run_opens_not_as_it_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit made (or a branch switched) while a long run trains does not relabel the
+    code that ran: the checkout's HEAD is read before the run's body starts."""
+    import rengo.tracking.run as lifecycle
+
+    head = ["a" * 40]  # the checkout's HEAD: a commit lands while the run trains
+    monkeypatch.setattr(lifecycle, "source_commit", lambda: head[0])
+    with RunStore(tmp_path / "runs.db") as store:
+        with store.run("hfl", {}) as run:
+            head[0] = "b" * 40
+        summary = store.get_run(run.run_id).summary or {}
+    assert summary.get("rengo_commit") == "a" * 40
+
+
 def test_the_source_commit_is_this_checkouts_or_nothing() -> None:
     import re
 
@@ -154,3 +170,15 @@ def test_an_unknown_run_is_refused(tmp_path: Path) -> None:
 
     with RunStore(tmp_path / "runs.db") as store, pytest.raises(UnknownRunError):
         model_card(store, "19990101-000000-000000")
+
+
+def test_recorded_absences_read_none_not_not_recorded(tmp_path: Path) -> None:
+    """A run from a job file without --set overrides, and one whose privacy settings say
+    dp = "none" (secure aggregation alone), recorded those facts: the card says none."""
+    config = {"job_file": "job.toml", "job_settings": {"privacy": {"dp": "none", "secagg": True}}}
+    with RunStore(tmp_path / "runs.db") as store:
+        with store.run("hfl", config) as run:
+            pass
+        card = model_card(store, run.run_id, now=WRITTEN)
+    assert "| --set overrides | none |" in card
+    assert "| differential privacy spent | none (dp = none) |" in card

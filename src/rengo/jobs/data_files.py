@@ -64,12 +64,17 @@ def job_data_files(spec: JobSpec) -> dict[str, str]:
 
 def bundled_data(spec: JobSpec) -> dict[str, str] | None:
     """The bundled dataset a job trains on and the rengo release that ships it (None for a
-    job that reads its own files)."""
-    if spec.data.dataset in ("csv", "parquet", "idx"):
+    job that reads its own files): a horizontal job's ``data.dataset``, a vertical job's
+    ``vfl.dataset``."""
+    if spec.vfl is not None:
+        dataset = spec.vfl.dataset
+    else:
+        dataset = None if spec.data.dataset in ("csv", "parquet", "idx") else spec.data.dataset
+    if dataset is None:
         return None
     from rengo import __version__
 
-    return {"dataset": spec.data.dataset, "rengo": __version__}
+    return {"dataset": dataset, "rengo": __version__}
 
 
 def recorded_data_files(config: Any) -> dict[str, str] | None:

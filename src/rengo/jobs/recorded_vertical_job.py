@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rengo.core.errors import ConfigError
+from rengo.jobs.data_files import BUNDLED_DATA
 from rengo.jobs.spec import parse_job
 from rengo.jobs.vertical_spec import VflSection, ignored_vfl_keys
 from rengo.tracking.records import RunInfo
@@ -23,10 +24,10 @@ from rengo.tracking.study_tag import STUDY
 
 __all__ = ["is_simulated_vertical", "vertical_job_document"]
 
-_NOT_VFL = frozenset({"kind", DATA_FILES, SETTINGS, STUDY, "job_file", "overrides"})
+_NOT_VFL = frozenset({"kind", DATA_FILES, BUNDLED_DATA, SETTINGS, STUDY, "job_file", "overrides"})
 """Entries of a simulated vertical run's config that are not ``[vfl]`` keys: its kind, data
-files' digests, job settings (its ``[vfl]`` again, with the seed), and where it came from
-(the job file, its ``--set`` overrides, the study it is a cell of)."""
+files' digests or bundled dataset, job settings (its ``[vfl]`` again, with the seed), and
+where it came from (the job file, its ``--set`` overrides, the study it is a cell of)."""
 
 
 def is_simulated_vertical(run: RunInfo) -> bool:

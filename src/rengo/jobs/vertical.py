@@ -35,7 +35,7 @@ from rengo.data.csv_table import (
 )
 from rengo.data.dataset import column_scaling
 from rengo.data.labels import class_list
-from rengo.jobs.data_files import BUNDLED_DATA, job_data_files
+from rengo.jobs.data_files import BUNDLED_DATA, bundled_data, job_data_files
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import OperatingTargets, VflSection
 from rengo.metrics import (
@@ -654,11 +654,15 @@ def evaluate(
     (:func:`class_probability_metrics`), RMSE, MAE and R^2 for values."""
     if output == "probability":
         wanted = targets or OperatingTargets()
+        try:  # a registered algorithm's scores outside [0, 1] have no calibration, only ranks
+            calibrated = calibration(truth, predictions)
+        except DataError:
+            calibrated = {}
         return {
             "auc": roc_auc(truth, predictions),
             "ks": ks_statistic(truth, predictions),
             "average_precision": average_precision(truth, predictions),
-            **calibration(truth, predictions),
+            **calibrated,
             **operating_points(
                 truth, predictions, recall=wanted.recall, precision=wanted.precision
             ),
@@ -845,10 +849,9 @@ def run_vertical_job(
     config[JOB_SETTINGS] = job_settings(spec)
     if vfl.parties and DATA_FILES not in config:  # what each party's table held (a bundled
         config[DATA_FILES] = job_data_files(spec)  # dataset: rengo's own); given: as checked
-    if vfl.dataset is not None:  # a bundled table: its name and the release that ships it
-        from rengo import __version__
-
-        config[BUNDLED_DATA] = {"dataset": vfl.dataset, "rengo": __version__}
+    bundled = bundled_data(spec)  # a bundled table: its name and the release that ships it
+    if bundled is not None:
+        config[BUNDLED_DATA] = bundled
     name = run_name or spec.job.name
     with open_run(store, RUN_KIND, config, name=name, seed=spec.job.seed) as run:
         run_id = run.run_id

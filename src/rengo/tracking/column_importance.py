@@ -64,13 +64,25 @@ class PartyImportance:
 
 
 def _names(store: RunStore, run_id: str, party: str, count: int) -> list[str]:
-    """The party's column names as the run recorded them, else ``x0 .. x{count-1}``."""
+    """The party's column names as the run recorded them, else ``x0 .. x{count-1}``.
+
+    Raises
+    ------
+    DataError
+        If the run recorded names for the party but not ``count`` of them (naming columns
+        by position would then put a name on another column's value).
+    """
     summary = store.get_run(run_id).summary or {}
     recorded = summary.get(FEATURE_NAMES)
     names = recorded.get(party) if isinstance(recorded, Mapping) else None
-    if isinstance(names, list) and len(names) == count:
-        return [str(name) for name in names]
-    return [f"x{j}" for j in range(count)]
+    if names is None:
+        return [f"x{j}" for j in range(count)]
+    if not isinstance(names, list) or len(names) != count:
+        raise DataError(
+            f"run {run_id} recorded {party!r}'s column names, but not one for each of its "
+            f"{count} model columns: its importance cannot be named"
+        )
+    return [str(name) for name in names]
 
 
 def _unknown_party(run_id: str, party: str, parties: Sequence[str]) -> ConfigError:
@@ -86,8 +98,14 @@ def _linear(store: RunStore, run_id: str, party: str) -> PartyImportance:
     parts = load_vertical_parts(store, run_id)
     if party not in parts.parts:
         raise _unknown_party(parts.run_id, party, list(parts.parts))
-    weights = [float(w) for w in parts.parts[party].ravel()]
-    names = _names(store, parts.run_id, party, len(weights))
+    import numpy as np
+
+    part = np.asarray(parts.parts[party])
+    matrix = part.reshape(len(part), -1)  # a one-vs-rest model: one column per class
+    names = _names(store, parts.run_id, party, len(matrix))
+    if matrix.shape[1] > 1:  # each coefficient is of one column for one class model
+        names = [f"{n} (class {k})" for n in names for k in range(matrix.shape[1])]
+    weights = [float(w) for w in matrix.ravel()]
     scale = (
         "z-scored columns (its own training mean and spread): comparable across its columns"
         if party in parts.scalers

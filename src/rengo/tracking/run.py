@@ -85,6 +85,8 @@ def run_lifecycle(run: Run) -> Iterator[Run]:
     """Run the body of ``run`` and record how it ended (see the module docstring); while the
     body runs, a heartbeat tells readers the run's process is alive."""
     started = time.perf_counter()
+    # asked as the run opens: the code that runs, not what the checkout holds when it ends
+    commit = source_commit() if run.recorded else None
     beating = _Heartbeat(run)
     try:
         yield run
@@ -104,7 +106,6 @@ def run_lifecycle(run: Run) -> Iterator[Run]:
     finally:
         beating.stop()
         run.summary.setdefault("wall_time_s", time.perf_counter() - started)
-        commit = source_commit() if run.recorded else None
         if commit is not None:  # a source checkout: the version alone does not name the code
             run.summary.setdefault(SOURCE_COMMIT, commit)
         _finish(run)

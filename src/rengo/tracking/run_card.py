@@ -96,7 +96,11 @@ def _details(run: RunInfo) -> list[str]:
         ),
         ("host", run.hostname or None),
         ("job file (path when run; its text is not kept)", run.config.get("job_file")),
-        ("--set overrides", run.config.get("overrides")),
+        (
+            "--set overrides",
+            # a run from a job file records its overrides only when there were some
+            run.config.get("overrides") or ("none" if run.config.get("job_file") else None),
+        ),
         ("study", run.config.get("study")),
     ]
     return ["## Model details", "", *_table(("fact", "value"), rows)]
@@ -166,7 +170,6 @@ def _rows(store: RunStore, run: RunInfo) -> list[str]:
         ("rows", "count"),
         [
             ("coordinator's test split (data.test_size)", _setting(run, "data", "test_size")),
-            ("test rows", summary.get("test_rows")),
             ("clients", len(last) if last else None),
         ],
     )
@@ -267,8 +270,11 @@ def _privacy(store: RunStore, run: RunInfo) -> list[str]:
     spent = privacy_spent(store, run.run_id)
     settings = _settings(run)
     privacy = settings.get("privacy") if settings is not None else None
-    if spent is None and settings is not None and privacy is None:
-        spent = "none (no [privacy] settings)"
+    if spent is None and settings is not None:
+        if privacy is None:
+            spent = "none (no [privacy] settings)"
+        elif isinstance(privacy, Mapping) and privacy.get("dp", "none") == "none":
+            spent = "none (dp = none)"
     rows = [
         ("differential privacy spent", spent),
         (
