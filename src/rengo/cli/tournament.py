@@ -312,7 +312,7 @@ def _rows_from_csv(
                 encoding=form.encoding,
                 decimal=form.decimal,
             )
-            era_list = era_text.cells
+            era_list = list(era_text.cells)
     assert data.ids is not None  # id_column was given
     # an id on two rows is refused by the reader: one copy could land in the training set,
     # with its target, and the other live

@@ -214,19 +214,13 @@ class CodedCells(Sequence[str]):
     """A text column's cells held as one code per row into its distinct values: 4 bytes a
     row rather than a Python string (about 60 bytes) each, so a tall table's text columns
     cost little more than a numeric column while :func:`~rengo.data.load_csv` reads on to
-    learn their categories. Read as the sequence of cells it stands for.
-
-    Parameters
-    ----------
-    values
-        The distinct cells, in order of first appearance.
-    codes
-        Each row's index into ``values`` (int32).
+    learn their categories. Read as the sequence of cells it stands for; starts empty, and
+    :meth:`extend` adds rows.
     """
 
-    def __init__(self, values: Sequence[str] = (), codes: np.ndarray | None = None) -> None:
-        self._index = {v: k for k, v in enumerate(values)}
-        self._parts: list[np.ndarray] = [] if codes is None else [np.asarray(codes, np.int32)]
+    def __init__(self) -> None:
+        self._index: dict[str, int] = {}
+        self._parts: list[np.ndarray] = []
 
     @property
     def values(self) -> list[str]:

@@ -135,22 +135,12 @@ def load_csv(
 
 @dataclass(frozen=True)
 class TextColumn:
-    """One column of a CSV file as text, a cell per data row, and ``where(i)``: the
+    """One column of a CSV file as text, a cell per data row (a list, or a categorical
+    feature column's :class:`~rengo.data.categorical.CodedCells`), and ``where(i)``: the
     ``file:line`` of data row ``i`` (for messages)."""
 
     name: str
-    cells: list[str]
-    where: Callable[[int], str]
-
-
-@dataclass(frozen=True)
-class CodedColumn:
-    """A categorical feature column of a CSV file as read: its cells as codes
-    (:class:`~rengo.data.categorical.CodedCells`), and ``where(i)`` as for
-    :class:`TextColumn`."""
-
-    name: str
-    cells: CodedCells
+    cells: Sequence[str]
     where: Callable[[int], str]
 
 
@@ -529,7 +519,7 @@ class CsvScan:
     classes: tuple[str, ...] | None
     text: TextColumn | None
     feature_names: tuple[str, ...]
-    categorical: tuple[CodedColumn, ...] = ()
+    categorical: tuple[TextColumn, ...] = ()
 
 
 def scan_csv(
@@ -648,7 +638,7 @@ def _scan(
         y, classes = encode_labels(np.array(label_text, dtype=str), task, where)
     text = None if columns.text is None else TextColumn(header[columns.text], texts, where)
     names = tuple(header[j] for j in columns.features)
-    encoded = tuple(CodedColumn(header[j], cells, where) for j, cells in category_cells.items())
+    encoded = tuple(TextColumn(header[j], cells, where) for j, cells in category_cells.items())
     return CsvScan(id_array, y, classes, text, names, encoded)
 
 

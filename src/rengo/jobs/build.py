@@ -112,17 +112,25 @@ class CentralReliability:
     it, never a contribution tracker's evaluation of a coalition's model."""
 
     def __init__(self) -> None:
-        self.table: list[dict[str, float | int | None]] | None = None
+        self._latest: tuple[np.ndarray, np.ndarray] | None = None
 
     def record(self, y: np.ndarray, probability: np.ndarray) -> None:
-        """Keep the table of ``P(class 1)`` per test row (nothing for other shapes)."""
+        """Keep ``P(class 1)`` per test row (nothing for other shapes); binned once, when
+        the table is asked for (:attr:`table`), not every round."""
         p = np.asarray(probability, dtype=np.float64)
         if p.ndim == 2:
             if p.shape[1] != 2:
                 return
             p = p[:, 1]
         if len(np.unique(y)) == 2:
-            self.table = reliability_records(reliability_table(y, p))
+            self._latest = (np.asarray(y), p)
+
+    @property
+    def table(self) -> list[dict[str, float | int | None]] | None:
+        """The latest evaluation's reliability table as the run store keeps it, or None."""
+        if self._latest is None:
+            return None
+        return reliability_records(reliability_table(*self._latest))
 
     def on_fit_result(
         self, server_round: int, global_parameters: Parameters, client_id: str, result: Any
@@ -136,7 +144,8 @@ class CentralReliability:
 
     def run_summary(self) -> dict[str, Any]:
         """``{"reliability": table}`` once a two-class evaluation ran, else nothing."""
-        return {} if self.table is None else {RELIABILITY: self.table}
+        table = self.table
+        return {} if table is None else {RELIABILITY: table}
 
 
 class CentralEvaluate(Protocol):

@@ -728,12 +728,19 @@ def evaluate_known(
     DataError
         If no scored row has a known label.
     """
-    known = np.array([t is not None for t in truth.tolist()], dtype=bool)
-    if not known.any():
+    codes, scores = _known_rows(truth, predictions, model)
+    if not len(codes):
         raise DataError("none of the scored rows has a known label to evaluate with")
-    return evaluate(
-        output, truth_codes(truth[known], model), np.asarray(predictions)[known], targets
-    )
+    return evaluate(output, codes, scores, targets)
+
+
+def _known_rows(
+    truth: np.ndarray, predictions: np.ndarray, model: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """The class codes and predictions of the scored rows whose true label is known (labels
+    passed by name may be ``None``)."""
+    known = np.array([t is not None for t in truth.tolist()], dtype=bool)
+    return truth_codes(truth[known], model), np.asarray(predictions)[known]
 
 
 def held_out_metrics(
@@ -810,9 +817,7 @@ def held_out_reliability(
     """
     if spec.metrics is not None or spec.output_of(config) != "probability":
         return None
-    known = np.array([t is not None for t in truth.tolist()], dtype=bool)
-    table = reliability_table(truth_codes(truth[known], model), np.asarray(predictions)[known])
-    return reliability_records(table)
+    return reliability_records(reliability_table(*_known_rows(truth, predictions, model)))
 
 
 def run_vertical_job(
