@@ -182,3 +182,14 @@ def test_recorded_absences_read_none_not_not_recorded(tmp_path: Path) -> None:
         card = model_card(store, run.run_id, now=WRITTEN)
     assert "| --set overrides | none |" in card
     assert "| differential privacy spent | none (dp = none) |" in card
+
+
+def test_importance_asked_of_a_horizontal_run_is_refused_not_ignored(tmp_path: Path) -> None:
+    from rengo.core.errors import ConfigError
+
+    with RunStore(tmp_path / "runs.db") as store:
+        with store.run("hfl", {}) as run:
+            pass
+        assert "Per-feature importance: not recorded" in model_card(store, run.run_id)
+        with pytest.raises(ConfigError, match=r"no party importance.*--importance client-0"):
+            model_card(store, run.run_id, shared_importance=["client-0"])

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from rengo import __version__
+from rengo.core.errors import ConfigError
 from rengo.tracking.column_importance import party_importance
 from rengo.tracking.records import RunInfo
 from rengo.tracking.reliability import RELIABILITY_COLUMNS, recorded_reliability, reliability_rows
@@ -343,6 +344,12 @@ def _importance(store: RunStore, run: RunInfo, shared: Sequence[str]) -> list[st
     view, :func:`~rengo.tracking.party_importance`)."""
     lines = ["## Feature importance", ""]
     if not run.kind.startswith("vfl"):
+        if shared:
+            raise ConfigError(
+                f"run {run.run_id} is a {run.kind} run: no party holds columns of its own, so "
+                f"there is no party importance to add; leave out --importance "
+                f"{' '.join(shared)}"
+            )
         return [*lines, f"Per-feature importance: {NOT_RECORDED} for a {run.kind} run."]
     lines.append(
         "Each party's importance is its own: a party's view appears here only when it agreed "
@@ -402,8 +409,9 @@ def model_card(
     AmbiguousRunError
         If the prefix names several runs.
     ConfigError, DataError
-        A party in ``shared_importance`` is not the run's, or the run kept no model to read
-        its importance from (see :func:`~rengo.tracking.party_importance`).
+        A party in ``shared_importance`` is not the run's, the run is not a vertical one (no
+        party holds columns of its own), or the run kept no model to read its importance
+        from (see :func:`~rengo.tracking.party_importance`).
     """
     run = store.get_run(run_id)
     written = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
