@@ -317,8 +317,9 @@ def _write_party_categories(model: Path, party: str, own: PartyCategories) -> No
     written = write_categories(model, own.encoding, own.features)
     console.print(
         f"wrote {written}: {party}'s text columns were one-hot encoded; read {party}'s rows "
-        "to score with doc = json.load(open(FILE)); load_csv(NEW.csv, label=None, features="
-        'doc["features"], categories=doc["categories"], unseen=doc["unseen"])',
+        "to score with doc = json.load(open(FILE)); load_csv(NEW.csv, label=None, "
+        'id_column=ID, features=doc["features"], categories=doc["categories"], '
+        'unseen=doc["unseen"]) (ID: the column the parties match rows by)',
         soft_wrap=True,
     )
 
