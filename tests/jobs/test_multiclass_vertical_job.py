@@ -125,3 +125,25 @@ def test_no_class_name_or_label_leaves_the_telecom(tmp_path: Path) -> None:
     assert len(codes) > 100
     for dtype in (np.int64, np.float64, np.uint8):
         assert codes.astype(dtype).tobytes() not in wire
+
+
+def test_a_loaded_one_vs_rest_model_is_evaluated_as_class_probabilities_under_a_binary_plan() -> (
+    None
+):
+    """A scoring-only deployed run whose coordinator was not told --multi-class ovr: the
+    plan's config says binary, the loaded model scores K columns; the label party evaluates
+    what the model scored (it used to print "not evaluated" with a shape error)."""
+    import pytest
+
+    from rengo.core.errors import DataError
+    from rengo.jobs.vertical import held_out_metrics
+    from rengo.vfl.hetero_lr.config import HeteroLRConfig
+    from rengo.vfl.registry import get_algorithm
+
+    truth = np.array([0, 1, 2, 1])
+    scores = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.3, 0.4, 0.3]])
+    spec, binary = get_algorithm("hetero_lr"), HeteroLRConfig()
+    with pytest.raises(DataError):
+        held_out_metrics(spec, binary, truth, scores, None)
+    metrics = held_out_metrics(spec, binary, truth, scores, None, output="probabilities")
+    assert metrics["accuracy"] == 1.0 and set(metrics) >= {"macro_f1", "log_loss"}

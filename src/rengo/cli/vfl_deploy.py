@@ -572,7 +572,7 @@ def vfl_party(
                 plan = result.plan
                 try:  # the run completed and the predictions are written: a note, not an error
                     metrics = held_out_metrics(
-                        plan.spec, plan.config, y, result.scores, result.model
+                        plan.spec, plan.config, y, result.scores, result.model, output=output
                     )
                     line += "; " + ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
                 except DataError as exc:

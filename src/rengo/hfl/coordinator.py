@@ -1031,11 +1031,9 @@ class Coordinator:
         if callable(prepare):  # the model travels as the workflow sends it (compressed)
             try:
                 prepare(server_round, self.seed, self.parameters, instructions)
-            except RoundFailure as exc:
+            except RoundFailure as exc:  # a workflow's own refusal to send the new model
                 raise self._fail(
-                    server_round,
-                    f"{exc}; the model of round {server_round - 1} is kept and nothing was "
-                    "checkpointed",
+                    server_round, f"{exc}; nothing of round {server_round} was checkpointed"
                 ) from exc
         screened: list[tuple[str, EvaluateResult]] = []
         kept_traffic: dict[str, tuple[int, int, float]] = {}

@@ -17,10 +17,11 @@ evaluation results (all held before they are averaged):
   (:func:`typical_loss`: over the results with examples, with three or more of them) is
   refused: the weighted mean is each party's word, and one party saying 1e140 made the
   round's ``eval_loss`` about 1e140 / parties, its worst round, so early stopping watching it
-  ended the run there. The upper median, so that one party saying 1e-300 cannot pull the
-  bound below the honest losses and have them refused; with two parties neither word
-  outweighs the other and nothing is refused (a median of 0, every loss 0 but a few, bounds
-  nothing either);
+  ended the run there. With three or more results one party saying 1e-300 cannot pull the
+  median below the middle honest loss (the upper median, for an even count), so only an
+  honest loss over that multiple of it is refused; with two there is no middle, neither
+  word outweighs the other and nothing is refused (a median of 0, every loss 0 but a few,
+  bounds nothing either);
 * a result whose (capped) count times its largest value - the loss or a numeric metric -
   could overflow the weighted sum (:func:`~rengo.hfl.result_checks.overflow_limit`) is
   refused, so the round's means stay finite.
@@ -135,11 +136,11 @@ def typical_loss(results: Sequence[tuple[str, EvaluateResult]]) -> float:
     upper median of ``|loss|`` over the results with examples, or ``inf`` (no bound) with
     fewer than three of them.
 
-    The upper median, so that a party reporting a tiny loss cannot lower it below an honest
-    party's and have the others refused (with three or more results a single value cannot
-    move it past its honest neighbours either way); nothing with two, where neither party's
-    word outweighs the other's; results without examples count for nothing in the mean and
-    so not here."""
+    With three or more results a single value cannot move it past its honest neighbours
+    either way (the upper of the two middle values for an even count, so that a party
+    reporting a tiny loss cannot lower it to the smaller honest one); nothing with two,
+    where neither party's word outweighs the other's; results without examples count for
+    nothing in the mean and so not here."""
     losses = sorted(abs(float(r.loss)) for _, r in results if r.num_examples > 0)
     if len(losses) < 3:
         return math.inf

@@ -206,8 +206,9 @@ def rebase(
     arrays: Sequence[np.ndarray], global_model: Sequence[np.ndarray], received: Parameters
 ) -> Parameters:
     """A reply trained from ``received`` (``Q(w)``) moved onto the exact model:
-    ``w + (m - Q(w))`` for each of the model's floating-point arrays, in the reply's dtype.
-    Other arrays travelled as they are (``Q(w) = w`` there); arrays past the model's
+    ``w + (m - Q(w))`` for each of the model's floating-point arrays, in the reply's dtype
+    (rounded to the nearest where the reply's is an integer one). Other arrays travelled as
+    they are (``Q(w) = w`` there); arrays past the model's
     (SCAFFOLD's control-variate change) and arrays of another shape are left as they are
     (the result checks refuse the latter, naming them)."""
     out: Parameters = list(arrays)
@@ -215,8 +216,8 @@ def rebase(
         if i >= len(out) or not _compressible(w):
             continue
         m = np.asarray(out[i])
-        if m.shape != np.shape(w) or m.dtype.kind != "f":
+        if m.shape != np.shape(w):
             continue
         moved = np.asarray(w, np.float64) + (m.astype(np.float64) - np.asarray(q, np.float64))
-        out[i] = moved.astype(m.dtype)
+        out[i] = (np.rint(moved) if m.dtype.kind in "iub" else moved).astype(m.dtype)
     return out

@@ -750,6 +750,7 @@ def held_out_metrics(
     predictions: np.ndarray,
     model: Any,
     targets: OperatingTargets | None = None,
+    output: str | None = None,
 ) -> dict[str, float]:
     """The metrics a run reports on its scored rows, the same in simulation (``rengo run``)
     and deployed (``rengo vfl party``): the algorithm's own (Poisson regression: the mean
@@ -770,6 +771,10 @@ def held_out_metrics(
     targets
         The recall and precision to report operating points for (binary probabilities;
         the job's ``[vfl] target_recall`` and ``target_precision``).
+    output
+        The kind of prediction where the scoring model's differs from what ``config``
+        trains (a loaded one-vs-rest model scored under a plan without ``multi_class``);
+        None: ``spec.output_of(config)``.
 
     Returns
     -------
@@ -785,7 +790,8 @@ def held_out_metrics(
     try:
         if spec.metrics is not None:
             return spec.metrics(truth, predictions)
-        return evaluate_known(spec.output_of(config), truth, predictions, model, targets)
+        kind = output or spec.output_of(config)
+        return evaluate_known(kind, truth, predictions, model, targets)
     except DataError as exc:
         raise DataError(
             f"cannot evaluate the {len(truth)} scored rows ({exc}): they are the held-out "

@@ -74,6 +74,22 @@ def test_each_class_model_is_the_binary_fit_of_its_class_with_the_same_l2(l2: fl
         assert model.intercepts[k] == pytest.approx(binary.intercept, abs=1e-7)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_each_class_model_takes_the_first_order_steps_of_its_binary_fit(optimizer: str) -> None:
+    """Same batches, same step: class k's weights after 3 epochs of SGD or Adam are the
+    binary fit's of ``y == k`` (its gradient per aligned row, its L2, and its column's scale
+    over the aligned rows, where the block-diagonal table holds the column on one class row
+    in K)."""
+    x, y = _table(rows=200)
+    config = HeteroLRConfig(
+        optimizer=optimizer, epochs=3, batch_size=32, l2=0.1, tol=0.0, fit_intercept=False
+    )
+    weights = train_guest_alone(x, y, config, SEED).weights.reshape(-1, CLASSES)
+    for k in range(CLASSES):
+        binary = train_guest_alone(x, (y == k).astype(np.int64), config, SEED)
+        np.testing.assert_allclose(weights[:, k], binary.weights, rtol=1e-9, atol=1e-12)
+
+
 def test_the_plaintext_twin_learns_what_sklearn_one_vs_rest_learns() -> None:
     """After enough epochs the Taylor-loss twin's accuracy and macro one-vs-rest AUC are
     scikit-learn's OneVsRestClassifier(LogisticRegression) ones (same L2: C = 1/(n l2))."""

@@ -117,7 +117,7 @@ def train_guest_alone(
         weights[-1] = objective.start_intercept(y)
     scale = objective.gradient_scale(y)  # the residual's and L2's divisor, as the guest's
     penalised = penalty_mask(x.shape[1], config.fit_intercept, classes)
-    column_scale = column_scales(x)
+    column_scale = column_scales(x, classes)
     state = init_optimizer(x.shape[1])
     quadratic = isinstance(objective, QuadraticObjective)
     optimizer = resolve_optimizer(

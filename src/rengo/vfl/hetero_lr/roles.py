@@ -629,11 +629,13 @@ def weight_update(
     *,
     optimizer: Resolved | None = None,
     newton_step: NewtonStep | None = None,
+    classes: int = 1,
 ) -> WeightStep:
     """A party's weight step after each batch: ``newton_step`` where Newton-CG trains, else
     :func:`gradient_step` with L2 on ``penalised`` in units of the column scales of ``x``
-    (its training columns), by ``optimizer`` (default ``config.optimizer``)."""
-    column_scale = column_scales(x)
+    (its training columns; ``classes`` class rows a row in one-vs-rest), by ``optimizer``
+    (default ``config.optimizer``)."""
+    column_scale = column_scales(x, classes)
 
     def update(
         step: Channel,
@@ -1114,7 +1116,7 @@ def hetero_lr_guest(
 
     steps = GuestSteps(
         residual,
-        weight_update(config, x, penalised, newton_step=newton_step),
+        weight_update(config, x, penalised, newton_step=newton_step, classes=classes),
         loss_constant=objective.constant,
         cg=lambda: None if newton is None else newton.state,
     )
@@ -1489,7 +1491,7 @@ def hetero_lr_host(
     steps = HostSteps(
         forward,
         p_bits + objective.shift + (WEIGHT_BITS if class_weighted else 0),
-        weight_update(config, x, penalised, newton_step=newton_step),
+        weight_update(config, x, penalised, newton_step=newton_step, classes=classes),
         cg=lambda: None if newton is None else newton.state,
     )
     weights, epochs_run = host_epochs(run, guest, steps, lr_scale, progress, checkpoints)
