@@ -32,7 +32,7 @@ def test_a_linear_model_file_is_refused_naming_the_file_and_the_fault(tmp_path: 
         "corrupt": (path.read_text()[:40], r"bank2\.json: not JSON \(corrupt"),
         "version": (json.dumps({**document, "version": 2}), r"bank2\.json: linear model version 2"),
         "role": (json.dumps({**document, "role": "feature_party"}), r"is a label_party"),
-        "weights": (json.dumps({**document, "fill": [0.0]}), r"1 fill values for 4 weights"),
+        "weights": (json.dumps({**document, "fill": [0.0]}), r"1 fill values for 4 columns"),
         "older rengo": (
             json.dumps({k: v for k, v in document.items() if k not in ("format", "version")}),
             r"bank2\.json: a linear model file without format or version .* train again",
