@@ -287,13 +287,8 @@ def export(
         )
         if encoded is not None:
             features = run.config[CATEGORICAL_ENCODING].get("features")
-            console.print(
-                f"wrote {write_categories(path, encoded, features)}: the model's text "
-                "columns were one-hot encoded; encode rows to score into the same columns, "
-                "in the same order, with doc = json.load(open(FILE)); load_csv(NEW.csv, "
-                'label=None, features=doc["features"], categories=doc["categories"], '
-                'unseen=doc["unseen"])',
-                soft_wrap=True,
+            _say_categories_written(
+                write_categories(path, encoded, features), "the model's text columns"
             )
         if scaling is not None:
             console.print(
@@ -315,11 +310,19 @@ def _write_party_categories(model: Path, party: str, own: PartyCategories) -> No
     from rengo.tracking.model_export import write_categories
 
     written = write_categories(model, own.encoding, own.features)
+    _say_categories_written(written, f"{party}'s text columns", id_column=True)
+
+
+def _say_categories_written(written: Path, whose: str, id_column: bool = False) -> None:
+    """Say that ``written`` holds how ``whose`` were one-hot encoded, and how to read rows
+    to score into the same columns in the same order (a vertical party's by its ID column,
+    which the parties match rows by)."""
+    ids = "id_column=ID, " if id_column else ""
     console.print(
-        f"wrote {written}: {party}'s text columns were one-hot encoded; read {party}'s rows "
-        "to score with doc = json.load(open(FILE)); load_csv(NEW.csv, label=None, "
-        'id_column=ID, features=doc["features"], categories=doc["categories"], '
-        'unseen=doc["unseen"]) (ID: the column the parties match rows by)',
+        f"wrote {written}: {whose} were one-hot encoded; encode rows to score into the same "
+        "columns, in the same order, with doc = json.load(open(FILE)); load_csv(NEW.csv, "
+        f'label=None, {ids}features=doc["features"], categories=doc["categories"], '
+        'unseen=doc["unseen"])' + (" (ID: the column the parties match rows by)" if ids else ""),
         soft_wrap=True,
     )
 

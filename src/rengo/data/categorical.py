@@ -38,6 +38,7 @@ record of what was fitted, written as plain JSON (``{"column": ["a", "b"]}``) by
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -220,12 +221,13 @@ class CodedCells(Sequence[str]):
 
     def __init__(self) -> None:
         self._index: dict[str, int] = {}
+        self._values: list[str] = []  # the index's keys in code order, kept as it grows
         self._parts: list[np.ndarray] = []
 
     @property
     def values(self) -> list[str]:
         """The distinct cells, in order of first appearance (a code's cell)."""
-        return list(self._index)
+        return list(self._values)
 
     @classmethod
     def of(cls, cells: Sequence[str]) -> CodedCells:
@@ -241,6 +243,7 @@ class CodedCells(Sequence[str]):
         index = self._index
         # a new cell's code is the count of those before it (setdefault adds it then)
         codes = [index.setdefault(cell, len(index)) for cell in cells]
+        self._values.extend(itertools.islice(index, len(self._values), None))  # the new ones
         self._parts.append(np.array(codes, np.int32))
 
     @property
@@ -255,7 +258,7 @@ class CodedCells(Sequence[str]):
         return sum(len(p) for p in self._parts)
 
     def __iter__(self) -> Iterator[str]:
-        values = self.values
+        values = self._values
         return (values[c] for c in self.codes.tolist())
 
     @overload
@@ -265,7 +268,7 @@ class CodedCells(Sequence[str]):
     def __getitem__(self, i: slice) -> list[str]: ...
 
     def __getitem__(self, i: int | slice) -> str | list[str]:
-        values = self.values
+        values = self._values
         if isinstance(i, slice):
             return [values[c] for c in self.codes[i].tolist()]
         return values[int(self.codes[i])]

@@ -131,17 +131,10 @@ class MinibatchSgdClient(Client):
         ``sample_weight``, passed only when the client weighs rows) and its gradient."""
         raise NotImplementedError
 
-    def _batch_weights(self, idx: np.ndarray, y: np.ndarray) -> np.ndarray | None:
-        """The batch's row weights; None unweighted, or when a mod changed the batch's
-        rows (a mod that flips labels: weights follow the labels it trains on)."""
-        if self.row_weights is None:
-            return None
-        if len(y) == len(idx) and np.array_equal(y, self.y[idx]):
-            weights: np.ndarray = self.row_weights[idx]
-            return weights
-        if self.class_weights is None:
-            return None
-        return weigh_rows(y, self.class_weights)
+    def _batch_weights(self, y: np.ndarray) -> np.ndarray | None:
+        """The batch's row weights, by the labels it trains on (a mod may have flipped
+        them); None unweighted."""
+        return None if self.class_weights is None else weigh_rows(y, self.class_weights)
 
     def fit(self, parameters: Parameters, config: Config) -> FitResult:
         """Minibatch SGD from ``parameters`` for the configured epochs; metric ``loss`` is
@@ -171,7 +164,7 @@ class MinibatchSgdClient(Client):
                 X, y = self.X[idx], self.y[idx]
                 if training.batch_transforms:
                     X, y = training.transform_batch(X, y)
-                weights = self._batch_weights(idx, y)
+                weights = self._batch_weights(y)
                 # without weights, as before: a subclass's loss_grad may take no weights
                 loss, grads = (
                     self.loss_grad(params, X, y)

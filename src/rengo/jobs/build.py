@@ -87,6 +87,7 @@ from rengo.tracking.model_export import (
     CATEGORICAL_ENCODING,
     INPUT_SCALING,
     TARGET_SCALING,
+    PartyCategories,
     input_scaling_config,
     target_scaling_config,
 )
@@ -115,14 +116,11 @@ class CentralReliability:
         self._latest: tuple[np.ndarray, np.ndarray] | None = None
 
     def record(self, y: np.ndarray, probability: np.ndarray) -> None:
-        """Keep ``P(class 1)`` per test row (nothing for other shapes); binned once, when
-        the table is asked for (:attr:`table`), not every round."""
-        p = np.asarray(probability, dtype=np.float64)
-        if p.ndim == 2:
-            if p.shape[1] != 2:
-                return
-            p = p[:, 1]
-        if len(np.unique(y)) == 2:
+        """Keep ``P(class 1)`` per test row (nothing for other shapes, see
+        :func:`class_one_probability`); binned once, when the table is asked for
+        (:attr:`table`), not every round."""
+        p = class_one_probability(y, probability)
+        if p is not None:
             self._latest = (np.asarray(y), p)
 
     @property
@@ -204,7 +202,7 @@ class HflJob:
         encoding = self.federation.categories
         if encoding is not None:  # with the table columns the model reads, in order
             columns = source_columns(self.federation.client(0).feature_names, encoding)
-            settings[CATEGORICAL_ENCODING] = {**encoding.to_json(), "features": list(columns)}
+            settings[CATEGORICAL_ENCODING] = PartyCategories(encoding, tuple(columns)).to_json()
         scaler = self.federation.standardization
         if scaler is None:
             return settings
@@ -811,6 +809,17 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
     )
 
 
+def class_one_probability(y: np.ndarray, probability: np.ndarray) -> np.ndarray | None:
+    """``P(class 1)`` per test row, from itself or from class probabilities of two columns;
+    None for more classes, or test rows of one class (no ranking or calibration to judge)."""
+    p = np.asarray(probability, dtype=np.float64)
+    if p.ndim == 2:
+        if p.shape[1] != 2:
+            return None
+        p = p[:, 1]
+    return p if len(np.unique(y)) == 2 else None
+
+
 def binary_ranking(y: np.ndarray, probability: np.ndarray) -> dict[str, float]:
     """The coordinator's ranking and calibration metrics of a two-class model on its test
     rows: AUC and average precision (what rare positives are judged by), the Brier score and
@@ -829,12 +838,8 @@ def binary_ranking(y: np.ndarray, probability: np.ndarray) -> dict[str, float]:
     dict[str, float]
         ``auc``, ``average_precision``, ``brier`` and ``ece``, or nothing.
     """
-    p = np.asarray(probability, dtype=np.float64)
-    if p.ndim == 2:
-        if p.shape[1] != 2:
-            return {}
-        p = p[:, 1]
-    if len(np.unique(y)) != 2:
+    p = class_one_probability(y, probability)
+    if p is None:
         return {}
     return {
         "auc": roc_auc(y, p),
@@ -958,11 +963,10 @@ def _mlp(
 
     eval_model = make_mlp(d, outputs, hidden)  # the coordinator evaluates on the CPU: a forked
     test_loader = None  # worker cannot use CUDA once this process has started it
+    test_x = None
     if fed.test is not None:
-        test_loader = DataLoader(
-            TensorDataset(torch.from_numpy(fed.test.X.astype(np.float32)), labels(fed.test)),
-            batch_size=1024,
-        )
+        test_x = torch.from_numpy(fed.test.X.astype(np.float32))
+        test_loader = DataLoader(TensorDataset(test_x, labels(fed.test)), batch_size=1024)
 
     def evaluate(
         params: Parameters, keep: CentralReliability | None = None
@@ -977,9 +981,9 @@ def _mlp(
         loss, acc, _ = evaluate_model(eval_model, test_loader)
         if k != 2:
             return loss, {"accuracy": acc}
-        assert fed.test is not None
+        assert fed.test is not None and test_x is not None
         with torch.no_grad():
-            logits = eval_model(torch.from_numpy(fed.test.X.astype(np.float32)))
+            logits = eval_model(test_x)
             probability = torch.softmax(logits, dim=1)[:, 1].numpy().astype(np.float64)
         if keep is not None:
             keep.record(fed.test.labels(), probability)

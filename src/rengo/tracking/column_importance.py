@@ -181,13 +181,15 @@ def party_importance(store: RunStore, run_id: str, party: str) -> PartyImportanc
     UnknownRunError, AmbiguousRunError
         If ``run_id`` matches no run, or several.
     """
+    from rengo.tracking.model_export import HoldsSecureBoost
+
     try:
         return _linear(store, run_id, party)
+    except HoldsSecureBoost:
+        return _secureboost(store, run_id, party)
     except DataError as not_linear:
-        if "SecureBoost" not in str(not_linear):
-            raise DataError(
-                f"{not_linear}; per-column importance is read from a simulated vertical run's "
-                "stored hetero linear or SecureBoost model (a deployed run's parts stay at "
-                "the parties)"
-            ) from None
-    return _secureboost(store, run_id, party)
+        raise DataError(
+            f"{not_linear}; per-column importance is read from a simulated vertical run's "
+            "stored hetero linear or SecureBoost model (a deployed run's parts stay at "
+            "the parties)"
+        ) from None

@@ -435,9 +435,11 @@ def write_categories(
     ``features``, the table columns the model reads in their order, lets rows to score be
     read in that order whatever their file's (``load_csv(..., features=...)``)."""
     target = categories_file(model_path)
-    document = encoding.to_json()
-    if features is not None:
-        document["features"] = list(features)
+    document = (
+        encoding.to_json()
+        if features is None
+        else PartyCategories(encoding, tuple(features)).to_json()
+    )
     target.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return target
 
@@ -583,7 +585,9 @@ def load_vertical_parts(store: RunStore, run_id: str) -> VerticalParts:
     """
     full, number, state = _checkpoint(store, run_id, None)
     if state.get("kind") == SECUREBOOST_KIND:
-        raise DataError(f"run {full} holds SecureBoost trees, not weights: use load_secureboost")
+        raise HoldsSecureBoost(
+            f"run {full} holds SecureBoost trees, not weights: use load_secureboost"
+        )
     if state.get("kind") != VERTICAL_KIND:
         raise DataError(f"run {full} holds a horizontal model, not a vertical model's parts")
     parts = state.get("parts")
@@ -651,6 +655,11 @@ def load_secureboost(store: RunStore, run_id: str) -> StoredSecureBoost:
     scalers = _scalers_read(full, state.get("scalers") or {})
     categories = _categories_read(full, state.get("categories") or {})  # none in older stores
     return StoredSecureBoost(full, number, label, documents, scalers, categories)
+
+
+class HoldsSecureBoost(DataError):
+    """:func:`load_vertical_parts` of a run whose store keeps SecureBoost trees (read them
+    with :func:`load_secureboost`)."""
 
 
 def stored_model(store: RunStore, run_id: str) -> str | None:
