@@ -83,10 +83,9 @@ def test_a_numpy_client_weighs_flipped_labels_by_their_new_class() -> None:
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(20, 3)), np.array([0] * 16 + [1] * 4)
     client = LogisticRegressionClient(X, y, class_weight={0: 1.0, 1: 9.0}, num_classes=2)
-    idx = np.arange(20)
-    assert client._batch_weights(idx, y).tolist() == [1.0] * 16 + [9.0] * 4
+    assert client._batch_weights(y).tolist() == [1.0] * 16 + [9.0] * 4
     flipped = 1 - y
-    assert client._batch_weights(idx, flipped).tolist() == [9.0] * 16 + [1.0] * 4
+    assert client._batch_weights(flipped).tolist() == [9.0] * 16 + [1.0] * 4
 
 
 def test_hetero_lr_weighs_the_loss_constant_too() -> None:
