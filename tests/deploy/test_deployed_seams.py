@@ -167,6 +167,20 @@ def test_secagg_plus_runs_over_grpc_and_ends_where_simulation_ends(certs: Path) 
 
 
 @pytest.mark.timeout(120)
+def test_secagg_plus_with_an_int8_model_runs_over_grpc_and_ends_where_simulation_ends(
+    certs: Path,
+) -> None:
+    """The model travels int8 under secure aggregation: the parties decode it, mask their
+    update against it, and the deployed run ends on the simulation's model exactly."""
+    from rengo.hfl import SecAggPlus
+
+    got = deployed(certs, FedAvg(min_fit_clients=3), SecAggPlus(quantisation_bits=20, model="int8"))
+    want = simulated(FedAvg(min_fit_clients=3), SecAggPlus(quantisation_bits=20, model="int8"))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.timeout(120)
 def test_signed_secagg_runs_over_grpc_with_the_parties_mtls_certificates(certs: Path) -> None:
     """The parties sign with their mTLS certificates (installed by run_party) and the
     coordinator checks them against its ca.pem; the sum is the unsigned simulation's."""

@@ -64,8 +64,8 @@ def test_update_none_and_no_section_run_the_default_workflow() -> None:
         ),
         ({"compression": {"model": "topk"}}, r"compression\.model"),  # float16 or int8 only
         (
-            {"compression": {"model": "float16"}, "privacy": {"secagg": True}},
-            "compression.model = 'float16' with privacy.secagg",
+            {"compression": {"update": "topk", "model": "float16"}, "privacy": {"secagg": True}},
+            "compression.update = 'topk' with privacy.secagg",
         ),
         (
             {"compression": {"model": "int8"}, "strategy": {"name": "qfedavg"}},

@@ -20,12 +20,12 @@ How it composes with privacy:
   error feedback can raise it); the sensitivity, the noise and the accountant are those of
   the run without compression. Error feedback carries a client's unsent update into later
   rounds, each of which is clipped and accounted as any round is.
-* **Secure aggregation** (:class:`~rengo.hfl.SecAggPlus`) is another workflow and cannot be
-  combined with this one: SecAgg+ quantises every update into its ring already, and the
-  coordinator never sees an update to decode (a job with both is refused). A compressed
-  model would compose in arithmetic (a SecAgg+ client masks its update against the model
-  it received, and the coordinator adds the total weight times ``w``), but the two are
-  separate workflows, so a job with ``model`` and SecAgg+ is refused too.
+* **Secure aggregation** (:class:`~rengo.hfl.SecAggPlus`) is another workflow: SecAgg+
+  quantises every update into its ring already, and the coordinator never sees an update to
+  decode, so update compression under it is refused. The model can travel compressed under
+  it (``SecAggPlus(model="float16")``, or ``[compression] model`` with ``update = "none"``
+  in a job): each client masks its update against the model it decoded, and the
+  coordinator adds the unmasked sum to its exact ``w``, the same re-basing.
 * **Local DP** (DP-SGD in the client) is done before the update exists: compression is
   post-processing.
 """
@@ -38,17 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from rengo.core.errors import ClientFailure, ConfigError, RoundFailure
-from rengo.core.messages import EncodedUpdate, EvaluateIns, FitIns, FitResult
+from rengo.core.errors import ClientFailure, ConfigError
+from rengo.core.messages import EncodedUpdate, EvaluateIns, FitResult
 from rengo.core.parameters import Parameters
-from rengo.hfl.model_compression import (
-    compressed_model,
-    encode_model,
-    model_codec_config,
-    model_problem,
-    model_rng,
-    rebase,
-)
+from rengo.hfl.model_compression import model_problem, rebase, send_compressed_model
 from rengo.hfl.mods.chain import EVALUATE, FIT
 from rengo.hfl.mods.compression import CompressUpdateMod, DecompressModelMod
 from rengo.hfl.strategy.base import Strategy, WeightedSum, wrapped_strategies
@@ -161,9 +154,9 @@ class CompressedUpdates:
         acc = strategy.accumulator(fit_round.server_round, fit_round.parameters)
         received = None
         if self.settings.compresses_model:
-            received = self._send_compressed(
-                fit_round.server_round, fit_round.seed, fit_round.parameters, FIT,
-                [ins for _, ins in fit_round.instructions],
+            received = send_compressed_model(
+                self.settings, fit_round.server_round, fit_round.seed, fit_round.parameters,
+                FIT, [ins for _, ins in fit_round.instructions],
             )  # fmt: skip
         decode = None
         if self.settings.enabled:
@@ -197,34 +190,9 @@ class CompressedUpdates:
         """
         if self.settings.compresses_model and instructions:
             messages = [ins for _, ins in instructions]
-            self._send_compressed(server_round, seed, parameters, EVALUATE, messages, decode=False)
-
-    def _send_compressed(
-        self,
-        server_round: int,
-        seed: int,
-        parameters: Parameters,
-        phase: str,
-        messages: list[FitIns] | list[EvaluateIns],
-        decode: bool = True,
-    ) -> Parameters | None:
-        """Encode ``parameters`` once for the round and phase, put the parts and the codec's
-        config in every message; return what the clients decode (``Q(w)``) when ``decode``
-        (a fit's replies are re-based on it; an evaluation's are not)."""
-        rng = model_rng(seed, server_round, phase)
-        received = None
-        try:
-            if decode:
-                parts, received = compressed_model(parameters, self.settings, rng)
-            else:
-                parts = encode_model(parameters, self.settings.model, self.settings.chunk, rng)
-        except ValueError as exc:
-            raise RoundFailure(f"cannot send the model: {exc}") from exc
-        entries = model_codec_config(self.settings, parameters)
-        for message in messages:
-            message.parameters = parts
-            message.config.update(entries)
-        return received
+            send_compressed_model(
+                self.settings, server_round, seed, parameters, EVALUATE, messages, decode=False
+            )
 
     def _decoded(
         self, fit_round: FitRound, bases: list[np.ndarray], client_id: str, value: Any
@@ -276,11 +244,18 @@ def _rebased(global_model: Parameters, received: Parameters, client_id: str, val
 
 def compression_settings(workflow: object | None) -> dict[str, Any]:
     """``{"compression": {...}}`` for a run whose workflow compresses updates or the model
-    (empty otherwise): what the run's record says about how they travelled (``model`` only
-    when set, so older runs still resume)."""
-    if isinstance(workflow, CompressedUpdates) and workflow.settings.active:
-        return {"compression": recorded_settings(workflow.settings)}
-    return {}
+    (:class:`CompressedUpdates`, or :class:`~rengo.hfl.SecAggPlus` with ``model``; empty
+    otherwise): what the run's record says about how they travelled (``model`` only when
+    set, so older runs still resume)."""
+    from rengo.hfl.secagg.workflow import SecAggPlus
+
+    if isinstance(workflow, CompressedUpdates):
+        settings = workflow.settings
+    elif isinstance(workflow, SecAggPlus):
+        settings = workflow.model
+    else:
+        return {}
+    return {"compression": recorded_settings(settings)} if settings.active else {}
 
 
 def keeps_residuals(workflow: object | None) -> bool:

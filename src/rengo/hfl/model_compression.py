@@ -15,7 +15,10 @@ coordinator exact:
   error ``w - Q(w)`` enters only through what the clients' training saw, and never adds up in
   ``w`` round after round;
 * with update compression too, the client's update is taken against what it received
-  (``m_k - Q(w)``), so decoding it on the base ``w`` is the same re-basing.
+  (``m_k - Q(w)``), so decoding it on the base ``w`` is the same re-basing;
+* under secure aggregation (:class:`~rengo.hfl.SecAggPlus` with ``model=``) each client
+  masks its update against what it received, ``m_k - Q(w)``, and the coordinator adds the
+  unmasked sum to its exact ``w``: the same re-basing, done on the sum.
 
 Arrays that are not floating point (a batch-norm counter) travel unchanged. The codecs are
 those of the update (:mod:`rengo.hfl.update_codecs`).
@@ -28,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from rengo.core.errors import ProtocolError
-from rengo.core.messages import Config
+from rengo.core.errors import ProtocolError, RoundFailure
+from rengo.core.messages import Config, EvaluateIns, FitIns
 from rengo.core.parameters import Parameters
 from rengo.hfl.update_codecs import float16_overflow, int8_encode
 from rengo.hfl.update_compression import (
@@ -221,3 +224,37 @@ def rebase(
         moved = np.asarray(w, np.float64) + (m.astype(np.float64) - np.asarray(q, np.float64))
         out[i] = (np.rint(moved) if m.dtype.kind in "iub" else moved).astype(m.dtype)
     return out
+
+
+def send_compressed_model(
+    settings: UpdateCompression,
+    server_round: int,
+    seed: int,
+    parameters: Parameters,
+    phase: str,
+    messages: Sequence[FitIns] | Sequence[EvaluateIns],
+    decode: bool = True,
+) -> Parameters | None:
+    """Encode ``parameters`` once for the round and ``phase`` with ``settings.model``, put
+    the parts and the codec's config in every message; return what the clients decode
+    (``Q(w)``) when ``decode`` (a reply taken against it is re-based on it), else None.
+
+    Raises
+    ------
+    RoundFailure
+        If the model cannot be encoded (a value beyond float16's range, NaN or Inf).
+    """
+    rng = model_rng(seed, server_round, phase)
+    received = None
+    try:
+        if decode:
+            parts, received = compressed_model(parameters, settings, rng)
+        else:
+            parts = encode_model(parameters, settings.model, settings.chunk, rng)
+    except ValueError as exc:
+        raise RoundFailure(f"cannot send the model: {exc}") from exc
+    entries = model_codec_config(settings, parameters)
+    for message in messages:
+        message.parameters = parts
+        message.config.update(entries)
+    return received

@@ -599,10 +599,12 @@ def torch_optimizer(
 
 
 def build_workflow(spec: JobSpec) -> FitWorkflow | None:
-    """The job's fit workflow: SecAgg+ with ``[privacy] secagg = true``, compressed updates
-    with ``[compression] update`` or ``model`` other than ``"none"``, else the default."""
+    """The job's fit workflow: SecAgg+ with ``[privacy] secagg = true`` (sending the model
+    as ``[compression] model`` says), compressed updates with ``[compression] update`` or
+    ``model`` other than ``"none"``, else the default."""
     if spec.privacy is not None and spec.privacy.secagg is not None:
-        return SecAggPlus(spec.privacy.secagg)
+        downlink = spec.compression if spec.compression is not None else "none"
+        return SecAggPlus(spec.privacy.secagg, model=downlink)
     if spec.compression is not None and spec.compression.active:
         return CompressedUpdates(spec.compression)
     return None

@@ -43,7 +43,8 @@ range from :func:`rengo.core.options.option` next to it, and one function,
 [compression]  update (none | float16 | int8 | topk), fraction (topk), chunk (int8),
             error_feedback (topk): how each client's update travels to the coordinator;
             model (none | float16 | int8): how the global model travels to the clients
-            (:class:`rengo.hfl.UpdateCompression`; refused with ``[privacy] secagg = true``)
+            (:class:`rengo.hfl.UpdateCompression`; under ``[privacy] secagg = true`` only
+            ``model``: update must be none)
 [early_stopping] metric, patience, min_delta, mode: end the run once a round metric has not
             improved for ``patience`` rounds, keeping the best round's checkpoint
             (:class:`rengo.hfl.EarlyStopping`)
@@ -684,9 +685,9 @@ def check_model_fits_task(source: str, model: ModelSection, data: DataSection) -
 
 
 def _compression_section(source: str, raw: Any, spec: JobSpec) -> UpdateCompression:
-    """[compression]: the codecs and their options; refused where no update can be decoded
-    or no reply re-based (secure aggregation) or where clients send no model (q-FedAvg); a
-    key its codec does not read warns."""
+    """[compression]: the codecs and their options; an update codec is refused under secure
+    aggregation (no update to decode) and any codec where clients send no model
+    (q-FedAvg); a key its codec does not read warns."""
     section = parse_section(source, "compression", raw, UpdateCompression)
     if not section.active:
         return section
@@ -695,13 +696,13 @@ def _compression_section(source: str, raw: Any, spec: JobSpec) -> UpdateCompress
         for key in ("update", "model")
         if getattr(section, key) != "none"
     )
-    if spec.privacy is not None and spec.privacy.secagg is not None:
+    if spec.privacy is not None and spec.privacy.secagg is not None and section.enabled:
         raise ConfigError(
-            f"{source}: {named} with privacy.secagg = true: secure aggregation already "
-            "quantises every update into its ring (privacy.secagg_quantisation_bits) and the "
-            "coordinator sees only their sum, never an update to decode, and it is a round "
-            "workflow of its own that cannot send a compressed model; remove [compression] "
-            "(or set update = 'none' and model = 'none')"
+            f"{source}: compression.update = {section.update!r} with privacy.secagg = true: "
+            "secure aggregation already quantises every update into its ring "
+            "(privacy.secagg_quantisation_bits) and the coordinator sees only their sum, "
+            "never an update to decode; set update = 'none' (the model can still travel "
+            "compressed: compression.model)"
         )
     if spec.strategy.name == "qfedavg":
         raise ConfigError(

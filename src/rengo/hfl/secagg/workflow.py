@@ -60,6 +60,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from rengo.core.errors import ClientFailure, ConfigError, RoundFailure
+from rengo.core.messages import EvaluateIns
 from rengo.core.parameters import Parameters, unflatten
 from rengo.crypto.pairwise import agree, public_key_of
 from rengo.crypto.prg import add_masks
@@ -67,6 +68,9 @@ from rengo.crypto.quantisation import Quantisation, dequantise_sum, ring_bits_fo
 from rengo.crypto.shamir import Share, combine_shares
 from rengo.crypto.signatures import SignatureError, verify_signed
 from rengo.hfl.failure_log import LISTED_ONE_BY_ONE, failures_summary
+from rengo.hfl.model_compression import model_problem, send_compressed_model
+from rengo.hfl.mods.chain import EVALUATE, FIT
+from rengo.hfl.mods.compression import DecompressModelMod
 from rengo.hfl.secagg.client_mod import SecAggMod
 from rengo.hfl.secagg.protocol import (
     ADVERTISE,
@@ -103,6 +107,7 @@ from rengo.hfl.secagg.protocol import (
 )
 from rengo.hfl.strategy.base import Strategy, WeightedSum
 from rengo.hfl.strategy.dp import ClippedDeltaSum, DifferentialPrivacy
+from rengo.hfl.update_compression import UpdateCompression
 from rengo.hfl.workflow import FitRound, ShortRound
 from rengo.privacy.secagg_config import SecAgg
 
@@ -155,6 +160,15 @@ class SecAggPlus:
         The federation CA's certificate (PEM) that signed rounds check the clients'
         certificates against. A deployed coordinator passes its own ``ca.pem``; a
         simulation passes the CA of :func:`~rengo.crypto.signatures.simulated_identities`.
+    model
+        How the global model travels *down* to each client: ``"none"`` (as it is, the
+        default), ``"float16"`` or ``"int8"``, or an
+        :class:`~rengo.hfl.UpdateCompression` whose ``update`` is ``"none"`` (to set the
+        int8 ``chunk``). Each client masks its update against the model it decoded,
+        ``m_k - Q(w)``, and the coordinator adds the unmasked sum to its exact ``w``, so the
+        rounding never accumulates in the global model (see
+        :mod:`rengo.hfl.model_compression`). The updates themselves are quantised into the
+        ring as always.
     **options
         Or its fields by name: ``SecAggPlus(neighbours=8, threshold=0.6)``.
 
@@ -162,6 +176,9 @@ class SecAggPlus:
     ------
     TypeError
         If both ``config`` and options are given.
+    ConfigError
+        For an unknown model codec, or an :class:`~rengo.hfl.UpdateCompression` that
+        compresses updates (secure aggregation quantises them into its ring itself).
     """
 
     sees_each_update: ClassVar[bool] = False
@@ -170,20 +187,57 @@ class SecAggPlus:
 
     config: SecAgg = field(default_factory=SecAgg)
     ca: bytes | None = field(default=None, repr=False)
+    model: UpdateCompression = field(default_factory=UpdateCompression)
     last: SecAggReport = field(default_factory=SecAggReport, compare=False)
 
     def __init__(
-        self, config: SecAgg | None = None, *, ca: bytes | None = None, **options: Any
+        self,
+        config: SecAgg | None = None,
+        *,
+        ca: bytes | None = None,
+        model: str | UpdateCompression = "none",
+        **options: Any,
     ) -> None:
         if config is not None and options:
             raise TypeError("give either config=SecAgg(...) or its options by name, not both")
         self.config = config if config is not None else SecAgg(**options)
         self.ca = ca
+        self.model = _downlink(model)
         self.last = SecAggReport()
 
     def client_mods(self) -> tuple[str, ...]:
-        """The ``secagg`` client mod."""
-        return (SecAggMod.name,)
+        """``decompress_model`` when the model travels compressed (the clients evaluate the
+        model they decoded; a masked input is taken against it too), and ``secagg``."""
+        decompress = (DecompressModelMod.name,) if self.model.compresses_model else ()
+        return (*decompress, SecAggMod.name)
+
+    def model_problem(self, parameters: Parameters) -> str | None:
+        """Why ``parameters`` cannot travel to the clients with the model codec (a value
+        beyond float16's range), or None; asked before a round's new model is adopted (see
+        :class:`~rengo.hfl.workflow.FitWorkflow`)."""
+        if not self.model.compresses_model:
+            return None
+        return model_problem(parameters, self.model.model)
+
+    def prepare_evaluate(
+        self,
+        server_round: int,
+        seed: int,
+        parameters: Parameters,
+        instructions: list[tuple[str, EvaluateIns]],
+    ) -> None:
+        """Put the compressed model in every evaluation instruction, as a fit's.
+
+        Raises
+        ------
+        RoundFailure
+            If the model cannot be encoded (a value beyond float16's range).
+        """
+        if self.model.compresses_model and instructions:
+            messages = [ins for _, ins in instructions]
+            send_compressed_model(
+                self.model, server_round, seed, parameters, EVALUATE, messages, decode=False
+            )
 
     # -- the round --------------------------------------------------------------------------
     def run(self, fit_round: FitRound) -> WeightedSum:
@@ -210,6 +264,11 @@ class SecAggPlus:
         ca = self._trust()
         acc = fit_round.strategy.accumulator(fit_round.server_round, fit_round.parameters)
         mode, extra_message = self._mode(fit_round.strategy, acc, fit_round.parameters)
+        if self.model.compresses_model:  # once for every start: the fits carry Q(w)
+            send_compressed_model(
+                self.model, fit_round.server_round, fit_round.seed, fit_round.parameters,
+                FIT, [ins for _, ins in fit_round.instructions], decode=False,
+            )  # fmt: skip
         self.last = report = SecAggReport()
         clients = [cid for cid, _ in fit_round.instructions]
         required: frozenset[str] | None = None
@@ -543,9 +602,13 @@ class SecAggPlus:
         ------
         ConfigError
             If the strategy needs each update (robust rules, SCAFFOLD) or central DP clips at
-            the coordinator: secure aggregation releases only the sum.
+            the coordinator: secure aggregation releases only the sum. Also if the initial
+            model cannot travel with the model codec (a value beyond float16's range).
         """
         self._mode(strategy, strategy.accumulator(0, parameters), parameters)
+        problem = self.model_problem(parameters)
+        if problem is not None:
+            raise ConfigError(f"the initial model cannot be sent: {problem}")
 
     def _mode(
         self, strategy: Strategy, acc: WeightedSum, parameters: Parameters
@@ -1124,3 +1187,22 @@ def _unmask_problem(reply: Any, asked: Mapping[str, set[str]]) -> str | None:
         if set(shares) != wanted:
             return f"returned {name} of {sorted(shares)} when asked for {sorted(wanted)}"
     return None
+
+
+def _downlink(model: str | UpdateCompression) -> UpdateCompression:
+    """The settings the global model travels down with, from ``SecAggPlus(model=...)``.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown codec, or settings that compress the update too.
+    """
+    if isinstance(model, UpdateCompression):
+        if model.enabled:
+            raise ConfigError(
+                f"SecAggPlus(model=...) compresses the model sent down; update compression "
+                f"({model.describe()}) cannot run under secure aggregation, which quantises "
+                "each update into its ring itself: give update='none'"
+            )
+        return model
+    return UpdateCompression("none", model=model)  # type: ignore[arg-type]
