@@ -5,11 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from rengo.hfl import LogisticRegressionClient, Scaffold, simulate, softmax_init
+from rengo.hfl import (
+    CompressedUpdates,
+    FedAvg,
+    LogisticRegressionClient,
+    Scaffold,
+    SecAggPlus,
+    simulate,
+    softmax_init,
+)
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'rengo[ray]'")
 
@@ -24,28 +33,33 @@ def _client_fn(cid: str) -> LogisticRegressionClient:
     return LogisticRegressionClient(X, y, lr=0.3, batch_size=10)
 
 
-@pytest.mark.timeout(120)
-def test_ray_executor_matches_serial_with_client_state(start_ray: Callable[..., None]) -> None:
-    # SCAFFOLD keeps per-client control variates: the pool must persist client state.
-    def run(executor: str) -> list[np.ndarray]:
+@pytest.mark.timeout(180)
+def test_ray_executor_matches_serial_with_client_state_and_compressed_or_secure_rounds(
+    start_ray: Callable[..., None],
+) -> None:
+    """SCAFFOLD keeps per-client control variates and top-k's error feedback a residual (the
+    pool must persist client state); the model travels int8 down to the clients, plain and
+    under secure aggregation's stage messages: each run ends on the serial run's model."""
+    runs: list[tuple[Any, Any]] = [
+        (Scaffold(min_fit_clients=2, min_available_clients=2), None),
+        (FedAvg(min_fit_clients=3), CompressedUpdates("topk", fraction=0.3, model="int8")),
+        (FedAvg(min_fit_clients=4), SecAggPlus(quantisation_bits=20, model="int8")),
+    ]
+
+    def run(executor: str, strategy: Any, workflow: Any) -> list[np.ndarray]:
         return simulate(
-            _client_fn,
-            4,
-            Scaffold(min_fit_clients=2, min_available_clients=2),
-            softmax_init(5, 2),
-            3,
-            seed=3,
-            executor=executor,
-            workers=2,
-        ).parameters
+            _client_fn, 4, strategy, softmax_init(5, 2), 3, seed=3, executor=executor,
+            workers=2, workflow=workflow,
+        ).parameters  # fmt: skip
 
     start_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        got = run("ray")
+        got = [run("ray", *settings) for settings in runs]
     finally:
         ray.shutdown()
-    for a, b in zip(got, run("serial"), strict=True):
-        np.testing.assert_array_equal(a, b)
+    for on_ray, settings in zip(got, runs, strict=True):
+        for a, b in zip(on_ray, run("serial", *settings), strict=True):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_the_pool_starts_ray_quietly_without_its_start_up_banner_or_gpu_tip(
