@@ -6,6 +6,7 @@ rounding."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -182,19 +183,61 @@ def _train(call: ClientCall) -> FitResult:
     return FitResult([np.asarray(p) + 0.01 for p in call.message.parameters], 2, {})
 
 
-def test_a_compressed_model_that_no_mod_decodes_is_refused_before_any_input_is_sent() -> None:
-    state = _client_a_ready_for_its_input()
-    message = _masked_input_message(requested=())
-    with pytest.raises(ProtocolError, match="no decompress_model mod decoded it"):
-        SecAggMod()(ClientCall("a", MASKED_INPUT, message, state), _untrained)
-
-
-def _untrained(call: ClientCall) -> FitResult:
-    return FitResult([np.asarray(p, np.float64) for p in call.message.parameters][:2], 2, {})
-
-
 def test_the_masked_input_is_taken_against_the_decoded_model() -> None:
+    """The same client state and training: the masked input of an int8 model equals the
+    masked input of its decoded arrays sent as they are."""
     state = _client_a_ready_for_its_input()
+    twin = copy.deepcopy(state)
     message = _masked_input_message(requested=("decompress_model", "secagg"))
-    reply = SecAggMod()(ClientCall("a", MASKED_INPUT, message, state), _train)
-    assert reply["masked"].size == sum(int(np.prod(s)) for s in SHAPES) + 4
+    _, decoded = compressed_model(START, UpdateCompression(model="int8"), model_rng(0, 1, "fit"))
+    plain = {**message, "fit": FitIns(decoded, {MODS_KEY: mods_config_value(("secagg",))})}
+    got = SecAggMod()(ClientCall("a", MASKED_INPUT, message, state), _train)["masked"]
+    want = SecAggMod()(ClientCall("a", MASKED_INPUT, plain, twin), _train)["masked"]
+    np.testing.assert_array_equal(got, want)
+
+
+def test_a_compressed_model_that_does_not_decode_is_refused_before_training() -> None:
+    message = _masked_input_message(requested=("decompress_model", "secagg"))
+    message["fit"].parameters[1] = -np.abs(message["fit"].parameters[1])  # negative scales
+    with pytest.raises(ProtocolError, match="int8 model from the coordinator does not decode"):
+        SecAggMod()(
+            ClientCall("a", MASKED_INPUT, message, _client_a_ready_for_its_input()), _no_client
+        )
+
+
+@pytest.mark.parametrize("name", ["fedper", "ditto", "fedrep"])
+def test_personalised_strategies_take_the_update_against_the_decoded_global_model(
+    name: str,
+) -> None:
+    """Their mods put the client's personal arrays in the model on its way to training
+    (and Ditto and FedRep train twice): the update is still against Q(w), so the global
+    model ends as the run's with the model sent exact, to far below the codec's rounding
+    (FedPer's personal array stays where it started, to the ring's rounding)."""
+    from rengo.hfl import Ditto, FedPer, FedRep
+
+    strategies = {
+        "fedper": lambda: FedPer(fraction_evaluate=0.0, personal_arrays="-1"),
+        "ditto": lambda: Ditto(fraction_evaluate=0.0),
+        "fedrep": lambda: FedRep(fraction_evaluate=0.0, personal_arrays="-1"),
+    }
+    ends = []
+    for model in ("none", "int8"):
+        history = simulate(
+            Steps, N, strategies[name](), START, 3, seed=2,
+            workflow=SecAggPlus(quantisation_bits=24, model=model),
+        )  # fmt: skip
+        assert not any(r.failures for r in history.rounds), history.rounds[0].failures
+        ends.append(history.parameters)
+    for a, b in zip(*ends, strict=True):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-6)
+    if name == "fedper":
+        np.testing.assert_allclose(ends[1][1], START[1], rtol=0, atol=1e-6)
+
+
+def test_a_signed_secagg_job_simulated_keeps_sending_the_model_compressed() -> None:
+    spec = parse_job({**JOB, "privacy": {"secagg": True, "secagg_signed": True},
+                      "compression": {"model": "int8"}})  # fmt: skip
+    _, workflow = build_hfl_job(spec).for_simulation()
+    assert isinstance(workflow, SecAggPlus) and workflow.ca is not None
+    assert workflow.model.model == "int8"
+    assert compression_settings(workflow)["compression"]["model"] == "int8"

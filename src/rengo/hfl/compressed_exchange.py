@@ -41,8 +41,13 @@ import numpy as np
 from rengo.core.errors import ClientFailure, ConfigError
 from rengo.core.messages import EncodedUpdate, EvaluateIns, FitResult
 from rengo.core.parameters import Parameters
-from rengo.hfl.model_compression import model_problem, rebase, send_compressed_model
-from rengo.hfl.mods.chain import EVALUATE, FIT
+from rengo.hfl.model_compression import (
+    downlink_problem,
+    rebase,
+    send_compressed_model,
+    send_evaluation_model,
+)
+from rengo.hfl.mods.chain import FIT
 from rengo.hfl.mods.compression import CompressUpdateMod, DecompressModelMod
 from rengo.hfl.strategy.base import Strategy, WeightedSum, wrapped_strategies
 from rengo.hfl.update_compression import (
@@ -137,9 +142,7 @@ class CompressedUpdates:
         beyond float16's range), or None; the coordinator asks before it adopts a round's
         new model, so a model growing past the codec fails its round and the last model
         that can travel is kept (see :class:`~rengo.hfl.workflow.FitWorkflow`)."""
-        if not self.settings.compresses_model:
-            return None
-        return model_problem(parameters, self.settings.model)
+        return downlink_problem(self.settings, parameters)
 
     def run(self, fit_round: FitRound) -> WeightedSum:
         """Send each client the (compressed) model and ask for its compressed update; fold
@@ -188,11 +191,7 @@ class CompressedUpdates:
         RoundFailure
             If the model cannot be encoded (a value beyond float16's range).
         """
-        if self.settings.compresses_model and instructions:
-            messages = [ins for _, ins in instructions]
-            send_compressed_model(
-                self.settings, server_round, seed, parameters, EVALUATE, messages, decode=False
-            )
+        send_evaluation_model(self.settings, server_round, seed, parameters, instructions)
 
     def _decoded(
         self, fit_round: FitRound, bases: list[np.ndarray], client_id: str, value: Any

@@ -34,6 +34,7 @@ import numpy as np
 from rengo.core.errors import ProtocolError, RoundFailure
 from rengo.core.messages import Config, EvaluateIns, FitIns
 from rengo.core.parameters import Parameters
+from rengo.hfl.mods.chain import EVALUATE
 from rengo.hfl.update_codecs import float16_overflow, int8_encode
 from rengo.hfl.update_compression import (
     UpdateCompression,
@@ -258,3 +259,32 @@ def send_compressed_model(
         message.parameters = parts
         message.config.update(entries)
     return received
+
+
+def downlink_problem(settings: UpdateCompression, parameters: Sequence[np.ndarray]) -> str | None:
+    """Why ``parameters`` cannot travel to the clients as ``settings.model`` says (see
+    :func:`model_problem`), or None, also when the model travels as it is: a workflow's
+    ``model_problem``, asked before a round's new model is adopted (see
+    :class:`~rengo.hfl.workflow.FitWorkflow`)."""
+    return model_problem(parameters, settings.model) if settings.compresses_model else None
+
+
+def send_evaluation_model(
+    settings: UpdateCompression,
+    server_round: int,
+    seed: int,
+    parameters: Parameters,
+    instructions: Sequence[tuple[str, EvaluateIns]],
+) -> None:
+    """Put the compressed model in every evaluation instruction (nothing when the model
+    travels as it is): the clients evaluate the kind of model they train from; a workflow's
+    ``prepare_evaluate``.
+
+    Raises
+    ------
+    RoundFailure
+        As :func:`send_compressed_model`.
+    """
+    if settings.compresses_model and instructions:
+        messages = [ins for _, ins in instructions]
+        send_compressed_model(settings, server_round, seed, parameters, EVALUATE, messages, False)

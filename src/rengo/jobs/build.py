@@ -218,7 +218,7 @@ class HflJob:
         mods, workflow = list(self.client_mods), self.workflow
         if isinstance(workflow, SecAggPlus) and workflow.config.signed and workflow.ca is None:
             ca, identities = simulated_identities(self.client_ids)
-            workflow = SecAggPlus(workflow.config, ca=ca)
+            workflow = SecAggPlus(workflow.config, ca=ca, model=workflow.model)
             mods.append(SecAggMod(identities))
         return mods, workflow
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from rengo.core.errors import ProtocolError
 from rengo.core.messages import EncodedUpdate, EvaluateIns, FitIns, FitResult
+from rengo.core.parameters import Parameters
 from rengo.hfl.model_compression import (
     MODEL_CONFIG_PREFIX,
     decode_model,
@@ -98,13 +99,25 @@ class DecompressModelMod(ClientMod):
         message = call.message
         if call.key not in (FIT, EVALUATE) or not isinstance(message, (FitIns, EvaluateIns)):
             return call_next(call)
-        codec, chunk, dtypes = model_codec_from_config(message.config)
+        model = received_model(message)
         for key in [k for k in message.config if k.startswith(MODEL_CONFIG_PREFIX)]:
             del message.config[key]
-        try:
-            model = decode_model(message.parameters, codec, chunk, dtypes)
-        except ValueError as exc:
-            raise ProtocolError(
-                f"the {codec} model from the coordinator does not decode: {exc}"
-            ) from exc
         return call_next(call.forward(call.key, type(message)(model, message.config)))
+
+
+def received_model(message: FitIns | EvaluateIns) -> Parameters:
+    """The model ``message`` carries compressed, decoded into the model's dtypes (what
+    :class:`DecompressModelMod` hands the client); ``message`` is left as it is.
+
+    Raises
+    ------
+    ProtocolError
+        As :class:`DecompressModelMod`.
+    """
+    codec, chunk, dtypes = model_codec_from_config(message.config)
+    try:
+        return decode_model(message.parameters, codec, chunk, dtypes)
+    except ValueError as exc:
+        raise ProtocolError(
+            f"the {codec} model from the coordinator does not decode: {exc}"
+        ) from exc

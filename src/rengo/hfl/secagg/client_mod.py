@@ -36,6 +36,7 @@ from rengo.crypto.shamir import split_secret
 from rengo.crypto.signatures import SignatureError, SigningIdentity
 from rengo.hfl.model_compression import MODEL_CONFIG_PREFIX
 from rengo.hfl.mods.chain import FIT, CallNext, ClientCall, ClientMod, ModChain, register_mod
+from rengo.hfl.mods.compression import received_model
 from rengo.hfl.mods.dp_clip import UNCLIPPED_METRIC
 from rengo.hfl.secagg.protocol import (
     ADVERTISE,
@@ -384,31 +385,23 @@ class SecAggMod(ClientMod):
             fit_ins: FitIns = message["fit"]
             if not isinstance(fit_ins, FitIns):
                 raise TypeError(f"'fit' is {type(fit_ins).__name__}, not FitIns")
+        # A model that travelled compressed is what the client trains from once the
+        # decompress_model mod decoded it, Q(w): the update is taken against it (the
+        # coordinator re-bases the sum on its exact w). Decoded here before the chain runs
+        # (the decoding is deterministic), since the strategy's mods may change the model
+        # on its way to training (FedPer's personal layers) and run training more than once
+        # (Ditto's, FedRep's).
+        base = fit_ins
+        if MODEL_CONFIG_PREFIX + "codec" in fit_ins.config:
+            base = FitIns(received_model(fit_ins), fit_ins.config)
         # The fit carries the mods the strategy requested (dp_clip, fedprox...): a stage
         # message does not, so they run here, inside this mod and around the installed ones.
-        # A model that travelled compressed is decoded by one of them (decompress_model):
-        # the update is taken against what the client trained from, ``Q(w)``, which the
-        # coordinator re-bases on its exact ``w`` when it adds the sum to it.
-        trained_from: list[FitIns] = []
-
-        def train(inner: ClientCall) -> Any:
-            trained_from.append(inner.message)
-            return call_next(inner)
-
-        compressed = MODEL_CONFIG_PREFIX + "codec" in fit_ins.config
-        result = self._requested.run(call.forward(FIT, fit_ins), train if compressed else call_next)
+        result = self._requested.run(call.forward(FIT, fit_ins), call_next)
         if not isinstance(result, FitResult):
             raise ProtocolError(f"training returned {type(result).__name__}, not FitResult")
-        if compressed:
-            if len(trained_from) != 1 or MODEL_CONFIG_PREFIX + "codec" in trained_from[0].config:
-                raise ProtocolError(
-                    "the model arrived compressed and no decompress_model mod decoded it "
-                    "before training (the coordinator must request it)"
-                )
-            fit_ins = trained_from[0]
         bits = settings.bits
         dtype = wire_dtype(bits)
-        masked = self._input_vector(settings, fit_ins, result, dtype)  # entries below 2^bits
+        masked = self._input_vector(settings, base, result, dtype)  # entries below 2^bits
         masking_key = X25519PrivateKey.from_private_bytes(state["s_sk"])
         seeds = [(state["seed"], 1)] + [
             (

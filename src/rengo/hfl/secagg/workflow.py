@@ -68,8 +68,12 @@ from rengo.crypto.quantisation import Quantisation, dequantise_sum, ring_bits_fo
 from rengo.crypto.shamir import Share, combine_shares
 from rengo.crypto.signatures import SignatureError, verify_signed
 from rengo.hfl.failure_log import LISTED_ONE_BY_ONE, failures_summary
-from rengo.hfl.model_compression import model_problem, send_compressed_model
-from rengo.hfl.mods.chain import EVALUATE, FIT
+from rengo.hfl.model_compression import (
+    downlink_problem,
+    send_compressed_model,
+    send_evaluation_model,
+)
+from rengo.hfl.mods.chain import FIT
 from rengo.hfl.mods.compression import DecompressModelMod
 from rengo.hfl.secagg.client_mod import SecAggMod
 from rengo.hfl.secagg.protocol import (
@@ -213,11 +217,8 @@ class SecAggPlus:
 
     def model_problem(self, parameters: Parameters) -> str | None:
         """Why ``parameters`` cannot travel to the clients with the model codec (a value
-        beyond float16's range), or None; asked before a round's new model is adopted (see
-        :class:`~rengo.hfl.workflow.FitWorkflow`)."""
-        if not self.model.compresses_model:
-            return None
-        return model_problem(parameters, self.model.model)
+        beyond float16's range), or None (:func:`~rengo.hfl.model_compression.downlink_problem`)."""
+        return downlink_problem(self.model, parameters)
 
     def prepare_evaluate(
         self,
@@ -233,11 +234,7 @@ class SecAggPlus:
         RoundFailure
             If the model cannot be encoded (a value beyond float16's range).
         """
-        if self.model.compresses_model and instructions:
-            messages = [ins for _, ins in instructions]
-            send_compressed_model(
-                self.model, server_round, seed, parameters, EVALUATE, messages, decode=False
-            )
+        send_evaluation_model(self.model, server_round, seed, parameters, instructions)
 
     # -- the round --------------------------------------------------------------------------
     def run(self, fit_round: FitRound) -> WeightedSum:
