@@ -226,6 +226,29 @@ def test_a_run_resumed_after_its_stop_runs_no_more_rounds(
     assert rest.rounds == [] and rest.stopped == straight.stopped is not None
 
 
+def test_a_run_resumed_after_its_stop_records_the_stop_event_once(
+    logistic_client_fn: Callable[[str], Client], tmp_path: Path
+) -> None:
+    """The first run recorded why it stopped; the resumed one, which runs no round, does
+    not record it a second time."""
+    with RunStore(tmp_path / "runs.db") as store:
+        run_id = store.start_run("hfl", {})
+
+        def coordinator() -> Coordinator:
+            return Coordinator(
+                _strategy(), make_pool(logistic_client_fn, IDS), softmax_init(4, 3), seed=3,
+                observers=[EarlyStopping(patience=3)], store=store, run_id=run_id,
+            )  # fmt: skip
+
+        first = coordinator()
+        straight = first.run(len(LOSSES))
+        second = coordinator()
+        assert second.restore(first.checkpoint_blob(6)) == 6
+        assert second.run(len(LOSSES)).stopped == straight.stopped is not None
+        events = [e.message for e in store.events(run_id)]
+    assert events.count(straight.stopped) == 1
+
+
 def test_the_last_round_ends_the_run_without_a_stop(
     logistic_client_fn: Callable[[str], Client],
 ) -> None:

@@ -510,7 +510,9 @@ class Coordinator:
         history = History(run_id=self.run_id, parameters=self.parameters)
         ended = self.already_stopped()
         if ended is not None and self.start_round <= rounds:
-            self._stop(history, StopTraining(ended), self.start_round - 1, "no round run")
+            self._stop(
+                history, StopTraining(ended), self.start_round - 1, "no round run", once=True
+            )
             return history
         for server_round in range(self.start_round, rounds + 1):
             if before_round is not None:
@@ -567,13 +569,22 @@ class Coordinator:
                 pinned.update(int(r) for r in ask())
         return pinned
 
-    def _stop(self, history: History, exc: StopTraining, server_round: int, what: str) -> None:
+    def _stop(
+        self, history: History, exc: StopTraining, server_round: int, what: str, once: bool = False
+    ) -> None:
         """End the run early and cleanly: the reason kept in ``history``, logged and recorded
-        as an event of ``server_round``."""
+        as an event of ``server_round`` (with ``once``, unless the run recorded it already:
+        a resumed run that had stopped before it was cut off)."""
         history.stopped = str(exc)
         log.warning("%s: %s", what, exc)
-        if self.store is not None and self.run_id is not None:
-            self.store.log_event(self.run_id, "warning", str(exc), server_round)
+        if self.store is None or self.run_id is None:
+            return
+        if once and any(
+            e.message == str(exc) and e.round == server_round
+            for e in self.store.events(self.run_id, "warning")
+        ):
+            return
+        self.store.log_event(self.run_id, "warning", str(exc), server_round)
 
     def _run_round_retrying(self, server_round: int, retry: RetryRoundFn | None) -> RoundRecord:
         """:meth:`run_round`, run again from the strategy's state before it while ``retry``
