@@ -61,6 +61,21 @@ _AGGREGATION_STREAM = 0xA66
 log = logging.getLogger("rengo.hfl")
 
 
+class LoggedEvent(Protocol):
+    """A recorded event as the round loop reads it back (a run's early stop, not to be
+    recorded twice by its resumed run)."""
+
+    @property
+    def message(self) -> str:
+        """The event's text."""
+        ...
+
+    @property
+    def round(self) -> int | None:
+        """The round it belongs to, if any."""
+        ...
+
+
 class RunRecorder(Protocol):
     """What the round loop records (implemented by :class:`rengo.tracking.RunStore`)."""
 
@@ -82,6 +97,10 @@ class RunRecorder(Protocol):
 
     def log_event(self, run_id: str, level: str, message: str, round: int | None = None) -> None:
         """Record a notice (a round that failed, a client dropped)."""
+        ...
+
+    def events(self, run_id: str, level: str | None = None) -> Sequence[LoggedEvent]:
+        """The run's events in the order logged, optionally of one level."""
         ...
 
     def save_checkpoint(self, run_id: str, round: int, blob: bytes) -> None:
