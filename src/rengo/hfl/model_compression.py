@@ -34,7 +34,6 @@ import numpy as np
 from rengo.core.errors import ProtocolError, RoundFailure
 from rengo.core.messages import Config, EvaluateIns, FitIns
 from rengo.core.parameters import Parameters
-from rengo.hfl.mods.chain import EVALUATE
 from rengo.hfl.update_codecs import float16_overflow, int8_encode
 from rengo.hfl.update_compression import (
     UpdateCompression,
@@ -287,4 +286,4 @@ def send_evaluation_model(
     """
     if settings.compresses_model and instructions:
         messages = [ins for _, ins in instructions]
-        send_compressed_model(settings, server_round, seed, parameters, EVALUATE, messages, False)
+        send_compressed_model(settings, server_round, seed, parameters, "evaluate", messages, False)
