@@ -31,7 +31,7 @@ from rengo.vfl.hetero_lr.class_weighting import guest_weighting
 from rengo.vfl.hetero_lr.config import HeteroLRConfig
 from rengo.vfl.hetero_lr.local import guest_alone_scores, train_guest_alone
 from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR
-from rengo.vfl.hetero_lr.one_vs_rest import class_count, class_targets
+from rengo.vfl.hetero_lr.one_vs_rest import batch_columns, class_count, class_rows, class_targets
 
 SEED, CLASSES = 5, 3
 KEYPAIR = generate_paillier_keypair(512, seed=11)
@@ -305,3 +305,69 @@ def test_an_interrupted_one_vs_rest_fit_resumes_to_the_uninterrupted_model(
     _, uninterrupted = reference.predict_proba(data, "telco")
     assert resumed.shape == (len(y), CLASSES)
     assert resumed.tobytes() == uninterrupted.tobytes()
+
+
+def test_a_batchs_class_rows_are_bit_for_bit_those_of_the_whole_tables_expansion() -> None:
+    """``batch_columns`` gives, for any batch of aligned rows, exactly the rows the whole
+    table's block-diagonal expansion ``kron(X, I_K)`` held at the batch's class rows (the
+    layout every party trained on before the expansion was made per batch), negative
+    values and zeros included."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(37, 5)) * rng.choice([0.0, 1.0, -3.0], size=(37, 5))
+    for classes in (1, 2, 8):
+        whole = np.kron(x, np.eye(classes))
+        for rows in (np.arange(37), rng.permutation(37)[:11], np.array([4])):
+            expanded = batch_columns(x, rows, classes)
+            expected = whole[class_rows(rows, classes)]
+            assert expanded.shape == expected.shape
+            assert expanded.tobytes() == expected.tobytes()
+
+
+def _expansion_spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
+    """Record the shape of every table the one-vs-rest code expands into class rows."""
+    from rengo.vfl.hetero_lr import local, one_vs_rest, roles
+
+    shapes: list[tuple[int, ...]] = []
+    original = one_vs_rest.class_columns
+
+    def spy(x: np.ndarray, classes: int) -> np.ndarray:
+        shapes.append(np.shape(x))
+        return original(x, classes)
+
+    for module in (one_vs_rest, roles, local):
+        monkeypatch.setattr(module, "class_columns", spy, raising=False)
+    return shapes
+
+
+def test_training_expands_one_batch_of_rows_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """First-order training (Adam, batches of 50 rows) never expands more than one batch's
+    rows into their K class rows, at the label party, the hosts and in the plaintext twin:
+    a party's memory is its table plus one batch's class rows, not K^2 times its table."""
+    x, y = _table(rows=150)
+    config = HeteroLRConfig(epochs=2, batch_size=50, tol=0.0, multi_class="ovr")
+    shapes = _expansion_spy(monkeypatch)
+    _run(_parts(x), y, config)
+    train_guest_alone(x, y, config, SEED)
+    assert shapes and max(shape[0] for shape in shapes) == 50, shapes
+
+
+def test_the_twins_peak_memory_holds_one_batchs_class_rows_not_the_whole_expansion() -> None:
+    """20,000 rows of 10 columns and K = 8 classes: the whole table's block-diagonal
+    expansion alone is 20,000 * 8 rows of 88 columns (113 MB); an epoch of Adam in batches
+    of 1,024 rows peaks far below it (the table, its K class labels and one batch)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(1)
+    rows, columns, classes = 20_000, 10, 8
+    x = rng.normal(size=(rows, columns))
+    y = (x @ rng.normal(size=(columns, classes))).argmax(axis=1)
+    whole_expansion = rows * classes * (columns + 1) * classes * 8
+    config = HeteroLRConfig(epochs=1, batch_size=1024, tol=0.0, multi_class="ovr")
+    tracemalloc.start()
+    try:
+        model = train_guest_alone(x, y, config, SEED)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert model.classes == classes
+    assert peak < whole_expansion / 4, (peak, whole_expansion)

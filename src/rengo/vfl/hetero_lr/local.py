@@ -39,6 +39,7 @@ from rengo.vfl.hetero_lr.objective import (
     check_labels,
 )
 from rengo.vfl.hetero_lr.one_vs_rest import (
+    batch_columns,
     class_columns,
     class_count,
     class_rows,
@@ -109,16 +110,16 @@ def train_guest_alone(
     rows = len(x)
     if config.fit_intercept:
         x = np.hstack([x, np.ones((len(x), 1))])
-    x = class_columns(x, classes)
+    size = x.shape[1] * classes  # weights (one-vs-rest: K a column, w[f K + k])
     weighting = guest_weighting(config, objective, y, "label party", classes)
     row_weights = None if weighting is None else weighting.rows(y)
-    weights = np.zeros(x.shape[1])
+    weights = np.zeros(size)
     if config.fit_intercept and classes == 1:
         weights[-1] = objective.start_intercept(y)
     scale = objective.gradient_scale(y)  # the residual's and L2's divisor, as the guest's
-    penalised = penalty_mask(x.shape[1], config.fit_intercept, classes)
+    penalised = penalty_mask(size, config.fit_intercept, classes)
     column_scale = column_scales(x, classes)
-    state = init_optimizer(x.shape[1])
+    state = init_optimizer(size)
     quadratic = isinstance(objective, QuadraticObjective)
     optimizer = resolve_optimizer(
         config,
@@ -139,7 +140,10 @@ def train_guest_alone(
         if not isinstance(objective, QuadraticObjective):
             raise DataError(f"optimizer='newton' needs a quadratic loss, not {objective.name}")
         square = objective.square
-        inverse = preconditioner(local_hessian(x, square, newton_l2, penalised))
+        # its one batch is every row, whose class rows it holds once for its Hessian
+        inverse = preconditioner(
+            local_hessian(class_columns(x, classes), square, newton_l2, penalised)
+        )
         newton = CGState()
     losses: list[float] = []
     converged, lr_scale = False, 1.0
@@ -148,7 +152,7 @@ def train_guest_alone(
         loss_sum = 0.0
         for aligned in batch_order(seed, epoch, rows, batch_size, whole=True):
             batch = class_rows(aligned, classes)
-            xb, yb = x[batch], y[batch]
+            xb, yb = batch_columns(x, aligned, classes), y[batch]
             u = xb @ weights
             residual = objective.residual(u, yb)
             if row_weights is None:
@@ -178,7 +182,7 @@ def train_guest_alone(
                 )
         epochs_run = epoch + 1
         if config.compute_loss:
-            losses.append(objective.constant + loss_sum / len(x))
+            losses.append(objective.constant + loss_sum / len(y))
             converged, lr_scale = training_plateau(config, optimizer, losses)
             if converged:
                 break

@@ -191,10 +191,10 @@ def init_optimizer(size: int) -> OptimizerState:
 
 def column_scales(features: np.ndarray, classes: int = 1) -> np.ndarray:
     """Each column's root mean square over a party's training rows (1 for a column of
-    zeros): the unit in which first-order steps move that column's weight. A one-vs-rest
-    table (``classes`` K class rows a row, :mod:`rengo.vfl.hetero_lr.one_vs_rest`) holds a
-    class's column on one class row in K: its mean is over the aligned rows, so each class
-    model steps in the units of its binary fit.
+    zeros): the unit in which first-order steps move that column's weight. One-vs-rest
+    (``classes`` K > 1, :mod:`rengo.vfl.hetero_lr.one_vs_rest`), ``features`` are the
+    aligned rows and each column's scale is given for its K class columns (``f K + k``):
+    each class model steps in the units of its binary fit.
 
     Adam moves every weight by about ``learning_rate`` a step whatever its column's scale,
     and SGD by the gradient, which grows with it: on a column of amounts in the thousands
@@ -206,8 +206,8 @@ def column_scales(features: np.ndarray, classes: int = 1) -> np.ndarray:
     squares = np.square(np.asarray(features, dtype=np.float64))
     if classes == 1:
         rms = np.sqrt(np.mean(squares, axis=0))
-    else:  # over the aligned rows: a class's column is zero on the other classes' rows
-        rms = np.sqrt(np.sum(squares, axis=0) / max(1, len(squares) // classes))
+    else:  # the sum over the aligned rows, as over the class rows (the rest are zeros)
+        rms = np.repeat(np.sqrt(np.sum(squares, axis=0) / max(1, len(squares))), classes)
     scales: np.ndarray = np.where(rms > 0, rms, 1.0)
     return scales
 

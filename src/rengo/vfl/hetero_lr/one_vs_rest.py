@@ -10,7 +10,11 @@ aligned row, with block-diagonal columns,
     y_ovr[i K + k] = 1[y_i = k],          w_ovr[f K + k] = W[f, k],
 
 so ``X_ovr w_ovr`` holds every row's K partial scores and ``X_ovr^T d`` every class's
-gradient. Each batch, a host sends the guest ``Enc(X_k[B] W_k)``: K ciphertexts a row, one
+gradient. Nobody holds ``X_ovr`` of the whole table (K^2 times the table): each batch's
+class rows are expanded from its aligned rows as the batch runs (:func:`batch_columns`),
+so a party holds its table once and one batch's ``K |B| x K F`` class rows (Newton-CG,
+whose one batch is every row, holds every row's). Each batch, a
+host sends the guest ``Enc(X_k[B] W_k)``: K ciphertexts a row, one
 per class (the cost per class is that of a binary run: K times the ciphertexts); the guest
 forms the K residuals of each row; a batch keeps a row's K class rows together, so a host's
 K F gradient sums still leave ``K (|B| - F)`` dimensions of the residuals open (the same
@@ -99,6 +103,29 @@ def class_columns(x: np.ndarray, classes: int) -> np.ndarray:
         return x
     expanded: np.ndarray = np.kron(x, np.eye(classes))
     return expanded
+
+
+def batch_columns(x: np.ndarray, aligned: np.ndarray, classes: int) -> np.ndarray:
+    """The class rows of the aligned rows ``aligned`` of ``x``: ``class_columns(x[aligned])``,
+    bit for bit the rows :func:`class_rows` picks from ``class_columns(x)``, without the
+    whole table's expansion (``K^2`` times the table) ever being made.
+
+    Parameters
+    ----------
+    x
+        A party's aligned rows (the label party's with its intercept column).
+    aligned
+        The batch's aligned rows, in order.
+    classes
+        K (1: a binary model, whose batch is ``x[aligned]``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(K |aligned|, K F)``: row ``i K + k`` holds ``x[aligned[i]]`` in class k's
+        columns.
+    """
+    return class_columns(x[aligned], classes)
 
 
 def class_targets(codes: np.ndarray, classes: int) -> np.ndarray:

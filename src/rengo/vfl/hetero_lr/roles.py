@@ -117,6 +117,7 @@ from rengo.vfl.hetero_lr.objective import (
 )
 from rengo.vfl.hetero_lr.one_vs_rest import (
     MAX_CLASSES,
+    batch_columns,
     class_columns,
     class_count,
     class_rows,
@@ -702,7 +703,9 @@ class HostSteps:
 @dataclass(frozen=True)
 class PartyRun:
     """One party's training of a coordinated linear model as set up: its channel in the
-    protocol's scope, the key, the config, the coordinator, its training columns ``x``, the
+    protocol's scope, the key, the config, the coordinator, its training columns ``x`` (its
+    aligned rows; one-vs-rest: each batch's ``classes`` class rows a row are expanded from
+    them, :func:`~rengo.vfl.hetero_lr.one_vs_rest.batch_columns`), the
     optimizer the guest resolved, the batch seed and size, where training resumes, and its
     obfuscator pool: ``per_row`` a row (unless the coordinator deals them) and
     ``per_batch`` more a batch."""
@@ -726,15 +729,22 @@ class PartyRun:
         return obfuscators_needed(self.config, rows, self.per_batch, per_row=self.per_row)
 
     def sizes(self) -> list[int]:
-        """Rows of ``x`` in each batch of an epoch (one-vs-rest: K class rows a row)."""
-        return class_batch_sizes(len(self.x) // self.classes, self.batch_size, self.classes)
+        """Class rows in each batch of an epoch (one-vs-rest: K a row; binary: its rows)."""
+        return class_batch_sizes(len(self.x), self.batch_size, self.classes)
 
     def batches(self, epoch: int) -> list[np.ndarray]:
-        """The rows of ``x`` in each batch of ``epoch``: :func:`batch_order` over the
-        aligned rows, each row's K class rows together (one-vs-rest)."""
-        aligned = len(self.x) // self.classes
-        order = batch_order(self.batch_seed, epoch, aligned, self.batch_size, whole=True)
-        return [class_rows(rows, self.classes) for rows in order]
+        """The aligned rows of ``x`` in each batch of ``epoch`` (:func:`batch_order`)."""
+        return batch_order(self.batch_seed, epoch, len(self.x), self.batch_size, whole=True)
+
+    def class_rows_of(self, aligned: np.ndarray) -> np.ndarray:
+        """The class rows of a batch's ``aligned`` rows (each row's K together; binary:
+        ``aligned`` itself), which index the labels and row weights."""
+        return class_rows(aligned, self.classes)
+
+    def batch_columns(self, aligned: np.ndarray) -> np.ndarray:
+        """The training columns of a batch's class rows, expanded from its ``aligned``
+        rows alone (:func:`~rengo.vfl.hetero_lr.one_vs_rest.batch_columns`)."""
+        return batch_columns(self.x, aligned, self.classes)
 
 
 def start_party_run(
@@ -751,9 +761,9 @@ def start_party_run(
     per_row: int = 1,
     classes: int = 1,
 ) -> PartyRun:
-    """A :class:`PartyRun` with its obfuscator pool, sized for the epochs left (``x``:
-    ``classes`` class rows a row, :mod:`rengo.vfl.hetero_lr.one_vs_rest`)."""
-    sizes = class_batch_sizes(len(x) // classes, batch_size, classes)
+    """A :class:`PartyRun` with its obfuscator pool, sized for the epochs left (``x``: the
+    aligned rows, ``classes`` class models, :mod:`rengo.vfl.hetero_lr.one_vs_rest`)."""
+    sizes = class_batch_sizes(len(x), batch_size, classes)
     expected = expected_obfuscators(
         config, sizes, per_batch, epochs_left(config, resumed), optimizer, per_row=per_row
     )
@@ -788,7 +798,7 @@ def guest_epochs(
     tuple
         The weights, the per-epoch losses, the epochs run and whether the loss converged.
     """
-    config, x, pool, coordinator = run.config, run.x, run.pool, run.coordinator
+    config, pool, coordinator = run.config, run.pool, run.coordinator
     weights, state = run.resumed.weights, run.resumed.optimizer
     losses, converged = list(run.resumed.losses), run.resumed.converged
     epochs_run = run.resumed.epochs_run
@@ -800,9 +810,10 @@ def guest_epochs(
     for epoch in range(epochs_run, last_epoch):
         this_epoch = run.hlr.scope(epoch=epoch)
         loss_sum, seen = 0.0, 0
-        for batch, rows in enumerate(run.batches(epoch)):
+        for batch, aligned in enumerate(run.batches(epoch)):
             step = this_epoch.scope(batch=batch)
-            xb, yb = x[rows], y[rows]
+            rows = run.class_rows_of(aligned)
+            xb, yb = run.batch_columns(aligned), y[rows]
             enc_d, batch_loss = steps.residual(step, yb, xb @ weights)
             fresh_d = enc_d.rerandomize(
                 batch_obfuscators(config.obfuscator_source, step, coordinator, pool, len(rows))
@@ -816,7 +827,7 @@ def guest_epochs(
             if config.compute_loss:
                 loss_sum += steps.loss_scale * float(plain["loss"][0])
             weights, state = steps.update(  # per aligned row: each class model's own mean
-                step, weights, plain["gradient"], len(rows) // run.classes, state, epoch, lr_scale
+                step, weights, plain["gradient"], len(aligned), state, epoch, lr_scale
             )
             seen += len(rows)
             running = steps.loss_constant + loss_sum / seen if config.compute_loss else None
@@ -824,7 +835,7 @@ def guest_epochs(
             if batch + 1 < len(sizes):  # the next batch's, made while the hosts work
                 pool.fill(run.obfuscators(sizes[batch + 1]))
         epochs_run = epoch + 1
-        epoch_loss = steps.loss_constant + loss_sum / len(x) if config.compute_loss else None
+        epoch_loss = steps.loss_constant + loss_sum / seen if config.compute_loss else None
         go_on, converged, lr_scale = end_guest_epoch(
             this_epoch,
             [*hosts, coordinator],
@@ -865,7 +876,7 @@ def host_epochs(
     tuple
         The weights and the epochs run.
     """
-    config, x, pool = run.config, run.x, run.pool
+    config, pool = run.config, run.pool
     weights, state, epochs_run = run.resumed.weights, run.resumed.optimizer, run.resumed.epochs_run
     sizes = run.sizes()
     reporter = TrainingReporter(progress, run.hlr.name, config.epochs, len(sizes))
@@ -874,9 +885,10 @@ def host_epochs(
         pool.fill(run.obfuscators(sizes[0]))
     for epoch in range(epochs_run, last_epoch):
         this_epoch = run.hlr.scope(epoch=epoch)
-        for batch, rows in enumerate(run.batches(epoch)):
+        for batch, aligned in enumerate(run.batches(epoch)):
             step = this_epoch.scope(batch=batch)
-            xb = x[rows]
+            rows = run.class_rows_of(aligned)
+            xb = run.batch_columns(aligned)
             steps.forward(step, xb @ weights, rows)
             upcoming = next_batch_size(sizes, epoch, batch, last_epoch)
             if upcoming:  # the next batch's obfuscators, made while the guest works
@@ -889,7 +901,7 @@ def host_epochs(
                 gradient = gradient + steps.penalty(weights, len(rows))
             plain = masked_round_trip(step, run.coordinator, {"gradient": gradient}, pool)
             weights, state = steps.update(  # per aligned row, as the guest's
-                step, weights, plain["gradient"], len(rows) // run.classes, state, epoch, lr_scale
+                step, weights, plain["gradient"], len(aligned), state, epoch, lr_scale
             )
             reporter.batch(epoch, batch)
         epochs_run = epoch + 1
@@ -915,8 +927,9 @@ def open_guest_training(
     scope of ``channel``, the key, the features (with the intercept's column of ones last,
     with ``fit_intercept``), the labels of ``kind`` and the fill of empty cells. With
     ``classes`` K > 1 (one-vs-rest, labels checked by
-    :func:`~rengo.vfl.hetero_lr.one_vs_rest.class_count`), the features and labels of the K
-    class rows of every row (:mod:`rengo.vfl.hetero_lr.one_vs_rest`).
+    :func:`~rengo.vfl.hetero_lr.one_vs_rest.class_count`), the labels of the K class rows
+    of every row (:mod:`rengo.vfl.hetero_lr.one_vs_rest`); the features stay one row per
+    aligned row (each batch's class rows are expanded as it runs).
 
     Raises
     ------
@@ -936,7 +949,6 @@ def open_guest_training(
         y = check_labels(labels, kind, len(x), channel.name)
     if config.fit_intercept:
         x = np.hstack([x, np.ones((len(x), 1))])
-    x = class_columns(x, classes)
     hlr = channel.scope(SCOPE)
     public = hlr.recv(coordinator, PUBLIC_KEY)
     if not isinstance(public, PaillierPublicKey):
@@ -1055,9 +1067,10 @@ def hetero_lr_guest(
     hlr, public, x, y, fill = open_guest_training(
         channel, features, labels, objective.labels, config, coordinator, classes
     )
-    rows = len(x) // classes  # aligned rows (one-vs-rest: x holds K class rows of each)
+    rows = len(x)  # aligned rows (one-vs-rest: y holds K class rows of each)
+    size = x.shape[1] * classes  # weights (one-vs-rest: K a column, w[f K + k])
     weighting = guest_weighting(config, objective, y, channel.name, classes)  # stays here
-    resumed = start_training(checkpoints, x.shape[1], channel.name)
+    resumed = start_training(checkpoints, size, channel.name)
     batch_seed = run_batch_seed(resumed, seed)
     optimizer = resolve_optimizer(config, rows, newton_on_any_table=objective.newton_on_any_table)
     if weighting is not None and optimizer == "newton":  # "auto": its curvature is unweighted
@@ -1076,17 +1089,18 @@ def hetero_lr_guest(
     loss_exp = _loss_exponent(config)
     # what one batch takes from the pool: Enc(d) re-randomised (or dealt), one mask per
     # gradient column and one for the loss
-    per_batch = x.shape[1] + (1 if config.compute_loss else 0)
+    per_batch = size + (1 if config.compute_loss else 0)
     run = start_party_run(
         hlr, public, config, coordinator, x, optimizer, batch_seed, batch_size, resumed,
         per_batch, classes=classes,
     )  # fmt: skip
-    penalised = penalty_mask(x.shape[1], config.fit_intercept, classes)
-    newton = (
-        _NewtonParty(x, objective, per_class_newton(config, classes), penalised)
+    penalised = penalty_mask(size, config.fit_intercept, classes)
+    newton = (  # its one batch is every row: it holds their class rows
+        _NewtonParty(class_columns(x, classes), objective, per_class_newton(config, classes),
+                     penalised)
         if optimizer == "newton"
         else None
-    )
+    )  # fmt: skip
     newton_step = None
     if newton is not None:
         newton.state = resumed.cg  # a resumed run continues its conjugate directions
@@ -1437,33 +1451,34 @@ def hetero_lr_host(
     optimizer = setup_optimizer(setup, config, len(x))
     batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
     require_no_residual_exposure(channel.name, columns, len(x), batch_size)
-    x = class_columns(x, classes)  # one-vs-rest: K class rows a row, K weights a column
+    size = columns * classes  # weights (one-vs-rest: K a column, w[f K + k])
     p_bits = config.residual_precision_bits
     class_weighted = weighted(config)  # the guest weighs each row's residual by its class
     enc_weights = None
     if class_weighted and config.compute_loss:  # Enc(s): the loss terms' row weights
         enc_weights = expect_encrypted(
-            hlr.recv(guest, ROW_WEIGHTS), public, (len(x),), WEIGHT_BITS, "row weights"
+            hlr.recv(guest, ROW_WEIGHTS), public, (len(x) * classes,), WEIGHT_BITS, "row weights"
         )
     # what one batch of b rows takes from the pool: Enc(u) and the squared term (b + 1,
     # or dealt), one mask per gradient column, one re-randomisation per earlier host
     # (weighted, with later hosts: Enc(s u) for them, one more per row)
-    own = (0 if config.obfuscator_source == "coordinator" else 1) + x.shape[1]
+    own = (0 if config.obfuscator_source == "coordinator" else 1) + size
     per_batch = own + hosts.index(channel.name)
     later = enc_weights is not None and hosts.index(channel.name) + 1 < len(hosts)
-    resumed = start_training(checkpoints, x.shape[1], channel.name)
+    resumed = start_training(checkpoints, size, channel.name)
     run = start_party_run(
         hlr, public, config, coordinator, x, optimizer, int(setup["seed"]), batch_size, resumed,
         per_batch, 2 if later else 1, classes,
     )  # fmt: skip
     check_seed(resumed, int(setup["seed"]), channel.name)
     lr_scale = setup_lr_scale(setup, guest)
-    penalised = penalty_mask(x.shape[1], fit_intercept=False)  # hosts have no intercept
-    newton = (
-        _NewtonParty(x, objective, per_class_newton(config, classes), penalised)
+    penalised = penalty_mask(size, fit_intercept=False)  # hosts have no intercept
+    newton = (  # its one batch is every row: it holds their class rows
+        _NewtonParty(class_columns(x, classes), objective, per_class_newton(config, classes),
+                     penalised)
         if optimizer == "newton"
         else None
-    )
+    )  # fmt: skip
     newton_step = None
     if newton is not None:
         newton.state = resumed.cg  # a resumed run continues its conjugate directions
