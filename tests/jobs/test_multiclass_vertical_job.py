@@ -10,6 +10,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from rengo.cli.main import app
@@ -132,18 +133,34 @@ def test_a_loaded_one_vs_rest_model_is_evaluated_as_class_probabilities_under_a_
 ):
     """A scoring-only deployed run whose coordinator was not told --multi-class ovr: the
     plan's config says binary, the loaded model scores K columns; the label party evaluates
-    what the model scored (it used to print "not evaluated" with a shape error)."""
-    import pytest
-
-    from rengo.core.errors import DataError
-    from rengo.jobs.vertical import held_out_metrics
+    what the model scored (it used to print "not evaluated" with a shape error), and no
+    binary reliability table is made of them."""
+    from rengo.jobs.vertical import held_out_metrics, held_out_reliability
     from rengo.vfl.hetero_lr.config import HeteroLRConfig
     from rengo.vfl.registry import get_algorithm
 
     truth = np.array([0, 1, 2, 1])
     scores = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.3, 0.4, 0.3]])
     spec, binary = get_algorithm("hetero_lr"), HeteroLRConfig()
-    with pytest.raises(DataError):
-        held_out_metrics(spec, binary, truth, scores, None)
-    metrics = held_out_metrics(spec, binary, truth, scores, None, output="probabilities")
+    metrics = held_out_metrics(spec, binary, truth, scores, None)
     assert metrics["accuracy"] == 1.0 and set(metrics) >= {"macro_f1", "log_loss"}
+    assert held_out_reliability(spec, binary, truth, scores, None) is None
+
+
+@pytest.mark.parametrize("declared", ["probability", "classes", "values", "probabilities"])
+def test_evaluate_reads_a_matrix_of_predictions_as_class_probabilities_whatever_is_declared(
+    declared: str,
+) -> None:
+    """``evaluate``, which every caller goes through, reads a row of K scores per row as
+    class probabilities whatever kind the caller names (it computed AUC, accuracy or RMSE
+    of the matrix, failing or comparing it elementwise with the labels); one score per row
+    stays the declared kind."""
+    from rengo.jobs.vertical import class_probability_metrics, evaluate
+
+    truth = np.array([0, 1, 2, 1, 0])
+    scores = np.array(
+        [[0.6, 0.3, 0.1], [0.1, 0.5, 0.4], [0.3, 0.2, 0.5], [0.5, 0.4, 0.1], [0.2, 0.5, 0.3]]
+    )
+    assert evaluate(declared, truth, scores) == class_probability_metrics(truth, scores)
+    binary = evaluate("probability", np.array([0, 1, 1, 0]), np.array([0.2, 0.9, 0.6, 0.4]))
+    assert binary["auc"] == 1.0 and "accuracy" not in binary

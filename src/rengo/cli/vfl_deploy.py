@@ -413,7 +413,7 @@ def vfl_party(
     from rengo.deploy.vertical import run_vertical_party
     from rengo.deploy.vertical_data import load_party_data
     from rengo.jobs import load_job, party_data
-    from rengo.jobs.vertical import held_out_metrics
+    from rengo.jobs.vertical import held_out_metrics, prediction_output
     from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
     from rengo.vfl.shared_rows import SharedRowsFile
 
@@ -550,9 +550,8 @@ def vfl_party(
                 highlight=False,
                 soft_wrap=True,
             )
-        output = result.plan.spec.output_of(result.plan.config)
-        if result.scores is not None and np.ndim(result.scores) == 2:
-            output = "probabilities"  # a loaded one-vs-rest model, whatever the plan says
+        # a loaded one-vs-rest model scores class probabilities whatever the plan says
+        output = prediction_output(result.plan.spec.output_of(result.plan.config), result.scores)
         if result.scores is not None and result.score_ids is not None:
             target, kept = output_target(predictions, overwrite)
             _write_predictions(
@@ -572,7 +571,7 @@ def vfl_party(
                 plan = result.plan
                 try:  # the run completed and the predictions are written: a note, not an error
                     metrics = held_out_metrics(
-                        plan.spec, plan.config, y, result.scores, result.model, output=output
+                        plan.spec, plan.config, y, result.scores, result.model
                     )
                     line += "; " + ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
                 except DataError as exc:

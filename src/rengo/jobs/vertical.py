@@ -639,6 +639,15 @@ def truth_codes(truth: np.ndarray, model: Any) -> np.ndarray:
     return np.array([index[str(v)] for v in values.tolist()], dtype=np.int64)
 
 
+def prediction_output(output: str, predictions: Any) -> str:
+    """What ``predictions`` are, given the kind the algorithm's config declares (see
+    :data:`rengo.vfl.registry.Output`): a matrix (a row of scores per row) is always
+    ``"probabilities"``, one class probability a column, whatever was declared (a loaded
+    one-vs-rest model scored under a binary plan, a kind named by the caller); anything
+    else is ``output``."""
+    return "probabilities" if np.ndim(predictions) == 2 else output
+
+
 def evaluate(
     output: str,
     truth: np.ndarray,
@@ -651,7 +660,31 @@ def evaluate(
     :func:`rengo.metrics.calibration`) and the operating points of ``targets`` (see
     :func:`rengo.metrics.operating_points`), accuracy for classes, accuracy, macro F1, log
     loss and macro one-vs-rest AUC for class probabilities
-    (:func:`class_probability_metrics`), RMSE, MAE and R^2 for values."""
+    (:func:`class_probability_metrics`), RMSE, MAE and R^2 for values.
+
+    Parameters
+    ----------
+    output
+        The kind the algorithm declares; 2-D ``predictions`` are read as class
+        probabilities whatever it says (:func:`prediction_output`).
+    truth
+        The true labels (class codes, 0/1 or values), one per row.
+    predictions
+        One prediction per row, or a row of class probabilities per row.
+    targets
+        The recall and precision of the operating points (binary probabilities).
+
+    Returns
+    -------
+    dict[str, float]
+        Metric name (lower case) to value.
+
+    Raises
+    ------
+    DataError
+        If the predictions cannot be evaluated against ``truth`` (shapes, one class).
+    """
+    output = prediction_output(output, predictions)
     if output == "probability":
         wanted = targets or OperatingTargets()
         try:  # a registered algorithm's scores outside [0, 1] have no calibration, only ranks
@@ -750,7 +783,6 @@ def held_out_metrics(
     predictions: np.ndarray,
     model: Any,
     targets: OperatingTargets | None = None,
-    output: str | None = None,
 ) -> dict[str, float]:
     """The metrics a run reports on its scored rows, the same in simulation (``rengo run``)
     and deployed (``rengo vfl party``): the algorithm's own (Poisson regression: the mean
@@ -765,16 +797,13 @@ def held_out_metrics(
     truth
         The scored rows' true labels.
     predictions
-        The predictions, one per scored row.
+        The predictions, one per scored row (a row of class probabilities each is read
+        as such whatever ``config`` declares, :func:`prediction_output`).
     model
         The scoring party's model (its classes).
     targets
         The recall and precision to report operating points for (binary probabilities;
         the job's ``[vfl] target_recall`` and ``target_precision``).
-    output
-        The kind of prediction where the scoring model's differs from what ``config``
-        trains (a loaded one-vs-rest model scored under a plan without ``multi_class``);
-        None: ``spec.output_of(config)``.
 
     Returns
     -------
@@ -790,8 +819,7 @@ def held_out_metrics(
     try:
         if spec.metrics is not None:
             return spec.metrics(truth, predictions)
-        kind = output or spec.output_of(config)
-        return evaluate_known(kind, truth, predictions, model, targets)
+        return evaluate_known(spec.output_of(config), truth, predictions, model, targets)
     except DataError as exc:
         raise DataError(
             f"cannot evaluate the {len(truth)} scored rows ({exc}): they are the held-out "
@@ -821,7 +849,8 @@ def held_out_reliability(
     list of dict or None
         One record per bin of :func:`rengo.metrics.reliability_table` (10 equal-width bins).
     """
-    if spec.metrics is not None or spec.output_of(config) != "probability":
+    output = prediction_output(spec.output_of(config), predictions)
+    if spec.metrics is not None or output != "probability":
         return None
     return reliability_records(reliability_table(*_known_rows(truth, predictions, model)))
 
