@@ -86,6 +86,59 @@ def test_rengo_run_trains_one_vs_rest_and_records_the_multiclass_metrics(tmp_pat
     assert bank["weight"].shape == (2, 4) and "intercept" not in bank.files
 
 
+def _raw_rows(path: Path, columns: list[str]) -> dict[str, np.ndarray]:
+    with path.open(newline="") as handle:
+        return {
+            row["id"]: np.array([float(row[c]) for c in columns]) for row in csv.DictReader(handle)
+        }
+
+
+def test_the_export_names_each_weight_row_and_class_column_and_scores_as_the_run_did(
+    tmp_path: Path,
+) -> None:
+    """``rengo runs export`` of a one-vs-rest run: every party's file names its weight rows
+    (``feature``: its CSV columns) and the label party's names the class of each weight
+    column (``classes``: the class names in code order), all read back by ``numpy.load``
+    without pickle; the files alone (and the raw CSV rows) give the class probabilities the
+    run's model gave its held-out rows."""
+    _tables(tmp_path)
+    (tmp_path / "job.toml").write_text(JOB.format(extra='multi_class = "ovr"'))
+    store = tmp_path / "r.db"
+    job = build_vertical_job(load_job(tmp_path / "job.toml"))
+    run_id = run_vertical_job(job, RunStore(store), log=lambda line: None)["run_id"]
+    ids, expected = job.model.predict_raw(job.test)
+    exported = CliRunner().invoke(
+        app, ["runs", "export", run_id, "--out", str(tmp_path / "out"), "--store", str(store)]
+    )
+    assert exported.exit_code == 0, exported.output
+    assert "column k is class 0: coverage, 1: price, 2: service, 3: stayed" in " ".join(
+        exported.output.split()
+    )
+    files = {
+        party: np.load(tmp_path / "out" / f"{party}.npz", allow_pickle=False)
+        for party in ("telecom", "bank")
+    }
+    inputs = {
+        party: np.load(tmp_path / "out" / f"{party}.npz.inputs.npz", allow_pickle=False)
+        for party in ("telecom", "bank")
+    }
+    assert files["telecom"]["classes"].tolist() == sorted(REASONS)
+    assert "classes" not in files["bank"].files  # the label's classes stay with the telecom
+    assert files["telecom"]["feature"].tolist() == ["dropped_calls", "data_gb"]
+    assert files["bank"]["feature"].tolist() == ["monthly_spend", "card_payments"]
+    raw = {
+        party: _raw_rows(tmp_path / f"{party}.csv", files[party]["feature"].tolist())
+        for party in ("telecom", "bank")
+    }
+    scores = np.tile(files["telecom"]["intercept"], (len(ids), 1))
+    for party, model in files.items():
+        rows = np.array([raw[party][str(i)] for i in ids])
+        scaled = (rows - inputs[party]["mean"]) / inputs[party]["scale"]
+        scores = scores + scaled @ model["weight"]
+    positive = 1.0 / (1.0 + np.exp(-scores))
+    np.testing.assert_allclose(positive / positive.sum(axis=1, keepdims=True), expected, atol=1e-9)
+
+
 def test_a_job_of_four_classes_left_at_auto_is_told_to_set_multi_class(tmp_path: Path) -> None:
     _tables(tmp_path)
     (tmp_path / "job.toml").write_text(JOB.format(extra=""))

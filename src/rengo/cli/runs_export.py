@@ -20,6 +20,7 @@ from rengo.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from rengo.tracking import PartyCategories, RunInfo, RunStore
+    from rengo.tracking.model_export import VerticalParts
 
 console = Console()
 
@@ -227,7 +228,8 @@ def export(
                 _export_secureboost(s, run.run_id, out, format, overwrite, trees)
                 return
             parts = load_vertical_parts(s, run.run_id)
-            states = parts.state_dicts()
+            # npz: with the recorded names as text arrays (a torch state_dict holds tensors)
+            states = parts.named_state_dicts() if format == "npz" else parts.state_dicts()
             targets = {party: out / f"{party}{suffix}" for party in states}
             files = [*targets.values()]
             files += [input_scaling_file(out / f"{party}{suffix}") for party in parts.scalers]
@@ -251,8 +253,10 @@ def export(
                     f"label party {parts.label_party}; {len(parts.intercept)} one-vs-rest class "
                     f"models: class k's score is the sigmoid of the sum of each party's "
                     f"{columns} @ weight[:, k] + intercept[k]{where}; a row's class "
-                    "probabilities are its K scores divided by their sum",
+                    "probabilities are its K scores divided by their sum"
+                    + _class_columns_note(parts, format),
                     markup=False,
+                    soft_wrap=True,
                 )
                 return
             console.print(
@@ -302,6 +306,19 @@ def export(
                 f"standardised target; read a prediction z as z * {predicts.scale:.6g} + "
                 f"{predicts.mean:.6g}"
             )
+
+
+def _class_columns_note(parts: VerticalParts, format: str) -> str:
+    """Which class each weight column is, for the export's closing line."""
+    if parts.classes is None:
+        return ""
+    listed = ", ".join(f"{k}: {name}" for k, name in enumerate(parts.classes))
+    kept = (
+        f" (the array classes of {parts.label_party}'s file; each file's feature names its rows)"
+        if format == "npz"
+        else ""
+    )
+    return f"; column k is class {listed}{kept}"
 
 
 def _write_party_categories(model: Path, party: str, own: PartyCategories) -> None:

@@ -92,6 +92,9 @@ class VerticalJob:
     other_labels: dict[str, np.ndarray] = field(default_factory=dict)
     scalers: dict[str, Standardization] = field(default_factory=dict)
     categories: dict[str, CategoricalEncoding] = field(default_factory=dict)
+    classes: tuple[str, ...] | None = None
+    """The label's class names in the order of its class codes (None: a regression, or
+    labels read as codes)."""
 
     def party_categories(self) -> dict[str, PartyCategories]:
         """Each encoding party's encoding with the table columns its part reads, in order
@@ -564,6 +567,7 @@ def build_vertical_job(spec: JobSpec, *, shared_rows_later: bool = True) -> Vert
             if d.mean is not None and d.scale is not None
         },
         {name: d.categories for name, d in data.items() if d.categories is not None},
+        label.classes,
     )
 
 
@@ -949,14 +953,22 @@ def run_vertical_job(
                     for name, model in job.model.models_.items()
                     if getattr(model, "fill", None) is not None
                 }
+                weights = coefficients()
+                weight_rows = {  # each party's column names, where they name its weights' rows
+                    n: f
+                    for n, f in job.train.feature_names.items()
+                    if n in weights and len(f) == len(weights[n])
+                }
                 parts = vertical_parts_blob(
                     epochs,
                     vfl.label_party,
-                    coefficients(),
+                    weights,
                     job.model.intercepts(),
                     fills,
                     job.scalers,
                     job.party_categories(),
+                    weight_rows,
+                    job.classes,
                 )
                 store.save_checkpoint(run_id, epochs, parts)
             elif isinstance(job.model, HeteroSecureBoost):

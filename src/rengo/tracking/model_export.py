@@ -109,7 +109,11 @@ class VerticalParts:
     the K scores of a row then divided by their sum. A party that one-hot encoded text
     columns (a job's ``[vfl] categorical``) has ``categories[party]``: its encoding and the
     table columns its part reads, in order (:class:`PartyCategories`), so new rows to score
-    are encoded into the same columns; each party's stays its own."""
+    are encoded into the same columns; each party's stays its own. ``features[party]`` names
+    the columns of its weights, in order, and ``classes`` the label's classes in the order
+    of the class codes (a binary model's score is of ``classes[1]``; a one-vs-rest model's
+    weight column k is class ``classes[k]``), where the run recorded them (runs before they
+    were recorded have none)."""
 
     run_id: str
     round: int
@@ -119,6 +123,8 @@ class VerticalParts:
     fills: dict[str, np.ndarray] = field(default_factory=dict)
     scalers: dict[str, Standardization] = field(default_factory=dict)
     categories: dict[str, PartyCategories] = field(default_factory=dict)
+    features: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    classes: tuple[str, ...] | None = None
 
     def state_dicts(self) -> dict[str, dict[str, np.ndarray]]:
         """Per party ``{"weight": w}`` (and ``"fill"`` where it fills empty cells), plus
@@ -127,6 +133,25 @@ class VerticalParts:
         out[self.label_party]["intercept"] = np.atleast_1d(np.asarray(self.intercept, float))
         for name, fill in self.fills.items():
             out[name]["fill"] = np.asarray(fill)
+        return out
+
+    def named_state_dicts(self) -> dict[str, dict[str, np.ndarray]]:
+        """:meth:`state_dicts` with the names the run recorded: ``feature`` at each party
+        (a name per row of its ``weight``) and ``classes`` at the label party (a name per
+        class code: a one-vs-rest ``weight[:, k]`` and ``intercept[k]`` are class
+        ``classes[k]``'s, a binary score is of ``classes[1]``), as text arrays that
+        ``numpy.load(..., allow_pickle=False)`` reads.
+
+        Returns
+        -------
+        dict
+            Per party, its arrays by name.
+        """
+        out = self.state_dicts()
+        for name, features in self.features.items():
+            out[name]["feature"] = np.array(features, dtype=str)
+        if self.classes is not None:
+            out[self.label_party]["classes"] = np.array(self.classes, dtype=str)
         return out
 
 
@@ -138,10 +163,14 @@ def vertical_parts_blob(
     fills: Mapping[str, np.ndarray] | None = None,
     scalers: Mapping[str, Standardization] | None = None,
     categories: Mapping[str, PartyCategories] | None = None,
+    features: Mapping[str, Sequence[str]] | None = None,
+    classes: Sequence[str] | None = None,
 ) -> bytes:
     """Checkpoint bytes of a vertical model's parts (for a simulated run's store), with each
     party's fill values for empty cells, its column scaling and its text columns' encoding
-    where it has them (a one-vs-rest model: weight matrices and one intercept per class)."""
+    where it has them (a one-vs-rest model: weight matrices and one intercept per class),
+    the names of each party's weight rows (``features``) and the label's class names in
+    code order (``classes``), where known."""
     return encode(
         {
             "kind": VERTICAL_KIND,
@@ -156,8 +185,43 @@ def vertical_parts_blob(
             "fills": {str(name): np.asarray(f) for name, f in (fills or {}).items()},
             "scalers": _scalers_value(scalers),
             "categories": _categories_value(categories),
+            "features": {str(name): [str(c) for c in f] for name, f in (features or {}).items()},
+            "classes": None if classes is None else [str(c) for c in classes],
         }
     )
+
+
+def _names_read(
+    run_id: str, parts: Mapping[str, np.ndarray], value: Any
+) -> dict[str, tuple[str, ...]]:
+    """The stored names of each party's weight rows, each list one name a row of its part."""
+    if not isinstance(value, dict):
+        raise DataError(f"run {run_id}: the stored column names are malformed")
+    read: dict[str, tuple[str, ...]] = {}
+    for name, names in value.items():
+        if (
+            name not in parts
+            or not isinstance(names, list)
+            or not all(isinstance(c, str) for c in names)
+            or len(names) != len(parts[name])
+        ):
+            raise DataError(f"run {run_id}: party {name}'s stored column names are malformed")
+        read[name] = tuple(names)
+    return read
+
+
+def _classes_read(run_id: str, intercept: float | np.ndarray, value: Any) -> tuple[str, ...] | None:
+    """The stored class names (None: not recorded), one per class model of a one-vs-rest
+    model's intercepts."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+        raise DataError(f"run {run_id}: the stored class names are malformed")
+    if isinstance(intercept, np.ndarray) and len(value) != len(intercept):
+        raise DataError(
+            f"run {run_id}: {len(value)} stored class names for {len(intercept)} class models"
+        )
+    return tuple(value)
 
 
 def _categories_value(categories: Mapping[str, PartyCategories] | None) -> dict[str, str]:
@@ -603,9 +667,12 @@ def load_vertical_parts(store: RunStore, run_id: str) -> VerticalParts:
     intercept = stored if isinstance(stored, np.ndarray) else float(stored)
     scalers = _scalers_read(full, state.get("scalers") or {})  # none in older stores
     categories = _categories_read(full, state.get("categories") or {})  # nor these
+    features = _names_read(full, parts, state.get("features") or {})  # nor names
+    classes = _classes_read(full, intercept, state.get("classes"))
     return VerticalParts(
-        full, number, label, dict(parts), intercept, dict(fills), scalers, categories
-    )
+        full, number, label, dict(parts), intercept, dict(fills), scalers, categories,
+        features, classes,
+    )  # fmt: skip
 
 
 def load_secureboost(store: RunStore, run_id: str) -> StoredSecureBoost:
