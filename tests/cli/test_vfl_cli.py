@@ -367,3 +367,27 @@ def test_a_vertical_party_says_what_it_read_and_in_how_long(
     from_job = runner.invoke(app, [*party, "--job", str(job)])  # a row held out to score
     said = " ".join(from_job.output.split())
     assert re.search(r"bank: read 2 rows to train, 1 to score x 2 columns \(\d+\.\d s\)", said)
+
+
+def test_an_unknown_task_is_refused_listing_the_tasks_before_the_party_dials(
+    tmp_path: Path,
+) -> None:
+    """``--task multi`` (a typo) was read as a free string: the party read its table, then
+    dialled the coordinator to stop the run (for up to --retry-for, 600 s by default) before
+    saying which tasks exist. It is refused as the command line is read, listing them."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "telecom.csv").write_text("id,x,plan\na,1.0,basic\nb,2.0,max\nc,0.5,plus\n")
+    args = ["vfl", "party", "--coordinator", f"127.0.0.1:{port}", "--name", "telecom"]
+    args += ["--insecure", "--give-up-after", "1", "--no-progress"]
+    args += ["--csv", str(tmp_path / "telecom.csv"), "--label", "plan", "--task", "multi"]
+    result = CliRunner().invoke(app, args)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, said
+    assert "'--task'" in said and "'multi'" in said
+    for task in ("'classification'", "'multiclass'", "'regression'"):
+        assert task in said
+    assert "cannot take part" not in said  # refused before anything was read or dialled

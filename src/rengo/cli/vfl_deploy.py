@@ -50,6 +50,7 @@ from rengo.cli.store_option import StoreOption
 from rengo.core.errors import ConfigError, DataError, RengoError
 from rengo.core.files import write_atomically
 from rengo.core.options import options_from_mapping, options_to_wire
+from rengo.deploy.vertical_data import LabelTask
 from rengo.vfl.party_model_file import short_run
 from rengo.vfl.progress import progress_display
 
@@ -381,12 +382,12 @@ def vfl_party(
         ),
     ] = None,
     task: Annotated[
-        str,
+        LabelTask,
         typer.Option(
             help="With --csv: what --label holds, classification (two classes), multiclass "
-            "(two or more) or regression (numbers: linear and Poisson regression)."
+            "(two or more) or regression (numbers: linear and Poisson regression).",
         ),
-    ] = "classification",
+    ] = LabelTask.classification,
     overwrite: Annotated[
         bool,
         typer.Option(
@@ -453,7 +454,7 @@ def vfl_party(
                     label=label,
                     features=features,
                     standardize=standardize,
-                    task=task,
+                    task=task.value,
                     id_column=id_column,
                     form=(delimiter, encoding, decimal),
                 )
@@ -493,7 +494,7 @@ def vfl_party(
                         score_csv=score_csv,
                         features=_names(features) if features else None,
                         standardize=standardize,
-                        task=task,
+                        task=task.value,
                         delimiter=delimiter,
                         encoding=encoding,
                         decimal=decimal,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
 from typing import Literal
 
@@ -33,6 +34,18 @@ from rengo.vfl.common import PartyData, PartyTable, scaled
 from rengo.vfl.shared_rows import Scaling, ScoringRowsFile, SharedRowsFile
 
 __all__ = ["PartyData", "column_scaling", "load_party_data", "load_scoring_data", "scaled"]
+
+
+class LabelTask(str, Enum):
+    """What a party's label column holds (``rengo vfl party --task``)."""
+
+    classification = "classification"
+    multiclass = "multiclass"
+    regression = "regression"
+
+
+LABEL_TASKS: tuple[str, ...] = tuple(task.value for task in LabelTask)
+"""Every :class:`LabelTask`, in the order the CLI lists them."""
 
 
 def load_party_data(
@@ -98,8 +111,8 @@ def load_party_data(
         For unreadable files, missing columns, a label without two classes, or scoring
         labels unseen in training.
     """
-    if task not in ("classification", "multiclass", "regression"):
-        raise ConfigError(f"task {task!r}: choose classification, multiclass or regression")
+    if task not in LABEL_TASKS:
+        raise ConfigError(f"task {task!r}: choose {', '.join(LABEL_TASKS)}")
     form = CsvFormat.checked(delimiter, encoding, decimal)
     regression = task == "regression"
     kind: Literal["classification", "regression"] = "regression" if regression else "classification"
