@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -217,3 +218,35 @@ def test_evaluate_reads_a_matrix_of_predictions_as_class_probabilities_whatever_
     assert evaluate(declared, truth, scores) == class_probability_metrics(truth, scores)
     binary = evaluate("probability", np.array([0, 1, 1, 0]), np.array([0.2, 0.9, 0.6, 0.4]))
     assert binary["auc"] == 1.0 and "accuracy" not in binary
+
+
+def test_each_partys_csv_header_is_read_once_as_the_job_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building a job whose parties read their rows after PSI (``rengo run``, ``rengo vfl
+    party --job``) reads each party's CSV header once, then scans its rows once (it read the
+    header three times: once to see whether one-hot columns need a whole read, again in the
+    after-PSI reader, and in the scan)."""
+    import rengo.jobs.vertical as vertical
+    import rengo.vfl.shared_rows as shared_rows
+
+    _tables(tmp_path)
+    (tmp_path / "job.toml").write_text(JOB.format(extra='multi_class = "ovr"'))
+    headers: list[str] = []
+    scans: list[str] = []
+    read_header, scan = vertical.csv_header, shared_rows.scan_csv
+
+    def counted_header(path: Any, *args: Any, **kwargs: Any) -> list[str]:
+        headers.append(Path(path).name)
+        return read_header(path, *args, **kwargs)
+
+    def counted_scan(path: Any, *args: Any, **kwargs: Any) -> Any:
+        scans.append(Path(path).name)
+        return scan(path, *args, **kwargs)
+
+    monkeypatch.setattr(vertical, "csv_header", counted_header)
+    monkeypatch.setattr(shared_rows, "scan_csv", counted_scan)
+    job = build_vertical_job(load_job(tmp_path / "job.toml"))
+    assert set(job.train.later) == {"telecom", "bank"}  # both read their rows after PSI
+    assert sorted(headers) == ["bank.csv", "telecom.csv"], headers
+    assert sorted(scans) == ["bank.csv", "telecom.csv"], scans

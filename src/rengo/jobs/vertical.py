@@ -356,7 +356,7 @@ def party_data(
     if shared_rows_later and vfl.parties and name in vfl.parties:
         header = _party_header(vfl.parties[name], vfl)
         if not party_categorical(vfl, header).wanted:  # one-hot columns need the whole read
-            return _party_data_later(vfl, name, seed, say)
+            return _party_data_later(vfl, name, seed, header, say)
     own = _own_table(vfl, name, seed)
     ids, x, y, classes, feature_names = own.ids, own.X, own.y, own.classes, own.feature_names
     _check_label_classes(vfl, name, y, classes)
@@ -427,13 +427,17 @@ def _training_split(vfl: VflSection, name: str, seed: int, ids: np.ndarray) -> n
 
 
 def _party_data_later(
-    vfl: VflSection, name: str, seed: int, say: Callable[[str], None] | None
+    vfl: VflSection,
+    name: str,
+    seed: int,
+    header: Sequence[str],
+    say: Callable[[str], None] | None,
 ) -> PartyData:
     """:func:`party_data` of a party with a CSV table, its training rows' features read
     after PSI (:class:`~rengo.vfl.shared_rows.SharedRowsFile`): the same IDs, labels,
-    held-out rows, checks and messages, and (once read) bit for bit the same features."""
+    held-out rows, checks and messages, and (once read) bit for bit the same features.
+    ``header`` is the table's column names, as :func:`party_data` read them."""
     path = vfl.parties[name]
-    header = _party_header(path, vfl)
     source = SharedRowsFile(
         Path(path),
         vfl.id_column,
