@@ -239,3 +239,32 @@ def test_a_tall_party_table_is_read_without_holding_every_cell_as_text(
     assert data.table is not None and data.table.features.shape == (20_000, 20)
     np.testing.assert_array_equal(data.table.features, values)
     assert peak < 6 * data.table.features.nbytes  # the cells as text alone: over 12x
+
+
+def test_multiclass_scoring_labels_are_the_training_class_codes(tmp_path: Path) -> None:
+    """The labels of rows to score, with ``--task multiclass`` (training and scoring run)
+    and with a kept one-vs-rest model's classes (``--load-model``): each row's class code
+    in training's classes, the column order of the class probabilities. They were 1 for
+    the last class and 0 for every other (a binary model's positive class), so a 10-class
+    model's scoring run reported an accuracy of 0.24 where its argmax was right on 0.52."""
+    from rengo.deploy.vertical_data import load_scoring_data
+
+    plans = ["basic", "max", "plus", "student"]
+    table = tmp_path / "telecom.csv"
+    table.write_text("id,x,plan\n" + "".join(f"c{i},{i % 5},{plans[i % 4]}\n" for i in range(40)))
+    scoring = tmp_path / "new.csv"  # three of the four classes, the first one missing
+    scoring.write_text("id,x,plan\nn1,1,student\nn2,2,max\nn3,0,plus\nn4,3,student\n")
+    data = load_party_data(table, "id", label="plan", score_csv=scoring, task="multiclass")
+    assert data.classes == tuple(plans)
+    assert data.score_labels is not None
+    np.testing.assert_array_equal(data.score_labels, [3, 1, 2, 3])
+    kept = load_scoring_data(scoring, "id", ["x"], label="plan", classes=plans)
+    assert kept.score_labels is not None
+    np.testing.assert_array_equal(kept.score_labels, [3, 1, 2, 3])
+    two = tmp_path / "two.csv"  # a binary model's rows: 1 for its positive (last) class
+    two.write_text("id,x,plan\nn1,1,student\nn2,2,plus\n")
+    binary = load_scoring_data(two, "id", ["x"], label="plan", classes=["plus", "student"])
+    assert binary.score_labels is not None
+    np.testing.assert_array_equal(binary.score_labels, [1, 0])
+    with pytest.raises(DataError, match=r"label classes \['plus'\] not seen in training"):
+        load_scoring_data(scoring, "id", ["x"], label="plan", classes=["max", "student"])

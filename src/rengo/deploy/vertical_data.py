@@ -421,8 +421,10 @@ def _scoring_labels(
     source: Path,
 ) -> np.ndarray:
     """The labels of rows to score (``y``, encoded over the ``found`` classes): numbers
-    (``classes`` None: regression), or 1 for training's positive class (the last of its
-    two) and 0 for the other.
+    (``classes`` None: regression), else each row's class code in training's ``classes``
+    (two classes: 1 for the positive one, the last, and 0 for the other; more: the index
+    of its class, as a one-vs-rest model's probability columns are ordered), whatever
+    classes the rows to score have.
 
     Raises
     ------
@@ -437,6 +439,6 @@ def _scoring_labels(
     unknown = sorted(set(found) - set(classes))
     if unknown:
         raise DataError(f"{source}: label classes {unknown} not seen in training")
-    names = np.asarray(found)[y]
-    positive: np.ndarray = (names == classes[-1]).astype(np.int64)
-    return positive
+    code = {name: k for k, name in enumerate(classes)}
+    codes: np.ndarray = np.array([code[name] for name in found], dtype=np.int64)[y]
+    return codes
