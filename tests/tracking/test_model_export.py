@@ -247,7 +247,9 @@ def test_vertical_parts_are_exported_per_party_and_score_like_the_model(tmp_path
     models = [f"{name}.npz" for name in coefficients]
     assert files == sorted([*models, *(f"{m}.inputs.npz" for m in models)])
     with np.load(out / f"{parts.label_party}.npz") as guest:
-        assert list(guest) == ["weight", "intercept"]
+        # each weight row named by its column, the label party's file naming the classes
+        assert list(guest) == ["weight", "intercept", "feature", "classes"]
+        assert guest["feature"].shape[0] == guest["weight"].shape[0]
         assert guest["intercept"][0] == parts.intercept
     # The exported parts score *raw* rows as the trained model does: each party's columns
     # were z-scored with its own training statistics, which the export hands over (before,
