@@ -6,6 +6,8 @@ runner (:mod:`rengo.vfl.runner`) aligns rows by PSI, trains and scores with its 
 functions, which talk only through a :class:`rengo.transport.Channel`, so the same code
 runs in simulation (:class:`HeteroLogisticRegression`, :class:`HeteroSecureBoost`,
 :func:`simulate_vertical`) and deployed (``rengo vfl coordinator`` / ``rengo vfl party``).
+:func:`information_value` gives every party's columns' WOE and IV (FATE's
+``HeteroFeatureBinning``), :func:`select_by_iv` FATE's selection by IV.
 
 Layout: :mod:`rengo.vfl.common` (party tables, vertical datasets, batch order),
 :mod:`rengo.vfl.psi` (ECDH-PSI), :mod:`rengo.vfl.hetero_lr` (hetero LR),
@@ -57,6 +59,16 @@ if TYPE_CHECKING:
         HETERO_POISSON,
         HeteroPoissonConfig,
         HeteroPoissonRegression,
+    )
+    from rengo.vfl.information_value import (
+        FeatureIV,
+        information_value,
+        information_value_guest,
+        information_value_host,
+        receive_selection,
+        select_by_iv,
+        send_selection,
+        woe_and_iv,
     )
     from rengo.vfl.predictions import VerticalPredictions
     from rengo.vfl.progress import (
@@ -129,6 +141,7 @@ __all__ = [
     "CoordinatorReport",
     "EpochCheckpoints",
     "EpochState",
+    "FeatureIV",
     "GuestModel",
     "HeldOutRule",
     "HeteroLRConfig",
@@ -182,19 +195,26 @@ __all__ = [
     "hetero_lr_predict_coordinator",
     "hetero_lr_predict_guest",
     "hetero_lr_predict_host",
+    "information_value",
+    "information_value_guest",
+    "information_value_host",
     "normalise_ids",
     "private_set_intersection",
     "progress_display",
     "psi_follower",
     "psi_leader",
     "receive_plan",
+    "receive_selection",
     "register",
     "require_nonempty",
+    "select_by_iv",
+    "send_selection",
     "simulate_vertical",
     "train_guest_alone",
     "unregister",
     "vertical_coordinator",
     "vertical_party",
+    "woe_and_iv",
 ]
 
 # --- Deprecated (seams-packages): the credit-default story moved to rengo.showcase. ----------

@@ -1,0 +1,29 @@
+"""Weight of evidence and information value across parties, and feature selection by IV.
+
+FATE's first two steps of a vertical credit pipeline (``HeteroFeatureBinning``,
+``HeteroFeatureSelection``): the label party learns every column's WOE per bin and IV, a
+feature party's from encrypted label sums over its bins (:mod:`.protocol` says what each
+party learns), and columns whose IV is too small can be dropped before training.
+"""
+
+from rengo.vfl.information_value.guest import information_value_guest, send_selection
+from rengo.vfl.information_value.host import information_value_host, receive_selection
+from rengo.vfl.information_value.simulation import information_value
+from rengo.vfl.information_value.woe import (
+    DEFAULT_ADJUSTMENT_FACTOR,
+    FeatureIV,
+    select_by_iv,
+    woe_and_iv,
+)
+
+__all__ = [
+    "DEFAULT_ADJUSTMENT_FACTOR",
+    "FeatureIV",
+    "information_value",
+    "information_value_guest",
+    "information_value_host",
+    "receive_selection",
+    "select_by_iv",
+    "send_selection",
+    "woe_and_iv",
+]

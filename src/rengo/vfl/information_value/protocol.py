@@ -1,0 +1,48 @@
+"""Federated WOE and IV: the message keys of every role, and what each party learns.
+
+FATE's ``HeteroFeatureBinning`` (its documentation and wiki: the label party encrypts
+``y`` and ``1 - y``, each feature party sums them per bin and sends the sums back) over
+SecureBoost's machinery: the labels are packed as SecureBoost packs a gradient and a
+hessian (``g = y``, ``h = 1 - y``, :class:`~rengo.vfl.secureboost.GradientLayout`), a
+feature party bins its columns exactly as for SecureBoost
+(:func:`~rengo.vfl.secureboost.fit_bins`) and sums the ciphertexts per bin with the same
+homomorphic segment sums (:func:`rengo.vfl.secureboost.histograms.node_histogram`, the
+root node's histogram), several bins per ciphertext, re-randomised. WOE and IV follow
+Siddiqi, "Credit Risk Scorecards" (2006), with FATE's smoothing
+(:mod:`rengo.vfl.information_value.woe`).
+
+1. guest (label party): its rows' ``(y, 1 - y)`` packed in one ciphertext per row, under its
+   own Paillier key; guest -> each host                                      [setup]
+2. host: bins each column (quantile cut points, a missing-value bin), sums the ciphertexts
+   per bin, packs several bins per ciphertext, re-randomises; host -> guest: the number of
+   bins of each column and the packed sums                                    [hist]
+   guest: decrypts, checks that every column's counts add up to its own totals, computes
+   WOE and IV of the host's columns and of its own (in the clear, on its own columns)
+3. (feature selection only) guest -> each host: the indices of its columns kept [keep]
+
+What each party learns. The host: ciphertexts only, and the aligned row count; with
+selection, which of its own columns are kept. Nothing about any label. The guest: per
+host column, the number of bins and each bin's event and non-event counts (so also each
+bin's row count), in bin order; never a host value, cut point or column name. The
+coordinator takes no part. Every ciphertext that leaves a party is a fresh encryption or
+re-randomised.
+
+Messages sit in the ``"iv"`` scope: ``iv/hist`` is a host's packed per-bin sums.
+"""
+
+from __future__ import annotations
+
+from rengo.crypto.keys import PaillierPublicKey
+from rengo.vfl.secureboost.encoding import GradientLayout
+
+SCOPE = "iv"
+SETUP = "setup"  # guest -> hosts: rows, public key, encrypted packed (y, 1 - y)
+HIST = "hist"  # host -> guest: bins per column, packed encrypted per-bin sums
+KEEP = "keep"  # (selection) guest -> host: indices of its columns kept
+
+
+def label_layout(rows: int, public_key: PaillierPublicKey) -> GradientLayout:
+    """How ``(y, 1 - y)`` of ``rows`` rows are packed: one output of integer slots wide
+    enough for a sum over every row. Both parties derive it from the row count and the key,
+    so it is not sent."""
+    return GradientLayout.choose(1, 1, rows, 0, public_key)

@@ -1,0 +1,193 @@
+"""Weight of evidence (WOE) and information value (IV) of binned columns, and selection by IV.
+
+For a binary label (1 = event, e.g. "defaulted"; 0 = non-event) and a column cut into bins,
+bin ``i`` holds ``e_i`` events and ``n_i`` non-events out of ``E`` and ``N`` in all::
+
+    WOE_i = ln( (e_i / E) / (n_i / N) )
+    IV    = sum_i (e_i / E - n_i / N) * WOE_i
+
+(Siddiqi, "Credit Risk Scorecards", Wiley 2006, ch. 6; FATE's ``HeteroFeatureBinning``
+documentation). The sign follows FATE (events over non-events): Siddiqi writes the inverse
+(goods over bads), which flips every WOE and leaves IV unchanged. Each term of IV has the
+sign of its WOE times itself, so IV >= 0.
+
+Smoothing (FATE's ``adjustment_factor``, 0.5 by default): a bin that holds rows of one
+class only gets ``adjustment_factor`` added to *both* its counts before the shares are
+taken (the totals ``E`` and ``N`` are not changed), so its WOE is finite. A bin with no row
+at all (e.g. the missing-value bin of a column without missing values) gets WOE ``nan``
+and adds nothing to IV: adding an empty bin changes nothing. A constant column has one bin
+holding every row: its WOE is 0 and its IV is 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rengo.core.errors import ConfigError, DataError
+
+DEFAULT_ADJUSTMENT_FACTOR = 0.5
+"""FATE's default: added to both counts of a bin that holds one class only."""
+
+
+@dataclass(frozen=True)
+class FeatureIV:
+    """One column's bins, their event and non-event counts, WOE per bin and IV.
+
+    The bins are the column's value bins in ascending order, then its missing-value bin
+    (:class:`~rengo.vfl.secureboost.FeatureBins`). A bin without rows has WOE ``nan``.
+
+    Parameters
+    ----------
+    party
+        Who holds the column.
+    column
+        Its index in that party's table.
+    name
+        Its name (``x0``, ``x1``, ... where the reporting side does not know it).
+    events, non_events
+        Rows with label 1 and with label 0 per bin.
+    woe
+        Weight of evidence per bin (``nan`` for an empty bin).
+    iv
+        The column's information value.
+    edges
+        The cut points where the reporting side holds them (``None`` in the label party's
+        view of a feature party's column: the edges never leave that party).
+    """
+
+    party: str
+    column: int
+    name: str
+    events: tuple[int, ...]
+    non_events: tuple[int, ...]
+    woe: tuple[float, ...]
+    iv: float
+    edges: tuple[float, ...] | None = None
+
+    @property
+    def bins(self) -> int:
+        """Bins of the column (value bins, then the missing-value bin)."""
+        return len(self.events)
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-friendly dict (``nan`` WOE as ``None``), as the run store records it."""
+        return {
+            "party": self.party,
+            "column": self.column,
+            "name": self.name,
+            "iv": self.iv,
+            "events": list(self.events),
+            "non_events": list(self.non_events),
+            "woe": [None if math.isnan(w) else w for w in self.woe],
+            "edges": None if self.edges is None else list(self.edges),
+        }
+
+
+def require_adjustment_factor(adjustment_factor: float) -> float:
+    """``adjustment_factor`` if it is a positive finite number.
+
+    Raises
+    ------
+    ConfigError
+        Otherwise (a zero factor leaves the WOE of a one-class bin infinite).
+    """
+    value = float(adjustment_factor)
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(
+            "adjustment_factor must be a positive number (FATE uses 0.5), got "
+            f"{adjustment_factor!r}"
+        )
+    return value
+
+
+def woe_and_iv(
+    events: np.ndarray,
+    non_events: np.ndarray,
+    adjustment_factor: float = DEFAULT_ADJUSTMENT_FACTOR,
+) -> tuple[np.ndarray, float]:
+    """WOE per bin and IV of one column from its per-bin counts (see the module docstring).
+
+    Parameters
+    ----------
+    events, non_events
+        Rows with label 1 and with label 0 in each bin (non-negative integers).
+    adjustment_factor
+        Added to both counts of a bin that holds one class only.
+
+    Returns
+    -------
+    tuple
+        WOE per bin (``nan`` for an empty bin) and the column's IV (>= 0).
+
+    Raises
+    ------
+    DataError
+        If the counts are negative, of different lengths, or hold no event or no non-event
+        at all (IV needs both classes).
+    ConfigError
+        If ``adjustment_factor`` is not positive.
+    """
+    a = require_adjustment_factor(adjustment_factor)
+    e = np.asarray(events, dtype=np.float64)
+    n = np.asarray(non_events, dtype=np.float64)
+    if e.shape != n.shape or e.ndim != 1:
+        raise DataError(f"event and non-event counts differ in shape: {e.shape} and {n.shape}")
+    if (e < 0).any() or (n < 0).any():
+        raise DataError("event and non-event counts must not be negative")
+    total_e, total_n = float(e.sum()), float(n.sum())
+    if total_e == 0 or total_n == 0:
+        raise DataError(
+            "information value needs both classes: the labels hold "
+            f"{int(total_e)} events (1) and {int(total_n)} non-events (0)"
+        )
+    present = (e + n) > 0
+    one_class = present & ((e == 0) | (n == 0))
+    e_share = np.where(one_class, e + a, e) / total_e
+    n_share = np.where(one_class, n + a, n) / total_n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        woe = np.where(present, np.log(e_share / n_share), np.nan)
+    terms = np.where(present, (e_share - n_share) * np.nan_to_num(woe), 0.0)
+    return woe, float(terms.sum())
+
+
+def select_by_iv(
+    features: Sequence[FeatureIV], *, min_iv: float | None = None, top_k: int | None = None
+) -> list[FeatureIV]:
+    """The columns kept by FATE's ``HeteroFeatureSelection`` IV filters, in their order.
+
+    A column is kept if its IV is at least ``min_iv`` (when given) and it is among the
+    ``top_k`` largest IVs (when given; ties are broken by the order of ``features``).
+
+    Parameters
+    ----------
+    features
+        Every column's IV (every party's).
+    min_iv
+        The least IV kept (``None``: no threshold).
+    top_k
+        How many of the largest IVs are kept (``None``: no limit).
+
+    Returns
+    -------
+    list of FeatureIV
+        The kept columns, in the order of ``features``.
+
+    Raises
+    ------
+    ConfigError
+        If neither rule is given, ``min_iv`` is negative or not finite, or ``top_k`` < 1.
+    """
+    if min_iv is None and top_k is None:
+        raise ConfigError("select columns by IV with min_iv, top_k or both")
+    if min_iv is not None and (not math.isfinite(min_iv) or min_iv < 0):
+        raise ConfigError(f"min_iv must be a non-negative number, got {min_iv!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise ConfigError(f"top_k must be a positive integer, got {top_k!r}")
+    ranked = sorted(range(len(features)), key=lambda i: -features[i].iv)
+    allowed = set(ranked if top_k is None else ranked[:top_k])
+    threshold = -math.inf if min_iv is None else min_iv
+    return [f for i, f in enumerate(features) if i in allowed and f.iv >= threshold]
