@@ -176,6 +176,7 @@ def vfl_coordinator(
     --checkpoints the run can be resumed with --resume RUN."""
     from rengo.deploy.vertical import checkpointed_plan, serve_vertical_coordinator
     from rengo.jobs import load_job
+    from rengo.jobs.iv_selection import refuse_deployed_selection
     from rengo.tracking import RunStore, resolve_store_path
     from rengo.vfl import HeldOutRule, get_algorithm
     from rengo.vfl.checkpoints import PASSPHRASE_ENV
@@ -223,6 +224,7 @@ def vfl_coordinator(
             spec = load_job(job)
             if spec.vfl is None:
                 raise ConfigError(f"{job}: not a vertical job (job.kind must be 'vfl')")
+            refuse_deployed_selection(spec.vfl, str(job))
             names = names or spec.vfl.party_names
             name = name or spec.job.name  # the run's name in the store, as rengo run names it
             label = label or spec.vfl.label_party
@@ -414,6 +416,7 @@ def vfl_party(
     from rengo.deploy.vertical import run_vertical_party
     from rengo.deploy.vertical_data import load_party_data
     from rengo.jobs import load_job, party_data
+    from rengo.jobs.iv_selection import refuse_deployed_selection
     from rengo.jobs.vertical import held_out_metrics, prediction_output
     from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
     from rengo.vfl.shared_rows import SharedRowsFile
@@ -461,6 +464,7 @@ def vfl_party(
                 spec = load_job(job)
                 if spec.vfl is None:
                     raise ConfigError(f"{job}: not a vertical job (job.kind must be 'vfl')")
+                refuse_deployed_selection(spec.vfl, str(job))
                 with reading_shown(console, name, str(job), spinner=progress) as read:
                     data = party_data(
                         spec.vfl,

@@ -36,6 +36,7 @@ from rengo.data.csv_table import (
 from rengo.data.dataset import column_scaling
 from rengo.data.labels import class_list
 from rengo.jobs.data_files import BUNDLED_DATA, bundled_data, job_data_files
+from rengo.jobs.iv_selection import kept_dataset, select_columns
 from rengo.jobs.spec import JobSpec
 from rengo.jobs.vertical_spec import OperatingTargets, VflSection
 from rengo.metrics import (
@@ -54,6 +55,7 @@ from rengo.metrics import (
     roc_auc,
 )
 from rengo.tracking.column_importance import FEATURE_NAMES
+from rengo.tracking.iv_selection_table import IV_SELECTION
 from rengo.tracking.model_export import PartyCategories, secureboost_blob, vertical_parts_blob
 from rengo.tracking.reliability import RELIABILITY
 from rengo.tracking.resume_settings import DATA_FILES
@@ -522,7 +524,8 @@ def build_vertical_job(spec: JobSpec, *, shared_rows_later: bool = True) -> Vert
     vfl = spec.vfl
     if vfl is None:
         raise ConfigError(f"{spec.source}: not a vertical job")
-    later = shared_rows_later and spec.contribution is None
+    # selection by IV reads every training column before PSI-aligned training: read whole
+    later = shared_rows_later and spec.contribution is None and vfl.selection is None
     if vfl.parties:
         check_categorical_columns(vfl, spec.source)
     data = {
@@ -903,6 +906,8 @@ def run_vertical_job(
     name = run_name or spec.job.name
     with open_run(store, RUN_KIND, config, name=name, seed=spec.job.seed) as run:
         run_id = run.run_id
+        if vfl.selection is not None:
+            run.summary[IV_SELECTION] = select_job_columns(job, log)
         start = time.perf_counter()
         with epoch_clock(job.model, vfl.label_party, progress) as clock:
             job.model.fit(job.train, labels=job.other_labels or None)
@@ -1012,6 +1017,49 @@ def run_vertical_job(
         scoring = job.model.predict_run_.coordinator.scoring
         run.summary.update(vfl.spec.summary(job.model.models_.get(COORDINATOR), scoring))
         return result
+
+
+def select_job_columns(job: VerticalJob, log: Callable[[str], Any] = print) -> dict[str, Any]:
+    """Drop the columns of low IV from the job's training and held-out tables (its
+    ``[vfl.selection]``, by the federated protocol: :func:`~rengo.jobs.iv_selection.select_columns`)
+    and from its column scalings.
+
+    Parameters
+    ----------
+    job
+        A vertical job with ``[vfl.selection]``, its training tables read whole.
+    log
+        Told which columns were kept.
+
+    Returns
+    -------
+    dict
+        The run store's record: the settings, every column's IV and whether it was kept.
+
+    Raises
+    ------
+    DataError
+        If the labels are not binary or of one class, or a party would keep no column.
+    """
+    vfl = job.spec.vfl
+    assert vfl is not None and vfl.selection is not None
+    key_bits = int(getattr(vfl.options, "key_bits", 2048))
+    result = select_columns(job.train, vfl.selection, key_bits=key_bits, seed=job.spec.job.seed)
+    columns = {
+        party: [f.column for f in result.kept if f.party == party] for party in job.train.parties
+    }
+    job.train = kept_dataset(job.train, result.kept)
+    job.test = kept_dataset(job.test, result.kept)
+    for party, scaling in list(job.scalers.items()):
+        job.scalers[party] = Standardization(
+            mean=scaling.mean[columns[party]], scale=scaling.scale[columns[party]]
+        )
+    dropped = [f"{f.party}:{f.name}" for f in result.features if f not in result.kept]
+    log(
+        f"selection by IV kept {len(result.kept)} of {len(result.features)} columns"
+        + (f"; dropped {', '.join(dropped)}" if dropped else "")
+    )
+    return result.record(vfl.selection)
 
 
 def _known_scalers(job: VerticalJob) -> None:

@@ -51,6 +51,7 @@ from rengo.jobs.categorical_keys import (
     max_categories_option,
     unseen_category_option,
 )
+from rengo.jobs.iv_selection import SelectionSettings, parse_selection
 from rengo.vfl.registry import VerticalAlgorithm, algorithms, get_algorithm
 
 if TYPE_CHECKING:
@@ -136,6 +137,9 @@ class VflSection:
         le=1,
     )
 
+    selection: SelectionSettings | None = field(default=None, metadata={"option": False})
+    """``[vfl.selection]``: columns of low IV dropped before training (None: none)."""
+
     def __post_init__(self) -> None:
         if self.options is None:
             self.options = self.spec.default_config()
@@ -155,7 +159,13 @@ class VflSection:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values (for the run store): the section's keys and every option."""
-        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "options"}
+        plain = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in ("options", "selection")
+        }
+        if self.selection is not None:
+            plain["selection"] = self.selection.as_dict()
         return {**plain, **options_to_wire(self.options)}
 
     def resolve_paths(self, base: Path) -> None:
@@ -189,6 +199,8 @@ def parse_vfl_section(raw: Any, source: str) -> VflSection:
     """
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: [vfl] must be a table, got {type(raw).__name__}")
+    selection = raw.get("selection")
+    raw = {k: v for k, v in raw.items() if k != "selection"}
     section_keys = {spec.name for spec in option_specs(VflSection)}
     name = raw.get("algorithm", DEFAULT_ALGORITHM)
     if not isinstance(name, str):
@@ -223,6 +235,8 @@ def parse_vfl_section(raw: Any, source: str) -> VflSection:
         where=f"{source}: ",
         aliases=algorithm.option_aliases,
     )
+    if selection is not None:
+        vfl.selection = parse_selection(selection, source)
     _check(vfl, source)
     from rengo.jobs.spec import warn_unused_key
 
@@ -269,6 +283,17 @@ def _check(vfl: VflSection, source: str) -> None:
         raise ConfigError(
             f"{source}: vfl.{asked[0]} picks a threshold on a binary model's probability, "
             f"but {vfl.algorithm} here predicts {output}; remove it (or train a binary model)"
+        )
+    if vfl.selection is not None and (vfl.categorical or vfl.categorical_auto):
+        raise ConfigError(
+            f"{source}: [vfl.selection] drops columns before training, but one-hot encoded "
+            "text columns (vfl.categorical) are kept whole with a party's model; encode them "
+            "as numbers in the tables, or remove [vfl.selection]"
+        )
+    if vfl.selection is not None and vfl.spec.output_of(vfl.options) != "probability":
+        raise ConfigError(
+            f"{source}: [vfl.selection] ranks columns by information value, which needs a "
+            f"binary label; {vfl.algorithm} here predicts {vfl.spec.output_of(vfl.options)}"
         )
     if vfl.parties:
         from rengo.jobs.spec import categorical_request, check_csv_format

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from rengo.rewards import DEFAULT_CURRENCY, currency_decimals, format_minor
 from rengo.tracking.column_importance import FEATURE_NAMES
+from rengo.tracking.iv_selection_table import IV_SELECTION, iv_selection_table
 from rengo.tracking.records import ClientRecord, ClientStats, RunInfo
 from rengo.tracking.reliability import RELIABILITY, recorded_reliability, reliability_rich_table
 from rengo.tracking.round_coverage import PhaseCoverage, phase_coverage, round_coverage
@@ -712,11 +713,19 @@ def run_detail(
         currency = str(run.summary.get("currency") or (ledger[0].currency if ledger else ""))
         decimals = run.summary.get("decimals")
         shown = _in_major_units(
-            {k: v for k, v in run.summary.items() if k not in (RELIABILITY, FEATURE_NAMES)},
+            {
+                k: v
+                for k, v in run.summary.items()
+                if k not in (RELIABILITY, FEATURE_NAMES, IV_SELECTION)
+            },
             currency or DEFAULT_CURRENCY,
             decimals if isinstance(decimals, int) else None,
         )
         parts.append(_mapping_table("summary", shown, rounded=True))
+        selection = run.summary.get(IV_SELECTION)
+        selected = iv_selection_table(selection) if isinstance(selection, dict) else None
+        if selected is not None:
+            parts.append(selected)
         try:
             reliability = recorded_reliability(run.summary, run.run_id)
         except ValueError as exc:

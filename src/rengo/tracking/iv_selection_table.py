@@ -1,0 +1,47 @@
+"""How ``rengo runs show`` shows a vertical run's selection of columns by IV."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.table import Table
+
+IV_SELECTION = "iv_selection"
+"""The run summary's key of a vertical job's ``[vfl.selection]`` record: its settings and
+every column's party, name, IV and whether it was kept."""
+
+
+def iv_selection_table(record: Mapping[str, Any]) -> Table | None:
+    """Every column's IV, largest first, and whether the run kept it.
+
+    Parameters
+    ----------
+    record
+        The run summary's ``iv_selection`` value.
+
+    Returns
+    -------
+    rich.table.Table or None
+        The table, or ``None`` if ``record`` holds no column (an unreadable record).
+    """
+    columns = record.get("columns")
+    if not isinstance(columns, list) or not columns:
+        return None
+    rule = ", ".join(
+        f"{key} = {record[key]}" for key in ("min_iv", "top_k", "max_bin") if record.get(key)
+    )
+    table = Table(title=f"selection by IV ({rule})", title_justify="left", expand=False)
+    table.add_column("party")
+    table.add_column("column")
+    table.add_column("IV", justify="right")
+    table.add_column("kept")
+    rows = [c for c in columns if isinstance(c, dict) and isinstance(c.get("iv"), (int, float))]
+    for column in sorted(rows, key=lambda c: -float(c["iv"])):
+        table.add_row(
+            str(column.get("party")),
+            str(column.get("name")),
+            f"{float(column['iv']):.4f}",
+            "yes" if column.get("kept") else "dropped",
+        )
+    return table

@@ -1,0 +1,175 @@
+"""A vertical job's ``[vfl.selection]``: the federated IV step drops the low-IV columns of
+every party before training, training still runs on the kept ones, the run records every
+column's IV (``rengo runs show`` lists them), and bad settings are refused by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomllib
+from rich.console import Console
+from transcript_search import decoded_leaves, plain_numbers
+from typer.testing import CliRunner
+
+from rengo.cli.main import app
+from rengo.core.errors import ConfigError, DataError
+from rengo.jobs import build_vertical_job, parse_job, run_vertical_job
+from rengo.jobs.iv_selection import select_columns
+from rengo.tracking import RunStore
+from rengo.tracking.tables import run_detail
+
+ROWS = 600
+
+
+def tables(folder: Path) -> dict[str, np.ndarray]:
+    """bank: the label, one strong and one noise column; telco: one strong, one noise and
+    one constant column (every party a CSV with an ``id`` column)."""
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, ROWS)
+    cols = {
+        "income": y + rng.normal(0, 0.6, ROWS),
+        "bank_noise": rng.normal(size=ROWS),
+        "late_payments": -2 * y + rng.normal(0, 1.0, ROWS),
+        "telco_noise": rng.normal(size=ROWS),
+        "region_code": np.full(ROWS, 3.0),
+    }
+    ids = np.arange(1000, 1000 + ROWS)
+    bank = np.c_[ids, y, cols["income"], cols["bank_noise"]]
+    telco = np.c_[ids, cols["late_payments"], cols["telco_noise"], cols["region_code"]]
+    np.savetxt(folder / "bank.csv", bank, delimiter=",", comments="",
+               header="id,defaulted,income,bank_noise", fmt="%.10g")  # fmt: skip
+    np.savetxt(folder / "telco.csv", telco, delimiter=",", comments="",
+               header="id,late_payments,telco_noise,region_code", fmt="%.10g")  # fmt: skip
+    return {"y": y, **cols}
+
+
+def job_text(folder: Path, selection: str, algorithm: str = "hetero_lr") -> str:
+    extra = "epochs = 3" if algorithm == "hetero_lr" else "n_trees = 2"
+    return f"""
+[job]
+kind = "vfl"
+name = "iv"
+seed = 1
+[vfl]
+algorithm = "{algorithm}"
+label_party = "bank"
+label = "defaulted"
+key_bits = 512
+{extra}
+[vfl.parties]
+bank = "{folder / "bank.csv"}"
+telco = "{folder / "telco.csv"}"
+[vfl.selection]
+{selection}
+"""
+
+
+@pytest.mark.parametrize("algorithm", ["hetero_lr", "secureboost"])
+def test_selection_drops_the_low_iv_columns_and_training_still_runs(
+    tmp_path: Path, algorithm: str
+) -> None:
+    tables(tmp_path)
+    built = build_vertical_job(
+        parse_job(tomllib.loads(job_text(tmp_path, "min_iv = 0.3", algorithm)))
+    )
+    with RunStore(tmp_path / "r.db") as store:
+        result = run_vertical_job(built, store, log=lambda _m: None)
+        run = store.get_run(result["run_id"])
+        shown = Console(width=200, record=True)
+        shown.print(run_detail(store, result["run_id"]))
+    assert built.train.feature_names == {"bank": ("income",), "telco": ("late_payments",)}
+    assert built.train.parties["telco"].features.shape[1] == 1
+    assert built.test.parties["bank"].features.shape[1] == 1
+    assert result["auc"] > 0.9
+    record = run.summary["iv_selection"]
+    kept = {c["name"]: c["kept"] for c in record["columns"]}
+    assert kept == {"income": True, "bank_noise": False, "late_payments": True,
+                    "telco_noise": False, "region_code": False}  # fmt: skip
+    assert record["min_iv"] == 0.3 and run.config["selection"]["min_iv"] == 0.3
+    text = shown.export_text()
+    assert "selection by IV (min_iv = 0.3, max_bin = 10)" in text
+    assert "region_code" in text and "dropped" in text
+
+
+def test_top_k_keeps_the_largest_ivs_across_parties(tmp_path: Path) -> None:
+    tables(tmp_path)
+    built = build_vertical_job(parse_job(tomllib.loads(job_text(tmp_path, "top_k = 3"))))
+    run_vertical_job(built, log=lambda _m: None)
+    kept = {p: set(n) for p, n in built.train.feature_names.items()}
+    assert kept["bank"] >= {"income"} and kept["telco"] >= {"late_payments"}
+    assert sum(len(n) for n in kept.values()) == 3 and "region_code" not in kept["telco"]
+
+
+def test_the_selection_steps_transcript_carries_no_label_host_value_or_name(
+    tmp_path: Path,
+) -> None:
+    cols = tables(tmp_path)
+    built = build_vertical_job(parse_job(tomllib.loads(job_text(tmp_path, "min_iv = 0.3"))))
+    assert built.spec.vfl is not None and built.spec.vfl.selection is not None
+    result = select_columns(built.train, built.spec.vfl.selection, key_bits=512, seed=1)
+    to_telco = [e for e in result.transcript if e.receiver == "telco"]
+    to_bank = [e for e in result.transcript if e.receiver == "bank"]
+    assert to_telco and to_bank
+    wire = b"".join(e.payload for e in to_telco)
+    for dtype in (np.float64, np.int64, np.uint8, np.bool_):
+        assert cols["y"].astype(dtype).tobytes() not in wire
+    for entry in to_telco:
+        for v in decoded_leaves(entry):
+            if isinstance(v, np.ndarray) and v.shape == cols["y"].shape and v.std() > 0:
+                assert abs(np.corrcoef(v.astype(float), cols["y"])[0, 1]) < 0.999
+    back = b"".join(e.payload for e in to_bank)
+    numbers = set(plain_numbers(to_bank).tolist())
+    telco = built.train.parties["telco"].features  # as the job scaled them
+    for value in telco.ravel():
+        assert np.float64(value).tobytes() not in back and float(value) not in numbers
+    for name in ("late_payments", "telco_noise", "region_code"):
+        assert name.encode() not in back
+
+
+def test_a_party_left_without_columns_is_refused_by_name(tmp_path: Path) -> None:
+    tables(tmp_path)
+    built = build_vertical_job(parse_job(tomllib.loads(job_text(tmp_path, "min_iv = 50.0"))))
+    with pytest.raises(DataError, match=r"selection by IV keeps no column of bank .*min_iv"):
+        run_vertical_job(built, log=lambda _m: None)
+
+
+@pytest.mark.parametrize(
+    ("selection", "match"),
+    [
+        ("max_bin = 8", "min_iv, top_k or both"),
+        ("min_iv = -0.1", "vfl.selection.min_iv"),
+        ("top_k = 0", "vfl.selection.top_k"),
+        ("min_iv = 0.1\nbins = 4", "bins"),
+    ],
+)
+def test_bad_selection_settings_are_refused_naming_the_key(
+    tmp_path: Path, selection: str, match: str
+) -> None:
+    tables(tmp_path)
+    with pytest.raises(ConfigError, match=match):
+        parse_job(tomllib.loads(job_text(tmp_path, selection)))
+
+
+def test_rengo_run_then_runs_show_lists_every_columns_iv(tmp_path: Path) -> None:
+    tables(tmp_path)
+    (tmp_path / "job.toml").write_text(job_text(tmp_path, "min_iv = 0.3"))
+    store = str(tmp_path / "r.db")
+    runner = CliRunner()
+    ran = runner.invoke(app, ["run", str(tmp_path / "job.toml"), "--store", store])
+    assert ran.exit_code == 0, ran.output
+    assert "selection by IV kept 2 of 5 columns" in ran.output
+    shown = runner.invoke(app, ["runs", "show", "latest", "--store", store])
+    assert shown.exit_code == 0, shown.output
+    assert "late_payments" in shown.output and "telco_noise" in shown.output
+
+
+def test_a_deployed_coordinator_refuses_a_job_with_selection_rather_than_ignore_it(
+    tmp_path: Path,
+) -> None:
+    tables(tmp_path)
+    (tmp_path / "job.toml").write_text(job_text(tmp_path, "min_iv = 0.3"))
+    ran = CliRunner().invoke(app, ["vfl", "coordinator", "--job", str(tmp_path / "job.toml")])
+    assert ran.exit_code != 0
+    assert "[vfl.selection] runs with `rengo run` (simulated) only" in ran.output
