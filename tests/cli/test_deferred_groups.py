@@ -53,7 +53,7 @@ def test_rengo_help_lists_vfl_without_importing_it() -> None:
 
 def test_the_command_tree_holds_every_vfl_command_with_the_logging_options() -> None:
     vfl = typer.main.get_command(app).commands["vfl"]  # type: ignore[attr-defined]
-    assert sorted(vfl.commands) == ["align", "coordinator", "delete-checkpoints", "party"]
+    assert sorted(vfl.commands) == ["align", "coordinator", "delete-checkpoints", "iv", "party"]
     for command in vfl.commands.values():
         assert "--log-level" in {o for p in command.params for o in getattr(p, "opts", ())}
 
@@ -61,7 +61,7 @@ def test_the_command_tree_holds_every_vfl_command_with_the_logging_options() -> 
 def test_vfl_help_lists_its_commands() -> None:
     result = CliRunner().invoke(app, ["vfl", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    for name in ("coordinator", "party", "align", "delete-checkpoints"):
+    for name in ("coordinator", "party", "align", "iv", "delete-checkpoints"):
         assert name in result.output
 
 

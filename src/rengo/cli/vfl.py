@@ -1,5 +1,5 @@
-"""``rengo vfl ...``: vertical FL from the command line (align parties' CSVs by PSI, delete a
-run's checkpoints)."""
+"""``rengo vfl ...``: vertical FL from the command line (align parties' CSVs by PSI, the
+columns' information value, delete a run's checkpoints)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rich.console import Console
 from rengo.cli.csv_format_options import DelimiterOption, EncodingOption
 from rengo.cli.errors import friendly_errors
 from rengo.cli.vfl_deploy import vfl_coordinator, vfl_party
+from rengo.cli.vfl_iv import vfl_iv
 from rengo.core.errors import ConfigError
 
 # mounted under `rengo` as a deferred group, which gives its help (rengo.cli.main)
@@ -19,6 +20,7 @@ vfl_app = typer.Typer(no_args_is_help=True, add_completion=False)
 console = Console()
 vfl_app.command("coordinator")(vfl_coordinator)
 vfl_app.command("party")(vfl_party)
+vfl_app.command("iv")(vfl_iv)
 
 
 @vfl_app.command("align")

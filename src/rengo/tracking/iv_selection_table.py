@@ -13,7 +13,8 @@ every column's party, name, IV and whether it was kept."""
 
 
 def iv_selection_table(record: Mapping[str, Any]) -> Table | None:
-    """Every column's IV, largest first, and whether the run kept it.
+    """Every column's IV, largest first, and whether the run kept it (where the record
+    says: a column without ``kept`` was only measured).
 
     Parameters
     ----------
@@ -31,17 +32,18 @@ def iv_selection_table(record: Mapping[str, Any]) -> Table | None:
     rule = ", ".join(
         f"{key} = {record[key]}" for key in ("min_iv", "top_k", "max_bin") if record.get(key)
     )
-    table = Table(title=f"selection by IV ({rule})", title_justify="left", expand=False)
+    rows = [c for c in columns if isinstance(c, dict) and isinstance(c.get("iv"), (int, float))]
+    selected = any("kept" in c for c in rows)
+    title = "selection by IV" if selected else "information value"
+    table = Table(title=f"{title} ({rule})" if rule else title, title_justify="left", expand=False)
     table.add_column("party")
     table.add_column("column")
     table.add_column("IV", justify="right")
-    table.add_column("kept")
-    rows = [c for c in columns if isinstance(c, dict) and isinstance(c.get("iv"), (int, float))]
+    if selected:
+        table.add_column("kept")
     for column in sorted(rows, key=lambda c: -float(c["iv"])):
-        table.add_row(
-            str(column.get("party")),
-            str(column.get("name")),
-            f"{float(column['iv']):.4f}",
-            "yes" if column.get("kept") else "dropped",
-        )
+        cells = [str(column.get("party")), str(column.get("name")), f"{float(column['iv']):.4f}"]
+        if selected:
+            cells.append("yes" if column.get("kept") else "dropped")
+        table.add_row(*cells)
     return table
