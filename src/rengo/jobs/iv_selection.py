@@ -11,7 +11,7 @@ adjustment_factor = 0.5
 
 FATE's ``HeteroFeatureBinning`` then ``HeteroFeatureSelection``: before training, the
 label party learns every column's WOE and IV by the federated protocol
-(:mod:`rengo.vfl.information_value.protocol`: a feature party's values, cut points and
+(:mod:`rengo.vfl.hetero_binning.protocol`: a feature party's values, cut points and
 column names never leave it, no label leaves the label party), keeps the columns the rule
 allows, and tells each feature party which of its own columns are kept; every party then
 trains on its kept columns only. The run records each column's IV and whether it was kept
@@ -30,7 +30,7 @@ from rengo.core.errors import ConfigError, DataError
 from rengo.core.options import option, options_from_mapping
 from rengo.transport.channel import LocalBus, TranscriptEntry, run_roles
 from rengo.vfl.common import PartyTable, VerticalDataset, align_rows
-from rengo.vfl.information_value import (
+from rengo.vfl.hetero_binning import (
     DEFAULT_ADJUSTMENT_FACTOR,
     FeatureIV,
     information_value_guest,

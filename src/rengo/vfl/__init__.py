@@ -32,6 +32,16 @@ if TYPE_CHECKING:
         batch_order,
     )
     from rengo.vfl.estimator import VerticalEstimator
+    from rengo.vfl.hetero_binning import (
+        FeatureIV,
+        information_value,
+        information_value_guest,
+        information_value_host,
+        receive_selection,
+        select_by_iv,
+        send_selection,
+        woe_and_iv,
+    )
     from rengo.vfl.hetero_contribution import (
         CoalitionScore,
         CoalitionValue,
@@ -59,16 +69,6 @@ if TYPE_CHECKING:
         HETERO_POISSON,
         HeteroPoissonConfig,
         HeteroPoissonRegression,
-    )
-    from rengo.vfl.information_value import (
-        FeatureIV,
-        information_value,
-        information_value_guest,
-        information_value_host,
-        receive_selection,
-        select_by_iv,
-        send_selection,
-        woe_and_iv,
     )
     from rengo.vfl.predictions import VerticalPredictions
     from rengo.vfl.progress import (

@@ -9,7 +9,7 @@ feature party bins its columns exactly as for SecureBoost
 homomorphic segment sums (:func:`rengo.vfl.secureboost.histograms.node_histogram`, the
 root node's histogram), several bins per ciphertext, re-randomised. WOE and IV follow
 Siddiqi, "Credit Risk Scorecards" (2006), with FATE's smoothing
-(:mod:`rengo.vfl.information_value.woe`).
+(:mod:`rengo.vfl.hetero_binning.woe`).
 
 1. guest (label party): its rows' ``(y, 1 - y)`` packed in one ciphertext per row, under its
    own Paillier key; guest -> each host                                      [setup]

@@ -9,7 +9,7 @@ import pytest
 
 from rengo.core.errors import DataError
 from rengo.data import shared_data_dir
-from rengo.vfl.information_value import information_value, woe_and_iv
+from rengo.vfl.hetero_binning import information_value, woe_and_iv
 from rengo.vfl.secureboost import fit_bins
 
 # the host's x0..x9 in UCI_Credit_Card.csv (README of shared/data/fate)

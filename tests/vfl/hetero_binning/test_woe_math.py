@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rengo.core.errors import ConfigError, DataError
-from rengo.vfl.information_value import FeatureIV, select_by_iv, woe_and_iv
+from rengo.vfl.hetero_binning import FeatureIV, select_by_iv, woe_and_iv
 from rengo.vfl.secureboost import fit_bins
 
 

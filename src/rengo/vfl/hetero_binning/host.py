@@ -1,6 +1,6 @@
 """A feature party's side of federated WOE and IV: encrypted label sums per bin.
 
-See :mod:`rengo.vfl.information_value.protocol` for the messages and what each party
+See :mod:`rengo.vfl.hetero_binning.protocol` for the messages and what each party
 learns. The feature party bins its columns as SecureBoost does, sums the label party's
 encrypted ``(y, 1 - y)`` per bin (SecureBoost's histogram of the root node), packs several
 bins per ciphertext and re-randomises them before they leave.
@@ -21,7 +21,7 @@ from rengo.crypto.obfuscators import (
 )
 from rengo.crypto.signed_slots import combine_ciphertexts
 from rengo.transport.channel import Channel
-from rengo.vfl.information_value.protocol import HIST, KEEP, SCOPE, SETUP, label_layout
+from rengo.vfl.hetero_binning.protocol import HIST, KEEP, SCOPE, SETUP, label_layout
 from rengo.vfl.secureboost.binning import FeatureBins, fit_bins
 from rengo.vfl.secureboost.histograms import node_histogram
 from rengo.vfl.secureboost.protocol import expect_public_key

@@ -15,9 +15,9 @@ from rengo.vfl.common import (
     as_vertical_dataset,
     column_names,
 )
-from rengo.vfl.information_value.guest import information_value_guest
-from rengo.vfl.information_value.host import information_value_host
-from rengo.vfl.information_value.woe import DEFAULT_ADJUSTMENT_FACTOR, FeatureIV
+from rengo.vfl.hetero_binning.guest import information_value_guest
+from rengo.vfl.hetero_binning.host import information_value_host
+from rengo.vfl.hetero_binning.woe import DEFAULT_ADJUSTMENT_FACTOR, FeatureIV
 from rengo.vfl.secureboost.binning import FeatureBins
 
 
@@ -36,10 +36,10 @@ def information_value(
     """WOE and IV of every party's columns by the federated protocol, simulated.
 
     The label party's role and every feature party's role
-    (:mod:`rengo.vfl.information_value.protocol`) run on an in-process bus, as
+    (:mod:`rengo.vfl.hetero_binning.protocol`) run on an in-process bus, as
     ``HeteroFeatureBinning`` computes them in FATE: quantile bins (SecureBoost's,
     :func:`~rengo.vfl.secureboost.fit_bins`), a missing-value bin, FATE's smoothing of
-    one-class bins (see :mod:`rengo.vfl.information_value.woe`).
+    one-class bins (see :mod:`rengo.vfl.hetero_binning.woe`).
 
     Parameters
     ----------

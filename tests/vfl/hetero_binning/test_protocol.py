@@ -4,6 +4,8 @@ and bad inputs are refused by name."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -15,12 +17,12 @@ from rengo.crypto import EncryptedArray, encrypt_array, generate_paillier_keypai
 from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.crypto.signed_slots import combine_ciphertexts
 from rengo.transport.channel import Channel, LocalBus, run_roles
-from rengo.vfl.information_value import (
+from rengo.vfl.hetero_binning import (
     information_value,
     information_value_guest,
     information_value_host,
 )
-from rengo.vfl.information_value.protocol import HIST, SCOPE, SETUP, label_layout
+from rengo.vfl.hetero_binning.protocol import HIST, SCOPE, SETUP, label_layout
 from rengo.vfl.secureboost import fit_bins
 
 KEYS = generate_paillier_keypair(512, seed=11)
@@ -172,3 +174,14 @@ def test_a_host_with_other_rows_is_refused_naming_both_counts() -> None:
     }
     with pytest.raises((DataError, PeerFailure), match="telco holds 3 aligned rows"):
         run_roles(LocalBus(["bank", "telco"]), roles)
+
+
+def test_the_exported_function_is_not_shadowed_by_a_submodule_imported_first() -> None:
+    """The package was once named like its function: importing one of its modules first made
+    ``from rengo.vfl import information_value`` the module (a TypeError when called)."""
+    code = (
+        "import rengo.vfl.hetero_binning.woe\n"
+        "from rengo.vfl import information_value, select_by_iv\n"
+        "assert callable(information_value) and callable(select_by_iv)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

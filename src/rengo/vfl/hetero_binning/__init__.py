@@ -2,14 +2,15 @@
 
 FATE's first two steps of a vertical credit pipeline (``HeteroFeatureBinning``,
 ``HeteroFeatureSelection``): the label party learns every column's WOE per bin and IV, a
-feature party's from encrypted label sums over its bins (:mod:`.protocol` says what each
-party learns), and columns whose IV is too small can be dropped before training.
+feature party's from encrypted label sums over its bins
+(:mod:`rengo.vfl.hetero_binning.protocol` says what each party learns), and columns whose IV
+is too small can be dropped before training.
 """
 
-from rengo.vfl.information_value.guest import information_value_guest, send_selection
-from rengo.vfl.information_value.host import information_value_host, receive_selection
-from rengo.vfl.information_value.simulation import information_value
-from rengo.vfl.information_value.woe import (
+from rengo.vfl.hetero_binning.guest import information_value_guest, send_selection
+from rengo.vfl.hetero_binning.host import information_value_host, receive_selection
+from rengo.vfl.hetero_binning.simulation import information_value
+from rengo.vfl.hetero_binning.woe import (
     DEFAULT_ADJUSTMENT_FACTOR,
     FeatureIV,
     select_by_iv,

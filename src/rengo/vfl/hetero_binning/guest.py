@@ -1,6 +1,6 @@
 """The label party's side of federated WOE and IV: encrypted labels out, bin counts in.
 
-See :mod:`rengo.vfl.information_value.protocol` for the messages and what each party
+See :mod:`rengo.vfl.hetero_binning.protocol` for the messages and what each party
 learns. The label party packs and encrypts ``(y, 1 - y)`` once for every feature party,
 decrypts each one's per-bin sums, checks that every column's counts add up to its own
 totals, and computes WOE and IV of every party's columns (its own in the clear).
@@ -19,9 +19,9 @@ from rengo.crypto.encrypted_array import EncryptedArray, encrypt_array
 from rengo.crypto.keys import PaillierPrivateKey, PaillierPublicKey
 from rengo.crypto.obfuscators import ObfuscatorPool
 from rengo.transport.channel import Channel
-from rengo.vfl.information_value.host import require_max_bin
-from rengo.vfl.information_value.protocol import HIST, KEEP, SCOPE, SETUP, label_layout
-from rengo.vfl.information_value.woe import (
+from rengo.vfl.hetero_binning.host import require_max_bin
+from rengo.vfl.hetero_binning.protocol import HIST, KEEP, SCOPE, SETUP, label_layout
+from rengo.vfl.hetero_binning.woe import (
     DEFAULT_ADJUSTMENT_FACTOR,
     FeatureIV,
     require_adjustment_factor,
@@ -148,7 +148,7 @@ def send_selection(channel: Channel, hosts: Sequence[str], kept: Sequence[Featur
     hosts
         The feature parties.
     kept
-        The kept columns of every party (see :func:`~rengo.vfl.information_value.select_by_iv`).
+        The kept columns of every party (see :func:`~rengo.vfl.hetero_binning.select_by_iv`).
     """
     iv = channel.scope(SCOPE)
     for host in hosts:

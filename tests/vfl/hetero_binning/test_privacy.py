@@ -13,7 +13,7 @@ from transcript_search import decoded_leaves, plain_numbers, randomness_problems
 
 from rengo.crypto import EncryptedArray, UnrandomizedCiphertextError, generate_paillier_keypair
 from rengo.transport.channel import LocalBus, TranscriptEntry, run_roles
-from rengo.vfl.information_value import (
+from rengo.vfl.hetero_binning import (
     information_value_guest,
     information_value_host,
     receive_selection,
