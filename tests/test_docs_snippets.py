@@ -174,6 +174,13 @@ def hetero_lr(block: Block, api: dict[str, Any]) -> None:
     assert scope["model"].score(scope["new"], scope["y_new"]) > 0.7
 
 
+def information_values(block: Block, api: dict[str, Any]) -> None:
+    scope = run(block.code, vertical_rows(), ("key_bits=2048", "key_bits=512"))
+    parties = {f.party for f in scope["ivs"]}
+    assert parties == {"bank", "card"} and all(f.iv >= 0 for f in scope["ivs"])
+    assert {f.name for f in scope["kept"]} <= {f.name for f in scope["ivs"]}
+
+
 def transfer(block: Block, api: dict[str, Any]) -> None:
     pytest.importorskip("torch")
     scope = transfer_rows()
@@ -246,6 +253,7 @@ SNIPPETS: dict[str, Snippet] = {
     "categories=train.categories.categories": text_columns,
     "TorchClient(MyNet()": torch_client,
     "model = HeteroLogisticRegression(": hetero_lr,
+    "ivs = information_value(": information_values,
     "model = HeteroSecureBoost(": covered_elsewhere(SECUREBOOST_TEST),
     "HeteroSecureBoost.from_party_models(": covered_elsewhere(SECUREBOOST_TEST),
     "ftl = TransferClassifier(": transfer,
