@@ -129,3 +129,21 @@ def test_a_deployed_coordinator_refuses_a_job_with_selection_rather_than_ignore_
     ran = CliRunner().invoke(app, ["vfl", "coordinator", "--job", str(tmp_path / "job.toml")])
     assert ran.exit_code != 0
     assert "[vfl.selection] runs with `rengo run` (simulated) only" in ran.output
+
+
+def test_runs_job_writes_the_selection_back_and_the_written_job_repeats_it(
+    tmp_path: Path,
+) -> None:
+    """Before, ``rengo runs job`` failed: the unset top_k was recorded as None, which TOML
+    cannot hold."""
+    tables(tmp_path)
+    (tmp_path / "job.toml").write_text(job_text(tmp_path, "min_iv = 0.3"))
+    store = str(tmp_path / "r.db")
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", str(tmp_path / "job.toml"), "--store", store]).exit_code == 0
+    back = tmp_path / "back.toml"
+    wrote = runner.invoke(app, ["runs", "job", "latest", "--store", store, "--out", str(back)])
+    assert wrote.exit_code == 0, wrote.output
+    spec = parse_job(tomllib.loads(back.read_text()))
+    assert spec.vfl is not None and spec.vfl.selection is not None
+    assert spec.vfl.selection.min_iv == 0.3 and spec.vfl.selection.top_k is None

@@ -53,13 +53,15 @@ class SelectionSettings:
     )
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain values (for the run store)."""
-        return {
+        """Plain values (for the run store, and written back as a job file's
+        ``[vfl.selection]`` by ``rengo runs job``): a rule not given is left out."""
+        plain = {
             "min_iv": self.min_iv,
             "top_k": self.top_k,
             "max_bin": self.max_bin,
             "adjustment_factor": self.adjustment_factor,
         }
+        return {key: value for key, value in plain.items() if value is not None}
 
 
 def parse_selection(raw: Any, source: str) -> SelectionSettings:
