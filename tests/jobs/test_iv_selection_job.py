@@ -87,7 +87,12 @@ def test_the_selection_steps_transcript_carries_no_label_host_value_or_name(
 def test_a_party_left_without_columns_is_refused_by_name(tmp_path: Path) -> None:
     tables(tmp_path)
     built = build_vertical_job(parse_job(tomllib.loads(job_text(tmp_path, "min_iv = 50.0"))))
-    with pytest.raises(DataError, match=r"selection by IV keeps no column of bank .*min_iv"):
+    with pytest.raises(
+        DataError, match=r"selection by IV \(vfl.selection.min_iv = 50.0\) keeps no column of bank"
+    ):
+        run_vertical_job(built, log=lambda _m: None)
+    built = build_vertical_job(parse_job(tomllib.loads(job_text(tmp_path, "top_k = 1"))))
+    with pytest.raises(DataError, match=r"\(vfl.selection.top_k = 1\) keeps no column of bank"):
         run_vertical_job(built, log=lambda _m: None)
 
 

@@ -222,9 +222,15 @@ def select_columns(
     for party in train.parties:
         if not any(f.party == party for f in kept):
             best = max((f.iv for f in ivs if f.party == party), default=0.0)
+            rules = [
+                f"vfl.selection.{key} = {value}"
+                for key, value in (("min_iv", settings.min_iv), ("top_k", settings.top_k))
+                if value is not None
+            ]
             raise DataError(
-                f"selection by IV keeps no column of {party} (its largest IV is {best:.4f}); "
-                "lower vfl.selection.min_iv, raise top_k, or leave the party out of the job"
+                f"selection by IV ({', '.join(rules)}) keeps no column of {party} (its largest "
+                f"IV is {best:.4f}); every party needs one: lower min_iv, raise top_k, or "
+                "leave the party out of the job"
             )
     return SelectionResult(tuple(ivs), kept, tuple(bus.transcript))
 
