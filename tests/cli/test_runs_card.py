@@ -84,7 +84,7 @@ def test_runs_card_prints_the_card_and_writes_it_only_where_allowed(
 
     assert body(target.read_text(encoding="utf-8")) == body(printed.output)
     refused = runner.invoke(
-        app, ["runs", "card", run_id, "--output", str(target), "--store", str(store)]
+        app, ["runs", "card", run_id, "--out", str(target), "--store", str(store)]
     )
     assert refused.exit_code != 0 and "--overwrite" in " ".join(refused.output.split())
     into_folder = runner.invoke(
@@ -118,3 +118,28 @@ def test_a_partys_importance_is_in_the_card_only_when_it_shares_it(
         app, ["runs", "card", run_id, "--importance", "bank", "--store", str(store)]
     )
     assert unknown.exit_code == 2 and "'bank'" in unknown.output
+
+
+def test_runs_card_spells_its_file_option_as_the_other_runs_commands(
+    recorded: tuple[Path, str], tmp_path: Path
+) -> None:
+    """`--out`/`-o`, as `runs job`, `runs export`, `runs metrics` and `runs plot`; the old
+    `--output` still writes the card, with a deprecation warning, and is not in --help."""
+    store, run_id = recorded
+    for command in ("card", "job", "export", "metrics", "plot"):
+        shown = runner.invoke(app, ["runs", command, "--help"])
+        assert shown.exit_code == 0, shown.output
+        assert "--out" in shown.output and "-o" in shown.output, command
+        assert "--output" not in shown.output, command
+    target = tmp_path / "old.md"
+    old = runner.invoke(
+        app, ["runs", "card", run_id, "--output", str(target), "--store", str(store)]
+    )
+    assert old.exit_code == 0, old.output
+    assert target.read_text(encoding="utf-8").startswith("# Model card: calibrated")
+    assert "--output is deprecated" in old.stderr and "use --out" in old.stderr
+    both = runner.invoke(
+        app,
+        ["runs", "card", run_id, "--output", str(target), "-o", str(target), "--store", str(store)],
+    )
+    assert both.exit_code == 2 and "give --out alone" in both.output

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from rengo.cli.errors import friendly_errors
 from rengo.cli.output_paths import write_text_output
+from rengo.cli.renamed_options import renamed_option_value
 from rengo.cli.store_option import RunIdArgument, StoreOption, open_existing_store
 
 console = Console()
@@ -21,11 +22,10 @@ console = Console()
 
 def card(
     run_id: RunIdArgument,
-    output: Annotated[
+    out: Annotated[
         Path | None,
         typer.Option(
             "--out",
-            "--output",
             "-o",
             help="Markdown file to write (a folder gets RUN.md inside; default: print).",
         ),
@@ -42,6 +42,10 @@ def card(
     overwrite: Annotated[
         bool, typer.Option(help="Replace a file already there (else refuse, writing nothing).")
     ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", hidden=True, help="Deprecated spelling of --out."),
+    ] = None,
 ) -> None:
     """Write a run's model card (Markdown) from what the run store recorded.
 
@@ -55,10 +59,13 @@ def card(
     """
     from rengo.tracking.run_card import model_card
 
+    with friendly_errors():
+        # --out as every `rengo runs` command that writes one file spells it
+        out = renamed_option_value("--output", "--out", output, out)
     with friendly_errors(), open_existing_store(store, read_only=True) as s:
         run = s.get_run(run_id)
         text = model_card(s, run.run_id, shared_importance=importance or ())
-        target = write_text_output(text, output, f"{run.run_id}.md", overwrite)
+        target = write_text_output(text, out, f"{run.run_id}.md", overwrite)
         if target is None:
             return
         console.print(f"wrote {target}: the model card of run {run.run_id}", highlight=False)
