@@ -558,3 +558,64 @@ def test_a_job_naming_its_own_model_is_refused_where_clients_or_parties_are_miss
     result = runner.invoke(app, ["coordinator", "--job", str(job), "--insecure"])
     assert result.exit_code == 2
     assert "module 'served' has no attribute 'nothing'" in " ".join(result.output.split())
+
+
+BINARY = """
+[job]
+name = "deployed-binary"
+seed = 1
+rounds = 12
+[data]
+dataset = "breast_cancer"
+[partition]
+scheme = "iid"
+num_clients = 2
+[model]
+type = "logistic"
+[train]
+lr = 0.5
+[strategy]
+name = "fedavg"
+[early_stopping]
+metric = "central_loss"
+patience = 2
+min_delta = 0.01
+"""
+
+
+@pytest.mark.timeout(150)
+def test_a_deployed_run_records_the_kept_models_reliability_table_and_test_rows(
+    tmp_path: Path,
+) -> None:
+    """`rengo coordinator --job` records what `rengo run` of the job does: the test split's
+    rows and the reliability table of the round early stopping keeps; its card shows them."""
+    job, certs, sim_store = _simulated_job(tmp_path, "", base=BINARY)
+    store = tmp_path / "deployed.db"
+    _deployed(job, certs, store, ("client-0", "client-1"))
+    recorded = []
+    for path in (sim_store, store):
+        with RunStore(path) as s:
+            run = s.list_runs()[0]
+            assert run.status == "completed" and run.summary is not None
+            curve = s.round_metrics(run.run_id)["central_loss"]
+            recorded.append(
+                (
+                    run.summary["test_rows"],
+                    run.summary["reliability_round"],
+                    run.summary["reliability"],
+                    curve[-1][0],
+                )
+            )
+    (rows, kept, table, last), deployed = recorded
+    assert rows == 114 and kept < last  # stopped after a round past the kept one
+    assert deployed[:2] == (rows, kept)
+    assert [b["rows"] for b in deployed[2]] == [b["rows"] for b in table]
+    assert [b["mean_probability"] for b in deployed[2]] == pytest.approx(
+        [b["mean_probability"] for b in table]
+    )
+    card = CliRunner(env={"COLUMNS": "250"}).invoke(
+        app, ["runs", "card", run.run_id, "--store", str(store)]
+    )
+    assert card.exit_code == 0, card.output
+    assert f"Of the global model of round {kept} (the model the run keeps)" in card.output
+    assert "114 held-out rows" in card.output and "| [0.90, 1.00] |" in card.output

@@ -11,7 +11,10 @@ from sklearn.metrics import brier_score_loss
 from typer.testing import CliRunner
 
 from rengo.cli.main import app
+from rengo.core.errors import ConfigError
+from rengo.hfl.early_stopping import EarlyStopping, best_round
 from rengo.jobs.build import binary_ranking
+from rengo.jobs.central_record import CentralEvaluationRecord
 from rengo.metrics import expected_calibration_error
 from rengo.tracking import RunStore
 from rengo.tracking.reliability import recorded_reliability
@@ -69,3 +72,80 @@ def test_a_horizontal_run_records_the_global_models_reliability_table(tmp_path: 
     assert sum(b.rows for b in table) == 114  # breast_cancer's 569 rows, 20% held out
     gaps = sum(b.rows * abs(b.gap) for b in table if b.gap is not None)
     assert gaps / 114 == pytest.approx(series["central_ece"][-1][1])
+    assert run.summary["test_rows"] == 114  # what the central_ metrics were computed on
+
+
+STOPS_EARLY = """
+[job]
+name = "hfl-kept-round"
+seed = 1
+rounds = 30
+[data]
+dataset = "breast_cancer"
+[partition]
+scheme = "iid"
+num_clients = 3
+[model]
+type = "logistic"
+[train]
+lr = 0.5
+[strategy]
+name = "fedavg"
+[early_stopping]
+metric = "central_loss"
+patience = 2
+min_delta = 0.01
+"""
+
+
+def test_the_reliability_table_is_of_the_round_early_stopping_keeps(tmp_path: Path) -> None:
+    """With [early_stopping] the run keeps its best round's model (`runs export --round
+    best`): the table recorded is that round's, named with it, not the last round's."""
+    job, store = tmp_path / "job.toml", tmp_path / "runs.db"
+    job.write_text(STOPS_EARLY)
+    ran = CliRunner().invoke(app, ["run", str(job), "--store", str(store), "--no-progress"])
+    assert ran.exit_code == 0, ran.output
+    with RunStore(store) as s:
+        run = s.list_runs(limit=1)[0]
+        series = s.round_metrics(run.run_id)
+    assert run.summary is not None
+    curve = series["central_loss"]
+    best = best_round(curve, lower=True, min_delta=0.01)
+    assert best is not None and best[0] < curve[-1][0]  # it stopped after a later round
+    assert run.summary["reliability_round"] == best[0]
+    table = recorded_reliability(run.summary, run.run_id)
+    assert table is not None and sum(b.rows for b in table) == run.summary["test_rows"] == 114
+    gaps = sum(b.rows * abs(b.gap) for b in table if b.gap is not None) / 114
+    ece = dict(series["central_ece"])
+    assert ece[best[0]] != pytest.approx(ece[curve[-1][0]])  # the two models differ here
+    assert gaps == pytest.approx(ece[best[0]])
+
+
+def _round_end(record: CentralEvaluationRecord, server_round: int, p: np.ndarray) -> None:
+    y = np.array([0, 0, 1, 1])
+    record.record(y, np.c_[1 - p, p])
+    record.on_round_end(server_round, [], [], {})
+
+
+def test_the_evaluation_record_keeps_only_keepable_tables_and_survives_a_resume() -> None:
+    stopping = EarlyStopping(metric="central_loss", patience=3)
+    record = CentralEvaluationRecord(test_rows=4)
+    record.follow(stopping)
+    losses = {1: 0.9, 2: 0.5, 3: 0.7, 4: 0.8}
+    for r, loss in losses.items():
+        _round_end(record, r, np.array([0.1, 0.2, 0.3 + r / 10, 0.9]))
+        stopping.on_round_end(r, [], [], {"central_loss": loss})
+    assert set(record.observer_state()["tables"]) == {"2", "4"}  # the best, the latest
+    again = CentralEvaluationRecord(test_rows=4)
+    again.follow(EarlyStopping(metric="central_loss", patience=3))
+    again.load_observer_state(record.observer_state())
+    assert again._tables == record._tables
+    summary = record.run_summary()
+    assert summary["reliability_round"] == 2 and summary["test_rows"] == 4
+    assert summary["reliability"] == record._tables[2]
+    alone = CentralEvaluationRecord(test_rows=4)  # no early stopping: the final model's
+    for r in (1, 2):
+        _round_end(alone, r, np.array([0.1, 0.2, 0.3 + r / 10, 0.9]))
+    assert alone.run_summary()["reliability_round"] == 2
+    with pytest.raises(ConfigError, match="malformed"):
+        alone.load_observer_state({"tables": {"x": []}})

@@ -436,7 +436,12 @@ def coordinator(
                 slow_after=deploy.slow_after,
                 slow_rounds=deploy.slow_rounds,
                 on_event=hub_event,
-                observers=run_observers(spec, tracker),
+                observers=run_observers(
+                    spec,
+                    tracker,
+                    # the test rows and the kept model's reliability table, as `rengo run`
+                    last=built.evaluation_record if isinstance(built, HflJob) else None,
+                ),
                 checkpoints=spec.checkpoints,
             )
             if tracker is not None and spec.contribution is not None and history.run_id:

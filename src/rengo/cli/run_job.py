@@ -145,7 +145,7 @@ def run_job(
             client_mods=simulation_mods,
             workflow=simulation_workflow,
             checks=spec.result_checks,
-            observers=run_observers(spec, tracker, job.reliability),
+            observers=run_observers(spec, tracker, job.evaluation_record),
             checkpoints=spec.checkpoints,
             device=None if spec.train.device == "cpu" else spec.train.device,
             resume=resume,

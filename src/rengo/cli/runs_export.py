@@ -139,29 +139,18 @@ def _checkpoint_round(store: RunStore, run: RunInfo, given: str | None) -> int |
             return int(given)
         except ValueError:
             raise ConfigError(f"--round {given!r}: give a round number or 'best'") from None
-    from rengo.core.options import options_from_mapping
-    from rengo.hfl.early_stopping import EarlyStopping, best_round
-    from rengo.jobs.build import JOB_SETTINGS
+    from rengo.tracking.kept_round import early_stopping_round
 
-    settings = run.config.get(JOB_SETTINGS) if isinstance(run.config, dict) else None
-    rule = settings.get("early_stopping") if isinstance(settings, dict) else None
-    if not isinstance(rule, dict):
+    try:
+        kept = early_stopping_round(store, run)
+    except ConfigError as exc:
+        raise ConfigError(f"--round best: {exc}; give a round number") from None
+    if kept is None:
         raise ConfigError(
             f"--round best: run {run.run_id} has no [early_stopping] to say which round is "
             "best; give a round number (rengo runs show lists the rounds and their metrics)"
         )
-    watch = options_from_mapping(EarlyStopping, rule, where=f"run {run.run_id}: ")
-    curve = [
-        (r.round, r.metrics[watch.metric])
-        for r in store.rounds(run.run_id)
-        if watch.metric in r.metrics
-    ]
-    kept = best_round(curve, watch.lower_is_better, watch.min_delta)
-    if kept is None:
-        raise ConfigError(
-            f"--round best: run {run.run_id} recorded no finite {watch.metric}; give a round number"
-        )
-    return kept[0]
+    return kept.round
 
 
 def export(

@@ -35,6 +35,7 @@ from rengo.hfl.coordinator import (
     RoundObserver,
     RoundRecord,
     RoundShortOfClients,
+    observers_run_summary,
     round_summary,
 )
 from rengo.hfl.observer_fit import check_observers_fit
@@ -563,6 +564,8 @@ def serve_coordinator(
                 )
                 received, sent = hub.traffic()
                 run.summary.update(bytes_sent=sent, bytes_received=received)
+                # what an observer adds (the test rows, a reliability table), as a simulation
+                run.summary.update(observers_run_summary(observers))
 
 
 def told_parties(failure: BaseException) -> str:

@@ -129,8 +129,10 @@ class RoundObserver(Protocol):
     (:class:`~rengo.hfl.EarlyStopping` has both): ``stop_reason()``, asked after each round
     is recorded and checkpointed, ends the run there when it returns a reason, and
     ``pinned_rounds()`` names round checkpoints the retention must not delete. One that
-    has ``run_summary()`` is asked as a simulated run ends for entries to record in the
-    run's summary (:class:`rengo.jobs.build.CentralReliability`: the reliability table)."""
+    has ``run_summary()`` is asked as a run ends, simulated or deployed, for entries to
+    record in the run's summary (:func:`observers_run_summary`;
+    :class:`rengo.jobs.central_record.CentralEvaluationRecord`: the test rows and the
+    reliability table)."""
 
     def on_fit_result(
         self, server_round: int, global_parameters: Parameters, client_id: str, result: FitResult
@@ -143,6 +145,28 @@ class RoundObserver(Protocol):
     ) -> None:
         """The round's old and new global model and its metrics."""
         ...
+
+
+def observers_run_summary(observers: Sequence[object]) -> dict[str, Any]:
+    """What the observers that have ``run_summary()`` add to a run's summary as it ends
+    (later observers' entries win).
+
+    Parameters
+    ----------
+    observers
+        The run's observers.
+
+    Returns
+    -------
+    dict
+        The entries to record.
+    """
+    summary: dict[str, Any] = {}
+    for observer in observers:
+        entries = getattr(observer, "run_summary", None)
+        if callable(entries):
+            summary.update(entries())
+    return summary
 
 
 class StatefulObserver(Protocol):

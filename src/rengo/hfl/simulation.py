@@ -28,6 +28,7 @@ from rengo.hfl.coordinator import (
     RoundObserver,
     RoundRecord,
     RunRecorder,
+    observers_run_summary,
     round_summary,
 )
 from rengo.hfl.local_dp_resume import refuse_lost_local_budgets
@@ -322,10 +323,8 @@ def simulate(
                     run.summary.update(
                         bytes_sent=pool.bytes_sent, bytes_received=pool.bytes_received
                     )
-                    for observer in observers:  # what an observer adds (a reliability table)
-                        summary = getattr(observer, "run_summary", None)
-                        if callable(summary):
-                            run.summary.update(summary())
+                    # what an observer adds (the test rows, a reliability table)
+                    run.summary.update(observers_run_summary(observers))
     finally:
         pool.close()
 

@@ -59,6 +59,11 @@ from rengo.hfl import (
 from rengo.hfl.numpy_client import softmax_probabilities
 from rengo.hfl.privacy_fit import check_privacy_fits
 from rengo.jobs.categorical_keys import CSV_TABLE_KEYS
+from rengo.jobs.central_record import (
+    CentralEvaluationRecord,
+    class_one_probability,
+    follow_early_stopping,
+)
 from rengo.jobs.data_files import BUNDLED_DATA, DATA_FILES, bundled_data, job_data_files
 from rengo.jobs.numpy_clients import numpy_client_fn
 from rengo.jobs.regression import (
@@ -79,8 +84,6 @@ from rengo.jobs.vertical_spec import VflSection
 from rengo.metrics import (
     average_precision,
     calibration,
-    reliability_records,
-    reliability_table,
     roc_auc,
 )
 from rengo.tracking.model_export import (
@@ -91,7 +94,6 @@ from rengo.tracking.model_export import (
     input_scaling_config,
     target_scaling_config,
 )
-from rengo.tracking.reliability import RELIABILITY
 
 
 def __getattr__(name: str) -> Any:
@@ -105,53 +107,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class CentralReliability:
-    """The reliability table of the coordinator's latest evaluation of the global model on
-    its test split (a two-class model; :func:`rengo.metrics.reliability_table`), recorded
-    in the run's summary when the run ends: a round observer whose ``run_summary()``
-    :func:`~rengo.hfl.simulate` asks for then. Only the strategy's central evaluation feeds
-    it, never a contribution tracker's evaluation of a coalition's model."""
-
-    def __init__(self) -> None:
-        self._latest: tuple[np.ndarray, np.ndarray] | None = None
-
-    def record(self, y: np.ndarray, probability: np.ndarray) -> None:
-        """Keep ``P(class 1)`` per test row (nothing for other shapes, see
-        :func:`class_one_probability`); binned once, when the table is asked for
-        (:attr:`table`), not every round."""
-        p = class_one_probability(y, probability)
-        if p is not None:
-            self._latest = (np.asarray(y), p)
-
-    @property
-    def table(self) -> list[dict[str, float | int | None]] | None:
-        """The latest evaluation's reliability table as the run store keeps it, or None."""
-        if self._latest is None:
-            return None
-        return reliability_records(reliability_table(*self._latest))
-
-    def on_fit_result(
-        self, server_round: int, global_parameters: Parameters, client_id: str, result: Any
-    ) -> None:
-        """Nothing: the table comes from the central evaluation."""
-
-    def on_round_end(
-        self, server_round: int, old: Parameters, new: Parameters, metrics: dict[str, float]
-    ) -> None:
-        """Nothing: the table comes from the central evaluation."""
-
-    def run_summary(self) -> dict[str, Any]:
-        """``{"reliability": table}`` once a two-class evaluation ran, else nothing."""
-        table = self.table
-        return {} if table is None else {RELIABILITY: table}
-
-
 class CentralEvaluate(Protocol):
     """The coordinator's evaluation of a model on the test split; ``keep`` (the strategy's
     evaluation of the global model) also receives the probabilities it computed."""
 
     def __call__(
-        self, params: Parameters, keep: CentralReliability | None = None
+        self, params: Parameters, keep: CentralEvaluationRecord | None = None
     ) -> tuple[float, Metrics]:
         """The loss and metrics of ``params`` on the test split."""
         ...
@@ -174,9 +135,10 @@ class HflJob:
     data_files: dict[str, str] = field(default_factory=dict)
     """The SHA-256 of each data file the job read, by path (empty for a bundled dataset):
     computed once, when the job is built (:func:`~rengo.jobs.data_files.job_data_files`)."""
-    reliability: CentralReliability | None = None
-    """The global model's reliability table on the test split (two-class models), for
-    ``simulate(..., observers=...)``; None for a regression."""
+    evaluation_record: CentralEvaluationRecord | None = None
+    """What the run records of the coordinator's evaluation on its test split (its row count,
+    the kept model's reliability table), for ``simulate(..., observers=...)``
+    (:func:`run_observers`); None without a test split."""
 
     @property
     def client_ids(self) -> list[str]:
@@ -223,12 +185,16 @@ class HflJob:
         return mods, workflow
 
 
-def run_observers(spec: JobSpec, *extra: RoundObserver | None) -> list[RoundObserver]:
+def run_observers(
+    spec: JobSpec, *extra: RoundObserver | None, last: RoundObserver | None = None
+) -> list[RoundObserver]:
     """The observers one run of ``spec`` reports its rounds to: ``extra`` (a contribution
-    tracker; None for none) and, with ``[early_stopping]``, a fresh
-    :class:`~rengo.hfl.EarlyStopping` (a copy of the settings: each run watches its own
-    rounds, a sweep's cells included). Pass them to ``simulate(..., observers=...)`` when
-    running a job file's job from Python, as ``rengo run`` does.
+    tracker, the job's :class:`~rengo.jobs.central_record.CentralEvaluationRecord`; None for
+    none), with ``[early_stopping]`` a fresh :class:`~rengo.hfl.EarlyStopping` (a copy of
+    the settings: each run watches its own rounds, a sweep's cells included), then ``last``.
+    An evaluation record among them follows the early stopping, so it records the
+    reliability table of the round the run keeps. Pass them to ``simulate(...,
+    observers=...)`` when running a job file's job from Python, as ``rengo run`` does.
 
     Parameters
     ----------
@@ -236,6 +202,10 @@ def run_observers(spec: JobSpec, *extra: RoundObserver | None) -> list[RoundObse
         The job.
     *extra
         Observers of the caller's (None entries are skipped).
+    last
+        An observer placed after the early stopping (a deployed coordinator's evaluation
+        record: an observer's position keys its state in the round checkpoints, so a run
+        checkpointed before the coordinator kept one still resumes its early stopping).
 
     Returns
     -------
@@ -245,6 +215,9 @@ def run_observers(spec: JobSpec, *extra: RoundObserver | None) -> list[RoundObse
     observers = [o for o in extra if o is not None]
     if spec.early_stopping is not None:
         observers.append(replace(spec.early_stopping))
+    if last is not None:
+        observers.append(last)
+    follow_early_stopping(observers)
     return observers
 
 
@@ -745,7 +718,7 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
         check_regression_settings(spec)
     else:
         check_classification_settings(spec)
-    reliability = None if regression else CentralReliability()
+    record = None if test is None else CentralEvaluationRecord(len(test))
     evaluate: Callable[[Parameters], tuple[float, Metrics]]
     if spec.model.type == "linear":
         client_fn, init, evaluate = linear_job(spec, fed, num_features)
@@ -754,9 +727,7 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
         build = _logistic if spec.model.type == "logistic" else _mlp
         client_fn, init, central = build(spec, fed, num_features, num_classes)
         evaluate = central  # a contribution tracker's coalitions: no table kept
-        evaluate_fn = (
-            (lambda _round, params: central(params, reliability)) if test is not None else None
-        )
+        evaluate_fn = (lambda _round, params: central(params, record)) if test is not None else None
     strategy = build_strategy(spec, evaluate_fn)
     clients = len(fed.client_ids)
     if clients < strategy.min_available_clients:
@@ -806,20 +777,7 @@ def build_hfl_job(spec: JobSpec) -> HflJob:
     # Once per run, after the load (whose errors name a bad file best): the file's bytes are
     # then in the page cache, not read from disk a second time.
     files = job_data_files(spec)
-    return HflJob(
-        spec, fed, client_fn, strategy, init, evaluate, mods, workflow, files, reliability
-    )
-
-
-def class_one_probability(y: np.ndarray, probability: np.ndarray) -> np.ndarray | None:
-    """``P(class 1)`` per test row, from itself or from class probabilities of two columns;
-    None for more classes, or test rows of one class (no ranking or calibration to judge)."""
-    p = np.asarray(probability, dtype=np.float64)
-    if p.ndim == 2:
-        if p.shape[1] != 2:
-            return None
-        p = p[:, 1]
-    return p if len(np.unique(y)) == 2 else None
+    return HflJob(spec, fed, client_fn, strategy, init, evaluate, mods, workflow, files, record)
 
 
 def binary_ranking(y: np.ndarray, probability: np.ndarray) -> dict[str, float]:
@@ -858,7 +816,7 @@ def _logistic(
     )
 
     def evaluate(
-        params: Parameters, keep: CentralReliability | None = None
+        params: Parameters, keep: CentralEvaluationRecord | None = None
     ) -> tuple[float, Metrics]:
         assert fed.test is not None
         X, y = fed.test.X.astype(np.float64), fed.test.labels()
@@ -971,7 +929,7 @@ def _mlp(
         test_loader = DataLoader(TensorDataset(test_x, labels(fed.test)), batch_size=1024)
 
     def evaluate(
-        params: Parameters, keep: CentralReliability | None = None
+        params: Parameters, keep: CentralEvaluationRecord | None = None
     ) -> tuple[float, Metrics]:
         assert test_loader is not None
         set_parameters(eval_model, params)

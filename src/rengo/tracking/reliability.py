@@ -20,6 +20,14 @@ if TYPE_CHECKING:  # rengo.metrics imports numpy: listing runs must not
 RELIABILITY = "reliability"
 """The run summary key of a binary model's reliability table on its held-out rows."""
 
+RELIABILITY_ROUND = "reliability_round"
+"""The run summary key of the round whose model a horizontal run's reliability table is of
+(the final round, or with early stopping the best round: the model the run keeps)."""
+
+TEST_ROWS = "test_rows"
+"""The run summary key of the rows of a horizontal run's test split at the coordinator (what
+its ``central_`` metrics and reliability table were computed on)."""
+
 
 def _number(value: Any, bin_index: int, field: str, run_id: str) -> float | None:
     if value is None:

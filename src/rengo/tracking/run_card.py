@@ -19,8 +19,15 @@ from typing import Any
 from rengo import __version__
 from rengo.core.errors import ConfigError
 from rengo.tracking.column_importance import party_importance
+from rengo.tracking.kept_round import KeptRound, early_stopping_round
 from rengo.tracking.records import RunInfo
-from rengo.tracking.reliability import RELIABILITY_COLUMNS, recorded_reliability, reliability_rows
+from rengo.tracking.reliability import (
+    RELIABILITY_COLUMNS,
+    RELIABILITY_ROUND,
+    TEST_ROWS,
+    recorded_reliability,
+    reliability_rows,
+)
 from rengo.tracking.resume_settings import DATA_FILES, PARTY_DATA_FILES
 from rengo.tracking.source_commit import SOURCE_COMMIT
 from rengo.tracking.store import RunStore
@@ -163,20 +170,43 @@ def _rows(store: RunStore, run: RunInfo) -> list[str]:
             ("held-out share (test_size)", _setting(run, "vfl", "test_size")),
         ]
         return _table(("rows", "count"), rows)
-    last: dict[str, int] = {}
-    for record in store.client_records(run.run_id):
-        if record.phase == "fit" and record.status == "ok":
-            last[record.client_id] = record.num_examples
+    trained: dict[str, int] = {}
+    evaluated: dict[str, int] = {}
+    for record in store.client_records(run.run_id):  # in round order: the last one stays
+        if record.status == "ok" and record.phase in ("fit", "evaluate"):
+            (trained if record.phase == "fit" else evaluated)[record.client_id] = (
+                record.num_examples
+            )
     lines = _table(
         ("rows", "count"),
         [
-            ("coordinator's test split (data.test_size)", _setting(run, "data", "test_size")),
-            ("clients", len(last) if last else None),
+            (
+                "coordinator's test split: rows (never trained on; the `central_` metrics' "
+                "and the reliability table's rows)",
+                summary.get(TEST_ROWS),
+            ),
+            (
+                "coordinator's test split: share of the table (data.test_size)",
+                _setting(run, "data", "test_size"),
+            ),
+            ("clients", len(trained) if trained else None),
         ],
     )
-    if last:
+    if trained:
         lines += ["", "Rows each client trained on in its last round (as it reported them):", ""]
-        lines += _table(("client", "rows"), sorted(last.items()))
+        lines += _table(
+            ("client", "rows"), [*sorted(trained.items()), ("total", sum(trained.values()))]
+        )
+    if evaluated:
+        lines += [
+            "",
+            "Held-out rows each client evaluated the global model on in its last evaluation "
+            "(its own rows, never sent; the `eval_` metrics' rows, as it reported them):",
+            "",
+        ]
+        lines += _table(
+            ("client", "rows"), [*sorted(evaluated.items()), ("total", sum(evaluated.values()))]
+        )
     return lines
 
 
@@ -199,47 +229,103 @@ def _settings_section(run: RunInfo) -> list[str]:
     return [*lines, "", *_table(("setting", "value"), rows)]
 
 
-def _final_metrics(store: RunStore, run: RunInfo) -> dict[str, tuple[int, float]]:
-    """Each held-out metric's last recorded value and round."""
-    found: dict[str, tuple[int, float]] = {}
-    for name, series in store.round_metrics(run.run_id).items():
-        if name.startswith(_EVALUATED) and series:
-            found[name] = series[-1]
-    return found
+def _held_out_series(store: RunStore, run: RunInfo) -> dict[str, list[tuple[int, float]]]:
+    """Each held-out metric's recorded ``(round, value)`` series."""
+    return {
+        name: series
+        for name, series in store.round_metrics(run.run_id).items()
+        if name.startswith(_EVALUATED) and series
+    }
+
+
+def _kept(store: RunStore, run: RunInfo) -> KeptRound | None:
+    """The round early stopping kept, where the run recorded ``[early_stopping]`` and a
+    value of its metric."""
+    try:
+        return early_stopping_round(store, run)
+    except ConfigError:
+        return None
 
 
 def _evaluation(store: RunStore, run: RunInfo) -> list[str]:
     lines = ["## Evaluation", ""]
-    final = _final_metrics(store, run)
-    if not final:
+    series = _held_out_series(store, run)
+    kept = _kept(store, run)
+    if not series:
         lines.append(f"Metrics on held-out rows: {NOT_RECORDED}.")
+    elif kept is not None:
+        lines += [
+            f"The model the run keeps is round {kept.round}'s: early stopping's best round by "
+            f"`{kept.metric}` ({kept.value:.6g}), the model `rengo runs export {run.run_id} "
+            "--round best` writes. Each metric is shown at that round, beside its last "
+            "recorded value.",
+            "",
+        ]
+    else:
+        lines += ["The model the run keeps is its final one: each metric's last value.", ""]
     for prefix, where in _WHERE_EVALUATED.items():
-        chosen = {k: v for k, v in final.items() if k.startswith(prefix)}
-        if chosen:
-            lines += [f"On {where}:", ""]
+        chosen = {k: v for k, v in series.items() if k.startswith(prefix)}
+        if not chosen:
+            continue
+        lines += [f"On {where}:", ""]
+        if kept is None:
             lines += _table(
                 ("metric", "value", "round", "better"),
                 (
-                    (name, value, at, "lower" if _lower(name) else "higher")
-                    for name, (at, value) in sorted(chosen.items())
+                    (name, values[-1][1], values[-1][0], "lower" if _lower(name) else "higher")
+                    for name, values in sorted(chosen.items())
                 ),
             )
-            lines.append("")
+        else:
+            lines += _table(
+                (
+                    "metric",
+                    f"kept model (round {kept.round})",
+                    "last value",
+                    "last round",
+                    "better",
+                ),
+                (
+                    (
+                        name,
+                        dict(values).get(kept.round),
+                        values[-1][1],
+                        values[-1][0],
+                        "lower" if _lower(name) else "higher",
+                    )
+                    for name, values in sorted(chosen.items())
+                ),
+            )
+        lines.append("")
     lines += ["### Calibration", ""]
+    summary = run.summary or {}
     try:
-        table = recorded_reliability(run.summary or {}, run.run_id)
+        table = recorded_reliability(summary, run.run_id)
     except ValueError as exc:
         return [*lines, f"Reliability table: unreadable ({exc})."]
     if table is None:
         return [
             *lines,
-            f"Reliability table: {NOT_RECORDED} (this rengo records it for two-class models "
-            "in simulations: a vertical run's held-out rows, a horizontal run's test split).",
+            f"Reliability table: {NOT_RECORDED} (this rengo records it for two-class models: "
+            "a vertical run's held-out rows, a horizontal run's test split).",
         ]
+    rows = sum(b.rows for b in table)
+    if run.kind.startswith("vfl"):
+        model = "the trained model, scored jointly on the held-out rows"
+    else:
+        at = summary.get(RELIABILITY_ROUND)
+        model = (
+            f"the global model of round {at} (the model the run keeps), on the coordinator's "
+            "test split"
+            if at is not None
+            else f"the final global model (its round {NOT_RECORDED}), on the coordinator's "
+            "test split"
+        )
     lines += [
-        "Held-out rows grouped by predicted P(y = 1) in equal-width bins; a calibrated model's "
-        "observed rate equals its mean predicted probability in each bin (gap near 0). The "
-        "expected calibration error (`ece`) is the row-weighted mean absolute gap.",
+        f"Of {model}: {rows} held-out rows grouped by predicted P(y = 1) in equal-width bins; "
+        "a calibrated model's observed rate equals its mean predicted probability in each bin "
+        "(gap near 0). The expected calibration error (`ece`) is the row-weighted mean "
+        "absolute gap.",
         "",
     ]
     return [*lines, *_table(RELIABILITY_COLUMNS, reliability_rows(table))]
