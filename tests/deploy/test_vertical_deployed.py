@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 from child_processes import Processes
 from sklearn.datasets import load_breast_cancer
+from typer.testing import CliRunner
 
+from rengo.cli.main import app
 from rengo.core.errors import AuthenticationError, ConfigError, ProtocolError
 from rengo.data import file_sha256
 from rengo.deploy.vertical import (
@@ -583,3 +585,108 @@ def test_a_party_that_stays_connected_but_never_answers_cannot_hold_the_run(
     assert waited and all(isinstance(e, (ChannelTimeout, PeerFailure)) for e in honest), results
     assert all(" waited for " in str(e) and "in vain" in str(e) for e in waited)
     assert isinstance(failed, PeerFailure) and "ChannelTimeout" in str(failed), failed
+
+
+@pytest.mark.timeout(180)
+def test_a_deployed_vertical_run_records_the_label_partys_evaluation_as_rengo_run_does(
+    tables: dict[str, dict[str, Path]], certs: Path, cli: Processes, tmp_path: Path
+) -> None:
+    """The label party evaluates the held-out rows where the labels are and sends the
+    coordinator aggregates only (row count, metrics, reliability bins): the coordinator's
+    record then holds the Brier score, ECE and reliability table `rengo run` of the job
+    records, and `rengo runs card` of the deployed run shows them. No label leaves it."""
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(**{n: tables[n]["train"] for n in [LABEL_PARTY, *HOSTS]}))
+    sim_store = tmp_path / "sim.db"
+    with RunStore(sim_store) as s:
+        run_vertical_job(build_vertical_job(load_job(job)), store=s, log=lambda _: None)
+        simulated = s.list_runs(limit=1)[0]
+    store = tmp_path / "deployed.db"
+    coordinator = cli.start(
+        "coordinator", "--job", str(job), "--listen", "127.0.0.1:0", "--certs", str(certs),
+        "--store", str(store),
+    )  # fmt: skip
+    port, early = wait_for_port(coordinator)
+    flags = ["--job", str(job), "--predictions", str(tmp_path / "scores.csv")]
+    address = ["--coordinator", f"127.0.0.1:{port}", "--certs", str(certs)]
+    parties = [
+        cli.start("party", *address, "--name", name, *flags) for name in [LABEL_PARTY, *HOSTS]
+    ]
+    for proc in parties:
+        finish(proc)
+    finish(coordinator, early)
+    with RunStore(store) as s:
+        run = s.list_runs(limit=1)[0]
+        rounds = s.round_metrics(run.run_id)
+    assert run.kind == "vfl-deployed" and run.summary is not None
+    assert simulated.summary is not None
+    deployed_bins, simulated_bins = run.summary["reliability"], simulated.summary["reliability"]
+    assert [b["rows"] for b in deployed_bins] == [b["rows"] for b in simulated_bins]
+    for field in ("mean_probability", "observed_rate"):
+        assert [b[field] or 0.0 for b in deployed_bins] == pytest.approx(
+            [b[field] or 0.0 for b in simulated_bins]
+        )
+    for metric in ("auc", "brier", "ece"):
+        assert run.summary[metric] == pytest.approx(simulated.summary[metric])
+        assert rounds[f"test_{metric}"][-1][1] == pytest.approx(simulated.summary[metric])
+    assert run.summary["test_rows"] == simulated.summary["scored_customers"]
+    assert run.summary["scored_rows"] == simulated.summary["scored_customers"]
+    card = CliRunner(env={"COLUMNS": "250"}).invoke(
+        app, ["runs", "card", run.run_id, "--store", str(store)]
+    )
+    assert card.exit_code == 0, card.output
+    assert "| test_ece |" in card.output and "| [0.90, 1.00] |" in card.output
+    shared = simulated.summary["common_customers"]
+    assert f"| shared rows (PSI intersection) | {shared} |" in card.output
+
+
+def test_the_coordinator_records_no_malformed_or_misattributed_evaluation() -> None:
+    """A report that is not aggregates of the rows it names is left out, with a warning;
+    only the party that receives the predictions may send one."""
+    from rengo.core.errors import ProtocolError
+    from rengo.deploy.held_out_report import HeldOutReport, record_held_out
+    from rengo.vfl.runner import _done_counts
+
+    bins = [
+        {"lower": 0.0, "upper": 0.5, "rows": 2, "mean_probability": 0.2, "observed_rate": 0.5},
+        {"lower": 0.5, "upper": 1.0, "rows": 1, "mean_probability": 0.9, "observed_rate": 1.0},
+    ]
+    good = {"rows": 3, "metrics": {"auc": 0.9}, "reliability": bins}
+    assert HeldOutReport.from_wire(good, "card").reliability == bins
+    warned: list[str] = []
+    for bad in (
+        {**good, "rows": 4},  # the bins hold 3 rows
+        {**good, "metrics": {"auc": float("nan")}},
+        {**good, "labels": [0, 1, 1]},  # anything beyond the aggregates
+        {**good, "reliability": [{"rows": 3}]},
+    ):
+        summary: dict[str, Any] = {}
+        assert record_held_out(None, None, summary, bad, "card", warned.append) is None
+        assert summary == {}
+    assert len(warned) == 4 and all("card's held-out evaluation" in w for w in warned)
+    counts = {"train_rows": 5, "scored_rows": 3}
+    assert _done_counts({**counts, "held_out": good}, "card", ["card"]) == (counts, good)
+    with pytest.raises(ProtocolError, match="only the party that receives the predictions"):
+        _done_counts({**counts, "held_out": good}, "bank", ["card"])
+
+
+def test_what_the_label_party_sends_of_its_evaluation_holds_no_rows_label_or_score(
+    tables: dict[str, dict[str, Path]], simulated: dict[str, Any]
+) -> None:
+    """The evaluation it sends with its `done` is aggregates: a row count, named metrics and
+    ten bins of five numbers; no list as long as the scored rows, no ID."""
+    from rengo.deploy.vertical import _held_out_evaluation
+
+    data = party_data(tables, LABEL_PARTY)
+    evaluate = _held_out_evaluation(data)
+    assert evaluate is not None
+    plan = VerticalPlan(LABEL_PARTY, tuple(HOSTS), HeteroLRConfig(**SETTINGS), SEED)
+    sent = evaluate(plan, simulated["model"].guest_model_, simulated["ids"], simulated["scores"])
+    assert sent is not None and set(sent) == {"rows", "metrics", "reliability"}
+    rows = len(simulated["ids"])
+    assert sent["rows"] == rows and sent["metrics"]["auc"] == pytest.approx(simulated["auc"])
+    assert len(sent["reliability"]) == 10 and all(len(b) == 5 for b in sent["reliability"])
+    numbers = [v for b in sent["reliability"] for v in b.values() if v is not None]
+    numbers += [*sent["metrics"].values(), sent["rows"]]
+    assert len(numbers) < rows  # far fewer numbers than rows: no per-row values
+    assert _held_out_evaluation(party_data(tables, "bank")) is None  # no labels, nothing

@@ -408,16 +408,25 @@ def vfl_party(
         ),
     ] = None,
     max_message_mb: MaxMessageOption = None,
+    share_evaluation: Annotated[
+        bool,
+        typer.Option(
+            help="The label party, scoring held-out rows whose labels it holds: send the "
+            "coordinator its evaluation of them for the run's record (metrics, row count and a "
+            "binary model's reliability table: aggregates, never a row's label or score).",
+        ),
+    ] = True,
 ) -> None:
     """Join a vertical run with this party's table (--job or --csv): align rows by
     PSI, train, score."""
     from rengo.cli.reading_progress import reading_shown
     from rengo.data.csv_table import CsvFormat
+    from rengo.deploy.held_out_report import evaluate_scored_rows
     from rengo.deploy.vertical import run_vertical_party
     from rengo.deploy.vertical_data import load_party_data
     from rengo.jobs import load_job, party_data
     from rengo.jobs.iv_selection import refuse_deployed_selection
-    from rengo.jobs.vertical import held_out_metrics, prediction_output
+    from rengo.jobs.vertical import prediction_output
     from rengo.transport.grpc_party import DEFAULT_BACKOFF, Backoff
     from rengo.vfl.shared_rows import SharedRowsFile
 
@@ -538,6 +547,7 @@ def vfl_party(
                     own_seed=own_seed,
                     max_message_bytes=max_message_bytes(max_message_mb, job_limit),
                     data_files=reported or None,
+                    share_evaluation=share_evaluation,
                     on_joined=lambda run_id: set_log_context(run_id=run_id),
                 )
         except ConnectionError as exc:
@@ -572,12 +582,15 @@ def vfl_party(
             line = f"{name}: scored {len(result.scores)} rows -> {target}{kept}"
             if data.score_labels is not None and data.score_table is not None:
                 truth = dict(zip(data.score_table.ids, data.score_labels, strict=True))
-                y = np.array([truth[i] for i in result.score_ids], dtype=data.score_labels.dtype)
-                plan = result.plan
                 try:  # the run completed and the predictions are written: a note, not an error
-                    metrics = held_out_metrics(
-                        plan.spec, plan.config, y, result.scores, result.model
-                    )
+                    metrics = evaluate_scored_rows(
+                        result.plan,
+                        result.model,
+                        result.score_ids,
+                        result.scores,
+                        truth,
+                        data.score_labels.dtype,
+                    ).metrics
                     line += "; " + ", ".join(f"{k.upper()} {v:.4f}" for k, v in metrics.items())
                 except DataError as exc:
                     line += f"; not evaluated: {exc}"

@@ -40,6 +40,7 @@ from rengo.core.roles import COORDINATOR
 from rengo.crypto.sealing import passphrase_bytes
 from rengo.crypto.x25519 import BlindingPool
 from rengo.deploy.coordinator import recorded_hub
+from rengo.deploy.held_out_report import evaluate_scored_rows, record_held_out
 from rengo.deploy.roles import run_hub_role, run_role
 from rengo.deploy.vertical_epochs import EpochRows
 from rengo.deploy.vertical_rejoin import (
@@ -62,6 +63,7 @@ from rengo.vfl.party_model_file import ModelOrigin, new_training_run, short_run
 from rengo.vfl.progress import ProgressFn
 from rengo.vfl.registry import get_algorithm
 from rengo.vfl.runner import (
+    HeldOutEvaluation,
     VerticalCoordinatorOutcome,
     VerticalPartyResult,
     VerticalPlan,
@@ -482,10 +484,18 @@ def serve_vertical_coordinator(
                 run.summary["rejoins"] = rejoins
             if outcome is not None:
                 run.summary.update(spec.summary(outcome.training, outcome.scoring))
+                record_held_out(
+                    store,
+                    run_id,
+                    run.summary,
+                    outcome.held_out,
+                    "the scoring party",
+                    lambda why: record("warning", why),
+                )
+                run.summary["scored_rows"] = scored_rows(plan, outcome)  # the held-out rows
                 if plan.train:
                     run.summary["common_rows"] = outcome.parties[label_party]["train_rows"]
-                else:  # no rows were aligned for training: say what was scored, with what
-                    run.summary["scored_rows"] = scored_rows(plan, outcome)
+                else:  # no rows were aligned for training: say with what it scored
                     if outcome.training_run is not None:
                         run.summary["training_run"] = outcome.training_run
                 if outcome.resumed_after is not None:
@@ -629,6 +639,26 @@ def _forget_completed_run(result: VerticalPartyResult, checkpoint_dir: str | Pat
         )
 
 
+def _held_out_evaluation(data: PartyData) -> HeldOutEvaluation | None:
+    """The label party's evaluation of its scored rows for the coordinator's record, where
+    it holds their labels; rows it cannot evaluate (one class only...) send none."""
+    if data.score_labels is None or data.score_table is None:
+        return None
+    labels = dict(zip(data.score_table.ids, data.score_labels, strict=True))
+    dtype = data.score_labels.dtype
+
+    def evaluate(
+        plan: VerticalPlan, model: Any, ids: np.ndarray, scores: np.ndarray
+    ) -> dict[str, Any] | None:
+        try:
+            return evaluate_scored_rows(plan, model, ids, scores, labels, dtype).to_wire()
+        except DataError as exc:  # the party's own line says why; nothing is sent
+            log.info("held-out rows not evaluated for the coordinator: %s", exc)
+            return None
+
+    return evaluate
+
+
 def run_vertical_party(
     coordinator: str,
     name: str,
@@ -652,6 +682,7 @@ def run_vertical_party(
     rejoin_grace: float = REJOIN_GRACE_S,
     data_files: Mapping[str, str] | None = None,
     on_joined: Callable[[str | None], None] | None = None,
+    share_evaluation: bool = True,
 ) -> VerticalPartyResult:
     """Take part in the vertical run served at ``coordinator`` (``host:port``) as ``name``.
 
@@ -715,6 +746,12 @@ def run_vertical_party(
     on_joined
         Called with the run's id (None where the coordinator records no run) each time the
         coordinator welcomes this party: ``rengo vfl party`` names the run in its log records.
+    share_evaluation
+        The label party with the labels of the rows it scores (``PartyData.score_labels``):
+        whether it sends the coordinator its evaluation of them for the run's record (the
+        default), as aggregates only: the row count, each metric and a binary model's
+        reliability table (:mod:`rengo.deploy.held_out_report`; ``rengo run`` records the
+        same). False: the coordinator's record holds no held-out evaluation.
 
     Returns
     -------
@@ -741,6 +778,8 @@ def run_vertical_party(
     # a checkpointed run takes this party back after its link dropped (see vertical_rejoin)
     clock = RejoinClock(name, rejoin_grace if checkpoint_dir is not None else 0.0)
 
+    evaluate = _held_out_evaluation(data) if share_evaluation else None
+
     def role(channel: Any) -> VerticalPartyResult:
         clock.joined()
         return vertical_party(
@@ -752,6 +791,7 @@ def run_vertical_party(
             progress=progress,
             checkpoint_dir=checkpoint_dir,
             own_seed=own_seed,
+            evaluate=evaluate,
         )
 
     with BlindingPool(psi_workers) as pool:

@@ -163,10 +163,20 @@ def _rows(store: RunStore, run: RunInfo) -> list[str]:
     client (as each reported in its last fit)."""
     summary = run.summary or {}
     if run.kind.startswith("vfl"):
+        # a simulation's keys, else a deployed coordinator's (the same facts)
+        shared = _first(summary, "common_customers", "common_rows")
         rows = [
             ("training rows per party (before PSI)", _per_party(summary.get("party_rows"))),
-            ("shared rows (PSI intersection)", summary.get("common_customers")),
-            ("held-out rows scored", summary.get("scored_customers")),
+            ("shared rows (PSI intersection)", shared),
+            (
+                "held-out rows scored (every party holds them)",
+                _first(summary, "scored_customers", "scored_rows"),
+            ),
+            (
+                "held-out rows evaluated (a known label: the metrics' and the reliability "
+                "table's rows)",
+                _first(summary, TEST_ROWS, "scored_customers"),
+            ),
             ("held-out share (test_size)", _setting(run, "vfl", "test_size")),
         ]
         return _table(("rows", "count"), rows)
@@ -208,6 +218,11 @@ def _rows(store: RunStore, run: RunInfo) -> list[str]:
             ("client", "rows"), [*sorted(evaluated.items()), ("total", sum(evaluated.values()))]
         )
     return lines
+
+
+def _first(summary: Mapping[str, Any], *keys: str) -> Any:
+    """The first of ``keys`` the summary holds (None: none)."""
+    return next((summary[k] for k in keys if summary.get(k) is not None), None)
 
 
 def _per_party(value: Any) -> str | None:
@@ -311,7 +326,10 @@ def _evaluation(store: RunStore, run: RunInfo) -> list[str]:
         ]
     rows = sum(b.rows for b in table)
     if run.kind.startswith("vfl"):
-        model = "the trained model, scored jointly on the held-out rows"
+        model = (
+            "the trained model as the run stored it (every epoch or tree it kept), scored "
+            "jointly on the held-out rows"
+        )
     else:
         at = summary.get(RELIABILITY_ROUND)
         model = (
@@ -341,14 +359,13 @@ def _privacy(store: RunStore, run: RunInfo) -> list[str]:
     lines = ["## Privacy mechanisms", ""]
     summary = run.summary or {}
     if run.kind.startswith("vfl"):
+        shared = _first(summary, "common_customers", "common_rows")
         rows = [
             ("Paillier key size (bits)", _setting(run, "vfl", "key_bits")),
             ("prediction mode", _setting(run, "vfl", "predict_mode")),
             (
                 "private set intersection",
-                None
-                if summary.get("common_customers") is None
-                else f"run: {summary['common_customers']} shared rows",
+                None if shared is None else f"run: {shared} shared rows",
             ),
             ("values the coordinator decrypted", summary.get("decrypted_values")),
             ("differential privacy", _vertical_noise(run)),

@@ -58,7 +58,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -102,6 +102,7 @@ from rengo.vfl.registry import (
 RUN = "run"  # the organiser's scope: plan and done
 PLAN = "plan"  # coordinator -> every party
 DONE = "done"  # every party -> coordinator: row counts
+HELD_OUT = "held_out"  # in the label party's done: its evaluation of its scored rows
 TRAIN, SCORE = "train", "score"  # the phases' scopes
 CHECKPOINT = "checkpoint"  # (resumable runs) every party -> coordinator: its last epoch
 RESUME_FROM = "resume-from"  # (resumable runs) coordinator -> every party: the agreed epoch
@@ -334,6 +335,10 @@ class VerticalCoordinatorOutcome:
     training_run: str | None = None
     """In a scoring-only run: the training-run token every party's kept model names
     (``None``: a training run, or kept files that name none)."""
+    held_out: dict[str, Any] | None = None
+    """The label party's evaluation of its scored rows, as it sent it with its ``done``
+    (``vertical_party(..., evaluate=...)``: aggregates only, such as metrics and a
+    reliability table; ``None`` where it sent none). Checked by whoever records it."""
 
     @property
     def scored_values(self) -> int:
@@ -468,8 +473,14 @@ def vertical_coordinator(
         scoring = algorithm.predict.coordinator(
             channel.scope(SCORE), context, None, RoleState(keys, training)
         )
-    done = {party: _done_counts(run.recv(party, DONE), party) for party in plan.parties}
-    return VerticalCoordinatorOutcome(training, scoring, done, keys, resumed_after, kept_from)
+    done: dict[str, dict[str, int]] = {}
+    held_out: dict[str, Any] | None = None
+    for party in plan.parties:
+        done[party], evaluation = _done_counts(run.recv(party, DONE), party, _scorers(plan))
+        held_out = evaluation if evaluation is not None else held_out
+    return VerticalCoordinatorOutcome(
+        training, scoring, done, keys, resumed_after, kept_from, held_out
+    )
 
 
 def _collect_training_runs(run: Channel, plan: VerticalPlan) -> str | None:
@@ -597,14 +608,34 @@ def _continue_after(folder: CheckpointFolder, epoch: int | None) -> EpochCheckpo
     return EpochCheckpoints(folder, folder.load_epoch(epoch) if epoch else None)
 
 
-def _done_counts(value: Any, party: str) -> dict[str, int]:
-    if (
-        not isinstance(value, dict)
-        or set(value) != {"train_rows", "scored_rows"}
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value.values())
+def _scorers(plan: VerticalPlan) -> list[str]:
+    """The parties that may receive the predictions, and so send an evaluation of them: the
+    label party, or the feature parties an algorithm scores at (transfer learning's
+    target)."""
+    return [plan.label_party] if plan.spec.scored_by == "label_party" else list(plan.hosts)
+
+
+def _done_counts(
+    value: Any, party: str, scorers: Sequence[str]
+) -> tuple[dict[str, int], dict[str, Any] | None]:
+    """A party's ``done``: its row counts, and the evaluation of its scored rows the party
+    that receives the predictions sent (a mapping of aggregates, :data:`HELD_OUT`)."""
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{party} sent a malformed 'done' message")
+    counts = {k: v for k, v in value.items() if k != HELD_OUT}
+    if set(counts) != {"train_rows", "scored_rows"} or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in counts.values()
     ):
         raise ProtocolError(f"{party} sent a malformed 'done' message")
-    return dict(value)
+    held_out = value.get(HELD_OUT)
+    if held_out is None:
+        return counts, None
+    if party not in scorers or not isinstance(held_out, dict):
+        raise ProtocolError(
+            f"{party} sent a held-out evaluation with its 'done': only the party that "
+            f"receives the predictions ({', '.join(scorers)}) has them to evaluate"
+        )
+    return counts, held_out
 
 
 def receive_plan(channel: Channel, *, coordinator: str = COORDINATOR) -> VerticalPlan:
@@ -625,6 +656,12 @@ def receive_plan(channel: Channel, *, coordinator: str = COORDINATOR) -> Vertica
 # -- one party ----------------------------------------------------------------------------
 
 
+HeldOutEvaluation = Callable[[VerticalPlan, Any, np.ndarray, np.ndarray], Mapping[str, Any] | None]
+"""The label party's evaluation of its scored rows (the plan, its model, the rows' IDs and
+predictions) for the coordinator's record: aggregates only, never a row's label or
+prediction."""
+
+
 def vertical_party(
     channel: Channel,
     data: PartyData,
@@ -637,6 +674,7 @@ def vertical_party(
     checkpoint_dir: str | Path | None = None,
     origin: ModelOrigin | None = None,
     own_seed: int | None = None,
+    evaluate: HeldOutEvaluation | None = None,
 ) -> VerticalPartyResult:
     """One party's whole run: the plan, PSI, training, PSI, scoring, ``done``.
 
@@ -672,6 +710,12 @@ def vertical_party(
         Its own seed for the randomness no other party may predict: its initial weights and
         defence noise (split learning, transfer learning). Never sent; None (the default):
         drawn from the OS. The plan's seed, which every party learns, never makes them.
+    evaluate
+        The label party's evaluation of the rows it scored, called with the plan, its model
+        and the rows' IDs and predictions (in its own row order) once they are in: what it
+        returns (aggregates only, such as metrics and a reliability table; ``None``:
+        nothing) goes to the coordinator with its ``done``, for the run's record. Called
+        only at the party that receives the predictions, once they came back.
 
     Returns
     -------
@@ -766,7 +810,13 @@ def vertical_party(
             score_ids = np.asarray(table.ids)[rows[order]]
             scores = np.asarray(predictions)[order]
     train_count = 0 if train_rows is None else len(train_rows)
-    channel.scope(RUN).send(coordinator, DONE, {"train_rows": train_count, "scored_rows": scored})
+    done: dict[str, Any] = {"train_rows": train_count, "scored_rows": scored}
+    if evaluate is not None and name in _scorers(plan) and scores is not None:
+        assert score_ids is not None
+        held_out = evaluate(plan, model, score_ids, scores)
+        if held_out is not None:
+            done[HELD_OUT] = dict(held_out)
+    channel.scope(RUN).send(coordinator, DONE, done)
     return VerticalPartyResult(
         name, plan, train_rows, model, scored, score_ids, scores, alignments, keys
     )

@@ -1,0 +1,197 @@
+"""The label party's evaluation of the held-out rows it scored in a deployed vertical run,
+and the report of it the coordinator records (what ``rengo run`` of the job records).
+
+The labels and the predictions stay with the label party: it computes the metrics and the
+reliability table there (:func:`rengo.jobs.vertical.held_out_metrics`,
+:func:`~rengo.jobs.vertical.held_out_reliability`, as a simulation does) and sends the
+coordinator only those aggregates with its ``done`` (:class:`HeldOutReport`): how many rows,
+each metric's value, and per probability bin its row count, mean prediction and observed rate.
+No row's label, prediction or ID is in it. The coordinator checks the report before it
+records it: a malformed one is left out of the record, with a warning, and the trained run
+stands.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rengo.core.errors import DataError
+from rengo.tracking.reliability import RELIABILITY, TEST_ROWS, recorded_reliability
+from rengo.tracking.store import RunStore
+from rengo.vfl.runner import VerticalPlan
+
+_BIN_FIELDS = ("lower", "upper", "rows", "mean_probability", "observed_rate")
+
+
+@dataclass(frozen=True)
+class HeldOutReport:
+    """The label party's evaluation of its scored held-out rows: aggregates only."""
+
+    rows: int
+    """Scored rows with a known label: what the metrics were computed on."""
+    metrics: dict[str, float]
+    """Metric name (lower case, ``auc``, ``brier``, ``ece``...) to value."""
+    reliability: list[dict[str, float | int | None]] | None
+    """The reliability table of a binary model's probabilities, else None."""
+
+    def to_wire(self) -> dict[str, Any]:
+        """The report as codec values, for the label party's ``done``."""
+        return {"rows": self.rows, "metrics": dict(self.metrics), "reliability": self.reliability}
+
+    @classmethod
+    def from_wire(cls, value: Any, party: str) -> HeldOutReport:
+        """The report ``party`` sent, checked.
+
+        Parameters
+        ----------
+        value
+            The decoded report.
+        party
+            Who sent it (named in errors).
+
+        Returns
+        -------
+        HeldOutReport
+            The report.
+
+        Raises
+        ------
+        DataError
+            Naming what is malformed: not the three fields, a negative or non-integer row
+            count, a metric that is not a finite number, a reliability table that is not
+            bins of numbers or whose rows are not the report's.
+        """
+        where = f"{party}'s held-out evaluation"
+        if not isinstance(value, Mapping) or set(value) != {"rows", "metrics", "reliability"}:
+            raise DataError(f"{where} is not rows, metrics and reliability")
+        rows, metrics, table = value["rows"], value["metrics"], value["reliability"]
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+            raise DataError(f"{where}: rows = {rows!r} is not a row count")
+        if not isinstance(metrics, Mapping) or not all(
+            isinstance(k, str)
+            and isinstance(v, int | float)
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            for k, v in metrics.items()
+        ):
+            raise DataError(f"{where}: metrics are not names with finite values")
+        if table is not None:
+            if not isinstance(table, list) or not all(
+                isinstance(b, Mapping) and set(b) == set(_BIN_FIELDS) for b in table
+            ):
+                raise DataError(f"{where}: the reliability table is not a list of bins")
+            try:
+                bins = recorded_reliability({"reliability": table}, where)
+            except ValueError as exc:
+                raise DataError(str(exc)) from None
+            assert bins is not None
+            if sum(b.rows for b in bins) != rows:
+                raise DataError(
+                    f"{where}: the reliability table's bins do not hold its {rows} rows"
+                )
+            table = [dict(b) for b in table]
+        return cls(rows, {k: float(v) for k, v in metrics.items()}, table)
+
+
+def evaluate_scored_rows(
+    plan: VerticalPlan,
+    model: Any,
+    ids: np.ndarray,
+    scores: np.ndarray,
+    labels_by_id: Mapping[Any, Any],
+    label_dtype: Any,
+) -> HeldOutReport:
+    """The label party's evaluation of the rows it scored (their IDs and predictions), with
+    their labels (``labels_by_id``), as ``rengo run`` of the job evaluates them.
+
+    Parameters
+    ----------
+    plan
+        The run's plan (its algorithm and settings).
+    model
+        The label party's model (class codes).
+    ids, scores
+        The scored rows' IDs and predictions, in the party's own row order.
+    labels_by_id
+        Each scored row's label by ID (``None``: unknown).
+    label_dtype
+        The labels' dtype.
+
+    Returns
+    -------
+    HeldOutReport
+        The metrics and, for a binary model, the reliability table.
+
+    Raises
+    ------
+    DataError
+        If the rows cannot be evaluated (no known label; AUC with one class only).
+    """
+    from rengo.jobs.vertical import held_out_metrics, held_out_reliability
+
+    truth = np.array([labels_by_id[i] for i in ids], dtype=label_dtype)
+    metrics = held_out_metrics(plan.spec, plan.config, truth, scores, model)
+    table = held_out_reliability(plan.spec, plan.config, truth, scores, model)
+    known = sum(t is not None for t in truth.tolist())
+    return HeldOutReport(known, metrics, table)
+
+
+def record_held_out(
+    store: RunStore | None,
+    run_id: str | None,
+    summary: dict[str, Any],
+    sent: Any,
+    party: str,
+    warn: Callable[[str], None],
+) -> HeldOutReport | None:
+    """Record the held-out evaluation the label party sent (``sent``; None: it sent none)
+    as ``rengo run`` records its own: each metric in the run's summary and, as ``test_``
+    metrics, in its last round; the scored rows (``test_rows``) and a binary model's
+    reliability table. A malformed report is recorded nowhere, ``warn`` told why.
+
+    Parameters
+    ----------
+    store, run_id
+        Where the run is recorded (None: not recorded).
+    summary
+        The run's summary, updated in place.
+    sent
+        The decoded report (:attr:`rengo.vfl.runner.VerticalCoordinatorOutcome.held_out`).
+    party
+        The label party, who sent it.
+    warn
+        Told of a report left out.
+
+    Returns
+    -------
+    HeldOutReport or None
+        The report recorded.
+    """
+    if sent is None:
+        return None
+    try:
+        report = HeldOutReport.from_wire(sent, party)
+    except DataError as exc:
+        warn(f"{exc}: the run's record holds no held-out evaluation")
+        return None
+    summary.update(report.metrics)
+    summary[TEST_ROWS] = report.rows
+    if report.reliability is not None:
+        summary[RELIABILITY] = report.reliability
+    if store is not None and run_id is not None and report.metrics:
+        rounds = store.rounds(run_id, metrics=False)
+        last = rounds[-1] if rounds else None
+        store.log_round(  # onto the last epoch, as a simulated run logs them
+            run_id,
+            1 if last is None else last.round,
+            {f"test_{k}": v for k, v in report.metrics.items()},
+            0.0 if last is None else last.duration_s,
+            0 if last is None else last.num_clients,
+            0 if last is None else last.num_failures,
+        )
+    return report
