@@ -638,6 +638,13 @@ def test_a_deployed_vertical_run_records_the_label_partys_evaluation_as_rengo_ru
     assert "| test_ece |" in card.output and "| [0.90, 1.00] |" in card.output
     shared = simulated.summary["common_customers"]
     assert f"| shared rows (PSI intersection) | {shared} |" in card.output
+    assert "| held-out share (test_size) | 0.2 |" in card.output  # from the plan's rule
+    # what the coordinator recorded, said as such (not "a run recorded before runs kept them")
+    assert "The plan's settings as the coordinator recorded them" in card.output
+    assert "| key_bits | 512 |" in card.output
+    # the models stay with the parties: no `rengo runs importance` to point at
+    assert "runs importance" not in card.output
+    assert "a deployed run's models stay with the parties" in card.output
 
 
 def test_the_coordinator_records_no_malformed_or_misattributed_evaluation() -> None:

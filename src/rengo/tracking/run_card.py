@@ -177,7 +177,7 @@ def _rows(store: RunStore, run: RunInfo) -> list[str]:
                 "table's rows)",
                 _first(summary, TEST_ROWS, "scored_customers"),
             ),
-            ("held-out share (test_size)", _setting(run, "vfl", "test_size")),
+            ("held-out share (test_size)", _held_out_share(run)),
         ]
         return _table(("rows", "count"), rows)
     trained: dict[str, int] = {}
@@ -220,6 +220,22 @@ def _rows(store: RunStore, run: RunInfo) -> list[str]:
     return lines
 
 
+def _deployed_vertical(run: RunInfo) -> bool:
+    """Whether the run is a deployed vertical one (``rengo vfl coordinator``): its record is
+    the coordinator's, which holds no party's table, labels or model."""
+    return run.kind.startswith("vfl") and run.kind != "vfl"
+
+
+def _held_out_share(run: RunInfo) -> Any:
+    """A vertical run's held-out share: its job's ``test_size``, else the held-out rule a
+    deployed coordinator's plan recorded."""
+    share = _setting(run, "vfl", "test_size")
+    rule = run.config.get("held_out")
+    if share is None and isinstance(rule, Mapping):
+        return rule.get("test_size")
+    return share
+
+
 def _first(summary: Mapping[str, Any], *keys: str) -> Any:
     """The first of ``keys`` the summary holds (None: none)."""
     return next((summary[k] for k in keys if summary.get(k) is not None), None)
@@ -234,6 +250,14 @@ def _per_party(value: Any) -> str | None:
 def _settings_section(run: RunInfo) -> list[str]:
     lines = ["## Settings", "", f"Algorithm: {_algorithm(run) or NOT_RECORDED}.", ""]
     settings = _settings(run)
+    if settings is None and _deployed_vertical(run) and run.config:
+        lines += [
+            "The plan's settings as the coordinator recorded them (what it sent every party; "
+            f"the job file's own settings: {NOT_RECORDED} by a deployed vertical "
+            "coordinator):",
+            "",
+        ]
+        return [*lines, *_table(("setting", "value"), sorted(run.config.items()))]
     if settings is None:
         return [*lines, f"Job settings: {NOT_RECORDED} (a run recorded before runs kept them)."]
     lines.append("The job's settings as the run recorded them (what decides what it trained):")
@@ -454,11 +478,18 @@ def _importance(store: RunStore, run: RunInfo, shared: Sequence[str]) -> list[st
                 f"{' '.join(shared)}"
             )
         return [*lines, f"Per-feature importance: {NOT_RECORDED} for a {run.kind} run."]
-    lines.append(
-        "Each party's importance is its own: a party's view appears here only when it agreed "
-        f"to share it (`rengo runs card {run.run_id} --importance PARTY`); each party reads "
-        f"its own with `rengo runs importance {run.run_id} --party PARTY`."
-    )
+    if _deployed_vertical(run):
+        lines.append(
+            "Each party's importance is its own, and a deployed run's models stay with the "
+            f"parties (each its `--model` file): per-feature importance: {NOT_RECORDED} in "
+            "the coordinator's record."
+        )
+    else:
+        lines.append(
+            "Each party's importance is its own: a party's view appears here only when it "
+            f"agreed to share it (`rengo runs card {run.run_id} --importance PARTY`); each "
+            f"party reads its own with `rengo runs importance {run.run_id} --party PARTY`."
+        )
     for party in shared:
         view = party_importance(store, run.run_id, party)
         lines += ["", f"### {party}", "", f"Measure: {view.measure}.", ""]
