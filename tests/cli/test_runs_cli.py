@@ -164,6 +164,21 @@ def test_a_folder_given_as_plot_out_gets_the_png_inside(tmp_path: Path) -> None:
         assert (folder / name).read_bytes()[:8] == PNG
 
 
+def test_runs_plot_keeps_a_file_already_there_unless_overwrite(tmp_path: Path) -> None:
+    """As runs card, job, export, metrics and compare do: a file already at --out is kept,
+    the refusal naming it and --overwrite, unless --overwrite is given."""
+    store, run_id = _recorded_run(tmp_path)
+    kept = tmp_path / "kept.png"
+    kept.write_bytes(b"the user's own picture")
+    args = ["runs", "plot", run_id, "--store", str(store), "-o", str(kept)]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and "--overwrite" in " ".join(refused.output.split())
+    assert kept.read_bytes() == b"the user's own picture"
+    replaced = runner.invoke(app, [*args, "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert kept.read_bytes()[:8] == PNG
+
+
 def test_run_plot_to_a_folder_writes_the_run_png_inside(tmp_path: Path) -> None:
     job = tmp_path / "job.toml"
     job.write_text(JOB)

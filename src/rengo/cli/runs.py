@@ -159,25 +159,34 @@ def plot(
             help="Per-client metrics of one run: mean, worst and best 10 % and range per round.",
         ),
     ] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace a file already there (else refuse, writing nothing).")
+    ] = False,
 ) -> None:
     """Write a PNG of loss/accuracy per round (one run), of one metric across runs, or of
-    how a run's client metrics spread over its clients (--clients)."""
-    from rengo.cli.output_paths import plot_target
+    how a run's client metrics spread over its clients (--clients). An existing file is
+    kept unless --overwrite, as every rengo runs command that writes files does."""
+    from rengo.cli.output_paths import plot_target, refuse_to_replace
     from rengo.core.errors import ConfigError
     from rengo.tracking import plot_client_metrics, plot_run, plot_runs
+
+    def target(name: str) -> Path:
+        path = plot_target(out, name)
+        refuse_to_replace([path], overwrite)
+        return path
 
     with friendly_errors(), open_existing_store(store, read_only=True) as s:
         if clients:
             if len(run_ids) != 1:
                 raise ConfigError("--clients plots one run; give exactly one run id")
             rid = s.resolve_run_id(run_ids[0])
-            path = plot_client_metrics(s, rid, plot_target(out, f"{rid}-clients.png"))
+            path = plot_client_metrics(s, rid, target(f"{rid}-clients.png"))
         elif len(run_ids) == 1:
             rid = s.resolve_run_id(run_ids[0])
-            path = plot_run(s, rid, plot_target(out, f"{rid}.png"))
+            path = plot_run(s, rid, target(f"{rid}.png"))
         else:
             chosen = metric or compared_metric(s, run_ids)
-            path = plot_runs(s, run_ids, chosen, plot_target(out, f"compare-{chosen}.png"))
+            path = plot_runs(s, run_ids, chosen, target(f"compare-{chosen}.png"))
         console.print(f"wrote {path}")
 
 
