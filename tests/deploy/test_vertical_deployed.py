@@ -697,3 +697,35 @@ def test_what_the_label_party_sends_of_its_evaluation_holds_no_rows_label_or_sco
     numbers += [*sent["metrics"].values(), sent["rows"]]
     assert len(numbers) < rows  # far fewer numbers than rows: no per-row values
     assert _held_out_evaluation(party_data(tables, "bank")) is None  # no labels, nothing
+
+
+@pytest.mark.timeout(180)
+def test_a_label_party_that_keeps_its_evaluation_sends_the_coordinator_none(
+    tables: dict[str, dict[str, Path]], certs: Path, cli: Processes, tmp_path: Path
+) -> None:
+    """`rengo vfl party --no-share-evaluation`: the label party still prints its metrics;
+    the coordinator's record holds no held-out metric, row count or reliability table."""
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(**{n: tables[n]["train"] for n in [LABEL_PARTY, *HOSTS]}))
+    store = tmp_path / "deployed.db"
+    coordinator = cli.start(
+        "coordinator", "--job", str(job), "--listen", "127.0.0.1:0", "--certs", str(certs),
+        "--store", str(store),
+    )  # fmt: skip
+    port, early = wait_for_port(coordinator)
+    flags = ["--job", str(job), "--predictions", str(tmp_path / "scores.csv")]
+    address = ["--coordinator", f"127.0.0.1:{port}", "--certs", str(certs)]
+    keeps = {LABEL_PARTY: ["--no-share-evaluation"]}
+    parties = {
+        name: cli.start("party", *address, "--name", name, *flags, *keeps.get(name, []))
+        for name in [LABEL_PARTY, *HOSTS]
+    }
+    said = {name: finish(proc) for name, proc in parties.items()}
+    finish(coordinator, early)
+    assert "BRIER" in said[LABEL_PARTY] and "ECE" in said[LABEL_PARTY]
+    with RunStore(store) as s:
+        run = s.list_runs(limit=1)[0]
+        rounds = s.round_metrics(run.run_id)
+    assert run.status == "completed" and run.summary is not None
+    assert not {"reliability", "test_rows", "auc", "brier", "ece"} & set(run.summary)
+    assert not any(name.startswith("test_") for name in rounds)
