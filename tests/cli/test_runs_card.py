@@ -75,6 +75,11 @@ def test_runs_card_prints_the_card_and_writes_it_only_where_allowed(
     assert printed.output.startswith("# Model card: calibrated")
     assert "| test_ece |" in printed.output and "| [0.90, 1.00] |" in printed.output
     assert "Bundled dataset `breast_cancer`" in printed.output
+    with RunStore(store) as s:
+        scored = s.get_run(run_id).summary["scored_customers"]  # type: ignore[index]
+    # each group of held-out metrics says how many rows it was computed on
+    flat = " ".join(printed.output.split())
+    assert f"`test_size` of them) ({scored} rows):" in flat
     target = tmp_path / "card.md"
     wrote = runner.invoke(app, ["runs", "card", run_id, "-o", str(target), "--store", str(store)])
     assert wrote.exit_code == 0, wrote.output

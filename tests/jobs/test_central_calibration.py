@@ -119,6 +119,15 @@ def test_the_reliability_table_is_of_the_round_early_stopping_keeps(tmp_path: Pa
     ece = dict(series["central_ece"])
     assert ece[best[0]] != pytest.approx(ece[curve[-1][0]])  # the two models differ here
     assert gaps == pytest.approx(ece[best[0]])
+    card = CliRunner().invoke(app, ["runs", "card", run.run_id, "--store", str(store)])
+    assert card.exit_code == 0, card.output
+    flat = " ".join(card.output.split())
+    # the card's figures are the kept model's, named as such, beside the last round's
+    assert f"The model the run keeps is round {best[0]}'s" in flat
+    assert f"| metric | kept model (round {best[0]}) | last value | last round | better |" in flat
+    assert f"| central_ece | {ece[best[0]]:.6g} | {ece[curve[-1][0]]:.6g} |" in flat
+    assert "never trained on) (114 rows):" in flat
+    assert f"Of the global model of round {best[0]} (the model the run keeps)" in flat
 
 
 def _round_end(record: CentralEvaluationRecord, server_round: int, p: np.ndarray) -> None:

@@ -277,6 +277,18 @@ def _held_out_series(store: RunStore, run: RunInfo) -> dict[str, list[tuple[int,
     }
 
 
+def _rows_evaluated(run: RunInfo, prefix: str) -> str:
+    """How many rows the metrics of ``prefix`` were computed on, where the run recorded it
+    (the clients' own held-out rows are listed per client under the training data)."""
+    summary = run.summary or {}
+    if prefix == "eval_":
+        return " (each client's count: see the training data)"
+    rows = _first(summary, TEST_ROWS, "scored_customers") if prefix == "test_" else None
+    if prefix == "central_":
+        rows = summary.get(TEST_ROWS)
+    return f" ({NOT_RECORDED} how many rows)" if rows is None else f" ({rows} rows)"
+
+
 def _kept(store: RunStore, run: RunInfo) -> KeptRound | None:
     """The round early stopping kept, where the run recorded ``[early_stopping]`` and a
     value of its metric."""
@@ -306,7 +318,7 @@ def _evaluation(store: RunStore, run: RunInfo) -> list[str]:
         chosen = {k: v for k, v in series.items() if k.startswith(prefix)}
         if not chosen:
             continue
-        lines += [f"On {where}:", ""]
+        lines += [f"On {where}{_rows_evaluated(run, prefix)}:", ""]
         if kept is None:
             lines += _table(
                 ("metric", "value", "round", "better"),
