@@ -124,6 +124,49 @@ def reproducible_dot(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.einsum("i,i->", a, b))
 
 
+BLOCK_VALUES = 1 << 16
+"""Values per block of :func:`add_weighted` (512 KiB of float64: its temporary stays in the
+cache, and its memory does not grow with the model)."""
+
+
+def add_weighted(total: np.ndarray, values: np.ndarray, weight: float) -> None:
+    """``total += weight * values`` in float64, block by block, without a model-sized
+    temporary.
+
+    Each product is formed in float64 (``values`` widened first, as
+    ``weight * values.astype(np.float64)`` does), so the sum is the same to the last bit;
+    but the widened copy and the product of a whole array (two 200 MB temporaries for a
+    25M-value float32 layer, for every client folded) become one reused block of
+    :data:`BLOCK_VALUES`.
+
+    Parameters
+    ----------
+    total
+        The float64 running sum, C-contiguous; updated in place.
+    values
+        An array of ``total``'s shape (any real dtype).
+    weight
+        The factor (1.0 adds ``values`` as they are).
+
+    Raises
+    ------
+    ValueError
+        If ``total`` is not a C-contiguous float64 array or the shapes differ.
+    """
+    if total.dtype != np.float64 or not total.flags.c_contiguous:
+        raise ValueError("the running sum must be a C-contiguous float64 array")
+    if values.shape != total.shape:
+        raise ValueError(f"values of shape {values.shape} cannot add to {total.shape}")
+    flat_total = total.reshape(-1)
+    flat = np.asarray(values).reshape(-1)
+    block = np.empty(min(BLOCK_VALUES, flat.size), dtype=np.float64)
+    for start in range(0, flat.size, BLOCK_VALUES):
+        stop = min(start + BLOCK_VALUES, flat.size)
+        product = block[: stop - start]
+        np.multiply(flat[start:stop], weight, out=product, dtype=np.float64)
+        np.add(flat_total[start:stop], product, out=flat_total[start:stop])
+
+
 def flatten(parameters: Sequence[np.ndarray]) -> np.ndarray:
     """All parameters as one float64 vector (for distances, Shapley, robust aggregators).
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rengo.core.codec import decode, encode, unencodable_part
+from rengo.core.codec import decode_owned, encode, unencodable_part
 from rengo.core.errors import CodecError, ProtocolError
 from rengo.core.messages import Config, EvaluateIns, EvaluateResult, FitIns, FitResult
 from rengo.core.parameters import Parameters
@@ -143,8 +143,8 @@ def client_handler(client_fn: ClientFn, mods: Sequence[Mod] = ()) -> Handler:
     def handle(
         client_id: str, key: str, payload: bytes, state: bytes | None
     ) -> tuple[bytes, bytes | None]:
-        persisted = dict(decode(bytearray(state))) if state else {}
-        call = ClientCall(client_id, key, decode(bytearray(payload)), persisted)
+        persisted = dict(decode_owned(state)) if state else {}
+        call = ClientCall(client_id, key, decode_owned(payload), persisted)
         reply = chain.run(call, lambda c: call_client(built_client(client_fn, c.client_id), c))
         return encoded_reply(reply), (encode(call.state) if call.state else None)
 

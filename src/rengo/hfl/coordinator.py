@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rengo.core.client_record import ClientRecord
-from rengo.core.codec import decode, encode
+from rengo.core.codec import decode, decode_owned, encode
 from rengo.core.errors import CodecError, ConfigError, DataError, RoundFailure, StopTraining
 from rengo.core.messages import Config, EvaluateResult, FitResult, Metrics
 from rengo.core.parameters import Parameters, copy_parameters, num_values
@@ -1100,7 +1100,7 @@ class Coordinator:
             result: Any = None
             if reason is None and reply.payload is not None:
                 try:
-                    result = decode(bytearray(reply.payload))
+                    result = decode_owned(reply.payload)
                 except CodecError as exc:
                     reason = f"undecodable reply: {exc}"
                 else:

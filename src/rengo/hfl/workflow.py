@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from rengo.core.codec import decode, encode
+from rengo.core.codec import decode_owned, encode
 from rengo.core.errors import ClientFailure, CodecError, RoundFailure
 from rengo.core.messages import FitIns, FitResult, Metrics
 from rengo.core.parameters import Parameters, validate_update
@@ -359,7 +359,7 @@ class FitRound:
             raise ClientFailure(reply.client_id, reply.error or "no reply")
         assert reply.payload is not None
         try:
-            return decode(bytearray(reply.payload))
+            return decode_owned(reply.payload)
         except CodecError as exc:
             raise ClientFailure(reply.client_id, f"undecodable reply: {exc}") from exc
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from rengo.core.codec import decode, encode
+from rengo.core.codec import decode_owned, encode
 from rengo.core.envelope import Envelope, envelope_from_bytes, envelope_to_bytes, message_key
 from rengo.core.errors import ChannelTimeout, PeerFailure, ProtocolError
 
@@ -204,7 +204,7 @@ class LocalBus:
         env = envelope_from_bytes(wire)
         if env.sender != frm or env.receiver != receiver:
             raise ProtocolError(f"misrouted message {env.key!r} from {env.sender}")
-        return decode(bytearray(env.payload))
+        return decode_owned(env.payload)
 
     def _peer_failure(self) -> PeerFailure:
         assert self.failure is not None

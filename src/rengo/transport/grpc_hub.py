@@ -57,7 +57,7 @@ from weakref import ref
 
 import grpc
 
-from rengo.core.codec import decode, encode
+from rengo.core.codec import decode_owned, encode
 from rengo.core.envelope import Envelope, message_key
 from rengo.core.errors import (
     AuthenticationError,
@@ -1405,7 +1405,7 @@ class HubChannel(ScopeMixin):
         """See :meth:`~rengo.transport.channel.Channel.recv`."""
         limit = self._timeout if timeout is None else timeout
         payload = self._hub._take(frm, message_key(key), limit, self._check)
-        return decode(bytearray(payload))
+        return decode_owned(payload)
 
     def abort(self, exc: BaseException) -> None:
         """See :meth:`~rengo.transport.channel.Channel.abort`."""

@@ -39,7 +39,7 @@ from typing import Any
 
 import grpc
 
-from rengo.core.codec import decode, encode
+from rengo.core.codec import decode_owned, encode
 from rengo.core.envelope import Envelope, message_key
 from rengo.core.errors import (
     AuthenticationError,
@@ -698,7 +698,7 @@ class GrpcChannel(ScopeMixin):
     def recv(self, frm: str, key: Key, timeout: float | None = None) -> Any:
         """See :meth:`~rengo.transport.channel.Channel.recv`."""
         limit = self._timeout if timeout is None else timeout
-        return decode(bytearray(self._conn._take(frm, message_key(key), limit, self._check)))
+        return decode_owned(self._conn._take(frm, message_key(key), limit, self._check))
 
     def abort(self, exc: BaseException) -> None:
         """See :meth:`~rengo.transport.channel.Channel.abort`."""

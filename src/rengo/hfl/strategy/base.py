@@ -26,7 +26,7 @@ import numpy as np
 from rengo.core.codec import encode, unencodable_part
 from rengo.core.errors import CodecError, DataError
 from rengo.core.messages import Config, EvaluateIns, EvaluateResult, FitIns, FitResult, Metrics
-from rengo.core.parameters import Parameters
+from rengo.core.parameters import Parameters, add_weighted
 
 EvaluateFn = Callable[[int, Parameters], "tuple[float, Metrics]"]
 """Centralised evaluation on the coordinator's held-out set: ``(round, parameters) ->
@@ -103,10 +103,7 @@ class WeightedSum:
         arrays = self._check(parameters, "update", finite=weight > 0)
         if weight > 0:  # a weight-0 update is counted, never read
             for acc, p in zip(self.sums, arrays, strict=True):
-                if weight == 1.0:
-                    acc += p
-                else:
-                    acc += weight * p.astype(np.float64, copy=False)
+                add_weighted(acc, p, weight)  # block by block: no model-sized temporaries
         self.total_weight += weight
         self.count += 1
         self._reporting_results += 1
@@ -158,7 +155,7 @@ class WeightedSum:
         if not math.isfinite(total_weight) or total_weight < 0 or count < 0:
             raise ValueError("total_weight and count must be finite and >= 0")
         for acc, s in zip(self.sums, self._check(sums, "summed block"), strict=True):
-            acc += s.astype(np.float64, copy=False)
+            add_weighted(acc, s, 1.0)
         self.total_weight += total_weight
         self.count += count
 
