@@ -439,3 +439,11 @@ def test_compression_with_qfedavg_is_refused_before_the_run() -> None:
             digits_client, 4, QFedAvg(), softmax_init(64, 10), 1,
             workflow=CompressedUpdates("float16"),
         )  # fmt: skip
+
+
+def test_the_update_codec_may_be_named_by_its_job_key():
+    assert CompressedUpdates(update="int8", chunk=100).settings == UpdateCompression(
+        update="int8", chunk=100
+    )
+    with pytest.raises(TypeError, match="twice"):
+        CompressedUpdates("topk", update="int8")

@@ -211,15 +211,24 @@ class CompressedUpdates:
 
 
 def _update_codec(settings: str | None, options: dict[str, Any]) -> Any:
-    """The update's codec :class:`CompressedUpdates` was given: ``"float16"`` when unsaid,
+    """The update's codec :class:`CompressedUpdates` was given, positionally or by the
+    job key's name (``update="int8"``, taken out of ``options``): ``"float16"`` when unsaid,
     unless a compressed ``model`` is asked for, when "the model alone" and "both" are
     equally likely readings and the caller must say which.
 
     Raises
     ------
     TypeError
-        For ``CompressedUpdates(model=...)`` without the update's codec.
+        For ``CompressedUpdates(model=...)`` without the update's codec, or for the codec
+        given both ways.
     """
+    if "update" in options:
+        if settings is not None:
+            raise TypeError(
+                f"CompressedUpdates got the update's codec twice ({settings!r} and "
+                f"update={options['update']!r}): give it once"
+            )
+        return options.pop("update")
     if settings is not None:
         return settings
     model = options.get("model", "none")
