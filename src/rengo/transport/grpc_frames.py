@@ -130,6 +130,11 @@ def _parse_header(body: bytes, limit: int = MAX_HEADER) -> envelope_pb2.Envelope
     return msg
 
 
+class MessageTooLarge(CodecError):
+    """A peer's message declares more bytes than this side's ``max_message_bytes``: well
+    formed, but over the limit (a setting to raise for a bigger model, not a broken peer)."""
+
+
 class FrameAssembler:
     """Reassembles frames from one peer into envelopes; one instance per stream.
 
@@ -192,9 +197,10 @@ class FrameAssembler:
             if msg.payload:
                 raise CodecError("streamed envelope header carries inline payload bytes")
             if msg.payload_size > self.max_message_bytes:
-                raise CodecError(
+                raise MessageTooLarge(
                     f"payload of {msg.payload_size} bytes exceeds the limit of "
-                    f"{self.max_message_bytes}"
+                    f"{self.max_message_bytes} (the receiver's max_message_bytes; to carry "
+                    f"it, raise that to at least {msg.payload_size})"
                 )
             self._header = msg
             self._buffer = bytearray()  # grows with the chunks: nothing reserved on trust

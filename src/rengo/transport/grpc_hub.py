@@ -81,6 +81,7 @@ from rengo.transport.grpc_frames import (
     PING_FRAME,
     WHOLE,
     FrameAssembler,
+    MessageTooLarge,
     OutgoingMessage,
     check_message_limit,
     envelope_frames,
@@ -991,6 +992,8 @@ class GrpcHub:
                     session.said_bye = True
                     break
                 self._on_envelope(session, item)
+        except MessageTooLarge as exc:
+            code, reason = grpc.StatusCode.INVALID_ARGUMENT, f"message too large: {exc}"
         except CodecError as exc:
             code, reason = grpc.StatusCode.INVALID_ARGUMENT, f"malformed frame: {exc}"
         except AuthenticationError as exc:
