@@ -19,6 +19,7 @@ from rengo.hfl import FedAvg, simulate
 from rengo.hfl.client import Client
 from rengo.hfl.result_checks import largest_magnitude, update_norm
 from rengo.hfl.strategy.base import WeightedSum
+from rengo.hfl.update_codecs import int8_decode, int8_encode
 
 BLOCK_BYTES = BLOCK_VALUES * 8
 
@@ -148,3 +149,44 @@ def test_a_round_of_a_float32_model_allocates_a_few_models_whatever_the_clients(
     for clients, peak in peaks.items():
         assert peak < 10 * model_bytes, f"{clients} clients: {peak / model_bytes:.1f} models"
     assert peaks[12] < peaks[3] + model_bytes, {k: v / model_bytes for k, v in peaks.items()}
+
+
+def _int8_whole_vector(values: np.ndarray, chunk: int, rng: np.random.Generator):
+    """int8 quantisation over the whole vector at once (docs/update-compression.md)."""
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    count = -(-flat.size // chunk)
+    padded = np.zeros(count * chunk)
+    padded[: flat.size] = flat
+    largest = np.max(np.abs(padded.reshape(count, chunk)), axis=1)
+    scales = largest.astype(np.float32)
+    low = scales.astype(np.float64) < largest
+    scales[low] = np.nextafter(scales[low], np.float32(np.inf))
+    per_value = np.repeat(scales.astype(np.float64), chunk)[: flat.size]
+    level = np.divide(flat * 127, per_value, out=np.zeros_like(flat), where=per_value > 0)
+    floor = np.floor(level)
+    rounded = floor + (rng.random(flat.size) < level - floor)
+    return np.clip(rounded, -127, 127).astype(np.int8), scales
+
+
+@pytest.mark.parametrize(("size", "chunk"), [(1, 64), (300_001, 1024), (200_000, 100_000)])
+def test_int8_by_blocks_sends_the_bytes_of_the_whole_vector_formula(size, chunk):
+    values = (np.random.default_rng(size).standard_normal(size) * 3).astype(np.float32)
+    q, scales = int8_encode(values, chunk, np.random.default_rng(7))
+    q_whole, scales_whole = _int8_whole_vector(values, chunk, np.random.default_rng(7))
+    np.testing.assert_array_equal(q, q_whole)
+    np.testing.assert_array_equal(scales, scales_whole)
+    per_value = np.repeat(scales_whole.astype(np.float64), chunk)[:size]
+    decoded = int8_decode(q, scales, chunk)
+    np.testing.assert_array_equal(decoded, q_whole.astype(np.float64) * per_value / 127)
+
+
+def test_int8_coding_of_a_float32_update_allocates_blocks_not_float64_vectors():
+    values = _model(8)[0].ravel()  # 900,000 float32 values: a float64 copy is 7.2 MB
+    float64_copy = values.size * 8
+    peak = _peak_allocated(lambda: int8_encode(values, 1024, np.random.default_rng(0)))
+    # q itself (1 byte a value) and a few blocks; before, seven float64 vectors at once
+    assert peak < float64_copy, f"encode: {peak / float64_copy:.2f} float64 copies"
+    q, scales = int8_encode(values, 1024, np.random.default_rng(0))
+    peak = _peak_allocated(lambda: int8_decode(q, scales, 1024))
+    # the float64 result and a block; before, the widened q and the per-value scales besides
+    assert peak < 1.5 * float64_copy, f"decode: {peak / float64_copy:.2f} float64 copies"

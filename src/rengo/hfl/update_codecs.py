@@ -28,6 +28,8 @@ import math
 
 import numpy as np
 
+from rengo.core.parameters import BLOCK_VALUES
+
 INT8_LEVELS = 127
 """Largest integer an int8 value takes (symmetric range; -128 is never written)."""
 
@@ -67,10 +69,16 @@ def int8_encode(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Quantise a flat vector to int8 with stochastic rounding, one scale per ``chunk``.
 
+    The vector is read a block of whole chunks at a time (about
+    :data:`~rengo.core.parameters.BLOCK_VALUES` values), widened to float64 there, so the
+    float64 working arrays are a block's, never the vector's (a 25M-value update made seven
+    200 MB ones). The rounding's draws come from ``rng`` in order, block after block: the
+    same draws, so the same bytes, as one draw over the whole vector.
+
     Parameters
     ----------
     values
-        The flat float64 vector.
+        The flat vector (any real dtype; each value is taken in float64).
     chunk
         Values per scale (the last chunk may be shorter).
     rng
@@ -82,28 +90,44 @@ def int8_encode(
         ``q`` (int8, ``values``' length, in [-127, 127]) and the scales (float32, one per
         chunk, each at least its chunk's largest magnitude).
     """
-    flat = np.asarray(values, dtype=np.float64).ravel()
+    flat = np.asarray(values).ravel()
     count = int8_chunks(flat.size, chunk)
-    padded = np.zeros(count * chunk)
-    padded[: flat.size] = flat
-    blocks = padded.reshape(count, chunk)
-    largest = np.max(np.abs(blocks), axis=1) if count else np.zeros(0)
-    scales = largest.astype(np.float32)
-    low = scales.astype(np.float64) < largest  # float32 rounded a scale below its max
-    scales[low] = np.nextafter(scales[low], np.float32(np.inf))
-    per_value = np.repeat(scales.astype(np.float64), chunk)[: flat.size]
-    level = np.divide(flat * INT8_LEVELS, per_value, out=np.zeros_like(flat), where=per_value > 0)
-    floor = np.floor(level)
-    rounded = floor + (rng.random(flat.size) < level - floor)
-    q = np.clip(rounded, -INT8_LEVELS, INT8_LEVELS).astype(np.int8)
+    q = np.empty(flat.size, dtype=np.int8)
+    scales = np.empty(count, dtype=np.float32)
+    per_block = max(1, BLOCK_VALUES // chunk)
+    for first in range(0, count, per_block):
+        last = min(count, first + per_block)
+        start, stop = first * chunk, min(flat.size, last * chunk)
+        part = flat[start:stop].astype(np.float64)
+        padded = np.zeros((last - first) * chunk)
+        padded[: part.size] = part
+        largest = np.max(np.abs(padded.reshape(last - first, chunk)), axis=1)
+        block_scales = largest.astype(np.float32)
+        low = block_scales.astype(np.float64) < largest  # float32 rounded below its max
+        block_scales[low] = np.nextafter(block_scales[low], np.float32(np.inf))
+        scales[first:last] = block_scales
+        per_value = np.repeat(block_scales.astype(np.float64), chunk)[: part.size]
+        level = np.divide(
+            part * INT8_LEVELS, per_value, out=np.zeros_like(part), where=per_value > 0
+        )
+        floor = np.floor(level)
+        rounded = floor + (rng.random(part.size) < level - floor)
+        q[start:stop] = np.clip(rounded, -INT8_LEVELS, INT8_LEVELS)
     return q, scales
 
 
 def int8_decode(q: np.ndarray, scales: np.ndarray, chunk: int) -> np.ndarray:
-    """The float64 vector ``q * scale / 127`` (see :func:`int8_encode`)."""
-    flat = np.asarray(q, dtype=np.float64).ravel()
-    per_value = np.repeat(np.asarray(scales, dtype=np.float64), chunk)[: flat.size]
-    decoded: np.ndarray = flat * per_value / INT8_LEVELS
+    """The float64 vector ``q * scale / 127`` (see :func:`int8_encode`), computed a block
+    of whole chunks at a time into the result (no other vector-sized float64 array)."""
+    flat = np.asarray(q).ravel()
+    scales64 = np.asarray(scales, dtype=np.float64)
+    decoded = np.empty(flat.size, dtype=np.float64)
+    per_block = max(1, BLOCK_VALUES // chunk)
+    for first in range(0, int8_chunks(flat.size, chunk), per_block):
+        start = first * chunk
+        stop = min(flat.size, (first + per_block) * chunk)
+        per_value = np.repeat(scales64[first : first + per_block], chunk)[: stop - start]
+        decoded[start:stop] = flat[start:stop].astype(np.float64) * per_value / INT8_LEVELS
     return decoded
 
 
