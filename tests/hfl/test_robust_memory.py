@@ -59,6 +59,22 @@ def test_a_coordinatewise_rule_by_columns_is_the_whole_float64_matrix_rule(strat
     np.testing.assert_array_equal(got[1], whole[1_000_000:].astype(np.int64))
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_a_trimmed_mean_of_float64_arrays_one_value_wide_is_the_whole_matrix_rule(seed):
+    """A (1,) array, a 0-d one and a block one value wide: numpy reduces an (n, 1) block in
+    another order than a wider one, which changed the last bits of a float64 trimmed mean."""
+    rng = np.random.default_rng(seed)
+    model = [np.zeros(13108), np.zeros(()), np.zeros(1)]
+    updates = [[rng.standard_normal(a.shape) for a in model] for _ in range(20)]
+    strategy = FedTrimmedAvg(min_fit_clients=1, beta=0.1)
+    acc = strategy.accumulator(1, model)
+    for i, update in enumerate(updates):
+        strategy.add_result(acc, str(i), FitResult(update, 1))
+    got = strategy.aggregate_fit(1, model, acc)
+    whole = trimmed_mean(np.stack([np.concatenate([np.ravel(a) for a in u]) for u in updates]), 0.1)
+    np.testing.assert_array_equal(np.concatenate([np.ravel(a) for a in got]), whole)
+
+
 def test_a_median_round_holds_each_float32_update_once():
     updates = _updates(8)
     held = sum(sum(a.nbytes for a in u) for u in updates)

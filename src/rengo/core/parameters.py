@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -165,6 +165,28 @@ def add_weighted(total: np.ndarray, values: np.ndarray, weight: float) -> None:
         product = block[: stop - start]
         np.multiply(flat[start:stop], weight, out=product, dtype=np.float64)
         np.add(flat_total[start:stop], product, out=flat_total[start:stop])
+
+
+def difference_blocks(
+    reference: Sequence[np.ndarray],
+    trained: Sequence[np.ndarray],
+    block_values: int = BLOCK_VALUES,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(offset, block)`` of ``flatten(trained) - flatten(reference)`` in float64, at most
+    ``block_values`` values at a time into one reused scratch buffer (take each block before
+    the next), so the difference never exists as a whole-model float64 array. The arrays'
+    sizes must already match; a block never spans two arrays."""
+    sizes = [int(np.size(p)) for p in reference]
+    scratch = np.empty(min(block_values, max(sizes, default=0)), dtype=np.float64)
+    offset = 0
+    for ref, new, size in zip(reference, trained, sizes, strict=True):
+        ref_flat, new_flat = np.asarray(ref).reshape(-1), np.asarray(new).reshape(-1)
+        for start in range(0, size, block_values):
+            stop = min(size, start + block_values)
+            block = scratch[: stop - start]
+            np.subtract(new_flat[start:stop], ref_flat[start:stop], out=block, dtype=np.float64)
+            yield offset + start, block
+        offset += size
 
 
 def flatten(parameters: Sequence[np.ndarray]) -> np.ndarray:

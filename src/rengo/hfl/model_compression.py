@@ -103,8 +103,8 @@ def encode_model(
             parts.append(np.asarray(array))
         elif codec == "float16":
             parts.append(np.asarray(array, np.float16))
-        else:
-            values = np.asarray(array, np.float64)
+        else:  # int8_encode widens a block at a time: no float64 copy of the model
+            values = np.asarray(array)
             q, scales = int8_encode(values, chunk, rng)
             parts += [q.reshape(values.shape), scales]
     return parts

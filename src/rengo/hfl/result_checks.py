@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from rengo.core.options import check_options, option, options_from_mapping
-from rengo.core.parameters import BLOCK_VALUES, sum_of_squares
+from rengo.core.parameters import difference_blocks, sum_of_squares
 
 MAX_SQLITE_INTEGER = 2**63 - 1
 
@@ -300,18 +300,9 @@ def update_norm(update: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -
     every executor and thread count.
     """
     total = 0.0
-    sizes = [int(np.size(r)) for r in reference]
-    block = np.empty(min(BLOCK_VALUES, max(sizes, default=0)), dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
-        for u, r in zip(update, reference, strict=True):
-            flat_u, flat_r = np.asarray(u).reshape(-1), np.asarray(r).reshape(-1)
-            for start in range(0, flat_r.size, BLOCK_VALUES):
-                stop = min(start + BLOCK_VALUES, flat_r.size)
-                difference = block[: stop - start]
-                np.subtract(
-                    flat_u[start:stop], flat_r[start:stop], out=difference, dtype=np.float64
-                )
-                total += sum_of_squares([difference])
+        for _, difference in difference_blocks(reference, update):
+            total += sum_of_squares([difference])
     return math.sqrt(total) if math.isfinite(total) else math.inf
 
 

@@ -130,9 +130,11 @@ def _parse_header(body: bytes, limit: int = MAX_HEADER) -> envelope_pb2.Envelope
     return msg
 
 
-class MessageTooLarge(CodecError):
+class PayloadOverLimit(CodecError):
     """A peer's message declares more bytes than this side's ``max_message_bytes``: well
-    formed, but over the limit (a setting to raise for a bigger model, not a broken peer)."""
+    formed, but over the limit (a setting to raise for a bigger model, not a broken peer).
+    The receiver's side of :class:`~rengo.core.errors.MessageTooLarge`, which a sender
+    raises before it sends."""
 
 
 class FrameAssembler:
@@ -197,7 +199,7 @@ class FrameAssembler:
             if msg.payload:
                 raise CodecError("streamed envelope header carries inline payload bytes")
             if msg.payload_size > self.max_message_bytes:
-                raise MessageTooLarge(
+                raise PayloadOverLimit(
                     f"payload of {msg.payload_size} bytes exceeds the limit of "
                     f"{self.max_message_bytes} (the receiver's max_message_bytes; to carry "
                     f"it, raise that to at least {msg.payload_size})"
@@ -222,5 +224,6 @@ class FrameAssembler:
         assert self._header is not None and self._buffer is not None
         h, payload = self._header, self._buffer
         self._header, self._buffer = None, None
-        # The bytearray is handed over as-is: decode() then shares memory, no copy.
+        # The bytearray is handed over as-is (no copy here; the receiver's decode_owned
+        # copies each array out of it once).
         return Envelope(h.sender, h.receiver, h.key, payload, h.run_id, h.round)  # type: ignore[arg-type]

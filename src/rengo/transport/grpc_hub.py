@@ -81,8 +81,8 @@ from rengo.transport.grpc_frames import (
     PING_FRAME,
     WHOLE,
     FrameAssembler,
-    MessageTooLarge,
     OutgoingMessage,
+    PayloadOverLimit,
     check_message_limit,
     envelope_frames,
     queued_size,
@@ -992,7 +992,7 @@ class GrpcHub:
                     session.said_bye = True
                     break
                 self._on_envelope(session, item)
-        except MessageTooLarge as exc:
+        except PayloadOverLimit as exc:
             code, reason = grpc.StatusCode.INVALID_ARGUMENT, f"message too large: {exc}"
         except CodecError as exc:
             code, reason = grpc.StatusCode.INVALID_ARGUMENT, f"malformed frame: {exc}"

@@ -67,6 +67,7 @@ from rengo.transport.grpc_frames import (
     PING_FRAME,
     FrameAssembler,
     OutgoingMessage,
+    PayloadOverLimit,
     check_message_limit,
     envelope_frames,
     queued_size,
@@ -456,6 +457,8 @@ class PartyConnection:
                     self._unreachable(no_answer(self.proxy, self.heartbeat_timeout))
                 else:
                     self._unreachable(why_unreachable(self.host, details, self.proxy))
+            except PayloadOverLimit as exc:
+                log.warning("party %s: message from coordinator too large: %s", self.name, exc)
             except CodecError as exc:
                 log.warning("party %s: malformed data from coordinator: %s", self.name, exc)
             finally:

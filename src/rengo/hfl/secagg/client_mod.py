@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from rengo.core.errors import ProtocolError
 from rengo.core.messages import FitIns, FitResult
-from rengo.core.parameters import sum_of_squares
+from rengo.core.parameters import difference_blocks, sum_of_squares
 from rengo.crypto.pairwise import agree, new_key_pair, seal
 from rengo.crypto.prg import SEED_BYTES, add_masks
 from rengo.crypto.quantisation import CHUNK_VALUES, Quantisation, quantise_into
@@ -800,7 +800,8 @@ def rounding_room(
             "alone could exceed the DP clip norm; raise secagg_quantisation_bits"
         )
     squares = 0.0
-    for _, update in _update_chunks(reference, trained):  # one reused buffer: sum each chunk
+    # one reused buffer: sum each chunk before the next
+    for _, update in difference_blocks(reference, trained, CHUNK_VALUES):
         squares += sum_of_squares([update])
     limit = quantisation.clip_range * (1.0 - margin)
     norm = weight * math.sqrt(squares)
@@ -830,28 +831,9 @@ def _quantise_update(
     sizes = _checked_sizes(reference, trained)
     vector = np.empty(sum(sizes) + EXTRA, dtype=dtype)
     clipped = 0
-    for offset, update in _update_chunks(reference, trained):
+    for offset, update in difference_blocks(reference, trained, CHUNK_VALUES):
         if weight != 1.0:
             update *= weight
         end = offset + update.size
         clipped += quantise_into(update, quantisation, vector[offset:end], multiplier)
     return vector, clipped
-
-
-def _update_chunks(
-    reference: Sequence[np.ndarray], trained: Sequence[np.ndarray]
-) -> Iterator[tuple[int, np.ndarray]]:
-    """``(offset, chunk)`` of ``flatten(trained) - flatten(reference)`` in float64, chunk by
-    chunk into one small scratch buffer (reused: take each chunk before the next), so the
-    update never exists as a whole-model array. Sizes must already match."""
-    sizes = [int(np.size(p)) for p in reference]
-    scratch = np.empty(min(CHUNK_VALUES, max(sizes, default=0)), dtype=np.float64)
-    offset = 0
-    for ref, new, size in zip(reference, trained, sizes, strict=True):
-        ref_flat, new_flat = np.asarray(ref).ravel(), np.asarray(new).ravel()
-        for start in range(0, size, CHUNK_VALUES):
-            stop = min(size, start + CHUNK_VALUES)
-            update = scratch[: stop - start]
-            np.subtract(new_flat[start:stop], ref_flat[start:stop], out=update, dtype=np.float64)
-            yield offset + start, update
-        offset += size

@@ -69,7 +69,6 @@ class UpdateStack(WeightedSum):
                 np.size(p) != f.size for p, f in zip(parameters, first, strict=False)
             ):
                 raise DataError("an update's arrays differ in count or size from the first's")
-        super().add([], weight, metrics)
         try:
             arrays = [np.array(p).reshape(-1) for p in parameters]  # a copy, in its dtype
         except MemoryError:
@@ -81,6 +80,7 @@ class UpdateStack(WeightedSum):
                 "fewer clients per round (fraction_fit) or aggregate with a streaming rule "
                 "(FedAvg, NormBounding)"
             ) from None
+        super().add([], weight, metrics)  # counted once it is held
         self._held.append(arrays)
         self._bytes += sum(a.nbytes for a in arrays)
         self.weights.append(float(weight))
@@ -129,10 +129,15 @@ class UpdateStack(WeightedSum):
         for k, first in enumerate(self._held[0]):
             for start in range(0, first.size, width):
                 stop = min(start + width, first.size)
-                rows = block[:, : stop - start]
+                # a one-column block is the column twice: numpy reduces an (n, 1) block in
+                # another order (pairwise) than the rows of a wider one, so a trimmed mean
+                # of a 1-value array (or of the last value of a block) changed in its last
+                # bits; two equal columns reduce as every wider block does
+                single = stop - start == 1
+                rows = block[:, :2] if single else block[:, : stop - start]
                 for i, arrays in enumerate(self._held):
                     rows[i] = arrays[k][start:stop]
-                out[offset + start : offset + stop] = rule(rows)
+                out[offset + start : offset + stop] = rule(rows)[:1] if single else rule(rows)
             offset += first.size
         return out
 
