@@ -29,14 +29,13 @@ import os
 import resource
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scale import tree_rss
+from scale import communicate_with_peak_rss
 
 ROWS, BATCH, FEATURES, CLASSES = 64, 32, 1024, 10
 CPU_MARKS: list[float] = []
@@ -235,29 +234,17 @@ def measure(case: str, args: argparse.Namespace) -> tuple[list[float], list[floa
     command = [sys.executable, __file__, "--child", case, str(args.clients), str(args.rounds)]
     command += [str(args.steps), str(args.hidden)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = [0]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], tree_rss(proc.pid))
-            done.wait(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, err = proc.communicate()
-    done.set()
-    sampler.join()
+    out, err, peak_bytes = communicate_with_peak_rss(proc)
     lines = {x.split(" ", 1)[0]: x for x in out.splitlines() if x.startswith(("RESULT", "CPU"))}
     for extra in out.splitlines():
         if extra.startswith("coordinator peak RSS"):
             print(f"{'':>10} ({case}: {extra})")
     if proc.returncode != 0 or "RESULT" not in lines:
         tail = (err.strip().splitlines() or ["(no output)"])[-1]
-        return [], [], peak[0] / 2**20, f"failed (exit {proc.returncode}): {tail[:300]}"
+        return [], [], peak_bytes / 2**20, f"failed (exit {proc.returncode}): {tail[:300]}"
     marks = [float(x) for x in lines["RESULT"].split()[1:]]
     cpu = [float(x) for x in lines.get("CPU", "CPU").split()[1:]]
-    return marks, cpu, peak[0] / 2**20, ""
+    return marks, cpu, peak_bytes / 2**20, ""
 
 
 def main() -> None:

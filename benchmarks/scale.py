@@ -55,6 +55,25 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+def communicate_with_peak_rss(proc: subprocess.Popen[str]) -> tuple[str, str, int]:
+    """``proc.communicate()``'s stdout and stderr, and the largest :func:`tree_rss` (bytes)
+    of ``proc``'s process tree, sampled every 50 ms until it ends."""
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], tree_rss(proc.pid))
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    done.set()
+    sampler.join()
+    return out or "", err or "", peak[0]
+
+
 def _proc_tree_rss(pid: int) -> int:
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
@@ -107,24 +126,12 @@ def measure(executor: str, clients: int, rounds: int, workers: int) -> tuple[flo
         text=True,
         env={**os.environ, "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0"},
     )
-    peak = [0]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], tree_rss(proc.pid))
-            done.wait(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, _ = proc.communicate()
-    done.set()
-    sampler.join()
+    out, _, peak = communicate_with_peak_rss(proc)
     line = next((x for x in out.splitlines() if x.startswith("RESULT ")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"{executor} run failed (exit {proc.returncode}): {out[-2000:]}")
     _, wall, checksum = line.split()
-    return float(wall), peak[0] / 1024**2, checksum
+    return float(wall), peak / 1024**2, checksum
 
 
 def main() -> None:
