@@ -185,3 +185,20 @@ def test_the_exported_function_is_not_shadowed_by_a_submodule_imported_first() -
         "assert callable(information_value) and callable(select_by_iv)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_host_that_bins_finer_than_max_bin_is_refused_naming_it_and_the_column() -> None:
+    """One row per bin would give a column of pure noise an IV near 2 ln 3, above any real
+    column, and take over top_k: the label party refuses more than max_bin + 1 bins."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 60)
+    guest = np.c_[y + rng.normal(0, 1.5, 60)]
+    host = np.c_[rng.normal(size=60), rng.normal(size=60)]
+    roles = {
+        "bank": lambda ch: information_value_guest(ch, guest, y, ["telco"], KEYS, max_bin=4),
+        "telco": lambda ch: information_value_host(ch, host, "bank", max_bin=60),
+    }
+    with pytest.raises(ProtocolError, match=r"telco's column 0 has 61 bins, more than max_bin = 4"):
+        run_roles(LocalBus(["bank", "telco"]), roles)
+    roles["telco"] = lambda ch: information_value_host(ch, host, "bank", max_bin=4)
+    assert [f.bins for f in run_roles(LocalBus(["bank", "telco"]), roles)["bank"]] == [5, 5, 5]

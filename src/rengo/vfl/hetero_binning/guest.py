@@ -129,7 +129,8 @@ def information_value_guest(
         results = _own_columns(name, x, y, max_bin, adjustment_factor, feature_names)
         decrypt = Decryptor(public, private, iv, COORDINATOR, pool)
         for host in hosts:
-            counts = _host_counts(iv.recv(host, HIST), host, layout, public, decrypt, totals)
+            reply = iv.recv(host, HIST)
+            counts = _host_counts(reply, host, layout, public, decrypt, totals, max_bin)
             for j, (events, non_events) in enumerate(counts):
                 woe, value = woe_and_iv(events, non_events, adjustment_factor)
                 results.append(_feature(host, j, f"x{j}", events, non_events, woe, value, None))
@@ -208,9 +209,12 @@ def _host_counts(
     public: PaillierPublicKey,
     decrypt: Decryptor,
     totals: tuple[int, int],
+    max_bin: int,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """A feature party's per-bin (events, non-events) of each column, decrypted and
-    checked: non-negative, and adding up to the label party's totals in every column."""
+    checked: at most ``max_bin`` value bins and a missing-value bin per column (more, e.g.
+    one row per bin, would give a column of noise a large IV), non-negative, and adding up
+    to the label party's totals in every column."""
     if not isinstance(value, dict) or "bins" not in value or set(value) - {"bins", "ct"}:
         raise ProtocolError(f"{host} sent malformed information-value sums")
     sizes = value["bins"]
@@ -218,6 +222,12 @@ def _host_counts(
         isinstance(s, int) and not isinstance(s, bool) and s >= 2 for s in sizes
     ):
         raise ProtocolError(f"{host} sent malformed bin counts")
+    for j, size in enumerate(sizes):
+        if size > max_bin + 1:
+            raise ProtocolError(
+                f"{host}'s column {j} has {size} bins, more than max_bin = {max_bin} value "
+                "bins and a missing-value bin: every party must bin with the same max_bin"
+            )
     items = sum(sizes)
     if not items:
         return []
