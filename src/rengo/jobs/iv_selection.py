@@ -7,13 +7,17 @@ min_iv = 0.02        # keep columns whose information value is at least this (FA
 top_k = 10           # ... and at most this many, the largest IVs (FATE's iv_top_k)
 max_bin = 10         # quantile bins per column (FATE's bin_num)
 adjustment_factor = 0.5
+min_bin_rows = 150   # merge bins of fewer rows with their neighbours (default:
+                     # max(5, 0.5% of the rows))
 ```
 
 FATE's ``HeteroFeatureBinning`` then ``HeteroFeatureSelection``: before training, the
 label party learns every column's WOE and IV by the federated protocol
 (:mod:`rengo.vfl.hetero_binning.protocol`: a feature party's values, cut points and
 column names never leave it, no label leaves the label party), keeps the columns the rule
-allows, and tells each feature party which of its own columns are kept; every party then
+allows, and tells each feature party which of its own columns are kept (a function of the
+labels: bins of fewer than ``min_bin_rows`` rows are merged first, so it never turns on one
+row's label; the protocol module says what a feature party can still learn); every party then
 trains on its kept columns only. The run records each column's IV and whether it was kept
 (``rengo runs show``). A party none of whose columns is kept is refused by name.
 """
@@ -51,6 +55,9 @@ class SelectionSettings:
     adjustment_factor: float = option(
         DEFAULT_ADJUSTMENT_FACTOR, "Added to both counts of a one-class bin (FATE's).", gt=0
     )
+    min_bin_rows: int | None = option(
+        None, "Merge bins of fewer rows with their neighbours (default max(5, 0.5% of rows)).", ge=1
+    )
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values (for the run store, and written back as a job file's
@@ -60,6 +67,7 @@ class SelectionSettings:
             "top_k": self.top_k,
             "max_bin": self.max_bin,
             "adjustment_factor": self.adjustment_factor,
+            "min_bin_rows": self.min_bin_rows,
         }
         return {key: value for key, value in plain.items() if value is not None}
 
@@ -196,6 +204,7 @@ def select_columns(
             max_bin=settings.max_bin,
             adjustment_factor=settings.adjustment_factor,
             feature_names=names[guest],
+            min_bin_rows=settings.min_bin_rows,
         )
         send_selection(ch, hosts, select_by_iv(ivs, min_iv=settings.min_iv, top_k=settings.top_k))
         return ivs

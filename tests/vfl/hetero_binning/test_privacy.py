@@ -123,3 +123,29 @@ def test_a_host_that_skips_re_randomisation_cannot_send(monkeypatch: pytest.Monk
     monkeypatch.setattr(EncryptedArray, "rerandomize", lambda self, pool=None: self)
     with pytest.raises(UnrandomizedCiphertextError):
         run(generate_paillier_keypair(512, seed=5))
+
+
+def test_which_columns_are_kept_does_not_reveal_a_probed_rows_label() -> None:
+    """A host that adds one indicator column per row it wants to probe: with one-row bins,
+    an event row's indicator had IV ~0.03 and a non-event's ~0, so min_iv = 0.02 kept
+    exactly the event rows' columns. Bins under min_bin_rows are merged, so none is kept."""
+    rng = np.random.default_rng(1)
+    n, probe = 400, 60
+    y = (rng.random(n) < 0.22).astype(int)
+    guest_x = (y + rng.normal(0, 1.0, n))[:, None]
+    host_x = np.c_[y + rng.normal(0, 1.0, n), np.eye(n)[:, :probe]]
+    keys = generate_paillier_keypair(512, seed=5)
+
+    def guest(ch: Any) -> Any:
+        ivs = information_value_guest(ch, guest_x, y, ["telco"], keys, max_bin=10)
+        send_selection(ch, ["telco"], select_by_iv(ivs, min_iv=0.02))
+        return ivs
+
+    def host(ch: Any) -> Any:
+        information_value_host(ch, host_x, "bank", max_bin=10)
+        return receive_selection(ch, "bank", host_x.shape[1])
+
+    results = run_roles(LocalBus(["bank", "telco"]), {"bank": guest, "telco": host})
+    assert results["telco"] == (0,)  # the real column, no indicator
+    probes = [f for f in results["bank"] if f.party == "telco" and f.column > 0]
+    assert [f.iv for f in probes] == [0.0] * probe and y[:probe].sum() > 5

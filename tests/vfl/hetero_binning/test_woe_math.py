@@ -122,3 +122,22 @@ def test_selection_keeps_ivs_over_the_threshold_and_the_top_k_in_their_order() -
         select_by_iv(features, top_k=0)
     with pytest.raises(ConfigError, match="min_iv"):
         select_by_iv(features, min_iv=-1.0)
+
+
+def test_small_bins_merge_with_their_neighbours_by_row_counts_only() -> None:
+    from rengo.vfl.hetero_binning.woe import default_min_bin_rows, merge_small_bins
+
+    assert merge_small_bins(np.array([399, 1, 0]), 5).tolist() == [0, 0, 0]
+    assert merge_small_bins(np.array([10, 2, 10, 0]), 5).tolist() == [0, 1, 1, 1]
+    assert merge_small_bins(np.array([2, 10, 10, 3]), 5).tolist() == [0, 0, 1, 1]
+    assert merge_small_bins(np.array([10, 10, 0]), 5).tolist() == [0, 1, 1]
+    assert merge_small_bins(np.array([3, 3]), 1).tolist() == [0, 1]
+    assert (default_min_bin_rows(400), default_min_bin_rows(30_000)) == (5, 150)
+    # one event row alone in its bin: merged, so the column has IV 0 whatever its label
+    for events, non_events in (([80, 1, 0], [319, 0, 0]), ([81, 0, 0], [318, 1, 0])):
+        woe, iv = woe_and_iv(np.array(events), np.array(non_events), min_rows=5)
+        assert iv == 0.0 and woe[:2].tolist() == [0.0, 0.0] and np.isnan(woe[2])
+    # merged bins share their group's WOE; IV sums over the groups
+    woe, iv = woe_and_iv(np.array([5, 1, 5]), np.array([5, 3, 15]), min_rows=5)
+    group_woe, group_iv = woe_and_iv(np.array([5, 6]), np.array([5, 18]))
+    assert woe.tolist() == [group_woe[0], group_woe[1], group_woe[1]] and iv == group_iv

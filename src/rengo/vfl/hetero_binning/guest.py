@@ -24,6 +24,7 @@ from rengo.vfl.hetero_binning.protocol import HIST, KEEP, SCOPE, SETUP, label_la
 from rengo.vfl.hetero_binning.woe import (
     DEFAULT_ADJUSTMENT_FACTOR,
     FeatureIV,
+    default_min_bin_rows,
     require_adjustment_factor,
     woe_and_iv,
 )
@@ -66,6 +67,7 @@ def information_value_guest(
     max_bin: int = 10,
     adjustment_factor: float = DEFAULT_ADJUSTMENT_FACTOR,
     feature_names: Sequence[str] = (),
+    min_bin_rows: int | None = None,
 ) -> list[FeatureIV]:
     """The label party: WOE and IV of its own and every feature party's columns.
 
@@ -85,6 +87,12 @@ def information_value_guest(
         Added to both counts of a bin of one class only (FATE's smoothing).
     feature_names
         Its column names (empty: ``x0``, ``x1``, ...).
+    min_bin_rows
+        Bins of fewer rows are merged with their neighbours before WOE and IV
+        (:func:`~rengo.vfl.hetero_binning.woe.merge_small_bins`; ``None``:
+        ``max(5, 0.5% of rows)``). A feature party's column that isolates a few rows (one
+        row per value, say) then gets no IV from them, so which columns are kept does not
+        reveal those rows' labels.
 
     Returns
     -------
@@ -98,7 +106,8 @@ def information_value_guest(
     DataError
         If the labels are not binary or hold one class only, or a column is entirely empty.
     ConfigError
-        If ``max_bin`` or ``adjustment_factor`` is out of range, or there is no host.
+        If ``max_bin``, ``adjustment_factor`` or ``min_bin_rows`` is out of range, or there
+        is no host.
     ProtocolError
         If a feature party sends sums that are malformed or do not add up to the totals.
     """
@@ -111,6 +120,7 @@ def information_value_guest(
     if x.ndim != 2:
         raise DataError(f"{name}: features must be a 2-D table, got shape {x.shape}")
     y = binary_labels(labels, len(x), name)
+    min_rows = _min_rows(min_bin_rows, len(x))
     totals = (int(y.sum()), int(len(y) - y.sum()))
     if 0 in totals:
         raise DataError(
@@ -126,13 +136,13 @@ def information_value_guest(
         encrypted = encrypt_array(plain, public, precision_bits=0, pool=pool)
         for host in hosts:
             iv.send(host, SETUP, {"rows": len(x), "public_key": public, "y": encrypted})
-        results = _own_columns(name, x, y, max_bin, adjustment_factor, feature_names)
+        results = _own_columns(name, x, y, max_bin, adjustment_factor, feature_names, min_rows)
         decrypt = Decryptor(public, private, iv, COORDINATOR, pool)
         for host in hosts:
             reply = iv.recv(host, HIST)
             counts = _host_counts(reply, host, layout, public, decrypt, totals, max_bin)
             for j, (events, non_events) in enumerate(counts):
-                woe, value = woe_and_iv(events, non_events, adjustment_factor)
+                woe, value = woe_and_iv(events, non_events, adjustment_factor, min_rows)
                 results.append(_feature(host, j, f"x{j}", events, non_events, woe, value, None))
     finally:
         pool.close()
@@ -163,6 +173,7 @@ def _own_columns(
     max_bin: int,
     adjustment_factor: float,
     names: Sequence[str],
+    min_rows: int,
 ) -> list[FeatureIV]:
     """WOE and IV of the label party's own columns, in the clear."""
     bins = fit_bins(x, max_bin, party=party, names=names or None)
@@ -173,11 +184,24 @@ def _own_columns(
     out = []
     for j in range(bins.n_features):
         non_events = totals[j] - events[j]
-        woe, value = woe_and_iv(events[j], non_events, adjustment_factor)
+        woe, value = woe_and_iv(events[j], non_events, adjustment_factor, min_rows)
         label = str(names[j]) if j < len(names) else f"x{j}"
         edges = tuple(float(e) for e in bins.edges[j])
         out.append(_feature(party, j, label, events[j], non_events, woe, value, edges))
     return out
+
+
+def _min_rows(min_bin_rows: int | None, rows: int) -> int:
+    """The least rows of a bin: ``min_bin_rows``, or the default for ``rows`` rows."""
+    if min_bin_rows is None:
+        return default_min_bin_rows(rows)
+    if (
+        isinstance(min_bin_rows, bool)
+        or not isinstance(min_bin_rows, (int, np.integer))
+        or min_bin_rows < 1
+    ):
+        raise ConfigError(f"min_bin_rows must be a positive integer, got {min_bin_rows!r}")
+    return int(min_bin_rows)
 
 
 def _feature(

@@ -16,16 +16,28 @@ Siddiqi, "Credit Risk Scorecards" (2006), with FATE's smoothing
 2. host: bins each column (quantile cut points, a missing-value bin), sums the ciphertexts
    per bin, packs several bins per ciphertext, re-randomises; host -> guest: the number of
    bins of each column and the packed sums                                    [hist]
-   guest: decrypts, checks that every column's counts add up to its own totals, computes
-   WOE and IV of the host's columns and of its own (in the clear, on its own columns)
+   guest: decrypts, checks that no column has more than ``max_bin`` value bins and that
+   every column's counts add up to its own totals, merges bins of fewer than
+   ``min_bin_rows`` rows with their neighbours, computes WOE and IV of the host's columns
+   and of its own (in the clear, on its own columns)
 3. (feature selection only) guest -> each host: the indices of its columns kept [keep]
 
-What each party learns. The host: ciphertexts only, and the aligned row count; with
-selection, which of its own columns are kept. Nothing about any label. The guest: per
-host column, the number of bins and each bin's event and non-event counts (so also each
-bin's row count), in bin order; never a host value, cut point or column name. The
-coordinator takes no part. Every ciphertext that leaves a party is a fresh encryption or
-re-randomised.
+What each party learns. The host: ciphertexts only, and the aligned row count; no label
+and no count. With selection, which of its own columns are kept, and that *is* a function
+of the labels: a column that isolates one row would be kept exactly when that row is an
+event. The guest therefore merges every bin of fewer than ``min_bin_rows`` rows with its
+neighbours (:func:`~rengo.vfl.hetero_binning.woe.merge_small_bins`, by row counts only)
+and refuses a column of more than ``max_bin`` value bins, so a kept bit depends on label
+counts over groups of at least ``min_bin_rows`` rows, never on one row's label; a host
+that crafts columns still learns one bit per column about such groups. The guest: per host
+column, the number of bins and each bin's event and non-event counts (so also each bin's
+row count), in bin order; never a host value, cut point or column name. The coordinator
+takes no part. Every ciphertext that leaves a party is a fresh encryption or re-randomised.
+
+Trust: the guest is assumed to follow the protocol (semi-honest). A guest that encrypts
+"labels" of its own choosing, 1 for one row and 0 for the rest, learns from the sums which
+bin of every host column that row falls in (and, with crafted plaintexts, possibly several
+rows per run); the host cannot tell.
 
 Messages sit in the ``"iv"`` scope: ``iv/hist`` is a host's packed per-bin sums.
 """

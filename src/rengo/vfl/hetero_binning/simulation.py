@@ -32,6 +32,7 @@ def information_value(
     key_seed: int | None = None,
     use_psi: bool = True,
     seed: int | None = None,
+    min_bin_rows: int | None = None,
 ) -> list[FeatureIV]:
     """WOE and IV of every party's columns by the federated protocol, simulated.
 
@@ -64,6 +65,9 @@ def information_value(
         the same order).
     seed
         Fixes PSI's agreed order.
+    min_bin_rows
+        Bins of fewer rows are merged with their neighbours before WOE and IV (``None``:
+        ``max(5, 0.5% of rows)``; see :func:`~rengo.vfl.hetero_binning.woe.merge_small_bins`).
 
     Returns
     -------
@@ -102,6 +106,7 @@ def information_value(
             max_bin=max_bin,
             adjustment_factor=adjustment_factor,
             feature_names=names[guest],
+            min_bin_rows=min_bin_rows,
         ),
         **{
             host: (

@@ -32,6 +32,60 @@ from rengo.core.errors import ConfigError, DataError
 DEFAULT_ADJUSTMENT_FACTOR = 0.5
 """FATE's default: added to both counts of a bin that holds one class only."""
 
+SMALL_BIN_FLOOR = 5
+"""The fewest rows a bin must hold (unless merged), whatever the row count."""
+SMALL_BIN_SHARE = 0.005
+"""The share of all rows a bin must hold (unless merged): 0.5%."""
+
+
+def default_min_bin_rows(rows: int) -> int:
+    """The default least rows of a bin: ``max(5, ceil(0.5% of rows))``.
+
+    Parameters
+    ----------
+    rows
+        The aligned rows.
+
+    Returns
+    -------
+    int
+        150 for 30,000 rows, 5 for up to 1,000.
+    """
+    return max(SMALL_BIN_FLOOR, math.ceil(SMALL_BIN_SHARE * rows))
+
+
+def merge_small_bins(rows: np.ndarray, min_rows: int) -> np.ndarray:
+    """The group of each bin once every bin of fewer than ``min_rows`` rows is merged
+    with its neighbours (coarse classing, Siddiqi ch. 6).
+
+    Bins are taken in order (value bins ascending, then the missing-value bin); a group
+    closes once it holds ``min_rows`` rows, and a last group still short of them joins the
+    group before it. Empty bins join the group they fall in and add nothing. The groups
+    depend on row counts only, never on labels.
+
+    Parameters
+    ----------
+    rows
+        Rows per bin.
+    min_rows
+        The least rows of a group (0 or 1: every bin its own group).
+
+    Returns
+    -------
+    numpy.ndarray
+        The group index of each bin (0, 1, ..., ascending).
+    """
+    groups = np.zeros(len(rows), dtype=np.int64)
+    group, held = 0, 0
+    for i, count in enumerate(np.asarray(rows, dtype=np.int64).tolist()):
+        groups[i] = group
+        held += count
+        if held >= min_rows and held > 0 and i < len(rows) - 1:
+            group, held = group + 1, 0
+    if group > 0 and held < max(min_rows, 1):
+        groups[groups == group] = group - 1
+    return groups
+
 
 @dataclass(frozen=True)
 class FeatureIV:
@@ -108,6 +162,7 @@ def woe_and_iv(
     events: np.ndarray,
     non_events: np.ndarray,
     adjustment_factor: float = DEFAULT_ADJUSTMENT_FACTOR,
+    min_rows: int = 0,
 ) -> tuple[np.ndarray, float]:
     """WOE per bin and IV of one column from its per-bin counts (see the module docstring).
 
@@ -117,6 +172,9 @@ def woe_and_iv(
         Rows with label 1 and with label 0 in each bin (non-negative integers).
     adjustment_factor
         Added to both counts of a bin that holds one class only.
+    min_rows
+        Bins of fewer rows are first merged with their neighbours
+        (:func:`merge_small_bins`): each bin gets its group's WOE, and IV sums over groups.
 
     Returns
     -------
@@ -144,6 +202,15 @@ def woe_and_iv(
             "information value needs both classes: the labels hold "
             f"{int(total_e)} events (1) and {int(total_n)} non-events (0)"
         )
+    if min_rows > 1:
+        groups = merge_small_bins(e + n, min_rows)
+        size = int(groups.max()) + 1 if len(groups) else 0
+        group_woe, value = woe_and_iv(
+            np.bincount(groups, weights=e, minlength=size).astype(np.int64),
+            np.bincount(groups, weights=n, minlength=size).astype(np.int64),
+            a,
+        )
+        return np.where((e + n) > 0, group_woe[groups], np.nan), value
     present = (e + n) > 0
     one_class = present & ((e == 0) | (n == 0))
     e_share = np.where(one_class, e + a, e) / total_e
