@@ -152,3 +152,28 @@ def test_runs_job_writes_the_selection_back_and_the_written_job_repeats_it(
     spec = parse_job(tomllib.loads(back.read_text()))
     assert spec.vfl is not None and spec.vfl.selection is not None
     assert spec.vfl.selection.min_iv == 0.3 and spec.vfl.selection.top_k is None
+
+
+@pytest.mark.parametrize("algorithm", ["hetero_lr", "secureboost"])
+def test_a_label_party_holding_only_the_labels_selects_and_trains(
+    tmp_path: Path, algorithm: str
+) -> None:
+    """It has no column to keep: only the feature parties' columns are selected (it was
+    refused as 'keeps no column of bank', naming a rule it could not meet)."""
+    tables(tmp_path)
+    bank = np.genfromtxt(tmp_path / "bank.csv", delimiter=",", names=True)
+    np.savetxt(tmp_path / "bank.csv", np.c_[bank["id"], bank["defaulted"]], delimiter=",",
+               comments="", header="id,defaulted", fmt="%.10g")  # fmt: skip
+    built = build_vertical_job(
+        parse_job(tomllib.loads(job_text(tmp_path, "min_iv = 0.0", algorithm)))
+    )
+    result = run_vertical_job(built, log=lambda _m: None)
+    assert built.train.parties["bank"].features.shape[1] == 0
+    assert built.train.feature_names["telco"] == ("late_payments", "telco_noise", "region_code")
+    assert result["auc"] > 0.8  # telco's late_payments alone
+    (tmp_path / "job.toml").write_text(
+        job_text(tmp_path, "min_iv = 0.0").split("[vfl.selection]")[0]
+    )
+    ran = CliRunner().invoke(app, ["vfl", "iv", str(tmp_path / "job.toml")])
+    assert ran.exit_code == 0, ran.output
+    assert "late_payments" in ran.output and "information value (max_bin = 10)" in ran.output

@@ -19,7 +19,8 @@ allows, and tells each feature party which of its own columns are kept (a functi
 labels: bins of fewer than ``min_bin_rows`` rows are merged first, so it never turns on one
 row's label; the protocol module says what a feature party can still learn); every party then
 trains on its kept columns only. The run records each column's IV and whether it was kept
-(``rengo runs show``). A party none of whose columns is kept is refused by name.
+(``rengo runs show``). A party none of whose columns is kept is refused by name; a label
+party that holds only the labels (no column) takes part as usual.
 """
 
 from __future__ import annotations
@@ -178,7 +179,8 @@ def select_columns(
     Raises
     ------
     DataError
-        If the labels are not binary or of one class, or a party keeps no column.
+        If the labels are not binary or of one class, or a party that holds columns keeps
+        none of them.
     """
     if train.labels is None:
         raise ConfigError(f"selection by IV needs the labels of {train.label_party}")
@@ -228,8 +230,8 @@ def select_columns(
         chosen -= {(host, j) for j in range(train.parties[host].features.shape[1])}
         chosen |= {(host, j) for j in results[host]}
     kept = tuple(f for f in ivs if (f.party, f.column) in chosen)
-    for party in train.parties:
-        if not any(f.party == party for f in kept):
+    for party, table in train.parties.items():
+        if table.features.shape[1] and not any(f.party == party for f in kept):
             best = max((f.iv for f in ivs if f.party == party), default=0.0)
             rules = [
                 f"vfl.selection.{key} = {value}"
