@@ -177,3 +177,12 @@ def test_a_label_party_holding_only_the_labels_selects_and_trains(
     ran = CliRunner().invoke(app, ["vfl", "iv", str(tmp_path / "job.toml")])
     assert ran.exit_code == 0, ran.output
     assert "late_payments" in ran.output and "information value (max_bin = 10)" in ran.output
+
+
+def test_runs_show_names_a_zero_min_iv_in_the_selection_title() -> None:
+    from rengo.tracking.iv_selection_table import iv_selection_table
+
+    column = {"party": "bank", "name": "income", "iv": 0.5, "kept": True}
+    record = {"min_iv": 0.0, "max_bin": 10, "columns": [column]}
+    table = iv_selection_table(record)
+    assert table is not None and table.title == "selection by IV (min_iv = 0.0, max_bin = 10)"

@@ -30,7 +30,9 @@ def iv_selection_table(record: Mapping[str, Any]) -> Table | None:
     if not isinstance(columns, list) or not columns:
         return None
     rule = ", ".join(
-        f"{key} = {record[key]}" for key in ("min_iv", "top_k", "max_bin") if record.get(key)
+        f"{key} = {record[key]}"
+        for key in ("min_iv", "top_k", "max_bin")
+        if record.get(key) is not None
     )
     rows = [c for c in columns if isinstance(c, dict) and isinstance(c.get("iv"), (int, float))]
     selected = any("kept" in c for c in rows)

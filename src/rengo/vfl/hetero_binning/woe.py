@@ -13,9 +13,12 @@ sign of its WOE times itself, so IV >= 0.
 
 Smoothing (FATE's ``adjustment_factor``, 0.5 by default): a bin that holds rows of one
 class only gets ``adjustment_factor`` added to *both* its counts before the shares are
-taken (the totals ``E`` and ``N`` are not changed), so its WOE is finite. A bin with no row
-at all (e.g. the missing-value bin of a column without missing values) gets WOE ``nan``
-and adds nothing to IV: adding an empty bin changes nothing. A constant column has one bin
+taken (the totals ``E`` and ``N`` are not changed), so its WOE is finite. Unlike FATE,
+whose ``woe_1d`` smooths an empty bin too (giving it WOE ``ln(N / E)`` and a non-zero IV
+term), a bin with no row at all (e.g. the missing-value bin of a column without missing
+values) gets WOE ``nan`` and adds nothing to IV here: adding an empty bin changes nothing.
+Bins of fewer than ``min_rows`` rows are first merged with their neighbours
+(:func:`merge_small_bins`), which FATE does not do either. A constant column has one bin
 holding every row: its WOE is 0 and its IV is 0.
 """
 
