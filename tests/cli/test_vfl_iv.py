@@ -37,6 +37,12 @@ def test_vfl_iv_lists_every_columns_iv_and_writes_bins_in_the_tables_units(
     raw = cols["income"][:, None]
     assert min(income["edges"]) > raw.min() and max(income["edges"]) < raw.max()
     assert len(income["edges"]) == len(fit_bins(raw, 6, party="t").edges[0])
+    # a feature party's cut points too (its own, in its table's units): they were None
+    late = written["late_payments"]
+    raw = cols["late_payments"][:, None]
+    assert len(late["edges"]) == len(fit_bins(raw, 6, party="t").edges[0])
+    assert min(late["edges"]) > raw.min() and max(late["edges"]) < raw.max()
+    assert written["region_code"]["edges"] == []
 
 
 def test_vfl_iv_marks_what_the_jobs_selection_keeps(tmp_path: Path) -> None:

@@ -33,16 +33,14 @@ import numpy as np
 
 from rengo.core.errors import ConfigError, DataError
 from rengo.core.options import option, options_from_mapping
-from rengo.transport.channel import LocalBus, TranscriptEntry, run_roles
+from rengo.transport.channel import TranscriptEntry
 from rengo.vfl.common import PartyTable, VerticalDataset, align_rows
 from rengo.vfl.hetero_binning import (
     DEFAULT_ADJUSTMENT_FACTOR,
+    BinningSettings,
     FeatureIV,
-    information_value_guest,
-    information_value_host,
-    receive_selection,
+    run_information_value,
     select_by_iv,
-    send_selection,
 )
 
 
@@ -136,7 +134,7 @@ def refuse_deployed_selection(vfl: Any, source: str) -> None:
 
 @dataclass(frozen=True)
 class SelectionResult:
-    """Every column's IV (label party's view, named by each party as it knows them), the
+    """Every column's IV (named by each party as it knows them, with its cut points), the
     kept ones, and every message of the selection step as it crossed the bus."""
 
     features: tuple[FeatureIV, ...]
@@ -187,49 +185,17 @@ def select_columns(
     from rengo.crypto.keys import generate_paillier_keypair
 
     rows, _ = align_rows(train, use_psi=True, seed=seed)
-    guest, hosts = train.label_party, train.hosts
-    keys = generate_paillier_keypair(key_bits)
     names = {p: tuple(train.feature_names.get(p, ())) for p in train.parties}
-
-    def features(party: str) -> np.ndarray:
-        table: np.ndarray = np.asarray(train.parties[party].features)[rows[party]]
-        return table
-
-    def guest_role(ch: Any) -> list[FeatureIV]:
-        labels = np.asarray(train.labels)[rows[guest]]
-        ivs = information_value_guest(
-            ch,
-            features(guest),
-            labels,
-            hosts,
-            keys,
-            max_bin=settings.max_bin,
-            adjustment_factor=settings.adjustment_factor,
-            feature_names=names[guest],
-            min_bin_rows=settings.min_bin_rows,
-        )
-        send_selection(ch, hosts, select_by_iv(ivs, min_iv=settings.min_iv, top_k=settings.top_k))
-        return ivs
-
-    def host_role(party: str) -> Any:
-        def role(ch: Any) -> tuple[int, ...]:
-            x = features(party)
-            information_value_host(
-                ch, x, guest, max_bin=settings.max_bin, feature_names=names[party]
-            )
-            return receive_selection(ch, guest, x.shape[1])
-
-        return role
-
-    bus = LocalBus([guest, *hosts], record=True)
-    results = run_roles(bus, {guest: guest_role, **{h: host_role(h) for h in hosts}})
-    ivs = [_named(f, names) for f in results[guest]]
-    chosen = {(f.party, f.column) for f in select_by_iv(ivs, min_iv=settings.min_iv,
-                                                        top_k=settings.top_k)}  # fmt: skip
-    for host in hosts:  # what each feature party was told, as it applies it
-        chosen -= {(host, j) for j in range(train.parties[host].features.shape[1])}
-        chosen |= {(host, j) for j in results[host]}
-    kept = tuple(f for f in ivs if (f.party, f.column) in chosen)
+    binning = BinningSettings(settings.max_bin, settings.adjustment_factor, settings.min_bin_rows)
+    run = run_information_value(
+        train,
+        rows,
+        generate_paillier_keypair(key_bits),
+        names,
+        binning,
+        select=lambda ivs: select_by_iv(ivs, min_iv=settings.min_iv, top_k=settings.top_k),
+    )
+    ivs, kept = run.features, run.kept or ()
     for party, table in train.parties.items():
         if table.features.shape[1] and not any(f.party == party for f in kept):
             best = max((f.iv for f in ivs if f.party == party), default=0.0)
@@ -243,13 +209,7 @@ def select_columns(
                 f"IV is {best:.4f}); every party needs one: lower min_iv, raise top_k, or "
                 "leave the party out of the job"
             )
-    return SelectionResult(tuple(ivs), kept, tuple(bus.transcript))
-
-
-def _named(feature: FeatureIV, names: Mapping[str, Sequence[str]]) -> FeatureIV:
-    """A column named as its party names it (the run holds every party's table)."""
-    own = names.get(feature.party, ())
-    return replace(feature, name=str(own[feature.column])) if feature.column < len(own) else feature
+    return SelectionResult(ivs, kept, run.transcript)
 
 
 def kept_dataset(dataset: VerticalDataset, kept: Sequence[FeatureIV]) -> VerticalDataset:

@@ -9,7 +9,12 @@ is too small can be dropped before training.
 
 from rengo.vfl.hetero_binning.guest import information_value_guest, send_selection
 from rengo.vfl.hetero_binning.host import information_value_host, receive_selection
-from rengo.vfl.hetero_binning.simulation import information_value
+from rengo.vfl.hetero_binning.simulation import (
+    BinningSettings,
+    InformationValueRun,
+    information_value,
+    run_information_value,
+)
 from rengo.vfl.hetero_binning.woe import (
     DEFAULT_ADJUSTMENT_FACTOR,
     FeatureIV,
@@ -19,11 +24,14 @@ from rengo.vfl.hetero_binning.woe import (
 
 __all__ = [
     "DEFAULT_ADJUSTMENT_FACTOR",
+    "BinningSettings",
     "FeatureIV",
+    "InformationValueRun",
     "information_value",
     "information_value_guest",
     "information_value_host",
     "receive_selection",
+    "run_information_value",
     "select_by_iv",
     "send_selection",
     "woe_and_iv",
