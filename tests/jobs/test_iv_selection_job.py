@@ -103,6 +103,7 @@ def test_a_party_left_without_columns_is_refused_by_name(tmp_path: Path) -> None
         ("min_iv = -0.1", "vfl.selection.min_iv"),
         ("top_k = 0", "vfl.selection.top_k"),
         ("min_iv = 0.1\nbins = 4", "bins"),
+        ("min_iv = 0.1\nmin_bin_rows = 0", "vfl.selection.min_bin_rows"),
     ],
 )
 def test_bad_selection_settings_are_refused_naming_the_key(
@@ -186,3 +187,12 @@ def test_runs_show_names_a_zero_min_iv_in_the_selection_title() -> None:
     record = {"min_iv": 0.0, "max_bin": 10, "columns": [column]}
     table = iv_selection_table(record)
     assert table is not None and table.title == "selection by IV (min_iv = 0.0, max_bin = 10)"
+
+
+def test_the_jobs_min_bin_rows_merges_bins_before_iv(tmp_path: Path) -> None:
+    """Bins of fewer rows than the training set (every bin) merge into one: every IV is 0."""
+    tables(tmp_path)
+    (tmp_path / "job.toml").write_text(job_text(tmp_path, "top_k = 5\nmin_bin_rows = 600"))
+    ran = CliRunner().invoke(app, ["vfl", "iv", str(tmp_path / "job.toml")])
+    assert ran.exit_code == 0, ran.output
+    assert ran.output.count("0.0000") == 5 and ran.output.count(" yes ") == 5
