@@ -140,6 +140,39 @@ def test_the_export_names_each_weight_row_and_class_column_and_scores_as_the_run
     np.testing.assert_allclose(positive / positive.sum(axis=1, keepdims=True), expected, atol=1e-9)
 
 
+def test_a_class_with_no_aligned_training_row_is_left_out_of_the_stored_names(
+    tmp_path: Path,
+) -> None:
+    """A last class (in name order) whose only row has no match at the bank gets no class
+    model (K is the largest code among the aligned rows, plus one): the run stores the four
+    modelled classes' names, so ``rengo runs export`` and ``rengo runs importance`` read
+    its model (a fifth name for four class models made both refuse the run)."""
+    _tables(tmp_path)
+    with (tmp_path / "telecom.csv").open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[1][0] == "sub-0000"  # not at the bank: 0 % 17 == 0
+    rows[1][-1] = "zzz"
+    with (tmp_path / "telecom.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    (tmp_path / "job.toml").write_text(JOB.format(extra='multi_class = "ovr"'))
+    store = tmp_path / "r.db"
+    job = build_vertical_job(load_job(tmp_path / "job.toml"))
+    assert job.classes == (*sorted(REASONS), "zzz")
+    run_id = run_vertical_job(job, RunStore(store), log=lambda line: None)["run_id"]
+    exported = CliRunner().invoke(
+        app, ["runs", "export", run_id, "--out", str(tmp_path / "out"), "--store", str(store)]
+    )
+    assert exported.exit_code == 0, exported.output
+    telecom = np.load(tmp_path / "out" / "telecom.npz", allow_pickle=False)
+    assert telecom["intercept"].shape == (4,)
+    assert telecom["classes"].tolist() == sorted(REASONS)
+    importance = CliRunner().invoke(
+        app, ["runs", "importance", run_id, "--party", "bank", "--store", str(store)]
+    )
+    assert importance.exit_code == 0, importance.output
+    assert "monthly_spend" in importance.output
+
+
 def test_a_job_of_four_classes_left_at_auto_is_told_to_set_multi_class(tmp_path: Path) -> None:
     _tables(tmp_path)
     (tmp_path / "job.toml").write_text(JOB.format(extra=""))

@@ -866,6 +866,32 @@ def held_out_reliability(
     return reliability_records(reliability_table(*_known_rows(truth, predictions, model)))
 
 
+def modelled_classes(
+    classes: Sequence[str] | None, intercept: float | np.ndarray
+) -> tuple[str, ...] | None:
+    """The label's class names that have a model, in code order.
+
+    A one-vs-rest model has a class model for each code ``0 .. K-1`` up to the largest
+    code among the aligned training rows, so a last class (in name order) whose every row
+    was held out or has no match at a feature party has none; its name is left out.
+
+    Parameters
+    ----------
+    classes
+        Every class name of the label column, in code order (None: none recorded).
+    intercept
+        The model's intercept: one per class model (an array), or a binary model's float.
+
+    Returns
+    -------
+    tuple of str or None
+        ``classes`` cut to the class models' count (a binary model's: unchanged).
+    """
+    if classes is None or not isinstance(intercept, np.ndarray):
+        return None if classes is None else tuple(classes)
+    return tuple(classes[: len(np.atleast_1d(intercept))])
+
+
 def run_vertical_job(
     job: VerticalJob,
     store: Any = None,
@@ -963,6 +989,7 @@ def run_vertical_job(
                     if getattr(model, "fill", None) is not None
                 }
                 weights = coefficients()
+                intercepts = job.model.intercepts()
                 weight_rows = {  # each party's column names, where they name its weights' rows
                     n: f
                     for n, f in job.train.feature_names.items()
@@ -972,12 +999,12 @@ def run_vertical_job(
                     epochs,
                     vfl.label_party,
                     weights,
-                    job.model.intercepts(),
+                    intercepts,
                     fills,
                     job.scalers,
                     job.party_categories(),
                     weight_rows,
-                    job.classes,
+                    modelled_classes(job.classes, intercepts),
                 )
                 store.save_checkpoint(run_id, epochs, parts)
             elif isinstance(job.model, HeteroSecureBoost):
