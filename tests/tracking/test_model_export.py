@@ -22,10 +22,12 @@ from rengo.jobs import (
     run_vertical_job,
 )
 from rengo.tracking import RunStore, run_detail
+from rengo.tracking.column_importance import FEATURE_NAMES
 from rengo.tracking.model_export import (
     load_model,
     load_vertical_parts,
     named_parameters,
+    vertical_parts_blob,
     write_model,
 )
 
@@ -416,3 +418,41 @@ def test_a_deployed_runs_export_says_whose_preprocessing_its_scaling_is(tmp_path
     said = " ".join(exported.output.split())
     assert "score raw rows as (X - mean) / scale" in said
     assert "a party serving its own app (`--app`) preprocessed its rows itself" in said
+
+
+def test_a_vertical_export_names_weight_rows_from_the_run_summary_of_an_older_run(
+    tmp_path: Path,
+) -> None:
+    """A vertical run's column names live in its summary (``feature_names``, what ``rengo
+    runs importance`` reads): the export names each weight row from there, so a run whose
+    checkpoint holds no names of its own (every run stored before exports named them) gets
+    its ``feature`` arrays too; a party without recorded names gets none."""
+    blob = vertical_parts_blob(
+        3, "guest", {"guest": np.array([0.5, -1.0]), "host": np.array([2.0])}, 0.25
+    )
+    with RunStore(tmp_path / "runs.db") as store:
+        run = store.start_run("vfl", {"algorithm": "hetero_lr"})
+        store.save_checkpoint(run, 3, blob)
+        store.finish_run(run, "completed", {FEATURE_NAMES: {"guest": ["age", "income"]}})
+        parts = load_vertical_parts(store, run)
+    states = parts.named_state_dicts()
+    assert states["guest"]["feature"].tolist() == ["age", "income"]
+    assert "feature" not in states["host"]
+    result = CliRunner().invoke(
+        app, ["runs", "export", run, "--store", str(tmp_path / "runs.db"), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    guest = np.load(tmp_path / "guest.npz", allow_pickle=False)
+    assert guest["feature"].tolist() == ["age", "income"]
+    np.testing.assert_array_equal(guest["weight"], [0.5, -1.0])
+
+
+def test_a_vertical_export_refuses_recorded_names_that_miss_a_weight_row(tmp_path: Path) -> None:
+    """Names by position that do not cover each weight row would name the wrong row."""
+    blob = vertical_parts_blob(1, "guest", {"guest": np.array([0.5, -1.0])}, 0.0)
+    with RunStore(tmp_path / "runs.db") as store:
+        run = store.start_run("vfl", {"algorithm": "hetero_lr"})
+        store.save_checkpoint(run, 1, blob)
+        store.finish_run(run, "completed", {FEATURE_NAMES: {"guest": ["age"]}})
+        with pytest.raises(DataError, match="column names, but not one for each"):
+            load_vertical_parts(store, run)

@@ -990,11 +990,6 @@ def run_vertical_job(
                 }
                 weights = coefficients()
                 intercepts = job.model.intercepts()
-                weight_rows = {  # each party's column names, where they name its weights' rows
-                    n: f
-                    for n, f in job.train.feature_names.items()
-                    if n in weights and len(f) == len(weights[n])
-                }
                 parts = vertical_parts_blob(
                     epochs,
                     vfl.label_party,
@@ -1003,7 +998,6 @@ def run_vertical_job(
                     fills,
                     job.scalers,
                     job.party_categories(),
-                    weight_rows,
                     modelled_classes(job.classes, intercepts),
                 )
                 store.save_checkpoint(run_id, epochs, parts)

@@ -63,8 +63,24 @@ class PartyImportance:
     columns: list[ColumnImportance]
 
 
-def _names(store: RunStore, run_id: str, party: str, count: int) -> list[str]:
-    """The party's column names as the run recorded them, else ``x0 .. x{count-1}``.
+def recorded_column_names(store: RunStore, run_id: str, party: str, count: int) -> list[str] | None:
+    """The party's column names as the run summary recorded them (None: none recorded).
+
+    Parameters
+    ----------
+    store
+        The run store that recorded the run.
+    run_id
+        The run's full id.
+    party
+        Whose columns.
+    count
+        The rows of the party's weights: one name for each.
+
+    Returns
+    -------
+    list of str or None
+        A name for each of the party's ``count`` model columns, in order.
 
     Raises
     ------
@@ -76,13 +92,20 @@ def _names(store: RunStore, run_id: str, party: str, count: int) -> list[str]:
     recorded = summary.get(FEATURE_NAMES)
     names = recorded.get(party) if isinstance(recorded, Mapping) else None
     if names is None:
-        return [f"x{j}" for j in range(count)]
+        return None
     if not isinstance(names, list) or len(names) != count:
         raise DataError(
             f"run {run_id} recorded {party!r}'s column names, but not one for each of its "
-            f"{count} model columns: its importance cannot be named"
+            f"{count} model columns: its columns cannot be named"
         )
     return [str(name) for name in names]
+
+
+def _names(store: RunStore, run_id: str, party: str, count: int) -> list[str]:
+    """The party's column names as the run recorded them, else ``x0 .. x{count-1}``
+    (DataError: see :func:`recorded_column_names`)."""
+    names = recorded_column_names(store, run_id, party, count)
+    return [f"x{j}" for j in range(count)] if names is None else names
 
 
 def _unknown_party(run_id: str, party: str, parties: Sequence[str]) -> ConfigError:

@@ -29,6 +29,7 @@ from rengo.core.codec import decode, encode
 from rengo.core.errors import CodecError, ConfigError, DataError
 from rengo.core.install_hint import install_hint
 from rengo.data import CategoricalEncoding, Standardization, TargetScaling
+from rengo.tracking.column_importance import recorded_column_names
 from rengo.tracking.store import RunStore
 
 # SecureBoost's model files are read only by the functions below that need them: every run
@@ -110,10 +111,10 @@ class VerticalParts:
     columns (a job's ``[vfl] categorical``) has ``categories[party]``: its encoding and the
     table columns its part reads, in order (:class:`PartyCategories`), so new rows to score
     are encoded into the same columns; each party's stays its own. ``features[party]`` names
-    the columns of its weights, in order, and ``classes`` the label's classes in the order
-    of the class codes (a binary model's score is of ``classes[1]``; a one-vs-rest model's
-    weight column k is class ``classes[k]``), where the run recorded them (runs before they
-    were recorded have none)."""
+    the columns of its weights, in order (the run summary's column names), and ``classes``
+    the label's classes in the order of the class codes (a binary model's score is of
+    ``classes[1]``; a one-vs-rest model's weight column k is class ``classes[k]``), where
+    the run recorded them (runs before they were recorded have none)."""
 
     run_id: str
     round: int
@@ -163,7 +164,6 @@ def vertical_parts_blob(
     fills: Mapping[str, np.ndarray] | None = None,
     scalers: Mapping[str, Standardization] | None = None,
     categories: Mapping[str, PartyCategories] | None = None,
-    features: Mapping[str, Sequence[str]] | None = None,
     classes: Sequence[str] | None = None,
 ) -> bytes:
     """Checkpoint bytes of a vertical model's parts (for a simulated run's store), with each
@@ -185,29 +185,9 @@ def vertical_parts_blob(
             "fills": {str(name): np.asarray(f) for name, f in (fills or {}).items()},
             "scalers": _scalers_value(scalers),
             "categories": _categories_value(categories),
-            "features": {str(name): [str(c) for c in f] for name, f in (features or {}).items()},
             "classes": None if classes is None else [str(c) for c in classes],
         }
     )
-
-
-def _names_read(
-    run_id: str, parts: Mapping[str, np.ndarray], value: Any
-) -> dict[str, tuple[str, ...]]:
-    """The stored names of each party's weight rows, each list one name a row of its part."""
-    if not isinstance(value, dict):
-        raise DataError(f"run {run_id}: the stored column names are malformed")
-    read: dict[str, tuple[str, ...]] = {}
-    for name, names in value.items():
-        if (
-            name not in parts
-            or not isinstance(names, list)
-            or not all(isinstance(c, str) for c in names)
-            or len(names) != len(parts[name])
-        ):
-            raise DataError(f"run {run_id}: party {name}'s stored column names are malformed")
-        read[name] = tuple(names)
-    return read
 
 
 def _classes_read(run_id: str, intercept: float | np.ndarray, value: Any) -> tuple[str, ...] | None:
@@ -637,13 +617,15 @@ def load_vertical_parts(store: RunStore, run_id: str) -> VerticalParts:
     -------
     VerticalParts
         The latest checkpoint's parts: each party's weights and fill values, the
-        intercept, the label party and the column scaling.
+        intercept, the label party and the column scaling, with the column names the
+        run summary recorded for each party's weight rows and the class names.
 
     Raises
     ------
     DataError
         The run holds no vertical parts - e.g. a deployed vertical run, whose parts live
-        only at the parties - or no checkpoint, or a corrupt or malformed one.
+        only at the parties - or no checkpoint, or a corrupt or malformed one, or column
+        names recorded for a party but not one for each row of its weights.
     UnknownRunError, AmbiguousRunError
         If ``run_id`` matches no run, or several.
     """
@@ -667,12 +649,25 @@ def load_vertical_parts(store: RunStore, run_id: str) -> VerticalParts:
     intercept = stored if isinstance(stored, np.ndarray) else float(stored)
     scalers = _scalers_read(full, state.get("scalers") or {})  # none in older stores
     categories = _categories_read(full, state.get("categories") or {})  # nor these
-    features = _names_read(full, parts, state.get("features") or {})  # nor names
+    features = _weight_row_names(store, full, parts)
     classes = _classes_read(full, intercept, state.get("classes"))
     return VerticalParts(
         full, number, label, dict(parts), intercept, dict(fills), scalers, categories,
         features, classes,
     )  # fmt: skip
+
+
+def _weight_row_names(
+    store: RunStore, run_id: str, parts: Mapping[str, np.ndarray]
+) -> dict[str, tuple[str, ...]]:
+    """Each party's column names the run summary recorded, one a row of its part (a party
+    without recorded names has none here)."""
+    named: dict[str, tuple[str, ...]] = {}
+    for party, weights in parts.items():
+        names = recorded_column_names(store, run_id, party, len(weights))
+        if names is not None:
+            named[party] = tuple(names)
+    return named
 
 
 def load_secureboost(store: RunStore, run_id: str) -> StoredSecureBoost:
