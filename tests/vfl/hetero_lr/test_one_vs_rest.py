@@ -21,17 +21,25 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_class_weight
 from transcript_search import decoded, plain_arrays, sent_arrays
 
-from rengo.core.errors import DataError
+from rengo.core.errors import DataError, ProtocolError
 from rengo.core.options import OptionError
 from rengo.crypto import generate_paillier_keypair
 from rengo.vfl import HeteroLogisticRegression
 from rengo.vfl.checkpoints import PASSPHRASE_ENV
 from rengo.vfl.hetero_linear import HeteroLinearConfig
+from rengo.vfl.hetero_lr import one_vs_rest
 from rengo.vfl.hetero_lr.class_weighting import guest_weighting
 from rengo.vfl.hetero_lr.config import HeteroLRConfig
 from rengo.vfl.hetero_lr.local import guest_alone_scores, train_guest_alone
 from rengo.vfl.hetero_lr.objective import LOGISTIC_TAYLOR
-from rengo.vfl.hetero_lr.one_vs_rest import batch_columns, class_count, class_rows, class_targets
+from rengo.vfl.hetero_lr.one_vs_rest import (
+    batch_columns,
+    class_count,
+    class_rows,
+    class_targets,
+    newton_expansion_bytes,
+    require_newton_expansion_fits,
+)
 
 SEED, CLASSES = 5, 3
 KEYPAIR = generate_paillier_keypair(512, seed=11)
@@ -371,3 +379,25 @@ def test_the_twins_peak_memory_holds_one_batchs_class_rows_not_the_whole_expansi
         tracemalloc.stop()
     assert model.classes == classes
     assert peak < whole_expansion / 4, (peak, whole_expansion)
+
+
+def test_a_feature_party_refuses_newton_whose_expansion_passes_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Newton-CG's one batch is every row, so a feature party expands its whole table into
+    ``K^2 n F`` values: a label party's set-up asking for it on a table too large for that
+    (K up to 256: a 10,000 x 10 table at K = 256 is 52 GB) is refused before any expansion,
+    naming the optimizer and the limit, instead of exhausting the party's memory. Here the
+    limit is lowered below host1's expansion (30 rows x 3 columns x 3^2 x 8 bytes)."""
+    assert newton_expansion_bytes(10_000, 10, 256) > 50 * 10**9
+    assert newton_expansion_bytes(30, 3, CLASSES) == 6_480
+    monkeypatch.setattr(one_vs_rest, "NEWTON_EXPANSION_LIMIT", 6_479)
+    x, y = _table(rows=30)
+    config = HeteroLRConfig(optimizer="newton", epochs=1, tol=0.0)
+    with pytest.raises(ProtocolError, match=r"optimizer='newton' over 3 classes.*30 x 3 table"):
+        _run(_parts(x)[:2], y, config)
+    with pytest.raises(ProtocolError, match="NEWTON_EXPANSION_LIMIT"):
+        require_newton_expansion_fits(30, 3, CLASSES, "guest")
+    require_newton_expansion_fits(30, 3, 1, "guest")  # binary: the table is its expansion
+    monkeypatch.setattr(one_vs_rest, "NEWTON_EXPANSION_LIMIT", 6_480)
+    require_newton_expansion_fits(30, 3, CLASSES, "guest")  # at the limit: accepted

@@ -13,7 +13,8 @@ so ``X_ovr w_ovr`` holds every row's K partial scores and ``X_ovr^T d`` every cl
 gradient. Nobody holds ``X_ovr`` of the whole table (K^2 times the table): each batch's
 class rows are expanded from its aligned rows as the batch runs (:func:`batch_columns`),
 so a party holds its table once and one batch's ``K |B| x K F`` class rows (Newton-CG,
-whose one batch is every row, holds every row's). Each batch, a
+whose one batch is every row, holds every row's: a feature party refuses that above
+:data:`NEWTON_EXPANSION_LIMIT`). Each batch, a
 host sends the guest ``Enc(X_k[B] W_k)``: K ciphertexts a row, one
 per class (the cost per class is that of a binary run: K times the ciphertexts); the guest
 forms the K residuals of each row; a batch keeps a row's K class rows together, so a host's
@@ -30,10 +31,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from rengo.core.errors import DataError
+from rengo.core.errors import DataError, ProtocolError
 
 MAX_CLASSES = 256
 """The most classes one-vs-rest takes (every class costs one binary model's ciphertexts)."""
+
+NEWTON_EXPANSION_LIMIT = 4 * 2**30
+"""The most bytes (4 GiB) a feature party lets one-vs-rest Newton-CG's expansion of its
+table take: ``kron(X, I_K)`` of every row, ``K^2 n F`` float64 values
+(:func:`newton_expansion_bytes`); a label party's set-up asking for more is refused
+(:func:`require_newton_expansion_fits`) instead of exhausting the party's memory."""
 
 
 def class_count(labels: np.ndarray, multi_class: str, who: str) -> int:
@@ -103,6 +110,42 @@ def class_columns(x: np.ndarray, classes: int) -> np.ndarray:
         return x
     expanded: np.ndarray = np.kron(x, np.eye(classes))
     return expanded
+
+
+def newton_expansion_bytes(rows: int, columns: int, classes: int) -> int:
+    """Bytes of :func:`class_columns` of a ``rows`` x ``columns`` float64 table: ``K^2 n F``
+    values of 8 bytes (Newton-CG's one batch is every row, expanded at once)."""
+    return rows * classes * columns * classes * 8
+
+
+def require_newton_expansion_fits(rows: int, columns: int, classes: int, guest: str) -> None:
+    """Refuse a set-up asking for one-vs-rest Newton-CG whose expansion of this party's
+    table would take more than :data:`NEWTON_EXPANSION_LIMIT` bytes.
+
+    Parameters
+    ----------
+    rows, columns
+        The party's aligned table's shape.
+    classes
+        K, the class models the label party's set-up names (1: binary, never refused: the
+        table is its own expansion).
+    guest
+        The label party, for the message.
+
+    Raises
+    ------
+    ProtocolError
+        Naming the optimizer, K, the table and the limit, if the expansion is too large.
+    """
+    needed = newton_expansion_bytes(rows, columns, classes)
+    if classes > 1 and needed > NEWTON_EXPANSION_LIMIT:
+        raise ProtocolError(
+            f"{guest}'s set-up asks for optimizer='newton' over {classes} classes: "
+            f"expanding this party's {rows} x {columns} table into the class models' rows "
+            f"(K^2 x rows x columns values) takes {needed / 2**30:.1f} GiB, more than "
+            f"NEWTON_EXPANSION_LIMIT ({NEWTON_EXPANSION_LIMIT / 2**30:.0f} GiB): train "
+            "with optimizer='adam' or 'sgd', which expand one batch at a time"
+        )
 
 
 def batch_columns(x: np.ndarray, aligned: np.ndarray, classes: int) -> np.ndarray:

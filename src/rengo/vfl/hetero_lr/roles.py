@@ -122,6 +122,7 @@ from rengo.vfl.hetero_lr.one_vs_rest import (
     class_count,
     class_rows,
     class_targets,
+    require_newton_expansion_fits,
 )
 from rengo.vfl.hetero_lr.resume import (
     LinearTraining,
@@ -1449,6 +1450,8 @@ def hetero_lr_host(
     hosts = [str(h) for h in setup["hosts"]]
     classes, columns = setup_classes(setup, guest), x.shape[1]
     optimizer = setup_optimizer(setup, config, len(x))
+    if optimizer == "newton":  # every row expanded at once: K^2 times the table
+        require_newton_expansion_fits(len(x), columns, classes, guest)
     batch_size = epoch_batch_size(optimizer, config.batch_size, len(x))
     require_no_residual_exposure(channel.name, columns, len(x), batch_size)
     size = columns * classes  # weights (one-vs-rest: K a column, w[f K + k])
