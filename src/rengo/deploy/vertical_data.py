@@ -33,7 +33,15 @@ from rengo.data.labels import class_list, encode_labels
 from rengo.vfl.common import PartyData, PartyTable, scaled
 from rengo.vfl.shared_rows import Scaling, ScoringRowsFile, SharedRowsFile
 
-__all__ = ["PartyData", "column_scaling", "load_party_data", "load_scoring_data", "scaled"]
+__all__ = [
+    "LABEL_TASKS",
+    "LabelTask",
+    "PartyData",
+    "column_scaling",
+    "load_party_data",
+    "load_scoring_data",
+    "scaled",
+]
 
 
 class LabelTask(str, Enum):
