@@ -16,8 +16,9 @@ label party learns every column's WOE and IV by the federated protocol
 (:mod:`rengo.vfl.hetero_binning.protocol`: a feature party's values, cut points and
 column names never leave it, no label leaves the label party), keeps the columns the rule
 allows, and tells each feature party which of its own columns are kept (a function of the
-labels: bins of fewer than ``min_bin_rows`` rows are merged first, so it never turns on one
-row's label; the protocol module says what a feature party can still learn); every party then
+labels: bins of fewer than ``min_bin_rows`` rows are merged first, so one crafted column
+does not turn on one row's label, but overlapping ones can; the protocol module says what a
+feature party can learn); every party then
 trains on its kept columns only. The run records each column's IV and whether it was kept
 (``rengo runs show``). A party none of whose columns is kept is refused by name; a label
 party that holds only the labels (no column) takes part as usual.

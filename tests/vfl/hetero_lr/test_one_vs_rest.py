@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_class_weight
 from transcript_search import decoded, plain_arrays, sent_arrays
 
-from rengo.core.errors import DataError, ProtocolError
+from rengo.core.errors import ConfigError, DataError, ProtocolError
 from rengo.core.options import OptionError
 from rengo.crypto import generate_paillier_keypair
 from rengo.vfl import HeteroLogisticRegression
@@ -395,9 +395,24 @@ def test_a_feature_party_refuses_newton_whose_expansion_passes_the_limit(
     x, y = _table(rows=30)
     config = HeteroLRConfig(optimizer="newton", epochs=1, tol=0.0)
     with pytest.raises(ProtocolError, match=r"optimizer='newton' over 3 classes.*30 x 3 table"):
-        _run(_parts(x)[:2], y, config)
+        _run([x[:, :1], x[:, 1:4]], y, config)  # the label party's own 30 x 2 fits
     with pytest.raises(ProtocolError, match="NEWTON_EXPANSION_LIMIT"):
         require_newton_expansion_fits(30, 3, CLASSES, "guest")
     require_newton_expansion_fits(30, 3, 1, "guest")  # binary: the table is its expansion
     monkeypatch.setattr(one_vs_rest, "NEWTON_EXPANSION_LIMIT", 6_480)
     require_newton_expansion_fits(30, 3, CLASSES, "guest")  # at the limit: accepted
+
+
+def test_a_label_party_refuses_newton_whose_expansion_of_its_own_table_passes_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The label party's own table (3 columns and the intercept here) is expanded as a
+    feature party's is: over the limit, its own optimizer='newton' is a configuration error
+    before any set-up is sent, trained alone or with hosts."""
+    monkeypatch.setattr(one_vs_rest, "NEWTON_EXPANSION_LIMIT", 6_479)
+    x, y = _table(rows=30)
+    config = HeteroLRConfig(optimizer="newton", epochs=1, tol=0.0)
+    with pytest.raises(ConfigError, match=r"optimizer='newton' over 3 classes.*30 x 4 table"):
+        train_guest_alone(x[:, :3], y, config, SEED)
+    with pytest.raises(ConfigError, match=r"optimizer='newton' over 3 classes"):
+        _run(_parts(x)[:2], y, config)

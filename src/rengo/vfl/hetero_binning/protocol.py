@@ -28,8 +28,11 @@ of the labels: a column that isolates one row would be kept exactly when that ro
 event. The guest therefore merges every bin of fewer than ``min_bin_rows`` rows with its
 neighbours (:func:`~rengo.vfl.hetero_binning.woe.merge_small_bins`, by row counts only)
 and refuses a column of more than ``max_bin`` value bins, so a kept bit depends on label
-counts over groups of at least ``min_bin_rows`` rows, never on one row's label; a host
-that crafts columns still learns one bit per column about such groups. The guest: per host
+counts over groups of at least ``min_bin_rows`` rows, not on one row's label alone; a
+host that crafts columns still learns one bit per column about such groups, and two
+overlapping groups can give one row's label away (a group of ``min_bin_rows`` non-events
+dropped, the same group plus that row kept only if the row is a non-event): selection
+bounds what a host learns, it does not hide the labels from a host that probes. The guest: per host
 column, the number of bins and each bin's event and non-event counts (so also each bin's
 row count), in bin order; never a host value, cut point or column name. The coordinator
 takes no part. Every ciphertext that leaves a party is a fresh encryption or re-randomised.

@@ -45,6 +45,7 @@ from rengo.vfl.hetero_lr.one_vs_rest import (
     class_rows,
     class_targets,
     normalised_probabilities,
+    require_newton_expansion_fits,
 )
 from rengo.vfl.hetero_lr.predict import class_scores
 from rengo.vfl.hetero_lr.roles import (
@@ -131,6 +132,8 @@ def train_guest_alone(
     )
     if weighting is not None and optimizer == "newton":  # as the guest: "auto" is then Adam
         optimizer = "adam"
+    if optimizer == "newton":  # its one batch is every row, expanded at once
+        require_newton_expansion_fits(rows, x.shape[1], classes, "label party", own=True)
     batch_size = epoch_batch_size(optimizer, config.batch_size, rows)
     # one-vs-rest: the mean over K class rows a row is 1/K of the K binary objectives, so
     # Newton-CG keeps each class model's own l2 with l2 / K (as the roles' Newton-CG)

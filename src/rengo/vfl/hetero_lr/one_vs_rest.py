@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rengo.core.errors import DataError, ProtocolError
+from rengo.core.errors import ConfigError, DataError, ProtocolError
 
 MAX_CLASSES = 256
 """The most classes one-vs-rest takes (every class costs one binary model's ciphertexts)."""
@@ -118,9 +118,12 @@ def newton_expansion_bytes(rows: int, columns: int, classes: int) -> int:
     return rows * classes * columns * classes * 8
 
 
-def require_newton_expansion_fits(rows: int, columns: int, classes: int, guest: str) -> None:
+def require_newton_expansion_fits(
+    rows: int, columns: int, classes: int, guest: str, own: bool = False
+) -> None:
     """Refuse a set-up asking for one-vs-rest Newton-CG whose expansion of this party's
-    table would take more than :data:`NEWTON_EXPANSION_LIMIT` bytes.
+    table would take more than :data:`NEWTON_EXPANSION_LIMIT` bytes (a feature party asked
+    by the label party's set-up, or the label party about its own table, ``own``).
 
     Parameters
     ----------
@@ -131,15 +134,21 @@ def require_newton_expansion_fits(rows: int, columns: int, classes: int, guest: 
         table is its own expansion).
     guest
         The label party, for the message.
+    own
+        Whether this is the label party's own set-up (its configuration error), not one
+        it sent (a protocol error at the feature party).
 
     Raises
     ------
     ProtocolError
         Naming the optimizer, K, the table and the limit, if the expansion is too large.
+    ConfigError
+        The same, for the label party's own table (``own``).
     """
     needed = newton_expansion_bytes(rows, columns, classes)
     if classes > 1 and needed > NEWTON_EXPANSION_LIMIT:
-        raise ProtocolError(
+        refusal = ConfigError if own else ProtocolError
+        raise refusal(
             f"{guest}'s set-up asks for optimizer='newton' over {classes} classes: "
             f"expanding this party's {rows} x {columns} table into the class models' rows "
             f"(K^2 x rows x columns values) takes {needed / 2**30:.1f} GiB, more than "

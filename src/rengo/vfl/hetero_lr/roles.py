@@ -1076,6 +1076,8 @@ def hetero_lr_guest(
     optimizer = resolve_optimizer(config, rows, newton_on_any_table=objective.newton_on_any_table)
     if weighting is not None and optimizer == "newton":  # "auto": its curvature is unweighted
         optimizer = "adam"
+    if optimizer == "newton":  # its one batch is every row, expanded at once
+        require_newton_expansion_fits(rows, x.shape[1], classes, channel.name, own=True)
     batch_size = epoch_batch_size(optimizer, config.batch_size, rows)
     _, lr_scale = training_plateau(config, optimizer, resumed.losses)  # a resumed run's
     send_setup(
