@@ -659,6 +659,7 @@ def test_the_coordinator_records_no_malformed_or_misattributed_evaluation() -> N
         {"lower": 0.5, "upper": 1.0, "rows": 1, "mean_probability": 0.9, "observed_rate": 1.0},
     ]
     good = {"rows": 3, "metrics": {"auc": 0.9}, "reliability": bins}
+    plan = VerticalPlan(LABEL_PARTY, tuple(HOSTS), HeteroLRConfig(**SETTINGS), SEED)
     assert HeldOutReport.from_wire(good, "card").reliability == bins
     warned: list[str] = []
     for bad in (
@@ -668,13 +669,61 @@ def test_the_coordinator_records_no_malformed_or_misattributed_evaluation() -> N
         {**good, "reliability": [{"rows": 3}]},
     ):
         summary: dict[str, Any] = {}
-        assert record_held_out(None, None, summary, bad, "card", warned.append) is None
+        assert record_held_out(None, None, plan, summary, bad, "card", warned.append) is None
         assert summary == {}
     assert len(warned) == 4 and all("card's held-out evaluation" in w for w in warned)
     counts = {"train_rows": 5, "scored_rows": 3}
     assert _done_counts({**counts, "held_out": good}, "card", ["card"]) == (counts, good)
     with pytest.raises(ProtocolError, match="only the party that receives the predictions"):
         _done_counts({**counts, "held_out": good}, "bank", ["card"])
+
+
+def test_a_label_party_cannot_overwrite_or_add_to_the_coordinators_own_figures() -> None:
+    """Only the metrics the run's algorithm reports are recorded, never over a figure the
+    coordinator recorded itself: a label party that names others has them left out, with a
+    warning, and its genuine metrics still recorded."""
+    from rengo.deploy.held_out_report import record_held_out
+    from rengo.vfl import HeteroPoissonConfig
+
+    plan = VerticalPlan(LABEL_PARTY, tuple(HOSTS), HeteroLRConfig(**SETTINGS), SEED)
+    own = {"decrypted_values": 1234, "epochs_run": 10, "bytes_sent": 999}
+    lies = {"decrypted_values": 0.0, "epochs_run": 99.0, "bytes_sent": 0.0, "reliability": 0.5}
+    sent = {"rows": 3, "metrics": {"auc": 0.75, **lies, "rmse": 0.1}, "reliability": None}
+    summary: dict[str, Any] = dict(own)
+    warned: list[str] = []
+    report = record_held_out(None, None, plan, summary, sent, "card", warned.append)
+    assert report is not None and report.metrics == {"auc": 0.75}
+    assert summary == {**own, "auc": 0.75, "test_rows": 3}
+    assert len(warned) == 1
+    assert "bytes_sent, decrypted_values, epochs_run, reliability, rmse" in warned[0]
+    # a metric the coordinator's summary already holds is kept as the coordinator wrote it
+    summary = {"auc": 0.5}
+    record_held_out(None, None, plan, summary, sent, "card", warned.append)
+    assert summary["auc"] == 0.5
+    # an algorithm with its own metrics: only those
+    poisson = VerticalPlan(
+        LABEL_PARTY, tuple(HOSTS), HeteroPoissonConfig(epochs=1), SEED, algorithm="hetero_poisson"
+    )
+    values = {"poisson_deviance": 1.5, "rmse": 0.2, "mae": 0.1, "auc": 0.9}
+    summary = {}
+    sent = {"rows": 3, "metrics": values, "reliability": None}
+    record_held_out(None, None, poisson, summary, sent, "card", warned.append)
+    assert summary == {"poisson_deviance": 1.5, "rmse": 0.2, "mae": 0.1, "test_rows": 3}
+
+
+def test_every_metric_an_honest_label_party_reports_is_one_the_coordinator_accepts() -> None:
+    """The names the coordinator accepts are those :func:`evaluate` returns, each kind."""
+    from rengo.jobs.vertical import OperatingTargets, evaluate, held_out_metric_names
+    from rengo.vfl import get_algorithm
+
+    truth = np.array([0, 1, 0, 1, 1, 0])
+    probability = np.array([0.1, 0.8, 0.3, 0.7, 0.6, 0.4])
+    targets = OperatingTargets(recall=0.5, precision=0.5)
+    spec, config = get_algorithm("hetero_lr"), HeteroLRConfig()
+    got = evaluate("probability", truth, probability, targets)
+    assert "at_precision_recall" in got and set(got) <= held_out_metric_names(spec, config)
+    proba = np.column_stack([1 - probability, probability])
+    assert set(evaluate("probability", truth, proba)) <= held_out_metric_names(spec, config)
 
 
 def test_what_the_label_party_sends_of_its_evaluation_holds_no_rows_label_or_score(

@@ -26,6 +26,9 @@ from rengo.tracking.store import RunStore
 from rengo.vfl.runner import VerticalPlan
 
 _BIN_FIELDS = ("lower", "upper", "rows", "mean_probability", "observed_rate")
+_COORDINATOR_KEYS = frozenset(  # what the coordinator records of the run itself
+    {TEST_ROWS, RELIABILITY, "scored_rows", "common_rows", "training_run", "resumed_after_epoch"}
+)
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ def evaluate_scored_rows(
 def record_held_out(
     store: RunStore | None,
     run_id: str | None,
+    plan: VerticalPlan,
     summary: dict[str, Any],
     sent: Any,
     party: str,
@@ -152,12 +156,17 @@ def record_held_out(
     """Record the held-out evaluation the label party sent (``sent``; None: it sent none)
     as ``rengo run`` records its own: each metric in the run's summary and, as ``test_``
     metrics, in its last round; the scored rows (``test_rows``) and a binary model's
-    reliability table. A malformed report is recorded nowhere, ``warn`` told why.
+    reliability table. A malformed report is recorded nowhere, ``warn`` told why. Only the
+    metrics the run's algorithm reports (:func:`rengo.jobs.vertical.held_out_metric_names`)
+    are recorded, and never over a figure the coordinator put in ``summary`` itself: any
+    other is left out, ``warn`` told which.
 
     Parameters
     ----------
     store, run_id
         Where the run is recorded (None: not recorded).
+    plan
+        The run's plan (its algorithm and config say which metrics it reports).
     summary
         The run's summary, updated in place.
     sent
@@ -170,7 +179,7 @@ def record_held_out(
     Returns
     -------
     HeldOutReport or None
-        The report recorded.
+        The report recorded (its metrics those recorded).
     """
     if sent is None:
         return None
@@ -179,6 +188,18 @@ def record_held_out(
     except DataError as exc:
         warn(f"{exc}: the run's record holds no held-out evaluation")
         return None
+    from rengo.jobs.vertical import held_out_metric_names  # not at import: party start-up
+
+    accepted = held_out_metric_names(plan.spec, plan.config) - set(summary) - _COORDINATOR_KEYS
+    foreign = sorted(set(report.metrics) - accepted)
+    if foreign:
+        warn(
+            f"{party}'s held-out evaluation names metrics that a {plan.spec.name} run does not "
+            f"report or that the coordinator records itself ({', '.join(foreign)}): they are "
+            "left out of the run's record"
+        )
+    metrics = {k: v for k, v in report.metrics.items() if k in accepted}
+    report = HeldOutReport(report.rows, metrics, report.reliability)
     summary.update(report.metrics)
     summary[TEST_ROWS] = report.rows
     if report.reliability is not None:

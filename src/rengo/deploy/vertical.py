@@ -487,6 +487,7 @@ def serve_vertical_coordinator(
                 record_held_out(
                     store,
                     run_id,
+                    plan,
                     run.summary,
                     outcome.held_out,
                     "the scoring party",

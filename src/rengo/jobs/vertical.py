@@ -839,6 +839,44 @@ def held_out_metrics(
         ) from None
 
 
+_OPERATING_POINT = ("threshold", "precision", "recall")  # :func:`operating_points`' fields
+_CLASS_PROBABILITY_METRICS = ("accuracy", "macro_f1", "log_loss", "macro_auc_ovr")
+_METRIC_NAMES: dict[str, tuple[str, ...]] = {  # what :func:`evaluate` returns, by output
+    "probability": (
+        "auc",
+        "ks",
+        "average_precision",
+        "brier",
+        "ece",
+        *(f"{at}_{q}" for at in ("at_recall", "at_precision") for q in _OPERATING_POINT),
+    ),
+    "probabilities": _CLASS_PROBABILITY_METRICS,
+    "classes": ("accuracy",),
+    "values": ("rmse", "mae", "r2"),
+}
+
+
+def held_out_metric_names(spec: VerticalAlgorithm[Any], config: Any) -> frozenset[str]:
+    """Every metric name :func:`held_out_metrics` can return for ``spec`` under ``config``:
+    what a deployed coordinator accepts of the label party's held-out evaluation.
+
+    Parameters
+    ----------
+    spec, config
+        The run's algorithm and its config.
+
+    Returns
+    -------
+    frozenset of str
+        The algorithm's own metric names (``spec.metric_names``) when it brings its own
+        metrics, else those of its kind of prediction (and of class probabilities, which a
+        model may predict whatever it declares, :func:`prediction_output`).
+    """
+    if spec.metrics is not None:
+        return frozenset(spec.metric_names)
+    return frozenset(_METRIC_NAMES[spec.output_of(config)]) | set(_CLASS_PROBABILITY_METRICS)
+
+
 def held_out_reliability(
     spec: VerticalAlgorithm[Any],
     config: Any,

@@ -60,6 +60,7 @@ HETERO_POISSON: VerticalAlgorithm[HeteroPoissonConfig] = register(
         describe=describe,
         summary=summary,
         metrics=held_out_metrics,
+        metric_names=("poisson_deviance", "rmse", "mae"),
         alone=alone_hook(POISSON, poisson_forward),
         resumable=True,
         missing_values=fills_missing,
