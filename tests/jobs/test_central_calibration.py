@@ -158,3 +158,79 @@ def test_the_evaluation_record_keeps_only_keepable_tables_and_survives_a_resume(
     assert alone.run_summary()["reliability_round"] == 2
     with pytest.raises(ConfigError, match="malformed"):
         alone.load_observer_state({"tables": {"x": []}})
+
+
+REGRESSION_STOPPING = """
+[job]
+name = "diabetes"
+seed = 0
+rounds = 40
+[data]
+dataset = "diabetes"
+task = "regression"
+[partition]
+scheme = "iid"
+num_clients = 5
+[model]
+type = "linear"
+[train]
+lr = 0.05
+local_epochs = 2
+batch_size = 16
+[early_stopping]
+metric = "central_loss"
+patience = 3
+min_delta = 0.02
+"""
+
+
+def test_a_regression_checkpointed_before_the_evaluation_record_resumes_its_early_stopping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A regression job kept no evaluation record before: its round checkpoints key the early
+    stopping's state as the first observer's (the record, new, starts from the checkpoint
+    without its state: a regression has no reliability table to lose). Interrupted with
+    those observers (the old order) and resumed now, the run stops where an uninterrupted
+    run stops, keeping the same round, and the early stopping picks up its state from the
+    checkpoint."""
+    from rich.console import Console
+
+    import rengo.cli.run_job as run_job_module
+    from rengo.hfl import simulate
+    from rengo.jobs.build import HflJob, run_observers
+
+    job = tmp_path / "job.toml"
+    job.write_text(REGRESSION_STOPPING)
+    console = Console(file=open(tmp_path / "out.txt", "w"))  # noqa: SIM115
+    whole = run_job_module.run_job(console, job, store_path=tmp_path / "whole.db", progress=False)
+
+    def stop_at_round_5(record: object) -> None:
+        if getattr(record, "server_round", None) == 5:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as old:  # the release before: the early stopping alone
+        old.setattr(HflJob, "simulation_observers", lambda job, *extra: run_observers(job.spec))
+        old.setattr(
+            run_job_module,
+            "simulate",
+            lambda *a, **k: simulate(*a, **{**k, "progress": stop_at_round_5}),
+        )
+        with pytest.raises(KeyboardInterrupt):
+            run_job_module.run_job(console, job, store_path=tmp_path / "resumed.db", progress=False)
+    with RunStore(tmp_path / "resumed.db") as store:
+        interrupted = store.list_runs(limit=1)[0].run_id
+    with caplog.at_level("WARNING"):
+        resumed = run_job_module.run_job(
+            console, job, store_path=tmp_path / "resumed.db", progress=False, resume=interrupted
+        )
+    lost = [r for r in caplog.records if "no state of observer 0:EarlyStopping" in r.getMessage()]
+    assert not [r.getMessage() for r in caplog.records if "EarlyStopping" in r.getMessage()]
+    assert not lost
+    with RunStore(tmp_path / "whole.db") as a, RunStore(tmp_path / "resumed.db") as b:
+        expected, got = a.get_run(whole), b.get_run(resumed)
+        assert got.status == "completed"
+        assert [r.round for r in b.rounds(resumed)] == [r.round for r in a.rounds(whole)]
+        assert len(b.rounds(resumed)) < 40  # it did stop early
+        assert got.summary is not None and expected.summary is not None
+        kept = {k: v for k, v in expected.summary.items() if "stop" in k or k == "test_rows"}
+        assert kept and {k: got.summary.get(k) for k in kept} == kept

@@ -15,7 +15,6 @@ from rengo.cli.output_paths import plot_target, writable_folder
 from rengo.core.errors import ConfigError
 from rengo.hfl import simulate
 from rengo.jobs import JobSpec, build_hfl_job, build_vertical_job, load_job, run_vertical_job
-from rengo.jobs.build import run_observers
 from rengo.jobs.contribution import (
     ContributionSettings,
     contribution_tracker,
@@ -145,7 +144,7 @@ def run_job(
             client_mods=simulation_mods,
             workflow=simulation_workflow,
             checks=spec.result_checks,
-            observers=run_observers(spec, tracker, job.evaluation_record),
+            observers=job.simulation_observers(tracker),
             checkpoints=spec.checkpoints,
             device=None if spec.train.device == "cpu" else spec.train.device,
             resume=resume,

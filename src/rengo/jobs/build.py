@@ -170,6 +170,28 @@ class HflJob:
             return settings
         return {**settings, INPUT_SCALING: input_scaling_config(scaler)}
 
+    def simulation_observers(self, *extra: RoundObserver | None) -> list[RoundObserver]:
+        """The observers a simulation of this job (``rengo run``) reports its rounds to
+        (:func:`run_observers`): ``extra`` (a contribution tracker), the evaluation record and
+        the early stopping, in the order a round checkpoint of an earlier release keys their
+        state by (an observer's position is in its key): a classification's record (which
+        kept its reliability table there) before the early stopping, a regression's (which
+        had none) after it, so a run checkpointed then still resumes its early stopping.
+
+        Parameters
+        ----------
+        *extra
+            Observers of the caller's (None entries are skipped).
+
+        Returns
+        -------
+        list
+            The observers.
+        """
+        if self.federation.client(0).is_classification:
+            return run_observers(self.spec, *extra, self.evaluation_record)
+        return run_observers(self.spec, *extra, last=self.evaluation_record)
+
     def for_simulation(self) -> tuple[list[Mod], FitWorkflow | None]:
         """The client mods and the workflow a simulation of this job runs.
 
