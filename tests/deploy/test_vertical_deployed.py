@@ -29,6 +29,7 @@ from rengo.deploy.vertical import (
 from rengo.deploy.vertical_data import PartyData, load_party_data
 from rengo.jobs import build_vertical_job, load_job, run_vertical_job
 from rengo.tracking import RunStore
+from rengo.tracking.reliability import SHARED_BIN_MIN_ROWS
 from rengo.transport.certs import init_certificates
 from rengo.transport.grpc_party import Backoff
 from rengo.transport.grpc_security import HubSecurity, PartyCredentials
@@ -622,10 +623,12 @@ def test_a_deployed_vertical_run_records_the_label_partys_evaluation_as_rengo_ru
     assert simulated.summary is not None
     deployed_bins, simulated_bins = run.summary["reliability"], simulated.summary["reliability"]
     assert [b["rows"] for b in deployed_bins] == [b["rows"] for b in simulated_bins]
+    shared = [b["rows"] >= SHARED_BIN_MIN_ROWS for b in simulated_bins]  # the rest: withheld
     for field in ("mean_probability", "observed_rate"):
-        assert [b[field] or 0.0 for b in deployed_bins] == pytest.approx(
-            [b[field] or 0.0 for b in simulated_bins]
+        assert [b[field] for b, s in zip(deployed_bins, shared, strict=True) if s] == (
+            pytest.approx([b[field] for b, s in zip(simulated_bins, shared, strict=True) if s])
         )
+        assert all(b[field] is None for b, s in zip(deployed_bins, shared, strict=True) if not s)
     for metric in ("auc", "brier", "ece"):
         assert run.summary[metric] == pytest.approx(simulated.summary[metric])
         assert rounds[f"test_{metric}"][-1][1] == pytest.approx(simulated.summary[metric])
@@ -672,10 +675,77 @@ def test_the_coordinator_records_no_malformed_or_misattributed_evaluation() -> N
         assert record_held_out(None, None, plan, summary, bad, "card", warned.append) is None
         assert summary == {}
     assert len(warned) == 4 and all("card's held-out evaluation" in w for w in warned)
+    # a report that is not a mapping is left out as well: the run it ends stands
+    summary = {"auc": 0.5}
+    assert record_held_out(None, None, plan, summary, [1, 2, 3], "card", warned.append) is None
+    assert summary == {"auc": 0.5} and "is not rows, metrics and reliability" in warned[-1]
     counts = {"train_rows": 5, "scored_rows": 3}
-    assert _done_counts({**counts, "held_out": good}, "card", ["card"]) == (counts, good)
-    with pytest.raises(ProtocolError, match="only the party that receives the predictions"):
-        _done_counts({**counts, "held_out": good}, "bank", ["card"])
+    assert _done_counts({**counts, "held_out": good}, "card") == (counts, good)
+    assert _done_counts({**counts, "held_out": [1, 2]}, "card") == (counts, [1, 2])
+    with pytest.raises(ProtocolError, match="malformed 'done'"):
+        _done_counts({**counts, "extra": 1}, "card")
+
+
+class _DoneWith:
+    """A party's channel whose ``done`` carries ``held_out`` (what a dishonest or broken
+    party could send)."""
+
+    def __init__(self, inner: Any, held_out: Any) -> None:
+        self.inner, self.held_out = inner, held_out
+
+    def scope(self, name: str) -> Any:
+        scope = self.inner.scope(name)
+        return _DoneWith(scope, self.held_out) if name == "run" else scope
+
+    def send(self, to: str, key: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if key == "done":
+            value = {**value, "held_out": self.held_out}
+        return self.inner.send(to, key, value, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@pytest.mark.timeout(120)
+def test_a_malformed_or_misattributed_evaluation_leaves_the_completed_run_completed(
+    tables: dict[str, dict[str, Path]],
+    certs: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The label party sends a held-out evaluation that is not a mapping, a feature party
+    one it cannot have made: both are left out, with a warning each, and the run every role
+    completed is recorded completed, with its summary."""
+    import rengo.deploy.vertical as deployed
+
+    sent = {LABEL_PARTY: [1, 2, 3], "bank": {"rows": 0, "metrics": {}, "reliability": None}}
+    honest = deployed.vertical_party
+
+    def dishonest(channel: Any, *args: Any, **kwargs: Any) -> Any:
+        if channel.name in sent:
+            channel = _DoneWith(channel, sent[channel.name])
+        return honest(channel, *args, **kwargs)
+
+    monkeypatch.setattr(deployed, "vertical_party", dishonest)
+    store = RunStore(tmp_path / "runs.db")
+    coordinator = CoordinatorThread(certs, store=store)
+    results: dict[str, Any] = {}
+    threads = [
+        run_party_thread(coordinator.address, certs, n, party_data(tables, n), results)
+        for n in [LABEL_PARTY, *HOSTS]
+    ]
+    for thread in threads:
+        thread.join(60)
+    outcome = coordinator.outcome()
+    assert not isinstance(outcome, BaseException), outcome
+    assert not any(isinstance(r, BaseException) for r in results.values()), results
+    run = store.list_runs(limit=1)[0]
+    assert run.status == "completed" and run.summary is not None
+    assert run.summary["scored_rows"] > 0 and "test_rows" not in run.summary
+    warnings = [e.message for e in store.events(run.run_id) if e.level == "warning"]
+    assert any("is not rows, metrics and reliability" in w for w in warnings), warnings
+    assert any(w.startswith("bank sent a held-out evaluation") for w in warnings), warnings
+    store.close()
 
 
 def test_a_label_party_cannot_overwrite_or_add_to_the_coordinators_own_figures() -> None:
@@ -730,21 +800,36 @@ def test_what_the_label_party_sends_of_its_evaluation_holds_no_rows_label_or_sco
     tables: dict[str, dict[str, Path]], simulated: dict[str, Any]
 ) -> None:
     """The evaluation it sends with its `done` is aggregates: a row count, named metrics and
-    ten bins of five numbers; no list as long as the scored rows, no ID."""
+    ten bins of five numbers; no list as long as the scored rows, no ID; a bin of one row (or
+    fewer than SHARED_BIN_MIN_ROWS) is sent with its row count alone, not that row's score
+    and label as its mean prediction and observed rate."""
     from rengo.deploy.vertical import _held_out_evaluation
 
     data = party_data(tables, LABEL_PARTY)
     evaluate = _held_out_evaluation(data)
     assert evaluate is not None
     plan = VerticalPlan(LABEL_PARTY, tuple(HOSTS), HeteroLRConfig(**SETTINGS), SEED)
-    sent = evaluate(plan, simulated["model"].guest_model_, simulated["ids"], simulated["scores"])
+    scores = np.array(simulated["scores"], dtype=np.float64)
+    in_bin = np.flatnonzero((scores >= 0.3) & (scores < 0.4))
+    alone = int(in_bin[0]) if len(in_bin) else 0
+    scores[in_bin] = 0.05  # every row of [0.3, 0.4) elsewhere, but one:
+    scores[alone] = 0.3456789
+    sent = evaluate(plan, simulated["model"].guest_model_, simulated["ids"], scores)
     assert sent is not None and set(sent) == {"rows", "metrics", "reliability"}
     rows = len(simulated["ids"])
-    assert sent["rows"] == rows and sent["metrics"]["auc"] == pytest.approx(simulated["auc"])
+    assert sent["rows"] == rows
     assert len(sent["reliability"]) == 10 and all(len(b) == 5 for b in sent["reliability"])
+    lonely = sent["reliability"][3]
+    assert lonely["rows"] == 1 and lonely["mean_probability"] is None
+    assert lonely["observed_rate"] is None
+    for b in sent["reliability"]:
+        assert b["rows"] >= SHARED_BIN_MIN_ROWS or b["mean_probability"] is None
     numbers = [v for b in sent["reliability"] for v in b.values() if v is not None]
     numbers += [*sent["metrics"].values(), sent["rows"]]
+    assert 0.3456789 not in numbers
     assert len(numbers) < rows  # far fewer numbers than rows: no per-row values
+    honest = evaluate(plan, simulated["model"].guest_model_, simulated["ids"], simulated["scores"])
+    assert honest is not None and honest["metrics"]["auc"] == pytest.approx(simulated["auc"])
     assert _held_out_evaluation(party_data(tables, "bank")) is None  # no labels, nothing
 
 

@@ -412,8 +412,10 @@ def vfl_party(
         bool,
         typer.Option(
             help="The label party, scoring held-out rows whose labels it holds: send the "
-            "coordinator its evaluation of them for the run's record (metrics, row count and a "
-            "binary model's reliability table: aggregates, never a row's label or score).",
+            "coordinator its evaluation of them for the run's record: the metrics, the row "
+            "count and a binary model's reliability table (per bin its row count, and its "
+            "mean prediction and observed rate only for bins of 5 rows or more: a one-row "
+            "bin's are that row's score and label). No row's ID.",
         ),
     ] = True,
 ) -> None:

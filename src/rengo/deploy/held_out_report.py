@@ -5,10 +5,12 @@ The labels and the predictions stay with the label party: it computes the metric
 reliability table there (:func:`rengo.jobs.vertical.held_out_metrics`,
 :func:`~rengo.jobs.vertical.held_out_reliability`, as a simulation does) and sends the
 coordinator only those aggregates with its ``done`` (:class:`HeldOutReport`): how many rows,
-each metric's value, and per probability bin its row count, mean prediction and observed rate.
-No row's label, prediction or ID is in it. The coordinator checks the report before it
-records it: a malformed one is left out of the record, with a warning, and the trained run
-stands.
+each metric's value, and per probability bin its row count, mean prediction and observed rate,
+the last two only for bins of at least :data:`SHARED_BIN_MIN_ROWS` rows (a bin of one row's
+mean and rate are that row's score and label: a smaller bin is sent with its row count
+alone). No row's ID is in it, and no row's label or prediction on its own. The coordinator
+checks the report before it records it: a malformed one is left out of the record, with a
+warning, and the trained run stands.
 """
 
 from __future__ import annotations
@@ -21,11 +23,45 @@ from typing import Any
 import numpy as np
 
 from rengo.core.errors import DataError
-from rengo.tracking.reliability import RELIABILITY, TEST_ROWS, recorded_reliability
+from rengo.tracking.reliability import (
+    RELIABILITY,
+    SHARED_BIN_MIN_ROWS,
+    TEST_ROWS,
+    recorded_reliability,
+)
 from rengo.tracking.store import RunStore
 from rengo.vfl.runner import VerticalPlan
 
 _BIN_FIELDS = ("lower", "upper", "rows", "mean_probability", "observed_rate")
+
+
+def shared_reliability(
+    table: list[dict[str, float | int | None]], min_rows: int = SHARED_BIN_MIN_ROWS
+) -> list[dict[str, float | int | None]]:
+    """``table`` as the label party shares it: a bin of fewer than ``min_rows`` rows keeps
+    its range and row count, its mean prediction and observed rate withheld (None).
+
+    Parameters
+    ----------
+    table
+        A reliability table as the run store keeps it
+        (:func:`rengo.metrics.reliability_records`).
+    min_rows
+        The fewest rows a bin's mean and rate are shared for.
+
+    Returns
+    -------
+    list of dict
+        The bins, in order.
+    """
+    shared = []
+    for b in table:
+        rows = b["rows"]
+        few = isinstance(rows, int) and rows < min_rows
+        shared.append({**b, "mean_probability": None, "observed_rate": None} if few else dict(b))
+    return shared
+
+
 _COORDINATOR_KEYS = frozenset(  # what the coordinator records of the run itself
     {TEST_ROWS, RELIABILITY, "scored_rows", "common_rows", "training_run", "resumed_after_epoch"}
 )
@@ -128,7 +164,8 @@ def evaluate_scored_rows(
     Returns
     -------
     HeldOutReport
-        The metrics and, for a binary model, the reliability table.
+        The metrics and, for a binary model, the reliability table as it is shared
+        (:func:`shared_reliability`: a bin of few rows with its row count only).
 
     Raises
     ------
@@ -141,7 +178,7 @@ def evaluate_scored_rows(
     metrics = held_out_metrics(plan.spec, plan.config, truth, scores, model)
     table = held_out_reliability(plan.spec, plan.config, truth, scores, model)
     known = sum(t is not None for t in truth.tolist())
-    return HeldOutReport(known, metrics, table)
+    return HeldOutReport(known, metrics, None if table is None else shared_reliability(table))
 
 
 def record_held_out(

@@ -484,6 +484,12 @@ def serve_vertical_coordinator(
                 run.summary["rejoins"] = rejoins
             if outcome is not None:
                 run.summary.update(spec.summary(outcome.training, outcome.scoring))
+                for party in outcome.held_out_from_others:
+                    record(
+                        "warning",
+                        f"{party} sent a held-out evaluation with its 'done', though it does "
+                        "not receive the predictions to evaluate: left out of the run's record",
+                    )
                 record_held_out(
                     store,
                     run_id,

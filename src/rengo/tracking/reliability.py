@@ -24,6 +24,10 @@ RELIABILITY_ROUND = "reliability_round"
 """The run summary key of the round whose model a horizontal run's reliability table is of
 (the final round, or with early stopping the best round: the model the run keeps)."""
 
+SHARED_BIN_MIN_ROWS = 5
+"""The fewest rows a reliability bin a deployed vertical run's label party sends has its mean
+prediction and observed rate in (a smaller bin: its row count only; a one-row bin's would be
+that row's score and label)."""
 TEST_ROWS = "test_rows"
 """The run summary key of the rows of a horizontal run's test split at the coordinator (what
 its ``central_`` metrics and reliability table were computed on)."""

@@ -24,6 +24,7 @@ from rengo.tracking.records import RunInfo
 from rengo.tracking.reliability import (
     RELIABILITY_COLUMNS,
     RELIABILITY_ROUND,
+    SHARED_BIN_MIN_ROWS,
     TEST_ROWS,
     recorded_reliability,
     reliability_rows,
@@ -382,6 +383,14 @@ def _evaluation(store: RunStore, run: RunInfo) -> list[str]:
         "absolute gap.",
         "",
     ]
+    if any(b.rows and b.mean_probability is None for b in table):
+        lines += [
+            "A bin with rows but `-` for its mean and rate was withheld by the party that "
+            "holds the labels: it shares them only for bins of "
+            f"{SHARED_BIN_MIN_ROWS} rows or more (a one-row "
+            "bin's would be that row's score and label).",
+            "",
+        ]
     return [*lines, *_table(RELIABILITY_COLUMNS, reliability_rows(table))]
 
 

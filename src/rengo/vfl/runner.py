@@ -335,10 +335,14 @@ class VerticalCoordinatorOutcome:
     training_run: str | None = None
     """In a scoring-only run: the training-run token every party's kept model names
     (``None``: a training run, or kept files that name none)."""
-    held_out: dict[str, Any] | None = None
+    held_out: Any = None
     """The label party's evaluation of its scored rows, as it sent it with its ``done``
     (``vertical_party(..., evaluate=...)``: aggregates only, such as metrics and a
-    reliability table; ``None`` where it sent none). Checked by whoever records it."""
+    reliability table; ``None`` where it sent none). Unchecked: whoever records it checks
+    it, and leaves a malformed one out."""
+    held_out_from_others: tuple[str, ...] = ()
+    """Parties that sent an evaluation with their ``done`` though they do not receive the
+    predictions (none is honest): theirs is left out, not in :attr:`held_out`."""
 
     @property
     def scored_values(self) -> int:
@@ -474,12 +478,18 @@ def vertical_coordinator(
             channel.scope(SCORE), context, None, RoleState(keys, training)
         )
     done: dict[str, dict[str, int]] = {}
-    held_out: dict[str, Any] | None = None
+    held_out: Any = None
+    others: list[str] = []
     for party in plan.parties:
-        done[party], evaluation = _done_counts(run.recv(party, DONE), party, _scorers(plan))
-        held_out = evaluation if evaluation is not None else held_out
+        done[party], evaluation = _done_counts(run.recv(party, DONE), party)
+        if evaluation is None:
+            continue
+        if party in _scorers(plan):
+            held_out = evaluation
+        else:
+            others.append(party)
     return VerticalCoordinatorOutcome(
-        training, scoring, done, keys, resumed_after, kept_from, held_out
+        training, scoring, done, keys, resumed_after, kept_from, held_out, tuple(others)
     )
 
 
@@ -615,11 +625,10 @@ def _scorers(plan: VerticalPlan) -> list[str]:
     return [plan.label_party] if plan.spec.scored_by == "label_party" else list(plan.hosts)
 
 
-def _done_counts(
-    value: Any, party: str, scorers: Sequence[str]
-) -> tuple[dict[str, int], dict[str, Any] | None]:
-    """A party's ``done``: its row counts, and the evaluation of its scored rows the party
-    that receives the predictions sent (a mapping of aggregates, :data:`HELD_OUT`)."""
+def _done_counts(value: Any, party: str) -> tuple[dict[str, int], Any]:
+    """A party's ``done``: its row counts (checked), and the evaluation of its scored rows it
+    sent (:data:`HELD_OUT`, unchecked: a malformed one fails only its own record, never the
+    run; None: it sent none)."""
     if not isinstance(value, dict):
         raise ProtocolError(f"{party} sent a malformed 'done' message")
     counts = {k: v for k, v in value.items() if k != HELD_OUT}
@@ -627,15 +636,7 @@ def _done_counts(
         isinstance(v, int) and not isinstance(v, bool) for v in counts.values()
     ):
         raise ProtocolError(f"{party} sent a malformed 'done' message")
-    held_out = value.get(HELD_OUT)
-    if held_out is None:
-        return counts, None
-    if party not in scorers or not isinstance(held_out, dict):
-        raise ProtocolError(
-            f"{party} sent a held-out evaluation with its 'done': only the party that "
-            f"receives the predictions ({', '.join(scorers)}) has them to evaluate"
-        )
-    return counts, held_out
+    return counts, value.get(HELD_OUT)
 
 
 def receive_plan(channel: Channel, *, coordinator: str = COORDINATOR) -> VerticalPlan:
