@@ -19,7 +19,7 @@ from sklearn.datasets import load_breast_cancer
 from typer.testing import CliRunner
 
 from rengo.cli.main import app
-from rengo.core.errors import AuthenticationError, ConfigError, ProtocolError
+from rengo.core.errors import AuthenticationError, ConfigError, DataError, ProtocolError
 from rengo.data import file_sha256
 from rengo.deploy.vertical import (
     VerticalPlan,
@@ -746,6 +746,56 @@ def test_a_malformed_or_misattributed_evaluation_leaves_the_completed_run_comple
     assert any("is not rows, metrics and reliability" in w for w in warnings), warnings
     assert any(w.startswith("bank sent a held-out evaluation") for w in warnings), warnings
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("bins", "fault"),
+    [
+        (  # a negative bin and a huge one sum to the report's rows
+            [
+                {"lower": 0.0, "upper": 0.5, "rows": -5, "mean_probability": 0.2,
+                 "observed_rate": 0.5},
+                {"lower": 0.5, "upper": 1.0, "rows": 8, "mean_probability": 0.9,
+                 "observed_rate": 1.0},
+            ],
+            "bin 0 has rows = -5",
+        ),
+        (
+            [{"lower": 0.9, "upper": 0.1, "rows": 3, "mean_probability": 0.5,
+              "observed_rate": 0.5}],
+            "bin 0 has the range [0.9, 0.1]",
+        ),
+        (
+            [{"lower": 0.0, "upper": 1.0, "rows": 3, "mean_probability": 7.0,
+              "observed_rate": 0.5}],
+            "bin 0 has mean_probability = 7.0, not a probability",
+        ),
+        (
+            [{"lower": 0.0, "upper": 1.0, "rows": 3, "mean_probability": 0.5,
+              "observed_rate": -3.0}],
+            "bin 0 has observed_rate = -3.0",
+        ),
+        (
+            [{"lower": 0.0, "upper": 1.0, "rows": 3.0, "mean_probability": 0.5,
+              "observed_rate": 0.5}],
+            "bin 0 has rows = 3.0, not a row count",
+        ),
+    ],
+)  # fmt: skip
+def test_bins_that_are_not_a_reliability_table_are_left_out(
+    bins: list[dict[str, Any]], fault: str
+) -> None:
+    from rengo.deploy.held_out_report import HeldOutReport, record_held_out
+
+    plan = VerticalPlan(LABEL_PARTY, tuple(HOSTS), HeteroLRConfig(**SETTINGS), SEED)
+    sent = {"rows": 3, "metrics": {"auc": 0.5}, "reliability": bins}
+    warned: list[str] = []
+    summary: dict[str, Any] = {}
+    assert record_held_out(None, None, plan, summary, sent, "card", warned.append) is None
+    assert summary == {} and len(warned) == 1 and fault in warned[0], warned
+    huge = {"rows": 2**70, "metrics": {}, "reliability": None}
+    with pytest.raises(DataError, match="is not a row count"):
+        HeldOutReport.from_wire(huge, "card")
 
 
 def test_a_label_party_cannot_overwrite_or_add_to_the_coordinators_own_figures() -> None:

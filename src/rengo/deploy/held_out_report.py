@@ -67,6 +67,27 @@ _COORDINATOR_KEYS = frozenset(  # what the coordinator records of the run itself
 )
 
 
+_MAX_ROWS = 2**63 - 1  # the most rows a run store keeps a count of
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_ROWS
+
+
+def _bin_fault(b: Any, rows: Any) -> str | None:
+    """What makes a read bin (:class:`rengo.metrics.ReliabilityBin`) not one of a
+    reliability table (None: nothing)."""
+    if not _is_count(rows):
+        return f"has rows = {rows!r}, not a row count"
+    if not 0.0 <= b.lower < b.upper <= 1.0:
+        return f"has the range [{b.lower!r}, {b.upper!r}], not one within [0, 1]"
+    for name in ("mean_probability", "observed_rate"):
+        value = getattr(b, name)
+        if value is not None and not 0.0 <= value <= 1.0:
+            return f"has {name} = {value!r}, not a probability"
+    return None
+
+
 @dataclass(frozen=True)
 class HeldOutReport:
     """The label party's evaluation of its scored held-out rows: aggregates only."""
@@ -101,15 +122,17 @@ class HeldOutReport:
         Raises
         ------
         DataError
-            Naming what is malformed: not the three fields, a negative or non-integer row
-            count, a metric that is not a finite number, a reliability table that is not
-            bins of numbers or whose rows are not the report's.
+            Naming what is malformed: not the three fields, a row count that is not a
+            non-negative integer a store keeps, a metric that is not a finite number, a
+            reliability table that is not bins of numbers (a row count each, a range within
+            [0, 1], a mean prediction and observed rate in [0, 1] or None) or whose rows are
+            not the report's.
         """
         where = f"{party}'s held-out evaluation"
         if not isinstance(value, Mapping) or set(value) != {"rows", "metrics", "reliability"}:
             raise DataError(f"{where} is not rows, metrics and reliability")
         rows, metrics, table = value["rows"], value["metrics"], value["reliability"]
-        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+        if not _is_count(rows):
             raise DataError(f"{where}: rows = {rows!r} is not a row count")
         if not isinstance(metrics, Mapping) or not all(
             isinstance(k, str)
@@ -129,6 +152,10 @@ class HeldOutReport:
             except ValueError as exc:
                 raise DataError(str(exc)) from None
             assert bins is not None
+            for k, (b, sent_bin) in enumerate(zip(bins, table, strict=True)):
+                fault = _bin_fault(b, sent_bin["rows"])
+                if fault is not None:
+                    raise DataError(f"{where}: reliability bin {k} {fault}")
             if sum(b.rows for b in bins) != rows:
                 raise DataError(
                     f"{where}: the reliability table's bins do not hold its {rows} rows"
