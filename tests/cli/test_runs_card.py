@@ -148,3 +148,45 @@ def test_runs_card_spells_its_file_option_as_the_other_runs_commands(
         ["runs", "card", run_id, "--output", str(target), "-o", str(target), "--store", str(store)],
     )
     assert both.exit_code == 2 and "give --out alone" in both.output
+
+
+def _deployed_vertical_card(tmp_path: Path, config: dict[str, object]) -> str:
+    """The card of a deployed vertical run recorded as its coordinator records one: the
+    plan's settings, its own, and the label party's held-out evaluation of 7 rows with a
+    bin of one row its mean and rate withheld."""
+    from rengo.tracking.run_card import model_card
+
+    bins = [
+        {"lower": k / 10, "upper": (k + 1) / 10, "rows": 0, "mean_probability": None,
+         "observed_rate": None}
+        for k in range(10)
+    ]  # fmt: skip
+    bins[3] = {**bins[3], "rows": 1}
+    bins[8] = {**bins[8], "rows": 6, "mean_probability": 0.85, "observed_rate": 5 / 6}
+    with RunStore(tmp_path / "runs.db") as store:
+        with store.run("vfl-deployed", config, name="deployed") as run:
+            run.summary.update(auc=0.9, test_rows=7, scored_rows=7, reliability=bins)
+            assert run.run_id is not None
+            store.log_round(run.run_id, 1, {"test_auc": 0.9}, 1.0, 3, 0)
+        return model_card(store, run.run_id)
+
+
+def test_a_deployed_vertical_runs_card_says_which_rows_and_whose_settings(
+    tmp_path: Path,
+) -> None:
+    """Rows from the label party's score table are not said to be picked by a hash of their
+    ID (that is a held-out rule's, shown when the plan had one); the coordinator's own
+    settings are not listed as sent to every party; a withheld bin is explained."""
+    own = {"executor": "grpc", "listen": "127.0.0.1:0", "max_message_bytes": 1024}
+    plan = {"algorithm": "hetero_lr", "key_bits": 512, "epochs": 1}
+    card = _deployed_vertical_card(tmp_path / "scored", {**plan, **own})
+    assert "picked by a hash of their ID" not in card
+    assert "the rows the label party scored (its score table" in card
+    sent, _, coordinator = card.partition("The coordinator's own settings")
+    assert "| key_bits | 512 |" in sent and "| listen |" not in sent
+    assert "| executor | grpc |" in coordinator and "| listen | 127.0.0.1:0 |" in coordinator
+    assert "| [0.30, 0.40) | 1 | - | - | - |" in card
+    assert "shares them only for bins of 5 rows or more" in card
+    rule = {"held_out": {"salt": 7, "test_size": 0.2}}
+    held_out = _deployed_vertical_card(tmp_path / "rule", {**plan, **own, **rule})
+    assert "picked by a hash of their ID" in held_out

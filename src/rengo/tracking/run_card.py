@@ -48,6 +48,22 @@ _WHERE_EVALUATED = {
     "central_": "the coordinator's test split (`data.test_size` of the table, never trained on)",
     "eval_": "each client's own held-out rows, averaged over the clients weighted by rows",
 }
+_SCORED_ROWS = (
+    "the rows the label party scored (its score table, such as `rengo vfl party "
+    "--score-csv`: no held-out rule picked them), scored jointly and evaluated by the label "
+    "party"
+)
+_COORDINATOR_OWN = ("executor", "listen", "max_message_bytes")
+"""The settings a deployed vertical coordinator records of itself, not in the plan it sends."""
+
+
+def _where_evaluated(run: RunInfo, prefix: str) -> str:
+    """Which rows the metrics of ``prefix`` were computed on: a deployed vertical run whose
+    plan held no held-out rule evaluated the rows its label party scored, not rows picked by
+    a hash of their ID."""
+    if prefix == "test_" and _deployed_vertical(run) and _held_out_share(run) is None:
+        return _SCORED_ROWS
+    return _WHERE_EVALUATED[prefix]
 
 
 def _cell(value: Any) -> str:
@@ -252,13 +268,23 @@ def _settings_section(run: RunInfo) -> list[str]:
     lines = ["## Settings", "", f"Algorithm: {_algorithm(run) or NOT_RECORDED}.", ""]
     settings = _settings(run)
     if settings is None and _deployed_vertical(run) and run.config:
+        sent = sorted((k, v) for k, v in run.config.items() if k not in _COORDINATOR_OWN)
+        own = sorted((k, v) for k, v in run.config.items() if k in _COORDINATOR_OWN)
         lines += [
             "The plan's settings as the coordinator recorded them (what it sent every party; "
             f"the job file's own settings: {NOT_RECORDED} by a deployed vertical "
             "coordinator):",
             "",
+            *_table(("setting", "value"), sent),
         ]
-        return [*lines, *_table(("setting", "value"), sorted(run.config.items()))]
+        if own:
+            lines += [
+                "",
+                "The coordinator's own settings (how it ran, not sent to the parties):",
+                "",
+                *_table(("setting", "value"), own),
+            ]
+        return lines
     if settings is None:
         return [*lines, f"Job settings: {NOT_RECORDED} (a run recorded before runs kept them)."]
     lines.append("The job's settings as the run recorded them (what decides what it trained):")
@@ -315,10 +341,11 @@ def _evaluation(store: RunStore, run: RunInfo) -> list[str]:
         ]
     else:
         lines += ["The model the run keeps is its final one: each metric's last value.", ""]
-    for prefix, where in _WHERE_EVALUATED.items():
+    for prefix in _WHERE_EVALUATED:
         chosen = {k: v for k, v in series.items() if k.startswith(prefix)}
         if not chosen:
             continue
+        where = _where_evaluated(run, prefix)
         lines += [f"On {where}{_rows_evaluated(run, prefix)}:", ""]
         if kept is None:
             lines += _table(
